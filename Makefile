@@ -1,0 +1,34 @@
+# Two set-up commands: `make demo` and `make test`. Both install what is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test sysdeps venv screenshots bench clean
+
+sysdeps:
+	@scripts/sysdeps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: sysdeps venv
+	$(VENV)/bin/rabtui demo
+
+test: sysdeps venv
+	$(PY) -m pytest -q -p no:cacheprovider
+
+screenshots: sysdeps venv
+	$(PY) scripts/screenshots.py
+
+bench: venv
+	WITH_BENCH=1 scripts/sysdeps.sh
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

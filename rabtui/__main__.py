@@ -1,0 +1,3 @@
+from rabtui.cli import main
+
+raise SystemExit(main())

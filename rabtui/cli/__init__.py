@@ -1,0 +1,66 @@
+"""The command line: `rabtui` alone opens the TUI; subcommands are for the operator and for cron.
+
+Each group of subcommands lives in its own module with a `register(subparsers)` function; every
+command is a function `(args) -> exit code`. Errors the operator can act on (RabtuiError) are
+printed as one line with a hint, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rabtui import __version__
+from rabtui.errors import EXIT_USAGE, RabtuiError
+
+from . import backup_cmds, checkpoint_cmds, lifecycle_cmds, setup_cmds, tui_cmds
+
+MODULES = (setup_cmds, backup_cmds, checkpoint_cmds, lifecycle_cmds, tui_cmds)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2, as the contract says, with the usage line
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"rabtui: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rabtui",
+        description="Backups of remote hosts onto rotating media, with checkpoints on discs.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="configuration file (else $RABTUI_CONFIG, else the user config file)")
+    parser.add_argument("--version", action="version", version=f"rabtui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in MODULES:
+        module.register(sub)
+    _accept_config_anywhere(parser)
+    return parser
+
+
+def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`rabtui backup --config X` works as well as `rabtui --config X backup`."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for child in getattr(action, "choices", {}).values():
+            if not any("--config" in a.option_strings for a in child._actions):
+                child.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+            _accept_config_anywhere(child)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        func = tui_cmds.open_tui
+    try:
+        return int(func(args) or 0)
+    except RabtuiError as exc:
+        print(f"rabtui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("rabtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,42 @@
+"""`rabtui init` and `rabtui check-config`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rabtui import config as configmod
+from rabtui.errors import UsageError
+
+from .common import load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("init", help="write a commented starter configuration")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("check-config", help="validate the configuration (exit 2 with file:line on error)")
+    p.set_defaults(func=cmd_check_config)
+
+
+def cmd_init(args) -> int:
+    path = Path(args.config) if args.config else configmod.default_path()
+    if path.exists() and not args.force:
+        raise UsageError(f"{path} exists already", hint="use --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(configmod.starter_text())
+    print(f"wrote {path}; edit it, then run: rabtui check-config")
+    return 0
+
+
+def cmd_check_config(args) -> int:
+    cfg = load_config(args)
+    dirs = sum(len(s.directories) for s in cfg.sources)
+    print(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)")
+    for m in cfg.media:
+        if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
+            print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
+    return 0

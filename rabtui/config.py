@@ -1,0 +1,555 @@
+"""The configuration: TOML in, frozen dataclasses out, and back to TOML with tomli-w.
+
+Every error names the file, the line and the key (`rabtui.toml:14: sources[1].port: ...`).
+Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from rabtui.config_lines import KeyLines
+from rabtui.discs import parse_disc
+from rabtui.errors import ConfigError
+
+DIRECTORY_KINDS = ("standard", "archive")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    disc: str = "cd-700"
+    drive: str = "/dev/sr0"
+    max_discs: int = 64
+    max_changed_files: int = 10000
+    max_days: int = 90
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_all_days: int = 7
+    keep_daily_days: int = 31
+    keep_weekly_weeks: int = 8
+    keep_monthly_months: int = 4
+    keep_yearly_years: int = 2
+    max_size_mb: int = 5000
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    command: str | None = None
+    apprise_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Medium:
+    id: str
+    path: Path
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str                          # absolute path on the source, no trailing slash
+    kind: str = "standard"             # "standard" | "archive"
+    excludes: tuple[str, ...] = ()
+    max_changed_files: int | None = None
+    max_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    directories: tuple[Directory, ...] = ()
+    host: str | None = None            # None: the local machine
+    user: str | None = None
+    port: int | None = None            # None: ssh's default (22, or ~/.ssh/config)
+    identity_file: Path | None = None
+    excludes: tuple[str, ...] = ()
+    pre_backup_commands: tuple[str, ...] = ()
+    post_backup_commands: tuple[str, ...] = ()
+    schedule: str | None = None
+    pause_notifications_until: dt.date | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.host is None
+
+    def directory(self, path: str) -> Directory:
+        for d in self.directories:
+            if d.path == path:
+                return d
+        raise KeyError(path)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    rabtui: Settings
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    media: tuple[Medium, ...] = ()
+    sources: tuple[Source, ...] = ()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.rabtui.state_dir
+
+    def source(self, source_id: str) -> Source:
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise ConfigError(f"no source with id {source_id!r} in {self.path}")
+
+    def medium(self, medium_id: str) -> Medium:
+        for m in self.media:
+            if m.id == medium_id:
+                return m
+        raise ConfigError(f"no medium with id {medium_id!r} in {self.path}")
+
+    def max_changed_files(self, directory: Directory) -> int:
+        if directory.max_changed_files is not None:
+            return directory.max_changed_files
+        return self.checkpoint.max_changed_files
+
+    def max_days(self, directory: Directory) -> int:
+        if directory.max_days is not None:
+            return directory.max_days
+        return self.checkpoint.max_days
+
+
+def default_path() -> Path:
+    env = os.environ.get("RABTUI_CONFIG")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("rabtui")) / "rabtui.toml"
+
+
+def default_state_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("rabtui"))
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+# Each table: key -> (types accepted, required). bool is excluded from int explicitly below.
+_STR, _INT, _LIST, _DATE = (str,), (int,), (list,), (dt.date,)
+_TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "rabtui": {"state_dir": (_STR, False)},
+    "checkpoint": {
+        "disc": (_STR, False),
+        "drive": (_STR, False),
+        "max_discs": (_INT, False),
+        "max_changed_files": (_INT, False),
+        "max_days": (_INT, False),
+    },
+    "retention": {
+        "keep_all_days": (_INT, False),
+        "keep_daily_days": (_INT, False),
+        "keep_weekly_weeks": (_INT, False),
+        "keep_monthly_months": (_INT, False),
+        "keep_yearly_years": (_INT, False),
+        "max_size_mb": (_INT, False),
+    },
+    "notify": {"command": (_STR, False), "apprise_urls": (_LIST, False)},
+    "media": {"id": (_STR, True), "path": (_STR, True), "device": (_STR, False)},
+    "sources": {
+        "id": (_STR, True),
+        "host": (_STR, False),
+        "user": (_STR, False),
+        "port": (_INT, False),
+        "identity_file": (_STR, False),
+        "excludes": (_LIST, False),
+        "pre_backup_commands": (_LIST, False),
+        "post_backup_commands": (_LIST, False),
+        "schedule": (_STR, False),
+        "pause_notifications_until": (_DATE, False),
+        "directories": (_LIST, False),
+    },
+    "directories": {
+        "path": (_STR, True),
+        "kind": (_STR, False),
+        "excludes": (_LIST, False),
+        "max_changed_files": (_INT, False),
+        "max_days": (_INT, False),
+    },
+}
+_TOP = {"rabtui": dict, "checkpoint": dict, "retention": dict, "notify": dict, "media": list, "sources": list}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table"}
+
+
+class _Reader:
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = KeyLines(text)
+
+    def error(self, keypath: tuple, message: str) -> ConfigError:
+        line = self.lines.line_of(keypath)
+        where = f"{self.path}:{line}" if line else f"{self.path}"
+        return ConfigError(f"{where}: {_dotted(keypath)}: {message}")
+
+    def table(self, name: str, data: Any, keypath: tuple) -> dict:
+        if not isinstance(data, dict):
+            raise self.error(keypath, "must be a table")
+        spec = _TABLES[name]
+        for key, value in data.items():
+            if key not in spec:
+                allowed = ", ".join(spec)
+                raise self.error(keypath + (key,), f"unknown key (allowed here: {allowed})")
+            types, _ = spec[key]
+            if isinstance(value, bool) or not isinstance(value, types):
+                if types == _DATE and isinstance(value, dt.date):
+                    continue
+                raise self.error(keypath + (key,), f"must be {_TYPE_NAMES[types[0]]}, not {value!r}")
+            if types == _LIST and key != "directories":
+                for i, item in enumerate(value):
+                    if not isinstance(item, str):
+                        raise self.error(keypath + (key,), f"item {i + 1} must be a string, not {item!r}")
+        for key, (_, required) in spec.items():
+            if required and key not in data:
+                raise self.error(keypath, f"missing required key {key!r}")
+        return data
+
+    def non_negative(self, data: dict, keypath: tuple, *keys: str) -> None:
+        for key in keys:
+            if key in data and data[key] < 0:
+                raise self.error(keypath + (key,), "must not be negative")
+
+
+def _dotted(keypath: tuple) -> str:
+    out = ""
+    for part in keypath:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top)"
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> Config:
+    """Read and validate the config file; ConfigError (exit 2) names file, line and key."""
+    path = Path(path) if path is not None else default_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no configuration file", hint="write a starter one with: rabtui init"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {_toml_message(exc)}") from None
+    return parse(data, path=path, text=text, check_media=check_media)
+
+
+def _toml_message(exc: tomllib.TOMLDecodeError) -> str:
+    msg = str(exc)
+    m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+    if m:
+        return f"line {m.group(1)}: column {m.group(2)}: {msg[: m.start()].strip()}"
+    return msg
+
+
+def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -> Config:
+    path = Path(path)
+    r = _Reader(path, text)
+    base = path.parent.resolve() if path.parent else Path.cwd()
+    for key, value in data.items():
+        if key not in _TOP:
+            raise r.error((key,), f"unknown table (allowed: {', '.join(_TOP)})")
+        if not isinstance(value, _TOP[key]):
+            kind = "[[" + key + "]]" if _TOP[key] is list else "[" + key + "]"
+            raise r.error((key,), f"must be written as {kind}")
+
+    rab = r.table("rabtui", data.get("rabtui", {}), ("rabtui",))
+    state_dir = _resolve(base, rab["state_dir"]) if "state_dir" in rab else default_state_dir()
+
+    cp = r.table("checkpoint", data.get("checkpoint", {}), ("checkpoint",))
+    r.non_negative(cp, ("checkpoint",), "max_changed_files", "max_days")
+    if "disc" in cp:
+        try:
+            parse_disc(cp["disc"])
+        except ValueError as exc:
+            raise r.error(("checkpoint", "disc"), str(exc)) from None
+    if "max_discs" in cp and not 1 <= cp["max_discs"] <= 64:
+        raise r.error(("checkpoint", "max_discs"), "must be between 1 and 64")
+    checkpoint = CheckpointSettings(**{k: v for k, v in cp.items()})
+    if checkpoint.drive.startswith("images:"):
+        checkpoint = dataclasses.replace(
+            checkpoint, drive="images:" + str(_resolve(base, checkpoint.drive[len("images:"):]))
+        )
+
+    ret = r.table("retention", data.get("retention", {}), ("retention",))
+    r.non_negative(ret, ("retention",), *ret.keys())
+    retention = RetentionSettings(**ret)
+
+    nt = r.table("notify", data.get("notify", {}), ("notify",))
+    notify = NotifySettings(command=nt.get("command"), apprise_urls=tuple(nt.get("apprise_urls", ())))
+
+    media: list[Medium] = []
+    seen: set[str] = set()
+    for i, m in enumerate(data.get("media", [])):
+        kp = ("media", i)
+        m = r.table("media", m, kp)
+        _check_id(r, kp, m["id"], seen, "medium")
+        mpath = _resolve(base, m["path"])
+        if check_media and not mpath.is_dir():
+            raise r.error(kp + ("path",), f"{mpath} does not exist or is not a directory")
+        media.append(Medium(id=m["id"], path=mpath, device=m.get("device")))
+
+    sources: list[Source] = []
+    seen = set()
+    for i, s in enumerate(data.get("sources", [])):
+        kp = ("sources", i)
+        s = r.table("sources", s, kp)
+        _check_id(r, kp, s["id"], seen, "source")
+        if "port" in s and not 1 <= s["port"] <= 65535:
+            raise r.error(kp + ("port",), "must be between 1 and 65535")
+        if "host" in s and not s["host"].strip():
+            raise r.error(kp + ("host",), "must not be empty (omit it for the local machine)")
+        if "schedule" in s:
+            _check_cron(r, kp + ("schedule",), s["schedule"])
+        dirs: list[Directory] = []
+        dir_seen: set[str] = set()
+        for j, d in enumerate(s.get("directories", [])):
+            dkp = kp + ("directories", j)
+            d = r.table("directories", d, dkp)
+            r.non_negative(d, dkp, "max_changed_files", "max_days")
+            dpath = d["path"]
+            if not dpath.startswith("/"):
+                raise r.error(dkp + ("path",), f"must be an absolute path on the source, not {dpath!r}")
+            norm = "/" + "/".join(p for p in dpath.split("/") if p)
+            if any(part in (".", "..") for part in norm.split("/")):
+                raise r.error(dkp + ("path",), "must not contain '.' or '..'")
+            if norm in dir_seen:
+                raise r.error(dkp + ("path",), f"duplicate directory {norm!r} in this source")
+            dir_seen.add(norm)
+            kind = d.get("kind", "standard")
+            if kind not in DIRECTORY_KINDS:
+                raise r.error(dkp + ("kind",), f"must be one of {', '.join(DIRECTORY_KINDS)}, not {kind!r}")
+            dirs.append(
+                Directory(
+                    path=norm,
+                    kind=kind,
+                    excludes=tuple(d.get("excludes", ())),
+                    max_changed_files=d.get("max_changed_files"),
+                    max_days=d.get("max_days"),
+                )
+            )
+        for a in dirs:
+            for b in dirs:
+                if a is not b and (b.path + "/").startswith(a.path.rstrip("/") + "/"):
+                    raise r.error(kp + ("directories",), f"{b.path} lies inside {a.path}: list only one of them")
+        identity = s.get("identity_file")
+        sources.append(
+            Source(
+                id=s["id"],
+                directories=tuple(dirs),
+                host=s.get("host"),
+                user=s.get("user"),
+                port=s.get("port"),
+                identity_file=_resolve(base, identity) if identity else None,
+                excludes=tuple(s.get("excludes", ())),
+                pre_backup_commands=tuple(s.get("pre_backup_commands", ())),
+                post_backup_commands=tuple(s.get("post_backup_commands", ())),
+                schedule=s.get("schedule"),
+                pause_notifications_until=s.get("pause_notifications_until"),
+            )
+        )
+    return Config(
+        path=path,
+        rabtui=Settings(state_dir=state_dir),
+        checkpoint=checkpoint,
+        retention=retention,
+        notify=notify,
+        media=tuple(media),
+        sources=tuple(sources),
+    )
+
+
+def _check_id(r: _Reader, kp: tuple, value: str, seen: set[str], what: str) -> None:
+    if not ID_RE.match(value):
+        raise r.error(kp + ("id",), f"{value!r} is not a valid {what} id (letters, digits, '.', '_', '-')")
+    if value in seen:
+        raise r.error(kp + ("id",), f"duplicate {what} id {value!r}")
+    seen.add(value)
+
+
+def _check_cron(r: _Reader, kp: tuple, expr: str) -> None:
+    from croniter import croniter
+
+    if not croniter.is_valid(expr):
+        raise r.error(kp, f"{expr!r} is not a valid cron expression")
+
+
+def permission_warning(path: Path) -> str | None:
+    """The config may hold commands that run as root on sources: warn when others can change it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (
+            f"{path} is writable by its group or by everyone, and its commands run on your sources: "
+            f"chmod go-w {path}"
+        )
+    return None
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def to_dict(config: Config) -> dict:
+    """The config as plain TOML data (None and defaults of optional keys left out)."""
+    out: dict[str, Any] = {"rabtui": {"state_dir": str(config.rabtui.state_dir)}}
+    out["checkpoint"] = dataclasses.asdict(config.checkpoint)
+    out["retention"] = dataclasses.asdict(config.retention)
+    notify: dict[str, Any] = {}
+    if config.notify.command:
+        notify["command"] = config.notify.command
+    if config.notify.apprise_urls:
+        notify["apprise_urls"] = list(config.notify.apprise_urls)
+    if notify:
+        out["notify"] = notify
+    out["media"] = [
+        {k: v for k, v in {"id": m.id, "path": str(m.path), "device": m.device}.items() if v is not None}
+        for m in config.media
+    ]
+    out["sources"] = [_source_dict(s) for s in config.sources]
+    return out
+
+
+def _source_dict(s: Source) -> dict:
+    d: dict[str, Any] = {"id": s.id}
+    for key in ("host", "user", "port", "schedule", "pause_notifications_until"):
+        value = getattr(s, key)
+        if value is not None:
+            d[key] = value
+    if s.identity_file is not None:
+        d["identity_file"] = str(s.identity_file)
+    for key in ("excludes", "pre_backup_commands", "post_backup_commands"):
+        if getattr(s, key):
+            d[key] = list(getattr(s, key))
+    d["directories"] = []
+    for dr in s.directories:
+        dd: dict[str, Any] = {"path": dr.path, "kind": dr.kind}
+        if dr.excludes:
+            dd["excludes"] = list(dr.excludes)
+        if dr.max_changed_files is not None:
+            dd["max_changed_files"] = dr.max_changed_files
+        if dr.max_days is not None:
+            dd["max_days"] = dr.max_days
+        d["directories"].append(dd)
+    return d
+
+
+def dumps(config: Config) -> str:
+    return tomli_w.dumps(to_dict(config))
+
+
+def save(config: Config, path: str | os.PathLike | None = None) -> Path:
+    """Validate by reading back, then replace the file atomically (keeping its permissions)."""
+    path = Path(path or config.path)
+    text = dumps(config)
+    parse(tomllib.loads(text), path=path, text=text, check_media=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+    except FileNotFoundError:
+        os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+STARTER = '''\
+# rabtui configuration. Check it with: rabtui check-config
+# Relative paths are relative to this file.
+
+[rabtui]
+state_dir = "{state_dir}"          # database, logs, locks
+
+[checkpoint]
+disc = "dvd+r"                      # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
+drive = "/dev/sr0"                  # a burner, or "images:/srv/rabtui/iso" for ISO files
+max_discs = 64
+max_changed_files = 10000           # due when this many files are new or modified since the last checkpoint
+max_days = 90                       # due when the last checkpoint is older than this
+
+[retention]                         # per source and medium
+keep_all_days = 7
+keep_daily_days = 31
+keep_weekly_weeks = 8
+keep_monthly_months = 4
+keep_yearly_years = 2
+max_size_mb = 5000                  # oldest deleted first, never the newest
+
+# [notify]
+# command = "/usr/local/bin/backup-alert"   # gets one JSON event on stdin per failure or warning
+# apprise_urls = ["mailto://ops@example.com"]
+
+# The media, used in turn. Each needs a label: rabtui media label ID
+[[media]]
+id = "disk-a"
+path = "/srv/rabtui/media/a"
+# device = "/dev/sdb1"              # mounted at path before use, unmounted after
+
+[[media]]
+id = "disk-b"
+path = "/srv/rabtui/media/b"
+
+# The hosts to back up. Omit host for the local machine.
+[[sources]]
+id = "web1"
+host = "web1.example.com"
+user = "backup"
+port = 22
+identity_file = "~/.ssh/id_ed25519"
+excludes = ["*.tmp", "cache/"]
+# pre_backup_commands = ["mysqldump --all-databases > /var/backups/db.sql"]
+# post_backup_commands = ["rm -f /var/backups/db.sql"]
+schedule = "0 2 * * *"
+
+[[sources.directories]]
+path = "/etc"
+kind = "standard"                   # every backup holds the whole tree
+
+[[sources.directories]]
+path = "/srv/photos"
+kind = "archive"                    # every backup holds only what this medium lacks
+max_changed_files = 500
+max_days = 14
+'''
+
+
+def starter_text(state_dir: Path | None = None) -> str:
+    return STARTER.format(state_dir=state_dir or default_state_dir())

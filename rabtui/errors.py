@@ -1,0 +1,44 @@
+"""Errors that reach the operator as one clear line and an exit code (DESIGN.md: exit codes)."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_WARNINGS = 3
+
+
+class RabtuiError(Exception):
+    """An error the operator can act on. Its message is shown as is, never a traceback."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  {self.hint}"
+
+
+class UsageError(RabtuiError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """Bad configuration: the message names file, line and key."""
+
+
+class MissingTool(RabtuiError):
+    """rsync, ssh or xorriso is not installed."""
+
+
+class WorkFailed(RabtuiError):
+    """A backup, checkpoint or restore failed."""
+
+
+class Cancelled(RabtuiError):
+    """The operator (or a signal) cancelled the work."""
+
+
+class LockBusy(RabtuiError):
+    """Another job holds the lock of this source or drive."""

@@ -1,0 +1,212 @@
+"""Jobs: every backup, checkpoint or restore is recorded in the state database while it runs.
+
+Whoever runs the work (the command line in the foreground, cron, or a detached job process started
+by the TUI) wraps it in a `JobRecorder`: events go to the `events` table, the newest progress to
+`jobs.progress`, questions to `prompts` (answered by the TUI or `rabtui jobs answer`), and a
+cancel request in `jobs.cancel_requested` sets the work's cancellation event. A job whose process
+died is shown as `dead`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from rabtui import proc
+from rabtui.errors import Cancelled
+from rabtui.events import ITEM, PROGRESS, Event, Question
+from rabtui.store import Store
+
+PROGRESS_EVERY = 0.2   # seconds between two progress writes (bursts collapse to the newest)
+HEARTBEAT_EVERY = 2.0
+FINAL_STATES = ("completed", "warnings", "failed", "cancelled", "dead")
+
+
+class JobRecorder:
+    def __init__(self, store: Store, kind: str, target: str | None, title: str,
+                 argv: Sequence[str] | None = None, job_id: int | None = None):
+        self.store = store
+        self.cancel = threading.Event()
+        now = time.time()
+        if job_id is None:
+            cur = store.execute(
+                "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
+                " VALUES (?,?,?,?,?, 'running', ?, ?)",
+                (kind, target, title, json.dumps(list(argv or sys.argv)), os.getpid(), now, now),
+            )
+            job_id = cur.lastrowid
+        else:  # a job row made by `start_detached`, now taken over by its own process
+            store.execute(
+                "UPDATE jobs SET pid=?, status='running', started=?, heartbeat=? WHERE id=?",
+                (os.getpid(), now, now, job_id),
+            )
+        self.job_id = job_id
+        self._last_progress = 0.0
+        self._pending_progress: Event | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name=f"job-{job_id}-watch", daemon=True)
+        self._watcher.start()
+
+    # emit: the engine's callback
+    def emit(self, event: Event) -> None:
+        if event.kind in (PROGRESS, ITEM):
+            with self._lock:
+                self._pending_progress = _merge_progress(self._pending_progress, event)
+                if event.ts - self._last_progress < PROGRESS_EVERY:
+                    return
+                self._last_progress = event.ts
+                pending, self._pending_progress = self._pending_progress, None
+            self._write_progress(pending)
+            return
+        self.store.add_event(self.job_id, event.kind, event.message, event.data, ts=event.ts)
+
+    def _write_progress(self, event: Event | None) -> None:
+        if event is not None:
+            self.store.execute(
+                "UPDATE jobs SET progress=?, heartbeat=? WHERE id=?",
+                (json.dumps(event.data, default=str), time.time(), self.job_id),
+            )
+
+    def _watch(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY / 2):
+            try:
+                with self._lock:
+                    pending, self._pending_progress = self._pending_progress, None
+                self._write_progress(pending)
+                row = self.store.one("SELECT cancel_requested FROM jobs WHERE id=?", (self.job_id,))
+                if row and row["cancel_requested"]:
+                    self.cancel.set()
+                self.store.execute("UPDATE jobs SET heartbeat=? WHERE id=?", (time.time(), self.job_id))
+            except Exception:  # the watcher must never take the job down
+                pass
+
+    def prompter(self) -> "DbPrompter":
+        return DbPrompter(self.store, self.job_id)
+
+    def finish(self, status: str, exit_code: int, summary: str = "") -> None:
+        self._stop.set()
+        with self._lock:
+            pending, self._pending_progress = self._pending_progress, None
+        self._write_progress(pending)
+        self.store.execute(
+            "UPDATE jobs SET status=?, exit_code=?, summary=?, finished=? WHERE id=?",
+            (status, exit_code, summary, time.time(), self.job_id),
+        )
+
+    def handle_signals(self) -> None:
+        """SIGTERM and SIGHUP cancel the work cleanly instead of killing it mid-write."""
+
+        def on_signal(signum, frame):
+            self.cancel.set()
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+
+
+def _merge_progress(old: Event | None, new: Event) -> Event:
+    if old is None:
+        base = {}
+    else:
+        base = dict(old.data)
+    if new.kind == ITEM:
+        base["current"] = new.data.get("name", new.message)
+    else:
+        base.update(new.data)
+    return Event(PROGRESS, data=base, ts=new.ts)
+
+
+class DbPrompter:
+    """Asks through the `prompts` table and waits for an answer from the TUI or the CLI."""
+
+    def __init__(self, store: Store, job_id: int, poll: float = 0.3):
+        self.store = store
+        self.job_id = job_id
+        self.poll = poll
+
+    def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
+        cur = self.store.execute(
+            "INSERT INTO prompts(job_id, created, kind, text, choices, data) VALUES (?,?,?,?,?,?)",
+            (self.job_id, time.time(), question.kind, question.text, json.dumps(list(question.choices)),
+             json.dumps(question.data, default=str)),
+        )
+        prompt_id = cur.lastrowid
+        self.store.execute("UPDATE jobs SET status='waiting' WHERE id=?", (self.job_id,))
+        try:
+            while True:
+                row = self.store.one("SELECT answer FROM prompts WHERE id=?", (prompt_id,))
+                if row and row["answer"] is not None:
+                    return row["answer"]
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled while waiting for an answer")
+                time.sleep(self.poll)
+        finally:
+            self.store.execute("UPDATE jobs SET status='running' WHERE id=? AND status='waiting'",
+                               (self.job_id,))
+
+
+# --- reading jobs (CLI, TUI) ---------------------------------------------------------------------
+
+
+def refresh_dead(store: Store) -> None:
+    """Mark running jobs whose process is gone as dead (a killed job, a reboot)."""
+    for row in store.all("SELECT id, pid FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
+        if row["pid"] and not proc.pid_alive(row["pid"]):
+            store.execute(
+                "UPDATE jobs SET status='dead', finished=COALESCE(finished, heartbeat) WHERE id=? AND status IN ('running','waiting','queued')",
+                (row["id"],),
+            )
+
+
+def running_jobs(store: Store) -> list:
+    refresh_dead(store)
+    return store.all("SELECT * FROM jobs WHERE status IN ('running', 'waiting', 'queued') ORDER BY id")
+
+
+def open_prompts(store: Store, job_id: int | None = None) -> list:
+    if job_id is None:
+        return store.all("SELECT * FROM prompts WHERE answer IS NULL ORDER BY id")
+    return store.all("SELECT * FROM prompts WHERE answer IS NULL AND job_id=? ORDER BY id", (job_id,))
+
+
+def answer(store: Store, prompt_id: int, reply: str) -> None:
+    row = store.one("SELECT choices, answer FROM prompts WHERE id=?", (prompt_id,))
+    if row is None:
+        raise Cancelled(f"no question {prompt_id}")
+    choices = json.loads(row["choices"])
+    if reply not in choices:
+        from rabtui.errors import UsageError
+
+        raise UsageError(f"{reply!r} is not an answer to question {prompt_id} (one of: {', '.join(choices)})")
+    store.execute("UPDATE prompts SET answer=?, answered=? WHERE id=? AND answer IS NULL",
+                  (reply, time.time(), prompt_id))
+
+
+def request_cancel(store: Store, job_id: int) -> None:
+    store.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+
+
+def start_detached(store: Store, config_path: Path, kind: str, target: str | None, title: str,
+                   args: Sequence[str]) -> int:
+    """Start `rabtui --config PATH <args> --job-id N` as its own process in a new session.
+
+    It keeps running when the UI quits or the terminal is lost; its job row is created here so
+    that the UI can show it at once.
+    """
+    cur = store.execute(
+        "INSERT INTO jobs(kind, target, title, argv, status, started, heartbeat) VALUES (?,?,?,?, 'queued', ?, ?)",
+        (kind, target, title, json.dumps(list(args)), time.time(), time.time()),
+    )
+    job_id = cur.lastrowid
+    logs = store.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "rabtui", "--config", str(config_path), *args, "--job-id", str(job_id)]
+    pid = proc.spawn_detached(argv, log_path=logs / f"job-{job_id}.log")
+    store.execute("UPDATE jobs SET pid=? WHERE id=? AND pid IS NULL", (pid, job_id))
+    return job_id

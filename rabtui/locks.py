@@ -1,0 +1,90 @@
+"""One job per source and per drive: an flock on a file in `state_dir/locks/`.
+
+The kernel drops an flock when its process dies, so a lock left by a killed job is never stale;
+the pid and start time written into the file are only for the message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rabtui.errors import LockBusy
+
+
+def _lock_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+class Lock:
+    def __init__(self, state_dir: str | Path, name: str, what: str | None = None):
+        self.dir = Path(state_dir) / "locks"
+        self.path = self.dir / f"{_lock_name(name)}.lock"
+        self.what = what or name
+        self._fd: int | None = None
+
+    def acquire(self) -> "Lock":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self.holder()
+            since = ""
+            if holder:
+                when = datetime.fromtimestamp(holder.get("since", 0)).strftime("%Y-%m-%d %H:%M:%S")
+                since = f" since {when}, pid {holder.get('pid')}"
+            raise LockBusy(f"{self.what} is already running{since}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "since": time.time()}).encode())
+        self._fd = fd
+        return self
+
+    def holder(self) -> dict | None:
+        """Who holds (or last held) the lock, from the file."""
+        try:
+            return json.loads(self.path.read_text() or "null")
+        except (OSError, ValueError):
+            return None
+
+    def is_held(self) -> bool:
+        """True when some live process holds the lock (used by status displays)."""
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "Lock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def source_lock(state_dir: str | Path, source_id: str) -> Lock:
+    return Lock(state_dir, f"source-{source_id}", what=f"a backup of {source_id}")
+
+
+def drive_lock(state_dir: str | Path, drive: str) -> Lock:
+    return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}")

@@ -1,0 +1,262 @@
+"""The one place that starts processes.
+
+Commands come in as argv lists (built by pure functions elsewhere); each runs in a new session so
+that cancelling kills its whole process group. Output is split on both `\\r` and `\\n`, because
+rsync's and xorriso's progress records end in `\\r`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+from rabtui.errors import Cancelled, MissingTool
+
+LineCallback = Callable[[bytes], None]
+_RECORD_END = re.compile(rb"[\r\n]")
+
+# Debian package that ships each program we drive, for the "how to install" hint.
+PACKAGES = {
+    "rsync": "rsync",
+    "ssh": "openssh-client",
+    "sshd": "openssh-server",
+    "xorriso": "xorriso",
+    "osirrox": "xorriso",
+    "dirsplit": "genisoimage",
+}
+
+
+def which(program: str) -> str:
+    """Full path of `program`, or MissingTool with the apt-get line that installs it."""
+    found = shutil.which(program) or (
+        f"/usr/sbin/{program}" if os.access(f"/usr/sbin/{program}", os.X_OK) else None
+    )
+    if not found:
+        package = PACKAGES.get(program, program)
+        raise MissingTool(
+            f"{program} is not installed", hint=f"install it with: sudo apt-get install {package}"
+        )
+    return found
+
+
+@dataclass
+class Completed:
+    argv: list[str]
+    returncode: int
+    stdout: bytes = b""
+    stderr_tail: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def stderr_text(self) -> str:
+        return "\n".join(self.stderr_tail)
+
+
+class LineSplitter:
+    """Feeds bytes in, calls back once per record ending in `\\r` or `\\n` (empty records dropped)."""
+
+    def __init__(self, callback: LineCallback):
+        self._callback = callback
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        parts = _RECORD_END.split(self._pending + chunk)
+        self._pending = parts.pop()
+        for part in parts:
+            if part:
+                self._callback(part)
+
+    def close(self) -> None:
+        if self._pending:
+            self._callback(self._pending)
+            self._pending = b""
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """Pure form of LineSplitter, for tests and small outputs."""
+    out: list[bytes] = []
+    splitter = LineSplitter(out.append)
+    splitter.feed(data)
+    splitter.close()
+    return out
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    on_stdout: LineCallback | None = None,
+    on_stderr: LineCallback | None = None,
+    capture: bool = False,
+    stdin_data: bytes | None = None,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
+    stderr_lines: int = 200,
+) -> Completed:
+    """Run `argv` to its end, streaming its output records to the callbacks.
+
+    `capture` keeps all of stdout in the result (only for small outputs). The last
+    `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
+    group and raises Cancelled.
+    """
+    argv = [os.fspath(a) for a in argv]
+    started = time.monotonic()
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        which(argv[0])  # raises MissingTool with the install hint
+        raise
+    if on_start:
+        on_start(proc)
+    if stdin_data is not None:
+        threading.Thread(target=_feed_stdin, args=(proc, stdin_data), daemon=True).start()
+
+    captured: list[bytes] = []
+    tail: deque[str] = deque(maxlen=stderr_lines)
+
+    def err_record(line: bytes) -> None:
+        tail.append(line.decode("utf-8", "replace"))
+        if on_stderr:
+            on_stderr(line)
+
+    out_split = LineSplitter(on_stdout) if on_stdout else None
+    err_split = LineSplitter(err_record)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, "out")
+    sel.register(proc.stderr, selectors.EVENT_READ, "err")
+    open_streams = 2
+    try:
+        while open_streams:
+            if cancel is not None and cancel.is_set():
+                _kill_group(proc)
+                raise Cancelled(f"cancelled: {os.path.basename(argv[0])}")
+            if timeout is not None and time.monotonic() - started > timeout:
+                _kill_group(proc)
+                raise Cancelled(f"{os.path.basename(argv[0])} took longer than {timeout:.0f} s")
+            for key, _ in sel.select(timeout=0.2):
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    open_streams -= 1
+                    continue
+                if key.data == "out":
+                    if capture:
+                        captured.append(chunk)
+                    if out_split:
+                        out_split.feed(chunk)
+                else:
+                    err_split.feed(chunk)
+        if out_split:
+            out_split.close()
+        err_split.close()
+        while True:
+            try:
+                code = proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    _kill_group(proc)
+                    raise Cancelled(f"cancelled: {os.path.basename(argv[0])}")
+    except BaseException:
+        if proc.poll() is None:
+            _kill_group(proc, grace=2.0)
+        raise
+    finally:
+        sel.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    return Completed(
+        argv=list(argv),
+        returncode=code,
+        stdout=b"".join(captured),
+        stderr_tail=list(tail),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:
+    try:
+        proc.stdin.write(data)
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def run_shell(command: str, **kwargs) -> Completed:
+    """The operator's own pre/post commands on the local machine: shell by design."""
+    return run(["/bin/sh", "-c", command], **kwargs)
+
+
+def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> int:
+    """Start `argv` in its own session, detached from our terminal; return its pid.
+
+    It survives the end of this process and the loss of the terminal (used for jobs).
+    """
+    argv = [os.fspath(a) for a in argv]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=None if env is None else {**os.environ, **env},
+        )
+    # Reap it in the background so that it does not linger as a zombie while we live.
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return proc.pid
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True

@@ -1,0 +1,277 @@
+"""The state database (SQLite, WAL): backups, jobs, events, prompts, catalog, checkpoints.
+
+One connection per thread. Everything here can be rebuilt from the media and the discs
+(`rabtui rebuild-state`); the media and discs are the truth, this is the index.
+
+Catalog model: `paths` holds each file path of a source once (as bytes, relative to `/`);
+`versions` holds each version of a file on a medium as a range of backups: the version
+(size, mtime) was present in every completed backup of that source on that medium whose id lies
+in [first_backup, last_backup]. An unchanged file only moves `last_backup` forward, so the catalog
+grows with changes, not with the number of backups.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+
+CREATE TABLE IF NOT EXISTS media(
+    id TEXT PRIMARY KEY,
+    label TEXT,                 -- contents of .rabtui-medium (JSON)
+    last_used REAL,             -- time of the last backup started on it
+    last_seen REAL,             -- time it was last found mounted and labelled
+    total_bytes INTEGER, free_bytes INTEGER, total_inodes INTEGER, free_inodes INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS backups(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    medium TEXT NOT NULL,
+    name TEXT NOT NULL,         -- backup-YYYYmmddHHMMSS[-N]
+    path TEXT NOT NULL,         -- absolute path of the backup directory
+    status TEXT NOT NULL,       -- running | completed | warnings | failed | abandoned | deleted
+    started REAL NOT NULL,
+    finished REAL,
+    total_bytes INTEGER,        -- what a copy of the backup would take
+    new_bytes INTEGER,          -- what this backup added on the medium
+    files INTEGER,
+    new_files INTEGER,
+    reason TEXT,                -- why it failed or warned
+    job_id INTEGER,
+    link_dest INTEGER,          -- id of the backup used as --link-dest base
+    UNIQUE(medium, source, name)
+);
+CREATE INDEX IF NOT EXISTS backups_source ON backups(source, medium, status, started);
+
+CREATE TABLE IF NOT EXISTS backup_steps(
+    backup_id INTEGER NOT NULL,
+    step INTEGER NOT NULL,      -- 1..7
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,        -- pending | running | ok | warning | failed | skipped
+    started REAL, finished REAL,
+    message TEXT,
+    PRIMARY KEY(backup_id, step)
+);
+
+CREATE TABLE IF NOT EXISTS backup_dirs(
+    backup_id INTEGER NOT NULL,
+    path TEXT NOT NULL,         -- directory path on the source
+    kind TEXT NOT NULL,
+    state TEXT,                 -- ok | warning | failed
+    rsync_exit INTEGER,
+    total_bytes INTEGER, new_bytes INTEGER,
+    files INTEGER, new_files INTEGER, changed_files INTEGER,
+    PRIMARY KEY(backup_id, path)
+);
+
+-- per source directory: the checkpoint trigger's inputs
+CREATE TABLE IF NOT EXISTS dir_state(
+    source TEXT NOT NULL,
+    path TEXT NOT NULL,
+    changed_since_checkpoint INTEGER NOT NULL DEFAULT 0,
+    last_checkpoint INTEGER,    -- checkpoint number
+    last_checkpoint_time REAL,
+    did_not_fit REAL,           -- time a backup of it did not fit on its medium (cleared by a checkpoint)
+    PRIMARY KEY(source, path)
+);
+
+CREATE TABLE IF NOT EXISTS jobs(
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,         -- backup | checkpoint | restore | run-due
+    target TEXT,                -- source id, or drive
+    title TEXT,
+    argv TEXT,                  -- JSON list
+    pid INTEGER,
+    status TEXT NOT NULL,       -- queued | running | waiting | completed | warnings | failed | cancelled | dead
+    started REAL, finished REAL, heartbeat REAL,
+    exit_code INTEGER,
+    summary TEXT,
+    progress TEXT,              -- JSON of the newest progress event
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events(
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT,
+    data TEXT                   -- JSON
+);
+CREATE INDEX IF NOT EXISTS events_job ON events(job_id, id);
+CREATE TABLE IF NOT EXISTS prompts(
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER,
+    created REAL NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    choices TEXT NOT NULL,      -- JSON list
+    data TEXT,                  -- JSON
+    answer TEXT,
+    answered REAL
+);
+
+CREATE TABLE IF NOT EXISTS paths(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    dir TEXT NOT NULL,          -- the configured directory it belongs to
+    path BLOB NOT NULL,         -- bytes, relative to /, e.g. b'etc/ssh/sshd_config'
+    UNIQUE(source, path)
+);
+CREATE TABLE IF NOT EXISTS versions(
+    id INTEGER PRIMARY KEY,
+    path_id INTEGER NOT NULL,
+    medium TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    first_backup INTEGER NOT NULL,
+    last_backup INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_path ON versions(path_id, medium, last_backup);
+CREATE INDEX IF NOT EXISTS versions_last ON versions(medium, last_backup);
+
+CREATE TABLE IF NOT EXISTS checkpoints(
+    number INTEGER PRIMARY KEY,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,       -- planned | burning | completed | aborted
+    disc_type TEXT NOT NULL,
+    disc_sectors INTEGER NOT NULL,
+    drive TEXT,
+    discs INTEGER NOT NULL,
+    lower_bound INTEGER,
+    plan TEXT                   -- JSON of the whole plan
+);
+CREATE TABLE IF NOT EXISTS checkpoint_dirs(
+    number INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    path TEXT NOT NULL,
+    role TEXT NOT NULL,         -- data | filler
+    backup_id INTEGER,          -- the backup it was taken from
+    reason TEXT,                -- why it was due
+    PRIMARY KEY(number, source, path)
+);
+CREATE TABLE IF NOT EXISTS discs(
+    number INTEGER NOT NULL,
+    disc INTEGER NOT NULL,      -- 1..n
+    volid TEXT NOT NULL,        -- RAB<checkpoint>D<nn>
+    state TEXT NOT NULL,        -- planned | writing | written | verified | failed | skipped
+    written REAL, verified REAL,
+    image TEXT,                 -- ISO path for images: drives
+    message TEXT,
+    PRIMARY KEY(number, disc)
+);
+CREATE TABLE IF NOT EXISTS disc_files(
+    number INTEGER NOT NULL,
+    disc INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    path BLOB NOT NULL,         -- original path, bytes, relative to /
+    disc_path BLOB NOT NULL,    -- path on the disc
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    sha256 TEXT,
+    part INTEGER, parts INTEGER -- for files cut into parts
+);
+CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
+
+CREATE TABLE IF NOT EXISTS health(
+    check_id TEXT PRIMARY KEY,  -- e.g. "stale:web1"
+    level TEXT NOT NULL,        -- ok | warning | critical
+    message TEXT,
+    since REAL
+);
+CREATE TABLE IF NOT EXISTS schedule_runs(
+    source TEXT PRIMARY KEY,
+    last_due REAL               -- the schedule time last run for
+);
+"""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store:
+    """The state database of one `state_dir`. Safe to share between threads (one connection each)."""
+
+    def __init__(self, state_dir: str | Path):
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.state_dir / "rabtui.db"
+        self._local = threading.local()
+        conn = self.conn
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def backup_to(self, target: str | Path) -> None:
+        """A consistent copy of the database (SQLite's backup API), e.g. for a checkpoint disc."""
+        dest = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
+
+    # --- jobs, events, prompts (shared by the CLI, the job runner and the TUI) -------------------
+
+    def add_event(self, job_id: int | None, kind: str, message: str = "", data: dict | None = None,
+                  ts: float | None = None) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO events(job_id, ts, kind, message, data) VALUES (?,?,?,?,?)",
+            (job_id, ts or time.time(), kind, message, json.dumps(data or {}, default=str)),
+        )
+        return cur.lastrowid
+
+    def events_after(self, job_id: int, after_id: int = 0, limit: int = 1000) -> list[sqlite3.Row]:
+        return self.all(
+            "SELECT * FROM events WHERE job_id=? AND id>? ORDER BY id LIMIT ?", (job_id, after_id, limit)
+        )

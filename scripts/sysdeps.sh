@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Makes sure the programs rabtui drives are installed: with apt-get when root, else says how.
+set -eu
+need=()
+command -v rsync >/dev/null || need+=(rsync)
+command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v xorriso >/dev/null || need+=(xorriso)
+if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(genisoimage); fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+    echo "rabtui needs: ${need[*]}" >&2
+    echo "run: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+fi

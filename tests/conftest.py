@@ -1,0 +1,60 @@
+"""Shared fixtures: a real sshd on 127.0.0.1, configs written as TOML files, trees to back up."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.sshd import SshServer, start_sshd
+
+# The engine must work without a user config; never read the developer's own.
+os.environ.pop("RABTUI_CONFIG", None)
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = [p for p in ("rsync", "ssh", "xorriso") if not shutil.which(p)]
+    if missing:
+        raise pytest.UsageError(f"the tests need {', '.join(missing)}: run them with `make test`")
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory) -> SshServer:
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def known_hosts(tmp_path, sshd) -> Path:
+    """A known_hosts file that trusts the test sshd."""
+    path = tmp_path / "known_hosts"
+    path.write_text(sshd.known_hosts_line())
+    return path
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a TOML config (dedented) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "rabtui.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        path.chmod(0o600)
+        return path
+
+    return write
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Each test gets its own HOME, so ~/.ssh and the platformdirs files are never the developer's."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local/state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    return home

@@ -1,0 +1,105 @@
+"""A real sshd on 127.0.0.1 for the tests: its own host key, user key and config, no root needed."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SSHD = "/usr/sbin/sshd"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def keygen(path: Path, kind: str = "ed25519") -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
+
+
+@dataclass
+class SshServer:
+    dir: Path
+    port: int
+    user: str
+    identity_file: Path
+    host_key: Path
+    proc: subprocess.Popen | None = None
+    host: str = "127.0.0.1"
+
+    @property
+    def host_public_line(self) -> str:
+        return (self.host_key.with_suffix(".pub")).read_text().strip()
+
+    def known_hosts_line(self) -> str:
+        kind, key = self.host_public_line.split()[:2]
+        return f"[{self.host}]:{self.port} {kind} {key}\n"
+
+    def fingerprint(self) -> str:
+        out = subprocess.run(
+            ["ssh-keygen", "-l", "-E", "sha256", "-f", str(self.host_key.with_suffix(".pub"))],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        return out.split()[1]  # "SHA256:..."
+
+    def start(self) -> None:
+        config = self.dir / "sshd_config"
+        config.write_text(
+            f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {self.host_key}
+PidFile {self.dir}/sshd.pid
+AuthorizedKeysFile {self.dir}/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin yes
+UsePAM no
+StrictModes no
+MaxStartups 100
+MaxSessions 100
+LogLevel ERROR
+Subsystem sftp internal-sftp
+"""
+        )
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL, stderr=open(self.dir / "sshd.log", "ab"),
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {(self.dir / 'sshd.log').read_text()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5) as s:
+                    if s.recv(4).startswith(b"SSH-"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sshd did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def start_sshd(directory: Path) -> SshServer:
+    directory.mkdir(parents=True, exist_ok=True)
+    host_key = directory / "host_ed25519"
+    user_key = directory / "id_ed25519"
+    keygen(host_key)
+    keygen(user_key)
+    (directory / "authorized_keys").write_text(user_key.with_suffix(".pub").read_text())
+    server = SshServer(dir=directory, port=free_port(), user=getpass.getuser(),
+                       identity_file=user_key, host_key=host_key)
+    server.start()
+    return server
