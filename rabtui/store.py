@@ -22,6 +22,10 @@ from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
 
+# Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
+COMPLETE = ("completed", "warnings")
+COMPLETE_SQL = "('completed', 'warnings')"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 
