@@ -13,9 +13,9 @@ import sys
 from rabtui import __version__
 from rabtui.errors import EXIT_USAGE, RabtuiError
 
-from . import backup_cmds, checkpoint_cmds, lifecycle_cmds, setup_cmds, tui_cmds
+from . import backup_cmds, checkpoint_cmds, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
 
-MODULES = (setup_cmds, backup_cmds, checkpoint_cmds, lifecycle_cmds, tui_cmds)
+MODULES = (setup_cmds, source_cmds, backup_cmds, checkpoint_cmds, lifecycle_cmds, tui_cmds)
 
 
 class _Parser(argparse.ArgumentParser):

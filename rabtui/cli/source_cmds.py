@@ -1,0 +1,5 @@
+"""Commands of this group are registered here."""
+
+
+def register(sub) -> None:
+    pass
