@@ -1,0 +1,494 @@
+"""Sources over SSH: connect with a strict host-key policy, `whoami`, the pre/post commands, and
+the OpenSSH arguments that rsync needs to reach the same host the same way.
+
+Host keys are checked against the user's ~/.ssh/known_hosts and rabtui's own file in state_dir;
+an unknown key is never accepted on the fly (`rabtui sources trust ID` does that, after showing
+the fingerprint), and a changed key is refused loudly. Both transports (paramiko here, OpenSSH
+under rsync) use the same host name, port, user, key and known_hosts files.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import paramiko
+
+from rabtui import proc
+from rabtui.config import Config, Source
+from rabtui.errors import Cancelled, WorkFailed
+from rabtui.events import LOG, Emit, Event
+
+# paramiko logs transport failures itself; we turn them into one clear error instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+CONNECT_TIMEOUT = 15
+_TAIL_LINES = 20
+
+
+class HostKeyError(WorkFailed):
+    """The source's host key is not trusted (unknown or changed)."""
+
+
+class UnknownHostKey(HostKeyError):
+    def __init__(self, source_id: str, host: str, port: int, key_type: str, fingerprint: str, note: str = ""):
+        self.source_id, self.host, self.port = source_id, host, port
+        self.key_type, self.fingerprint = key_type, fingerprint
+        super().__init__(
+            f"{source_id}: the host key of {host}:{port} is not known ({key_type} {fingerprint}){note}",
+            hint=f"check the fingerprint with the host's administrator, then trust it with: "
+            f"rabtui sources trust {source_id}",
+        )
+
+
+class ChangedHostKey(HostKeyError):
+    def __init__(self, source_id: str, host: str, port: int, key_type: str, expected: str, got: str,
+                 files: Sequence[Path], name: str):
+        self.source_id, self.host, self.port, self.key_type = source_id, host, port, key_type
+        self.expected, self.fingerprint, self.files = expected, got, list(files)
+        where = ", ".join(str(f) for f in files)
+        super().__init__(
+            f"HOST KEY CHANGED for host {host}:{port} (source {source_id}): expected {expected} got {got} "
+            f"-- possible man-in-the-middle; if the change is legitimate remove the old key from {where}",
+            hint="; ".join(f"ssh-keygen -f '{f}' -R '{name}'" for f in files)
+            + f", then run: rabtui sources trust {source_id}",
+        )
+
+
+class Unreachable(WorkFailed):
+    """DNS failure, refused or timed-out connection, failed login."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    hostname: str                       # where to connect (HostName from ~/.ssh/config, else the host)
+    port: int
+    user: str
+    identity_files: list[Path] = field(default_factory=list)
+    alias: str = ""                     # the host as written in the config (what ssh looks up)
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The name OpenSSH files this host's key under."""
+        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.hostname}:{self.port}"
+
+
+@dataclass(frozen=True)
+class HostKeyInfo:
+    host: str
+    port: int
+    name: str                           # known_hosts name: "host" or "[host]:port"
+    key_type: str
+    fingerprint: str                    # "SHA256:..."
+    key: paramiko.PKey
+    status: str                         # "known" | "unknown" | "changed"
+    files: tuple[Path, ...] = ()        # where it is known, or where the old key is
+    expected: str = ""                  # the fingerprint on file, when changed
+
+    @property
+    def known(self) -> bool:
+        return self.status == "known"
+
+    @property
+    def changed(self) -> bool:
+        return self.status == "changed"
+
+
+# --- where to connect ----------------------------------------------------------------------------
+
+
+def known_hosts_files(cfg: Config) -> list[Path]:
+    return [Path(os.path.expanduser("~/.ssh/known_hosts")), cfg.state_dir / "known_hosts"]
+
+
+def _ssh_config_lookup(alias: str) -> dict:
+    path = Path(os.path.expanduser("~/.ssh/config"))
+    if not path.is_file():
+        return {}
+    try:
+        return dict(paramiko.SSHConfig.from_path(str(path)).lookup(alias))
+    except Exception as exc:  # paramiko raises assorted errors on odd config files
+        raise WorkFailed(f"cannot read {path}: {exc}") from None
+
+
+def endpoint(source: Source) -> Endpoint:
+    """Host, port, user and keys of a remote source; ~/.ssh/config fills what the source leaves unset."""
+    if source.is_local:
+        raise ValueError(f"source {source.id} is the local machine")
+    found = _ssh_config_lookup(source.host)
+    port = source.port
+    if port is None:
+        try:
+            port = int(found.get("port", 22))
+        except ValueError:
+            raise WorkFailed(f"~/.ssh/config: bad Port for {source.host}: {found['port']!r}") from None
+    if source.identity_file is not None:
+        identities = [source.identity_file]
+    else:
+        identities = [Path(os.path.expanduser(p)) for p in found.get("identityfile", [])]
+        identities = [p for p in identities if p.is_file()]  # as ssh does, skip those that do not exist
+    return Endpoint(
+        hostname=found.get("hostname", source.host),
+        port=port,
+        user=source.user or found.get("user") or getpass.getuser(),
+        identity_files=identities,
+        alias=source.host,
+    )
+
+
+# --- host keys -----------------------------------------------------------------------------------
+
+
+def _load_host_keys(files: Iterable[Path]) -> list[tuple[Path, paramiko.HostKeys]]:
+    loaded = []
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            loaded.append((path, paramiko.HostKeys(str(path))))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WorkFailed(f"cannot read known hosts file {path}: {exc}") from None
+    return loaded
+
+
+def _known_types(loaded, name: str) -> set[str]:
+    types: set[str] = set()
+    for _, keys in loaded:
+        entry = keys.lookup(name)
+        if entry:
+            types.update(entry.keys())
+    return types
+
+
+def _classify(cfg: Config, ep: Endpoint, key: paramiko.PKey) -> HostKeyInfo:
+    loaded = _load_host_keys(known_hosts_files(cfg))
+    name, kind = ep.known_hosts_name, key.get_name()
+    same_type_other: list[tuple[Path, paramiko.PKey]] = []
+    known_in: list[Path] = []
+    for path, keys in loaded:
+        entry = keys.lookup(name) or {}
+        stored = entry.get(kind)
+        if stored is None:
+            continue
+        if stored.asbytes() == key.asbytes():
+            known_in.append(path)
+        else:
+            same_type_other.append((path, stored))
+    info = dict(host=ep.hostname, port=ep.port, name=name, key_type=kind, fingerprint=key.fingerprint, key=key)
+    if known_in:
+        return HostKeyInfo(status="known", files=tuple(known_in), **info)
+    if same_type_other:
+        return HostKeyInfo(status="changed", files=tuple(p for p, _ in same_type_other),
+                           expected=same_type_other[0][1].fingerprint, **info)
+    return HostKeyInfo(status="unknown", **info)
+
+
+def _raise_untrusted(source: Source, info: HostKeyInfo, cfg: Config) -> None:
+    if info.changed:
+        raise ChangedHostKey(source.id, info.host, info.port, info.key_type, info.expected,
+                             info.fingerprint, info.files, info.name)
+    if not info.known:
+        others = _known_types(_load_host_keys(known_hosts_files(cfg)), info.name)
+        note = f"; keys of other types ({', '.join(sorted(others))}) are on file" if others else ""
+        raise UnknownHostKey(source.id, info.host, info.port, info.key_type, info.fingerprint, note)
+
+
+def _transport_factory(preferred: set[str]):
+    """A Transport that asks first for the key types already on file, as ssh does."""
+
+    def make(sock, **kwargs) -> paramiko.Transport:
+        t = paramiko.Transport(sock, **kwargs)
+        if preferred:
+            opts = t.get_security_options()
+            base = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
+            types = list(opts.key_types)
+            first = [k for k in types if base.get(k, k) in preferred]
+            opts.key_types = first + [k for k in types if k not in first]
+        return t
+
+    return make
+
+
+class _Verify(paramiko.MissingHostKeyPolicy):
+    """Every key comes here (the client holds no keys of its own): accept only a known one."""
+
+    def __init__(self, cfg: Config, source: Source, ep: Endpoint):
+        self.cfg, self.source, self.ep = cfg, source, ep
+        self.info: HostKeyInfo | None = None
+
+    def missing_host_key(self, client, hostname, key) -> None:
+        self.info = _classify(self.cfg, self.ep, key)
+        _raise_untrusted(self.source, self.info, self.cfg)
+
+
+# --- connecting ----------------------------------------------------------------------------------
+
+
+def _unreachable(ep: Endpoint, why: str, hint: str | None = None) -> Unreachable:
+    return Unreachable(f"cannot reach {ep.hostname}:{ep.port} as user {ep.user}: {why}", hint=hint)
+
+
+def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
+             policy: paramiko.MissingHostKeyPolicy) -> paramiko.SSHClient:
+    for path in ep.identity_files:
+        if source.identity_file is not None and not path.is_file():
+            raise _unreachable(ep, f"identity file {path} does not exist")
+    preferred = _known_types(_load_host_keys(known_hosts_files(cfg)), ep.known_hosts_name)
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(policy)
+    try:
+        client.connect(
+            ep.hostname, port=ep.port, username=ep.user,
+            key_filename=[str(p) for p in ep.identity_files] or None,
+            look_for_keys=not ep.identity_files, allow_agent=not ep.identity_files,
+            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
+            transport_factory=_transport_factory(preferred),
+        )
+    except BaseException as exc:
+        client.close()
+        if isinstance(exc, (HostKeyError, _GotKey, Cancelled, KeyboardInterrupt)):
+            raise
+        raise _describe(ep, exc) from None
+    return client
+
+
+def _describe(ep: Endpoint, exc: BaseException) -> Exception:
+    keys = ", ".join(str(p) for p in ep.identity_files) or "the agent and ~/.ssh/id_*"
+    if isinstance(exc, socket.gaierror):
+        return _unreachable(ep, f"the host name {ep.hostname!r} does not resolve ({exc.strerror})")
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        return _unreachable(ep, "connection refused", hint="is sshd running there, on this port?")
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return _unreachable(ep, "timed out")
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return _unreachable(ep, f"the identity file ({keys}) is protected by a passphrase",
+                            hint="load it into ssh-agent, or use a key without a passphrase")
+    if isinstance(exc, paramiko.AuthenticationException):
+        return _unreachable(ep, f"authentication failed with {keys}",
+                            hint=f"is the public key in ~{ep.user}/.ssh/authorized_keys on {ep.hostname}?")
+    if isinstance(exc, paramiko.SSHException):
+        return _unreachable(ep, f"SSH handshake failed: {exc}")
+    if isinstance(exc, OSError):
+        return _unreachable(ep, exc.strerror or str(exc))
+    if isinstance(exc, EOFError):
+        return _unreachable(ep, "the server closed the connection")
+    return _unreachable(ep, f"{type(exc).__name__}: {exc}")
+
+
+def connect(cfg: Config, source: Source, timeout: float = CONNECT_TIMEOUT) -> paramiko.SSHClient:
+    """A logged-in SSH client for a remote source, after checking its host key; close it after use."""
+    ep = endpoint(source)
+    return _connect(cfg, source, ep, timeout, _Verify(cfg, source, ep))
+
+
+class _Capture(paramiko.MissingHostKeyPolicy):
+    def __init__(self):
+        self.key = None
+
+    def missing_host_key(self, client, hostname, key) -> None:
+        self.key = key
+        raise _GotKey()
+
+
+class _GotKey(Exception):
+    pass
+
+
+def scan_host_key(cfg: Config, source: Source, timeout: float = CONNECT_TIMEOUT) -> HostKeyInfo:
+    """The server's host key (stopping before authentication) and whether it is known or changed."""
+    ep = endpoint(source)
+    capture = _Capture()
+    try:
+        _connect(cfg, source, ep, timeout, capture).close()
+    except _GotKey:
+        pass
+    if capture.key is None:
+        raise _unreachable(ep, "the server sent no host key")
+    return _classify(cfg, ep, capture.key)
+
+
+def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
+    """Add the key to rabtui's known_hosts file; a changed key is refused (remove the old one first)."""
+    ep = endpoint(source)
+    current = _classify(cfg, ep, info.key)   # the files may have changed since the scan
+    if current.changed:
+        _raise_untrusted(source, current, cfg)
+    path = cfg.state_dir / "known_hosts"
+    if current.known:
+        return current.files[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = f"{current.name} {info.key.get_name()} {info.key.get_base64()}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "a", encoding="ascii") as f:
+        if f.tell() > 0 and not path.read_bytes().endswith(b"\n"):
+            f.write("\n")
+        f.write(line)
+    return path
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def whoami(cfg: Config, source: Source) -> str:
+    """Step 1: the user we act as on the source (local: our own name, no SSH)."""
+    if source.is_local:
+        return getpass.getuser()
+    client = connect(cfg, source)
+    try:
+        lines: list[str] = []
+        code = _exec(client, "whoami", lines.append, None)
+    finally:
+        client.close()
+    if code != 0 or not lines:
+        raise WorkFailed(f"{source.id}: whoami failed on {source.host} (exit {code})", hint="\n".join(lines[-5:]) or None)
+    return lines[0].strip()
+
+
+def _exec(client: paramiko.SSHClient, command: str, on_line: Callable[[str], None],
+          cancel: threading.Event | None) -> int:
+    """Run one command in its own channel, stdout and stderr merged, each record to on_line."""
+    chan = client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+    try:
+        chan.set_combine_stderr(True)
+        chan.settimeout(0.2)
+        chan.exec_command(command)
+        splitter = proc.LineSplitter(lambda rec: on_line(rec.decode("utf-8", "replace")))
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled: {command}")
+            try:
+                chunk = chan.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            splitter.feed(chunk)
+        splitter.close()
+        while not chan.exit_status_ready():
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"cancelled: {command}")
+            time.sleep(0.05)
+        return chan.recv_exit_status()
+    finally:
+        chan.close()
+
+
+def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: Emit,
+                 cancel: threading.Event | None = None, what: str = "pre-backup") -> None:
+    """Steps 4 and 6: run each command in turn on the source; the first failure stops with its output."""
+    if not commands:
+        return
+    client = None if source.is_local else connect(cfg, source)
+    try:
+        for command in commands:
+            emit(Event(LOG, f"{what}: $ {command}"))
+            tail: deque[str] = deque(maxlen=_TAIL_LINES)
+
+            def line(text: str) -> None:
+                tail.append(text)
+                emit(Event(LOG, text, {"command": command, "what": what}))
+
+            if client is None:
+                def raw(rec: bytes) -> None:
+                    line(rec.decode("utf-8", "replace"))
+
+                code = proc.run_shell(command, on_stdout=raw, on_stderr=raw, cancel=cancel).returncode
+            else:
+                code = _exec(client, command, line, cancel)
+            if code != 0:
+                status = f"killed by signal {-code}" if code < -1 else ("no exit status" if code == -1 else f"exit {code}")
+                raise WorkFailed(f"{what} command failed ({status}): {command}",
+                                 hint="\n  ".join(tail) if tail else "(no output)")
+    finally:
+        if client is not None:
+            client.close()
+
+
+# --- OpenSSH for rsync ---------------------------------------------------------------------------
+
+
+def _rsync_quote(arg: str) -> str:
+    """Quote one argument for rsync's own -e splitting (spaces split; in '...' a doubled ' is one)."""
+    if arg and all(c.isalnum() or c in "-_=./:@,+%[]" for c in arg):
+        return arg
+    return "'" + arg.replace("'", "''") + "'"
+
+
+def _ssh_option_path(path: Path) -> str:
+    """A path as an ssh_config value: quoted for ssh's own splitting, '%' kept from token expansion."""
+    text = os.fspath(path)
+    if "${" in text:
+        raise WorkFailed(f"ssh cannot be given a path containing '${{': {text}")
+    text = text.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _user_ssh_config() -> Path | None:
+    """The ~/.ssh/config that paramiko read, when ssh would look elsewhere.
+
+    ssh takes ~ from the password database, paramiko (and we) from $HOME; when they differ, -F
+    makes ssh read the same file (at the price of /etc/ssh/ssh_config).
+    """
+    import pwd
+
+    home = os.path.expanduser("~")
+    try:
+        if os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir) == os.path.realpath(home):
+            return None
+    except KeyError:
+        pass
+    path = Path(home) / ".ssh" / "config"
+    return path if path.is_file() else None
+
+
+def ssh_argv(cfg: Config, source: Source, ep: Endpoint | None = None) -> list[str]:
+    """ssh's options (without the host) that reach the source as paramiko does."""
+    ep = ep or endpoint(source)
+    argv = ["ssh"]
+    user_config = _user_ssh_config()
+    if user_config is not None:
+        argv += ["-F", os.fspath(user_config)]
+    argv += ["-p", str(ep.port)]
+    for key in ep.identity_files:
+        argv += ["-o", f"IdentityFile={_ssh_option_path(key)}"]
+    if ep.identity_files:
+        argv += ["-o", "IdentitiesOnly=yes"]
+    files = " ".join(_ssh_option_path(p) for p in known_hosts_files(cfg))
+    argv += [
+        "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={files}",
+        "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
+        "-o", "ServerAliveInterval=30",
+        "-o", "ServerAliveCountMax=4",
+        "-l", ep.user,
+    ]
+    return argv
+
+
+def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None) -> str:
+    """The value of rsync's -e for a remote source."""
+    return " ".join(_rsync_quote(a) for a in ssh_argv(cfg, source, ep))
+
+
+def rsync_location(source: Source, path: str) -> str:
+    """rsync's name of a source directory, with a trailing slash (its contents)."""
+    path = path if path.endswith("/") else path + "/"
+    if source.is_local:
+        return path
+    host = source.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    user = f"{source.user}@" if source.user else ""
+    return f"{user}{host}:{path}"

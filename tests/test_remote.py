@@ -1,0 +1,367 @@
+"""remote.py against the real test sshd (host keys, login, commands, rsync over OpenSSH), plus the
+pure builders of rsync's -e value and locations."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rabtui import proc, remote
+from rabtui.config import Config, Settings, Source
+from rabtui.errors import Cancelled, WorkFailed
+from rabtui.events import LOG
+from tests.sshd import free_port
+
+
+def make_cfg(state_dir: Path) -> Config:
+    return Config(path=None, rabtui=Settings(state_dir=state_dir))
+
+
+@pytest.fixture
+def cfg(tmp_path) -> Config:
+    return make_cfg(tmp_path / "state")
+
+
+@pytest.fixture
+def source(sshd) -> Source:
+    return Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=sshd.identity_file)
+
+
+@pytest.fixture
+def trusted(cfg, sshd) -> Config:
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
+    return cfg
+
+
+def other_key_line(tmp_path: Path, name: str) -> str:
+    key = tmp_path / "other_host_key"
+    proc.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+    kind, blob = (key.with_suffix(".pub")).read_text().split()[:2]
+    return f"{name} {kind} {blob}\n"
+
+
+def rsync_split(rsh: str) -> list[str]:
+    """rsync's own splitting of -e (main.c do_cmd): spaces split, '...' or "..." quote, doubled quote inside."""
+    out, i = [], 0
+    while i < len(rsh):
+        if rsh[i] == " ":
+            i += 1
+            continue
+        arg, quote = "", None
+        while i < len(rsh) and (rsh[i] != " " or quote):
+            c = rsh[i]
+            if c in "'\"":
+                if not quote:
+                    quote = c
+                    i += 1
+                    continue
+                if c == quote:
+                    if i + 1 < len(rsh) and rsh[i + 1] == quote:
+                        arg += c
+                        i += 2
+                        continue
+                    quote = None
+                    i += 1
+                    continue
+            arg += c
+            i += 1
+        out.append(arg)
+    return out
+
+
+# --- pure builders -------------------------------------------------------------------------------
+
+
+def test_rsync_location_remote_local_and_ipv6():
+    assert remote.rsync_location(Source(id="l"), "/srv/a b") == "/srv/a b/"
+    assert remote.rsync_location(Source(id="l"), "/srv/x/") == "/srv/x/"
+    assert remote.rsync_location(Source(id="r", host="web1", user="bk"), "/etc") == "bk@web1:/etc/"
+    assert remote.rsync_location(Source(id="r", host="web1"), "/it's \"q\"") == "web1:/it's \"q\"/"
+    assert remote.rsync_location(Source(id="r", host="::1", user="u"), "/d") == "u@[::1]:/d/"
+    assert remote.rsync_location(Source(id="r", host="[fe80::1]"), "/d") == "[fe80::1]:/d/"
+
+
+def test_rsync_rsh_quotes_every_path_for_rsync_and_ssh(tmp_path):
+    state = tmp_path / "state dir's \"x\" 100%"
+    key = tmp_path / "my key's"
+    cfg = make_cfg(state)
+    src = Source(id="r", host="web1", port=2222, user="backup", identity_file=key)
+    ep = remote.Endpoint(hostname="web1", port=2222, user="backup", identity_files=[key], alias="web1")
+    rsh = remote.rsync_rsh(cfg, src, ep)
+    argv = rsync_split(rsh)
+    assert argv[0] == "ssh"
+    assert argv[argv.index("-p") + 1] == "2222"
+    assert argv[argv.index("-l") + 1] == "backup"
+    opts = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+    assert "BatchMode=yes" in opts and "StrictHostKeyChecking=yes" in opts
+    assert "ConnectTimeout=15" in opts and "IdentitiesOnly=yes" in opts
+    # the values are ssh_config values: double-quoted, \" and \\ escaped, % doubled
+    ident = f'IdentityFile="{key}"'
+    assert ident in opts
+    home_kh = Path("~/.ssh/known_hosts").expanduser()
+    state_kh = str(state / "known_hosts").replace('"', '\\"').replace("%", "%%")
+    assert f'UserKnownHostsFile="{home_kh}" "{state_kh}"' in opts
+
+
+def test_rsync_rsh_refuses_local_source(cfg):
+    with pytest.raises(ValueError):
+        remote.rsync_rsh(cfg, Source(id="l"))
+
+
+def test_rsync_split_helper_matches_rsync_rules():
+    assert rsync_split("ssh  -o 'a b' \"c'd\" 'it''s'") == ["ssh", "-o", "a b", "c'd", "it's"]
+
+
+# --- endpoint and ~/.ssh/config ------------------------------------------------------------------
+
+
+def write_ssh_config(home: Path, text: str) -> None:
+    (home / ".ssh").mkdir(exist_ok=True)
+    (home / ".ssh" / "config").write_text(text)
+
+
+def test_endpoint_takes_unset_values_from_ssh_config(isolated_home, tmp_path):
+    key = tmp_path / "k"
+    key.write_text("x")
+    write_ssh_config(isolated_home, f"Host myalias\n  HostName 10.1.2.3\n  Port 2200\n  User bk\n"
+                                    f"  IdentityFile {key}\n  IdentityFile ~/.ssh/missing\n")
+    ep = remote.endpoint(Source(id="s", host="myalias"))
+    assert (ep.hostname, ep.port, ep.user, ep.identity_files, ep.alias) == ("10.1.2.3", 2200, "bk", [key], "myalias")
+    assert ep.known_hosts_name == "[10.1.2.3]:2200"
+    # explicit values in rabtui's config win
+    ep = remote.endpoint(Source(id="s", host="myalias", port=22, user="root", identity_file=tmp_path / "j"))
+    assert (ep.hostname, ep.port, ep.user, ep.identity_files) == ("10.1.2.3", 22, "root", [tmp_path / "j"])
+    assert ep.known_hosts_name == "10.1.2.3"
+
+
+def test_endpoint_defaults_without_ssh_config():
+    ep = remote.endpoint(Source(id="s", host="web1"))
+    assert (ep.hostname, ep.port, ep.user, ep.identity_files) == ("web1", 22, getpass.getuser(), [])
+
+
+# --- host keys -----------------------------------------------------------------------------------
+
+
+def test_unknown_host_key_stops_with_its_fingerprint(cfg, source, sshd):
+    with pytest.raises(remote.UnknownHostKey) as exc:
+        remote.whoami(cfg, source)
+    e = exc.value
+    assert e.fingerprint == sshd.fingerprint()
+    assert (e.host, e.port, e.key_type) == ("127.0.0.1", sshd.port, "ssh-ed25519")
+    assert sshd.fingerprint() in str(e) and "rabtui sources trust box" in str(e)
+    assert not (cfg.state_dir / "known_hosts").exists()   # never auto-accepted
+
+
+def test_trust_then_whoami(cfg, source, sshd):
+    info = remote.scan_host_key(cfg, source)
+    assert info.status == "unknown" and info.fingerprint == sshd.fingerprint()
+    path = remote.trust(cfg, source, info)
+    assert path == cfg.state_dir / "known_hosts"
+    assert path.read_text() == sshd.known_hosts_line()   # OpenSSH format, "[host]:port"
+    assert remote.whoami(cfg, source) == sshd.user
+    again = remote.scan_host_key(cfg, source)
+    assert again.known and again.files == (path,)
+    remote.trust(cfg, source, again)
+    assert path.read_text().count("\n") == 1               # not written twice
+
+
+def test_users_own_known_hosts_counts_and_hashed_names_work(cfg, source, sshd, isolated_home):
+    kh = isolated_home / ".ssh" / "known_hosts"
+    kh.parent.mkdir()
+    kh.write_text(sshd.known_hosts_line())
+    proc.run(["ssh-keygen", "-q", "-H", "-f", str(kh)])
+    assert sshd.host not in kh.read_text()                 # now hashed
+    assert remote.whoami(cfg, source) == sshd.user
+    assert remote.scan_host_key(cfg, source).files == (kh,)
+
+
+def test_changed_host_key_is_refused_loudly_and_trust_refuses_too(cfg, source, sshd, tmp_path):
+    kh = cfg.state_dir / "known_hosts"
+    kh.parent.mkdir(parents=True)
+    kh.write_text(other_key_line(tmp_path, f"[127.0.0.1]:{sshd.port}"))
+    before = kh.read_text()
+    with pytest.raises(remote.ChangedHostKey) as exc:
+        remote.whoami(cfg, source)
+    msg = str(exc.value)
+    assert msg.startswith("HOST KEY CHANGED for host 127.0.0.1:")
+    assert f"got {sshd.fingerprint()}" in msg and "man-in-the-middle" in msg and str(kh) in msg
+    assert exc.value.expected != sshd.fingerprint() and exc.value.expected.startswith("SHA256:")
+    info = remote.scan_host_key(cfg, source)
+    assert info.changed
+    with pytest.raises(remote.ChangedHostKey):
+        remote.trust(cfg, source, info)
+    assert kh.read_text() == before
+    with pytest.raises(remote.ChangedHostKey):
+        remote.run_commands(cfg, source, ["true"], emit=lambda e: None)
+
+
+# --- unreachable ---------------------------------------------------------------------------------
+
+
+def test_closed_port_is_unreachable(cfg, sshd):
+    port = free_port()
+    src = Source(id="x", host="127.0.0.1", port=port, user="someone", identity_file=sshd.identity_file)
+    with pytest.raises(remote.Unreachable) as exc:
+        remote.whoami(cfg, src)
+    assert f"127.0.0.1:{port}" in str(exc.value) and "someone" in str(exc.value)
+    assert "refused" in str(exc.value)
+
+
+def test_unresolvable_host_is_unreachable(cfg, sshd):
+    src = Source(id="x", host="no-such-host.invalid", user="u", identity_file=sshd.identity_file)
+    with pytest.raises(remote.Unreachable) as exc:
+        remote.scan_host_key(cfg, src)
+    assert "no-such-host.invalid:22" in str(exc.value) and "does not resolve" in str(exc.value)
+
+
+def test_wrong_identity_file_fails_authentication(trusted, source, sshd, tmp_path):
+    wrong = tmp_path / "wrong_key"
+    proc.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)])
+    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=wrong)
+    with pytest.raises(remote.Unreachable) as exc:
+        remote.whoami(trusted, src)
+    msg = str(exc.value)
+    assert "authentication failed" in msg and str(wrong) in msg and sshd.user in msg and str(sshd.port) in msg
+
+
+def test_missing_identity_file_is_named(trusted, sshd, tmp_path):
+    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=tmp_path / "nope")
+    with pytest.raises(remote.Unreachable, match="identity file .*nope does not exist"):
+        remote.whoami(trusted, src)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def test_first_failing_command_stops_and_its_output_is_logged(trusted, source, tmp_path):
+    marker = tmp_path / "later ran"
+    events = []
+    with pytest.raises(WorkFailed) as exc:
+        remote.run_commands(trusted, source, [
+            "echo first ok",
+            "echo to stdout; echo to stderr >&2; exit 7",
+            f"touch '{marker}'",
+        ], emit=events.append, what="pre-backup")
+    assert str(exc.value).startswith("pre-backup command failed (exit 7): echo to stdout;")
+    assert "to stderr" in exc.value.hint
+    logged = [e.message for e in events if e.kind == LOG]
+    assert "first ok" in logged and "to stdout" in logged and "to stderr" in logged
+    assert not marker.exists()
+
+
+def test_all_commands_run_in_order(trusted, source, tmp_path):
+    out = tmp_path / "order"
+    remote.run_commands(trusted, source, [f"echo a >> '{out}'", f"echo b >> '{out}'"], emit=lambda e: None)
+    assert out.read_text() == "a\nb\n"
+
+
+def test_large_output_streams_line_by_line(trusted, source):
+    lines = []
+    remote.run_commands(trusted, source, ["seq 1 100000; seq 1 50000 >&2"],
+                        emit=lambda e: lines.append(e.message), what="post-backup")
+    assert len(lines) == 1 + 150000
+    assert lines[1] == "1" and "100000" in lines and lines[-1] == "50000"
+
+
+def test_cancel_closes_the_channel(trusted, source):
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        remote.run_commands(trusted, source, ["sleep 30"], emit=lambda e: None, cancel=cancel)
+    assert time.monotonic() - started < 10
+
+
+# --- ~/.ssh/config alias -------------------------------------------------------------------------
+
+
+def alias_source(isolated_home, sshd) -> Source:
+    write_ssh_config(isolated_home, f"Host myalias\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
+                                    f"  User {sshd.user}\n  IdentityFile {sshd.identity_file}\n")
+    return Source(id="aliased", host="myalias")
+
+
+def test_ssh_config_alias(cfg, sshd, isolated_home):
+    src = alias_source(isolated_home, sshd)
+    with pytest.raises(remote.UnknownHostKey):
+        remote.whoami(cfg, src)
+    remote.trust(cfg, src, remote.scan_host_key(cfg, src))
+    assert (cfg.state_dir / "known_hosts").read_text() == sshd.known_hosts_line()
+    assert remote.whoami(cfg, src) == sshd.user
+
+
+# --- local sources -------------------------------------------------------------------------------
+
+
+def test_local_source_needs_no_ssh(cfg, tmp_path):
+    local = Source(id="here")
+    assert remote.whoami(cfg, local) == getpass.getuser()
+    events = []
+    marker = tmp_path / "m"
+    with pytest.raises(WorkFailed, match=r"post-backup command failed \(exit 2\): echo oops >&2; exit 2"):
+        remote.run_commands(cfg, local, [f"touch '{marker}'", "echo oops >&2; exit 2", "echo never"],
+                            emit=events.append, what="post-backup")
+    assert marker.exists()
+    logged = [e.message for e in events]
+    assert "oops" in logged and "never" not in logged
+    with pytest.raises(ValueError):
+        remote.endpoint(local)
+
+
+# --- real OpenSSH through rsync ------------------------------------------------------------------
+
+
+def hostile_tree(root: Path) -> Path:
+    src = root / "it's a \"dir\" with spaces"
+    (src / "sub dir").mkdir(parents=True)
+    (src / "sub dir" / "file 'one'.txt").write_text("one\n")
+    (src / "-leading dash").write_text("two\n")
+    return src
+
+
+def rsync_via(rsh: str, location: str, dest: Path) -> proc.Completed:
+    return proc.run(["rsync", "-a", "-e", rsh, location, str(dest) + "/"], timeout=60)
+
+
+def test_rsync_over_openssh_with_the_same_keys_and_hostile_paths(tmp_path, sshd):
+    state = tmp_path / "state dir 'q' \"d\" 50%"
+    cfg = make_cfg(state)
+    state.mkdir()
+    (state / "known_hosts").write_text(sshd.known_hosts_line())
+    key = tmp_path / "key dir 'k'" / "id 50%"
+    key.parent.mkdir()
+    shutil.copy(sshd.identity_file, key)
+    key.chmod(0o600)
+    src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=key)
+    tree = hostile_tree(tmp_path)
+    dest = tmp_path / "dest"
+    done = rsync_via(remote.rsync_rsh(cfg, src), remote.rsync_location(src, str(tree)), dest)
+    assert done.returncode == 0, done.stderr_text()
+    assert (dest / "sub dir" / "file 'one'.txt").read_text() == "one\n"
+    assert (dest / "-leading dash").read_text() == "two\n"
+
+
+def test_rsync_over_openssh_refuses_an_unknown_host(cfg, source, tmp_path):
+    tree = hostile_tree(tmp_path)
+    done = rsync_via(remote.rsync_rsh(cfg, source), remote.rsync_location(source, str(tree)), tmp_path / "d")
+    assert done.returncode != 0
+    assert "Host key verification failed" in done.stderr_text()
+
+
+def test_rsync_over_openssh_through_an_alias(cfg, sshd, isolated_home, tmp_path):
+    src = alias_source(isolated_home, sshd)
+    cfg.state_dir.mkdir(parents=True)
+    (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
+    tree = hostile_tree(tmp_path)
+    dest = tmp_path / "dest"
+    location = remote.rsync_location(src, str(tree))
+    assert location.startswith("myalias:")
+    done = rsync_via(remote.rsync_rsh(cfg, src), location, dest)
+    assert done.returncode == 0, done.stderr_text()
+    assert (dest / "sub dir" / "file 'one'.txt").read_text() == "one\n"
