@@ -1,0 +1,155 @@
+"""The rabtui application: screens as modes, a jobs poller, one place for worker errors.
+
+Screens live in `screens/`, dialogs in `dialogs/`. Blocking work runs in thread workers; the
+results come back to the UI thread with `call_from_thread` or messages. Jobs are separate
+processes (see `rabtui.jobs`): the UI only polls their rows in the state database, so quitting
+the UI or losing the terminal never stops them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from rabtui import config as configmod
+from rabtui import jobs as jobsmod
+from rabtui.config import Config
+from rabtui.errors import RabtuiError
+from rabtui.store import Store
+from rabtui.tui import queries
+from rabtui.tui.commands import RabtuiCommands
+from rabtui.tui.dialogs.question import QuestionDialog
+from rabtui.tui.messages import ConfigChanged, JobsPolled
+from rabtui.tui.screens.browse import BrowseScreen
+from rabtui.tui.screens.checkpoints import CheckpointsScreen
+from rabtui.tui.screens.dashboard import DashboardScreen
+from rabtui.tui.screens.media import MediaScreen
+from rabtui.tui.screens.runs import RunsScreen
+from rabtui.tui.screens.sources import SourcesScreen
+
+log = logging.getLogger("rabtui.tui")
+
+
+class RabtuiApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "rabtui"
+    COMMANDS = App.COMMANDS | {RabtuiCommands}
+    MODES = {
+        "dashboard": DashboardScreen,
+        "sources": SourcesScreen,
+        "media": MediaScreen,
+        "runs": RunsScreen,
+        "checkpoints": CheckpointsScreen,
+        "browse": BrowseScreen,
+    }
+    DEFAULT_MODE = "dashboard"
+    BINDINGS = [
+        Binding("1", "switch_mode('dashboard')", "Dash", id="goto.dashboard"),
+        Binding("2", "switch_mode('sources')", "Sources", id="goto.sources"),
+        Binding("3", "switch_mode('media')", "Media", id="goto.media"),
+        Binding("4", "switch_mode('runs')", "Runs", id="goto.runs"),
+        Binding("5", "switch_mode('checkpoints')", "Checkpts", id="goto.checkpoints"),
+        Binding("6", "switch_mode('browse')", "Browse", id="goto.browse"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "answer_prompt", "Answer", id="app.answer", show=False),
+    ]
+
+    def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None,
+                 poll_interval: float = 0.5, clock: Callable[[], float] | None = None):
+        super().__init__()
+        self.cfg = config if config is not None else configmod.load(config_path, check_media=False)
+        self.store = Store(self.cfg.state_dir)
+        self.poll_interval = poll_interval
+        self.clock = clock or time.time
+        self.jobs = queries.JobsSnapshot([], [], 0.0)
+        self._asked: set[int] = set()       # prompts already shown in a dialog
+        self._dialog_open = False
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.cfg.path or "")
+        if self.poll_interval > 0:
+            self.set_interval(self.poll_interval, self.poll_jobs)
+        self.poll_jobs()
+
+    def now(self) -> float:
+        return self.clock()
+
+    def reload_config(self) -> None:
+        self.cfg = configmod.load(self.cfg.path, check_media=False)
+        self.screen.post_message(ConfigChanged())
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def poll_jobs(self) -> None:
+        snapshot = queries.poll_jobs(self.store)
+        self.call_from_thread(self._polled, snapshot)
+
+    def _polled(self, snapshot: queries.JobsSnapshot) -> None:
+        self.jobs = snapshot
+        self.screen.post_message(JobsPolled(snapshot))
+        if not self._dialog_open:
+            for prompt in snapshot.prompts:
+                if prompt["id"] not in self._asked:
+                    self.ask(prompt)
+                    break
+
+    def ask(self, prompt: dict) -> None:
+        """Show a job's open question; the answer goes to the prompts table, the job picks it up."""
+        self._asked.add(prompt["id"])
+        self._dialog_open = True
+
+        def answered(reply: str | None) -> None:
+            self._dialog_open = False
+            if reply is not None:
+                self.answer(prompt["id"], reply)
+
+        self.push_screen(QuestionDialog(prompt), answered)
+
+    def action_answer_prompt(self) -> None:
+        if self.jobs.prompts:
+            self.ask(self.jobs.prompts[0])
+        else:
+            self.notify("no job is waiting for an answer")
+
+    @work(thread=True, exit_on_error=False, group="answer")
+    def answer(self, prompt_id: int, reply: str) -> None:
+        jobsmod.answer(self.store, prompt_id, reply)
+        self.call_from_thread(self.notify, f"answered {reply}")
+        self.call_from_thread(self.poll_jobs)
+
+    def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> int:
+        """Start a detached job process (it outlives the UI) and show it in Runs."""
+        job_id = jobsmod.start_detached(self.store, self.cfg.path, kind, target, title, args)
+        log.info("started job %s: %s", job_id, args)
+        self.notify(f"job {job_id} started: {title}")
+        self.poll_jobs()
+        return job_id
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker's failure ends here: a notification and a log line, never a traceback."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, RabtuiError):
+            message = str(error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+            log.error("worker %s failed", event.worker.name, exc_info=error)
+        self.notify(message, severity="error", timeout=8)
+
+
+def make_app(config_path: str | Path | None = None, **kwargs) -> RabtuiApp:
+    """The one factory used by the command line, the tests, the screenshots and the benchmark."""
+    return RabtuiApp(config_path, **kwargs)

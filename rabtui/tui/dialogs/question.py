@@ -1,0 +1,61 @@
+"""A job's question (insert disc k of n, retry/rewrite/skip/abort, ...), answered from the UI."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+HELP = {
+    "ready": "the disc is in the drive",
+    "retry": "try this step again",
+    "rewrite": "write this disc again on a new blank disc",
+    "skip": "leave this disc out (the checkpoint stays incomplete)",
+    "abort": "stop the checkpoint (it can be resumed)",
+    "yes": "", "no": "",
+}
+
+
+class QuestionDialog(ModalScreen[str | None]):
+    """Shows one open prompt of a job; dismisses with the chosen answer (None: answer later)."""
+
+    BINDINGS = [
+        Binding("1", "choose(0)", "1st", id="question.choice1", show=False),
+        Binding("2", "choose(1)", "2nd", id="question.choice2", show=False),
+        Binding("3", "choose(2)", "3rd", id="question.choice3", show=False),
+        Binding("4", "choose(3)", "4th", id="question.choice4", show=False),
+        Binding("5", "choose(4)", "5th", id="question.choice5", show=False),
+        Binding("escape", "later", "Answer later", id="question.later"),
+    ]
+
+    def __init__(self, prompt: dict):
+        super().__init__()
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        p = self.prompt
+        with Vertical(id="dialog", classes="question"):
+            yield Label(f"Job {p['job_id']} asks", classes="title")
+            yield Static(p["text"], id="question-text")
+            with Horizontal(classes="buttons"):
+                for i, choice in enumerate(p["choices"]):
+                    yield Button(f"{i + 1} {choice}", id=f"choice-{i}", variant="primary" if i == 0 else "default",
+                                 tooltip=HELP.get(choice, ""))
+            yield Static("keys 1-{}: answer · esc: answer later (Runs, or `rabtui jobs answer {} ANSWER`)".format(
+                len(p["choices"]), p["id"]), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#choice-0", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_choose(int(event.button.id.split("-")[1]))
+
+    def action_choose(self, index: int) -> None:
+        if index < len(self.prompt["choices"]):
+            self.dismiss(self.prompt["choices"][index])
+
+    def action_later(self) -> None:
+        self.dismiss(None)

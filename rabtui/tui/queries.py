@@ -1,0 +1,346 @@
+"""What the screens show, read from the state database and the config (called from workers).
+
+Everything here is plain Python over `Store` and `Config`: no widgets, so the screens stay thin and
+the readers can be tested on their own. Engine modules being written alongside (health checks,
+checkpoint triggers, media rotation) are used when present; otherwise the same facts are read
+from their tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rabtui import jobs as jobsmod
+from rabtui.config import Config, Medium
+from rabtui.store import COMPLETE_SQL, Store
+
+STEP_NAMES = ("source reachable", "destination reachable", "destination directory",
+              "pre-backup commands", "rsync", "post-backup commands", "sizes")
+
+
+@dataclass
+class Problem:
+    level: str
+    message: str
+
+
+@dataclass
+class SourceRow:
+    id: str
+    where: str
+    status: str
+    started: float | None
+    total_bytes: int | None
+    new_bytes: int | None
+    medium: str | None
+    running: bool = False
+
+
+@dataclass
+class DueDir:
+    source: str
+    path: str
+    kind: str
+    changed: int
+    max_changed: int
+    last_time: float | None
+    max_days: int
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rotation:
+    current: str | None
+    next: str | None
+
+
+def problems(cfg: Config, store: Store, now: float | None = None) -> list[Problem]:
+    try:
+        from rabtui import health  # landed with the lifecycle work
+    except ImportError:
+        health = None
+    if health is not None and hasattr(health, "run_checks"):
+        out = []
+        for p in health.run_checks(cfg, store, now=now):
+            level = str(getattr(p, "level", "warning"))
+            if level != "ok":
+                out.append(Problem(level, str(getattr(p, "message", p))))
+        return sorted(out, key=lambda p: p.level != "critical")
+    rows = store.all("SELECT level, message FROM health WHERE level != 'ok' ORDER BY level='critical' DESC")
+    return [Problem(r["level"], r["message"] or "") for r in rows]
+
+
+def sources(cfg: Config, store: Store) -> list[SourceRow]:
+    running = {r["target"] for r in jobsmod.running_jobs(store) if r["kind"] == "backup"}
+    out = []
+    for s in cfg.sources:
+        row = store.one("SELECT * FROM backups WHERE source=? AND status != 'deleted' ORDER BY started DESC LIMIT 1",
+                        (s.id,))
+        where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
+        out.append(SourceRow(
+            id=s.id, where=where,
+            status=row["status"] if row else "no backup",
+            started=row["started"] if row else None,
+            total_bytes=row["total_bytes"] if row else None,
+            new_bytes=row["new_bytes"] if row else None,
+            medium=row["medium"] if row else None,
+            running=s.id in running,
+        ))
+    return out
+
+
+def rotation(cfg: Config, store: Store) -> Rotation:
+    """The medium used last (current) and the one the next backup goes to."""
+    if not cfg.media:
+        return Rotation(None, None)
+    used = {r["id"]: r["last_used"] or 0 for r in store.all("SELECT id, last_used FROM media")}
+    ids = [m.id for m in cfg.media]
+    current = max(ids, key=lambda i: used.get(i, 0)) if any(used.get(i) for i in ids) else None
+    nxt = None
+    try:
+        from rabtui.backup import media as mediamod
+        nxt = _medium_id(mediamod.next_medium(cfg, store))
+    except Exception:  # not landed, or the medium cannot be read now: the rotation order says it
+        nxt = None
+    if nxt is None:
+        nxt = ids[(ids.index(current) + 1) % len(ids)] if current else ids[0]
+    return Rotation(current, nxt)
+
+
+def _medium_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return getattr(value, "id", None)
+
+
+def due_dirs(cfg: Config, store: Store, now: float | None = None) -> list[DueDir]:
+    """Every configured directory with its checkpoint counters and the reasons it is due (if any)."""
+    now = now or time.time()
+    state = {(r["source"], r["path"]): r for r in store.all("SELECT * FROM dir_state")}
+    out = []
+    for s in cfg.sources:
+        for d in s.directories:
+            r = state.get((s.id, d.path))
+            changed = r["changed_since_checkpoint"] if r else 0
+            last = r["last_checkpoint_time"] if r else None
+            item = DueDir(s.id, d.path, d.kind, changed, cfg.max_changed_files(d), last, cfg.max_days(d))
+            if changed > item.max_changed:
+                item.reasons.append(f"{changed} changed files > {item.max_changed}")
+            if last is None:
+                if r is not None and changed:
+                    item.reasons.append("never checkpointed")
+            elif (now - last) / 86400 > item.max_days:
+                item.reasons.append(f"{int((now - last) // 86400)} days > {item.max_days}")
+            if r is not None and r["did_not_fit"]:
+                item.reasons.append("did not fit on its medium")
+            out.append(item)
+    return out
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class JobsSnapshot:
+    """One poll of the jobs: cheap enough to take twice a second."""
+
+    running: list[dict]
+    prompts: list[dict]
+    taken: float
+
+
+def poll_jobs(store: Store) -> JobsSnapshot:
+    running = [dict(r) for r in jobsmod.running_jobs(store)]
+    for r in running:
+        r["progress"] = json.loads(r["progress"]) if r.get("progress") else {}
+    prompts = []
+    for p in jobsmod.open_prompts(store):
+        d = dict(p)
+        d["choices"] = json.loads(d["choices"])
+        d["data"] = json.loads(d["data"]) if d.get("data") else {}
+        prompts.append(d)
+    return JobsSnapshot(running, prompts, time.time())
+
+
+def recent_jobs(store: Store, limit: int = 200) -> list[dict]:
+    jobsmod.refresh_dead(store)
+    return [dict(r) for r in store.all("SELECT id, kind, target, title, status, started, finished, exit_code, summary"
+                                       " FROM jobs ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+@dataclass
+class JobDetail:
+    job: dict
+    progress: dict
+    steps: list[tuple[int, str, str]]   # (step, name, state)
+    events: list[dict]                  # new events since `after`
+    last_event: int
+    backup: dict | None                 # the backup row this job made, if any
+    discs: list[dict]
+
+
+def job_detail(store: Store, job_id: int, after: int = 0) -> JobDetail | None:
+    row = store.one("SELECT * FROM jobs WHERE id=?", (job_id,))
+    if row is None:
+        return None
+    job = dict(row)
+    progress = json.loads(job["progress"]) if job.get("progress") else {}
+    events = []
+    last = after
+    steps: dict[int, tuple[str, str]] = {}
+    for e in store.events_after(job_id, after, limit=5000):
+        d = dict(e)
+        d["data"] = json.loads(d["data"]) if d.get("data") else {}
+        events.append(d)
+        last = d["id"]
+    backup = store.one("SELECT * FROM backups WHERE job_id=? ORDER BY id DESC LIMIT 1", (job_id,))
+    if backup is not None:
+        for s in store.all("SELECT step, name, state FROM backup_steps WHERE backup_id=? ORDER BY step",
+                           (backup["id"],)):
+            steps[s["step"]] = (s["name"], s["state"])
+    if not steps and job["kind"] == "backup":
+        for e in store.all("SELECT data FROM events WHERE job_id=? AND kind='step' ORDER BY id", (job_id,)):
+            data = json.loads(e["data"] or "{}")
+            if "step" in data:
+                steps[int(data["step"])] = (data.get("name") or STEP_NAMES[int(data["step"]) - 1], data.get("state", ""))
+    if job["kind"] == "backup":
+        for i, name in enumerate(STEP_NAMES, 1):
+            steps.setdefault(i, (name, "pending"))
+    discs = []
+    if job["kind"] == "checkpoint":
+        for e in store.all("SELECT data FROM events WHERE job_id=? AND kind='disc' ORDER BY id", (job_id,)):
+            discs.append(json.loads(e["data"] or "{}"))
+    return JobDetail(job, progress, [(k, v[0], v[1]) for k, v in sorted(steps.items())], events, last,
+                     dict(backup) if backup else None, discs)
+
+
+def log_tail(store: Store, job_id: int, lines: int = 200) -> tuple[list[dict], int]:
+    rows = store.all("SELECT * FROM events WHERE job_id=? AND kind IN ('log','warning','error','result','step','disc')"
+                     " ORDER BY id DESC LIMIT ?", (job_id, lines))
+    last = store.one("SELECT MAX(id) AS m FROM events WHERE job_id=?", (job_id,))
+    out = []
+    for r in reversed(rows):
+        d = dict(r)
+        d["data"] = json.loads(d["data"]) if d.get("data") else {}
+        out.append(d)
+    return out, (last["m"] or 0) if last else 0
+
+
+# --- media ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class MediumRow:
+    id: str
+    path: str
+    device: str | None
+    label: str
+    mounted: bool
+    total: int | None
+    free: int | None
+    backups: int
+    role: str
+
+
+def media(cfg: Config, store: Store) -> list[MediumRow]:
+    rot = rotation(cfg, store)
+    out = []
+    for m in cfg.media:
+        label = _read_label(m)
+        total = free = None
+        mounted = _mounted(m)
+        if m.path.is_dir():
+            try:
+                du = shutil.disk_usage(m.path)
+                total, free = du.total, du.free
+            except OSError:
+                pass
+        n = store.one("SELECT COUNT(*) AS n FROM backups WHERE medium=? AND status != 'deleted'", (m.id,))["n"]
+        role = "current" if m.id == rot.current else ""
+        if m.id == rot.next:
+            role = (role + ", next").strip(", ")
+        out.append(MediumRow(m.id, str(m.path), m.device, label, mounted, total, free, n, role))
+    return out
+
+
+def _read_label(m: Medium) -> str:
+    try:
+        from rabtui.backup import media as mediamod
+        value = mediamod.read_label(m.path)
+        if value is None:
+            return "no label"
+        if isinstance(value, dict):
+            return str(value.get("id", value))
+        return str(getattr(value, "id", value))
+    except ImportError:
+        pass
+    except Exception as exc:  # a label that cannot be read is shown, not raised
+        return f"unreadable: {exc}"
+    label = m.path / ".rabtui-medium"
+    if not label.exists():
+        return "no label"
+    try:
+        text = label.read_text().strip()
+        try:
+            return str(json.loads(text).get("id", text))
+        except (ValueError, AttributeError):
+            return text
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+
+
+def _mounted(m: Medium) -> bool:
+    if m.device is None:
+        return m.path.is_dir()
+    try:
+        return os.path.ismount(m.path)
+    except OSError:
+        return False
+
+
+def medium_backups(store: Store, medium_id: str) -> list[dict]:
+    return [dict(r) for r in store.all(
+        "SELECT id, source, name, status, started, total_bytes, new_bytes, files, new_files FROM backups"
+        " WHERE medium=? AND status != 'deleted' ORDER BY started DESC", (medium_id,))]
+
+
+# --- backups (browse) ----------------------------------------------------------------------------
+
+
+def source_backups(store: Store, source_id: str) -> list[dict]:
+    return [dict(r) for r in store.all(
+        "SELECT id, medium, name, path, status, started, total_bytes, new_bytes, files FROM backups"
+        " WHERE source=? AND status != 'deleted' ORDER BY started DESC", (source_id,))]
+
+
+def previous_backup(store: Store, backup: dict) -> dict | None:
+    row = store.one(
+        f"SELECT * FROM backups WHERE source=(SELECT source FROM backups WHERE id=?) AND medium=? AND status IN {COMPLETE_SQL}"
+        " AND started < ? ORDER BY started DESC LIMIT 1",
+        (backup["id"], backup["medium"], backup["started"]))
+    return dict(row) if row else None
+
+
+def all_backups(store: Store) -> list[dict]:
+    return [dict(r) for r in store.all("SELECT * FROM backups WHERE status != 'deleted' ORDER BY started DESC")]
+
+
+def checkpoints(store: Store) -> list[dict]:
+    out = []
+    for r in store.all("SELECT * FROM checkpoints ORDER BY number DESC"):
+        d = dict(r)
+        d["disc_rows"] = [dict(x) for x in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (r["number"],))]
+        out.append(d)
+    return out
+
+
+def resolve_path(p: str | os.PathLike) -> Path:
+    return Path(p).expanduser()

@@ -1,0 +1,76 @@
+"""What every screen shares: header and footer, a loader worker, refresh on show and on job polls."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+
+from rabtui.tui.messages import ConfigChanged, JobsPolled
+
+
+class RabtuiScreen(Screen):
+    BINDINGS = [Binding("ctrl+r", "reload", "Reload", id="screen.reload", show=False)]
+    refresh_on_poll = False   # screens that show live job state reload on each poll
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="≡")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        return iter(())
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def on_config_changed(self, message: ConfigChanged) -> None:
+        self.reload()
+
+    def on_jobs_polled(self, message: JobsPolled) -> None:
+        if self.refresh_on_poll:
+            self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self) -> None:
+        data = self.load_data()
+        self.app.call_from_thread(self.show_data, data)
+
+    def load_data(self):
+        """Runs in a thread: read the database and the files, return plain data."""
+        return None
+
+    def show_data(self, data) -> None:
+        """Runs in the UI thread: put `data` on the widgets."""
+
+
+def fill_table(table: DataTable, rows: list[tuple], keys: list[str] | None = None) -> None:
+    """Replace a table's rows and keep the cursor on the same key when it is still there."""
+    current = None
+    if table.row_count and table.cursor_row >= 0:
+        try:
+            current = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:
+            current = None
+    table.clear()
+    for i, row in enumerate(rows):
+        table.add_row(*row, key=keys[i] if keys else None)
+    if current is not None and keys and current in keys:
+        table.move_cursor(row=keys.index(current), animate=False)
+
+
+def selected_key(table: DataTable) -> str | None:
+    if not table.row_count or table.cursor_row < 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    except Exception:
+        return None

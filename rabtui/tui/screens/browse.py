@@ -1,0 +1,5 @@
+from rabtui.tui.screens.base import RabtuiScreen
+
+
+class BrowseScreen(RabtuiScreen):
+    pass

@@ -1,0 +1,109 @@
+"""Dashboard: health problems first, then sources, media, due checkpoints and running jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from rabtui.tui import fmt, queries
+from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+
+STATUS_STYLE = {
+    "completed": "green", "warnings": "yellow", "failed": "bold red", "running": "cyan",
+    "abandoned": "red", "no backup": "dim", "waiting": "bold magenta", "queued": "cyan", "dead": "red",
+    "cancelled": "yellow",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+@dataclass
+class DashboardData:
+    problems: list
+    sources: list
+    rotation: queries.Rotation
+    due: list
+    jobs: list
+
+
+class DashboardScreen(RabtuiScreen):
+    refresh_on_poll = True
+    BINDINGS = [
+        Binding("b", "backup", "Backup now", id="dashboard.backup"),
+        Binding("enter", "open_runs", "Runs", id="dashboard.runs", show=False),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="dashboard"):
+            yield Static("", id="problems")
+            yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="rotation")
+            yield Static("Checkpoints due", classes="section")
+            yield DataTable(id="due", cursor_type="row")
+            yield Static("Running jobs", classes="section")
+            yield DataTable(id="jobs", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#sources", DataTable).add_columns("source", "host", "last backup", "age", "total", "new")
+        self.query_one("#due", DataTable).add_columns("source", "directory", "why due")
+        self.query_one("#jobs", DataTable).add_columns("job", "kind", "title", "status", "progress")
+        self.query_one("#sources", DataTable).focus()
+
+    def load_data(self) -> DashboardData:
+        app = self.app
+        cfg, store = app.cfg, app.store
+        try:
+            problems = queries.problems(cfg, store, now=app.now())
+        except Exception as exc:  # a failing check is itself a problem to show
+            problems = [queries.Problem("warning", f"health checks failed: {exc}")]
+        due = [d for d in queries.due_dirs(cfg, store, now=app.now()) if d.reasons]
+        return DashboardData(problems, queries.sources(cfg, store), queries.rotation(cfg, store), due,
+                             queries.poll_jobs(store).running)
+
+    def show_data(self, data: DashboardData) -> None:
+        now = self.app.now()
+        problems = self.query_one("#problems", Static)
+        if data.problems:
+            text = Text()
+            for p in data.problems:
+                style = "bold red" if p.level == "critical" else "yellow"
+                text.append(f"{'✖' if p.level == 'critical' else '!'} {p.message}\n", style=style)
+            problems.update(text)
+            problems.set_class(True, "bad")
+        else:
+            problems.update(Text("✔ no health problems", style="green"))
+            problems.set_class(False, "bad")
+        rows, keys = [], []
+        for s in data.sources:
+            status = "running" if s.running else s.status
+            rows.append((s.id, s.where, status_text(status), fmt.age(s.started, now), fmt.size(s.total_bytes),
+                         fmt.size(s.new_bytes)))
+            keys.append(s.id)
+        fill_table(self.query_one("#sources", DataTable), rows, keys)
+        rot = data.rotation
+        self.query_one("#rotation", Static).update(
+            Text.assemble(("Media: ", "bold"), f"current {rot.current or '-'}  ·  next {rot.next or '-'}"))
+        fill_table(self.query_one("#due", DataTable),
+                   [(d.source, d.path, "; ".join(d.reasons)) for d in data.due] or [("-", "nothing is due", "")])
+        jrows = []
+        for j in data.jobs:
+            p = j.get("progress") or {}
+            pct = p.get("percent")
+            jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]),
+                          f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""))
+        fill_table(self.query_one("#jobs", DataTable), jrows or [("-", "", "no job is running", "", "")])
+
+    def action_backup(self) -> None:
+        source = selected_key(self.query_one("#sources", DataTable))
+        if source:
+            self.app.start_job("backup", source, f"backup {source}", ["backup", source])
+
+    def action_open_runs(self) -> None:
+        self.app.switch_mode("runs")

@@ -1,0 +1,201 @@
+"""Runs: running and past jobs; the selected one followed live from the state database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, ProgressBar, RichLog, Static
+
+from rabtui import jobs as jobsmod
+from rabtui.tui import fmt, queries
+from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
+from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.screens.dashboard import status_text
+
+STEP_MARK = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "ok": ("✔", "green"),
+             "warning": ("!", "yellow"), "failed": ("✖", "bold red"), "skipped": ("-", "dim")}
+EVENT_STYLE = {"warning": "yellow", "error": "bold red", "result": "green", "step": "cyan", "disc": "magenta"}
+
+
+@dataclass
+class RunsData:
+    jobs: list
+    detail: queries.JobDetail | None
+    tail: list | None   # a fresh log tail when the followed job changed
+
+
+def savings_text(total: int | None, new: int | None) -> Text:
+    if total is None or new is None:
+        return Text("")
+    saved = max(0, total - new)
+    pct = 100 * saved / total if total else 0
+    return Text.assemble(("total ", "bold"), fmt.size(total), ("  new ", "bold"), fmt.size(new),
+                         ("  hard links saved ", "bold"), (f"{fmt.size(saved)} ({pct:.0f}%)", "green"))
+
+
+class RunsScreen(RabtuiScreen):
+    refresh_on_poll = True
+    BINDINGS = [
+        Binding("n", "new_backup", "New backup", id="runs.backup"),
+        Binding("x", "cancel_job", "Cancel job", id="runs.cancel"),
+        Binding("a", "answer", "Answer", id="runs.answer"),
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.followed: int | None = None
+        self.after = 0
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="runs-jobs", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="run-detail"):
+            yield Static("", id="run-title")
+            yield Static("", id="run-steps")
+            yield ProgressBar(total=100, show_eta=False, id="run-progress")
+            yield Static("", id="run-stats")
+            yield Static("", id="run-current")
+            yield Static("", id="run-savings")
+            yield RichLog(id="run-log", max_lines=500, wrap=False, markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-jobs", DataTable).add_columns("job", "kind", "title", "status", "started", "took")
+        self.query_one("#runs-jobs", DataTable).focus()
+
+    def load_data(self) -> RunsData:
+        store = self.app.store
+        jobs = queries.recent_jobs(store)
+        target = self._wanted_job(jobs)
+        tail = None
+        if target is None:
+            return RunsData(jobs, None, None)
+        if target != self.followed:
+            tail, after = queries.log_tail(store, target)
+            detail = queries.job_detail(store, target, after=after)
+        else:
+            detail = queries.job_detail(store, target, after=self.after)
+        return RunsData(jobs, detail, tail)
+
+    def reload(self) -> None:
+        self._want = selected_key(self.query_one("#runs-jobs", DataTable))   # read on the UI thread
+        super().reload()
+
+    def _wanted_job(self, jobs: list) -> int | None:
+        key = getattr(self, "_want", None)
+        if key is not None:
+            return int(key)
+        return jobs[0]["id"] if jobs else None
+
+    def show_data(self, data: RunsData) -> None:
+        now = self.app.now()
+        rows, keys = [], []
+        for j in data.jobs:
+            end = j["finished"] or (now if j["status"] in ("running", "waiting", "queued") else None)
+            took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
+            rows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), fmt.stamp(j["started"]), took))
+            keys.append(str(j["id"]))
+        fill_table(self.query_one("#runs-jobs", DataTable), rows, keys)
+        d = data.detail
+        if d is None:
+            self.query_one("#run-title", Static).update("no jobs yet: press n to start a backup")
+            return
+        log = self.query_one("#run-log", RichLog)
+        if data.tail is not None:
+            self.followed = d.job["id"]
+            log.clear()
+            for e in data.tail:
+                log.write(self._event_line(e))
+        if d.job["id"] == self.followed:
+            for e in d.events:
+                if e["kind"] in ("log", "warning", "error", "result", "step", "disc"):
+                    log.write(self._event_line(e))
+            self.after = d.last_event
+        self._show_detail(d)
+
+    def _event_line(self, e: dict) -> Text:
+        msg = e["message"] or ""
+        data = e.get("data") or {}
+        if e["kind"] == "step" and not msg:
+            msg = f"step {data.get('step')}: {data.get('name', '')} {data.get('state', '')}"
+        if e["kind"] == "disc" and not msg:
+            msg = f"disc {data.get('disc')}: {data.get('state', '')}"
+        return Text(f"{fmt.stamp(e['ts'])[11:]} {msg}", style=EVENT_STYLE.get(e["kind"], ""))
+
+    def _show_detail(self, d: queries.JobDetail) -> None:
+        job, p = d.job, d.progress
+        title = Text.assemble((f"Job {job['id']} ", "bold"), f"{job['title'] or job['kind']}  ", status_text(job["status"]))
+        if job.get("summary"):
+            title.append(f"  {job['summary']}")
+        self.query_one("#run-title", Static).update(title)
+        steps = Text()
+        for n, name, state in d.steps:
+            mark, style = STEP_MARK.get(state, ("?", ""))
+            steps.append(f"{mark} {n} {name}  ", style=style)
+        for disc in d.discs[-8:]:
+            steps.append(f"disc {disc.get('disc')}: {disc.get('state')}  ", style="magenta")
+        self.query_one("#run-steps", Static).update(steps)
+        bar = self.query_one("#run-progress", ProgressBar)
+        done, total = p.get("done_bytes"), p.get("total_bytes")
+        live = job["status"] in ("running", "waiting", "queued")
+        if total:
+            bar.update(total=total, progress=min(done or 0, total))
+        elif isinstance(p.get("percent"), (int, float)):
+            bar.update(total=100, progress=p["percent"])
+        elif not live and job["status"] in ("completed", "warnings"):
+            bar.update(total=100, progress=100)
+        else:
+            bar.update(total=None if live else 100, progress=0)
+        stats = ""
+        if done is not None:
+            stats = f"{fmt.size(done)}" + (f" of {fmt.size(total)}" if total else "")
+            stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
+        self.query_one("#run-stats", Static).update(stats)
+        current = p.get("current") if live else None
+        self.query_one("#run-current", Static).update(Text(f"▸ {current}", style="dim") if current else "")
+        b = d.backup
+        self.query_one("#run-savings", Static).update(
+            savings_text(b.get("total_bytes"), b.get("new_bytes")) if b else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None and int(event.row_key.value) != self.followed:
+            self.reload()
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def action_new_backup(self) -> None:
+        options = [(s.id, f"{s.id}  ({'local' if s.is_local else s.host})") for s in self.app.cfg.sources]
+        if not options:
+            self.notify("no sources in the config: add one on the Sources screen", severity="warning")
+            return
+
+        def chosen(source: str | None) -> None:
+            if source:
+                self.app.start_job("backup", source, f"backup {source}", ["backup", source])
+
+        self.app.push_screen(PickDialog("Back up which source?", options), chosen)
+
+    def action_cancel_job(self) -> None:
+        key = selected_key(self.query_one("#runs-jobs", DataTable))
+        if key is None:
+            return
+        job_id = int(key)
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                jobsmod.request_cancel(self.app.store, job_id)
+                self.notify(f"cancel requested for job {job_id}")
+
+        self.app.push_screen(ConfirmDialog("Cancel job", f"Stop job {job_id}? A backup that is stopped is kept as failed,"
+                                           " a checkpoint can be resumed."), confirmed)
+
+    def action_answer(self) -> None:
+        prompts = self.app.jobs.prompts
+        key = selected_key(self.query_one("#runs-jobs", DataTable))
+        mine = [p for p in prompts if key is not None and str(p["job_id"]) == key] or prompts
+        if mine:
+            self.app.ask(mine[0])
+        else:
+            self.notify("no question is waiting for an answer")
