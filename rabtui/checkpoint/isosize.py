@@ -1,0 +1,156 @@
+"""How many 2048-byte sectors an ISO 9660 + Rock Ridge + Joliet image of a tree takes.
+
+A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md5 on
+-compliance iso_9660_level=3:no_emul_toc -padding 0`, measured on real trees with
+`xorriso -print_size` (see benchmarks/bench_plan.py, which checks it against xorriso):
+
+- every directory has an ISO 9660 extent and a Joliet extent, each a whole number of sectors;
+  directory records never cross a sector boundary;
+- an ISO record of a file is 33 bytes + its ISO name (the name plus ".;1", at most 33 bytes,
+  padded to even) + the Rock Ridge fields (PX, TF, NM with the full name, the MD5 index): about
+  83 + len(name) bytes; a record is at most 254 bytes, the rest of a long name goes into a
+  continuation area (CE) of the directory;
+- a Joliet record is 34 + 2 bytes per character (names cut at 64 characters);
+- four path tables (ISO L/M, Joliet L/M), each a whole number of sectors;
+- the MD5 array: 16 bytes per file; a fixed part (system area, volume descriptors, root, tags).
+"""
+
+from __future__ import annotations
+
+SECTOR = 2048
+FIXED_SECTORS = 27          # empty image: system area, descriptors, root extents, path tables, MD5 tags
+MD5_PER_FILE = 16           # checksum array entry
+PADDING_SECTORS = 150       # xorriso's default -padding 300k, kept for CD read-ahead
+MAX_RECORD = 254
+DOT_RECORDS = 96 + 96       # "." and ".." of a directory (Rock Ridge)
+ROOT_EXTRA = 36             # the root's "." carries SP and ER
+
+
+def iso_name_len(name: bytes, is_dir: bool) -> int:
+    if is_dir:
+        return min(len(name), 31)
+    n = len(name) + (2 if b"." in name else 3)
+    return min(n, 33)
+
+
+def record_sizes(name: bytes, is_dir: bool) -> tuple[int, int, int]:
+    """(ISO record bytes, continuation bytes, Joliet record bytes) of one directory entry."""
+    length = len(name)
+    iso_len = iso_name_len(name, is_dir)
+    base = 33 + iso_len + (0 if iso_len % 2 else 1)
+    rec = base + (67 if is_dir else 83) + length
+    rec += rec & 1
+    ce = 0
+    if rec > MAX_RECORD:
+        ce = rec - MAX_RECORD + 28
+        rec = MAX_RECORD
+    jol = 34 + 2 * min(_chars(name), 64)
+    return rec, ce, jol
+
+
+def file_records(name: bytes) -> tuple[int, int, int]:
+    """`record_sizes(name, False)`, written out for speed (the planner calls it once per file)."""
+    length = len(name)
+    iso = length + 2 if b"." in name else length + 3
+    if iso > 33:
+        iso = 33
+    rec = 116 + iso + length + (0 if iso & 1 else 1)
+    rec += rec & 1
+    ce = 0
+    if rec > MAX_RECORD:
+        ce = rec - MAX_RECORD + 28
+        rec = MAX_RECORD
+    chars = length if name.isascii() else _chars(name)
+    return rec, ce, 34 + 2 * (chars if chars < 64 else 64)
+
+
+def _chars(name: bytes) -> int:
+    if name.isascii():
+        return len(name)
+    try:
+        return len(name.decode("utf-8"))
+    except UnicodeDecodeError:
+        return len(name)
+
+
+class DirExtent:
+    """Sector-exact fill of one directory's ISO and Joliet extents (records never straddle sectors)."""
+
+    __slots__ = ("iso_sectors", "iso_fill", "jol_sectors", "jol_fill", "ce_bytes")
+
+    def __init__(self, root: bool = False):
+        self.iso_sectors = 1
+        self.iso_fill = DOT_RECORDS + (ROOT_EXTRA if root else 0)
+        self.jol_sectors = 1
+        self.jol_fill = 68
+        self.ce_bytes = 0
+
+    def add(self, rec: int, ce: int, jol: int) -> int:
+        """Add one entry; returns how many sectors the extents grew by."""
+        grew = 0
+        self.iso_fill += rec
+        if self.iso_fill > SECTOR:
+            self.iso_sectors += 1
+            self.iso_fill = rec
+            grew += 1
+        self.jol_fill += jol
+        if self.jol_fill > SECTOR:
+            self.jol_sectors += 1
+            self.jol_fill = jol
+            grew += 1
+        if ce:
+            before = -(-self.ce_bytes // SECTOR)
+            self.ce_bytes += ce
+            grew += -(-self.ce_bytes // SECTOR) - before
+        return grew
+
+    @property
+    def sectors(self) -> int:
+        return self.iso_sectors + self.jol_sectors + -(-self.ce_bytes // SECTOR)
+
+
+def path_table_bytes(name: bytes) -> tuple[int, int]:
+    """(ISO, Joliet) path table bytes of one directory."""
+    iso_len = iso_name_len(name, True)
+    return 8 + iso_len + (iso_len & 1), 8 + 2 * min(_chars(name), 64)
+
+
+def data_sectors(size: int) -> int:
+    return -(-size // SECTOR)
+
+
+class TreeSize:
+    """Accumulates the sectors of one image; add paths (bytes, relative, '/'-separated) in any order."""
+
+    def __init__(self):
+        self.dirs: dict[bytes, DirExtent] = {b"": DirExtent(root=True)}
+        self.data = 0
+        self.files = 0
+        self.iso_pt = 10
+        self.jol_pt = 10
+
+    def add_dir(self, path: bytes) -> None:
+        if path in self.dirs:
+            return
+        parent, _, name = path.rpartition(b"/")
+        self.add_dir(parent)
+        self.dirs[path] = DirExtent()
+        rec, ce, jol = record_sizes(name, True)
+        self.dirs[parent].add(rec, ce, jol)
+        iso_pt, jol_pt = path_table_bytes(name)
+        self.iso_pt += iso_pt
+        self.jol_pt += jol_pt
+
+    def add_file(self, path: bytes, size: int) -> None:
+        parent, _, name = path.rpartition(b"/")
+        self.add_dir(parent)
+        rec, ce, jol = record_sizes(name, False)
+        self.dirs[parent].add(rec, ce, jol)
+        self.files += 1
+        self.data += data_sectors(size)
+
+    def sectors(self, padding: int = 0) -> int:
+        meta = sum(d.sectors for d in self.dirs.values())
+        tables = 2 * (-(-self.iso_pt // SECTOR)) + 2 * (-(-self.jol_pt // SECTOR))
+        md5 = -(-(self.files * MD5_PER_FILE) // SECTOR)
+        return FIXED_SECTORS + meta + tables + md5 + self.data + padding

@@ -1,0 +1,392 @@
+"""Packing files onto discs: 2048-byte sectors plus the ISO metadata each file and directory costs.
+
+Pure and fast (200,000 files well under a second): files are parallel lists (paths, sizes), the
+work is one pass in path order that fills disc after disc, so that a directory lands on as few
+discs as possible. When the next file does not fit, the gap left on the disc is filled from the
+files that follow (a bounded look-ahead), which keeps the number of discs at the lower bound on
+realistic sets. A file larger than a disc is cut into parts on consecutive discs, named
+`NAME.partNN-of-MM`. Space still left is then offered to filler directories (`add/N`), whole.
+
+Every disc reserves room for README.txt, rabtui/ (config and database copy) and the catalog of
+the whole checkpoint, whose size grows with the plan: the reserve is computed from the plan.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from rabtui.checkpoint.isosize import (
+    FIXED_SECTORS, MD5_PER_FILE, PADDING_SECTORS, SECTOR, DirExtent, file_records, path_table_bytes,
+    record_sizes,
+)
+
+LOOKAHEAD = 4000           # files examined to fill the gap at the end of a disc
+MIN_PART_SECTORS = 64      # do not start a cut file on a disc with less room than this
+CATALOG_ROW_FIXED = 96     # disc, size, mtime, sha256, tabs and newline of one catalog row
+SAFETY_SECTORS = 64        # margin against small errors of the metadata model
+
+
+@dataclass
+class Group:
+    """A directory to put on discs: files relative to it, in the order they should be laid out."""
+
+    key: tuple[str, str]              # (source, path) or anything that names it
+    prefix: bytes                     # where it goes on a disc, e.g. b"data/web1/etc"
+    paths: list[bytes]                # relative to the directory, '/'-separated
+    sizes: list[int]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
+
+
+@dataclass
+class Part:
+    group: int
+    index: int                        # file index in the group
+    part: int                         # 1..parts
+    parts: int
+    offset: int
+    length: int
+    disc: int                         # 0-based
+
+
+@dataclass
+class DiscPlan:
+    data_sectors: int = 0             # file data + its metadata
+    filler_sectors: int = 0
+    files: int = 0
+    groups: list[int] = field(default_factory=list)
+    filler: list[int] = field(default_factory=list)   # indexes into the filler candidates
+
+
+@dataclass
+class Plan:
+    disc_sectors: int
+    reserve_sectors: int              # README + rabtui/ + catalog + fixed ISO parts, on every disc
+    discs: list[DiscPlan]
+    placement: list[array]            # per group: disc (0-based) of each file; 0xFFFF: cut into parts
+    parts: list[Part]
+    lower_bound: int
+    total_sectors: int                # data + per-file metadata of all data files
+    files: int
+    catalog_bytes: int
+    filler_numbers: dict[int, int] = field(default_factory=dict)   # candidate index -> N of add/N
+
+    @property
+    def usable_sectors(self) -> int:
+        return self.disc_sectors - self.reserve_sectors
+
+    def free_sectors(self, k: int) -> int:
+        d = self.discs[k]
+        return self.usable_sectors - d.data_sectors - d.filler_sectors
+
+    def summary(self) -> list[dict]:
+        out = []
+        for k, d in enumerate(self.discs):
+            used = self.reserve_sectors + d.data_sectors + d.filler_sectors
+            out.append({
+                "disc": k + 1, "files": d.files, "data_bytes": d.data_sectors * SECTOR,
+                "filler_bytes": d.filler_sectors * SECTOR, "reserved_bytes": self.reserve_sectors * SECTOR,
+                "free_bytes": max(0, self.disc_sectors - used) * SECTOR,
+                "fill_percent": round(100.0 * used / self.disc_sectors, 1),
+            })
+        return out
+
+
+SPLIT = 0xFFFF
+
+
+def file_meta_bytes(path: bytes) -> int:
+    """Metadata bytes of one file (ISO + continuation + Joliet records, MD5 array entry)."""
+    rec, ce, jol = file_records(path.rpartition(b"/")[2])
+    return rec + ce + jol + MD5_PER_FILE
+
+
+def catalog_row_bytes(disc_path_len: int) -> int:
+    return CATALOG_ROW_FIXED + disc_path_len
+
+
+def catalog_bytes_of(groups: Sequence[Group]) -> int:
+    total = 200   # header line
+    for g in groups:
+        plen = len(g.prefix) + 1
+        total += (CATALOG_ROW_FIXED + plen) * len(g.paths) + sum(map(len, g.paths))
+    return total
+
+
+def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
+    """Sectors kept on every disc for the fixed ISO parts, README, rabtui/ and the catalog."""
+    files = -(-(catalog_bytes + extra_bytes) // SECTOR) + 16   # + their own records and README slack
+    return FIXED_SECTORS + PADDING_SECTORS + SAFETY_SECTORS + files
+
+
+class _Disc:
+    """One disc being filled: sector-exact directory extents, path tables, MD5 array."""
+
+    __slots__ = ("plan", "dirs", "sectors", "iso_pt", "jol_pt", "files")
+
+    def __init__(self, plan: DiscPlan):
+        self.plan = plan
+        self.dirs: dict[bytes, DirExtent] = {b"": DirExtent(root=True)}
+        self.sectors = 8   # path tables and MD5 array start with a sector each
+        self.iso_pt = 10
+        self.jol_pt = 10
+        self.files = 0
+
+    def dir_cost(self, path: bytes) -> int:
+        """Sectors that adding directory `path` (and its missing parents) would cost; 0 if present."""
+        cost = 0
+        while path not in self.dirs:
+            parent, _, name = path.rpartition(b"/")
+            cost += 3 + (len(name) + 300) // SECTOR
+            path = parent
+        return cost
+
+    def add_dir(self, path: bytes) -> DirExtent:
+        ext = self.dirs.get(path)
+        if ext is not None:
+            return ext
+        parent, _, name = path.rpartition(b"/")
+        pext = self.add_dir(parent)
+        ext = self.dirs[path] = DirExtent()
+        self.sectors += 2 + pext.add(*record_sizes(name, True))
+        iso, jol = path_table_bytes(name)
+        self.sectors += self._grow_tables(iso, jol, 0)
+        return ext
+
+    def _grow_tables(self, iso: int, jol: int, files: int) -> int:
+        before = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
+        self.iso_pt += iso
+        self.jol_pt += jol
+        self.files += files
+        after = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
+        return after - before
+
+    def add_file(self, dir_path: bytes, name: bytes, data: int) -> int:
+        """Add a file; returns the sectors it cost (data + metadata)."""
+        return self.add_file_records(dir_path, *file_records(name), data)
+
+    def add_file_records(self, dir_path: bytes, rec: int, ce: int, jol: int, data: int) -> int:
+        ext = self.dirs.get(dir_path)
+        if ext is None:
+            ext = self.add_dir(dir_path)
+        grew = ext.add(rec, ce, jol) + data
+        if self.files % (SECTOR // MD5_PER_FILE) == 0 and self.files:
+            grew += 1   # the MD5 array needs one more sector
+        self.files += 1
+        self.sectors += grew
+        return grew
+
+
+def _cost_estimate(name: bytes, data: int) -> int:
+    """Upper estimate of a file's sectors on a disc whose directory is already there."""
+    rec, ce, jol = file_records(name)
+    return data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
+
+
+def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0,
+         filler: Sequence[Group] = ()) -> Plan:
+    """Pack `groups` (in order) onto discs of `disc_sectors`; then offer space left to `filler`."""
+    catalog = catalog_bytes_of(groups)
+    reserve = reserve_for(catalog, extra_reserve_bytes)
+    usable = disc_sectors - reserve
+    if usable < 64:
+        raise ValueError(f"a disc of {disc_sectors} sectors has no room left after the "
+                         f"{reserve} sectors kept for README, rabtui/ and the catalog")
+    placement: list[array] = []
+    parts: list[Part] = []
+    discs: list[DiscPlan] = []
+    state: list[_Disc] = []
+    nfiles = 0
+
+    def new_disc() -> _Disc:
+        dp = DiscPlan()
+        discs.append(dp)
+        d = _Disc(dp)
+        state.append(d)
+        return d
+
+    cur = new_disc()
+    data_total = 0
+    meta_total = 0
+    for gi, g in enumerate(groups):
+        paths, sizes = g.paths, g.sizes
+        n = len(paths)
+        nfiles += n
+        where = array("H", [SPLIT]) * n
+        placement.append(where)
+        used = bytearray(n)
+        prefix = g.prefix
+        last_rel = None
+        dpath = prefix
+        for i in range(n):
+            p = paths[i]
+            size = sizes[i]
+            dir_rel, _, name = p.rpartition(b"/")
+            data = -(-size // SECTOR)
+            rec, ce, jol = file_records(name)
+            data_total += data
+            meta_total += rec + ce + jol + MD5_PER_FILE
+            if used[i]:
+                continue
+            if dir_rel != last_rel:
+                last_rel = dir_rel
+                dpath = prefix + b"/" + dir_rel if dir_rel else prefix
+            est = data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
+            if est + 16 > usable:   # larger than a disc: cut into parts on consecutive discs
+                cur = _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc)
+                used[i] = 1
+                continue
+            if cur.sectors + est > usable or (dpath not in cur.dirs and cur.sectors + est + cur.dir_cost(dpath) > usable):
+                _fill_gap(gi, g, i + 1, used, where, cur, usable, len(state) - 1)
+                cur = new_disc()
+            cur.add_file_records(dpath, rec, ce, jol, data)
+            where[i] = len(state) - 1
+            used[i] = 1
+            groups_on = cur.plan.groups
+            if not groups_on or groups_on[-1] != gi:
+                groups_on.append(gi)
+    for d in state:
+        d.plan.data_sectors = d.sectors
+        d.plan.files = d.files
+    total_sectors = data_total + meta_total // SECTOR
+    if nfiles == 0:
+        discs.clear()
+    lower = -(-total_sectors // usable) if nfiles else 0
+    result = Plan(disc_sectors=disc_sectors, reserve_sectors=reserve, discs=discs, placement=placement,
+                  parts=parts, lower_bound=lower, total_sectors=total_sectors, files=nfiles,
+                  catalog_bytes=catalog)
+    if filler and discs:
+        _add_filler(result, state, filler, extra_reserve_bytes)
+    return result
+
+
+def _fill_gap(gi: int, g: Group, start: int, used: bytearray, where: array, cur: _Disc,
+              usable: int, k: int) -> None:
+    """Put later files of the same directory that still fit on the disc being closed."""
+    paths, sizes, prefix = g.paths, g.sizes, g.prefix
+    stop = min(len(paths), start + LOOKAHEAD)
+    for j in range(start, stop):
+        room = usable - cur.sectors
+        if room < 2:
+            return
+        if used[j]:
+            continue
+        data = -(-sizes[j] // SECTOR)
+        if data + 1 > room:
+            continue
+        p = paths[j]
+        dir_rel, _, name = p.rpartition(b"/")
+        dpath = prefix + b"/" + dir_rel if dir_rel else prefix
+        if cur.sectors + _cost_estimate(name, data) + cur.dir_cost(dpath) > usable:
+            continue
+        cur.add_file(dpath, name, data)
+        where[j] = k
+        used[j] = 1
+
+
+def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) -> _Disc:
+    """Cut one file into parts: the first fills what is left of this disc, the rest whole discs."""
+    if usable - cur.sectors - cur.dir_cost(dpath) < MIN_PART_SECTORS + 8:
+        cur = new_disc()
+    pieces = []
+    offset = 0
+    while offset < size:
+        room = usable - cur.sectors - cur.dir_cost(dpath) - 8
+        length = min(size - offset, room * SECTOR)
+        cur.add_file(dpath, name + b".part00-of-00", -(-length // SECTOR))
+        pieces.append((offset, length, len(state) - 1))
+        if cur.plan.groups[-1:] != [gi]:
+            cur.plan.groups.append(gi)
+        offset += length
+        if offset < size:
+            cur = new_disc()
+    for n, (off, length, disc) in enumerate(pieces, 1):
+        parts.append(Part(gi, i, n, len(pieces), off, length, disc))
+    return cur
+
+
+def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra: int) -> None:
+    """Whole filler directories into the space left, first candidates first; the catalog grows
+    on every disc with each one taken, so the reserve is re-checked against all discs."""
+    usable = result.usable_sectors
+    number = 0
+    for ci, g in enumerate(filler):
+        if not g.paths:
+            continue
+        rows = (CATALOG_ROW_FIXED + len(b"add/00/")) * len(g.paths) + sum(map(len, g.paths))
+        new_reserve = reserve_for(result.catalog_bytes + rows, extra)
+        grow = new_reserve - result.reserve_sectors
+        if any(usable - grow < d.sectors for d in state):
+            continue
+        cost = _group_cost(g)
+        for k, d in enumerate(state):
+            if d.sectors + cost <= usable - grow:
+                number += 1
+                before = d.sectors
+                prefix = b"add/%d" % number
+                for p, s in zip(g.paths, g.sizes):
+                    dir_rel, _, name = p.rpartition(b"/")
+                    d.add_file(prefix + b"/" + dir_rel if dir_rel else prefix, name, -(-s // SECTOR))
+                d.plan.filler.append(ci)
+                d.plan.filler_sectors += d.sectors - before
+                result.filler_numbers[ci] = number
+                result.catalog_bytes += rows
+                result.reserve_sectors = new_reserve
+                usable = result.usable_sectors
+                break
+    for d in state:
+        d.plan.data_sectors = d.sectors - d.plan.filler_sectors
+
+
+def _group_cost(g: Group) -> int:
+    """Sectors a whole directory takes on a disc of its own (an upper estimate)."""
+    probe = _Disc(DiscPlan())
+    for p, s in zip(g.paths, g.sizes):
+        dir_rel, _, name = p.rpartition(b"/")
+        probe.add_file(b"add/00/" + dir_rel if dir_rel else b"add/00", name, -(-s // SECTOR))
+    return probe.sectors - 8 + 4
+
+
+def check_max_discs(p: Plan, max_discs: int, disc_name: str) -> None:
+    from rabtui.errors import UsageError
+
+    if len(p.discs) > max_discs:
+        raise UsageError(
+            f"the checkpoint needs {len(p.discs)} discs of {disc_name} (lower bound {p.lower_bound}), "
+            f"more than max_discs = {max_discs}: nothing was written",
+            hint="choose a larger disc type, raise max_discs (at most 64) or checkpoint fewer directories",
+        )
+
+
+def part_name(name: bytes, part: int, parts: int) -> bytes:
+    return name + b".part%02d-of-%02d" % (part, parts)
+
+
+def parse_list(lines: Iterable[bytes]) -> Group:
+    """A `SIZE PATH` list (as `find -printf "%s %p\\n"` prints it) as one group.
+
+    The order of the list is kept: find lists a directory's files together, which is the
+    locality the planner keeps."""
+    paths: list[bytes] = []
+    sizes: list[int] = []
+    add_path, add_size = paths.append, sizes.append
+    for number, line in enumerate(lines, 1):
+        size, sep, path = line.rstrip(b"\n").partition(b" ")
+        if not sep:
+            if not size:
+                continue
+            raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}")
+        try:
+            add_size(int(size))
+        except ValueError:
+            raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}") from None
+        if path[:1] == b"/":
+            path = path.lstrip(b"/")
+        elif path[:2] == b"./":
+            path = path[2:]
+        add_path(path)
+    return Group(key=("list", ""), prefix=b"data", paths=paths, sizes=sizes)
