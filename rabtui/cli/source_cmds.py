@@ -1,5 +1,110 @@
-"""Commands of this group are registered here."""
+"""`rabtui sources list | test [ID] | trust ID`."""
+
+from __future__ import annotations
+
+import time
+
+from rabtui import remote
+from rabtui.config import Source
+from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
+from rabtui.events import NO, YES, Question
+
+from .common import TerminalPrompter, load_config, print_json
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("sources", help="list the sources, test that they are reachable, trust host keys")
+    group = p.add_subparsers(dest="sources_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+    q = group.add_parser("list", help="the configured sources")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=cmd_list)
+
+    q = group.add_parser("test", help="log in to each source (or one) and run whoami")
+    q.add_argument("id", nargs="?", metavar="ID", help="only this source")
+    q.set_defaults(func=cmd_test)
+
+    q = group.add_parser("trust", help="accept a source's SSH host key after showing its fingerprint")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--yes", action="store_true", help="accept without asking (for scripts)")
+    q.set_defaults(func=cmd_trust)
+
+
+def _where(source: Source) -> str:
+    if source.is_local:
+        return "local machine"
+    user = f"{source.user}@" if source.user else ""
+    port = f":{source.port}" if source.port else ""
+    return f"{user}{source.host}{port}"
+
+
+def cmd_list(args) -> int:
+    cfg = load_config(args, check_media=False)
+    if args.json:
+        print_json([
+            {"id": s.id, "host": s.host, "user": s.user, "port": s.port,
+             "identity_file": str(s.identity_file) if s.identity_file else None, "schedule": s.schedule,
+             "directories": [{"path": d.path, "kind": d.kind} for d in s.directories]}
+            for s in cfg.sources
+        ])
+        return EXIT_OK
+    if not cfg.sources:
+        print(f"no sources in {cfg.path}")
+        return EXIT_OK
+    width = max(len(s.id) for s in cfg.sources)
+    for s in cfg.sources:
+        dirs = ", ".join(f"{d.path} ({d.kind})" for d in s.directories) or "no directories"
+        schedule = f"  schedule {s.schedule}" if s.schedule else ""
+        print(f"{s.id:<{width}}  {_where(s)}  {dirs}{schedule}")
+    return EXIT_OK
+
+
+def cmd_test(args) -> int:
+    cfg = load_config(args, check_media=False)
+    sources = [cfg.source(args.id)] if args.id else list(cfg.sources)
+    if not sources:
+        print(f"no sources in {cfg.path}")
+        return EXIT_OK
+    width = max(len(s.id) for s in sources)
+    failed = 0
+    for source in sources:
+        started = time.monotonic()
+        try:
+            user = remote.whoami(cfg, source)
+            where = "local machine" if source.is_local else str(remote.endpoint(source))
+            state, detail = "ok", f"{where}  whoami: {user}"
+        except RabtuiError as exc:
+            failed += 1
+            state, detail = "FAILED", str(exc).replace("\n", "\n" + " " * (width + 2))
+        print(f"{source.id:<{width}}  {state:<6}  ({time.monotonic() - started:.2f} s)  {detail}", flush=True)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_trust(args) -> int:
+    cfg = load_config(args, check_media=False)
+    source = cfg.source(args.id)
+    if source.is_local:
+        raise UsageError(f"source {source.id} is the local machine: it has no host key to trust")
+    info = remote.scan_host_key(cfg, source)
+    print(f"source {source.id}: {info.host} port {info.port}")
+    print(f"  key type:    {info.key_type}")
+    print(f"  fingerprint: {info.fingerprint}")
+    if info.known:
+        print(f"already trusted (in {', '.join(str(f) for f in info.files)})")
+        return EXIT_OK
+    if info.changed:
+        remote.trust(cfg, source, info)   # refuses with the loud message
+    prompter = TerminalPrompter(auto={"trust_host": YES} if args.yes else None)
+    question = Question(
+        kind="trust_host",
+        text=f"Trust this host key for {source.id} ({info.host} port {info.port}, {info.fingerprint})?",
+        choices=(NO, YES),
+        data={"source": source.id, "fingerprint": info.fingerprint},
+    )
+    if prompter.ask(question) != YES:
+        print("not trusted; nothing written")
+        return EXIT_FAILED
+    path = remote.trust(cfg, source, info)
+    print(f"trusted: added {info.name} to {path}")
+    return EXIT_OK
