@@ -1,0 +1,50 @@
+"""Archive directories: the union tree on each medium (`<medium>/<source>/.archive/<dir>/`).
+
+rsync runs with `--compare-dest=<union>`, so it copies only what the medium lacks (path, size,
+mtime); the new items are then hard-linked into the union, which is the archive's merged view
+(for browsing and checkpoints) and costs directory entries only. Only the new items of the
+itemized stream are visited, never the tree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from rabtui.errors import WorkFailed
+
+
+def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> int:
+    """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
+
+    A file already in the union under that path (an older version) is replaced atomically; the
+    older backup that holds it keeps its own link.
+    """
+    data_b = os.fsencode(data_dir)
+    union_b = os.fsencode(union)
+    tmp_suffix = b".rabtui-link-%d" % os.getpid()
+    last_parent = None
+    count = 0
+    for rel in rel_paths:
+        rel = rel.rstrip(b"/")
+        if not rel:
+            continue
+        src = os.path.join(data_b, rel)
+        dst = os.path.join(union_b, rel)
+        parent = os.path.dirname(dst)
+        try:
+            if parent != last_parent:
+                os.makedirs(parent, exist_ok=True)
+                last_parent = parent
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                continue  # a directory became a file on the source: keep the older tree
+            tmp = dst + tmp_suffix
+            os.link(src, tmp, follow_symlinks=False)
+            os.replace(tmp, dst)
+        except OSError as exc:
+            raise WorkFailed(
+                f"cannot link {os.fsdecode(src)} into the archive {union}: {exc.strerror}"
+            ) from None
+        count += 1
+    return count

@@ -1,0 +1,113 @@
+"""The catalog (`paths`, `versions`) from rsync's itemized stream, in bulk.
+
+While rsync runs, each file item goes into a connection-local temporary table in batches
+(`executemany`, one transaction per batch), so memory stays flat in the number of files. When the
+backup is complete, a few set-based statements update the catalog in one transaction:
+
+- standard directory: an unchanged file (`hf`, linked from the --link-dest base) extends the
+  version whose last_backup is the base to this backup; a written file is a new version
+  (first = last = this backup);
+- archive directory: only new files are in the backup; each is a new version.
+
+A file whose base version is unknown to the database (a base made before `rebuild-state`, say)
+gets a new version as well, so the catalog never misses a file of a complete backup.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from rabtui.rsync import ABSENT, SAME
+from rabtui.store import Store
+
+BATCH = 5000
+_F = ord("f")
+
+
+def dir_prefix(dir_path: str) -> bytes:
+    rel = dir_path.strip("/")
+    return (rel.encode("utf-8", "surrogateescape") + b"/") if rel else b""
+
+
+class CatalogSpool:
+    """Collects the items of one backup in `temp.backup_items` (this thread's connection)."""
+
+    def __init__(self, store: Store, batch: int = BATCH):
+        self.store = store
+        self.batch = batch
+        self._rows: list[tuple] = []
+        conn = store.conn
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS backup_items("
+            " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
+            " size INTEGER NOT NULL, mtime INTEGER NOT NULL)"
+        )
+        conn.execute("DELETE FROM temp.backup_items")
+        self.count = 0
+
+    def add(self, dir_path: str, path: bytes, ftype: int, state: int, size: int, mtime: int) -> None:
+        """One item: `path` relative to `/` (bytes), `ftype` ord of rsync's type letter, `state` from
+        rsync.file_state (or NEW for other new items)."""
+        if state == ABSENT:
+            return
+        self._rows.append((dir_path, path, ftype, state, size, mtime))
+        if len(self._rows) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        conn = self.store.conn
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("INSERT INTO temp.backup_items VALUES (?,?,?,?,?,?)", self._rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self.count += len(self._rows)
+        self._rows.clear()
+
+    def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
+        """(path, ftype) of the items written by this backup in one directory, streamed."""
+        self.flush()
+        cur = self.store.conn.execute(
+            "SELECT path, ftype FROM temp.backup_items WHERE dir=? AND state<>?", (dir_path, SAME)
+        )
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            for row in rows:
+                yield bytes(row[0]), row[1]
+
+    def apply(self, *, source: str, medium: str, backup_id: int, base_id: int | None) -> int:
+        """Update the catalog for a complete backup; returns the number of files recorded."""
+        self.flush()
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO paths(source, dir, path)"
+                " SELECT ?, dir, path FROM temp.backup_items WHERE ftype=?",
+                (source, _F),
+            )
+            if base_id is not None:
+                conn.execute(
+                    "UPDATE versions SET last_backup=:b WHERE medium=:m AND last_backup=:base AND path_id IN ("
+                    " SELECT p.id FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
+                    " WHERE i.ftype=:f AND i.state=:same)",
+                    {"b": backup_id, "m": medium, "base": base_id, "s": source, "f": _F, "same": SAME},
+                )
+            cur = conn.execute(
+                "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
+                " SELECT p.id, :m, i.size, i.mtime, :b, :b"
+                " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
+                " WHERE i.ftype=:f AND NOT EXISTS (SELECT 1 FROM versions v"
+                "   WHERE v.path_id=p.id AND v.medium=:m AND v.last_backup=:b)",
+                {"b": backup_id, "m": medium, "s": source, "f": _F},
+            )
+            inserted = cur.rowcount
+        return inserted
+
+    def discard(self) -> None:
+        self._rows.clear()
+        self.store.conn.execute("DELETE FROM temp.backup_items")

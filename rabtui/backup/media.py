@@ -1,0 +1,288 @@
+"""Media: the rotation (RAB), mounting, the `.rabtui-medium` label, and the layout on a medium.
+
+```
+<medium>/.rabtui-medium
+<medium>/<source-id>/backup-YYYYmmddHHMMSS[-N]/{backup.json, backup.log, data/...}
+<medium>/<source-id>/.archive/<dir>/...      union tree of an archive directory on this medium
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from rabtui import __version__, proc
+from rabtui.config import Config, Medium
+from rabtui.errors import WorkFailed
+from rabtui.events import LOG, WARNING, Emit, Event, no_emit
+from rabtui.store import Store
+
+LABEL = ".rabtui-medium"
+ARCHIVE = ".archive"
+# Left alone when deciding whether a medium without a label is empty.
+IGNORED_ON_EMPTY = {"lost+found", LABEL}
+BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
+
+
+# --- label -----------------------------------------------------------------------------------------
+
+
+def read_label(path: str | os.PathLike) -> dict | None:
+    """The label of the medium at `path`, or None when there is none.
+
+    A label is JSON (`{"id": ...}`); a file holding just an id is accepted too.
+    """
+    label_path = Path(path) / LABEL
+    try:
+        text = label_path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WorkFailed(f"cannot read the label {label_path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = {"id": text.strip()}
+    return data
+
+
+def write_label(medium: Medium) -> dict:
+    """Write (atomically) the label of `medium` at its path."""
+    label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "rabtui": __version__}
+    path = Path(medium.path)
+    tmp = path / f"{LABEL}.tmp"
+    try:
+        tmp.write_text(json.dumps(label, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path / LABEL)
+    except OSError as exc:
+        raise WorkFailed(f"medium {medium.id}: cannot write its label in {path}: {exc.strerror}") from None
+    return label
+
+
+def foreign_files(path: Path) -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(path) if n not in IGNORED_ON_EMPTY)
+    except OSError as exc:
+        raise WorkFailed(f"cannot list {path}: {exc.strerror}") from None
+
+
+# --- checks ----------------------------------------------------------------------------------------
+
+
+def space(path: str | os.PathLike) -> dict:
+    st = os.statvfs(path)
+    return {
+        "total_bytes": st.f_blocks * st.f_frsize,
+        "free_bytes": st.f_bavail * st.f_frsize,
+        "total_inodes": st.f_files,
+        "free_inodes": st.f_favail,
+    }
+
+
+def check_medium(medium: Medium, emit: Emit = no_emit) -> dict:
+    """Check the medium before a backup: there, labelled as `medium.id` (an empty medium is labelled
+    now), writable. Returns its label and free space; raises WorkFailed with the reason otherwise."""
+    path = Path(medium.path)
+    if not path.is_dir():
+        hint = " (not mounted?)" if medium.device else ""
+        raise WorkFailed(f"medium {medium.id}: {path} does not exist or is not a directory{hint}")
+    label = read_label(path)
+    if label is None:
+        others = foreign_files(path)
+        if others:
+            shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+            raise WorkFailed(
+                f"medium {medium.id}: {path} holds files but no {LABEL} label ({shown}); refusing to use it",
+                hint=f"if it really is this medium: rabtui media label {medium.id} --force",
+            )
+        _check_writable(medium)
+        label = write_label(medium)
+        emit(Event(LOG, f"medium {medium.id}: empty, labelled now"))
+    elif label.get("id") != medium.id:
+        raise WorkFailed(
+            f"medium {medium.id}: {path} is labelled {label.get('id')!r}, not {medium.id!r}: wrong medium"
+        )
+    else:
+        _check_writable(medium)
+    return {"label": label, **space(path)}
+
+
+def _check_writable(medium: Medium) -> None:
+    # os.access says yes to root even on a read-only mount: try it.
+    probe = Path(medium.path) / f".rabtui-write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise WorkFailed(f"medium {medium.id}: {medium.path} is not writable: {exc.strerror}") from None
+
+
+# --- mounting --------------------------------------------------------------------------------------
+
+
+def mount_argv(medium: Medium) -> list[str]:
+    return ["mount", str(medium.device), str(medium.path)]
+
+
+def umount_argv(medium: Medium) -> list[str]:
+    return ["umount", str(medium.path)]
+
+
+@contextmanager
+def mounted(medium: Medium, emit: Emit = no_emit) -> Iterator[Medium]:
+    """Mount the medium's device at its path for the duration (no-op without a device, or when
+    something is already mounted there, which is then left mounted)."""
+    if not medium.device or os.path.ismount(medium.path):
+        yield medium
+        return
+    Path(medium.path).mkdir(parents=True, exist_ok=True)
+    result = proc.run(mount_argv(medium), timeout=120)
+    if not result.ok:
+        raise WorkFailed(
+            f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_text().strip()}"
+        )
+    emit(Event(LOG, f"mounted {medium.device} at {medium.path}"))
+    try:
+        yield medium
+    finally:
+        os.sync()
+        done = proc.run(umount_argv(medium), timeout=300)
+        if done.ok:
+            emit(Event(LOG, f"unmounted {medium.path}"))
+        else:
+            emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_text().strip()}"))
+
+
+# --- rotation --------------------------------------------------------------------------------------
+
+
+def next_medium(cfg: Config, store: Store) -> Medium:
+    """RAB rotation: the medium after the one that took the last backup (config order, cyclic).
+
+    "Took" means a backup got as far as checking it (`media.last_used`); a run that failed before
+    (host unreachable) does not advance the rotation.
+    """
+    if not cfg.media:
+        raise WorkFailed("no media are configured")
+    ids = [m.id for m in cfg.media]
+    marks = ",".join("?" * len(ids))
+    row = store.one(
+        f"SELECT id FROM media WHERE id IN ({marks}) AND last_used IS NOT NULL ORDER BY last_used DESC LIMIT 1",
+        ids,
+    )
+    if row is None:
+        return cfg.media[0]
+    return cfg.media[(ids.index(row["id"]) + 1) % len(ids)]
+
+
+def record_use(store: Store, medium: Medium, info: dict, when: float | None = None) -> None:
+    """The medium was checked and is being used now: last_used, last_seen, label and space."""
+    when = when or time.time()
+    store.execute(
+        "INSERT INTO media(id, label, last_used, last_seen, total_bytes, free_bytes, total_inodes, free_inodes)"
+        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label,"
+        " last_used=excluded.last_used, last_seen=excluded.last_seen, total_bytes=excluded.total_bytes,"
+        " free_bytes=excluded.free_bytes, total_inodes=excluded.total_inodes, free_inodes=excluded.free_inodes",
+        (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
+         info.get("total_inodes"), info.get("free_inodes")),
+    )
+
+
+def record_space(store: Store, medium: Medium) -> None:
+    try:
+        info = space(medium.path)
+    except OSError:
+        return
+    store.execute(
+        "UPDATE media SET total_bytes=?, free_bytes=?, total_inodes=?, free_inodes=?, last_seen=? WHERE id=?",
+        (info["total_bytes"], info["free_bytes"], info["total_inodes"], info["free_inodes"], time.time(), medium.id),
+    )
+
+
+# --- layout ----------------------------------------------------------------------------------------
+
+
+def _rel(dir_path: str) -> str:
+    return dir_path.lstrip("/")
+
+
+def source_root(medium_path: str | os.PathLike, source_id: str) -> Path:
+    return Path(medium_path) / source_id
+
+
+def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> Path:
+    """<medium>/<source>/.archive/<dir without leading slash>: the union tree of an archive directory."""
+    return Path(medium_path) / source_id / ARCHIVE / _rel(dir_path)
+
+
+def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
+    """<backup>/data/<dir without leading slash>."""
+    return Path(backup_path) / "data" / _rel(dir_path)
+
+
+def _name_key(name: str) -> tuple[str, int]:
+    m = BACKUP_NAME.match(name)
+    return (m.group(1), int(m.group(2) or 1)) if m else (name, 0)
+
+
+def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[str, Path, dict | None]]:
+    """Backups of a source on a medium, oldest first: (name, path, backup.json or None)."""
+    root = source_root(medium_path, source_id)
+    try:
+        names = [n for n in os.listdir(root) if BACKUP_NAME.match(n)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for name in sorted(names, key=_name_key):
+        path = root / name
+        if not path.is_dir():
+            continue
+        out.append((name, path, read_backup_json(path)))
+    return out
+
+
+def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
+    try:
+        with open(Path(backup_path) / "backup.json", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def backup_name(when: datetime) -> str:
+    return "backup-" + when.strftime("%Y%m%d%H%M%S")
+
+
+def make_backup_dir(medium_path: str | os.PathLike, source_id: str, when: datetime,
+                    taken: set[str] = frozenset()) -> Path:
+    """Create <medium>/<source>/backup-<YmdHis>[-N] (a new directory, never an existing one)."""
+    root = source_root(medium_path, source_id)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkFailed(f"cannot create {root}: {exc.strerror}") from None
+    base = backup_name(when)
+    for n in range(1, 1000):
+        name = base if n == 1 else f"{base}-{n}"
+        if name in taken:
+            continue
+        path = root / name
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise WorkFailed(f"cannot create the backup directory {path}: {exc.strerror}") from None
+        return path
+    raise WorkFailed(f"too many backups named {base}-N in {root}")

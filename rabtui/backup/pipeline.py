@@ -1,0 +1,392 @@
+"""One backup of one source onto one medium: the seven steps (DESIGN.md, "The backup pipeline").
+
+1 source reachable, 2 destination reachable, 3 destination directory, 4 pre-backup commands,
+5 rsync per directory, 6 post-backup commands, 7 sizes. Each step is recorded in the state
+database and in backup.json; the first failure stops the backup with its reason (a failing post
+command marks the backup failed but keeps its data, and its sizes are still recorded).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import locks, remote
+from rabtui.backup import media
+from rabtui.backup.catalog_update import CatalogSpool
+from rabtui.backup.records import RunRecord, find_abandoned, mark_abandoned
+from rabtui.backup.transfer import transfer_directory
+from rabtui.config import Config, Medium, Source
+from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
+from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
+from rabtui.rsync import NO_SPACE
+from rabtui.store import COMPLETE, Store
+
+MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
+MIN_FREE_INODES = 64
+LOGGED_KINDS = (STEP, LOG, WARNING, ERROR, RESULT)
+
+
+@dataclass
+class BackupResult:
+    backup_id: int | None
+    source: str
+    medium: str | None
+    status: str           # completed | warnings | failed | cancelled
+    path: Path | None
+    total_bytes: int
+    new_bytes: int
+    reason: str | None
+    exit_code: int        # 0, 3 warnings, 1 failed
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path) if self.path else None
+        return d
+
+
+EXIT_OF = {"completed": 0, "warnings": 3, "failed": 1, "cancelled": 1}
+
+
+class _Stop(Exception):
+    """A step failed: stop the backup with this reason."""
+
+    def __init__(self, reason: str, status: str = "failed"):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel: threading.Event | None,
+               prompter: Prompter | None = None, now: datetime | None = None, medium_id: str | None = None,
+               job_id: int | None = None) -> BackupResult:
+    """Back up `source_id` onto `medium_id` (else the next medium of the rotation).
+
+    Takes the source's lock (unless this process already holds it) and raises LockBusy when
+    another backup of the source runs. Failures of the work itself come back as a result with
+    status `failed` and a reason, never as an exception.
+    """
+    source = cfg.source(source_id)
+    with _source_lock(cfg, source_id):
+        run = _Run(cfg, store, source, emit=emit, cancel=cancel or threading.Event(), now=now, job_id=job_id)
+        return run.run(medium_id)
+
+
+@contextmanager
+def _source_lock(cfg: Config, source_id: str):
+    lock = locks.source_lock(cfg.state_dir, source_id)
+    try:
+        lock.acquire()
+    except LockBusy:
+        holder = lock.holder() or {}
+        if holder.get("pid") != os.getpid():
+            raise
+        yield  # our caller holds it already
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _is_backup_dir(path: Path, source_id: str) -> bool:
+    return bool(media.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
+
+
+class _Run:
+    def __init__(self, cfg: Config, store: Store, source: Source, *, emit: Emit, cancel: threading.Event,
+                 now: datetime | None, job_id: int | None):
+        self.cfg, self.store, self.source = cfg, store, source
+        self.outer_emit, self.cancel = emit, cancel
+        self.when = now or datetime.now()
+        self.job_id = job_id
+        self.rec: RunRecord | None = None
+        self._base_path: Path | None = None
+        self._log = None
+        self._early_log: list[str] = []
+
+    # --- events and the run's log ------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        if event.kind in LOGGED_KINDS:
+            line = f"{datetime.fromtimestamp(event.ts):%Y-%m-%d %H:%M:%S} {event.kind:7} {event.message}\n"
+            if self._log is not None:
+                self._log.write(line)
+                self._log.flush()
+            else:
+                self._early_log.append(line)
+        self.outer_emit(event)
+
+    def _open_log(self) -> None:
+        self._log = open(self.rec.path / "backup.log", "a", encoding="utf-8", errors="replace")
+        self._log.writelines(self._early_log)
+        self._early_log.clear()
+
+    def step(self, n: int, state: str, message: str | None = None) -> None:
+        self.rec.step(n, state, message)
+        name = self.rec.steps[n - 1]["name"]
+        text = f"step {n}/7 {name}: {state}" + (f" ({message})" if message else "")
+        self.emit(Event(STEP, text, {"step": n, "name": name, "state": state, "message": message,
+                                     "backup_id": self.rec.id, "source": self.source.id}))
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def run(self, medium_id: str | None) -> BackupResult:
+        self._recover_abandoned()
+        medium = self.cfg.medium(medium_id) if medium_id else media.next_medium(self.cfg, self.store)
+        name = self._free_name(medium)
+        path = media.source_root(medium.path, self.source.id) / name
+        self.rec = RunRecord(self.store, source=self.source.id, medium=medium.id, name=name, path=path,
+                             started=time.time(), job_id=self.job_id)
+        self.emit(Event(LOG, f"backup of {self.source.id} onto medium {medium.id} ({medium.path})",
+                        {"backup_id": self.rec.id, "medium": medium.id}))
+        spool = CatalogSpool(self.store)
+        try:
+            status, reason = self._steps(medium, spool)
+        finally:
+            if self._log is not None:
+                self._log.close()
+        return self._result(status, reason)
+
+    def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
+        rec = self.rec
+        try:
+            self._step1()
+            with media.mounted(medium, self.emit):
+                info = self._step2(medium)
+                self._step3(medium, info)
+                self._step4()
+                self._step5(medium, spool)
+                post_error = self._step6()
+                status, reason = self._step7(medium, spool, post_error)
+        except _Stop as stop:
+            status, reason = stop.status, stop.reason
+        except Cancelled as exc:
+            status, reason = "cancelled", exc.message
+        except RabtuiError as exc:   # e.g. mounting failed
+            status, reason = "failed", exc.message
+        if status not in COMPLETE:
+            spool.discard()
+            rec.skip_rest()
+            rec.finish("failed", reason)
+            self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
+            rec.write_json()
+        return status, reason
+
+    def _fail_step(self, n: int, reason: str, status: str = "failed") -> None:
+        self.step(n, "failed", reason)
+        raise _Stop(reason, status)
+
+    def _step1(self) -> None:
+        self.step(1, "running")
+        try:
+            user = remote.whoami(self.cfg, self.source)
+        except WorkFailed as exc:
+            self._fail_step(1, str(exc))
+        where = "local machine" if self.source.is_local else self.source.host
+        self.step(1, "ok", f"{user} on {where}")
+
+    def _step2(self, medium: Medium) -> dict:
+        self.step(2, "running")
+        try:
+            info = media.check_medium(medium, self.emit)
+        except WorkFailed as exc:
+            self._fail_step(2, str(exc))
+        media.record_use(self.store, medium, info)
+        free, inodes = info["free_bytes"], info["free_inodes"]
+        too_small = free < MIN_FREE_BYTES or (info["total_inodes"] > 0 and inodes < MIN_FREE_INODES)
+        need = self._expected_bytes(medium)
+        if need is not None and need > free:
+            if self._base(medium) is None:
+                too_small = True      # a first backup here needs a whole copy: it cannot fit
+            else:
+                self.emit(Event(WARNING, f"medium {medium.id} has {free} bytes free; the last backup of "
+                                         f"{self.source.id} needed {need}: it may not fit"))
+        if too_small:
+            self.rec.did_not_fit([d.path for d in self.source.directories])
+            self._fail_step(2, f"{NO_SPACE}: medium {medium.id} has {free} bytes and {inodes} inodes free"
+                               + (f", the last full copy took {need} bytes" if need else ""))
+        self.step(2, "ok", f"medium {medium.id}: {free} bytes free")
+        return info
+
+    def _step3(self, medium: Medium, info: dict) -> None:
+        rec = self.rec
+        self.step(3, "running")
+        taken = {r["name"] for r in self.store.all(
+            "SELECT name FROM backups WHERE medium=? AND source=? AND id<>?", (medium.id, self.source.id, rec.id))}
+        base_id, base_path, base_name = self._base(medium) or (None, None, None)
+        try:
+            path = media.make_backup_dir(medium.path, self.source.id, self.when, taken)
+            if path.name != rec.name:
+                rec.moved(path.name, path)
+            (path / "data").mkdir()
+        except (WorkFailed, OSError) as exc:
+            reason = exc.message if isinstance(exc, WorkFailed) else f"cannot create {rec.path}: {exc.strerror}"
+            self._fail_step(3, reason)
+        rec.dir_created = True
+        self._open_log()
+        rec.set_link_dest(base_name, base_id)
+        self._base_path = base_path
+        rec.write_json()
+        note = f"{path}" + (f", unchanged files linked to {base_name}" if base_name else ", no earlier backup here")
+        self.step(3, "ok", note)
+
+    def _step4(self) -> None:
+        self._commands(4, self.source.pre_backup_commands, "pre-backup")
+
+    def _commands(self, n: int, commands, what: str) -> None:
+        self.step(n, "running")
+        if not commands:
+            self.step(n, "skipped", "no commands")
+            return
+        try:
+            remote.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
+        except Cancelled:
+            self.step(n, "failed", "cancelled")
+            raise
+        except WorkFailed as exc:
+            if n == 6:
+                self.step(n, "failed", str(exc))
+                raise
+            self._fail_step(n, str(exc))
+        self.step(n, "ok", f"{len(commands)} command(s)")
+
+    def _step5(self, medium: Medium, spool: CatalogSpool) -> None:
+        rec = self.rec
+        self.step(5, "running")
+        rsh = None if self.source.is_local else remote.rsync_rsh(self.cfg, self.source)
+        dirs = self.source.directories
+        for index, directory in enumerate(dirs):
+            try:
+                sizes = transfer_directory(
+                    self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
+                    rsh=rsh, spool=spool, emit=self.emit, cancel=self.cancel, index=index, count=len(dirs),
+                )
+            except Cancelled:
+                self.step(5, "failed", "cancelled")
+                raise
+            rec.dirs.append(sizes)
+            if sizes.state == "failed":
+                if NO_SPACE in (sizes.message or ""):
+                    rec.did_not_fit([directory.path])
+                rec.save_dirs()
+                self._fail_step(5, f"{directory.path}: {sizes.message}")
+        warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
+        totals = rec.save_dirs()
+        if warnings:
+            for w in warnings:
+                self.emit(Event(WARNING, w))
+            self.step(5, "warning", "; ".join(warnings))
+        else:
+            self.step(5, "ok", f"{len(dirs)} director{'y' if len(dirs) == 1 else 'ies'}, "
+                               f"{totals.files} files, {totals.new_bytes} new bytes")
+
+    def _step6(self) -> str | None:
+        try:
+            self._commands(6, self.source.post_backup_commands, "post-backup")
+        except WorkFailed as exc:
+            return str(exc)
+        return None
+
+    def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
+        rec = self.rec
+        self.step(7, "running")
+        totals = rec.save_dirs()
+        warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
+        if post_error:
+            status, reason = "failed", f"post-backup command failed (the data is kept): {post_error}"
+        elif warnings:
+            status, reason = "warnings", "; ".join(warnings)
+        else:
+            status, reason = "completed", None
+        if status in COMPLETE:
+            spool.apply(source=self.source.id, medium=medium.id, backup_id=rec.id, base_id=rec.link_dest_id)
+            rec.count_changes()
+        media.record_space(self.store, medium)
+        self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
+                           f"{totals.files} files, {totals.new_files} new or modified")
+        if status not in COMPLETE:
+            raise _Stop(reason)
+        rec.finish(status, reason)
+        rec.write_json()     # last: only now is the backup complete on the medium
+        return status, reason
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _free_name(self, medium: Medium) -> str:
+        base = media.backup_name(self.when)
+        taken = {r["name"] for r in self.store.all(
+            "SELECT name FROM backups WHERE medium=? AND source=? AND name LIKE ?",
+            (medium.id, self.source.id, base + "%"))}
+        for n in range(1, 1000):
+            name = base if n == 1 else f"{base}-{n}"
+            if name not in taken:
+                return name
+        return f"{base}-{int(time.time())}"
+
+    def _base(self, medium: Medium):
+        """The newest complete backup of this source on this medium: (id or None, path, name)."""
+        cached = getattr(self, "_base_cache", False)
+        if cached is not False:
+            return cached
+        found = None
+        for name, path, info in reversed(media.list_backups(medium.path, self.source.id)):
+            if not info or info.get("status") not in COMPLETE:
+                continue
+            row = self.store.one("SELECT id, status FROM backups WHERE medium=? AND source=? AND name=?",
+                                 (medium.id, self.source.id, name))
+            if row is not None and row["status"] not in COMPLETE:
+                continue
+            found = (row["id"] if row else None, path, name)
+            break
+        self._base_cache = found
+        return found
+
+    def _expected_bytes(self, medium: Medium) -> int | None:
+        """What this backup will probably write: the last new bytes with a base here, else a whole copy."""
+        column = "new_bytes" if self._base(medium) else "total_bytes"
+        row = self.store.one(
+            f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
+            " ORDER BY started DESC LIMIT 1", (self.source.id,))
+        return row["n"] if row and row["n"] is not None else None
+
+    def _recover_abandoned(self) -> None:
+        for row in find_abandoned(self.store, self.source.id):
+            path = Path(row["path"]) if row["path"] else None
+            info = media.read_backup_json(path) if path and path.is_dir() else None
+            when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
+            what = f"an interrupted backup of {self.source.id} ({row['name']} on medium {row['medium']}, started {when})"
+            if info and info.get("status") in COMPLETE:
+                note = "interrupted after it was complete on the medium"
+                mark_abandoned(self.store, row["id"], note)
+                self.emit(Event(WARNING, f"found {what}: its backup.json says complete; marked abandoned, kept"))
+                continue
+            if path is not None and path.is_dir() and _is_backup_dir(path, self.source.id):
+                try:
+                    shutil.rmtree(path)
+                    done = "its partial directory was deleted"
+                except OSError as exc:
+                    done = f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
+            else:
+                done = "its directory is not there (medium not mounted, or never created)"
+            mark_abandoned(self.store, row["id"], f"interrupted: the run ended before it finished; {done}")
+            self.emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
+
+    def _result(self, status: str, reason: str | None) -> BackupResult:
+        rec = self.rec
+        totals = rec.save_dirs() if rec.dirs else None
+        result = BackupResult(
+            backup_id=rec.id, source=self.source.id, medium=rec.medium, status=status,
+            path=rec.path if rec.dir_created else None,
+            total_bytes=totals.total_bytes if totals else 0, new_bytes=totals.new_bytes if totals else 0,
+            reason=reason, exit_code=EXIT_OF[status],
+        )
+        self.outer_emit(Event(RESULT, f"backup of {self.source.id}: {status}" + (f" ({reason})" if reason else ""),
+                              result.as_dict()))
+        return result

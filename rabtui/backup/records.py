@@ -1,0 +1,194 @@
+"""What one backup run writes about itself: its rows in the state database (`backups`,
+`backup_steps`, `backup_dirs`, `dir_state`) and `backup.json` / `backup.log` in its directory.
+
+`backup.json` is written `running` first and its final state last, by atomic replace, so a run
+that crashed is never `completed` on the medium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import __version__
+from rabtui.backup.sizes import DirSizes, Totals
+from rabtui.store import Store
+
+STEPS = (
+    "source reachable",
+    "destination reachable",
+    "destination directory",
+    "pre-backup commands",
+    "rsync",
+    "post-backup commands",
+    "sizes",
+)
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunRecord:
+    def __init__(self, store: Store, *, source: str, medium: str, name: str, path: Path,
+                 started: float, job_id: int | None):
+        self.store = store
+        self.source = source
+        self.medium = medium
+        self.name = name
+        self.path = path
+        self.started = started
+        self.finished: float | None = None
+        self.status = "running"
+        self.reason: str | None = None
+        self.link_dest: str | None = None
+        self.link_dest_id: int | None = None
+        self.dir_created = False
+        self.steps = [{"step": i + 1, "name": n, "state": "pending", "started": None, "finished": None,
+                       "message": None} for i, n in enumerate(STEPS)]
+        self.dirs: list[DirSizes] = []
+        with store.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO backups(source, medium, name, path, status, started, job_id)"
+                " VALUES (?,?,?,?, 'running', ?, ?)",
+                (source, medium, name, str(path), started, job_id),
+            )
+            self.id = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO backup_steps(backup_id, step, name, state) VALUES (?,?,?, 'pending')",
+                [(self.id, s["step"], s["name"]) for s in self.steps],
+            )
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def step(self, n: int, state: str, message: str | None = None) -> None:
+        s = self.steps[n - 1]
+        now = time.time()
+        if state == "running":
+            s["started"] = now
+        else:
+            s["finished"] = now
+            s["started"] = s["started"] or now
+        s["state"] = state
+        if message is not None:
+            s["message"] = message
+        self.store.execute(
+            "UPDATE backup_steps SET state=?, started=?, finished=?, message=? WHERE backup_id=? AND step=?",
+            (state, s["started"], s["finished"], s["message"], self.id, n),
+        )
+
+    def skip_rest(self) -> None:
+        for s in self.steps:
+            if s["state"] in ("pending", "running"):
+                self.step(s["step"], "skipped" if s["state"] == "pending" else "failed")
+
+    def moved(self, name: str, path: Path) -> None:
+        """The directory got another name than planned (same second: -2, -3 ...)."""
+        self.name, self.path = name, path
+        self.store.execute("UPDATE backups SET name=?, path=? WHERE id=?", (name, str(path), self.id))
+
+    def set_link_dest(self, name: str | None, backup_id: int | None) -> None:
+        self.link_dest, self.link_dest_id = name, backup_id
+        self.store.execute("UPDATE backups SET link_dest=? WHERE id=?", (backup_id, self.id))
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def save_dirs(self) -> Totals:
+        totals = Totals.of(self.dirs)
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
+                " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(self.id, d.path, d.kind, d.state, d.rsync_exit, d.total_bytes, d.new_bytes, d.files,
+                  d.new_files, d.changed_files) for d in self.dirs],
+            )
+            conn.execute(
+                "UPDATE backups SET total_bytes=?, new_bytes=?, files=?, new_files=? WHERE id=?",
+                (totals.total_bytes, totals.new_bytes, totals.files, totals.new_files, self.id),
+            )
+        return totals
+
+    def count_changes(self) -> None:
+        """dir_state.changed_since_checkpoint += new or modified files (complete backups only)."""
+        with self.store.transaction() as conn:
+            for d in self.dirs:
+                conn.execute(
+                    "INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES (?,?,?)"
+                    " ON CONFLICT(source, path) DO UPDATE SET"
+                    " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
+                    (self.source, d.path, d.modified),
+                )
+
+    def did_not_fit(self, dir_paths: list[str], when: float | None = None) -> None:
+        when = when or time.time()
+        with self.store.transaction() as conn:
+            for path in dir_paths:
+                conn.execute(
+                    "INSERT INTO dir_state(source, path, did_not_fit) VALUES (?,?,?)"
+                    " ON CONFLICT(source, path) DO UPDATE SET did_not_fit=excluded.did_not_fit",
+                    (self.source, path, when),
+                )
+
+    def finish(self, status: str, reason: str | None) -> None:
+        self.status, self.reason = status, reason
+        self.finished = time.time()
+        self.store.execute(
+            "UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
+            (status, self.finished, reason, self.id),
+        )
+
+    # --- backup.json -----------------------------------------------------------------------------
+
+    def json(self) -> dict:
+        totals = Totals.of(self.dirs)
+        totals.seconds = round((self.finished or time.time()) - self.started, 3)
+        return {
+            "format": 1,
+            "rabtui": __version__,
+            "source": self.source,
+            "medium": self.medium,
+            "name": self.name,
+            "backup_id": self.id,
+            "status": self.status,
+            "reason": self.reason,
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
+            "link_dest": self.link_dest,
+            "steps": [{**s, "started": _iso(s["started"]), "finished": _iso(s["finished"])} for s in self.steps],
+            "directories": [d.as_dict() for d in self.dirs],
+            "totals": totals.as_dict(),
+        }
+
+    def write_json(self) -> None:
+        if self.dir_created:
+            write_json_atomic(self.path / "backup.json", self.json())
+
+
+def find_abandoned(store: Store, source: str) -> list:
+    """Rows of this source still `running`: the caller holds the source lock, so their process is gone."""
+    return store.all("SELECT * FROM backups WHERE source=? AND status='running' ORDER BY id", (source,))
+
+
+def mark_abandoned(store: Store, backup_id: int, note: str) -> None:
+    store.execute(
+        "UPDATE backups SET status='abandoned', finished=COALESCE(finished, ?), reason=? WHERE id=?",
+        (time.time(), note, backup_id),
+    )
+    store.execute(
+        "UPDATE backup_steps SET state=CASE WHEN state='running' THEN 'failed' ELSE 'skipped' END"
+        " WHERE backup_id=? AND state IN ('running', 'pending')",
+        (backup_id,),
+    )

@@ -1,0 +1,79 @@
+"""Step 7, sizes: totals per directory and per backup, taken from rsync's itemized stream and
+`--stats` only (no walk of the tree, no du).
+
+- total_bytes: what a copy of the backup directory would take (regular files in it; an archive
+  directory's backup holds only its new files).
+- new_bytes: what this backup added on the medium (files whose data was written: `>f`, `cf`).
+- new_files / changed_files: new paths / paths with another size, mtime or attributes. Their sum
+  is the checkpoint trigger's "new or modified files".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from rabtui.rsync import ABSENT, CHANGED, LINKED, NEW, SAME
+
+
+@dataclass
+class DirSizes:
+    path: str
+    kind: str
+    files: int = 0              # regular files in this backup's copy of the directory
+    total_bytes: int = 0
+    new_bytes: int = 0
+    new_files: int = 0
+    changed_files: int = 0
+    unchanged_files: int = 0
+    source_files: int = 0       # regular files rsync saw on the source (archive: more than `files`)
+    source_bytes: int = 0
+    rsync_exit: int | None = None
+    state: str | None = None    # ok | warning | failed
+    message: str | None = None
+    stats: dict = field(default_factory=dict)
+
+    def add_file(self, state: int, size: int) -> None:
+        self.source_files += 1
+        self.source_bytes += size
+        if state == ABSENT:
+            return
+        self.files += 1
+        self.total_bytes += size
+        if state == SAME or state == LINKED:
+            self.unchanged_files += 1
+        elif state == NEW:
+            self.new_files += 1
+            self.new_bytes += size
+        elif state == CHANGED:
+            self.changed_files += 1
+            self.new_bytes += size
+
+    @property
+    def modified(self) -> int:
+        """New or modified files: the checkpoint trigger's input."""
+        return self.new_files + self.changed_files
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Totals:
+    total_bytes: int = 0
+    new_bytes: int = 0
+    files: int = 0
+    new_files: int = 0          # new or modified
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, dirs: list[DirSizes]) -> "Totals":
+        t = cls()
+        for d in dirs:
+            t.total_bytes += d.total_bytes
+            t.new_bytes += d.new_bytes
+            t.files += d.files
+            t.new_files += d.modified
+        return t
+
+    def as_dict(self) -> dict:
+        return asdict(self)

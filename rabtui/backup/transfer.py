@@ -1,0 +1,145 @@
+"""Step 5 for one directory: run rsync, and turn its output stream into progress events, sizes,
+catalog rows and (archive kind) links into the medium's union tree, in one pass.
+
+The per-line work is kept small: one regex per record, no event per file (ITEM and PROGRESS
+events are throttled), catalog rows handed to the spool in batches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from rabtui import proc, remote, rsync
+from rabtui.backup import media
+from rabtui.backup.archive import link_into_union
+from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
+from rabtui.backup.sizes import DirSizes
+from rabtui.config import Config, Directory, Medium, Source
+from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
+
+EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
+STDERR_LOG_LINES = 500
+_F, _D, _DOT, _SPACE = ord("f"), ord("d"), ord("."), ord(" ")
+_NEW = rsync.NEW
+
+
+class _Stream:
+    """Receives rsync's stdout records (already split on \\r and \\n by proc)."""
+
+    def __init__(self, sizes: DirSizes, spool: CatalogSpool, emit: Emit, *, archive: bool, index: int, count: int):
+        self.sizes = sizes
+        self.spool = spool
+        self.emit = emit
+        self.archive = archive
+        self.dir = sizes.path
+        self.prefix = dir_prefix(sizes.path)
+        self.where = {"dir": sizes.path, "dir_index": index, "dirs": count}
+        self._last_item = float("-inf")
+        self._last_progress = float("-inf")
+        self._pending_progress: rsync.Progress | None = None
+        self.stderr_logged = 0
+
+    def line(self, record: bytes) -> None:
+        first = record[0]
+        if first == _SPACE or 48 <= first <= 57:
+            progress = rsync.parse_progress(record)
+            if progress is not None:
+                self._progress(progress)
+            return
+        item = rsync.parse_item(record)
+        if item is None:
+            stat = rsync.parse_stats_line(record)
+            if stat is not None:
+                self.sizes.stats[stat[0]] = stat[1]
+            return
+        code = item.code
+        ftype = code[1]
+        if ftype == _F:
+            state = rsync.file_state(code)
+            self.sizes.add_file(state, item.size)
+            self.spool.add(self.dir, self.prefix + item.name, _F, state, item.size, item.mtime)
+        elif ftype != _D and self.archive and code[0] != _DOT:
+            self.spool.add(self.dir, self.prefix + item.name, ftype, _NEW, item.size, item.mtime)
+        else:
+            return
+        now = time.monotonic()
+        if now - self._last_item >= EVENT_EVERY:
+            self._last_item = now
+            name = (self.prefix + item.name).decode("utf-8", "backslashreplace")
+            self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
+                                         "size": item.size, **self.where}))
+
+    def _progress(self, progress: rsync.Progress) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < EVENT_EVERY:
+            self._pending_progress = progress
+            return
+        self._last_progress = now
+        self._pending_progress = None
+        self.emit(Event(PROGRESS, "", {**progress.as_dict(), **self.where}))
+
+    def finish(self) -> None:
+        if self._pending_progress is not None:
+            self.emit(Event(PROGRESS, "", {**self._pending_progress.as_dict(), **self.where}))
+            self._pending_progress = None
+
+    def err(self, record: bytes) -> None:
+        if self.stderr_logged < STDERR_LOG_LINES:
+            self.stderr_logged += 1
+            self.emit(Event(LOG, f"{self.dir}: {record.decode('utf-8', 'backslashreplace')}", {"stream": "stderr"}))
+
+
+def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
+                   link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync") -> list[str]:
+    return rsync.build_argv(
+        remote.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
+        excludes=(*source.excludes, *directory.excludes),
+        link_dest=str(link_dest) if link_dest else None,
+        compare_dest=str(compare_dest) if compare_dest else None,
+        rsync=rsync_path,
+    )
+
+
+def transfer_directory(cfg: Config, source: Source, directory: Directory, medium: Medium, backup_path: Path, *,
+                       base_path: Path | None, rsh: str | None, spool: CatalogSpool, emit: Emit,
+                       cancel: threading.Event, index: int = 0, count: int = 1) -> DirSizes:
+    """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
+
+    Raises Cancelled when `cancel` is set (rsync's process group is killed).
+    """
+    sizes = DirSizes(directory.path, directory.kind)
+    dest = media.backup_data_path(backup_path, directory.path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    link_dest = compare_dest = union = None
+    if directory.kind == "archive":
+        union = media.archive_root(medium.path, source.id, directory.path)
+        if union.is_dir():
+            compare_dest = union
+    elif base_path is not None:
+        candidate = media.backup_data_path(base_path, directory.path)
+        if candidate.is_dir():
+            link_dest = candidate
+    argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
+                          rsync_path=proc.which("rsync"))
+    basis = (f", linking unchanged files to {link_dest}" if link_dest
+             else f", copying only what {compare_dest} lacks" if compare_dest else ", full copy")
+    emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
+    stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
+    started = time.monotonic()
+    result = proc.run(argv, on_stdout=stream.line, on_stderr=stream.err, env=rsync.ENV, cancel=cancel)
+    stream.finish()
+    outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
+    sizes.rsync_exit = result.returncode
+    sizes.state = outcome.state
+    sizes.message = outcome.reason
+    if outcome.state != "failed" and union is not None:
+        union.mkdir(parents=True, exist_ok=True)
+        cut = len(dir_prefix(directory.path))
+        linked = link_into_union(dest, union, (path[cut:] for path, _ in spool.new_items(directory.path)))
+        emit(Event(LOG, f"{directory.path}: {linked} new item(s) linked into the archive {union}"))
+    emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode} after {time.monotonic() - started:.1f} s;"
+                    f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
+                    f" ({sizes.new_bytes} bytes written)"))
+    return sizes

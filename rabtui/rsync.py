@@ -1,0 +1,273 @@
+"""rsync: the argv of one directory's transfer, and the parser of what rsync prints (pure functions).
+
+rsync runs with `-ii --out-format=%i|%l|%M|%n`: one line per item, including the unchanged files
+that `--link-dest` hard-linked (`hf` with blank flags), so one pass of that stream gives the
+catalog, the counts and the sizes. `%M` is printed in the local time of the rsync process, so we
+run it with TZ=UTC; LC_ALL=C keeps numbers and escapes stable. rsync escapes unprintable bytes in
+names (and a backslash that would look like an escape) as `\\#ooo`; `unescape` turns them back
+into bytes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
+
+OUT_FORMAT = "%i|%l|%M|%n"
+ENV = {"LC_ALL": "C", "TZ": "UTC"}
+
+BASE_OPTIONS = (
+    "-aH",
+    "--numeric-ids",
+    "--info=progress2",
+    "--no-h",
+    "--outbuf=L",
+    "-ii",
+    f"--out-format={OUT_FORMAT}",
+    "--stats",
+)
+
+
+def build_argv(
+    source: str,
+    dest: str,
+    *,
+    rsh: str | None = None,
+    excludes: Sequence[str] = (),
+    link_dest: str | None = None,
+    compare_dest: str | None = None,
+    rsync: str = "rsync",
+) -> list[str]:
+    """The rsync command of one directory (DESIGN.md, step 5).
+
+    `source` is what `remote.rsync_location` gives ("user@host:/path/" or "/path/"), `dest` the
+    directory in the backup (with a trailing slash). `link_dest` (standard kind) and
+    `compare_dest` (archive kind: the medium's union tree) are absolute paths.
+    """
+    argv = [rsync, *BASE_OPTIONS]
+    if rsh:
+        argv += ["-e", rsh]
+    argv += [f"--exclude={pattern}" for pattern in excludes]
+    if link_dest:
+        argv.append(f"--link-dest={link_dest}")
+    if compare_dest:
+        argv.append(f"--compare-dest={compare_dest}")
+    argv += ["--", _slash(source), _slash(dest)]
+    return argv
+
+
+def _slash(path: str) -> str:
+    return path if path.endswith("/") else path + "/"
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+_ESCAPE = re.compile(rb"\\#([0-7]{3})")
+
+
+def unescape(name: bytes) -> bytes:
+    """rsync's `\\#ooo` escapes back to the bytes of the name."""
+    if b"\\#" not in name:
+        return name
+    return _ESCAPE.sub(lambda m: bytes((int(m.group(1), 8),)), name)
+
+
+class Item(NamedTuple):
+    code: bytes       # the 11 characters of %i, e.g. b">f+++++++++"
+    size: int         # %l
+    mtime: int        # %M as seconds since the epoch
+    name: bytes       # %n, unescaped, relative to the transfer root ("sub/" for a directory)
+
+    @property
+    def ftype(self) -> str:
+        return chr(self.code[1])   # f d L D S
+
+
+# ">f+++++++++|1234|2026/11/22-04:23:00|name"
+_ITEM = re.compile(rb"([<>ch.*][fdLDS][^|]{9})\|(\d+)\|(\d{4})/(\d\d)/(\d\d)-(\d\d):(\d\d):(\d\d)\|(.*)", re.S)
+# "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)"
+_PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)")
+_STATS = re.compile(
+    rb"(Number of files|Number of created files|Number of deleted files|"
+    rb"Number of regular files transferred|Total file size|Total transferred file size|"
+    rb"Literal data|Matched data|File list size|Total bytes sent|Total bytes received): ([\d,]+)"
+)
+_RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b"P": 1024**5}
+_DAYS: dict[bytes, int] = {}
+
+
+def _epoch(y: bytes, mo: bytes, d: bytes, h: bytes, mi: bytes, s: bytes) -> int:
+    key = y + mo + d
+    day = _DAYS.get(key)
+    if day is None:
+        day = _DAYS[key] = calendar.timegm((int(y), int(mo), int(d), 0, 0, 0))
+    return day + int(h) * 3600 + int(mi) * 60 + int(s)
+
+
+def parse_item(line: bytes) -> Item | None:
+    m = _ITEM.fullmatch(line)
+    if m is None:
+        return None
+    g = m.groups()
+    return Item(g[0], int(g[1]), _epoch(*g[2:8]), unescape(g[8]))
+
+
+@dataclass
+class Progress:
+    done_bytes: int
+    percent: int
+    rate: float        # bytes per second
+    eta: int           # seconds
+
+    @property
+    def total_bytes(self) -> int | None:
+        """rsync's estimate of the whole transfer (it grows while the file list is being built)."""
+        if self.percent <= 0:
+            return None
+        return self.done_bytes * 100 // self.percent
+
+    def as_dict(self) -> dict:
+        return {
+            "done_bytes": self.done_bytes,
+            "total_bytes": self.total_bytes,
+            "percent": self.percent,
+            "rate": self.rate,
+            "eta": self.eta,
+        }
+
+
+def parse_progress(line: bytes) -> Progress | None:
+    m = _PROGRESS.match(line)
+    if m is None:
+        return None
+    done, pct, rate, unit, h, mi, s = m.groups()
+    return Progress(
+        done_bytes=int(done.replace(b",", b"")),
+        percent=int(pct),
+        rate=float(rate) * _RATE_UNIT.get(unit, 1),
+        eta=int(h) * 3600 + int(mi) * 60 + int(s),
+    )
+
+
+def parse_stats_line(line: bytes) -> tuple[str, int] | None:
+    """("Total file size", 1234) for one `--stats` line, else None."""
+    m = _STATS.match(line)
+    if m is None:
+        return None
+    return m.group(1).decode(), int(m.group(2).replace(b",", b""))
+
+
+@dataclass
+class Stats:
+    values: dict[str, int] = field(default_factory=dict)
+
+    def get(self, key: str, default: int = 0) -> int:
+        return self.values.get(key, default)
+
+
+def classify(line: bytes):
+    """One output record of rsync -> ("item", Item) | ("progress", Progress) | ("stats", (k, v)) | None."""
+    if not line:
+        return None
+    first = line[0]
+    if first == 0x20 or 0x30 <= first <= 0x39:   # space or digit: a progress2 record
+        p = parse_progress(line)
+        return ("progress", p) if p else None
+    item = parse_item(line)
+    if item is not None:
+        return ("item", item)
+    st = parse_stats_line(line)
+    return ("stats", st) if st else None
+
+
+# --- what the itemized code of a file means for a backup -----------------------------------------
+
+SAME = 0        # hard-linked from the --link-dest base: unchanged
+NEW = 1         # a new path: data written
+CHANGED = 2     # a path that existed with another size/mtime/attributes: data written
+LINKED = 3      # hard-linked to another file of this same transfer (-H): no data written
+ABSENT = 4      # not in this backup (archive kind: already on the medium)
+
+
+def file_state(code: bytes) -> int:
+    """The state of a regular file's item code (`code[1] == ord('f')`)."""
+    y = code[0]
+    if y == 0x2E:            # "."  not created here (held by --compare-dest)
+        return ABSENT
+    if y == 0x68:            # "h"
+        return LINKED if code[2] == 0x2B else SAME
+    if y == 0x3E and code[2:] == b"+++++++++":   # ">f+++++++++"
+        return NEW
+    return CHANGED           # ">f.st......", "cf...p....." (local copy: attributes changed)
+
+
+# --- exit codes ------------------------------------------------------------------------------------
+
+EXIT_NAMES = {
+    1: "syntax or usage error",
+    2: "protocol incompatibility",
+    3: "errors selecting input/output files or directories",
+    4: "requested action not supported",
+    5: "error starting the client-server protocol",
+    6: "daemon unable to append to log file",
+    10: "error in socket I/O",
+    11: "error in file I/O",
+    12: "error in the rsync protocol data stream",
+    13: "errors with program diagnostics",
+    14: "error in IPC code",
+    15: "sibling process crashed",
+    16: "sibling process was killed by a signal",
+    19: "received SIGUSR1",
+    20: "received SIGINT, SIGTERM or SIGHUP",
+    21: "some error returned by waitpid()",
+    22: "error allocating core memory buffers",
+    23: "partial transfer due to error",
+    24: "some files vanished before they could be transferred",
+    25: "the --max-delete limit stopped deletions",
+    30: "timeout in data send/receive",
+    35: "timeout waiting for daemon connection",
+    255: "the ssh connection failed",
+}
+
+NO_SPACE = "medium too small"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str            # ok | warning | failed
+    reason: str | None
+    no_space: bool = False
+
+
+def error_lines(stderr: Sequence[str], limit: int = 10) -> list[str]:
+    """rsync's own error lines (not its closing "rsync error: ..." summary)."""
+    out = [
+        line.strip()
+        for line in stderr
+        if line.strip() and not line.startswith("rsync error:") and not line.startswith("rsync warning:")
+    ]
+    return out[:limit]
+
+
+def interpret_exit(code: int, stderr: Sequence[str]) -> Outcome:
+    """rsync's exit code -> ok / warning / failed with a reason the operator can act on."""
+    if code == 0:
+        return Outcome("ok", None)
+    errors = error_lines(stderr)
+    listed = ("; ".join(errors)) if errors else ""
+    if code == 24:
+        return Outcome("warning", "some files vanished during the transfer" + (f": {listed}" if listed else ""))
+    if code == 23:
+        return Outcome("warning", "some files could not be transferred" + (f": {listed}" if listed else ""))
+    if code in (11, 12) and any("No space left on device" in line for line in stderr):
+        return Outcome("failed", f"{NO_SPACE}: no space left on device", no_space=True)
+    if code in (11, 12) and any("Disk quota exceeded" in line for line in stderr):
+        return Outcome("failed", f"{NO_SPACE}: disk quota exceeded", no_space=True)
+    name = EXIT_NAMES.get(code, "unknown error")
+    if code == 255 or (code == 12 and any("ssh" in line.lower() or "connection" in line.lower() for line in stderr)):
+        name = "the ssh connection failed" if code == 255 else "the connection broke (rsync protocol data stream)"
+    if code < 0:
+        name = f"killed by signal {-code}"
+    return Outcome("failed", f"rsync exit {code}: {name}" + (f": {listed}" if listed else ""))
