@@ -216,9 +216,7 @@ class _Reader:
                 allowed = ", ".join(spec)
                 raise self.error(keypath + (key,), f"unknown key (allowed here: {allowed})")
             types, _ = spec[key]
-            if isinstance(value, bool) or not isinstance(value, types):
-                if types == _DATE and isinstance(value, dt.date):
-                    continue
+            if isinstance(value, (bool, dt.datetime)) or not isinstance(value, types):
                 raise self.error(keypath + (key,), f"must be {_TYPE_NAMES[types[0]]}, not {value!r}")
             if types == _LIST and key != "directories":
                 for i, item in enumerate(value):
@@ -267,16 +265,20 @@ def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> 
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {_toml_message(exc)}") from None
+        raise ConfigError(_toml_message(path, exc)) from None
     return parse(data, path=path, text=text, check_media=check_media)
 
 
-def _toml_message(exc: tomllib.TOMLDecodeError) -> str:
+def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib's "Invalid value (at line 6, column 13)" as "FILE:6: column 13: invalid TOML: Invalid value"."""
     msg = str(exc)
     m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
     if m:
-        return f"line {m.group(1)}: column {m.group(2)}: {msg[: m.start()].strip()}"
-    return msg
+        return f"{path}:{m.group(1)}: column {m.group(2)}: invalid TOML: {msg[: m.start()].strip()}"
+    m = re.search(r"\(at end of document\)", msg)
+    if m:
+        return f"{path}: at the end: invalid TOML: {msg[: m.start()].strip()}"
+    return f"{path}: invalid TOML: {msg}"
 
 
 def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -> Config:
@@ -285,7 +287,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
     base = path.parent.resolve() if path.parent else Path.cwd()
     for key, value in data.items():
         if key not in _TOP:
-            raise r.error((key,), f"unknown table (allowed: {', '.join(_TOP)})")
+            raise r.error((key,), f"unknown table or key (allowed at the top: {', '.join(_TOP)})")
         if not isinstance(value, _TOP[key]):
             kind = "[[" + key + "]]" if _TOP[key] is list else "[" + key + "]"
             raise r.error((key,), f"must be written as {kind}")
@@ -322,6 +324,9 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
         m = r.table("media", m, kp)
         _check_id(r, kp, m["id"], seen, "medium")
         mpath = _resolve(base, m["path"])
+        for other in media:
+            if os.path.normpath(other.path) == os.path.normpath(mpath):
+                raise r.error(kp + ("path",), f"{mpath} is already the path of medium {other.id!r}")
         if check_media and not mpath.is_dir():
             raise r.error(kp + ("path",), f"{mpath} does not exist or is not a directory")
         media.append(Medium(id=m["id"], path=mpath, device=m.get("device")))
@@ -366,9 +371,9 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 )
             )
         for a in dirs:
-            for b in dirs:
+            for jb, b in enumerate(dirs):
                 if a is not b and (b.path + "/").startswith(a.path.rstrip("/") + "/"):
-                    raise r.error(kp + ("directories",), f"{b.path} lies inside {a.path}: list only one of them")
+                    raise r.error(kp + ("directories", jb, "path"), f"{b.path} lies inside {a.path}: list only one of them")
         identity = s.get("identity_file")
         sources.append(
             Source(
@@ -473,7 +478,19 @@ def _source_dict(s: Source) -> dict:
 
 
 def dumps(config: Config) -> str:
-    return tomli_w.dumps(to_dict(config))
+    """TOML in the layout of the documentation: [[media]], [[sources]], [[sources.directories]].
+
+    (tomli-w alone would write short arrays of tables inline, which is harder to edit by hand.)
+    """
+    data = to_dict(config)
+    chunks = [tomli_w.dumps({k: v}) for k, v in data.items() if k not in ("media", "sources")]
+    for medium in data["media"]:
+        chunks.append("[[media]]\n" + tomli_w.dumps(medium))
+    for source in data["sources"]:
+        dirs = source.pop("directories", [])
+        chunks.append("[[sources]]\n" + tomli_w.dumps(source))
+        chunks.extend("[[sources.directories]]\n" + tomli_w.dumps(d) for d in dirs)
+    return "\n".join(chunks)
 
 
 def save(config: Config, path: str | os.PathLike | None = None) -> Path:

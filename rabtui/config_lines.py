@@ -19,26 +19,42 @@ def _split_key(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(".")]
 
 
-def _bracket_balance(text: str) -> int:
-    """Open minus closed brackets outside strings and comments (for multi-line arrays)."""
-    depth, quote, i = 0, None, 0
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\" and quote == '"':
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c in "\"'":
-            quote = c
-        elif c == "#":
-            break
-        elif c in "[{":
-            depth += 1
-        elif c in "]}":
-            depth -= 1
-        i += 1
-    return depth
+class _Scanner:
+    """Bracket depth and string state across lines (arrays and multi-line strings span lines)."""
+
+    def __init__(self):
+        self.depth = 0
+        self.quote: str | None = None    # '"', "'", '"""' or "'''" while inside a string
+
+    @property
+    def inside(self) -> bool:
+        return self.depth > 0 or self.quote is not None
+
+    def feed(self, text: str) -> None:
+        i = 0
+        while i < len(text):
+            c = text[i]
+            if self.quote:
+                if c == "\\" and self.quote[0] == '"':
+                    i += 2
+                    continue
+                if text.startswith(self.quote, i):
+                    i += len(self.quote)
+                    self.quote = None
+                    continue
+            elif c in "\"'":
+                self.quote = c * 3 if text.startswith(c * 3, i) else c
+                i += len(self.quote)
+                continue
+            elif c == "#":
+                break
+            elif c in "[{":
+                self.depth += 1
+            elif c in "]}":
+                self.depth -= 1
+            i += 1
+        if self.quote in ('"', "'"):   # a one-line string cannot go on past its line
+            self.quote = None
 
 
 class KeyLines:
@@ -46,10 +62,10 @@ class KeyLines:
         self._lines: dict[tuple, int] = {}
         counts: dict[tuple, int] = {}
         current: tuple = ()
-        depth = 0
+        scan = _Scanner()
         for number, line in enumerate(text.splitlines(), start=1):
-            if depth > 0:
-                depth += _bracket_balance(line)
+            if scan.inside:
+                scan.feed(line)
                 continue
             header = _HEADER.match(line)
             if header:
@@ -62,6 +78,7 @@ class KeyLines:
                         path += (counts[path] - 1,)
                 path += (names[-1],)
                 if header.group(1) == "[[":
+                    self._lines.setdefault(path, number)   # the array itself: its first element
                     index = counts.get(path, 0)
                     counts[path] = index + 1
                     # a new element resets the counts of arrays nested inside it
@@ -73,8 +90,10 @@ class KeyLines:
                 continue
             key = _KEY.match(line)
             if key:
-                self._lines.setdefault(current + tuple(_split_key(key.group(1))), number)
-                depth = _bracket_balance(line[key.end():])
+                parts = tuple(_split_key(key.group(1)))
+                for n in range(1, len(parts) + 1):   # a.b.c = 1 also places a and a.b
+                    self._lines.setdefault(current + parts[:n], number)
+                scan.feed(line[key.end():])
 
     def line_of(self, keypath: tuple) -> int | None:
         keypath = tuple(keypath)

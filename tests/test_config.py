@@ -1,0 +1,414 @@
+"""The configuration: the documented example round-trips, every error names file:line and key,
+relative paths follow the config file, `rabtui init` / `check-config` behave as the contract says."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rabtui import config as configmod
+from rabtui.cli import main
+from rabtui.config_lines import KeyLines
+from rabtui.errors import ConfigError
+
+# The example of DESIGN.md, with its media path made relative (to the test's folder).
+FULL = """\
+[rabtui]
+state_dir = "/var/lib/rabtui"          # database, logs, locks
+[checkpoint]
+disc = "cd-700"                        # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
+drive = "/dev/sr0"                     # or "images:/srv/rabtui/iso"
+max_discs = 64
+max_changed_files = 10000              # trigger: new or modified files since the last checkpoint
+max_days = 90                          # trigger: days since the last checkpoint
+[retention]                            # laravel-backup-server's defaults
+keep_all_days = 7
+keep_daily_days = 31
+keep_weekly_weeks = 8
+keep_monthly_months = 4
+keep_yearly_years = 2
+max_size_mb = 5000                     # per source and medium; oldest deleted first, never the newest
+[notify]
+command = "/usr/local/bin/backup-alert"  # optional: gets one JSON event on stdin per failure
+apprise_urls = []                        # optional, with the apprise extra installed
+[[media]]
+id = "dvdram-a"
+path = "media/a"                       # where the medium's filesystem is
+device = "/dev/sr1"                    # optional: mounted at path before use, unmounted after
+[[media]]
+id = "usb-b"
+path = "media/b"
+[[sources]]
+id = "web1"
+host = "web1.example.com"              # omit for the local machine
+user = "backup"
+port = 22
+identity_file = "~/.ssh/id_ed25519"
+excludes = ["*.tmp", "cache/"]
+pre_backup_commands = ["mysqldump --all-databases > /var/backups/db.sql"]
+post_backup_commands = ["rm -f /var/backups/db.sql"]
+schedule = "0 2 * * *"                 # cron expression, optional
+pause_notifications_until = 2026-12-01 # optional
+[[sources.directories]]
+path = "/etc"
+kind = "standard"
+[[sources.directories]]
+path = "/srv/photos"
+kind = "archive"
+max_changed_files = 500                # per-directory override of a checkpoint trigger
+max_days = 14
+[[sources]]
+id = "db2"
+host = "db2.example.com"
+[[sources.directories]]
+path = "/var/lib/postgresql/dumps"
+excludes = ["*.partial"]
+[[sources.directories]]
+path = "/home"
+kind = "archive"
+"""
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    (tmp_path / "media" / "a").mkdir(parents=True)
+    (tmp_path / "media" / "b").mkdir(parents=True)
+    return tmp_path
+
+
+def write(folder: Path, text: str, name: str = "rabtui.toml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def line_no(text: str, needle: str, nth: int = 1) -> int:
+    hits = [i for i, line in enumerate(text.splitlines(), start=1) if needle in line]
+    return hits[nth - 1]
+
+
+def config_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as exc:
+        configmod.load(path)
+    return str(exc.value)
+
+
+# --- a valid config -------------------------------------------------------------------------------
+
+
+def test_the_documented_example_loads(folder, isolated_home):
+    cfg = configmod.load(write(folder, FULL))
+    assert cfg.state_dir == Path("/var/lib/rabtui")
+    assert cfg.checkpoint == configmod.CheckpointSettings("cd-700", "/dev/sr0", 64, 10000, 90)
+    assert cfg.retention.max_size_mb == 5000 and cfg.retention.keep_yearly_years == 2
+    assert cfg.notify == configmod.NotifySettings(command="/usr/local/bin/backup-alert", apprise_urls=())
+    assert [m.id for m in cfg.media] == ["dvdram-a", "usb-b"]
+    assert cfg.medium("dvdram-a") == configmod.Medium("dvdram-a", folder / "media" / "a", "/dev/sr1")
+    web1 = cfg.source("web1")
+    assert (web1.host, web1.user, web1.port) == ("web1.example.com", "backup", 22)
+    assert web1.identity_file == isolated_home / ".ssh" / "id_ed25519"
+    assert web1.excludes == ("*.tmp", "cache/") and web1.schedule == "0 2 * * *"
+    assert web1.pause_notifications_until == dt.date(2026, 12, 1)
+    photos = web1.directory("/srv/photos")
+    assert photos.kind == "archive"
+    assert cfg.max_changed_files(photos) == 500 and cfg.max_days(photos) == 14
+    etc = web1.directory("/etc")
+    assert cfg.max_changed_files(etc) == 10000 and cfg.max_days(etc) == 90
+    db2 = cfg.source("db2")
+    assert db2.port is None and db2.user is None and not db2.is_local
+    assert db2.directories[0] == configmod.Directory("/var/lib/postgresql/dumps", "standard", ("*.partial",))
+
+
+def test_round_trip_load_save_load(folder):
+    cfg = configmod.load(write(folder, FULL))
+    out = folder / "saved.toml"
+    configmod.save(cfg, out)
+    again = configmod.load(out)
+    assert again == dataclasses.replace(cfg, path=out)
+    text = out.read_text()
+    # written in the documented layout, not as inline tables
+    assert text.count("[[media]]") == 2 and text.count("[[sources]]") == 2
+    assert text.count("[[sources.directories]]") == 4
+    assert out.stat().st_mode & 0o077 == 0
+    # and saving over an existing file keeps its permissions
+    out.chmod(0o640)
+    configmod.save(again)
+    assert out.stat().st_mode & 0o777 == 0o640 and configmod.load(out) == again
+
+
+def test_minimal_config_and_local_source(folder, isolated_home):
+    path = write(folder, '[[sources]]\nid = "here"\n[[sources.directories]]\npath = "//srv//data/"\n')
+    cfg = configmod.load(path)
+    assert cfg.sources[0].is_local and cfg.sources[0].directories[0].path == "/srv/data"
+    assert cfg.media == () and cfg.checkpoint == configmod.CheckpointSettings()
+    assert str(cfg.state_dir).startswith(str(isolated_home))   # platformdirs, under HOME
+
+
+def test_relative_paths_resolve_against_the_config_folder(folder, tmp_path, monkeypatch):
+    sub = folder / "etc" / "rabtui"
+    (sub / "m").mkdir(parents=True)
+    path = write(sub, textwrap.dedent("""\
+        [rabtui]
+        state_dir = "state"
+        [checkpoint]
+        drive = "images:iso"
+        [[media]]
+        id = "m"
+        path = "m"
+        [[sources]]
+        id = "s"
+        host = "h"
+        identity_file = "keys/id"
+    """))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = configmod.load(Path("..") / path.relative_to(tmp_path))
+    assert cfg.state_dir == sub / "state"
+    assert cfg.checkpoint.drive == f"images:{sub / 'iso'}"
+    assert cfg.media[0].path == sub / "m"
+    assert cfg.sources[0].identity_file == sub / "keys" / "id"
+
+
+def test_check_media_false_skips_the_existence_check(folder):
+    text = FULL.replace('path = "media/b"', 'path = "media/missing"')
+    cfg = configmod.load(write(folder, text), check_media=False)
+    assert cfg.medium("usb-b").path == folder / "media" / "missing"
+
+
+# --- errors name file:line and key ----------------------------------------------------------------
+
+
+def assert_error(folder: Path, text: str, needle: str, key: str, what: str, nth: int = 1) -> str:
+    path = write(folder, text)
+    msg = config_error(path)
+    expected = f"{path}:{line_no(text, needle, nth)}: {key}: "
+    assert msg.startswith(expected), f"{msg!r} does not start with {expected!r}"
+    assert re.search(what, msg), msg
+    assert "\n" not in msg
+    return msg
+
+
+def test_unknown_key_at_the_top(folder):
+    assert_error(folder, "colour = 1\n" + FULL, "colour", "colour", "unknown table or key")
+    assert_error(folder, FULL + "[colours]\nred = 1\n", "[colours]", "colours", "unknown table or key")
+
+
+def test_unknown_key_in_a_table(folder):
+    text = FULL.replace("max_discs = 64", "max_discs = 64\nmax_disks = 3")
+    assert_error(folder, text, "max_disks", r"checkpoint.max_disks", r"unknown key \(allowed here: disc, drive")
+
+
+def test_unknown_key_in_sources(folder):
+    text = FULL.replace('user = "backup"', 'user = "backup"\nhots = "x"')
+    assert_error(folder, text, "hots", r"sources[0].hots", "unknown key")
+
+
+def test_unknown_key_in_a_directory_of_the_second_source(folder):
+    text = FULL.replace('path = "/home"\n', 'path = "/home"\nkindd = "archive"\n')
+    assert_error(folder, text, "kindd", r"sources[1].directories[1].kindd", "unknown key")
+
+
+def test_unknown_dotted_key_names_its_own_line(folder):
+    text = FULL.replace('host = "db2.example.com"', 'host = "db2.example.com"\nssh.port = 2')
+    assert_error(folder, text, "ssh.port", "sources[1].ssh", "unknown key")
+
+
+def test_wrong_types(folder):
+    assert_error(folder, FULL.replace("port = 22", 'port = "22"'), 'port = "22"', "sources[0].port",
+                 "must be an integer, not '22'")
+    assert_error(folder, FULL.replace("max_days = 14", "max_days = true"), "max_days = true",
+                 r"sources[0].directories[1].max_days", "must be an integer")
+    assert_error(folder, FULL.replace('excludes = ["*.tmp", "cache/"]', 'excludes = "*.tmp"'),
+                 'excludes = "*.tmp"', "sources[0].excludes", "must be a list")
+    assert_error(folder, FULL.replace('excludes = ["*.partial"]', 'excludes = ["*.partial", 3]'),
+                 "*.partial", r"sources[1].directories[0].excludes", "item 2 must be a string")
+    assert_error(folder, FULL.replace("2026-12-01", '"2026-12-01"'), "pause_notifications_until",
+                 "sources[0].pause_notifications_until", r"must be a date")
+    assert_error(folder, FULL.replace("2026-12-01", "2026-12-01T10:00:00"), "pause_notifications_until",
+                 "sources[0].pause_notifications_until", r"must be a date")
+    assert_error(folder, FULL.replace("[rabtui]", "[[rabtui]]"), "[[rabtui]]", "rabtui",
+                 r"must be written as \[rabtui\]")
+    assert_error(folder, FULL.replace("[[sources]]\nid = \"web1\"", "[sources]\nid = \"web1\"")
+                 .split("[[sources.directories]]")[0], "[sources]", "sources", r"must be written as \[\[sources\]\]")
+
+
+def test_duplicate_ids(folder):
+    text = FULL.replace('id = "db2"', 'id = "web1"')
+    assert_error(folder, text, 'id = "web1"', "sources[1].id", "duplicate source id 'web1'", nth=2)
+    text = FULL.replace('id = "usb-b"', 'id = "dvdram-a"')
+    assert_error(folder, text, 'id = "dvdram-a"', "media[1].id", "duplicate medium id 'dvdram-a'", nth=2)
+    text = FULL.replace('path = "/home"', 'path = "/var/lib/postgresql/dumps/"')
+    assert_error(folder, text, "dumps/", r"sources[1].directories[1].path", "duplicate directory")
+
+
+def test_missing_required_keys(folder):
+    text = FULL.replace('id = "db2"\n', "")
+    assert_error(folder, text, "[[sources]]", "sources[1]", "missing required key 'id'", nth=2)
+    text = FULL.replace('path = "media/b"\n', "")
+    assert_error(folder, text, "[[media]]", "media[1]", "missing required key 'path'", nth=2)
+    text = FULL.replace('path = "/etc"\n', "")
+    assert_error(folder, text, "[[sources.directories]]", r"sources[0].directories[0]", "missing required key 'path'")
+
+
+def test_medium_path_missing(folder):
+    text = FULL.replace('path = "media/b"', 'path = "media/nope"')
+    msg = assert_error(folder, text, "media/nope", "media[1].path", "does not exist or is not a directory")
+    assert str(folder / "media" / "nope") in msg
+    (folder / "afile").write_text("")
+    assert_error(folder, FULL.replace('path = "media/b"', 'path = "afile"'), "afile", "media[1].path", "not a directory")
+    assert_error(folder, FULL.replace('path = "media/b"', 'path = "media/a/"'), "media/a/", "media[1].path",
+                 "already the path of medium 'dvdram-a'")
+
+
+def test_bad_values(folder):
+    assert_error(folder, FULL.replace('kind = "archive"', 'kind = "archiv"', 1), 'kind = "archiv"',
+                 r"sources[0].directories[1].kind", "must be one of standard, archive")
+    assert_error(folder, FULL.replace('"0 2 * * *"', '"0 2 * *"'), "schedule", "sources[0].schedule",
+                 "not a valid cron expression")
+    assert_error(folder, FULL.replace('"0 2 * * *"', '"61 2 * * *"'), "schedule", "sources[0].schedule",
+                 "not a valid cron expression")
+    assert_error(folder, FULL.replace('disc = "cd-700"', 'disc = "dvd-9000"'), "dvd-9000", "checkpoint.disc",
+                 "dvd-9000")
+    assert_error(folder, FULL.replace("max_discs = 64", "max_discs = 65"), "max_discs", "checkpoint.max_discs",
+                 "between 1 and 64")
+    assert_error(folder, FULL.replace("port = 22", "port = 70000"), "port = 70000", "sources[0].port",
+                 "between 1 and 65535")
+    assert_error(folder, FULL.replace("keep_all_days = 7", "keep_all_days = -1"), "keep_all_days",
+                 "retention.keep_all_days", "must not be negative")
+    assert_error(folder, FULL.replace('id = "db2"', 'id = "db 2"'), 'id = "db 2"', "sources[1].id",
+                 "not a valid source id")
+    assert_error(folder, FULL.replace('path = "/home"', 'path = "home"'), 'path = "home"',
+                 r"sources[1].directories[1].path", "must be an absolute path")
+    assert_error(folder, FULL.replace('path = "/home"', 'path = "/var/lib/postgresql/dumps/x"'), "dumps/x",
+                 r"sources[1].directories[1].path", "lies inside /var/lib/postgresql/dumps")
+    assert_error(folder, FULL.replace('host = "db2.example.com"', 'host = ""'), 'host = ""', "sources[1].host",
+                 "must not be empty")
+
+
+def test_bad_toml_syntax_names_the_line(folder):
+    text = FULL.replace("max_discs = 64", "max_discs = = 64")
+    path = write(folder, text)
+    msg = config_error(path)
+    assert msg.startswith(f"{path}:{line_no(text, 'max_discs')}: column 13: invalid TOML")
+    msg = config_error(write(folder, FULL.replace('id = "usb-b"', 'id = "usb-b')))
+    assert msg.startswith(f"{folder / 'rabtui.toml'}:{line_no(FULL, 'usb-b')}: ")
+
+
+def test_not_utf8_and_missing_file(folder):
+    path = folder / "rabtui.toml"
+    path.write_bytes(b'[rabtui]\nstate_dir = "\xff"\n')
+    assert config_error(path) == f"{path}: not UTF-8 text"
+    with pytest.raises(ConfigError, match="no configuration file") as exc:
+        configmod.load(folder / "none.toml")
+    assert exc.value.hint == "write a starter one with: rabtui init"
+
+
+def test_line_finder_survives_multiline_strings_and_arrays():
+    text = textwrap.dedent('''\
+        [notify]
+        command = """
+        [rabtui]
+        state_dir = 1
+        """
+        apprise_urls = [
+          "a", # ] not the end
+          "[b]",
+        ]
+        [[sources]]
+        id = "a"
+        [[sources.directories]]
+        path = "/x"
+        [[sources]]
+        id = "b"
+        [[sources.directories]]
+        path = "/y"
+        [[sources.directories]]
+        path = "/z"
+        kind = 'archive'
+    ''')
+    lines = KeyLines(text)
+    assert lines.line_of(("notify", "apprise_urls")) == 6
+    assert lines.line_of(("rabtui", "state_dir")) is None
+    assert lines.line_of(("sources", 0, "directories", 0, "path")) == 13
+    assert lines.line_of(("sources", 1, "id")) == 15
+    assert lines.line_of(("sources", 1, "directories", 1, "kind")) == 20
+    assert lines.line_of(("sources", 1, "directories", 1, "nope")) == 18
+    assert lines.line_of(("sources",)) == 10
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def test_check_config_ok(folder, capsys):
+    path = write(folder, FULL)
+    assert main(["--config", str(path), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: ok (2 sources, 4 directories, 2 media)")
+
+
+def test_check_config_error_is_one_line_and_exit_2(folder, capsys):
+    text = FULL.replace('path = "/home"\n', 'path = "/home"\nkindd = "archive"\n')
+    path = write(folder, text)
+    assert main(["check-config", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err and captured.out == ""
+    assert lines[0].startswith(f"rabtui: {path}:{line_no(text, 'kindd')}: sources[1].directories[1].kindd: unknown key")
+    path = write(folder, FULL.replace("max_discs = 64", "max_discs = [64"))
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "invalid TOML" in err
+
+
+def test_check_config_warns_about_a_writable_config(folder, capsys):
+    path = write(folder, FULL)
+    assert configmod.permission_warning(path) is None
+    path.chmod(0o620)
+    warning = configmod.permission_warning(path)
+    assert warning and "chmod go-w" in warning
+    assert main(["--config", str(path), "check-config"]) == 0
+    assert "writable by its group or by everyone" in capsys.readouterr().err
+    path.chmod(0o602)
+    assert configmod.permission_warning(path)
+
+
+def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "conf" / "rabtui.toml"
+    assert main(["--config", str(path), "init"]) == 0
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert f"wrote {path}" in capsys.readouterr().out
+    text = path.read_text()
+    assert "#" in text and "[[sources.directories]]" in text   # commented, in the documented layout
+    # the starter's media do not exist here yet: check-config says which, with the line
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:{line_no(text, '/srv/rabtui/media/a')}: media[0].path:" in err
+    # point the media at folders that exist, as an operator would
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    path.write_text(text.replace("/srv/rabtui/media/a", str(tmp_path / "a")).replace("/srv/rabtui/media/b", str(tmp_path / "b")))
+    assert main(["--config", str(path), "check-config"]) == 0
+    captured = capsys.readouterr()
+    assert "ok (1 sources, 2 directories, 2 media)" in captured.out
+    assert "labelled on first use" in captured.err
+    # a second init does not overwrite it
+    assert main(["--config", str(path), "init"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert main(["--config", str(path), "init", "--force"]) == 0
+    assert path.read_text() == text
+
+
+def test_init_uses_rabtui_config_from_the_environment(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "env.toml"
+    monkeypatch.setenv("RABTUI_CONFIG", str(path))
+    assert main(["init"]) == 0
+    assert path.exists()
+    cfg = configmod.load(path, check_media=False)
+    assert cfg.source("web1").directory("/srv/photos").kind == "archive"
