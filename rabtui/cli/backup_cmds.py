@@ -1,5 +1,282 @@
-"""Commands of this group are registered here."""
+"""`rabtui backup [ID ...] [--all] [--medium ID]`, `rabtui status [--json]`, `rabtui media label ID`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import jobs, locks
+from rabtui.backup import media
+from rabtui.backup.pipeline import run_backup
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, RabtuiError, UsageError
+from rabtui.store import COMPLETE_SQL
+
+from .common import TerminalPrompter, load_config, open_store, print_json
+from .progress import _size, combine, terminal_emit
+
+_SEVERITY = {EXIT_OK: 0, EXIT_WARNINGS: 1, EXIT_FAILED: 2}
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("backup", help="back up sources now, in the foreground, with progress")
+    p.add_argument("ids", nargs="*", metavar="ID", help="the sources to back up")
+    p.add_argument("--all", action="store_true", help="every configured source")
+    p.add_argument("--medium", metavar="ID", help="this medium instead of the next one of the rotation")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the log lines as well")
+    p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("status", help="sources, last backups, media, checkpoint counters, running jobs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("media", help="media of the rotation")
+    group = p.add_subparsers(dest="media_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+    q = group.add_parser("label", help="write a medium's label file (.rabtui-medium)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--force", action="store_true", help="label a medium that holds files but no label")
+    q.set_defaults(func=cmd_media_label)
+
+
+# --- backup ----------------------------------------------------------------------------------------
+
+
+def _worst(a: int, b: int) -> int:
+    return a if _SEVERITY.get(a, 2) >= _SEVERITY.get(b, 2) else b
+
+
+def cmd_backup(args) -> int:
+    cfg = load_config(args, check_media=False)
+    if not cfg.sources:
+        raise UsageError(f"no sources in {cfg.path}")
+    if args.all:
+        if args.ids:
+            raise UsageError("give source ids or --all, not both")
+        ids = [s.id for s in cfg.sources]
+    elif args.ids:
+        ids = list(dict.fromkeys(args.ids))
+        for sid in ids:
+            cfg.source(sid)   # unknown id: exit 2 before anything runs
+    else:
+        raise UsageError("name the sources to back up, or use --all",
+                         hint="sources: " + ", ".join(s.id for s in cfg.sources))
+    if args.job_id is not None and len(ids) != 1:
+        raise UsageError("--job-id goes with exactly one source")
+    store = open_store(cfg)
+    # One medium for the whole run, as RAB does: all sources of the day on the same medium.
+    medium_id = cfg.medium(args.medium).id if args.medium else media.next_medium(cfg, store).id
+    worst = EXIT_OK
+    with terminal_emit(verbose=args.verbose) as display:
+        for sid in ids:
+            code = _backup_one(cfg, store, sid, medium_id, display, args.job_id)
+            worst = _worst(worst, code)
+    return worst
+
+
+def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None) -> int:
+    recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
+    recorder.handle_signals()
+    previous = _cancel_on_sigint(recorder)
+    prompter = recorder.prompter() if job_id is not None else TerminalPrompter()
+    try:
+        result = run_backup(cfg, store, sid, emit=combine(recorder.emit, display.emit), cancel=recorder.cancel,
+                            prompter=prompter, medium_id=medium_id, job_id=recorder.job_id)
+    except RabtuiError as exc:   # the lock is taken, a medium unknown ...
+        print(f"rabtui: {sid}: {exc}", file=sys.stderr)
+        recorder.finish("failed", exc.exit_code, str(exc))
+        return exc.exit_code
+    except BaseException as exc:
+        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = f"{result.status}" + (f": {result.reason}" if result.reason else "")
+    recorder.finish(result.status, result.exit_code, summary)
+    return result.exit_code
+
+
+def _cancel_on_sigint(recorder: jobs.JobRecorder):
+    """The first Ctrl-C cancels the backup cleanly (it is recorded as cancelled); a second one interrupts."""
+
+    def on_sigint(signum, frame):
+        if recorder.cancel.is_set():
+            raise KeyboardInterrupt
+        print("\nrabtui: cancelling (Ctrl-C again to interrupt at once)", file=sys.stderr)
+        recorder.cancel.set()
+
+    try:
+        return signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:   # not the main thread
+        return signal.getsignal(signal.SIGINT)
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+def _age(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    seconds = max(0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).isoformat(timespec="seconds") if ts else None
+
+
+def gather_status(cfg, store) -> dict:
+    sources = []
+    for s in cfg.sources:
+        last = store.one("SELECT * FROM backups WHERE source=? ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
+        good = store.one(f"SELECT * FROM backups WHERE source=? AND status IN {COMPLETE_SQL}"
+                         " ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
+        running = locks.source_lock(cfg.state_dir, s.id).is_held()
+        sources.append({
+            "id": s.id,
+            "host": s.host or "local",
+            "running": running,
+            "last": _backup_dict(last),
+            "last_complete": _backup_dict(good),
+        })
+    try:
+        next_id = media.next_medium(cfg, store).id if cfg.media else None
+    except RabtuiError:
+        next_id = None
+    media_out = []
+    for m in cfg.media:
+        row = store.one("SELECT * FROM media WHERE id=?", (m.id,))
+        present = Path(m.path).is_dir()
+        mounted = os.path.ismount(m.path) if m.device else present
+        label = free = None
+        if present:
+            try:
+                label = media.read_label(m.path)
+                free = media.space(m.path)["free_bytes"]
+            except (RabtuiError, OSError):
+                pass
+        if free is None and row is not None:
+            free = row["free_bytes"]
+        media_out.append({
+            "id": m.id,
+            "path": str(m.path),
+            "device": m.device,
+            "mounted": mounted,
+            "label": (label or {}).get("id") if label else None,
+            "label_ok": bool(label) and label.get("id") == m.id,
+            "free_bytes": free,
+            "last_used": _iso(row["last_used"]) if row else None,
+            "next": m.id == next_id,
+        })
+    counters = []
+    for s in cfg.sources:
+        for d in s.directories:
+            row = store.one("SELECT * FROM dir_state WHERE source=? AND path=?", (s.id, d.path))
+            counters.append({
+                "source": s.id,
+                "path": d.path,
+                "kind": d.kind,
+                "changed_since_checkpoint": row["changed_since_checkpoint"] if row else 0,
+                "max_changed_files": cfg.max_changed_files(d),
+                "last_checkpoint": row["last_checkpoint"] if row else None,
+                "last_checkpoint_time": _iso(row["last_checkpoint_time"]) if row else None,
+                "max_days": cfg.max_days(d),
+                "did_not_fit": _iso(row["did_not_fit"]) if row else None,
+            })
+    running_jobs = [
+        {"id": j["id"], "kind": j["kind"], "target": j["target"], "title": j["title"], "status": j["status"],
+         "pid": j["pid"], "started": _iso(j["started"])}
+        for j in jobs.running_jobs(store)
+    ]
+    return {"sources": sources, "media": media_out, "checkpoint_counters": counters, "jobs": running_jobs}
+
+
+def _backup_dict(row) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "id": row["id"], "name": row["name"], "medium": row["medium"], "status": row["status"],
+        "started": _iso(row["started"]), "finished": _iso(row["finished"]), "age": _age(row["started"]),
+        "total_bytes": row["total_bytes"], "new_bytes": row["new_bytes"], "reason": row["reason"],
+    }
+
+
+def cmd_status(args) -> int:
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    data = gather_status(cfg, store)
+    if args.json:
+        print_json(data)
+        return EXIT_OK
+    print("Sources")
+    if not data["sources"]:
+        print("  (none configured)")
+    for s in data["sources"]:
+        last = s["last"]
+        if last is None:
+            line = "never backed up"
+        else:
+            line = (f"{last['status']} {last['age']} on {last['medium']}, total {_size(last['total_bytes'])},"
+                    f" new {_size(last['new_bytes'])}")
+            if last["reason"]:
+                line += f" ({last['reason']})"
+            good = s["last_complete"]
+            if last["status"] not in ("completed", "warnings") and good:
+                line += f"; last complete {good['age']}"
+        running = "  [running]" if s["running"] else ""
+        print(f"  {s['id']} ({s['host']}): {line}{running}")
+    print("Media")
+    for m in data["media"]:
+        state = "mounted" if m["mounted"] else ("not mounted" if m["device"] else "missing")
+        label = m["label"] or "no label"
+        if m["label"] and not m["label_ok"]:
+            label = f"WRONG LABEL {m['label']!r}"
+        nxt = "  <- next" if m["next"] else ""
+        print(f"  {m['id']}: {m['path']}, {state}, {label}, free {_size(m['free_bytes'])},"
+              f" last used {m['last_used'] or 'never'}{nxt}")
+    print("Checkpoint counters")
+    for c in data["checkpoint_counters"]:
+        extra = f", did not fit {c['did_not_fit']}" if c["did_not_fit"] else ""
+        last = c["last_checkpoint_time"] or "never"
+        print(f"  {c['source']}:{c['path']} ({c['kind']}): {c['changed_since_checkpoint']}/{c['max_changed_files']}"
+              f" changed files, last checkpoint {last} (max {c['max_days']} days){extra}")
+    print("Running jobs")
+    if not data["jobs"]:
+        print("  none")
+    for j in data["jobs"]:
+        print(f"  #{j['id']} {j['title']} ({j['status']}, pid {j['pid']}, since {j['started']})")
+    return EXIT_OK
+
+
+# --- media label -----------------------------------------------------------------------------------
+
+
+def cmd_media_label(args) -> int:
+    cfg = load_config(args, check_media=False)
+    medium = cfg.medium(args.id)
+    with media.mounted(medium):
+        path = Path(medium.path)
+        if not path.is_dir():
+            raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
+        label = media.read_label(path)
+        if label is not None and label.get("id") == medium.id:
+            print(f"medium {medium.id} is already labelled")
+            return EXIT_OK
+        if label is not None and not args.force:
+            raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
+                              hint="use --force to relabel it")
+        others = media.foreign_files(path)
+        if label is None and others and not args.force:
+            raise RabtuiError(f"{path} holds files but no label ({', '.join(others[:5])})",
+                              hint=f"if it really is medium {medium.id}: rabtui media label {medium.id} --force")
+        media.write_label(medium)
+    print(f"labelled {path} as medium {medium.id}")
+    return EXIT_OK
