@@ -1,0 +1,131 @@
+"""rsync.py: the argv builder, the output parser and the exit codes (pure), and the parser against
+what the real rsync prints."""
+
+from __future__ import annotations
+
+import calendar
+import os
+
+from rabtui import proc, rsync
+from tests.trees import HOSTILE_NAMES, write_files
+
+
+def test_argv_standard_with_link_dest_and_excludes():
+    argv = rsync.build_argv("/etc", "/m/web/backup-1/data/etc", excludes=["*.tmp", "cache/"],
+                            link_dest="/m/web/backup-0/data/etc")
+    assert argv == [
+        "rsync", "-aH", "--numeric-ids", "--info=progress2", "--no-h", "--outbuf=L", "-ii",
+        "--out-format=%i|%l|%M|%n", "--stats", "--exclude=*.tmp", "--exclude=cache/",
+        "--link-dest=/m/web/backup-0/data/etc", "--", "/etc/", "/m/web/backup-1/data/etc/",
+    ]
+    assert "-L" not in argv and "--inplace" not in argv
+
+
+def test_argv_remote_archive():
+    argv = rsync.build_argv("backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/", rsh="ssh -p 2222",
+                            compare_dest="/m/web/.archive/srv/photos")
+    assert argv[argv.index("-e") + 1] == "ssh -p 2222"
+    assert "--compare-dest=/m/web/.archive/srv/photos" in argv
+    assert not any(a.startswith("--link-dest") for a in argv)
+    assert argv[-3:] == ["--", "backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/"]
+
+
+def test_unescape():
+    assert rsync.unescape(b"plain") == b"plain"
+    assert rsync.unescape(b"new\\#012line") == b"new\nline"
+    assert rsync.unescape(b"bad\\#377\\#376") == b"bad\xff\xfe"
+    # a literal backslash before "#ooo" is itself escaped by rsync
+    assert rsync.unescape(b"a\\#134#012b") == b"a\\#012b"
+
+
+def test_parse_item():
+    item = rsync.parse_item(b">f+++++++++|1234|2026/11/22-04:23:00|dir/with|pipe")
+    assert item == rsync.Item(b">f+++++++++", 1234, calendar.timegm((2026, 11, 22, 4, 23, 0)), b"dir/with|pipe")
+    assert item.ftype == "f"
+    assert rsync.parse_item(b"hf         |6|2026/11/22-04:22:13|a").code == b"hf         "
+    assert rsync.parse_item(b"cd+++++++++|4096|2026/11/22-04:22:13|sub/").ftype == "d"
+    assert rsync.parse_item(b"created directory /x") is None
+    assert rsync.parse_item(b"Number of files: 3") is None
+
+
+def test_parse_progress():
+    p = rsync.parse_progress(b"      1048576  25%   10.50MB/s    0:01:02 (xfr#3, to-chk=4/8)")
+    assert p.done_bytes == 1048576 and p.percent == 25 and p.eta == 62
+    assert p.rate == 10.5 * 1024 * 1024
+    assert p.total_bytes == 4194304
+    assert rsync.parse_progress(b"  0   0%    0.00kB/s    0:00:00").total_bytes is None
+    assert rsync.parse_progress(b"hf  |1|x|y") is None
+
+
+def test_stats_lines():
+    assert rsync.parse_stats_line(b"Total file size: 1,234 bytes") == ("Total file size", 1234)
+    assert rsync.parse_stats_line(b"Number of regular files transferred: 3") == ("Number of regular files transferred", 3)
+    assert rsync.parse_stats_line(b"sent 3 bytes  received 5 bytes") is None
+
+
+def test_classify_dispatch():
+    assert rsync.classify(b"   100 100%   1.00kB/s    0:00:00")[0] == "progress"
+    assert rsync.classify(b">f+++++++++|1|2026/01/01-00:00:00|x")[0] == "item"
+    assert rsync.classify(b"Literal data: 9 bytes") == ("stats", ("Literal data", 9))
+    assert rsync.classify(b"sent 1 bytes") is None
+
+
+def test_file_state():
+    assert rsync.file_state(b"hf         ") == rsync.SAME
+    assert rsync.file_state(b"hf+++++++++") == rsync.LINKED
+    assert rsync.file_state(b">f+++++++++") == rsync.NEW
+    assert rsync.file_state(b">f.st......") == rsync.CHANGED
+    assert rsync.file_state(b"cf...p.....") == rsync.CHANGED
+    assert rsync.file_state(b".f         ") == rsync.ABSENT
+
+
+def test_exit_codes():
+    assert rsync.interpret_exit(0, []).state == "ok"
+    vanished = rsync.interpret_exit(24, ["file has vanished: \"/x/y\""])
+    assert vanished.state == "warning" and "vanished" in vanished.reason
+    partial = rsync.interpret_exit(23, [
+        'rsync: [sender] send_files failed to open "/x/secret": Permission denied (13)',
+        "rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338)",
+    ])
+    assert partial.state == "warning"
+    assert "/x/secret" in partial.reason and "rsync error:" not in partial.reason
+    full = rsync.interpret_exit(11, ['rsync: [receiver] write failed on "/m/x": No space left on device (28)'])
+    assert full.state == "failed" and full.no_space and full.reason.startswith("medium too small")
+    ssh = rsync.interpret_exit(255, ["ssh: connect to host 10.0.0.1 port 22: Connection refused"])
+    assert ssh.state == "failed" and "ssh connection failed" in ssh.reason and "Connection refused" in ssh.reason
+    other = rsync.interpret_exit(5, [])
+    assert other.state == "failed" and other.reason == "rsync exit 5: error starting the client-server protocol"
+
+
+def test_parser_reads_real_rsync_output(tmp_path):
+    """The real rsync, hostile names included: every name comes back byte-exact from %n."""
+    src = tmp_path / "src"
+    files = {name: b"x" * (i + 1) for i, name in enumerate(HOSTILE_NAMES)}
+    write_files(src, files)
+    os.link(os.path.join(os.fsencode(src), HOSTILE_NAMES[0]), os.path.join(os.fsencode(src), b"hardlink"))
+    dest = tmp_path / "dest"
+    items, stats, progress = [], {}, []
+
+    def line(rec: bytes) -> None:
+        kind = rsync.classify(rec)
+        if kind is None:
+            return
+        if kind[0] == "item":
+            items.append(kind[1])
+        elif kind[0] == "stats":
+            stats[kind[1][0]] = kind[1][1]
+        else:
+            progress.append(kind[1])
+
+    result = proc.run(rsync.build_argv(str(src), str(dest)), on_stdout=line, env=rsync.ENV)
+    assert result.returncode == 0, result.stderr_tail
+    names = {i.name: i for i in items if i.ftype == "f"}
+    assert set(names) == set(files) | {b"hardlink"}
+    for name, content in files.items():
+        assert names[name].size == len(content)
+        assert names[name].mtime == int(os.stat(os.path.join(os.fsencode(src), name)).st_mtime)
+    states = sorted(rsync.file_state(names[n].code) for n in (HOSTILE_NAMES[0], b"hardlink"))
+    assert states == [rsync.NEW, rsync.LINKED]
+    assert stats["Number of regular files transferred"] == len(files)
+    assert stats["Total file size"] == sum(len(c) for c in files.values()) + 1
+    assert progress and progress[-1].done_bytes == sum(len(c) for c in files.values())

@@ -1,0 +1,131 @@
+"""Test trees: small file trees (including hostile names) and configs that back them up."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import threading
+from pathlib import Path
+
+from rabtui import config as configmod
+from rabtui.events import Event
+from rabtui.store import Store
+
+# Names that break naive scripts: spaces, quotes, newline, CR, tab, leading dashes, non-UTF-8
+# bytes, a backslash, something that looks like rsync's own escape, shell and glob characters.
+HOSTILE_NAMES = [
+    b"with space",
+    b"single'quote",
+    b'double"quote',
+    b"new\nline",
+    b"carriage\rreturn",
+    b"tab\tname",
+    b"-leading-dash",
+    b"--rsync-option=x",
+    b"latin1-\xe9t\xe9",
+    b"bytes-\xff\xfe\x80",
+    b"back\\slash",
+    b"looks-escaped-\\#012",
+    b"pipe|and|bars",
+    b"glob*?[x]",
+    b"dollar$HOME`id`",
+    "unicod\u00e9-\u2603".encode(),
+]
+
+
+def write_files(root: str | os.PathLike, files: dict) -> None:
+    """`files`: relative path (str or bytes) -> content (bytes, str, or int for that many bytes)."""
+    root_b = os.fsencode(root)
+    for rel, content in files.items():
+        rel_b = rel if isinstance(rel, bytes) else rel.encode()
+        path = os.path.join(root_b, rel_b)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if isinstance(content, int):
+            content = os.urandom(content)
+        elif isinstance(content, str):
+            content = content.encode()
+        with open(path, "wb") as f:
+            f.write(content)
+
+
+def hostile_tree(root: str | os.PathLike) -> dict[bytes, bytes]:
+    """A tree of hostile names (files, and a directory with a hostile name holding one of each)."""
+    files: dict[bytes, bytes] = {}
+    for i, name in enumerate(HOSTILE_NAMES):
+        files[name] = b"content %d of " % i + name
+        files[b"dir " + name + b"/" + name] = b"nested %d" % i
+    write_files(root, files)
+    return files
+
+
+def snapshot(root: str | os.PathLike) -> dict[bytes, bytes]:
+    """Every regular file under root: relative path (bytes) -> content."""
+    root_b = os.fsencode(root)
+    out = {}
+    for dirpath, _dirs, names in os.walk(root_b):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, root_b)] = f.read()
+    return out
+
+
+def config_text(state_dir: Path, media: list[tuple[str, Path]], sources: str) -> str:
+    out = f'[rabtui]\nstate_dir = "{state_dir}"\n'
+    for mid, path in media:
+        out += f'\n[[media]]\nid = "{mid}"\npath = "{path}"\n'
+    return out + "\n" + textwrap.dedent(sources)
+
+
+def ssh_source_lines(sshd, source_id: str = "web") -> str:
+    return (
+        f'[[sources]]\nid = "{source_id}"\nhost = "{sshd.host}"\nport = {sshd.port}\n'
+        f'user = "{sshd.user}"\nidentity_file = "{sshd.identity_file}"\n'
+    )
+
+
+class Lab:
+    """A sandbox: a source tree, media directories, a state dir and a config that ties them."""
+
+    def __init__(self, tmp_path: Path, media_count: int = 2):
+        self.tmp = tmp_path
+        self.src = tmp_path / "src"
+        self.src.mkdir()
+        self.state = tmp_path / "state"
+        self.media = [(f"m{i + 1}", tmp_path / f"medium{i + 1}") for i in range(media_count)]
+        for _, path in self.media:
+            path.mkdir()
+        self.config_path = tmp_path / "rabtui.toml"
+        self.events: list[Event] = []
+
+    def write(self, sources: str) -> configmod.Config:
+        self.config_path.write_text(config_text(self.state, self.media, sources))
+        self.config_path.chmod(0o600)
+        return self.load()
+
+    def load(self) -> configmod.Config:
+        return configmod.load(self.config_path, check_media=False)
+
+    def local(self, dirs: list[tuple[str, str]] | None = None, extra: str = "", source_id: str = "loc") -> configmod.Config:
+        """A local source with the given (relative dir, kind) directories under self.src."""
+        dirs = dirs or [("data", "standard")]
+        text = f'[[sources]]\nid = "{source_id}"\n{extra}\n'
+        for rel, kind in dirs:
+            (self.src / rel).mkdir(parents=True, exist_ok=True)
+            text += f'[[sources.directories]]\npath = "{self.src / rel}"\nkind = "{kind}"\n'
+        return self.write(text)
+
+    def store(self) -> Store:
+        return Store(self.state)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def backup(self, cfg, source_id: str = "loc", *, cancel: threading.Event | None = None, **kw):
+        from rabtui.backup.pipeline import run_backup
+
+        return run_backup(cfg, self.store(), source_id, emit=self.emit, cancel=cancel or threading.Event(), **kw)
+
+    def messages(self, kind: str | None = None) -> list[str]:
+        return [e.message for e in self.events if kind is None or e.kind == kind]
