@@ -1,13 +1,159 @@
-"""`rabtui` alone (the TUI) and `rabtui demo`."""
+"""`rabtui` alone (the TUI), `rabtui demo`, and `rabtui jobs` (list, follow, answer, cancel).
+
+textual is imported only when the UI opens, so the other commands stay quick and cron never
+loads it.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from rabtui import jobs as jobsmod
 from rabtui.errors import UsageError
+
+from .common import is_tty, load_config, open_store, print_json
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("demo", help="make a demo sandbox (local source, two media, images: drive) and open the TUI on it")
+    p.add_argument("--dir", metavar="DIR", help="where to build it (default: the user data directory)")
+    p.add_argument("--no-open", action="store_true", help="build it and print its config path; do not open the UI")
+    p.add_argument("--fresh", action="store_true", help="remove an existing sandbox first")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("jobs", help="running and past jobs: list, follow, answer a question, cancel")
+    jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
+    q = jsub.add_parser("list", help="the newest jobs (default)")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--all", action="store_true", help="not only the newest 20")
+    q.set_defaults(func=cmd_jobs_list)
+    q = jsub.add_parser("follow", help="print a job's events as they come, until it ends")
+    q.add_argument("job_id", type=int)
+    q.set_defaults(func=cmd_jobs_follow)
+    q = jsub.add_parser("answer", help="answer a job's open question (e.g. insert the next disc)")
+    q.add_argument("prompt_id", type=int)
+    q.add_argument("answer")
+    q.set_defaults(func=cmd_jobs_answer)
+    q = jsub.add_parser("cancel", help="ask a job to stop")
+    q.add_argument("job_id", type=int)
+    q.set_defaults(func=cmd_jobs_cancel)
+    p.set_defaults(func=cmd_jobs_list, json=False, all=False)
+
+
+def _log_to_file(state_dir: Path) -> None:
+    """Engine and UI logs go to a file, never over the screen."""
+    logs = Path(state_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(logs / "tui.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def run_tui(config_path) -> int:
+    if not (is_tty(sys.stdin) and is_tty(sys.stdout)):
+        raise UsageError("the terminal UI needs a terminal; for scripts and cron use the commands (rabtui --help)")
+    from rabtui.tui.app import make_app
+
+    app = make_app(config_path)
+    _log_to_file(app.cfg.state_dir)
+    app.run()
+    return 0 if app.return_code in (None, 0) else int(app.return_code)
 
 
 def open_tui(args) -> int:
-    raise UsageError("the terminal UI is not built yet; see rabtui --help for the commands")
+    cfg = load_config(args, check_media=False)
+    return run_tui(cfg.path)
+
+
+def cmd_demo(args) -> int:
+    from rabtui import demo
+
+    path = demo.build(Path(args.dir) if args.dir else None, fresh=args.fresh, progress=lambda m: print(m, file=sys.stderr))
+    print(f"demo config: {path}")
+    if args.no_open:
+        return 0
+    if not (is_tty(sys.stdin) and is_tty(sys.stdout)):
+        print(f"no terminal here: open it later with  rabtui --config {path}", file=sys.stderr)
+        return 0
+    return run_tui(path)
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def _row(r) -> dict:
+    d = dict(r)
+    d["argv"] = json.loads(d["argv"]) if d.get("argv") else None
+    d["progress"] = json.loads(d["progress"]) if d.get("progress") else None
+    return d
+
+
+def cmd_jobs_list(args) -> int:
+    store = open_store(load_config(args, check_media=False))
+    jobsmod.refresh_dead(store)
+    limit = -1 if getattr(args, "all", False) else 20
+    rows = [_row(r) for r in store.all("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))]
+    prompts = [dict(p) for p in jobsmod.open_prompts(store)]
+    if getattr(args, "json", False):
+        print_json({"jobs": rows, "open_prompts": prompts})
+        return 0
+    if not rows:
+        print("no jobs yet")
+    for j in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["started"])) if j["started"] else "-"
+        pct = (j["progress"] or {}).get("percent")
+        extra = f" {pct:.0f}%" if isinstance(pct, (int, float)) and j["status"] in ("running", "waiting") else ""
+        print(f"{j['id']:>5}  {j['status']:<9} {j['kind']:<10} {started}  {j['title'] or ''}{extra}")
+    for p in prompts:
+        print(f"\nquestion {p['id']} of job {p['job_id']}: {p['text']}\n"
+              f"  answer with: rabtui jobs answer {p['id']} {{{'|'.join(json.loads(p['choices']))}}}")
+    return 0
+
+
+def cmd_jobs_follow(args) -> int:
+    store = open_store(load_config(args, check_media=False))
+    row = store.one("SELECT * FROM jobs WHERE id=?", (args.job_id,))
+    if row is None:
+        raise UsageError(f"no job {args.job_id}")
+    after, asked = 0, set()
+    while True:
+        for e in store.events_after(args.job_id, after):
+            after = e["id"]
+            if e["kind"] in ("log", "warning", "error", "result", "step", "disc"):
+                msg = e["message"] or e["data"]
+                print(f"{time.strftime('%H:%M:%S', time.localtime(e['ts']))} {e['kind']:<7} {msg}", flush=True)
+        for p in jobsmod.open_prompts(store, args.job_id):
+            if p["id"] not in asked:
+                asked.add(p["id"])
+                print(f"question {p['id']}: {p['text']}\n  answer with: rabtui jobs answer {p['id']} "
+                      f"{{{'|'.join(json.loads(p['choices']))}}}", flush=True)
+        jobsmod.refresh_dead(store)
+        row = store.one("SELECT status, exit_code, summary FROM jobs WHERE id=?", (args.job_id,))
+        if row["status"] in jobsmod.FINAL_STATES:
+            print(f"job {args.job_id}: {row['status']}{': ' + row['summary'] if row['summary'] else ''}")
+            return row["exit_code"] if row["exit_code"] is not None else (0 if row["status"] == "completed" else 1)
+        time.sleep(0.5)
+
+
+def cmd_jobs_answer(args) -> int:
+    store = open_store(load_config(args, check_media=False))
+    jobsmod.answer(store, args.prompt_id, args.answer)
+    print(f"answered question {args.prompt_id}: {args.answer}")
+    return 0
+
+
+def cmd_jobs_cancel(args) -> int:
+    store = open_store(load_config(args, check_media=False))
+    if store.one("SELECT id FROM jobs WHERE id=?", (args.job_id,)) is None:
+        raise UsageError(f"no job {args.job_id}")
+    jobsmod.request_cancel(store, args.job_id)
+    print(f"cancel requested for job {args.job_id}")
+    return 0

@@ -51,7 +51,8 @@ class DueDir:
     max_changed: int
     last_time: float | None
     max_days: int
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)   # empty: not due
+    why_not: str = ""
 
 
 @dataclass
@@ -67,7 +68,10 @@ def problems(cfg: Config, store: Store, now: float | None = None) -> list[Proble
         health = None
     if health is not None and hasattr(health, "run_checks"):
         out = []
-        for p in health.run_checks(cfg, store, now=now):
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(now) if now is not None else None
+        for p in health.run_checks(cfg, store, now=when):
             level = str(getattr(p, "level", "warning"))
             if level != "ok":
                 out.append(Problem(level, str(getattr(p, "message", p))))
@@ -124,6 +128,18 @@ def _medium_id(value: Any) -> str | None:
 def due_dirs(cfg: Config, store: Store, now: float | None = None) -> list[DueDir]:
     """Every configured directory with its checkpoint counters and the reasons it is due (if any)."""
     now = now or time.time()
+    try:
+        from rabtui.checkpoint import triggers
+    except ImportError:
+        triggers = None
+    if triggers is not None:
+        out = []
+        for st in triggers.statuses(cfg, store, now=now):
+            item = DueDir(st.source, st.path, st.kind, st.changed, st.max_changed_files, st.last_checkpoint_time,
+                          st.max_days, list(st.reasons) if st.due else [])
+            item.why_not = "; ".join(st.reasons) if not st.due else ""
+            out.append(item)
+        return out
     state = {(r["source"], r["path"]): r for r in store.all("SELECT * FROM dir_state")}
     out = []
     for s in cfg.sources:

@@ -1,5 +1,273 @@
+"""Browse: sources -> backups -> the backup's tree, loaded a page at a time; diff; find by name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from rabtui.tui import fmt, queries, tree
+from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.screens.base import RabtuiScreen
+from rabtui.tui.screens.dashboard import status_text
+
+STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
+               "removed": "red"}
+STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 
 
 class BrowseScreen(RabtuiScreen):
-    pass
+    SUB_TITLE = "Browse"
+    BINDINGS = [
+        Binding("backspace,left", "up", "Up", id="browse.up"),
+        Binding("d", "diff", "Diff prev", id="browse.diff"),
+        Binding("slash", "find", "Find", id="browse.find"),
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.level = "sources"
+        self.source: str | None = None
+        self.backup: dict | None = None
+        self.prev: dict | None = None
+        self.rel = b""                      # directory below the backup's data/
+        self.names: list[tuple[bytes, bool]] = []
+        self.loaded = 0
+        self.loading = False
+        self.keys: list = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="browse-where")
+        yield DataTable(id="browse", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#browse", DataTable).focus()
+
+    # --- levels ----------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        if self.level == "sources":
+            self.show_sources()
+        elif self.level == "backups":
+            self.show_backups(self.source)
+
+    def _table(self, *columns: str) -> DataTable:
+        table = self.query_one("#browse", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*columns)
+        self.keys = []
+        return table
+
+    def _where(self, text: str) -> None:
+        self.query_one("#browse-where", Static).update(text)
+
+    def show_sources(self) -> None:
+        self.level = "sources"
+        table = self._table("source", "host", "directories")
+        for s in self.app.cfg.sources:
+            table.add_row(s.id, s.host or "local", ", ".join(d.path for d in s.directories))
+            self.keys.append(s.id)
+        self._where("Sources · enter: its backups · /: find a file by name")
+
+    def show_backups(self, source: str) -> None:
+        self.level, self.source = "backups", source
+        self._load_backups(source)
+
+    @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    def _load_backups(self, source: str) -> None:
+        rows = queries.source_backups(self.app.store, source)
+        self.app.call_from_thread(self._show_backups, source, rows)
+
+    def _show_backups(self, source: str, rows: list) -> None:
+        table = self._table("backup", "medium", "status", "files", "total", "new")
+        for b in rows:
+            table.add_row(b["name"], b["medium"], status_text(b["status"]), str(b["files"] or "-"),
+                          fmt.size(b["total_bytes"]), fmt.size(b["new_bytes"]))
+            self.keys.append(b)
+        self._where(f"{source} › backups · enter: open · backspace: up")
+
+    def open_backup(self, backup: dict, rel: bytes = b"") -> None:
+        self.backup = backup
+        self.prev = queries.previous_backup(self.app.store, backup)
+        self.open_dir(rel)
+
+    def data_root(self, backup: dict | None) -> bytes | None:
+        if backup is None:
+            return None
+        return os.fsencode(Path(backup["path"]) / "data")
+
+    def open_dir(self, rel: bytes) -> None:
+        self.level, self.rel = "dir", rel
+        self.loading = True
+        self._list_dir(rel)
+
+    @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    def _list_dir(self, rel: bytes) -> None:
+        root = self.data_root(self.backup)
+        path = os.path.join(root, rel) if rel else root
+        names = tree.list_names(path)
+        prev = self._prev_dir(rel)
+        first = tree.details(path, prev, names[: tree.PAGE])
+        self.app.call_from_thread(self._show_dir, rel, names, first)
+
+    def _prev_dir(self, rel: bytes) -> bytes | None:
+        root = self.data_root(self.prev)
+        if root is None:
+            return None
+        p = os.path.join(root, rel) if rel else root
+        return p if os.path.isdir(p) else None
+
+    def _show_dir(self, rel: bytes, names: list, first: list) -> None:
+        self.names = names
+        table = self._table("name", "size", "modified", "in this backup")
+        self.loaded = 0
+        self._add_entries(first)
+        self.loading = False
+        self._where_dir()
+
+    def _where_dir(self) -> None:
+        b = self.backup
+        shown = f"{self.loaded} of {len(self.names)}" if self.loaded < len(self.names) else str(len(self.names))
+        prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
+        self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev})")
+
+    def _add_entries(self, entries: list) -> None:
+        table = self.query_one("#browse", DataTable)
+        rows = []
+        for e in entries:
+            name = tree.display(e.name) + ("/" if e.is_dir else "")
+            state = Text(STATE_WORD.get(e.state, ""), style=STATE_STYLE.get(e.state, ""))
+            rows.append((Text(name, style="bold blue" if e.is_dir else ""), fmt.size(e.size) if e.size is not None else "",
+                         fmt.stamp(e.mtime), state))
+            self.keys.append(e)
+        table.add_rows(rows)
+        self.loaded += len(entries)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.level != "dir" or self.loading or self.loaded >= len(self.names):
+            return
+        if event.cursor_row >= self.loaded - 40:
+            self.loading = True
+            self._next_page(self.rel, self.loaded)
+
+    @work(thread=True, group="page", exit_on_error=False)
+    def _next_page(self, rel: bytes, start: int) -> None:
+        root = self.data_root(self.backup)
+        path = os.path.join(root, rel) if rel else root
+        page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE])
+        self.app.call_from_thread(self._got_page, rel, start, page)
+
+    def _got_page(self, rel: bytes, start: int, page: list) -> None:
+        self.loading = False
+        if self.level == "dir" and rel == self.rel and start == self.loaded:
+            self._add_entries(page)
+            self._where_dir()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        i = event.cursor_row
+        if i < 0 or i >= len(self.keys):
+            return
+        key = self.keys[i]
+        if self.level == "sources":
+            self.show_backups(key)
+        elif self.level == "backups":
+            self.open_backup(key)
+        elif self.level == "dir" and key.is_dir:
+            self.open_dir(os.path.join(self.rel, key.name) if self.rel else key.name)
+        elif self.level == "find":
+            self._open_found(key)
+
+    def action_up(self) -> None:
+        if self.level == "dir" and self.rel:
+            self.open_dir(os.path.dirname(self.rel))
+        elif self.level in ("dir", "diff"):
+            if self.level == "diff":
+                self.open_dir(self.rel)
+            else:
+                self.show_backups(self.source)
+        elif self.level == "backups":
+            self.show_sources()
+        elif self.level == "find":
+            self.show_sources()
+
+    # --- diff ------------------------------------------------------------------------------------
+
+    def action_diff(self) -> None:
+        if self.level != "dir" or self.backup is None:
+            self.notify("open a backup first, then press d to compare it with the one before")
+            return
+        if self.prev is None:
+            self.notify("this is the first backup of the source on its medium: nothing to compare with")
+            return
+        self.level = "diff"
+        self._where(f"comparing /{tree.display(self.rel)} with {self.prev['name']} ...")
+        self._diff(self.rel)
+
+    @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    def _diff(self, rel: bytes) -> None:
+        new = self.data_root(self.backup)
+        old = self.data_root(self.prev)
+        changes, count = tree.diff_trees(os.path.join(new, rel) if rel else new, os.path.join(old, rel) if rel else old)
+        self.app.call_from_thread(self._show_diff, changes, count)
+
+    def _show_diff(self, changes: list, count: int) -> None:
+        table = self._table("change", "path", "size")
+        for c in changes:
+            table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), tree.display(c.path), fmt.size(c.size))
+            self.keys.append(c)
+        more = f", first {len(changes)} shown" if count > len(changes) else ""
+        self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
+                    f"{count} changes{more} · backspace: back")
+
+    # --- find ------------------------------------------------------------------------------------
+
+    def action_find(self) -> None:
+        def entered(pattern: str | None) -> None:
+            if pattern:
+                self.level = "find"
+                self._find(pattern)
+
+        self.app.push_screen(TextDialog("Find files by name in every backup", "part of a name, e.g. passwd"), entered)
+
+    @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    def _find(self, pattern: str) -> None:
+        rows = find_in_catalog(self.app.store, pattern)
+        self.app.call_from_thread(self._show_found, pattern, rows)
+
+    def _show_found(self, pattern: str, rows: list) -> None:
+        table = self._table("source", "path", "size", "modified", "in backups")
+        for r in rows:
+            table.add_row(r["source"], tree.display(r["path"]), fmt.size(r["size"]), fmt.stamp(r["mtime"]),
+                          f"{r['first_name']} … {r['last_name']}" if r["first_backup"] != r["last_backup"] else r["last_name"])
+            self.keys.append(r)
+        self._where(f"{len(rows)} versions matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"
+                    " · enter: open its directory in the newest backup holding it")
+
+    def _open_found(self, row: dict) -> None:
+        backup = self.app.store.one("SELECT * FROM backups WHERE id=?", (row["last_backup"],))
+        if backup is None:
+            self.notify("that backup is gone", severity="warning")
+            return
+        self.source = row["source"]
+        self.open_backup(dict(backup), os.path.dirname(bytes(row["path"])))
+
+
+def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
+    """Versions whose path contains `pattern` (case-insensitive for ASCII), newest first."""
+    like = "%" + pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = store.all(
+        "SELECT p.source, p.path, v.size, v.mtime, v.medium, v.first_backup, v.last_backup,"
+        " fb.name AS first_name, lb.name AS last_name FROM paths p JOIN versions v ON v.path_id = p.id"
+        " LEFT JOIN backups fb ON fb.id = v.first_backup LEFT JOIN backups lb ON lb.id = v.last_backup"
+        " WHERE CAST(p.path AS TEXT) LIKE ? ESCAPE '\\' ORDER BY v.last_backup DESC LIMIT ?", (like, limit))
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["path"] = bytes(d["path"]) if not isinstance(d["path"], bytes) else d["path"]
+        out.append(d)
+    return out

@@ -1,5 +1,153 @@
-from rabtui.tui.screens.base import RabtuiScreen
+"""Checkpoints: each directory's trigger counters and why it is due; the per-disc fill plan;
+burn and resume as detached jobs whose disc prompts open as dialogs (see the app's poller)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, ProgressBar, Static
+
+from rabtui.tui import fmt, queries
+from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.planning import FillPlan, fill_plan
+from rabtui.tui.screens.base import RabtuiScreen, fill_table
+from rabtui.tui.widgets.discbars import DiscBars
+
+
+@dataclass
+class CheckpointsData:
+    dirs: list
+    last: dict | None        # newest checkpoint row with its discs
+    job: dict | None         # a running checkpoint job
 
 
 class CheckpointsScreen(RabtuiScreen):
-    pass
+    SUB_TITLE = "Checkpoints"
+    refresh_on_poll = True
+    BINDINGS = [
+        Binding("p", "plan", "Plan", id="checkpoints.plan"),
+        Binding("B", "burn", "Burn", id="checkpoints.burn"),
+        Binding("R", "resume", "Resume", id="checkpoints.resume"),
+        Binding("a", "answer", "Answer", id="checkpoints.answer"),
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan: FillPlan | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="checkpoints"):
+            yield DataTable(id="cp-dirs", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="cp-last", classes="section")
+            yield ProgressBar(total=100, show_eta=False, id="cp-progress")
+            yield Static("", id="cp-job")
+            yield DiscBars(id="cp-plan")
+
+    def on_mount(self) -> None:
+        self.query_one("#cp-dirs", DataTable).add_columns("source", "directory", "kind", "changed", "last checkpoint", "due")
+        self.query_one("#cp-dirs", DataTable).focus()
+        self.query_one("#cp-progress").display = False
+        self.query_one("#cp-plan", DiscBars).show(None)
+
+    def load_data(self) -> CheckpointsData:
+        store = self.app.store
+        cps = queries.checkpoints(store)
+        jobs = [j for j in queries.poll_jobs(store).running if j["kind"] == "checkpoint"]
+        return CheckpointsData(queries.due_dirs(self.app.cfg, store, now=self.app.now()), cps[0] if cps else None,
+                               jobs[0] if jobs else None)
+
+    def show_data(self, data: CheckpointsData) -> None:
+        now = self.app.now()
+        rows = []
+        for d in data.dirs:
+            last = "never" if d.last_time is None else fmt.age(d.last_time, now)
+            why = Text("; ".join(d.reasons), style="bold yellow") if d.reasons else Text(d.why_not or "no", style="dim")
+            rows.append((d.source, d.path, d.kind, f"{d.changed}/{d.max_changed}", f"{last} (max {d.max_days}d)", why))
+        fill_table(self.query_one("#cp-dirs", DataTable), rows)
+        last = data.last
+        states = {}
+        if last is not None:
+            states = {r["disc"]: (r["state"], r["message"] or "") for r in last["disc_rows"]}
+            verified = sum(1 for s, _ in states.values() if s == "verified")
+            self.query_one("#cp-last", Static).update(
+                f"Checkpoint {last['number']}: {last['status']}, {fmt.stamp(last['created'])}, "
+                f"{last['discs']} × {last['disc_type']} (bound {last['lower_bound']}), {verified} verified")
+        else:
+            self.query_one("#cp-last", Static).update("No checkpoint yet")
+        bar = self.query_one("#cp-progress", ProgressBar)
+        job = data.job
+        bar.display = job is not None
+        if job is not None:
+            p = job.get("progress") or {}
+            if isinstance(p.get("percent"), (int, float)):
+                bar.update(total=100, progress=p["percent"])
+            status = f"job {job['id']} {job['status']}"
+            if p.get("disc"):
+                status += f": disc {p['disc']}"
+            if p.get("rate"):
+                status += f" · {fmt.rate(p['rate'])}"
+            self.query_one("#cp-job", Static).update(status)
+        else:
+            self.query_one("#cp-job", Static).update("")
+        plan = self.plan
+        if plan is None and last is not None and last["status"] in ("planned", "burning") and last.get("plan"):
+            plan = _plan_from_row(last)
+        self.query_one("#cp-plan", DiscBars).show(plan, states)
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def action_plan(self) -> None:
+        self.notify("planning ...")
+        self._plan()
+
+    @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
+    def _plan(self) -> None:
+        app = self.app
+        due = [(d.source, d.path) for d in queries.due_dirs(app.cfg, app.store, now=app.now()) if d.reasons]
+        plan = fill_plan(app.cfg, app.store, due or None)
+        self.app.call_from_thread(self._planned, plan)
+
+    def _planned(self, plan: FillPlan) -> None:
+        self.plan = plan
+        self.reload()
+
+    def action_burn(self) -> None:
+        drive = self.app.cfg.checkpoint.drive
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.app.start_job("checkpoint", drive, "checkpoint burn", ["checkpoint", "burn"])
+
+        n = len(self.plan.discs) if self.plan else "?"
+        self.app.push_screen(ConfirmDialog("Burn checkpoint", f"Write a checkpoint onto {n} disc(s) in {drive}?\n"
+                                           "You are asked for each disc; the job goes on if you close the UI."),
+                             confirmed)
+
+    def action_resume(self) -> None:
+        self.app.start_job("checkpoint", self.app.cfg.checkpoint.drive, "checkpoint resume", ["checkpoint", "resume"])
+
+    def action_answer(self) -> None:
+        self.app.action_answer_prompt()
+
+
+def _plan_from_row(row: dict) -> FillPlan | None:
+    import json
+
+    from rabtui.tui.planning import DiscBar
+
+    try:
+        data = json.loads(row["plan"])
+        discs = data.get("discs") or data.get("summary") or []
+        bars = [DiscBar(int(d.get("disc", i + 1)), int(d.get("data_bytes", 0)), int(d.get("filler_bytes", 0)),
+                        int(d.get("reserved_bytes", 0)), int(d.get("free_bytes", 0)), int(d.get("files", 0)))
+                for i, d in enumerate(discs) if isinstance(d, dict)]
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if not bars:
+        return None
+    return FillPlan(row["disc_type"], row["disc_sectors"] * 2048, bars, row["lower_bound"] or len(bars), 64, [], 0)

@@ -34,6 +34,7 @@ class DashboardData:
 
 
 class DashboardScreen(RabtuiScreen):
+    SUB_TITLE = "Dashboard"
     refresh_on_poll = True
     BINDINGS = [
         Binding("b", "backup", "Backup now", id="dashboard.backup"),

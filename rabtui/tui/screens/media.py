@@ -1,5 +1,92 @@
-from rabtui.tui.screens.base import RabtuiScreen
+"""Media: the rotation (current, next), labels, mount state, usage, and the backups on each medium."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from rabtui.tui import fmt, queries
+from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.screens.dashboard import status_text
+
+
+@dataclass
+class MediaData:
+    media: list
+    backups: list
+    medium: str | None
 
 
 class MediaScreen(RabtuiScreen):
-    pass
+    SUB_TITLE = "Media"
+    BINDINGS = [Binding("l", "label", "Label medium", id="media.label")]
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="media", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="media-backups-title", classes="section")
+        yield DataTable(id="media-backups", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#media", DataTable).add_columns("medium", "rotation", "label", "mounted", "used", "free", "backups", "path")
+        self.query_one("#media-backups", DataTable).add_columns("source", "backup", "status", "total", "new", "saved")
+        self.query_one("#media", DataTable).focus()
+
+    def reload(self) -> None:
+        self._want = selected_key(self.query_one("#media", DataTable))
+        super().reload()
+
+    def load_data(self) -> MediaData:
+        cfg, store = self.app.cfg, self.app.store
+        media = queries.media(cfg, store)
+        medium = self._want or (media[0].id if media else None)
+        return MediaData(media, queries.medium_backups(store, medium) if medium else [], medium)
+
+    def show_data(self, data: MediaData) -> None:
+        rows, keys = [], []
+        for m in data.media:
+            used = (m.total - m.free) if m.total is not None and m.free is not None else None
+            label = Text(m.label, style="red" if m.label in ("no label",) or m.label.startswith("unreadable")
+                         else ("" if m.label == m.id else "bold red"))
+            rows.append((m.id, Text(m.role, style="bold cyan"), label, "yes" if m.mounted else Text("no", style="yellow"),
+                         fmt.size(used), fmt.size(m.free), str(m.backups), m.path))
+            keys.append(m.id)
+        fill_table(self.query_one("#media", DataTable), rows, keys)
+        self.query_one("#media-backups-title", Static).update(f"Backups on {data.medium or '-'}")
+        brows = []
+        for b in data.backups:
+            saved = (b["total_bytes"] - b["new_bytes"]) if b["total_bytes"] is not None and b["new_bytes"] is not None else None
+            brows.append((b["source"], b["name"], status_text(b["status"]), fmt.size(b["total_bytes"]),
+                          fmt.size(b["new_bytes"]), fmt.size(saved)))
+        fill_table(self.query_one("#media-backups", DataTable), brows)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "media" and event.row_key is not None and event.row_key.value != getattr(self, "_want", None):
+            self.reload()
+
+    def action_label(self) -> None:
+        medium_id = selected_key(self.query_one("#media", DataTable))
+        if medium_id is None:
+            return
+        medium = self.app.cfg.medium(medium_id)
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._write_label(medium)
+
+        self.app.push_screen(ConfirmDialog(
+            "Label medium", f"Write the label {medium.id!r} into {medium.path}/.rabtui-medium?\n"
+            "A medium with another label is then used as this one."), confirmed)
+
+    @work(thread=True, exit_on_error=False, group="label")
+    def _write_label(self, medium) -> None:
+        from rabtui.backup import media as mediamod
+
+        mediamod.write_label(medium)
+        self.app.call_from_thread(self.notify, f"medium {medium.id} labelled")
+        self.app.call_from_thread(self.reload)

@@ -38,6 +38,7 @@ def savings_text(total: int | None, new: int | None) -> Text:
 
 
 class RunsScreen(RabtuiScreen):
+    SUB_TITLE = "Runs"
     refresh_on_poll = True
     BINDINGS = [
         Binding("n", "new_backup", "New backup", id="runs.backup"),

@@ -1,5 +1,156 @@
-from rabtui.tui.screens.base import RabtuiScreen
+"""Sources: list, add, edit, delete; test reachability (whoami) and trust an unknown host key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from rabtui import config as configmod
+from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.dialogs.source_form import SourceForm
+from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 
 
 class SourcesScreen(RabtuiScreen):
-    pass
+    SUB_TITLE = "Sources"
+    BINDINGS = [
+        Binding("a", "add", "Add", id="sources.add"),
+        Binding("e", "edit", "Edit", id="sources.edit"),
+        Binding("delete,D", "delete", "Delete", id="sources.delete"),
+        Binding("t", "test", "Test", id="sources.test"),
+        Binding("b", "backup", "Backup now", id="sources.backup"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="sources-list", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="source-info")
+        yield DataTable(id="source-dirs", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#sources-list", DataTable).add_columns("source", "host", "user", "port", "dirs", "schedule")
+        self.query_one("#source-dirs", DataTable).add_columns("directory", "kind", "max changed", "max days", "excludes")
+        self.query_one("#sources-list", DataTable).focus()
+
+    def load_data(self):
+        return self.app.cfg
+
+    def show_data(self, cfg) -> None:
+        rows, keys = [], []
+        for s in cfg.sources:
+            rows.append((s.id, s.host or "local", s.user or "", str(s.port or ""), str(len(s.directories)), s.schedule or ""))
+            keys.append(s.id)
+        fill_table(self.query_one("#sources-list", DataTable), rows, keys)
+        self._show_source()
+
+    def _current(self):
+        key = selected_key(self.query_one("#sources-list", DataTable))
+        if key is None:
+            return None
+        try:
+            return self.app.cfg.source(key)
+        except Exception:
+            return None
+
+    def _show_source(self) -> None:
+        s = self._current()
+        info = self.query_one("#source-info", Static)
+        table = self.query_one("#source-dirs", DataTable)
+        if s is None:
+            info.update("no sources yet: press a to add one")
+            table.clear()
+            return
+        text = Text.assemble((s.id, "bold"), f"  excludes: {', '.join(s.excludes) or '-'}")
+        if s.pre_backup_commands:
+            text.append(f"\npre: {' ; '.join(s.pre_backup_commands)}")
+        if s.post_backup_commands:
+            text.append(f"\npost: {' ; '.join(s.post_backup_commands)}")
+        info.update(text)
+        cfg = self.app.cfg
+        fill_table(table, [(d.path, d.kind, str(cfg.max_changed_files(d)), str(cfg.max_days(d)), ", ".join(d.excludes))
+                           for d in s.directories])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "sources-list":
+            self._show_source()
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def _saved(self, source_id: str | None) -> None:
+        if source_id:
+            self.app.reload_config()
+            self.notify(f"source {source_id} saved to {self.app.cfg.path}")
+
+    def action_add(self) -> None:
+        self.app.push_screen(SourceForm(self.app.cfg, None), self._saved)
+
+    def action_edit(self) -> None:
+        s = self._current()
+        if s is not None:
+            self.app.push_screen(SourceForm(self.app.cfg, s), self._saved)
+
+    def action_delete(self) -> None:
+        s = self._current()
+        if s is None:
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                cfg = self.app.cfg
+                configmod.save(dataclasses.replace(cfg, sources=tuple(x for x in cfg.sources if x.id != s.id)))
+                self.app.reload_config()
+                self.notify(f"source {s.id} removed from the config (its backups stay on the media)")
+
+        self.app.push_screen(ConfirmDialog("Delete source", f"Remove source {s.id} from {self.app.cfg.path}?\n"
+                                           "Its backups on the media are kept."), confirmed)
+
+    def action_backup(self) -> None:
+        s = self._current()
+        if s is not None:
+            self.app.start_job("backup", s.id, f"backup {s.id}", ["backup", s.id])
+
+    def action_test(self) -> None:
+        s = self._current()
+        if s is not None:
+            self.notify(f"testing {s.id} ...")
+            self._test(s)
+
+    @work(thread=True, exit_on_error=False, group="test")
+    def _test(self, source) -> None:
+        from rabtui import remote
+
+        cfg = self.app.cfg
+        try:
+            who = remote.whoami(cfg, source)
+        except remote.UnknownHostKey as exc:
+            self.app.call_from_thread(self._ask_trust, source, exc)
+            return
+        self.app.call_from_thread(self.notify, f"{source.id}: reachable, logged in as {who}")
+
+    def _ask_trust(self, source, exc) -> None:
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._trust(source, exc.fingerprint)
+
+        self.app.push_screen(ConfirmDialog(
+            "Unknown host key",
+            f"{exc.host}:{exc.port} ({source.id}) offers a host key that is not known:\n\n"
+            f"  {exc.key_type}  {exc.fingerprint}\n\n"
+            "Check this fingerprint with the host's administrator (ssh-keygen -lf on the host).\nTrust it?",
+            yes="Trust", no="Don't trust"), answered)
+
+    @work(thread=True, exit_on_error=False, group="test")
+    def _trust(self, source, fingerprint: str) -> None:
+        from rabtui import remote
+        from rabtui.errors import WorkFailed
+
+        info = remote.scan_host_key(self.app.cfg, source)
+        if info.fingerprint != fingerprint:
+            raise WorkFailed(f"{source.id}: the host key changed while you looked at it ({info.fingerprint}); not trusted")
+        path = remote.trust(self.app.cfg, source, info)
+        self.app.call_from_thread(self.notify, f"{source.id}: host key trusted (written to {path})")
+        self.app.call_from_thread(self._test, source)

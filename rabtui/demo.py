@@ -1,0 +1,157 @@
+"""The demo sandbox: a local source with generated files, two media, an `images:` drive with small
+discs (so a checkpoint spans several), a config file, and two real backups made by the engine.
+
+Built under the user data directory (platformdirs) unless a directory is given. The same seed
+gives the same tree, so screenshots and tests see stable data.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+from typing import Callable
+
+SOURCE_ID = "demo-host"
+DISC = "8MiB"
+
+CONFIG = """\
+# rabtui demo sandbox: everything lives below this directory.
+[rabtui]
+state_dir = "state"
+
+[checkpoint]
+disc = "{disc}"                  # small discs, so a checkpoint spans several
+drive = "images:iso"             # ISO files instead of a burner
+max_discs = 64
+max_changed_files = 1500
+max_days = 30
+
+[retention]
+keep_all_days = 7
+max_size_mb = 2000
+
+[[media]]
+id = "disk-a"
+path = "media/disk-a"
+
+[[media]]
+id = "disk-b"
+path = "media/disk-b"
+
+[[sources]]
+id = "{source}"
+schedule = "0 2 * * *"
+excludes = ["*.tmp"]
+
+[[sources.directories]]
+path = "{root}/documents"
+kind = "standard"
+
+[[sources.directories]]
+path = "{root}/photos"
+kind = "archive"
+max_changed_files = 300
+"""
+
+WORDS = ("report", "invoice", "notes", "draft", "budget", "minutes", "plan", "letter", "summary", "todo")
+TOPICS = ("projects", "finance", "letters", "archive", "team", "clients", "misc")
+
+
+def default_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("rabtui")) / "demo"
+
+
+def generate_source(root: Path, seed: int = 7, documents: int = 2400, photos: int = 500) -> None:
+    """A few thousand small documents and some hundred larger 'photos' (~24 MiB in all)."""
+    rng = random.Random(seed)
+    docs = root / "documents"
+    for i in range(documents):
+        topic = TOPICS[i % len(TOPICS)]
+        sub = docs / topic / f"{2020 + i % 6}" / f"{rng.randrange(1, 13):02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        name = f"{rng.choice(WORDS)}-{i:04d}.txt"
+        lines = [" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(rng.randrange(2, 60))]
+        (sub / name).write_text("\n".join(lines) + "\n")
+    odd = docs / "odd names"
+    odd.mkdir(exist_ok=True)
+    for name in ("with space.txt", "quote's \"here\".txt", "-leading-dash.txt", "ünïcödé.txt"):
+        (odd / name).write_text(f"{name}\n")
+    (odd / b"latin1-\xe9t\xe9.txt".decode("utf-8", "surrogateescape")).write_text("not UTF-8\n")
+    pics = root / "photos"
+    for i in range(photos):
+        album = pics / f"{2019 + i % 7}" / f"album-{i % 12:02d}"
+        album.mkdir(parents=True, exist_ok=True)
+        (album / f"IMG_{i:05d}.jpg").write_bytes(rng.randbytes(rng.randrange(16_000, 80_000)))
+
+
+def change_source(root: Path, seed: int = 8) -> None:
+    """What a day of work changes: some documents edited, a few photos added."""
+    rng = random.Random(seed)
+    docs = sorted((root / "documents" / "projects").rglob("*.txt"))
+    for p in rng.sample(docs, 40):
+        with open(p, "a") as f:
+            f.write("edited\n")
+    album = root / "photos" / f"new-album-{seed}"
+    album.mkdir(parents=True, exist_ok=True)
+    for i in range(25):
+        (album / f"IMG_9{i:04d}.jpg").write_bytes(rng.randbytes(rng.randrange(20_000, 60_000)))
+
+
+def write_config(base: Path) -> Path:
+    path = base / "rabtui.toml"
+    path.write_text(CONFIG.format(disc=DISC, source=SOURCE_ID, root=(base / "source").as_posix()))
+    path.chmod(0o600)
+    return path
+
+
+def run_backup_job(cfg, store, source_id: str) -> str:
+    """One backup through the engine, recorded as a job so that Runs shows it like any other."""
+    from rabtui.backup.pipeline import run_backup
+    from rabtui.jobs import JobRecorder
+
+    recorder = JobRecorder(store, "backup", source_id, f"backup {source_id}", argv=["rabtui", "demo"])
+    status, code, summary = "failed", 1, ""
+    try:
+        result = run_backup(cfg, store, source_id, emit=recorder.emit, cancel=recorder.cancel)
+        status = str(getattr(result, "status", "completed"))
+        code = 0 if status == "completed" else (3 if status == "warnings" else 1)
+        summary = str(getattr(result, "summary", "") or getattr(result, "reason", "") or "")
+    finally:
+        recorder.finish(status, code, summary)
+    return status
+
+
+def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
+          progress: Callable[[str], None] = lambda m: None) -> Path:
+    """Make (or reuse) the sandbox; return its config path."""
+    from rabtui import config as configmod
+    from rabtui.store import Store
+
+    base = Path(base) if base is not None else default_dir()
+    if fresh and base.exists():
+        shutil.rmtree(base)
+    config_path = base / "rabtui.toml"
+    if config_path.exists() and (base / "state" / "rabtui.db").exists():
+        cfg = configmod.load(config_path)
+        store = Store(cfg.state_dir)
+        if store.one("SELECT 1 FROM backups WHERE status IN ('completed','warnings') LIMIT 1"):
+            progress(f"using the demo sandbox in {base}")
+            return config_path
+    progress(f"building a demo sandbox in {base} ...")
+    for d in ("source", "media/disk-a", "media/disk-b", "iso", "state"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+    if not any((base / "source").iterdir()):
+        generate_source(base / "source")
+    write_config(base)
+    cfg = configmod.load(config_path)
+    store = Store(cfg.state_dir)
+    for n in range(backups):
+        if n:  # rotation: disk-a, disk-b, disk-a again (hard links into the first)
+            change_source(base / "source", seed=7 + n)
+        progress(f"backup {n + 1} of {backups} of {SOURCE_ID} ...")
+        status = run_backup_job(cfg, store, SOURCE_ID)
+        progress(f"  {status}")
+    return config_path
