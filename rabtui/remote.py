@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -26,11 +26,19 @@ from rabtui import proc
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
+from rabtui.ssh_target import (  # noqa: F401  (re-exported: the pipeline and the fronts use remote.*)
+    CONNECT_TIMEOUT,
+    Endpoint,
+    endpoint,
+    known_hosts_files,
+    rsync_location,
+    rsync_rsh,
+    ssh_argv,
+)
 
 # paramiko logs transport failures itself; we turn them into one clear error instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-CONNECT_TIMEOUT = 15
 _TAIL_LINES = 20
 
 
@@ -68,23 +76,6 @@ class Unreachable(WorkFailed):
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    hostname: str                       # where to connect (HostName from ~/.ssh/config, else the host)
-    port: int
-    user: str
-    identity_files: list[Path] = field(default_factory=list)
-    alias: str = ""                     # the host as written in the config (what ssh looks up)
-
-    @property
-    def known_hosts_name(self) -> str:
-        """The name OpenSSH files this host's key under."""
-        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
-
-    def __str__(self) -> str:
-        return f"{self.user}@{self.hostname}:{self.port}"
-
-
-@dataclass(frozen=True)
 class HostKeyInfo:
     host: str
     port: int
@@ -103,48 +94,6 @@ class HostKeyInfo:
     @property
     def changed(self) -> bool:
         return self.status == "changed"
-
-
-# --- where to connect ----------------------------------------------------------------------------
-
-
-def known_hosts_files(cfg: Config) -> list[Path]:
-    return [Path(os.path.expanduser("~/.ssh/known_hosts")), cfg.state_dir / "known_hosts"]
-
-
-def _ssh_config_lookup(alias: str) -> dict:
-    path = Path(os.path.expanduser("~/.ssh/config"))
-    if not path.is_file():
-        return {}
-    try:
-        return dict(paramiko.SSHConfig.from_path(str(path)).lookup(alias))
-    except Exception as exc:  # paramiko raises assorted errors on odd config files
-        raise WorkFailed(f"cannot read {path}: {exc}") from None
-
-
-def endpoint(source: Source) -> Endpoint:
-    """Host, port, user and keys of a remote source; ~/.ssh/config fills what the source leaves unset."""
-    if source.is_local:
-        raise ValueError(f"source {source.id} is the local machine")
-    found = _ssh_config_lookup(source.host)
-    port = source.port
-    if port is None:
-        try:
-            port = int(found.get("port", 22))
-        except ValueError:
-            raise WorkFailed(f"~/.ssh/config: bad Port for {source.host}: {found['port']!r}") from None
-    if source.identity_file is not None:
-        identities = [source.identity_file]
-    else:
-        identities = [Path(os.path.expanduser(p)) for p in found.get("identityfile", [])]
-        identities = [p for p in identities if p.is_file()]  # as ssh does, skip those that do not exist
-    return Endpoint(
-        hostname=found.get("hostname", source.host),
-        port=port,
-        user=source.user or found.get("user") or getpass.getuser(),
-        identity_files=identities,
-        alias=source.host,
-    )
 
 
 # --- host keys -----------------------------------------------------------------------------------
@@ -260,6 +209,7 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
         if isinstance(exc, (HostKeyError, _GotKey, Cancelled, KeyboardInterrupt)):
             raise
         raise _describe(ep, exc) from None
+    client.get_transport().set_keepalive(30)
     return client
 
 
@@ -347,26 +297,44 @@ def whoami(cfg: Config, source: Source) -> str:
     client = connect(cfg, source)
     try:
         lines: list[str] = []
-        code = _exec(client, "whoami", lines.append, None)
+        code = _exec(client, "whoami", lines.append, None, timeout=CONNECT_TIMEOUT)
     finally:
         client.close()
+    lines = [line.strip() for line in lines if line.strip()]
     if code != 0 or not lines:
-        raise WorkFailed(f"{source.id}: whoami failed on {source.host} (exit {code})", hint="\n".join(lines[-5:]) or None)
-    return lines[0].strip()
+        raise WorkFailed(f"{source.id}: whoami failed on {source.host} ({_status(code)})",
+                         hint="\n  ".join(lines[-5:]) or None)
+    return lines[-1]   # the last line: a chatty shell start-up file may print before it
+
+
+def _status(code: int) -> str:
+    if code == -1:
+        return "no exit status: the connection was lost or the command was killed"
+    return f"exit {code}"
 
 
 def _exec(client: paramiko.SSHClient, command: str, on_line: Callable[[str], None],
-          cancel: threading.Event | None) -> int:
-    """Run one command in its own channel, stdout and stderr merged, each record to on_line."""
-    chan = client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+          cancel: threading.Event | None, timeout: float | None = None) -> int:
+    """Run one command in its own channel, stdout and stderr merged, each record to on_line.
+
+    Returns the exit status, -1 when there is none (connection lost). Cancel closes the channel.
+    """
+    started = time.monotonic()
+    chan = None
     try:
-        chan.set_combine_stderr(True)
-        chan.settimeout(0.2)
-        chan.exec_command(command)
+        try:
+            chan = client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            chan.set_combine_stderr(True)
+            chan.settimeout(0.2)
+            chan.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise WorkFailed(f"cannot start over SSH: {command}: {exc or 'connection lost'}") from None
         splitter = proc.LineSplitter(lambda rec: on_line(rec.decode("utf-8", "replace")))
         while True:
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"cancelled: {command}")
+            if timeout is not None and time.monotonic() - started > timeout:
+                raise WorkFailed(f"no answer within {timeout:.0f} s to: {command}")
             try:
                 chunk = chan.recv(65536)
             except socket.timeout:
@@ -381,7 +349,8 @@ def _exec(client: paramiko.SSHClient, command: str, on_line: Callable[[str], Non
             time.sleep(0.05)
         return chan.recv_exit_status()
     finally:
-        chan.close()
+        if chan is not None:
+            chan.close()
 
 
 def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: Emit,
@@ -407,88 +376,9 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
             else:
                 code = _exec(client, command, line, cancel)
             if code != 0:
-                status = f"killed by signal {-code}" if code < -1 else ("no exit status" if code == -1 else f"exit {code}")
+                status = f"killed by signal {-code}" if client is None and code < 0 else _status(code)
                 raise WorkFailed(f"{what} command failed ({status}): {command}",
                                  hint="\n  ".join(tail) if tail else "(no output)")
     finally:
         if client is not None:
             client.close()
-
-
-# --- OpenSSH for rsync ---------------------------------------------------------------------------
-
-
-def _rsync_quote(arg: str) -> str:
-    """Quote one argument for rsync's own -e splitting (spaces split; in '...' a doubled ' is one)."""
-    if arg and all(c.isalnum() or c in "-_=./:@,+%[]" for c in arg):
-        return arg
-    return "'" + arg.replace("'", "''") + "'"
-
-
-def _ssh_option_path(path: Path) -> str:
-    """A path as an ssh_config value: quoted for ssh's own splitting, '%' kept from token expansion."""
-    text = os.fspath(path)
-    if "${" in text:
-        raise WorkFailed(f"ssh cannot be given a path containing '${{': {text}")
-    text = text.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def _user_ssh_config() -> Path | None:
-    """The ~/.ssh/config that paramiko read, when ssh would look elsewhere.
-
-    ssh takes ~ from the password database, paramiko (and we) from $HOME; when they differ, -F
-    makes ssh read the same file (at the price of /etc/ssh/ssh_config).
-    """
-    import pwd
-
-    home = os.path.expanduser("~")
-    try:
-        if os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir) == os.path.realpath(home):
-            return None
-    except KeyError:
-        pass
-    path = Path(home) / ".ssh" / "config"
-    return path if path.is_file() else None
-
-
-def ssh_argv(cfg: Config, source: Source, ep: Endpoint | None = None) -> list[str]:
-    """ssh's options (without the host) that reach the source as paramiko does."""
-    ep = ep or endpoint(source)
-    argv = ["ssh"]
-    user_config = _user_ssh_config()
-    if user_config is not None:
-        argv += ["-F", os.fspath(user_config)]
-    argv += ["-p", str(ep.port)]
-    for key in ep.identity_files:
-        argv += ["-o", f"IdentityFile={_ssh_option_path(key)}"]
-    if ep.identity_files:
-        argv += ["-o", "IdentitiesOnly=yes"]
-    files = " ".join(_ssh_option_path(p) for p in known_hosts_files(cfg))
-    argv += [
-        "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={files}",
-        "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
-        "-o", "ServerAliveInterval=30",
-        "-o", "ServerAliveCountMax=4",
-        "-l", ep.user,
-    ]
-    return argv
-
-
-def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None) -> str:
-    """The value of rsync's -e for a remote source."""
-    return " ".join(_rsync_quote(a) for a in ssh_argv(cfg, source, ep))
-
-
-def rsync_location(source: Source, path: str) -> str:
-    """rsync's name of a source directory, with a trailing slash (its contents)."""
-    path = path if path.endswith("/") else path + "/"
-    if source.is_local:
-        return path
-    host = source.host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    user = f"{source.user}@" if source.user else ""
-    return f"{user}{host}:{path}"

@@ -365,3 +365,31 @@ def test_rsync_over_openssh_through_an_alias(cfg, sshd, isolated_home, tmp_path)
     done = rsync_via(remote.rsync_rsh(cfg, src), location, dest)
     assert done.returncode == 0, done.stderr_text()
     assert (dest / "sub dir" / "file 'one'.txt").read_text() == "one\n"
+
+
+def test_a_port_that_does_not_speak_ssh(cfg, sshd):
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def answer():
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    src = Source(id="x", host="127.0.0.1", port=port, user="u", identity_file=sshd.identity_file)
+    try:
+        with pytest.raises(remote.Unreachable) as exc:
+            remote.whoami(cfg, src)
+    finally:
+        server.close()
+    assert f"127.0.0.1:{port} as user u: SSH handshake failed" in str(exc.value)
+
+
+def test_a_killed_remote_command_has_no_exit_status(trusted, source):
+    with pytest.raises(WorkFailed, match=r"pre-backup command failed \(no exit status"):
+        remote.run_commands(trusted, source, ["echo dying; kill -KILL $$"], emit=lambda e: None)

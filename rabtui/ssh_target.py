@@ -1,0 +1,157 @@
+"""Where and how to reach a remote source: its endpoint (with ~/.ssh/config filling the gaps), the
+known_hosts files, and the OpenSSH options that make rsync reach it exactly as paramiko does.
+
+Pure functions, apart from reading ~/.ssh/config; remote.py re-exports them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from rabtui.config import Config, Source
+from rabtui.errors import WorkFailed
+
+CONNECT_TIMEOUT = 15
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    hostname: str                       # where to connect (HostName from ~/.ssh/config, else the host)
+    port: int
+    user: str
+    identity_files: list[Path] = field(default_factory=list)
+    alias: str = ""                     # the host as written in the config (what ssh looks up)
+
+    @property
+    def known_hosts_name(self) -> str:
+        """The name OpenSSH files this host's key under."""
+        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.hostname}:{self.port}"
+
+
+# --- where to connect ----------------------------------------------------------------------------
+
+
+def known_hosts_files(cfg: Config) -> list[Path]:
+    return [Path(os.path.expanduser("~/.ssh/known_hosts")), cfg.state_dir / "known_hosts"]
+
+
+def _ssh_config_lookup(alias: str) -> dict:
+    path = Path(os.path.expanduser("~/.ssh/config"))
+    if not path.is_file():
+        return {}
+    try:
+        return dict(paramiko.SSHConfig.from_path(str(path)).lookup(alias))
+    except Exception as exc:  # paramiko raises assorted errors on odd config files
+        raise WorkFailed(f"cannot read {path}: {exc}") from None
+
+
+def endpoint(source: Source) -> Endpoint:
+    """Host, port, user and keys of a remote source; ~/.ssh/config fills what the source leaves unset."""
+    if source.is_local:
+        raise ValueError(f"source {source.id} is the local machine")
+    found = _ssh_config_lookup(source.host)
+    port = source.port
+    if port is None:
+        try:
+            port = int(found.get("port", 22))
+        except ValueError:
+            raise WorkFailed(f"~/.ssh/config: bad Port for {source.host}: {found['port']!r}") from None
+    if source.identity_file is not None:
+        identities = [source.identity_file]
+    else:
+        identities = [Path(os.path.expanduser(p)) for p in found.get("identityfile", [])]
+        identities = [p for p in identities if p.is_file()]  # as ssh does, skip those that do not exist
+    return Endpoint(
+        hostname=found.get("hostname", source.host),
+        port=port,
+        user=source.user or found.get("user") or getpass.getuser(),
+        identity_files=identities,
+        alias=source.host,
+    )
+
+
+# --- OpenSSH for rsync ---------------------------------------------------------------------------
+
+
+def _rsync_quote(arg: str) -> str:
+    """Quote one argument for rsync's own -e splitting (spaces split; in '...' a doubled ' is one)."""
+    if arg and all(c.isalnum() or c in "-_=./:@,+%[]" for c in arg):
+        return arg
+    return "'" + arg.replace("'", "''") + "'"
+
+
+def _ssh_option_path(path: Path) -> str:
+    """A path as an ssh_config value: quoted for ssh's own splitting, '%' kept from token expansion."""
+    text = os.fspath(path)
+    if "${" in text:
+        raise WorkFailed(f"ssh cannot be given a path containing '${{': {text}")
+    text = text.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _user_ssh_config() -> Path | None:
+    """The ~/.ssh/config that paramiko read, when ssh would look elsewhere.
+
+    ssh takes ~ from the password database, paramiko (and we) from $HOME; when they differ, -F
+    makes ssh read the same file (at the price of /etc/ssh/ssh_config).
+    """
+    import pwd
+
+    home = os.path.expanduser("~")
+    try:
+        if os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir) == os.path.realpath(home):
+            return None
+    except KeyError:
+        pass
+    path = Path(home) / ".ssh" / "config"
+    return path if path.is_file() else None
+
+
+def ssh_argv(cfg: Config, source: Source, ep: Endpoint | None = None) -> list[str]:
+    """ssh's options (without the host) that reach the source as paramiko does."""
+    ep = ep or endpoint(source)
+    argv = ["ssh"]
+    user_config = _user_ssh_config()
+    if user_config is not None:
+        argv += ["-F", os.fspath(user_config)]
+    argv += ["-p", str(ep.port)]
+    for key in ep.identity_files:
+        argv += ["-o", f"IdentityFile={_ssh_option_path(key)}"]
+    if ep.identity_files:
+        argv += ["-o", "IdentitiesOnly=yes"]
+    files = " ".join(_ssh_option_path(p) for p in known_hosts_files(cfg))
+    argv += [
+        "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={files}",
+        "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
+        "-o", "ServerAliveInterval=30",
+        "-o", "ServerAliveCountMax=4",
+        "-l", ep.user,
+    ]
+    return argv
+
+
+def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None) -> str:
+    """The value of rsync's -e for a remote source."""
+    return " ".join(_rsync_quote(a) for a in ssh_argv(cfg, source, ep))
+
+
+def rsync_location(source: Source, path: str) -> str:
+    """rsync's name of a source directory, with a trailing slash (its contents)."""
+    path = path if path.endswith("/") else path + "/"
+    if source.is_local:
+        return path
+    host = source.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    user = f"{source.user}@" if source.user else ""
+    return f"{user}{host}:{path}"
