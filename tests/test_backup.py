@@ -1,0 +1,168 @@
+"""The backup pipeline with a local source and real rsync: layout, hard links, sizes, catalog,
+archive kind, rotation, warnings."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+from rabtui.backup import media
+from tests.trees import Lab, write_files
+
+
+def _inode(path) -> int:
+    return os.stat(path).st_ino
+
+
+def _data(result, lab: Lab, rel: str = "data"):
+    return media.backup_data_path(result.path, str(lab.src / rel))
+
+
+def test_first_and_second_backup(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"a": b"alpha", "b": b"bravo", "sub/c": b"charlie", "big": 10000})
+    first = lab.backup(cfg, medium_id="m1")
+    assert (first.status, first.exit_code, first.reason) == ("completed", 0, None)
+    assert first.path.parent == tmp_path / "medium1" / "loc"
+    assert first.path.name.startswith("backup-") and len(first.path.name) == len("backup-20261122031500")
+    d1 = _data(first, lab)
+    assert (d1 / "sub/c").read_bytes() == b"charlie"
+    assert first.total_bytes == first.new_bytes == 5 + 5 + 7 + 10000
+
+    info = json.loads((first.path / "backup.json").read_text())
+    assert info["status"] == "completed" and info["link_dest"] is None
+    assert [s["state"] for s in info["steps"]] == ["ok", "ok", "ok", "skipped", "ok", "skipped", "ok"]
+    assert info["directories"][0]["kind"] == "standard" and info["directories"][0]["rsync_exit"] == 0
+    assert info["totals"]["files"] == 4 and info["totals"]["new_files"] == 4
+    assert "step 5/7 rsync: ok" in (first.path / "backup.log").read_text()
+
+    (lab.src / "data/b").write_bytes(b"bravo, changed")
+    (lab.src / "data/d").write_bytes(b"delta")
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "completed"
+    d2 = _data(second, lab)
+    # unchanged: the same inode in both backups; changed: the older backup keeps the old content
+    assert _inode(d1 / "a") == _inode(d2 / "a") and _inode(d1 / "big") == _inode(d2 / "big")
+    assert (d1 / "b").read_bytes() == b"bravo" and (d2 / "b").read_bytes() == b"bravo, changed"
+    assert _inode(d1 / "b") != _inode(d2 / "b")
+    assert second.new_bytes == len(b"bravo, changed") + len(b"delta")
+    assert second.total_bytes == 5 + 14 + 7 + 10000 + 5
+
+    store = lab.store()
+    row = store.one("SELECT * FROM backups WHERE id=?", (second.backup_id,))
+    assert row["status"] == "completed" and row["link_dest"] == first.backup_id
+    assert (row["files"], row["new_files"]) == (5, 2)
+    drow = store.one("SELECT * FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
+    assert (drow["new_files"], drow["changed_files"], drow["new_bytes"]) == (1, 1, 19)
+    steps = store.all("SELECT state FROM backup_steps WHERE backup_id=? ORDER BY step", (second.backup_id,))
+    assert len(steps) == 7 and steps[4]["state"] == "ok"
+    state = store.one("SELECT * FROM dir_state WHERE source='loc'")
+    assert state["changed_since_checkpoint"] == 4 + 2 and state["did_not_fit"] is None
+    medium_row = store.one("SELECT * FROM media WHERE id='m1'")
+    assert medium_row["last_used"] and medium_row["free_bytes"] > 0
+
+    # the catalog: unchanged files extend their version, changed ones get a new one
+    versions = {
+        (bytes(r["path"]).rsplit(b"/", 1)[-1], r["first_backup"], r["last_backup"], r["size"])
+        for r in store.all("SELECT p.path, v.* FROM versions v JOIN paths p ON p.id=v.path_id")
+    }
+    f, s = first.backup_id, second.backup_id
+    assert versions == {
+        (b"a", f, s, 5), (b"big", f, s, 10000), (b"c", f, s, 7),
+        (b"b", f, f, 5), (b"b", s, s, 14), (b"d", s, s, 5),
+    }
+    paths = {bytes(r["path"]) for r in store.all("SELECT path FROM paths")}
+    assert (str(lab.src / "data/sub/c").lstrip("/")).encode() in paths
+
+
+def test_same_second_gets_a_suffix(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    when = datetime(2026, 11, 22, 3, 15, 0)
+    names = [lab.backup(cfg, medium_id="m1", now=when).path.name for _ in range(3)]
+    assert names == ["backup-20261122031500", "backup-20261122031500-2", "backup-20261122031500-3"]
+    listed = [n for n, _, _ in media.list_backups(tmp_path / "medium1", "loc")]
+    assert listed == names
+
+
+def test_archive_directory(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("photos", "archive")])
+    write_files(lab.src / "photos", {"2025/x.jpg": b"x" * 100, "2025/y.jpg": b"y" * 200})
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed"
+    union = media.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
+    assert union == tmp_path / "medium1" / "loc" / ".archive" / str(lab.src / "photos").lstrip("/")
+    d1 = _data(first, lab, "photos")
+    assert _inode(union / "2025/x.jpg") == _inode(d1 / "2025/x.jpg")
+
+    write_files(lab.src / "photos", {"2026/z.jpg": b"z" * 300, "2025/y.jpg": b"Y" * 250})
+    second = lab.backup(cfg, medium_id="m1")
+    d2 = _data(second, lab, "photos")
+    held = sorted(p.relative_to(d2).as_posix() for p in d2.rglob("*") if p.is_file())
+    assert held == ["2025/y.jpg", "2026/z.jpg"]          # only what the medium did not hold
+    assert (d1 / "2025/y.jpg").read_bytes() == b"y" * 200  # the older version is untouched
+    union_files = {p.relative_to(union).as_posix(): p.read_bytes() for p in union.rglob("*") if p.is_file()}
+    assert union_files == {"2025/x.jpg": b"x" * 100, "2025/y.jpg": b"Y" * 250, "2026/z.jpg": b"z" * 300}
+    assert second.new_bytes == second.total_bytes == 550
+
+    third = lab.backup(cfg, medium_id="m1")
+    assert third.status == "completed" and third.new_bytes == 0
+    assert not [p for p in _data(third, lab, "photos").rglob("*") if p.is_file()]
+
+    # on another medium the archive starts over: a full copy there
+    other = lab.backup(cfg, medium_id="m2")
+    assert other.new_bytes == 100 + 250 + 300
+
+    store = lab.store()
+    rows = store.all("SELECT p.path, v.* FROM versions v JOIN paths p ON p.id=v.path_id WHERE v.medium='m1'"
+                     " ORDER BY v.id")
+    got = [(bytes(r["path"]).rsplit(b"/", 1)[-1], r["first_backup"], r["last_backup"]) for r in rows]
+    assert got == [(b"x.jpg", first.backup_id, first.backup_id), (b"y.jpg", first.backup_id, first.backup_id),
+                   (b"y.jpg", second.backup_id, second.backup_id), (b"z.jpg", second.backup_id, second.backup_id)]
+    state = store.one("SELECT changed_since_checkpoint FROM dir_state")
+    assert state[0] == 2 + 2 + 0 + 3
+
+
+def test_rotation_uses_media_in_turn(tmp_path):
+    lab = Lab(tmp_path, media_count=3)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    store = lab.store()
+    assert media.next_medium(cfg, store).id == "m1"
+    used = [lab.backup(cfg).medium for _ in range(4)]
+    assert used == ["m1", "m2", "m3", "m1"]
+    # the fourth backup links to the first one: the newest complete backup on the same medium
+    rows = store.all("SELECT id, link_dest FROM backups ORDER BY id")
+    assert [r["link_dest"] for r in rows] == [None, None, None, rows[0]["id"]]
+
+
+def test_missing_source_directory_is_a_warning(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", "standard"), ("gone", "standard")])
+    write_files(lab.src / "data", {"a": b"1"})
+    (lab.src / "gone").rmdir()
+    result = lab.backup(cfg, medium_id="m1")
+    assert (result.status, result.exit_code) == ("warnings", 3)
+    assert "gone" in result.reason and "No such file or directory" in result.reason
+    info = json.loads((result.path / "backup.json").read_text())
+    assert info["status"] == "warnings"
+    assert [d["rsync_exit"] for d in info["directories"]] == [0, 23]
+    # a backup with warnings is complete: the next one links to it
+    again = lab.backup(cfg, medium_id="m1")
+    assert lab.store().one("SELECT link_dest FROM backups WHERE id=?", (again.backup_id,))[0] == result.backup_id
+
+
+def test_excludes(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local(extra='excludes = ["*.tmp"]')
+    write_files(lab.src / "data", {"keep": b"1", "drop.tmp": b"2", "cache/x": b"3"})
+    text = lab.config_path.read_text() + 'excludes = ["cache/"]\n'
+    lab.config_path.write_text(text)
+    cfg = lab.load()
+    result = lab.backup(cfg, medium_id="m1")
+    held = sorted(p.name for p in _data(result, lab).rglob("*"))
+    assert held == ["keep"]
