@@ -1,0 +1,254 @@
+"""Each step's failure stops the backup with a clear reason in the database and in backup.json;
+interrupted and concurrent runs are safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from rabtui import locks
+from rabtui.backup import media
+from rabtui.errors import LockBusy
+from rabtui.events import ITEM
+from tests.trees import Lab, write_files
+
+
+def _row(lab: Lab, backup_id: int):
+    return lab.store().one("SELECT * FROM backups WHERE id=?", (backup_id,))
+
+
+def _steps(lab: Lab, backup_id: int) -> list[tuple[str, str | None]]:
+    rows = lab.store().all("SELECT state, message FROM backup_steps WHERE backup_id=? ORDER BY step", (backup_id,))
+    return [(r["state"], r["message"]) for r in rows]
+
+
+def test_failing_pre_command_stops_before_rsync(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local(extra='pre_backup_commands = ["echo dumping; exit 3"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert (result.status, result.exit_code) == ("failed", 1)
+    assert "pre-backup command failed (exit 3)" in result.reason
+    states = [s for s, _ in _steps(lab, result.backup_id)]
+    assert states == ["ok", "ok", "ok", "failed", "skipped", "skipped", "skipped"]
+    assert not os.listdir(result.path / "data")             # rsync never ran
+    info = json.loads((result.path / "backup.json").read_text())
+    assert info["status"] == "failed" and "pre-backup" in info["reason"]
+    assert info["steps"][3]["state"] == "failed"
+    assert "dumping" in (result.path / "backup.log").read_text()
+    row = _row(lab, result.backup_id)
+    assert row["status"] == "failed" and "exit 3" in row["reason"]
+
+
+def test_failing_post_command_keeps_the_data(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local(extra='post_backup_commands = ["true", "exit 7"]')
+    write_files(lab.src / "data", {"a": b"alpha"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "post-backup command failed" in result.reason
+    assert "data is kept" in result.reason
+    data = media.backup_data_path(result.path, str(lab.src / "data"))
+    assert (data / "a").read_bytes() == b"alpha"
+    states = [s for s, _ in _steps(lab, result.backup_id)]
+    assert states == ["ok", "ok", "ok", "skipped", "ok", "failed", "ok"]
+    row = _row(lab, result.backup_id)
+    assert row["status"] == "failed" and row["total_bytes"] == 5
+    assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
+    # a failed backup is never a link-dest base, and its files are not in the catalog
+    lab.config_path.write_text(lab.config_path.read_text().replace('"true", "exit 7"', '"true"'))
+    again = lab.backup(lab.load(), medium_id="m1")
+    assert again.status == "completed" and _row(lab, again.backup_id)["link_dest"] is None
+    assert again.new_bytes == 5
+    versions = lab.store().all("SELECT first_backup FROM versions")
+    assert [v[0] for v in versions] == [again.backup_id]
+
+
+def test_missing_medium_directory(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    (tmp_path / "medium1").rmdir()
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and result.path is None
+    assert "does not exist" in result.reason and "medium1" in result.reason
+    assert [s for s, _ in _steps(lab, result.backup_id)] == ["ok", "failed"] + ["skipped"] * 5
+    assert _row(lab, result.backup_id)["status"] == "failed"
+    # a failure before the medium was used does not move the rotation on
+    assert media.next_medium(cfg, lab.store()).id == "m1"
+
+
+def test_wrong_label_and_files_without_label(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    m1 = tmp_path / "medium1"
+    (m1 / ".rabtui-medium").write_text(json.dumps({"id": "someone-else"}))
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "wrong medium" in result.reason and "someone-else" in result.reason
+    assert os.listdir(m1) == [".rabtui-medium"]
+
+    m2 = tmp_path / "medium2"
+    (m2 / "precious.doc").write_text("not ours")
+    result = lab.backup(cfg, medium_id="m2")
+    assert result.status == "failed" and "no .rabtui-medium label" in result.reason
+    assert "precious.doc" in result.reason
+    assert sorted(os.listdir(m2)) == ["precious.doc"]
+
+
+def test_empty_medium_is_labelled_on_first_use(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    assert media.read_label(tmp_path / "medium1") is None
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    assert media.read_label(tmp_path / "medium1")["id"] == "m1"
+
+
+def _mount_tmpfs(path, options: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def tmpfs_medium(tmp_path):
+    path = tmp_path / "medium1"
+    mounted = []
+
+    def mount(options: str):
+        _mount_tmpfs(path, options)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for p in mounted:
+        subprocess.run(["umount", "-l", str(p)], capture_output=True)
+
+
+def test_full_medium_is_too_small(tmp_path, tmpfs_medium):
+    lab = Lab(tmp_path)
+    tmpfs_medium("size=2m")
+    cfg = lab.local()
+    write_files(lab.src / "data", {"small": 1000, "big": 3 * 1024 * 1024})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and result.reason.startswith(f"{lab.src / 'data'}: medium too small")
+    row = _row(lab, result.backup_id)
+    assert "medium too small" in row["reason"]
+    d = lab.store().one("SELECT rsync_exit, state FROM backup_dirs WHERE backup_id=?", (result.backup_id,))
+    assert d["rsync_exit"] in (11, 12) and d["state"] == "failed"
+    state = lab.store().one("SELECT did_not_fit FROM dir_state WHERE source='loc' AND path=?", (str(lab.src / "data"),))
+    assert state["did_not_fit"] and time.time() - state["did_not_fit"] < 60
+    assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
+
+
+def test_read_only_medium_is_refused(tmp_path, tmpfs_medium):
+    lab = Lab(tmp_path)
+    path = tmpfs_medium("size=1m")
+    cfg = lab.local()
+    media.write_label(cfg.medium("m1"))
+    done = subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {done.stderr}")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "not writable" in result.reason
+    assert [s for s, _ in _steps(lab, result.backup_id)][:2] == ["ok", "failed"]
+
+
+def test_cancel_mid_transfer_is_never_a_base(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"seed": b"s"})
+    good = lab.backup(cfg, medium_id="m1")
+    write_files(lab.src / "data", {f"f{i:03d}": 256 * 1024 for i in range(120)})
+    cancel = threading.Event()
+
+    def emit(event):
+        lab.events.append(event)
+        if event.kind == ITEM:
+            cancel.set()   # rsync is killed while it copies the tree
+
+    from rabtui.backup.pipeline import run_backup
+
+    result = run_backup(cfg, lab.store(), "loc", emit=emit, cancel=cancel, medium_id="m1")
+    assert (result.status, result.exit_code) == ("cancelled", 1)
+    copied = list(media.backup_data_path(result.path, str(lab.src / "data")).iterdir())
+    assert len(copied) < 121
+    assert _row(lab, result.backup_id)["status"] == "failed"
+    assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
+    after = lab.backup(cfg, medium_id="m1")
+    assert after.status == "completed"
+    assert _row(lab, after.backup_id)["link_dest"] == good.backup_id
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys, threading
+    from rabtui import config
+    from rabtui.store import Store
+    from rabtui.backup.pipeline import run_backup
+    cfg = config.load(sys.argv[1], check_media=False)
+    run_backup(cfg, Store(cfg.state_dir), "loc", emit=lambda e: None, cancel=threading.Event(), medium_id="m1")
+""")
+
+
+def test_killed_run_is_found_and_cleaned_up(tmp_path):
+    lab = Lab(tmp_path)
+    marker = tmp_path / "pre-ran"
+    cfg = lab.local(extra=f'pre_backup_commands = ["touch {marker}; sleep 60"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(lab.config_path)], start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the pre-backup command never started"
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups")
+    assert killed["status"] == "running"
+    partial = media.list_backups(tmp_path / "medium1", "loc")
+    assert len(partial) == 1 and partial[0][2]["status"] == "running"
+
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"touch {marker}; sleep 60", "true"))
+    result = lab.backup(lab.load(), medium_id="m1")
+    assert result.status == "completed"
+    found = [m for m in lab.messages("warning") if "interrupted backup" in m]
+    assert found and killed["name"] in found[0] and "deleted" in found[0]
+    row = store.one("SELECT status, reason FROM backups WHERE id=?", (killed["id"],))
+    assert row["status"] == "abandoned" and "interrupted" in row["reason"]
+    assert not partial[0][1].exists()
+    assert _row(lab, result.backup_id)["link_dest"] is None
+
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from rabtui import locks
+    with locks.source_lock(sys.argv[1], "loc"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_second_backup_of_a_source_is_refused(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(cfg.state_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockBusy, match=r"a backup of loc is already running since .*, pid \d+"):
+            lab.backup(cfg, medium_id="m1")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert lab.store().one("SELECT COUNT(*) FROM backups")[0] == 0
+    # the lock of a dead process is free again
+    assert not locks.source_lock(cfg.state_dir, "loc").is_held()
