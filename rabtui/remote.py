@@ -190,6 +190,9 @@ def _unreachable(ep: Endpoint, why: str, hint: str | None = None) -> Unreachable
 
 def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
              policy: paramiko.MissingHostKeyPolicy) -> paramiko.SSHClient:
+    if ep.proxy:
+        raise _unreachable(ep, f"~/.ssh/config sets {ep.proxy} for {ep.alias}, which rabtui's SSH login "
+                               "cannot follow", hint="give the source a host that is reachable directly")
     for path in ep.identity_files:
         if source.identity_file is not None and not path.is_file():
             raise _unreachable(ep, f"identity file {path} does not exist")

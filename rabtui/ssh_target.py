@@ -26,6 +26,7 @@ class Endpoint:
     user: str
     identity_files: list[Path] = field(default_factory=list)
     alias: str = ""                     # the host as written in the config (what ssh looks up)
+    proxy: str | None = None            # ProxyJump / ProxyCommand from ~/.ssh/config (paramiko cannot follow it)
 
     @property
     def known_hosts_name(self) -> str:
@@ -75,6 +76,8 @@ def endpoint(source: Source) -> Endpoint:
         user=source.user or found.get("user") or getpass.getuser(),
         identity_files=identities,
         alias=source.host,
+        proxy=next((f"{k} {found[k]}" for k in ("proxyjump", "proxycommand")
+                    if found.get(k) and found[k] != "none"), None),
     )
 
 

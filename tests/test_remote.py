@@ -4,7 +4,11 @@ pure builders of rsync's -e value and locations."""
 from __future__ import annotations
 
 import getpass
+import os
+import pwd
 import shutil
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +19,7 @@ from rabtui import proc, remote
 from rabtui.config import Config, Settings, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG
-from tests.sshd import free_port
+from tests.sshd import SshServer, free_port, keygen
 
 
 def make_cfg(state_dir: Path) -> Config:
@@ -318,7 +322,7 @@ def test_local_source_needs_no_ssh(cfg, tmp_path):
 
 
 def hostile_tree(root: Path) -> Path:
-    src = root / "it's a \"dir\" with spaces"
+    src = root / "it's a \"dir\" with spaces, $(touch PWNED) `id` *\nand a newline"
     (src / "sub dir").mkdir(parents=True)
     (src / "sub dir" / "file 'one'.txt").write_text("one\n")
     (src / "-leading dash").write_text("two\n")
@@ -345,6 +349,9 @@ def test_rsync_over_openssh_with_the_same_keys_and_hostile_paths(tmp_path, sshd)
     assert done.returncode == 0, done.stderr_text()
     assert (dest / "sub dir" / "file 'one'.txt").read_text() == "one\n"
     assert (dest / "-leading dash").read_text() == "two\n"
+    assert sorted(p.name for p in dest.iterdir()) == ["-leading dash", "sub dir"]
+    login_home = Path(pwd.getpwuid(os.getuid()).pw_dir)   # where a remote shell would have run it
+    assert not (login_home / "PWNED").exists() and not (tmp_path / "PWNED").exists()
 
 
 def test_rsync_over_openssh_refuses_an_unknown_host(cfg, source, tmp_path):
@@ -368,8 +375,6 @@ def test_rsync_over_openssh_through_an_alias(cfg, sshd, isolated_home, tmp_path)
 
 
 def test_a_port_that_does_not_speak_ssh(cfg, sshd):
-    import socket
-
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -393,3 +398,56 @@ def test_a_port_that_does_not_speak_ssh(cfg, sshd):
 def test_a_killed_remote_command_has_no_exit_status(trusted, source):
     with pytest.raises(WorkFailed, match=r"pre-backup command failed \(no exit status"):
         remote.run_commands(trusted, source, ["echo dying; kill -KILL $$"], emit=lambda e: None)
+
+
+# --- a host with several host keys ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_key_sshd(tmp_path_factory, sshd):
+    """An sshd offering an RSA and an ed25519 host key (paramiko alone would pick ed25519)."""
+    d = tmp_path_factory.mktemp("sshd2")
+    keygen(d / "host_rsa", "rsa")
+    keygen(d / "host_ed25519")
+    (d / "authorized_keys").write_text(sshd.identity_file.with_suffix(".pub").read_text())
+    port = free_port()
+    config = (sshd.dir / "sshd_config").read_text().replace(str(sshd.dir), str(d))
+    config = config.replace(f"Port {sshd.port}", f"Port {port}").replace("HostKey ", f"HostKey {d / 'host_rsa'}\nHostKey ")
+    (d / "sshd_config").write_text(config)
+    server = SshServer(dir=d, port=port, user=sshd.user, identity_file=sshd.identity_file, host_key=d / "host_ed25519")
+    server.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                if s.recv(4).startswith(b"SSH-"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    yield server
+    server.stop()
+
+
+def test_the_key_type_on_file_is_the_one_asked_for(cfg, two_key_sshd):
+    d = two_key_sshd.dir
+    kind, blob = (d / "host_rsa.pub").read_text().split()[:2]
+    cfg.state_dir.mkdir(parents=True)
+    (cfg.state_dir / "known_hosts").write_text(f"[127.0.0.1]:{two_key_sshd.port} {kind} {blob}\n")
+    src = Source(id="two", host="127.0.0.1", port=two_key_sshd.port, user=two_key_sshd.user,
+                 identity_file=two_key_sshd.identity_file)
+    assert remote.whoami(cfg, src) == two_key_sshd.user
+    info = remote.scan_host_key(cfg, src)
+    assert info.known and info.key_type == "ssh-rsa"
+    # with nothing on file, the preferred type (ed25519) is offered for trust
+    other = make_cfg(cfg.state_dir.parent / "other")
+    info = remote.scan_host_key(other, src)
+    assert info.status == "unknown" and info.key_type == "ssh-ed25519"
+
+
+def test_proxy_jump_in_ssh_config_is_named(cfg, isolated_home):
+    write_ssh_config(isolated_home, "Host inner\n  HostName 10.9.9.9\n  ProxyJump bastion\n")
+    ep = remote.endpoint(Source(id="s", host="inner"))
+    assert ep.proxy == "proxyjump bastion"
+    with pytest.raises(remote.Unreachable, match="sets proxyjump bastion for inner"):
+        remote.whoami(cfg, Source(id="s", host="inner"))
