@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import shlex
 import socket
 import threading
 import time
@@ -66,7 +67,7 @@ class ChangedHostKey(HostKeyError):
         super().__init__(
             f"HOST KEY CHANGED for host {host}:{port} (source {source_id}): expected {expected} got {got} "
             f"-- possible man-in-the-middle; if the change is legitimate remove the old key from {where}",
-            hint="; ".join(f"ssh-keygen -f '{f}' -R '{name}'" for f in files)
+            hint="; ".join(f"ssh-keygen -f {shlex.quote(str(f))} -R {shlex.quote(name)}" for f in files)
             + f", then run: rabtui sources trust {source_id}",
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,8 +107,6 @@ def _user_ssh_config() -> Path | None:
     ssh takes ~ from the password database, paramiko (and we) from $HOME; when they differ, -F
     makes ssh read the same file (at the price of /etc/ssh/ssh_config).
     """
-    import pwd
-
     home = os.path.expanduser("~")
     try:
         if os.path.realpath(pwd.getpwuid(os.getuid()).pw_dir) == os.path.realpath(home):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -451,3 +452,16 @@ def test_proxy_jump_in_ssh_config_is_named(cfg, isolated_home):
     assert ep.proxy == "proxyjump bastion"
     with pytest.raises(remote.Unreachable, match="sets proxyjump bastion for inner"):
         remote.whoami(cfg, Source(id="s", host="inner"))
+
+
+def test_the_changed_key_hint_is_the_way_back(cfg, source, sshd, tmp_path):
+    kh = cfg.state_dir / "known_hosts"
+    kh.parent.mkdir(parents=True)
+    kh.write_text(other_key_line(tmp_path, f"[127.0.0.1]:{sshd.port}"))
+    with pytest.raises(remote.ChangedHostKey) as exc:
+        remote.whoami(cfg, source)
+    command = exc.value.hint.split(", then run:")[0]
+    assert command.startswith("ssh-keygen -f ")
+    proc.run(shlex.split(command))   # what the operator does once the new key is confirmed
+    remote.trust(cfg, source, remote.scan_host_key(cfg, source))
+    assert remote.whoami(cfg, source) == sshd.user
