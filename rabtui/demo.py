@@ -115,17 +115,16 @@ def run_backup_job(cfg, store, source_id: str) -> str:
     recorder = JobRecorder(store, "backup", source_id, f"backup {source_id}", argv=["rabtui", "demo"])
     status, code, summary = "failed", 1, ""
     try:
-        result = run_backup(cfg, store, source_id, emit=recorder.emit, cancel=recorder.cancel)
-        status = str(getattr(result, "status", "completed"))
-        code = 0 if status == "completed" else (3 if status == "warnings" else 1)
-        summary = str(getattr(result, "summary", "") or getattr(result, "reason", "") or "")
+        result = run_backup(cfg, store, source_id, emit=recorder.emit, cancel=recorder.cancel,
+                            job_id=recorder.job_id)
+        status, code, summary = result.status, result.exit_code, result.reason or ""
     finally:
         recorder.finish(status, code, summary)
     return status
 
 
 def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
-          progress: Callable[[str], None] = lambda m: None) -> Path:
+          progress: Callable[[str], None] = lambda m: None, documents: int = 2400, photos: int = 500) -> Path:
     """Make (or reuse) the sandbox; return its config path."""
     from rabtui import config as configmod
     from rabtui.store import Store
@@ -144,7 +143,7 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
     for d in ("source", "media/disk-a", "media/disk-b", "iso", "state"):
         (base / d).mkdir(parents=True, exist_ok=True)
     if not any((base / "source").iterdir()):
-        generate_source(base / "source")
+        generate_source(base / "source", documents=documents, photos=photos)
     write_config(base)
     cfg = configmod.load(config_path)
     store = Store(cfg.state_dir)

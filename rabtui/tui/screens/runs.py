@@ -141,7 +141,9 @@ class RunsScreen(RabtuiScreen):
         bar = self.query_one("#run-progress", ProgressBar)
         done, total = p.get("done_bytes"), p.get("total_bytes")
         live = job["status"] in ("running", "waiting", "queued")
-        if total:
+        if not live and job["status"] in ("completed", "warnings"):
+            bar.update(total=100, progress=100)
+        elif total:
             bar.update(total=total, progress=min(done or 0, total))
         elif isinstance(p.get("percent"), (int, float)):
             bar.update(total=100, progress=p["percent"])
@@ -150,7 +152,7 @@ class RunsScreen(RabtuiScreen):
         else:
             bar.update(total=None if live else 100, progress=0)
         stats = ""
-        if done is not None:
+        if done is not None and live:
             stats = f"{fmt.size(done)}" + (f" of {fmt.size(total)}" if total else "")
             stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
         self.query_one("#run-stats", Static).update(stats)

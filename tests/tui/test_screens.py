@@ -1,0 +1,96 @@
+"""Every screen at 80x24 and 120x40 against a sandbox with real backups."""
+
+from __future__ import annotations
+
+import pytest
+
+from rabtui.tui.app import make_app
+from rabtui.tui.screens.browse import BrowseScreen
+from rabtui.tui.screens.checkpoints import CheckpointsScreen
+from rabtui.tui.screens.dashboard import DashboardScreen
+from rabtui.tui.screens.media import MediaScreen
+from rabtui.tui.screens.runs import RunsScreen
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import run, texts, wait_for
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_every_screen(demo_config, size):
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources"), what="dashboard sources")
+            assert isinstance(app.screen, DashboardScreen)
+            dash = texts(app, "#sources")
+            assert "completed" in dash and "MiB" in dash
+            assert "current disk-a" in texts(app, "#rotation") and "next disk-b" in texts(app, "#rotation")
+            assert "max_changed_files" in texts(app, "#due")   # photos: 120+ new files > 300? documents > 1500?
+
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen) and "archive" in texts(app, "#source-dirs"))
+            assert "/photos" in texts(app, "#source-dirs")
+
+            await pilot.press("3")
+            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "disk-b" in texts(app, "#media"))
+            media = texts(app, "#media")
+            assert "current" in media and "next" in media
+            await wait_for(pilot, lambda: "backup-" in texts(app, "#media-backups"))
+            assert texts(app, "#media-backups").count("backup-") == 2     # disk-a holds backups 1 and 3
+
+            await pilot.press("4")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "saved" in texts(app, "#run-savings"))
+            assert texts(app, "#runs-jobs").count("completed") == 3
+            assert "✔ 5 rsync" in texts(app, "#run-steps")
+
+            await pilot.press("5", "p")
+            await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and "lower bound" in texts(app, "#cp-plan"))
+            assert "never" in texts(app, "#cp-dirs")
+
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "backup-" in texts(app, "#browse"), what="backups list")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.level == "dir" and app.screen.loaded > 0, what="backup tree")
+            assert "tmp/" in texts(app, "#browse") or "/" in texts(app, "#browse")
+            assert not [n for n in app._notifications if n.severity == "error"]
+
+    run(go())
+
+
+def test_browse_shows_new_files_and_hard_links(demo_config):
+    """The newest backup (disk-a, linked to the first) shows edited files as new, others as hard links."""
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys)
+            newest = screen.keys[0]
+            assert newest["medium"] == "disk-a"
+            docs = (str(demo_config.parent / "source" / "documents")).lstrip("/").encode()
+
+            async def leaf(topic: bytes) -> list:
+                screen.open_backup(newest, docs + b"/" + topic)
+                await wait_for(pilot, lambda: screen.rel.endswith(topic) and not screen.loading and screen.loaded > 0)
+                year = screen.keys[0].name
+                screen.open_dir(screen.rel + b"/" + year)
+                await wait_for(pilot, lambda: screen.rel.endswith(year) and not screen.loading and screen.loaded > 0)
+                month = screen.keys[0].name
+                screen.open_dir(screen.rel + b"/" + month)
+                await wait_for(pilot, lambda: screen.rel.endswith(month) and not screen.loading and screen.loaded > 0)
+                return list(screen.keys)
+
+            finance = await leaf(b"finance")       # untouched since backup 1 on the same medium
+            assert finance and {e.state for e in finance} == {"link"}
+            assert "hard link" in texts(app, "#browse")
+            projects = await leaf(b"projects")     # edited before backups 2 and 3
+            assert "changed" in {e.state for e in projects}
+            assert "new (changed)" in texts(app, "#browse")
+            await pilot.press("d")
+            await wait_for(pilot, lambda: screen.level == "diff" and "changes" in texts(app, "#browse-where"))
+            assert "vs backup-" in texts(app, "#browse-where")
+
+    run(go())
