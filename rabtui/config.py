@@ -513,7 +513,7 @@ STARTER = '''\
 # Relative paths are relative to this file.
 
 [rabtui]
-state_dir = "{state_dir}"          # database, logs, locks
+state_dir = {state_dir}          # database, logs, locks
 
 [checkpoint]
 disc = "dvd+r"                      # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
@@ -569,4 +569,5 @@ max_days = 14
 
 
 def starter_text(state_dir: Path | None = None) -> str:
-    return STARTER.format(state_dir=state_dir or default_state_dir())
+    quoted = tomli_w.dumps({"v": str(state_dir or default_state_dir())})[len("v = "):].strip()
+    return STARTER.format(state_dir=quoted)

@@ -412,3 +412,12 @@ def test_init_uses_rabtui_config_from_the_environment(tmp_path, monkeypatch, cap
     assert path.exists()
     cfg = configmod.load(path, check_media=False)
     assert cfg.source("web1").directory("/srv/photos").kind == "archive"
+
+
+def test_starter_quotes_a_state_dir_with_quotes_and_backslashes(tmp_path, monkeypatch):
+    state_home = tmp_path / 'st"ate \\ dir'
+    monkeypatch.setenv("XDG_STATE_HOME", str(state_home))
+    path = tmp_path / "rabtui.toml"
+    assert main(["--config", str(path), "init"]) == 0
+    cfg = configmod.load(path, check_media=False)
+    assert cfg.state_dir == state_home / "rabtui"
