@@ -1,0 +1,215 @@
+"""Retention: GFS buckets at their edges (pure), then real backups on a real medium with a faked
+clock: the newest kept, the size cap, hard-link-aware freed space, the archive-file guard, crash-safe
+deletion, failed runs."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui.backup import retention
+from rabtui.config import RetentionSettings
+from tests.trees import Lab, write_files
+
+S = RetentionSettings(keep_all_days=7, keep_daily_days=31, keep_weekly_weeks=8, keep_monthly_months=4,
+                      keep_yearly_years=2, max_size_mb=5000)
+NOW = datetime(2026, 11, 22, 12, 0)
+
+
+def _kept(times, settings=S, now=NOW):
+    verdict = retention.select_gfs(list(enumerate(times)), settings, now)
+    return {times[i] for i, why in verdict.items() if why}
+
+
+def test_keep_all_period_edge():
+    edge = NOW - timedelta(days=7)
+    older = edge - timedelta(seconds=1)
+    older2 = edge - timedelta(hours=1)     # same day as `older`: only the newest of the day stays
+    kept = _kept([NOW - timedelta(hours=1), edge, older, older2])
+    assert edge in kept and older in kept and older2 not in kept
+
+
+def test_daily_keeps_newest_of_each_day():
+    day = datetime(2026, 11, 1)
+    times = [day + timedelta(hours=h) for h in (1, 5, 23)] + [NOW]
+    kept = _kept(times)
+    assert kept == {NOW, day + timedelta(hours=23)}
+
+
+def test_weekly_monthly_yearly_and_expired():
+    p = retention.periods(S, NOW)
+    assert p.daily_from == NOW - timedelta(days=38)
+    assert p.weekly_from == p.daily_from - timedelta(weeks=8)
+    assert p.monthly_from == retention._months_back(p.weekly_from, 4)
+    assert p.yearly_from == retention._months_back(p.monthly_from, 24)
+    # two backups in one ISO week of the weekly period: the newer one stays
+    monday = p.daily_from - timedelta(days=20)
+    monday -= timedelta(days=monday.weekday())
+    w1, w2 = monday + timedelta(hours=1), monday + timedelta(days=2)
+    # two in one month of the monthly period
+    m = p.weekly_from - timedelta(days=40)
+    m1, m2 = m.replace(day=2), m.replace(day=20)
+    # two in one year of the yearly period; one before it (expired)
+    y = p.monthly_from - timedelta(days=400)
+    y1, y2 = y.replace(month=1, day=3), y.replace(month=1, day=9)
+    expired = p.yearly_from - timedelta(days=1)
+    kept = _kept([NOW, w1, w2, m1, m2, y1, y2, expired])
+    assert kept == {NOW, w2, m2, y2}
+
+
+def test_newest_kept_even_when_expired():
+    old = [NOW - timedelta(days=5000), NOW - timedelta(days=6000)]
+    assert _kept(old) == {old[0]}
+
+
+def test_months_back_clamps_day():
+    assert retention._months_back(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
+    assert retention._months_back(datetime(2026, 1, 15), 2) == datetime(2025, 11, 15)
+
+
+# --- real backups ----------------------------------------------------------------------------------
+
+
+def _lab(tmp_path, extra_retention: str = "", dirs=None):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local(dirs or [("data", "standard")])
+    if extra_retention:
+        text = lab.config_path.read_text().replace("[[media]]", f"[retention]\n{extra_retention}\n[[media]]", 1)
+        lab.config_path.write_text(text)
+        cfg = lab.load()
+    return lab, cfg
+
+
+def test_cleanup_with_faked_clock_deletes_old_and_updates_catalog(tmp_path):
+    lab, cfg = _lab(tmp_path, "keep_all_days = 2\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                              "keep_monthly_months = 0\nkeep_yearly_years = 0")
+    write_files(lab.src / "data", {"same": 4000, "v": b"1"})
+    t0 = datetime(2026, 1, 1, 3, 0)
+    results = []
+    for i in range(4):
+        (lab.src / "data/v").write_bytes(b"version %d" % i + b"x" * 5000 * i)
+        results.append(lab.backup(cfg, now=t0 + timedelta(days=i)))
+    assert all(r.status == "completed" for r in results)
+    store = lab.store()
+    now = t0 + timedelta(days=4)
+    plan = retention.plan_cleanup(cfg, store, now=now)
+    going = [c.name for c in plan.delete]
+    assert going == [results[0].path.name, results[1].path.name]
+    # hard links counted: `same` is linked from kept backups, so only the old `v` versions free space
+    assert 0 < plan.freed_bytes < 4000 + 2 * 4096 + 5000 + 3 * 4096
+    dry = set(os.listdir(lab.media[0][1] / "loc"))
+    assert results[0].path.name in dry        # planning deletes nothing
+
+    retention.apply_cleanup(cfg, store, plan)
+    assert not results[0].path.exists() and not results[1].path.exists()
+    assert (results[2].path / "data").exists()
+    assert not [n for n in os.listdir(results[0].path.parent) if n.startswith(".deleting-")]
+    rows = {r["id"]: r["status"] for r in store.all("SELECT id, status FROM backups")}
+    assert rows[results[0].backup_id] == "deleted" and rows[results[3].backup_id] == "completed"
+    # catalog: no version points at a deleted backup any more; `same` now starts at backup 3
+    deleted = {results[0].backup_id, results[1].backup_id}
+    for v in store.all("SELECT * FROM versions"):
+        assert v["first_backup"] not in deleted and v["last_backup"] not in deleted
+    same = store.one("SELECT v.* FROM versions v JOIN paths p ON p.id=v.path_id WHERE CAST(p.path AS TEXT) GLOB '*/same'")
+    assert (same["first_backup"], same["last_backup"]) == (results[2].backup_id, results[3].backup_id)
+    # the kept files are intact
+    assert (results[2].path / "data").exists()
+
+
+def test_size_cap_deletes_oldest_but_never_the_newest(tmp_path):
+    lab, cfg = _lab(tmp_path, "max_size_mb = 1")
+    t0 = datetime(2026, 5, 1, 3, 0)
+    results = []
+    for i in range(3):
+        write_files(lab.src / "data", {f"f{i}": 700 * 1024})   # each backup adds 700 KiB
+        results.append(lab.backup(cfg, now=t0 + timedelta(hours=i)))
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(hours=3))
+    # 2.1 MB > 1 MB: deleting the oldest frees nothing (its file is linked from the newer ones),
+    # so the cap goes on to the second; the newest is never a candidate
+    names = [c.name for c in plan.delete]
+    assert results[2].path.name not in names
+    assert names == [results[0].path.name, results[1].path.name]
+    assert all("more than 1 MB" in c.why for c in plan.delete)
+
+    # a single backup above the cap is kept: it is the newest
+    (tmp_path / "two").mkdir()
+    lab2, cfg2 = _lab(tmp_path / "two", "max_size_mb = 1")
+    write_files(lab2.src / "data", {"big": 2 * 1024 * 1024})
+    lab2.backup(cfg2, now=t0)
+    assert retention.plan_cleanup(cfg2, lab2.store(), now=t0 + timedelta(days=1)).delete == []
+
+
+def test_archive_guard_keeps_only_copy_unless_verified_checkpoint(tmp_path):
+    lab, cfg = _lab(tmp_path, "keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                              "keep_monthly_months = 0\nkeep_yearly_years = 0",
+                    dirs=[("photos", "archive")])
+    t0 = datetime(2026, 2, 1, 3, 0)
+    write_files(lab.src / "photos", {"one.jpg": 3000})
+    first = lab.backup(cfg, now=t0)
+    write_files(lab.src / "photos", {"two.jpg": 3000})
+    second = lab.backup(cfg, now=t0 + timedelta(days=1))
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=10))
+    assert plan.delete == []
+    assert [g[0] for g in plan.guarded] == [first.backup_id]
+    assert "only copy of 1 archive files" in plan.guarded[0][2]
+
+    # a verified checkpoint disc holds one.jpg: now the old backup may go, and its union link too
+    v = store.one("SELECT p.source, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
+                  " WHERE v.first_backup=?", (first.backup_id,))
+    store.execute("INSERT INTO discs(number, disc, volid, state) VALUES (1, 1, 'RAB1D01', 'verified')")
+    store.execute("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime) VALUES"
+                  " (1, 1, ?, ?, ?, ?, ?)", (v["source"], v["path"], b"data/loc/" + bytes(v["path"]), v["size"], v["mtime"]))
+    plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=10))
+    assert [c.id for c in plan.delete] == [first.backup_id]
+    assert plan.freed_bytes >= 3000      # the union link goes too, so the file's space is freed
+    retention.apply_cleanup(cfg, store, plan)
+    union = lab.media[0][1] / "loc" / ".archive" / str(lab.src / "photos").lstrip("/")
+    assert not (union / "one.jpg").exists() and (union / "two.jpg").exists()
+    assert store.one("SELECT COUNT(*) AS n FROM versions WHERE first_backup=?", (first.backup_id,))["n"] == 0
+
+    # a disc that is only written (not verified) does not count
+    store.execute("UPDATE discs SET state='written'")
+    assert retention.unsafe_archive_files(store, "loc", "m1", second.backup_id, [str(lab.src / "photos")]) == 1
+
+
+def test_failed_runs_go_after_a_day_and_interrupted_deletion_is_finished(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"a": b"a"})
+    t0 = datetime(2026, 3, 1, 3, 0)
+    ok = lab.backup(cfg, now=t0)
+    store = lab.store()
+    failed_dir = ok.path.parent / "backup-20260302030000"
+    (failed_dir / "data").mkdir(parents=True)
+    store.execute("INSERT INTO backups(source, medium, name, path, status, started) VALUES"
+                  " ('loc','m1','backup-20260302030000',?, 'failed', ?)", (str(failed_dir), t0.timestamp()))
+    leftover = ok.path.parent / ".deleting-backup-20250101000000"
+    (leftover / "data/x").mkdir(parents=True)
+    (leftover / "data/x").chmod(0o500)        # a read-only directory inside: still removed
+    plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 2, 12, 0))
+    assert [c.name for c in plan.delete] == []          # failed less than a day ago
+    plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 3, 4, 0))
+    assert [c.name for c in plan.delete] == ["backup-20260302030000"]
+    assert plan.leftovers == [leftover]
+    retention.apply_cleanup(cfg, store, plan)
+    assert not failed_dir.exists() and not leftover.exists() and ok.path.exists()
+
+
+def test_cli_cleanup_dry_run(tmp_path, capsys):
+    from rabtui.cli import main
+
+    lab, cfg = _lab(tmp_path, "keep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                              "keep_monthly_months = 0\nkeep_yearly_years = 0")
+    write_files(lab.src / "data", {"a": 5000})
+    t0 = datetime(2026, 4, 1, 3, 0)
+    first = lab.backup(cfg, now=t0)
+    (lab.src / "data/a").write_bytes(b"changed")
+    lab.backup(cfg, now=t0 + timedelta(days=1))
+    code = main(["--config", str(lab.config_path), "cleanup", "--dry-run", "--now", "2026-04-05T00:00"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"would delete loc {first.path.name}" in out and "dry run" in out
+    assert first.path.exists()
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", "2026-04-05T00:00"]) == 0
+    assert not first.path.exists()
