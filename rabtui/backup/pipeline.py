@@ -150,34 +150,51 @@ class _Run:
         try:
             status, reason = self._steps(medium, spool)
         finally:
-            if self._log is not None:
-                self._log.close()
+            self._close_log()
         return self._result(status, reason)
 
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
-        rec = self.rec
         try:
             self._step1()
+            self.step(2, "running")
             with media.mounted(medium, self.emit):
-                info = self._step2(medium)
-                self._step3(medium, info)
-                self._step4()
-                self._step5(medium, spool)
-                post_error = self._step6()
-                status, reason = self._step7(medium, spool, post_error)
-        except _Stop as stop:
-            status, reason = stop.status, stop.reason
-        except Cancelled as exc:
+                # everything that writes on the medium happens before it is unmounted
+                try:
+                    info = self._step2(medium)
+                    self._step3(medium, info)
+                    self._step4()
+                    self._step5(medium, spool)
+                    post_error = self._step6()
+                    return self._step7(medium, spool, post_error)
+                except (_Stop, RabtuiError) as exc:
+                    return self._failed(exc, spool)
+                finally:
+                    self._close_log()
+        except (_Stop, RabtuiError) as exc:   # step 1, or mounting the medium
+            return self._failed(exc, spool)
+
+    def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
+        if isinstance(exc, _Stop):
+            status, reason = exc.status, exc.reason
+        elif isinstance(exc, Cancelled):
             status, reason = "cancelled", exc.message
-        except RabtuiError as exc:   # e.g. mounting failed
+        else:
             status, reason = "failed", exc.message
-        if status not in COMPLETE:
-            spool.discard()
-            rec.skip_rest()
-            rec.finish("failed", reason)
-            self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
+        rec = self.rec
+        spool.discard()
+        rec.skip_rest()
+        rec.finish("failed", reason)
+        self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
+        try:
             rec.write_json()
+        except OSError as err:
+            self.emit(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
         return status, reason
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> None:
         self.step(n, "failed", reason)

@@ -1,0 +1,121 @@
+"""media.py: labels, checks, rotation order, layout, and mounting a medium that has a device."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from rabtui.backup import media
+from rabtui.config import Medium
+from rabtui.errors import WorkFailed
+from tests.trees import Lab, write_files
+
+
+def test_labels(tmp_path):
+    m = Medium(id="a", path=tmp_path)
+    assert media.read_label(tmp_path) is None
+    label = media.write_label(m)
+    assert media.read_label(tmp_path) == label and label["id"] == "a"
+    assert not (tmp_path / ".rabtui-medium.tmp").exists()
+    (tmp_path / ".rabtui-medium").write_text("plain-id\n")
+    assert media.read_label(tmp_path) == {"id": "plain-id"}
+
+
+def test_check_medium(tmp_path):
+    missing = Medium(id="x", path=tmp_path / "nope")
+    with pytest.raises(WorkFailed, match="does not exist"):
+        media.check_medium(missing)
+    empty = tmp_path / "empty"
+    (empty / "lost+found").mkdir(parents=True)
+    info = media.check_medium(Medium(id="e", path=empty))
+    assert info["label"]["id"] == "e" and info["free_bytes"] > 0 and "free_inodes" in info
+    assert media.check_medium(Medium(id="e", path=empty))["label"]["id"] == "e"
+    with pytest.raises(WorkFailed, match="labelled 'e', not 'f': wrong medium"):
+        media.check_medium(Medium(id="f", path=empty))
+    used = tmp_path / "used"
+    write_files(used, {"x": b"1"})
+    with pytest.raises(WorkFailed, match="holds files but no .rabtui-medium label") as err:
+        media.check_medium(Medium(id="u", path=used))
+    assert "rabtui media label u --force" in str(err.value)
+
+
+def test_layout_and_listing(tmp_path):
+    assert media.archive_root("/m", "web", "/srv/photos") == media.Path("/m/web/.archive/srv/photos")
+    assert media.backup_data_path("/m/web/backup-1", "/etc") == media.Path("/m/web/backup-1/data/etc")
+    root = tmp_path / "web"
+    for name in ["backup-20261122031500-10", "backup-20261122031500", "backup-20261122031500-2",
+                 "backup-20261121000000", "not-a-backup", ".archive"]:
+        (root / name).mkdir(parents=True)
+    (root / "backup-20261122031500" / "backup.json").write_text(json.dumps({"status": "completed"}))
+    listed = media.list_backups(tmp_path, "web")
+    assert [n for n, _, _ in listed] == ["backup-20261121000000", "backup-20261122031500",
+                                        "backup-20261122031500-2", "backup-20261122031500-10"]
+    assert listed[1][2] == {"status": "completed"} and listed[0][2] is None
+    assert media.list_backups(tmp_path, "other") == []
+
+
+def test_rotation_order(tmp_path):
+    lab = Lab(tmp_path, media_count=3)
+    cfg = lab.local()
+    store = lab.store()
+    assert media.next_medium(cfg, store).id == "m1"
+    for mid, expected in (("m1", "m2"), ("m2", "m3"), ("m3", "m1")):
+        media.record_use(store, cfg.medium(mid), {"label": {"id": mid}}, when=time.time())
+        time.sleep(0.01)
+        assert media.next_medium(cfg, store).id == expected
+    store.execute("INSERT INTO media(id, last_used) VALUES ('retired', ?)", (time.time() + 10,))
+    assert media.next_medium(cfg, store).id == "m1"   # a medium no longer configured is ignored
+
+
+@pytest.fixture
+def disk_image(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a disk image needs root")
+    image = tmp_path / "usb.img"
+    subprocess.run(["truncate", "-s", "8M", str(image)], check=True)
+    done = subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mkfs.ext2 failed: {done.stderr}")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    done = subprocess.run(["mount", str(image), str(probe)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a disk image here: {done.stderr.strip()}")
+    subprocess.run(["umount", str(probe)], check=True)
+    yield image
+    mount_point = tmp_path / "medium1"
+    if os.path.ismount(mount_point):   # a failed test must not leave it mounted
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    cfg = lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    assert not os.path.ismount(mount_point)          # unmounted after the backup
+    assert not result.path.exists()                  # the backup lives on the device, not the mount point
+    assert any(f"mounted {disk_image}" in m for m in lab.messages("log"))
+    with media.mounted(cfg.medium("m1")):
+        assert os.path.ismount(mount_point)
+        assert media.read_label(mount_point)["id"] == "m1"
+        assert (media.backup_data_path(result.path, str(lab.src / "data")) / "a").read_bytes() == b"on the usb disk"
+    assert not os.path.ismount(mount_point)
+
+
+def test_mount_failure_is_a_clear_error(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        'id = "m1"\n', f'id = "m1"\ndevice = "{tmp_path}/no-such-device"\n'))
+    result = lab.backup(lab.load(), medium_id="m1")
+    assert result.status == "failed" and "cannot mount" in result.reason
