@@ -1,0 +1,170 @@
+"""`rabtui backup`, `rabtui status` and `rabtui media label` from the command line: exit codes,
+job records, plain output for cron."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+from rabtui.backup import media
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+
+def _run(lab: Lab, *argv: str) -> int:
+    return main(["--config", str(lab.config_path), *argv])
+
+
+def _two_sources(lab: Lab, second_extra: str = "") -> None:
+    for name in ("one", "two"):
+        (lab.src / name).mkdir()
+        write_files(lab.src / name, {"f": name})
+    lab.write(textwrap.dedent(f"""
+        [[sources]]
+        id = "one"
+        [[sources.directories]]
+        path = "{lab.src / 'one'}"
+        [[sources]]
+        id = "two"
+        {second_extra}
+        [[sources.directories]]
+        path = "{lab.src / 'two'}"
+    """))
+
+
+def test_backup_one_source_records_a_job(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    assert _run(lab, "backup", "loc") == 0
+    out = capsys.readouterr().out
+    # plain timestamped lines without a terminal (cron)
+    assert "step 5/7 rsync: ok" in out and "backup of loc: completed" in out
+    assert all(line[:4].isdigit() for line in out.splitlines())
+    store = lab.store()
+    job = store.one("SELECT * FROM jobs")
+    assert (job["kind"], job["target"], job["status"], job["exit_code"]) == ("backup", "loc", "completed", 0)
+    kinds = {r["kind"] for r in store.all("SELECT kind FROM events WHERE job_id=?", (job["id"],))}
+    assert {"step", "result"} <= kinds
+    assert store.one("SELECT job_id FROM backups")[0] == job["id"]
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.local()
+    assert _run(lab, "backup", "nope") == 2
+    assert _run(lab, "backup") == 2
+    assert _run(lab, "backup", "--medium", "zzz", "loc") == 2
+    assert "no source with id 'nope'" in capsys.readouterr().err
+    lab.write("")
+    assert _run(lab, "backup", "--all") == 2
+    assert lab.store().one("SELECT COUNT(*) FROM backups")[0] == 0
+
+
+def test_all_sources_share_one_medium_and_the_worst_exit_wins(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    _two_sources(lab, second_extra='pre_backup_commands = ["exit 4"]')
+    assert _run(lab, "backup", "--all") == 1
+    rows = lab.store().all("SELECT source, medium, status FROM backups ORDER BY id")
+    assert [(r["source"], r["medium"], r["status"]) for r in rows] == [("one", "m1", "completed"), ("two", "m1", "failed")]
+    assert "error: backup of two failed: pre-backup command failed (exit 4)" in capsys.readouterr().out
+    # the next run takes the next medium
+    lab.config_path.write_text(lab.config_path.read_text().replace('pre_backup_commands = ["exit 4"]', ""))
+    assert _run(lab, "backup", "one", "two") == 0
+    assert {r[0] for r in lab.store().all("SELECT medium FROM backups WHERE id > 2")} == {"m2"}
+
+
+def test_warnings_exit_3(tmp_path):
+    lab = Lab(tmp_path)
+    lab.local([("data", "standard"), ("gone", "standard")])
+    (lab.src / "gone").rmdir()
+    assert _run(lab, "backup", "loc") == 3
+    assert lab.store().one("SELECT status FROM jobs")[0] == "warnings"
+
+
+def test_job_id_takes_over_a_queued_job(tmp_path):
+    lab = Lab(tmp_path)
+    lab.local()
+    store = lab.store()
+    job_id = store.execute("INSERT INTO jobs(kind, target, status, started) VALUES ('backup', 'loc', 'queued', ?)",
+                           (time.time(),)).lastrowid
+    assert _run(lab, "backup", "loc", "--job-id", str(job_id)) == 0
+    assert store.one("SELECT COUNT(*) FROM jobs")[0] == 1
+    assert store.one("SELECT status FROM jobs WHERE id=?", (job_id,))[0] == "completed"
+
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from rabtui import locks
+    with locks.source_lock(sys.argv[1], "loc"):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_a_running_backup_is_not_started_twice(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(cfg.state_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert _run(lab, "backup", "loc") == 1
+        assert "a backup of loc is already running since" in capsys.readouterr().err
+        status = _status(lab, capsys)
+        assert status["sources"][0]["running"] is True
+    finally:
+        holder.kill()
+        holder.wait()
+    assert lab.store().one("SELECT status FROM jobs")[0] == "failed"
+
+
+def _status(lab: Lab, capsys) -> dict:
+    capsys.readouterr()
+    assert _run(lab, "status", "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_status(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"12345"})
+    status = _status(lab, capsys)
+    assert status["sources"][0]["last"] is None
+    assert [m["next"] for m in status["media"]] == [True, False]
+    assert _run(lab, "backup", "loc") == 0
+    status = _status(lab, capsys)
+    last = status["sources"][0]["last"]
+    assert (last["status"], last["medium"], last["total_bytes"], last["new_bytes"]) == ("completed", "m1", 5, 5)
+    assert [(m["id"], m["label"], m["next"]) for m in status["media"]] == [("m1", "m1", False), ("m2", None, True)]
+    assert status["media"][0]["last_used"] and status["media"][0]["free_bytes"] > 0
+    counters = status["checkpoint_counters"]
+    assert counters == [{
+        "source": "loc", "path": str(lab.src / "data"), "kind": "standard", "changed_since_checkpoint": 1,
+        "max_changed_files": 10000, "last_checkpoint": None, "last_checkpoint_time": None, "max_days": 90,
+        "did_not_fit": None,
+    }]
+    assert status["jobs"] == []
+    assert _run(lab, "status") == 0
+    text = capsys.readouterr().out
+    assert "loc (local): completed" in text and "<- next" in text and "1/10000 changed files" in text
+
+
+def test_media_label(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.local()
+    m1, m2 = lab.media[0][1], lab.media[1][1]
+    assert _run(lab, "media", "label", "m1") == 0
+    assert media.read_label(m1)["id"] == "m1"
+    assert _run(lab, "media", "label", "m1") == 0          # already labelled: fine
+    (m2 / "stuff").write_text("x")
+    assert _run(lab, "media", "label", "m2") == 1
+    assert "holds files but no label" in capsys.readouterr().err
+    assert media.read_label(m2) is None
+    assert _run(lab, "media", "label", "m2", "--force") == 0
+    assert media.read_label(m2)["id"] == "m2"
+    (m1 / ".rabtui-medium").write_text(json.dumps({"id": "m2"}))
+    assert _run(lab, "media", "label", "m1") == 1
+    assert _run(lab, "media", "label", "nope") == 2
