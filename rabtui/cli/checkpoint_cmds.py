@@ -1,5 +1,283 @@
-"""Commands of this group are registered here."""
+"""`rabtui checkpoint status|plan|burn|verify|resume`: checkpoints onto write-once discs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rabtui import jobs
+from rabtui.checkpoint import plan as planmod, prepare, run, triggers, xorriso
+from rabtui.cli.common import TerminalPrompter, is_tty, load_config, open_store, print_json
+from rabtui.discs import parse_disc
+from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
+from rabtui.events import DISC, ERROR, LOG, PROGRESS, READY, RESULT, STEP, WARNING, Event
 
 
 def register(sub) -> None:
-    pass
+    cp = sub.add_parser("checkpoint", help="checkpoints onto CD/DVD/BD: status, plan, burn, verify, resume")
+    csub = cp.add_subparsers(dest="checkpoint_command", metavar="ACTION")
+    cp.set_defaults(func=lambda args: cp.print_help() or EXIT_OK)
+
+    p = csub.add_parser("status", help="every directory: counters, last checkpoint, why it is due or not")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = csub.add_parser("plan", help="show the per-disc plan of the next checkpoint (writes nothing)")
+    p.add_argument("--now", nargs="*", metavar="SOURCE:PATH",
+                   help="ask for a checkpoint of these directories (all when none are named)")
+    p.add_argument("--disc", metavar="TYPE", help="disc type (cd-700, dvd+r, bd-r-25, ...) or a size like 700MiB")
+    p.add_argument("--from-list", metavar="FILE", help='plan a "SIZE PATH" list (find -printf "%%s %%p\\n"); - for stdin')
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
+
+    for name, helptext, func in (("burn", "plan, then write and verify the discs of a new checkpoint", cmd_burn),
+                                 ("resume", "go on with an unfinished checkpoint at its first unverified disc",
+                                  cmd_resume),
+                                 ("verify", "re-check the discs of a checkpoint (asks for each)", cmd_verify)):
+        p = csub.add_parser(name, help=helptext)
+        if name == "burn":
+            p.add_argument("--now", nargs="*", metavar="SOURCE:PATH", help="include these directories (all when none are named)")
+            p.add_argument("--disc", metavar="TYPE", help="disc type or size")
+        else:
+            p.add_argument("number", nargs="?", type=int, help="checkpoint number (default: the newest)")
+        if name == "verify":
+            p.add_argument("--disc", type=int, metavar="K", help="only disc K")
+        p.add_argument("--drive", help='a burner such as /dev/sr0, or "images:DIR" for ISO files')
+        p.add_argument("--yes", action="store_true", help='answer "ready" to the disc prompts (images: drives only)')
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+        p.set_defaults(func=func)
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+def _when(ts) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(ts)) if ts else "never"
+
+
+def cmd_status(args) -> int:
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    sts = triggers.statuses(cfg, store)
+    cps = [dict(r) for r in store.all("SELECT number, created, status, disc_type, drive, discs, lower_bound"
+                                      " FROM checkpoints ORDER BY number DESC LIMIT 10")]
+    if args.json:
+        print_json({"directories": [s.as_dict() for s in sts], "checkpoints": cps})
+        return EXIT_OK
+    if not sts:
+        print("no directories configured")
+    for s in sts:
+        mark = "DUE" if s.due else "ok "
+        last = f"checkpoint {s.last_checkpoint} on {_when(s.last_checkpoint_time)}" if s.last_checkpoint else "never checkpointed"
+        print(f"{mark} {s.key}  changed {s.changed}/{s.max_changed_files}  {last}")
+        print(f"      {'; '.join(s.reasons)}")
+    for c in cps:
+        discs = store.all("SELECT state, COUNT(*) AS n FROM discs WHERE number=? GROUP BY state", (c["number"],))
+        states = ", ".join(f"{r['n']} {r['state']}" for r in discs)
+        print(f"checkpoint {c['number']} ({_when(c['created'])}): {c['status']}, {c['discs']} x {c['disc_type']}"
+              f" ({states}) on {c['drive']}")
+    return EXIT_OK
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _print_plan(summary: dict) -> None:
+    print(f"{'disc':>4}  {'files':>8}  {'data':>12}  {'filler':>12}  {'free':>12}  fill")
+    for d in summary["per_disc"]:
+        print(f"{d['disc']:>4}  {d['files']:>8}  {_mb(d['data_bytes']):>12}  {_mb(d['filler_bytes']):>12}"
+              f"  {_mb(d['free_bytes']):>12}  {d['fill_percent']:5.1f}%")
+    print(f"{summary['discs']} discs of {summary['disc_type']} ({_mb(summary['disc_bytes'])} each); "
+          f"lower bound {summary['lower_bound']}; {summary['files']} files, {_mb(summary['data_bytes'])};"
+          f" {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README, rabtui/ and the catalog")
+    for d in summary.get("directories", []):
+        print(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, backup {d['backup_id']}"
+              + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else ""))
+    for f in summary.get("filler", []):
+        print(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']})")
+
+
+def _asked(cfg, store, now_args) -> tuple[set[str], bool]:
+    if now_args is None:
+        return set(), False
+    if not now_args:
+        return {s.key for s in triggers.statuses(cfg, store) if s.backup_id}, False
+    keys = set()
+    known = {s.key for s in triggers.statuses(cfg, store)}
+    for k in now_args:
+        if ":" not in k:
+            raise UsageError(f"{k!r}: name a directory as SOURCE:PATH, e.g. web1:/etc")
+        if k not in known:
+            raise UsageError(f"{k!r} is not a configured directory",
+                             hint="configured: " + ", ".join(sorted(known)))
+        keys.add(k)
+    return keys, True
+
+
+def cmd_plan(args) -> int:
+    if args.from_list:
+        return _plan_list(args)
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    asked, _ = _asked(cfg, store, args.now)
+    if asked:
+        triggers.request(store, sorted(asked))
+    computed = prepare.compute(cfg, store, asked=asked, disc=args.disc)
+    summary = computed.summary()
+    limit = min(cfg.checkpoint.max_discs, 64)
+    summary["max_discs"] = limit
+    if args.json:
+        print_json(summary)
+    else:
+        _print_plan(summary)
+    if summary["discs"] > limit:
+        planmod.check_max_discs(computed.plan, limit, computed.disc_type)
+    return EXIT_OK
+
+
+def _plan_list(args) -> int:
+    if not args.disc:
+        raise UsageError("--from-list needs --disc TYPE")
+    try:
+        name, sectors = parse_disc(args.disc)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if args.from_list == "-":
+            group = planmod.parse_list(sys.stdin.buffer)
+        else:
+            with open(args.from_list, "rb") as f:
+                group = planmod.parse_list(f)
+        started = time.perf_counter()
+        p = planmod.plan([group], sectors)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.from_list}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(f"{args.from_list}: {exc}") from None
+    seconds = time.perf_counter() - started
+    summary = {"disc_type": name, "disc_bytes": sectors * 2048, "discs": len(p.discs), "lower_bound": p.lower_bound,
+               "files": p.files, "data_bytes": sum(group.sizes), "reserved_bytes_per_disc": p.reserve_sectors * 2048,
+               "per_disc": p.summary(), "seconds": round(seconds, 3)}
+    if args.json:
+        print_json(summary)
+    else:
+        _print_plan(summary)
+    return EXIT_OK
+
+
+# --- burn, resume, verify --------------------------------------------------------------------------
+
+
+class _Printer:
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = is_tty(self.stream)
+        self._last = 0.0
+
+    def emit(self, event: Event) -> None:
+        if event.kind == PROGRESS:
+            if self.tty and event.ts - self._last > 0.5:
+                self._last = event.ts
+                d = event.data
+                cur = str(d.get("current", ""))[-40:]
+                self.stream.write(f"\r  {d.get('percent', 0):5.1f}%  {cur:<40}")
+                self.stream.flush()
+            return
+        if event.kind == STEP and event.data.get("state") == "running":
+            return
+        if self.tty:
+            self.stream.write("\r" + " " * 60 + "\r")
+        label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
+        if event.kind in (LOG, STEP, DISC, RESULT, WARNING, ERROR):
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
+            self.stream.write(f"{stamp} {label}{event.message}\n")
+            self.stream.flush()
+
+
+def _prompter(args, recorder, drive: str):
+    if args.job_id is not None:
+        return recorder.prompter()
+    if args.yes and not xorriso.is_image_drive(drive):
+        raise UsageError("--yes answers the disc prompts only for images: drives; a real burner needs an operator")
+    return TerminalPrompter(auto={run.INSERT: READY} if args.yes else None)
+
+
+def _checkpoint_drive(store, number: int | None) -> str | None:
+    row = store.one("SELECT drive FROM checkpoints WHERE number=?", (number,)) if number else \
+        store.one("SELECT drive FROM checkpoints ORDER BY number DESC LIMIT 1")
+    return row["drive"] if row else None
+
+
+def _run_job(args, title: str, work) -> int:
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    drive = args.drive or (None if not hasattr(args, "number") else _checkpoint_drive(store, args.number)) \
+        or cfg.checkpoint.drive
+    recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=args.job_id)
+    recorder.handle_signals()
+    printer = _Printer()
+
+    def emit(event: Event) -> None:
+        recorder.emit(event)
+        printer.emit(event)
+
+    try:
+        prompter = _prompter(args, recorder, drive)
+        result = work(cfg, store, drive, emit, recorder.cancel, prompter)
+    except RabtuiError as exc:
+        recorder.finish("failed", exc.exit_code, str(exc))
+        raise
+    except KeyboardInterrupt:
+        recorder.finish("cancelled", EXIT_FAILED, "interrupted")
+        raise
+    except BaseException as exc:
+        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    status = {"completed": "completed", "aborted": "cancelled"}.get(result.status, "failed")
+    recorder.finish(status, result.exit_code, result.message)
+    if getattr(args, "json", False):
+        print_json({"number": result.number, "status": result.status, "verified": result.verified,
+                    "skipped": result.skipped, "message": result.message})
+    else:
+        print(result.message)
+    return result.exit_code
+
+
+def cmd_burn(args) -> int:
+    def work(cfg, store, drive, emit, cancel, prompter):
+        asked, _ = _asked(cfg, store, args.now)
+        computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit)
+        planmod.check_max_discs(computed.plan, min(cfg.checkpoint.max_discs, 64), computed.disc_type)
+        number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
+        return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
+
+    return _run_job(args, "checkpoint", work)
+
+
+def cmd_resume(args) -> int:
+    def work(cfg, store, drive, emit, cancel, prompter):
+        number = args.number or run.latest_unfinished(store)
+        return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
+
+    return _run_job(args, "checkpoint resume", work)
+
+
+def cmd_verify(args) -> int:
+    def work(cfg, store, drive, emit, cancel, prompter):
+        number = args.number
+        if number is None:
+            row = store.one("SELECT MAX(number) AS n FROM checkpoints")
+            if row is None or row["n"] is None:
+                raise UsageError("there is no checkpoint yet")
+            number = row["n"]
+        return run.verify_checkpoint(cfg, store, number, disc=args.disc, drive=drive, emit=emit,
+                                     cancel=cancel, prompter=prompter)
+
+    return _run_job(args, "checkpoint verify", work)

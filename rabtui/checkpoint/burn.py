@@ -1,0 +1,124 @@
+"""Writing one disc with xorriso: stage README.txt and rabtui/, write the command file, run it.
+
+Drives: `images:DIR` writes `DIR/RAB<n>D<nn>.iso`; a real burner (`/dev/sr0`) is first checked
+(blank, large enough), then written, closed and ejected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rabtui import proc
+from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint.layout import Row
+from rabtui.errors import WorkFailed
+from rabtui.events import LOG, PROGRESS, Emit, Event
+from rabtui.store import Store
+
+PART_SUFFIX_LEN = len(".part00-of-00")
+
+
+def load_plan(store: Store, number: int) -> tuple[dict, dict]:
+    row = store.one("SELECT * FROM checkpoints WHERE number=?", (number,))
+    if row is None:
+        from rabtui.errors import UsageError
+
+        raise UsageError(f"there is no checkpoint {number}")
+    return dict(row), json.loads(row["plan"])
+
+
+def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = None) -> list[Row]:
+    """The files of a checkpoint (or of one disc), with where each is read on the medium."""
+    roots = [(os.fsencode(d["prefix"]), os.fsencode(d["root"])) for d in plan_json["dirs"]]
+    roots.sort(key=lambda t: -len(t[0]))
+    sql = "SELECT * FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path"
+    rows = []
+    offsets: dict[tuple[str, bytes], list] = {}
+    for r in store.all(sql, (number, disc) if disc else (number,)):
+        dp = bytes(r["disc_path"])
+        disk = b""
+        for prefix, root in roots:
+            if dp.startswith(prefix + b"/"):
+                rel = dp[len(prefix) + 1:]
+                if r["part"]:
+                    rel = rel[:-PART_SUFFIX_LEN]
+                disk = os.path.join(root, rel)
+                break
+        rows.append(Row(r["disc"], r["source"], bytes(r["path"]), dp, r["size"], r["mtime"], r["sha256"],
+                        r["part"], r["parts"], disk=disk))
+    parted = [x for x in rows if x.part]
+    if parted:
+        sizes: dict[tuple[str, bytes], dict[int, int]] = {}
+        for r in store.all("SELECT source, path, part, size FROM disc_files WHERE number=? AND part IS NOT NULL",
+                           (number,)):
+            sizes.setdefault((r["source"], bytes(r["path"])), {})[r["part"]] = r["size"]
+        for x in parted:
+            s = sizes[(x.source, x.path)]
+            x.offset = sum(s[k] for k in range(1, x.part))
+    return rows
+
+
+def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row]) -> tuple[Path, Path]:
+    """README.txt and rabtui/ of the disc, and its xorriso command file."""
+    from rabtui.checkpoint.prepare import checkpoint_dir
+
+    folder = checkpoint_dir(cfg, number)
+    staging = folder / f"disc-{disc:02d}"
+    filler = [d for d in plan_json["dirs"] if d["role"] == "filler" and d.get("disc") == disc]
+    readme = layout.readme_text(number=number, created=plan_json["created"], disc=disc, discs=cp["discs"],
+                                disc_type=cp["disc_type"], dirs=plan_json["dirs"],
+                                on_disc=plan_json.get("on_disc", {}), filler=filler)
+    layout.stage_disc(staging, readme, cfg.path, folder / "catalog.tsv", store)
+    prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
+    entries = layout.disc_entries(rows, prefixes, staging)
+    cmdfile = folder / f"disc-{disc:02d}.xorriso"
+    cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
+    return staging, cmdfile
+
+
+def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
+    """For a real burner: None when a blank medium of at least `need_sectors` is in; else why not."""
+    if xorriso.is_image_drive(drive):
+        return None
+    exe = proc.which("xorriso")
+    done = proc.run(xorriso.media_argv(exe, drive), capture=True, cancel=cancel, timeout=300)
+    info = xorriso.parse_media(proc.split_records(done.stdout))
+    if not info["blank"]:
+        return f"the disc in {drive} is not blank ({info['status'] or 'no disc?'})"
+    if info["free_sectors"] is not None and info["free_sectors"] < need_sectors:
+        return (f"the disc in {drive} is too small: {info['free_sectors'] * 2048 / 1e6:.0f} MB free,"
+                f" {need_sectors * 2048 / 1e6:.0f} MB needed")
+    return None
+
+
+def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, total_sectors: int) -> None:
+    """Run xorriso on the command file; `UPDATE` lines become progress events."""
+    exe = proc.which("xorriso")
+    if xorriso.is_image_drive(drive):
+        image = Path(xorriso.image_path(drive, volid))
+        image.parent.mkdir(parents=True, exist_ok=True)
+        if image.exists():
+            image.unlink()   # never a verified disc: the caller checks
+    started = time.time()
+    notes: list[str] = []
+
+    def on_line(line: bytes) -> None:
+        _, text = xorriso.payload(line)
+        upd = xorriso.parse_update(text)
+        if upd:
+            done = upd["sectors"] * 2048
+            elapsed = max(time.time() - started, 1e-6)
+            emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total_sectors * 2048,
+                                       "percent": upd["percent"], "rate": done / elapsed,
+                                       "current": volid}))
+        elif any(w in text for w in ("FAILURE", "SORRY", "FATAL", "WARNING")):
+            notes.append(text.strip())
+            emit(Event(LOG, text.strip()))
+
+    done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel)
+    if not done.ok:
+        why = "; ".join(notes[-3:]) or done.stderr_text()[-300:]
+        raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): {why}")

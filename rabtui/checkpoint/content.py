@@ -1,0 +1,141 @@
+"""What a checkpoint holds: the latest complete state of each directory, read from the media.
+
+Standard directories: `<backup>/data/<dir>` of the newest complete backup holding the directory.
+Archive directories: the union tree `<medium>/<source>/.archive/<dir>` on that backup's medium
+(every file ever saved there). Never the sources themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rabtui.backup import media
+from rabtui.config import Config
+from rabtui.errors import WorkFailed
+from rabtui.store import Store
+
+DIR_MARK = "dir"          # sha256 column of an empty directory in disc_files and the catalog
+LINK_MARK = "symlink"     # sha256 column of a symbolic link
+
+
+@dataclass
+class DirContent:
+    source: str
+    path: str                       # the directory on the source, e.g. "/etc"
+    kind: str
+    backup_id: int
+    medium: str
+    root: Path                      # where its latest state is on the medium
+    paths: list[bytes] = field(default_factory=list)    # relative to root; empty dirs and links too
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK
+    skipped: list[bytes] = field(default_factory=list)      # sockets, fifos, devices
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.path}"
+
+    @property
+    def rel(self) -> bytes:
+        return os.fsencode(self.path.strip("/"))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
+
+
+def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> tuple[str, Path]:
+    """(medium id, root on the medium) of directory `path` in backup `backup_id`."""
+    row = store.one("SELECT b.*, d.kind FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
+                    " WHERE b.id=? AND d.path=?", (backup_id, path))
+    if row is None:
+        raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
+    if row["kind"] == "archive":
+        medium = cfg.medium(row["medium"])
+        root = media.archive_root(medium.path, source, path)
+    else:
+        root = media.backup_data_path(row["path"], path)
+    return row["medium"], Path(root)
+
+
+def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None], list[bytes]]:
+    """Walk `root` in name order: files, symlinks and empty directories, as bytes relative to it."""
+    paths: list[bytes] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
+    marks: list[str | None] = []
+    skipped: list[bytes] = []
+    base = os.fsencode(root)
+
+    def walk(dir_bytes: bytes, rel: bytes) -> None:
+        with os.scandir(dir_bytes) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        if not entries and rel:
+            st = os.lstat(dir_bytes)
+            paths.append(rel)
+            sizes.append(0)
+            mtimes.append(int(st.st_mtime))
+            marks.append(DIR_MARK)
+        for e in entries:
+            r = rel + b"/" + e.name if rel else e.name
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                walk(e.path, r)
+            elif stat.S_ISREG(st.st_mode):
+                paths.append(r)
+                sizes.append(st.st_size)
+                mtimes.append(int(st.st_mtime))
+                marks.append(None)
+            elif stat.S_ISLNK(st.st_mode):
+                paths.append(r)
+                sizes.append(0)
+                mtimes.append(int(st.st_mtime))
+                marks.append(LINK_MARK)
+            else:
+                skipped.append(r)
+
+    walk(base, b"")
+    return paths, sizes, mtimes, marks, skipped
+
+
+def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> DirContent:
+    medium, root = locate(cfg, store, source, path, backup_id)
+    row = store.one("SELECT kind FROM backup_dirs WHERE backup_id=? AND path=?", (backup_id, path))
+    if not root.is_dir():
+        raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
+    paths, sizes, mtimes, marks, skipped = scan(root)
+    return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
+                      root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped)
+
+
+def sha256_file(path: bytes | str, cancel=None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            if cancel is not None and cancel.is_set():
+                from rabtui.errors import Cancelled
+
+                raise Cancelled("cancelled while computing checksums")
+            chunk = f.read(1 << 20)
+            if not chunk:
+                return h.hexdigest()
+            h.update(chunk)
+
+
+def sha256_range(path: bytes | str, offset: int, length: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left > 0:
+            chunk = f.read(min(1 << 20, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()

@@ -1,0 +1,194 @@
+"""What goes on one disc (DESIGN.md "On a disc"): README.txt, rabtui/ (config, database copy,
+catalog.tsv of the whole checkpoint), data/<source-id>/<original path>/..., add/N/...
+
+The catalog is text, one file per line: disc, path on the disc, size, mtime, sha256, separated by
+tabs. In paths a backslash is written `\\\\`, a tab `\\t`, a newline `\\n`, a carriage return
+`\\r`, and every byte that is not part of valid UTF-8 `\\xHH`; nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK
+from rabtui.checkpoint.xorriso import Entry
+
+CATALOG_HEADER = "disc\tpath\tsize\tmtime\tsha256\n"
+
+
+def volid(number: int, disc: int) -> str:
+    return f"RAB{number}D{disc:02d}"
+
+
+def escape_path(path: bytes) -> str:
+    """A path for the catalog and the README: see the module's docstring."""
+    b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return b.decode("utf-8", "backslashreplace")
+
+
+def unescape_path(text: str) -> bytes:
+    out = bytearray()
+    raw = text.encode("utf-8")
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x5C and i + 1 < len(raw):
+            n = raw[i + 1]
+            if n == 0x5C:
+                out.append(0x5C); i += 2; continue
+            if n in b"tnr":
+                out.append({0x74: 9, 0x6E: 10, 0x72: 13}[n]); i += 2; continue
+            if n == 0x78 and i + 3 < len(raw) + 1:
+                out.append(int(raw[i + 2:i + 4], 16)); i += 4; continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+@dataclass
+class Row:
+    """One file of the checkpoint (a `disc_files` row), with where to read it on the medium."""
+
+    disc: int
+    source: str
+    path: bytes            # original path, relative to /
+    disc_path: bytes       # path on the disc
+    size: int
+    mtime: int
+    sha256: str | None
+    part: int | None = None
+    parts: int | None = None
+    offset: int = 0        # for parts: where this part starts in the original file
+    disk: bytes = b""      # where it is read from on the medium
+
+
+def catalog_lines(rows: Iterable[Row]) -> Iterable[str]:
+    yield CATALOG_HEADER
+    for r in rows:
+        yield f"{r.disc}\t{escape_path(r.disc_path)}\t{r.size}\t{r.mtime}\t{r.sha256 or '-'}\n"
+
+
+def write_catalog(path: Path, rows: Iterable[Row]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(catalog_lines(rows))
+    os.replace(tmp, path)
+
+
+def parse_catalog(text: str) -> list[tuple[int, bytes, int, int, str]]:
+    out = []
+    for line in text.splitlines()[1:]:
+        disc, path, size, mtime, sha = line.split("\t")
+        out.append((int(disc), unescape_path(path), int(size), int(mtime), sha))
+    return out
+
+
+def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type: str,
+                dirs: Sequence[dict], on_disc: dict[str, list[int]], filler: Sequence[dict]) -> str:
+    """README.txt of one disc. `dirs`: the checkpoint's directories (plan JSON); `on_disc`:
+    prefix -> the discs it is on; `filler`: the add/N directories of this disc."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created))
+    vid = volid(number, disc)
+    lines = [
+        f"rabtui checkpoint {number}, made {when}",
+        f"Disc {disc} of {discs}, volume id {vid}, disc type {disc_type}",
+        "",
+        "This disc is one of the discs of a checkpoint: a full copy of the directories below,",
+        "taken from the newest complete backup of each. It can be read without rabtui.",
+        "",
+        "The checkpoint (data/, all discs):",
+    ]
+    for d in dirs:
+        if d["role"] != "data":
+            continue
+        where = on_disc.get(d["prefix"], [])
+        mark = "  <- on this disc" if disc in where else ""
+        span = ", ".join(str(k) for k in where) or "-"
+        lines.append(f"  {d['prefix']}  =  {d['source']}:{d['path']}  ({d['kind']}, backup {d['backup_id']},"
+                     f" discs {span}){mark}")
+    lines += ["", "Filler on this disc (add/N = source:path, whole directories, not part of the checkpoint):"]
+    if filler:
+        for d in filler:
+            lines.append(f"  {d['prefix']}  =  {d['source']}:{d['path']}  ({d['kind']}, backup {d['backup_id']})")
+    else:
+        lines.append("  (none)")
+    lines += [
+        "",
+        "Also on this disc:",
+        "  README.txt          this file",
+        "  rabtui/catalog.tsv  every file of the whole checkpoint, on every disc:",
+        "                      disc <TAB> path on the disc <TAB> size <TAB> mtime (seconds since 1970 UTC)",
+        "                      <TAB> sha256.  In paths: backslash is \\\\, tab \\t, newline \\n,",
+        "                      carriage return \\r, bytes that are not UTF-8 \\xHH.  sha256 'dir' marks",
+        "                      an empty directory, 'symlink' a symbolic link.",
+        "  rabtui/             the rabtui configuration and a copy of its state database at this time",
+        "",
+        "Restoring with plain tools:",
+        "  mount -o ro /dev/sr0 /mnt          (or copy everything out without mounting:",
+        "                                      xorriso -osirrox on -indev /dev/sr0 -extract / /restore)",
+        "  cp -a /mnt/data/SOURCE/PATH /restore/",
+        "  Find a file:  grep 'etc/fstab' /mnt/rabtui/catalog.tsv   (the first column is the disc)",
+        "  Check a file: sha256sum FILE, compare with the catalog.",
+        "  A file larger than a disc is cut into parts on consecutive discs, named",
+        "  NAME.part01-of-03, NAME.part02-of-03, ...  Copy all parts into one directory, then:",
+        "      cat NAME.part* > NAME",
+        "  Each part has its own sha256 in the catalog.",
+        "  Verify this disc: xorriso -md5 on -indev /dev/sr0 -check_md5_r SORRY / --",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Path) -> list[Entry]:
+    """The xorriso entries of one disc: README, rabtui/, then each directory and file in path
+    order, directories first so that their own attributes (mode, times) are kept.
+    `prefixes`: disc prefix (b"data/web1/etc") -> root of that directory on the medium."""
+    out = [Entry("file", os.fsencode(staging / "README.txt"), b"/README.txt"),
+           Entry("tree", os.fsencode(staging / "rabtui"), b"/rabtui")]
+    seen: set[bytes] = set()
+
+    def ensure_dir(iso_dir: bytes) -> None:
+        if iso_dir in seen:
+            return
+        for prefix, root in prefixes.items():
+            if iso_dir == prefix or iso_dir.startswith(prefix + b"/"):
+                parent = iso_dir.rpartition(b"/")[0]
+                if iso_dir != prefix:
+                    ensure_dir(parent)
+                rel = iso_dir[len(prefix) + 1:]
+                out.append(Entry("dir", os.path.join(root, rel) if rel else root, b"/" + iso_dir))
+                seen.add(iso_dir)
+                return
+        seen.add(iso_dir)   # above a directory's root (data/, data/web1/): made by xorriso
+
+    for r in rows:
+        if r.sha256 == DIR_MARK:
+            ensure_dir(r.disc_path)
+            continue
+        ensure_dir(r.disc_path.rpartition(b"/")[0])
+        if r.part:
+            out.append(Entry("cut", r.disk, b"/" + r.disc_path, offset=r.offset, length=r.size))
+        else:
+            out.append(Entry("file", r.disk, b"/" + r.disc_path))
+    return out
+
+
+def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog: Path, store) -> None:
+    """README.txt and rabtui/ of one disc, in `staging` (made fresh)."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    (staging / "rabtui").mkdir(parents=True)
+    (staging / "README.txt").write_text(readme, encoding="utf-8")
+    if config_path is not None and Path(config_path).is_file():
+        shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
+    shutil.copy2(catalog, staging / "rabtui" / "catalog.tsv")
+    store.backup_to(staging / "rabtui" / "rabtui.db")
+
+
+def is_regular(r: Row) -> bool:
+    return r.sha256 not in (DIR_MARK, LINK_MARK)

@@ -1,0 +1,234 @@
+"""From due directories to a recorded checkpoint: content, plan, checksums, database rows.
+
+`compute()` plans without writing anything (`rabtui checkpoint plan`); `record()` numbers the
+checkpoint and writes `checkpoints`, `checkpoint_dirs`, `discs` (all `planned`) and `disc_files`
+(with the sha256 of every file, read from the media), and the catalog of the whole checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rabtui.checkpoint import content, plan as planmod, triggers
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, DirContent
+from rabtui.checkpoint.layout import Row, volid, write_catalog
+from rabtui.config import Config
+from rabtui.discs import parse_disc
+from rabtui.errors import UsageError
+from rabtui.events import LOG, PROGRESS, STEP, Emit, Event, no_emit
+from rabtui.store import Store
+
+DB_ROW_BYTES = 160          # a disc_files row in the database copy, besides its paths
+
+
+@dataclass
+class Computed:
+    disc_type: str
+    disc_sectors: int
+    plan: planmod.Plan
+    data: list[DirContent]
+    filler: list[DirContent]
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    def filler_on(self, k: int) -> list[tuple[int, DirContent]]:
+        return [(self.plan.filler_numbers[ci], self.filler[ci]) for ci in self.plan.discs[k].filler]
+
+    def summary(self) -> dict:
+        p = self.plan
+        return {
+            "disc_type": self.disc_type, "disc_bytes": self.disc_sectors * 2048,
+            "discs": len(p.discs), "lower_bound": p.lower_bound, "files": p.files,
+            "data_bytes": sum(d.total_bytes for d in self.data),
+            "reserved_bytes_per_disc": p.reserve_sectors * 2048,
+            "per_disc": p.summary(),
+            "directories": [{"key": d.key, "kind": d.kind, "files": len(d.paths), "bytes": d.total_bytes,
+                             "backup_id": d.backup_id, "reasons": self.reasons.get(d.key, [])} for d in self.data],
+            "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1}
+                       for k, dp in enumerate(p.discs) for ci in dp.filler],
+        }
+
+
+def prefix_of(source: str, path: str) -> bytes:
+    rel = os.fsencode(path.strip("/"))
+    return b"data/" + source.encode() + (b"/" + rel if rel else b"")
+
+
+def _extra_reserve(cfg: Config, store: Store, nfiles: int, npath_bytes: int, ndirs: int) -> int:
+    """README, config and database copy: the copy grows by the rows of this checkpoint."""
+    pages = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
+    db = pages
+    conf = cfg.path.stat().st_size if cfg.path and Path(cfg.path).is_file() else 0
+    readme = 8192 + 300 * ndirs
+    return readme + conf + db + nfiles * DB_ROW_BYTES + 2 * npath_bytes + (256 << 10)
+
+
+def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: str | None = None,
+            only_asked: bool = False, emit: Emit = no_emit) -> Computed:
+    disc_type, sectors = parse_disc(disc or cfg.checkpoint.disc)
+    sts = triggers.statuses(cfg, store, asked=asked)
+    if only_asked and asked:
+        chosen = [s for s in sts if s.requested and s.backup_id]
+    else:
+        chosen = [s for s in sts if s.due]
+    unknown = sorted((asked or set()) - {s.key for s in sts} - {"*"})
+    unknown = [k for k in unknown if not k.endswith(":*")]
+    if unknown:
+        raise UsageError(f"not a configured directory: {', '.join(unknown)} (use SOURCE:PATH)")
+    if not chosen:
+        raise UsageError("no directory is due for a checkpoint",
+                         hint="see `rabtui checkpoint status`; `rabtui checkpoint plan --now SOURCE:PATH` asks for one")
+    keys = {s.key for s in chosen}
+    others = [s for s in sts if s.key not in keys and s.backup_id]
+    others.sort(key=lambda s: (s.last_checkpoint_time or 0.0, s.source, s.path))
+    data = []
+    for s in chosen:
+        emit(Event(LOG, f"reading {s.key} from backup {s.backup_id}"))
+        data.append(content.gather(cfg, store, s.source, s.path, s.backup_id))
+    filler = []
+    for s in others:
+        try:
+            filler.append(content.gather(cfg, store, s.source, s.path, s.backup_id))
+        except Exception as exc:  # a filler candidate that cannot be read is simply not used
+            emit(Event(LOG, f"filler {s.key} left out: {exc}"))
+    groups = [planmod.Group(key=(d.source, d.path), prefix=prefix_of(d.source, d.path), paths=d.paths,
+                            sizes=d.sizes) for d in data]
+    fgroups = [planmod.Group(key=(d.source, d.path), prefix=b"add", paths=d.paths, sizes=d.sizes) for d in filler]
+    nfiles = sum(len(d.paths) for d in data)
+    npath = sum(len(p) for d in data for p in d.paths)
+    extra = _extra_reserve(cfg, store, nfiles, npath, len(data) + len(filler))
+    try:
+        p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, filler=fgroups)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
+
+
+def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
+    """Every file of the checkpoint with its disc and sha256 (read from the medium)."""
+    p = c.plan
+    rows: list[Row] = []
+    parts_of: dict[tuple[int, int], list[planmod.Part]] = {}
+    for part in p.parts:
+        parts_of.setdefault((part.group, part.index), []).append(part)
+    total = sum(d.total_bytes for d in c.data) + sum(c.filler[ci].total_bytes for ci in p.filler_numbers)
+    done = 0
+    started = time.time()
+
+    def progress(name: bytes) -> None:
+        rate = done / max(time.time() - started, 1e-6)
+        emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total, "rate": rate,
+                                   "percent": 100.0 * done / total if total else 100.0,
+                                   "current": os.fsdecode(name)}))
+
+    def add(d: DirContent, prefix: bytes, i: int, disc: int) -> None:
+        nonlocal done
+        rel = d.paths[i]
+        src_path = d.rel + b"/" + rel if d.rel else rel
+        disk = os.path.join(os.fsencode(d.root), rel)
+        mark = d.marks[i]
+        if mark is None:
+            progress(rel)
+            sha = content.sha256_file(disk, cancel)
+            done += d.sizes[i]
+        else:
+            sha = mark
+        rows.append(Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], sha,
+                        disk=disk))
+
+    for gi, d in enumerate(c.data):
+        prefix = prefix_of(d.source, d.path)
+        where = p.placement[gi]
+        for i in range(len(d.paths)):
+            k = where[i]
+            if k != planmod.SPLIT:
+                add(d, prefix, i, k)
+                continue
+            rel = d.paths[i]
+            disk = os.path.join(os.fsencode(d.root), rel)
+            for part in parts_of[(gi, i)]:
+                name = planmod.part_name(rel, part.part, part.parts)
+                progress(name)
+                sha = content.sha256_range(disk, part.offset, part.length)
+                done += part.length
+                rows.append(Row(part.disc + 1, d.source, d.rel + b"/" + rel if d.rel else rel,
+                                prefix + b"/" + name, part.length, d.mtimes[i], sha, part.part, part.parts,
+                                offset=part.offset, disk=disk))
+    for k, dp in enumerate(p.discs):
+        for ci in dp.filler:
+            d = c.filler[ci]
+            prefix = b"add/%d" % p.filler_numbers[ci]
+            for i in range(len(d.paths)):
+                add(d, prefix, i, k)
+    return rows
+
+
+def checkpoint_dir(cfg: Config, number: int) -> Path:
+    return Path(cfg.state_dir) / "checkpoints" / str(number)
+
+
+def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = no_emit, cancel=None,
+           now: float | None = None) -> int:
+    """Number the checkpoint and write its rows; returns its number. Nothing is burnt yet."""
+    planmod.check_max_discs(c.plan, min(cfg.checkpoint.max_discs, 64), c.disc_type)
+    emit(Event(STEP, "checksums of every file, read from the media", {"step": 1, "name": "checksums",
+                                                                         "state": "running"}))
+    rows = _rows(c, emit, cancel)
+    emit(Event(STEP, "checksums done", {"step": 1, "name": "checksums", "state": "ok"}))
+    created = now or time.time()
+    p = c.plan
+    dirs = []
+    for d in c.data:
+        dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "data", "add": None,
+                     "backup_id": d.backup_id, "medium": d.medium, "root": os.fsdecode(d.root),
+                     "prefix": os.fsdecode(prefix_of(d.source, d.path)),
+                     "reason": "; ".join(c.reasons.get(d.key, []))})
+    for k, dp in enumerate(p.discs):
+        for ci in dp.filler:
+            d = c.filler[ci]
+            n = p.filler_numbers[ci]
+            dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "filler", "add": n,
+                         "disc": k + 1, "backup_id": d.backup_id, "medium": d.medium,
+                         "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler"})
+    on_disc: dict[str, set[int]] = {}
+    prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
+    for r in rows:
+        for pre in prefixes:
+            if r.disc_path.startswith(pre + b"/"):
+                on_disc.setdefault(os.fsdecode(pre), set()).add(r.disc)
+                break
+    with store.transaction():
+        row = store.one("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM checkpoints")
+        number = row["n"]
+        plan_json = {"created": created, "disc_type": c.disc_type, "disc_sectors": c.disc_sectors,
+                     "reserve_sectors": p.reserve_sectors, "dirs": dirs, "summary": c.summary(),
+                     "on_disc": {k: sorted(v) for k, v in on_disc.items()}}
+        store.execute(
+            "INSERT INTO checkpoints(number, created, status, disc_type, disc_sectors, drive, discs, lower_bound, plan)"
+            " VALUES (?,?, 'planned', ?,?,?,?,?,?)",
+            (number, created, c.disc_type, c.disc_sectors, drive, len(p.discs), p.lower_bound,
+             json.dumps(plan_json, default=str)),
+        )
+        for d in dirs:
+            store.execute("INSERT OR REPLACE INTO checkpoint_dirs(number, source, path, role, backup_id, reason)"
+                          " VALUES (?,?,?,?,?,?)",
+                          (number, d["source"], d["path"], d["role"], d["backup_id"], d["reason"]))
+        for k in range(len(p.discs)):
+            store.execute("INSERT INTO discs(number, disc, volid, state) VALUES (?,?,?, 'planned')",
+                          (number, k + 1, volid(number, k + 1)))
+        store.conn.executemany(
+            "INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, part, parts)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts)
+             for r in rows],
+        )
+    folder = checkpoint_dir(cfg, number)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.sort(key=lambda r: (r.disc, r.disc_path))
+    write_catalog(folder / "catalog.tsv", rows)
+    emit(Event(LOG, f"checkpoint {number}: {len(p.discs)} discs of {c.disc_type} (lower bound {p.lower_bound}),"
+                    f" {len(rows)} files"))
+    return number

@@ -1,0 +1,262 @@
+"""Burning a recorded checkpoint disc after disc, with prompts, verification and resume.
+
+Each disc goes planned -> writing -> written -> verified (or failed / skipped) in `discs`. A run
+starts at the first disc that is not verified, so `resume` after a killed process, a failed disc,
+a skip or an abort simply runs again; a verified disc is never written again. Before each disc
+the operator is asked to insert it (ready / skip / abort); after a failure: retry, rewrite on a
+new disc, skip or abort. When every disc is verified the checkpoint is completed and its
+directories' trigger counters are reset.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rabtui import locks, proc
+from rabtui.checkpoint import burn, triggers, xorriso
+from rabtui.checkpoint.prepare import checkpoint_dir
+from rabtui.checkpoint.verify import VerifyResult, verify_disc
+from rabtui.config import Config
+from rabtui.errors import Cancelled, UsageError, WorkFailed
+from rabtui.events import (
+    ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, Emit, Event, Prompter, Question,
+)
+from rabtui.store import Store
+
+INSERT = "insert_disc"
+FAILED = "disc_failed"
+WRONG = "wrong_disc"
+
+
+class Aborted(Exception):
+    pass
+
+
+@dataclass
+class RunResult:
+    number: int
+    status: str                     # completed | incomplete | aborted
+    verified: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "completed" else 1
+
+
+def latest_unfinished(store: Store) -> int:
+    row = store.one("SELECT number FROM checkpoints WHERE status != 'completed' ORDER BY number DESC LIMIT 1")
+    if row is None:
+        raise UsageError("there is no unfinished checkpoint to resume")
+    return row["number"]
+
+
+def _set_disc(store: Store, number: int, disc: int, state: str, emit: Emit, message: str = "", **cols) -> None:
+    sets = ["state=?", "message=?"] + [f"{k}=?" for k in cols]
+    store.execute(f"UPDATE discs SET {', '.join(sets)} WHERE number=? AND disc=?",
+                  (state, message, *cols.values(), number, disc))
+    emit(Event(DISC, message or f"disc {disc}: {state}", {"number": number, "disc": disc, "state": state}))
+
+
+def _need_sectors(cp: dict, plan_json: dict, disc: int) -> int:
+    per = plan_json["summary"]["per_disc"][disc - 1]
+    return (per["data_bytes"] + per["filler_bytes"] + per["reserved_bytes"]) // 2048
+
+
+def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str = "",
+                    verb: str = "Insert blank disc", choices=(READY, SKIP, ABORT)) -> Question:
+    number, n = cp["number"], cp["discs"]
+    vid = f"RAB{number}D{disc:02d}"
+    need = _need_sectors(cp, plan_json, disc) * 2048 / 1e6
+    text = (f"{verb} {disc} of {n} for checkpoint {number}, volume {vid}, {cp['disc_type']},"
+            f" at least {need:.0f} MB, into {drive}")
+    if note:
+        text = f"{note}\n{text}"
+    return Question(INSERT, text, tuple(choices),
+                    {"number": number, "disc": disc, "discs": n, "volid": vid, "drive": drive,
+                     "disc_type": cp["disc_type"], "need_bytes": int(need * 1e6)})
+
+
+def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None = None, emit: Emit,
+                    cancel, prompter: Prompter) -> RunResult:
+    """Write (or go on writing) checkpoint `number`; takes the drive's lock."""
+    cp, plan_json = burn.load_plan(store, number)
+    drive = drive or cp["drive"] or cfg.checkpoint.drive
+    if cp["status"] == "completed":
+        return RunResult(number, "completed", message=f"checkpoint {number} is already complete")
+    with locks.drive_lock(cfg.state_dir, drive):
+        store.execute("UPDATE checkpoints SET status='burning', drive=? WHERE number=?", (drive, number))
+        result = RunResult(number, "incomplete")
+        try:
+            for row in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (number,)):
+                disc = row["disc"]
+                if row["state"] == "verified":
+                    result.verified.append(disc)
+                    continue
+                emit(Event(STEP, f"disc {disc} of {cp['discs']}", {"step": disc, "name": row["volid"],
+                                                                   "state": "running"}))
+                outcome = _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter)
+                getattr(result, outcome).append(disc)
+                emit(Event(STEP, f"disc {disc}: {outcome}", {"step": disc, "name": row["volid"],
+                                                            "state": "ok" if outcome == "verified" else "skipped"}))
+        except (Aborted, Cancelled) as exc:
+            result.status = "aborted"
+            store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+            result.message = (f"checkpoint {number} stopped ({exc}); `rabtui checkpoint resume {number}`"
+                              f" goes on at the first disc not verified")
+            emit(Event(ERROR, result.message))
+            return result
+        if len(result.verified) == cp["discs"]:
+            complete(store, number, plan_json)
+            result.status = "completed"
+            result.message = f"checkpoint {number}: all {cp['discs']} discs written and verified"
+        else:
+            left = sorted(set(range(1, cp["discs"] + 1)) - set(result.verified))
+            result.message = (f"checkpoint {number}: discs {', '.join(map(str, left))} not verified;"
+                              f" `rabtui checkpoint resume {number}` writes them")
+        emit(Event(RESULT, result.message, {"number": number, "status": result.status,
+                                            "verified": result.verified, "skipped": result.skipped}))
+        return result
+
+
+def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) -> str:
+    """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted."""
+    number = cp["number"]
+    vid = f"RAB{number}D{disc:02d}"
+    rows = burn.load_rows(store, number, plan_json, disc)
+    need = _need_sectors(cp, plan_json, disc)
+    note = ""
+    while True:   # insert a blank disc and write it
+        answer = prompter.ask(insert_question(cp, plan_json, disc, drive, note), cancel)
+        if answer == ABORT:
+            raise Aborted(f"aborted at disc {disc}")
+        if answer == SKIP:
+            _set_disc(store, number, disc, "skipped", emit, f"disc {disc} skipped")
+            return "skipped"
+        problem = burn.check_blank(drive, need, cancel)
+        if problem:
+            note = problem
+            continue
+        _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
+        try:
+            _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
+            burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need)
+        except WorkFailed as exc:
+            _set_disc(store, number, disc, "failed", emit, str(exc))
+            answer = _ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {exc}", disc)
+            if answer == RETRY or answer == REWRITE:
+                note = "" if answer == RETRY else "Use a new blank disc."
+                continue
+            if answer == SKIP:
+                return "skipped"
+            raise Aborted(f"aborted at disc {disc}")
+        image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
+        _set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
+        outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
+        if outcome == REWRITE:
+            note = "Use a new blank disc."
+            continue
+        return outcome
+
+
+def _ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT)) -> str:
+    return prompter.ask(Question(FAILED, text, tuple(choices), {"disc": disc}), cancel)
+
+
+def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
+                 after_write: bool = True) -> str:
+    """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted."""
+    number = cp["number"]
+    vid = f"RAB{number}D{disc:02d}"
+    scratch = checkpoint_dir(cfg, number) / f"verify-{disc:02d}"
+    while True:
+        emit(Event(LOG, f"verifying {vid}"))
+        res = verify_disc(drive, vid, rows, scratch, emit=emit, cancel=cancel)
+        if res.ok:
+            _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
+            _eject(drive, cancel)
+            return "verified"
+        if res.wrong_disc:
+            emit(Event(ERROR, res.describe()))
+            q = insert_question(cp, plan_json, disc, drive, note=f"Wrong disc: {res.describe()}.",
+                                verb="Insert disc", choices=(RETRY, SKIP, ABORT))
+            answer = prompter.ask(Question(WRONG, q.text, q.choices, q.data), cancel)
+        else:
+            _set_disc(store, number, disc, "failed", emit, res.describe())
+            emit(Event(ERROR, res.describe()))
+            answer = _ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
+                                 choices=(REWRITE, RETRY, SKIP, ABORT))
+        if answer == RETRY:
+            continue
+        if answer == REWRITE:
+            return REWRITE
+        if answer == SKIP:
+            return "skipped"
+        raise Aborted(f"aborted at disc {disc}")
+
+
+def _eject(drive: str, cancel) -> None:
+    if not xorriso.is_image_drive(drive):
+        proc.run(xorriso.eject_argv(proc.which("xorriso"), drive), cancel=cancel, timeout=120)
+
+
+def complete(store: Store, number: int, plan_json: dict) -> None:
+    """All discs verified: the checkpoint is complete; reset its directories' triggers."""
+    created = plan_json["created"]
+    keys = []
+    with store.transaction():
+        store.execute("UPDATE checkpoints SET status='completed' WHERE number=?", (number,))
+        for d in plan_json["dirs"]:
+            if d["role"] != "data":
+                continue
+            keys.append(f"{d['source']}:{d['path']}")
+            store.execute(
+                "INSERT INTO dir_state(source, path, changed_since_checkpoint, last_checkpoint, last_checkpoint_time,"
+                " did_not_fit) VALUES (?,?,0,?,?,NULL) ON CONFLICT(source, path) DO UPDATE SET"
+                " changed_since_checkpoint=0, last_checkpoint=excluded.last_checkpoint,"
+                " last_checkpoint_time=excluded.last_checkpoint_time, did_not_fit=NULL",
+                (d["source"], d["path"], number, created),
+            )
+    triggers.clear_requests(store, keys)
+
+
+def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | None = None, drive: str | None = None,
+                      emit: Emit, cancel, prompter: Prompter) -> RunResult:
+    """Re-check written discs later (asking for each); a mismatch offers a rewrite."""
+    cp, plan_json = burn.load_plan(store, number)
+    drive = drive or cp["drive"] or cfg.checkpoint.drive
+    result = RunResult(number, "completed")
+    with locks.drive_lock(cfg.state_dir, drive):
+        discs = [disc] if disc else list(range(1, cp["discs"] + 1))
+        if disc is not None and not 1 <= disc <= cp["discs"]:
+            raise UsageError(f"checkpoint {number} has discs 1..{cp['discs']}, not {disc}")
+        try:
+            for k in discs:
+                answer = prompter.ask(insert_question(cp, plan_json, k, drive, verb="Insert disc",
+                                                      choices=(READY, SKIP, ABORT)), cancel)
+                if answer == ABORT:
+                    raise Aborted(f"aborted at disc {k}")
+                if answer == SKIP:
+                    result.skipped.append(k)
+                    continue
+                rows = burn.load_rows(store, number, plan_json, k)
+                outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter)
+                if outcome == REWRITE:
+                    outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter)
+                getattr(result, outcome).append(k)
+        except (Aborted, Cancelled) as exc:
+            result.status = "aborted"
+            result.message = f"verification of checkpoint {number} stopped: {exc}"
+            emit(Event(ERROR, result.message))
+            return result
+    bad = [k for k in discs if k not in result.verified]
+    if bad:
+        result.status = "incomplete"
+        result.message = f"checkpoint {number}: discs {', '.join(map(str, bad))} not verified"
+    else:
+        result.message = f"checkpoint {number}: discs {', '.join(map(str, discs))} verified"
+    emit(Event(RESULT, result.message, {"number": number, "status": result.status, "verified": result.verified}))
+    return result

@@ -1,0 +1,229 @@
+"""xorriso command lines and command files (pure), and parsers of what xorriso prints.
+
+Names reach xorriso through a command file read with `-options_from_file` while
+`-backslash_codes on` is in effect: every word is put in double quotes and every byte that is not
+plain printable ASCII (and the quote marks and the backslash) is written as `\\xHH`, which
+xorriso translates back (xorriso(1), "-backslash_codes": `\\x[0-9a-f][0-9a-f]=hex_code`). So a
+name may hold any byte but NUL. Program arguments are translated too
+("with_program_arguments"): their backslashes are doubled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+ISO_SETTINGS = ["-rockridge", "on", "-joliet", "on", "-md5", "on",
+                "-compliance", "iso_9660_level=3:no_emul_toc"]
+
+_PLAIN = frozenset(b for b in range(0x20, 0x7F) if b not in b"\"'\\")
+
+
+def quote(word: bytes | str) -> str:
+    """One word of a command file: double-quoted, unusual bytes as \\xHH."""
+    if isinstance(word, str):
+        word = word.encode("utf-8", "surrogateescape")
+    return '"' + "".join(chr(b) if b in _PLAIN else "\\x%02x" % b for b in word) + '"'
+
+
+def arg(word: bytes | str) -> str:
+    """A program argument while backslash codes are on: backslashes doubled."""
+    if isinstance(word, bytes):
+        word = word.decode("utf-8", "surrogateescape")
+    return word.replace("\\", "\\\\")
+
+
+@dataclass
+class Entry:
+    """One thing to put into the image."""
+
+    kind: str            # "dir" (the directory itself) | "file" | "tree" (a whole directory) | "cut"
+    disk: bytes          # path on disk
+    iso: bytes           # path in the image, absolute
+    offset: int = 0      # for "cut"
+    length: int = 0
+
+
+def command_file(volid: str, entries: Iterable[Entry]) -> str:
+    """The text of the command file for one disc."""
+    lines = [f"-volid {quote(volid)}"]
+    for e in entries:
+        if e.kind == "dir":
+            lines.append(f"-map_single {quote(e.disk)} {quote(e.iso)}")
+        elif e.kind in ("file", "tree"):
+            lines.append(f"-map {quote(e.disk)} {quote(e.iso)}")
+        elif e.kind == "cut":
+            lines.append(f"-cut_out {quote(e.disk)} {e.offset} {e.length} {quote(e.iso)}")
+        else:
+            raise ValueError(f"unknown entry kind {e.kind!r}")
+    return "\n".join(lines) + "\n"
+
+
+def is_image_drive(drive: str) -> bool:
+    return drive.startswith("images:")
+
+
+def image_path(drive: str, volid: str) -> str:
+    return f"{drive[len('images:'):].rstrip('/') or '/'}/{volid}.iso"
+
+
+def device_of(drive: str, volid: str) -> str:
+    """xorriso's drive address: a real burner as is, an image as `stdio:DIR/VOLID.iso`."""
+    return "stdio:" + image_path(drive, volid) if is_image_drive(drive) else drive
+
+
+def burn_argv(xorriso: str, drive: str, volid: str, cmdfile: str) -> list[str]:
+    real = not is_image_drive(drive)
+    argv = [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on", "-abort_on", "FAILURE",
+            *ISO_SETTINGS, "-outdev", arg(device_of(drive, volid)),
+            "-options_from_file", arg(cmdfile)]
+    if real:
+        argv += ["-close", "on"]
+    return argv + ["-commit", "-end"]   # a real disc is ejected after it is verified
+
+
+def check_argv(xorriso: str, indev: str, volid: str) -> list[str]:
+    """Volume id, readability of every block, and the MD5 of the session and of every file."""
+    return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on", "-md5", "on",
+            "-assert_volid", volid, "FATAL", "-indev", arg(indev),
+            "-check_media", "--", "-check_md5_r", "SORRY", "/", "--", "-end"]
+
+
+def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]:
+    return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
+            "-assert_volid", volid, "FATAL", "-indev", arg(indev),
+            "-osirrox", "on", "-extract", "/", arg(target), "-end"]
+
+
+def volid_argv(xorriso: str, indev: str) -> list[str]:
+    return [xorriso, "-no_rc", "-pkt_output", "on", "-indev", arg(indev), "-pvd_info", "-end"]
+
+
+def media_argv(xorriso: str, device: str) -> list[str]:
+    """What is in the burner: blank or not, and its free space."""
+    return [xorriso, "-no_rc", "-pkt_output", "on", "-outdev", arg(device), "-toc", "-tell_media_space", "-end"]
+
+
+def eject_argv(xorriso: str, device: str) -> list[str]:
+    return [xorriso, "-no_rc", "-outdev", arg(device), "-eject", "all", "-end"]
+
+
+# --- output parsing ------------------------------------------------------------------------------
+
+_PKT = re.compile(r"^([RIM]):([01]): ?(.*)$", re.S)
+_UPDATE = re.compile(r"UPDATE\s*:\s*Writing:\s+(\d+)s\s+([\d.]+)%")
+_SPACE = re.compile(r"Media space\s*:\s*(\d+)s")
+_AFTER = re.compile(r"After commit\s*:\s*(\d+)s")
+_STATUS = re.compile(r"Media status\s*:\s*(.+)")
+_MISMATCH = re.compile(r"MD5 MISMATCH:\s*'(.*)'\s*$")
+_REGION = re.compile(r"Media region\s*:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\S+)\s*(\S*)")
+_VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
+
+
+def payload(line: bytes | str) -> tuple[str, str]:
+    """(channel, text) of one `-pkt_output on` line; channel '' when it is not one."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    m = _PKT.match(line)
+    return (m.group(1), m.group(3)) if m else ("", line)
+
+
+def parse_update(text: str) -> dict | None:
+    """`xorriso : UPDATE : Writing:  12225s  78.6%  fifo 0%  buf 50%` -> sectors and percent."""
+    m = _UPDATE.search(text)
+    if not m:
+        return None
+    return {"sectors": int(m.group(1)), "percent": float(m.group(2))}
+
+
+def unescape_output(text: str) -> bytes:
+    """Undo xorriso's encode_output: \\n \\t \\\\ and \\ooo octal codes, back to the name's bytes."""
+    raw = text.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i = 0
+    simple = {ord("n"): 10, ord("t"): 9, ord("r"): 13, ord("a"): 7, ord("b"): 8, ord("f"): 12,
+              ord("v"): 11, ord("e"): 27, ord("\\"): 92}
+    while i < len(raw):
+        c = raw[i]
+        if c == 92 and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            code = raw[i + 1:i + 4]
+            if len(code) == 3 and all(48 <= x <= 55 for x in code):
+                out.append(int(code, 8) & 0xFF)
+                i += 4
+                continue
+            if nxt in simple:
+                out.append(simple[nxt])
+                i += 2
+                continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+@dataclass
+class CheckResult:
+    ok: bool = True
+    mismatched: list[bytes] = field(default_factory=list)   # files whose MD5 does not match
+    bad_regions: list[tuple[int, int, str]] = field(default_factory=list)
+    md5_found: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def parse_check(lines: Sequence[str], returncode: int) -> CheckResult:
+    """Read the result of `check_argv`: bad blocks, MD5 mismatches, a wrong volume id."""
+    res = CheckResult(ok=returncode == 0)
+    for line in lines:
+        _, text = payload(line)
+        text = text.rstrip("\n")
+        m = _MISMATCH.search(text)
+        if m:
+            res.mismatched.append(unescape_output(m.group(1)))
+            res.ok = False
+            continue
+        m = _REGION.search(text)
+        if m and m.group(3).startswith("-"):
+            res.bad_regions.append((int(m.group(1)), int(m.group(2)), (m.group(3) + " " + m.group(4)).strip()))
+            res.ok = False
+            continue
+        if "File contents and their MD5 checksums match" in text:
+            res.md5_found = True
+        elif "md5_mismatch" in text or "Mismatch detected" in text:
+            res.ok = False
+        elif "There is no MD5 checksum array" in text or "Not a single file with MD5" in text:
+            res.ok = False
+            res.messages.append("the disc carries no MD5 checksums")
+        elif "FATAL" in text or "FAILURE" in text or "SORRY" in text:
+            res.messages.append(text.replace("xorriso : ", "").strip())
+    if not res.md5_found and not res.mismatched and res.ok:
+        res.ok = False
+        res.messages.append("xorriso did not confirm the MD5 checksums")
+    return res
+
+
+def parse_media(lines: Sequence[str]) -> dict:
+    """From `media_argv`: {'status': 'is blank', 'blank': True, 'free_sectors': N}."""
+    out: dict = {"status": None, "blank": False, "free_sectors": None}
+    for line in lines:
+        _, text = payload(line)
+        m = _STATUS.search(text)
+        if m and out["status"] is None:
+            out["status"] = m.group(1).strip()
+            out["blank"] = "is blank" in out["status"]
+        m = _SPACE.search(text)
+        if m:
+            out["free_sectors"] = int(m.group(1))
+        m = _AFTER.search(text)
+        if m and out["free_sectors"] is None:
+            out["free_sectors"] = int(m.group(1))
+    return out
+
+
+def parse_volid(lines: Sequence[str]) -> str | None:
+    for line in lines:
+        _, text = payload(line)
+        m = _VOLID.search(text)
+        if m:
+            return m.group(1).strip()
+    return None
