@@ -1,0 +1,92 @@
+"""Step 1 of a backup (source reachable): rabtui's paramiko login + `whoami` against OpenSSH's
+`ssh ... whoami` with the options rabtui gives rsync, over the same loopback sshd, alternately.
+
+Also: a pre-backup command that prints 200,000 lines, through run_commands (every line becomes a
+LOG event) against `ssh ... CMD > /dev/null`.
+
+    .venv/bin/python benchmarks/ssh_step.py [ROUNDS]      (writes benchmarks/results/remote.md)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rabtui import proc, remote  # noqa: E402
+from rabtui.config import Config, Settings, Source  # noqa: E402
+from tests.sshd import start_sshd  # noqa: E402
+
+BIG = "seq 1 200000"
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    work = Path(tempfile.mkdtemp(prefix="rabtui-bench-ssh-"))
+    os.environ["HOME"] = str(work / "home")
+    (work / "home").mkdir()
+    server = start_sshd(work / "sshd")
+    try:
+        cfg = Config(path=None, rabtui=Settings(state_dir=work / "state"))
+        (work / "state").mkdir()
+        (work / "state" / "known_hosts").write_text(server.known_hosts_line())
+        src = Source(id="bench", host=server.host, port=server.port, user=server.user,
+                     identity_file=server.identity_file)
+        ssh = remote.ssh_argv(cfg, src) + [server.host]
+        events = 0
+
+        def count(event) -> None:
+            nonlocal events
+            events += 1
+
+        results: dict[str, list[float]] = {k: [] for k in ("paramiko whoami", "ssh whoami", "paramiko big", "ssh big")}
+        for i in range(rounds):
+            pairs = [
+                ("paramiko whoami", lambda: remote.whoami(cfg, src)),
+                ("ssh whoami", lambda: proc.run(ssh + ["whoami"], capture=True)),
+                ("paramiko big", lambda: remote.run_commands(cfg, src, [BIG], emit=count)),
+                ("ssh big", lambda: proc.run(ssh + [BIG], on_stdout=lambda rec: None)),
+            ]
+            if i % 2:
+                pairs = [pairs[1], pairs[0], pairs[3], pairs[2]]
+            for name, fn in pairs:
+                results[name].append(timed(fn))
+        med = {k: statistics.median(v) for k, v in results.items()}
+        lines = [
+            "# Remote step (source reachable, pre/post commands)",
+            "",
+            f"`benchmarks/ssh_step.py {rounds}`: loopback sshd, {rounds} alternating rounds, medians.",
+            "",
+            "| what | rabtui (paramiko) | OpenSSH `ssh` | ratio |",
+            "|---|---|---|---|",
+            f"| login + `whoami` | {med['paramiko whoami'] * 1000:.0f} ms | {med['ssh whoami'] * 1000:.0f} ms "
+            f"| {med['paramiko whoami'] / med['ssh whoami']:.2f} |",
+            f"| `{BIG}` (200,000 lines; rabtui emits one LOG event per line) | {med['paramiko big'] * 1000:.0f} ms "
+            f"| {med['ssh big'] * 1000:.0f} ms | {med['paramiko big'] / med['ssh big']:.2f} |",
+            "",
+            f"LOG events per big run: {events // rounds} (the command line, then one per output line). "
+            "The machine is shared with other test runs: compare the ratios, not the absolute times.",
+            "",
+        ]
+        out = ROOT / "benchmarks" / "results" / "remote.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(lines))
+        print("\n".join(lines))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
