@@ -103,8 +103,9 @@ class RichDisplay:
                                  what=what[-30:])
             return
         if event.kind == ITEM:
-            name = event.data.get("name", event.message)
-            self.progress.update(self._task(), current=name[-40:])
+            if self.task is not None:
+                name = event.data.get("name", event.message)
+                self.progress.update(self.task, current=name[-40:])
             return
         if event.kind == STEP:
             state = event.data.get("state")
