@@ -24,7 +24,7 @@ STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
     BINDINGS = [
-        Binding("backspace,left", "up", "Up", id="browse.up"),
+        Binding("backspace", "up", "Up", id="browse.up"),
         Binding("d", "diff", "Diff prev", id="browse.diff"),
         Binding("slash", "find", "Find", id="browse.find"),
     ]

@@ -1,0 +1,75 @@
+"""Sources: add and edit through the form; the TOML file written is valid and holds the change;
+a bad value is shown on its field and the file is left alone."""
+
+from __future__ import annotations
+
+import tomllib
+
+from textual.widgets import Input, Static, TextArea
+
+from rabtui import config as configmod
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.source_form import SourceForm, parse_directories
+from tests.tui.conftest import run, texts, wait_for
+
+
+def test_add_and_edit_a_source_writes_the_toml(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await pilot.press("a")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourceForm))
+            form = app.screen
+            form.query_one("#f-id", Input).value = "web1"
+            form.query_one("#f-host", Input).value = "web1.example.com"
+            form.query_one("#f-user", Input).value = "backup"
+            form.query_one("#f-port", Input).value = "not-a-port"
+            form.query_one("#f-directories", TextArea).text = "standard /etc\narchive '/srv/my photos' max_days=14"
+            form.query_one("#f-pre_backup_commands", TextArea).text = "mysqldump --all-databases > /var/backups/db.sql"
+            before = demo_config.read_text()
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, SourceForm), "a bad port keeps the form open"
+            assert "number" in str(form.query_one("#e-port", Static).render())
+            assert form.query_one("#f-port").has_class("invalid")
+            assert demo_config.read_text() == before
+
+            form.query_one("#f-port", Input).value = "2222"
+            form.query_one("#f-schedule", Input).value = "every day"
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.2)
+            assert "cron" in str(form.query_one("#e-schedule", Static).render())
+            assert demo_config.read_text() == before
+
+            form.query_one("#f-schedule", Input).value = "30 1 * * *"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+            await wait_for(pilot, lambda: "web1" in texts(app, "#sources-list"))
+
+            # edit the demo source: a per-directory threshold
+            app.screen.query_one("#sources-list").move_cursor(row=0)
+            await pilot.press("e")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourceForm))
+            area = app.screen.query_one("#f-directories", TextArea)
+            area.text = area.text.replace("kind", "kind").replace("max_changed_files=300", "max_changed_files=42")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+
+    run(go())
+    data = tomllib.loads(demo_config.read_text())
+    web1 = [s for s in data["sources"] if s["id"] == "web1"][0]
+    assert web1["host"] == "web1.example.com" and web1["port"] == 2222 and web1["schedule"] == "30 1 * * *"
+    assert web1["directories"] == [{"path": "/etc", "kind": "standard"},
+                                   {"path": "/srv/my photos", "kind": "archive", "max_days": 14}]
+    assert web1["pre_backup_commands"] == ["mysqldump --all-databases > /var/backups/db.sql"]
+    cfg = configmod.load(demo_config)          # the file is valid for the engine
+    photos = [d for d in cfg.source("demo-host").directories if d.kind == "archive"][0]
+    assert photos.max_changed_files == 42
+
+
+def test_directory_lines_parse():
+    dirs = parse_directories("standard /etc\n\narchive '/a b' max_changed_files=5 exclude='*.tmp'\n")
+    assert [(d.path, d.kind, d.max_changed_files, d.excludes) for d in dirs] == [
+        ("/etc", "standard", None, ()), ("/a b", "archive", 5, ("*.tmp",))]
