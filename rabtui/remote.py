@@ -212,12 +212,12 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
         client.close()
         if isinstance(exc, (HostKeyError, _GotKey, Cancelled, KeyboardInterrupt)):
             raise
-        raise _describe(ep, exc) from None
+        raise _describe(ep, exc, timeout) from None
     client.get_transport().set_keepalive(30)
     return client
 
 
-def _describe(ep: Endpoint, exc: BaseException) -> Exception:
+def _describe(ep: Endpoint, exc: BaseException, timeout: float) -> Exception:
     keys = ", ".join(str(p) for p in ep.identity_files) or "the agent and ~/.ssh/id_*"
     if isinstance(exc, socket.gaierror):
         return _unreachable(ep, f"the host name {ep.hostname!r} does not resolve ({exc.strerror})")
@@ -231,6 +231,8 @@ def _describe(ep: Endpoint, exc: BaseException) -> Exception:
     if isinstance(exc, paramiko.AuthenticationException):
         return _unreachable(ep, f"authentication failed with {keys}",
                             hint=f"is the public key in ~{ep.user}/.ssh/authorized_keys on {ep.hostname}?")
+    if isinstance(exc, paramiko.SSHException) and str(exc) in ("No existing session", "Error reading SSH protocol banner"):
+        return _unreachable(ep, f"no SSH handshake within {timeout:.0f} s", hint="is this port an SSH server?")
     if isinstance(exc, paramiko.SSHException):
         return _unreachable(ep, f"SSH handshake failed: {exc}")
     if isinstance(exc, OSError):

@@ -465,3 +465,18 @@ def test_the_changed_key_hint_is_the_way_back(cfg, source, sshd, tmp_path):
     proc.run(shlex.split(command))   # what the operator does once the new key is confirmed
     remote.trust(cfg, source, remote.scan_host_key(cfg, source))
     assert remote.whoami(cfg, source) == sshd.user
+
+
+def test_a_silent_port_times_out_clearly(cfg):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    src = Source(id="x", host="127.0.0.1", port=port, user="u")
+    started = time.monotonic()
+    try:
+        with pytest.raises(remote.Unreachable, match=rf"127.0.0.1:{port} as user u: no SSH handshake within 1 s"):
+            remote.connect(cfg, src, timeout=1)
+    finally:
+        server.close()
+    assert time.monotonic() - started < 5
