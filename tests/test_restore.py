@@ -1,0 +1,240 @@
+"""Restore from real backups on a medium and from real ISO checkpoint discs (images: drive), with
+hostile names, split files, a wrong disc, path escapes, overwrite rules, and onto the test sshd."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui import restore as R
+from rabtui.errors import UsageError, WorkFailed
+from rabtui.events import ScriptedPrompter
+from tests.trees import Lab, hostile_tree, snapshot, ssh_source_lines, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+def _backed_up(tmp_path, files=None, hostile=True):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    if hostile:
+        hostile_tree(lab.src / "data")
+    write_files(lab.src / "data", files or {"etc/conf": b"v1", "etc/sub/deep": b"deep"})
+    os.chmod(lab.src / "data/etc/conf", 0o640)
+    os.utime(lab.src / "data/etc/conf", (1_600_000_000, 1_600_000_000))
+    first = lab.backup(cfg, now=T0)
+    assert first.status == "completed"
+    return lab, cfg, first
+
+
+def test_restore_directory_with_hostile_names_from_medium(tmp_path):
+    lab, cfg, first = _backed_up(tmp_path)
+    target = tmp_path / "out"
+    res = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=target)
+    restored = target / str(lab.src / "data").lstrip("/")
+    assert snapshot(restored) == snapshot(lab.src / "data")
+    st = os.stat(restored / "etc/conf")
+    assert (st.st_mode & 0o777, int(st.st_mtime)) == (0o640, 1_600_000_000)
+    assert res.written.files == len(snapshot(lab.src / "data"))
+    assert not [n for n in os.listdir(target) if n.startswith(".rabtui-restore")]
+
+
+def test_restore_picks_backup_and_never_overwrites_without_flag(tmp_path):
+    lab, cfg, first = _backed_up(tmp_path, hostile=False)
+    (lab.src / "data/etc/conf").write_bytes(b"v2")
+    second = lab.backup(cfg, now=T0 + timedelta(days=1))
+    store = lab.store()
+    target = tmp_path / "out"
+    conf = str(lab.src / "data/etc/conf")
+    R.restore(cfg, store, "loc", conf, to=target)
+    out = target / conf.lstrip("/")
+    assert out.read_bytes() == b"v2"                       # newest backup holding it
+    with pytest.raises(WorkFailed, match="exist in the target already"):
+        R.restore(cfg, store, "loc", conf, backup=first.path.name, to=target)
+    assert out.read_bytes() == b"v2"
+    R.restore(cfg, store, "loc", conf, backup=first.path.name, to=target, overwrite=True)
+    assert out.read_bytes() == b"v1"
+    with pytest.raises(UsageError, match="no backup"):
+        R.restore(cfg, store, "loc", conf, backup="backup-19990101000000", to=target)
+    with pytest.raises(UsageError, match="not in a directory"):
+        R.restore(cfg, store, "loc", "/somewhere/else", to=target)
+    assert second.status == "completed"
+
+
+def test_missing_medium_is_asked_for(tmp_path):
+    lab, cfg, first = _backed_up(tmp_path, hostile=False)
+    medium = lab.media[0][1]
+    hidden = tmp_path / "hidden"
+    medium.rename(hidden)
+    asked = []
+
+    def answer(q):
+        asked.append(q.text)
+        hidden.rename(medium)      # the operator inserts it
+        return "ready"
+
+    R.restore(cfg, lab.store(), "loc", str(lab.src / "data/etc"), to=tmp_path / "out", prompter=ScriptedPrompter(answer))
+    assert asked and "m1" in asked[0]
+    assert (tmp_path / "out" / str(lab.src / "data/etc/conf").lstrip("/")).read_bytes() == b"v1"
+
+
+def test_path_escapes_refused(tmp_path):
+    for bad in (b"../x", b"a/../../x", b"/etc/passwd", b"", b"a/./b", b"a\0b"):
+        with pytest.raises(WorkFailed):
+            R.check_name(bad)
+    # a symlink in the target that points outside: nothing is written through it
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(outside, target / "etc")
+    src = tmp_path / "src"
+    write_files(src, {"etc/passwd": b"evil"})
+    with pytest.raises(WorkFailed, match="outside"):
+        R.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc/x/etc", overwrite=True)
+    assert os.listdir(outside) == []
+    with pytest.raises(WorkFailed, match="exist in the target"):
+        R.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=False)
+    # with --overwrite the symlink itself is replaced by a directory; still nothing lands outside
+    R.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=True)
+    assert not os.path.islink(target / "etc") and (target / "etc/passwd").read_bytes() == b"evil"
+    assert os.listdir(outside) == []
+    # a symlink restored first, then a file below its name: refused as well
+    tree = tmp_path / "tree"
+    (tree).mkdir()
+    os.symlink(outside, tree / "link")
+    w = R.SafeWriter(tmp_path / "t2", overwrite=True)
+    w.put(os.fsencode(tree / "link"), b"link", os.lstat(tree / "link"))
+    with pytest.raises(WorkFailed, match="outside"):
+        w.dest(b"link/file")
+
+
+def test_restore_onto_the_source_over_ssh(tmp_path, sshd, known_hosts):
+    lab = Lab(tmp_path, media_count=1)
+    remote_dir = tmp_path / "remote"
+    write_files(remote_dir, {"a": b"one", "sub/b": b"two", "dash -x": b"three"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    os.makedirs(os.path.expanduser("~/.ssh"), exist_ok=True)
+    with open(os.path.expanduser("~/.ssh/known_hosts"), "w") as f:
+        f.write(sshd.known_hosts_line())
+    res = lab.backup(cfg, "web", now=T0)
+    assert res.status == "completed", res.reason
+    (remote_dir / "a").write_bytes(b"changed")
+    (remote_dir / "sub/b").unlink()
+    store = lab.store()
+    with pytest.raises(WorkFailed, match="exist on web already"):
+        R.restore(cfg, store, "web", str(remote_dir), to_source=True)
+    assert (remote_dir / "a").read_bytes() == b"changed"
+    R.restore(cfg, store, "web", str(remote_dir / "sub"), to_source=True)   # only missing files
+    assert (remote_dir / "sub/b").read_bytes() == b"two"
+    R.restore(cfg, store, "web", str(remote_dir), to_source=True, overwrite=True)
+    assert (remote_dir / "a").read_bytes() == b"one" and (remote_dir / "dash -x").read_bytes() == b"three"
+
+
+# --- checkpoint discs -----------------------------------------------------------------------------------
+
+
+def make_disc(iso, volid: str, files: dict[bytes, bytes], catalog: bytes, mtime: int = 1_650_000_000):
+    """An ISO in the documented disc layout, written by real xorriso."""
+    stage = os.fsencode(iso) + b".stage"
+    for disc_path, content in files.items():
+        p = os.path.join(stage, disc_path)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(content)
+        os.utime(p, (mtime, mtime))
+    os.makedirs(os.path.join(stage, b"rabtui"), exist_ok=True)
+    with open(os.path.join(stage, b"rabtui/catalog.tsv"), "wb") as f:
+        f.write(catalog)
+    subprocess.run(["xorriso", "-outdev", os.fsdecode(iso), "-blank", "as_needed", "-volid", volid,
+                    "-map", os.fsdecode(stage), "/", "-commit"], check=True, capture_output=True)
+
+
+def _escape(b: bytes) -> bytes:
+    from rabtui.checkpoint.layout import escape_path
+
+    return escape_path(b).encode()
+
+
+def checkpoint_lab(tmp_path, number: int = 3):
+    """A config with an images: drive and a two-disc checkpoint: a hostile-named tree on disc 1,
+    a file split in two parts across discs 1 and 2."""
+    lab = Lab(tmp_path, media_count=1)
+    images = tmp_path / "iso"
+    images.mkdir()
+    cfg = lab.local([("data", "standard")])
+    text = lab.config_path.read_text().replace("[[media]]", f'[checkpoint]\ndrive = "images:{images}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    cfg = lab.load()
+    base = str(lab.src / "data").lstrip("/").encode()
+    tree = {base + b"/" + n: b"disc content of " + n for n in
+            (b"plain", b"with space", b"new\nline", b"bytes-\xff\xfe", b"sub/-dash")}
+    big = os.urandom(300_000)
+    bigp = base + b"/big.bin"
+    disc1 = {b"data/loc/" + p: c for p, c in tree.items()}
+    disc1[b"data/loc/" + bigp + b".part01-of-02"] = big[:200_000]
+    disc2 = {b"data/loc/" + bigp + b".part02-of-02": big[200_000:]}
+    rows = [(1, dp, len(c)) for dp, c in disc1.items()] + [(2, dp, len(c)) for dp, c in disc2.items()]
+    catalog = b"disc\tpath\tsize\tmtime\tsha256\n" + b"".join(
+        b"%d\t%s\t%d\t%d\t-\n" % (d, _escape(dp), s, 1_650_000_000) for d, dp, s in rows)
+    make_disc(images / f"RAB{number}D01.iso", f"RAB{number}D01", disc1, catalog)
+    make_disc(images / f"RAB{number}D02.iso", f"RAB{number}D02", disc2, catalog)
+    return lab, cfg, images, tree, big, bigp
+
+
+def load_disc_rows(cfg, store, images, number=3):
+    from rabtui import rebuild
+
+    report = rebuild.Report()
+    rebuild.load_checkpoint(cfg, store, number, rebuild.read_disc_catalog(str(images / f"RAB{number}D01.iso")),
+                            str(images), report)
+    return report
+
+
+def test_restore_from_checkpoint_discs(tmp_path):
+    lab, cfg, images, tree, big, bigp = checkpoint_lab(tmp_path)
+    store = lab.store()
+    report = load_disc_rows(cfg, store, images)
+    assert report.checkpoints == [3] and report.disc_files == 7
+    target = tmp_path / "out"
+    res = R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=3, to=target)
+    got = snapshot(os.path.join(os.fsencode(target), os.fsencode(str(lab.src / "data")).lstrip(b"/")))
+    want = {p.split(b"/data/", 1)[1] if False else os.path.relpath(p, os.fsencode(str(lab.src / "data")).lstrip(b"/")): c
+            for p, c in tree.items()}
+    want[b"big.bin"] = big
+    assert got == want
+    assert int(os.stat(os.path.join(os.fsencode(target), bigp)).st_mtime) == 1_650_000_000
+    assert "checkpoint 3" in res.summary
+
+    # one split file alone
+    R.restore(cfg, store, "loc", "/" + os.fsdecode(bigp), checkpoint=3, to=tmp_path / "one")
+    assert open(os.path.join(os.fsencode(tmp_path / "one"), bigp), "rb").read() == big
+
+
+def test_wrong_disc_refused(tmp_path):
+    lab, cfg, images, tree, big, bigp = checkpoint_lab(tmp_path)
+    store = lab.store()
+    load_disc_rows(cfg, store, images)
+    # disc 2's image replaced by another disc (volume id RAB9D01)
+    make_disc(images / "other.iso", "RAB9D01", {b"x": b"y"}, b"")
+    os.replace(images / "other.iso", images / "RAB3D02.iso")
+    prompter = ScriptedPrompter(["abort"])
+    with pytest.raises(WorkFailed, match="RAB9D01"):
+        R.restore(cfg, store, "loc", "/" + os.fsdecode(bigp), checkpoint=3, to=tmp_path / "out", prompter=prompter)
+    assert "RAB3D02" in prompter.asked[0].text and "RAB9D01" in prompter.asked[0].text
+    assert not (tmp_path / "out" / os.fsdecode(bigp)).exists()
+    with pytest.raises(WorkFailed, match="holds nothing"):
+        R.restore(cfg, store, "loc", str(lab.src / "data/nope"), checkpoint=3, to=tmp_path / "out")
+
+
+def test_parse_volid_and_argv():
+    assert R.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
+    argv = R.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
+    assert argv[:2] == ["xorriso", "-osirrox"] and argv[-3:] == ["-extract", "/data/s/-x", "/tmp/t"]
+    assert "-iso_rr_pattern" in argv
+    a = R.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh -p 22", overwrite=False, dry_run=True,
+                               is_dir=True)
+    assert "--existing" in a and "-n" in a and a[-2:] == ["/m/b/data/etc/", "u@h:/etc/"] and "-s" in a
