@@ -1,0 +1,260 @@
+"""Queries over the catalog: find, diff, and what a backup holds. Never a walk of the trees.
+
+A version (size, mtime) of a path lives, on its medium, in every complete backup of its source
+whose id lies in [first_backup, last_backup]; for an archive directory, in backup first_backup and
+in the medium's union tree. Checkpoint discs hold versions too (`disc_files`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import os
+from dataclasses import dataclass, field
+
+from rabtui.store import COMPLETE_SQL, Store
+
+
+def _b(s: str | bytes) -> bytes:
+    return s if isinstance(s, bytes) else os.fsencode(s)
+
+
+def rel_path(path: str | bytes) -> bytes:
+    """A path on the source (absolute or not) as the catalog keeps it: bytes, relative to `/`."""
+    return os.path.normpath(_b(path)).lstrip(b"/") if _b(path).strip(b"/") else b""
+
+
+@dataclass
+class Location:
+    kind: str                        # "backup" | "disc"
+    medium: str | None = None
+    backups: list[str] = field(default_factory=list)   # names, oldest first
+    archive: bool = False            # in the medium's archive union tree too
+    checkpoint: int | None = None
+    disc: int | None = None
+    volid: str | None = None
+    disc_state: str | None = None
+    disc_path: bytes | None = None
+    part: int | None = None
+    parts: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "disc":
+            part = f" part {self.part}/{self.parts}" if self.parts and self.parts > 1 else ""
+            return f"checkpoint {self.checkpoint} disc {self.disc} ({self.volid}, {self.disc_state}){part}"
+        if not self.backups:
+            return f"{self.medium}: archive"
+        span = self.backups[0] if len(self.backups) == 1 else f"{self.backups[0]} .. {self.backups[-1]} ({len(self.backups)} backups)"
+        return f"{self.medium}: {span}" + (" + archive" if self.archive else "")
+
+
+@dataclass
+class Version:
+    source: str
+    path: bytes                      # relative to /
+    size: int
+    mtime: int
+    locations: list[Location] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "source": self.source, "path": "/" + os.fsdecode(self.path), "size": self.size, "mtime": self.mtime,
+            "locations": [
+                {k: (os.fsdecode(v) if isinstance(v, bytes) else v) for k, v in loc.__dict__.items()
+                 if v not in (None, [], False)}
+                for loc in self.locations
+            ],
+        }
+
+
+class _Backups:
+    """Complete backups per (source, medium), ids sorted, for range lookups."""
+
+    def __init__(self, store: Store, source: str | None):
+        q = f"SELECT id, source, medium, name FROM backups WHERE status IN {COMPLETE_SQL}"
+        rows = store.all(q + (" AND source=?" if source else "") + " ORDER BY id", (source,) if source else ())
+        self.ids: dict[tuple[str, str], list[int]] = {}
+        self.names: dict[int, str] = {}
+        for r in rows:
+            self.ids.setdefault((r["source"], r["medium"]), []).append(r["id"])
+            self.names[r["id"]] = r["name"]
+
+    def between(self, source: str, medium: str, first: int, last: int) -> list[str]:
+        ids = self.ids.get((source, medium), [])
+        lo = bisect.bisect_left(ids, first)
+        hi = bisect.bisect_right(ids, last)
+        return [self.names[i] for i in ids[lo:hi]]
+
+
+def _glob_sql(pattern: bytes) -> bytes:
+    """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end."""
+    return pattern.lstrip(b"/") if b"/" in pattern else b"*" + pattern
+
+
+def _matches(path: bytes, pattern: bytes) -> bool:
+    if b"/" in pattern:
+        return fnmatch.fnmatchcase(path, pattern.lstrip(b"/"))
+    return fnmatch.fnmatchcase(path.rsplit(b"/", 1)[-1], pattern)
+
+
+def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
+         limit: int | None = None) -> list[Version]:
+    """Every version of the paths matching `pattern` (a glob on the whole path when it holds a
+    `/`, else on the file name), with where each lives: backups on media and checkpoint discs."""
+    pat = _b(pattern)
+    where = "source=?" if source else "1"
+    params: list = [source] if source else []
+    rows = store.all(
+        f"SELECT id, source, dir, path FROM paths WHERE {where} AND CAST(path AS TEXT) GLOB CAST(? AS TEXT)",
+        (*params, _glob_sql(pat)),
+    )
+    paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat)}
+    if not paths:
+        # non-UTF-8 names do not GLOB as text: fall back to filtering in Python
+        rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where}", params)
+        paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat)}
+    if limit is not None:
+        paths = dict(list(paths.items())[:limit])
+    return _versions(store, paths, source, archive_dirs or {})
+
+
+def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict) -> list[Version]:
+    if not paths:
+        return []
+    backups = _Backups(store, source)
+    out: dict[tuple, Version] = {}
+    ids = list(paths)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        for v in store.all(f"SELECT * FROM versions WHERE path_id IN ({marks}) ORDER BY first_backup", chunk):
+            p = paths[v["path_id"]]
+            key = (p["source"], bytes(p["path"]), v["size"], v["mtime"])
+            ver = out.get(key)
+            if ver is None:
+                ver = out[key] = Version(p["source"], bytes(p["path"]), v["size"], v["mtime"])
+            is_archive = p["dir"] in archive_dirs.get(p["source"], ())
+            names = backups.between(p["source"], v["medium"], v["first_backup"],
+                                    v["first_backup"] if is_archive else v["last_backup"])
+            if not names and not is_archive:
+                continue
+            ver.locations.append(Location("backup", medium=v["medium"], backups=names, archive=is_archive))
+        for f in store.all(
+            f"SELECT f.*, p.id AS path_id, d.volid, d.state FROM disc_files f"
+            f" JOIN paths p ON p.source=f.source AND p.path=f.path"
+            f" LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
+            f" WHERE p.id IN ({marks}) ORDER BY f.number, f.disc, f.part", chunk):
+            key = (f["source"], bytes(f["path"]), f["size"], f["mtime"])
+            ver = out.get(key)
+            if ver is None:
+                ver = out[key] = Version(f["source"], bytes(f["path"]), f["size"], f["mtime"])
+            ver.locations.append(Location("disc", checkpoint=f["number"], disc=f["disc"], volid=f["volid"],
+                                          disc_state=f["state"], disc_path=bytes(f["disc_path"]),
+                                          part=f["part"], parts=f["parts"]))
+    # disc files whose path never made it into `paths` (a rebuilt state with only discs) are
+    # found by find_on_discs; here they join through paths.
+    result = [v for v in out.values() if v.locations]
+    result.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))
+    return result
+
+
+def find_on_discs(store: Store, pattern: str, source: str | None = None) -> list[Version]:
+    """Disc files matching `pattern` whose path is not in `paths` (only known from a checkpoint)."""
+    pat = _b(pattern)
+    where = "f.source=?" if source else "1"
+    rows = store.all(
+        f"SELECT f.*, d.volid, d.state FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
+        f" WHERE {where} AND NOT EXISTS (SELECT 1 FROM paths p WHERE p.source=f.source AND p.path=f.path)"
+        f" ORDER BY f.source, f.path, f.number, f.disc, f.part", (source,) if source else ())
+    out: dict[tuple, Version] = {}
+    for f in rows:
+        if not _matches(bytes(f["path"]), pat):
+            continue
+        key = (f["source"], bytes(f["path"]), f["size"], f["mtime"])
+        ver = out.setdefault(key, Version(f["source"], bytes(f["path"]), f["size"], f["mtime"]))
+        ver.locations.append(Location("disc", checkpoint=f["number"], disc=f["disc"], volid=f["volid"],
+                                      disc_state=f["state"], disc_path=bytes(f["disc_path"]),
+                                      part=f["part"], parts=f["parts"]))
+    return list(out.values())
+
+
+# --- what a backup holds, diff ------------------------------------------------------------------------
+
+
+def backup_row(store: Store, source: str, name_or_id: str | int | None):
+    if name_or_id is None:
+        return None
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        row = store.one("SELECT * FROM backups WHERE source=? AND id=?", (source, int(name_or_id)))
+        if row is not None:
+            return row
+    return store.one("SELECT * FROM backups WHERE source=? AND name=? AND status<>'deleted'"
+                     " ORDER BY id DESC LIMIT 1", (source, str(name_or_id)))
+
+
+def complete_backups(store: Store, source: str, medium: str | None = None) -> list:
+    q = f"SELECT * FROM backups WHERE source=? AND status IN {COMPLETE_SQL}"
+    params: list = [source]
+    if medium:
+        q += " AND medium=?"
+        params.append(medium)
+    return store.all(q + " ORDER BY started, id", params)
+
+
+def contents(store: Store, backup, archive_dirs: tuple[str, ...] = ()) -> dict[bytes, tuple[int, int]]:
+    """path -> (size, mtime) of the files of a complete backup (archive directories: the union as
+    it stood after this backup)."""
+    out: dict[bytes, tuple[int, int]] = {}
+    for r in store.all(
+        "SELECT p.path, p.dir, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+        " WHERE v.medium=? AND p.source=? AND v.first_backup<=? AND v.last_backup>=?",
+        (backup["medium"], backup["source"], backup["id"], backup["id"]),
+    ):
+        out[bytes(r["path"])] = (r["size"], r["mtime"])
+    if archive_dirs:
+        marks = ",".join("?" * len(archive_dirs))
+        for r in store.all(
+            f"SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
+            f" WHERE v.medium=? AND p.source=? AND p.dir IN ({marks}) AND v.first_backup<=?"
+            f" ORDER BY v.first_backup",
+            (backup["medium"], backup["source"], *archive_dirs, backup["id"]),
+        ):
+            out[bytes(r["path"])] = (r["size"], r["mtime"])
+    return out
+
+
+@dataclass
+class Diff:
+    a: str
+    b: str
+    added: list[tuple[bytes, int]] = field(default_factory=list)          # path, size
+    removed: list[tuple[bytes, int]] = field(default_factory=list)
+    changed: list[tuple[bytes, int, int]] = field(default_factory=list)   # path, old size, new size
+
+    def as_json(self) -> dict:
+        d = os.fsdecode
+        return {
+            "a": self.a, "b": self.b,
+            "added": [{"path": "/" + d(p), "size": s} for p, s in self.added],
+            "removed": [{"path": "/" + d(p), "size": s} for p, s in self.removed],
+            "changed": [{"path": "/" + d(p), "old_size": o, "size": n} for p, o, n in self.changed],
+        }
+
+
+def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = ()) -> Diff:
+    old = contents(store, a, archive_dirs)
+    new = contents(store, b, archive_dirs)
+    out = Diff(a["name"], b["name"])
+    for path, (size, mtime) in new.items():
+        prev = old.get(path)
+        if prev is None:
+            out.added.append((path, size))
+        elif prev != (size, mtime):
+            out.changed.append((path, prev[0], size))
+    for path, (size, _) in old.items():
+        if path not in new:
+            out.removed.append((path, size))
+    out.added.sort()
+    out.removed.sort()
+    out.changed.sort()
+    return out

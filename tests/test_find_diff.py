@@ -1,0 +1,83 @@
+"""find and diff from the catalog of real backups (two media), plus checkpoint disc rows."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+
+from rabtui import catalog
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 7, 1, 3, 0)
+
+
+def _lab(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard"), ("photos", "archive")])
+    write_files(lab.src / "data", {"etc/fstab": b"one", "etc/hosts": b"h", b"b\xffad name.txt": b"x",
+                                   "gone.txt": b"soon gone"})
+    write_files(lab.src / "photos", {"p1.jpg": 100})
+    b1 = lab.backup(cfg, now=T0, medium_id="m1")
+    (lab.src / "data/etc/fstab").write_bytes(b"two!")
+    (lab.src / "data/gone.txt").unlink()
+    write_files(lab.src / "data", {"new.txt": b"new"})
+    write_files(lab.src / "photos", {"p2.jpg": 200})
+    b2 = lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1")
+    b3 = lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m2")
+    assert {b1.status, b2.status, b3.status} == {"completed"}
+    return lab, cfg, (b1, b2, b3)
+
+
+def test_find_every_version_and_where(tmp_path, capsys):
+    lab, cfg, (b1, b2, b3) = _lab(tmp_path)
+    store = lab.store()
+    arch = {"loc": (str(lab.src / "photos"),)}
+    found = catalog.find(store, "fstab", archive_dirs=arch)
+    assert [(v.size, [(l.medium, l.backups) for l in v.locations]) for v in found] == [
+        (3, [("m1", [b1.path.name])]),
+        (4, [("m1", [b2.path.name]), ("m2", [b3.path.name])]),
+    ]
+    # a glob on the whole path, and one on the name
+    assert {os.path.basename(v.path) for v in catalog.find(store, "*/etc/*")} == {b"fstab", b"hosts"}
+    assert len(catalog.find(store, "*.txt")) == 3            # gone, new, bad name
+    assert catalog.find(store, "b\udcffad*")[0].path.endswith(b"b\xffad name.txt")
+    # archive: the version lives in the backup that saved it (and the union)
+    p1 = catalog.find(store, "p1.jpg", archive_dirs=arch)
+    assert [(l.medium, l.backups, l.archive) for l in p1[0].locations] == [
+        ("m1", [b1.path.name], True), ("m2", [b3.path.name], True)]
+    # a checkpoint disc holding a version shows up as a location
+    v = store.one("SELECT p.path FROM paths p WHERE CAST(p.path AS TEXT) GLOB '*/fstab'")
+    store.execute("INSERT INTO discs(number, disc, volid, state) VALUES (5, 1, 'RAB5D01', 'verified')")
+    store.execute("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime) VALUES"
+                  " (5, 1, 'loc', ?, ?, 4, ?)", (v["path"], b"data/loc/" + bytes(v["path"]),
+                                                 found[1].mtime))
+    found = catalog.find(store, "fstab", source="loc")
+    assert "checkpoint 5 disc 1 (RAB5D01, verified)" in [l.describe() for l in found[1].locations]
+
+    code = main(["--config", str(lab.config_path), "find", "fstab", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(data) == 2 and data[1]["locations"][-1]["volid"] == "RAB5D01"
+    assert main(["--config", str(lab.config_path), "find", "nothing-like-this"]) == 1
+
+
+def test_diff_last_two_and_named(tmp_path, capsys):
+    lab, cfg, (b1, b2, b3) = _lab(tmp_path)
+    store = lab.store()
+    rows = catalog.complete_backups(store, "loc", "m1")
+    d = catalog.diff(store, rows[0], rows[1], (str(lab.src / "photos"),))
+    name = lambda p: os.path.basename(p)
+    assert [name(p) for p, _ in d.added] == [b"new.txt", b"p2.jpg"]
+    assert [(name(p), s) for p, s in d.removed] == [(b"gone.txt", 9)]
+    assert [(name(p), o, n) for p, o, n in d.changed] == [(b"fstab", 3, 4)]
+
+    code = main(["--config", str(lab.config_path), "diff", "loc", b1.path.name, b2.path.name])
+    out = capsys.readouterr().out
+    assert code == 0 and "- /" in out and "gone.txt" in out and "~ /" in out and "1 changed" in out
+    # default: the last two complete (b2 on m1, b3 on m2): nothing changed in the files
+    code = main(["--config", str(lab.config_path), "diff", "loc", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and (data["a"], data["b"]) == (b2.path.name, b3.path.name)
+    assert data["added"] == data["removed"] == data["changed"] == []
+    assert main(["--config", str(lab.config_path), "diff", "loc", "backup-1"]) == 2
