@@ -38,7 +38,7 @@ class DiscBars(Static):
         if n > plan.max_discs:
             text.append(f"  more than max_discs={plan.max_discs}: refused", style="bold red")
         text.append("\n")
-        barw = max(10, width - 44)
+        barw = max(10, width - 58)
         for d in plan.discs:
             total = plan.disc_bytes or 1
             cells = [(d.data_bytes, "█", "green"), (d.filler_bytes, "▓", "blue"), (d.reserved_bytes, "▒", "magenta")]
@@ -52,8 +52,7 @@ class DiscBars(Static):
             text.append("░" * (barw - used), style="dim")
             state, _msg = states.get(d.disc, ("", ""))
             text.append(f" {fmt.size(d.data_bytes):>9} +{fmt.size(d.filler_bytes):>9} free {fmt.size(d.free_bytes):>9}")
-            if state:
-                text.append(f" {state}", style=STATE_STYLE.get(state, ""))
+            text.append(f" {state:<8}", style=STATE_STYLE.get(state, ""))
             text.append("\n")
         text.append("█ data  ", style="green")
         text.append("▓ add/ filler  ", style="blue")
