@@ -1,5 +1,318 @@
-"""Commands of this group are registered here."""
+"""`rabtui find | diff | restore | cleanup | check | run-due | schedule install | rebuild-state`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import catalog, health, jobs, notify, schedule
+from rabtui.backup import retention
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, RabtuiError, UsageError
+
+from .common import TerminalPrompter, load_config, open_store, print_json
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("find", help="every version of matching files, on media and checkpoint discs")
+    p.add_argument("pattern", metavar="PATTERN", help="a glob on the file name, or on the whole path if it holds a /")
+    p.add_argument("--source", metavar="ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_find)
+
+    p = sub.add_parser("diff", help="files added, removed and changed between two backups")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("backups", nargs="*", metavar="BACKUP", help="two backup names (default: the last two complete)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("restore", help="restore a file or directory from a backup or a checkpoint")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("path", metavar="PATH", help="the path on the source (absolute)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--backup", metavar="NAME", help="this backup (default: the newest that holds PATH)")
+    g.add_argument("--checkpoint", metavar="N", type=int, help="from checkpoint N's discs")
+    t = p.add_mutually_exclusive_group(required=True)
+    t.add_argument("--to", metavar="DIR", help="below this local directory (the original path is kept below it)")
+    t.add_argument("--to-source", action="store_true", help="back onto the source, at the original path")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+    p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("cleanup", help="apply retention: delete old backups (see --dry-run)")
+    p.add_argument("--dry-run", action="store_true", help="list what would go and the space it frees")
+    p.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_cleanup)
+
+    p = sub.add_parser("check", help="health check: exit 0 ok, 1 warning, 2 critical")
+    p.add_argument("--prometheus", metavar="FILE", help="also write node_exporter textfile metrics")
+    p.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run-due", help="for cron/systemd: due backups, cleanup, health check, due checkpoints")
+    p.add_argument("--now", metavar="ISO", help="pretend it is this time (testing)")
+    p.set_defaults(func=cmd_run_due)
+
+    p = sub.add_parser("schedule", help="timers that call run-due")
+    g2 = p.add_subparsers(dest="schedule_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+    q = g2.add_parser("install", help="print (or with --write install) a systemd service + timer and the crontab line")
+    q.add_argument("--write", action="store_true")
+    q.add_argument("--unit-dir", metavar="DIR", help=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_schedule_install)
+
+    p = sub.add_parser("rebuild-state", help="recreate the state database from the media and checkpoint discs")
+    p.set_defaults(func=cmd_rebuild)
+
+
+def _now(args) -> datetime | None:
+    if getattr(args, "now", None):
+        try:
+            return datetime.fromisoformat(args.now)
+        except ValueError:
+            raise UsageError(f"--now {args.now!r}: not an ISO date-time (YYYY-MM-DDTHH:MM)") from None
+    return None
+
+
+def _archive_dirs(cfg) -> dict[str, tuple[str, ...]]:
+    return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
+
+
+def _size(n) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _show(path: bytes) -> str:
+    return "/" + os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
+
+
+# --- find, diff ----------------------------------------------------------------------------------------
+
+
+def cmd_find(args) -> int:
+    cfg = load_config(args, check_media=False)
+    if args.source:
+        cfg.source(args.source)
+    store = open_store(cfg)
+    found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg))
+    found += catalog.find_on_discs(store, args.pattern, args.source)
+    if args.json:
+        print_json([v.as_json() for v in found])
+        return EXIT_OK if found else EXIT_FAILED
+    for v in found:
+        when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
+        print(f"{v.source}:{_show(v.path)}  {_size(v.size)}  {when}")
+        for loc in v.locations:
+            print(f"    {loc.describe()}")
+    if not found:
+        print(f"nothing matches {args.pattern!r}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    cfg = load_config(args, check_media=False)
+    cfg.source(args.source)
+    store = open_store(cfg)
+    if len(args.backups) == 2:
+        rows = [catalog.backup_row(store, args.source, b) for b in args.backups]
+        for b, r in zip(args.backups, rows):
+            if r is None:
+                raise UsageError(f"source {args.source} has no backup {b}")
+    elif not args.backups:
+        done = catalog.complete_backups(store, args.source)
+        if len(done) < 2:
+            raise UsageError(f"source {args.source} has fewer than two complete backups")
+        rows = done[-2:]
+    else:
+        raise UsageError("give two backups, or none for the last two")
+    d = catalog.diff(store, rows[0], rows[1], _archive_dirs(cfg).get(args.source, ()))
+    if args.json:
+        print_json(d.as_json())
+        return EXIT_OK
+    print(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})")
+    for p, s in d.added:
+        print(f"+ {_show(p)}  {_size(s)}")
+    for p, s in d.removed:
+        print(f"- {_show(p)}  {_size(s)}")
+    for p, o, n in d.changed:
+        print(f"~ {_show(p)}  {_size(o)} -> {_size(n)}")
+    print(f"{len(d.added)} added ({_size(sum(s for _, s in d.added))}), {len(d.removed)} removed "
+          f"({_size(sum(s for _, s in d.removed))}), {len(d.changed)} changed")
+    return EXIT_OK
+
+
+# --- restore ------------------------------------------------------------------------------------------
+
+
+def cmd_restore(args) -> int:
+    from rabtui import restore as restoremod
+
+    cfg = load_config(args, check_media=False)
+    cfg.source(args.source)
+    store = open_store(cfg)
+    recorder = jobs.JobRecorder(store, "restore", args.source, f"restore {args.path} of {args.source}",
+                                job_id=args.job_id)
+    recorder.handle_signals()
+    prompter = recorder.prompter() if args.job_id is not None else TerminalPrompter()
+
+    def emit(event):
+        recorder.emit(event)
+        if event.kind in ("log", "warning", "error"):
+            print(event.message, file=sys.stderr)
+
+    try:
+        result = restoremod.restore(
+            cfg, store, args.source, args.path, backup=args.backup, checkpoint=args.checkpoint,
+            to=args.to, to_source=args.to_source, overwrite=args.overwrite, emit=emit,
+            cancel=recorder.cancel, prompter=prompter)
+    except RabtuiError as exc:
+        recorder.finish("cancelled" if type(exc).__name__ == "Cancelled" else "failed", exc.exit_code, str(exc))
+        notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source))
+        raise
+    except BaseException as exc:
+        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    skipped = result.written.skipped if result.written else []
+    status = "warnings" if skipped else "completed"
+    recorder.finish(status, EXIT_WARNINGS if skipped else EXIT_OK, result.summary)
+    print(result.summary)
+    return EXIT_WARNINGS if skipped else EXIT_OK
+
+
+# --- cleanup, check -------------------------------------------------------------------------------------
+
+
+def print_plan(plan: retention.Plan, dry_run: bool) -> None:
+    verb = "would delete" if dry_run else "deleting"
+    for c in plan.delete:
+        print(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {_size(c.freed_bytes)}")
+    for _, name, why in plan.guarded:
+        print(f"keeping {name}: {why}")
+    for p in plan.leftovers:
+        print(f"{verb} the remains of an interrupted deletion: {p}")
+    print(f"{len(plan.delete)} backups, {_size(plan.freed_bytes)} freed"
+          + (" (dry run: nothing deleted)" if dry_run else ""))
+
+
+def cmd_cleanup(args) -> int:
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    plan = retention.plan_cleanup(cfg, store, now=_now(args))
+    print_plan(plan, args.dry_run)
+    if not args.dry_run:
+        retention.apply_cleanup(cfg, store, plan)
+    return EXIT_OK
+
+
+def run_check(cfg, store, now=None, prometheus: str | None = None, quiet: bool = False) -> int:
+    problems = health.run_checks(cfg, store, now)
+    changes = health.record(store, problems, now)
+    for line in health.notify_changes(cfg, changes, now):
+        print(f"rabtui: warning: {line}", file=sys.stderr)
+    if prometheus:
+        health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, problems, now))
+    if not quiet:
+        for p in problems:
+            print(p.line())
+        if not problems:
+            print("OK: all checks passed")
+    return health.exit_code(problems)
+
+
+def cmd_check(args) -> int:
+    cfg = load_config(args, check_media=False)
+    return run_check(cfg, open_store(cfg), _now(args), args.prometheus)
+
+
+# --- run-due, schedule ------------------------------------------------------------------------------------
+
+
+def cmd_run_due(args) -> int:
+    from rabtui.backup.pipeline import run_backup
+
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    now = _now(args)
+    clock = now or datetime.now()
+    worst = EXIT_OK
+    for due in schedule.due_sources(cfg, store, clock):
+        print(f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})")
+        schedule.mark_run(store, due.source, due.slot)
+        recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
+        try:
+            result = run_backup(cfg, store, due.source, emit=recorder.emit, cancel=recorder.cancel,
+                                prompter=recorder.prompter(), now=now, job_id=recorder.job_id)
+        except RabtuiError as exc:
+            recorder.finish("failed", exc.exit_code, str(exc))
+            print(f"{due.source}: {exc}", file=sys.stderr)
+            notify.send(cfg, notify.make_event("backup_failed", "failed", str(exc), source=due.source, now=now))
+            worst = EXIT_FAILED
+            continue
+        recorder.finish(result.status, result.exit_code, f"{result.status}" + (f": {result.reason}" if result.reason else ""))
+        print(f"{due.source}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+        if result.status == "failed":
+            notify.send(cfg, notify.make_event("backup_failed", "failed", result.reason or "failed",
+                                               source=due.source, now=now, backup=result.backup_id))
+            worst = EXIT_FAILED
+        elif result.status == "warnings":
+            notify.send(cfg, notify.make_event("backup_warnings", "warning", result.reason or "warnings",
+                                               source=due.source, now=now, backup=result.backup_id))
+            if worst == EXIT_OK:
+                worst = EXIT_WARNINGS
+    try:
+        plan = retention.plan_cleanup(cfg, store, now=clock)
+        if plan.delete or plan.leftovers:
+            print_plan(plan, False)
+            retention.apply_cleanup(cfg, store, plan)
+    except (RabtuiError, OSError) as exc:
+        print(f"rabtui: cleanup: {exc}", file=sys.stderr)
+        notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now))
+    run_check(cfg, store, now, quiet=True)
+    for src, path, why in health.due_checkpoints(cfg, store, clock):
+        print(f"checkpoint due: {src}:{path}: {why}")
+    return worst
+
+
+def cmd_schedule_install(args) -> int:
+    cfg = load_config(args, check_media=False)
+    texts = schedule.units(cfg.path)
+    if not args.write:
+        for name, text in texts.items():
+            print(f"# --- {name} ---")
+            print(text)
+        print("# install with: rabtui schedule install --write   (then: systemctl daemon-reload;"
+              " systemctl enable --now rabtui-run-due.timer)")
+        return EXIT_OK
+    unit_dir = Path(args.unit_dir) if args.unit_dir else schedule.default_unit_dir()
+    for path in schedule.install(texts, unit_dir):
+        print(f"wrote {path}")
+    user = "" if os.geteuid() == 0 else " --user"
+    print(f"now: systemctl{user} daemon-reload && systemctl{user} enable --now rabtui-run-due.timer")
+    print(f"or, with cron instead: {texts['crontab'].strip()}")
+    return EXIT_OK
+
+
+# --- rebuild ------------------------------------------------------------------------------------------
+
+
+def cmd_rebuild(args) -> int:
+    from rabtui import rebuild
+    from rabtui.store import Store
+
+    cfg = load_config(args, check_media=False)
+    aside = rebuild.move_aside(cfg.state_dir)
+    if aside:
+        print(f"kept the old database as {aside}")
+    store = Store(cfg.state_dir)
+    report = rebuild.rebuild(cfg, store, emit=lambda e: None, prompter=TerminalPrompter())
+    for line in report.lines():
+        print(line)
+    return EXIT_WARNINGS if report.unmatched else EXIT_OK

@@ -1,0 +1,304 @@
+"""Health checks (`rabtui check`, the dashboard): one Problem per thing the operator should fix.
+
+Checks, each with a stable id (the key of the `health` table):
+
+| id                     | level    | when |
+|------------------------|----------|------|
+| stale:SOURCE           | critical | the newest complete backup is older than 2 days (warning: never backed up) |
+| failed:SOURCE          | warning  | the newest backup run of the source failed |
+| size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
+| space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
+| rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
+| checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
+| job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
+| job:ID                 | critical | a job's process died (in the last 2 days) |
+
+`record` stores the levels in `health` and returns the changes (for notifications).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rabtui import jobs as jobsmod
+from rabtui.config import Config
+from rabtui.store import COMPLETE_SQL, Store
+
+OK, WARNING, CRITICAL = "ok", "warning", "critical"
+RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
+STALE_AFTER = timedelta(days=2)
+STUCK_AFTER = timedelta(minutes=10)
+DEAD_SHOWN_FOR = timedelta(days=2)
+FULL_WARN, FULL_CRIT = 0.90, 0.98
+
+
+@dataclass(frozen=True)
+class Problem:
+    check_id: str
+    level: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.level.upper()}: {self.message}"
+
+
+def exit_code(problems: list[Problem]) -> int:
+    return max((RANK[p.level] for p in problems), default=0)
+
+
+def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[Problem]:
+    now = now or datetime.now()
+    ts = now.timestamp()
+    out: list[Problem] = []
+    out += _backups(cfg, store, ts)
+    out += _media(cfg, store, ts)
+    out += _checkpoints(cfg, store, now)
+    out += _jobs(store, ts)
+    return out
+
+
+def _age(seconds: float) -> str:
+    days = seconds / 86400
+    return f"{days:.1f} days" if days >= 1 else f"{seconds / 3600:.1f} hours"
+
+
+def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
+    out = []
+    cap = cfg.retention.max_size_mb * 1024 * 1024
+    for s in cfg.sources:
+        row = store.one(
+            f"SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN {COMPLETE_SQL}", (s.id,)
+        )
+        newest = row["t"] if row else None
+        if newest is None:
+            out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
+        elif ts - newest > STALE_AFTER.total_seconds():
+            out.append(Problem(f"stale:{s.id}", CRITICAL,
+                               f"source {s.id}: newest backup is {_age(ts - newest)} old"))
+        last = store.one(
+            "SELECT name, status, reason FROM backups WHERE source=? AND status<>'running'"
+            " AND status<>'deleted' ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
+        if last is not None and last["status"] in ("failed", "abandoned"):
+            out.append(Problem(f"failed:{s.id}", WARNING,
+                               f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
+        for m in cfg.media:
+            used = store.one(
+                "SELECT SUM(COALESCE(new_bytes,0)) AS b FROM backups WHERE source=? AND medium=?"
+                " AND status NOT IN ('deleted','running')", (s.id, m.id))
+            b = (used["b"] or 0) if used else 0
+            if b > cap:
+                out.append(Problem(f"size:{s.id}:{m.id}", WARNING,
+                                   f"source {s.id} uses {b / 1048576:.0f} MB on {m.id}, more than "
+                                   f"max_size_mb {cfg.retention.max_size_mb}"))
+    return out
+
+
+def _medium_space(m, row) -> dict | None:
+    """Live numbers when the medium is there (labelled as itself), else the last recorded ones."""
+    try:
+        from rabtui.backup.media import read_label
+
+        label = read_label(m.path)
+        if label and label.get("id") == m.id:
+            st = os.statvfs(m.path)
+            return {"total_bytes": st.f_blocks * st.f_frsize, "free_bytes": st.f_bavail * st.f_frsize,
+                    "total_inodes": st.f_files, "free_inodes": st.f_favail}
+    except Exception:
+        pass
+    if row is not None and row["total_bytes"]:
+        return dict(row)
+    return None
+
+
+def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
+    out = []
+    too_long = max(7, 3 * len(cfg.media)) * 86400
+    any_used = store.one("SELECT MAX(last_used) AS t FROM media")
+    any_used = any_used["t"] if any_used else None
+    for m in cfg.media:
+        row = store.one("SELECT * FROM media WHERE id=?", (m.id,))
+        sp = _medium_space(m, row)
+        if sp:
+            parts = []
+            worst = 0.0
+            if sp.get("total_bytes"):
+                used = 1 - sp["free_bytes"] / sp["total_bytes"]
+                worst = max(worst, used)
+                if used > FULL_WARN:
+                    parts.append(f"{used:.0%} of its space")
+            if sp.get("total_inodes"):
+                used = 1 - sp["free_inodes"] / sp["total_inodes"]
+                worst = max(worst, used)
+                if used > FULL_WARN:
+                    parts.append(f"{used:.0%} of its inodes")
+            if parts:
+                level = CRITICAL if worst > FULL_CRIT else WARNING
+                out.append(Problem(f"space:{m.id}", level, f"medium {m.id} uses {' and '.join(parts)}"))
+        last = row["last_used"] if row is not None else None
+        if last is None:
+            if any_used is not None and ts - any_used < too_long:
+                pass  # rotation just started, this one's turn may not have come
+            elif any_used is not None:
+                out.append(Problem(f"rotation:{m.id}", WARNING, f"medium {m.id} has never been used"))
+        elif ts - last > too_long:
+            out.append(Problem(f"rotation:{m.id}", WARNING,
+                               f"medium {m.id} took no backup for {_age(ts - last)}: is it still in the rotation?"))
+    return out
+
+
+def due_checkpoints(cfg: Config, store: Store, now: datetime | None = None) -> list[tuple[str, str, str]]:
+    """(source, dir, why) for each directory whose checkpoint is due, from the checkpoint triggers
+    when that module is there, else from dir_state."""
+    now = now or datetime.now()
+    try:
+        from rabtui.checkpoint import triggers
+    except ImportError:
+        triggers = None
+    if triggers is not None:
+        return [(st.source, st.path, "; ".join(st.reasons) or "due")
+                for st in triggers.due(cfg, store, now=now.timestamp())]
+    out = []
+    ts = now.timestamp()
+    for s in cfg.sources:
+        for d in s.directories:
+            row = store.one("SELECT * FROM dir_state WHERE source=? AND path=?", (s.id, d.path))
+            first = store.one(
+                f"SELECT MIN(b.started) AS t FROM backups b JOIN backup_dirs bd ON bd.backup_id=b.id"
+                f" WHERE b.source=? AND bd.path=? AND b.status IN {COMPLETE_SQL}", (s.id, d.path))
+            if row is None and (first is None or first["t"] is None):
+                continue
+            changed = row["changed_since_checkpoint"] if row else 0
+            since = (row["last_checkpoint_time"] if row else None) or (first["t"] if first else None)
+            why = None
+            if row is not None and row["did_not_fit"]:
+                why = "a backup did not fit on its medium"
+            elif changed > cfg.max_changed_files(d):
+                why = f"{changed} files changed since the last checkpoint (max {cfg.max_changed_files(d)})"
+            elif since is not None and (ts - since) / 86400 > cfg.max_days(d):
+                what = "the last checkpoint" if row is not None and row["last_checkpoint_time"] else "the first backup"
+                why = f"{(ts - since) / 86400:.0f} days since {what} (max {cfg.max_days(d)})"
+            if why:
+                out.append((s.id, d.path, why))
+    return out
+
+
+def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
+    return [Problem(f"checkpoint:{s}:{p}", WARNING, f"checkpoint due for {s}:{p}: {why}")
+            for s, p, why in due_checkpoints(cfg, store, now)]
+
+
+def _jobs(store: Store, ts: float) -> list[Problem]:
+    out = []
+    try:
+        jobsmod.refresh_dead(store)
+    except Exception:
+        pass
+    for row in store.all("SELECT * FROM jobs WHERE status IN ('running','waiting')"):
+        if row["status"] == "running" and row["heartbeat"] and ts - row["heartbeat"] > STUCK_AFTER.total_seconds():
+            out.append(Problem(f"job:{row['id']}", WARNING,
+                               f"job {row['id']} ({row['title'] or row['kind']}) sent no heartbeat for "
+                               f"{_age(ts - row['heartbeat'])}: stuck?"))
+    for row in store.all("SELECT * FROM jobs WHERE status='dead' AND COALESCE(finished, heartbeat, started) > ?",
+                         (ts - DEAD_SHOWN_FOR.total_seconds(),)):
+        out.append(Problem(f"job:{row['id']}", CRITICAL,
+                           f"job {row['id']} ({row['title'] or row['kind']}) died (pid {row['pid']} is gone)"))
+    return out
+
+
+# --- recording, changes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    check_id: str
+    old: str
+    new: str
+    message: str
+
+
+def record(store: Store, problems: list[Problem], now: datetime | None = None) -> list[Change]:
+    ts = (now or datetime.now()).timestamp()
+    current = {p.check_id: p for p in problems}
+    changes: list[Change] = []
+    with store.transaction() as conn:
+        old = {r["check_id"]: r for r in conn.execute("SELECT * FROM health").fetchall()}
+        for cid, p in current.items():
+            prev = old.get(cid)
+            if prev is None or prev["level"] != p.level:
+                changes.append(Change(cid, prev["level"] if prev else OK, p.level, p.message))
+                conn.execute("INSERT OR REPLACE INTO health(check_id, level, message, since) VALUES (?,?,?,?)",
+                             (cid, p.level, p.message, ts))
+            elif prev["message"] != p.message:
+                conn.execute("UPDATE health SET message=? WHERE check_id=?", (p.message, cid))
+        for cid, prev in old.items():
+            if cid not in current and prev["level"] != OK:
+                changes.append(Change(cid, prev["level"], OK, f"{cid}: back to normal"))
+                conn.execute("UPDATE health SET level='ok', message=?, since=? WHERE check_id=?",
+                             (f"{cid}: back to normal", ts, cid))
+    return changes
+
+
+def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = None) -> list[str]:
+    from rabtui import notify
+
+    problems = []
+    for c in changes:
+        parts = c.check_id.split(":")
+        source = parts[1] if parts[0] in ("stale", "failed", "size", "checkpoint") and len(parts) > 1 else None
+        event = notify.make_event("health", c.new, c.message, source=source, now=now,
+                                  check=c.check_id, previous=c.old)
+        problems += notify.send(cfg, event, today=(now.date() if now else None))
+    return problems
+
+
+# --- prometheus (node_exporter textfile collector) -----------------------------------------------
+
+
+def _label(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: datetime | None = None) -> str:
+    ts = (now or datetime.now()).timestamp()
+    lines = [
+        "# HELP rabtui_health_status Worst health level: 0 ok, 1 warning, 2 critical.",
+        "# TYPE rabtui_health_status gauge",
+        f"rabtui_health_status {exit_code(problems)}",
+        "# HELP rabtui_health_problems Problems found by the health check, per level.",
+        "# TYPE rabtui_health_problems gauge",
+    ]
+    for level in (WARNING, CRITICAL):
+        lines.append(f'rabtui_health_problems{{level="{level}"}} {sum(p.level == level for p in problems)}')
+    lines += ["# HELP rabtui_check_status Level of each failing check: 1 warning, 2 critical.",
+              "# TYPE rabtui_check_status gauge"]
+    for p in problems:
+        lines.append(f'rabtui_check_status{{check="{_label(p.check_id)}"}} {RANK[p.level]}')
+    lines += ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup.",
+              "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
+    for s in cfg.sources:
+        row = store.one(f"SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN {COMPLETE_SQL}", (s.id,))
+        if row and row["t"]:
+            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {row["t"]:.0f}')
+    lines += ["# HELP rabtui_source_bytes Bytes a source uses on a medium (sum of what its backups added).",
+              "# TYPE rabtui_source_bytes gauge"]
+    for r in store.all("SELECT source, medium, SUM(COALESCE(new_bytes,0)) AS b FROM backups"
+                       " WHERE status NOT IN ('deleted','running') GROUP BY source, medium"):
+        lines.append(f'rabtui_source_bytes{{source="{_label(r["source"])}",medium="{_label(r["medium"])}"}} {r["b"]}')
+    lines += ["# HELP rabtui_medium_free_bytes Free bytes on a medium when last seen.",
+              "# TYPE rabtui_medium_free_bytes gauge"]
+    for r in store.all("SELECT id, free_bytes FROM media WHERE free_bytes IS NOT NULL"):
+        lines.append(f'rabtui_medium_free_bytes{{medium="{_label(r["id"])}"}} {r["free_bytes"]}')
+    lines.append(f"rabtui_health_check_timestamp_seconds {ts:.0f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_prometheus(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

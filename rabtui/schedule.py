@@ -1,0 +1,136 @@
+"""Scheduling: which sources are due (`rabtui run-due`), and the systemd/cron units that call it.
+
+A source with a cron `schedule` is due when its most recent scheduled time at or before now is
+later than the one last run for (`schedule_runs.last_due`). A source never run is due at its most
+recent scheduled time (one run, not one per missed slot): a server that was down over several slots
+catches up with one backup.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from croniter import croniter
+
+from rabtui.config import Config
+from rabtui.store import Store
+
+
+def last_slot(expr: str, now: datetime) -> datetime:
+    """The most recent time at or before `now` that the cron expression names."""
+    it = croniter(expr, now)
+    nxt = it.get_next(datetime)
+    # croniter's get_prev from `now` skips `now` itself when it is a slot; step back from next.
+    it = croniter(expr, nxt)
+    prev = it.get_prev(datetime)
+    return prev if prev <= now else croniter(expr, now).get_prev(datetime)
+
+
+def next_slot(expr: str, now: datetime) -> datetime:
+    return croniter(expr, now).get_next(datetime)
+
+
+@dataclass(frozen=True)
+class Due:
+    source: str
+    slot: datetime           # the scheduled time this run is for
+    last: datetime | None    # the one run before
+
+
+def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | None:
+    slot = last_slot(expr, now)
+    if last_due is None or slot > last_due:
+        return slot
+    return None
+
+
+def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
+    out = []
+    for s in cfg.sources:
+        if not s.schedule:
+            continue
+        row = store.one("SELECT last_due FROM schedule_runs WHERE source=?", (s.id,))
+        last = datetime.fromtimestamp(row["last_due"]) if row and row["last_due"] is not None else None
+        slot = is_due(s.schedule, now, last)
+        if slot is not None:
+            out.append(Due(s.id, slot, last))
+    return out
+
+
+def mark_run(store: Store, source: str, slot: datetime) -> None:
+    store.execute(
+        "INSERT INTO schedule_runs(source, last_due) VALUES (?, ?)"
+        " ON CONFLICT(source) DO UPDATE SET last_due=excluded.last_due",
+        (source, slot.timestamp()),
+    )
+
+
+# --- systemd / cron ------------------------------------------------------------------------------
+
+
+def rabtui_argv(config_path: Path | None) -> list[str]:
+    exe = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0].endswith("rabtui") else None
+    argv = [str(exe)] if exe and exe.exists() else [sys.executable, "-m", "rabtui"]
+    if config_path is not None:
+        argv += ["--config", str(Path(config_path).resolve())]
+    return argv + ["run-due"]
+
+
+def units(config_path: Path | None, every: str = "*:0/15") -> dict[str, str]:
+    """The systemd service and timer, and the crontab line, that run `rabtui run-due`.
+
+    run-due itself decides what is due, so the timer only needs to fire often enough for the
+    finest schedule (every 15 minutes by default).
+    """
+    cmd = " ".join(shlex.quote(a) for a in rabtui_argv(config_path))
+    service = (
+        "[Unit]\n"
+        "Description=rabtui: run the backups and checkpoints that are due\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart={cmd}\n"
+        "Nice=10\n"
+        "IOSchedulingClass=best-effort\n"
+        "IOSchedulingPriority=7\n"
+    )
+    timer = (
+        "[Unit]\n"
+        "Description=rabtui: check for due backups\n\n"
+        "[Timer]\n"
+        f"OnCalendar={every}\n"
+        "Persistent=true\n"
+        "RandomizedDelaySec=60\n\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+    minute = "*/15" if every == "*:0/15" else "*"
+    cron = f"{minute} * * * * {cmd} >/dev/null 2>&1\n"
+    return {"rabtui-run-due.service": service, "rabtui-run-due.timer": timer, "crontab": cron}
+
+
+def install(unit_texts: dict[str, str], unit_dir: Path) -> list[Path]:
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in unit_texts.items():
+        if name == "crontab":
+            continue
+        path = unit_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def default_unit_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/etc/systemd/system")
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / "systemd" / "user"

@@ -1,0 +1,117 @@
+"""Health checks: each problem and its exit code, the health table and the notification on change,
+prometheus textfile, and notify_command receiving the JSON event."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date, datetime, timedelta
+
+from rabtui import health, notify
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 8, 10, 3, 0)
+
+
+def _notify_script(tmp_path):
+    """A notify_command: a small script that appends its stdin to a file."""
+    out = tmp_path / "events.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(out)!r}, 'a').write(sys.stdin.read())\n")
+    return f"{sys.executable} {script}", out
+
+
+def _lab(tmp_path, extra: str = "", media_count=1):
+    lab = Lab(tmp_path, media_count=media_count)
+    cmd, out = _notify_script(tmp_path)
+    cfg = lab.local([("data", "standard")], extra=extra)
+    text = lab.config_path.read_text().replace("[[media]]", f'[notify]\ncommand = "{cmd}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    return lab, lab.load(), out
+
+
+def _ids(problems):
+    return {p.check_id: p.level for p in problems}
+
+
+def test_stale_backup_exit_codes_and_notification_on_change(tmp_path, capsys):
+    lab, cfg, events = _lab(tmp_path)
+    store = lab.store()
+    # never backed up: warning
+    assert _ids(health.run_checks(cfg, store, T0)) == {"stale:loc": "warning"}
+    write_files(lab.src / "data", {"a": b"a"})
+    res = lab.backup(cfg, now=T0)
+    store.execute("UPDATE backups SET started=? WHERE id=?", (T0.timestamp(), res.backup_id))
+    store.execute("UPDATE media SET last_used=?", (T0.timestamp(),))
+    store.execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (T0.timestamp(),))
+    args = ["--config", str(lab.config_path), "check", "--now"]
+    assert main(args + [(T0 + timedelta(days=1)).isoformat()]) == 0
+    assert "OK" in capsys.readouterr().out
+    events.unlink(missing_ok=True)
+    code = main(args + [(T0 + timedelta(days=3)).isoformat(), "--prometheus", str(tmp_path / "rabtui.prom")])
+    out = capsys.readouterr().out
+    assert code == 2 and "CRITICAL: source loc: newest backup is 3.0 days old" in out
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["kind"], e["level"], e["source"], e["data"]["check"]) for e in sent] == [
+        ("health", "critical", "loc", "stale:loc")]
+    prom = (tmp_path / "rabtui.prom").read_text()
+    assert "rabtui_health_status 2" in prom and 'rabtui_check_status{check="stale:loc"} 2' in prom
+    # the same state again: no new notification; back to normal: one
+    main(args + [(T0 + timedelta(days=3, hours=1)).isoformat()])
+    assert len(events.read_text().splitlines()) == 1
+    main(args + [(T0 + timedelta(hours=5)).isoformat()])
+    last = json.loads(events.read_text().splitlines()[-1])
+    assert (last["level"], last["data"]["previous"]) == ("ok", "critical")
+    assert store.one("SELECT level FROM health WHERE check_id='stale:loc'")["level"] == "ok"
+
+
+def test_size_space_rotation_checkpoint_and_jobs(tmp_path):
+    lab, cfg, _ = _lab(tmp_path, media_count=2)
+    store = lab.store()
+    now = T0.timestamp()
+    store.execute("INSERT INTO backups(source, medium, name, path, status, started, new_bytes) VALUES"
+                  " ('loc','m1','backup-20260810020000','/x','completed',?,?)", (now - 3600, 6000 * 1024 * 1024))
+    store.execute("INSERT INTO backup_dirs(backup_id, path, kind) VALUES (1, ?, 'standard')", (str(lab.src / "data"),))
+    # m1 recorded as 99% full (it is not mounted as itself here), m2 unused for 30 days
+    store.execute("INSERT INTO media(id, last_used, total_bytes, free_bytes, total_inodes, free_inodes) VALUES"
+                  " ('m1', ?, 1000, 10, 100, 90)", (now - 3600,))
+    store.execute("INSERT INTO media(id, last_used, total_bytes, free_bytes) VALUES ('m2', ?, 1000, 900)",
+                  (now - 30 * 86400,))
+    (lab.media[0][1] / ".rabtui-medium").write_text('{"id": "other"}')
+    (lab.media[1][1] / ".rabtui-medium").write_text('{"id": "other"}')
+    store.execute("INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES ('loc', ?, 20000)",
+                  (str(lab.src / "data"),))
+    store.execute("INSERT INTO jobs(kind, title, pid, status, started, heartbeat) VALUES"
+                  " ('backup', 'stuck one', ?, 'running', ?, ?)", (__import__("os").getpid(), now - 3600, now - 3600))
+    store.execute("INSERT INTO jobs(kind, title, pid, status, started, heartbeat) VALUES"
+                  " ('backup', 'dead one', 999999, 'running', ?, ?)", (now - 60, now - 60))
+    found = _ids(health.run_checks(cfg, store, T0))
+    assert found == {
+        "size:loc:m1": "warning",
+        "space:m1": "critical",
+        "rotation:m2": "warning",
+        f"checkpoint:loc:{lab.src / 'data'}": "warning",
+        "job:1": "warning",
+        "job:2": "critical",
+    }
+    problems = health.run_checks(cfg, store, T0)
+    assert health.exit_code(problems) == 2
+    assert health.exit_code([p for p in problems if p.level == "warning"]) == 1
+    assert any("99% of its space" in p.message for p in problems)
+
+
+def test_notify_pause_and_failures_never_raise(tmp_path):
+    lab, cfg, events = _lab(tmp_path, extra="pause_notifications_until = 2026-09-01")
+    ev = notify.make_event("backup_failed", "failed", "it broke", source="loc")
+    assert notify.send(cfg, ev, today=date(2026, 8, 31)) == [] and not events.exists()
+    assert notify.send(cfg, ev, today=date(2026, 9, 1)) == []
+    got = json.loads(events.read_text())
+    assert (got["kind"], got["source"], got["message"]) == ("backup_failed", "loc", "it broke")
+    # a broken command is reported, not raised
+    import dataclasses
+
+    broken = dataclasses.replace(cfg, notify=dataclasses.replace(cfg.notify, command="/nonexistent/alert"))
+    assert notify.send(broken, notify.make_event("health", "warning", "x"))
+    assert notify.command_argv("/usr/bin/alert --to 'ops team'") == ["/usr/bin/alert", "--to", "ops team"]

@@ -1,0 +1,75 @@
+"""Scheduling: cron due-ness (pure), run-due with a frozen clock (real backups, cleanup, check,
+due checkpoints), and the systemd/cron units."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+from rabtui import schedule
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+
+def test_last_slot_and_due():
+    expr = "0 2 * * *"
+    assert schedule.last_slot(expr, datetime(2026, 11, 22, 2, 0)) == datetime(2026, 11, 22, 2, 0)
+    assert schedule.last_slot(expr, datetime(2026, 11, 22, 1, 59)) == datetime(2026, 11, 21, 2, 0)
+    assert schedule.is_due(expr, datetime(2026, 11, 22, 3, 0), None) == datetime(2026, 11, 22, 2, 0)
+    assert schedule.is_due(expr, datetime(2026, 11, 22, 3, 0), datetime(2026, 11, 22, 2, 0)) is None
+    # down for three days: one catch-up run for the newest slot, not three
+    assert schedule.is_due(expr, datetime(2026, 11, 25, 9, 0), datetime(2026, 11, 22, 2, 0)) == \
+        datetime(2026, 11, 25, 2, 0)
+    assert schedule.last_slot("*/15 * * * *", datetime(2026, 1, 1, 10, 7)) == datetime(2026, 1, 1, 10, 0)
+
+
+def test_units_and_install(tmp_path, capsys):
+    units = schedule.units(tmp_path / "rabtui.toml")
+    assert "ExecStart=" in units["rabtui-run-due.service"] and "run-due" in units["rabtui-run-due.service"]
+    assert "--config" in units["rabtui-run-due.service"] and "Persistent=true" in units["rabtui-run-due.timer"]
+    assert units["crontab"].startswith("*/15 * * * * ") and "run-due" in units["crontab"]
+    lab = Lab(tmp_path)
+    lab.local()
+    assert main(["--config", str(lab.config_path), "schedule", "install"]) == 0
+    out = capsys.readouterr().out
+    assert "[Timer]" in out and "OnCalendar=" in out and "run-due" in out
+    unit_dir = tmp_path / "units"
+    assert main(["--config", str(lab.config_path), "schedule", "install", "--write", "--unit-dir", str(unit_dir)]) == 0
+    assert sorted(p.name for p in unit_dir.iterdir()) == ["rabtui-run-due.service", "rabtui-run-due.timer"]
+
+
+def test_run_due_with_frozen_clock(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    events = tmp_path / "events.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    text = lab.config_path.read_text().replace(
+        "[[media]]", f'[notify]\ncommand = "{sys.executable} {script}"\n[retention]\nkeep_all_days = 1\n'
+        'keep_daily_days = 0\nkeep_weekly_weeks = 0\nkeep_monthly_months = 0\nkeep_yearly_years = 0\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    write_files(lab.src / "data", {"a": b"a"})
+    run = lambda now: main(["--config", str(lab.config_path), "run-due", "--now", now])
+
+    assert run("2026-10-01T01:00") == 0          # first slot not reached? it is: yesterday 02:00
+    out = capsys.readouterr().out
+    assert "loc: due (schedule time 2026-09-30 02:00)" in out and "loc: completed" in out
+    assert run("2026-10-01T01:30") == 0          # already run for that slot
+    assert "due" not in capsys.readouterr().out.split("checkpoint due")[0]
+    assert run("2026-10-01T02:05") == 0
+    assert "loc: completed" in capsys.readouterr().out
+    store = lab.store()
+    names = [r["name"] for r in store.all("SELECT name FROM backups ORDER BY id")]
+    assert names == ["backup-20261001010000", "backup-20261001020500"]
+    jobs = store.all("SELECT kind, status FROM jobs ORDER BY id")
+    assert [(j["kind"], j["status"]) for j in jobs] == [("backup", "completed")] * 2
+    # three days later: one catch-up backup, then cleanup removes the old ones, check records health
+    assert run("2026-10-04T09:00") == 0
+    out = capsys.readouterr().out
+    assert "deleting loc backup-20261001010000" in out and "checkpoint due: loc:" in out
+    statuses = [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")]
+    assert statuses == ["deleted", "deleted", "completed"]
+    assert store.one("SELECT level FROM health WHERE check_id LIKE 'checkpoint:%'")["level"] == "warning"
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert any(e["data"].get("check", "").startswith("checkpoint:") for e in sent)
