@@ -1,0 +1,41 @@
+"""`rabtui demo` builds a sandbox with real backups, and never hangs without a terminal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from rabtui import config as configmod
+from rabtui.cli import main
+from rabtui.discs import parse_disc
+from rabtui.store import Store
+
+
+def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
+    base = tmp_path / "sandbox"
+    assert main(["demo", "--no-open", "--dir", str(base)]) == 0
+    assert str(base / "rabtui.toml") in capsys.readouterr().out
+    cfg = configmod.load(base / "rabtui.toml")
+    assert [m.id for m in cfg.media] == ["disk-a", "disk-b"]
+    assert cfg.checkpoint.drive.startswith("images:")
+    assert parse_disc(cfg.checkpoint.disc)[1] * 2048 == 8 * 1024 * 1024
+    kinds = {d.kind for d in cfg.source("demo-host").directories}
+    assert kinds == {"standard", "archive"}
+    files = sum(1 for p in (base / "source").rglob("*") if p.is_file())
+    assert files > 2000
+    store = Store(cfg.state_dir)
+    rows = store.all("SELECT medium, status, total_bytes, new_bytes FROM backups ORDER BY id")
+    assert [(r["medium"], r["status"]) for r in rows] == [("disk-a", "completed"), ("disk-b", "completed"),
+                                                         ("disk-a", "completed")]
+    # the third backup links into the first on disk-a: it adds far less than it holds
+    assert rows[2]["new_bytes"] < rows[2]["total_bytes"] / 2
+    # more data than one 8 MiB disc: a checkpoint spans several
+    assert rows[0]["total_bytes"] > 3 * 8 * 1024 * 1024
+    assert store.one("SELECT COUNT(*) AS n FROM jobs WHERE status='completed'")["n"] == 3
+
+    # again without a terminal: reuses the sandbox and returns at once instead of opening the UI
+    out = subprocess.run([sys.executable, "-m", "rabtui", "demo", "--dir", str(base)], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert "no terminal here" in out.stderr and "using the demo sandbox" in out.stderr
+    assert store.one("SELECT COUNT(*) AS n FROM backups")["n"] == 3

@@ -1,0 +1,62 @@
+"""`rabtui jobs list|follow|answer|cancel` on the state database."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.errors import EXIT_USAGE
+from rabtui.events import ABORT, READY, LOG, Event, Question
+from rabtui.jobs import JobRecorder
+from rabtui.store import Store
+
+
+@pytest.fixture
+def cfg_path(tmp_path, write_config):
+    return write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+    """)
+
+
+def test_list_answer_follow_cancel(cfg_path, tmp_path, capsys):
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
+    rec.emit(Event(LOG, "disc 1 of 2 written"))
+    got = []
+
+    def job():
+        got.append(rec.prompter().ask(Question("insert_disc", "Insert disc 2 of 2", [READY, ABORT]), rec.cancel))
+        rec.emit(Event(LOG, "disc 2 of 2 written"))
+        rec.finish("completed", 0, "2 discs verified")
+
+    t = threading.Thread(target=job, daemon=True)
+    t.start()
+    for _ in range(50):
+        if store.one("SELECT id FROM prompts WHERE answer IS NULL"):
+            break
+        threading.Event().wait(0.1)
+    assert main(["--config", str(cfg_path), "jobs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "waiting" in out and "checkpoint 7" in out and "rabtui jobs answer 1 {ready|abort}" in out
+
+    assert main(["--config", str(cfg_path), "jobs", "answer", "1", "eject"]) == EXIT_USAGE
+    assert main(["--config", str(cfg_path), "jobs", "answer", "1", "ready"]) == 0
+    t.join(5)
+    assert got == [READY]
+    assert main(["--config", str(cfg_path), "jobs", "follow", str(rec.job_id)]) == 0
+    out = capsys.readouterr().out
+    assert "disc 2 of 2 written" in out and "completed: 2 discs verified" in out
+
+    assert main(["--config", str(cfg_path), "jobs", "list", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["jobs"][0]["status"] == "completed" and data["open_prompts"] == []
+
+    other = JobRecorder(store, "backup", "web1", "backup web1")
+    assert main(["--config", str(cfg_path), "jobs", "cancel", str(other.job_id)]) == 0
+    assert other.cancel.wait(5), "the job's cancel event is set by the request"
+    other.finish("cancelled", 1)
+    assert main(["--config", str(cfg_path), "jobs", "cancel", "999"]) == EXIT_USAGE
