@@ -1,0 +1,380 @@
+"""`rabtui rebuild-state`: recreate the state database from what the media and the discs hold.
+
+- media: each configured medium's label; each `<source>/backup-*/backup.json` gives a backup row
+  (keeping its original id, so that the catalog's ranges and the discs' references still agree),
+  its directories and sizes; a backup without a final `backup.json` is recorded as abandoned;
+- catalog: the data trees of the complete backups are walked (this is a rare repair, so a walk
+  is fine): on each medium, a file whose inode is the same as in the previous backup of the source
+  extends that version, anything else is a new version; archive directories: every file in a
+  backup is a version first saved there;
+- checkpoints: `rabtui/catalog.tsv` from one disc of each checkpoint (an `images:` drive: every
+  ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
+  turn). Discs come back as `written`, not `verified`: run `rabtui checkpoint verify` to verify them
+  again (until then, retention treats their files as not safe elsewhere).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import proc
+from rabtui.config import Config
+from rabtui.errors import WorkFailed
+from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
+from rabtui.restore import PART_RE, disc_volid, xorriso_extract_argv
+from rabtui.store import COMPLETE, Store
+
+VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
+NAME_TIME = re.compile(r"^backup-(\d{14})")
+
+
+@dataclass
+class Report:
+    media: list[str] = field(default_factory=list)
+    backups: int = 0
+    versions: int = 0
+    checkpoints: list[int] = field(default_factory=list)
+    disc_files: int = 0
+    unmatched: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"media found: {', '.join(self.media) or 'none'}",
+               f"backups: {self.backups}, catalog versions: {self.versions}",
+               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)"]
+        out += [f"not matched: {u}" for u in self.unmatched]
+        return out
+
+
+def move_aside(state_dir: Path) -> Path | None:
+    """Keep an existing database as rabtui.db.before-rebuild-<time> (with its WAL files)."""
+    db = Path(state_dir) / "rabtui.db"
+    if not db.exists():
+        return None
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(db) + suffix)
+        if p.exists():
+            os.replace(p, str(aside) + suffix)
+    return aside
+
+
+def _ts(value, name: str) -> float | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    m = NAME_TIME.match(name)
+    return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").timestamp() if m else None
+
+
+def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None) -> Report:
+    from rabtui.backup import media as mediamod
+
+    report = Report()
+    source_ids = {s.id for s in cfg.sources}
+    for medium in cfg.media:
+        try:
+            with mediamod.mounted(medium, emit):
+                _medium(cfg, store, medium, source_ids, report, emit)
+        except WorkFailed as exc:
+            report.unmatched.append(f"medium {medium.id}: {exc}")
+    _discs(cfg, store, report, emit, prompter, cancel)
+    return report
+
+
+def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
+    from rabtui.backup import media as mediamod
+
+    path = Path(medium.path)
+    label = mediamod.read_label(path) if path.is_dir() else None
+    if label is None:
+        report.unmatched.append(f"medium {medium.id}: no labelled medium at {path}")
+        return
+    if label.get("id") != medium.id:
+        report.unmatched.append(f"medium {medium.id}: {path} is labelled {label.get('id')!r}")
+        return
+    report.media.append(medium.id)
+    import json
+
+    sp = mediamod.space(path)
+    store.execute("INSERT OR REPLACE INTO media(id, label, last_seen, total_bytes, free_bytes, total_inodes,"
+                  " free_inodes) VALUES (?,?,?,?,?,?,?)",
+                  (medium.id, json.dumps(label), time.time(), sp["total_bytes"], sp["free_bytes"],
+                   sp["total_inodes"], sp["free_inodes"]))
+    for name in sorted(os.listdir(path)):
+        if name.startswith(".") or not (path / name).is_dir():
+            continue
+        if name not in source_ids:
+            if mediamod.list_backups(path, name):
+                report.unmatched.append(f"medium {medium.id}: backups of {name}, a source not in the config")
+            continue
+        _source_on_medium(cfg, store, medium, name, report, emit)
+    last = store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium.id,))
+    store.execute("UPDATE media SET last_used=? WHERE id=?", (last["t"] if last else None, medium.id))
+
+
+def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit) -> None:
+    from rabtui.backup import media as mediamod
+
+    src = cfg.source(source_id)
+    kinds = {d.path: d.kind for d in src.directories}
+    complete_rows = []
+    for name, bpath, bj in mediamod.list_backups(medium.path, source_id):
+        bj = bj or {}
+        status = bj.get("status") or "abandoned"
+        reason = bj.get("reason")
+        if status == "running":
+            status, reason = "abandoned", "interrupted (found running by rebuild-state)"
+        if not bj:
+            reason = "no backup.json (found by rebuild-state)"
+        started = _ts(bj.get("started"), name) or bpath.stat().st_mtime
+        tot = bj.get("totals") or {}
+        wanted = bj.get("backup_id")
+        if not isinstance(wanted, int) or store.one("SELECT 1 FROM backups WHERE id=?", (wanted,)):
+            wanted = None
+        cur = store.execute(
+            "INSERT INTO backups(id, source, medium, name, path, status, started, finished, total_bytes,"
+            " new_bytes, files, new_files, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (wanted, source_id, medium.id, name, str(bpath), status, started,
+             _ts(bj.get("finished"), ""), tot.get("total_bytes"), tot.get("new_bytes"), tot.get("files"),
+             tot.get("new_files"), reason))
+        bid = cur.lastrowid
+        for d in bj.get("directories") or []:
+            if isinstance(d, dict) and d.get("path"):
+                store.execute(
+                    "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
+                    " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (bid, d["path"], d.get("kind") or kinds.get(d["path"], "standard"), d.get("state"),
+                     d.get("rsync_exit"), d.get("total_bytes"), d.get("new_bytes"), d.get("files"),
+                     d.get("new_files"), d.get("changed_files")))
+        report.backups += 1
+        if status in COMPLETE:
+            complete_rows.append((bid, bpath))
+    complete_rows.sort()
+    for d in src.directories:
+        report.versions += _catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows)
+    emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
+
+
+def _walk_files(top: bytes):
+    """(path relative to top, size, mtime, inode) of the regular files below top."""
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            it = os.scandir(d)
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), (st.st_dev, st.st_ino)
+
+
+def _catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str, backups) -> int:
+    prefix = dir_path.strip("/").encode("utf-8", "surrogateescape")
+    prev: dict[bytes, tuple] = {}      # path -> (inode, version id)   in the previous backup
+    count = 0
+    conn = store.conn
+    for bid, bpath in backups:
+        top = os.path.join(os.fsencode(bpath), b"data", prefix)
+        if not os.path.isdir(top):
+            prev = {}
+            continue
+        cur: dict[bytes, tuple] = {}
+        items = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino)
+                 for rel, size, mtime, ino in _walk_files(top)]
+        with store.transaction():
+            conn.executemany("INSERT OR IGNORE INTO paths(source, dir, path) VALUES (?,?,?)",
+                             [(source, dir_path, p) for p, _, _, _ in items])
+            extend, new = [], []
+            for p, size, mtime, ino in items:
+                old = prev.get(p)
+                if kind != "archive" and old is not None and old[0] == ino:
+                    extend.append(old[1])
+                    cur[p] = old
+                else:
+                    new.append((p, size, mtime, ino))
+            conn.executemany("UPDATE versions SET last_backup=? WHERE id=?", [(bid, vid) for vid in extend])
+            for p, size, mtime, ino in new:
+                pid = conn.execute("SELECT id FROM paths WHERE source=? AND path=?", (source, p)).fetchone()[0]
+                c = conn.execute("INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
+                                 " VALUES (?,?,?,?,?,?)", (pid, medium, size, mtime, bid, bid))
+                cur[p] = (ino, c.lastrowid)
+                count += 1
+        prev = cur
+    return count
+
+
+# --- checkpoint discs --------------------------------------------------------------------------------
+
+
+def parse_catalog_tsv(text: bytes) -> list[dict]:
+    """Rows of a disc's rabtui/catalog.tsv: disc, path on the disc, size, mtime, sha256 (a header
+    line, if any, is skipped). Names may carry backslash escapes (\\t \\n \\\\ \\xHH)."""
+    out = []
+    for line in text.split(b"\n"):
+        if not line.strip() or line.startswith(b"#"):
+            continue
+        cols = line.split(b"\t")
+        if len(cols) < 4 or not cols[0].strip().isdigit():
+            continue
+        sha = cols[4].decode().strip() if len(cols) > 4 else ""
+        out.append({"disc": int(cols[0]), "disc_path": _unescape(cols[1]).lstrip(b"/"),
+                    "size": int(cols[2]), "mtime": int(float(cols[3])),
+                    "sha256": sha if sha and sha != "-" else None})
+    return out
+
+
+def _unescape(b: bytes) -> bytes:
+    if b"\\" not in b:
+        return b
+    try:
+        from rabtui.checkpoint.layout import unescape_path
+
+        return unescape_path(b.decode("utf-8"))
+    except (ImportError, UnicodeDecodeError):
+        pass
+    out = bytearray()
+    i = 0
+    while i < len(b):
+        c = b[i:i + 1]
+        if c == b"\\" and i + 1 < len(b):
+            n = b[i + 1:i + 2]
+            if n == b"x" and i + 3 < len(b):
+                out += bytes([int(b[i + 2:i + 4], 16)])
+                i += 4
+                continue
+            out += {b"t": b"\t", b"n": b"\n", b"\\": b"\\", b"r": b"\r"}.get(n, n)
+            i += 2
+            continue
+        out += c
+        i += 1
+    return bytes(out)
+
+
+def _original(disc_path: bytes) -> tuple[str, bytes, int | None, int | None] | None:
+    """data/<source>/<path>[.partNN-of-MM] -> (source, path, part, parts); filler (add/) -> None."""
+    parts = disc_path.split(b"/", 2)
+    if len(parts) < 3 or parts[0] != b"data":
+        return None
+    path, part, total = parts[2], None, None
+    m = PART_RE.match(path)
+    if m:
+        path, part, total = m.group(1), int(m.group(2)), int(m.group(3))
+    return os.fsdecode(parts[1]), path, part, total
+
+
+def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
+        target = os.path.join(tmp, "catalog.tsv")
+        done = proc.run(xorriso_extract_argv(dev, b"/rabtui/catalog.tsv", os.fsencode(target)), timeout=600)
+        if not done.ok or not os.path.exists(target):
+            raise WorkFailed(f"no rabtui/catalog.tsv readable on {dev}: {done.stderr_text()[-200:]}")
+        return Path(target).read_bytes()
+
+
+def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
+                    report: Report) -> None:
+    rows = parse_catalog_tsv(catalog)
+    ndiscs = max((r["disc"] for r in rows), default=1)
+    image0 = os.path.join(image_dir, f"RAB{number}D01.iso") if image_dir else None
+    created = os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time()
+    from rabtui.discs import parse_disc
+
+    try:
+        dtype, sectors = parse_disc(cfg.checkpoint.disc)
+    except ValueError:
+        dtype, sectors = cfg.checkpoint.disc, 0
+    with store.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO checkpoints(number, created, status, disc_type, disc_sectors, drive,"
+                     " discs) VALUES (?,?, 'completed', ?,?,?,?)",
+                     (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs))
+        for k in range(1, ndiscs + 1):
+            volid = f"RAB{number}D{k:02d}"
+            image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
+            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message)"
+                         " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again')",
+                         (number, k, volid, created, image if image and os.path.exists(image) else None))
+        conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
+        files = []
+        dirs: dict[tuple[str, str], None] = {}
+        for r in rows:
+            orig = _original(r["disc_path"])
+            if orig is None:
+                continue
+            source, path, part, parts = orig
+            files.append((number, r["disc"], source, path, r["disc_path"], r["size"], r["mtime"], r["sha256"],
+                          part, parts))
+            try:
+                for d in cfg.source(source).directories:
+                    pre = d.path.strip("/").encode()
+                    if path == pre or path.startswith(pre + b"/"):
+                        dirs[(source, d.path)] = None
+            except Exception:
+                pass
+        conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
+                         " part, parts) VALUES (?,?,?,?,?,?,?,?,?,?)", files)
+        for source, dpath in dirs:
+            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role) VALUES (?,?,?, 'data')",
+                         (number, source, dpath))
+            conn.execute(
+                "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
+                " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
+                " last_checkpoint_time=excluded.last_checkpoint_time"
+                " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
+                (source, dpath, number, created))
+    report.checkpoints.append(number)
+    report.disc_files += len(files)
+
+
+def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
+    drive = cfg.checkpoint.drive
+    if drive.startswith("images:"):
+        image_dir = drive[len("images:"):]
+        seen: set[int] = set()
+        for iso in sorted(glob.glob(os.path.join(glob.escape(image_dir), "RAB*D*.iso"))):
+            m = VOLID_RE.match(Path(iso).stem)
+            if not m or int(m.group(1)) in seen:
+                continue
+            number = int(m.group(1))
+            volid = disc_volid(iso)
+            if volid != Path(iso).stem:
+                report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
+                continue
+            try:
+                load_checkpoint(cfg, store, number, read_disc_catalog(iso, emit), image_dir, report)
+                seen.add(number)
+            except WorkFailed as exc:
+                report.unmatched.append(f"{iso}: {exc}")
+        return
+    if prompter is None:
+        return
+    while True:
+        answer = prompter.ask(Question(
+            "insert_disc", f"Insert one disc of a checkpoint not read yet into {drive} and answer ready"
+            f" (read so far: {', '.join(map(str, report.checkpoints)) or 'none'}); answer skip when done.",
+            (READY, SKIP)), cancel)
+        if answer != READY:
+            return
+        volid = disc_volid(drive)
+        m = VOLID_RE.match(volid or "")
+        if not m:
+            report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
+            continue
+        try:
+            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report)
+        except WorkFailed as exc:
+            report.unmatched.append(f"disc {volid}: {exc}")

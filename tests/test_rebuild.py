@@ -1,0 +1,103 @@
+"""rebuild-state: the state database deleted, rebuilt from real media and a real checkpoint ISO;
+find, restore and the next backup then behave as before."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui import catalog, rebuild
+from rabtui import restore as R
+from rabtui.cli import main
+from rabtui.store import Store
+from tests.test_restore import _escape, make_disc
+from tests.trees import Lab, hostile_tree, snapshot, write_files
+
+T0 = datetime(2026, 9, 1, 3, 0)
+
+
+def _catalog_view(store):
+    """Every version with the names of its first and last backups (ids may differ after a rebuild)."""
+    rows = store.all(
+        "SELECT p.source, p.dir, p.path, v.medium, v.size, v.mtime, f.name AS first, l.name AS last"
+        " FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups f ON f.id=v.first_backup"
+        " JOIN backups l ON l.id=v.last_backup")
+    return sorted(tuple(bytes(v) if isinstance(v, bytes) else v for v in r) for r in rows)
+
+
+def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=2)
+    images = tmp_path / "iso"
+    images.mkdir()
+    lab.local([("data", "standard"), ("photos", "archive")])
+    text = lab.config_path.read_text().replace("[[media]]", f'[checkpoint]\ndrive = "images:{images}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    cfg = lab.load()
+    hostile_tree(lab.src / "data")
+    write_files(lab.src / "data", {"etc/conf": b"v1", "keep": 3000})
+    write_files(lab.src / "photos", {"p1.jpg": 500})
+    b1 = lab.backup(cfg, now=T0, medium_id="m1")
+    (lab.src / "data/etc/conf").write_bytes(b"v2")
+    write_files(lab.src / "photos", {"p2.jpg": 600})
+    b2 = lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1")
+    b3 = lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m2")
+    assert {b1.status, b2.status, b3.status} == {"completed"}
+    # a broken run on m2 (no final backup.json) and a stranger's backups on m1
+    broken = b3.path.parent / "backup-20260904030000"
+    (broken / "data").mkdir(parents=True)
+    (lab.media[0][1] / "ghost" / "backup-20260101000000").mkdir(parents=True)
+    # a checkpoint disc holding the conf file
+    conf = str(lab.src / "data/etc/conf").lstrip("/").encode()
+    make_disc(images / "RAB1D01.iso", "RAB1D01", {b"data/loc/" + conf: b"v2"},
+              b"disc\tpath\tsize\tmtime\tsha256\n" + b"1\t%s\t2\t1650000000\t-\n" % _escape(b"data/loc/" + conf))
+
+    store = lab.store()
+    before = _catalog_view(store)
+    found_before = [(v.path, v.size, [l.describe() for l in v.locations])
+                    for v in catalog.find(store, "conf", archive_dirs={"loc": (str(lab.src / "photos"),)})]
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+
+    code = main(["--config", str(lab.config_path), "rebuild-state"])
+    out = capsys.readouterr().out
+    assert code == 3                                    # something was not matched: warnings
+    assert "media found: m1, m2" in out and "backups: 4" in out and "checkpoints: 1 (1 disc files)" in out
+    assert "ghost" in out
+
+    store = Store(lab.state)
+    assert _catalog_view(store) == before
+    rows = {r["name"]: r["status"] for r in store.all("SELECT name, status FROM backups")}
+    assert rows[broken.name] == "abandoned" and rows[b2.path.name] == "completed"
+    found_after = [(v.path, v.size, [l.describe() for l in v.locations])
+                   for v in catalog.find(store, "conf", archive_dirs={"loc": (str(lab.src / "photos"),)})]
+    on_media = [f for f in found_after if not any(d.startswith("checkpoint") for d in f[2])]
+    assert on_media == found_before
+    on_disc = [f for f in found_after if f not in on_media]
+    assert [f[2] for f in on_disc] == [["checkpoint 1 disc 1 (RAB1D01, written)"]]
+
+    # restore from a medium and from the disc
+    R.restore(cfg, store, "loc", str(lab.src / "data"), to=tmp_path / "out")
+    assert snapshot(tmp_path / "out" / str(lab.src / "data").lstrip("/")) == snapshot(lab.src / "data")
+    R.restore(cfg, store, "loc", "/" + conf.decode(), checkpoint=1, to=tmp_path / "disc")
+    assert (tmp_path / "disc" / conf.decode()).read_bytes() == b"v2"
+
+    # the next backup links against the rebuilt newest backup on its medium and extends the catalog
+    (lab.src / "data/etc/conf").write_bytes(b"v3")
+    b4 = lab.backup(cfg, now=T0 + timedelta(days=5), medium_id="m1")
+    assert b4.status == "completed"
+    keep = os.path.join(b"data", os.fsencode(str(lab.src / "data/keep")).lstrip(b"/"))
+    assert os.stat(os.path.join(os.fsencode(b2.path), keep)).st_ino == os.stat(os.path.join(os.fsencode(b4.path), keep)).st_ino
+    v = catalog.find(store, "keep")
+    assert [(l.medium, l.backups) for l in v[0].locations] == [
+        ("m1", [b1.path.name, b2.path.name, b4.path.name]), ("m2", [b3.path.name])]
+    assert b4.new_bytes == 2
+
+
+def test_parse_catalog_tsv():
+    text = b"disc\tpath\tsize\tmtime\tsha256\n1\tdata/s/a\\tb\t3\t100\t-\n2\tdata/s/big.part02-of-03\t9\t5\tab12\n"
+    rows = rebuild.parse_catalog_tsv(text)
+    assert rows[0] == {"disc": 1, "disc_path": b"data/s/a\tb", "size": 3, "mtime": 100, "sha256": None}
+    assert rebuild._original(rows[1]["disc_path"]) == ("s", b"big", 2, 3)
+    assert rebuild._original(b"add/1/x") is None
