@@ -18,7 +18,7 @@ A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md
 from __future__ import annotations
 
 SECTOR = 2048
-FIXED_SECTORS = 27          # empty image: system area, descriptors, root extents, path tables, MD5 tags
+FIXED_SECTORS = 24          # empty image: system area, descriptors, root extents, path tables, MD5 tags
 MD5_PER_FILE = 16           # checksum array entry
 PADDING_SECTORS = 150       # xorriso's default -padding 300k, kept for CD read-ahead
 MAX_RECORD = 254

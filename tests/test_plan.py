@@ -1,0 +1,180 @@
+"""The planner's pure functions: edge cases, split files, lower bound, filler; the ISO size model
+against real xorriso on a small tree."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+
+import pytest
+
+from rabtui.checkpoint import isosize, plan as P
+from rabtui.errors import UsageError
+
+CD = 359_849
+
+
+def _group(sizes, names=None, prefix=b"data/s/d"):
+    names = names or [b"dir%d/file%05d" % (i // 100, i) for i in range(len(sizes))]
+    return P.Group(key=("s", "/d"), prefix=prefix, paths=list(names), sizes=list(sizes))
+
+
+def _discs_of(p: P.Plan, gi: int = 0) -> list[int]:
+    return list(p.placement[gi])
+
+
+def _used(p: P.Plan) -> list[int]:
+    return [p.reserve_sectors + d.data_sectors + d.filler_sectors for d in p.discs]
+
+
+def test_empty():
+    p = P.plan([], CD)
+    assert p.discs == [] and p.lower_bound == 0 and p.files == 0
+    p = P.plan([_group([])], CD)
+    assert p.discs == [] and p.lower_bound == 0
+
+
+def test_one_huge_file_is_cut_into_parts_on_consecutive_discs():
+    size = 3 * CD * 2048 + 12345
+    p = P.plan([_group([size], [b"huge.img"])], CD)
+    assert _discs_of(p) == [P.SPLIT]
+    parts = p.parts
+    assert [x.part for x in parts] == list(range(1, len(parts) + 1)) and all(x.parts == len(parts) for x in parts)
+    assert [x.disc for x in parts] == list(range(len(parts)))
+    assert sum(x.length for x in parts) == size
+    assert [x.offset for x in parts] == [sum(y.length for y in parts[:i]) for i in range(len(parts))]
+    assert len(p.discs) == len(parts) == p.lower_bound
+    assert all(u <= CD for u in _used(p))
+    assert P.part_name(b"huge.img", 2, 4) == b"huge.img.part02-of-04"
+
+
+def test_huge_file_after_others_starts_on_the_space_left():
+    p = P.plan([_group([100 * 2048, 2 * CD * 2048], [b"a", b"b"])], CD)
+    assert _discs_of(p)[0] == 0 and p.parts[0].disc == 0
+    assert all(u <= CD for u in _used(p))
+
+
+def test_all_files_exactly_one_disc():
+    probe = P.plan([_group([2048])], CD)
+    usable = probe.usable_sectors
+    # a file whose data and metadata take the whole usable space of a disc
+    size = (usable - 24) * 2048
+    p = P.plan([_group([size] * 5)], CD)
+    assert len(p.discs) == 5 == p.lower_bound
+    assert _discs_of(p) == [0, 1, 2, 3, 4]
+    assert not p.parts
+    assert all(u <= CD for u in _used(p))
+
+
+def test_many_tiny_files_and_the_catalog_reserve_grows_with_them():
+    small = P.plan([_group([10] * 10)], CD)
+    many = P.plan([_group([10] * 50_000)], CD)
+    assert many.reserve_sectors > small.reserve_sectors + 2000   # ~100 bytes of catalog per file, on every disc
+    assert len(many.discs) == many.lower_bound
+    assert all(u <= CD for u in _used(many))
+    assert sum(d.files for d in many.discs) == 50_000
+
+
+def test_lower_bound_reached_on_log_normal_sizes_and_directories_kept_together():
+    r = random.Random(7)
+    sizes, names = [], []
+    for d in range(300):
+        for j in range(r.randint(1, 60)):
+            sizes.append(int(r.lognormvariate(11, 2.0)))
+            names.append(b"proj%d/dir%d/f%d.dat" % (d % 7, d, j))
+    p = P.plan([_group(sizes, names)], CD)
+    assert len(p.discs) == p.lower_bound
+    assert all(u <= CD for u in _used(p))
+    # in path order: the discs of consecutive files never go back more than the look-ahead reorders
+    where = _discs_of(p)
+    dirs_on = {}
+    for name, k in zip(names, where):
+        dirs_on.setdefault(name.rpartition(b"/")[0], set()).add(k)
+    assert sum(len(v) for v in dirs_on.values()) <= len(dirs_on) + 2 * len(p.discs)
+
+
+def test_lower_bound_is_a_bound():
+    sizes = [2048 * 1000] * 1000
+    p = P.plan([_group(sizes)], CD)
+    data = sum(-(-s // 2048) for s in sizes)
+    assert p.lower_bound >= -(-data // p.usable_sectors)
+    assert len(p.discs) >= p.lower_bound
+
+
+def test_groups_keep_their_order_and_prefix():
+    a = _group([1000] * 3, [b"x", b"y", b"z"], prefix=b"data/s/a")
+    b = _group([1000] * 2, [b"u", b"v"], prefix=b"data/s/b")
+    p = P.plan([a, b], CD)
+    assert len(p.discs) == 1 and p.discs[0].groups == [0, 1]
+
+
+def test_filler_takes_whole_directories_in_order_when_they_fit():
+    data = _group([(CD // 2) * 2048])
+    big = _group([CD * 2048 // 2 + 2048 * 1000], [b"big"], prefix=b"add")
+    small = _group([5000, 6000], [b"s1", b"s2"], prefix=b"add")
+    smaller = _group([100], [b"t"], prefix=b"add")
+    p = P.plan([data], CD, filler=[big, small, smaller])
+    assert p.discs[0].filler == [1, 2]          # `big` does not fit, the others do, in order
+    assert p.filler_numbers == {1: 1, 2: 2}
+    assert p.discs[0].filler_sectors > 0
+    assert all(u <= CD for u in _used(p))
+
+
+def test_max_discs_refused_with_the_numbers():
+    sizes = [CD * 2048 // 2] * 140
+    p = P.plan([_group(sizes)], CD)
+    assert len(p.discs) >= 65
+    with pytest.raises(UsageError) as err:
+        P.check_max_discs(p, 64, "cd-700")
+    assert f"needs {len(p.discs)} discs of cd-700" in str(err.value) and "max_discs = 64" in str(err.value)
+    P.check_max_discs(P.plan([_group(sizes[:10])], CD), 64, "cd-700")
+
+
+def test_tiny_disc_refused():
+    with pytest.raises(ValueError):
+        P.plan([_group([1])], 300, extra_reserve_bytes=10 << 20)
+
+
+def test_parse_list():
+    g = P.parse_list([b"10 /srv/a b\n", b"0 ./c\n", b"\n", b"7 d/e\n"])
+    assert g.paths == [b"srv/a b", b"c", b"d/e"] and g.sizes == [10, 0, 7]
+    with pytest.raises(ValueError, match="line 2"):
+        P.parse_list([b"1 a\n", b"x y\n"])
+
+
+def test_record_sizes_follow_the_measured_layout():
+    # measured with xorriso 1.5.4: a file "1" -> ISO record 122 bytes, "5_XXX" -> 130, 40 chars -> 190
+    assert isosize.record_sizes(b"1", False)[0] == 122
+    assert isosize.record_sizes(b"5_xxx", False)[0] == 130
+    assert isosize.record_sizes(b"x" * 40, False)[0] == 190
+    rec, ce, jol = isosize.record_sizes(b"y" * 200, False)
+    assert rec == 254 and ce > 0 and jol == 34 + 128
+    assert isosize.record_sizes(b"sub", True)[0] == 106
+    for name in (b"a", b"a.txt", b"x" * 100, "\u00e9".encode() * 9, b"\xff\xfe"):
+        assert isosize.file_records(name) == isosize.record_sizes(name, False)
+
+
+def test_model_against_xorriso(tmp_path):
+    root = tmp_path / "t"
+    r = random.Random(3)
+    for d in range(12):
+        sub = root / f"d{d}" / ("n" * r.randint(1, 60))
+        sub.mkdir(parents=True)
+        for i in range(r.randint(5, 80)):
+            (sub / (f"file-{i}-" + "z" * r.randint(0, 90))).write_bytes(b"q" * r.randint(0, 9000))
+    tree = isosize.TreeSize()
+    tree.add_dir(b"data")
+    for dirpath, dirs, files in os.walk(os.fsencode(root)):
+        rel = os.path.relpath(dirpath, os.fsencode(root))
+        base = b"data" if rel == b"." else b"data/" + rel
+        tree.add_dir(base)
+        for f in files:
+            tree.add_file(base + b"/" + f, os.path.getsize(os.path.join(dirpath, f)))
+    out = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", "-rockridge", "on",
+                          "-joliet", "on", "-md5", "on", "-compliance", "iso_9660_level=3:no_emul_toc",
+                          "-map", str(root), "/data", "-commit"], capture_output=True, text=True)
+    actual = int(re.search(r"ISO image produced: (\d+) sectors", out.stdout + out.stderr).group(1))
+    predicted = tree.sectors()
+    assert abs(predicted - actual) <= max(8, actual * 0.005), (predicted, actual)

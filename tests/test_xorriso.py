@@ -1,0 +1,107 @@
+"""xorriso argv and command-file builders, output parsers, catalog escaping (pure functions), and
+one round trip of hostile names through a real command file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from rabtui.checkpoint import layout, xorriso as X
+from tests.trees import HOSTILE_NAMES
+
+
+def test_quote_encodes_every_unusual_byte():
+    assert X.quote(b"plain name-1.txt") == '"plain name-1.txt"'
+    assert X.quote(b"a\"b'c\\d") == '"a\\x22b\\x27c\\x5cd"'
+    assert X.quote(b"new\nline\ttab\xff") == '"new\\x0aline\\x09tab\\xff"'
+    assert X.quote("unicod\u00e9") == '"unicod\\xc3\\xa9"'
+    assert X.arg("/srv/a\\b") == "/srv/a\\\\b"
+
+
+def test_command_file():
+    entries = [X.Entry("dir", b"/m/d", b"/data/s/d"), X.Entry("file", b"/m/d/a b", b"/data/s/d/a b"),
+               X.Entry("tree", b"/st/rabtui", b"/rabtui"),
+               X.Entry("cut", b"/m/d/big", b"/data/s/d/big.part02-of-03", offset=4096, length=2048)]
+    text = X.command_file("RAB12D03", entries)
+    assert text.splitlines() == [
+        '-volid "RAB12D03"',
+        '-map_single "/m/d" "/data/s/d"',
+        '-map "/m/d/a b" "/data/s/d/a b"',
+        '-map "/st/rabtui" "/rabtui"',
+        '-cut_out "/m/d/big" 4096 2048 "/data/s/d/big.part02-of-03"',
+    ]
+
+
+def test_argv_builders():
+    argv = X.burn_argv("/usr/bin/xorriso", "images:/srv/iso", "RAB1D02", "/s/disc-02.xorriso")
+    assert argv[:6] == ["/usr/bin/xorriso", "-no_rc", "-backslash_codes", "on", "-pkt_output", "on"]
+    assert "-md5" in argv and argv[argv.index("-md5") + 1] == "on"
+    assert argv[argv.index("-compliance") + 1] == "iso_9660_level=3:no_emul_toc"
+    assert argv[argv.index("-outdev") + 1] == "stdio:/srv/iso/RAB1D02.iso"
+    assert argv[argv.index("-options_from_file") + 1] == "/s/disc-02.xorriso"
+    assert argv[-2:] == ["-commit", "-end"] and "-close" not in argv
+    real = X.burn_argv("xorriso", "/dev/sr0", "RAB1D02", "/s/f")
+    assert real[real.index("-outdev") + 1] == "/dev/sr0" and real[real.index("-close") + 1] == "on"
+    check = X.check_argv("xorriso", "/dev/sr0", "RAB1D02")
+    # -md5 and -assert_volid must come before -indev to take effect
+    assert check.index("-md5") < check.index("-indev") and check.index("-assert_volid") < check.index("-indev")
+    assert check[check.index("-assert_volid") + 1:check.index("-assert_volid") + 3] == ["RAB1D02", "FATAL"]
+    assert "-check_media" in check and "-check_md5_r" in check
+    assert X.media_argv("xorriso", "/dev/sr0")[-3:] == ["-toc", "-tell_media_space", "-end"]
+    assert X.eject_argv("xorriso", "/dev/sr0")[-3:] == ["-eject", "all", "-end"]
+    assert X.device_of("images:/x/", "RAB3D01") == "stdio:/x/RAB3D01.iso"
+
+
+def test_parsers():
+    assert X.parse_update("xorriso : UPDATE : Writing:      12225s   78.6%   fifo   0%  buf  50%") == \
+        {"sectors": 12225, "percent": 78.6}
+    assert X.parse_update("xorriso : UPDATE :       1 files added in 1 seconds") is None
+    assert X.payload(b"I:1: xorriso : NOTE : x") == ("I", "xorriso : NOTE : x")
+    media = X.parse_media(["R:1: Media current: BD-R sequential recordable", "R:1: Media status : is blank",
+                           "R:1: Media space  : 11826176s", "R:1: After commit : 11826176s"])
+    assert media == {"status": "is blank", "blank": True, "free_sectors": 11826176}
+    written = X.parse_media(["R:1: Media status : is written , is closed", "R:1: Media space  : 0s"])
+    assert written["blank"] is False and written["free_sectors"] == 0
+    assert X.parse_volid(["R:1: Volume Id    : RAB7D02"]) == "RAB7D02"
+    good = X.parse_check(["R:1: Media region :          0 ,      15404 , + good",
+                          "R:1: File contents and their MD5 checksums match."], 0)
+    assert good.ok and not good.mismatched
+    bad = X.parse_check(["R:1: Media region :          0 ,      10 , - unreadable",
+                         "R:1: MD5 MISMATCH: '/data/x/new\\nline \\377'",
+                         "R:1: Mismatch detected between file contents and MD5 checksums."], 32)
+    assert not bad.ok and bad.mismatched == [b"/data/x/new\nline \xff"] and bad.bad_regions == [(0, 10, "- unreadable")]
+    silent = X.parse_check(["R:1: Not a single file with MD5 checksum was found."], 0)
+    assert not silent.ok
+    assert X.unescape_output("back\\\\slash\\ttab\\101") == b"back\\slash\ttabA"
+
+
+def test_catalog_escaping_round_trips():
+    for name in HOSTILE_NAMES + [b"a\\nb", b"\\x41"]:
+        text = layout.escape_path(name)
+        assert "\t" not in text and "\n" not in text and "\r" not in text
+        assert layout.unescape_path(text) == name
+    assert layout.escape_path(b"tab\there\xff") == "tab\\there\\xff"
+    rows = [layout.Row(1, "s", b"p", b"data/s/new\nline", 3, 100, "ab" * 32)]
+    parsed = layout.parse_catalog("".join(layout.catalog_lines(rows)))
+    assert parsed == [(1, b"data/s/new\nline", 3, 100, "ab" * 32)]
+    assert layout.volid(12, 3) == "RAB12D03"
+
+
+def test_hostile_names_survive_a_real_command_file(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    entries = []
+    for i, name in enumerate(HOSTILE_NAMES):
+        path = os.path.join(os.fsencode(src), name)
+        with open(path, "wb") as f:
+            f.write(b"%d" % i)
+        entries.append(X.Entry("file", path, b"/d/" + name))
+    cmdfile = tmp_path / "cmds"
+    cmdfile.write_text(X.command_file("RAB1D01", entries), encoding="ascii")
+    argv = X.burn_argv("xorriso", f"images:{tmp_path}", "RAB1D01", str(cmdfile))
+    subprocess.run(argv, check=True, capture_output=True)
+    out = tmp_path / "out"
+    subprocess.run(X.extract_argv("xorriso", f"stdio:{tmp_path}/RAB1D01.iso", "RAB1D01", str(out)), check=True,
+                   capture_output=True)
+    got = {n: open(os.path.join(os.fsencode(out), b"d", n), "rb").read() for n in os.listdir(os.fsencode(out / "d"))}
+    assert got == {name: b"%d" % i for i, name in enumerate(HOSTILE_NAMES)}
