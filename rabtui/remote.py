@@ -19,11 +19,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import paramiko
 
-from rabtui import proc
+from rabtui import known_hosts, proc
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
@@ -60,10 +60,10 @@ class UnknownHostKey(HostKeyError):
 
 class ChangedHostKey(HostKeyError):
     def __init__(self, source_id: str, host: str, port: int, key_type: str, expected: str, got: str,
-                 files: Sequence[Path], name: str):
+                 files: Sequence[Path], name: str, lines: Sequence[str] = ()):
         self.source_id, self.host, self.port, self.key_type = source_id, host, port, key_type
         self.expected, self.fingerprint, self.files = expected, got, list(files)
-        where = ", ".join(str(f) for f in files)
+        where = ", ".join(lines or [str(f) for f in files])
         super().__init__(
             f"HOST KEY CHANGED for host {host}:{port} (source {source_id}): expected {expected} got {got} "
             f"-- possible man-in-the-middle; if the change is legitimate remove the old key from {where}",
@@ -84,9 +84,11 @@ class HostKeyInfo:
     key_type: str
     fingerprint: str                    # "SHA256:..."
     key: paramiko.PKey
-    status: str                         # "known" | "unknown" | "changed"
+    status: str                         # "known" | "unknown" | "changed" | "revoked"
     files: tuple[Path, ...] = ()        # where it is known, or where the old key is
     expected: str = ""                  # the fingerprint on file, when changed
+    lines: tuple[str, ...] = ()         # "FILE line N" of those entries
+    other_types: tuple[str, ...] = ()   # unknown: key types on file for this host
 
     @property
     def known(self) -> bool:
@@ -100,57 +102,41 @@ class HostKeyInfo:
 # --- host keys -----------------------------------------------------------------------------------
 
 
-def _load_host_keys(files: Iterable[Path]) -> list[tuple[Path, paramiko.HostKeys]]:
-    loaded = []
-    for path in files:
-        if not path.is_file():
-            continue
-        try:
-            loaded.append((path, paramiko.HostKeys(str(path))))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise WorkFailed(f"cannot read known hosts file {path}: {exc}") from None
-    return loaded
-
-
-def _known_types(loaded, name: str) -> set[str]:
-    types: set[str] = set()
-    for _, keys in loaded:
-        entry = keys.lookup(name)
-        if entry:
-            types.update(entry.keys())
-    return types
+def _entries_for(cfg: Config, name: str) -> list[known_hosts.Entry]:
+    return list(known_hosts.for_host(known_hosts.read(known_hosts_files(cfg)), name))
 
 
 def _classify(cfg: Config, ep: Endpoint, key: paramiko.PKey) -> HostKeyInfo:
-    loaded = _load_host_keys(known_hosts_files(cfg))
-    name, kind = ep.known_hosts_name, key.get_name()
-    same_type_other: list[tuple[Path, paramiko.PKey]] = []
-    known_in: list[Path] = []
-    for path, keys in loaded:
-        entry = keys.lookup(name) or {}
-        stored = entry.get(kind)
-        if stored is None:
-            continue
-        if stored.asbytes() == key.asbytes():
-            known_in.append(path)
-        else:
-            same_type_other.append((path, stored))
+    name, kind, blob = ep.known_hosts_name, key.get_name(), key.asbytes()
+    entries = _entries_for(cfg, name)
     info = dict(host=ep.hostname, port=ep.port, name=name, key_type=kind, fingerprint=key.fingerprint, key=key)
-    if known_in:
-        return HostKeyInfo(status="known", files=tuple(known_in), **info)
-    if same_type_other:
-        return HostKeyInfo(status="changed", files=tuple(p for p, _ in same_type_other),
-                           expected=same_type_other[0][1].fingerprint, **info)
-    return HostKeyInfo(status="unknown", **info)
+
+    def where(found: list[known_hosts.Entry]) -> dict:
+        return {"files": tuple(dict.fromkeys(e.path for e in found)),
+                "lines": tuple(f"{e.path} line {e.line}" for e in found)}
+
+    revoked = [e for e in entries if e.marker == "@revoked" and e.blob == blob]
+    if revoked:
+        return HostKeyInfo(status="revoked", **where(revoked), **info)
+    usable = [e for e in entries if not e.marker and e.key_type == kind]
+    known = [e for e in usable if e.blob == blob]
+    if known:
+        return HostKeyInfo(status="known", **where(known), **info)
+    if usable:
+        return HostKeyInfo(status="changed", expected=usable[0].fingerprint, **where(usable), **info)
+    others = sorted({e.key_type for e in entries if not e.marker})
+    return HostKeyInfo(status="unknown", other_types=tuple(others), **info)
 
 
-def _raise_untrusted(source: Source, info: HostKeyInfo, cfg: Config) -> None:
+def _raise_untrusted(source: Source, info: HostKeyInfo) -> None:
+    if info.status == "revoked":
+        raise HostKeyError(f"{source.id}: the host key of {info.host}:{info.port} ({info.key_type} "
+                           f"{info.fingerprint}) is marked @revoked in {', '.join(info.lines)}: refused")
     if info.changed:
         raise ChangedHostKey(source.id, info.host, info.port, info.key_type, info.expected,
-                             info.fingerprint, info.files, info.name)
+                             info.fingerprint, info.files, info.name, info.lines)
     if not info.known:
-        others = _known_types(_load_host_keys(known_hosts_files(cfg)), info.name)
-        note = f"; keys of other types ({', '.join(sorted(others))}) are on file" if others else ""
+        note = f"; keys of other types ({', '.join(info.other_types)}) are on file" if info.other_types else ""
         raise UnknownHostKey(source.id, info.host, info.port, info.key_type, info.fingerprint, note)
 
 
@@ -161,9 +147,8 @@ def _transport_factory(preferred: set[str]):
         t = paramiko.Transport(sock, **kwargs)
         if preferred:
             opts = t.get_security_options()
-            base = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
             types = list(opts.key_types)
-            first = [k for k in types if base.get(k, k) in preferred]
+            first = [k for k in types if known_hosts.key_type_of(k) in preferred]
             opts.key_types = first + [k for k in types if k not in first]
         return t
 
@@ -179,7 +164,7 @@ class _Verify(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client, hostname, key) -> None:
         self.info = _classify(self.cfg, self.ep, key)
-        _raise_untrusted(self.source, self.info, self.cfg)
+        _raise_untrusted(self.source, self.info)
 
 
 # --- connecting ----------------------------------------------------------------------------------
@@ -197,9 +182,10 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
     for path in ep.identity_files:
         if source.identity_file is not None and not path.is_file():
             raise _unreachable(ep, f"identity file {path} does not exist")
-    preferred = _known_types(_load_host_keys(known_hosts_files(cfg)), ep.known_hosts_name)
+    preferred = {e.key_type for e in _entries_for(cfg, ep.known_hosts_name) if not e.marker}
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(policy)
+    started = time.monotonic()
     try:
         client.connect(
             ep.hostname, port=ep.port, username=ep.user,
@@ -212,12 +198,12 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
         client.close()
         if isinstance(exc, (HostKeyError, _GotKey, Cancelled, KeyboardInterrupt)):
             raise
-        raise _describe(ep, exc, timeout) from None
+        raise _describe(ep, exc, timeout, time.monotonic() - started) from None
     client.get_transport().set_keepalive(30)
     return client
 
 
-def _describe(ep: Endpoint, exc: BaseException, timeout: float) -> Exception:
+def _describe(ep: Endpoint, exc: BaseException, timeout: float, elapsed: float) -> Exception:
     keys = ", ".join(str(p) for p in ep.identity_files) or "the agent and ~/.ssh/id_*"
     if isinstance(exc, socket.gaierror):
         return _unreachable(ep, f"the host name {ep.hostname!r} does not resolve ({exc.strerror})")
@@ -231,8 +217,12 @@ def _describe(ep: Endpoint, exc: BaseException, timeout: float) -> Exception:
     if isinstance(exc, paramiko.AuthenticationException):
         return _unreachable(ep, f"authentication failed with {keys}",
                             hint=f"is the public key in ~{ep.user}/.ssh/authorized_keys on {ep.hostname}?")
-    if isinstance(exc, paramiko.SSHException) and str(exc) in ("No existing session", "Error reading SSH protocol banner"):
+    silent = str(exc) == "No existing session" or ("banner" in str(exc) and elapsed >= 0.9 * timeout)
+    if isinstance(exc, paramiko.SSHException) and silent:
         return _unreachable(ep, f"no SSH handshake within {timeout:.0f} s", hint="is this port an SSH server?")
+    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc):
+        return _unreachable(ep, "SSH handshake failed: the server sent no SSH banner",
+                            hint="is this port an SSH server?")
     if isinstance(exc, paramiko.SSHException):
         return _unreachable(ep, f"SSH handshake failed: {exc}")
     if isinstance(exc, OSError):
@@ -278,18 +268,19 @@ def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     """Add the key to rabtui's known_hosts file; a changed key is refused (remove the old one first)."""
     ep = endpoint(source)
     current = _classify(cfg, ep, info.key)   # the files may have changed since the scan
-    if current.changed:
-        _raise_untrusted(source, current, cfg)
-    path = cfg.state_dir / "known_hosts"
     if current.known:
         return current.files[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = f"{current.name} {info.key.get_name()} {info.key.get_base64()}\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "a", encoding="ascii") as f:
-        if f.tell() > 0 and not path.read_bytes().endswith(b"\n"):
-            f.write("\n")
-        f.write(line)
+    if current.status in ("changed", "revoked"):
+        _raise_untrusted(source, current)
+    path = cfg.state_dir / "known_hosts"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ends_open = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        with os.fdopen(fd, "a", encoding="ascii") as f:
+            f.write(("\n" if ends_open else "") + known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes()))
+    except OSError as exc:
+        raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
     return path
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import pwd
+import re
 import shlex
 import shutil
 import socket
@@ -480,3 +481,72 @@ def test_a_silent_port_times_out_clearly(cfg):
     finally:
         server.close()
     assert time.monotonic() - started < 5
+
+
+# --- known_hosts files, read as ssh reads them ---------------------------------------------------
+
+
+def test_known_hosts_reader_matches_like_ssh(tmp_path, sshd):
+    from rabtui import known_hosts
+
+    kind, blob64 = sshd.host_public_line.split()[:2]
+    hashed = tmp_path / "hashed"
+    hashed.write_text(f"[127.0.0.1]:{sshd.port} {kind} {blob64}\n")
+    proc.run(["ssh-keygen", "-q", "-H", "-f", str(hashed)])
+    f = tmp_path / "kh"
+    f.write_text(
+        "# comment\n"
+        "\n"
+        "broken line\n"
+        f"bad.example ssh-ed25519 AAAA!!!notbase64\n"
+        f"*.example.com,!evil.example.com {kind} {blob64}\n"
+        f"@cert-authority *.example.org {kind} {blob64}\n"
+        f"@revoked bad.example.net {kind} {blob64}\n"
+        f"web?.lan {kind} {blob64}\n"
+        + hashed.read_text()
+    )
+    entries = known_hosts.read([f, tmp_path / "missing"])
+    assert [e.line for e in entries] == [5, 7, 8, 9]
+
+    def hits(name):
+        return [e.line for e in known_hosts.for_host(entries, name)]
+
+    assert hits("WWW.example.com") == [5] and hits("evil.example.com") == [] and hits("example.com") == []
+    assert hits("web1.lan") == [8] and hits("web10.lan") == []
+    assert hits("bad.example.net") == [7] and entries[1].marker == "@revoked"
+    assert hits(f"[127.0.0.1]:{sshd.port}") == [9] and hits("[127.0.0.1]:1") == []
+    assert hits("example.org") == []                     # CA lines are not host keys
+    assert entries[0].fingerprint == sshd.fingerprint()  # same as ssh-keygen -l
+
+
+def test_a_broken_line_in_the_users_known_hosts_does_not_stop_anything(cfg, source, sshd, isolated_home):
+    kh = isolated_home / ".ssh" / "known_hosts"
+    kh.parent.mkdir()
+    kh.write_bytes(b"garbage ssh-ed25519 AAAA!!!\n\xff\xfe not even text\n" + sshd.known_hosts_line().encode())
+    assert remote.whoami(cfg, source) == sshd.user
+
+
+def test_a_revoked_key_is_refused_and_not_trusted(cfg, source, sshd):
+    cfg.state_dir.mkdir(parents=True)
+    kh = cfg.state_dir / "known_hosts"
+    kh.write_text("@revoked " + sshd.known_hosts_line() + sshd.known_hosts_line())
+    with pytest.raises(remote.HostKeyError, match=f"marked @revoked in {re.escape(str(kh))} line 1"):
+        remote.whoami(cfg, source)
+    with pytest.raises(remote.HostKeyError, match="revoked"):
+        remote.trust(cfg, source, remote.scan_host_key(cfg, source))
+
+
+def test_a_wildcard_entry_is_honoured(cfg, source, sshd):
+    cfg.state_dir.mkdir(parents=True)
+    kind, blob = sshd.host_public_line.split()[:2]
+    (cfg.state_dir / "known_hosts").write_text(f"[127.0.0.*]:* {kind} {blob}\n")
+    assert remote.whoami(cfg, source) == sshd.user
+
+
+def test_changed_key_message_names_file_and_line(cfg, source, sshd, tmp_path):
+    cfg.state_dir.mkdir(parents=True)
+    kh = cfg.state_dir / "known_hosts"
+    kh.write_text("# header\nother.host ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+                  + other_key_line(tmp_path, f"[127.0.0.1]:{sshd.port}"))
+    with pytest.raises(remote.ChangedHostKey, match=f"remove the old key from {re.escape(str(kh))} line 3"):
+        remote.whoami(cfg, source)

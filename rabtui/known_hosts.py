@@ -1,0 +1,113 @@
+"""OpenSSH known_hosts files, read as ssh reads them.
+
+paramiko's own reader stops at the first line it cannot decode and knows neither wildcards,
+negations nor `@revoked`; one bad line in ~/.ssh/known_hosts must not stop every backup, so this
+reader skips what it cannot parse (as ssh does) and matches host patterns the way ssh does:
+comma-separated, `*` and `?` wildcards, `!negation`, hashed `|1|salt|hash` names.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+# rsa-sha2-* are signature algorithms of an "ssh-rsa" key
+_KEY_TYPE_OF_ALGORITHM = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    line: int
+    patterns: tuple[str, ...]
+    key_type: str
+    blob: bytes
+    marker: str = ""          # "" | "@revoked" (@cert-authority lines are not host keys: skipped)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.blob)
+
+
+def fingerprint(blob: bytes) -> str:
+    """OpenSSH's SHA256 fingerprint of a public key blob."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def key_type_of(algorithm: str) -> str:
+    return _KEY_TYPE_OF_ALGORITHM.get(algorithm, algorithm)
+
+
+def read(paths: Iterable[Path]) -> list[Entry]:
+    """Every usable line of the files that exist; unreadable files and lines are skipped."""
+    entries: list[Entry] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        for number, raw in enumerate(data.splitlines(), start=1):
+            entry = _parse(path, number, raw.decode("utf-8", "replace"))
+            if entry is not None:
+                entries.append(entry)
+    return entries
+
+
+def _parse(path: Path, number: int, line: str) -> Entry | None:
+    fields = line.split()
+    if not fields or fields[0].startswith("#"):
+        return None
+    marker = ""
+    if fields[0].startswith("@"):
+        marker, fields = fields[0], fields[1:]
+        if marker != "@revoked":
+            return None
+    if len(fields) < 3:
+        return None
+    try:
+        blob = base64.b64decode(fields[2], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return Entry(path, number, tuple(fields[0].split(",")), fields[1], blob, marker)
+
+
+def _glob(pattern: str, name: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
+    return re.fullmatch(regex, name.lower()) is not None
+
+
+def _hashed(pattern: str, name: str) -> bool:
+    parts = pattern.split("|")   # "", "1", salt, hash
+    if len(parts) != 4:
+        return False
+    try:
+        salt, digest = base64.b64decode(parts[2]), base64.b64decode(parts[3])
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
+
+
+def host_matches(patterns: Iterable[str], name: str) -> bool:
+    matched = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        pattern = pattern[1:] if negated else pattern
+        hit = _hashed(pattern, name) if pattern.startswith("|1|") else _glob(pattern, name)
+        if hit and negated:
+            return False
+        matched = matched or hit
+    return matched
+
+
+def for_host(entries: Iterable[Entry], name: str) -> Iterator[Entry]:
+    return (e for e in entries if host_matches(e.patterns, name))
+
+
+def line_for(name: str, key_type: str, blob: bytes) -> str:
+    return f"{name} {key_type} {base64.b64encode(blob).decode()}\n"
