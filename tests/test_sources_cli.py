@@ -154,3 +154,12 @@ def test_unknown_source_id_and_local_trust_are_usage_errors(conf, capsys):
     assert "no source with id 'nope'" in capsys.readouterr().err
     assert main(["--config", path, "sources", "trust", "here"]) == 2
     assert "local machine" in capsys.readouterr().err
+
+
+def test_revoked_key_is_refused_without_asking(conf, capsys, sshd, tmp_path):
+    path = conf()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "known_hosts").write_text("@revoked " + sshd.known_hosts_line())
+    assert main(["--config", path, "sources", "trust", "box", "--yes"]) == 1
+    captured = capsys.readouterr()
+    assert "revoked" in captured.err and "Trust this host key" not in captured.err

@@ -93,7 +93,7 @@ def cmd_trust(args) -> int:
     if info.known:
         print(f"already trusted (in {', '.join(str(f) for f in info.files)})")
         return EXIT_OK
-    if info.changed:
+    if info.status in ("changed", "revoked"):
         remote.trust(cfg, source, info)   # refuses with the loud message
     prompter = TerminalPrompter(auto={"trust_host": YES} if args.yes else None)
     question = Question(
