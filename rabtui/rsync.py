@@ -85,8 +85,6 @@ class Item(NamedTuple):
         return chr(self.code[1])   # f d L D S
 
 
-# ">f+++++++++|1234|2026/11/22-04:23:00|name"
-_ITEM = re.compile(rb"([<>ch.*][fdLDS][^|]{9})\|(\d+)\|(\d{4})/(\d\d)/(\d\d)-(\d\d):(\d\d):(\d\d)\|(.*)", re.S)
 # "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)"
 _PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)")
 _STATS = re.compile(
@@ -98,20 +96,29 @@ _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b
 _DAYS: dict[bytes, int] = {}
 
 
-def _epoch(y: bytes, mo: bytes, d: bytes, h: bytes, mi: bytes, s: bytes) -> int:
-    key = y + mo + d
-    day = _DAYS.get(key)
-    if day is None:
-        day = _DAYS[key] = calendar.timegm((int(y), int(mo), int(d), 0, 0, 0))
-    return day + int(h) * 3600 + int(mi) * 60 + int(s)
+_YX = frozenset(b"<>ch.*")
+_TYPES = frozenset(b"fdLDS")
 
 
 def parse_item(line: bytes) -> Item | None:
-    m = _ITEM.fullmatch(line)
-    if m is None:
+    """One itemized line -> Item, else None. (Split-based: this runs once per file.)"""
+    parts = line.split(b"|", 3)
+    if len(parts) != 4:
         return None
-    g = m.groups()
-    return Item(g[0], int(g[1]), _epoch(*g[2:8]), unescape(g[8]))
+    code, size, m, name = parts
+    if len(code) != 11 or code[0] not in _YX or code[1] not in _TYPES or len(m) != 19 or m[4] != 0x2F:
+        return None
+    try:
+        day = _DAYS.get(m[:10])
+        if day is None:
+            day = _DAYS[m[:10]] = calendar.timegm((int(m[0:4]), int(m[5:7]), int(m[8:10]), 0, 0, 0))
+        mtime = day + int(m[11:13]) * 3600 + int(m[14:16]) * 60 + int(m[17:19])
+        nbytes = int(size)
+    except ValueError:
+        return None
+    if b"\\#" in name:
+        name = unescape(name)
+    return Item(code, nbytes, mtime, name)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 _F, _D, _DOT, _SPACE = ord("f"), ord("d"), ord("."), ord(" ")
-_NEW = rsync.NEW
+_NEW, _ABSENT = rsync.NEW, rsync.ABSENT
 
 
 class _Stream:
@@ -38,15 +38,21 @@ class _Stream:
         self.where = {"dir": sizes.path, "dir_index": index, "dirs": count}
         self._last_item = float("-inf")
         self._last_progress = float("-inf")
-        self._pending_progress: rsync.Progress | None = None
+        self._pending_progress: bytes | None = None
+        self._items = 0
         self.stderr_logged = 0
 
     def line(self, record: bytes) -> None:
         first = record[0]
         if first == _SPACE or 48 <= first <= 57:
-            progress = rsync.parse_progress(record)
-            if progress is not None:
-                self._progress(progress)
+            # progress2 records come as often as files: parse only those that will be shown
+            now = time.monotonic()
+            if now - self._last_progress < EVENT_EVERY:
+                self._pending_progress = record
+                return
+            self._last_progress = now
+            self._pending_progress = None
+            self._progress(record)
             return
         item = rsync.parse_item(record)
         if item is None:
@@ -59,30 +65,29 @@ class _Stream:
         if ftype == _F:
             state = rsync.file_state(code)
             self.sizes.add_file(state, item.size)
-            self.spool.add(self.dir, self.prefix + item.name, _F, state, item.size, item.mtime)
+            if state != _ABSENT:
+                self.spool.add(self.dir, self.prefix + item.name, _F, state, item.size, item.mtime)
         elif ftype != _D and self.archive and code[0] != _DOT:
             self.spool.add(self.dir, self.prefix + item.name, ftype, _NEW, item.size, item.mtime)
         else:
             return
-        now = time.monotonic()
-        if now - self._last_item >= EVENT_EVERY:
-            self._last_item = now
-            name = (self.prefix + item.name).decode("utf-8", "backslashreplace")
-            self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
-                                         "size": item.size, **self.where}))
+        self._items += 1
+        if self._items & 31 == 1:   # look at the clock now and then, not once per file
+            now = time.monotonic()
+            if now - self._last_item >= EVENT_EVERY:
+                self._last_item = now
+                name = (self.prefix + item.name).decode("utf-8", "backslashreplace")
+                self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
+                                             "size": item.size, **self.where}))
 
-    def _progress(self, progress: rsync.Progress) -> None:
-        now = time.monotonic()
-        if now - self._last_progress < EVENT_EVERY:
-            self._pending_progress = progress
-            return
-        self._last_progress = now
-        self._pending_progress = None
-        self.emit(Event(PROGRESS, "", {**progress.as_dict(), **self.where}))
+    def _progress(self, record: bytes) -> None:
+        progress = rsync.parse_progress(record)
+        if progress is not None:
+            self.emit(Event(PROGRESS, "", {**progress.as_dict(), **self.where}))
 
     def finish(self) -> None:
         if self._pending_progress is not None:
-            self.emit(Event(PROGRESS, "", {**self._pending_progress.as_dict(), **self.where}))
+            self._progress(self._pending_progress)
             self._pending_progress = None
 
     def err(self, record: bytes) -> None:

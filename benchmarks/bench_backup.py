@@ -1,0 +1,234 @@
+"""rabtui backup against bare `rsync -aH --numeric-ids --link-dest` over the same loopback sshd.
+
+    python benchmarks/bench_backup.py [--quick] [--reps N] [--dir DIR] [--skip-small]
+
+Two generated trees: 20,000 files (~800 MB) and 200,000 small files. For each, alternating in
+one run (the tool that goes first swaps every repetition): an initial backup, a no-change backup
+and a backup after 200 files changed; each tool links to its own previous backup on its own
+medium. Reports the medians of wall time and their ratio, the peak RSS of rabtui's Python process
+(rsync and ssh not included), and what `du -s` (the size step of laravel-backup-server) costs on
+the result. Results go to benchmarks/results/backup.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rabtui import config as configmod  # noqa: E402
+from rabtui import remote  # noqa: E402
+from tests.sshd import start_sshd  # noqa: E402
+
+RUNNER = """
+import json, resource, sys
+from rabtui.cli import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    json.dump({"code": code, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, f)
+"""
+
+
+def make_tree(root: Path, files: int, avg_size: int, seed: int = 42) -> int:
+    rng = random.Random(seed)
+    per_dir = 200
+    total = 0
+    chunk = os.urandom(4 << 20)
+    for i in range(files):
+        d = root / f"d{i // per_dir:04d}"
+        if i % per_dir == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        size = rng.randint(avg_size // 4, avg_size * 7 // 4)
+        offset = rng.randint(0, len(chunk) - size - 1) if size < len(chunk) else 0
+        (d / f"f{i:06d}.bin").write_bytes(chunk[offset:offset + size])
+        total += size
+    return total
+
+
+def change_files(root: Path, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    paths = sorted(root.rglob("*.bin"))
+    for p in rng.sample(paths, count):
+        size = p.stat().st_size
+        p.write_bytes(os.urandom(size))
+
+
+def drop_caches() -> None:
+    # Same state for both tools: whatever is cached stays cached; just settle dirty pages.
+    os.sync()
+
+
+class Bench:
+    def __init__(self, work: Path, sshd, src: Path):
+        self.work = work
+        self.sshd = sshd
+        self.src = src
+        self.state = work / "state"
+        self.media = {"rabtui": work / "medium-rabtui", "bare": work / "medium-bare"}
+        work.mkdir(parents=True, exist_ok=True)
+        self.config_path = work / "rabtui.toml"
+        self.config_path.write_text(
+            f'[rabtui]\nstate_dir = "{self.state}"\n'
+            f'[[media]]\nid = "rab"\npath = "{self.media["rabtui"]}"\n'
+            f'[[sources]]\nid = "src"\nhost = "{sshd.host}"\nport = {sshd.port}\nuser = "{sshd.user}"\n'
+            f'identity_file = "{sshd.identity_file}"\n'
+            f'[[sources.directories]]\npath = "{src}"\n'
+        )
+        self.config_path.chmod(0o600)
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "known_hosts").write_text(sshd.known_hosts_line())
+        cfg = configmod.load(self.config_path, check_media=False)
+        self.rsh = remote.rsync_rsh(cfg, cfg.source("src"))
+        self.location = remote.rsync_location(cfg.source("src"), str(src))
+        self.bare_prev: Path | None = None
+        self.bare_n = 0
+
+    def reset(self) -> None:
+        for path in self.media.values():
+            if path.exists():
+                subprocess.run(["rm", "-rf", str(path)], check=True)
+            path.mkdir(parents=True)
+        if (self.state / "rabtui.db").exists():
+            for name in ("rabtui.db", "rabtui.db-wal", "rabtui.db-shm"):
+                (self.state / name).unlink(missing_ok=True)
+        self.bare_prev = None
+
+    def run_rabtui(self) -> dict:
+        out = self.work / "runner.json"
+        argv = [sys.executable, "-c", RUNNER, str(out), "--config", str(self.config_path),
+                "backup", "src", "--medium", "rab"]
+        drop_caches()
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+        wall = time.perf_counter() - t0
+        info = json.loads(out.read_text())
+        if info["code"] != 0:
+            raise SystemExit(f"rabtui backup failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+        return {"wall": wall, "maxrss_kb": info["maxrss_kb"]}
+
+    def run_bare(self) -> dict:
+        self.bare_n += 1
+        dest = self.media["bare"] / f"backup-{self.bare_n:04d}"
+        argv = ["rsync", "-aH", "--numeric-ids", "-e", self.rsh]
+        if self.bare_prev is not None:
+            argv.append(f"--link-dest={self.bare_prev}")
+        argv += [self.location, f"{dest}/"]
+        drop_caches()
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"bare rsync failed ({done.returncode}): {done.stderr[-2000:]}")
+        self.bare_prev = dest
+        return {"wall": wall}
+
+    def du(self) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(["du", "-s", str(self.media["rabtui"])], capture_output=True, check=True)
+        return time.perf_counter() - t0
+
+
+def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, changed: int = 200) -> dict:
+    src = work / f"src-{name}"
+    t0 = time.perf_counter()
+    size = make_tree(src, files, avg)
+    print(f"[{name}] generated {files} files, {size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
+    bench = Bench(work / f"run-{name}", sshd, src)
+    results: dict[str, dict[str, list]] = {k: {"rabtui": [], "bare": [], "rss": []}
+                                          for k in ("initial", "no-change", "changed")}
+    du_times: list[float] = []
+    for rep in range(reps):
+        bench.reset()
+        order = ["rabtui", "bare"] if rep % 2 == 0 else ["bare", "rabtui"]
+        for phase in ("initial", "no-change", "changed"):
+            if phase == "changed":
+                change_files(src, changed, seed=rep)
+            for tool in order:
+                r = bench.run_rabtui() if tool == "rabtui" else bench.run_bare()
+                results[phase][tool].append(r["wall"])
+                if tool == "rabtui":
+                    results[phase]["rss"].append(r["maxrss_kb"])
+                print(f"[{name}] rep {rep + 1} {phase:9} {tool:6} {r['wall']:7.2f} s"
+                      + (f"  peak RSS {r['maxrss_kb'] / 1024:.0f} MiB" if tool == "rabtui" else ""), flush=True)
+        du_times.append(bench.du())
+    shutil.rmtree(src)
+    subprocess.run(["rm", "-rf", str(work / f"run-{name}")])
+    return {"name": name, "files": files, "bytes": size, "reps": reps, "results": results, "du": du_times}
+
+
+def report(trees: list[dict], quick: bool) -> str:
+    lines = [
+        "# Backup: rabtui vs bare rsync",
+        "",
+        "`python benchmarks/bench_backup.py" + (" --quick" if quick else "") + "`: "
+        "rabtui backup (`python -m rabtui backup`, whole process: start-up, SSH `whoami` with paramiko, "
+        "label check, rsync with `-ii --info=progress2 --stats`, parsing, catalog, sizes, backup.json) against "
+        "bare `rsync -aH --numeric-ids --link-dest` over the same loopback sshd and the same ssh options, "
+        "alternating (the first tool swaps each repetition). Medians of wall time in seconds; peak RSS is "
+        "rabtui's Python process only (rsync and ssh excluded).",
+        "",
+        f"Machine: {os.cpu_count()} cores, shared; {time.strftime('%Y-%m-%d %H:%M')}.",
+        "",
+        "| tree | run | rabtui s | bare rsync s | ratio | overhead s | rabtui peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in trees:
+        for phase, r in t["results"].items():
+            a, b = statistics.median(r["rabtui"]), statistics.median(r["bare"])
+            rss = max(r["rss"]) / 1024
+            lines.append(f"| {t['files']:,} files, {t['bytes'] / 1e6:,.0f} MB | {phase} | {a:.2f} | {b:.2f} |"
+                         f" {a / b:.3f} | {a - b:+.2f} | {rss:.0f} MiB |")
+    lines += ["", "`du -s` on the medium after the three backups (what a size step by walking would cost):", ""]
+    for t in trees:
+        lines.append(f"- {t['files']:,} files x 3 backups: median {statistics.median(t['du']):.2f} s")
+    lines += ["", "Raw times (s):", ""]
+    for t in trees:
+        for phase, r in t["results"].items():
+            lines.append(f"- {t['files']:,} {phase}: rabtui {[round(x, 2) for x in r['rabtui']]}, "
+                         f"bare {[round(x, 2) for x in r['bare']]}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small trees, one repetition (a smoke run)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    parser.add_argument("--skip-small", action="store_true", help="skip the 200,000 small files tree")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/backup.md")
+    args = parser.parse_args()
+    reps = args.reps or (1 if args.quick else 3)
+    work = Path(tempfile.mkdtemp(prefix="rabtui-bench-", dir=args.dir))
+    sshd = start_sshd(work / "sshd")
+    try:
+        trees = []
+        if args.quick:
+            trees.append(run_tree("big", 2_000, 40_000, reps, work, sshd))
+            if not args.skip_small:
+                trees.append(run_tree("small", 20_000, 1_000, reps, work, sshd))
+        else:
+            trees.append(run_tree("big", 20_000, 40_000, reps, work, sshd))
+            if not args.skip_small:
+                trees.append(run_tree("small", 200_000, 1_000, reps, work, sshd))
+    finally:
+        sshd.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    text = report(trees, args.quick)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
