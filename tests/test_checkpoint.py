@@ -263,10 +263,20 @@ def test_abort_after_disc_two_then_resume(tmp_path):
     iso1 = tmp_path / "iso" / f"RAB{number}D01.iso"
     before = (iso1.stat().st_mtime_ns, iso1.stat().st_ino)
 
+    # then the process is killed while writing disc 3: a half-written image, the disc `writing`
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    assert res.verified == [1, 2, 3]
+    store.execute("UPDATE discs SET state='writing' WHERE number=? AND disc=4", (number,))
+    store.execute("UPDATE checkpoints SET status='burning' WHERE number=?", (number,))
+    (tmp_path / "iso" / f"RAB{number}D04.iso").write_bytes(b"\0" * 70000)
+    iso3 = tmp_path / "iso" / f"RAB{number}D03.iso"
+    before3 = (iso3.stat().st_mtime_ns, iso3.stat().st_ino)
+
     # resume from the command line: starts at disc 3, never touches the verified discs
     code = cli_main(["--config", str(lab.config_path), "checkpoint", "resume", "--yes"])
     assert code == 0
     assert (iso1.stat().st_mtime_ns, iso1.stat().st_ino) == before
+    assert (iso3.stat().st_mtime_ns, iso3.stat().st_ino) == before3
     states = {r["state"] for r in store.all("SELECT state FROM discs WHERE number=?", (number,))}
     assert states == {"verified"}
     assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
