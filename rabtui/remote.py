@@ -196,7 +196,7 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
         )
     except BaseException as exc:
         client.close()
-        if isinstance(exc, (HostKeyError, _GotKey, Cancelled, KeyboardInterrupt)):
+        if isinstance(exc, (HostKeyError, _GotKey, Cancelled)) or not isinstance(exc, Exception):
             raise
         raise _describe(ep, exc, timeout, time.monotonic() - started) from None
     client.get_transport().set_keepalive(30)
