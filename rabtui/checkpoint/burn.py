@@ -72,11 +72,29 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
                                 disc_type=cp["disc_type"], dirs=plan_json["dirs"],
                                 on_disc=plan_json.get("on_disc", {}), filler=filler)
     layout.stage_disc(staging, readme, cfg.path, folder / "catalog.tsv", store)
+    _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
+
+
+def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
+    """README.txt and rabtui/ (the database copy grows) must still fit with this disc's files."""
+    from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS
+
+    staged = 0
+    for dirpath, _dirs, names in os.walk(staging):
+        staged += sum(-(-os.path.getsize(os.path.join(dirpath, n)) // 2048) + 1 for n in names)
+    per = plan_json["summary"]["per_disc"][disc - 1]
+    files = (per["data_bytes"] + per["filler_bytes"]) // 2048
+    need = files + staged + FIXED_SECTORS + PADDING_SECTORS
+    if need > cp["disc_sectors"]:
+        raise WorkFailed(
+            f"disc {disc} would need {need * 2048 / 1e6:.1f} MB, more than the {cp['disc_sectors'] * 2048 / 1e6:.1f} MB"
+            f" of a {cp['disc_type']}: README.txt and rabtui/ ({staged * 2048 / 1e6:.1f} MB) grew beyond the room"
+            f" kept for them", hint="make a new plan (`rabtui checkpoint burn`) or use a larger disc type")
 
 
 def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
@@ -94,7 +112,8 @@ def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
     return None
 
 
-def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, total_sectors: int) -> None:
+def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, total_sectors: int,
+               disc_sectors: int | None = None) -> None:
     """Run xorriso on the command file; `UPDATE` lines become progress events."""
     exe = proc.which("xorriso")
     if xorriso.is_image_drive(drive):
@@ -122,3 +141,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     if not done.ok:
         why = "; ".join(notes[-3:]) or done.stderr_text()[-300:]
         raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): {why}")
+    if xorriso.is_image_drive(drive) and disc_sectors:
+        size = Path(xorriso.image_path(drive, volid)).stat().st_size
+        if size > disc_sectors * 2048:
+            raise WorkFailed(f"{volid}: the image is {size / 1e6:.1f} MB, larger than the disc ({disc_sectors * 2048 / 1e6:.1f} MB)")

@@ -109,11 +109,25 @@ def catalog_row_bytes(disc_path_len: int) -> int:
     return CATALOG_ROW_FIXED + disc_path_len
 
 
+def _escaped_extra(paths: Sequence[bytes]) -> int:
+    """Bytes the catalog's escaping adds to these paths (only unusual names cost a closer look)."""
+    extra = 0
+    for p in paths:
+        if not p.isascii() or b"\\" in p or b"\t" in p or b"\n" in p or b"\r" in p:
+            extra += len(_escape(p)) - len(p)
+    return extra
+
+
+def _escape(path: bytes) -> bytes:
+    b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return b.decode("utf-8", "backslashreplace").encode("utf-8")
+
+
 def catalog_bytes_of(groups: Sequence[Group]) -> int:
     total = 200   # header line
     for g in groups:
         plen = len(g.prefix) + 1
-        total += (CATALOG_ROW_FIXED + plen) * len(g.paths) + sum(map(len, g.paths))
+        total += (CATALOG_ROW_FIXED + plen) * len(g.paths) + sum(map(len, g.paths)) + _escaped_extra(g.paths)
     return total
 
 
@@ -317,7 +331,8 @@ def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra
     for ci, g in enumerate(filler):
         if not g.paths:
             continue
-        rows = (CATALOG_ROW_FIXED + len(b"add/00/")) * len(g.paths) + sum(map(len, g.paths))
+        rows = (CATALOG_ROW_FIXED + len(b"add/00/")) * len(g.paths) + sum(map(len, g.paths)) + \
+            _escaped_extra(g.paths)
         new_reserve = reserve_for(result.catalog_bytes + rows, extra)
         grow = new_reserve - result.reserve_sectors
         if any(usable - grow < d.sectors for d in state):

@@ -143,7 +143,8 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
         try:
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
-            burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need)
+            burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
+                            disc_sectors=cp["disc_sectors"])
         except WorkFailed as exc:
             _set_disc(store, number, disc, "failed", emit, str(exc))
             answer = _ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {exc}", disc)
@@ -157,6 +158,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         _set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
         if outcome == REWRITE:
+            _eject(drive, cancel)
             note = "Use a new blank disc."
             continue
         return outcome
