@@ -10,12 +10,10 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from rabtui.backup import media
 from rabtui.checkpoint import layout, prepare, run, triggers
 from rabtui.cli import main as cli_main
-from rabtui.errors import UsageError
 from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
 from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, write_files
 
@@ -176,6 +174,15 @@ def test_checkpoint_of_a_real_backup_spans_discs_and_reads_back(tmp_path):
     on_discs = _disc_tree(extracted, prefix)
     assert on_discs == _medium_tree(data_root)
     assert on_discs[b"big/huge.bin"] == (lab.src / "data/big/huge.bin").read_bytes()
+    # restored whole with plain tools, as README.txt says: copy the parts together, cat NAME.part*
+    together = tmp_path / "together"
+    together.mkdir()
+    for disc in extracted:
+        for part in (disc / os.fsdecode(prefix) / "big").glob("huge.bin.part*"):
+            shutil.copy(part, together / part.name)
+    assert len(list(together.iterdir())) >= 2
+    subprocess.run(["sh", "-c", "cat huge.bin.part* > huge.bin"], cwd=together, check=True)
+    assert (together / "huge.bin").read_bytes() == (lab.src / "data/big/huge.bin").read_bytes()
     for name in HOSTILE_NAMES:
         assert on_discs[b"names/" + name].endswith(name)
     huge_parts = [r for r in store.all("SELECT disc, part, parts FROM disc_files WHERE number=? AND part IS NOT NULL"

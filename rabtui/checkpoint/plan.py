@@ -37,10 +37,6 @@ class Group:
     paths: list[bytes]                # relative to the directory, '/'-separated
     sizes: list[int]
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.sizes)
-
 
 @dataclass
 class Part:
@@ -97,16 +93,6 @@ class Plan:
 
 
 SPLIT = 0xFFFF
-
-
-def file_meta_bytes(path: bytes) -> int:
-    """Metadata bytes of one file (ISO + continuation + Joliet records, MD5 array entry)."""
-    rec, ce, jol = file_records(path.rpartition(b"/")[2])
-    return rec + ce + jol + MD5_PER_FILE
-
-
-def catalog_row_bytes(disc_path_len: int) -> int:
-    return CATALOG_ROW_FIXED + disc_path_len
 
 
 def _escaped_extra(paths: Sequence[bytes]) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui.checkpoint import content, plan as planmod, triggers
-from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, DirContent
+from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint.layout import Row, volid, write_catalog
 from rabtui.config import Config
 from rabtui.discs import parse_disc

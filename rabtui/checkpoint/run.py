@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rabtui import locks, proc
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
-from rabtui.checkpoint.verify import VerifyResult, verify_disc
+from rabtui.checkpoint.verify import verify_disc
 from rabtui.config import Config
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import (

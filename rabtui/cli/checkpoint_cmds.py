@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from rabtui import jobs
 from rabtui.checkpoint import plan as planmod, prepare, run, triggers, xorriso
