@@ -49,6 +49,7 @@ class JobRecorder:
         self.job_id = job_id
         self._last_progress = 0.0
         self._pending_progress: Event | None = None
+        self._progress_data: dict = {}   # every progress field seen so far (an item carries only "current")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name=f"job-{job_id}-watch", daemon=True)
@@ -69,9 +70,12 @@ class JobRecorder:
 
     def _write_progress(self, event: Event | None) -> None:
         if event is not None:
+            with self._lock:
+                self._progress_data.update(event.data)
+                data = json.dumps(self._progress_data, default=str)
             self.store.execute(
                 "UPDATE jobs SET progress=?, heartbeat=? WHERE id=?",
-                (json.dumps(event.data, default=str), time.time(), self.job_id),
+                (data, time.time(), self.job_id),
             )
 
     def _watch(self) -> None:
