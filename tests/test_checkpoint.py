@@ -349,3 +349,32 @@ def test_plan_from_list(tmp_path, capsys):
     listing.write_bytes(b"12 a\nnot a line\n")
     assert cli_main(["checkpoint", "plan", "--from-list", str(listing), "--disc", "cd-700"]) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_detached_burn_answers_its_prompts_through_the_database(tmp_path):
+    from rabtui import jobs
+
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(4)})
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    drive = cfg.checkpoint.drive
+    job_id = jobs.start_detached(store, lab.config_path, "checkpoint", drive, "checkpoint", ["checkpoint", "burn"])
+    asked = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        job = store.one("SELECT * FROM jobs WHERE id=?", (job_id,))
+        if job["status"] in jobs.FINAL_STATES:
+            break
+        for p in jobs.open_prompts(store, job_id):
+            asked.append(p["text"])
+            jobs.answer(store, p["id"], READY)
+        time.sleep(0.1)
+    job = store.one("SELECT * FROM jobs WHERE id=?", (job_id,))
+    assert job["status"] == "completed", (job["status"], job["summary"])
+    number = store.one("SELECT MAX(number) FROM checkpoints")[0]
+    n = store.one("SELECT discs FROM checkpoints WHERE number=?", (number,))["discs"]
+    assert len(asked) == n >= 2 and asked[0].startswith(f"Insert blank disc 1 of {n} for checkpoint {number}")
+    kinds = {r["kind"] for r in store.all("SELECT kind FROM events WHERE job_id=?", (job_id,))}
+    assert {"disc", "result"} <= kinds

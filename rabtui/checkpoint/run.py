@@ -259,6 +259,6 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
         result.status = "incomplete"
         result.message = f"checkpoint {number}: discs {', '.join(map(str, bad))} not verified"
     else:
-        result.message = f"checkpoint {number}: discs {', '.join(map(str, discs))} verified"
+        result.message = f"checkpoint {number}: {'disc' if len(discs) == 1 else 'discs'} {', '.join(map(str, discs))} verified"
     emit(Event(RESULT, result.message, {"number": number, "status": result.status, "verified": result.verified}))
     return result
