@@ -92,9 +92,11 @@ def _glob_sql(pattern: bytes) -> bytes:
 
 
 def _matches(path: bytes, pattern: bytes) -> bool:
+    """The exact test after SQLite's GLOB prefilter; on decoded text so that `?` is one character
+    (an undecodable byte is one character too, as for SQLite)."""
     if b"/" in pattern:
-        return fnmatch.fnmatchcase(path, pattern.lstrip(b"/"))
-    return fnmatch.fnmatchcase(path.rsplit(b"/", 1)[-1], pattern)
+        return fnmatch.fnmatchcase(os.fsdecode(path), os.fsdecode(pattern.lstrip(b"/")))
+    return fnmatch.fnmatchcase(os.fsdecode(path.rsplit(b"/", 1)[-1]), os.fsdecode(pattern))
 
 
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
@@ -108,11 +110,8 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
         f"SELECT id, source, dir, path FROM paths WHERE {where} AND CAST(path AS TEXT) GLOB CAST(? AS TEXT)",
         (*params, _glob_sql(pat)),
     )
+    # SQLite's GLOB compares the bytes as they are (names need not be UTF-8)
     paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat)}
-    if not paths:
-        # non-UTF-8 names do not GLOB as text: fall back to filtering in Python
-        rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where}", params)
-        paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat)}
     if limit is not None:
         paths = dict(list(paths.items())[:limit])
     return _versions(store, paths, source, archive_dirs or {})
