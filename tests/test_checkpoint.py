@@ -378,3 +378,22 @@ def test_detached_burn_answers_its_prompts_through_the_database(tmp_path):
     assert len(asked) == n >= 2 and asked[0].startswith(f"Insert blank disc 1 of {n} for checkpoint {number}")
     kinds = {r["kind"] for r in store.all("SELECT kind FROM events WHERE job_id=?", (job_id,))}
     assert {"disc", "result"} <= kinds
+
+
+def test_burn_refuses_while_a_checkpoint_is_unfinished(tmp_path, capsys):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    assert res.status == "aborted"
+    assert cli_main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes"]) == 2
+    assert f"checkpoint {number} is not finished" in capsys.readouterr().err
+    # verify says which discs were never written, and does not mark them failed
+    out = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert out.verified == [1] and 2 in out.skipped
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=2", (number,))["state"] == "planned"
+    assert cli_main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--new", "--now"]) == 0
+    assert store.one("SELECT MAX(number) FROM checkpoints")[0] == number + 1

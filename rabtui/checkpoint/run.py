@@ -85,7 +85,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
     """Write (or go on writing) checkpoint `number`; takes the drive's lock."""
     cp, plan_json = burn.load_plan(store, number)
     drive = drive or cp["drive"] or cfg.checkpoint.drive
-    if cp["status"] == "completed":
+    left = store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]
+    if cp["status"] == "completed" and not left:
         return RunResult(number, "completed", message=f"checkpoint {number} is already complete")
     with locks.drive_lock(cfg.state_dir, drive):
         store.execute("UPDATE checkpoints SET status='burning', drive=? WHERE number=?", (drive, number))
@@ -237,6 +238,11 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
             raise UsageError(f"checkpoint {number} has discs 1..{cp['discs']}, not {disc}")
         try:
             for k in discs:
+                state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, k))["state"]
+                if state in ("planned", "skipped"):
+                    emit(Event(LOG, f"disc {k} was never written; `rabtui checkpoint resume {number}` writes it"))
+                    result.skipped.append(k)
+                    continue
                 answer = prompter.ask(insert_question(cp, plan_json, k, drive, verb="Insert disc",
                                                       choices=(READY, SKIP, ABORT)), cancel)
                 if answer == ABORT:

@@ -39,6 +39,8 @@ def register(sub) -> None:
         if name == "burn":
             p.add_argument("--now", nargs="*", metavar="SOURCE:PATH", help="include these directories (all when none are named)")
             p.add_argument("--disc", metavar="TYPE", help="disc type or size")
+            p.add_argument("--new", action="store_true",
+                           help="make a new checkpoint even though an earlier one is not finished")
         else:
             p.add_argument("number", nargs="?", type=int, help="checkpoint number (default: the newest)")
         if name == "verify":
@@ -251,6 +253,11 @@ def _run_job(args, title: str, work) -> int:
 
 def cmd_burn(args) -> int:
     def work(cfg, store, drive, emit, cancel, prompter):
+        open_cp = store.one("SELECT number FROM checkpoints WHERE status != 'completed' ORDER BY number DESC LIMIT 1")
+        if open_cp and not args.new:
+            n = open_cp["number"]
+            raise UsageError(f"checkpoint {n} is not finished",
+                             hint=f"go on with `rabtui checkpoint resume {n}`, or make a new one with `burn --new`")
         asked, _ = _asked(cfg, store, args.now)
         computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit)
         planmod.check_max_discs(computed.plan, min(cfg.checkpoint.max_discs, 64), computed.disc_type)
