@@ -238,3 +238,21 @@ def test_parse_volid_and_argv():
     a = R.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh -p 22", overwrite=False, dry_run=True,
                                is_dir=True)
     assert "--existing" in a and "-n" in a and a[-2:] == ["/m/b/data/etc/", "u@h:/etc/"] and "-s" in a
+
+
+def test_cli_restore_is_a_job(tmp_path, capsys):
+    from rabtui.cli import main
+
+    lab, cfg, first = _backed_up(tmp_path, hostile=False)
+    args = ["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data/etc"), "--to", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert "restored /" in capsys.readouterr().out
+    assert (tmp_path / "o" / str(lab.src / "data/etc/sub/deep").lstrip("/")).read_bytes() == b"deep"
+    assert main(args) == 1                                  # exists already, no --overwrite
+    assert "exist in the target already" in capsys.readouterr().err
+    jobs = lab.store().all("SELECT kind, status, exit_code FROM jobs ORDER BY id")
+    assert [(j["kind"], j["status"], j["exit_code"]) for j in jobs] == [("restore", "completed", 0),
+                                                                        ("restore", "failed", 1)]
+    with pytest.raises(SystemExit) as exc:                  # neither --to nor --to-source
+        main(["--config", str(lab.config_path), "restore", "loc", "/x"])
+    assert exc.value.code == 2
