@@ -175,11 +175,13 @@ class SourceForm(ModalScreen[str | None]):
     def show_error(self, field: str | None, message: str) -> None:
         for key in [k for k, _, _ in FIELDS] + [k for k, _ in AREAS]:
             self.query_one(f"#e-{key}", Static).update("")
+            self.query_one(f"#e-{key}", Static).display = False
             self.query_one(f"#f-{key}").remove_class("invalid")
         if field is None or not self.query(f"#e-{field}"):
             self.notify(message, severity="error", timeout=8)
             return
         self.query_one(f"#e-{field}", Static).update(message)
+        self.query_one(f"#e-{field}", Static).display = True
         widget = self.query_one(f"#f-{field}")
         widget.add_class("invalid")
         widget.focus()

@@ -52,8 +52,14 @@ class RabtuiScreen(Screen):
         """Runs in the UI thread: put `data` on the widgets."""
 
 
-def fill_table(table: DataTable, rows: list[tuple], keys: list[str] | None = None) -> None:
-    """Replace a table's rows and keep the cursor on the same key when it is still there."""
+def fill_table(table: DataTable, rows: list[tuple], keys: list[str] | None = None, follow_top: bool = False) -> None:
+    """Replace a table's rows and keep the cursor on the same key when it is still there
+    (with `follow_top`, a cursor on the first row stays on the first row: the newest item)."""
+    if follow_top and table.row_count and table.cursor_row <= 0:
+        table.clear()
+        for i, row in enumerate(rows):
+            table.add_row(*row, key=keys[i] if keys else None)
+        return
     current = None
     if table.row_count and table.cursor_row >= 0:
         try:

@@ -81,7 +81,9 @@ class RunsScreen(RabtuiScreen):
         return RunsData(jobs, detail, tail)
 
     def reload(self) -> None:
-        self._want = selected_key(self.query_one("#runs-jobs", DataTable))   # read on the UI thread
+        table = self.query_one("#runs-jobs", DataTable)
+        # read on the UI thread; a cursor on the top row follows the newest job
+        self._want = selected_key(table) if table.cursor_row > 0 else None
         super().reload()
 
     def _wanted_job(self, jobs: list) -> int | None:
@@ -98,7 +100,7 @@ class RunsScreen(RabtuiScreen):
             took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
             rows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), fmt.stamp(j["started"]), took))
             keys.append(str(j["id"]))
-        fill_table(self.query_one("#runs-jobs", DataTable), rows, keys)
+        fill_table(self.query_one("#runs-jobs", DataTable), rows, keys, follow_top=True)
         d = data.detail
         if d is None:
             self.query_one("#run-title", Static).update("no jobs yet: press n to start a backup")
@@ -108,13 +110,20 @@ class RunsScreen(RabtuiScreen):
             self.followed = d.job["id"]
             log.clear()
             for e in data.tail:
-                log.write(self._event_line(e))
+                if self._loggable(e):
+                    log.write(self._event_line(e))
         if d.job["id"] == self.followed:
             for e in d.events:
-                if e["kind"] in ("log", "warning", "error", "result", "step", "disc"):
+                if self._loggable(e):
                     log.write(self._event_line(e))
             self.after = d.last_event
         self._show_detail(d)
+
+    @staticmethod
+    def _loggable(e: dict) -> bool:
+        if e["kind"] == "step":   # "running" is shown by the step list; the log keeps the outcomes
+            return (e.get("data") or {}).get("state") != "running"
+        return e["kind"] in ("log", "warning", "error", "result", "disc")
 
     def _event_line(self, e: dict) -> Text:
         msg = e["message"] or ""
