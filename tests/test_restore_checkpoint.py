@@ -1,0 +1,54 @@
+"""Restore from discs written by the real checkpoint code (images: drive): a tree with hostile names
+and a file cut across discs; then the state database is lost and rebuilt from the same ISOs."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rabtui import rebuild
+from rabtui import restore as R
+from rabtui.checkpoint import prepare, run
+from rabtui.events import READY, ScriptedPrompter
+from rabtui.store import Store
+from tests.trees import Lab, hostile_tree, snapshot, write_files
+
+
+def test_restore_from_burned_checkpoint_and_after_rebuild(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    (lab.src / "data").mkdir()
+    cfg = lab.write(f'''
+[[sources]]
+id = "loc"
+[[sources.directories]]
+path = "{lab.src / 'data'}"
+
+[checkpoint]
+disc = "4MiB"
+drive = "images:{tmp_path / 'iso'}"
+''')
+    write_files(lab.src / "data", {"big/huge.bin": 5_000_000, "small": b"s"})
+    hostile_tree(lab.src / "data" / "names")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    parts = store.all("SELECT disc, part, parts FROM disc_files WHERE CAST(path AS TEXT) GLOB '*/huge.bin'")
+    assert len(parts) >= 2 and len({p["disc"] for p in parts}) >= 2
+
+    data = str(lab.src / "data")
+    R.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
+    assert snapshot(tmp_path / "out" / data.lstrip("/")) == snapshot(lab.src / "data")
+
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    store = Store(lab.state)
+    report = rebuild.rebuild(cfg, store)
+    assert report.checkpoints == [number] and report.unmatched == []
+    R.restore(cfg, store, "loc", data + "/big/huge.bin", checkpoint=number, to=tmp_path / "again")
+    assert (tmp_path / "again" / data.lstrip("/") / "big/huge.bin").read_bytes() == \
+        (lab.src / "data/big/huge.bin").read_bytes()
