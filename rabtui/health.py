@@ -18,9 +18,7 @@ Checks, each with a stable id (the key of the `health` table):
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path

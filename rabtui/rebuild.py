@@ -28,7 +28,7 @@ from rabtui import proc
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
-from rabtui.restore import PART_RE, disc_volid, xorriso_extract_argv
+from rabtui.restore_disc import PART_RE, disc_volid, xorriso_extract_argv
 from rabtui.store import COMPLETE, Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")

@@ -12,8 +12,6 @@ restored tree are kept as hard links.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -24,9 +22,10 @@ from rabtui.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
+from rabtui.restore_disc import (  # noqa: F401  (the disc side of restore, re-exported)
+    PART_RE, disc_volid, extract_from_checkpoint, parse_volid, xorriso_extract_argv, xorriso_volid_argv,
+)
 from rabtui.store import COMPLETE, COMPLETE_SQL, Store
-
-PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
 
 # --- path safety --------------------------------------------------------------------------------
@@ -293,123 +292,6 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
         union = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
         return os.path.join(union, under) if under else union
     return in_backup
-
-
-# --- checkpoint discs -------------------------------------------------------------------------------
-
-
-def xorriso_volid_argv(dev: str) -> list[str]:
-    return ["xorriso", "-indev", dev, "-pvd_info"]
-
-
-def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes) -> list[str]:
-    return ["xorriso", "-osirrox", "on", "-iso_rr_pattern", "off", "-indev", dev,
-            "-extract", os.fsdecode(disc_path), os.fsdecode(target)]
-
-
-def parse_volid(output: bytes) -> str | None:
-    m = re.search(rb"^Volume Id\s*:\s*(.*?)\s*$", output, re.M)
-    return m.group(1).decode("utf-8", "replace") if m else None
-
-
-def disc_volid(dev: str) -> str | None:
-    done = proc.run(xorriso_volid_argv(dev), capture=True, timeout=300)
-    return parse_volid(done.stdout + "\n".join(done.stderr_tail).encode()) if done.ok else None
-
-
-def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, prompter, cancel) -> str:
-    drive = cfg.checkpoint.drive
-    row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
-    while True:
-        if drive.startswith("images:"):
-            dev = os.path.join(drive[len("images:"):], f"{volid}.iso")
-            if not os.path.exists(dev) and row and row["image"]:
-                dev = row["image"]
-            present = os.path.exists(dev)
-        else:
-            dev, present = drive, True
-        got = disc_volid(dev) if present else None
-        if got == volid:
-            return dev
-        why = f"the disc in {dev} is {got}" if got else f"no readable disc at {dev}"
-        if prompter is None:
-            raise WorkFailed(f"wrong disc: {why}, not {volid}")
-        answer = prompter.ask(Question("insert_disc", f"{why}. Insert checkpoint {number} disc {disc}"
-                                       f" (volume id {volid}), then answer ready.", (READY, ABORT),
-                                       {"volid": volid, "found": got}), cancel)
-        if answer != READY:
-            raise WorkFailed(f"restore aborted: disc {volid} refused or missing ({why})")
-
-
-def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
-                            staging: bytes, prompter, cancel, emit: Emit) -> bytes:
-    """Extract `rel` (a file or a directory) of checkpoint `number` into `staging`, asking for each
-    disc that holds part of it; split files are joined. Returns the restored item's path there."""
-    rows = store.all(
-        "SELECT f.*, d.volid FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
-        " WHERE f.number=? AND f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?)"
-        " ORDER BY f.disc, f.path, f.part",
-        (number, source.id, rel, len(rel) + 1, rel + b"/"))
-    if not rows:
-        raise WorkFailed(f"checkpoint {number} holds nothing at /{os.fsdecode(rel)} of {source.id}",
-                         hint="if the state database was lost: rabtui rebuild-state")
-    is_file = all(bytes(r["path"]) == rel for r in rows)
-    top = os.path.join(staging, b"item")
-    by_disc: dict[int, list] = {}
-    for r in rows:
-        by_disc.setdefault(r["disc"], []).append(r)
-    for disc, files in sorted(by_disc.items()):
-        volid = files[0]["volid"] or f"RAB{number}D{disc:02d}"
-        dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
-        emit(Event(LOG, f"reading {len(files)} files from {volid}"))
-        if is_file:  # the file itself, or its parts on this disc
-            os.makedirs(top, exist_ok=True)
-            jobs = [(bytes(r["disc_path"]), os.path.join(top, os.path.basename(bytes(r["disc_path"]))))
-                    for r in files]
-        else:  # the directory's subtree on this disc (directories merge across discs)
-            first = bytes(files[0]["disc_path"])
-            under = bytes(files[0]["path"])[len(rel):]
-            disc_top = first[: len(first) - len(under)] if under and first.endswith(under) else \
-                os.path.join(b"data", source.id.encode(), rel)
-            jobs = [(disc_top, top)]
-        for disc_path, target in jobs:
-            done = proc.run(xorriso_extract_argv(dev, b"/" + disc_path.lstrip(b"/"), target), cancel=cancel)
-            if not done.ok:
-                raise WorkFailed(f"xorriso could not extract {os.fsdecode(disc_path)} from {volid}: "
-                                 f"{done.stderr_text()[-300:]}")
-    parts: dict[bytes, list] = {}
-    for r in rows:
-        if r["parts"] and r["parts"] > 1:
-            parts.setdefault(bytes(r["path"]), []).append(r)
-    for path, prs in parts.items():
-        under = path[len(rel):].lstrip(b"/")
-        base_dir = top if is_file else os.path.join(top, os.path.dirname(under))
-        _join_parts(base_dir, os.path.basename(path), prs, emit)
-    if is_file:
-        return os.path.join(top, os.path.basename(rel)) if parts else \
-            os.path.join(top, os.path.basename(bytes(rows[0]["disc_path"])))
-    return top
-
-
-def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:
-    prs.sort(key=lambda r: r["part"])
-    pieces = [os.path.join(base_dir, os.path.basename(bytes(r["disc_path"]))) for r in prs]
-    missing = [p for p in pieces if not os.path.exists(p)]
-    if missing or len(prs) != prs[0]["parts"]:
-        raise WorkFailed(f"{os.fsdecode(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
-    final = os.path.join(base_dir, name)
-    tmp = final + b".rabtui-join"
-    with open(tmp, "wb") as f:
-        for p in pieces:
-            with open(p, "rb") as pf:
-                shutil.copyfileobj(pf, f, 1 << 20)
-    mode = stat.S_IMODE(os.stat(pieces[0]).st_mode)
-    for p in pieces:
-        os.unlink(p)
-    os.replace(tmp, final)
-    os.chmod(final, mode)
-    os.utime(final, (prs[0]["mtime"], prs[0]["mtime"]))
-    emit(Event(LOG, f"joined {len(prs)} parts of {os.fsdecode(name)}"))
 
 
 # --- the command ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     write_files(lab.src / "data", {"etc/conf": b"v1", "keep": 3000})
     write_files(lab.src / "photos", {"p1.jpg": 500})
     b1 = lab.backup(cfg, now=T0, medium_id="m1")
-    (lab.src / "data/etc/conf").write_bytes(b"v2")
+    (lab.src / "data/etc/conf").write_bytes(b"v22")     # another size: rsync sees it in the same second
     write_files(lab.src / "photos", {"p2.jpg": 600})
     b2 = lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1")
     b3 = lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m2")
@@ -84,7 +84,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     assert (tmp_path / "disc" / conf.decode()).read_bytes() == b"v2"
 
     # the next backup links against the rebuilt newest backup on its medium and extends the catalog
-    (lab.src / "data/etc/conf").write_bytes(b"v3")
+    (lab.src / "data/etc/conf").write_bytes(b"v333")
     b4 = lab.backup(cfg, now=T0 + timedelta(days=5), medium_id="m1")
     assert b4.status == "completed"
     keep = os.path.join(b"data", os.fsencode(str(lab.src / "data/keep")).lstrip(b"/"))
@@ -92,7 +92,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     v = catalog.find(store, "keep")
     assert [(l.medium, l.backups) for l in v[0].locations] == [
         ("m1", [b1.path.name, b2.path.name, b4.path.name]), ("m2", [b3.path.name])]
-    assert b4.new_bytes == 2
+    assert b4.new_bytes == 4
 
 
 def test_parse_catalog_tsv():

@@ -44,17 +44,17 @@ def test_restore_directory_with_hostile_names_from_medium(tmp_path):
 
 def test_restore_picks_backup_and_never_overwrites_without_flag(tmp_path):
     lab, cfg, first = _backed_up(tmp_path, hostile=False)
-    (lab.src / "data/etc/conf").write_bytes(b"v2")
+    (lab.src / "data/etc/conf").write_bytes(b"v2 longer")
     second = lab.backup(cfg, now=T0 + timedelta(days=1))
     store = lab.store()
     target = tmp_path / "out"
     conf = str(lab.src / "data/etc/conf")
     R.restore(cfg, store, "loc", conf, to=target)
     out = target / conf.lstrip("/")
-    assert out.read_bytes() == b"v2"                       # newest backup holding it
+    assert out.read_bytes() == b"v2 longer"                       # newest backup holding it
     with pytest.raises(WorkFailed, match="exist in the target already"):
         R.restore(cfg, store, "loc", conf, backup=first.path.name, to=target)
-    assert out.read_bytes() == b"v2"
+    assert out.read_bytes() == b"v2 longer"
     R.restore(cfg, store, "loc", conf, backup=first.path.name, to=target, overwrite=True)
     assert out.read_bytes() == b"v1"
     with pytest.raises(UsageError, match="no backup"):
