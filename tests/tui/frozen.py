@@ -87,9 +87,9 @@ def make(tmp_path) -> "os.PathLike":
               " VALUES ('web1', '/srv/photos', 812, 3, ?), ('web1', '/etc', 40, 3, ?),"
               " ('db1', '/var/lib/mysql-dumps', 12, 2, ?)", (NOW - 20 * 86400, NOW - 20 * 86400, NOW - 120 * 86400))
     MiB = 1024 * 1024
-    plan = {"discs": [{"disc": k, "data_bytes": d * MiB, "filler_bytes": f * MiB, "reserved_bytes": 2 * MiB,
+    plan = {"summary": {"disc_type": "cd-700", "disc_bytes": 359846 * 2048, "lower_bound": 4, "per_disc": [{"disc": k, "data_bytes": d * MiB, "filler_bytes": f * MiB, "reserved_bytes": 2 * MiB,
                        "free_bytes": (700 - 2 - d - f) * MiB, "files": 1000}
-                      for k, (d, f) in enumerate([(690, 0), (688, 0), (612, 80), (240, 300)], 1)]}
+                      for k, (d, f) in enumerate([(690, 0), (688, 0), (612, 80), (240, 300)], 1)]}}
     s.execute("INSERT INTO checkpoints(number, created, status, disc_type, disc_sectors, drive, discs, lower_bound, plan)"
               " VALUES (4, ?, 'burning', 'cd-700', 359846, 'images:iso', 4, 4, ?)", (NOW - 600, json.dumps(plan)))
     for k, state in enumerate(["verified", "verified", "writing", "planned"], 1):

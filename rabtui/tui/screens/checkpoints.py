@@ -95,8 +95,8 @@ class CheckpointsScreen(RabtuiScreen):
         else:
             self.query_one("#cp-job", Static).update("")
         plan = self.plan
-        if plan is None and last is not None and last["status"] in ("planned", "burning") and last.get("plan"):
-            plan = _plan_from_row(last)
+        if plan is None and last is not None and last.get("plan"):   # the newest checkpoint, with its discs' states
+            plan = _plan_from_row(last, self.app.cfg.checkpoint.max_discs)
         self.query_one("#cp-plan", DiscBars).show(plan, states)
 
     # --- actions ---------------------------------------------------------------------------------
@@ -108,8 +108,7 @@ class CheckpointsScreen(RabtuiScreen):
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def _plan(self) -> None:
         app = self.app
-        due = [(d.source, d.path) for d in queries.due_dirs(app.cfg, app.store, now=app.now()) if d.reasons]
-        plan = fill_plan(app.cfg, app.store, due or None)
+        plan = fill_plan(app.cfg, app.store)
         self.app.call_from_thread(self._planned, plan)
 
     def _planned(self, plan: FillPlan) -> None:
@@ -135,19 +134,14 @@ class CheckpointsScreen(RabtuiScreen):
         self.app.action_answer_prompt()
 
 
-def _plan_from_row(row: dict) -> FillPlan | None:
+def _plan_from_row(row: dict, max_discs: int) -> FillPlan | None:
     import json
 
-    from rabtui.tui.planning import DiscBar
+    from rabtui.tui.planning import from_summary
 
     try:
-        data = json.loads(row["plan"])
-        discs = data.get("discs") or data.get("summary") or []
-        bars = [DiscBar(int(d.get("disc", i + 1)), int(d.get("data_bytes", 0)), int(d.get("filler_bytes", 0)),
-                        int(d.get("reserved_bytes", 0)), int(d.get("free_bytes", 0)), int(d.get("files", 0)))
-                for i, d in enumerate(discs) if isinstance(d, dict)]
+        summary = json.loads(row["plan"]).get("summary")
+        plan = from_summary(summary, max_discs) if isinstance(summary, dict) else None
     except (ValueError, TypeError, AttributeError):
         return None
-    if not bars:
-        return None
-    return FillPlan(row["disc_type"], row["disc_sectors"] * 2048, bars, row["lower_bound"] or len(bars), 64, [], 0)
+    return plan if plan is not None and plan.discs else None
