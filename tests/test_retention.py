@@ -213,3 +213,24 @@ def test_cli_cleanup_dry_run(tmp_path, capsys):
     assert first.path.exists()
     assert main(["--config", str(lab.config_path), "cleanup", "--now", "2026-04-05T00:00"]) == 0
     assert not first.path.exists()
+
+
+def test_absent_medium_keeps_its_backups(tmp_path):
+    lab, cfg = _lab(tmp_path, "keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                              "keep_monthly_months = 0\nkeep_yearly_years = 0")
+    write_files(lab.src / "data", {"a": b"a"})
+    t0 = datetime(2026, 1, 1, 3, 0)
+    old = lab.backup(cfg, now=t0)
+    (lab.src / "data/a").write_bytes(b"bb")
+    lab.backup(cfg, now=t0 + timedelta(days=1))
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=t0 + timedelta(days=3))
+    assert [c.id for c in plan.delete] == [old.backup_id]
+    medium = lab.media[0][1]
+    medium.rename(tmp_path / "away")
+    lines = retention.apply_cleanup(cfg, store, plan)
+    assert "not there" in lines[0]
+    assert store.one("SELECT status FROM backups WHERE id=?", (old.backup_id,))["status"] == "completed"
+    (tmp_path / "away").rename(medium)
+    retention.apply_cleanup(cfg, store, plan)
+    assert store.one("SELECT status FROM backups WHERE id=?", (old.backup_id,))["status"] == "deleted"

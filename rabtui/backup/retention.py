@@ -405,26 +405,50 @@ def forget_backup(store: Store, backup_id: int, cfg: Config | None = None) -> No
         conn.execute("DELETE FROM versions WHERE medium=? AND (first_backup=-1 OR last_backup=-1)", (med,))
 
 
+def _present(medium: Medium) -> bool:
+    from rabtui.backup.media import read_label
+
+    try:
+        label = read_label(medium.path) if Path(medium.path).is_dir() else None
+    except Exception:
+        return False
+    return bool(label) and label.get("id") == medium.id
+
+
 def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]:
-    """Delete what the plan says; returns one line per deleted backup."""
-    lines = []
-    by_id = {m.id: m for m in cfg.media}
-    for path in plan.leftovers:
-        _make_writable_and_rm(path)
-        lines.append(f"finished an interrupted deletion: {path}")
-    for c in plan.delete:
-        medium = by_id.get(c.medium)
-        if medium is None:
-            continue
-        path = Path(c.path)
-        if c.status in COMPLETE and path.is_dir():
-            _remove_archive_entries(cfg, medium, c)
-        remove_tree(path)
-        forget_backup(store, c.id, cfg)
-        line = f"deleted {c.source} {c.name} on {c.medium}: {c.why}"
+    """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
+    not there keeps its backups until a later cleanup. Returns one line per action."""
+    from rabtui.backup.media import mounted
+    from rabtui.events import LOG, Event
+
+    lines: list[str] = []
+
+    def say(line: str) -> None:
         lines.append(line)
         if emit:
-            from rabtui.events import LOG, Event
-
             emit(Event(LOG, line))
+
+    for path in plan.leftovers:
+        _make_writable_and_rm(path)
+        say(f"finished an interrupted deletion: {path}")
+    for medium in cfg.media:
+        mine = [c for c in plan.delete if c.medium == medium.id]
+        if not mine:
+            continue
+        try:
+            with mounted(medium):
+                if not _present(medium):
+                    say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now")
+                    continue
+                for c in mine:
+                    path = Path(c.path)
+                    if c.status in COMPLETE and path.is_dir():
+                        _remove_archive_entries(cfg, medium, c)
+                    remove_tree(path)
+                    forget_backup(store, c.id, cfg)
+                    say(f"deleted {c.source} {c.name} on {c.medium}: {c.why}")
+        except Exception as exc:  # one medium's trouble must not stop the others
+            if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
+                raise
+            say(f"medium {medium.id}: cleanup stopped: {exc}")
     return lines
