@@ -50,7 +50,7 @@ def unescape_path(text: str) -> bytes:
     return bytes(out)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One file of the checkpoint (a `disc_files` row), with where to read it on the medium."""
 

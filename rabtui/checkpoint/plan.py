@@ -109,12 +109,22 @@ def _escape(path: bytes) -> bytes:
     return b.decode("utf-8", "backslashreplace").encode("utf-8")
 
 
-def catalog_bytes_of(groups: Sequence[Group]) -> int:
+def catalog_bytes_of(groups: Sequence[Group], db_row_bytes: int = 0) -> int:
+    """Bytes the catalog (and, with `db_row_bytes`, the database copy's rows) of these files take
+    on every disc: each file is a catalog line and a `disc_files` row holding its paths."""
     total = 200   # header line
     for g in groups:
-        plen = len(g.prefix) + 1
-        total += (CATALOG_ROW_FIXED + plen) * len(g.paths) + sum(map(len, g.paths)) + _escaped_extra(g.paths)
+        total += _rows_bytes(g, len(g.prefix) + 1, db_row_bytes)
     return total
+
+
+def _rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
+    n = len(g.paths)
+    names = sum(map(len, g.paths))
+    out = (CATALOG_ROW_FIXED + plen) * n + names + _escaped_extra(g.paths)
+    if db_row_bytes:   # the row, its original and disc paths, the path index; pages are not full
+        out += (db_row_bytes + 3 * plen) * n * 5 // 4 + 3 * names * 5 // 4
+    return out
 
 
 def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
@@ -187,10 +197,10 @@ def _cost_estimate(name: bytes, data: int) -> int:
     return data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
 
 
-def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0,
+def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0, db_row_bytes: int = 0,
          filler: Sequence[Group] = ()) -> Plan:
     """Pack `groups` (in order) onto discs of `disc_sectors`; then offer space left to `filler`."""
-    catalog = catalog_bytes_of(groups)
+    catalog = catalog_bytes_of(groups, db_row_bytes)
     reserve = reserve_for(catalog, extra_reserve_bytes)
     usable = disc_sectors - reserve
     if usable < 64:
@@ -260,7 +270,7 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
                   parts=parts, lower_bound=lower, total_sectors=total_sectors, files=nfiles,
                   catalog_bytes=catalog)
     if filler and discs:
-        _add_filler(result, state, filler, extra_reserve_bytes)
+        _add_filler(result, state, filler, extra_reserve_bytes, db_row_bytes)
     return result
 
 
@@ -309,7 +319,7 @@ def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) 
     return cur
 
 
-def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra: int) -> None:
+def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra: int, db_row_bytes: int) -> None:
     """Whole filler directories into the space left, first candidates first; the catalog grows
     on every disc with each one taken, so the reserve is re-checked against all discs."""
     usable = result.usable_sectors
@@ -317,8 +327,7 @@ def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra
     for ci, g in enumerate(filler):
         if not g.paths:
             continue
-        rows = (CATALOG_ROW_FIXED + len(b"add/00/")) * len(g.paths) + sum(map(len, g.paths)) + \
-            _escaped_extra(g.paths)
+        rows = _rows_bytes(g, len(b"add/00/") + 48, db_row_bytes)
         new_reserve = reserve_for(result.catalog_bytes + rows, extra)
         grow = new_reserve - result.reserve_sectors
         if any(usable - grow < d.sectors for d in state):

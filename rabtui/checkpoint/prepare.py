@@ -22,7 +22,7 @@ from rabtui.errors import UsageError
 from rabtui.events import LOG, PROGRESS, STEP, Emit, Event, no_emit
 from rabtui.store import Store
 
-DB_ROW_BYTES = 160          # a disc_files row in the database copy, besides its paths
+DB_ROW_BYTES = 130          # a disc_files row in the database copy, besides its paths (measured: ~240 in all)
 
 
 @dataclass
@@ -57,13 +57,13 @@ def prefix_of(source: str, path: str) -> bytes:
     return b"data/" + source.encode() + (b"/" + rel if rel else b"")
 
 
-def _extra_reserve(cfg: Config, store: Store, nfiles: int, npath_bytes: int, ndirs: int) -> int:
-    """README, config and database copy: the copy grows by the rows of this checkpoint."""
-    pages = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
-    db = pages
+def _extra_reserve(cfg: Config, store: Store, ndirs: int) -> int:
+    """README, config and the database copy as it is now (the rows of this checkpoint are counted
+    per file by the planner, with `DB_ROW_BYTES`)."""
+    db = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
     conf = cfg.path.stat().st_size if cfg.path and Path(cfg.path).is_file() else 0
     readme = 8192 + 300 * ndirs
-    return readme + conf + db + nfiles * DB_ROW_BYTES + 2 * npath_bytes + (256 << 10)
+    return readme + conf + db + (256 << 10)
 
 
 def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: str | None = None,
@@ -97,11 +97,9 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     groups = [planmod.Group(key=(d.source, d.path), prefix=prefix_of(d.source, d.path), paths=d.paths,
                             sizes=d.sizes) for d in data]
     fgroups = [planmod.Group(key=(d.source, d.path), prefix=b"add", paths=d.paths, sizes=d.sizes) for d in filler]
-    nfiles = sum(len(d.paths) for d in data)
-    npath = sum(len(p) for d in data for p in d.paths)
-    extra = _extra_reserve(cfg, store, nfiles, npath, len(data) + len(filler))
+    extra = _extra_reserve(cfg, store, len(data) + len(filler))
     try:
-        p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, filler=fgroups)
+        p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
