@@ -80,3 +80,18 @@ def _apprise(urls, event: dict) -> list[str]:
         return [] if ok else ["apprise could not deliver to every URL"]
     except Exception as exc:
         return [f"apprise failed: {exc}"]
+
+
+def backup_result(cfg: Config, result, now: datetime | None = None) -> list[str]:
+    """The notification for a finished backup (pipeline.BackupResult): one event when it failed or
+    completed with warnings, nothing when all went well."""
+    if result.status == "failed":
+        kind, level = "backup_failed", "failed"
+    elif result.status == "warnings":
+        kind, level = "backup_warnings", "warning"
+    else:
+        return []
+    message = f"backup of {result.source} {result.status}" + (f": {result.reason}" if result.reason else "")
+    return send(cfg, make_event(kind, level, message, source=result.source, now=now, backup_id=result.backup_id,
+                                medium=result.medium, exit_code=result.exit_code),
+                today=now.date() if now else None)

@@ -73,3 +73,19 @@ def test_run_due_with_frozen_clock(tmp_path, capsys):
     assert store.one("SELECT level FROM health WHERE check_id LIKE 'checkpoint:%'")["level"] == "warning"
     sent = [json.loads(line) for line in events.read_text().splitlines()]
     assert any(e["data"].get("check", "").startswith("checkpoint:") for e in sent)
+
+
+def test_run_due_failure_is_notified(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    events = tmp_path / "events.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
+    lab.local([("data", "standard")], extra='schedule = "*/5 * * * *"\npre_backup_commands = ["exit 7"]')
+    text = lab.config_path.read_text().replace(
+        "[[media]]", f'[notify]\ncommand = "{sys.executable} {script}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    assert main(["--config", str(lab.config_path), "run-due", "--now", "2026-10-01T10:07"]) == 1
+    assert "loc: failed" in capsys.readouterr().out
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert sent[0]["kind"] == "backup_failed" and sent[0]["source"] == "loc" and "exit 7" in sent[0]["message"]
+    assert lab.store().one("SELECT status FROM jobs")["status"] == "failed"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rabtui import catalog, health, jobs, notify, schedule
 from rabtui.backup import retention
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, RabtuiError, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError
 
 from .common import TerminalPrompter, load_config, open_store, print_json
 
@@ -250,6 +250,10 @@ def cmd_run_due(args) -> int:
         try:
             result = run_backup(cfg, store, due.source, emit=recorder.emit, cancel=recorder.cancel,
                                 prompter=recorder.prompter(), now=now, job_id=recorder.job_id)
+        except LockBusy as exc:   # a backup of this source is running already: it covers this slot
+            recorder.finish("cancelled", EXIT_OK, str(exc))
+            print(f"{due.source}: {exc}", file=sys.stderr)
+            continue
         except RabtuiError as exc:
             recorder.finish("failed", exc.exit_code, str(exc))
             print(f"{due.source}: {exc}", file=sys.stderr)
@@ -258,15 +262,12 @@ def cmd_run_due(args) -> int:
             continue
         recorder.finish(result.status, result.exit_code, f"{result.status}" + (f": {result.reason}" if result.reason else ""))
         print(f"{due.source}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+        for problem in notify.backup_result(cfg, result, now):
+            print(f"rabtui: warning: {problem}", file=sys.stderr)
         if result.status == "failed":
-            notify.send(cfg, notify.make_event("backup_failed", "failed", result.reason or "failed",
-                                               source=due.source, now=now, backup=result.backup_id))
             worst = EXIT_FAILED
-        elif result.status == "warnings":
-            notify.send(cfg, notify.make_event("backup_warnings", "warning", result.reason or "warnings",
-                                               source=due.source, now=now, backup=result.backup_id))
-            if worst == EXIT_OK:
-                worst = EXIT_WARNINGS
+        elif result.status == "warnings" and worst == EXIT_OK:
+            worst = EXIT_WARNINGS
     try:
         plan = retention.plan_cleanup(cfg, store, now=clock)
         if plan.delete or plan.leftovers:
