@@ -150,7 +150,10 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             _set_disc(store, number, disc, "failed", emit, str(exc))
             answer = _ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {exc}", disc)
             if answer == RETRY or answer == REWRITE:
-                note = "" if answer == RETRY else "Use a new blank disc."
+                note = ""
+                if answer == REWRITE:
+                    _eject(drive, cancel)
+                    note = "Use a new blank disc."
                 continue
             if answer == SKIP:
                 return "skipped"
@@ -169,8 +172,7 @@ def _ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE,
     return prompter.ask(Question(FAILED, text, tuple(choices), {"disc": disc}), cancel)
 
 
-def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
-                 after_write: bool = True) -> str:
+def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter) -> str:
     """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted."""
     number = cp["number"]
     vid = f"RAB{number}D{disc:02d}"
