@@ -84,7 +84,11 @@ class RabtuiApp(App):
         return self.clock()
 
     def reload_config(self) -> None:
-        self.cfg = configmod.load(self.cfg.path, check_media=False)
+        try:
+            self.cfg = configmod.load(self.cfg.path, check_media=False)
+        except RabtuiError as exc:   # edited by hand meanwhile: keep the one we have, say why
+            self.notify(str(exc), severity="error", timeout=10)
+            return
         self.screen.post_message(ConfigChanged())
 
     # --- jobs ------------------------------------------------------------------------------------
@@ -127,9 +131,14 @@ class RabtuiApp(App):
         self.call_from_thread(self.notify, f"answered {reply}")
         self.call_from_thread(self.poll_jobs)
 
-    def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> int:
+    def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> int | None:
         """Start a detached job process (it outlives the UI) and show it in Runs."""
-        job_id = jobsmod.start_detached(self.store, self.cfg.path, kind, target, title, args)
+        try:
+            job_id = jobsmod.start_detached(self.store, self.cfg.path, kind, target, title, args)
+        except (RabtuiError, OSError) as exc:
+            log.error("cannot start %s: %s", args, exc)
+            self.notify(f"cannot start {title}: {exc}", severity="error", timeout=8)
+            return None
         log.info("started job %s: %s", job_id, args)
         self.notify(f"job {job_id} started: {title}")
         self.poll_jobs()

@@ -94,3 +94,23 @@ def test_browse_shows_new_files_and_hard_links(demo_config):
             assert "vs backup-" in texts(app, "#browse-where")
 
     run(go())
+
+
+def test_command_palette_lists_screens_and_actions(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources"))
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.3)
+            await pilot.press(*"go to runs")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="palette switches to Runs")
+            from rabtui.tui.commands import RabtuiCommands
+
+            provider = RabtuiCommands(app.screen)
+            names = [text for text, _, _ in provider._commands()]
+            assert "New backup" in names and "Cancel job" in names and "Go to Checkpoints" in names
+
+    run(go())

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import config as configmod
+from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import SourceForm
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -101,7 +102,11 @@ class SourcesScreen(RabtuiScreen):
         def confirmed(ok: bool | None) -> None:
             if ok:
                 cfg = self.app.cfg
-                configmod.save(dataclasses.replace(cfg, sources=tuple(x for x in cfg.sources if x.id != s.id)))
+                try:
+                    configmod.save(dataclasses.replace(cfg, sources=tuple(x for x in cfg.sources if x.id != s.id)))
+                except (RabtuiError, OSError) as exc:
+                    self.notify(f"not saved: {exc}", severity="error", timeout=8)
+                    return
                 self.app.reload_config()
                 self.notify(f"source {s.id} removed from the config (its backups stay on the media)")
 

@@ -1,0 +1,68 @@
+"""Sources: test a source over the real test sshd; an unknown host key opens a dialog with its SHA256
+fingerprint; trusting it writes rabtui's known_hosts and the test then succeeds."""
+
+from __future__ import annotations
+
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import run, texts, wait_for
+
+
+def test_unknown_host_key_dialog_and_trust(tmp_path, write_config, sshd):
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "web1"
+        host = "{sshd.host}"
+        port = {sshd.port}
+        user = "{sshd.user}"
+        identity_file = "{sshd.identity_file}"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen) and "web1" in texts(app, "#sources-list"))
+            await pilot.press("t")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="host key dialog")
+            shown = str(app.screen.query_one("#confirm-text").render())
+            assert sshd.fingerprint() in shown and "not known" in shown
+            await pilot.press("y")
+            await wait_for(pilot, lambda: any("logged in as" in n.message for n in app._notifications),
+                           what="whoami after trusting")
+            assert any(sshd.user in n.message for n in app._notifications)
+
+    run(go())
+    assert f"[{sshd.host}]:{sshd.port}" in (tmp_path / "state" / "known_hosts").read_text()
+
+
+def test_refusing_the_key_writes_nothing(tmp_path, write_config, sshd):
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "web1"
+        host = "{sshd.host}"
+        port = {sshd.port}
+        user = "{sshd.user}"
+        identity_file = "{sshd.identity_file}"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "web1" in texts(app, "#sources-list"))
+            await pilot.press("t")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, SourcesScreen)
+
+    run(go())
+    assert not (tmp_path / "state" / "known_hosts").exists()
