@@ -252,3 +252,46 @@ def test_second_backup_of_a_source_is_refused(tmp_path):
     assert lab.store().one("SELECT COUNT(*) FROM backups")[0] == 0
     # the lock of a dead process is free again
     assert not locks.source_lock(cfg.state_dir, "loc").is_held()
+
+
+def _rsync_pids(marker: str) -> list[int]:
+    """Our own rsync processes: those whose command line names this test's directory."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"rsync") and any(marker.encode() in a for a in argv):
+            pids.append(int(entry))
+    return pids
+
+
+def test_rsync_killed_mid_transfer(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"seed": b"s"})
+    good = lab.backup(cfg, medium_id="m1")
+    write_files(lab.src / "data", {f"f{i:03d}": 256 * 1024 for i in range(120)})
+    killed = []
+
+    def emit(event):
+        lab.events.append(event)
+        if event.kind == ITEM and not killed:
+            for pid in _rsync_pids(str(tmp_path)):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    from rabtui.backup.pipeline import run_backup
+
+    result = run_backup(cfg, lab.store(), "loc", emit=emit, cancel=threading.Event(), medium_id="m1")
+    assert killed
+    assert (result.status, result.exit_code) == ("failed", 1)
+    assert result.reason.startswith(f"{lab.src / 'data'}: rsync exit")
+    assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
+    after = lab.backup(cfg, medium_id="m1")
+    assert after.status == "completed"
+    assert _row(lab, after.backup_id)["link_dest"] == good.backup_id

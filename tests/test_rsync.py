@@ -129,3 +129,9 @@ def test_parser_reads_real_rsync_output(tmp_path):
     assert stats["Number of regular files transferred"] == len(files)
     assert stats["Total file size"] == sum(len(c) for c in files.values()) + 1
     assert progress and progress[-1].done_bytes == sum(len(c) for c in files.values())
+
+
+def test_parse_item_rejects_other_lines():
+    for line in (b"x|y|z|w", b">f+++++++++|12|not a time here!!!|n", b">f+++++++++|x1|2026/11/22-04:23:00|n",
+                 b"total size is 26  speedup is 0.06", b">q+++++++++|1|2026/11/22-04:23:00|n"):
+        assert rsync.parse_item(line) is None, line

@@ -84,27 +84,35 @@ class CatalogSpool:
     def apply(self, *, source: str, medium: str, backup_id: int, base_id: int | None) -> int:
         """Update the catalog for a complete backup; returns the number of files recorded."""
         self.flush()
+        params = {"b": backup_id, "m": medium, "base": base_id, "s": source, "f": _F, "same": SAME}
         with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO paths(source, dir, path)"
-                " SELECT ?, dir, path FROM temp.backup_items WHERE ftype=?",
-                (source, _F),
-            )
-            if base_id is not None:
-                conn.execute(
+            same = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE ftype=:f AND state=:same",
+                                params).fetchone()[0]
+            conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
+                         " FROM temp.backup_items WHERE ftype=:f AND state<>:same", params)
+            extended = 0
+            if base_id is not None and same:
+                extended = conn.execute(
                     "UPDATE versions SET last_backup=:b WHERE medium=:m AND last_backup=:base AND path_id IN ("
                     " SELECT p.id FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
-                    " WHERE i.ftype=:f AND i.state=:same)",
-                    {"b": backup_id, "m": medium, "base": base_id, "s": source, "f": _F, "same": SAME},
-                )
-            cur = conn.execute(
-                "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
-                " SELECT p.id, :m, i.size, i.mtime, :b, :b"
-                " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
-                " WHERE i.ftype=:f AND NOT EXISTS (SELECT 1 FROM versions v"
-                "   WHERE v.path_id=p.id AND v.medium=:m AND v.last_backup=:b)",
-                {"b": backup_id, "m": medium, "s": source, "f": _F},
-            )
+                    " WHERE i.ftype=:f AND i.state=:same)", params).rowcount
+            if extended == same:
+                # the usual case: every unchanged file extended its version; only written files are new
+                cur = conn.execute(
+                    "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
+                    " SELECT p.id, :m, i.size, i.mtime, :b, :b"
+                    " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
+                    " WHERE i.ftype=:f AND i.state<>:same", params)
+            else:
+                # some unchanged files have no version in the base (a base the catalog does not know)
+                conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
+                             " FROM temp.backup_items WHERE ftype=:f AND state=:same", params)
+                cur = conn.execute(
+                    "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
+                    " SELECT p.id, :m, i.size, i.mtime, :b, :b"
+                    " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
+                    " WHERE i.ftype=:f AND NOT EXISTS (SELECT 1 FROM versions v"
+                    "   WHERE v.path_id=p.id AND v.medium=:m AND v.last_backup=:b)", params)
             inserted = cur.rowcount
         return inserted
 

@@ -210,7 +210,6 @@ class _Run:
         self.step(1, "ok", f"{user} on {where}")
 
     def _step2(self, medium: Medium) -> dict:
-        self.step(2, "running")
         try:
             info = media.check_medium(medium, self.emit)
         except WorkFailed as exc:
