@@ -1,0 +1,69 @@
+"""Media: label a medium. Runs: start a backup from the picker and cancel it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rabtui import proc
+from rabtui.store import Store
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
+from rabtui.tui.screens.media import MediaScreen
+from rabtui.tui.screens.runs import RunsScreen
+from tests.tui.conftest import run, texts, wait_for
+
+
+def test_label_a_medium(tmp_path, write_config):
+    (tmp_path / "m1").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: "no label" not in texts(app, "#media"), what="label shown")
+            assert texts(app, "#media").startswith("usb-1 next usb-1 yes")
+
+    run(go())
+    assert json.loads((tmp_path / "m1" / ".rabtui-medium").read_text())["id"] == "usb-1"
+
+
+def test_start_and_cancel_a_backup_from_runs(demo_config):
+    demo_config.write_text(demo_config.read_text().replace(
+        'excludes = ["*.tmp"]', 'excludes = ["*.tmp"]\npre_backup_commands = ["sleep 30"]'))
+    store = Store(demo_config.parent / "state")
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "completed" in texts(app, "#runs-jobs"))
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, PickDialog))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "running" in texts(app, "#runs-jobs"), what="the new job running")
+            await wait_for(pilot, lambda: "▶ 4 pre-backup commands" in texts(app, "#run-steps"), what="step 4")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: "running" not in texts(app, "#runs-jobs"), timeout=30, what="job stops")
+
+    started = time.monotonic()
+    run(go())
+    job = store.one("SELECT * FROM jobs ORDER BY id DESC LIMIT 1")
+    assert job["status"] in ("cancelled", "failed") and job["cancel_requested"] == 1
+    assert time.monotonic() - started < 30, "the pre-backup command was stopped, not waited for"
+    assert not proc.pid_alive(job["pid"])
+    backup = store.one("SELECT status FROM backups WHERE job_id=?", (job["id"],))
+    assert backup is None or backup["status"] != "completed"
