@@ -88,7 +88,21 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
         except WorkFailed as exc:
             report.unmatched.append(f"medium {medium.id}: {exc}")
     _discs(cfg, store, report, emit, prompter, cancel)
+    _schedule_marks(cfg, store)
     return report
+
+
+def _schedule_marks(cfg: Config, store: Store) -> None:
+    """A scheduled source counts as run for the slot before its newest backup, so that run-due
+    after a rebuild does not start a backup at once for a slot that was already served."""
+    from rabtui import schedule
+
+    for s in cfg.sources:
+        if not s.schedule:
+            continue
+        row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status<>'deleted'", (s.id,))
+        if row and row["t"]:
+            schedule.mark_run(store, s.id, schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])))
 
 
 def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:

@@ -287,7 +287,9 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
     in_backup = os.path.join(os.fsencode(backup["path"]), b"data", rel)
-    if d.kind == "archive" and not os.path.lexists(in_backup):
+    # archive: a backup holds only what it added; a directory comes from the medium's union tree
+    # (every file saved there), a file from the backup that saved it (else the union)
+    if d.kind == "archive" and (os.path.isdir(in_backup) or not os.path.lexists(in_backup)):
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
         union = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
         return os.path.join(union, under) if under else union

@@ -256,3 +256,21 @@ def test_cli_restore_is_a_job(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:                  # neither --to nor --to-source
         main(["--config", str(lab.config_path), "restore", "loc", "/x"])
     assert exc.value.code == 2
+
+
+def test_restore_archive_directory_from_the_union(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("photos", "archive")])
+    write_files(lab.src / "photos", {"2025/a.jpg": b"A" * 100})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    write_files(lab.src / "photos", {"2026/b.jpg": b"B" * 50})
+    (lab.src / "photos/2025/a.jpg").unlink()           # gone from the source, kept by the archive
+    second = lab.backup(cfg, now=T0 + timedelta(days=1))
+    store = lab.store()
+    photos = str(lab.src / "photos")
+    R.restore(cfg, store, "loc", photos, to=tmp_path / "out")
+    assert snapshot(tmp_path / "out" / photos.lstrip("/")) == {b"2025/a.jpg": b"A" * 100, b"2026/b.jpg": b"B" * 50}
+    # one file of an older backup: from the backup that saved it
+    R.restore(cfg, store, "loc", photos + "/2025/a.jpg", to=tmp_path / "one")
+    assert (tmp_path / "one" / photos.lstrip("/") / "2025/a.jpg").read_bytes() == b"A" * 100
+    assert second.status == "completed"
