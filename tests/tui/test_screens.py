@@ -114,3 +114,23 @@ def test_command_palette_lists_screens_and_actions(demo_config):
             assert "New backup" in names and "Cancel job" in names and "Go to Checkpoints" in names
 
     run(go())
+
+
+def test_find_by_name_and_open_its_directory(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("slash")
+            await pilot.pause(0.2)
+            await pilot.press(*"IMG_00007", "enter")
+            await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
+            found = texts(app, "#browse")
+            assert "IMG_00007.jpg" in found and "disk-a" in found and "disk-b" in found
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            assert b"IMG_00007.jpg" in [e.name for e in screen.keys]
+
+    run(go())

@@ -240,34 +240,38 @@ class BrowseScreen(RabtuiScreen):
         self.app.call_from_thread(self._show_found, pattern, rows)
 
     def _show_found(self, pattern: str, rows: list) -> None:
-        table = self._table("source", "path", "size", "modified", "in backups")
+        table = self._table("source", "path", "size", "modified", "where")
         for r in rows:
-            table.add_row(r["source"], tree.display(r["path"]), fmt.size(r["size"]), fmt.stamp(r["mtime"]),
-                          f"{r['first_name']} … {r['last_name']}" if r["first_backup"] != r["last_backup"] else r["last_name"])
+            table.add_row(r["source"], "/" + tree.display(r["path"]), fmt.size(r["size"]), fmt.stamp(r["mtime"]), r["where"])
             self.keys.append(r)
         self._where(f"{len(rows)} versions matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"
                     " · enter: open its directory in the newest backup holding it")
 
     def _open_found(self, row: dict) -> None:
-        backup = self.app.store.one("SELECT * FROM backups WHERE id=?", (row["last_backup"],))
+        backup = row["backup"]
         if backup is None:
-            self.notify("that backup is gone", severity="warning")
+            self.notify("no backup on a medium holds it (see the discs in the where column)", severity="warning")
             return
         self.source = row["source"]
-        self.open_backup(dict(backup), os.path.dirname(bytes(row["path"])))
+        self.open_backup(backup, os.path.dirname(bytes(row["path"])))
 
 
 def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
-    """Versions whose path contains `pattern` (case-insensitive for ASCII), newest first."""
-    like = "%" + pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = store.all(
-        "SELECT p.source, p.path, v.size, v.mtime, v.medium, v.first_backup, v.last_backup,"
-        " fb.name AS first_name, lb.name AS last_name FROM paths p JOIN versions v ON v.path_id = p.id"
-        " LEFT JOIN backups fb ON fb.id = v.first_backup LEFT JOIN backups lb ON lb.id = v.last_backup"
-        " WHERE CAST(p.path AS TEXT) LIKE ? ESCAPE '\\' ORDER BY v.last_backup DESC LIMIT ?", (like, limit))
+    """Versions of the files whose name matches (`rabtui find`'s glob; plain words match inside
+    names), each with the newest backup holding it."""
+    from rabtui import catalog
+
+    if not any(ch in pattern for ch in "*?["):
+        pattern = f"*{pattern}*"
     out = []
-    for r in rows:
-        d = dict(r)
-        d["path"] = bytes(d["path"]) if not isinstance(d["path"], bytes) else d["path"]
-        out.append(d)
+    for v in catalog.find(store, pattern, limit=limit):
+        backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
+        newest = None
+        if backups:
+            loc = backups[-1]
+            row = store.one("SELECT * FROM backups WHERE source=? AND medium=? AND name=?",
+                            (v.source, loc.medium, loc.backups[-1]))
+            newest = dict(row) if row else None
+        out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime,
+                    "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
     return out
