@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import shutil
 import statistics
 import subprocess
@@ -115,7 +116,20 @@ class Bench:
         info = json.loads(out.read_text())
         if info["code"] != 0:
             raise SystemExit(f"rabtui backup failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
-        return {"wall": wall, "maxrss_kb": info["maxrss_kb"]}
+        db = sqlite3.connect(self.state / "rabtui.db")
+        try:
+            steps = dict(db.execute(
+                "SELECT step, finished - started FROM backup_steps WHERE backup_id=(SELECT MAX(id) FROM backups)"))
+        finally:
+            db.close()
+        return {"wall": wall, "maxrss_kb": info["maxrss_kb"], "step1": steps[1], "step7": steps[7]}
+
+    def run_fixed(self) -> float:
+        """What every run pays before rsync starts: Python start-up, imports, SSH login and whoami."""
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "rabtui", "--config", str(self.config_path), "sources", "test", "src"],
+                       capture_output=True, check=True, cwd=ROOT)
+        return time.perf_counter() - t0
 
     def run_bare(self) -> dict:
         self.bare_n += 1
@@ -145,8 +159,10 @@ def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, chang
     size = make_tree(src, files, avg)
     print(f"[{name}] generated {files} files, {size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
     bench = Bench(work / f"run-{name}", sshd, src)
-    results: dict[str, dict[str, list]] = {k: {"rabtui": [], "bare": [], "rss": []}
+    os.sync()
+    results: dict[str, dict[str, list]] = {k: {"rabtui": [], "bare": [], "rss": [], "step1": [], "step7": []}
                                           for k in ("initial", "no-change", "changed")}
+    fixed: list[float] = []
     du_times: list[float] = []
     for rep in range(reps):
         bench.reset()
@@ -158,13 +174,17 @@ def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, chang
                 r = bench.run_rabtui() if tool == "rabtui" else bench.run_bare()
                 results[phase][tool].append(r["wall"])
                 if tool == "rabtui":
+                    for key in ("step1", "step7"):
+                        results[phase][key].append(r[key])
                     results[phase]["rss"].append(r["maxrss_kb"])
                 print(f"[{name}] rep {rep + 1} {phase:9} {tool:6} {r['wall']:7.2f} s"
                       + (f"  peak RSS {r['maxrss_kb'] / 1024:.0f} MiB" if tool == "rabtui" else ""), flush=True)
         du_times.append(bench.du())
+        fixed.append(bench.run_fixed())
     shutil.rmtree(src)
     subprocess.run(["rm", "-rf", str(work / f"run-{name}")])
-    return {"name": name, "files": files, "bytes": size, "reps": reps, "results": results, "du": du_times}
+    return {"name": name, "files": files, "bytes": size, "reps": reps, "results": results, "du": du_times,
+            "fixed": fixed}
 
 
 def report(trees: list[dict], quick: bool) -> str:
@@ -189,9 +209,15 @@ def report(trees: list[dict], quick: bool) -> str:
             rss = max(r["rss"]) / 1024
             lines.append(f"| {t['files']:,} files, {t['bytes'] / 1e6:,.0f} MB | {phase} | {a:.2f} | {b:.2f} |"
                          f" {a / b:.3f} | {a - b:+.2f} | {rss:.0f} MiB |")
-    lines += ["", "`du -s` on the medium after the three backups (what a size step by walking would cost):", ""]
+    lines += ["", "Where rabtui's extra time goes (medians, seconds):", "",
+              "| tree | run | start-up + SSH login + whoami (`rabtui sources test`) | step 1 in the backup |"
+              " step 7: sizes + catalog + backup.json | `du -s` of the medium instead |",
+              "|---|---|---|---|---|---|"]
     for t in trees:
-        lines.append(f"- {t['files']:,} files x 3 backups: median {statistics.median(t['du']):.2f} s")
+        for phase, r in t["results"].items():
+            lines.append(f"| {t['files']:,} files | {phase} | {statistics.median(t['fixed']):.2f} |"
+                         f" {statistics.median(r['step1']):.2f} | {statistics.median(r['step7']):.3f} |"
+                         f" {statistics.median(t['du']):.2f} (3 backups) |")
     lines += ["", "Raw times (s):", ""]
     for t in trees:
         for phase, r in t["results"].items():
