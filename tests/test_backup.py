@@ -166,3 +166,27 @@ def test_excludes(tmp_path):
     result = lab.backup(cfg, medium_id="m1")
     held = sorted(p.name for p in _data(result, lab).rglob("*"))
     assert held == ["keep"]
+
+
+def test_archive_union_holds_only_complete_backups(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("photos", "archive")], extra='post_backup_commands = ["exit 1"]')
+    write_files(lab.src / "photos", {"x.jpg": b"x" * 10})
+    failed = lab.backup(cfg, medium_id="m1")
+    assert failed.status == "failed"
+    union = media.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
+    assert not (union / "x.jpg").exists()
+    lab.config_path.write_text(lab.config_path.read_text().replace('post_backup_commands = ["exit 1"]', ""))
+    good = lab.backup(lab.load(), medium_id="m1")
+    assert good.status == "completed" and good.new_bytes == 10     # copied again: the medium's archive lacked it
+    assert (union / "x.jpg").read_bytes() == b"x" * 10
+    rows = lab.store().all("SELECT first_backup FROM versions")
+    assert [r[0] for r in rows] == [good.backup_id]
+
+
+def test_source_without_directories_warns(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.write('[[sources]]\nid = "loc"\n')
+    result = lab.backup(cfg, medium_id="m1")
+    assert (result.status, result.exit_code) == ("warnings", 3)
+    assert "no directories" in result.reason

@@ -48,3 +48,15 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
             ) from None
         count += 1
     return count
+
+
+def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:
+    """After a complete backup: link the items it wrote for an archive directory into the union."""
+    from rabtui.backup import media
+    from rabtui.backup.catalog_update import dir_prefix
+
+    union = media.archive_root(medium_path, source_id, dir_path)
+    union.mkdir(parents=True, exist_ok=True)
+    cut = len(dir_prefix(dir_path))
+    data = media.backup_data_path(backup_path, dir_path)
+    return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)))

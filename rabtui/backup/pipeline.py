@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rabtui import locks, remote
 from rabtui.backup import media
+from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import RunRecord, find_abandoned, mark_abandoned
 from rabtui.backup.transfer import transfer_directory
@@ -294,6 +295,8 @@ class _Run:
                 rec.save_dirs()
                 self._fail_step(5, f"{directory.path}: {sizes.message}")
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
+        if not dirs:
+            warnings.append("this source has no directories configured: nothing was backed up")
         totals = rec.save_dirs()
         if warnings:
             for w in warnings:
@@ -315,6 +318,8 @@ class _Run:
         self.step(7, "running")
         totals = rec.save_dirs()
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
+        if not rec.dirs:
+            warnings.append("this source has no directories configured: nothing was backed up")
         if post_error:
             status, reason = "failed", f"post-backup command failed (the data is kept): {post_error}"
         elif warnings:
@@ -322,6 +327,11 @@ class _Run:
         else:
             status, reason = "completed", None
         if status in COMPLETE:
+            # only complete backups feed the archive union trees and the catalog
+            for d in rec.dirs:
+                if d.kind == "archive":
+                    linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
+                    self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
             spool.apply(source=self.source.id, medium=medium.id, backup_id=rec.id, base_id=rec.link_dest_id)
             rec.count_changes()
         media.record_space(self.store, medium)

@@ -1,5 +1,6 @@
 """Step 5 for one directory: run rsync, and turn its output stream into progress events, sizes,
-catalog rows and (archive kind) links into the medium's union tree, in one pass.
+and catalog rows, in one pass. (Archive directories' new files are linked into the medium's union
+tree once the backup is complete: pipeline step 7.)
 
 The per-line work is kept small: one regex per record, no event per file (ITEM and PROGRESS
 events are throttled), catalog rows handed to the spool in batches.
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from rabtui import proc, remote, rsync
 from rabtui.backup import media
-from rabtui.backup.archive import link_into_union
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
@@ -151,11 +151,6 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     sizes.rsync_exit = result.returncode
     sizes.state = outcome.state
     sizes.message = outcome.reason
-    if outcome.state != "failed" and union is not None:
-        union.mkdir(parents=True, exist_ok=True)
-        cut = len(dir_prefix(directory.path))
-        linked = link_into_union(dest, union, (path[cut:] for path, _ in spool.new_items(directory.path)))
-        emit(Event(LOG, f"{directory.path}: {linked} new item(s) linked into the archive {union}"))
     emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode} after {time.monotonic() - started:.1f} s;"
                     f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
                     f" ({sizes.new_bytes} bytes written)"))

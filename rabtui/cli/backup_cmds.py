@@ -55,6 +55,8 @@ def cmd_backup(args) -> int:
     cfg = load_config(args, check_media=False)
     if not cfg.sources:
         raise UsageError(f"no sources in {cfg.path}")
+    if not cfg.media:
+        raise UsageError(f"no media in {cfg.path}: add a [[media]] table")
     if args.all:
         if args.ids:
             raise UsageError("give source ids or --all, not both")
