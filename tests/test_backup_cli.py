@@ -168,3 +168,32 @@ def test_media_label(tmp_path, capsys):
     (m1 / ".rabtui-medium").write_text(json.dumps({"id": "m2"}))
     assert _run(lab, "media", "label", "m1") == 1
     assert _run(lab, "media", "label", "nope") == 2
+
+
+def test_displays_show_steps_progress_and_result(capsys):
+    from rabtui.cli.progress import PlainDisplay, RichDisplay, terminal_emit
+    from rabtui.events import ITEM, LOG, PROGRESS, RESULT, STEP, WARNING, Event
+
+    events = [
+        Event(STEP, "step 5/7 rsync: running", {"step": 5, "state": "running"}),
+        Event(PROGRESS, "", {"done_bytes": 1 << 20, "total_bytes": 4 << 20, "percent": 25, "rate": 1e6, "eta": 3,
+                             "dir": "/etc", "dir_index": 0, "dirs": 2}),
+        Event(ITEM, "etc/passwd", {"name": "/etc/passwd"}),
+        Event(LOG, "a log line"),
+        Event(WARNING, "some files vanished"),
+        Event(STEP, "step 5/7 rsync: ok", {"step": 5, "state": "ok"}),
+        Event(RESULT, "backup of web: completed", {"total_bytes": 3 << 20, "new_bytes": 1 << 20}),
+    ]
+    assert isinstance(terminal_emit(tty=False), PlainDisplay)
+    with terminal_emit(tty=False) as plain:
+        for e in events:
+            plain.emit(e)
+    out = capsys.readouterr().out.splitlines()
+    assert [line[20:] for line in out] == [
+        "warning: some files vanished", "step 5/7 rsync: ok", "backup of web: completed: total 3.0 MiB, new 1.0 MiB",
+    ]
+    with RichDisplay() as rich:
+        for e in events:
+            rich.emit(e)
+    out = capsys.readouterr().out
+    assert "step 5/7 rsync: ok" in out and "total 3.0 MiB, new 1.0 MiB" in out and "a log line" not in out
