@@ -14,7 +14,7 @@ from tests.tui.conftest import run, texts, wait_for
 
 
 def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
-    demo_config.write_text(demo_config.read_text().replace('disc = "8MiB"', 'disc = "2MiB"'))
+    demo_config.write_text(demo_config.read_text().replace('disc = "8MiB"', 'disc = "3MiB"'))
     store = Store(demo_config.parent / "state")
     asked = []
 
@@ -24,7 +24,7 @@ def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
             await pilot.press("5", "p")
             await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and "lower bound" in texts(app, "#cp-plan"))
             planned = app.screen.plan
-            assert len(planned.discs) >= 3, "the demo data spans several 2 MiB discs"
+            assert len(planned.discs) >= 2, "the demo data spans several 3 MiB discs"
             await pilot.press("B")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press("y")
@@ -48,7 +48,7 @@ def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
     assert job["status"] == "completed", job["summary"]
     cp = store.one("SELECT * FROM checkpoints ORDER BY number DESC")
     discs = store.all("SELECT state, image FROM discs WHERE number=? ORDER BY disc", (cp["number"],))
-    assert len(discs) >= 3 and {d["state"] for d in discs} == {"verified"}
+    assert len(discs) >= 2 and {d["state"] for d in discs} == {"verified"}
     inserts = [p for p in asked if p["kind"] == "insert_disc"]
     assert len(inserts) == len(discs)
     assert [json.loads(r["data"]).get("disc") for r in store.all(
