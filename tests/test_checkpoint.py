@@ -397,3 +397,26 @@ def test_burn_refuses_while_a_checkpoint_is_unfinished(tmp_path, capsys):
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=2", (number,))["state"] == "planned"
     assert cli_main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--new", "--now"]) == 0
     assert store.one("SELECT MAX(number) FROM checkpoints")[0] == number + 1
+
+
+def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
+    write_files(lab.src / "other", {"o": b"x"})
+    backup = lab.backup(cfg)
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    # a file of disc 1 vanishes from the medium after the plan: xorriso cannot write the disc
+    victim = media.backup_data_path(backup.path, str(lab.src / "data")) / "f0"
+    saved = victim.read_bytes()
+    victim.unlink()
+    res, prompter, seen = _burn(lab, cfg, store, number, [READY, SKIP, READY, READY, READY])
+    failed = prompter.asked[1]
+    assert failed.kind == run.FAILED and tuple(failed.choices) == ("retry", "rewrite", "skip", "abort")
+    assert "Writing disc 1" in failed.text and "failed" in failed.text
+    assert res.status == "incomplete" and res.exit_code == 1 and res.skipped == [1] and 1 not in res.verified
+    assert "not verified" in res.message and "resume" in res.message
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
+    victim.write_bytes(saved)
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed" and 1 in res.verified
