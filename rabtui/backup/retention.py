@@ -232,9 +232,14 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
                 if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
                     going.append(_candidate(r, f"{r['status']} run older than a day"))
             counter = FreedCounter() if count_space else None
-            for c in going:
+
+            def count(c: Candidate) -> None:
                 if counter is not None:
-                    c.freed_bytes = counter.add(Path(c.path))
+                    extra = [k for _, k in _union_links(cfg, medium, c)] if adirs and c.status in COMPLETE else []
+                    c.freed_bytes = counter.add(Path(c.path), extra)
+
+            for c in going:
+                count(c)
             # size cap, oldest first, never the newest complete: usage is the sum of what each
             # backup added (new_bytes) less what the deletions free
             cap = settings.max_size_mb * 1024 * 1024
@@ -248,9 +253,8 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
                 if r["id"] == newest or r["id"] in going_ids or guarded(r):
                     continue
                 c = _candidate(r, f"source uses more than {settings.max_size_mb} MB on {medium.id}")
-                if counter is not None:
-                    c.freed_bytes = counter.add(Path(c.path))
-                else:
+                count(c)
+                if counter is None:
                     usage -= r["new_bytes"] or 0
                 going.append(c)
                 going_ids.add(r["id"])
@@ -308,12 +312,15 @@ class FreedCounter:
         self.nlinks: dict = {}
         self.total = 0
 
-    def add(self, tree: Path) -> int:
-        """Add a tree; returns how much more the set frees now."""
+    def add(self, tree: Path, extra_links=()) -> int:
+        """Add a tree (and links elsewhere that go with it: (dev, ino) keys); returns how much more
+        the set frees now."""
         before = self.total
         if Path(tree).is_dir():
             _walk(Path(tree), self.links, self.sizes, self.nlinks)
-            self.total = sum(self.sizes[k] for k, n in self.links.items() if n >= self.nlinks[k])
+            for key in extra_links:
+                self.links[key] = self.links.get(key, 0) + 1
+            self.total = sum(self.sizes[k] for k, n in self.links.items() if n >= self.nlinks.get(k, 1))
         return self.total - before
 
 
@@ -345,30 +352,37 @@ def _make_writable_and_rm(path: Path) -> None:
     shutil.rmtree(path, onerror=onerror)
 
 
-def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:
-    """Archive files first saved in this backup: remove their union-tree link too (same inode only),
-    so that deleting the backup frees their space. Returns how many."""
+def _union_links(cfg: Config, medium: Medium, c: Candidate):
+    """(union path, (dev, ino)) of the archive files first saved in this backup whose union-tree
+    entry is still the same inode (a newer version replaced the others)."""
     from rabtui.backup import media as mediamod
 
-    removed = 0
     for d in archive_dirs(cfg, c.source):
         data = mediamod.backup_data_path(c.path, d)
         union = mediamod.archive_root(medium.path, c.source, d)
         if not data.is_dir() or not union.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(os.fsencode(data)):
-            rel = os.path.relpath(dirpath, os.fsencode(data))
+        data_b, union_b = os.fsencode(data), os.fsencode(union)
+        for dirpath, dirnames, filenames in os.walk(data_b):
+            rel = os.path.relpath(dirpath, data_b)
             for name in filenames:
-                mine = os.path.join(dirpath, name)
-                theirs = os.path.normpath(os.path.join(os.fsencode(union), rel, name))
+                theirs = os.path.normpath(os.path.join(union_b, rel, name))
                 try:
-                    a = os.lstat(mine)
+                    a = os.lstat(os.path.join(dirpath, name))
                     b = os.lstat(theirs)
                 except OSError:
                     continue
                 if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
-                    os.unlink(theirs)
-                    removed += 1
+                    yield theirs, (a.st_dev, a.st_ino)
+
+
+def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:
+    """Deleting a backup of an archive directory removes its files' union links too, so that the
+    space is freed (the guard made sure they are safe elsewhere). Returns how many."""
+    removed = 0
+    for path, _ in list(_union_links(cfg, medium, c)):
+        os.unlink(path)
+        removed += 1
     return removed
 
 
