@@ -72,7 +72,10 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
     skipped: list[bytes] = []
     base = os.fsencode(root)
 
-    def walk(dir_bytes: bytes, rel: bytes) -> None:
+    # depth first, names in byte order (no recursion: trees may be deep)
+    stack: list[tuple[bytes, bytes]] = [(base, b"")]
+    while stack:
+        dir_bytes, rel = stack.pop()
         with os.scandir(dir_bytes) as it:
             entries = sorted(it, key=lambda e: e.name)
         if not entries and rel:
@@ -81,11 +84,12 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
             sizes.append(0)
             mtimes.append(int(st.st_mtime))
             marks.append(DIR_MARK)
+        subdirs = []
         for e in entries:
             r = rel + b"/" + e.name if rel else e.name
             st = e.stat(follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
-                walk(e.path, r)
+                subdirs.append((e.path, r))
             elif stat.S_ISREG(st.st_mode):
                 paths.append(r)
                 sizes.append(st.st_size)
@@ -98,8 +102,7 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
                 marks.append(LINK_MARK)
             else:
                 skipped.append(r)
-
-    walk(base, b"")
+        stack.extend(reversed(subdirs))
     return paths, sizes, mtimes, marks, skipped
 
 

@@ -19,7 +19,7 @@ from rabtui.checkpoint.layout import Row, volid, write_catalog
 from rabtui.config import Config
 from rabtui.discs import parse_disc
 from rabtui.errors import UsageError
-from rabtui.events import LOG, PROGRESS, STEP, Emit, Event, no_emit
+from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.store import Store
 
 DB_ROW_BYTES = 130          # a disc_files row in the database copy, besides its paths (measured: ~240 in all)
@@ -87,7 +87,11 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     data = []
     for s in chosen:
         emit(Event(LOG, f"reading {s.key} from backup {s.backup_id}"))
-        data.append(content.gather(cfg, store, s.source, s.path, s.backup_id))
+        d = content.gather(cfg, store, s.source, s.path, s.backup_id)
+        if d.skipped:
+            emit(Event(WARNING, f"{s.key}: {len(d.skipped)} special files (sockets, fifos, devices) are not put"
+                                f" on discs, e.g. {os.fsdecode(d.skipped[0])}"))
+        data.append(d)
     filler = []
     for s in others:
         try:
