@@ -140,16 +140,7 @@ class SafeWriter:
             try:
                 fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 try:
-                    while True:
-                        n = os.copy_file_range(fd_in, fd_out, 1 << 24) if hasattr(os, "copy_file_range") else 0
-                        if n == 0:
-                            break
-                    if os.fstat(fd_out).st_size != st.st_size:  # no copy_file_range: plain copy
-                        os.lseek(fd_in, 0, 0)
-                        os.ftruncate(fd_out, 0)
-                        os.lseek(fd_out, 0, 0)
-                        while chunk := os.read(fd_in, 1 << 20):
-                            os.write(fd_out, chunk)
+                    _copy_fd(fd_in, fd_out, st.st_size)
                 finally:
                     os.close(fd_out)
             finally:
@@ -167,6 +158,22 @@ class SafeWriter:
         dest = self.dest(rel)
         if os.path.isdir(dest) and not os.path.islink(dest):
             self._meta(dest, st)
+
+
+def _copy_fd(fd_in: int, fd_out: int, size: int) -> None:
+    """copy_file_range where the kernel can (reflinks, no user-space copy), else read/write."""
+    try:
+        while os.copy_file_range(fd_in, fd_out, 1 << 24):
+            pass
+    except (OSError, AttributeError):
+        pass
+    if os.fstat(fd_out).st_size == size:
+        return
+    os.lseek(fd_in, 0, 0)
+    os.lseek(fd_out, 0, 0)
+    os.ftruncate(fd_out, 0)
+    while chunk := os.read(fd_in, 1 << 20):
+        os.write(fd_out, chunk)
 
 
 def _entries(top: bytes) -> list[tuple[bytes, bytes, os.stat_result]]:

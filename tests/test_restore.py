@@ -274,3 +274,16 @@ def test_restore_archive_directory_from_the_union(tmp_path):
     R.restore(cfg, store, "loc", photos + "/2025/a.jpg", to=tmp_path / "one")
     assert (tmp_path / "one" / photos.lstrip("/") / "2025/a.jpg").read_bytes() == b"A" * 100
     assert second.status == "completed"
+
+
+def test_hard_links_and_symlinks_restored_as_such(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"a": b"same inode"})
+    os.link(lab.src / "data/a", lab.src / "data/b")
+    os.symlink("a", lab.src / "data/link")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=tmp_path / "out")
+    out = tmp_path / "out" / str(lab.src / "data").lstrip("/")
+    assert os.stat(out / "a").st_ino == os.stat(out / "b").st_ino
+    assert os.readlink(out / "link") == "a"
