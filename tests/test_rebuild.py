@@ -101,3 +101,23 @@ def test_parse_catalog_tsv():
     assert rows[0] == {"disc": 1, "disc_path": b"data/s/a\tb", "size": 3, "mtime": 100, "sha256": None}
     assert rebuild._original(rows[1]["disc_path"]) == ("s", b"big", 2, 3)
     assert rebuild._original(b"add/1/x") is None
+
+
+def test_rebuild_asks_for_discs_on_a_real_drive(tmp_path):
+    from rabtui.events import ScriptedPrompter
+
+    lab = Lab(tmp_path, media_count=1)
+    drive = tmp_path / "sr0.iso"            # stands in for /dev/sr0: xorriso reads both alike
+    lab.local([("data", "standard")])
+    text = lab.config_path.read_text().replace("[[media]]", f'[checkpoint]\ndrive = "{drive}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    cfg = lab.load()
+    make_disc(drive, "RAB4D02", {b"data/loc/x/y": b"yy"},
+              b"disc\tpath\tsize\tmtime\tsha256\n2\tdata/loc/x/y\t2\t1650000000\t-\n")
+    store = lab.store()
+    prompter = ScriptedPrompter(["ready", "skip"])
+    report = rebuild.rebuild(cfg, store, prompter=prompter)
+    assert report.checkpoints == [4] and len(prompter.asked) == 2
+    row = store.one("SELECT * FROM disc_files")
+    assert (row["number"], row["disc"], bytes(row["path"]), row["source"]) == (4, 2, b"x/y", "loc")
+    assert store.one("SELECT discs FROM checkpoints WHERE number=4")["discs"] == 2
