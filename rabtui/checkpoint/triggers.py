@@ -111,7 +111,7 @@ def _judge(st: DirStatus) -> None:
     if st.last_checkpoint_time is None:
         st.reasons.append("never checkpointed")
     elif st.days_since is not None and st.days_since > st.max_days:
-        st.reasons.append(f"{st.days_since:.0f} days since checkpoint {st.last_checkpoint} > max_days {st.max_days}")
+        st.reasons.append(f"{int(st.days_since)} days since checkpoint {st.last_checkpoint} > max_days {st.max_days}")
     if st.did_not_fit:
         st.reasons.append("a backup did not fit on its medium")
     if st.backup_id is None:
@@ -121,7 +121,7 @@ def _judge(st: DirStatus) -> None:
         return
     st.due = bool(st.reasons)
     if not st.due:
-        days = f"{st.days_since:.0f}" if st.days_since is not None else "-"
+        days = f"{int(st.days_since)}" if st.days_since is not None else "-"
         st.reasons.append(f"not due: {st.changed}/{st.max_changed_files} changed files, "
                           f"{days}/{st.max_days} days since checkpoint {st.last_checkpoint}")
 
