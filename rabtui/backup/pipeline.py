@@ -9,7 +9,6 @@ command marks the backup failed but keeps its data, and its sizes are still reco
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -18,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import locks, remote
-from rabtui.backup import media
+from rabtui.backup import history, media
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.records import RunRecord, find_abandoned, mark_abandoned
+from rabtui.backup.records import RunRecord
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
@@ -96,10 +95,6 @@ def _source_lock(cfg: Config, source_id: str):
         lock.release()
 
 
-def _is_backup_dir(path: Path, source_id: str) -> bool:
-    return bool(media.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
-
-
 class _Run:
     def __init__(self, cfg: Config, store: Store, source: Source, *, emit: Emit, cancel: threading.Event,
                  now: datetime | None, job_id: int | None):
@@ -109,6 +104,7 @@ class _Run:
         self.job_id = job_id
         self.rec: RunRecord | None = None
         self._base_path: Path | None = None
+        self._base_cache = False
         self._log = None
         self._early_log: list[str] = []
 
@@ -358,51 +354,15 @@ class _Run:
 
     def _base(self, medium: Medium):
         """The newest complete backup of this source on this medium: (id or None, path, name)."""
-        cached = getattr(self, "_base_cache", False)
-        if cached is not False:
-            return cached
-        found = None
-        for name, path, info in reversed(media.list_backups(medium.path, self.source.id)):
-            if not info or info.get("status") not in COMPLETE:
-                continue
-            row = self.store.one("SELECT id, status FROM backups WHERE medium=? AND source=? AND name=?",
-                                 (medium.id, self.source.id, name))
-            if row is not None and row["status"] not in COMPLETE:
-                continue
-            found = (row["id"] if row else None, path, name)
-            break
-        self._base_cache = found
-        return found
+        if self._base_cache is False:
+            self._base_cache = history.find_base(self.store, medium, self.source.id)
+        return self._base_cache
 
     def _expected_bytes(self, medium: Medium) -> int | None:
-        """What this backup will probably write: the last new bytes with a base here, else a whole copy."""
-        column = "new_bytes" if self._base(medium) else "total_bytes"
-        row = self.store.one(
-            f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
-            " ORDER BY started DESC LIMIT 1", (self.source.id,))
-        return row["n"] if row and row["n"] is not None else None
+        return history.expected_bytes(self.store, self.source.id, with_base=self._base(medium) is not None)
 
     def _recover_abandoned(self) -> None:
-        for row in find_abandoned(self.store, self.source.id):
-            path = Path(row["path"]) if row["path"] else None
-            info = media.read_backup_json(path) if path and path.is_dir() else None
-            when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
-            what = f"an interrupted backup of {self.source.id} ({row['name']} on medium {row['medium']}, started {when})"
-            if info and info.get("status") in COMPLETE:
-                note = "interrupted after it was complete on the medium"
-                mark_abandoned(self.store, row["id"], note)
-                self.emit(Event(WARNING, f"found {what}: its backup.json says complete; marked abandoned, kept"))
-                continue
-            if path is not None and path.is_dir() and _is_backup_dir(path, self.source.id):
-                try:
-                    shutil.rmtree(path)
-                    done = "its partial directory was deleted"
-                except OSError as exc:
-                    done = f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
-            else:
-                done = "its directory is not there (medium not mounted, or never created)"
-            mark_abandoned(self.store, row["id"], f"interrupted: the run ended before it finished; {done}")
-            self.emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
+        history.recover_abandoned(self.store, self.source.id, self.emit)
 
     def _result(self, status: str, reason: str | None) -> BackupResult:
         rec = self.rec
