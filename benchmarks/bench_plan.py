@@ -5,7 +5,7 @@ ISO size model against `xorriso` on real directories.
 
 Lists: 50,000 and 200,000 files with log-normal sizes, grouped by directory as `find` lists them,
 written as `SIZE PATH` lines. Each tool runs in its own process (time and peak RSS of that
-process), one run each, the order alternating. dirsplit gets the same capacity our plan has left
+process), several runs each, the order alternating, medians reported. dirsplit gets the same capacity our plan has left
 for file data on each disc (disc minus what we keep for README, rabtui/ and the catalog), so both
 pack into the same room; its own model counts file sizes only, ours counts ISO metadata too, so
 every dirsplit volume is also measured with our ISO model to show whether it would fit a disc.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import os
 import random
 import re
@@ -61,7 +62,13 @@ def generate(n: int, seed: int, path: Path) -> None:
 
 def _timed(argv: list[str], rss_file: Path) -> list[str]:
     """Peak RSS from GNU time: measured on a process forked by `time`, not by this (large) one."""
-    return ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *argv]
+    return ["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss_file), *argv]
+
+
+def _rss_cpu(rss_file: Path) -> tuple[int, float]:
+    """(peak RSS in KiB, user + system CPU seconds) from GNU time's last line."""
+    rss, user, system = rss_file.read_text().split("\n")[-2].split()
+    return int(rss), float(user) + float(system)
 
 
 def run_ours(listing: Path, sectors: int) -> dict:
@@ -71,7 +78,7 @@ def run_ours(listing: Path, sectors: int) -> dict:
                          capture_output=True, text=True, cwd=ROOT, check=True)
     res = json.loads(out.stdout)
     res["wall_s"] = time.perf_counter() - started
-    res["rss_kb"] = int(rss_file.read_text().split()[-1])
+    res["rss_kb"], res["cpu_s"] = _rss_cpu(rss_file)
     return res
 
 
@@ -90,12 +97,13 @@ def run_dirsplit(listing: Path, capacity_bytes: int, workdir: Path) -> dict:
         mm = re.match(rb"^(\d+): (.*)=", line)
         if mm:
             volumes.setdefault(int(mm.group(1)), []).append(mm.group(2))
+    rss, cpu = _rss_cpu(workdir / "dirsplit.rss")
     note = ""
     if not m:
         tail = [l for l in text.splitlines() if l.strip() and not re.match(r"^\d+: ", l)]
         note = tail[-1][:60] if tail else f"exit {done.returncode}"
     return {"discs": int(m.group(1)) if m else None, "wall_s": wall, "note": note,
-            "rss_kb": int((workdir / "dirsplit.rss").read_text().split()[-1]), "volumes": volumes,
+            "rss_kb": rss, "cpu_s": cpu, "volumes": volumes,
             "exit": done.returncode}
 
 
@@ -138,8 +146,13 @@ def iso_model(dirs: list[str]) -> list[dict]:
                               "-map", d, "/data", "-commit"], capture_output=True, text=True)
         m = re.search(r"ISO image produced: (\d+) sectors", res.stdout + res.stderr)
         actual = int(m.group(1)) if m else None
+        ps = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", "-rockridge", "on",
+                             "-joliet", "on", "-md5", "on", "-compliance", "iso_9660_level=3:no_emul_toc",
+                             "-map", d, "/data", "-print_size", "-rollback_end"], capture_output=True, text=True)
+        mp = re.search(r"Image size\s*:\s*(\d+)s", ps.stdout + ps.stderr)
         predicted = tree.sectors()
         out.append({"dir": d, "files": files, "actual": actual, "predicted": predicted,
+                    "print_size": int(mp.group(1)) if mp else None,
                     "error_percent": 100.0 * (predicted - actual) / actual if actual else None})
     return out
 
@@ -149,6 +162,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "checkpoint.md"))
     ap.add_argument("--sizes", default="50000,200000")
     ap.add_argument("--discs", default="cd-700,dvd+r")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each tool per cell (medians are reported)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,20 +174,28 @@ def main() -> None:
             total = sum(int(l.split(b" ", 1)[0]) for l in listing.read_bytes().splitlines())
             for disc in args.discs.split(","):
                 name, sectors = parse_disc(disc)
-                # alternate which tool goes first
-                if order % 2 == 0:
-                    ours = run_ours(listing, sectors)
-                    ds = run_dirsplit(listing, ours["usable"] * 2048, tmp)
-                else:
-                    probe = run_ours(listing, sectors)
-                    ds = run_dirsplit(listing, probe["usable"] * 2048, tmp)
-                    ours = run_ours(listing, sectors)
-                order += 1
+                usable = run_ours(listing, sectors)["usable"]   # warm-up, and the capacity dirsplit gets
+                ours_runs, ds_runs = [], []
+                for rep in range(args.runs):
+                    # alternate which tool goes first
+                    if order % 2 == 0:
+                        ours_runs.append(run_ours(listing, sectors))
+                        ds_runs.append(run_dirsplit(listing, usable * 2048, tmp))
+                    else:
+                        ds_runs.append(run_dirsplit(listing, usable * 2048, tmp))
+                        ours_runs.append(run_ours(listing, sectors))
+                    order += 1
+                ours = dict(ours_runs[-1])
+                for key in ("parse_s", "plan_s", "wall_s", "cpu_s", "rss_kb"):
+                    ours[key] = statistics.median(r[key] for r in ours_runs)
+                ds = ds_runs[-1]
                 over = dirsplit_overflow(listing, ds["volumes"], sectors, ours["reserve"])
-                rows.append({"files": n, "total_gb": total / 1e9, "disc": name, **{f"ours_{k}": v for k, v in ours.items()},
+                rows.append({"files": n, "total_gb": total / 1e9, "disc": name, "runs": args.runs,
+                             **{f"ours_{k}": v for k, v in ours.items()},
                              "dirsplit_discs": ds["discs"] if ds["discs"] else f"refused: {ds['note']}",
-                             "dirsplit_s": ds["wall_s"],
-                             "dirsplit_rss_kb": ds["rss_kb"], "dirsplit_overflow": over})
+                             "dirsplit_s": statistics.median(r["wall_s"] for r in ds_runs),
+                             "dirsplit_cpu_s": statistics.median(r["cpu_s"] for r in ds_runs),
+                             "dirsplit_rss_kb": max(r["rss_kb"] for r in ds_runs), "dirsplit_overflow": over})
                 print(json.dumps(rows[-1]), flush=True)
     model = iso_model(["/usr/share/doc", "/usr/share/locale", "/usr/lib/python3/dist-packages",
                        str(ROOT / ".venv" / "lib")])
@@ -187,7 +209,8 @@ def write_md(path: Path, rows: list[dict], model: list[dict]) -> None:
         "# Checkpoint planner",
         "",
         f"`benchmarks/bench_plan.py`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{os.cpu_count()} cores shared with other work, one run per cell, order alternating.",
+        f"{os.cpu_count()} cores shared with other work; {rows[0]['runs'] if rows else 0} runs of each tool per cell,"
+        " order alternating, medians.",
         "",
         "Lists of `SIZE PATH` lines, log-normal sizes (median 36 KB, mean about 400 KB), grouped by",
         "directory as `find` prints them. Ours: `rabtui.checkpoint.plan` in its own process (time to",
@@ -195,17 +218,19 @@ def write_md(path: Path, rows: list[dict], model: list[dict]) -> None:
         "CAPACITY` with the capacity our plan leaves for files on each disc. The lower bound is",
         "ceil(total sectors of data and per-file ISO metadata / usable sectors per disc).",
         "",
-        "| files | data | disc | ours: discs | lower bound | read list | plan | wall | peak RSS |"
-        " dirsplit: discs | dirsplit time | dirsplit peak RSS | dirsplit volumes over a disc with metadata | time ratio |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| files | data | disc | ours: discs | lower bound | read list | plan | wall | CPU | peak RSS |"
+        " dirsplit: discs | dirsplit wall | dirsplit CPU | dirsplit peak RSS | dirsplit volumes over a disc with metadata"
+        " | wall ratio |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = f"{r['dirsplit_s'] / r['ours_wall_s']:.0f}x" if isinstance(r["dirsplit_discs"], int) else "-"
         ds_rss = f"{r['dirsplit_rss_kb'] / 1024:.0f} MB" if r["dirsplit_rss_kb"] else "-"
         lines.append(
             f"| {r['files']:,} | {r['total_gb']:.1f} GB | {r['disc']} | {r['ours_discs']} | {r['ours_lower_bound']} |"
-            f" {r['ours_parse_s']:.2f} s | {r['ours_plan_s']:.2f} s | {r['ours_wall_s']:.2f} s |"
-            f" {r['ours_rss_kb'] / 1024:.0f} MB | {r['dirsplit_discs']} | {r['dirsplit_s']:.1f} s | {ds_rss} |"
+            f" {r['ours_parse_s']:.2f} s | {r['ours_plan_s']:.2f} s | {r['ours_wall_s']:.2f} s | {r['ours_cpu_s']:.2f} s |"
+            f" {r['ours_rss_kb'] / 1024:.0f} MB | {r['dirsplit_discs']} | {r['dirsplit_s']:.1f} s |"
+            f" {r['dirsplit_cpu_s']:.1f} s | {ds_rss} |"
             f" {r['dirsplit_overflow']} | {ratio} |")
     lines += [
         "",
@@ -215,12 +240,13 @@ def write_md(path: Path, rows: list[dict], model: list[dict]) -> None:
         "-compliance iso_9660_level=3:no_emul_toc -padding 0 -map DIR /data -commit` to /dev/null",
         "(the `ISO image produced` count; `-print_size` leaves out the MD5 parts).",
         "",
-        "| directory | files | predicted sectors | actual sectors | error |",
-        "|---|---:|---:|---:|---:|",
+        "| directory | files | predicted sectors | actual sectors | error | xorriso -print_size |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for m in model:
         err = f"{m['error_percent']:+.3f}%" if m["error_percent"] is not None else "-"
-        lines.append(f"| {m['dir']} | {m['files']:,} | {m['predicted']:,} | {m['actual']:,} | {err} |")
+        lines.append(f"| {m['dir']} | {m['files']:,} | {m['predicted']:,} | {m['actual']:,} | {err} |"
+                     f" {m.get('print_size') or '-'} |")
     worst = max((abs(r["ours_plan_s"] + r["ours_parse_s"]) for r in rows), default=0)
     at_bound = all(r["ours_discs"] == r["ours_lower_bound"] for r in rows)
     lines += [
@@ -238,7 +264,8 @@ def write_md(path: Path, rows: list[dict], model: list[dict]) -> None:
         "- dirsplit's `-T` mode packs file sizes only; the column \"volumes over a disc\" re-measures",
         "  each of its volumes with the ISO model plus the README/rabtui/catalog reserve: almost all of",
         "  them would not fit a real disc. The planner's discs include that metadata.",
-        "- The time ratio is dirsplit's time over ours (whole process, Python start included).",
+        "- The wall ratio is dirsplit's wall time over ours (whole process, Python start included).",
+        "  CPU is user + system time of the process (GNU time), less sensitive to the shared cores.",
         "- The model is exact to a few sectors on these trees; trees of very long names (120+ bytes,",
         "  Rock Ridge continuation areas) are overestimated by up to about 1% (safe side). Each disc",
         "  also keeps 64 sectors of margin.",
