@@ -25,24 +25,31 @@ def display(name: bytes) -> str:
     return name.decode("utf-8", "backslashreplace")
 
 
-def list_names(path: bytes) -> list[tuple[bytes, bool]]:
-    """Every entry of one directory, directories first, by name; no stat (d_type only)."""
-    out = []
+def list_names(path: bytes) -> tuple[list[bytes], int]:
+    """Every entry of one directory: the directories first, each part sorted by name; no stat
+    (the type comes from d_type). Returns the names and how many of them are directories."""
+    dirs: list[bytes] = []
+    files: list[bytes] = []
     with os.scandir(path) as it:
         for e in it:
             try:
                 is_dir = e.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
-            out.append((e.name, is_dir))
-    out.sort(key=lambda x: (not x[1], x[0]))
-    return out
+            (dirs if is_dir else files).append(e.name)
+    dirs.sort()
+    files.sort()
+    ndirs = len(dirs)
+    dirs.extend(files)
+    return dirs, ndirs
 
 
-def details(directory: bytes, prev_directory: bytes | None, names: list[tuple[bytes, bool]]) -> list[Entry]:
-    """Stat one page of entries and compare each with the previous backup."""
+def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], ndirs: int) -> list[Entry]:
+    """Stat one page of entries (the first `ndirs` are directories) and compare each with the
+    previous backup."""
     out = []
-    for name, is_dir in names:
+    for i, name in enumerate(names):
+        is_dir = i < ndirs
         e = Entry(name, is_dir)
         try:
             st = os.lstat(os.path.join(directory, name))

@@ -54,7 +54,12 @@ class RabtuiScreen(Screen):
 
 def fill_table(table: DataTable, rows: list[tuple], keys: list[str] | None = None, follow_top: bool = False) -> None:
     """Replace a table's rows and keep the cursor on the same key when it is still there
-    (with `follow_top`, a cursor on the first row stays on the first row: the newest item)."""
+    (with `follow_top`, a cursor on the first row stays on the first row: the newest item).
+    Nothing is redrawn when the rows did not change (the pollers call this twice a second)."""
+    signature = (tuple(tuple(str(c) for c in row) for row in rows), tuple(keys or ()))
+    if getattr(table, "_rabtui_rows", None) == signature:
+        return
+    table._rabtui_rows = signature
     if follow_top and table.row_count and table.cursor_row <= 0:
         table.clear()
         for i, row in enumerate(rows):

@@ -36,7 +36,8 @@ class BrowseScreen(RabtuiScreen):
         self.backup: dict | None = None
         self.prev: dict | None = None
         self.rel = b""                      # directory below the backup's data/
-        self.names: list[tuple[bytes, bool]] = []
+        self.names: list[bytes] = []
+        self.ndirs = 0
         self.loaded = 0
         self.loading = False
         self.keys: list = []
@@ -110,10 +111,10 @@ class BrowseScreen(RabtuiScreen):
     def _list_dir(self, rel: bytes) -> None:
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
-        names = tree.list_names(path)
+        names, ndirs = tree.list_names(path)
         prev = self._prev_dir(rel)
-        first = tree.details(path, prev, names[: tree.PAGE])
-        self.app.call_from_thread(self._show_dir, rel, names, first)
+        first = tree.details(path, prev, names[: tree.PAGE], ndirs)
+        self.app.call_from_thread(self._show_dir, rel, names, ndirs, first)
 
     def _prev_dir(self, rel: bytes) -> bytes | None:
         root = self.data_root(self.prev)
@@ -122,8 +123,8 @@ class BrowseScreen(RabtuiScreen):
         p = os.path.join(root, rel) if rel else root
         return p if os.path.isdir(p) else None
 
-    def _show_dir(self, rel: bytes, names: list, first: list) -> None:
-        self.names = names
+    def _show_dir(self, rel: bytes, names: list, ndirs: int, first: list) -> None:
+        self.names, self.ndirs = names, ndirs
         table = self._table("name", "size", "modified", "in this backup")
         self.loaded = 0
         self._add_entries(first)
@@ -159,7 +160,7 @@ class BrowseScreen(RabtuiScreen):
     def _next_page(self, rel: bytes, start: int) -> None:
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
-        page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE])
+        page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE], max(0, self.ndirs - start))
         self.app.call_from_thread(self._got_page, rel, start, page)
 
     def _got_page(self, rel: bytes, start: int, page: list) -> None:

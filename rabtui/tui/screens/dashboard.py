@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -57,13 +58,22 @@ class DashboardScreen(RabtuiScreen):
         self.query_one("#jobs", DataTable).add_columns("job", "kind", "title", "status", "progress")
         self.query_one("#sources", DataTable).focus()
 
+    HEALTH_EVERY = 10.0   # seconds: the health checks are the costly part; job polls reuse them
+
+    def on_screen_resume(self) -> None:
+        self._health_at = 0.0
+        super().on_screen_resume()
+
     def load_data(self) -> DashboardData:
         app = self.app
         cfg, store = app.cfg, app.store
-        try:
-            problems = queries.problems(cfg, store, now=app.now())
-        except Exception as exc:  # a failing check is itself a problem to show
-            problems = [queries.Problem("warning", f"health checks failed: {exc}")]
+        problems = getattr(self, "_problems", None)
+        if problems is None or time.monotonic() - getattr(self, "_health_at", 0.0) > self.HEALTH_EVERY:
+            try:
+                problems = queries.problems(cfg, store, now=app.now())
+            except Exception as exc:  # a failing check is itself a problem to show
+                problems = [queries.Problem("warning", f"health checks failed: {exc}")]
+            self._problems, self._health_at = problems, time.monotonic()
         due = [d for d in queries.due_dirs(cfg, store, now=app.now()) if d.reasons]
         return DashboardData(problems, queries.sources(cfg, store), queries.rotation(cfg, store), due,
                              queries.poll_jobs(store).running)
