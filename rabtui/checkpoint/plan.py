@@ -232,11 +232,13 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
         prefix = g.prefix
         last_rel = None
         dpath = prefix
+        ext = None                    # the extent of `dpath` on the current disc, once it is there
+        k = len(state) - 1
+        cur.plan.groups.append(gi)
         for i in range(n):
             p = paths[i]
-            size = sizes[i]
             dir_rel, _, name = p.rpartition(b"/")
-            data = -(-size // SECTOR)
+            data = -(-sizes[i] // SECTOR)
             rec, ce, jol = file_records(name)
             data_total += data
             meta_total += rec + ce + jol + MD5_PER_FILE
@@ -245,20 +247,29 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
             if dir_rel != last_rel:
                 last_rel = dir_rel
                 dpath = prefix + b"/" + dir_rel if dir_rel else prefix
+                ext = cur.dirs.get(dpath)
             est = data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
             if est + 16 > usable:   # larger than a disc: cut into parts on consecutive discs
-                cur = _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc)
+                cur = _place_parts(gi, i, dpath, name, sizes[i], usable, cur, state, parts, new_disc)
+                k = len(state) - 1
+                ext = cur.dirs.get(dpath)
                 used[i] = 1
                 continue
-            if cur.sectors + est > usable or (dpath not in cur.dirs and cur.sectors + est + cur.dir_cost(dpath) > usable):
-                _fill_gap(gi, g, i + 1, used, where, cur, usable, len(state) - 1)
+            if cur.sectors + est > usable or (ext is None and cur.sectors + est + cur.dir_cost(dpath) > usable):
+                _fill_gap(g, i + 1, used, where, cur, usable, k)
                 cur = new_disc()
-            cur.add_file_records(dpath, rec, ce, jol, data)
-            where[i] = len(state) - 1
+                k = len(state) - 1
+                cur.plan.groups.append(gi)
+                ext = None
+            if ext is None:
+                ext = cur.add_dir(dpath)
+            grew = ext.add(rec, ce, jol) + data
+            if cur.files & 127 == 0 and cur.files:
+                grew += 1   # the MD5 array needs one more sector (16 bytes a file)
+            cur.files += 1
+            cur.sectors += grew
+            where[i] = k
             used[i] = 1
-            groups_on = cur.plan.groups
-            if not groups_on or groups_on[-1] != gi:
-                groups_on.append(gi)
     for d in state:
         d.plan.data_sectors = d.sectors
         d.plan.files = d.files
@@ -274,8 +285,7 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
     return result
 
 
-def _fill_gap(gi: int, g: Group, start: int, used: bytearray, where: array, cur: _Disc,
-              usable: int, k: int) -> None:
+def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: _Disc, usable: int, k: int) -> None:
     """Put later files of the same directory that still fit on the disc being closed."""
     paths, sizes, prefix = g.paths, g.sizes, g.prefix
     stop = min(len(paths), start + LOOKAHEAD)
