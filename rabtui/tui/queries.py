@@ -86,6 +86,11 @@ def sources(cfg: Config, store: Store) -> list[SourceRow]:
     for s in cfg.sources:
         row = store.one("SELECT * FROM backups WHERE source=? AND status != 'deleted' ORDER BY started DESC LIMIT 1",
                         (s.id,))
+        if row is not None and row["status"] == "running":   # sizes: those of the last finished one
+            done = store.one("SELECT total_bytes, new_bytes FROM backups WHERE source=? AND status != 'deleted'"
+                             " AND status != 'running' ORDER BY started DESC LIMIT 1", (s.id,))
+            if done is not None:
+                row = {**dict(row), "total_bytes": done["total_bytes"], "new_bytes": done["new_bytes"]}
         where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
         out.append(SourceRow(
             id=s.id, where=where,
