@@ -188,7 +188,3 @@ def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog: Pa
         shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
     shutil.copy2(catalog, staging / "rabtui" / "catalog.tsv")
     store.backup_to(staging / "rabtui" / "rabtui.db")
-
-
-def is_regular(r: Row) -> bool:
-    return r.sha256 not in (DIR_MARK, LINK_MARK)

@@ -34,9 +34,6 @@ class Computed:
     filler: list[DirContent]
     reasons: dict[str, list[str]] = field(default_factory=dict)
 
-    def filler_on(self, k: int) -> list[tuple[int, DirContent]]:
-        return [(self.plan.filler_numbers[ci], self.filler[ci]) for ci in self.plan.discs[k].filler]
-
     def summary(self) -> dict:
         p = self.plan
         return {
@@ -67,13 +64,15 @@ def _extra_reserve(cfg: Config, store: Store, ndirs: int) -> int:
 
 
 def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: str | None = None,
-            only_asked: bool = False, emit: Emit = no_emit) -> Computed:
-    disc_type, sectors = parse_disc(disc or cfg.checkpoint.disc)
+            emit: Emit = no_emit) -> Computed:
+    """Plan the next checkpoint: every due directory (`asked` makes directories due), the others
+    as filler candidates, oldest checkpoint first. Reads the media; writes nothing."""
+    try:
+        disc_type, sectors = parse_disc(disc or cfg.checkpoint.disc)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     sts = triggers.statuses(cfg, store, asked=asked)
-    if only_asked and asked:
-        chosen = [s for s in sts if s.requested and s.backup_id]
-    else:
-        chosen = [s for s in sts if s.due]
+    chosen = [s for s in sts if s.due]
     unknown = sorted((asked or set()) - {s.key for s in sts} - {"*"})
     unknown = [k for k in unknown if not k.endswith(":*")]
     if unknown:
