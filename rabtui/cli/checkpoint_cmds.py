@@ -128,9 +128,9 @@ def cmd_plan(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
     asked, _ = _asked(cfg, store, args.now)
-    if asked:
-        triggers.request(store, sorted(asked))
     computed = prepare.compute(cfg, store, asked=asked, disc=args.disc)
+    if asked:   # remembered: these directories stay due until a checkpoint holds them
+        triggers.request(store, sorted(asked))
     summary = computed.summary()
     limit = min(cfg.checkpoint.max_discs, 64)
     summary["max_discs"] = limit
