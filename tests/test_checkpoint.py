@@ -420,3 +420,35 @@ def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
     victim.write_bytes(saved)
     res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed" and 1 in res.verified
+
+
+def test_burner_path_on_xorriso_stdio_pseudo_drive(tmp_path):
+    """The real-burner code path (blank check, -close on, verify, eject) against xorriso's stdio:
+    pseudo drive: each new "blank disc" is a file that does not exist yet."""
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    disc_file = tmp_path / "burner.iso"
+    drive = f"stdio:{disc_file}"
+    written = []
+
+    def operator(q):
+        if q.kind == run.INSERT and "not blank" not in q.text and disc_file.exists():
+            return READY            # forgets to change the disc: refused as not blank
+        if disc_file.exists():
+            written.append(disc_file.read_bytes()[16 * 2048 + 40:16 * 2048 + 72].strip())
+            disc_file.unlink()      # a new blank disc
+        return READY
+
+    prompter = ScriptedPrompter(operator)
+    res = run.burn_checkpoint(cfg, store, number, drive=drive, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=prompter)
+    assert res.status == "completed", res.message
+    texts = [q.text for q in prompter.asked]
+    assert any("is not blank" in t for t in texts)
+    assert all(f"into {drive}" in t for t in texts if t.startswith("Insert"))
+    assert written == [f"RAB{number}D01".encode()]   # disc 1 was taken out before disc 2 went in
+    assert store.one("SELECT drive FROM checkpoints WHERE number=?", (number,))["drive"] == drive
