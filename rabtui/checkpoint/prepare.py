@@ -105,6 +105,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not p.files:
+        raise UsageError(f"nothing to write: {', '.join(d.key for d in data)} hold no files")
     return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
 
 
