@@ -191,7 +191,7 @@ def poll_jobs(store: Store) -> JobsSnapshot:
     return JobsSnapshot(running, prompts, time.time())
 
 
-def recent_jobs(store: Store, limit: int = 200) -> list[dict]:
+def recent_jobs(store: Store, limit: int = 100) -> list[dict]:
     jobsmod.refresh_dead(store)
     return [dict(r) for r in store.all("SELECT id, kind, target, title, status, started, finished, exit_code, summary"
                                        " FROM jobs ORDER BY id DESC LIMIT ?", (limit,))]
