@@ -316,6 +316,8 @@ def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) 
     offset = 0
     while offset < size:
         room = usable - cur.sectors - cur.dir_cost(dpath) - 8
+        if room < 1:
+            raise ValueError(f"a disc has no room for a part of {name!r} below {dpath!r}")
         length = min(size - offset, room * SECTOR)
         cur.add_file(dpath, name + b".part00-of-00", -(-length // SECTOR))
         pieces.append((offset, length, len(state) - 1))
