@@ -178,3 +178,20 @@ def test_model_against_xorriso(tmp_path):
     actual = int(re.search(r"ISO image produced: (\d+) sectors", out.stdout + out.stderr).group(1))
     predicted = tree.sectors()
     assert abs(predicted - actual) <= max(8, actual * 0.005), (predicted, actual)
+
+
+def test_a_directory_that_fits_one_disc_is_not_cut_when_there_is_room_to_spare():
+    third = (CD // 3) * 2048
+    groups = [_group([third], [b"a"], prefix=b"data/s/a"),
+              _group([third // 2] * 2, [b"b1", b"b2"], prefix=b"data/s/b"),   # fits after a
+              _group([third // 2] * 3, [b"c1", b"c2", b"c3"], prefix=b"data/s/c")]  # would straddle discs 1-2
+    p = P.plan(groups, CD)
+    assert len(p.discs) == p.lower_bound == 2
+    assert set(_discs_of(p, 2)) == {1}            # c whole on disc 2
+    assert all(u <= CD for u in _used(p))
+    # with no room to spare, the lower bound wins and a directory is cut
+    tight = [_group([third] * 3, [b"x", b"y", b"z"], prefix=b"data/s/x"),
+             _group([third] * 2, [b"u", b"v"], prefix=b"data/s/u"),
+             _group([third] * 1, [b"w"], prefix=b"data/s/w")]
+    p = P.plan(tight, CD)
+    assert len(p.discs) == p.lower_bound

@@ -17,15 +17,11 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from rabtui.checkpoint.isosize import (
-    FIXED_SECTORS, MD5_PER_FILE, PADDING_SECTORS, SECTOR, DirExtent, file_records, path_table_bytes,
-    record_sizes,
-)
+from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, DirExtent, file_records, path_table_bytes, record_sizes
+from rabtui.checkpoint.reserve import rows_bytes, catalog_bytes_of, reserve_for
 
 LOOKAHEAD = 4000           # files examined to fill the gap at the end of a disc
 MIN_PART_SECTORS = 64      # do not start a cut file on a disc with less room than this
-CATALOG_ROW_FIXED = 96     # disc, size, mtime, sha256, tabs and newline of one catalog row
-SAFETY_SECTORS = 64        # margin against small errors of the metadata model
 
 
 @dataclass
@@ -95,44 +91,6 @@ class Plan:
 SPLIT = 0xFFFF
 
 
-def _escaped_extra(paths: Sequence[bytes]) -> int:
-    """Bytes the catalog's escaping adds to these paths (only unusual names cost a closer look)."""
-    extra = 0
-    for p in paths:
-        if not p.isascii() or b"\\" in p or b"\t" in p or b"\n" in p or b"\r" in p:
-            extra += len(_escape(p)) - len(p)
-    return extra
-
-
-def _escape(path: bytes) -> bytes:
-    b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-    return b.decode("utf-8", "backslashreplace").encode("utf-8")
-
-
-def catalog_bytes_of(groups: Sequence[Group], db_row_bytes: int = 0) -> int:
-    """Bytes the catalog (and, with `db_row_bytes`, the database copy's rows) of these files take
-    on every disc: each file is a catalog line and a `disc_files` row holding its paths."""
-    total = 200   # header line
-    for g in groups:
-        total += _rows_bytes(g, len(g.prefix) + 1, db_row_bytes)
-    return total
-
-
-def _rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
-    n = len(g.paths)
-    names = sum(map(len, g.paths))
-    out = (CATALOG_ROW_FIXED + plen) * n + names + _escaped_extra(g.paths)
-    if db_row_bytes:   # the row, its original and disc paths, the path index; pages are not full
-        out += (db_row_bytes + 3 * plen) * n * 5 // 4 + 3 * names * 5 // 4
-    return out
-
-
-def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
-    """Sectors kept on every disc for the fixed ISO parts, README, rabtui/ and the catalog."""
-    files = -(-(catalog_bytes + extra_bytes) // SECTOR) + 16   # + their own records and README slack
-    return FIXED_SECTORS + PADDING_SECTORS + SAFETY_SECTORS + files
-
-
 class _Disc:
     """One disc being filled: sector-exact directory extents, path tables, MD5 array."""
 
@@ -199,13 +157,29 @@ def _cost_estimate(name: bytes, data: int) -> int:
 
 def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0, db_row_bytes: int = 0,
          filler: Sequence[Group] = ()) -> Plan:
-    """Pack `groups` (in order) onto discs of `disc_sectors`; then offer space left to `filler`."""
+    """Pack `groups` (in order) onto discs of `disc_sectors`; then offer space left to `filler`.
+
+    With several directories, a second packing keeps a directory that fits one disc whole when
+    the lower bound leaves room to spare; it is taken unless it needs more discs."""
     catalog = catalog_bytes_of(groups, db_row_bytes)
     reserve = reserve_for(catalog, extra_reserve_bytes)
     usable = disc_sectors - reserve
     if usable < 64:
         raise ValueError(f"a disc of {disc_sectors} sectors has no room left after the "
                          f"{reserve} sectors kept for README, rabtui/ and the catalog")
+    result, state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=False)
+    if len(groups) > 1:
+        whole, whole_state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=True)
+        if len(whole.discs) <= len(result.discs):
+            result, state = whole, whole_state
+    if filler and result.discs:
+        _add_filler(result, state, filler, extra_reserve_bytes, db_row_bytes)
+    return result
+
+
+def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int, *,
+          keep_whole: bool) -> tuple[Plan, list]:
+    usable = disc_sectors - reserve
     placement: list[array] = []
     parts: list[Part] = []
     discs: list[DiscPlan] = []
@@ -222,6 +196,11 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
     cur = new_disc()
     data_total = 0
     meta_total = 0
+    # Room that may be left empty without using more discs than the lower bound: spent on starting
+    # a directory that fits one disc on a fresh disc rather than cutting it across two.
+    estimates = [_group_estimate(g) for g in groups] if keep_whole else [0] * len(groups)
+    total_est = sum(estimates)
+    slack = -(-total_est // usable) * usable - total_est - usable // 50 if keep_whole else 0
     for gi, g in enumerate(groups):
         paths, sizes = g.paths, g.sizes
         n = len(paths)
@@ -233,6 +212,10 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
         last_rel = None
         dpath = prefix
         ext = None                    # the extent of `dpath` on the current disc, once it is there
+        room = usable - cur.sectors
+        if keep_whole and cur.files and estimates[gi] > room and estimates[gi] <= usable - 64 and room <= slack:
+            slack -= room
+            cur = new_disc()
         k = len(state) - 1
         cur.plan.groups.append(gi)
         for i in range(n):
@@ -280,9 +263,13 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
     result = Plan(disc_sectors=disc_sectors, reserve_sectors=reserve, discs=discs, placement=placement,
                   parts=parts, lower_bound=lower, total_sectors=total_sectors, files=nfiles,
                   catalog_bytes=catalog)
-    if filler and discs:
-        _add_filler(result, state, filler, extra_reserve_bytes, db_row_bytes)
-    return result
+    return result, state
+
+
+def _group_estimate(g: Group) -> int:
+    """Sectors of a directory's files with their records (directories themselves not counted)."""
+    names = sum(map(len, g.paths))
+    return sum(-(-x // SECTOR) for x in g.sizes) + (len(g.paths) * 160 + names * 2) // SECTOR + 1
 
 
 def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: _Disc, usable: int, k: int) -> None:
@@ -339,7 +326,7 @@ def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra
     for ci, g in enumerate(filler):
         if not g.paths:
             continue
-        rows = _rows_bytes(g, len(b"add/00/") + 48, db_row_bytes)
+        rows = rows_bytes(g, len(b"add/00/") + 48, db_row_bytes)
         new_reserve = reserve_for(result.catalog_bytes + rows, extra)
         grow = new_reserve - result.reserve_sectors
         if any(usable - grow < d.sectors for d in state):

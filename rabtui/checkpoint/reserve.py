@@ -1,0 +1,53 @@
+"""Room kept on every disc of a checkpoint: the fixed ISO parts, README.txt, rabtui/ (config and
+database copy) and the catalog of the whole checkpoint, which grows with every file planned
+(one catalog line and one `disc_files` row in the database copy per file)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS, SECTOR
+
+if TYPE_CHECKING:
+    from rabtui.checkpoint.plan import Group
+
+CATALOG_ROW_FIXED = 96     # disc, size, mtime, sha256, tabs and newline of one catalog row
+SAFETY_SECTORS = 64        # margin against small errors of the metadata model
+
+
+def _escaped_extra(paths: Sequence[bytes]) -> int:
+    """Bytes the catalog's escaping adds to these paths (only unusual names cost a closer look)."""
+    extra = 0
+    for p in paths:
+        if not p.isascii() or b"\\" in p or b"\t" in p or b"\n" in p or b"\r" in p:
+            extra += len(_escape(p)) - len(p)
+    return extra
+
+
+def _escape(path: bytes) -> bytes:
+    b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+    return b.decode("utf-8", "backslashreplace").encode("utf-8")
+
+
+def catalog_bytes_of(groups: Sequence[Group], db_row_bytes: int = 0) -> int:
+    """Bytes the catalog (and, with `db_row_bytes`, the database copy's rows) of these files take
+    on every disc: each file is a catalog line and a `disc_files` row holding its paths."""
+    total = 200   # header line
+    for g in groups:
+        total += rows_bytes(g, len(g.prefix) + 1, db_row_bytes)
+    return total
+
+
+def rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
+    n = len(g.paths)
+    names = sum(map(len, g.paths))
+    out = (CATALOG_ROW_FIXED + plen) * n + names + _escaped_extra(g.paths)
+    if db_row_bytes:   # the row, its original and disc paths, the path index; pages are not full
+        out += (db_row_bytes + 3 * plen) * n * 5 // 4 + 3 * names * 5 // 4
+    return out
+
+
+def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
+    """Sectors kept on every disc for the fixed ISO parts, README, rabtui/ and the catalog."""
+    files = -(-(catalog_bytes + extra_bytes) // SECTOR) + 16   # + their own records and README slack
+    return FIXED_SECTORS + PADDING_SECTORS + SAFETY_SECTORS + files
