@@ -49,15 +49,22 @@ def slow_backup(config_path: Path, started: threading.Event) -> threading.Thread
     cfg = configmod.load(config_path)
     store = Store(cfg.state_dir)
     demo.change_source(config_path.parent / "source", seed=21)
+    import random
+
+    rng = random.Random(5)
+    batch = config_path.parent / "source" / "photos" / "holiday"
+    batch.mkdir(parents=True, exist_ok=True)
+    for i in range(40):
+        (batch / f"IMG_7{i:04d}.jpg").write_bytes(rng.randbytes(200_000))
 
     def work():
         rec = JobRecorder(store, "backup", demo.SOURCE_ID, f"backup {demo.SOURCE_ID}", argv=["rabtui", "backup"])
         started.set()
 
         def emit(event):
-            if event.kind == PROGRESS:      # rsync waits on its pipe meanwhile
-                time.sleep(0.8 if event.data.get("done_bytes") else 0.01)
             rec.emit(event)
+            if event.kind == PROGRESS and event.data.get("done_bytes"):
+                time.sleep(4.0)          # rsync waits on its pipe meanwhile: the picture is taken now
 
         result = run_backup(cfg, store, demo.SOURCE_ID, emit=emit, cancel=rec.cancel, job_id=rec.job_id)
         rec.finish(result.status, result.exit_code, result.reason or "")
@@ -121,34 +128,50 @@ async def shoot(config_path: Path, out: Path) -> None:
         await pilot.press("5", "p")
         await wait(pilot, lambda: "lower bound" in texts("#cp-plan"))
         save("checkpoints-plan")
+        await pilot.press("4")
+        await pilot.pause(0.5)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        await pilot.press(*"go to")
+        await pilot.pause(1.0)
+        save("command-palette")
+        await pilot.press("escape")
         await pilot.press("6", "enter")
         await wait(pilot, lambda: app.screen.level == "backups" and app.screen.keys)
         screen = app.screen
-        docs = str(config_path.parent / "source" / "documents" / "projects").lstrip("/").encode()
-        screen.open_backup(screen.keys[0], docs)
+        projects = str(config_path.parent / "source" / "documents" / "projects").lstrip("/").encode()
+        screen.open_backup(screen.keys[0], projects)
         await wait(pilot, lambda: screen.level == "dir" and not screen.loading)
-        screen.open_dir(screen.rel + b"/" + screen.keys[0].name)
-        await wait(pilot, lambda: not screen.loading)
-        screen.open_dir(screen.rel + b"/" + screen.keys[0].name)
-        await wait(pilot, lambda: not screen.loading)
-        save("browse")
         await pilot.press("d")
         await wait(pilot, lambda: "changes" in texts("#browse-where"))
         save("browse-diff")
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.5)
-        await pilot.press(*"back")
-        await pilot.pause(0.5)
-        save("command-palette")
-        await pilot.press("escape")
-
+        # a directory where some files are new in this backup and the others hard links
+        screen.open_dir(projects)
+        await wait(pilot, lambda: not screen.loading)
+        best = None
+        for year in [e.name for e in screen.keys if e.is_dir][:3]:
+            screen.open_dir(projects + b"/" + year)
+            await wait(pilot, lambda: not screen.loading)
+            for month in [e.name for e in screen.keys if e.is_dir]:
+                screen.open_dir(projects + b"/" + year + b"/" + month)
+                await wait(pilot, lambda: not screen.loading)
+                states = [e.state for e in screen.keys]
+                if "changed" in states and "link" in states and len(states) > 3:
+                    best = screen.rel
+                    break
+            if best:
+                break
+        save("browse")
         started = threading.Event()
         worker = slow_backup(config_path, started)
         started.wait(10)
         await pilot.press("4")
-        await wait(pilot, lambda: "running" in texts("#run-title") and "ETA" in texts("#run-stats")
-                   and "▶ 5 rsync" in texts("#run-steps"), timeout=60)
-        await wait(pilot, lambda: "ETA" in texts("#run-stats") and "▸" in texts("#run-current"), timeout=10)
+        def moving() -> bool:
+            jobs = [j for j in app.jobs.running if j["kind"] == "backup"]
+            return bool(jobs) and (jobs[0].get("progress") or {}).get("done_bytes", 0) > 0
+
+        await wait(pilot, lambda: "running" in texts("#run-title") and "▶ 5 rsync" in texts("#run-steps")
+                   and moving() and "ETA" in texts("#run-stats") and "▸" in texts("#run-current"), timeout=60)
         save("runs-backup-in-progress")
         await pilot.press("1")
         await wait(pilot, lambda: "running" in texts("#jobs"), timeout=5)
