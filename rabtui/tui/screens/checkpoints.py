@@ -87,8 +87,10 @@ class CheckpointsScreen(RabtuiScreen):
             if isinstance(p.get("percent"), (int, float)):
                 bar.update(total=100, progress=p["percent"])
             status = f"job {job['id']} {job['status']}"
-            if p.get("disc"):
-                status += f": disc {p['disc']}"
+            if p.get("current"):          # the volume id while writing, a file while preparing or verifying
+                status += f": {p['current']}"
+            if p.get("done_bytes") is not None:
+                status += f" · {fmt.size(p['done_bytes'])}" + (f" of {fmt.size(p['total_bytes'])}" if p.get("total_bytes") else "")
             if p.get("rate"):
                 status += f" · {fmt.rate(p['rate'])}"
             self.query_one("#cp-job", Static).update(status)
