@@ -44,9 +44,10 @@ def list_names(path: bytes) -> tuple[list[bytes], int]:
     return dirs, ndirs
 
 
-def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], ndirs: int) -> list[Entry]:
+def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], ndirs: int,
+            compare: bool = True) -> list[Entry]:
     """Stat one page of entries (the first `ndirs` are directories) and compare each with the
-    previous backup."""
+    previous backup (`compare=False`: a view with nothing to compare with, e.g. an archive union)."""
     out = []
     for i, name in enumerate(names):
         is_dir = i < ndirs
@@ -59,7 +60,7 @@ def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], 
         e.mtime, e.nlink = st.st_mtime, st.st_nlink
         if not is_dir:
             e.size = st.st_size
-            e.state = "new"
+            e.state = "new" if compare else ""
             if prev_directory is not None:
                 try:
                     pst = os.lstat(os.path.join(prev_directory, name))

@@ -58,6 +58,12 @@ def test_every_screen(demo_config, size):
     run(go())
 
 
+async def _backups(pilot, screen) -> list:
+    screen.show_backups("demo-host")
+    await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+    return list(screen.keys)
+
+
 def test_browse_shows_new_files_and_hard_links(demo_config):
     """The newest backup (disk-a, linked to the first) shows edited files as new, others as hard links."""
     async def go():
@@ -92,6 +98,15 @@ def test_browse_shows_new_files_and_hard_links(demo_config):
             await pilot.press("d")
             await wait_for(pilot, lambda: screen.level == "diff" and "changes" in texts(app, "#browse-where"))
             assert "vs backup-" in texts(app, "#browse-where")
+
+            # the archive directory's merged view on disk-a: every photo saved there, from all backups
+            archive = [b for b in (await _backups(pilot, screen)) if b.get("root") and b["medium"] == "disk-a"][0]
+            photos = (str(demo_config.parent / "source" / "photos")).lstrip("/").encode()
+            screen.open_backup(archive, photos)
+            await wait_for(pilot, lambda: screen.rel == photos and not screen.loading and screen.loaded)
+            names = {e.name for e in screen.keys}
+            assert {b"new-album-8", b"new-album-9"} <= names    # both first reached disk-a with backup 3
+            assert "every archive file on disk-a" in texts(app, "#browse-where")
 
     run(go())
 

@@ -82,6 +82,12 @@ class BrowseScreen(RabtuiScreen):
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _load_backups(self, source: str) -> None:
         rows = queries.source_backups(self.app.store, source)
+        for m in self.app.cfg.media:   # archive directories: every file saved on the medium, merged
+            union = Path(m.path) / source / ".archive"
+            if union.is_dir():
+                rows.append({"id": None, "medium": m.id, "name": ".archive (merged)", "path": str(union),
+                             "root": str(union), "status": "archive", "files": None, "total_bytes": None,
+                             "new_bytes": None, "started": 0})
         self.app.call_from_thread(self._show_backups, source, rows)
 
     def _show_backups(self, source: str, rows: list) -> None:
@@ -94,12 +100,14 @@ class BrowseScreen(RabtuiScreen):
 
     def open_backup(self, backup: dict, rel: bytes = b"") -> None:
         self.backup = backup
-        self.prev = queries.previous_backup(self.app.store, backup)
+        self.prev = None if backup.get("root") else queries.previous_backup(self.app.store, backup)
         self.open_dir(rel)
 
     def data_root(self, backup: dict | None) -> bytes | None:
         if backup is None:
             return None
+        if backup.get("root"):
+            return os.fsencode(backup["root"])
         return os.fsencode(Path(backup["path"]) / "data")
 
     def open_dir(self, rel: bytes) -> None:
@@ -113,7 +121,7 @@ class BrowseScreen(RabtuiScreen):
         path = os.path.join(root, rel) if rel else root
         names, ndirs = tree.list_names(path)
         prev = self._prev_dir(rel)
-        first = tree.details(path, prev, names[: tree.PAGE], ndirs)
+        first = tree.details(path, prev, names[: tree.PAGE], ndirs, compare=not self.backup.get("root"))
         self.app.call_from_thread(self._show_dir, rel, names, ndirs, first)
 
     def _prev_dir(self, rel: bytes) -> bytes | None:
@@ -134,7 +142,10 @@ class BrowseScreen(RabtuiScreen):
     def _where_dir(self) -> None:
         b = self.backup
         shown = f"{self.loaded} of {len(self.names)}" if self.loaded < len(self.names) else str(len(self.names))
-        prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
+        if b.get("root"):
+            prev = f"every archive file on {b['medium']}"
+        else:
+            prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
         self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev})")
 
     def _add_entries(self, entries: list) -> None:
@@ -160,7 +171,8 @@ class BrowseScreen(RabtuiScreen):
     def _next_page(self, rel: bytes, start: int) -> None:
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
-        page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE], max(0, self.ndirs - start))
+        page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE], max(0, self.ndirs - start),
+                            compare=not self.backup.get("root"))
         self.app.call_from_thread(self._got_page, rel, start, page)
 
     def _got_page(self, rel: bytes, start: int, page: list) -> None:
@@ -201,6 +213,9 @@ class BrowseScreen(RabtuiScreen):
     def action_diff(self) -> None:
         if self.level != "dir" or self.backup is None:
             self.notify("open a backup first, then press d to compare it with the one before")
+            return
+        if self.backup.get("root"):
+            self.notify("the archive view merges every backup on the medium; open a backup to compare it")
             return
         if self.prev is None:
             self.notify("this is the first backup of the source on its medium: nothing to compare with")
