@@ -101,6 +101,11 @@ class RabtuiApp(App):
     def _polled(self, snapshot: queries.JobsSnapshot) -> None:
         self.jobs = snapshot
         self.screen.post_message(JobsPolled(snapshot))
+        screen = self.screen
+        if isinstance(screen, QuestionDialog) and screen.prompt["id"] not in {p["id"] for p in snapshot.prompts}:
+            self.notify(f"job {screen.prompt['job_id']}'s question was answered elsewhere (or the job ended)")
+            screen.dismiss(None)
+            return
         if not self._dialog_open:
             for prompt in snapshot.prompts:
                 if prompt["id"] not in self._asked:

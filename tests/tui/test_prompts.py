@@ -14,6 +14,14 @@ from rabtui.tui.dialogs.question import QuestionDialog
 from tests.tui.conftest import run, wait_for
 
 
+def question(app) -> str:
+    """The text of the question dialog on top, or "" (also while it is still being built)."""
+    if not isinstance(app.screen, QuestionDialog):
+        return ""
+    found = app.screen.query("#question-text")
+    return str(found.first().render()) if found else ""
+
+
 def test_disc_question_is_answered_from_the_ui(demo_config):
     store = Store(demo_config.parent / "state")
     recorder = JobRecorder(store, "checkpoint", "images:iso", "checkpoint 1")
@@ -25,7 +33,6 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
             q = Question("insert_disc", f"Insert a blank disc for disc {disc} of 2 (RAB1D0{disc}), 8MiB",
                          [READY, RETRY, REWRITE, SKIP, ABORT], {"disc": disc})
             answers.append(prompter.ask(q, recorder.cancel))
-        recorder.finish("completed", 0)
 
     thread = threading.Thread(target=job, daemon=True)
     thread.start()
@@ -33,12 +40,11 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog), what="question dialog")
-            assert "disc 1 of 2" in str(app.screen.query_one("#question-text").render())
+            await wait_for(pilot, lambda: "disc 1 of 2" in question(app), what="question dialog")
             await pilot.press("enter")                  # the default, first choice: ready
             await wait_for(pilot, lambda: len(answers) == 1, what="first answer")
             await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog)
-                           and "disc 2" in str(app.screen.query_one("#question-text").render()), what="second question")
+                           and "disc 2" in question(app), what="second question")
             await pilot.press("escape")                 # answer later: the question stays open
             await pilot.pause(0.5)
             assert len(answers) == 1 and app.jobs.prompts
@@ -48,7 +54,20 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
             await pilot.press("4")
             await wait_for(pilot, lambda: len(answers) == 2, what="second answer")
 
+            # a question answered elsewhere (`rabtui jobs answer`) closes its dialog here
+            third = threading.Thread(target=lambda: answers.append(recorder.prompter().ask(
+                Question("insert_disc", "Insert disc 3 of 3", [READY, ABORT]), recorder.cancel)), daemon=True)
+            third.start()
+            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog)
+                           and "disc 3" in question(app))
+            from rabtui import jobs as jobsmod
+
+            jobsmod.answer(store, app.screen.prompt["id"], ABORT)
+            await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog), what="dialog closes by itself")
+            third.join(5)
+
     run(go())
     thread.join(5)
-    assert answers == [READY, SKIP]
+    recorder.finish("completed", 0)
+    assert answers == [READY, SKIP, ABORT]
     assert store.one("SELECT status FROM jobs WHERE id=?", (recorder.job_id,))["status"] == "completed"

@@ -47,7 +47,8 @@ class QuestionDialog(ModalScreen[str | None]):
                 len(p["choices"]), p["id"]), classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#choice-0", Button).focus()
+        for button in self.query("#choice-0"):
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
