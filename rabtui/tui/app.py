@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import tomllib
 from pathlib import Path
 from typing import Callable
 
@@ -76,9 +77,27 @@ class RabtuiApp(App):
 
     def on_mount(self) -> None:
         self.sub_title = str(self.cfg.path or "")
+        self._load_keymap()
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self.poll_jobs)
         self.poll_jobs()
+
+    def _load_keymap(self) -> None:
+        """Keys can be remapped by binding id in `keymap.toml` next to the user config file,
+        e.g. `"goto.runs" = "f4"` (the ids are listed in README.md)."""
+        path = keymap_path()
+        if not path.is_file():
+            return
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            self.notify(f"{path}: not used: {exc}", severity="warning", timeout=8)
+            return
+        bad = [k for k, v in data.items() if not isinstance(v, str)]
+        if bad:
+            self.notify(f"{path}: not used: {', '.join(bad)} must be key names (strings)", severity="warning")
+            return
+        self.set_keymap(data)
 
     def now(self) -> float:
         return self.clock()
@@ -162,6 +181,12 @@ class RabtuiApp(App):
             message = f"{type(error).__name__}: {error}"
             log.error("worker %s failed", event.worker.name, exc_info=error)
         self.notify(message, severity="error", timeout=8)
+
+
+def keymap_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("rabtui")) / "keymap.toml"
 
 
 def make_app(config_path: str | Path | None = None, **kwargs) -> RabtuiApp:

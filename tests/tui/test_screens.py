@@ -149,3 +149,22 @@ def test_find_by_name_and_open_its_directory(demo_config):
             assert b"IMG_00007.jpg" in [e.name for e in screen.keys]
 
     run(go())
+
+
+def test_keys_can_be_remapped_by_binding_id(demo_config):
+    from rabtui.tui.app import keymap_path
+
+    path = keymap_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('"goto.runs" = "f4"\n')
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, DashboardScreen)
+            await pilot.press("f4")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="f4 opens Runs")
+
+    run(go())
