@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-import time
 
 from rabtui.store import Store
 
@@ -14,8 +13,7 @@ H = 3600.0
 
 
 def make(tmp_path) -> "os.PathLike":
-    os.environ["TZ"] = "UTC"
-    time.tzset()
+    """The config path; the caller sets TZ=UTC (see the `utc` fixture in test_snapshots.py)."""
     cfg = tmp_path / "rabtui.toml"
     cfg.write_text(textwrap.dedent(f"""
         [rabtui]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rabtui.tui.app import make_app
 from tests.tui import frozen
 from tests.tui.conftest import texts, wait_for
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """Times on the screen in UTC, whatever the machine's zone; restored afterwards."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def _app(tmp_path):
