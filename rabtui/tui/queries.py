@@ -13,7 +13,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rabtui import jobs as jobsmod
@@ -362,6 +361,3 @@ def checkpoints(store: Store) -> list[dict]:
         out.append(d)
     return out
 
-
-def resolve_path(p: str | os.PathLike) -> Path:
-    return Path(p).expanduser()
