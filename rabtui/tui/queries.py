@@ -353,9 +353,10 @@ def all_backups(store: Store) -> list[dict]:
     return [dict(r) for r in store.all("SELECT * FROM backups WHERE status != 'deleted' ORDER BY started DESC")]
 
 
-def checkpoints(store: Store) -> list[dict]:
+def checkpoints(store: Store, limit: int = 1) -> list[dict]:
+    """The newest checkpoints (default: the newest one) with their discs."""
     out = []
-    for r in store.all("SELECT * FROM checkpoints ORDER BY number DESC"):
+    for r in store.all("SELECT * FROM checkpoints ORDER BY number DESC LIMIT ?", (limit,)):
         d = dict(r)
         d["disc_rows"] = [dict(x) for x in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (r["number"],))]
         out.append(d)
