@@ -39,7 +39,6 @@ class DashboardScreen(RabtuiScreen):
     refresh_on_poll = True
     BINDINGS = [
         Binding("b", "backup", "Backup now", id="dashboard.backup"),
-        Binding("enter", "open_runs", "Runs", id="dashboard.runs", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -116,5 +115,6 @@ class DashboardScreen(RabtuiScreen):
         if source:
             self.app.start_job("backup", source, f"backup {source}", ["backup", source])
 
-    def action_open_runs(self) -> None:
-        self.app.switch_mode("runs")
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "jobs":   # enter on a running job: follow it in Runs
+            self.app.switch_mode("runs")
