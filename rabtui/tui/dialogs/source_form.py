@@ -150,7 +150,7 @@ class SourceForm(ModalScreen[str | None]):
                     value = ", ".join(v) if key == "excludes" else ("" if v is None else str(v))
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
-                    yield Input(value, placeholder=placeholder, id=f"f-{key}")
+                    yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)
                 yield Static("", id=f"e-{key}", classes="field-error")
             for key, title in AREAS:
                 if s is None:

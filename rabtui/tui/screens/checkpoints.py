@@ -43,13 +43,14 @@ class CheckpointsScreen(RabtuiScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="checkpoints"):
             yield DataTable(id="cp-dirs", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="cp-why")
             yield Static("", id="cp-last", classes="section")
             yield ProgressBar(total=100, show_eta=False, id="cp-progress")
             yield Static("", id="cp-job")
             yield DiscBars(id="cp-plan")
 
     def on_mount(self) -> None:
-        self.query_one("#cp-dirs", DataTable).add_columns("source", "directory", "kind", "changed", "last checkpoint", "due")
+        self.query_one("#cp-dirs", DataTable).add_columns("due", "source", "directory", "changed", "last checkpoint")
         self.query_one("#cp-dirs", DataTable).focus()
         self.query_one("#cp-progress").display = False
         self.query_one("#cp-plan", DiscBars).show(None)
@@ -64,11 +65,13 @@ class CheckpointsScreen(RabtuiScreen):
     def show_data(self, data: CheckpointsData) -> None:
         now = self.app.now()
         rows = []
+        self.dirs = data.dirs
         for d in data.dirs:
             last = "never" if d.last_time is None else fmt.age(d.last_time, now)
-            why = Text("; ".join(d.reasons), style="bold yellow") if d.reasons else Text(d.why_not or "no", style="dim")
-            rows.append((d.source, d.path, d.kind, f"{d.changed}/{d.max_changed}", f"{last} (max {d.max_days}d)", why))
-        fill_table(self.query_one("#cp-dirs", DataTable), rows)
+            due = Text("due", style="bold yellow") if d.reasons else Text("-", style="dim")
+            rows.append((due, d.source, f"{d.path} ({d.kind})", f"{d.changed}/{d.max_changed}", f"{last} (max {d.max_days}d)"))
+        fill_table(self.query_one("#cp-dirs", DataTable), rows, [f"{d.source}:{d.path}" for d in data.dirs])
+        self._show_why()
         last = data.last
         states = {}
         if last is not None:
@@ -100,6 +103,22 @@ class CheckpointsScreen(RabtuiScreen):
         if plan is None and last is not None and last.get("plan"):   # the newest checkpoint, with its discs' states
             plan = _plan_from_row(last, self.app.cfg.checkpoint.max_discs)
         self.query_one("#cp-plan", DiscBars).show(plan, states)
+
+    def _show_why(self) -> None:
+        table = self.query_one("#cp-dirs", DataTable)
+        dirs = getattr(self, "dirs", [])
+        if not dirs or not 0 <= table.cursor_row < len(dirs):
+            return
+        d = dirs[table.cursor_row]
+        text = Text(f"{d.source}:{d.path}: ", style="bold")
+        if d.reasons:
+            text.append("due: " + "; ".join(d.reasons), style="yellow")
+        else:
+            text.append(d.why_not or "not due")
+        self.query_one("#cp-why", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_why()
 
     # --- actions ---------------------------------------------------------------------------------
 
