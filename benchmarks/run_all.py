@@ -1,0 +1,51 @@
+"""Run every benchmark (each writes benchmarks/results/<area>.md), then rebuild RESULTS.md.
+
+They move gigabytes and take a long while: run them on an idle machine.
+`python benchmarks/run_all.py --assemble-only` only rebuilds RESULTS.md from the results.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["bench_backup.py", "ssh_step.py", "bench_plan.py", "bench_find.py", "bench_tui.py"]
+ORDER = ["backup", "remote", "checkpoint", "lifecycle", "tui"]
+
+HEADER = """# Benchmark results
+
+Each section below is written by its script in `benchmarks/` (`make bench` runs them all and
+rebuilds this page). The machine is shared (2 cores): every comparison is measured against the
+real alternative in the same run, alternating, and reported as medians and ratios.
+
+"""
+
+
+def assemble() -> Path:
+    results = HERE / "results"
+    names = sorted(results.glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
+    parts = [HEADER]
+    for path in names:
+        # every heading of a section goes one level down, under this page's title
+        lines = ["#" + line if line.startswith("#") else line for line in path.read_text().strip().splitlines()]
+        parts.append("\n".join(lines) + "\n\n")
+    out = HERE / "RESULTS.md"
+    out.write_text("".join(parts).rstrip() + "\n")
+    return out
+
+
+def main() -> int:
+    if "--assemble-only" not in sys.argv:
+        for script in SCRIPTS:
+            print(f"== {script}", flush=True)
+            code = subprocess.call([sys.executable, str(HERE / script)])
+            if code:
+                print(f"{script} exited {code}", file=sys.stderr)
+    print(assemble())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
