@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sqlite3
 import shutil
 import statistics
@@ -32,12 +33,15 @@ from rabtui import config as configmod  # noqa: E402
 from rabtui import remote  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
 
+# Peak RSS from VmHWM (this process image only): ru_maxrss would carry over, across exec, the
+# size of the benchmark process that forked it.
 RUNNER = """
-import json, resource, sys
+import json, sys
 from rabtui.cli import main
 code = main(sys.argv[2:])
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 with open(sys.argv[1], "w") as f:
-    json.dump({"code": code, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, f)
+    json.dump({"code": code, "maxrss_kb": hwm}, f)
 """
 
 
@@ -63,6 +67,13 @@ def change_files(root: Path, count: int, seed: int) -> None:
     for p in rng.sample(paths, count):
         size = p.stat().st_size
         p.write_bytes(os.urandom(size))
+
+
+def _child_cpu() -> float:
+    """User + system CPU seconds of our finished children and their descendants (the local side:
+    rsync, ssh and, for rabtui, its Python process; the remote side runs under sshd)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def drop_caches() -> None:
@@ -110,9 +121,11 @@ class Bench:
         argv = [sys.executable, "-c", RUNNER, str(out), "--config", str(self.config_path),
                 "backup", "src", "--medium", "rab"]
         drop_caches()
+        c0 = _child_cpu()
         t0 = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - t0
+        cpu = _child_cpu() - c0
         info = json.loads(out.read_text())
         if info["code"] != 0:
             raise SystemExit(f"rabtui backup failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -122,7 +135,7 @@ class Bench:
                 "SELECT step, finished - started FROM backup_steps WHERE backup_id=(SELECT MAX(id) FROM backups)"))
         finally:
             db.close()
-        return {"wall": wall, "maxrss_kb": info["maxrss_kb"], "step1": steps[1], "step7": steps[7]}
+        return {"wall": wall, "cpu": cpu, "maxrss_kb": info["maxrss_kb"], "step1": steps[1], "step7": steps[7]}
 
     def run_fixed(self) -> float:
         """What every run pays before rsync starts: Python start-up, imports, SSH login and whoami."""
@@ -133,19 +146,24 @@ class Bench:
 
     def run_bare(self) -> dict:
         self.bare_n += 1
-        dest = self.media["bare"] / f"backup-{self.bare_n:04d}"
+        # the same layout (and so the same path depth, which costs rsync time per file with
+        # --link-dest) as rabtui's: <medium>/<source>/backup-N/data/<absolute path>/
+        dest = self.media["bare"] / "src" / f"backup-{self.bare_n:04d}" / "data" / str(self.src).lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
         argv = ["rsync", "-aH", "--numeric-ids", "-e", self.rsh]
         if self.bare_prev is not None:
             argv.append(f"--link-dest={self.bare_prev}")
         argv += [self.location, f"{dest}/"]
         drop_caches()
+        c0 = _child_cpu()
         t0 = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        cpu = _child_cpu() - c0
         if done.returncode != 0:
             raise SystemExit(f"bare rsync failed ({done.returncode}): {done.stderr[-2000:]}")
         self.bare_prev = dest
-        return {"wall": wall}
+        return {"wall": wall, "cpu": cpu}
 
     def du(self) -> float:
         t0 = time.perf_counter()
@@ -153,14 +171,38 @@ class Bench:
         return time.perf_counter() - t0
 
 
-def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, changed: int = 200) -> dict:
+def depth_check(src: Path, work: Path, reps: int) -> dict:
+    """Local `rsync -aH --link-dest` no-change runs into a flat and into a deep destination (the
+    depth of rabtui's layout): rsync looks each file up by its whole base path, so depth costs."""
+    bases = {"flat": work / "depth/f", "deep": work / "depth/a/b/c/d/e/f/g"}
+    out: dict[str, list] = {"flat": [], "deep": [], "flat_cpu": [], "deep_cpu": []}
+    for path in bases.values():
+        path.mkdir(parents=True)
+        subprocess.run(["rsync", "-aH", f"{src}/", f"{path}/base/"], check=True)
+    os.sync()
+    for rep in range(reps):
+        for kind in (("flat", "deep") if rep % 2 == 0 else ("deep", "flat")):
+            base = bases[kind]
+            c0, t0 = _child_cpu(), time.perf_counter()
+            subprocess.run(["rsync", "-aH", "--numeric-ids", f"--link-dest={base}/base", f"{src}/", f"{base}/n{rep}/"],
+                           check=True)
+            out[kind].append(time.perf_counter() - t0)
+            out[kind + "_cpu"].append(_child_cpu() - c0)
+            print(f"[depth] rep {rep + 1} {kind} {out[kind][-1]:.2f} s", flush=True)
+    subprocess.run(["rm", "-rf", str(work / "depth")])
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, changed: int = 200,
+             depth: bool = False) -> dict:
     src = work / f"src-{name}"
     t0 = time.perf_counter()
     size = make_tree(src, files, avg)
     print(f"[{name}] generated {files} files, {size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
     bench = Bench(work / f"run-{name}", sshd, src)
     os.sync()
-    results: dict[str, dict[str, list]] = {k: {"rabtui": [], "bare": [], "rss": [], "step1": [], "step7": []}
+    results: dict[str, dict[str, list]] = {k: {"rabtui": [], "bare": [], "rss": [], "step1": [], "step7": [],
+                                               "cpu_rabtui": [], "cpu_bare": []}
                                           for k in ("initial", "no-change", "changed")}
     fixed: list[float] = []
     du_times: list[float] = []
@@ -173,6 +215,7 @@ def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, chang
             for tool in order:
                 r = bench.run_rabtui() if tool == "rabtui" else bench.run_bare()
                 results[phase][tool].append(r["wall"])
+                results[phase]["cpu_" + tool].append(r["cpu"])
                 if tool == "rabtui":
                     for key in ("step1", "step7"):
                         results[phase][key].append(r[key])
@@ -181,10 +224,11 @@ def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, chang
                       + (f"  peak RSS {r['maxrss_kb'] / 1024:.0f} MiB" if tool == "rabtui" else ""), flush=True)
         du_times.append(bench.du())
         fixed.append(bench.run_fixed())
-    shutil.rmtree(src)
     subprocess.run(["rm", "-rf", str(work / f"run-{name}")])
+    depth_result = depth_check(src, work, reps) if depth else None
+    shutil.rmtree(src)
     return {"name": name, "files": files, "bytes": size, "reps": reps, "results": results, "du": du_times,
-            "fixed": fixed}
+            "fixed": fixed, "depth": depth_result}
 
 
 def report(trees: list[dict], quick: bool) -> str:
@@ -200,15 +244,16 @@ def report(trees: list[dict], quick: bool) -> str:
         "",
         f"Machine: {os.cpu_count()} cores, shared; {time.strftime('%Y-%m-%d %H:%M')}.",
         "",
-        "| tree | run | rabtui s | bare rsync s | ratio | overhead s | rabtui peak RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| tree | run | rabtui s | bare rsync s | ratio | overhead s | local CPU s rabtui / bare | rabtui peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for t in trees:
         for phase, r in t["results"].items():
             a, b = statistics.median(r["rabtui"]), statistics.median(r["bare"])
             rss = max(r["rss"]) / 1024
+            ca, cb = statistics.median(r["cpu_rabtui"]), statistics.median(r["cpu_bare"])
             lines.append(f"| {t['files']:,} files, {t['bytes'] / 1e6:,.0f} MB | {phase} | {a:.2f} | {b:.2f} |"
-                         f" {a / b:.3f} | {a - b:+.2f} | {rss:.0f} MiB |")
+                         f" {a / b:.3f} | {a - b:+.2f} | {ca:.2f} / {cb:.2f} | {rss:.0f} MiB |")
     lines += ["", "Where rabtui's extra time goes (medians, seconds):", "",
               "| tree | run | start-up + SSH login + whoami (`rabtui sources test`) | step 1 in the backup |"
               " step 7: sizes + catalog + backup.json | `du -s` of the medium instead |",
@@ -218,6 +263,14 @@ def report(trees: list[dict], quick: bool) -> str:
             lines.append(f"| {t['files']:,} files | {phase} | {statistics.median(t['fixed']):.2f} |"
                          f" {statistics.median(r['step1']):.2f} | {statistics.median(r['step7']):.3f} |"
                          f" {statistics.median(t['du']):.2f} (3 backups) |")
+    for t in trees:
+        d = t.get("depth")
+        if d:
+            lines += ["", f"Path depth and --link-dest ({t['files']:,} files, local rsync, no-change, medians): "
+                      f"flat destination {d['flat']:.2f} s ({d['flat_cpu']:.2f} s CPU), 7 directories deeper "
+                      f"{d['deep']:.2f} s ({d['deep_cpu']:.2f} s CPU). rsync looks each file up by its whole base "
+                      "path, so the depth of the layout (`<medium>/<source>/backup-N/data/<absolute path>`) is paid "
+                      "per file; the bare rsync above uses the same layout as rabtui, so the comparison is fair."]
     lines += ["", "Raw times (s):", ""]
     for t in trees:
         for phase, r in t["results"].items():
@@ -242,11 +295,11 @@ def main() -> None:
         if args.quick:
             trees.append(run_tree("big", 2_000, 40_000, reps, work, sshd))
             if not args.skip_small:
-                trees.append(run_tree("small", 20_000, 1_000, reps, work, sshd))
+                trees.append(run_tree("small", 20_000, 1_000, reps, work, sshd, depth=True))
         else:
             trees.append(run_tree("big", 20_000, 40_000, reps, work, sshd))
             if not args.skip_small:
-                trees.append(run_tree("small", 200_000, 1_000, reps, work, sshd))
+                trees.append(run_tree("small", 200_000, 1_000, reps, work, sshd, depth=True))
     finally:
         sshd.stop()
         shutil.rmtree(work, ignore_errors=True)
