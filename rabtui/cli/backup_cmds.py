@@ -12,7 +12,6 @@ from pathlib import Path
 
 from rabtui import jobs, locks
 from rabtui.backup import media
-from rabtui.backup.pipeline import run_backup
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, RabtuiError, UsageError
 from rabtui.store import COMPLETE_SQL
 
@@ -82,6 +81,8 @@ def cmd_backup(args) -> int:
 
 
 def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None) -> int:
+    from rabtui.backup.pipeline import run_backup   # (paramiko: only the commands that need it load it)
+
     recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
     recorder.handle_signals()
     previous = _cancel_on_sigint(recorder)
