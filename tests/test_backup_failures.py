@@ -167,7 +167,7 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
     cfg = lab.local()
     write_files(lab.src / "data", {"seed": b"s"})
     good = lab.backup(cfg, medium_id="m1")
-    write_files(lab.src / "data", {f"f{i:03d}": 256 * 1024 for i in range(120)})
+    write_files(lab.src / "data", {f"f{i:03d}": 512 * 1024 for i in range(100)})
     cancel = threading.Event()
 
     def emit(event):
@@ -180,7 +180,7 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
     result = run_backup(cfg, lab.store(), "loc", emit=emit, cancel=cancel, medium_id="m1")
     assert (result.status, result.exit_code) == ("cancelled", 1)
     copied = list(media.backup_data_path(result.path, str(lab.src / "data")).iterdir())
-    assert len(copied) < 121
+    assert len(copied) < 101
     assert _row(lab, result.backup_id)["status"] == "failed"
     assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
     after = lab.backup(cfg, medium_id="m1")
@@ -275,7 +275,7 @@ def test_rsync_killed_mid_transfer(tmp_path):
     cfg = lab.local()
     write_files(lab.src / "data", {"seed": b"s"})
     good = lab.backup(cfg, medium_id="m1")
-    write_files(lab.src / "data", {f"f{i:03d}": 256 * 1024 for i in range(120)})
+    write_files(lab.src / "data", {f"f{i:03d}": 512 * 1024 for i in range(100)})
     killed = []
 
     def emit(event):
