@@ -72,6 +72,7 @@ class RabtuiApp(App):
         self.jobs = queries.JobsSnapshot([], [], 0.0)
         self._asked: set[int] = set()       # prompts already shown in a dialog
         self._dialog_open = False
+        self._polling = False
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -112,12 +113,22 @@ class RabtuiApp(App):
 
     # --- jobs ------------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def poll_jobs(self) -> None:
-        snapshot = queries.poll_jobs(self.store)
+        if not self._polling:   # a poll still waiting on a busy database: do not pile up threads
+            self._polling = True
+            self._poll()
+
+    @work(thread=True, group="poll", exit_on_error=False)
+    def _poll(self) -> None:
+        try:
+            snapshot = queries.poll_jobs(self.store)
+        except BaseException:
+            self.call_from_thread(setattr, self, "_polling", False)
+            raise
         self.call_from_thread(self._polled, snapshot)
 
     def _polled(self, snapshot: queries.JobsSnapshot) -> None:
+        self._polling = False
         self.jobs = snapshot
         self.screen.post_message(JobsPolled(snapshot))
         screen = self.screen

@@ -31,6 +31,10 @@ def _until(selector: str, needle: str, key: str | None = None):
             await pilot.press(key)
         await wait_for(pilot, lambda: needle in texts(pilot.app, selector), what=needle)
         await pilot.pause(0.3)
+        # re-render everything once at the same size: no widget keeps a frame drawn mid-update
+        size = pilot.app.size
+        await pilot.resize_terminal(size.width, size.height)
+        await pilot.pause(0.3)
     return run_before
 
 

@@ -36,13 +36,34 @@ class RabtuiScreen(Screen):
     def action_reload(self) -> None:
         self.reload()
 
+    _loading = False
+    _again = False
+
     def reload(self) -> None:
+        """Load in a thread; while a load runs (a slow disk, a busy database), ask once more after it
+        instead of piling up threads."""
+        if self._loading:
+            self._again = True
+            return
+        self._loading = True
         self._load()
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    @work(thread=True, group="load", exit_on_error=False)
     def _load(self) -> None:
-        data = self.load_data()
-        self.app.call_from_thread(self.show_data, data)
+        try:
+            data = self.load_data()
+        except BaseException:
+            self.app.call_from_thread(self._load_done, None, False)
+            raise
+        self.app.call_from_thread(self._load_done, data, True)
+
+    def _load_done(self, data, ok: bool) -> None:
+        self._loading = False
+        if ok:
+            self.show_data(data)
+        if self._again:
+            self._again = False
+            self.reload()
 
     def load_data(self):
         """Runs in a thread: read the database and the files, return plain data."""
