@@ -253,7 +253,8 @@ def main() -> int:
         "# TUI benchmark",
         "",
         f"Machine: {os.cpu_count()} cores, shared; Python {sys.version.split()[0]}; textual "
-        f"{__import__('textual').__version__}. Medians of {args.rounds} or more runs, alternating.",
+        f"{__import__('textual').__version__}; load average {os.getloadavg()[0]:.1f} at the end (other work shares"
+        f" the machine). Medians of {args.rounds} or more runs, alternating.",
         "",
         "| what | rabtui | compared with | ratio | goal |",
         "|---|---|---|---|---|",
