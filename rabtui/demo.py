@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 SOURCE_ID = "demo-host"
-DISC = "8MiB"
+DISC = "16MiB"
 
 CONFIG = """\
 # rabtui demo sandbox: everything lives below this directory.

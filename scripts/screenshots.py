@@ -83,7 +83,7 @@ def ask_disc(config_path: Path) -> threading.Thread:
     def work():
         try:
             rec.prompter().ask(Question(
-                "insert_disc", "Checkpoint 1, disc 2 of 6: insert a blank 8MiB disc (volume id RAB1D02) "
+                "insert_disc", "Checkpoint 1, disc 2 of 3: insert a blank 16MiB disc (volume id RAB1D02) "
                 "into images:iso, then choose ready.", [READY, RETRY, REWRITE, SKIP, ABORT], {"disc": 2}), rec.cancel)
         except Exception:
             pass

@@ -18,7 +18,7 @@ def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
     cfg = configmod.load(base / "rabtui.toml")
     assert [m.id for m in cfg.media] == ["disk-a", "disk-b"]
     assert cfg.checkpoint.drive.startswith("images:")
-    assert parse_disc(cfg.checkpoint.disc)[1] * 2048 == 8 * 1024 * 1024
+    assert parse_disc(cfg.checkpoint.disc)[1] * 2048 == 16 * 1024 * 1024
     kinds = {d.kind for d in cfg.source("demo-host").directories}
     assert kinds == {"standard", "archive"}
     files = sum(1 for p in (base / "source").rglob("*") if p.is_file())
@@ -29,8 +29,8 @@ def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
                                                          ("disk-a", "completed")]
     # the third backup links into the first on disk-a: it adds far less than it holds
     assert rows[2]["new_bytes"] < rows[2]["total_bytes"] / 2
-    # more data than one 8 MiB disc: a checkpoint spans several
-    assert rows[0]["total_bytes"] > 3 * 8 * 1024 * 1024
+    # more data than one 16 MiB disc: a checkpoint spans several
+    assert rows[0]["total_bytes"] > 16 * 1024 * 1024
     assert store.one("SELECT COUNT(*) AS n FROM jobs WHERE status='completed'")["n"] == 3
 
     # again without a terminal: reuses the sandbox and returns at once instead of opening the UI

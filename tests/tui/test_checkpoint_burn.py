@@ -17,7 +17,7 @@ FINAL = ("completed", "failed", "cancelled", "dead", "warnings")
 
 
 def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
-    demo_config.write_text(demo_config.read_text().replace('disc = "8MiB"', 'disc = "3MiB"'))
+    demo_config.write_text(demo_config.read_text().replace('disc = "16MiB"', 'disc = "3MiB"'))
     store = Store(demo_config.parent / "state")
     asked = []
 
