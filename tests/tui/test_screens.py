@@ -168,3 +168,22 @@ def test_keys_can_be_remapped_by_binding_id(demo_config):
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="f4 opens Runs")
 
     run(go())
+
+
+def test_browse_names_that_are_not_utf8(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            odd = (str(demo_config.parent / "source" / "documents" / "odd names")).lstrip("/").encode()
+            screen.open_backup(screen.keys[0], odd)
+            await wait_for(pilot, lambda: screen.rel == odd and not screen.loading and screen.loaded)
+            assert b"latin1-\xe9t\xe9.txt" in [e.name for e in screen.keys]
+            shown = texts(app, "#browse")
+            assert "latin1-\\xe9t\\xe9.txt" in shown and "-leading-dash.txt" in shown and "quote's \"here\".txt" in shown
+
+    run(go())
