@@ -187,3 +187,20 @@ def test_browse_names_that_are_not_utf8(demo_config):
             assert "latin1-\\xe9t\\xe9.txt" in shown and "-leading-dash.txt" in shown and "quote's \"here\".txt" in shown
 
     run(go())
+
+
+def test_browse_a_directory_missing_from_a_backup(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen.open_backup(screen.keys[0], b"no/such/dir")
+            await wait_for(pilot, lambda: not screen.loading, what="loading ends")
+            assert any("is not in this backup" in n.message for n in app._notifications)
+            assert not [n for n in app._notifications if n.severity == "error"]
+
+    run(go())

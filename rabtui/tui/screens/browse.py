@@ -119,10 +119,21 @@ class BrowseScreen(RabtuiScreen):
     def _list_dir(self, rel: bytes) -> None:
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
-        names, ndirs = tree.list_names(path)
+        try:
+            names, ndirs = tree.list_names(path)
+        except OSError as exc:   # not in this backup (an archive directory holds only what was new)
+            self.app.call_from_thread(self._list_failed, rel, exc)
+            return
         prev = self._prev_dir(rel)
         first = tree.details(path, prev, names[: tree.PAGE], ndirs, compare=not self.backup.get("root"))
         self.app.call_from_thread(self._show_dir, rel, names, ndirs, first)
+
+    def _list_failed(self, rel: bytes, exc: OSError) -> None:
+        self.loading = False
+        what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
+        self.notify(f"/{tree.display(rel)} {what}", severity="warning")
+        if self.level == "dir" and self.rel == rel and not self.keys:
+            self.action_up()
 
     def _prev_dir(self, rel: bytes) -> bytes | None:
         root = self.data_root(self.prev)
