@@ -182,8 +182,12 @@ class BrowseScreen(RabtuiScreen):
     def _next_page(self, rel: bytes, start: int) -> None:
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
-        page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE], max(0, self.ndirs - start),
-                            compare=not self.backup.get("root"))
+        try:
+            page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE],
+                                max(0, self.ndirs - start), compare=not self.backup.get("root"))
+        except OSError as exc:
+            self.app.call_from_thread(self._list_failed, rel, exc)
+            return
         self.app.call_from_thread(self._got_page, rel, start, page)
 
     def _got_page(self, rel: bytes, start: int, page: list) -> None:
