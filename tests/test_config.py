@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import config as configmod
+from rabtui import config_write
 from rabtui.cli import main
 from rabtui.config_lines import KeyLines
 from rabtui.errors import ConfigError
@@ -128,7 +129,7 @@ def test_the_documented_example_loads(folder, isolated_home):
 def test_round_trip_load_save_load(folder):
     cfg = configmod.load(write(folder, FULL))
     out = folder / "saved.toml"
-    configmod.save(cfg, out)
+    config_write.save(cfg, out)
     again = configmod.load(out)
     assert again == dataclasses.replace(cfg, path=out)
     text = out.read_text()
@@ -138,7 +139,7 @@ def test_round_trip_load_save_load(folder):
     assert out.stat().st_mode & 0o077 == 0
     # and saving over an existing file keeps its permissions
     out.chmod(0o640)
-    configmod.save(again)
+    config_write.save(again)
     assert out.stat().st_mode & 0o777 == 0o640 and configmod.load(out) == again
 
 

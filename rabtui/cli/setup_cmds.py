@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rabtui import config as configmod
+from rabtui import config_write
 from rabtui.errors import UsageError
 
 from .common import load_config
@@ -27,7 +28,7 @@ def cmd_init(args) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(configmod.starter_text())
+        f.write(config_write.starter_text())
     print(f"wrote {path}; edit it, then run: rabtui check-config")
     return 0
 

@@ -1,6 +1,6 @@
 """Add or edit a source: every key of a [[sources]] table, directories one per line.
 
-The form builds a new `Config` and saves it with `rabtui.config.save` (tomli-w, validated by
+The form builds a new `Config` and saves it with `rabtui.config_write.save` (tomli-w, validated by
 reading it back). A validation error is shown under the field it names, never as a traceback.
 """
 
@@ -17,7 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from rabtui import config as configmod
+from rabtui import config_write
 from rabtui.config import Config, Directory, Source
 from rabtui.errors import ConfigError
 
@@ -193,7 +193,7 @@ class SourceForm(ModalScreen[str | None]):
             if self.source is None or self.source.id != source.id:
                 if [s.id for s in new_cfg.sources].count(source.id) > 1:
                     raise FieldError("id", f"a source {source.id!r} exists already")
-            configmod.save(new_cfg)
+            config_write.save(new_cfg)
         except FieldError as exc:
             self.show_error(exc.field, str(exc))
             return

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from rabtui import config as configmod
+from rabtui import config_write
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import SourceForm
@@ -103,7 +103,7 @@ class SourcesScreen(RabtuiScreen):
             if ok:
                 cfg = self.app.cfg
                 try:
-                    configmod.save(dataclasses.replace(cfg, sources=tuple(x for x in cfg.sources if x.id != s.id)))
+                    config_write.save(dataclasses.replace(cfg, sources=tuple(x for x in cfg.sources if x.id != s.id)))
                 except (RabtuiError, OSError) as exc:
                     self.notify(f"not saved: {exc}", severity="error", timeout=8)
                     return
