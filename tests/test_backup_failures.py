@@ -295,3 +295,16 @@ def test_rsync_killed_mid_transfer(tmp_path):
     after = lab.backup(cfg, medium_id="m1")
     assert after.status == "completed"
     assert _row(lab, after.backup_id)["link_dest"] == good.backup_id
+
+
+def test_destination_directory_cannot_be_created(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    media.write_label(cfg.medium("m1"))
+    (tmp_path / "medium1" / "loc").write_text("a file where the source's directory belongs")
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and result.path is None
+    assert "cannot create" in result.reason
+    assert [s for s, _ in _steps(lab, result.backup_id)] == ["ok", "ok", "failed"] + ["skipped"] * 4
+    assert _row(lab, result.backup_id)["status"] == "failed"

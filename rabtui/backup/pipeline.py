@@ -114,8 +114,11 @@ class _Run:
         if event.kind in LOGGED_KINDS:
             line = f"{datetime.fromtimestamp(event.ts):%Y-%m-%d %H:%M:%S} {event.kind:7} {event.message}\n"
             if self._log is not None:
-                self._log.write(line)
-                self._log.flush()
+                try:
+                    self._log.write(line)
+                    self._log.flush()
+                except OSError:   # the medium went away: the database still gets the events
+                    self._log = None
             else:
                 self._early_log.append(line)
         self.outer_emit(event)
@@ -163,11 +166,11 @@ class _Run:
                     self._step5(medium, spool)
                     post_error = self._step6()
                     return self._step7(medium, spool, post_error)
-                except (_Stop, RabtuiError) as exc:
+                except (_Stop, RabtuiError, OSError) as exc:
                     return self._failed(exc, spool)
                 finally:
                     self._close_log()
-        except (_Stop, RabtuiError) as exc:   # step 1, or mounting the medium
+        except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
             return self._failed(exc, spool)
 
     def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
@@ -175,6 +178,9 @@ class _Run:
             status, reason = exc.status, exc.reason
         elif isinstance(exc, Cancelled):
             status, reason = "cancelled", exc.message
+        elif isinstance(exc, OSError):   # e.g. the medium disappeared under the backup
+            where = f": {exc.filename}" if exc.filename else ""
+            status, reason = "failed", f"{exc.strerror or exc}{where}"
         else:
             status, reason = "failed", exc.message
         rec = self.rec
@@ -190,7 +196,10 @@ class _Run:
 
     def _close_log(self) -> None:
         if self._log is not None:
-            self._log.close()
+            try:
+                self._log.close()
+            except OSError:
+                pass
             self._log = None
 
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> None:
