@@ -308,3 +308,26 @@ def test_destination_directory_cannot_be_created(tmp_path):
     assert "cannot create" in result.reason
     assert [s for s, _ in _steps(lab, result.backup_id)] == ["ok", "ok", "failed"] + ["skipped"] * 4
     assert _row(lab, result.backup_id)["status"] == "failed"
+
+
+def test_second_backup_in_another_thread_is_refused(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local(extra='pre_backup_commands = ["sleep 1"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    results, errors = [], []
+
+    def first():
+        results.append(lab.backup(cfg, medium_id="m1"))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.time() + 20
+    while not any("pre-backup: $ sleep 1" in m for m in lab.messages()) and time.time() < deadline:
+        time.sleep(0.02)
+    try:
+        lab.backup(cfg, medium_id="m1")
+    except LockBusy as exc:
+        errors.append(str(exc))
+    thread.join()
+    assert errors and "already running" in errors[0]
+    assert results[0].status == "completed"

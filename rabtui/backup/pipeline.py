@@ -78,21 +78,36 @@ def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel:
         return run.run(medium_id)
 
 
+_RUNNING: set[tuple[str, str]] = set()      # (state_dir, source) backed up by this process now
+_RUNNING_LOCK = threading.Lock()
+
+
 @contextmanager
 def _source_lock(cfg: Config, source_id: str):
+    """The source's lock file (other processes), plus a guard against a second thread of this
+    process; a caller that took the lock file itself (run-due, the CLI) is let through."""
+    key = (str(cfg.state_dir), source_id)
     lock = locks.source_lock(cfg.state_dir, source_id)
+    with _RUNNING_LOCK:
+        if key in _RUNNING:
+            raise LockBusy(f"a backup of {source_id} is already running in this process (pid {os.getpid()})")
+        _RUNNING.add(key)
     try:
-        lock.acquire()
-    except LockBusy:
-        holder = lock.holder() or {}
-        if holder.get("pid") != os.getpid():
-            raise
-        yield  # our caller holds it already
-        return
-    try:
-        yield
+        try:
+            lock.acquire()
+        except LockBusy:
+            holder = lock.holder() or {}
+            if holder.get("pid") != os.getpid():
+                raise
+            yield  # our caller holds it already
+            return
+        try:
+            yield
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(key)
 
 
 class _Run:
