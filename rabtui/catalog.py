@@ -200,23 +200,34 @@ def complete_backups(store: Store, source: str, medium: str | None = None) -> li
     return store.all(q + " ORDER BY started, id", params)
 
 
-def contents(store: Store, backup, archive_dirs: tuple[str, ...] = ()) -> dict[bytes, tuple[int, int]]:
+def _below(prefix: bytes) -> tuple[str, tuple]:
+    """SQL filter (on `p.path`) for the paths at or below `prefix` (relative to /; b"": all)."""
+    prefix = rel_path(prefix)
+    if not prefix:
+        return "", ()
+    # the paths below "a/b" sort between "a/b/" and "a/b0" ("0" follows "/"), as bytes
+    p = "CAST(p.path AS BLOB)"
+    return f" AND ({p}=? OR ({p}>=? AND {p}<?))", (prefix, prefix + b"/", prefix + b"0")
+
+
+def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> dict[bytes, tuple[int, int]]:
     """path -> (size, mtime) of the files of a complete backup (archive directories: the union as
-    it stood after this backup)."""
+    it stood after this backup); with `prefix`, only the paths at or below it."""
     out: dict[bytes, tuple[int, int]] = {}
+    below, below_args = _below(prefix)
     for r in store.all(
         "SELECT p.path, p.dir, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
-        " WHERE v.medium=? AND p.source=? AND v.first_backup<=? AND v.last_backup>=?",
-        (backup["medium"], backup["source"], backup["id"], backup["id"]),
+        " WHERE v.medium=? AND p.source=? AND v.first_backup<=? AND v.last_backup>=?" + below,
+        (backup["medium"], backup["source"], backup["id"], backup["id"], *below_args),
     ):
         out[bytes(r["path"])] = (r["size"], r["mtime"])
     if archive_dirs:
         marks = ",".join("?" * len(archive_dirs))
         for r in store.all(
             f"SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
-            f" WHERE v.medium=? AND p.source=? AND p.dir IN ({marks}) AND v.first_backup<=?"
+            f" WHERE v.medium=? AND p.source=? AND p.dir IN ({marks}) AND v.first_backup<=?{below}"
             f" ORDER BY v.first_backup",
-            (backup["medium"], backup["source"], *archive_dirs, backup["id"]),
+            (backup["medium"], backup["source"], *archive_dirs, backup["id"], *below_args),
         ):
             out[bytes(r["path"])] = (r["size"], r["mtime"])
     return out
@@ -240,9 +251,11 @@ class Diff:
         }
 
 
-def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = ()) -> Diff:
-    old = contents(store, a, archive_dirs)
-    new = contents(store, b, archive_dirs)
+def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> Diff:
+    """Files added, removed and changed (other size or mtime) from backup `a` to backup `b`; with
+    `prefix` (a path relative to /), only those at or below it."""
+    old = contents(store, a, archive_dirs, prefix)
+    new = contents(store, b, archive_dirs, prefix)
     out = Diff(a["name"], b["name"])
     for path, (size, mtime) in new.items():
         prev = old.get(path)

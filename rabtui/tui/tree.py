@@ -1,6 +1,7 @@
 """Reading backup trees for Browse: a directory listed once (names only), details stat'ed a page at a
 time, each entry compared with the same path in the previous backup (same inode: a hard link to
-an older copy; otherwise new in this backup). Nothing here holds more than one directory."""
+an older copy; otherwise new in this backup). Nothing here holds more than one directory; the
+diff against the previous backup comes from the catalog (`changes_below`), not from the trees."""
 
 from __future__ import annotations
 
@@ -82,37 +83,12 @@ class Change:
     size: int | None
 
 
-def diff_trees(new_root: bytes, old_root: bytes | None, limit: int = 2000) -> tuple[list[Change], int]:
-    """Files added, removed or changed (other inode and other size or mtime) below two directories."""
-    changes: list[Change] = []
-    count = 0
-
-    def walk(root: bytes) -> dict[bytes, os.stat_result]:
-        files = {}
-        if root is None or not os.path.isdir(root):
-            return files
-        for dirpath, dirnames, filenames in os.walk(root):
-            rel = os.path.relpath(dirpath, root)
-            for name in filenames:
-                p = name if rel == b"." else os.path.join(rel, name)
-                try:
-                    files[p] = os.lstat(os.path.join(dirpath, name))
-                except OSError:
-                    pass
-        return files
-
-    new, old = walk(new_root), walk(old_root)
-    for p in sorted(new.keys() | old.keys()):
-        a, b = new.get(p), old.get(p)
-        if b is None:
-            what = "added"
-        elif a is None:
-            what = "removed"
-        elif (a.st_ino, a.st_dev) != (b.st_ino, b.st_dev) and (a.st_size != b.st_size or int(a.st_mtime) != int(b.st_mtime)):
-            what = "changed"
-        else:
-            continue
-        count += 1
-        if len(changes) < limit:
-            changes.append(Change(p, what, (a or b).st_size))
-    return changes, count
+def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], int]:
+    """A catalog diff (`rabtui.catalog.Diff`, paths relative to /) as Browse shows it: the paths
+    below the directory `rel`, relative to it, sorted; the first `limit` and how many in all."""
+    cut = len(rel) + 1 if rel else 0
+    changes = [Change(p[cut:], "added", s) for p, s in diff.added]
+    changes += [Change(p[cut:], "removed", s) for p, s in diff.removed]
+    changes += [Change(p[cut:], "changed", new) for p, _, new in diff.changed]
+    changes.sort(key=lambda c: c.path)
+    return changes[:limit], len(changes)

@@ -1,4 +1,5 @@
-"""Browse: sources -> backups -> the backup's tree, loaded a page at a time; diff; find by name."""
+"""Browse: sources -> backups -> the backup's tree, loaded a page at a time; diff (from the
+catalog); find by name; restore the selected file or directory (a detached job)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from rabtui import jobs as jobsmod
+from rabtui.errors import RabtuiError
+from rabtui.store import COMPLETE
 from rabtui.tui import fmt, queries, tree
 from rabtui.tui.dialogs.common import TextDialog
+from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
+from rabtui.tui.messages import JobsPolled
 from rabtui.tui.screens.base import RabtuiScreen
 from rabtui.tui.screens.dashboard import status_text
 
@@ -27,6 +33,7 @@ class BrowseScreen(RabtuiScreen):
         Binding("backspace", "up", "Up", id="browse.up"),
         Binding("d", "diff", "Diff prev", id="browse.diff"),
         Binding("slash", "find", "Find", id="browse.find"),
+        Binding("r", "restore", "Restore", id="browse.restore"),
     ]
 
     def __init__(self, *args, **kwargs):
@@ -41,6 +48,7 @@ class BrowseScreen(RabtuiScreen):
         self.loaded = 0
         self.loading = False
         self.keys: list = []
+        self.restores: dict[int, str] = {}  # restore jobs started here, until they end: id -> title
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="browse-where")
@@ -85,9 +93,12 @@ class BrowseScreen(RabtuiScreen):
         for m in self.app.cfg.media:   # archive directories: every file saved on the medium, merged
             union = Path(m.path) / source / ".archive"
             if union.is_dir():
+                # restored from the newest complete backup there (an archive file it lacks comes
+                # from the union tree, see rabtui.restore.backup_source_path)
+                newest = next((b["name"] for b in rows if b["medium"] == m.id and b["status"] in COMPLETE), None)
                 rows.append({"id": None, "medium": m.id, "name": ".archive (merged)", "path": str(union),
                              "root": str(union), "status": "archive", "files": None, "total_bytes": None,
-                             "new_bytes": None, "started": 0})
+                             "new_bytes": None, "started": 0, "restore_from": newest})
         self.app.call_from_thread(self._show_backups, source, rows)
 
     def _show_backups(self, source: str, rows: list) -> None:
@@ -241,9 +252,13 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _diff(self, rel: bytes) -> None:
-        new = self.data_root(self.backup)
-        old = self.data_root(self.prev)
-        changes, count = tree.diff_trees(os.path.join(new, rel) if rel else new, os.path.join(old, rel) if rel else old)
+        from rabtui import catalog
+
+        source = self.app.cfg.source(self.source)
+        archive = tuple(d.path for d in source.directories if d.kind == "archive")
+        d = catalog.diff(self.app.store, dict(self.prev, source=self.source), dict(self.backup, source=self.source),
+                         archive, prefix=rel)
+        changes, count = tree.changes_below(d, rel)
         self.app.call_from_thread(self._show_diff, changes, count)
 
     def _show_diff(self, changes: list, count: int) -> None:
@@ -254,6 +269,75 @@ class BrowseScreen(RabtuiScreen):
         more = f", first {len(changes)} shown" if count > len(changes) else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
                     f"{count} changes{more} · backspace: back")
+
+    # --- restore ---------------------------------------------------------------------------------
+
+    def action_restore(self) -> None:
+        from rabtui.restore import directory_of
+
+        table = self.query_one("#browse", DataTable)
+        i = table.cursor_row
+        if self.level != "dir" or self.backup is None or not (0 <= i < len(self.keys)):
+            self.notify("open a backup, select a file or directory in its tree, then press r to restore it")
+            return
+        entry = self.keys[i]
+        rel = os.path.join(self.rel, entry.name) if self.rel else entry.name
+        try:
+            directory_of(self.app.cfg.source(self.source), rel)
+        except RabtuiError:
+            self.notify(f"/{tree.display(rel)} is not inside a directory of {self.source}: open it and"
+                        " select a file or directory below", severity="warning")
+            return
+        b = self.backup
+        name, note = b["name"], ""
+        if b.get("root"):
+            name = b.get("restore_from")
+            if not name:
+                self.notify(f"no complete backup of {self.source} on {b['medium']} to restore from", severity="warning")
+                return
+            note = f"(the archive's merged view: from {name}, or the union tree if {name} lacks it)"
+        dialog = RestoreDialog(self.source, rel, name, b["medium"], entry.is_dir, note=note)
+
+        def confirmed(req: RestoreRequest | None) -> None:
+            if req is not None:
+                self._start_restore(req)
+
+        self.app.push_screen(dialog, confirmed)
+
+    @work(thread=True, group="restore", exit_on_error=False)
+    def _start_restore(self, req: RestoreRequest) -> None:
+        title = req.title()
+        try:
+            job_id = jobsmod.start_detached(self.app.store, self.app.cfg.path, "restore", req.source, title, req.args())
+        except (RabtuiError, OSError) as exc:
+            self.app.call_from_thread(self.notify, f"cannot start {title}: {exc}", severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._restore_started, job_id, title)
+
+    def _restore_started(self, job_id: int, title: str) -> None:
+        self.restores[job_id] = title
+        self.notify(f"job {job_id} started: {title} (see Runs)")
+        self.app.poll_jobs()
+
+    def on_jobs_polled(self, message: JobsPolled) -> None:
+        super().on_jobs_polled(message)
+        running = {j["id"] for j in message.snapshot.running}
+        ended = [j for j in self.restores if j not in running]
+        if ended:
+            self._restores_ended(ended)
+
+    @work(thread=True, group="restore-end", exit_on_error=False)
+    def _restores_ended(self, ids: list[int]) -> None:
+        rows = [self.app.store.one("SELECT id, status, summary FROM jobs WHERE id=?", (j,)) for j in ids]
+        self.app.call_from_thread(self._say_ended, [dict(r) for r in rows if r is not None])
+
+    def _say_ended(self, rows: list[dict]) -> None:
+        for r in rows:
+            if r["status"] in ("running", "waiting", "queued") or r["id"] not in self.restores:
+                continue
+            title = self.restores.pop(r["id"])
+            severity = {"completed": "information", "warnings": "warning"}.get(r["status"], "error")
+            self.notify(f"job {r['id']} {r['status']}: {r['summary'] or title}", severity=severity, timeout=10)
 
     # --- find ------------------------------------------------------------------------------------
 

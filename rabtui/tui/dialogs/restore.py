@@ -1,0 +1,137 @@
+"""Restore a file or directory of a backup: where to (a local directory or the source itself) and
+whether existing files may be replaced. The dialog only asks; the restore runs as a detached job
+(`rabtui restore ... --job-id N`), so it goes on when the UI quits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    source: str
+    path: bytes             # on the source, relative to /
+    backup: str             # the backup's name
+    to: str | None          # a local directory, or None: back onto the source
+    overwrite: bool = False
+
+    def args(self) -> list[str]:
+        """The `rabtui` arguments of the job (the job runner adds --config and --job-id)."""
+        argv = ["restore", self.source, "/" + os.fsdecode(self.path), "--backup", self.backup]
+        argv += ["--to", self.to] if self.to is not None else ["--to-source"]
+        if self.overwrite:
+            argv.append("--overwrite")
+        return argv
+
+    def title(self) -> str:
+        where = self.to if self.to is not None else "the source"
+        return f"restore /{shown(self.path)} of {self.source} from {self.backup} to {where}"
+
+
+def shown(path: bytes) -> str:
+    return path.decode("utf-8", "backslashreplace").replace("\n", "\\n")
+
+
+def default_target(source: str, backup: str) -> str:
+    """A fresh directory in the operator's home: the original path is kept below it."""
+    return str(Path.home() / "rabtui-restores" / f"{source}-{backup}")
+
+
+def check_target(text: str) -> str:
+    """The directory typed in the dialog, made absolute (`~` expanded); ValueError says why not."""
+    text = text.strip()
+    if not text:
+        raise ValueError("give a directory to restore into")
+    path = os.path.expanduser(text)
+    if not os.path.isabs(path):
+        raise ValueError("give an absolute directory (or one starting with ~)")
+    return os.path.normpath(path)
+
+
+class RestoreDialog(ModalScreen[RestoreRequest | None]):
+    DEFAULT_CSS = """
+    RestoreDialog #restore-what { height: auto; margin-bottom: 1; }
+    RestoreDialog RadioSet { width: 100%; border: none; padding: 0; }
+    RestoreDialog #restore-to { margin-top: 1; }
+    RestoreDialog #restore-error { color: $error; height: auto; display: none; }
+    RestoreDialog #restore-error.shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="restore.cancel"),
+        Binding("ctrl+s", "confirm", "Restore", id="restore.confirm"),
+    ]
+
+    def __init__(self, source: str, path: bytes, backup: str, medium: str, is_dir: bool,
+                 target: str | None = None, note: str = ""):
+        super().__init__()
+        self.source, self.path, self.backup, self.medium = source, path, backup, medium
+        self.is_dir, self.note = is_dir, note
+        self.target = target or default_target(source, backup)
+
+    def compose(self) -> ComposeResult:
+        what = "directory" if self.is_dir else "file"
+        with Vertical(id="dialog"):
+            yield Label(f"Restore a {what}", classes="title")
+            yield Static(f"source  {self.source}\npath    /{shown(self.path)}{'/' if self.is_dir else ''}\n"
+                         f"backup  {self.backup} on {self.medium}" + (f"\n{self.note}" if self.note else ""),
+                         id="restore-what", markup=False)
+            with RadioSet(id="restore-where"):
+                yield RadioButton("to a local directory (the original path is kept below it)", value=True,
+                                  id="restore-local")
+                yield RadioButton("back to the source, at its original path", id="restore-source")
+            yield Input(self.target, placeholder="directory", id="restore-to")
+            yield Checkbox("overwrite existing files", value=False, id="restore-overwrite")
+            yield Static("", id="restore-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Restore (ctrl+s)", id="restore-go", variant="primary")
+                yield Button("Cancel (esc)", id="restore-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#restore-to", Input).focus()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        self.query_one("#restore-to", Input).disabled = event.pressed.id == "restore-source"
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_confirm()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "restore-go":
+            self.action_confirm()
+        else:
+            self.action_cancel()
+
+    def _error(self, message: str) -> None:
+        error = self.query_one("#restore-error", Static)
+        error.update(message)
+        error.set_class(bool(message), "shown")
+
+    def request(self) -> RestoreRequest:
+        """What the form says (ValueError: what to fix)."""
+        to_source = self.query_one("#restore-source", RadioButton).value
+        to = None if to_source else check_target(self.query_one("#restore-to", Input).value)
+        return RestoreRequest(self.source, self.path, self.backup, to,
+                              self.query_one("#restore-overwrite", Checkbox).value)
+
+    def action_confirm(self) -> None:
+        try:
+            req = self.request()
+        except ValueError as exc:
+            self._error(str(exc))
+            self.query_one("#restore-to", Input).focus()
+            return
+        self.dismiss(req)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
