@@ -162,6 +162,17 @@ async def shoot(config_path: Path, out: Path) -> None:
             if best:
                 break
         save("browse")
+        # the restore dialog on a file of that directory
+        from rabtui.tui.dialogs.restore import RestoreDialog
+        from textual.widgets import DataTable
+
+        files = [i for i, e in enumerate(screen.keys) if not e.is_dir]
+        if files:
+            screen.query_one("#browse", DataTable).move_cursor(row=files[0], animate=False)
+        await pilot.press("r")
+        await wait(pilot, lambda: isinstance(app.screen, RestoreDialog), timeout=5)
+        save("browse-restore")
+        await pilot.press("escape")
         started = threading.Event()
         worker = slow_backup(config_path, started)
         started.wait(10)

@@ -192,7 +192,8 @@ def test_restore_dialog_checks_the_target_and_can_be_cancelled(demo_config):
             await pilot.press("r")
             await wait_for(pilot, lambda: isinstance(app.screen, RestoreDialog))
             dialog = app.screen
-            assert "demo-host" in texts(app, "#restore-what") and screen.keys[0].name.decode() in texts(app, "#restore-what")
+            what = texts(app, "#restore-what Static")
+            assert "demo-host" in what and screen.keys[0].name.decode() in what and screen.backup["name"] in what
             assert dialog.query_one("#restore-to", Input).value.startswith(str(Path.home()))
             dialog.query_one("#restore-to", Input).value = "relative"
             await pilot.press("ctrl+s")

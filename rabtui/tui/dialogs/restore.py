@@ -58,9 +58,13 @@ def check_target(text: str) -> str:
 
 class RestoreDialog(ModalScreen[RestoreRequest | None]):
     DEFAULT_CSS = """
+    RestoreDialog #dialog { overflow-y: auto; }
     RestoreDialog #restore-what { height: auto; margin-bottom: 1; }
+    RestoreDialog .restore-row { height: auto; }
+    RestoreDialog .restore-key { width: 8; color: $text-muted; }
+    RestoreDialog .restore-value { width: 1fr; }
     RestoreDialog RadioSet { width: 100%; border: none; padding: 0; }
-    RestoreDialog #restore-to { margin-top: 1; }
+    RestoreDialog Checkbox { border: none; padding: 0 1; height: auto; }
     RestoreDialog #restore-error { color: $error; height: auto; display: none; }
     RestoreDialog #restore-error.shown { display: block; }
     """
@@ -80,9 +84,15 @@ class RestoreDialog(ModalScreen[RestoreRequest | None]):
         what = "directory" if self.is_dir else "file"
         with Vertical(id="dialog"):
             yield Label(f"Restore a {what}", classes="title")
-            yield Static(f"source  {self.source}\npath    /{shown(self.path)}{'/' if self.is_dir else ''}\n"
-                         f"backup  {self.backup} on {self.medium}" + (f"\n{self.note}" if self.note else ""),
-                         id="restore-what", markup=False)
+            with Vertical(id="restore-what"):
+                rows = [("source", self.source), ("path", f"/{shown(self.path)}{'/' if self.is_dir else ''}"),
+                        ("backup", f"{self.backup} on {self.medium}")]
+                if self.note:
+                    rows.append(("", self.note))
+                for key, value in rows:
+                    with Horizontal(classes="restore-row"):
+                        yield Static(key, classes="restore-key", markup=False)
+                        yield Static(value, classes="restore-value", markup=False)
             with RadioSet(id="restore-where"):
                 yield RadioButton("to a local directory (the original path is kept below it)", value=True,
                                   id="restore-local")
