@@ -3,7 +3,6 @@ real backups made by the engine), existing files kept without overwrite; the dif
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -280,3 +279,44 @@ def test_catalog_diff_prefix_keeps_only_that_directory(demo_config):
     assert [p for p, _, _ in whole.changed if p.startswith(docs + b"/")]
     # a sibling whose name extends the prefix ("documents" vs "documents-old") is not below it
     assert not catalog.diff(store, a, b, archive, prefix=docs[:-1]).added
+
+
+def test_restore_from_the_archive_merged_view(demo_config, tmp_path):
+    """A photo in disk-a's archive union that the newest backup there did not save itself comes
+    from the union tree (restored through the newest complete backup on the medium)."""
+    cfg = configmod.load(demo_config, check_media=False)
+    store = Store(cfg.state_dir)
+    photos = demo_config.parent / "source" / "photos"
+    rel_photos = str(photos).lstrip("/").encode()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            rows = list(screen.keys)
+            archive = [b for b in rows if b.get("root") and b["medium"] == "disk-a"][0]
+            newest = [b for b in rows if not b.get("root") and b["medium"] == "disk-a"][0]
+            assert archive["restore_from"] == newest["name"]
+            in_newest = Path(newest["path"]) / "data"
+            union = Path(archive["root"])
+            only_union = sorted(p for p in (union / rel_photos.decode()).rglob("*.jpg")
+                                if not (in_newest / p.relative_to(union)).exists())
+            assert only_union, "backup 3 saved only the new photos; the older ones are in the union tree only"
+            photo_rel = only_union[0].relative_to(union)
+            where = str(photo_rel.parent).encode()
+            photo = photo_rel.name.encode()
+            screen.open_backup(archive, where)
+            await wait_for(pilot, lambda: screen.rel == where and not screen.loading and screen.loaded)
+            _select(app, screen, photo)
+            before = _last_job(store)
+            await _restore_selected(pilot, app, tmp_path / "out")
+            job = await _wait_job(pilot, store, before)
+            assert job["status"] == "completed", job
+            src = Path("/") / photo_rel
+            assert (tmp_path / "out" / str(src).lstrip("/")).read_bytes() == src.read_bytes()
+
+    run(go())

@@ -155,7 +155,7 @@ class BrowseScreen(RabtuiScreen):
 
     def _show_dir(self, rel: bytes, names: list, ndirs: int, first: list) -> None:
         self.names, self.ndirs = names, ndirs
-        table = self._table("name", "size", "modified", "in this backup")
+        self._table("name", "size", "modified", "in this backup")
         self.loaded = 0
         self._add_entries(first)
         self.loading = False
