@@ -3,6 +3,7 @@ real backups made by the engine), existing files kept without overwrite; the dif
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -318,5 +319,32 @@ def test_restore_from_the_archive_merged_view(demo_config, tmp_path):
             assert job["status"] == "completed", job
             src = Path("/") / photo_rel
             assert (tmp_path / "out" / str(src).lstrip("/")).read_bytes() == src.read_bytes()
+
+    run(go())
+
+
+def test_restore_a_version_found_by_name(demo_config, tmp_path):
+    cfg = configmod.load(demo_config, check_media=False)
+    store = Store(cfg.state_dir)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("slash")
+            await pilot.pause(0.2)
+            await pilot.press(*"IMG_00007", "enter")
+            await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
+            row = screen.keys[0]
+            assert row["backup"] is not None
+            before = _last_job(store)
+            await _restore_selected(pilot, app, tmp_path / "found")
+            job = await _wait_job(pilot, store, before)
+            assert job["status"] == "completed", job
+            assert row["backup"]["name"] in job["title"]
+            src = Path("/") / os.fsdecode(bytes(row["path"]))
+            assert (tmp_path / "found" / os.fsdecode(bytes(row["path"]))).read_bytes() == src.read_bytes()
 
     run(go())

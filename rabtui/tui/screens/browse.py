@@ -277,6 +277,9 @@ class BrowseScreen(RabtuiScreen):
 
         table = self.query_one("#browse", DataTable)
         i = table.cursor_row
+        if self.level == "find" and 0 <= i < len(self.keys):
+            self._restore_found(self.keys[i])
+            return
         if self.level != "dir" or self.backup is None or not (0 <= i < len(self.keys)):
             self.notify("open a backup, select a file or directory in its tree, then press r to restore it")
             return
@@ -303,6 +306,21 @@ class BrowseScreen(RabtuiScreen):
                 self._start_restore(req)
 
         self.app.push_screen(dialog, confirmed)
+
+    def _restore_found(self, row: dict) -> None:
+        """A version found by name: restored from the newest backup that holds this version."""
+        backup = row["backup"]
+        if backup is None:
+            self.notify("no backup on a medium holds this version (see the discs in the where column;"
+                        " `rabtui restore --checkpoint N` restores from discs)", severity="warning")
+            return
+
+        def confirmed(req: RestoreRequest | None) -> None:
+            if req is not None:
+                self._start_restore(req)
+
+        self.app.push_screen(RestoreDialog(row["source"], bytes(row["path"]), backup["name"], backup["medium"],
+                                           False), confirmed)
 
     @work(thread=True, group="restore", exit_on_error=False)
     def _start_restore(self, req: RestoreRequest) -> None:
@@ -360,7 +378,7 @@ class BrowseScreen(RabtuiScreen):
             table.add_row(r["source"], "/" + tree.display(r["path"]), fmt.size(r["size"]), fmt.stamp(r["mtime"]), r["where"])
             self.keys.append(r)
         self._where(f"{len(rows)} versions matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"
-                    " · enter: open its directory in the newest backup holding it")
+                    " · enter: open its directory in the newest backup holding it · r: restore it")
 
     def _open_found(self, row: dict) -> None:
         backup = row["backup"]
