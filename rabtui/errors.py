@@ -5,6 +5,13 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_WARNINGS = 3
 
+_SEVERITY = {EXIT_OK: 0, EXIT_WARNINGS: 1, EXIT_FAILED: 2}
+
+
+def worst_exit(a: int, b: int) -> int:
+    """The exit code of a run made of several parts: failure over warnings over success."""
+    return a if _SEVERITY.get(a, 2) >= _SEVERITY.get(b, 2) else b
+
 
 class RabtuiError(Exception):
     """An error the operator can act on. Its message is shown as is, never a traceback."""

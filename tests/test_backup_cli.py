@@ -85,6 +85,24 @@ def test_warnings_exit_3(tmp_path):
     assert lab.store().one("SELECT status FROM jobs")[0] == "warnings"
 
 
+def test_failures_and_warnings_of_a_backup_from_the_command_line_are_notified(tmp_path):
+    lab = Lab(tmp_path)
+    events = tmp_path / "events.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
+    _two_sources(lab, second_extra='pre_backup_commands = ["exit 4"]')
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[notify]\ncommand = "{sys.executable} {script}"\n\n[[media]]', 1))
+    assert _run(lab, "backup", "--all") == 1
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["kind"], e["level"], e["source"]) for e in sent] == [("backup_failed", "failed", "two")]
+    assert "pre-backup command failed (exit 4)" in sent[0]["message"] and sent[0]["data"]["exit_code"] == 1
+    (lab.src / "one").rename(lab.src / "moved")
+    assert _run(lab, "backup", "one") == 3
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["kind"], e["level"], e["source"]) for e in sent[1:]] == [("backup_warnings", "warning", "one")]
+
+
 def test_job_id_takes_over_a_queued_job(tmp_path):
     lab = Lab(tmp_path)
     lab.local()

@@ -12,14 +12,12 @@ from pathlib import Path
 
 from rabtui import jobs, locks
 from rabtui.backup import media
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, RabtuiError, UsageError
+from rabtui.backup.as_job import run_backup_job
+from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import COMPLETE_SQL
 
 from .common import TerminalPrompter, load_config, open_store, print_json
 from .progress import _size, combine, terminal_emit
-
-_SEVERITY = {EXIT_OK: 0, EXIT_WARNINGS: 1, EXIT_FAILED: 2}
-
 
 def register(sub) -> None:
     p = sub.add_parser("backup", help="back up sources now, in the foreground, with progress")
@@ -44,10 +42,6 @@ def register(sub) -> None:
 
 
 # --- backup ----------------------------------------------------------------------------------------
-
-
-def _worst(a: int, b: int) -> int:
-    return a if _SEVERITY.get(a, 2) >= _SEVERITY.get(b, 2) else b
 
 
 def cmd_backup(args) -> int:
@@ -76,32 +70,29 @@ def cmd_backup(args) -> int:
     with terminal_emit(verbose=args.verbose) as display:
         for sid in ids:
             code = _backup_one(cfg, store, sid, medium_id, display, args.job_id)
-            worst = _worst(worst, code)
+            worst = worst_exit(worst, code)
     return worst
 
 
 def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None) -> int:
-    from rabtui.backup.pipeline import run_backup   # (paramiko: only the commands that need it load it)
-
     recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
     recorder.handle_signals()
     previous = _cancel_on_sigint(recorder)
     prompter = recorder.prompter() if job_id is not None else TerminalPrompter()
     try:
-        result = run_backup(cfg, store, sid, emit=combine(recorder.emit, display.emit), cancel=recorder.cancel,
-                            prompter=prompter, medium_id=medium_id, job_id=recorder.job_id)
-    except RabtuiError as exc:   # the lock is taken, a medium unknown ...
+        outcome = run_backup_job(cfg, store, sid, recorder, emit=combine(recorder.emit, display.emit),
+                                 prompter=prompter, medium_id=medium_id)
+    except LockBusy as exc:
         print(f"rabtui: {sid}: {exc}", file=sys.stderr)
         recorder.finish("failed", exc.exit_code, str(exc))
         return exc.exit_code
-    except BaseException as exc:
-        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
-        raise
     finally:
         signal.signal(signal.SIGINT, previous)
-    summary = f"{result.status}" + (f": {result.reason}" if result.reason else "")
-    recorder.finish(result.status, result.exit_code, summary)
-    return result.exit_code
+    if outcome.error:
+        print(f"rabtui: {sid}: {outcome.error}", file=sys.stderr)
+    for problem in outcome.notify_problems:
+        print(f"rabtui: warning: {problem}", file=sys.stderr)
+    return outcome.exit_code
 
 
 def _cancel_on_sigint(recorder: jobs.JobRecorder):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rabtui import catalog, health, jobs, notify, schedule
 from rabtui.backup import retention
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError
+from rabtui.backup.as_job import run_backup_job
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
 
 from .common import TerminalPrompter, load_config, open_store, print_json
 
@@ -236,8 +237,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_run_due(args) -> int:
-    from rabtui.backup.pipeline import run_backup
-
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
     now = _now(args)
@@ -248,26 +247,19 @@ def cmd_run_due(args) -> int:
         schedule.mark_run(store, due.source, due.slot)
         recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
         try:
-            result = run_backup(cfg, store, due.source, emit=recorder.emit, cancel=recorder.cancel,
-                                prompter=recorder.prompter(), now=now, job_id=recorder.job_id)
+            outcome = run_backup_job(cfg, store, due.source, recorder, emit=recorder.emit,
+                                     prompter=recorder.prompter(), now=now)
         except LockBusy as exc:   # a backup of this source is running already: it covers this slot
             recorder.finish("cancelled", EXIT_OK, str(exc))
             print(f"{due.source}: {exc}", file=sys.stderr)
             continue
-        except RabtuiError as exc:
-            recorder.finish("failed", exc.exit_code, str(exc))
-            print(f"{due.source}: {exc}", file=sys.stderr)
-            notify.send(cfg, notify.make_event("backup_failed", "failed", str(exc), source=due.source, now=now))
-            worst = EXIT_FAILED
-            continue
-        recorder.finish(result.status, result.exit_code, f"{result.status}" + (f": {result.reason}" if result.reason else ""))
-        print(f"{due.source}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
-        for problem in notify.backup_result(cfg, result, now):
+        if outcome.error:
+            print(f"{due.source}: {outcome.error}", file=sys.stderr)
+        else:
+            print(f"{due.source}: {outcome.summary}")
+        for problem in outcome.notify_problems:
             print(f"rabtui: warning: {problem}", file=sys.stderr)
-        if result.status == "failed":
-            worst = EXIT_FAILED
-        elif result.status == "warnings" and worst == EXIT_OK:
-            worst = EXIT_WARNINGS
+        worst = worst_exit(worst, outcome.exit_code)
     try:
         plan = retention.plan_cleanup(cfg, store, now=clock)
         if plan.delete or plan.leftovers:
