@@ -1,14 +1,17 @@
 """Notifications: one JSON event per failure, warning or health change.
 
 The event goes to `notify.command` on stdin (run through proc.run, never a shell), and, when the
-optional `apprise` extra is installed and `notify.apprise_urls` is set, to those URLs. A source
-whose `pause_notifications_until` lies in the future sends nothing. A notifier that fails is logged
-by the caller, never raised: a broken alert script must not fail a backup.
+optional `apprise` extra is installed and `notify.apprise_urls` is set, to those URLs (type failure,
+warning or success after the event's level; the body is the message and the event as JSON). A source
+whose `pause_notifications_until` lies in the future sends nothing. A notifier that fails (apprise_urls
+set without apprise installed included) is logged by the caller, never raised: a broken alert script
+must not fail a backup.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import socket
 from datetime import date, datetime
@@ -66,20 +69,76 @@ def send(cfg: Config, event: dict, today: date | None = None) -> list[str]:
     return problems
 
 
+# The event's level as an apprise notification type (the names of apprise.NotifyType's members).
+APPRISE_TYPES = {"failed": "FAILURE", "critical": "FAILURE", "warning": "WARNING", "ok": "SUCCESS"}
+
+
+def apprise_title(event: dict) -> str:
+    """A short title: what happened, to which source, on which host."""
+    what = event["kind"].replace("_", " ")
+    if event["kind"] == "health":
+        what = f"health {event['level']}"
+    where = f": {event['source']}" if event.get("source") else ""
+    return f"rabtui {what}{where} on {event.get('host') or socket.gethostname()}"
+
+
+def apprise_body(event: dict) -> str:
+    """The message, then the whole event as indented JSON (readable in a mail or a chat)."""
+    return f"{event['message']}\n\n{json.dumps(event, indent=2, default=str)}"
+
+
 def _apprise(urls, event: dict) -> list[str]:
+    """Send the event to each apprise URL on its own, so a failure names its URL (with apprise's
+    own privacy form: passwords and tokens hidden) and apprise's reason, and never stops the others."""
     try:
         import apprise  # optional extra
     except ImportError:
-        return []
-    try:
-        app = apprise.Apprise()
-        for url in urls:
-            app.add(url)
-        title = f"rabtui {event['level']}: {event.get('source') or event['kind']}"
-        ok = app.notify(title=title, body=event["message"])
-        return [] if ok else ["apprise could not deliver to every URL"]
-    except Exception as exc:
-        return [f"apprise failed: {exc}"]
+        return ["notify.apprise_urls is set but apprise is not installed (pip install 'rabtui[apprise]')"]
+    kind = getattr(apprise.NotifyType, APPRISE_TYPES.get(event["level"], "INFO"))
+    title, body = apprise_title(event), apprise_body(event)
+    problems: list[str] = []
+    for n, url in enumerate(urls, 1):
+        try:
+            app = apprise.Apprise()
+            if not app.add(url) or len(app) == 0:
+                problems.append(f"apprise URL #{n} ({_scheme(url)}://...) is not one apprise understands")
+                continue
+            shown = app[0].url(privacy=True).split("?", 1)[0]
+            with _AppriseLog() as log:
+                ok = app.notify(body=body, title=title, notify_type=kind, body_format=apprise.NotifyFormat.TEXT)
+            if not ok:
+                problems.append(f"apprise could not deliver to {shown}" + (f": {log.text()}" if log.text() else ""))
+        except Exception as exc:  # a plugin's own bug: report, never raise
+            problems.append(f"apprise URL #{n} ({_scheme(url)}://...) failed: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def _scheme(url: str) -> str:
+    url = str(url)
+    return url.split("://", 1)[0] if "://" in url else "?"
+
+
+class _AppriseLog(logging.Handler):
+    """Collects apprise's warnings and errors during one notify: they say why a delivery failed.
+    (Apprise gives its logger a NullHandler, so they never reach stderr on their own.)"""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def text(self) -> str:
+        return "; ".join(dict.fromkeys(self.lines))[-300:]
+
+    def __enter__(self):
+        logging.getLogger("apprise").addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("apprise").removeHandler(self)
+        return False
 
 
 def backup_result(cfg: Config, result, now: datetime | None = None) -> list[str]:
