@@ -3,9 +3,11 @@ files, hostile names, filler, corruption, the wrong disc, abort and resume, max_
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -250,6 +252,19 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     # from the command line, disc 2 is still good
     code = cli_main(["--config", str(lab.config_path), "checkpoint", "verify", str(number), "--disc", "2", "--yes"])
     assert code == 0
+
+    # from cron or a detached job nobody answers for the wrong disc: the run fails and says so
+    events = tmp_path / "events.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[notify]\ncommand = "{sys.executable} {script}"\n\n[[media]]', 1))
+    code = cli_main(["--config", str(lab.config_path), "checkpoint", "verify", str(number), "--disc", "1", "--yes"])
+    assert code == 1
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["kind"], e["level"]) for e in sent] == [("checkpoint_failed", "warning")]
+    assert "no terminal to ask on" in sent[0]["message"]
+    assert f"RAB{number}D02, not RAB{number}D01" in sent[0]["message"]
 
 
 def test_abort_after_disc_two_then_resume(tmp_path):

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from rabtui import jobs
+from rabtui import jobs, notify
 from rabtui.checkpoint import plan as planmod, prepare, run, triggers, xorriso
 from rabtui.cli.common import TerminalPrompter, is_tty, load_config, open_store, print_json
 from rabtui.discs import parse_disc
@@ -234,6 +234,8 @@ def _run_job(args, title: str, work) -> int:
         result = work(cfg, store, drive, emit, recorder.cancel, prompter)
     except RabtuiError as exc:
         recorder.finish("failed", exc.exit_code, str(exc))
+        if not isinstance(exc, UsageError):
+            _notify_failed(cfg, f"{title} failed: {exc}")
         raise
     except KeyboardInterrupt:
         recorder.finish("cancelled", EXIT_FAILED, "interrupted")
@@ -243,12 +245,22 @@ def _run_job(args, title: str, work) -> int:
         raise
     status = {"completed": "completed", "aborted": "cancelled"}.get(result.status, "failed")
     recorder.finish(status, result.exit_code, result.message)
+    if result.status != "completed":   # an aborted one too: the checkpoint is left unfinished
+        _notify_failed(cfg, f"{title} {result.number} {result.status}: {result.message}",
+                       level="failed" if status == "failed" else "warning", number=result.number,
+                       failed_discs=result.failed, skipped_discs=result.skipped)
     if getattr(args, "json", False):
         print_json({"number": result.number, "status": result.status, "verified": result.verified,
                     "skipped": result.skipped, "message": result.message})
     else:
         print(result.message)
     return result.exit_code
+
+
+def _notify_failed(cfg, message: str, level: str = "failed", **data) -> None:
+    """A checkpoint left unfinished is worth a message: it may have run detached, or from cron."""
+    for problem in notify.send(cfg, notify.make_event("checkpoint_failed", level, message, **data)):
+        print(f"rabtui: warning: {problem}", file=sys.stderr)
 
 
 def cmd_burn(args) -> int:
