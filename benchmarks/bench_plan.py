@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rabtui.checkpoint import isosize, plan as P  # noqa: E402
+from rabtui.checkpoint import isosize  # noqa: E402
 from rabtui.discs import parse_disc  # noqa: E402
 
 OURS = r"""

@@ -201,7 +201,7 @@ KILLED_RUN = textwrap.dedent("""
 def test_killed_run_is_found_and_cleaned_up(tmp_path):
     lab = Lab(tmp_path)
     marker = tmp_path / "pre-ran"
-    cfg = lab.local(extra=f'pre_backup_commands = ["touch {marker}; sleep 60"]')
+    lab.local(extra=f'pre_backup_commands = ["touch {marker}; sleep 60"]')
     write_files(lab.src / "data", {"a": b"1"})
     child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(lab.config_path)], start_new_session=True)
     try:

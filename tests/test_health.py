@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import date, datetime, timedelta
 
 from rabtui import health, notify
@@ -26,7 +25,7 @@ def _notify_script(tmp_path):
 def _lab(tmp_path, extra: str = "", media_count=1):
     lab = Lab(tmp_path, media_count=media_count)
     cmd, out = _notify_script(tmp_path)
-    cfg = lab.local([("data", "standard")], extra=extra)
+    lab.local([("data", "standard")], extra=extra)
     text = lab.config_path.read_text().replace("[[media]]", f'[notify]\ncommand = "{cmd}"\n\n[[media]]', 1)
     lab.config_path.write_text(text)
     return lab, lab.load(), out

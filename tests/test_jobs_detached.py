@@ -41,7 +41,7 @@ def test_job_survives_the_ui_and_shows_in_a_new_one(demo_config):
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("4")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and f"backup demo-host" in texts(app, "#runs-jobs"))
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "backup demo-host" in texts(app, "#runs-jobs"))
             first = store.one("SELECT status FROM jobs WHERE id=?", (job_id,))["status"]
             shown_running = "running" in texts(app, "#runs-jobs") or first != "running"
             assert shown_running

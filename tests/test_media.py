@@ -114,7 +114,7 @@ def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
 
 def test_mount_failure_is_a_clear_error(tmp_path):
     lab = Lab(tmp_path)
-    cfg = lab.local()
+    lab.local()
     lab.config_path.write_text(lab.config_path.read_text().replace(
         'id = "m1"\n', f'id = "m1"\ndevice = "{tmp_path}/no-such-device"\n'))
     result = lab.backup(lab.load(), medium_id="m1")

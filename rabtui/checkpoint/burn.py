@@ -36,7 +36,6 @@ def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = Non
     roots.sort(key=lambda t: -len(t[0]))
     sql = "SELECT * FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path"
     rows = []
-    offsets: dict[tuple[str, bytes], list] = {}
     for r in store.all(sql, (number, disc) if disc else (number,)):
         dp = bytes(r["disc_path"])
         disk = b""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from rabtui.checkpoint.content import DIR_MARK, LINK_MARK
+from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.xorriso import Entry
 
 CATALOG_HEADER = "disc\tpath\tsize\tmtime\tsha256\n"
