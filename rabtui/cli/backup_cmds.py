@@ -10,14 +10,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import jobs, locks
-from rabtui.backup import media
-from rabtui.backup.as_job import run_backup_job
 from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import COMPLETE_SQL
 
-from .common import TerminalPrompter, load_config, open_store, print_json
+from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json
 from .progress import _size, combine, terminal_emit
+
+jobs = LazyModule("rabtui.jobs")
+locks = LazyModule("rabtui.locks")
+media = LazyModule("rabtui.backup.media")
+run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")   # paramiko: once a backup runs
+
 
 def register(sub) -> None:
     p = sub.add_parser("backup", help="back up sources now, in the foreground, with progress")

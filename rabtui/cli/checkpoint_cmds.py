@@ -6,12 +6,23 @@ import argparse
 import sys
 import time
 
-from rabtui import jobs, notify
-from rabtui.checkpoint import plan as planmod, prepare, run, triggers, xorriso
-from rabtui.cli.common import TerminalPrompter, is_tty, load_config, open_store, print_json
+from typing import TYPE_CHECKING
+
+from rabtui.cli.common import LazyModule, TerminalPrompter, is_tty, load_config, open_store, print_json
 from rabtui.discs import parse_disc
 from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
-from rabtui.events import DISC, ERROR, LOG, PROGRESS, READY, RESULT, STEP, WARNING, Event
+
+if TYPE_CHECKING:
+    from rabtui.events import Event
+
+events = LazyModule("rabtui.events")
+jobs = LazyModule("rabtui.jobs")
+notify = LazyModule("rabtui.notify")
+planmod = LazyModule("rabtui.checkpoint.plan")
+prepare = LazyModule("rabtui.checkpoint.prepare")
+run = LazyModule("rabtui.checkpoint.run")
+triggers = LazyModule("rabtui.checkpoint.triggers")
+xorriso = LazyModule("rabtui.checkpoint.xorriso")
 
 
 def register(sub) -> None:
@@ -183,7 +194,7 @@ class _Printer:
         self._last = 0.0
 
     def emit(self, event: Event) -> None:
-        if event.kind == PROGRESS:
+        if event.kind == events.PROGRESS:
             if self.tty and event.ts - self._last > 0.5:
                 self._last = event.ts
                 d = event.data
@@ -191,12 +202,12 @@ class _Printer:
                 self.stream.write(f"\r  {d.get('percent', 0):5.1f}%  {cur:<40}")
                 self.stream.flush()
             return
-        if event.kind == STEP and event.data.get("state") == "running":
+        if event.kind == events.STEP and event.data.get("state") == "running":
             return
         if self.tty:
             self.stream.write("\r" + " " * 60 + "\r")
-        label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
-        if event.kind in (LOG, STEP, DISC, RESULT, WARNING, ERROR):
+        label = {events.WARNING: "warning: ", events.ERROR: "error: "}.get(event.kind, "")
+        if event.kind in (events.LOG, events.STEP, events.DISC, events.RESULT, events.WARNING, events.ERROR):
             stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
             self.stream.write(f"{stamp} {label}{event.message}\n")
             self.stream.flush()
@@ -207,7 +218,7 @@ def _prompter(args, recorder, drive: str):
         return recorder.prompter()
     if args.yes and not xorriso.is_image_drive(drive):
         raise UsageError("--yes answers the disc prompts only for images: drives; a real burner needs an operator")
-    return TerminalPrompter(auto={run.INSERT: READY} if args.yes else None)
+    return TerminalPrompter(auto={run.INSERT: events.READY} if args.yes else None)
 
 
 def _checkpoint_drive(store, number: int | None) -> str | None:

@@ -8,12 +8,17 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import catalog, health, jobs, notify, schedule
-from rabtui.backup import retention
-from rabtui.backup.as_job import run_backup_job
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
 
-from .common import TerminalPrompter, load_config, open_store, print_json
+from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json
+
+catalog = LazyModule("rabtui.catalog")
+health = LazyModule("rabtui.health")
+jobs = LazyModule("rabtui.jobs")
+notify = LazyModule("rabtui.notify")
+retention = LazyModule("rabtui.backup.retention")
+schedule = LazyModule("rabtui.schedule")   # croniter
+run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")   # paramiko: once a backup runs
 
 
 def register(sub) -> None:

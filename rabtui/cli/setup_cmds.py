@@ -6,11 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from rabtui import config as configmod
-from rabtui import config_write
 from rabtui.errors import UsageError
 
-from .common import load_config
+from .common import LazyModule, load_config
+
+configmod = LazyModule("rabtui.config")
+config_write = LazyModule("rabtui.config_write")   # tomli-w: only `init` loads it
 
 
 def register(sub) -> None:

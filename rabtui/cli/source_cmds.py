@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 
-from rabtui import remote
-from rabtui.config import Source
-from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
-from rabtui.events import NO, YES, Question
+from typing import TYPE_CHECKING
 
-from .common import TerminalPrompter, load_config, print_json
+from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
+
+from .common import LazyModule, TerminalPrompter, load_config, print_json
+
+if TYPE_CHECKING:
+    from rabtui.config import Source
+
+events = LazyModule("rabtui.events")
+remote = LazyModule("rabtui.remote")   # paramiko: only `sources test` and `sources trust` load it
 
 
 def register(sub) -> None:
@@ -95,14 +100,14 @@ def cmd_trust(args) -> int:
         return EXIT_OK
     if info.status in ("changed", "revoked"):
         remote.trust(cfg, source, info)   # refuses with the loud message
-    prompter = TerminalPrompter(auto={"trust_host": YES} if args.yes else None)
-    question = Question(
+    prompter = TerminalPrompter(auto={"trust_host": events.YES} if args.yes else None)
+    question = events.Question(
         kind="trust_host",
         text=f"Trust this host key for {source.id} ({info.host} port {info.port}, {info.fingerprint})?",
-        choices=(NO, YES),
+        choices=(events.NO, events.YES),
         data={"source": source.id, "fingerprint": info.fingerprint},
     )
-    if prompter.ask(question) != YES:
+    if prompter.ask(question) != events.YES:
         print("not trusted; nothing written")
         return EXIT_FAILED
     path = remote.trust(cfg, source, info)
