@@ -18,13 +18,14 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import fstree, proc
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
@@ -181,20 +182,9 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
 
 def _walk_files(top: bytes):
     """(path relative to top, size, mtime, inode) of the regular files below top."""
-    stack = [top]
-    while stack:
-        d = stack.pop()
-        try:
-            it = os.scandir(d)
-        except OSError:
-            continue
-        with it:
-            for e in it:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                elif e.is_file(follow_symlinks=False):
-                    st = e.stat(follow_symlinks=False)
-                    yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), (st.st_dev, st.st_ino)
+    for e, st in fstree.scan(top):
+        if stat.S_ISREG(st.st_mode):
+            yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), (st.st_dev, st.st_ino)
 
 
 def _catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str, backups) -> int:

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
+from rabtui import fstree
 from rabtui.config import Config, Medium, RetentionSettings
 from rabtui.store import COMPLETE, COMPLETE_SQL, Store
 
@@ -281,25 +282,11 @@ def _candidate(r, why: str) -> Candidate:
 
 def _walk(top: Path, links: dict[tuple[int, int], int], sizes: dict[tuple[int, int], int],
           nlinks: dict[tuple[int, int], int]) -> None:
-    stack = [os.fsencode(top)]
-    while stack:
-        d = stack.pop()
-        try:
-            it = os.scandir(d)
-        except OSError:
-            continue
-        with it:
-            for e in it:
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(e.path)
-                key = (st.st_dev, st.st_ino)
-                links[key] = links.get(key, 0) + 1
-                nlinks[key] = st.st_nlink
-                sizes[key] = st.st_blocks * 512 if st.st_blocks else st.st_size
+    for _, st in fstree.scan(os.fsencode(top)):
+        key = (st.st_dev, st.st_ino)
+        links[key] = links.get(key, 0) + 1
+        nlinks[key] = st.st_nlink
+        sizes[key] = st.st_blocks * 512 if st.st_blocks else st.st_size
 
 
 class FreedCounter:
