@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from rabtui.backup import retention
+from rabtui.backup import gfs, retention
 from rabtui.config import RetentionSettings
 from tests.trees import Lab, write_files
 
@@ -17,7 +17,7 @@ NOW = datetime(2026, 11, 22, 12, 0)
 
 
 def _kept(times, settings=S, now=NOW):
-    verdict = retention.select_gfs(list(enumerate(times)), settings, now)
+    verdict = gfs.select_gfs(list(enumerate(times)), settings, now)
     return {times[i] for i, why in verdict.items() if why}
 
 
@@ -37,11 +37,11 @@ def test_daily_keeps_newest_of_each_day():
 
 
 def test_weekly_monthly_yearly_and_expired():
-    p = retention.periods(S, NOW)
+    p = gfs.periods(S, NOW)
     assert p.daily_from == NOW - timedelta(days=38)
     assert p.weekly_from == p.daily_from - timedelta(weeks=8)
-    assert p.monthly_from == retention._months_back(p.weekly_from, 4)
-    assert p.yearly_from == retention._months_back(p.monthly_from, 24)
+    assert p.monthly_from == gfs._months_back(p.weekly_from, 4)
+    assert p.yearly_from == gfs._months_back(p.monthly_from, 24)
     # two backups in one ISO week of the weekly period: the newer one stays
     monday = p.daily_from - timedelta(days=20)
     monday -= timedelta(days=monday.weekday())
@@ -63,8 +63,8 @@ def test_newest_kept_even_when_expired():
 
 
 def test_months_back_clamps_day():
-    assert retention._months_back(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
-    assert retention._months_back(datetime(2026, 1, 15), 2) == datetime(2025, 11, 15)
+    assert gfs._months_back(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
+    assert gfs._months_back(datetime(2026, 1, 15), 2) == datetime(2025, 11, 15)
 
 
 # --- real backups ----------------------------------------------------------------------------------
