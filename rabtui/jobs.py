@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rabtui import proc
-from rabtui.errors import Cancelled
+from rabtui.errors import Cancelled, UsageError
 from rabtui.events import ITEM, PROGRESS, Event, Question
 from rabtui.store import Store
 
@@ -182,11 +182,9 @@ def open_prompts(store: Store, job_id: int | None = None) -> list:
 def answer(store: Store, prompt_id: int, reply: str) -> None:
     row = store.one("SELECT choices, answer FROM prompts WHERE id=?", (prompt_id,))
     if row is None:
-        raise Cancelled(f"no question {prompt_id}")
+        raise UsageError(f"no question {prompt_id}")
     choices = json.loads(row["choices"])
     if reply not in choices:
-        from rabtui.errors import UsageError
-
         raise UsageError(f"{reply!r} is not an answer to question {prompt_id} (one of: {', '.join(choices)})")
     store.execute("UPDATE prompts SET answer=?, answered=? WHERE id=? AND answer IS NULL",
                   (reply, time.time(), prompt_id))

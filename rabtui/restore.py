@@ -34,10 +34,10 @@ from rabtui.store import COMPLETE, COMPLETE_SQL, Store
 def check_name(rel: bytes) -> bytes:
     """A relative name to write below a target: no absolute path, no `..`, no NUL, not empty."""
     if not rel or rel.startswith(b"/") or b"\0" in rel:
-        raise WorkFailed(f"refusing to restore the unsafe name {rel!r}")
+        raise WorkFailed(f"refusing to restore the unsafe name {os.fsdecode(rel)!r}")
     parts = rel.split(b"/")
     if any(p in (b"..", b".", b"") for p in parts):
-        raise WorkFailed(f"refusing to restore the unsafe name {rel!r}")
+        raise WorkFailed(f"refusing to restore the unsafe name {os.fsdecode(rel)!r}")
     return rel
 
 

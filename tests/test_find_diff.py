@@ -60,6 +60,9 @@ def test_find_every_version_and_where(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and len(data) == 2 and data[1]["locations"][-1]["volid"] == "RAB5D01"
     assert main(["--config", str(lab.config_path), "find", "nothing-like-this"]) == 1
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "find", ""]) == 2
+    assert "give a pattern" in capsys.readouterr().err
 
 
 def test_diff_last_two_and_named(tmp_path, capsys):

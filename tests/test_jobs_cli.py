@@ -44,6 +44,7 @@ def test_list_answer_follow_cancel(cfg_path, tmp_path, capsys):
     assert "waiting" in out and "checkpoint 7" in out and "rabtui jobs answer 1 {ready|abort}" in out
 
     assert main(["--config", str(cfg_path), "jobs", "answer", "1", "eject"]) == EXIT_USAGE
+    assert main(["--config", str(cfg_path), "jobs", "answer", "99", "ready"]) == EXIT_USAGE
     assert main(["--config", str(cfg_path), "jobs", "answer", "1", "ready"]) == 0
     t.join(5)
     assert got == [READY]

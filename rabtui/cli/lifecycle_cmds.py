@@ -103,6 +103,8 @@ def _show(path: bytes) -> str:
 
 
 def cmd_find(args) -> int:
+    if not args.pattern:
+        raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
     cfg = load_config(args, check_media=False)
     if args.source:
         cfg.source(args.source)
