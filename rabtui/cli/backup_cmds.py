@@ -13,7 +13,7 @@ from pathlib import Path
 from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import COMPLETE_SQL
 
-from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json
+from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
 from .progress import _size, combine, terminal_emit
 
 jobs = LazyModule("rabtui.jobs")
@@ -93,8 +93,7 @@ def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | Non
         signal.signal(signal.SIGINT, previous)
     if outcome.error:
         print(f"rabtui: {sid}: {outcome.error}", file=sys.stderr)
-    for problem in outcome.notify_problems:
-        print(f"rabtui: warning: {problem}", file=sys.stderr)
+    warn_undelivered(outcome.notify_problems)
     return outcome.exit_code
 
 

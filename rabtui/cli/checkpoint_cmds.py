@@ -8,7 +8,8 @@ import time
 
 from typing import TYPE_CHECKING
 
-from rabtui.cli.common import LazyModule, TerminalPrompter, is_tty, load_config, open_store, print_json
+from rabtui.cli.common import (LazyModule, TerminalPrompter, is_tty, load_config, open_store, print_json,
+                               warn_undelivered)
 from rabtui.discs import parse_disc
 from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
 
@@ -270,8 +271,7 @@ def _run_job(args, title: str, work) -> int:
 
 def _notify_failed(cfg, message: str, level: str = "failed", **data) -> None:
     """A checkpoint left unfinished is worth a message: it may have run detached, or from cron."""
-    for problem in notify.send(cfg, notify.make_event("checkpoint_failed", level, message, **data)):
-        print(f"rabtui: warning: {problem}", file=sys.stderr)
+    warn_undelivered(notify.send(cfg, notify.make_event("checkpoint_failed", level, message, **data)))
 
 
 def cmd_burn(args) -> int:

@@ -82,6 +82,12 @@ def is_tty(stream=None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def warn_undelivered(problems: list[str]) -> None:
+    """Notifications that could not be sent: a warning line each, the run's exit code unchanged."""
+    for problem in problems:
+        print(f"rabtui: warning: {problem}", file=sys.stderr)
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

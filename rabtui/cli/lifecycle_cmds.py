@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
 
-from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json
+from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
 
 catalog = LazyModule("rabtui.catalog")
 health = LazyModule("rabtui.health")
@@ -183,7 +183,7 @@ def cmd_restore(args) -> int:
             cancel=recorder.cancel, prompter=prompter)
     except RabtuiError as exc:
         recorder.finish("cancelled" if type(exc).__name__ == "Cancelled" else "failed", exc.exit_code, str(exc))
-        notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source))
+        warn_undelivered(notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source)))
         raise
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
@@ -223,8 +223,7 @@ def cmd_cleanup(args) -> int:
 def run_check(cfg, store, now=None, prometheus: str | None = None, quiet: bool = False) -> int:
     problems = health.run_checks(cfg, store, now)
     changes = health.record(store, problems, now)
-    for line in health.notify_changes(cfg, changes, now):
-        print(f"rabtui: warning: {line}", file=sys.stderr)
+    warn_undelivered(health.notify_changes(cfg, changes, now))
     if prometheus:
         health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, problems, now))
     if not quiet:
@@ -264,8 +263,7 @@ def cmd_run_due(args) -> int:
             print(f"{due.source}: {outcome.error}", file=sys.stderr)
         else:
             print(f"{due.source}: {outcome.summary}")
-        for problem in outcome.notify_problems:
-            print(f"rabtui: warning: {problem}", file=sys.stderr)
+        warn_undelivered(outcome.notify_problems)
         worst = worst_exit(worst, outcome.exit_code)
     try:
         plan = retention.plan_cleanup(cfg, store, now=clock)
@@ -274,7 +272,7 @@ def cmd_run_due(args) -> int:
             retention.apply_cleanup(cfg, store, plan)
     except (RabtuiError, OSError) as exc:
         print(f"rabtui: cleanup: {exc}", file=sys.stderr)
-        notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now))
+        warn_undelivered(notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
     run_check(cfg, store, now, quiet=True)
     for src, path, why in health.due_checkpoints(cfg, store, clock):
         print(f"checkpoint due: {src}:{path}: {why}")
