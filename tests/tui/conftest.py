@@ -30,8 +30,8 @@ def demo_config(tmp_path):
 
 
 def texts(app, selector: str) -> str:
-    """All text shown by the widgets matching `selector` (tables: every cell)."""
-    from textual.widgets import DataTable, Static
+    """All text shown by the widgets matching `selector` (tables: every cell; logs: every line)."""
+    from textual.widgets import DataTable, RichLog, Static
 
     out = []
     for w in app.screen.query(selector):
@@ -40,4 +40,26 @@ def texts(app, selector: str) -> str:
                 out.append(" ".join(str(c) for c in w.get_row_at(r)))
         elif isinstance(w, Static):
             out.append(str(w.render()))
+        elif isinstance(w, RichLog):
+            out.extend(line.text for line in w.lines)
     return "\n".join(out)
+
+
+def settled(app) -> bool:
+    """Nothing the screen shows is still on its way: no load of the screen and no job poll in flight,
+    and every table has measured the rows it holds (a DataTable sizes added rows when it is idle;
+    until then it has the height it had before them)."""
+    from textual.widgets import DataTable
+
+    screen = app.screen
+    if getattr(screen, "_loading", False) or getattr(screen, "_again", False) or getattr(app, "_polling", False):
+        return False
+    return all(t.virtual_size.height == t.row_count + (t.header_height if t.show_header else 0)
+               for t in screen.query(DataTable))
+
+
+def ready(app, screen_type) -> bool:
+    """A screen of `screen_type` is on top, mounted, and has focused its widget: keys pressed now
+    go where a user's would (a key sent before that reaches the screen below, or nothing)."""
+    screen = app.screen
+    return isinstance(screen, screen_type) and screen.is_mounted and screen.focused is not None

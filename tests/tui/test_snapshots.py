@@ -8,7 +8,7 @@ import pytest
 
 from rabtui.tui.app import make_app
 from tests.tui import frozen
-from tests.tui.conftest import texts, wait_for
+from tests.tui.conftest import settled, texts, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -25,31 +25,31 @@ def _app(tmp_path):
     return make_app(frozen.make(tmp_path), poll_interval=0, clock=lambda: frozen.NOW)
 
 
-def _until(selector: str, needle: str, key: str | None = None):
+def _until(key: str | None, *shown: tuple[str, str]):
+    """Before the picture: press `key`, then wait until every (selector, text) pair is shown and the
+    screen has settled (see conftest.settled): what the picture depends on, not a time."""
     async def run_before(pilot):
         if key:
             await pilot.press(key)
-        await wait_for(pilot, lambda: needle in texts(pilot.app, selector), what=needle)
-        await pilot.pause(0.3)
-        # re-render everything once at the same size: no widget keeps a frame drawn mid-update
-        size = pilot.app.size
-        await pilot.resize_terminal(size.width, size.height)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: all(needle in texts(pilot.app, selector) for selector, needle in shown)
+                       and settled(pilot.app), what=" and ".join(needle for _, needle in shown))
     return run_before
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_dashboard(snap_compare, tmp_path, size):
-    assert snap_compare(_app(tmp_path), terminal_size=size, run_before=_until("#sources", "db1"))
+    assert snap_compare(_app(tmp_path), terminal_size=size,
+                        run_before=_until(None, ("#sources", "db1"), ("#jobs", "backup web1")))
 
 
 def test_runs_backup_in_progress(snap_compare, tmp_path):
-    assert snap_compare(_app(tmp_path), terminal_size=(80, 24), run_before=_until("#run-stats", "ETA", "4"))
+    assert snap_compare(_app(tmp_path), terminal_size=(80, 24),
+                        run_before=_until("4", ("#run-stats", "ETA"), ("#run-log", "rsync: /srv/photos")))
 
 
 def test_media(snap_compare, tmp_path):
-    assert snap_compare(_app(tmp_path), terminal_size=(80, 24), run_before=_until("#media-backups", "backup-", "3"))
+    assert snap_compare(_app(tmp_path), terminal_size=(80, 24), run_before=_until("3", ("#media-backups", "backup-")))
 
 
 def test_checkpoints_plan(snap_compare, tmp_path):
-    assert snap_compare(_app(tmp_path), terminal_size=(120, 40), run_before=_until("#cp-plan", "lower bound", "5"))
+    assert snap_compare(_app(tmp_path), terminal_size=(120, 40), run_before=_until("5", ("#cp-plan", "lower bound")))

@@ -21,6 +21,7 @@ from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.messages import JobsPolled
 from rabtui.tui.screens.base import RabtuiScreen
 from rabtui.tui.screens.dashboard import status_text
+from rabtui.tui.widgets.table import Table
 
 STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
                "removed": "red"}
@@ -52,7 +53,7 @@ class BrowseScreen(RabtuiScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="browse-where")
-        yield DataTable(id="browse", cursor_type="row", zebra_stripes=True)
+        yield Table(id="browse", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one("#browse", DataTable).focus()

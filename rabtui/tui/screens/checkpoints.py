@@ -17,6 +17,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, fill_plan
 from rabtui.tui.screens.base import RabtuiScreen, fill_table
 from rabtui.tui.widgets.discbars import DiscBars
+from rabtui.tui.widgets.table import Table
 
 
 @dataclass
@@ -42,7 +43,7 @@ class CheckpointsScreen(RabtuiScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="checkpoints"):
-            yield DataTable(id="cp-dirs", cursor_type="row", zebra_stripes=True)
+            yield Table(id="cp-dirs", cursor_type="row", zebra_stripes=True)
             yield Static("", id="cp-why")
             yield Static("", id="cp-last", classes="section")
             yield ProgressBar(total=100, show_eta=False, id="cp-progress")

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from rabtui.tui import fmt, queries
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.widgets.table import Table
 
 STATUS_STYLE = {
     "completed": "green", "warnings": "yellow", "failed": "bold red", "running": "cyan",
@@ -44,12 +45,12 @@ class DashboardScreen(RabtuiScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="dashboard"):
             yield Static("", id="problems")
-            yield DataTable(id="sources", cursor_type="row", zebra_stripes=True)
+            yield Table(id="sources", cursor_type="row", zebra_stripes=True)
             yield Static("", id="rotation")
             yield Static("Checkpoints due", classes="section")
-            yield DataTable(id="due", cursor_type="row")
+            yield Table(id="due", cursor_type="row")
             yield Static("Running jobs", classes="section")
-            yield DataTable(id="jobs", cursor_type="row")
+            yield Table(id="jobs", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#sources", DataTable).add_columns("source", "host", "last backup", "age", "total", "new")

@@ -14,6 +14,7 @@ from rabtui.tui import fmt, queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
+from rabtui.tui.widgets.table import Table
 
 
 @dataclass
@@ -28,9 +29,9 @@ class MediaScreen(RabtuiScreen):
     BINDINGS = [Binding("l", "label", "Label medium", id="media.label")]
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="media", cursor_type="row", zebra_stripes=True)
+        yield Table(id="media", cursor_type="row", zebra_stripes=True)
         yield Static("", id="media-backups-title", classes="section")
-        yield DataTable(id="media-backups", cursor_type="row", zebra_stripes=True)
+        yield Table(id="media-backups", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one("#media", DataTable).add_columns("medium", "rotation", "label", "mounted", "used", "free", "backups", "path")

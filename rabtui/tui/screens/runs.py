@@ -15,6 +15,7 @@ from rabtui.tui import fmt, queries
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
+from rabtui.tui.widgets.table import Table
 
 STEP_MARK = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "ok": ("✔", "green"),
              "warning": ("!", "yellow"), "failed": ("✖", "bold red"), "skipped": ("-", "dim")}
@@ -52,7 +53,7 @@ class RunsScreen(RabtuiScreen):
         self.after = 0
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="runs-jobs", cursor_type="row", zebra_stripes=True)
+        yield Table(id="runs-jobs", cursor_type="row", zebra_stripes=True)
         with Vertical(id="run-detail"):
             yield Static("", id="run-title")
             yield Static("", id="run-steps")

@@ -15,6 +15,7 @@ from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import SourceForm
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.widgets.table import Table
 
 
 class SourcesScreen(RabtuiScreen):
@@ -28,9 +29,9 @@ class SourcesScreen(RabtuiScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="sources-list", cursor_type="row", zebra_stripes=True)
+        yield Table(id="sources-list", cursor_type="row", zebra_stripes=True)
         yield Static("", id="source-info")
-        yield DataTable(id="source-dirs", cursor_type="row")
+        yield Table(id="source-dirs", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#sources-list", DataTable).add_columns("source", "host", "user", "port", "dirs", "schedule")
