@@ -14,9 +14,10 @@ from rabtui import config as configmod
 from rabtui.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest, check_target, default_target
 from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 ENDED = ("completed", "warnings", "failed", "cancelled")
 
@@ -76,7 +77,7 @@ async def _restore_selected(pilot, app, target: Path, overwrite: bool = False) -
     from textual.widgets import Checkbox, Input
 
     await pilot.press("r")
-    await wait_for(pilot, lambda: isinstance(app.screen, RestoreDialog), what="restore dialog")
+    await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
     dialog = app.screen
     assert dialog.query_one("#restore-overwrite", Checkbox).value is False   # off unless asked
     dialog.query_one("#restore-to", Input).value = str(target)
@@ -116,9 +117,9 @@ def test_restore_a_file_and_a_directory_from_browse(demo_config, tmp_path):
 
             # r at the backups level only explains itself
             await pilot.press("r")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: any("select a file or directory" in n.message for n in app._notifications),
+                           what="r explained")
             assert not isinstance(app.screen, RestoreDialog)
-            assert any("select a file or directory" in n.message for n in app._notifications)
 
             # a file
             screen.open_backup(newest, rel_year + b"/" + month_dir.name.encode())
@@ -190,18 +191,17 @@ def test_restore_dialog_checks_the_target_and_can_be_cancelled(demo_config):
             await wait_for(pilot, lambda: screen.rel == docs and not screen.loading and screen.loaded)
             jobs_before = app.store.one("SELECT COUNT(*) AS n FROM jobs")["n"]
             await pilot.press("r")
-            await wait_for(pilot, lambda: isinstance(app.screen, RestoreDialog))
+            await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
             dialog = app.screen
             what = texts(app, "#restore-what Static")
             assert "demo-host" in what and screen.keys[0].name.decode() in what and screen.backup["name"] in what
             assert dialog.query_one("#restore-to", Input).value.startswith(str(Path.home()))
             dialog.query_one("#restore-to", Input).value = "relative"
             await pilot.press("ctrl+s")
-            await pilot.pause(0.2)
-            assert app.screen is dialog and "absolute" in texts(app, "#restore-error")
+            await wait_for(pilot, lambda: "absolute" in texts(app, "#restore-error"), what="the error shown")
+            assert app.screen is dialog
             # back to the source: the directory field is not used
             dialog.query_one("#restore-source", RadioButton).value = True
-            await pilot.pause(0.1)
             assert dialog.request().to is None and dialog.request().args()[-1] == "--to-source"
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
@@ -211,9 +211,9 @@ def test_restore_dialog_checks_the_target_and_can_be_cancelled(demo_config):
             screen.open_dir(b"")
             await wait_for(pilot, lambda: screen.rel == b"" and not screen.loading and screen.loaded)
             await pilot.press("r")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: any("not inside a directory" in n.message for n in app._notifications),
+                           what="r refused")
             assert not isinstance(app.screen, RestoreDialog)
-            assert any("not inside a directory" in n.message for n in app._notifications)
 
     run(go())
 
@@ -334,7 +334,7 @@ def test_restore_a_version_found_by_name(demo_config, tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
             screen = app.screen
             await pilot.press("slash")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
             await pilot.press(*"IMG_00007", "enter")
             await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
             row = screen.keys[0]

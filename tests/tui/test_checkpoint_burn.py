@@ -11,7 +11,7 @@ from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 FINAL = ("completed", "failed", "cancelled", "dead", "warnings")
 
@@ -28,7 +28,7 @@ def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
         await wait_for(pilot, lambda: newest_job() is not None and newest_job()["title"] == job_title, what=job_title)
         job_id = newest_job()["id"]
         while True:
-            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog) or store.one(
+            await wait_for(pilot, lambda: ready(app, QuestionDialog) or store.one(
                 "SELECT status FROM jobs WHERE id=?", (job_id,))["status"] in FINAL, timeout=120,
                 what="a question or the end of the job")
             if not isinstance(app.screen, QuestionDialog):
@@ -49,11 +49,13 @@ def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("5", "p")
-            await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and "lower bound" in texts(app, "#cp-plan"))
+            await pilot.press("5")
+            await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: "lower bound" in texts(app, "#cp-plan"), what="the plan")
             assert len(app.screen.plan.discs) >= 2, "the demo data spans several 3 MiB discs"
             await pilot.press("B")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="burn dialog")
             await pilot.press("y")
             await answer_until_done(app, pilot, "checkpoint burn", abort_at=2)
             first = newest_job()

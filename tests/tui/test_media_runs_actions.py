@@ -10,7 +10,7 @@ from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 
 def test_label_a_medium(tmp_path, write_config):
@@ -29,7 +29,7 @@ def test_label_a_medium(tmp_path, write_config):
             await pilot.press("3")
             await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
             await pilot.press("l")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
             await pilot.press("y")
             await wait_for(pilot, lambda: "no label" not in texts(app, "#media"), what="label shown")
             assert texts(app, "#media").startswith("usb-1 next usb-1 yes")
@@ -50,12 +50,12 @@ def test_start_and_cancel_a_backup_from_runs(demo_config):
             await pilot.press("4")
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "completed" in texts(app, "#runs-jobs"))
             await pilot.press("n")
-            await wait_for(pilot, lambda: isinstance(app.screen, PickDialog))
+            await wait_for(pilot, lambda: ready(app, PickDialog), what="source picker")
             await pilot.press("enter")
             await wait_for(pilot, lambda: "running" in texts(app, "#runs-jobs"), what="the new job running")
             await wait_for(pilot, lambda: "▶ 4 pre-backup commands" in texts(app, "#run-steps"), what="step 4")
             await pilot.press("x")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="cancel dialog")
             await pilot.press("y")
             await wait_for(pilot, lambda: "running" not in texts(app, "#runs-jobs"), timeout=30, what="job stops")
 

@@ -11,7 +11,8 @@ from rabtui.jobs import JobRecorder
 from rabtui.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.question import QuestionDialog
-from tests.tui.conftest import run, wait_for
+from rabtui.tui.screens.runs import RunsScreen
+from tests.tui.conftest import ready, run, wait_for
 
 
 def question(app) -> str:
@@ -40,16 +41,27 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: "disc 1 of 2" in question(app), what="question dialog")
+            await wait_for(pilot, lambda: "disc 1 of 2" in question(app) and ready(app, QuestionDialog),
+                           what="question dialog")
             await pilot.press("enter")                  # the default, first choice: ready
             await wait_for(pilot, lambda: len(answers) == 1, what="first answer")
-            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog)
-                           and "disc 2" in question(app), what="second question")
+            await wait_for(pilot, lambda: "disc 2" in question(app) and ready(app, QuestionDialog),
+                           what="second question")
+            second = app.screen.prompt["id"]
             await pilot.press("escape")                 # answer later: the question stays open
-            await pilot.pause(0.5)
+            # the dialog's callback has run (an answer would have been sent from there) and every
+            # answer sent has been written
+            await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog) and not app._dialog_open,
+                           what="dialog closed")
+            sending = [w for w in app.workers if w.group == "answer"]
+            if sending:
+                await app.workers.wait_for_complete(sending)
+            assert store.one("SELECT answer FROM prompts WHERE id=?", (second,))["answer"] is None
             assert len(answers) == 1 and app.jobs.prompts
-            await pilot.press("4", "a")                 # Runs: answer the open question
-            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog), what="dialog again")
+            await pilot.press("4")                      # Runs: answer the open question
+            await wait_for(pilot, lambda: ready(app, RunsScreen), what="Runs")
+            await pilot.press("a")
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="dialog again")
             assert [b.label.plain for b in app.screen.query(Button)][3] == "4 skip"
             await pilot.press("4")
             await wait_for(pilot, lambda: len(answers) == 2, what="second answer")
@@ -58,8 +70,7 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
             third = threading.Thread(target=lambda: answers.append(recorder.prompter().ask(
                 Question("insert_disc", "Insert disc 3 of 3", [READY, ABORT]), recorder.cancel)), daemon=True)
             third.start()
-            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog)
-                           and "disc 3" in question(app))
+            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog) and "disc 3" in question(app))
             from rabtui import jobs as jobsmod
 
             jobsmod.answer(store, app.screen.prompt["id"], ABORT)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from textual.command import CommandPalette
 
 from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -42,8 +44,10 @@ def test_every_screen(demo_config, size):
             assert texts(app, "#runs-jobs").count("completed") == 3
             assert "✔ 5 rsync" in texts(app, "#run-steps")
 
-            await pilot.press("5", "p")
-            await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and "lower bound" in texts(app, "#cp-plan"))
+            await pilot.press("5")
+            await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: "lower bound" in texts(app, "#cp-plan"), what="the plan")
             assert "never" in texts(app, "#cp-dirs")
 
             await pilot.press("6")
@@ -111,15 +115,26 @@ def test_browse_shows_new_files_and_hard_links(demo_config):
     run(go())
 
 
+def palette_top(app, query: str) -> str | None:
+    """The highlighted command of the command palette once `query` is typed in full, else None."""
+    from textual.command import CommandInput, CommandList
+
+    screen = app.screen
+    if not isinstance(screen, CommandPalette) or screen.query_one(CommandInput).value != query:
+        return None
+    option = screen.query_one(CommandList).highlighted_option
+    return getattr(option.hit, "text", None) if option is not None else None
+
+
 def test_command_palette_lists_screens_and_actions(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources"))
             await pilot.press("ctrl+p")
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: ready(app, CommandPalette), what="command palette")
             await pilot.press(*"go to runs")
-            await pilot.pause(0.5)
+            await wait_for(pilot, lambda: palette_top(app, "go to runs") == "Go to Runs", what="Go to Runs highlighted")
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="palette switches to Runs")
             from rabtui.tui.commands import RabtuiCommands
@@ -139,7 +154,7 @@ def test_find_by_name_and_open_its_directory(demo_config):
             await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
             screen = app.screen
             await pilot.press("slash")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
             await pilot.press(*"IMG_00007", "enter")
             await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
             found = texts(app, "#browse")
@@ -161,9 +176,9 @@ def test_keys_can_be_remapped_by_binding_id(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("4")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, DashboardScreen)
+            await wait_for(pilot, lambda: ready(app, DashboardScreen), what="dashboard")
+            bound = {key: active.binding.id for key, active in app.screen.active_bindings.items()}
+            assert bound.get("f4") == "goto.runs" and bound.get("4") != "goto.runs"
             await pilot.press("f4")
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="f4 opens Runs")
 

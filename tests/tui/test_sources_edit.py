@@ -10,7 +10,7 @@ from textual.widgets import Input, Static, TextArea
 from rabtui import config as configmod
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.source_form import SourceForm, parse_directories
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 
 def test_add_and_edit_a_source_writes_the_toml(demo_config):
@@ -20,7 +20,7 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
             await pilot.press("2")
             await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
             await pilot.press("a")
-            await wait_for(pilot, lambda: isinstance(app.screen, SourceForm))
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
             form = app.screen
             form.query_one("#f-id", Input).value = "web1"
             form.query_one("#f-host", Input).value = "web1.example.com"
@@ -30,17 +30,18 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
             form.query_one("#f-pre_backup_commands", TextArea).text = "mysqldump --all-databases > /var/backups/db.sql"
             before = demo_config.read_text()
             await pilot.press("ctrl+s")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: "number" in str(form.query_one("#e-port", Static).render()),
+                           what="the port's error")
             assert isinstance(app.screen, SourceForm), "a bad port keeps the form open"
-            assert "number" in str(form.query_one("#e-port", Static).render())
             assert form.query_one("#f-port").has_class("invalid")
             assert demo_config.read_text() == before
 
             form.query_one("#f-port", Input).value = "2222"
             form.query_one("#f-schedule", Input).value = "every day"
             await pilot.press("ctrl+s")
-            await pilot.pause(0.2)
-            assert "cron" in str(form.query_one("#e-schedule", Static).render())
+            await wait_for(pilot, lambda: "cron" in str(form.query_one("#e-schedule", Static).render()),
+                           what="the schedule's error")
+            assert isinstance(app.screen, SourceForm)
             assert demo_config.read_text() == before
 
             form.query_one("#f-schedule", Input).value = "30 1 * * *"
@@ -51,7 +52,7 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
             # edit the demo source: a per-directory threshold
             app.screen.query_one("#sources-list").move_cursor(row=0)
             await pilot.press("e")
-            await wait_for(pilot, lambda: isinstance(app.screen, SourceForm))
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
             area = app.screen.query_one("#f-directories", TextArea)
             area.text = area.text.replace("kind", "kind").replace("max_changed_files=300", "max_changed_files=42")
             await pilot.press("ctrl+s")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.sources import SourcesScreen
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 
 def test_unknown_host_key_dialog_and_trust(tmp_path, write_config, sshd):
@@ -29,7 +29,7 @@ def test_unknown_host_key_dialog_and_trust(tmp_path, write_config, sshd):
             await pilot.press("2")
             await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen) and "web1" in texts(app, "#sources-list"))
             await pilot.press("t")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="host key dialog")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
             shown = str(app.screen.query_one("#confirm-text").render())
             assert sshd.fingerprint() in shown and "not known" in shown
             await pilot.press("y")
@@ -59,10 +59,18 @@ def test_refusing_the_key_writes_nothing(tmp_path, write_config, sshd):
             await pilot.press("2")
             await wait_for(pilot, lambda: "web1" in texts(app, "#sources-list"))
             await pilot.press("t")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="host key dialog")
+            answers = []      # the dialog's answer, once the screen's callback has run with it
+            result = app.screen._result_callbacks[-1]
+            callback = result.callback
+            result.callback = lambda ok: (callback(ok), answers.append(ok))
             await pilot.press("n")
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: answers, what="the answer handled")
+            assert answers == [False]
             assert isinstance(app.screen, SourcesScreen)
+            testing = [w for w in app.workers if w.group == "test"]   # a trust would have started here
+            if testing:
+                await app.workers.wait_for_complete(testing)
 
     run(go())
     assert not (tmp_path / "state" / "known_hosts").exists()
