@@ -87,21 +87,48 @@ def apprise_body(event: dict) -> str:
     return f"{event['message']}\n\n{json.dumps(event, indent=2, default=str)}"
 
 
+_NOT_INSTALLED = "notify.apprise_urls is set but apprise is not installed (pip install 'rabtui[apprise]')"
+
+
+def _apprise_for(apprise, n: int, url: str):
+    """(an Apprise object for this one URL, None), or (None, the problem) when apprise does not understand it."""
+    app = apprise.Apprise()
+    if not app.add(url) or len(app) == 0:
+        return None, f"apprise URL #{n} ({_scheme(url)}://...) is not one apprise understands"
+    return app, None
+
+
+def apprise_url_problems(urls) -> list[str]:
+    """What is wrong with the configured apprise URLs, found without sending anything (check-config)."""
+    if not urls:
+        return []
+    try:
+        import apprise  # optional extra
+    except ImportError:
+        return [_NOT_INSTALLED]
+    problems = []
+    for n, url in enumerate(urls, 1):
+        problem = _apprise_for(apprise, n, url)[1]
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def _apprise(urls, event: dict) -> list[str]:
     """Send the event to each apprise URL on its own, so a failure names its URL (with apprise's
     own privacy form: passwords and tokens hidden) and apprise's reason, and never stops the others."""
     try:
         import apprise  # optional extra
     except ImportError:
-        return ["notify.apprise_urls is set but apprise is not installed (pip install 'rabtui[apprise]')"]
+        return [_NOT_INSTALLED]
     kind = getattr(apprise.NotifyType, APPRISE_TYPES.get(event["level"], "INFO"))
     title, body = apprise_title(event), apprise_body(event)
     problems: list[str] = []
     for n, url in enumerate(urls, 1):
         try:
-            app = apprise.Apprise()
-            if not app.add(url) or len(app) == 0:
-                problems.append(f"apprise URL #{n} ({_scheme(url)}://...) is not one apprise understands")
+            app, problem = _apprise_for(apprise, n, url)
+            if problem:
+                problems.append(problem)
                 continue
             shown = app[0].url(privacy=True).split("?", 1)[0]
             with _AppriseLog() as log:

@@ -235,3 +235,20 @@ def test_apprise_urls_without_apprise_installed_is_reported(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "apprise", None)       # as if the extra were not installed
     problems = notify.send(lab.load(), notify.make_event("health", "warning", "x", source="loc"))
     assert problems == ["notify.apprise_urls is set but apprise is not installed (pip install 'rabtui[apprise]')"]
+
+
+def test_check_config_names_an_apprise_url_apprise_does_not_understand(tmp_path, hook, capsys, monkeypatch):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    _with_apprise(lab, [hook.url("json"), "nosuch://token@example"])
+    line = next(n for n, text in enumerate(lab.config_path.read_text().splitlines(), 1) if "apprise_urls" in text)
+    assert main(["--config", str(lab.config_path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{lab.config_path}:{line}: notify.apprise_urls: apprise URL #2 (nosuch://...)" in err
+    assert "token" not in err and not hook.requests          # checked, never sent
+
+    lab.config_path.write_text(lab.config_path.read_text().replace(', "nosuch://token@example"', ""))
+    assert main(["--config", str(lab.config_path), "check-config"]) == 0, capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "apprise", None)
+    assert main(["--config", str(lab.config_path), "check-config"]) == 2
+    assert "apprise is not installed" in capsys.readouterr().err
