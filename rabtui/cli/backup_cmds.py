@@ -14,11 +14,11 @@ from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import COMPLETE_SQL
 
 from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
-from .progress import _size, combine, terminal_emit
 
 jobs = LazyModule("rabtui.jobs")
 locks = LazyModule("rabtui.locks")
 media = LazyModule("rabtui.backup.media")
+progress = LazyModule("rabtui.cli.progress")   # the displays import the engine's events
 run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")   # paramiko: once a backup runs
 
 
@@ -70,7 +70,7 @@ def cmd_backup(args) -> int:
     # One medium for the whole run, as RAB does: all sources of the day on the same medium.
     medium_id = cfg.medium(args.medium).id if args.medium else media.next_medium(cfg, store).id
     worst = EXIT_OK
-    with terminal_emit(verbose=args.verbose) as display:
+    with progress.terminal_emit(verbose=args.verbose) as display:
         for sid in ids:
             code = _backup_one(cfg, store, sid, medium_id, display, args.job_id)
             worst = worst_exit(worst, code)
@@ -83,7 +83,7 @@ def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | Non
     previous = _cancel_on_sigint(recorder)
     prompter = recorder.prompter() if job_id is not None else TerminalPrompter()
     try:
-        outcome = run_backup_job(cfg, store, sid, recorder, emit=combine(recorder.emit, display.emit),
+        outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, display.emit),
                                  prompter=prompter, medium_id=medium_id)
     except LockBusy as exc:
         print(f"rabtui: {sid}: {exc}", file=sys.stderr)
@@ -220,8 +220,8 @@ def cmd_status(args) -> int:
         if last is None:
             line = "never backed up"
         else:
-            line = (f"{last['status']} {last['age']} on {last['medium']}, total {_size(last['total_bytes'])},"
-                    f" new {_size(last['new_bytes'])}")
+            line = (f"{last['status']} {last['age']} on {last['medium']}, total {progress._size(last['total_bytes'])},"
+                    f" new {progress._size(last['new_bytes'])}")
             if last["reason"]:
                 line += f" ({last['reason']})"
             good = s["last_complete"]
@@ -236,7 +236,7 @@ def cmd_status(args) -> int:
         if m["label"] and not m["label_ok"]:
             label = f"WRONG LABEL {m['label']!r}"
         nxt = "  <- next" if m["next"] else ""
-        print(f"  {m['id']}: {m['path']}, {state}, {label}, free {_size(m['free_bytes'])},"
+        print(f"  {m['id']}: {m['path']}, {state}, {label}, free {progress._size(m['free_bytes'])},"
               f" last used {m['last_used'] or 'never'}{nxt}")
     print("Checkpoint counters")
     for c in data["checkpoint_counters"]:

@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-from .common import LazyModule
-
-if TYPE_CHECKING:
-    from rabtui.events import Emit, Event
-
-events = LazyModule("rabtui.events")
+from rabtui.events import ERROR, ITEM, LOG, PROGRESS, RESULT, STEP, WARNING, Emit, Event
 
 _STATE_MARK = {"ok": "ok", "failed": "FAILED", "warning": "warning", "skipped": "skipped", "running": "..."}
 
@@ -47,16 +42,16 @@ class PlainDisplay:
         self.verbose = verbose
 
     def emit(self, event: Event) -> None:
-        if event.kind in (events.PROGRESS, events.ITEM):
+        if event.kind in (PROGRESS, ITEM):
             return
-        if event.kind == events.STEP and event.data.get("state") == "running":
+        if event.kind == STEP and event.data.get("state") == "running":
             return
-        if event.kind == events.LOG and not self.verbose:
+        if event.kind == LOG and not self.verbose:
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
-        label = {events.WARNING: "warning: ", events.ERROR: "error: "}.get(event.kind, "")
+        label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
         text = event.message
-        if event.kind == events.RESULT:
+        if event.kind == RESULT:
             text += f": total {_size(event.data.get('total_bytes'))}, new {_size(event.data.get('new_bytes'))}"
         self.stream.write(f"{stamp} {label}{text}\n")
         self.stream.flush()
@@ -99,7 +94,7 @@ class RichDisplay:
         return self.task
 
     def emit(self, event: Event) -> None:
-        if event.kind == events.PROGRESS:
+        if event.kind == PROGRESS:
             d = event.data
             what = d.get("dir") or "rsync"
             if d.get("dirs", 1) > 1:
@@ -107,12 +102,12 @@ class RichDisplay:
             self.progress.update(self._task(), completed=d.get("done_bytes") or 0, total=d.get("total_bytes"),
                                  what=what[-30:])
             return
-        if event.kind == events.ITEM:
+        if event.kind == ITEM:
             if self.task is not None:
                 name = event.data.get("name", event.message)
                 self.progress.update(self.task, current=name[-40:])
             return
-        if event.kind == events.STEP:
+        if event.kind == STEP:
             state = event.data.get("state")
             if state == "running":
                 return
@@ -123,13 +118,13 @@ class RichDisplay:
                 self.progress.remove_task(self.task)
                 self.task = None
             return
-        if event.kind == events.LOG and not self.verbose:
+        if event.kind == LOG and not self.verbose:
             return
-        if event.kind in (events.WARNING, events.ERROR):
-            style = "yellow" if event.kind == events.WARNING else "bold red"
+        if event.kind in (WARNING, ERROR):
+            style = "yellow" if event.kind == WARNING else "bold red"
             self.console.print(f"{event.kind}: {event.message}", style=style, highlight=False, markup=False)
             return
-        if event.kind == events.RESULT:
+        if event.kind == RESULT:
             d = event.data
             line = f"{event.message}: total {_size(d.get('total_bytes'))}, new {_size(d.get('new_bytes'))}"
             self.console.print(line, highlight=False, markup=False)
