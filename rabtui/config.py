@@ -232,6 +232,11 @@ class _Reader:
                 raise self.error(keypath + (key,), "must not be negative")
 
 
+def error_at(path: Path, keypath: tuple, message: str) -> ConfigError:
+    """An error about a key of a loaded config file, found after loading (file:line: key: message)."""
+    return _Reader(path, Path(path).read_text(encoding="utf-8")).error(keypath, message)
+
+
 def _dotted(keypath: tuple) -> str:
     out = ""
     for part in keypath:

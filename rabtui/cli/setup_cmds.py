@@ -6,8 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from rabtui.config_lines import KeyLines
-from rabtui.errors import ConfigError, UsageError
+from rabtui.errors import UsageError
 
 from .common import LazyModule, load_config
 
@@ -40,9 +39,7 @@ def cmd_check_config(args) -> int:
     cfg = load_config(args)
     problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
-        line = KeyLines(cfg.path.read_text(encoding="utf-8")).line_of(("notify", "apprise_urls"))
-        where = f"{cfg.path}:{line}" if line else str(cfg.path)
-        raise ConfigError(f"{where}: notify.apprise_urls: " + "; ".join(problems))
+        raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
     print(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)")
     for m in cfg.media:
