@@ -12,12 +12,14 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paramiko
-
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 
 CONNECT_TIMEOUT = 15
+# How long a shared connection (ControlMaster) stays open once idle: longer than the gap between
+# step 1 and rsync, short enough not to linger after a killed backup. A rsync that comes later
+# connects on its own.
+SHARED_IDLE_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def _ssh_config_lookup(alias: str) -> dict:
     path = Path(os.path.expanduser("~/.ssh/config"))
     if not path.is_file():
         return {}
+    import paramiko   # here, not at the top: a backup without ~/.ssh/config never loads paramiko
+
     try:
         return dict(paramiko.SSHConfig.from_path(str(path)).lookup(alias))
     except Exception as exc:  # paramiko raises assorted errors on odd config files
@@ -142,9 +146,35 @@ def ssh_argv(cfg: Config, source: Source, ep: Endpoint | None = None) -> list[st
     return argv
 
 
-def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None) -> str:
-    """The value of rsync's -e for a remote source."""
-    return " ".join(_rsync_quote(a) for a in ssh_argv(cfg, source, ep))
+def shared_options(control: Path, *, master: bool) -> list[str]:
+    """ssh options that open (`master`) or use the shared connection whose socket is `control`;
+    a user of it connects directly when the shared connection is gone."""
+    argv = ["-o", f"ControlPath={_ssh_option_path(control)}"]
+    if master:
+        return argv + ["-o", "ControlMaster=yes", "-o", f"ControlPersist={SHARED_IDLE_SECONDS}"]
+    return argv + ["-o", "ControlMaster=no"]
+
+
+def whoami_argv(cfg: Config, source: Source, control: Path | None = None) -> list[str]:
+    """ssh running `whoami` on the source; with `control`, the login stays open as the shared
+    connection."""
+    argv = ssh_argv(cfg, source)
+    if control is not None:
+        argv += shared_options(control, master=True)
+    return argv + ["--", source.host, "whoami"]
+
+
+def shared_exit_argv(cfg: Config, source: Source, control: Path) -> list[str]:
+    """ssh asking the shared connection whose socket is `control` to close."""
+    return ssh_argv(cfg, source) + ["-o", f"ControlPath={_ssh_option_path(control)}", "-O", "exit", "--", source.host]
+
+
+def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> str:
+    """The value of rsync's -e for a remote source (over the shared connection at `control`)."""
+    argv = ssh_argv(cfg, source, ep)
+    if control is not None:
+        argv += shared_options(control, master=False)
+    return " ".join(_rsync_quote(a) for a in argv)
 
 
 def rsync_location(source: Source, path: str) -> str:

@@ -8,6 +8,7 @@ command marks the backup failed but keeps its data, and its sizes are still reco
 
 from __future__ import annotations
 
+import getpass
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import locks, remote
+from rabtui import locks
 from rabtui.backup import history, media
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -26,6 +27,7 @@ from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
+from rabtui.shared_ssh import SharedConnection
 from rabtui.store import COMPLETE, Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
@@ -122,6 +124,7 @@ class _Run:
         self._base_cache = False
         self._log = None
         self._early_log: list[str] = []
+        self._ssh: SharedConnection | None = None
 
     # --- events and the run's log ------------------------------------------------------------------
 
@@ -166,6 +169,8 @@ class _Run:
             status, reason = self._steps(medium, spool)
         finally:
             self._close_log()
+            if self._ssh is not None:
+                self._ssh.close()
         return self._result(status, reason)
 
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
@@ -223,10 +228,14 @@ class _Run:
 
     def _step1(self) -> None:
         self.step(1, "running")
-        try:
-            user = remote.whoami(self.cfg, self.source)
-        except WorkFailed as exc:
-            self._fail_step(1, str(exc))
+        if self.source.is_local:
+            user = getpass.getuser()
+        else:
+            self._ssh = SharedConnection(self.cfg, self.source)
+            try:
+                user = self._ssh.open(self.cancel)
+            except WorkFailed as exc:
+                self._fail_step(1, str(exc))
         where = "local machine" if self.source.is_local else self.source.host
         self.step(1, "ok", f"{user} on {where}")
 
@@ -282,6 +291,8 @@ class _Run:
         if not commands:
             self.step(n, "skipped", "no commands")
             return
+        from rabtui import remote   # paramiko: loaded only for a source that has commands
+
         try:
             remote.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
         except Cancelled:
@@ -297,7 +308,7 @@ class _Run:
     def _step5(self, medium: Medium, spool: CatalogSpool) -> None:
         rec = self.rec
         self.step(5, "running")
-        rsh = None if self.source.is_local else remote.rsync_rsh(self.cfg, self.source)
+        rsh = None if self._ssh is None else self._ssh.rsync_rsh()
         dirs = self.source.directories
         for index, directory in enumerate(dirs):
             try:

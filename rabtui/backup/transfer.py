@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from rabtui import proc, remote, rsync
+from rabtui import proc, rsync, ssh_target
 from rabtui.backup import media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
@@ -110,7 +110,7 @@ def _roomy_pipe(popen) -> None:
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync") -> list[str]:
     return rsync.build_argv(
-        remote.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
+        ssh_target.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
         excludes=(*source.excludes, *directory.excludes),
         link_dest=str(link_dest) if link_dest else None,
         compare_dest=str(compare_dest) if compare_dest else None,

@@ -1,0 +1,82 @@
+"""One OpenSSH connection for a whole backup of a remote source.
+
+Step 1 logs in with OpenSSH, the transport rsync uses, and runs `whoami`; the login stays open
+(ControlMaster) and every rsync of the backup runs over it. A backup so pays one SSH handshake, as
+bare rsync does, and step 1 proves the very login that rsync will use.
+
+When OpenSSH cannot log in, paramiko (remote.py) tells why in the terms the operator acts on: an
+unknown host key with its fingerprint, a changed key, a refused connection. Only then, or for
+pre/post commands, is paramiko loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from rabtui import proc, ssh_target
+from rabtui.config import Config, Source
+from rabtui.errors import Cancelled, WorkFailed
+
+SOCKET_PATH_MAX = 100      # sun_path holds 108 bytes; ssh adds a suffix while it sets the socket up
+SSH_FAILED = 255           # ssh's own exit status: it could not connect or log in
+
+
+class SharedConnection:
+    def __init__(self, cfg: Config, source: Source):
+        self.cfg, self.source = cfg, source
+        self._dir: Path | None = None
+        self.control: Path | None = None      # the socket, once the shared connection is open
+
+    def open(self, cancel: threading.Event | None = None) -> str:
+        """Log in, run `whoami` and keep the connection; returns the user. WorkFailed says why not."""
+        self._dir = Path(tempfile.mkdtemp(prefix="rabtui-ssh-"))
+        control = self._dir / "mux"
+        if len(os.fsencode(control)) > SOCKET_PATH_MAX:
+            control = None     # a very long TMPDIR: no sharing, each rsync logs in itself
+        timeout = 2 * ssh_target.CONNECT_TIMEOUT
+        try:
+            done = proc.run(ssh_target.whoami_argv(self.cfg, self.source, control), capture=True,
+                            cancel=cancel, timeout=timeout)
+        except Cancelled:
+            if cancel is not None and cancel.is_set():
+                raise
+            raise WorkFailed(f"{self.source.id}: no answer from {self.source.host} within {timeout} s") from None
+        lines = [line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+        if done.returncode == 0 and lines:
+            if control is not None and control.exists():
+                self.control = control
+            return lines[-1]   # the last line: a chatty shell start-up file may print before it
+        if done.returncode == SSH_FAILED:
+            self._explain(done.stderr_tail)
+        output = "\n  ".join((lines + done.stderr_tail)[-5:]) or None
+        raise WorkFailed(f"{self.source.id}: whoami failed on {self.source.host} (exit {done.returncode})",
+                         hint=output)
+
+    def _explain(self, stderr: list[str]) -> None:
+        """OpenSSH could not log in: raise paramiko's precise reason, else OpenSSH's own words."""
+        from rabtui import remote
+
+        remote.whoami(self.cfg, self.source)   # raises HostKeyError, Unreachable, ...
+        said = next((line for line in reversed(stderr) if line.strip()), "no message")
+        raise WorkFailed(f"{self.source.id}: OpenSSH (which rsync uses) cannot log in to {self.source.host}: {said}",
+                         hint="paramiko can (rabtui sources test passes): compare ~/.ssh/config and the "
+                              "key files with what ssh reads")
+
+    def rsync_rsh(self) -> str:
+        """rsync's -e: over the shared connection when it is open."""
+        return ssh_target.rsync_rsh(self.cfg, self.source, control=self.control)
+
+    def close(self) -> None:
+        if self.control is not None and self.control.exists():
+            try:
+                proc.run(ssh_target.shared_exit_argv(self.cfg, self.source, self.control), timeout=10)
+            except (Cancelled, OSError):
+                pass    # it closes itself once idle (SHARED_IDLE_SECONDS)
+        self.control = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

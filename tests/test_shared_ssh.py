@@ -1,0 +1,116 @@
+"""One SSH login per backup: step 1 opens it (OpenSSH, `whoami`), every rsync of the backup runs
+over it, and it is closed at the end; when it is gone, rsync logs in on its own."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from rabtui import proc, ssh_target
+from rabtui.events import LOG, STEP
+from tests.sshd import start_sshd
+from tests.trees import Lab, ssh_source_lines
+
+
+def _lab(tmp_path: Path, server, dirs: int = 2):
+    lab = Lab(tmp_path)
+    text = ssh_source_lines(server)
+    for i in range(dirs):
+        data = lab.src / f"dir{i}"
+        data.mkdir()
+        (data / "file.txt").write_text(f"content {i}\n")
+        text += f'[[sources.directories]]\npath = "{data}"\n'
+    cfg = lab.write(text)
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(server.known_hosts_line())
+    return lab, cfg
+
+
+def _when_logged_in(lab: Lab, action) -> None:
+    """Run `action` as soon as step 1 has logged in."""
+    record = lab.emit
+
+    def emit(event) -> None:
+        record(event)
+        if event.kind == STEP and event.data["step"] == 1 and event.data["state"] == "ok":
+            action()
+
+    lab.emit = emit
+
+
+def _rsync_argvs(lab: Lab) -> list[list[str]]:
+    return [e.data["argv"] for e in lab.events if e.kind == LOG and "argv" in e.data]
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def _socket_dir(tmp_path: Path, monkeypatch) -> Path:
+    where = tmp_path / "t"
+    where.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(where))
+    return where
+
+
+def test_every_rsync_runs_over_the_login_of_step_1(tmp_path, monkeypatch):
+    server = start_sshd(tmp_path / "sshd")   # its own sshd: this test stops it
+    sockets = _socket_dir(tmp_path, monkeypatch)
+    try:
+        lab, cfg = _lab(tmp_path, server)
+        _when_logged_in(lab, server.stop)    # from here on the host takes no new login
+        result = lab.backup(cfg, "web", medium_id="m1")
+        assert result.status == "completed", result.reason
+        for i in range(2):
+            data = lab.src / f"dir{i}"
+            assert (result.path / "data" / str(data).lstrip("/") / "file.txt").read_text() == f"content {i}\n"
+        argvs = _rsync_argvs(lab)
+        assert len(argvs) == 2 and all(any("ControlMaster=no" in a for a in argv) for argv in argvs)
+        # closed at the end: no socket, no ssh process left holding it
+        assert os.listdir(sockets) == []
+        assert _processes_mentioning(str(sockets)) == []
+        # and the host really takes no new login: the same backup now fails at step 1
+        lab.emit = Lab.emit.__get__(lab)
+        again = lab.backup(cfg, "web", medium_id="m1")
+        assert again.status == "failed" and "refused" in again.reason.lower()
+    finally:
+        server.stop()
+
+
+def test_rsync_logs_in_itself_when_the_shared_login_is_gone(tmp_path, sshd, monkeypatch):
+    sockets = _socket_dir(tmp_path, monkeypatch)
+    lab, cfg = _lab(tmp_path, sshd, dirs=1)
+    source = cfg.source("web")
+
+    def close_it() -> None:
+        (control,) = sockets.glob("rabtui-ssh-*/mux")
+        done = proc.run(ssh_target.shared_exit_argv(cfg, source, control))
+        assert done.ok, done.stderr_text()
+
+    _when_logged_in(lab, close_it)
+    result = lab.backup(cfg, "web", medium_id="m1")
+    assert result.status == "completed", result.reason
+    data = lab.src / "dir0"
+    assert (result.path / "data" / str(data).lstrip("/") / "file.txt").read_text() == "content 0\n"
+    assert os.listdir(sockets) == []
+
+
+def test_no_sharing_when_the_socket_path_would_be_too_long(tmp_path, sshd, monkeypatch):
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    lab, cfg = _lab(tmp_path, sshd, dirs=1)
+    result = lab.backup(cfg, "web", medium_id="m1")
+    assert result.status == "completed", result.reason
+    (argv,) = _rsync_argvs(lab)
+    assert not any("ControlPath" in a for a in argv)
+    assert os.listdir(deep) == []
