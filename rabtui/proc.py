@@ -128,11 +128,26 @@ def run(
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled.
     """
+    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, on_start=on_start)
+    return started.finish(on_stdout=on_stdout, on_stderr=on_stderr, capture=capture, cancel=cancel,
+                          timeout=timeout, stderr_lines=stderr_lines)
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    stdin_data: bytes | None = None,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
+) -> Started:
+    """Start `argv` now and read it later with `finish` (for a process whose wait can overlap
+    other work; its output must be small enough to wait in the pipe)."""
     argv = [os.fspath(a) for a in argv]
-    started = time.monotonic()
     full_env = None if env is None else {**os.environ, **env}
+    began = time.monotonic()
     try:
-        proc = subprocess.Popen(
+        popen = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -145,71 +160,102 @@ def run(
         which(argv[0])  # raises MissingTool with the install hint
         raise
     if on_start:
-        on_start(proc)
+        on_start(popen)
     if stdin_data is not None:
-        threading.Thread(target=_feed_stdin, args=(proc, stdin_data), daemon=True).start()
+        threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
+    return Started(argv, popen, began)
 
-    captured: list[bytes] = []
-    tail: deque[str] = deque(maxlen=stderr_lines)
 
-    def err_record(line: bytes) -> None:
-        tail.append(line.decode("utf-8", "replace"))
-        if on_stderr:
-            on_stderr(line)
+class Started:
+    """A process from `start`, until `finish` has read it to its end (or `kill` has stopped it)."""
 
-    out_split = LineSplitter(on_stdout) if on_stdout else None
-    err_split = LineSplitter(err_record)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    open_streams = 2
-    try:
-        while open_streams:
-            if cancel is not None and cancel.is_set():
-                _kill_group(proc)
-                raise Cancelled(f"cancelled: {os.path.basename(argv[0])}")
-            if timeout is not None and time.monotonic() - started > timeout:
-                _kill_group(proc)
-                raise Cancelled(f"{os.path.basename(argv[0])} took longer than {timeout:.0f} s")
-            for key, _ in sel.select(timeout=0.2):
-                chunk = os.read(key.fileobj.fileno(), 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    open_streams -= 1
-                    continue
-                if key.data == "out":
-                    if capture:
-                        captured.append(chunk)
-                    if out_split:
-                        out_split.feed(chunk)
-                else:
-                    err_split.feed(chunk)
-        if out_split:
-            out_split.close()
-        err_split.close()
-        while True:
-            try:
-                code = proc.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
+    def __init__(self, argv: list[str], popen: subprocess.Popen, began: float):
+        self.argv, self.popen, self.began = argv, popen, began
+        self.finished = False
+
+    def kill(self) -> None:
+        if not self.finished:
+            self.finished = True
+            if self.popen.poll() is None:
+                _kill_group(self.popen, grace=2.0)
+            self.popen.stdout.close()
+            self.popen.stderr.close()
+
+    def finish(
+        self,
+        *,
+        on_stdout: LineCallback | None = None,
+        on_stderr: LineCallback | None = None,
+        capture: bool = False,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        stderr_lines: int = 200,
+    ) -> Completed:
+        """Read the process to its end; see `run`. `timeout` counts from its start."""
+        self.finished = True
+        argv, proc, started = self.argv, self.popen, self.began
+        name = os.path.basename(argv[0])
+        captured: list[bytes] = []
+        tail: deque[str] = deque(maxlen=stderr_lines)
+
+        def err_record(line: bytes) -> None:
+            tail.append(line.decode("utf-8", "replace"))
+            if on_stderr:
+                on_stderr(line)
+
+        out_split = LineSplitter(on_stdout) if on_stdout else None
+        err_split = LineSplitter(err_record)
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ, "out")
+        sel.register(proc.stderr, selectors.EVENT_READ, "err")
+        open_streams = 2
+        try:
+            while open_streams:
                 if cancel is not None and cancel.is_set():
                     _kill_group(proc)
-                    raise Cancelled(f"cancelled: {os.path.basename(argv[0])}")
-    except BaseException:
-        if proc.poll() is None:
-            _kill_group(proc, grace=2.0)
-        raise
-    finally:
-        sel.close()
-        proc.stdout.close()
-        proc.stderr.close()
-    return Completed(
-        argv=list(argv),
-        returncode=code,
-        stdout=b"".join(captured),
-        stderr_tail=list(tail),
-        seconds=time.monotonic() - started,
-    )
+                    raise Cancelled(f"cancelled: {name}")
+                if timeout is not None and time.monotonic() - started > timeout:
+                    _kill_group(proc)
+                    raise Cancelled(f"{name} took longer than {timeout:.0f} s")
+                for key, _ in sel.select(timeout=0.2):
+                    chunk = os.read(key.fileobj.fileno(), 65536)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                        open_streams -= 1
+                        continue
+                    if key.data == "out":
+                        if capture:
+                            captured.append(chunk)
+                        if out_split:
+                            out_split.feed(chunk)
+                    else:
+                        err_split.feed(chunk)
+            if out_split:
+                out_split.close()
+            err_split.close()
+            while True:
+                try:
+                    code = proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if cancel is not None and cancel.is_set():
+                        _kill_group(proc)
+                        raise Cancelled(f"cancelled: {name}")
+        except BaseException:
+            if proc.poll() is None:
+                _kill_group(proc, grace=2.0)
+            raise
+        finally:
+            sel.close()
+            proc.stdout.close()
+            proc.stderr.close()
+        return Completed(
+            argv=list(argv),
+            returncode=code,
+            stdout=b"".join(captured),
+            stderr_tail=list(tail),
+            seconds=time.monotonic() - started,
+        )
 
 
 def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:

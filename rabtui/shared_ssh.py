@@ -26,29 +26,39 @@ SSH_FAILED = 255           # ssh's own exit status: it could not connect or log 
 
 
 class SharedConnection:
+    """`start` begins the login (a caller may start it early, to overlap it with its own start-up),
+    `open` waits for it; `close` ends it, at any point."""
+
     def __init__(self, cfg: Config, source: Source):
         self.cfg, self.source = cfg, source
         self._dir: Path | None = None
+        self._login: proc.Started | None = None
+        self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
+
+    def start(self) -> SharedConnection:
+        if self._login is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="rabtui-ssh-"))
+            control = self._dir / "mux"
+            # a very long TMPDIR: no sharing, each rsync logs in itself
+            self._want = control if len(os.fsencode(control)) <= SOCKET_PATH_MAX else None
+            self._login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self._want))
+        return self
 
     def open(self, cancel: threading.Event | None = None) -> str:
         """Log in, run `whoami` and keep the connection; returns the user. WorkFailed says why not."""
-        self._dir = Path(tempfile.mkdtemp(prefix="rabtui-ssh-"))
-        control = self._dir / "mux"
-        if len(os.fsencode(control)) > SOCKET_PATH_MAX:
-            control = None     # a very long TMPDIR: no sharing, each rsync logs in itself
+        self.start()
         timeout = 2 * ssh_target.CONNECT_TIMEOUT
         try:
-            done = proc.run(ssh_target.whoami_argv(self.cfg, self.source, control), capture=True,
-                            cancel=cancel, timeout=timeout)
+            done = self._login.finish(capture=True, cancel=cancel, timeout=timeout)
         except Cancelled:
             if cancel is not None and cancel.is_set():
                 raise
             raise WorkFailed(f"{self.source.id}: no answer from {self.source.host} within {timeout} s") from None
         lines = [line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
         if done.returncode == 0 and lines:
-            if control is not None and control.exists():
-                self.control = control
+            if self._want is not None and self._want.exists():
+                self.control = self._want
             return lines[-1]   # the last line: a chatty shell start-up file may print before it
         if done.returncode == SSH_FAILED:
             self._explain(done.stderr_tail)
@@ -71,6 +81,8 @@ class SharedConnection:
         return ssh_target.rsync_rsh(self.cfg, self.source, control=self.control)
 
     def close(self) -> None:
+        if self._login is not None:
+            self._login.kill()      # started and never waited for: stop it
         if self.control is not None and self.control.exists():
             try:
                 proc.run(ssh_target.shared_exit_argv(self.cfg, self.source, self.control), timeout=10)

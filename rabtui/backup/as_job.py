@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rabtui import notify
+from rabtui.backup.pipeline import run_backup
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, LockBusy, RabtuiError
 from rabtui.events import Emit, Prompter
 from rabtui.jobs import JobRecorder
+from rabtui.shared_ssh import SharedConnection
 from rabtui.store import Store
 
 
@@ -25,14 +27,12 @@ class JobOutcome:
 
 def run_backup_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, emit: Emit,
                    prompter: Prompter | None, medium_id: str | None = None,
-                   now: datetime | None = None) -> JobOutcome:
+                   now: datetime | None = None, ssh: SharedConnection | None = None) -> JobOutcome:
     """Raises LockBusy (another backup of the source runs) with the job row left to the caller:
-    the command line calls it a failure, run-due a slot already covered."""
-    from rabtui.backup.pipeline import run_backup   # paramiko: loaded only when a backup runs
-
+    the command line calls it a failure, run-due a slot already covered. `ssh`: see run_backup."""
     try:
         result = run_backup(cfg, store, source_id, emit=emit, cancel=recorder.cancel, prompter=prompter,
-                            now=now, medium_id=medium_id, job_id=recorder.job_id)
+                            now=now, medium_id=medium_id, job_id=recorder.job_id, ssh=ssh)
     except LockBusy:
         raise
     except RabtuiError as exc:

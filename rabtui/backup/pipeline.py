@@ -24,7 +24,7 @@ from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import RunRecord
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import Config, Medium, Source
-from rabtui.errors import Cancelled, LockBusy, RabtuiError, WorkFailed
+from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.shared_ssh import SharedConnection
@@ -67,8 +67,10 @@ class _Stop(Exception):
 
 def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel: threading.Event | None,
                prompter: Prompter | None = None, now: datetime | None = None, medium_id: str | None = None,
-               job_id: int | None = None) -> BackupResult:
+               job_id: int | None = None, ssh: SharedConnection | None = None) -> BackupResult:
     """Back up `source_id` onto `medium_id` (else the next medium of the rotation).
+
+    `ssh`: the source's login, when the caller started it early (it is closed at the end).
 
     Takes the source's lock (unless this process already holds it) and raises LockBusy when
     another backup of the source runs. Failures of the work itself come back as a result with
@@ -76,7 +78,7 @@ def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel:
     """
     source = cfg.source(source_id)
     with _source_lock(cfg, source_id):
-        run = _Run(cfg, store, source, emit=emit, cancel=cancel or threading.Event(), now=now, job_id=job_id)
+        run = _Run(cfg, store, source, emit=emit, cancel=cancel or threading.Event(), now=now, job_id=job_id, ssh=ssh)
         return run.run(medium_id)
 
 
@@ -114,7 +116,7 @@ def _source_lock(cfg: Config, source_id: str):
 
 class _Run:
     def __init__(self, cfg: Config, store: Store, source: Source, *, emit: Emit, cancel: threading.Event,
-                 now: datetime | None, job_id: int | None):
+                 now: datetime | None, job_id: int | None, ssh: SharedConnection | None = None):
         self.cfg, self.store, self.source = cfg, store, source
         self.outer_emit, self.cancel = emit, cancel
         self.when = now or datetime.now()
@@ -124,7 +126,7 @@ class _Run:
         self._base_cache = False
         self._log = None
         self._early_log: list[str] = []
-        self._ssh: SharedConnection | None = None
+        self._ssh = ssh
 
     # --- events and the run's log ------------------------------------------------------------------
 
@@ -231,10 +233,10 @@ class _Run:
         if self.source.is_local:
             user = getpass.getuser()
         else:
-            self._ssh = SharedConnection(self.cfg, self.source)
+            self._ssh = self._ssh or SharedConnection(self.cfg, self.source)
             try:
                 user = self._ssh.open(self.cancel)
-            except WorkFailed as exc:
+            except (WorkFailed, MissingTool) as exc:   # MissingTool: no ssh
                 self._fail_step(1, str(exc))
         where = "local machine" if self.source.is_local else self.source.host
         self.step(1, "ok", f"{user} on {where}")

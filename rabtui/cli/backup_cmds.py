@@ -19,7 +19,8 @@ jobs = LazyModule("rabtui.jobs")
 locks = LazyModule("rabtui.locks")
 media = LazyModule("rabtui.backup.media")
 progress = LazyModule("rabtui.cli.progress")   # the displays import the engine's events
-run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")   # paramiko: once a backup runs
+run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")
+shared_ssh = LazyModule("rabtui.shared_ssh")
 
 
 def register(sub) -> None:
@@ -66,25 +67,45 @@ def cmd_backup(args) -> int:
                          hint="sources: " + ", ".join(s.id for s in cfg.sources))
     if args.job_id is not None and len(ids) != 1:
         raise UsageError("--job-id goes with exactly one source")
-    store = open_store(cfg)
-    # One medium for the whole run, as RAB does: all sources of the day on the same medium.
-    medium_id = cfg.medium(args.medium).id if args.medium else media.next_medium(cfg, store).id
-    worst = EXIT_OK
-    with progress.terminal_emit(verbose=args.verbose) as display:
-        for sid in ids:
-            code = _backup_one(cfg, store, sid, medium_id, display, args.job_id)
-            worst = worst_exit(worst, code)
-    return worst
+    first_login = _start_login(cfg, ids[0])
+    try:
+        store = open_store(cfg)
+        # One medium for the whole run, as RAB does: all sources of the day on the same medium.
+        medium_id = cfg.medium(args.medium).id if args.medium else media.next_medium(cfg, store).id
+        worst = EXIT_OK
+        with progress.terminal_emit(verbose=args.verbose) as display:
+            for sid in ids:
+                login = first_login if sid == ids[0] else None
+                code = _backup_one(cfg, store, sid, medium_id, display, args.job_id, login)
+                worst = worst_exit(worst, code)
+        return worst
+    finally:
+        if first_login is not None:
+            first_login.close()
 
 
-def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None) -> int:
+def _start_login(cfg, sid: str):
+    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up.
+    Should it not even start, step 1 tries again and records why."""
+    source = cfg.source(sid)
+    if source.is_local:
+        return None
+    login = shared_ssh.SharedConnection(cfg, source)
+    try:
+        return login.start()
+    except (RabtuiError, OSError):
+        login.close()
+        return None
+
+
+def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None, login=None) -> int:
     recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
     recorder.handle_signals()
     previous = _cancel_on_sigint(recorder)
     prompter = recorder.prompter() if job_id is not None else TerminalPrompter()
     try:
         outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, display.emit),
-                                 prompter=prompter, medium_id=medium_id)
+                                 prompter=prompter, medium_id=medium_id, ssh=login)
     except LockBusy as exc:
         print(f"rabtui: {sid}: {exc}", file=sys.stderr)
         recorder.finish("failed", exc.exit_code, str(exc))
