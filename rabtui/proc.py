@@ -22,6 +22,7 @@ from typing import Callable, Mapping, Sequence
 from rabtui.errors import Cancelled, MissingTool
 
 LineCallback = Callable[[bytes], None]
+BatchCallback = Callable[[list[bytes]], None]
 _RECORD_END = re.compile(rb"[\r\n]")
 
 # Debian package that ships each program we drive, for the "how to install" hint.
@@ -65,22 +66,29 @@ class Completed:
 
 
 class LineSplitter:
-    """Feeds bytes in, calls back once per record ending in `\\r` or `\\n` (empty records dropped)."""
+    """Feeds bytes in, calls back once per record ending in `\\r` or `\\n` (empty records dropped);
+    `batches`: once per chunk fed, with the list of its records (for a stream of many records)."""
 
-    def __init__(self, callback: LineCallback):
+    def __init__(self, callback: LineCallback | BatchCallback, batches: bool = False):
         self._callback = callback
+        self._batches = batches
         self._pending = b""
 
     def feed(self, chunk: bytes) -> None:
         parts = _RECORD_END.split(self._pending + chunk)
         self._pending = parts.pop()
+        if self._batches:
+            records = [part for part in parts if part]
+            if records:
+                self._callback(records)
+            return
         for part in parts:
             if part:
                 self._callback(part)
 
     def close(self) -> None:
         if self._pending:
-            self._callback(self._pending)
+            self._callback([self._pending] if self._batches else self._pending)
             self._pending = b""
 
 
@@ -112,6 +120,7 @@ def run(
     argv: Sequence[str],
     *,
     on_stdout: LineCallback | None = None,
+    on_stdout_batches: BatchCallback | None = None,
     on_stderr: LineCallback | None = None,
     capture: bool = False,
     stdin_data: bytes | None = None,
@@ -124,13 +133,14 @@ def run(
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
+    `on_stdout_batches` instead gets the records of stdout a list at a time (as they are read).
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled.
     """
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, on_start=on_start)
-    return started.finish(on_stdout=on_stdout, on_stderr=on_stderr, capture=capture, cancel=cancel,
-                          timeout=timeout, stderr_lines=stderr_lines)
+    return started.finish(on_stdout=on_stdout, on_stdout_batches=on_stdout_batches, on_stderr=on_stderr,
+                          capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines)
 
 
 def start(
@@ -185,6 +195,7 @@ class Started:
         self,
         *,
         on_stdout: LineCallback | None = None,
+        on_stdout_batches: BatchCallback | None = None,
         on_stderr: LineCallback | None = None,
         capture: bool = False,
         cancel: threading.Event | None = None,
@@ -203,7 +214,8 @@ class Started:
             if on_stderr:
                 on_stderr(line)
 
-        out_split = LineSplitter(on_stdout) if on_stdout else None
+        out_split = (LineSplitter(on_stdout_batches, batches=True) if on_stdout_batches
+                     else LineSplitter(on_stdout) if on_stdout else None)
         err_split = LineSplitter(err_record)
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ, "out")

@@ -93,15 +93,18 @@ _STATS = re.compile(
     rb"Literal data|Matched data|File list size|Total bytes sent|Total bytes received): ([\d,]+)"
 )
 _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b"P": 1024**5}
-_DAYS: dict[bytes, int] = {}
+# %M up to the minute -> seconds since the epoch: files of a tree share few minutes
+_MINUTES: dict[bytes, int] = {}
+_MINUTES_KEPT = 50_000
 
 
 _YX = frozenset(b"<>ch.*")
 _TYPES = frozenset(b"fdLDS")
 
 
-def parse_item(line: bytes) -> Item | None:
-    """One itemized line -> Item, else None. (Split-based: this runs once per file.)"""
+def split_item(line: bytes) -> tuple[bytes, int, int, bytes] | None:
+    """(code, size, mtime, name) of one itemized line, else None: parse_item without the Item,
+    for the loop that reads a whole transfer's stream."""
     parts = line.split(b"|", 3)
     if len(parts) != 4:
         return None
@@ -109,16 +112,25 @@ def parse_item(line: bytes) -> Item | None:
     if len(code) != 11 or code[0] not in _YX or code[1] not in _TYPES or len(m) != 19 or m[4] != 0x2F:
         return None
     try:
-        day = _DAYS.get(m[:10])
-        if day is None:
-            day = _DAYS[m[:10]] = calendar.timegm((int(m[0:4]), int(m[5:7]), int(m[8:10]), 0, 0, 0))
-        mtime = day + int(m[11:13]) * 3600 + int(m[14:16]) * 60 + int(m[17:19])
+        minute = _MINUTES.get(m[:16])
+        if minute is None:
+            if len(_MINUTES) >= _MINUTES_KEPT:
+                _MINUTES.clear()
+            minute = _MINUTES[m[:16]] = calendar.timegm(
+                (int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
+        mtime = minute + int(m[17:19])
         nbytes = int(size)
     except ValueError:
         return None
     if b"\\#" in name:
         name = unescape(name)
-    return Item(code, nbytes, mtime, name)
+    return code, nbytes, mtime, name
+
+
+def parse_item(line: bytes) -> Item | None:
+    """One itemized line -> Item, else None."""
+    item = split_item(line)
+    return None if item is None else Item(*item)
 
 
 @dataclass

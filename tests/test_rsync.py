@@ -48,6 +48,28 @@ def test_parse_item():
     assert rsync.parse_item(b"Number of files: 3") is None
 
 
+def test_item_times_share_a_minute_and_cross_days():
+    lines = [b"hf         |6|2026/11/22-04:22:13|a", b"hf         |6|2026/11/22-04:22:59|b",
+             b"hf         |6|2026/12/31-23:59:59|c", b"hf         |6|1969/12/31-23:59:58|d",
+             b"hf         |6|2026/11/22-04:2x:13|e"]
+    times = [rsync.split_item(line)[2] if rsync.split_item(line) else None for line in lines]
+    assert times == [calendar.timegm((2026, 11, 22, 4, 22, 13)), calendar.timegm((2026, 11, 22, 4, 22, 59)),
+                     calendar.timegm((2026, 12, 31, 23, 59, 59)), -2, None]
+
+
+def test_records_come_whole_in_batches_however_the_stream_is_cut():
+    data = b"one\rtwo\n\nthree\r\nfour|with|bars\nlast"
+    for size in (1, 2, 3, 7, len(data)):
+        batches: list[list[bytes]] = []
+        splitter = proc.LineSplitter(batches.append, batches=True)
+        for i in range(0, len(data), size):
+            splitter.feed(data[i:i + size])
+        splitter.close()
+        assert all(batches)
+        assert [r for b in batches for r in b] == proc.split_records(data) == [
+            b"one", b"two", b"three", b"four|with|bars", b"last"]
+
+
 def test_parse_progress():
     p = rsync.parse_progress(b"      1048576  25%   10.50MB/s    0:01:02 (xfr#3, to-chk=4/8)")
     assert p.done_bytes == 1048576 and p.percent == 25 and p.eta == 62

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from rabtui.rsync import ABSENT, SAME
+from rabtui.rsync import SAME
 from rabtui.store import Store
 
 BATCH = 5000
@@ -45,12 +45,11 @@ class CatalogSpool:
         conn.execute("DELETE FROM temp.backup_items")
         self.count = 0
 
-    def add(self, dir_path: str, path: bytes, ftype: int, state: int, size: int, mtime: int) -> None:
-        """One item: `path` relative to `/` (bytes), `ftype` ord of rsync's type letter, `state` from
-        rsync.file_state (or NEW for other new items)."""
-        if state == ABSENT:
-            return
-        self._rows.append((dir_path, path, ftype, state, size, mtime))
+    def add(self, rows: list[tuple]) -> None:
+        """Items as (dir, path, ftype, state, size, mtime): `path` relative to `/` (bytes), `ftype`
+        ord of rsync's type letter, `state` from rsync.file_state (NEW for other new items; never
+        ABSENT: those are not in the backup)."""
+        self._rows += rows
         if len(self._rows) >= self.batch:
             self.flush()
 

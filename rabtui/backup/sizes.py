@@ -32,20 +32,21 @@ class DirSizes:
     message: str | None = None
     stats: dict = field(default_factory=dict)
 
-    def add_file(self, state: int, size: int) -> None:
-        self.source_files += 1
+    def add_files(self, state: int, count: int, size: int) -> None:
+        """`count` regular files of one state (rsync.file_state), of `size` bytes in all."""
+        self.source_files += count
         self.source_bytes += size
         if state == ABSENT:
             return
-        self.files += 1
+        self.files += count
         self.total_bytes += size
         if state == SAME or state == LINKED:
-            self.unchanged_files += 1
+            self.unchanged_files += count
         elif state == NEW:
-            self.new_files += 1
+            self.new_files += count
             self.new_bytes += size
         elif state == CHANGED:
-            self.changed_files += 1
+            self.changed_files += count
             self.new_bytes += size
 
     @property

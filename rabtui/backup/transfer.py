@@ -2,8 +2,8 @@
 and catalog rows, in one pass. (Archive directories' new files are linked into the medium's union
 tree once the backup is complete: pipeline step 7.)
 
-The per-line work is kept small: one regex per record, no event per file (ITEM and PROGRESS
-events are throttled), catalog rows handed to the spool in batches.
+The per-line work is kept small: records come a read at a time, one split per record, no event
+per file (ITEM and PROGRESS events are throttled), catalog rows handed to the spool in batches.
 """
 
 from __future__ import annotations
@@ -41,46 +41,59 @@ class _Stream:
         self._last_item = float("-inf")
         self._last_progress = float("-inf")
         self._pending_progress: bytes | None = None
-        self._items = 0
         self.stderr_logged = 0
 
-    def line(self, record: bytes) -> None:
-        first = record[0]
-        if first == _SPACE or 48 <= first <= 57:
+    def records(self, batch: list[bytes]) -> None:
+        """A list of stdout records. The loop runs once per file of the tree: it keeps to local
+        names, and sizes, catalog rows and events are handed on once per list."""
+        counts, nbytes, rows = [0] * 5, [0] * 5, []
+        d, prefix, archive = self.dir, self.prefix, self.archive
+        split_item, file_state = rsync.split_item, rsync.file_state
+        progress = last = None
+        for record in batch:
+            first = record[0]
+            if first == _SPACE or 48 <= first <= 57:
+                progress = record
+                continue
+            item = split_item(record)
+            if item is None:
+                stat = rsync.parse_stats_line(record)
+                if stat is not None:
+                    self.sizes.stats[stat[0]] = stat[1]
+                continue
+            code, size, mtime, name = item
+            ftype = code[1]
+            if ftype == _F:
+                state = file_state(code)
+                counts[state] += 1
+                nbytes[state] += size
+                if state != _ABSENT:
+                    rows.append((d, prefix + name, _F, state, size, mtime))
+            elif ftype != _D and archive and code[0] != _DOT:
+                rows.append((d, prefix + name, ftype, _NEW, size, mtime))
+            else:
+                continue
+            last = item
+        for state, count in enumerate(counts):
+            if count:
+                self.sizes.add_files(state, count, nbytes[state])
+        if rows:
+            self.spool.add(rows)
+        now = time.monotonic()
+        if progress is not None:
             # progress2 records come as often as files: parse only those that will be shown
-            now = time.monotonic()
-            if now - self._last_progress < EVENT_EVERY:
-                self._pending_progress = record
-                return
-            self._last_progress = now
-            self._pending_progress = None
-            self._progress(record)
-            return
-        item = rsync.parse_item(record)
-        if item is None:
-            stat = rsync.parse_stats_line(record)
-            if stat is not None:
-                self.sizes.stats[stat[0]] = stat[1]
-            return
-        code = item.code
-        ftype = code[1]
-        if ftype == _F:
-            state = rsync.file_state(code)
-            self.sizes.add_file(state, item.size)
-            if state != _ABSENT:
-                self.spool.add(self.dir, self.prefix + item.name, _F, state, item.size, item.mtime)
-        elif ftype != _D and self.archive and code[0] != _DOT:
-            self.spool.add(self.dir, self.prefix + item.name, ftype, _NEW, item.size, item.mtime)
-        else:
-            return
-        self._items += 1
-        if self._items & 31 == 1:   # look at the clock now and then, not once per file
-            now = time.monotonic()
-            if now - self._last_item >= EVENT_EVERY:
-                self._last_item = now
-                name = (self.prefix + item.name).decode("utf-8", "backslashreplace")
-                self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
-                                             "size": item.size, **self.where}))
+            if now - self._last_progress >= EVENT_EVERY:
+                self._last_progress = now
+                self._pending_progress = None
+                self._progress(progress)
+            else:
+                self._pending_progress = progress
+        if last is not None and now - self._last_item >= EVENT_EVERY:
+            self._last_item = now
+            code, size, _, name = last
+            name = (prefix + name).decode("utf-8", "backslashreplace")
+            self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
+                                         "size": size, **self.where}))
 
     def _progress(self, record: bytes) -> None:
         progress = rsync.parse_progress(record)
@@ -144,7 +157,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
     stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
     started = time.monotonic()
-    result = proc.run(argv, on_stdout=stream.line, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
+    result = proc.run(argv, on_stdout_batches=stream.records, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
                       on_start=_roomy_pipe)
     stream.finish()
     outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
