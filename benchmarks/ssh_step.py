@@ -1,5 +1,7 @@
-"""Step 1 of a backup (source reachable): rabtui's paramiko login + `whoami` against OpenSSH's
-`ssh ... whoami` with the options rabtui gives rsync, over the same loopback sshd, alternately.
+"""Logging in to a source, over the same loopback sshd, alternately: paramiko's login + `whoami`
+(`rabtui sources test`) against OpenSSH's `ssh ... whoami` with the options rabtui gives rsync (step 1
+of a backup, which keeps that login open); then what rsync's own session costs over the kept login
+against a login of its own (what bare rsync pays).
 
 Also: a pre-backup command that prints 200,000 lines, through run_commands (every line becomes a
 LOG event) against `ssh ... CMD > /dev/null`.
@@ -19,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rabtui import proc, remote  # noqa: E402
+from rabtui import proc, remote, ssh_target  # noqa: E402
 from rabtui.config import Config, Settings, Source  # noqa: E402
+from rabtui.shared_ssh import SharedConnection  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
 
 BIG = "seq 1 200000"
@@ -51,29 +54,42 @@ def main() -> None:
             nonlocal events
             events += 1
 
-        results: dict[str, list[float]] = {k: [] for k in ("paramiko whoami", "ssh whoami", "paramiko big", "ssh big")}
-        for i in range(rounds):
-            pairs = [
-                ("paramiko whoami", lambda: remote.whoami(cfg, src)),
-                ("ssh whoami", lambda: proc.run(ssh + ["whoami"], capture=True)),
-                ("paramiko big", lambda: remote.run_commands(cfg, src, [BIG], emit=count)),
-                ("ssh big", lambda: proc.run(ssh + [BIG], on_stdout=lambda rec: None)),
-            ]
-            if i % 2:
-                pairs = [pairs[1], pairs[0], pairs[3], pairs[2]]
-            for name, fn in pairs:
-                results[name].append(timed(fn))
+        names = ("paramiko whoami", "ssh whoami", "kept session", "new session", "paramiko big", "ssh big")
+        results: dict[str, list[float]] = {k: [] for k in names}
+        login = SharedConnection(cfg, src)
+        login.open()
+        kept = remote.ssh_argv(cfg, src) + ssh_target.shared_options(login.control, master=False) + [server.host]
+        try:
+            for i in range(rounds):
+                pairs = [
+                    ("paramiko whoami", lambda: remote.whoami(cfg, src)),
+                    ("ssh whoami", lambda: proc.run(ssh + ["whoami"], capture=True)),
+                    ("kept session", lambda: proc.run(kept + ["true"])),
+                    ("new session", lambda: proc.run(ssh + ["true"])),
+                    ("paramiko big", lambda: remote.run_commands(cfg, src, [BIG], emit=count)),
+                    ("ssh big", lambda: proc.run(ssh + [BIG], on_stdout=lambda rec: None)),
+                ]
+                if i % 2:
+                    pairs = [pairs[1], pairs[0], pairs[3], pairs[2], pairs[5], pairs[4]]
+                for name, fn in pairs:
+                    results[name].append(timed(fn))
+        finally:
+            login.close()
         med = {k: statistics.median(v) for k, v in results.items()}
         lines = [
-            "# Remote step (source reachable, pre/post commands)",
+            "# Logging in to a source; pre/post commands",
             "",
             f"`benchmarks/ssh_step.py {rounds}`: loopback sshd, {rounds} alternating rounds, medians.",
             "",
-            "| what | rabtui (paramiko) | OpenSSH `ssh` | ratio |",
+            "| what | rabtui | OpenSSH `ssh` | ratio |",
             "|---|---|---|---|",
-            f"| login + `whoami` | {med['paramiko whoami'] * 1000:.0f} ms | {med['ssh whoami'] * 1000:.0f} ms "
+            f"| login + `whoami`: paramiko (`sources test`) / `ssh` (a backup's step 1) "
+            f"| {med['paramiko whoami'] * 1000:.0f} ms | {med['ssh whoami'] * 1000:.0f} ms "
             f"| {med['paramiko whoami'] / med['ssh whoami']:.2f} |",
-            f"| `{BIG}` (200,000 lines; rabtui emits one LOG event per line) | {med['paramiko big'] * 1000:.0f} ms "
+            f"| rsync's session (`true` here): over step 1's kept login / with a login of its own "
+            f"| {med['kept session'] * 1000:.0f} ms | {med['new session'] * 1000:.0f} ms "
+            f"| {med['kept session'] / med['new session']:.2f} |",
+            f"| `{BIG}` as a pre-backup command (paramiko; one LOG event per line) | {med['paramiko big'] * 1000:.0f} ms "
             f"| {med['ssh big'] * 1000:.0f} ms | {med['paramiko big'] / med['ssh big']:.2f} |",
             "",
             f"LOG events per big run: {events // rounds} (the command line, then one per output line). "
