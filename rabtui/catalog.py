@@ -215,8 +215,11 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
     it stood after this backup); with `prefix`, only the paths at or below it."""
     out: dict[bytes, tuple[int, int]] = {}
     below, below_args = _below(prefix)
+    # versions first (CROSS JOIN keeps that order): one pass over the table and a look-up by
+    # primary key per row is 3x faster than going through the source's paths, as no index holds
+    # the backup range (store.py)
     for r in store.all(
-        "SELECT p.path, p.dir, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+        "SELECT p.path, p.dir, v.size, v.mtime, v.first_backup FROM versions v CROSS JOIN paths p ON p.id=v.path_id"
         " WHERE v.medium=? AND p.source=? AND v.first_backup<=? AND v.last_backup>=?" + below,
         (backup["medium"], backup["source"], backup["id"], backup["id"], *below_args),
     ):
