@@ -67,14 +67,19 @@ class SharedConnection:
                          hint=output)
 
     def _explain(self, stderr: list[str]) -> None:
-        """OpenSSH could not log in: raise paramiko's precise reason, else OpenSSH's own words."""
+        """OpenSSH could not log in: raise paramiko's precise reason, else OpenSSH's own words
+        (always for a host behind a ProxyJump or ProxyCommand, which only OpenSSH follows)."""
         from rabtui import remote
 
-        remote.whoami(self.cfg, self.source)   # raises HostKeyError, Unreachable, ...
+        proxy = ssh_target.endpoint(self.source).proxy
+        if not proxy:
+            remote.whoami(self.cfg, self.source)   # raises HostKeyError, Unreachable, ...
         said = next((line for line in reversed(stderr) if line.strip()), "no message")
+        hint = (f"~/.ssh/config reaches it with {proxy}" if proxy else
+                "paramiko can (rabtui sources test passes): compare ~/.ssh/config and the key files with "
+                "what ssh reads")
         raise WorkFailed(f"{self.source.id}: OpenSSH (which rsync uses) cannot log in to {self.source.host}: {said}",
-                         hint="paramiko can (rabtui sources test passes): compare ~/.ssh/config and the "
-                              "key files with what ssh reads")
+                         hint=hint)
 
     def rsync_rsh(self) -> str:
         """rsync's -e: over the shared connection when it is open."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rabtui import proc, ssh_target
 from rabtui.events import LOG, STEP
-from tests.sshd import start_sshd
+from tests.sshd import free_port, start_sshd
 from tests.trees import Lab, ssh_source_lines
 
 
@@ -114,3 +114,32 @@ def test_no_sharing_when_the_socket_path_would_be_too_long(tmp_path, sshd, monke
     (argv,) = _rsync_argvs(lab)
     assert not any("ControlPath" in a for a in argv)
     assert os.listdir(deep) == []
+
+
+def test_a_source_behind_a_proxy_jump_is_backed_up(tmp_path, sshd, isolated_home):
+    """Only OpenSSH follows ProxyJump: step 1 and rsync both go through it (the jump host and the
+    source are the test sshd, reached twice)."""
+    (isolated_home / ".ssh").mkdir()
+    known = isolated_home / ".ssh" / "known_hosts"
+    known.write_text(sshd.known_hosts_line())
+    entry = (f"  HostName {sshd.host}\n  Port {sshd.port}\n  User {sshd.user}\n  IdentityFile {sshd.identity_file}\n"
+             f"  UserKnownHostsFile {known}\n  StrictHostKeyChecking yes\n  BatchMode yes\n")
+    (isolated_home / ".ssh" / "config").write_text(f"Host jump\n{entry}Host inner\n{entry}  ProxyJump jump\n")
+    lab = Lab(tmp_path)
+    data = lab.src / "data"
+    data.mkdir()
+    (data / "file.txt").write_text("behind the jump\n")
+    cfg = lab.write(f'[[sources]]\nid = "web"\nhost = "inner"\n[[sources.directories]]\npath = "{data}"\n')
+    result = lab.backup(cfg, "web", medium_id="m1")
+    assert result.status == "completed", result.reason
+    assert (result.path / "data" / str(data).lstrip("/") / "file.txt").read_text() == "behind the jump\n"
+    step1 = lab.store().one("SELECT message FROM backup_steps WHERE backup_id=? AND step=1", (result.backup_id,))
+    assert step1["message"] == f"{sshd.user} on inner"
+
+    # the jump host refuses: OpenSSH's own words, and the way the host is reached
+    (isolated_home / ".ssh" / "config").write_text(
+        f"Host jump\n{entry.replace(f'Port {sshd.port}', f'Port {free_port()}')}Host inner\n{entry}  ProxyJump jump\n")
+    failed = lab.backup(cfg, "web", medium_id="m1")
+    assert failed.status == "failed"
+    assert "OpenSSH (which rsync uses) cannot log in to inner" in failed.reason
+    assert "proxyjump jump" in failed.reason
