@@ -1,6 +1,6 @@
-"""Sources over SSH with paramiko: connect with a strict host-key policy, `whoami` (for `sources
-test`, and to tell why a backup's OpenSSH login failed: shared_ssh.py), trust a host key, the
-pre/post commands; and, re-exported, the OpenSSH arguments that reach the same host the same way.
+"""Sources over SSH with paramiko: connect with a strict host-key policy, `whoami` (to tell why an
+OpenSSH login failed: shared_ssh.py), trust a host key, the pre/post commands; and, re-exported,
+the OpenSSH arguments that reach the same host the same way.
 
 Host keys are checked against the user's ~/.ssh/known_hosts and rabtui's own file in state_dir;
 an unknown key is never accepted on the fly (`rabtui sources trust ID` does that, after showing

@@ -11,6 +11,7 @@ pre/post commands, is paramiko loaded.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import tempfile
@@ -97,3 +98,14 @@ class SharedConnection:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def whoami(cfg: Config, source: Source, cancel: threading.Event | None = None) -> str:
+    """Step 1 on its own (`rabtui sources test`): log in as a backup does, `whoami`, log out."""
+    if source.is_local:
+        return getpass.getuser()
+    login = SharedConnection(cfg, source)
+    try:
+        return login.open(cancel)
+    finally:
+        login.close()

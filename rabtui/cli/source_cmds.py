@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from rabtui.config import Source
 
 events = LazyModule("rabtui.events")
-remote = LazyModule("rabtui.remote")   # paramiko: only `sources test` and `sources trust` load it
+remote = LazyModule("rabtui.remote")   # paramiko: `sources trust`, and `sources test` when a login fails
+shared_ssh = LazyModule("rabtui.shared_ssh")
+ssh_target = LazyModule("rabtui.ssh_target")
 
 
 def register(sub) -> None:
@@ -73,12 +75,12 @@ def cmd_test(args) -> int:
         return EXIT_OK
     width = max(len(s.id) for s in sources)
     failed = 0
-    whoami = remote.whoami   # loads paramiko before the clock starts: the times shown are the logins'
+    whoami = shared_ssh.whoami   # loaded before the clock starts: the times shown are the logins'
     for source in sources:
         started = time.monotonic()
         try:
             user = whoami(cfg, source)
-            where = "local machine" if source.is_local else str(remote.endpoint(source))
+            where = "local machine" if source.is_local else str(ssh_target.endpoint(source))
             state, detail = "ok", f"{where}  whoami: {user}"
         except RabtuiError as exc:
             failed += 1

@@ -127,11 +127,11 @@ class SourcesScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="test")
     def _test(self, source) -> None:
-        from rabtui import remote
+        from rabtui import remote, shared_ssh
 
         cfg = self.app.cfg
         try:
-            who = remote.whoami(cfg, source)
+            who = shared_ssh.whoami(cfg, source)   # as step 1 of a backup logs in
         except remote.UnknownHostKey as exc:
             self.app.call_from_thread(self._ask_trust, source, exc)
             return
