@@ -1,5 +1,5 @@
 """Logging in to a source, over the same loopback sshd, alternately: paramiko's login + `whoami`
-(`rabtui sources test`) against OpenSSH's `ssh ... whoami` with the options rabtui gives rsync (step 1
+(what pre/post commands use) against OpenSSH's `ssh ... whoami` with the options rabtui gives rsync (step 1
 of a backup, which keeps that login open); then what rsync's own session costs over the kept login
 against a login of its own (what bare rsync pays).
 
@@ -83,7 +83,7 @@ def main() -> None:
             "",
             "| what | rabtui | OpenSSH `ssh` | ratio |",
             "|---|---|---|---|",
-            f"| login + `whoami`: paramiko (`sources test`) / `ssh` (a backup's step 1) "
+            f"| login + `whoami`: paramiko (pre/post commands) / `ssh` (a backup's step 1, `sources test`) "
             f"| {med['paramiko whoami'] * 1000:.0f} ms | {med['ssh whoami'] * 1000:.0f} ms "
             f"| {med['paramiko whoami'] / med['ssh whoami']:.2f} |",
             f"| rsync's session (`true` here): over step 1's kept login / with a login of its own "
