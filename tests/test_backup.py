@@ -86,6 +86,9 @@ def test_same_second_gets_a_suffix(tmp_path):
     assert names == ["backup-20261122031500", "backup-20261122031500-2", "backup-20261122031500-3"]
     listed = [n for n, _, _ in media.list_backups(tmp_path / "medium1", "loc")]
     assert listed == names
+    # a pretended time is the backup's start as well as its name
+    started = {r["started"] for r in lab.store().all("SELECT started FROM backups")}
+    assert started == {when.timestamp()}
 
 
 def test_archive_directory(tmp_path):

@@ -36,7 +36,7 @@ def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | No
     column = "new_bytes" if with_base else "total_bytes"
     row = store.one(
         f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
-        " ORDER BY started DESC LIMIT 1", (source_id,))
+        " ORDER BY started DESC, id DESC LIMIT 1", (source_id,))
     return row["n"] if row and row["n"] is not None else None
 
 

@@ -120,6 +120,7 @@ class _Run:
         self.cfg, self.store, self.source = cfg, store, source
         self.outer_emit, self.cancel = emit, cancel
         self.when = now or datetime.now()
+        self.started = now.timestamp() if now else time.time()   # `now`: a pretended time (run-due --now)
         self.job_id = job_id
         self.rec: RunRecord | None = None
         self._base_path: Path | None = None
@@ -163,7 +164,7 @@ class _Run:
         name = self._free_name(medium)
         path = media.source_root(medium.path, self.source.id) / name
         self.rec = RunRecord(self.store, source=self.source.id, medium=medium.id, name=name, path=path,
-                             started=time.time(), job_id=self.job_id)
+                             started=self.started, job_id=self.job_id)
         self.emit(Event(LOG, f"backup of {self.source.id} onto medium {medium.id} ({medium.path})",
                         {"backup_id": self.rec.id, "medium": medium.id}))
         spool = CatalogSpool(self.store)
