@@ -32,6 +32,7 @@ class SharedConnection:
 
     def __init__(self, cfg: Config, source: Source):
         self.cfg, self.source = cfg, source
+        self._ep: ssh_target.Endpoint | None = None   # read once: ~/.ssh/config may fill it in
         self._dir: Path | None = None
         self._login: proc.Started | None = None
         self._want: Path | None = None
@@ -39,11 +40,12 @@ class SharedConnection:
 
     def start(self) -> SharedConnection:
         if self._login is None:
+            self._ep = ssh_target.endpoint(self.source)
             self._dir = Path(tempfile.mkdtemp(prefix="rabtui-ssh-"))
             control = self._dir / "mux"
             # a very long TMPDIR: no sharing, each rsync logs in itself
             self._want = control if len(os.fsencode(control)) <= SOCKET_PATH_MAX else None
-            self._login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self._want))
+            self._login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self._want, self._ep))
         return self
 
     def open(self, cancel: threading.Event | None = None) -> str:
@@ -72,7 +74,7 @@ class SharedConnection:
         (always for a host behind a ProxyJump or ProxyCommand, which only OpenSSH follows)."""
         from rabtui import remote
 
-        proxy = ssh_target.endpoint(self.source).proxy
+        proxy = self._ep.proxy
         if not proxy:
             remote.whoami(self.cfg, self.source)   # raises HostKeyError, Unreachable, ...
         said = next((line for line in reversed(stderr) if line.strip()), "no message")
@@ -84,14 +86,14 @@ class SharedConnection:
 
     def rsync_rsh(self) -> str:
         """rsync's -e: over the shared connection when it is open."""
-        return ssh_target.rsync_rsh(self.cfg, self.source, control=self.control)
+        return ssh_target.rsync_rsh(self.cfg, self.source, self._ep, control=self.control)
 
     def close(self) -> None:
         if self._login is not None:
             self._login.kill()      # started and never waited for: stop it
         if self.control is not None and self.control.exists():
             try:
-                proc.run(ssh_target.shared_exit_argv(self.cfg, self.source, self.control), timeout=10)
+                proc.run(ssh_target.shared_exit_argv(self.cfg, self.source, self.control, self._ep), timeout=10)
             except (Cancelled, OSError):
                 pass    # it closes itself once idle (SHARED_IDLE_SECONDS)
         self.control = None

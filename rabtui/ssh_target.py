@@ -155,18 +155,18 @@ def shared_options(control: Path, *, master: bool) -> list[str]:
     return argv + ["-o", "ControlMaster=no"]
 
 
-def whoami_argv(cfg: Config, source: Source, control: Path | None = None) -> list[str]:
+def whoami_argv(cfg: Config, source: Source, control: Path | None = None, ep: Endpoint | None = None) -> list[str]:
     """ssh running `whoami` on the source; with `control`, the login stays open as the shared
     connection."""
-    argv = ssh_argv(cfg, source)
+    argv = ssh_argv(cfg, source, ep)
     if control is not None:
         argv += shared_options(control, master=True)
     return argv + ["--", source.host, "whoami"]
 
 
-def shared_exit_argv(cfg: Config, source: Source, control: Path) -> list[str]:
+def shared_exit_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | None = None) -> list[str]:
     """ssh asking the shared connection whose socket is `control` to close."""
-    return ssh_argv(cfg, source) + ["-o", f"ControlPath={_ssh_option_path(control)}", "-O", "exit", "--", source.host]
+    return ssh_argv(cfg, source, ep) + ["-o", f"ControlPath={_ssh_option_path(control)}", "-O", "exit", "--", source.host]
 
 
 def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> str:
