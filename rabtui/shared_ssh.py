@@ -1,8 +1,11 @@
 """One OpenSSH connection for a whole backup of a remote source.
 
-Step 1 logs in with OpenSSH, the transport rsync uses, and runs `whoami`; the login stays open
-(ControlMaster) and every rsync of the backup runs over it. A backup so pays one SSH handshake, as
-bare rsync does, and step 1 proves the very login that rsync will use.
+Step 1 logs in with OpenSSH, the transport rsync uses; the login stays open (ControlMaster) and
+every rsync of the backup runs over it. A backup so pays one SSH handshake, as bare rsync does, and
+step 1 proves the very login that rsync will use. The login runs nothing on the source: a session
+costs the source account's shell start-up (its ~/.bashrc, PAM), and the authenticated login is
+already the proof that the source is reachable and its key trusted. `rabtui sources test` runs
+`whoami` over it as well, to show the remote's own answer.
 
 When OpenSSH cannot log in, paramiko (remote.py) tells why in the terms the operator acts on: an
 unknown host key with its fingerprint, a changed key, a refused connection. Only then, or for
@@ -17,6 +20,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from rabtui import proc, ssh_target
 from rabtui.config import Config, Source
@@ -43,30 +47,62 @@ class SharedConnection:
             self._ep = ssh_target.endpoint(self.source)
             self._dir = Path(tempfile.mkdtemp(prefix="rabtui-ssh-"))
             control = self._dir / "mux"
-            # a very long TMPDIR: no sharing, each rsync logs in itself
-            self._want = control if len(os.fsencode(control)) <= SOCKET_PATH_MAX else None
-            self._login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self._want, self._ep))
+            if len(os.fsencode(control)) <= SOCKET_PATH_MAX:
+                self._want = control
+                argv = ssh_target.login_argv(self.cfg, self.source, control, self._ep)
+            else:
+                # a very long TMPDIR: no sharing, each rsync logs in itself; a login that stays
+                # open would hold step 1 up, so it runs `whoami` and ends
+                argv = ssh_target.whoami_argv(self.cfg, self.source, None, self._ep)
+            self._login = proc.start(argv)
         return self
 
     def open(self, cancel: threading.Event | None = None) -> str:
-        """Log in, run `whoami` and keep the connection; returns the user. WorkFailed says why not."""
+        """Log in and keep the connection; returns the user logged in as. WorkFailed says why not."""
         self.start()
+        done = self._finish(self._login, cancel)
+        if self._want is None:
+            return self._answer(done)
+        if done.returncode == 0:
+            if self._want.exists():
+                self.control = self._want
+            return self._ep.user
+        if done.returncode == SSH_FAILED:
+            self._explain(done.stderr_tail)
+        self._failed("ssh", done)
+
+    def whoami(self, cancel: threading.Event | None = None) -> str:
+        """`whoami` on the source over the open login: the remote's own answer."""
+        user = self.open(cancel)
+        if self._want is None:
+            return user      # the login ran `whoami` itself
+        login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self.control, self._ep))
+        return self._answer(self._finish(login, cancel))
+
+    def _finish(self, started: proc.Started, cancel: threading.Event | None) -> proc.Completed:
         timeout = 2 * ssh_target.CONNECT_TIMEOUT
         try:
-            done = self._login.finish(capture=True, cancel=cancel, timeout=timeout)
+            return started.finish(capture=True, cancel=cancel, timeout=timeout)
         except Cancelled:
             if cancel is not None and cancel.is_set():
                 raise
             raise WorkFailed(f"{self.source.id}: no answer from {self.source.host} within {timeout} s") from None
-        lines = [line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+
+    @staticmethod
+    def _lines(done: proc.Completed) -> list[str]:
+        return [line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
+
+    def _answer(self, done: proc.Completed) -> str:
+        lines = self._lines(done)
         if done.returncode == 0 and lines:
-            if self._want is not None and self._want.exists():
-                self.control = self._want
             return lines[-1]   # the last line: a chatty shell start-up file may print before it
         if done.returncode == SSH_FAILED:
             self._explain(done.stderr_tail)
-        output = "\n  ".join((lines + done.stderr_tail)[-5:]) or None
-        raise WorkFailed(f"{self.source.id}: whoami failed on {self.source.host} (exit {done.returncode})",
+        self._failed("whoami", done)
+
+    def _failed(self, what: str, done: proc.Completed) -> NoReturn:
+        output = "\n  ".join((self._lines(done) + done.stderr_tail)[-5:]) or None
+        raise WorkFailed(f"{self.source.id}: {what} failed on {self.source.host} (exit {done.returncode})",
                          hint=output)
 
     def _explain(self, stderr: list[str]) -> None:
@@ -103,11 +139,11 @@ class SharedConnection:
 
 
 def whoami(cfg: Config, source: Source, cancel: threading.Event | None = None) -> str:
-    """Step 1 on its own (`rabtui sources test`): log in as a backup does, `whoami`, log out."""
+    """`rabtui sources test`: log in as step 1 of a backup does, `whoami`, log out."""
     if source.is_local:
         return getpass.getuser()
     login = SharedConnection(cfg, source)
     try:
-        return login.open(cancel)
+        return login.whoami(cancel)
     finally:
         login.close()

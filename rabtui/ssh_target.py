@@ -155,12 +155,18 @@ def shared_options(control: Path, *, master: bool) -> list[str]:
     return argv + ["-o", "ControlMaster=no"]
 
 
+def login_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | None = None) -> list[str]:
+    """ssh logging in and staying open as the shared connection at `control`, without running
+    anything: it returns as soon as the login is authenticated (ControlPersist takes it to the
+    background), with 255 when it cannot log in."""
+    return ssh_argv(cfg, source, ep) + shared_options(control, master=True) + ["-N", "--", source.host]
+
+
 def whoami_argv(cfg: Config, source: Source, control: Path | None = None, ep: Endpoint | None = None) -> list[str]:
-    """ssh running `whoami` on the source; with `control`, the login stays open as the shared
-    connection."""
+    """ssh running `whoami` on the source (over the shared connection at `control`)."""
     argv = ssh_argv(cfg, source, ep)
     if control is not None:
-        argv += shared_options(control, master=True)
+        argv += shared_options(control, master=False)
     return argv + ["--", source.host, "whoami"]
 
 

@@ -1,4 +1,4 @@
-"""One SSH login per backup: step 1 opens it (OpenSSH, `whoami`), every rsync of the backup runs
+"""One SSH login per backup: step 1 opens it (OpenSSH, nothing run on the source), every rsync of the backup runs
 over it, and it is closed at the end; when it is gone, rsync logs in on its own."""
 
 from __future__ import annotations
@@ -88,6 +88,37 @@ def test_every_rsync_runs_over_the_login_of_step_1(tmp_path, monkeypatch):
         lab.emit = Lab.emit.__get__(lab)
         again = lab.backup(cfg, "web", medium_id="m1")
         assert again.status == "failed" and "refused" in again.reason.lower()
+    finally:
+        server.stop()
+
+
+def _log_sessions(server, tmp_path: Path) -> Path:
+    """Make every session on `server` write its command to a file before running it (the key's
+    command= option in authorized_keys); returns that file."""
+    log = tmp_path / "sessions.log"
+    wrapper = tmp_path / "log-session"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$SSH_ORIGINAL_COMMAND" >> {log}\nexec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n')
+    wrapper.chmod(0o755)
+    keys = server.dir / "authorized_keys"
+    keys.write_text(f'command="{wrapper}" ' + keys.read_text())
+    return log
+
+
+def test_step_1_runs_nothing_on_the_source(tmp_path):
+    """The login alone proves the source reachable: a backup opens one session per directory (its
+    rsync), and `sources test` one more for `whoami`."""
+    from rabtui.shared_ssh import whoami
+
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        log = _log_sessions(server, tmp_path)
+        lab, cfg = _lab(tmp_path, server)
+        result = lab.backup(cfg, "web", medium_id="m1")
+        assert result.status == "completed", result.reason
+        sessions = log.read_text().splitlines()
+        assert len(sessions) == 2 and all(s.startswith("rsync --server") for s in sessions), sessions
+        assert whoami(cfg, cfg.source("web")) == server.user
+        assert log.read_text().splitlines()[2:] == ["whoami"]
     finally:
         server.stop()
 
