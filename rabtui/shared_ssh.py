@@ -41,6 +41,7 @@ class SharedConnection:
         self._login: proc.Started | None = None
         self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
+        self._exit: proc.Started | None = None
 
     def start(self) -> SharedConnection:
         if self._login is None:
@@ -124,15 +125,25 @@ class SharedConnection:
         """rsync's -e: over the shared connection when it is open."""
         return ssh_target.rsync_rsh(self.cfg, self.source, self._ep, control=self.control)
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Start closing the login, which is not needed any more; `close` waits for it."""
         if self._login is not None:
             self._login.kill()      # started and never waited for: stop it
         if self.control is not None and self.control.exists():
             try:
-                proc.run(ssh_target.shared_exit_argv(self.cfg, self.source, self.control, self._ep), timeout=10)
-            except (Cancelled, OSError):
+                self._exit = proc.start(ssh_target.shared_exit_argv(self.cfg, self.source, self.control, self._ep))
+            except OSError:
                 pass    # it closes itself once idle (SHARED_IDLE_SECONDS)
         self.control = None
+
+    def close(self) -> None:
+        self.release()
+        if self._exit is not None:
+            try:
+                self._exit.finish(timeout=10)
+            except Cancelled:
+                pass
+            self._exit = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -73,3 +73,20 @@ def test_every_lazy_module_of_the_command_line_exists():
     assert {"rabtui.remote", "rabtui.jobs", "rabtui.checkpoint.run"} <= names
     for name in sorted(names):
         importlib.import_module(name)   # a misspelt name would only fail when its command runs
+
+
+def test_each_command_builds_the_same_parser_alone():
+    """main() builds only the parsers of the module that holds the command: the map of command
+    words must name every command, each with the module that registers it."""
+    from rabtui.cli import COMMANDS, _command_word, build_parser
+
+    full = build_parser()._subparsers._group_actions[0].choices
+    assert set(COMMANDS) == set(full)
+    for word, module in COMMANDS.items():
+        alone = build_parser(word)._subparsers._group_actions[0].choices
+        assert word in alone and full[word].get_default("func").__module__ == module.__name__
+        assert alone[word].format_help() == full[word].format_help()
+    assert _command_word(["--config", "x.toml", "backup", "web"]) == "backup"
+    assert _command_word(["--config=x.toml", "status"]) == "status"
+    assert _command_word(["--help", "backup"]) is None
+    assert _command_word([]) is None

@@ -187,6 +187,8 @@ class _Run:
                     self._step3(medium, info)
                     self._step4()
                     self._step5(medium, spool)
+                    if self._ssh is not None:
+                        self._ssh.release()     # its closing overlaps steps 6 and 7
                     post_error = self._step6()
                     return self._step7(medium, spool, post_error)
                 except (_Stop, RabtuiError, OSError) as exc:

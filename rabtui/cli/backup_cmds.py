@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
-from rabtui.store import COMPLETE_SQL
 
 from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
 
@@ -151,6 +150,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def gather_status(cfg, store) -> dict:
+    from rabtui.store import COMPLETE_SQL   # here: a backup starts its login before sqlite is loaded
+
     sources = []
     for s in cfg.sources:
         last = store.one("SELECT * FROM backups WHERE source=? ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
