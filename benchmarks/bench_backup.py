@@ -30,19 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rabtui import config as configmod  # noqa: E402
-from rabtui import remote, rsync, ssh_target  # noqa: E402
-from rabtui.shared_ssh import SharedConnection  # noqa: E402
+from rabtui import remote, rsync  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
 
 # Peak RSS from VmHWM (this process image only): ru_maxrss would carry over, across exec, the
 # size of the benchmark process that forked it.
 RUNNER = """
-import json, sys
+import gc, json, sys
 from rabtui.cli import main
 code = main(sys.argv[2:])
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 with open(sys.argv[1], "w") as f:
     json.dump({"code": code, "maxrss_kb": hwm}, f)
+gc.freeze()   # as rabtui.cli.run does
 """
 
 
@@ -164,22 +164,6 @@ class Bench:
         return {"wall": wall, "cpu": cpu, "maxrss_kb": info["maxrss_kb"], "step1": steps[1], "step7": steps[7],
                 "startup": step1_at - began}
 
-    def run_session(self) -> float:
-        """One more SSH session over an open connection (`true`): what step 1's `whoami` costs
-        beyond the one session of bare rsync (the source account's shell start-up, mostly)."""
-        cfg = configmod.load(self.config_path, check_media=False)
-        source = cfg.source("src")
-        login = SharedConnection(cfg, source)
-        try:
-            login.open()
-            argv = remote.ssh_argv(cfg, source) + ssh_target.shared_options(login.control, master=False)
-            argv += ["--", source.host, "true"]
-            t0 = time.perf_counter()
-            subprocess.run(argv, capture_output=True, check=True)
-            return time.perf_counter() - t0
-        finally:
-            login.close()
-
     def run_bare(self, tool: str = "bare") -> dict:
         """Bare rsync; tool "flags": with the output options rabtui gives rsync (every item
         itemized, progress2, stats, line-buffered), its output read and dropped."""
@@ -244,7 +228,6 @@ def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, chang
         k: {"rss": [], "step1": [], "step7": [], "startup": [], **{t: [] for t in TOOLS},
             **{"cpu_" + t: [] for t in TOOLS}}
         for k in ("initial", "no-change", "changed")}
-    sessions: list[float] = []
     du_times: list[float] = []
     for rep in range(reps):
         bench.reset(rep + 1)
@@ -263,12 +246,11 @@ def run_tree(name: str, files: int, avg: int, reps: int, work: Path, sshd, chang
                 print(f"[{name}] rep {rep + 1} {phase:9} {tool:6} {r['wall']:7.2f} s"
                       + (f"  peak RSS {r['maxrss_kb'] / 1024:.0f} MiB" if tool == "rabtui" else ""), flush=True)
         du_times.append(bench.du())
-        sessions.append(bench.run_session())
     subprocess.run(["rm", "-rf", str(work / f"run-{name}")])
     depth_result = depth_check(src, work, min(reps, 3)) if depth else None
     shutil.rmtree(src)
     return {"name": name, "files": files, "bytes": size, "reps": reps, "results": results, "du": du_times,
-            "session": sessions, "depth": depth_result}
+            "depth": depth_result}
 
 
 def report(trees: list[dict], quick: bool) -> str:
@@ -276,8 +258,8 @@ def report(trees: list[dict], quick: bool) -> str:
         "# Backup: rabtui vs bare rsync",
         "",
         "`python benchmarks/bench_backup.py" + (" --quick" if quick else "") + "`: "
-        "rabtui backup (`python -m rabtui backup`, whole process: start-up, step 1's SSH login and `whoami` "
-        "(OpenSSH; the login stays open and rsync runs over it), label check, rsync with `-ii --info=progress2 --stats`, parsing, catalog, sizes, backup.json) against "
+        "rabtui backup (`python -m rabtui backup`, whole process: start-up, step 1's SSH login "
+        "(OpenSSH; the login stays open and rsync runs over it; nothing runs on the source), label check, rsync with `-ii --info=progress2 --stats`, parsing, catalog, sizes, backup.json) against "
         "bare `rsync -aH --numeric-ids --link-dest` over the same loopback sshd and the same ssh options, "
         "and against rsync given the same output options as rabtui gives it (`-ii --out-format=... "
         "--info=progress2 --no-h --outbuf=L --stats`, its output read and dropped): what rsync itself pays "
@@ -300,14 +282,13 @@ def report(trees: list[dict], quick: bool) -> str:
                          f" {a / b:.3f} | {a - b:+.2f} | {f:.2f} | {a / f:.3f} | {ca:.2f} / {cb:.2f} / {cf:.2f} |"
                          f" {rss:.0f} MiB |")
     lines += ["", "Where rabtui's extra time goes (medians, seconds):", "",
-              "| tree | run | start-up: process start to step 1 | step 1: SSH login + `whoami` (bare rsync"
-              " logs in too) | one more SSH session on this host (`true`) | step 7: sizes + catalog + backup.json |"
-              " `du -s` of the medium instead |",
-              "|---|---|---|---|---|---|---|"]
+              "| tree | run | start-up: process start to step 1 | step 1: SSH login (bare rsync logs in too)"
+              " | step 7: sizes + catalog + backup.json | `du -s` of the medium instead |",
+              "|---|---|---|---|---|---|"]
     for t in trees:
         for phase, r in t["results"].items():
             lines.append(f"| {t['files']:,} files | {phase} | {statistics.median(r['startup']):.2f} |"
-                         f" {statistics.median(r['step1']):.2f} | {statistics.median(t['session']):.2f} |"
+                         f" {statistics.median(r['step1']):.2f} |"
                          f" {statistics.median(r['step7']):.3f} | {statistics.median(t['du']):.2f} (3 backups) |")
     for t in trees:
         d = t.get("depth")

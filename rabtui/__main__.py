@@ -1,3 +1,3 @@
-from rabtui.cli import main
+from rabtui.cli import run
 
-raise SystemExit(main())
+run()

@@ -73,8 +73,21 @@ def load_config(args, *, check_media: bool = True) -> Config:
     return cfg
 
 
+_stores: list[Store] = []
+
+
 def open_store(cfg: Config) -> Store:
-    return storemod.Store(cfg.state_dir)
+    """The state database; `close_stores` closes it when the command is done."""
+    store = storemod.Store(cfg.state_dir)
+    _stores.append(store)
+    return store
+
+
+def close_stores() -> None:
+    """Close the databases the command opened (in this thread): SQLite writes the WAL into the
+    database and syncs it on the last close, so what the command recorded is on disk when it exits."""
+    while _stores:
+        _stores.pop().close()
 
 
 def is_tty(stream=None) -> bool:
