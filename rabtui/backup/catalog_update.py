@@ -20,7 +20,7 @@ from typing import Iterator
 from rabtui.rsync import SAME
 from rabtui.store import Store
 
-BATCH = 5000
+BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 _F = ord("f")
 
 
