@@ -123,6 +123,30 @@ def test_step_1_runs_nothing_on_the_source(tmp_path):
         server.stop()
 
 
+def test_an_account_that_runs_no_command_fails_with_its_own_words(tmp_path):
+    """Step 1 runs nothing, so an account whose shell refuses commands passes it; rsync's session
+    then fails, with what the account said, and `sources test` (which runs `whoami`) tells it too."""
+    from rabtui.errors import WorkFailed
+    from rabtui.shared_ssh import whoami
+
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        keys = server.dir / "authorized_keys"
+        keys.write_text('command="echo This account is currently not available. >&2; exit 1" ' + keys.read_text())
+        lab, cfg = _lab(tmp_path, server, dirs=1)
+        result = lab.backup(cfg, "web", medium_id="m1")
+        assert result.status == "failed" and "This account is currently not available." in result.reason
+        assert lab.store().one("SELECT status FROM backups WHERE id=?", (result.backup_id,))["status"] == "failed"
+        try:
+            whoami(cfg, cfg.source("web"))
+        except WorkFailed as exc:
+            assert "whoami failed" in str(exc) and "currently not available" in (exc.hint or "")
+        else:
+            raise AssertionError("sources test passed on an account that runs no command")
+    finally:
+        server.stop()
+
+
 def test_rsync_logs_in_itself_when_the_shared_login_is_gone(tmp_path, sshd, monkeypatch):
     sockets = _socket_dir(tmp_path, monkeypatch)
     lab, cfg = _lab(tmp_path, sshd, dirs=1)
