@@ -69,7 +69,7 @@ def main() -> None:
         results: dict[str, list[float]] = {k: [] for k in names}
         login = SharedConnection(cfg, src)
         login.open()
-        kept = remote.ssh_argv(cfg, src) + ssh_target.shared_options(login.control, master=False) + [server.host]
+        kept = ssh_target.client_argv(cfg, src, control=login.control) + [server.host]
         try:
             for i in range(rounds):
                 pairs = [

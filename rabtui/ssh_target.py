@@ -162,12 +162,17 @@ def login_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | None =
     return ssh_argv(cfg, source, ep) + shared_options(control, master=True) + ["-N", "--", source.host]
 
 
-def whoami_argv(cfg: Config, source: Source, control: Path | None = None, ep: Endpoint | None = None) -> list[str]:
-    """ssh running `whoami` on the source (over the shared connection at `control`)."""
+def client_argv(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> list[str]:
+    """ssh's options (without the host) over the shared connection at `control`, when there is one."""
     argv = ssh_argv(cfg, source, ep)
     if control is not None:
         argv += shared_options(control, master=False)
-    return argv + ["--", source.host, "whoami"]
+    return argv
+
+
+def whoami_argv(cfg: Config, source: Source, control: Path | None = None, ep: Endpoint | None = None) -> list[str]:
+    """ssh running `whoami` on the source (over the shared connection at `control`)."""
+    return client_argv(cfg, source, ep, control) + ["--", source.host, "whoami"]
 
 
 def shared_exit_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | None = None) -> list[str]:
@@ -177,10 +182,7 @@ def shared_exit_argv(cfg: Config, source: Source, control: Path, ep: Endpoint | 
 
 def rsync_rsh(cfg: Config, source: Source, ep: Endpoint | None = None, control: Path | None = None) -> str:
     """The value of rsync's -e for a remote source (over the shared connection at `control`)."""
-    argv = ssh_argv(cfg, source, ep)
-    if control is not None:
-        argv += shared_options(control, master=False)
-    return " ".join(_rsync_quote(a) for a in argv)
+    return " ".join(_rsync_quote(a) for a in client_argv(cfg, source, ep, control))
 
 
 def rsync_location(source: Source, path: str) -> str:
