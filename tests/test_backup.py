@@ -193,3 +193,66 @@ def test_source_without_directories_warns(tmp_path):
     result = lab.backup(cfg, medium_id="m1")
     assert (result.status, result.exit_code) == ("warnings", 3)
     assert "no directories" in result.reason
+
+
+def _catalog_holds(store, backup_id: int) -> set[tuple[bytes, int, int]]:
+    """(path, size, mtime) of every file the catalog places in one backup (standard directories)."""
+    return {(bytes(r["path"]), r["size"], r["mtime"]) for r in store.all(
+        "SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
+        " JOIN backups b ON b.id=? AND b.medium=v.medium AND b.source=p.source"
+        " WHERE v.first_backup<=b.id AND v.last_backup>=b.id", (backup_id,))}
+
+
+def _medium_holds(result, lab: Lab) -> set[tuple[bytes, int, int]]:
+    """The same, read off the backup's directory on the medium."""
+    root = os.fsencode(result.path / "data")
+    out = set()
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            st = os.lstat(os.path.join(dirpath, name))
+            out.add((os.path.relpath(os.path.join(dirpath, name), root), st.st_size, int(st.st_mtime)))
+    return out
+
+
+def test_catalog_matches_the_media_across_many_batches(tmp_path, monkeypatch):
+    """Unchanged files' versions are looked up batch by batch while rsync runs; after backups with
+    changed, deleted and new files, and after the catalog lost some of the base's versions, the
+    catalog still places exactly the files each backup holds, no more and no fewer."""
+    from rabtui.backup import catalog_update
+
+    monkeypatch.setattr(catalog_update, "BATCH", 7)
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", "standard")])
+    files = {f"d{i % 5}/f{i:03d}": b"x" * i for i in range(60)}
+    write_files(lab.src / "data", files)
+    for i, rel in enumerate(files):
+        os.utime(lab.src / "data" / rel, (1_700_000_000 + i, 1_700_000_000 + i))
+    first = lab.backup(cfg, medium_id="m1")
+    store = lab.store()
+
+    for i in range(0, 60, 6):                       # change some (new sizes), delete others, add some
+        (lab.src / "data" / f"d{i % 5}/f{i:03d}").write_bytes(b"changed" * (i + 1))
+    for i in range(1, 60, 9):
+        (lab.src / "data" / f"d{i % 5}/f{i:03d}").unlink()
+    write_files(lab.src / "data", {f"new/n{i}": b"n" * i for i in range(10)})
+    second = lab.backup(cfg, medium_id="m1")
+    assert (first.status, second.status) == ("completed", "completed")
+    assert len(_medium_holds(first, lab)) == 60 and len(_medium_holds(second, lab)) == 60 - 7 + 10
+    assert _catalog_holds(store, first.backup_id) == _medium_holds(first, lab)
+    assert _catalog_holds(store, second.backup_id) == _medium_holds(second, lab)
+    # unchanged files extended their versions: new versions only for the 10 changed and 10 new files
+    assert store.one("SELECT COUNT(*) AS n FROM versions")["n"] == 60 + 10 + 10
+
+    # the catalog forgets a few of the second backup's versions (a base it only partly knows)
+    store.execute("DELETE FROM versions WHERE id IN (SELECT id FROM versions WHERE last_backup=? LIMIT 5)",
+                  (second.backup_id,))
+    (lab.src / "data/d2/f002").unlink()
+    third = lab.backup(cfg, medium_id="m1")
+    assert third.status == "completed"
+    assert _catalog_holds(store, third.backup_id) == _medium_holds(third, lab)
+    assert (str(lab.src / "data/d2/f002").lstrip("/").encode(), 2, 1_700_000_002) not in \
+        _catalog_holds(store, third.backup_id)
+    # an unchanged file keeps one version from the first backup to the third
+    rows = store.all("SELECT v.first_backup, v.last_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+                     " WHERE p.path=?", (str(lab.src / "data/d3/f003").lstrip("/").encode(),))
+    assert [(r["first_backup"], r["last_backup"]) for r in rows] == [(first.backup_id, third.backup_id)]

@@ -1,8 +1,11 @@
 """The catalog (`paths`, `versions`) from rsync's itemized stream, in bulk.
 
 While rsync runs, each file item goes into a connection-local temporary table in batches
-(`executemany`, one transaction per batch), so memory stays flat in the number of files. When the
-backup is complete, a few set-based statements update the catalog in one transaction:
+(`executemany`, one transaction per batch), so memory stays flat in the number of files. In the
+same transaction the batch's unchanged files are looked up in the catalog: the ids of their
+versions in the --link-dest base are staged in another temporary table (the lookups are most of
+the catalog's work, and done here they overlap rsync instead of following it). When the backup is
+complete, a few set-based statements update the catalog in one transaction:
 
 - standard directory: an unchanged file (`hf`, linked from the --link-dest base) extends the
   version whose last_backup is the base to this backup; a written file is a new version
@@ -32,9 +35,9 @@ def dir_prefix(dir_path: str) -> bytes:
 class CatalogSpool:
     """Collects the items of one backup in `temp.backup_items` (this thread's connection)."""
 
-    def __init__(self, store: Store, batch: int = BATCH):
+    def __init__(self, store: Store, batch: int | None = None):
         self.store = store
-        self.batch = batch
+        self.batch = batch or BATCH
         self._rows: list[tuple] = []
         conn = store.conn
         conn.execute(
@@ -42,8 +45,16 @@ class CatalogSpool:
             " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
             " size INTEGER NOT NULL, mtime INTEGER NOT NULL)"
         )
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_extends(version INTEGER PRIMARY KEY)")
         conn.execute("DELETE FROM temp.backup_items")
+        conn.execute("DELETE FROM temp.backup_extends")
         self.count = 0
+        self._params: dict = {}
+
+    def target(self, *, source: str, medium: str, base_id: int | None) -> None:
+        """Where the backup goes, and the base whose versions its unchanged files extend (None: no
+        base the catalog knows); set before the first item."""
+        self._params = {"s": source, "m": medium, "base": base_id, "f": _F, "same": SAME}
 
     def add(self, rows: list[tuple]) -> None:
         """Items as (dir, path, ftype, state, size, mtime): `path` relative to `/` (bytes), `ftype`
@@ -60,6 +71,13 @@ class CatalogSpool:
         conn.execute("BEGIN")
         try:
             conn.executemany("INSERT INTO temp.backup_items VALUES (?,?,?,?,?,?)", self._rows)
+            if self._params.get("base") is not None:
+                # rowids of a table only appended to since it was emptied: this batch's are > count
+                conn.execute(
+                    "INSERT OR IGNORE INTO temp.backup_extends(version) SELECT v.id FROM temp.backup_items i"
+                    " JOIN paths p ON p.source=:s AND p.path=i.path"
+                    " JOIN versions v ON v.path_id=p.id AND v.medium=:m AND v.last_backup=:base"
+                    " WHERE i.rowid>:done AND i.ftype=:f AND i.state=:same", {**self._params, "done": self.count})
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -80,21 +98,21 @@ class CatalogSpool:
             for row in rows:
                 yield bytes(row[0]), row[1]
 
-    def apply(self, *, source: str, medium: str, backup_id: int, base_id: int | None) -> int:
+    def apply(self, backup_id: int) -> int:
         """Update the catalog for a complete backup; returns the number of files recorded."""
         self.flush()
-        params = {"b": backup_id, "m": medium, "base": base_id, "s": source, "f": _F, "same": SAME}
+        params = {**self._params, "b": backup_id}
         with self.store.transaction() as conn:
             same = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE ftype=:f AND state=:same",
                                 params).fetchone()[0]
             conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
                          " FROM temp.backup_items WHERE ftype=:f AND state<>:same", params)
             extended = 0
-            if base_id is not None and same:
+            if params["base"] is not None and same:
+                # the base's versions staged while rsync ran (still the base's: checked again here)
                 extended = conn.execute(
-                    "UPDATE versions SET last_backup=:b WHERE medium=:m AND last_backup=:base AND path_id IN ("
-                    " SELECT p.id FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
-                    " WHERE i.ftype=:f AND i.state=:same)", params).rowcount
+                    "UPDATE versions SET last_backup=:b WHERE id IN (SELECT version FROM temp.backup_extends)"
+                    " AND medium=:m AND last_backup=:base", params).rowcount
             if extended == same:
                 # the usual case: every unchanged file extended its version; only written files are new
                 cur = conn.execute(
@@ -118,3 +136,5 @@ class CatalogSpool:
     def discard(self) -> None:
         self._rows.clear()
         self.store.conn.execute("DELETE FROM temp.backup_items")
+        self.store.conn.execute("DELETE FROM temp.backup_extends")
+        self.count = 0

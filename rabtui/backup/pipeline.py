@@ -314,6 +314,7 @@ class _Run:
         rec = self.rec
         self.step(5, "running")
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()
+        spool.target(source=self.source.id, medium=medium.id, base_id=rec.link_dest_id)
         dirs = self.source.directories
         for index, directory in enumerate(dirs):
             try:
@@ -368,7 +369,7 @@ class _Run:
                 if d.kind == "archive":
                     linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
                     self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
-            spool.apply(source=self.source.id, medium=medium.id, backup_id=rec.id, base_id=rec.link_dest_id)
+            spool.apply(rec.id)
             rec.count_changes()
         media.record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
