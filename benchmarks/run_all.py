@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_backup.py", "ssh_step.py", "bench_plan.py", "bench_find.py", "bench_tui.py"]
-ORDER = ["summary", "backup", "remote", "checkpoint", "lifecycle", "tui"]
+ORDER = ["summary", "backup", "backup_ab", "remote", "checkpoint", "lifecycle", "tui"]
 
 HEADER = """# Benchmark results
 

@@ -1,0 +1,102 @@
+"""rabtui against an earlier rabtui and bare rsync: no-change backups, alternating.
+
+    git worktree add /tmp/before <revision>
+    python benchmarks/bench_ab.py --before /tmp/before [--files 20000] [--reps 12]
+
+A change that moves rabtui's own cost by a few percent is smaller than this machine's noise
+between two runs of bench_backup.py; run against the code before it, in the same run, it shows.
+Each checkout backs up the same tree over the same loopback sshd onto its own medium and state;
+the three alternate (the first rotates each repetition). Writes benchmarks/results/backup_ab.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import bench_backup as bb  # noqa: E402
+from tests.sshd import start_sshd  # noqa: E402
+
+
+def run_checkout(bench: bb.Bench, checkout: Path, out: Path) -> tuple[float, float]:
+    argv = [sys.executable, "-c", bb.RUNNER, str(out), "--config", str(bench.config_path),
+            "backup", "src", "--medium", "rab"]
+    bb.drop_caches()
+    c0, t0 = bb._child_cpu(), time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=checkout)   # imports rabtui from there
+    wall, cpu = time.perf_counter() - t0, bb._child_cpu() - c0
+    if done.returncode != 0:
+        raise SystemExit(f"backup at {checkout} failed: {done.stderr[-2000:]}")
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, required=True, help="a checkout of the earlier revision")
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=12)
+    args = parser.parse_args()
+    checkouts = {"before": args.before.resolve(), "now": ROOT}
+    revs = {k: subprocess.run(["git", "-C", str(p), "log", "-1", "--format=%h"], capture_output=True,
+                              text=True).stdout.strip() for k, p in checkouts.items()}
+    work = Path(tempfile.mkdtemp(prefix="rabtui-bench-ab-"))
+    sshd = start_sshd(work / "sshd")
+    try:
+        src = work / "src"
+        bb.make_tree(src, args.files, 40_000 if args.files <= 20_000 else 1_000)
+        benches = {k: bb.Bench(work / f"run-{k}", sshd, src) for k in checkouts}
+        for k, bench in benches.items():          # the first backup: every later one is no-change
+            run_checkout(bench, checkouts[k], work / "out.json")
+        bare = benches["before"]
+        bare.run_bare()
+        tools = ["before", "now", "bare"]
+        wall: dict[str, list[float]] = {t: [] for t in tools}
+        cpu: dict[str, list[float]] = {t: [] for t in tools}
+        for rep in range(args.reps):
+            for tool in tools[rep % 3:] + tools[:rep % 3]:
+                if tool == "bare":
+                    r = bare.run_bare()
+                    w, c = r["wall"], r["cpu"]
+                else:
+                    w, c = run_checkout(benches[tool], checkouts[tool], work / "out.json")
+                wall[tool].append(w)
+                cpu[tool].append(c)
+            print(f"rep {rep + 1}: " + ", ".join(f"{t} {wall[t][-1]:.2f} s" for t in tools), flush=True)
+    finally:
+        sshd.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    med = {t: statistics.median(wall[t]) for t in tools}
+    lines = [
+        f"### {args.files:,} files, no-change: rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
+        "",
+        f"`python benchmarks/bench_ab.py --files {args.files} --reps {args.reps}`, "
+        f"{datetime.now():%Y-%m-%d %H:%M}. Medians of {args.reps} alternations.",
+        "",
+        "| tool | wall s | local CPU s | ratio to bare rsync |",
+        "|---|---|---|---|",
+        *(f"| {t if t == 'bare' else 'rabtui ' + revs[t]} | {med[t]:.3f} | {statistics.median(cpu[t]):.2f} | "
+          f"{med[t] / med['bare']:.3f} |" for t in tools),
+        "",
+        f"{revs['now']} / {revs['before']}: {med['now'] / med['before']:.3f}. Raw wall times (s): "
+        + "; ".join(f"{t} {[round(x, 2) for x in wall[t]]}" for t in tools),
+    ]
+    out = HERE / "results" / "backup_ab.md"
+    old = out.read_text() if out.exists() else "# Backup: one change at a time\n"
+    out.write_text(old.rstrip() + "\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
