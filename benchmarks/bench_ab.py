@@ -79,7 +79,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     med = {t: statistics.median(wall[t]) for t in tools}
     lines = [
-        f"### {args.files:,} files, no-change: rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
+        f"## {args.files:,} files, no-change: rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
         "",
         f"`python benchmarks/bench_ab.py --files {args.files} --reps {args.reps}`, "
         f"{datetime.now():%Y-%m-%d %H:%M}. Medians of {args.reps} alternations.",
