@@ -256,3 +256,37 @@ def test_catalog_matches_the_media_across_many_batches(tmp_path, monkeypatch):
     rows = store.all("SELECT v.first_backup, v.last_backup FROM versions v JOIN paths p ON p.id=v.path_id"
                      " WHERE p.path=?", (str(lab.src / "data/d3/f003").lstrip("/").encode(),))
     assert [(r["first_backup"], r["last_backup"]) for r in rows] == [(first.backup_id, third.backup_id)]
+
+
+def test_catalog_moves_only_versions_still_in_the_base(tmp_path, monkeypatch):
+    """The versions looked up while rsync runs are checked again in step 7: one that no longer
+    ends at the base by then (another process rewrote the catalog) is left alone, and the file it
+    stood for gets a version of its own in the new backup."""
+    from rabtui.backup import catalog_update
+    from rabtui.events import STEP
+    from rabtui.store import Store
+
+    monkeypatch.setattr(catalog_update, "BATCH", 7)    # the first batches are looked up during rsync
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {f"f{i}": b"y" * (i + 1) for i in range(20)})
+    first = lab.backup(cfg, medium_id="m1")
+    moved: list[int] = []
+
+    def emit(event):
+        lab.events.append(event)
+        if event.kind == STEP and event.data["step"] == 6 and not moved:
+            other = Store(lab.state)        # another connection, as another process would
+            moved.extend(r["id"] for r in other.all(
+                "SELECT id FROM versions WHERE last_backup=? ORDER BY id LIMIT 3", (first.backup_id,)))
+            other.execute(f"UPDATE versions SET last_backup=-7 WHERE id IN ({','.join('?' * 3)})", moved)
+            other.close()
+
+    lab.emit = emit
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "completed" and len(moved) == 3
+    store = lab.store()
+    assert [r["last_backup"] for r in store.all(
+        f"SELECT last_backup FROM versions WHERE id IN ({','.join('?' * 3)})", moved)] == [-7, -7, -7]
+    assert _catalog_holds(store, second.backup_id) == _medium_holds(second, lab)
+    assert store.one("SELECT COUNT(*) AS n FROM versions")["n"] == 20 + 3
