@@ -7,7 +7,9 @@ import json
 import os
 from datetime import datetime
 
-from rabtui.backup import media
+from rabtui.backup import catalog_update, media
+from rabtui.events import STEP
+from rabtui.store import Store
 from tests.trees import Lab, write_files
 
 
@@ -218,8 +220,6 @@ def test_catalog_matches_the_media_across_many_batches(tmp_path, monkeypatch):
     """Unchanged files' versions are looked up batch by batch while rsync runs; after backups with
     changed, deleted and new files, and after the catalog lost some of the base's versions, the
     catalog still places exactly the files each backup holds, no more and no fewer."""
-    from rabtui.backup import catalog_update
-
     monkeypatch.setattr(catalog_update, "BATCH", 7)
     lab = Lab(tmp_path)
     cfg = lab.local([("data", "standard")])
@@ -262,10 +262,6 @@ def test_catalog_moves_only_versions_still_in_the_base(tmp_path, monkeypatch):
     """The versions looked up while rsync runs are checked again in step 7: one that no longer
     ends at the base by then (another process rewrote the catalog) is left alone, and the file it
     stood for gets a version of its own in the new backup."""
-    from rabtui.backup import catalog_update
-    from rabtui.events import STEP
-    from rabtui.store import Store
-
     monkeypatch.setattr(catalog_update, "BATCH", 7)    # the first batches are looked up during rsync
     lab = Lab(tmp_path)
     cfg = lab.local([("data", "standard")])
