@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -28,18 +27,6 @@ sys.path.insert(0, str(HERE))
 
 import bench_backup as bb  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
-
-
-def run_checkout(bench: bb.Bench, checkout: Path, out: Path) -> tuple[float, float]:
-    argv = [sys.executable, "-c", bb.RUNNER, str(out), "--config", str(bench.config_path),
-            "backup", "src", "--medium", "rab"]
-    bb.drop_caches()
-    c0, t0 = bb._child_cpu(), time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=checkout)   # imports rabtui from there
-    wall, cpu = time.perf_counter() - t0, bb._child_cpu() - c0
-    if done.returncode != 0:
-        raise SystemExit(f"backup at {checkout} failed: {done.stderr[-2000:]}")
-    return wall, cpu
 
 
 def main() -> None:
@@ -58,7 +45,7 @@ def main() -> None:
         bb.make_tree(src, args.files, 40_000 if args.files <= 20_000 else 1_000)
         benches = {k: bb.Bench(work / f"run-{k}", sshd, src) for k in checkouts}
         for k, bench in benches.items():          # the first backup: every later one is no-change
-            run_checkout(bench, checkouts[k], work / "out.json")
+            bench.run_rabtui(cwd=checkouts[k])
         bare = benches["before"]
         bare.run_bare()
         tools = ["before", "now", "bare"]
@@ -66,13 +53,9 @@ def main() -> None:
         cpu: dict[str, list[float]] = {t: [] for t in tools}
         for rep in range(args.reps):
             for tool in tools[rep % 3:] + tools[:rep % 3]:
-                if tool == "bare":
-                    r = bare.run_bare()
-                    w, c = r["wall"], r["cpu"]
-                else:
-                    w, c = run_checkout(benches[tool], checkouts[tool], work / "out.json")
-                wall[tool].append(w)
-                cpu[tool].append(c)
+                r = bare.run_bare() if tool == "bare" else benches[tool].run_rabtui(cwd=checkouts[tool])
+                wall[tool].append(r["wall"])
+                cpu[tool].append(r["cpu"])
             print(f"rep {rep + 1}: " + ", ".join(f"{t} {wall[t][-1]:.2f} s" for t in tools), flush=True)
     finally:
         sshd.stop()

@@ -139,7 +139,8 @@ class Bench:
             (self.state / name).unlink(missing_ok=True)
         self.prev: dict[str, Path | None] = {"bare": None, "flags": None}
 
-    def run_rabtui(self) -> dict:
+    def run_rabtui(self, cwd: Path = ROOT) -> dict:
+        """rabtui as imported from `cwd` (a checkout)."""
         out = self.work / "runner.json"
         argv = [sys.executable, "-c", RUNNER, str(out), "--config", str(self.config_path),
                 "backup", "src", "--medium", "rab"]
@@ -147,7 +148,7 @@ class Bench:
         c0 = _child_cpu()
         t0 = time.perf_counter()
         began = time.time()
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
         wall = time.perf_counter() - t0
         cpu = _child_cpu() - c0
         info = json.loads(out.read_text())

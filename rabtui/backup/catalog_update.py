@@ -35,9 +35,8 @@ def dir_prefix(dir_path: str) -> bytes:
 class CatalogSpool:
     """Collects the items of one backup in `temp.backup_items` (this thread's connection)."""
 
-    def __init__(self, store: Store, batch: int | None = None):
+    def __init__(self, store: Store):
         self.store = store
-        self.batch = batch or BATCH
         self._rows: list[tuple] = []
         conn = store.conn
         conn.execute(
@@ -61,7 +60,7 @@ class CatalogSpool:
         ord of rsync's type letter, `state` from rsync.file_state (NEW for other new items; never
         ABSENT: those are not in the backup)."""
         self._rows += rows
-        if len(self._rows) >= self.batch:
+        if len(self._rows) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
