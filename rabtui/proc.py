@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import selectors
 import shutil
 import signal
@@ -24,6 +25,9 @@ from rabtui.errors import Cancelled, MissingTool
 LineCallback = Callable[[bytes], None]
 BatchCallback = Callable[[list[bytes]], None]
 _RECORD_END = re.compile(rb"[\r\n]")
+READ_BYTES = 1 << 16
+NAP_READ_BYTES = 1 << 20   # with `nap`: what a roomy pipe holds
+NAP_UNTIL = 1 << 18        # a read this large means the output comes faster than naps let through
 
 # Debian package that ships each program we drive, for the "how to install" hint.
 PACKAGES = {
@@ -130,6 +134,7 @@ def run(
     timeout: float | None = None,
     on_start: Callable[[subprocess.Popen], None] | None = None,
     stderr_lines: int = 200,
+    nap: float | None = None,
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
@@ -137,10 +142,16 @@ def run(
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled.
+
+    `nap` (seconds), for a process that writes many small records into a roomy pipe (see
+    `on_start`): after a read, wait that long (or until the process ends) before reading again.
+    A reader blocked on the pipe is woken by every write, and on two cores those wake-ups slow
+    the writer itself (rsync itemizing 100,000 new files: 1.38 times bare rsync read eagerly,
+    1.24 read every 20 ms, 1.14 into /dev/null).
     """
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, on_start=on_start)
     return started.finish(on_stdout=on_stdout, on_stdout_batches=on_stdout_batches, on_stderr=on_stderr,
-                          capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines)
+                          capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap)
 
 
 def start(
@@ -201,6 +212,7 @@ class Started:
         cancel: threading.Event | None = None,
         timeout: float | None = None,
         stderr_lines: int = 200,
+        nap: float | None = None,
     ) -> Completed:
         """Read the process to its end; see `run`. `timeout` counts from its start."""
         self.finished = True
@@ -221,6 +233,8 @@ class Started:
         sel.register(proc.stdout, selectors.EVENT_READ, "out")
         sel.register(proc.stderr, selectors.EVENT_READ, "err")
         open_streams = 2
+        napper = _Napper(proc.pid, nap) if nap else None
+        out_bytes = NAP_READ_BYTES if nap else READ_BYTES
         try:
             while open_streams:
                 if cancel is not None and cancel.is_set():
@@ -229,19 +243,23 @@ class Started:
                 if timeout is not None and time.monotonic() - started > timeout:
                     _kill_group(proc)
                     raise Cancelled(f"{name} took longer than {timeout:.0f} s")
+                out_read = 0
                 for key, _ in sel.select(timeout=0.2):
-                    chunk = os.read(key.fileobj.fileno(), 65536)
+                    chunk = os.read(key.fileobj.fileno(), out_bytes if key.data == "out" else READ_BYTES)
                     if not chunk:
                         sel.unregister(key.fileobj)
                         open_streams -= 1
                         continue
                     if key.data == "out":
+                        out_read = len(chunk)
                         if capture:
                             captured.append(chunk)
                         if out_split:
                             out_split.feed(chunk)
                     else:
                         err_split.feed(chunk)
+                if napper is not None and 0 < out_read < NAP_UNTIL:
+                    napper.nap()
             if out_split:
                 out_split.close()
             err_split.close()
@@ -259,6 +277,8 @@ class Started:
             raise
         finally:
             sel.close()
+            if napper is not None:
+                napper.close()
             proc.stdout.close()
             proc.stderr.close()
         return Completed(
@@ -268,6 +288,28 @@ class Started:
             stderr_tail=list(tail),
             seconds=time.monotonic() - started,
         )
+
+
+class _Napper:
+    """Waits `seconds`, or less when the process ends (then its last output is read at once)."""
+
+    def __init__(self, pid: int, seconds: float):
+        self.seconds = seconds
+        try:
+            self._fd: int | None = os.pidfd_open(pid)
+        except (OSError, AttributeError):   # Linux before 5.3: a plain sleep
+            self._fd = None
+
+    def nap(self) -> None:
+        if self._fd is None:
+            time.sleep(self.seconds)
+        else:
+            select.select([self._fd], [], [], self.seconds)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:

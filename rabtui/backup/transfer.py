@@ -23,6 +23,7 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 PIPE_BYTES = 1 << 20   # /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for
+READ_EVERY = 0.02      # seconds: rsync's records gather in the pipe between two reads (proc.run's nap)
 _F, _D, _DOT, _SPACE = ord("f"), ord("d"), ord("."), ord(" ")
 _NEW, _ABSENT = rsync.NEW, rsync.ABSENT
 
@@ -158,7 +159,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
     started = time.monotonic()
     result = proc.run(argv, on_stdout_batches=stream.records, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
-                      on_start=_roomy_pipe)
+                      on_start=_roomy_pipe, nap=READ_EVERY)
     stream.finish()
     outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
     sizes.rsync_exit = result.returncode
