@@ -1,7 +1,7 @@
-"""rabtui against an earlier rabtui and bare rsync: no-change backups, alternating.
+"""rabtui against an earlier rabtui and bare rsync: no-change (or initial) backups, alternating.
 
     git worktree add /tmp/before <revision>
-    python benchmarks/bench_ab.py --before /tmp/before [--files 20000] [--reps 12]
+    python benchmarks/bench_ab.py --before /tmp/before [--files 20000] [--reps 12] [--run initial]
 
 A change that moves rabtui's own cost by a few percent is smaller than this machine's noise
 between two runs of bench_backup.py; run against the code before it, in the same run, it shows.
@@ -12,7 +12,6 @@ the three alternate (the first rotates each repetition). Writes benchmarks/resul
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,10 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the earlier revision")
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=12)
+    parser.add_argument("--run", choices=("no-change", "initial"), default="no-change",
+                        help="initial: every backup onto empty media")
     args = parser.parse_args()
+    initial = args.run == "initial"
     checkouts = {"before": args.before.resolve(), "now": ROOT}
     revs = {k: subprocess.run(["git", "-C", str(p), "log", "-1", "--format=%h"], capture_output=True,
                               text=True).stdout.strip() for k, p in checkouts.items()}
@@ -44,27 +46,34 @@ def main() -> None:
         src = work / "src"
         bb.make_tree(src, args.files, 40_000 if args.files <= 20_000 else 1_000)
         benches = {k: bb.Bench(work / f"run-{k}", sshd, src) for k in checkouts}
-        for k, bench in benches.items():          # the first backup: every later one is no-change
-            bench.run_rabtui(cwd=checkouts[k])
         bare = benches["before"]
-        bare.run_bare()
+        if not initial:                           # the first backup: every later one is no-change
+            for k, bench in benches.items():
+                bench.run_rabtui(cwd=checkouts[k])
+            bare.run_bare()
         tools = ["before", "now", "bare"]
         wall: dict[str, list[float]] = {t: [] for t in tools}
         cpu: dict[str, list[float]] = {t: [] for t in tools}
         for rep in range(args.reps):
+            if initial:
+                for bench in benches.values():
+                    bench.reset(rep + 1)
             for tool in tools[rep % 3:] + tools[:rep % 3]:
                 r = bare.run_bare() if tool == "bare" else benches[tool].run_rabtui(cwd=checkouts[tool])
                 wall[tool].append(r["wall"])
                 cpu[tool].append(r["cpu"])
             print(f"rep {rep + 1}: " + ", ".join(f"{t} {wall[t][-1]:.2f} s" for t in tools), flush=True)
+    except BaseException:
+        _clean(work)
+        raise
     finally:
         sshd.stop()
-        shutil.rmtree(work, ignore_errors=True)
     med = {t: statistics.median(wall[t]) for t in tools}
     lines = [
-        f"## {args.files:,} files, no-change: rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
+        f"## {args.files:,} files, {args.run}: rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
         "",
-        f"`python benchmarks/bench_ab.py --files {args.files} --reps {args.reps}`, "
+        f"`python benchmarks/bench_ab.py --files {args.files} --reps {args.reps}"
+        + (" --run initial" if initial else "") + f"`, "
         f"{datetime.now():%Y-%m-%d %H:%M}. Medians of {args.reps} alternations.",
         "",
         "| tool | wall s | local CPU s | ratio to bare rsync |",
@@ -78,7 +87,12 @@ def main() -> None:
     out = HERE / "results" / "backup_ab.md"
     old = out.read_text() if out.exists() else "# Backup: one change at a time\n"
     out.write_text(old.rstrip() + "\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
+    _clean(work)   # millions of files: after the results are out
+
+
+def _clean(work: Path) -> None:
+    subprocess.run(["rm", "-rf", str(work)])
 
 
 if __name__ == "__main__":
