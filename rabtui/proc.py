@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 from rabtui.errors import Cancelled, MissingTool
 
 LineCallback = Callable[[bytes], None]
-BatchCallback = Callable[[list[bytes]], None]
+DataCallback = Callable[[bytes], None]
 _RECORD_END = re.compile(rb"[\r\n]")
 READ_BYTES = 1 << 16
 NAP_READ_BYTES = 1 << 20   # with `nap`: what a roomy pipe holds
@@ -70,29 +70,22 @@ class Completed:
 
 
 class LineSplitter:
-    """Feeds bytes in, calls back once per record ending in `\\r` or `\\n` (empty records dropped);
-    `batches`: once per chunk fed, with the list of its records (for a stream of many records)."""
+    """Feeds bytes in, calls back once per record ending in `\\r` or `\\n` (empty records dropped)."""
 
-    def __init__(self, callback: LineCallback | BatchCallback, batches: bool = False):
+    def __init__(self, callback: LineCallback):
         self._callback = callback
-        self._batches = batches
         self._pending = b""
 
     def feed(self, chunk: bytes) -> None:
         parts = _RECORD_END.split(self._pending + chunk)
         self._pending = parts.pop()
-        if self._batches:
-            records = [part for part in parts if part]
-            if records:
-                self._callback(records)
-            return
         for part in parts:
             if part:
                 self._callback(part)
 
     def close(self) -> None:
         if self._pending:
-            self._callback([self._pending] if self._batches else self._pending)
+            self._callback(self._pending)
             self._pending = b""
 
 
@@ -124,7 +117,7 @@ def run(
     argv: Sequence[str],
     *,
     on_stdout: LineCallback | None = None,
-    on_stdout_batches: BatchCallback | None = None,
+    on_stdout_data: DataCallback | None = None,
     on_stderr: LineCallback | None = None,
     capture: bool = False,
     stdin_data: bytes | None = None,
@@ -138,7 +131,8 @@ def run(
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
-    `on_stdout_batches` instead gets the records of stdout a list at a time (as they are read).
+    `on_stdout_data` instead gets stdout as it is read, records cut anywhere (for a stream of many
+    records, which its reader takes apart in bulk).
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled.
@@ -150,7 +144,7 @@ def run(
     1.24 read every 20 ms, 1.14 into /dev/null).
     """
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, on_start=on_start)
-    return started.finish(on_stdout=on_stdout, on_stdout_batches=on_stdout_batches, on_stderr=on_stderr,
+    return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap)
 
 
@@ -206,7 +200,7 @@ class Started:
         self,
         *,
         on_stdout: LineCallback | None = None,
-        on_stdout_batches: BatchCallback | None = None,
+        on_stdout_data: DataCallback | None = None,
         on_stderr: LineCallback | None = None,
         capture: bool = False,
         cancel: threading.Event | None = None,
@@ -226,8 +220,7 @@ class Started:
             if on_stderr:
                 on_stderr(line)
 
-        out_split = (LineSplitter(on_stdout_batches, batches=True) if on_stdout_batches
-                     else LineSplitter(on_stdout) if on_stdout else None)
+        out_split = LineSplitter(on_stdout) if on_stdout else None
         err_split = LineSplitter(err_record)
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ, "out")
@@ -256,6 +249,8 @@ class Started:
                             captured.append(chunk)
                         if out_split:
                             out_split.feed(chunk)
+                        elif on_stdout_data:
+                            on_stdout_data(chunk)
                     else:
                         err_split.feed(chunk)
                 if napper is not None and 0 < out_read < NAP_UNTIL:

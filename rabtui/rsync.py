@@ -13,7 +13,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 OUT_FORMAT = "%i|%l|%M|%n"
 ENV = {"LC_ALL": "C", "TZ": "UTC"}
@@ -92,39 +92,49 @@ _STATS = re.compile(
     rb"Number of regular files transferred|Total file size|Total transferred file size|"
     rb"Literal data|Matched data|File list size|Total bytes sent|Total bytes received): ([\d,]+)"
 )
+_STATS_LINE = re.compile(rb"^" + _STATS.pattern, re.M)
 _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b"P": 1024**5}
 # %M up to the minute -> seconds since the epoch: files of a tree share few minutes
 _MINUTES: dict[bytes, int] = {}
 _MINUTES_KEPT = 50_000
 
 
-_YX = frozenset(b"<>ch.*")
-_TYPES = frozenset(b"fdLDS")
+# One itemized line (`%i|%l|%M|%n`) at the start of a line. Groups: code, size, %M up to the
+# minute, its seconds, name. rsync escapes \r and \n in names, so a name ends at the line's end.
+_ITEM = re.compile(rb"^([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|(\d{4}/\d\d/\d\d-\d\d:\d\d):(\d\d)\|([^\n]*)", re.M)
+
+
+def _minute(m: bytes) -> int:
+    minute = _MINUTES.get(m)
+    if minute is None:
+        if len(_MINUTES) >= _MINUTES_KEPT:
+            _MINUTES.clear()
+        minute = _MINUTES[m] = calendar.timegm(
+            (int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
+    return minute
+
+
+def items(data: bytes, end: int) -> Iterator[tuple[bytes, int, int, bytes]]:
+    """(code, size, mtime, name) of every itemized line in data[:end], which ends with a whole
+    record: one scan of a read of the stream, other records (progress2, --stats) passed over."""
+    minutes = _MINUTES
+    lines = data.replace(b"\r", b"\n")   # a record begins after either (scanning for both is slower)
+    for code, size, m, sec, name in _ITEM.findall(lines, 0, end):
+        minute = minutes.get(m)
+        if minute is None:
+            minute = _minute(m)
+        if b"\\#" in name:
+            name = unescape(name)
+        yield code, int(size), minute + int(sec), name
 
 
 def split_item(line: bytes) -> tuple[bytes, int, int, bytes] | None:
-    """(code, size, mtime, name) of one itemized line, else None: parse_item without the Item,
-    for the loop that reads a whole transfer's stream."""
-    parts = line.split(b"|", 3)
-    if len(parts) != 4:
+    """(code, size, mtime, name) of one itemized line, else None."""
+    m = _ITEM.fullmatch(line)
+    if m is None:
         return None
-    code, size, m, name = parts
-    if len(code) != 11 or code[0] not in _YX or code[1] not in _TYPES or len(m) != 19 or m[4] != 0x2F:
-        return None
-    try:
-        minute = _MINUTES.get(m[:16])
-        if minute is None:
-            if len(_MINUTES) >= _MINUTES_KEPT:
-                _MINUTES.clear()
-            minute = _MINUTES[m[:16]] = calendar.timegm(
-                (int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
-        mtime = minute + int(m[17:19])
-        nbytes = int(size)
-    except ValueError:
-        return None
-    if b"\\#" in name:
-        name = unescape(name)
-    return code, nbytes, mtime, name
+    code, size, minute, sec, name = m.groups()
+    return code, int(size), _minute(minute) + int(sec), unescape(name)
 
 
 def parse_item(line: bytes) -> Item | None:
@@ -159,8 +169,22 @@ class Progress:
 
 def parse_progress(line: bytes) -> Progress | None:
     m = _PROGRESS.match(line)
-    if m is None:
-        return None
+    return None if m is None else _progress(m)
+
+
+def last_progress(data: bytes, end: int) -> Progress | None:
+    """The last progress2 record in data[:end]. Each begins after a \r, which nothing else in
+    the stream holds (names have theirs escaped)."""
+    i = data.rfind(b"\r", 0, end)
+    while i >= 0:
+        m = _PROGRESS.match(data, i + 1, end)
+        if m is not None:
+            return _progress(m)
+        i = data.rfind(b"\r", 0, i)
+    return None
+
+
+def _progress(m: re.Match) -> Progress:
     done, pct, rate, unit, h, mi, s = m.groups()
     return Progress(
         done_bytes=int(done.replace(b",", b"")),
@@ -176,6 +200,11 @@ def parse_stats_line(line: bytes) -> tuple[str, int] | None:
     if m is None:
         return None
     return m.group(1).decode(), int(m.group(2).replace(b",", b""))
+
+
+def stats_lines(data: bytes, start: int, end: int) -> list[tuple[str, int]]:
+    """parse_stats_line of every line of data[start:end] that starts with one."""
+    return [(key.decode(), int(value.replace(b",", b""))) for key, value in _STATS_LINE.findall(data, start, end)]
 
 
 @dataclass

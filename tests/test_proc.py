@@ -16,18 +16,13 @@ os.write(2, b"done\\n")
 """
 
 
-def _run(records: int, nap: float | None) -> tuple[list[list[bytes]], proc.Completed]:
-    batches: list[list[bytes]] = []
-    done = proc.run([sys.executable, "-c", WRITER, str(records)], on_stdout_batches=batches.append, nap=nap)
-    return batches, done
-
-
 def test_napping_reader_gets_every_record_in_order_a_few_reads_at_a_time():
-    batches, done = _run(500, nap=0.02)
+    reads: list[bytes] = []
+    done = proc.run([sys.executable, "-c", WRITER, "500"], on_stdout_data=reads.append, nap=0.02)
     assert done.returncode == 0 and done.stderr_tail == ["done"]
-    assert [r for b in batches for r in b] == [b"record %d" % i for i in range(500)]
+    assert proc.split_records(b"".join(reads)) == [b"record %d" % i for i in range(500)]
     # 500 writes over at least half a second come in about one read per nap, not one per write
-    assert len(batches) < 150
+    assert len(reads) < 150
 
 
 def test_a_nap_ends_when_the_process_does():

@@ -6,7 +6,12 @@ from __future__ import annotations
 import calendar
 import os
 
+from types import SimpleNamespace
+
 from rabtui import proc, rsync
+from rabtui.backup import transfer
+from rabtui.backup.sizes import DirSizes
+from rabtui.events import PROGRESS
 from tests.trees import HOSTILE_NAMES, write_files
 
 
@@ -57,17 +62,15 @@ def test_item_times_share_a_minute_and_cross_days():
                      calendar.timegm((2026, 12, 31, 23, 59, 59)), -2, None]
 
 
-def test_records_come_whole_in_batches_however_the_stream_is_cut():
+def test_records_come_whole_however_the_stream_is_cut():
     data = b"one\rtwo\n\nthree\r\nfour|with|bars\nlast"
     for size in (1, 2, 3, 7, len(data)):
-        batches: list[list[bytes]] = []
-        splitter = proc.LineSplitter(batches.append, batches=True)
+        records: list[bytes] = []
+        splitter = proc.LineSplitter(records.append)
         for i in range(0, len(data), size):
             splitter.feed(data[i:i + size])
         splitter.close()
-        assert all(batches)
-        assert [r for b in batches for r in b] == proc.split_records(data) == [
-            b"one", b"two", b"three", b"four|with|bars", b"last"]
+        assert records == proc.split_records(data) == [b"one", b"two", b"three", b"four|with|bars", b"last"]
 
 
 def test_parse_progress():
@@ -151,6 +154,51 @@ def test_parser_reads_real_rsync_output(tmp_path):
     assert stats["Number of regular files transferred"] == len(files)
     assert stats["Total file size"] == sum(len(c) for c in files.values()) + 1
     assert progress and progress[-1].done_bytes == sum(len(c) for c in files.values())
+
+
+def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
+    """Step 5's reader scans whole reads of rsync's stdout: from the real stream (hostile names,
+    a hard link, progress2, --stats) cut into reads of any size, it gets the same files, sizes,
+    statistics and last progress as the record-by-record parser."""
+    src = tmp_path / "src"
+    files = {name: b"x" * (i + 1) for i, name in enumerate(HOSTILE_NAMES)}
+    files.update({b"sub/Number of files: 9": b"y" * 5, b"sub/%% 1 \\#015": b"z" * 7})
+    write_files(src, files)
+    os.link(os.path.join(os.fsencode(src), HOSTILE_NAMES[0]), os.path.join(os.fsencode(src), b"hardlink"))
+    result = proc.run(rsync.build_argv(str(src), str(tmp_path / "dest")), capture=True, env=rsync.ENV)
+    assert result.returncode == 0, result.stderr_tail
+    out = result.stdout
+    assert b"\r" in out and b"Number of files: " in out
+    records = [rsync.classify(r) for r in proc.split_records(out)]
+    files_seen = [k[1] for k in records if k and k[0] == "item" and k[1].ftype == "f"]
+    stats = dict(k[1] for k in records if k and k[0] == "stats")
+    last = [k[1] for k in records if k and k[0] == "progress"][-1]
+    assert {i.name for i in files_seen} == set(files) | {b"hardlink"}
+    for size in (1, 2, 3, 7, 64, 1000, len(out)):
+        sizes, rows, events = DirSizes("/", "standard"), [], []
+        stream = transfer._Stream(sizes, SimpleNamespace(add=rows.extend), events.append, archive=False,
+                                  index=0, count=1)
+        for i in range(0, len(out), size):
+            stream.data(out[i:i + size])
+        stream.finish()
+        assert [(r[1], r[3], r[4], r[5]) for r in rows] == [
+            (i.name, rsync.file_state(i.code), i.size, i.mtime) for i in files_seen], size
+        assert sizes.stats == stats
+        assert sizes.files == len(files) + 1 and sizes.new_files == len(files)
+        assert sizes.total_bytes == sum(len(c) for c in files.values()) + 1
+        shown = [e.data for e in events if e.kind == PROGRESS]
+        assert shown[-1]["done_bytes"] == last.done_bytes == sum(len(c) for c in files.values())
+
+
+def test_items_found_after_either_separator():
+    data = (b">f+++++++++|3|2026/11/22-04:22:13|a\r      3  50%    0.00kB/s    0:00:00\r"
+            b"hf         |4|2026/11/22-04:22:14|b|c\nNumber of files: 2\n.d..t......|0|2026/11/22-04:22:15|d/\r")
+    assert list(rsync.items(data, len(data))) == [
+        (b">f+++++++++", 3, calendar.timegm((2026, 11, 22, 4, 22, 13)), b"a"),
+        (b"hf         ", 4, calendar.timegm((2026, 11, 22, 4, 22, 14)), b"b|c"),
+        (b".d..t......", 0, calendar.timegm((2026, 11, 22, 4, 22, 15)), b"d/")]
+    assert list(rsync.items(data, 40)) == [(b">f+++++++++", 3, calendar.timegm((2026, 11, 22, 4, 22, 13)), b"a")]
+    assert rsync.last_progress(data, len(data)).done_bytes == 3
 
 
 def test_parse_item_rejects_other_lines():

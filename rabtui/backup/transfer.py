@@ -2,8 +2,9 @@
 and catalog rows, in one pass. (Archive directories' new files are linked into the medium's union
 tree once the backup is complete: pipeline step 7.)
 
-The per-line work is kept small: records come a read at a time, one split per record, no event
-per file (ITEM and PROGRESS events are throttled), catalog rows handed to the spool in batches.
+The per-file work is kept small: rsync's output is read every READ_EVERY seconds and scanned for
+items with one regular expression, no event per file (ITEM and PROGRESS events are throttled),
+catalog rows handed to the spool in batches.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 PIPE_BYTES = 1 << 20   # /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for
 READ_EVERY = 0.02      # seconds: rsync's records gather in the pipe between two reads (proc.run's nap)
-_F, _D, _DOT, _SPACE = ord("f"), ord("d"), ord("."), ord(" ")
+_F, _D, _DOT = ord("f"), ord("d"), ord(".")
 _NEW, _ABSENT = rsync.NEW, rsync.ABSENT
 
 
 class _Stream:
-    """Receives rsync's stdout records (already split on \\r and \\n by proc)."""
+    """Reads rsync's stdout a read at a time (many records each): the items with one regular
+    expression scan, the last progress2 record only when an event is due, the --stats lines once
+    they have begun."""
 
     def __init__(self, sizes: DirSizes, spool: CatalogSpool, emit: Emit, *, archive: bool, index: int, count: int):
         self.sizes = sizes
@@ -39,29 +42,38 @@ class _Stream:
         self.dir = sizes.path
         self.prefix = dir_prefix(sizes.path)
         self.where = {"dir": sizes.path, "dir_index": index, "dirs": count}
+        self._pending = b""          # from the last separator read: a record perhaps not whole yet
         self._last_item = float("-inf")
         self._last_progress = float("-inf")
-        self._pending_progress: bytes | None = None
+        self._unshown: tuple[bytes, int] | None = None   # the last read with progress not yet shown
+        self._stats = False
         self.stderr_logged = 0
 
-    def records(self, batch: list[bytes]) -> None:
-        """A list of stdout records. The loop runs once per file of the tree: it keeps to local
-        names, and sizes, catalog rows and events are handed on once per list."""
+    def data(self, chunk: bytes) -> None:
+        data = self._pending + chunk
+        # up to the last separator, which stays with the rest: a record is known by the one before it
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if end > 0:
+            self._pending = data[end:]
+            self._records(data, end)
+        else:
+            self._pending = data
+
+    def finish(self) -> None:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            self._records(data, len(data))
+        if self._unshown is not None:
+            self._progress(*self._unshown)
+
+    def _records(self, data: bytes, end: int) -> None:
+        """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
+        to local names, and sizes, catalog rows and events are handed on once per read."""
         counts, nbytes, rows = [0] * 5, [0] * 5, []
         d, prefix, archive = self.dir, self.prefix, self.archive
-        split_item, file_state = rsync.split_item, rsync.file_state
-        progress = last = None
-        for record in batch:
-            first = record[0]
-            if first == _SPACE or 48 <= first <= 57:
-                progress = record
-                continue
-            item = split_item(record)
-            if item is None:
-                stat = rsync.parse_stats_line(record)
-                if stat is not None:
-                    self.sizes.stats[stat[0]] = stat[1]
-                continue
+        file_state = rsync.file_state
+        last = None
+        for item in rsync.items(data, end):
             code, size, mtime, name = item
             ftype = code[1]
             if ftype == _F:
@@ -80,15 +92,23 @@ class _Stream:
                 self.sizes.add_files(state, count, nbytes[state])
         if rows:
             self.spool.add(rows)
+        if not self._stats:
+            # --stats comes after every item; from its first line on, each read is scanned for its
+            # lines (a name that holds these words costs only those scans)
+            start = data.find(b"Number of files: ", 0, end)
+            self._stats = start >= 0
+        else:
+            start = 0
+        if self._stats:
+            self.sizes.stats.update(rsync.stats_lines(data, start, end))
         now = time.monotonic()
-        if progress is not None:
+        if data.rfind(b"\r", 0, end) >= 0:
             # progress2 records come as often as files: parse only those that will be shown
             if now - self._last_progress >= EVENT_EVERY:
                 self._last_progress = now
-                self._pending_progress = None
-                self._progress(progress)
+                self._progress(data, end)
             else:
-                self._pending_progress = progress
+                self._unshown = (data, end)
         if last is not None and now - self._last_item >= EVENT_EVERY:
             self._last_item = now
             code, size, _, name = last
@@ -96,15 +116,11 @@ class _Stream:
             self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
                                          "size": size, **self.where}))
 
-    def _progress(self, record: bytes) -> None:
-        progress = rsync.parse_progress(record)
+    def _progress(self, data: bytes, end: int) -> None:
+        self._unshown = None
+        progress = rsync.last_progress(data, end)
         if progress is not None:
             self.emit(Event(PROGRESS, "", {**progress.as_dict(), **self.where}))
-
-    def finish(self) -> None:
-        if self._pending_progress is not None:
-            self._progress(self._pending_progress)
-            self._pending_progress = None
 
     def err(self, record: bytes) -> None:
         if self.stderr_logged < STDERR_LOG_LINES:
@@ -158,7 +174,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
     stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
     started = time.monotonic()
-    result = proc.run(argv, on_stdout_batches=stream.records, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
+    result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
                       on_start=_roomy_pipe, nap=READ_EVERY)
     stream.finish()
     outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
