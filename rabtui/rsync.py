@@ -173,7 +173,7 @@ def parse_progress(line: bytes) -> Progress | None:
 
 
 def last_progress(data: bytes, end: int) -> Progress | None:
-    """The last progress2 record in data[:end]. Each begins after a \r, which nothing else in
+    """The last progress2 record in data[:end]. Each begins after a \\r, which nothing else in
     the stream holds (names have theirs escaped)."""
     i = data.rfind(b"\r", 0, end)
     while i >= 0:
@@ -203,8 +203,9 @@ def parse_stats_line(line: bytes) -> tuple[str, int] | None:
 
 
 def stats_lines(data: bytes, start: int, end: int) -> list[tuple[str, int]]:
-    """parse_stats_line of every line of data[start:end] that starts with one."""
-    return [(key.decode(), int(value.replace(b",", b""))) for key, value in _STATS_LINE.findall(data, start, end)]
+    """parse_stats_line of every record of data[start:end] that is one (after \\r or \\n)."""
+    found = _STATS_LINE.findall(data.replace(b"\r", b"\n"), start, end)
+    return [(key.decode(), int(value.replace(b",", b""))) for key, value in found]
 
 
 @dataclass

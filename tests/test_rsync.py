@@ -192,13 +192,14 @@ def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
 
 def test_items_found_after_either_separator():
     data = (b">f+++++++++|3|2026/11/22-04:22:13|a\r      3  50%    0.00kB/s    0:00:00\r"
-            b"hf         |4|2026/11/22-04:22:14|b|c\nNumber of files: 2\n.d..t......|0|2026/11/22-04:22:15|d/\r")
+            b"hf         |4|2026/11/22-04:22:14|b|c\rNumber of files: 2\n.d..t......|0|2026/11/22-04:22:15|d/\r")
     assert list(rsync.items(data, len(data))) == [
         (b">f+++++++++", 3, calendar.timegm((2026, 11, 22, 4, 22, 13)), b"a"),
         (b"hf         ", 4, calendar.timegm((2026, 11, 22, 4, 22, 14)), b"b|c"),
         (b".d..t......", 0, calendar.timegm((2026, 11, 22, 4, 22, 15)), b"d/")]
     assert list(rsync.items(data, 40)) == [(b">f+++++++++", 3, calendar.timegm((2026, 11, 22, 4, 22, 13)), b"a")]
     assert rsync.last_progress(data, len(data)).done_bytes == 3
+    assert rsync.stats_lines(data, 0, len(data)) == [("Number of files", 2)]
 
 
 def test_parse_item_rejects_other_lines():
