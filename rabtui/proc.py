@@ -290,16 +290,19 @@ class _Napper:
 
     def __init__(self, pid: int, seconds: float):
         self.seconds = seconds
+        self._poll = select.poll()
         try:
             self._fd: int | None = os.pidfd_open(pid)
         except (OSError, AttributeError):   # Linux before 5.3: a plain sleep
             self._fd = None
+        else:
+            self._poll.register(self._fd, select.POLLIN)
 
     def nap(self) -> None:
         if self._fd is None:
             time.sleep(self.seconds)
         else:
-            select.select([self._fd], [], [], self.seconds)
+            self._poll.poll(self.seconds * 1000)
 
     def close(self) -> None:
         if self._fd is not None:
