@@ -9,7 +9,6 @@ catalog rows handed to the spool in batches.
 
 from __future__ import annotations
 
-import fcntl
 import threading
 import time
 from pathlib import Path
@@ -23,8 +22,7 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
-PIPE_BYTES = 1 << 20   # /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for
-READ_EVERY = 0.02      # seconds: rsync's records gather in the pipe between two reads (proc.run's nap)
+READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
 _F, _D, _DOT = ord("f"), ord("d"), ord(".")
 _NEW, _ABSENT = rsync.NEW, rsync.ABSENT
 
@@ -128,15 +126,6 @@ class _Stream:
             self.emit(Event(LOG, f"{self.dir}: {record.decode('utf-8', 'backslashreplace')}", {"stream": "stderr"}))
 
 
-def _roomy_pipe(popen) -> None:
-    """A 1 MiB stdout pipe: rsync (whose output is line-buffered) never waits for our parser to
-    catch up on a burst of lines, which would stall its whole transfer."""
-    try:
-        fcntl.fcntl(popen.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (OSError, AttributeError):
-        pass   # the default 64 KiB pipe works, only slower
-
-
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync") -> list[str]:
     return rsync.build_argv(
@@ -175,7 +164,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
     started = time.monotonic()
     result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
-                      on_start=_roomy_pipe, nap=READ_EVERY)
+                      nap=READ_EVERY)
     stream.finish()
     outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
     sizes.rsync_exit = result.returncode
