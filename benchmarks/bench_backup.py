@@ -37,12 +37,15 @@ from tests.sshd import start_sshd  # noqa: E402
 # size of the benchmark process that forked it.
 RUNNER = """
 import gc, json, sys
-from rabtui.cli import main
+try:
+    from rabtui.program import main
+except ImportError:   # an earlier rabtui (bench_ab.py), from before the login started ahead
+    from rabtui.cli import main
 code = main(sys.argv[2:])
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 with open(sys.argv[1], "w") as f:
     json.dump({"code": code, "maxrss_kb": hwm}, f)
-gc.freeze()   # as rabtui.cli.run does
+gc.freeze()   # as rabtui.program.run does
 """
 
 
@@ -112,6 +115,7 @@ class Bench:
         self.state = work / "state"
         work.mkdir(parents=True, exist_ok=True)
         self.config_path = work / "rabtui.toml"
+        self.env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}   # rabtui's memory of logins
         self.reset(0)
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "known_hosts").write_text(sshd.known_hosts_line())
@@ -121,20 +125,25 @@ class Bench:
         self.bare_n = 0
 
     def reset(self, rep: int) -> None:
-        """Empty media and state for repetition `rep`. The media of the repetitions before stay
-        until the tree is done: deleting them here (600,000 files) left the file system work
-        that whichever tool ran next paid for, seconds of it."""
-        self.media = {tool: self.work / f"medium-{tool}-{rep}" for tool in TOOLS}
-        for path in self.media.values():
+        """Empty media for repetition `rep`. The media of the repetitions before are moved aside and
+        stay until the tree is done: deleting them here (600,000 files) left the file system work
+        that whichever tool ran next paid for, seconds of it. The configuration stays the same
+        file, as an operator's does from one day to the next (rabtui starts a command line's login
+        ahead while its configuration is unchanged)."""
+        self.media = {tool: self.work / f"medium-{tool}" for tool in TOOLS}
+        for tool, path in self.media.items():
+            if path.exists():
+                path.rename(self.work / f"medium-{tool}-{rep - 1}")
             path.mkdir(parents=True)
-        self.config_path.write_text(
-            f'[rabtui]\nstate_dir = "{self.state}"\n'
-            f'[[media]]\nid = "rab"\npath = "{self.media["rabtui"]}"\n'
-            f'[[sources]]\nid = "src"\nhost = "{self.sshd.host}"\nport = {self.sshd.port}\nuser = "{self.sshd.user}"\n'
-            f'identity_file = "{self.sshd.identity_file}"\n'
-            f'[[sources.directories]]\npath = "{self.src}"\n'
-        )
-        self.config_path.chmod(0o600)
+        if not self.config_path.exists():
+            self.config_path.write_text(
+                f'[rabtui]\nstate_dir = "{self.state}"\n'
+                f'[[media]]\nid = "rab"\npath = "{self.media["rabtui"]}"\n'
+                f'[[sources]]\nid = "src"\nhost = "{self.sshd.host}"\nport = {self.sshd.port}\n'
+                f'user = "{self.sshd.user}"\nidentity_file = "{self.sshd.identity_file}"\n'
+                f'[[sources.directories]]\npath = "{self.src}"\n'
+            )
+            self.config_path.chmod(0o600)
         for name in ("rabtui.db", "rabtui.db-wal", "rabtui.db-shm"):
             (self.state / name).unlink(missing_ok=True)
         self.prev: dict[str, Path | None] = {"bare": None, "flags": None}
@@ -148,7 +157,7 @@ class Bench:
         c0 = _child_cpu()
         t0 = time.perf_counter()
         began = time.time()
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=self.env)
         wall = time.perf_counter() - t0
         cpu = _child_cpu() - c0
         info = json.loads(out.read_text())

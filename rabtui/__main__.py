@@ -1,3 +1,3 @@
-from rabtui.cli import run
+from rabtui.program import run
 
 run()

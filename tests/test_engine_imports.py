@@ -7,7 +7,7 @@ import sys
 
 import rabtui
 
-FRONTS = ("rabtui.tui", "rabtui.cli", "rabtui.__main__")
+FRONTS = ("rabtui.tui", "rabtui.cli", "rabtui.__main__", "rabtui.program")
 
 
 def engine_modules() -> list[str]:

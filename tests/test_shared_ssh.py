@@ -177,6 +177,27 @@ def test_no_sharing_when_the_socket_path_would_be_too_long(tmp_path, sshd, monke
     assert os.listdir(deep) == []
 
 
+def test_the_longest_socket_path_that_is_shared_works(tmp_path, sshd, monkeypatch):
+    """A control path of exactly SOCKET_PATH_MAX bytes is shared (ssh can bind it, with the suffix
+    it adds meanwhile); one byte more, and each rsync logs in on its own."""
+    from rabtui.shared_ssh import SOCKET_PATH_MAX
+
+    lab, cfg = _lab(tmp_path, sshd, dirs=1)
+    for extra, shared in ((0, True), (1, False)):
+        base = tmp_path / f"s{extra}"
+        # the socket: <base>/<padding>/rabtui-ssh-XXXXXXXX/mux
+        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len("//rabtui-ssh-XXXXXXXX/mux")
+        where = base / ("p" * padding)
+        where.mkdir(parents=True)
+        monkeypatch.setattr(tempfile, "tempdir", str(where))
+        lab.events.clear()
+        result = lab.backup(cfg, "web", medium_id="m1")
+        assert result.status == "completed", result.reason
+        (argv,) = _rsync_argvs(lab)
+        assert any("ControlPath" in a for a in argv) is shared
+        assert os.listdir(where) == []
+
+
 def test_a_source_behind_a_proxy_jump_is_backed_up(tmp_path, sshd, isolated_home):
     """Only OpenSSH follows ProxyJump: step 1 and rsync both go through it (the jump host and the
     source are the test sshd, reached twice)."""

@@ -15,6 +15,7 @@ from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
 
 jobs = LazyModule("rabtui.jobs")
+login_ahead = LazyModule("rabtui.login_ahead")
 locks = LazyModule("rabtui.locks")
 media = LazyModule("rabtui.backup.media")
 progress = LazyModule("rabtui.cli.progress")   # the displays import the engine's events
@@ -66,7 +67,7 @@ def cmd_backup(args) -> int:
                          hint="sources: " + ", ".join(s.id for s in cfg.sources))
     if args.job_id is not None and len(ids) != 1:
         raise UsageError("--job-id goes with exactly one source")
-    first_login = _start_login(cfg, ids[0])
+    first_login = _start_login(cfg, ids[0], remember=args.job_id is None)
     try:
         store = open_store(cfg)
         # One medium for the whole run, as RAB does: all sources of the day on the same medium.
@@ -83,18 +84,23 @@ def cmd_backup(args) -> int:
             first_login.close()
 
 
-def _start_login(cfg, sid: str):
-    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up.
-    Should it not even start, step 1 tries again and records why."""
+def _start_login(cfg, sid: str, *, remember: bool):
+    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up;
+    or taken over when this command line's last run had it started before the configuration was
+    read (login_ahead.py; a run for the TUI's jobs, each with its own command line, is not
+    remembered). Should it not even start, step 1 tries again and records why."""
     source = cfg.source(sid)
     if source.is_local:
         return None
     login = shared_ssh.SharedConnection(cfg, source)
     try:
-        return login.start()
+        login.start(login_ahead.take())
     except (RabtuiError, OSError):
         login.close()
         return None
+    if remember:
+        login.remember(cfg.path)
+    return login
 
 
 def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None, login=None) -> int:
