@@ -1,7 +1,7 @@
 """rabtui against an earlier rabtui and bare rsync: no-change (or initial) backups, alternating.
 
     git worktree add /tmp/before <revision>
-    python benchmarks/bench_ab.py --before /tmp/before [--files 20000] [--reps 12] [--run initial]
+    python benchmarks/bench_ab.py --before /tmp/before [--files 20000] [--reps 12] [--run initial] [--ssh-config]
 
 A change that moves rabtui's own cost by a few percent is smaller than this machine's noise
 between two runs of bench_backup.py; run against the code before it, in the same run, it shows.
@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=12)
     parser.add_argument("--run", choices=("no-change", "initial"), default="no-change",
                         help="initial: every backup onto empty media")
+    parser.add_argument("--ssh-config", action="store_true",
+                        help="rabtui runs with a ~/.ssh/config (about another host), which it reads with paramiko")
     args = parser.parse_args()
     initial = args.run == "initial"
     checkouts = {"before": args.before.resolve(), "now": ROOT}
@@ -46,6 +48,12 @@ def main() -> None:
         src = work / "src"
         bb.make_tree(src, args.files, 40_000 if args.files <= 20_000 else 1_000)
         benches = {k: bb.Bench(work / f"run-{k}", sshd, src) for k in checkouts}
+        if args.ssh_config:
+            home = work / "home"
+            (home / ".ssh").mkdir(parents=True)
+            (home / ".ssh" / "config").write_text("Host elsewhere\n  HostName 192.0.2.1\n  User backup\n")
+            for bench in benches.values():
+                bench.env["HOME"] = str(home)
         bare = benches["before"]
         if not initial:                           # the first backup: every later one is no-change
             for k, bench in benches.items():
@@ -70,10 +78,11 @@ def main() -> None:
         sshd.stop()
     med = {t: statistics.median(wall[t]) for t in tools}
     lines = [
-        f"## {args.files:,} files, {args.run}: rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
+        f"## {args.files:,} files, {args.run}{', with a ~/.ssh/config' if args.ssh_config else ''}: "
+        f"rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
         "",
         f"`python benchmarks/bench_ab.py --files {args.files} --reps {args.reps}"
-        + (" --run initial" if initial else "") + f"`, "
+        + (" --run initial" if initial else "") + (" --ssh-config" if args.ssh_config else "") + "`, "
         f"{datetime.now():%Y-%m-%d %H:%M}. Medians of {args.reps} alternations.",
         "",
         "| tool | wall s | local CPU s | ratio to bare rsync |",
