@@ -41,7 +41,7 @@ PACKAGES = {
 
 def which(program: str) -> str:
     """Full path of `program`, or MissingTool with the apt-get line that installs it."""
-    import shutil
+    import shutil   # here: this module is loaded before a backup's login starts (login_ahead.py)
 
     found = shutil.which(program) or (
         f"/usr/sbin/{program}" if os.access(f"/usr/sbin/{program}", os.X_OK) else None
