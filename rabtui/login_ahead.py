@@ -12,7 +12,7 @@ wrong backup.
 The memory is used only while the configuration file and ~/.ssh/config are the very files
 (device, inode, size, modification time) it was made with, and only when the memory file
 belongs to the user and nobody else may write to it. This module is loaded before anything
-else: it imports only the runner.
+else: it imports json, and the runner when it starts a login.
 """
 
 from __future__ import annotations
@@ -54,11 +54,11 @@ def start(argv: list[str]) -> None:
     global _key, _pending
     if "backup" not in argv:
         return
-    _key = json.dumps([os.getcwd(), argv, os.path.expanduser("~"),
-                       os.environ.get("RABTUI_CONFIG"), os.environ.get("XDG_CONFIG_HOME")])
     # The memory only saves time: whatever is wrong with it (unreadable, mistyped, outdated)
     # means no early login, and the backup starts its login as it always did.
     try:
+        _key = json.dumps([os.getcwd(), argv, os.path.expanduser("~"),
+                           os.environ.get("RABTUI_CONFIG"), os.environ.get("XDG_CONFIG_HOME")])
         entry = _read().get(_key)
         if (not entry or _file_id(entry["config"]) != entry["config_id"]
                 or _file_id(_ssh_config()) != entry["ssh_config_id"]):
