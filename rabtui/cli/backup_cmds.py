@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 
 from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
@@ -248,8 +249,8 @@ def cmd_status(args) -> int:
         if last is None:
             line = "never backed up"
         else:
-            line = (f"{last['status']} {last['age']} on {last['medium']}, total {progress._size(last['total_bytes'])},"
-                    f" new {progress._size(last['new_bytes'])}")
+            line = (f"{last['status']} {last['age']} on {last['medium']}, total {fmt.size(last['total_bytes'])},"
+                    f" new {fmt.size(last['new_bytes'])}")
             if last["reason"]:
                 line += f" ({last['reason']})"
             good = s["last_complete"]
@@ -264,7 +265,7 @@ def cmd_status(args) -> int:
         if m["label"] and not m["label_ok"]:
             label = f"WRONG LABEL {m['label']!r}"
         nxt = "  <- next" if m["next"] else ""
-        print(f"  {m['id']}: {m['path']}, {state}, {label}, free {progress._size(m['free_bytes'])},"
+        print(f"  {m['id']}: {m['path']}, {state}, {label}, free {fmt.size(m['free_bytes'])},"
               f" last used {m['last_used'] or 'never'}{nxt}")
     print("Checkpoint counters")
     for c in data["checkpoint_counters"]:

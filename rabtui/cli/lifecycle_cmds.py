@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
 
 from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
@@ -86,15 +87,6 @@ def _archive_dirs(cfg) -> dict[str, tuple[str, ...]]:
     return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
 
 
-def _size(n) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
 def _show(path: bytes) -> str:
     return "/" + os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
 
@@ -116,7 +108,7 @@ def cmd_find(args) -> int:
         return EXIT_OK if found else EXIT_FAILED
     for v in found:
         when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
-        print(f"{v.source}:{_show(v.path)}  {_size(v.size)}  {when}")
+        print(f"{v.source}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
             print(f"    {loc.describe()}")
     if not found:
@@ -147,13 +139,13 @@ def cmd_diff(args) -> int:
         return EXIT_OK
     print(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})")
     for p, s in d.added:
-        print(f"+ {_show(p)}  {_size(s)}")
+        print(f"+ {_show(p)}  {fmt.size(s)}")
     for p, s in d.removed:
-        print(f"- {_show(p)}  {_size(s)}")
+        print(f"- {_show(p)}  {fmt.size(s)}")
     for p, o, n in d.changed:
-        print(f"~ {_show(p)}  {_size(o)} -> {_size(n)}")
-    print(f"{len(d.added)} added ({_size(sum(s for _, s in d.added))}), {len(d.removed)} removed "
-          f"({_size(sum(s for _, s in d.removed))}), {len(d.changed)} changed")
+        print(f"~ {_show(p)}  {fmt.size(o)} -> {fmt.size(n)}")
+    print(f"{len(d.added)} added ({fmt.size(sum(s for _, s in d.added))}), {len(d.removed)} removed "
+          f"({fmt.size(sum(s for _, s in d.removed))}), {len(d.changed)} changed")
     return EXIT_OK
 
 
@@ -201,12 +193,12 @@ def cmd_restore(args) -> int:
 def print_plan(plan: retention.Plan, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleting"
     for c in plan.delete:
-        print(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {_size(c.freed_bytes)}")
+        print(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
     for _, name, why in plan.guarded:
         print(f"keeping {name}: {why}")
     for p in plan.leftovers:
         print(f"{verb} the remains of an interrupted deletion: {p}")
-    print(f"{len(plan.delete)} backups, {_size(plan.freed_bytes)} freed"
+    print(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed"
           + (" (dry run: nothing deleted)" if dry_run else ""))
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import TextIO
 
+from rabtui import fmt
 from rabtui.events import ERROR, ITEM, LOG, PROGRESS, RESULT, STEP, WARNING, Emit, Event
 
 _STATE_MARK = {"ok": "ok", "failed": "FAILED", "warning": "warning", "skipped": "skipped", "running": "..."}
@@ -21,17 +22,6 @@ def combine(*emits: Emit) -> Emit:
             e(event)
 
     return emit
-
-
-def _size(n: float | int | None) -> str:
-    if n is None:
-        return "?"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 class PlainDisplay:
@@ -52,7 +42,7 @@ class PlainDisplay:
         label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
         text = event.message
         if event.kind == RESULT:
-            text += f": total {_size(event.data.get('total_bytes'))}, new {_size(event.data.get('new_bytes'))}"
+            text += f": total {fmt.size(event.data.get('total_bytes'))}, new {fmt.size(event.data.get('new_bytes'))}"
         self.stream.write(f"{stamp} {label}{text}\n")
         self.stream.flush()
 
@@ -126,7 +116,7 @@ class RichDisplay:
             return
         if event.kind == RESULT:
             d = event.data
-            line = f"{event.message}: total {_size(d.get('total_bytes'))}, new {_size(d.get('new_bytes'))}"
+            line = f"{event.message}: total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
             self.console.print(line, highlight=False, markup=False)
             return
         self.console.print(event.message, highlight=False, markup=False)

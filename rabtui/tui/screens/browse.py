@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from rabtui import fmt
 from rabtui import jobs as jobsmod
 from rabtui.errors import RabtuiError
 from rabtui.store import COMPLETE
-from rabtui.tui import fmt, queries, tree
+from rabtui.tui import queries, tree
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.messages import JobsPolled

@@ -12,7 +12,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
-from rabtui.tui import fmt, queries
+from rabtui import fmt
+from rabtui.tui import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, fill_plan
 from rabtui.tui.screens.base import RabtuiScreen, fill_table

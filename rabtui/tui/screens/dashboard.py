@@ -11,7 +11,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from rabtui.tui import fmt, queries
+from rabtui import fmt
+from rabtui.tui import queries
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.widgets.table import Table
 

@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from rabtui.tui import fmt, queries
+from rabtui import fmt
+from rabtui.tui import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text

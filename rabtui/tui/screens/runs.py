@@ -10,8 +10,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
+from rabtui import fmt
 from rabtui import jobs as jobsmod
-from rabtui.tui import fmt, queries
+from rabtui.tui import queries
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text

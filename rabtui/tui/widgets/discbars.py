@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from rabtui.tui import fmt
+from rabtui import fmt
 from rabtui.tui.planning import FillPlan
 
 STATE_STYLE = {"verified": "green", "written": "cyan", "writing": "bold cyan", "failed": "bold red",

@@ -1,4 +1,4 @@
-"""Small formatting helpers shared by the screens (sizes, ages, durations)."""
+"""Sizes, ages and durations as the screens and the command line show them."""
 
 from __future__ import annotations
 
