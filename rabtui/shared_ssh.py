@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from rabtui import login_ahead, proc, ssh_target
 from rabtui.config import Config, Source
@@ -172,12 +172,17 @@ class SharedConnection:
             self._dir = None
 
 
-def whoami(cfg: Config, source: Source, cancel: threading.Event | None = None) -> str:
+class Answer(NamedTuple):
+    user: str      # whoami's answer on the source
+    where: str     # "local machine", or the endpoint ssh logged in to
+
+
+def whoami(cfg: Config, source: Source, cancel: threading.Event | None = None) -> Answer:
     """`rabtui sources test`: log in as step 1 of a backup does, `whoami`, log out."""
     if source.is_local:
-        return getpass.getuser()
+        return Answer(getpass.getuser(), "local machine")
     login = SharedConnection(cfg, source)
     try:
-        return login.whoami(cancel)
+        return Answer(login.whoami(cancel), str(login._ep))
     finally:
         login.close()

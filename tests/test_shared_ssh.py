@@ -117,7 +117,8 @@ def test_step_1_runs_nothing_on_the_source(tmp_path):
         assert result.status == "completed", result.reason
         sessions = log.read_text().splitlines()
         assert len(sessions) == 2 and all(s.startswith("rsync --server") for s in sessions), sessions
-        assert whoami(cfg, cfg.source("web")) == server.user
+        answer = whoami(cfg, cfg.source("web"))
+        assert answer == (server.user, f"{server.user}@127.0.0.1:{server.port}"), answer
         assert log.read_text().splitlines()[2:] == ["whoami"]
     finally:
         server.stop()

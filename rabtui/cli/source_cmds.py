@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 events = LazyModule("rabtui.events")
 remote = LazyModule("rabtui.remote")   # paramiko: `sources trust`, and `sources test` when a login fails
 shared_ssh = LazyModule("rabtui.shared_ssh")
-ssh_target = LazyModule("rabtui.ssh_target")
 
 
 def register(sub) -> None:
@@ -79,9 +78,8 @@ def cmd_test(args) -> int:
     for source in sources:
         started = time.monotonic()
         try:
-            user = whoami(cfg, source)
-            where = "local machine" if source.is_local else str(ssh_target.endpoint(source))
-            state, detail = "ok", f"{where}  whoami: {user}"
+            answer = whoami(cfg, source)
+            state, detail = "ok", f"{answer.where}  whoami: {answer.user}"
         except RabtuiError as exc:
             failed += 1
             state, detail = "FAILED", str(exc).replace("\n", "\n" + " " * (width + 2))

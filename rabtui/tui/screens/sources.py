@@ -131,7 +131,7 @@ class SourcesScreen(RabtuiScreen):
 
         cfg = self.app.cfg
         try:
-            who = shared_ssh.whoami(cfg, source)   # as step 1 of a backup logs in
+            who = shared_ssh.whoami(cfg, source).user   # as step 1 of a backup logs in
         except remote.UnknownHostKey as exc:
             self.app.call_from_thread(self._ask_trust, source, exc)
             return
