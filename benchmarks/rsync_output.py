@@ -1,6 +1,6 @@
 """What rsync itself pays for the output the design asks of it, one part at a time.
 
-    python benchmarks/rsync_output.py [--files 100000] [--reps 12] [--dir /dev/shm]
+    python benchmarks/rsync_output.py [--files 200000] [--reps 10] [--dir /dev/shm]
 
 rsync alone, its output into /dev/null (no reader), over the loopback sshd, alternating: bare
 `rsync -aH --numeric-ids`, with the options rabtui gives it (rsync.BASE_OPTIONS), without
@@ -62,8 +62,8 @@ def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=100_000)
-    parser.add_argument("--reps", type=int, default=12)
+    parser.add_argument("--files", type=int, default=200_000)
+    parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm") if os.path.isdir("/dev/shm") else None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "rsync_output.md")
     args = parser.parse_args()
