@@ -4,10 +4,12 @@
 
 rsync alone, its output into /dev/null (no reader), over the loopback sshd, alternating: bare
 `rsync -aH --numeric-ids`, with the options rabtui gives it (rsync.BASE_OPTIONS), without
-`--info=progress2`, and with `-i` instead of `-ii` (no line for an unchanged file). Once for new
-files (an empty destination) and once for unchanged ones (--link-dest to a full copy). On tmpfs by
-default: without disk waits, what the output costs shows most clearly. Writes
-benchmarks/results/rsync_output.md.
+`--info=progress2`, and with `-i` instead of `-ii` (no line for an unchanged file). Then the same
+rsync read by rabtui: by the runner alone (`proc.run` with step 5's nap, the reads thrown away),
+and by step 5 itself (`transfer.transfer_directory`: the scan, sizes, events, catalog rows into
+the spool), in this process. Once for new files (an empty destination) and once for unchanged ones
+(--link-dest to a full copy). On tmpfs by default: without disk waits, what the output costs shows
+most clearly. Writes benchmarks/results/rsync_output.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +31,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import bench_backup as bb  # noqa: E402
-from rabtui import rsync  # noqa: E402
+from rabtui import config as configmod  # noqa: E402
+from rabtui import proc, rsync  # noqa: E402
+from rabtui.backup import media, transfer  # noqa: E402
+from rabtui.backup.catalog_update import CatalogSpool  # noqa: E402
+from rabtui.store import Store  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
 
 VARIANTS = {
@@ -39,22 +46,46 @@ VARIANTS = {
 }
 
 
-def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None) -> dict[str, list[float]]:
+READERS = ("read by the runner", "read by step 5")
+
+
+def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None, files: int) -> dict[str, list[float]]:
     env = {**os.environ, **rsync.ENV}
-    times: dict[str, list[float]] = {k: [] for k in VARIANTS}
-    names = list(VARIANTS)
+    cfg = configmod.load(bench.config_path, check_media=False)
+    source = cfg.source("src")
+    store = Store(work / "state")
+    names = [*VARIANTS, *READERS]
+    times: dict[str, list[float]] = {k: [] for k in names}
     for rep in range(reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
-            dest = work / "dest" / "data"
+            backup = work / "dest"
+            dest = media.backup_data_path(backup, source.directories[0].path)
             dest.mkdir(parents=True)
-            argv = ["rsync", *VARIANTS[name], *([f"--link-dest={base}"] if base else []),
-                    "-e", bench.rsh, bench.location, f"{dest}/"]
+            link = [f"--link-dest={media.backup_data_path(base, source.directories[0].path)}"] if base else []
+            argv = ["rsync", *VARIANTS.get(name, rsync.BASE_OPTIONS), *link, "-e", bench.rsh, bench.location, f"{dest}/"]
             t0 = time.perf_counter()
-            done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-            times[name].append(time.perf_counter() - t0)
-            if done.returncode != 0:
-                raise SystemExit(f"rsync failed ({done.returncode}): {done.stderr[-2000:]}")
-            subprocess.run(["rm", "-rf", str(work / "dest")], check=True)
+            if name == "read by step 5":
+                spool = CatalogSpool(store)
+                spool.target(source="src", medium="rab", base_id=None)
+                sizes = transfer.transfer_directory(
+                    cfg, source, source.directories[0], cfg.media[0], backup, base_path=base, rsh=bench.rsh,
+                    spool=spool, emit=lambda event: None, cancel=threading.Event())
+                spool.flush()
+                times[name].append(time.perf_counter() - t0)
+                if sizes.state != "ok" or sizes.files != files or (base and sizes.modified):
+                    raise SystemExit(f"step 5: {sizes.state} {sizes.message}, {sizes.files} files,"
+                                     f" {sizes.modified} new or modified")
+            else:
+                if name == "read by the runner":
+                    done = proc.run(argv, on_stdout_data=lambda data: None, env=rsync.ENV, nap=transfer.READ_EVERY)
+                    errors = done.stderr_text()
+                else:
+                    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                    errors = done.stderr.decode("utf-8", "replace")
+                times[name].append(time.perf_counter() - t0)
+                if done.returncode != 0:
+                    raise SystemExit(f"rsync failed ({done.returncode}): {errors[-2000:]}")
+            subprocess.run(["rm", "-rf", str(backup)], check=True)
         print(f"[{'no-change' if base else 'new'}] rep {rep + 1}: "
               + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
     return times
@@ -74,25 +105,27 @@ def main() -> None:
         src = work / "src"
         bb.make_tree(src, args.files, 1_000)
         bench = bb.Bench(work / "run", sshd, src)
-        base = work / "base" / "data"
-        base.mkdir(parents=True)
-        subprocess.run(["rsync", "-aH", "--numeric-ids", "-e", bench.rsh, bench.location, f"{base}/"], check=True)
-        runs = {"new files": measure(bench, work, args.reps, None),
-                "unchanged files": measure(bench, work, args.reps, base)}
+        base = work / "base"
+        base_data = media.backup_data_path(base, str(src))
+        base_data.mkdir(parents=True)
+        subprocess.run(["rsync", "-aH", "--numeric-ids", "-e", bench.rsh, bench.location, f"{base_data}/"], check=True)
+        runs = {"new files": measure(bench, work, args.reps, None, args.files),
+                "unchanged files": measure(bench, work, args.reps, base, args.files)}
     finally:
         sshd.stop()
         shutil.rmtree(sshd_dir, ignore_errors=True)
         subprocess.run(["rm", "-rf", str(work)])
     lines = [
-        "# rsync's own cost of rabtui's output options",
+        "# rsync's own cost of rabtui's output options, and of reading them",
         "",
         f"`python benchmarks/rsync_output.py --files {args.files} --reps {args.reps}`"
-        f"{f' on {args.dir}' if args.dir else ''}, {datetime.now():%Y-%m-%d %H:%M}: rsync alone over the "
-        "loopback sshd, its output into /dev/null, the variants alternating. Medians of wall time; the "
-        "ratio is to bare rsync in the same run.",
+        f"{f' on {args.dir}' if args.dir else ''}, {datetime.now():%Y-%m-%d %H:%M}: rsync over the loopback "
+        "sshd, the variants alternating: the first four alone, their output into /dev/null; the last two "
+        "with rabtui's options, read by rabtui's runner (reads thrown away) and by step 5 itself (scan, "
+        "sizes, catalog rows into the spool). Medians of wall time; the ratio is to bare rsync in the same run.",
         "",
-        "| files | " + " | ".join(VARIANTS) + " |",
-        "|---|" + "---|" * len(VARIANTS),
+        "| files | " + " | ".join([*VARIANTS, *READERS]) + " |",
+        "|---|" + "---|" * (len(VARIANTS) + len(READERS)),
     ]
     for run, times in runs.items():
         med = {k: statistics.median(v) for k, v in times.items()}
