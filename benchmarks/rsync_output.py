@@ -53,22 +53,23 @@ def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None, files: in
     env = {**os.environ, **rsync.ENV}
     cfg = configmod.load(bench.config_path, check_media=False)
     source = cfg.source("src")
+    directory = source.directories[0]
     store = Store(work / "state")
+    backup = work / "dest"
+    dest = media.backup_data_path(backup, directory.path)
+    link = [f"--link-dest={media.backup_data_path(base, directory.path)}"] if base else []
     names = [*VARIANTS, *READERS]
     times: dict[str, list[float]] = {k: [] for k in names}
     for rep in range(reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
-            backup = work / "dest"
-            dest = media.backup_data_path(backup, source.directories[0].path)
             dest.mkdir(parents=True)
-            link = [f"--link-dest={media.backup_data_path(base, source.directories[0].path)}"] if base else []
             argv = ["rsync", *VARIANTS.get(name, rsync.BASE_OPTIONS), *link, "-e", bench.rsh, bench.location, f"{dest}/"]
             t0 = time.perf_counter()
             if name == "read by step 5":
                 spool = CatalogSpool(store)
                 spool.target(source="src", medium="rab", base_id=None)
                 sizes = transfer.transfer_directory(
-                    cfg, source, source.directories[0], cfg.media[0], backup, base_path=base, rsh=bench.rsh,
+                    cfg, source, directory, cfg.media[0], backup, base_path=base, rsh=bench.rsh,
                     spool=spool, emit=lambda event: None, cancel=threading.Event())
                 spool.flush()
                 times[name].append(time.perf_counter() - t0)
