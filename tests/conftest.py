@@ -8,8 +8,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.sshd import SshServer, start_sshd
+
+# Property tests drive real rsync and xorriso: few examples, no deadline (the machine is shared),
+# and the same examples on every run so that `make test` is repeatable.
+settings.register_profile(
+    "rabtui", max_examples=10, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "rabtui"))
 
 # The engine must work without a user config; never read the developer's own.
 os.environ.pop("RABTUI_CONFIG", None)
