@@ -10,6 +10,7 @@ Checks, each with a stable id (the key of the `health` table):
 | space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
+| disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
 | job:ID                 | critical | a job's process died (in the last 2 days) |
 
@@ -56,6 +57,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _backups(cfg, store, ts)
     out += _media(cfg, store, ts)
     out += _checkpoints(cfg, store, now)
+    out += _discs(store)
     out += _jobs(store, ts)
     return out
 
@@ -188,6 +190,16 @@ def due_checkpoints(cfg: Config, store: Store, now: datetime | None = None) -> l
 def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
     return [Problem(f"checkpoint:{s}:{p}", WARNING, f"checkpoint due for {s}:{p}: {why}")
             for s, p, why in due_checkpoints(cfg, store, now)]
+
+
+def _discs(store: Store) -> list[Problem]:
+    """A failed disc leaves its checkpoint incomplete until it is rewritten (or the checkpoint given up)."""
+    rows = store.all("SELECT d.number, d.disc, d.volid, d.message FROM discs d JOIN checkpoints c USING(number)"
+                     " WHERE d.state='failed' AND c.status NOT IN ('aborted', 'abandoned')")
+    return [Problem(f"disc:{r['number']}:{r['disc']}", CRITICAL,
+                    f"checkpoint {r['number']}: disc {r['volid']} failed ({r['message'] or 'no reason recorded'});"
+                    f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`")
+            for r in rows]
 
 
 def _jobs(store: Store, ts: float) -> list[Problem]:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the programs rabtui drives are installed: with apt-get when root, else says how.
+# Optional ones (for some tests, which skip with the reason without them) never fail the set-up.
 set -eu
 need=()
 command -v rsync >/dev/null || need+=(rsync)
@@ -7,13 +8,21 @@ command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v xorriso >/dev/null || need+=(xorriso)
 if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(genisoimage); fi
-[ ${#need[@]} -eq 0 ] && exit 0
+optional=()
+command -v promtool >/dev/null || optional+=(prometheus)
+[ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-else
+    apt-get update -qq || [ ${#need[@]} -eq 0 ]
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "installing: ${need[*]}"
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    if [ ${#optional[@]} -gt 0 ]; then
+        apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null 2>&1 \
+            || echo "not installed (optional; the tests that need them skip): ${optional[*]}"
+    fi
+elif [ ${#need[@]} -gt 0 ]; then
     echo "rabtui needs: ${need[*]}" >&2
     echo "run: sudo apt-get install -y ${need[*]}" >&2
     exit 1

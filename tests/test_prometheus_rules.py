@@ -1,0 +1,195 @@
+"""contrib/prometheus/rabtui-alerts.yml, tested with `promtool test rules` against the metrics that
+`rabtui check --prometheus` wrote after real backups, a real checkpoint and a real failed verify.
+
+The medium is a 2 MiB tmpfs (root only), so that "nearly full" is the file system's own answer.
+promtool's clock starts at 0: every `*_timestamp_seconds` value is shifted by the check's own time,
+so that promtool's time 0 is the moment the check ran.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus" / "rabtui-alerts.yml"
+ALERTS = ("RabtuiCheckNotRunning", "RabtuiBackupTooOld", "RabtuiNeverBackedUp", "RabtuiBackupFailed",
+          "RabtuiMediumNearlyFull", "RabtuiMediumFull", "RabtuiCheckpointOverdue", "RabtuiDiscVerificationFailed")
+INSTANCE = {"instance": "backup1:9100", "job": "node"}
+SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
+
+pytestmark = pytest.mark.skipif(shutil.which("promtool") is None,
+                                reason="promtool is missing (Debian's prometheus package)")
+
+
+def _series(prom_text: str) -> tuple[list[tuple[str, dict, float]], float]:
+    rows = []
+    for line in prom_text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, labels, value = SAMPLE.match(line).groups()
+        pairs = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels or ""))
+        rows.append((name, pairs, float(value)))
+    now = next(v for n, _, v in rows if n == "rabtui_health_check_timestamp_seconds")
+    return rows, now
+
+
+def _yaml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _test_group(name: str, prom_text: str, expected: dict[str, dict[str, list[dict]]]) -> str:
+    """One promtool test group: the file's samples held for 8 hours, and the alerts expected at
+    each evaluation time (every alert name is listed at every time: an absent one must not fire)."""
+    rows, now = _series(prom_text)
+    out = [f"  - name: {name}", "    interval: 1m", "    input_series:"]
+    for metric, labels, value in rows:
+        if metric.endswith("_timestamp_seconds"):
+            value -= now
+        all_labels = {**labels, **INSTANCE}
+        series = metric + "{" + ", ".join(f'{k}="{v}"' for k, v in all_labels.items()) + "}"
+        out += [f"      - series: {_yaml_str(series)}", f"        values: '{value:g}+0x480'"]
+    out.append("    alert_rule_test:")
+    for eval_time, alerts in expected.items():
+        for alert in ALERTS:
+            out += [f"      - eval_time: {eval_time}", f"        alertname: {alert}", "        exp_alerts:"]
+            for exp in alerts.get(alert, []):
+                out.append("          - exp_labels:")
+                for k, v in {**exp["labels"], **INSTANCE}.items():
+                    out.append(f"              {k}: {_yaml_str(v)}")
+                out.append("            exp_annotations:")
+                for k, v in exp["annotations"].items():
+                    out.append(f"              {k}: {_yaml_str(v)}")
+    return "\n".join(out) + "\n"
+
+
+def _duration(seconds: int) -> str:
+    """Prometheus's humanizeDuration for whole seconds of a day or more."""
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return f"{d}d {h}h {m}m {s}s"
+
+
+def _rule_summaries() -> dict[str, tuple[str, str, str | None]]:
+    """alert name -> (severity, summary template), read from the rules file as text (no YAML parser needed)."""
+    text = RULES.read_text()
+    out = {}
+    for block in text.split("- alert: ")[1:]:
+        name = block.split("\n", 1)[0].strip()
+        severity = re.search(r"severity: (\w+)", block).group(1)
+        summary = re.search(r'summary: "(.*)"', block).group(1)
+        description = re.search(r'description: "(.*)"', block)
+        out[name] = (severity, summary, description.group(1) if description else None)
+    return out
+
+
+def _expect(alert: str, **labels: str) -> dict:
+    severity, summary, description = _rule_summaries()[alert]
+    value = labels.pop("_value", "")
+    expanded = summary.replace("{{ $labels.instance }}", INSTANCE["instance"])
+    for k, v in labels.items():
+        expanded = expanded.replace(f"{{{{ $labels.{k} }}}}", v)
+    expanded = expanded.replace("{{ $value | humanizeDuration }}", value)
+    annotations = {"summary": expanded}
+    if description:
+        annotations["description"] = description
+    return {"labels": {"severity": severity, **labels}, "annotations": annotations}
+
+
+def _run_check(lab: Lab, out: Path, now: datetime | None = None) -> tuple[int, str]:
+    args = ["--config", str(lab.config_path), "check", "--prometheus", str(out)]
+    if now is not None:
+        args += ["--now", now.isoformat(timespec="seconds")]
+    return main(args), out.read_text()
+
+
+@pytest.fixture
+def tiny_medium(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    medium = lab.media[0][1]
+    if os.geteuid() != 0:
+        pytest.skip("a tmpfs medium needs root (mount -t tmpfs)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(medium)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield lab
+    finally:
+        subprocess.run(["umount", "-l", str(medium)], check=False)
+
+
+def test_promtool_accepts_the_rules():
+    done = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 8 rules found" in done.stdout
+
+
+def test_alerts_fire_on_what_rabtui_reported(tiny_medium, tmp_path, capsys):
+    lab = tiny_medium
+    checkpoint = f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\nmax_days = 1\n'
+    (lab.src / "data").mkdir()
+    ok = f'[[sources]]\nid = "ok"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n'
+    lab.write(ok + checkpoint)
+    write_files(lab.src / "data", {"small.txt": b"hello\n"})
+    assert main(["--config", str(lab.config_path), "backup", "ok"]) == 0
+    assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes"]) == 0
+
+    # a healthy server: nothing fires, until the check itself stops running
+    code, healthy = _run_check(lab, tmp_path / "healthy.prom")
+    assert code == 0, capsys.readouterr().out
+    not_running = _expect("RabtuiCheckNotRunning")
+
+    # then: the medium fills up, the checkpoint's disc fails verification, a new source fails
+    write_files(lab.src / "data", {"big.bin": 1_950_000})
+    assert main(["--config", str(lab.config_path), "backup", "ok"]) == 0
+    iso = next((tmp_path / "iso").glob("RAB*D01.iso"))
+    data = bytearray(iso.read_bytes())
+    at = data.find(b"hello\n")
+    assert at > 0
+    data[at] ^= 0xFF
+    iso.write_bytes(bytes(data))
+    assert main(["--config", str(lab.config_path), "checkpoint", "verify", "--yes"]) == 1
+    (lab.src / "data2").mkdir()
+    bad = (f'[[sources]]\nid = "bad"\npre_backup_commands = ["false"]\n'
+           f'[[sources.directories]]\npath = "{lab.src / "data2"}"\n')
+    lab.write(ok + bad + checkpoint)
+    assert main(["--config", str(lab.config_path), "backup", "bad"]) == 1
+
+    later = datetime.now().replace(microsecond=0) + timedelta(days=3)
+    code, problems = _run_check(lab, tmp_path / "problems.prom", later)
+    assert code == 2
+    rows, now = _series(problems)
+    checks = {labels["check"]: value for name, labels, value in rows if name == "rabtui_check_status"}
+    space = next(k for k in checks if k.startswith("space:"))
+    disc = next(k for k in checks if k.startswith("disc:"))
+    due = next(k for k in checks if k.startswith("checkpoint:ok:"))
+    newest = next(v for name, labels, v in rows
+                  if name == "rabtui_last_backup_timestamp_seconds" and labels["source"] == "ok")
+    fullness = "RabtuiMediumFull" if checks[space] == 2 else "RabtuiMediumNearlyFull"
+
+    firing = {
+        "RabtuiBackupTooOld": [_expect("RabtuiBackupTooOld", source="ok", _value=_duration(int(now - newest)))],
+        "RabtuiNeverBackedUp": [_expect("RabtuiNeverBackedUp", check="stale:bad")],
+        "RabtuiBackupFailed": [_expect("RabtuiBackupFailed", check="failed:bad")],
+        fullness: [_expect(fullness, check=space)],
+        "RabtuiCheckpointOverdue": [_expect("RabtuiCheckpointOverdue", check=due)],
+        "RabtuiDiscVerificationFailed": [_expect("RabtuiDiscVerificationFailed", check=disc)],
+    }
+    tests = tmp_path / "rules_test.yml"
+    tests.write_text(
+        f"rule_files:\n  - {RULES}\nevaluation_interval: 1m\ntests:\n"
+        + _test_group("healthy", healthy, {"10m": {}, "7h": {"RabtuiCheckNotRunning": [not_running]}})
+        + _test_group("problems", problems, {"10m": firing})
+    )
+    done = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr + tests.read_text()
