@@ -5,7 +5,9 @@ work is one pass in path order that fills disc after disc, so that a directory l
 discs as possible. When the next file does not fit, the gap left on the disc is filled from the
 files that follow (a bounded look-ahead), which keeps the number of discs at the lower bound on
 realistic sets. A file larger than a disc is cut into parts on consecutive discs, named
-`NAME.partNN-of-MM`. Space still left is then offered to filler directories (`add/N`), whole.
+`NAME.partNN-of-MM`. While the plan has more discs than its lower bound, the last disc is emptied
+into the others' free space where it can be (a file may push a smaller one to a third disc), for
+at most TIGHTEN_SECONDS. Space still left is then offered to filler directories (`add/N`), whole.
 
 Every disc reserves room for README.txt, rabtui/ (config and database copy) and the catalog of
 the whole checkpoint, whose size grows with the plan: the reserve is computed from the plan.
@@ -13,15 +15,20 @@ the whole checkpoint, whose size grows with the plan: the reserve is computed fr
 
 from __future__ import annotations
 
+import time
 from array import array
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, DirExtent, file_records, path_table_bytes, record_sizes
+from rabtui.checkpoint.discfill import SPLIT, DiscFill, DiscPlan, cost_estimate
+from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, file_records
 from rabtui.checkpoint.reserve import rows_bytes, catalog_bytes_of, reserve_for
+from rabtui.checkpoint.tighten import empty_last_disc, repack_small
 
 LOOKAHEAD = 4000           # files examined to fill the gap at the end of a disc
 MIN_PART_SECTORS = 64      # do not start a cut file on a disc with less room than this
+TIGHTEN_SECONDS = 0.3      # time the planner may spend emptying its last disc into the others
+EMPTY = DiscFill(DiscPlan())  # what a directory chain costs on a fresh disc (never written to)
 
 
 @dataclass
@@ -43,15 +50,6 @@ class Part:
     offset: int
     length: int
     disc: int                         # 0-based
-
-
-@dataclass
-class DiscPlan:
-    data_sectors: int = 0             # file data + its metadata
-    filler_sectors: int = 0
-    files: int = 0
-    groups: list[int] = field(default_factory=list)
-    filler: list[int] = field(default_factory=list)   # indexes into the filler candidates
 
 
 @dataclass
@@ -88,72 +86,6 @@ class Plan:
         return out
 
 
-SPLIT = 0xFFFF
-
-
-class _Disc:
-    """One disc being filled: sector-exact directory extents, path tables, MD5 array."""
-
-    __slots__ = ("plan", "dirs", "sectors", "iso_pt", "jol_pt", "files")
-
-    def __init__(self, plan: DiscPlan):
-        self.plan = plan
-        self.dirs: dict[bytes, DirExtent] = {b"": DirExtent(root=True)}
-        self.sectors = 8   # path tables and MD5 array start with a sector each
-        self.iso_pt = 10
-        self.jol_pt = 10
-        self.files = 0
-
-    def dir_cost(self, path: bytes) -> int:
-        """Sectors that adding directory `path` (and its missing parents) would cost; 0 if present."""
-        cost = 0
-        while path not in self.dirs:
-            parent, _, name = path.rpartition(b"/")
-            cost += 3 + (len(name) + 300) // SECTOR
-            path = parent
-        return cost
-
-    def add_dir(self, path: bytes) -> DirExtent:
-        ext = self.dirs.get(path)
-        if ext is not None:
-            return ext
-        parent, _, name = path.rpartition(b"/")
-        pext = self.add_dir(parent)
-        ext = self.dirs[path] = DirExtent()
-        self.sectors += 2 + pext.add(*record_sizes(name, True))
-        iso, jol = path_table_bytes(name)
-        self.sectors += self._grow_tables(iso, jol, 0)
-        return ext
-
-    def _grow_tables(self, iso: int, jol: int, files: int) -> int:
-        before = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
-        self.iso_pt += iso
-        self.jol_pt += jol
-        self.files += files
-        after = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
-        return after - before
-
-    def add_file(self, dir_path: bytes, name: bytes, data: int) -> int:
-        """Add a file; returns the sectors it cost (data + metadata)."""
-        return self.add_file_records(dir_path, *file_records(name), data)
-
-    def add_file_records(self, dir_path: bytes, rec: int, ce: int, jol: int, data: int) -> int:
-        ext = self.dirs.get(dir_path)
-        if ext is None:
-            ext = self.add_dir(dir_path)
-        grew = ext.add(rec, ce, jol) + data
-        if self.files % (SECTOR // MD5_PER_FILE) == 0 and self.files:
-            grew += 1   # the MD5 array needs one more sector
-        self.files += 1
-        self.sectors += grew
-        return grew
-
-
-def _cost_estimate(name: bytes, data: int) -> int:
-    """Upper estimate of a file's sectors on a disc whose directory is already there."""
-    rec, ce, jol = file_records(name)
-    return data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
-
 
 def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0, db_row_bytes: int = 0,
          filler: Sequence[Group] = ()) -> Plan:
@@ -167,9 +99,10 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
     if usable < 64:
         raise ValueError(f"a disc of {disc_sectors} sectors has no room left after the "
                          f"{reserve} sectors kept for README, rabtui/ and the catalog")
-    result, state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=False)
+    deadline = time.perf_counter() + TIGHTEN_SECONDS
+    result, state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=False, deadline=deadline)
     if len(groups) > 1:
-        whole, whole_state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=True)
+        whole, whole_state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=True, deadline=deadline)
         if len(whole.discs) <= len(result.discs):
             result, state = whole, whole_state
     if filler and result.discs:
@@ -178,18 +111,18 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
 
 
 def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int, *,
-          keep_whole: bool) -> tuple[Plan, list]:
+          keep_whole: bool, deadline: float) -> tuple[Plan, list]:
     usable = disc_sectors - reserve
     placement: list[array] = []
     parts: list[Part] = []
     discs: list[DiscPlan] = []
-    state: list[_Disc] = []
+    state: list[DiscFill] = []
     nfiles = 0
 
-    def new_disc() -> _Disc:
+    def new_disc() -> DiscFill:
         dp = DiscPlan()
         discs.append(dp)
-        d = _Disc(dp)
+        d = DiscFill(dp)
         state.append(d)
         return d
 
@@ -232,7 +165,8 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
                 dpath = prefix + b"/" + dir_rel if dir_rel else prefix
                 ext = cur.dirs.get(dpath)
             est = data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
-            if est + 16 > usable:   # larger than a disc: cut into parts on consecutive discs
+            if est + 16 + EMPTY.dir_cost(dpath) > usable and _fresh_disc_cost(dpath, name, data) > usable:
+                # larger than a disc, with its directories: cut into parts on consecutive discs
                 cur = _place_parts(gi, i, dpath, name, sizes[i], usable, cur, state, parts, new_disc)
                 k = len(state) - 1
                 ext = cur.dirs.get(dpath)
@@ -253,9 +187,6 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
             cur.sectors += grew
             where[i] = k
             used[i] = 1
-    for d in state:
-        d.plan.data_sectors = d.sectors
-        d.plan.files = d.files
     total_sectors = data_total + meta_total // SECTOR
     if nfiles == 0:
         discs.clear()
@@ -263,7 +194,21 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
     result = Plan(disc_sectors=disc_sectors, reserve_sectors=reserve, discs=discs, placement=placement,
                   parts=parts, lower_bound=lower, total_sectors=total_sectors, files=nfiles,
                   catalog_bytes=catalog)
+    while len(state) > max(lower, 1) and time.perf_counter() < deadline:
+        if not empty_last_disc(result, state, groups, usable, deadline):
+            break
+    repack_small(result, state, groups, usable, deadline)
+    for d in state:
+        d.plan.data_sectors = d.sectors
+        d.plan.files = d.files
     return result, state
+
+
+def _fresh_disc_cost(dpath: bytes, name: bytes, data: int) -> int:
+    """Sectors of a disc that holds this one file, exactly."""
+    d = DiscFill(DiscPlan())
+    d.add_file(dpath, name, data)
+    return d.sectors
 
 
 def _group_estimate(g: Group) -> int:
@@ -272,7 +217,7 @@ def _group_estimate(g: Group) -> int:
     return sum(-(-x // SECTOR) for x in g.sizes) + (len(g.paths) * 160 + names * 2) // SECTOR + 1
 
 
-def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: _Disc, usable: int, k: int) -> None:
+def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: DiscFill, usable: int, k: int) -> None:
     """Put later files of the same directory that still fit on the disc being closed."""
     paths, sizes, prefix = g.paths, g.sizes, g.prefix
     stop = min(len(paths), start + LOOKAHEAD)
@@ -288,14 +233,14 @@ def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: _Disc, u
         p = paths[j]
         dir_rel, _, name = p.rpartition(b"/")
         dpath = prefix + b"/" + dir_rel if dir_rel else prefix
-        if cur.sectors + _cost_estimate(name, data) + cur.dir_cost(dpath) > usable:
+        if cur.sectors + cost_estimate(name, data) + cur.dir_cost(dpath) > usable:
             continue
         cur.add_file(dpath, name, data)
         where[j] = k
         used[j] = 1
 
 
-def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) -> _Disc:
+def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) -> DiscFill:
     """Cut one file into parts: the first fills what is left of this disc, the rest whole discs."""
     if usable - cur.sectors - cur.dir_cost(dpath) < MIN_PART_SECTORS + 8:
         cur = new_disc()
@@ -318,7 +263,7 @@ def _place_parts(gi, i, dpath, name, size, usable, cur, state, parts, new_disc) 
     return cur
 
 
-def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra: int, db_row_bytes: int) -> None:
+def _add_filler(result: Plan, state: list[DiscFill], filler: Sequence[Group], extra: int, db_row_bytes: int) -> None:
     """Whole filler directories into the space left, first candidates first; the catalog grows
     on every disc with each one taken, so the reserve is re-checked against all discs."""
     usable = result.usable_sectors
@@ -353,7 +298,7 @@ def _add_filler(result: Plan, state: list[_Disc], filler: Sequence[Group], extra
 
 def _group_cost(g: Group) -> int:
     """Sectors a whole directory takes on a disc of its own (an upper estimate)."""
-    probe = _Disc(DiscPlan())
+    probe = DiscFill(DiscPlan())
     for p, s in zip(g.paths, g.sizes):
         dir_rel, _, name = p.rpartition(b"/")
         probe.add_file(b"add/00/" + dir_rel if dir_rel else b"add/00", name, -(-s // SECTOR))

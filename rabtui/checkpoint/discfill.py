@@ -1,0 +1,104 @@
+"""One disc being filled, as the planner counts it: sector-exact directory extents, path tables,
+the MD5 array, and every file's records and data (ISO 9660 + Rock Ridge + Joliet, isosize.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, DirExtent, file_records, path_table_bytes, record_sizes
+
+if TYPE_CHECKING:
+    from rabtui.checkpoint.plan import Group
+
+SPLIT = 0xFFFF                    # a file's disc in Plan.placement when it is cut into parts
+
+
+@dataclass
+class DiscPlan:
+    data_sectors: int = 0             # file data + its metadata
+    filler_sectors: int = 0
+    files: int = 0
+    groups: list[int] = field(default_factory=list)
+    filler: list[int] = field(default_factory=list)   # indexes into the filler candidates
+
+
+class DiscFill:
+    """One disc being filled: sector-exact directory extents, path tables, MD5 array."""
+
+    __slots__ = ("plan", "dirs", "sectors", "iso_pt", "jol_pt", "files")
+
+    def __init__(self, plan: DiscPlan):
+        self.plan = plan
+        self.dirs: dict[bytes, DirExtent] = {b"": DirExtent(root=True)}
+        self.sectors = 8   # path tables and MD5 array start with a sector each
+        self.iso_pt = 10
+        self.jol_pt = 10
+        self.files = 0
+
+    def copy(self) -> DiscFill:
+        other = DiscFill.__new__(DiscFill)
+        other.plan, other.sectors, other.iso_pt, other.jol_pt, other.files = (
+            self.plan, self.sectors, self.iso_pt, self.jol_pt, self.files)
+        other.dirs = {}
+        for path, ext in self.dirs.items():
+            e = other.dirs[path] = DirExtent.__new__(DirExtent)
+            e.iso_sectors, e.iso_fill, e.jol_sectors, e.jol_fill, e.ce_bytes = (
+                ext.iso_sectors, ext.iso_fill, ext.jol_sectors, ext.jol_fill, ext.ce_bytes)
+        return other
+
+    def dir_cost(self, path: bytes) -> int:
+        """Sectors that adding directory `path` (and its missing parents) would cost; 0 if present."""
+        cost = 0
+        while path not in self.dirs:
+            parent, _, name = path.rpartition(b"/")
+            cost += 3 + (len(name) + 300) // SECTOR
+            path = parent
+        return cost
+
+    def add_dir(self, path: bytes) -> DirExtent:
+        ext = self.dirs.get(path)
+        if ext is not None:
+            return ext
+        parent, _, name = path.rpartition(b"/")
+        pext = self.add_dir(parent)
+        ext = self.dirs[path] = DirExtent()
+        self.sectors += 2 + pext.add(*record_sizes(name, True))
+        iso, jol = path_table_bytes(name)
+        self.sectors += self._grow_tables(iso, jol, 0)
+        return ext
+
+    def _grow_tables(self, iso: int, jol: int, files: int) -> int:
+        before = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
+        self.iso_pt += iso
+        self.jol_pt += jol
+        self.files += files
+        after = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
+        return after - before
+
+    def add_file(self, dir_path: bytes, name: bytes, data: int) -> int:
+        """Add a file; returns the sectors it cost (data + metadata)."""
+        return self.add_file_records(dir_path, *file_records(name), data)
+
+    def add_file_records(self, dir_path: bytes, rec: int, ce: int, jol: int, data: int) -> int:
+        ext = self.dirs.get(dir_path)
+        if ext is None:
+            ext = self.add_dir(dir_path)
+        grew = ext.add(rec, ce, jol) + data
+        if self.files % (SECTOR // MD5_PER_FILE) == 0 and self.files:
+            grew += 1   # the MD5 array needs one more sector
+        self.files += 1
+        self.sectors += grew
+        return grew
+
+
+def cost_estimate(name: bytes, data: int) -> int:
+    """Upper estimate of a file's sectors on a disc whose directory is already there."""
+    rec, ce, jol = file_records(name)
+    return data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
+
+
+def file_of(g: Group, i: int) -> tuple[bytes, bytes, int]:
+    """(directory on the disc, name, data sectors) of file i of a group."""
+    dir_rel, _, name = g.paths[i].rpartition(b"/")
+    return (g.prefix + b"/" + dir_rel if dir_rel else g.prefix), name, -(-g.sizes[i] // SECTOR)
