@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 from rabtui.cli.common import (LazyModule, TerminalPrompter, is_tty, load_config, open_store, print_json,
                                warn_undelivered)
 from rabtui.discs import parse_disc
-from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, RabtuiError, UsageError
 
 if TYPE_CHECKING:
     from rabtui.events import Event
 
+configmod = LazyModule("rabtui.config")
 events = LazyModule("rabtui.events")
 jobs = LazyModule("rabtui.jobs")
 notify = LazyModule("rabtui.notify")
@@ -24,6 +25,9 @@ prepare = LazyModule("rabtui.checkpoint.prepare")
 run = LazyModule("rabtui.checkpoint.run")
 triggers = LazyModule("rabtui.checkpoint.triggers")
 xorriso = LazyModule("rabtui.checkpoint.xorriso")
+
+
+PLAN_QUESTION = "confirm_plan"
 
 
 def register(sub) -> None:
@@ -58,7 +62,8 @@ def register(sub) -> None:
         if name == "verify":
             p.add_argument("--disc", type=int, metavar="K", help="only disc K")
         p.add_argument("--drive", help='a burner such as /dev/sr0, or "images:DIR" for ISO files')
-        p.add_argument("--yes", action="store_true", help='answer "ready" to the disc prompts (images: drives only)')
+        p.add_argument("--yes", action="store_true",
+                       help='go on without asking: accept the plan, answer "ready" to the disc prompts (images: drives only)')
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
         p.set_defaults(func=func)
@@ -102,19 +107,21 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
-def _print_plan(summary: dict) -> None:
-    print(f"{'disc':>4}  {'files':>8}  {'data':>12}  {'filler':>12}  {'free':>12}  fill")
+def _print_plan(summary: dict, stream=None) -> None:
+    out = stream or sys.stdout
+    print(f"{'disc':>4}  {'files':>8}  {'data':>12}  {'filler':>12}  {'reserve':>12}  {'free':>12}  fill", file=out)
     for d in summary["per_disc"]:
         print(f"{d['disc']:>4}  {d['files']:>8}  {_mb(d['data_bytes']):>12}  {_mb(d['filler_bytes']):>12}"
-              f"  {_mb(d['free_bytes']):>12}  {d['fill_percent']:5.1f}%")
+              f"  {_mb(d['reserved_bytes']):>12}  {_mb(d['free_bytes']):>12}  {d['fill_percent']:5.1f}%", file=out)
     print(f"{summary['discs']} discs of {summary['disc_type']} ({_mb(summary['disc_bytes'])} each); "
-          f"lower bound {summary['lower_bound']}; {summary['files']} files, {_mb(summary['data_bytes'])};"
-          f" {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README, rabtui/ and the catalog")
+          f"lower bound {summary['lower_bound']} (counting the reserve on every disc); {summary['files']} files,"
+          f" {_mb(summary['data_bytes'])}; {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README,"
+          f" rabtui/ and the catalog", file=out)
     for d in summary.get("directories", []):
         print(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, backup {d['backup_id']}"
-              + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else ""))
+              + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else ""), file=out)
     for f in summary.get("filler", []):
-        print(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']})")
+        print(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']})", file=out)
 
 
 def _asked(cfg, store, now_args) -> tuple[set[str], bool]:
@@ -175,14 +182,24 @@ def _plan_list(args) -> int:
     except ValueError as exc:
         raise UsageError(f"{args.from_list}: {exc}") from None
     seconds = time.perf_counter() - started
+    limit = _list_max_discs(args)
     summary = {"disc_type": name, "disc_bytes": sectors * 2048, "discs": len(p.discs), "lower_bound": p.lower_bound,
                "files": p.files, "data_bytes": sum(group.sizes), "reserved_bytes_per_disc": p.reserve_sectors * 2048,
-               "per_disc": p.summary(), "seconds": round(seconds, 3)}
+               "per_disc": p.summary(), "seconds": round(seconds, 3), "max_discs": limit}
     if args.json:
         print_json(summary)
     else:
         _print_plan(summary)
+    planmod.check_max_discs(p, limit, name)
     return EXIT_OK
+
+
+def _list_max_discs(args) -> int:
+    """A list is planned without a configuration; when there is one, its max_discs holds."""
+    path = args.config or configmod.default_path()
+    if args.config is None and not path.exists():
+        return 64
+    return min(load_config(args, check_media=False).checkpoint.max_discs, 64)
 
 
 # --- burn, resume, verify --------------------------------------------------------------------------
@@ -219,7 +236,7 @@ def _prompter(args, recorder, drive: str):
         return recorder.prompter()
     if args.yes and not xorriso.is_image_drive(drive):
         raise UsageError("--yes answers the disc prompts only for images: drives; a real burner needs an operator")
-    return TerminalPrompter(auto={run.INSERT: events.READY} if args.yes else None)
+    return TerminalPrompter(auto={run.INSERT: events.READY, PLAN_QUESTION: events.YES} if args.yes else None)
 
 
 def _checkpoint_drive(store, number: int | None) -> str | None:
@@ -244,6 +261,9 @@ def _run_job(args, title: str, work) -> int:
     try:
         prompter = _prompter(args, recorder, drive)
         result = work(cfg, store, drive, emit, recorder.cancel, prompter)
+    except Cancelled as exc:           # the plan was not accepted, or nobody was there to accept it
+        recorder.finish("cancelled", exc.exit_code, str(exc))
+        raise
     except RabtuiError as exc:
         recorder.finish("failed", exc.exit_code, str(exc))
         if not isinstance(exc, UsageError):
@@ -284,10 +304,21 @@ def cmd_burn(args) -> int:
         asked, _ = _asked(cfg, store, args.now)
         computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit)
         planmod.check_max_discs(computed.plan, min(cfg.checkpoint.max_discs, 64), computed.disc_type)
+        if args.job_id is None:    # a job from the UI was started from the plan shown there
+            _confirm_plan(computed.summary(), prompter, cancel)
         number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
         return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
 
     return _run_job(args, "checkpoint", work)
+
+
+def _confirm_plan(summary: dict, prompter, cancel) -> None:
+    """The per-disc plan, then whether to go on (`--yes` goes on)."""
+    _print_plan(summary, sys.stderr)
+    question = events.Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of {summary['disc_type']}?",
+                               (events.YES, events.NO))
+    if prompter.ask(question, cancel) != events.YES:
+        raise Cancelled("the plan was not accepted: nothing was written")
 
 
 def cmd_resume(args) -> int:
