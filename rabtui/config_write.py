@@ -1,93 +1,13 @@
-"""Writing the configuration: back to TOML with tomli-w (the TUI's source editor), and the
-commented starter file of `rabtui init`."""
+"""The commented starter file of `rabtui init` (a new file; edits of an existing one go through
+`rabtui.config_edit`, which keeps everything the operator wrote)."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import stat
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import tomli_w
 
-from rabtui.config import Config, Source, default_state_dir, parse
-
-def to_dict(config: Config) -> dict:
-    """The config as plain TOML data (None and defaults of optional keys left out)."""
-    out: dict[str, Any] = {"rabtui": {"state_dir": str(config.rabtui.state_dir)}}
-    out["checkpoint"] = dataclasses.asdict(config.checkpoint)
-    out["retention"] = dataclasses.asdict(config.retention)
-    notify: dict[str, Any] = {}
-    if config.notify.command:
-        notify["command"] = config.notify.command
-    if config.notify.apprise_urls:
-        notify["apprise_urls"] = list(config.notify.apprise_urls)
-    if notify:
-        out["notify"] = notify
-    out["media"] = [
-        {k: v for k, v in {"id": m.id, "path": str(m.path), "device": m.device}.items() if v is not None}
-        for m in config.media
-    ]
-    out["sources"] = [_source_dict(s) for s in config.sources]
-    return out
-
-
-def _source_dict(s: Source) -> dict:
-    d: dict[str, Any] = {"id": s.id}
-    for key in ("host", "user", "port", "schedule", "pause_notifications_until"):
-        value = getattr(s, key)
-        if value is not None:
-            d[key] = value
-    if s.identity_file is not None:
-        d["identity_file"] = str(s.identity_file)
-    for key in ("excludes", "pre_backup_commands", "post_backup_commands"):
-        if getattr(s, key):
-            d[key] = list(getattr(s, key))
-    d["directories"] = []
-    for dr in s.directories:
-        dd: dict[str, Any] = {"path": dr.path, "kind": dr.kind}
-        if dr.excludes:
-            dd["excludes"] = list(dr.excludes)
-        if dr.max_changed_files is not None:
-            dd["max_changed_files"] = dr.max_changed_files
-        if dr.max_days is not None:
-            dd["max_days"] = dr.max_days
-        d["directories"].append(dd)
-    return d
-
-
-def dumps(config: Config) -> str:
-    """TOML in the layout of the documentation: [[media]], [[sources]], [[sources.directories]].
-
-    (tomli-w alone would write short arrays of tables inline, which is harder to edit by hand.)
-    """
-    data = to_dict(config)
-    chunks = [tomli_w.dumps({k: v}) for k, v in data.items() if k not in ("media", "sources")]
-    for medium in data["media"]:
-        chunks.append("[[media]]\n" + tomli_w.dumps(medium))
-    for source in data["sources"]:
-        dirs = source.pop("directories", [])
-        chunks.append("[[sources]]\n" + tomli_w.dumps(source))
-        chunks.extend("[[sources.directories]]\n" + tomli_w.dumps(d) for d in dirs)
-    return "\n".join(chunks)
-
-
-def save(config: Config, path: str | os.PathLike | None = None) -> Path:
-    """Validate by reading back, then replace the file atomically (keeping its permissions)."""
-    path = Path(path or config.path)
-    text = dumps(config)
-    parse(tomllib.loads(text), path=path, text=text, check_media=False)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-    except FileNotFoundError:
-        os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
-
+from rabtui.config import default_state_dir
 
 STARTER = '''\
 # rabtui configuration. Check it with: rabtui check-config

@@ -3,7 +3,6 @@ relative paths follow the config file, `rabtui init` / `check-config` behave as 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import textwrap
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from rabtui import config as configmod
-from rabtui import config_write
 from rabtui.cli import main
 from rabtui.config_lines import KeyLines
 from rabtui.errors import ConfigError
@@ -124,23 +122,6 @@ def test_the_documented_example_loads(folder, isolated_home):
     db2 = cfg.source("db2")
     assert db2.port is None and db2.user is None and not db2.is_local
     assert db2.directories[0] == configmod.Directory("/var/lib/postgresql/dumps", "standard", ("*.partial",))
-
-
-def test_round_trip_load_save_load(folder):
-    cfg = configmod.load(write(folder, FULL))
-    out = folder / "saved.toml"
-    config_write.save(cfg, out)
-    again = configmod.load(out)
-    assert again == dataclasses.replace(cfg, path=out)
-    text = out.read_text()
-    # written in the documented layout, not as inline tables
-    assert text.count("[[media]]") == 2 and text.count("[[sources]]") == 2
-    assert text.count("[[sources.directories]]") == 4
-    assert out.stat().st_mode & 0o077 == 0
-    # and saving over an existing file keeps its permissions
-    out.chmod(0o640)
-    config_write.save(again)
-    assert out.stat().st_mode & 0o777 == 0o640 and configmod.load(out) == again
 
 
 def test_minimal_config_and_local_source(folder, isolated_home):

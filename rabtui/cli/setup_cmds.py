@@ -45,4 +45,9 @@ def cmd_check_config(args) -> int:
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
             print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
+    for s in cfg.sources:
+        for d in s.directories:
+            if s.is_local and not os.path.isdir(d.path):
+                print(f"  warning: source {s.id}: directory {d.path} does not exist on this machine",
+                      file=sys.stderr)
     return 0

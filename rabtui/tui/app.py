@@ -17,6 +17,7 @@ from typing import Callable
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 from rabtui import config as configmod
@@ -73,6 +74,7 @@ class RabtuiApp(App):
         self._asked: set[int] = set()       # prompts already shown in a dialog
         self._dialog_open = False
         self._polling = False
+        self._config_seen = _file_key(self.cfg.path)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class RabtuiApp(App):
         return self.clock()
 
     def reload_config(self) -> None:
+        self._config_seen = _file_key(self.cfg.path)
         try:
             self.cfg = configmod.load(self.cfg.path, check_media=False)
         except RabtuiError as exc:   # edited by hand meanwhile: keep the one we have, say why
@@ -111,9 +114,18 @@ class RabtuiApp(App):
             return
         self.screen.post_message(ConfigChanged())
 
+    def _watch_config(self) -> None:
+        """Hand edits of the configuration file come into the UI (not under an open dialog, whose
+        save checks the file itself)."""
+        if _file_key(self.cfg.path) == self._config_seen or isinstance(self.screen, ModalScreen):
+            return
+        self.reload_config()
+        self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4)
+
     # --- jobs ------------------------------------------------------------------------------------
 
     def poll_jobs(self) -> None:
+        self._watch_config()
         if not self._polling:   # a poll still waiting on a busy database: do not pile up threads
             self._polling = True
             self._poll()
@@ -203,3 +215,11 @@ def keymap_path() -> Path:
 def make_app(config_path: str | Path | None = None, **kwargs) -> RabtuiApp:
     """The one factory used by the command line, the tests, the screenshots and the benchmark."""
     return RabtuiApp(config_path, **kwargs)
+
+
+def _file_key(path: Path | None) -> tuple | None:
+    try:
+        st = path.stat() if path else None
+    except OSError:
+        return None
+    return st and (st.st_ino, st.st_size, st.st_mtime_ns)

@@ -1,12 +1,15 @@
 """Add or edit a source: every key of a [[sources]] table, directories one per line.
 
-The form builds a new `Config` and saves it with `rabtui.config_write.save` (tomli-w, validated by
-reading it back). A validation error is shown under the field it names, never as a traceback.
+The form shows the source as the file has it (a relative path stays relative) and saves through
+`rabtui.config_edit`: only this source's table changes, and only its keys that changed; the file
+is validated as check-config would, never written over changes made on disk meanwhile (the
+operator sees what changed, and reloads or goes back), and replaced atomically. A validation
+error is shown beside the field it names, never as a traceback.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import re
 import shlex
 from pathlib import Path
@@ -17,9 +20,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from rabtui import config_write
-from rabtui.config import Config, Directory, Source
-from rabtui.errors import ConfigError
+from rabtui import config_edit
+from rabtui.config import Config, Directory
+from rabtui.errors import ConfigError, UsageError
+from rabtui.tui.dialogs.common import ConfirmDialog
 
 FIELDS = (
     ("id", "id", "letters, digits, '.', '_', '-'"),
@@ -43,15 +47,15 @@ class FieldError(Exception):
         self.field = field
 
 
-def directories_text(dirs) -> str:
+def directories_text(dirs: list[dict]) -> str:
+    """Directories as the file has them (dicts of its keys), one line each."""
     lines = []
     for d in dirs:
-        parts = [d.kind, shlex.quote(d.path)]
-        if d.max_changed_files is not None:
-            parts.append(f"max_changed_files={d.max_changed_files}")
-        if d.max_days is not None:
-            parts.append(f"max_days={d.max_days}")
-        parts += [f"exclude={shlex.quote(e)}" for e in d.excludes]
+        parts = [d.get("kind", "standard"), shlex.quote(d["path"])]
+        for key in ("max_changed_files", "max_days"):
+            if d.get(key) is not None:
+                parts.append(f"{key}={d[key]}")
+        parts += [f"exclude={shlex.quote(e)}" for e in d.get("excludes", [])]
         lines.append(" ".join(parts))
     return "\n".join(lines)
 
@@ -84,35 +88,32 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
     return tuple(dirs)
 
 
-def source_from_form(values: dict[str, str]) -> Source:
+def source_from_form(values: dict[str, str]) -> dict:
+    """The source's keys as they go into the file: what was typed, nothing resolved."""
     port = values["port"].strip()
-    if port and not port.isdigit():
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
         raise FieldError("port", "must be a number between 1 and 65535")
-    ident = values["identity_file"].strip()
-    return Source(
-        id=values["id"].strip(),
-        host=values["host"].strip() or None,
-        user=values["user"].strip() or None,
-        port=int(port) if port else None,
-        identity_file=Path(ident).expanduser() if ident else None,
-        schedule=values["schedule"].strip() or None,
-        excludes=tuple(p.strip() for p in values["excludes"].split(",") if p.strip()),
-        directories=parse_directories(values["directories"]),
-        pre_backup_commands=tuple(c for c in values["pre_backup_commands"].splitlines() if c.strip()),
-        post_backup_commands=tuple(c for c in values["post_backup_commands"].splitlines() if c.strip()),
-    )
+    dirs = [{"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
+             "max_days": d.max_days} for d in parse_directories(values["directories"])]
+    return {
+        "id": values["id"].strip(),
+        "host": values["host"].strip() or None,
+        "user": values["user"].strip() or None,
+        "port": int(port) if port else None,
+        "identity_file": values["identity_file"].strip() or None,
+        "schedule": values["schedule"].strip() or None,
+        "excludes": [p.strip() for p in values["excludes"].split(",") if p.strip()],
+        "directories": dirs,
+        "pre_backup_commands": [c for c in values["pre_backup_commands"].splitlines() if c.strip()],
+        "post_backup_commands": [c for c in values["post_backup_commands"].splitlines() if c.strip()],
+    }
 
 
-def replace_source(cfg: Config, old_id: str | None, source: Source) -> Config:
-    sources = list(cfg.sources)
-    ids = [s.id for s in sources]
-    if old_id is not None and old_id in ids:
-        keep = sources[ids.index(old_id)]
-        source = dataclasses.replace(source, pause_notifications_until=keep.pause_notifications_until)
-        sources[ids.index(old_id)] = source
-    else:
-        sources.append(source)
-    return dataclasses.replace(cfg, sources=tuple(sources))
+def missing_local_directories(source: dict) -> list[str]:
+    """Directories of a local source that are not there (a warning: they may be mounted later)."""
+    if source["host"]:
+        return []
+    return [d["path"] for d in source["directories"] if not os.path.isdir(d["path"])]
 
 
 def field_of(error: ConfigError) -> str | None:
@@ -126,18 +127,24 @@ def field_of(error: ConfigError) -> str | None:
     return key
 
 
+RELOAD, BACK = "reload", "back"
+
+
 class SourceForm(ModalScreen[str | None]):
-    """Dismisses with the saved source id, or None when cancelled."""
+    """Dismisses with the saved source id, RELOAD when the file changed on disk and the operator
+    chose to reload it, or None when cancelled."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="source_form.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="source_form.cancel"),
     ]
 
-    def __init__(self, cfg: Config, source: Source | None):
+    def __init__(self, cfg: Config, source_id: str | None):
         super().__init__()
         self.cfg = cfg
-        self.source = source
+        self.source_id = source_id
+        self.snapshot = config_edit.read(cfg.path)
+        self.source = self.snapshot.source_values(source_id) if source_id else None
 
     def compose(self) -> ComposeResult:
         s = self.source
@@ -146,8 +153,8 @@ class SourceForm(ModalScreen[str | None]):
             for key, title, placeholder in FIELDS:
                 value = ""
                 if s is not None:
-                    v = getattr(s, key)
-                    value = ", ".join(v) if key == "excludes" else ("" if v is None else str(v))
+                    v = s.get(key)
+                    value = ", ".join(v) if key == "excludes" and v else ("" if v is None else str(v))
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
                     yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)
@@ -156,9 +163,9 @@ class SourceForm(ModalScreen[str | None]):
                 if s is None:
                     value = ""
                 elif key == "directories":
-                    value = directories_text(s.directories)
+                    value = directories_text(s["directories"])
                 else:
-                    value = "\n".join(getattr(s, key))
+                    value = "\n".join(s.get(key, []))
                 yield Label(title, classes="area-label")
                 yield TextArea(value, id=f"f-{key}", soft_wrap=False, show_line_numbers=False)
                 yield Static("", id=f"e-{key}", classes="field-error")
@@ -189,11 +196,9 @@ class SourceForm(ModalScreen[str | None]):
     def action_save(self) -> None:
         try:
             source = source_from_form(self.values())
-            new_cfg = replace_source(self.cfg, self.source.id if self.source else None, source)
-            if self.source is None or self.source.id != source.id:
-                if [s.id for s in new_cfg.sources].count(source.id) > 1:
-                    raise FieldError("id", f"a source {source.id!r} exists already")
-            config_write.save(new_cfg)
+            if source["id"] != self.source_id and source["id"] in self.snapshot.source_ids():
+                raise FieldError("id", f"a source {source['id']!r} exists already")
+            config_edit.save(self.snapshot, self.snapshot.put_source(source, self.source_id))
         except FieldError as exc:
             self.show_error(exc.field, str(exc))
             return
@@ -201,10 +206,33 @@ class SourceForm(ModalScreen[str | None]):
             message = str(exc).split(": ", 2)[-1] if field_of(exc) else str(exc)
             self.show_error(field_of(exc), message)
             return
+        except config_edit.ChangedOnDisk as exc:
+            self._changed_on_disk(exc)
+            return
+        except UsageError as exc:
+            self.show_error(None, str(exc))
+            return
         except OSError as exc:
             self.show_error(None, f"cannot write {self.cfg.path}: {exc.strerror}")
             return
-        self.dismiss(source.id)
+        missing = missing_local_directories(source)
+        if missing:
+            self.notify(f"saved, but these directories do not exist here: {', '.join(missing)}",
+                        severity="warning", timeout=10)
+        self.dismiss(source["id"])
+
+    def _changed_on_disk(self, exc: config_edit.ChangedOnDisk) -> None:
+        def chosen(reload: bool | None) -> None:
+            if reload:
+                self.dismiss(RELOAD)
+
+        lines = exc.diff.splitlines()
+        shown = "\n".join(lines[:30] + ([f"... {len(lines) - 30} more lines"] if len(lines) > 30 else []))
+        self.app.push_screen(ConfirmDialog(
+            "The file changed on disk",
+            f"{self.cfg.path} was changed since this form read it; nothing was saved.\n\n{shown}\n\n"
+            "Reload it (what you typed here is dropped), or go back to the form?",
+            yes="Reload", no="Back"), chosen)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -12,7 +12,7 @@ from rabtui.tui.messages import ConfigChanged, JobsPolled
 
 
 class RabtuiScreen(Screen):
-    BINDINGS = [Binding("ctrl+r", "reload", "Reload", id="screen.reload", show=False)]
+    BINDINGS = [Binding("ctrl+r", "reload", "Reload", id="screen.reload", show=False)]   # the config file too
     refresh_on_poll = False   # screens that show live job state reload on each poll
 
     def compose(self) -> ComposeResult:
@@ -34,6 +34,7 @@ class RabtuiScreen(Screen):
             self.reload()
 
     def action_reload(self) -> None:
+        self.app.reload_config()
         self.reload()
 
     _loading = False

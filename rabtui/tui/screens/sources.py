@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from rabtui import config_write
+from rabtui import config_edit
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog
-from rabtui.tui.dialogs.source_form import SourceForm
+from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.widgets.table import Table
 
@@ -83,28 +81,39 @@ class SourcesScreen(RabtuiScreen):
     # --- actions ---------------------------------------------------------------------------------
 
     def _saved(self, source_id: str | None) -> None:
-        if source_id:
+        if source_id == RELOAD:
+            self.app.reload_config()
+            self.notify(f"{self.app.cfg.path} reloaded: edit the source again", timeout=6)
+        elif source_id:
             self.app.reload_config()
             self.notify(f"source {source_id} saved to {self.app.cfg.path}")
 
+    def _form(self, source_id: str | None) -> None:
+        try:
+            form = SourceForm(self.app.cfg, source_id)
+        except (RabtuiError, OSError) as exc:
+            self.notify(f"cannot edit {self.app.cfg.path}: {exc}", severity="error", timeout=8)
+            return
+        self.app.push_screen(form, self._saved)
+
     def action_add(self) -> None:
-        self.app.push_screen(SourceForm(self.app.cfg, None), self._saved)
+        self._form(None)
 
     def action_edit(self) -> None:
         s = self._current()
         if s is not None:
-            self.app.push_screen(SourceForm(self.app.cfg, s), self._saved)
+            self._form(s.id)
 
     def action_delete(self) -> None:
         s = self._current()
         if s is None:
             return
+        snapshot = config_edit.read(self.app.cfg.path)
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                cfg = self.app.cfg
                 try:
-                    config_write.save(dataclasses.replace(cfg, sources=tuple(x for x in cfg.sources if x.id != s.id)))
+                    config_edit.save(snapshot, snapshot.delete_source(s.id))
                 except (RabtuiError, OSError) as exc:
                     self.notify(f"not saved: {exc}", severity="error", timeout=8)
                     return

@@ -1,0 +1,213 @@
+"""Editing the operator's configuration file in place (tomlkit), for the UI's source form.
+
+Only what the operator changed is written: the `[[sources]]` table being edited, and in it only
+the keys whose values changed; comments, order, relative paths, hand-written tables and every other
+byte of the file stay as they were. The file is never written over changes made on disk since it
+was read (`ChangedOnDisk` carries what changed), the result is validated as `check-config` would,
+and it is replaced atomically (a temporary file, fsync, rename), private to its owner (0600).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, Comment, Table, Whitespace
+
+from rabtui.config import parse
+from rabtui.errors import UsageError
+
+# The keys of a [[sources]] table that the form edits; any other key is left as it is.
+SOURCE_KEYS = ("id", "host", "user", "port", "identity_file", "schedule", "excludes",
+               "pre_backup_commands", "post_backup_commands")
+DIRECTORY_KEYS = ("path", "kind", "excludes", "max_changed_files", "max_days")
+DIRECTORY_DEFAULTS = {"kind": "standard"}       # a key the file may leave out
+
+
+class ChangedOnDisk(UsageError):
+    """The file is not what it was when it was read; `diff` shows how (unified, read -> now)."""
+
+    def __init__(self, path: Path, diff: str):
+        super().__init__(f"{path} changed on disk since it was read", hint="reload it, then edit again")
+        self.diff = diff
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The configuration file as it was read."""
+
+    path: Path
+    text: str
+
+    def source_values(self, source_id: str) -> dict[str, Any]:
+        """The form's keys of one source as written in the file (a relative path stays relative)."""
+        table = _find_source(tomlkit.parse(self.text), source_id)
+        out = {key: _plain(table[key]) for key in SOURCE_KEYS if key in table}
+        out["directories"] = [{k: _plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in table.get("directories", [])]
+        return out
+
+    def put_source(self, values: dict[str, Any], old_id: str | None = None) -> str:
+        """The file's text with one source added (old_id None) or edited; None, "" and [] mean
+        "no such key"."""
+        doc = tomlkit.parse(self.text)
+        if old_id is None:
+            table = tomlkit.table()
+            sources = doc.get("sources")
+            if sources is None:
+                doc.append("sources", AoT([table]))
+            else:
+                _move_trailing_trivia(sources[-1], table)
+                sources.append(table)
+            table = doc["sources"][-1]
+        else:
+            table = _find_source(doc, old_id)
+        for key in SOURCE_KEYS:
+            _set(table, key, values.get(key))
+        _put_directories(table, values.get("directories", []))
+        return tomlkit.dumps(doc)
+
+    def source_ids(self) -> list[str]:
+        return [str(t.get("id")) for t in tomlkit.parse(self.text).get("sources", [])]
+
+    def delete_source(self, source_id: str) -> str:
+        doc = tomlkit.parse(self.text)
+        sources = doc["sources"]
+        index = list(sources).index(_find_source(doc, source_id))
+        if index:     # the comments that introduced the next table stay before it
+            _move_trailing_trivia(sources[index], _deepest_last(sources[index - 1]))
+        del sources[index]
+        if not len(sources):
+            del doc["sources"]
+        return tomlkit.dumps(doc)
+
+
+def read(path: str | os.PathLike) -> Snapshot:
+    path = Path(path)
+    return Snapshot(path, path.read_text(encoding="utf-8"))
+
+
+def save(snapshot: Snapshot, text: str) -> Path:
+    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`."""
+    path = snapshot.path
+    parse(tomllib.loads(text), path=path, text=text, check_media=False)   # ConfigError (file:line) if not valid
+    try:
+        now = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        now = ""
+    if now != snapshot.text:
+        diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True), now.splitlines(True),
+                                            f"{path.name} (as read)", f"{path.name} (on disk now)"))
+        raise ChangedOnDisk(path, diff)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)      # it may hold commands run as root on sources, and notification tokens
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+# --- tomlkit ---------------------------------------------------------------------------------------
+
+
+def _plain(item: Any) -> Any:
+    return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == ()
+
+
+def _set(table: Table, key: str, value: Any, default: Any = None) -> None:
+    """Change one key only when its value changes (its comment and layout then stay)."""
+    if isinstance(value, tuple):
+        value = list(value)
+    current = _plain(table[key]) if key in table else default
+    if current == value or (_empty(current) and _empty(value)):
+        return
+    if not _empty(value):
+        table[key] = value
+    elif key in table:
+        del table[key]
+
+
+def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
+    existing = table.get("directories")
+    old = [{k: _plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in existing] if existing else []
+
+    def normal(ds):
+        return [{k: v for k, v in d.items() if not _empty(v) and DIRECTORY_DEFAULTS.get(k) != v} for d in ds]
+
+    if normal(old) == normal(dirs):
+        return
+    old_paths = [d["path"] for d in old]
+    new_paths = [d["path"] for d in dirs]
+    if existing is None or [p for p in old_paths if p in new_paths] != [p for p in new_paths if p in old_paths]:
+        if existing is not None:    # reordered: the tables are written again, in the new order
+            del table["directories"]
+        existing = None
+    else:                           # edited in place: the tables kept keep their comments
+        for i in reversed(range(len(old_paths))):
+            if old_paths[i] not in new_paths:
+                if len(existing) > 1:   # the comments that introduced what followed stay in the file
+                    _move_trailing_trivia(existing[i], existing[i - 1] if i else existing[1])
+                else:
+                    _move_trailing_trivia(existing[i], table)
+                del existing[i]
+    by_path = {_plain(d["path"]): d for d in existing} if existing is not None else {}
+    for d in dirs:
+        kept = by_path.get(d["path"])
+        sub = kept if kept is not None else tomlkit.table()
+        for key in DIRECTORY_KEYS:   # a new table says its kind; a kept one may leave it out
+            _set(sub, key, d.get(key), DIRECTORY_DEFAULTS.get(key) if kept is not None else None)
+        if kept is None:
+            _move_trailing_trivia(table, sub)
+            if existing is None:
+                table.append("directories", AoT([sub]))
+                existing = table["directories"]
+            else:
+                existing.append(sub)
+    if existing is not None and not len(existing):
+        del table["directories"]
+
+
+def _move_trailing_trivia(before: Table, after: Table) -> None:
+    """Comments and blank lines at the end of `before` (they introduce what followed it in the
+    file) go to the end of `after`, the table now written where they stand."""
+    body = _deepest_last(before).value.body
+    trailing = []
+    while body and body[-1][0] is None and isinstance(body[-1][1], (Comment, Whitespace)):
+        trailing.insert(0, body.pop()[1])
+    for item in trailing:
+        after.value.append(None, item)
+
+
+def _deepest_last(table: Table) -> Table:
+    """The table written last in the file among `table` and its arrays of tables."""
+    while table.value.body and isinstance(table.value.body[-1][1], AoT) and len(table.value.body[-1][1]):
+        table = table.value.body[-1][1][-1]
+    return table
+
+
+def _find_source(doc, source_id: str) -> Table:
+    for t in doc.get("sources", []):
+        if t.get("id") == source_id:
+            return t
+    raise UsageError(f"source {source_id!r} is no longer in the configuration file",
+                     hint="it was changed on disk: reload it")

@@ -1,0 +1,111 @@
+"""The source form edits the configuration in place: comments and everything else stay, a change
+made on disk meanwhile is shown (reload or go back) and never written over, an invalid field stays
+readable, and hand edits come into the UI (ctrl+r, and the file watch)."""
+
+from __future__ import annotations
+
+import difflib
+
+from textual.widgets import Input, Static
+
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.dialogs.source_form import SourceForm
+from tests.tui.conftest import ready, run, texts, wait_for
+
+
+def _commented(demo_config) -> str:
+    """The demo config with comments and a relative path added by hand."""
+    text = demo_config.read_text()
+    text = "# kept by hand\n" + text.replace("[[sources]]", "# the demo host, do not touch\n[[sources]]", 1)
+    text = text.replace('[[media]]', '[[media]]  # a rotation disk', 1)
+    demo_config.write_text(text)
+    return text
+
+
+async def _edit_demo_source(app, pilot):
+    await pilot.press("2")
+    await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+    app.screen.query_one("#sources-list").move_cursor(row=0)
+    await pilot.press("e")
+    await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+    return app.screen
+
+
+def test_saving_a_source_changes_only_what_was_edited(demo_config):
+    before = _commented(demo_config)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+
+    run(go())
+    after = demo_config.read_text()
+    changed = [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ['+user = "backup"']
+
+
+def test_a_change_on_disk_is_shown_and_never_written_over(demo_config):
+    _commented(demo_config)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            by_hand = demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "mail.example.com"\n'
+            demo_config.write_text(by_hand)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the changed-on-disk dialog")
+            shown = str(app.screen.query_one("#confirm-text", Static).render())
+            assert "changed since this form read it" in shown and '+id = "mail"' in shown
+            assert demo_config.read_text() == by_hand
+            await pilot.press("n")                       # back to the form: nothing lost there either
+            await wait_for(pilot, lambda: isinstance(app.screen, SourceForm), what="back to the form")
+            assert app.screen.query_one("#f-user", Input).value == "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the dialog again")
+            await pilot.press("y")                       # reload
+            await wait_for(pilot, lambda: "mail" in texts(app, "#sources-list"), what="the reloaded sources")
+            assert demo_config.read_text() == by_hand
+            assert app.cfg.source("mail").host == "mail.example.com"
+
+    run(go())
+
+
+def test_an_invalid_field_shows_what_was_typed(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            port = form.query_one("#f-port", Input)
+            port.value = "99999"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: port.has_class("invalid"), what="the port marked invalid")
+            assert "between 1 and 65535" in str(form.query_one("#e-port", Static).render())
+            port.value = "2222"
+            await pilot.pause()
+            assert "2222" in app.export_screenshot(), "the typed value is visible in the invalid field"
+
+    run(go())
+
+
+def test_hand_edits_come_into_the_ui(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            demo_config.write_text(demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "m.example.com"\n')
+            app._watch_config()                          # what each poll does
+            await wait_for(pilot, lambda: "mail" in texts(app, "#sources-list"), what="the watched file's source")
+            demo_config.write_text(demo_config.read_text() + '\n[[sources]]\nid = "db9"\nhost = "d.example.com"\n')
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: "db9" in texts(app, "#sources-list"), what="ctrl+r reloads the file")
+
+    run(go())
