@@ -12,6 +12,7 @@ from typing import Any
 
 import tomli_w
 
+from rabtui import privacy
 from rabtui.config import Config, Source, default_state_dir, parse
 
 def to_dict(config: Config) -> dict:
@@ -75,16 +76,20 @@ def dumps(config: Config) -> str:
 
 
 def save(config: Config, path: str | os.PathLike | None = None) -> Path:
-    """Validate by reading back, then replace the file atomically (keeping its permissions)."""
+    """Validate by reading back, then replace the file atomically: mode 0600 (it may hold notification
+    tokens), the owner's bits of an existing file kept."""
     path = Path(path or config.path)
     text = dumps(config)
     parse(tomllib.loads(text), path=path, text=text, check_media=False)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, privacy.FILE_MODE)
+    os.fchmod(fd, privacy.FILE_MODE)     # a stale temporary file keeps its own mode
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
     try:
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) & ~privacy.OTHERS)
     except FileNotFoundError:
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, privacy.FILE_MODE)
     os.replace(tmp, path)
     return path
 

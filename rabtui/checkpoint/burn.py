@@ -11,11 +11,11 @@ import os
 import time
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import privacy, proc
 from rabtui.checkpoint import layout, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
-from rabtui.events import LOG, PROGRESS, Emit, Event
+from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.store import Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
@@ -117,9 +117,12 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     exe = proc.which("xorriso")
     if xorriso.is_image_drive(drive):
         image = Path(xorriso.image_path(drive, volid))
-        image.parent.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(image.parent)
+        if privacy.tighten(image.parent):
+            emit(Event(WARNING, f"{image.parent}: closed to other users (chmod go-rwx, they could read the images)"))
         if image.exists():
             image.unlink()   # never a verified disc: the caller checks
+        privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds
     started = time.time()
     notes: list[str] = []
 

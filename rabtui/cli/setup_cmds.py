@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from rabtui import privacy
 from rabtui.errors import UsageError
 
 from .common import LazyModule, load_config
@@ -28,7 +29,8 @@ def cmd_init(args) -> int:
     if path.exists() and not args.force:
         raise UsageError(f"{path} exists already", hint="use --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, privacy.FILE_MODE)
+    os.fchmod(fd, privacy.FILE_MODE)     # --force over a file readable by others
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(config_write.starter_text())
     print(f"wrote {path}; edit it, then run: rabtui check-config")

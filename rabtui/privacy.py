@@ -1,0 +1,66 @@
+"""Modes of what rabtui makes: private to the user it runs as (directories 0700, files 0600).
+
+Backups, the state database (every backed-up path of every host), logs and checkpoint images hold
+the secrets of every source. The program sets a umask of 077 once at start-up; the places that
+create state, media directories and images also give their modes explicitly, so that the engine
+used as a library keeps them private too.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+from pathlib import Path
+from typing import Iterable
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+UMASK = 0o077
+OTHERS = 0o077     # the group's and everyone else's bits
+
+
+def restrict_umask() -> None:
+    os.umask(UMASK)
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """`path` as a directory, created 0700 when missing (its parents as the umask says); an existing
+    one is left as it is (`check` reports it, a backup tightens a medium's)."""
+    path = Path(path)
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileExistsError:
+            pass
+    return path
+
+
+def create_private_file(path: str | os.PathLike) -> None:
+    """An empty file of mode 0600, made before another program writes into it (xorriso keeps the
+    mode of the file it finds; one it creates itself gets 0666 less the umask)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+def open_to_others(path: str | os.PathLike) -> bool:
+    """True when the group or others have any access bit on `path` (a symlink is not followed)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return not stat.S_ISLNK(st.st_mode) and bool(st.st_mode & OTHERS)
+
+
+def tighten(path: str | os.PathLike) -> bool:
+    """Take the group's and others' bits away from `path`; True when it had any."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not st.st_mode & OTHERS:
+        return False
+    os.chmod(path, stat.S_IMODE(st.st_mode) & ~OTHERS)
+    return True
+
+
+def fix_command(paths: Iterable[str | os.PathLike]) -> str:
+    """The command that makes `paths` private (each path itself, never what it holds)."""
+    return "chmod go-rwx " + " ".join(shlex.quote(os.fspath(p)) for p in paths)
