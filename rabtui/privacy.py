@@ -9,10 +9,12 @@ used as a library keeps them private too.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import parse_qsl, urlsplit
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -61,6 +63,41 @@ def tighten(path: str | os.PathLike) -> bool:
     return True
 
 
-def fix_command(paths: Iterable[str | os.PathLike]) -> str:
-    """The command that makes `paths` private (each path itself, never what it holds)."""
-    return "chmod go-rwx " + " ".join(shlex.quote(os.fspath(p)) for p in paths)
+def fix_command(paths: Iterable[str | os.PathLike], recursive: bool = False) -> str:
+    """The command that makes `paths` private: each path itself, or with `recursive` all it holds
+    (never for a medium, whose backups keep the modes of their sources)."""
+    return f"chmod {'-R ' if recursive else ''}go-rwx " + " ".join(shlex.quote(os.fspath(p)) for p in paths)
+
+
+# Apprise URLs carry their credentials: `mailto://user:password@host`, `tgram://BOT_TOKEN/CHAT`,
+# `slack://TOKEN_A/TOKEN_B/TOKEN_C`, `json://host/?token=...`.
+_SECRET_KEYS = re.compile(r"(token|key|secret|pass|auth|webhook|sig)", re.IGNORECASE)
+_TOKEN = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_:-]{16,}$")
+
+
+def url_has_secret(url: str) -> bool:
+    """True when an apprise URL holds a password or a token (a long run of letters and digits)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    netloc = parts.netloc
+    if "@" in netloc and ":" in netloc.rpartition("@")[0]:
+        return True
+    if any(_SECRET_KEYS.search(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return True
+    words = re.split(r"[@/]", netloc) + parts.path.split("/")
+    return any(_TOKEN.match(w) for w in words)
+
+
+def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str]) -> str | None:
+    """Why the config at `path` must not stay as it is: it holds secrets and others can read it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    secrets = [u for u in apprise_urls if url_has_secret(u)]
+    if not secrets or not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    return (f"{path} holds credentials (notify.apprise_urls) and is readable by other users"
+            f" (mode {stat.S_IMODE(mode):04o}): chmod 600 {shlex.quote(os.fspath(path))}")

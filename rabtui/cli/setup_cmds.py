@@ -39,6 +39,9 @@ def cmd_init(args) -> int:
 
 def cmd_check_config(args) -> int:
     cfg = load_config(args)
+    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls)
+    if exposed:
+        raise UsageError(exposed)
     problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
