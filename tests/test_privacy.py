@@ -304,3 +304,17 @@ def test_a_config_written_by_the_ui_is_private(tmp_path):
     new = tmp_path / "new.toml"
     config_write.save(configmod.load(lab.config_path, check_media=False), new)
     assert _mode(new) == 0o600
+
+
+def test_what_is_meant_for_others_stays_readable_under_the_umask(open_base):
+    """node_exporter reads the textfile as its own user, systemd units are the system's."""
+    lab, _ = _local_lab(open_base)
+    rabtui = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path)]
+    prom, units = open_base / "rabtui.prom", open_base / "units"
+    subprocess.run(rabtui + ["check", "--prometheus", str(prom)], capture_output=True, check=False)
+    done = subprocess.run(rabtui + ["schedule", "install", "--write", "--unit-dir", str(units)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _mode(prom) == 0o644
+    assert {_mode(p) for p in units.iterdir()} == {0o644}
+    assert as_nobody(_read(prom)) == "ok"
