@@ -34,8 +34,9 @@ def private_dir(path: str | os.PathLike) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.mkdir(path, DIR_MODE)
-        except FileExistsError:
-            pass
+        except FileExistsError:     # made by another process meanwhile; a file there is an error
+            if not path.is_dir():
+                raise
     return path
 
 

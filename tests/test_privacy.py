@@ -318,3 +318,22 @@ def test_what_is_meant_for_others_stays_readable_under_the_umask(open_base):
     assert _mode(prom) == 0o644
     assert {_mode(p) for p in units.iterdir()} == {0o644}
     assert as_nobody(_read(prom)) == "ok"
+
+
+def test_a_directory_that_cannot_be_closed_is_said_and_the_backup_goes_on(open_base):
+    lab, cfg = _local_lab(open_base)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    source_dir = media.source_root(lab.media[0][1], "loc")
+    archive = source_dir / media.ARCHIVE
+    source_dir.chmod(0o755)
+    archive.chmod(0o755)
+    if subprocess.run(["chattr", "+i", str(archive)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (it makes chmod fail even for root)")
+    try:
+        second = lab.backup(cfg, medium_id="m1")
+    finally:
+        subprocess.run(["chattr", "-i", str(archive)], check=True)
+    assert second.status == "completed", second.reason
+    assert _mode(source_dir) == 0o700 and _mode(archive) == 0o755
+    log = (second.path / "backup.log").read_text()
+    assert f"medium m1: cannot close to other users {archive}: Operation not permitted" in log

@@ -251,10 +251,17 @@ def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
     return out
 
 
-def close_private_dirs(medium_path: str | os.PathLike) -> list[Path]:
+def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list[str]]:
     """Take other users' access away from `private_dirs` (media made by earlier versions were
-    0755); returns those that were open."""
-    return [p for p in private_dirs(medium_path) if privacy.tighten(p)]
+    0755): those that were open, and why some could not be closed."""
+    closed, errors = [], []
+    for path in private_dirs(medium_path):
+        try:
+            if privacy.tighten(path):
+                closed.append(path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror}")
+    return closed, errors
 
 
 def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:

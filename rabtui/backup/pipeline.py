@@ -293,11 +293,13 @@ class _Run:
         self.step(3, "ok", note)
 
     def _close_medium(self, medium: Medium) -> None:
-        opened = media.close_private_dirs(medium.path)
-        if opened:
-            shown = ", ".join(str(p) for p in opened)
+        closed, errors = media.close_private_dirs(medium.path)
+        if closed:
+            shown = ", ".join(str(p) for p in closed)
             self.emit(Event(WARNING, f"medium {medium.id}: closed to other users (chmod go-rwx, they could read"
                                      f" the backups): {shown}"))
+        for error in errors:    # the backup goes on: `check` keeps reporting what is still open
+            self.emit(Event(WARNING, f"medium {medium.id}: cannot close to other users {error}"))
 
     def _step4(self) -> None:
         self._commands(4, self.source.pre_backup_commands, "pre-backup")

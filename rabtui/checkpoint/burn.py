@@ -117,12 +117,15 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     exe = proc.which("xorriso")
     if xorriso.is_image_drive(drive):
         image = Path(xorriso.image_path(drive, volid))
-        privacy.private_dir(image.parent)
-        if privacy.tighten(image.parent):
-            emit(Event(WARNING, f"{image.parent}: closed to other users (chmod go-rwx, they could read the images)"))
-        if image.exists():
-            image.unlink()   # never a verified disc: the caller checks
-        privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds
+        try:
+            privacy.private_dir(image.parent)
+            if privacy.tighten(image.parent):
+                emit(Event(WARNING, f"{image.parent}: closed to other users (chmod go-rwx, they could read the images)"))
+            if image.exists():
+                image.unlink()   # never a verified disc: the caller checks
+            privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds
+        except OSError as exc:
+            raise WorkFailed(f"cannot make {image}: {exc.strerror}") from None
     started = time.time()
     notes: list[str] = []
 
