@@ -94,9 +94,9 @@ def _lab_with(lab: Lab, sources: str):
     return lab, cfg
 
 
-def _checkpoint(cfg, store) -> None:
+def _checkpoint(cfg, store, emit=lambda e: None) -> None:
     number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+    res = run.burn_checkpoint(cfg, store, number, emit=emit, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
 
@@ -337,3 +337,20 @@ def test_a_directory_that_cannot_be_closed_is_said_and_the_backup_goes_on(open_b
     assert _mode(source_dir) == 0o700 and _mode(archive) == 0o755
     log = (second.path / "backup.log").read_text()
     assert f"medium m1: cannot close to other users {archive}: Operation not permitted" in log
+
+
+def test_images_of_an_earlier_version_are_closed_by_the_next_burn(open_base):
+    lab, cfg = _local_lab(open_base)
+    iso = open_base / "iso"
+    iso.mkdir(mode=0o755)
+    old = iso / "RAB0D01.iso"
+    old.write_bytes(b"an image written by an earlier version")
+    old.chmod(0o644)
+    assert as_nobody(_read(old)) == "ok"
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    events = []
+    _checkpoint(cfg, lab.store(), events.append)
+    assert _mode(iso) == 0o700 and _mode(old) == 0o600
+    assert {_mode(p) for p in iso.glob("*.iso")} == {0o600}
+    assert f"closed to other users (chmod go-rwx, they could read the images): {iso}, {old}" in [
+        e.message for e in events]

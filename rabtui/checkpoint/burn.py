@@ -119,8 +119,10 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
         image = Path(xorriso.image_path(drive, volid))
         try:
             privacy.private_dir(image.parent)
-            if privacy.tighten(image.parent):
-                emit(Event(WARNING, f"{image.parent}: closed to other users (chmod go-rwx, they could read the images)"))
+            closed = [p for p in (image.parent, *sorted(image.parent.glob("*.iso"))) if privacy.tighten(p)]
+            if closed:    # made by an earlier version
+                emit(Event(WARNING, f"closed to other users (chmod go-rwx, they could read the images): "
+                                    + ", ".join(map(str, closed))))
             if image.exists():
                 image.unlink()   # never a verified disc: the caller checks
             privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds
