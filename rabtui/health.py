@@ -216,10 +216,11 @@ def _jobs(store: Store, ts: float) -> list[Problem]:
 
 def _open_problem(check_id: str, what: str, paths, fix: str | None = None) -> list[Problem]:
     """One problem for those of `paths` open to other users, with the chmod that closes them."""
-    opened = [p for p in paths if privacy.open_to_others(p)]
+    modes = {p: privacy.open_mode(p) for p in paths}
+    opened = [p for p, mode in modes.items() if mode is not None]
     if not opened:
         return []
-    shown = [f"{p} ({os.lstat(p).st_mode & 0o7777:04o})" for p in opened[:5]]
+    shown = [f"{p} ({modes[p]:04o})" for p in opened[:5]]
     listed = ", ".join(shown) + (f" and {len(opened) - 5} more" if len(opened) > 5 else "")
     return [Problem(check_id, CRITICAL,
                     f"{what} open to other users: {listed}; fix: {fix or privacy.fix_command(opened)}")]

@@ -46,21 +46,22 @@ def create_private_file(path: str | os.PathLike) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
-def open_to_others(path: str | os.PathLike) -> bool:
-    """True when the group or others have any access bit on `path` (a symlink is not followed)."""
+def open_mode(path: str | os.PathLike) -> int | None:
+    """The mode of `path` when the group or others have any bit on it, else None (a symlink is not
+    followed; a missing path is not open)."""
     try:
         st = os.lstat(path)
     except OSError:
-        return False
-    return not stat.S_ISLNK(st.st_mode) and bool(st.st_mode & OTHERS)
+        return None
+    return stat.S_IMODE(st.st_mode) if not stat.S_ISLNK(st.st_mode) and st.st_mode & OTHERS else None
 
 
 def tighten(path: str | os.PathLike) -> bool:
     """Take the group's and others' bits away from `path`; True when it had any."""
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode) or not st.st_mode & OTHERS:
+    mode = open_mode(path)
+    if mode is None:
         return False
-    os.chmod(path, stat.S_IMODE(st.st_mode) & ~OTHERS)
+    os.chmod(path, mode & ~OTHERS)
     return True
 
 
@@ -97,8 +98,7 @@ def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str]) -> str 
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    secrets = [u for u in apprise_urls if url_has_secret(u)]
-    if not secrets or not mode & (stat.S_IRGRP | stat.S_IROTH):
+    if not mode & (stat.S_IRGRP | stat.S_IROTH) or not any(url_has_secret(u) for u in apprise_urls):
         return None
     return (f"{path} holds credentials (notify.apprise_urls) and is readable by other users"
             f" (mode {stat.S_IMODE(mode):04o}): chmod 600 {shlex.quote(os.fspath(path))}")

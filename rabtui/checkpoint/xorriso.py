@@ -65,7 +65,7 @@ def is_image_drive(drive: str) -> bool:
 
 
 def images_dir(drive: str) -> str:
-    return drive[len('images:'):].rstrip('/') or '/'
+    return drive[len("images:"):].rstrip("/") or "/"
 
 
 def image_path(drive: str, volid: str) -> str:
