@@ -304,6 +304,9 @@ def test_a_config_written_by_the_ui_is_private(tmp_path):
     new = tmp_path / "new.toml"
     config_write.save(configmod.load(lab.config_path, check_media=False), new)
     assert _mode(new) == 0o600
+    # `init --force` over a file others could read
+    assert cli_main(["--config", str(lab.config_path), "init", "--force"]) == 0
+    assert _mode(lab.config_path) == 0o600
 
 
 def test_what_is_meant_for_others_stays_readable_under_the_umask(open_base):
