@@ -305,6 +305,7 @@ def test_a_config_written_by_the_ui_is_private(tmp_path):
     config_write.save(configmod.load(lab.config_path, check_media=False), new)
     assert _mode(new) == 0o600
     # `init --force` over a file others could read
+    lab.config_path.chmod(0o644)
     assert cli_main(["--config", str(lab.config_path), "init", "--force"]) == 0
     assert _mode(lab.config_path) == 0o600
 
