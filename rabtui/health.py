@@ -13,6 +13,10 @@ Checks, each with a stable id (the key of the `health` table):
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
 | job:ID                 | critical | a job's process died (in the last 2 days) |
+| private:state          | critical | the state directory or what it holds is open to other users |
+| private:MEDIUM         | critical | a `<source>` or `.archive` directory of the medium is open to other users |
+| private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
+| private:config         | critical | the config holds credentials and other users can read it |
 
 `record` stores the levels in `health` and returns the changes (for notifications).
 """
@@ -25,6 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from rabtui import jobs as jobsmod
+from rabtui import privacy
 from rabtui.config import Config
 from rabtui.store import COMPLETE_SQL, Store
 
@@ -59,6 +64,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _checkpoints(cfg, store, now)
     out += _discs(store)
     out += _jobs(store, ts)
+    out += _privacy(cfg)
     return out
 
 
@@ -220,6 +226,53 @@ def _jobs(store: Store, ts: float) -> list[Problem]:
     return out
 
 
+def _open_problem(check_id: str, what: str, paths, fix: str | None = None) -> list[Problem]:
+    """One problem for those of `paths` open to other users, with the chmod that closes them."""
+    modes = {p: privacy.open_mode(p) for p in paths}
+    opened = [p for p, mode in modes.items() if mode is not None]
+    if not opened:
+        return []
+    shown = [f"{p} ({modes[p]:04o})" for p in opened[:5]]
+    listed = ", ".join(shown) + (f" and {len(opened) - 5} more" if len(opened) > 5 else "")
+    return [Problem(check_id, CRITICAL,
+                    f"{what} open to other users: {listed}; fix: {fix or privacy.fix_command(opened)}")]
+
+
+def _state_paths(state_dir: Path) -> list[Path]:
+    """The state directory, what it holds, and what its logs/, locks/ and checkpoints/ hold."""
+    out = [state_dir]
+    for sub in (state_dir, state_dir / "logs", state_dir / "locks", state_dir / "checkpoints"):
+        try:
+            out += sorted(Path(e.path) for e in os.scandir(sub))
+        except OSError:
+            pass
+    return out
+
+
+def _privacy(cfg: Config) -> list[Problem]:
+    from rabtui.backup.media import private_dirs, read_label
+    from rabtui.checkpoint import xorriso
+
+    state = cfg.state_dir
+    out = _open_problem("private:state", f"state directory {state}:", _state_paths(state),
+                        privacy.fix_command([state], recursive=True))
+    for m in cfg.media:
+        try:
+            label = read_label(m.path)
+        except Exception:
+            continue
+        if label and label.get("id") == m.id:
+            out += _open_problem(f"private:{m.id}", f"medium {m.id}: backups", private_dirs(m.path))
+    if xorriso.is_image_drive(cfg.checkpoint.drive):
+        folder = Path(xorriso.images_dir(cfg.checkpoint.drive))
+        paths = [folder] + (sorted(folder.glob("*.iso")) if folder.is_dir() else [])
+        out += _open_problem("private:images", f"checkpoint images in {folder}:", paths)
+    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
+    if exposed:
+        out.append(Problem("private:config", CRITICAL, exposed))
+    return out
+
+
 # --- recording, changes ---------------------------------------------------------------------------
 
 
@@ -311,4 +364,5 @@ def write_prometheus(path: Path, text: str) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
+    tmp.chmod(0o644)     # read by node_exporter's own user; it holds no secret
     os.replace(tmp, path)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from rabtui import proc
+from rabtui import privacy, proc
 from rabtui.errors import Cancelled, UsageError
 from rabtui.events import ITEM, PROGRESS, Event, Question
 from rabtui.store import Store
@@ -207,7 +207,7 @@ def start_detached(store: Store, config_path: Path, kind: str, target: str | Non
     )
     job_id = cur.lastrowid
     logs = store.state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    privacy.private_dir(logs)
     argv = [sys.executable, "-m", "rabtui", "--config", str(config_path), *args, "--job-id", str(job_id)]
     pid = proc.spawn_detached(argv, log_path=logs / f"job-{job_id}.log")
     store.execute("UPDATE jobs SET pid=? WHERE id=? AND pid IS NULL", (pid, job_id))

@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rabtui import privacy
 from rabtui.errors import LockBusy
 
 
@@ -29,8 +30,8 @@ class Lock:
         self._fd: int | None = None
 
     def acquire(self) -> "Lock":
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        privacy.private_dir(self.dir)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, privacy.FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
+from rabtui import privacy
 from rabtui.errors import Cancelled, MissingTool
 
 LineCallback = Callable[[bytes], None]
@@ -341,7 +342,8 @@ def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Map
     It survives the end of this process and the loss of the terminal (used for jobs).
     """
     argv = [os.fspath(a) for a in argv]
-    with open(log_path, "ab") as log:
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, privacy.FILE_MODE)
+    with open(fd, "ab") as log:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 import sys
 
-from rabtui import login_ahead
+from rabtui import login_ahead, privacy
 
 
 def main(argv: list[str]) -> int:
+    privacy.restrict_umask()    # what rabtui creates is its user's alone (backups hold every host's secrets)
     login_ahead.start(argv)     # before the command line's modules load: they take a tenth of a second
     try:
         from rabtui.cli import main as command_line

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import paramiko
 
-from rabtui import known_hosts, proc
+from rabtui import known_hosts, privacy, proc
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
@@ -275,9 +275,9 @@ def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
         _raise_untrusted(source, current)
     path = cfg.state_dir / "known_hosts"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(path.parent)
         ends_open = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, privacy.FILE_MODE)
         with os.fdopen(fd, "a", encoding="ascii") as f:
             f.write(("\n" if ends_open else "") + known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes()))
     except OSError as exc:

@@ -124,6 +124,7 @@ def install(unit_texts: dict[str, str], unit_dir: Path) -> list[Path]:
         path = unit_dir / name
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
+        tmp.chmod(0o644)     # the system's unit files, readable by all (they hold no secret)
         os.replace(tmp, path)
         written.append(path)
     return written

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from rabtui import privacy
+
 SCHEMA_VERSION = 1
 
 # Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
@@ -217,8 +219,13 @@ class Store:
 
     def __init__(self, state_dir: str | Path):
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
+        if not self.path.exists():     # SQLite gives its -wal and -shm files the database's mode
+            try:
+                privacy.create_private_file(self.path)
+            except FileExistsError:
+                pass
         self._local = threading.local()
         conn = self.conn
         conn.executescript(SCHEMA)

@@ -85,6 +85,7 @@ def test_trust_with_yes_then_test_succeeds(conf, capsys, sshd, tmp_path):
     out = capsys.readouterr().out
     assert f"127.0.0.1 port {sshd.port}" in out and "ssh-ed25519" in out and sshd.fingerprint() in out
     assert (tmp_path / "state" / "known_hosts").read_text() == sshd.known_hosts_line()
+    assert (tmp_path / "state" / "known_hosts").stat().st_mode & 0o777 == 0o600   # rabtui's own, as all its state
     assert main(["--config", path, "sources", "test", "box"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("box  ok  ") and f"whoami: {sshd.user}" in out

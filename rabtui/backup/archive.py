@@ -55,6 +55,7 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
     from rabtui.backup import media
     from rabtui.backup.catalog_update import dir_prefix
 
+    media.archive_base(medium_path, source_id)
     union = media.archive_root(medium_path, source_id, dir_path)
     union.mkdir(parents=True, exist_ok=True)
     cut = len(dir_prefix(dir_path))

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import __version__, proc
+from rabtui import __version__, privacy, proc
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
@@ -225,6 +225,45 @@ def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) 
     return Path(medium_path) / source_id / ARCHIVE / _rel(dir_path)
 
 
+def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
+    """<medium>/<source>/.archive, made 0700 when missing."""
+    return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)
+
+
+def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
+    """What must stay closed to other users on a medium: each `<source>` directory (one that holds
+    backups or an archive) and its `.archive`. Backups keep the sources' modes and owners (their
+    uids may be other people of this machine): these directories are what keeps them out."""
+    out = []
+    try:
+        entries = [e for e in os.scandir(medium_path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return out
+    for entry in sorted(entries, key=lambda e: e.name):
+        try:
+            names = os.listdir(entry.path)
+        except OSError:
+            continue
+        if ARCHIVE in names or any(BACKUP_NAME.match(n) for n in names):
+            out.append(Path(entry.path))
+            if ARCHIVE in names:
+                out.append(Path(entry.path) / ARCHIVE)
+    return out
+
+
+def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """Take other users' access away from `private_dirs` (media made by earlier versions were
+    0755): those that were open, and why some could not be closed."""
+    closed, errors = [], []
+    for path in private_dirs(medium_path):
+        try:
+            if privacy.tighten(path):
+                closed.append(path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror}")
+    return closed, errors
+
+
 def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
     """<backup>/data/<dir without leading slash>."""
     return Path(backup_path) / "data" / _rel(dir_path)
@@ -269,7 +308,7 @@ def make_backup_dir(medium_path: str | os.PathLike, source_id: str, when: dateti
     """Create <medium>/<source>/backup-<YmdHis>[-N] (a new directory, never an existing one)."""
     root = source_root(medium_path, source_id)
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        privacy.private_dir(root)
     except OSError as exc:
         raise WorkFailed(f"cannot create {root}: {exc.strerror}") from None
     base = backup_name(when)

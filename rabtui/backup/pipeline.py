@@ -276,6 +276,7 @@ class _Run:
             "SELECT name FROM backups WHERE medium=? AND source=? AND id<>?", (medium.id, self.source.id, rec.id))}
         base_id, base_path, base_name = self._base(medium) or (None, None, None)
         try:
+            self._close_medium(medium)
             path = media.make_backup_dir(medium.path, self.source.id, self.when, taken)
             if path.name != rec.name:
                 rec.moved(path.name, path)
@@ -290,6 +291,15 @@ class _Run:
         rec.write_json()
         note = f"{path}" + (f", unchanged files linked to {base_name}" if base_name else ", no earlier backup here")
         self.step(3, "ok", note)
+
+    def _close_medium(self, medium: Medium) -> None:
+        closed, errors = media.close_private_dirs(medium.path)
+        if closed:
+            shown = ", ".join(str(p) for p in closed)
+            self.emit(Event(WARNING, f"medium {medium.id}: closed to other users (chmod go-rwx, they could read"
+                                     f" the backups): {shown}"))
+        for error in errors:    # the backup goes on: `check` keeps reporting what is still open
+            self.emit(Event(WARNING, f"medium {medium.id}: cannot close to other users {error}"))
 
     def _step4(self) -> None:
         self._commands(4, self.source.pre_backup_commands, "pre-backup")

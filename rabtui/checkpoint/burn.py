@@ -11,11 +11,11 @@ import os
 import time
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import privacy, proc
 from rabtui.checkpoint import layout, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
-from rabtui.events import LOG, PROGRESS, Emit, Event
+from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.store import Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
@@ -117,9 +117,17 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     exe = proc.which("xorriso")
     if xorriso.is_image_drive(drive):
         image = Path(xorriso.image_path(drive, volid))
-        image.parent.mkdir(parents=True, exist_ok=True)
-        if image.exists():
-            image.unlink()   # never a verified disc: the caller checks
+        try:
+            privacy.private_dir(image.parent)
+            closed = [p for p in (image.parent, *sorted(image.parent.glob("*.iso"))) if privacy.tighten(p)]
+            if closed:    # made by an earlier version
+                emit(Event(WARNING, f"closed to other users (chmod go-rwx, they could read the images): "
+                                    + ", ".join(map(str, closed))))
+            if image.exists():
+                image.unlink()   # never a verified disc: the caller checks
+            privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds
+        except OSError as exc:
+            raise WorkFailed(f"cannot make {image}: {exc.strerror}") from None
     started = time.time()
     notes: list[str] = []
 

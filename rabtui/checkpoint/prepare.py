@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rabtui import privacy
 from rabtui.checkpoint import content, plan as planmod, triggers
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint.layout import Row, volid, write_catalog
@@ -229,7 +230,8 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
              for r in rows],
         )
     folder = checkpoint_dir(cfg, number)
-    folder.mkdir(parents=True, exist_ok=True)
+    privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
+    privacy.private_dir(folder)
     rows.sort(key=lambda r: (r.disc, r.disc_path))
     write_catalog(folder / "catalog.tsv", rows)
     emit(Event(LOG, f"checkpoint {number}: {len(p.discs)} discs of {c.disc_type} (lower bound {p.lower_bound}),"

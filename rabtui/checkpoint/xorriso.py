@@ -64,8 +64,12 @@ def is_image_drive(drive: str) -> bool:
     return drive.startswith("images:")
 
 
+def images_dir(drive: str) -> str:
+    return drive[len("images:"):].rstrip("/") or "/"
+
+
 def image_path(drive: str, volid: str) -> str:
-    return f"{drive[len('images:'):].rstrip('/') or '/'}/{volid}.iso"
+    return f"{images_dir(drive).rstrip('/')}/{volid}.iso"
 
 
 def device_of(drive: str, volid: str) -> str:

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from rabtui import privacy
 from rabtui.errors import UsageError
 
 from .common import LazyModule, load_config
@@ -28,7 +29,8 @@ def cmd_init(args) -> int:
     if path.exists() and not args.force:
         raise UsageError(f"{path} exists already", hint="use --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, privacy.FILE_MODE)
+    os.fchmod(fd, privacy.FILE_MODE)     # --force over a file readable by others
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(config_write.starter_text())
     print(f"wrote {path}; edit it, then run: rabtui check-config")
@@ -37,6 +39,9 @@ def cmd_init(args) -> int:
 
 def cmd_check_config(args) -> int:
     cfg = load_config(args)
+    exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls)
+    if exposed:
+        raise UsageError(exposed)
     problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))

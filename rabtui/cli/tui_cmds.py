@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from rabtui import privacy
 from rabtui.errors import UsageError
 
 from .common import LazyModule, is_tty, load_config, open_store, print_json
@@ -48,7 +49,7 @@ def register(sub) -> None:
 def _log_to_file(state_dir: Path) -> None:
     """Engine and UI logs go to a file, never over the screen."""
     logs = Path(state_dir) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    privacy.private_dir(logs)
     handler = logging.FileHandler(logs / "tui.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -1,0 +1,104 @@
+"""Modes of what rabtui makes: private to the user it runs as (directories 0700, files 0600).
+
+Backups, the state database (every backed-up path of every host), logs and checkpoint images hold
+the secrets of every source. The program sets a umask of 077 once at start-up; the places that
+create state, media directories and images also give their modes explicitly, so that the engine
+used as a library keeps them private too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import stat
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import parse_qsl, urlsplit
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+UMASK = 0o077
+OTHERS = 0o077     # the group's and everyone else's bits
+
+
+def restrict_umask() -> None:
+    os.umask(UMASK)
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """`path` as a directory, created 0700 when missing (its parents as the umask says); an existing
+    one is left as it is (`check` reports it, a backup tightens a medium's)."""
+    path = Path(path)
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileExistsError:     # made by another process meanwhile; a file there is an error
+            if not path.is_dir():
+                raise
+    return path
+
+
+def create_private_file(path: str | os.PathLike) -> None:
+    """An empty file of mode 0600, made before another program writes into it (xorriso keeps the
+    mode of the file it finds; one it creates itself gets 0666 less the umask)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+def open_mode(path: str | os.PathLike) -> int | None:
+    """The mode of `path` when the group or others have any bit on it, else None (a symlink is not
+    followed; a missing path is not open)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return stat.S_IMODE(st.st_mode) if not stat.S_ISLNK(st.st_mode) and st.st_mode & OTHERS else None
+
+
+def tighten(path: str | os.PathLike) -> bool:
+    """Take the group's and others' bits away from `path`; True when it had any."""
+    mode = open_mode(path)
+    if mode is None:
+        return False
+    os.chmod(path, mode & ~OTHERS)
+    return True
+
+
+def fix_command(paths: Iterable[str | os.PathLike], recursive: bool = False) -> str:
+    """The command that makes `paths` private: each path itself, or with `recursive` all it holds
+    (never for a medium, whose backups keep the modes of their sources)."""
+    return f"chmod {'-R ' if recursive else ''}go-rwx " + " ".join(shlex.quote(os.fspath(p)) for p in paths)
+
+
+# Apprise URLs carry their credentials: `mailto://user:password@host`, `tgram://BOT_TOKEN/CHAT`,
+# `slack://TOKEN_A/TOKEN_B/TOKEN_C`, `json://host/?token=...`.
+_SECRET_KEYS = re.compile(r"(token|key|secret|pass|auth|webhook|sig)", re.IGNORECASE)
+_TOKEN = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_:-]{16,}$")
+
+
+def url_has_secret(url: str) -> bool:
+    """True when an apprise URL holds a password or a token (a long run of letters and digits)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    netloc = parts.netloc
+    if "@" in netloc and ":" in netloc.rpartition("@")[0]:
+        return True
+    if any(_SECRET_KEYS.search(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return True
+    words = re.split(r"[@/]", netloc) + parts.path.split("/")
+    return any(_TOKEN.match(w) for w in words)
+
+
+def exposed_config(path: str | os.PathLike, apprise_urls: Iterable[str]) -> str | None:
+    """Why the config at `path` must not stay as it is: it holds secrets and others can read it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if not mode & (stat.S_IRGRP | stat.S_IROTH) or not any(url_has_secret(u) for u in apprise_urls):
+        return None
+    return (f"{path} holds credentials (notify.apprise_urls) and is readable by other users"
+            f" (mode {stat.S_IMODE(mode):04o}): chmod 600 {shlex.quote(os.fspath(path))}")
