@@ -86,32 +86,51 @@ class _Backups:
         return [self.names[i] for i in ids[lo:hi]]
 
 
+def as_glob(pattern: str | bytes) -> bytes:
+    """A pattern without wildcards matches as a part of the name (or of the path when it holds a
+    `/`), as locate does; with `*`, `?` or `[` it is a glob."""
+    pat = _b(pattern)
+    return pat if any(w in pat for w in (b"*", b"?", b"[")) else b"*" + pat + b"*"
+
+
 def _glob_sql(pattern: bytes) -> bytes:
     """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end."""
     return pattern.lstrip(b"/") if b"/" in pattern else b"*" + pattern
 
 
-def _matches(path: bytes, pattern: bytes) -> bool:
+def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
+    """SQL that narrows `paths` (column p) before the exact test. SQLite lowers ASCII letters only,
+    so a case-blind search for other letters reads every path of the source."""
+    if not ignore_case:
+        return "CAST(path AS TEXT) GLOB CAST(? AS TEXT)", (_glob_sql(pattern),)
+    if pattern.isascii():
+        return "lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT)", (_glob_sql(pattern.lower()),)
+    return "1", ()
+
+
+def _matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
     """The exact test after SQLite's GLOB prefilter; on decoded text so that `?` is one character
     (an undecodable byte is one character too, as for SQLite)."""
     if b"/" in pattern:
-        return fnmatch.fnmatchcase(os.fsdecode(path), os.fsdecode(pattern.lstrip(b"/")))
-    return fnmatch.fnmatchcase(os.fsdecode(path.rsplit(b"/", 1)[-1]), os.fsdecode(pattern))
+        name, pat = os.fsdecode(path), os.fsdecode(pattern.lstrip(b"/"))
+    else:
+        name, pat = os.fsdecode(path.rsplit(b"/", 1)[-1]), os.fsdecode(pattern)
+    if ignore_case:
+        name, pat = name.casefold(), pat.casefold()
+    return fnmatch.fnmatchcase(name, pat)
 
 
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
-         limit: int | None = None) -> list[Version]:
-    """Every version of the paths matching `pattern` (a glob on the whole path when it holds a
-    `/`, else on the file name), with where each lives: backups on media and checkpoint discs."""
-    pat = _b(pattern)
+         limit: int | None = None, ignore_case: bool = False) -> list[Version]:
+    """Every version of the paths matching `pattern` (`as_glob`: on the file name, or on the whole
+    path when it holds a `/`), with where each lives: backups on media and checkpoint discs."""
+    pat = as_glob(pattern)
     where = "source=?" if source else "1"
     params: list = [source] if source else []
-    rows = store.all(
-        f"SELECT id, source, dir, path FROM paths WHERE {where} AND CAST(path AS TEXT) GLOB CAST(? AS TEXT)",
-        (*params, _glob_sql(pat)),
-    )
+    test, test_params = _prefilter(pat, ignore_case)
+    rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where} AND {test}", (*params, *test_params))
     # SQLite's GLOB compares the bytes as they are (names need not be UTF-8)
-    paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat)}
+    paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)}
     if limit is not None:
         paths = dict(list(paths.items())[:limit])
     return _versions(store, paths, source, archive_dirs or {})
@@ -157,9 +176,9 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict)
     return result
 
 
-def find_on_discs(store: Store, pattern: str, source: str | None = None) -> list[Version]:
+def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_case: bool = False) -> list[Version]:
     """Disc files matching `pattern` whose path is not in `paths` (only known from a checkpoint)."""
-    pat = _b(pattern)
+    pat = as_glob(pattern)
     where = "f.source=?" if source else "1"
     rows = store.all(
         f"SELECT f.*, d.volid, d.state FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
@@ -167,7 +186,7 @@ def find_on_discs(store: Store, pattern: str, source: str | None = None) -> list
         f" ORDER BY f.source, f.path, f.number, f.disc, f.part", (source,) if source else ())
     out: dict[tuple, Version] = {}
     for f in rows:
-        if not _matches(bytes(f["path"]), pat):
+        if not _matches(bytes(f["path"]), pat, ignore_case):
             continue
         key = (f["source"], bytes(f["path"]), f["size"], f["mtime"])
         ver = out.setdefault(key, Version(f["source"], bytes(f["path"]), f["size"], f["mtime"]))

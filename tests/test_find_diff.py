@@ -84,3 +84,28 @@ def test_diff_last_two_and_named(tmp_path, capsys):
     assert code == 0 and (data["a"], data["b"]) == (b2.path.name, b3.path.name)
     assert data["added"] == data["removed"] == data["changed"] == []
     assert main(["--config", str(lab.config_path), "diff", "loc", "backup-1"]) == 2
+
+
+def test_find_a_part_of_a_name_as_locate_does_and_ignoring_case(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"needle.txt": b"n", "docs/a-Needle-b.md": b"m", "haystack": b"h",
+                                   "Übersicht.txt": b"u", "deep/needle/inside.txt": b"i"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+
+    def names(pattern, **kw):
+        return sorted(os.path.basename(v.path).decode() for v in catalog.find(store, pattern, **kw))
+
+    assert names("needle") == ["needle.txt"]                  # a part of the file name
+    assert names("needle", ignore_case=True) == ["a-Needle-b.md", "needle.txt"]
+    assert names("needle*") == ["needle.txt"]                 # a glob keeps its meaning: from the start
+    assert names("*.md") == ["a-Needle-b.md"]
+    assert names("/needle/") == ["inside.txt"]                # with a /: a part of the whole path
+    assert names("übersicht", ignore_case=True) == ["Übersicht.txt"]   # beyond ASCII too
+    assert names("übersicht") == []
+    args = ["--config", str(lab.config_path), "find"]
+    assert main(args + ["NEEDLE"]) == 1 and "nothing matches" in capsys.readouterr().err
+    assert main(args + ["-i", "NEEDLE", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert sorted(os.path.basename(v["path"]) for v in found) == ["a-Needle-b.md", "needle.txt"]

@@ -24,7 +24,9 @@ run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")   # par
 
 def register(sub) -> None:
     p = sub.add_parser("find", help="every version of matching files, on media and checkpoint discs")
-    p.add_argument("pattern", metavar="PATTERN", help="a glob on the file name, or on the whole path if it holds a /")
+    p.add_argument("pattern", metavar="PATTERN",
+                   help="part of a file name (of the whole path if it holds a /), or a glob with * ? [")
+    p.add_argument("-i", "--ignore-case", action="store_true", help="match upper and lower case alike")
     p.add_argument("--source", metavar="ID")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_find)
@@ -101,8 +103,8 @@ def cmd_find(args) -> int:
     if args.source:
         cfg.source(args.source)
     store = open_store(cfg)
-    found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg))
-    found += catalog.find_on_discs(store, args.pattern, args.source)
+    found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg), ignore_case=args.ignore_case)
+    found += catalog.find_on_discs(store, args.pattern, args.source, ignore_case=args.ignore_case)
     if args.json:
         print_json([v.as_json() for v in found])
         return EXIT_OK if found else EXIT_FAILED

@@ -392,12 +392,10 @@ class BrowseScreen(RabtuiScreen):
 
 
 def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
-    """Versions of the files whose name matches (`rabtui find`'s glob; plain words match inside
-    names), each with the newest backup holding it."""
+    """Versions of the files whose name matches, as `rabtui find` matches them, each with the newest
+    backup holding it."""
     from rabtui import catalog
 
-    if not any(ch in pattern for ch in "*?["):
-        pattern = f"*{pattern}*"
     out = []
     for v in catalog.find(store, pattern, limit=limit):
         backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
