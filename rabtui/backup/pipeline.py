@@ -249,7 +249,7 @@ class _Run:
 
     def _step2(self, medium: Medium) -> dict:
         try:
-            info = media.check_medium(medium, self.emit)
+            info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
         media.record_use(self.store, medium, info)
