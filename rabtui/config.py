@@ -28,6 +28,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
+    command_timeout: int = 3600        # seconds for each pre/post command
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Directory:
     excludes: tuple[str, ...] = ()
     max_changed_files: int | None = None
     max_days: int | None = None
+    allow_empty: bool = False          # a missing or emptied directory is accepted, not a failure
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,9 @@ def default_state_dir() -> Path:
 # --- reading -------------------------------------------------------------------------------------
 
 # Each table: key -> (types accepted, required). bool is excluded from int explicitly below.
-_STR, _INT, _LIST, _DATE = (str,), (int,), (list,), (dt.date,)
+_STR, _INT, _LIST, _DATE, _BOOL = (str,), (int,), (list,), (dt.date,), (bool,)
 _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "rabtui": {"state_dir": (_STR, False)},
+    "rabtui": {"state_dir": (_STR, False), "command_timeout": (_INT, False)},
     "checkpoint": {
         "disc": (_STR, False),
         "drive": (_STR, False),
@@ -190,10 +192,11 @@ _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "excludes": (_LIST, False),
         "max_changed_files": (_INT, False),
         "max_days": (_INT, False),
+        "allow_empty": (_BOOL, False),
     },
 }
 _TOP = {"rabtui": dict, "checkpoint": dict, "retention": dict, "notify": dict, "media": list, "sources": list}
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table"}
+_TYPE_NAMES = {bool: "true or false", str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table"}
 
 
 class _Reader:
@@ -215,7 +218,9 @@ class _Reader:
                 allowed = ", ".join(spec)
                 raise self.error(keypath + (key,), f"unknown key (allowed here: {allowed})")
             types, _ = spec[key]
-            if isinstance(value, (bool, dt.datetime)) or not isinstance(value, types):
+            wrong = not isinstance(value, bool) if types == _BOOL else (
+                isinstance(value, (bool, dt.datetime)) or not isinstance(value, types))
+            if wrong:
                 raise self.error(keypath + (key,), f"must be {_TYPE_NAMES[types[0]]}, not {value!r}")
             if types == _LIST and key != "directories":
                 for i, item in enumerate(value):
@@ -298,6 +303,8 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
 
     rab = r.table("rabtui", data.get("rabtui", {}), ("rabtui",))
     state_dir = _resolve(base, rab["state_dir"]) if "state_dir" in rab else default_state_dir()
+    if rab.get("command_timeout", 1) < 1:
+        raise r.error(("rabtui", "command_timeout"), "must be at least 1 (seconds)")
 
     cp = r.table("checkpoint", data.get("checkpoint", {}), ("checkpoint",))
     r.non_negative(cp, ("checkpoint",), "max_changed_files", "max_days")
@@ -372,6 +379,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                     excludes=tuple(d.get("excludes", ())),
                     max_changed_files=d.get("max_changed_files"),
                     max_days=d.get("max_days"),
+                    allow_empty=d.get("allow_empty", False),
                 )
             )
         for a in dirs:
@@ -396,7 +404,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
         )
     return Config(
         path=path,
-        rabtui=Settings(state_dir=state_dir),
+        rabtui=Settings(state_dir=state_dir, command_timeout=rab.get("command_timeout", 3600)),
         checkpoint=checkpoint,
         retention=retention,
         notify=notify,

@@ -12,11 +12,13 @@ from typing import Any
 
 import tomli_w
 
-from rabtui.config import Config, Source, default_state_dir, parse
+from rabtui.config import Config, Settings, Source, default_state_dir, parse
 
 def to_dict(config: Config) -> dict:
     """The config as plain TOML data (None and defaults of optional keys left out)."""
     out: dict[str, Any] = {"rabtui": {"state_dir": str(config.rabtui.state_dir)}}
+    if config.rabtui.command_timeout != Settings.command_timeout:
+        out["rabtui"]["command_timeout"] = config.rabtui.command_timeout
     out["checkpoint"] = dataclasses.asdict(config.checkpoint)
     out["retention"] = dataclasses.asdict(config.retention)
     notify: dict[str, Any] = {}
@@ -54,6 +56,8 @@ def _source_dict(s: Source) -> dict:
             dd["max_changed_files"] = dr.max_changed_files
         if dr.max_days is not None:
             dd["max_days"] = dr.max_days
+        if dr.allow_empty:
+            dd["allow_empty"] = True
         d["directories"].append(dd)
     return d
 
@@ -95,6 +99,7 @@ STARTER = '''\
 
 [rabtui]
 state_dir = {state_dir}          # database, logs, locks
+command_timeout = 3600              # seconds for each pre/post command
 
 [checkpoint]
 disc = "dvd+r"                      # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
@@ -146,6 +151,7 @@ path = "/srv/photos"
 kind = "archive"                    # every backup holds only what this medium lacks
 max_changed_files = 500
 max_days = 14
+# allow_empty = true                # a missing or empty directory fails the backup unless true
 '''
 
 

@@ -324,6 +324,7 @@ class _Run:
                 sizes = transfer_directory(
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
                     rsh=rsh, spool=spool, emit=self.emit, cancel=self.cancel, index=index, count=len(dirs),
+                    last_files=history.last_files(self.store, self.source.id, directory.path),
                 )
             except Cancelled:
                 self.step(5, "failed", "cancelled")

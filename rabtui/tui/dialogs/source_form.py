@@ -31,7 +31,7 @@ FIELDS = (
     ("excludes", "excludes", "comma-separated patterns, e.g. *.tmp, cache/"),
 )
 AREAS = (
-    ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [exclude=PATTERN]"),
+    ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [allow_empty] [exclude=PATTERN]"),
     ("pre_backup_commands", "pre-backup commands, one per line"),
     ("post_backup_commands", "post-backup commands, one per line"),
 )
@@ -51,6 +51,8 @@ def directories_text(dirs) -> str:
             parts.append(f"max_changed_files={d.max_changed_files}")
         if d.max_days is not None:
             parts.append(f"max_days={d.max_days}")
+        if d.allow_empty:
+            parts.append("allow_empty")
         parts += [f"exclude={shlex.quote(e)}" for e in d.excludes]
         lines.append(" ".join(parts))
     return "\n".join(lines)
@@ -75,12 +77,15 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
                 if not value.isdigit():
                     raise FieldError("directories", f"line {n}: {key} must be a number")
                 opts[key] = int(value)
+            elif word == "allow_empty":
+                opts["allow_empty"] = True
             elif key == "exclude" and value:
                 opts["excludes"].append(value)
             else:
                 raise FieldError("directories", f"line {n}: unknown option {word!r}")
         dirs.append(Directory(path=path, kind=kind, excludes=tuple(opts["excludes"]),
-                              max_changed_files=opts.get("max_changed_files"), max_days=opts.get("max_days")))
+                              max_changed_files=opts.get("max_changed_files"), max_days=opts.get("max_days"),
+                              allow_empty=opts.get("allow_empty", False)))
     return tuple(dirs)
 
 
