@@ -10,13 +10,13 @@ import dataclasses
 import datetime as dt
 import os
 import re
-import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
+from rabtui import config_safety
 from rabtui.config_lines import KeyLines
 from rabtui.discs import parse_disc
 from rabtui.errors import ConfigError
@@ -90,6 +90,10 @@ class Source:
     @property
     def is_local(self) -> bool:
         return self.host is None
+
+    @property
+    def has_commands(self) -> bool:
+        return bool(self.pre_backup_commands or self.post_backup_commands)
 
     def directory(self, path: str) -> Directory:
         for d in self.directories:
@@ -402,6 +406,9 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 pause_notifications_until=s.get("pause_notifications_until"),
             )
         )
+    problem = config_safety.overlap_problem(media, sources, state_dir)
+    if problem:
+        raise r.error(*problem)
     return Config(
         path=path,
         rabtui=Settings(state_dir=state_dir, command_timeout=rab.get("command_timeout", 3600)),
@@ -426,17 +433,3 @@ def _check_cron(r: _Reader, kp: tuple, expr: str) -> None:
 
     if not croniter.is_valid(expr):
         raise r.error(kp, f"{expr!r} is not a valid cron expression")
-
-
-def permission_warning(path: Path) -> str | None:
-    """The config may hold commands that run as root on sources: warn when others can change it."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return (
-            f"{path} is writable by its group or by everyone, and its commands run on your sources: "
-            f"chmod go-w {path}"
-        )
-    return None

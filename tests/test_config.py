@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import config as configmod
+from rabtui import config_safety
 from rabtui import config_write
 from rabtui.cli import main
 from rabtui.config_lines import KeyLines
@@ -368,16 +369,21 @@ def test_check_config_error_is_one_line_and_exit_2(folder, capsys):
     assert len(err.splitlines()) == 1 and "invalid TOML" in err
 
 
-def test_check_config_warns_about_a_writable_config(folder, capsys):
+def test_check_config_refuses_a_writable_config_that_has_commands(folder, capsys):
     path = write(folder, FULL)
-    assert configmod.permission_warning(path) is None
+    assert config_safety.permission_problem(path) is None
     path.chmod(0o620)
-    warning = configmod.permission_warning(path)
-    assert warning and "chmod go-w" in warning
+    problem = config_safety.permission_problem(path)
+    assert problem and "chmod go-w" in problem
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "writable by its group or by everyone: chmod go-w" in err and "are not run" in err
+    path.chmod(0o602)
+    assert config_safety.permission_problem(path)
+    # without commands, a warning only
+    path.write_text(FULL.replace("pre_backup_commands", "# ").replace("post_backup_commands", "# "))
     assert main(["--config", str(path), "check-config"]) == 0
     assert "writable by its group or by everyone" in capsys.readouterr().err
-    path.chmod(0o602)
-    assert configmod.permission_warning(path)
 
 
 def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_path, capsys, monkeypatch):

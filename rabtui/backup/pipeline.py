@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import locks
+from rabtui import config_safety, locks
 from rabtui.backup import history, media
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -301,6 +301,13 @@ class _Run:
             return
         from rabtui import remote   # paramiko: loaded only for a source that has commands
 
+        unsafe = config_safety.permission_problem(self.cfg.path) if self.cfg.path else None
+        if unsafe:
+            reason = f"refusing to run the {what} commands: {unsafe}"
+            if n == 6:
+                self.step(n, "failed", reason)
+                raise WorkFailed(reason)
+            self._fail_step(n, reason)
         try:
             remote.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
         except Cancelled:

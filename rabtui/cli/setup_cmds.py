@@ -11,6 +11,7 @@ from rabtui.errors import UsageError
 from .common import LazyModule, load_config
 
 configmod = LazyModule("rabtui.config")
+config_safety = LazyModule("rabtui.config_safety")
 config_write = LazyModule("rabtui.config_write")   # tomli-w: only `init` loads it
 notify = LazyModule("rabtui.notify")
 
@@ -37,6 +38,9 @@ def cmd_init(args) -> int:
 
 def cmd_check_config(args) -> int:
     cfg = load_config(args)
+    unsafe = config_safety.permission_problem(cfg.path)
+    if unsafe and any(s.has_commands for s in cfg.sources):
+        raise UsageError(f"{unsafe}: the pre/post commands of a file others can change are not run")
     problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
