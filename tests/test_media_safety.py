@@ -72,6 +72,11 @@ def test_a_medium_that_was_a_mount_point_and_is_not_one_now_is_refused(tmpfs_med
     assert result.status == "failed"
     assert "was a mount point when the medium was last used" in result.reason
     assert sorted(os.listdir(mount_point)) == [".rabtui-medium"]
+    # the explicit way: refused without --force; with it, the directory is the medium from now on
+    argv = ["--config", str(lab.config_path), "media", "label", "m1"]
+    assert main(argv) == 1
+    assert main([*argv, "--force"]) == 0
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
 
 
 def test_a_medium_with_a_device_must_be_a_mount_point(tmp_path):

@@ -100,7 +100,8 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     problem = media_state.mount_problem(store, medium)
     if problem:
         raise WorkFailed(f"medium {medium.id}: {problem}; refusing to use it",
-                         hint=f"mount the medium at {path}" + (f" ({medium.device})" if medium.device else ""))
+                         hint=f"mount the medium at {path}" + (f" ({medium.device})" if medium.device else "")
+                         + f"; if the medium lives in this directory now: rabtui media label {medium.id} --force")
     label = read_label(path)
     known = media_state.known_because(store, medium.id) if store is not None and label is None else None
     if known:

@@ -294,7 +294,13 @@ def cmd_media_label(args) -> int:
         if not path.is_dir():
             raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
         label = media.read_label(path)
+        store = open_store(cfg)
+        unmounted = media_state.mount_problem(store, medium)
+        if unmounted and not args.force:
+            raise RabtuiError(f"medium {medium.id}: {unmounted}",
+                              hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
         if label is not None and label.get("id") == medium.id:
+            media_state.remember_mount(store, medium)
             print(f"medium {medium.id} is already labelled")
             return EXIT_OK
         if label is not None and not args.force:
@@ -304,7 +310,6 @@ def cmd_media_label(args) -> int:
         if label is None and others and not args.force:
             raise RabtuiError(f"{path} holds files but no label ({', '.join(others[:5])})",
                               hint=f"if it really is medium {medium.id}: rabtui media label {medium.id} --force")
-        store = open_store(cfg)
         known = media_state.known_because(store, medium.id)
         if label is None and known and not args.force:
             raise RabtuiError(f"medium {medium.id}: {path} has no label, but rabtui has used this medium before"
