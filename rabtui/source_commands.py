@@ -14,7 +14,7 @@ import shlex
 import threading
 from typing import Sequence
 
-from rabtui import proc
+from rabtui import config_safety, proc
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
@@ -96,9 +96,13 @@ class _GroupReader:
 
 def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: Emit,
                  cancel: threading.Event | None = None, what: str = "pre-backup") -> None:
-    """Run each command in turn; the first failure (or timeout) stops with its output's last lines."""
+    """Run each command in turn; the first failure (or timeout) stops with its output's last lines.
+    None runs when others can change the config file that holds them."""
     if not commands:
         return
+    unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
+    if unsafe:
+        raise WorkFailed(f"refusing to run the {what} commands: {unsafe}")
     from rabtui import remote   # paramiko: loaded only for a source that has commands
 
     client = None if source.is_local else remote.connect(cfg, source)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import config_safety, locks, source_commands
+from rabtui import locks, source_commands
 from rabtui.backup import history, media
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -299,13 +299,6 @@ class _Run:
         if not commands:
             self.step(n, "skipped", "no commands")
             return
-        unsafe = config_safety.permission_problem(self.cfg.path) if self.cfg.path else None
-        if unsafe:
-            reason = f"refusing to run the {what} commands: {unsafe}"
-            if n == 6:
-                self.step(n, "failed", reason)
-                raise WorkFailed(reason)
-            self._fail_step(n, reason)
         try:
             source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
         except Cancelled:
