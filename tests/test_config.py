@@ -22,6 +22,7 @@ from rabtui.errors import ConfigError
 FULL = """\
 [rabtui]
 state_dir = "/var/lib/rabtui"          # database, logs, locks
+command_timeout = 600                  # seconds for each pre/post command
 [checkpoint]
 disc = "cd-700"                        # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
 drive = "/dev/sr0"                     # or "images:/srv/rabtui/iso"
@@ -64,6 +65,7 @@ path = "/srv/photos"
 kind = "archive"
 max_changed_files = 500                # per-directory override of a checkpoint trigger
 max_days = 14
+allow_empty = true                     # an empty or missing directory fails the backup unless true
 [[sources]]
 id = "db2"
 host = "db2.example.com"
@@ -125,6 +127,8 @@ def test_the_documented_example_loads(folder, isolated_home):
     db2 = cfg.source("db2")
     assert db2.port is None and db2.user is None and not db2.is_local
     assert db2.directories[0] == configmod.Directory("/var/lib/postgresql/dumps", "standard", ("*.partial",))
+    assert cfg.rabtui.command_timeout == 600 and cfg.source("web1").directories[1].allow_empty
+    assert not cfg.source("web1").directories[0].allow_empty
 
 
 def test_round_trip_load_save_load(folder):
