@@ -20,7 +20,7 @@ def _emptied(path) -> None:
     os.mkdir(path)
 
 
-def test_a_used_directory_medium_found_empty_is_refused(tmp_path):
+def test_a_used_directory_medium_found_empty_is_refused(tmp_path, capsys):
     lab = Lab(tmp_path)
     cfg = lab.local()
     write_files(lab.src / "data", {"a": b"precious"})
@@ -32,6 +32,9 @@ def test_a_used_directory_medium_found_empty_is_refused(tmp_path):
     assert "has no .rabtui-medium label, but rabtui has used this medium before" in result.reason
     assert "rabtui media label m1 --force" in result.reason
     assert os.listdir(medium) == []            # neither a label nor a backup was written there
+    assert main(["--config", str(lab.config_path), "check-config"]) == 0
+    err = capsys.readouterr().err
+    assert "medium1 is empty, but rabtui has used it (" in err and "is the disk mounted? a backup refuses it" in err
     # the explicit way: refused without --force, done with it
     argv = ["--config", str(lab.config_path), "media", "label", "m1"]
     assert main(argv) == 1 and os.listdir(medium) == []

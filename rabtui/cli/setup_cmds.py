@@ -8,10 +8,11 @@ from pathlib import Path
 
 from rabtui.errors import UsageError
 
-from .common import LazyModule, load_config
+from .common import LazyModule, load_config, open_store
 
 configmod = LazyModule("rabtui.config")
 config_safety = LazyModule("rabtui.config_safety")
+media_state = LazyModule("rabtui.backup.media_state")
 config_write = LazyModule("rabtui.config_write")   # tomli-w: only `init` loads it
 notify = LazyModule("rabtui.notify")
 
@@ -46,7 +47,13 @@ def cmd_check_config(args) -> int:
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
     print(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)")
+    store = open_store(cfg) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
-            print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
+            known = media_state.known_because(store, m.id) if store is not None else None
+            if known:
+                print(f"  note: medium {m.id} at {m.path} is empty, but rabtui has used it ({known}):"
+                      " is the disk mounted? a backup refuses it", file=sys.stderr)
+            else:
+                print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
     return 0
