@@ -381,6 +381,7 @@ def test_check_config_refuses_a_writable_config_that_has_commands(folder, capsys
     assert problem and "chmod go-w" in problem
     assert main(["--config", str(path), "check-config"]) == 2
     err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
     assert "writable by its group or by everyone: chmod go-w" in err and "are not run" in err
     path.chmod(0o602)
     assert config_safety.permission_problem(path)

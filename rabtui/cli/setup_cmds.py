@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rabtui.errors import UsageError
 
-from .common import LazyModule, load_config, open_store
+from .common import LazyModule, open_store
 
 configmod = LazyModule("rabtui.config")
 config_safety = LazyModule("rabtui.config_safety")
@@ -38,10 +38,12 @@ def cmd_init(args) -> int:
 
 
 def cmd_check_config(args) -> int:
-    cfg = load_config(args)
+    cfg = configmod.load(args.config)   # not load_config: its warning would say this twice
     unsafe = config_safety.permission_problem(cfg.path)
     if unsafe and any(s.has_commands for s in cfg.sources):
         raise UsageError(f"{unsafe}: the pre/post commands of a file others can change are not run")
+    if unsafe:
+        print(f"rabtui: warning: {unsafe}", file=sys.stderr)
     problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
