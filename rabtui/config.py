@@ -10,13 +10,13 @@ import dataclasses
 import datetime as dt
 import os
 import re
-import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
+from rabtui import config_safety
 from rabtui.config_lines import KeyLines
 from rabtui.discs import parse_disc
 from rabtui.errors import ConfigError
@@ -28,6 +28,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
+    command_timeout: int = 3600        # seconds for each pre/post command
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Directory:
     excludes: tuple[str, ...] = ()
     max_changed_files: int | None = None
     max_days: int | None = None
+    allow_empty: bool = False          # a missing or emptied directory is accepted, not a failure
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class Source:
     @property
     def is_local(self) -> bool:
         return self.host is None
+
+    @property
+    def has_commands(self) -> bool:
+        return bool(self.pre_backup_commands or self.post_backup_commands)
 
     def directory(self, path: str) -> Directory:
         for d in self.directories:
@@ -151,9 +157,9 @@ def default_state_dir() -> Path:
 # --- reading -------------------------------------------------------------------------------------
 
 # Each table: key -> (types accepted, required). bool is excluded from int explicitly below.
-_STR, _INT, _LIST, _DATE = (str,), (int,), (list,), (dt.date,)
+_STR, _INT, _LIST, _DATE, _BOOL = (str,), (int,), (list,), (dt.date,), (bool,)
 _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "rabtui": {"state_dir": (_STR, False)},
+    "rabtui": {"state_dir": (_STR, False), "command_timeout": (_INT, False)},
     "checkpoint": {
         "disc": (_STR, False),
         "drive": (_STR, False),
@@ -190,10 +196,11 @@ _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "excludes": (_LIST, False),
         "max_changed_files": (_INT, False),
         "max_days": (_INT, False),
+        "allow_empty": (_BOOL, False),
     },
 }
 _TOP = {"rabtui": dict, "checkpoint": dict, "retention": dict, "notify": dict, "media": list, "sources": list}
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table"}
+_TYPE_NAMES = {bool: "true or false", str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table"}
 
 
 class _Reader:
@@ -215,7 +222,9 @@ class _Reader:
                 allowed = ", ".join(spec)
                 raise self.error(keypath + (key,), f"unknown key (allowed here: {allowed})")
             types, _ = spec[key]
-            if isinstance(value, (bool, dt.datetime)) or not isinstance(value, types):
+            wrong = not isinstance(value, bool) if types == _BOOL else (
+                isinstance(value, (bool, dt.datetime)) or not isinstance(value, types))
+            if wrong:
                 raise self.error(keypath + (key,), f"must be {_TYPE_NAMES[types[0]]}, not {value!r}")
             if types == _LIST and key != "directories":
                 for i, item in enumerate(value):
@@ -298,6 +307,8 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
 
     rab = r.table("rabtui", data.get("rabtui", {}), ("rabtui",))
     state_dir = _resolve(base, rab["state_dir"]) if "state_dir" in rab else default_state_dir()
+    if rab.get("command_timeout", 1) < 1:
+        raise r.error(("rabtui", "command_timeout"), "must be at least 1 (seconds)")
 
     cp = r.table("checkpoint", data.get("checkpoint", {}), ("checkpoint",))
     r.non_negative(cp, ("checkpoint",), "max_changed_files", "max_days")
@@ -372,6 +383,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                     excludes=tuple(d.get("excludes", ())),
                     max_changed_files=d.get("max_changed_files"),
                     max_days=d.get("max_days"),
+                    allow_empty=d.get("allow_empty", False),
                 )
             )
         for a in dirs:
@@ -394,9 +406,12 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 pause_notifications_until=s.get("pause_notifications_until"),
             )
         )
+    problem = config_safety.overlap_problem(media, sources, state_dir)
+    if problem:
+        raise r.error(*problem)
     return Config(
         path=path,
-        rabtui=Settings(state_dir=state_dir),
+        rabtui=Settings(state_dir=state_dir, command_timeout=rab.get("command_timeout", 3600)),
         checkpoint=checkpoint,
         retention=retention,
         notify=notify,
@@ -418,17 +433,3 @@ def _check_cron(r: _Reader, kp: tuple, expr: str) -> None:
 
     if not croniter.is_valid(expr):
         raise r.error(kp, f"{expr!r} is not a valid cron expression")
-
-
-def permission_warning(path: Path) -> str | None:
-    """The config may hold commands that run as root on sources: warn when others can change it."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return (
-            f"{path} is writable by its group or by everyone, and its commands run on your sources: "
-            f"chmod go-w {path}"
-        )
-    return None

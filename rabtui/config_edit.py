@@ -26,8 +26,8 @@ from rabtui.errors import UsageError
 # The keys of a [[sources]] table that the form edits; any other key is left as it is.
 SOURCE_KEYS = ("id", "host", "user", "port", "identity_file", "schedule", "excludes",
                "pre_backup_commands", "post_backup_commands")
-DIRECTORY_KEYS = ("path", "kind", "excludes", "max_changed_files", "max_days")
-DIRECTORY_DEFAULTS = {"kind": "standard"}       # a key the file may leave out
+DIRECTORY_KEYS = ("path", "kind", "excludes", "max_changed_files", "max_days", "allow_empty")
+DIRECTORY_DEFAULTS = {"kind": "standard", "allow_empty": False}       # keys the file may leave out
 
 
 class ChangedOnDisk(UsageError):

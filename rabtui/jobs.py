@@ -212,3 +212,16 @@ def start_detached(store: Store, config_path: Path, kind: str, target: str | Non
     pid = proc.spawn_detached(argv, log_path=logs / f"job-{job_id}.log")
     store.execute("UPDATE jobs SET pid=? WHERE id=? AND pid IS NULL", (pid, job_id))
     return job_id
+
+
+def prune_events(store: Store) -> int:
+    """Retention of the event log: events older than the oldest backup still kept go, except those
+    of jobs still under way. Returns how many were deleted."""
+    row = store.one("SELECT MIN(started) AS oldest FROM backups WHERE status <> 'deleted'")
+    if row is None or row["oldest"] is None:
+        return 0
+    active = ",".join(f"'{s}'" for s in ("queued", "running", "waiting"))
+    cur = store.execute(
+        f"DELETE FROM events WHERE ts < ? AND (job_id IS NULL OR job_id NOT IN"
+        f" (SELECT id FROM jobs WHERE status IN ({active})))", (row["oldest"],))
+    return cur.rowcount

@@ -17,7 +17,6 @@ import shlex
 import socket
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -40,9 +39,6 @@ from rabtui.ssh_target import (  # noqa: F401  (re-exported: the pipeline and th
 
 # paramiko logs transport failures itself; we turn them into one clear error instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
-
-_TAIL_LINES = 20
-
 
 class HostKeyError(WorkFailed):
     """The source's host key is not trusted (unknown or changed)."""
@@ -295,7 +291,9 @@ def whoami(cfg: Config, source: Source) -> str:
     client = connect(cfg, source)
     try:
         lines: list[str] = []
-        code = _exec(client, "whoami", lines.append, None, timeout=CONNECT_TIMEOUT)
+        split = proc.LineSplitter(lambda rec: lines.append(rec.decode("utf-8", "replace")))
+        code = _exec(client, "whoami", split.feed, None, timeout=CONNECT_TIMEOUT)
+        split.close()
     finally:
         client.close()
     lines = [line.strip() for line in lines if line.strip()]
@@ -311,14 +309,26 @@ def _status(code: int) -> str:
     return f"exit {code}"
 
 
-def _exec(client: paramiko.SSHClient, command: str, on_line: Callable[[str], None],
-          cancel: threading.Event | None, timeout: float | None = None) -> int:
-    """Run one command in its own channel, stdout and stderr merged, each record to on_line.
+class CommandTimeout(WorkFailed):
+    """A command over SSH ran longer than its timeout."""
 
-    Returns the exit status, -1 when there is none (connection lost). Cancel closes the channel.
+
+def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], None],
+          cancel: threading.Event | None, timeout: float | None = None,
+          on_stop: Callable[[], None] | None = None) -> int:
+    """Run one command in its own channel, stdout and stderr merged, its output to on_data.
+
+    Returns the exit status, -1 when there is none (connection lost). On cancel or timeout,
+    `on_stop` is called (to kill what the command started) before the channel is closed.
     """
     started = time.monotonic()
     chan = None
+
+    def stop(error: Exception) -> Exception:
+        if on_stop is not None:
+            on_stop()
+        return error
+
     try:
         try:
             chan = client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
@@ -327,56 +337,23 @@ def _exec(client: paramiko.SSHClient, command: str, on_line: Callable[[str], Non
             chan.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise WorkFailed(f"cannot start over SSH: {command}: {exc or 'connection lost'}") from None
-        splitter = proc.LineSplitter(lambda rec: on_line(rec.decode("utf-8", "replace")))
         while True:
             if cancel is not None and cancel.is_set():
-                raise Cancelled(f"cancelled: {command}")
+                raise stop(Cancelled(f"cancelled: {command}"))
             if timeout is not None and time.monotonic() - started > timeout:
-                raise WorkFailed(f"no answer within {timeout:.0f} s to: {command}")
+                raise stop(CommandTimeout(f"no answer within {timeout:.0f} s to: {command}"))
             try:
                 chunk = chan.recv(65536)
             except socket.timeout:
                 continue
             if not chunk:
                 break
-            splitter.feed(chunk)
-        splitter.close()
+            on_data(chunk)
         while not chan.exit_status_ready():
             if cancel is not None and cancel.is_set():
-                raise Cancelled(f"cancelled: {command}")
+                raise stop(Cancelled(f"cancelled: {command}"))
             time.sleep(0.05)
         return chan.recv_exit_status()
     finally:
         if chan is not None:
             chan.close()
-
-
-def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: Emit,
-                 cancel: threading.Event | None = None, what: str = "pre-backup") -> None:
-    """Steps 4 and 6: run each command in turn on the source; the first failure stops with its output."""
-    if not commands:
-        return
-    client = None if source.is_local else connect(cfg, source)
-    try:
-        for command in commands:
-            emit(Event(LOG, f"{what}: $ {command}"))
-            tail: deque[str] = deque(maxlen=_TAIL_LINES)
-
-            def line(text: str) -> None:
-                tail.append(text)
-                emit(Event(LOG, text, {"command": command, "what": what}))
-
-            if client is None:
-                def raw(rec: bytes) -> None:
-                    line(rec.decode("utf-8", "replace"))
-
-                code = proc.run_shell(command, on_stdout=raw, on_stderr=raw, cancel=cancel).returncode
-            else:
-                code = _exec(client, command, line, cancel)
-            if code != 0:
-                status = f"killed by signal {-code}" if client is None and code < 0 else _status(code)
-                raise WorkFailed(f"{what} command failed ({status}): {command}",
-                                 hint="\n  ".join(tail) if tail else "(no output)")
-    finally:
-        if client is not None:
-            client.close()

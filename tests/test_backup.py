@@ -145,9 +145,11 @@ def test_rotation_uses_media_in_turn(tmp_path):
     assert [r["link_dest"] for r in rows] == [None, None, None, rows[0]["id"]]
 
 
-def test_missing_source_directory_is_a_warning(tmp_path):
+def test_missing_source_directory_with_allow_empty_is_a_warning(tmp_path):
     lab = Lab(tmp_path)
-    cfg = lab.local([("data", "standard"), ("gone", "standard")])
+    lab.local([("data", "standard"), ("gone", "standard")])
+    lab.config_path.write_text(lab.config_path.read_text() + "allow_empty = true\n")   # on "gone", the last
+    cfg = lab.load()
     write_files(lab.src / "data", {"a": b"1"})
     (lab.src / "gone").rmdir()
     result = lab.backup(cfg, medium_id="m1")

@@ -80,6 +80,7 @@ def test_all_sources_share_one_medium_and_the_worst_exit_wins(tmp_path, capsys):
 def test_warnings_exit_3(tmp_path):
     lab = Lab(tmp_path)
     lab.local([("data", "standard"), ("gone", "standard")])
+    lab.config_path.write_text(lab.config_path.read_text() + "allow_empty = true\n")   # on "gone", the last
     (lab.src / "gone").rmdir()
     assert _run(lab, "backup", "loc") == 3
     assert lab.store().one("SELECT status FROM jobs")[0] == "warnings"
@@ -97,6 +98,8 @@ def test_failures_and_warnings_of_a_backup_from_the_command_line_are_notified(tm
     sent = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(e["kind"], e["level"], e["source"]) for e in sent] == [("backup_failed", "failed", "two")]
     assert "pre-backup command failed (exit 4)" in sent[0]["message"] and sent[0]["data"]["exit_code"] == 1
+    one = f'path = "{lab.src / "one"}"\n'
+    lab.config_path.write_text(lab.config_path.read_text().replace(one, one + "allow_empty = true\n"))
     (lab.src / "one").rename(lab.src / "moved")
     assert _run(lab, "backup", "one") == 3
     sent = [json.loads(line) for line in events.read_text().splitlines()]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import config as configmod
+from rabtui import config_safety
 from rabtui.cli import main
 from rabtui.config_lines import KeyLines
 from rabtui.errors import ConfigError
@@ -19,6 +20,7 @@ from rabtui.errors import ConfigError
 FULL = """\
 [rabtui]
 state_dir = "/var/lib/rabtui"          # database, logs, locks
+command_timeout = 600                  # seconds for each pre/post command
 [checkpoint]
 disc = "cd-700"                        # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
 drive = "/dev/sr0"                     # or "images:/srv/rabtui/iso"
@@ -61,6 +63,7 @@ path = "/srv/photos"
 kind = "archive"
 max_changed_files = 500                # per-directory override of a checkpoint trigger
 max_days = 14
+allow_empty = true                     # an empty or missing directory fails the backup unless true
 [[sources]]
 id = "db2"
 host = "db2.example.com"
@@ -122,6 +125,8 @@ def test_the_documented_example_loads(folder, isolated_home):
     db2 = cfg.source("db2")
     assert db2.port is None and db2.user is None and not db2.is_local
     assert db2.directories[0] == configmod.Directory("/var/lib/postgresql/dumps", "standard", ("*.partial",))
+    assert cfg.rabtui.command_timeout == 600 and cfg.source("web1").directories[1].allow_empty
+    assert not cfg.source("web1").directories[0].allow_empty
 
 
 def test_minimal_config_and_local_source(folder, isolated_home):
@@ -349,16 +354,22 @@ def test_check_config_error_is_one_line_and_exit_2(folder, capsys):
     assert len(err.splitlines()) == 1 and "invalid TOML" in err
 
 
-def test_check_config_warns_about_a_writable_config(folder, capsys):
+def test_check_config_refuses_a_writable_config_that_has_commands(folder, capsys):
     path = write(folder, FULL)
-    assert configmod.permission_warning(path) is None
+    assert config_safety.permission_problem(path) is None
     path.chmod(0o620)
-    warning = configmod.permission_warning(path)
-    assert warning and "chmod go-w" in warning
+    problem = config_safety.permission_problem(path)
+    assert problem and "chmod go-w" in problem
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "writable by its group or by everyone: chmod go-w" in err and "are not run" in err
+    path.chmod(0o602)
+    assert config_safety.permission_problem(path)
+    # without commands, a warning only
+    path.write_text(FULL.replace("pre_backup_commands", "# ").replace("post_backup_commands", "# "))
     assert main(["--config", str(path), "check-config"]) == 0
     assert "writable by its group or by everyone" in capsys.readouterr().err
-    path.chmod(0o602)
-    assert configmod.permission_warning(path)
 
 
 def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_path, capsys, monkeypatch):

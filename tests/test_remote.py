@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import proc, remote
+from rabtui import proc, remote, source_commands
 from rabtui.config import Config, Settings, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG
@@ -204,7 +204,7 @@ def test_changed_host_key_is_refused_loudly_and_trust_refuses_too(cfg, source, s
         remote.trust(cfg, source, info)
     assert kh.read_text() == before
     with pytest.raises(remote.ChangedHostKey):
-        remote.run_commands(cfg, source, ["true"], emit=lambda e: None)
+        source_commands.run_commands(cfg, source, ["true"], emit=lambda e: None)
 
 
 # --- unreachable ---------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def test_first_failing_command_stops_and_its_output_is_logged(trusted, source, t
     marker = tmp_path / "later ran"
     events = []
     with pytest.raises(WorkFailed) as exc:
-        remote.run_commands(trusted, source, [
+        source_commands.run_commands(trusted, source, [
             "echo first ok",
             "echo to stdout; echo to stderr >&2; exit 7",
             f"touch '{marker}'",
@@ -257,22 +257,26 @@ def test_first_failing_command_stops_and_its_output_is_logged(trusted, source, t
     assert str(exc.value).startswith("pre-backup command failed (exit 7): echo to stdout;")
     assert "to stderr" in exc.value.hint
     logged = [e.message for e in events if e.kind == LOG]
-    assert "first ok" in logged and "to stdout" in logged and "to stderr" in logged
+    assert "first ok" in logged and "to stdout\nto stderr" in logged      # one event per command
     assert not marker.exists()
 
 
 def test_all_commands_run_in_order(trusted, source, tmp_path):
     out = tmp_path / "order"
-    remote.run_commands(trusted, source, [f"echo a >> '{out}'", f"echo b >> '{out}'"], emit=lambda e: None)
+    source_commands.run_commands(trusted, source, [f"echo a >> '{out}'", f"echo b >> '{out}'"], emit=lambda e: None)
     assert out.read_text() == "a\nb\n"
 
 
-def test_large_output_streams_line_by_line(trusted, source):
-    lines = []
-    remote.run_commands(trusted, source, ["seq 1 100000; seq 1 50000 >&2"],
-                        emit=lambda e: lines.append(e.message), what="post-backup")
-    assert len(lines) == 1 + 150000
-    assert lines[1] == "1" and "100000" in lines and lines[-1] == "50000"
+def test_large_output_is_bounded(trusted, source):
+    events = []
+    source_commands.run_commands(trusted, source, ["seq 1 100000; seq 1 50000 >&2"],
+                                 emit=events.append, what="post-backup")
+    assert len(events) == 2                       # the command, then the last 64 KiB of its output
+    output = events[1]
+    total = len(b"".join(b"%d\n" % i for i in range(1, 100001))) + len(b"".join(b"%d\n" % i for i in range(1, 50001)))
+    assert output.data["output_bytes"] == total and output.data["dropped_bytes"] == total - 64 * 1024
+    assert output.message.startswith(f"[{total - 64 * 1024} earlier bytes of output not kept]\n")
+    assert output.message.endswith("\n49999\n50000") and len(output.message) < 64 * 1024 + 100
 
 
 def test_cancel_closes_the_channel(trusted, source):
@@ -280,7 +284,7 @@ def test_cancel_closes_the_channel(trusted, source):
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(Cancelled):
-        remote.run_commands(trusted, source, ["sleep 30"], emit=lambda e: None, cancel=cancel)
+        source_commands.run_commands(trusted, source, ["sleep 30"], emit=lambda e: None, cancel=cancel)
     assert time.monotonic() - started < 10
 
 
@@ -311,7 +315,7 @@ def test_local_source_needs_no_ssh(cfg, tmp_path):
     events = []
     marker = tmp_path / "m"
     with pytest.raises(WorkFailed, match=r"post-backup command failed \(exit 2\): echo oops >&2; exit 2"):
-        remote.run_commands(cfg, local, [f"touch '{marker}'", "echo oops >&2; exit 2", "echo never"],
+        source_commands.run_commands(cfg, local, [f"touch '{marker}'", "echo oops >&2; exit 2", "echo never"],
                             emit=events.append, what="post-backup")
     assert marker.exists()
     logged = [e.message for e in events]
@@ -399,7 +403,7 @@ def test_a_port_that_does_not_speak_ssh(cfg, sshd):
 
 def test_a_killed_remote_command_has_no_exit_status(trusted, source):
     with pytest.raises(WorkFailed, match=r"pre-backup command failed \(no exit status"):
-        remote.run_commands(trusted, source, ["echo dying; kill -KILL $$"], emit=lambda e: None)
+        source_commands.run_commands(trusted, source, ["echo dying; kill -KILL $PPID"], emit=lambda e: None)
 
 
 # --- a host with several host keys ---------------------------------------------------------------

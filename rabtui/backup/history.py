@@ -40,6 +40,14 @@ def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | No
     return row["n"] if row and row["n"] is not None else None
 
 
+def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
+    """How many files the directory held in its source's newest complete backup (None: never backed up)."""
+    row = store.one(
+        "SELECT d.files FROM backup_dirs d JOIN backups b ON b.id = d.backup_id WHERE b.source=? AND d.path=?"
+        " AND b.status IN ('completed','warnings') ORDER BY b.started DESC, b.id DESC LIMIT 1", (source_id, dir_path))
+    return row["files"] if row else None
+
+
 def _is_backup_dir(path: Path, source_id: str) -> bool:
     return bool(media.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
 

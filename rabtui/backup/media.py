@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui import __version__, privacy, proc
+from rabtui.backup import media_state
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
@@ -88,14 +89,27 @@ def space(path: str | os.PathLike) -> dict:
     }
 
 
-def check_medium(medium: Medium, emit: Emit = no_emit) -> dict:
-    """Check the medium before a backup: there, labelled as `medium.id` (an empty medium is labelled
-    now), writable. Returns its label and free space; raises WorkFailed with the reason otherwise."""
+def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = None) -> dict:
+    """Check the medium before a backup: there, mounted as before, labelled as `medium.id` (an
+    empty medium the state does not know is labelled now), writable. Returns its label and free
+    space; raises WorkFailed with the reason otherwise."""
     path = Path(medium.path)
     if not path.is_dir():
         hint = " (not mounted?)" if medium.device else ""
         raise WorkFailed(f"medium {medium.id}: {path} does not exist or is not a directory{hint}")
+    problem = media_state.mount_problem(store, medium)
+    if problem:
+        raise WorkFailed(f"medium {medium.id}: {problem}; refusing to use it",
+                         hint=f"mount the medium at {path}" + (f" ({medium.device})" if medium.device else "")
+                         + f"; if the medium lives in this directory now: rabtui media label {medium.id} --force")
     label = read_label(path)
+    known = media_state.known_because(store, medium.id) if store is not None and label is None else None
+    if known:
+        raise WorkFailed(
+            f"medium {medium.id}: {path} has no {LABEL} label, but rabtui has used this medium before"
+            f" ({known}): is the disk mounted? refusing to label it again",
+            hint=f"mount it; if it really is medium {medium.id}, emptied on purpose: rabtui media label {medium.id} --force",
+        )
     if label is None:
         others = foreign_files(path)
         if others:
@@ -113,6 +127,8 @@ def check_medium(medium: Medium, emit: Emit = no_emit) -> dict:
         )
     else:
         _check_writable(medium)
+    if store is not None:
+        media_state.remember_mount(store, medium)
     return {"label": label, **space(path)}
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import locks
+from rabtui import locks, source_commands
 from rabtui.backup import history, media
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -249,7 +249,7 @@ class _Run:
 
     def _step2(self, medium: Medium) -> dict:
         try:
-            info = media.check_medium(medium, self.emit)
+            info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
         media.record_use(self.store, medium, info)
@@ -309,10 +309,8 @@ class _Run:
         if not commands:
             self.step(n, "skipped", "no commands")
             return
-        from rabtui import remote   # paramiko: loaded only for a source that has commands
-
         try:
-            remote.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
+            source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
         except Cancelled:
             self.step(n, "failed", "cancelled")
             raise
@@ -334,6 +332,7 @@ class _Run:
                 sizes = transfer_directory(
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
                     rsh=rsh, spool=spool, emit=self.emit, cancel=self.cancel, index=index, count=len(dirs),
+                    last_files=history.last_files(self.store, self.source.id, directory.path),
                 )
             except Cancelled:
                 self.step(5, "failed", "cancelled")

@@ -9,6 +9,8 @@ catalog rows handed to the spool in batches.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ STDERR_LOG_LINES = 500
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
 _F, _D, _DOT = ord("f"), ord("d"), ord(".")
 _NEW, _ABSENT = rsync.NEW, rsync.ABSENT
+_CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
 
 
 class _Stream:
@@ -46,6 +49,7 @@ class _Stream:
         self._unshown: tuple[bytes, int] | None = None   # the last read with progress not yet shown
         self._stats = False
         self.stderr_logged = 0
+        self.top_missing: str | None = None   # why rsync could not enter the directory itself
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -121,6 +125,10 @@ class _Stream:
             self.emit(Event(PROGRESS, "", {**progress.as_dict(), **self.where}))
 
     def err(self, record: bytes) -> None:
+        if self.top_missing is None and b"change_dir" in record:
+            m = _CHANGE_DIR.search(record)
+            if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
+                self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         if self.stderr_logged < STDERR_LOG_LINES:
             self.stderr_logged += 1
             self.emit(Event(LOG, f"{self.dir}: {record.decode('utf-8', 'backslashreplace')}", {"stream": "stderr"}))
@@ -139,8 +147,12 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
 
 def transfer_directory(cfg: Config, source: Source, directory: Directory, medium: Medium, backup_path: Path, *,
                        base_path: Path | None, rsh: str | None, spool: CatalogSpool, emit: Emit,
-                       cancel: threading.Event, index: int = 0, count: int = 1) -> DirSizes:
+                       cancel: threading.Event, index: int = 0, count: int = 1,
+                       last_files: int | None = None) -> DirSizes:
     """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
+
+    A directory missing on the source, or a standard one found empty while its last complete
+    backup held `last_files` files, fails unless it has `allow_empty`.
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed).
     """
@@ -170,7 +182,22 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     sizes.rsync_exit = result.returncode
     sizes.state = outcome.state
     sizes.message = outcome.reason
+    emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
+    if emptied:
+        sizes.state, sizes.message = "failed", emptied
     emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode} after {time.monotonic() - started:.1f} s;"
                     f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
                     f" ({sizes.new_bytes} bytes written)"))
     return sizes
+
+
+def _emptied(directory: Directory, sizes: DirSizes, top_missing: str | None, last_files: int | None) -> str | None:
+    """Why the directory looks like a file system that is not mounted on the source, or None."""
+    fix = "set allow_empty = true for this directory if that is expected"
+    if top_missing:
+        return f"the directory cannot be read on the source ({top_missing}): is its file system mounted? ({fix})"
+    if (directory.kind == "standard" and sizes.state != "failed" and sizes.source_files == 0
+            and last_files):
+        return (f"the directory is empty on the source, but its last backup held {last_files} files:"
+                f" is its file system mounted? ({fix})")
+    return None

@@ -19,6 +19,7 @@ jobs = LazyModule("rabtui.jobs")
 login_ahead = LazyModule("rabtui.login_ahead")
 locks = LazyModule("rabtui.locks")
 media = LazyModule("rabtui.backup.media")
+media_state = LazyModule("rabtui.backup.media_state")
 progress = LazyModule("rabtui.cli.progress")   # the displays import the engine's events
 run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")
 shared_ssh = LazyModule("rabtui.shared_ssh")
@@ -42,7 +43,8 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: p.print_help() or 2)
     q = group.add_parser("label", help="write a medium's label file (.rabtui-medium)")
     q.add_argument("id", metavar="ID")
-    q.add_argument("--force", action="store_true", help="label a medium that holds files but no label")
+    q.add_argument("--force", action="store_true", help="label a medium that holds files but no label, or one rabtui has used"
+                   " before whose label is gone")
     q.set_defaults(func=cmd_media_label)
 
 
@@ -292,7 +294,13 @@ def cmd_media_label(args) -> int:
         if not path.is_dir():
             raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
         label = media.read_label(path)
+        store = open_store(cfg)
+        unmounted = media_state.mount_problem(store, medium)
+        if unmounted and not args.force:
+            raise RabtuiError(f"medium {medium.id}: {unmounted}",
+                              hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
         if label is not None and label.get("id") == medium.id:
+            media_state.remember_mount(store, medium)
             print(f"medium {medium.id} is already labelled")
             return EXIT_OK
         if label is not None and not args.force:
@@ -302,6 +310,13 @@ def cmd_media_label(args) -> int:
         if label is None and others and not args.force:
             raise RabtuiError(f"{path} holds files but no label ({', '.join(others[:5])})",
                               hint=f"if it really is medium {medium.id}: rabtui media label {medium.id} --force")
+        known = media_state.known_because(store, medium.id)
+        if label is None and known and not args.force:
+            raise RabtuiError(f"medium {medium.id}: {path} has no label, but rabtui has used this medium before"
+                              f" ({known}): is the disk mounted?",
+                              hint=f"mount it; to label this directory as medium {medium.id} anyway:"
+                                   f" rabtui media label {medium.id} --force")
         media.write_label(medium)
+        media_state.remember_mount(store, medium)
     print(f"labelled {path} as medium {medium.id}")
     return EXIT_OK

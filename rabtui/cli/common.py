@@ -62,14 +62,16 @@ def lazy_function(module: str, name: str):
 
 
 configmod = LazyModule("rabtui.config")
+config_safety = LazyModule("rabtui.config_safety")
 storemod = LazyModule("rabtui.store")
 
 
 def load_config(args, *, check_media: bool = True) -> Config:
     cfg = configmod.load(getattr(args, "config", None), check_media=check_media)
-    warning = configmod.permission_warning(cfg.path)
-    if warning:
-        print(f"rabtui: warning: {warning}", file=sys.stderr)
+    problem = config_safety.permission_problem(cfg.path)
+    if problem:
+        refused = "; its pre/post commands will not run" if any(s.has_commands for s in cfg.sources) else ""
+        print(f"rabtui: warning: {problem}{refused}", file=sys.stderr)
     return cfg
 
 

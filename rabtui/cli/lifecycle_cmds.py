@@ -211,6 +211,7 @@ def cmd_cleanup(args) -> int:
     print_plan(plan, args.dry_run)
     if not args.dry_run:
         retention.apply_cleanup(cfg, store, plan)
+        jobs.prune_events(store)
     return EXIT_OK
 
 
@@ -264,6 +265,7 @@ def cmd_run_due(args) -> int:
         if plan.delete or plan.leftovers:
             print_plan(plan, False)
             retention.apply_cleanup(cfg, store, plan)
+        jobs.prune_events(store)
     except (RabtuiError, OSError) as exc:
         print(f"rabtui: cleanup: {exc}", file=sys.stderr)
         warn_undelivered(notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))

@@ -9,9 +9,11 @@ from pathlib import Path
 from rabtui import privacy
 from rabtui.errors import UsageError
 
-from .common import LazyModule, load_config
+from .common import LazyModule, open_store
 
 configmod = LazyModule("rabtui.config")
+config_safety = LazyModule("rabtui.config_safety")
+media_state = LazyModule("rabtui.backup.media_state")
 config_write = LazyModule("rabtui.config_write")   # tomli-w: only `init` loads it
 notify = LazyModule("rabtui.notify")
 
@@ -38,18 +40,29 @@ def cmd_init(args) -> int:
 
 
 def cmd_check_config(args) -> int:
-    cfg = load_config(args)
+    cfg = configmod.load(args.config)   # not load_config: its warning would say this twice
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls)
     if exposed:
         raise UsageError(exposed)
+    unsafe = config_safety.permission_problem(cfg.path)
+    if unsafe and any(s.has_commands for s in cfg.sources):
+        raise UsageError(f"{unsafe}: the pre/post commands of a file others can change are not run")
+    if unsafe:
+        print(f"rabtui: warning: {unsafe}", file=sys.stderr)
     problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
     print(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)")
+    store = open_store(cfg) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
-            print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
+            known = media_state.known_because(store, m.id) if store is not None else None
+            if known:
+                print(f"  note: medium {m.id} at {m.path} is empty, but rabtui has used it ({known}):"
+                      " is the disk mounted? a backup refuses it", file=sys.stderr)
+            else:
+                print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
     for s in cfg.sources:
         for d in s.directories:
             if s.is_local and not os.path.isdir(d.path):

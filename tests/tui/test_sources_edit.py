@@ -9,7 +9,7 @@ from textual.widgets import Input, Static, TextArea
 
 from rabtui import config as configmod
 from rabtui.tui.app import make_app
-from rabtui.tui.dialogs.source_form import SourceForm, parse_directories
+from rabtui.tui.dialogs.source_form import SourceForm, directories_text, parse_directories
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
@@ -71,6 +71,10 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
 
 
 def test_directory_lines_parse():
-    dirs = parse_directories("standard /etc\n\narchive '/a b' max_changed_files=5 exclude='*.tmp'\n")
-    assert [(d.path, d.kind, d.max_changed_files, d.excludes) for d in dirs] == [
-        ("/etc", "standard", None, ()), ("/a b", "archive", 5, ("*.tmp",))]
+    dirs = parse_directories("standard /etc allow_empty\n\narchive '/a b' max_changed_files=5 exclude='*.tmp'\n")
+    assert [(d.path, d.kind, d.max_changed_files, d.excludes, d.allow_empty) for d in dirs] == [
+        ("/etc", "standard", None, (), True), ("/a b", "archive", 5, ("*.tmp",), False)]
+    as_written = [{"path": "/etc", "allow_empty": True}, {"path": "/a b", "kind": "archive", "max_changed_files": 5,
+                                                          "excludes": ["*.tmp"]}]
+    assert directories_text(as_written).splitlines() == [
+        "standard /etc allow_empty", "archive '/a b' max_changed_files=5 exclude='*.tmp'"]

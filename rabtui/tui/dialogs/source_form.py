@@ -35,7 +35,7 @@ FIELDS = (
     ("excludes", "excludes", "comma-separated patterns, e.g. *.tmp, cache/"),
 )
 AREAS = (
-    ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [exclude=PATTERN]"),
+    ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [allow_empty] [exclude=PATTERN]"),
     ("pre_backup_commands", "pre-backup commands, one per line"),
     ("post_backup_commands", "post-backup commands, one per line"),
 )
@@ -55,6 +55,8 @@ def directories_text(dirs: list[dict]) -> str:
         for key in ("max_changed_files", "max_days"):
             if d.get(key) is not None:
                 parts.append(f"{key}={d[key]}")
+        if d.get("allow_empty"):
+            parts.append("allow_empty")
         parts += [f"exclude={shlex.quote(e)}" for e in d.get("excludes", [])]
         lines.append(" ".join(parts))
     return "\n".join(lines)
@@ -79,12 +81,15 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
                 if not value.isdigit():
                     raise FieldError("directories", f"line {n}: {key} must be a number")
                 opts[key] = int(value)
+            elif word == "allow_empty":
+                opts["allow_empty"] = True
             elif key == "exclude" and value:
                 opts["excludes"].append(value)
             else:
                 raise FieldError("directories", f"line {n}: unknown option {word!r}")
         dirs.append(Directory(path=path, kind=kind, excludes=tuple(opts["excludes"]),
-                              max_changed_files=opts.get("max_changed_files"), max_days=opts.get("max_days")))
+                              max_changed_files=opts.get("max_changed_files"), max_days=opts.get("max_days"),
+                              allow_empty=opts.get("allow_empty", False)))
     return tuple(dirs)
 
 
@@ -94,7 +99,7 @@ def source_from_form(values: dict[str, str]) -> dict:
     if port and not (port.isdigit() and 1 <= int(port) <= 65535):
         raise FieldError("port", "must be a number between 1 and 65535")
     dirs = [{"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
-             "max_days": d.max_days} for d in parse_directories(values["directories"])]
+             "max_days": d.max_days, "allow_empty": d.allow_empty or None} for d in parse_directories(values["directories"])]
     return {
         "id": values["id"].strip(),
         "host": values["host"].strip() or None,

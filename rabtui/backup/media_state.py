@@ -1,0 +1,58 @@
+"""What the state remembers of a medium, to tell it from an empty directory at its path.
+
+A disk that is not mounted leaves an empty directory where it was: labelling that directory would
+send the backup onto the parent file system. So a medium the state knows (a label or a backup
+recorded) is never labelled again implicitly, and whether its path was a mount point when it was
+last used (with its st_dev) is remembered in the `meta` table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rabtui.config import Medium
+from rabtui.store import Store
+
+_KEY = "medium_mount:"
+
+
+def known_because(store: Store, medium_id: str) -> str | None:
+    """Why the state knows this medium (a backup or a label recorded), or None."""
+    row = store.one("SELECT COUNT(*) AS n FROM backups WHERE medium=? AND status<>'running'", (medium_id,))
+    if row["n"]:
+        return f"{row['n']} backup(s) of it are recorded"
+    row = store.one("SELECT label FROM media WHERE id=? AND label IS NOT NULL AND label<>'null'", (medium_id,))
+    if row is not None:
+        return "its label is recorded"
+    return None
+
+
+def mount_of(path: str | os.PathLike) -> dict:
+    return {"mount_point": os.path.ismount(path), "dev": os.stat(path).st_dev}
+
+
+def remembered_mount(store: Store, medium_id: str) -> dict | None:
+    row = store.one("SELECT value FROM meta WHERE key=?", (_KEY + medium_id,))
+    try:
+        return json.loads(row["value"]) if row else None
+    except ValueError:
+        return None
+
+
+def remember_mount(store: Store, medium: Medium) -> None:
+    """Called when the medium is labelled or used: its path's mount point status and st_dev now."""
+    store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                  (_KEY + medium.id, json.dumps(mount_of(medium.path))))
+
+
+def mount_problem(store: Store | None, medium: Medium) -> str | None:
+    """Why the medium's path is not where the medium is now (not mounted), or None."""
+    path = medium.path
+    if medium.device and not os.path.ismount(path):
+        return f"{path} is not a mount point, but the medium has device {medium.device}: it is not mounted"
+    before = remembered_mount(store, medium.id) if store is not None else None
+    if before and before.get("mount_point") and not os.path.ismount(path):
+        return (f"{path} was a mount point when the medium was last used (device {before.get('dev')}) and is not"
+                f" one now (device {os.stat(path).st_dev}): the disk is not mounted")
+    return None

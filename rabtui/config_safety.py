@@ -1,0 +1,88 @@
+"""Configurations that would destroy data, refused when the config is read (and so before any
+backup): a local source directory that holds a medium or the state directory (it would back
+itself up, doubling each time), media nested in each other, a medium at `/`, in the state
+directory or holding it. And a config file that others can change, whose commands therefore must
+not run (as OpenSSH's StrictModes refuses such files).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from rabtui.config import Medium, Source
+
+
+def _forms(path: str | os.PathLike) -> set[str]:
+    """The path as written and, when it exists, with its symlinks resolved."""
+    norm = os.path.normpath(os.path.abspath(path))
+    return {norm, os.path.realpath(norm)}
+
+
+def _inside(inner: str | os.PathLike, outer: str | os.PathLike) -> bool:
+    """`inner` is `outer` or lies under it (by path, symlinks resolved too)."""
+    for a in _forms(inner):
+        for b in _forms(outer):
+            if a == b or a.startswith(b.rstrip("/") + "/"):
+                return True
+    return False
+
+
+def _excluded(rel: str, excludes: Sequence[str]) -> bool:
+    """An anchored exclude (`/REL` or `/REL/`, relative to the directory) covers REL or a parent of it."""
+    parts = rel.split("/")
+    anchored = {"/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1)}
+    return any(e.rstrip("/") in anchored for e in excludes if e.startswith("/"))
+
+
+def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
+                    state_dir: Path) -> tuple[tuple, str] | None:
+    """The first dangerous overlap of paths: (key path of the config, message), or None."""
+    for i, m in enumerate(media):
+        where = ("media", i, "path")
+        if any(f == "/" for f in _forms(m.path)):
+            return where, "a medium cannot be the root directory /"
+        if _inside(m.path, state_dir) or _inside(state_dir, m.path):
+            return where, f"{m.path} and the state directory {state_dir} lie in each other: keep them apart"
+        for other in media[:i]:
+            if _inside(m.path, other.path) or _inside(other.path, m.path):
+                return where, f"{m.path} and medium {other.id!r} ({other.path}) lie in each other"
+    for i, s in enumerate(sources):
+        if not s.is_local:
+            continue
+        for j, d in enumerate(s.directories):
+            where = ("sources", i, "directories", j, "path")
+            held = [(f"medium {m.id!r} ({m.path})", m.path) for m in media]
+            held.append((f"the state directory ({state_dir})", state_dir))
+            for what, path in held:
+                if not _inside(path, d.path):
+                    continue
+                rel = os.path.relpath(os.path.normpath(path), d.path)
+                if rel != "." and _excluded(rel, (*s.excludes, *d.excludes)):
+                    continue
+                return where, (f"{d.path} holds {what}: each backup would copy the backups too"
+                               + (f" (exclude it with \"/{rel}/\")" if rel != "." else ""))
+    return None
+
+
+def permission_problem(path: Path) -> str | None:
+    """Why others could change the config file (and so the commands it runs as root), with the fix."""
+    try:
+        st = path.stat()
+        parent = path.resolve().parent.stat()
+    except OSError:
+        return None
+    me = os.geteuid()
+    if st.st_uid not in (me, 0):
+        return f"{path} is owned by uid {st.st_uid}, not by you (uid {me}) or root: chown {me} {path}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by its group or by everyone: chmod go-w {path}"
+    if parent.st_uid not in (me, 0):
+        return f"{path.resolve().parent} is owned by uid {parent.st_uid}, not by you or root: chown {me} {path.resolve().parent}"
+    if parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX:
+        return (f"{path.resolve().parent} (which holds {path.name}) is writable by its group or by everyone:"
+                f" chmod go-w {path.resolve().parent}")
+    return None

@@ -1,0 +1,167 @@
+"""Steps 4 and 6: the operator's pre/post-backup commands, on the source (over SSH) or locally.
+
+Each command runs at most `command_timeout` seconds. On timeout or cancel its whole process group
+dies, on the source too: over SSH the command runs under `setsid` in a process group of its own,
+whose id it prints first, and a second channel kills that group (`kill -- -PGID`), since closing
+an SSH channel does not stop what it started. Its output is bounded: the last OUTPUT_KEPT bytes
+of each command are logged (as one event) once it ends, whatever it printed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import threading
+from typing import Sequence
+
+from rabtui import config_safety, proc
+from rabtui.config import Config, Source
+from rabtui.errors import Cancelled, WorkFailed
+from rabtui.events import LOG, Emit, Event
+
+OUTPUT_KEPT = 64 * 1024
+HINT_LINES = 20
+KILL_GRACE = 5                 # seconds between SIGTERM and SIGKILL of a command's group
+_PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
+_PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
+
+
+def killable(command: str) -> str:
+    """The command as run over SSH: in a new session (so a process group of its own) under the
+    account's shell, after printing that group's id. Not run by `exec` and followed by `exit`,
+    so that the login shell forks it: setsid then needs no fork of its own and the group id is $$."""
+    inner = 'echo "rabtui-pgid $$"; exec "${SHELL:-/bin/sh}" -c "$1"'
+    return f"setsid /bin/sh -c {shlex.quote(inner)} rabtui {shlex.quote(command)}; exit $?"
+
+
+def kill_group_command(pgid: int) -> str:
+    """SIGTERM to the group, SIGKILL after KILL_GRACE seconds if any of it is left."""
+    g = f"-{int(pgid)}"
+    return (f"kill -s TERM -- {g} 2>/dev/null || exit 0; i=0; while [ $i -lt {KILL_GRACE * 5} ]; do sleep 0.2;"
+            f" kill -s 0 -- {g} 2>/dev/null || exit 0; i=$((i+1)); done; kill -s KILL -- {g} 2>/dev/null; exit 0")
+
+
+class OutputTail:
+    """The last OUTPUT_KEPT bytes of a command's output, and how many came before them."""
+
+    def __init__(self, limit: int = OUTPUT_KEPT):
+        self.limit = limit
+        self.data = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > 2 * self.limit:
+            del self.data[: len(self.data) - self.limit]
+
+    def text(self) -> str:
+        return bytes(self.data[-self.limit:]).decode("utf-8", "replace")
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.total - self.limit)
+
+    def last_lines(self, n: int = HINT_LINES) -> list[str]:
+        return [line for line in self.text().splitlines() if line.strip()][-n:]
+
+
+class _GroupReader:
+    """Takes the wrapper's `rabtui-pgid N` line out of the output, and remembers N."""
+
+    def __init__(self, tail: OutputTail):
+        self.tail = tail
+        self.pgid: int | None = None
+        self._head: bytes | None = b""      # None once the line is found or given up on
+
+    def feed(self, chunk: bytes) -> None:
+        if self._head is None:
+            self.tail.feed(chunk)
+            return
+        self._head += chunk
+        m = _PGID.search(self._head)
+        if m:
+            self.pgid = int(m.group(1))
+            head, self._head = self._head[: m.start()] + self._head[m.end():], None
+            self.tail.feed(head)
+        elif len(self._head) > _PGID_WITHIN:
+            head, self._head = self._head, None
+            self.tail.feed(head)
+
+    def close(self) -> None:
+        if self._head:
+            self.tail.feed(self._head)
+        self._head = None
+
+
+def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: Emit,
+                 cancel: threading.Event | None = None, what: str = "pre-backup") -> None:
+    """Run each command in turn; the first failure (or timeout) stops with its output's last lines.
+    None runs when others can change the config file that holds them."""
+    if not commands:
+        return
+    unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
+    if unsafe:
+        raise WorkFailed(f"refusing to run the {what} commands: {unsafe}")
+    from rabtui import remote   # paramiko: loaded only for a source that has commands
+
+    client = None if source.is_local else remote.connect(cfg, source)
+    timeout = cfg.rabtui.command_timeout
+    try:
+        for command in commands:
+            emit(Event(LOG, f"{what}: $ {command}"))
+            tail = OutputTail()
+            try:
+                if client is None:
+                    code = _run_local(command, tail, cancel, timeout)
+                else:
+                    code = _run_remote(client, command, tail, cancel, timeout)
+            except (Cancelled, remote.CommandTimeout) as exc:
+                _log_output(emit, command, what, tail)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"cancelled: {command} (its processes were killed)") from None
+                raise WorkFailed(f"{what} command timed out after {timeout} s (command_timeout;"
+                                 f" its processes were killed): {command}",
+                                 hint="\n  ".join(tail.last_lines()) or "(no output)") from exc
+            _log_output(emit, command, what, tail)
+            if code != 0:
+                status = f"killed by signal {-code}" if client is None and code < 0 else remote._status(code)
+                raise WorkFailed(f"{what} command failed ({status}): {command}",
+                                 hint="\n  ".join(tail.last_lines()) or "(no output)")
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_local(command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int) -> int:
+    # proc runs it in a new session: cancel and timeout kill its whole process group
+    return proc.run_shell(command, on_stdout_data=tail.feed, on_stderr=lambda rec: tail.feed(rec + b"\n"),
+                          cancel=cancel, timeout=timeout).returncode
+
+
+def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int) -> int:
+    from rabtui import remote
+
+    reader = _GroupReader(tail)
+
+    def kill_group() -> None:
+        if reader.pgid is None:
+            return
+        try:
+            remote._exec(client, kill_group_command(reader.pgid), lambda data: None, None,
+                         timeout=KILL_GRACE + 10)
+        except WorkFailed:
+            pass   # the connection is gone: nothing more can be done from here
+
+    try:
+        return remote._exec(client, killable(command), reader.feed, cancel, timeout=timeout, on_stop=kill_group)
+    finally:
+        reader.close()
+
+
+def _log_output(emit: Emit, command: str, what: str, tail: OutputTail) -> None:
+    if not tail.total:
+        return
+    dropped = f"[{tail.dropped} earlier bytes of output not kept]\n" if tail.dropped else ""
+    emit(Event(LOG, dropped + tail.text().rstrip("\n"),
+               {"command": command, "what": what, "output_bytes": tail.total, "dropped_bytes": tail.dropped}))

@@ -1,0 +1,108 @@
+"""Configurations that would destroy data are refused by check-config (exit 2, file:line) and
+before any backup; a config file others can change does not get its commands run."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from rabtui.cli import main
+from tests.trees import Lab, config_text, write_files
+
+
+def _check(lab: Lab, capsys) -> tuple[int, str]:
+    code = main(["--config", str(lab.config_path), "check-config"])
+    return code, capsys.readouterr().err
+
+
+def _line(lab: Lab, needle: str) -> int:
+    lines = lab.config_path.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+def _write(lab: Lab, sources: str) -> None:
+    """The config file, without loading it (Lab.write loads it, which is refused here)."""
+    lab.config_path.write_text(config_text(lab.state, lab.media, sources))
+    lab.config_path.chmod(0o600)
+
+
+def _source(path, extra: str = "") -> str:
+    return f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{path}"\n{extra}'
+
+
+def test_a_local_directory_that_holds_a_medium_is_refused(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    _write(lab, _source(tmp_path))          # tmp_path holds medium1, medium2 and the state directory
+    code, err = _check(lab, capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    line = _line(lab, f'path = "{tmp_path}"')
+    where = f"{lab.config_path}:{line}: sources[0].directories[0].path"
+    assert err.startswith(f"rabtui: {where}: {tmp_path} holds medium 'm1'")
+    assert 'exclude it with "/medium1/"' in err
+    # before any backup too: the backup command reads the same config
+    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 2
+    assert os.listdir(lab.media[0][1]) == []
+
+
+def test_a_local_directory_that_holds_the_state_directory_is_refused(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    (tmp_path / "state").mkdir()
+    lab.media = []                         # no media: only the state directory is inside
+    _write(lab, _source(tmp_path / "state"))
+    code, err = _check(lab, capsys)
+    assert code == 2 and "holds the state directory" in err
+
+
+def test_anchored_excludes_leave_the_media_out(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.write(_source(tmp_path, 'excludes = ["/medium1/", "/medium2", "/state/"]\n'))
+    code, err = _check(lab, capsys)
+    assert code == 0, err
+
+
+def test_a_remote_directory_is_on_another_machine(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.write(f'[[sources]]\nid = "web"\nhost = "web1.example.com"\n[[sources.directories]]\npath = "{tmp_path}"\n')
+    assert _check(lab, capsys)[0] == 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("nested", "and medium 'm1' ({m1}) lie in each other"),
+    ("root", "a medium cannot be the root directory /"),
+    ("in_state", "and the state directory {state} lie in each other"),
+    ("holds_state", "and the state directory {state} lie in each other"),
+])
+def test_media_that_overlap_are_refused(tmp_path, capsys, case, message):
+    lab = Lab(tmp_path)
+    m1 = lab.media[0][1]
+    second = {"nested": m1 / "inner", "root": "/", "in_state": lab.state / "m",
+              "holds_state": tmp_path}[case]
+    if case in ("nested", "in_state"):
+        os.makedirs(second)                # check-config wants existing media paths
+    lab.media = [lab.media[0], ("m2", second)]
+    _write(lab, "")
+    code, err = _check(lab, capsys)
+    assert code == 2, err
+    assert re.match(rf"rabtui: {re.escape(str(lab.config_path))}:\d+: media\[1\]\.path: ", err)
+    assert message.format(m1=m1, state=lab.state) in err
+
+
+@pytest.mark.parametrize("why, fix", [("group-writable", "chmod go-w"), ("someone else's", "chown")])
+def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
+    lab = Lab(tmp_path)
+    marker = tmp_path / "ran"
+    cfg = lab.local(extra=f'pre_backup_commands = ["touch {marker}"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    if why == "group-writable":
+        lab.config_path.chmod(0o660)
+    else:
+        os.chown(lab.config_path, 65534, 65534)   # nobody
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed"
+    assert "refusing to run the pre-backup commands" in result.reason and fix in result.reason
+    assert not marker.exists()
+    os.chown(lab.config_path, 0, 0)
+    lab.config_path.chmod(0o600)
+    assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()

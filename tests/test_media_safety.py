@@ -1,0 +1,91 @@
+"""A medium that is not mounted is refused, never labelled again: its path is then an empty
+directory on the parent file system, which a backup would fill."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+
+import pytest
+
+from rabtui.backup import media
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+
+def _emptied(path) -> None:
+    """The medium's content moves away and an empty directory is left at its path."""
+    os.rename(path, f"{path}-away")
+    os.mkdir(path)
+
+
+def test_a_used_directory_medium_found_empty_is_refused(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"precious"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    medium = lab.media[0][1]
+    _emptied(medium)
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed"
+    assert "has no .rabtui-medium label, but rabtui has used this medium before" in result.reason
+    assert "rabtui media label m1 --force" in result.reason
+    assert os.listdir(medium) == []            # neither a label nor a backup was written there
+    assert main(["--config", str(lab.config_path), "check-config"]) == 0
+    err = capsys.readouterr().err
+    assert "medium1 is empty, but rabtui has used it (" in err and "is the disk mounted? a backup refuses it" in err
+    # the explicit way: refused without --force, done with it
+    argv = ["--config", str(lab.config_path), "media", "label", "m1"]
+    assert main(argv) == 1 and os.listdir(medium) == []
+    assert main([*argv, "--force"]) == 0 and media.read_label(medium)["id"] == "m1"
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+
+
+def test_a_new_empty_medium_is_still_labelled_on_first_use(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"x"})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"
+    assert media.read_label(lab.media[1][1])["id"] == "m2"
+
+
+@pytest.fixture
+def tmpfs_medium(tmp_path):
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield lab, mount_point
+    if os.path.ismount(mount_point):
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_a_medium_that_was_a_mount_point_and_is_not_one_now_is_refused(tmpfs_medium):
+    lab, mount_point = tmpfs_medium
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"on the disk"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    subprocess.run(["umount", str(mount_point)], check=True)
+    # even a label left in the directory under the mount point does not make it the medium
+    media.write_label(cfg.medium("m1"))
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed"
+    assert "was a mount point when the medium was last used" in result.reason
+    assert sorted(os.listdir(mount_point)) == [".rabtui-medium"]
+    # the explicit way: refused without --force; with it, the directory is the medium from now on
+    argv = ["--config", str(lab.config_path), "media", "label", "m1"]
+    assert main(argv) == 1
+    assert main([*argv, "--force"]) == 0
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+
+
+def test_a_medium_with_a_device_must_be_a_mount_point(tmp_path):
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    medium = dataclasses.replace(lab.local().medium("m1"), device="/dev/null")
+    with pytest.raises(media.WorkFailed, match="is not a mount point, but the medium has device /dev/null"):
+        media.check_medium(medium, store=lab.store())
+    assert os.listdir(mount_point) == []

@@ -1,0 +1,127 @@
+"""Pre/post commands: command_timeout, and on timeout or cancel no process of theirs is left on
+the source (real sshd); their output is bounded, and old events go with cleanup."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+from rabtui import source_commands
+from rabtui.cli import main
+from rabtui.errors import Cancelled, WorkFailed
+from tests.trees import Lab, ssh_source_lines, write_files
+
+
+def _lab(tmp_path, request, commands: str, timeout: int | None = None) -> tuple[Lab, object, str]:
+    lab = Lab(tmp_path)
+    write_files(lab.src / "data", {"a": b"1"})
+    if request.param == "ssh":
+        sshd = request.getfixturevalue("sshd")
+        lab.state.mkdir(parents=True, exist_ok=True)
+        (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+        head, source_id = ssh_source_lines(sshd), "web"
+    else:
+        head, source_id = '[[sources]]\nid = "loc"\n', "loc"
+    cfg = lab.write(head + commands + f'\n[[sources.directories]]\npath = "{lab.src / "data"}"\n')
+    if timeout is not None:
+        lab.config_path.write_text(lab.config_path.read_text().replace(
+            "[rabtui]\n", f"[rabtui]\ncommand_timeout = {timeout}\n", 1))
+        cfg = lab.load()
+    return lab, cfg, source_id
+
+
+@pytest.fixture(params=["local", "ssh"])
+def where(request):
+    return request
+
+
+def _sleeper() -> tuple[str, str]:
+    """A command that leaves a child and a grandchild sleeping, and the pattern that finds them."""
+    seconds = f"{1000 + random.random():.6f}"
+    return f"sh -c 'sleep {seconds}' & sleep {seconds}; wait", f"sleep {seconds}"
+
+
+def _left(pattern: str) -> list[str]:
+    done = subprocess.run(["pgrep", "-a", "-f", f"^{pattern}$"], capture_output=True, text=True)
+    return done.stdout.splitlines()
+
+
+def _wait_gone(pattern: str, seconds: float = 10) -> list[str]:
+    """The processes still there after `seconds` (the group gets SIGTERM, SIGKILL later)."""
+    end = time.monotonic() + seconds
+    while _left(pattern) and time.monotonic() < end:
+        time.sleep(0.1)
+    return _left(pattern)
+
+
+def test_a_command_that_runs_too_long_is_killed_on_the_source(tmp_path, where):
+    command, pattern = _sleeper()
+    lab, cfg, source_id = _lab(tmp_path, where, f'pre_backup_commands = ["{command}"]', timeout=2)
+    assert cfg.rabtui.command_timeout == 2
+    started = time.monotonic()
+    result = lab.backup(cfg, source_id, medium_id="m1")
+    assert result.status == "failed", result.reason
+    assert "pre-backup command timed out after 2 s (command_timeout; its processes were killed)" in result.reason
+    assert time.monotonic() - started < 30
+    assert _left(pattern) == []              # gone when the backup returns, not later
+
+
+def test_cancel_kills_the_command_on_the_source(tmp_path, where):
+    command, pattern = _sleeper()
+    lab, cfg, source_id = _lab(tmp_path, where, "")
+    cancel = threading.Event()
+    timer = threading.Timer(1.5, cancel.set)
+    timer.start()
+    try:
+        with pytest.raises(Cancelled, match="its processes were killed"):
+            source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, cancel=cancel)
+    finally:
+        timer.cancel()
+    assert _left(pattern) == []
+
+
+def test_the_output_of_a_command_is_bounded_in_the_state(tmp_path, where):
+    # about 2 MB of output, on stdout and stderr: the events keep the last 64 KiB of it
+    lab, cfg, source_id = _lab(tmp_path, where, 'post_backup_commands = ["seq 1 250000; seq 1 50000 >&2"]')
+    assert main(["--config", str(lab.config_path), "backup", source_id]) == 0
+    store = lab.store()
+    rows = store.all("SELECT message FROM events WHERE data LIKE '%\"command\"%'")
+    assert len(rows) == 1
+    assert len(rows[0]["message"]) < 64 * 1024 + 100 and rows[0]["message"].endswith("\n50000")
+    assert store.one("SELECT COUNT(*) FROM events")[0] < 200
+
+
+def test_a_failing_command_shows_its_last_lines(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    with pytest.raises(WorkFailed) as err:
+        source_commands.run_commands(cfg, cfg.source("loc"), ["seq 1 1000; exit 3"], emit=lab.emit)
+    assert "failed (exit 3)" in str(err.value)
+    assert err.value.hint.splitlines()[-1].strip() == "1000" and len(err.value.hint.splitlines()) == 20
+
+
+def test_cleanup_prunes_events_older_than_the_oldest_kept_backup(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    store = lab.store()
+    old = store.add_event(None, "log", "long ago", ts=time.time() - 86400 * 400)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    recent = store.add_event(None, "log", "now")
+    assert main(["--config", str(lab.config_path), "cleanup"]) == 0
+    ids = {r[0] for r in store.all("SELECT id FROM events")}
+    assert old not in ids and recent in ids
+
+
+def test_command_timeout_must_be_positive(tmp_path):
+    from rabtui.errors import ConfigError
+
+    lab = Lab(tmp_path)
+    lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\ncommand_timeout = 0\n"))
+    with pytest.raises(ConfigError, match=r"rabtui.toml:2: rabtui.command_timeout: must be at least 1"):
+        lab.load()
