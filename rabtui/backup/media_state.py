@@ -56,3 +56,40 @@ def mount_problem(store: Store | None, medium: Medium) -> str | None:
         return (f"{path} was a mount point when the medium was last used (device {before.get('dev')}) and is not"
                 f" one now (device {os.stat(path).st_dev}): the disk is not mounted")
     return None
+
+
+def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
+    """Write the medium's label when that is safe, or with `force`; says what was done. Refused
+    (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
+    labelled as another, files without a label, or a medium the state knows found unlabelled."""
+    from rabtui.backup import media
+    from rabtui.errors import RabtuiError
+
+    with media.mounted(medium):
+        path = medium.path
+        if not os.path.isdir(path):
+            raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
+        label = media.read_label(path)
+        unmounted = mount_problem(store, medium)
+        if unmounted and not force:
+            raise RabtuiError(f"medium {medium.id}: {unmounted}",
+                              hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
+        if label is not None and label.get("id") == medium.id:
+            remember_mount(store, medium)
+            return f"medium {medium.id} is already labelled"
+        if label is not None and not force:
+            raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
+                              hint="use --force to relabel it")
+        others = media.foreign_files(path)
+        if label is None and others and not force:
+            raise RabtuiError(f"{path} holds files but no label ({', '.join(others[:5])})",
+                              hint=f"if it really is medium {medium.id}: rabtui media label {medium.id} --force")
+        known = known_because(store, medium.id)
+        if label is None and known and not force:
+            raise RabtuiError(f"medium {medium.id}: {path} has no label, but rabtui has used this medium before"
+                              f" ({known}): is the disk mounted?",
+                              hint=f"mount it; to label this directory as medium {medium.id} anyway:"
+                                   f" rabtui media label {medium.id} --force")
+        media.write_label(medium)
+        remember_mount(store, medium)
+    return f"labelled {path} as medium {medium.id}"

@@ -288,35 +288,5 @@ def cmd_status(args) -> int:
 
 def cmd_media_label(args) -> int:
     cfg = load_config(args, check_media=False)
-    medium = cfg.medium(args.id)
-    with media.mounted(medium):
-        path = Path(medium.path)
-        if not path.is_dir():
-            raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
-        label = media.read_label(path)
-        store = open_store(cfg)
-        unmounted = media_state.mount_problem(store, medium)
-        if unmounted and not args.force:
-            raise RabtuiError(f"medium {medium.id}: {unmounted}",
-                              hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
-        if label is not None and label.get("id") == medium.id:
-            media_state.remember_mount(store, medium)
-            print(f"medium {medium.id} is already labelled")
-            return EXIT_OK
-        if label is not None and not args.force:
-            raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
-                              hint="use --force to relabel it")
-        others = media.foreign_files(path)
-        if label is None and others and not args.force:
-            raise RabtuiError(f"{path} holds files but no label ({', '.join(others[:5])})",
-                              hint=f"if it really is medium {medium.id}: rabtui media label {medium.id} --force")
-        known = media_state.known_because(store, medium.id)
-        if label is None and known and not args.force:
-            raise RabtuiError(f"medium {medium.id}: {path} has no label, but rabtui has used this medium before"
-                              f" ({known}): is the disk mounted?",
-                              hint=f"mount it; to label this directory as medium {medium.id} anyway:"
-                                   f" rabtui media label {medium.id} --force")
-        media.write_label(medium)
-        media_state.remember_mount(store, medium)
-    print(f"labelled {path} as medium {medium.id}")
+    print(media_state.label_medium(open_store(cfg), cfg.medium(args.id), force=args.force))
     return EXIT_OK

@@ -38,6 +38,47 @@ def test_label_a_medium(tmp_path, write_config):
     assert json.loads((tmp_path / "m1" / ".rabtui-medium").read_text())["id"] == "usb-1"
 
 
+def test_a_medium_the_state_knows_is_labelled_again_only_when_the_operator_insists(tmp_path, write_config):
+    """The UI labels through the same rule as `rabtui media label`: an empty directory where a used
+    medium was (a disk not mounted) is not labelled on a plain yes; the reason is shown first."""
+    (tmp_path / "m1").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+    """)
+    store = Store(tmp_path / "state")
+    store.execute("INSERT INTO media(id, label) VALUES ('usb-1', '{\"id\": \"usb-1\"}')")
+    label = tmp_path / "m1" / ".rabtui-medium"
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
+            await pilot.press("l")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog) and "anyway" in app.screen.title_text,
+                           what="the reason, and the question whether to label anyway")
+            assert "rabtui has used this medium before" in app.screen.text and not label.exists()
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            assert not label.exists()
+            await pilot.press("l")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog) and "anyway" in app.screen.title_text,
+                           what="asked again")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: "no label" not in texts(app, "#media"), what="label shown")
+
+    run(go())
+    assert json.loads(label.read_text())["id"] == "usb-1"
+
+
 def test_start_and_cancel_a_backup_from_runs(demo_config):
     pidfile = demo_config.parent / "pre-command.pid"
     demo_config.write_text(demo_config.read_text().replace(

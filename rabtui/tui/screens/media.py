@@ -79,16 +79,29 @@ class MediaScreen(RabtuiScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._write_label(medium)
+                self._write_label(medium, force=False)
 
         self.app.push_screen(ConfirmDialog(
-            "Label medium", f"Write the label {medium.id!r} into {medium.path}/.rabtui-medium?\n"
-            "A medium with another label is then used as this one."), confirmed)
+            "Label medium", f"Write the label {medium.id!r} into {medium.path}/.rabtui-medium?"), confirmed)
+
+    def _ask_force(self, medium, reason: str) -> None:
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._write_label(medium, force=True)
+
+        self.app.push_screen(ConfirmDialog(
+            "Label medium anyway?", f"{reason}\n\nLabel {medium.path} as medium {medium.id!r} anyway? Backups then"
+            " go into this directory.", yes="Label anyway", no="Cancel"), confirmed)
 
     @work(thread=True, exit_on_error=False, group="label")
-    def _write_label(self, medium) -> None:
-        from rabtui.backup import media as mediamod
+    def _write_label(self, medium, force: bool) -> None:
+        from rabtui.backup import media_state
+        from rabtui.errors import RabtuiError
 
-        mediamod.write_label(medium)
-        self.app.call_from_thread(self.notify, f"medium {medium.id} labelled")
+        try:
+            done = media_state.label_medium(self.app.store, medium, force=force)
+        except RabtuiError as exc:
+            self.app.call_from_thread(self._ask_force, medium, str(exc).split("\n")[0])
+            return
+        self.app.call_from_thread(self.notify, done)
         self.app.call_from_thread(self.reload)
