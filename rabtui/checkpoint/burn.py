@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from rabtui import proc
-from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, Emit, Event
@@ -74,6 +74,9 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
+    short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
+    for e in entries:
+        e.disk = short.path(e.disk)
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile

@@ -45,18 +45,50 @@ class Entry:
     length: int = 0
 
 
+PATH_MAX = 4095          # the longest path xorriso composes, on disk or in the image
+_STEP = 1100             # quoted bytes per -cd/-cdx step: one name of 255 bytes always fits
+
+
+def _cd_steps(command: str, where: bytes | None, target: bytes) -> list[str]:
+    """Lines that change xorriso's working directory from `where` (None: unknown) to `target`."""
+    if where == target:
+        return []
+    if where not in (None, b"/") and target.startswith(where + b"/"):
+        names, first = target[len(where) + 1:].split(b"/"), b""
+    else:
+        names, first = target.strip(b"/").split(b"/"), b"/"
+    steps: list[bytes] = []
+    step = first
+    for name in filter(None, names):
+        grown = step + (b"/" if step not in (b"", b"/") else b"") + name
+        if step not in (b"", b"/") and len(quote(grown)) > _STEP:
+            steps.append(step)
+            grown = name
+        step = grown
+    steps.append(step or b"/")
+    return [f"{command} {quote(s)}" for s in steps]
+
+
 def command_file(volid: str, entries: Iterable[Entry]) -> str:
     """The text of the command file for one disc."""
     lines = [f"-volid {quote(volid)}"]
+    disk_dir = iso_dir = None
     for e in entries:
-        if e.kind == "dir":
-            lines.append(f"-map_single {quote(e.disk)} {quote(e.iso)}")
-        elif e.kind in ("file", "tree"):
-            lines.append(f"-map {quote(e.disk)} {quote(e.iso)}")
-        elif e.kind == "cut":
-            lines.append(f"-cut_out {quote(e.disk)} {e.offset} {e.length} {quote(e.iso)}")
-        else:
+        if e.kind not in ("dir", "file", "tree", "cut"):
             raise ValueError(f"unknown entry kind {e.kind!r}")
+        disk_parent, disk_name = e.disk.rstrip(b"/").rpartition(b"/")[::2]
+        iso_parent, iso_name = e.iso.rstrip(b"/").rpartition(b"/")[::2]
+        if not (disk_name and iso_name and e.disk.startswith(b"/") and e.iso.startswith(b"/")):
+            raise ValueError(f"not an absolute path below /: {e.disk!r} -> {e.iso!r}")
+        lines += _cd_steps("-cdx", disk_dir, disk_parent or b"/")
+        lines += _cd_steps("-cd", iso_dir, iso_parent or b"/")
+        disk_dir, iso_dir = disk_parent or b"/", iso_parent or b"/"
+        if e.kind == "dir":
+            lines.append(f"-map_single {quote(disk_name)} {quote(iso_name)}")
+        elif e.kind == "cut":
+            lines.append(f"-cut_out {quote(disk_name)} {e.offset} {e.length} {quote(iso_name)}")
+        else:
+            lines.append(f"-map {quote(disk_name)} {quote(iso_name)}")
     return "\n".join(lines) + "\n"
 
 
