@@ -25,7 +25,7 @@ def test_command_file():
     text = X.command_file("RAB12D03", entries)
     assert text.splitlines() == [
         '-volid "RAB12D03"',
-        '-cdx "/m"', '-cd "/data/s"', '-map_single "d" "d"',
+        '-cdx "/m"', '-mkdir "/data/s" --', '-cd "/data/s"', '-map_single "d" "d"',
         '-cdx "d"', '-cd "d"', '-map "a b" "a b"',
         '-cdx "/st"', '-cd "/"', '-map "rabtui" "rabtui"',
         '-cdx "/m/d"', '-cd "/data/s/d"', '-cut_out "big" 4096 2048 "big.part02-of-03"',
