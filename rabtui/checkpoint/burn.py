@@ -99,6 +99,14 @@ def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
             f" kept for them", hint="make a new plan (`rabtui checkpoint burn`) or use a larger disc type")
 
 
+def reason(exc: Exception) -> str:
+    """One line for the operator: a WorkFailed as it is, an OS error with its file."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{exc.strerror}: {os.fsdecode(where)}" if where else exc.strerror
+    return str(exc)
+
+
 def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
     """For a real burner: None when a blank medium of at least `need_sectors` is in; else why not."""
     if xorriso.is_image_drive(drive):
