@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rabtui.checkpoint import run
+from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
 from rabtui.tui import queries
@@ -160,3 +160,17 @@ def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(tmp_path, 
     assert store.one("SELECT status FROM checkpoints WHERE number=?", (number + 1,))["status"] == "completed"
     assert cli_main([*conf, "checkpoint", "abandon", str(number + 1)]) == 2
     assert "is complete" in capsys.readouterr().err
+
+
+def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resume(tmp_path):
+    lab, cfg, store, number = _two_discs(tmp_path)
+    catalog = prepare.checkpoint_dir(cfg, number) / "catalog.tsv"
+    recorded = catalog.read_text()
+    catalog.unlink()      # where a kill right after the database rows leaves it
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    assert catalog.read_text() == recorded
+    on_disc = subprocess.run(["xorriso", "-no_rc", "-indev", f"stdio:{tmp_path}/iso/RAB{number}D02.iso",
+                              "-osirrox", "on", "-extract", "/rabtui/catalog.tsv", str(tmp_path / "cat.tsv")],
+                             capture_output=True)
+    assert on_disc.returncode == 0 and (tmp_path / "cat.tsv").read_text() == recorded

@@ -70,6 +70,8 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     readme = layout.readme_text(number=number, created=plan_json["created"], disc=disc, discs=cp["discs"],
                                 disc_type=cp["disc_type"], dirs=plan_json["dirs"],
                                 on_disc=plan_json.get("on_disc", {}), filler=filler)
+    if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
+        layout.write_catalog(folder / "catalog.tsv", load_rows(store, number, plan_json))
     layout.stage_disc(staging, readme, cfg.path, folder / "catalog.tsv", store)
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}

@@ -24,7 +24,6 @@ from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.store import Store
 
 DB_ROW_BYTES = 130          # a disc_files row in the database copy, besides its paths (measured: ~240 in all)
-PART_SUFFIX_LEN = len(".part00-of-00")
 # The longest path on a disc, "/" included: xorriso's limit less room for the directory that a
 # disc is extracted into when it is verified (a short alias in the temporary directory).
 DISC_PATH_MAX = xorriso.PATH_MAX - 32
@@ -119,7 +118,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
 
 
 def _too_long(prefix: bytes, rel: bytes, split: bool) -> bool:
-    return 2 + len(prefix) + len(rel) + (PART_SUFFIX_LEN if split else 0) > DISC_PATH_MAX
+    return 2 + len(prefix) + len(rel) + (len(planmod.part_name(b"", 1, 1)) if split else 0) > DISC_PATH_MAX
 
 
 def _check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 LIMIT = 4000          # below PATH_MAX and xorriso's 4095, with room for a name added to a directory
 HEAD = 3000
@@ -64,14 +66,14 @@ def fresh(folder: Path) -> Shortcuts:
     return Shortcuts(folder)
 
 
-def alias(target: Path) -> bytes:
-    """A symlink with a short name in the temporary directory, to `target`: xorriso extracts a
-    disc into it, so that the path on the disc plus this stays within xorriso's 4095 bytes."""
-    base = os.fsencode(tempfile.gettempdir())
-    while True:
-        link = os.path.join(base, b"rv" + os.urandom(4).hex().encode())
-        try:
-            os.symlink(os.fsencode(target), link)
-            return link
-        except FileExistsError:
-            continue
+@contextmanager
+def alias(target: Path) -> Iterator[bytes]:
+    """A symlink with a short name, in a private temporary directory, to `target`: xorriso
+    extracts a disc below it, so that the path on the disc plus this stays within 4095 bytes."""
+    folder = tempfile.mkdtemp(prefix="rv")
+    link = os.path.join(os.fsencode(folder), b"d")
+    try:
+        os.symlink(os.fsencode(target), link)
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -94,18 +94,17 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         res.ok = check.ok and not res.mismatched and not res.messages
         return res
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
-    short = shortpath.alias(scratch)   # the disc's deepest paths fit below it
-    disc_root = os.path.join(short, b"d")   # a new directory: xorriso never replaces the link itself
     try:
-        done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root)), cancel=cancel)
-        if not done.ok:
-            res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-        _compare(rows, disc_root, res, emit, cancel)
-        for name in (b"README.txt", b"rabtui/catalog.tsv"):
-            if not os.path.isfile(os.path.join(disc_root, name)):
-                res.missing.append(name)
+        with shortpath.alias(scratch) as short:   # the disc's deepest paths fit below it
+            disc_root = os.path.join(short, b"d")   # a new directory: xorriso never replaces the link itself
+            done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root)), cancel=cancel)
+            if not done.ok:
+                res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
+            _compare(rows, disc_root, res, emit, cancel)
+            for name in (b"README.txt", b"rabtui/catalog.tsv"):
+                if not os.path.isfile(os.path.join(disc_root, name)):
+                    res.missing.append(name)
     finally:
-        os.unlink(short)
         _rmtree(scratch)
     seen = set()
     res.mismatched = [p for p in res.mismatched if not (p in seen or seen.add(p))]
