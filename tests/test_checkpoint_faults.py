@@ -143,7 +143,7 @@ def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(tmp_path, 
     assert f"rabtui checkpoint abandon {number}" in capsys.readouterr().err
     assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
     out = capsys.readouterr().out
-    assert f"checkpoint {number} abandoned" in out and "discs 1 stay verified" in out
+    assert f"checkpoint {number} abandoned" in out and "disc 1 stays verified" in out
     states = _states(store, number)
     assert states[1] == "verified" and set(states.values()) == {"verified", "abandoned"}
     assert cli_main([*conf, "checkpoint", "status"]) == 0
@@ -174,3 +174,20 @@ def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resum
                               "-osirrox", "on", "-extract", "/rabtui/catalog.tsv", str(tmp_path / "cat.tsv")],
                              capture_output=True)
     assert on_disc.returncode == 0 and (tmp_path / "cat.tsv").read_text() == recorded
+
+
+def test_a_writing_disc_reads_interrupted_only_when_no_job_holds_the_drive(tmp_path, capsys):
+    lab, cfg, store, number = _two_discs(tmp_path)
+    # as a job killed while writing disc 1 leaves the rows
+    store.execute("UPDATE checkpoints SET status='burning' WHERE number=?", (number,))
+    store.execute("UPDATE discs SET state='writing' WHERE number=? AND disc=1", (number,))
+    [cp] = queries.checkpoints(store)
+    assert cp["status"] == "interrupted" and [d["state"] for d in cp["disc_rows"]][0] == "interrupted"
+    assert cli_main(["--config", str(lab.config_path), "checkpoint", "status"]) == 0
+    assert f"checkpoint {number} " in (out := capsys.readouterr().out) and "interrupted, 2 x 4MiB (1 interrupted, 1 planned)" in out
+    with run.locks.drive_lock(cfg.state_dir, cfg.checkpoint.drive):   # a live job
+        [cp] = queries.checkpoints(store)
+        assert cp["status"] == "burning" and cp["disc_rows"][0]["state"] == "writing"
+    _burn(lab, cfg, store, number, [READY, ABORT])   # resume: disc 1 is written anew
+    assert _states(store, number)[1] == "verified"
+    assert _states(store, number)[2] == "planned"

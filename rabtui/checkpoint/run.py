@@ -54,7 +54,6 @@ class RunResult:
 
 
 FINISHED = ("completed", "abandoned")
-BUSY = ("writing", "written")      # states a live job moves on from
 
 
 def latest_unfinished(store: Store) -> int:
@@ -97,8 +96,9 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
                           (f"checkpoint {number} abandoned", number))
     kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
                                          (number,))]
+    which = f"disc {kept[0]} stays" if len(kept) == 1 else f"discs {', '.join(map(str, kept))} stay"
     return (f"checkpoint {number} abandoned; "
-            + (f"discs {', '.join(map(str, kept))} stay verified: their files can be restored from them"
+            + (f"{which} verified: their files can be restored from them"
                " (a file cut into parts only with all its parts)" if kept else "no disc of it was verified")
             + "; its directories stay due for the next checkpoint")
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-LIMIT = 4000          # below PATH_MAX and xorriso's 4095, with room for a name added to a directory
+LIMIT = 3800          # below PATH_MAX and xorriso's 4095 with a 255-byte name added to a directory
 HEAD = 3000
 
 

@@ -6,6 +6,13 @@ plain printable ASCII (and the quote marks and the backslash) is written as `\\x
 xorriso translates back (xorriso(1), "-backslash_codes": `\\x[0-9a-f][0-9a-f]=hex_code`). So a
 name may hold any byte but NUL. Program arguments are translated too
 ("with_program_arguments"): their backslashes are doubled.
+
+xorriso 1.5 reads at most 4095 bytes of a command-file line, continued lines included (a longer
+one ends in "Open quotation mark at end of input"), and composes no path longer than 4095 bytes,
+on disk or in the image ("Effective path gets much too long"). An escaped name of 255 bytes takes
+up to 1022, so each file is added by its own name after `-cdx` (disk) and `-cd` (image) into its
+directory, which is given in steps of whole names that fit on a line. Disk paths must already be
+short enough (shortpath.py); image paths are checked when a checkpoint is planned.
 """
 
 from __future__ import annotations
