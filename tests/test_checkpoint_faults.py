@@ -191,3 +191,23 @@ def test_a_writing_disc_reads_interrupted_only_when_no_job_holds_the_drive(tmp_p
     _burn(lab, cfg, store, number, [READY, ABORT])   # resume: disc 1 is written anew
     assert _states(store, number)[1] == "verified"
     assert _states(store, number)[2] == "planned"
+
+
+def test_a_read_only_image_directory_prompts_with_the_reason(tmp_path):
+    """EROFS from rabtui itself (making the images: directory), not from xorriso."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(ro)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        prompter = ScriptedPrompter([READY, ABORT])
+        res = run.burn_checkpoint(cfg, store, number, drive=f"images:{ro}/discs", emit=lambda e: None,
+                                  cancel=threading.Event(), prompter=prompter)
+        failed = prompter.asked[1]
+        assert failed.kind == run.FAILED
+        assert f"Writing disc 1 (RAB{number}D01) failed: Read-only file system: {ro}/discs" in failed.text
+        assert res.status == "aborted" and _states(store, number)[1] == "failed"
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
