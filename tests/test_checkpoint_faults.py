@@ -107,6 +107,10 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
         assert cp["status"] == "interrupted" and cp["disc_rows"][0]["state"] == "interrupted"
         out = subprocess.run(_cli(lab, "checkpoint", "status"), capture_output=True, text=True)
         assert f"checkpoint {number} " in out.stdout and "interrupted" in out.stdout, out.stdout
+        job = store.one("SELECT id FROM jobs WHERE kind='checkpoint' ORDER BY id DESC LIMIT 1")
+        assert not queries.poll_jobs(store).running       # the screens' poll finds the job gone
+        detail = queries.job_detail(store, job["id"])      # the Runs screen's view of it
+        assert detail.job["status"] == "dead" and detail.discs[-1]["state"] == "interrupted"
     done = subprocess.run(_cli(lab, "checkpoint", "resume", "--yes"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert set(_states(store, number).values()) == {"verified"}
