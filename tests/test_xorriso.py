@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+from hypothesis import given, settings, strategies as st
+
 from rabtui.checkpoint import layout, xorriso as X
 from tests.trees import HOSTILE_NAMES
 
@@ -25,11 +27,16 @@ def test_command_file():
     text = X.command_file("RAB12D03", entries)
     assert text.splitlines() == [
         '-volid "RAB12D03"',
-        '-map_single "/m/d" "/data/s/d"',
-        '-map "/m/d/a b" "/data/s/d/a b"',
-        '-map "/st/rabtui" "/rabtui"',
-        '-cut_out "/m/d/big" 4096 2048 "/data/s/d/big.part02-of-03"',
+        '-cdx "/m"', '-mkdir "/data/s" --', '-cd "/data/s"', '-map_single "d" "d"',
+        '-cdx "d"', '-cd "d"', '-map "a b" "a b"',
+        '-cdx "/st"', '-cd "/"', '-map "rabtui" "rabtui"',
+        '-cdx "/m/d"', '-cd "/data/s/d"', '-cut_out "big" 4096 2048 "big.part02-of-03"',
     ]
+    # a deep path: each line within xorriso's 4095 bytes, the directories given in steps
+    deep = b"/m/" + b"/".join([b"\xc3\xa9" * 127] * 15)
+    text = X.command_file("RAB1D01", [X.Entry("file", deep + b"/f", deep.replace(b"/m/", b"/data/") + b"/f")])
+    assert max(len(line) for line in text.splitlines()) < 1200
+    assert text.count("-cdx ") > 1 and text.splitlines()[-1] == '-map "f" "f"'
 
 
 def test_argv_builders():
@@ -105,3 +112,42 @@ def test_hostile_names_survive_a_real_command_file(tmp_path):
                    capture_output=True)
     got = {n: open(os.path.join(os.fsencode(out), b"d", n), "rb").read() for n in os.listdir(os.fsencode(out / "d"))}
     assert got == {name: b"%d" % i for i, name in enumerate(HOSTILE_NAMES)}
+
+
+_NAME = st.one_of(st.binary(min_size=1, max_size=16), st.binary(min_size=200, max_size=255)).map(
+    lambda b: b.replace(b"/", b"\xff").replace(b"\0", b"\n")).filter(lambda b: b not in (b".", b".."))
+
+
+@settings(max_examples=8)
+@given(st.lists(st.lists(_NAME, min_size=1, max_size=6), min_size=1, max_size=4))
+def test_any_names_round_trip_through_a_real_command_file(tmp_path_factory, paths):
+    """Generated paths (any byte but / and NUL, names up to 255 bytes, up to ~1,500 bytes deep)
+    go into an image through the command file and come back byte for byte with osirrox."""
+    base = tmp_path_factory.mktemp("names")
+    src = os.path.join(os.fsencode(base), b"src")
+    os.mkdir(src)
+    files: dict[bytes, bytes] = {}
+    for i, names in enumerate(paths):
+        d = os.path.join(src, *names[:-1]) if names[:-1] else src
+        rel = b"/".join(names)
+        if any(rel.startswith(f + b"/") or f.startswith(rel + b"/") or f == rel for f in files):
+            continue   # a name that is a file in one path and a directory in another
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, names[-1]), "wb") as f:
+            f.write(b"%d" % i)
+        files[rel] = b"%d" % i
+    entries = [X.Entry("file", os.path.join(src, rel), b"/d/" + rel) for rel in sorted(files)]
+    cmdfile = base / "cmds"
+    cmdfile.write_text(X.command_file("RAB1D01", entries), encoding="ascii")
+    done = subprocess.run(X.burn_argv("xorriso", f"images:{base}", "RAB1D01", str(cmdfile)), capture_output=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    out = base / "out"
+    subprocess.run(X.extract_argv("xorriso", f"stdio:{base}/RAB1D01.iso", "RAB1D01", str(out)), check=True,
+                   capture_output=True)
+    got = {}
+    top = os.path.join(os.fsencode(out), b"d")
+    for dirpath, _dirs, names in os.walk(top):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            got[os.path.relpath(p, top)] = open(p, "rb").read()
+    assert got == files

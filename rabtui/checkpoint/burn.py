@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from rabtui import privacy, proc
-from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -70,10 +70,15 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     readme = layout.readme_text(number=number, created=plan_json["created"], disc=disc, discs=cp["discs"],
                                 disc_type=cp["disc_type"], dirs=plan_json["dirs"],
                                 on_disc=plan_json.get("on_disc", {}), filler=filler)
+    if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
+        layout.write_catalog(folder / "catalog.tsv", load_rows(store, number, plan_json))
     layout.stage_disc(staging, readme, cfg.path, folder / "catalog.tsv", store)
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
+    short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
+    for e in entries:
+        e.disk = short.path(e.disk)
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
@@ -94,6 +99,14 @@ def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
             f"disc {disc} would need {need * 2048 / 1e6:.1f} MB, more than the {cp['disc_sectors'] * 2048 / 1e6:.1f} MB"
             f" of a {cp['disc_type']}: README.txt and rabtui/ ({staged * 2048 / 1e6:.1f} MB) grew beyond the room"
             f" kept for them", hint="make a new plan (`rabtui checkpoint burn`) or use a larger disc type")
+
+
+def reason(exc: Exception) -> str:
+    """One line for the operator: a WorkFailed as it is, an OS error with its file."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{exc.strerror}: {os.fsdecode(where)}" if where else exc.strerror
+    return str(exc)
 
 
 def check_blank(drive: str, need_sectors: int, cancel) -> str | None:

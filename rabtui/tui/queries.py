@@ -238,6 +238,8 @@ def job_detail(store: Store, job_id: int, after: int = 0) -> JobDetail | None:
     if job["kind"] == "checkpoint":
         for e in store.all("SELECT data FROM events WHERE job_id=? AND kind='disc' ORDER BY id", (job_id,)):
             discs.append(json.loads(e["data"] or "{}"))
+        if discs and discs[-1].get("state") == "writing" and job["status"] not in ("running", "waiting", "queued"):
+            discs[-1] = {**discs[-1], "state": "interrupted"}   # the job ended while it wrote this disc
     return JobDetail(job, progress, [(k, v[0], v[1]) for k, v in sorted(steps.items())], events, last,
                      dict(backup) if backup else None, discs)
 
@@ -354,11 +356,13 @@ def all_backups(store: Store) -> list[dict]:
 
 
 def checkpoints(store: Store, limit: int = 1) -> list[dict]:
-    """The newest checkpoints (default: the newest one) with their discs."""
+    """The newest checkpoints (default: the newest one) with their discs, as `checkpoint status` shows them."""
+    from rabtui.checkpoint import run
+
     out = []
     for r in store.all("SELECT * FROM checkpoints ORDER BY number DESC LIMIT ?", (limit,)):
         d = dict(r)
-        d["disc_rows"] = [dict(x) for x in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (r["number"],))]
+        d["status"], d["disc_rows"] = run.shown_discs(store, r["number"], r["status"], r["drive"])
         out.append(d)
     return out
 

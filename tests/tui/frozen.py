@@ -6,10 +6,12 @@ import json
 import os
 import textwrap
 
+from rabtui import locks
 from rabtui.store import Store
 
 NOW = 1795327200.0            # 2026-11-22 06:00 UTC
 H = 3600.0
+_LIVE: list[locks.Lock] = []   # the drive locks of the burns shown as live
 
 
 def make(tmp_path) -> "os.PathLike":
@@ -93,4 +95,6 @@ def make(tmp_path) -> "os.PathLike":
     for k, state in enumerate(["verified", "verified", "writing", "planned"], 1):
         s.execute("INSERT INTO discs(number, disc, volid, state) VALUES (4, ?, ?, ?)", (k, f"RAB4D{k:02d}", state))
     s.close()
+    # checkpoint 4 is being burnt: a live job holds its drive (without one it reads "interrupted")
+    _LIVE.append(locks.drive_lock(tmp_path / "state", "images:iso").acquire())
     return cfg
