@@ -92,7 +92,8 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
     proc = subprocess.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
+    # the image is made empty (0600) just before xorriso writes into it: wait for its first bytes
+    while not (first.exists() and first.stat().st_size) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.002)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
