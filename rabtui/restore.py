@@ -132,7 +132,7 @@ def directory_of(source: Source, path: bytes):
             if best is None or len(rel_path(best.path)) < len(dr):
                 best = d
     if best is None:
-        raise UsageError(f"/{os.fsdecode(path)} is not in a directory of source {source.id}")
+        raise UsageError(f"/{shown_name(path)} is not in a directory of source {source.id}")
     return best
 
 
@@ -201,11 +201,22 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
 @dataclass
 class RestoreResult:
     source: str
-    path: str
+    path: str                 # exact (surrogate-escaped); shown_name() for a terminal
     origin: str               # "backup NAME on MEDIUM" | "checkpoint N"
     target: str
     written: Written | None = None
     summary: str = ""
+
+    def incomplete(self) -> bool:
+        """Something was not restored (refused, kept, not possible on the target, an error)."""
+        return bool(self.written and self.written.problems())
+
+    def as_json(self, exit_code: int) -> dict:
+        out = {"source": self.source, "path": self.path, "from": self.origin, "to": self.target,
+               "exit_code": exit_code, "summary": self.summary}
+        if self.written is not None:
+            out.update(self.written.as_json())
+        return out
 
 
 def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, backup: str | None = None,
@@ -223,7 +234,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     if backup and checkpoint is not None:
         raise UsageError("give at most one of --backup and --checkpoint")
     directory_of(source, rel)
-    shown = "/" + os.fsdecode(rel)
+    shown = "/" + shown_name(rel)
     target = "source " + source.id if to_source else os.fspath(to)
     if checkpoint is not None:
         work_parent = os.fsencode(to) if to is not None else os.fsencode(cfg.state_dir)
@@ -231,7 +242,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
         with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=work_parent) as staging:
             item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                            RestoreResult(source.id, shown, f"checkpoint {checkpoint}", target))
+                            RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target))
     row = choose_backup(store, source, rel, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
@@ -242,11 +253,11 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
         return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                        RestoreResult(source.id, shown, origin, target))
+                        RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
-    head = f"restored {result.path} from {result.origin} {where}: {w.counts()}"
+    head = f"restored /{shown_name(os.fsencode(result.path)[1:])} from {result.origin} {where}: {w.counts()}"
     problems = w.problems()
     if not problems:
         return head

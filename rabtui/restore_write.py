@@ -263,8 +263,6 @@ class SafeWriter:
         if old is not None and not self.overwrite:
             self.result.skipped.append(rel)
             return
-        if old is not None and stat.S_ISDIR(old.st_mode):
-            raise Refused(f"{shown_name(rel)} is a directory on the target")
         key = (st.st_dev, st.st_ino)
         tmp = _tmp_name()
         if st.st_nlink > 1 and not stat.S_ISDIR(mode) and key in self.inodes:
@@ -275,24 +273,40 @@ class SafeWriter:
                 os.link(first_name, tmp, src_dir_fd=first_fd, dst_dir_fd=fd, follow_symlinks=False)
             finally:
                 os.close(first_fd)
-            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            self._into_place(fd, tmp, name)
             self.result.links += 1
             return
         if stat.S_ISREG(mode):
             self._file(src, fd, tmp, st)
-            self.result.files += 1
-            self.result.bytes += st.st_size
+            counter = "files"
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(src), tmp, dir_fd=fd)
-            self._meta_path(fd, tmp, st, is_link=True)
-            self.result.symlinks += 1
+            counter = "symlinks"
+        elif self._special(fd, tmp, rel, st):
+            counter = "special"
         else:
-            if not self._special(src, fd, tmp, rel, st):
-                return
-            self.result.special += 1
-        os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            return
+        if counter != "files":
+            try:
+                self._meta_path(fd, tmp, st, src=src, is_link=counter == "symlinks")
+            except BaseException:
+                os.unlink(tmp, dir_fd=fd)
+                raise
+        self._into_place(fd, tmp, name)
+        setattr(self.result, counter, getattr(self.result, counter) + 1)
+        if counter == "files":
+            self.result.bytes += st.st_size
         if st.st_nlink > 1:
             self.inodes[key] = rel
+
+    @staticmethod
+    def _into_place(fd: int, tmp: bytes, name: bytes) -> None:
+        """rename(2) replaces a symlink itself, never what it points to."""
+        try:
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=fd)
+            raise
 
     def _file(self, src: bytes, fd: int, tmp: bytes, st: os.stat_result) -> None:
         fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -310,7 +324,7 @@ class SafeWriter:
         finally:
             os.close(fd_in)
 
-    def _special(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> bool:
+    def _special(self, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> bool:
         mode = st.st_mode
         kind = "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
         try:
@@ -322,7 +336,6 @@ class SafeWriter:
             why = _why(exc) + (" (device nodes need root)" if exc.errno == errno.EPERM else "")
             self.result.not_restored.append((kind, rel, why))
             return False
-        self._meta_path(fd, tmp, st, src=src)
         return True
 
     # --- metadata -------------------------------------------------------------------------------
