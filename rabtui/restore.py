@@ -85,7 +85,11 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
     top = os.lstat(src)
     is_dir = stat.S_ISDIR(top.st_mode)
     join = (lambda r: os.path.join(rel_dest, r) if r else rel_dest) if rel_dest else (lambda r: r)
-    with SafeWriter(target_root, overwrite, replace_symlinks=replace_symlinks) as writer:
+    try:
+        writer = SafeWriter(target_root, overwrite, replace_symlinks=replace_symlinks)
+    except Refused as exc:
+        raise WorkFailed(f"refusing to restore into {shown_name(target_root)}: {exc}") from None
+    with writer:
         listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _walk(src)] if is_dir else [])
         for rel, _ in listed:
             if rel:
