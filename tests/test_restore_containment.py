@@ -199,10 +199,13 @@ def test_a_directory_swapped_for_a_symlink_while_restoring(tmp_path, to_source):
     try:
         kw = {"to_source": True} if to_source else {"to": tmp_path / "target"}
         res = R.restore(cfg, lab.store(), "loc", data, overwrite=True, **kw)
+    except R.RestoreIncomplete as exc:      # a directory gone for a moment: said, with the counts
+        res = exc.result
+        assert "could not finish" in str(exc) and f"{res.written.files} files" in str(exc)
     finally:
         swapper.stop.set()
         swapper.join()
     assert swapper.swaps > 10
     assert os.listdir(outside) == []
-    # what was refused while the symlink was there is said by name
+    # every file is restored, or named as refused or failed
     assert res.written.files + len(res.written.refused) + len(res.written.errors) >= len(many)
