@@ -84,6 +84,8 @@ class Source:
     post_backup_commands: tuple[str, ...] = ()
     schedule: str | None = None
     pause_notifications_until: dt.date | None = None
+    acls: bool = True                  # rsync -A
+    xattrs: bool = True                # rsync -X
 
     @property
     def is_local(self) -> bool:
@@ -151,7 +153,7 @@ def default_state_dir() -> Path:
 # --- reading -------------------------------------------------------------------------------------
 
 # Each table: key -> (types accepted, required). bool is excluded from int explicitly below.
-_STR, _INT, _LIST, _DATE = (str,), (int,), (list,), (dt.date,)
+_STR, _INT, _LIST, _DATE, _BOOL = (str,), (int,), (list,), (dt.date,), (bool,)
 _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "rabtui": {"state_dir": (_STR, False)},
     "checkpoint": {
@@ -182,6 +184,8 @@ _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "post_backup_commands": (_LIST, False),
         "schedule": (_STR, False),
         "pause_notifications_until": (_DATE, False),
+        "acls": (_BOOL, False),
+        "xattrs": (_BOOL, False),
         "directories": (_LIST, False),
     },
     "directories": {
@@ -193,7 +197,8 @@ _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     },
 }
 _TOP = {"rabtui": dict, "checkpoint": dict, "retention": dict, "notify": dict, "media": list, "sources": list}
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table"}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dt.date: "a date (YYYY-MM-DD)", dict: "a table",
+               bool: "true or false"}
 
 
 class _Reader:
@@ -215,7 +220,7 @@ class _Reader:
                 allowed = ", ".join(spec)
                 raise self.error(keypath + (key,), f"unknown key (allowed here: {allowed})")
             types, _ = spec[key]
-            if isinstance(value, (bool, dt.datetime)) or not isinstance(value, types):
+            if (isinstance(value, (bool, dt.datetime)) and types != _BOOL) or not isinstance(value, types):
                 raise self.error(keypath + (key,), f"must be {_TYPE_NAMES[types[0]]}, not {value!r}")
             if types == _LIST and key != "directories":
                 for i, item in enumerate(value):
@@ -392,6 +397,8 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 post_backup_commands=tuple(s.get("post_backup_commands", ())),
                 schedule=s.get("schedule"),
                 pause_notifications_until=s.get("pause_notifications_until"),
+                acls=s.get("acls", True),
+                xattrs=s.get("xattrs", True),
             )
         )
     return Config(

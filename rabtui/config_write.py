@@ -45,6 +45,9 @@ def _source_dict(s: Source) -> dict:
     for key in ("excludes", "pre_backup_commands", "post_backup_commands"):
         if getattr(s, key):
             d[key] = list(getattr(s, key))
+    for key in ("acls", "xattrs"):
+        if not getattr(s, key):
+            d[key] = False
     d["directories"] = []
     for dr in s.directories:
         dd: dict[str, Any] = {"path": dr.path, "kind": dr.kind}
@@ -136,6 +139,8 @@ excludes = ["*.tmp", "cache/"]
 # pre_backup_commands = ["mysqldump --all-databases > /var/backups/db.sql"]
 # post_backup_commands = ["rm -f /var/backups/db.sql"]
 schedule = "0 2 * * *"
+acls = true                         # keep POSIX ACLs (rsync -A)
+xattrs = true                       # keep extended attributes, capabilities included (rsync -X)
 
 [[sources.directories]]
 path = "/etc"

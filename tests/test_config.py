@@ -143,6 +143,22 @@ def test_round_trip_load_save_load(folder):
     assert out.stat().st_mode & 0o777 == 0o640 and configmod.load(out) == again
 
 
+def test_acls_and_xattrs_default_on_and_can_be_turned_off(folder):
+    cfg = configmod.load(write(folder, FULL))
+    assert all(s.acls and s.xattrs for s in cfg.sources)
+    text = FULL.replace('id = "web1"\n', 'id = "web1"\nacls = false\nxattrs = false\n')
+    off = configmod.load(write(folder, text)).source("web1")
+    assert not off.acls and not off.xattrs
+    out = folder / "saved.toml"
+    config_write.save(configmod.load(write(folder, text)), out)
+    assert configmod.load(out).source("web1") == dataclasses.replace(off)
+    assert "acls = false" in out.read_text() and "acls = true" not in out.read_text()
+    assert_error(folder, FULL.replace('id = "web1"\n', 'id = "web1"\nacls = 1\n'), "acls = 1",
+                 "sources[0].acls", "must be true or false, not 1")
+    assert_error(folder, FULL.replace('id = "web1"\n', 'id = "web1"\nxattrs = "yes"\n'), "xattrs",
+                 "sources[0].xattrs", "must be true or false")
+
+
 def test_minimal_config_and_local_source(folder, isolated_home):
     path = write(folder, '[[sources]]\nid = "here"\n[[sources.directories]]\npath = "//srv//data/"\n')
     cfg = configmod.load(path)

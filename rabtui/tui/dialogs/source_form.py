@@ -29,7 +29,10 @@ FIELDS = (
     ("identity_file", "identity file", "~/.ssh/id_ed25519"),
     ("schedule", "schedule", "cron expression, e.g. 0 2 * * *"),
     ("excludes", "excludes", "comma-separated patterns, e.g. *.tmp, cache/"),
+    ("acls", "ACLs", "true or false: keep POSIX ACLs (rsync -A)"),
+    ("xattrs", "xattrs", "true or false: keep extended attributes and capabilities (rsync -X)"),
 )
+_FLAGS = ("acls", "xattrs")
 AREAS = (
     ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [exclude=PATTERN]"),
     ("pre_backup_commands", "pre-backup commands, one per line"),
@@ -84,6 +87,15 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
     return tuple(dirs)
 
 
+def _flag(values: dict[str, str], key: str) -> bool:
+    word = values.get(key, "").strip().lower()
+    if word in ("", "true", "yes", "on"):
+        return True
+    if word in ("false", "no", "off"):
+        return False
+    raise FieldError(key, "write true or false")
+
+
 def source_from_form(values: dict[str, str]) -> Source:
     port = values["port"].strip()
     if port and not port.isdigit():
@@ -100,6 +112,8 @@ def source_from_form(values: dict[str, str]) -> Source:
         directories=parse_directories(values["directories"]),
         pre_backup_commands=tuple(c for c in values["pre_backup_commands"].splitlines() if c.strip()),
         post_backup_commands=tuple(c for c in values["post_backup_commands"].splitlines() if c.strip()),
+        acls=_flag(values, "acls"),
+        xattrs=_flag(values, "xattrs"),
     )
 
 
@@ -147,7 +161,8 @@ class SourceForm(ModalScreen[str | None]):
                 value = ""
                 if s is not None:
                     v = getattr(s, key)
-                    value = ", ".join(v) if key == "excludes" else ("" if v is None else str(v))
+                    value = (", ".join(v) if key == "excludes" else str(v).lower() if key in _FLAGS
+                             else "" if v is None else str(v))
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
                     yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)
