@@ -49,7 +49,8 @@ def _via(dir_fd: int, name: bytes) -> bytes:
 
 def _walk(top: bytes, topdown: bool = True):
     """(path usable during the iteration, name below `top`, lstat) of everything below the
-    directory `top`, in pre-order (or, not `topdown`, each directory itself after its contents)."""
+    directory `top`, in pre-order; not `topdown`: (its open descriptor, name, stat) of each
+    directory itself, after its contents."""
     for dirpath, dirnames, filenames, dfd in os.fwalk(top, topdown=topdown):
         under = dirpath[len(top):].lstrip(b"/")
         if topdown:
@@ -58,7 +59,7 @@ def _walk(top: bytes, topdown: bool = True):
                 yield _via(dfd, name), os.path.join(under, name) if under else name, \
                     os.stat(name, dir_fd=dfd, follow_symlinks=False)
         else:
-            yield b"/proc/self/fd/%d" % dfd, under, os.stat(dfd)
+            yield dfd, under, os.stat(dfd)
 
 
 def _clashes(writer: SafeWriter, src: bytes, rels) -> list[bytes]:

@@ -92,15 +92,17 @@ def _why(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-def _read_xattrs(path: bytes) -> list[tuple[bytes, bytes]]:
+def _read_xattrs(path: bytes | int) -> list[tuple[bytes, bytes]]:
+    """The extended attributes of `path` (not followed), or of an open descriptor."""
+    kw = {} if isinstance(path, int) else {"follow_symlinks": False}
     try:
-        names = os.listxattr(path, follow_symlinks=False)
+        names = os.listxattr(path, **kw)
     except OSError:
         return []
     out = []
     for n in names:
         try:
-            out.append((os.fsencode(n), os.getxattr(path, n, follow_symlinks=False)))
+            out.append((os.fsencode(n), os.getxattr(path, n, **kw)))
         except OSError:
             continue
     out.sort(key=lambda kv: kv[0] == CAPABILITY)   # the capability last
@@ -277,7 +279,7 @@ class SafeWriter:
             self.result.links += 1
             return
         if stat.S_ISREG(mode):
-            self._file(src, fd, tmp, st)
+            self._file(src, fd, tmp, rel, st)
             counter = "files"
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(src), tmp, dir_fd=fd)
@@ -288,7 +290,7 @@ class SafeWriter:
             return
         if counter != "files":
             try:
-                self._meta_path(fd, tmp, st, src=src, is_link=counter == "symlinks")
+                self._meta_path(fd, tmp, st, src=src, is_link=counter == "symlinks", shown=rel)
             except BaseException:
                 os.unlink(tmp, dir_fd=fd)
                 raise
@@ -308,14 +310,14 @@ class SafeWriter:
             os.unlink(tmp, dir_fd=fd)
             raise
 
-    def _file(self, src: bytes, fd: int, tmp: bytes, st: os.stat_result) -> None:
+    def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> None:
         fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                              dir_fd=fd)
             try:
                 _copy_sparse(fd_in, fd_out, st.st_size)
-                self._meta_fd(fd_out, src, st)
+                self._meta_fd(fd_out, fd_in, st, rel)
             except BaseException:
                 os.close(fd_out)
                 os.unlink(tmp, dir_fd=fd)
@@ -340,7 +342,7 @@ class SafeWriter:
 
     # --- metadata -------------------------------------------------------------------------------
 
-    def _set_xattrs(self, target, src: bytes, shown: bytes) -> None:
+    def _set_xattrs(self, target, src: bytes | int, shown: bytes) -> None:
         for n, value in _read_xattrs(src):
             try:
                 if isinstance(target, int):
@@ -349,26 +351,26 @@ class SafeWriter:
                     os.setxattr(target, n, value, follow_symlinks=False)
                 self.result.attributes += 1
             except OSError as exc:
-                self.result.not_restored.append(("attribute", shown, f"{os.fsdecode(n)}: {_why(exc)}"))
+                self.result.not_restored.append(("attribute", shown, f"{shown_name(n)}: {_why(exc)}"))
 
-    def _meta_fd(self, fd: int, src: bytes, st: os.stat_result) -> None:
+    def _meta_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
         if self.as_root:
             os.fchown(fd, st.st_uid, st.st_gid)
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
-        self._set_xattrs(fd, src, src)           # ACLs after chmod, the capability after chown
+        self._set_xattrs(fd, src, shown)         # ACLs after chmod, the capability after chown
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     def _meta_path(self, fd: int, name: bytes, st: os.stat_result, *, is_link: bool = False,
-                   src: bytes | None = None) -> None:
+                   src: bytes | None = None, shown: bytes = b"") -> None:
         if self.as_root:
             os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
         if not is_link:
             os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=fd)
             if src is not None:   # through the directory's descriptor: no path is walked again
-                self._set_xattrs(b"/proc/self/fd/%d/%s" % (fd, name), src, src)
+                self._set_xattrs(b"/proc/self/fd/%d/%s" % (fd, name), src, shown)
         os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
 
-    def finish_dir(self, src: bytes, rel: bytes, st: os.stat_result) -> None:
+    def finish_dir(self, src: bytes | int, rel: bytes, st: os.stat_result) -> None:
         """A directory's ownership, mode, attributes and times, after everything inside it."""
         try:
             self._drop_cache()
@@ -376,7 +378,7 @@ class SafeWriter:
             pfd = self.parent_fd(rel_dir)
             dfd = self._open_child(pfd, name, rel)
             try:
-                self._meta_fd(dfd, src, st)
+                self._meta_fd(dfd, src, st, rel)
             finally:
                 os.close(dfd)
         except Refused as exc:
