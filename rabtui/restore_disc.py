@@ -22,9 +22,13 @@ def xorriso_volid_argv(dev: str) -> list[str]:
     return ["xorriso", "-indev", dev, "-pvd_info"]
 
 
-def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes) -> list[str]:
-    return ["xorriso", "-osirrox", "on", "-iso_rr_pattern", "off", "-indev", dev,
-            "-extract", os.fsdecode(disc_path), os.fsdecode(target)]
+def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None) -> list[str]:
+    """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
+    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes."""
+    as_root = os.geteuid() == 0 if as_root is None else as_root
+    return ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
+            "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
+            "-iso_rr_pattern", "off", "-indev", dev, "-extract", os.fsdecode(disc_path), os.fsdecode(target)]
 
 
 def parse_volid(output: bytes) -> str | None:

@@ -19,7 +19,7 @@ T0 = datetime(2026, 6, 1, 3, 0)
 
 def _restored_equal(src, restored, skipped):
     diffs = fidelity.differences(src, restored, acls="acl" not in skipped)
-    assert diffs == [], diffs
+    assert diffs == [], "\n".join(diffs)
     sparse = os.path.join(restored, fidelity.SPARSE_NAME)
     assert fidelity.sparse_content_ok(sparse)
     assert fidelity.allocated(sparse) <= fidelity.allocated(os.path.join(src, fidelity.SPARSE_NAME)) + (1 << 20)
@@ -92,3 +92,37 @@ def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
     assert "2 not restored" in got["summary"] and "block-like" in got["summary"]
     assert got["restored"]["special_files"] == 2       # the FIFO and the socket
     assert got["restored"]["files"] > 0 and not got["errors"]
+
+
+@pytest.mark.xfail(strict=True, reason="the discs do not hold it yet: the checkpoint side of issue 20 (AAIP ACLs and"
+                   " xattrs, special files, hard links in the ISO) is built in branch fidelity; and osirrox"
+                   " extracts symlinks without their owner and mtime")
+def test_fidelity_tree_back_from_the_discs(tmp_path):
+    import threading
+
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+
+    lab = Lab(tmp_path, media_count=1)
+    (lab.src / "data").mkdir()
+    cfg = lab.write(f'''
+[[sources]]
+id = "loc"
+[[sources.directories]]
+path = "{lab.src / 'data'}"
+
+[checkpoint]
+disc = "dvd+r"
+drive = "images:{tmp_path / 'iso'}"
+''')
+    skipped = fidelity.build(lab.src / "data")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    data = str(lab.src / "data")
+    got = R.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
+    assert not got.written.problems(), got.summary
+    _restored_equal(data, tmp_path / "out" / data.lstrip("/"), skipped)
