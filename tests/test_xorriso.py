@@ -25,11 +25,16 @@ def test_command_file():
     text = X.command_file("RAB12D03", entries)
     assert text.splitlines() == [
         '-volid "RAB12D03"',
-        '-map_single "/m/d" "/data/s/d"',
-        '-map "/m/d/a b" "/data/s/d/a b"',
-        '-map "/st/rabtui" "/rabtui"',
-        '-cut_out "/m/d/big" 4096 2048 "/data/s/d/big.part02-of-03"',
+        '-cdx "/m"', '-mkdir "/data/s" --', '-cd "/data/s"', '-map_single "d" "d"',
+        '-cdx "d"', '-cd "d"', '-map "a b" "a b"',
+        '-cdx "/st"', '-cd "/"', '-map "rabtui" "rabtui"',
+        '-cdx "/m/d"', '-cd "/data/s/d"', '-cut_out "big" 4096 2048 "big.part02-of-03"',
     ]
+    # a deep path: each line within xorriso's 4095 bytes, the directories given in steps
+    deep = b"/m/" + b"/".join([b"\xc3\xa9" * 127] * 15)
+    text = X.command_file("RAB1D01", [X.Entry("file", deep + b"/f", deep.replace(b"/m/", b"/data/") + b"/f")])
+    assert max(len(line) for line in text.splitlines()) < 1200
+    assert text.count("-cdx ") > 1 and text.splitlines()[-1] == '-map "f" "f"'
 
 
 def test_argv_builders():

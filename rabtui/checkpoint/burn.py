@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from rabtui import proc
-from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, Emit, Event
@@ -74,6 +74,9 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
+    short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
+    for e in entries:
+        e.disk = short.path(e.disk)
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
@@ -94,6 +97,14 @@ def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:
             f"disc {disc} would need {need * 2048 / 1e6:.1f} MB, more than the {cp['disc_sectors'] * 2048 / 1e6:.1f} MB"
             f" of a {cp['disc_type']}: README.txt and rabtui/ ({staged * 2048 / 1e6:.1f} MB) grew beyond the room"
             f" kept for them", hint="make a new plan (`rabtui checkpoint burn`) or use a larger disc type")
+
+
+def reason(exc: Exception) -> str:
+    """One line for the operator: a WorkFailed as it is, an OS error with its file."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{exc.strerror}: {os.fsdecode(where)}" if where else exc.strerror
+    return str(exc)
 
 
 def check_blank(drive: str, need_sectors: int, cancel) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui.backup import media
+from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.store import Store
@@ -74,35 +75,37 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
 
     # depth first, names in byte order (no recursion: trees may be deep)
     stack: list[tuple[bytes, bytes]] = [(base, b"")]
-    while stack:
-        dir_bytes, rel = stack.pop()
-        with os.scandir(dir_bytes) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        if not entries and rel:
-            st = os.lstat(dir_bytes)
-            paths.append(rel)
-            sizes.append(0)
-            mtimes.append(int(st.st_mtime))
-            marks.append(DIR_MARK)
-        subdirs = []
-        for e in entries:
-            r = rel + b"/" + e.name if rel else e.name
-            st = e.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                subdirs.append((e.path, r))
-            elif stat.S_ISREG(st.st_mode):
-                paths.append(r)
-                sizes.append(st.st_size)
-                mtimes.append(int(st.st_mtime))
-                marks.append(None)
-            elif stat.S_ISLNK(st.st_mode):
-                paths.append(r)
+    with Shortcuts() as short:
+        while stack:
+            dir_bytes, rel = stack.pop()
+            dir_bytes = short.path(dir_bytes)
+            with os.scandir(dir_bytes) as it:
+                entries = sorted(it, key=lambda e: e.name)
+            if not entries and rel:
+                st = os.lstat(dir_bytes)
+                paths.append(rel)
                 sizes.append(0)
                 mtimes.append(int(st.st_mtime))
-                marks.append(LINK_MARK)
-            else:
-                skipped.append(r)
-        stack.extend(reversed(subdirs))
+                marks.append(DIR_MARK)
+            subdirs = []
+            for e in entries:
+                r = rel + b"/" + e.name if rel else e.name
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    subdirs.append((e.path, r))
+                elif stat.S_ISREG(st.st_mode):
+                    paths.append(r)
+                    sizes.append(st.st_size)
+                    mtimes.append(int(st.st_mtime))
+                    marks.append(None)
+                elif stat.S_ISLNK(st.st_mode):
+                    paths.append(r)
+                    sizes.append(0)
+                    mtimes.append(int(st.st_mtime))
+                    marks.append(LINK_MARK)
+                else:
+                    skipped.append(r)
+            stack.extend(reversed(subdirs))
     return paths, sizes, mtimes, marks, skipped
 
 

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rabtui.checkpoint import content, plan as planmod, triggers
+from rabtui.checkpoint import content, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint.layout import Row, volid, write_catalog
+from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.discs import parse_disc
 from rabtui.errors import UsageError
@@ -23,6 +24,10 @@ from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.store import Store
 
 DB_ROW_BYTES = 130          # a disc_files row in the database copy, besides its paths (measured: ~240 in all)
+PART_SUFFIX_LEN = len(".part00-of-00")
+# The longest path on a disc, "/" included: xorriso's limit less room for the directory that a
+# disc is extracted into when it is verified (a short alias in the temporary directory).
+DISC_PATH_MAX = xorriso.PATH_MAX - 32
 
 
 @dataclass
@@ -97,6 +102,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
             filler.append(content.gather(cfg, store, s.source, s.path, s.backup_id))
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
+    filler = [d for d in filler if _fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
     groups = [planmod.Group(key=(d.source, d.path), prefix=prefix_of(d.source, d.path), paths=d.paths,
                             sizes=d.sizes) for d in data]
     fgroups = [planmod.Group(key=(d.source, d.path), prefix=b"add", paths=d.paths, sizes=d.sizes) for d in filler]
@@ -107,7 +113,31 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         raise UsageError(str(exc)) from None
     if not p.files:
         raise UsageError(f"nothing to write: {', '.join(d.key for d in data)} hold no files")
+    for gi, d in enumerate(data):
+        _check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
     return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
+
+
+def _too_long(prefix: bytes, rel: bytes, split: bool) -> bool:
+    return 2 + len(prefix) + len(rel) + (PART_SUFFIX_LEN if split else 0) > DISC_PATH_MAX
+
+
+def _check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:
+    """A path too long for a disc is refused before anything is recorded, with its name."""
+    bad = [rel for i, rel in enumerate(d.paths) if _too_long(prefix, rel, placement[i] == planmod.SPLIT)]
+    if bad:
+        raise UsageError(
+            f"{d.key}: {len(bad)} paths are too long for a disc ({DISC_PATH_MAX} bytes at most with"
+            f" /{os.fsdecode(prefix)}/ before them), e.g. {os.fsdecode(bad[0])[:120]!r}...",
+            hint="xorriso writes no longer paths; leave these out of the directory (exclude) or shorten them")
+
+
+def _fits_on_disc(prefix: bytes, paths: list[bytes], emit: Emit, key: str) -> bool:
+    """A filler candidate with a path too long for a disc is not used."""
+    if any(_too_long(prefix, rel, False) for rel in paths):
+        emit(Event(LOG, f"filler {key} left out: it holds paths too long for a disc"))
+        return False
+    return True
 
 
 def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
@@ -135,37 +165,38 @@ def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
         mark = d.marks[i]
         if mark is None:
             progress(rel)
-            sha = content.sha256_file(disk, cancel)
+            sha = content.sha256_file(short.path(disk), cancel)
             done += d.sizes[i]
         else:
             sha = mark
         rows.append(Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], sha,
                         disk=disk))
 
-    for gi, d in enumerate(c.data):
-        prefix = prefix_of(d.source, d.path)
-        where = p.placement[gi]
-        for i in range(len(d.paths)):
-            k = where[i]
-            if k != planmod.SPLIT:
-                add(d, prefix, i, k)
-                continue
-            rel = d.paths[i]
-            disk = os.path.join(os.fsencode(d.root), rel)
-            for part in parts_of[(gi, i)]:
-                name = planmod.part_name(rel, part.part, part.parts)
-                progress(name)
-                sha = content.sha256_range(disk, part.offset, part.length)
-                done += part.length
-                rows.append(Row(part.disc + 1, d.source, d.rel + b"/" + rel if d.rel else rel,
-                                prefix + b"/" + name, part.length, d.mtimes[i], sha, part.part, part.parts,
-                                offset=part.offset, disk=disk))
-    for k, dp in enumerate(p.discs):
-        for ci in dp.filler:
-            d = c.filler[ci]
-            prefix = b"add/%d" % p.filler_numbers[ci]
+    with Shortcuts() as short:   # paths deeper than PATH_MAX on the medium
+        for gi, d in enumerate(c.data):
+            prefix = prefix_of(d.source, d.path)
+            where = p.placement[gi]
             for i in range(len(d.paths)):
-                add(d, prefix, i, k)
+                k = where[i]
+                if k != planmod.SPLIT:
+                    add(d, prefix, i, k)
+                    continue
+                rel = d.paths[i]
+                disk = os.path.join(os.fsencode(d.root), rel)
+                for part in parts_of[(gi, i)]:
+                    name = planmod.part_name(rel, part.part, part.parts)
+                    progress(name)
+                    sha = content.sha256_range(short.path(disk), part.offset, part.length)
+                    done += part.length
+                    rows.append(Row(part.disc + 1, d.source, d.rel + b"/" + rel if d.rel else rel,
+                                    prefix + b"/" + name, part.length, d.mtimes[i], sha, part.part, part.parts,
+                                    offset=part.offset, disk=disk))
+        for k, dp in enumerate(p.discs):
+            for ci in dp.filler:
+                d = c.filler[ci]
+                prefix = b"add/%d" % p.filler_numbers[ci]
+                for i in range(len(d.paths)):
+                    add(d, prefix, i, k)
     return rows
 
 

@@ -2,10 +2,16 @@
 
 Each disc goes planned -> writing -> written -> verified (or failed / skipped) in `discs`. A run
 starts at the first disc that is not verified, so `resume` after a killed process, a failed disc,
-a skip or an abort simply runs again; a verified disc is never written again. Before each disc
-the operator is asked to insert it (ready / skip / abort); after a failure: retry, rewrite on a
-new disc, skip or abort. When every disc is verified the checkpoint is completed and its
-directories' trigger counters are reset.
+a skip or an abort simply runs again; a verified disc is never written again, a disc left written
+but not verified is verified first. Before each disc the operator is asked to insert it (ready /
+skip / abort); after a failure (xorriso's, or an OS error such as a full or unwritable image
+directory): retry, rewrite on a new disc, skip or abort. When every disc is verified the
+checkpoint is completed and its directories' trigger counters are reset.
+
+A job that dies leaves its disc "writing": with no live job holding the drive, that reads as
+"interrupted" (`shown_discs`), and the next run records it so. A checkpoint that cannot be
+finished is abandoned: its verified discs stay verified (their files restore from them), the
+others become "abandoned", and burn and resume refuse it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, field
 from rabtui import locks, proc
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
-from rabtui.checkpoint.verify import verify_disc
+from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import (
@@ -47,11 +53,54 @@ class RunResult:
         return 0 if self.status == "completed" else 1
 
 
+FINISHED = ("completed", "abandoned")
+BUSY = ("writing", "written")      # states a live job moves on from
+
+
 def latest_unfinished(store: Store) -> int:
-    row = store.one("SELECT number FROM checkpoints WHERE status != 'completed' ORDER BY number DESC LIMIT 1")
+    row = store.one("SELECT number FROM checkpoints WHERE status NOT IN (?, ?) ORDER BY number DESC LIMIT 1",
+                    FINISHED)
     if row is None:
         raise UsageError("there is no unfinished checkpoint to resume")
     return row["number"]
+
+
+def shown_discs(store: Store, number: int, status: str, drive: str | None) -> tuple[str, list[dict]]:
+    """The checkpoint's status and its discs as the screens show them: what a job that is gone
+    left "burning" / "writing" reads "interrupted"."""
+    rows = [dict(r) for r in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (number,))]
+    live = bool(drive) and locks.drive_lock(store.state_dir, drive).is_held()
+    if live:
+        return status, rows
+    for r in rows:
+        if r["state"] == "writing":
+            r["state"], r["message"] = "interrupted", "the job ended while writing this disc"
+    return ("interrupted" if status == "burning" else status), rows
+
+
+def _record_interrupted(store: Store, number: int, why: str) -> None:
+    store.execute("UPDATE discs SET state='interrupted', message=? WHERE number=? AND state='writing'", (why, number))
+
+
+def abandon(cfg: Config, store: Store, number: int) -> str:
+    """Give up checkpoint `number` so that a new one can start; returns what was done."""
+    cp, _plan = burn.load_plan(store, number)
+    if cp["status"] == "completed":
+        raise UsageError(f"checkpoint {number} is complete; there is nothing to abandon")
+    if cp["status"] == "abandoned":
+        return f"checkpoint {number} was already abandoned"
+    drive = cp["drive"] or cfg.checkpoint.drive
+    with locks.drive_lock(cfg.state_dir, drive):   # refused while a job writes it
+        with store.transaction():
+            store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
+            store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
+                          (f"checkpoint {number} abandoned", number))
+    kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
+                                         (number,))]
+    return (f"checkpoint {number} abandoned; "
+            + (f"discs {', '.join(map(str, kept))} stay verified: their files can be restored from them"
+               " (a file cut into parts only with all its parts)" if kept else "no disc of it was verified")
+            + "; its directories stay due for the next checkpoint")
 
 
 def _set_disc(store: Store, number: int, disc: int, state: str, emit: Emit, message: str = "", **cols) -> None:
@@ -88,7 +137,11 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
     left = store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]
     if cp["status"] == "completed" and not left:
         return RunResult(number, "completed", message=f"checkpoint {number} is already complete")
+    if cp["status"] == "abandoned":
+        raise UsageError(f"checkpoint {number} was abandoned and is not written any more",
+                         hint="`rabtui checkpoint burn` makes a new checkpoint")
     with locks.drive_lock(cfg.state_dir, drive):
+        _record_interrupted(store, number, "the job ended while writing this disc")
         store.execute("UPDATE checkpoints SET status='burning', drive=? WHERE number=?", (drive, number))
         result = RunResult(number, "incomplete")
         try:
@@ -110,6 +163,10 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
                               f" goes on at the first disc not verified")
             emit(Event(ERROR, result.message))
             return result
+        except BaseException as exc:   # the screens must not show "writing" for a job that is gone
+            _record_interrupted(store, number, f"interrupted: {exc}")
+            store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+            raise
         if len(result.verified) == cp["discs"]:
             complete(store, number, plan_json)
             result.status = "completed"
@@ -130,6 +187,19 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     rows = burn.load_rows(store, number, plan_json, disc)
     need = _need_sectors(cp, plan_json, disc)
     note = ""
+    if store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"] == "written":
+        # written before the last run ended, not verified yet (a kill during verification)
+        answer = prompter.ask(insert_question(cp, plan_json, disc, drive, verb="Insert the written disc",
+                                              note=f"Disc {disc} was written but not verified; it is verified now.",
+                                              choices=(READY, REWRITE, ABORT)), cancel)
+        if answer == ABORT:
+            raise Aborted(f"aborted at disc {disc}")
+        if answer == READY:
+            outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
+            if outcome != REWRITE:
+                return outcome
+        _eject(drive, cancel)
+        note = "Use a new blank disc."
     while True:   # insert a blank disc and write it
         answer = prompter.ask(insert_question(cp, plan_json, disc, drive, note), cancel)
         if answer == ABORT:
@@ -137,18 +207,19 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         if answer == SKIP:
             _set_disc(store, number, disc, "skipped", emit, f"disc {disc} skipped")
             return "skipped"
-        problem = burn.check_blank(drive, need, cancel)
-        if problem:
-            note = problem
-            continue
-        _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
         try:
+            problem = burn.check_blank(drive, need, cancel)
+            if problem:
+                note = problem
+                continue
+            _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
                             disc_sectors=cp["disc_sectors"])
-        except WorkFailed as exc:
-            _set_disc(store, number, disc, "failed", emit, str(exc))
-            answer = _ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {exc}", disc)
+        except (WorkFailed, OSError) as exc:
+            why = burn.reason(exc)
+            _set_disc(store, number, disc, "failed", emit, why)
+            answer = _ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc)
             if answer == RETRY or answer == REWRITE:
                 note = ""
                 if answer == REWRITE:
@@ -179,7 +250,10 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
     scratch = checkpoint_dir(cfg, number) / f"verify-{disc:02d}"
     while True:
         emit(Event(LOG, f"verifying {vid}"))
-        res = verify_disc(drive, vid, rows, scratch, emit=emit, cancel=cancel)
+        try:
+            res = verify_disc(drive, vid, rows, scratch, emit=emit, cancel=cancel)
+        except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
+            res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
             _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
             _eject(drive, cancel)
@@ -241,7 +315,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
         try:
             for k in discs:
                 state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, k))["state"]
-                if state in ("planned", "skipped"):
+                if state in ("planned", "skipped", "interrupted", "abandoned"):
                     emit(Event(LOG, f"disc {k} was never written; `rabtui checkpoint resume {number}` writes it"))
                     result.skipped.append(k)
                     continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc
-from rabtui.checkpoint import content, xorriso
+from rabtui.checkpoint import content, shortpath, xorriso
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -94,15 +94,18 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         res.ok = check.ok and not res.mismatched and not res.messages
         return res
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
+    short = shortpath.alias(scratch)   # the disc's deepest paths fit below it
+    disc_root = os.path.join(short, b"d")   # a new directory: xorriso never replaces the link itself
     try:
-        done = proc.run(xorriso.extract_argv(exe, indev, volid, str(scratch)), cancel=cancel)
+        done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root)), cancel=cancel)
         if not done.ok:
             res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-        _compare(rows, scratch, res, emit, cancel)
+        _compare(rows, disc_root, res, emit, cancel)
         for name in (b"README.txt", b"rabtui/catalog.tsv"):
-            if not os.path.isfile(os.path.join(os.fsencode(scratch), name)):
+            if not os.path.isfile(os.path.join(disc_root, name)):
                 res.missing.append(name)
     finally:
+        os.unlink(short)
         _rmtree(scratch)
     seen = set()
     res.mismatched = [p for p in res.mismatched if not (p in seen or seen.add(p))]
@@ -112,8 +115,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     return res
 
 
-def _compare(rows: list[Row], scratch: Path, res: VerifyResult, emit: Emit, cancel) -> None:
-    base = os.fsencode(scratch)
+def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel) -> None:
     total = sum(r.size for r in rows if r.sha256 not in (DIR_MARK, LINK_MARK))
     done = 0
     for r in rows:

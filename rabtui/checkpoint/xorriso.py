@@ -45,18 +45,61 @@ class Entry:
     length: int = 0
 
 
+PATH_MAX = 4095          # the longest path xorriso composes, on disk or in the image
+_STEP = 1100             # quoted bytes per -cd/-cdx step: one name of 255 bytes always fits
+
+
+def _cd_steps(where: bytes | None, target: bytes) -> list[tuple[bytes, bytes]]:
+    """How to go from `where` (None: unknown) to `target`: (argument, directory reached) pairs."""
+    if where == target:
+        return []
+    if where not in (None, b"/") and target.startswith(where + b"/"):
+        here, names = where, target[len(where) + 1:].split(b"/")
+    else:
+        here, names = b"", target.strip(b"/").split(b"/")
+    steps: list[tuple[bytes, bytes]] = []
+    step = b"" if here else b"/"
+    for name in filter(None, names):
+        if step not in (b"", b"/") and len(quote(step + b"/" + name)) > _STEP:
+            here = here + b"/" + step if here else step
+            steps.append((step, here))
+            step = b""
+        step = step + (b"/" if step not in (b"", b"/") else b"") + name
+    steps.append((step or b"/", target))
+    return steps
+
+
 def command_file(volid: str, entries: Iterable[Entry]) -> str:
     """The text of the command file for one disc."""
     lines = [f"-volid {quote(volid)}"]
+    disk_dir = iso_dir = None
+    made = {b"/"}        # directories in the image so far: -cd into another one makes it first
     for e in entries:
-        if e.kind == "dir":
-            lines.append(f"-map_single {quote(e.disk)} {quote(e.iso)}")
-        elif e.kind in ("file", "tree"):
-            lines.append(f"-map {quote(e.disk)} {quote(e.iso)}")
-        elif e.kind == "cut":
-            lines.append(f"-cut_out {quote(e.disk)} {e.offset} {e.length} {quote(e.iso)}")
-        else:
+        if e.kind not in ("dir", "file", "tree", "cut"):
             raise ValueError(f"unknown entry kind {e.kind!r}")
+        disk_parent, disk_name = e.disk.rstrip(b"/").rpartition(b"/")[::2]
+        iso_parent, iso_name = e.iso.rstrip(b"/").rpartition(b"/")[::2]
+        if not (disk_name and iso_name and e.disk.startswith(b"/") and e.iso.startswith(b"/")):
+            raise ValueError(f"not an absolute path below /: {e.disk!r} -> {e.iso!r}")
+        disk_parent, iso_parent = disk_parent or b"/", iso_parent or b"/"
+        lines += [f"-cdx {quote(arg_)}" for arg_, _ in _cd_steps(disk_dir, disk_parent)]
+        for arg_, reached in _cd_steps(iso_dir, iso_parent):
+            if reached not in made:
+                lines.append(f"-mkdir {quote(arg_)} --")
+            lines.append(f"-cd {quote(arg_)}")
+        disk_dir, iso_dir = disk_parent, iso_parent
+        up = iso_parent
+        while up not in made:
+            made.add(up)
+            up = up.rpartition(b"/")[0] or b"/"
+        if e.kind in ("dir", "tree"):
+            made.add(e.iso.rstrip(b"/"))
+        if e.kind == "dir":
+            lines.append(f"-map_single {quote(disk_name)} {quote(iso_name)}")
+        elif e.kind == "cut":
+            lines.append(f"-cut_out {quote(disk_name)} {e.offset} {e.length} {quote(iso_name)}")
+        else:
+            lines.append(f"-map {quote(disk_name)} {quote(iso_name)}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""`rabtui checkpoint status|plan|burn|verify|resume`: checkpoints onto write-once discs."""
+"""`rabtui checkpoint status|plan|burn|verify|resume|abandon`: checkpoints onto write-once discs."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ xorriso = LazyModule("rabtui.checkpoint.xorriso")
 
 
 def register(sub) -> None:
-    cp = sub.add_parser("checkpoint", help="checkpoints onto CD/DVD/BD: status, plan, burn, verify, resume")
+    cp = sub.add_parser("checkpoint", help="checkpoints onto CD/DVD/BD: status, plan, burn, verify, resume, abandon")
     csub = cp.add_subparsers(dest="checkpoint_command", metavar="ACTION")
     cp.set_defaults(func=lambda args: cp.print_help() or EXIT_OK)
 
@@ -63,6 +63,10 @@ def register(sub) -> None:
         p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
         p.set_defaults(func=func)
 
+    p = csub.add_parser("abandon", help="give up an unfinished checkpoint so that a new one can start")
+    p.add_argument("number", type=int, help="checkpoint number")
+    p.set_defaults(func=cmd_abandon)
+
 
 # --- status ----------------------------------------------------------------------------------------
 
@@ -77,6 +81,9 @@ def cmd_status(args) -> int:
     sts = triggers.statuses(cfg, store)
     cps = [dict(r) for r in store.all("SELECT number, created, status, disc_type, drive, discs, lower_bound"
                                       " FROM checkpoints ORDER BY number DESC LIMIT 10")]
+    for c in cps:
+        c["status"], rows = run.shown_discs(store, c["number"], c["status"], c["drive"])
+        c["disc_states"] = {r["disc"]: r["state"] for r in rows}
     if args.json:
         print_json({"directories": [s.as_dict() for s in sts], "checkpoints": cps})
         return EXIT_OK
@@ -88,9 +95,12 @@ def cmd_status(args) -> int:
         print(f"{mark} {s.key}  changed {s.changed}/{s.max_changed_files}  {last}")
         print(f"      {'; '.join(s.reasons)}")
     for c in cps:
-        discs = store.all("SELECT state, COUNT(*) AS n FROM discs WHERE number=? GROUP BY state", (c["number"],))
-        states = ", ".join(f"{r['n']} {r['state']}" for r in discs)
-        print(f"checkpoint {c['number']} ({_when(c['created'])}): {c['status']}, {c['discs']} x {c['disc_type']}"
+        status, discs = run.shown_discs(store, c["number"], c["status"], c["drive"])
+        counts: dict[str, int] = {}
+        for d in discs:
+            counts[d["state"]] = counts.get(d["state"], 0) + 1
+        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        print(f"checkpoint {c['number']} ({_when(c['created'])}): {status}, {c['discs']} x {c['disc_type']}"
               f" ({states}) on {c['drive']}")
     return EXIT_OK
 
@@ -276,11 +286,13 @@ def _notify_failed(cfg, message: str, level: str = "failed", **data) -> None:
 
 def cmd_burn(args) -> int:
     def work(cfg, store, drive, emit, cancel, prompter):
-        open_cp = store.one("SELECT number FROM checkpoints WHERE status != 'completed' ORDER BY number DESC LIMIT 1")
+        open_cp = store.one("SELECT number FROM checkpoints WHERE status NOT IN (?, ?) ORDER BY number DESC LIMIT 1",
+                            run.FINISHED)
         if open_cp and not args.new:
             n = open_cp["number"]
             raise UsageError(f"checkpoint {n} is not finished",
-                             hint=f"go on with `rabtui checkpoint resume {n}`, or make a new one with `burn --new`")
+                             hint=f"go on with `rabtui checkpoint resume {n}`, give it up with"
+                                  f" `rabtui checkpoint abandon {n}`, or make a new one with `burn --new`")
         asked, _ = _asked(cfg, store, args.now)
         computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit)
         planmod.check_max_discs(computed.plan, min(cfg.checkpoint.max_discs, 64), computed.disc_type)
@@ -310,3 +322,10 @@ def cmd_verify(args) -> int:
                                      cancel=cancel, prompter=prompter)
 
     return _run_job(args, "checkpoint verify", work)
+
+
+def cmd_abandon(args) -> int:
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    print(run.abandon(cfg, store, args.number))
+    return EXIT_OK

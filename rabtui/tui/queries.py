@@ -354,11 +354,13 @@ def all_backups(store: Store) -> list[dict]:
 
 
 def checkpoints(store: Store, limit: int = 1) -> list[dict]:
-    """The newest checkpoints (default: the newest one) with their discs."""
+    """The newest checkpoints (default: the newest one) with their discs, as `checkpoint status` shows them."""
+    from rabtui.checkpoint import run
+
     out = []
     for r in store.all("SELECT * FROM checkpoints ORDER BY number DESC LIMIT ?", (limit,)):
         d = dict(r)
-        d["disc_rows"] = [dict(x) for x in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (r["number"],))]
+        d["status"], d["disc_rows"] = run.shown_discs(store, r["number"], r["status"], r["drive"])
         out.append(d)
     return out
 

@@ -9,7 +9,7 @@ from rabtui import fmt
 from rabtui.tui.planning import FillPlan
 
 STATE_STYLE = {"verified": "green", "written": "cyan", "writing": "bold cyan", "failed": "bold red",
-               "skipped": "yellow", "planned": "dim"}
+               "skipped": "yellow", "planned": "dim", "interrupted": "bold red", "abandoned": "dim"}
 
 
 class DiscBars(Static):

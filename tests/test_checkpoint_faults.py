@@ -1,0 +1,162 @@
+"""Checkpoint burns that go wrong, with real xorriso onto `images:` drives: an OS error while
+writing (the image path is a directory, a full file system), a job killed while it writes, a
+disc written but not verified, and abandoning a checkpoint that cannot be finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from rabtui.checkpoint import run
+from rabtui.cli import main as cli_main
+from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
+from rabtui.tui import queries
+from tests.test_checkpoint import _burn, _lab, _record
+from tests.trees import write_files
+
+
+def _two_discs(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(5)})
+    write_files(lab.src / "other", {"o": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    assert store.one("SELECT discs FROM checkpoints WHERE number=?", (number,))["discs"] >= 2
+    return lab, cfg, store, number
+
+
+def _states(store, number) -> dict[int, str]:
+    return {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs WHERE number=?", (number,))}
+
+
+def test_an_os_error_while_writing_prompts_like_a_failed_write(tmp_path):
+    """The image path is a directory: the operator is asked (with the reason), the disc reads
+    failed meanwhile, and a retry once the path is free completes the checkpoint."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    blocker = tmp_path / "iso" / f"RAB{number}D01.iso"
+    (blocker / "in the way").mkdir(parents=True)
+    seen_while_asked = []
+
+    def operator(q):
+        if q.kind == run.FAILED:
+            seen_while_asked.append((q.text, _states(store, number)[1]))
+            os.rmdir(blocker / "in the way")
+            os.rmdir(blocker)
+            return RETRY
+        return READY
+
+    res, prompter, _ = _burn(lab, cfg, store, number, operator)
+    assert res.status == "completed", res.message
+    [(text, state)] = seen_while_asked
+    assert f"Writing disc 1 (RAB{number}D01) failed: Is a directory: {blocker}" in text
+    assert state == "failed"
+    assert tuple(next(q for q in prompter.asked if q.kind == run.FAILED).choices) == ("retry", "rewrite", "skip", "abort")
+    assert set(_states(store, number).values()) == {"verified"}
+
+
+def test_a_full_image_file_system_prompts_and_the_job_survives(tmp_path):
+    """ENOSPC: the images: directory on a 1 MiB tmpfs. The write fails with the reason and a
+    prompt; abort leaves the disc failed, not writing."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    small = tmp_path / "iso"
+    small.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(small)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        res, prompter, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+        failed = prompter.asked[1]
+        assert failed.kind == run.FAILED and "Writing disc 1" in failed.text
+        assert "exceeds free space" in failed.text or "No space left on device" in failed.text, failed.text
+        assert res.status == "aborted"
+        assert _states(store, number)[1] == "failed"
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def _cli(lab, *args) -> list[str]:
+    return [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args]
+
+
+def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
+    """A real SIGKILL of the whole burn (rabtui and xorriso) as soon as the first image appears."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    first = tmp_path / "iso" / f"RAB{number}D01.iso"
+    proc = subprocess.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = _states(store, number)[1]
+    assert state in ("writing", "written", "verified")   # where the kill landed
+    status, discs = run.shown_discs(store, number, "burning", cfg.checkpoint.drive)
+    assert status == "interrupted"
+    if state == "writing":
+        assert discs[0]["state"] == "interrupted"
+        [cp] = queries.checkpoints(store)
+        assert cp["status"] == "interrupted" and cp["disc_rows"][0]["state"] == "interrupted"
+        out = subprocess.run(_cli(lab, "checkpoint", "status"), capture_output=True, text=True)
+        assert f"checkpoint {number} " in out.stdout and "interrupted" in out.stdout, out.stdout
+    done = subprocess.run(_cli(lab, "checkpoint", "resume", "--yes"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert set(_states(store, number).values()) == {"verified"}
+
+
+def test_a_disc_written_but_not_verified_is_verified_on_resume_not_rewritten(tmp_path):
+    """Killed after the image was complete, before its row said verified: resume verifies it."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    assert res.status == "aborted" and res.verified == [1]
+    store.execute("UPDATE discs SET state='written' WHERE number=? AND disc=1", (number,))
+    image = tmp_path / "iso" / f"RAB{number}D01.iso"
+    before = image.stat().st_ino, image.stat().st_mtime_ns
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    assert "was written but not verified" in prompter.asked[0].text
+    assert (image.stat().st_ino, image.stat().st_mtime_ns) == before
+    # a damaged one is found and rewritten
+    store.execute("UPDATE discs SET state='written' WHERE number=? AND disc=1", (number,))
+    with open(image, "r+b") as f:
+        f.truncate(image.stat().st_size // 2)
+    store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: "rewrite" if q.kind == run.FAILED else READY)
+    assert res.status == "completed", res.message
+    assert any(q.kind == run.FAILED for q in prompter.asked)
+
+
+def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(tmp_path, capsys):
+    lab, cfg, store, number = _two_discs(tmp_path)
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    assert res.verified == [1]
+    conf = ["--config", str(lab.config_path)]
+    assert cli_main([*conf, "checkpoint", "burn", "--yes"]) == 2
+    assert f"rabtui checkpoint abandon {number}" in capsys.readouterr().err
+    assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
+    out = capsys.readouterr().out
+    assert f"checkpoint {number} abandoned" in out and "discs 1 stay verified" in out
+    states = _states(store, number)
+    assert states[1] == "verified" and set(states.values()) == {"verified", "abandoned"}
+    assert cli_main([*conf, "checkpoint", "status"]) == 0
+    assert f"checkpoint {number} " in (out := capsys.readouterr().out) and ": abandoned," in out
+    assert cli_main([*conf, "checkpoint", "resume", str(number), "--yes"]) == 2
+    assert f"checkpoint {number} was abandoned" in capsys.readouterr().err
+    with pytest.raises(Exception, match="abandoned"):
+        run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                            prompter=ScriptedPrompter(lambda q: READY))
+    assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
+    assert "already abandoned" in capsys.readouterr().out
+    # the directories are still due: a new checkpoint starts without --new, and completes
+    assert cli_main([*conf, "checkpoint", "burn", "--yes"]) == 0
+    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number + 1,))["status"] == "completed"
+    assert cli_main([*conf, "checkpoint", "abandon", str(number + 1)]) == 2
+    assert "is complete" in capsys.readouterr().err
