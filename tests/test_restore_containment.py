@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,11 +37,29 @@ def _all_files(root) -> set:
 
 @pytest.fixture(scope="module")
 def backed_up(tmp_path_factory):
+    """A backup of TREE on a medium, and checkpoint 1 of it on an ISO image."""
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+
     tmp = tmp_path_factory.mktemp("contain")
     lab = Lab(tmp, media_count=1)
-    cfg = lab.local([("data", "standard")])
+    (lab.src / "data").mkdir()
+    cfg = lab.write(f'''
+[[sources]]
+id = "loc"
+[[sources.directories]]
+path = "{lab.src / 'data'}"
+
+[checkpoint]
+disc = "dvd+r"
+drive = "images:{tmp / 'iso'}"
+''')
     write_files(lab.src / "data", TREE)
     assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    assert run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                               prompter=ScriptedPrompter(lambda q: READY)).status == "completed"
     return lab, cfg
 
 
@@ -77,11 +96,12 @@ class Swapper(threading.Thread):
                 time.sleep(0.0005)
 
 
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=16, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(places=st.sets(st.sampled_from(PLACES), max_size=3), relative=st.booleans(), overwrite=st.booleans(),
-       swap=st.sampled_from([None] + DIRS), to_source=st.booleans(), what=st.sampled_from(["", "/a", "/a/b/f2"]))
+       swap=st.sampled_from([None] + DIRS), to_source=st.booleans(), what=st.sampled_from(["", "/a", "/a/b/f2"]),
+       from_disc=st.booleans())
 def test_no_restore_writes_outside_or_through_a_symlink(backed_up, places, relative, overwrite, swap, to_source,
-                                                        what):
+                                                        what, from_disc):
     lab, cfg = backed_up
     data = str(lab.src / "data")
     places = {p for p in places if not any(p.startswith(q + "/") for q in places)}   # an ancestor hides it
@@ -103,6 +123,8 @@ def test_no_restore_writes_outside_or_through_a_symlink(backed_up, places, relat
             swapper.start()
         try:
             kw = {"to_source": True} if to_source else {"to": os.path.join(scratch, "target")}
+            if from_disc:
+                kw["checkpoint"] = 1
             R.restore(cfg, lab.store(), "loc", data + what, overwrite=overwrite, **kw)
         except WorkFailed:
             pass            # refused (a symlink in the way, files that exist): what matters is below
@@ -209,3 +231,29 @@ def test_a_directory_swapped_for_a_symlink_while_restoring(tmp_path, to_source):
     assert os.listdir(outside) == []
     # every file is restored, or named as refused or failed
     assert res.written.files + len(res.written.refused) + len(res.written.errors) >= len(many)
+
+
+@settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(places=st.sets(st.sampled_from(PLACES), min_size=1, max_size=3), relative=st.booleans(),
+       what=st.sampled_from(["", "/a", "/a/b", "/d/f4"]), overwrite=st.booleans())
+def test_no_remote_restore_writes_through_a_symlink(tmp_path, sshd, known_hosts, places, relative, what, overwrite):
+    lab_dir = Path(tempfile.mkdtemp(dir=tmp_path))
+    lab = Lab(lab_dir, media_count=1)
+    remote_dir = lab_dir / "remote"
+    write_files(remote_dir, TREE)
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    os.makedirs(os.path.expanduser("~/.ssh"), exist_ok=True)
+    with open(os.path.expanduser("~/.ssh/known_hosts"), "w") as f:
+        f.write(sshd.known_hosts_line())
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    places = {p for p in places if not any(p.startswith(q + "/") for q in places)}
+    outside = lab_dir / "outside"
+    outside.mkdir()
+    _plant(str(remote_dir), places, str(outside), relative)
+    try:
+        R.restore(cfg, lab.store(), "web", str(remote_dir) + what, to_source=True, overwrite=overwrite)
+    except WorkFailed as exc:
+        assert "symlinks there are in the restore's way" in str(exc) or "exist on web" in str(exc)
+    assert os.listdir(outside) == []
+    for p in places:   # never replaced where the tree has a directory or file, never written through
+        assert os.path.islink(remote_dir / p)
