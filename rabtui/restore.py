@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rabtui import proc
 from rabtui.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, UsageError, WorkFailed
@@ -62,7 +61,7 @@ def _walk(top: bytes, topdown: bool = True):
             yield dfd, under, os.stat(dfd)
 
 
-def _clashes(writer: SafeWriter, src: bytes, rels) -> list[bytes]:
+def _clashes(writer: SafeWriter, rels) -> list[bytes]:
     out = []
     for rel, st in rels:
         if not rel:
@@ -96,7 +95,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             if rel:
                 check_name(rel)
         if not overwrite:
-            clash = _clashes(writer, src, listed)
+            clash = _clashes(writer, listed)
             if clash:
                 shown = ", ".join(shown_name(c) for c in clash[:5]) + (" ..." if len(clash) > 5 else "")
                 raise WorkFailed(f"{len(clash)} files exist in the target already: {shown}",
