@@ -257,3 +257,32 @@ def test_no_remote_restore_writes_through_a_symlink(tmp_path, sshd, known_hosts,
     assert os.listdir(outside) == []
     for p in places:   # never replaced where the tree has a directory or file, never written through
         assert os.path.islink(remote_dir / p)
+
+
+def test_remote_restore_while_a_directory_is_swapped_for_a_symlink(tmp_path, sshd, known_hosts):
+    """After the check on the source, rsync's receiver itself must not follow a swapped-in symlink
+    (rsync 3.5 here: it refuses those files; the test shows it, nothing of rabtui's adds to it)."""
+    lab = Lab(tmp_path, media_count=1)
+    remote_dir = tmp_path / "remote"
+    many = {f"a/b/f{i:04d}": b"x" * 100 for i in range(3000)}
+    write_files(remote_dir, many)
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    os.makedirs(os.path.expanduser("~/.ssh"), exist_ok=True)
+    with open(os.path.expanduser("~/.ssh/known_hosts"), "w") as f:
+        f.write(sshd.known_hosts_line())
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for p in (remote_dir / "a/b").iterdir():
+        p.unlink()
+    swapper = Swapper(str(remote_dir / "a/b"), str(outside))
+    swapper.start()
+    try:
+        R.restore(cfg, lab.store(), "web", str(remote_dir), to_source=True, overwrite=True)
+    except WorkFailed as exc:       # refused by the check, or rsync ran into the swaps: said, either way
+        assert "restore's way" in str(exc) or "could not finish" in str(exc)
+    finally:
+        swapper.stop.set()
+        swapper.join()
+    assert swapper.swaps > 10
+    assert os.listdir(outside) == []
