@@ -77,16 +77,17 @@ def _clashes(writer: SafeWriter, rels) -> list[bytes]:
 
 
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
-              cancel=None, *, replace_symlinks: bool = True) -> Written:
+              cancel=None, *, onto_source: bool = False) -> Written:
     """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
-    completely (see rabtui.restore_write)."""
+    completely (see rabtui.restore_write). `onto_source`: `target_root` is a source's directory,
+    where a symlink is never replaced, nor followed (the directory itself included)."""
     if rel_dest:
         check_name(rel_dest)
     top = os.lstat(src)
     is_dir = stat.S_ISDIR(top.st_mode)
     join = (lambda r: os.path.join(rel_dest, r) if r else rel_dest) if rel_dest else (lambda r: r)
     try:
-        writer = SafeWriter(target_root, overwrite, replace_symlinks=replace_symlinks)
+        writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source)
     except Refused as exc:
         raise WorkFailed(f"refusing to restore into {shown_name(target_root)}: {exc}") from None
     with writer:
@@ -284,7 +285,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
-        w = copy_into(item, root, under, overwrite, emit, cancel, replace_symlinks=False)
+        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True)
         return _finish(result, w, f"onto {source.id}")
     from rabtui import remote_restore
 

@@ -147,19 +147,20 @@ class SafeWriter:
     """Copies entries of a source tree below `root` (see the module's doc)."""
 
     def __init__(self, root: str | bytes | os.PathLike, overwrite: bool = False, *,
-                 replace_symlinks: bool = True, create_root: bool = True):
+                 replace_symlinks: bool = True, follow_root: bool = True):
+        """`follow_root`: the root itself may be a symlink (a target the operator named); else
+        its last component must be a real directory (a source's configured directory)."""
         self.root = os.fsencode(root)
-        if create_root:
-            os.makedirs(self.root, exist_ok=True)
+        os.makedirs(self.root, exist_ok=True)
         parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
-        if last:   # the root's own last component is not followed either
+        if follow_root or not last:
+            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
             pfd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 self.root_fd = self._open_child(pfd, last, self.root)
             finally:
                 os.close(pfd)
-        else:
-            self.root_fd = os.open(b"/", _DIR_FLAGS)
         self.overwrite = overwrite
         self.replace_symlinks = replace_symlinks and overwrite
         self.as_root = os.geteuid() == 0

@@ -286,3 +286,17 @@ def test_remote_restore_while_a_directory_is_swapped_for_a_symlink(tmp_path, ssh
         swapper.join()
     assert swapper.swaps > 10
     assert os.listdir(outside) == []
+
+
+def test_a_target_named_through_a_symlink_is_followed(tmp_path):
+    """The operator's own --to may be a symlink (a mount elsewhere): only what is below it is guarded."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", TREE)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(real, tmp_path / "alias")
+    res = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=tmp_path / "alias")
+    assert res.written.files == len(TREE) and not res.written.problems()
+    assert snapshot(real / str(lab.src / "data").lstrip("/")) == {k.encode(): v for k, v in TREE.items()}
