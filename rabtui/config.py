@@ -86,6 +86,8 @@ class Source:
     post_backup_commands: tuple[str, ...] = ()
     schedule: str | None = None
     pause_notifications_until: dt.date | None = None
+    acls: bool = True                  # rsync -A
+    xattrs: bool = True                # rsync -X
 
     @property
     def is_local(self) -> bool:
@@ -188,6 +190,8 @@ _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "post_backup_commands": (_LIST, False),
         "schedule": (_STR, False),
         "pause_notifications_until": (_DATE, False),
+        "acls": (_BOOL, False),
+        "xattrs": (_BOOL, False),
         "directories": (_LIST, False),
     },
     "directories": {
@@ -404,6 +408,8 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 post_backup_commands=tuple(s.get("post_backup_commands", ())),
                 schedule=s.get("schedule"),
                 pause_notifications_until=s.get("pause_notifications_until"),
+                acls=s.get("acls", True),
+                xattrs=s.get("xattrs", True),
             )
         )
     problem = config_safety.overlap_problem(media, sources, state_dir)

@@ -25,7 +25,8 @@ from rabtui.errors import UsageError
 
 # The keys of a [[sources]] table that the form edits; any other key is left as it is.
 SOURCE_KEYS = ("id", "host", "user", "port", "identity_file", "schedule", "excludes",
-               "pre_backup_commands", "post_backup_commands")
+               "pre_backup_commands", "post_backup_commands", "acls", "xattrs")
+SOURCE_DEFAULTS = {"acls": True, "xattrs": True}           # keys the file may leave out
 DIRECTORY_KEYS = ("path", "kind", "excludes", "max_changed_files", "max_days", "allow_empty")
 DIRECTORY_DEFAULTS = {"kind": "standard", "allow_empty": False}       # keys the file may leave out
 
@@ -68,7 +69,7 @@ class Snapshot:
         else:
             table = _find_source(doc, old_id)
         for key in SOURCE_KEYS:
-            _set(table, key, values.get(key))
+            _set(table, key, values.get(key), SOURCE_DEFAULTS.get(key))
         _put_directories(table, values.get("directories", []))
         return tomlkit.dumps(doc)
 
@@ -141,10 +142,11 @@ def _set(table: Table, key: str, value: Any, default: Any = None) -> None:
     current = _plain(table[key]) if key in table else default
     if current == value or (_empty(current) and _empty(value)):
         return
-    if not _empty(value):
+    if _empty(value) or (default is not None and value == default):   # a default is not written out
+        if key in table:
+            del table[key]
+    else:
         table[key] = value
-    elif key in table:
-        del table[key]
 
 
 def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:

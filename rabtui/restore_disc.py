@@ -8,10 +8,14 @@ import re
 import shutil
 import stat
 
+from pathlib import Path
+
 from rabtui import proc
+from rabtui.checkpoint import shortpath
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question
+from rabtui.restore_write import shown_name
 from rabtui.store import Store
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
@@ -21,9 +25,13 @@ def xorriso_volid_argv(dev: str) -> list[str]:
     return ["xorriso", "-indev", dev, "-pvd_info"]
 
 
-def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes) -> list[str]:
-    return ["xorriso", "-osirrox", "on", "-iso_rr_pattern", "off", "-indev", dev,
-            "-extract", os.fsdecode(disc_path), os.fsdecode(target)]
+def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None) -> list[str]:
+    """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
+    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes."""
+    as_root = os.geteuid() == 0 if as_root is None else as_root
+    return ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
+            "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
+            "-iso_rr_pattern", "off", "-indev", dev, "-extract", os.fsdecode(disc_path), os.fsdecode(target)]
 
 
 def parse_volid(output: bytes) -> str | None:
@@ -70,32 +78,12 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         " ORDER BY f.disc, f.path, f.part",
         (number, source.id, rel, len(rel) + 1, rel + b"/"))
     if not rows:
-        raise WorkFailed(f"checkpoint {number} holds nothing at /{os.fsdecode(rel)} of {source.id}",
+        raise WorkFailed(f"checkpoint {number} holds nothing at /{shown_name(rel)} of {source.id}",
                          hint="if the state database was lost: rabtui rebuild-state")
     is_file = all(bytes(r["path"]) == rel for r in rows)
     top = os.path.join(staging, b"item")
-    by_disc: dict[int, list] = {}
-    for r in rows:
-        by_disc.setdefault(r["disc"], []).append(r)
-    for disc, files in sorted(by_disc.items()):
-        volid = files[0]["volid"] or f"RAB{number}D{disc:02d}"
-        dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
-        emit(Event(LOG, f"reading {len(files)} files from {volid}"))
-        if is_file:  # the file itself, or its parts on this disc
-            os.makedirs(top, exist_ok=True)
-            jobs = [(bytes(r["disc_path"]), os.path.join(top, os.path.basename(bytes(r["disc_path"]))))
-                    for r in files]
-        else:  # the directory's subtree on this disc (directories merge across discs)
-            first = bytes(files[0]["disc_path"])
-            under = bytes(files[0]["path"])[len(rel):]
-            disc_top = first[: len(first) - len(under)] if under and first.endswith(under) else \
-                os.path.join(b"data", source.id.encode(), rel)
-            jobs = [(disc_top, top)]
-        for disc_path, target in jobs:
-            done = proc.run(xorriso_extract_argv(dev, b"/" + disc_path.lstrip(b"/"), target), cancel=cancel)
-            if not done.ok:
-                raise WorkFailed(f"xorriso could not extract {os.fsdecode(disc_path)} from {volid}: "
-                                 f"{done.stderr_text()[-300:]}")
+    with shortpath.alias(Path(os.fsdecode(staging))) as short:   # the disc's deepest paths fit below it
+        _extract(cfg, store, source, number, rel, rows, is_file, os.path.join(short, b"item"), prompter, cancel, emit)
     parts: dict[bytes, list] = {}
     for r in rows:
         if r["parts"] and r["parts"] > 1:
@@ -110,14 +98,40 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     return top
 
 
+def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool, xtop: bytes,
+             prompter, cancel, emit: Emit) -> None:
+    by_disc: dict[int, list] = {}
+    for r in rows:
+        by_disc.setdefault(r["disc"], []).append(r)
+    for disc, files in sorted(by_disc.items()):
+        volid = files[0]["volid"] or f"RAB{number}D{disc:02d}"
+        dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
+        emit(Event(LOG, f"reading {len(files)} files from {volid}"))
+        if is_file:  # the file itself, or its parts on this disc
+            os.makedirs(xtop, exist_ok=True)
+            jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
+                    for r in files]
+        else:  # the directory's subtree on this disc (directories merge across discs)
+            first = bytes(files[0]["disc_path"])
+            under = bytes(files[0]["path"])[len(rel):]
+            disc_top = first[: len(first) - len(under)] if under and first.endswith(under) else \
+                os.path.join(b"data", source.id.encode(), rel)
+            jobs = [(disc_top, xtop)]
+        for disc_path, target in jobs:
+            done = proc.run(xorriso_extract_argv(dev, b"/" + disc_path.lstrip(b"/"), target), cancel=cancel)
+            if not done.ok:
+                raise WorkFailed(f"xorriso could not extract {shown_name(disc_path)} from {volid}: "
+                                 f"{done.stderr_text()[-300:]}")
+
+
 def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:
     prs.sort(key=lambda r: r["part"])
     pieces = [os.path.join(base_dir, os.path.basename(bytes(r["disc_path"]))) for r in prs]
     missing = [p for p in pieces if not os.path.exists(p)]
     if missing or len(prs) != prs[0]["parts"]:
-        raise WorkFailed(f"{os.fsdecode(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
+        raise WorkFailed(f"{shown_name(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
     final = os.path.join(base_dir, name)
-    tmp = final + b".rabtui-join"
+    tmp = os.path.join(base_dir, b".rabtui-join-%d" % os.getpid())   # fits beside a 255-byte name
     with open(tmp, "wb") as f:
         for p in pieces:
             with open(p, "rb") as pf:
@@ -128,6 +142,6 @@ def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:
     os.replace(tmp, final)
     os.chmod(final, mode)
     os.utime(final, (prs[0]["mtime"], prs[0]["mtime"]))
-    emit(Event(LOG, f"joined {len(prs)} parts of {os.fsdecode(name)}"))
+    emit(Event(LOG, f"joined {len(prs)} parts of {shown_name(name)}"))
 
 

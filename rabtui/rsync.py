@@ -28,6 +28,9 @@ BASE_OPTIONS = (
     f"--out-format={OUT_FORMAT}",
     "--stats",
 )
+# Sparse files stay sparse on the medium: rsync writes runs of zeros as holes. Unchanged files are
+# hard links to the base's copy and keep its holes.
+SPARSE = "--sparse"
 
 
 def build_argv(
@@ -39,14 +42,18 @@ def build_argv(
     link_dest: str | None = None,
     compare_dest: str | None = None,
     rsync: str = "rsync",
+    acls: bool = True,
+    xattrs: bool = True,
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
     `source` is what `remote.rsync_location` gives ("user@host:/path/" or "/path/"), `dest` the
     directory in the backup (with a trailing slash). `link_dest` (standard kind) and
-    `compare_dest` (archive kind: the medium's union tree) are absolute paths.
+    `compare_dest` (archive kind: the medium's union tree) are absolute paths. `acls` and `xattrs`
+    (the source's keys) add `-A` and `-X`: rsync then also keeps file capabilities
+    (security.capability) and, run as root on both ends, the trusted.* and security.* namespaces.
     """
-    argv = [rsync, *BASE_OPTIONS]
+    argv = [rsync, *BASE_OPTIONS, *fidelity_options(acls=acls, xattrs=xattrs)]
     if rsh:
         argv += ["-e", rsh]
     argv += [f"--exclude={pattern}" for pattern in excludes]
@@ -56,6 +63,11 @@ def build_argv(
         argv.append(f"--compare-dest={compare_dest}")
     argv += ["--", _slash(source), _slash(dest)]
     return argv
+
+
+def fidelity_options(*, acls: bool = True, xattrs: bool = True) -> list[str]:
+    """What `-aH` leaves out of "everything the file system holds": ACLs, xattrs, holes."""
+    return [*(["-A"] if acls else []), *(["-X"] if xattrs else []), SPARSE]
 
 
 def _slash(path: str) -> str:

@@ -7,6 +7,8 @@ command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v xorriso >/dev/null || need+=(xorriso)
+command -v setfacl >/dev/null || need+=(acl)
+command -v setcap >/dev/null || [ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
 if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(genisoimage); fi
 optional=()
 command -v promtool >/dev/null || optional+=(prometheus)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import config as configmod
-from rabtui import config_safety
+from rabtui import config_edit, config_safety
 from rabtui.cli import main
 from rabtui.config_lines import KeyLines
 from rabtui.errors import ConfigError
@@ -127,6 +127,25 @@ def test_the_documented_example_loads(folder, isolated_home):
     assert db2.directories[0] == configmod.Directory("/var/lib/postgresql/dumps", "standard", ("*.partial",))
     assert cfg.rabtui.command_timeout == 600 and cfg.source("web1").directories[1].allow_empty
     assert not cfg.source("web1").directories[0].allow_empty
+
+
+def test_acls_and_xattrs_default_on_and_can_be_turned_off(folder):
+    cfg = configmod.load(write(folder, FULL))
+    assert all(s.acls and s.xattrs for s in cfg.sources)
+    text = FULL.replace('id = "web1"\n', 'id = "web1"\nacls = false\nxattrs = false\n')
+    off = configmod.load(write(folder, text)).source("web1")
+    assert not off.acls and not off.xattrs
+    # the source form: turning them on again removes the keys (true is the default), nothing else moves
+    path = write(folder, text)
+    snap = config_edit.read(path)
+    values = snap.source_values("web1")
+    assert values["acls"] is False and values["xattrs"] is False
+    values.update(acls=True, xattrs=True)
+    assert snap.put_source(values, "web1") == FULL
+    assert_error(folder, FULL.replace('id = "web1"\n', 'id = "web1"\nacls = 1\n'), "acls = 1",
+                 "sources[0].acls", "must be true or false, not 1")
+    assert_error(folder, FULL.replace('id = "web1"\n', 'id = "web1"\nxattrs = "yes"\n'), "xattrs",
+                 "sources[0].xattrs", "must be true or false")
 
 
 def test_minimal_config_and_local_source(folder, isolated_home):

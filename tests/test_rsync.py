@@ -20,7 +20,7 @@ def test_argv_standard_with_link_dest_and_excludes():
                             link_dest="/m/web/backup-0/data/etc")
     assert argv == [
         "rsync", "-aH", "--numeric-ids", "--info=progress2", "--no-h", "--outbuf=L", "-ii",
-        "--out-format=%i|%l|%M|%n", "--stats", "--exclude=*.tmp", "--exclude=cache/",
+        "--out-format=%i|%l|%M|%n", "--stats", "-A", "-X", "--sparse", "--exclude=*.tmp", "--exclude=cache/",
         "--link-dest=/m/web/backup-0/data/etc", "--", "/etc/", "/m/web/backup-1/data/etc/",
     ]
     assert "-L" not in argv and "--inplace" not in argv
@@ -33,6 +33,28 @@ def test_argv_remote_archive():
     assert "--compare-dest=/m/web/.archive/srv/photos" in argv
     assert not any(a.startswith("--link-dest") for a in argv)
     assert argv[-3:] == ["--", "backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/"]
+
+
+def test_argv_acls_and_xattrs_follow_the_source_keys_and_sparse_is_always_kept():
+    def flags(**keys):
+        argv = rsync.build_argv("/etc", "/m/d/etc", link_dest="/m/b/etc", **keys)
+        return [a for a in argv if a in ("-A", "-X", "--sparse", "-S", "--inplace", "-L")]
+
+    assert flags() == ["-A", "-X", "--sparse"]
+    assert flags(acls=False) == ["-X", "--sparse"]
+    assert flags(xattrs=False) == ["-A", "--sparse"]
+    assert flags(acls=False, xattrs=False) == ["--sparse"]
+
+
+def test_directory_argv_takes_the_keys_of_the_source():
+    from rabtui.config import Directory, Source
+
+    d = Directory("/srv")
+    keep = transfer.directory_argv(Source("s", (d,)), d, "/m/x", rsh=None, link_dest=None, compare_dest=None)
+    plain = transfer.directory_argv(Source("s", (d,), acls=False, xattrs=False), d, "/m/x", rsh=None,
+                                    link_dest=None, compare_dest=None)
+    assert "-A" in keep and "-X" in keep
+    assert "-A" not in plain and "-X" not in plain and "--sparse" in plain
 
 
 def test_unescape():

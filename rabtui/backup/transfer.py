@@ -142,6 +142,8 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         link_dest=str(link_dest) if link_dest else None,
         compare_dest=str(compare_dest) if compare_dest else None,
         rsync=rsync_path,
+        acls=source.acls,
+        xattrs=source.xattrs,
     )
 
 

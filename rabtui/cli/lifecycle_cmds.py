@@ -47,6 +47,7 @@ def register(sub) -> None:
     t.add_argument("--to", metavar="DIR", help="below this local directory (the original path is kept below it)")
     t.add_argument("--to-source", action="store_true", help="back onto the source, at the original path")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
+    p.add_argument("--json", action="store_true", help="what was restored and what not, by kind, as JSON")
     p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_restore)
 
@@ -160,7 +161,8 @@ def cmd_restore(args) -> int:
     cfg = load_config(args, check_media=False)
     cfg.source(args.source)
     store = open_store(cfg)
-    recorder = jobs.JobRecorder(store, "restore", args.source, f"restore {args.path} of {args.source}",
+    shown = restoremod.shown_name(os.fsencode(args.path))
+    recorder = jobs.JobRecorder(store, "restore", args.source, f"restore {shown} of {args.source}",
                                 job_id=args.job_id)
     recorder.handle_signals()
     prompter = recorder.prompter() if args.job_id is not None else TerminalPrompter()
@@ -175,6 +177,11 @@ def cmd_restore(args) -> int:
             cfg, store, args.source, args.path, backup=args.backup, checkpoint=args.checkpoint,
             to=args.to, to_source=args.to_source, overwrite=args.overwrite, emit=emit,
             cancel=recorder.cancel, prompter=prompter)
+    except restoremod.RestoreIncomplete as exc:
+        recorder.finish("failed", EXIT_FAILED, exc.result.summary)
+        warn_undelivered(notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source)))
+        print_restore(exc.result, args.json, EXIT_FAILED)
+        return EXIT_FAILED
     except RabtuiError as exc:
         recorder.finish("cancelled" if type(exc).__name__ == "Cancelled" else "failed", exc.exit_code, str(exc))
         warn_undelivered(notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source)))
@@ -182,11 +189,20 @@ def cmd_restore(args) -> int:
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise
-    skipped = result.written.skipped if result.written else []
-    status = "warnings" if skipped else "completed"
-    recorder.finish(status, EXIT_WARNINGS if skipped else EXIT_OK, result.summary)
+    code = EXIT_WARNINGS if result.incomplete() else EXIT_OK
+    recorder.finish("warnings" if code else "completed", code, result.summary)
+    print_restore(result, args.json, code)
+    return code
+
+
+def print_restore(result, as_json: bool, code: int) -> None:
+    """The summary and one line per thing not restored (names escaped), or all of it as JSON."""
+    if as_json:
+        print_json(result.as_json(code))
+        return
     print(result.summary)
-    return EXIT_WARNINGS if skipped else EXIT_OK
+    for line in result.written.problems() if result.written else []:
+        print("  " + line)
 
 
 # --- cleanup, check -------------------------------------------------------------------------------------

@@ -135,6 +135,8 @@ def test_restore_a_file_and_a_directory_from_browse(demo_config, tmp_path):
             assert restored.read_bytes() == a_file.read_bytes()
             await wait_for(pilot, lambda: any(f"job {job['id']} completed" in n.message for n in app._notifications),
                            what="the end of the job notified")
+            ended = [n.message for n in app._notifications if f"job {job['id']} completed" in n.message]
+            assert "1 files, 0 directories, 0 hard links, 0 symlinks, 0 special files" in ended[0]
 
             # a directory (the month, from its parent)
             screen.open_dir(rel_year)

@@ -45,6 +45,13 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
             assert demo_config.read_text() == before
 
             form.query_one("#f-schedule", Input).value = "30 1 * * *"
+            assert form.query_one("#f-acls", Input).value == ""
+            form.query_one("#f-xattrs", Input).value = "maybe"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: "true or false" in str(form.query_one("#e-xattrs", Static).render()),
+                           what="the xattrs' error")
+            assert demo_config.read_text() == before
+            form.query_one("#f-xattrs", Input).value = "false"
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
             await wait_for(pilot, lambda: "web1" in texts(app, "#sources-list"))
@@ -65,7 +72,9 @@ def test_add_and_edit_a_source_writes_the_toml(demo_config):
     assert web1["directories"] == [{"path": "/etc", "kind": "standard"},
                                    {"path": "/srv/my photos", "kind": "archive", "max_days": 14}]
     assert web1["pre_backup_commands"] == ["mysqldump --all-databases > /var/backups/db.sql"]
+    assert web1["xattrs"] is False and "acls" not in web1     # written only when turned off
     cfg = configmod.load(demo_config)          # the file is valid for the engine
+    assert cfg.source("web1").acls and not cfg.source("web1").xattrs
     photos = [d for d in cfg.source("demo-host").directories if d.kind == "archive"][0]
     assert photos.max_changed_files == 42
 

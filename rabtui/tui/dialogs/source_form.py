@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -33,6 +32,8 @@ FIELDS = (
     ("identity_file", "identity file", "~/.ssh/id_ed25519"),
     ("schedule", "schedule", "cron expression, e.g. 0 2 * * *"),
     ("excludes", "excludes", "comma-separated patterns, e.g. *.tmp, cache/"),
+    ("acls", "ACLs", "true or false: keep POSIX ACLs (rsync -A)"),
+    ("xattrs", "xattrs", "true or false: keep extended attributes and capabilities (rsync -X)"),
 )
 AREAS = (
     ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [allow_empty] [exclude=PATTERN]"),
@@ -93,6 +94,15 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
     return tuple(dirs)
 
 
+def _flag(values: dict[str, str], key: str) -> bool:
+    word = values.get(key, "").strip().lower()
+    if word in ("", "true", "yes", "on"):
+        return True
+    if word in ("false", "no", "off"):
+        return False
+    raise FieldError(key, "write true or false")
+
+
 def source_from_form(values: dict[str, str]) -> dict:
     """The source's keys as they go into the file: what was typed, nothing resolved."""
     port = values["port"].strip()
@@ -111,6 +121,8 @@ def source_from_form(values: dict[str, str]) -> dict:
         "directories": dirs,
         "pre_backup_commands": [c for c in values["pre_backup_commands"].splitlines() if c.strip()],
         "post_backup_commands": [c for c in values["post_backup_commands"].splitlines() if c.strip()],
+        "acls": _flag(values, "acls"),
+        "xattrs": _flag(values, "xattrs"),
     }
 
 
@@ -159,7 +171,10 @@ class SourceForm(ModalScreen[str | None]):
                 value = ""
                 if s is not None:
                     v = s.get(key)
-                    value = ", ".join(v) if key == "excludes" and v else ("" if v is None else str(v))
+                    if isinstance(v, bool):
+                        value = "true" if v else "false"
+                    else:
+                        value = ", ".join(v) if key == "excludes" and v else ("" if v is None else str(v))
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
                     yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)

@@ -1,0 +1,136 @@
+"""Restore onto a remote source with rsync, without writing through a symlink that is there.
+
+rsync's receiver changes into the destination directory, following symlinks in its path; inside
+the tree, without --keep-dirlinks, it replaces a symlink where the restored tree has a directory.
+So before anything is written, a check that runs on the source (over the source's ssh, through
+the one runner) lists the symlinks among the destination's path components and below the
+destination; any of them in the restore's way refuses the whole restore, by name.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+
+from rabtui import proc, ssh_target
+from rabtui.config import Config, Source
+from rabtui.errors import WorkFailed
+from rabtui.restore_write import Written, shown_name
+
+# prints (NUL-terminated) each argument that is a symlink, then every symlink below the last
+# argument when that is a real directory
+SYMLINK_CHECK = ('for p do if [ -L "$p" ]; then printf "%s\\0" "$p"; fi; d=$p; done;'
+                 ' if [ -d "$d" ] && [ ! -L "$d" ]; then find -P "$d" -mindepth 1 -type l -print0; fi; exit 0')
+
+
+def components(path: bytes) -> list[bytes]:
+    """/a/b/c -> [/a, /a/b, /a/b/c]."""
+    parts = [p for p in path.split(b"/") if p]
+    return [b"/" + b"/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def symlink_check_argv(cfg: Config, source: Source, paths: list[bytes]) -> list[str]:
+    command = " ".join(["sh", "-c", shlex.quote(SYMLINK_CHECK), "sh"] + [shlex.quote(os.fsdecode(p)) for p in paths])
+    return ssh_target.client_argv(cfg, source) + ["--", source.host, command]
+
+
+def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
+                         is_dir: bool) -> list[str]:
+    """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
+    never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
+    files that would be replaced, and the real run adds --ignore-existing."""
+    argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
+    if rsh:
+        argv += ["-e", rsh]
+    if dry_run:
+        argv += ["-n", "--existing"]
+    elif not overwrite:
+        argv.append("--ignore-existing")
+    s = os.fsdecode(src)
+    argv += ["--", s + "/" if is_dir else s, dest]
+    return argv
+
+
+def count_itemized(lines: list[bytes], w: Written) -> None:
+    """Counts by kind from rsync's `%i|%l|%n` lines (created or updated entries only)."""
+    for line in lines:
+        item, _, rest = line.partition(b"|")
+        if len(item) < 2 or item[:1] not in b"<>ch" or b"|" not in rest:
+            continue
+        size = rest.split(b"|", 1)[0]
+        kind = item[1:2]
+        if item[:1] == b"h":
+            w.links += 1
+        elif kind == b"f":
+            w.files += 1
+            w.bytes += int(size) if size.isdigit() else 0
+        elif kind == b"d":
+            w.dirs += 1
+        elif kind == b"L":
+            w.symlinks += 1
+        elif kind in b"DS":
+            w.special += 1
+
+
+def _tree(item: bytes) -> dict[bytes, bool]:
+    """Every name below the directory `item` -> whether it is a symlink there."""
+    out = {}
+    for dirpath, dirnames, filenames, dfd in os.fwalk(item):
+        under = dirpath[len(item):].lstrip(b"/")
+        for name in dirnames + filenames:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            out[os.path.join(under, name) if under else name] = stat.S_ISLNK(st.st_mode)
+    return out
+
+
+def symlinks_in_the_way(found: list[bytes], dest_dir: bytes, item: bytes, is_dir: bool) -> list[bytes]:
+    """The symlinks of `found` (on the source) that the restore would write through or replace."""
+    parents = set(components(dest_dir))
+    tree = _tree(item) if is_dir else {}
+    out = []
+    for link in found:
+        if link in parents:
+            out.append(link)
+            continue
+        under = link[len(dest_dir):].lstrip(b"/")
+        if under in tree and not tree[under]:
+            out.append(link)
+    return out
+
+
+def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel) -> Written:
+    is_dir = os.path.isdir(item) and not os.path.islink(item)
+    dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
+    check = proc.run(symlink_check_argv(cfg, source, components(dest_dir)), capture=True, cancel=cancel, timeout=600)
+    if not check.ok:
+        raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
+                         f" {check.stderr_text()[-300:]}")
+    found = [p for p in check.stdout.split(b"\0") if p]
+    refused = symlinks_in_the_way(found, dest_dir, item, is_dir)
+    if refused:
+        shown = ", ".join(shown_name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
+        raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
+                         f" restore's way (not followed, nothing written): {shown}",
+                         hint="remove them on the source, or restore with --to DIR")
+    dest = ssh_target.rsync_location(source, os.fsdecode(dest_dir))
+    rsh = ssh_target.rsync_rsh(cfg, source)
+    if not overwrite:
+        clash: list[bytes] = []
+        done = proc.run(rsync_to_source_argv(item, dest, rsh=rsh, overwrite=False, dry_run=True, is_dir=is_dir),
+                        on_stdout=clash.append, cancel=cancel)
+        clash = [c for c in clash if b"|" in c and c[:1] in b"<>c" and c[1:2] == b"f"]
+        if done.returncode not in (0, 24) and not clash:
+            raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
+        if clash:
+            names = [c.rsplit(b"|", 1)[1].decode("utf-8", "backslashreplace") for c in clash]
+            raise WorkFailed(f"{len(names)} files exist on {source.id} already and differ: {', '.join(names[:5])}",
+                             hint="use --overwrite to replace them")
+    w = Written()
+    lines: list[bytes] = []
+    done = proc.run(rsync_to_source_argv(item, dest, rsh=rsh, overwrite=overwrite, is_dir=is_dir),
+                    on_stdout=lines.append, cancel=cancel)
+    count_itemized(lines, w)
+    if done.returncode not in (0, 24):
+        w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_text()[-300:]}"))
+    return w

@@ -1,0 +1,388 @@
+"""Writing a restored tree below a target directory, contained and complete.
+
+Containment: every directory below the target is opened one component at a time with
+O_NOFOLLOW, relative to its parent's descriptor, so a symlink that is in the target (or is swapped
+in while the restore runs) is never followed; everything is created relative to those
+descriptors. A symlink found where the restored tree has a directory or a file is either replaced
+(`replace_symlinks`, with `overwrite`) or refused and reported, never written through.
+
+Completeness: regular files (written sparse), directories, symlinks, hard links, FIFOs, device
+nodes and sockets; ownership (as root), modes, times, and extended attributes (POSIX ACLs and
+capabilities are xattrs too) applied after the content, capabilities after the chown that would
+clear them; directories' modes and times last. What cannot be restored is counted by kind and
+named with the reason; the restore goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+
+from rabtui.errors import WorkFailed
+
+KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+CAPABILITY = b"security.capability"
+
+
+def shown_name(name: bytes) -> str:
+    """A name for a terminal: non-UTF-8 bytes as \\xNN, control characters escaped (as `ls -b`)."""
+    text = name.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
+
+
+def check_name(rel: bytes) -> bytes:
+    """A relative name to write below a target: no absolute path, no `..`, no NUL, not empty."""
+    if not rel or rel.startswith(b"/") or b"\0" in rel:
+        raise WorkFailed(f"refusing to restore the unsafe name {shown_name(rel)}")
+    if any(p in (b"..", b".", b"") for p in rel.split(b"/")):
+        raise WorkFailed(f"refusing to restore the unsafe name {shown_name(rel)}")
+    return rel
+
+
+class Refused(Exception):
+    """An entry that is not written, with the reason (a symlink in the way, an existing file)."""
+
+
+@dataclass
+class Written:
+    files: int = 0
+    dirs: int = 0
+    links: int = 0          # hard links to a file restored before
+    symlinks: int = 0
+    special: int = 0        # FIFOs, device nodes, sockets
+    attributes: int = 0     # extended attributes set (ACLs and capabilities included)
+    bytes: int = 0
+    skipped: list[bytes] = field(default_factory=list)                 # existed, no --overwrite
+    refused: list[tuple[bytes, str]] = field(default_factory=list)     # symlinks in the way
+    not_restored: list[tuple[str, bytes, str]] = field(default_factory=list)  # (kind, name, why)
+    errors: list[tuple[bytes, str]] = field(default_factory=list)      # the restore could not finish
+
+    def counts(self) -> str:
+        return (f"{self.files} files, {self.dirs} directories, {self.links} hard links, {self.symlinks} symlinks,"
+                f" {self.special} special files, {self.attributes} attributes, {self.bytes} bytes")
+
+    def problems(self) -> list[str]:
+        """One line per thing not restored, names escaped."""
+        out = [f"error: {shown_name(n)}: {why}" for n, why in self.errors]
+        out += [f"refused: {shown_name(n)}: {why}" for n, why in self.refused]
+        out += [f"not restored ({kind}): {shown_name(n)}: {why}" for kind, n, why in self.not_restored]
+        out += [f"exists, kept: {shown_name(n)}" for n in self.skipped]
+        return out
+
+    def as_json(self) -> dict:
+        name = lambda b: os.fsdecode(b)  # noqa: E731  (JSON keeps exact names, surrogate-escaped)
+        return {"restored": {"files": self.files, "directories": self.dirs, "hard_links": self.links,
+                             "symlinks": self.symlinks, "special_files": self.special,
+                             "attributes": self.attributes, "bytes": self.bytes},
+                "not_restored": [{"kind": k, "path": name(n), "why": w} for k, n, w in self.not_restored],
+                "refused": [{"path": name(n), "why": w} for n, w in self.refused],
+                "existing_kept": [name(n) for n in self.skipped],
+                "errors": [{"path": name(n), "why": w} for n, w in self.errors]}
+
+
+def _tmp_name() -> bytes:
+    return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
+
+
+def _why(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _read_xattrs(path: bytes | int) -> list[tuple[bytes, bytes]]:
+    """The extended attributes of `path` (not followed), or of an open descriptor."""
+    kw = {} if isinstance(path, int) else {"follow_symlinks": False}
+    try:
+        names = os.listxattr(path, **kw)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        try:
+            out.append((os.fsencode(n), os.getxattr(path, n, **kw)))
+        except OSError:
+            continue
+    out.sort(key=lambda kv: kv[0] == CAPABILITY)   # the capability last
+    return out
+
+
+def _copy_sparse(fd_in: int, fd_out: int, size: int) -> None:
+    """Copy the data regions only (SEEK_DATA/SEEK_HOLE): holes stay holes."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd_in, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:   # only a hole is left
+                break
+            raise
+        end = os.lseek(fd_in, start, os.SEEK_HOLE)
+        _copy_range(fd_in, fd_out, start, end - start)
+        pos = end
+    os.ftruncate(fd_out, size)
+
+
+def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> None:
+    done = 0
+    try:
+        while done < count:
+            n = os.copy_file_range(fd_in, fd_out, count - done, offset + done, offset + done)
+            if n == 0:
+                break
+            done += n
+    except OSError:
+        pass
+    while done < count:
+        chunk = os.pread(fd_in, min(1 << 20, count - done), offset + done)
+        if not chunk:
+            raise OSError(errno.EIO, "the file on the backup is shorter than its size")
+        os.pwrite(fd_out, chunk, offset + done)
+        done += len(chunk)
+
+
+class SafeWriter:
+    """Copies entries of a source tree below `root` (see the module's doc)."""
+
+    def __init__(self, root: str | bytes | os.PathLike, overwrite: bool = False, *,
+                 replace_symlinks: bool = True, follow_root: bool = True):
+        """`follow_root`: the root itself may be a symlink (a target the operator named); else
+        its last component must be a real directory (a source's configured directory)."""
+        self.root = os.fsencode(root)
+        os.makedirs(self.root, exist_ok=True)
+        parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
+        if follow_root or not last:
+            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            pfd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                self.root_fd = self._open_child(pfd, last, self.root)
+            finally:
+                os.close(pfd)
+        self.overwrite = overwrite
+        self.replace_symlinks = replace_symlinks and overwrite
+        self.as_root = os.geteuid() == 0
+        self.inodes: dict[tuple[int, int], bytes] = {}
+        self.result = Written()
+        self._cached: tuple[bytes, int] | None = None
+
+    def close(self) -> None:
+        self._drop_cache()
+        os.close(self.root_fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- directories, one component at a time -------------------------------------------------
+
+    @staticmethod
+    def _open_child(dir_fd: int, name: bytes, shown: bytes) -> int:
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                try:
+                    is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+                except OSError:
+                    is_link = False
+                raise Refused(f"{shown_name(shown)} is a symlink, not followed" if is_link
+                              else f"{shown_name(shown)} is not a directory") from None
+            raise
+
+    def _drop_cache(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def parent_fd(self, rel_dir: bytes) -> int:
+        """A descriptor of the directory `rel_dir` below the root (b"" for the root itself), every
+        component opened without following symlinks. Owned by the writer: do not close."""
+        if self._cached is not None and self._cached[0] == rel_dir:
+            return self._cached[1]
+        self._drop_cache()
+        fd = os.dup(self.root_fd)
+        try:
+            for i, part in enumerate(rel_dir.split(b"/") if rel_dir else []):
+                nfd = self._open_child(fd, part, b"/".join(rel_dir.split(b"/")[: i + 1]))
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        self._cached = (rel_dir, fd)
+        return fd
+
+    def make_parents(self, rel: bytes) -> None:
+        """Create the directories leading to `rel` (0755, as the tree above a restored item)."""
+        parts = rel.split(b"/")[:-1]
+        for i in range(len(parts)):
+            fd = self.parent_fd(b"/".join(parts[:i]))
+            try:
+                os.mkdir(parts[i], 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+
+    # --- entries --------------------------------------------------------------------------------
+
+    def _existing(self, fd: int, name: bytes) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def put(self, src: bytes, rel: bytes, st: os.stat_result) -> None:
+        """Restore one entry; a refusal or an OS error is recorded, not raised."""
+        check_name(rel)
+        try:
+            self._put(src, rel, st)
+        except Refused as exc:
+            self.result.refused.append((rel, str(exc)))
+        except OSError as exc:
+            self.result.errors.append((rel, _why(exc)))
+
+    def _put(self, src: bytes, rel: bytes, st: os.stat_result) -> None:
+        rel_dir, name = os.path.split(rel)
+        fd = self.parent_fd(rel_dir)
+        old = self._existing(fd, name)
+        mode = st.st_mode
+        if old is not None and stat.S_ISLNK(old.st_mode) and not stat.S_ISLNK(mode) and not self.replace_symlinks:
+            raise Refused(f"{shown_name(rel)} is a symlink on the target, not followed nor replaced")
+        if stat.S_ISDIR(mode):
+            if old is not None and stat.S_ISDIR(old.st_mode):
+                return
+            if old is not None:
+                if not self.overwrite:
+                    self.result.skipped.append(rel)
+                    return
+                os.unlink(name, dir_fd=fd)
+            os.mkdir(name, 0o700, dir_fd=fd)   # its modes and times come after its contents
+            self.result.dirs += 1
+            return
+        if old is not None and not self.overwrite:
+            self.result.skipped.append(rel)
+            return
+        key = (st.st_dev, st.st_ino)
+        tmp = _tmp_name()
+        if st.st_nlink > 1 and not stat.S_ISDIR(mode) and key in self.inodes:
+            first_dir, first_name = os.path.split(self.inodes[key])
+            first_fd = os.dup(self.parent_fd(first_dir))
+            try:
+                fd = self.parent_fd(rel_dir)
+                os.link(first_name, tmp, src_dir_fd=first_fd, dst_dir_fd=fd, follow_symlinks=False)
+            finally:
+                os.close(first_fd)
+            self._into_place(fd, tmp, name)
+            self.result.links += 1
+            return
+        if stat.S_ISREG(mode):
+            self._file(src, fd, tmp, rel, st)
+            counter = "files"
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(src), tmp, dir_fd=fd)
+            counter = "symlinks"
+        elif self._special(fd, tmp, rel, st):
+            counter = "special"
+        else:
+            return
+        if counter != "files":
+            try:
+                self._meta_path(fd, tmp, st, src=src, is_link=counter == "symlinks", shown=rel)
+            except BaseException:
+                os.unlink(tmp, dir_fd=fd)
+                raise
+        self._into_place(fd, tmp, name)
+        setattr(self.result, counter, getattr(self.result, counter) + 1)
+        if counter == "files":
+            self.result.bytes += st.st_size
+        if st.st_nlink > 1:
+            self.inodes[key] = rel
+
+    @staticmethod
+    def _into_place(fd: int, tmp: bytes, name: bytes) -> None:
+        """rename(2) replaces a symlink itself, never what it points to."""
+        try:
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=fd)
+            raise
+
+    def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> None:
+        fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=fd)
+            try:
+                _copy_sparse(fd_in, fd_out, st.st_size)
+                self._meta_fd(fd_out, fd_in, st, rel)
+            except BaseException:
+                os.close(fd_out)
+                os.unlink(tmp, dir_fd=fd)
+                raise
+            os.close(fd_out)
+        finally:
+            os.close(fd_in)
+
+    def _special(self, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> bool:
+        mode = st.st_mode
+        kind = "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        try:
+            if stat.S_ISFIFO(mode):
+                os.mkfifo(tmp, 0o600, dir_fd=fd)
+            else:
+                os.mknod(tmp, stat.S_IFMT(mode) | 0o600, st.st_rdev if kind == "device" else 0, dir_fd=fd)
+        except OSError as exc:
+            why = _why(exc) + (" (device nodes need root)" if exc.errno == errno.EPERM else "")
+            self.result.not_restored.append((kind, rel, why))
+            return False
+        return True
+
+    # --- metadata -------------------------------------------------------------------------------
+
+    def _set_xattrs(self, target, src: bytes | int, shown: bytes) -> None:
+        for n, value in _read_xattrs(src):
+            try:
+                if isinstance(target, int):
+                    os.setxattr(target, n, value)
+                else:
+                    os.setxattr(target, n, value, follow_symlinks=False)
+                self.result.attributes += 1
+            except OSError as exc:
+                self.result.not_restored.append(("attribute", shown, f"{shown_name(n)}: {_why(exc)}"))
+
+    def _meta_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
+        if self.as_root:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
+        self._set_xattrs(fd, src, shown)         # ACLs after chmod, the capability after chown
+        os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    def _meta_path(self, fd: int, name: bytes, st: os.stat_result, *, is_link: bool = False,
+                   src: bytes | None = None, shown: bytes = b"") -> None:
+        if self.as_root:
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+        if not is_link:
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=fd)
+            if src is not None:   # through the directory's descriptor: no path is walked again
+                self._set_xattrs(b"/proc/self/fd/%d/%s" % (fd, name), src, shown)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+
+    def finish_dir(self, src: bytes | int, rel: bytes, st: os.stat_result) -> None:
+        """A directory's ownership, mode, attributes and times, after everything inside it."""
+        try:
+            self._drop_cache()
+            rel_dir, name = os.path.split(rel)
+            pfd = self.parent_fd(rel_dir)
+            dfd = self._open_child(pfd, name, rel)
+            try:
+                self._meta_fd(dfd, src, st, rel)
+            finally:
+                os.close(dfd)
+        except Refused as exc:
+            self.result.refused.append((rel, str(exc)))
+        except OSError as exc:
+            self.result.errors.append((rel, _why(exc)))

@@ -1,0 +1,128 @@
+"""Everything the file system holds comes back (issue 20): the fidelity tree (tests/fidelity.py)
+-> a real backup -> restore from the medium, compared with the source by rsync's own metadata
+comparison (`rsync -naHAXc --numeric-ids --itemize-changes` prints nothing) and the sparse file's
+allocated blocks; and what a target cannot hold is named in the summary, not dropped."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pytest
+
+from rabtui import restore as R
+from tests import fidelity
+from tests.trees import Lab
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+def _restored_equal(src, restored, skipped):
+    diffs = fidelity.differences(src, restored, acls="acl" not in skipped)
+    assert diffs == [], "\n".join(diffs)
+    sparse = os.path.join(restored, fidelity.SPARSE_NAME)
+    assert fidelity.sparse_content_ok(sparse)
+    assert fidelity.allocated(sparse) <= fidelity.allocated(os.path.join(src, fidelity.SPARSE_NAME)) + (1 << 20)
+
+
+@pytest.fixture
+def fidelity_backup(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    skipped = fidelity.build(lab.src / "data")
+    res = lab.backup(cfg, now=T0)
+    assert res.status == "completed", res.reason
+    return lab, cfg, skipped
+
+
+def test_fidelity_tree_back_from_the_medium(fidelity_backup, tmp_path, capsys):
+    from rabtui.cli import main
+
+    lab, cfg, skipped = fidelity_backup
+    for part, why in skipped.items():
+        print(f"skipped {part}: {why}")
+    data = str(lab.src / "data")
+    out = tmp_path / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", data, "--to", str(out)]) == 0
+    printed = capsys.readouterr().out
+    _restored_equal(data, out / data.lstrip("/"), skipped)
+    w_line = printed.splitlines()[-1] if "not restored" not in printed else printed
+    assert "3 hard links" not in w_line           # two names link to the first: 2 hard links
+    assert "2 hard links" in printed and "3 symlinks" in printed
+    assert ("4 special files" if fidelity.is_root() else "2 special files") in printed
+    assert " 0 attributes" not in printed
+
+
+@pytest.mark.skipif(not fidelity.is_root(), reason="restoring ownership and capabilities needs root")
+def test_capability_survives_the_chown(fidelity_backup, tmp_path):
+    lab, cfg, _ = fidelity_backup
+    data = str(lab.src / "data")
+    R.restore(cfg, lab.store(), "loc", data + "/bin/ping", to=tmp_path / "one")
+    ping = tmp_path / "one" / data.lstrip("/") / "bin/ping"
+    assert os.getxattr(ping, "security.capability") == fidelity.CAPABILITY
+
+
+def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
+    """Without the right to make device nodes (CAP_MKNOD dropped), they are listed with the reason."""
+    import json
+    import subprocess
+    import sys
+
+    lab, cfg, skipped = fidelity_backup
+    if "root" in skipped:
+        pytest.skip("the tree has no device nodes when not root")
+    data = str(lab.src / "data")
+    out = tmp_path / "nomknod"
+    code = (
+        "import json\n"
+        "from rabtui import config, restore, store\n"
+        f"cfg = config.load({str(lab.config_path)!r}, check_media=False)\n"
+        "try:\n"
+        f"    r = restore.restore(cfg, store.Store({str(lab.state)!r}), 'loc', {data!r}, to={str(out)!r})\n"
+        "except restore.RestoreIncomplete as exc:\n"
+        "    r = exc.result\n"
+        "print(json.dumps(r.as_json(0)))\n")
+    done = subprocess.run(["setpriv", "--bounding-set=-mknod", "--inh-caps=-mknod", sys.executable, "-c", code],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    names = sorted(os.path.basename(n["path"]) for n in got["not_restored"])
+    assert names == ["block-like", "null-like"], got
+    assert all(n["kind"] == "device" and "root" in n["why"] for n in got["not_restored"])
+    assert "2 not restored" in got["summary"] and "block-like" in got["summary"]
+    assert got["restored"]["special_files"] == 2       # the FIFO and the socket
+    assert got["restored"]["files"] > 0 and not got["errors"]
+
+
+@pytest.mark.xfail(strict=True, reason="the discs do not hold it yet: the checkpoint side of issue 20 (AAIP ACLs and"
+                   " xattrs, special files, hard links in the ISO) is built in branch fidelity; and osirrox"
+                   " extracts symlinks without their owner and mtime")
+def test_fidelity_tree_back_from_the_discs(tmp_path):
+    import threading
+
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+
+    lab = Lab(tmp_path, media_count=1)
+    (lab.src / "data").mkdir()
+    cfg = lab.write(f'''
+[[sources]]
+id = "loc"
+[[sources.directories]]
+path = "{lab.src / 'data'}"
+
+[checkpoint]
+disc = "dvd+r"
+drive = "images:{tmp_path / 'iso'}"
+''')
+    skipped = fidelity.build(lab.src / "data")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    data = str(lab.src / "data")
+    got = R.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
+    assert not got.written.problems(), got.summary
+    _restored_equal(data, tmp_path / "out" / data.lstrip("/"), skipped)
