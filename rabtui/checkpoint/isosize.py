@@ -1,14 +1,15 @@
 """How many 2048-byte sectors an ISO 9660 + Rock Ridge + Joliet image of a tree takes.
 
 A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md5 on
--compliance iso_9660_level=3:no_emul_toc -padding 0`, measured on real trees with
+-compliance iso_9660_level=3:no_emul_toc -hardlinks on -acl on -xattr any -padding 0`
+(xorriso.ISO_SETTINGS), measured on real trees with
 `xorriso -print_size` (see benchmarks/bench_plan.py, which checks it against xorriso):
 
 - every directory has an ISO 9660 extent and a Joliet extent, each a whole number of sectors;
   directory records never cross a sector boundary;
 - an ISO record of a file is 33 bytes + its ISO name (the name plus ".;1", at most 33 bytes,
-  padded to even) + the Rock Ridge fields (PX, TF, NM with the full name, the MD5 index): about
-  83 + len(name) bytes; a record is at most 254 bytes, the rest of a long name goes into a
+  padded to even) + the Rock Ridge fields (PX, TF, NM with the full name, AL with the MD5 index
+  and the hard link mark): about 105 + len(name) bytes, plus the file's own xattrs and ACLs; a record is at most 254 bytes, the rest of a long name goes into a
   continuation area (CE) of the directory;
 - a Joliet record is 34 + 2 bytes per character (names cut at 64 characters);
 - four path tables (ISO L/M, Joliet L/M), each a whole number of sectors;
