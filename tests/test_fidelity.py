@@ -134,3 +134,8 @@ def test_checkpoint_keeps_everything_on_disc_and_osirrox_gives_it_back(tmp_path,
     assert any("sockets are not put on discs" in e.message and "run/socket" in e.message for e in planned)
     assert fidelity.sparse_content_ok(out / fidelity.SPARSE_NAME)
     assert os.stat(out / "srv/a/shared").st_ino == os.stat(out / "srv/b/shared-too").st_ino
+    subprocess.run(["osirrox", "-indev", f"stdio:{iso}", "-extract", "/README.txt", str(tmp_path / "README.txt")],
+                   check=True, capture_output=True)
+    readme = (tmp_path / "README.txt").read_text()
+    assert "-osirrox on:device_files -acl on -xattr any -hardlinks on" in readme
+    assert "Sparse files take their full size on the disc" in readme
