@@ -153,18 +153,25 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
 
 
 def _media_holds(cfg: Config, store: Store) -> list[Problem]:
-    """From the label recorded at the medium's last use (probed when it was labelled or first used)."""
+    """From the medium's label (probed when it was labelled or first used): the one on the medium
+    when it is there, else the one recorded at its last use."""
+    from rabtui.backup.media import read_label
     from rabtui.backup.medium_fs import warning
 
     acls = any(s.acls for s in cfg.sources)
     xattrs = any(s.xattrs for s in cfg.sources)
     out = []
     for m in cfg.media:
-        row = store.one("SELECT label FROM media WHERE id=?", (m.id,))
         try:
-            label = json.loads(row["label"]) if row is not None and row["label"] else None
-        except ValueError:
+            label = read_label(m.path)
+        except Exception:
             label = None
+        if not isinstance(label, dict) or label.get("id") != m.id:
+            row = store.one("SELECT label FROM media WHERE id=?", (m.id,))
+            try:
+                label = json.loads(row["label"]) if row is not None and row["label"] else None
+            except ValueError:
+                label = None
         message = warning(m.id, label.get("holds") if isinstance(label, dict) else None, acls=acls, xattrs=xattrs)
         if message:
             out.append(Problem(f"holds:{m.id}", WARNING, message))

@@ -93,3 +93,13 @@ def test_the_backup_log_says_what_the_medium_cannot_hold(tmp_path):
     log = (result.path / "backup.log").read_text()
     assert "medium m1: its file system cannot hold extended attributes (user.*), sparse files" in log
     assert "POSIX ACLs" not in log
+    problems = [p for p in health.run_checks(cfg, lab.store()) if p.check_id == "holds:m1"]
+    assert len(problems) == 1 and "sparse files" in problems[0].message
+
+
+def test_check_reads_a_label_written_by_media_label_before_any_backup(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    (cfg.medium("m1").path / media.LABEL).write_text(json.dumps({"id": "m1", "holds": {**ALL, "acls": False}}))
+    problems = [p for p in health.run_checks(cfg, lab.store()) if p.check_id == "holds:m1"]
+    assert len(problems) == 1 and "POSIX ACLs" in problems[0].message
