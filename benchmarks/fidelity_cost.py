@@ -6,7 +6,8 @@ rsync over the loopback sshd with rabtui's options (rsync.BASE_OPTIONS) without 
 flags, with `-A -X`, with `--sparse`, and with both (what rabtui runs now), alternating; once for
 new files (an empty destination) and once for unchanged ones (--link-dest to a full copy). Twice:
 on the plain tree (the flags with nothing to keep) and with a 32-byte user.* xattr on every file
-(as an SELinux label would be). On tmpfs by default. Writes benchmarks/results/fidelity_cost.md.
+(as an SELinux label would be). Wall time and the local side's CPU time (less moved by other
+work on a shared machine). On tmpfs by default. Writes benchmarks/results/fidelity_cost.md.
 """
 
 from __future__ import annotations
@@ -38,28 +39,30 @@ VARIANTS = {
 }
 
 
-def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None) -> dict[str, list[float]]:
+def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None) -> dict[str, dict[str, list[float]]]:
     env = {**os.environ, **rsync.ENV}
     dest = work / "dest"
     link = [f"--link-dest={base}"] if base else []
     names = list(VARIANTS)
     times: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
     for rep in range(reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
             dest.mkdir(parents=True)
             argv = ["rsync", *rsync.BASE_OPTIONS, *VARIANTS[name], *link, "-e", bench.rsh, bench.location, f"{dest}/"]
-            t0 = time.perf_counter()
+            c0, t0 = bb._child_cpu(), time.perf_counter()
             done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(bb._child_cpu() - c0)
             if done.returncode != 0:
                 raise SystemExit(f"rsync failed ({done.returncode}): {done.stderr.decode('utf-8', 'replace')[-2000:]}")
             subprocess.run(["rm", "-rf", str(dest)], check=True)
         print(f"[{'unchanged' if base else 'new'}] rep {rep + 1}: "
-              + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
-    return times
+              + ", ".join(f"{k} {v[-1]:.2f} s ({cpu[k][-1]:.2f} s CPU)" for k, v in times.items()), flush=True)
+    return {"wall": times, "cpu": cpu}
 
 
-def run_tree(work: Path, sshd, files: int, reps: int, xattrs: bool) -> dict[str, dict[str, list[float]]]:
+def run_tree(work: Path, sshd, files: int, reps: int, xattrs: bool) -> dict[str, dict[str, dict[str, list[float]]]]:
     src = work / "src"
     bb.make_tree(src, files, 40_000)
     if xattrs:
@@ -99,17 +102,19 @@ def main() -> None:
         f"`python benchmarks/fidelity_cost.py --files {args.files} --reps {args.reps}`"
         f"{f' on {args.dir}' if args.dir else ''}, {datetime.now():%Y-%m-%d %H:%M}: rsync over the loopback "
         "sshd with rabtui's options, the variants alternating, output into /dev/null. Medians of wall "
-        "time; the ratio is to the same options without the fidelity flags in the same run.",
+        "time, and of the CPU time of the local side (the receiving rsync and ssh; the sender runs "
+        "under sshd); the ratio is to the same options without the fidelity flags in the same run.",
         "",
-        "| tree | files | " + " | ".join(VARIANTS) + " |",
-        "|---|---|" + "---|" * len(VARIANTS),
+        "| tree | files | time | " + " | ".join(VARIANTS) + " |",
+        "|---|---|---|" + "---|" * len(VARIANTS),
     ]
     for tree, runs in trees.items():
-        for run, times in runs.items():
-            med = {k: statistics.median(v) for k, v in times.items()}
-            plain = med["without"]
-            lines.append(f"| {tree} | {args.files:,} {run} | "
-                         + " | ".join(f"{m:.2f} s ({m / plain:.3f})" for m in med.values()) + " |")
+        for run, measured in runs.items():
+            for what, times in measured.items():
+                med = {k: statistics.median(v) for k, v in times.items()}
+                plain = med["without"]
+                lines.append(f"| {tree} | {args.files:,} {run} | {what} | "
+                             + " | ".join(f"{m:.2f} s ({m / plain:.3f})" for m in med.values()) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
