@@ -95,11 +95,11 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
         for e in entries:
             r = rel + b"/" + e.name if rel else e.name
             st = e.stat(follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode):
-                attr_bytes += _attr_allowance(e.path)
             if stat.S_ISDIR(st.st_mode):
                 subdirs.append((e.path, r))
-            elif stat.S_ISREG(st.st_mode):
+                continue
+            attr_bytes += _attr_allowance(e.path)
+            if stat.S_ISREG(st.st_mode):
                 paths.append(r)
                 sizes.append(st.st_size)
                 mtimes.append(int(st.st_mtime))
@@ -137,7 +137,8 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
     paths, sizes, mtimes, marks, skipped, attr_bytes = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
-                      root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped, attr_bytes=attr_bytes)
+                      root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped,
+                      attr_bytes=attr_bytes)
 
 
 def sha256_file(path: bytes | str, cancel=None) -> str:
