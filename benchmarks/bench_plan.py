@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rabtui.checkpoint import isosize  # noqa: E402
+from rabtui.checkpoint.xorriso import ISO_SETTINGS  # noqa: E402
 from rabtui.discs import parse_disc  # noqa: E402
 
 OURS = r"""
@@ -141,13 +142,11 @@ def iso_model(dirs: list[str]) -> list[dict]:
                 size = 0 if os.path.islink(p) else os.lstat(p).st_size
                 tree.add_file(at + b"/" + n, size)
                 files += 1
-        res = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", "-rockridge", "on",
-                              "-joliet", "on", "-md5", "on", "-compliance", "iso_9660_level=3:no_emul_toc",
+        res = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", *ISO_SETTINGS,
                               "-map", d, "/data", "-commit"], capture_output=True, text=True)
         m = re.search(r"ISO image produced: (\d+) sectors", res.stdout + res.stderr)
         actual = int(m.group(1)) if m else None
-        ps = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", "-rockridge", "on",
-                             "-joliet", "on", "-md5", "on", "-compliance", "iso_9660_level=3:no_emul_toc",
+        ps = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", *ISO_SETTINGS,
                              "-map", d, "/data", "-print_size", "-rollback_end"], capture_output=True, text=True)
         mp = re.search(r"Image size\s*:\s*(\d+)s", ps.stdout + ps.stderr)
         predicted = tree.sectors()
@@ -237,7 +236,8 @@ def write_md(path: Path, rows: list[dict], model: list[dict]) -> None:
         "## ISO size model against xorriso",
         "",
         "`rabtui.checkpoint.isosize.TreeSize` against `xorriso ... -rockridge on -joliet on -md5 on",
-        "-compliance iso_9660_level=3:no_emul_toc -padding 0 -map DIR /data -commit` to /dev/null",
+        "-compliance iso_9660_level=3:no_emul_toc -hardlinks on -acl on -xattr any -padding 0",
+        "-map DIR /data -commit` to /dev/null",
         "(the `ISO image produced` count; `-print_size` leaves out the MD5 parts).",
         "",
         "| directory | files | predicted sectors | actual sectors | error | xorriso -print_size |",

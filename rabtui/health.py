@@ -8,6 +8,7 @@ Checks, each with a stable id (the key of the `health` table):
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
 | space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
+| holds:MEDIUM           | warning  | the medium's file system cannot hold what backups keep (xattrs, ACLs, holes, ...) |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
@@ -23,6 +24,7 @@ Checks, each with a stable id (the key of the `health` table):
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,6 +63,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out: list[Problem] = []
     out += _backups(cfg, store, ts)
     out += _media(cfg, store, ts)
+    out += _media_holds(cfg, store)
     out += _checkpoints(cfg, store, now)
     out += _discs(store)
     out += _jobs(store, ts)
@@ -154,6 +157,32 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
         elif ts - last > too_long:
             out.append(Problem(f"rotation:{m.id}", WARNING,
                                f"medium {m.id} took no backup for {_age(ts - last)}: is it still in the rotation?"))
+    return out
+
+
+def _media_holds(cfg: Config, store: Store) -> list[Problem]:
+    """From the medium's label (probed when it was labelled or first used): the one on the medium
+    when it is there, else the one recorded at its last use."""
+    from rabtui.backup.media import read_label
+    from rabtui.backup.medium_fs import warning
+
+    acls = any(s.acls for s in cfg.sources)
+    xattrs = any(s.xattrs for s in cfg.sources)
+    out = []
+    for m in cfg.media:
+        try:
+            label = read_label(m.path)
+        except Exception:
+            label = None
+        if not isinstance(label, dict) or label.get("id") != m.id:
+            row = store.one("SELECT label FROM media WHERE id=?", (m.id,))
+            try:
+                label = json.loads(row["label"]) if row is not None and row["label"] else None
+            except ValueError:
+                label = None
+        message = warning(m.id, label.get("holds") if isinstance(label, dict) else None, acls=acls, xattrs=xattrs)
+        if message:
+            out.append(Problem(f"holds:{m.id}", WARNING, message))
     return out
 
 

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 SPARSE_NAME = "sparse/disk.img"
+SOCKET_NAME = "run/socket"
 SPARSE_SIZE = 40 * 1024 * 1024
 SPARSE_DATA = {0: b"head", 20 * 1024 * 1024: b"middle", SPARSE_SIZE - 4: b"tail"}
 CAP_NET_RAW = 13
@@ -73,7 +74,7 @@ def build(root: Path) -> dict[str, str]:
 
     os.mkfifo(root / "run/fifo", 0o640)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.bind(str(root / "run/socket"))
+        s.bind(str(root / SOCKET_NAME))
 
     with open(root / SPARSE_NAME, "wb") as f:
         f.truncate(SPARSE_SIZE)
@@ -109,11 +110,13 @@ def build(root: Path) -> dict[str, str]:
 
 
 def differences(source: str | os.PathLike, copy: str | os.PathLike, *, acls: bool = True,
-                xattrs: bool = True) -> list[str]:
+                xattrs: bool = True, sockets: bool = True) -> list[str]:
     """What rsync's own comparison (contents by checksum, hard links, ACLs, xattrs, owners, modes,
-    times, specials) finds different between the trees: nothing when the copy is faithful."""
+    times, specials) finds different between the trees: nothing when the copy is faithful.
+    `sockets=False` leaves the socket out (discs do not hold sockets)."""
     flags = "-naHc" + ("A" if acls else "") + ("X" if xattrs else "")
-    out = subprocess.run(["rsync", flags, "--numeric-ids", "--itemize-changes", f"{source}/", f"{copy}/"],
+    excludes = [] if sockets else [f"--exclude=/{SOCKET_NAME}"]
+    out = subprocess.run(["rsync", flags, "--numeric-ids", "--itemize-changes", *excludes, f"{source}/", f"{copy}/"],
                          capture_output=True, check=True, env={**os.environ, "LC_ALL": "C"})
     return out.stdout.decode("utf-8", "backslashreplace").splitlines()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui import __version__, privacy, proc
-from rabtui.backup import media_state
+from rabtui.backup import media_state, medium_fs
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
@@ -57,8 +57,19 @@ def read_label(path: str | os.PathLike) -> dict | None:
 
 
 def write_label(medium: Medium) -> dict:
-    """Write (atomically) the label of `medium` at its path."""
+    """Write (atomically) the label of `medium` at its path, with what its file system can hold."""
     label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "rabtui": __version__}
+    return _store_label(medium, {**label, "holds": _probe(medium)})
+
+
+def _probe(medium: Medium) -> dict:
+    try:
+        return medium_fs.probe(medium.path)
+    except OSError as exc:
+        raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
+
+
+def _store_label(medium: Medium, label: dict) -> dict:
     path = Path(medium.path)
     tmp = path / f"{LABEL}.tmp"
     try:
@@ -127,6 +138,8 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         )
     else:
         _check_writable(medium)
+        if "holds" not in label:      # labelled before media were probed: once, at this first use
+            label = _store_label(medium, {**label, "holds": _probe(medium)})
     if store is not None:
         media_state.remember_mount(store, medium)
     return {"label": label, **space(path)}

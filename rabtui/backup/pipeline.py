@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import locks, source_commands
-from rabtui.backup import history, media
+from rabtui.backup import history, media, medium_fs
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import RunRecord
@@ -253,6 +253,10 @@ class _Run:
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
         media.record_use(self.store, medium, info)
+        lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
+                                 xattrs=self.source.xattrs)
+        if lost:
+            self.emit(Event(WARNING, lost))
         free, inodes = info["free_bytes"], info["free_inodes"]
         too_small = free < MIN_FREE_BYTES or (info["total_inodes"] > 0 and inodes < MIN_FREE_INODES)
         need = self._expected_bytes(medium)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui.backup import media
+from rabtui.checkpoint.isosize import aaip_allowance
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
@@ -21,6 +22,7 @@ from rabtui.store import Store
 
 DIR_MARK = "dir"          # sha256 column of an empty directory in disc_files and the catalog
 LINK_MARK = "symlink"     # sha256 column of a symbolic link
+SPECIAL_MARK = "special"  # sha256 column of a FIFO or device node (Rock Ridge keeps them)
 
 
 @dataclass
@@ -34,8 +36,9 @@ class DirContent:
     paths: list[bytes] = field(default_factory=list)    # relative to root; empty dirs and links too
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
-    marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK
-    skipped: list[bytes] = field(default_factory=list)      # sockets, fifos, devices
+    marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
+    skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
+    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
 
     @property
     def key(self) -> str:
@@ -64,13 +67,16 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
     return row["medium"], Path(root)
 
 
-def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None], list[bytes]]:
-    """Walk `root` in name order: files, symlinks and empty directories, as bytes relative to it."""
+def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None], list[bytes], int]:
+    """Walk `root` in name order: files, symlinks, FIFOs, device nodes and empty directories, as
+    bytes relative to it; the sockets left out; and the bytes that xattrs and ACLs may take in
+    the ISO."""
     paths: list[bytes] = []
     sizes: list[int] = []
     mtimes: list[int] = []
     marks: list[str | None] = []
     skipped: list[bytes] = []
+    attr_bytes = 0
     base = os.fsencode(root)
 
     # depth first, names in byte order (no recursion: trees may be deep)
@@ -88,12 +94,15 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
                 mtimes.append(int(st.st_mtime))
                 marks.append(DIR_MARK)
             subdirs = []
+            attr_bytes += _attr_allowance(dir_bytes)
             for e in entries:
                 r = rel + b"/" + e.name if rel else e.name
                 st = e.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     subdirs.append((e.path, r))
-                elif stat.S_ISREG(st.st_mode):
+                    continue
+                attr_bytes += _attr_allowance(e.path)
+                if stat.S_ISREG(st.st_mode):
                     paths.append(r)
                     sizes.append(st.st_size)
                     mtimes.append(int(st.st_mtime))
@@ -103,10 +112,25 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
                     sizes.append(0)
                     mtimes.append(int(st.st_mtime))
                     marks.append(LINK_MARK)
-                else:
+                elif stat.S_ISSOCK(st.st_mode):
                     skipped.append(r)
+                else:
+                    paths.append(r)
+                    sizes.append(0)
+                    mtimes.append(int(st.st_mtime))
+                    marks.append(SPECIAL_MARK)
             stack.extend(reversed(subdirs))
-    return paths, sizes, mtimes, marks, skipped
+    return paths, sizes, mtimes, marks, skipped, attr_bytes
+
+
+def _attr_allowance(path: bytes) -> int:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+        if not names:
+            return 0
+        return aaip_allowance([(n, os.getxattr(path, n, follow_symlinks=False)) for n in names])
+    except OSError:   # no xattrs on this file system, or gone meanwhile
+        return 0
 
 
 def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> DirContent:
@@ -114,9 +138,10 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
     row = store.one("SELECT kind FROM backup_dirs WHERE backup_id=? AND path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
-    paths, sizes, mtimes, marks, skipped = scan(root)
+    paths, sizes, mtimes, marks, skipped, attr_bytes = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
-                      root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped)
+                      root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped,
+                      attr_bytes=attr_bytes)
 
 
 def sha256_file(path: bytes | str, cancel=None) -> str:

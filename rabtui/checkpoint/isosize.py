@@ -1,14 +1,15 @@
 """How many 2048-byte sectors an ISO 9660 + Rock Ridge + Joliet image of a tree takes.
 
 A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md5 on
--compliance iso_9660_level=3:no_emul_toc -padding 0`, measured on real trees with
+-compliance iso_9660_level=3:no_emul_toc -hardlinks on -acl on -xattr any -padding 0`
+(xorriso.ISO_SETTINGS), measured on real trees with
 `xorriso -print_size` (see benchmarks/bench_plan.py, which checks it against xorriso):
 
 - every directory has an ISO 9660 extent and a Joliet extent, each a whole number of sectors;
   directory records never cross a sector boundary;
 - an ISO record of a file is 33 bytes + its ISO name (the name plus ".;1", at most 33 bytes,
-  padded to even) + the Rock Ridge fields (PX, TF, NM with the full name, the MD5 index): about
-  83 + len(name) bytes; a record is at most 254 bytes, the rest of a long name goes into a
+  padded to even) + the Rock Ridge fields (PX, TF, NM with the full name, AL with the MD5 index
+  and the hard link mark): about 105 + len(name) bytes, plus the file's own xattrs and ACLs; a record is at most 254 bytes, the rest of a long name goes into a
   continuation area (CE) of the directory;
 - a Joliet record is 34 + 2 bytes per character (names cut at 64 characters);
 - four path tables (ISO L/M, Joliet L/M), each a whole number of sectors;
@@ -22,8 +23,24 @@ FIXED_SECTORS = 24          # empty image: system area, descriptors, root extent
 MD5_PER_FILE = 16           # checksum array entry
 PADDING_SECTORS = 150       # xorriso's default -padding 300k, kept for CD read-ahead
 MAX_RECORD = 254
-DOT_RECORDS = 96 + 96       # "." and ".." of a directory (Rock Ridge)
+# `-hardlinks on -acl on -xattr any` (xorriso.ISO_SETTINGS), measured against the plain settings:
+# PX carries the inode number (44 bytes, not 36) and the AAIP field AL grows (files: 16 -> 30
+# bytes, the MD5 index and the hard link mark; directories get one of 19), on every record.
+AAIP_FILE = 22
+AAIP_DIR = 28
+DOT_RECORDS = 96 + 96 + 2 * 8   # "." and ".." of a directory (Rock Ridge; PX with the inode)
 ROOT_EXTRA = 36             # the root's "." carries SP and ER
+
+
+def aaip_allowance(attrs: list[tuple[bytes | str, bytes]]) -> int:
+    """Bytes a file's xattrs and ACLs (name, value pairs as the kernel gives them) may add to its
+    directory record and continuation area: AAIP cuts them into fields of at most 255 bytes, an ACL
+    is written as text, and a record that grows past 254 bytes moves into a continuation area.
+    Measured: a 6-entry ACL (52 bytes) adds 128 bytes, a 200-byte user.* value 281; twice the
+    pairs plus 64 covers both with room to spare."""
+    if not attrs:
+        return 0
+    return 2 * sum(len(n) + len(v) for n, v in attrs) + 64
 
 
 def iso_name_len(name: bytes, is_dir: bool) -> int:
@@ -38,7 +55,7 @@ def record_sizes(name: bytes, is_dir: bool) -> tuple[int, int, int]:
     length = len(name)
     iso_len = iso_name_len(name, is_dir)
     base = 33 + iso_len + (0 if iso_len % 2 else 1)
-    rec = base + (67 if is_dir else 83) + length
+    rec = base + (67 + AAIP_DIR if is_dir else 83 + AAIP_FILE) + length
     rec += rec & 1
     ce = 0
     if rec > MAX_RECORD:
@@ -54,7 +71,7 @@ def file_records(name: bytes) -> tuple[int, int, int]:
     iso = length + 2 if b"." in name else length + 3
     if iso > 33:
         iso = 33
-    rec = 116 + iso + length + (0 if iso & 1 else 1)
+    rec = 116 + AAIP_FILE + iso + length + (0 if iso & 1 else 1)
     rec += rec & 1
     ce = 0
     if rec > MAX_RECORD:

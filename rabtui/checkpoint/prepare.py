@@ -93,8 +93,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         emit(Event(LOG, f"reading {s.key} from backup {s.backup_id}"))
         d = content.gather(cfg, store, s.source, s.path, s.backup_id)
         if d.skipped:
-            emit(Event(WARNING, f"{s.key}: {len(d.skipped)} special files (sockets, fifos, devices) are not put"
-                                f" on discs, e.g. {os.fsdecode(d.skipped[0])}"))
+            emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
+                                f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
         data.append(d)
     filler = []
     for s in others:
@@ -106,7 +106,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     groups = [planmod.Group(key=(d.source, d.path), prefix=prefix_of(d.source, d.path), paths=d.paths,
                             sizes=d.sizes) for d in data]
     fgroups = [planmod.Group(key=(d.source, d.path), prefix=b"add", paths=d.paths, sizes=d.sizes) for d in filler]
-    extra = _extra_reserve(cfg, store, len(data) + len(filler))
+    # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
+    extra = _extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
     try:
         p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
     except ValueError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rabtui import proc
 from rabtui.checkpoint import content, shortpath, xorriso
-from rabtui.checkpoint.content import DIR_MARK, LINK_MARK
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
@@ -115,7 +115,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
 
 
 def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel) -> None:
-    total = sum(r.size for r in rows if r.sha256 not in (DIR_MARK, LINK_MARK))
+    total = sum(r.size for r in rows if r.sha256 not in (DIR_MARK, LINK_MARK, SPECIAL_MARK))
     done = 0
     for r in rows:
         path = os.path.join(base, r.disc_path)
@@ -130,6 +130,10 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             continue
         if r.sha256 == LINK_MARK:
             if not stat.S_ISLNK(st.st_mode):
+                res.mismatched.append(r.disc_path)
+            continue
+        if r.sha256 == SPECIAL_MARK:
+            if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
                 res.mismatched.append(r.disc_path)
             continue
         if not stat.S_ISREG(st.st_mode) or st.st_size != r.size:

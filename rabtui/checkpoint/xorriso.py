@@ -21,8 +21,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+# The last six words are what `-for_backup` stands for (it turns -md5 on too): ACLs and xattrs of
+# every namespace readable (AAIP), hard links as hard links. Special files go in through Rock Ridge.
 ISO_SETTINGS = ["-rockridge", "on", "-joliet", "on", "-md5", "on",
-                "-compliance", "iso_9660_level=3:no_emul_toc"]
+                "-compliance", "iso_9660_level=3:no_emul_toc",
+                "-hardlinks", "on", "-acl", "on", "-xattr", "any"]
 
 _PLAIN = frozenset(b for b in range(0x20, 0x7F) if b not in b"\"'\\")
 
@@ -147,7 +150,7 @@ def check_argv(xorriso: str, indev: str, volid: str) -> list[str]:
 def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]:
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
             "-assert_volid", volid, "FATAL", "-indev", arg(indev),
-            "-osirrox", "on", "-extract", "/", arg(target), "-end"]
+            "-osirrox", "on:device_files", "-extract", "/", arg(target), "-end"]
 
 
 def volid_argv(xorriso: str, indev: str) -> list[str]:

@@ -1,0 +1,91 @@
+"""What a medium's file system can hold of what a backup keeps (xattrs, ACLs, holes, special
+files, links), tried once with a probe directory in the medium's root and remembered in its label
+as `"holds": {"xattrs": true, ...}`. A file system that cannot hold something (vfat, exfat, some
+network mounts) gets a warning in `check` and in the backup's log instead of a silent loss.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import struct
+from pathlib import Path
+
+# What each probe stands for, in the words of a warning. None in `holds`: not tried (root only).
+WHAT = {
+    "xattrs": "extended attributes (user.*)",
+    "system_xattrs": "trusted.* and security.* attributes (file capabilities)",
+    "acls": "POSIX ACLs",
+    "sparse": "sparse files (they take their full size)",
+    "fifos": "FIFOs",
+    "devices": "device nodes",
+    "symlinks": "symbolic links",
+    "hardlinks": "hard links (every backup takes a full copy)",
+}
+SPARSE_PROBE_BYTES = 1 << 20
+# user::rw- user:<uid>:r-- group::r-- mask::r-- other::--- in the kernel's system.posix_acl_access form
+_ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for tag, perm, uid in (
+    (0x01, 6, 0xFFFFFFFF), (0x02, 4, 0), (0x04, 4, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)))
+
+
+def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
+    """Try each kind in `<medium>/.rabtui-probe-PID/`, removed afterwards."""
+    root = Path(medium_path) / f".rabtui-probe-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    try:
+        f = root / "file"
+        f.write_bytes(b"probe")
+        root_user = os.geteuid() == 0
+        return {
+            "xattrs": _tries(lambda: _xattr_round_trip(f, "user.rabtui")),
+            "system_xattrs": _tries(lambda: _xattr_round_trip(f, "trusted.rabtui")) if root_user else None,
+            "acls": _tries(lambda: os.setxattr(f, "system.posix_acl_access", _ACL)),
+            "sparse": _tries(lambda: _sparse(root / "sparse")),
+            "fifos": _tries(lambda: os.mkfifo(root / "fifo")),
+            "devices": _tries(lambda: os.mknod(root / "device", stat.S_IFCHR | 0o600, os.makedev(1, 3)))
+            if root_user else None,
+            "symlinks": _tries(lambda: os.symlink("file", root / "link")),
+            "hardlinks": _tries(lambda: os.link(f, root / "hardlink")),
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _tries(attempt) -> bool:
+    try:
+        return attempt() is not False
+    except OSError:
+        return False
+
+
+def _xattr_round_trip(path: Path, name: str) -> bool:
+    os.setxattr(path, name, b"1")
+    return os.getxattr(path, name) == b"1"
+
+
+def _sparse(path: Path) -> bool:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.pwrite(fd, b"x", SPARSE_PROBE_BYTES - 1)
+        os.fsync(fd)
+        return os.fstat(fd).st_blocks * 512 < SPARSE_PROBE_BYTES // 2
+    finally:
+        os.close(fd)
+
+
+def lacking(holds: dict | None, *, acls: bool = True, xattrs: bool = True) -> list[str]:
+    """What the medium cannot hold, in words; `acls`/`xattrs` False leaves out what no source keeps."""
+    if not holds:
+        return []
+    wanted = [k for k in WHAT if (acls or k != "acls") and (xattrs or k not in ("xattrs", "system_xattrs"))]
+    return [WHAT[k] for k in wanted if holds.get(k) is False]
+
+
+def warning(medium_id: str, holds: dict | None, *, acls: bool = True, xattrs: bool = True) -> str | None:
+    missing = lacking(holds, acls=acls, xattrs=xattrs)
+    if not missing:
+        return None
+    return (f"medium {medium_id}: its file system cannot hold {', '.join(missing)}: backups on it lose"
+            f" them; use a Linux file system (ext4, xfs, btrfs)")
