@@ -105,3 +105,28 @@ def test_kept_data_is_retained_like_a_complete_backup_and_never_a_base(tmp_path,
     held = kept.path / "data" / str(lab.src / "photos/only-kept.jpg").lstrip("/")
     assert held.is_file() and os.path.getsize(held) == 2000
     assert store.one("SELECT status FROM backups WHERE id=?", (kept.backup_id,))["status"] == "kept"
+
+
+def test_rebuild_state_catalogues_kept_data_as_the_backup_did(tmp_path, capsys):
+    lab = _lab(tmp_path)
+    write_files(lab.src / "etc", {"conf": b"first"})
+    lab.backup(_post_commands(lab, False), now=T0)
+    (lab.src / "etc/conf").write_bytes(b"second, kept")
+    write_files(lab.src / "photos", {"only-kept.jpg": b"jpeg"})
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    store = lab.store()
+    view = "SELECT b.name, p.path, v.size, v.mtime, v.first_backup = v.last_backup AS own FROM versions v" \
+           " JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup ORDER BY 1, 2"
+    before = [tuple(r) for r in store.all(view)]
+    assert sum(1 for r in before if r[0] == kept.path.name) == 2       # conf and the photo
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    (tmp_path / "iso").mkdir()          # a drive with no discs, so that nothing is asked
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text.replace("[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE name=?", (kept.path.name,))["status"] == "kept"
+    assert [tuple(r) for r in store.all(view)] == before
