@@ -87,6 +87,9 @@ def test_cleanup_deletes_nothing_of_a_source_when_the_catalog_misses_archive_fil
     assert main(["--config", str(lab.config_path), "cleanup", "--now", (day + timedelta(days=11)).isoformat()]) == 0
     assert sorted(os.listdir(lab.media[0][1] / "loc")) == before
     assert "deleting no backup of loc" in capsys.readouterr().out
+    main(["--config", str(lab.config_path), "run-due", "--now", (day + timedelta(days=11)).isoformat()])
+    assert "deleting no backup of loc" in capsys.readouterr().out     # run-due's cleanup says it too
+    assert sorted(os.listdir(lab.media[0][1] / "loc")) == before
     plan = retention.plan_cleanup(cfg, store, now=day + timedelta(days=11))
     assert plan.delete == [] and [s for s, _ in plan.refused] == ["loc"]
     assert "not in the catalog" in plan.refused[0][1] and runs[0].path.name in plan.refused[0][1]

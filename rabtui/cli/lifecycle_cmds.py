@@ -261,7 +261,7 @@ def cmd_run_due(args) -> int:
         worst = worst_exit(worst, outcome.exit_code)
     try:
         plan = retention.plan_cleanup(cfg, store, now=clock)
-        if plan.delete or plan.leftovers:
+        if plan.delete or plan.leftovers or plan.refused:
             print_plan(plan, False)
             retention.apply_cleanup(cfg, store, plan)
     except (RabtuiError, OSError) as exc:
