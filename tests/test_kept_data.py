@@ -4,6 +4,7 @@ whose data is restorable, shown by `find` and retained like a complete backup; i
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timedelta
 
@@ -65,7 +66,6 @@ def test_kept_data_is_restored_found_and_shown_by_check(tmp_path, capsys):
     # find: each version where it is; the kept backup only for its own versions
     capsys.readouterr()
     assert main(cfg + ["find", "conf", "--json"]) == 0
-    import json
     found = {v["size"]: [n for loc in v["locations"] for n in loc.get("backups", [])]
              for v in json.loads(capsys.readouterr().out)}
     assert found == {len(b"first"): [good.path.name], len(b"second, kept"): [kept.path.name]}
@@ -124,8 +124,8 @@ def test_rebuild_state_catalogues_kept_data_as_the_backup_did(tmp_path, capsys):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
     (tmp_path / "iso").mkdir()          # a drive with no discs, so that nothing is asked
-    text = lab.config_path.read_text()
-    lab.config_path.write_text(text.replace("[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+    drive = f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n'
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", drive + "[[media]]", 1))
     assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
     store = lab.store()
     assert store.one("SELECT status FROM backups WHERE name=?", (kept.path.name,))["status"] == "kept"

@@ -13,8 +13,8 @@ The strategy is laravel-backup-server's DefaultStrategy, on the backups' start t
 
 Each period ends where the previous one starts (periods are counted back from `now`, like
 DefaultStrategy's date ranges); a group is cut at the period edge, so the same day can keep one
-backup on each side of an edge. Only complete (and kept) backups take part; failed and abandoned runs go
-once they are older than a day.
+backup on each side of an edge. Only complete (and kept) backups take part; failed and abandoned
+runs go once they are older than a day.
 
 Guards come on top, judged on the whole plan of a source across all media at once
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
