@@ -10,6 +10,7 @@ from rabtui.backup import retention
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
+DAY = datetime(2026, 6, 1, 3, 30)
 SHORT = ("keep_all_days = 5\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
 
@@ -60,7 +61,8 @@ def test_cleanup_across_media_keeps_a_copy_of_deleted_archive_files(tmp_path, ca
     assert "photos/F1" in capsys.readouterr().out
 
 
-def test_cleanup_deletes_nothing_of_a_source_when_the_catalog_misses_archive_files(tmp_path, capsys):
+def _four_runs(tmp_path):
+    """Backups on four days, alternating two media, each adding an archive file (A in the first)."""
     lab = Lab(tmp_path, media_count=2)
     lab.local([("photos", "archive"), ("etc", "standard")])
     text = lab.config_path.read_text().replace("[[media]]", f"[retention]\n{SHORT}\n[[media]]", 1)
@@ -68,12 +70,17 @@ def test_cleanup_deletes_nothing_of_a_source_when_the_catalog_misses_archive_fil
     cfg = lab.load()
     write_files(lab.src / "photos", {"A": 3000})
     write_files(lab.src / "etc", {"conf": b"x"})
-    day = datetime(2026, 6, 1, 3, 30)
     runs = []
     for i in range(4):
         write_files(lab.src / "photos", {f"new{i}": 1000})
-        runs.append(lab.backup(cfg, now=day + timedelta(days=i), medium_id=f"m{i % 2 + 1}"))
+        runs.append(lab.backup(cfg, now=DAY + timedelta(days=i), medium_id=f"m{i % 2 + 1}"))
     assert [r.status for r in runs] == ["completed"] * 4
+    return lab, cfg, runs
+
+
+def test_cleanup_deletes_nothing_of_a_source_when_the_catalog_misses_archive_files(tmp_path, capsys):
+    lab, cfg, runs = _four_runs(tmp_path)
+    day = DAY
     store = lab.store()
     # the first backup may go (A and new0 are on m2 too); the second then holds their last copy
     plan = retention.plan_cleanup(cfg, store, now=day + timedelta(days=11))
@@ -93,3 +100,17 @@ def test_cleanup_deletes_nothing_of_a_source_when_the_catalog_misses_archive_fil
     plan = retention.plan_cleanup(cfg, store, now=day + timedelta(days=11))
     assert plan.delete == [] and [s for s, _ in plan.refused] == ["loc"]
     assert "not in the catalog" in plan.refused[0][1] and runs[0].path.name in plan.refused[0][1]
+
+
+def test_cleanup_deletes_nothing_of_a_source_when_a_copy_it_counts_on_is_not_on_its_medium(tmp_path, capsys):
+    lab, cfg, runs = _four_runs(tmp_path)
+    store = lab.store()
+    # the second backup (m2) holds the other copies of A and new0; someone removed it by hand,
+    # and the database still says it is there
+    retention.remove_tree(runs[1].path)
+    before = {m: sorted(os.listdir(p / "loc")) for m, p in lab.media}
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", (DAY + timedelta(days=11)).isoformat()]) == 0
+    assert {m: sorted(os.listdir(p / "loc")) for m, p in lab.media} == before
+    out = capsys.readouterr().out
+    assert "deleting no backup of loc" in out and f"{runs[1].path.name} on m2 by the catalog, but not on" in out
+    assert (runs[0].path / "data" / str(lab.src / "photos/A").lstrip("/")).is_file()

@@ -20,8 +20,8 @@ Guards come on top, judged on the whole plan of a source across all media at onc
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
 candidates; a backup goes only if every archive-directory file version it holds keeps a copy in a
 backup that stays (on any medium) or on a verified checkpoint disc; and when the catalog cannot
-vouch for a backup that would go (archive files on the medium it does not know), nothing of that
-source is deleted, and the plan says why.
+vouch for a backup that would go (archive files on the medium it does not know, or copies it counts
+on that a medium here does not hold), nothing of that source is deleted, and the plan says why.
 
 Kept data (a backup whose post-backup command failed, status `kept`) is retained like a complete
 backup: the periods count it and the guards protect it.
@@ -42,7 +42,7 @@ from typing import Iterable
 
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
-from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap
+from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap
 from rabtui.config import Config, Medium
 from rabtui.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
 
@@ -210,19 +210,19 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
 
 
 def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], adirs: list[str]) -> list[str]:
-    """Why the guard's verdict on these candidates cannot be trusted (the catalog does not know
-    archive files they hold)."""
+    """Why the guard's verdict on these candidates cannot be trusted: the catalog does not know
+    archive files they hold, or the copies it counts on are not on media that are here."""
     if not adirs:
         return []
-    present: dict[str, bool] = {}
+    present = {m.id: _present(m) for m in cfg.media}
+    going_ids = {c.id for _, c in going}
     out = []
     for medium, c in going:
         if c.status not in RESTORABLE:
             continue
-        if medium.id not in present:
-            present[medium.id] = _present(medium)
         row = store.one("SELECT * FROM backups WHERE id=?", (c.id,))
-        gap = catalog_gap(store, medium.id, present[medium.id], row, adirs)
+        gap = (catalog_gap(store, medium.id, present[medium.id], row, adirs)
+               or copies_gap(store, present, row, going_ids, adirs))
         if gap:
             out.append(gap)
     return out

@@ -7,8 +7,9 @@ if every archive version it holds still has a copy outside the set afterwards: i
 stays (on any medium) or on a verified checkpoint disc. Checked at each addition, the rule holds for
 the whole plan, whatever order the candidates come in.
 
-The guard reads the catalog, so a plan is only as safe as the catalog is complete: `catalog_gap`
-compares a candidate's archive files on the medium with what the catalog says it holds.
+The guard reads the catalog, so a plan is only as safe as the catalog is true: `catalog_gap`
+compares a candidate's archive files on the medium with what the catalog says it holds, and
+`copies_gap` looks on the media that are here for the copies the guard counted on.
 """
 
 from __future__ import annotations
@@ -82,3 +83,41 @@ def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dir
                 return (f"the catalog knows none of the archive files of {backup['name']} on {medium_id}"
                         f" ({d}), and the medium is not there to look")
     return None
+
+
+def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], archive_dirs: list[str]) -> str | None:
+    """Why the copies that make this backup's deletion safe cannot be shown (None: they can).
+
+    Each archive version it saved must be on a verified disc, or in a backup that stays: on a
+    medium that is not here (the catalog is trusted for it), or found there with its size and mtime.
+    """
+    if not archive_dirs:
+        return None
+    dirs = ",".join("?" * len(archive_dirs))
+    ids = ",".join("?" * len(going))
+    for v in store.all(
+        f"""SELECT v.path_id, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
+            WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+              AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
+                              WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
+                                AND f.size=v.size AND f.mtime=v.mtime)""",
+        (backup["id"], backup["source"], *archive_dirs),
+    ):
+        copies = store.all(
+            f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup"
+            f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND b.status IN {RESTORABLE_SQL}"
+            f" AND b.id NOT IN ({ids})", (v["path_id"], v["size"], v["mtime"], *going))
+        if not any(not present.get(c["medium"], False) or _holds(c["path"], bytes(v["path"]), v["size"], v["mtime"])
+                   for c in copies):
+            where = ", ".join(f"{c['name']} on {c['medium']}" for c in copies) or "no backup"
+            return (f"/{os.fsdecode(bytes(v['path']))} of {backup['name']} has its other copy in {where}"
+                    " by the catalog, but not on the medium")
+    return None
+
+
+def _holds(backup_path: str, rel: bytes, size: int, mtime: int) -> bool:
+    try:
+        st = os.lstat(os.path.join(os.fsencode(backup_path), b"data", rel))
+    except OSError:
+        return False
+    return st.st_size == size and int(st.st_mtime) == mtime
