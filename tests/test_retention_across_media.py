@@ -114,3 +114,21 @@ def test_cleanup_deletes_nothing_of_a_source_when_a_copy_it_counts_on_is_not_on_
     out = capsys.readouterr().out
     assert "deleting no backup of loc" in out and f"{runs[1].path.name} on m2 by the catalog, but not on" in out
     assert (runs[0].path / "data" / str(lab.src / "photos/A").lstrip("/")).is_file()
+
+
+def test_an_interrupted_deletion_is_finished_in_the_catalog_too(tmp_path, capsys):
+    lab, cfg, runs = _four_runs(tmp_path)
+    store = lab.store()
+    # a cleanup killed after renaming the first backup, before the database heard of it; the next
+    # cleanup comes when nothing else is due
+    gone = runs[0].path.with_name(retention.DELETING_PREFIX + runs[0].path.name)
+    os.rename(runs[0].path, gone)
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", (DAY + timedelta(days=4)).isoformat()]) == 0
+    assert f"deleting the remains of an interrupted deletion: {gone}" in capsys.readouterr().out
+    assert not gone.exists()
+    assert store.one("SELECT status FROM backups WHERE id=?", (runs[0].backup_id,))["status"] == "deleted"
+    assert store.one("SELECT COUNT(*) AS n FROM versions WHERE first_backup=?", (runs[0].backup_id,))["n"] == 0
+    # with the catalog true again, the next cleanup judges the rest: A and new0 are only on m2 now
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", (DAY + timedelta(days=11)).isoformat()]) == 0
+    assert f"keeping {runs[1].path.name}: holds the only copy of 2 archive files" in capsys.readouterr().out
+    assert runs[1].path.is_dir()

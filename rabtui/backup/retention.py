@@ -353,6 +353,11 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
     for path in plan.leftovers:
         _make_writable_and_rm(path)
         say(f"finished an interrupted deletion: {path}")
+        # killed between the rename and the catalog: the database still lists the backup
+        row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
+                        (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
+        if row is not None:
+            forget_backup(store, row["id"], cfg)
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
         if not mine:
