@@ -12,7 +12,7 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 
-from rabtui.store import COMPLETE_SQL, Store
+from rabtui.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store
 
 
 def _b(s: str | bytes) -> bytes:
@@ -68,22 +68,29 @@ class Version:
 
 
 class _Backups:
-    """Complete backups per (source, medium), ids sorted, for range lookups."""
+    """Restorable backups per (source, medium), ids sorted, for range lookups.
+
+    A version's range runs over complete backups; kept data (status `kept`) has versions of its
+    own (first = last = its id), so a kept backup belongs to a range only as its first backup.
+    """
 
     def __init__(self, store: Store, source: str | None):
-        q = f"SELECT id, source, medium, name FROM backups WHERE status IN {COMPLETE_SQL}"
+        q = f"SELECT id, source, medium, name, status FROM backups WHERE status IN {RESTORABLE_SQL}"
         rows = store.all(q + (" AND source=?" if source else "") + " ORDER BY id", (source,) if source else ())
         self.ids: dict[tuple[str, str], list[int]] = {}
         self.names: dict[int, str] = {}
+        self.kept: set[int] = set()
         for r in rows:
             self.ids.setdefault((r["source"], r["medium"]), []).append(r["id"])
             self.names[r["id"]] = r["name"]
+            if r["status"] == KEPT:
+                self.kept.add(r["id"])
 
     def between(self, source: str, medium: str, first: int, last: int) -> list[str]:
         ids = self.ids.get((source, medium), [])
         lo = bisect.bisect_left(ids, first)
         hi = bisect.bisect_right(ids, last)
-        return [self.names[i] for i in ids[lo:hi]]
+        return [self.names[i] for i in ids[lo:hi] if i == first or i not in self.kept]
 
 
 def as_glob(pattern: str | bytes) -> bytes:
@@ -156,7 +163,9 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict)
                                     v["first_backup"] if is_archive else v["last_backup"])
             if not names and not is_archive:
                 continue
-            ver.locations.append(Location("backup", medium=v["medium"], backups=names, archive=is_archive))
+            # kept data never enters the medium's archive union
+            in_union = is_archive and v["first_backup"] not in backups.kept
+            ver.locations.append(Location("backup", medium=v["medium"], backups=names, archive=in_union))
         for f in store.all(
             f"SELECT f.*, p.id AS path_id, d.volid, d.state FROM disc_files f"
             f" JOIN paths p ON p.source=f.source AND p.path=f.path"
@@ -237,9 +246,11 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
     # versions first (CROSS JOIN keeps that order): one pass over the table and a look-up by
     # primary key per row is 3x faster than going through the source's paths, as no index holds
     # the backup range (store.py)
+    # kept data holds only its own versions (a complete range around it says nothing of it)
+    first = "=" if backup["status"] == KEPT else "<="
     for r in store.all(
         "SELECT p.path, p.dir, v.size, v.mtime, v.first_backup FROM versions v CROSS JOIN paths p ON p.id=v.path_id"
-        " WHERE v.medium=? AND p.source=? AND v.first_backup<=? AND v.last_backup>=?" + below,
+        f" WHERE v.medium=? AND p.source=? AND v.first_backup{first}? AND v.last_backup>=?" + below,
         (backup["medium"], backup["source"], backup["id"], backup["id"], *below_args),
     ):
         out[bytes(r["path"])] = (r["size"], r["mtime"])

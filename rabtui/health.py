@@ -33,7 +33,7 @@ from pathlib import Path
 from rabtui import jobs as jobsmod
 from rabtui import privacy
 from rabtui.config import Config
-from rabtui.store import COMPLETE_SQL, Store
+from rabtui.store import COMPLETE_SQL, KEPT, Store
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
@@ -92,7 +92,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         last = store.one(
             "SELECT name, status, reason FROM backups WHERE source=? AND status<>'running'"
             " AND status<>'deleted' ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
-        if last is not None and last["status"] in ("failed", "abandoned"):
+        if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
         for m in cfg.media:

@@ -30,7 +30,7 @@ from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
 from rabtui.restore_disc import PART_RE, disc_volid, xorriso_extract_argv
-from rabtui.store import COMPLETE, Store
+from rabtui.store import COMPLETE, KEPT, Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
 NAME_TIME = re.compile(r"^backup-(\d{14})")
@@ -142,7 +142,7 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
 
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
-    complete_rows = []
+    complete_rows, kept_rows = [], []
     for name, bpath, bj in mediamod.list_backups(medium.path, source_id):
         bj = bj or {}
         status = bj.get("status") or "abandoned"
@@ -174,9 +174,13 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
         report.backups += 1
         if status in COMPLETE:
             complete_rows.append((bid, bpath))
+        elif status == KEPT:
+            kept_rows.append((bid, bpath))
     complete_rows.sort()
     for d in src.directories:
         report.versions += _catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows)
+        for row in kept_rows:   # kept data: versions of its own, as a backup makes them
+            report.versions += _catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
 
 

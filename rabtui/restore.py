@@ -27,7 +27,7 @@ from rabtui.remote_restore import rsync_to_source_argv  # noqa: F401  (re-export
 from rabtui.restore_write import (  # noqa: F401  (re-exported)
     Refused, SafeWriter, Written, check_name, shown_name,
 )
-from rabtui.store import COMPLETE, COMPLETE_SQL, Store
+from rabtui.store import KEPT, RESTORABLE, RESTORABLE_SQL, Store
 
 
 # --- copying a tree ----------------------------------------------------------------------------------
@@ -147,17 +147,18 @@ def choose_backup(store: Store, source: Source, rel: bytes, name: str | None):
                         " AND status<>'deleted' ORDER BY id DESC LIMIT 1", (source.id, name, name))
         if row is None:
             raise UsageError(f"source {source.id} has no backup {name}")
-        if row["status"] not in COMPLETE:
+        if row["status"] not in RESTORABLE:
             raise UsageError(f"backup {name} of {source.id} is {row['status']}, not complete")
         return row
-    # a file known to the catalog: the newest backup that holds it
+    # a file known to the catalog: the newest backup that holds it (kept data: its own versions)
     row = store.one(
         f"""SELECT b.* FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b
               ON b.source=p.source AND b.medium=v.medium AND b.id BETWEEN v.first_backup AND v.last_backup
-            WHERE p.source=? AND p.path=? AND b.status IN {COMPLETE_SQL}
+            WHERE p.source=? AND p.path=? AND b.status IN {RESTORABLE_SQL}
+              AND (b.status<>'{KEPT}' OR b.id=v.first_backup)
             ORDER BY b.started DESC, b.id DESC LIMIT 1""", (source.id, rel))
     if row is None:
-        row = store.one(f"SELECT * FROM backups WHERE source=? AND status IN {COMPLETE_SQL}"
+        row = store.one(f"SELECT * FROM backups WHERE source=? AND status IN {RESTORABLE_SQL}"
                         " ORDER BY started DESC, id DESC LIMIT 1", (source.id,))
     if row is None:
         raise WorkFailed(f"source {source.id} has no complete backup")

@@ -27,6 +27,12 @@ SCHEMA_VERSION = 1
 # Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
 COMPLETE = ("completed", "warnings")
 COMPLETE_SQL = "('completed', 'warnings')"
+# A backup whose data is whole but whose post-backup command failed: the run failed (exit 1) and
+# the data is kept. Kept data is restorable, in the catalog and retained like a complete backup;
+# it is never a --link-dest base.
+KEPT = "kept"
+RESTORABLE = COMPLETE + (KEPT,)
+RESTORABLE_SQL = "('completed', 'warnings', 'kept')"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -45,7 +51,7 @@ CREATE TABLE IF NOT EXISTS backups(
     medium TEXT NOT NULL,
     name TEXT NOT NULL,         -- backup-YYYYmmddHHMMSS[-N]
     path TEXT NOT NULL,         -- absolute path of the backup directory
-    status TEXT NOT NULL,       -- running | completed | warnings | failed | abandoned | deleted
+    status TEXT NOT NULL,       -- running | completed | warnings | kept | failed | abandoned | deleted
     started REAL NOT NULL,
     finished REAL,
     total_bytes INTEGER,        -- what a copy of the backup would take

@@ -60,15 +60,15 @@ def test_failing_post_command_keeps_the_data(tmp_path):
     states = [s for s, _ in _steps(lab, result.backup_id)]
     assert states == ["ok", "ok", "ok", "skipped", "ok", "failed", "ok"]
     row = _row(lab, result.backup_id)
-    assert row["status"] == "failed" and row["total_bytes"] == 5
-    assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
-    # a failed backup is never a link-dest base, and its files are not in the catalog
+    assert row["status"] == "kept" and row["total_bytes"] == 5
+    assert json.loads((result.path / "backup.json").read_text())["status"] == "kept"
+    # kept data is never a link-dest base; its files are in the catalog with versions of their own
     lab.config_path.write_text(lab.config_path.read_text().replace('"true", "exit 7"', '"true"'))
     again = lab.backup(lab.load(), medium_id="m1")
     assert again.status == "completed" and _row(lab, again.backup_id)["link_dest"] is None
     assert again.new_bytes == 5
-    versions = lab.store().all("SELECT first_backup FROM versions")
-    assert [v[0] for v in versions] == [again.backup_id]
+    versions = lab.store().all("SELECT first_backup, last_backup FROM versions ORDER BY id")
+    assert [tuple(v) for v in versions] == [(result.backup_id,) * 2, (again.backup_id,) * 2]
 
 
 def test_missing_medium_directory(tmp_path):

@@ -3,7 +3,8 @@
 1 source reachable, 2 destination reachable, 3 destination directory, 4 pre-backup commands,
 5 rsync per directory, 6 post-backup commands, 7 sizes. Each step is recorded in the state
 database and in backup.json; the first failure stops the backup with its reason (a failing post
-command marks the backup failed but keeps its data, and its sizes are still recorded).
+command marks the run failed but keeps its data as `kept`: restorable and retained like a complete
+backup, never a --link-dest base).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFai
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.shared_ssh import SharedConnection
-from rabtui.store import COMPLETE, Store
+from rabtui.store import COMPLETE, KEPT, RESTORABLE, Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
 MIN_FREE_INODES = 64
@@ -374,26 +375,30 @@ class _Run:
         if not rec.dirs:
             warnings.append("this source has no directories configured: nothing was backed up")
         if post_error:
-            status, reason = "failed", f"post-backup command failed (the data is kept): {post_error}"
+            status, reason = KEPT, f"post-backup command failed (the data is kept): {post_error}"
+            # kept data is in the catalog with versions of its own: it is never a base to extend
+            spool.target(source=self.source.id, medium=medium.id, base_id=None)
         elif warnings:
             status, reason = "warnings", "; ".join(warnings)
         else:
             status, reason = "completed", None
         if status in COMPLETE:
-            # only complete backups feed the archive union trees and the catalog
+            # only complete backups feed the archive union trees (what the next backup compares with)
             for d in rec.dirs:
                 if d.kind == "archive":
                     linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
                     self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
-            spool.apply(rec.id)
             rec.count_changes()
+        if status in RESTORABLE:
+            spool.apply(rec.id)
         media.record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
-        if status not in COMPLETE:
-            raise _Stop(reason)
         rec.finish(status, reason)
-        rec.write_json()     # last: only now is the backup complete on the medium
+        rec.write_json()     # last: only now is the backup complete (or its data kept) on the medium
+        if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
+            self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
+            return "failed", reason
         return status, reason
 
     # --- helpers -----------------------------------------------------------------------------------

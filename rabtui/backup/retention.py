@@ -13,15 +13,20 @@ The strategy is laravel-backup-server's DefaultStrategy, on the backups' start t
 
 Each period ends where the previous one starts (periods are counted back from `now`, like
 DefaultStrategy's date ranges); a group is cut at the period edge, so the same day can keep one
-backup on each side of an edge. Only complete backups take part; failed and abandoned runs go
-once they are older than a day.
+backup on each side of an edge. Only complete (and kept) backups take part; failed and abandoned
+runs go once they are older than a day.
 
-Two guards come on top: a backup that holds the only copy of an archive-directory file (no other
-medium has that version, no verified checkpoint disc holds it) is kept, whatever the rules say;
-and the newest complete backup is never a candidate.
+Guards come on top, judged on the whole plan of a source across all media at once
+(retention_guard.py): the newest backup and the newest complete backup on a medium are never
+candidates; a backup goes only if every archive-directory file version it holds keeps a copy in a
+backup that stays (on any medium) or on a verified checkpoint disc; and when the catalog cannot
+vouch for a backup that would go (archive files on the medium it does not know, or copies it counts
+on that a medium here does not hold), nothing of that source is deleted, and the plan says why.
 
-The space a deletion frees counts hard links: an inode is freed only when every one of its links
-lies in the trees being deleted (st_nlink equals the links found there).
+Kept data (a backup whose post-backup command failed, status `kept`) is retained like a complete
+backup: the periods count it and the guards protect it.
+
+The space a deletion frees counts hard links (freed.py).
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
-from rabtui import fstree
+from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
+from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap
 from rabtui.config import Config, Medium
-from rabtui.store import COMPLETE, COMPLETE_SQL, Store
+from rabtui.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
 
 DELETING_PREFIX = ".deleting-"
 FAILED_GRACE = timedelta(days=1)
@@ -65,6 +71,7 @@ class Plan:
     delete: list[Candidate] = field(default_factory=list)
     kept: list[tuple[int, str, str]] = field(default_factory=list)   # (id, name, why kept)
     guarded: list[tuple[int, str, str]] = field(default_factory=list)  # kept by the archive guard
+    refused: list[tuple[str, str]] = field(default_factory=list)      # (source, why none of it goes)
     freed_bytes: int = 0
     leftovers: list[Path] = field(default_factory=list)               # .deleting-* from a crash
 
@@ -95,93 +102,17 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
 def unsafe_archive_files(store: Store, source: str, medium: str, backup_id: int,
                          dirs: list[str]) -> int:
     """How many archive-directory versions first saved in this backup exist nowhere else: no other
-    medium holds the same version in a complete backup, no verified checkpoint disc holds it."""
-    if not dirs:
-        return 0
-    marks = ",".join("?" * len(dirs))
-    row = store.one(
-        f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
-            WHERE v.medium=? AND v.first_backup=? AND p.source=? AND p.dir IN ({marks})
-              AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
-                              WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
-                                AND f.size=v.size AND f.mtime=v.mtime)
-              AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
-                              WHERE o.path_id=v.path_id AND o.medium<>v.medium AND o.size=v.size
-                                AND o.mtime=v.mtime AND b.status IN {COMPLETE_SQL})""",
-        (medium, backup_id, source, *dirs),
-    )
-    return row["n"] if row else 0
+    backup that stays holds the same version, no verified checkpoint disc holds it."""
+    return ArchiveGuard(store, source, dirs).only_copies(backup_id)
 
 
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
                  sources: Iterable[str] | None = None, count_space: bool = True) -> Plan:
     now = now or datetime.now()
     plan = Plan()
-    settings = cfg.retention
     src_ids = list(sources) if sources is not None else [s.id for s in cfg.sources]
     for source in src_ids:
-        adirs = archive_dirs(cfg, source)
-        for medium in cfg.media:
-            rows = store.all(
-                "SELECT * FROM backups WHERE source=? AND medium=? AND status<>'deleted' ORDER BY started, id",
-                (source, medium.id),
-            )
-            complete = [r for r in rows if r["status"] in COMPLETE]
-            verdict = select_gfs([(r["id"], backup_time(r)) for r in complete], settings, now)
-            going: list[Candidate] = []
-            guard_cache: dict[int, int] = {}
-
-            def guarded(r) -> bool:
-                if r["id"] not in guard_cache:
-                    guard_cache[r["id"]] = unsafe_archive_files(store, source, medium.id, r["id"], adirs)
-                n = guard_cache[r["id"]]
-                if n and all(g[0] != r["id"] for g in plan.guarded):
-                    plan.guarded.append((r["id"], r["name"], f"holds the only copy of {n} archive files"
-                                         " (no verified checkpoint holds them)"))
-                return bool(n)
-
-            for r in complete:
-                why_kept = verdict[r["id"]]
-                if why_kept:
-                    plan.kept.append((r["id"], r["name"], why_kept))
-                elif not guarded(r):
-                    going.append(_candidate(r, "past the retention periods"))
-            # failed, abandoned: gone after a day (a running one is never touched here)
-            for r in rows:
-                if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
-                    going.append(_candidate(r, f"{r['status']} run older than a day"))
-            counter = FreedCounter() if count_space else None
-
-            def count(c: Candidate) -> None:
-                if counter is not None:
-                    extra = [k for _, k in _union_links(cfg, medium, c)] if adirs and c.status in COMPLETE else []
-                    c.freed_bytes = counter.add(Path(c.path), extra)
-
-            for c in going:
-                count(c)
-            # size cap, oldest first, never the newest complete: usage is the sum of what each
-            # backup added (new_bytes) less what the deletions free
-            cap = settings.max_size_mb * 1024 * 1024
-            usage = sum((r["new_bytes"] or 0) for r in rows)
-            newest = complete[-1]["id"] if complete else None
-            going_ids = {c.id for c in going}
-            for r in complete:
-                freed = counter.total if counter is not None else 0
-                if usage - freed <= cap:
-                    break
-                if r["id"] == newest or r["id"] in going_ids or guarded(r):
-                    continue
-                c = _candidate(r, f"source uses more than {settings.max_size_mb} MB on {medium.id}")
-                count(c)
-                if counter is None:
-                    usage -= r["new_bytes"] or 0
-                going.append(c)
-                going_ids.add(r["id"])
-                plan.kept = [k for k in plan.kept if k[0] != r["id"]]
-            if counter is not None:
-                plan.freed_bytes += counter.total
-            going.sort(key=lambda c: (c.started, c.id))
-            plan.delete.extend(going)
+        _plan_source(cfg, store, source, now, plan, count_space)
         for medium in cfg.media:
             root = Path(medium.path) / source
             try:
@@ -191,42 +122,114 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     return plan
 
 
+def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
+    """One source's part of the plan, over all media at once: the archive guard sees every backup
+    the plan deletes on any medium; if the catalog cannot vouch for a backup that would go,
+    nothing of this source is deleted."""
+    settings = cfg.retention
+    adirs = archive_dirs(cfg, source)
+    guard = ArchiveGuard(store, source, adirs)
+    going_all: list[tuple[Medium, Candidate]] = []
+    kept: list[tuple[int, str, str]] = []
+    freed = 0
+    for medium in cfg.media:
+        rows = store.all(
+            "SELECT * FROM backups WHERE source=? AND medium=? AND status<>'deleted' ORDER BY started, id",
+            (source, medium.id),
+        )
+        retained = [r for r in rows if r["status"] in RESTORABLE]
+        verdict = select_gfs([(r["id"], backup_time(r)) for r in retained], settings, now)
+        complete = [r for r in retained if r["status"] in COMPLETE]
+        # never a candidate: the newest backup (any restorable state) and the newest complete one
+        newest = {retained[-1]["id"]} if retained else set()
+        newest |= {complete[-1]["id"]} if complete else set()
+        going: list[Candidate] = []
+
+        def guarded(r) -> bool:
+            n = guard.only_copies(r["id"])
+            if n and all(g[0] != r["id"] for g in plan.guarded):
+                plan.guarded.append((r["id"], r["name"], f"holds the only copy of {n} archive files"
+                                     " (no verified checkpoint holds them)"))
+            return bool(n)
+
+        def take(r, why: str) -> Candidate:
+            c = _candidate(r, why)
+            guard.add(r["id"])
+            going.append(c)
+            return c
+
+        for r in retained:
+            why_kept = verdict[r["id"]] or ("newest complete" if r["id"] in newest else "")
+            if why_kept:
+                kept.append((r["id"], r["name"], why_kept))
+            elif not guarded(r):
+                take(r, "past the retention periods")
+        # failed, abandoned: gone after a day (a running one is never touched here)
+        for r in rows:
+            if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
+                going.append(_candidate(r, f"{r['status']} run older than a day"))
+        counter = FreedCounter() if count_space else None
+
+        def count(c: Candidate) -> None:
+            if counter is not None:
+                extra = [k for _, k in _union_links(cfg, medium, c)] if adirs and c.status in RESTORABLE else []
+                c.freed_bytes = counter.add(Path(c.path), extra)
+
+        for c in going:
+            count(c)
+        # size cap, oldest first, never the newest: usage is the sum of what each backup added
+        # (new_bytes) less what the deletions free
+        cap = settings.max_size_mb * 1024 * 1024
+        usage = sum((r["new_bytes"] or 0) for r in rows)
+        going_ids = {c.id for c in going}
+        for r in retained:
+            done = counter.total if counter is not None else 0
+            if usage - done <= cap:
+                break
+            if r["id"] in newest or r["id"] in going_ids or guarded(r):
+                continue
+            c = take(r, f"source uses more than {settings.max_size_mb} MB on {medium.id}")
+            count(c)
+            if counter is None:
+                usage -= r["new_bytes"] or 0
+            going_ids.add(r["id"])
+            kept = [k for k in kept if k[0] != r["id"]]
+        if counter is not None:
+            freed += counter.total
+        going.sort(key=lambda c: (c.started, c.id))
+        going_all += [(medium, c) for c in going]
+    gaps = _unproven(cfg, store, going_all, adirs)
+    if gaps:
+        plan.refused.append((source, gaps[0] + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else "")
+                             + "; `rabtui rebuild-state` rebuilds the catalog from the media"))
+        plan.kept += kept + [(c.id, c.name, "the plan for its source cannot be proven safe") for _, c in going_all]
+        return
+    plan.kept += kept
+    plan.delete += [c for _, c in going_all]
+    plan.freed_bytes += freed
+
+
+def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], adirs: list[str]) -> list[str]:
+    """Why the guard's verdict on these candidates cannot be trusted: the catalog does not know
+    archive files they hold, or the copies it counts on are not on media that are here."""
+    if not adirs:
+        return []
+    present = {m.id: _present(m) for m in cfg.media}
+    going_ids = {c.id for _, c in going}
+    out = []
+    for medium, c in going:
+        if c.status not in RESTORABLE:
+            continue
+        row = store.one("SELECT * FROM backups WHERE id=?", (c.id,))
+        gap = (catalog_gap(store, medium.id, present[medium.id], row, adirs)
+               or copies_gap(store, present, row, going_ids, adirs))
+        if gap:
+            out.append(gap)
+    return out
+
+
 def _candidate(r, why: str) -> Candidate:
     return Candidate(r["id"], r["source"], r["medium"], r["name"], r["path"], r["status"], r["started"], why)
-
-
-# --- space, counting hard links -----------------------------------------------------------------------
-
-
-def _walk(top: Path, links: dict[tuple[int, int], int], sizes: dict[tuple[int, int], int],
-          nlinks: dict[tuple[int, int], int]) -> None:
-    for _, st in fstree.scan(os.fsencode(top)):
-        key = (st.st_dev, st.st_ino)
-        links[key] = links.get(key, 0) + 1
-        nlinks[key] = st.st_nlink
-        sizes[key] = st.st_blocks * 512 if st.st_blocks else st.st_size
-
-
-class FreedCounter:
-    """Space freed by deleting a growing set of trees: an inode counts once every one of its
-    links has been seen in the set (st_nlink), so files hard-linked from kept backups count 0."""
-
-    def __init__(self):
-        self.links: dict = {}
-        self.sizes: dict = {}
-        self.nlinks: dict = {}
-        self.total = 0
-
-    def add(self, tree: Path, extra_links=()) -> int:
-        """Add a tree (and links elsewhere that go with it: (dev, ino) keys); returns how much more
-        the set frees now."""
-        before = self.total
-        if Path(tree).is_dir():
-            _walk(Path(tree), self.links, self.sizes, self.nlinks)
-            for key in extra_links:
-                self.links[key] = self.links.get(key, 0) + 1
-            self.total = sum(self.sizes[k] for k, n in self.links.items() if n >= self.nlinks.get(k, 1))
-        return self.total - before
 
 
 # --- doing it ----------------------------------------------------------------------------------------
@@ -350,6 +353,11 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
     for path in plan.leftovers:
         _make_writable_and_rm(path)
         say(f"finished an interrupted deletion: {path}")
+        # killed between the rename and the catalog: the database still lists the backup
+        row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
+                        (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
+        if row is not None:
+            forget_backup(store, row["id"], cfg)
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
         if not mine:
@@ -361,7 +369,7 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
                     continue
                 for c in mine:
                     path = Path(c.path)
-                    if c.status in COMPLETE and path.is_dir():
+                    if c.status in RESTORABLE and path.is_dir():
                         _remove_archive_entries(cfg, medium, c)
                     remove_tree(path)
                     forget_backup(store, c.id, cfg)

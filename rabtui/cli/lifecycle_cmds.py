@@ -214,6 +214,8 @@ def print_plan(plan: retention.Plan, dry_run: bool) -> None:
         print(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
     for _, name, why in plan.guarded:
         print(f"keeping {name}: {why}")
+    for source, why in plan.refused:
+        print(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}")
     for p in plan.leftovers:
         print(f"{verb} the remains of an interrupted deletion: {p}")
     print(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed"
@@ -278,7 +280,7 @@ def cmd_run_due(args) -> int:
         worst = worst_exit(worst, outcome.exit_code)
     try:
         plan = retention.plan_cleanup(cfg, store, now=clock)
-        if plan.delete or plan.leftovers:
+        if plan.delete or plan.leftovers or plan.refused:
             print_plan(plan, False)
             retention.apply_cleanup(cfg, store, plan)
         jobs.prune_events(store)

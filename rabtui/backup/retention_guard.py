@@ -1,0 +1,123 @@
+"""Retention's guard over archive files, judged on the whole cleanup's plan at once.
+
+A version (path, size, mtime) that an archive directory saved lives in the backup that first saved
+it (and in that medium's union tree while the backup lives). The guard keeps one set of the
+backups that the cleanup will delete, across all media of a source, and lets a backup join it only
+if every archive version it holds still has a copy outside the set afterwards: in a backup that
+stays (on any medium) or on a verified checkpoint disc. Checked at each addition, the rule holds for
+the whole plan, whatever order the candidates come in.
+
+The guard reads the catalog, so a plan is only as safe as the catalog is true: `catalog_gap`
+compares a candidate's archive files on the medium with what the catalog says it holds, and
+`copies_gap` looks on the media that are here for the copies the guard counted on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rabtui import fstree
+from rabtui.backup import media as mediamod
+from rabtui.store import RESTORABLE_SQL, Store
+
+
+class ArchiveGuard:
+    """The backups of one source that the plan deletes, and whether one more may join them."""
+
+    def __init__(self, store: Store, source: str, archive_dirs: list[str]):
+        self.store, self.source, self.dirs = store, source, list(archive_dirs)
+        self.going: set[int] = set()
+
+    def only_copies(self, backup_id: int) -> int:
+        """How many archive versions saved in this backup would have no copy left if it went
+        together with the backups already in the plan."""
+        if not self.dirs:
+            return 0
+        gone = sorted(self.going | {backup_id})
+        dirs = ",".join("?" * len(self.dirs))
+        ids = ",".join("?" * len(gone))
+        row = self.store.one(
+            f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
+                WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+                  AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
+                                  WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
+                                    AND f.size=v.size AND f.mtime=v.mtime)
+                  AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
+                                  WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
+                                    AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}))""",
+            (backup_id, self.source, *self.dirs, *gone),
+        )
+        return row["n"] if row else 0
+
+    def add(self, backup_id: int) -> None:
+        self.going.add(backup_id)
+
+
+def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dirs: list[str]) -> str | None:
+    """Why the catalog cannot vouch for this backup's archive files (None: it can).
+
+    With the medium here, every regular file of the backup's archive directories must be a version
+    the catalog knows as saved by it; without it, the database must at least know some of the files
+    its record says the backup wrote.
+    """
+    data_root = os.fsencode(Path(backup["path"]) / "data")
+    for d in archive_dirs:
+        known = {(bytes(r["path"]), r["size"], r["mtime"]) for r in store.all(
+            "SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
+            " WHERE v.medium=? AND v.first_backup=? AND p.source=? AND p.dir=?",
+            (medium_id, backup["id"], backup["source"], d))}
+        top = os.fsencode(mediamod.backup_data_path(backup["path"], d))
+        if present:
+            unknown = 0
+            for e, st in fstree.scan(top):
+                if e.is_file(follow_symlinks=False):
+                    key = (os.path.relpath(e.path, data_root), st.st_size, int(st.st_mtime))
+                    unknown += key not in known
+            if unknown:
+                return (f"{unknown} archive files of {backup['name']} on {medium_id} ({d}) are not in"
+                        " the catalog")
+        elif not known:
+            row = store.one("SELECT files FROM backup_dirs WHERE backup_id=? AND path=?", (backup["id"], d))
+            if row is None or row["files"]:
+                return (f"the catalog knows none of the archive files of {backup['name']} on {medium_id}"
+                        f" ({d}), and the medium is not there to look")
+    return None
+
+
+def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], archive_dirs: list[str]) -> str | None:
+    """Why the copies that make this backup's deletion safe cannot be shown (None: they can).
+
+    Each archive version it saved must be on a verified disc, or in a backup that stays: on a
+    medium that is not here (the catalog is trusted for it), or found there with its size and mtime.
+    """
+    if not archive_dirs:
+        return None
+    dirs = ",".join("?" * len(archive_dirs))
+    ids = ",".join("?" * len(going))
+    for v in store.all(
+        f"""SELECT v.path_id, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
+            WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+              AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
+                              WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
+                                AND f.size=v.size AND f.mtime=v.mtime)""",
+        (backup["id"], backup["source"], *archive_dirs),
+    ):
+        copies = store.all(
+            f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup"
+            f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND b.status IN {RESTORABLE_SQL}"
+            f" AND b.id NOT IN ({ids})", (v["path_id"], v["size"], v["mtime"], *going))
+        if not any(not present.get(c["medium"], False) or _holds(c["path"], bytes(v["path"]), v["size"], v["mtime"])
+                   for c in copies):
+            where = ", ".join(f"{c['name']} on {c['medium']}" for c in copies) or "no backup"
+            return (f"/{os.fsdecode(bytes(v['path']))} of {backup['name']} has its other copy in {where}"
+                    " by the catalog, but not on the medium")
+    return None
+
+
+def _holds(backup_path: str, rel: bytes, size: int, mtime: int) -> bool:
+    try:
+        st = os.lstat(os.path.join(os.fsencode(backup_path), b"data", rel))
+    except OSError:
+        return False
+    return st.st_size == size and int(st.st_mtime) == mtime

@@ -1,0 +1,132 @@
+"""Kept data (issue 15, 2.6): a backup whose post-backup command failed is a failed run (exit 1)
+whose data is restorable, shown by `find` and retained like a complete backup; it is never a
+--link-dest base."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+
+from rabtui.backup import retention
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+         "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+T0 = datetime(2026, 7, 1, 3, 0)
+
+
+def _lab(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("etc", "standard"), ("photos", "archive")], extra='post_backup_commands = ["exit 4"]')
+    text = lab.config_path.read_text().replace("[[media]]", f"[retention]\n{SHORT}\n[[media]]", 1)
+    lab.config_path.write_text(text)
+    return lab
+
+
+def _post_commands(lab, on: bool):
+    text = lab.config_path.read_text()
+    if on:
+        text = text.replace("\npost_backup_commands = []", '\npost_backup_commands = ["exit 4"]')
+    else:
+        text = text.replace('post_backup_commands = ["exit 4"]', "post_backup_commands = []")
+    lab.config_path.write_text(text)
+    return lab.load()
+
+
+def test_kept_data_is_restored_found_and_shown_by_check(tmp_path, capsys):
+    lab = _lab(tmp_path)
+    write_files(lab.src / "etc", {"conf": b"first"})
+    _post_commands(lab, False)
+    good = lab.backup(lab.load(), now=T0)
+    (lab.src / "etc/conf").write_bytes(b"second, kept")
+    write_files(lab.src / "photos", {"only-kept.jpg": b"jpeg"})
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    assert (kept.status, kept.exit_code) == ("failed", 1) and "the data is kept" in kept.reason
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE id=?", (kept.backup_id,))["status"] == "kept"
+    cfg = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+
+    # restore: the newest backup that holds the file is the kept one, by default and by name
+    out = tmp_path / "out"
+    assert main(cfg + ["restore", "loc", str(lab.src / "etc/conf"), "--to", str(out)]) == 0
+    assert (out / str(lab.src / "etc/conf").lstrip("/")).read_bytes() == b"second, kept"
+    out2 = tmp_path / "out2"
+    assert main(cfg + ["restore", "loc", str(lab.src / "photos/only-kept.jpg"), "--backup", kept.path.name,
+                       "--to", str(out2)]) == 0
+    assert (out2 / str(lab.src / "photos/only-kept.jpg").lstrip("/")).read_bytes() == b"jpeg"
+    # the complete backup before it still gives the first version of conf
+    out3 = tmp_path / "out3"
+    assert main(cfg + ["restore", "loc", str(lab.src / "etc/conf"), "--backup", good.path.name,
+                       "--to", str(out3)]) == 0
+    assert (out3 / str(lab.src / "etc/conf").lstrip("/")).read_bytes() == b"first"
+
+    # find: each version where it is; the kept backup only for its own versions
+    capsys.readouterr()
+    assert main(cfg + ["find", "conf", "--json"]) == 0
+    found = {v["size"]: [n for loc in v["locations"] for n in loc.get("backups", [])]
+             for v in json.loads(capsys.readouterr().out)}
+    assert found == {len(b"first"): [good.path.name], len(b"second, kept"): [kept.path.name]}
+    assert main(cfg + ["find", "only-kept.jpg"]) == 0
+    assert kept.path.name in capsys.readouterr().out
+
+    # check: the failed run is reported
+    assert main(cfg + ["check"]) != 0
+    assert f"last run {kept.path.name} kept" in capsys.readouterr().out
+
+
+def test_kept_data_is_retained_like_a_complete_backup_and_never_a_base(tmp_path, capsys):
+    lab = _lab(tmp_path)
+    write_files(lab.src / "etc", {"conf": b"one"})
+    good = lab.backup(_post_commands(lab, False), now=T0)
+    write_files(lab.src / "photos", {"only-kept.jpg": 2000})
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    assert kept.status == "failed"
+    store = lab.store()
+    # a week later: the kept backup is the newest, the one before it the newest complete; both stay
+    plan = retention.plan_cleanup(lab.load(), store, now=T0 + timedelta(days=8))
+    assert plan.delete == []
+    assert {k[0] for k in plan.kept} == {good.backup_id, kept.backup_id}
+
+    # the photo is gone at the source before the next backup: only the kept data holds it
+    (lab.src / "photos/only-kept.jpg").unlink()
+    (lab.src / "etc/conf").write_bytes(b"two")
+    later = lab.backup(_post_commands(lab, False), now=T0 + timedelta(days=2))
+    assert later.status == "completed"
+    assert store.one("SELECT link_dest FROM backups WHERE id=?", (later.backup_id,))["link_dest"] == good.backup_id
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", (T0 + timedelta(days=9)).isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"deleting loc {good.path.name}" in out          # past the periods, holds nothing unique
+    assert f"keeping {kept.path.name}: holds the only copy of 1 archive files" in out
+    assert not good.path.exists()
+    held = kept.path / "data" / str(lab.src / "photos/only-kept.jpg").lstrip("/")
+    assert held.is_file() and os.path.getsize(held) == 2000
+    assert store.one("SELECT status FROM backups WHERE id=?", (kept.backup_id,))["status"] == "kept"
+
+
+def test_rebuild_state_catalogues_kept_data_as_the_backup_did(tmp_path, capsys):
+    lab = _lab(tmp_path)
+    write_files(lab.src / "etc", {"conf": b"first"})
+    lab.backup(_post_commands(lab, False), now=T0)
+    (lab.src / "etc/conf").write_bytes(b"second, kept")
+    write_files(lab.src / "photos", {"only-kept.jpg": b"jpeg"})
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    store = lab.store()
+    view = "SELECT b.name, p.path, v.size, v.mtime, v.first_backup = v.last_backup AS own FROM versions v" \
+           " JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup ORDER BY 1, 2"
+    before = [tuple(r) for r in store.all(view)]
+    assert sum(1 for r in before if r[0] == kept.path.name) == 2       # conf and the photo
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    (tmp_path / "iso").mkdir()          # a drive with no discs, so that nothing is asked
+    drive = f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n'
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", drive + "[[media]]", 1))
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE name=?", (kept.path.name,))["status"] == "kept"
+    assert [tuple(r) for r in store.all(view)] == before

@@ -1,0 +1,200 @@
+"""Retention invariants (issue 15, part 1), over generated histories driven through the real engine:
+1-4 media in rotation, a standard and an archive directory on a local source, files added, changed
+and deleted between backups (some of whose post-backup command fails: kept data), any retention
+settings including `max_size_mb`, cleanups at any moment, some with a catalog that lost a backup's
+archive files. Checkpoint discs are not part of these histories (test_retention.py covers the
+verified disc). After each cleanup the media themselves are walked, never the database:
+
+(a) each medium still holds the newest complete backup it held before the cleanup;
+(b) every archive file version (path, size, mtime, content) a backup ever saved is on some medium;
+(c) a cleanup whose plan cannot be proven safe deletes nothing of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from rabtui import config as configmod
+from rabtui.backup import retention
+from rabtui.store import COMPLETE, RESTORABLE
+from tests.trees import Lab
+
+NAMES = ["a", "b", "c", "sub/d", "sub/e"]
+SIZES = [0, 10, 3000, 600 * 1024]
+T0 = datetime(2026, 1, 5, 3, 0)
+CHANGE = st.tuples(st.sampled_from(["std", "arc"]), st.sampled_from(NAMES), st.sampled_from(SIZES + [None]))
+
+
+def _media_state(lab: Lab, arc_rel: bytes):
+    """From the media: per medium, {backup name: status in its backup.json}, and the set of archive
+    versions (path below the archive directory, size, mtime, sha256) held anywhere on it."""
+    backups: dict[str, dict[str, str | None]] = {}
+    versions: set[tuple] = set()
+    marks = (b"/data/" + arc_rel + b"/", b"/.archive/" + arc_rel + b"/")
+    for mid, path in lab.media:
+        root = path / "loc"
+        held = backups.setdefault(mid, {})
+        if not root.is_dir():
+            continue
+        for name in os.listdir(root):
+            if name.startswith("backup-"):
+                try:
+                    held[name] = json.loads((root / name / "backup.json").read_text()).get("status")
+                except (OSError, ValueError):
+                    held[name] = None
+        for dirpath, _dirs, files in os.walk(os.fsencode(root)):
+            for f in files:
+                full = os.path.join(dirpath, f)
+                for mark in marks:
+                    at = full.find(mark)
+                    if at >= 0:
+                        stt = os.lstat(full)
+                        with open(full, "rb") as fh:
+                            digest = hashlib.sha256(fh.read()).hexdigest()
+                        versions.add((full[at + len(mark):], stt.st_size, int(stt.st_mtime), digest))
+                        break
+    return backups, versions
+
+
+class RetentionHistory(RuleBasedStateMachine):
+    @initialize(media=st.sampled_from([2, 3, 1, 4]),
+                keep=st.tuples(st.sampled_from([0, 1, 3]), st.sampled_from([0, 2, 5]), st.integers(0, 2),
+                               st.integers(0, 1), st.integers(0, 1)),
+                max_size_mb=st.sampled_from([0, 1, 5000]))
+    def setup(self, media, keep, max_size_mb):
+        self.tmp = Path(tempfile.mkdtemp(prefix="rabtui-retention-"))
+        self.lab = lab = Lab(self.tmp, media_count=media)
+        lab.local([("std", "standard"), ("arc", "archive")])
+        names = ("keep_all_days", "keep_daily_days", "keep_weekly_weeks", "keep_monthly_months", "keep_yearly_years")
+        block = "".join(f"{k} = {v}\n" for k, v in zip(names, keep)) + f"max_size_mb = {max_size_mb}\n"
+        text = lab.config_path.read_text().replace("[[media]]", f"[retention]\n{block}\n[[media]]", 1)
+        lab.config_path.write_text(text)
+        self.cfg = lab.load()
+        kept_path = self.tmp / "kept.toml"         # the same, with a post-backup command that fails
+        kept_path.write_text(text.replace('id = "loc"\n', 'id = "loc"\npost_backup_commands = ["exit 4"]\n', 1))
+        kept_path.chmod(0o600)
+        self.cfg_kept = configmod.load(kept_path, check_media=False)
+        self.arc_rel = os.fsencode(str(lab.src / "arc").lstrip("/"))
+        self.store = lab.store()
+        self.clock = T0
+        self.mtime = int(T0.timestamp()) - 10 ** 6   # every write gets a new mtime
+        self.saved: set[tuple] = set()               # archive versions a backup saved
+        self.runs = 0
+        for kind in ("std", "arc"):
+            self._change(kind, "first", 100)
+
+    def teardown(self):
+        if hasattr(self, "tmp"):
+            self.store.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # --- the source changes, backups, time, cleanups ----------------------------------------------
+
+    def _change(self, kind: str, name: str, size: int | None) -> None:
+        """Write a new version (a new mtime every time), or delete it when `size` is None."""
+        path = self.lab.src / kind / name
+        if size is None:
+            if path.exists():
+                path.unlink()
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size))
+        self.mtime += 1
+        os.utime(path, (self.mtime, self.mtime))
+
+    @rule(changes=st.lists(CHANGE, max_size=4), nights=st.sampled_from([4, 1, 2, 6]), hours=st.integers(1, 30),
+          post_fails=st.booleans(), days=st.sampled_from([0, 1, 9]))
+    def backups(self, changes, nights, hours, post_fails, days):
+        """`days` later, change the source, then back it up on `nights` runs in a row (the last
+        one's post-backup command may fail)."""
+        self.clock += timedelta(days=days)
+        for change in changes:
+            self._change(*change)
+        for night in range(nights):
+            cfg = self.cfg_kept if post_fails and night == nights - 1 else self.cfg
+            before = self._source_versions()
+            result = self.lab.backup(cfg, now=self.clock)
+            status = self.store.one("SELECT status FROM backups WHERE id=?", (result.backup_id,))["status"]
+            assert status in RESTORABLE, (status, result.reason)
+            self.saved |= before
+            self.runs += 1
+            self.clock += timedelta(hours=hours)
+
+    @precondition(lambda self: self.runs > 0)
+    @rule(damage=st.booleans(), pick=st.integers(0, 10 ** 6))
+    def cleanup(self, damage, pick):
+        if damage:
+            self._cleanup_with_a_catalog_gap(pick)
+        else:
+            self._cleanup()
+
+    def _cleanup_with_a_catalog_gap(self, pick):
+        """The catalog lost the archive versions of one backup: that backup is not deleted, and if
+        the plan would have deleted it, nothing of the plan is."""
+        rows = self.store.all(
+            "SELECT DISTINCT v.first_backup AS id FROM versions v JOIN paths p ON p.id=v.path_id"
+            " WHERE p.dir=? ORDER BY 1", (str(self.lab.src / "arc"),))
+        if not rows:
+            return
+        victim = rows[pick % len(rows)]["id"]
+        lost = self.store.all("SELECT * FROM versions WHERE first_backup=? AND path_id IN"
+                              " (SELECT id FROM paths WHERE dir=?)", (victim, str(self.lab.src / "arc")))
+        self.store.execute("DELETE FROM versions WHERE id IN (%s)" % ",".join(str(r["id"]) for r in lost))
+        path = Path(self.store.one("SELECT path FROM backups WHERE id=?", (victim,))["path"])
+        try:
+            plan = self._cleanup()
+        finally:
+            self.store.conn.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", [tuple(r) for r in lost])
+        assert path.is_dir(), f"{path.name} lost its catalog and was deleted"
+        if plan.refused:
+            assert "not in the catalog" in plan.refused[0][1]
+
+    def _cleanup(self):
+        held, _ = _media_state(self.lab, self.arc_rel)
+        newest = {mid: max((n for n, s in names.items() if s in COMPLETE), default=None)
+                  for mid, names in held.items()}
+        plan = retention.plan_cleanup(self.cfg, self.store, now=self.clock)
+        retention.apply_cleanup(self.cfg, self.store, plan)
+        after, versions = _media_state(self.lab, self.arc_rel)
+        for mid, name in newest.items():                                       # (a)
+            assert name is None or after[mid].get(name) in COMPLETE, f"{mid}: newest complete {name} deleted"
+        missing = self.saved - versions                                        # (b)
+        assert not missing, f"archive versions on no medium any more: {sorted(missing)[:3]}"
+        if plan.refused:                                                       # (c)
+            assert after == held, "a plan that could not be proven safe deleted backups"
+        return plan
+
+    def _source_versions(self) -> set[tuple]:
+        out = set()
+        top = self.lab.src / "arc"
+        for dirpath, _dirs, files in os.walk(os.fsencode(top)):
+            for f in files:
+                full = os.path.join(dirpath, f)
+                stt = os.lstat(full)
+                with open(full, "rb") as fh:
+                    digest = hashlib.sha256(fh.read()).hexdigest()
+                out.add((os.path.relpath(full, os.fsencode(top)), stt.st_size, int(stt.st_mtime), digest))
+        return out
+
+    @invariant()
+    def no_leftover_deletions(self):
+        for _, path in self.lab.media:
+            root = path / "loc"
+            if root.is_dir():
+                assert not [n for n in os.listdir(root) if n.startswith(retention.DELETING_PREFIX)]
+
+
+# few, short histories (each step runs real rsync); the first of them already deletes every copy
+# of an archive file with a guard that judges each medium's backups alone
+RetentionHistory.TestCase.settings = settings(max_examples=10, stateful_step_count=8)
+test_retention_invariants = RetentionHistory.TestCase
