@@ -21,14 +21,17 @@ import re
 import stat
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from rabtui import fstree, proc
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
+from rabtui.locks import drive_lock, source_lock
 from rabtui.restore_disc import PART_RE, disc_volid, xorriso_extract_argv
 from rabtui.store import COMPLETE, Store
 
@@ -51,6 +54,17 @@ class Report:
                f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)"]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
+
+
+@contextmanager
+def all_locks(cfg: Config) -> Iterator[None]:
+    """Every source's lock and the drive's: no backup or burn writes the database while it is rebuilt
+    (a running one is refused with its lock's "already running since ..., pid ..." message)."""
+    with ExitStack() as stack:
+        for source in cfg.sources:
+            stack.enter_context(source_lock(cfg.state_dir, source.id))
+        stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive))
+        yield
 
 
 def move_aside(state_dir: Path) -> Path | None:

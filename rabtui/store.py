@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from rabtui.store_check import StateUnusable, check_tables, check_usable, state_failure
+
 SCHEMA_VERSION = 1
 
 # Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
@@ -220,11 +222,21 @@ class Store:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.state_dir / "rabtui.db"
         self._local = threading.local()
-        conn = self.conn
-        conn.executescript(SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        existed = check_usable(self.state_dir, self.path)
+        try:
+            conn = self.conn
+            if existed:
+                check_tables(conn, self.path)
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.Error as exc:
+            self.close()
+            raise state_failure(exc, self.path) from None
+        except StateUnusable:
+            self.close()
+            raise
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -73,6 +73,18 @@ def _command_word(argv: list[str]) -> str | None:
     return None
 
 
+def _state_failure(exc: Exception) -> RabtuiError | None:
+    """An SQLite error met after the database opened (the disk filled up, a page went bad) as the
+    operator's message; None for anything else. sqlite3 is looked up, not imported: a command that
+    never loaded it cannot have raised its errors."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+        return None
+    from rabtui.store_check import state_failure
+
+    return state_failure(exc, common.state_db_path())
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -91,5 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        failure = _state_failure(exc)
+        if failure is None:
+            raise
+        print(f"rabtui: {failure}", file=sys.stderr)
+        return failure.exit_code
     finally:
         common.close_stores()

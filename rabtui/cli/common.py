@@ -83,6 +83,11 @@ def open_store(cfg: Config) -> Store:
     return store
 
 
+def state_db_path():
+    """The database the command opened last (for the message of an error met while using it)."""
+    return _stores[-1].path if _stores else None
+
+
 def close_stores() -> None:
     """Close the databases the command opened (in this thread): SQLite writes the WAL into the
     database and syncs it on the last close, so what the command recorded is on disk when it exits."""

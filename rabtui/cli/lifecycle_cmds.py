@@ -298,11 +298,12 @@ def cmd_rebuild(args) -> int:
     from rabtui.store import Store
 
     cfg = load_config(args, check_media=False)
-    aside = rebuild.move_aside(cfg.state_dir)
-    if aside:
-        print(f"kept the old database as {aside}")
-    store = Store(cfg.state_dir)
-    report = rebuild.rebuild(cfg, store, emit=lambda e: None, prompter=TerminalPrompter())
+    with rebuild.all_locks(cfg):
+        aside = rebuild.move_aside(cfg.state_dir)
+        if aside:
+            print(f"kept the old database as {aside}")
+        store = Store(cfg.state_dir)
+        report = rebuild.rebuild(cfg, store, emit=lambda e: None, prompter=TerminalPrompter())
     for line in report.lines():
         print(line)
     return EXIT_WARNINGS if report.unmatched else EXIT_OK
