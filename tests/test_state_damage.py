@@ -217,3 +217,44 @@ def test_rebuild_state_waits_for_no_backup_and_brings_the_state_back(tmp_path):
     assert "backups: 1" in done.stdout and "medium m2: no labelled medium" in done.stdout
     done = _rabtui(lab, "status")
     assert done.returncode == 0 and "never backed up" not in done.stdout and "completed" in done.stdout
+
+
+def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
+    """A checkpoint burned and verified onto an images: drive: after the database is lost, rebuild
+    verifies the image again and records the disc as verified; an image changed since comes back
+    only as written."""
+    from tests.test_checkpoint import _burn, _lab, _record
+
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f1": 5000, "sub/f2": 7000})
+    write_files(lab.src / "other", {"o1": 100})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: "ready")
+    assert res.status == "completed" and res.verified
+    ndiscs = len(res.verified)
+    store.close()
+
+    (lab.state / "rabtui.db").write_bytes(os.urandom(20000))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db-"):
+            os.unlink(lab.state / name)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"discs verified again: RAB{number}D01" in done.stdout
+    states = [r["state"] for r in lab.store().all("SELECT state FROM discs WHERE number=? ORDER BY disc", (number,))]
+    assert states == ["verified"] * ndiscs
+
+    # one byte of a file changed inside the image: not provable, so not verified
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    data = iso.read_bytes()
+    content = (lab.src / "data" / "sub" / "f2").read_bytes()
+    at = data.index(content[:4096])
+    with open(iso, "r+b") as f:
+        f.seek(at + 100)
+        f.write(bytes([data[at + 100] ^ 0xFF]))
+    done = _rabtui(lab, "rebuild-state")
+    assert "discs verified again: none" in done.stdout, done.stdout
+    state = lab.store().one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
+    assert state == "written"
