@@ -22,6 +22,7 @@ REBUILD_HINT = ("the media and discs are not touched; `rabtui rebuild-state` kee
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_FREE_BYTES = 4 << 20    # below this a backup's catalog cannot be written: refuse before it starts
 CORE_TABLES = ("meta", "backups", "jobs", "versions")
+_OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
 
 
 def damaged(path: Path | None, why: str) -> StateUnusable:
@@ -31,6 +32,9 @@ def damaged(path: Path | None, why: str) -> StateUnusable:
 def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     """An SQLite error as the operator sees it: what failed, and the way out."""
     text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StateUnusable(f"the state database {path or ''} is busy: {text}".replace("  ", " "),
+                             hint="another rabtui process held it too long; run again")
     if "disk is full" in text or "disk I/O error" in text or "readonly" in text:
         where = path.parent if path else "the state directory"
         return StateUnusable(
@@ -57,16 +61,27 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     if free < MIN_FREE_BYTES:
         raise StateUnusable(f"the state directory {state_dir} is full ({free // 1024} KiB free,"
                             f" {MIN_FREE_BYTES >> 20} MiB needed)", hint="free space there, then run again")
+    # Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+    # included (another process would then take this one's connection for gone and remove the WAL
+    # under it): the header is read only before this process's first connection to the database.
+    key = os.path.realpath(path)
+    first = key not in _OPENED_HERE
+    _OPENED_HERE.add(key)
     try:
         size = path.stat().st_size
-        with open(path, "rb") as f:
-            header = f.read(100)
     except FileNotFoundError:
         return False
     except OSError as exc:
         raise damaged(path, f"cannot read it: {exc.strerror}") from None
     if size == 0:
         return False
+    if not first:
+        return True
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError as exc:
+        raise damaged(path, f"cannot read it: {exc.strerror}") from None
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         raise damaged(path, "it is not an SQLite database")
     page_size = int.from_bytes(header[16:18], "big")
@@ -86,5 +101,7 @@ def check_tables(conn: sqlite3.Connection, path: Path) -> None:
     missing = [t for t in CORE_TABLES if t not in have]
     if missing:
         raise damaged(path, f"tables missing: {', '.join(missing)}")
-    if conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() is None:
+    # fetchall: a cursor left open would hold its read transaction, and this connection would see
+    # the database as it was at this moment for as long as it lives
+    if not conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall():
         raise damaged(path, "no schema version recorded")
