@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rabtui import __version__
+from rabtui import __version__, fmt
 from rabtui.errors import EXIT_USAGE, RabtuiError
 
 from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
@@ -73,6 +73,12 @@ def _command_word(argv: list[str]) -> str | None:
     return None
 
 
+def _say(exc: RabtuiError) -> None:
+    """The error's line and its hint's, names in them escaped for the terminal."""
+    hint = f"\n  {fmt.name(exc.hint)}" if exc.hint else ""
+    print(f"rabtui: {fmt.name(exc.message)}{hint}", file=sys.stderr)
+
+
 def _state_failure(exc: Exception) -> RabtuiError | None:
     """An SQLite error met after the database opened (the disk filled up, a page went bad) as the
     operator's message; None for anything else. sqlite3 is looked up, not imported: a command that
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except RabtuiError as exc:
-        print(f"rabtui: {exc}", file=sys.stderr)
+        _say(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rabtui: interrupted", file=sys.stderr)
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         failure = _state_failure(exc)
         if failure is None:
             raise
-        print(f"rabtui: {failure}", file=sys.stderr)
+        _say(failure)
         return failure.exit_code
     finally:
         common.close_stores()

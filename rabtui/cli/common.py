@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from rabtui import fmt
 from rabtui.errors import Cancelled
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def is_tty(stream=None) -> bool:
 def warn_undelivered(problems: list[str]) -> None:
     """Notifications that could not be sent: a warning line each, the run's exit code unchanged."""
     for problem in problems:
-        print(f"rabtui: warning: {problem}", file=sys.stderr)
+        print(fmt.lines(f"rabtui: warning: {problem}"), file=sys.stderr)
 
 
 def print_json(data: Any) -> None:
@@ -120,13 +121,13 @@ class TerminalPrompter:
     def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
         if question.kind in self.auto:
             answer = self.auto[question.kind]
-            print(f"{question.text}\n  -> {answer}", file=sys.stderr)
+            print(f"{fmt.lines(question.text)}\n  -> {answer}", file=sys.stderr)
             return answer
         if not sys.stdin.isatty():
             raise Cancelled(f"needs an answer, but there is no terminal to ask on: {question.text}")
         choices = list(question.choices)
         while True:
-            print(question.text, file=sys.stderr)
+            print(fmt.lines(question.text), file=sys.stderr)
             reply = input(f"  [{'/'.join(choices)}] (default {choices[0]}): ").strip().lower()
             if not reply:
                 return choices[0]

@@ -88,7 +88,7 @@ def _archive_dirs(cfg) -> dict[str, tuple[str, ...]]:
 
 
 def _show(path: bytes) -> str:
-    return "/" + os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
+    return "/" + fmt.name(path)
 
 
 # --- find, diff ----------------------------------------------------------------------------------------
@@ -108,11 +108,11 @@ def cmd_find(args) -> int:
         return EXIT_OK if found else EXIT_FAILED
     for v in found:
         when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
-        print(f"{v.source}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
+        print(f"{fmt.name(v.source)}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
-            print(f"    {loc.describe()}")
+            print(f"    {fmt.name(loc.describe())}")
     if not found:
-        print(f"nothing matches {args.pattern!r}", file=sys.stderr)
+        print(f"nothing matches {fmt.name(repr(args.pattern))}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -137,7 +137,7 @@ def cmd_diff(args) -> int:
     if args.json:
         print_json(d.as_json())
         return EXIT_OK
-    print(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})")
+    print(fmt.name(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})"))
     for p, s in d.added:
         print(f"+ {_show(p)}  {fmt.size(s)}")
     for p, s in d.removed:
@@ -166,7 +166,7 @@ def cmd_restore(args) -> int:
     def emit(event):
         recorder.emit(event)
         if event.kind in ("log", "warning", "error"):
-            print(event.message, file=sys.stderr)
+            print(fmt.name(event.message), file=sys.stderr)
 
     try:
         result = restoremod.restore(
@@ -183,7 +183,7 @@ def cmd_restore(args) -> int:
     skipped = result.written.skipped if result.written else []
     status = "warnings" if skipped else "completed"
     recorder.finish(status, EXIT_WARNINGS if skipped else EXIT_OK, result.summary)
-    print(result.summary)
+    print(fmt.name(result.summary))
     return EXIT_WARNINGS if skipped else EXIT_OK
 
 
@@ -193,11 +193,11 @@ def cmd_restore(args) -> int:
 def print_plan(plan: retention.Plan, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleting"
     for c in plan.delete:
-        print(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
+        print(fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}"))
     for _, name, why in plan.guarded:
-        print(f"keeping {name}: {why}")
+        print(fmt.name(f"keeping {name}: {why}"))
     for p in plan.leftovers:
-        print(f"{verb} the remains of an interrupted deletion: {p}")
+        print(fmt.name(f"{verb} the remains of an interrupted deletion: {p}"))
     print(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed"
           + (" (dry run: nothing deleted)" if dry_run else ""))
 
@@ -220,7 +220,7 @@ def run_check(cfg, store, now=None, prometheus: str | None = None, quiet: bool =
         health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, problems, now))
     if not quiet:
         for p in problems:
-            print(p.line())
+            print(fmt.lines(p.line()))
         if not problems:
             print("OK: all checks passed")
     return health.exit_code(problems)
@@ -249,12 +249,12 @@ def cmd_run_due(args) -> int:
                                      prompter=recorder.prompter(), now=now)
         except LockBusy as exc:   # a backup of this source is running already: it covers this slot
             recorder.finish("cancelled", EXIT_OK, str(exc))
-            print(f"{due.source}: {exc}", file=sys.stderr)
+            print(fmt.lines(f"{due.source}: {exc}"), file=sys.stderr)
             continue
         if outcome.error:
-            print(f"{due.source}: {outcome.error}", file=sys.stderr)
+            print(fmt.lines(f"{due.source}: {outcome.error}"), file=sys.stderr)
         else:
-            print(f"{due.source}: {outcome.summary}")
+            print(fmt.name(f"{due.source}: {outcome.summary}"))
         warn_undelivered(outcome.notify_problems)
         worst = worst_exit(worst, outcome.exit_code)
     try:
@@ -263,11 +263,11 @@ def cmd_run_due(args) -> int:
             print_plan(plan, False)
             retention.apply_cleanup(cfg, store, plan)
     except (RabtuiError, OSError) as exc:
-        print(f"rabtui: cleanup: {exc}", file=sys.stderr)
+        print(fmt.lines(f"rabtui: cleanup: {exc}"), file=sys.stderr)
         warn_undelivered(notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
     run_check(cfg, store, now, quiet=True)
     for src, path, why in health.due_checkpoints(cfg, store, clock):
-        print(f"checkpoint due: {src}:{path}: {why}")
+        print(fmt.name(f"checkpoint due: {src}:{path}: {why}"))
     return worst
 
 
