@@ -100,12 +100,21 @@ def test_status_and_check_escape_names(tmp_path, capsys):
     toml_path = str(nasty).replace("\\", "\\\\").encode("unicode_escape").decode().replace("\\x", "\\u00")
     lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{toml_path}"\n')
     assert lab.load().sources[0].directories[0].path == str(nasty)
+    store = lab.store()
+    now = datetime.now().timestamp()
+    title = "restore " + os.fsdecode(DIR)
+    store.execute("INSERT INTO jobs(kind, title, status, started, heartbeat, pid) VALUES ('restore', ?, 'running', ?, ?, ?)",
+                  (title, now, now, os.getpid()))
+    store.execute("INSERT INTO jobs(kind, title, status, started, finished, pid) VALUES ('restore', ?, 'dead', ?, ?, 1)",
+                  (title, now, now))
     code, out, err = _run(lab, capsys, "status")
     assert code == 0, err
     _clean(out)
-    assert DIR_SHOWN in out
+    assert f"{nasty.parent}/{DIR_SHOWN} (standard)" in out       # the checkpoint counter of the directory
+    assert f"restore {DIR_SHOWN} (running" in out                 # the running job
     code, out, err = _run(lab, capsys, "check")
     _clean(out + err)
+    assert f"(restore {DIR_SHOWN}) died" in out
     code, out, _ = _run(lab, capsys, "status", "--json")
     assert [c["path"] for c in json.loads(out)["checkpoint_counters"]] == [str(nasty)]
 

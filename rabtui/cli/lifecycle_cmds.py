@@ -220,7 +220,7 @@ def run_check(cfg, store, now=None, prometheus: str | None = None, quiet: bool =
         health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, problems, now))
     if not quiet:
         for p in problems:
-            print(fmt.lines(p.line()))
+            print(fmt.name(p.line()))
         if not problems:
             print("OK: all checks passed")
     return health.exit_code(problems)
