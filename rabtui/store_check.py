@@ -25,21 +25,24 @@ CORE_TABLES = ("meta", "backups", "jobs", "versions")
 _OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
 
 
+def _db(path: Path | None) -> str:
+    return f"the state database {path}" if path else "the state database"
+
+
 def damaged(path: Path | None, why: str) -> StateUnusable:
-    return StateUnusable(f"the state database {path or ''} is damaged: {why}".replace("  ", " "), hint=REBUILD_HINT)
+    return StateUnusable(f"{_db(path)} is damaged: {why}", hint=REBUILD_HINT)
 
 
 def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     """An SQLite error as the operator sees it: what failed, and the way out."""
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return StateUnusable(f"the state database {path or ''} is busy: {text}".replace("  ", " "),
+        return StateUnusable(f"{_db(path)} is busy: {text}",
                              hint="another rabtui process held it too long; run again")
     if "disk is full" in text or "disk I/O error" in text or "readonly" in text:
         where = path.parent if path else "the state directory"
         return StateUnusable(
-            f"the state database {path or ''} cannot be written: {text} (is {where} full or read-only?)"
-            .replace("  ", " "),
+            f"{_db(path)} cannot be written: {text} (is {where} full or read-only?)",
             hint="free space there or make it writable; if the database was damaged, " + REBUILD_HINT)
     return damaged(path, text)
 
@@ -60,7 +63,8 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     free = vfs.f_bavail * vfs.f_frsize
     if free < MIN_FREE_BYTES:
         raise StateUnusable(f"the state directory {state_dir} is full ({free // 1024} KiB free,"
-                            f" {MIN_FREE_BYTES >> 20} MiB needed)", hint="free space there, then run again")
+                            f" {MIN_FREE_BYTES >> 20} MiB needed)",
+                            hint="free space there, then run again; should the database be damaged: " + REBUILD_HINT)
     # Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
     # included (another process would then take this one's connection for gone and remove the WAL
     # under it): the header is read only before this process's first connection to the database.

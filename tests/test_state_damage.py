@@ -139,7 +139,7 @@ def test_full_state_dir_is_refused(tmp_path, tmpfs):
                 f.flush()
         except OSError:
             pass
-    _refused(lab, "is full", "free space there")
+    _refused(lab, "is full", "free space there", HINT)
 
 
 def test_disk_full_after_the_open_gives_the_message(tmp_path, tmpfs):
