@@ -78,6 +78,10 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     except OSError as exc:
         raise damaged(path, f"cannot read it: {exc.strerror}") from None
     if size == 0:
+        # SQLite writes the header as it creates the file: an empty one where rabtui has run
+        # before (it leaves its locks and logs) was truncated, not made new
+        if any((state_dir / d).exists() for d in ("locks", "logs")):
+            raise damaged(path, "it is empty (truncated?)")
         return False
     if not first:
         return True

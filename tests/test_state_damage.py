@@ -68,6 +68,15 @@ def test_truncated_database_is_refused_not_read_as_never_backed_up(tmp_path):
     _refused(lab, "is damaged", "truncated", HINT)
 
 
+def test_database_truncated_to_nothing_is_refused(tmp_path):
+    lab = _backed_up_lab(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db-"):
+            os.unlink(lab.state / name)
+    os.truncate(lab.state / "rabtui.db", 0)
+    _refused(lab, "is damaged: it is empty (truncated?)", HINT)
+
+
 def test_garbage_database_is_refused(tmp_path):
     lab = _backed_up_lab(tmp_path)
     for name in os.listdir(lab.state):
