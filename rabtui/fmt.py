@@ -55,3 +55,36 @@ def bar(fraction: float, width: int) -> str:
     fraction = min(1.0, max(0.0, fraction))
     full = int(round(fraction * width))
     return "█" * full + "░" * (width - full)
+
+
+_C_ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
+              0x5C: "\\\\"}
+
+
+def name(value: bytes | str) -> str:
+    """A file name (or any text holding one) made safe for a terminal, as `ls -b` shows it: control
+    characters as C escapes (`\\n`, `\\r`) or octal (`\\033`), bytes that are not UTF-8 as octal
+    (`\\377`). Printable text, accents and CJK included, is unchanged. A name given as bytes has its
+    backslashes doubled too, as `ls -b` does; text keeps them, so that a message whose names were
+    escaped already is shown as it is. JSON output keeps the exact names instead."""
+    exact = isinstance(value, bytes)
+    text = value.decode("utf-8", "surrogateescape") if exact else value
+    if text.isprintable() and not (exact and "\\" in text):
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:                  # a byte that is not UTF-8
+            out.append(f"\\{code - 0xDC00:03o}")
+        elif code in _C_ESCAPES and (exact or code != 0x5C):
+            out.append(_C_ESCAPES[code])
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append("".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogatepass")))
+    return "".join(out)
+
+
+def lines(text: str) -> str:
+    """A message of several lines for a terminal: each line as `name` shows it, the breaks kept."""
+    return "\n".join(name(line) for line in text.split("\n"))

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,3 +112,15 @@ def for_host(entries: Iterable[Entry], name: str) -> Iterator[Entry]:
 
 def line_for(name: str, key_type: str, blob: bytes) -> str:
     return f"{name} {key_type} {base64.b64encode(blob).decode()}\n"
+
+
+def remove_lines(path: Path, numbers: set[int]) -> None:
+    """Rewrite `path` without the lines numbered `numbers` (1-based), atomically, keeping its mode."""
+    kept = [line for n, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1) if n not in numbers]
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, path.stat().st_mode & 0o777)
+    with os.fdopen(fd, "wb") as f:
+        f.write(b"".join(kept))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -9,8 +9,9 @@
   backup is a version first saved there;
 - checkpoints: `rabtui/catalog.tsv` from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
-  turn). Discs come back as `written`, not `verified`: run `rabtui checkpoint verify` to verify them
-  again (until then, retention treats their files as not safe elsewhere).
+  turn). The discs of an `images:` drive are verified again and come back `verified` when they pass
+  (rebuild_verify.py); any other disc comes back as `written`: run `rabtui checkpoint verify` to
+  verify it again (until then, retention treats its files as not safe elsewhere).
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ import re
 import stat
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from rabtui import fstree, proc
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
+from rabtui.locks import drive_lock, source_lock
+from rabtui.rebuild_verify import reverify_images
 from rabtui.restore_disc import PART_RE, disc_volid, xorriso_extract_argv
 from rabtui.store import COMPLETE, KEPT, Store
 
@@ -43,14 +48,27 @@ class Report:
     versions: int = 0
     checkpoints: list[int] = field(default_factory=list)
     disc_files: int = 0
+    verified: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"media found: {', '.join(self.media) or 'none'}",
                f"backups: {self.backups}, catalog versions: {self.versions}",
-               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)"]
+               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
+               f"discs verified again: {', '.join(self.verified) or 'none'}"]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
+
+
+@contextmanager
+def all_locks(cfg: Config) -> Iterator[None]:
+    """Every source's lock and the drive's: no backup or burn writes the database while it is rebuilt
+    (a running one is refused with its lock's "already running since ..., pid ..." message)."""
+    with ExitStack() as stack:
+        for source in cfg.sources:
+            stack.enter_context(source_lock(cfg.state_dir, source.id))
+        stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive))
+        yield
 
 
 def move_aside(state_dir: Path) -> Path | None:
@@ -60,6 +78,10 @@ def move_aside(state_dir: Path) -> Path | None:
         return None
     stamp = time.strftime("%Y%m%d%H%M%S")
     aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}")
+    n = 1
+    while aside.exists():       # a second rebuild in the same second keeps the first one's copy too
+        n += 1
+        aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}-{n}")
     for suffix in ("", "-wal", "-shm"):
         p = Path(str(db) + suffix)
         if p.exists():
@@ -363,8 +385,10 @@ def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, canc
                 report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
                 continue
             try:
-                load_checkpoint(cfg, store, number, read_disc_catalog(iso, emit), image_dir, report)
+                catalog = read_disc_catalog(iso, emit)
+                load_checkpoint(cfg, store, number, catalog, image_dir, report)
                 seen.add(number)
+                report.verified += reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
             except WorkFailed as exc:
                 report.unmatched.append(f"{iso}: {exc}")
         return

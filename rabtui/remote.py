@@ -62,10 +62,10 @@ class ChangedHostKey(HostKeyError):
         self.expected, self.fingerprint, self.files = expected, got, list(files)
         where = ", ".join(lines or [str(f) for f in files])
         super().__init__(
-            f"HOST KEY CHANGED for host {host}:{port} (source {source_id}): expected {expected} got {got} "
+            f"HOST KEY CHANGED for host {host}:{port} (source {source_id}): expected {expected} got {got} ({key_type}) "
             f"-- possible man-in-the-middle; if the change is legitimate remove the old key from {where}",
             hint="; ".join(f"ssh-keygen -f {shlex.quote(str(f))} -R {shlex.quote(name)}" for f in files)
-            + f", then run: rabtui sources trust {source_id}",
+            + f", then run: rabtui sources trust {source_id}  (or: rabtui sources trust {source_id} --replace)",
         )
 
 
@@ -85,7 +85,7 @@ class HostKeyInfo:
     files: tuple[Path, ...] = ()        # where it is known, or where the old key is
     expected: str = ""                  # the fingerprint on file, when changed
     lines: tuple[str, ...] = ()         # "FILE line N" of those entries
-    other_types: tuple[str, ...] = ()   # unknown: key types on file for this host
+    old: tuple[known_hosts.Entry, ...] = ()   # changed: the keys on file that this one replaces
 
     @property
     def known(self) -> bool:
@@ -119,10 +119,15 @@ def _classify(cfg: Config, ep: Endpoint, key: paramiko.PKey) -> HostKeyInfo:
     known = [e for e in usable if e.blob == blob]
     if known:
         return HostKeyInfo(status="known", **where(known), **info)
+    # A key of another type where one is trusted is a changed key too: the server no longer offers
+    # the trusted key (rabtui and ssh both ask for the types on file first).
     if usable:
-        return HostKeyInfo(status="changed", expected=usable[0].fingerprint, **where(usable), **info)
-    others = sorted({e.key_type for e in entries if not e.marker})
-    return HostKeyInfo(status="unknown", other_types=tuple(others), **info)
+        return HostKeyInfo(status="changed", expected=usable[0].fingerprint, old=tuple(usable), **where(usable), **info)
+    old = [e for e in entries if not e.marker]
+    if old:
+        return HostKeyInfo(status="changed", expected=", ".join(f"{e.key_type} {e.fingerprint}" for e in old),
+                           old=tuple(old), **where(old), **info)
+    return HostKeyInfo(status="unknown", **info)
 
 
 def _raise_untrusted(source: Source, info: HostKeyInfo) -> None:
@@ -133,8 +138,7 @@ def _raise_untrusted(source: Source, info: HostKeyInfo) -> None:
         raise ChangedHostKey(source.id, info.host, info.port, info.key_type, info.expected,
                              info.fingerprint, info.files, info.name, info.lines)
     if not info.known:
-        note = f"; keys of other types ({', '.join(info.other_types)}) are on file" if info.other_types else ""
-        raise UnknownHostKey(source.id, info.host, info.port, info.key_type, info.fingerprint, note)
+        raise UnknownHostKey(source.id, info.host, info.port, info.key_type, info.fingerprint)
 
 
 def _transport_factory(preferred: set[str]):
@@ -269,7 +273,7 @@ def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
         return current.files[0]
     if current.status in ("changed", "revoked"):
         _raise_untrusted(source, current)
-    path = cfg.state_dir / "known_hosts"
+    path = own_known_hosts(cfg)
     try:
         privacy.private_dir(path.parent)
         ends_open = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
@@ -279,6 +283,30 @@ def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     except OSError as exc:
         raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
     return path
+
+
+def own_known_hosts(cfg: Config) -> Path:
+    return cfg.state_dir / "known_hosts"
+
+
+def replace(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
+    """The operator confirmed a changed key: drop the old keys of this host from rabtui's own file
+    and trust the new one. Keys in another file (~/.ssh/known_hosts) are the operator's to remove."""
+    current = _classify(cfg, endpoint(source), info.key)
+    if current.status != "changed":
+        return trust(cfg, source, current)
+    own = own_known_hosts(cfg)
+    elsewhere = [e for e in current.old if e.path != own]
+    if elsewhere:
+        raise WorkFailed(f"{source.id}: the old host key is in {', '.join(sorted({str(e.path) for e in elsewhere}))},"
+                         " which rabtui does not edit", hint="; ".join(
+                             f"ssh-keygen -f {shlex.quote(str(p))} -R {shlex.quote(current.name)}"
+                             for p in sorted({e.path for e in elsewhere})) + f", then: rabtui sources trust {source.id}")
+    try:
+        known_hosts.remove_lines(own, {e.line for e in current.old})
+    except OSError as exc:
+        raise WorkFailed(f"cannot rewrite {own}: {exc.strerror}") from None
+    return trust(cfg, source, info)
 
 
 # --- commands ------------------------------------------------------------------------------------

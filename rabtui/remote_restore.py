@@ -13,10 +13,10 @@ import os
 import shlex
 import stat
 
-from rabtui import proc, ssh_target
+from rabtui import fmt, proc, ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
-from rabtui.restore_write import Written, shown_name
+from rabtui.restore_write import Written
 
 # prints (NUL-terminated) each argument that is a symlink, then every symlink below the last
 # argument when that is a real directory
@@ -109,7 +109,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     found = [p for p in check.stdout.split(b"\0") if p]
     refused = symlinks_in_the_way(found, dest_dir, item, is_dir)
     if refused:
-        shown = ", ".join(shown_name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
+        shown = ", ".join(fmt.name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
         raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
                          f" restore's way (not followed, nothing written): {shown}",
                          hint="remove them on the source, or restore with --to DIR")

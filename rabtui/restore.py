@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, UsageError, WorkFailed
@@ -25,7 +26,7 @@ from rabtui.restore_disc import (  # noqa: F401  (the disc side of restore, re-e
 )
 from rabtui.remote_restore import rsync_to_source_argv  # noqa: F401  (re-exported)
 from rabtui.restore_write import (  # noqa: F401  (re-exported)
-    Refused, SafeWriter, Written, check_name, shown_name,
+    Refused, SafeWriter, Written, check_name,
 )
 from rabtui.store import KEPT, RESTORABLE, RESTORABLE_SQL, Store
 
@@ -89,7 +90,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
     try:
         writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source)
     except Refused as exc:
-        raise WorkFailed(f"refusing to restore into {shown_name(target_root)}: {exc}") from None
+        raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
     with writer:
         listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _walk(src)] if is_dir else [])
         for rel, _ in listed:
@@ -98,7 +99,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         if not overwrite:
             clash = _clashes(writer, listed)
             if clash:
-                shown = ", ".join(shown_name(c) for c in clash[:5]) + (" ..." if len(clash) > 5 else "")
+                shown = ", ".join(fmt.name(c) for c in clash[:5]) + (" ..." if len(clash) > 5 else "")
                 raise WorkFailed(f"{len(clash)} files exist in the target already: {shown}",
                                  hint="use --overwrite to replace them, or restore to another directory")
         del listed
@@ -137,7 +138,7 @@ def directory_of(source: Source, path: bytes):
             if best is None or len(rel_path(best.path)) < len(dr):
                 best = d
     if best is None:
-        raise UsageError(f"/{shown_name(path)} is not in a directory of source {source.id}")
+        raise UsageError(f"/{fmt.name(path)} is not in a directory of source {source.id}")
     return best
 
 
@@ -207,7 +208,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
 @dataclass
 class RestoreResult:
     source: str
-    path: str                 # exact (surrogate-escaped); shown_name() for a terminal
+    path: str                 # exact (surrogate-escaped); fmt.name() for a terminal
     origin: str               # "backup NAME on MEDIUM" | "checkpoint N"
     target: str
     written: Written | None = None
@@ -240,7 +241,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     if backup and checkpoint is not None:
         raise UsageError("give at most one of --backup and --checkpoint")
     directory_of(source, rel)
-    shown = "/" + shown_name(rel)
+    shown = "/" + fmt.name(rel)
     target = "source " + source.id if to_source else os.fspath(to)
     if checkpoint is not None:
         work_parent = os.fsencode(to) if to is not None else os.fsencode(cfg.state_dir)
@@ -263,7 +264,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
-    head = f"restored /{shown_name(os.fsencode(result.path)[1:])} from {result.origin} {where}: {w.counts()}"
+    head = f"restored /{fmt.name(os.fsencode(result.path)[1:])} from {result.origin} {where}: {w.counts()}"
     problems = w.problems()
     if not problems:
         return head

@@ -10,12 +10,11 @@ import stat
 
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question
-from rabtui.restore_write import shown_name
 from rabtui.store import Store
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
@@ -78,7 +77,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         " ORDER BY f.disc, f.path, f.part",
         (number, source.id, rel, len(rel) + 1, rel + b"/"))
     if not rows:
-        raise WorkFailed(f"checkpoint {number} holds nothing at /{shown_name(rel)} of {source.id}",
+        raise WorkFailed(f"checkpoint {number} holds nothing at /{fmt.name(rel)} of {source.id}",
                          hint="if the state database was lost: rabtui rebuild-state")
     is_file = all(bytes(r["path"]) == rel for r in rows)
     top = os.path.join(staging, b"item")
@@ -120,7 +119,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
         for disc_path, target in jobs:
             done = proc.run(xorriso_extract_argv(dev, b"/" + disc_path.lstrip(b"/"), target), cancel=cancel)
             if not done.ok:
-                raise WorkFailed(f"xorriso could not extract {shown_name(disc_path)} from {volid}: "
+                raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: "
                                  f"{done.stderr_text()[-300:]}")
 
 
@@ -129,7 +128,7 @@ def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:
     pieces = [os.path.join(base_dir, os.path.basename(bytes(r["disc_path"]))) for r in prs]
     missing = [p for p in pieces if not os.path.exists(p)]
     if missing or len(prs) != prs[0]["parts"]:
-        raise WorkFailed(f"{shown_name(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
+        raise WorkFailed(f"{fmt.name(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
     final = os.path.join(base_dir, name)
     tmp = os.path.join(base_dir, b".rabtui-join-%d" % os.getpid())   # fits beside a 255-byte name
     with open(tmp, "wb") as f:
@@ -142,6 +141,6 @@ def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:
     os.replace(tmp, final)
     os.chmod(final, mode)
     os.utime(final, (prs[0]["mtime"], prs[0]["mtime"]))
-    emit(Event(LOG, f"joined {len(prs)} parts of {shown_name(name)}"))
+    emit(Event(LOG, f"joined {len(prs)} parts of {fmt.name(name)}"))
 
 

@@ -21,6 +21,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 
+from rabtui import fmt
 from rabtui.errors import WorkFailed
 
 KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
@@ -28,18 +29,12 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 CAPABILITY = b"security.capability"
 
 
-def shown_name(name: bytes) -> str:
-    """A name for a terminal: non-UTF-8 bytes as \\xNN, control characters escaped (as `ls -b`)."""
-    text = name.decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
-
-
 def check_name(rel: bytes) -> bytes:
     """A relative name to write below a target: no absolute path, no `..`, no NUL, not empty."""
     if not rel or rel.startswith(b"/") or b"\0" in rel:
-        raise WorkFailed(f"refusing to restore the unsafe name {shown_name(rel)}")
+        raise WorkFailed(f"refusing to restore the unsafe name {fmt.name(rel)}")
     if any(p in (b"..", b".", b"") for p in rel.split(b"/")):
-        raise WorkFailed(f"refusing to restore the unsafe name {shown_name(rel)}")
+        raise WorkFailed(f"refusing to restore the unsafe name {fmt.name(rel)}")
     return rel
 
 
@@ -67,10 +62,10 @@ class Written:
 
     def problems(self) -> list[str]:
         """One line per thing not restored, names escaped."""
-        out = [f"error: {shown_name(n)}: {why}" for n, why in self.errors]
-        out += [f"refused: {shown_name(n)}: {why}" for n, why in self.refused]
-        out += [f"not restored ({kind}): {shown_name(n)}: {why}" for kind, n, why in self.not_restored]
-        out += [f"exists, kept: {shown_name(n)}" for n in self.skipped]
+        out = [f"error: {fmt.name(n)}: {why}" for n, why in self.errors]
+        out += [f"refused: {fmt.name(n)}: {why}" for n, why in self.refused]
+        out += [f"not restored ({kind}): {fmt.name(n)}: {why}" for kind, n, why in self.not_restored]
+        out += [f"exists, kept: {fmt.name(n)}" for n in self.skipped]
         return out
 
     def as_json(self) -> dict:
@@ -190,8 +185,8 @@ class SafeWriter:
                     is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
                 except OSError:
                     is_link = False
-                raise Refused(f"{shown_name(shown)} is a symlink, not followed" if is_link
-                              else f"{shown_name(shown)} is not a directory") from None
+                raise Refused(f"{fmt.name(shown)} is a symlink, not followed" if is_link
+                              else f"{fmt.name(shown)} is not a directory") from None
             raise
 
     def _drop_cache(self) -> None:
@@ -251,7 +246,7 @@ class SafeWriter:
         old = self._existing(fd, name)
         mode = st.st_mode
         if old is not None and stat.S_ISLNK(old.st_mode) and not stat.S_ISLNK(mode) and not self.replace_symlinks:
-            raise Refused(f"{shown_name(rel)} is a symlink on the target, not followed nor replaced")
+            raise Refused(f"{fmt.name(rel)} is a symlink on the target, not followed nor replaced")
         if stat.S_ISDIR(mode):
             if old is not None and stat.S_ISDIR(old.st_mode):
                 return
@@ -352,7 +347,7 @@ class SafeWriter:
                     os.setxattr(target, n, value, follow_symlinks=False)
                 self.result.attributes += 1
             except OSError as exc:
-                self.result.not_restored.append(("attribute", shown, f"{shown_name(n)}: {_why(exc)}"))
+                self.result.not_restored.append(("attribute", shown, f"{fmt.name(n)}: {_why(exc)}"))
 
     def _meta_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
         if self.as_root:

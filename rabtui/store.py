@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rabtui import privacy
+from rabtui.store_check import StateUnusable, check_tables, check_usable, state_failure
 
 SCHEMA_VERSION = 1
 
@@ -227,17 +228,27 @@ class Store:
         self.state_dir = Path(state_dir)
         privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
-        if not self.path.exists():     # SQLite gives its -wal and -shm files the database's mode
+        self._local = threading.local()
+        existed = check_usable(self.state_dir, self.path)
+        if not existed:                # SQLite gives its -wal and -shm files the database's mode
             try:
                 privacy.create_private_file(self.path)
             except FileExistsError:
                 pass
-        self._local = threading.local()
-        conn = self.conn
-        conn.executescript(SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        try:
+            conn = self.conn
+            if existed:
+                check_tables(conn, self.path)
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.Error as exc:
+            self.close()
+            raise state_failure(exc, self.path) from None
+        except StateUnusable:
+            self.close()
+            raise
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rabtui import __version__
+from rabtui import __version__, fmt
 from rabtui.errors import EXIT_USAGE, RabtuiError
 
 from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
@@ -73,6 +73,24 @@ def _command_word(argv: list[str]) -> str | None:
     return None
 
 
+def _say(exc: RabtuiError) -> None:
+    """The error's line and its hint's, names in them escaped for the terminal."""
+    hint = f"\n  {fmt.name(exc.hint)}" if exc.hint else ""
+    print(f"rabtui: {fmt.name(exc.message)}{hint}", file=sys.stderr)
+
+
+def _state_failure(exc: Exception) -> RabtuiError | None:
+    """An SQLite error met after the database opened (the disk filled up, a page went bad) as the
+    operator's message; None for anything else. sqlite3 is looked up, not imported: a command that
+    never loaded it cannot have raised its errors."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+        return None
+    from rabtui.store_check import state_failure
+
+    return state_failure(exc, common.state_db_path())
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -84,12 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except RabtuiError as exc:
-        print(f"rabtui: {exc}", file=sys.stderr)
+        _say(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rabtui: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        failure = _state_failure(exc)
+        if failure is None:
+            raise
+        _say(failure)
+        return failure.exit_code
     finally:
         common.close_stores()

@@ -115,13 +115,13 @@ def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | Non
         outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, display.emit),
                                  prompter=prompter, medium_id=medium_id, ssh=login)
     except LockBusy as exc:
-        print(f"rabtui: {sid}: {exc}", file=sys.stderr)
+        print(fmt.lines(f"rabtui: {sid}: {exc}"), file=sys.stderr)
         recorder.finish("failed", exc.exit_code, str(exc))
         return exc.exit_code
     finally:
         signal.signal(signal.SIGINT, previous)
     if outcome.error:
-        print(f"rabtui: {sid}: {outcome.error}", file=sys.stderr)
+        print(fmt.lines(f"rabtui: {sid}: {outcome.error}"), file=sys.stderr)
     warn_undelivered(outcome.notify_problems)
     return outcome.exit_code
 
@@ -259,7 +259,7 @@ def cmd_status(args) -> int:
             if last["status"] not in ("completed", "warnings") and good:
                 line += f"; last complete {good['age']}"
         running = "  [running]" if s["running"] else ""
-        print(f"  {s['id']} ({s['host']}): {line}{running}")
+        print(fmt.name(f"  {s['id']} ({s['host']}): {line}{running}"))
     print("Media")
     for m in data["media"]:
         state = "mounted" if m["mounted"] else ("not mounted" if m["device"] else "missing")
@@ -267,19 +267,19 @@ def cmd_status(args) -> int:
         if m["label"] and not m["label_ok"]:
             label = f"WRONG LABEL {m['label']!r}"
         nxt = "  <- next" if m["next"] else ""
-        print(f"  {m['id']}: {m['path']}, {state}, {label}, free {fmt.size(m['free_bytes'])},"
-              f" last used {m['last_used'] or 'never'}{nxt}")
+        print(fmt.name(f"  {m['id']}: {m['path']}, {state}, {label}, free {fmt.size(m['free_bytes'])},"
+                       f" last used {m['last_used'] or 'never'}{nxt}"))
     print("Checkpoint counters")
     for c in data["checkpoint_counters"]:
         extra = f", did not fit {c['did_not_fit']}" if c["did_not_fit"] else ""
         last = c["last_checkpoint_time"] or "never"
-        print(f"  {c['source']}:{c['path']} ({c['kind']}): {c['changed_since_checkpoint']}/{c['max_changed_files']}"
-              f" changed files, last checkpoint {last} (max {c['max_days']} days){extra}")
+        print(fmt.name(f"  {c['source']}:{c['path']} ({c['kind']}): {c['changed_since_checkpoint']}/"
+                       f"{c['max_changed_files']} changed files, last checkpoint {last} (max {c['max_days']} days){extra}"))
     print("Running jobs")
     if not data["jobs"]:
         print("  none")
     for j in data["jobs"]:
-        print(f"  #{j['id']} {j['title']} ({j['status']}, pid {j['pid']}, since {j['started']})")
+        print(fmt.name(f"  #{j['id']} {j['title']} ({j['status']}, pid {j['pid']}, since {j['started']})"))
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ import time
 
 from typing import TYPE_CHECKING
 
+from rabtui import fmt
 from rabtui.cli.common import (LazyModule, TerminalPrompter, is_tty, load_config, open_store, print_json,
                                warn_undelivered)
 from rabtui.discs import parse_disc
@@ -97,8 +98,8 @@ def cmd_status(args) -> int:
     for s in sts:
         mark = "DUE" if s.due else "ok "
         last = f"checkpoint {s.last_checkpoint} on {_when(s.last_checkpoint_time)}" if s.last_checkpoint else "never checkpointed"
-        print(f"{mark} {s.key}  changed {s.changed}/{s.max_changed_files}  {last}")
-        print(f"      {'; '.join(s.reasons)}")
+        print(fmt.name(f"{mark} {s.key}  changed {s.changed}/{s.max_changed_files}  {last}"))
+        print(fmt.name(f"      {'; '.join(s.reasons)}"))
     for c in cps:
         status, discs = run.shown_discs(store, c["number"], c["status"], c["drive"])
         counts: dict[str, int] = {}
@@ -128,10 +129,10 @@ def _print_plan(summary: dict, stream=None) -> None:
           f" {_mb(summary['data_bytes'])}; {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README,"
           f" rabtui/ and the catalog", file=out)
     for d in summary.get("directories", []):
-        print(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, backup {d['backup_id']}"
-              + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else ""), file=out)
+        print(fmt.name(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, backup {d['backup_id']}"
+                       + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else "")), file=out)
     for f in summary.get("filler", []):
-        print(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']})", file=out)
+        print(fmt.name(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']})"), file=out)
 
 
 def _asked(cfg, store, now_args) -> tuple[set[str], bool]:
@@ -226,7 +227,7 @@ class _Printer:
             if self.tty and event.ts - self._last > 0.5:
                 self._last = event.ts
                 d = event.data
-                cur = str(d.get("current", ""))[-40:]
+                cur = fmt.name(str(d.get("current", "")))[-40:]
                 self.stream.write(f"\r  {d.get('percent', 0):5.1f}%  {cur:<40}")
                 self.stream.flush()
             return
@@ -237,7 +238,7 @@ class _Printer:
         label = {events.WARNING: "warning: ", events.ERROR: "error: "}.get(event.kind, "")
         if event.kind in (events.LOG, events.STEP, events.DISC, events.RESULT, events.WARNING, events.ERROR):
             stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
-            self.stream.write(f"{stamp} {label}{event.message}\n")
+            self.stream.write(f"{stamp} {label}{fmt.name(event.message)}\n")
             self.stream.flush()
 
 
@@ -295,7 +296,7 @@ def _run_job(args, title: str, work) -> int:
         print_json({"number": result.number, "status": result.status, "verified": result.verified,
                     "skipped": result.skipped, "message": result.message})
     else:
-        print(result.message)
+        print(fmt.lines(result.message))
     return result.exit_code
 
 

@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from rabtui import fmt
 from rabtui.errors import Cancelled
 
 if TYPE_CHECKING:
@@ -85,6 +86,11 @@ def open_store(cfg: Config) -> Store:
     return store
 
 
+def state_db_path():
+    """The database the command opened last (for the message of an error met while using it)."""
+    return _stores[-1].path if _stores else None
+
+
 def close_stores() -> None:
     """Close the databases the command opened (in this thread): SQLite writes the WAL into the
     database and syncs it on the last close, so what the command recorded is on disk when it exits."""
@@ -100,7 +106,7 @@ def is_tty(stream=None) -> bool:
 def warn_undelivered(problems: list[str]) -> None:
     """Notifications that could not be sent: a warning line each, the run's exit code unchanged."""
     for problem in problems:
-        print(f"rabtui: warning: {problem}", file=sys.stderr)
+        print(fmt.lines(f"rabtui: warning: {problem}"), file=sys.stderr)
 
 
 def print_json(data: Any) -> None:
@@ -117,13 +123,13 @@ class TerminalPrompter:
     def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
         if question.kind in self.auto:
             answer = self.auto[question.kind]
-            print(f"{question.text}\n  -> {answer}", file=sys.stderr)
+            print(f"{fmt.lines(question.text)}\n  -> {answer}", file=sys.stderr)
             return answer
         if not sys.stdin.isatty():
             raise Cancelled(f"needs an answer, but there is no terminal to ask on: {question.text}")
         choices = list(question.choices)
         while True:
-            print(question.text, file=sys.stderr)
+            print(fmt.lines(question.text), file=sys.stderr)
             reply = input(f"  [{'/'.join(choices)}] (default {choices[0]}): ").strip().lower()
             if not reply:
                 return choices[0]

@@ -91,7 +91,7 @@ def _archive_dirs(cfg) -> dict[str, tuple[str, ...]]:
 
 
 def _show(path: bytes) -> str:
-    return "/" + os.fsdecode(path).encode("utf-8", "backslashreplace").decode().replace("\n", "\\n")
+    return "/" + fmt.name(path)
 
 
 # --- find, diff ----------------------------------------------------------------------------------------
@@ -111,11 +111,11 @@ def cmd_find(args) -> int:
         return EXIT_OK if found else EXIT_FAILED
     for v in found:
         when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
-        print(f"{v.source}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
+        print(f"{fmt.name(v.source)}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
-            print(f"    {loc.describe()}")
+            print(f"    {fmt.name(loc.describe())}")
     if not found:
-        print(f"nothing matches {args.pattern!r}", file=sys.stderr)
+        print(f"nothing matches {fmt.name(repr(args.pattern))}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -140,7 +140,7 @@ def cmd_diff(args) -> int:
     if args.json:
         print_json(d.as_json())
         return EXIT_OK
-    print(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})")
+    print(fmt.name(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})"))
     for p, s in d.added:
         print(f"+ {_show(p)}  {fmt.size(s)}")
     for p, s in d.removed:
@@ -161,7 +161,7 @@ def cmd_restore(args) -> int:
     cfg = load_config(args, check_media=False)
     cfg.source(args.source)
     store = open_store(cfg)
-    shown = restoremod.shown_name(os.fsencode(args.path))
+    shown = fmt.name(os.fsencode(args.path))
     recorder = jobs.JobRecorder(store, "restore", args.source, f"restore {shown} of {args.source}",
                                 job_id=args.job_id)
     recorder.handle_signals()
@@ -170,7 +170,7 @@ def cmd_restore(args) -> int:
     def emit(event):
         recorder.emit(event)
         if event.kind in ("log", "warning", "error"):
-            print(event.message, file=sys.stderr)
+            print(fmt.name(event.message), file=sys.stderr)
 
     try:
         result = restoremod.restore(
@@ -211,13 +211,13 @@ def print_restore(result, as_json: bool, code: int) -> None:
 def print_plan(plan: retention.Plan, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleting"
     for c in plan.delete:
-        print(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
+        print(fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}"))
     for _, name, why in plan.guarded:
-        print(f"keeping {name}: {why}")
+        print(fmt.name(f"keeping {name}: {why}"))
     for source, why in plan.refused:
-        print(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}")
+        print(fmt.name(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}"))
     for p in plan.leftovers:
-        print(f"{verb} the remains of an interrupted deletion: {p}")
+        print(fmt.name(f"{verb} the remains of an interrupted deletion: {p}"))
     print(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed"
           + (" (dry run: nothing deleted)" if dry_run else ""))
 
@@ -241,7 +241,7 @@ def run_check(cfg, store, now=None, prometheus: str | None = None, quiet: bool =
         health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, problems, now))
     if not quiet:
         for p in problems:
-            print(p.line())
+            print(fmt.name(p.line()))
         if not problems:
             print("OK: all checks passed")
     return health.exit_code(problems)
@@ -270,12 +270,12 @@ def cmd_run_due(args) -> int:
                                      prompter=recorder.prompter(), now=now)
         except LockBusy as exc:   # a backup of this source is running already: it covers this slot
             recorder.finish("cancelled", EXIT_OK, str(exc))
-            print(f"{due.source}: {exc}", file=sys.stderr)
+            print(fmt.lines(f"{due.source}: {exc}"), file=sys.stderr)
             continue
         if outcome.error:
-            print(f"{due.source}: {outcome.error}", file=sys.stderr)
+            print(fmt.lines(f"{due.source}: {outcome.error}"), file=sys.stderr)
         else:
-            print(f"{due.source}: {outcome.summary}")
+            print(fmt.name(f"{due.source}: {outcome.summary}"))
         warn_undelivered(outcome.notify_problems)
         worst = worst_exit(worst, outcome.exit_code)
     try:
@@ -285,11 +285,11 @@ def cmd_run_due(args) -> int:
             retention.apply_cleanup(cfg, store, plan)
         jobs.prune_events(store)
     except (RabtuiError, OSError) as exc:
-        print(f"rabtui: cleanup: {exc}", file=sys.stderr)
+        print(fmt.lines(f"rabtui: cleanup: {exc}"), file=sys.stderr)
         warn_undelivered(notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
     run_check(cfg, store, now, quiet=True)
     for src, path, why in health.due_checkpoints(cfg, store, clock):
-        print(f"checkpoint due: {src}:{path}: {why}")
+        print(fmt.name(f"checkpoint due: {src}:{path}: {why}"))
     return worst
 
 
@@ -320,11 +320,12 @@ def cmd_rebuild(args) -> int:
     from rabtui.store import Store
 
     cfg = load_config(args, check_media=False)
-    aside = rebuild.move_aside(cfg.state_dir)
-    if aside:
-        print(f"kept the old database as {aside}")
-    store = Store(cfg.state_dir)
-    report = rebuild.rebuild(cfg, store, emit=lambda e: None, prompter=TerminalPrompter())
+    with rebuild.all_locks(cfg):
+        aside = rebuild.move_aside(cfg.state_dir)
+        if aside:
+            print(f"kept the old database as {aside}")
+        store = Store(cfg.state_dir)
+        report = rebuild.rebuild(cfg, store, emit=lambda e: None, prompter=TerminalPrompter())
     for line in report.lines():
         print(line)
     return EXIT_WARNINGS if report.unmatched else EXIT_OK

@@ -40,7 +40,7 @@ class PlainDisplay:
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
         label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
-        text = event.message
+        text = fmt.name(event.message)
         if event.kind == RESULT:
             text += f": total {fmt.size(event.data.get('total_bytes'))}, new {fmt.size(event.data.get('new_bytes'))}"
         self.stream.write(f"{stamp} {label}{text}\n")
@@ -61,9 +61,11 @@ class RichDisplay:
 
     def __init__(self, verbose: bool = False):
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
         self.verbose = verbose
+        self._escape = escape          # the progress columns read their fields as markup
         self.console = Console(stderr=False)
         self.progress = Progress(
             TextColumn("[bold]{task.fields[what]}"),
@@ -90,20 +92,19 @@ class RichDisplay:
             if d.get("dirs", 1) > 1:
                 what = f"{what} ({d.get('dir_index', 0) + 1}/{d['dirs']})"
             self.progress.update(self._task(), completed=d.get("done_bytes") or 0, total=d.get("total_bytes"),
-                                 what=what[-30:])
+                                 what=self._escape(fmt.name(what)[-30:]))
             return
         if event.kind == ITEM:
             if self.task is not None:
-                name = event.data.get("name", event.message)
-                self.progress.update(self.task, current=name[-40:])
+                name = fmt.name(event.data.get("name", event.message))
+                self.progress.update(self.task, current=self._escape(name[-40:]))
             return
         if event.kind == STEP:
             state = event.data.get("state")
             if state == "running":
                 return
             style = {"ok": "green", "failed": "bold red", "warning": "yellow", "skipped": "dim"}.get(state, "")
-            self.console.print(f"[{style}]{event.message}[/]" if style else event.message, highlight=False,
-                               markup=bool(style))
+            self.console.print(fmt.name(event.message), style=style, highlight=False, markup=False)
             if event.data.get("step") == 5 and self.task is not None:
                 self.progress.remove_task(self.task)
                 self.task = None
@@ -112,14 +113,14 @@ class RichDisplay:
             return
         if event.kind in (WARNING, ERROR):
             style = "yellow" if event.kind == WARNING else "bold red"
-            self.console.print(f"{event.kind}: {event.message}", style=style, highlight=False, markup=False)
+            self.console.print(f"{event.kind}: {fmt.name(event.message)}", style=style, highlight=False, markup=False)
             return
         if event.kind == RESULT:
             d = event.data
-            line = f"{event.message}: total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
+            line = f"{fmt.name(event.message)}: total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
             self.console.print(line, highlight=False, markup=False)
             return
-        self.console.print(event.message, highlight=False, markup=False)
+        self.console.print(fmt.name(event.message), highlight=False, markup=False)
 
     def close(self) -> None:
         self.progress.stop()

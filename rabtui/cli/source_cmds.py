@@ -33,7 +33,9 @@ def register(sub) -> None:
 
     q = group.add_parser("trust", help="accept a source's SSH host key after showing its fingerprint")
     q.add_argument("id", metavar="ID")
-    q.add_argument("--yes", action="store_true", help="accept without asking (for scripts)")
+    q.add_argument("--yes", action="store_true", help="accept without asking (for scripts); never replaces a key")
+    q.add_argument("--replace", action="store_true",
+                   help="replace a changed key after showing the old and the new fingerprints")
     q.set_defaults(func=cmd_trust)
 
 
@@ -99,6 +101,8 @@ def cmd_trust(args) -> int:
     if info.known:
         print(f"already trusted (in {', '.join(str(f) for f in info.files)})")
         return EXIT_OK
+    if info.status == "changed" and args.replace:
+        return _replace(cfg, source, info, args.yes)
     if info.status in ("changed", "revoked"):
         remote.trust(cfg, source, info)   # refuses with the loud message
     prompter = TerminalPrompter(auto={"trust_host": events.YES} if args.yes else None)
@@ -113,4 +117,23 @@ def cmd_trust(args) -> int:
         return EXIT_FAILED
     path = remote.trust(cfg, source, info)
     print(f"trusted: added {info.name} to {path}")
+    return EXIT_OK
+
+
+def _replace(cfg, source, info, yes: bool) -> int:
+    print(f"HOST KEY CHANGED: the trusted key on file is {info.expected} ({', '.join(info.lines)})")
+    print(f"  the host now presents {info.key_type} {info.fingerprint}")
+    prompter = TerminalPrompter(auto={"replace_host_key": events.YES} if yes else None)
+    question = events.Question(
+        kind="replace_host_key",
+        text=f"Replace the trusted host key of {source.id} ({info.expected}) with {info.key_type} {info.fingerprint}?"
+             " Only if the host's administrator confirms the new key.",
+        choices=(events.NO, events.YES),
+        data={"source": source.id, "old": info.expected, "fingerprint": info.fingerprint},
+    )
+    if prompter.ask(question) != events.YES:
+        print("not replaced; nothing written")
+        return EXIT_FAILED
+    path = remote.replace(cfg, source, info)
+    print(f"replaced: {info.name} now trusted as {info.key_type} {info.fingerprint} in {path}")
     return EXIT_OK

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import fmt, privacy
 from rabtui.errors import UsageError
 
 from .common import LazyModule, is_tty, load_config, open_store, print_json
@@ -113,9 +113,9 @@ def cmd_jobs_list(args) -> int:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["started"])) if j["started"] else "-"
         pct = (j["progress"] or {}).get("percent")
         extra = f" {pct:.0f}%" if isinstance(pct, (int, float)) and j["status"] in ("running", "waiting") else ""
-        print(f"{j['id']:>5}  {j['status']:<9} {j['kind']:<10} {started}  {j['title'] or ''}{extra}")
+        print(f"{j['id']:>5}  {j['status']:<9} {j['kind']:<10} {started}  {fmt.name(j['title'] or '')}{extra}")
     for p in prompts:
-        print(f"\nquestion {p['id']} of job {p['job_id']}: {p['text']}\n"
+        print(f"\nquestion {p['id']} of job {p['job_id']}: {fmt.lines(p['text'])}\n"
               f"  answer with: rabtui jobs answer {p['id']} {{{'|'.join(json.loads(p['choices']))}}}")
     return 0
 
@@ -130,17 +130,17 @@ def cmd_jobs_follow(args) -> int:
         for e in store.events_after(args.job_id, after):
             after = e["id"]
             if e["kind"] in ("log", "warning", "error", "result", "step", "disc"):
-                msg = e["message"] or e["data"]
+                msg = fmt.name(e["message"] or e["data"] or "")
                 print(f"{time.strftime('%H:%M:%S', time.localtime(e['ts']))} {e['kind']:<7} {msg}", flush=True)
         for p in jobsmod.open_prompts(store, args.job_id):
             if p["id"] not in asked:
                 asked.add(p["id"])
-                print(f"question {p['id']}: {p['text']}\n  answer with: rabtui jobs answer {p['id']} "
+                print(f"question {p['id']}: {fmt.lines(p['text'])}\n  answer with: rabtui jobs answer {p['id']} "
                       f"{{{'|'.join(json.loads(p['choices']))}}}", flush=True)
         jobsmod.refresh_dead(store)
         row = store.one("SELECT status, exit_code, summary FROM jobs WHERE id=?", (args.job_id,))
         if row["status"] in jobsmod.FINAL_STATES:
-            print(f"job {args.job_id}: {row['status']}{': ' + row['summary'] if row['summary'] else ''}")
+            print(fmt.name(f"job {args.job_id}: {row['status']}{': ' + row['summary'] if row['summary'] else ''}"))
             return row["exit_code"] if row["exit_code"] is not None else (0 if row["status"] == "completed" else 1)
         time.sleep(0.5)
 

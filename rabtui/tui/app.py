@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 from rabtui import config as configmod
+from rabtui import fmt
 from rabtui import jobs as jobsmod
 from rabtui.config import Config
 from rabtui.errors import RabtuiError
@@ -204,6 +205,11 @@ class RabtuiApp(App):
             message = f"{type(error).__name__}: {error}"
             log.error("worker %s failed", event.worker.name, exc_info=error)
         self.notify(message, severity="error", timeout=8)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast of the screens: names in it escaped, never read as markup."""
+        super().notify(fmt.lines(message), title=fmt.lines(title), severity=severity, timeout=timeout, markup=False)
 
 
 def keymap_path() -> Path:

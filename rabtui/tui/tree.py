@@ -9,6 +9,8 @@ import os
 import stat
 from dataclasses import dataclass
 
+from rabtui import fmt
+
 PAGE = 300
 
 
@@ -23,7 +25,7 @@ class Entry:
 
 
 def display(name: bytes) -> str:
-    return name.decode("utf-8", "backslashreplace")
+    return fmt.name(name)
 
 
 def list_names(path: bytes) -> tuple[list[bytes], int]:

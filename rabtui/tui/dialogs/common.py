@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 
+from rabtui.tui.safe_text import plain
+
 
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS = [
@@ -22,7 +24,7 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, classes="title")
-            yield Static(self.text, id="confirm-text", markup=False)
+            yield Static(plain(self.text, lines=True), id="confirm-text")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="primary")
                 yield Button(f"{self.no} (n)", id="no")

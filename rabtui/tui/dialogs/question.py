@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from rabtui.tui.safe_text import plain
+
 HELP = {
     "ready": "the disc is in the drive",
     "retry": "try this step again",
@@ -38,7 +40,7 @@ class QuestionDialog(ModalScreen[str | None]):
         p = self.prompt
         with Vertical(id="dialog", classes="question"):
             yield Label(f"Job {p['job_id']} asks", classes="title")
-            yield Static(p["text"], id="question-text")
+            yield Static(plain(p["text"], lines=True), id="question-text")
             with Horizontal(classes="buttons"):
                 for i, choice in enumerate(p["choices"]):
                     yield Button(f"{i + 1} {choice}", id=f"choice-{i}", variant="primary" if i == 0 else "default",

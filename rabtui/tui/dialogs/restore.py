@@ -12,7 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from rich.text import Text
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+
+from rabtui import fmt
+from rabtui.tui.safe_text import plain
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class RestoreRequest:
 
 
 def shown(path: bytes) -> str:
-    return path.decode("utf-8", "backslashreplace").replace("\n", "\\n")
+    return fmt.name(path)
 
 
 def default_target(source: str, backup: str) -> str:
@@ -92,7 +96,7 @@ class RestoreDialog(ModalScreen[RestoreRequest | None]):
                 for key, value in rows:
                     with Horizontal(classes="restore-row"):
                         yield Static(key, classes="restore-key", markup=False)
-                        yield Static(value, classes="restore-value", markup=False)
+                        yield Static(Text(value), classes="restore-value")   # a Text: never markup
             with RadioSet(id="restore-where"):
                 yield RadioButton("to a local directory (the original path is kept below it)", value=True,
                                   id="restore-local")
@@ -124,7 +128,7 @@ class RestoreDialog(ModalScreen[RestoreRequest | None]):
 
     def _error(self, message: str) -> None:
         error = self.query_one("#restore-error", Static)
-        error.update(message)
+        error.update(plain(message))
         error.set_class(bool(message), "shown")
 
     def request(self) -> RestoreRequest:

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 from rabtui.tui.messages import ConfigChanged, JobsPolled
+from rabtui.tui.safe_text import cell
 
 
 class RabtuiScreen(Screen):
@@ -82,6 +83,7 @@ def fill_table(table: DataTable, rows: list[tuple], keys: list[str] | None = Non
     if getattr(table, "_rabtui_rows", None) == signature:
         return
     table._rabtui_rows = signature
+    rows = [tuple(cell(c) for c in row) for row in rows]
     if follow_top and table.row_count and table.cursor_row <= 0:
         table.clear()
         for i, row in enumerate(rows):

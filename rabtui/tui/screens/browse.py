@@ -20,6 +20,7 @@ from rabtui.tui import queries, tree
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.messages import JobsPolled
+from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen
 from rabtui.tui.screens.dashboard import status_text
 from rabtui.tui.widgets.table import Table
@@ -75,13 +76,13 @@ class BrowseScreen(RabtuiScreen):
         return table
 
     def _where(self, text: str) -> None:
-        self.query_one("#browse-where", Static).update(text)
+        self.query_one("#browse-where", Static).update(Text(text))   # names in it come escaped (tree.display)
 
     def show_sources(self) -> None:
         self.level = "sources"
         table = self._table("source", "host", "directories")
         for s in self.app.cfg.sources:
-            table.add_row(s.id, s.host or "local", ", ".join(d.path for d in s.directories))
+            table.add_row(plain(s.id), plain(s.host or "local"), plain(", ".join(d.path for d in s.directories)))
             self.keys.append(s.id)
         self._where("Sources · enter: its backups · /: find a file by name")
 
@@ -106,7 +107,7 @@ class BrowseScreen(RabtuiScreen):
     def _show_backups(self, source: str, rows: list) -> None:
         table = self._table("backup", "medium", "status", "files", "total", "new")
         for b in rows:
-            table.add_row(b["name"], b["medium"], status_text(b["status"]), str(b["files"] or "-"),
+            table.add_row(plain(b["name"]), plain(b["medium"]), status_text(b["status"]), str(b["files"] or "-"),
                           fmt.size(b["total_bytes"]), fmt.size(b["new_bytes"]))
             self.keys.append(b)
         self._where(f"{source} › backups · enter: open · backspace: up")
@@ -144,7 +145,7 @@ class BrowseScreen(RabtuiScreen):
     def _list_failed(self, rel: bytes, exc: OSError) -> None:
         self.loading = False
         what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
-        self.notify(f"/{tree.display(rel)} {what}", severity="warning")
+        self.notify(f"/{os.fsdecode(rel)} {what}", severity="warning")
         if self.level == "dir" and self.rel == rel and not self.keys:
             self.action_up()
 
@@ -266,7 +267,7 @@ class BrowseScreen(RabtuiScreen):
     def _show_diff(self, changes: list, count: int) -> None:
         table = self._table("change", "path", "size")
         for c in changes:
-            table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), tree.display(c.path), fmt.size(c.size))
+            table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), plain(c.path), fmt.size(c.size))
             self.keys.append(c)
         more = f", first {len(changes)} shown" if count > len(changes) else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
@@ -290,7 +291,7 @@ class BrowseScreen(RabtuiScreen):
         try:
             directory_of(self.app.cfg.source(self.source), rel)
         except RabtuiError:
-            self.notify(f"/{tree.display(rel)} is not inside a directory of {self.source}: open it and"
+            self.notify(f"/{os.fsdecode(rel)} is not inside a directory of {self.source}: open it and"
                         " select a file or directory below", severity="warning")
             return
         b = self.backup
@@ -377,7 +378,8 @@ class BrowseScreen(RabtuiScreen):
     def _show_found(self, pattern: str, rows: list) -> None:
         table = self._table("source", "path", "size", "modified", "where")
         for r in rows:
-            table.add_row(r["source"], "/" + tree.display(r["path"]), fmt.size(r["size"]), fmt.stamp(r["mtime"]), r["where"])
+            table.add_row(plain(r["source"]), Text("/" + tree.display(r["path"])), fmt.size(r["size"]), fmt.stamp(r["mtime"]),
+                          plain(r["where"]))
             self.keys.append(r)
         self._where(f"{len(rows)} versions matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"
                     " · enter: open its directory in the newest backup holding it · r: restore it")

@@ -16,6 +16,7 @@ from rabtui import fmt
 from rabtui.tui import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, fill_plan
+from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table
 from rabtui.tui.widgets.discbars import DiscBars
 from rabtui.tui.widgets.table import Table
@@ -98,7 +99,7 @@ class CheckpointsScreen(RabtuiScreen):
                 status += f" · {fmt.size(p['done_bytes'])}" + (f" of {fmt.size(p['total_bytes'])}" if p.get("total_bytes") else "")
             if p.get("rate"):
                 status += f" · {fmt.rate(p['rate'])}"
-            self.query_one("#cp-job", Static).update(status)
+            self.query_one("#cp-job", Static).update(plain(status))
         else:
             self.query_one("#cp-job", Static).update("")
         plan = self.plan
@@ -112,11 +113,11 @@ class CheckpointsScreen(RabtuiScreen):
         if not dirs or not 0 <= table.cursor_row < len(dirs):
             return
         d = dirs[table.cursor_row]
-        text = Text(f"{d.source}:{d.path}: ", style="bold")
+        text = plain(f"{d.source}:{d.path}: ", style="bold")
         if d.reasons:
-            text.append("due: " + "; ".join(d.reasons), style="yellow")
+            text.append(plain("due: " + "; ".join(d.reasons), style="yellow"))
         else:
-            text.append(d.why_not or "not due")
+            text.append(plain(d.why_not or "not due"))
         self.query_one("#cp-why", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from rabtui import fmt
 from rabtui.tui import queries
+from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.widgets.table import Table
 
@@ -86,7 +87,7 @@ class DashboardScreen(RabtuiScreen):
             text = Text()
             for p in data.problems:
                 style = "bold red" if p.level == "critical" else "yellow"
-                text.append(f"{'✖' if p.level == 'critical' else '!'} {p.message}\n", style=style)
+                text.append(plain(f"{'✖' if p.level == 'critical' else '!'} {p.message}\n", style=style, lines=True))
             problems.update(text)
             problems.set_class(True, "bad")
         else:

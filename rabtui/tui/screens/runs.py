@@ -14,6 +14,7 @@ from rabtui import fmt
 from rabtui import jobs as jobsmod
 from rabtui.tui import queries
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
+from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
 from rabtui.tui.widgets.table import Table
@@ -134,13 +135,14 @@ class RunsScreen(RabtuiScreen):
             msg = f"step {data.get('step')}: {data.get('name', '')} {data.get('state', '')}"
         if e["kind"] == "disc" and not msg:
             msg = f"disc {data.get('disc')}: {data.get('state', '')}"
-        return Text(f"{fmt.stamp(e['ts'])[11:]} {msg}", style=EVENT_STYLE.get(e["kind"], ""))
+        return Text(f"{fmt.stamp(e['ts'])[11:]} {fmt.name(msg)}", style=EVENT_STYLE.get(e["kind"], ""))
 
     def _show_detail(self, d: queries.JobDetail) -> None:
         job, p = d.job, d.progress
-        title = Text.assemble((f"Job {job['id']} ", "bold"), f"{job['title'] or job['kind']}  ", status_text(job["status"]))
+        title = Text.assemble((f"Job {job['id']} ", "bold"), plain(f"{job['title'] or job['kind']}  "),
+                              status_text(job["status"]))
         if job.get("summary"):
-            title.append(f"  {job['summary']}")
+            title.append(plain(f"  {job['summary']}"))
         self.query_one("#run-title", Static).update(title)
         steps = Text()
         for n, name, state in d.steps:
@@ -168,7 +170,7 @@ class RunsScreen(RabtuiScreen):
             stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
         self.query_one("#run-stats", Static).update(stats)
         current = p.get("current") if live else None
-        self.query_one("#run-current", Static).update(Text(f"▸ {current}", style="dim") if current else "")
+        self.query_one("#run-current", Static).update(plain(f"▸ {current}", style="dim") if current else "")
         b = d.backup
         self.query_one("#run-savings", Static).update(
             savings_text(b.get("total_bytes"), b.get("new_bytes")) if b else "")

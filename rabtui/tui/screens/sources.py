@@ -12,6 +12,7 @@ from rabtui import config_edit
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
+from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.widgets.table import Table
 
@@ -64,11 +65,11 @@ class SourcesScreen(RabtuiScreen):
             info.update("no sources yet: press a to add one")
             table.clear()
             return
-        text = Text.assemble((s.id, "bold"), f"  excludes: {', '.join(s.excludes) or '-'}")
+        text = Text.assemble(plain(s.id, style="bold"), plain(f"  excludes: {', '.join(s.excludes) or '-'}"))
         if s.pre_backup_commands:
-            text.append(f"\npre: {' ; '.join(s.pre_backup_commands)}")
+            text.append(plain(f"\npre: {' ; '.join(s.pre_backup_commands)}", lines=True))
         if s.post_backup_commands:
-            text.append(f"\npost: {' ; '.join(s.post_backup_commands)}")
+            text.append(plain(f"\npost: {' ; '.join(s.post_backup_commands)}", lines=True))
         info.update(text)
         cfg = self.app.cfg
         fill_table(table, [(d.path, d.kind, str(cfg.max_changed_files(d)), str(cfg.max_days(d)), ", ".join(d.excludes))

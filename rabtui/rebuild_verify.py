@@ -1,0 +1,41 @@
+"""rebuild-state keeps what it can prove: a disc of an `images:` drive is verified again, the way a
+burn verifies it (volume id, every block, the MD5s, every file read back against the catalog's
+sha256), and only then recorded as verified; any other disc comes back as `written`."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.prepare import checkpoint_dir
+from rabtui.checkpoint.verify import verify_disc
+from rabtui.config import Config
+from rabtui.events import LOG, Emit, Event
+from rabtui.store import Store
+
+
+def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], emit: Emit,
+                    cancel: threading.Event | None = None) -> list[str]:
+    """Verify each disc image of checkpoint `number`; the volume ids that passed."""
+    cancel = cancel or threading.Event()
+    passed = []
+    for disc in store.all("SELECT disc, volid FROM discs WHERE number=? AND image IS NOT NULL ORDER BY disc",
+                          (number,)):
+        on_disc = [Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
+                       mtime=r["mtime"], sha256=r["sha256"]) for r in rows if r["disc"] == disc["disc"]]
+        if any(r.sha256 is None for r in on_disc):
+            continue      # a catalog without checksums proves nothing about the files
+        emit(Event(LOG, f"{disc['volid']}: verifying the image again"))
+        scratch = checkpoint_dir(cfg, number) / f"verify-{disc['disc']:02d}"
+        res = verify_disc(cfg.checkpoint.drive, disc["volid"], on_disc, scratch, emit=emit, cancel=cancel)
+        try:
+            os.rmdir(scratch.parent)
+        except OSError:
+            pass
+        if res.ok:
+            store.execute("UPDATE discs SET state='verified', verified=?, message=? WHERE number=? AND disc=?",
+                          (time.time(), "verified again by rebuild-state", number, disc["disc"]))
+            passed.append(disc["volid"])
+    return passed

@@ -1,0 +1,115 @@
+"""Is the state database usable? Told apart before it is opened: a missing or empty file (a new
+database), a damaged one (not SQLite, shorter than its header says, rabtui's tables missing), and a
+state_dir that is read-only or full. Each is refused with its reason and the way out, never a
+traceback and never an empty database standing in for a lost one ("never backed up").
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from rabtui.errors import WorkFailed
+
+
+class StateUnusable(WorkFailed):
+    """The state database cannot be used as it is: damaged, or its directory is full or read-only."""
+
+
+REBUILD_HINT = ("the media and discs are not touched; `rabtui rebuild-state` keeps this database aside"
+                " and recreates it from them")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MIN_FREE_BYTES = 4 << 20    # below this a backup's catalog cannot be written: refuse before it starts
+CORE_TABLES = ("meta", "backups", "jobs", "versions")
+_OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
+
+
+def _db(path: Path | None) -> str:
+    return f"the state database {path}" if path else "the state database"
+
+
+def damaged(path: Path | None, why: str) -> StateUnusable:
+    return StateUnusable(f"{_db(path)} is damaged: {why}", hint=REBUILD_HINT)
+
+
+def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
+    """An SQLite error as the operator sees it: what failed, and the way out."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StateUnusable(f"{_db(path)} is busy: {text}",
+                             hint="another rabtui process held it too long; run again")
+    if "disk is full" in text or "disk I/O error" in text or "readonly" in text:
+        where = path.parent if path else "the state directory"
+        return StateUnusable(
+            f"{_db(path)} cannot be written: {text} (is {where} full or read-only?)",
+            hint="free space there or make it writable; if the database was damaged, " + REBUILD_HINT)
+    return damaged(path, text)
+
+
+def check_usable(state_dir: Path, path: Path) -> bool:
+    """Refuse a state_dir that is read-only or full, and a database file that is not one or is
+    shorter than its own header says (a truncated file would otherwise read as "never backed up").
+    Returns whether the database existed (an absent or empty file is a new database)."""
+    try:
+        vfs = os.statvfs(state_dir)
+    except OSError as exc:
+        raise StateUnusable(f"the state directory {state_dir} cannot be read: {exc.strerror}") from None
+    if vfs.f_flag & os.ST_RDONLY or not os.access(state_dir, os.W_OK | os.X_OK) or (
+            path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        raise StateUnusable(f"the state directory {state_dir} is read-only: rabtui records every run there",
+                            hint="make it writable (mount it read-write); if the database was damaged, "
+                                 + REBUILD_HINT)
+    free = vfs.f_bavail * vfs.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise StateUnusable(f"the state directory {state_dir} is full ({free // 1024} KiB free,"
+                            f" {MIN_FREE_BYTES >> 20} MiB needed)",
+                            hint="free space there, then run again; should the database be damaged: " + REBUILD_HINT)
+    # Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+    # included (another process would then take this one's connection for gone and remove the WAL
+    # under it): the header is read only before this process's first connection to the database.
+    key = os.path.realpath(path)
+    first = key not in _OPENED_HERE
+    _OPENED_HERE.add(key)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise damaged(path, f"cannot read it: {exc.strerror}") from None
+    if size == 0:
+        # SQLite writes the header as it creates the file: an empty one where rabtui has run
+        # before (it leaves its locks and logs) was truncated, not made new
+        if any((state_dir / d).exists() for d in ("locks", "logs")):
+            raise damaged(path, "it is empty (truncated?)")
+        return False
+    if not first:
+        return True
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError as exc:
+        raise damaged(path, f"cannot read it: {exc.strerror}") from None
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise damaged(path, "it is not an SQLite database")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # the header's page count holds only while its "valid for" counter matches the change counter
+    if header[92:96] == header[24:28] and size < pages * page_size:
+        raise damaged(path, f"it is {size} bytes long, its header says {pages * page_size} (truncated?)")
+    if page_size < 512 or size % page_size:
+        raise damaged(path, f"its size {size} is not a whole number of {page_size}-byte pages (truncated?)")
+    return True
+
+
+def check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """An existing database must hold rabtui's tables: never fill a foreign or emptied file anew."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    missing = [t for t in CORE_TABLES if t not in have]
+    if missing:
+        raise damaged(path, f"tables missing: {', '.join(missing)}")
+    # fetchall: a cursor left open would hold its read transaction, and this connection would see
+    # the database as it was at this moment for as long as it lives
+    if not conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall():
+        raise damaged(path, "no schema version recorded")

@@ -1,0 +1,269 @@
+"""A damaged state database, and a state_dir that is read-only or full: `status`, `backup` and the
+TUI's start refuse with the reason and the `rebuild-state` hint (no traceback, nothing on the media
+changed); `rebuild-state` takes every lock and brings the state back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rabtui.store_check import StateUnusable
+from tests.trees import Lab, write_files
+
+HINT = "rabtui rebuild-state"
+
+
+def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _media_view(lab: Lab) -> list:
+    out = []
+    for _, root in lab.media:
+        for dirpath, dirs, files in os.walk(root):
+            for name in sorted(dirs + files):
+                st = os.lstat(os.path.join(dirpath, name))
+                out.append((os.path.join(dirpath, name), st.st_size, st.st_mtime_ns, st.st_ino))
+    return sorted(out)
+
+
+def _backed_up_lab(tmp_path: Path, state: Path | None = None) -> Lab:
+    lab = Lab(tmp_path)
+    if state is not None:
+        lab.state = state
+    lab.local()
+    write_files(lab.src / "data", {"a": 3000, "b/c": b"x"})
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stderr
+    return lab
+
+
+def _refused(lab: Lab, *words: str) -> None:
+    """status and backup both exit non-zero with the words and the hint; the media stay as they were."""
+    before = _media_view(lab)
+    for argv in (("status",), ("backup", "loc")):
+        done = _rabtui(lab, *argv)
+        assert done.returncode == 1, (argv, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        for word in words:
+            assert word in done.stderr, (argv, done.stderr)
+        assert done.stderr.startswith("rabtui: "), done.stderr
+    assert _media_view(lab) == before
+
+
+def test_truncated_database_is_refused_not_read_as_never_backed_up(tmp_path):
+    lab = _backed_up_lab(tmp_path)
+    db = lab.state / "rabtui.db"
+    _rabtui(lab, "status")              # the WAL is written into the database on the last close
+    size = db.stat().st_size
+    assert size > 8192
+    with open(db, "r+b") as f:
+        f.truncate(size // 2)
+    _refused(lab, "is damaged", "truncated", HINT)
+
+
+def test_database_truncated_to_nothing_is_refused(tmp_path):
+    lab = _backed_up_lab(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db-"):
+            os.unlink(lab.state / name)
+    os.truncate(lab.state / "rabtui.db", 0)
+    _refused(lab, "is damaged: it is empty (truncated?)", HINT)
+
+
+def test_garbage_database_is_refused(tmp_path):
+    lab = _backed_up_lab(tmp_path)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db-"):
+            os.unlink(lab.state / name)
+    (lab.state / "rabtui.db").write_bytes(os.urandom(20000))
+    _refused(lab, "is damaged: it is not an SQLite database", HINT)
+
+
+def test_damaged_page_inside_the_database_is_refused(tmp_path):
+    """The header is intact but a page of a table is garbage: SQLite's error, met after the open,
+    becomes the same message."""
+    lab = _backed_up_lab(tmp_path)
+    _rabtui(lab, "status")
+    db = lab.state / "rabtui.db"
+    from rabtui.store import connect
+
+    conn = connect(db)
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='backups'").fetchone()[0]
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page)
+        f.write(os.urandom(page))
+    _refused(lab, "is damaged", HINT)
+
+
+def test_foreign_database_is_refused_not_filled_with_tables(tmp_path):
+    lab = Lab(tmp_path)
+    lab.local()
+    lab.state.mkdir()
+    from rabtui.store import connect
+
+    conn = connect(lab.state / "rabtui.db")
+    conn.execute("CREATE TABLE other(x)")
+    conn.close()
+    done = _rabtui(lab, "status")
+    assert done.returncode == 1 and "tables missing: meta, backups, jobs, versions" in done.stderr
+    assert HINT in done.stderr
+
+
+def _mount(*argv: str) -> None:
+    done = subprocess.run(["mount", *argv], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here ({done.stderr.strip() or done.returncode}): needs root and mount(8)")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt))
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_read_only_state_dir_is_refused(tmp_path, tmpfs):
+    lab = _backed_up_lab(tmp_path, state=tmpfs / "state")
+    _mount("-o", "remount,ro", str(tmpfs))
+    _refused(lab, "is read-only", HINT)
+
+
+def test_full_state_dir_is_refused(tmp_path, tmpfs):
+    lab = _backed_up_lab(tmp_path, state=tmpfs / "state")
+    with open(tmpfs / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    _refused(lab, "is full", "free space there", HINT)
+
+
+def test_disk_full_after_the_open_gives_the_message(tmp_path, tmpfs):
+    """The state_dir fills up while a command runs: SQLite's `database or disk is full` reaches the
+    operator as the state database's message, not a traceback."""
+    lab = _backed_up_lab(tmp_path, state=tmpfs / "state")
+    script = textwrap.dedent(f"""
+        import sys
+        from rabtui.cli import backup_cmds, main
+        real = backup_cmds.open_store
+
+        def open_then_fill(cfg):
+            store = real(cfg)
+            with open({str(tmpfs / 'filler')!r}, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            store.execute("INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'x', ?)",
+                          ("x" * 200000,))
+            return store
+
+        backup_cmds.open_store = open_then_fill
+        sys.exit(main(["--config", {str(lab.config_path)!r}, "status"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot be written" in done.stderr and "full" in done.stderr and HINT in done.stderr
+
+
+def test_tui_start_refuses_a_damaged_database(tmp_path):
+    from rabtui.tui.app import make_app
+
+    lab = _backed_up_lab(tmp_path)
+    (lab.state / "rabtui.db").write_bytes(b"SQLite format 3\0" + os.urandom(5000))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db-"):
+            os.unlink(lab.state / name)
+    with pytest.raises(StateUnusable) as exc:
+        make_app(lab.config_path)
+    assert "is damaged" in str(exc.value) and HINT in str(exc.value)
+
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from rabtui import locks
+    with locks.source_lock(sys.argv[1], sys.argv[2]):
+        print("held", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_rebuild_state_waits_for_no_backup_and_brings_the_state_back(tmp_path):
+    lab = _backed_up_lab(tmp_path)
+    (tmp_path / "iso").mkdir()
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text.replace("[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+    (lab.state / "rabtui.db").write_bytes(os.urandom(20000))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lab.state), "loc"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = _rabtui(lab, "rebuild-state")
+        assert done.returncode == 1
+        assert "a backup of loc is already running since" in done.stderr and f"pid {holder.pid}" in done.stderr
+        assert not list(lab.state.glob("rabtui.db.before-rebuild-*"))     # nothing was moved
+    finally:
+        holder.kill()
+        holder.wait()
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stderr         # warnings: medium m2 was never labelled
+    assert "backups: 1" in done.stdout and "medium m2: no labelled medium" in done.stdout
+    done = _rabtui(lab, "status")
+    assert done.returncode == 0 and "never backed up" not in done.stdout and "completed" in done.stdout
+
+
+def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
+    """A checkpoint burned and verified onto an images: drive: after the database is lost, rebuild
+    verifies the image again and records the disc as verified; an image changed since comes back
+    only as written."""
+    from tests.test_checkpoint import _burn, _lab, _record
+
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"f1": 5000, "sub/f2": 7000})
+    write_files(lab.src / "other", {"o1": 100})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: "ready")
+    assert res.status == "completed" and res.verified
+    ndiscs = len(res.verified)
+    store.close()
+
+    (lab.state / "rabtui.db").write_bytes(os.urandom(20000))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db-"):
+            os.unlink(lab.state / name)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"discs verified again: RAB{number}D01" in done.stdout
+    states = [r["state"] for r in lab.store().all("SELECT state FROM discs WHERE number=? ORDER BY disc", (number,))]
+    assert states == ["verified"] * ndiscs
+
+    # one byte of a file changed inside the image: not provable, so not verified
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    data = iso.read_bytes()
+    content = (lab.src / "data" / "sub" / "f2").read_bytes()
+    at = data.index(content[:4096])
+    with open(iso, "r+b") as f:
+        f.seek(at + 100)
+        f.write(bytes([data[at + 100] ^ 0xFF]))
+    done = _rabtui(lab, "rebuild-state")
+    assert "discs verified again: none" in done.stdout, done.stdout
+    state = lab.store().one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
+    assert state == "written"
