@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import locks
+from rabtui import faults, locks
 from rabtui.backup import history, media
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -179,18 +179,26 @@ class _Run:
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
         try:
             self._step1()
+            faults.point("backup.step1")
             self.step(2, "running")
             with media.mounted(medium, self.emit):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)
+                    faults.point("backup.step2")
                     self._step3(medium, info)
+                    faults.point("backup.step3")
                     self._step4()
+                    faults.point("backup.step4")
                     self._step5(medium, spool)
+                    faults.point("backup.step5")
                     if self._ssh is not None:
                         self._ssh.release()     # its closing overlaps steps 6 and 7
                     post_error = self._step6()
-                    return self._step7(medium, spool, post_error)
+                    faults.point("backup.step6")
+                    done = self._step7(medium, spool, post_error)
+                    faults.point("backup.step7")
+                    return done
                 except (_Stop, RabtuiError, OSError) as exc:
                     return self._failed(exc, spool)
                 finally:
@@ -328,6 +336,7 @@ class _Run:
             except Cancelled:
                 self.step(5, "failed", "cancelled")
                 raise
+            faults.point("backup.rsync_ended")
             rec.dirs.append(sizes)
             if sizes.state == "failed":
                 if NO_SPACE in (sizes.message or ""):
@@ -372,15 +381,16 @@ class _Run:
                 if d.kind == "archive":
                     linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
                     self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
+            faults.point("backup.archive_linked")
             spool.apply(rec.id)
             rec.count_changes()
+            faults.point("backup.catalog")
         media.record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
         if status not in COMPLETE:
             raise _Stop(reason)
-        rec.finish(status, reason)
-        rec.write_json()     # last: only now is the backup complete on the medium
+        rec.complete(status, reason)
         return status, reason
 
     # --- helpers -----------------------------------------------------------------------------------
@@ -406,7 +416,7 @@ class _Run:
         return history.expected_bytes(self.store, self.source.id, with_base=self._base(medium) is not None)
 
     def _recover_abandoned(self) -> None:
-        history.recover_abandoned(self.store, self.source.id, self.emit)
+        history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
 
     def _result(self, status: str, reason: str | None) -> BackupResult:
         rec = self.rec

@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import __version__
+from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
 from rabtui.store import Store
 
@@ -149,6 +149,16 @@ class RunRecord:
             "UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
             (status, self.finished, reason, self.id),
         )
+
+    def complete(self, status: str, reason: str | None) -> None:
+        """The end of a complete backup: backup.json first, then the database row. A run killed
+        between the two is found `running` with a complete backup.json, which recovery records as
+        complete (the catalog and the archive links were written before either)."""
+        self.status, self.reason = status, reason
+        self.finished = time.time()
+        self.write_json()
+        faults.point("backup.json_written")
+        self.finish(status, reason)
 
     # --- backup.json -----------------------------------------------------------------------------
 

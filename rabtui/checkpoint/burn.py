@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import faults, proc
 from rabtui.checkpoint import layout, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
@@ -124,6 +124,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     notes: list[str] = []
 
     def on_line(line: bytes) -> None:
+        faults.point("burn.writing")
         _, text = xorriso.payload(line)
         upd = xorriso.parse_update(text)
         if upd:

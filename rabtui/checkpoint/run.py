@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rabtui import locks, proc
+from rabtui import faults, locks, proc
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import verify_disc
@@ -101,6 +101,7 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
                                                                    "state": "running"}))
                 outcome = _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter)
                 getattr(result, outcome).append(disc)
+                faults.point("burn.disc_done")
                 emit(Event(STEP, f"disc {disc}: {outcome}", {"step": disc, "name": row["volid"],
                                                             "state": "ok" if outcome == "verified" else "skipped"}))
         except (Aborted, Cancelled) as exc:
@@ -142,6 +143,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             note = problem
             continue
         _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
+        faults.point("burn.before_write")
         try:
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
@@ -160,6 +162,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             raise Aborted(f"aborted at disc {disc}")
         image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
         _set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
+        faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
         if outcome == REWRITE:
             _eject(drive, cancel)
@@ -181,6 +184,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         emit(Event(LOG, f"verifying {vid}"))
         res = verify_disc(drive, vid, rows, scratch, emit=emit, cancel=cancel)
         if res.ok:
+            faults.point("burn.verified")
             _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
             _eject(drive, cancel)
             return "verified"
