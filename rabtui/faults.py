@@ -24,7 +24,8 @@ BACKUP_POINTS = (
 )
 BURN_POINTS = (
     "burn.before_write",           # the disc is marked writing, nothing written yet
-    "burn.writing",                # xorriso is writing the image
+    "burn.xorriso_started",        # xorriso runs (its first line), the image not written yet;
+                                   # a half-written image: the test kills when the image grows
     "burn.written",                # written, before verifying
     "burn.verified",               # verified, before the disc's state row says so
     "burn.disc_done",              # a disc is verified, before the next one

@@ -130,3 +130,133 @@ def test_kill_during_an_ssh_backup(tmp_path, sshd):
     copies[newest["id"]] = {str(lab.src / "data"): snapshot(lab.src / "data")}
     assert newest["link_dest"] == b1["id"]
     _check_after(lab, cfg, copies, killed)
+
+
+def _burn_lab(tmp_path) -> tuple[Lab, object]:
+    lab = Lab(tmp_path, media_count=1)
+    for d in ("data", "arch"):
+        (lab.src / d).mkdir()
+    cfg = lab.write(f'''
+[[sources]]
+id = "loc"
+[[sources.directories]]
+path = "{lab.src / 'data'}"
+[[sources.directories]]
+path = "{lab.src / 'arch'}"
+kind = "archive"
+
+[checkpoint]
+disc = "4MiB"
+drive = "images:{tmp_path / 'iso'}"
+''')
+    _files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(5)})
+    _files(lab.src / "arch", {"x": b"x" * 5000, "sub/y": b"y"})
+    return lab, cfg
+
+
+@pytest.mark.parametrize("point", faults.BURN_POINTS)
+def test_kill_during_a_burn(tmp_path, point):
+    lab, cfg = _burn_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+
+    _killed(rabtui(lab, "checkpoint", "burn", "--yes", "--now", point=point))
+    cp = store.one("SELECT * FROM checkpoints")
+    assert cp["status"] == "burning" and cp["discs"] >= 2
+    before = {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")}
+    iso = tmp_path / "iso"
+    at_kill = {p.name: p.stat().st_mtime_ns for p in iso.iterdir()} if iso.exists() else {}
+
+    resume = rabtui(lab, "checkpoint", "resume", "--yes")
+    out = resume.stdout + resume.stderr
+    assert resume.returncode == 0, out
+    assert f"found checkpoint {cp['number']} interrupted" in out
+    assert store.one("SELECT status FROM checkpoints")["status"] == "completed"
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
+    if before[1] == "written":   # complete but not verified: verified, not written again
+        assert "disc 1 was written (it is verified first)" in out
+        assert "writing RAB1D01" not in out and (iso / "RAB1D01.iso").stat().st_mtime_ns == at_kill["RAB1D01.iso"]
+    _check_burn(lab, cfg, store, copies)
+
+
+def _check_burn(lab, cfg, store, copies) -> None:
+    again = rabtui(lab, "checkpoint", "verify", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    on_discs = {}
+    for r in store.all("SELECT path, size FROM disc_files WHERE source='loc'"):
+        on_discs[bytes(r["path"])] = on_discs.get(bytes(r["path"]), 0) + r["size"]
+    for d, files in next(iter(copies.values())).items():
+        prefix = os.fsencode(d.strip("/"))
+        for rel, content in files.items():
+            assert on_discs.get(os.path.join(prefix, rel)) == len(content), rel
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)
+
+
+def test_kill_while_the_image_is_half_written(tmp_path):
+    """A power cut while xorriso writes: rabtui and xorriso die (the whole process group), leaving
+    a partial image; resume writes the disc again."""
+    lab, cfg = _burn_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
+    image = tmp_path / "iso" / "RAB1D01.iso"
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
+                              "burn", "--yes", "--now"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    xorrisos: set[int] = set()
+    try:
+        deadline = time.time() + 60
+        while not xorrisos and time.time() < deadline and child.poll() is None:
+            xorrisos = _xorriso_pids(str(image))
+        assert xorrisos, "xorriso never started"
+        # let xorriso run in slices of half a millisecond until the image has grown, so that the
+        # kill finds it half written however busy the machine is
+        size = 0
+        while not size and time.time() < deadline:
+            _signal_all(xorrisos, signal.SIGCONT)
+            time.sleep(0.0005)
+            _signal_all(xorrisos, signal.SIGSTOP)
+            size = image.stat().st_size if image.exists() else 0
+        assert size, "the image never started"
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        _signal_all(xorrisos, signal.SIGKILL)      # a power cut stops xorriso (a session of its own) too
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    partial = image.stat().st_size
+    assert store.one("SELECT state FROM discs WHERE disc=1")["state"] == "writing"
+
+    resume = rabtui(lab, "checkpoint", "resume", "--yes")
+    out = resume.stdout + resume.stderr
+    assert resume.returncode == 0, out
+    assert "found checkpoint 1 interrupted" in out and "disc 1 was writing (it is written again)" in out
+    assert image.stat().st_size > partial, "the kill came after the image was complete"
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
+    _check_burn(lab, cfg, store, copies)
+
+
+def _signal_all(pids, sig) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _xorriso_pids(needle: str) -> set[int]:
+    out = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"xorriso" in cmd and needle.encode() in cmd:
+            out.add(int(pid))
+    return out

@@ -124,7 +124,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     notes: list[str] = []
 
     def on_line(line: bytes) -> None:
-        faults.point("burn.writing")
+        faults.point("burn.xorriso_started")
         _, text = xorriso.payload(line)
         upd = xorriso.parse_update(text)
         if upd:

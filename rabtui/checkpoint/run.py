@@ -20,7 +20,7 @@ from rabtui.checkpoint.verify import verify_disc
 from rabtui.config import Config
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import (
-    ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, Emit, Event, Prompter, Question,
+    ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
 from rabtui.store import Store
 
@@ -89,6 +89,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
     if cp["status"] == "completed" and not left:
         return RunResult(number, "completed", message=f"checkpoint {number} is already complete")
     with locks.drive_lock(cfg.state_dir, drive):
+        if cp["status"] == "burning":   # we hold the drive's lock: the run that was burning it is gone
+            _say_interrupted(store, number, emit)
         store.execute("UPDATE checkpoints SET status='burning', drive=? WHERE number=?", (drive, number))
         result = RunResult(number, "incomplete")
         try:
@@ -124,6 +126,14 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         return result
 
 
+def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
+    discs = store.all("SELECT disc, state FROM discs WHERE number=? AND state IN ('writing', 'written')", (number,))
+    what = "; ".join(f"disc {r['disc']} was {r['state']}" + (" (it is written again)" if r["state"] == "writing"
+                                                            else " (it is verified first)") for r in discs)
+    emit(Event(WARNING, f"found checkpoint {number} interrupted: the run that was burning it ended before it"
+                        f" finished" + (f"; {what}" if what else ""), {"number": number}))
+
+
 def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) -> str:
     """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted."""
     number = cp["number"]
@@ -131,6 +141,20 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     rows = burn.load_rows(store, number, plan_json, disc)
     need = _need_sectors(cp, plan_json, disc)
     note = ""
+    state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"]
+    if state == "written":   # written completely by a run that stopped before verifying it
+        answer = prompter.ask(insert_question(cp, plan_json, disc, drive, verb="Insert the written disc",
+                                              note=f"Disc {disc} was written but not verified."), cancel)
+        if answer == ABORT:
+            raise Aborted(f"aborted at disc {disc}")
+        if answer == SKIP:
+            _set_disc(store, number, disc, "skipped", emit, f"disc {disc} skipped")
+            return "skipped"
+        outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
+        if outcome != REWRITE:
+            return outcome
+        _eject(drive, cancel)
+        note = "Use a new blank disc."
     while True:   # insert a blank disc and write it
         answer = prompter.ask(insert_question(cp, plan_json, disc, drive, note), cancel)
         if answer == ABORT:
