@@ -64,7 +64,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
-            undone = _unlink_archive(cfg, store, row, path)
+            undone = unlink_archive(cfg, source_id, path)
             if undone:
                 done = f"{undone} archive link(s) undone, "
             try:
@@ -89,17 +89,22 @@ def _record_complete(store: Store, row, info: dict) -> None:
                   (info["status"], info.get("reason"), finished or time.time(), row["id"]))
 
 
-def _unlink_archive(cfg, store: Store, row, path: Path) -> int:
-    """Undo what step 7 linked into the archive union trees for a run that never completed."""
+def unlink_archive(cfg, source_id: str, path: Path) -> int:
+    """Undo what step 7 linked into the archive union trees for a run that never completed: the
+    union shows again what the complete backups older than it saved."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
-    older = [p for name, p, info in reversed(media.list_backups(medium_path, row["source"]))
-             if p != path and info and info.get("status") in COMPLETE]
+    older = []
+    for name, p, info in media.list_backups(medium_path, source_id):
+        if name == path.name:
+            break
+        if info and info.get("status") in COMPLETE:
+            older.insert(0, p)
     undone = 0
-    for d in cfg.source(row["source"]).directories:
+    for d in cfg.source(source_id).directories:
         if d.kind == "archive":
-            undone += unlink_unfinished(medium_path, row["source"], path, d.path, older)
+            undone += unlink_unfinished(medium_path, source_id, path, d.path, older)
     return undone
 
 
