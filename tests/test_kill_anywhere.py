@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from rabtui import faults
+from rabtui import faults, jobs
 from rabtui.backup import media
 from rabtui.store import COMPLETE
 from tests import invariants
@@ -61,8 +61,15 @@ def _killed(done: subprocess.CompletedProcess) -> None:
     assert done.returncode == -signal.SIGKILL, f"not killed: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
 
 
+def _no_job_left_running(store) -> None:
+    """The killed run's job shows as dead, not running for ever."""
+    assert not jobs.running_jobs(store)
+    assert store.one("SELECT COUNT(*) FROM jobs WHERE status='dead'")[0] == 1
+
+
 def _check_after(lab: Lab, cfg, copies: dict, killed_row) -> None:
     store = lab.store()
+    _no_job_left_running(store)
     invariants.check_json_agrees(cfg, store)
     invariants.check_backups_hold(cfg, store, copies)
     invariants.check_catalog_is_media(cfg, store)
@@ -182,6 +189,7 @@ def test_kill_during_a_burn(tmp_path, point):
 
 
 def _check_burn(lab, cfg, store, copies) -> None:
+    _no_job_left_running(store)
     again = rabtui(lab, "checkpoint", "verify", "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     on_discs = {}
