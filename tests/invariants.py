@@ -91,7 +91,8 @@ def check_catalog_is_media(cfg, store) -> None:
 
 
 def check_json_agrees(cfg, store) -> None:
-    """backup.json and the database agree about complete, both ways; a base is always complete."""
+    """backup.json and the database agree about complete, both ways; a base was complete (it may
+    have been deleted by retention since)."""
     seen = set()
     for medium in cfg.media:
         for source in cfg.sources:
@@ -112,7 +113,7 @@ def check_json_agrees(cfg, store) -> None:
     assert not stray, f"catalog versions in backups that are not complete: {[(r['name'], r['status']) for r in stray]}"
     for row in store.all("SELECT id, name, link_dest FROM backups WHERE link_dest IS NOT NULL"):
         base = store.one("SELECT status, name FROM backups WHERE id=?", (row["link_dest"],))
-        assert base is not None and base["status"] in COMPLETE, (
+        assert base is not None and base["status"] in (*COMPLETE, "deleted"), (
             f"{row['name']} used {base and base['name']} ({base and base['status']}) as its link-dest base")
 
 

@@ -32,7 +32,7 @@ op = st.one_of(
     st.tuples(st.just("backup"), st.lists(change, max_size=4), st.sampled_from(("m1", "m2")), day),
     st.tuples(st.just("kill"), st.lists(change, max_size=3), st.sampled_from(("m1", "m2")), day,
               st.sampled_from(KILLS)),
-    st.tuples(st.just("cleanup"), day),
+    st.tuples(st.just("cleanup"), st.integers(1, 40)),
     st.tuples(st.just("rebuild"),),
 )
 
