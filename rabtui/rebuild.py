@@ -152,7 +152,8 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
         if status == "running":
             status, reason = "abandoned", "interrupted (found running by rebuild-state)"
             if index > last_complete:    # killed in step 7, nothing after it: undo its archive links
-                history.unlink_archive(cfg, source_id, bpath)
+                undone = history.unlink_archive(cfg, source_id, bpath)
+                reason += f"; {undone} archive link(s) undone" if undone else ""
         if not bj:
             reason = "no backup.json (found by rebuild-state)"
         started = _ts(bj.get("started"), name) or bpath.stat().st_mtime

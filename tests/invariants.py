@@ -123,7 +123,8 @@ def check_backups_hold(cfg, store, copies: dict[int, dict[str, dict[bytes, bytes
     archive directories: each file it saved is that content."""
     for bid, dirs in copies.items():
         row = store.one("SELECT * FROM backups WHERE id=?", (bid,))
-        assert row is not None and row["status"] in COMPLETE, f"backup {bid} was complete and is now {row and row['status']}"
+        assert row is not None and row["status"] in COMPLETE, \
+            f"backup {bid} was complete and is now {row and row['status']}"
         source = cfg.source(row["source"])
         for d in source.directories:
             held = _contents(media.backup_data_path(row["path"], d.path))

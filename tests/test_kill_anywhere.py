@@ -206,34 +206,43 @@ def _check_burn(lab, cfg, store, copies) -> None:
 
 def test_kill_while_the_image_is_half_written(tmp_path):
     """A power cut while xorriso writes: rabtui and xorriso die (the whole process group), leaving
-    a partial image; resume writes the disc again."""
-    lab, cfg = _burn_lab(tmp_path)
+    a partial image; resume writes the disc again. (A machine so busy that the watcher misses the
+    write altogether tries again, up to three times.)"""
+    for attempt in range(3):
+        root = tmp_path / f"try{attempt}"
+        root.mkdir()
+        lab, cfg = _burn_lab(root)
+        if _half_written_then_resumed(lab, cfg, root / "iso" / "RAB1D01.iso"):
+            return
+    pytest.fail("the kill never found the image half written")
+
+
+def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
     assert rabtui(lab, "backup", "loc").returncode == 0
     store = lab.store()
     copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
-    image = tmp_path / "iso" / "RAB1D01.iso"
     child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint",
                               "burn", "--yes", "--now"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
-    xorrisos: set[int] = set()
+    writers: set[int] = set()
+    size = 0
     try:
         deadline = time.time() + 60
-        while not xorrisos and time.time() < deadline and child.poll() is None:
-            xorrisos = _xorriso_pids(str(image))
-        assert xorrisos, "xorriso never started"
+        while not writers and time.time() < deadline and child.poll() is None:
+            writers = _xorriso_pids(b"-outdev", os.fsencode(image))
         # let xorriso run in slices of half a millisecond until the image has grown, so that the
-        # kill finds it half written however busy the machine is
-        size = 0
-        while not size and time.time() < deadline:
-            _signal_all(xorrisos, signal.SIGCONT)
+        # kill finds it half written
+        while writers and not size and time.time() < deadline:
+            _signal_all(writers, signal.SIGCONT)
             time.sleep(0.0005)
-            _signal_all(xorrisos, signal.SIGSTOP)
+            _signal_all(writers, signal.SIGSTOP)
             size = image.stat().st_size if image.exists() else 0
-        assert size, "the image never started"
     finally:
         os.killpg(child.pid, signal.SIGKILL)
-        _signal_all(xorrisos, signal.SIGKILL)      # a power cut stops xorriso (a session of its own) too
+        _signal_all(writers, signal.SIGKILL)      # a power cut stops xorriso (a session of its own) too
         child.wait()
+    if not size:
+        return False
     assert child.returncode == -signal.SIGKILL
     partial = image.stat().st_size
     assert store.one("SELECT state FROM discs WHERE disc=1")["state"] == "writing"
@@ -242,9 +251,9 @@ def test_kill_while_the_image_is_half_written(tmp_path):
     out = resume.stdout + resume.stderr
     assert resume.returncode == 0, out
     assert "found checkpoint 1 interrupted" in out and "disc 1 was writing (it is written again)" in out
-    assert image.stat().st_size > partial, "the kill came after the image was complete"
     assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
     _check_burn(lab, cfg, store, copies)
+    return image.stat().st_size > partial
 
 
 def _signal_all(pids, sig) -> None:
@@ -255,7 +264,7 @@ def _signal_all(pids, sig) -> None:
             pass
 
 
-def _xorriso_pids(needle: str) -> set[int]:
+def _xorriso_pids(*needles: bytes) -> set[int]:
     out = set()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -265,6 +274,7 @@ def _xorriso_pids(needle: str) -> set[int]:
                 cmd = f.read()
         except OSError:
             continue
-        if b"xorriso" in cmd and needle.encode() in cmd:
+        args = cmd.split(b"\0")
+        if args and args[0].endswith(b"xorriso") and all(any(n in a for a in args) for n in needles):
             out.add(int(pid))
     return out

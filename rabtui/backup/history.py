@@ -11,6 +11,7 @@ from rabtui.backup import media
 from rabtui.backup.archive import unlink_unfinished
 from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
+from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
 from rabtui.store import COMPLETE, Store
 
@@ -64,7 +65,12 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
-            undone = unlink_archive(cfg, source_id, path)
+            try:
+                undone = unlink_archive(cfg, source_id, path)
+            except WorkFailed as exc:     # left as it is: the next run tries again
+                emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
+                           {"backup_id": row["id"]}))
+                continue
             if undone:
                 done = f"{undone} archive link(s) undone, "
             try:
