@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rabtui import faults, rebuild
-from rabtui.backup import retention
+from rabtui.backup import media, retention
 from rabtui.store import COMPLETE, Store
 from tests import invariants
 from tests.trees import Lab
@@ -138,3 +138,23 @@ def test_catalog_after_kills_cleanup_and_rebuild(tmp_path):
         ("rebuild",),
     ]
     _run(lab, cfg, history, tmp_path)
+
+
+def test_cleanup_of_the_backup_whose_version_the_union_shows(tmp_path):
+    """Retention keeps an older backup (the month's newest) and deletes a newer one whose archive
+    file the union tree showed (that version is safe on the other medium): the union shows the
+    older version again, as the catalog says, instead of losing the path."""
+    lab, cfg = _lab(tmp_path)
+    _apply(lab, [("arch", "a", 100)], datetime(2026, 1, 31, 3))
+    lab.backup(cfg, medium_id="m1", now=datetime(2026, 1, 31, 3))
+    _apply(lab, [("arch", "a", 200)], datetime(2026, 2, 1, 3))
+    lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 1, 3))
+    lab.backup(cfg, medium_id="m2", now=datetime(2026, 2, 1, 4))
+    lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 2, 3))
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 15, 6))
+    assert [(c.medium, c.name) for c in plan.delete] == [("m1", "backup-20260201030000")]
+    retention.apply_cleanup(cfg, store, plan)
+    invariants.check_catalog_is_media(cfg, store)
+    union = retention.archive_dirs(cfg, "loc")[0]
+    assert (media.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 100

@@ -68,8 +68,8 @@ def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, bytes, t
                 yield theirs, rel, (a.st_dev, a.st_ino)
 
 
-def unlink_unfinished(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
-    """Undo `link_new_files` for a backup that never completed (killed in step 7): each union entry
+def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
+    """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
     that is one of its files goes, and the same path in the newest of the `older` complete backups
     (newest first) takes its place again, as it was before. Returns how many entries were undone."""
     from rabtui.backup import media

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui.backup import media
-from rabtui.backup.archive import unlink_unfinished
+from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
@@ -96,8 +96,9 @@ def _record_complete(store: Store, row, info: dict) -> None:
 
 
 def unlink_archive(cfg, source_id: str, path: Path) -> int:
-    """Undo what step 7 linked into the archive union trees for a run that never completed: the
-    union shows again what the complete backups older than it saved."""
+    """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
+    killed before it completed): the union shows again what the complete backups older than it
+    saved on this medium."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
@@ -110,7 +111,7 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
     undone = 0
     for d in cfg.source(source_id).directories:
         if d.kind == "archive":
-            undone += unlink_unfinished(medium_path, source_id, path, d.path, older)
+            undone += unlink_from_union(medium_path, source_id, path, d.path, older)
     return undone
 
 

@@ -274,12 +274,11 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
 
 def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:
     """Deleting a backup of an archive directory removes its files' union links too, so that the
-    space is freed (the guard made sure they are safe elsewhere). Returns how many."""
-    removed = 0
-    for path, _ in list(_union_links(cfg, medium, c)):
-        os.unlink(path)
-        removed += 1
-    return removed
+    space is freed (the guard made sure they are safe elsewhere); where an older backup on this
+    medium holds the path, the union shows its version again. Returns how many."""
+    from rabtui.backup.history import unlink_archive
+
+    return unlink_archive(cfg, c.source, Path(c.path))
 
 
 def forget_backup(store: Store, backup_id: int, cfg: Config | None = None) -> None:
