@@ -73,6 +73,7 @@ def _check_after(lab: Lab, cfg, copies: dict, killed_row) -> None:
     invariants.check_json_agrees(cfg, store)
     invariants.check_backups_hold(cfg, store, copies)
     invariants.check_catalog_is_media(cfg, store)
+    invariants.check_change_counters(store)
     row = store.one("SELECT * FROM backups WHERE id=?", (killed_row["id"],))
     info = media.read_backup_json(killed_row["path"]) if os.path.isdir(killed_row["path"]) else None
     if row["status"] not in COMPLETE:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rabtui.backup import media
 from rabtui.backup.archive import unlink_from_union
-from rabtui.backup.records import find_abandoned, mark_abandoned
+from rabtui.backup.records import add_changes, find_abandoned, mark_abandoned
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
@@ -91,8 +91,12 @@ def _record_complete(store: Store, row, info: dict) -> None:
         finished = datetime.fromisoformat(info["finished"]).timestamp()
     except (KeyError, TypeError, ValueError):
         pass
-    store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                  (info["status"], info.get("reason"), finished or time.time(), row["id"]))
+    changes = [(r["path"], (r["new_files"] or 0) + (r["changed_files"] or 0))
+               for r in store.all("SELECT * FROM backup_dirs WHERE backup_id=?", (row["id"],))]
+    with store.transaction() as conn:
+        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                     (info["status"], info.get("reason"), finished or time.time(), row["id"]))
+        add_changes(conn, row["source"], changes)
 
 
 def unlink_archive(cfg, source_id: str, path: Path) -> int:

@@ -383,7 +383,6 @@ class _Run:
                     self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
             faults.point("backup.archive_linked")
             spool.apply(rec.id)
-            rec.count_changes()
             faults.point("backup.catalog")
         media.record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "

@@ -121,17 +121,6 @@ class RunRecord:
             )
         return totals
 
-    def count_changes(self) -> None:
-        """dir_state.changed_since_checkpoint += new or modified files (complete backups only)."""
-        with self.store.transaction() as conn:
-            for d in self.dirs:
-                conn.execute(
-                    "INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES (?,?,?)"
-                    " ON CONFLICT(source, path) DO UPDATE SET"
-                    " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
-                    (self.source, d.path, d.modified),
-                )
-
     def did_not_fit(self, dir_paths: list[str], when: float | None = None) -> None:
         when = when or time.time()
         with self.store.transaction() as conn:
@@ -151,14 +140,18 @@ class RunRecord:
         )
 
     def complete(self, status: str, reason: str | None) -> None:
-        """The end of a complete backup: backup.json first, then the database row. A run killed
-        between the two is found `running` with a complete backup.json, which recovery records as
-        complete (the catalog and the archive links were written before either)."""
+        """The end of a complete backup: backup.json first, then the database row with the
+        checkpoint trigger's counters (dir_state), in one transaction. A run killed between the two
+        is found `running` with a complete backup.json, which recovery records as complete (the
+        catalog and the archive links were written before either)."""
         self.status, self.reason = status, reason
         self.finished = time.time()
         self.write_json()
         faults.point("backup.json_written")
-        self.finish(status, reason)
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
+                         (status, self.finished, reason, self.id))
+            add_changes(conn, self.source, [(d.path, d.modified) for d in self.dirs])
 
     # --- backup.json -----------------------------------------------------------------------------
 
@@ -185,6 +178,17 @@ class RunRecord:
     def write_json(self) -> None:
         if self.dir_created:
             write_json_atomic(self.path / "backup.json", self.json())
+
+
+def add_changes(conn, source: str, changes: list[tuple[str, int]]) -> None:
+    """dir_state.changed_since_checkpoint += new or modified files, per directory (complete backups
+    only)."""
+    conn.executemany(
+        "INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES (?,?,?)"
+        " ON CONFLICT(source, path) DO UPDATE SET"
+        " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
+        [(source, path, n) for path, n in changes],
+    )
 
 
 def find_abandoned(store: Store, source: str) -> list:
