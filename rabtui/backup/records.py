@@ -2,7 +2,8 @@
 `backup_steps`, `backup_dirs`, `dir_state`) and `backup.json` / `backup.log` in its directory.
 
 `backup.json` is written `running` first and its final state last, by atomic replace, so a run
-that crashed is never `completed` on the medium.
+that crashed before it was complete is never `completed` on the medium. A complete run writes it
+before its database row: a run killed between the two is complete, and recovery records it so.
 """
 
 from __future__ import annotations
