@@ -2,7 +2,9 @@
 
 Each disc goes planned -> writing -> written -> verified (or failed / skipped) in `discs`. A run
 starts at the first disc that is not verified, so `resume` after a killed process, a failed disc,
-a skip or an abort simply runs again; a verified disc is never written again. Before each disc
+a skip or an abort simply runs again; a verified disc is never written again, and one found
+`written` (its run was killed before verifying it) is verified before it is written anew; a
+checkpoint found `burning` is said to be interrupted. Before each disc
 the operator is asked to insert it (ready / skip / abort); after a failure: retry, rewrite on a
 new disc, skip or abort. When every disc is verified the checkpoint is completed and its
 directories' trigger counters are reset.
