@@ -279,3 +279,37 @@ def _xorriso_pids(*needles: bytes) -> set[int]:
         if args and args[0].endswith(b"xorriso") and all(any(n in a for a in args) for n in needles):
             out.add(int(pid))
     return out
+
+
+def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
+    """The run after a kill in step 7 goes to another medium while the killed run's medium is not
+    there (not mounted): it is marked abandoned then, and its directory and archive links are
+    undone when its medium is back."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
+    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.archive_linked"))
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+
+    away = tmp_path / "medium1-away"
+    os.rename(lab.media[0][1], away)            # the medium is not mounted
+    lab.media[0][1].mkdir()
+    other = rabtui(lab, "backup", "loc", "--medium", "m2")
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert "its directory is not there" in other.stdout + other.stderr
+    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
+    os.rmdir(lab.media[0][1])
+    os.rename(away, lab.media[0][1])            # mounted again
+
+    back = rabtui(lab, "backup", "loc", "--medium", "m1")
+    out = back.stdout + back.stderr
+    assert back.returncode == 0, out
+    assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" in out
+    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
+    _check_after(lab, cfg, copies, killed)

@@ -85,6 +85,27 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
         emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
 
 
+def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit) -> None:
+    """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
+    its directory, and maybe archive links, stayed on the medium: now that the medium is here,
+    they are undone as recovery would have (only after the medium's newest complete backup)."""
+    listed = media.list_backups(medium.path, source_id)
+    done_at = max((i for i, (_, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE),
+                  default=-1)
+    for name, path, _info in listed[done_at + 1:]:
+        row = store.one("SELECT * FROM backups WHERE medium=? AND source=? AND name=?", (medium.id, source_id, name))
+        if row is None or row["status"] != "abandoned":
+            continue
+        try:
+            undone = unlink_archive(cfg, source_id, path)
+            shutil.rmtree(path)
+        except (WorkFailed, OSError) as exc:
+            emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
+            continue
+        emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, now mounted: "
+                            f"{undone} archive link(s) undone, its partial directory was deleted"))
+
+
 def _record_complete(store: Store, row, info: dict) -> None:
     finished = None
     try:

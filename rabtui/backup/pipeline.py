@@ -185,6 +185,7 @@ class _Run:
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)
+                    history.finish_abandoned(self.store, self.cfg, medium, self.source.id, self.emit)
                     faults.point("backup.step2")
                     self._step3(medium, info)
                     faults.point("backup.step3")
