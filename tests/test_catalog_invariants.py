@@ -113,8 +113,8 @@ def _run(lab: Lab, cfg, history, tmp_path) -> None:
     invariants.check_catalog_is_media(cfg, store)
 
 
-@settings(max_examples=15)
-@given(history=st.lists(op, min_size=2, max_size=6))
+@settings(max_examples=40)
+@given(history=st.lists(op, min_size=2, max_size=8))
 def test_catalog_is_what_the_media_hold(tmp_path_factory, history):
     tmp_path = tmp_path_factory.mktemp("history")
     lab, cfg = _lab(tmp_path)
