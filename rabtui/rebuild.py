@@ -160,17 +160,22 @@ def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
 
 
 def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit) -> None:
-    from rabtui.backup import media as mediamod
+    from rabtui.backup import history, media as mediamod
 
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
     complete_rows, kept_rows = [], []
-    for name, bpath, bj in mediamod.list_backups(medium.path, source_id):
+    listed = mediamod.list_backups(medium.path, source_id)
+    last_complete = max((i for i, (_, _, bj) in enumerate(listed) if bj and bj.get("status") in COMPLETE), default=-1)
+    for index, (name, bpath, bj) in enumerate(listed):
         bj = bj or {}
         status = bj.get("status") or "abandoned"
         reason = bj.get("reason")
         if status == "running":
             status, reason = "abandoned", "interrupted (found running by rebuild-state)"
+            if index > last_complete:    # killed in step 7, nothing after it: undo its archive links
+                undone = history.unlink_archive(cfg, source_id, bpath)
+                reason += f"; {undone} archive link(s) undone" if undone else ""
         if not bj:
             reason = "no backup.json (found by rebuild-state)"
         started = _ts(bj.get("started"), name) or bpath.stat().st_mtime

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from rabtui.errors import WorkFailed
 
@@ -48,6 +48,49 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
             ) from None
         count += 1
     return count
+
+
+def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, bytes, tuple[int, int]]]:
+    """(union path, path relative to the directory, (dev, inode)) of each file of a backup's directory whose
+    union-tree entry is the same inode (the version the union shows is this backup's)."""
+    data_b, union_b = os.fsencode(data_dir), os.fsencode(union)
+    for dirpath, _dirnames, filenames in os.walk(data_b):
+        rel_dir = os.path.relpath(dirpath, data_b)
+        for name in filenames:
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            theirs = os.path.join(union_b, rel)
+            try:
+                a = os.lstat(os.path.join(dirpath, name))
+                b = os.lstat(theirs)
+            except OSError:
+                continue
+            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+                yield theirs, rel, (a.st_dev, a.st_ino)
+
+
+def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
+    """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
+    that is one of its files goes, and the same path in the newest of the `older` complete backups
+    (newest first) takes its place again, as it was before. Returns how many entries were undone."""
+    from rabtui.backup import media
+
+    union = media.archive_root(medium_path, source_id, dir_path)
+    data = media.backup_data_path(backup_path, dir_path)
+    if not data.is_dir() or not union.is_dir():
+        return 0
+    undone = 0
+    for theirs, rel, _ in list(same_in_union(data, union)):
+        try:
+            os.unlink(theirs)
+        except OSError as exc:
+            raise WorkFailed(f"cannot remove {os.fsdecode(theirs)} from the archive {union}: {exc.strerror}") from None
+        undone += 1
+        for base in older:
+            base_data = media.backup_data_path(base, dir_path)
+            if os.path.lexists(os.path.join(os.fsencode(base_data), rel)):
+                link_into_union(base_data, union, [rel])
+                break
+    return undone
 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import datetime
 from pathlib import Path
 
 from rabtui.backup import media
-from rabtui.backup.records import find_abandoned, mark_abandoned
+from rabtui.backup.archive import unlink_from_union
+from rabtui.backup.records import add_changes, find_abandoned, mark_abandoned
 from rabtui.config import Medium
+from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
-from rabtui.store import COMPLETE, Store
+from rabtui.store import COMPLETE, RESTORABLE, Store
 
 
 def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None, Path, str] | None:
@@ -52,26 +55,105 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
     return bool(media.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
 
 
-def recover_abandoned(store: Store, source_id: str, emit: Emit) -> None:
+def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> None:
     """Backups of this source still `running` belong to a dead process (the caller holds the
-    source lock): mark them abandoned, delete their partial directory, and say so."""
+    source lock). One whose backup.json says complete was complete on the medium (its catalog and
+    archive links were written before it): it is recorded as such. Any other is undone: its
+    archive links (the union shows the older version again), its catalog rows and its partial
+    directory go, and it is marked abandoned. Each is said."""
     for row in find_abandoned(store, source_id):
         path = Path(row["path"]) if row["path"] else None
         info = media.read_backup_json(path) if path and path.is_dir() else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
-        if info and info.get("status") in COMPLETE:
-            mark_abandoned(store, row["id"], "interrupted after it was complete on the medium")
-            emit(Event(WARNING, f"found {what}: its backup.json says complete; marked abandoned, kept",
+        if info and info.get("status") in RESTORABLE:
+            _record_complete(store, row, info)
+            emit(Event(WARNING, f"found {what}: its backup.json says {info['status']}; recorded as such, kept",
                        {"backup_id": row["id"]}))
             continue
+        done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
             try:
+                undone = unlink_archive(cfg, source_id, path)
+            except WorkFailed as exc:     # left as it is: the next run tries again
+                emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
+                           {"backup_id": row["id"]}))
+                continue
+            if undone:
+                done = f"{undone} archive link(s) undone, "
+            try:
                 shutil.rmtree(path)
-                done = "its partial directory was deleted"
+                done += "its partial directory was deleted"
             except OSError as exc:
-                done = f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
+                done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
         else:
             done = "its directory is not there (medium not mounted, or never created)"
+        _forget_catalog(store, row)
         mark_abandoned(store, row["id"], f"interrupted: the run ended before it finished; {done}")
         emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
+
+
+def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit) -> None:
+    """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
+    its directory, and maybe archive links, stayed on the medium: now that the medium is here,
+    they are undone as recovery would have (only after the medium's newest complete backup)."""
+    listed = media.list_backups(medium.path, source_id)
+    done_at = max((i for i, (_, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE),
+                  default=-1)
+    for name, path, _info in listed[done_at + 1:]:
+        row = store.one("SELECT * FROM backups WHERE medium=? AND source=? AND name=?", (medium.id, source_id, name))
+        if row is None or row["status"] != "abandoned":
+            continue
+        try:
+            undone = unlink_archive(cfg, source_id, path)
+            shutil.rmtree(path)
+        except (WorkFailed, OSError) as exc:
+            emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
+            continue
+        emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, now mounted: "
+                            f"{undone} archive link(s) undone, its partial directory was deleted"))
+
+
+def _record_complete(store: Store, row, info: dict) -> None:
+    finished = None
+    try:
+        finished = datetime.fromisoformat(info["finished"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        pass
+    changes = [(r["path"], (r["new_files"] or 0) + (r["changed_files"] or 0))
+               for r in store.all("SELECT * FROM backup_dirs WHERE backup_id=?", (row["id"],))]
+    with store.transaction() as conn:
+        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                     (info["status"], info.get("reason"), finished or time.time(), row["id"]))
+        if info["status"] in COMPLETE:
+            add_changes(conn, row["source"], changes)
+
+
+def unlink_archive(cfg, source_id: str, path: Path) -> int:
+    """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
+    killed before it completed): the union shows again what the complete backups older than it
+    saved on this medium."""
+    if cfg is None:
+        return 0
+    medium_path = path.parent.parent
+    older = []
+    for name, p, info in media.list_backups(medium_path, source_id):
+        if name == path.name:
+            break
+        if info and info.get("status") in COMPLETE:
+            older.insert(0, p)
+    undone = 0
+    for d in cfg.source(source_id).directories:
+        if d.kind == "archive":
+            undone += unlink_from_union(medium_path, source_id, path, d.path, older)
+    return undone
+
+
+def _forget_catalog(store: Store, row) -> None:
+    """Catalog rows that a run killed after step 7 wrote: its new versions go, and the versions it
+    extended end at its base again."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM versions WHERE medium=? AND first_backup=?", (row["medium"], row["id"]))
+        if row["link_dest"] is not None:
+            conn.execute("UPDATE versions SET last_backup=? WHERE medium=? AND last_backup=?",
+                         (row["link_dest"], row["medium"], row["id"]))

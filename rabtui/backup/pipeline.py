@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import locks, source_commands
+from rabtui import faults, locks, source_commands
 from rabtui.backup import history, media, medium_fs
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -180,18 +180,27 @@ class _Run:
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
         try:
             self._step1()
+            faults.point("backup.step1")
             self.step(2, "running")
             with media.mounted(medium, self.emit):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)
+                    history.finish_abandoned(self.store, self.cfg, medium, self.source.id, self.emit)
+                    faults.point("backup.step2")
                     self._step3(medium, info)
+                    faults.point("backup.step3")
                     self._step4()
+                    faults.point("backup.step4")
                     self._step5(medium, spool)
+                    faults.point("backup.step5")
                     if self._ssh is not None:
                         self._ssh.release()     # its closing overlaps steps 6 and 7
                     post_error = self._step6()
-                    return self._step7(medium, spool, post_error)
+                    faults.point("backup.step6")
+                    done = self._step7(medium, spool, post_error)
+                    faults.point("backup.step7")
+                    return done
                 except (_Stop, RabtuiError, OSError) as exc:
                     return self._failed(exc, spool)
                 finally:
@@ -342,6 +351,7 @@ class _Run:
             except Cancelled:
                 self.step(5, "failed", "cancelled")
                 raise
+            faults.point("backup.rsync_ended")
             rec.dirs.append(sizes)
             if sizes.state == "failed":
                 if NO_SPACE in (sizes.message or ""):
@@ -388,14 +398,14 @@ class _Run:
                 if d.kind == "archive":
                     linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
                     self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
-            rec.count_changes()
+            faults.point("backup.archive_linked")
         if status in RESTORABLE:
             spool.apply(rec.id)
+            faults.point("backup.catalog")
         media.record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
-        rec.finish(status, reason)
-        rec.write_json()     # last: only now is the backup complete (or its data kept) on the medium
+        rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
         if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
             self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
             return "failed", reason
@@ -424,7 +434,7 @@ class _Run:
         return history.expected_bytes(self.store, self.source.id, with_base=self._base(medium) is not None)
 
     def _recover_abandoned(self) -> None:
-        history.recover_abandoned(self.store, self.source.id, self.emit)
+        history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
 
     def _result(self, status: str, reason: str | None) -> BackupResult:
         rec = self.rec

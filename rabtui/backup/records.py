@@ -2,7 +2,8 @@
 `backup_steps`, `backup_dirs`, `dir_state`) and `backup.json` / `backup.log` in its directory.
 
 `backup.json` is written `running` first and its final state last, by atomic replace, so a run
-that crashed is never `completed` on the medium.
+that crashed before it was complete is never `completed` on the medium. A complete run writes it
+before its database row: a run killed between the two is complete, and recovery records it so.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import __version__
+from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
-from rabtui.store import Store
+from rabtui.store import COMPLETE, Store
 
 STEPS = (
     "source reachable",
@@ -121,17 +122,6 @@ class RunRecord:
             )
         return totals
 
-    def count_changes(self) -> None:
-        """dir_state.changed_since_checkpoint += new or modified files (complete backups only)."""
-        with self.store.transaction() as conn:
-            for d in self.dirs:
-                conn.execute(
-                    "INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES (?,?,?)"
-                    " ON CONFLICT(source, path) DO UPDATE SET"
-                    " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
-                    (self.source, d.path, d.modified),
-                )
-
     def did_not_fit(self, dir_paths: list[str], when: float | None = None) -> None:
         when = when or time.time()
         with self.store.transaction() as conn:
@@ -149,6 +139,21 @@ class RunRecord:
             "UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
             (status, self.finished, reason, self.id),
         )
+
+    def complete(self, status: str, reason: str | None) -> None:
+        """The end of a complete backup (or of kept data): backup.json first, then the database row
+        with, for a complete one, the checkpoint trigger's counters (dir_state), in one transaction.
+        A run killed between the two is found `running` with that backup.json, which recovery
+        records as it says (the catalog and the archive links were written before either)."""
+        self.status, self.reason = status, reason
+        self.finished = time.time()
+        self.write_json()
+        faults.point("backup.json_written")
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
+                         (status, self.finished, reason, self.id))
+            if status in COMPLETE:
+                add_changes(conn, self.source, [(d.path, d.modified) for d in self.dirs])
 
     # --- backup.json -----------------------------------------------------------------------------
 
@@ -175,6 +180,17 @@ class RunRecord:
     def write_json(self) -> None:
         if self.dir_created:
             write_json_atomic(self.path / "backup.json", self.json())
+
+
+def add_changes(conn, source: str, changes: list[tuple[str, int]]) -> None:
+    """dir_state.changed_since_checkpoint += new or modified files, per directory (complete backups
+    only)."""
+    conn.executemany(
+        "INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES (?,?,?)"
+        " ON CONFLICT(source, path) DO UPDATE SET"
+        " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
+        [(source, path, n) for path, n in changes],
+    )
 
 
 def find_abandoned(store: Store, source: str) -> list:

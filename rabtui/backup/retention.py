@@ -264,34 +264,24 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
     """(union path, (dev, ino)) of the archive files first saved in this backup whose union-tree
     entry is still the same inode (a newer version replaced the others)."""
     from rabtui.backup import media as mediamod
+    from rabtui.backup.archive import same_in_union
 
     for d in archive_dirs(cfg, c.source):
         data = mediamod.backup_data_path(c.path, d)
         union = mediamod.archive_root(medium.path, c.source, d)
         if not data.is_dir() or not union.is_dir():
             continue
-        data_b, union_b = os.fsencode(data), os.fsencode(union)
-        for dirpath, dirnames, filenames in os.walk(data_b):
-            rel = os.path.relpath(dirpath, data_b)
-            for name in filenames:
-                theirs = os.path.normpath(os.path.join(union_b, rel, name))
-                try:
-                    a = os.lstat(os.path.join(dirpath, name))
-                    b = os.lstat(theirs)
-                except OSError:
-                    continue
-                if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
-                    yield theirs, (a.st_dev, a.st_ino)
+        for theirs, _rel, inode in same_in_union(data, union):
+            yield theirs, inode
 
 
 def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:
     """Deleting a backup of an archive directory removes its files' union links too, so that the
-    space is freed (the guard made sure they are safe elsewhere). Returns how many."""
-    removed = 0
-    for path, _ in list(_union_links(cfg, medium, c)):
-        os.unlink(path)
-        removed += 1
-    return removed
+    space is freed (the guard made sure they are safe elsewhere); where an older backup on this
+    medium holds the path, the union shows its version again. Returns how many."""
+    from rabtui.backup.history import unlink_archive
+
+    return unlink_archive(cfg, c.source, Path(c.path))
 
 
 def forget_backup(store: Store, backup_id: int, cfg: Config | None = None) -> None:

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from rabtui import privacy, proc
+from rabtui import faults, privacy, proc
 from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
@@ -145,6 +145,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     notes: list[str] = []
 
     def on_line(line: bytes) -> None:
+        faults.point("burn.xorriso_started")
         _, text = xorriso.payload(line)
         upd = xorriso.parse_update(text)
         if upd:

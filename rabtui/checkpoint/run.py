@@ -19,14 +19,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rabtui import locks, proc
+from rabtui import faults, locks, proc
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import (
-    ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, Emit, Event, Prompter, Question,
+    ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
 from rabtui.store import Store
 
@@ -141,6 +141,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         raise UsageError(f"checkpoint {number} was abandoned and is not written any more",
                          hint="`rabtui checkpoint burn` makes a new checkpoint")
     with locks.drive_lock(cfg.state_dir, drive):
+        if cp["status"] == "burning":   # we hold the drive's lock: the run that was burning it is gone
+            _say_interrupted(store, number, emit)
         _record_interrupted(store, number, "the job ended while writing this disc")
         store.execute("UPDATE checkpoints SET status='burning', drive=? WHERE number=?", (drive, number))
         result = RunResult(number, "incomplete")
@@ -154,6 +156,7 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
                                                                    "state": "running"}))
                 outcome = _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter)
                 getattr(result, outcome).append(disc)
+                faults.point("burn.disc_done")
                 emit(Event(STEP, f"disc {disc}: {outcome}", {"step": disc, "name": row["volid"],
                                                             "state": "ok" if outcome == "verified" else "skipped"}))
         except (Aborted, Cancelled) as exc:
@@ -178,6 +181,14 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         emit(Event(RESULT, result.message, {"number": number, "status": result.status,
                                             "verified": result.verified, "skipped": result.skipped}))
         return result
+
+
+def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
+    discs = store.all("SELECT disc, state FROM discs WHERE number=? AND state IN ('writing', 'written')", (number,))
+    what = "; ".join(f"disc {r['disc']} was {r['state']}" + (" (it is written again)" if r["state"] == "writing"
+                                                            else " (it is verified first)") for r in discs)
+    emit(Event(WARNING, f"found checkpoint {number} interrupted: the run that was burning it ended before it"
+                        f" finished" + (f"; {what}" if what else ""), {"number": number}))
 
 
 def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) -> str:
@@ -213,6 +224,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                 note = problem
                 continue
             _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
+            faults.point("burn.before_write")
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
                             disc_sectors=cp["disc_sectors"])
@@ -231,6 +243,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             raise Aborted(f"aborted at disc {disc}")
         image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
         _set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
+        faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
         if outcome == REWRITE:
             _eject(drive, cancel)
@@ -255,6 +268,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
+            faults.point("burn.verified")
             _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
             _eject(drive, cancel)
             return "verified"

@@ -1,0 +1,37 @@
+"""Named fault points: the process kills itself with SIGKILL at the point that
+`RABTUI_FAULT_POINT` names, as a power cut or the OOM killer would, so that tests can prove
+that a kill anywhere in a backup or a burn loses nothing that was complete.
+
+Without the variable (always, outside the tests) a point does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "RABTUI_FAULT_POINT"
+
+# Every point, in the order a run passes them (tests/test_kill_anywhere.py kills at each).
+BACKUP_POINTS = (
+    "backup.step1", "backup.step2", "backup.step3", "backup.step4",
+    "backup.rsync_ended",          # step 5: one directory's rsync has ended, before the catalog
+    "backup.step5", "backup.step6",
+    "backup.archive_linked",       # step 7: new archive files linked into the union trees
+    "backup.catalog",              # step 7: catalog rows written
+    "backup.json_written",         # step 7: backup.json says complete, the database row not yet
+    "backup.step7",
+)
+BURN_POINTS = (
+    "burn.before_write",           # the disc is marked writing, nothing written yet
+    "burn.xorriso_started",        # xorriso runs (its first line), the image not written yet;
+                                   # a half-written image: the test kills when the image grows
+    "burn.written",                # written, before verifying
+    "burn.verified",               # verified, before the disc's state row says so
+    "burn.disc_done",              # a disc is verified, before the next one
+)
+
+
+def point(name: str) -> None:
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,160 @@
+"""Invariants checked against the media themselves (walked), not against the database alone:
+
+- catalog = media: what `find` says each complete backup holds, and what the archive union trees
+  show, is exactly the regular files there (path, size, mtime);
+- backup.json and the database agree about "completed", and only complete backups are bases;
+- every complete backup holds the source as it was at its time (byte for byte).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui import catalog
+from rabtui.backup import media
+from rabtui.store import COMPLETE
+
+UNION = ".archive"
+
+
+def _walk(top: bytes, prefix: bytes):
+    """(path relative to / , size, mtime) of the regular files below top (a dir's copy)."""
+    for dirpath, _dirs, names in os.walk(top):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode):
+                rel = os.path.relpath(full, top)
+                yield (os.path.join(prefix, rel) if prefix else rel), st.st_size, int(st.st_mtime)
+
+
+def _prefix(dir_path: str) -> bytes:
+    return os.fsencode(dir_path.strip("/"))
+
+
+def on_media(cfg) -> set[tuple]:
+    """(medium, source, backup name or .archive, path, size, mtime) of every regular file that the
+    complete backups (by their backup.json) and the union trees hold."""
+    out = set()
+    for medium in cfg.media:
+        for source in cfg.sources:
+            for name, bpath, info in media.list_backups(medium.path, source.id):
+                if not info or info.get("status") not in COMPLETE:
+                    continue
+                for d in source.directories:
+                    top = os.fsencode(media.backup_data_path(bpath, d.path))
+                    out |= {(medium.id, source.id, name, *f) for f in _walk(top, _prefix(d.path))}
+            for d in source.directories:
+                if d.kind == "archive":
+                    top = os.fsencode(media.archive_root(medium.path, source.id, d.path))
+                    out |= {(medium.id, source.id, UNION, *f) for f in _walk(top, _prefix(d.path))}
+    return out
+
+
+def _name_key(name: str):
+    m = media.BACKUP_NAME.match(name)
+    return (m.group(1), int(m.group(2) or 1)) if m else ("~", 0)
+
+
+def in_catalog(cfg, store) -> set[tuple]:
+    """The same tuples as `on_media`, as `find` tells them: each backup a version's location
+    names, and for archive directories the newest version of each path as the union's."""
+    archive = {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
+    out = set()
+    union: dict[tuple, tuple] = {}
+    for v in catalog.find(store, "*", archive_dirs=archive):
+        for loc in v.locations:
+            if loc.kind != "backup":
+                continue
+            out |= {(loc.medium, v.source, name, v.path, v.size, v.mtime) for name in loc.backups}
+            if loc.archive:
+                key = (loc.medium, v.source, v.path)
+                first = _name_key(loc.backups[0]) if loc.backups else ("~", 0)   # no backup: claims the union
+                if key not in union or first > union[key][0]:
+                    union[key] = (first, v.size, v.mtime)
+    out |= {(m, s, UNION, p, size, mtime) for (m, s, p), (_, size, mtime) in union.items()}
+    return out
+
+
+def _show(rows) -> str:
+    return "\n".join(f"  {m} {s} {n} /{os.fsdecode(p)!r} size={size} mtime={mt}"
+                     for m, s, n, p, size, mt in sorted(rows)[:20])
+
+
+def check_catalog_is_media(cfg, store) -> None:
+    there, said = on_media(cfg), in_catalog(cfg, store)
+    missing, extra = there - said, said - there
+    assert not missing and not extra, (
+        f"catalog != media\non the media, not in the catalog:\n{_show(missing)}\n"
+        f"in the catalog, not on the media:\n{_show(extra)}")
+
+
+def check_json_agrees(cfg, store) -> None:
+    """backup.json and the database agree about complete, both ways; a base was complete (it may
+    have been deleted by retention since)."""
+    seen = set()
+    for medium in cfg.media:
+        for source in cfg.sources:
+            for name, bpath, info in media.list_backups(medium.path, source.id):
+                row = store.one("SELECT * FROM backups WHERE medium=? AND source=? AND name=?",
+                                (medium.id, source.id, name))
+                json_done = bool(info) and info.get("status") in COMPLETE
+                db_done = row is not None and row["status"] in COMPLETE
+                assert json_done == db_done, (f"{bpath}: backup.json says {info and info.get('status')},"
+                                              f" the database {row and row['status']}")
+                if row is not None:
+                    seen.add(row["id"])
+    for row in store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r}"):
+        assert row["id"] in seen, f"backup {row['name']} is complete in the database but not on its medium"
+    stray = store.all(
+        f"SELECT v.id, b.name, b.status FROM versions v JOIN backups b ON b.id IN (v.first_backup, v.last_backup)"
+        f" WHERE b.status NOT IN {tuple(COMPLETE)!r}")
+    assert not stray, f"catalog versions in backups that are not complete: {[(r['name'], r['status']) for r in stray]}"
+    for row in store.all("SELECT id, name, link_dest FROM backups WHERE link_dest IS NOT NULL"):
+        base = store.one("SELECT status, name FROM backups WHERE id=?", (row["link_dest"],))
+        assert base is not None and base["status"] in (*COMPLETE, "deleted"), (
+            f"{row['name']} used {base and base['name']} ({base and base['status']}) as its link-dest base")
+
+
+def check_change_counters(store) -> None:
+    """With no checkpoint yet, each directory's count of new or modified files is the sum over its
+    complete backups, each counted once (a killed run neither adds nor loses its count)."""
+    want: dict[tuple[str, str], int] = {}
+    for r in store.all(f"SELECT b.source, d.path, d.new_files, d.changed_files FROM backup_dirs d"
+                       f" JOIN backups b ON b.id=d.backup_id WHERE b.status IN {tuple(COMPLETE)!r}"):
+        key = (r["source"], r["path"])
+        want[key] = want.get(key, 0) + r["new_files"] + r["changed_files"]
+    have = {(r["source"], r["path"]): r["changed_since_checkpoint"]
+            for r in store.all("SELECT * FROM dir_state WHERE changed_since_checkpoint > 0")}
+    assert have == {k: v for k, v in want.items() if v}, f"trigger counters {have}, complete backups say {want}"
+
+
+def check_backups_hold(cfg, store, copies: dict[int, dict[str, dict[bytes, bytes]]]) -> None:
+    """Each complete backup still holds what its source held at its time: `copies` maps backup
+    id -> directory path -> {relative path: content}. Standard directories: the whole tree;
+    archive directories: each file it saved is that content."""
+    for bid, dirs in copies.items():
+        row = store.one("SELECT * FROM backups WHERE id=?", (bid,))
+        assert row is not None and row["status"] in COMPLETE, \
+            f"backup {bid} was complete and is now {row and row['status']}"
+        source = cfg.source(row["source"])
+        for d in source.directories:
+            held = _contents(media.backup_data_path(row["path"], d.path))
+            want = dirs[d.path]
+            if d.kind == "standard":
+                assert held == want, f"{row['name']} {d.path}: differs from the source at its time"
+            else:
+                assert all(want.get(p) == c for p, c in held.items()), f"{row['name']} {d.path}: a file differs"
+
+
+def _contents(top) -> dict[bytes, bytes]:
+    top = os.fsencode(top)
+    out = {}
+    for dirpath, _dirs, names in os.walk(top):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            if os.path.isfile(p) and not os.path.islink(p):
+                with open(p, "rb") as f:
+                    out[os.path.relpath(p, top)] = f.read()
+    return out

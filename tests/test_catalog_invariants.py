@@ -1,0 +1,160 @@
+"""Catalog = media, as a property: after any generated history of backups (local source, a
+standard and an archive directory, files added, changed and deleted), cleanups, backups killed
+at a fault point and `rebuild-state`, what `find` says is on each medium is exactly what is there
+(walked), and backup.json and the database agree about "completed"."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rabtui import faults, rebuild
+from rabtui.backup import media, retention
+from rabtui.store import COMPLETE, Store
+from tests import invariants
+from tests.trees import Lab
+
+DIRS = ("data", "arch")
+NAMES = ("a", "b", "sub/c", "sub/d", ".hidden")
+KILLS = ("backup.step3", "backup.rsync_ended", "backup.archive_linked", "backup.catalog", "backup.json_written")
+START = datetime(2026, 1, 5, 3, 0)
+
+change = st.tuples(st.sampled_from(DIRS), st.sampled_from(NAMES), st.integers(-1, 4000))   # size -1: delete
+day = st.integers(1, 12)
+op = st.one_of(
+    st.tuples(st.just("backup"), st.lists(change, max_size=4), st.sampled_from(("m1", "m2")), day),
+    st.tuples(st.just("kill"), st.lists(change, max_size=3), st.sampled_from(("m1", "m2")), day,
+              st.sampled_from(KILLS)),
+    st.tuples(st.just("cleanup"), st.integers(1, 40)),
+    st.tuples(st.just("rebuild"),),
+)
+
+KILLED = textwrap.dedent("""
+    import sys, threading
+    from datetime import datetime
+    from rabtui import config
+    from rabtui.store import Store
+    from rabtui.backup.pipeline import run_backup
+    cfg = config.load(sys.argv[1], check_media=False)
+    run_backup(cfg, Store(cfg.state_dir), "loc", emit=lambda e: None, cancel=threading.Event(),
+               now=datetime.fromisoformat(sys.argv[2]), medium_id=sys.argv[3])
+""")
+
+
+def _lab(tmp_path) -> tuple[Lab, object]:
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([(d, "standard" if d == "data" else "archive") for d in DIRS])
+    text = lab.config_path.read_text() + textwrap.dedent("""
+        [retention]
+        keep_all_days = 2
+        keep_daily_days = 5
+        keep_weekly_weeks = 1
+        keep_monthly_months = 1
+        keep_yearly_years = 0
+    """)
+    lab.config_path.write_text(text)
+    return lab, lab.load()
+
+
+def _apply(lab: Lab, changes, when: datetime) -> None:
+    for n, (d, name, size) in enumerate(changes):
+        path = lab.src / d / name
+        if size < 0:
+            if path.exists():
+                path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size))
+        t = when.timestamp() - 3600 + n      # each change its own mtime
+        os.utime(path, (t, t))
+
+
+def _run(lab: Lab, cfg, history, tmp_path) -> None:
+    when = START
+    pending = False     # a kill that the next backup (or rebuild-state) has not found yet
+    for step in history:
+        kind = step[0]
+        pending = kind == "kill" or (pending and kind == "cleanup")
+        if kind in ("backup", "kill"):
+            _apply(lab, step[1], when)
+            medium = step[2]
+            when += timedelta(days=step[3])
+            if kind == "backup":
+                result = lab.backup(cfg, medium_id=medium, now=when)
+                assert result.status in COMPLETE, result.reason
+            else:
+                env = {**os.environ, faults.ENV: step[4]}
+                done = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), medium],
+                                      env=env, capture_output=True, timeout=120)
+                assert done.returncode == -signal.SIGKILL, done.stderr
+        elif kind == "cleanup":
+            when += timedelta(days=step[1])
+            store = lab.store()
+            plan = retention.plan_cleanup(cfg, store, now=when)
+            retention.apply_cleanup(cfg, store, plan)
+        else:
+            rebuild.move_aside(cfg.state_dir)
+            rebuild.rebuild(cfg, Store(cfg.state_dir))
+        if not pending:
+            store = lab.store()
+            invariants.check_json_agrees(cfg, store)
+            invariants.check_catalog_is_media(cfg, store)
+    # the next backup finds whatever a kill left, and the invariants still hold
+    lab.backup(cfg, medium_id="m1", now=when + timedelta(days=1))
+    store = lab.store()
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+
+
+@settings(max_examples=40)
+@given(history=st.lists(op, min_size=2, max_size=8))
+def test_catalog_is_what_the_media_hold(tmp_path_factory, history):
+    tmp_path = tmp_path_factory.mktemp("history")
+    lab, cfg = _lab(tmp_path)
+    _run(lab, cfg, history, tmp_path)
+
+
+def test_catalog_after_kills_cleanup_and_rebuild(tmp_path):
+    """A fixed history through every kind of step, archive files replaced and deleted at the source."""
+    lab, cfg = _lab(tmp_path)
+    history = [
+        ("backup", [("data", "a", 100), ("arch", "a", 200), ("arch", "sub/c", 10)], "m1", 1),
+        ("backup", [("arch", "a", 300), ("data", "b", 5)], "m2", 1),
+        ("kill", [("arch", "a", 400), ("arch", "b", 7)], "m1", 1, "backup.archive_linked"),
+        ("backup", [("arch", "sub/c", -1), ("data", "a", -1)], "m1", 1),
+        ("kill", [("data", "sub/d", 9)], "m1", 1, "backup.catalog"),
+        ("kill", [("arch", "sub/d", 11)], "m2", 2, "backup.json_written"),
+        ("cleanup", 20),
+        ("rebuild",),
+        ("backup", [("arch", "a", 500)], "m1", 3),
+        ("kill", [("arch", "a", 600), ("arch", "e", 3)], "m1", 1, "backup.archive_linked"),
+        ("rebuild",),
+    ]
+    _run(lab, cfg, history, tmp_path)
+
+
+def test_cleanup_of_the_backup_whose_version_the_union_shows(tmp_path):
+    """Retention keeps an older backup (the month's newest) and deletes a newer one whose archive
+    file the union tree showed (that version is safe on the other medium): the union shows the
+    older version again, as the catalog says, instead of losing the path."""
+    lab, cfg = _lab(tmp_path)
+    _apply(lab, [("arch", "a", 100)], datetime(2026, 1, 31, 3))
+    lab.backup(cfg, medium_id="m1", now=datetime(2026, 1, 31, 3))
+    _apply(lab, [("arch", "a", 200)], datetime(2026, 2, 1, 3))
+    lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 1, 3))
+    lab.backup(cfg, medium_id="m2", now=datetime(2026, 2, 1, 4))
+    lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 2, 3))
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 15, 6))
+    assert [(c.medium, c.name) for c in plan.delete] == [("m1", "backup-20260201030000")]
+    retention.apply_cleanup(cfg, store, plan)
+    invariants.check_catalog_is_media(cfg, store)
+    union = retention.archive_dirs(cfg, "loc")[0]
+    assert (media.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 100
