@@ -94,9 +94,10 @@ def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
     assert got["restored"]["files"] > 0 and not got["errors"]
 
 
-@pytest.mark.xfail(strict=True, reason="the discs do not hold it yet: the checkpoint side of issue 20 (AAIP ACLs and"
-                   " xattrs, special files, hard links in the ISO) is built in branch fidelity; and osirrox"
-                   " extracts symlinks without their owner and mtime")
+
+@pytest.mark.xfail(strict=True, reason="osirrox makes the symlinks it extracts with the extracting user as owner and"
+                   " the time of extraction (the ISO holds both); and sockets are left off discs (osirrox"
+                   " would not extract them; the burn says so)")
 def test_fidelity_tree_back_from_the_discs(tmp_path):
     import threading
 
