@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=12)
     parser.add_argument("--run", choices=("no-change", "initial"), default="no-change",
                         help="initial: every backup onto empty media")
+    parser.add_argument("--now-source-keys", default="", metavar="TOML",
+                        help='more keys for the source of the code now, e.g. "acls = false\\nxattrs = false"')
     parser.add_argument("--ssh-config", action="store_true",
                         help="rabtui runs with a ~/.ssh/config (about another host), which it reads with paramiko")
     args = parser.parse_args()
@@ -47,7 +49,9 @@ def main() -> None:
     try:
         src = work / "src"
         bb.make_tree(src, args.files, 40_000 if args.files <= 20_000 else 1_000)
-        benches = {k: bb.Bench(work / f"run-{k}", sshd, src) for k in checkouts}
+        keys = args.now_source_keys.replace("\\n", "\n")
+        benches = {k: bb.Bench(work / f"run-{k}", sshd, src, source_keys=keys + "\n" if k == "now" and keys else "")
+                   for k in checkouts}
         if args.ssh_config:
             home = work / "home"
             (home / ".ssh").mkdir(parents=True)
@@ -82,7 +86,8 @@ def main() -> None:
         f"rabtui {revs['now']} against rabtui {revs['before']} and bare rsync",
         "",
         f"`python benchmarks/bench_ab.py --files {args.files} --reps {args.reps}"
-        + (" --run initial" if initial else "") + (" --ssh-config" if args.ssh_config else "") + "`, "
+        + (" --run initial" if initial else "") + (" --ssh-config" if args.ssh_config else "")
+        + (f" --now-source-keys '{args.now_source_keys}'" if args.now_source_keys else "") + "`, "
         f"{datetime.now():%Y-%m-%d %H:%M}. Medians of {args.reps} alternations.",
         "",
         "| tool | wall s | local CPU s | ratio to bare rsync |",

@@ -108,7 +108,8 @@ def drop_caches(longest: float = 20.0) -> None:
 
 
 class Bench:
-    def __init__(self, work: Path, sshd, src: Path):
+    def __init__(self, work: Path, sshd, src: Path, source_keys: str = ""):
+        self.source_keys = source_keys     # more keys of the source's table, e.g. "acls = false"
         self.work = work
         self.sshd = sshd
         self.src = src
@@ -140,7 +141,7 @@ class Bench:
                 f'[rabtui]\nstate_dir = "{self.state}"\n'
                 f'[[media]]\nid = "rab"\npath = "{self.media["rabtui"]}"\n'
                 f'[[sources]]\nid = "src"\nhost = "{self.sshd.host}"\nport = {self.sshd.port}\n'
-                f'user = "{self.sshd.user}"\nidentity_file = "{self.sshd.identity_file}"\n'
+                f'user = "{self.sshd.user}"\nidentity_file = "{self.sshd.identity_file}"\n{self.source_keys}'
                 f'[[sources.directories]]\npath = "{self.src}"\n'
             )
             self.config_path.chmod(0o600)
