@@ -79,17 +79,7 @@ def _tree(path: bytes) -> dict[bytes, bytes]:
 
 def _lab(tmp_path):
     lab = Lab(tmp_path, media_count=1)
-    (lab.src / "data").mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-
-[checkpoint]
-disc = "cd-700"
-drive = "images:{tmp_path / 'iso'}"
-''')
+    cfg = lab.with_discs("cd-700")
     return lab, cfg
 
 

@@ -16,17 +16,7 @@ from tests.trees import Lab, hostile_tree, snapshot, write_files
 
 def test_restore_from_burned_checkpoint_and_after_rebuild(tmp_path):
     lab = Lab(tmp_path, media_count=1)
-    (lab.src / "data").mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-
-[checkpoint]
-disc = "4MiB"
-drive = "images:{tmp_path / 'iso'}"
-''')
+    cfg = lab.with_discs("4MiB")
     write_files(lab.src / "data", {"big/huge.bin": 5_000_000, "small": b"s"})
     hostile_tree(lab.src / "data" / "names")
     assert lab.backup(cfg).status == "completed"

@@ -43,17 +43,7 @@ def backed_up(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("contain")
     lab = Lab(tmp, media_count=1)
-    (lab.src / "data").mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-
-[checkpoint]
-disc = "dvd+r"
-drive = "images:{tmp / 'iso'}"
-''')
+    cfg = lab.with_discs("dvd+r")
     write_files(lab.src / "data", TREE)
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()

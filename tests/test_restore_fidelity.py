@@ -105,17 +105,7 @@ def test_fidelity_tree_back_from_the_discs(tmp_path):
     from rabtui.events import READY, ScriptedPrompter
 
     lab = Lab(tmp_path, media_count=1)
-    (lab.src / "data").mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-
-[checkpoint]
-disc = "dvd+r"
-drive = "images:{tmp_path / 'iso'}"
-''')
+    cfg = lab.with_discs("dvd+r")
     skipped = fidelity.build(lab.src / "data")
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()

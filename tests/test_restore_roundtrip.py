@@ -100,18 +100,7 @@ def test_any_names_come_back_byte_for_byte(tree, deep, deep_name):
     with tempfile.TemporaryDirectory(prefix="rt") as scratch:
         tmp = Path(scratch)
         lab = Lab(tmp, media_count=1)
-        (lab.src / "data").mkdir()
-        images = tmp / "iso"
-        cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-
-[checkpoint]
-disc = "dvd+r"
-drive = "images:{images}"
-''')
+        cfg = lab.with_discs("dvd+r")
         data = os.fsencode(lab.src / "data")
         want = _write(data, tree, deep, deep_name)
         res = lab.backup(cfg, now=T0)
@@ -135,6 +124,6 @@ drive = "images:{images}"
         row = store.one("SELECT path, disc_path FROM disc_files WHERE number=? LIMIT 1", (number,))
         path, disc_path = bytes(row["path"]), bytes(row["disc_path"])
         disc_root = b"/" + disc_path[: len(disc_path) - len(path)].strip(b"/")     # the source's / on the disc
-        isos = sorted(str(p) for p in images.glob("*.iso"))
+        isos = sorted(str(p) for p in (tmp / "iso").glob("*.iso"))
         assert len(isos) == 1
         assert _osirrox(isos[0], os.path.join(disc_root, data.lstrip(b"/")), scratch) == want

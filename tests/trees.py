@@ -116,6 +116,13 @@ class Lab:
             text += f'[[sources.directories]]\npath = "{self.src / rel}"\nkind = "{kind}"\n'
         return self.write(text)
 
+    def with_discs(self, disc: str) -> configmod.Config:
+        """A local source `loc` with one standard directory, src/data; checkpoints of `disc` onto an
+        `images:` drive in iso/ beside the media."""
+        (self.src / "data").mkdir(exist_ok=True)
+        return self.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{self.src / "data"}"\n\n'
+                          f'[checkpoint]\ndisc = "{disc}"\ndrive = "images:{self.tmp / "iso"}"\n')
+
     def store(self) -> Store:
         return Store(self.state)
 
