@@ -155,7 +155,8 @@ def test_any_names_round_trip_through_a_real_command_file(tmp_path_factory, path
 
 _NAME_BYTE = st.integers(1, 255).filter(lambda b: b != 0x2F)
 LINK_NAMES = st.one_of(st.lists(_NAME_BYTE, min_size=1, max_size=40),
-                       st.lists(_NAME_BYTE, min_size=250, max_size=255)).map(bytes).filter(lambda n: n not in (b".", b".."))
+                       st.lists(_NAME_BYTE, min_size=250, max_size=255)).map(bytes) \
+    .filter(lambda n: n not in (b".", b".."))
 
 
 @settings(max_examples=5)
