@@ -1,5 +1,6 @@
 """Reading checkpoint discs for restore and rebuild-state: the volume id check (a wrong disc is
-refused), extraction with xorriso's osirrox, and joining files cut into `NAME.partNN-of-MM`."""
+refused), extraction with xorriso's osirrox, symlinks given their owner and time, and joining
+files cut into `NAME.partNN-of-MM`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
+from rabtui.checkpoint.content import LINK_MARK
+from rabtui.checkpoint.xorriso import parse_lsdl_link
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
-from rabtui.events import ABORT, LOG, READY, Emit, Event, Question
+from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.store import Store
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
@@ -24,13 +27,20 @@ def xorriso_volid_argv(dev: str) -> list[str]:
     return ["xorriso", "-indev", dev, "-pvd_info"]
 
 
-def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None) -> list[str]:
+def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None,
+                         list_links: bool = False) -> list[str]:
     """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
-    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes."""
+    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes.
+    `list_links`: then each extracted symlink is printed on stdout (parse_lsdl_link), for its
+    owner: osirrox makes symlinks as the extracting user, with the time of extraction."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
-    return ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
+    path = os.fsdecode(disc_path)
+    argv = ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
-            "-iso_rr_pattern", "off", "-indev", dev, "-extract", os.fsdecode(disc_path), os.fsdecode(target)]
+            "-iso_rr_pattern", "off", "-indev", dev, "-extract", path, os.fsdecode(target)]
+    if list_links:
+        argv += ["-backslash_codes", "encode_results", "-find", path, "-type", "l", "-exec", "lsdl", "--"]
+    return argv
 
 
 def parse_volid(output: bytes) -> str | None:
@@ -116,11 +126,47 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             disc_top = first[: len(first) - len(under)] if under and first.endswith(under) else \
                 os.path.join(b"data", source.id.encode(), rel)
             jobs = [(disc_top, xtop)]
+        link_mtimes = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): r["mtime"]
+                       for r in files if r["sha256"] == LINK_MARK}
         for disc_path, target in jobs:
-            done = proc.run(xorriso_extract_argv(dev, b"/" + disc_path.lstrip(b"/"), target), cancel=cancel)
+            start = b"/" + disc_path.lstrip(b"/")
+            owners: dict[bytes, tuple[int, int]] = {}
+
+            def listed(line: bytes) -> None:
+                link = parse_lsdl_link(line)
+                if link is not None:
+                    owners[link[0]] = link[1:]
+
+            done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
+                            on_stdout=listed, cancel=cancel)
             if not done.ok:
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: "
                                  f"{done.stderr_text()[-300:]}")
+            _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
+
+
+def _set_link_attrs(start: bytes, target: bytes, mtimes: dict[bytes, int], owners: dict[bytes, tuple[int, int]],
+                    volid: str, emit: Emit) -> None:
+    """Give the symlinks extracted from `start` (a disc path) into `target` their time (the
+    catalog's, in whole seconds as on the disc) and, as root, their owner (from the disc)."""
+    as_root = os.geteuid() == 0
+    unknown: list[bytes] = []
+    with shortpath.Shortcuts() as short:
+        for disc_path, mtime in mtimes.items():
+            if disc_path != start and not disc_path.startswith(start + b"/"):
+                continue
+            link = short.path(target + disc_path[len(start):])
+            if not os.path.islink(link):
+                continue
+            if as_root:
+                if disc_path in owners:
+                    os.lchown(link, *owners[disc_path])
+                else:
+                    unknown.append(disc_path)
+            os.utime(link, (mtime, mtime), follow_symlinks=False)
+    if unknown:
+        emit(Event(WARNING, f"{volid}: the owner of {len(unknown)} symlinks was not found on the disc, they"
+                            f" keep the restoring user's, e.g. {fmt.name(unknown[0])}"))
 
 
 def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:

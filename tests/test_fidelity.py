@@ -139,3 +139,4 @@ def test_checkpoint_keeps_everything_on_disc_and_osirrox_gives_it_back(tmp_path,
     readme = (tmp_path / "README.txt").read_text()
     assert "-osirrox on:device_files -acl on -xattr any -hardlinks on" in readme
     assert "Sparse files take their full size on the disc" in readme
+    assert "-find /data -type l -exec lsdl --" in readme and "osirrox makes symlinks owned by" in readme

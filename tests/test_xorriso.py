@@ -151,3 +151,41 @@ def test_any_names_round_trip_through_a_real_command_file(tmp_path_factory, path
             p = os.path.join(dirpath, n)
             got[os.path.relpath(p, top)] = open(p, "rb").read()
     assert got == files
+
+
+_NAME_BYTE = st.integers(1, 255).filter(lambda b: b != 0x2F)
+LINK_NAMES = st.one_of(st.lists(_NAME_BYTE, min_size=1, max_size=40),
+                       st.lists(_NAME_BYTE, min_size=250, max_size=255)).map(bytes) \
+    .filter(lambda n: n not in (b".", b".."))
+
+
+@settings(max_examples=5)
+@given(names=st.lists(LINK_NAMES, min_size=1, max_size=8, unique=True),
+       targets=st.lists(st.binary(min_size=1, max_size=40).filter(lambda t: b"\0" not in t), min_size=8, max_size=8))
+def test_lsdl_lines_of_a_real_image_give_each_symlinks_name_and_owner(names, targets):
+    """`-exec lsdl` under encode_results, as the restore from discs reads it: every byte but / and
+    NUL in a name (quotes, ` -> `, newlines, 8-bit), owners as numbers, other lines ignored."""
+    import tempfile
+
+    names = names + [b"x' -> 'y", b"it's", b"new\nline \xff"] + HOSTILE_NAMES
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(os.fsencode(tmp), b"src")
+        os.mkdir(src)
+        with open(os.path.join(src, b"plain file"), "wb") as f:
+            f.write(b"not a link")
+        want = {}
+        for i, name in enumerate(names):
+            target = (targets + [b"a' -> 'b"])[i % 9]
+            os.symlink(target, os.path.join(src, name))
+            owner = (1000 + i, 70000 + i) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+            os.lchown(os.path.join(src, name), *owner)
+            want[b"/d/" + name] = owner
+        iso = os.path.join(tmp, "links.iso")
+        subprocess.run(["xorriso", "-outdev", iso, "-rockridge", "on", "-map", src, "/d"],
+                       check=True, capture_output=True)
+        argv = ["xorriso", "-indev", iso, "-backslash_codes", "encode_results",
+                "-find", "/d", "-type", "l", "-exec", "lsdl", "--"]
+        out = subprocess.run(argv, check=True, capture_output=True).stdout
+    got = [X.parse_lsdl_link(line) for line in out.split(b"\n") if line]
+    assert {p: (u, g) for p, u, g in got} == want
+    assert X.parse_lsdl_link(b"-rw-r--r--    1 0        0       10 Dec  2 17:46 '/d/plain file'") is None

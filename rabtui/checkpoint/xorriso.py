@@ -176,6 +176,11 @@ _STATUS = re.compile(r"Media status\s*:\s*(.+)")
 _MISMATCH = re.compile(r"MD5 MISMATCH:\s*'(.*)'\s*$")
 _REGION = re.compile(r"Media region\s*:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\S+)\s*(\S*)")
 _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
+# `-exec lsdl` under encode_results: a name is single-quoted, its quotes written as '"'"' and
+# control and 8-bit bytes as backslash codes, so the line holds nothing unquoted but the fields
+_WORD = rb"(?:'[^']*'|\"'\")+"
+_LSDL_LINK = re.compile(rb"l\S*\s+\d+\s+(\d+)\s+(\d+)\s+\d+\s+[^'\"]*?\s(" + _WORD + rb") -> " + _WORD)
+_WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
 
 
 def payload(line: bytes | str) -> tuple[str, str]:
@@ -217,6 +222,17 @@ def unescape_output(text: str) -> bytes:
         out.append(c)
         i += 1
     return bytes(out)
+
+
+def parse_lsdl_link(line: bytes) -> tuple[bytes, int, int] | None:
+    """(image path, uid, gid) of a symlink from one line of `-exec lsdl` printed with
+    `-backslash_codes encode_results`; None for any other line."""
+    m = _LSDL_LINK.fullmatch(line.rstrip(b"\r\n"))
+    if m is None:
+        return None
+    path = b"".join(unescape_output(p.group(1).decode("ascii", "surrogateescape")) if p.group(1) is not None
+                    else b"'" for p in _WORD_PART.finditer(m.group(3)))
+    return path, int(m.group(1)), int(m.group(2))
 
 
 @dataclass
