@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -136,14 +137,24 @@ class _Stream:
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync") -> list[str]:
+    """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
+    command (--rsync-path), or for a local source the command that runs rsync itself."""
+    command, remote_path = rsync_path, source.rsync_path
+    if source.is_local and source.rsync_path:
+        command, remote_path = shlex.split(source.rsync_path), None
     return rsync.build_argv(
         ssh_target.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
         excludes=(*source.excludes, *directory.excludes),
         link_dest=str(link_dest) if link_dest else None,
         compare_dest=str(compare_dest) if compare_dest else None,
-        rsync=rsync_path,
+        rsync=command,
         acls=source.acls,
         xattrs=source.xattrs,
+        io_timeout=source.io_timeout,
+        one_file_system=source.one_file_system,
+        bwlimit=source.bwlimit,
+        rsync_path=remote_path,
+        extra=source.rsync_options,
     )
 
 
