@@ -21,6 +21,7 @@ from rabtui.backup import media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
+from rabtui.errors import Stalled
 from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
@@ -188,17 +189,26 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
     stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
     started = time.monotonic()
-    result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
-                      nap=READ_EVERY)
+    try:
+        # rsync's own --timeout misses a source that stalls while rsync's keep-alives still fit
+        # into the pipe and socket buffers towards it: rsync printing nothing is the sure sign
+        result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
+                          nap=READ_EVERY, silence=source.io_timeout)
+    except Stalled:
+        result = None
     stream.finish()
-    outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
-    sizes.rsync_exit = result.returncode
-    sizes.state = outcome.state
-    sizes.message = outcome.reason
+    if result is None:
+        sizes.state, sizes.message = "failed", (
+            f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped")
+    else:
+        outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
+        sizes.rsync_exit = result.returncode
+        sizes.state = outcome.state
+        sizes.message = outcome.reason
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied
-    emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode} after {time.monotonic() - started:.1f} s;"
+    emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode if result else 'none (stopped)'} after {time.monotonic() - started:.1f} s;"
                     f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
                     f" ({sizes.new_bytes} bytes written)"))
     return sizes
