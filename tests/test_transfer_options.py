@@ -139,3 +139,15 @@ def test_every_allowed_option_works_with_a_backup_s_own_flags(tmp_path):
         done = subprocess.run(argv, capture_output=True, env=rsync.ENV)
         assert done.returncode == 0, (option, done.stderr)
         assert (dest / "f").read_bytes() == b"x" * 10000
+
+
+def test_readme_lists_the_allow_list_and_each_key():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("**Transfer options.**"):readme.index("**Notifications.**")]
+    listed = [word.strip("`,.") for word in section.split("VALUE`):")[1].split("Anything else")[0].split()
+              if word.startswith("`-")]
+    assert listed == list(transfer_options.ALLOWED)
+    for key in ("bwlimit", "rsync_path", "one_file_system", "io_timeout", "rsync_options"):
+        assert f"\n{key} = " in readme
