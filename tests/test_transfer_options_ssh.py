@@ -122,7 +122,7 @@ def _server_rsyncs(path: Path) -> list[int]:
 
 
 def test_io_timeout_fails_a_backup_whose_source_stalls(tmp_path, sshd):
-    io_timeout = 3
+    io_timeout = 5
     # throttled so that the transfer is still running when the source's rsync is stopped
     lab, cfg, data = _ssh_lab(tmp_path, sshd, f"io_timeout = {io_timeout}\nbwlimit = 100\n")
     (data / "random").write_bytes(os.urandom(4 * 1024 * 1024))
