@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 
-from rabtui import config_safety
+from rabtui import config_safety, transfer_options
 from rabtui.config_lines import KeyLines
 from rabtui.discs import parse_disc
 from rabtui.errors import ConfigError
@@ -88,6 +88,11 @@ class Source:
     pause_notifications_until: dt.date | None = None
     acls: bool = True                  # rsync -A
     xattrs: bool = True                # rsync -X
+    bwlimit: str | None = None         # rsync --bwlimit, as rsync reads it ("5M"; a bare number is KiB/s)
+    rsync_path: str | None = None      # the source's rsync command ("sudo rsync")
+    one_file_system: bool = False      # rsync -x
+    io_timeout: int = transfer_options.IO_TIMEOUT   # rsync --timeout, seconds
+    rsync_options: tuple[str, ...] = ()   # extra flags from transfer_options.ALLOWED
 
     @property
     def is_local(self) -> bool:
@@ -192,6 +197,11 @@ _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "pause_notifications_until": (_DATE, False),
         "acls": (_BOOL, False),
         "xattrs": (_BOOL, False),
+        "bwlimit": ((str, int), False),
+        "rsync_path": (_STR, False),
+        "one_file_system": (_BOOL, False),
+        "io_timeout": (_INT, False),
+        "rsync_options": (_LIST, False),
         "directories": (_LIST, False),
     },
     "directories": {
@@ -229,7 +239,7 @@ class _Reader:
             wrong = not isinstance(value, bool) if types == _BOOL else (
                 isinstance(value, (bool, dt.datetime)) or not isinstance(value, types))
             if wrong:
-                raise self.error(keypath + (key,), f"must be {_TYPE_NAMES[types[0]]}, not {value!r}")
+                raise self.error(keypath + (key,), f"must be {' or '.join(_TYPE_NAMES[t] for t in types)}, not {value!r}")
             if types == _LIST and key != "directories":
                 for i, item in enumerate(value):
                     if not isinstance(item, str):
@@ -362,6 +372,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
             raise r.error(kp + ("host",), "must not be empty (omit it for the local machine)")
         if "schedule" in s:
             _check_cron(r, kp + ("schedule",), s["schedule"])
+        _check_transfer_options(r, kp, s)
         dirs: list[Directory] = []
         dir_seen: set[str] = set()
         for j, d in enumerate(s.get("directories", [])):
@@ -410,6 +421,11 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 pause_notifications_until=s.get("pause_notifications_until"),
                 acls=s.get("acls", True),
                 xattrs=s.get("xattrs", True),
+                bwlimit=str(s["bwlimit"]) if "bwlimit" in s else None,
+                rsync_path=s.get("rsync_path"),
+                one_file_system=s.get("one_file_system", False),
+                io_timeout=s.get("io_timeout", transfer_options.IO_TIMEOUT),
+                rsync_options=tuple(s.get("rsync_options", ())),
             )
         )
     problem = config_safety.overlap_problem(media, sources, state_dir)
@@ -432,6 +448,18 @@ def _check_id(r: _Reader, kp: tuple, value: str, seen: set[str], what: str) -> N
     if value in seen:
         raise r.error(kp + ("id",), f"duplicate {what} id {value!r}")
     seen.add(value)
+
+
+def _check_transfer_options(r: _Reader, kp: tuple, s: dict) -> None:
+    problems = [
+        ("bwlimit", "bwlimit" in s and transfer_options.bwlimit_problem(s["bwlimit"])),
+        ("rsync_path", "rsync_path" in s and transfer_options.rsync_path_problem(s["rsync_path"])),
+        ("io_timeout", s.get("io_timeout", 1) < 1 and "must be at least 1 (seconds)"),
+        *(("rsync_options", transfer_options.rsync_option_problem(o)) for o in s.get("rsync_options", ())),
+    ]
+    for key, problem in problems:
+        if problem:
+            raise r.error(kp + (key,), problem)
 
 
 def _check_cron(r: _Reader, kp: tuple, expr: str) -> None:

@@ -22,11 +22,14 @@ from tomlkit.items import AoT, Comment, Table, Whitespace
 
 from rabtui.config import parse
 from rabtui.errors import UsageError
+from rabtui.transfer_options import IO_TIMEOUT
 
 # The keys of a [[sources]] table that the form edits; any other key is left as it is.
 SOURCE_KEYS = ("id", "host", "user", "port", "identity_file", "schedule", "excludes",
-               "pre_backup_commands", "post_backup_commands", "acls", "xattrs")
-SOURCE_DEFAULTS = {"acls": True, "xattrs": True}           # keys the file may leave out
+               "pre_backup_commands", "post_backup_commands", "acls", "xattrs",
+               "bwlimit", "rsync_path", "one_file_system", "io_timeout", "rsync_options")
+SOURCE_DEFAULTS = {"acls": True, "xattrs": True, "one_file_system": False,        # keys the file may leave out
+                   "io_timeout": IO_TIMEOUT}
 DIRECTORY_KEYS = ("path", "kind", "excludes", "max_changed_files", "max_days", "allow_empty")
 DIRECTORY_DEFAULTS = {"kind": "standard", "allow_empty": False}       # keys the file may leave out
 

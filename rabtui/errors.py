@@ -43,6 +43,10 @@ class WorkFailed(RabtuiError):
     """A backup, checkpoint or restore failed."""
 
 
+class Stalled(WorkFailed):
+    """A process wrote nothing for longer than it was allowed to (and was killed)."""
+
+
 class Cancelled(RabtuiError):
     """The operator (or a signal) cancelled the work."""
 

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from rabtui import privacy
-from rabtui.errors import Cancelled, MissingTool
+from rabtui.errors import Cancelled, MissingTool, Stalled
 
 LineCallback = Callable[[bytes], None]
 DataCallback = Callable[[bytes], None]
@@ -134,6 +134,7 @@ def run(
     timeout: float | None = None,
     stderr_lines: int = 200,
     nap: float | None = None,
+    silence: float | None = None,
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
@@ -141,7 +142,8 @@ def run(
     records, which its reader takes apart in bulk).
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
-    group and raises Cancelled.
+    group and raises Cancelled. `silence` (seconds) kills it and raises Stalled when it has
+    written nothing, on stdout or stderr, for that long.
 
     `nap` (seconds), for a process that writes many small records: its stdout pipe is made
     roomy (1 MiB), and after a read the reader waits that long (or until the process ends) before
@@ -152,7 +154,8 @@ def run(
     """
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
-                          capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap)
+                          capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
+                          silence=silence)
 
 
 def start(
@@ -211,6 +214,7 @@ class Started:
         timeout: float | None = None,
         stderr_lines: int = 200,
         nap: float | None = None,
+        silence: float | None = None,
     ) -> Completed:
         """Read the process to its end; see `run`. `timeout` counts from its start."""
         self.finished = True
@@ -234,6 +238,7 @@ class Started:
         if nap:
             _roomy_pipe(proc.stdout)
         out_bytes = NAP_PIPE_BYTES if nap else READ_BYTES
+        last_output = time.monotonic()
         try:
             while open_streams:
                 if cancel is not None and cancel.is_set():
@@ -242,9 +247,13 @@ class Started:
                 if timeout is not None and time.monotonic() - started > timeout:
                     _kill_group(proc)
                     raise Cancelled(f"{name} took longer than {timeout:.0f} s")
+                if silence is not None and time.monotonic() - last_output > silence:
+                    _kill_group(proc)
+                    raise Stalled(f"{name} wrote nothing for {silence:.0f} s")
                 out_read = 0
                 for key, _ in sel.select(timeout=0.2):
                     chunk = os.read(key.fileobj.fileno(), out_bytes if key.data == "out" else READ_BYTES)
+                    last_output = time.monotonic()
                     if not chunk:
                         sel.unregister(key.fileobj)
                         open_streams -= 1

@@ -41,9 +41,14 @@ def build_argv(
     excludes: Sequence[str] = (),
     link_dest: str | None = None,
     compare_dest: str | None = None,
-    rsync: str = "rsync",
+    rsync: str | Sequence[str] = "rsync",
     acls: bool = True,
     xattrs: bool = True,
+    io_timeout: int | None = None,
+    one_file_system: bool = False,
+    bwlimit: str | None = None,
+    rsync_path: str | None = None,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
@@ -52,8 +57,22 @@ def build_argv(
     `compare_dest` (archive kind: the medium's union tree) are absolute paths. `acls` and `xattrs`
     (the source's keys) add `-A` and `-X`: rsync then also keeps file capabilities
     (security.capability) and, run as root on both ends, the trusted.* and security.* namespaces.
+
+    `rsync` is the local command (a program, or the words of a local source's `rsync_path`); the
+    source's transfer options give `io_timeout` (--timeout), `one_file_system` (-x), `bwlimit`,
+    `rsync_path` (the remote side's command, --rsync-path) and `extra` (its checked rsync_options).
     """
-    argv = [rsync, *BASE_OPTIONS, *fidelity_options(acls=acls, xattrs=xattrs)]
+    argv = [rsync] if isinstance(rsync, str) else list(rsync)
+    argv += [*BASE_OPTIONS, *fidelity_options(acls=acls, xattrs=xattrs)]
+    if io_timeout is not None:
+        argv.append(f"--timeout={io_timeout}")
+    if one_file_system:
+        argv.append("-x")
+    if bwlimit is not None:
+        argv.append(f"--bwlimit={bwlimit}")
+    if rsync_path is not None:
+        argv.append(f"--rsync-path={rsync_path}")
+    argv += extra
     if rsh:
         argv += ["-e", rsh]
     argv += [f"--exclude={pattern}" for pattern in excludes]
@@ -287,7 +306,7 @@ EXIT_NAMES = {
     23: "partial transfer due to error",
     24: "some files vanished before they could be transferred",
     25: "the --max-delete limit stopped deletions",
-    30: "timeout in data send/receive",
+    30: "no data moved for io_timeout seconds (the link or the source stalled)",
     35: "timeout waiting for daemon connection",
     255: "the ssh connection failed",
 }

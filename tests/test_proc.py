@@ -31,3 +31,26 @@ def test_a_nap_ends_when_the_process_does():
     done = proc.run([sys.executable, "-c", "print('only line')"], on_stdout=lines.append, nap=30)
     assert lines == [b"only line"] and done.returncode == 0
     assert done.seconds < 20
+
+
+def test_a_silent_process_is_killed_with_its_group_and_a_talking_one_is_not(tmp_path):
+    import os
+    import time
+
+    import pytest
+
+    from rabtui.errors import Stalled
+
+    pid_file = tmp_path / "child"
+    # the child in the background (same group) must die too: it would hold the pipes open
+    script = f"sleep 60 & echo $! > '{pid_file}'; echo started; wait"
+    started = time.monotonic()
+    with pytest.raises(Stalled, match="wrote nothing for 1 s"):
+        proc.run(["/bin/sh", "-c", script], on_stdout=lambda _: None, silence=1)
+    assert time.monotonic() - started < 20
+    child = int(pid_file.read_text())
+    time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{child}") or " Z " in open(f"/proc/{child}/stat").read()
+    # output (on stderr too) every 0.3 s for 2 s: never silent for 1 s
+    talker = "for i in 1 2 3 4 5 6 7; do echo $i >&2; sleep 0.3; done"
+    assert proc.run(["/bin/sh", "-c", talker], silence=1).returncode == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from rabtui.backup import media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
+from rabtui.errors import Stalled
 from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
@@ -136,14 +138,24 @@ class _Stream:
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync") -> list[str]:
+    """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
+    command (--rsync-path), or for a local source the command that runs rsync itself."""
+    command, remote_path = rsync_path, source.rsync_path
+    if source.is_local and source.rsync_path:
+        command, remote_path = shlex.split(source.rsync_path), None
     return rsync.build_argv(
         ssh_target.rsync_location(source, directory.path), str(dest) + "/", rsh=rsh,
         excludes=(*source.excludes, *directory.excludes),
         link_dest=str(link_dest) if link_dest else None,
         compare_dest=str(compare_dest) if compare_dest else None,
-        rsync=rsync_path,
+        rsync=command,
         acls=source.acls,
         xattrs=source.xattrs,
+        io_timeout=source.io_timeout,
+        one_file_system=source.one_file_system,
+        bwlimit=source.bwlimit,
+        rsync_path=remote_path,
+        extra=source.rsync_options,
     )
 
 
@@ -177,17 +189,26 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
     stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
     started = time.monotonic()
-    result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
-                      nap=READ_EVERY)
+    try:
+        # rsync's own --timeout misses a source that stalls while rsync's keep-alives still fit
+        # into the pipe and socket buffers towards it: rsync printing nothing is the sure sign
+        result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
+                          nap=READ_EVERY, silence=source.io_timeout)
+    except Stalled:
+        result = None
     stream.finish()
-    outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
-    sizes.rsync_exit = result.returncode
-    sizes.state = outcome.state
-    sizes.message = outcome.reason
+    if result is None:
+        sizes.state, sizes.message = "failed", (
+            f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped")
+    else:
+        outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
+        sizes.rsync_exit = result.returncode
+        sizes.state = outcome.state
+        sizes.message = outcome.reason
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied
-    emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode} after {time.monotonic() - started:.1f} s;"
+    emit(Event(LOG, f"{directory.path}: rsync exit {result.returncode if result else 'none (stopped)'} after {time.monotonic() - started:.1f} s;"
                     f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
                     f" ({sizes.new_bytes} bytes written)"))
     return sizes

@@ -87,3 +87,41 @@ def test_directory_lines_parse():
                                                           "excludes": ["*.tmp"]}]
     assert directories_text(as_written).splitlines() == [
         "standard /etc allow_empty", "archive '/a b' max_changed_files=5 exclude='*.tmp'"]
+
+
+def test_transfer_options_in_the_form(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            app.screen.query_one("#sources-list").move_cursor(row=0)
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            form = app.screen
+            assert form.query_one("#f-io_timeout", Input).value == ""
+            form.query_one("#f-bwlimit", Input).value = "5M"
+            form.query_one("#f-rsync_path", Input).value = "nice -n 19 rsync"
+            form.query_one("#f-one_file_system", Input).value = "true"
+            form.query_one("#f-io_timeout", Input).value = "120"
+            form.query_one("#f-rsync_options", Input).value = "--compress --inplace"
+            before = demo_config.read_text()
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: "refused" in str(form.query_one("#e-rsync_options", Static).render()),
+                           what="the refused option's error")
+            assert isinstance(app.screen, SourceForm) and demo_config.read_text() == before
+            form.query_one("#f-rsync_options", Input).value = "--compress --checksum"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+            # shown again as written
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            assert app.screen.query_one("#f-rsync_options", Input).value == "--compress --checksum"
+            assert app.screen.query_one("#f-one_file_system", Input).value == "true"
+
+    run(go())
+    source = configmod.load(demo_config).source("demo-host")
+    assert (source.bwlimit, source.rsync_path, source.one_file_system, source.io_timeout, source.rsync_options) == \
+        ("5M", "nice -n 19 rsync", True, 120, ("--compress", "--checksum"))
+    written = [s for s in tomllib.loads(demo_config.read_text())["sources"] if s["id"] == "demo-host"][0]
+    assert written["io_timeout"] == 120 and written["rsync_options"] == ["--compress", "--checksum"]

@@ -22,6 +22,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from rabtui import config_edit
 from rabtui.config import Config, Directory
 from rabtui.errors import ConfigError, UsageError
+from rabtui.transfer_options import IO_TIMEOUT
 from rabtui.tui.dialogs.common import ConfirmDialog
 
 FIELDS = (
@@ -34,6 +35,11 @@ FIELDS = (
     ("excludes", "excludes", "comma-separated patterns, e.g. *.tmp, cache/"),
     ("acls", "ACLs", "true or false: keep POSIX ACLs (rsync -A)"),
     ("xattrs", "xattrs", "true or false: keep extended attributes and capabilities (rsync -X)"),
+    ("bwlimit", "bwlimit", "e.g. 5M, or an integer in KiB/s; empty: no limit"),
+    ("rsync_path", "rsync path", "the source's rsync command, e.g. sudo rsync"),
+    ("one_file_system", "one file system", "true or false: other file systems stay out (rsync -x)"),
+    ("io_timeout", "I/O timeout", f"seconds without a word from rsync: {IO_TIMEOUT}"),
+    ("rsync_options", "rsync options", "extra flags from the allow-list, e.g. --compress --checksum"),
 )
 AREAS = (
     ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [allow_empty] [exclude=PATTERN]"),
@@ -94,9 +100,11 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
     return tuple(dirs)
 
 
-def _flag(values: dict[str, str], key: str) -> bool:
+def _flag(values: dict[str, str], key: str, default: bool = True) -> bool:
     word = values.get(key, "").strip().lower()
-    if word in ("", "true", "yes", "on"):
+    if not word:
+        return default
+    if word in ("true", "yes", "on"):
         return True
     if word in ("false", "no", "off"):
         return False
@@ -108,6 +116,10 @@ def source_from_form(values: dict[str, str]) -> dict:
     port = values["port"].strip()
     if port and not (port.isdigit() and 1 <= int(port) <= 65535):
         raise FieldError("port", "must be a number between 1 and 65535")
+    io_timeout = values["io_timeout"].strip()
+    if io_timeout and not io_timeout.isdigit():
+        raise FieldError("io_timeout", "must be a number of seconds")
+    bwlimit = values["bwlimit"].strip()
     dirs = [{"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
              "max_days": d.max_days, "allow_empty": d.allow_empty or None} for d in parse_directories(values["directories"])]
     return {
@@ -123,6 +135,11 @@ def source_from_form(values: dict[str, str]) -> dict:
         "post_backup_commands": [c for c in values["post_backup_commands"].splitlines() if c.strip()],
         "acls": _flag(values, "acls"),
         "xattrs": _flag(values, "xattrs"),
+        "bwlimit": (int(bwlimit) if bwlimit.isdigit() else bwlimit) or None,
+        "rsync_path": values["rsync_path"].strip() or None,
+        "one_file_system": _flag(values, "one_file_system", default=False),
+        "io_timeout": int(io_timeout) if io_timeout else None,
+        "rsync_options": values["rsync_options"].split(),
     }
 
 
@@ -174,7 +191,8 @@ class SourceForm(ModalScreen[str | None]):
                     if isinstance(v, bool):
                         value = "true" if v else "false"
                     else:
-                        value = ", ".join(v) if key == "excludes" and v else ("" if v is None else str(v))
+                        value = (", ".join(v) if key == "excludes" else " ".join(v)) if isinstance(v, list) \
+                            else ("" if v is None else str(v))
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
                     yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)

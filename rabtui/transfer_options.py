@@ -1,0 +1,117 @@
+"""A source's transfer options (`bwlimit`, `rsync_path`, `one_file_system`, `io_timeout`,
+`rsync_options`): what each may hold (check-config). rsync.build_argv turns them into flags.
+
+`rsync_options` is an allow-list: a flag not in ALLOWED is refused. Some flags would break what a
+backup promises (an older backup is never modified, every item is itemized, the transfer goes over
+rabtui's own ssh); they are named in REFUSED with the reason, so the operator reads why.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+IO_TIMEOUT = 600            # seconds without data before rsync gives up (rsync's --timeout)
+
+# Flags an operator may add: the flag, and for one that takes a value (`--flag=VALUE`), the value's
+# pattern. Each changes how data travels or how changes are detected, never what a backup holds.
+ALLOWED: dict[str, re.Pattern | None] = {
+    "--compress": None,
+    "-z": None,
+    "--compress-level": re.compile(r"-?\d{1,2}"),
+    "--compress-choice": re.compile(r"[a-z0-9]+"),
+    "--skip-compress": re.compile(r"[A-Za-z0-9/]+"),
+    "--checksum": None,
+    "-c": None,
+    "--checksum-choice": re.compile(r"[a-z0-9]+(,[a-z0-9]+)?"),
+    "--fake-super": None,
+    "--whole-file": None,
+    "-W": None,
+    "--no-whole-file": None,
+    "--open-noatime": None,
+    "--block-size": re.compile(r"\d+[kKmM]?"),
+}
+
+# Flags refused with the reason (a prefix matches the flag and its variants, e.g. --delete-after).
+REFUSED: tuple[tuple[str, str], ...] = (
+    ("--inplace", "it would write into files that older backups share as hard links"),
+    ("--append", "it would write into files that older backups share as hard links"),
+    ("--delete", "a backup is written into a new directory: there is nothing to delete"),
+    ("--remove-source-files", "it would delete the files on the source"),
+    ("-L", "it would follow symlinks instead of keeping them"),
+    ("--copy-links", "it would follow symlinks instead of keeping them"),
+    ("--copy-unsafe-links", "it would follow symlinks instead of keeping them"),
+    ("--link-dest", "rabtui chooses the link base (the newest complete backup on the medium)"),
+    ("--compare-dest", "rabtui chooses the comparison base (the medium's archive tree)"),
+    ("--copy-dest", "rabtui chooses the link base (the newest complete backup on the medium)"),
+    ("--out-format", "rabtui reads rsync's itemized output in its own format"),
+    ("--info", "rabtui reads rsync's itemized output in its own format"),
+    ("--itemize-changes", "rabtui reads rsync's itemized output in its own format"),
+    ("-i", "rabtui reads rsync's itemized output in its own format"),
+    ("-v", "rabtui reads rsync's itemized output in its own format"),
+    ("--verbose", "rabtui reads rsync's itemized output in its own format"),
+    ("-q", "rabtui reads rsync's itemized output in its own format"),
+    ("--quiet", "rabtui reads rsync's itemized output in its own format"),
+    ("--progress", "rabtui reads rsync's itemized output in its own format"),
+    ("-P", "rabtui reads rsync's itemized output in its own format"),
+    ("--stats", "rabtui reads rsync's itemized output in its own format"),
+    ("-h", "rabtui reads rsync's itemized output in its own format"),
+    ("--human-readable", "rabtui reads rsync's itemized output in its own format"),
+    ("--files-from", "a backup holds the whole directory: use excludes to leave parts out"),
+    ("--dry-run", "a backup that copies nothing is not a backup"),
+    ("-n", "a backup that copies nothing is not a backup"),
+    ("-e", "rabtui runs ssh itself, with the source's key, port and known hosts"),
+    ("--rsh", "rabtui runs ssh itself, with the source's key, port and known hosts"),
+    ("--rsync-path", "use the source's rsync_path key"),
+    ("--bwlimit", "use the source's bwlimit key"),
+    ("--timeout", "use the source's io_timeout key"),
+    ("-x", "use the source's one_file_system key"),
+    ("--one-file-system", "use the source's one_file_system key"),
+    ("--exclude", "use the excludes key"),
+)
+
+_BWLIMIT = re.compile(r"(\d+\.?\d*|\.\d+)([kmgtp](?:i?b)?|b)?([+-]1)?", re.I)
+_POWERS = {"b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def bwlimit_problem(value: str | int) -> str | None:
+    """Why rsync would refuse `value` as --bwlimit (KiB/s for a bare number; a suffix K M G T P,
+    with B or iB, as rsync reads it: "5M", "1.5MiB", "800KB"), or None."""
+    text = str(value)
+    m = _BWLIMIT.fullmatch(text)
+    if m is None or isinstance(value, bool):
+        return (f"{text!r} is not a rate rsync reads: KiB/s as an integer, or a number with a unit,"
+                " e.g. \"5M\" or \"800K\"")
+    number, unit, offset = m.groups()
+    unit = (unit or "k").lower()
+    base = 1000 if len(unit) == 2 and unit[1] == "b" and unit[0] != "b" else 1024
+    rate = float(number) * base ** _POWERS[unit[0]] + int(offset or 0)
+    if rate != 0 and rate < 512:
+        return f"{text!r} is too small: rsync's least is 512 bytes per second (0 means no limit)"
+    if rate >= 2 ** 63:
+        return f"{text!r} is too large"
+    return None
+
+
+def rsync_path_problem(value: str) -> str | None:
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        return f"cannot be split into words: {exc}"
+    return None if words else "must name a command, e.g. \"sudo rsync\""
+
+
+def rsync_option_problem(option: str) -> str | None:
+    """Why `option` may not be one of `rsync_options`, or None when the allow-list holds it."""
+    flag, eq, value = option.partition("=")
+    if flag in ALLOWED:
+        pattern = ALLOWED[flag]
+        if pattern is None and eq:
+            return f"{option!r}: {flag} takes no value"
+        if pattern is not None and not (eq and pattern.fullmatch(value)):
+            return f"{option!r}: write {flag}=VALUE with a valid value"
+        return None
+    for refused, reason in REFUSED:
+        if flag == refused or (refused.startswith("--") and flag.startswith(refused)):
+            return f"{option!r} is refused: {reason}"
+    return f"{option!r} is not in the allow-list ({', '.join(ALLOWED)})"
