@@ -115,10 +115,10 @@ def test_a_hung_and_a_failing_source_hold_back_no_other(tmp_path, capsys):
                                                      "ok2": "completed", "ok3": "completed"}
     assert "pre-backup command timed out after 2 s" in rows["hung"]["reason"]
     assert "pre-backup command failed (exit 4)" in rows["bad"]["reason"]
-    assert " bad: error: backup of bad failed: pre-backup command failed (exit 4)" in out
-    assert " hung: error: backup of hung failed: pre-backup command timed out after 2 s" in out
     # the three good ones (two of them queued behind the hung one and the failing one) ended first
     assert max(rows[n]["finished"] for n in ("ok1", "ok2", "ok3")) < rows["hung"]["finished"]
+    assert " bad: error: backup of bad failed: pre-backup command failed (exit 4)" in out
+    assert " hung: error: backup of hung failed: pre-backup command timed out after 2 s" in out
     assert {r["medium"] for r in rows.values()} == {"m1"}
     jobs = {j["target"]: j for j in store.all("SELECT * FROM jobs")}
     assert {n: jobs[n]["exit_code"] for n in names} == {"hung": 1, "bad": 1, "ok1": 0, "ok2": 0, "ok3": 0}
@@ -189,3 +189,37 @@ def test_displays_of_several_sources():
         assert {t.fields["step"] for t in rich.progress.tasks} == {"5/7 rsync ..."}
         rich.emit_for("web")(Event(RESULT, "backup of web: completed", {"total_bytes": 1, "new_bytes": 1}))
         assert [t.fields["what"] for t in rich.progress.tasks] == ["db"]
+
+
+def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    lab = Lab(tmp_path)
+    seconds = f"{30 + time.time() % 1:.6f}"
+    pre = f'pre_backup_commands = ["sleep {seconds}"]'
+    _sources(lab, ["a", "b", "c"], files=3, extra={n: pre for n in "abc"}, rabtui="max_parallel = 2")
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (lab.state / "rabtui.db").exists():
+            store = store or lab.store()
+            running = store.one("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'")[0]
+            if running == 2:
+                break
+        time.sleep(0.1)
+    else:
+        child.kill()
+        pytest.fail("two backups never reached their pre-backup command")
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 1, err
+    jobs = {j["target"]: (j["status"], j["summary"]) for j in store.all("SELECT * FROM jobs")}
+    assert sorted(s for s, _ in jobs.values()) == ["cancelled"] * 3, jobs
+    assert "cancelled before it started" in [s for _, s in jobs.values()]
+    assert b"cancelled before it started" in err
+    left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True).stdout
+    assert left == ""
