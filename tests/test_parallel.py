@@ -214,6 +214,11 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     else:
         child.kill()
         pytest.fail("two backups never reached their pre-backup command")
+    # the UI's view of the jobs: each source under way is a running job of its own
+    from rabtui.tui import queries
+
+    running = queries.poll_jobs(store).running
+    assert sorted((j["kind"], j["target"]) for j in running) == [("backup", "a"), ("backup", "b")]
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=30)
     assert child.returncode == 1, err
