@@ -41,8 +41,11 @@ def _tree_files(root) -> set[bytes]:
 
 
 def _catalog(store, backup_id: int) -> set[bytes]:
-    rows = store.all("SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id"
-                     " WHERE v.first_backup<=? AND v.last_backup>=?", (backup_id, backup_id))
+    """The files the catalog says the backup holds: versions of its source on its medium whose
+    range of backup ids holds its id."""
+    rows = store.all("SELECT p.path FROM backups b JOIN paths p ON p.source=b.source"
+                     " JOIN versions v ON v.path_id=p.id AND v.medium=b.medium"
+                     " WHERE b.id=:b AND v.first_backup<=:b AND v.last_backup>=:b", {"b": backup_id})
     return {bytes(r["path"]) for r in rows}
 
 
@@ -82,7 +85,7 @@ def test_eight_sources_at_once_all_complete_with_their_catalogs(tmp_path, capsys
     names = [f"s{i}" for i in range(8)]
     # a pre-command that takes a moment: the eight runs are under way at the same time
     pre = 'pre_backup_commands = ["sleep 1"]'
-    _sources(lab, names, files=150, extra={n: pre for n in names}, rabtui="max_parallel = 8")
+    _sources(lab, names, files=1000, extra={n: pre for n in names}, rabtui="max_parallel = 8")
     assert _run(lab, "backup", "--all") == 0
     out, err = capsys.readouterr()
     store = lab.store()
@@ -97,7 +100,16 @@ def test_eight_sources_at_once_all_complete_with_their_catalogs(tmp_path, capsys
     # without a terminal: plain lines, each after its source's id
     for name in names:
         assert f" {name}: step 5/7 rsync: ok" in out and f" {name}: backup of {name}: completed" in out
-    _no_locked_anywhere(lab, store, out, err)
+    # again on the same medium, each linked to its first backup, a file changed and one added
+    for name in names:
+        write_files(lab.src / name, {"f000": "changed", "new": name})
+    assert _run(lab, "backup", "--all", "--medium", "m1") == 0
+    out2, err2 = capsys.readouterr()
+    rows = store.all("SELECT * FROM backups WHERE id > 8 ORDER BY source")
+    assert [(r["source"], r["medium"], r["status"]) for r in rows] == [(n, "m1", "completed") for n in names]
+    for row in rows:
+        assert _catalog(store, row["id"]) == _tree_files(lab.src / row["source"]), row["source"]
+    _no_locked_anywhere(lab, store, out, err, out2, err2)
 
 
 def test_a_hung_and_a_failing_source_hold_back_no_other(tmp_path, capsys):
