@@ -204,7 +204,9 @@ def test_displays_of_several_sources():
 
 
 def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
+    import contextlib
     import signal
+    import sqlite3
     import subprocess
     import sys
 
@@ -214,18 +216,20 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     _sources(lab, ["a", "b", "c"], files=3, extra={n: pre for n in "abc"}, rabtui="max_parallel = 2")
     child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    store = None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if (lab.state / "rabtui.db").exists():
-            store = store or lab.store()
-            running = store.one("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'")[0]
-            if running == 2:
-                break
         time.sleep(0.1)
+        try:    # read-only and apart from Store: the child may still be creating the database
+            with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
+                running = db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if running == 2:
+            break
     else:
         child.kill()
         pytest.fail("two backups never reached their pre-backup command")
+    store = lab.store()
     # the UI's view of the jobs: each source under way is a running job of its own
     from rabtui.tui import queries
 
