@@ -244,3 +244,19 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     assert b"cancelled before it started" in err
     left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True).stdout
     assert left == ""
+
+
+def test_a_medium_that_cannot_be_mounted_fails_each_source_in_its_own_job(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    _sources(lab, ["a", "b", "c"], files=3)
+    medium_path = f'path = "{lab.media[0][1]}"\n'
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        medium_path, medium_path + f'device = "{tmp_path / "no-such-device"}"\n', 1))
+    assert _run(lab, "backup", "--all") == 1
+    out = capsys.readouterr().out
+    assert f"warning: medium m1: cannot mount {tmp_path / 'no-such-device'}" in out
+    store = lab.store()
+    jobs = store.all("SELECT target, status FROM jobs ORDER BY target")
+    assert [(j["target"], j["status"]) for j in jobs] == [("a", "failed"), ("b", "failed"), ("c", "failed")]
+    for name in "abc":
+        assert f" {name}: error: backup of {name} failed: medium m1: cannot mount" in out
