@@ -16,31 +16,22 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 from rabtui.backup import media
 from rabtui.config import Medium
-from rabtui.errors import WorkFailed
+from rabtui.errors import EXIT_FAILED, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.store import Store
 
 T = TypeVar("T")
+NOT_STARTED = "cancelled before it started"
 
 
 class RunCancel:
-    """One cancel for a whole run: sets the cancel event of every backup under way and tells
-    those not started yet (`is_set`) to record themselves cancelled instead of starting."""
+    """One cancel for a whole run: sets the cancel event of every backup under way, and a source
+    whose turn comes after it is recorded cancelled instead of starting."""
 
     def __init__(self):
         self._set = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()     # set() runs in a signal handler, maybe within covering()
         self._events: set[threading.Event] = set()
-
-    def join(self, event: threading.Event) -> None:
-        with self._lock:
-            self._events.add(event)
-            if self._set.is_set():
-                event.set()
-
-    def leave(self, event: threading.Event) -> None:
-        with self._lock:
-            self._events.discard(event)
 
     def set(self) -> None:
         with self._lock:
@@ -50,6 +41,27 @@ class RunCancel:
 
     def is_set(self) -> bool:
         return self._set.is_set()
+
+    def not_started(self, recorder) -> bool:
+        """True, with the job recorded as cancelled, when the run was cancelled before this
+        source's turn came."""
+        if not self._set.is_set():
+            return False
+        recorder.finish("cancelled", EXIT_FAILED, NOT_STARTED)
+        return True
+
+    @contextmanager
+    def covering(self, event: threading.Event) -> Iterator[None]:
+        """While a backup runs: the run's cancel sets its cancel event too."""
+        with self._lock:
+            self._events.add(event)
+            if self._set.is_set():
+                event.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._events.discard(event)
 
 
 @contextmanager

@@ -118,23 +118,20 @@ def _backup_one(cfg, store, sid: str, medium_id: str, emit, job_id: int | None, 
     """One source's backup as its own job; its outcome said on stderr when it failed. Runs in a
     thread of its own when several sources run at once."""
     recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
-    if run_cancel.is_set():   # cancelled before its turn came: said, not started
+    if run_cancel.not_started(recorder):
         if login is not None:
             login.close()
-        recorder.finish("cancelled", EXIT_FAILED, "cancelled before it started")
-        print(fmt.lines(f"rabtui: {sid}: cancelled before it started"), file=sys.stderr)
+        print(fmt.lines(f"rabtui: {sid}: {batch.NOT_STARTED}"), file=sys.stderr)
         return EXIT_FAILED
-    run_cancel.join(recorder.cancel)
     prompter = recorder.prompter() if job_id is not None else TerminalPrompter()
     try:
-        outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, emit),
-                                 prompter=prompter, medium_id=medium_id, ssh=login)
+        with run_cancel.covering(recorder.cancel):
+            outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, emit),
+                                     prompter=prompter, medium_id=medium_id, ssh=login)
     except LockBusy as exc:
         print(fmt.lines(f"rabtui: {sid}: {exc}"), file=sys.stderr)
         recorder.finish("failed", exc.exit_code, str(exc))
         return exc.exit_code
-    finally:
-        run_cancel.leave(recorder.cancel)
     if outcome.error:
         print(fmt.lines(f"rabtui: {sid}: {outcome.error}"), file=sys.stderr)
     warn_undelivered(outcome.notify_problems)

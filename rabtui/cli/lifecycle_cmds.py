@@ -292,22 +292,19 @@ def _run_due_backups(cfg, store, due_now: list, now: datetime | None) -> list[in
 
     def work(due) -> int:
         print(f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})", flush=True)
-        schedule.mark_run(store, due.source, due.slot)
         recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
-        if run_cancel.is_set():
-            recorder.finish("cancelled", EXIT_FAILED, "cancelled before it started")
-            print(fmt.lines(f"{due.source}: cancelled before it started"), file=sys.stderr)
+        if run_cancel.not_started(recorder):   # still due: the next run-due takes it
+            print(fmt.lines(f"{due.source}: {batch.NOT_STARTED}"), file=sys.stderr)
             return EXIT_FAILED
-        run_cancel.join(recorder.cancel)
+        schedule.mark_run(store, due.source, due.slot)
         try:
-            outcome = run_backup_job(cfg, store, due.source, recorder, emit=recorder.emit,
-                                     prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
+            with run_cancel.covering(recorder.cancel):
+                outcome = run_backup_job(cfg, store, due.source, recorder, emit=recorder.emit,
+                                         prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
         except LockBusy as exc:   # a backup of this source is running already: it covers this slot
             recorder.finish("cancelled", EXIT_OK, str(exc))
             print(fmt.lines(f"{due.source}: {exc}"), file=sys.stderr)
             return EXIT_OK
-        finally:
-            run_cancel.leave(recorder.cancel)
         if outcome.error:
             print(fmt.lines(f"{due.source}: {outcome.error}"), file=sys.stderr)
         else:
