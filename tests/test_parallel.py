@@ -5,7 +5,6 @@ is the worst, and parallel writers never see "database is locked" (real rsync, r
 from __future__ import annotations
 
 import os
-import textwrap
 import time
 
 import pytest
@@ -18,9 +17,10 @@ from tests.trees import Lab, ssh_source_lines, write_files
 
 
 def _sources(lab: Lab, names: list[str], files: int = 40, extra: dict[str, str] | None = None,
-             rabtui: str = "", head: str = "") -> None:
-    """Local sources `names`, each with one directory of `files` small files (and a subdirectory)."""
-    text = head
+             rabtui: str = "") -> None:
+    """Local sources `names`, each with one directory of `files` small files (and a subdirectory);
+    `extra`: more lines of a source's table; `rabtui`: more lines of the [rabtui] table."""
+    text = ""
     for name in names:
         root = lab.src / name
         write_files(root, {f"f{i:03}": f"{name} {i}" for i in range(files)} | {"sub/deep": name})
