@@ -29,6 +29,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 class Settings:
     state_dir: Path
     command_timeout: int = 3600        # seconds for each pre/post command
+    max_parallel: int = 4              # sources backed up at once by `backup --all` and `run-due`
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def default_state_dir() -> Path:
 # Each table: key -> (types accepted, required). bool is excluded from int explicitly below.
 _STR, _INT, _LIST, _DATE, _BOOL = (str,), (int,), (list,), (dt.date,), (bool,)
 _TABLES: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "rabtui": {"state_dir": (_STR, False), "command_timeout": (_INT, False)},
+    "rabtui": {"state_dir": (_STR, False), "command_timeout": (_INT, False), "max_parallel": (_INT, False)},
     "checkpoint": {
         "disc": (_STR, False),
         "drive": (_STR, False),
@@ -323,6 +324,8 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
     state_dir = _resolve(base, rab["state_dir"]) if "state_dir" in rab else default_state_dir()
     if rab.get("command_timeout", 1) < 1:
         raise r.error(("rabtui", "command_timeout"), "must be at least 1 (seconds)")
+    if rab.get("max_parallel", 1) < 1:
+        raise r.error(("rabtui", "max_parallel"), "must be at least 1 (sources at once)")
 
     cp = r.table("checkpoint", data.get("checkpoint", {}), ("checkpoint",))
     r.non_negative(cp, ("checkpoint",), "max_changed_files", "max_days")
@@ -433,7 +436,8 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
         raise r.error(*problem)
     return Config(
         path=path,
-        rabtui=Settings(state_dir=state_dir, command_timeout=rab.get("command_timeout", 3600)),
+        rabtui=Settings(state_dir=state_dir, command_timeout=rab.get("command_timeout", 3600),
+                        max_parallel=rab.get("max_parallel", 4)),
         checkpoint=checkpoint,
         retention=retention,
         notify=notify,

@@ -68,7 +68,7 @@ def test_all_sources_share_one_medium_and_the_worst_exit_wins(tmp_path, capsys):
     lab = Lab(tmp_path)
     _two_sources(lab, second_extra='pre_backup_commands = ["exit 4"]')
     assert _run(lab, "backup", "--all") == 1
-    rows = lab.store().all("SELECT source, medium, status FROM backups ORDER BY id")
+    rows = lab.store().all("SELECT source, medium, status FROM backups ORDER BY source")
     assert [(r["source"], r["medium"], r["status"]) for r in rows] == [("one", "m1", "completed"), ("two", "m1", "failed")]
     assert "error: backup of two failed: pre-backup command failed (exit 4)" in capsys.readouterr().out
     # the next run takes the next medium

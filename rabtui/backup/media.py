@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -71,7 +72,7 @@ def _probe(medium: Medium) -> dict:
 
 def _store_label(medium: Medium, label: dict) -> dict:
     path = Path(medium.path)
-    tmp = path / f"{LABEL}.tmp"
+    tmp = path / f"{LABEL}.tmp-{_writer()}"
     try:
         tmp.write_text(json.dumps(label, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path / LABEL)
@@ -145,9 +146,15 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     return {"label": label, **space(path)}
 
 
+def _writer() -> str:
+    """Names a temporary file apart from those of other processes and of this one's other backups
+    (they check the same medium at once)."""
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
 def _check_writable(medium: Medium) -> None:
     # os.access says yes to root even on a read-only mount: try it.
-    probe = Path(medium.path) / f".rabtui-write-test-{os.getpid()}"
+    probe = Path(medium.path) / f".rabtui-write-test-{_writer()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import signal
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 
-from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
+from .common import (LazyModule, TerminalPrompter, cancel_on_signals, lazy_function, load_config, open_store, print_json,
+                     warn_undelivered)
 
+batch = LazyModule("rabtui.backup.batch")
 jobs = LazyModule("rabtui.jobs")
 login_ahead = LazyModule("rabtui.login_ahead")
 locks = LazyModule("rabtui.locks")
@@ -74,14 +76,20 @@ def cmd_backup(args) -> int:
     try:
         store = open_store(cfg)
         # One medium for the whole run, as RAB does: all sources of the day on the same medium.
-        medium_id = cfg.medium(args.medium).id if args.medium else media.next_medium(cfg, store).id
-        worst = EXIT_OK
-        with progress.terminal_emit(verbose=args.verbose) as display:
-            for sid in ids:
+        medium = cfg.medium(args.medium) if args.medium else media.next_medium(cfg, store)
+        run_cancel = batch.RunCancel()
+        several = len(ids) > 1
+        with cancel_on_signals(run_cancel), progress.terminal_emit(verbose=args.verbose, several=several) as display:
+
+            def work(sid: str) -> int:
                 login = first_login if sid == ids[0] else None
-                code = _backup_one(cfg, store, sid, medium_id, display, args.job_id, login)
-                worst = worst_exit(worst, code)
-        return worst
+                return _backup_one(cfg, store, sid, medium.id, display.emit_for(sid), args.job_id, run_cancel, login)
+
+            if not several:
+                return work(ids[0])
+            with batch.day_medium(store, medium, display.emit_for(None)) as together:
+                codes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
+        return functools.reduce(worst_exit, codes, EXIT_OK)
     finally:
         if first_login is not None:
             first_login.close()
@@ -106,39 +114,28 @@ def _start_login(cfg, sid: str, *, remember: bool):
     return login
 
 
-def _backup_one(cfg, store, sid: str, medium_id: str, display, job_id: int | None, login=None) -> int:
+def _backup_one(cfg, store, sid: str, medium_id: str, emit, job_id: int | None, run_cancel, login=None) -> int:
+    """One source's backup as its own job; its outcome said on stderr when it failed. Runs in a
+    thread of its own when several sources run at once."""
     recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
-    recorder.handle_signals()
-    previous = _cancel_on_sigint(recorder)
+    if run_cancel.not_started(recorder):
+        if login is not None:
+            login.close()
+        print(fmt.lines(f"rabtui: {sid}: {batch.NOT_STARTED}"), file=sys.stderr)
+        return EXIT_FAILED
     prompter = recorder.prompter() if job_id is not None else TerminalPrompter()
     try:
-        outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, display.emit),
-                                 prompter=prompter, medium_id=medium_id, ssh=login)
+        with run_cancel.covering(recorder.cancel):
+            outcome = run_backup_job(cfg, store, sid, recorder, emit=progress.combine(recorder.emit, emit),
+                                     prompter=prompter, medium_id=medium_id, ssh=login)
     except LockBusy as exc:
         print(fmt.lines(f"rabtui: {sid}: {exc}"), file=sys.stderr)
         recorder.finish("failed", exc.exit_code, str(exc))
         return exc.exit_code
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if outcome.error:
         print(fmt.lines(f"rabtui: {sid}: {outcome.error}"), file=sys.stderr)
     warn_undelivered(outcome.notify_problems)
     return outcome.exit_code
-
-
-def _cancel_on_sigint(recorder: jobs.JobRecorder):
-    """The first Ctrl-C cancels the backup cleanly (it is recorded as cancelled); a second one interrupts."""
-
-    def on_sigint(signum, frame):
-        if recorder.cancel.is_set():
-            raise KeyboardInterrupt
-        print("\nrabtui: cancelling (Ctrl-C again to interrupt at once)", file=sys.stderr)
-        recorder.cancel.set()
-
-    try:
-        return signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:   # not the main thread
-        return signal.getsignal(signal.SIGINT)
 
 
 # --- status ----------------------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 import threading
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rabtui import fmt
@@ -137,3 +139,33 @@ class TerminalPrompter:
             if len(matches) == 1:
                 return matches[0]
             print(f"  please answer one of: {', '.join(choices)}", file=sys.stderr)
+
+
+@contextmanager
+def cancel_on_signals(cancel):
+    """For the duration: SIGTERM and SIGHUP cancel the work cleanly instead of killing it mid-write;
+    the first Ctrl-C does too (recorded as cancelled), a second one interrupts. `cancel` has `set()`
+    and `is_set()` (a threading.Event, a batch.RunCancel). Only the main thread can set handlers:
+    elsewhere nothing is changed."""
+
+    def on_signal(signum, frame):
+        cancel.set()
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print("\nrabtui: cancelling (Ctrl-C again to interrupt at once)", file=sys.stderr)
+        cancel.set()
+
+    handlers = {signal.SIGTERM: on_signal, signal.SIGHUP: on_signal, signal.SIGINT: on_sigint}
+    previous = {}
+    try:
+        for sig, handler in handlers.items():
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:   # not the main thread
+        pass
+    try:
+        yield cancel
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

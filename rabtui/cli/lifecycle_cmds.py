@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from datetime import datetime
@@ -11,11 +12,14 @@ from pathlib import Path
 from rabtui import fmt
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
 
-from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
+from .common import (LazyModule, TerminalPrompter, cancel_on_signals, lazy_function, load_config, open_store, print_json,
+                     warn_undelivered)
 
+batch = LazyModule("rabtui.backup.batch")
 catalog = LazyModule("rabtui.catalog")
 health = LazyModule("rabtui.health")
 jobs = LazyModule("rabtui.jobs")
+media = LazyModule("rabtui.backup.media")
 notify = LazyModule("rabtui.notify")
 retention = LazyModule("rabtui.backup.retention")
 schedule = LazyModule("rabtui.schedule")   # croniter
@@ -260,24 +264,11 @@ def cmd_run_due(args) -> int:
     store = open_store(cfg)
     now = _now(args)
     clock = now or datetime.now()
-    worst = EXIT_OK
-    for due in schedule.due_sources(cfg, store, clock):
-        print(f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})")
-        schedule.mark_run(store, due.source, due.slot)
-        recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
-        try:
-            outcome = run_backup_job(cfg, store, due.source, recorder, emit=recorder.emit,
-                                     prompter=recorder.prompter(), now=now)
-        except LockBusy as exc:   # a backup of this source is running already: it covers this slot
-            recorder.finish("cancelled", EXIT_OK, str(exc))
-            print(fmt.lines(f"{due.source}: {exc}"), file=sys.stderr)
-            continue
-        if outcome.error:
-            print(fmt.lines(f"{due.source}: {outcome.error}"), file=sys.stderr)
-        else:
-            print(fmt.name(f"{due.source}: {outcome.summary}"))
-        warn_undelivered(outcome.notify_problems)
-        worst = worst_exit(worst, outcome.exit_code)
+    due_now = list(schedule.due_sources(cfg, store, clock))
+    codes = []
+    if due_now:
+        codes = _run_due_backups(cfg, store, due_now, now)
+    worst = functools.reduce(worst_exit, codes, EXIT_OK)
     try:
         plan = retention.plan_cleanup(cfg, store, now=clock)
         if plan.delete or plan.leftovers or plan.refused:
@@ -291,6 +282,41 @@ def cmd_run_due(args) -> int:
     for src, path, why in health.due_checkpoints(cfg, store, clock):
         print(fmt.name(f"checkpoint due: {src}:{path}: {why}"))
     return worst
+
+
+def _run_due_backups(cfg, store, due_now: list, now: datetime | None) -> list[int]:
+    """The due sources' backups, up to max_parallel at once, all onto the day's medium (picked
+    once, before any starts); their exit codes."""
+    medium = media.next_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
+    run_cancel = batch.RunCancel()
+
+    def work(due) -> int:
+        print(f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})", flush=True)
+        recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
+        if run_cancel.not_started(recorder):   # still due: the next run-due takes it
+            print(fmt.lines(f"{due.source}: {batch.NOT_STARTED}"), file=sys.stderr)
+            return EXIT_FAILED
+        schedule.mark_run(store, due.source, due.slot)
+        try:
+            with run_cancel.covering(recorder.cancel):
+                outcome = run_backup_job(cfg, store, due.source, recorder, emit=recorder.emit,
+                                         prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
+        except LockBusy as exc:   # a backup of this source is running already: it covers this slot
+            recorder.finish("cancelled", EXIT_OK, str(exc))
+            print(fmt.lines(f"{due.source}: {exc}"), file=sys.stderr)
+            return EXIT_OK
+        if outcome.error:
+            print(fmt.lines(f"{due.source}: {outcome.error}"), file=sys.stderr)
+        else:
+            print(fmt.name(f"{due.source}: {outcome.summary}"), flush=True)
+        warn_undelivered(outcome.notify_problems)
+        return outcome.exit_code
+
+    with cancel_on_signals(run_cancel):
+        if len(due_now) == 1 or medium is None:
+            return [work(due) for due in due_now]
+        with batch.day_medium(store, medium) as together:
+            return batch.run_each(store, due_now, work, cfg.rabtui.max_parallel if together else 1)
 
 
 def cmd_schedule_install(args) -> int:

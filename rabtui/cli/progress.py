@@ -1,10 +1,15 @@
 """The terminal front of a running backup: a rich progress bar (bytes, rate, ETA, current file) and
-the step list on a terminal; plain timestamped lines otherwise (cron, logs).
+the step list on a terminal; plain timestamped lines otherwise (cron, logs). Several sources at
+once: one live line per running source on a terminal; otherwise plain lines, each prefixed with
+its source id.
+
+A display's `emit_for(source_id)` is the engine's callback for that source's backup.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -25,13 +30,21 @@ def combine(*emits: Emit) -> Emit:
 
 
 class PlainDisplay:
-    """Timestamped lines, one per step change, warning, error and result (and log lines with verbose)."""
+    """Timestamped lines, one per step change, warning, error and result (and log lines with verbose);
+    with `several`, each after the id of its source."""
 
-    def __init__(self, stream: TextIO | None = None, verbose: bool = False):
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False, several: bool = False):
         self.stream = stream or sys.stdout
         self.verbose = verbose
+        self.several = several
+        self._lock = threading.Lock()
 
-    def emit(self, event: Event) -> None:
+    def emit_for(self, source_id: str | None) -> Emit:
+        if not self.several or source_id is None:
+            return self.emit
+        return lambda event: self.emit(event, f"{fmt.name(source_id)}: ")
+
+    def emit(self, event: Event, prefix: str = "") -> None:
         if event.kind in (PROGRESS, ITEM):
             return
         if event.kind == STEP and event.data.get("state") == "running":
@@ -43,8 +56,9 @@ class PlainDisplay:
         text = fmt.name(event.message)
         if event.kind == RESULT:
             text += f": total {fmt.size(event.data.get('total_bytes'))}, new {fmt.size(event.data.get('new_bytes'))}"
-        self.stream.write(f"{stamp} {label}{text}\n")
-        self.stream.flush()
+        with self._lock:
+            self.stream.write(f"{stamp} {prefix}{label}{text}\n")
+            self.stream.flush()
 
     def close(self) -> None:
         pass
@@ -79,6 +93,9 @@ class RichDisplay:
         )
         self.task = None
         self.progress.start()
+
+    def emit_for(self, source_id: str | None) -> Emit:
+        return self.emit
 
     def _task(self):
         if self.task is None:
@@ -132,11 +149,100 @@ class RichDisplay:
         self.close()
 
 
-def terminal_emit(verbose: bool = False, tty: bool | None = None):
-    """A display for the current stdout: RichDisplay on a terminal, PlainDisplay otherwise.
+class RichSourcesDisplay:
+    """Several sources at once on a terminal: one live line per running source (its id, its step,
+    its rsync's bytes, rate and current file); warnings, errors and each result printed above the
+    lines, after the source's id. A source's line goes when its result comes."""
 
-    Use it as a context manager; its `.emit` is the engine's callback.
+    def __init__(self, verbose: bool = False):
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+        self.verbose = verbose
+        self._escape = escape
+        self.console = Console(stderr=False)
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[what]}"),
+            TextColumn("{task.fields[step]}"),
+            BarColumn(bar_width=20),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[current]}", style="dim"),
+            console=self.console,
+            transient=True,
+        )
+        self._tasks: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self.progress.start()
+
+    def emit_for(self, source_id: str | None) -> Emit:
+        if source_id is None:
+            return lambda event: self._print(event, "")
+        return lambda event: self._emit(source_id, event)
+
+    def _task(self, source_id: str):
+        with self._lock:
+            task = self._tasks.get(source_id)
+            if task is None:
+                task = self._tasks[source_id] = self.progress.add_task(
+                    source_id, total=None, what=self._escape(fmt.name(source_id)[:20]), step="starting", current="")
+            return task
+
+    def _emit(self, source_id: str, event: Event) -> None:
+        if event.kind == PROGRESS:
+            d = event.data
+            self.progress.update(self._task(source_id), completed=d.get("done_bytes") or 0, total=d.get("total_bytes"))
+            return
+        if event.kind == ITEM:
+            name = fmt.name(event.data.get("name", event.message))
+            self.progress.update(self._task(source_id), current=self._escape(name[-30:]))
+            return
+        if event.kind == STEP:
+            d = event.data
+            step = f"{d.get('step')}/7 {d.get('name')} {_STATE_MARK.get(d.get('state'), d.get('state'))}"
+            self.progress.update(self._task(source_id), step=self._escape(fmt.name(step)), current="")
+            if d.get("state") not in ("failed", "warning"):
+                return
+        if event.kind == RESULT:
+            with self._lock:
+                task = self._tasks.pop(source_id, None)
+            if task is not None:
+                self.progress.remove_task(task)
+        self._print(event, f"{fmt.name(source_id)}: ")
+
+    def _print(self, event: Event, prefix: str) -> None:
+        if event.kind == LOG and not self.verbose:
+            return
+        style = {WARNING: "yellow", ERROR: "bold red"}.get(event.kind, "")
+        if event.kind == STEP:
+            style = "bold red" if event.data.get("state") == "failed" else "yellow"
+        text = fmt.name(event.message)
+        if event.kind in (WARNING, ERROR):
+            text = f"{event.kind}: {text}"
+        if event.kind == RESULT:
+            d = event.data
+            text += f": total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
+        self.console.print(prefix + text, style=style, highlight=False, markup=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def terminal_emit(verbose: bool = False, tty: bool | None = None, several: bool = False):
+    """A display for the current stdout: RichDisplay on a terminal (RichSourcesDisplay for several
+    sources at once), PlainDisplay otherwise.
+
+    Use it as a context manager; its `.emit_for(source_id)` is the engine's callback.
     """
     if tty is None:
         tty = sys.stdout.isatty()
-    return RichDisplay(verbose=verbose) if tty else PlainDisplay(verbose=verbose)
+    if not tty:
+        return PlainDisplay(verbose=verbose, several=several)
+    return RichSourcesDisplay(verbose=verbose) if several else RichDisplay(verbose=verbose)

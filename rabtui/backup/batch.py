@@ -1,0 +1,103 @@
+"""Several sources in one run (`backup --all`, several ids, `run-due`): all onto the day's medium,
+as RAB does, up to `max_parallel` at once.
+
+Each source runs in a thread of its own, as its own job, under its own source lock and with its
+own database connection (Store keeps one per thread); a slow, hung or failing source holds only
+its own thread. The medium is mounted and checked once before any source starts, so that the
+backups neither mount and unmount it under each other nor race to label a new one.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Iterator, Sequence, TypeVar
+
+from rabtui.backup import media
+from rabtui.config import Medium
+from rabtui.errors import EXIT_FAILED, WorkFailed
+from rabtui.events import WARNING, Emit, Event, no_emit
+from rabtui.store import Store
+
+T = TypeVar("T")
+NOT_STARTED = "cancelled before it started"
+
+
+class RunCancel:
+    """One cancel for a whole run: sets the cancel event of every backup under way, and a source
+    whose turn comes after it is recorded cancelled instead of starting."""
+
+    def __init__(self):
+        self._set = threading.Event()
+        self._lock = threading.RLock()     # set() runs in a signal handler, maybe within covering()
+        self._events: set[threading.Event] = set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._set.set()
+            for event in self._events:
+                event.set()
+
+    def is_set(self) -> bool:
+        return self._set.is_set()
+
+    def not_started(self, recorder) -> bool:
+        """True, with the job recorded as cancelled, when the run was cancelled before this
+        source's turn came."""
+        if not self._set.is_set():
+            return False
+        recorder.finish("cancelled", EXIT_FAILED, NOT_STARTED)
+        return True
+
+    @contextmanager
+    def covering(self, event: threading.Event) -> Iterator[None]:
+        """While a backup runs: the run's cancel sets its cancel event too."""
+        with self._lock:
+            self._events.add(event)
+            if self._set.is_set():
+                event.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._events.discard(event)
+
+
+@contextmanager
+def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[bool]:
+    """The run's medium, mounted for the whole run (when it has a device) and checked once, an
+    empty one labelled now. Yields whether the sources may run at once: not when it could not be
+    mounted (each source then tries at its step 2 in turn, and its job says why it failed). A
+    check that fails is left to each source's step 2 too, which records the reason in its job."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(media.mounted(medium, emit))
+        except WorkFailed as exc:
+            emit(Event(WARNING, str(exc)))
+            mounted = False
+        else:
+            mounted = True
+            try:
+                media.check_medium(medium, emit, store)
+            except WorkFailed:
+                pass
+        yield mounted
+
+
+def run_each(store: Store, items: Sequence[T], work: Callable[[T], int], max_parallel: int) -> list[int]:
+    """`work(item)` for every item, up to `max_parallel` at once; their exit codes in order.
+
+    A worker thread's database connection is closed after each item, not left to the garbage
+    collector when the pool's threads end."""
+    if max_parallel <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+
+    def one(item: T) -> int:
+        try:
+            return work(item)
+        finally:
+            store.close()
+
+    with ThreadPoolExecutor(max_workers=min(max_parallel, len(items)), thread_name_prefix="backup") as pool:
+        return list(pool.map(one, items))

@@ -1,0 +1,262 @@
+"""Several sources at once (`backup --all`, several ids, `run-due`) with `max_parallel`: all onto
+the day's medium, one job per source, a hung or failing source holds back no other, the exit code
+is the worst, and parallel writers never see "database is locked" (real rsync, real sshd)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.cli.progress import PlainDisplay, RichSourcesDisplay, terminal_emit
+from rabtui.config import ConfigError
+from rabtui.events import PROGRESS, RESULT, STEP, WARNING, Event
+from tests.trees import Lab, ssh_source_lines, write_files
+
+
+def _sources(lab: Lab, names: list[str], files: int = 40, extra: dict[str, str] | None = None,
+             rabtui: str = "") -> None:
+    """Local sources `names`, each with one directory of `files` small files (and a subdirectory);
+    `extra`: more lines of a source's table; `rabtui`: more lines of the [rabtui] table."""
+    text = ""
+    for name in names:
+        root = lab.src / name
+        write_files(root, {f"f{i:03}": f"{name} {i}" for i in range(files)} | {"sub/deep": name})
+        text += f'[[sources]]\nid = "{name}"\n{(extra or {}).get(name, "")}\n[[sources.directories]]\npath = "{root}"\n'
+    lab.write(text)
+    if rabtui:
+        lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", f"[rabtui]\n{rabtui}\n", 1))
+
+
+def _run(lab: Lab, *argv: str) -> int:
+    return main(["--config", str(lab.config_path), *argv])
+
+
+def _tree_files(root) -> set[bytes]:
+    """Every file below `root`, as the catalog names it: relative to /."""
+    return {os.path.join(dirpath, name).lstrip(b"/")
+            for dirpath, _, names in os.walk(os.fsencode(root)) for name in names}
+
+
+def _catalog(store, backup_id: int) -> set[bytes]:
+    """The files the catalog says the backup holds: versions of its source on its medium whose
+    range of backup ids holds its id."""
+    rows = store.all("SELECT p.path FROM backups b JOIN paths p ON p.source=b.source"
+                     " JOIN versions v ON v.path_id=p.id AND v.medium=b.medium"
+                     " WHERE b.id=:b AND v.first_backup<=:b AND v.last_backup>=:b", {"b": backup_id})
+    return {bytes(r["path"]) for r in rows}
+
+
+def _spans(store) -> dict[str, tuple[float, float]]:
+    """Each backup's real time span (its steps' first start, last end), by source."""
+    rows = store.all("SELECT b.source, MIN(s.started) AS a, MAX(s.finished) AS z FROM backups b"
+                     " JOIN backup_steps s ON s.backup_id=b.id GROUP BY b.id")
+    return {r["source"]: (r["a"], r["z"]) for r in rows}
+
+
+def _no_locked_anywhere(lab: Lab, store, *texts: str) -> None:
+    seen = list(texts)
+    seen += [r["message"] or "" for r in store.all("SELECT message FROM events")]
+    seen += [r["summary"] or "" for r in store.all("SELECT summary FROM jobs")]
+    seen += [r["reason"] or "" for r in store.all("SELECT reason FROM backups")]
+    for _, medium in lab.media:
+        seen += [p.read_text(errors="replace") for p in medium.glob("*/backup-*/backup.log")]
+    logs = lab.state / "logs"
+    if logs.is_dir():
+        seen += [p.read_text(errors="replace") for p in logs.iterdir() if p.is_file()]
+    assert not [t for t in seen if "locked" in t.lower()]
+
+
+def test_max_parallel_default_and_bounds(tmp_path):
+    lab = Lab(tmp_path)
+    assert lab.local().rabtui.max_parallel == 4
+    lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\nmax_parallel = 8\n", 1))
+    assert lab.load().rabtui.max_parallel == 8
+    lab.config_path.write_text(lab.config_path.read_text().replace("max_parallel = 8", "max_parallel = 0"))
+    with pytest.raises(ConfigError, match=r"rabtui.toml:2: rabtui.max_parallel: must be at least 1"):
+        lab.load()
+    assert _run(lab, "backup", "--all") == 2
+
+
+def test_eight_sources_at_once_all_complete_with_their_catalogs(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    names = [f"s{i}" for i in range(8)]
+    # a pre-command that takes a moment: the eight runs are under way at the same time
+    pre = 'pre_backup_commands = ["sleep 1"]'
+    _sources(lab, names, files=1000, extra={n: pre for n in names}, rabtui="max_parallel = 8")
+    assert _run(lab, "backup", "--all") == 0
+    out, err = capsys.readouterr()
+    store = lab.store()
+    rows = store.all("SELECT * FROM backups ORDER BY source")
+    assert [(r["source"], r["medium"], r["status"]) for r in rows] == [(n, "m1", "completed") for n in names]
+    for row in rows:
+        assert _catalog(store, row["id"]) == _tree_files(lab.src / row["source"]), row["source"]
+    jobs = store.all("SELECT target, status, exit_code FROM jobs ORDER BY target")
+    assert [(j["target"], j["status"], j["exit_code"]) for j in jobs] == [(n, "completed", 0) for n in names]
+    spans = _spans(store).values()
+    assert max(a for a, _ in spans) < min(z for _, z in spans), "the eight backups did not run at the same time"
+    # without a terminal: plain lines, each after its source's id
+    for name in names:
+        assert f" {name}: step 5/7 rsync: ok" in out and f" {name}: backup of {name}: completed" in out
+    # again on the same medium, each linked to its first backup, a file changed and one added
+    for name in names:
+        write_files(lab.src / name, {"f000": "changed", "new": name})
+    assert _run(lab, "backup", "--all", "--medium", "m1") == 0
+    out2, err2 = capsys.readouterr()
+    rows = store.all("SELECT * FROM backups WHERE id > 8 ORDER BY source")
+    assert [(r["source"], r["medium"], r["status"]) for r in rows] == [(n, "m1", "completed") for n in names]
+    for row in rows:
+        assert _catalog(store, row["id"]) == _tree_files(lab.src / row["source"]), row["source"]
+    _no_locked_anywhere(lab, store, out, err, out2, err2)
+
+
+def test_a_hung_and_a_failing_source_hold_back_no_other(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    names = ["hung", "bad", "ok1", "ok2", "ok3"]
+    extra = {"hung": 'pre_backup_commands = ["sleep 30"]', "bad": 'pre_backup_commands = ["exit 4"]'}
+    _sources(lab, names, extra=extra, rabtui="max_parallel = 3\ncommand_timeout = 2")
+    started = time.monotonic()
+    assert _run(lab, "backup", "--all") == 1          # the worst of 1, 1, 0, 0, 0
+    assert time.monotonic() - started < 25
+    out = capsys.readouterr().out
+    store = lab.store()
+    rows = {r["source"]: r for r in store.all("SELECT * FROM backups")}
+    assert {n: rows[n]["status"] for n in names} == {"hung": "failed", "bad": "failed", "ok1": "completed",
+                                                     "ok2": "completed", "ok3": "completed"}
+    assert "pre-backup command timed out after 2 s" in rows["hung"]["reason"]
+    assert "pre-backup command failed (exit 4)" in rows["bad"]["reason"]
+    # the three good ones (two of them queued behind the hung one and the failing one) ended first
+    assert max(rows[n]["finished"] for n in ("ok1", "ok2", "ok3")) < rows["hung"]["finished"]
+    assert " bad: error: backup of bad failed: pre-backup command failed (exit 4)" in out
+    assert " hung: error: backup of hung failed: pre-backup command timed out after 2 s" in out
+    assert {r["medium"] for r in rows.values()} == {"m1"}
+    jobs = {j["target"]: j for j in store.all("SELECT * FROM jobs")}
+    assert {n: jobs[n]["exit_code"] for n in names} == {"hung": 1, "bad": 1, "ok1": 0, "ok2": 0, "ok3": 0}
+
+
+def test_run_due_runs_the_due_sources_at_once_onto_one_medium(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    names = ["a", "b", "c"]
+    extra = {n: 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 1"]' for n in names}
+    _sources(lab, names, extra=extra)
+    assert _run(lab, "run-due", "--now", "2026-10-01T03:00") == 0
+    out = capsys.readouterr().out
+    for name in names:
+        assert f"{name}: due (schedule time 2026-10-01 02:00)" in out and f"{name}: completed" in out
+    store = lab.store()
+    rows = store.all("SELECT source, medium, status FROM backups ORDER BY source")
+    # one medium for the whole run (before, each source took the next medium of the rotation)
+    assert [(r["source"], r["medium"], r["status"]) for r in rows] == [(n, "m1", "completed") for n in names]
+    spans = _spans(store).values()
+    assert max(a for a, _ in spans) < min(z for _, z in spans), "run-due ran the sources one after another"
+    assert [j["status"] for j in store.all("SELECT status FROM jobs")] == ["completed"] * 3
+    _no_locked_anywhere(lab, store, out)
+
+
+def test_two_sources_over_ssh_at_once(tmp_path, sshd, capsys):
+    lab = Lab(tmp_path)
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    text = ""
+    for name in ("web", "db"):
+        write_files(lab.src / name, {f"f{i}": f"{name}{i}" for i in range(30)} | {"d/x": name})
+        text += ssh_source_lines(sshd, name) + f'[[sources.directories]]\npath = "{lab.src / name}"\n'
+    lab.write(text)
+    assert _run(lab, "backup", "web", "db") == 0
+    store = lab.store()
+    rows = store.all("SELECT * FROM backups ORDER BY source")
+    assert [(r["source"], r["medium"], r["status"]) for r in rows] == [("db", "m1", "completed"),
+                                                                       ("web", "m1", "completed")]
+    for row in rows:
+        assert _catalog(store, row["id"]) == _tree_files(lab.src / row["source"])
+    _no_locked_anywhere(lab, store, *capsys.readouterr())
+
+
+def test_a_new_medium_is_labelled_once_before_the_sources_start(tmp_path):
+    lab = Lab(tmp_path)
+    _sources(lab, [f"s{i}" for i in range(4)], files=5)
+    assert _run(lab, "backup", "--all") == 0
+    medium = lab.media[0][1]
+    assert sorted(p.name for p in medium.iterdir()) == [".rabtui-medium", "s0", "s1", "s2", "s3"]
+
+
+def test_displays_of_several_sources():
+    import io
+
+    stream = io.StringIO()
+    plain = PlainDisplay(stream=stream, several=True)
+    plain.emit_for("web")(Event(WARNING, "careful"))
+    plain.emit_for(None)(Event(WARNING, "medium m1: empty, labelled now"))
+    lines = [line.split(" ", 2)[2] for line in stream.getvalue().splitlines()]
+    assert lines == ["web: warning: careful", "warning: medium m1: empty, labelled now"]
+    assert isinstance(terminal_emit(tty=False, several=True), PlainDisplay)
+
+    with RichSourcesDisplay() as rich:
+        for sid in ("web", "db"):
+            rich.emit_for(sid)(Event(STEP, "step 5/7 rsync: running", {"step": 5, "name": "rsync", "state": "running"}))
+            rich.emit_for(sid)(Event(PROGRESS, data={"done_bytes": 10, "total_bytes": 100}))
+        assert sorted(t.fields["what"] for t in rich.progress.tasks) == ["db", "web"]   # one live line each
+        assert {t.fields["step"] for t in rich.progress.tasks} == {"5/7 rsync ..."}
+        rich.emit_for("web")(Event(RESULT, "backup of web: completed", {"total_bytes": 1, "new_bytes": 1}))
+        assert [t.fields["what"] for t in rich.progress.tasks] == ["db"]
+
+
+def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
+    import contextlib
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    lab = Lab(tmp_path)
+    seconds = f"{30 + time.time() % 1:.6f}"
+    pre = f'pre_backup_commands = ["sleep {seconds}"]'
+    _sources(lab, ["a", "b", "c"], files=3, extra={n: pre for n in "abc"}, rabtui="max_parallel = 2")
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:    # read-only and apart from Store: the child may still be creating the database
+            with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
+                running = db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if running == 2:
+            break
+    else:
+        child.kill()
+        pytest.fail("two backups never reached their pre-backup command")
+    store = lab.store()
+    # the UI's view of the jobs: each source under way is a running job of its own
+    from rabtui.tui import queries
+
+    running = queries.poll_jobs(store).running
+    assert sorted((j["kind"], j["target"]) for j in running) == [("backup", "a"), ("backup", "b")]
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 1, err
+    jobs = {j["target"]: (j["status"], j["summary"]) for j in store.all("SELECT * FROM jobs")}
+    assert sorted(s for s, _ in jobs.values()) == ["cancelled"] * 3, jobs
+    assert "cancelled before it started" in [s for _, s in jobs.values()]
+    assert b"cancelled before it started" in err
+    left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True).stdout
+    assert left == ""
+
+
+def test_a_medium_that_cannot_be_mounted_fails_each_source_in_its_own_job(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    _sources(lab, ["a", "b", "c"], files=3)
+    medium_path = f'path = "{lab.media[0][1]}"\n'
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        medium_path, medium_path + f'device = "{tmp_path / "no-such-device"}"\n', 1))
+    assert _run(lab, "backup", "--all") == 1
+    out = capsys.readouterr().out
+    assert f"warning: medium m1: cannot mount {tmp_path / 'no-such-device'}" in out
+    store = lab.store()
+    jobs = store.all("SELECT target, status FROM jobs ORDER BY target")
+    assert [(j["target"], j["status"]) for j in jobs] == [("a", "failed"), ("b", "failed"), ("c", "failed")]
+    for name in "abc":
+        assert f" {name}: error: backup of {name} failed: medium m1: cannot mount" in out
