@@ -13,6 +13,7 @@ grows with changes, not with the number of backups.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -221,6 +222,33 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def _schema_script(insert: str = "") -> str:
+    """The tables and the schema version, in one transaction."""
+    return (f"BEGIN IMMEDIATE;\n{SCHEMA}\nINSERT {insert} INTO meta(key, value)"
+            f" VALUES ('schema_version', '{SCHEMA_VERSION}');\nCOMMIT;")
+
+
+def _create(path: Path) -> None:
+    """A new database, made whole beside its place (0600: SQLite gives its -wal and -shm files the
+    database's mode) and linked into it: another process opening it at the same time (run-due and
+    the UI started together) finds no file or the whole database, never an empty or half-made one."""
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+    try:
+        privacy.create_private_file(tmp)
+        conn = connect(tmp)
+        try:
+            conn.executescript(_schema_script())
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:       # made by another process meanwhile, or an empty file of old
+            pass
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 class Store:
     """The state database of one `state_dir`. Safe to share between threads (one connection each)."""
 
@@ -229,20 +257,12 @@ class Store:
         privacy.private_dir(self.state_dir)
         self.path = self.state_dir / "rabtui.db"
         self._local = threading.local()
-        existed = check_usable(self.state_dir, self.path)
-        if not existed:                # SQLite gives its -wal and -shm files the database's mode
-            try:
-                privacy.create_private_file(self.path)
-            except FileExistsError:
-                pass
         try:
+            if not check_usable(self.state_dir, self.path):
+                _create(self.path)
             conn = self.conn
-            if existed:
-                check_tables(conn, self.path)
-            conn.executescript(SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            check_tables(conn, self.path)
+            conn.executescript(_schema_script("OR IGNORE"))   # tables added by a newer version, if any
         except sqlite3.Error as exc:
             self.close()
             raise state_failure(exc, self.path) from None

@@ -106,6 +106,8 @@ def check_usable(state_dir: Path, path: Path) -> bool:
 def check_tables(conn: sqlite3.Connection, path: Path) -> None:
     """An existing database must hold rabtui's tables: never fill a foreign or emptied file anew."""
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not have:      # a database another process has just made and not filled yet: new
+        return
     missing = [t for t in CORE_TABLES if t not in have]
     if missing:
         raise damaged(path, f"tables missing: {', '.join(missing)}")

@@ -267,3 +267,19 @@ def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
     assert "discs verified again: none" in done.stdout, done.stdout
     state = lab.store().one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
     assert state == "written"
+
+
+def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):
+    """A new state database is filled in one transaction: a process that opens it meanwhile (run-due
+    and the UI started together) finds it empty or whole, never "damaged"."""
+    import subprocess
+    import sys
+
+    for attempt in range(5):
+        state = tmp_path / f"state{attempt}"
+        (state / "locks").mkdir(parents=True)          # rabtui has run here: an empty file would be damage
+        code = "import sys; from rabtui.store import Store; Store(sys.argv[1]).close()"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(state)], stderr=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+        errors = [p.communicate()[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
