@@ -251,9 +251,6 @@ class _Run:
                 user = self._ssh.open(self.cancel)
             except (WorkFailed, MissingTool) as exc:   # MissingTool: no ssh
                 self._fail_step(1, str(exc))
-            if self._ssh.taken_over:
-                self.emit(Event(LOG, "the login was started ahead, before the configuration was read "
-                                     "(as this command line's last run started it)"))
         where = "local machine" if self.source.is_local else self.source.host
         self.step(1, "ok", f"{user} on {where}")
 

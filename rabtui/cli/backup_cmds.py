@@ -16,7 +16,6 @@ from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
 from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
 
 jobs = LazyModule("rabtui.jobs")
-login_ahead = LazyModule("rabtui.login_ahead")
 locks = LazyModule("rabtui.locks")
 media = LazyModule("rabtui.backup.media")
 media_state = LazyModule("rabtui.backup.media_state")
@@ -70,7 +69,7 @@ def cmd_backup(args) -> int:
                          hint="sources: " + ", ".join(s.id for s in cfg.sources))
     if args.job_id is not None and len(ids) != 1:
         raise UsageError("--job-id goes with exactly one source")
-    first_login = _start_login(cfg, ids[0], remember=args.job_id is None)
+    first_login = _start_login(cfg, ids[0])
     try:
         store = open_store(cfg)
         # One medium for the whole run, as RAB does: all sources of the day on the same medium.
@@ -87,22 +86,18 @@ def cmd_backup(args) -> int:
             first_login.close()
 
 
-def _start_login(cfg, sid: str, *, remember: bool):
-    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up;
-    or taken over when this command line's last run had it started before the configuration was
-    read (login_ahead.py; a run for the TUI's jobs, each with its own command line, is not
-    remembered). Should it not even start, step 1 tries again and records why."""
+def _start_login(cfg, sid: str):
+    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up.
+    Should it not even start, step 1 tries again and records why."""
     source = cfg.source(sid)
     if source.is_local:
         return None
     login = shared_ssh.SharedConnection(cfg, source)
     try:
-        login.start(login_ahead.take())
+        login.start()
     except (RabtuiError, OSError):
         login.close()
         return None
-    if remember:
-        login.remember(cfg.path)
     return login
 
 
