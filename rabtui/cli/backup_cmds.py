@@ -10,18 +10,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import fmt
+from rabtui import fmt, jobs, locks, shared_ssh
+from rabtui.backup import media, media_state
+from rabtui.backup.as_job import run_backup_job
 from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.store import COMPLETE_SQL
 
-from .common import LazyModule, TerminalPrompter, lazy_function, load_config, open_store, print_json, warn_undelivered
-
-jobs = LazyModule("rabtui.jobs")
-locks = LazyModule("rabtui.locks")
-media = LazyModule("rabtui.backup.media")
-media_state = LazyModule("rabtui.backup.media_state")
-progress = LazyModule("rabtui.cli.progress")   # the displays import the engine's events
-run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")
-shared_ssh = LazyModule("rabtui.shared_ssh")
+from . import progress
+from .common import TerminalPrompter, load_config, open_store, print_json, warn_undelivered
 
 
 def register(sub) -> None:
@@ -154,8 +150,6 @@ def _iso(ts: float | None) -> str | None:
 
 
 def gather_status(cfg, store) -> dict:
-    from rabtui.store import COMPLETE_SQL   # here: a backup starts its login before sqlite is loaded
-
     sources = []
     for s in cfg.sources:
         last = store.one("SELECT * FROM backups WHERE source=? ORDER BY started DESC, id DESC LIMIT 1", (s.id,))

@@ -6,16 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from rabtui import privacy
+from rabtui import config as configmod
+from rabtui import config_safety, config_write, notify, privacy
+from rabtui.backup import media_state
 from rabtui.errors import UsageError
 
-from .common import LazyModule, open_store
-
-configmod = LazyModule("rabtui.config")
-config_safety = LazyModule("rabtui.config_safety")
-media_state = LazyModule("rabtui.backup.media_state")
-config_write = LazyModule("rabtui.config_write")   # tomli-w: only `init` loads it
-notify = LazyModule("rabtui.notify")
+from .common import open_store
 
 
 def register(sub) -> None:

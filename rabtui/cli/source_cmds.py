@@ -6,16 +6,13 @@ import time
 
 from typing import TYPE_CHECKING
 
+from rabtui import events, remote, shared_ssh
 from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
 
-from .common import LazyModule, TerminalPrompter, load_config, print_json
+from .common import TerminalPrompter, load_config, print_json
 
 if TYPE_CHECKING:
     from rabtui.config import Source
-
-events = LazyModule("rabtui.events")
-remote = LazyModule("rabtui.remote")   # paramiko: `sources trust`, and `sources test` when a login fails
-shared_ssh = LazyModule("rabtui.shared_ssh")
 
 
 def register(sub) -> None:

@@ -7,17 +7,16 @@ loads it.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 
 from rabtui import fmt, privacy
+from rabtui import jobs as jobsmod
 from rabtui.errors import UsageError
 
-from .common import LazyModule, is_tty, load_config, open_store, print_json
-
-jobsmod = LazyModule("rabtui.jobs")
-logging = LazyModule("logging")   # only the TUI's log file needs it
+from .common import is_tty, load_config, open_store, print_json
 
 
 def register(sub) -> None:
