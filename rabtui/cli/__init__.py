@@ -12,7 +12,7 @@ import sqlite3
 import sys
 
 from rabtui import __version__, fmt
-from rabtui.errors import EXIT_USAGE, RabtuiError
+from rabtui.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RabtuiError
 from rabtui.store_check import state_failure
 
 from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
@@ -98,15 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         func = tui_cmds.open_tui
     try:
-        return int(func(args) or 0)
+        return int(func(args) or EXIT_OK)
     except RabtuiError as exc:
         _say(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rabtui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
     except Exception as exc:
         failure = _state_failure(exc)
         if failure is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from rabtui import fmt, jobs, locks, shared_ssh
 from rabtui.backup import media, media_state
 from rabtui.backup.as_job import run_backup_job
-from rabtui.errors import EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.errors import EXIT_OK, EXIT_USAGE, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import COMPLETE_SQL
 
 from . import progress
@@ -35,7 +35,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("media", help="media of the rotation")
     group = p.add_subparsers(dest="media_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
     q = group.add_parser("label", help="write a medium's label file (.rabtui-medium)")
     q.add_argument("id", metavar="ID")
     q.add_argument("--force", action="store_true", help="label a medium that holds files but no label, or one rabtui has used"

@@ -13,7 +13,7 @@ from rabtui import restore as restoremod
 from rabtui.backup import retention
 from rabtui.backup.as_job import run_backup_job
 from rabtui.checkpoint import triggers
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import Store
 
 from .common import TerminalPrompter, load_config, open_store, print_json, warn_undelivered
@@ -64,7 +64,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("schedule", help="timers that call run-due")
     g2 = p.add_subparsers(dest="schedule_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
     q = g2.add_parser("install", help="print (or with --write install) a systemd service + timer and the crontab line")
     q.add_argument("--write", action="store_true")
     q.add_argument("--unit-dir", metavar="DIR", help=argparse.SUPPRESS)

@@ -9,7 +9,7 @@ from pathlib import Path
 from rabtui import config as configmod
 from rabtui import config_safety, config_write, notify, privacy
 from rabtui.backup import media_state
-from rabtui.errors import UsageError
+from rabtui.errors import EXIT_OK, UsageError
 
 from .common import open_store
 
@@ -32,7 +32,7 @@ def cmd_init(args) -> int:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(config_write.starter_text())
     print(f"wrote {path}; edit it, then run: rabtui check-config")
-    return 0
+    return EXIT_OK
 
 
 def cmd_check_config(args) -> int:
@@ -64,4 +64,4 @@ def cmd_check_config(args) -> int:
             if s.is_local and not os.path.isdir(d.path):
                 print(f"  warning: source {s.id}: directory {d.path} does not exist on this machine",
                       file=sys.stderr)
-    return 0
+    return EXIT_OK

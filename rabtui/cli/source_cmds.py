@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rabtui import events, remote, shared_ssh
-from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RabtuiError, UsageError
 
 from .common import TerminalPrompter, load_config, print_json
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def register(sub) -> None:
     p = sub.add_parser("sources", help="list the sources, test that they are reachable, trust host keys")
     group = p.add_subparsers(dest="sources_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
 
     q = group.add_parser("list", help="the configured sources")
     q.add_argument("--json", action="store_true", help="machine-readable output")
