@@ -4,6 +4,7 @@ line loads textual only when the UI opens."""
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import rabtui
 
@@ -16,6 +17,16 @@ def engine_modules() -> list[str]:
         if not info.name.startswith(FRONTS):
             names.append(info.name)
     return names
+
+
+def test_the_layer_contracts_of_pyproject_hold():
+    """import-linter's contracts (pyproject.toml): the engine never imports the fronts, textual or
+    rich; the UI never imports the command line; no import cycles."""
+    root = Path(rabtui.__file__).resolve().parent.parent
+    out = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache", "--no-logo"],
+                         cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 kept, 0 broken" in out.stdout
 
 
 def test_engine_does_not_import_textual_or_rich():
