@@ -39,7 +39,7 @@ RUNNER = """
 import json, sys
 try:
     from rabtui.program import main
-except ImportError:   # an earlier rabtui (bench_ab.py), from before the login started ahead
+except ImportError:   # an earlier rabtui (bench_ab.py), from before program.py
     from rabtui.cli import main
 code = main(sys.argv[2:])
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
