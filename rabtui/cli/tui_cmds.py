@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from rabtui import fmt, privacy
+from rabtui import demo, fmt, privacy
 from rabtui import jobs as jobsmod
 from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -75,8 +75,6 @@ def open_tui(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from rabtui import demo
-
     path = demo.build(Path(args.dir) if args.dir else None, fresh=args.fresh, progress=lambda m: print(m, file=sys.stderr))
     print(f"demo config: {path}")
     if args.no_open:
