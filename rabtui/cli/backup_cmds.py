@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import fmt, jobs, locks, shared_ssh
-from rabtui.backup import media, media_state
+from rabtui.backup import media
 from rabtui.backup.as_job import run_backup_job
 from rabtui.errors import EXIT_OK, EXIT_USAGE, LockBusy, RabtuiError, UsageError, worst_exit
 from rabtui.store import COMPLETE_SQL
@@ -277,5 +277,5 @@ def cmd_status(args) -> int:
 
 def cmd_media_label(args) -> int:
     cfg = load_config(args, check_media=False)
-    print(media_state.label_medium(open_store(cfg), cfg.medium(args.id), force=args.force))
+    print(media.label_medium(open_store(cfg), cfg.medium(args.id), force=args.force))
     return EXIT_OK
