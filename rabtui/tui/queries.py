@@ -225,7 +225,7 @@ def media(cfg: Config, store: Store) -> list[MediumRow]:
     for m in cfg.media:
         try:
             found = mediamod.read_label(m.path)
-            label = str(found.get("id")) if found is not None else "no label"
+            label = str(found.get("id", found)) if found is not None else "no label"
         except WorkFailed as exc:   # a label that cannot be read is shown, not raised
             label = f"unreadable: {exc}"
         total = free = None
