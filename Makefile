@@ -21,6 +21,7 @@ demo: sysdeps venv
 	$(VENV)/bin/rabtui demo
 
 test: sysdeps venv
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest -q -p no:cacheprovider
 
 screenshots: sysdeps venv

@@ -36,16 +36,15 @@ from tests.sshd import start_sshd  # noqa: E402
 # Peak RSS from VmHWM (this process image only): ru_maxrss would carry over, across exec, the
 # size of the benchmark process that forked it.
 RUNNER = """
-import gc, json, sys
+import json, sys
 try:
     from rabtui.program import main
-except ImportError:   # an earlier rabtui (bench_ab.py), from before the login started ahead
+except ImportError:   # an earlier rabtui (bench_ab.py), from before program.py
     from rabtui.cli import main
 code = main(sys.argv[2:])
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 with open(sys.argv[1], "w") as f:
     json.dump({"code": code, "maxrss_kb": hwm}, f)
-gc.freeze()   # as rabtui.program.run does
 """
 
 

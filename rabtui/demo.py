@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from rabtui.errors import EXIT_FAILED
+
 SOURCE_ID = "demo-host"
 DISC = "16MiB"
 
@@ -113,7 +115,7 @@ def run_backup_job(cfg, store, source_id: str) -> str:
     from rabtui.jobs import JobRecorder
 
     recorder = JobRecorder(store, "backup", source_id, f"backup {source_id}", argv=["rabtui", "demo"])
-    status, code, summary = "failed", 1, ""
+    status, code, summary = "failed", EXIT_FAILED, ""
     try:
         result = run_backup(cfg, store, source_id, emit=recorder.emit, cancel=recorder.cancel,
                             job_id=recorder.job_id)

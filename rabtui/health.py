@@ -32,6 +32,7 @@ from pathlib import Path
 
 from rabtui import jobs as jobsmod
 from rabtui import privacy
+from rabtui.checkpoint import triggers
 from rabtui.config import Config
 from rabtui.store import COMPLETE_SQL, KEPT, Store
 
@@ -186,45 +187,9 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
     return out
 
 
-def due_checkpoints(cfg: Config, store: Store, now: datetime | None = None) -> list[tuple[str, str, str]]:
-    """(source, dir, why) for each directory whose checkpoint is due, from the checkpoint triggers
-    when that module is there, else from dir_state."""
-    now = now or datetime.now()
-    try:
-        from rabtui.checkpoint import triggers
-    except ImportError:
-        triggers = None
-    if triggers is not None:
-        return [(st.source, st.path, "; ".join(st.reasons) or "due")
-                for st in triggers.due(cfg, store, now=now.timestamp())]
-    out = []
-    ts = now.timestamp()
-    for s in cfg.sources:
-        for d in s.directories:
-            row = store.one("SELECT * FROM dir_state WHERE source=? AND path=?", (s.id, d.path))
-            first = store.one(
-                f"SELECT MIN(b.started) AS t FROM backups b JOIN backup_dirs bd ON bd.backup_id=b.id"
-                f" WHERE b.source=? AND bd.path=? AND b.status IN {COMPLETE_SQL}", (s.id, d.path))
-            if row is None and (first is None or first["t"] is None):
-                continue
-            changed = row["changed_since_checkpoint"] if row else 0
-            since = (row["last_checkpoint_time"] if row else None) or (first["t"] if first else None)
-            why = None
-            if row is not None and row["did_not_fit"]:
-                why = "a backup did not fit on its medium"
-            elif changed > cfg.max_changed_files(d):
-                why = f"{changed} files changed since the last checkpoint (max {cfg.max_changed_files(d)})"
-            elif since is not None and (ts - since) / 86400 > cfg.max_days(d):
-                what = "the last checkpoint" if row is not None and row["last_checkpoint_time"] else "the first backup"
-                why = f"{(ts - since) / 86400:.0f} days since {what} (max {cfg.max_days(d)})"
-            if why:
-                out.append((s.id, d.path, why))
-    return out
-
-
 def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
-    return [Problem(f"checkpoint:{s}:{p}", WARNING, f"checkpoint due for {s}:{p}: {why}")
-            for s, p, why in due_checkpoints(cfg, store, now)]
+    return [Problem(f"checkpoint:{st.key}", WARNING, f"checkpoint due for {st.key}: {'; '.join(st.reasons)}")
+            for st in triggers.due(cfg, store, now=now.timestamp())]
 
 
 def _discs(store: Store) -> list[Problem]:

@@ -12,11 +12,13 @@ import os
 import re
 import select
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping, Sequence
 
 from rabtui import privacy
@@ -42,8 +44,6 @@ PACKAGES = {
 
 def which(program: str) -> str:
     """Full path of `program`, or MissingTool with the apt-get line that installs it."""
-    import shutil   # here: this module is loaded before a backup's login starts (login_ahead.py)
-
     found = shutil.which(program) or (
         f"/usr/sbin/{program}" if os.access(f"/usr/sbin/{program}", os.X_OK) else None
     )
@@ -55,18 +55,15 @@ def which(program: str) -> str:
     return found
 
 
+@dataclass
 class Completed:
-    """A process that has ended. (A plain class: this module is loaded before a backup's login
-    starts, and dataclasses takes as long to import as the rest of it.)"""
+    """A process that has ended."""
 
-    def __init__(self, argv: list[str], returncode: int, stdout: bytes = b"",
-                 stderr_tail: list[str] | None = None, seconds: float = 0.0):
-        self.argv, self.returncode, self.stdout = argv, returncode, stdout
-        self.stderr_tail = [] if stderr_tail is None else stderr_tail
-        self.seconds = seconds
-
-    def __repr__(self) -> str:
-        return f"Completed(argv={self.argv!r}, returncode={self.returncode})"
+    argv: list[str]
+    returncode: int
+    stdout: bytes = field(default=b"", repr=False)
+    stderr_tail: list[str] = field(default_factory=list, repr=False)
+    seconds: float = field(default=0.0, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 OUT_FORMAT = "%i|%l|%M|%n"
 ENV = {"LC_ALL": "C", "TZ": "UTC"}
@@ -105,25 +105,13 @@ def unescape(name: bytes) -> bytes:
     return _ESCAPE.sub(lambda m: bytes((int(m.group(1), 8),)), name)
 
 
-class Item(NamedTuple):
-    code: bytes       # the 11 characters of %i, e.g. b">f+++++++++"
-    size: int         # %l
-    mtime: int        # %M as seconds since the epoch
-    name: bytes       # %n, unescaped, relative to the transfer root ("sub/" for a directory)
-
-    @property
-    def ftype(self) -> str:
-        return chr(self.code[1])   # f d L D S
-
-
 # "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)"
 _PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)")
-_STATS = re.compile(
-    rb"(Number of files|Number of created files|Number of deleted files|"
+_STATS_LINE = re.compile(
+    rb"^(Number of files|Number of created files|Number of deleted files|"
     rb"Number of regular files transferred|Total file size|Total transferred file size|"
-    rb"Literal data|Matched data|File list size|Total bytes sent|Total bytes received): ([\d,]+)"
+    rb"Literal data|Matched data|File list size|Total bytes sent|Total bytes received): ([\d,]+)", re.M
 )
-_STATS_LINE = re.compile(rb"^" + _STATS.pattern, re.M)
 _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b"P": 1024**5}
 # %M up to the minute -> seconds since the epoch: files of a tree share few minutes
 _MINUTES: dict[bytes, int] = {}
@@ -159,21 +147,6 @@ def items(data: bytes, end: int) -> Iterator[tuple[bytes, int, int, bytes]]:
         yield code, int(size), minute + int(sec), name
 
 
-def split_item(line: bytes) -> tuple[bytes, int, int, bytes] | None:
-    """(code, size, mtime, name) of one itemized line, else None."""
-    m = _ITEM.fullmatch(line)
-    if m is None:
-        return None
-    code, size, minute, sec, name = m.groups()
-    return code, int(size), _minute(minute) + int(sec), unescape(name)
-
-
-def parse_item(line: bytes) -> Item | None:
-    """One itemized line -> Item, else None."""
-    item = split_item(line)
-    return None if item is None else Item(*item)
-
-
 @dataclass
 class Progress:
     done_bytes: int
@@ -198,11 +171,6 @@ class Progress:
         }
 
 
-def parse_progress(line: bytes) -> Progress | None:
-    m = _PROGRESS.match(line)
-    return None if m is None else _progress(m)
-
-
 def last_progress(data: bytes, end: int) -> Progress | None:
     """The last progress2 record in data[:end]. Each begins after a \\r, which nothing else in
     the stream holds (names have theirs escaped)."""
@@ -225,41 +193,10 @@ def _progress(m: re.Match) -> Progress:
     )
 
 
-def parse_stats_line(line: bytes) -> tuple[str, int] | None:
-    """("Total file size", 1234) for one `--stats` line, else None."""
-    m = _STATS.match(line)
-    if m is None:
-        return None
-    return m.group(1).decode(), int(m.group(2).replace(b",", b""))
-
-
 def stats_lines(data: bytes, start: int, end: int) -> list[tuple[str, int]]:
     """parse_stats_line of every record of data[start:end] that is one (after \\r or \\n)."""
     found = _STATS_LINE.findall(data.replace(b"\r", b"\n"), start, end)
     return [(key.decode(), int(value.replace(b",", b""))) for key, value in found]
-
-
-@dataclass
-class Stats:
-    values: dict[str, int] = field(default_factory=dict)
-
-    def get(self, key: str, default: int = 0) -> int:
-        return self.values.get(key, default)
-
-
-def classify(line: bytes):
-    """One output record of rsync -> ("item", Item) | ("progress", Progress) | ("stats", (k, v)) | None."""
-    if not line:
-        return None
-    first = line[0]
-    if first == 0x20 or 0x30 <= first <= 0x39:   # space or digit: a progress2 record
-        p = parse_progress(line)
-        return ("progress", p) if p else None
-    item = parse_item(line)
-    if item is not None:
-        return ("item", item)
-    st = parse_stats_line(line)
-    return ("stats", st) if st else None
 
 
 # --- what the itemized code of a file means for a backup -----------------------------------------

@@ -31,10 +31,6 @@ def last_slot(expr: str, now: datetime) -> datetime:
     return prev if prev <= now else croniter(expr, now).get_prev(datetime)
 
 
-def next_slot(expr: str, now: datetime) -> datetime:
-    return croniter(expr, now).get_next(datetime)
-
-
 @dataclass(frozen=True)
 class Due:
     source: str

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import login_ahead, proc, ssh_target
+from rabtui import proc, ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 
@@ -30,6 +30,7 @@ from rabtui.errors import Cancelled, WorkFailed
 # plus a suffix of 17 bytes (".XXXXXXXXXXXXXXXX"), then renames it.
 SOCKET_PATH_MAX = 90
 SSH_FAILED = 255           # ssh's own exit status: it could not connect or log in
+DIR_PREFIX = "rabtui-ssh-"
 
 
 class SharedConnection:
@@ -44,16 +45,11 @@ class SharedConnection:
         self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
         self._exit: proc.Started | None = None
-        self.taken_over = False               # the login was started ahead (login_ahead.py)
 
-    def start(self, ahead: login_ahead.Ahead | None = None) -> SharedConnection:
-        """`ahead`, a login started before the configuration was read, is taken over when it is
-        this very login, else closed."""
+    def start(self) -> SharedConnection:
         if self._login is None:
             self._ep = ssh_target.endpoint(self.source)
-            if ahead is not None and self._take_over(ahead):
-                return self
-            self._dir = Path(tempfile.mkdtemp(prefix=login_ahead.DIR_PREFIX))
+            self._dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
             control = self._dir / "mux"
             if len(os.fsencode(control)) <= SOCKET_PATH_MAX:
                 self._want = control
@@ -64,22 +60,6 @@ class SharedConnection:
                 argv = ssh_target.whoami_argv(self.cfg, self.source, None, self._ep)
             self._login = proc.start(argv)
         return self
-
-    def _take_over(self, ahead: login_ahead.Ahead) -> bool:
-        control = Path(ahead.dir) / "mux"
-        if (len(os.fsencode(control)) <= SOCKET_PATH_MAX
-                and ahead.argv == ssh_target.login_argv(self.cfg, self.source, control, self._ep)):
-            self._dir, self._want, self._login = Path(ahead.dir), control, ahead.started
-            self.taken_over = True
-            return True
-        ahead.discard()
-        return False
-
-    def remember(self, config_path: Path) -> None:
-        """Have the next run of this command line start this login ahead (login_ahead.py)."""
-        if self._want is not None and not self.taken_over:
-            login_ahead.remember(config_path, self._dir, self._login.argv,
-                                 ssh_target.shared_exit_argv(self.cfg, self.source, self._want, self._ep))
 
     def open(self, cancel: threading.Event | None = None) -> str:
         """Log in and keep the connection; returns the user logged in as. WorkFailed says why not."""

@@ -1,4 +1,4 @@
-"""rsync.py: the argv builder, the output parser and the exit codes (pure), and the parser against
+"""rsync.py: the argv builder, the output scanner and the exit codes (pure), and the scanner against
 what the real rsync prints."""
 
 from __future__ import annotations
@@ -65,21 +65,37 @@ def test_unescape():
     assert rsync.unescape(b"a\\#134#012b") == b"a\\#012b"
 
 
-def test_parse_item():
-    item = rsync.parse_item(b">f+++++++++|1234|2026/11/22-04:23:00|dir/with|pipe")
-    assert item == rsync.Item(b">f+++++++++", 1234, calendar.timegm((2026, 11, 22, 4, 23, 0)), b"dir/with|pipe")
-    assert item.ftype == "f"
-    assert rsync.parse_item(b"hf         |6|2026/11/22-04:22:13|a").code == b"hf         "
-    assert rsync.parse_item(b"cd+++++++++|4096|2026/11/22-04:22:13|sub/").ftype == "d"
-    assert rsync.parse_item(b"created directory /x") is None
-    assert rsync.parse_item(b"Number of files: 3") is None
+def _item(record: bytes) -> tuple[bytes, int, int, bytes] | None:
+    """What the scanner of step 5 (rsync.items) finds in one record: an item, or nothing."""
+    found = list(rsync.items(record, len(record)))
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def _progress(record: bytes) -> rsync.Progress | None:
+    """rsync.last_progress of one progress2 record, which rsync begins with a \\r."""
+    return rsync.last_progress(b"\r" + record, len(record) + 1)
+
+
+def _stats(record: bytes) -> list[tuple[str, int]]:
+    return rsync.stats_lines(record, 0, len(record))
+
+
+def test_items_of_one_itemized_line():
+    item = _item(b">f+++++++++|1234|2026/11/22-04:23:00|dir/with|pipe")
+    assert item == (b">f+++++++++", 1234, calendar.timegm((2026, 11, 22, 4, 23, 0)), b"dir/with|pipe")
+    assert item[0][1:2] == b"f"
+    assert _item(b"hf         |6|2026/11/22-04:22:13|a")[0] == b"hf         "
+    assert _item(b"cd+++++++++|4096|2026/11/22-04:22:13|sub/")[0][1:2] == b"d"
+    assert _item(b"created directory /x") is None
+    assert _item(b"Number of files: 3") is None
 
 
 def test_item_times_share_a_minute_and_cross_days():
     lines = [b"hf         |6|2026/11/22-04:22:13|a", b"hf         |6|2026/11/22-04:22:59|b",
              b"hf         |6|2026/12/31-23:59:59|c", b"hf         |6|1969/12/31-23:59:58|d",
              b"hf         |6|2026/11/22-04:2x:13|e"]
-    times = [rsync.split_item(line)[2] if rsync.split_item(line) else None for line in lines]
+    times = [_item(line)[2] if _item(line) else None for line in lines]
     assert times == [calendar.timegm((2026, 11, 22, 4, 22, 13)), calendar.timegm((2026, 11, 22, 4, 22, 59)),
                      calendar.timegm((2026, 12, 31, 23, 59, 59)), -2, None]
 
@@ -95,26 +111,27 @@ def test_records_come_whole_however_the_stream_is_cut():
         assert records == proc.split_records(data) == [b"one", b"two", b"three", b"four|with|bars", b"last"]
 
 
-def test_parse_progress():
-    p = rsync.parse_progress(b"      1048576  25%   10.50MB/s    0:01:02 (xfr#3, to-chk=4/8)")
+def test_progress():
+    p = _progress(b"      1048576  25%   10.50MB/s    0:01:02 (xfr#3, to-chk=4/8)")
     assert p.done_bytes == 1048576 and p.percent == 25 and p.eta == 62
     assert p.rate == 10.5 * 1024 * 1024
     assert p.total_bytes == 4194304
-    assert rsync.parse_progress(b"  0   0%    0.00kB/s    0:00:00").total_bytes is None
-    assert rsync.parse_progress(b"hf  |1|x|y") is None
+    assert _progress(b"  0   0%    0.00kB/s    0:00:00").total_bytes is None
+    assert _progress(b"hf  |1|x|y") is None
 
 
 def test_stats_lines():
-    assert rsync.parse_stats_line(b"Total file size: 1,234 bytes") == ("Total file size", 1234)
-    assert rsync.parse_stats_line(b"Number of regular files transferred: 3") == ("Number of regular files transferred", 3)
-    assert rsync.parse_stats_line(b"sent 3 bytes  received 5 bytes") is None
+    assert _stats(b"Total file size: 1,234 bytes") == [("Total file size", 1234)]
+    assert _stats(b"Number of regular files transferred: 3") == [("Number of regular files transferred", 3)]
+    assert _stats(b"sent 3 bytes  received 5 bytes") == []
 
 
-def test_classify_dispatch():
-    assert rsync.classify(b"   100 100%   1.00kB/s    0:00:00")[0] == "progress"
-    assert rsync.classify(b">f+++++++++|1|2026/01/01-00:00:00|x")[0] == "item"
-    assert rsync.classify(b"Literal data: 9 bytes") == ("stats", ("Literal data", 9))
-    assert rsync.classify(b"sent 1 bytes") is None
+def test_each_reader_takes_only_its_own_records():
+    data = (b"\r   100 100%   1.00kB/s    0:00:00\r>f+++++++++|1|2026/01/01-00:00:00|x\n"
+            b"Literal data: 9 bytes\nsent 1 bytes\n")
+    assert [name for *_, name in rsync.items(data, len(data))] == [b"x"]
+    assert rsync.last_progress(data, len(data)).done_bytes == 100
+    assert rsync.stats_lines(data, 0, len(data)) == [("Literal data", 9)]
 
 
 def test_file_state():
@@ -144,44 +161,33 @@ def test_exit_codes():
     assert other.state == "failed" and other.reason == "rsync exit 5: error starting the client-server protocol"
 
 
-def test_parser_reads_real_rsync_output(tmp_path):
+def test_scanner_reads_real_rsync_output(tmp_path):
     """The real rsync, hostile names included: every name comes back byte-exact from %n."""
     src = tmp_path / "src"
     files = {name: b"x" * (i + 1) for i, name in enumerate(HOSTILE_NAMES)}
     write_files(src, files)
     os.link(os.path.join(os.fsencode(src), HOSTILE_NAMES[0]), os.path.join(os.fsencode(src), b"hardlink"))
     dest = tmp_path / "dest"
-    items, stats, progress = [], {}, []
-
-    def line(rec: bytes) -> None:
-        kind = rsync.classify(rec)
-        if kind is None:
-            return
-        if kind[0] == "item":
-            items.append(kind[1])
-        elif kind[0] == "stats":
-            stats[kind[1][0]] = kind[1][1]
-        else:
-            progress.append(kind[1])
-
-    result = proc.run(rsync.build_argv(str(src), str(dest)), on_stdout=line, env=rsync.ENV)
+    result = proc.run(rsync.build_argv(str(src), str(dest)), capture=True, env=rsync.ENV)
     assert result.returncode == 0, result.stderr_tail
-    names = {i.name: i for i in items if i.ftype == "f"}
+    out = result.stdout
+    names = {name: (code, size, mtime) for code, size, mtime, name in rsync.items(out, len(out)) if code[1:2] == b"f"}
     assert set(names) == set(files) | {b"hardlink"}
     for name, content in files.items():
-        assert names[name].size == len(content)
-        assert names[name].mtime == int(os.stat(os.path.join(os.fsencode(src), name)).st_mtime)
-    states = sorted(rsync.file_state(names[n].code) for n in (HOSTILE_NAMES[0], b"hardlink"))
+        assert names[name][1] == len(content)
+        assert names[name][2] == int(os.stat(os.path.join(os.fsencode(src), name)).st_mtime)
+    states = sorted(rsync.file_state(names[n][0]) for n in (HOSTILE_NAMES[0], b"hardlink"))
     assert states == [rsync.NEW, rsync.LINKED]
+    stats = dict(rsync.stats_lines(out, 0, len(out)))
     assert stats["Number of regular files transferred"] == len(files)
     assert stats["Total file size"] == sum(len(c) for c in files.values()) + 1
-    assert progress and progress[-1].done_bytes == sum(len(c) for c in files.values())
+    assert rsync.last_progress(out, len(out)).done_bytes == sum(len(c) for c in files.values())
 
 
 def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
     """Step 5's reader scans whole reads of rsync's stdout: from the real stream (hostile names,
     a hard link, progress2, --stats) cut into reads of any size, it gets the same files, sizes,
-    statistics and last progress as the record-by-record parser."""
+    statistics and last progress as from the whole stream in one read."""
     src = tmp_path / "src"
     files = {name: b"x" * (i + 1) for i, name in enumerate(HOSTILE_NAMES)}
     files.update({b"sub/Number of files: 9": b"y" * 5, b"sub/%% 1 \\#015": b"z" * 7})
@@ -191,11 +197,10 @@ def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
     assert result.returncode == 0, result.stderr_tail
     out = result.stdout
     assert b"\r" in out and b"Number of files: " in out
-    records = [rsync.classify(r) for r in proc.split_records(out)]
-    files_seen = [k[1] for k in records if k and k[0] == "item" and k[1].ftype == "f"]
-    stats = dict(k[1] for k in records if k and k[0] == "stats")
-    last = [k[1] for k in records if k and k[0] == "progress"][-1]
-    assert {i.name for i in files_seen} == set(files) | {b"hardlink"}
+    files_seen = [i for i in rsync.items(out, len(out)) if i[0][1:2] == b"f"]
+    stats = dict(rsync.stats_lines(out, 0, len(out)))
+    last = rsync.last_progress(out, len(out))
+    assert {name for *_, name in files_seen} == set(files) | {b"hardlink"}
     for size in (1, 2, 3, 7, 64, 1000, len(out)):
         sizes, rows, events = DirSizes("/", "standard"), [], []
         stream = transfer._Stream(sizes, SimpleNamespace(add=rows.extend), events.append, archive=False,
@@ -204,7 +209,7 @@ def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
             stream.data(out[i:i + size])
         stream.finish()
         assert [(r[1], r[3], r[4], r[5]) for r in rows] == [
-            (i.name, rsync.file_state(i.code), i.size, i.mtime) for i in files_seen], size
+            (name, rsync.file_state(code), fsize, mtime) for code, fsize, mtime, name in files_seen], size
         assert sizes.stats == stats
         assert sizes.files == len(files) + 1 and sizes.new_files == len(files)
         assert sizes.total_bytes == sum(len(c) for c in files.values()) + 1
@@ -224,7 +229,7 @@ def test_items_found_after_either_separator():
     assert rsync.stats_lines(data, 0, len(data)) == [("Number of files", 2)]
 
 
-def test_parse_item_rejects_other_lines():
+def test_items_pass_over_other_lines():
     for line in (b"x|y|z|w", b">f+++++++++|12|not a time here!!!|n", b">f+++++++++|x1|2026/11/22-04:23:00|n",
                  b"total size is 26  speedup is 0.06", b">q+++++++++|1|2026/11/22-04:23:00|n"):
-        assert rsync.parse_item(line) is None, line
+        assert _item(line) is None, line

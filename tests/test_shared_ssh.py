@@ -4,8 +4,6 @@ over it, and it is closed at the end; when it is gone, rsync logs in on its own.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -226,14 +224,3 @@ def test_a_source_behind_a_proxy_jump_is_backed_up(tmp_path, sshd, isolated_home
     assert failed.status == "failed"
     assert "OpenSSH (which rsync uses) cannot log in to inner" in failed.reason
     assert "proxyjump jump" in failed.reason
-
-
-def test_a_backup_over_ssh_loads_no_paramiko(tmp_path, sshd):
-    """paramiko (and the invoke it imports) is for explaining a failed login and for pre/post
-    commands: a backup that needs neither does not pay for loading it."""
-    lab, _ = _lab(tmp_path, sshd, dirs=1)
-    code = ("import sys\nfrom rabtui.cli import main\n"
-            f"code = main(['--config', {str(lab.config_path)!r}, 'backup', 'web', '--medium', 'm1'])\n"
-            "print('exit', code, 'paramiko:', 'paramiko' in sys.modules, 'invoke:', 'invoke' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.stdout.strip().splitlines()[-1] == "exit 0 paramiko: False invoke: False", out.stdout + out.stderr

@@ -22,7 +22,7 @@ from typing import Iterator
 from rabtui import __version__, privacy, proc
 from rabtui.backup import media_state, medium_fs
 from rabtui.config import Config, Medium
-from rabtui.errors import WorkFailed
+from rabtui.errors import RabtuiError, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.store import Store
 
@@ -197,6 +197,40 @@ def mounted(medium: Medium, emit: Emit = no_emit) -> Iterator[Medium]:
             emit(Event(LOG, f"unmounted {medium.path}"))
         else:
             emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_text().strip()}"))
+
+
+def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
+    """Write the medium's label when that is safe, or with `force`; says what was done. Refused
+    (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
+    labelled as another, files without a label, or a medium the state knows found unlabelled."""
+    with mounted(medium):
+        path = medium.path
+        if not os.path.isdir(path):
+            raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
+        label = read_label(path)
+        unmounted = media_state.mount_problem(store, medium)
+        if unmounted and not force:
+            raise RabtuiError(f"medium {medium.id}: {unmounted}",
+                              hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
+        if label is not None and label.get("id") == medium.id:
+            media_state.remember_mount(store, medium)
+            return f"medium {medium.id} is already labelled"
+        if label is not None and not force:
+            raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
+                              hint="use --force to relabel it")
+        others = foreign_files(path)
+        if label is None and others and not force:
+            raise RabtuiError(f"{path} holds files but no label ({', '.join(others[:5])})",
+                              hint=f"if it really is medium {medium.id}: rabtui media label {medium.id} --force")
+        known = media_state.known_because(store, medium.id)
+        if label is None and known and not force:
+            raise RabtuiError(f"medium {medium.id}: {path} has no label, but rabtui has used this medium before"
+                              f" ({known}): is the disk mounted?",
+                              hint=f"mount it; to label this directory as medium {medium.id} anyway:"
+                                   f" rabtui media label {medium.id} --force")
+        write_label(medium)
+        media_state.remember_mount(store, medium)
+    return f"labelled {path} as medium {medium.id}"
 
 
 # --- rotation --------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import RunRecord
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import Config, Medium, Source
-from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
+from rabtui.errors import (EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, LockBusy, MissingTool, RabtuiError,
+                           WorkFailed)
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.shared_ssh import SharedConnection
@@ -46,7 +47,7 @@ class BackupResult:
     total_bytes: int
     new_bytes: int
     reason: str | None
-    exit_code: int        # 0, 3 warnings, 1 failed
+    exit_code: int        # EXIT_OK, EXIT_WARNINGS, EXIT_FAILED
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -54,7 +55,7 @@ class BackupResult:
         return d
 
 
-EXIT_OF = {"completed": 0, "warnings": 3, "failed": 1, "cancelled": 1}
+EXIT_OF = {"completed": EXIT_OK, "warnings": EXIT_WARNINGS, "failed": EXIT_FAILED, "cancelled": EXIT_FAILED}
 
 
 class _Stop(Exception):
@@ -251,9 +252,6 @@ class _Run:
                 user = self._ssh.open(self.cancel)
             except (WorkFailed, MissingTool) as exc:   # MissingTool: no ssh
                 self._fail_step(1, str(exc))
-            if self._ssh.taken_over:
-                self.emit(Event(LOG, "the login was started ahead, before the configuration was read "
-                                     "(as this command line's last run started it)"))
         where = "local machine" if self.source.is_local else self.source.host
         self.step(1, "ok", f"{user} on {where}")
 

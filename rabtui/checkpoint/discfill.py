@@ -3,24 +3,8 @@ the MD5 array, and every file's records and data (ISO 9660 + Rock Ridge + Joliet
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, DirExtent, file_records, path_table_bytes, record_sizes
-
-if TYPE_CHECKING:
-    from rabtui.checkpoint.plan import Group
-
-SPLIT = 0xFFFF                    # a file's disc in Plan.placement when it is cut into parts
-
-
-@dataclass
-class DiscPlan:
-    data_sectors: int = 0             # file data + its metadata
-    filler_sectors: int = 0
-    files: int = 0
-    groups: list[int] = field(default_factory=list)
-    filler: list[int] = field(default_factory=list)   # indexes into the filler candidates
+from rabtui.checkpoint.packing import DiscPlan, Group
 
 
 class DiscFill:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import time
 from array import array
-from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from rabtui.checkpoint.discfill import SPLIT, DiscFill, DiscPlan, cost_estimate
+from rabtui.checkpoint.discfill import DiscFill, cost_estimate
 from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, file_records
+from rabtui.checkpoint.packing import SPLIT, DiscPlan, Group, Part, Plan
 from rabtui.checkpoint.reserve import rows_bytes, catalog_bytes_of, reserve_for
 from rabtui.checkpoint.tighten import empty_last_disc, repack_small
 
@@ -29,62 +29,6 @@ LOOKAHEAD = 4000           # files examined to fill the gap at the end of a disc
 MIN_PART_SECTORS = 64      # do not start a cut file on a disc with less room than this
 TIGHTEN_SECONDS = 0.3      # time the planner may spend emptying its last disc into the others
 EMPTY = DiscFill(DiscPlan())  # what a directory chain costs on a fresh disc (never written to)
-
-
-@dataclass
-class Group:
-    """A directory to put on discs: files relative to it, in the order they should be laid out."""
-
-    key: tuple[str, str]              # (source, path) or anything that names it
-    prefix: bytes                     # where it goes on a disc, e.g. b"data/web1/etc"
-    paths: list[bytes]                # relative to the directory, '/'-separated
-    sizes: list[int]
-
-
-@dataclass
-class Part:
-    group: int
-    index: int                        # file index in the group
-    part: int                         # 1..parts
-    parts: int
-    offset: int
-    length: int
-    disc: int                         # 0-based
-
-
-@dataclass
-class Plan:
-    disc_sectors: int
-    reserve_sectors: int              # README + rabtui/ + catalog + fixed ISO parts, on every disc
-    discs: list[DiscPlan]
-    placement: list[array]            # per group: disc (0-based) of each file; 0xFFFF: cut into parts
-    parts: list[Part]
-    lower_bound: int
-    total_sectors: int                # data + per-file metadata of all data files
-    files: int
-    catalog_bytes: int
-    filler_numbers: dict[int, int] = field(default_factory=dict)   # candidate index -> N of add/N
-
-    @property
-    def usable_sectors(self) -> int:
-        return self.disc_sectors - self.reserve_sectors
-
-    def free_sectors(self, k: int) -> int:
-        d = self.discs[k]
-        return self.usable_sectors - d.data_sectors - d.filler_sectors
-
-    def summary(self) -> list[dict]:
-        out = []
-        for k, d in enumerate(self.discs):
-            used = self.reserve_sectors + d.data_sectors + d.filler_sectors
-            out.append({
-                "disc": k + 1, "files": d.files, "data_bytes": d.data_sectors * SECTOR,
-                "filler_bytes": d.filler_sectors * SECTOR, "reserved_bytes": self.reserve_sectors * SECTOR,
-                "free_bytes": max(0, self.disc_sectors - used) * SECTOR,
-                "fill_percent": round(100.0 * used / self.disc_sectors, 1),
-            })
-        return out
-
 
 
 def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0, db_row_bytes: int = 0,

@@ -4,12 +4,10 @@ database copy) and the catalog of the whole checkpoint, which grows with every f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS, SECTOR
-
-if TYPE_CHECKING:
-    from rabtui.checkpoint.plan import Group
+from rabtui.checkpoint.packing import Group
 
 CATALOG_ROW_FIXED = 96     # disc, size, mtime, sha256, tabs and newline of one catalog row
 SAFETY_SECTORS = 64        # margin against small errors of the metadata model

@@ -24,7 +24,7 @@ from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
-from rabtui.errors import Cancelled, UsageError, WorkFailed
+from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, UsageError, WorkFailed
 from rabtui.events import (
     ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
@@ -50,7 +50,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "completed" else 1
+        return EXIT_OK if self.status == "completed" else EXIT_FAILED
 
 
 FINISHED = ("completed", "abandoned")

@@ -4,13 +4,11 @@ emptied into the others' free space where that can be done, within a time budget
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-from rabtui.checkpoint.discfill import SPLIT, DiscFill, DiscPlan, cost_estimate, file_of
+from rabtui.checkpoint.discfill import DiscFill, cost_estimate, file_of
 from rabtui.checkpoint.isosize import SECTOR
-
-if TYPE_CHECKING:
-    from rabtui.checkpoint.plan import Group, Plan
+from rabtui.checkpoint.packing import SPLIT, DiscPlan, Group, Plan
 
 
 def empty_last_disc(p: Plan, state: list[DiscFill], groups: Sequence[Group], usable: int, deadline: float) -> bool:

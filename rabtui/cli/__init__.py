@@ -8,10 +8,12 @@ printed as one line with a hint, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from rabtui import __version__, fmt
-from rabtui.errors import EXIT_USAGE, RabtuiError
+from rabtui.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RabtuiError
+from rabtui.store_check import state_failure
 
 from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
 
@@ -81,13 +83,9 @@ def _say(exc: RabtuiError) -> None:
 
 def _state_failure(exc: Exception) -> RabtuiError | None:
     """An SQLite error met after the database opened (the disk filled up, a page went bad) as the
-    operator's message; None for anything else. sqlite3 is looked up, not imported: a command that
-    never loaded it cannot have raised its errors."""
-    sqlite3 = sys.modules.get("sqlite3")
-    if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+    operator's message; None for anything else."""
+    if not isinstance(exc, sqlite3.Error):
         return None
-    from rabtui.store_check import state_failure
-
     return state_failure(exc, common.state_db_path())
 
 
@@ -100,15 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         func = tui_cmds.open_tui
     try:
-        return int(func(args) or 0)
+        return int(func(args) or EXIT_OK)
     except RabtuiError as exc:
         _say(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("rabtui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
     except Exception as exc:
         failure = _state_failure(exc)
         if failure is None:

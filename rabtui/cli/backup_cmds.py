@@ -10,21 +10,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import fmt
-from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui import fmt, jobs, locks, shared_ssh
+from rabtui.backup import batch, media
+from rabtui.backup.as_job import run_backup_job
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.store import COMPLETE_SQL
 
-from .common import (LazyModule, TerminalPrompter, cancel_on_signals, lazy_function, load_config, open_store, print_json,
-                     warn_undelivered)
-
-batch = LazyModule("rabtui.backup.batch")
-jobs = LazyModule("rabtui.jobs")
-login_ahead = LazyModule("rabtui.login_ahead")
-locks = LazyModule("rabtui.locks")
-media = LazyModule("rabtui.backup.media")
-media_state = LazyModule("rabtui.backup.media_state")
-progress = LazyModule("rabtui.cli.progress")   # the displays import the engine's events
-run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")
-shared_ssh = LazyModule("rabtui.shared_ssh")
+from . import progress
+from .common import TerminalPrompter, cancel_on_signals, load_config, open_store, print_json, warn_undelivered
 
 
 def register(sub) -> None:
@@ -42,7 +35,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("media", help="media of the rotation")
     group = p.add_subparsers(dest="media_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
     q = group.add_parser("label", help="write a medium's label file (.rabtui-medium)")
     q.add_argument("id", metavar="ID")
     q.add_argument("--force", action="store_true", help="label a medium that holds files but no label, or one rabtui has used"
@@ -72,7 +65,7 @@ def cmd_backup(args) -> int:
                          hint="sources: " + ", ".join(s.id for s in cfg.sources))
     if args.job_id is not None and len(ids) != 1:
         raise UsageError("--job-id goes with exactly one source")
-    first_login = _start_login(cfg, ids[0], remember=args.job_id is None)
+    first_login = _start_login(cfg, ids[0])
     try:
         store = open_store(cfg)
         # One medium for the whole run, as RAB does: all sources of the day on the same medium.
@@ -95,22 +88,18 @@ def cmd_backup(args) -> int:
             first_login.close()
 
 
-def _start_login(cfg, sid: str, *, remember: bool):
-    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up;
-    or taken over when this command line's last run had it started before the configuration was
-    read (login_ahead.py; a run for the TUI's jobs, each with its own command line, is not
-    remembered). Should it not even start, step 1 tries again and records why."""
+def _start_login(cfg, sid: str):
+    """The first source's SSH login (step 1), started now: it overlaps the rest of the start-up.
+    Should it not even start, step 1 tries again and records why."""
     source = cfg.source(sid)
     if source.is_local:
         return None
     login = shared_ssh.SharedConnection(cfg, source)
     try:
-        login.start(login_ahead.take())
+        login.start()
     except (RabtuiError, OSError):
         login.close()
         return None
-    if remember:
-        login.remember(cfg.path)
     return login
 
 
@@ -156,8 +145,6 @@ def _iso(ts: float | None) -> str | None:
 
 
 def gather_status(cfg, store) -> dict:
-    from rabtui.store import COMPLETE_SQL   # here: a backup starts its login before sqlite is loaded
-
     sources = []
     for s in cfg.sources:
         last = store.one("SELECT * FROM backups WHERE source=? ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
@@ -285,5 +272,5 @@ def cmd_status(args) -> int:
 
 def cmd_media_label(args) -> int:
     cfg = load_config(args, check_media=False)
-    print(media_state.label_medium(open_store(cfg), cfg.medium(args.id), force=args.force))
+    print(media.label_medium(open_store(cfg), cfg.medium(args.id), force=args.force))
     return EXIT_OK

@@ -8,24 +8,16 @@ import time
 
 from typing import TYPE_CHECKING
 
-from rabtui import fmt
-from rabtui.cli.common import (LazyModule, TerminalPrompter, is_tty, load_config, open_store, print_json,
-                               warn_undelivered)
+from rabtui import config as configmod
+from rabtui import events, fmt, jobs, notify
+from rabtui.checkpoint import plan as planmod
+from rabtui.checkpoint import prepare, run, triggers, xorriso
+from rabtui.cli.common import TerminalPrompter, is_tty, load_config, open_store, print_json, warn_undelivered
 from rabtui.discs import parse_disc
 from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, RabtuiError, UsageError
 
 if TYPE_CHECKING:
     from rabtui.events import Event
-
-configmod = LazyModule("rabtui.config")
-events = LazyModule("rabtui.events")
-jobs = LazyModule("rabtui.jobs")
-notify = LazyModule("rabtui.notify")
-planmod = LazyModule("rabtui.checkpoint.plan")
-prepare = LazyModule("rabtui.checkpoint.prepare")
-run = LazyModule("rabtui.checkpoint.run")
-triggers = LazyModule("rabtui.checkpoint.triggers")
-xorriso = LazyModule("rabtui.checkpoint.xorriso")
 
 
 PLAN_QUESTION = "confirm_plan"

@@ -1,72 +1,20 @@
-"""What every command needs: the config, the state database, output that suits cron or a terminal.
-
-Every command module is imported to build the parser (`rabtui --help`, each cron run, the TUI's
-start), but the engine a command runs on is needed only once its handler runs. So command modules
-import the engine through `LazyModule`: `jobs = LazyModule("rabtui.jobs")` at the top of a module
-costs nothing until a handler reads `jobs.something` (paramiko, croniter, sqlite3 and the config
-parser are loaded only by the commands that use them). `lazy_function` does the same for a function
-that a handler calls by its bare name. Imported directly: the standard library's light modules and
-engine modules that cost next to nothing (rabtui.errors, rabtui.discs); tests/test_engine_imports.py
-checks that building the parser loads none of the heavy ones.
-"""
+"""What every command needs: the config, the state database, output that suits cron or a terminal."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rabtui import fmt
+from rabtui import config as configmod
+from rabtui import config_safety, fmt
+from rabtui.config import Config
 from rabtui.errors import Cancelled
-
-if TYPE_CHECKING:
-    from rabtui.config import Config
-    from rabtui.events import Question
-    from rabtui.store import Store
-
-
-class LazyModule:
-    """A module imported on first attribute access (each access reads the real module's attribute)."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str):
-        object.__setattr__(self, "_name", name)
-
-    def _module(self):
-        return importlib.import_module(self._name)   # once loaded, a look-up in sys.modules
-
-    def __getattr__(self, attr: str):
-        return getattr(self._module(), attr)
-
-    def __setattr__(self, attr: str, value) -> None:
-        setattr(self._module(), attr, value)
-
-    def __delattr__(self, attr: str) -> None:
-        delattr(self._module(), attr)
-
-    def __repr__(self) -> str:
-        return f"<LazyModule {self._name!r}>"
-
-
-def lazy_function(module: str, name: str):
-    """`module.name`, for a handler that calls it by its bare name: the module is imported at the first call."""
-    lazy = LazyModule(module)
-
-    def call(*args, **kwargs):
-        return getattr(lazy, name)(*args, **kwargs)
-
-    call.__name__ = call.__qualname__ = name
-    return call
-
-
-configmod = LazyModule("rabtui.config")
-config_safety = LazyModule("rabtui.config_safety")
-storemod = LazyModule("rabtui.store")
+from rabtui.events import Question
+from rabtui.store import Store
 
 
 def load_config(args, *, check_media: bool = True) -> Config:
@@ -83,7 +31,7 @@ _stores: list[Store] = []
 
 def open_store(cfg: Config) -> Store:
     """The state database; `close_stores` closes it when the command is done."""
-    store = storemod.Store(cfg.state_dir)
+    store = Store(cfg.state_dir)
     _stores.append(store)
     return store
 

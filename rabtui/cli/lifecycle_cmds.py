@@ -9,21 +9,15 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import fmt
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui import catalog, fmt, health, jobs, notify, rebuild, schedule
+from rabtui import restore as restoremod
+from rabtui.backup import batch, media, retention
+from rabtui.backup.as_job import run_backup_job
+from rabtui.checkpoint import triggers
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.store import Store
 
-from .common import (LazyModule, TerminalPrompter, cancel_on_signals, lazy_function, load_config, open_store, print_json,
-                     warn_undelivered)
-
-batch = LazyModule("rabtui.backup.batch")
-catalog = LazyModule("rabtui.catalog")
-health = LazyModule("rabtui.health")
-jobs = LazyModule("rabtui.jobs")
-media = LazyModule("rabtui.backup.media")
-notify = LazyModule("rabtui.notify")
-retention = LazyModule("rabtui.backup.retention")
-schedule = LazyModule("rabtui.schedule")   # croniter
-run_backup_job = lazy_function("rabtui.backup.as_job", "run_backup_job")   # paramiko: once a backup runs
+from .common import TerminalPrompter, cancel_on_signals, load_config, open_store, print_json, warn_undelivered
 
 
 def register(sub) -> None:
@@ -71,7 +65,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("schedule", help="timers that call run-due")
     g2 = p.add_subparsers(dest="schedule_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
     q = g2.add_parser("install", help="print (or with --write install) a systemd service + timer and the crontab line")
     q.add_argument("--write", action="store_true")
     q.add_argument("--unit-dir", metavar="DIR", help=argparse.SUPPRESS)
@@ -160,8 +154,6 @@ def cmd_diff(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from rabtui import restore as restoremod
-
     cfg = load_config(args, check_media=False)
     cfg.source(args.source)
     store = open_store(cfg)
@@ -279,8 +271,8 @@ def cmd_run_due(args) -> int:
         print(fmt.lines(f"rabtui: cleanup: {exc}"), file=sys.stderr)
         warn_undelivered(notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
     run_check(cfg, store, now, quiet=True)
-    for src, path, why in health.due_checkpoints(cfg, store, clock):
-        print(fmt.name(f"checkpoint due: {src}:{path}: {why}"))
+    for st in triggers.due(cfg, store, now=clock.timestamp()):
+        print(fmt.name(f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
     return worst
 
 
@@ -342,9 +334,6 @@ def cmd_schedule_install(args) -> int:
 
 
 def cmd_rebuild(args) -> int:
-    from rabtui import rebuild
-    from rabtui.store import Store
-
     cfg = load_config(args, check_media=False)
     with rebuild.all_locks(cfg):
         aside = rebuild.move_aside(cfg.state_dir)

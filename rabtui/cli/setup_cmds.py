@@ -6,16 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from rabtui import privacy
-from rabtui.errors import UsageError
+from rabtui import config as configmod
+from rabtui import config_safety, config_write, notify, privacy
+from rabtui.backup import media_state
+from rabtui.errors import EXIT_OK, UsageError
 
-from .common import LazyModule, open_store
-
-configmod = LazyModule("rabtui.config")
-config_safety = LazyModule("rabtui.config_safety")
-media_state = LazyModule("rabtui.backup.media_state")
-config_write = LazyModule("rabtui.config_write")   # tomli-w: only `init` loads it
-notify = LazyModule("rabtui.notify")
+from .common import open_store
 
 
 def register(sub) -> None:
@@ -36,7 +32,7 @@ def cmd_init(args) -> int:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(config_write.starter_text())
     print(f"wrote {path}; edit it, then run: rabtui check-config")
-    return 0
+    return EXIT_OK
 
 
 def cmd_check_config(args) -> int:
@@ -68,4 +64,4 @@ def cmd_check_config(args) -> int:
             if s.is_local and not os.path.isdir(d.path):
                 print(f"  warning: source {s.id}: directory {d.path} does not exist on this machine",
                       file=sys.stderr)
-    return 0
+    return EXIT_OK

@@ -6,22 +6,19 @@ import time
 
 from typing import TYPE_CHECKING
 
-from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
+from rabtui import events, remote, shared_ssh
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RabtuiError, UsageError
 
-from .common import LazyModule, TerminalPrompter, load_config, print_json
+from .common import TerminalPrompter, load_config, print_json
 
 if TYPE_CHECKING:
     from rabtui.config import Source
-
-events = LazyModule("rabtui.events")
-remote = LazyModule("rabtui.remote")   # paramiko: `sources trust`, and `sources test` when a login fails
-shared_ssh = LazyModule("rabtui.shared_ssh")
 
 
 def register(sub) -> None:
     p = sub.add_parser("sources", help="list the sources, test that they are reachable, trust host keys")
     group = p.add_subparsers(dest="sources_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or 2)
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
 
     q = group.add_parser("list", help="the configured sources")
     q.add_argument("--json", action="store_true", help="machine-readable output")

@@ -7,17 +7,16 @@ loads it.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 
-from rabtui import fmt, privacy
-from rabtui.errors import UsageError
+from rabtui import demo, fmt, privacy
+from rabtui import jobs as jobsmod
+from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-from .common import LazyModule, is_tty, load_config, open_store, print_json
-
-jobsmod = LazyModule("rabtui.jobs")
-logging = LazyModule("logging")   # only the TUI's log file needs it
+from .common import is_tty, load_config, open_store, print_json
 
 
 def register(sub) -> None:
@@ -67,7 +66,7 @@ def run_tui(config_path) -> int:
     app = make_app(config_path)
     _log_to_file(app.cfg.state_dir)
     app.run()
-    return 0 if app.return_code in (None, 0) else int(app.return_code)
+    return EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
 
 
 def open_tui(args) -> int:
@@ -76,15 +75,13 @@ def open_tui(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from rabtui import demo
-
     path = demo.build(Path(args.dir) if args.dir else None, fresh=args.fresh, progress=lambda m: print(m, file=sys.stderr))
     print(f"demo config: {path}")
     if args.no_open:
-        return 0
+        return EXIT_OK
     if not (is_tty(sys.stdin) and is_tty(sys.stdout)):
         print(f"no terminal here: open it later with  rabtui --config {path}", file=sys.stderr)
-        return 0
+        return EXIT_OK
     return run_tui(path)
 
 
@@ -106,7 +103,7 @@ def cmd_jobs_list(args) -> int:
     prompts = [dict(p) for p in jobsmod.open_prompts(store)]
     if getattr(args, "json", False):
         print_json({"jobs": rows, "open_prompts": prompts})
-        return 0
+        return EXIT_OK
     if not rows:
         print("no jobs yet")
     for j in rows:
@@ -117,7 +114,7 @@ def cmd_jobs_list(args) -> int:
     for p in prompts:
         print(f"\nquestion {p['id']} of job {p['job_id']}: {fmt.lines(p['text'])}\n"
               f"  answer with: rabtui jobs answer {p['id']} {{{'|'.join(json.loads(p['choices']))}}}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_jobs_follow(args) -> int:
@@ -141,7 +138,9 @@ def cmd_jobs_follow(args) -> int:
         row = store.one("SELECT status, exit_code, summary FROM jobs WHERE id=?", (args.job_id,))
         if row["status"] in jobsmod.FINAL_STATES:
             print(fmt.name(f"job {args.job_id}: {row['status']}{': ' + row['summary'] if row['summary'] else ''}"))
-            return row["exit_code"] if row["exit_code"] is not None else (0 if row["status"] == "completed" else 1)
+            if row["exit_code"] is not None:
+                return row["exit_code"]
+            return EXIT_OK if row["status"] == "completed" else EXIT_FAILED
         time.sleep(0.5)
 
 
@@ -149,7 +148,7 @@ def cmd_jobs_answer(args) -> int:
     store = open_store(load_config(args, check_media=False))
     jobsmod.answer(store, args.prompt_id, args.answer)
     print(f"answered question {args.prompt_id}: {args.answer}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_jobs_cancel(args) -> int:
@@ -158,4 +157,4 @@ def cmd_jobs_cancel(args) -> int:
         raise UsageError(f"no job {args.job_id}")
     jobsmod.request_cancel(store, args.job_id)
     print(f"cancel requested for job {args.job_id}")
-    return 0
+    return EXIT_OK

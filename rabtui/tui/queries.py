@@ -1,9 +1,8 @@
 """What the screens show, read from the state database and the config (called from workers).
 
 Everything here is plain Python over `Store` and `Config`: no widgets, so the screens stay thin and
-the readers can be tested on their own. Engine modules being written alongside (health checks,
-checkpoint triggers, media rotation) are used when present; otherwise the same facts are read
-from their tables.
+the readers can be tested on their own. The facts come from the engine's own readers (health
+checks, checkpoint triggers, media rotation).
 """
 
 from __future__ import annotations
@@ -13,14 +12,16 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
+from rabtui import health
 from rabtui import jobs as jobsmod
+from rabtui.backup import media as mediamod
+from rabtui.backup.records import STEPS
+from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
+from rabtui.errors import WorkFailed
 from rabtui.store import COMPLETE_SQL, Store
-
-STEP_NAMES = ("source reachable", "destination reachable", "destination directory",
-              "pre-backup commands", "rsync", "post-backup commands", "sizes")
 
 
 @dataclass
@@ -61,22 +62,9 @@ class Rotation:
 
 
 def problems(cfg: Config, store: Store, now: float | None = None) -> list[Problem]:
-    try:
-        from rabtui import health  # landed with the lifecycle work
-    except ImportError:
-        health = None
-    if health is not None and hasattr(health, "run_checks"):
-        out = []
-        import datetime as dt
-
-        when = dt.datetime.fromtimestamp(now) if now is not None else None
-        for p in health.run_checks(cfg, store, now=when):
-            level = str(getattr(p, "level", "warning"))
-            if level != "ok":
-                out.append(Problem(level, str(getattr(p, "message", p))))
-        return sorted(out, key=lambda p: p.level != "critical")
-    rows = store.all("SELECT level, message FROM health WHERE level != 'ok' ORDER BY level='critical' DESC")
-    return [Problem(r["level"], r["message"] or "") for r in rows]
+    when = datetime.fromtimestamp(now) if now is not None else None
+    found = [Problem(p.level, p.message) for p in health.run_checks(cfg, store, now=when) if p.level != health.OK]
+    return sorted(found, key=lambda p: p.level != health.CRITICAL)
 
 
 def sources(cfg: Config, store: Store) -> list[SourceRow]:
@@ -110,58 +98,17 @@ def rotation(cfg: Config, store: Store) -> Rotation:
     used = {r["id"]: r["last_used"] or 0 for r in store.all("SELECT id, last_used FROM media")}
     ids = [m.id for m in cfg.media]
     current = max(ids, key=lambda i: used.get(i, 0)) if any(used.get(i) for i in ids) else None
-    nxt = None
-    try:
-        from rabtui.backup import media as mediamod
-        nxt = _medium_id(mediamod.next_medium(cfg, store))
-    except Exception:  # not landed, or the medium cannot be read now: the rotation order says it
-        nxt = None
-    if nxt is None:
-        nxt = ids[(ids.index(current) + 1) % len(ids)] if current else ids[0]
-    return Rotation(current, nxt)
-
-
-def _medium_id(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return getattr(value, "id", None)
+    return Rotation(current, mediamod.next_medium(cfg, store).id)
 
 
 def due_dirs(cfg: Config, store: Store, now: float | None = None) -> list[DueDir]:
     """Every configured directory with its checkpoint counters and the reasons it is due (if any)."""
-    now = now or time.time()
-    try:
-        from rabtui.checkpoint import triggers
-    except ImportError:
-        triggers = None
-    if triggers is not None:
-        out = []
-        for st in triggers.statuses(cfg, store, now=now):
-            item = DueDir(st.source, st.path, st.kind, st.changed, st.max_changed_files, st.last_checkpoint_time,
-                          st.max_days, list(st.reasons) if st.due else [])
-            item.why_not = "; ".join(st.reasons) if not st.due else ""
-            out.append(item)
-        return out
-    state = {(r["source"], r["path"]): r for r in store.all("SELECT * FROM dir_state")}
     out = []
-    for s in cfg.sources:
-        for d in s.directories:
-            r = state.get((s.id, d.path))
-            changed = r["changed_since_checkpoint"] if r else 0
-            last = r["last_checkpoint_time"] if r else None
-            item = DueDir(s.id, d.path, d.kind, changed, cfg.max_changed_files(d), last, cfg.max_days(d))
-            if changed > item.max_changed:
-                item.reasons.append(f"{changed} changed files > {item.max_changed}")
-            if last is None:
-                if r is not None and changed:
-                    item.reasons.append("never checkpointed")
-            elif (now - last) / 86400 > item.max_days:
-                item.reasons.append(f"{int((now - last) // 86400)} days > {item.max_days}")
-            if r is not None and r["did_not_fit"]:
-                item.reasons.append("did not fit on its medium")
-            out.append(item)
+    for st in triggers.statuses(cfg, store, now=now or time.time()):
+        item = DueDir(st.source, st.path, st.kind, st.changed, st.max_changed_files, st.last_checkpoint_time,
+                      st.max_days, list(st.reasons) if st.due else [])
+        item.why_not = "; ".join(st.reasons) if not st.due else ""
+        out.append(item)
     return out
 
 
@@ -230,9 +177,9 @@ def job_detail(store: Store, job_id: int, after: int = 0) -> JobDetail | None:
         for e in store.all("SELECT data FROM events WHERE job_id=? AND kind='step' ORDER BY id", (job_id,)):
             data = json.loads(e["data"] or "{}")
             if "step" in data:
-                steps[int(data["step"])] = (data.get("name") or STEP_NAMES[int(data["step"]) - 1], data.get("state", ""))
+                steps[int(data["step"])] = (data.get("name") or STEPS[int(data["step"]) - 1], data.get("state", ""))
     if job["kind"] == "backup":
-        for i, name in enumerate(STEP_NAMES, 1):
+        for i, name in enumerate(STEPS, 1):
             steps.setdefault(i, (name, "pending"))
     discs = []
     if job["kind"] == "checkpoint":
@@ -276,7 +223,11 @@ def media(cfg: Config, store: Store) -> list[MediumRow]:
     rot = rotation(cfg, store)
     out = []
     for m in cfg.media:
-        label = _read_label(m)
+        try:
+            found = mediamod.read_label(m.path)
+            label = str(found.get("id", found)) if found is not None else "no label"
+        except WorkFailed as exc:   # a label that cannot be read is shown, not raised
+            label = f"unreadable: {exc}"
         total = free = None
         mounted = _mounted(m)
         if m.path.is_dir():
@@ -291,32 +242,6 @@ def media(cfg: Config, store: Store) -> list[MediumRow]:
             role = (role + ", next").strip(", ")
         out.append(MediumRow(m.id, str(m.path), m.device, label, mounted, total, free, n, role))
     return out
-
-
-def _read_label(m: Medium) -> str:
-    try:
-        from rabtui.backup import media as mediamod
-        value = mediamod.read_label(m.path)
-        if value is None:
-            return "no label"
-        if isinstance(value, dict):
-            return str(value.get("id", value))
-        return str(getattr(value, "id", value))
-    except ImportError:
-        pass
-    except Exception as exc:  # a label that cannot be read is shown, not raised
-        return f"unreadable: {exc}"
-    label = m.path / ".rabtui-medium"
-    if not label.exists():
-        return "no label"
-    try:
-        text = label.read_text().strip()
-        try:
-            return str(json.loads(text).get("id", text))
-        except (ValueError, AttributeError):
-            return text
-    except OSError as exc:
-        return f"unreadable: {exc.strerror}"
 
 
 def _mounted(m: Medium) -> bool:
@@ -349,10 +274,6 @@ def previous_backup(store: Store, backup: dict) -> dict | None:
         " AND started < ? ORDER BY started DESC LIMIT 1",
         (backup["id"], backup["medium"], backup["started"]))
     return dict(row) if row else None
-
-
-def all_backups(store: Store) -> list[dict]:
-    return [dict(r) for r in store.all("SELECT * FROM backups WHERE status != 'deleted' ORDER BY started DESC")]
 
 
 def checkpoints(store: Store, limit: int = 1) -> list[dict]:

@@ -7,6 +7,7 @@ import os
 import textwrap
 
 from rabtui import locks
+from rabtui.backup.records import STEPS
 from rabtui.store import Store
 
 NOW = 1795327200.0            # 2026-11-22 06:00 UTC
@@ -74,9 +75,7 @@ def make(tmp_path) -> "os.PathLike":
                                                          "current": "srv/photos/2026/11/IMG_4711.jpg"})))
     s.execute("INSERT INTO backups(id, source, medium, name, path, status, started, job_id)"
               " VALUES (6, 'web1', 'usb-b', 'backup-20261122000000', '/nonexistent/x', 'running', ?, 5)", (NOW - 95,))
-    names = ("source reachable", "destination reachable", "destination directory", "pre-backup commands", "rsync",
-             "post-backup commands", "sizes")
-    for i, name in enumerate(names, 1):
+    for i, name in enumerate(STEPS, 1):
         state = "ok" if i < 5 else ("running" if i == 5 else "pending")
         s.execute("INSERT INTO backup_steps(backup_id, step, name, state) VALUES (6,?,?,?)", (i, name, state))
     for i, msg in enumerate(["step 1/7 source reachable: ok (backup on web1.example.com)",

@@ -95,11 +95,11 @@ class MediaScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="label")
     def _write_label(self, medium, force: bool) -> None:
-        from rabtui.backup import media_state
+        from rabtui.backup import media
         from rabtui.errors import RabtuiError
 
         try:
-            done = media_state.label_medium(self.app.store, medium, force=force)
+            done = media.label_medium(self.app.store, medium, force=force)
         except RabtuiError as exc:
             self.app.call_from_thread(self._ask_force, medium, str(exc).split("\n")[0])
             return
