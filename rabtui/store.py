@@ -97,6 +97,17 @@ CREATE TABLE IF NOT EXISTS dir_state(
     did_not_fit REAL,           -- time a backup of it did not fit on its medium (cleared by a checkpoint)
     PRIMARY KEY(source, path)
 );
+-- the file versions written since a directory's last checkpoint, each once whatever medium it went
+-- to (rabtui/backup/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
+CREATE TABLE IF NOT EXISTS changes(
+    source TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    path_id INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    backup INTEGER NOT NULL,    -- the backup that wrote it first
+    PRIMARY KEY(source, dir, path_id, size, mtime)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS jobs(
     id INTEGER PRIMARY KEY,

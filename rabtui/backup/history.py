@@ -7,9 +7,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui.backup import media
+from rabtui.backup import changes, media
 from rabtui.backup.archive import unlink_from_union
-from rabtui.backup.records import add_changes, find_abandoned, mark_abandoned
+from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
@@ -120,13 +120,8 @@ def _record_complete(store: Store, row, info: dict) -> None:
         finished = datetime.fromisoformat(info["finished"]).timestamp()
     except (KeyError, TypeError, ValueError):
         pass
-    changes = [(r["path"], (r["new_files"] or 0) + (r["changed_files"] or 0))
-               for r in store.all("SELECT * FROM backup_dirs WHERE backup_id=?", (row["id"],))]
-    with store.transaction() as conn:
-        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                     (info["status"], info.get("reason"), finished or time.time(), row["id"]))
-        if info["status"] in COMPLETE:
-            add_changes(conn, row["source"], changes)
+    store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                  (info["status"], info.get("reason"), finished or time.time(), row["id"]))
 
 
 def unlink_archive(cfg, source_id: str, path: Path) -> int:
@@ -150,10 +145,11 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
 
 
 def _forget_catalog(store: Store, row) -> None:
-    """Catalog rows that a run killed after step 7 wrote: its new versions go, and the versions it
-    extended end at its base again."""
+    """Catalog rows that a run killed after step 7 wrote: its new versions go (and so do the
+    changes they were for the checkpoint trigger), and the versions it extended end at its base again."""
     with store.transaction() as conn:
         conn.execute("DELETE FROM versions WHERE medium=? AND first_backup=?", (row["medium"], row["id"]))
+        changes.forget(conn, row["id"])
         if row["link_dest"] is not None:
             conn.execute("UPDATE versions SET last_backup=? WHERE medium=? AND last_backup=?",
                          (row["link_dest"], row["medium"], row["id"]))
