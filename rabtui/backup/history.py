@@ -43,6 +43,23 @@ def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | No
     return row["n"] if row and row["n"] is not None else None
 
 
+def not_fitting(store: Store, source_id: str, dir_paths: list[str], free: int, *, with_base: bool) -> list[str]:
+    """The directories that cannot fit in `free` bytes, backed up in order, each taking what it
+    took in the source's newest complete backup (its new bytes when it has a base, else a whole
+    copy); all of them when that tells none (a full medium, or no earlier backup)."""
+    column = "new_bytes" if with_base else "total_bytes"
+    took = {r["path"]: r["n"] for r in store.all(
+        f"SELECT d.path, d.{column} AS n FROM backup_dirs d WHERE d.backup_id=(SELECT id FROM backups"
+        "  WHERE source=? AND status IN ('completed','warnings') ORDER BY started DESC, id DESC LIMIT 1)",
+        (source_id,))}
+    need, out = 0, []
+    for path in dir_paths:
+        need += took.get(path) or 0
+        if need > free:
+            out.append(path)
+    return out or list(dir_paths)
+
+
 def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
     """How many files the directory held in its source's newest complete backup (None: never backed up)."""
     row = store.one(
