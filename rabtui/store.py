@@ -250,7 +250,10 @@ class Store:
             conn = self.conn
             if existed:
                 check_tables(conn, self.path)
+            counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
             conn.executescript(SCHEMA)
+            if existed and not counted:
+                self._count_changes()
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -260,6 +263,14 @@ class Store:
         except StateUnusable:
             self.close()
             raise
+
+    def _count_changes(self) -> None:
+        """A database made before the `changes` table: its counters were added per backup and
+        medium; count them again from the catalog."""
+        from rabtui.backup import changes
+
+        with self.transaction() as conn:
+            changes.rebuild(conn)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -9,9 +9,11 @@ import json
 import os
 import threading
 
+from rabtui import rebuild
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
+from rabtui.store import Store
 from tests.trees import Lab, write_files
 
 _clock = [1_700_000_000]
@@ -99,6 +101,19 @@ def test_rotation_counts_each_changed_file_once(tmp_path, capsys):
     assert cli_main(["--config", str(lab.config_path), "checkpoint", "status", "--json"]) == 0
     shown = {os.path.basename(d["path"]): d["changed"] for d in json.loads(capsys.readouterr().out)["directories"]}
     assert shown == {"data": 1, "photos": 1}
+
+    # a database made before the changes were kept: counted again from the catalog when opened
+    store = lab.store()
+    store.execute("DROP TABLE changes")
+    store.execute("UPDATE dir_state SET changed_since_checkpoint=99")
+    store.close()
+    assert _counts(lab) == {"data": 1, "photos": 1}
+    # rebuild-state: the same from the media and the discs alone
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    rebuild.rebuild(cfg, Store(lab.state))
+    assert _counts(lab) == {"data": 1, "photos": 1}
 
 
 def test_a_checkpoint_keeps_changes_its_content_does_not_hold(tmp_path):

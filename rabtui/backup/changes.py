@@ -57,22 +57,49 @@ def forget(conn: sqlite3.Connection, backup_id: int) -> None:
         recount(conn, source, dir_path)
 
 
-def reset(conn: sqlite3.Connection, source: str, dir_path: str, kind: str, number: int,
-          content_backup: int | None) -> None:
-    """Checkpoint `number` holds `dir_path` as backup `content_backup` had it: the changes it
-    covers go. Those are the versions it holds, and what backups that started no later than that
-    one wrote: a standard directory's later state replaces them; an archive directory keeps every
-    file, so there only the paths the checkpoint holds are covered (a file saved only on another
-    medium, not on the one the content came from, is still a change)."""
+def reset(conn: sqlite3.Connection, source: str, dir_path: str, number: int, *, kind: str | None = None,
+          taken: float | None = None) -> None:
+    """Checkpoint `number` holds `dir_path` as its content backup had it (`taken`: when that
+    backup started, if the checkpoint does not name it): the changes it covers go. Those are the
+    versions it holds, and what backups that started no later than that one wrote: a standard
+    directory's later state replaces them; an archive directory keeps every file, so there only the
+    paths the checkpoint holds are covered (a file saved only on a medium other than the one the
+    content came from is still a change)."""
+    if kind is None:
+        row = conn.execute("SELECT d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
+                           " WHERE b.source=? AND d.path=? ORDER BY b.started DESC LIMIT 1", (source, dir_path)).fetchone()
+        kind = row[0] if row else "standard"
     held = _HELD.format(n=":n", s=":s", path="p.path", mtime="changes.mtime", size="changes.size")
     held_path = "SELECT 1 FROM disc_files f WHERE f.number=:n AND f.source=:s AND f.path=p.path"
     conn.execute(
         "DELETE FROM changes WHERE source=:s AND dir=:d AND EXISTS (SELECT 1 FROM paths p WHERE p.id=changes.path_id"
-        f" AND (EXISTS ({held}) OR (changes.backup IN (SELECT id FROM backups WHERE source=:s"
-        "   AND started <= (SELECT started FROM backups WHERE id=:c))"
+        f" AND (EXISTS ({held}) OR (changes.backup IN (SELECT id FROM backups WHERE source=:s AND started <= COALESCE("
+        "   (SELECT c.started FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
+        "    WHERE cd.number=:n AND cd.source=:s AND cd.path=:d), :taken))"
         f"   AND (:standard OR EXISTS ({held_path})))))",
-        {"s": source, "d": dir_path, "n": number, "c": content_backup, "standard": kind == "standard"})
+        {"s": source, "d": dir_path, "n": number, "taken": taken, "standard": kind == "standard"})
     recount(conn, source, dir_path)
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """The changes from the catalog (after rebuild-state, or in a database made before them): each
+    version a complete backup (or kept data) wrote, less what each directory's last checkpoint covers
+    (taken no later than the checkpoint was made, when it does not name its content backup)."""
+    conn.execute("DELETE FROM changes")
+    conn.execute(
+        "INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
+        " SELECT p.source, p.dir, v.path_id, v.size, v.mtime, v.first_backup FROM versions v"
+        " JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
+        " WHERE b.status IN ('completed', 'warnings', 'kept') ORDER BY b.started, b.id")
+    dirs = {(r[0], r[1]): r for r in conn.execute(
+        "SELECT source, path, last_checkpoint, last_checkpoint_time FROM dir_state").fetchall()}
+    dirs.update({key: None for key in conn.execute("SELECT DISTINCT source, dir FROM changes").fetchall()
+                 if key not in dirs})
+    for (source, dir_path), row in dirs.items():
+        if row is not None and row[2] is not None:
+            reset(conn, source, dir_path, row[2], taken=row[3])
+        else:
+            recount(conn, source, dir_path)
 
 
 def recount(conn: sqlite3.Connection, source: str, dir_path: str) -> None:

@@ -314,7 +314,7 @@ def complete(store: Store, number: int, plan_json: dict) -> None:
                 " did_not_fit=NULL",
                 (d["source"], d["path"], number, created),
             )
-            changes.reset(conn, d["source"], d["path"], d.get("kind", "standard"), number, d.get("backup_id"))
+            changes.reset(conn, d["source"], d["path"], number, kind=d.get("kind"))
     triggers.clear_requests(store, keys)
 
 
