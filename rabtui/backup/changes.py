@@ -66,8 +66,8 @@ def reset(conn: sqlite3.Connection, source: str, dir_path: str, number: int, *, 
     paths the checkpoint holds are covered (a file saved only on a medium other than the one the
     content came from is still a change)."""
     if kind is None:
-        row = conn.execute("SELECT d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
-                           " WHERE b.source=? AND d.path=? ORDER BY b.started DESC LIMIT 1", (source, dir_path)).fetchone()
+        row = conn.execute("SELECT d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id WHERE b.source=?"
+                           " AND d.path=? ORDER BY b.started DESC LIMIT 1", (source, dir_path)).fetchone()
         kind = row[0] if row else "standard"
     held = _HELD.format(n=":n", s=":s", path="p.path", mtime="changes.mtime", size="changes.size")
     held_path = "SELECT 1 FROM disc_files f WHERE f.number=:n AND f.source=:s AND f.path=p.path"
