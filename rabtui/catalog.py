@@ -255,14 +255,23 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
     ):
         out[bytes(r["path"])] = (r["size"], r["mtime"])
     if archive_dirs:
-        marks = ",".join("?" * len(archive_dirs))
-        for r in store.all(
-            f"SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
-            f" WHERE v.medium=? AND p.source=? AND p.dir IN ({marks}) AND v.first_backup<=?{below}"
-            f" ORDER BY v.first_backup",
-            (backup["medium"], backup["source"], *archive_dirs, backup["id"], *below_args),
-        ):
-            out[bytes(r["path"])] = (r["size"], r["mtime"])
+        out.update({path: v[:2] for path, v in archive_as_of(store, backup, archive_dirs, prefix).items()})
+    return out
+
+
+def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, tuple]:
+    """path -> (size, mtime, first_backup) of the archive directories' files as they stood on the
+    backup's medium after it: for each path, the newest version saved there by a backup up to it."""
+    below, below_args = _below(prefix)
+    marks = ",".join("?" * len(archive_dirs))
+    out = {}
+    for r in store.all(
+        f"SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+        f" WHERE v.medium=? AND p.source=? AND p.dir IN ({marks}) AND v.first_backup<=?{below}"
+        f" ORDER BY v.first_backup",
+        (backup["medium"], backup["source"], *archive_dirs, backup["id"], *below_args),
+    ):
+        out[bytes(r["path"])] = (r["size"], r["mtime"], r["first_backup"])
     return out
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui import fstree, proc
+from rabtui.backup import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
@@ -112,6 +113,8 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
             report.unmatched.append(f"medium {medium.id}: {exc}")
     _discs(cfg, store, report, emit, prompter, cancel)
     _schedule_marks(cfg, store)
+    with store.transaction() as conn:
+        changes.rebuild(conn)
     return report
 
 

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rabtui import fmt
+from rabtui import catalog, fmt
 from rabtui.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, UsageError, WorkFailed
@@ -77,22 +77,39 @@ def _clashes(writer: SafeWriter, rels) -> list[bytes]:
     return out
 
 
+def _picked(entries, pick):
+    """The entries of a walk, each regular file as `pick` chooses it (left out on None)."""
+    for path, rel, st in entries:
+        if pick is not None and stat.S_ISREG(st.st_mode):
+            chosen = pick(rel, path, st)
+            if chosen is None:
+                continue
+            path, st = chosen
+        yield path, rel, st
+
+
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
-              cancel=None, *, onto_source: bool = False) -> Written:
+              cancel=None, *, onto_source: bool = False, pick=None) -> Written:
     """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
     completely (see rabtui.restore_write). `onto_source`: `target_root` is a source's directory,
-    where a symlink is never replaced, nor followed (the directory itself included)."""
+    where a symlink is never replaced, nor followed (the directory itself included). `pick(rel,
+    path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out."""
     if rel_dest:
         check_name(rel_dest)
     top = os.lstat(src)
     is_dir = stat.S_ISDIR(top.st_mode)
+    if pick is not None and not is_dir:
+        chosen = next(_picked([(src, b"", top)], pick), None)
+        if chosen is None:
+            raise WorkFailed(f"/{fmt.name(rel_dest)} is not in that backup")
+        src, _, top = chosen
     join = (lambda r: os.path.join(rel_dest, r) if r else rel_dest) if rel_dest else (lambda r: r)
     try:
         writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source)
     except Refused as exc:
         raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
     with writer:
-        listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _walk(src)] if is_dir else [])
+        listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _picked(_walk(src), pick)] if is_dir else [])
         for rel, _ in listed:
             if rel:
                 check_name(rel)
@@ -111,7 +128,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                 return writer.result
             writer.put(src, rel_dest, top)
         if is_dir:
-            for path, r, st in _walk(src):
+            for path, r, st in _picked(_walk(src), pick):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("restore cancelled")
                 writer.put(path, join(r), st)
@@ -202,6 +219,34 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     return in_backup
 
 
+def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes):
+    """The `pick` for copy_into when `item` comes from an archive directory's union tree, which
+    holds the newest file saved on the medium: each file as the backup had it instead (the newest
+    version saved on that medium by a backup up to it, from the catalog), read from the backup that
+    saved it; a file saved after it is left out. None when `item` is not from a union tree."""
+    d = directory_of(source, rel)
+    if d.kind != "archive" or item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b"")):
+        return None
+    versions = catalog.archive_as_of(store, backup, (d.path,), rel)
+    folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=?", (source.id, backup["medium"]))}
+
+    def pick(under: bytes, path: bytes, st):
+        full = os.path.join(rel, under) if under else rel
+        version = versions.get(full)
+        if version is None:
+            return None
+        if (st.st_size, int(st.st_mtime)) == version[:2]:
+            return path, st
+        older = os.path.join(folders[version[2]], b"data", full)
+        try:
+            return older, os.lstat(older)
+        except OSError:
+            raise WorkFailed(f"/{fmt.name(full)} as backup {backup['name']} had it is not on medium"
+                             f" {backup['medium']} any more ({fmt.name(older)} is gone)") from None
+    return pick
+
+
 # --- the command ------------------------------------------------------------------------------------
 
 
@@ -260,7 +305,8 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
         return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                        RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target))
+                        RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target),
+                        as_of(store, source, row, rel, item))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
@@ -280,14 +326,15 @@ def _finish(result: "RestoreResult", w: Written, where: str) -> "RestoreResult":
     return result
 
 
-def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult):
+def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None):
     if not to_source:
-        return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel), f"into {to}")
+        return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick),
+                       f"into {to}")
     if source.is_local:
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
-        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True)
+        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick)
         return _finish(result, w, f"onto {source.id}")
     from rabtui import remote_restore
 

@@ -98,6 +98,17 @@ CREATE TABLE IF NOT EXISTS dir_state(
     did_not_fit REAL,           -- time a backup of it did not fit on its medium (cleared by a checkpoint)
     PRIMARY KEY(source, path)
 );
+-- the file versions written since a directory's last checkpoint, each once whatever medium it went
+-- to (rabtui/backup/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
+CREATE TABLE IF NOT EXISTS changes(
+    source TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    path_id INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    backup INTEGER NOT NULL,    -- the backup that wrote it first
+    PRIMARY KEY(source, dir, path_id, size, mtime)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS jobs(
     id INTEGER PRIMARY KEY,
@@ -262,13 +273,24 @@ class Store:
                 _create(self.path)
             conn = self.conn
             check_tables(conn, self.path)
+            counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
             conn.executescript(_schema_script("OR IGNORE"))   # tables added by a newer version, if any
+            if not counted:      # a database made before the changes table: count them from the catalog
+                self._count_changes()
         except sqlite3.Error as exc:
             self.close()
             raise state_failure(exc, self.path) from None
         except StateUnusable:
             self.close()
             raise
+
+    def _count_changes(self) -> None:
+        """A database made before the `changes` table: its counters were added per backup and
+        medium; count them again from the catalog."""
+        from rabtui.backup import changes
+
+        with self.transaction() as conn:
+            changes.rebuild(conn)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -13,13 +13,16 @@ complete, a few set-based statements update the catalog in one transaction:
 - archive directory: only new files are in the backup; each is a new version.
 
 A file whose base version is unknown to the database (a base made before `rebuild-state`, say)
-gets a new version as well, so the catalog never misses a file of a complete backup.
+gets a new version as well, so the catalog never misses a file of a complete backup. The
+versions a backup wrote are, in the same transaction, the changed-files trigger's input
+(changes.py).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
+from rabtui.backup import changes
 from rabtui.rsync import SAME
 from rabtui.store import Store
 
@@ -102,6 +105,7 @@ class CatalogSpool:
         self.flush()
         params = {**self._params, "b": backup_id}
         with self.store.transaction() as conn:
+            before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
             same = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE ftype=:f AND state=:same",
                                 params).fetchone()[0]
             conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
@@ -119,6 +123,9 @@ class CatalogSpool:
                     " SELECT p.id, :m, i.size, i.mtime, :b, :b"
                     " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
                     " WHERE i.ftype=:f AND i.state<>:same", params)
+                # the versions just inserted (ids above every older one) are exactly those written
+                written = ("SELECT p.dir, v.path_id, p.path, v.size, v.mtime FROM versions v"
+                           " JOIN paths p ON p.id=v.path_id WHERE v.id > :before")
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
@@ -129,7 +136,10 @@ class CatalogSpool:
                     " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
                     " WHERE i.ftype=:f AND NOT EXISTS (SELECT 1 FROM versions v"
                     "   WHERE v.path_id=p.id AND v.medium=:m AND v.last_backup=:b)", params)
+                written = ("SELECT p.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
+                           " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
             inserted = cur.rowcount
+            changes.record(conn, params["s"], backup_id, written, {**params, "before": before})
         return inserted
 
     def discard(self) -> None:

@@ -7,9 +7,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui.backup import media
+from rabtui.backup import changes, media
 from rabtui.backup.archive import unlink_from_union
-from rabtui.backup.records import add_changes, find_abandoned, mark_abandoned
+from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
@@ -41,6 +41,23 @@ def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | No
         f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
         " ORDER BY started DESC, id DESC LIMIT 1", (source_id,))
     return row["n"] if row and row["n"] is not None else None
+
+
+def not_fitting(store: Store, source_id: str, dir_paths: list[str], free: int, *, with_base: bool) -> list[str]:
+    """The directories that cannot fit in `free` bytes, backed up in order, each taking what it
+    took in the source's newest complete backup (its new bytes when it has a base, else a whole
+    copy); all of them when that tells none (a full medium, or no earlier backup)."""
+    column = "new_bytes" if with_base else "total_bytes"
+    took = {r["path"]: r["n"] for r in store.all(
+        f"SELECT d.path, d.{column} AS n FROM backup_dirs d WHERE d.backup_id=(SELECT id FROM backups"
+        "  WHERE source=? AND status IN ('completed','warnings') ORDER BY started DESC, id DESC LIMIT 1)",
+        (source_id,))}
+    need, out = 0, []
+    for path in dir_paths:
+        need += took.get(path) or 0
+        if need > free:
+            out.append(path)
+    return out or list(dir_paths)
 
 
 def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
@@ -120,13 +137,8 @@ def _record_complete(store: Store, row, info: dict) -> None:
         finished = datetime.fromisoformat(info["finished"]).timestamp()
     except (KeyError, TypeError, ValueError):
         pass
-    changes = [(r["path"], (r["new_files"] or 0) + (r["changed_files"] or 0))
-               for r in store.all("SELECT * FROM backup_dirs WHERE backup_id=?", (row["id"],))]
-    with store.transaction() as conn:
-        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                     (info["status"], info.get("reason"), finished or time.time(), row["id"]))
-        if info["status"] in COMPLETE:
-            add_changes(conn, row["source"], changes)
+    store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                  (info["status"], info.get("reason"), finished or time.time(), row["id"]))
 
 
 def unlink_archive(cfg, source_id: str, path: Path) -> int:
@@ -150,10 +162,11 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
 
 
 def _forget_catalog(store: Store, row) -> None:
-    """Catalog rows that a run killed after step 7 wrote: its new versions go, and the versions it
-    extended end at its base again."""
+    """Catalog rows that a run killed after step 7 wrote: its new versions go (and so do the
+    changes they were for the checkpoint trigger), and the versions it extended end at its base again."""
     with store.transaction() as conn:
         conn.execute("DELETE FROM versions WHERE medium=? AND first_backup=?", (row["medium"], row["id"]))
+        changes.forget(conn, row["id"])
         if row["link_dest"] is not None:
             conn.execute("UPDATE versions SET last_backup=? WHERE medium=? AND last_backup=?",
                          (row["link_dest"], row["medium"], row["id"]))

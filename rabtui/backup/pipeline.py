@@ -275,7 +275,9 @@ class _Run:
                 self.emit(Event(WARNING, f"medium {medium.id} has {free} bytes free; the last backup of "
                                          f"{self.source.id} needed {need}: it may not fit"))
         if too_small:
-            self.rec.did_not_fit([d.path for d in self.source.directories])
+            dirs = [d.path for d in self.source.directories]
+            self.rec.did_not_fit(history.not_fitting(self.store, self.source.id, dirs, free,
+                                                     with_base=self._base(medium) is not None))
             self._fail_step(2, f"{NO_SPACE}: medium {medium.id} has {free} bytes and {inodes} inodes free"
                                + (f", the last full copy took {need} bytes" if need else ""))
         self.step(2, "ok", f"medium {medium.id}: {free} bytes free")

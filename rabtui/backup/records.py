@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
-from rabtui.store import COMPLETE, Store
+from rabtui.store import Store
 
 STEPS = (
     "source reachable",
@@ -141,19 +141,16 @@ class RunRecord:
         )
 
     def complete(self, status: str, reason: str | None) -> None:
-        """The end of a complete backup (or of kept data): backup.json first, then the database row
-        with, for a complete one, the checkpoint trigger's counters (dir_state), in one transaction.
+        """The end of a complete backup (or of kept data): backup.json first, then the database row.
         A run killed between the two is found `running` with that backup.json, which recovery
-        records as it says (the catalog and the archive links were written before either)."""
+        records as it says (the catalog, the checkpoint trigger's changes and the archive links were
+        written before either)."""
         self.status, self.reason = status, reason
         self.finished = time.time()
         self.write_json()
         faults.point("backup.json_written")
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
-                         (status, self.finished, reason, self.id))
-            if status in COMPLETE:
-                add_changes(conn, self.source, [(d.path, d.modified) for d in self.dirs])
+        self.store.execute("UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
+                           (status, self.finished, reason, self.id))
 
     # --- backup.json -----------------------------------------------------------------------------
 
@@ -180,17 +177,6 @@ class RunRecord:
     def write_json(self) -> None:
         if self.dir_created:
             write_json_atomic(self.path / "backup.json", self.json())
-
-
-def add_changes(conn, source: str, changes: list[tuple[str, int]]) -> None:
-    """dir_state.changed_since_checkpoint += new or modified files, per directory (complete backups
-    only)."""
-    conn.executemany(
-        "INSERT INTO dir_state(source, path, changed_since_checkpoint) VALUES (?,?,?)"
-        " ON CONFLICT(source, path) DO UPDATE SET"
-        " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
-        [(source, path, n) for path, n in changes],
-    )
 
 
 def find_abandoned(store: Store, source: str) -> list:

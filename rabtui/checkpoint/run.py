@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from rabtui import faults, locks, proc
+from rabtui.backup import changes
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
@@ -300,19 +301,20 @@ def complete(store: Store, number: int, plan_json: dict) -> None:
     """All discs verified: the checkpoint is complete; reset its directories' triggers."""
     created = plan_json["created"]
     keys = []
-    with store.transaction():
-        store.execute("UPDATE checkpoints SET status='completed' WHERE number=?", (number,))
+    with store.transaction() as conn:
+        conn.execute("UPDATE checkpoints SET status='completed' WHERE number=?", (number,))
         for d in plan_json["dirs"]:
             if d["role"] != "data":
                 continue
             keys.append(f"{d['source']}:{d['path']}")
-            store.execute(
-                "INSERT INTO dir_state(source, path, changed_since_checkpoint, last_checkpoint, last_checkpoint_time,"
-                " did_not_fit) VALUES (?,?,0,?,?,NULL) ON CONFLICT(source, path) DO UPDATE SET"
-                " changed_since_checkpoint=0, last_checkpoint=excluded.last_checkpoint,"
-                " last_checkpoint_time=excluded.last_checkpoint_time, did_not_fit=NULL",
+            conn.execute(
+                "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time, did_not_fit)"
+                " VALUES (?,?,?,?,NULL) ON CONFLICT(source, path) DO UPDATE SET"
+                " last_checkpoint=excluded.last_checkpoint, last_checkpoint_time=excluded.last_checkpoint_time,"
+                " did_not_fit=NULL",
                 (d["source"], d["path"], number, created),
             )
+            changes.reset(conn, d["source"], d["path"], number, kind=d.get("kind"))
     triggers.clear_requests(store, keys)
 
 

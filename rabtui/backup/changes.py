@@ -1,0 +1,114 @@
+"""The changed-files trigger: files new or modified at the source since their directory's last
+checkpoint, each counted once, however many media of the rotation its new version was written to.
+
+Step 7 records each file version that a backup wrote as a row of `changes`, keyed by (source,
+dir, path, size, mtime), in the catalog's transaction: the same version written again onto
+another medium is the same row. Not a change: a version that the directory's last checkpoint
+holds (a medium back from the drawer gets, as new to it, what the checkpoint already holds), nor
+anything written by a backup older than that checkpoint's content. `dir_state.changed_since_checkpoint`
+is the number of distinct paths among a directory's rows, kept with them, so that status reads one
+number. A run undone by recovery takes its rows back; a checkpoint drops the rows it covers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sqlite3
+
+# the checkpoint `number` holds this version of the path (a file cut into parts: its parts' mtime)
+_HELD = ("SELECT 1 FROM disc_files f WHERE f.number={n} AND f.source={s} AND f.path={path}"
+         " AND f.mtime={mtime} AND (f.size={size} OR f.parts IS NOT NULL)")
+
+
+def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: str, params: dict) -> None:
+    """Count what backup `backup_id` wrote: `written_sql` (with `params`) selects its versions as
+    (dir, path_id, path, size, mtime). Called inside the catalog's transaction."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
+                 " dir TEXT NOT NULL, path_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)")
+    conn.execute("DELETE FROM temp.backup_changes")
+    held = _HELD.format(n="ds.last_checkpoint", s=":s", path="w.path", mtime="w.mtime", size="w.size")
+    conn.execute(
+        f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
+        " INSERT INTO temp.backup_changes SELECT w.dir, w.path_id, w.size, w.mtime FROM w"
+        " LEFT JOIN dir_state ds ON ds.source=:s AND ds.path=w.dir"
+        f" WHERE NOT EXISTS ({held})"
+        # a backup that started before the last checkpoint's content was taken adds nothing to it
+        " AND NOT EXISTS (SELECT 1 FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
+        "   WHERE cd.number=ds.last_checkpoint AND cd.source=:s AND cd.path=w.dir AND cd.role='data'"
+        "   AND c.started >= (SELECT started FROM backups WHERE id=:b))",
+        {**params, "s": source, "b": backup_id})
+    conn.execute(
+        "INSERT INTO dir_state(source, path, changed_since_checkpoint)"
+        " SELECT :s, t.dir, COUNT(DISTINCT t.path_id) FROM temp.backup_changes t"
+        " WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=t.dir AND c.path_id=t.path_id)"
+        " GROUP BY t.dir"
+        " ON CONFLICT(source, path) DO UPDATE SET"
+        " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
+        {"s": source})
+    conn.execute("INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
+                 " SELECT :s, dir, path_id, size, mtime, :b FROM temp.backup_changes", {"s": source, "b": backup_id})
+    conn.execute("DELETE FROM temp.backup_changes")
+
+
+def forget(conn: sqlite3.Connection, backup_id: int) -> None:
+    """A run undone by recovery: the versions only it wrote are changes no more."""
+    dirs = conn.execute("SELECT DISTINCT source, dir FROM changes WHERE backup=?", (backup_id,)).fetchall()
+    conn.execute("DELETE FROM changes WHERE backup=?", (backup_id,))
+    for source, dir_path in dirs:
+        recount(conn, source, dir_path)
+
+
+def reset(conn: sqlite3.Connection, source: str, dir_path: str, number: int, *, kind: str | None = None,
+          taken: float | None = None) -> None:
+    """Checkpoint `number` holds `dir_path` as its content backup had it (`taken`: when that
+    backup started, if the checkpoint does not name it): the changes it covers go. Those are the
+    versions it holds, and what backups that started no later than that one wrote: a standard
+    directory's later state replaces them; an archive directory keeps every file, so there only the
+    paths the checkpoint holds are covered (a file saved only on a medium other than the one the
+    content came from is still a change)."""
+    if kind is None:
+        row = conn.execute("SELECT d.kind FROM backup_dirs d JOIN backups b ON b.id=d.backup_id WHERE b.source=?"
+                           " AND d.path=? ORDER BY b.started DESC LIMIT 1", (source, dir_path)).fetchone()
+        kind = row[0] if row else "standard"
+    held = _HELD.format(n=":n", s=":s", path="p.path", mtime="changes.mtime", size="changes.size")
+    held_path = "SELECT 1 FROM disc_files f WHERE f.number=:n AND f.source=:s AND f.path=p.path"
+    conn.execute(
+        "DELETE FROM changes WHERE source=:s AND dir=:d AND EXISTS (SELECT 1 FROM paths p WHERE p.id=changes.path_id"
+        f" AND (EXISTS ({held}) OR (changes.backup IN (SELECT id FROM backups WHERE source=:s AND started <= COALESCE("
+        "   (SELECT c.started FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
+        "    WHERE cd.number=:n AND cd.source=:s AND cd.path=:d), :taken))"
+        f"   AND (:standard OR EXISTS ({held_path})))))",
+        {"s": source, "d": dir_path, "n": number, "taken": taken, "standard": kind == "standard"})
+    recount(conn, source, dir_path)
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """The changes from the catalog (after rebuild-state, or in a database made before them): each
+    version a complete backup (or kept data) wrote, less what each directory's last checkpoint covers
+    (taken no later than the checkpoint was made, when it does not name its content backup)."""
+    conn.execute("DELETE FROM changes")
+    conn.execute(
+        "INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
+        " SELECT p.source, p.dir, v.path_id, v.size, v.mtime, v.first_backup FROM versions v"
+        " JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
+        " WHERE b.status IN ('completed', 'warnings', 'kept') ORDER BY b.started, b.id")
+    dirs = {(r[0], r[1]): r for r in conn.execute(
+        "SELECT source, path, last_checkpoint, last_checkpoint_time FROM dir_state").fetchall()}
+    dirs.update({key: None for key in conn.execute("SELECT DISTINCT source, dir FROM changes").fetchall()
+                 if key not in dirs})
+    for (source, dir_path), row in dirs.items():
+        if row is not None and row[2] is not None:
+            # a rebuilt backup's start is its name's whole second: one that started in the same
+            # second as the checkpoint was made may have come after it, and stays counted
+            reset(conn, source, dir_path, row[2], taken=math.floor(row[3]) - 0.5 if row[3] is not None else None)
+        else:
+            recount(conn, source, dir_path)
+
+
+def recount(conn: sqlite3.Connection, source: str, dir_path: str) -> None:
+    conn.execute(
+        "INSERT INTO dir_state(source, path, changed_since_checkpoint)"
+        " SELECT :s, :d, COUNT(DISTINCT path_id) FROM changes WHERE source=:s AND dir=:d"
+        " ON CONFLICT(source, path) DO UPDATE SET changed_since_checkpoint=excluded.changed_since_checkpoint",
+        {"s": source, "d": dir_path})

@@ -1,0 +1,46 @@
+"""A backup that does not fit marks only the directories that did not fit (the checkpoint trigger
+"a backup did not fit"), on a real tiny tmpfs medium: when rsync runs out of space (step 5), and
+when the medium is refused before rsync because the last backup's sizes say it cannot hold them
+(step 2)."""
+
+from __future__ import annotations
+
+from rabtui.checkpoint import triggers
+from tests.test_backup_failures import tmpfs_medium  # noqa: F401  (fixture)
+from tests.trees import Lab, write_files
+
+
+def _lab(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.local([("small", "standard"), ("big", "standard")])
+    write_files(lab.src / "small", {"a": 1000, "b": 2000})
+    return lab, cfg
+
+
+def _marked(lab) -> set[str]:
+    rows = lab.store().all("SELECT path FROM dir_state WHERE source='loc' AND did_not_fit IS NOT NULL")
+    return {r["path"].rsplit("/", 1)[-1] for r in rows}
+
+
+def test_rsync_out_of_space_marks_only_that_directory(tmp_path, tmpfs_medium):  # noqa: F811
+    lab, cfg = _lab(tmp_path)
+    tmpfs_medium("size=2m")
+    write_files(lab.src / "big", {"huge": 3 * 1024 * 1024})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and result.reason.startswith(f"{lab.src / 'big'}: medium too small")
+    assert _marked(lab) == {"big"}
+
+
+def test_medium_refused_before_rsync_marks_only_what_cannot_fit(tmp_path, tmpfs_medium):  # noqa: F811
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "big", {"huge": 1536 * 1024})
+    assert lab.backup(cfg, medium_id="m2").status == "completed"     # sizes known from a roomy medium
+    tmpfs_medium("size=1m")
+    result = lab.backup(cfg, medium_id="m1")                           # no base there: a whole copy
+    assert result.status == "failed" and "medium too small: medium m1 has" in result.reason
+    steps = lab.store().all("SELECT state FROM backup_steps WHERE backup_id=? ORDER BY step", (result.backup_id,))
+    assert [s["state"] for s in steps][:2] == ["ok", "failed"]
+    assert _marked(lab) == {"big"}
+    why = {s.path.rsplit("/", 1)[-1]: s.reasons for s in triggers.statuses(cfg, lab.store())}
+    assert "a backup did not fit on its medium" in why["big"]
+    assert "a backup did not fit on its medium" not in why["small"]

@@ -1,0 +1,45 @@
+"""Restoring an archive directory "as of" a backup, with real backups: every file saved on that
+medium by a backup up to it, each in the newest version saved by then; nothing saved later."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui import restore as R
+from rabtui.errors import WorkFailed
+from tests.trees import Lab, snapshot, write_files
+
+T0 = datetime(2026, 3, 1, 2, 0, 0)
+
+
+def test_archive_directory_restores_as_of_a_backup(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/a.jpg": b"A" * 100, "2025/keep.jpg": b"K" * 30})
+    b1 = lab.backup(cfg, now=T0)
+    write_files(photos, {"2025/a.jpg": b"a" * 120, "2026/b.jpg": b"B" * 50})      # a.jpg edited
+    b2 = lab.backup(cfg, now=T0 + timedelta(days=1))
+    write_files(photos, {"2026/c.jpg": b"C" * 40})
+    (photos / "2025/keep.jpg").unlink()                  # gone from the source, kept by the archive
+    b3 = lab.backup(cfg, now=T0 + timedelta(days=2))
+    assert [b.status for b in (b1, b2, b3)] == ["completed"] * 3
+    store = lab.store()
+
+    def restored(backup, what: str = "") -> dict[bytes, bytes]:
+        out = tmp_path / f"out-{backup.path.name}-{what.replace('/', '_')}"
+        R.restore(cfg, store, "loc", str(photos / what) if what else str(photos), backup=backup.path.name, to=out)
+        return snapshot(out / str(photos).lstrip("/"))
+
+    assert restored(b1) == {b"2025/a.jpg": b"A" * 100, b"2025/keep.jpg": b"K" * 30}
+    # b2 copied only a.jpg and b.jpg; as of b2 the medium also holds keep.jpg, saved by b1
+    assert restored(b2) == {b"2025/a.jpg": b"a" * 120, b"2025/keep.jpg": b"K" * 30, b"2026/b.jpg": b"B" * 50}
+    assert restored(b3) == {b"2025/a.jpg": b"a" * 120, b"2025/keep.jpg": b"K" * 30, b"2026/b.jpg": b"B" * 50,
+                            b"2026/c.jpg": b"C" * 40}
+    # a subdirectory and a single file: the same rule
+    assert restored(b1, "2025") == {b"2025/a.jpg": b"A" * 100, b"2025/keep.jpg": b"K" * 30}
+    assert restored(b3, "2025/keep.jpg") == {b"2025/keep.jpg": b"K" * 30}
+    with pytest.raises(WorkFailed, match="not in that backup"):
+        restored(b1, "2026/b.jpg")
