@@ -30,6 +30,7 @@ from rabtui.tui import queries
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import ConfigChanged, JobsPolled
+from rabtui.tui.screens.base import failure_text
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
@@ -195,16 +196,10 @@ class RabtuiApp(App):
     # --- errors ----------------------------------------------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker's failure ends here: a notification and a log line, never a traceback."""
+        """The app's own workers' failures (a screen's workers end in RabtuiScreen's handler)."""
         if event.state != WorkerState.ERROR:
             return
-        error = event.worker.error
-        if isinstance(error, RabtuiError):
-            message = str(error)
-        else:
-            message = f"{type(error).__name__}: {error}"
-            log.error("worker %s failed", event.worker.name, exc_info=error)
-        self.notify(message, severity="error", timeout=8)
+        self.notify(failure_text(event.worker), severity="error", timeout=8)
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:

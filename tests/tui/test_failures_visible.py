@@ -1,0 +1,47 @@
+"""Every failure where the operator is: a screen's worker that fails ends in a notification with
+the reason and in the screen's status line; a failed job is notified on any screen and stays on the
+dashboard until acknowledged."""
+
+from __future__ import annotations
+
+import socket
+
+from rabtui.tui.app import make_app
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import run, texts, wait_for
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_testing_an_unreachable_source_ends_in_a_visible_failure(tmp_path, write_config):
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "web1"
+        host = "127.0.0.1"
+        port = {closed_port()}
+        user = "root"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen) and "web1" in texts(app, "#sources-list"))
+            await pilot.press("t")
+            await wait_for(pilot, lambda: "failed" in texts(app, "#status-line"), what="the failure in the status line")
+            status = texts(app, "#status-line")
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert errors, "no error notification"
+            assert "web1" in errors[-1] or "127.0.0.1" in errors[-1] or "refused" in errors[-1].lower()
+            assert errors[-1].split("\n")[0] in status.replace(" · ", "\n")
+            assert app.screen.query_one("#status-line").has_class("error")
+
+    run(go())
