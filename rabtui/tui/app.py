@@ -77,6 +77,11 @@ class RabtuiApp(App):
         self._dialog_open = False
         self._polling = False
         self._config_seen = _file_key(self.cfg.path)
+        # jobs that failed while the UI was open, shown on the dashboard until acknowledged (kept
+        # in memory: a restart starts clean, the Runs screen keeps the full history)
+        self.failed_since = time.time()
+        self.failed_jobs: dict[int, dict] = {}
+        self._failed_seen: set[int] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -135,7 +140,7 @@ class RabtuiApp(App):
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
         try:
-            snapshot = queries.poll_jobs(self.store)
+            snapshot = queries.poll_jobs(self.store, failed_since=self.failed_since)
         except BaseException:
             self.call_from_thread(setattr, self, "_polling", False)
             raise
@@ -144,6 +149,7 @@ class RabtuiApp(App):
     def _polled(self, snapshot: queries.JobsSnapshot) -> None:
         self._polling = False
         self.jobs = snapshot
+        self._note_failures(snapshot.failed)
         self.screen.post_message(JobsPolled(snapshot))
         screen = self.screen
         if isinstance(screen, QuestionDialog) and screen.prompt["id"] not in {p["id"] for p in snapshot.prompts}:
@@ -155,6 +161,21 @@ class RabtuiApp(App):
                 if prompt["id"] not in self._asked:
                     self.ask(prompt)
                     break
+
+    def _note_failures(self, failed: list[dict]) -> None:
+        """A job that failed raises a notification wherever the operator is, once."""
+        for job in failed:
+            if job["id"] in self._failed_seen:
+                continue
+            self._failed_seen.add(job["id"])
+            self.failed_jobs[job["id"]] = job
+            what = job["title"] or job["kind"]
+            why = job["summary"] or ("its process is gone" if job["status"] == "dead" else "")
+            self.notify(f"job {job['id']} {what} {job['status']}" + (f": {why}" if why else ""),
+                        title="Job failed", severity="error", timeout=30)
+
+    def acknowledge_failures(self) -> None:
+        self.failed_jobs.clear()
 
     def ask(self, prompt: dict) -> None:
         """Show a job's open question; the answer goes to the prompts table, the job picks it up."""

@@ -45,3 +45,45 @@ def test_testing_an_unreachable_source_ends_in_a_visible_failure(tmp_path, write
             assert app.screen.query_one("#status-line").has_class("error")
 
     run(go())
+
+
+def test_a_failed_job_is_notified_anywhere_and_stays_on_the_dashboard_until_acknowledged(tmp_path, write_config):
+    (tmp_path / "m1").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+        [[sources]]
+        id = "web1"
+        host = "127.0.0.1"
+        port = {closed_port()}
+        user = "root"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "web1" in texts(app, "#sources"))
+            await pilot.press("b")
+            await wait_for(pilot, lambda: any("started" in n.message for n in app._notifications), what="job started")
+            await pilot.press("3")       # the operator is on another screen when the job fails
+            await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications), timeout=60,
+                           what="the failure notified")
+            failure = [n for n in app._notifications if n.severity == "error"][-1]
+            assert "backup web1 failed" in failure.message
+            await pilot.press("1")
+            await wait_for(pilot, lambda: "backup web1 failed" in texts(app, "#failed-jobs"), what="failure on the dashboard")
+            assert app.screen.query_one("#failed-jobs").display
+            await pilot.pause(1.0)       # later polls keep it there
+            assert "backup web1 failed" in texts(app, "#failed-jobs")
+            await pilot.press("k")
+            await wait_for(pilot, lambda: not app.screen.query_one("#failed-jobs").display, what="acknowledged")
+            await pilot.pause(0.6)       # and it does not come back with the next polls
+            assert not app.screen.query_one("#failed-jobs").display
+            assert sum("backup web1 failed" in n.message for n in app._notifications) == 1   # notified once
+
+    run(go())

@@ -41,11 +41,13 @@ class DashboardScreen(RabtuiScreen):
     SUB_TITLE = "Dashboard"
     refresh_on_poll = True
     BINDINGS = [
-        Binding("b", "backup", "Backup now", id="dashboard.backup"),
+        Binding("b", "backup", "Backup", id="dashboard.backup"),
+        Binding("k", "acknowledge", "Ack failed", id="dashboard.acknowledge"),
     ]
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="dashboard"):
+            yield Static("", id="failed-jobs")
             yield Static("", id="problems")
             yield Table(id="sources", cursor_type="row", zebra_stripes=True)
             yield Static("", id="rotation")
@@ -80,8 +82,32 @@ class DashboardScreen(RabtuiScreen):
         return DashboardData(problems, queries.sources(cfg, store), queries.rotation(cfg, store), due,
                              queries.poll_jobs(store).running)
 
+    def show_failed_jobs(self) -> None:
+        failed = self.app.failed_jobs
+        widget = self.query_one("#failed-jobs", Static)
+        widget.display = bool(failed)
+        text = Text()
+        for job in failed.values():
+            line = f"✖ job {job['id']} {job['title'] or job['kind']} {job['status']}"
+            if job.get("summary"):
+                line += f": {job['summary']}"
+            text.append(plain(line + "\n", style="bold red", lines=True))
+        text.append("k: acknowledge", style="dim")
+        widget.update(text)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "acknowledge":
+            return bool(self.app.failed_jobs)
+        return True
+
+    def action_acknowledge(self) -> None:
+        self.app.acknowledge_failures()
+        self.show_failed_jobs()
+
     def show_data(self, data: DashboardData) -> None:
         now = self.app.now()
+        self.show_failed_jobs()
         problems = self.query_one("#problems", Static)
         if data.problems:
             text = Text()
