@@ -18,6 +18,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, fill_plan
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table
+from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.discbars import DiscBars
 from rabtui.tui.widgets.table import Table
 
@@ -93,7 +94,9 @@ class CheckpointsScreen(RabtuiScreen):
             if isinstance(p.get("percent"), (int, float)):
                 bar.update(total=100, progress=p["percent"])
             status = f"job {job['id']} {job['status']}"
-            if p.get("current"):          # the volume id while writing, a file while preparing or verifying
+            if job["status"] == "waiting":
+                status = f"job {job['id']} {waiting_line(job_prompt(self.app.jobs.prompts, job['id']))}"
+            elif p.get("current"):          # the volume id while writing, a file while preparing or verifying
                 status += f": {p['current']}"
             if p.get("done_bytes") is not None:
                 status += f" · {fmt.size(p['done_bytes'])}" + (f" of {fmt.size(p['total_bytes'])}" if p.get("total_bytes") else "")

@@ -15,6 +15,7 @@ from rabtui import fmt
 from rabtui.tui import queries
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table
 
 STATUS_STYLE = {
@@ -135,8 +136,10 @@ class DashboardScreen(RabtuiScreen):
         for j in data.jobs:
             p = j.get("progress") or {}
             pct = p.get("percent")
-            jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]),
-                          f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""))
+            progress = f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""
+            if j["status"] == "waiting":
+                progress = waiting_line(job_prompt(self.app.jobs.prompts, j["id"]))
+            jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), progress))
         fill_table(self.query_one("#jobs", DataTable), jrows or [("-", "", "no job is running", "", "")])
 
     def action_backup(self) -> None:
