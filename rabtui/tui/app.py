@@ -28,6 +28,7 @@ from rabtui.errors import RabtuiError
 from rabtui.store import Store
 from rabtui.tui import queries
 from rabtui.tui.commands import RabtuiCommands
+from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import ConfigChanged, JobsPolled
 from rabtui.tui.screens.base import failure_text
@@ -54,15 +55,17 @@ class RabtuiApp(App):
         "browse": BrowseScreen,
     }
     DEFAULT_MODE = "dashboard"
+    SCREENS_GROUP = Binding.Group("Screens", compact=True)
     BINDINGS = [
-        Binding("1", "switch_mode('dashboard')", "Dash", id="goto.dashboard"),
-        Binding("2", "switch_mode('sources')", "Sources", id="goto.sources"),
-        Binding("3", "switch_mode('media')", "Media", id="goto.media"),
-        Binding("4", "switch_mode('runs')", "Runs", id="goto.runs"),
-        Binding("5", "switch_mode('checkpoints')", "Checkpts", id="goto.checkpoints"),
-        Binding("6", "switch_mode('browse')", "Browse", id="goto.browse"),
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "answer_prompt", "Answer", id="app.answer", show=False),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("1", "switch_mode('dashboard')", "Dashboard", id="goto.dashboard", group=SCREENS_GROUP),
+        Binding("2", "switch_mode('sources')", "Sources", id="goto.sources", group=SCREENS_GROUP),
+        Binding("3", "switch_mode('media')", "Media", id="goto.media", group=SCREENS_GROUP),
+        Binding("4", "switch_mode('runs')", "Runs", id="goto.runs", group=SCREENS_GROUP),
+        Binding("5", "switch_mode('checkpoints')", "Checkpoints", id="goto.checkpoints", group=SCREENS_GROUP),
+        Binding("6", "switch_mode('browse')", "Browse", id="goto.browse", group=SCREENS_GROUP),
+        Binding("a", "answer_prompt", "Answer a job's question", id="app.answer", show=False),
     ]
 
     def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None,
@@ -188,6 +191,13 @@ class RabtuiApp(App):
                 self.answer(prompt["id"], reply)
 
         self.push_screen(QuestionDialog(prompt), answered)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        title = getattr(screen, "SUB_TITLE", "") or type(screen).__name__
+        self.push_screen(HelpScreen(title, binding_lines(screen)))
 
     def action_answer_prompt(self) -> None:
         if self.jobs.prompts:

@@ -36,7 +36,7 @@ class RabtuiScreen(Screen):
         yield Header(icon="≡")
         yield from self.compose_body()
         yield Static("", id="status-line")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)   # 80 columns: ? and ctrl+p list the rest
 
     def compose_body(self) -> ComposeResult:
         return iter(())

@@ -33,8 +33,8 @@ STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
     BINDINGS = [
-        Binding("backspace", "up", "Up", id="browse.up"),
-        Binding("d", "diff", "Diff prev", id="browse.diff"),
+        Binding("backspace,escape", "up", "Up", id="browse.up"),
+        Binding("d", "diff", "Diff", id="browse.diff"),
         Binding("slash", "find", "Find", id="browse.find"),
         Binding("r", "restore", "Restore", id="browse.restore"),
     ]
