@@ -38,6 +38,7 @@ from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
+from rabtui.tui.ui_words import for_the_ui
 
 log = logging.getLogger("rabtui.tui")
 
@@ -234,8 +235,10 @@ class RabtuiApp(App):
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
-        """Every toast of the screens: names in it escaped, never read as markup."""
-        super().notify(fmt.lines(message), title=fmt.lines(title), severity=severity, timeout=timeout, markup=False)
+        """Every toast of the screens: names in it escaped, never read as markup, the engine's
+        command-line hints said with the UI's controls."""
+        super().notify(fmt.lines(for_the_ui(message)), title=fmt.lines(title), severity=severity, timeout=timeout,
+                       markup=False)
 
 
 def keymap_path() -> Path:

@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 from rabtui.errors import RabtuiError
 from rabtui.tui.messages import ConfigChanged, JobsPolled
 from rabtui.tui.safe_text import cell, plain
+from rabtui.tui.ui_words import for_the_ui
 
 log = logging.getLogger("rabtui.tui")
 
@@ -47,7 +48,7 @@ class RabtuiScreen(Screen):
     def set_status(self, text: str, error: bool = False) -> None:
         """The screen's own line of what its last action did (a notification fades, this stays)."""
         line = self.query_one("#status-line", Static)
-        line.update(plain(" · ".join(text.splitlines())))
+        line.update(plain(" · ".join(for_the_ui(text).splitlines())))
         line.set_class(error, "error")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -15,6 +15,7 @@ from rabtui import fmt
 from rabtui.tui import queries
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.ui_words import for_the_ui
 from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table
 
@@ -91,7 +92,7 @@ class DashboardScreen(RabtuiScreen):
         for job in failed.values():
             line = f"✖ job {job['id']} {job['title'] or job['kind']} {job['status']}"
             if job.get("summary"):
-                line += f": {job['summary']}"
+                line += f": {for_the_ui(job['summary'])}"
             text.append(plain(line + "\n", style="bold red", lines=True))
         text.append("k: acknowledge", style="dim")
         widget.update(text)

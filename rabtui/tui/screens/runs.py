@@ -17,6 +17,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
+from rabtui.tui.ui_words import for_the_ui
 from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table
 
@@ -139,14 +140,14 @@ class RunsScreen(RabtuiScreen):
             msg = f"step {data.get('step')}: {data.get('name', '')} {data.get('state', '')}"
         if e["kind"] == "disc" and not msg:
             msg = f"disc {data.get('disc')}: {data.get('state', '')}"
-        return Text(f"{fmt.stamp(e['ts'])[11:]} {fmt.name(msg)}", style=EVENT_STYLE.get(e["kind"], ""))
+        return Text(f"{fmt.stamp(e['ts'])[11:]} {fmt.name(for_the_ui(msg))}", style=EVENT_STYLE.get(e["kind"], ""))
 
     def _show_detail(self, d: queries.JobDetail) -> None:
         job, p = d.job, d.progress
         title = Text.assemble((f"Job {job['id']} ", "bold"), plain(f"{job['title'] or job['kind']}  "),
                               status_text(job["status"]))
         if job.get("summary"):
-            title.append(plain(f"  {job['summary']}"))
+            title.append(plain(f"  {for_the_ui(job['summary'])}"))
         self.query_one("#run-title", Static).update(title)
         steps = Text()
         for n, name, state in d.steps:
