@@ -22,7 +22,7 @@ def binding_lines(screen: Screen) -> list[tuple[str, str]]:
         owner = 0 if node is screen else (1 if node is app else 2)
         action = (owner, id(node), binding.action)
         by_action.setdefault(action, []).append(app.get_key_display(binding))
-        descriptions[action] = binding.description
+        descriptions[action] = binding.tooltip or binding.description   # the long name where the footer's is short
     ordered = sorted(by_action, key=lambda a: a[0])        # stable: each group keeps its own order
     return [(" ".join(dict.fromkeys(by_action[a])), descriptions[a]) for a in ordered]
 

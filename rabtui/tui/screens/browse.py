@@ -34,7 +34,7 @@ class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
     BINDINGS = [
         Binding("backspace,escape", "up", "Up", id="browse.up"),
-        Binding("d", "diff", "Diff", id="browse.diff"),
+        Binding("d", "diff", "Diff", tooltip="Diff with the previous backup", id="browse.diff"),
         Binding("slash", "find", "Find", id="browse.find"),
         Binding("r", "restore", "Restore", id="browse.restore"),
     ]

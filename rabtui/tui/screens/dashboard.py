@@ -43,8 +43,8 @@ class DashboardScreen(RabtuiScreen):
     SUB_TITLE = "Dashboard"
     refresh_on_poll = True
     BINDINGS = [
-        Binding("b", "backup", "Backup", id="dashboard.backup"),
-        Binding("k", "acknowledge", "Ack failed", id="dashboard.acknowledge"),
+        Binding("b", "backup", "Backup", tooltip="Backup now", id="dashboard.backup"),
+        Binding("k", "acknowledge", "Ack failed", tooltip="Acknowledge failed jobs", id="dashboard.acknowledge"),
     ]
 
     def compose_body(self) -> ComposeResult:

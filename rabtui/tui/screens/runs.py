@@ -48,8 +48,8 @@ class RunsScreen(RabtuiScreen):
     SUB_TITLE = "Runs"
     refresh_on_poll = True
     BINDINGS = [
-        Binding("n", "new_backup", "Backup", id="runs.backup"),
-        Binding("x", "cancel_job", "Stop", id="runs.cancel"),
+        Binding("n", "new_backup", "Backup", tooltip="New backup", id="runs.backup"),
+        Binding("x", "cancel_job", "Stop", tooltip="Cancel job", id="runs.cancel"),
         Binding("a", "answer", "Answer", id="runs.answer"),
     ]
 

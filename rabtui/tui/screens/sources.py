@@ -22,9 +22,9 @@ class SourcesScreen(RabtuiScreen):
     BINDINGS = [
         Binding("a", "add", "Add", id="sources.add"),
         Binding("e", "edit", "Edit", id="sources.edit"),
-        Binding("delete,D", "delete", "Del", id="sources.delete"),
+        Binding("delete,D", "delete", "Del", tooltip="Delete source", id="sources.delete"),
         Binding("t", "test", "Test", id="sources.test"),
-        Binding("b", "backup", "Backup", id="sources.backup"),
+        Binding("b", "backup", "Backup", tooltip="Backup now", id="sources.backup"),
     ]
 
     def compose_body(self) -> ComposeResult:
