@@ -87,3 +87,33 @@ def test_a_failed_job_is_notified_anywhere_and_stays_on_the_dashboard_until_ackn
             assert sum("backup web1 failed" in n.message for n in app._notifications) == 1   # notified once
 
     run(go())
+
+
+def test_a_load_that_fails_on_every_poll_is_said_once_and_cleared_when_it_loads_again(demo_config, monkeypatch):
+    from rabtui.errors import WorkFailed
+    from rabtui.tui import queries
+    from rabtui.tui.screens.dashboard import DashboardScreen
+
+    rotation = queries.rotation
+    broken = {"on": False}
+
+    def failing_rotation(cfg, store):
+        if broken["on"]:
+            raise WorkFailed("the media table is unreadable")
+        return rotation(cfg, store)
+
+    monkeypatch.setattr(queries, "rotation", failing_rotation)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and "demo-host" in texts(app, "#sources"))
+            broken["on"] = True
+            await wait_for(pilot, lambda: "unreadable" in texts(app, "#status-line"), what="the failure shown")
+            await pilot.pause(1.0)                    # about ten more polls fail the same way
+            said = [n for n in app._notifications if "unreadable" in n.message]
+            assert len(said) == 1, [n.message for n in said]
+            broken["on"] = False
+            await wait_for(pilot, lambda: "unreadable" not in texts(app, "#status-line"), what="the status cleared")
+
+    run(go())

@@ -57,7 +57,11 @@ class RabtuiScreen(Screen):
         if event.state != WorkerState.ERROR:
             return
         message = failure_text(event.worker)
-        self.app.notify(message, severity="error", timeout=8)
+        load = event.worker.group == "load"
+        if not (load and message == self._last_failure):   # a load failing on every poll is said once
+            self.app.notify(message, severity="error", timeout=8)
+        self._last_failure = message
+        self._load_failed = load
         self.set_status(f"failed: {message}", error=True)
 
     def on_config_changed(self, message: ConfigChanged) -> None:
@@ -73,6 +77,8 @@ class RabtuiScreen(Screen):
 
     _loading = False
     _again = False
+    _last_failure = ""
+    _load_failed = False
 
     def reload(self) -> None:
         """Load in a thread; while a load runs (a slow disk, a busy database), ask once more after it
@@ -95,6 +101,9 @@ class RabtuiScreen(Screen):
     def _load_done(self, data, ok: bool) -> None:
         self._loading = False
         if ok:
+            if self._load_failed:   # loads again after failing: the status line no longer says it
+                self._load_failed, self._last_failure = False, ""
+                self.set_status("")
             self.show_data(data)
         if self._again:
             self._again = False
