@@ -107,3 +107,38 @@ def test_escape_goes_up_a_directory_in_browse(demo_config):
             await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
 
     run(go())
+
+
+def test_a_answers_a_waiting_question_once_and_not_again_from_inside_its_dialog(demo_config):
+    import threading
+
+    from rabtui.events import ABORT, READY, Question
+    from rabtui.jobs import JobRecorder
+    from rabtui.store import Store
+    from rabtui.tui.dialogs.question import QuestionDialog
+
+    store = Store(demo_config.parent / "state")
+    recorder = JobRecorder(store, "checkpoint", "images:iso", "checkpoint 1")
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(recorder.prompter().ask(
+        Question("insert_disc", "Insert disc 1 of 1", [READY, ABORT], {"disc": 1, "discs": 1, "volid": "RAB1D01"}),
+        recorder.cancel)), daemon=True)
+    thread.start()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question")
+            await pilot.press("escape")                 # later
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and not app._dialog_open)
+            await pilot.press("a")                      # a (was ?) opens it again
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question again")
+            await pilot.press("a")                      # inside the dialog: no second dialog on top
+            await pilot.pause(0.3)
+            assert sum(isinstance(s, QuestionDialog) for s in app.screen_stack) == 1
+            await pilot.press("1")
+            await wait_for(pilot, lambda: answers == [READY], what="answered")
+
+    run(go())
+    thread.join(5)
+    recorder.finish("completed", 0)
