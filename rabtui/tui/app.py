@@ -201,8 +201,6 @@ class RabtuiApp(App):
         self.push_screen(HelpScreen(title, binding_lines(screen)))
 
     def action_answer_prompt(self) -> None:
-        if isinstance(self.screen, ModalScreen):   # a dialog is open (the question itself, maybe)
-            return
         if self.jobs.prompts:
             self.ask(self.jobs.prompts[0])
         else:
