@@ -48,7 +48,7 @@ class RabtuiScreen(Screen):
     def set_status(self, text: str, error: bool = False) -> None:
         """The screen's own line of what its last action did (a notification fades, this stays)."""
         line = self.query_one("#status-line", Static)
-        line.update(plain(" · ".join(for_the_ui(text).splitlines())))
+        line.update(plain(" · ".join(part.strip() for part in for_the_ui(text).splitlines() if part.strip())))
         line.set_class(error, "error")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
