@@ -11,15 +11,18 @@ from textual.widgets import Footer, Label, Static
 
 
 def binding_lines(screen: Screen) -> list[tuple[str, str]]:
-    """(keys, description) of every active binding of `screen`: its own, the app's, then the
-    focused widget's; one line per action."""
+    """(keys, description) of every active binding of `screen`: its own, the app's, the focused
+    widget's, then Textual's own; one line per action."""
     app = screen.app
     by_action: dict[tuple, list[str]] = {}
     descriptions: dict[tuple, str] = {}
     for node, binding, enabled, _tooltip in screen.active_bindings.values():
         if not enabled or not binding.description:
             continue
-        owner = 0 if node is screen else (1 if node is app else 2)
+        if node is screen:   # the screen's own keys first, Textual's (focus, copy) after the app's
+            owner = 0 if binding.id else 3      # every binding of rabtui has an id (keymap.toml)
+        else:
+            owner = 1 if node is app else 2
         action = (owner, id(node), binding.action)
         by_action.setdefault(action, []).append(app.get_key_display(binding))
         descriptions[action] = binding.tooltip or binding.description   # the long name where the footer's is short
