@@ -314,8 +314,8 @@ class BrowseScreen(RabtuiScreen):
         """A version found by name: restored from the newest backup that holds this version."""
         backup = row["backup"]
         if backup is None:
-            self.notify("no backup on a medium holds this version (see the discs in the where column;"
-                        " `rabtui restore --checkpoint N` restores from discs)", severity="warning")
+            self.notify("no backup on a medium holds this version: it is on the checkpoint discs of the where"
+                        " column (restoring from discs is done on the command line: rabtui restore)", severity="warning")
             return
 
         def confirmed(req: RestoreRequest | None) -> None:
