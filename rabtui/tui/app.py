@@ -28,14 +28,17 @@ from rabtui.errors import RabtuiError
 from rabtui.store import Store
 from rabtui.tui import queries
 from rabtui.tui.commands import RabtuiCommands
+from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import ConfigChanged, JobsPolled
+from rabtui.tui.screens.base import failure_text
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
+from rabtui.tui.ui_words import for_the_ui
 
 log = logging.getLogger("rabtui.tui")
 
@@ -53,15 +56,17 @@ class RabtuiApp(App):
         "browse": BrowseScreen,
     }
     DEFAULT_MODE = "dashboard"
+    SCREENS_GROUP = Binding.Group("Screens", compact=True)
     BINDINGS = [
-        Binding("1", "switch_mode('dashboard')", "Dash", id="goto.dashboard"),
-        Binding("2", "switch_mode('sources')", "Sources", id="goto.sources"),
-        Binding("3", "switch_mode('media')", "Media", id="goto.media"),
-        Binding("4", "switch_mode('runs')", "Runs", id="goto.runs"),
-        Binding("5", "switch_mode('checkpoints')", "Checkpts", id="goto.checkpoints"),
-        Binding("6", "switch_mode('browse')", "Browse", id="goto.browse"),
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("question_mark", "answer_prompt", "Answer", id="app.answer", show=False),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("1", "switch_mode('dashboard')", "Dashboard", id="goto.dashboard", group=SCREENS_GROUP),
+        Binding("2", "switch_mode('sources')", "Sources", id="goto.sources", group=SCREENS_GROUP),
+        Binding("3", "switch_mode('media')", "Media", id="goto.media", group=SCREENS_GROUP),
+        Binding("4", "switch_mode('runs')", "Runs", id="goto.runs", group=SCREENS_GROUP),
+        Binding("5", "switch_mode('checkpoints')", "Checkpoints", id="goto.checkpoints", group=SCREENS_GROUP),
+        Binding("6", "switch_mode('browse')", "Browse", id="goto.browse", group=SCREENS_GROUP),
+        Binding("a", "answer_prompt", "Answer a job's question", id="app.answer", show=False),
     ]
 
     def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None,
@@ -76,6 +81,11 @@ class RabtuiApp(App):
         self._dialog_open = False
         self._polling = False
         self._config_seen = _file_key(self.cfg.path)
+        # jobs that failed while the UI was open, shown on the dashboard until acknowledged (kept
+        # in memory: a restart starts clean, the Runs screen keeps the full history)
+        self.failed_since = time.time()
+        self.failed_jobs: dict[int, dict] = {}
+        self._failed_seen: set[int] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -134,7 +144,7 @@ class RabtuiApp(App):
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
         try:
-            snapshot = queries.poll_jobs(self.store)
+            snapshot = queries.poll_jobs(self.store, failed_since=self.failed_since)
         except BaseException:
             self.call_from_thread(setattr, self, "_polling", False)
             raise
@@ -143,6 +153,7 @@ class RabtuiApp(App):
     def _polled(self, snapshot: queries.JobsSnapshot) -> None:
         self._polling = False
         self.jobs = snapshot
+        self._note_failures(snapshot.failed)
         self.screen.post_message(JobsPolled(snapshot))
         screen = self.screen
         if isinstance(screen, QuestionDialog) and screen.prompt["id"] not in {p["id"] for p in snapshot.prompts}:
@@ -155,6 +166,21 @@ class RabtuiApp(App):
                     self.ask(prompt)
                     break
 
+    def _note_failures(self, failed: list[dict]) -> None:
+        """A job that failed raises a notification wherever the operator is, once."""
+        for job in failed:
+            if job["id"] in self._failed_seen:
+                continue
+            self._failed_seen.add(job["id"])
+            self.failed_jobs[job["id"]] = job
+            what = job["title"] or job["kind"]
+            why = job["summary"] or ("its process is gone" if job["status"] == "dead" else "")
+            self.notify(f"job {job['id']} {what} {job['status']}" + (f": {why}" if why else ""),
+                        title="Job failed", severity="error", timeout=30)
+
+    def acknowledge_failures(self) -> None:
+        self.failed_jobs.clear()
+
     def ask(self, prompt: dict) -> None:
         """Show a job's open question; the answer goes to the prompts table, the job picks it up."""
         self._asked.add(prompt["id"])
@@ -166,6 +192,13 @@ class RabtuiApp(App):
                 self.answer(prompt["id"], reply)
 
         self.push_screen(QuestionDialog(prompt), answered)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        title = getattr(screen, "SUB_TITLE", "") or type(screen).__name__
+        self.push_screen(HelpScreen(title, binding_lines(screen)))
 
     def action_answer_prompt(self) -> None:
         if self.jobs.prompts:
@@ -195,21 +228,17 @@ class RabtuiApp(App):
     # --- errors ----------------------------------------------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker's failure ends here: a notification and a log line, never a traceback."""
+        """The app's own workers' failures (a screen's workers end in RabtuiScreen's handler)."""
         if event.state != WorkerState.ERROR:
             return
-        error = event.worker.error
-        if isinstance(error, RabtuiError):
-            message = str(error)
-        else:
-            message = f"{type(error).__name__}: {error}"
-            log.error("worker %s failed", event.worker.name, exc_info=error)
-        self.notify(message, severity="error", timeout=8)
+        self.notify(failure_text(event.worker), severity="error", timeout=8)
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
-        """Every toast of the screens: names in it escaped, never read as markup."""
-        super().notify(fmt.lines(message), title=fmt.lines(title), severity=severity, timeout=timeout, markup=False)
+        """Every toast of the screens: names in it escaped, never read as markup, the engine's
+        command-line hints said with the UI's controls."""
+        super().notify(fmt.lines(for_the_ui(message)), title=fmt.lines(title), severity=severity, timeout=timeout,
+                       markup=False)
 
 
 def keymap_path() -> Path:

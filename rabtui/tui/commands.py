@@ -30,7 +30,7 @@ class RabtuiCommands(Provider):
                 continue
             seen.add(b.action)
             node = active.node
-            yield (f"{b.description}", f"key: {app.get_key_display(b)}",
+            yield (b.tooltip or b.description, f"key: {app.get_key_display(b)}",
                    partial(app.run_action, b.action, node))
 
     async def discover(self) -> Hits:

@@ -122,9 +122,13 @@ class JobsSnapshot:
     running: list[dict]
     prompts: list[dict]
     taken: float
+    failed: list[dict] = field(default_factory=list)   # jobs that failed or died since `failed_since`
 
 
-def poll_jobs(store: Store) -> JobsSnapshot:
+FAILED_STATUSES = ("failed", "dead")
+
+
+def poll_jobs(store: Store, failed_since: float | None = None) -> JobsSnapshot:
     running = [dict(r) for r in jobsmod.running_jobs(store)]
     for r in running:
         r["progress"] = json.loads(r["progress"]) if r.get("progress") else {}
@@ -134,7 +138,12 @@ def poll_jobs(store: Store) -> JobsSnapshot:
         d["choices"] = json.loads(d["choices"])
         d["data"] = json.loads(d["data"]) if d.get("data") else {}
         prompts.append(d)
-    return JobsSnapshot(running, prompts, time.time())
+    failed = []
+    if failed_since is not None:
+        failed = [dict(r) for r in store.all(
+            "SELECT id, kind, target, title, status, finished, summary FROM jobs"
+            f" WHERE status IN {FAILED_STATUSES} AND finished >= ? ORDER BY id", (failed_since,))]
+    return JobsSnapshot(running, prompts, time.time(), failed)
 
 
 def recent_jobs(store: Store, limit: int = 100) -> list[dict]:

@@ -53,3 +53,12 @@ def test_media(snap_compare, tmp_path):
 
 def test_checkpoints_plan(snap_compare, tmp_path):
     assert snap_compare(_app(tmp_path), terminal_size=(120, 40), run_before=_until("5", ("#cp-plan", "lower bound")))
+
+
+def test_help_screen(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _until("2", ("#sources-list", "web1"))(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: "Quit" in texts(pilot.app, "#help-keys"), what="the help screen")
+
+    assert snap_compare(_app(tmp_path), terminal_size=(80, 24), run_before=run_before)

@@ -1,15 +1,32 @@
-"""What every screen shares: header and footer, a loader worker, refresh on show and on job polls."""
+"""What every screen shares: header, status line and footer, a loader worker, refresh on show and
+on job polls, and one handler for the failures of the screen's workers."""
 
 from __future__ import annotations
+
+import logging
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
+from rabtui.errors import RabtuiError
 from rabtui.tui.messages import ConfigChanged, JobsPolled
-from rabtui.tui.safe_text import cell
+from rabtui.tui.safe_text import cell, plain
+from rabtui.tui.ui_words import for_the_ui
+
+log = logging.getLogger("rabtui.tui")
+
+
+def failure_text(worker: Worker) -> str:
+    """The reason a worker failed, in words for the operator (a traceback goes to the log only)."""
+    error = worker.error
+    if isinstance(error, RabtuiError):
+        return str(error)
+    log.error("worker %s failed", worker.name, exc_info=error)
+    return f"{type(error).__name__}: {error}"
 
 
 class RabtuiScreen(Screen):
@@ -19,13 +36,33 @@ class RabtuiScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")
         yield from self.compose_body()
-        yield Footer()
+        yield Static("", id="status-line")
+        yield Footer(compact=True, show_command_palette=False)   # 80 columns: ? and ctrl+p list the rest
 
     def compose_body(self) -> ComposeResult:
         return iter(())
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        """The screen's own line of what its last action did (a notification fades, this stays)."""
+        line = self.query_one("#status-line", Static)
+        line.update(plain(" · ".join(part.strip() for part in for_the_ui(text).splitlines() if part.strip())))
+        line.set_class(error, "error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker the screen starts ends here when it fails (Worker.StateChanged does not
+        bubble to the app): a notification with the reason and the status line."""
+        if event.state != WorkerState.ERROR:
+            return
+        message = failure_text(event.worker)
+        load = event.worker.group == "load"
+        if not (load and message == self._last_failure):   # a load failing on every poll is said once
+            self.app.notify(message, severity="error", timeout=8)
+        self._last_failure = message
+        self._load_failed = load
+        self.set_status(f"failed: {message}", error=True)
 
     def on_config_changed(self, message: ConfigChanged) -> None:
         self.reload()
@@ -40,6 +77,8 @@ class RabtuiScreen(Screen):
 
     _loading = False
     _again = False
+    _last_failure = ""
+    _load_failed = False
 
     def reload(self) -> None:
         """Load in a thread; while a load runs (a slow disk, a busy database), ask once more after it
@@ -62,6 +101,9 @@ class RabtuiScreen(Screen):
     def _load_done(self, data, ok: bool) -> None:
         self._loading = False
         if ok:
+            if self._load_failed:   # loads again after failing: the status line no longer says it
+                self._load_failed, self._last_failure = False, ""
+                self.set_status("")
             self.show_data(data)
         if self._again:
             self._again = False

@@ -33,8 +33,8 @@ STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
     BINDINGS = [
-        Binding("backspace", "up", "Up", id="browse.up"),
-        Binding("d", "diff", "Diff prev", id="browse.diff"),
+        Binding("backspace,escape", "up", "Up", id="browse.up"),
+        Binding("d", "diff", "Diff", tooltip="Diff with the previous backup", id="browse.diff"),
         Binding("slash", "find", "Find", id="browse.find"),
         Binding("r", "restore", "Restore", id="browse.restore"),
     ]
@@ -314,8 +314,8 @@ class BrowseScreen(RabtuiScreen):
         """A version found by name: restored from the newest backup that holds this version."""
         backup = row["backup"]
         if backup is None:
-            self.notify("no backup on a medium holds this version (see the discs in the where column;"
-                        " `rabtui restore --checkpoint N` restores from discs)", severity="warning")
+            self.notify("no backup on a medium holds this version: it is on the checkpoint discs of the where"
+                        " column (restoring from discs is done on the command line: rabtui restore)", severity="warning")
             return
 
         def confirmed(req: RestoreRequest | None) -> None:

@@ -18,6 +18,7 @@ from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, fill_plan
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table
+from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.discbars import DiscBars
 from rabtui.tui.widgets.table import Table
 
@@ -42,6 +43,8 @@ class CheckpointsScreen(RabtuiScreen):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan: FillPlan | None = None
+        self._last_number = 0      # the newest checkpoint shown
+        self._plan_after = 0       # the newest checkpoint when self.plan was made
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="checkpoints"):
@@ -78,6 +81,7 @@ class CheckpointsScreen(RabtuiScreen):
         last = data.last
         states = {}
         if last is not None:
+            self._last_number = last["number"]
             states = {r["disc"]: (r["state"], r["message"] or "") for r in last["disc_rows"]}
             verified = sum(1 for s, _ in states.values() if s == "verified")
             self.query_one("#cp-last", Static).update(
@@ -93,7 +97,9 @@ class CheckpointsScreen(RabtuiScreen):
             if isinstance(p.get("percent"), (int, float)):
                 bar.update(total=100, progress=p["percent"])
             status = f"job {job['id']} {job['status']}"
-            if p.get("current"):          # the volume id while writing, a file while preparing or verifying
+            if job["status"] == "waiting":
+                status = f"job {job['id']} {waiting_line(job_prompt(self.app.jobs.prompts, job['id']))}"
+            elif p.get("current"):          # the volume id while writing, a file while preparing or verifying
                 status += f": {p['current']}"
             if p.get("done_bytes") is not None:
                 status += f" · {fmt.size(p['done_bytes'])}" + (f" of {fmt.size(p['total_bytes'])}" if p.get("total_bytes") else "")
@@ -105,6 +111,8 @@ class CheckpointsScreen(RabtuiScreen):
         plan = self.plan
         if plan is None and last is not None and last.get("plan"):   # the newest checkpoint, with its discs' states
             plan = _plan_from_row(last, self.app.cfg.checkpoint.max_discs)
+        elif plan is not None and self._last_number <= self._plan_after:
+            states = {}    # a new plan: nothing of it is written yet (the states are an older checkpoint's)
         self.query_one("#cp-plan", DiscBars).show(plan, states)
 
     def _show_why(self) -> None:
@@ -127,6 +135,8 @@ class CheckpointsScreen(RabtuiScreen):
 
     def action_plan(self) -> None:
         self.notify("planning ...")
+        self.set_status("planning ...")
+        self._plan_after = self._last_number
         self._plan()
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
@@ -137,7 +147,16 @@ class CheckpointsScreen(RabtuiScreen):
 
     def _planned(self, plan: FillPlan) -> None:
         self.plan = plan
+        refused = burn_refused(plan)
+        self.set_status(f"plan: {len(plan.discs)} disc(s); " + (f"not burnable: {refused}" if refused else "B burns it"),
+                        error=bool(refused))
+        self.refresh_bindings()
         self.reload()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "burn":   # offered only for a plan that can be written
+            return self.plan is not None and not burn_refused(self.plan)
+        return True
 
     def action_burn(self) -> None:
         drive = self.app.cfg.checkpoint.drive
@@ -156,6 +175,15 @@ class CheckpointsScreen(RabtuiScreen):
 
     def action_answer(self) -> None:
         self.app.action_answer_prompt()
+
+
+def burn_refused(plan: FillPlan) -> str:
+    """Why this plan cannot be burnt ("" when it can)."""
+    if not plan.discs:
+        return plan.note or "nothing to write"
+    if len(plan.discs) > plan.max_discs:
+        return f"{len(plan.discs)} discs > max_discs {plan.max_discs}"
+    return ""
 
 
 def _plan_from_row(row: dict, max_discs: int) -> FillPlan | None:

@@ -15,6 +15,8 @@ from rabtui import fmt
 from rabtui.tui import queries
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
+from rabtui.tui.ui_words import for_the_ui
+from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table
 
 STATUS_STYLE = {
@@ -41,11 +43,13 @@ class DashboardScreen(RabtuiScreen):
     SUB_TITLE = "Dashboard"
     refresh_on_poll = True
     BINDINGS = [
-        Binding("b", "backup", "Backup now", id="dashboard.backup"),
+        Binding("b", "backup", "Backup", tooltip="Backup now", id="dashboard.backup"),
+        Binding("k", "acknowledge", "Ack failed", tooltip="Acknowledge failed jobs", id="dashboard.acknowledge"),
     ]
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="dashboard"):
+            yield Static("", id="failed-jobs")
             yield Static("", id="problems")
             yield Table(id="sources", cursor_type="row", zebra_stripes=True)
             yield Static("", id="rotation")
@@ -80,8 +84,32 @@ class DashboardScreen(RabtuiScreen):
         return DashboardData(problems, queries.sources(cfg, store), queries.rotation(cfg, store), due,
                              queries.poll_jobs(store).running)
 
+    def show_failed_jobs(self) -> None:
+        failed = self.app.failed_jobs
+        widget = self.query_one("#failed-jobs", Static)
+        widget.display = bool(failed)
+        text = Text()
+        for job in failed.values():
+            line = f"✖ job {job['id']} {job['title'] or job['kind']} {job['status']}"
+            if job.get("summary"):
+                line += f": {for_the_ui(job['summary'])}"
+            text.append(plain(line + "\n", style="bold red", lines=True))
+        text.append("k: acknowledge", style="dim")
+        widget.update(text)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "acknowledge":
+            return bool(self.app.failed_jobs)
+        return True
+
+    def action_acknowledge(self) -> None:
+        self.app.acknowledge_failures()
+        self.show_failed_jobs()
+
     def show_data(self, data: DashboardData) -> None:
         now = self.app.now()
+        self.show_failed_jobs()
         problems = self.query_one("#problems", Static)
         if data.problems:
             text = Text()
@@ -109,8 +137,10 @@ class DashboardScreen(RabtuiScreen):
         for j in data.jobs:
             p = j.get("progress") or {}
             pct = p.get("percent")
-            jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]),
-                          f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""))
+            progress = f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""
+            if j["status"] == "waiting":
+                progress = waiting_line(job_prompt(self.app.jobs.prompts, j["id"]))
+            jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), progress))
         fill_table(self.query_one("#jobs", DataTable), jrows or [("-", "", "no job is running", "", "")])
 
     def action_backup(self) -> None:

@@ -27,7 +27,7 @@ class MediaData:
 
 class MediaScreen(RabtuiScreen):
     SUB_TITLE = "Media"
-    BINDINGS = [Binding("l", "label", "Label medium", id="media.label")]
+    BINDINGS = [Binding("l", "label", "Label", tooltip="Label medium", id="media.label")]
 
     def compose_body(self) -> ComposeResult:
         yield Table(id="media", cursor_type="row", zebra_stripes=True)

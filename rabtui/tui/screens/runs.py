@@ -17,7 +17,11 @@ from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
+from rabtui.tui.ui_words import for_the_ui
+from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table
+
+LIVE = ("running", "waiting", "queued")
 
 STEP_MARK = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "ok": ("✔", "green"),
              "warning": ("!", "yellow"), "failed": ("✖", "bold red"), "skipped": ("-", "dim")}
@@ -44,8 +48,8 @@ class RunsScreen(RabtuiScreen):
     SUB_TITLE = "Runs"
     refresh_on_poll = True
     BINDINGS = [
-        Binding("n", "new_backup", "New backup", id="runs.backup"),
-        Binding("x", "cancel_job", "Cancel job", id="runs.cancel"),
+        Binding("n", "new_backup", "Backup", tooltip="New backup", id="runs.backup"),
+        Binding("x", "cancel_job", "Stop", tooltip="Cancel job", id="runs.cancel"),
         Binding("a", "answer", "Answer", id="runs.answer"),
     ]
 
@@ -98,8 +102,9 @@ class RunsScreen(RabtuiScreen):
     def show_data(self, data: RunsData) -> None:
         now = self.app.now()
         rows, keys = [], []
+        self.job_status = {str(j["id"]): j["status"] for j in data.jobs}
         for j in data.jobs:
-            end = j["finished"] or (now if j["status"] in ("running", "waiting", "queued") else None)
+            end = j["finished"] or (now if j["status"] in LIVE else None)
             took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
             rows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), fmt.stamp(j["started"]), took))
             keys.append(str(j["id"]))
@@ -135,14 +140,14 @@ class RunsScreen(RabtuiScreen):
             msg = f"step {data.get('step')}: {data.get('name', '')} {data.get('state', '')}"
         if e["kind"] == "disc" and not msg:
             msg = f"disc {data.get('disc')}: {data.get('state', '')}"
-        return Text(f"{fmt.stamp(e['ts'])[11:]} {fmt.name(msg)}", style=EVENT_STYLE.get(e["kind"], ""))
+        return Text(f"{fmt.stamp(e['ts'])[11:]} {fmt.name(for_the_ui(msg))}", style=EVENT_STYLE.get(e["kind"], ""))
 
     def _show_detail(self, d: queries.JobDetail) -> None:
         job, p = d.job, d.progress
         title = Text.assemble((f"Job {job['id']} ", "bold"), plain(f"{job['title'] or job['kind']}  "),
                               status_text(job["status"]))
         if job.get("summary"):
-            title.append(plain(f"  {job['summary']}"))
+            title.append(plain(f"  {for_the_ui(job['summary'])}"))
         self.query_one("#run-title", Static).update(title)
         steps = Text()
         for n, name, state in d.steps:
@@ -153,7 +158,7 @@ class RunsScreen(RabtuiScreen):
         self.query_one("#run-steps", Static).update(steps)
         bar = self.query_one("#run-progress", ProgressBar)
         done, total = p.get("done_bytes"), p.get("total_bytes")
-        live = job["status"] in ("running", "waiting", "queued")
+        live = job["status"] in LIVE
         if not live and job["status"] in ("completed", "warnings"):
             bar.update(total=100, progress=100)
         elif total:
@@ -170,7 +175,11 @@ class RunsScreen(RabtuiScreen):
             stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
         self.query_one("#run-stats", Static).update(stats)
         current = p.get("current") if live else None
-        self.query_one("#run-current", Static).update(plain(f"▸ {current}", style="dim") if current else "")
+        if job["status"] == "waiting":   # not the last file copied: what the job waits for
+            line = plain(f"▸ {waiting_line(job_prompt(self.app.jobs.prompts, job['id']))}", style="bold magenta")
+        else:
+            line = plain(f"▸ {current}", style="dim") if current else ""
+        self.query_one("#run-current", Static).update(line)
         b = d.backup
         self.query_one("#run-savings", Static).update(
             savings_text(b.get("total_bytes"), b.get("new_bytes")) if b else "")
@@ -198,6 +207,12 @@ class RunsScreen(RabtuiScreen):
         if key is None:
             return
         job_id = int(key)
+        status = getattr(self, "job_status", {}).get(key)
+        if status not in LIVE:
+            message = f"job {job_id} has ended ({status}): nothing to stop"
+            self.notify(message)
+            self.set_status(message)
+            return
 
         def confirmed(ok: bool | None) -> None:
             if ok:

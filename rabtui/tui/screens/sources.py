@@ -22,9 +22,9 @@ class SourcesScreen(RabtuiScreen):
     BINDINGS = [
         Binding("a", "add", "Add", id="sources.add"),
         Binding("e", "edit", "Edit", id="sources.edit"),
-        Binding("delete,D", "delete", "Delete", id="sources.delete"),
+        Binding("delete,D", "delete", "Del", tooltip="Delete source", id="sources.delete"),
         Binding("t", "test", "Test", id="sources.test"),
-        Binding("b", "backup", "Backup now", id="sources.backup"),
+        Binding("b", "backup", "Backup", tooltip="Backup now", id="sources.backup"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -133,6 +133,7 @@ class SourcesScreen(RabtuiScreen):
         s = self._current()
         if s is not None:
             self.notify(f"testing {s.id} ...")
+            self.set_status(f"testing {s.id} ...")
             self._test(s)
 
     @work(thread=True, exit_on_error=False, group="test")
@@ -145,12 +146,18 @@ class SourcesScreen(RabtuiScreen):
         except remote.UnknownHostKey as exc:
             self.app.call_from_thread(self._ask_trust, source, exc)
             return
-        self.app.call_from_thread(self.notify, f"{source.id}: reachable, logged in as {who}")
+        self.app.call_from_thread(self._done, f"{source.id}: reachable, logged in as {who}")
+
+    def _done(self, message: str) -> None:
+        self.notify(message)
+        self.set_status(message)
 
     def _ask_trust(self, source, exc) -> None:
         def answered(ok: bool | None) -> None:
             if ok:
                 self._trust(source, exc.fingerprint)
+            else:
+                self.set_status(f"{source.id}: host key not trusted")
 
         self.app.push_screen(ConfirmDialog(
             "Unknown host key",
@@ -168,5 +175,5 @@ class SourcesScreen(RabtuiScreen):
         if info.fingerprint != fingerprint:
             raise WorkFailed(f"{source.id}: the host key changed while you looked at it ({info.fingerprint}); not trusted")
         path = remote.trust(self.app.cfg, source, info)
-        self.app.call_from_thread(self.notify, f"{source.id}: host key trusted (written to {path})")
+        self.app.call_from_thread(self._done, f"{source.id}: host key trusted (written to {path})")
         self.app.call_from_thread(self._test, source)

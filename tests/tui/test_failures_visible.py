@@ -1,0 +1,119 @@
+"""Every failure where the operator is: a screen's worker that fails ends in a notification with
+the reason and in the screen's status line; a failed job is notified on any screen and stays on the
+dashboard until acknowledged."""
+
+from __future__ import annotations
+
+import socket
+
+from rabtui.tui.app import make_app
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import run, texts, wait_for
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_testing_an_unreachable_source_ends_in_a_visible_failure(tmp_path, write_config):
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "web1"
+        host = "127.0.0.1"
+        port = {closed_port()}
+        user = "root"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, SourcesScreen) and "web1" in texts(app, "#sources-list"))
+            await pilot.press("t")
+            await wait_for(pilot, lambda: "failed" in texts(app, "#status-line"), what="the failure in the status line")
+            status = texts(app, "#status-line")
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert errors, "no error notification"
+            assert "web1" in errors[-1] or "127.0.0.1" in errors[-1] or "refused" in errors[-1].lower()
+            assert errors[-1].split("\n")[0] in status.replace(" · ", "\n")
+            assert app.screen.query_one("#status-line").has_class("error")
+
+    run(go())
+
+
+def test_a_failed_job_is_notified_anywhere_and_stays_on_the_dashboard_until_acknowledged(tmp_path, write_config):
+    (tmp_path / "m1").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+        [[sources]]
+        id = "web1"
+        host = "127.0.0.1"
+        port = {closed_port()}
+        user = "root"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "web1" in texts(app, "#sources"))
+            await pilot.press("b")
+            await wait_for(pilot, lambda: any("started" in n.message for n in app._notifications), what="job started")
+            await pilot.press("3")       # the operator is on another screen when the job fails
+            await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications), timeout=60,
+                           what="the failure notified")
+            failure = [n for n in app._notifications if n.severity == "error"][-1]
+            assert "backup web1 failed" in failure.message
+            await pilot.press("1")
+            await wait_for(pilot, lambda: "backup web1 failed" in texts(app, "#failed-jobs"), what="failure on the dashboard")
+            assert app.screen.query_one("#failed-jobs").display
+            await pilot.pause(1.0)       # later polls keep it there
+            assert "backup web1 failed" in texts(app, "#failed-jobs")
+            await pilot.press("k")
+            await wait_for(pilot, lambda: not app.screen.query_one("#failed-jobs").display, what="acknowledged")
+            await pilot.pause(0.6)       # and it does not come back with the next polls
+            assert not app.screen.query_one("#failed-jobs").display
+            assert sum("backup web1 failed" in n.message for n in app._notifications) == 1   # notified once
+
+    run(go())
+
+
+def test_a_load_that_fails_on_every_poll_is_said_once_and_cleared_when_it_loads_again(demo_config, monkeypatch):
+    from rabtui.errors import WorkFailed
+    from rabtui.tui import queries
+    from rabtui.tui.screens.dashboard import DashboardScreen
+
+    rotation = queries.rotation
+    broken = {"on": False}
+
+    def failing_rotation(cfg, store):
+        if broken["on"]:
+            raise WorkFailed("the media table is unreadable")
+        return rotation(cfg, store)
+
+    monkeypatch.setattr(queries, "rotation", failing_rotation)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and "demo-host" in texts(app, "#sources"))
+            broken["on"] = True
+            await wait_for(pilot, lambda: "unreadable" in texts(app, "#status-line"), what="the failure shown")
+            await pilot.pause(1.0)                    # about ten more polls fail the same way
+            said = [n for n in app._notifications if "unreadable" in n.message]
+            assert len(said) == 1, [n.message for n in said]
+            broken["on"] = False
+            await wait_for(pilot, lambda: "unreadable" not in texts(app, "#status-line"), what="the status cleared")
+
+    run(go())
