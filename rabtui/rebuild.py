@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui import fstree, proc
-from rabtui.backup import changes
+from rabtui import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from rabtui import privacy
+from rabtui import changes, privacy
 from rabtui.store_check import StateUnusable, check_tables, check_usable, state_failure
 
 SCHEMA_VERSION = 1
@@ -99,7 +99,7 @@ CREATE TABLE IF NOT EXISTS dir_state(
     PRIMARY KEY(source, path)
 );
 -- the file versions written since a directory's last checkpoint, each once whatever medium it went
--- to (rabtui/backup/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
+-- to (rabtui/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
 CREATE TABLE IF NOT EXISTS changes(
     source TEXT NOT NULL,
     dir TEXT NOT NULL,
@@ -287,8 +287,6 @@ class Store:
     def _count_changes(self) -> None:
         """A database made before the `changes` table: its counters were added per backup and
         medium; count them again from the catalog."""
-        from rabtui.backup import changes
-
         with self.transaction() as conn:
             changes.rebuild(conn)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from rabtui.backup import changes
+from rabtui import changes
 from rabtui.rsync import SAME
 from rabtui.store import Store
 

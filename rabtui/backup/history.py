@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui.backup import changes, media
+from rabtui import changes
+from rabtui.backup import media
 from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from rabtui import faults, locks, proc
-from rabtui.backup import changes
+from rabtui import changes
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc

@@ -13,7 +13,6 @@ number. A run undone by recovery takes its rows back; a checkpoint drops the row
 from __future__ import annotations
 
 import math
-
 import sqlite3
 
 # the checkpoint `number` holds this version of the path (a file cut into parts: its parts' mtime)
