@@ -29,7 +29,20 @@ def combine(*emits: Emit) -> Emit:
     return emit
 
 
-class PlainDisplay:
+class _Display:
+    """A display is a context manager that closes itself."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PlainDisplay(_Display):
     """Timestamped lines, one per step change, warning, error and result (and log lines with verbose);
     with `several`, each after the id of its source."""
 
@@ -60,17 +73,8 @@ class PlainDisplay:
             self.stream.write(f"{stamp} {prefix}{label}{text}\n")
             self.stream.flush()
 
-    def close(self) -> None:
-        pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class RichDisplay:
+class RichDisplay(_Display):
     """A live progress bar under the step lines (only on a terminal)."""
 
     def __init__(self, verbose: bool = False):
@@ -142,14 +146,8 @@ class RichDisplay:
     def close(self) -> None:
         self.progress.stop()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class RichSourcesDisplay:
+class RichSourcesDisplay(_Display):
     """Several sources at once on a terminal: one live line per running source (its id, its step,
     its rsync's bytes, rate and current file); warnings, errors and each result printed above the
     lines, after the source's id. A source's line goes when its result comes."""
@@ -227,12 +225,6 @@ class RichSourcesDisplay:
 
     def close(self) -> None:
         self.progress.stop()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def terminal_emit(verbose: bool = False, tty: bool | None = None, several: bool = False):
