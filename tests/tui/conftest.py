@@ -63,3 +63,16 @@ def ready(app, screen_type) -> bool:
     go where a user's would (a key sent before that reaches the screen below, or nothing)."""
     screen = app.screen
     return isinstance(screen, screen_type) and screen.is_mounted and screen.focused is not None
+
+
+async def browse_backups(app, pilot, source: str = "demo-host"):
+    """Browse (key 6), then the source's backups: the Browse screen, its first row the newest backup,
+    ready for `open_backup`."""
+    from rabtui.tui.screens.browse import BrowseScreen
+
+    await pilot.press("6")
+    await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and source in texts(app, "#browse"))
+    screen = app.screen
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+    return screen

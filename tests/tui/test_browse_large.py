@@ -11,8 +11,7 @@ from rabtui.events import no_emit
 from rabtui.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
-from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import run, texts, wait_for
+from tests.tui.conftest import browse_backups, run, texts, wait_for
 
 N = 5_000
 
@@ -42,11 +41,7 @@ def test_large_directory_opens_in_pages(tmp_path, write_config):
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "box" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys)
+            screen = await browse_backups(app, pilot, "box")
             screen.open_backup(screen.keys[0], os.fsencode(big).lstrip(b"/"))
             await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
             assert len(screen.names) == N

@@ -17,7 +17,7 @@ from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest, check_target, default_target
 from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import ready, run, texts, wait_for
+from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 
 ENDED = ("completed", "warnings", "failed", "cancelled")
 
@@ -107,11 +107,7 @@ def test_restore_a_file_and_a_directory_from_browse(demo_config, tmp_path):
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             newest = screen.keys[0]
             assert newest["status"] == "completed"
 
@@ -183,11 +179,7 @@ def test_restore_dialog_checks_the_target_and_can_be_cancelled(demo_config):
 
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             docs = str(demo_config.parent / "source" / "documents").lstrip("/").encode()
             screen.open_backup(screen.keys[0], docs)
             await wait_for(pilot, lambda: screen.rel == docs and not screen.loading and screen.loaded)
@@ -229,11 +221,7 @@ def test_browse_diff_comes_from_the_catalog(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             newest = screen.keys[0]
             screen.open_backup(newest, projects)
             await wait_for(pilot, lambda: screen.rel == projects and not screen.loading and screen.loaded)
@@ -295,11 +283,7 @@ def test_restore_from_the_archive_merged_view(demo_config, tmp_path):
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             rows = list(screen.keys)
             archive = [b for b in rows if b.get("root") and b["medium"] == "disk-a"][0]
             newest = [b for b in rows if not b.get("root") and b["medium"] == "disk-a"][0]

@@ -11,7 +11,7 @@ from rabtui.tui.dialogs.help import HelpScreen
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
-from tests.tui.conftest import ready, run, texts, wait_for
+from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 
 SCREENS = "123456"
 
@@ -87,11 +87,7 @@ def test_escape_goes_up_a_directory_in_browse(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             screen.open_backup(screen.keys[0], b"")
             await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="top")
             top = [k.name for k in screen.keys if getattr(k, "is_dir", False)]

@@ -13,7 +13,7 @@ from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
-from tests.tui.conftest import ready, run, texts, wait_for
+from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -75,11 +75,7 @@ def test_browse_shows_new_files_and_hard_links(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys)
+            screen = await browse_backups(app, pilot)
             newest = screen.keys[0]
             assert newest["medium"] == "disk-a"
             docs = (str(demo_config.parent / "source" / "documents")).lstrip("/").encode()
@@ -191,11 +187,7 @@ def test_browse_names_that_are_not_utf8(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             odd = (str(demo_config.parent / "source" / "documents" / "odd names")).lstrip("/").encode()
             screen.open_backup(screen.keys[0], odd)
             await wait_for(pilot, lambda: screen.rel == odd and not screen.loading and screen.loaded)
@@ -210,11 +202,7 @@ def test_browse_a_directory_missing_from_a_backup(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             screen.open_backup(screen.keys[0], b"no/such/dir")
             await wait_for(pilot, lambda: not screen.loading, what="loading ends")
             assert any("is not in this backup" in n.message for n in app._notifications)

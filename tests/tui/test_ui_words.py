@@ -3,14 +3,12 @@ refused over existing files says to tick "overwrite existing files", not "use --
 
 from __future__ import annotations
 
-import time
 
 from rabtui.tui.app import make_app
-from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.ui_words import for_the_ui, names_a_flag
-from tests.tui.conftest import ready, run, texts, wait_for
+from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 from tests.tui.test_browse_restore import _restore_selected, _select
 
 
@@ -34,11 +32,7 @@ def test_a_restore_refused_over_existing_files_names_the_checkbox(demo_config, t
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("6")
-            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "demo-host" in texts(app, "#browse"))
-            screen = app.screen
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and isinstance(screen.keys[0], dict))
+            screen = await browse_backups(app, pilot)
             rel = str(a_dir).lstrip("/").encode()
             screen.open_backup(screen.keys[0], rel)
             await wait_for(pilot, lambda: screen.rel == rel and not screen.loading and screen.loaded, what="the directory")
