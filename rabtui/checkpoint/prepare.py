@@ -208,7 +208,7 @@ def checkpoint_dir(cfg: Config, number: int) -> Path:
 def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = no_emit, cancel=None,
            now: float | None = None) -> int:
     """Number the checkpoint and write its rows; returns its number. Nothing is burnt yet."""
-    planmod.check_max_discs(c.plan, min(cfg.checkpoint.max_discs, 64), c.disc_type)
+    planmod.check_max_discs(c.plan, cfg.checkpoint.max_discs, c.disc_type)
     emit(Event(STEP, "checksums of every file, read from the media", {"step": 1, "name": "checksums",
                                                                          "state": "running"}))
     rows = _rows(c, emit, cancel)

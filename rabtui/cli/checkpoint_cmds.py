@@ -154,7 +154,7 @@ def cmd_plan(args) -> int:
     if asked:   # remembered: these directories stay due until a checkpoint holds them
         triggers.request(store, sorted(asked))
     summary = computed.summary()
-    limit = min(cfg.checkpoint.max_discs, 64)
+    limit = cfg.checkpoint.max_discs
     summary["max_discs"] = limit
     if args.json:
         print_json(summary)
@@ -201,8 +201,8 @@ def _list_max_discs(args) -> int:
     """A list is planned without a configuration; when there is one, its max_discs holds."""
     path = args.config or configmod.default_path()
     if args.config is None and not path.exists():
-        return 64
-    return min(load_config(args, check_media=False).checkpoint.max_discs, 64)
+        return configmod.CheckpointSettings().max_discs
+    return load_config(args, check_media=False).checkpoint.max_discs
 
 
 # --- burn, resume, verify --------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def cmd_burn(args) -> int:
                                   f" `rabtui checkpoint abandon {n}`, or make a new one with `burn --new`")
         asked, _ = _asked(cfg, store, args.now)
         computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit)
-        planmod.check_max_discs(computed.plan, min(cfg.checkpoint.max_discs, 64), computed.disc_type)
+        planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
         if args.job_id is None:    # a job from the UI was started from the plan shown there
             _confirm_plan(computed.summary(), prompter, cancel)
         number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)

@@ -49,7 +49,7 @@ def from_summary(summary: dict, max_discs: int) -> FillPlan:
 def fill_plan(cfg: Config, store: Store) -> FillPlan:
     from rabtui.checkpoint import prepare
 
-    limit = min(cfg.checkpoint.max_discs, 64)
+    limit = cfg.checkpoint.max_discs
     try:
         computed = prepare.compute(cfg, store)
     except RabtuiError as exc:   # nothing due, no backup yet, a disc too small: said on the screen
