@@ -115,6 +115,10 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
     they are undone as recovery would have (only after the medium's newest complete backup)."""
+    left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
+                     (medium.id, source_id))
+    if not any(r["path"] and Path(r["path"]).is_dir() for r in left):
+        return            # the usual case: no need to read every backup.json on the medium
     listed = media.list_backups(medium.path, source_id)
     done_at = max((i for i, (_, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE),
                   default=-1)
