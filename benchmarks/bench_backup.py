@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rabtui import config as configmod  # noqa: E402
-from rabtui import remote, rsync  # noqa: E402
+from rabtui import rsync  # noqa: E402
+from rabtui.ssh import remote
 from tests.sshd import start_sshd  # noqa: E402
 
 # Peak RSS from VmHWM (this process image only): ru_maxrss would carry over, across exec, the

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rabtui.backup import catalog_update, changes  # noqa: E402
 from rabtui.rsync import CHANGED, NEW, SAME  # noqa: E402
-from rabtui.store import Store  # noqa: E402
+from rabtui.state.store import Store  # noqa: E402
 
 DIR = "/srv/data"
 F = ord("f")

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rabtui import catalog  # noqa: E402
-from rabtui.store import Store  # noqa: E402
+from rabtui.state import catalog
+from rabtui.state.store import Store  # noqa: E402
 
 
 def build_catalog(store: Store, files: int, backups: int, change: float = 0.01, seed: int = 1) -> list[bytes]:

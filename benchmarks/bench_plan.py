@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from rabtui.checkpoint import isosize  # noqa: E402
 from rabtui.checkpoint.xorriso import ISO_SETTINGS  # noqa: E402
-from rabtui.discs import parse_disc  # noqa: E402
+from rabtui.config.disc_types import parse_disc  # noqa: E402
 
 OURS = r"""
 import json, resource, sys, time

@@ -211,7 +211,7 @@ def main() -> int:
     from rabtui import demo
     from rabtui.backup.pipeline import run_backup
     from rabtui.events import no_emit
-    from rabtui.store import Store
+    from rabtui.state.store import Store
 
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="rabtui-bench-tui-"))
     config = demo.build(work / "demo", progress=lambda m: print(m, file=sys.stderr))

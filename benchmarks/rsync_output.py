@@ -33,9 +33,10 @@ sys.path.insert(0, str(HERE))
 import bench_backup as bb  # noqa: E402
 from rabtui import config as configmod  # noqa: E402
 from rabtui import proc, rsync  # noqa: E402
-from rabtui.backup import media, transfer  # noqa: E402
+from rabtui.backup import transfer  # noqa: E402
+from rabtui.media import medium as media
 from rabtui.backup.catalog_update import CatalogSpool  # noqa: E402
-from rabtui.store import Store  # noqa: E402
+from rabtui.state.store import Store  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
 
 VARIANTS = {

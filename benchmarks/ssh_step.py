@@ -22,9 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rabtui import proc, remote, ssh_target  # noqa: E402
+from rabtui import proc  # noqa: E402
+from rabtui.ssh import remote
+from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Settings, Source  # noqa: E402
-from rabtui.shared_ssh import SharedConnection  # noqa: E402
+from rabtui.ssh.shared import SharedConnection  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
 
 BIG = "seq 1 200000"

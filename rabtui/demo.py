@@ -112,7 +112,7 @@ def write_config(base: Path) -> Path:
 def run_backup_job(cfg, store, source_id: str) -> str:
     """One backup through the engine, recorded as a job so that Runs shows it like any other."""
     from rabtui.backup.pipeline import run_backup
-    from rabtui.jobs import JobRecorder
+    from rabtui.state.jobs import JobRecorder
 
     recorder = JobRecorder(store, "backup", source_id, f"backup {source_id}", argv=["rabtui", "demo"])
     status, code, summary = "failed", EXIT_FAILED, ""
@@ -129,7 +129,7 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
           progress: Callable[[str], None] = lambda m: None, documents: int = 2400, photos: int = 500) -> Path:
     """Make (or reuse) the sandbox; return its config path."""
     from rabtui import config as configmod
-    from rabtui.store import Store
+    from rabtui.state.store import Store
 
     base = Path(base) if base is not None else default_dir()
     if fresh and base.exists():

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 from rabtui import config as configmod  # noqa: E402
 from rabtui import demo  # noqa: E402
 from rabtui.events import ABORT, PROGRESS, READY, RETRY, REWRITE, SKIP, Question  # noqa: E402
-from rabtui.jobs import JobRecorder  # noqa: E402
-from rabtui.store import Store  # noqa: E402
+from rabtui.state.jobs import JobRecorder  # noqa: E402
+from rabtui.state.store import Store  # noqa: E402
 
 SIZE = (100, 30)
 

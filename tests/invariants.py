@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui import catalog
-from rabtui.backup import media
-from rabtui.store import COMPLETE
+from rabtui.state import catalog
+from rabtui.media import medium as media
+from rabtui.state.store import COMPLETE
 
 UNION = ".archive"
 

@@ -7,9 +7,10 @@ import json
 import os
 from datetime import datetime
 
-from rabtui.backup import catalog_update, media
+from rabtui.backup import catalog_update
+from rabtui.media import medium as media
 from rabtui.events import STEP
-from rabtui.store import Store
+from rabtui.state.store import Store
 from tests.trees import Lab, write_files
 
 

@@ -9,7 +9,7 @@ import sys
 import textwrap
 import time
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
@@ -119,7 +119,7 @@ def test_job_id_takes_over_a_queued_job(tmp_path):
 
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
-    from rabtui import locks
+    from rabtui.state import locks
     with locks.source_lock(sys.argv[1], "loc"):
         print("held", flush=True)
         time.sleep(60)

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from rabtui import locks
-from rabtui.backup import media
+from rabtui.state import locks
+from rabtui.media import medium as media
 from rabtui.errors import LockBusy
 from rabtui.events import ITEM
 from tests.trees import Lab, write_files
@@ -191,7 +191,7 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
 KILLED_RUN = textwrap.dedent("""
     import sys, threading
     from rabtui import config
-    from rabtui.store import Store
+    from rabtui.state.store import Store
     from rabtui.backup.pipeline import run_backup
     cfg = config.load(sys.argv[1], check_media=False)
     run_backup(cfg, Store(cfg.state_dir), "loc", emit=lambda e: None, cancel=threading.Event(), medium_id="m1")
@@ -231,7 +231,7 @@ def test_killed_run_is_found_and_cleaned_up(tmp_path):
 
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
-    from rabtui import locks
+    from rabtui.state import locks
     with locks.source_lock(sys.argv[1], "loc"):
         print("held", flush=True)
         time.sleep(60)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from rabtui import proc
-from rabtui.backup import media
+from rabtui.media import medium as media
 from tests.sshd import free_port
 from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, snapshot, ssh_source_lines
 

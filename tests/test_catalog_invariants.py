@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rabtui import faults, rebuild
-from rabtui.backup import media, retention
-from rabtui.store import COMPLETE, Store
+from rabtui import faults
+from rabtui.rebuild import scan as rebuild
+from rabtui.backup import retention
+from rabtui.media import medium as media
+from rabtui.state.store import COMPLETE, Store
 from tests import invariants
 from tests.trees import Lab
 
@@ -40,7 +42,7 @@ KILLED = textwrap.dedent("""
     import sys, threading
     from datetime import datetime
     from rabtui import config
-    from rabtui.store import Store
+    from rabtui.state.store import Store
     from rabtui.backup.pipeline import run_backup
     cfg = config.load(sys.argv[1], check_media=False)
     run_backup(cfg, Store(cfg.state_dir), "loc", emit=lambda e: None, cancel=threading.Event(),

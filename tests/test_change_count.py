@@ -10,11 +10,11 @@ import os
 import threading
 import time
 
-from rabtui import rebuild
+from rabtui.rebuild import scan as rebuild
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.store import Store
+from rabtui.state.store import Store
 from tests.trees import Lab, write_files
 
 _clock = [1_700_000_000]

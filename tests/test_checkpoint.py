@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.checkpoint import layout, prepare, run, triggers
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
@@ -367,7 +367,7 @@ def test_plan_from_list(tmp_path, capsys):
 
 
 def test_detached_burn_answers_its_prompts_through_the_database(tmp_path):
-    from rabtui import jobs
+    from rabtui.state import jobs
 
     lab, cfg = _lab(tmp_path)
     write_files(lab.src / "data", {f"f{i}": 1_000_000 for i in range(4)})

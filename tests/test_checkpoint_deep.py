@@ -11,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.checkpoint import prepare, run
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter

@@ -16,7 +16,7 @@ import pytest
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
-from rabtui.tui import queries
+from rabtui.actions import queries
 from tests.test_checkpoint import _burn, _lab, _record
 from tests.trees import write_files
 

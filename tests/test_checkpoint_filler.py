@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.checkpoint import layout, prepare, run
 from rabtui.events import READY, ScriptedPrompter
 from tests.test_checkpoint import _disc_tree, _extract, _medium_tree, _not_due

@@ -6,7 +6,7 @@ import time
 
 from rabtui import config as configmod
 from rabtui.checkpoint import triggers
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 DAY = 86400
 

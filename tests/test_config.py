@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from rabtui import config as configmod
-from rabtui import config_edit, config_safety
+from rabtui.config import edit as config_edit
+from rabtui.config import safety as config_safety
 from rabtui.cli import main
-from rabtui.config_lines import KeyLines
+from rabtui.config.lines import KeyLines
 from rabtui.errors import ConfigError
 
 # The example of DESIGN.md, with its media path made relative (to the test's folder).

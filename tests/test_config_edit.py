@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rabtui import config as configmod
-from rabtui import config_edit
+from rabtui.config import edit as config_edit
 from rabtui.cli import main
 from rabtui.errors import ConfigError
 

@@ -7,8 +7,8 @@ import sys
 
 from rabtui import config as configmod
 from rabtui.cli import main
-from rabtui.discs import parse_disc
-from rabtui.store import Store
+from rabtui.config.disc_types import parse_disc
+from rabtui.state.store import Store
 
 
 def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):

@@ -31,7 +31,7 @@ def test_the_layer_contracts_of_pyproject_hold():
 
 def test_engine_does_not_import_textual_or_rich():
     modules = engine_modules()
-    assert "rabtui.config" in modules and "rabtui.store" in modules
+    assert "rabtui.config" in modules and "rabtui.state.store" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

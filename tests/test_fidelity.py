@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from tests import fidelity
 from tests.trees import Lab, ssh_source_lines
 

@@ -6,7 +6,7 @@ import json
 import os
 from datetime import datetime, timedelta
 
-from rabtui import catalog
+from rabtui.state import catalog
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 

@@ -7,7 +7,8 @@ import json
 import sys
 from datetime import date, datetime, timedelta
 
-from rabtui import health, notify
+from rabtui.ops import health
+from rabtui.ops import notify
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 

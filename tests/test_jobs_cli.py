@@ -10,8 +10,8 @@ import pytest
 from rabtui.cli import main
 from rabtui.errors import EXIT_USAGE
 from rabtui.events import ABORT, READY, LOG, Event, Question
-from rabtui.jobs import JobRecorder
-from rabtui.store import Store
+from rabtui.state.jobs import JobRecorder
+from rabtui.state.store import Store
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from rabtui import proc
-from rabtui.store import Store
+from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.runs import RunsScreen
 from tests.tui.conftest import demo_config, run, texts, wait_for  # noqa: F401 (fixture)

@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from rabtui import faults, jobs
-from rabtui.backup import media
-from rabtui.store import COMPLETE
+from rabtui import faults
+from rabtui.state import jobs
+from rabtui.media import medium as media
+from rabtui.state.store import COMPLETE
 from tests import invariants
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 

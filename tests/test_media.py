@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from tests.trees import Lab, write_files

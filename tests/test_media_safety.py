@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 

@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
-from rabtui import health
-from rabtui.backup import media, medium_fs
+from rabtui.ops import health
+from rabtui.media import medium as media
+from rabtui.media import medium_fs
 from tests import fidelity
 from tests.trees import Lab
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from rabtui import notify
+from rabtui.ops import notify
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import jobs, privacy, proc
-from rabtui.backup import media
+from rabtui import privacy, proc
+from rabtui.state import jobs
+from rabtui.media import medium as media
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.tui import queries
+from rabtui.actions import queries
 from tests.trees import Lab, ssh_source_lines, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to own the files and to try them as nobody")
@@ -294,7 +295,7 @@ def test_apprise_urls_with_credentials(url, secret):
 
 
 def test_a_config_written_by_the_ui_is_private(tmp_path):
-    from rabtui import config_edit
+    from rabtui.config import edit as config_edit
 
     lab = Lab(tmp_path, media_count=1)
     lab.local()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from rabtui import catalog, rebuild
-from rabtui import restore as R
+from rabtui.state import catalog
+from rabtui.rebuild import scan as rebuild
+from rabtui.restore import run as R
 from rabtui.cli import main
-from rabtui.store import Store
+from rabtui.state.store import Store
 from tests.test_restore import _escape, make_disc
 from tests.trees import Lab, hostile_tree, snapshot, write_files
 

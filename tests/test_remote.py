@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import proc, remote, source_commands
+from rabtui import proc
+from rabtui.ssh import remote
+from rabtui.backup import source_commands
 from rabtui.config import Config, Settings, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG
@@ -491,7 +493,7 @@ def test_a_silent_port_times_out_clearly(cfg):
 
 
 def test_known_hosts_reader_matches_like_ssh(tmp_path, sshd):
-    from rabtui import known_hosts
+    from rabtui.ssh import known_hosts
 
     kind, blob64 = sshd.host_public_line.split()[:2]
     hashed = tmp_path / "hashed"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from rabtui import restore as R
+from rabtui.restore import run as R
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ScriptedPrompter
 from tests.trees import Lab, hostile_tree, snapshot, ssh_source_lines, write_files
@@ -187,7 +187,7 @@ def checkpoint_lab(tmp_path, number: int = 3):
 
 
 def load_disc_rows(cfg, store, images, number=3):
-    from rabtui import rebuild
+    from rabtui.rebuild import scan as rebuild
 
     report = rebuild.Report()
     rebuild.load_checkpoint(cfg, store, number, rebuild.read_disc_catalog(str(images / f"RAB{number}D01.iso")),

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from rabtui import restore as R
+from rabtui.restore import run as R
 from rabtui.errors import WorkFailed
 from tests.trees import Lab, snapshot, write_files
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import threading
 
-from rabtui import rebuild
-from rabtui import restore as R
+from rabtui.rebuild import scan as rebuild
+from rabtui.restore import run as R
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.store import Store
+from rabtui.state.store import Store
 from tests.trees import Lab, hostile_tree, snapshot, write_files
 
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rabtui import restore as R
+from rabtui.restore import run as R
 from rabtui.errors import WorkFailed
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 

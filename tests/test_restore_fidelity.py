@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from rabtui import restore as R
+from rabtui.restore import run as R
 from tests import fidelity
 from tests.trees import Lab
 
@@ -76,7 +76,9 @@ def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
     out = tmp_path / "nomknod"
     code = (
         "import json\n"
-        "from rabtui import config, restore, store\n"
+        "from rabtui import config\n"
+        "from rabtui.restore import run as restore\n"
+        "from rabtui.state import store\n"
         f"cfg = config.load({str(lab.config_path)!r}, check_media=False)\n"
         "try:\n"
         f"    r = restore.restore(cfg, store.Store({str(lab.state)!r}), 'loc', {data!r}, to={str(out)!r})\n"

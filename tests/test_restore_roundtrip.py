@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rabtui import restore as R
+from rabtui.restore import run as R
 from rabtui.checkpoint import prepare, run, shortpath
 from rabtui.events import READY, ScriptedPrompter
 from tests.trees import Lab

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from rabtui import config as configmod
 from rabtui.backup import retention
-from rabtui.store import COMPLETE, RESTORABLE
+from rabtui.state.store import COMPLETE, RESTORABLE
 from tests.trees import Lab
 
 NAMES = ["a", "b", "c", "sub/d", "sub/e"]

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime
 
-from rabtui import schedule
+from rabtui.ops import schedule
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 

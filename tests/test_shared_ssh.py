@@ -8,7 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from rabtui import proc, ssh_target
+from rabtui import proc
+from rabtui.ssh import endpoint as ssh_target
 from rabtui.events import LOG, STEP
 from tests.sshd import free_port, start_sshd
 from tests.trees import Lab, ssh_source_lines
@@ -105,7 +106,7 @@ def _log_sessions(server, tmp_path: Path) -> Path:
 def test_step_1_runs_nothing_on_the_source(tmp_path):
     """The login alone proves the source reachable: a backup opens one session per directory (its
     rsync), and `sources test` one more for `whoami`."""
-    from rabtui.shared_ssh import whoami
+    from rabtui.ssh.shared import whoami
 
     server = start_sshd(tmp_path / "sshd")
     try:
@@ -126,7 +127,7 @@ def test_an_account_that_runs_no_command_fails_with_its_own_words(tmp_path):
     """Step 1 runs nothing, so an account whose shell refuses commands passes it; rsync's session
     then fails, with what the account said, and `sources test` (which runs `whoami`) tells it too."""
     from rabtui.errors import WorkFailed
-    from rabtui.shared_ssh import whoami
+    from rabtui.ssh.shared import whoami
 
     server = start_sshd(tmp_path / "sshd")
     try:
@@ -179,7 +180,7 @@ def test_no_sharing_when_the_socket_path_would_be_too_long(tmp_path, sshd, monke
 def test_the_longest_socket_path_that_is_shared_works(tmp_path, sshd, monkeypatch):
     """A control path of exactly SOCKET_PATH_MAX bytes is shared (ssh can bind it, with the suffix
     it adds meanwhile); one byte more, and each rsync logs in on its own."""
-    from rabtui.shared_ssh import SOCKET_PATH_MAX
+    from rabtui.ssh.shared import SOCKET_PATH_MAX
 
     lab, cfg = _lab(tmp_path, sshd, dirs=1)
     for extra, shared in ((0, True), (1, False)):

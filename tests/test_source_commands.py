@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rabtui import source_commands
+from rabtui.backup import source_commands
 from rabtui.cli import main
 from rabtui.errors import Cancelled, WorkFailed
 from tests.trees import Lab, ssh_source_lines, write_files

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.store_check import StateUnusable
+from rabtui.state.store_check import StateUnusable
 from tests.trees import Lab, write_files
 
 HINT = "rabtui rebuild-state"
@@ -92,7 +92,7 @@ def test_damaged_page_inside_the_database_is_refused(tmp_path):
     lab = _backed_up_lab(tmp_path)
     _rabtui(lab, "status")
     db = lab.state / "rabtui.db"
-    from rabtui.store import connect
+    from rabtui.state.store import connect
 
     conn = connect(db)
     root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='backups'").fetchone()[0]
@@ -108,7 +108,7 @@ def test_foreign_database_is_refused_not_filled_with_tables(tmp_path):
     lab = Lab(tmp_path)
     lab.local()
     lab.state.mkdir()
-    from rabtui.store import connect
+    from rabtui.state.store import connect
 
     conn = connect(lab.state / "rabtui.db")
     conn.execute("CREATE TABLE other(x)")
@@ -197,7 +197,7 @@ def test_tui_start_refuses_a_damaged_database(tmp_path):
 
 HOLD_LOCK = textwrap.dedent("""
     import sys, time
-    from rabtui import locks
+    from rabtui.state import locks
     with locks.source_lock(sys.argv[1], sys.argv[2]):
         print("held", flush=True)
         time.sleep(60)
@@ -278,7 +278,7 @@ def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):
     for attempt in range(5):
         state = tmp_path / f"state{attempt}"
         (state / "locks").mkdir(parents=True)          # rabtui has run here: an empty file would be damage
-        code = "import sys; from rabtui.store import Store; Store(sys.argv[1]).close()"
+        code = "import sys; from rabtui.state.store import Store; Store(sys.argv[1]).close()"
         procs = [subprocess.Popen([sys.executable, "-c", code, str(state)], stderr=subprocess.PIPE, text=True)
                  for _ in range(8)]
         errors = [p.communicate()[1] for p in procs]

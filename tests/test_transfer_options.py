@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from rabtui import rsync, transfer_options
+from rabtui import rsync
+from rabtui.config import transfer_options
 from rabtui.backup import transfer
 from rabtui.cli import main
 from rabtui.config import Directory, Source

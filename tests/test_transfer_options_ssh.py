@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from tests.trees import Lab, ssh_source_lines
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rabtui import config as configmod
 from rabtui.events import Event
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 # Names that break naive scripts: spaces, quotes, newline, CR, tab, leading dashes, non-UTF-8
 # bytes, a backslash, something that looks like rsync's own escape, shell and glob characters.

@@ -72,7 +72,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
     that is one of its files goes, and the same path in the newest of the `older` complete backups
     (newest first) takes its place again, as it was before. Returns how many entries were undone."""
-    from rabtui.backup import media
+    from rabtui.media import medium as media
 
     union = media.archive_root(medium_path, source_id, dir_path)
     data = media.backup_data_path(backup_path, dir_path)
@@ -95,7 +95,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:
     """After a complete backup: link the items it wrote for an archive directory into the union."""
-    from rabtui.backup import media
+    from rabtui.media import medium as media
     from rabtui.backup.catalog_update import dir_prefix
 
     media.archive_base(medium_path, source_id)

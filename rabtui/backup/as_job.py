@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rabtui import notify
+from rabtui.ops import notify
 from rabtui.backup.pipeline import run_backup
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, LockBusy, RabtuiError
 from rabtui.events import Emit, Prompter
-from rabtui.jobs import JobRecorder
-from rabtui.shared_ssh import SharedConnection
-from rabtui.store import Store
+from rabtui.state.jobs import JobRecorder
+from rabtui.ssh.shared import SharedConnection
+from rabtui.state.store import Store
 
 
 @dataclass(frozen=True)

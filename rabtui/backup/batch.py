@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.config import Medium
 from rabtui.errors import EXIT_FAILED, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 T = TypeVar("T")
 NOT_STARTED = "cancelled before it started"

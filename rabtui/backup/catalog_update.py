@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from rabtui import changes
+from rabtui.state import changes
 from rabtui.rsync import SAME
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 _F = ord("f")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rabtui import fstree
+from rabtui.media import fstree
 
 
 def _walk(top: Path, links: dict[tuple[int, int], int], sizes: dict[tuple[int, int], int],

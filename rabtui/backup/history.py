@@ -7,14 +7,14 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import changes
-from rabtui.backup import media
+from rabtui.state import changes
+from rabtui.media import medium as media
 from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
-from rabtui.store import COMPLETE, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, RESTORABLE, Store
 
 
 def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None, Path, str] | None:

@@ -18,8 +18,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import faults, locks, source_commands
-from rabtui.backup import history, media, medium_fs
+from rabtui import faults
+from rabtui.state import locks
+from rabtui.backup import source_commands
+from rabtui.backup import history
+from rabtui.media import medium as media
+from rabtui.media import medium_fs
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import RunRecord
@@ -29,8 +33,8 @@ from rabtui.errors import (EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, LockB
                            WorkFailed)
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
-from rabtui.shared_ssh import SharedConnection
-from rabtui.store import COMPLETE, KEPT, RESTORABLE, Store
+from rabtui.ssh.shared import SharedConnection
+from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
 MIN_FREE_INODES = 64

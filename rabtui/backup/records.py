@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 STEPS = (
     "source reachable",

@@ -44,7 +44,7 @@ from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap
 from rabtui.config import Config, Medium
-from rabtui.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
 
 DELETING_PREFIX = ".deleting-"
 FAILED_GRACE = timedelta(days=1)
@@ -263,7 +263,7 @@ def _make_writable_and_rm(path: Path) -> None:
 def _union_links(cfg: Config, medium: Medium, c: Candidate):
     """(union path, (dev, ino)) of the archive files first saved in this backup whose union-tree
     entry is still the same inode (a newer version replaced the others)."""
-    from rabtui.backup import media as mediamod
+    from rabtui.media import medium as mediamod
     from rabtui.backup.archive import same_in_union
 
     for d in archive_dirs(cfg, c.source):
@@ -318,7 +318,7 @@ def forget_backup(store: Store, backup_id: int, cfg: Config | None = None) -> No
 
 
 def _present(medium: Medium) -> bool:
-    from rabtui.backup.media import read_label
+    from rabtui.media.medium import read_label
 
     try:
         label = read_label(medium.path) if Path(medium.path).is_dir() else None
@@ -330,7 +330,7 @@ def _present(medium: Medium) -> bool:
 def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]:
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
     not there keeps its backups until a later cleanup. Returns one line per action."""
-    from rabtui.backup.media import mounted
+    from rabtui.media.medium import mounted
     from rabtui.events import LOG, Event
 
     lines: list[str] = []

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rabtui import fstree
-from rabtui.backup import media as mediamod
-from rabtui.store import RESTORABLE_SQL, Store
+from rabtui.media import fstree
+from rabtui.media import medium as mediamod
+from rabtui.state.store import RESTORABLE_SQL, Store
 
 
 class ArchiveGuard:

@@ -16,8 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from rabtui import proc, rsync, ssh_target
-from rabtui.backup import media
+from rabtui import proc, rsync
+from rabtui.ssh import endpoint as ssh_target
+from rabtui.media import medium as media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source

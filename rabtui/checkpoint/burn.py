@@ -16,7 +16,7 @@ from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
 

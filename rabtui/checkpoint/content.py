@@ -13,12 +13,12 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rabtui.backup import media
+from rabtui.media import medium as media
 from rabtui.checkpoint.isosize import aaip_allowance
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 DIR_MARK = "dir"          # sha256 column of an empty directory in disc_files and the catalog
 LINK_MARK = "symlink"     # sha256 column of a symbolic link

@@ -19,10 +19,10 @@ from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint.layout import Row, volid, write_catalog
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
-from rabtui.discs import parse_disc
+from rabtui.config.disc_types import parse_disc
 from rabtui.errors import UsageError
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 DB_ROW_BYTES = 130          # a disc_files row in the database copy, besides its paths (measured: ~240 in all)
 # The longest path on a disc, "/" included: xorriso's limit less room for the directory that a

@@ -19,8 +19,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rabtui import faults, locks, proc
-from rabtui import changes
+from rabtui import faults, proc
+from rabtui.state import locks
+from rabtui.state import changes
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
@@ -29,7 +30,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, UsageError, WorkFaile
 from rabtui.events import (
     ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 INSERT = "insert_disc"
 FAILED = "disc_failed"

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from rabtui.config import Config
-from rabtui.store import COMPLETE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, Store
 
 REQUESTED_KEY = "checkpoint.requested"
 DAY = 86400.0

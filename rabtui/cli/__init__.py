@@ -13,7 +13,7 @@ import sys
 
 from rabtui import __version__, fmt
 from rabtui.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RabtuiError
-from rabtui.store_check import state_failure
+from rabtui.state.store_check import state_failure
 
 from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
 

@@ -10,11 +10,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import fmt, jobs, locks, shared_ssh
-from rabtui.backup import batch, media
+from rabtui import fmt
+from rabtui.state import jobs
+from rabtui.state import locks
+from rabtui.ssh import shared as shared_ssh
+from rabtui.backup import batch
+from rabtui.media import medium as media
 from rabtui.backup.as_job import run_backup_job
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, LockBusy, RabtuiError, UsageError, worst_exit
-from rabtui.store import COMPLETE_SQL
+from rabtui.state.store import COMPLETE_SQL
 
 from . import progress
 from .common import TerminalPrompter, cancel_on_signals, load_config, open_store, print_json, warn_undelivered

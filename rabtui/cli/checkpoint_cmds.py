@@ -9,11 +9,13 @@ import time
 from typing import TYPE_CHECKING
 
 from rabtui import config as configmod
-from rabtui import events, fmt, jobs, notify
+from rabtui import events, fmt
+from rabtui.state import jobs
+from rabtui.ops import notify
 from rabtui.checkpoint import plan as planmod
 from rabtui.checkpoint import prepare, run, triggers, xorriso
 from rabtui.cli.common import TerminalPrompter, is_tty, load_config, open_store, print_json, warn_undelivered
-from rabtui.discs import parse_disc
+from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, RabtuiError, UsageError
 
 if TYPE_CHECKING:

@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from rabtui import config as configmod
-from rabtui import config_safety, fmt
+from rabtui import fmt
+from rabtui.config import safety as config_safety
 from rabtui.config import Config
 from rabtui.errors import Cancelled
 from rabtui.events import Question
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 
 def load_config(args, *, check_media: bool = True) -> Config:

@@ -9,13 +9,20 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import catalog, fmt, health, jobs, notify, rebuild, schedule
-from rabtui import restore as restoremod
-from rabtui.backup import batch, media, retention
+from rabtui import fmt
+from rabtui.state import catalog
+from rabtui.ops import health
+from rabtui.state import jobs
+from rabtui.ops import notify
+from rabtui.rebuild import scan as rebuild
+from rabtui.ops import schedule
+from rabtui.restore import run as restoremod
+from rabtui.backup import batch, retention
+from rabtui.media import medium as media
 from rabtui.backup.as_job import run_backup_job
 from rabtui.checkpoint import triggers
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 from .common import TerminalPrompter, cancel_on_signals, load_config, open_store, print_json, warn_undelivered
 

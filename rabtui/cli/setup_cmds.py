@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 from rabtui import config as configmod
-from rabtui import config_safety, config_write, notify, privacy
-from rabtui.backup import media_state
+from rabtui import privacy
+from rabtui.config import safety as config_safety
+from rabtui.config import write as config_write
+from rabtui.ops import notify
+from rabtui.media import mounts as media_state
 from rabtui.errors import EXIT_OK, UsageError
 
 from .common import open_store

@@ -6,7 +6,9 @@ import time
 
 from typing import TYPE_CHECKING
 
-from rabtui import events, remote, shared_ssh
+from rabtui import events
+from rabtui.ssh import remote
+from rabtui.ssh import shared as shared_ssh
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RabtuiError, UsageError
 
 from .common import TerminalPrompter, load_config, print_json

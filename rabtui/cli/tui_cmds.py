@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from rabtui import demo, fmt, privacy
-from rabtui import jobs as jobsmod
+from rabtui.state import jobs as jobsmod
 from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 from .common import is_tty, load_config, open_store, print_json

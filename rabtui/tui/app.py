@@ -2,7 +2,7 @@
 
 Screens live in `screens/`, dialogs in `dialogs/`. Blocking work runs in thread workers; the
 results come back to the UI thread with `call_from_thread` or messages. Jobs are separate
-processes (see `rabtui.jobs`): the UI only polls their rows in the state database, so quitting
+processes (see `rabtui.state.jobs`): the UI only polls their rows in the state database, so quitting
 the UI or losing the terminal never stops them.
 """
 
@@ -22,11 +22,11 @@ from textual.worker import Worker, WorkerState
 
 from rabtui import config as configmod
 from rabtui import fmt
-from rabtui import jobs as jobsmod
+from rabtui.state import jobs as jobsmod
 from rabtui.config import Config
 from rabtui.errors import RabtuiError
-from rabtui.store import Store
-from rabtui.tui import queries
+from rabtui.state.store import Store
+from rabtui.actions import queries
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rabtui.config import Config
 from rabtui.errors import RabtuiError
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 
 @dataclass

@@ -86,7 +86,7 @@ class Change:
 
 
 def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], int]:
-    """A catalog diff (`rabtui.catalog.Diff`, paths relative to /) as Browse shows it: the paths
+    """A catalog diff (`rabtui.state.catalog.Diff`, paths relative to /) as Browse shows it: the paths
     below the directory `rel`, relative to it, sorted; the first `limit` and how many in all."""
     cut = len(rel) + 1 if rel else 0
     changes = [Change(p[cut:], "added", s) for p, s in diff.added]

@@ -6,9 +6,9 @@ import json
 import os
 import textwrap
 
-from rabtui import locks
+from rabtui.state import locks
 from rabtui.backup.records import STEPS
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 NOW = 1795327200.0            # 2026-11-22 06:00 UTC
 H = 3600.0

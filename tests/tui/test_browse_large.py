@@ -8,7 +8,7 @@ import threading
 from rabtui import config as configmod
 from rabtui.backup.pipeline import run_backup
 from rabtui.events import no_emit
-from rabtui.store import Store
+from rabtui.state.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
 from tests.tui.conftest import browse_backups, run, texts, wait_for

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import catalog
+from rabtui.state import catalog
 from rabtui import config as configmod
-from rabtui.store import Store
+from rabtui.state.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import TextDialog

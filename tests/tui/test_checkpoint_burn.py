@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from rabtui.store import Store
+from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.question import QuestionDialog

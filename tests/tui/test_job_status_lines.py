@@ -3,7 +3,7 @@ the last file it copied; `x` on a job that has ended does not offer to stop it."
 
 from __future__ import annotations
 
-from rabtui.store import Store
+from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.question import QuestionDialog

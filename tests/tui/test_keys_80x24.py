@@ -109,8 +109,8 @@ def test_a_answers_a_waiting_question_once_and_not_again_from_inside_its_dialog(
     import threading
 
     from rabtui.events import ABORT, READY, Question
-    from rabtui.jobs import JobRecorder
-    from rabtui.store import Store
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.state.store import Store
     from rabtui.tui.dialogs.question import QuestionDialog
 
     store = Store(demo_config.parent / "state")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rabtui import proc
-from rabtui.store import Store
+from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.screens.media import MediaScreen

@@ -7,8 +7,8 @@ import threading
 from textual.widgets import Button
 
 from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, Question
-from rabtui.jobs import JobRecorder
-from rabtui.store import Store
+from rabtui.state.jobs import JobRecorder
+from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.screens.runs import RunsScreen
@@ -71,7 +71,7 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
                 Question("insert_disc", "Insert disc 3 of 3", [READY, ABORT]), recorder.cancel)), daemon=True)
             third.start()
             await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog) and "disc 3" in question(app))
-            from rabtui import jobs as jobsmod
+            from rabtui.state import jobs as jobsmod
 
             jobsmod.answer(store, app.screen.prompt["id"], ABORT)
             await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog), what="dialog closes by itself")

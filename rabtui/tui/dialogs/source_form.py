@@ -1,7 +1,7 @@
 """Add or edit a source: every key of a [[sources]] table, directories one per line.
 
 The form shows the source as the file has it (a relative path stays relative) and saves through
-`rabtui.config_edit`: only this source's table changes, and only its keys that changed; the file
+`rabtui.config.edit`: only this source's table changes, and only its keys that changed; the file
 is validated as check-config would, never written over changes made on disk meanwhile (the
 operator sees what changed, and reloads or goes back), and replaced atomically. A validation
 error is shown beside the field it names, never as a traceback.
@@ -19,10 +19,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from rabtui import config_edit
+from rabtui.config import edit as config_edit
 from rabtui.config import Config, Directory
 from rabtui.errors import ConfigError, UsageError
-from rabtui.transfer_options import IO_TIMEOUT
+from rabtui.config.transfer_options import IO_TIMEOUT
 from rabtui.tui.dialogs.common import ConfirmDialog
 
 FIELDS = (

@@ -13,10 +13,11 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui import jobs as jobsmod
+from rabtui.state import jobs as jobsmod
 from rabtui.errors import RabtuiError
-from rabtui.store import COMPLETE
-from rabtui.tui import queries, tree
+from rabtui.state.store import COMPLETE
+from rabtui.tui import tree
+from rabtui.actions import queries
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.messages import JobsPolled
@@ -97,7 +98,7 @@ class BrowseScreen(RabtuiScreen):
             union = Path(m.path) / source / ".archive"
             if union.is_dir():
                 # restored from the newest complete backup there (an archive file it lacks comes
-                # from the union tree, see rabtui.restore.backup_source_path)
+                # from the union tree, see rabtui.restore.run.backup_source_path)
                 newest = next((b["name"] for b in rows if b["medium"] == m.id and b["status"] in COMPLETE), None)
                 rows.append({"id": None, "medium": m.id, "name": ".archive (merged)", "path": str(union),
                              "root": str(union), "status": "archive", "files": None, "total_bytes": None,
@@ -255,7 +256,7 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _diff(self, rel: bytes) -> None:
-        from rabtui import catalog
+        from rabtui.state import catalog
 
         source = self.app.cfg.source(self.source)
         archive = tuple(d.path for d in source.directories if d.kind == "archive")
@@ -276,7 +277,7 @@ class BrowseScreen(RabtuiScreen):
     # --- restore ---------------------------------------------------------------------------------
 
     def action_restore(self) -> None:
-        from rabtui.restore import directory_of
+        from rabtui.restore.run import directory_of
 
         table = self.query_one("#browse", DataTable)
         i = table.cursor_row
@@ -396,7 +397,7 @@ class BrowseScreen(RabtuiScreen):
 def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
     """Versions of the files whose name matches, as `rabtui find` matches them, each with the newest
     backup holding it."""
-    from rabtui import catalog
+    from rabtui.state import catalog
 
     out = []
     for v in catalog.find(store, pattern, limit=limit):

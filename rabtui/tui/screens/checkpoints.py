@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
 from rabtui import fmt
-from rabtui.tui import queries
+from rabtui.actions import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, fill_plan
 from rabtui.tui.safe_text import plain

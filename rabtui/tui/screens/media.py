@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.tui import queries
+from rabtui.actions import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
@@ -95,7 +95,7 @@ class MediaScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="label")
     def _write_label(self, medium, force: bool) -> None:
-        from rabtui.backup import media
+        from rabtui.media import medium as media
         from rabtui.errors import RabtuiError
 
         try:

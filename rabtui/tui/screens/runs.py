@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from rabtui import fmt
-from rabtui import jobs as jobsmod
-from rabtui.tui import queries
+from rabtui.state import jobs as jobsmod
+from rabtui.actions import queries
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from rabtui import config_edit
+from rabtui.config import edit as config_edit
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
@@ -138,7 +138,8 @@ class SourcesScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="test")
     def _test(self, source) -> None:
-        from rabtui import remote, shared_ssh
+        from rabtui.ssh import remote
+        from rabtui.ssh import shared as shared_ssh
 
         cfg = self.app.cfg
         try:
@@ -168,7 +169,7 @@ class SourcesScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="test")
     def _trust(self, source, fingerprint: str) -> None:
-        from rabtui import remote
+        from rabtui.ssh import remote
         from rabtui.errors import WorkFailed
 
         info = remote.scan_host_key(self.app.cfg, source)

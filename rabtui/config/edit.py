@@ -22,7 +22,7 @@ from tomlkit.items import AoT, Comment, Table, Whitespace
 
 from rabtui.config import parse
 from rabtui.errors import UsageError
-from rabtui.transfer_options import IO_TIMEOUT
+from rabtui.config.transfer_options import IO_TIMEOUT
 
 # The keys of a [[sources]] table that the form edits; any other key is left as it is.
 SOURCE_KEYS = ("id", "host", "user", "port", "identity_file", "schedule", "excludes",

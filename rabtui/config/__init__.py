@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 
-from rabtui import config_safety, transfer_options
-from rabtui.config_lines import KeyLines
-from rabtui.discs import parse_disc
+from rabtui.config import safety as config_safety
+from rabtui.config import transfer_options
+from rabtui.config.lines import KeyLines
+from rabtui.config.disc_types import parse_disc
 from rabtui.errors import ConfigError
 
 DIRECTORY_KINDS = ("standard", "archive")

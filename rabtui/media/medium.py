@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui import __version__, privacy, proc
-from rabtui.backup import media_state, medium_fs
+from rabtui.media import mounts as media_state
+from rabtui.media import medium_fs
 from rabtui.config import Config, Medium
 from rabtui.errors import RabtuiError, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 LABEL = ".rabtui-medium"
 ARCHIVE = ".archive"

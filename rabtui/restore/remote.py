@@ -13,10 +13,11 @@ import os
 import shlex
 import stat
 
-from rabtui import fmt, proc, ssh_target
+from rabtui import fmt, proc
+from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
-from rabtui.restore_write import Written
+from rabtui.restore.write import Written
 
 # prints (NUL-terminated) each argument that is a symlink, then every symlink below the last
 # argument when that is a real directory

@@ -18,7 +18,7 @@ from pathlib import Path
 from croniter import croniter
 
 from rabtui.config import Config
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 
 def last_slot(expr: str, now: datetime) -> datetime:

@@ -2,7 +2,7 @@
 into a local directory (`--to DIR`, the original path below it) or back onto the source.
 
 Names are bytes, checked one component at a time (no `..`, no absolute names, no NUL). Local
-writes (to a directory, or onto a local source) go through rabtui.restore_write, which never
+writes (to a directory, or onto a local source) go through rabtui.restore.write, which never
 follows a symlink below the target. Onto a remote source, rsync is run without --keep-dirlinks
 after a check on the source itself that no component of the destination, and no path the restore
 would write, is a symlink there. An existing file is never replaced without `overwrite`.
@@ -16,19 +16,20 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rabtui import catalog, fmt
-from rabtui.catalog import rel_path
+from rabtui import fmt
+from rabtui.state import catalog
+from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
-from rabtui.restore_disc import (  # noqa: F401  (the disc side of restore, re-exported)
+from rabtui.restore.discs import (  # noqa: F401  (the disc side of restore, re-exported)
     PART_RE, disc_volid, extract_from_checkpoint, parse_volid, xorriso_extract_argv, xorriso_volid_argv,
 )
-from rabtui.remote_restore import rsync_to_source_argv  # noqa: F401  (re-exported)
-from rabtui.restore_write import (  # noqa: F401  (re-exported)
+from rabtui.restore.remote import rsync_to_source_argv  # noqa: F401  (re-exported)
+from rabtui.restore.write import (  # noqa: F401  (re-exported)
     Refused, SafeWriter, Written, check_name,
 )
-from rabtui.store import KEPT, RESTORABLE, RESTORABLE_SQL, Store
+from rabtui.state.store import KEPT, RESTORABLE, RESTORABLE_SQL, Store
 
 
 # --- copying a tree ----------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def _picked(entries, pick):
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
               cancel=None, *, onto_source: bool = False, pick=None) -> Written:
     """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
-    completely (see rabtui.restore_write). `onto_source`: `target_root` is a source's directory,
+    completely (see rabtui.restore.write). `onto_source`: `target_root` is a source's directory,
     where a symlink is never replaced, nor followed (the directory itself included). `pick(rel,
     path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out."""
     if rel_dest:
@@ -184,7 +185,7 @@ def choose_backup(store: Store, source: Source, rel: bytes, name: str | None):
 
 
 def _medium_ready(medium, prompter, cancel, emit) -> None:
-    from rabtui.backup.media import read_label
+    from rabtui.media.medium import read_label
 
     while True:
         label = None
@@ -205,7 +206,7 @@ def _medium_ready(medium, prompter, cancel, emit) -> None:
 
 
 def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes:
-    from rabtui.backup import media as mediamod
+    from rabtui.media import medium as mediamod
 
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
@@ -274,7 +275,7 @@ class RestoreResult:
 def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, backup: str | None = None,
             checkpoint: int | None = None, to: str | os.PathLike | None = None, to_source: bool = False,
             overwrite: bool = False, emit: Emit = no_emit, cancel=None, prompter=None) -> RestoreResult:
-    from rabtui.backup import media as mediamod
+    from rabtui.media import medium as mediamod
 
     source = cfg.source(source_id)
     rel = rel_path(path)
@@ -336,7 +337,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
         w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick)
         return _finish(result, w, f"onto {source.id}")
-    from rabtui import remote_restore
+    from rabtui.restore import remote as remote_restore
 
     return _finish(result, remote_restore.rsync_onto_source(cfg, source, rel, item, overwrite, cancel),
                    f"onto {source.id}")

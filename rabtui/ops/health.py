@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from rabtui import jobs as jobsmod
+from rabtui.state import jobs as jobsmod
 from rabtui import privacy
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
-from rabtui.store import COMPLETE_SQL, KEPT, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
@@ -111,7 +111,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
 def _medium_space(m, row) -> dict | None:
     """Live numbers when the medium is there (labelled as itself), else the last recorded ones."""
     try:
-        from rabtui.backup.media import read_label
+        from rabtui.media.medium import read_label
 
         label = read_label(m.path)
         if label and label.get("id") == m.id:
@@ -164,8 +164,8 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
 def _media_holds(cfg: Config, store: Store) -> list[Problem]:
     """From the medium's label (probed when it was labelled or first used): the one on the medium
     when it is there, else the one recorded at its last use."""
-    from rabtui.backup.media import read_label
-    from rabtui.backup.medium_fs import warning
+    from rabtui.media.medium import read_label
+    from rabtui.media.medium_fs import warning
 
     acls = any(s.acls for s in cfg.sources)
     xattrs = any(s.xattrs for s in cfg.sources)
@@ -244,7 +244,7 @@ def _state_paths(state_dir: Path) -> list[Path]:
 
 
 def _privacy(cfg: Config) -> list[Problem]:
-    from rabtui.backup.media import private_dirs, read_label
+    from rabtui.media.medium import private_dirs, read_label
     from rabtui.checkpoint import xorriso
 
     state = cfg.state_dir
@@ -301,7 +301,7 @@ def record(store: Store, problems: list[Problem], now: datetime | None = None) -
 
 
 def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = None) -> list[str]:
-    from rabtui import notify
+    from rabtui.ops import notify
 
     problems = []
     for c in changes:

@@ -21,7 +21,7 @@ from typing import Sequence
 from rabtui import privacy, proc
 from rabtui.errors import Cancelled, UsageError
 from rabtui.events import ITEM, PROGRESS, Event, Question
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 PROGRESS_EVERY = 0.2   # seconds between two progress writes (bursts collapse to the newest)
 HEARTBEAT_EVERY = 2.0

@@ -1,5 +1,5 @@
 """The commented starter file of `rabtui init` (a new file; edits of an existing one go through
-`rabtui.config_edit`, which keeps everything the operator wrote)."""
+`rabtui.config.edit`, which keeps everything the operator wrote)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sources over SSH with paramiko: connect with a strict host-key policy, `whoami` (to tell why an
-OpenSSH login failed: shared_ssh.py), trust a host key, the pre/post commands; and, re-exported,
+OpenSSH login failed: ssh/shared.py), trust a host key, the pre/post commands; and, re-exported,
 the OpenSSH arguments that reach the same host the same way.
 
 Host keys are checked against the user's ~/.ssh/known_hosts and rabtui's own file in state_dir;
@@ -23,11 +23,12 @@ from typing import Callable, Sequence
 
 import paramiko
 
-from rabtui import known_hosts, privacy, proc
+from rabtui import privacy, proc
+from rabtui.ssh import known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
-from rabtui.ssh_target import (  # noqa: F401  (re-exported: the pipeline and the fronts use remote.*)
+from rabtui.ssh.endpoint import (  # noqa: F401  (re-exported: the pipeline and the fronts use remote.*)
     CONNECT_TIMEOUT,
     Endpoint,
     endpoint,

@@ -12,7 +12,7 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 
-from rabtui.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store
 
 
 def _b(s: str | bytes) -> bytes:

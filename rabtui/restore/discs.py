@@ -18,7 +18,7 @@ from rabtui.checkpoint.xorriso import parse_lsdl_link
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 

@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from rabtui import changes, privacy
-from rabtui.store_check import StateUnusable, check_tables, check_usable, state_failure
+from rabtui import privacy
+from rabtui.state import changes
+from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
 
 SCHEMA_VERSION = 1
 
@@ -99,7 +100,7 @@ CREATE TABLE IF NOT EXISTS dir_state(
     PRIMARY KEY(source, path)
 );
 -- the file versions written since a directory's last checkpoint, each once whatever medium it went
--- to (rabtui/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
+-- to (rabtui/state/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
 CREATE TABLE IF NOT EXISTS changes(
     source TEXT NOT NULL,
     dir TEXT NOT NULL,

@@ -22,7 +22,8 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import proc, ssh_target
+from rabtui import proc
+from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 
@@ -112,7 +113,7 @@ class SharedConnection:
     def _explain(self, stderr: list[str]) -> None:
         """OpenSSH could not log in: raise paramiko's precise reason, else OpenSSH's own words
         (always for a host behind a ProxyJump or ProxyCommand, which only OpenSSH follows)."""
-        from rabtui import remote
+        from rabtui.ssh import remote
 
         proxy = self._ep.proxy
         if not proxy:

@@ -10,7 +10,7 @@
 - checkpoints: `rabtui/catalog.tsv` from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
   turn). The discs of an `images:` drive are verified again and come back `verified` when they pass
-  (rebuild_verify.py); any other disc comes back as `written`: run `rabtui checkpoint verify` to
+  (rebuild/verify.py); any other disc comes back as `written`: run `rabtui checkpoint verify` to
   verify it again (until then, retention treats its files as not safe elsewhere).
 """
 
@@ -28,15 +28,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import fstree, proc
-from rabtui import changes
+from rabtui import proc
+from rabtui.media import fstree
+from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
-from rabtui.locks import drive_lock, source_lock
-from rabtui.rebuild_verify import reverify_images
-from rabtui.restore_disc import PART_RE, disc_volid, xorriso_extract_argv
-from rabtui.store import COMPLETE, KEPT, Store
+from rabtui.state.locks import drive_lock, source_lock
+from rabtui.rebuild.verify import reverify_images
+from rabtui.restore.discs import PART_RE, disc_volid, xorriso_extract_argv
+from rabtui.state.store import COMPLETE, KEPT, Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
 NAME_TIME = re.compile(r"^backup-(\d{14})")
@@ -101,7 +102,7 @@ def _ts(value, name: str) -> float | None:
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None) -> Report:
-    from rabtui.backup import media as mediamod
+    from rabtui.media import medium as mediamod
 
     report = Report()
     source_ids = {s.id for s in cfg.sources}
@@ -121,7 +122,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
 def _schedule_marks(cfg: Config, store: Store) -> None:
     """A scheduled source counts as run for the slot before its newest backup, so that run-due
     after a rebuild does not start a backup at once for a slot that was already served."""
-    from rabtui import schedule
+    from rabtui.ops import schedule
 
     for s in cfg.sources:
         if not s.schedule:
@@ -132,7 +133,7 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
 
 
 def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
-    from rabtui.backup import media as mediamod
+    from rabtui.media import medium as mediamod
 
     path = Path(medium.path)
     label = mediamod.read_label(path) if path.is_dir() else None
@@ -163,7 +164,8 @@ def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
 
 
 def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit) -> None:
-    from rabtui.backup import history, media as mediamod
+    from rabtui.backup import history
+    from rabtui.media import medium as mediamod
 
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
@@ -330,7 +332,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
     ndiscs = max((r["disc"] for r in rows), default=1)
     image0 = os.path.join(image_dir, f"RAB{number}D01.iso") if image_dir else None
     created = os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time()
-    from rabtui.discs import parse_disc
+    from rabtui.config.disc_types import parse_disc
 
     try:
         dtype, sectors = parse_disc(cfg.checkpoint.disc)

@@ -14,14 +14,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rabtui import health
-from rabtui import jobs as jobsmod
-from rabtui.backup import media as mediamod
+from rabtui.ops import health
+from rabtui.state import jobs as jobsmod
+from rabtui.media import medium as mediamod
 from rabtui.backup.records import STEPS
 from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
-from rabtui.store import COMPLETE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, Store
 
 
 @dataclass

@@ -13,7 +13,7 @@ from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import verify_disc
 from rabtui.config import Config
 from rabtui.events import LOG, Emit, Event
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 
 def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], emit: Emit,

@@ -14,7 +14,8 @@ import shlex
 import threading
 from typing import Sequence
 
-from rabtui import config_safety, proc
+from rabtui import proc
+from rabtui.config import safety as config_safety
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
@@ -103,7 +104,7 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
     unsafe = config_safety.permission_problem(cfg.path) if cfg.path else None
     if unsafe:
         raise WorkFailed(f"refusing to run the {what} commands: {unsafe}")
-    from rabtui import remote   # paramiko: loaded only for a source that has commands
+    from rabtui.ssh import remote
 
     client = None if source.is_local else remote.connect(cfg, source)
     timeout = cfg.rabtui.command_timeout
@@ -140,7 +141,7 @@ def _run_local(command: str, tail: OutputTail, cancel: threading.Event | None, t
 
 
 def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int) -> int:
-    from rabtui import remote
+    from rabtui.ssh import remote
 
     reader = _GroupReader(tail)
 

@@ -12,7 +12,7 @@ import json
 import os
 
 from rabtui.config import Medium
-from rabtui.store import Store
+from rabtui.state.store import Store
 
 _KEY = "medium_mount:"
 
