@@ -34,6 +34,17 @@ def test_a_linux_file_system_holds_everything_and_the_probe_leaves_nothing(tmp_p
     assert (holds["devices"] is None) == (not fidelity.is_root())
 
 
+def test_probes_at_once_keep_out_of_each_other(tmp_path):
+    """The backups of one run are threads of one process that may probe one medium together: a
+    probe never removes another's probe directory (it once used one named by the pid alone)."""
+    other = tmp_path / f".rabtui-probe-{os.getpid()}"
+    (other / "file").parent.mkdir()
+    (other / "file").write_bytes(b"another probe's")
+    assert all(v is not False for v in medium_fs.probe(tmp_path).values())
+    assert (other / "file").read_bytes() == b"another probe's"
+    assert os.listdir(tmp_path) == [other.name]
+
+
 def test_the_label_remembers_it_and_an_old_label_is_probed_at_first_use(tmp_path):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local()

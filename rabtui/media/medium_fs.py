@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import struct
+import tempfile
 from pathlib import Path
 
 # What each probe stands for, in the words of a warning. None in `holds`: not tried (root only).
@@ -30,10 +31,9 @@ _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for t
 
 
 def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
-    """Try each kind in `<medium>/.rabtui-probe-PID/`, removed afterwards."""
-    root = Path(medium_path) / f".rabtui-probe-{os.getpid()}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
+    """Try each kind in a new `<medium>/.rabtui-probe-*/`, removed afterwards. Its own directory:
+    the backups of one run check the same medium at once, from threads of one process."""
+    root = Path(tempfile.mkdtemp(prefix=".rabtui-probe-", dir=medium_path))
     try:
         f = root / "file"
         f.write_bytes(b"probe")
