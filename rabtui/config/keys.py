@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 # TOML value types a key may hold: name -> (Python types accepted from tomllib, how an error names it)
 TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "string": ((str,), "a string"),
+    "path": ((str,), "a string"),              # `~` expanded, relative to the config file
     "integer": ((int,), "an integer"),
     "boolean": ((bool,), "true or false"),
     "date": ((dt.date,), "a date (YYYY-MM-DD)"),
@@ -83,11 +84,7 @@ def fields(cls: type) -> Iterator[Field]:
         spec = f.metadata.get("rabtui")
         if spec is None:
             continue
-        default = f.default
-        if default is MISSING and f.default_factory is not MISSING and isinstance(spec, Key) \
-                and f.default_factory in (tuple, list):
-            default = ()
-        yield Field(f.name, spec, default)
+        yield Field(f.name, spec, f.default)
 
 
 def keys(cls: type) -> list[Field]:

@@ -94,17 +94,13 @@ def _directory_path(value: str, base: Path) -> str:
     return "/" + "/".join(p for p in value.split("/") if p)
 
 
-def _path(value: str, base: Path) -> Path:
-    return resolve(base, value)
-
-
 # --- the tables ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = key(default_factory=default_state_dir, help="database, logs, locks",
-                          convert=_path, default_doc="the user's state folder (platformdirs)",
+                          type="path", default_doc="the user's state folder (platformdirs)",
                           example="/var/lib/rabtui", starter=True)
     command_timeout: int = key(3600, type="integer", minimum=1, unit="seconds",
                                help="seconds for each pre/post command")
@@ -154,7 +150,7 @@ class NotifySettings:
 @dataclass(frozen=True)
 class Medium:
     id: str = key(required=True, check=_id_problem("medium"), help="the medium's name, written in its label file")
-    path: Path = key(required=True, convert=_path, help="where the medium's file system is")
+    path: Path = key(required=True, type="path", help="where the medium's file system is")
     device: str | None = key(None, example="/dev/sdb1", help="mounted at path before use, unmounted after")
 
 
@@ -168,10 +164,10 @@ class Directory:
     excludes: tuple[str, ...] = key((), type="strings", example=["*.xmp"], form=True,
                                     help="rsync patterns, added to the source's")
     max_changed_files: int | None = key(None, type="integer", minimum=0, example=500, form=True,
-                                        default_doc="checkpoint.max_changed_files",
+                                        default_doc="`checkpoint.max_changed_files`",
                                         help="this directory's own checkpoint trigger")
     max_days: int | None = key(None, type="integer", minimum=0, example=14, form=True,
-                               default_doc="checkpoint.max_days", help="this directory's own checkpoint trigger")
+                               default_doc="`checkpoint.max_days`", help="this directory's own checkpoint trigger")
     allow_empty: bool = key(False, type="boolean", form=True,
                             help="an empty or missing directory fails the backup unless true")
 
@@ -188,8 +184,10 @@ class Source:
     user: str | None = key(None, example="backup", form=True, help="the SSH login")
     port: int | None = key(None, type="integer", minimum=1, maximum=65535, example=22, form=True,
                            default_doc="ssh's (22, or ~/.ssh/config)", help="the SSH port")
-    identity_file: Path | None = key(None, convert=_path, example="~/.ssh/id_ed25519", form=True,
+    identity_file: Path | None = key(None, type="path", example="~/.ssh/id_ed25519", form=True,
                                      help="the SSH key")
+    schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
+                               help="cron expression, for `rabtui run-due`")
     excludes: tuple[str, ...] = key((), type="strings", example=["*.tmp", "cache/"], form=True,
                                     help="rsync patterns left out of every directory")
     pre_backup_commands: tuple[str, ...] = key(
@@ -198,8 +196,6 @@ class Source:
     post_backup_commands: tuple[str, ...] = key(
         (), type="strings", example=["rm -f /var/backups/db.sql"], form=True,
         help="shell commands run on the source after the backup")
-    schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
-                               help="cron expression, for `rabtui run-due`")
     pause_notifications_until: dt.date | None = key(None, type="date", example=dt.date(2026, 12, 1),
                                                     help="no notifications about this source until this date")
     acls: bool = key(True, type="boolean", form=True, help="keep POSIX ACLs (rsync -A)")

@@ -15,7 +15,7 @@ from typing import Any
 from rabtui.config import keys as K
 from rabtui.config import safety as config_safety
 from rabtui.config.lines import KeyLines
-from rabtui.config.model import Config, Directory, Medium, Source, default_path
+from rabtui.config.model import Config, Directory, Medium, Source, default_path, resolve
 from rabtui.errors import ConfigError
 
 
@@ -77,6 +77,8 @@ class _Reader:
             raise self.error(keypath, problem)
         if k.convert is not None:
             return k.convert(value, self.base)
+        if k.type == "path":
+            return resolve(self.base, value)
         return tuple(value) if k.type == "strings" else value
 
 
