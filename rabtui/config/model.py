@@ -52,6 +52,10 @@ def _drive(value: str, base: Path) -> str:
     return value
 
 
+def _optional_path(value: str, base: Path) -> Path | None:
+    return resolve(base, value) if value else None
+
+
 def _disc_problem(value: str) -> str | None:
     try:
         parse_disc(value)
@@ -184,7 +188,7 @@ class Source:
     user: str | None = key(None, example="backup", form=True, help="the SSH login")
     port: int | None = key(None, type="integer", minimum=1, maximum=65535, example=22, form=True,
                            default_doc="ssh's (22, or ~/.ssh/config)", help="the SSH port")
-    identity_file: Path | None = key(None, type="path", example="~/.ssh/id_ed25519", form=True,
+    identity_file: Path | None = key(None, type="path", convert=_optional_path, example="~/.ssh/id_ed25519", form=True,
                                      help="the SSH key")
     schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
                                help="cron expression, for `rabtui run-due`")

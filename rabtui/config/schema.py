@@ -12,6 +12,7 @@ from rabtui.config import keys as K
 from rabtui.config.model import ID_RE, Config
 from rabtui.config.write import shown_value, toml_value
 
+_TYPE_WORDS = {"strings": "list of strings", "path": "path (relative to the config file)"}
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {"string": "string", "path": "string", "integer": "integer", "boolean": "boolean", "date": "string",
                "string or integer": ["string", "integer"]}
@@ -109,7 +110,7 @@ def _meaning(f: K.Field) -> str:
 def _rows(cls: type, prefix: str) -> list[str]:
     rows = []
     for f in K.keys(cls):
-        rows.append(f"| `{prefix}{f.name}` | {f.spec.type} | {_default_words(f)} | {_meaning(f)} |")
+        rows.append(f"| `{prefix}{f.name}` | {_TYPE_WORDS.get(f.spec.type, f.spec.type)} | {_default_words(f)} | {_meaning(f)} |")
     for sub in K.subtables(cls):
         rows += _rows(sub.spec.cls, f"{prefix}{sub.name}{'[]' if sub.spec.array else ''}.")
     return rows
