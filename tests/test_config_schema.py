@@ -157,3 +157,9 @@ def test_a_missing_required_key_is_refused_by_both(tmp_path, validator):
         assert not validator.is_valid(as_json(data))
         with pytest.raises(ConfigError, match=f"missing required key '{f.name}'"):
             configmod.parse(data, path=tmp_path / "rabtui.toml", check_media=False)
+
+
+def test_an_empty_identity_file_is_no_key_file(tmp_path):
+    text = '[[sources]]\nid = "s"\nhost = "h"\nidentity_file = ""\n'
+    cfg = configmod.parse(tomllib.loads(text), path=tmp_path / "rabtui.toml", text=text)
+    assert cfg.sources[0].identity_file is None
