@@ -18,8 +18,9 @@ from rabtui.config.model import (
     default_state_dir,
 )
 from rabtui.config.parse import error_at, load, parse
+from rabtui.errors import ConfigError
 
 __all__ = [
-    "DIRECTORY_KINDS", "ID_RE", "CheckpointSettings", "Config", "Directory", "Medium", "NotifySettings",
+    "DIRECTORY_KINDS", "ID_RE", "CheckpointSettings", "Config", "ConfigError", "Directory", "Medium", "NotifySettings",
     "RetentionSettings", "Settings", "Source", "default_path", "default_state_dir", "error_at", "load", "parse",
 ]
