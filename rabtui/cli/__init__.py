@@ -21,7 +21,7 @@ MODULES = (setup_cmds, source_cmds, backup_cmds, checkpoint_cmds, lifecycle_cmds
 # The module of each command word: a command builds only its own module's parsers (all of them
 # take argparse ~10 ms, which a backup would pay before its SSH login starts).
 COMMANDS = {
-    "init": setup_cmds, "check-config": setup_cmds,
+    "init": setup_cmds, "check-config": setup_cmds, "config": setup_cmds,
     "sources": source_cmds,
     "backup": backup_cmds, "status": backup_cmds, "media": backup_cmds,
     "checkpoint": checkpoint_cmds,

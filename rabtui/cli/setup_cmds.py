@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 from rabtui import config as configmod
 from rabtui import privacy
 from rabtui.config import safety as config_safety
+from rabtui.config import schema as config_schema
 from rabtui.config import write as config_write
 from rabtui.ops import notify
 from rabtui.media import mounts as media_state
-from rabtui.errors import EXIT_OK, UsageError
+from rabtui.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 from .common import open_store
 
@@ -23,6 +25,11 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("check-config", help="validate the configuration (exit 2 with file:line on error)")
     p.set_defaults(func=cmd_check_config)
+    p = sub.add_parser("config", help="the configuration's description")
+    group = p.add_subparsers(dest="config_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
+    group.add_parser("schema", help="print the JSON Schema of the configuration, for editors").set_defaults(
+        func=cmd_config_schema)
 
 
 def cmd_init(args) -> int:
@@ -35,6 +42,11 @@ def cmd_init(args) -> int:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(config_write.starter_text())
     print(f"wrote {path}; edit it, then run: rabtui check-config")
+    return EXIT_OK
+
+
+def cmd_config_schema(args) -> int:
+    print(json.dumps(config_schema.json_schema(), indent=2))
     return EXIT_OK
 
 

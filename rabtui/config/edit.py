@@ -20,18 +20,23 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Comment, Table, Whitespace
 
-from rabtui.config import parse
+from rabtui.config import keys as K
+from rabtui.config.model import Directory, Source
+from rabtui.config.parse import parse
 from rabtui.errors import UsageError
-from rabtui.config.transfer_options import IO_TIMEOUT
 
-# The keys of a [[sources]] table that the form edits; any other key is left as it is.
-SOURCE_KEYS = ("id", "host", "user", "port", "identity_file", "schedule", "excludes",
-               "pre_backup_commands", "post_backup_commands", "acls", "xattrs",
-               "bwlimit", "rsync_path", "one_file_system", "io_timeout", "rsync_options")
-SOURCE_DEFAULTS = {"acls": True, "xattrs": True, "one_file_system": False,        # keys the file may leave out
-                   "io_timeout": IO_TIMEOUT}
-DIRECTORY_KEYS = ("path", "kind", "excludes", "max_changed_files", "max_days", "allow_empty")
-DIRECTORY_DEFAULTS = {"kind": "standard", "allow_empty": False}       # keys the file may leave out
+# The keys of a [[sources]] and a [[sources.directories]] table that the form edits (any other key is
+# left as it is), and those with a default, which the file may leave out.
+SOURCE_KEYS = tuple(f.name for f in K.keys(Source) if f.spec.form)
+DIRECTORY_KEYS = tuple(f.name for f in K.keys(Directory) if f.spec.form)
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    return {f.name: f.default for f in K.keys(cls) if f.spec.form and f.default not in (None, (), K.MISSING)}
+
+
+SOURCE_DEFAULTS = _defaults(Source)
+DIRECTORY_DEFAULTS = _defaults(Directory)
 
 
 class ChangedOnDisk(UsageError):

@@ -1,74 +1,92 @@
-"""The commented starter file of `rabtui init` (a new file; edits of an existing one go through
-`rabtui.config.edit`, which keeps everything the operator wrote)."""
+"""The commented starter file of `rabtui init`, made from the model (a new file; edits of an existing
+one go through `rabtui.config.edit`, which keeps everything the operator wrote).
+
+Every key is in it: the model's `starter` keys and the starter items' values as settings, the others
+as comments showing their default or an example, each with its line of help.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
-from rabtui.config import default_state_dir
+from rabtui.config import keys as K
+from rabtui.config.model import Config, default_state_dir
 
-STARTER = '''\
+HEADER = """\
 # rabtui configuration. Check it with: rabtui check-config
-# Relative paths are relative to this file.
+# Relative paths are relative to this file. A commented key shows its default or an example.
+"""
+COMMENT_COLUMN = 36
 
-[rabtui]
-state_dir = {state_dir}          # database, logs, locks
 
-[checkpoint]
-disc = "dvd+r"                      # cd-650 cd-700 dvd+r dvd-r dvd+r-dl dvd-r-dl dvd-ram bd-r-25 bd-r-50, or "700MiB"
-drive = "/dev/sr0"                  # a burner, or "images:/srv/rabtui/iso" for ISO files
-max_discs = 64
-max_changed_files = 10000           # due when this many files are new or modified since the last checkpoint
-max_days = 90                       # due when the last checkpoint is older than this
+def toml_value(value: Any) -> str:
+    """One value as TOML writes it (a list on one line)."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Path):
+        value = str(value)
+    return tomli_w.dumps({"v": value})[len("v = "):].strip()
 
-[retention]                         # per source and medium
-keep_all_days = 7
-keep_daily_days = 31
-keep_weekly_weeks = 8
-keep_monthly_months = 4
-keep_yearly_years = 2
-max_size_mb = 5000                  # oldest deleted first, never the newest
 
-# [notify]
-# command = "/usr/local/bin/backup-alert"   # gets one JSON event on stdin per failure or warning
-# apprise_urls = ["mailto://ops@example.com"]
+def shown_value(f: K.Field) -> Any:
+    """What a commented-out key shows: an example where the model gives one, else its default."""
+    if f.spec.example is not None:
+        return f.spec.example
+    return None if f.default is K.MISSING else f.default
 
-# The media, used in turn. Each needs a label: rabtui media label ID
-[[media]]
-id = "disk-a"
-path = "/srv/rabtui/media/a"
-# device = "/dev/sdb1"              # mounted at path before use, unmounted after
 
-[[media]]
-id = "disk-b"
-path = "/srv/rabtui/media/b"
+def _line(name: str, value: Any, help: str, active: bool) -> str:
+    text = f"{'' if active else '# '}{name} = {toml_value(value)}"
+    if len(text) >= COMMENT_COLUMN - 1:       # too long to share its line: the help goes above
+        return f"# {help}\n{text}"
+    return f"{text.ljust(COMMENT_COLUMN - 1)} # {help}"
 
-# The hosts to back up. Omit host for the local machine.
-[[sources]]
-id = "web1"
-host = "web1.example.com"
-user = "backup"
-port = 22
-identity_file = "~/.ssh/id_ed25519"
-excludes = ["*.tmp", "cache/"]
-# pre_backup_commands = ["mysqldump --all-databases > /var/backups/db.sql"]
-# post_backup_commands = ["rm -f /var/backups/db.sql"]
-schedule = "0 2 * * *"
 
-[[sources.directories]]
-path = "/etc"
-kind = "standard"                   # every backup holds the whole tree
+def _keys(cls: type, values: dict[str, Any], every_key: bool) -> list[str]:
+    """The lines of one table: `values` set; with `every_key`, the other keys commented out."""
+    out = []
+    for f in K.keys(cls):
+        if f.name in values:
+            value = values[f.name]
+            help = f.spec.choices.get(value, f.spec.help) if f.spec.choices else f.spec.help
+            out.append(_line(f.name, value, help, True))
+        elif every_key and shown_value(f) is not None:
+            out.append(_line(f.name, shown_value(f), f.spec.help, False))
+    return out
 
-[[sources.directories]]
-path = "/srv/photos"
-kind = "archive"                    # every backup holds only what this medium lacks
-max_changed_files = 500
-max_days = 14
-'''
+
+def _table(name: str, spec: K.Tables, overrides: dict[str, Any]) -> list[str]:
+    values = {f.name: overrides.get(f.name, f.default if f.default is not K.MISSING else f.spec.example)
+              for f in K.keys(spec.cls) if f.spec.starter}
+    lines = _keys(spec.cls, values, every_key=True)
+    header = f"[{name}]" if values else f"# [{name}]"
+    return [header, *lines]
+
+
+def _items(name: str, spec: K.Tables) -> list[str]:
+    """The starter items of an array of tables, the first with every key and the sub-arrays."""
+    out: list[str] = []
+    for i, item in enumerate(spec.starter_items):
+        out += ["", *(_help(spec) if i == 0 else []), f"[[{name}]]", *_keys(spec.cls, item, every_key=i == 0)]
+        if i == 0:
+            for sub in K.subtables(spec.cls):
+                out += _items(f"{name}.{sub.name}", sub.spec)
+    return out
+
+
+def _help(spec: K.Tables) -> list[str]:
+    return [f"# {spec.help}"] if spec.help else []
 
 
 def starter_text(state_dir: Path | None = None) -> str:
-    quoted = tomli_w.dumps({"v": str(state_dir or default_state_dir())})[len("v = "):].strip()
-    return STARTER.format(state_dir=quoted)
+    overrides = {"rabtui": {"state_dir": str(state_dir or default_state_dir())}}
+    lines = [HEADER.rstrip("\n")]
+    for f in K.subtables(Config):
+        if f.spec.array:
+            lines += _items(f.name, f.spec)
+        else:
+            lines += ["", *_help(f.spec), *_table(f.name, f.spec, overrides.get(f.name, {}))]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,278 @@
+"""The configuration's model: every table and key, written once. Each field says its TOML type,
+default, allowed values and one line of help (keys.py); the parser, the starter file, the source
+form's writer, the JSON Schema and the README's table of keys are made from these classes.
+
+Adding a key is one edit: a field here, with `key(...)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rabtui.config import transfer_options
+from rabtui.config.disc_types import DISC_SECTORS, parse_disc
+from rabtui.config.keys import key, tables
+from rabtui.errors import ConfigError
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DIRECTORY_KINDS = ("standard", "archive")
+
+
+def default_path() -> Path:
+    env = os.environ.get("RABTUI_CONFIG")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("rabtui")) / "rabtui.toml"
+
+
+def default_state_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("rabtui"))
+
+
+# --- checks and conversions of single values --------------------------------------------------------
+
+
+def resolve(base: Path, value: str) -> Path:
+    """A path of the config: `~` expanded, relative to the config file's folder."""
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def _drive(value: str, base: Path) -> str:
+    if value.startswith("images:"):
+        return "images:" + str(resolve(base, value[len("images:"):]))
+    return value
+
+
+def _optional_path(value: str, base: Path) -> Path | None:
+    return resolve(base, value) if value else None
+
+
+def _disc_problem(value: str) -> str | None:
+    try:
+        parse_disc(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _id_problem(what: str):
+    def problem(value: str) -> str | None:
+        if ID_RE.match(value):
+            return None
+        return f"{value!r} is not a valid {what} id (letters, digits, '.', '_', '-')"
+    return problem
+
+
+def _host_problem(value: str) -> str | None:
+    return None if value.strip() else "must not be empty (omit it for the local machine)"
+
+
+def _cron_problem(value: str) -> str | None:
+    from croniter import croniter
+
+    return None if croniter.is_valid(value) else f"{value!r} is not a valid cron expression"
+
+
+def _rsync_options_problem(options: list[str]) -> str | None:
+    return next(filter(None, map(transfer_options.rsync_option_problem, options)), None)
+
+
+def _directory_path_problem(value: str) -> str | None:
+    if not value.startswith("/"):
+        return f"must be an absolute path on the source, not {value!r}"
+    if any(part in (".", "..") for part in value.split("/")):
+        return "must not contain '.' or '..'"
+    return None
+
+
+def _directory_path(value: str, base: Path) -> str:
+    return "/" + "/".join(p for p in value.split("/") if p)
+
+
+# --- the tables ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = key(default_factory=default_state_dir, help="database, logs, locks",
+                          type="path", default_doc="the user's state folder (platformdirs)",
+                          example="/var/lib/rabtui", starter=True)
+    command_timeout: int = key(3600, type="integer", minimum=1, unit="seconds",
+                               help="seconds for each pre/post command")
+    max_parallel: int = key(4, type="integer", minimum=1, unit="sources at once",
+                            help="sources backed up at once by `backup --all` and `run-due`")
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    disc: str = key("cd-700", check=_disc_problem, starter=True,
+                    help=f"disc type ({' '.join(n for n in DISC_SECTORS if 'unformatted' not in n)}),"
+                         " or a size such as \"700MiB\"")
+    drive: str = key("/dev/sr0", convert=_drive, starter=True,
+                     help="a burner, or \"images:DIR\" for ISO files to burn later")
+    max_discs: int = key(64, type="integer", minimum=1, maximum=64, starter=True,
+                         help="a plan needing more discs is refused before anything is written")
+    max_changed_files: int = key(10000, type="integer", minimum=0, starter=True,
+                                 help="due when this many files are new or modified since the last checkpoint")
+    max_days: int = key(90, type="integer", minimum=0, starter=True,
+                        help="due when the last checkpoint is older than this many days")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_all_days: int = key(7, type="integer", minimum=0, starter=True,
+                             help="every backup of these last days is kept")
+    keep_daily_days: int = key(31, type="integer", minimum=0, starter=True,
+                               help="then one a day for these days")
+    keep_weekly_weeks: int = key(8, type="integer", minimum=0, starter=True,
+                                 help="then one a week for these weeks")
+    keep_monthly_months: int = key(4, type="integer", minimum=0, starter=True,
+                                   help="then one a month for these months")
+    keep_yearly_years: int = key(2, type="integer", minimum=0, starter=True,
+                                 help="then one a year for these years")
+    max_size_mb: int = key(5000, type="integer", minimum=0, starter=True,
+                           help="then the oldest go while a source uses more; never the newest")
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    command: str | None = key(None, example="/usr/local/bin/backup-alert",
+                              help="gets one JSON event on stdin per failure, warning or health change")
+    apprise_urls: tuple[str, ...] = key((), type="strings", example=["mailto://ops@example.com"],
+                                        help="with the apprise extra installed: mailto://, slack://, ...")
+
+
+@dataclass(frozen=True)
+class Medium:
+    id: str = key(required=True, check=_id_problem("medium"), help="the medium's name, written in its label file")
+    path: Path = key(required=True, type="path", help="where the medium's file system is")
+    device: str | None = key(None, example="/dev/sdb1", help="mounted at path before use, unmounted after")
+
+
+@dataclass(frozen=True)
+class Directory:
+    path: str = key(required=True, check=_directory_path_problem, convert=_directory_path, form=True,
+                    help="an absolute path on the source")
+    kind: str = key("standard", choices={"standard": "every backup holds the whole tree",
+                                         "archive": "every backup holds only what this medium lacks"},
+                    form=True, help="what each backup holds")
+    excludes: tuple[str, ...] = key((), type="strings", example=["*.xmp"], form=True,
+                                    help="rsync patterns, added to the source's")
+    max_changed_files: int | None = key(None, type="integer", minimum=0, example=500, form=True,
+                                        default_doc="`checkpoint.max_changed_files`",
+                                        help="this directory's own checkpoint trigger")
+    max_days: int | None = key(None, type="integer", minimum=0, example=14, form=True,
+                               default_doc="`checkpoint.max_days`", help="this directory's own checkpoint trigger")
+    allow_empty: bool = key(False, type="boolean", form=True,
+                            help="an empty or missing directory fails the backup unless true")
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str = key(required=True, check=_id_problem("source"), form=True, help="the source's name")
+    directories: tuple[Directory, ...] = tables(
+        Directory, array=True, help="The directories of the source above.",
+        starter_items=({"path": "/etc", "kind": "standard"},
+                       {"path": "/srv/photos", "kind": "archive", "max_changed_files": 500, "max_days": 14}))
+    host: str | None = key(None, check=_host_problem, example="web1.example.com", form=True,
+                           help="omit for the local machine; ~/.ssh/config aliases work")
+    user: str | None = key(None, example="backup", form=True, help="the SSH login")
+    port: int | None = key(None, type="integer", minimum=1, maximum=65535, example=22, form=True,
+                           default_doc="ssh's (22, or ~/.ssh/config)", help="the SSH port")
+    identity_file: Path | None = key(None, type="path", convert=_optional_path, example="~/.ssh/id_ed25519", form=True,
+                                     help="the SSH key")
+    schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
+                               help="cron expression, for `rabtui run-due`")
+    excludes: tuple[str, ...] = key((), type="strings", example=["*.tmp", "cache/"], form=True,
+                                    help="rsync patterns left out of every directory")
+    pre_backup_commands: tuple[str, ...] = key(
+        (), type="strings", example=["mysqldump --all-databases > /var/backups/db.sql"], form=True,
+        help="shell commands run on the source before the backup; the first failure stops it")
+    post_backup_commands: tuple[str, ...] = key(
+        (), type="strings", example=["rm -f /var/backups/db.sql"], form=True,
+        help="shell commands run on the source after the backup")
+    pause_notifications_until: dt.date | None = key(None, type="date", example=dt.date(2026, 12, 1),
+                                                    help="no notifications about this source until this date")
+    acls: bool = key(True, type="boolean", form=True, help="keep POSIX ACLs (rsync -A)")
+    xattrs: bool = key(True, type="boolean", form=True,
+                       help="keep extended attributes, capabilities included (rsync -X)")
+    bwlimit: str | None = key(None, type="string or integer", check=transfer_options.bwlimit_problem,
+                              convert=lambda value, base: str(value), example="5M", form=True,
+                              help="rsync --bwlimit, as rsync reads it (a bare integer is KiB/s)")
+    rsync_path: str | None = key(None, check=transfer_options.rsync_path_problem, example="sudo rsync",
+                                 form=True, help="the source's rsync command")
+    one_file_system: bool = key(False, type="boolean", form=True,
+                                help="rsync -x: other file systems mounted inside stay out")
+    io_timeout: int = key(transfer_options.IO_TIMEOUT, type="integer", minimum=1, unit="seconds", form=True,
+                          help="seconds without a word from rsync before the backup fails")
+    rsync_options: tuple[str, ...] = key((), type="strings", check=_rsync_options_problem,
+                                         example=["--compress"], form=True,
+                                         help="extra rsync flags from the allow-list")
+
+    @property
+    def is_local(self) -> bool:
+        return self.host is None
+
+    @property
+    def has_commands(self) -> bool:
+        return bool(self.pre_backup_commands or self.post_backup_commands)
+
+    def directory(self, path: str) -> Directory:
+        for d in self.directories:
+            if d.path == path:
+                return d
+        raise KeyError(path)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    rabtui: Settings = tables(Settings, array=False)
+    checkpoint: CheckpointSettings = tables(CheckpointSettings, array=False)
+    retention: RetentionSettings = tables(RetentionSettings, array=False,
+                                          help="Per source and medium; laravel-backup-server's defaults.")
+    notify: NotifySettings = tables(NotifySettings, array=False)
+    media: tuple[Medium, ...] = tables(
+        Medium, array=True, help="The media, used in turn. Each needs a label: rabtui media label ID",
+        starter_items=({"id": "disk-a", "path": "/srv/rabtui/media/a"},
+                       {"id": "disk-b", "path": "/srv/rabtui/media/b"}))
+    sources: tuple[Source, ...] = tables(
+        Source, array=True, help="The hosts to back up.",
+        starter_items=({"id": "web1", "host": "web1.example.com", "user": "backup", "port": 22,
+                        "identity_file": "~/.ssh/id_ed25519", "excludes": ["*.tmp", "cache/"],
+                        "schedule": "0 2 * * *"},))
+
+    @property
+    def state_dir(self) -> Path:
+        return self.rabtui.state_dir
+
+    def source(self, source_id: str) -> Source:
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise ConfigError(f"no source with id {source_id!r} in {self.path}")
+
+    def medium(self, medium_id: str) -> Medium:
+        for m in self.media:
+            if m.id == medium_id:
+                return m
+        raise ConfigError(f"no medium with id {medium_id!r} in {self.path}")
+
+    def max_changed_files(self, directory: Directory) -> int:
+        if directory.max_changed_files is not None:
+            return directory.max_changed_files
+        return self.checkpoint.max_changed_files
+
+    def max_days(self, directory: Directory) -> int:
+        if directory.max_days is not None:
+            return directory.max_days
+        return self.checkpoint.max_days

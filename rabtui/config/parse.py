@@ -1,0 +1,192 @@
+"""Reading the configuration: TOML in, the model's frozen dataclasses out, every key checked as the
+model describes it (type, range, choices, its own check). Every error names the file, the line and
+the key (`rabtui.toml:14: sources[1].port: ...`). Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from rabtui.config import keys as K
+from rabtui.config import safety as config_safety
+from rabtui.config.lines import KeyLines
+from rabtui.config.model import Config, Directory, Medium, Source, default_path, resolve
+from rabtui.errors import ConfigError
+
+
+class _Reader:
+    def __init__(self, path: Path, text: str, base: Path):
+        self.path = path
+        self.lines = KeyLines(text)
+        self.base = base
+
+    def error(self, keypath: tuple, message: str) -> ConfigError:
+        line = self.lines.line_of(keypath)
+        where = f"{self.path}:{line}" if line else f"{self.path}"
+        return ConfigError(f"{where}: {dotted(keypath)}: {message}")
+
+    def table(self, cls: type, data: Any, keypath: tuple) -> dict[str, Any]:
+        """The keyword arguments of `cls` for one TOML table (its sub-tables left to the caller)."""
+        if not isinstance(data, dict):
+            raise self.error(keypath, "must be a table")
+        described = {f.name: f for f in K.fields(cls)}
+        for name, value in data.items():
+            f = described.get(name)
+            if f is None:
+                raise self.error(keypath + (name,), f"unknown key (allowed here: {', '.join(described)})")
+            if f.is_key:
+                self.check_type(f.spec, value, keypath + (name,))
+            elif not isinstance(value, list):
+                raise self.error(keypath + (name,), f"must be {K.TYPES['strings'][1]}, not {value!r}")
+        for f in described.values():
+            if f.is_key and f.spec.required and f.name not in data:
+                raise self.error(keypath, f"missing required key {f.name!r}")
+        out: dict[str, Any] = {}
+        for f in K.keys(cls):
+            if f.name in data:
+                out[f.name] = self.value(f.spec, data[f.name], keypath + (f.name,))
+        return out
+
+    def check_type(self, k: K.Key, value: Any, keypath: tuple) -> None:
+        types, _ = K.TYPES[k.type]
+        if k.type == "boolean":
+            wrong = not isinstance(value, bool)
+        else:
+            wrong = isinstance(value, (bool, dt.datetime)) or not isinstance(value, types)
+        if wrong:
+            raise self.error(keypath, f"must be {K.TYPES[k.type][1]}, not {value!r}")
+        if k.type == "strings":
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise self.error(keypath, f"item {i + 1} must be a string, not {item!r}")
+
+    def value(self, k: K.Key, value: Any, keypath: tuple) -> Any:
+        problem = None
+        if k.type == "integer":
+            problem = K.range_problem(k, value)
+        if problem is None and k.choices is not None and value not in k.choices:
+            problem = f"must be one of {', '.join(k.choices)}, not {value!r}"
+        if problem is None and k.check is not None:
+            problem = k.check(value)
+        if problem:
+            raise self.error(keypath, problem)
+        if k.convert is not None:
+            return k.convert(value, self.base)
+        if k.type == "path":
+            return resolve(self.base, value)
+        return tuple(value) if k.type == "strings" else value
+
+
+def error_at(path: Path, keypath: tuple, message: str) -> ConfigError:
+    """An error about a key of a loaded config file, found after loading (file:line: key: message)."""
+    return _Reader(path, Path(path).read_text(encoding="utf-8"), Path(path).parent).error(keypath, message)
+
+
+def dotted(keypath: tuple) -> str:
+    out = ""
+    for part in keypath:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top)"
+
+
+def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> Config:
+    """Read and validate the config file; ConfigError (exit 2) names file, line and key."""
+    path = Path(path) if path is not None else default_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no configuration file", hint="write a starter one with: rabtui init"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_message(path, exc)) from None
+    return parse(data, path=path, text=text, check_media=check_media)
+
+
+def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib's "Invalid value (at line 6, column 13)" as "FILE:6: column 13: invalid TOML: Invalid value"."""
+    msg = str(exc)
+    m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+    if m:
+        return f"{path}:{m.group(1)}: column {m.group(2)}: invalid TOML: {msg[: m.start()].strip()}"
+    m = re.search(r"\(at end of document\)", msg)
+    if m:
+        return f"{path}: at the end: invalid TOML: {msg[: m.start()].strip()}"
+    return f"{path}: invalid TOML: {msg}"
+
+
+def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -> Config:
+    path = Path(path)
+    base = path.parent.resolve() if path.parent else Path.cwd()
+    r = _Reader(path, text, base)
+    top = {f.name: f.spec for f in K.subtables(Config)}
+    for name, value in data.items():
+        spec = top.get(name)
+        if spec is None:
+            raise r.error((name,), f"unknown table or key (allowed at the top: {', '.join(top)})")
+        if not isinstance(value, list if spec.array else dict):
+            raise r.error((name,), f"must be written as {'[[' + name + ']]' if spec.array else '[' + name + ']'}")
+    settings = {name: spec.cls(**r.table(spec.cls, data.get(name, {}), (name,)))
+                for name, spec in top.items() if not spec.array}
+    media = _media(r, data.get("media", []), check_media)
+    sources: list[Source] = []
+    for i, item in enumerate(data.get("sources", [])):
+        sources.append(_source(r, item, ("sources", i)))
+        _check_unique(r, sources, "sources", "source")
+    state_dir = settings["rabtui"].state_dir
+    problem = config_safety.overlap_problem(media, sources, state_dir)
+    if problem:
+        raise r.error(*problem)
+    return Config(path=path, media=tuple(media), sources=tuple(sources), **settings)
+
+
+def _media(r: _Reader, items: list, check_media: bool) -> list[Medium]:
+    media: list[Medium] = []
+    for i, item in enumerate(items):
+        kp = ("media", i)
+        medium = Medium(**r.table(Medium, item, kp))
+        _check_unique(r, media + [medium], "media", "medium")
+        for other in media:
+            if os.path.normpath(other.path) == os.path.normpath(medium.path):
+                raise r.error(kp + ("path",), f"{medium.path} is already the path of medium {other.id!r}")
+        if check_media and not medium.path.is_dir():
+            raise r.error(kp + ("path",), f"{medium.path} does not exist or is not a directory")
+        media.append(medium)
+    return media
+
+
+def _source(r: _Reader, item: Any, kp: tuple) -> Source:
+    values = r.table(Source, item, kp)
+    dirs: list[Directory] = []
+    for j, d in enumerate(item.get("directories", [])):
+        directory = Directory(**r.table(Directory, d, kp + ("directories", j)))
+        if any(other.path == directory.path for other in dirs):
+            raise r.error(kp + ("directories", j, "path"), f"duplicate directory {directory.path!r} in this source")
+        dirs.append(directory)
+    for a in dirs:
+        for jb, b in enumerate(dirs):
+            if a is not b and (b.path + "/").startswith(a.path.rstrip("/") + "/"):
+                raise r.error(kp + ("directories", jb, "path"), f"{b.path} lies inside {a.path}: list only one of them")
+    return Source(directories=tuple(dirs), **values)
+
+
+def _check_unique(r: _Reader, items: list, table: str, what: str) -> None:
+    """The id of the last of `items` is not the id of an earlier one."""
+    ids = [item.id for item in items]
+    if ids and ids[-1] in ids[:-1]:
+        raise r.error((table, len(ids) - 1, "id"), f"duplicate {what} id {ids[-1]!r}")
