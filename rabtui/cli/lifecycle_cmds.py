@@ -192,7 +192,7 @@ def cmd_restore(args) -> int:
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise
-    code = EXIT_WARNINGS if result.incomplete() else EXIT_OK
+    code = EXIT_WARNINGS if result.incomplete() or result.warnings else EXIT_OK
     recorder.finish("warnings" if code else "completed", code, result.summary)
     print_restore(result, args.json, code)
     return code
