@@ -155,3 +155,26 @@ def test_cli_says_the_newest_copy_is_out_and_exits_with_warnings(tmp_path, capsy
     assert code == 3
     assert "is not at hand: medium m2 is not there" in err and "restored as of" in err
     assert (tmp_path / "out" / path.lstrip("/")).read_bytes() == b"old"
+
+
+def test_find_marks_copies_not_mounted_and_browse_restores_from_a_medium_at_hand(tmp_path, capsys):
+    from rabtui.cli import main
+    from rabtui.restore.copies import backup_of_version
+
+    lab, cfg = _two_media(tmp_path)
+    _away(lab.media[1][1])
+    assert main(["--config", str(lab.config_path), "find", "same.txt"]) == 0
+    out = capsys.readouterr().out
+    assert [line.strip().split(":")[0] + (" away" if "not mounted" in line else "")
+            for line in out.splitlines()[1:]] == ["m1", "m2 away"]
+    assert main(["--config", str(lab.config_path), "find", "same.txt", "--json"]) == 0
+    found = __import__("json").loads(capsys.readouterr().out)
+    assert {loc["medium"]: loc["at_hand"] for loc in found[0]["locations"]} == {"m1": True, "m2": False}
+
+    store = lab.store()
+    rel = str(lab.src / "data" / "same.txt").lstrip("/").encode()
+    size, mtime = found[0]["size"], found[0]["mtime"]
+    # the newest backup holding it is on m2, which is away: Browse restores from m1's
+    assert backup_of_version(cfg, store, "loc", rel, size, mtime)["medium"] == "m1"
+    lab.media[1][1].with_name("medium2-in-the-drawer").rename(lab.media[1][1])
+    assert backup_of_version(cfg, store, "loc", rel, size, mtime)["medium"] == "m2"

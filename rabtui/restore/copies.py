@@ -63,16 +63,19 @@ def directory_of(source: Source, path: bytes):
     return best
 
 
-def _backup_copies(store: Store, source: str, rel: bytes) -> list[Copy]:
+def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, int] | None = None) -> list[Copy]:
     """The newest restorable backup holding `rel` on each medium (a file known to the catalog: the
-    newest holding one of its versions; anything else: the newest backup)."""
+    newest holding one of its versions, or `version`; anything else: the newest backup)."""
+    only = " AND v.size=? AND v.mtime=?" if version else ""
     rows = store.all(
         f"""SELECT b.*, v.size AS v_size, v.mtime AS v_mtime FROM versions v JOIN paths p ON p.id=v.path_id
               JOIN backups b ON b.source=p.source AND b.medium=v.medium AND b.id BETWEEN v.first_backup AND v.last_backup
             WHERE p.source=? AND p.path=? AND b.status IN {RESTORABLE_SQL}
-              AND (b.status<>'{KEPT}' OR b.id=v.first_backup)
-            ORDER BY b.started DESC, b.id DESC""", (source, rel))
+              AND (b.status<>'{KEPT}' OR b.id=v.first_backup){only}
+            ORDER BY b.started DESC, b.id DESC""", (source, rel, *(version or ())))
     is_file = bool(rows)
+    if not rows and version:
+        return []
     if not rows:
         rows = store.all(f"SELECT * FROM backups WHERE source=? AND status IN {RESTORABLE_SQL}"
                          " ORDER BY started DESC, id DESC", (source,))
@@ -118,6 +121,29 @@ def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     copies = _backup_copies(store, source.id, rel) + _disc_copies(store, source, rel)
     copies.sort(key=lambda c: (-c.when, c.kind != "backup"))
     return copies
+
+
+def backup_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int):
+    """The backup to restore this version of a file from: the newest holding it on a medium that
+    is mounted now (none is mounted here), else the newest holding it (its medium is then asked for); None: on no medium."""
+    held = _backup_copies(store, source, rel, (size, mtime))
+    held.sort(key=lambda c: -c.when)
+    at_hand = next((c for c in held if medium_problem(cfg.medium(c.medium)) is None), None)
+    chosen = at_hand or (held[0] if held else None)
+    return dict(chosen.backup) if chosen else None
+
+
+def media_at_hand(cfg: Config) -> set[str]:
+    """The media mounted now at their path, with their own label."""
+    return {m.id for m in cfg.media if medium_problem(m) is None}
+
+
+def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
+    """A found version's JSON (catalog.Version.as_json) with `at_hand` on each medium location."""
+    for loc in version_json["locations"]:
+        if loc["kind"] == "backup":
+            loc["at_hand"] = loc["medium"] in at_hand
+    return version_json
 
 
 def medium_problem(medium) -> str | None:

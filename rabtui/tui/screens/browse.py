@@ -312,8 +312,11 @@ class BrowseScreen(RabtuiScreen):
         self.app.push_screen(dialog, confirmed)
 
     def _restore_found(self, row: dict) -> None:
-        """A version found by name: restored from the newest backup that holds this version."""
-        backup = row["backup"]
+        """A version found by name: restored from the newest backup holding it on a medium at hand."""
+        from rabtui.restore.copies import backup_of_version
+
+        backup = backup_of_version(self.app.cfg, self.app.store, row["source"], bytes(row["path"]),
+                                   row["size"], row["mtime"])   # a medium at hand first
         if backup is None:
             self.notify("no backup on a medium holds this version: it is on the checkpoint discs of the where"
                         " column (restoring from discs is done on the command line: rabtui restore)", severity="warning")
