@@ -16,6 +16,7 @@ from rabtui.state import jobs
 from rabtui.ops import notify
 from rabtui.rebuild import scan as rebuild
 from rabtui.ops import schedule
+from rabtui.media.at_hand import media_at_hand
 from rabtui.restore import copies, run as restoremod
 from rabtui.backup import batch, retention
 from rabtui.media import medium as media
@@ -111,7 +112,7 @@ def cmd_find(args) -> int:
     store = open_store(cfg)
     found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg), ignore_case=args.ignore_case)
     found += catalog.find_on_discs(store, args.pattern, args.source, ignore_case=args.ignore_case)
-    at_hand = copies.media_at_hand(cfg)
+    at_hand = media_at_hand(cfg)
     if args.json:
         print_json([copies.with_at_hand(v.as_json(), at_hand) for v in found])
         return EXIT_OK if found else EXIT_FAILED

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rabtui import fmt
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
+from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
@@ -133,31 +133,12 @@ def backup_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: 
     return dict(chosen.backup) if chosen else None
 
 
-def media_at_hand(cfg: Config) -> set[str]:
-    """The media mounted now at their path, with their own label."""
-    return {m.id for m in cfg.media if medium_problem(m) is None}
-
-
 def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
     """A found version's JSON (catalog.Version.as_json) with `at_hand` on each medium location."""
     for loc in version_json["locations"]:
         if loc["kind"] == "backup":
             loc["at_hand"] = loc["medium"] in at_hand
     return version_json
-
-
-def medium_problem(medium) -> str | None:
-    """Why `medium` is not usable at its path now (None: it is there, with its own label)."""
-    from rabtui.media.medium import read_label
-
-    try:
-        label = read_label(medium.path) if Path(medium.path).is_dir() else None
-    except WorkFailed as exc:
-        return str(exc)
-    if label and label.get("id") == medium.id:
-        return None
-    found = f"labelled {label.get('id')!r}" if label else "not there (not mounted?)"
-    return f"medium {medium.id} is {found} at {medium.path}"
 
 
 def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
@@ -229,19 +210,10 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     if prompter is None:
         raise WorkFailed(f"no copy of {shown} is at hand: {why}",
                          hint=f"mount medium {newest.medium}" if newest.kind == "backup" else "insert the disc")
-    for k, c in enumerate(copies, 1):
-        why = not_at_hand(cfg, store, c) if k > 1 else why
-        while why is not None:
-            following = copies[k] if k < len(copies) else None
-            answer = prompter.ask(_question(cfg, c, k, len(copies), shown, why, following), cancel)
-            if answer == SKIP:
-                break
-            if answer != READY:
-                raise WorkFailed(f"restore aborted: no copy of {shown} was at hand")
-            why = not_at_hand(cfg, store, c)
-        if why is None:
-            return c, _older(store, source, rel, c, newest, shown, emit) if c is not newest else []
-    raise WorkFailed(f"restore stopped: each of the {len(copies)} copies of {shown} was skipped")
+    chosen = ask_in_turn(copies, lambda c: not_at_hand(cfg, store, c),
+                         lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
+                         prompter, cancel, shown)
+    return chosen, _older(store, source, rel, chosen, newest, shown, emit) if chosen is not newest else []
 
 
 def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, shown: str, emit: Emit) -> list[str]:

@@ -22,6 +22,7 @@ from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import copies
+from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import (  # noqa: F401  (the disc side of restore, re-exported)
     PART_RE, disc_volid, extract_from_checkpoint, parse_volid, xorriso_extract_argv, xorriso_volid_argv,
@@ -174,7 +175,7 @@ def choose_backup(store: Store, source: Source, rel: bytes, name: str | None):
 
 def _medium_ready(medium, prompter, cancel, emit) -> None:
     while True:
-        problem = copies.medium_problem(medium)
+        problem = medium_problem(medium)
         if problem is None:
             return
         if prompter is None:
