@@ -48,8 +48,10 @@ class Computed:
             "reserved_bytes_per_disc": p.reserve_sectors * 2048,
             "per_disc": p.summary(),
             "directories": [{"key": d.key, "kind": d.kind, "files": len(d.paths), "bytes": d.total_bytes,
-                             "backup_id": d.backup_id, "reasons": self.reasons.get(d.key, [])} for d in self.data],
-            "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1}
+                             "backup_id": d.backup_id, "backup": d.backup_name, "medium": d.medium,
+                             "reasons": self.reasons.get(d.key, [])} for d in self.data],
+            "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1,
+                        "backup": self.filler[ci].backup_name, "medium": self.filler[ci].medium}
                        for k, dp in enumerate(p.discs) for ci in dp.filler],
         }
 
@@ -69,9 +71,10 @@ def _extra_reserve(cfg: Config, store: Store, ndirs: int) -> int:
 
 
 def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: str | None = None,
-            emit: Emit = no_emit) -> Computed:
+            emit: Emit = no_emit, prompter=None, cancel=None) -> Computed:
     """Plan the next checkpoint: every due directory (`asked` makes directories due), the others
-    as filler candidates, oldest checkpoint first. Reads the media; writes nothing."""
+    as filler candidates, oldest checkpoint first. Reads the media at hand (content.backup_at_hand:
+    a directory on no mounted medium is asked for through `prompter`); writes nothing."""
     try:
         disc_type, sectors = parse_disc(disc or cfg.checkpoint.disc)
     except ValueError as exc:
@@ -90,8 +93,9 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     others.sort(key=lambda s: (s.last_checkpoint_time or 0.0, s.source, s.path))
     data = []
     for s in chosen:
-        emit(Event(LOG, f"reading {s.key} from backup {s.backup_id}"))
-        d = content.gather(cfg, store, s.source, s.path, s.backup_id)
+        backup_id = content.backup_at_hand(cfg, store, s.source, s.path, emit=emit, prompter=prompter, cancel=cancel)
+        d = content.gather(cfg, store, s.source, s.path, backup_id)
+        emit(Event(LOG, f"reading {s.key} from backup {d.backup_name} on medium {d.medium}"))
         if d.skipped:
             emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
                                 f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
@@ -99,7 +103,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     filler = []
     for s in others:
         try:
-            filler.append(content.gather(cfg, store, s.source, s.path, s.backup_id))
+            filler.append(content.gather(cfg, store, s.source, s.path,
+                                         content.backup_at_hand(cfg, store, s.source, s.path)))
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
     filler = [d for d in filler if _fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
