@@ -7,6 +7,7 @@ checkpoint and writes `checkpoints`, `checkpoint_dirs`, `discs` (all `planned`) 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -16,11 +17,12 @@ from pathlib import Path
 from rabtui import privacy
 from rabtui.checkpoint import content, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
-from rabtui.checkpoint.layout import Row, volid, write_catalog
+from rabtui.checkpoint import reserve
+from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
-from rabtui.errors import UsageError
+from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
 
@@ -235,11 +237,20 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
                          "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler"})
     on_disc: dict[str, set[int]] = {}
     prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
+    names = 0    # the catalog's paths below their directory's prefix, escaped
     for r in rows:
         for pre in prefixes:
             if r.disc_path.startswith(pre + b"/"):
                 on_disc.setdefault(os.fsdecode(pre), set()).add(r.disc)
+                names += len(escape_path(r.disc_path[len(pre) + 1:]).encode())
                 break
+    rows.sort(key=lambda r: (r.disc, r.disc_path))
+    plain = "".join(catalog_lines(rows)).encode("utf-8")
+    gz = gzip.compress(plain, 6, mtime=0)
+    room = 200 + sum(len(pre) + 1 for pre in prefixes) + reserve.gz_catalog_bytes(len(rows), names)
+    if len(gz) > room:   # the planner kept `room` on every disc (reserve.py): never burn past it
+        raise WorkFailed(f"the compressed catalog takes {len(gz)} bytes, more than the {room} kept for it on"
+                         f" each disc; nothing was recorded", hint="please report this, with the names involved")
     with store.transaction():
         row = store.one("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM checkpoints")
         number = row["n"]
@@ -268,8 +279,10 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
     privacy.private_dir(folder)
-    rows.sort(key=lambda r: (r.disc, r.disc_path))
     write_catalog(folder / "catalog.tsv", rows)
+    tmp = folder / (CATALOG_ON_DISC + ".tmp")
+    tmp.write_bytes(gz)
+    os.replace(tmp, folder / CATALOG_ON_DISC)
     emit(Event(LOG, f"checkpoint {number}: {len(p.discs)} discs of {c.disc_type} (lower bound {p.lower_bound}),"
                     f" {len(rows)} files"))
     return number
