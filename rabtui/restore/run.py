@@ -31,7 +31,7 @@ from rabtui.restore.remote import rsync_to_source_argv  # noqa: F401  (re-export
 from rabtui.restore.write import (  # noqa: F401  (re-exported)
     Refused, SafeWriter, Written, check_name,
 )
-from rabtui.state.store import KEPT, RESTORABLE, RESTORABLE_SQL, Store
+from rabtui.state.store import RESTORABLE, Store
 
 
 # --- copying a tree ----------------------------------------------------------------------------------
@@ -149,27 +149,14 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
 # --- what to restore from ---------------------------------------------------------------------
 
 
-def choose_backup(store: Store, source: Source, rel: bytes, name: str | None):
-    if name:
-        row = store.one("SELECT * FROM backups WHERE source=? AND (name=? OR CAST(id AS TEXT)=?)"
-                        " AND status<>'deleted' ORDER BY id DESC LIMIT 1", (source.id, name, name))
-        if row is None:
-            raise UsageError(f"source {source.id} has no backup {name}")
-        if row["status"] not in RESTORABLE:
-            raise UsageError(f"backup {name} of {source.id} is {row['status']}, not complete")
-        return row
-    # a file known to the catalog: the newest backup that holds it (kept data: its own versions)
-    row = store.one(
-        f"""SELECT b.* FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b
-              ON b.source=p.source AND b.medium=v.medium AND b.id BETWEEN v.first_backup AND v.last_backup
-            WHERE p.source=? AND p.path=? AND b.status IN {RESTORABLE_SQL}
-              AND (b.status<>'{KEPT}' OR b.id=v.first_backup)
-            ORDER BY b.started DESC, b.id DESC LIMIT 1""", (source.id, rel))
+def choose_backup(store: Store, source: Source, name: str):
+    """Backup `name` (or id) of the source, which must be restorable."""
+    row = store.one("SELECT * FROM backups WHERE source=? AND (name=? OR CAST(id AS TEXT)=?)"
+                    " AND status<>'deleted' ORDER BY id DESC LIMIT 1", (source.id, name, name))
     if row is None:
-        row = store.one(f"SELECT * FROM backups WHERE source=? AND status IN {RESTORABLE_SQL}"
-                        " ORDER BY started DESC, id DESC LIMIT 1", (source.id,))
-    if row is None:
-        raise WorkFailed(f"source {source.id} has no complete backup")
+        raise UsageError(f"source {source.id} has no backup {name}")
+    if row["status"] not in RESTORABLE:
+        raise UsageError(f"backup {name} of {source.id} is {row['status']}, not complete")
     return row
 
 
@@ -287,7 +274,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                             RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
                                           warnings=warnings))
-    row = choose_backup(store, source, rel, backup)
+    row = choose_backup(store, source, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
