@@ -3,6 +3,8 @@ files, hostile names, filler, corruption, the wrong disc, abort and resume, max_
 
 from __future__ import annotations
 
+import gzip
+
 import json
 import os
 import shutil
@@ -160,7 +162,8 @@ def test_checkpoint_of_a_real_backup_spans_discs_and_reads_back(tmp_path):
         readme = (out / "README.txt").read_text()
         assert f"Disc {k} of {cp['discs']}, volume id RAB{number}D{k:02d}" in readme
         assert "cat NAME.part* > NAME" in readme
-        assert (out / "rabtui" / "catalog.tsv").read_text() == catalog_text
+        assert gzip.decompress((out / "rabtui" / "catalog.tsv.gz").read_bytes()).decode() == catalog_text
+        assert not (out / "rabtui" / "catalog.tsv").exists()
         assert (out / "rabtui" / "rabtui.toml").read_bytes() == lab.config_path.read_bytes()
         assert (out / "rabtui" / "rabtui.db").stat().st_size > 0
     # the filler: add/1 = the archive directory, mapped in the README of its disc

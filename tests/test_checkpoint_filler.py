@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import threading
 
 from rabtui.media import medium as media
@@ -49,7 +51,7 @@ def test_several_filler_directories_on_one_disc(tmp_path):
             mapped[n] = original.split("  (", 1)[0]
     assert sorted(mapped) == [f"add/{n}" for n in range(1, len(FILLERS) + 1)]
     assert sorted(mapped.values()) == sorted(str(lab.src / d) for d in FILLERS)
-    catalog = layout.parse_catalog((disc / "rabtui" / "catalog.tsv").read_text())
+    catalog = layout.parse_catalog(gzip.decompress((disc / "rabtui" / "catalog.tsv.gz").read_bytes()).decode())
     for n, original in mapped.items():
         on_medium = _medium_tree(media.backup_data_path(backup.path, original))
         assert _disc_tree([disc], n.encode()) == on_medium

@@ -72,7 +72,9 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
                                 on_disc=plan_json.get("on_disc", {}), filler=filler)
     if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
         layout.write_catalog(folder / "catalog.tsv", load_rows(store, number, plan_json))
-    layout.stage_disc(staging, readme, cfg.path, folder / "catalog.tsv", store)
+    if not (folder / layout.CATALOG_ON_DISC).exists():
+        layout.gzip_catalog(folder / "catalog.tsv", folder / layout.CATALOG_ON_DISC)
+    layout.stage_disc(staging, readme, cfg.path, folder / layout.CATALOG_ON_DISC, store)
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)

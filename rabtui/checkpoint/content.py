@@ -1,4 +1,5 @@
-"""What a checkpoint holds: the latest complete state of each directory, read from the media.
+"""What a checkpoint holds: the latest complete state of each directory, read from the media at
+hand (the newest complete backup on a mounted medium; none mounted: the operator is asked).
 
 Standard directories: `<backup>/data/<dir>` of the newest complete backup holding the directory.
 Archive directories: the union tree `<medium>/<source>/.archive/<dir>` on that backup's medium
@@ -13,14 +14,18 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rabtui.checkpoint import triggers
 from rabtui.media import medium as media
+from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.checkpoint.isosize import aaip_allowance
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
+from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.state.store import Store
 
 DIR_MARK = "dir"          # sha256 column of an empty directory in disc_files and the catalog
+INSERT_MEDIUM = "insert_medium"
 LINK_MARK = "symlink"     # sha256 column of a symbolic link
 SPECIAL_MARK = "special"  # sha256 column of a FIFO or device node (Rock Ridge keeps them)
 
@@ -39,6 +44,7 @@ class DirContent:
     marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
+    backup_name: str = ""
 
     @property
     def key(self) -> str:
@@ -133,15 +139,56 @@ def _attr_allowance(path: bytes) -> int:
         return 0
 
 
+def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: Emit = no_emit,
+                   prompter=None, cancel=None) -> int:
+    """The backup a checkpoint takes directory `path` from: the newest complete one on a medium at
+    hand (the newest complete state there). With none at hand: asks for each medium in turn,
+    newest backup first, or (no `prompter`) says which to mount."""
+    key = f"{source}:{path}"
+    known = {m.id for m in cfg.media}
+    newest: dict[str, object] = {}
+    for r in triggers.backups_holding(store, source, path):
+        if r["medium"] in known:
+            newest.setdefault(r["medium"], r)
+    held = list(newest.values())
+    if not held:
+        raise WorkFailed(f"{key}: no complete backup on a configured medium")
+
+    def problem(r) -> str | None:
+        return medium_problem(cfg.medium(r["medium"]))
+
+    for r in held:
+        if problem(r) is None:
+            if r is not held[0]:
+                emit(Event(WARNING, f"{key}: medium {held[0]['medium']} (its newest backup,"
+                                    f" {held[0]['name']}) is not mounted: taken from {r['name']} on {r['medium']}"))
+            return r["id"]
+    where = ", ".join(f"{r['medium']} ({r['name']})" for r in held)
+    if prompter is None:
+        raise WorkFailed(f"{key}: no medium holding it is mounted; it is on {where}",
+                         hint=f"mount medium {held[0]['medium']} at {cfg.medium(held[0]['medium']).path}")
+
+    def question(r, k: int, n: int, why: str, following) -> Question:
+        m = cfg.medium(r["medium"])
+        then = f"skip to go on to medium {following['medium']}" if following else "skip to give up"
+        return Question(INSERT_MEDIUM, f"The checkpoint reads {key} from medium {k} of {n} holding it:"
+                                       f" {why}. Insert or mount medium {m.id} at {m.path} (backup {r['name']}),"
+                                       f" then answer ready; {then}; abort to stop.", (READY, SKIP, ABORT),
+                        {"medium": m.id, "path": m.path, "backup": r["name"], "copy": k, "copies": n})
+
+    return ask_in_turn(held, problem, question, prompter, cancel, key)["id"]
+
+
 def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> DirContent:
     medium, root = locate(cfg, store, source, path, backup_id)
-    row = store.one("SELECT kind FROM backup_dirs WHERE backup_id=? AND path=?", (backup_id, path))
+    row = store.one("SELECT d.kind, b.name FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
+                    " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
     paths, sizes, mtimes, marks, skipped, attr_bytes = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                       root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped,
-                      attr_bytes=attr_bytes)
+                      attr_bytes=attr_bytes, backup_name=row["name"])
 
 
 def sha256_file(path: bytes | str, cancel=None) -> str:

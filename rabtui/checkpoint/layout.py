@@ -1,13 +1,17 @@
 """What goes on one disc (DESIGN.md "On a disc"): README.txt, rabtui/ (config, database copy,
-catalog.tsv of the whole checkpoint), data/<source-id>/<original path>/..., add/N/...
+catalog of the whole checkpoint), data/<source-id>/<original path>/..., add/N/...
 
 The catalog is text, one file per line: disc, path on the disc, size, mtime, sha256, separated by
 tabs. In paths a backslash is written `\\\\`, a tab `\\t`, a newline `\\n`, a carriage return
-`\\r`, and every byte that is not part of valid UTF-8 `\\xHH`; nothing else is changed.
+`\\r`, and every byte that is not part of valid UTF-8 `\\xHH`; nothing else is changed. On a
+disc it is gzip-compressed, `rabtui/catalog.tsv.gz` (read with zcat, zgrep), in less than half
+the room on every disc. Discs written before hold it plain, `rabtui/catalog.tsv`; readers
+take either (CATALOG_NAMES).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import time
@@ -19,6 +23,8 @@ from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.xorriso import Entry
 
 CATALOG_HEADER = "disc\tpath\tsize\tmtime\tsha256\n"
+CATALOG_ON_DISC = "catalog.tsv.gz"
+CATALOG_NAMES = (b"rabtui/catalog.tsv.gz", b"rabtui/catalog.tsv")   # on a disc: this one, older ones
 
 
 def volid(number: int, disc: int) -> str:
@@ -80,6 +86,21 @@ def write_catalog(path: Path, rows: Iterable[Row]) -> None:
     os.replace(tmp, path)
 
 
+def gzip_catalog(plain: Path, target: Path) -> None:
+    """The catalog compressed for the discs, as prepare.record makes it (no name or time in the
+    gzip header: the same bytes each time)."""
+    tmp = target.with_name(target.name + ".tmp")
+    with open(plain, "rb") as src, open(tmp, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz:
+        shutil.copyfileobj(src, gz, 1 << 20)
+    os.replace(tmp, target)
+
+
+def catalog_text(data: bytes) -> bytes:
+    """The catalog's text from the bytes of a disc's catalog file, compressed or not."""
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
 def parse_catalog(text: str) -> list[tuple[int, bytes, int, int, str]]:
     out = []
     for line in text.splitlines()[1:]:
@@ -121,7 +142,8 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "",
         "Also on this disc:",
         "  README.txt          this file",
-        "  rabtui/catalog.tsv  every file of the whole checkpoint, on every disc:",
+        "  rabtui/catalog.tsv.gz  every file of the whole checkpoint, on every disc, gzip-compressed",
+        "                      (read it with zcat or zgrep; gunzip -c makes a plain copy):",
         "                      disc <TAB> path on the disc <TAB> size <TAB> mtime (seconds since 1970 UTC)",
         "                      <TAB> sha256.  In paths: backslash is \\\\, tab \\t, newline \\n,",
         "                      carriage return \\r, bytes that are not UTF-8 \\xHH.  sha256 'dir' marks",
@@ -144,7 +166,7 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "  owners are on the disc (xorriso -indev /dev/sr0 -find /data -type l -exec lsdl --),",
         "  their times in the catalog (lsdl shows them to the minute).",
         "  Sparse files take their full size on the disc; `cp --sparse=always` makes them sparse again.",
-        "  Find a file:  grep 'etc/fstab' /mnt/rabtui/catalog.tsv   (the first column is the disc)",
+        "  Find a file:  zgrep 'etc/fstab' /mnt/rabtui/catalog.tsv.gz   (the first column is the disc)",
         "  Check a file: sha256sum FILE, compare with the catalog.",
         "  A file larger than a disc is cut into parts on consecutive discs, named",
         "  NAME.part01-of-03, NAME.part02-of-03, ...  Copy all parts into one directory, then:",
@@ -190,7 +212,7 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
     return out
 
 
-def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog: Path, store) -> None:
+def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz: Path, store) -> None:
     """README.txt and rabtui/ of one disc, in `staging` (made fresh)."""
     if staging.exists():
         shutil.rmtree(staging)
@@ -198,5 +220,5 @@ def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog: Pa
     (staging / "README.txt").write_text(readme, encoding="utf-8")
     if config_path is not None and Path(config_path).is_file():
         shutil.copy2(config_path, staging / "rabtui" / Path(config_path).name)
-    shutil.copy2(catalog, staging / "rabtui" / "catalog.tsv")
+    shutil.copy2(catalog_gz, staging / "rabtui" / CATALOG_ON_DISC)
     store.backup_to(staging / "rabtui" / "rabtui.db")

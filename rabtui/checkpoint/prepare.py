@@ -7,6 +7,7 @@ checkpoint and writes `checkpoints`, `checkpoint_dirs`, `discs` (all `planned`) 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -16,11 +17,12 @@ from pathlib import Path
 from rabtui import privacy
 from rabtui.checkpoint import content, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
-from rabtui.checkpoint.layout import Row, volid, write_catalog
+from rabtui.checkpoint import reserve
+from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
-from rabtui.errors import UsageError
+from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
 
@@ -48,8 +50,10 @@ class Computed:
             "reserved_bytes_per_disc": p.reserve_sectors * 2048,
             "per_disc": p.summary(),
             "directories": [{"key": d.key, "kind": d.kind, "files": len(d.paths), "bytes": d.total_bytes,
-                             "backup_id": d.backup_id, "reasons": self.reasons.get(d.key, [])} for d in self.data],
-            "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1}
+                             "backup_id": d.backup_id, "backup": d.backup_name, "medium": d.medium,
+                             "reasons": self.reasons.get(d.key, [])} for d in self.data],
+            "filler": [{"add": p.filler_numbers[ci], "key": self.filler[ci].key, "disc": k + 1,
+                        "backup": self.filler[ci].backup_name, "medium": self.filler[ci].medium}
                        for k, dp in enumerate(p.discs) for ci in dp.filler],
         }
 
@@ -69,9 +73,10 @@ def _extra_reserve(cfg: Config, store: Store, ndirs: int) -> int:
 
 
 def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: str | None = None,
-            emit: Emit = no_emit) -> Computed:
+            emit: Emit = no_emit, prompter=None, cancel=None) -> Computed:
     """Plan the next checkpoint: every due directory (`asked` makes directories due), the others
-    as filler candidates, oldest checkpoint first. Reads the media; writes nothing."""
+    as filler candidates, oldest checkpoint first. Reads the media at hand (content.backup_at_hand:
+    a directory on no mounted medium is asked for through `prompter`); writes nothing."""
     try:
         disc_type, sectors = parse_disc(disc or cfg.checkpoint.disc)
     except ValueError as exc:
@@ -90,8 +95,9 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     others.sort(key=lambda s: (s.last_checkpoint_time or 0.0, s.source, s.path))
     data = []
     for s in chosen:
-        emit(Event(LOG, f"reading {s.key} from backup {s.backup_id}"))
-        d = content.gather(cfg, store, s.source, s.path, s.backup_id)
+        backup_id = content.backup_at_hand(cfg, store, s.source, s.path, emit=emit, prompter=prompter, cancel=cancel)
+        d = content.gather(cfg, store, s.source, s.path, backup_id)
+        emit(Event(LOG, f"reading {s.key} from backup {d.backup_name} on medium {d.medium}"))
         if d.skipped:
             emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
                                 f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
@@ -99,7 +105,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     filler = []
     for s in others:
         try:
-            filler.append(content.gather(cfg, store, s.source, s.path, s.backup_id))
+            filler.append(content.gather(cfg, store, s.source, s.path,
+                                         content.backup_at_hand(cfg, store, s.source, s.path)))
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
     filler = [d for d in filler if _fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
@@ -230,11 +237,20 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
                          "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler"})
     on_disc: dict[str, set[int]] = {}
     prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
+    names = 0    # the catalog's paths below their directory's prefix, escaped
     for r in rows:
         for pre in prefixes:
             if r.disc_path.startswith(pre + b"/"):
                 on_disc.setdefault(os.fsdecode(pre), set()).add(r.disc)
+                names += len(escape_path(r.disc_path[len(pre) + 1:]).encode())
                 break
+    rows.sort(key=lambda r: (r.disc, r.disc_path))
+    plain = "".join(catalog_lines(rows)).encode("utf-8")
+    gz = gzip.compress(plain, 6, mtime=0)
+    room = 200 + sum(len(pre) + 1 for pre in prefixes) + reserve.gz_catalog_bytes(len(rows), names)
+    if len(gz) > room:   # the planner kept `room` on every disc (reserve.py): never burn past it
+        raise WorkFailed(f"the compressed catalog takes {len(gz)} bytes, more than the {room} kept for it on"
+                         f" each disc; nothing was recorded", hint="please report this, with the names involved")
     with store.transaction():
         row = store.one("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM checkpoints")
         number = row["n"]
@@ -263,8 +279,10 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
     privacy.private_dir(folder)
-    rows.sort(key=lambda r: (r.disc, r.disc_path))
     write_catalog(folder / "catalog.tsv", rows)
+    tmp = folder / (CATALOG_ON_DISC + ".tmp")
+    tmp.write_bytes(gz)
+    os.replace(tmp, folder / CATALOG_ON_DISC)
     emit(Event(LOG, f"checkpoint {number}: {len(p.discs)} discs of {c.disc_type} (lower bound {p.lower_bound}),"
                     f" {len(rows)} files"))
     return number

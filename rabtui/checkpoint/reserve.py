@@ -1,6 +1,6 @@
 """Room kept on every disc of a checkpoint: the fixed ISO parts, README.txt, rabtui/ (config and
-database copy) and the catalog of the whole checkpoint, which grows with every file planned
-(one catalog line and one `disc_files` row in the database copy per file)."""
+database copy) and the catalog of the whole checkpoint (gzip-compressed), which grows with every
+file planned (one catalog line and one `disc_files` row in the database copy per file)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from typing import Sequence
 from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS, SECTOR
 from rabtui.checkpoint.packing import Group
 
-CATALOG_ROW_FIXED = 96     # disc, size, mtime, sha256, tabs and newline of one catalog row
+# The catalog goes on discs gzip-compressed (layout.CATALOG_ON_DISC). Its size is not known before
+# the checksums are, so the room kept is an upper bound: a row's sha256 stays about 32 bytes of
+# entropy, size, mtime and disc up to 16 more; a path is counted whole (escaped): names of random
+# printable characters hardly compress and make the checksums dearer (real names, sorted by
+# directory, compress several-fold); the directory prefix repeated on each row costs a
+# back-reference; GZ_FIXED holds the gzip header and the code tables of a small catalog.
+# prepare.record checks the bound before anything is recorded (tests/test_catalog_gz.py checks it
+# on generated names).
+GZ_ROW = 48
+GZ_NAME_RATIO = 1.0
+GZ_FIXED = 512
 SAFETY_SECTORS = 64        # margin against small errors of the metadata model
 
 
@@ -36,10 +46,16 @@ def catalog_bytes_of(groups: Sequence[Group], db_row_bytes: int = 0) -> int:
     return total
 
 
+def gz_catalog_bytes(rows: int, name_bytes: int) -> int:
+    """The most `rows` catalog rows whose paths below their prefix take `name_bytes` (escaped) take
+    once compressed."""
+    return GZ_FIXED + GZ_ROW * rows + int(name_bytes * GZ_NAME_RATIO)
+
+
 def rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
     n = len(g.paths)
     names = sum(map(len, g.paths))
-    out = (CATALOG_ROW_FIXED + plen) * n + names + _escaped_extra(g.paths)
+    out = plen + gz_catalog_bytes(n, names + _escaped_extra(g.paths))
     if db_row_bytes:   # the row, its original and disc paths, the path index; pages are not full
         out += (db_row_bytes + 3 * plen) * n * 5 // 4 + 3 * names * 5 // 4
     return out

@@ -66,15 +66,20 @@ def clear_requests(store: Store, keys: list[str]) -> None:
                   (REQUESTED_KEY, json.dumps(left)))
 
 
+def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> list:
+    """The complete backups of `source` that hold directory `path`, newest first."""
+    return store.all(
+        f"SELECT b.* FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
+        f" WHERE b.source=? AND d.path=? AND b.status IN {COMPLETE_SQL}"
+        f" AND (d.state IS NULL OR d.state != 'failed') ORDER BY b.started DESC, b.id DESC LIMIT ?",
+        (source, path, limit),
+    )
+
+
 def newest_backup(store: Store, source: str, path: str) -> int | None:
     """The newest complete backup of `source` that holds directory `path`."""
-    row = store.one(
-        f"SELECT b.id FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
-        f" WHERE b.source=? AND d.path=? AND b.status IN {COMPLETE_SQL}"
-        f" AND (d.state IS NULL OR d.state != 'failed') ORDER BY b.started DESC, b.id DESC LIMIT 1",
-        (source, path),
-    )
-    return row["id"] if row else None
+    rows = backups_holding(store, source, path, limit=1)
+    return rows[0]["id"] if rows else None
 
 
 def statuses(cfg: Config, store: Store, *, now: float | None = None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc
-from rabtui.checkpoint import content, shortpath, xorriso
+from rabtui.checkpoint import content, layout, shortpath, xorriso
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -101,9 +101,10 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             _compare(rows, disc_root, res, emit, cancel)
-            for name in (b"README.txt", b"rabtui/catalog.tsv"):
-                if not os.path.isfile(os.path.join(disc_root, name)):
-                    res.missing.append(name)
+            if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
+                res.missing.append(b"README.txt")
+            if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
+                res.missing.append(layout.CATALOG_NAMES[0])
     finally:
         _rmtree(scratch)
     seen = set()

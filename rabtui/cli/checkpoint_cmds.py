@@ -123,10 +123,11 @@ def _print_plan(summary: dict, stream=None) -> None:
           f" {_mb(summary['data_bytes'])}; {_mb(summary['reserved_bytes_per_disc'])} per disc kept for README,"
           f" rabtui/ and the catalog", file=out)
     for d in summary.get("directories", []):
-        print(fmt.name(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, backup {d['backup_id']}"
+        print(fmt.name(f"  {d['key']}: {d['files']} files, {_mb(d['bytes'])}, from {d['backup']} on {d['medium']}"
                        + (f" ({'; '.join(d['reasons'])})" if d.get("reasons") else "")), file=out)
     for f in summary.get("filler", []):
-        print(fmt.name(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']})"), file=out)
+        print(fmt.name(f"  add/{f['add']} = {f['key']} (filler on disc {f['disc']}, from {f['backup']} on {f['medium']})"),
+              file=out)
 
 
 def _asked(cfg, store, now_args) -> tuple[set[str], bool]:
@@ -309,7 +310,7 @@ def cmd_burn(args) -> int:
                              hint=f"go on with `rabtui checkpoint resume {n}`, give it up with"
                                   f" `rabtui checkpoint abandon {n}`, or make a new one with `burn --new`")
         asked, _ = _asked(cfg, store, args.now)
-        computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit)
+        computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit, prompter=prompter, cancel=cancel)
         planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
         if args.job_id is None:    # a job from the UI was started from the plan shown there
             _confirm_plan(computed.summary(), prompter, cancel)

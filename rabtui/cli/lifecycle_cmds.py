@@ -16,7 +16,8 @@ from rabtui.state import jobs
 from rabtui.ops import notify
 from rabtui.rebuild import scan as rebuild
 from rabtui.ops import schedule
-from rabtui.restore import run as restoremod
+from rabtui.media.at_hand import media_at_hand
+from rabtui.restore import copies, run as restoremod
 from rabtui.backup import batch, retention
 from rabtui.media import medium as media
 from rabtui.backup.as_job import run_backup_job
@@ -111,14 +112,16 @@ def cmd_find(args) -> int:
     store = open_store(cfg)
     found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg), ignore_case=args.ignore_case)
     found += catalog.find_on_discs(store, args.pattern, args.source, ignore_case=args.ignore_case)
+    at_hand = media_at_hand(cfg)
     if args.json:
-        print_json([v.as_json() for v in found])
+        print_json([copies.with_at_hand(v.as_json(), at_hand) for v in found])
         return EXIT_OK if found else EXIT_FAILED
     for v in found:
         when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
         print(f"{fmt.name(v.source)}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
-            print(f"    {fmt.name(loc.describe())}")
+            away = " (not mounted)" if loc.kind == "backup" and loc.medium not in at_hand else ""
+            print(f"    {fmt.name(loc.describe())}{away}")
     if not found:
         print(f"nothing matches {fmt.name(repr(args.pattern))}", file=sys.stderr)
         return EXIT_FAILED
@@ -192,7 +195,7 @@ def cmd_restore(args) -> int:
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise
-    code = EXIT_WARNINGS if result.incomplete() else EXIT_OK
+    code = EXIT_WARNINGS if result.incomplete() or result.warnings else EXIT_OK
     recorder.finish("warnings" if code else "completed", code, result.summary)
     print_restore(result, args.json, code)
     return code

@@ -7,7 +7,7 @@
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
   backup is a version first saved there;
-- checkpoints: `rabtui/catalog.tsv` from one disc of each checkpoint (an `images:` drive: every
+- checkpoints: `rabtui/catalog.tsv.gz` (older discs: `catalog.tsv`) from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
   turn). The discs of an `images:` drive are verified again and come back `verified` when they pass
   (rebuild/verify.py); any other disc comes back as `written`: run `rabtui checkpoint verify` to
@@ -35,6 +35,7 @@ from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
 from rabtui.state.locks import drive_lock, source_lock
+from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.discs import PART_RE, disc_volid, xorriso_extract_argv
 from rabtui.state.store import COMPLETE, KEPT, Store
@@ -318,12 +319,15 @@ def _original(disc_path: bytes) -> tuple[str, bytes, int | None, int | None] | N
 
 
 def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
+    """The catalog's text from a disc: rabtui/catalog.tsv.gz, or the plain one of older discs."""
     with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
-        target = os.path.join(tmp, "catalog.tsv")
-        done = proc.run(xorriso_extract_argv(dev, b"/rabtui/catalog.tsv", os.fsencode(target)), timeout=600)
-        if not done.ok or not os.path.exists(target):
-            raise WorkFailed(f"no rabtui/catalog.tsv readable on {dev}: {done.stderr_text()[-200:]}")
-        return Path(target).read_bytes()
+        for name in CATALOG_NAMES:
+            target = os.path.join(tmp, os.path.basename(os.fsdecode(name)))
+            done = proc.run(xorriso_extract_argv(dev, b"/" + name, os.fsencode(target)), timeout=600)
+            if done.ok and os.path.exists(target):
+                return catalog_text(Path(target).read_bytes())
+        raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
+                         f" {done.stderr_text()[-200:]}")
 
 
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,

@@ -53,18 +53,22 @@ def disc_volid(dev: str) -> str | None:
     return parse_volid(done.stdout + "\n".join(done.stderr_tail).encode()) if done.ok else None
 
 
-def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, prompter, cancel) -> str:
+def disc_in_drive(cfg: Config, store: Store, number: int, disc: int, volid: str) -> tuple[str, str | None]:
+    """(where disc `volid` is read from, the volume id found there: None when nothing readable)."""
     drive = cfg.checkpoint.drive
-    row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
+    if not drive.startswith("images:"):
+        return drive, disc_volid(drive)
+    dev = os.path.join(drive[len("images:"):], f"{volid}.iso")
+    if not os.path.exists(dev):
+        row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
+        if row and row["image"]:
+            dev = row["image"]
+    return dev, disc_volid(dev) if os.path.exists(dev) else None
+
+
+def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, prompter, cancel) -> str:
     while True:
-        if drive.startswith("images:"):
-            dev = os.path.join(drive[len("images:"):], f"{volid}.iso")
-            if not os.path.exists(dev) and row and row["image"]:
-                dev = row["image"]
-            present = os.path.exists(dev)
-        else:
-            dev, present = drive, True
-        got = disc_volid(dev) if present else None
+        dev, got = disc_in_drive(cfg, store, number, disc, volid)
         if got == volid:
             return dev
         why = f"the disc in {dev} is {got}" if got else f"no readable disc at {dev}"

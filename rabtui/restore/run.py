@@ -13,8 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from rabtui import fmt
 from rabtui.state import catalog
@@ -22,6 +21,9 @@ from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
+from rabtui.restore import copies
+from rabtui.media.at_hand import medium_problem
+from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import (  # noqa: F401  (the disc side of restore, re-exported)
     PART_RE, disc_volid, extract_from_checkpoint, parse_volid, xorriso_extract_argv, xorriso_volid_argv,
 )
@@ -29,7 +31,7 @@ from rabtui.restore.remote import rsync_to_source_argv  # noqa: F401  (re-export
 from rabtui.restore.write import (  # noqa: F401  (re-exported)
     Refused, SafeWriter, Written, check_name,
 )
-from rabtui.state.store import KEPT, RESTORABLE, RESTORABLE_SQL, Store
+from rabtui.state.store import RESTORABLE, Store
 
 
 # --- copying a tree ----------------------------------------------------------------------------------
@@ -147,58 +149,25 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
 # --- what to restore from ---------------------------------------------------------------------
 
 
-def directory_of(source: Source, path: bytes):
-    """The configured directory that holds `path` (relative to /), the longest match."""
-    best = None
-    for d in source.directories:
-        dr = rel_path(d.path)
-        if path == dr or not dr or path.startswith(dr + b"/"):
-            if best is None or len(rel_path(best.path)) < len(dr):
-                best = d
-    if best is None:
-        raise UsageError(f"/{fmt.name(path)} is not in a directory of source {source.id}")
-    return best
-
-
-def choose_backup(store: Store, source: Source, rel: bytes, name: str | None):
-    if name:
-        row = store.one("SELECT * FROM backups WHERE source=? AND (name=? OR CAST(id AS TEXT)=?)"
-                        " AND status<>'deleted' ORDER BY id DESC LIMIT 1", (source.id, name, name))
-        if row is None:
-            raise UsageError(f"source {source.id} has no backup {name}")
-        if row["status"] not in RESTORABLE:
-            raise UsageError(f"backup {name} of {source.id} is {row['status']}, not complete")
-        return row
-    # a file known to the catalog: the newest backup that holds it (kept data: its own versions)
-    row = store.one(
-        f"""SELECT b.* FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b
-              ON b.source=p.source AND b.medium=v.medium AND b.id BETWEEN v.first_backup AND v.last_backup
-            WHERE p.source=? AND p.path=? AND b.status IN {RESTORABLE_SQL}
-              AND (b.status<>'{KEPT}' OR b.id=v.first_backup)
-            ORDER BY b.started DESC, b.id DESC LIMIT 1""", (source.id, rel))
+def choose_backup(store: Store, source: Source, name: str):
+    """Backup `name` (or id) of the source, which must be restorable."""
+    row = store.one("SELECT * FROM backups WHERE source=? AND (name=? OR CAST(id AS TEXT)=?)"
+                    " AND status<>'deleted' ORDER BY id DESC LIMIT 1", (source.id, name, name))
     if row is None:
-        row = store.one(f"SELECT * FROM backups WHERE source=? AND status IN {RESTORABLE_SQL}"
-                        " ORDER BY started DESC, id DESC LIMIT 1", (source.id,))
-    if row is None:
-        raise WorkFailed(f"source {source.id} has no complete backup")
+        raise UsageError(f"source {source.id} has no backup {name}")
+    if row["status"] not in RESTORABLE:
+        raise UsageError(f"backup {name} of {source.id} is {row['status']}, not complete")
     return row
 
 
 def _medium_ready(medium, prompter, cancel, emit) -> None:
-    from rabtui.media.medium import read_label
-
     while True:
-        label = None
-        try:
-            label = read_label(medium.path) if Path(medium.path).is_dir() else None
-        except WorkFailed:
-            pass
-        if label and label.get("id") == medium.id:
+        problem = medium_problem(medium)
+        if problem is None:
             return
-        found = f"labelled {label.get('id')!r}" if label else "not there"
         if prompter is None:
-            raise WorkFailed(f"medium {medium.id} is {found} at {medium.path}")
-        answer = prompter.ask(Question("insert_medium", f"Medium {medium.id} is {found} at {medium.path}."
+            raise WorkFailed(problem)
+        answer = prompter.ask(Question("insert_medium", f"{problem[0].upper()}{problem[1:]}."
                                        f" Insert or mount medium {medium.id}, then answer ready.",
                                        (READY, ABORT), {"medium": medium.id}), cancel)
         if answer != READY:
@@ -259,6 +228,7 @@ class RestoreResult:
     target: str
     written: Written | None = None
     summary: str = ""
+    warnings: list[str] = field(default_factory=list)   # e.g. an older copy read: the newest was away
 
     def incomplete(self) -> bool:
         """Something was not restored (refused, kept, not possible on the target, an error)."""
@@ -266,7 +236,7 @@ class RestoreResult:
 
     def as_json(self, exit_code: int) -> dict:
         out = {"source": self.source, "path": self.path, "from": self.origin, "to": self.target,
-               "exit_code": exit_code, "summary": self.summary}
+               "exit_code": exit_code, "summary": self.summary, "warnings": self.warnings}
         if self.written is not None:
             out.update(self.written.as_json())
         return out
@@ -289,14 +259,22 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
     directory_of(source, rel)
     shown = "/" + fmt.name(rel)
     target = "source " + source.id if to_source else os.fspath(to)
+    warnings: list[str] = []
+    if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
+        chosen, warnings = copies.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
+        if chosen.kind == "disc":
+            checkpoint = chosen.checkpoint
+        else:
+            backup = str(chosen.backup["id"])
     if checkpoint is not None:
         work_parent = os.fsencode(to) if to is not None else os.fsencode(cfg.state_dir)
         os.makedirs(work_parent, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=work_parent) as staging:
             item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                            RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target))
-    row = choose_backup(store, source, rel, backup)
+                            RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
+                                          warnings=warnings))
+    row = choose_backup(store, source, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
@@ -306,12 +284,14 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
         return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                        RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target),
+                        RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings),
                         as_of(store, source, row, rel, item))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
     head = f"restored /{fmt.name(os.fsencode(result.path)[1:])} from {result.origin} {where}: {w.counts()}"
+    if result.warnings:
+        head += " (an older copy: the newest was not at hand)"
     problems = w.problems()
     if not problems:
         return head

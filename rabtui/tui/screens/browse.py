@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.state import jobs as jobsmod
+from rabtui.state import catalog, jobs as jobsmod
 from rabtui.errors import RabtuiError
 from rabtui.state.store import COMPLETE
 from rabtui.tui import tree
@@ -49,6 +49,7 @@ class BrowseScreen(RabtuiScreen):
         self.rel = b""                      # directory below the backup's data/
         self.names: list[bytes] = []
         self.ndirs = 0
+        self.as_of = None   # an archive directory's listing as of the open backup (catalog.archive_listing)
         self.loaded = 0
         self.loading = False
         self.keys: list = []
@@ -132,6 +133,13 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _list_dir(self, rel: bytes) -> None:
+        # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
+        self.as_of = None if self.backup.get("root") else catalog.archive_listing(
+            self.app.store, self.source, self.backup, self.app.cfg.source(self.source).directories, rel)
+        if self.as_of is not None:
+            names, ndirs, _ = self.as_of
+            self.app.call_from_thread(self._show_dir, rel, names, ndirs, self._as_of_page(names[: tree.PAGE]))
+            return
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
         try:
@@ -142,6 +150,9 @@ class BrowseScreen(RabtuiScreen):
         prev = self._prev_dir(rel)
         first = tree.details(path, prev, names[: tree.PAGE], ndirs, compare=not self.backup.get("root"))
         self.app.call_from_thread(self._show_dir, rel, names, ndirs, first)
+
+    def _as_of_page(self, names: list[bytes]) -> list[tree.Entry]:
+        return [tree.Entry(n, *self.as_of[2][n]) for n in names]
 
     def _list_failed(self, rel: bytes, exc: OSError) -> None:
         self.loading = False
@@ -170,6 +181,8 @@ class BrowseScreen(RabtuiScreen):
         shown = f"{self.loaded} of {len(self.names)}" if self.loaded < len(self.names) else str(len(self.names))
         if b.get("root"):
             prev = f"every archive file on {b['medium']}"
+        elif self.as_of is not None:
+            prev = f"every archive file saved on {b['medium']} up to this backup"
         else:
             prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
         self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev})")
@@ -195,6 +208,9 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, group="page", exit_on_error=False)
     def _next_page(self, rel: bytes, start: int) -> None:
+        if self.as_of is not None:
+            self.app.call_from_thread(self._got_page, rel, start, self._as_of_page(self.names[start: start + tree.PAGE]))
+            return
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
         try:
@@ -312,8 +328,11 @@ class BrowseScreen(RabtuiScreen):
         self.app.push_screen(dialog, confirmed)
 
     def _restore_found(self, row: dict) -> None:
-        """A version found by name: restored from the newest backup that holds this version."""
-        backup = row["backup"]
+        """A version found by name: restored from the newest backup holding it on a medium at hand."""
+        from rabtui.restore.copies import backup_of_version
+
+        backup = backup_of_version(self.app.cfg, self.app.store, row["source"], bytes(row["path"]),
+                                   row["size"], row["mtime"])   # a medium at hand first
         if backup is None:
             self.notify("no backup on a medium holds this version: it is on the checkpoint discs of the where"
                         " column (restoring from discs is done on the command line: rabtui restore)", severity="warning")

@@ -1,0 +1,51 @@
+"""Which media are at hand: mounted now at their path, with their own label. Media rotate, so on
+any day most of them are away; readers (restore, checkpoints) take what is at hand, and ask for
+the rest in turn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+from rabtui.config import Config, Medium
+from rabtui.errors import WorkFailed
+from rabtui.events import READY, SKIP, Question
+
+T = TypeVar("T")
+
+
+def medium_problem(medium: Medium) -> str | None:
+    """Why `medium` is not usable at its path now (None: it is there, with its own label)."""
+    from rabtui.media.medium import read_label
+
+    try:
+        label = read_label(medium.path) if Path(medium.path).is_dir() else None
+    except WorkFailed as exc:
+        return str(exc)
+    if label and label.get("id") == medium.id:
+        return None
+    found = f"labelled {label.get('id')!r}" if label else "not there (not mounted?)"
+    return f"medium {medium.id} is {found} at {medium.path}"
+
+
+def media_at_hand(cfg: Config) -> set[str]:
+    return {m.id for m in cfg.media if medium_problem(m) is None}
+
+
+def ask_in_turn(candidates: Sequence[T], problem: Callable[[T], str | None],
+                question: Callable[[T, int, int, str, T | None], Question], prompter, cancel, what: str) -> T:
+    """The first candidate (newest first) that is at hand, asking for each in turn: ready once it
+    is there (asked again while it is not), skip to go on to the next, abort to stop."""
+    n = len(candidates)
+    for k, c in enumerate(candidates, 1):
+        why = problem(c)
+        while why is not None:
+            answer = prompter.ask(question(c, k, n, why, candidates[k] if k < n else None), cancel)
+            if answer == SKIP:
+                break
+            if answer != READY:
+                raise WorkFailed(f"aborted: no copy of {what} was at hand")
+            why = problem(c)
+        if why is None:
+            return c
+    raise WorkFailed(f"stopped: each of the {n} copies of {what} was skipped")

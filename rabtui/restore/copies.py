@@ -1,0 +1,226 @@
+"""Every copy of a path that a restore can read, and which of them is at hand.
+
+Media rotate: on a given day most of them are away. A path of a source has a copy in the newest
+backup holding it on each medium, and on each checkpoint whose discs holding it are verified.
+Without `--backup`/`--checkpoint`, restore reads the newest copy; when that one is not at hand (its
+medium not mounted, its disc not in the drive) it says so and reads the newest copy that is, or,
+when none is, asks for each copy in turn (newest first: ready once it is there, skip to the next, abort).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from rabtui import fmt
+from rabtui.config import Config, Source
+from rabtui.errors import UsageError, WorkFailed
+from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
+from rabtui.media.at_hand import ask_in_turn, medium_problem
+from rabtui.state import catalog
+from rabtui.state.catalog import rel_path
+from rabtui.state.store import KEPT, RESTORABLE_SQL, Store
+
+INSERT_MEDIUM = "insert_medium"
+INSERT_DISC = "insert_disc"
+
+
+@dataclass
+class Copy:
+    kind: str                       # "backup" | "disc"
+    when: float                     # when the state it holds was taken (the backup's start)
+    medium: str | None = None
+    backup: object = None           # the backups row
+    checkpoint: int | None = None
+    discs: list[tuple[int, str]] = field(default_factory=list)   # (disc, volid) holding the path
+    of_discs: int = 0               # how many discs the checkpoint has
+    version: tuple[int, int] | None = None   # (size, mtime) when the path is a file
+
+    def describe(self) -> str:
+        if self.kind == "backup":
+            return f"backup {self.backup['name']} on medium {self.medium}"
+        return f"checkpoint {self.checkpoint} ({', '.join(v for _, v in self.discs)})"
+
+    def as_json(self) -> dict:
+        out = {"kind": self.kind, "when": self.when}
+        if self.kind == "backup":
+            out.update(medium=self.medium, backup=self.backup["name"])
+        else:
+            out.update(checkpoint=self.checkpoint, volids=[v for _, v in self.discs])
+        return out
+
+
+def directory_of(source: Source, path: bytes):
+    """The configured directory that holds `path` (relative to /), the longest match."""
+    best = None
+    for d in source.directories:
+        dr = rel_path(d.path)
+        if path == dr or not dr or path.startswith(dr + b"/"):
+            if best is None or len(rel_path(best.path)) < len(dr):
+                best = d
+    if best is None:
+        raise UsageError(f"/{fmt.name(path)} is not in a directory of source {source.id}")
+    return best
+
+
+def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, int] | None = None) -> list[Copy]:
+    """The newest restorable backup holding `rel` on each medium (a file known to the catalog: the
+    newest holding one of its versions, or `version`; anything else: the newest backup)."""
+    only = " AND v.size=? AND v.mtime=?" if version else ""
+    rows = store.all(
+        f"""SELECT b.*, v.size AS v_size, v.mtime AS v_mtime FROM versions v JOIN paths p ON p.id=v.path_id
+              JOIN backups b ON b.source=p.source AND b.medium=v.medium AND b.id BETWEEN v.first_backup AND v.last_backup
+            WHERE p.source=? AND p.path=? AND b.status IN {RESTORABLE_SQL}
+              AND (b.status<>'{KEPT}' OR b.id=v.first_backup){only}
+            ORDER BY b.started DESC, b.id DESC""", (source, rel, *(version or ())))
+    is_file = bool(rows)
+    if not rows and version:
+        return []
+    if not rows:
+        rows = store.all(f"SELECT * FROM backups WHERE source=? AND status IN {RESTORABLE_SQL}"
+                         " ORDER BY started DESC, id DESC", (source,))
+    out: dict[str, Copy] = {}
+    for r in rows:
+        if r["medium"] not in out:
+            out[r["medium"]] = Copy("backup", r["started"], medium=r["medium"], backup=r,
+                                    version=(r["v_size"], r["v_mtime"]) if is_file else None)
+    return list(out.values())
+
+
+def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
+    """Each checkpoint holding `rel` whose discs holding it are all verified."""
+    rows = store.all(
+        "SELECT f.number, f.disc, d.volid, d.state, SUM(CASE WHEN f.path=? THEN f.size END) AS size,"
+        " MAX(CASE WHEN f.path=? THEN f.mtime END) AS mtime, COUNT(*) AS n FROM disc_files f"
+        " LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
+        " WHERE f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?) GROUP BY f.number, f.disc ORDER BY f.number, f.disc",
+        (rel, rel, source.id, rel, len(rel) + 1, rel + b"/"))
+    by_number: dict[int, list] = {}
+    for r in rows:
+        by_number.setdefault(r["number"], []).append(r)
+    dir_path = directory_of(source, rel).path
+    out = []
+    for number, discs in by_number.items():
+        if any(d["state"] != "verified" for d in discs):
+            continue
+        taken = store.one("SELECT b.started FROM checkpoint_dirs c JOIN backups b ON b.id=c.backup_id"
+                          " WHERE c.number=? AND c.source=? AND c.path=?", (number, source.id, dir_path))
+        cp = store.one("SELECT created, discs FROM checkpoints WHERE number=?", (number,))
+        when = taken["started"] if taken else (cp["created"] if cp else 0.0)
+        size = sum(d["size"] or 0 for d in discs)
+        is_file = all(d["mtime"] is not None for d in discs)
+        out.append(Copy("disc", when, checkpoint=number,
+                        discs=[(d["disc"], d["volid"] or f"RAB{number}D{d['disc']:02d}") for d in discs],
+                        of_discs=cp["discs"] if cp else len(discs),
+                        version=(size, max(d["mtime"] for d in discs)) if is_file else None))
+    return out
+
+
+def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
+    """Every copy of `rel`, newest first (a backup before a disc holding the same state)."""
+    copies = _backup_copies(store, source.id, rel) + _disc_copies(store, source, rel)
+    copies.sort(key=lambda c: (-c.when, c.kind != "backup"))
+    return copies
+
+
+def backup_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int):
+    """The backup to restore this version of a file from: the newest holding it on a medium that
+    is mounted now (none is mounted here), else the newest holding it (its medium is then asked for); None: on no medium."""
+    held = _backup_copies(store, source, rel, (size, mtime))
+    held.sort(key=lambda c: -c.when)
+    at_hand = next((c for c in held if medium_problem(cfg.medium(c.medium)) is None), None)
+    chosen = at_hand or (held[0] if held else None)
+    return dict(chosen.backup) if chosen else None
+
+
+def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
+    """A found version's JSON (catalog.Version.as_json) with `at_hand` on each medium location."""
+    for loc in version_json["locations"]:
+        if loc["kind"] == "backup":
+            loc["at_hand"] = loc["medium"] in at_hand
+    return version_json
+
+
+def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
+    """Why `copy` cannot be read now, or None when it can."""
+    if copy.kind == "backup":
+        from rabtui.media.medium import mounted
+
+        medium = cfg.medium(copy.medium)
+        try:
+            with mounted(medium):
+                return medium_problem(medium)
+        except WorkFailed as exc:
+            return str(exc)
+    from rabtui.restore.discs import disc_in_drive
+
+    images = cfg.checkpoint.drive.startswith("images:")
+    found = [disc_in_drive(cfg, store, copy.checkpoint, disc, volid) for disc, volid in copy.discs]
+    present = [got == volid for (_, volid), (_, got) in zip(copy.discs, found)]
+    if all(present) or (not images and any(present)):
+        return None
+    missing = [volid for (_, volid), ok in zip(copy.discs, present) if not ok]
+    return f"disc {', '.join(missing)} is not in {cfg.checkpoint.drive}"
+
+
+def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy) -> bool:
+    """Whether two copies hold the same content at `rel` (as far as the catalog tells)."""
+    if a.version is not None or b.version is not None:
+        return a.version == b.version
+    if a.kind == b.kind == "backup":
+        archive = tuple(d.path for d in source.directories if d.kind == "archive")
+        return catalog.contents(store, a.backup, archive, rel) == catalog.contents(store, b.backup, archive, rel)
+    return a.when == b.when
+
+
+def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, following: Copy | None) -> Question:
+    then = f"skip to go on to copy {k + 1} ({following.describe()})" if following else "skip to give up"
+    head = (f"Copy {k} of {n} of {shown} ({copy.describe()}, as of {fmt.stamp(copy.when)}) is not at hand:"
+            f" {why}.")
+    if copy.kind == "backup":
+        medium = cfg.medium(copy.medium)
+        return Question(INSERT_MEDIUM, f"{head} Insert or mount medium {medium.id} at {medium.path}, then answer"
+                                       f" ready; {then}; abort to stop.", (READY, SKIP, ABORT),
+                        {"medium": medium.id, "path": medium.path, "backup": copy.backup["name"],
+                         "copy": k, "copies": n})
+    disc, volid = copy.discs[0]
+    return Question(INSERT_DISC, f"{head} Insert checkpoint {copy.checkpoint} disc {disc} of {copy.of_discs}"
+                                 f" (volume id {volid}) into {cfg.checkpoint.drive}, then answer ready; {then};"
+                                 f" abort to stop.", (READY, SKIP, ABORT),
+                    {"number": copy.checkpoint, "disc": disc, "discs": copy.of_discs, "volid": volid,
+                     "copy": k, "copies": n})
+
+
+def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit, prompter=None,
+           cancel=None) -> tuple[Copy, list[str]]:
+    """The copy to restore `rel` from, and the warnings to report with the result (an older state
+    than the newest copy's was read)."""
+    shown = "/" + fmt.name(rel)
+    copies = copies_of(store, source, rel)
+    if not copies:
+        raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}")
+    newest = copies[0]
+    why = not_at_hand(cfg, store, newest)
+    if why is None:
+        return newest, []
+    emit(Event(WARNING, f"the newest copy of {shown} ({newest.describe()}) is not at hand: {why}"))
+    for c in copies[1:]:
+        if not_at_hand(cfg, store, c) is None:
+            return c, _older(store, source, rel, c, newest, shown, emit)
+    if prompter is None:
+        raise WorkFailed(f"no copy of {shown} is at hand: {why}",
+                         hint=f"mount medium {newest.medium}" if newest.kind == "backup" else "insert the disc")
+    chosen = ask_in_turn(copies, lambda c: not_at_hand(cfg, store, c),
+                         lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
+                         prompter, cancel, shown)
+    return chosen, _older(store, source, rel, chosen, newest, shown, emit) if chosen is not newest else []
+
+
+def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, shown: str, emit: Emit) -> list[str]:
+    if same_state(store, source, rel, used, newest):
+        emit(Event(WARNING, f"reading {shown} from {used.describe()}, which holds the same as the newest copy"))
+        return []
+    warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
+               f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand")
+    emit(Event(WARNING, warning))
+    return [warning]
