@@ -32,6 +32,9 @@ class CheckpointsData:
 
 class CheckpointsScreen(RabtuiScreen):
     SUB_TITLE = "Checkpoints"
+    DEFAULT_CSS = """
+    CheckpointsScreen #cp-why { padding: 0 1; color: $text-muted; height: auto; }
+    """
     refresh_on_poll = True
     BINDINGS = [
         Binding("p", "plan", "Plan", id="checkpoints.plan"),

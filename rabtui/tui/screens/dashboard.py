@@ -41,6 +41,13 @@ class DashboardData:
 
 class DashboardScreen(RabtuiScreen):
     SUB_TITLE = "Dashboard"
+    DEFAULT_CSS = """
+    DashboardScreen #problems { padding: 0 1; }
+    DashboardScreen #problems.bad { border: round $error; }
+    DashboardScreen #failed-jobs { padding: 0 1; border: round $error; height: auto; }
+    DashboardScreen #dashboard DataTable { height: auto; max-height: 12; }
+    DashboardScreen #rotation { padding: 0 1; margin-top: 1; }
+    """
     refresh_on_poll = True
     BINDINGS = [
         Binding("b", "backup", "Backup", tooltip="Backup now", id="dashboard.backup"),

@@ -46,6 +46,13 @@ def savings_text(total: int | None, new: int | None) -> Text:
 
 class RunsScreen(RabtuiScreen):
     SUB_TITLE = "Runs"
+    DEFAULT_CSS = """
+    RunsScreen #runs-jobs { height: 8; }
+    RunsScreen #run-detail { height: 1fr; padding: 0 1; }
+    RunsScreen #run-steps { height: auto; }
+    RunsScreen #run-progress { margin: 0; }
+    RunsScreen #run-log { height: 1fr; border: round $primary-darken-2; }
+    """
     refresh_on_poll = True
     BINDINGS = [
         Binding("n", "new_backup", "Backup", tooltip="New backup", id="runs.backup"),
