@@ -72,6 +72,7 @@ def make(tmp_path) -> "os.PathLike":
               " VALUES (5, 'backup', 'web1', 'backup web1', 'running', ?, ?, ?, ?)",
               (NOW - 95, NOW, os.getpid(), json.dumps({"done_bytes": 1_400_000_000, "total_bytes": 3_300_000_000,
                                                          "percent": 42.4, "rate": 31_500_000, "eta": 60,
+                                                         "files_done": 18_420, "files_total": 41_200,
                                                          "current": "srv/photos/2026/11/IMG_4711.jpg"})))
     s.execute("INSERT INTO backups(id, source, medium, name, path, status, started, job_id)"
               " VALUES (6, 'web1', 'usb-b', 'backup-20261122000000', '/nonexistent/x', 'running', ?, 5)", (NOW - 95,))

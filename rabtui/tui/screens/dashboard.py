@@ -153,6 +153,8 @@ class DashboardScreen(RabtuiScreen):
             p = j.get("progress") or {}
             pct = p.get("percent")
             progress = f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""
+            if fmt.files(p):
+                progress += f" · {fmt.files(p)}"
             if j["status"] == "waiting":
                 progress = waiting_line(job_prompt(self.app.jobs.prompts, j["id"]))
             jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), progress))

@@ -192,6 +192,8 @@ class RunsScreen(RabtuiScreen):
         stats = ""
         if done is not None and live:
             stats = f"{fmt.size(done)}" + (f" of {fmt.size(total)}" if total else "")
+            if fmt.files(p):
+                stats += f"  ·  {fmt.files(p)}"
             stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
         self.query_one("#run-stats", Static).update(stats)
         current = p.get("current") if live else None
