@@ -174,10 +174,10 @@ class SourceForm(Dialog[str | None]):
     SourceForm #dialog.form { width: 96; height: 90%; }
     SourceForm #form-fields { height: 1fr; }
     SourceForm .field { height: auto; margin-bottom: 1; }
-    SourceForm .field-label { width: 15; }
+    SourceForm .field-label { width: 17; }
     SourceForm .field Input { width: 1fr; }
     SourceForm TextArea { height: 5; }
-    SourceForm .field-error { color: $error; height: auto; padding-left: 15; display: none; }
+    SourceForm .field-error { color: $error; height: auto; padding-left: 17; display: none; }
     SourceForm Input.invalid { background: $error 30%; }      /* a border would hide the one line it has */
     SourceForm TextArea.invalid { border: tall $error; }
     """
