@@ -78,6 +78,8 @@ SHOTS = {
     "checkpoints": [CHECKPOINTS],
     "browse": [BROWSE],
     "browse_backups": [BROWSE, press("enter", ("#browse", "backup-20261121220000"))],
+    "browse_dir": [BROWSE, press("enter", ("#browse", "backup-20261121220000")), press("down"),
+                   press("enter", ("#browse", "etc/")), press("enter", ("#browse", "hosts"))],
     "source_form": [SOURCES, dialog("e", SourceForm)],
     "help": [SOURCES, dialog("question_mark", HelpScreen, None, ("#help-keys", "Quit"))],
     "confirm": [RUNS, dialog("x", ConfirmDialog)],
