@@ -11,6 +11,7 @@ from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.source_form import SourceForm
 from rabtui.tui.screens.dashboard import DashboardScreen
+from rabtui.tui.screens.base import selected_key
 from rabtui.tui.screens.runs import RunsScreen
 from tests.tui import frozen
 from tests.tui.conftest import ready, run, settled, texts, wait_for
@@ -83,5 +84,29 @@ def test_source_form_save_button_is_on_screen(frozen_config):
             assert in_view(app, app.screen.query_one("#save"))
             assert in_view(app, app.screen.query_one("#cancel"))
             assert any("Save (ctrl+s)" in line for line in screen_lines(app))
+
+    run(go())
+
+
+def test_a_dialog_footer_shows_the_dialogs_own_keys(frozen_config):
+    from textual.widgets._footer import FooterKey
+
+    from rabtui.tui.dialogs.common import ConfirmDialog
+
+    async def go():
+        app = _app(frozen_config)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await wait_for(pilot, lambda: ready(app, RunsScreen) and "running" in texts(app, "#runs-jobs")
+                           and settled(app), what="Runs")
+            table = app.screen.query_one("#runs-jobs")
+            while selected_key(table) != "5":       # the running job (the restore of LONG is newer)
+                await pilot.press("down")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the confirm dialog")
+            await pilot.pause(0.1)
+            shown = {k.key: k.description for k in app.screen.query(FooterKey) if k.region.width}
+            assert shown == {"y": "Yes", "n": "No"}, shown       # not the Runs screen's n Backup, x Stop
+            assert screen_lines(app)[-1].startswith("y Yes n No")
 
     run(go())

@@ -1,8 +1,10 @@
-"""The frame every dialog shares: a centred box (`#dialog`) with a title, buttons and a hint."""
+"""The frame every dialog shares: a centred box (`#dialog`) with a title, buttons and a hint, and a
+footer of the dialog's own keys (the screen below keeps its footer, which would show its keys)."""
 
 from __future__ import annotations
 
 from textual.screen import ModalScreen, ScreenResultType
+from textual.widgets import Footer
 
 
 class Dialog(ModalScreen[ScreenResultType]):
@@ -16,3 +18,6 @@ class Dialog(ModalScreen[ScreenResultType]):
     Dialog #dialog .hint { color: $text-muted; margin-top: 1; }
     Dialog #dialog OptionList { height: auto; max-height: 15; }
     """
+
+    def on_mount(self) -> None:
+        self.mount(Footer(compact=True, show_command_palette=False))

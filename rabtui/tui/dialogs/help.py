@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from rabtui.tui.dialogs.base import Dialog
 
@@ -49,7 +49,6 @@ class HelpScreen(Dialog[None]):
                 text.append(f"{description}\n")
             with VerticalScroll():
                 yield Static(text, id="help-keys")
-        yield Footer(show_command_palette=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
