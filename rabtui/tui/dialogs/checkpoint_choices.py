@@ -41,7 +41,7 @@ class CheckpointChoices(Dialog[PlanChoice | None]):
     ]
 
     def __init__(self, dirs: list, configured_disc: str, current: PlanChoice):
-        """dirs: the screen's DueDir rows (source, path, kind, reasons)."""
+        """dirs: the screen's DueDir rows (source, path, kind, reasons, why_not)."""
         super().__init__()
         self.dirs, self.configured_disc, self.current = dirs, configured_disc, current
 
@@ -49,7 +49,7 @@ class CheckpointChoices(Dialog[PlanChoice | None]):
         selections = []
         for d in self.dirs:
             key = f"{d.source}:{d.path}"
-            why = f"due: {'; '.join(d.reasons)}" if d.reasons else "not due"
+            why = f"due: {'; '.join(d.reasons)}" if d.reasons else (d.why_not or "not due")
             selections.append(Selection(plain(f"{key} ({d.kind})  {why}"), key,
                                         initial_state=bool(d.reasons) or key in self.current.asked,
                                         disabled=bool(d.reasons)))
