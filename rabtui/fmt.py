@@ -51,6 +51,15 @@ def rate(bps: float | None) -> str:
     return size(bps) + "/s"
 
 
+def files(progress: dict) -> str:
+    """The live file count of a progress event: "1,234 of 5,000 files" (items rsync has considered of
+    those it has listed; "5,000+" while its list still grows), "" when the event has none."""
+    done, total = progress.get("files_done"), progress.get("files_total")
+    if done is None or not total:
+        return ""
+    return f"{done:,} of {total:,}{'+' if progress.get('files_more') else ''} files"
+
+
 def bar(fraction: float, width: int) -> str:
     fraction = min(1.0, max(0.0, fraction))
     full = int(round(fraction * width))

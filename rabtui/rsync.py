@@ -105,8 +105,10 @@ def unescape(name: bytes) -> bytes:
     return _ESCAPE.sub(lambda m: bytes((int(m.group(1), 8),)), name)
 
 
-# "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)"
-_PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)")
+# "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)": to-chk=LEFT/ALL counts the items
+# considered; ir-chk while the incremental file list is still growing
+_PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)"
+                       rb"(?: +\(xfr#\d+, (to|ir)-chk=(\d+)/(\d+)\))?")
 _STATS_LINE = re.compile(
     rb"^(Number of files|Number of created files|Number of deleted files|"
     rb"Number of regular files transferred|Total file size|Total transferred file size|"
@@ -153,6 +155,9 @@ class Progress:
     percent: int
     rate: float        # bytes per second
     eta: int           # seconds
+    files_done: int | None = None    # items considered so far, of
+    files_total: int | None = None   # the items to consider
+    files_more: bool = False         # the file list is still being built: files_total will grow
 
     @property
     def total_bytes(self) -> int | None:
@@ -168,6 +173,9 @@ class Progress:
             "percent": self.percent,
             "rate": self.rate,
             "eta": self.eta,
+            "files_done": self.files_done,
+            "files_total": self.files_total,
+            "files_more": self.files_more,
         }
 
 
@@ -184,12 +192,15 @@ def last_progress(data: bytes, end: int) -> Progress | None:
 
 
 def _progress(m: re.Match) -> Progress:
-    done, pct, rate, unit, h, mi, s = m.groups()
+    done, pct, rate, unit, h, mi, s, chk, left, total = m.groups()
     return Progress(
         done_bytes=int(done.replace(b",", b"")),
         percent=int(pct),
         rate=float(rate) * _RATE_UNIT.get(unit, 1),
         eta=int(h) * 3600 + int(mi) * 60 + int(s),
+        files_done=int(total) - int(left) if total else None,
+        files_total=int(total) if total else None,
+        files_more=chk == b"ir",
     )
 
 

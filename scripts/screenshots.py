@@ -96,6 +96,7 @@ def ask_disc(config_path: Path) -> threading.Thread:
 
 async def shoot(config_path: Path, out: Path) -> None:
     from rabtui.tui.app import make_app
+    from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
     from rabtui.tui.dialogs.question import QuestionDialog
     from rabtui.tui.dialogs.source_form import SourceForm
 
@@ -128,6 +129,10 @@ async def shoot(config_path: Path, out: Path) -> None:
         await pilot.press("5", "p")
         await wait(pilot, lambda: "lower bound" in texts("#cp-plan"))
         save("checkpoints-plan")
+        await pilot.press("c")
+        await wait(pilot, lambda: isinstance(app.screen, CheckpointChoices))
+        save("checkpoint-choices")
+        await pilot.press("escape")
         await pilot.press("4")
         await pilot.pause(0.5)
         await pilot.press("ctrl+p")

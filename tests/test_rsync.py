@@ -116,7 +116,11 @@ def test_progress():
     assert p.done_bytes == 1048576 and p.percent == 25 and p.eta == 62
     assert p.rate == 10.5 * 1024 * 1024
     assert p.total_bytes == 4194304
+    assert (p.files_done, p.files_total, p.files_more) == (4, 8, False)
+    growing = _progress(b"      1,048,576  25%   10.50MB/s    0:01:02 (xfr#3, ir-chk=1000/1012)")
+    assert (growing.done_bytes, growing.files_done, growing.files_total, growing.files_more) == (1048576, 12, 1012, True)
     assert _progress(b"  0   0%    0.00kB/s    0:00:00").total_bytes is None
+    assert _progress(b"  0   0%    0.00kB/s    0:00:00").files_total is None
     assert _progress(b"hf  |1|x|y") is None
 
 

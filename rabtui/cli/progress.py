@@ -1,4 +1,4 @@
-"""The terminal front of a running backup: a rich progress bar (bytes, rate, ETA, current file) and
+"""The terminal front of a running backup: a rich progress bar (bytes, files, rate, ETA, current file) and
 the step list on a terminal; plain timestamped lines otherwise (cron, logs). Several sources at
 once: one live line per running source on a terminal; otherwise plain lines, each prefixed with
 its source id.
@@ -89,6 +89,7 @@ class RichDisplay(_Display):
             TextColumn("[bold]{task.fields[what]}"),
             BarColumn(),
             DownloadColumn(binary_units=True),
+            TextColumn("{task.fields[files]}"),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[current]}", style="dim"),
@@ -103,7 +104,7 @@ class RichDisplay(_Display):
 
     def _task(self):
         if self.task is None:
-            self.task = self.progress.add_task("rsync", total=None, what="rsync", current="")
+            self.task = self.progress.add_task("rsync", total=None, what="rsync", files="", current="")
         return self.task
 
     def emit(self, event: Event) -> None:
@@ -113,7 +114,7 @@ class RichDisplay(_Display):
             if d.get("dirs", 1) > 1:
                 what = f"{what} ({d.get('dir_index', 0) + 1}/{d['dirs']})"
             self.progress.update(self._task(), completed=d.get("done_bytes") or 0, total=d.get("total_bytes"),
-                                 what=self._escape(fmt.name(what)[-30:]))
+                                 what=self._escape(fmt.name(what)[-30:]), files=fmt.files(d))
             return
         if event.kind == ITEM:
             if self.task is not None:
@@ -165,6 +166,7 @@ class RichSourcesDisplay(_Display):
             TextColumn("{task.fields[step]}"),
             BarColumn(bar_width=20),
             DownloadColumn(binary_units=True),
+            TextColumn("{task.fields[files]}"),
             TransferSpeedColumn(),
             TextColumn("{task.fields[current]}", style="dim"),
             console=self.console,
@@ -184,13 +186,15 @@ class RichSourcesDisplay(_Display):
             task = self._tasks.get(source_id)
             if task is None:
                 task = self._tasks[source_id] = self.progress.add_task(
-                    source_id, total=None, what=self._escape(fmt.name(source_id)[:20]), step="starting", current="")
+                    source_id, total=None, what=self._escape(fmt.name(source_id)[:20]), step="starting", files="",
+                    current="")
             return task
 
     def _emit(self, source_id: str, event: Event) -> None:
         if event.kind == PROGRESS:
             d = event.data
-            self.progress.update(self._task(source_id), completed=d.get("done_bytes") or 0, total=d.get("total_bytes"))
+            self.progress.update(self._task(source_id), completed=d.get("done_bytes") or 0, total=d.get("total_bytes"),
+                                 files=fmt.files(d))
             return
         if event.kind == ITEM:
             name = fmt.name(event.data.get("name", event.message))

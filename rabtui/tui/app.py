@@ -44,7 +44,6 @@ log = logging.getLogger("rabtui.tui")
 
 
 class RabtuiApp(App):
-    CSS_PATH = "app.tcss"
     TITLE = "rabtui"
     COMMANDS = App.COMMANDS | {RabtuiCommands}
     MODES = {

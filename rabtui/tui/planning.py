@@ -46,12 +46,24 @@ def from_summary(summary: dict, max_discs: int) -> FillPlan:
                     [str(d.get("key")) for d in summary.get("directories", [])], len(summary.get("filler", [])))
 
 
-def fill_plan(cfg: Config, store: Store) -> FillPlan:
+@dataclass(frozen=True)
+class PlanChoice:
+    """What the operator chose on the Checkpoints screen: as `--now` and `--disc` on the command line."""
+
+    asked: tuple[str, ...] = ()     # "source:path" of directories wanted beyond the due ones
+    disc: str | None = None         # a disc type or size; None: the config's
+
+    def args(self) -> list[str]:
+        """The arguments of `rabtui checkpoint plan` and `burn` that make the same plan."""
+        return (["--now", *self.asked] if self.asked else []) + (["--disc", self.disc] if self.disc else [])
+
+
+def fill_plan(cfg: Config, store: Store, choice: PlanChoice = PlanChoice()) -> FillPlan:
     from rabtui.checkpoint import prepare
 
     limit = cfg.checkpoint.max_discs
     try:
-        computed = prepare.compute(cfg, store)
+        computed = prepare.compute(cfg, store, asked=set(choice.asked), disc=choice.disc)
     except RabtuiError as exc:   # nothing due, no backup yet, a disc too small: said on the screen
-        return FillPlan(cfg.checkpoint.disc, 0, [], 0, limit, [], 0, note=str(exc))
+        return FillPlan(choice.disc or cfg.checkpoint.disc, 0, [], 0, limit, [], 0, note=str(exc))
     return from_summary(computed.summary(), limit)

@@ -15,6 +15,22 @@ H = 3600.0
 _LIVE: list[locks.Lock] = []   # the drive locks of the burns shown as live
 
 
+TREE = {"etc/hosts": 220, "etc/fstab": 1_024, "etc/ssh/sshd_config": 3_264, "etc/ssh/ssh_host_ed25519_key.pub": 96,
+        "srv/photos/2026/11/IMG_4711.jpg": 4_194_304, "srv/photos/2026/11/IMG_4712.jpg": 3_980_112}
+
+
+def _tree(tmp_path, source: str, medium: str, name: str) -> str:
+    """A small backup on disk (fixed names, sizes and times) for Browse to open."""
+    backup = tmp_path / "media" / medium / source / name
+    for rel, size in TREE.items():
+        path = backup / "data" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+    for path in sorted(backup.rglob("*"), key=lambda p: -len(p.parts)):    # the deepest first
+        os.utime(path, (NOW - 3 * 86400, NOW - 3 * 86400))
+    return str(backup)
+
+
 def make(tmp_path) -> "os.PathLike":
     """The config path; the caller sets TZ=UTC (see the `utc` fixture in test_snapshots.py)."""
     cfg = tmp_path / "rabtui.toml"
@@ -57,10 +73,10 @@ def make(tmp_path) -> "os.PathLike":
         (4, "db1", "usb-a", "backup-20261121221000", "warnings", NOW - 1.8 * H, 820_000_000, 820_000_000, 12),
     ]
     for b in backups:
+        path = _tree(tmp_path, *b[1:4]) if b[0] == 3 else f"/nonexistent/{b[2]}/{b[1]}/{b[3]}"   # browsable
         s.execute("INSERT INTO backups(id, source, medium, name, path, status, started, finished, total_bytes,"
                   " new_bytes, files, job_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                  (b[0], b[1], b[2], b[3], f"/nonexistent/{b[2]}/{b[1]}/{b[3]}", b[4], b[5], b[5] + 300, b[6], b[7],
-                   b[8], b[0]))
+                  (b[0], b[1], b[2], b[3], path, b[4], b[5], b[5] + 300, b[6], b[7], b[8], b[0]))
         s.execute("INSERT INTO jobs(id, kind, target, title, status, started, finished, exit_code, summary)"
                   " VALUES (?, 'backup', ?, ?, ?, ?, ?, ?, ?)",
                   (b[0], b[1], f"backup {b[1]}", b[4], b[5], b[5] + 300, 0 if b[4] == "completed" else 1, ""))
@@ -72,6 +88,7 @@ def make(tmp_path) -> "os.PathLike":
               " VALUES (5, 'backup', 'web1', 'backup web1', 'running', ?, ?, ?, ?)",
               (NOW - 95, NOW, os.getpid(), json.dumps({"done_bytes": 1_400_000_000, "total_bytes": 3_300_000_000,
                                                          "percent": 42.4, "rate": 31_500_000, "eta": 60,
+                                                         "files_done": 18_420, "files_total": 41_200,
                                                          "current": "srv/photos/2026/11/IMG_4711.jpg"})))
     s.execute("INSERT INTO backups(id, source, medium, name, path, status, started, job_id)"
               " VALUES (6, 'web1', 'usb-b', 'backup-20261122000000', '/nonexistent/x', 'running', ?, 5)", (NOW - 95,))

@@ -6,8 +6,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Label, Static
+from textual.screen import Screen
+from textual.widgets import Label, Static
+
+from rabtui.tui.dialogs.base import Dialog
 
 
 def binding_lines(screen: Screen) -> list[tuple[str, str]]:
@@ -30,7 +32,7 @@ def binding_lines(screen: Screen) -> list[tuple[str, str]]:
     return [(" ".join(dict.fromkeys(by_action[a])), descriptions[a]) for a in ordered]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help.close")]
 
     def __init__(self, title: str, lines: list[tuple[str, str]]):
@@ -47,7 +49,6 @@ class HelpScreen(ModalScreen[None]):
                 text.append(f"{description}\n")
             with VerticalScroll():
                 yield Static(text, id="help-keys")
-        yield Footer(show_command_palette=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

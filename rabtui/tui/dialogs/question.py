@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+
+from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
 
 HELP = {
@@ -20,7 +21,7 @@ HELP = {
 }
 
 
-class QuestionDialog(ModalScreen[str | None]):
+class QuestionDialog(Dialog[str | None]):
     """Shows one open prompt of a job; dismisses with the chosen answer (None: answer later)."""
 
     BINDINGS = [

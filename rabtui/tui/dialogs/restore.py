@@ -11,11 +11,11 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from rich.text import Text
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from rabtui import fmt
+from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
 
 
@@ -60,7 +60,7 @@ def check_target(text: str) -> str:
     return os.path.normpath(path)
 
 
-class RestoreDialog(ModalScreen[RestoreRequest | None]):
+class RestoreDialog(Dialog[RestoreRequest | None]):
     DEFAULT_CSS = """
     RestoreDialog #dialog { overflow-y: auto; }
     RestoreDialog #restore-what { height: auto; margin-bottom: 1; }

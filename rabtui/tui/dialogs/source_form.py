@@ -15,14 +15,15 @@ import shlex
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static, TextArea
+
 
 from rabtui.config import edit as config_edit
 from rabtui.config import Config, Directory
 from rabtui.errors import ConfigError, UsageError
 from rabtui.config.transfer_options import IO_TIMEOUT
+from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
 
 FIELDS = (
@@ -164,9 +165,22 @@ def field_of(error: ConfigError) -> str | None:
 RELOAD, BACK = "reload", "back"
 
 
-class SourceForm(ModalScreen[str | None]):
+class SourceForm(Dialog[str | None]):
     """Dismisses with the saved source id, RELOAD when the file changed on disk and the operator
     chose to reload it, or None when cancelled."""
+
+    # the fields scroll between the title and the buttons, so Save is on screen at any size
+    DEFAULT_CSS = """
+    SourceForm #dialog.form { width: 96; height: 90%; }
+    SourceForm #form-fields { height: 1fr; }
+    SourceForm .field { height: auto; margin-bottom: 1; }
+    SourceForm .field-label { width: 17; }
+    SourceForm .field Input { width: 1fr; }
+    SourceForm TextArea { height: 5; }
+    SourceForm .field-error { color: $error; height: auto; padding-left: 17; display: none; }
+    SourceForm Input.invalid { background: $error 30%; }      /* a border would hide the one line it has */
+    SourceForm TextArea.invalid { border: tall $error; }
+    """
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="source_form.save", priority=True),
@@ -182,8 +196,16 @@ class SourceForm(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         s = self.source
-        with VerticalScroll(id="dialog", classes="form"):
+        with Vertical(id="dialog", classes="form"):
             yield Label("Edit source" if s else "Add source", classes="title")
+            yield from self._fields()
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def _fields(self) -> ComposeResult:
+        s = self.source
+        with VerticalScroll(id="form-fields"):
             for key, title, placeholder in FIELDS:
                 value = ""
                 if s is not None:
@@ -207,9 +229,6 @@ class SourceForm(ModalScreen[str | None]):
                 yield Label(title, classes="area-label")
                 yield TextArea(value, id=f"f-{key}", soft_wrap=False, show_line_numbers=False)
                 yield Static("", id=f"e-{key}", classes="field-error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
 
     def values(self) -> dict[str, str]:
         out = {key: self.query_one(f"#f-{key}", Input).value for key, _, _ in FIELDS}

@@ -30,6 +30,11 @@ def failure_text(worker: Worker) -> str:
 
 
 class RabtuiScreen(Screen):
+    DEFAULT_CSS = """
+    RabtuiScreen .section { text-style: bold; margin-top: 1; }
+    RabtuiScreen #status-line { height: 1; padding: 0 1; color: $text-muted; }
+    RabtuiScreen #status-line.error { color: $error; text-style: bold; }
+    """
     BINDINGS = [Binding("ctrl+r", "reload", "Reload", id="screen.reload", show=False)]   # the config file too
     refresh_on_poll = False   # screens that show live job state reload on each poll
 

@@ -1,5 +1,6 @@
-"""Checkpoints: each directory's trigger counters and why it is due; the per-disc fill plan;
-burn and resume as detached jobs whose disc prompts open as dialogs (see the app's poller)."""
+"""Checkpoints: each directory's trigger counters and why it is due; the per-disc fill plan of the
+directories and disc type chosen (default: the due ones, the config's disc); burn and resume as
+detached jobs whose disc prompts open as dialogs (see the app's poller)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from textual.widgets import DataTable, ProgressBar, Static
 
 from rabtui import fmt
 from rabtui.actions import queries
+from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
 from rabtui.tui.dialogs.common import ConfirmDialog
-from rabtui.tui.planning import FillPlan, fill_plan
+from rabtui.tui.planning import FillPlan, PlanChoice, fill_plan
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table
 from rabtui.tui.waiting import job_prompt, waiting_line
@@ -32,9 +34,14 @@ class CheckpointsData:
 
 class CheckpointsScreen(RabtuiScreen):
     SUB_TITLE = "Checkpoints"
+    DEFAULT_CSS = """
+    CheckpointsScreen #cp-why { padding: 0 1; color: $text-muted; height: auto; }
+    """
     refresh_on_poll = True
     BINDINGS = [
         Binding("p", "plan", "Plan", id="checkpoints.plan"),
+        Binding("c", "choose", "Choose", tooltip="Choose directories and disc type, then plan",
+                id="checkpoints.choose"),
         Binding("B", "burn", "Burn", id="checkpoints.burn"),
         Binding("R", "resume", "Resume", id="checkpoints.resume"),
         Binding("a", "answer", "Answer", id="checkpoints.answer"),
@@ -43,6 +50,8 @@ class CheckpointsScreen(RabtuiScreen):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan: FillPlan | None = None
+        self.choice = PlanChoice()          # what the next plan is made of
+        self.plan_choice = PlanChoice()     # what self.plan was made of: the burn job gets the same
         self._last_number = 0      # the newest checkpoint shown
         self._plan_after = 0       # the newest checkpoint when self.plan was made
 
@@ -133,23 +142,33 @@ class CheckpointsScreen(RabtuiScreen):
 
     # --- actions ---------------------------------------------------------------------------------
 
+    def action_choose(self) -> None:
+        def chosen(choice: PlanChoice | None) -> None:
+            if choice is not None:
+                self.choice = choice
+                self.action_plan()
+
+        self.app.push_screen(CheckpointChoices(getattr(self, "dirs", []), self.app.cfg.checkpoint.disc, self.choice),
+                             chosen)
+
     def action_plan(self) -> None:
         self.notify("planning ...")
         self.set_status("planning ...")
         self._plan_after = self._last_number
-        self._plan()
+        self._plan(self.choice)
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
-    def _plan(self) -> None:
+    def _plan(self, choice: PlanChoice) -> None:
         app = self.app
-        plan = fill_plan(app.cfg, app.store)
-        self.app.call_from_thread(self._planned, plan)
+        plan = fill_plan(app.cfg, app.store, choice)
+        self.app.call_from_thread(self._planned, plan, choice)
 
-    def _planned(self, plan: FillPlan) -> None:
-        self.plan = plan
+    def _planned(self, plan: FillPlan, choice: PlanChoice) -> None:
+        self.plan, self.plan_choice = plan, choice
         refused = burn_refused(plan)
-        self.set_status(f"plan: {len(plan.discs)} disc(s); " + (f"not burnable: {refused}" if refused else "B burns it"),
-                        error=bool(refused))
+        asked = f"; also {', '.join(choice.asked)}" if choice.asked else ""
+        self.set_status(f"plan: {len(plan.discs)} disc(s) of {plan.disc_name}{asked}; "
+                        + (f"not burnable: {refused}" if refused else "B burns it"), error=bool(refused))
         self.refresh_bindings()
         self.reload()
 
@@ -161,12 +180,14 @@ class CheckpointsScreen(RabtuiScreen):
     def action_burn(self) -> None:
         drive = self.app.cfg.checkpoint.drive
 
+        args = ["checkpoint", "burn", *self.plan_choice.args()]
+
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.app.start_job("checkpoint", drive, "checkpoint burn", ["checkpoint", "burn"])
+                self.app.start_job("checkpoint", drive, "checkpoint burn", args)
 
-        n = len(self.plan.discs) if self.plan else "?"
-        self.app.push_screen(ConfirmDialog("Burn checkpoint", f"Write a checkpoint onto {n} disc(s) in {drive}?\n"
+        n, disc = (len(self.plan.discs), self.plan.disc_name) if self.plan else ("?", "?")
+        self.app.push_screen(ConfirmDialog("Burn checkpoint", f"Write a checkpoint onto {n} disc(s) of {disc} in {drive}?\n"
                                            "You are asked for each disc; the job goes on if you close the UI."),
                              confirmed)
 

@@ -1,4 +1,5 @@
-"""Dashboard: health problems first, then sources, media, due checkpoints and running jobs."""
+"""Dashboard: failed and running jobs first (on screen at 80x24), then health problems, sources,
+media and due checkpoints."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.ui_words import for_the_ui
 from rabtui.tui.waiting import job_prompt, waiting_line
-from rabtui.tui.widgets.table import Table
+from rabtui.tui.widgets.table import Table, cut_column
 
 STATUS_STYLE = {
     "completed": "green", "warnings": "yellow", "failed": "bold red", "running": "cyan",
@@ -28,6 +29,9 @@ STATUS_STYLE = {
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+JOB_COLUMNS = ("job", "kind", "title", "status", "progress")
 
 
 @dataclass
@@ -41,6 +45,15 @@ class DashboardData:
 
 class DashboardScreen(RabtuiScreen):
     SUB_TITLE = "Dashboard"
+    DEFAULT_CSS = """
+    DashboardScreen #jobs-title { margin-top: 0; }
+    DashboardScreen #jobs-title.idle { text-style: none; color: $text-muted; }
+    DashboardScreen #problems { padding: 0 1; }
+    DashboardScreen #problems.bad { border: round $error; }
+    DashboardScreen #failed-jobs { padding: 0 1; border: round $error; height: auto; }
+    DashboardScreen #dashboard DataTable { height: auto; max-height: 12; }
+    DashboardScreen #rotation { padding: 0 1; margin-top: 1; }
+    """
     refresh_on_poll = True
     BINDINGS = [
         Binding("b", "backup", "Backup", tooltip="Backup now", id="dashboard.backup"),
@@ -50,18 +63,18 @@ class DashboardScreen(RabtuiScreen):
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="dashboard"):
             yield Static("", id="failed-jobs")
+            yield Static("Running jobs", id="jobs-title", classes="section")
+            yield Table(id="jobs", cursor_type="row")
             yield Static("", id="problems")
             yield Table(id="sources", cursor_type="row", zebra_stripes=True)
             yield Static("", id="rotation")
             yield Static("Checkpoints due", classes="section")
             yield Table(id="due", cursor_type="row")
-            yield Static("Running jobs", classes="section")
-            yield Table(id="jobs", cursor_type="row")
 
     def on_mount(self) -> None:
         self.query_one("#sources", DataTable).add_columns("source", "host", "last backup", "age", "total", "new")
         self.query_one("#due", DataTable).add_columns("source", "directory", "why due")
-        self.query_one("#jobs", DataTable).add_columns("job", "kind", "title", "status", "progress")
+        self.query_one("#jobs", DataTable).add_columns(*JOB_COLUMNS)
         self.query_one("#sources", DataTable).focus()
 
     HEALTH_EVERY = 10.0   # seconds: the health checks are the costly part; job polls reuse them
@@ -113,9 +126,11 @@ class DashboardScreen(RabtuiScreen):
         problems = self.query_one("#problems", Static)
         if data.problems:
             text = Text()
-            for p in data.problems:
+            for i, p in enumerate(data.problems):
                 style = "bold red" if p.level == "critical" else "yellow"
-                text.append(plain(f"{'✖' if p.level == 'critical' else '!'} {p.message}\n", style=style, lines=True))
+                if i:
+                    text.append("\n")
+                text.append(plain(f"{'✖' if p.level == 'critical' else '!'} {p.message}", style=style, lines=True))
             problems.update(text)
             problems.set_class(True, "bad")
         else:
@@ -138,10 +153,18 @@ class DashboardScreen(RabtuiScreen):
             p = j.get("progress") or {}
             pct = p.get("percent")
             progress = f"{pct:.0f}%" if isinstance(pct, (int, float)) else ""
+            if fmt.files(p):
+                progress += f" · {fmt.files(p)}"
             if j["status"] == "waiting":
                 progress = waiting_line(job_prompt(self.app.jobs.prompts, j["id"]))
             jrows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), progress))
-        fill_table(self.query_one("#jobs", DataTable), jrows or [("-", "", "no job is running", "", "")])
+        table = self.query_one("#jobs", DataTable)
+        width = self.size.width - table.styles.scrollbar_size_vertical
+        fill_table(table, cut_column(jrows, JOB_COLUMNS.index("title"), width, JOB_COLUMNS))
+        self.query_one("#jobs", DataTable).display = bool(jrows)
+        title = self.query_one("#jobs-title", Static)
+        title.update("Running jobs" if jrows else "Running jobs: none")
+        title.set_class(not jrows, "idle")
 
     def action_backup(self) -> None:
         source = selected_key(self.query_one("#sources", DataTable))

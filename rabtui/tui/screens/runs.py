@@ -19,9 +19,11 @@ from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
 from rabtui.tui.ui_words import for_the_ui
 from rabtui.tui.waiting import job_prompt, waiting_line
-from rabtui.tui.widgets.table import Table
+from rabtui.tui.widgets.table import Table, cut_column
 
 LIVE = ("running", "waiting", "queued")
+COLUMNS = ("status", "job", "kind", "title", "started", "took")   # status first: it is what is looked for
+TITLE = COLUMNS.index("title")
 
 STEP_MARK = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "ok": ("✔", "green"),
              "warning": ("!", "yellow"), "failed": ("✖", "bold red"), "skipped": ("-", "dim")}
@@ -46,6 +48,13 @@ def savings_text(total: int | None, new: int | None) -> Text:
 
 class RunsScreen(RabtuiScreen):
     SUB_TITLE = "Runs"
+    DEFAULT_CSS = """
+    RunsScreen #runs-jobs { height: 8; }
+    RunsScreen #run-detail { height: 1fr; padding: 0 1; }
+    RunsScreen #run-steps { height: auto; }
+    RunsScreen #run-progress { margin: 0; }
+    RunsScreen #run-log { height: 1fr; border: round $primary-darken-2; }
+    """
     refresh_on_poll = True
     BINDINGS = [
         Binding("n", "new_backup", "Backup", tooltip="New backup", id="runs.backup"),
@@ -70,7 +79,7 @@ class RunsScreen(RabtuiScreen):
             yield RichLog(id="run-log", max_lines=500, wrap=False, markup=False)
 
     def on_mount(self) -> None:
-        self.query_one("#runs-jobs", DataTable).add_columns("job", "kind", "title", "status", "started", "took")
+        self.query_one("#runs-jobs", DataTable).add_columns(*COLUMNS)
         self.query_one("#runs-jobs", DataTable).focus()
 
     def load_data(self) -> RunsData:
@@ -106,9 +115,10 @@ class RunsScreen(RabtuiScreen):
         for j in data.jobs:
             end = j["finished"] or (now if j["status"] in LIVE else None)
             took = fmt.duration(end - j["started"]) if end and j["started"] else "-"
-            rows.append((str(j["id"]), j["kind"], j["title"] or "", status_text(j["status"]), fmt.stamp(j["started"]), took))
+            rows.append((status_text(j["status"]), str(j["id"]), j["kind"], j["title"] or "", fmt.stamp(j["started"]), took))
             keys.append(str(j["id"]))
-        fill_table(self.query_one("#runs-jobs", DataTable), rows, keys, follow_top=True)
+        self._job_rows = rows, keys
+        self._show_jobs()
         d = data.detail
         if d is None:
             self.query_one("#run-title", Static).update("no jobs yet: press n to start a backup")
@@ -126,6 +136,16 @@ class RunsScreen(RabtuiScreen):
                     log.write(self._event_line(e))
             self.after = d.last_event
         self._show_detail(d)
+
+    def _show_jobs(self) -> None:
+        rows, keys = self._job_rows
+        table = self.query_one("#runs-jobs", DataTable)
+        width = self.size.width - table.styles.scrollbar_size_vertical   # room for its scrollbar
+        fill_table(table, cut_column(rows, TITLE, width, COLUMNS), keys, follow_top=True)
+
+    def on_resize(self) -> None:
+        if hasattr(self, "_job_rows"):
+            self._show_jobs()
 
     @staticmethod
     def _loggable(e: dict) -> bool:
@@ -172,6 +192,8 @@ class RunsScreen(RabtuiScreen):
         stats = ""
         if done is not None and live:
             stats = f"{fmt.size(done)}" + (f" of {fmt.size(total)}" if total else "")
+            if fmt.files(p):
+                stats += f"  ·  {fmt.files(p)}"
             stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
         self.query_one("#run-stats", Static).update(stats)
         current = p.get("current") if live else None

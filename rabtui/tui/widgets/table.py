@@ -1,9 +1,12 @@
-"""The one table widget of the screens: Textual's DataTable, redrawn in full when its columns widen."""
+"""The one table widget of the screens (Textual's DataTable, redrawn in full when its columns widen),
+and the cutting of a long column to the width there is."""
 
 from __future__ import annotations
 
 from textual.geometry import Size
 from textual.widgets import DataTable
+
+from rabtui.tui.safe_text import cell
 
 
 class Table(DataTable):
@@ -24,3 +27,21 @@ class Table(DataTable):
         if widths != self._drawn_widths:
             self._drawn_widths = widths
             self.notify_style_update()   # DataTable: clears its row, cell and line caches, refreshes
+
+
+def cut_column(rows: list[tuple], column: int, width: int, headers: tuple[str, ...], padding: int = 1,
+               least: int = 8) -> list[tuple]:
+    """`rows` with the texts of one column cut (ending in …) so that every column fits in `width`
+    cells: a long title no longer pushes the columns after it out of view. The column keeps at
+    least `least` cells."""
+    cells = [[cell(c) for c in row] for row in rows]
+    if not cells:
+        return rows
+    widths = [max([len(h)] + [row[i].cell_len for row in cells]) for i, h in enumerate(headers)]
+    room = width - sum(w for i, w in enumerate(widths) if i != column) - 2 * padding * len(headers)
+    room = max(least, room)
+    for row in cells:
+        if row[column].cell_len > room:
+            row[column] = row[column].copy()
+            row[column].truncate(room, overflow="ellipsis")
+    return [tuple(row) for row in cells]
