@@ -13,11 +13,11 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.state import jobs as jobsmod
 from rabtui.errors import RabtuiError
 from rabtui.state.store import COMPLETE
 from rabtui.tui import tree
-from rabtui.actions import queries
+from rabtui.actions import jobs as jobviews
+from rabtui.state import queries
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.messages import JobsPolled
@@ -277,7 +277,7 @@ class BrowseScreen(RabtuiScreen):
     # --- restore ---------------------------------------------------------------------------------
 
     def action_restore(self) -> None:
-        from rabtui.restore.run import directory_of
+        from rabtui.actions.restore import directory_of
 
         table = self.query_one("#browse", DataTable)
         i = table.cursor_row
@@ -330,7 +330,7 @@ class BrowseScreen(RabtuiScreen):
     def _start_restore(self, req: RestoreRequest) -> None:
         title = req.title()
         try:
-            job_id = jobsmod.start_detached(self.app.store, self.app.cfg.path, "restore", req.source, title, req.args())
+            job_id = jobviews.start(self.app.store, self.app.cfg.path, "restore", req.source, title, req.args())
         except (RabtuiError, OSError) as exc:
             self.app.call_from_thread(self.notify, f"cannot start {title}: {exc}", severity="error", timeout=8)
             return
@@ -350,8 +350,8 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, group="restore-end", exit_on_error=False)
     def _restores_ended(self, ids: list[int]) -> None:
-        rows = [self.app.store.one("SELECT id, status, summary FROM jobs WHERE id=?", (j,)) for j in ids]
-        self.app.call_from_thread(self._say_ended, [dict(r) for r in rows if r is not None])
+        rows = [queries.job(self.app.store, j) for j in ids]
+        self.app.call_from_thread(self._say_ended, [r for r in rows if r is not None])
 
     def _say_ended(self, rows: list[dict]) -> None:
         for r in rows:
@@ -405,9 +405,7 @@ def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
         newest = None
         if backups:
             loc = backups[-1]
-            row = store.one("SELECT * FROM backups WHERE source=? AND medium=? AND name=?",
-                            (v.source, loc.medium, loc.backups[-1]))
-            newest = dict(row) if row else None
+            newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
         out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime,
                     "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
     return out
