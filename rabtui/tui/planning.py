@@ -1,5 +1,5 @@
 """The per-disc fill plan shown before burning: the checkpoint engine's own plan
-(`rabtui.checkpoint.prepare.compute`, the one `rabtui checkpoint burn` then writes), reduced to
+(`rabtui.actions.checkpoint.plan`, the one `rabtui checkpoint burn` then writes), reduced to
 what the bars need."""
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ def from_summary(summary: dict, max_discs: int) -> FillPlan:
 
 
 def fill_plan(cfg: Config, store: Store) -> FillPlan:
-    from rabtui.checkpoint import prepare
+    from rabtui.actions import checkpoint as checkpoint_actions
 
     limit = cfg.checkpoint.max_discs
     try:
-        computed = prepare.compute(cfg, store)
+        planned = checkpoint_actions.plan(cfg, store)
     except RabtuiError as exc:   # nothing due, no backup yet, a disc too small: said on the screen
         return FillPlan(cfg.checkpoint.disc, 0, [], 0, limit, [], 0, note=str(exc))
-    return from_summary(computed.summary(), limit)
+    return from_summary(planned.summary, limit)
