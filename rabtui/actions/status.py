@@ -20,8 +20,7 @@ from rabtui.config import Config, Medium
 from rabtui.errors import RabtuiError, WorkFailed
 from rabtui.media import medium as mediamod
 from rabtui.ops import health
-from rabtui.state import locks
-from rabtui.state import queries
+from rabtui.state import locks, queries
 from rabtui.state.store import Store
 
 # --- sources -------------------------------------------------------------------------------------
@@ -58,7 +57,11 @@ class SourceStatus:
         return self.sizes["new_bytes"] if self.sizes else None
 
 
-def sources(cfg: Config, store: Store) -> list[SourceStatus]:
+def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[SourceStatus]:
+    """Every source with its last backups. Running: a backup job under way (every backup runs as
+    one); with `test_locks` also a source whose lock is held. Testing a lock takes it for an
+    instant, which a backup starting in that instant would meet as "already running": right for
+    a command run by hand, not for a screen that reads this twice a second."""
     busy = {r["target"] for r in jobviews.running(store) if r["kind"] == "backup"}
     out = []
     for s in cfg.sources:
@@ -67,7 +70,7 @@ def sources(cfg: Config, store: Store) -> list[SourceStatus]:
         if last is not None and last["status"] == "running":
             sizes = queries.last_finished_backup(store, s.id)
         where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
-        running = s.id in busy or locks.source_lock(cfg.state_dir, s.id).is_held()
+        running = s.id in busy or (test_locks and locks.source_lock(cfg.state_dir, s.id).is_held())
         out.append(SourceStatus(s.id, s.host or "local", where, running, last,
                                 queries.last_backup(store, s.id, complete=True), sizes))
     return out
@@ -236,7 +239,7 @@ def report(cfg: Config, store: Store) -> dict:
         for j in jobviews.running(store)
     ]
     srcs = [{"id": s.id, "host": s.host, "running": s.running, "last": backup_info(s.last),
-             "last_complete": backup_info(s.last_complete)} for s in sources(cfg, store)]
+             "last_complete": backup_info(s.last_complete)} for s in sources(cfg, store, test_locks=True)]
     return {"sources": srcs, "media": media_out, "checkpoint_counters": counters, "jobs": running_jobs}
 
 
