@@ -15,7 +15,7 @@ from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import status
 from rabtui.cli import main
 from rabtui.errors import UsageError
-from rabtui.events import ABORT, READY, YES, Question, no_emit
+from rabtui.events import ABORT, READY, SKIP, YES, Question, no_emit
 from rabtui.state.store import Store
 from tests.test_checkpoint import _lab
 from tests.trees import Lab, write_files
@@ -164,3 +164,24 @@ def test_burn_returns_its_outcome_and_refuses_while_one_is_unfinished(tmp_path):
     assert (out.number, out.status, out.exit_code) == (1, "completed", 0)
     [shown] = checkpoint_actions.shown_checkpoints(store)
     assert shown["status"] == "completed" and {r["state"] for r in shown["disc_rows"]} == {"verified"}
+
+
+# --- rebuild -------------------------------------------------------------------------------------
+
+
+def test_rebuild_state_keeps_the_old_database_and_records_itself_as_a_job_in_the_new_one(tmp_path):
+    from rabtui.actions import rebuild
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1", "b/c": b"22"})
+    assert lab.backup(cfg).status == "completed"
+    no_discs = _Answers(insert_disc=SKIP)   # a real burner: asked for discs; there are none
+    result = rebuild.rebuild_state(cfg, no_emit, threading.Event(), no_discs)
+    assert no_discs.asked == ["insert_disc"]
+    assert result.aside is not None and result.aside.is_file()
+    assert (result.report.backups, result.report.unmatched, result.exit_code) == (1, [], 0)
+    store = Store(lab.state)
+    [job] = store.all("SELECT kind, status, exit_code FROM jobs")
+    assert tuple(job) == ("rebuild", "completed", 0)
+    assert tuple(store.one("SELECT source, status FROM backups")) == ("loc", "completed")

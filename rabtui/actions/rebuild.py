@@ -1,5 +1,6 @@
 """The rebuild-state verb: the state database made again from the media and the checkpoint discs
-(rabtui/rebuild/scan.py), under every source's and the drive's lock, the old database kept aside."""
+(rabtui/rebuild/scan.py), under every source's and the drive's lock, the old database kept aside,
+recorded as a job in the new one."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui.config import Config
-from rabtui.errors import EXIT_OK, EXIT_WARNINGS
-from rabtui.events import Emit, Prompter
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
+from rabtui.events import Emit, Event, Prompter
 from rabtui.rebuild import scan
+from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import drive_lock, source_lock
 from rabtui.state.store import Store
 
@@ -35,11 +37,24 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
     with all_locks(cfg):
         aside = move_aside(cfg.state_dir)
         store = Store(cfg.state_dir)
+        recorder = JobRecorder(store, "rebuild", None, "rebuild-state", cancel=cancel)
+
+        def both(event: Event) -> None:
+            recorder.emit(event)
+            emit(event)
+
         try:
-            report = scan.rebuild(cfg, store, emit=emit, prompter=prompter, cancel=cancel)
+            report = scan.rebuild(cfg, store, emit=both, prompter=prompter, cancel=recorder.cancel)
+            result = RebuildResult(aside, report)
+            recorder.finish("warnings" if result.exit_code else "completed", result.exit_code,
+                            f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"
+                            + (f", {len(report.unmatched)} not matched" if report.unmatched else ""))
+        except BaseException as exc:
+            recorder.finish("failed", getattr(exc, "exit_code", EXIT_FAILED), f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             store.close()
-    return RebuildResult(aside, report)
+    return result
 
 
 @contextmanager
