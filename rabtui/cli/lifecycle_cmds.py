@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rabtui import fmt
 from rabtui.actions import cleanup as cleanup_actions
+from rabtui.actions import find as find_actions
 from rabtui.actions import rebuild as rebuild_actions
 from rabtui.actions import restore as restore_actions
 from rabtui.actions import run_due as run_due_actions
@@ -18,7 +19,6 @@ from rabtui.actions import status as status_actions
 from rabtui.actions.backup import RunCancel
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from rabtui.events import LOG, WARNING, Event
-from rabtui.state import catalog
 
 from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, open_store, print_json,
                      warn_undelivered)
@@ -88,10 +88,6 @@ def _now(args) -> datetime | None:
     return None
 
 
-def _archive_dirs(cfg) -> dict[str, tuple[str, ...]]:
-    return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
-
-
 def _show(path: bytes) -> str:
     return "/" + fmt.name(path)
 
@@ -100,14 +96,8 @@ def _show(path: bytes) -> str:
 
 
 def cmd_find(args) -> int:
-    if not args.pattern:
-        raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
     cfg = load_config(args, check_media=False)
-    if args.source:
-        cfg.source(args.source)
-    store = open_store(cfg)
-    found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg), ignore_case=args.ignore_case)
-    found += catalog.find_on_discs(store, args.pattern, args.source, ignore_case=args.ignore_case)
+    found = find_actions.find(cfg, open_store(cfg), args.pattern, source=args.source, ignore_case=args.ignore_case)
     if args.json:
         print_json([v.as_json() for v in found])
         return EXIT_OK if found else EXIT_FAILED
@@ -124,21 +114,7 @@ def cmd_find(args) -> int:
 
 def cmd_diff(args) -> int:
     cfg = load_config(args, check_media=False)
-    cfg.source(args.source)
-    store = open_store(cfg)
-    if len(args.backups) == 2:
-        rows = [catalog.backup_row(store, args.source, b) for b in args.backups]
-        for b, r in zip(args.backups, rows):
-            if r is None:
-                raise UsageError(f"source {args.source} has no backup {b}")
-    elif not args.backups:
-        done = catalog.complete_backups(store, args.source)
-        if len(done) < 2:
-            raise UsageError(f"source {args.source} has fewer than two complete backups")
-        rows = done[-2:]
-    else:
-        raise UsageError("give two backups, or none for the last two")
-    d = catalog.diff(store, rows[0], rows[1], _archive_dirs(cfg).get(args.source, ()))
+    rows, d = find_actions.diff(cfg, open_store(cfg), args.source, args.backups)
     if args.json:
         print_json(d.as_json())
         return EXIT_OK
