@@ -23,6 +23,7 @@ class RabtuiError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.undelivered: list[str] = []   # notifications of this failure that could not be sent
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  {self.hint}"

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rabtui import faults
+from rabtui.actions.rebuild import move_aside
 from rabtui.rebuild import scan as rebuild
 from rabtui.backup import retention
 from rabtui.media import medium as media
@@ -102,7 +103,7 @@ def _run(lab: Lab, cfg, history, tmp_path) -> None:
             plan = retention.plan_cleanup(cfg, store, now=when)
             retention.apply_cleanup(cfg, store, plan)
         else:
-            rebuild.move_aside(cfg.state_dir)
+            move_aside(cfg.state_dir)
             rebuild.rebuild(cfg, Store(cfg.state_dir))
         if not pending:
             store = lab.store()

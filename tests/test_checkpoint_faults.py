@@ -18,7 +18,8 @@ import pytest
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
-from rabtui.actions import queries
+from rabtui.actions import checkpoint as checkpoint_actions
+from rabtui.actions import jobs as jobviews
 from tests.test_checkpoint import _burn, _lab, _record
 from tests.trees import write_files
 
@@ -106,13 +107,13 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
     assert status == "interrupted"
     if state == "writing":
         assert discs[0]["state"] == "interrupted"
-        [cp] = queries.checkpoints(store)
+        [cp] = checkpoint_actions.shown_checkpoints(store)
         assert cp["status"] == "interrupted" and cp["disc_rows"][0]["state"] == "interrupted"
         out = subprocess.run(_cli(lab, "checkpoint", "status"), capture_output=True, text=True)
         assert f"checkpoint {number} " in out.stdout and "interrupted" in out.stdout, out.stdout
         job = store.one("SELECT id FROM jobs WHERE kind='checkpoint' ORDER BY id DESC LIMIT 1")
-        assert not queries.poll_jobs(store).running       # the screens' poll finds the job gone
-        detail = queries.job_detail(store, job["id"])      # the Runs screen's view of it
+        assert not jobviews.poll_jobs(store).running       # the screens' poll finds the job gone
+        detail = jobviews.job_detail(store, job["id"])      # the Runs screen's view of it
         assert detail.job["status"] == "dead" and detail.discs[-1]["state"] == "interrupted"
     done = subprocess.run(_cli(lab, "checkpoint", "resume", "--yes"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -188,12 +189,12 @@ def test_a_writing_disc_reads_interrupted_only_when_no_job_holds_the_drive(tmp_p
     # as a job killed while writing disc 1 leaves the rows
     store.execute("UPDATE checkpoints SET status='burning' WHERE number=?", (number,))
     store.execute("UPDATE discs SET state='writing' WHERE number=? AND disc=1", (number,))
-    [cp] = queries.checkpoints(store)
+    [cp] = checkpoint_actions.shown_checkpoints(store)
     assert cp["status"] == "interrupted" and [d["state"] for d in cp["disc_rows"]][0] == "interrupted"
     assert cli_main(["--config", str(lab.config_path), "checkpoint", "status"]) == 0
     assert f"checkpoint {number} " in (out := capsys.readouterr().out) and "interrupted, 2 x 4MiB (1 interrupted, 1 planned)" in out
     with run.locks.drive_lock(cfg.state_dir, cfg.checkpoint.drive):   # a live job
-        [cp] = queries.checkpoints(store)
+        [cp] = checkpoint_actions.shown_checkpoints(store)
         assert cp["status"] == "burning" and cp["disc_rows"][0]["state"] == "writing"
     _burn(lab, cfg, store, number, [READY, ABORT])   # resume: disc 1 is written anew
     assert _states(store, number)[1] == "verified"

@@ -231,7 +231,7 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
         pytest.fail("two backups never reached their pre-backup command")
     store = lab.store()
     # the UI's view of the jobs: each source under way is a running job of its own
-    from rabtui.actions import queries
+    from rabtui.actions import jobs as queries
 
     running = queries.poll_jobs(store).running
     assert sorted((j["kind"], j["target"]) for j in running) == [("backup", "a"), ("backup", "b")]

@@ -25,7 +25,7 @@ from rabtui.media import medium as media
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.actions import queries
+from rabtui.actions import status
 from tests.trees import Lab, ssh_source_lines, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to own the files and to try them as nobody")
@@ -204,7 +204,7 @@ def test_check_reports_what_was_opened_by_hand_with_the_chmod_that_closes_it(ope
     assert f"{lab.state / 'rabtui.db'} (0644)" in out
     assert f"chmod -R go-rwx {lab.state}" in out
     # the dashboard shows the same problems
-    shown = [p.message for p in queries.problems(cfg, store)]
+    shown = [p.message for p in status.problems(cfg, store)]
     assert any(m.startswith("medium m1: backups open to other users") for m in shown)
 
     for word in ("medium m1:", "checkpoint images", "state directory"):

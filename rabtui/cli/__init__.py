@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or EXIT_OK)
     except RabtuiError as exc:
+        common.warn_undelivered(exc.undelivered)
         _say(exc)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 
 from typing import TYPE_CHECKING
 
 from rabtui import config as configmod
 from rabtui import events, fmt
-from rabtui.state import jobs
-from rabtui.ops import notify
-from rabtui.checkpoint import plan as planmod
-from rabtui.checkpoint import prepare, run, triggers, xorriso
-from rabtui.cli.common import TerminalPrompter, is_tty, load_config, open_store, print_json, warn_undelivered
-from rabtui.config.disc_types import parse_disc
-from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, RabtuiError, UsageError
+from rabtui.actions import checkpoint as actions
+from rabtui.cli.common import TerminalPrompter, cancel_on_term, is_tty, load_config, open_store, print_json, warn_undelivered
+from rabtui.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
-    from rabtui.events import Event
-
-
-PLAN_QUESTION = "confirm_plan"
-
+    from rabtui.events import Event, Question
 
 def register(sub) -> None:
     cp = sub.add_parser("checkpoint", help="checkpoints onto CD/DVD/BD: status, plan, burn, verify, resume, abandon")
@@ -77,30 +70,23 @@ def _when(ts) -> str:
 
 def cmd_status(args) -> int:
     cfg = load_config(args, check_media=False)
-    store = open_store(cfg)
-    sts = triggers.statuses(cfg, store)
-    cps = [dict(r) for r in store.all("SELECT number, created, status, disc_type, drive, discs, lower_bound"
-                                      " FROM checkpoints ORDER BY number DESC LIMIT 10")]
-    for c in cps:
-        c["status"], rows = run.shown_discs(store, c["number"], c["status"], c["drive"])
-        c["disc_states"] = {r["disc"]: r["state"] for r in rows}
+    st = actions.status(cfg, open_store(cfg))
     if args.json:
-        print_json({"directories": [s.as_dict() for s in sts], "checkpoints": cps})
+        print_json(st.as_json())
         return EXIT_OK
-    if not sts:
+    if not st.directories:
         print("no directories configured")
-    for s in sts:
+    for s in st.directories:
         mark = "DUE" if s.due else "ok "
         last = f"checkpoint {s.last_checkpoint} on {_when(s.last_checkpoint_time)}" if s.last_checkpoint else "never checkpointed"
         print(fmt.name(f"{mark} {s.key}  changed {s.changed}/{s.max_changed_files}  {last}"))
         print(fmt.name(f"      {'; '.join(s.reasons)}"))
-    for c in cps:
-        status, discs = run.shown_discs(store, c["number"], c["status"], c["drive"])
+    for c in st.checkpoints:
         counts: dict[str, int] = {}
-        for d in discs:
+        for d in c["disc_rows"]:
             counts[d["state"]] = counts.get(d["state"], 0) + 1
         states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        print(f"checkpoint {c['number']} ({_when(c['created'])}): {status}, {c['discs']} x {c['disc_type']}"
+        print(f"checkpoint {c['number']} ({_when(c['created'])}): {c['status']}, {c['discs']} x {c['disc_type']}"
               f" ({states}) on {c['drive']}")
     return EXIT_OK
 
@@ -130,81 +116,44 @@ def _print_plan(summary: dict, stream=None) -> None:
               file=out)
 
 
-def _asked(cfg, store, now_args) -> tuple[set[str], bool]:
-    if now_args is None:
-        return set(), False
-    if not now_args:
-        return {s.key for s in triggers.statuses(cfg, store) if s.backup_id}, False
-    keys = set()
-    known = {s.key for s in triggers.statuses(cfg, store)}
-    for k in now_args:
-        if ":" not in k:
-            raise UsageError(f"{k!r}: name a directory as SOURCE:PATH, e.g. web1:/etc")
-        if k not in known:
-            raise UsageError(f"{k!r} is not a configured directory",
-                             hint="configured: " + ", ".join(sorted(known)))
-        keys.add(k)
-    return keys, True
+def _show_plan(result: actions.PlanResult, as_json: bool) -> int:
+    if as_json:
+        print_json(result.summary)
+    else:
+        _print_plan(result.summary)
+    result.raise_if_refused()
+    return EXIT_OK
 
 
 def cmd_plan(args) -> int:
     if args.from_list:
         return _plan_list(args)
     cfg = load_config(args, check_media=False)
-    store = open_store(cfg)
-    asked, _ = _asked(cfg, store, args.now)
-    computed = prepare.compute(cfg, store, asked=asked, disc=args.disc)
-    if asked:   # remembered: these directories stay due until a checkpoint holds them
-        triggers.request(store, sorted(asked))
-    summary = computed.summary()
-    limit = cfg.checkpoint.max_discs
-    summary["max_discs"] = limit
-    if args.json:
-        print_json(summary)
-    else:
-        _print_plan(summary)
-    if summary["discs"] > limit:
-        planmod.check_max_discs(computed.plan, limit, computed.disc_type)
-    return EXIT_OK
+    return _show_plan(actions.plan(cfg, open_store(cfg), now=args.now, disc=args.disc), args.json)
 
 
 def _plan_list(args) -> int:
     if not args.disc:
         raise UsageError("--from-list needs --disc TYPE")
-    try:
-        name, sectors = parse_disc(args.disc)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    limit = _list_max_discs(args)
     try:
         if args.from_list == "-":
-            group = planmod.parse_list(sys.stdin.buffer)
+            result = actions.plan_list(sys.stdin.buffer, args.disc, limit)
         else:
             with open(args.from_list, "rb") as f:
-                group = planmod.parse_list(f)
-        started = time.perf_counter()
-        p = planmod.plan([group], sectors)
+                result = actions.plan_list(f, args.disc, limit)
     except OSError as exc:
         raise UsageError(f"cannot read {args.from_list}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"{args.from_list}: {exc}") from None
-    seconds = time.perf_counter() - started
-    limit = _list_max_discs(args)
-    summary = {"disc_type": name, "disc_bytes": sectors * 2048, "discs": len(p.discs), "lower_bound": p.lower_bound,
-               "files": p.files, "data_bytes": sum(group.sizes), "reserved_bytes_per_disc": p.reserve_sectors * 2048,
-               "per_disc": p.summary(), "seconds": round(seconds, 3), "max_discs": limit}
-    if args.json:
-        print_json(summary)
-    else:
-        _print_plan(summary)
-    planmod.check_max_discs(p, limit, name)
-    return EXIT_OK
+    return _show_plan(result, args.json)
 
 
 def _list_max_discs(args) -> int:
     """A list is planned without a configuration; when there is one, its max_discs holds."""
     path = args.config or configmod.default_path()
     if args.config is None and not path.exists():
-        return configmod.CheckpointSettings().max_discs
+        return actions.default_max_discs()
     return load_config(args, check_media=False).checkpoint.max_discs
 
 
@@ -237,122 +186,61 @@ class _Printer:
             self.stream.flush()
 
 
-def _prompter(args, recorder, drive: str):
+class _PlanShown(TerminalPrompter):
+    """Shows the per-disc plan (on stderr) before asking whether to write it."""
+
+    def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
+        if question.kind == actions.PLAN_QUESTION:
+            _print_plan(question.data["summary"], sys.stderr)
+        return super().ask(question, cancel)
+
+
+def _prompter(args, drive: str):
+    """None for a detached job: it asks through the state database."""
     if args.job_id is not None:
-        return recorder.prompter()
-    if args.yes and not xorriso.is_image_drive(drive):
+        return None
+    if args.yes and not actions.is_image_drive(drive):
         raise UsageError("--yes answers the disc prompts only for images: drives; a real burner needs an operator")
-    return TerminalPrompter(auto={run.INSERT: events.READY, PLAN_QUESTION: events.YES} if args.yes else None)
+    return _PlanShown(auto={actions.INSERT: events.READY, actions.PLAN_QUESTION: events.YES} if args.yes else None)
 
 
-def _checkpoint_drive(store, number: int | None) -> str | None:
-    row = store.one("SELECT drive FROM checkpoints WHERE number=?", (number,)) if number else \
-        store.one("SELECT drive FROM checkpoints ORDER BY number DESC LIMIT 1")
-    return row["drive"] if row else None
-
-
-def _run_job(args, title: str, work) -> int:
-    cfg = load_config(args, check_media=False)
-    store = open_store(cfg)
-    drive = args.drive or (None if not hasattr(args, "number") else _checkpoint_drive(store, args.number)) \
-        or cfg.checkpoint.drive
-    recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=args.job_id)
-    recorder.handle_signals()
-    printer = _Printer()
-
-    def emit(event: Event) -> None:
-        recorder.emit(event)
-        printer.emit(event)
-
-    try:
-        prompter = _prompter(args, recorder, drive)
-        result = work(cfg, store, drive, emit, recorder.cancel, prompter)
-    except Cancelled as exc:           # the plan was not accepted, or nobody was there to accept it
-        recorder.finish("cancelled", exc.exit_code, str(exc))
-        raise
-    except RabtuiError as exc:
-        recorder.finish("failed", exc.exit_code, str(exc))
-        if not isinstance(exc, UsageError):
-            _notify_failed(cfg, f"{title} failed: {exc}")
-        raise
-    except KeyboardInterrupt:
-        recorder.finish("cancelled", EXIT_FAILED, "interrupted")
-        raise
-    except BaseException as exc:
-        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
-        raise
-    status = {"completed": "completed", "aborted": "cancelled"}.get(result.status, "failed")
-    recorder.finish(status, result.exit_code, result.message)
-    if result.status != "completed":   # an aborted one too: the checkpoint is left unfinished
-        _notify_failed(cfg, f"{title} {result.number} {result.status}: {result.message}",
-                       level="failed" if status == "failed" else "warning", number=result.number,
-                       failed_discs=result.failed, skipped_discs=result.skipped)
-    if getattr(args, "json", False):
-        print_json({"number": result.number, "status": result.status, "verified": result.verified,
-                    "skipped": result.skipped, "message": result.message})
+def _print_outcome(outcome: actions.Outcome, as_json: bool) -> int:
+    warn_undelivered(outcome.undelivered)
+    if as_json:
+        print_json(outcome.as_json())
     else:
-        print(fmt.lines(result.message))
-    return result.exit_code
-
-
-def _notify_failed(cfg, message: str, level: str = "failed", **data) -> None:
-    """A checkpoint left unfinished is worth a message: it may have run detached, or from cron."""
-    warn_undelivered(notify.send(cfg, notify.make_event("checkpoint_failed", level, message, **data)))
+        print(fmt.lines(outcome.message))
+    return outcome.exit_code
 
 
 def cmd_burn(args) -> int:
-    def work(cfg, store, drive, emit, cancel, prompter):
-        open_cp = store.one("SELECT number FROM checkpoints WHERE status NOT IN (?, ?) ORDER BY number DESC LIMIT 1",
-                            run.FINISHED)
-        if open_cp and not args.new:
-            n = open_cp["number"]
-            raise UsageError(f"checkpoint {n} is not finished",
-                             hint=f"go on with `rabtui checkpoint resume {n}`, give it up with"
-                                  f" `rabtui checkpoint abandon {n}`, or make a new one with `burn --new`")
-        asked, _ = _asked(cfg, store, args.now)
-        computed = prepare.compute(cfg, store, asked=asked, disc=args.disc, emit=emit, prompter=prompter, cancel=cancel)
-        planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
-        if args.job_id is None:    # a job from the UI was started from the plan shown there
-            _confirm_plan(computed.summary(), prompter, cancel)
-        number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
-        return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
-
-    return _run_job(args, "checkpoint", work)
-
-
-def _confirm_plan(summary: dict, prompter, cancel) -> None:
-    """The per-disc plan, then whether to go on (`--yes` goes on)."""
-    _print_plan(summary, sys.stderr)
-    question = events.Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of {summary['disc_type']}?",
-                               (events.YES, events.NO))
-    if prompter.ask(question, cancel) != events.YES:
-        raise Cancelled("the plan was not accepted: nothing was written")
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    prompter = _prompter(args, actions.drive_for(cfg, store, args.drive))
+    outcome = actions.burn(cfg, store, _Printer().emit, cancel_on_term(), prompter, now=args.now, disc=args.disc,
+                           drive=args.drive, new=args.new, confirm=args.job_id is None, job_id=args.job_id)
+    return _print_outcome(outcome, args.json)
 
 
 def cmd_resume(args) -> int:
-    def work(cfg, store, drive, emit, cancel, prompter):
-        number = args.number or run.latest_unfinished(store)
-        return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
-
-    return _run_job(args, "checkpoint resume", work)
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    prompter = _prompter(args, actions.drive_for(cfg, store, args.drive, args.number, of_checkpoint=True))
+    outcome = actions.resume(cfg, store, _Printer().emit, cancel_on_term(), prompter, number=args.number,
+                             drive=args.drive, job_id=args.job_id)
+    return _print_outcome(outcome, args.json)
 
 
 def cmd_verify(args) -> int:
-    def work(cfg, store, drive, emit, cancel, prompter):
-        number = args.number
-        if number is None:
-            row = store.one("SELECT MAX(number) AS n FROM checkpoints")
-            if row is None or row["n"] is None:
-                raise UsageError("there is no checkpoint yet")
-            number = row["n"]
-        return run.verify_checkpoint(cfg, store, number, disc=args.disc, drive=drive, emit=emit,
-                                     cancel=cancel, prompter=prompter)
-
-    return _run_job(args, "checkpoint verify", work)
+    cfg = load_config(args, check_media=False)
+    store = open_store(cfg)
+    prompter = _prompter(args, actions.drive_for(cfg, store, args.drive, args.number, of_checkpoint=True))
+    outcome = actions.verify(cfg, store, _Printer().emit, cancel_on_term(), prompter, number=args.number,
+                             disc=args.disc, drive=args.drive, job_id=args.job_id)
+    return _print_outcome(outcome, args.json)
 
 
 def cmd_abandon(args) -> int:
     cfg = load_config(args, check_media=False)
-    store = open_store(cfg)
-    print(run.abandon(cfg, store, args.number))
+    print(actions.abandon(cfg, open_store(cfg), args.number))
     return EXIT_OK

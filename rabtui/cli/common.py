@@ -118,3 +118,16 @@ def cancel_on_signals(cancel):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def cancel_on_term() -> threading.Event:
+    """A cancel event that SIGTERM and SIGHUP set: the work stops cleanly instead of being killed
+    mid-write (Ctrl-C interrupts, recorded as such)."""
+    cancel = threading.Event()
+
+    def on_signal(signum, frame):
+        cancel.set()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    return cancel

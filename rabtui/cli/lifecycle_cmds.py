@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.state import catalog
-from rabtui.ops import health
-from rabtui.state import jobs
-from rabtui.ops import notify
-from rabtui.rebuild import scan as rebuild
-from rabtui.ops import schedule
-from rabtui.media.at_hand import media_at_hand
-from rabtui.restore import copies, run as restoremod
-from rabtui.backup import batch, retention
-from rabtui.media import medium as media
-from rabtui.backup.as_job import run_backup_job
-from rabtui.checkpoint import triggers
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, LockBusy, RabtuiError, UsageError, worst_exit
-from rabtui.state.store import Store
+from rabtui.actions import cleanup as cleanup_actions
+from rabtui.actions import find as find_actions
+from rabtui.actions import rebuild as rebuild_actions
+from rabtui.actions import restore as restore_actions
+from rabtui.actions import run_due as run_due_actions
+from rabtui.actions import setup as setup_actions
+from rabtui.actions import status as status_actions
+from rabtui.actions.backup import RunCancel
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from rabtui.events import LOG, WARNING, Event
 
-from .common import TerminalPrompter, cancel_on_signals, load_config, open_store, print_json, warn_undelivered
+from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, open_store, print_json,
+                     warn_undelivered)
 
 
 def register(sub) -> None:
@@ -92,10 +88,6 @@ def _now(args) -> datetime | None:
     return None
 
 
-def _archive_dirs(cfg) -> dict[str, tuple[str, ...]]:
-    return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
-
-
 def _show(path: bytes) -> str:
     return "/" + fmt.name(path)
 
@@ -104,25 +96,18 @@ def _show(path: bytes) -> str:
 
 
 def cmd_find(args) -> int:
-    if not args.pattern:
-        raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
     cfg = load_config(args, check_media=False)
-    if args.source:
-        cfg.source(args.source)
-    store = open_store(cfg)
-    found = catalog.find(store, args.pattern, args.source, _archive_dirs(cfg), ignore_case=args.ignore_case)
-    found += catalog.find_on_discs(store, args.pattern, args.source, ignore_case=args.ignore_case)
-    at_hand = media_at_hand(cfg)
+    found = find_actions.find(cfg, open_store(cfg), args.pattern, source=args.source, ignore_case=args.ignore_case)
     if args.json:
-        print_json([copies.with_at_hand(v.as_json(), at_hand) for v in found])
-        return EXIT_OK if found else EXIT_FAILED
-    for v in found:
+        print_json(found.as_json())
+        return EXIT_OK if found.versions else EXIT_FAILED
+    for v in found.versions:
         when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
         print(f"{fmt.name(v.source)}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
-            away = " (not mounted)" if loc.kind == "backup" and loc.medium not in at_hand else ""
+            away = " (not mounted)" if found.out_of_reach(loc) else ""
             print(f"    {fmt.name(loc.describe())}{away}")
-    if not found:
+    if not found.versions:
         print(f"nothing matches {fmt.name(repr(args.pattern))}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
@@ -130,21 +115,7 @@ def cmd_find(args) -> int:
 
 def cmd_diff(args) -> int:
     cfg = load_config(args, check_media=False)
-    cfg.source(args.source)
-    store = open_store(cfg)
-    if len(args.backups) == 2:
-        rows = [catalog.backup_row(store, args.source, b) for b in args.backups]
-        for b, r in zip(args.backups, rows):
-            if r is None:
-                raise UsageError(f"source {args.source} has no backup {b}")
-    elif not args.backups:
-        done = catalog.complete_backups(store, args.source)
-        if len(done) < 2:
-            raise UsageError(f"source {args.source} has fewer than two complete backups")
-        rows = done[-2:]
-    else:
-        raise UsageError("give two backups, or none for the last two")
-    d = catalog.diff(store, rows[0], rows[1], _archive_dirs(cfg).get(args.source, ()))
+    rows, d = find_actions.diff(cfg, open_store(cfg), args.source, args.backups)
     if args.json:
         print_json(d.as_json())
         return EXIT_OK
@@ -167,95 +138,53 @@ def cmd_restore(args) -> int:
     cfg = load_config(args, check_media=False)
     cfg.source(args.source)
     store = open_store(cfg)
-    shown = fmt.name(os.fsencode(args.path))
-    recorder = jobs.JobRecorder(store, "restore", args.source, f"restore {shown} of {args.source}",
-                                job_id=args.job_id)
-    recorder.handle_signals()
-    prompter = recorder.prompter() if args.job_id is not None else TerminalPrompter()
 
     def emit(event):
-        recorder.emit(event)
         if event.kind in ("log", "warning", "error"):
             print(fmt.name(event.message), file=sys.stderr)
 
-    try:
-        result = restoremod.restore(
-            cfg, store, args.source, args.path, backup=args.backup, checkpoint=args.checkpoint,
-            to=args.to, to_source=args.to_source, overwrite=args.overwrite, emit=emit,
-            cancel=recorder.cancel, prompter=prompter)
-    except restoremod.RestoreIncomplete as exc:
-        recorder.finish("failed", EXIT_FAILED, exc.result.summary)
-        warn_undelivered(notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source)))
-        print_restore(exc.result, args.json, EXIT_FAILED)
-        return EXIT_FAILED
-    except RabtuiError as exc:
-        recorder.finish("cancelled" if type(exc).__name__ == "Cancelled" else "failed", exc.exit_code, str(exc))
-        warn_undelivered(notify.send(cfg, notify.make_event("restore_failed", "failed", str(exc), source=args.source)))
-        raise
-    except BaseException as exc:
-        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
-        raise
-    code = EXIT_WARNINGS if result.incomplete() or result.warnings else EXIT_OK
-    recorder.finish("warnings" if code else "completed", code, result.summary)
-    print_restore(result, args.json, code)
-    return code
+    outcome = restore_actions.restore(
+        cfg, store, emit, cancel_on_term(), TerminalPrompter() if args.job_id is None else None,
+        source=args.source, path=args.path, backup=args.backup, checkpoint=args.checkpoint, to=args.to,
+        to_source=args.to_source, overwrite=args.overwrite, job_id=args.job_id)
+    warn_undelivered(outcome.undelivered)
+    print_restore(outcome, args.json)
+    return outcome.exit_code
 
 
-def print_restore(result, as_json: bool, code: int) -> None:
+def print_restore(outcome: restore_actions.RestoreOutcome, as_json: bool) -> None:
     """The summary and one line per thing not restored (names escaped), or all of it as JSON."""
     if as_json:
-        print_json(result.as_json(code))
+        print_json(outcome.as_json())
         return
-    print(result.summary)
-    for line in result.written.problems() if result.written else []:
+    print(outcome.result.summary)
+    for line in outcome.problems():
         print("  " + line)
 
 
 # --- cleanup, check -------------------------------------------------------------------------------------
 
 
-def print_plan(plan: retention.Plan, dry_run: bool) -> None:
-    verb = "would delete" if dry_run else "deleting"
-    for c in plan.delete:
-        print(fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}"))
-    for _, name, why in plan.guarded:
-        print(fmt.name(f"keeping {name}: {why}"))
-    for source, why in plan.refused:
-        print(fmt.name(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}"))
-    for p in plan.leftovers:
-        print(fmt.name(f"{verb} the remains of an interrupted deletion: {p}"))
-    print(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed"
-          + (" (dry run: nothing deleted)" if dry_run else ""))
-
-
 def cmd_cleanup(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
-    plan = retention.plan_cleanup(cfg, store, now=_now(args))
-    print_plan(plan, args.dry_run)
+    plan = cleanup_actions.plan(cfg, store, now=_now(args))
+    for line in cleanup_actions.plan_lines(plan, args.dry_run):
+        print(line)
     if not args.dry_run:
-        retention.apply_cleanup(cfg, store, plan)
-        jobs.prune_events(store)
+        cleanup_actions.apply(cfg, store, plan)
     return EXIT_OK
-
-
-def run_check(cfg, store, now=None, prometheus: str | None = None, quiet: bool = False) -> int:
-    problems = health.run_checks(cfg, store, now)
-    changes = health.record(store, problems, now)
-    warn_undelivered(health.notify_changes(cfg, changes, now))
-    if prometheus:
-        health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, problems, now))
-    if not quiet:
-        for p in problems:
-            print(fmt.name(p.line()))
-        if not problems:
-            print("OK: all checks passed")
-    return health.exit_code(problems)
 
 
 def cmd_check(args) -> int:
     cfg = load_config(args, check_media=False)
-    return run_check(cfg, open_store(cfg), _now(args), args.prometheus)
+    result = status_actions.check(cfg, open_store(cfg), _now(args), args.prometheus)
+    warn_undelivered(result.undelivered)
+    for p in result.problems:
+        print(fmt.name(p.line()))
+    if not result.problems:
+        print("OK: all checks passed")
+    return result.exit_code
 
 
 # --- run-due, schedule ------------------------------------------------------------------------------------
@@ -264,66 +193,23 @@ def cmd_check(args) -> int:
 def cmd_run_due(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
-    now = _now(args)
-    clock = now or datetime.now()
-    due_now = list(schedule.due_sources(cfg, store, clock))
-    codes = []
-    if due_now:
-        codes = _run_due_backups(cfg, store, due_now, now)
-    worst = functools.reduce(worst_exit, codes, EXIT_OK)
-    try:
-        plan = retention.plan_cleanup(cfg, store, now=clock)
-        if plan.delete or plan.leftovers or plan.refused:
-            print_plan(plan, False)
-            retention.apply_cleanup(cfg, store, plan)
-        jobs.prune_events(store)
-    except (RabtuiError, OSError) as exc:
-        print(fmt.lines(f"rabtui: cleanup: {exc}"), file=sys.stderr)
-        warn_undelivered(notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
-    run_check(cfg, store, now, quiet=True)
-    for st in triggers.due(cfg, store, now=clock.timestamp()):
-        print(fmt.name(f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
-    return worst
 
-
-def _run_due_backups(cfg, store, due_now: list, now: datetime | None) -> list[int]:
-    """The due sources' backups, up to max_parallel at once, all onto the day's medium (picked
-    once, before any starts); their exit codes."""
-    medium = media.next_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
-    run_cancel = batch.RunCancel()
-
-    def work(due) -> int:
-        print(f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})", flush=True)
-        recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
-        if run_cancel.not_started(recorder):   # still due: the next run-due takes it
-            print(fmt.lines(f"{due.source}: {batch.NOT_STARTED}"), file=sys.stderr)
-            return EXIT_FAILED
-        schedule.mark_run(store, due.source, due.slot)
-        try:
-            with run_cancel.covering(recorder.cancel):
-                outcome = run_backup_job(cfg, store, due.source, recorder, emit=recorder.emit,
-                                         prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
-        except LockBusy as exc:   # a backup of this source is running already: it covers this slot
-            recorder.finish("cancelled", EXIT_OK, str(exc))
-            print(fmt.lines(f"{due.source}: {exc}"), file=sys.stderr)
-            return EXIT_OK
-        if outcome.error:
-            print(fmt.lines(f"{due.source}: {outcome.error}"), file=sys.stderr)
+    def emit(event: Event) -> None:
+        if event.kind == LOG:
+            print(fmt.name(event.message), flush=True)
+        elif event.kind == WARNING:
+            warn_undelivered([event.message])
         else:
-            print(fmt.name(f"{due.source}: {outcome.summary}"), flush=True)
-        warn_undelivered(outcome.notify_problems)
-        return outcome.exit_code
+            print(fmt.lines(event.message), file=sys.stderr)
 
-    with cancel_on_signals(run_cancel):
-        if len(due_now) == 1 or medium is None:
-            return [work(due) for due in due_now]
-        with batch.day_medium(store, medium) as together:
-            return batch.run_each(store, due_now, work, cfg.rabtui.max_parallel if together else 1)
+    cancel = RunCancel()
+    with cancel_on_signals(cancel):
+        return run_due_actions.run_due(cfg, store, emit, cancel, now=_now(args))
 
 
 def cmd_schedule_install(args) -> int:
     cfg = load_config(args, check_media=False)
-    texts = schedule.units(cfg.path)
+    texts = setup_actions.schedule_units(cfg.path)
     if not args.write:
         for name, text in texts.items():
             print(f"# --- {name} ---")
@@ -331,8 +217,8 @@ def cmd_schedule_install(args) -> int:
         print("# install with: rabtui schedule install --write   (then: systemctl daemon-reload;"
               " systemctl enable --now rabtui-run-due.timer)")
         return EXIT_OK
-    unit_dir = Path(args.unit_dir) if args.unit_dir else schedule.default_unit_dir()
-    for path in schedule.install(texts, unit_dir):
+    unit_dir = Path(args.unit_dir) if args.unit_dir else setup_actions.default_unit_dir()
+    for path in setup_actions.install_units(texts, unit_dir):
         print(f"wrote {path}")
     user = "" if os.geteuid() == 0 else " --user"
     print(f"now: systemctl{user} daemon-reload && systemctl{user} enable --now rabtui-run-due.timer")
@@ -345,12 +231,9 @@ def cmd_schedule_install(args) -> int:
 
 def cmd_rebuild(args) -> int:
     cfg = load_config(args, check_media=False)
-    with rebuild.all_locks(cfg):
-        aside = rebuild.move_aside(cfg.state_dir)
-        if aside:
-            print(f"kept the old database as {aside}")
-        store = Store(cfg.state_dir)
-        report = rebuild.rebuild(cfg, store, emit=lambda e: None, prompter=TerminalPrompter())
-    for line in report.lines():
+    result = rebuild_actions.rebuild_state(cfg, lambda e: None, None, TerminalPrompter())
+    if result.aside:
+        print(f"kept the old database as {result.aside}")
+    for line in result.report.lines():
         print(line)
-    return EXIT_WARNINGS if report.unmatched else EXIT_OK
+    return result.exit_code

@@ -12,8 +12,8 @@ from rabtui import privacy
 from rabtui.config import safety as config_safety
 from rabtui.config import schema as config_schema
 from rabtui.config import write as config_write
-from rabtui.ops import notify
-from rabtui.media import mounts as media_state
+from rabtui.actions import media as media_actions
+from rabtui.actions import setup as setup_actions
 from rabtui.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 from .common import open_store
@@ -60,7 +60,7 @@ def cmd_check_config(args) -> int:
         raise UsageError(f"{unsafe}: the pre/post commands of a file others can change are not run")
     if unsafe:
         print(f"rabtui: warning: {unsafe}", file=sys.stderr)
-    problems = notify.apprise_url_problems(cfg.notify.apprise_urls)
+    problems = setup_actions.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
@@ -68,7 +68,7 @@ def cmd_check_config(args) -> int:
     store = open_store(cfg) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
-            known = media_state.known_because(store, m.id) if store is not None else None
+            known = media_actions.known_because(store, m.id) if store is not None else None
             if known:
                 print(f"  note: medium {m.id} at {m.path} is empty, but rabtui has used it ({known}):"
                       " is the disk mounted? a backup refuses it", file=sys.stderr)

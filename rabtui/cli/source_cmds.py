@@ -7,8 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rabtui import events
-from rabtui.ssh import remote
-from rabtui.ssh import shared as shared_ssh
+from rabtui.actions import sources as source_actions
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RabtuiError, UsageError
 
 from .common import TerminalPrompter, load_config, print_json
@@ -75,7 +74,7 @@ def cmd_test(args) -> int:
         return EXIT_OK
     width = max(len(s.id) for s in sources)
     failed = 0
-    whoami = shared_ssh.whoami   # loaded before the clock starts: the times shown are the logins'
+    whoami = source_actions.whoami   # loaded before the clock starts: the times shown are the logins'
     for source in sources:
         started = time.monotonic()
         try:
@@ -93,7 +92,7 @@ def cmd_trust(args) -> int:
     source = cfg.source(args.id)
     if source.is_local:
         raise UsageError(f"source {source.id} is the local machine: it has no host key to trust")
-    info = remote.scan_host_key(cfg, source)
+    info = source_actions.scan_host_key(cfg, source)
     print(f"source {source.id}: {info.host} port {info.port}")
     print(f"  key type:    {info.key_type}")
     print(f"  fingerprint: {info.fingerprint}")
@@ -103,7 +102,7 @@ def cmd_trust(args) -> int:
     if info.status == "changed" and args.replace:
         return _replace(cfg, source, info, args.yes)
     if info.status in ("changed", "revoked"):
-        remote.trust(cfg, source, info)   # refuses with the loud message
+        source_actions.trust(cfg, source, info)   # refuses with the loud message
     prompter = TerminalPrompter(auto={"trust_host": events.YES} if args.yes else None)
     question = events.Question(
         kind="trust_host",
@@ -114,7 +113,7 @@ def cmd_trust(args) -> int:
     if prompter.ask(question) != events.YES:
         print("not trusted; nothing written")
         return EXIT_FAILED
-    path = remote.trust(cfg, source, info)
+    path = source_actions.trust(cfg, source, info)
     print(f"trusted: added {info.name} to {path}")
     return EXIT_OK
 
@@ -133,6 +132,6 @@ def _replace(cfg, source, info, yes: bool) -> int:
     if prompter.ask(question) != events.YES:
         print("not replaced; nothing written")
         return EXIT_FAILED
-    path = remote.replace(cfg, source, info)
+    path = source_actions.replace(cfg, source, info)
     print(f"replaced: {info.name} now trusted as {info.key_type} {info.fingerprint} in {path}")
     return EXIT_OK

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from rabtui import demo, fmt, privacy
-from rabtui.state import jobs as jobsmod
+from rabtui.actions import jobs as jobviews
 from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 from .common import is_tty, load_config, open_store, print_json
@@ -88,19 +88,10 @@ def cmd_demo(args) -> int:
 # --- jobs ----------------------------------------------------------------------------------------
 
 
-def _row(r) -> dict:
-    d = dict(r)
-    d["argv"] = json.loads(d["argv"]) if d.get("argv") else None
-    d["progress"] = json.loads(d["progress"]) if d.get("progress") else None
-    return d
-
-
 def cmd_jobs_list(args) -> int:
     store = open_store(load_config(args, check_media=False))
-    jobsmod.refresh_dead(store)
-    limit = -1 if getattr(args, "all", False) else 20
-    rows = [_row(r) for r in store.all("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))]
-    prompts = [dict(p) for p in jobsmod.open_prompts(store)]
+    rows = jobviews.recent_jobs(store, -1 if getattr(args, "all", False) else 20)
+    prompts = jobviews.prompts(store, raw=True)
     if getattr(args, "json", False):
         print_json({"jobs": rows, "open_prompts": prompts})
         return EXIT_OK
@@ -119,24 +110,22 @@ def cmd_jobs_list(args) -> int:
 
 def cmd_jobs_follow(args) -> int:
     store = open_store(load_config(args, check_media=False))
-    row = store.one("SELECT * FROM jobs WHERE id=?", (args.job_id,))
-    if row is None:
-        raise UsageError(f"no job {args.job_id}")
+    jobviews.job(store, args.job_id)
     after, asked = 0, set()
     while True:
-        for e in store.events_after(args.job_id, after):
+        for e in jobviews.events_after(store, args.job_id, after):
             after = e["id"]
             if e["kind"] in ("log", "warning", "error", "result", "step", "disc"):
                 msg = fmt.name(e["message"] or e["data"] or "")
                 print(f"{time.strftime('%H:%M:%S', time.localtime(e['ts']))} {e['kind']:<7} {msg}", flush=True)
-        for p in jobsmod.open_prompts(store, args.job_id):
+        for p in jobviews.prompts(store, args.job_id):
             if p["id"] not in asked:
                 asked.add(p["id"])
                 print(f"question {p['id']}: {fmt.lines(p['text'])}\n  answer with: rabtui jobs answer {p['id']} "
-                      f"{{{'|'.join(json.loads(p['choices']))}}}", flush=True)
-        jobsmod.refresh_dead(store)
-        row = store.one("SELECT status, exit_code, summary FROM jobs WHERE id=?", (args.job_id,))
-        if row["status"] in jobsmod.FINAL_STATES:
+                      f"{{{'|'.join(p['choices'])}}}", flush=True)
+        jobviews.refresh_dead(store)
+        row = jobviews.job(store, args.job_id)
+        if row["status"] in jobviews.FINAL_STATES:
             print(fmt.name(f"job {args.job_id}: {row['status']}{': ' + row['summary'] if row['summary'] else ''}"))
             if row["exit_code"] is not None:
                 return row["exit_code"]
@@ -146,15 +135,13 @@ def cmd_jobs_follow(args) -> int:
 
 def cmd_jobs_answer(args) -> int:
     store = open_store(load_config(args, check_media=False))
-    jobsmod.answer(store, args.prompt_id, args.answer)
+    jobviews.answer(store, args.prompt_id, args.answer)
     print(f"answered question {args.prompt_id}: {args.answer}")
     return EXIT_OK
 
 
 def cmd_jobs_cancel(args) -> int:
     store = open_store(load_config(args, check_media=False))
-    if store.one("SELECT id FROM jobs WHERE id=?", (args.job_id,)) is None:
-        raise UsageError(f"no job {args.job_id}")
-    jobsmod.request_cancel(store, args.job_id)
+    jobviews.cancel(store, args.job_id)
     print(f"cancel requested for job {args.job_id}")
     return EXIT_OK

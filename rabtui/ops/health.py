@@ -31,10 +31,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from rabtui.state import jobs as jobsmod
+from rabtui.state import queries
 from rabtui import privacy
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
-from rabtui.state.store import COMPLETE_SQL, KEPT, Store
+from rabtui.state.store import KEPT, Store
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
@@ -81,18 +82,14 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     out = []
     cap = cfg.retention.max_size_mb * 1024 * 1024
     for s in cfg.sources:
-        row = store.one(
-            f"SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN {COMPLETE_SQL}", (s.id,)
-        )
-        newest = row["t"] if row else None
+        good = queries.last_backup(store, s.id, complete=True)   # the status reader's "last complete"
+        newest = good["started"] if good else None
         if newest is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
         elif ts - newest > STALE_AFTER.total_seconds():
             out.append(Problem(f"stale:{s.id}", CRITICAL,
                                f"source {s.id}: newest backup is {_age(ts - newest)} old"))
-        last = store.one(
-            "SELECT name, status, reason FROM backups WHERE source=? AND status<>'running'"
-            " AND status<>'deleted' ORDER BY started DESC, id DESC LIMIT 1", (s.id,))
+        last = queries.last_finished_backup(store, s.id)
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
@@ -338,9 +335,9 @@ def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: dat
     lines += ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup.",
               "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
     for s in cfg.sources:
-        row = store.one(f"SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN {COMPLETE_SQL}", (s.id,))
-        if row and row["t"]:
-            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {row["t"]:.0f}')
+        good = queries.last_backup(store, s.id, complete=True)
+        if good and good["started"]:
+            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {good["started"]:.0f}')
     lines += ["# HELP rabtui_source_bytes Bytes a source uses on a medium (sum of what its backups added).",
               "# TYPE rabtui_source_bytes gauge"]
     for r in store.all("SELECT source, medium, SUM(COALESCE(new_bytes,0)) AS b FROM backups"

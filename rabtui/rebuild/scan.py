@@ -22,11 +22,9 @@ import re
 import stat
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from rabtui import proc
 from rabtui.media import fstree
@@ -34,7 +32,6 @@ from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
-from rabtui.state.locks import drive_lock, source_lock
 from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.discs import PART_RE, disc_volid, xorriso_extract_argv
@@ -61,35 +58,6 @@ class Report:
                f"discs verified again: {', '.join(self.verified) or 'none'}"]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
-
-
-@contextmanager
-def all_locks(cfg: Config) -> Iterator[None]:
-    """Every source's lock and the drive's: no backup or burn writes the database while it is rebuilt
-    (a running one is refused with its lock's "already running since ..., pid ..." message)."""
-    with ExitStack() as stack:
-        for source in cfg.sources:
-            stack.enter_context(source_lock(cfg.state_dir, source.id))
-        stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive))
-        yield
-
-
-def move_aside(state_dir: Path) -> Path | None:
-    """Keep an existing database as rabtui.db.before-rebuild-<time> (with its WAL files)."""
-    db = Path(state_dir) / "rabtui.db"
-    if not db.exists():
-        return None
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}")
-    n = 1
-    while aside.exists():       # a second rebuild in the same second keeps the first one's copy too
-        n += 1
-        aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}-{n}")
-    for suffix in ("", "-wal", "-shm"):
-        p = Path(str(db) + suffix)
-        if p.exists():
-            os.replace(p, str(aside) + suffix)
-    return aside
 
 
 def _ts(value, name: str) -> float | None:

@@ -30,9 +30,11 @@ FINAL_STATES = ("completed", "warnings", "failed", "cancelled", "dead")
 
 class JobRecorder:
     def __init__(self, store: Store, kind: str, target: str | None, title: str,
-                 argv: Sequence[str] | None = None, job_id: int | None = None):
+                 argv: Sequence[str] | None = None, job_id: int | None = None,
+                 cancel: threading.Event | None = None):
+        """`cancel`: the work's cancellation event, set too by a cancel request of the job."""
         self.store = store
-        self.cancel = threading.Event()
+        self.cancel = cancel if cancel is not None else threading.Event()
         now = time.time()
         if job_id is None:
             cur = store.execute(

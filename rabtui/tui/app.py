@@ -22,11 +22,11 @@ from textual.worker import Worker, WorkerState
 
 from rabtui import config as configmod
 from rabtui import fmt
-from rabtui.state import jobs as jobsmod
 from rabtui.config import Config
 from rabtui.errors import RabtuiError
 from rabtui.state.store import Store
-from rabtui.actions import queries
+from rabtui.actions import backup as backup_actions
+from rabtui.actions import jobs as jobviews
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
@@ -75,7 +75,7 @@ class RabtuiApp(App):
         self.store = Store(self.cfg.state_dir)
         self.poll_interval = poll_interval
         self.clock = clock or time.time
-        self.jobs = queries.JobsSnapshot([], [], 0.0)
+        self.jobs = jobviews.JobsSnapshot([], [], 0.0)
         self._asked: set[int] = set()       # prompts already shown in a dialog
         self._dialog_open = False
         self._polling = False
@@ -143,13 +143,13 @@ class RabtuiApp(App):
     @work(thread=True, group="poll", exit_on_error=False)
     def _poll(self) -> None:
         try:
-            snapshot = queries.poll_jobs(self.store, failed_since=self.failed_since)
+            snapshot = jobviews.poll_jobs(self.store, failed_since=self.failed_since)
         except BaseException:
             self.call_from_thread(setattr, self, "_polling", False)
             raise
         self.call_from_thread(self._polled, snapshot)
 
-    def _polled(self, snapshot: queries.JobsSnapshot) -> None:
+    def _polled(self, snapshot: jobviews.JobsSnapshot) -> None:
         self._polling = False
         self.jobs = snapshot
         self._note_failures(snapshot.failed)
@@ -207,14 +207,23 @@ class RabtuiApp(App):
 
     @work(thread=True, exit_on_error=False, group="answer")
     def answer(self, prompt_id: int, reply: str) -> None:
-        jobsmod.answer(self.store, prompt_id, reply)
+        jobviews.answer(self.store, prompt_id, reply)
         self.call_from_thread(self.notify, f"answered {reply}")
         self.call_from_thread(self.poll_jobs)
 
     def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> int | None:
         """Start a detached job process (it outlives the UI) and show it in Runs."""
+        return self._started(title, args, lambda: jobviews.start(self.store, self.cfg.path, kind, target, title, args))
+
+    def start_backup(self, source: str) -> int | None:
+        """A backup of one source as a detached job, onto the day's medium: the one the backups under
+        way write to (as `backup --all` and run-due put all sources of a run onto one medium)."""
+        return self._started(f"backup {source}", ["backup", source],
+                             lambda: backup_actions.start_detached(self.cfg, self.store, source))
+
+    def _started(self, title: str, args: list[str], start: Callable[[], int]) -> int | None:
         try:
-            job_id = jobsmod.start_detached(self.store, self.cfg.path, kind, target, title, args)
+            job_id = start()
         except (RabtuiError, OSError) as exc:
             log.error("cannot start %s: %s", args, exc)
             self.notify(f"cannot start {title}: {exc}", severity="error", timeout=8)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from rabtui.actions.queries import JobsSnapshot
+from rabtui.actions.jobs import JobsSnapshot
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The per-disc fill plan shown before burning: the checkpoint engine's own plan
-(`rabtui.checkpoint.prepare.compute`, the one `rabtui checkpoint burn` then writes), reduced to
+(`rabtui.actions.checkpoint.plan`, the one `rabtui checkpoint burn` then writes), reduced to
 what the bars need."""
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ class PlanChoice:
 
 
 def fill_plan(cfg: Config, store: Store, choice: PlanChoice = PlanChoice()) -> FillPlan:
-    from rabtui.checkpoint import prepare
+    from rabtui.actions import checkpoint as checkpoint_actions
 
     limit = cfg.checkpoint.max_discs
     try:
-        computed = prepare.compute(cfg, store, asked=set(choice.asked), disc=choice.disc)
+        planned = checkpoint_actions.plan(cfg, store, now=list(choice.asked) or None, disc=choice.disc)
     except RabtuiError as exc:   # nothing due, no backup yet, a disc too small: said on the screen
         return FillPlan(choice.disc or cfg.checkpoint.disc, 0, [], 0, limit, [], 0, note=str(exc))
-    return from_summary(computed.summary(), limit)
+    return from_summary(planned.summary, limit)

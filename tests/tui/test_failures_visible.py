@@ -91,7 +91,7 @@ def test_a_failed_job_is_notified_anywhere_and_stays_on_the_dashboard_until_ackn
 
 def test_a_load_that_fails_on_every_poll_is_said_once_and_cleared_when_it_loads_again(demo_config, monkeypatch):
     from rabtui.errors import WorkFailed
-    from rabtui.actions import queries
+    from rabtui.actions import status as queries
     from rabtui.tui.screens.dashboard import DashboardScreen
 
     rotation = queries.rotation

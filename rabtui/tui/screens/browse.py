@@ -13,11 +13,12 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.state import catalog, jobs as jobsmod
+from rabtui.state import catalog
 from rabtui.errors import RabtuiError
 from rabtui.state.store import COMPLETE
 from rabtui.tui import tree
-from rabtui.actions import queries
+from rabtui.actions import jobs as jobviews
+from rabtui.state import queries
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.messages import JobsPolled
@@ -272,7 +273,6 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _diff(self, rel: bytes) -> None:
-        from rabtui.state import catalog
 
         source = self.app.cfg.source(self.source)
         archive = tuple(d.path for d in source.directories if d.kind == "archive")
@@ -293,7 +293,7 @@ class BrowseScreen(RabtuiScreen):
     # --- restore ---------------------------------------------------------------------------------
 
     def action_restore(self) -> None:
-        from rabtui.restore.run import directory_of
+        from rabtui.actions.restore import directory_of
 
         table = self.query_one("#browse", DataTable)
         i = table.cursor_row
@@ -329,7 +329,7 @@ class BrowseScreen(RabtuiScreen):
 
     def _restore_found(self, row: dict) -> None:
         """A version found by name: restored from the newest backup holding it on a medium at hand."""
-        from rabtui.restore.copies import backup_of_version
+        from rabtui.actions.restore import backup_of_version
 
         backup = backup_of_version(self.app.cfg, self.app.store, row["source"], bytes(row["path"]),
                                    row["size"], row["mtime"])   # a medium at hand first
@@ -349,7 +349,7 @@ class BrowseScreen(RabtuiScreen):
     def _start_restore(self, req: RestoreRequest) -> None:
         title = req.title()
         try:
-            job_id = jobsmod.start_detached(self.app.store, self.app.cfg.path, "restore", req.source, title, req.args())
+            job_id = jobviews.start(self.app.store, self.app.cfg.path, "restore", req.source, title, req.args())
         except (RabtuiError, OSError) as exc:
             self.app.call_from_thread(self.notify, f"cannot start {title}: {exc}", severity="error", timeout=8)
             return
@@ -369,8 +369,8 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, group="restore-end", exit_on_error=False)
     def _restores_ended(self, ids: list[int]) -> None:
-        rows = [self.app.store.one("SELECT id, status, summary FROM jobs WHERE id=?", (j,)) for j in ids]
-        self.app.call_from_thread(self._say_ended, [dict(r) for r in rows if r is not None])
+        rows = [queries.job(self.app.store, j) for j in ids]
+        self.app.call_from_thread(self._say_ended, [r for r in rows if r is not None])
 
     def _say_ended(self, rows: list[dict]) -> None:
         for r in rows:
@@ -416,7 +416,6 @@ class BrowseScreen(RabtuiScreen):
 def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
     """Versions of the files whose name matches, as `rabtui find` matches them, each with the newest
     backup holding it."""
-    from rabtui.state import catalog
 
     out = []
     for v in catalog.find(store, pattern, limit=limit):
@@ -424,9 +423,7 @@ def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
         newest = None
         if backups:
             loc = backups[-1]
-            row = store.one("SELECT * FROM backups WHERE source=? AND medium=? AND name=?",
-                            (v.source, loc.medium, loc.backups[-1]))
-            newest = dict(row) if row else None
+            newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
         out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime,
                     "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
     return out

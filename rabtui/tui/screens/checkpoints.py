@@ -14,7 +14,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
 from rabtui import fmt
-from rabtui.actions import queries
+from rabtui.actions import checkpoint as checkpoint_actions
+from rabtui.actions import jobs as jobviews
+from rabtui.actions import status
 from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, PlanChoice, fill_plan
@@ -72,9 +74,9 @@ class CheckpointsScreen(RabtuiScreen):
 
     def load_data(self) -> CheckpointsData:
         store = self.app.store
-        cps = queries.checkpoints(store)
-        jobs = [j for j in queries.poll_jobs(store).running if j["kind"] == "checkpoint"]
-        return CheckpointsData(queries.due_dirs(self.app.cfg, store, now=self.app.now()), cps[0] if cps else None,
+        cps = checkpoint_actions.shown_checkpoints(store)
+        jobs = [j for j in jobviews.poll_jobs(store).running if j["kind"] == "checkpoint"]
+        return CheckpointsData(status.due_dirs(self.app.cfg, store, now=self.app.now()), cps[0] if cps else None,
                                jobs[0] if jobs else None)
 
     def show_data(self, data: CheckpointsData) -> None:

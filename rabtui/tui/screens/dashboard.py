@@ -13,7 +13,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.actions import queries
+from rabtui.actions import jobs as jobviews
+from rabtui.actions import status
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.ui_words import for_the_ui
@@ -38,7 +39,7 @@ JOB_COLUMNS = ("job", "kind", "title", "status", "progress")
 class DashboardData:
     problems: list
     sources: list
-    rotation: queries.Rotation
+    rotation: status.Rotation
     due: list
     jobs: list
 
@@ -89,13 +90,13 @@ class DashboardScreen(RabtuiScreen):
         problems = getattr(self, "_problems", None)
         if problems is None or time.monotonic() - getattr(self, "_health_at", 0.0) > self.HEALTH_EVERY:
             try:
-                problems = queries.problems(cfg, store, now=app.now())
+                problems = status.problems(cfg, store, now=app.now())
             except Exception as exc:  # a failing check is itself a problem to show
-                problems = [queries.Problem("warning", f"health checks failed: {exc}")]
+                problems = [status.Problem("warning", f"health checks failed: {exc}")]
             self._problems, self._health_at = problems, time.monotonic()
-        due = [d for d in queries.due_dirs(cfg, store, now=app.now()) if d.reasons]
-        return DashboardData(problems, queries.sources(cfg, store), queries.rotation(cfg, store), due,
-                             queries.poll_jobs(store).running)
+        due = [d for d in status.due_dirs(cfg, store, now=app.now()) if d.reasons]
+        return DashboardData(problems, status.sources(cfg, store), status.rotation(cfg, store), due,
+                             jobviews.poll_jobs(store).running)
 
     def show_failed_jobs(self) -> None:
         failed = self.app.failed_jobs
@@ -169,7 +170,7 @@ class DashboardScreen(RabtuiScreen):
     def action_backup(self) -> None:
         source = selected_key(self.query_one("#sources", DataTable))
         if source:
-            self.app.start_job("backup", source, f"backup {source}", ["backup", source])
+            self.app.start_backup(source)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "jobs":   # enter on a running job: follow it in Runs

@@ -11,7 +11,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
-from rabtui.actions import queries
+from rabtui.actions import media as media_actions
+from rabtui.actions import status
+from rabtui.state import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
@@ -45,7 +47,7 @@ class MediaScreen(RabtuiScreen):
 
     def load_data(self) -> MediaData:
         cfg, store = self.app.cfg, self.app.store
-        media = queries.media(cfg, store)
+        media = status.media(cfg, store)
         medium = self._want or (media[0].id if media else None)
         return MediaData(media, queries.medium_backups(store, medium) if medium else [], medium)
 
@@ -53,8 +55,8 @@ class MediaScreen(RabtuiScreen):
         rows, keys = [], []
         for m in data.media:
             used = (m.total - m.free) if m.total is not None and m.free is not None else None
-            label = Text(m.label, style="red" if m.label in ("no label",) or m.label.startswith("unreadable")
-                         else ("" if m.label == m.id else "bold red"))
+            label = Text(m.label_text, style="red" if m.label is None or m.label_problem
+                         else ("" if m.label_text == m.id else "bold red"))
             rows.append((m.id, Text(m.role, style="bold cyan"), label, "yes" if m.mounted else Text("no", style="yellow"),
                          fmt.size(used), fmt.size(m.free), str(m.backups), m.path))
             keys.append(m.id)
@@ -95,11 +97,10 @@ class MediaScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="label")
     def _write_label(self, medium, force: bool) -> None:
-        from rabtui.media import medium as media
         from rabtui.errors import RabtuiError
 
         try:
-            done = media.label_medium(self.app.store, medium, force=force)
+            done = media_actions.label(self.app.store, medium, force=force)
         except RabtuiError as exc:
             self.app.call_from_thread(self._ask_force, medium, str(exc).split("\n")[0])
             return

@@ -11,8 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from rabtui import fmt
-from rabtui.state import jobs as jobsmod
-from rabtui.actions import queries
+from rabtui.actions import jobs as jobviews
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -33,7 +32,7 @@ EVENT_STYLE = {"warning": "yellow", "error": "bold red", "result": "green", "ste
 @dataclass
 class RunsData:
     jobs: list
-    detail: queries.JobDetail | None
+    detail: jobviews.JobDetail | None
     tail: list | None   # a fresh log tail when the followed job changed
 
 
@@ -84,16 +83,16 @@ class RunsScreen(RabtuiScreen):
 
     def load_data(self) -> RunsData:
         store = self.app.store
-        jobs = queries.recent_jobs(store)
+        jobs = jobviews.recent_jobs(store)
         target = self._wanted_job(jobs)
         tail = None
         if target is None:
             return RunsData(jobs, None, None)
         if target != self.followed:
-            tail, after = queries.log_tail(store, target)
-            detail = queries.job_detail(store, target, after=after)
+            tail, after = jobviews.log_tail(store, target)
+            detail = jobviews.job_detail(store, target, after=after)
         else:
-            detail = queries.job_detail(store, target, after=self.after)
+            detail = jobviews.job_detail(store, target, after=self.after)
         return RunsData(jobs, detail, tail)
 
     def reload(self) -> None:
@@ -162,7 +161,7 @@ class RunsScreen(RabtuiScreen):
             msg = f"disc {data.get('disc')}: {data.get('state', '')}"
         return Text(f"{fmt.stamp(e['ts'])[11:]} {fmt.name(for_the_ui(msg))}", style=EVENT_STYLE.get(e["kind"], ""))
 
-    def _show_detail(self, d: queries.JobDetail) -> None:
+    def _show_detail(self, d: jobviews.JobDetail) -> None:
         job, p = d.job, d.progress
         title = Text.assemble((f"Job {job['id']} ", "bold"), plain(f"{job['title'] or job['kind']}  "),
                               status_text(job["status"]))
@@ -220,7 +219,7 @@ class RunsScreen(RabtuiScreen):
 
         def chosen(source: str | None) -> None:
             if source:
-                self.app.start_job("backup", source, f"backup {source}", ["backup", source])
+                self.app.start_backup(source)
 
         self.app.push_screen(PickDialog("Back up which source?", options), chosen)
 
@@ -238,7 +237,7 @@ class RunsScreen(RabtuiScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                jobsmod.request_cancel(self.app.store, job_id)
+                jobviews.cancel(self.app.store, job_id)
                 self.notify(f"cancel requested for job {job_id}")
 
         self.app.push_screen(ConfirmDialog("Cancel job", f"Stop job {job_id}? A backup that is stopped is kept as failed,"

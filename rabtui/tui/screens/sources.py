@@ -127,7 +127,7 @@ class SourcesScreen(RabtuiScreen):
     def action_backup(self) -> None:
         s = self._current()
         if s is not None:
-            self.app.start_job("backup", s.id, f"backup {s.id}", ["backup", s.id])
+            self.app.start_backup(s.id)
 
     def action_test(self) -> None:
         s = self._current()
@@ -138,13 +138,12 @@ class SourcesScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="test")
     def _test(self, source) -> None:
-        from rabtui.ssh import remote
-        from rabtui.ssh import shared as shared_ssh
+        from rabtui.actions import sources as source_actions   # paramiko: loaded when first needed
 
         cfg = self.app.cfg
         try:
-            who = shared_ssh.whoami(cfg, source).user   # as step 1 of a backup logs in
-        except remote.UnknownHostKey as exc:
+            who = source_actions.whoami(cfg, source).user   # as step 1 of a backup logs in
+        except source_actions.UnknownHostKey as exc:
             self.app.call_from_thread(self._ask_trust, source, exc)
             return
         self.app.call_from_thread(self._done, f"{source.id}: reachable, logged in as {who}")
@@ -169,12 +168,12 @@ class SourcesScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="test")
     def _trust(self, source, fingerprint: str) -> None:
-        from rabtui.ssh import remote
+        from rabtui.actions import sources as source_actions
         from rabtui.errors import WorkFailed
 
-        info = remote.scan_host_key(self.app.cfg, source)
+        info = source_actions.scan_host_key(self.app.cfg, source)
         if info.fingerprint != fingerprint:
             raise WorkFailed(f"{source.id}: the host key changed while you looked at it ({info.fingerprint}); not trusted")
-        path = remote.trust(self.app.cfg, source, info)
+        path = source_actions.trust(self.app.cfg, source, info)
         self.app.call_from_thread(self._done, f"{source.id}: host key trusted (written to {path})")
         self.app.call_from_thread(self._test, source)

@@ -1,0 +1,189 @@
+"""The backup verb: one or several sources backed up now, each as its own job, all onto the day's
+medium (as RAB does: the medium of the run, picked once), up to `max_parallel` at once.
+
+A backup that goes wrong is recorded on its job row and notified however it was started: the
+command line, a detached job the UI started, or `run-due` (actions/run_due.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from rabtui.backup import batch
+from rabtui.backup.pipeline import run_backup
+from rabtui.config import Config, Medium
+from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
+from rabtui.events import Emit, Prompter
+from rabtui.media import medium as mediamod
+from rabtui.ops import notify
+from rabtui.ssh.shared import SharedConnection
+from rabtui.state import queries
+from rabtui.state import jobs
+from rabtui.state.jobs import JobRecorder
+from rabtui.state.store import Store
+
+RunCancel = batch.RunCancel
+NOT_STARTED = batch.NOT_STARTED
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    source: str
+    exit_code: int
+    summary: str
+    error: str | None                  # the backup could not start or failed (a medium unknown, a lock held ...)
+    undelivered: list[str] = field(default_factory=list)   # notifications that could not be sent
+
+
+@dataclass
+class BackupRun:
+    medium: str | None
+    outcomes: list[SourceOutcome]
+
+    @property
+    def exit_code(self) -> int:
+        return functools.reduce(worst_exit, (o.exit_code for o in self.outcomes), EXIT_OK)
+
+
+def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, emit: Emit,
+           prompter: Prompter | None, medium_id: str | None = None,
+           now: datetime | None = None, ssh: SharedConnection | None = None) -> SourceOutcome:
+    """One source's backup under `recorder`: its outcome on the job row and, when it failed or
+    ended with warnings, a notification. Raises LockBusy (another backup of the source runs) with
+    the job row left to the caller: `backup` calls it a failure, run-due a slot already covered."""
+    try:
+        result = run_backup(cfg, store, source_id, emit=emit, cancel=recorder.cancel, prompter=prompter,
+                            now=now, medium_id=medium_id, job_id=recorder.job_id, ssh=ssh)
+    except LockBusy:
+        raise
+    except RabtuiError as exc:
+        recorder.finish("failed", exc.exit_code, str(exc))
+        event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {exc}",
+                                  source=source_id, now=now)
+        problems = notify.send(cfg, event, today=now.date() if now else None)
+        return SourceOutcome(source_id, exc.exit_code, f"failed: {exc}", str(exc), problems)
+    except BaseException as exc:
+        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    summary = result.status + (f": {result.reason}" if result.reason else "")
+    recorder.finish(result.status, result.exit_code, summary)
+    return SourceOutcome(source_id, result.exit_code, summary, None, notify.backup_result(cfg, result, now))
+
+
+def chosen_sources(cfg: Config, ids: list[str], every: bool) -> list[str]:
+    """The sources a run backs up (`every`: all configured); unknown ids are refused before anything runs."""
+    if not cfg.sources:
+        raise UsageError(f"no sources in {cfg.path}")
+    if not cfg.media:
+        raise UsageError(f"no media in {cfg.path}: add a [[media]] table")
+    if every:
+        if ids:
+            raise UsageError("give source ids or --all, not both")
+        return [s.id for s in cfg.sources]
+    if not ids:
+        raise UsageError("name the sources to back up, or use --all",
+                         hint="sources: " + ", ".join(s.id for s in cfg.sources))
+    ids = list(dict.fromkeys(ids))
+    for sid in ids:
+        cfg.source(sid)
+    return ids
+
+
+def day_medium(cfg: Config, store: Store) -> Medium:
+    """The medium a backup started now goes to: the one the backups under way write to (all
+    sources of a run go onto one medium), else the next of the rotation."""
+    configured = {m.id for m in cfg.media}
+    for job in jobs.running_jobs(store):
+        if job["kind"] != "backup":
+            continue
+        row = queries.job_backup(store, job["id"])
+        medium_id = row["medium"] if row else _medium_arg(json.loads(job["argv"] or "[]"))
+        if medium_id in configured:
+            return cfg.medium(medium_id)
+    return mediamod.next_medium(cfg, store)
+
+
+def _medium_arg(argv: list[str]) -> str | None:
+    """The `--medium ID` of a job's command line (a job started from the UI names its medium)."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--medium":
+            return argv[i + 1]
+    return None
+
+
+def start_detached(cfg: Config, store: Store, source_id: str) -> int:
+    """A backup of one source as a detached job (started from the UI), onto the day's medium."""
+    args = ["backup", source_id]
+    if cfg.media:   # none: the job fails at its step 2 and says why
+        args += ["--medium", day_medium(cfg, store).id]
+    return jobs.start_detached(store, cfg.path, "backup", source_id, f"backup {source_id}", args)
+
+
+def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], cancel: RunCancel,
+           prompter: Prompter | None, *, ids: list[str], medium: str | None = None,
+           job_id: int | None = None) -> BackupRun:
+    """Back up `ids` now onto `medium` (default: the next of the rotation). `emit_for(source)` is
+    each source's emit (None: the run's own messages); `prompter` None: each job asks through
+    the state database (a detached job); `job_id`: the job row the UI made for one source."""
+    if job_id is not None and len(ids) != 1:
+        raise UsageError("--job-id goes with exactly one source")
+    login = _start_login(cfg, ids[0])
+    try:
+        target = cfg.medium(medium) if medium else mediamod.next_medium(cfg, store)
+
+        def work(sid: str) -> SourceOutcome:
+            return _one(cfg, store, sid, target.id, emit_for(sid), prompter, job_id, cancel,
+                        login if sid == ids[0] else None)
+
+        if len(ids) == 1:
+            return BackupRun(target.id, [work(ids[0])])
+        with batch.day_medium(store, target, emit_for(None)) as together:
+            outcomes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
+        return BackupRun(target.id, outcomes)
+    finally:
+        if login is not None:
+            login.close()
+
+
+def _start_login(cfg: Config, sid: str) -> SharedConnection | None:
+    """The first source's SSH login (step 1), started now: it overlaps choosing and checking the
+    medium. Should it not even start, step 1 tries again and records why."""
+    source = cfg.source(sid)
+    if source.is_local:
+        return None
+    login = SharedConnection(cfg, source)
+    try:
+        login.start()
+    except (RabtuiError, OSError):
+        login.close()
+        return None
+    return login
+
+
+def _one(cfg: Config, store: Store, sid: str, medium_id: str, emit: Emit, prompter: Prompter | None,
+         job_id: int | None, cancel: RunCancel, login: SharedConnection | None) -> SourceOutcome:
+    """One source's backup as its own job (in a thread of its own when several run at once)."""
+    recorder = JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
+    if cancel.not_started(recorder):
+        if login is not None:
+            login.close()
+        return SourceOutcome(sid, EXIT_FAILED, NOT_STARTED, NOT_STARTED)
+    try:
+        with cancel.covering(recorder.cancel):
+            return as_job(cfg, store, sid, recorder, emit=_both(recorder.emit, emit),
+                          prompter=prompter or recorder.prompter(), medium_id=medium_id, ssh=login)
+    except LockBusy as exc:
+        recorder.finish("failed", exc.exit_code, str(exc))
+        return SourceOutcome(sid, exc.exit_code, f"failed: {exc}", str(exc))
+
+
+def _both(first: Emit, second: Emit) -> Emit:
+    def emit(event) -> None:
+        first(event)
+        second(event)
+
+    return emit

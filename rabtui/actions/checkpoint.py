@@ -1,0 +1,261 @@
+"""The checkpoint verbs: status, plan (of the configured directories or of any "SIZE PATH" list),
+burn, resume, verify, abandon.
+
+Burn, resume and verify run as a job (recorded, cancellable, its questions answerable from the UI
+when it runs detached); a checkpoint left unfinished is notified. A burn is refused while an
+earlier checkpoint is unfinished (unless a new one is asked for), and when its plan needs more
+than `max_discs` discs, before anything is written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable
+
+from rabtui import config as configmod
+from rabtui.checkpoint import plan as planmod
+from rabtui.checkpoint import prepare, run, triggers
+from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts ask it here)
+from rabtui.config import Config
+from rabtui.config.disc_types import parse_disc
+from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
+from rabtui.events import NO, YES, Emit, Event, Prompter, Question
+from rabtui.ops import notify
+from rabtui.state import jobs, queries
+from rabtui.state.store import Store
+
+PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
+INSERT = run.INSERT
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def shown_checkpoints(store: Store, limit: int = 1) -> list[dict]:
+    """The newest checkpoints (default: the newest one) with their discs as the screens show them
+    (`disc_rows`; a disc a gone job left "writing" reads "interrupted")."""
+    out = []
+    for d in queries.checkpoints(store, limit):
+        d["status"], d["disc_rows"] = run.shown_discs(store, d["number"], d["status"], d["drive"])
+        out.append(d)
+    return out
+
+
+@dataclass
+class Status:
+    directories: list          # triggers.DirStatus
+    checkpoints: list[dict]    # the newest ten, with disc_rows
+
+    def as_json(self) -> dict:
+        keep = ("number", "created", "status", "disc_type", "drive", "discs", "lower_bound")
+        cps = [{**{k: c[k] for k in keep}, "disc_states": {r["disc"]: r["state"] for r in c["disc_rows"]}}
+               for c in self.checkpoints]
+        return {"directories": [s.as_dict() for s in self.directories], "checkpoints": cps}
+
+
+def status(cfg: Config, store: Store) -> Status:
+    return Status(triggers.statuses(cfg, store), shown_checkpoints(store, 10))
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanResult:
+    summary: dict
+    refused: RabtuiError | None = None    # more discs than max_discs: said after the plan is shown
+
+    def raise_if_refused(self) -> None:
+        if self.refused is not None:
+            raise self.refused
+
+
+def _max_discs_problem(p: planmod.Plan, limit: int, disc_type: str) -> RabtuiError | None:
+    try:
+        planmod.check_max_discs(p, limit, disc_type)
+    except RabtuiError as exc:
+        return exc
+    return None
+
+
+def asked_dirs(cfg: Config, store: Store, names: list[str] | None) -> set[str]:
+    """The directories named for a checkpoint now (`SOURCE:PATH`; an empty list: every directory
+    that has a backup; None: none)."""
+    if names is None:
+        return set()
+    known = triggers.statuses(cfg, store)
+    if not names:
+        return {s.key for s in known if s.backup_id}
+    keys = {s.key for s in known}
+    for k in names:
+        if ":" not in k:
+            raise UsageError(f"{k!r}: name a directory as SOURCE:PATH, e.g. web1:/etc")
+        if k not in keys:
+            raise UsageError(f"{k!r} is not a configured directory", hint="configured: " + ", ".join(sorted(keys)))
+    return set(names)
+
+
+def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str | None = None) -> PlanResult:
+    """The plan of the next checkpoint (writes no disc). Directories asked for stay due until a
+    checkpoint holds them."""
+    asked = asked_dirs(cfg, store, now)
+    computed = prepare.compute(cfg, store, asked=asked, disc=disc)
+    if asked:
+        triggers.request(store, sorted(asked))
+    summary = computed.summary()
+    limit = cfg.checkpoint.max_discs
+    summary["max_discs"] = limit
+    return PlanResult(summary, _max_discs_problem(computed.plan, limit, computed.disc_type))
+
+
+def plan_list(stream: BinaryIO, disc: str, max_discs: int) -> PlanResult:
+    """The plan of a "SIZE PATH" list (the format of `find -printf "%s %p\\n"`)."""
+    try:
+        name, sectors = parse_disc(disc)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    group = planmod.parse_list(stream)
+    started = time.perf_counter()
+    p = planmod.plan([group], sectors)
+    seconds = time.perf_counter() - started
+    summary = {"disc_type": name, "disc_bytes": sectors * 2048, "discs": len(p.discs), "lower_bound": p.lower_bound,
+               "files": p.files, "data_bytes": sum(group.sizes), "reserved_bytes_per_disc": p.reserve_sectors * 2048,
+               "per_disc": p.summary(), "seconds": round(seconds, 3), "max_discs": max_discs}
+    return PlanResult(summary, _max_discs_problem(p, max_discs, name))
+
+
+def default_max_discs() -> int:
+    """max_discs where there is no configuration."""
+    return configmod.CheckpointSettings().max_discs
+
+
+# --- burn, resume, verify ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    number: int
+    status: str                    # completed | incomplete | aborted
+    verified: list[int]
+    skipped: list[int]
+    message: str
+    exit_code: int
+    undelivered: list[str] = field(default_factory=list)   # notifications that could not be sent
+
+    def as_json(self) -> dict:
+        return {"number": self.number, "status": self.status, "verified": self.verified, "skipped": self.skipped,
+                "message": self.message}
+
+
+def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None = None,
+              of_checkpoint: bool = False) -> str:
+    """The drive to use: the one asked for, else (resume, verify) the checkpoint's own, else the config's."""
+    return drive or (queries.checkpoint_drive(store, number) if of_checkpoint else None) or cfg.checkpoint.drive
+
+
+Work = Callable[[Emit, threading.Event, Prompter], run.RunResult]
+
+
+def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cancel: threading.Event | None,
+            prompter: Prompter | None, job_id: int | None, work: Work) -> Outcome:
+    """`work` as a job on `drive`: recorded, failures notified. `prompter` None: the job's own
+    (its questions answered from the UI or `rabtui jobs answer`)."""
+    recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=job_id, cancel=cancel)
+
+    def both(event: Event) -> None:
+        recorder.emit(event)
+        emit(event)
+
+    try:
+        result = work(both, recorder.cancel, prompter or recorder.prompter())
+    except Cancelled as exc:           # the plan was not accepted, or nobody was there to accept it
+        recorder.finish("cancelled", exc.exit_code, str(exc))
+        raise
+    except RabtuiError as exc:
+        recorder.finish("failed", exc.exit_code, str(exc))
+        if not isinstance(exc, UsageError):
+            exc.undelivered = _notify(cfg, f"{title} failed: {exc}")
+        raise
+    except KeyboardInterrupt:
+        recorder.finish("cancelled", EXIT_FAILED, "interrupted")
+        raise
+    except BaseException as exc:
+        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    status = {"completed": "completed", "aborted": "cancelled"}.get(result.status, "failed")
+    recorder.finish(status, result.exit_code, result.message)
+    undelivered = []
+    if result.status != "completed":   # an aborted one too: the checkpoint is left unfinished
+        undelivered = _notify(cfg, f"{title} {result.number} {result.status}: {result.message}",
+                              level="failed" if status == "failed" else "warning", number=result.number,
+                              failed_discs=result.failed, skipped_discs=result.skipped)
+    return Outcome(result.number, result.status, result.verified, result.skipped, result.message,
+                   result.exit_code, undelivered)
+
+
+def _notify(cfg: Config, message: str, level: str = "failed", **data) -> list[str]:
+    """A checkpoint left unfinished is worth a message: it may have run detached, or from cron."""
+    return notify.send(cfg, notify.make_event("checkpoint_failed", level, message, **data))
+
+
+def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, prompter: Prompter | None, *,
+         now: list[str] | None = None, disc: str | None = None, drive: str | None = None, new: bool = False,
+         confirm: bool = True, job_id: int | None = None) -> Outcome:
+    """Plan, then write and verify the discs of a new checkpoint. `confirm`: ask whether to write
+    the plan (a job the UI starts was started from the plan shown there)."""
+    drive = drive_for(cfg, store, drive)
+
+    def work(emit, cancel, prompter):
+        open_cp = queries.unfinished_checkpoint(store, run.FINISHED)
+        if open_cp and not new:
+            raise UsageError(f"checkpoint {open_cp} is not finished",
+                             hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
+                                  f" `rabtui checkpoint abandon {open_cp}`, or make a new one with `burn --new`")
+        computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
+                                   prompter=prompter, cancel=cancel)
+        planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
+        if confirm:
+            summary = computed.summary()
+            question = Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of {summary['disc_type']}?",
+                                (YES, NO), {"summary": summary})
+            if prompter.ask(question, cancel) != YES:
+                raise Cancelled("the plan was not accepted: nothing was written")
+        number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
+        return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
+
+    return _as_job(cfg, store, "checkpoint", drive, emit, cancel, prompter, job_id, work)
+
+
+def resume(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, prompter: Prompter | None, *,
+           number: int | None = None, drive: str | None = None, job_id: int | None = None) -> Outcome:
+    """Go on with an unfinished checkpoint (default: the newest) at its first unverified disc."""
+    drive = drive_for(cfg, store, drive, number, of_checkpoint=True)
+
+    def work(emit, cancel, prompter):
+        n = number or run.latest_unfinished(store)
+        return run.burn_checkpoint(cfg, store, n, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
+
+    return _as_job(cfg, store, "checkpoint resume", drive, emit, cancel, prompter, job_id, work)
+
+
+def verify(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, prompter: Prompter | None, *,
+           number: int | None = None, disc: int | None = None, drive: str | None = None,
+           job_id: int | None = None) -> Outcome:
+    """Check the discs of a checkpoint (default: the newest) again, or only disc `disc`."""
+    drive = drive_for(cfg, store, drive, number, of_checkpoint=True)
+
+    def work(emit, cancel, prompter):
+        n = number if number is not None else queries.newest_checkpoint(store)
+        if n is None:
+            raise UsageError("there is no checkpoint yet")
+        return run.verify_checkpoint(cfg, store, n, disc=disc, drive=drive, emit=emit, cancel=cancel,
+                                     prompter=prompter)
+
+    return _as_job(cfg, store, "checkpoint verify", drive, emit, cancel, prompter, job_id, work)
+
+
+def abandon(cfg: Config, store: Store, number: int) -> str:
+    """Give up an unfinished checkpoint so that a new one can start; says what was done."""
+    return run.abandon(cfg, store, number)

@@ -1,0 +1,62 @@
+"""The catalog verbs: every version of matching files (on media and on checkpoint discs), and what
+changed between two backups of a source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rabtui.config import Config
+from rabtui.errors import UsageError
+from rabtui.media.at_hand import media_at_hand
+from rabtui.restore import copies
+from rabtui.state import catalog
+from rabtui.state.store import Store
+
+
+@dataclass
+class Found:
+    """The versions found, and which media are mounted now (a copy on another is out of reach)."""
+
+    versions: list[catalog.Version]
+    at_hand: set[str]
+
+    def as_json(self) -> list[dict]:
+        return [copies.with_at_hand(v.as_json(), self.at_hand) for v in self.versions]
+
+    def out_of_reach(self, location) -> bool:
+        return location.kind == "backup" and location.medium not in self.at_hand
+
+
+def archive_dirs(cfg: Config) -> dict[str, tuple[str, ...]]:
+    """Each source's archive directories (their backups hold only what was new)."""
+    return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
+
+
+def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None,
+         ignore_case: bool = False) -> Found:
+    """Every version of the files whose name (or path, with a /) matches `pattern`, with where it is."""
+    if not pattern:
+        raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
+    if source:
+        cfg.source(source)
+    found = catalog.find(store, pattern, source, archive_dirs(cfg), ignore_case=ignore_case)
+    found += catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case)
+    return Found(found, media_at_hand(cfg))
+
+
+def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[list, catalog.Diff]:
+    """The two backups compared (two names, or none for the last two complete ones) and the diff."""
+    cfg.source(source)
+    if len(backups) == 2:
+        rows = [catalog.backup_row(store, source, b) for b in backups]
+        for b, r in zip(backups, rows):
+            if r is None:
+                raise UsageError(f"source {source} has no backup {b}")
+    elif not backups:
+        done = catalog.complete_backups(store, source)
+        if len(done) < 2:
+            raise UsageError(f"source {source} has fewer than two complete backups")
+        rows = done[-2:]
+    else:
+        raise UsageError("give two backups, or none for the last two")
+    return rows, catalog.diff(store, rows[0], rows[1], archive_dirs(cfg).get(source, ()))

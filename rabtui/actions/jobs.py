@@ -1,0 +1,153 @@
+"""Jobs as the operator sees them: the running ones and their questions (polled by the UI twice
+a second), a job's steps, events and log, and what can be done to a job (start one detached,
+answer its question, ask it to stop). `rabtui jobs` and the UI both come here."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from rabtui.backup.records import STEPS
+from rabtui.errors import UsageError
+from rabtui.state import jobs as jobsmod
+from rabtui.state import queries
+from rabtui.state.store import Store
+
+FAILED_STATUSES = ("failed", "dead")
+FINAL_STATES = jobsmod.FINAL_STATES
+
+
+def _decoded(row, *keys: str) -> dict:
+    d = dict(row)
+    for key in keys:
+        d[key] = json.loads(d[key]) if d.get(key) else None
+    return d
+
+
+def running(store: Store) -> list[dict]:
+    """The jobs under way (queued, running, waiting for an answer); those whose process is gone
+    are marked dead first."""
+    return [dict(r) for r in jobsmod.running_jobs(store)]
+
+
+def prompts(store: Store, job_id: int | None = None, *, raw: bool = False) -> list[dict]:
+    """Open questions, their choices and data decoded (`raw`: as stored, JSON text)."""
+    if raw:
+        return [dict(p) for p in jobsmod.open_prompts(store, job_id)]
+    out = []
+    for p in jobsmod.open_prompts(store, job_id):
+        d = _decoded(p, "choices", "data")
+        d["data"] = d["data"] or {}
+        out.append(d)
+    return out
+
+
+@dataclass
+class JobsSnapshot:
+    """One poll of the jobs: cheap enough to take twice a second."""
+
+    running: list[dict]
+    prompts: list[dict]
+    taken: float
+    failed: list[dict] = field(default_factory=list)   # jobs that failed or died since `failed_since`
+
+
+def poll_jobs(store: Store, failed_since: float | None = None) -> JobsSnapshot:
+    live = running(store)
+    for r in live:
+        r["progress"] = json.loads(r["progress"]) if r.get("progress") else {}
+    failed = queries.failed_jobs_since(store, failed_since, FAILED_STATUSES) if failed_since is not None else []
+    return JobsSnapshot(live, prompts(store), time.time(), failed)
+
+
+def recent_jobs(store: Store, limit: int = 100) -> list[dict]:
+    """The newest jobs, argv and progress decoded (`limit` -1: all)."""
+    jobsmod.refresh_dead(store)
+    return [_decoded(r, "argv", "progress") for r in queries.jobs(store, limit)]
+
+
+def job(store: Store, job_id: int) -> dict:
+    """A job's row; an unknown id is the operator's mistake."""
+    row = queries.job(store, job_id)
+    if row is None:
+        raise UsageError(f"no job {job_id}")
+    return row
+
+
+@dataclass
+class JobDetail:
+    job: dict
+    progress: dict
+    steps: list[tuple[int, str, str]]   # (step, name, state)
+    events: list[dict]                  # new events since `after`
+    last_event: int
+    backup: dict | None                 # the backup row this job made, if any
+    discs: list[dict]
+
+
+def job_detail(store: Store, job_id: int, after: int = 0) -> JobDetail | None:
+    row = queries.job(store, job_id)
+    if row is None:
+        return None
+    progress = json.loads(row["progress"]) if row.get("progress") else {}
+    events = []
+    last = after
+    for e in store.events_after(job_id, after, limit=5000):
+        d = dict(e)
+        d["data"] = json.loads(d["data"]) if d.get("data") else {}
+        events.append(d)
+        last = d["id"]
+    steps: dict[int, tuple[str, str]] = {}
+    backup = queries.job_backup(store, job_id)
+    if backup is not None:
+        for s in queries.backup_steps(store, backup["id"]):
+            steps[s["step"]] = (s["name"], s["state"])
+    if not steps and row["kind"] == "backup":
+        for data in queries.job_event_data(store, job_id, "step"):
+            if "step" in data:
+                steps[int(data["step"])] = (data.get("name") or STEPS[int(data["step"]) - 1], data.get("state", ""))
+    if row["kind"] == "backup":
+        for i, name in enumerate(STEPS, 1):
+            steps.setdefault(i, (name, "pending"))
+    discs = []
+    if row["kind"] == "checkpoint":
+        discs = queries.job_event_data(store, job_id, "disc")
+        if discs and discs[-1].get("state") == "writing" and row["status"] not in ("running", "waiting", "queued"):
+            discs[-1] = {**discs[-1], "state": "interrupted"}   # the job ended while it wrote this disc
+    return JobDetail(row, progress, [(k, v[0], v[1]) for k, v in sorted(steps.items())], events, last,
+                     backup, discs)
+
+
+def log_tail(store: Store, job_id: int, lines: int = 200) -> tuple[list[dict], int]:
+    out = queries.log_events(store, job_id, lines)
+    for d in out:
+        d["data"] = json.loads(d["data"]) if d.get("data") else {}
+    return out, queries.last_event_id(store, job_id)
+
+
+def events_after(store: Store, job_id: int, after: int) -> list:
+    return store.events_after(job_id, after)
+
+
+# --- what can be done to a job -------------------------------------------------------------------
+
+
+def start(store: Store, config_path: Path, kind: str, target: str | None, title: str, args: Sequence[str]) -> int:
+    """A detached job process (`rabtui <args> --job-id N`): it outlives the UI."""
+    return jobsmod.start_detached(store, config_path, kind, target, title, args)
+
+
+def answer(store: Store, prompt_id: int, reply: str) -> None:
+    jobsmod.answer(store, prompt_id, reply)
+
+
+def cancel(store: Store, job_id: int) -> None:
+    job(store, job_id)
+    jobsmod.request_cancel(store, job_id)
+
+
+def refresh_dead(store: Store) -> None:
+    jobsmod.refresh_dead(store)

@@ -1,0 +1,20 @@
+"""The media verbs: label a medium (one rule for the command line and the UI), and why the state
+knows a medium (check-config's note on an empty one)."""
+
+from __future__ import annotations
+
+from rabtui.config import Medium
+from rabtui.media import medium as mediamod
+from rabtui.media import mounts
+from rabtui.state.store import Store
+
+
+def label(store: Store, medium: Medium, *, force: bool = False) -> str:
+    """Write the medium's label file; says what was done. A medium that holds files but no label,
+    or one rabtui has used whose label is gone, is refused unless `force`."""
+    return mediamod.label_medium(store, medium, force=force)
+
+
+def known_because(store: Store, medium_id: str) -> str | None:
+    """Why the state knows this medium (it has been used), or None."""
+    return mounts.known_because(store, medium_id)

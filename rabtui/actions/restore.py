@@ -1,0 +1,68 @@
+"""The restore verb: a file or directory from a backup or from a checkpoint's discs, below a local
+directory or back onto the source, as a job; a restore that fails is notified."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from rabtui import fmt
+from rabtui.config import Config
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError
+from rabtui.events import Emit, Event, Prompter
+from rabtui.ops import notify
+from rabtui.restore import run as restoremod
+from rabtui.restore.run import directory_of  # noqa: F401 (Browse restores the directory of a file with it)
+from rabtui.restore.copies import backup_of_version  # noqa: F401 (Browse restores a found version from a medium at hand)
+from rabtui.state.jobs import JobRecorder
+from rabtui.state.store import Store
+
+
+@dataclass
+class RestoreOutcome:
+    result: restoremod.RestoreResult
+    exit_code: int                 # 0, 3 when something could not be restored as it was, 1 when it failed
+    undelivered: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return self.result.as_json(self.exit_code)
+
+    def problems(self) -> list[str]:
+        """One line per thing not restored (names escaped)."""
+        return self.result.written.problems() if self.result.written else []
+
+
+def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, prompter: Prompter | None, *,
+            source: str, path: str, backup: str | None = None, checkpoint: int | None = None, to: str | None = None,
+            to_source: bool = False, overwrite: bool = False, job_id: int | None = None) -> RestoreOutcome:
+    """`prompter` None: the job asks through the state database (a detached job)."""
+    cfg.source(source)
+    shown = fmt.name(os.fsencode(path))
+    recorder = JobRecorder(store, "restore", source, f"restore {shown} of {source}", job_id=job_id, cancel=cancel)
+
+    def both(event: Event) -> None:
+        recorder.emit(event)
+        emit(event)
+
+    try:
+        result = restoremod.restore(
+            cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to, to_source=to_source,
+            overwrite=overwrite, emit=both, cancel=recorder.cancel, prompter=prompter or recorder.prompter())
+    except restoremod.RestoreIncomplete as exc:
+        recorder.finish("failed", EXIT_FAILED, exc.result.summary)
+        return RestoreOutcome(exc.result, EXIT_FAILED, _notify(cfg, str(exc), source))
+    except RabtuiError as exc:
+        recorder.finish("cancelled" if isinstance(exc, Cancelled) else "failed", exc.exit_code, str(exc))
+        exc.undelivered = _notify(cfg, str(exc), source)
+        raise
+    except BaseException as exc:
+        recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    code = EXIT_WARNINGS if result.incomplete() or result.warnings else EXIT_OK
+    recorder.finish("warnings" if code else "completed", code, result.summary)
+    return RestoreOutcome(result, code)
+
+
+def _notify(cfg: Config, message: str, source: str) -> list[str]:
+    return notify.send(cfg, notify.make_event("restore_failed", "failed", message, source=source))

@@ -1,0 +1,86 @@
+"""The run-due verb (cron, systemd timers): the backups the schedules say are due, all onto the
+day's medium (picked once, before any starts), up to `max_parallel` at once; then cleanup, the
+health check, and the checkpoints that are due, named.
+
+What it has to say goes out through `emit`: LOG lines for the report, WARNING for notifications
+that could not be sent, ERROR for what failed.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+
+from rabtui.actions import backup as backup_actions
+from rabtui.actions import cleanup as cleanup_actions
+from rabtui.actions import status as status_actions
+from rabtui.backup import batch
+from rabtui.checkpoint import triggers
+from rabtui.config import Config
+from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, worst_exit
+from rabtui.events import ERROR, LOG, WARNING, Emit, Event
+from rabtui.media import medium as mediamod
+from rabtui.ops import notify, schedule
+from rabtui.state import jobs
+from rabtui.state.jobs import JobRecorder
+from rabtui.state.store import Store
+
+
+def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, now: datetime | None = None) -> int:
+    """Everything that is due; the worst exit code of the backups. `now`: pretend it is this time."""
+    clock = now or datetime.now()
+    due_now = list(schedule.due_sources(cfg, store, clock))
+    codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
+    try:
+        plan = cleanup_actions.plan(cfg, store, now=clock)
+        if cleanup_actions.has_work(plan):
+            for line in cleanup_actions.plan_lines(plan, False):
+                emit(Event(LOG, line))
+            cleanup_actions.apply(cfg, store, plan)
+        else:
+            jobs.prune_events(store)
+    except (RabtuiError, OSError) as exc:
+        emit(Event(ERROR, f"rabtui: cleanup: {exc}"))
+        _warn(emit, notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
+    _warn(emit, status_actions.check(cfg, store, now).undelivered)
+    for st in triggers.due(cfg, store, now=clock.timestamp()):
+        emit(Event(LOG, f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
+    return functools.reduce(worst_exit, codes, EXIT_OK)
+
+
+def _warn(emit: Emit, undelivered: list[str]) -> None:
+    for problem in undelivered:
+        emit(Event(WARNING, problem))
+
+
+def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch.RunCancel,
+             now: datetime | None) -> list[int]:
+    """The due sources' backups; their exit codes."""
+    medium = mediamod.next_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
+
+    def work(due) -> int:
+        emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
+        recorder = JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
+        if cancel.not_started(recorder):   # still due: the next run-due takes it
+            emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
+            return EXIT_FAILED
+        schedule.mark_run(store, due.source, due.slot)
+        try:
+            with cancel.covering(recorder.cancel):
+                outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
+                                                prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
+        except LockBusy as exc:   # a backup of this source is running already: it covers this slot
+            recorder.finish("cancelled", EXIT_OK, str(exc))
+            emit(Event(ERROR, f"{due.source}: {exc}"))
+            return EXIT_OK
+        if outcome.error:
+            emit(Event(ERROR, f"{due.source}: {outcome.error}"))
+        else:
+            emit(Event(LOG, f"{due.source}: {outcome.summary}"))
+        _warn(emit, outcome.undelivered)
+        return outcome.exit_code
+
+    if len(due_now) == 1 or medium is None:
+        return [work(due) for due in due_now]
+    with batch.day_medium(store, medium) as together:
+        return batch.run_each(store, due_now, work, cfg.rabtui.max_parallel if together else 1)

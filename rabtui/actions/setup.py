@@ -1,0 +1,28 @@
+"""What setting rabtui up asks of the engine: the run-due timers (`schedule install`), the
+notification URLs check-config tries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rabtui.ops import notify, schedule
+
+
+def schedule_units(config_path: Path) -> dict[str, str]:
+    """The systemd service and timer that call run-due, and the crontab line, by name."""
+    return schedule.units(config_path)
+
+
+def default_unit_dir() -> Path:
+    return schedule.default_unit_dir()
+
+
+def install_units(texts: dict[str, str], unit_dir: Path) -> list[Path]:
+    """Write the units; the paths written."""
+    return schedule.install(texts, unit_dir)
+
+
+def apprise_url_problems(urls: list[str]) -> list[str]:
+    """What is wrong with the apprise URLs (checked by check-config only: loading apprise on every
+    command would slow them all)."""
+    return notify.apprise_url_problems(urls)

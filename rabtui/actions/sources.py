@@ -1,0 +1,35 @@
+"""The sources verbs: is a source reachable (the login a backup's step 1 makes), and trusting or
+replacing its host key after the operator has seen the fingerprint. Never auto-accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rabtui.config import Config, Source
+from rabtui.ssh import remote
+from rabtui.ssh import shared
+
+UnknownHostKey = remote.UnknownHostKey
+HostKeyInfo = remote.HostKeyInfo
+
+
+def whoami(cfg: Config, source: Source) -> shared.Answer:
+    """Log in as a backup's step 1 does and ask `whoami`; raises UnknownHostKey for a host key
+    that is not known, RabtuiError for anything else that fails."""
+    return shared.whoami(cfg, source)
+
+
+def scan_host_key(cfg: Config, source: Source) -> HostKeyInfo:
+    """The source's host key, its fingerprint and whether it is known, changed or revoked."""
+    return remote.scan_host_key(cfg, source)
+
+
+def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
+    """Add a host key the operator accepted to known_hosts (a changed or revoked key is refused
+    with the loud message); the file written."""
+    return remote.trust(cfg, source, info)
+
+
+def replace(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
+    """Replace a changed host key the host's administrator confirmed; the file written."""
+    return remote.replace(cfg, source, info)

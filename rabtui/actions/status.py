@@ -1,0 +1,267 @@
+"""The one status reader: sources and their last backups, media and the rotation, checkpoint
+counters, health problems. `rabtui status` (and --json), `rabtui check` and the dashboard all read
+it here, so they say the same thing.
+
+The last backup of a source is the newest one cleanup has not deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from rabtui.actions import jobs as jobviews
+from rabtui.checkpoint import triggers
+from rabtui.config import Config, Medium
+from rabtui.errors import RabtuiError, WorkFailed
+from rabtui.media import medium as mediamod
+from rabtui.ops import health
+from rabtui.state import locks, queries
+from rabtui.state.store import Store
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceStatus:
+    id: str
+    host: str                    # "local" for the local machine
+    where: str                   # user@host:port
+    running: bool
+    last: dict | None            # the newest backup that is not deleted
+    last_complete: dict | None   # the newest complete one
+    sizes: dict | None           # the backup whose sizes to show: the last, or while it runs the last finished
+
+    @property
+    def status(self) -> str:
+        return self.last["status"] if self.last else "no backup"
+
+    @property
+    def started(self) -> float | None:
+        return self.last["started"] if self.last else None
+
+    @property
+    def medium(self) -> str | None:
+        return self.last["medium"] if self.last else None
+
+    @property
+    def total_bytes(self) -> int | None:
+        return self.sizes["total_bytes"] if self.sizes else None
+
+    @property
+    def new_bytes(self) -> int | None:
+        return self.sizes["new_bytes"] if self.sizes else None
+
+
+def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[SourceStatus]:
+    """Every source with its last backups. Running: a backup job under way (every backup runs as
+    one); with `test_locks` also a source whose lock is held. Testing a lock takes it for an
+    instant, which a backup starting in that instant would meet as "already running": right for
+    a command run by hand, not for a screen that reads this twice a second."""
+    busy = {r["target"] for r in jobviews.running(store) if r["kind"] == "backup"}
+    out = []
+    for s in cfg.sources:
+        last = queries.last_backup(store, s.id)
+        sizes = last
+        if last is not None and last["status"] == "running":
+            sizes = queries.last_finished_backup(store, s.id)
+        where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
+        running = s.id in busy or (test_locks and locks.source_lock(cfg.state_dir, s.id).is_held())
+        out.append(SourceStatus(s.id, s.host or "local", where, running, last,
+                                queries.last_backup(store, s.id, complete=True), sizes))
+    return out
+
+
+# --- media ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rotation:
+    current: str | None    # the medium used last
+    next: str | None       # the one the next backup goes to
+
+
+def rotation(cfg: Config, store: Store) -> Rotation:
+    if not cfg.media:
+        return Rotation(None, None)
+    used = queries.media_last_used(store)
+    ids = [m.id for m in cfg.media]
+    current = max(ids, key=lambda i: used.get(i, 0)) if any(used.get(i) for i in ids) else None
+    return Rotation(current, mediamod.next_medium(cfg, store).id)
+
+
+@dataclass
+class MediumStatus:
+    id: str
+    path: str
+    device: str | None
+    mounted: bool
+    label: dict | None             # the label found there
+    label_problem: str | None      # why it could not be read
+    total: int | None              # live, when the medium is there
+    free: int | None
+    recorded_free: int | None      # from its last use
+    last_used: float | None
+    backups: int
+    current: bool
+    next: bool
+
+    @property
+    def label_text(self) -> str:
+        if self.label_problem:
+            return f"unreadable: {self.label_problem}"
+        return str(self.label.get("id", self.label)) if self.label is not None else "no label"
+
+    @property
+    def role(self) -> str:
+        return ", ".join(r for r, on in (("current", self.current), ("next", self.next)) if on)
+
+
+def media(cfg: Config, store: Store) -> list[MediumStatus]:
+    rot = rotation(cfg, store)
+    out = []
+    for m in cfg.media:
+        label = problem = total = free = None
+        if m.path.is_dir():
+            try:
+                label = mediamod.read_label(m.path)
+            except WorkFailed as exc:   # a label that cannot be read is shown, not raised
+                problem = str(exc)
+            try:
+                du = shutil.disk_usage(m.path)
+                total, free = du.total, du.free
+            except OSError:
+                pass
+        row = queries.medium_row(store, m.id)
+        out.append(MediumStatus(m.id, str(m.path), m.device, _mounted(m), label, problem, total, free,
+                                row["free_bytes"] if row else None, row["last_used"] if row else None,
+                                queries.medium_backup_count(store, m.id), m.id == rot.current, m.id == rot.next))
+    return out
+
+
+def _mounted(m: Medium) -> bool:
+    if m.device is None:
+        return m.path.is_dir()
+    try:
+        return os.path.ismount(m.path)
+    except OSError:
+        return False
+
+
+# --- checkpoint counters, health -----------------------------------------------------------------
+
+
+@dataclass
+class DueDir:
+    source: str
+    path: str
+    kind: str
+    changed: int
+    max_changed: int
+    last_time: float | None
+    max_days: int
+    reasons: list[str] = field(default_factory=list)   # empty: not due
+    why_not: str = ""
+
+
+def due_dirs(cfg: Config, store: Store, now: float | None = None) -> list[DueDir]:
+    """Every configured directory with its checkpoint counters and the reasons it is due (if any)."""
+    out = []
+    for st in triggers.statuses(cfg, store, now=now or time.time()):
+        item = DueDir(st.source, st.path, st.kind, st.changed, st.max_changed_files, st.last_checkpoint_time,
+                      st.max_days, list(st.reasons) if st.due else [])
+        item.why_not = "; ".join(st.reasons) if not st.due else ""
+        out.append(item)
+    return out
+
+
+@dataclass
+class Problem:
+    level: str
+    message: str
+
+
+def problems(cfg: Config, store: Store, now: float | None = None) -> list[Problem]:
+    """The health checks' problems, critical first (the dashboard's list)."""
+    when = datetime.fromtimestamp(now) if now is not None else None
+    found = [Problem(p.level, p.message) for p in health.run_checks(cfg, store, now=when) if p.level != health.OK]
+    return sorted(found, key=lambda p: p.level != health.CRITICAL)
+
+
+@dataclass
+class CheckResult:
+    problems: list            # health.Problem
+    exit_code: int
+    undelivered: list[str]    # notifications of health changes that could not be sent
+
+
+def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None) -> CheckResult:
+    """`rabtui check`: the health checks, their changes recorded and notified, the Prometheus
+    textfile written when asked."""
+    found = health.run_checks(cfg, store, now)
+    changes = health.record(store, found, now)
+    undelivered = health.notify_changes(cfg, changes, now)
+    if prometheus:
+        health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, found, now))
+    return CheckResult(found, health.exit_code(found), undelivered)
+
+
+# --- `rabtui status --json` ----------------------------------------------------------------------
+
+
+def report(cfg: Config, store: Store) -> dict:
+    """Everything `rabtui status` says, as the JSON it prints."""
+    try:
+        next_id = mediamod.next_medium(cfg, store).id if cfg.media else None
+    except RabtuiError:
+        next_id = None
+    media_out = []
+    for m in media(cfg, store):
+        label_id = m.label.get("id") if m.label else None
+        media_out.append({
+            "id": m.id, "path": m.path, "device": m.device, "mounted": m.mounted, "label": label_id,
+            "label_ok": label_id == m.id, "free_bytes": m.free if m.free is not None else m.recorded_free,
+            "last_used": _iso(m.last_used), "next": m.id == next_id,
+        })
+    counters = [{
+        "source": st.source, "path": st.path, "kind": st.kind, "changed_since_checkpoint": st.changed,
+        "max_changed_files": st.max_changed_files, "last_checkpoint": st.last_checkpoint,
+        "last_checkpoint_time": _iso(st.last_checkpoint_time), "max_days": st.max_days,
+        "did_not_fit": _iso(st.did_not_fit),
+    } for st in triggers.statuses(cfg, store)]
+    running_jobs = [
+        {"id": j["id"], "kind": j["kind"], "target": j["target"], "title": j["title"], "status": j["status"],
+         "pid": j["pid"], "started": _iso(j["started"])}
+        for j in jobviews.running(store)
+    ]
+    srcs = [{"id": s.id, "host": s.host, "running": s.running, "last": backup_info(s.last),
+             "last_complete": backup_info(s.last_complete)} for s in sources(cfg, store, test_locks=True)]
+    return {"sources": srcs, "media": media_out, "checkpoint_counters": counters, "jobs": running_jobs}
+
+
+def backup_info(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "id": row["id"], "name": row["name"], "medium": row["medium"], "status": row["status"],
+        "started": _iso(row["started"]), "finished": _iso(row["finished"]), "age": _age(row["started"]),
+        "total_bytes": row["total_bytes"], "new_bytes": row["new_bytes"], "reason": row["reason"],
+    }
+
+
+def _age(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    seconds = max(0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).isoformat(timespec="seconds") if ts else None

@@ -1,0 +1,150 @@
+"""Read-only queries of the state database for the status reader, the screens and the commands.
+
+Plain rows as dicts (or None): no rules here, only what the database says. The fronts (cli, tui)
+hold no SQL of their own; what they read goes through here or through `rabtui.actions`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rabtui.state.store import COMPLETE_SQL, Store
+
+
+def _dict(row) -> dict | None:
+    return dict(row) if row is not None else None
+
+
+# --- backups -------------------------------------------------------------------------------------
+
+
+def last_backup(store: Store, source: str, *, complete: bool = False) -> dict | None:
+    """The source's newest backup that cleanup has not deleted (with `complete`: the newest
+    completed one, warnings included)."""
+    only = f" AND status IN {COMPLETE_SQL}" if complete else " AND status <> 'deleted'"
+    return _dict(store.one(f"SELECT * FROM backups WHERE source=?{only} ORDER BY started DESC, id DESC LIMIT 1",
+                           (source,)))
+
+
+def last_finished_backup(store: Store, source: str) -> dict | None:
+    """The newest backup of the source that is neither running nor deleted."""
+    return _dict(store.one("SELECT * FROM backups WHERE source=? AND status NOT IN ('deleted', 'running')"
+                           " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
+
+
+def medium_backups(store: Store, medium_id: str) -> list[dict]:
+    return [dict(r) for r in store.all(
+        "SELECT id, source, name, status, started, total_bytes, new_bytes, files, new_files FROM backups"
+        " WHERE medium=? AND status != 'deleted' ORDER BY started DESC", (medium_id,))]
+
+
+def medium_backup_count(store: Store, medium_id: str) -> int:
+    return store.one("SELECT COUNT(*) AS n FROM backups WHERE medium=? AND status != 'deleted'", (medium_id,))["n"]
+
+
+def source_backups(store: Store, source_id: str) -> list[dict]:
+    return [dict(r) for r in store.all(
+        "SELECT id, medium, name, path, status, started, total_bytes, new_bytes, files FROM backups"
+        " WHERE source=? AND status != 'deleted' ORDER BY started DESC", (source_id,))]
+
+
+def previous_backup(store: Store, backup: dict) -> dict | None:
+    """The complete backup of the same source on the same medium before `backup`."""
+    return _dict(store.one(
+        f"SELECT * FROM backups WHERE source=(SELECT source FROM backups WHERE id=?) AND medium=?"
+        f" AND status IN {COMPLETE_SQL} AND started < ? ORDER BY started DESC LIMIT 1",
+        (backup["id"], backup["medium"], backup["started"])))
+
+
+def backup_named(store: Store, source: str, medium: str, name: str) -> dict | None:
+    return _dict(store.one("SELECT * FROM backups WHERE source=? AND medium=? AND name=?", (source, medium, name)))
+
+
+# --- media and directories -----------------------------------------------------------------------
+
+
+def medium_row(store: Store, medium_id: str) -> dict | None:
+    return _dict(store.one("SELECT * FROM media WHERE id=?", (medium_id,)))
+
+
+def media_last_used(store: Store) -> dict[str, float]:
+    return {r["id"]: r["last_used"] or 0 for r in store.all("SELECT id, last_used FROM media")}
+
+
+def dir_state(store: Store, source: str, path: str) -> dict | None:
+    return _dict(store.one("SELECT * FROM dir_state WHERE source=? AND path=?", (source, path)))
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def job(store: Store, job_id: int) -> dict | None:
+    return _dict(store.one("SELECT * FROM jobs WHERE id=?", (job_id,)))
+
+
+def jobs(store: Store, limit: int = -1) -> list[dict]:
+    """The newest jobs first (`limit` -1: all)."""
+    return [dict(r) for r in store.all("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def failed_jobs_since(store: Store, since: float, statuses: tuple[str, ...]) -> list[dict]:
+    marks = ",".join("?" * len(statuses))
+    return [dict(r) for r in store.all(
+        "SELECT id, kind, target, title, status, finished, summary FROM jobs"
+        f" WHERE status IN ({marks}) AND finished >= ? ORDER BY id", (*statuses, since))]
+
+
+def job_backup(store: Store, job_id: int) -> dict | None:
+    """The backup row a job made, if any."""
+    return _dict(store.one("SELECT * FROM backups WHERE job_id=? ORDER BY id DESC LIMIT 1", (job_id,)))
+
+
+def backup_steps(store: Store, backup_id: int) -> list[dict]:
+    return [dict(r) for r in store.all("SELECT step, name, state FROM backup_steps WHERE backup_id=? ORDER BY step",
+                                       (backup_id,))]
+
+
+def job_event_data(store: Store, job_id: int, kind: str) -> list[dict]:
+    """The data of a job's events of one kind, oldest first."""
+    return [json.loads(r["data"] or "{}") for r in store.all(
+        "SELECT data FROM events WHERE job_id=? AND kind=? ORDER BY id", (job_id, kind))]
+
+
+def log_events(store: Store, job_id: int, lines: int) -> list[dict]:
+    """A job's newest `lines` log-like events, oldest first."""
+    rows = store.all("SELECT * FROM events WHERE job_id=? AND kind IN ('log','warning','error','result','step','disc')"
+                     " ORDER BY id DESC LIMIT ?", (job_id, lines))
+    return [dict(r) for r in reversed(rows)]
+
+
+def last_event_id(store: Store, job_id: int) -> int:
+    row = store.one("SELECT MAX(id) AS m FROM events WHERE job_id=?", (job_id,))
+    return (row["m"] or 0) if row else 0
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+
+def checkpoints(store: Store, limit: int = 1) -> list[dict]:
+    """The newest checkpoints' rows, newest first."""
+    return [dict(r) for r in store.all("SELECT * FROM checkpoints ORDER BY number DESC LIMIT ?", (limit,))]
+
+
+def checkpoint_drive(store: Store, number: int | None = None) -> str | None:
+    """The drive checkpoint `number` (default: the newest) was written to."""
+    row = store.one("SELECT drive FROM checkpoints WHERE number=?", (number,)) if number else \
+        store.one("SELECT drive FROM checkpoints ORDER BY number DESC LIMIT 1")
+    return row["drive"] if row else None
+
+
+def newest_checkpoint(store: Store) -> int | None:
+    row = store.one("SELECT MAX(number) AS n FROM checkpoints")
+    return row["n"] if row is not None else None
+
+
+def unfinished_checkpoint(store: Store, finished: tuple[str, ...]) -> int | None:
+    """The newest checkpoint whose status is not one of `finished`."""
+    marks = ",".join("?" * len(finished))
+    row = store.one(f"SELECT number FROM checkpoints WHERE status NOT IN ({marks}) ORDER BY number DESC LIMIT 1",
+                    finished)
+    return row["number"] if row else None
