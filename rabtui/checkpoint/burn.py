@@ -136,7 +136,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             privacy.private_dir(image.parent)
             closed = [p for p in (image.parent, *sorted(image.parent.glob("*.iso"))) if privacy.tighten(p)]
             if closed:    # made by an earlier version
-                emit(Event(WARNING, f"closed to other users (chmod go-rwx, they could read the images): "
+                emit(Event(WARNING, "closed to other users (chmod go-rwx, they could read the images): "
                                     + ", ".join(map(str, closed))))
             if image.exists():
                 image.unlink()   # never a verified disc: the caller checks

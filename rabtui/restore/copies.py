@@ -9,7 +9,6 @@ when none is, asks for each copy in turn (newest first: ready once it is there, 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from rabtui import fmt

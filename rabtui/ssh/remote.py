@@ -27,7 +27,6 @@ from rabtui import privacy, proc
 from rabtui.ssh import known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.events import LOG, Emit, Event
 from rabtui.ssh.endpoint import (  # noqa: F401  (re-exported: the pipeline and the fronts use remote.*)
     CONNECT_TIMEOUT,
     Endpoint,
