@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from rabtui.errors import EXIT_FAILED
+from rabtui import privacy
 
 SOURCE_ID = "demo-host"
 DISC = "16MiB"
@@ -110,19 +110,12 @@ def write_config(base: Path) -> Path:
 
 
 def run_backup_job(cfg, store, source_id: str) -> str:
-    """One backup through the engine, recorded as a job so that Runs shows it like any other."""
-    from rabtui.backup.pipeline import run_backup
+    """One backup as a job, as `rabtui backup` makes it, so that Runs shows it like any other; its outcome in words."""
+    from rabtui.actions.backup import as_job
     from rabtui.state.jobs import JobRecorder
 
     recorder = JobRecorder(store, "backup", source_id, f"backup {source_id}", argv=["rabtui", "demo"])
-    status, code, summary = "failed", EXIT_FAILED, ""
-    try:
-        result = run_backup(cfg, store, source_id, emit=recorder.emit, cancel=recorder.cancel,
-                            job_id=recorder.job_id)
-        status, code, summary = result.status, result.exit_code, result.reason or ""
-    finally:
-        recorder.finish(status, code, summary)
-    return status
+    return as_job(cfg, store, source_id, recorder, emit=recorder.emit, prompter=None).summary
 
 
 def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
@@ -142,8 +135,9 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
             progress(f"using the demo sandbox in {base}")
             return config_path
     progress(f"building a demo sandbox in {base} ...")
-    for d in ("source", "media/disk-a", "media/disk-b", "iso", "state"):
-        (base / d).mkdir(parents=True, exist_ok=True)
+    (base / "source").mkdir(parents=True, exist_ok=True)
+    for d in ("media/disk-a", "media/disk-b", "iso", "state"):    # private, as rabtui's own would be
+        privacy.private_dir(base / d)
     if not any((base / "source").iterdir()):
         generate_source(base / "source", documents=documents, photos=photos)
     write_config(base)

@@ -39,3 +39,21 @@ def test_demo_builds_a_sandbox_with_backups(tmp_path, capsys):
     assert out.returncode == 0
     assert "no terminal here" in out.stderr and "using the demo sandbox" in out.stderr
     assert store.one("SELECT COUNT(*) AS n FROM backups")["n"] == 3
+
+
+def test_the_demo_is_private_whatever_the_umask(tmp_path):
+    """scripts/screenshots.py and the tests build the demo without the program's umask: its state,
+    media and images are still closed to other users, so its dashboard shows no such problem."""
+    import os
+
+    from rabtui import demo
+    from rabtui.ops import health
+
+    old = os.umask(0o022)
+    try:
+        config_path = demo.build(tmp_path / "sandbox", backups=1, documents=20, photos=5)
+    finally:
+        os.umask(old)
+    cfg = configmod.load(config_path)
+    found = [p.line() for p in health.run_checks(cfg, Store(cfg.state_dir)) if p.check_id.startswith("private")]
+    assert found == []
