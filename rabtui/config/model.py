@@ -192,17 +192,19 @@ class Source:
                                      help="the SSH key")
     schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
                                help="cron expression, for `rabtui run-due`")
-    excludes: tuple[str, ...] = key((), type="strings", example=["*.tmp", "cache/"], form=True,
+    excludes: tuple[str, ...] = key((), type="strings", example=["*.tmp", "cache/"], form=True, form_list="commas",
                                     help="rsync patterns left out of every directory")
     pre_backup_commands: tuple[str, ...] = key(
-        (), type="strings", example=["mysqldump --all-databases > /var/backups/db.sql"], form=True,
+        (), type="strings", example=["mysqldump --all-databases > /var/backups/db.sql"], form=True, form_list="lines",
+        label="pre-backup commands",
         help="shell commands run on the source before the backup; the first failure stops it")
     post_backup_commands: tuple[str, ...] = key(
-        (), type="strings", example=["rm -f /var/backups/db.sql"], form=True,
+        (), type="strings", example=["rm -f /var/backups/db.sql"], form=True, form_list="lines",
+        label="post-backup commands",
         help="shell commands run on the source after the backup")
     pause_notifications_until: dt.date | None = key(None, type="date", example=dt.date(2026, 12, 1),
                                                     help="no notifications about this source until this date")
-    acls: bool = key(True, type="boolean", form=True, help="keep POSIX ACLs (rsync -A)")
+    acls: bool = key(True, type="boolean", form=True, label="ACLs", help="keep POSIX ACLs (rsync -A)")
     xattrs: bool = key(True, type="boolean", form=True,
                        help="keep extended attributes, capabilities included (rsync -X)")
     bwlimit: str | None = key(None, type="string or integer", check=transfer_options.bwlimit_problem,
@@ -213,9 +215,10 @@ class Source:
     one_file_system: bool = key(False, type="boolean", form=True,
                                 help="rsync -x: other file systems mounted inside stay out")
     io_timeout: int = key(transfer_options.IO_TIMEOUT, type="integer", minimum=1, unit="seconds", form=True,
+                          label="I/O timeout",
                           help="seconds without a word from rsync before the backup fails")
     rsync_options: tuple[str, ...] = key((), type="strings", check=_rsync_options_problem,
-                                         example=["--compress"], form=True,
+                                         example=["--compress"], form=True, form_list="words",
                                          help="extra rsync flags from the allow-list")
 
     @property

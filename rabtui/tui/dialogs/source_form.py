@@ -20,32 +20,37 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 
 from rabtui.config import edit as config_edit
-from rabtui.config import Config, Directory
+from rabtui.config import Config, Directory, Source
+from rabtui.config import keys as K
 from rabtui.errors import ConfigError, UsageError
-from rabtui.config.transfer_options import IO_TIMEOUT
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
 
-FIELDS = (
-    ("id", "id", "letters, digits, '.', '_', '-'"),
-    ("host", "host", "empty for the local machine"),
-    ("user", "user", "ssh user"),
-    ("port", "port", "22"),
-    ("identity_file", "identity file", "~/.ssh/id_ed25519"),
-    ("schedule", "schedule", "cron expression, e.g. 0 2 * * *"),
-    ("excludes", "excludes", "comma-separated patterns, e.g. *.tmp, cache/"),
-    ("acls", "ACLs", "true or false: keep POSIX ACLs (rsync -A)"),
-    ("xattrs", "xattrs", "true or false: keep extended attributes and capabilities (rsync -X)"),
-    ("bwlimit", "bwlimit", "e.g. 5M, or an integer in KiB/s; empty: no limit"),
-    ("rsync_path", "rsync path", "the source's rsync command, e.g. sudo rsync"),
-    ("one_file_system", "one file system", "true or false: other file systems stay out (rsync -x)"),
-    ("io_timeout", "I/O timeout", f"seconds without a word from rsync: {IO_TIMEOUT}"),
-    ("rsync_options", "rsync options", "extra flags from the allow-list, e.g. --compress --checksum"),
-)
+FORM_KEYS = tuple(f for f in K.keys(Source) if f.spec.form)   # the model says which keys the form edits
+JOINED = {"commas": ", ", "words": " "}    # how a list is written on one line
+
+
+def _label(f: K.Field) -> str:
+    return f.spec.label or f.name.replace("_", " ")
+
+
+def _hint(f: K.Field) -> str:
+    """What an empty field shows: what the key is for, with an example or its default."""
+    k = f.spec
+    if k.type == "boolean":
+        return f"true or false: {k.help} (default {'true' if f.default else 'false'})"
+    if k.example is not None:
+        example = JOINED[k.form_list].join(k.example) if k.form_list else k.example
+        return f"{k.help}, e.g. {example}"
+    if f.default not in (None, (), K.MISSING):
+        return f"{k.help} (default {f.default})"
+    return k.help
+
+
+FIELDS = tuple((f.name, _label(f), _hint(f)) for f in FORM_KEYS if f.spec.form_list != "lines")
 AREAS = (
     ("directories", "directories: one per line: KIND PATH [max_changed_files=N] [max_days=N] [allow_empty] [exclude=PATTERN]"),
-    ("pre_backup_commands", "pre-backup commands, one per line"),
-    ("post_backup_commands", "post-backup commands, one per line"),
+    *((f.name, f"{_label(f)}, one per line") for f in FORM_KEYS if f.spec.form_list == "lines"),
 )
 
 
@@ -101,47 +106,42 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
     return tuple(dirs)
 
 
-def _flag(values: dict[str, str], key: str, default: bool = True) -> bool:
-    word = values.get(key, "").strip().lower()
+def _typed(f: K.Field, text: str):
+    """A field's text as the key's value in the file (None: the key is left out)."""
+    k, word = f.spec, text.strip()
+    if k.form_list:
+        items = {"lines": text.splitlines(), "commas": text.split(","), "words": text.split()}[k.form_list]
+        return [item.strip() if k.form_list != "lines" else item for item in items if item.strip()]
+    if k.type == "boolean":
+        if not word:
+            return f.default
+        if word.lower() in ("true", "yes", "on"):
+            return True
+        if word.lower() in ("false", "no", "off"):
+            return False
+        raise FieldError(f.name, "write true or false")
     if not word:
-        return default
-    if word in ("true", "yes", "on"):
-        return True
-    if word in ("false", "no", "off"):
-        return False
-    raise FieldError(key, "write true or false")
+        return None
+    if k.type == "integer":
+        if not word.isdigit():
+            raise FieldError(f.name, "must be a number" + (f" of {k.unit}" if k.unit else ""))
+        problem = K.range_problem(k, int(word))
+        if problem:
+            raise FieldError(f.name, problem)
+        return int(word)
+    if k.type == "string or integer":
+        return int(word) if word.isdigit() else word
+    return word
 
 
 def source_from_form(values: dict[str, str]) -> dict:
     """The source's keys as they go into the file: what was typed, nothing resolved."""
-    port = values["port"].strip()
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
-        raise FieldError("port", "must be a number between 1 and 65535")
-    io_timeout = values["io_timeout"].strip()
-    if io_timeout and not io_timeout.isdigit():
-        raise FieldError("io_timeout", "must be a number of seconds")
-    bwlimit = values["bwlimit"].strip()
-    dirs = [{"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
-             "max_days": d.max_days, "allow_empty": d.allow_empty or None} for d in parse_directories(values["directories"])]
-    return {
-        "id": values["id"].strip(),
-        "host": values["host"].strip() or None,
-        "user": values["user"].strip() or None,
-        "port": int(port) if port else None,
-        "identity_file": values["identity_file"].strip() or None,
-        "schedule": values["schedule"].strip() or None,
-        "excludes": [p.strip() for p in values["excludes"].split(",") if p.strip()],
-        "directories": dirs,
-        "pre_backup_commands": [c for c in values["pre_backup_commands"].splitlines() if c.strip()],
-        "post_backup_commands": [c for c in values["post_backup_commands"].splitlines() if c.strip()],
-        "acls": _flag(values, "acls"),
-        "xattrs": _flag(values, "xattrs"),
-        "bwlimit": (int(bwlimit) if bwlimit.isdigit() else bwlimit) or None,
-        "rsync_path": values["rsync_path"].strip() or None,
-        "one_file_system": _flag(values, "one_file_system", default=False),
-        "io_timeout": int(io_timeout) if io_timeout else None,
-        "rsync_options": values["rsync_options"].split(),
-    }
+    source = {f.name: _typed(f, values[f.name]) for f in FORM_KEYS}
+    source["id"] = source["id"] or ""
+    source["directories"] = [
+        {"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
+         "max_days": d.max_days, "allow_empty": d.allow_empty or None} for d in parse_directories(values["directories"])]
+    return source
 
 
 def missing_local_directories(source: dict) -> list[str]:
@@ -206,15 +206,17 @@ class SourceForm(Dialog[str | None]):
     def _fields(self) -> ComposeResult:
         s = self.source
         with VerticalScroll(id="form-fields"):
+            form_list = {f.name: f.spec.form_list for f in FORM_KEYS}
             for key, title, placeholder in FIELDS:
                 value = ""
                 if s is not None:
                     v = s.get(key)
                     if isinstance(v, bool):
                         value = "true" if v else "false"
+                    elif isinstance(v, list):
+                        value = JOINED[form_list[key]].join(v)
                     else:
-                        value = (", ".join(v) if key == "excludes" else " ".join(v)) if isinstance(v, list) \
-                            else ("" if v is None else str(v))
+                        value = "" if v is None else str(v)
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
                     yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)
