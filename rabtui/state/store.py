@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rabtui import privacy
+from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
 
@@ -315,6 +316,26 @@ class Store:
             raise
         else:
             conn.execute("COMMIT")
+
+    @contextmanager
+    def interruptible(self, cancel: threading.Event | None) -> Iterator[None]:
+        """Queries of this thread inside stop soon after `cancel` is set (SQLite checks it every
+        few thousand steps), raising Cancelled: a superseded search does not read on."""
+        if cancel is None:
+            yield
+            return
+        conn = self.conn
+        conn.set_progress_handler(cancel.is_set, 10_000)
+        try:
+            yield
+        except sqlite3.OperationalError:
+            if cancel.is_set():
+                raise Cancelled("superseded") from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+        if cancel.is_set():
+            raise Cancelled("superseded")
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
