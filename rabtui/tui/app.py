@@ -27,6 +27,7 @@ from rabtui.config import Config
 from rabtui.errors import RabtuiError
 from rabtui.state.store import Store
 from rabtui.actions import queries
+from rabtui.tui import settings
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
@@ -68,10 +69,19 @@ class RabtuiApp(App):
         Binding("6", "switch_mode('browse')", "Browse", id="goto.browse", group=SCREENS_GROUP),
         Binding("a", "answer_prompt", "Answer a job's question", id="app.answer", show=False),
     ]
+    # Where the keys go, in every theme: the focused table's header in the accent colour (a table
+    # shows its cursor row focused or not, so with two tables on a screen the cursor alone does not
+    # say which one has the keys).
+    CSS = """
+    DataTable:focus > .datatable--header { background: $accent; color: $text; text-style: bold; }
+    """
 
     def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None,
                  poll_interval: float = 0.5, clock: Callable[[], float] | None = None):
         super().__init__()
+        theme = settings.load().get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
         self.cfg = config if config is not None else configmod.load(config_path, check_media=False)
         self.store = Store(self.cfg.state_dir)
         self.poll_interval = poll_interval
@@ -92,6 +102,7 @@ class RabtuiApp(App):
     def on_mount(self) -> None:
         self.sub_title = str(self.cfg.path or "")
         self._load_keymap()
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self.poll_jobs)
         self.poll_jobs()
@@ -112,6 +123,11 @@ class RabtuiApp(App):
             self.notify(f"{path}: not used: {', '.join(bad)} must be key names (strings)", severity="warning")
             return
         self.set_keymap(data)
+
+    def _keep_theme(self, theme) -> None:
+        """The theme chosen (command palette: "Change theme") is the one of the next start."""
+        if settings.load().get("theme") != theme.name:
+            settings.save(theme=theme.name)
 
     def now(self) -> float:
         return self.clock()
