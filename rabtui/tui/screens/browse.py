@@ -34,6 +34,12 @@ STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 
 class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
+    # the table takes the height left between the path line and the status line (a long directory
+    # scrolls inside it), so the status line and the footer stay where they are at any size
+    DEFAULT_CSS = """
+    BrowseScreen #browse-where { height: auto; padding: 0 1; color: $text-muted; }
+    BrowseScreen #browse { height: 1fr; }
+    """
     BINDINGS = [
         Binding("backspace,escape", "up", "Up", id="browse.up"),
         Binding("d", "diff", "Diff", tooltip="Diff with the previous backup", id="browse.diff"),
