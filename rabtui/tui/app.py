@@ -90,6 +90,8 @@ class RabtuiApp(App):
         self._asked: set[int] = set()       # prompts already shown in a dialog
         self._dialog_open = False
         self._polling = False
+        self._changes = self.store.watch()
+        self._polled_at = 0.0
         self._config_seen = _file_key(self.cfg.path)
         # jobs that failed while the UI was open, shown on the dashboard until acknowledged (kept
         # in memory: a restart starts clean, the Runs screen keeps the full history)
@@ -104,7 +106,8 @@ class RabtuiApp(App):
         self._load_keymap()
         self.theme_changed_signal.subscribe(self, self._keep_theme)
         if self.poll_interval > 0:
-            self.set_interval(self.poll_interval, self.poll_jobs)
+            self.set_interval(self.poll_interval, self._tick)
+        self._changes.changed()   # from here on: the commits after this first poll
         self.poll_jobs()
 
     def _load_keymap(self) -> None:
@@ -151,8 +154,21 @@ class RabtuiApp(App):
 
     # --- jobs ------------------------------------------------------------------------------------
 
-    def poll_jobs(self) -> None:
+    # A poll reads the jobs and makes the screens that show live state reload. It runs when the
+    # database changed (a job's progress, a backup by cron, an answer) and otherwise only now and
+    # then: what changes with time alone (ages, the health checks) every IDLE_EVERY seconds; while
+    # jobs run, every LIVE_EVERY seconds, so that a job whose process died without a word is seen.
+    IDLE_EVERY = 30.0
+    LIVE_EVERY = 2.0
+
+    def _tick(self) -> None:
         self._watch_config()
+        every = self.LIVE_EVERY if self.jobs.running else self.IDLE_EVERY
+        if self._changes.changed() or time.monotonic() - self._polled_at >= every:
+            self.poll_jobs()
+
+    def poll_jobs(self) -> None:
+        """Poll now (the timer's ticks poll when something changed, see _tick)."""
         if not self._polling:   # a poll still waiting on a busy database: do not pile up threads
             self._polling = True
             self._poll()
@@ -168,6 +184,7 @@ class RabtuiApp(App):
 
     def _polled(self, snapshot: queries.JobsSnapshot) -> None:
         self._polling = False
+        self._polled_at = time.monotonic()
         self.jobs = snapshot
         self._note_failures(snapshot.failed)
         self.screen.post_message(JobsPolled(snapshot))
