@@ -49,7 +49,8 @@ class BrowseScreen(RabtuiScreen):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.level = "sources"
+        self.level = ""
+        self._sources_of = None             # the config whose sources the table shows
         self.source: str | None = None
         self.backup: dict | None = None
         self.prev: dict | None = None
@@ -71,7 +72,7 @@ class BrowseScreen(RabtuiScreen):
     # --- levels ----------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        if self.level == "sources":
+        if self.level in ("", "sources"):
             self.show_sources()
         elif self.level == "backups":
             self.show_backups(self.source)
@@ -87,7 +88,9 @@ class BrowseScreen(RabtuiScreen):
         self.query_one("#browse-where", Static).update(Text(text))   # names in it come escaped (tree.display)
 
     def show_sources(self) -> None:
-        self.level = "sources"
+        if self.level == "sources" and self._sources_of is self.app.cfg:   # shown already, as they are
+            return
+        self.level, self._sources_of = "sources", self.app.cfg
         table = self._table("source", "host", "directories")
         for s in self.app.cfg.sources:
             table.add_row(plain(s.id), plain(s.host or "local"), plain(", ".join(d.path for d in s.directories)))
