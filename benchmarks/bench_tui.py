@@ -55,6 +55,22 @@ async def main():
 asyncio.run(main())
 """
 
+# the floor any Textual UI pays: an interpreter, textual's import and an app with one Static
+HELLO = r"""
+import asyncio, sys, time
+t0 = float(sys.argv[1])
+async def main():
+    from textual.app import App
+    from textual.widgets import Static
+    class Hello(App):
+        def compose(self):
+            yield Static("hello")
+    async with Hello().run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        print(time.time() - t0)
+asyncio.run(main())
+"""
+
 KEYS = r"""
 import asyncio, json, sys, time
 config, rounds = sys.argv[1], int(sys.argv[2])
@@ -141,6 +157,12 @@ def first_paint(tree: Path, config: Path, env: dict) -> float:
     return float(r.stdout.strip().splitlines()[-1])
 
 
+def hello_paint(env: dict) -> float:
+    t0 = time.time()
+    r = subprocess.run([PY, "-c", HELLO, repr(t0)], env=env, capture_output=True, text=True, timeout=120, check=True)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
 def keys(tree: Path, config: Path, env: dict, rounds: int) -> dict:
     r = subprocess.run([PY, "-c", KEYS, str(config), str(rounds)], cwd=tree, env=env,
                        capture_output=True, text=True, timeout=600)
@@ -209,6 +231,7 @@ def main() -> int:
         configs[name] = build_demo(tree, work / name / "demo", envs[name])
 
     paint = {n: [] for n in trees}
+    hello: list[float] = []
     key = {n: {"first visit": [], "switch": [], "cursor": []} for n in trees}
     idle = {n: {"dashboard": [], "runs": []} for n in trees}
     for r in range(args.rounds):
@@ -216,6 +239,7 @@ def main() -> int:
         print(f"round {r + 1} of {args.rounds}: first paint, keys", file=sys.stderr)
         for name in order:
             paint[name].append(first_paint(trees[name], configs[name], envs[name]))
+        hello.append(hello_paint(envs["after"]))
         for name in order:
             for what, xs in keys(trees[name], configs[name], envs[name], 2).items():
                 key[name][what] += xs
@@ -238,6 +262,7 @@ def main() -> int:
     rows = [
         ("first paint (dashboard with its rows, 80x24)", lambda n: f"{med(paint[n]):.2f} s", "< 0.5 s",
          med(paint["after"]) < 0.5),
+        ("first paint of an empty Textual app (the floor, same interpreter)", lambda n: f"{med(hello):.2f} s", "", None),
         ("key to screen: screen switch, median (p95)",
          lambda n: f"{ms(key[n]['switch'])} ({p95(key[n]['switch'])})", "< 100 ms", med(key["after"]["switch"]) < 0.1),
         ("key to screen: first visit of a screen, median", lambda n: ms(key[n]["first visit"]), "< 100 ms",
@@ -264,7 +289,8 @@ def main() -> int:
     for what, fmt, goal, met in rows:
         lines.append(f"| {what} | {fmt('before')} | {fmt('after')} | {goal} |"
                      f" {'-' if met is None else ('yes' if met else 'no')} |")
-    lines += ["", "Raw figures (seconds; CPU as a share of one core):", ""]
+    lines += ["", "Raw figures (seconds; CPU as a share of one core):", "",
+              f"- empty Textual app: first paint {[round(x, 3) for x in hello]}"]
     for n in trees:
         lines.append(f"- {n}: first paint {[round(x, 3) for x in paint[n]]}; switches"
                      f" {[round(x, 3) for x in key[n]['switch']]}; first visits {[round(x, 3) for x in key[n]['first visit']]};"
