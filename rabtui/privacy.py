@@ -46,6 +46,24 @@ def create_private_file(path: str | os.PathLike) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
+def replace_private_file(path: str | os.PathLike, data: bytes) -> None:
+    """Put `data` in place of `path` atomically (a temporary file beside it, fsync, rename), mode
+    0600: a crash leaves the old file or the new one, never half of one."""
+    path = Path(path)
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def open_mode(path: str | os.PathLike) -> int | None:
     """The mode of `path` when the group or others have any bit on it, else None (a symlink is not
     followed; a missing path is not open)."""

@@ -8,7 +8,7 @@ from rabtui import proc
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.runs import RunsScreen
-from tests.tui.conftest import demo_config, run, texts, wait_for  # noqa: F401 (fixture)
+from tests.tui.conftest import demo_config, demo_template, run, texts, wait_for  # noqa: F401 (fixtures)
 
 
 def _slow_source(config_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 from rabtui import proc
 
@@ -26,11 +27,23 @@ def test_napping_reader_gets_every_record_in_order_a_few_reads_at_a_time():
 
 
 def test_a_nap_ends_when_the_process_does():
-    # a 30-second nap would hold the run that long if the end of the process did not cut it short
+    # an hour's nap would hold the run that long if the end of the process did not cut it short
     lines: list[bytes] = []
-    done = proc.run([sys.executable, "-c", "print('only line')"], on_stdout=lines.append, nap=30)
-    assert lines == [b"only line"] and done.returncode == 0
-    assert done.seconds < 20
+    result: list = []
+    runner = threading.Thread(target=lambda: result.append(
+        proc.run([sys.executable, "-c", "print('only line')"], on_stdout=lines.append, nap=3600)), daemon=True)
+    runner.start()
+    runner.join(120)
+    assert not runner.is_alive(), "the run was still napping after its process had ended"
+    assert lines == [b"only line"] and result[0].returncode == 0
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return not f.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return False
 
 
 def test_a_silent_process_is_killed_with_its_group_and_a_talking_one_is_not(tmp_path):
@@ -41,16 +54,18 @@ def test_a_silent_process_is_killed_with_its_group_and_a_talking_one_is_not(tmp_
 
     from rabtui.errors import Stalled
 
-    pid_file = tmp_path / "child"
-    # the child in the background (same group) must die too: it would hold the pipes open
-    script = f"sleep 60 & echo $! > '{pid_file}'; echo started; wait"
-    started = time.monotonic()
+    pid_file, finished = tmp_path / "child", tmp_path / "finished"
+    # the child in the background (same group) must die too: it would hold the pipes open; the
+    # shell, killed, never gets to leave its mark after the child's 60 s
+    script = f"sleep 60 & echo $! > '{pid_file}'; echo started; wait; touch '{finished}'"
     with pytest.raises(Stalled, match="wrote nothing for 1 s"):
         proc.run(["/bin/sh", "-c", script], on_stdout=lambda _: None, silence=1)
-    assert time.monotonic() - started < 20
     child = int(pid_file.read_text())
-    time.sleep(0.2)
-    assert not os.path.exists(f"/proc/{child}") or " Z " in open(f"/proc/{child}/stat").read()
+    end = time.monotonic() + 30      # the kill takes effect soon: a deadline for it, not a measure
+    while alive(child):
+        assert time.monotonic() < end, "the background child outlived its group's kill"
+        time.sleep(0.05)
+    assert not finished.exists()
     # output (on stderr too) every 0.3 s for 2 s: never silent for 1 s
     talker = "for i in 1 2 3 4 5 6 7; do echo $i >&2; sleep 0.3; done"
     assert proc.run(["/bin/sh", "-c", talker], silence=1).returncode == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import os
+import threading
 from dataclasses import dataclass, field
 
 from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store
@@ -128,19 +129,21 @@ def _matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
 
 
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
-         limit: int | None = None, ignore_case: bool = False) -> list[Version]:
+         limit: int | None = None, ignore_case: bool = False, cancel: threading.Event | None = None) -> list[Version]:
     """Every version of the paths matching `pattern` (`as_glob`: on the file name, or on the whole
-    path when it holds a `/`), with where each lives: backups on media and checkpoint discs."""
+    path when it holds a `/`), with where each lives: backups on media and checkpoint discs.
+    `cancel` set meanwhile: raises Cancelled soon after."""
     pat = as_glob(pattern)
     where = "source=?" if source else "1"
     params: list = [source] if source else []
     test, test_params = _prefilter(pat, ignore_case)
-    rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where} AND {test}", (*params, *test_params))
-    # SQLite's GLOB compares the bytes as they are (names need not be UTF-8)
-    paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)}
-    if limit is not None:
-        paths = dict(list(paths.items())[:limit])
-    return _versions(store, paths, source, archive_dirs or {})
+    with store.interruptible(cancel):
+        rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where} AND {test}", (*params, *test_params))
+        # SQLite's GLOB compares the bytes as they are (names need not be UTF-8)
+        paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)}
+        if limit is not None:
+            paths = dict(list(paths.items())[:limit])
+        return _versions(store, paths, source, archive_dirs or {})
 
 
 def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict) -> list[Version]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rabtui import privacy
+from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
 
@@ -261,6 +262,28 @@ def _create(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+class ChangeWatch:
+    """Whether anything was committed to the database since the last look, by any process or
+    thread: SQLite's `PRAGMA data_version` on a connection of its own (it counts the commits of the
+    other connections), read from the WAL index in memory, so asking costs next to nothing. For
+    pollers that should do nothing while nothing happens."""
+
+    def __init__(self, path: str | Path):
+        self._conn = connect(path)
+        self._seen: int | None = None
+
+    def changed(self) -> bool:
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:     # cannot tell: say changed, the poll that follows says what is wrong
+            return True
+        changed, self._seen = version != self._seen, version
+        return changed
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class Store:
     """The state database of one `state_dir`. Safe to share between threads (one connection each)."""
 
@@ -316,6 +339,26 @@ class Store:
         else:
             conn.execute("COMMIT")
 
+    @contextmanager
+    def interruptible(self, cancel: threading.Event | None) -> Iterator[None]:
+        """Queries of this thread inside stop soon after `cancel` is set (SQLite checks it every
+        few thousand steps), raising Cancelled: a superseded search does not read on."""
+        if cancel is None:
+            yield
+            return
+        conn = self.conn
+        conn.set_progress_handler(cancel.is_set, 10_000)
+        try:
+            yield
+        except sqlite3.OperationalError:
+            if cancel.is_set():
+                raise Cancelled("superseded") from None
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+        if cancel.is_set():
+            raise Cancelled("superseded")
+
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
@@ -324,6 +367,9 @@ class Store:
 
     def all(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
+
+    def watch(self) -> "ChangeWatch":
+        return ChangeWatch(self.path)
 
     def backup_to(self, target: str | Path) -> None:
         """A consistent copy of the database (SQLite's backup API), e.g. for a checkpoint disc."""

@@ -27,6 +27,7 @@ from rabtui.errors import RabtuiError
 from rabtui.state.store import Store
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
+from rabtui.tui import settings
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
@@ -67,10 +68,19 @@ class RabtuiApp(App):
         Binding("6", "switch_mode('browse')", "Browse", id="goto.browse", group=SCREENS_GROUP),
         Binding("a", "answer_prompt", "Answer a job's question", id="app.answer", show=False),
     ]
+    # Where the keys go, in every theme: the focused table's header in the accent colour (a table
+    # shows its cursor row focused or not, so with two tables on a screen the cursor alone does not
+    # say which one has the keys).
+    CSS = """
+    DataTable:focus > .datatable--header { background: $accent; color: $text; text-style: bold; }
+    """
 
     def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None,
                  poll_interval: float = 0.5, clock: Callable[[], float] | None = None):
         super().__init__()
+        theme = settings.load().get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
         self.cfg = config if config is not None else configmod.load(config_path, check_media=False)
         self.store = Store(self.cfg.state_dir)
         self.poll_interval = poll_interval
@@ -79,6 +89,8 @@ class RabtuiApp(App):
         self._asked: set[int] = set()       # prompts already shown in a dialog
         self._dialog_open = False
         self._polling = False
+        self._changes = self.store.watch()
+        self._polled_at = 0.0
         self._config_seen = _file_key(self.cfg.path)
         # jobs that failed while the UI was open, shown on the dashboard until acknowledged (kept
         # in memory: a restart starts clean, the Runs screen keeps the full history)
@@ -91,8 +103,10 @@ class RabtuiApp(App):
     def on_mount(self) -> None:
         self.sub_title = str(self.cfg.path or "")
         self._load_keymap()
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
         if self.poll_interval > 0:
-            self.set_interval(self.poll_interval, self.poll_jobs)
+            self.set_interval(self.poll_interval, self._tick)
+        self._changes.changed()   # from here on: the commits after this first poll
         self.poll_jobs()
 
     def _load_keymap(self) -> None:
@@ -111,6 +125,11 @@ class RabtuiApp(App):
             self.notify(f"{path}: not used: {', '.join(bad)} must be key names (strings)", severity="warning")
             return
         self.set_keymap(data)
+
+    def _keep_theme(self, theme) -> None:
+        """The theme chosen (command palette: "Change theme") is the one of the next start."""
+        if settings.load().get("theme") != theme.name:
+            settings.save(theme=theme.name)
 
     def now(self) -> float:
         return self.clock()
@@ -134,8 +153,21 @@ class RabtuiApp(App):
 
     # --- jobs ------------------------------------------------------------------------------------
 
-    def poll_jobs(self) -> None:
+    # A poll reads the jobs and makes the screens that show live state reload. It runs when the
+    # database changed (a job's progress, a backup by cron, an answer) and otherwise only now and
+    # then: what changes with time alone (ages, the health checks) every IDLE_EVERY seconds; while
+    # jobs run, every LIVE_EVERY seconds, so that a job whose process died without a word is seen.
+    IDLE_EVERY = 30.0
+    LIVE_EVERY = 2.0
+
+    def _tick(self) -> None:
         self._watch_config()
+        every = self.LIVE_EVERY if self.jobs.running else self.IDLE_EVERY
+        if self._changes.changed() or time.monotonic() - self._polled_at >= every:
+            self.poll_jobs()
+
+    def poll_jobs(self) -> None:
+        """Poll now (the timer's ticks poll when something changed, see _tick)."""
         if not self._polling:   # a poll still waiting on a busy database: do not pile up threads
             self._polling = True
             self._poll()
@@ -151,6 +183,7 @@ class RabtuiApp(App):
 
     def _polled(self, snapshot: jobviews.JobsSnapshot) -> None:
         self._polling = False
+        self._polled_at = time.monotonic()
         self.jobs = snapshot
         self._note_failures(snapshot.failed)
         self.screen.post_message(JobsPolled(snapshot))

@@ -5,11 +5,14 @@ diff against the previous backup comes from the catalog (`changes_below`), not f
 
 from __future__ import annotations
 
+import bisect
 import os
 import stat
+import threading
 from dataclasses import dataclass
 
 from rabtui import fmt
+from rabtui.errors import Cancelled
 
 PAGE = 300
 
@@ -28,13 +31,21 @@ def display(name: bytes) -> str:
     return fmt.name(name)
 
 
-def list_names(path: bytes) -> tuple[list[bytes], int]:
+def stop_if(cancel: threading.Event | None) -> None:
+    """A superseded listing (the operator went elsewhere) stops here instead of reading on."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("superseded")
+
+
+def list_names(path: bytes, cancel: threading.Event | None = None) -> tuple[list[bytes], int]:
     """Every entry of one directory: the directories first, each part sorted by name; no stat
     (the type comes from d_type). Returns the names and how many of them are directories."""
     dirs: list[bytes] = []
     files: list[bytes] = []
     with os.scandir(path) as it:
-        for e in it:
+        for i, e in enumerate(it):
+            if not i % 1024:
+                stop_if(cancel)
             try:
                 is_dir = e.is_dir(follow_symlinks=False)
             except OSError:
@@ -47,12 +58,23 @@ def list_names(path: bytes) -> tuple[list[bytes], int]:
     return dirs, ndirs
 
 
+def position(names: list[bytes], ndirs: int, name: bytes) -> int | None:
+    """Where `name` is in a listing of `list_names` (directories first, each part sorted)."""
+    for lo, hi in ((ndirs, len(names)), (0, ndirs)):
+        i = bisect.bisect_left(names, name, lo, hi)
+        if i < hi and names[i] == name:
+            return i
+    return None
+
+
 def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], ndirs: int,
-            compare: bool = True) -> list[Entry]:
+            compare: bool = True, cancel: threading.Event | None = None) -> list[Entry]:
     """Stat one page of entries (the first `ndirs` are directories) and compare each with the
     previous backup (`compare=False`: a view with nothing to compare with, e.g. an archive union)."""
     out = []
     for i, name in enumerate(names):
+        if not i % 64:
+            stop_if(cancel)
         is_dir = i < ndirs
         e = Entry(name, is_dir)
         try:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import signal
+import subprocess
 import time
 
 import pytest
 
 from rabtui import demo
+from rabtui.state.store import Store
 
 
 def run(coro):
@@ -23,10 +28,45 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "conditi
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory):
+    """A small sandbox with three real backups (engine + rsync: disk-a, disk-b, disk-a again), built
+    once per test run, and a copy of it as it was built. The sandbox holds absolute paths (the
+    source's directories in the config, the catalog and the backup trees), so it stays where it was
+    built and each test gets it back there as new (see demo_config)."""
+    base = tmp_path_factory.mktemp("demo")
+    config = demo.build(base / "live", documents=300, photos=120, backups=3)
+    Store(config.parent / "state").conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    subprocess.run(["cp", "-a", "--", str(config.parent), str(base / "as-built")], check=True)
+    return config, base / "as-built"
+
+
 @pytest.fixture
-def demo_config(tmp_path):
-    """A small sandbox with three real backups (engine + rsync): disk-a, disk-b, disk-a again."""
-    return demo.build(tmp_path / "demo", documents=300, photos=120, backups=3)
+def demo_config(demo_template):
+    """The demo sandbox as it was built: a test may change it (config, source, backups, jobs)."""
+    config, as_built = demo_template
+    live = config.parent
+    stop_jobs(live)
+    shutil.rmtree(live)
+    subprocess.run(["cp", "-a", "--", str(as_built), str(live)], check=True)   # hard links kept
+    return config
+
+
+def stop_jobs(sandbox) -> None:
+    """Detached jobs that a test left running in the sandbox (each is its own session, started
+    with the sandbox's config) end before the sandbox they write into is replaced."""
+    store = Store(sandbox / "state")
+    try:
+        for row in store.all("SELECT pid FROM jobs WHERE status IN ('running', 'waiting', 'queued') AND pid"):
+            try:
+                with open(f"/proc/{row['pid']}/cmdline", "rb") as f:
+                    ours = os.fsencode(sandbox) in f.read()
+                if ours:
+                    os.killpg(row["pid"], signal.SIGKILL)
+            except OSError:   # gone already
+                pass
+    finally:
+        store.close()
 
 
 def texts(app, selector: str) -> str:

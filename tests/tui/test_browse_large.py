@@ -5,22 +5,28 @@ from __future__ import annotations
 import os
 import threading
 
+from textual.widgets import DataTable
+
 from rabtui import config as configmod
 from rabtui.backup.pipeline import run_backup
 from rabtui.events import no_emit
 from rabtui.state.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
-from tests.tui.conftest import browse_backups, run, texts, wait_for
+from rabtui.tui.dialogs.common import TextDialog
+from rabtui.tui.screens.browse import BrowseScreen
+from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 
 N = 5_000
 
 
-def test_large_directory_opens_in_pages(tmp_path, write_config):
+def backed_up_directory(tmp_path, write_config, n: int, name: str = "f{:06d}"):
+    """A local source holding one directory of `n` empty files, backed up once by the engine
+    (real rsync): the config's path and the directory."""
     big = tmp_path / "src" / "big"
     big.mkdir(parents=True)
-    for i in range(N):
-        with open(big / f"f{i:06d}", "wb"):
+    for i in range(n):
+        with open(big / name.format(i), "wb"):
             pass
     (tmp_path / "m").mkdir()
     path = write_config(f"""
@@ -37,6 +43,11 @@ def test_large_directory_opens_in_pages(tmp_path, write_config):
     cfg = configmod.load(path)
     result = run_backup(cfg, Store(cfg.state_dir), "box", emit=no_emit, cancel=threading.Event())
     assert result.status == "completed"
+    return path, big
+
+
+def test_large_directory_opens_in_pages(tmp_path, write_config):
+    path, big = backed_up_directory(tmp_path, write_config, N)
 
     async def go():
         app = make_app(path, poll_interval=0)
@@ -50,5 +61,33 @@ def test_large_directory_opens_in_pages(tmp_path, write_config):
             await pilot.press("ctrl+end")                         # cursor to the last loaded row
             await wait_for(pilot, lambda: screen.loaded == 2 * tree.PAGE, what="next page")
             assert screen.keys[-1].name == b"f%06d" % (2 * tree.PAGE - 1)
+
+    run(go())
+
+
+def test_find_result_past_the_first_page_opens_selected(tmp_path, write_config):
+    """Enter on a find result opens its directory with the found file selected, also when the file
+    is pages below the first one (2,500 files: file-01999 is on the seventh page)."""
+    path, big = backed_up_directory(tmp_path, write_config, 2_500, name="file-{:05d}")
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("6")
+            await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen) and "box" in texts(app, "#browse"))
+            screen = app.screen
+            await pilot.press("slash")
+            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
+            await pilot.press(*"file-01999", "enter")
+            await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
+            assert [bytes(r["path"]) for r in screen.keys] == [os.fsencode(big / "file-01999").lstrip(b"/")]
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded,
+                           what="the found file's directory")
+            assert screen.rel == os.fsencode(big).lstrip(b"/")
+            table = screen.query_one("#browse", DataTable)
+            assert table.cursor_row >= tree.PAGE                   # past the first page
+            assert screen.keys[table.cursor_row].name == b"file-01999"
+            assert screen.loaded >= table.cursor_row + 1
 
     run(go())

@@ -106,6 +106,7 @@ def test_a_load_that_fails_on_every_poll_is_said_once_and_cleared_when_it_loads_
 
     async def go():
         app = make_app(demo_config, poll_interval=0.1)
+        app.IDLE_EVERY = 0.0      # every tick polls and reloads, as while jobs write to the database
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and "demo-host" in texts(app, "#sources"))
             broken["on"] = True

@@ -48,7 +48,8 @@ class RabtuiScreen(Screen):
         return iter(())
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        # the screen as it was shown comes first (the key's answer), its fresh data right after
+        self.call_after_refresh(self.reload)
 
     def set_status(self, text: str, error: bool = False) -> None:
         """The screen's own line of what its last action did (a notification fades, this stays)."""

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
 from rabtui.state import catalog
-from rabtui.errors import RabtuiError
+from rabtui.errors import Cancelled, RabtuiError
 from rabtui.state.store import COMPLETE
 from rabtui.tui import tree
 from rabtui.actions import jobs as jobviews
@@ -34,6 +35,12 @@ STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 
 class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
+    # the table takes the height left between the path line and the status line (a long directory
+    # scrolls inside it), so the status line and the footer stay where they are at any size
+    DEFAULT_CSS = """
+    BrowseScreen #browse-where { height: auto; padding: 0 1; color: $text-muted; }
+    BrowseScreen #browse { height: 1fr; }
+    """
     BINDINGS = [
         Binding("backspace,escape", "up", "Up", id="browse.up"),
         Binding("d", "diff", "Diff", tooltip="Diff with the previous backup", id="browse.diff"),
@@ -43,7 +50,8 @@ class BrowseScreen(RabtuiScreen):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.level = "sources"
+        self.level = ""
+        self._sources_of = None             # the config whose sources the table shows
         self.source: str | None = None
         self.backup: dict | None = None
         self.prev: dict | None = None
@@ -66,7 +74,7 @@ class BrowseScreen(RabtuiScreen):
     # --- levels ----------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        if self.level == "sources":
+        if self.level in ("", "sources"):
             self.show_sources()
         elif self.level == "backups":
             self.show_backups(self.source)
@@ -82,7 +90,9 @@ class BrowseScreen(RabtuiScreen):
         self.query_one("#browse-where", Static).update(Text(text))   # names in it come escaped (tree.display)
 
     def show_sources(self) -> None:
-        self.level = "sources"
+        if self.level == "sources" and self._sources_of is self.app.cfg:   # shown already, as they are
+            return
+        self.level, self._sources_of = "sources", self.app.cfg
         table = self._table("source", "host", "directories")
         for s in self.app.cfg.sources:
             table.add_row(plain(s.id), plain(s.host or "local"), plain(", ".join(d.path for d in s.directories)))
@@ -105,7 +115,7 @@ class BrowseScreen(RabtuiScreen):
                 rows.append({"id": None, "medium": m.id, "name": ".archive (merged)", "path": str(union),
                              "root": str(union), "status": "archive", "files": None, "total_bytes": None,
                              "new_bytes": None, "started": 0, "restore_from": newest})
-        self.app.call_from_thread(self._show_backups, source, rows)
+        self._deliver(self._show_backups, source, rows)
 
     def _show_backups(self, source: str, rows: list) -> None:
         table = self._table("backup", "medium", "status", "files", "total", "new")
@@ -115,10 +125,10 @@ class BrowseScreen(RabtuiScreen):
             self.keys.append(b)
         self._where(f"{source} › backups · enter: open · backspace: up")
 
-    def open_backup(self, backup: dict, rel: bytes = b"") -> None:
+    def open_backup(self, backup: dict, rel: bytes = b"", select: bytes | None = None) -> None:
         self.backup = backup
         self.prev = None if backup.get("root") else queries.previous_backup(self.app.store, backup)
-        self.open_dir(rel)
+        self.open_dir(rel, select)
 
     def data_root(self, backup: dict | None) -> bytes | None:
         if backup is None:
@@ -127,30 +137,51 @@ class BrowseScreen(RabtuiScreen):
             return os.fsencode(backup["root"])
         return os.fsencode(Path(backup["path"]) / "data")
 
-    def open_dir(self, rel: bytes) -> None:
+    def open_dir(self, rel: bytes, select: bytes | None = None) -> None:
+        """List the directory `rel` of the open backup; `select`: the name to put the cursor on
+        (its page and the ones before it are loaded with the first)."""
         self.level, self.rel = "dir", rel
         self.loading = True
-        self._list_dir(rel)
+        self._list_dir(rel, select)
+
+    def _deliver(self, callback, *args) -> None:
+        """From a worker of the "browse" group: hand its result to the UI thread, unless a newer
+        listing, diff or find superseded it meanwhile (checked on the UI thread, where the
+        superseding happens, so no stale result can land after the check)."""
+        cancel = get_current_worker().cancelled_event
+
+        def deliver() -> None:
+            if not cancel.is_set():
+                callback(*args)
+
+        self.app.call_from_thread(deliver)
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
-    def _list_dir(self, rel: bytes) -> None:
+    def _list_dir(self, rel: bytes, select: bytes | None = None) -> None:
+        cancel = get_current_worker().cancelled_event
         # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
         self.as_of = None if self.backup.get("root") else catalog.archive_listing(
             self.app.store, self.source, self.backup, self.app.cfg.source(self.source).directories, rel)
         if self.as_of is not None:
             names, ndirs, _ = self.as_of
-            self.app.call_from_thread(self._show_dir, rel, names, ndirs, self._as_of_page(names[: tree.PAGE]))
+            at = tree.position(names, ndirs, select) if select is not None else None
+            upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
+            self._deliver(self._show_dir, rel, names, ndirs, self._as_of_page(names[:upto]), at)
             return
         root = self.data_root(self.backup)
         path = os.path.join(root, rel) if rel else root
         try:
-            names, ndirs = tree.list_names(path)
-        except OSError as exc:   # not in this backup (an archive directory holds only what was new)
-            self.app.call_from_thread(self._list_failed, rel, exc)
+            names, ndirs = tree.list_names(path, cancel)
+            at = tree.position(names, ndirs, select) if select is not None else None
+            upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
+            first = tree.details(path, self._prev_dir(rel), names[:upto], ndirs,
+                                 compare=not self.backup.get("root"), cancel=cancel)
+        except Cancelled:
             return
-        prev = self._prev_dir(rel)
-        first = tree.details(path, prev, names[: tree.PAGE], ndirs, compare=not self.backup.get("root"))
-        self.app.call_from_thread(self._show_dir, rel, names, ndirs, first)
+        except OSError as exc:   # not in this backup (an archive directory holds only what was new)
+            self._deliver(self._list_failed, rel, exc)
+            return
+        self._deliver(self._show_dir, rel, names, ndirs, first, at)
 
     def _as_of_page(self, names: list[bytes]) -> list[tree.Entry]:
         return [tree.Entry(n, *self.as_of[2][n]) for n in names]
@@ -169,13 +200,15 @@ class BrowseScreen(RabtuiScreen):
         p = os.path.join(root, rel) if rel else root
         return p if os.path.isdir(p) else None
 
-    def _show_dir(self, rel: bytes, names: list, ndirs: int, first: list) -> None:
+    def _show_dir(self, rel: bytes, names: list, ndirs: int, first: list, at: int | None = None) -> None:
         self.names, self.ndirs = names, ndirs
-        self._table("name", "size", "modified", "in this backup")
+        table = self._table("name", "size", "modified", "in this backup")
         self.loaded = 0
         self._add_entries(first)
         self.loading = False
         self._where_dir()
+        if at is not None:
+            table.move_cursor(row=at, animate=False)
 
     def _where_dir(self) -> None:
         b = self.backup
@@ -279,7 +312,7 @@ class BrowseScreen(RabtuiScreen):
         d = catalog.diff(self.app.store, dict(self.prev, source=self.source), dict(self.backup, source=self.source),
                          archive, prefix=rel)
         changes, count = tree.changes_below(d, rel)
-        self.app.call_from_thread(self._show_diff, changes, count)
+        self._deliver(self._show_diff, changes, count)
 
     def _show_diff(self, changes: list, count: int) -> None:
         table = self._table("change", "path", "size")
@@ -392,8 +425,11 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _find(self, pattern: str) -> None:
-        rows = find_in_catalog(self.app.store, pattern)
-        self.app.call_from_thread(self._show_found, pattern, rows)
+        try:
+            rows = find_in_catalog(self.app.store, pattern, cancel=get_current_worker().cancelled_event)
+        except Cancelled:
+            return
+        self._deliver(self._show_found, pattern, rows)
 
     def _show_found(self, pattern: str, rows: list) -> None:
         table = self._table("source", "path", "size", "modified", "where")
@@ -410,15 +446,16 @@ class BrowseScreen(RabtuiScreen):
             self.notify("no backup on a medium holds it (see the discs in the where column)", severity="warning")
             return
         self.source = row["source"]
-        self.open_backup(backup, os.path.dirname(bytes(row["path"])))
+        path = bytes(row["path"])
+        self.open_backup(backup, os.path.dirname(path), select=os.path.basename(path))
 
 
-def find_in_catalog(store, pattern: str, limit: int = 500) -> list[dict]:
+def find_in_catalog(store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:
     """Versions of the files whose name matches, as `rabtui find` matches them, each with the newest
     backup holding it."""
 
     out = []
-    for v in catalog.find(store, pattern, limit=limit):
+    for v in catalog.find(store, pattern, limit=limit, cancel=cancel):
         backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
         newest = None
         if backups:

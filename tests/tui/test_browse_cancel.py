@@ -1,0 +1,90 @@
+"""Browse's listings, diffs and finds run in one exclusive worker group: a newer one cancels the
+one before, whose worker hands its `cancelled_event` to the code that reads (tree, catalog), so
+the superseded read stops instead of reading on, and never shows its result."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rabtui import config as configmod
+from rabtui.errors import Cancelled
+from rabtui.state import catalog
+from rabtui.state.store import Store
+from rabtui.tui import tree
+from rabtui.tui.app import make_app
+from tests.tui.conftest import browse_backups, run, wait_for
+from tests.tui.test_browse_large import backed_up_directory
+
+
+def test_a_superseded_listing_stops_and_is_not_shown(tmp_path, write_config, monkeypatch):
+    path, big = backed_up_directory(tmp_path, write_config, 3_000)
+    (big.parent / "small").mkdir()   # not in the backup: opened, it says so and goes back
+    real = tree.details
+    held, release = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def held_first(directory, prev, names, ndirs, compare=True, cancel=None):
+        if directory.endswith(b"/big") and not outcome:
+            outcome.append("held")
+            held.set()
+            release.wait(30)        # the operator moves on while this listing is being read
+            try:
+                real(directory, prev, names, ndirs, compare, cancel)
+            except Cancelled:
+                outcome.append("stopped")
+                raise
+            outcome.append("read on to the end")
+        return real(directory, prev, names, ndirs, compare, cancel)
+
+    monkeypatch.setattr(tree, "details", held_first)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            backup = screen.keys[0]
+            src = os.fsencode(big.parent).lstrip(b"/")
+            screen.open_backup(backup, src + b"/big")
+            await wait_for(pilot, held.is_set, what="the big listing to start")
+            screen.open_dir(src)                       # up, before the big one has shown anything
+            await wait_for(pilot, lambda: screen.rel == src and not screen.loading and screen.loaded,
+                           what="the newer listing")
+            release.set()
+            await wait_for(pilot, lambda: len(outcome) == 2, what="the superseded listing to end")
+            await pilot.pause(0.2)                     # a stale result would land by now
+            assert outcome == ["held", "stopped"]
+            assert screen.rel == src
+            assert [e.name for e in screen.keys] == [b"big"]   # the newer listing is what is shown
+
+    run(go())
+
+
+def test_find_stops_when_cancelled(tmp_path, write_config):
+    path, big = backed_up_directory(tmp_path, write_config, 50)
+    store = Store(configmod.load(path).state_dir)
+    assert len(catalog.find(store, "f00004")) == 10
+    cancel = threading.Event()
+    cancel.set()
+    try:
+        catalog.find(store, "f00004", cancel=cancel)
+    except Cancelled:
+        pass
+    else:
+        raise AssertionError("a cancelled find returned a result")
+
+
+def test_a_cancelled_query_is_interrupted(tmp_path):
+    """A query that would run for minutes stops soon after its cancel event is set."""
+    store = Store(tmp_path / "state")
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    steps = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c"
+    try:
+        with store.interruptible(cancel):
+            store.one(steps)
+    except Cancelled:
+        pass
+    else:
+        raise AssertionError("the query ran to its end")
+    assert store.one("SELECT 1")[0] == 1   # the connection is still usable, without the handler
