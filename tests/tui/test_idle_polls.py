@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from rabtui.actions import queries
+from rabtui.actions import jobs as jobviews
 from rabtui.tui.app import RabtuiApp, make_app
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
@@ -29,7 +29,7 @@ def counted(monkeypatch, counts: Counter, owner, name: str) -> None:
 
 def test_idle_ticks_do_no_refresh_work_and_changes_still_show(demo_config, monkeypatch):
     counts: Counter = Counter()
-    for owner, name in ((RabtuiApp, "_tick"), (queries, "poll_jobs"), (queries, "recent_jobs"),
+    for owner, name in ((RabtuiApp, "_tick"), (jobviews, "poll_jobs"), (jobviews, "recent_jobs"),
                         (DashboardScreen, "load_data"), (RunsScreen, "load_data")):
         counted(monkeypatch, counts, owner, name)
 
