@@ -9,6 +9,7 @@ used as a library keeps them private too.
 from __future__ import annotations
 
 import os
+import tempfile
 import re
 import shlex
 import stat
@@ -46,22 +47,26 @@ def create_private_file(path: str | os.PathLike) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
-def replace_private_file(path: str | os.PathLike, data: bytes) -> None:
-    """Put `data` in place of `path` atomically (a temporary file beside it, fsync, rename), mode
-    0600: a crash leaves the old file or the new one, never half of one."""
+def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE) -> None:
+    """Put `data` in place of `path` atomically, with `mode`: a temporary file beside it, fsync,
+    rename, fsync of the directory. A crash leaves the old file or the new one, never half of one."""
     path = Path(path)
-    private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def open_mode(path: str | os.PathLike) -> int | None:

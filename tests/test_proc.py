@@ -22,8 +22,9 @@ def test_napping_reader_gets_every_record_in_order_a_few_reads_at_a_time():
     done = proc.run([sys.executable, "-c", WRITER, "500"], on_stdout_data=reads.append, nap=0.02)
     assert done.returncode == 0 and done.stderr_tail == ["done"]
     assert proc.split_records(b"".join(reads)) == [b"record %d" % i for i in range(500)]
-    # 500 writes over at least half a second come in about one read per nap, not one per write
-    assert len(reads) < 150
+    # 500 writes a millisecond apart come in about one read per nap (some 25), not one per write; a
+    # loaded machine stretches the writer's sleeps too, so only "far fewer than one per write" is said
+    assert len(reads) < 250
 
 
 def test_a_nap_ends_when_the_process_does():

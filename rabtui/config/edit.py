@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Comment, Table, Whitespace
 
+from rabtui import privacy
 from rabtui.config import keys as K
 from rabtui.config.model import Directory, Source
 from rabtui.config.parse import parse
@@ -113,22 +113,8 @@ def save(snapshot: Snapshot, text: str) -> Path:
         diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True), now.splitlines(True),
                                             f"{path.name} (as read)", f"{path.name} (on disk now)"))
         raise ChangedOnDisk(path, diff)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)      # it may hold commands run as root on sources, and notification tokens
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # private: it may hold commands run as root on sources, and notification tokens
+    privacy.replace_file(path, text.encode("utf-8"), 0o600)
     return path
 
 

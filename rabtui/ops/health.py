@@ -352,8 +352,4 @@ def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: dat
 
 
 def write_prometheus(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o644)     # read by node_exporter's own user; it holds no secret
-    os.replace(tmp, path)
+    privacy.replace_file(path, text.encode(), 0o644)     # read by node_exporter's own user; no secret

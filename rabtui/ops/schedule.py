@@ -17,6 +17,7 @@ from pathlib import Path
 
 from croniter import croniter
 
+from rabtui import privacy
 from rabtui.config import Config
 from rabtui.state.store import Store
 
@@ -118,10 +119,7 @@ def install(unit_texts: dict[str, str], unit_dir: Path) -> list[Path]:
         if name == "crontab":
             continue
         path = unit_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o644)     # the system's unit files, readable by all (they hold no secret)
-        os.replace(tmp, path)
+        privacy.replace_file(path, text.encode(), 0o644)     # the system's unit files hold no secret
         written.append(path)
     return written
 

@@ -12,11 +12,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from rabtui import privacy
 
 # rsa-sha2-* are signature algorithms of an "ssh-rsa" key
 _KEY_TYPE_OF_ALGORITHM = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
@@ -117,10 +118,4 @@ def line_for(name: str, key_type: str, blob: bytes) -> str:
 def remove_lines(path: Path, numbers: set[int]) -> None:
     """Rewrite `path` without the lines numbered `numbers` (1-based), atomically, keeping its mode."""
     kept = [line for n, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1) if n not in numbers]
-    tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, path.stat().st_mode & 0o777)
-    with os.fdopen(fd, "wb") as f:
-        f.write(b"".join(kept))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    privacy.replace_file(path, b"".join(kept), path.stat().st_mode & 0o777)

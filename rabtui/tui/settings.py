@@ -36,6 +36,7 @@ def save(**changes) -> None:
     the UI goes on as it is."""
     data = load() | changes
     try:
-        privacy.replace_private_file(settings_path(), (json.dumps(data, indent=1) + "\n").encode())
+        privacy.private_dir(settings_path().parent)
+        privacy.replace_file(settings_path(), (json.dumps(data, indent=1) + "\n").encode())
     except OSError as exc:
         log.warning("cannot save the UI settings in %s: %s", settings_path(), exc)

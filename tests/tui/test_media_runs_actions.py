@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from rabtui import proc
 from rabtui.state.store import Store
@@ -103,6 +104,10 @@ def test_start_and_cancel_a_backup_from_runs(demo_config):
     run(go())
     job = store.one("SELECT * FROM jobs ORDER BY id DESC LIMIT 1")
     assert job["status"] in ("cancelled", "failed") and job["cancel_requested"] == 1
+    # the job writes its outcome, then exits: give it the moment that takes (the command sleeps far longer)
+    gone = time.monotonic() + 10
+    while (proc.pid_alive(job["pid"]) or proc.pid_alive(int(pidfile.read_text()))) and time.monotonic() < gone:
+        time.sleep(0.05)
     assert not proc.pid_alive(job["pid"])
     assert not proc.pid_alive(int(pidfile.read_text())), "the pre-backup command was stopped, not waited for"
     backup = store.one("SELECT status FROM backups WHERE job_id=?", (job["id"],))
