@@ -78,14 +78,18 @@ def cmd_backup(args) -> int:
         several = len(ids) > 1
         with cancel_on_signals(run_cancel), progress.terminal_emit(verbose=args.verbose, several=several) as display:
 
-            def work(sid: str) -> int:
-                login = first_login if sid == ids[0] else None
-                return _backup_one(cfg, store, sid, medium.id, display.emit_for(sid), args.job_id, run_cancel, login)
-
             if not several:
-                return work(ids[0])
-            with batch.day_medium(store, medium, display.emit_for(None)) as together:
-                codes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
+                return _backup_one(cfg, store, ids[0], medium.id, display.emit_for(ids[0]), args.job_id,
+                                   run_cancel, first_login)
+            with jobs.queued(store, "backup", [(sid, f"backup of {sid}") for sid in ids]) as waiting:
+
+                def work(sid: str) -> int:
+                    login = first_login if sid == ids[0] else None
+                    return _backup_one(cfg, store, sid, medium.id, display.emit_for(sid), None, run_cancel, login,
+                                       queued_id=waiting[sid])
+
+                with batch.day_medium(store, medium, display.emit_for(None)) as together:
+                    codes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
         return functools.reduce(worst_exit, codes, EXIT_OK)
     finally:
         if first_login is not None:
@@ -107,10 +111,13 @@ def _start_login(cfg, sid: str):
     return login
 
 
-def _backup_one(cfg, store, sid: str, medium_id: str, emit, job_id: int | None, run_cancel, login=None) -> int:
-    """One source's backup as its own job; its outcome said on stderr when it failed. Runs in a
-    thread of its own when several sources run at once."""
-    recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
+def _backup_one(cfg, store, sid: str, medium_id: str, emit, job_id: int | None, run_cancel, login=None,
+                queued_id: int | None = None) -> int:
+    """One source's backup as its own job (`queued_id`: its row while it waited its turn); its
+    outcome said on stderr when it failed. Runs in a thread of its own when several sources run
+    at once."""
+    recorder = jobs.JobRecorder(store, "backup", sid, f"backup of {sid}",
+                                job_id=job_id if job_id is not None else queued_id)
     if run_cancel.not_started(recorder):
         if login is not None:
             login.close()

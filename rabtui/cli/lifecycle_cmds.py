@@ -289,9 +289,12 @@ def _run_due_backups(cfg, store, due_now: list, now: datetime | None) -> list[in
     medium = media.next_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
     run_cancel = batch.RunCancel()
 
+    waiting: dict[str, int] = {}
+
     def work(due) -> int:
         print(f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})", flush=True)
-        recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}")
+        recorder = jobs.JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}",
+                                    job_id=waiting.get(due.source))
         if run_cancel.not_started(recorder):   # still due: the next run-due takes it
             print(fmt.lines(f"{due.source}: {batch.NOT_STARTED}"), file=sys.stderr)
             return EXIT_FAILED
@@ -314,7 +317,9 @@ def _run_due_backups(cfg, store, due_now: list, now: datetime | None) -> list[in
     with cancel_on_signals(run_cancel):
         if len(due_now) == 1 or medium is None:
             return [work(due) for due in due_now]
-        with batch.day_medium(store, medium) as together:
+        titles = [(due.source, f"scheduled backup of {due.source}") for due in due_now]
+        with jobs.queued(store, "backup", titles) as ids, batch.day_medium(store, medium) as together:
+            waiting.update(ids)
             return batch.run_each(store, due_now, work, cfg.rabtui.max_parallel if together else 1)
 
 
