@@ -76,22 +76,29 @@ class _Stream:
         to local names, and sizes, catalog rows and events are handed on once per read."""
         counts, nbytes, rows = [0] * 5, [0] * 5, []
         d, prefix, archive = self.dir, self.prefix, self.archive
-        file_state = rsync.file_state
-        last = None
-        for item in rsync.items(data, end):
-            code, size, mtime, name = item
+        add = rows.append
+        states, state_of = rsync.FILE_STATES, rsync.file_state_of
+        minutes, mtime = rsync.MINUTES, rsync.mtime
+        for code, size, m, sec, name in rsync.item_matches(data, end):
             ftype = code[1]
             if ftype == _F:
-                state = file_state(code)
+                state = states.get(code)
+                if state is None:
+                    state = state_of(code)
+                size = int(size)
                 counts[state] += 1
                 nbytes[state] += size
-                if state != _ABSENT:
-                    rows.append((d, prefix + name, _F, state, size, mtime))
-            elif ftype != _D and archive and code[0] != _DOT:
-                rows.append((d, prefix + name, ftype, _NEW, size, mtime))
-            else:
+                if state == _ABSENT:
+                    continue
+            elif ftype == _D or not archive or code[0] == _DOT:
                 continue
-            last = item
+            else:
+                state, size = _NEW, int(size)
+            minute = minutes.get(m)
+            if b"\\#" in name:
+                name = rsync.unescape(name)
+            add((d, prefix + name, ftype, state, size,
+                 minute + int(sec) if minute is not None else mtime(m, sec)))
         for state, count in enumerate(counts):
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
@@ -114,12 +121,11 @@ class _Stream:
                 self._progress(data, end)
             else:
                 self._unshown = (data, end)
-        if last is not None and now - self._last_item >= EVENT_EVERY:
+        if rows and now - self._last_item >= EVENT_EVERY:
             self._last_item = now
-            code, size, _, name = last
-            name = (prefix + name).decode("utf-8", "backslashreplace")
-            self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
-                                         "size": size, **self.where}))
+            _, path, _, _, size, _ = rows[-1]
+            name = path.decode("utf-8", "backslashreplace")
+            self.emit(Event(ITEM, name, {"name": "/" + name, "size": size, **self.where}))
 
     def _progress(self, data: bytes, end: int) -> None:
         self._unshown = None
