@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -23,7 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from night_lab import ROOT, TMPFS, NightLab, load, make_tree, start_sshd  # noqa: E402
+from night_lab import (ROOT, TMPFS, NightLab, bare_rsync, change_files, load, make_tree,  # noqa: E402
+                       rsh_and_location, start_sshd)
+
+from rabtui import rsync  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -72,7 +77,168 @@ def cpu(work: Path, sshd, reps: int, files: int) -> dict:
     return out
 
 
-SECTIONS = {"cpu": cpu}
+def _copies(work: Path, count: int, files: int, avg: int) -> dict[str, Path]:
+    """`count` source trees of `files` files: one made, the others hard-linked copies of it."""
+    first = work / "src" / "s1"
+    make_tree(first, files, avg)
+    trees = {"s1": first}
+    for n in range(2, count + 1):
+        trees[f"s{n}"] = work / "src" / f"s{n}"
+        subprocess.run(["cp", "-al", str(first), str(trees[f"s{n}"])], check=True)
+    return trees
+
+
+def _timed(argv: list[str], **kwargs) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - t0
+
+
+def slow(work: Path, sshd, reps: int, files: int) -> dict:
+    """8 sources of 2,000 files, each throttled at the source (`rsync_path = "rsync --bwlimit=..."`):
+    all 8 with max_parallel = 8, one of them alone, and all 8 one after another."""
+    bwlimit = 400                                   # KiB/s: about 5 s for one source's 2 MB
+    trees = _copies(work, 8, 2_000, 1_000)
+    lab = NightLab(work / "lab", sshd)
+    keys = {sid: f'rsync_path = "rsync --bwlimit={bwlimit}"' for sid in trees}
+    kinds = ["parallel", "alone", "serial"]
+    out: dict = {"bwlimit_kib": bwlimit, "reps": reps, **{k: [] for k in kinds}}
+    for rep in range(reps):
+        for kind in kinds[rep % 3:] + kinds[:rep % 3]:
+            _fresh(lab)
+            lab.configure(trees, rabtui=f"max_parallel = {1 if kind == 'serial' else 8}", source_keys=keys)
+            ids = [f"s{rep % 8 + 1}"] if kind == "alone" else ["--all"]
+            r = lab.rabtui("backup", *ids, "--medium", "m1")
+            out[kind].append(r["wall"])
+            print(f"[slow] rep {rep + 1} {kind:8} {r['wall']:.2f} s ({load()})", flush=True)
+    return out
+
+
+def _xargs(work: Path, lab: NightLab, trees: dict[str, Path], dest: Path, n: int, parallel: int) -> float:
+    """The same sources as bare `rsync -aH --numeric-ids --link-dest` by `xargs -P`."""
+    lines = []
+    for sid, path in trees.items():
+        rsh, location = rsh_and_location(lab, sid, path)
+        prev = dest / sid / f"b{n - 1}" if n > 1 else None
+        argv = bare_rsync(rsh, location, dest / sid / f"b{n}", prev)
+        lines.append(shlex.join(argv))
+        (dest / sid).mkdir(parents=True, exist_ok=True)
+    script = work / "bare.sh"
+    script.write_text("\n".join(lines) + "\n")
+    return _timed(["xargs", "-P", str(parallel), "-d", "\n", "-n", "1", "sh", "-c"], stdin=open(script, "rb"))
+
+
+def busy(work: Path, sshd, reps: int, files: int) -> dict:
+    """8 sources of 20,000 files, unthrottled: rabtui with max_parallel = 2 against the same 8 bare
+    rsyncs run by `xargs -P 2`, initial and no-change."""
+    trees = _copies(work, 8, 20_000, 1_000)
+    lab = NightLab(work / "lab", sshd)
+    lab.configure(trees, rabtui="max_parallel = 2")
+    out: dict = {"reps": reps, **{f"{t} {p}": [] for t in ("rabtui", "bare") for p in ("initial", "no-change")}}
+    for rep in range(reps):
+        _fresh(lab)
+        bare_dest = work / f"bare-{rep}"
+        for n, phase in enumerate(("initial", "no-change"), start=1):
+            for tool in (("rabtui", "bare") if rep % 2 == 0 else ("bare", "rabtui")):
+                if tool == "rabtui":
+                    wall = lab.rabtui("backup", "--all", "--medium", "m1")["wall"]
+                else:
+                    wall = _xargs(work, lab, trees, bare_dest, n, 2)
+                out[f"{tool} {phase}"].append(wall)
+                print(f"[busy] rep {rep + 1} {phase:9} {tool:6} {wall:.2f} s ({load()})", flush=True)
+        shutil.rmtree(bare_dest)
+    return out
+
+
+RSNAPSHOT_CONF = """config_version\t1.2
+snapshot_root\t{root}/
+no_create_root\t0
+cmd_cp\t/bin/cp
+cmd_rm\t/bin/rm
+cmd_rsync\t/usr/bin/rsync
+cmd_ssh\t{ssh}
+rsync_short_args\t-aH
+retain\tdaily\t100
+link_dest\t1
+lockfile\t{root}.pid
+logfile\t{root}.log
+backup\t{location}\tsrc/
+"""
+
+PEERS = ["rabtui", "rsnapshot", "laravel", "flags"]
+
+
+class Peers:
+    """One tree backed up by rabtui, rsnapshot, laravel-backup-server's steps by hand, and rsync
+    with rabtui's output options (into /dev/null), each onto its own medium."""
+
+    def __init__(self, work: Path, sshd, src: Path):
+        self.work, self.src = work, src
+        self.lab = NightLab(work / "rabtui", sshd)
+        self.lab.configure({"src": src})
+        self.rsh, self.location = rsh_and_location(self.lab, "src", src)
+        self.ssh = shlex.split(self.rsh)
+        self.conf = work / "rsnapshot.conf"
+        # rsnapshot splits ssh_args at blanks: the same ssh command as rabtui's, from a script
+        wrapper = work / "ssh"
+        wrapper.write_text(f"#!/bin/sh\nexec {self.rsh} \"$@\"\n")
+        wrapper.chmod(0o755)
+        self.conf.write_text(RSNAPSHOT_CONF.format(root=work / "rsnapshot", ssh=wrapper, location=self.location))
+        self.n = 0
+
+    def reset(self) -> None:
+        _fresh(self.lab)
+        for name in ("rsnapshot", "laravel", "flags"):
+            shutil.rmtree(self.work / name, ignore_errors=True)
+            (self.work / name).mkdir()
+        self.n = 0
+
+    def run(self, tool: str) -> float:
+        if tool == "rabtui":
+            return self.lab.rabtui("backup", "src", "--medium", "m1")["wall"]
+        if tool == "rsnapshot":
+            return _timed(["rsnapshot", "-c", str(self.conf), "daily"])
+        dest = self.work / tool / f"b{self.n}"
+        prev = self.work / tool / f"b{self.n - 1}" if self.n else None
+        if tool == "flags":
+            return _timed(bare_rsync(self.rsh, self.location, dest, prev, options=rsync.BASE_OPTIONS),
+                          env={**os.environ, **rsync.ENV})
+        target = self.location.split(":", 1)[0]
+        t0 = time.perf_counter()
+        subprocess.run([*self.ssh, target, "whoami"], check=True, capture_output=True)
+        subprocess.run(bare_rsync(self.rsh, self.location, dest, prev, options=("-a", "-H", "--numeric-ids")),
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["du", "-s", str(dest)], check=True, capture_output=True)
+        subprocess.run([*self.ssh, target, f"du -s {shlex.quote(str(self.src))}"], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def peers(work: Path, sshd, reps: int, files: int) -> dict:
+    """20,000 files of 4 KB and `files` files of 1 KB: initial, no-change, 200 changed."""
+    out: dict = {"reps": reps, "trees": {}}
+    for count, avg in ((20_000, 4_000), (files, 1_000)):
+        src = work / f"src-{count}"
+        make_tree(src, count, avg)
+        bench = Peers(work / f"peers-{count}", sshd, src)
+        res = {f"{t} {p}": [] for t in PEERS for p in ("initial", "no-change", "changed")}
+        for rep in range(reps):
+            bench.reset()
+            order = PEERS[rep % 4:] + PEERS[:rep % 4]
+            for phase in ("initial", "no-change", "changed"):
+                if phase == "changed":
+                    change_files(src, 200, seed=rep)
+                for tool in order:
+                    wall = bench.run(tool)
+                    res[f"{tool} {phase}"].append(wall)
+                    print(f"[peers {count}] rep {rep + 1} {phase:9} {tool:9} {wall:.2f} s ({load()})", flush=True)
+                bench.n += 1
+        out["trees"][str(count)] = res
+        shutil.rmtree(bench.work)
+        shutil.rmtree(src)
+    return out
+
+
+SECTIONS = {"cpu": cpu, "slow": slow, "busy": busy, "peers": peers}
 
 
 def main() -> None:
