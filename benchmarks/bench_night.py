@@ -4,9 +4,10 @@
 
 Sections: cpu (rabtui's own CPU per file), slow (8 throttled sources at once against one after
 another), busy (8 sources with max_parallel = 2 against bare rsyncs by `xargs -P 2`), peers
-(rsnapshot, laravel-backup-server's steps by hand, bare rsync), year (a year of catalog, in
-night_year.py). Each writes benchmarks/results/night-<section>.json; the report
-(benchmarks/results/night.md) is made from all of them that exist.
+(rsnapshot, laravel-backup-server's steps by hand, rsync with rabtui's output options), year (a
+year of catalog, night_year.py, at --year-files files). Each writes
+benchmarks/results/night-<section>.json; the report (benchmarks/results/night.md) is made from
+all of them that exist (`--report`: only the report).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from night_lab import (ROOT, TMPFS, NightLab, bare_rsync, change_files, load, make_tree,  # noqa: E402
                        rsh_and_location, start_sshd)
 
+import night_year  # noqa: E402
 from rabtui import rsync  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -238,15 +240,108 @@ def peers(work: Path, sshd, reps: int, files: int) -> dict:
     return out
 
 
-SECTIONS = {"cpu": cpu, "slow": slow, "busy": busy, "peers": peers}
+def _med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def _ok(met: bool) -> str:
+    return "met" if met else "not met"
+
+
+def report() -> str:
+    """benchmarks/results/night.md from the sections' JSON files that exist."""
+    got = {p.stem.removeprefix("night-"): json.loads(p.read_text()) for p in RESULTS.glob("night-*.json")}
+    lines = ["# Nightly window", "",
+             "`python benchmarks/bench_night.py` and `python benchmarks/night_year.py` (issue 19): over the loopback"
+             " sshd, trees and media on tmpfs (/dev/shm), tools alternating in one run, medians. The machine has 2"
+             " cores shared with other work; the load average while each ran is given with it.", ""]
+    if "cpu" in got:
+        c = got["cpu"]
+        lines += [f"### rabtui's own CPU per file ({c['when']}, {c['reps']} repetitions)", "",
+                  f"A backup of {c['files']:,} small files against one of 10 files (start-up, login, database: the"
+                  " fixed cost), CPU time of rabtui's Python process (all its threads; rsync and ssh are its"
+                  " children, not counted), read inside it with getrusage(RUSAGE_SELF).", "",
+                  "| backup | CPU s, big / tiny | per file | peak RSS, big / tiny | goal under 5 us |", "|---|---|---|---|---|"]
+        for phase in ("new", "unchanged"):
+            r = c[phase]
+            lines.append(f"| {phase} | {r['cpu_big']:.3f} / {r['cpu_tiny']:.3f} | {r['us_per_file']:.2f} us |"
+                         f" {r['rss_big_kb'] / 1024:.0f} / {r['rss_tiny_kb'] / 1024:.0f} MiB |"
+                         f" {_ok(r['us_per_file'] < 5)} |")
+        lines.append("")
+    if "slow" in got:
+        c = got["slow"]
+        par, alone, serial = (_med(c[k]) for k in ("parallel", "alone", "serial"))
+        lines += [f"### Slow links ({c['when']}, {c['reps']} repetitions)", "",
+                  f"8 sources of 2,000 files (2 MB each), each throttled at the source (`rsync_path = \"rsync"
+                  f" --bwlimit={c['bwlimit_kib']}\"`), initial backups.", "",
+                  "| all 8, max_parallel = 8 | one source alone | all 8 one after another (max_parallel = 1) |"
+                  " 8 at once / one alone (goal <= 1.15) | one after another / 8 at once |", "|---|---|---|---|---|",
+                  f"| {par:.2f} s | {alone:.2f} s | {serial:.2f} s | {par / alone:.3f} ({_ok(par / alone <= 1.15)}) |"
+                  f" {serial / par:.2f}x |", ""]
+    if "busy" in got:
+        c = got["busy"]
+        lines += [f"### Busy server ({c['when']}, {c['reps']} repetitions)", "",
+                  "8 sources of 20,000 files (1 KB average), unthrottled: `rabtui backup --all` with max_parallel = 2"
+                  " against the same 8 bare `rsync -aH --numeric-ids [--link-dest]` run by `xargs -P 2`.", "",
+                  "| run | rabtui | bare rsync, xargs -P 2 | ratio (goal <= 1.10) |", "|---|---|---|---|"]
+        for phase in ("initial", "no-change"):
+            a, b = _med(c[f"rabtui {phase}"]), _med(c[f"bare {phase}"])
+            lines.append(f"| {phase} | {a:.2f} s | {b:.2f} s | {a / b:.3f} ({_ok(a / b <= 1.10)}) |")
+        lines.append("")
+    if "peers" in got:
+        c = got["peers"]
+        lines += [f"### Against the peers ({c['when']}, {c['reps']} repetitions)", "",
+                  "rabtui; rsnapshot 1.4.5 (`link_dest 1`, `rsync_short_args -aH`, its other defaults, the same ssh"
+                  " command); laravel-backup-server's steps by hand (`ssh whoami`, `rsync -a -H --numeric-ids"
+                  " --link-dest`, `du -s` of the new backup, `ssh ... du -s` of the source's folder); rsync with"
+                  " rabtui's output options into /dev/null. Wall seconds; ratios are rabtui / the other"
+                  " (below 1: rabtui ahead).", "",
+                  "| tree | run | rabtui | rsnapshot | laravel steps | rsync + rabtui's options |"
+                  " / rsnapshot | / laravel | / rsync with options (goal <= 1.05) |", "|---|---|---|---|---|---|---|---|---|"]
+        for tree, res in c["trees"].items():
+            for phase in ("initial", "no-change", "changed"):
+                a, r, lv, f = (_med(res[f"{t} {phase}"]) for t in PEERS)
+                lines.append(f"| {int(tree):,} files | {phase} | {a:.2f} | {r:.2f} | {lv:.2f} | {f:.2f} |"
+                             f" {a / r:.3f} | {a / lv:.3f} | {a / f:.3f} |")
+        lines.append("")
+    for key in sorted(k for k in got if k.startswith("year")):
+        c = got[key]
+        lines += [f"### A year of catalog: {c['files']:,} files ({c['when']})", "",
+                  f"{c['days']} daily backups over {c['media']} media in rotation, {c['churn'] * 100:.1f} % of the files"
+                  " changed every day, through the real catalog code with generated items (night_year.py). Step 7"
+                  f" (the catalog's part): median {c['step7_median_s']:.3f} s, worst {c['step7_max_s']:.3f} s; cleanup of"
+                  f" a month (30 backups forgotten by retention.forget_backup): {c['cleanup_month_s']:.2f} s.", "",
+                  "| day | step 7 s | find ms | versions | database MB | bytes per version | spool us per file |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in c["curve"]:
+            lines.append(f"| {r['day']} | {r['step7_s']:.3f} | {r['find_s'] * 1000:.0f} | {r['versions']:,} |"
+                         f" {r['db_bytes'] / 1e6:.0f} | {r['bytes_per_version']:.0f} | {r['spool_us_per_file']:.2f} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def year_of_catalog(work: Path, sshd, reps: int, files: int) -> dict:
+    """night_year.py's year, at YEAR_FILES files (no rsync, no sshd: generated items)."""
+    return night_year.year(work, YEAR_FILES, 365, 0.005, 30)
+
+
+YEAR_FILES = 1_000_000
+SECTIONS = {"cpu": cpu, "slow": slow, "busy": busy, "peers": peers, "year": year_of_catalog}
 
 
 def main() -> None:
+    global YEAR_FILES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sections", nargs="*", default=list(SECTIONS))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--files", type=int, default=200_000)
+    parser.add_argument("--year-files", type=int, default=YEAR_FILES, help="the year of catalog's file count")
+    parser.add_argument("--report", action="store_true", help="only write results/night.md from the JSON files")
     args = parser.parse_args()
+    YEAR_FILES = args.year_files
+    if args.report:
+        (RESULTS / "night.md").write_text(report())
+        return
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "rabtui")], check=True)
     for name in args.sections:
         work = Path(tempfile.mkdtemp(prefix=f"rabtui-night-{name}-", dir=TMPFS))
@@ -259,6 +354,7 @@ def main() -> None:
         result["when"] = time.strftime("%Y-%m-%d %H:%M")
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"night-{name}.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / "night.md").write_text(report())
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["when"] = time.strftime("%Y-%m-%d %H:%M")
-    out = ROOT / "benchmarks" / "results" / f"night-year-{args.files}.json"
+    out = ROOT / "benchmarks" / "results" / "night-year.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
 
