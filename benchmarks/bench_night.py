@@ -254,8 +254,12 @@ def _ok(met: bool) -> str:
     return "met" if met else "not met"
 
 
+NOTES = "<!-- notes: what follows is written by hand and kept when the tables are made again -->"
+
+
 def report() -> str:
-    """benchmarks/results/night.md from the sections' JSON files that exist."""
+    """benchmarks/results/night.md from the sections' JSON files that exist; the notes below the
+    NOTES line of the one there are kept."""
     got = {p.stem.removeprefix("night-"): json.loads(p.read_text()) for p in RESULTS.glob("night-*.json")}
     lines = ["# Nightly window", "",
              "`python benchmarks/bench_night.py` and `python benchmarks/night_year.py` (issue 19): over the loopback"
@@ -263,7 +267,7 @@ def report() -> str:
              " cores shared with other work; the load average while each ran is given with it.", ""]
     if "cpu" in got:
         c = got["cpu"]
-        lines += [f"### rabtui's own CPU per file ({c['when']}, {c['reps']} repetitions)", "",
+        lines += [f"## rabtui's own CPU per file ({c['when']}, {c['reps']} repetitions)", "",
                   f"A backup of {c['files']:,} small files against one of 10 files (start-up, login, database: the"
                   " fixed cost), CPU time of rabtui's Python process (all its threads; rsync and ssh are its"
                   " children, not counted), read inside it with getrusage(RUSAGE_SELF).", "",
@@ -277,7 +281,7 @@ def report() -> str:
     if "slow" in got:
         c = got["slow"]
         par, alone, serial = (_med(c[k]) for k in ("parallel", "alone", "serial"))
-        lines += [f"### Slow links ({c['when']}, {c['reps']} repetitions)", "",
+        lines += [f"## Slow links ({c['when']}, {c['reps']} repetitions)", "",
                   f"8 sources of 2,000 files (2 MB each), each throttled at the source (`rsync_path = \"rsync"
                   f" --bwlimit={c['bwlimit_kib']}\"`), initial backups.", "",
                   "| all 8, max_parallel = 8 | one source alone | all 8 one after another (max_parallel = 1) |"
@@ -286,7 +290,7 @@ def report() -> str:
                   f" {serial / par:.2f}x |", ""]
     if "busy" in got:
         c = got["busy"]
-        lines += [f"### Busy server ({c['when']}, {c['reps']} repetitions)", "",
+        lines += [f"## Busy server ({c['when']}, {c['reps']} repetitions)", "",
                   "8 sources of 20,000 files (1 KB average), unthrottled: `rabtui backup --all` with max_parallel = 2"
                   " (`acls = false`, `xattrs = false`: the same work as the bare rsync)"
                   " against the same 8 bare `rsync -aH --numeric-ids [--link-dest]` run by `xargs -P 2`.", "",
@@ -297,7 +301,7 @@ def report() -> str:
         lines.append("")
     if "peers" in got:
         c = got["peers"]
-        lines += [f"### Against the peers ({c['when']}, {c['reps']} repetitions)", "",
+        lines += [f"## Against the peers ({c['when']}, {c['reps']} repetitions)", "",
                   "rabtui (`acls = false`, `xattrs = false`: the same work as the others); rsnapshot 1.4.5 (`link_dest 1`, `rsync_short_args -aH`, its other defaults, the same ssh"
                   " command); laravel-backup-server's steps by hand (`ssh whoami`, `rsync -a -H --numeric-ids"
                   " --link-dest`, `du -s` of the new backup, `ssh ... du -s` of the source's folder); rsync with"
@@ -314,18 +318,21 @@ def report() -> str:
         lines.append("")
     for key in sorted(k for k in got if k.startswith("year")):
         c = got[key]
-        lines += [f"### A year of catalog: {c['files']:,} files ({c['when']})", "",
+        lines += [f"## The catalog over {c['days']} days: {c['files']:,} files ({c['when']})", "",
                   f"{c['days']} daily backups over {c['media']} media in rotation, {c['churn'] * 100:.1f} % of the files"
                   " changed every day, through the real catalog code with generated items (night_year.py). Step 7"
                   f" (the catalog's part): median {c['step7_median_s']:.3f} s, worst {c['step7_max_s']:.3f} s; cleanup of"
-                  f" a month (30 backups forgotten by retention.forget_backup): {c['cleanup_month_s']:.2f} s.", "",
+                  f" the {c.get('cleanup_backups', 30)} oldest backups (retention.forget_backup, the catalog's part):"
+                  f" {c['cleanup_month_s']:.2f} s.", "",
                   "| day | step 7 s | find ms | versions | database MB | bytes per version | spool us per file |",
                   "|---|---|---|---|---|---|---|"]
         for r in c["curve"]:
             lines.append(f"| {r['day']} | {r['step7_s']:.3f} | {r['find_s'] * 1000:.0f} | {r['versions']:,} |"
                          f" {r['db_bytes'] / 1e6:.0f} | {r['bytes_per_version']:.0f} | {r['spool_us_per_file']:.2f} |")
         lines.append("")
-    return "\n".join(lines) + "\n"
+    old = RESULTS / "night.md"
+    notes = old.read_text().partition(NOTES)[2].strip() if old.exists() else ""
+    return "\n".join(lines + [NOTES, "", notes]).rstrip() + "\n"
 
 
 def year_of_catalog(work: Path, sshd, reps: int, files: int) -> dict:

@@ -96,11 +96,11 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
     for backup_id in ids:
         forget_backup(store, backup_id)
     cleanup = time.perf_counter() - t
-    print(f"[year] cleanup of a month (30 backups): {cleanup:.2f} s", flush=True)
+    print(f"[year] cleanup of a month ({len(ids)} backups): {cleanup:.2f} s", flush=True)
     store.close()
     return {"files": files, "days": days, "churn": churn, "media": MEDIA, "curve": curve,
             "step7_max_s": max(step7), "step7_median_s": sorted(step7)[len(step7) // 2],
-            "cleanup_month_s": cleanup}
+            "cleanup_month_s": cleanup, "cleanup_backups": len(ids)}
 
 
 def main() -> None:
@@ -116,7 +116,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["when"] = time.strftime("%Y-%m-%d %H:%M")
-    out = ROOT / "benchmarks" / "results" / "night-year.json"
+    out = ROOT / "benchmarks" / "results" / f"night-year-{args.files}-{args.days}d.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
 
