@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_backup.py", "rsync_output.py", "ssh_step.py", "bench_plan.py", "bench_find.py", "bench_tui_streaming.py", "bench_tui.py"]
-ORDER = ["summary", "backup", "backup_ab", "rsync_output", "remote", "checkpoint", "lifecycle", "tui"]
+SCRIPTS = ["bench_backup.py", "rsync_output.py", "ssh_step.py", "bench_plan.py", "bench_find.py", "bench_night.py",
+           "bench_tui_streaming.py", "bench_tui.py"]
+ORDER = ["summary", "backup", "backup_ab", "rsync_output", "remote", "checkpoint", "lifecycle", "night", "tui"]
 
 HEADER = """# Benchmark results
 

@@ -116,37 +116,49 @@ _STATS_LINE = re.compile(
 )
 _RATE_UNIT = {b"": 1, b"k": 1024, b"M": 1024**2, b"G": 1024**3, b"T": 1024**4, b"P": 1024**5}
 # %M up to the minute -> seconds since the epoch: files of a tree share few minutes
-_MINUTES: dict[bytes, int] = {}
+MINUTES: dict[bytes, int] = {}
 _MINUTES_KEPT = 50_000
 
 
-# One itemized line (`%i|%l|%M|%n`) at the start of a line. Groups: code, size, %M up to the
+# One itemized line (`%i|%l|%M|%n`). Groups: code, size, %M up to the
 # minute, its seconds, name. rsync escapes \r and \n in names, so a name ends at the line's end.
-_ITEM = re.compile(rb"^([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|(\d{4}/\d\d/\d\d-\d\d:\d\d):(\d\d)\|([^\n]*)", re.M)
+# It matches with the separator before the line: a pattern that begins with a literal is searched
+# for that byte (fast) instead of being tried at every position, as "^" with re.M is.
+_ITEM = re.compile(rb"\n([<>ch.*][fdLDS][^|\n]{9})\|(\d+)\|(\d{4}/\d\d/\d\d-\d\d:\d\d):(\d\d)\|([^\n]*)")
 
 
 def _minute(m: bytes) -> int:
-    minute = _MINUTES.get(m)
+    minute = MINUTES.get(m)
     if minute is None:
-        if len(_MINUTES) >= _MINUTES_KEPT:
-            _MINUTES.clear()
-        minute = _MINUTES[m] = calendar.timegm(
+        if len(MINUTES) >= _MINUTES_KEPT:
+            MINUTES.clear()
+        minute = MINUTES[m] = calendar.timegm(
             (int(m[0:4]), int(m[5:7]), int(m[8:10]), int(m[11:13]), int(m[14:16]), 0))
     return minute
 
 
+def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
+    """The itemized lines of data[:end], which ends with a whole record, as the raw groups of
+    _ITEM (code, size, %M up to the minute, its seconds, escaped name): one scan of a read of the
+    stream, other records (progress2, --stats) passed over. `items` converts them; the backup's
+    scanner (transfer.py) converts them in its own loop, where a call per file would count."""
+    # a record begins after \r or \n (scanning for both is slower than making them one); the
+    # first one of the stream after nothing
+    return _ITEM.findall(b"\n" + data.replace(b"\r", b"\n"), 0, end + 1)
+
+
+def mtime(m: bytes, sec: bytes) -> int:
+    """Seconds since the epoch of %M's minute `m` and seconds `sec` (UTC)."""
+    minute = MINUTES.get(m)
+    if minute is None:
+        minute = _minute(m)
+    return minute + int(sec)
+
+
 def items(data: bytes, end: int) -> Iterator[tuple[bytes, int, int, bytes]]:
-    """(code, size, mtime, name) of every itemized line in data[:end], which ends with a whole
-    record: one scan of a read of the stream, other records (progress2, --stats) passed over."""
-    minutes = _MINUTES
-    lines = data.replace(b"\r", b"\n")   # a record begins after either (scanning for both is slower)
-    for code, size, m, sec, name in _ITEM.findall(lines, 0, end):
-        minute = minutes.get(m)
-        if minute is None:
-            minute = _minute(m)
-        if b"\\#" in name:
-            name = unescape(name)
-        yield code, int(size), minute + int(sec), name
+    """(code, size, mtime, name) of every itemized line in data[:end] (see item_matches)."""
+    for code, size, m, sec, name in item_matches(data, end):
+        yield code, int(size), mtime(m, sec), unescape(name)
 
 
 @dataclass
@@ -229,6 +241,20 @@ def file_state(code: bytes) -> int:
     if y == 0x3E and code[2:] == b"+++++++++":   # ">f+++++++++"
         return NEW
     return CHANGED           # ">f.st......", "cf...p....." (local copy: attributes changed)
+
+
+# file_state of the codes seen so far: a transfer has only a few different ones
+FILE_STATES: dict[bytes, int] = {}
+_STATES_KEPT = 4096
+
+
+def file_state_of(code: bytes) -> int:
+    state = FILE_STATES.get(code)
+    if state is None:
+        if len(FILE_STATES) >= _STATES_KEPT:
+            FILE_STATES.clear()
+        state = FILE_STATES[code] = file_state(code)
+    return state
 
 
 # --- exit codes ------------------------------------------------------------------------------------

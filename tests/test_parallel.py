@@ -234,7 +234,8 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     from rabtui.actions import jobs as queries
 
     running = queries.poll_jobs(store).running
-    assert sorted((j["kind"], j["target"]) for j in running) == [("backup", "a"), ("backup", "b")]
+    assert sorted((j["kind"], j["target"], j["status"]) for j in running) == [
+        ("backup", "a", "running"), ("backup", "b", "running"), ("backup", "c", "queued")]
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=30)
     assert child.returncode == 1, err
@@ -244,6 +245,46 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     assert b"cancelled before it started" in err
     left = subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True, text=True).stdout
     assert left == ""
+
+
+def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
+    """With max_parallel below the number of sources, the waiting ones are jobs from the start
+    (`jobs list`, the TUI's poll), each taken over by its backup when its turn comes."""
+    import contextlib
+    import sqlite3
+    import subprocess
+    import sys
+
+    from rabtui.actions import jobs as queries
+
+    lab = Lab(tmp_path)
+    _sources(lab, ["a", "b", "c"], files=3, extra={n: 'pre_backup_commands = ["sleep 2"]' for n in "abc"},
+             rabtui="max_parallel = 1")
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
+                running = db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if running == 1:
+            break
+    else:
+        child.kill()
+        pytest.fail("no backup reached its pre-backup command")
+    live = queries.poll_jobs(lab.store()).running
+    seen = {j["target"]: j["status"] for j in live}
+    assert sorted(seen.values()) == ["queued", "queued", "running"], seen
+    assert _run(lab, "jobs", "list") == 0
+    listed = capsys.readouterr().out
+    assert sum(" queued " in line and "backup of" in line for line in listed.splitlines()) == 2, listed
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    jobs = lab.store().all("SELECT target, status, exit_code FROM jobs ORDER BY target")
+    assert [(j["target"], j["status"], j["exit_code"]) for j in jobs] == [(n, "completed", 0) for n in "abc"]
 
 
 def test_a_medium_that_cannot_be_mounted_fails_each_source_in_its_own_job(tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -288,3 +289,41 @@ def test_hard_links_and_symlinks_restored_as_such(tmp_path):
     out = tmp_path / "out" / str(lab.src / "data").lstrip("/")
     assert os.stat(out / "a").st_ino == os.stat(out / "b").st_ino
     assert os.readlink(out / "link") == "a"
+
+
+
+def test_restore_onto_the_source_uses_its_transfer_options(tmp_path, sshd, known_hosts):
+    """The source's rsync_path is what receives the restore on the source, bwlimit throttles it and
+    io_timeout stops one that hangs, as in a backup."""
+    lab = Lab(tmp_path, media_count=1)
+    remote_dir = tmp_path / "remote"
+    write_files(remote_dir, {"a": b"one", "sub/b": os.urandom(1024 * 1024)})
+    ran, hang = tmp_path / "ran", tmp_path / "hang"
+    wrapper = tmp_path / "my rsync"
+    wrapper.write_text(f"#!/bin/sh\necho >> '{ran}'\n[ -e '{hang}' ] && sleep 60\nexec rsync \"$@\"\n")
+    wrapper.chmod(0o755)
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "\'{wrapper}\'"\nio_timeout = 3\nbwlimit = 250\n'
+                    f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    os.makedirs(os.path.expanduser("~/.ssh"), exist_ok=True)
+    with open(os.path.expanduser("~/.ssh/known_hosts"), "w") as f:
+        f.write(sshd.known_hosts_line())
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    ran.unlink()
+    (remote_dir / "sub/b").unlink()
+    started = time.monotonic()
+    R.restore(cfg, lab.store(), "web", str(remote_dir / "sub"), to_source=True)
+    assert time.monotonic() - started >= 3.0              # 1 MiB at 250 KiB/s
+    assert (remote_dir / "sub/b").stat().st_size == 1024 * 1024
+    assert len(ran.read_text().splitlines()) == 2         # the dry run for clashes, then the restore
+    hang.touch()
+    started = time.monotonic()
+    with pytest.raises(WorkFailed, match="stalled|exit 30"):
+        R.restore(cfg, lab.store(), "web", str(remote_dir / "sub"), to_source=True, overwrite=True)
+    assert time.monotonic() - started < 30
+
+
+def test_restore_to_source_argv_carries_the_transfer_options():
+    a = R.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh", overwrite=True, is_dir=True,
+                               io_timeout=600, bwlimit="5M", rsync_path="sudo rsync")
+    assert {"--timeout=600", "--bwlimit=5M", "--rsync-path=sudo rsync"} <= set(a)
+    assert a.index("--rsync-path=sudo rsync") < a.index("--")

@@ -135,14 +135,18 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
     try:
         target = cfg.medium(medium) if medium else mediamod.next_medium(cfg, store)
 
-        def work(sid: str) -> SourceOutcome:
-            return _one(cfg, store, sid, target.id, emit_for(sid), prompter, job_id, cancel,
-                        login if sid == ids[0] else None)
-
         if len(ids) == 1:
-            return BackupRun(target.id, [work(ids[0])])
-        with batch.day_medium(store, target, emit_for(None)) as together:
-            outcomes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
+            return BackupRun(target.id, [_one(cfg, store, ids[0], target.id, emit_for(ids[0]), prompter, job_id,
+                                              cancel, login)])
+        # the sources beyond max_parallel wait their turn as queued jobs, shown at once
+        with jobs.queued(store, "backup", [(sid, f"backup of {sid}") for sid in ids]) as waiting:
+
+            def work(sid: str) -> SourceOutcome:
+                return _one(cfg, store, sid, target.id, emit_for(sid), prompter, waiting[sid], cancel,
+                            login if sid == ids[0] else None)
+
+            with batch.day_medium(store, target, emit_for(None)) as together:
+                outcomes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
         return BackupRun(target.id, outcomes)
     finally:
         if login is not None:
@@ -166,7 +170,8 @@ def _start_login(cfg: Config, sid: str) -> SharedConnection | None:
 
 def _one(cfg: Config, store: Store, sid: str, medium_id: str, emit: Emit, prompter: Prompter | None,
          job_id: int | None, cancel: RunCancel, login: SharedConnection | None) -> SourceOutcome:
-    """One source's backup as its own job (in a thread of its own when several run at once)."""
+    """One source's backup as its own job (`job_id`: the row the UI made, or its row while it waited
+    its turn), in a thread of its own when several run at once."""
     recorder = JobRecorder(store, "backup", sid, f"backup of {sid}", job_id=job_id)
     if cancel.not_started(recorder):
         if login is not None:

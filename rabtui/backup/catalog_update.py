@@ -1,10 +1,11 @@
 """The catalog (`paths`, `versions`) from rsync's itemized stream, in bulk.
 
 While rsync runs, each file item goes into a connection-local temporary table in batches
-(`executemany`, one transaction per batch), so memory stays flat in the number of files. In the
-same transaction the batch's unchanged files are looked up in the catalog: the ids of their
-versions in the --link-dest base are staged in another temporary table (the lookups are most of
-the catalog's work, and done here they overlap rsync instead of following it). When the backup is
+(`executemany`, one transaction per batch), so memory stays flat in the number of files; the
+unchanged files (most of a nightly backup) into a narrower one of their own. In the same
+transaction the batch's unchanged files are looked up in the catalog: the ids of their versions in
+the --link-dest base are staged in another temporary table (the lookups are most of the catalog's
+work, and done here they overlap rsync instead of following it). When the backup is
 complete, a few set-based statements update the catalog in one transaction:
 
 - standard directory: an unchanged file (`hf`, linked from the --link-dest base) extends the
@@ -47,10 +48,13 @@ class CatalogSpool:
             " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
             " size INTEGER NOT NULL, mtime INTEGER NOT NULL)"
         )
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS backup_same("
+            " dir TEXT NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)"
+        )
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_extends(version INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.backup_items")
-        conn.execute("DELETE FROM temp.backup_extends")
-        self.count = 0
+        self._same: list[tuple] = []
+        self._empty()
         self._params: dict = {}
 
     def target(self, *, source: str, medium: str, base_id: int | None) -> None:
@@ -58,34 +62,49 @@ class CatalogSpool:
         base the catalog knows); set before the first item."""
         self._params = {"s": source, "m": medium, "base": base_id, "f": _F, "same": SAME}
 
-    def add(self, rows: list[tuple]) -> None:
+    def _empty(self) -> None:
+        conn = self.store.conn
+        for table in ("backup_items", "backup_same", "backup_extends"):
+            conn.execute(f"DELETE FROM temp.{table}")
+        self._rows.clear()
+        self._same.clear()
+        self.count = self.same_count = 0
+
+    def add(self, rows: list[tuple], same: list[tuple] = ()) -> None:
         """Items as (dir, path, ftype, state, size, mtime): `path` relative to `/` (bytes), `ftype`
         ord of rsync's type letter, `state` from rsync.file_state (NEW for other new items; never
-        ABSENT: those are not in the backup)."""
+        SAME: those are `same`, nor ABSENT: those are not in the backup). `same`: the regular files
+        unchanged since the link base (rsync.SAME), as (dir, path, size, mtime)."""
         self._rows += rows
-        if len(self._rows) >= BATCH:
+        self._same += same
+        if len(self._rows) + len(self._same) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if not self._rows:
+        if not self._rows and not self._same:
             return
         conn = self.store.conn
         conn.execute("BEGIN")
         try:
-            conn.executemany("INSERT INTO temp.backup_items VALUES (?,?,?,?,?,?)", self._rows)
-            if self._params.get("base") is not None:
-                # rowids of a table only appended to since it was emptied: this batch's are > count
-                conn.execute(
-                    "INSERT OR IGNORE INTO temp.backup_extends(version) SELECT v.id FROM temp.backup_items i"
-                    " JOIN paths p ON p.source=:s AND p.path=i.path"
-                    " JOIN versions v ON v.path_id=p.id AND v.medium=:m AND v.last_backup=:base"
-                    " WHERE i.rowid>:done AND i.ftype=:f AND i.state=:same", {**self._params, "done": self.count})
+            if self._rows:
+                conn.executemany("INSERT INTO temp.backup_items VALUES (?,?,?,?,?,?)", self._rows)
+            if self._same:
+                conn.executemany("INSERT INTO temp.backup_same VALUES (?,?,?,?)", self._same)
+                if self._params.get("base") is not None:
+                    # rowids of a table only appended to since it was emptied: this batch's are > same_count
+                    conn.execute(
+                        "INSERT OR IGNORE INTO temp.backup_extends(version) SELECT v.id FROM temp.backup_same i"
+                        " JOIN paths p ON p.source=:s AND p.path=i.path"
+                        " JOIN versions v ON v.path_id=p.id AND v.medium=:m AND v.last_backup=:base"
+                        " WHERE i.rowid>:done", {**self._params, "done": self.same_count})
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         self.count += len(self._rows)
+        self.same_count += len(self._same)
         self._rows.clear()
+        self._same.clear()
 
     def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
         """(path, ftype) of the items written by this backup in one directory, streamed."""
@@ -106,8 +125,7 @@ class CatalogSpool:
         params = {**self._params, "b": backup_id}
         with self.store.transaction() as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
-            same = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE ftype=:f AND state=:same",
-                                params).fetchone()[0]
+            same = self.same_count
             conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
                          " FROM temp.backup_items WHERE ftype=:f AND state<>:same", params)
             extended = 0
@@ -129,12 +147,14 @@ class CatalogSpool:
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
-                             " FROM temp.backup_items WHERE ftype=:f AND state=:same", params)
+                             " FROM temp.backup_same", params)
                 cur = conn.execute(
                     "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
-                    " SELECT p.id, :m, i.size, i.mtime, :b, :b"
-                    " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
-                    " WHERE i.ftype=:f AND NOT EXISTS (SELECT 1 FROM versions v"
+                    " SELECT p.id, :m, i.size, i.mtime, :b, :b FROM"
+                    " (SELECT path, size, mtime FROM temp.backup_items WHERE ftype=:f"
+                    "  UNION ALL SELECT path, size, mtime FROM temp.backup_same) i"
+                    " JOIN paths p ON p.source=:s AND p.path=i.path"
+                    " WHERE NOT EXISTS (SELECT 1 FROM versions v"
                     "   WHERE v.path_id=p.id AND v.medium=:m AND v.last_backup=:b)", params)
                 written = ("SELECT p.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
                            " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
@@ -143,7 +163,4 @@ class CatalogSpool:
         return inserted
 
     def discard(self) -> None:
-        self._rows.clear()
-        self.store.conn.execute("DELETE FROM temp.backup_items")
-        self.store.conn.execute("DELETE FROM temp.backup_extends")
-        self.count = 0
+        self._empty()

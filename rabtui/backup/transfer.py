@@ -29,7 +29,7 @@ EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
 _F, _D, _DOT = ord("f"), ord("d"), ord(".")
-_NEW, _ABSENT = rsync.NEW, rsync.ABSENT
+_NEW, _ABSENT, _SAME = rsync.NEW, rsync.ABSENT, rsync.SAME
 _CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
 
 
@@ -74,29 +74,39 @@ class _Stream:
     def _records(self, data: bytes, end: int) -> None:
         """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
         to local names, and sizes, catalog rows and events are handed on once per read."""
-        counts, nbytes, rows = [0] * 5, [0] * 5, []
+        counts, nbytes, rows, same = [0] * 5, [0] * 5, [], []
         d, prefix, archive = self.dir, self.prefix, self.archive
-        file_state = rsync.file_state
-        last = None
-        for item in rsync.items(data, end):
-            code, size, mtime, name = item
+        add, add_same = rows.append, same.append
+        states, state_of = rsync.FILE_STATES, rsync.file_state_of
+        minutes, mtime = rsync.MINUTES, rsync.mtime
+        for code, size, m, sec, name in rsync.item_matches(data, end):
             ftype = code[1]
             if ftype == _F:
-                state = file_state(code)
+                state = states.get(code)
+                if state is None:
+                    state = state_of(code)
+                size = int(size)
                 counts[state] += 1
                 nbytes[state] += size
-                if state != _ABSENT:
-                    rows.append((d, prefix + name, _F, state, size, mtime))
-            elif ftype != _D and archive and code[0] != _DOT:
-                rows.append((d, prefix + name, ftype, _NEW, size, mtime))
-            else:
+                if state == _ABSENT:
+                    continue
+            elif ftype == _D or not archive or code[0] == _DOT:
                 continue
-            last = item
+            else:
+                state, size = _NEW, int(size)
+            minute = minutes.get(m)
+            if b"\\#" in name:
+                name = rsync.unescape(name)
+            seconds = minute + int(sec) if minute is not None else mtime(m, sec)
+            if state == _SAME:
+                add_same((d, prefix + name, size, seconds))
+            else:
+                add((d, prefix + name, ftype, state, size, seconds))
         for state, count in enumerate(counts):
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
-        if rows:
-            self.spool.add(rows)
+        if rows or same:
+            self.spool.add(rows, same)
         if not self._stats:
             # --stats comes after every item; from its first line on, each read is scanned for its
             # lines (a name that holds these words costs only those scans)
@@ -114,12 +124,11 @@ class _Stream:
                 self._progress(data, end)
             else:
                 self._unshown = (data, end)
-        if last is not None and now - self._last_item >= EVENT_EVERY:
+        if (rows or same) and now - self._last_item >= EVENT_EVERY:
             self._last_item = now
-            code, size, _, name = last
-            name = (prefix + name).decode("utf-8", "backslashreplace")
-            self.emit(Event(ITEM, name, {"name": "/" + name, "code": code.decode("ascii", "replace"),
-                                         "size": size, **self.where}))
+            path, size = (rows[-1][1], rows[-1][4]) if rows else same[-1][1:3]
+            name = path.decode("utf-8", "backslashreplace")
+            self.emit(Event(ITEM, name, {"name": "/" + name, "size": size, **self.where}))
 
     def _progress(self, data: bytes, end: int) -> None:
         self._unshown = None

@@ -37,11 +37,20 @@ def symlink_check_argv(cfg: Config, source: Source, paths: list[bytes]) -> list[
 
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
-                         is_dir: bool) -> list[str]:
+                         is_dir: bool, io_timeout: int | None = None, bwlimit: str | None = None,
+                         rsync_path: str | None = None) -> list[str]:
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
-    files that would be replaced, and the real run adds --ignore-existing."""
+    files that would be replaced, and the real run adds --ignore-existing. The source's transfer
+    options apply as in a backup: `io_timeout` (--timeout), `bwlimit` and `rsync_path` (the
+    command run on the source, e.g. "sudo rsync" where only root may write there)."""
     argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
+    if io_timeout is not None:
+        argv.append(f"--timeout={io_timeout}")
+    if bwlimit is not None:
+        argv.append(f"--bwlimit={bwlimit}")
+    if rsync_path is not None:
+        argv.append(f"--rsync-path={rsync_path}")
     if rsh:
         argv += ["-e", rsh]
     if dry_run:
@@ -116,9 +125,11 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                          hint="remove them on the source, or restore with --to DIR")
     dest = ssh_target.rsync_location(source, os.fsdecode(dest_dir))
     rsh = ssh_target.rsync_rsh(cfg, source)
+    options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
+                   rsync_path=source.rsync_path)
     if not overwrite:
         clash: list[bytes] = []
-        done = proc.run(rsync_to_source_argv(item, dest, rsh=rsh, overwrite=False, dry_run=True, is_dir=is_dir),
+        done = proc.run(rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
                         on_stdout=clash.append, cancel=cancel)
         clash = [c for c in clash if b"|" in c and c[:1] in b"<>c" and c[1:2] == b"f"]
         if done.returncode not in (0, 24) and not clash:
@@ -129,7 +140,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                              hint="use --overwrite to replace them")
     w = Written()
     lines: list[bytes] = []
-    done = proc.run(rsync_to_source_argv(item, dest, rsh=rsh, overwrite=overwrite, is_dir=is_dir),
+    done = proc.run(rsync_to_source_argv(item, dest, overwrite=overwrite, **options),
                     on_stdout=lines.append, cancel=cancel)
     count_itemized(lines, w)
     if done.returncode not in (0, 24):

@@ -15,8 +15,9 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from rabtui import privacy, proc
 from rabtui.errors import Cancelled, UsageError
@@ -114,6 +115,26 @@ class JobRecorder:
 
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, on_signal)
+
+
+@contextmanager
+def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]]) -> Iterator[dict[str, int]]:
+    """Job rows, status `queued`, for work of this process that waits its turn (the sources of a
+    run beyond max_parallel): `jobs list` and the TUI show them at once. Yields target -> job id;
+    `JobRecorder(job_id=...)` takes a row over when its turn comes. A row still queued when the
+    block ends (the run stopped before its turn) is closed as cancelled."""
+    now = time.time()
+    argv = json.dumps(list(sys.argv))
+    ids = {target: store.execute(
+        "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
+        " VALUES (?,?,?,?,?, 'queued', ?, ?)", (kind, target, title, argv, os.getpid(), now, now)).lastrowid
+        for target, title in entries}
+    try:
+        yield ids
+    finally:
+        for job_id in ids.values():
+            store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary='not started', finished=?"
+                          " WHERE id=? AND status='queued'", (time.time(), job_id))
 
 
 def _merge_progress(old: Event | None, new: Event) -> Event:
