@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from rabtui.tui import settings
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.dashboard import DashboardScreen
-from tests.tui.conftest import ready, run, wait_for
+from tests.tui.conftest import ready, run, texts, wait_for
 
 
 def test_theme_is_kept_across_restarts(demo_config):
@@ -69,8 +69,8 @@ def test_focused_table_stands_out_in_every_theme(demo_config):
     async def go():
         app = make_app(demo_config, poll_interval=0)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: ready(app, DashboardScreen))
-            tables = list(app.screen.query(DataTable))
+            await wait_for(pilot, lambda: ready(app, DashboardScreen) and "demo-host" in texts(app, "#sources"))
+            tables = [t for t in app.screen.query(DataTable) if t.display]   # the jobs table shows when there are jobs
             assert len(tables) >= 2
             for theme in sorted(app.available_themes):
                 app.theme = theme
