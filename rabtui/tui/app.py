@@ -39,7 +39,7 @@ from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
 from rabtui.tui.screens.sources import SourcesScreen
-from rabtui.tui.ui_words import for_the_ui
+from rabtui.tui.ui_words import for_the_ui, job_failure
 
 log = logging.getLogger("rabtui.tui")
 
@@ -92,11 +92,14 @@ class RabtuiApp(App):
         self._changes = self.store.watch()
         self._polled_at = 0.0
         self._config_seen = _file_key(self.cfg.path)
-        # jobs that failed while the UI was open, shown on the dashboard until acknowledged (kept
-        # in memory: a restart starts clean, the Runs screen keeps the full history)
-        self.failed_since = time.time()
+        # jobs that failed since the operator last acknowledged failures (or first opened the UI on
+        # this state), shown on the dashboard until acknowledged: a night's failure is there in the
+        # morning. The Runs screen keeps the full history.
         self.failed_jobs: dict[int, dict] = {}
         self._failed_seen: set[int] = set()
+        self.failed_since = self._acknowledged().get(self._state_key())
+        if not isinstance(self.failed_since, (int, float)):
+            self.acknowledge_failures()
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -205,13 +208,21 @@ class RabtuiApp(App):
                 continue
             self._failed_seen.add(job["id"])
             self.failed_jobs[job["id"]] = job
-            what = job["title"] or job["kind"]
-            why = job["summary"] or ("its process is gone" if job["status"] == "dead" else "")
-            self.notify(f"job {job['id']} {what} {job['status']}" + (f": {why}" if why else ""),
-                        title="Job failed", severity="error", timeout=30)
+            self.notify(job_failure(job), title="Job failed", severity="error", timeout=30)
 
     def acknowledge_failures(self) -> None:
         self.failed_jobs.clear()
+        self.failed_since = time.time()
+        settings.save(acknowledged={**self._acknowledged(), self._state_key(): self.failed_since})
+
+    def _state_key(self) -> str:
+        return str(self.cfg.state_dir)
+
+    @staticmethod
+    def _acknowledged() -> dict:
+        """When failures were last acknowledged, per state directory (the UI may open several)."""
+        known = settings.load().get("acknowledged")
+        return known if isinstance(known, dict) else {}
 
     def ask(self, prompt: dict) -> None:
         """Show a job's open question; the answer goes to the prompts table, the job picks it up."""

@@ -23,3 +23,11 @@ def for_the_ui(message: str) -> str:
 
 def names_a_flag(message: str) -> bool:
     return re.search(r"(^|\s)--[a-z]", message) is not None
+
+
+def job_failure(job: dict) -> str:
+    """"job 7 backup of web1 failed: why", the summary without the status it may begin with."""
+    why = job.get("summary") or ("its process is gone" if job["status"] == "dead" else "")
+    why = why.removeprefix(f"{job['status']}: ")
+    line = f"job {job['id']} {job['title'] or job['kind']} {job['status']}"
+    return line + (f": {for_the_ui(why)}" if why else "")

@@ -118,3 +118,45 @@ def test_a_load_that_fails_on_every_poll_is_said_once_and_cleared_when_it_loads_
             await wait_for(pilot, lambda: "unreadable" not in texts(app, "#status-line"), what="the status cleared")
 
     run(go())
+
+
+def test_a_failure_while_the_ui_was_closed_is_on_the_dashboard_until_acknowledged_across_restarts(
+        tmp_path, write_config):
+    """A night's failed backup (run-due from cron) is shown when the operator opens the UI in the
+    morning; acknowledged, it stays acknowledged after a restart."""
+    import subprocess
+    import sys
+
+    (tmp_path / "m1").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+        [[sources]]
+        id = "web1"
+        host = "127.0.0.1"
+        port = {closed_port()}
+        user = "root"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+    async def open_ui(then_acknowledge: bool) -> str:
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "web1" in texts(app, "#sources"))
+            await pilot.pause(0.5)      # a poll or two
+            shown = texts(app, "#failed-jobs") if app.screen.query_one("#failed-jobs").display else ""
+            if then_acknowledge:
+                await pilot.press("k")
+                await wait_for(pilot, lambda: not app.screen.query_one("#failed-jobs").display, what="acknowledged")
+        return shown
+
+    assert run(open_ui(False)) == ""                     # first opened: nothing failed yet
+    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(path), "backup", "web1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "backup of web1 failed: cannot reach" in run(open_ui(True))   # the morning after: there, then acknowledged
+    assert run(open_ui(False)) == ""                     # and gone for good

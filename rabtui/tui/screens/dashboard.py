@@ -17,7 +17,7 @@ from rabtui.actions import jobs as jobviews
 from rabtui.actions import status
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
-from rabtui.tui.ui_words import for_the_ui
+from rabtui.tui.ui_words import job_failure
 from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table, cut_column
 
@@ -104,10 +104,7 @@ class DashboardScreen(RabtuiScreen):
         widget.display = bool(failed)
         text = Text()
         for job in failed.values():
-            line = f"✖ job {job['id']} {job['title'] or job['kind']} {job['status']}"
-            if job.get("summary"):
-                line += f": {for_the_ui(job['summary'])}"
-            text.append(plain(line + "\n", style="bold red", lines=True))
+            text.append(plain(f"✖ {job_failure(job)}\n", style="bold red", lines=True))
         text.append("k: acknowledge", style="dim")
         widget.update(text)
         self.refresh_bindings()
