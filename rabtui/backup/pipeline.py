@@ -10,27 +10,23 @@ backup, never a --link-dest base).
 from __future__ import annotations
 
 import getpass
-import os
 import threading
 import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from rabtui import faults
-from rabtui.state import locks
 from rabtui.backup import source_commands
 from rabtui.backup import history
 from rabtui.media import medium as media
 from rabtui.media import medium_fs
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.records import RunRecord
+from rabtui.backup.records import EXIT_OF, BackupResult, RunRecord
+from rabtui.backup.run_lock import source_lock
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import Config, Medium, Source
-from rabtui.errors import (EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, LockBusy, MissingTool, RabtuiError,
-                           WorkFailed)
+from rabtui.errors import Cancelled, MissingTool, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.ssh.shared import SharedConnection
@@ -39,27 +35,6 @@ from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
 MIN_FREE_INODES = 64
 LOGGED_KINDS = (STEP, LOG, WARNING, ERROR, RESULT)
-
-
-@dataclass
-class BackupResult:
-    backup_id: int | None
-    source: str
-    medium: str | None
-    status: str           # completed | warnings | failed | cancelled
-    path: Path | None
-    total_bytes: int
-    new_bytes: int
-    reason: str | None
-    exit_code: int        # EXIT_OK, EXIT_WARNINGS, EXIT_FAILED
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["path"] = str(self.path) if self.path else None
-        return d
-
-
-EXIT_OF = {"completed": EXIT_OK, "warnings": EXIT_WARNINGS, "failed": EXIT_FAILED, "cancelled": EXIT_FAILED}
 
 
 class _Stop(Exception):
@@ -83,41 +58,9 @@ def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel:
     status `failed` and a reason, never as an exception.
     """
     source = cfg.source(source_id)
-    with _source_lock(cfg, source_id):
+    with source_lock(cfg, source_id):
         run = _Run(cfg, store, source, emit=emit, cancel=cancel or threading.Event(), now=now, job_id=job_id, ssh=ssh)
         return run.run(medium_id)
-
-
-_RUNNING: set[tuple[str, str]] = set()      # (state_dir, source) backed up by this process now
-_RUNNING_LOCK = threading.Lock()
-
-
-@contextmanager
-def _source_lock(cfg: Config, source_id: str):
-    """The source's lock file (other processes), plus a guard against a second thread of this
-    process; a caller that took the lock file itself (run-due, the CLI) is let through."""
-    key = (str(cfg.state_dir), source_id)
-    lock = locks.source_lock(cfg.state_dir, source_id)
-    with _RUNNING_LOCK:
-        if key in _RUNNING:
-            raise LockBusy(f"a backup of {source_id} is already running in this process (pid {os.getpid()})")
-        _RUNNING.add(key)
-    try:
-        try:
-            lock.acquire()
-        except LockBusy:
-            holder = lock.holder() or {}
-            if holder.get("pid") != os.getpid():
-                raise
-            yield  # our caller holds it already
-            return
-        try:
-            yield
-        finally:
-            lock.release()
-    finally:
-        with _RUNNING_LOCK:
-            _RUNNING.discard(key)
 
 
 class _Run:

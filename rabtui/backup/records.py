@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
 from rabtui.state.store import Store
 
 STEPS = (
@@ -194,3 +196,24 @@ def mark_abandoned(store: Store, backup_id: int, note: str) -> None:
         " WHERE backup_id=? AND state IN ('running', 'pending')",
         (backup_id,),
     )
+
+
+@dataclass
+class BackupResult:
+    backup_id: int | None
+    source: str
+    medium: str | None
+    status: str           # completed | warnings | failed | cancelled
+    path: Path | None
+    total_bytes: int
+    new_bytes: int
+    reason: str | None
+    exit_code: int        # EXIT_OK, EXIT_WARNINGS, EXIT_FAILED
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path) if self.path else None
+        return d
+
+
+EXIT_OF = {"completed": EXIT_OK, "warnings": EXIT_WARNINGS, "failed": EXIT_FAILED, "cancelled": EXIT_FAILED}

@@ -169,7 +169,7 @@ class _AppriseLog(logging.Handler):
 
 
 def backup_result(cfg: Config, result, now: datetime | None = None) -> list[str]:
-    """The notification for a finished backup (pipeline.BackupResult): one event when it failed or
+    """The notification for a finished backup (backup.records.BackupResult): one event when it failed or
     completed with warnings, nothing when all went well."""
     if result.status == "failed":
         kind, level = "backup_failed", "failed"

@@ -1,0 +1,43 @@
+"""The lock a backup of a source holds: the source's lock file (against other processes), plus a
+guard against a second thread of this process (the backups of one run are threads of it)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+
+from rabtui.config import Config
+from rabtui.errors import LockBusy
+from rabtui.state import locks
+
+_RUNNING: set[tuple[str, str]] = set()      # (state_dir, source) backed up by this process now
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextmanager
+def source_lock(cfg: Config, source_id: str):
+    """The source's lock file (other processes), plus a guard against a second thread of this
+    process; a caller that took the lock file itself (run-due, the CLI) is let through."""
+    key = (str(cfg.state_dir), source_id)
+    lock = locks.source_lock(cfg.state_dir, source_id)
+    with _RUNNING_LOCK:
+        if key in _RUNNING:
+            raise LockBusy(f"a backup of {source_id} is already running in this process (pid {os.getpid()})")
+        _RUNNING.add(key)
+    try:
+        try:
+            lock.acquire()
+        except LockBusy:
+            holder = lock.holder() or {}
+            if holder.get("pid") != os.getpid():
+                raise
+            yield  # our caller holds it already
+            return
+        try:
+            yield
+        finally:
+            lock.release()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(key)
