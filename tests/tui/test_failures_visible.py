@@ -17,6 +17,25 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+def unreachable_source(tmp_path, write_config):
+    """A config whose one source cannot be reached: each backup of it fails at step 1."""
+    (tmp_path / "m1").mkdir()
+    return write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+        [[sources]]
+        id = "web1"
+        host = "127.0.0.1"
+        port = {closed_port()}
+        user = "root"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+
+
 def test_testing_an_unreachable_source_ends_in_a_visible_failure(tmp_path, write_config):
     path = write_config(f"""
         [rabtui]
@@ -48,21 +67,7 @@ def test_testing_an_unreachable_source_ends_in_a_visible_failure(tmp_path, write
 
 
 def test_a_failed_job_is_notified_anywhere_and_stays_on_the_dashboard_until_acknowledged(tmp_path, write_config):
-    (tmp_path / "m1").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "usb-1"
-        path = "{tmp_path}/m1"
-        [[sources]]
-        id = "web1"
-        host = "127.0.0.1"
-        port = {closed_port()}
-        user = "root"
-        [[sources.directories]]
-        path = "/etc"
-    """)
+    path = unreachable_source(tmp_path, write_config)
 
     async def go():
         app = make_app(path, poll_interval=0.2)
@@ -127,21 +132,7 @@ def test_a_failure_while_the_ui_was_closed_is_on_the_dashboard_until_acknowledge
     import subprocess
     import sys
 
-    (tmp_path / "m1").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "usb-1"
-        path = "{tmp_path}/m1"
-        [[sources]]
-        id = "web1"
-        host = "127.0.0.1"
-        port = {closed_port()}
-        user = "root"
-        [[sources.directories]]
-        path = "/etc"
-    """)
+    path = unreachable_source(tmp_path, write_config)
 
     async def open_ui(then_acknowledge: bool) -> str:
         app = make_app(path, poll_interval=0.2)
