@@ -201,9 +201,11 @@ class BrowseScreen(RabtuiScreen):
             self.notify(f"{self.backup['name']} cannot be listed: {away}. Mount it to browse this backup, or"
                         " find the file with / and press r: the restore reads the newest copy at hand"
                         " (another medium, a verified checkpoint disc)", severity="warning", timeout=15)
-        else:
-            what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
-            self.notify(f"/{os.fsdecode(rel)} {what}", severity="warning")
+            if self.level == "dir" and self.rel == rel:
+                self.show_backups(self.source)
+            return
+        what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
+        self.notify(f"/{os.fsdecode(rel)} {what}", severity="warning")
         if self.level == "dir" and self.rel == rel and not self.keys:
             self.action_up()
 
