@@ -6,7 +6,6 @@ says so instead of "not in this backup"."""
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.dialogs.restore import RestoreDialog, RestoreRequest
 from rabtui.tui.screens.browse import BrowseScreen
 from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
-from tests.tui.test_browse_restore import _last_job, _restore_selected, _wait_job
+from tests.tui.test_browse_restore import _last_job, _wait_job
 
 
 def _away(path: Path) -> Path:
