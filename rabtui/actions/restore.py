@@ -15,6 +15,8 @@ from rabtui.ops import notify
 from rabtui.restore import run as restoremod
 from rabtui.restore.run import directory_of  # noqa: F401 (Browse restores the directory of a file with it)
 from rabtui.restore.copies import backup_of_version  # noqa: F401 (Browse restores a found version from a medium at hand)
+from rabtui.restore.copies import copy_of_version  # noqa: F401 (... or from a verified checkpoint)
+from rabtui.media.at_hand import medium_problem  # noqa: F401 (Browse says which medium is not mounted)
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
 

@@ -122,14 +122,33 @@ def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
     return copies
 
 
+def _backups_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int) -> list[Copy]:
+    """The backups holding this version of a file, one per medium: those on a medium mounted now
+    first, each part newest first."""
+    held = _backup_copies(store, source, rel, (size, mtime))
+    held.sort(key=lambda c: (medium_problem(cfg.medium(c.medium)) is not None, -c.when))
+    return held
+
+
 def backup_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int):
     """The backup to restore this version of a file from: the newest holding it on a medium that
     is mounted now (none is mounted here), else the newest holding it (its medium is then asked for); None: on no medium."""
-    held = _backup_copies(store, source, rel, (size, mtime))
-    held.sort(key=lambda c: -c.when)
-    at_hand = next((c for c in held if medium_problem(cfg.medium(c.medium)) is None), None)
-    chosen = at_hand or (held[0] if held else None)
-    return dict(chosen.backup) if chosen else None
+    held = _backups_of_version(cfg, store, source, rel, size, mtime)
+    return dict(held[0].backup) if held else None
+
+
+def copy_of_version(cfg: Config, store: Store, source: Source, rel: bytes, size: int, mtime: int) -> Copy | None:
+    """Where to restore this version of a file from: the newest backup holding it on a medium
+    mounted now, else the newest checkpoint whose verified discs hold it (the restore asks for each
+    disc that is not in the drive), else the newest backup holding it (its medium is then asked
+    for); None: no medium and no verified disc holds it."""
+    held = _backups_of_version(cfg, store, source.id, rel, size, mtime)
+    if held and medium_problem(cfg.medium(held[0].medium)) is None:
+        return held[0]
+    discs = [c for c in _disc_copies(store, source, rel) if c.version == (size, mtime)]
+    if discs:
+        return max(discs, key=lambda c: (c.when, c.checkpoint))
+    return held[0] if held else None
 
 
 def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:

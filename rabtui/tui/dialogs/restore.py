@@ -23,13 +23,18 @@ from rabtui.tui.safe_text import plain
 class RestoreRequest:
     source: str
     path: bytes             # on the source, relative to /
-    backup: str             # the backup's name
+    backup: str | None      # the backup's name (None: from the checkpoint)
     to: str | None          # a local directory, or None: back onto the source
     overwrite: bool = False
+    checkpoint: int | None = None   # from this checkpoint's discs instead of a backup
+
+    def origin(self) -> str:
+        return self.backup if self.checkpoint is None else f"checkpoint {self.checkpoint}"
 
     def args(self) -> list[str]:
         """The `rabtui` arguments of the job (the job runner adds --config and --job-id)."""
-        argv = ["restore", self.source, "/" + os.fsdecode(self.path), "--backup", self.backup]
+        argv = ["restore", self.source, "/" + os.fsdecode(self.path)]
+        argv += ["--backup", self.backup] if self.checkpoint is None else ["--checkpoint", str(self.checkpoint)]
         argv += ["--to", self.to] if self.to is not None else ["--to-source"]
         if self.overwrite:
             argv.append("--overwrite")
@@ -37,7 +42,7 @@ class RestoreRequest:
 
     def title(self) -> str:
         where = self.to if self.to is not None else "the source"
-        return f"restore /{shown(self.path)} of {self.source} from {self.backup} to {where}"
+        return f"restore /{shown(self.path)} of {self.source} from {self.origin()} to {where}"
 
 
 def shown(path: bytes) -> str:
@@ -77,12 +82,13 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         Binding("ctrl+s", "confirm", "Restore", id="restore.confirm"),
     ]
 
-    def __init__(self, source: str, path: bytes, backup: str, medium: str, is_dir: bool,
-                 target: str | None = None, note: str = ""):
+    def __init__(self, source: str, path: bytes, backup: str | None, medium: str, is_dir: bool,
+                 target: str | None = None, note: str = "", checkpoint: int | None = None):
+        """`checkpoint`: restore from its discs (`medium` then says which discs) instead of `backup`."""
         super().__init__()
         self.source, self.path, self.backup, self.medium = source, path, backup, medium
-        self.is_dir, self.note = is_dir, note
-        self.target = target or default_target(source, backup)
+        self.is_dir, self.note, self.checkpoint = is_dir, note, checkpoint
+        self.target = target or default_target(source, backup or f"checkpoint-{checkpoint}")
 
     def compose(self) -> ComposeResult:
         what = "directory" if self.is_dir else "file"
@@ -90,7 +96,8 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
             yield Label(f"Restore a {what}", classes="title")
             with Vertical(id="restore-what"):
                 rows = [("source", self.source), ("path", f"/{shown(self.path)}{'/' if self.is_dir else ''}"),
-                        ("backup", f"{self.backup} on {self.medium}")]
+                        ("backup", f"{self.backup} on {self.medium}") if self.checkpoint is None
+                        else ("from", f"checkpoint {self.checkpoint} on {self.medium}")]
                 if self.note:
                     rows.append(("", self.note))
                 for key, value in rows:
@@ -136,7 +143,7 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         to_source = self.query_one("#restore-source", RadioButton).value
         to = None if to_source else check_target(self.query_one("#restore-to", Input).value)
         return RestoreRequest(self.source, self.path, self.backup, to,
-                              self.query_one("#restore-overwrite", Checkbox).value)
+                              self.query_one("#restore-overwrite", Checkbox).value, self.checkpoint)
 
     def action_confirm(self) -> None:
         try:

@@ -179,15 +179,31 @@ class BrowseScreen(RabtuiScreen):
         except Cancelled:
             return
         except OSError as exc:   # not in this backup (an archive directory holds only what was new)
-            self._deliver(self._list_failed, rel, exc)
+            self._deliver(self._list_failed, rel, exc, self._medium_away())
             return
         self._deliver(self._show_dir, rel, names, ndirs, first, at)
+
+    def _medium_away(self) -> str | None:
+        """Why the open backup's medium cannot be read now (None: it is mounted), from a worker."""
+        from rabtui.actions.restore import medium_problem
+
+        try:
+            return medium_problem(self.app.cfg.medium(self.backup["medium"]))
+        except RabtuiError as exc:   # a medium no longer in the config
+            return str(exc)
 
     def _as_of_page(self, names: list[bytes]) -> list[tree.Entry]:
         return [tree.Entry(n, *self.as_of[2][n]) for n in names]
 
-    def _list_failed(self, rel: bytes, exc: OSError) -> None:
+    def _list_failed(self, rel: bytes, exc: OSError, away: str | None = None) -> None:
         self.loading = False
+        if away:
+            self.notify(f"{self.backup['name']} cannot be listed: {away}. Mount it to browse this backup, or"
+                        " find the file with / and press r: the restore reads the newest copy at hand"
+                        " (another medium, a verified checkpoint disc)", severity="warning", timeout=15)
+            if self.level == "dir" and self.rel == rel:
+                self.show_backups(self.source)
+            return
         what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
         self.notify(f"/{os.fsdecode(rel)} {what}", severity="warning")
         if self.level == "dir" and self.rel == rel and not self.keys:
@@ -251,7 +267,7 @@ class BrowseScreen(RabtuiScreen):
             page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE],
                                 max(0, self.ndirs - start), compare=not self.backup.get("root"))
         except OSError as exc:
-            self.app.call_from_thread(self._list_failed, rel, exc)
+            self.app.call_from_thread(self._list_failed, rel, exc, self._medium_away())
             return
         self.app.call_from_thread(self._got_page, rel, start, page)
 
@@ -361,22 +377,31 @@ class BrowseScreen(RabtuiScreen):
         self.app.push_screen(dialog, confirmed)
 
     def _restore_found(self, row: dict) -> None:
-        """A version found by name: restored from the newest backup holding it on a medium at hand."""
-        from rabtui.actions.restore import backup_of_version
+        """A version found by name: restored from the newest backup holding it on a medium at hand,
+        else from the newest verified checkpoint holding it (the job asks for its discs)."""
+        from rabtui.actions.restore import copy_of_version
 
-        backup = backup_of_version(self.app.cfg, self.app.store, row["source"], bytes(row["path"]),
-                                   row["size"], row["mtime"])   # a medium at hand first
-        if backup is None:
-            self.notify("no backup on a medium holds this version: it is on the checkpoint discs of the where"
-                        " column (restoring from discs is done on the command line: rabtui restore)", severity="warning")
+        try:
+            copy = copy_of_version(self.app.cfg, self.app.store, self.app.cfg.source(row["source"]),
+                                   bytes(row["path"]), row["size"], row["mtime"])
+        except RabtuiError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        if copy is None:
+            self.notify("no backup on a medium and no verified checkpoint disc holds this version", severity="warning")
             return
 
         def confirmed(req: RestoreRequest | None) -> None:
             if req is not None:
                 self._start_restore(req)
 
-        self.app.push_screen(RestoreDialog(row["source"], bytes(row["path"]), backup["name"], backup["medium"],
-                                           False), confirmed)
+        if copy.kind == "disc":
+            dialog = RestoreDialog(row["source"], bytes(row["path"]), None, ", ".join(v for _, v in copy.discs),
+                                   False, checkpoint=copy.checkpoint,
+                                   note="the job asks for each disc that is not in the drive (a: answer)")
+        else:
+            dialog = RestoreDialog(row["source"], bytes(row["path"]), copy.backup["name"], copy.medium, False)
+        self.app.push_screen(dialog, confirmed)
 
     @work(thread=True, group="restore", exit_on_error=False)
     def _start_restore(self, req: RestoreRequest) -> None:
@@ -443,7 +468,8 @@ class BrowseScreen(RabtuiScreen):
     def _open_found(self, row: dict) -> None:
         backup = row["backup"]
         if backup is None:
-            self.notify("no backup on a medium holds it (see the discs in the where column)", severity="warning")
+            self.notify("no backup on a medium holds it: r restores it from the checkpoint discs of the where column",
+                        severity="warning")
             return
         self.source = row["source"]
         path = bytes(row["path"])
