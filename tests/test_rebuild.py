@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
+from rabtui.actions import find as find_actions
 from rabtui.state import catalog
+from rabtui.tui.screens.browse import find_in_catalog
 from rabtui.rebuild import scan as rebuild
 from rabtui.restore import run as R
 from rabtui.cli import main
@@ -49,8 +51,10 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     (lab.media[0][1] / "ghost" / "backup-20260101000000").mkdir(parents=True)
     # a checkpoint disc holding the conf file
     conf = str(lab.src / "data/etc/conf").lstrip("/").encode()
-    make_disc(images / "RAB1D01.iso", "RAB1D01", {b"data/loc/" + conf: b"v2"},
-              b"disc\tpath\tsize\tmtime\tsha256\n" + b"1\t%s\t2\t1650000000\t-\n" % _escape(b"data/loc/" + conf))
+    gone = str(lab.src / "data/etc/gone.txt").lstrip("/").encode()     # on the disc only
+    make_disc(images / "RAB1D01.iso", "RAB1D01", {b"data/loc/" + conf: b"v2", b"data/loc/" + gone: b"old"},
+              b"disc\tpath\tsize\tmtime\tsha256\n" + b"1\t%s\t2\t1650000000\t-\n" % _escape(b"data/loc/" + conf)
+              + b"1\t%s\t3\t1650000000\t-\n" % _escape(b"data/loc/" + gone))
 
     store = lab.store()
     before = _catalog_view(store)
@@ -64,7 +68,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     code = main(["--config", str(lab.config_path), "rebuild-state"])
     out = capsys.readouterr().out
     assert code == 3                                    # something was not matched: warnings
-    assert "media found: m1, m2" in out and "backups: 4" in out and "checkpoints: 1 (1 disc files)" in out
+    assert "media found: m1, m2" in out and "backups: 4" in out and "checkpoints: 1 (2 disc files)" in out
     assert "ghost" in out
 
     store = Store(lab.state)
@@ -77,6 +81,11 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
     assert on_media == found_before
     on_disc = [f for f in found_after if f not in on_media]
     assert [f[2] for f in on_disc] == [["checkpoint 1 disc 1 (RAB1D01, written)"]]
+
+    # a file only a disc holds is found on the command line and in Browse alike
+    assert [v.path for v in find_actions.find(cfg, store, "gone.txt").versions] == [gone]
+    assert [(r["path"], r["backup"], r["where"]) for r in find_in_catalog(cfg, store, "gone.txt")] == [
+        (gone, None, "checkpoint 1 disc 1 (RAB1D01, written)")]
 
     # restore from a medium and from the disc
     R.restore(cfg, store, "loc", str(lab.src / "data"), to=tmp_path / "out")

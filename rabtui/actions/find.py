@@ -32,14 +32,14 @@ def archive_dirs(cfg: Config) -> dict[str, tuple[str, ...]]:
     return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
 
 
-def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None,
-         ignore_case: bool = False) -> Found:
+def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, ignore_case: bool = False,
+         limit: int | None = None, cancel=None) -> Found:
     """Every version of the files whose name (or path, with a /) matches `pattern`, with where it is."""
     if not pattern:
         raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
     if source:
         cfg.source(source)
-    found = catalog.find(store, pattern, source, archive_dirs(cfg), ignore_case=ignore_case)
+    found = catalog.find(store, pattern, source, archive_dirs(cfg), limit=limit, ignore_case=ignore_case, cancel=cancel)
     found += catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case)
     return Found(found, media_at_hand(cfg))
 

@@ -18,6 +18,7 @@ from rabtui.state import catalog
 from rabtui.errors import Cancelled, RabtuiError
 from rabtui.state.store import COMPLETE
 from rabtui.tui import tree
+from rabtui.actions import find as find_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.state import queries
 from rabtui.tui.dialogs.common import TextDialog
@@ -451,7 +452,7 @@ class BrowseScreen(RabtuiScreen):
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _find(self, pattern: str) -> None:
         try:
-            rows = find_in_catalog(self.app.store, pattern, cancel=get_current_worker().cancelled_event)
+            rows = find_in_catalog(self.app.cfg, self.app.store, pattern, cancel=get_current_worker().cancelled_event)
         except Cancelled:
             return
         self._deliver(self._show_found, pattern, rows)
@@ -476,12 +477,11 @@ class BrowseScreen(RabtuiScreen):
         self.open_backup(backup, os.path.dirname(path), select=os.path.basename(path))
 
 
-def find_in_catalog(store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:
-    """Versions of the files whose name matches, as `rabtui find` matches them, each with the newest
-    backup holding it."""
-
+def find_in_catalog(cfg, store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:
+    """Versions of the files whose name matches, as `rabtui find` finds them (on media and on
+    discs), each with the newest backup holding it."""
     out = []
-    for v in catalog.find(store, pattern, limit=limit, cancel=cancel):
+    for v in find_actions.find(cfg, store, pattern, limit=limit, cancel=cancel).versions:
         backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
         newest = None
         if backups:
