@@ -334,3 +334,28 @@ def test_restore_a_version_found_by_name(demo_config, tmp_path):
             assert (tmp_path / "found" / os.fsdecode(bytes(row["path"]))).read_bytes() == src.read_bytes()
 
     run(go())
+
+
+def test_a_directory_that_cannot_be_listed_leaves_the_screen_where_it_was(demo_config):
+    """Enter on a directory gone from the backup: the warning, and the screen still where its table
+    is (the directory shown), so up goes to that directory's parent, not one level too far."""
+    import shutil
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await browse_backups(app, pilot)
+            source = str(demo_config.parent / "source").lstrip("/").encode()
+            screen.open_backup(screen.keys[0], source)
+            await wait_for(pilot, lambda: screen.rel == source and not screen.loading and screen.loaded)
+            shown = texts(app, "#browse")
+            shutil.rmtree(os.path.join(screen.data_root(screen.backup), source, b"documents"))
+            screen.open_dir(source + b"/documents")
+            await wait_for(pilot, lambda: any("is not in this backup" in n.message for n in app._notifications),
+                           what="the warning")
+            await wait_for(pilot, lambda: not screen.loading)
+            assert (screen.level, screen.rel) == ("dir", source) and texts(app, "#browse") == shown
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: screen.rel == os.path.dirname(source) and not screen.loading)
+
+    run(go())

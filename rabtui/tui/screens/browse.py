@@ -141,6 +141,7 @@ class BrowseScreen(RabtuiScreen):
     def open_dir(self, rel: bytes, select: bytes | None = None) -> None:
         """List the directory `rel` of the open backup; `select`: the name to put the cursor on
         (its page and the ones before it are loaded with the first)."""
+        self._before = (self.level, self.rel)     # what the table shows until the listing comes
         self.level, self.rel = "dir", rel
         self.loading = True
         self._list_dir(rel, select)
@@ -207,8 +208,11 @@ class BrowseScreen(RabtuiScreen):
             return
         what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
         self.notify(f"/{os.fsdecode(rel)} {what}", severity="warning")
-        if self.level == "dir" and self.rel == rel and not self.keys:
-            self.action_up()
+        if self.level == "dir" and self.rel == rel:
+            if self.keys:      # the table still shows where the operator was: so does the screen
+                self.level, self.rel = self._before
+            else:
+                self.action_up()
 
     def _prev_dir(self, rel: bytes) -> bytes | None:
         root = self.data_root(self.prev)
