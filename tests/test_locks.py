@@ -6,11 +6,27 @@ import multiprocessing
 import subprocess
 import sys
 
+import pytest
+
 from rabtui.errors import LockBusy
+from rabtui.state import locks
 from rabtui.state.locks import source_lock
 
 
-def test_is_held_sees_a_lock_another_process_holds(tmp_path):
+@pytest.fixture(params=["/proc/locks", "no /proc"])
+def lock_table(request, monkeypatch):
+    """Whether a lock is held, read from /proc/locks, and where there is no /proc."""
+    if request.param == "no /proc":
+        def no_proc(path, *args, **kwargs):
+            if str(path) == "/proc/locks":
+                raise FileNotFoundError(2, "No such file or directory", path)
+            return open(path, *args, **kwargs)
+
+        monkeypatch.setattr(locks, "open", no_proc, raising=False)
+    return request.param
+
+
+def test_is_held_sees_a_lock_another_process_holds(tmp_path, lock_table):
     code = ("import sys; from rabtui.state.locks import source_lock\n"
             "l = source_lock(sys.argv[1], 's').acquire(); print('held', flush=True); sys.stdin.read()")
     child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,

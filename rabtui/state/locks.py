@@ -65,9 +65,25 @@ class Lock:
         except FileNotFoundError:
             return False
         held = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-        with open("/proc/locks", encoding="ascii") as table:
-            # "1: FLOCK  ADVISORY  WRITE 4242 00:2f:1234 0 EOF"; a waiter's line has "->" second
-            return any(f[1] == "FLOCK" and f[5] == held for f in map(str.split, table) if len(f) > 5)
+        try:
+            with open("/proc/locks", encoding="ascii") as table:
+                # "1: FLOCK  ADVISORY  WRITE 4242 00:2f:1234 0 EOF"; a waiter's line has "->" second
+                return any(f[1] == "FLOCK" and f[5] == held for f in map(str.split, table) if len(f) > 5)
+        except OSError:        # no /proc here: try the lock, for as short a moment as can be
+            return self._taken_by_another()
+
+    def _taken_by_another(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def release(self) -> None:
         if self._fd is not None:
