@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rabtui.backup import catalog_update, changes  # noqa: E402
+from rabtui.backup import catalog_update  # noqa: E402
+from rabtui.state import changes  # noqa: E402
 from rabtui.rsync import CHANGED, NEW, SAME  # noqa: E402
 from rabtui.state.store import Store  # noqa: E402
 
