@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from rabtui import config as configmod  # noqa: E402
 from rabtui import rsync  # noqa: E402
-from rabtui.ssh import remote
+from rabtui.ssh import endpoint as ssh_endpoint
 from tests.sshd import start_sshd  # noqa: E402
 
 # Peak RSS from VmHWM (this process image only): ru_maxrss would carry over, across exec, the
@@ -121,8 +121,8 @@ class Bench:
         self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "known_hosts").write_text(sshd.known_hosts_line())
         cfg = configmod.load(self.config_path, check_media=False)
-        self.rsh = remote.rsync_rsh(cfg, cfg.source("src"))
-        self.location = remote.rsync_location(cfg.source("src"), str(src))
+        self.rsh = ssh_endpoint.rsync_rsh(cfg, cfg.source("src"))
+        self.location = ssh_endpoint.rsync_location(cfg.source("src"), str(src))
         self.bare_n = 0
 
     def reset(self, rep: int) -> None:

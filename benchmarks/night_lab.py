@@ -109,8 +109,8 @@ def bare_rsync(rsh: str, location: str, dest: Path, link_dest: Path | None = Non
 def rsh_and_location(lab: NightLab, sid: str, path: Path) -> tuple[str, str]:
     """The ssh command and `user@host:/path/` that rabtui gives rsync for source `sid`."""
     from rabtui import config as configmod
-    from rabtui.ssh import remote
+    from rabtui.ssh import endpoint as ssh_endpoint
 
     cfg = configmod.load(lab.config_path, check_media=False)
     source = cfg.source(sid)
-    return remote.rsync_rsh(cfg, source), remote.rsync_location(source, str(path))
+    return ssh_endpoint.rsync_rsh(cfg, source), ssh_endpoint.rsync_location(source, str(path))

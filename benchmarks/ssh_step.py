@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from rabtui import proc  # noqa: E402
 from rabtui.ssh import remote
+from rabtui.ssh import endpoint as ssh_endpoint
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Settings, Source  # noqa: E402
 from rabtui.ssh.shared import SharedConnection  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> None:
         (work / "state" / "known_hosts").write_text(server.known_hosts_line())
         src = Source(id="bench", host=server.host, port=server.port, user=server.user,
                      identity_file=server.identity_file)
-        ssh = remote.ssh_argv(cfg, src) + [server.host]
+        ssh = ssh_endpoint.ssh_argv(cfg, src) + [server.host]
         events = 0
 
         def count(event) -> None:

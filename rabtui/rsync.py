@@ -52,7 +52,7 @@ def build_argv(
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
-    `source` is what `remote.rsync_location` gives ("user@host:/path/" or "/path/"), `dest` the
+    `source` is what `ssh.endpoint.rsync_location` gives ("user@host:/path/" or "/path/"), `dest` the
     directory in the backup (with a trailing slash). `link_dest` (standard kind) and
     `compare_dest` (archive kind: the medium's union tree) are absolute paths. `acls` and `xattrs`
     (the source's keys) add `-A` and `-X`: rsync then also keeps file capabilities

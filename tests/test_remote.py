@@ -19,6 +19,7 @@ import pytest
 
 from rabtui import proc
 from rabtui.ssh import remote
+from rabtui.ssh import endpoint as ssh_endpoint
 from rabtui.backup import source_commands
 from rabtui.config import Config, Settings, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -87,12 +88,12 @@ def rsync_split(rsh: str) -> list[str]:
 
 
 def test_rsync_location_remote_local_and_ipv6():
-    assert remote.rsync_location(Source(id="l"), "/srv/a b") == "/srv/a b/"
-    assert remote.rsync_location(Source(id="l"), "/srv/x/") == "/srv/x/"
-    assert remote.rsync_location(Source(id="r", host="web1", user="bk"), "/etc") == "bk@web1:/etc/"
-    assert remote.rsync_location(Source(id="r", host="web1"), "/it's \"q\"") == "web1:/it's \"q\"/"
-    assert remote.rsync_location(Source(id="r", host="::1", user="u"), "/d") == "u@[::1]:/d/"
-    assert remote.rsync_location(Source(id="r", host="[fe80::1]"), "/d") == "[fe80::1]:/d/"
+    assert ssh_endpoint.rsync_location(Source(id="l"), "/srv/a b") == "/srv/a b/"
+    assert ssh_endpoint.rsync_location(Source(id="l"), "/srv/x/") == "/srv/x/"
+    assert ssh_endpoint.rsync_location(Source(id="r", host="web1", user="bk"), "/etc") == "bk@web1:/etc/"
+    assert ssh_endpoint.rsync_location(Source(id="r", host="web1"), "/it's \"q\"") == "web1:/it's \"q\"/"
+    assert ssh_endpoint.rsync_location(Source(id="r", host="::1", user="u"), "/d") == "u@[::1]:/d/"
+    assert ssh_endpoint.rsync_location(Source(id="r", host="[fe80::1]"), "/d") == "[fe80::1]:/d/"
 
 
 def test_rsync_rsh_quotes_every_path_for_rsync_and_ssh(tmp_path):
@@ -100,8 +101,8 @@ def test_rsync_rsh_quotes_every_path_for_rsync_and_ssh(tmp_path):
     key = tmp_path / "my key's"
     cfg = make_cfg(state)
     src = Source(id="r", host="web1", port=2222, user="backup", identity_file=key)
-    ep = remote.Endpoint(hostname="web1", port=2222, user="backup", identity_files=[key], alias="web1")
-    rsh = remote.rsync_rsh(cfg, src, ep)
+    ep = ssh_endpoint.Endpoint(hostname="web1", port=2222, user="backup", identity_files=[key], alias="web1")
+    rsh = ssh_endpoint.rsync_rsh(cfg, src, ep)
     argv = rsync_split(rsh)
     assert argv[0] == "ssh"
     assert argv[argv.index("-p") + 1] == "2222"
@@ -119,7 +120,7 @@ def test_rsync_rsh_quotes_every_path_for_rsync_and_ssh(tmp_path):
 
 def test_rsync_rsh_refuses_local_source(cfg):
     with pytest.raises(ValueError):
-        remote.rsync_rsh(cfg, Source(id="l"))
+        ssh_endpoint.rsync_rsh(cfg, Source(id="l"))
 
 
 def test_rsync_split_helper_matches_rsync_rules():
@@ -139,17 +140,17 @@ def test_endpoint_takes_unset_values_from_ssh_config(isolated_home, tmp_path):
     key.write_text("x")
     write_ssh_config(isolated_home, f"Host myalias\n  HostName 10.1.2.3\n  Port 2200\n  User bk\n"
                                     f"  IdentityFile {key}\n  IdentityFile ~/.ssh/missing\n")
-    ep = remote.endpoint(Source(id="s", host="myalias"))
+    ep = ssh_endpoint.endpoint(Source(id="s", host="myalias"))
     assert (ep.hostname, ep.port, ep.user, ep.identity_files, ep.alias) == ("10.1.2.3", 2200, "bk", [key], "myalias")
     assert ep.known_hosts_name == "[10.1.2.3]:2200"
     # explicit values in rabtui's config win
-    ep = remote.endpoint(Source(id="s", host="myalias", port=22, user="root", identity_file=tmp_path / "j"))
+    ep = ssh_endpoint.endpoint(Source(id="s", host="myalias", port=22, user="root", identity_file=tmp_path / "j"))
     assert (ep.hostname, ep.port, ep.user, ep.identity_files) == ("10.1.2.3", 22, "root", [tmp_path / "j"])
     assert ep.known_hosts_name == "10.1.2.3"
 
 
 def test_endpoint_defaults_without_ssh_config():
-    ep = remote.endpoint(Source(id="s", host="web1"))
+    ep = ssh_endpoint.endpoint(Source(id="s", host="web1"))
     assert (ep.hostname, ep.port, ep.user, ep.identity_files) == ("web1", 22, getpass.getuser(), [])
 
 
@@ -344,7 +345,7 @@ def test_local_source_needs_no_ssh(cfg, tmp_path):
     logged = [e.message for e in events]
     assert "oops" in logged and "never" not in logged
     with pytest.raises(ValueError):
-        remote.endpoint(local)
+        ssh_endpoint.endpoint(local)
 
 
 # --- real OpenSSH through rsync ------------------------------------------------------------------
@@ -374,7 +375,7 @@ def test_rsync_over_openssh_with_the_same_keys_and_hostile_paths(tmp_path, sshd)
     src = Source(id="box", host=sshd.host, port=sshd.port, user=sshd.user, identity_file=key)
     tree = hostile_tree(tmp_path)
     dest = tmp_path / "dest"
-    done = rsync_via(remote.rsync_rsh(cfg, src), remote.rsync_location(src, str(tree)), dest)
+    done = rsync_via(ssh_endpoint.rsync_rsh(cfg, src), ssh_endpoint.rsync_location(src, str(tree)), dest)
     assert done.returncode == 0, done.stderr_text()
     assert (dest / "sub dir" / "file 'one'.txt").read_text() == "one\n"
     assert (dest / "-leading dash").read_text() == "two\n"
@@ -385,7 +386,7 @@ def test_rsync_over_openssh_with_the_same_keys_and_hostile_paths(tmp_path, sshd)
 
 def test_rsync_over_openssh_refuses_an_unknown_host(cfg, source, tmp_path):
     tree = hostile_tree(tmp_path)
-    done = rsync_via(remote.rsync_rsh(cfg, source), remote.rsync_location(source, str(tree)), tmp_path / "d")
+    done = rsync_via(ssh_endpoint.rsync_rsh(cfg, source), ssh_endpoint.rsync_location(source, str(tree)), tmp_path / "d")
     assert done.returncode != 0
     assert "Host key verification failed" in done.stderr_text()
 
@@ -396,9 +397,9 @@ def test_rsync_over_openssh_through_an_alias(cfg, sshd, isolated_home, tmp_path)
     (cfg.state_dir / "known_hosts").write_text(sshd.known_hosts_line())
     tree = hostile_tree(tmp_path)
     dest = tmp_path / "dest"
-    location = remote.rsync_location(src, str(tree))
+    location = ssh_endpoint.rsync_location(src, str(tree))
     assert location.startswith("myalias:")
-    done = rsync_via(remote.rsync_rsh(cfg, src), location, dest)
+    done = rsync_via(ssh_endpoint.rsync_rsh(cfg, src), location, dest)
     assert done.returncode == 0, done.stderr_text()
     assert (dest / "sub dir" / "file 'one'.txt").read_text() == "one\n"
 
@@ -476,7 +477,7 @@ def test_the_key_type_on_file_is_the_one_asked_for(cfg, two_key_sshd):
 
 def test_proxy_jump_in_ssh_config_is_named(cfg, isolated_home):
     write_ssh_config(isolated_home, "Host inner\n  HostName 10.9.9.9\n  ProxyJump bastion\n")
-    ep = remote.endpoint(Source(id="s", host="inner"))
+    ep = ssh_endpoint.endpoint(Source(id="s", host="inner"))
     assert ep.proxy == "proxyjump bastion"
     with pytest.raises(remote.Unreachable, match="sets proxyjump bastion for inner"):
         remote.whoami(cfg, Source(id="s", host="inner"))

@@ -10,7 +10,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from rabtui.restore import discs as restore_discs
+from rabtui.restore import remote as restore_remote
 from rabtui.restore import run as R
+from rabtui.restore import write as restore_write
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ScriptedPrompter
 from tests.trees import Lab, hostile_tree, snapshot, ssh_source_lines, write_files
@@ -85,7 +88,7 @@ def test_missing_medium_is_asked_for(tmp_path):
 def test_path_escapes_refused(tmp_path):
     for bad in (b"../x", b"a/../../x", b"/etc/passwd", b"", b"a/./b", b"a\0b"):
         with pytest.raises(WorkFailed):
-            R.check_name(bad)
+            restore_write.check_name(bad)
     # a symlink in the target that points outside: nothing is written through it
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -107,7 +110,7 @@ def test_path_escapes_refused(tmp_path):
     tree = tmp_path / "tree"
     (tree).mkdir()
     os.symlink(outside, tree / "link")
-    w = R.SafeWriter(tmp_path / "t2", overwrite=True)
+    w = restore_write.SafeWriter(tmp_path / "t2", overwrite=True)
     w.put(os.fsencode(tree / "link"), b"link", os.lstat(tree / "link"))
     w.put(os.fsencode(src / "etc/passwd"), b"link/file", os.lstat(src / "etc/passwd"))
     assert w.result.refused[0][0] == b"link/file" and "symlink" in w.result.refused[0][1]
@@ -233,11 +236,11 @@ def test_wrong_disc_refused(tmp_path):
 
 
 def test_parse_volid_and_argv():
-    assert R.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
-    argv = R.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
+    assert restore_discs.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
+    argv = restore_discs.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
     assert argv[:2] == ["xorriso", "-osirrox"] and argv[-3:] == ["-extract", "/data/s/-x", "/tmp/t"]
     assert "-iso_rr_pattern" in argv
-    a = R.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh -p 22", overwrite=False, dry_run=True,
+    a = restore_remote.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh -p 22", overwrite=False, dry_run=True,
                                is_dir=True)
     assert "--existing" in a and "-n" in a and a[-2:] == ["/m/b/data/etc/", "u@h:/etc/"] and "-s" in a
 
@@ -323,7 +326,7 @@ def test_restore_onto_the_source_uses_its_transfer_options(tmp_path, sshd, known
 
 
 def test_restore_to_source_argv_carries_the_transfer_options():
-    a = R.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh", overwrite=True, is_dir=True,
+    a = restore_remote.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh", overwrite=True, is_dir=True,
                                io_timeout=600, bwlimit="5M", rsync_path="sudo rsync")
     assert {"--timeout=600", "--bwlimit=5M", "--rsync-path=sudo rsync"} <= set(a)
     assert a.index("--rsync-path=sudo rsync") < a.index("--")

@@ -159,7 +159,7 @@ def test_cli_says_the_newest_copy_is_out_and_exits_with_warnings(tmp_path, capsy
 
 def test_find_marks_copies_not_mounted_and_browse_restores_from_a_medium_at_hand(tmp_path, capsys):
     from rabtui.cli import main
-    from rabtui.restore.copies import backup_of_version
+    from rabtui.restore.copies import copy_of_version
 
     lab, cfg = _two_media(tmp_path)
     _away(lab.media[1][1])
@@ -175,6 +175,6 @@ def test_find_marks_copies_not_mounted_and_browse_restores_from_a_medium_at_hand
     rel = str(lab.src / "data" / "same.txt").lstrip("/").encode()
     size, mtime = found[0]["size"], found[0]["mtime"]
     # the newest backup holding it is on m2, which is away: Browse restores from m1's
-    assert backup_of_version(cfg, store, "loc", rel, size, mtime)["medium"] == "m1"
+    assert copy_of_version(cfg, store, cfg.source("loc"), rel, size, mtime).medium == "m1"
     lab.media[1][1].with_name("medium2-in-the-drawer").rename(lab.media[1][1])
-    assert backup_of_version(cfg, store, "loc", rel, size, mtime)["medium"] == "m2"
+    assert copy_of_version(cfg, store, cfg.source("loc"), rel, size, mtime).medium == "m2"

@@ -13,10 +13,10 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Rabtui
 from rabtui.events import Emit, Event, Prompter
 from rabtui.ops import notify
 from rabtui.restore import run as restoremod
-from rabtui.restore.run import directory_of  # noqa: F401 (Browse restores the directory of a file with it)
-from rabtui.restore.copies import backup_of_version  # noqa: F401 (Browse restores a found version from a medium at hand)
-from rabtui.restore.copies import copy_of_version  # noqa: F401 (... or from a verified checkpoint)
-from rabtui.media.at_hand import medium_problem  # noqa: F401 (Browse says which medium is not mounted)
+# what Browse needs of the engine: the directory of a file, the copy a found version is restored from
+# (a medium at hand, else a verified checkpoint), and why a medium is not there
+from rabtui.media.at_hand import medium_problem  # noqa: F401
+from rabtui.restore.copies import copy_of_version, directory_of  # noqa: F401
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
 

@@ -130,13 +130,6 @@ def _backups_of_version(cfg: Config, store: Store, source: str, rel: bytes, size
     return held
 
 
-def backup_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int):
-    """The backup to restore this version of a file from: the newest holding it on a medium that
-    is mounted now (none is mounted here), else the newest holding it (its medium is then asked for); None: on no medium."""
-    held = _backups_of_version(cfg, store, source, rel, size, mtime)
-    return dict(held[0].backup) if held else None
-
-
 def copy_of_version(cfg: Config, store: Store, source: Source, rel: bytes, size: int, mtime: int) -> Copy | None:
     """Where to restore this version of a file from: the newest backup holding it on a medium
     mounted now, else the newest checkpoint whose verified discs hold it (the restore asks for each

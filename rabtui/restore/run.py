@@ -24,13 +24,8 @@ from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import copies
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
-from rabtui.restore.discs import (  # noqa: F401  (the disc side of restore, re-exported)
-    PART_RE, disc_volid, extract_from_checkpoint, parse_volid, xorriso_extract_argv, xorriso_volid_argv,
-)
-from rabtui.restore.remote import rsync_to_source_argv  # noqa: F401  (re-exported)
-from rabtui.restore.write import (  # noqa: F401  (re-exported)
-    Refused, SafeWriter, Written, check_name,
-)
+from rabtui.restore.discs import extract_from_checkpoint
+from rabtui.restore.write import Refused, SafeWriter, Written, check_name
 from rabtui.state.store import RESTORABLE, Store
 
 

@@ -1,6 +1,5 @@
 """Sources over SSH with paramiko: connect with a strict host-key policy, `whoami` (to tell why an
-OpenSSH login failed: ssh/shared.py), trust a host key, the pre/post commands; and, re-exported,
-the OpenSSH arguments that reach the same host the same way.
+OpenSSH login failed: ssh/shared.py), trust a host key, the pre/post commands.
 
 Host keys are checked against the user's ~/.ssh/known_hosts and rabtui's own file in state_dir;
 an unknown key is never accepted on the fly (`rabtui sources trust ID` does that, after showing
@@ -27,15 +26,7 @@ from rabtui import privacy, proc
 from rabtui.ssh import known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.ssh.endpoint import (  # noqa: F401  (re-exported: the pipeline and the fronts use remote.*)
-    CONNECT_TIMEOUT,
-    Endpoint,
-    endpoint,
-    known_hosts_files,
-    rsync_location,
-    rsync_rsh,
-    ssh_argv,
-)
+from rabtui.ssh.endpoint import CONNECT_TIMEOUT, Endpoint, endpoint, known_hosts_files
 
 # paramiko logs transport failures itself; we turn them into one clear error instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
