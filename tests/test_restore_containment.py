@@ -294,3 +294,34 @@ def test_a_target_named_through_a_symlink_is_followed(tmp_path):
     res = R.restore(cfg, lab.store(), "loc", str(lab.src / "data"), to=tmp_path / "alias")
     assert res.written.files == len(TREE) and not res.written.problems()
     assert snapshot(real / str(lab.src / "data").lstrip("/")) == {k.encode(): v for k, v in TREE.items()}
+
+
+def test_the_source_side_check_refuses_what_its_user_cannot_examine():
+    """The check before a restore onto a remote source runs as the SSH user, while rsync may run as
+    root (rsync_path = "sudo rsync"): a path component below a directory that user cannot search
+    could be a symlink it does not see, so it is reported as unexaminable ("?"), and the restore
+    refuses. A component that does not exist yet is no problem. Run here as nobody, with the same sh,
+    in a directory of /tmp that nobody can reach (pytest's own are private)."""
+    import subprocess
+
+    from rabtui.restore.remote import SYMLINK_CHECK, components
+
+    base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))
+    try:
+        (base / "open" / "sub").mkdir(parents=True)
+        (base / "shut" / "inner").mkdir(parents=True)
+        os.symlink("/etc", base / "shut" / "inner" / "link")
+        for d in (base, base / "open", base / "open" / "sub"):
+            os.chmod(d, 0o755)
+        os.chmod(base / "shut", 0o700)
+
+        def check(path: Path) -> list[bytes]:
+            args = [os.fsdecode(p) for p in components(os.fsencode(path))]
+            done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                   "sh", "-c", SYMLINK_CHECK, "sh", *args], capture_output=True, check=True)
+            return [p for p in done.stdout.split(b"\0") if p]
+
+        assert check(base / "open" / "sub" / "new" / "deeper") == []
+        assert check(base / "shut" / "inner" / "link" / "x") == [b"?" + os.fsencode(base / "shut" / "inner")]
+    finally:
+        shutil.rmtree(base)

@@ -19,9 +19,11 @@ from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore.write import Written
 
-# prints (NUL-terminated) each argument that is a symlink, then every symlink below the last
-# argument when that is a real directory
-SYMLINK_CHECK = ('for p do if [ -L "$p" ]; then printf "%s\\0" "$p"; fi; d=$p; done;'
+# prints (NUL-terminated) each argument that is a symlink, and "?" before each one it cannot
+# examine (its directory is not searchable by the SSH user, while rsync may run as root through
+# rsync_path), then every symlink below the last argument when that is a real directory
+SYMLINK_CHECK = ('for p do if [ -L "$p" ]; then printf "%s\\0" "$p";'
+                 ' elif [ -e "${p%/*}/" ] && [ ! -x "${p%/*}/" ]; then printf "?%s\\0" "$p"; fi; d=$p; done;'
                  ' if [ -d "$d" ] && [ ! -L "$d" ]; then find -P "$d" -mindepth 1 -type l -print0; fi; exit 0')
 
 
@@ -117,6 +119,11 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
         raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
                          f" {check.stderr_text()[-300:]}")
     found = [p for p in check.stdout.split(b"\0") if p]
+    unseen = [p[1:] for p in found if p.startswith(b"?")]
+    if unseen:     # a symlink there would be followed by an rsync that can see it: refuse
+        raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(unseen[0])} cannot be checked for a"
+                         f" symlink by the SSH user (its directory is not searchable); nothing written",
+                         hint="restore with --to DIR, or let the SSH user search that directory")
     refused = symlinks_in_the_way(found, dest_dir, item, is_dir)
     if refused:
         shown = ", ".join(fmt.name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
