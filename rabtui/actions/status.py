@@ -179,17 +179,14 @@ def due_dirs(cfg: Config, store: Store, now: float | None = None) -> list[DueDir
     return out
 
 
-@dataclass
-class Problem:
-    level: str
-    message: str
+Problem = health.Problem     # the dashboard shows the health checks' own problems
 
 
 def problems(cfg: Config, store: Store, now: float | None = None) -> list[Problem]:
     """The health checks' problems, critical first (the dashboard's list). A checkpoint that is due
     is left out: the dashboard lists those, with why, under "Checkpoints due"."""
     when = datetime.fromtimestamp(now) if now is not None else None
-    found = [Problem(p.level, p.message) for p in health.run_checks(cfg, store, now=when)
+    found = [p for p in health.run_checks(cfg, store, now=when)
              if p.level != health.OK and not p.check_id.startswith("checkpoint:")]
     return sorted(found, key=lambda p: p.level != health.CRITICAL)
 

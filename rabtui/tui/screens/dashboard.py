@@ -92,7 +92,7 @@ class DashboardScreen(RabtuiScreen):
             try:
                 problems = status.problems(cfg, store, now=app.now())
             except Exception as exc:  # a failing check is itself a problem to show
-                problems = [status.Problem("warning", f"health checks failed: {exc}")]
+                problems = [status.Problem("health", "warning", f"health checks failed: {exc}")]
             self._problems, self._health_at = problems, time.monotonic()
         due = [d for d in status.due_dirs(cfg, store, now=app.now()) if d.reasons]
         return DashboardData(problems, status.sources(cfg, store), status.rotation(cfg, store), due,
