@@ -102,13 +102,12 @@ path = "{lab.src / 'two'}"
         backup_actions.chosen_sources(cfg, ["one", "nope"], False)
 
 
-def test_a_backup_the_ui_starts_while_one_runs_goes_onto_that_ones_medium(tmp_path):
-    """Two backups started from the UI one after the other are one run: the second goes onto the
-    medium the first writes to, not onto the next of the rotation."""
+def two_sources_the_first_slow(tmp_path):
+    """Two local sources; the first one's backup takes three seconds (its pre-backup command)."""
     lab = Lab(tmp_path)
     for name in ("one", "two"):
         write_files(lab.src / name, {"f": name})
-    cfg = lab.write(f'''
+    return lab, lab.write(f'''
 [[sources]]
 id = "one"
 pre_backup_commands = ["sleep 3"]
@@ -119,6 +118,12 @@ id = "two"
 [[sources.directories]]
 path = "{lab.src / 'two'}"
 ''')
+
+
+def test_a_backup_the_ui_starts_while_one_runs_goes_onto_that_ones_medium(tmp_path):
+    """Two backups started from the UI one after the other are one run: the second goes onto the
+    medium the first writes to, not onto the next of the rotation."""
+    lab, cfg = two_sources_the_first_slow(tmp_path)
     store = Store(lab.state)
     first = backup_actions.start_detached(cfg, store, "one")
     deadline = time.monotonic() + 60

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
-from tests.trees import Lab, write_files
+from tests.test_actions import two_sources_the_first_slow
 from tests.tui.conftest import run, texts, wait_for
 
 
 def test_two_backups_started_on_the_dashboard_go_onto_one_medium(tmp_path):
-    lab = Lab(tmp_path)
-    for name in ("one", "two"):
-        write_files(lab.src / name, {"f": name})
-    lab.write(f'''
-[[sources]]
-id = "one"
-pre_backup_commands = ["sleep 3"]
-[[sources.directories]]
-path = "{lab.src / 'one'}"
-[[sources]]
-id = "two"
-[[sources.directories]]
-path = "{lab.src / 'two'}"
-''')
+    lab, _ = two_sources_the_first_slow(tmp_path)
     store = Store(lab.state)
 
     def medium_of(source: str):
