@@ -149,10 +149,7 @@ def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes
 
 def mtime(m: bytes, sec: bytes) -> int:
     """Seconds since the epoch of %M's minute `m` and seconds `sec` (UTC)."""
-    minute = MINUTES.get(m)
-    if minute is None:
-        minute = _minute(m)
-    return minute + int(sec)
+    return _minute(m) + int(sec)
 
 
 def items(data: bytes, end: int) -> Iterator[tuple[bytes, int, int, bytes]]:
