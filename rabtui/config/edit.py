@@ -27,7 +27,8 @@ from rabtui.errors import UsageError
 
 # The keys of a [[sources]] and a [[sources.directories]] table that the form edits (any other key is
 # left as it is), and those with a default, which the file may leave out.
-SOURCE_KEYS = tuple(f.name for f in K.keys(Source) if f.spec.form)
+SOURCE_FIELDS = tuple(f for f in K.keys(Source) if f.spec.form)
+SOURCE_KEYS = tuple(f.name for f in SOURCE_FIELDS)
 DIRECTORY_KEYS = tuple(f.name for f in K.keys(Directory) if f.spec.form)
 
 

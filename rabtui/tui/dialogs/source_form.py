@@ -20,13 +20,13 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 
 from rabtui.config import edit as config_edit
-from rabtui.config import Config, Directory, Source
+from rabtui.config import Config, Directory
 from rabtui.config import keys as K
 from rabtui.errors import ConfigError, UsageError
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
 
-FORM_KEYS = tuple(f for f in K.keys(Source) if f.spec.form)   # the model says which keys the form edits
+FORM_KEYS = config_edit.SOURCE_FIELDS     # the keys the form edits, as the model describes them
 JOINED = {"commas": ", ", "words": " "}    # how a list is written on one line
 
 
