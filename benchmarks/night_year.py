@@ -2,7 +2,7 @@
 its files changed every day, driven through the real catalog code (CatalogSpool: the rows step 5
 hands on while rsync runs, step 7's apply, the changed-files count) with generated rsync items
 instead of rsync. Measures step 7's catalog time per backup, `find` for one file name, the
-cleanup of a month of backups (retention.forget_backup, the catalog's part), and the database size
+cleanup of a month of backups (retention.forget_backups, the catalog's part), and the database size
 per stored version, every `every` days (the growth curve).
 
     python benchmarks/night_year.py [--files N] [--days D]   (writes benchmarks/results/night-year.json)
@@ -26,7 +26,7 @@ from night_lab import ROOT, TMPFS, load  # noqa: E402
 
 from rabtui import rsync  # noqa: E402
 from rabtui.backup.catalog_update import CatalogSpool  # noqa: E402
-from rabtui.backup.retention import forget_backup  # noqa: E402
+from rabtui.backup.retention import forget_backups  # noqa: E402
 from rabtui.state import catalog  # noqa: E402
 from rabtui.state.store import Store  # noqa: E402
 
@@ -63,14 +63,17 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
         spool = CatalogSpool(store)
         spool.target(source="src", medium=medium, base_id=base_id)
         c0 = _cpu()
-        rows = []
+        rows, same = [], []
         for i in range(files):
-            state = rsync.SAME if changed_on[i] <= base_day else (rsync.NEW if base_id is None else rsync.CHANGED)
-            rows.append((DIR, _name(i), ord("f"), state, 1000 + changed_on[i], 1_600_000_000 + changed_on[i]))
-            if len(rows) == READ:
-                spool.add(rows)
-                rows = []
-        spool.add(rows)
+            size, mtime = 1000 + changed_on[i], 1_600_000_000 + changed_on[i]
+            if changed_on[i] <= base_day:     # unchanged since the base: linked, a row of `same`
+                same.append((DIR, _name(i), size, mtime))
+            else:
+                rows.append((DIR, _name(i), ord("f"), rsync.NEW if base_id is None else rsync.CHANGED, size, mtime))
+            if len(rows) + len(same) == READ:
+                spool.add(rows, same)
+                rows, same = [], []
+        spool.add(rows, same)
         c1 = _cpu()
         t = time.perf_counter()
         spool.apply(backup_id)
@@ -93,8 +96,7 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
                   flush=True)
     ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id LIMIT 30")]
     t = time.perf_counter()
-    for backup_id in ids:
-        forget_backup(store, backup_id)
+    forget_backups(store, ids)
     cleanup = time.perf_counter() - t
     print(f"[year] cleanup of a month ({len(ids)} backups): {cleanup:.2f} s", flush=True)
     store.close()

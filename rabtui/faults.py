@@ -32,6 +32,11 @@ BURN_POINTS = (
 )
 
 
+CLEANUP_POINTS = (
+    "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them
+)
+
+
 def point(name: str) -> None:
     if os.environ.get(ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)

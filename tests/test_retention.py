@@ -235,3 +235,108 @@ def test_absent_medium_keeps_its_backups(tmp_path):
     (tmp_path / "away").rename(medium)
     retention.apply_cleanup(cfg, store, plan)
     assert store.one("SELECT status FROM backups WHERE id=?", (old.backup_id,))["status"] == "deleted"
+
+
+def _history(tmp_path, media: int = 1, archive: bool = False):
+    """Five daily backups of a standard directory (and an archive one), files added, changed and
+    deleted between them, over `media` media in turn."""
+    lab = Lab(tmp_path, media_count=media)
+    cfg = lab.local([("data", "standard")] + ([("arch", "archive")] if archive else []))
+    text = lab.config_path.read_text().replace(
+        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1)
+    lab.config_path.write_text(text)
+    cfg = lab.load()
+    t0 = datetime(2026, 4, 1, 3, 0)
+    results = []
+    for day in range(5):
+        write_files(lab.src / "data", {f"d{day}": b"d" * day, "same": b"same", "v": b"v%d" % day})
+        if archive:
+            write_files(lab.src / "arch", {f"a{day}": b"a" * (day + 1)})
+        if day == 3:
+            (lab.src / "data" / "d1").unlink()
+        results.append(lab.backup(cfg, now=t0 + timedelta(days=day), medium_id=f"m{day % media + 1}"))
+    assert all(r.status == "completed" for r in results)
+    return lab, cfg, results, t0 + timedelta(days=6)
+
+
+def test_forgetting_backups_at_once_is_forgetting_them_one_by_one(tmp_path):
+    """The month's cleanup forgets its backups in one pass: the catalog it leaves is the one that
+    forgetting them one after another leaves, whatever the order of their ranges."""
+    import shutil
+
+    from rabtui.state.store import Store
+
+    lab, cfg, results, _ = _history(tmp_path, media=2, archive=True)
+    lab.store().close()
+    copies = {}
+    for way in ("one by one", "at once"):
+        shutil.copytree(cfg.state_dir, tmp_path / way)
+        copies[way] = Store(tmp_path / way)
+    ids = [results[i].backup_id for i in (0, 1, 2)]     # both media, the newest of each left alone
+    for backup_id in ids:
+        retention.forget_backups(copies["one by one"], [backup_id], cfg)
+    retention.forget_backups(copies["at once"], ids, cfg)
+    query = "SELECT path_id, medium, size, mtime, first_backup, last_backup FROM versions ORDER BY 1, 2, 3, 4, 5"
+    one, once = (copies[w].all(query) for w in ("one by one", "at once"))
+    assert [tuple(r) for r in one] == [tuple(r) for r in once]
+    assert len(once) > 0 and all(r["first_backup"] not in ids and r["last_backup"] not in ids for r in once)
+    statuses = copies["at once"].all("SELECT id, status FROM backups ORDER BY id")
+    assert [r["status"] for r in statuses] == ["deleted"] * 3 + ["completed"] * 2
+
+
+def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_path):
+    """Killed after the trees of a medium's doomed backups are emptied, before the catalog forgot
+    them: their empty .deleting- directories are left, and the next cleanup forgets them."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from rabtui import faults
+    from tests import invariants
+
+    lab, cfg, results, now = _history(tmp_path)
+    going = retention.plan_cleanup(cfg, lab.store(), now=now).delete
+    assert [c.id for c in going] == [r.backup_id for r in results[:4]]
+    script = textwrap.dedent("""
+        import sys
+        from datetime import datetime
+        from rabtui import config
+        from rabtui.backup import retention
+        from rabtui.state.store import Store
+        cfg = config.load(sys.argv[1], check_media=False)
+        store = Store(cfg.state_dir)
+        retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=datetime.fromisoformat(sys.argv[2])))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(lab.config_path), now.isoformat()],
+                          env={**os.environ, faults.ENV: "cleanup.trees_emptied"}, capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    marks = [r.path.with_name(retention.DELETING_PREFIX + r.path.name) for r in results[:4]]
+    assert all(m.is_dir() and not os.listdir(m) for m in marks)
+    assert not any(r.path.exists() for r in results[:4])
+    store = lab.store()
+    assert {r["status"] for r in store.all("SELECT status FROM backups")} == {"completed"}   # not heard yet
+
+    plan = retention.plan_cleanup(cfg, store, now=now)
+    assert sorted(plan.leftovers) == sorted(marks)
+    retention.apply_cleanup(cfg, store, plan)
+    assert not any(m.exists() for m in marks)
+    assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == ["deleted"] * 4 + ["completed"]
+    invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_symlink_planted_in_place_of_a_backup_is_removed_not_followed(tmp_path):
+    lab, cfg, results, now = _history(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    write_files(elsewhere, {"precious": b"keep me"})
+    victim = results[0].path
+    import shutil
+
+    shutil.rmtree(victim)
+    victim.symlink_to(elsewhere)
+    store = lab.store()
+    retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
+    assert (elsewhere / "precious").read_bytes() == b"keep me" and oct(elsewhere.stat().st_mode)[-3:] != "700"
+    assert not os.path.lexists(victim) and not os.path.lexists(victim.with_name(retention.DELETING_PREFIX + victim.name))
+    assert store.one("SELECT status FROM backups WHERE id=?", (results[0].backup_id,))["status"] == "deleted"

@@ -4,6 +4,7 @@ backups that hold the copies of an archive file on two media are never both dele
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime, timedelta
 
 from rabtui.backup import retention
@@ -107,7 +108,7 @@ def test_cleanup_deletes_nothing_of_a_source_when_a_copy_it_counts_on_is_not_on_
     store = lab.store()
     # the second backup (m2) holds the other copies of A and new0; someone removed it by hand,
     # and the database still says it is there
-    retention.remove_tree(runs[1].path)
+    shutil.rmtree(runs[1].path)
     before = {m: sorted(os.listdir(p / "loc")) for m, p in lab.media}
     assert main(["--config", str(lab.config_path), "cleanup", "--now", (DAY + timedelta(days=11)).isoformat()]) == 0
     assert {m: sorted(os.listdir(p / "loc")) for m, p in lab.media} == before

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rabtui.config import Config, Source
-from rabtui.ssh import remote
 from rabtui.ssh import shared
+from rabtui.ssh.host_keys import HostKeyInfo, UnknownHostKey
 
-UnknownHostKey = remote.UnknownHostKey
-HostKeyInfo = remote.HostKeyInfo
+__all__ = ["HostKeyInfo", "UnknownHostKey", "whoami", "scan_host_key", "trust", "replace"]
 
 
 def whoami(cfg: Config, source: Source) -> shared.Answer:
@@ -21,15 +20,21 @@ def whoami(cfg: Config, source: Source) -> shared.Answer:
 
 def scan_host_key(cfg: Config, source: Source) -> HostKeyInfo:
     """The source's host key, its fingerprint and whether it is known, changed or revoked."""
+    from rabtui.ssh import remote
+
     return remote.scan_host_key(cfg, source)
 
 
 def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     """Add a host key the operator accepted to known_hosts (a changed or revoked key is refused
     with the loud message); the file written."""
+    from rabtui.ssh import remote
+
     return remote.trust(cfg, source, info)
 
 
 def replace(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     """Replace a changed host key the host's administrator confirmed; the file written."""
+    from rabtui.ssh import remote
+
     return remote.replace(cfg, source, info)
