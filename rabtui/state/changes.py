@@ -26,17 +26,21 @@ def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: s
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
                  " dir TEXT NOT NULL, path_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.backup_changes")
+    # a backup that started before the last checkpoint's content was taken adds nothing to it: its
+    # directories, found once here, not once per file
+    covered = [row[0] for row in conn.execute(
+        "SELECT ds.path FROM dir_state ds JOIN checkpoint_dirs cd ON cd.number=ds.last_checkpoint"
+        " AND cd.source=ds.source AND cd.path=ds.path AND cd.role='data' JOIN backups c ON c.id=cd.backup_id"
+        " WHERE ds.source=:s AND c.started >= (SELECT started FROM backups WHERE id=:b)",
+        {"s": source, "b": backup_id})]
     held = _HELD.format(n="ds.last_checkpoint", s=":s", path="w.path", mtime="w.mtime", size="w.size")
     conn.execute(
         f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
         " INSERT INTO temp.backup_changes SELECT w.dir, w.path_id, w.size, w.mtime FROM w"
         " LEFT JOIN dir_state ds ON ds.source=:s AND ds.path=w.dir"
-        f" WHERE NOT EXISTS ({held})"
-        # a backup that started before the last checkpoint's content was taken adds nothing to it
-        " AND NOT EXISTS (SELECT 1 FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
-        "   WHERE cd.number=ds.last_checkpoint AND cd.source=:s AND cd.path=w.dir AND cd.role='data'"
-        "   AND c.started >= (SELECT started FROM backups WHERE id=:b))",
-        {**params, "s": source, "b": backup_id})
+        f" WHERE (ds.last_checkpoint IS NULL OR NOT EXISTS ({held}))"
+        f" AND w.dir NOT IN ({', '.join(f':c{i}' for i in range(len(covered)))})",
+        {**params, "s": source, "b": backup_id, **{f"c{i}": d for i, d in enumerate(covered)}})
     conn.execute(
         "INSERT INTO dir_state(source, path, changed_since_checkpoint)"
         " SELECT :s, t.dir, COUNT(DISTINCT t.path_id) FROM temp.backup_changes t"
