@@ -208,6 +208,9 @@ class Peers:
             (self.work / name).mkdir()
         self.n = 0
 
+    def _rabtui_path(self, n: int) -> Path:
+        return backup_data_path(self.work / "layout" / "medium-1" / "src" / f"backup-20261201{n:06d}", str(self.src))
+
     def run(self, tool: str) -> float:
         if tool == "rabtui":
             return self.lab.rabtui("backup", "src", "--medium", "m1")["wall"]
@@ -218,8 +221,8 @@ class Peers:
         if tool == "layout":
             # rabtui's own paths, at the same depth: <medium>/<source>/backup-<YmdHis>/data/<source dir>
             # (rsync walks every component of the --link-dest path, for every file)
-            dest, prev = (backup_data_path(self.work / "layout" / "medium-1" / "src" / f"backup-20261201{n:06d}",
-                                           str(self.src)) if n >= 0 else None for n in (self.n, self.n - 1))
+            dest = self._rabtui_path(self.n)
+            prev = self._rabtui_path(self.n - 1) if self.n else None
             dest.mkdir(parents=True)
         if tool in ("flags", "layout"):
             return _timed(bare_rsync(self.rsh, self.location, dest, prev, options=RABTUI_OPTIONS),

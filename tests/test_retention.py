@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
+import pytest
+
+from rabtui import faults
 from rabtui.backup import gfs, retention
 from rabtui.config import RetentionSettings
 from tests.trees import Lab, write_files
@@ -285,7 +288,8 @@ def test_forgetting_backups_at_once_is_forgetting_them_one_by_one(tmp_path):
     assert [r["status"] for r in statuses] == ["deleted"] * 3 + ["completed"] * 2
 
 
-def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_path):
+@pytest.mark.parametrize("point", faults.CLEANUP_POINTS)
+def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_path, point):
     """Killed after the trees of a medium's doomed backups are emptied, before the catalog forgot
     them: their empty .deleting- directories are left, and the next cleanup forgets them."""
     import signal
@@ -293,7 +297,6 @@ def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_
     import sys
     import textwrap
 
-    from rabtui import faults
     from tests import invariants
 
     lab, cfg, results, now = _history(tmp_path)
@@ -310,7 +313,7 @@ def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_
         retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=datetime.fromisoformat(sys.argv[2])))
     """)
     done = subprocess.run([sys.executable, "-c", script, str(lab.config_path), now.isoformat()],
-                          env={**os.environ, faults.ENV: "cleanup.trees_emptied"}, capture_output=True, timeout=120)
+                          env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stderr
     marks = [r.path.with_name(retention.DELETING_PREFIX + r.path.name) for r in results[:4]]
     assert all(m.is_dir() and not os.listdir(m) for m in marks)
@@ -339,4 +342,31 @@ def test_a_symlink_planted_in_place_of_a_backup_is_removed_not_followed(tmp_path
     retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
     assert (elsewhere / "precious").read_bytes() == b"keep me" and oct(elsewhere.stat().st_mode)[-3:] != "700"
     assert not os.path.lexists(victim) and not os.path.lexists(victim.with_name(retention.DELETING_PREFIX + victim.name))
+    assert store.one("SELECT status FROM backups WHERE id=?", (results[0].backup_id,))["status"] == "deleted"
+
+
+def test_hostile_names_in_a_doomed_backup_go_with_it(tmp_path):
+    """255-byte names that are not UTF-8, a 4,000-byte path, a read-only directory and a symlink out
+    of the medium, inside a backup that cleanup deletes: all of it goes, nothing outside does."""
+    lab, cfg, results, now = _history(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    write_files(elsewhere, {"precious": b"keep me"})
+    tree = results[0].path / "data"
+    odd = b"\xff\xfe" + b"n" * 253
+    (tree / os.fsdecode(odd)).write_bytes(b"x")
+    deep = tree
+    while len(os.fsencode(deep)) < 3500:     # with the 255-byte name below: about 4,000 bytes
+        deep = deep / os.fsdecode(b"\xe9" + b"d" * 200)
+    os.makedirs(deep)
+    (deep / os.fsdecode(odd)).write_bytes(b"y")
+    (tree / "link").symlink_to(elsewhere)
+    locked = tree / "locked"
+    locked.mkdir()
+    (locked / "f").write_bytes(b"z")
+    locked.chmod(0o500)
+    store = lab.store()
+    retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
+    assert not os.path.lexists(results[0].path)
+    assert not [n for n in os.listdir(results[0].path.parent) if n.startswith(retention.DELETING_PREFIX)]
+    assert (elsewhere / "precious").read_bytes() == b"keep me"
     assert store.one("SELECT status FROM backups WHERE id=?", (results[0].backup_id,))["status"] == "deleted"

@@ -314,11 +314,11 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
     with store.transaction() as conn:
         conn.execute(f"UPDATE backups SET status='deleted', finished=COALESCE(finished, ?) WHERE id IN ({marks})",
                      (time.time(), *ids))
-        for table in ("gone_backups", "gone_archive_dirs"):
-            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
         # each gone backup with the live backups next to it (on its medium, of its source)
-        conn.execute("CREATE TEMP TABLE gone_backups(id INTEGER PRIMARY KEY, nxt INTEGER, prv INTEGER)")
-        conn.execute("CREATE TEMP TABLE gone_archive_dirs(source TEXT, dir TEXT, PRIMARY KEY(source, dir))")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone_backups(id INTEGER PRIMARY KEY, nxt INTEGER, prv INTEGER)")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone_archive_dirs(source TEXT, dir TEXT, PRIMARY KEY(source, dir))")
+        for table in ("gone_backups", "gone_archive_dirs"):
+            conn.execute(f"DELETE FROM temp.{table}")
         live = f"SELECT {{fn}}(id) FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id {{op}} ?"
         for r in rows:
             key = (r["source"], r["medium"], r["id"])
@@ -340,12 +340,6 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
             f" ELSE -1 END FROM temp.gone_backups g WHERE g.id=versions.last_backup)"
             f" WHERE last_backup IN ({gone}) AND first_backup<>-1", (_NONE_BEFORE,))
         conn.execute("DELETE FROM versions WHERE first_backup=-1 OR last_backup=-1")
-        for table in ("gone_backups", "gone_archive_dirs"):
-            conn.execute(f"DROP TABLE temp.{table}")
-
-
-def forget_backup(store: Store, backup_id: int, cfg: Config | None = None) -> None:
-    forget_backups(store, [backup_id], cfg)
 
 
 def _present(medium: Medium) -> bool:
@@ -378,7 +372,7 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
         row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
                         (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
         if row is not None:
-            forget_backup(store, row["id"], cfg)
+            forget_backups(store, [row["id"]], cfg)
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
         if not mine:
