@@ -103,18 +103,56 @@ def split_records(data: bytes) -> list[bytes]:
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
+    once nothing of the group runs. The leader's end is not enough: a child that ignores SIGTERM,
+    or that is merely slower to die, outlives it."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
+    if not _group_gone(proc, grace):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        proc.wait()
+        _group_gone(proc, GROUP_DEATH)   # SIGKILL cannot reach one stuck in the kernel (state D)
+    proc.wait()
+
+
+GROUP_DEATH = 5.0   # seconds a killed group may take to be gone
+
+
+def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to `seconds` until no process of `proc`'s group runs (reaping the leader)."""
+    end = time.monotonic() + seconds
+    while True:
+        proc.poll()
+        if not _group_runs(proc.pid):
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+
+
+def _group_runs(pgid: int) -> bool:
+    """Whether a process of group `pgid` is alive: zombies (dead, not yet reaped by whoever is
+    their parent now) do not count."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    state, _ppid, group = f.read().rsplit(b")", 1)[1].split()[:3]
+            except (OSError, ValueError):
+                continue     # gone meanwhile
+            if state != b"Z" and int(group) == pgid:
+                return True
+    return False
 
 
 def run(

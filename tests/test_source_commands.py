@@ -84,6 +84,24 @@ def test_cancel_kills_the_command_on_the_source(tmp_path, where):
     assert _left(pattern) == []
 
 
+def test_a_child_that_ignores_sigterm_is_killed_too(tmp_path, where):
+    # the command's shell dies at SIGTERM; a child of it that ignores SIGTERM must not outlive it
+    seconds = f"{1000 + random.random():.6f}"
+    command, pattern = f"sh -c 'trap \"\" TERM; sleep {seconds}' & sleep {seconds}; wait", f"sleep {seconds}"
+    lab, cfg, source_id = _lab(tmp_path, where, "")
+    cancel = threading.Event()
+    timer = threading.Timer(1.5, cancel.set)
+    timer.start()
+    try:
+        with pytest.raises(Cancelled, match="its processes were killed"):
+            source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, cancel=cancel)
+        left = _left(pattern)
+    finally:
+        timer.cancel()
+        subprocess.run(["pkill", "-KILL", "-f", f"^{pattern}$"])     # nothing stays behind for the next tests
+    assert left == []
+
+
 def test_the_output_of_a_command_is_bounded_in_the_state(tmp_path, where):
     # about 2 MB of output, on stdout and stderr: the events keep the last 64 KiB of it
     lab, cfg, source_id = _lab(tmp_path, where, 'post_backup_commands = ["seq 1 250000; seq 1 50000 >&2"]')

@@ -36,10 +36,12 @@ def killable(command: str) -> str:
 
 
 def kill_group_command(pgid: int) -> str:
-    """SIGTERM to the group, SIGKILL after KILL_GRACE seconds if any of it is left."""
+    """SIGTERM to the group, SIGKILL after KILL_GRACE seconds if any of it is left; it ends once
+    the group is gone (or KILL_GRACE more seconds have passed)."""
     g = f"-{int(pgid)}"
-    return (f"kill -s TERM -- {g} 2>/dev/null || exit 0; i=0; while [ $i -lt {KILL_GRACE * 5} ]; do sleep 0.2;"
-            f" kill -s 0 -- {g} 2>/dev/null || exit 0; i=$((i+1)); done; kill -s KILL -- {g} 2>/dev/null; exit 0")
+    wait_gone = (f"i=0; while [ $i -lt {KILL_GRACE * 5} ]; do kill -s 0 -- {g} 2>/dev/null || exit 0;"
+                 " sleep 0.2; i=$((i+1)); done")
+    return f"kill -s TERM -- {g} 2>/dev/null || exit 0; {wait_gone}; kill -s KILL -- {g} 2>/dev/null; {wait_gone}; exit 0"
 
 
 class OutputTail:
