@@ -138,15 +138,13 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
         if len(ids) == 1:
             return BackupRun(target.id, [_one(cfg, store, ids[0], target.id, emit_for(ids[0]), prompter, job_id,
                                               cancel, login)])
-        # the sources beyond max_parallel wait their turn as queued jobs, shown at once
-        with jobs.queued(store, "backup", [(sid, f"backup of {sid}") for sid in ids]) as waiting:
 
-            def work(sid: str) -> SourceOutcome:
-                return _one(cfg, store, sid, target.id, emit_for(sid), prompter, waiting[sid], cancel,
-                            login if sid == ids[0] else None)
+        def work(sid: str, waiting_job: int) -> SourceOutcome:
+            return _one(cfg, store, sid, target.id, emit_for(sid), prompter, waiting_job, cancel,
+                        login if sid == ids[0] else None)
 
-            with batch.day_medium(store, target, emit_for(None)) as together:
-                outcomes = batch.run_each(store, ids, work, cfg.rabtui.max_parallel if together else 1)
+        outcomes = batch.run_queued(store, target, ids, lambda sid: (sid, f"backup of {sid}"), work,
+                                    cfg.rabtui.max_parallel, emit_for(None))
         return BackupRun(target.id, outcomes)
     finally:
         if login is not None:

@@ -57,12 +57,10 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
              now: datetime | None) -> list[int]:
     """The due sources' backups; their exit codes."""
     medium = mediamod.next_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
-    waiting: dict[str, int] = {}    # the queued job rows of the sources waiting their turn
 
-    def work(due) -> int:
+    def work(due, waiting_job: int | None = None) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
-        recorder = JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}",
-                               job_id=waiting.get(due.source))
+        recorder = JobRecorder(store, "backup", due.source, f"scheduled backup of {due.source}", job_id=waiting_job)
         if cancel.not_started(recorder):   # still due: the next run-due takes it
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
             return EXIT_FAILED
@@ -84,7 +82,5 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
 
     if len(due_now) == 1 or medium is None:
         return [work(due) for due in due_now]
-    titles = [(due.source, f"scheduled backup of {due.source}") for due in due_now]
-    with jobs.queued(store, "backup", titles) as ids, batch.day_medium(store, medium) as together:
-        waiting.update(ids)
-        return batch.run_each(store, due_now, work, cfg.rabtui.max_parallel if together else 1)
+    return batch.run_queued(store, medium, due_now, lambda due: (due.source, f"scheduled backup of {due.source}"),
+                            work, cfg.rabtui.max_parallel)

@@ -18,9 +18,11 @@ from rabtui.media import medium as media
 from rabtui.config import Medium
 from rabtui.errors import EXIT_FAILED, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
+from rabtui.state import jobs
 from rabtui.state.store import Store
 
 T = TypeVar("T")
+R = TypeVar("R")
 NOT_STARTED = "cancelled before it started"
 
 
@@ -85,15 +87,26 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
         yield mounted
 
 
-def run_each(store: Store, items: Sequence[T], work: Callable[[T], int], max_parallel: int) -> list[int]:
-    """`work(item)` for every item, up to `max_parallel` at once; their exit codes in order.
+def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callable[[T], tuple[str, str]],
+               work: Callable[[T, int], R], max_parallel: int, emit: Emit = no_emit) -> list[R]:
+    """Several sources' backups on the run's medium: each `item` shown at once as a queued job row
+    (`titles(item)`: its source and the row's title), then `work(item, that row's id)` when its
+    turn comes, up to `max_parallel` at once while the medium is mounted; the results in order."""
+    entries = [titles(item) for item in items]
+    with jobs.queued(store, "backup", entries) as waiting, day_medium(store, medium, emit) as together:
+        turns = [(item, waiting[source]) for item, (source, _) in zip(items, entries)]
+        return run_each(store, turns, lambda turn: work(*turn), max_parallel if together else 1)
+
+
+def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_parallel: int) -> list[R]:
+    """`work(item)` for every item, up to `max_parallel` at once; the results in order.
 
     A worker thread's database connection is closed after each item, not left to the garbage
     collector when the pool's threads end."""
     if max_parallel <= 1 or len(items) <= 1:
         return [work(item) for item in items]
 
-    def one(item: T) -> int:
+    def one(item: T) -> R:
         try:
             return work(item)
         finally:
