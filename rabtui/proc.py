@@ -102,6 +102,9 @@ def split_records(data: bytes) -> list[bytes]:
     return out
 
 
+GROUP_DEATH = 5.0   # seconds a killed group may take to be gone
+
+
 def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
     once nothing of the group runs. The leader's end is not enough: a child that ignores SIGTERM,
@@ -117,9 +120,6 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
             pass
         _group_gone(proc, GROUP_DEATH)   # SIGKILL cannot reach one stuck in the kernel (state D)
     proc.wait()
-
-
-GROUP_DEATH = 5.0   # seconds a killed group may take to be gone
 
 
 def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
@@ -145,14 +145,19 @@ def _group_runs(pgid: int) -> bool:
         return True
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    state, _ppid, group = f.read().rsplit(b")", 1)[1].split()[:3]
-            except (OSError, ValueError):
-                continue     # gone meanwhile
-            if state != b"Z" and int(group) == pgid:
+            fields = _stat(entry.name)     # None: gone meanwhile
+            if fields is not None and fields[0] != b"Z" and int(fields[2]) == pgid:
                 return True
     return False
+
+
+def _stat(pid: int | str) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command's name (state, ppid, pgrp ...); None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split() or None
+    except (OSError, IndexError):
+        return None
 
 
 def run(
@@ -411,8 +416,5 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+    fields = _stat(pid)
+    return fields is None or fields[0] != b"Z"     # a zombie is dead for our purposes
