@@ -240,6 +240,12 @@ class Peers:
 def peers(work: Path, sshd, reps: int, files: int) -> dict:
     """20,000 files of 4 KB and `files` files of 1 KB: initial, no-change, 200 changed."""
     out: dict = {"reps": reps, "trees": {}}
+    # tmpfs charges an inode for every hard link: each tool's three backups of the big tree count whole
+    needed = files * (len(PEERS) * 3 + 1) * 11 // 10
+    free = os.statvfs(TMPFS).f_favail
+    if free < needed:
+        raise SystemExit(f"peers needs about {needed:,} inodes on {TMPFS} ({free:,} free; tmpfs counts every hard"
+                         f" link): mount -o remount,nr_inodes={needed * 2} {TMPFS}")
     for count, avg in ((20_000, 4_000), (files, 1_000)):
         src = work / f"src-{count}"
         make_tree(src, count, avg)
