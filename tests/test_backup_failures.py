@@ -179,7 +179,13 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
 
     result = run_backup(cfg, lab.store(), "loc", emit=emit, cancel=cancel, medium_id="m1")
     assert (result.status, result.exit_code) == ("cancelled", 1)
-    copied = list(media.backup_data_path(result.path, str(lab.src / "data")).iterdir())
+    # nothing of rsync outlives the cancel: no process names the backup, and its tree stays as it is
+    assert subprocess.run(["pgrep", "-f", str(result.path)], capture_output=True).stdout == b""
+    data = media.backup_data_path(result.path, str(lab.src / "data"))
+    then = sorted((p.name, p.stat().st_size) for p in data.iterdir())
+    time.sleep(0.5)
+    assert sorted((p.name, p.stat().st_size) for p in data.iterdir()) == then
+    copied = list(data.iterdir())
     assert len(copied) < 101
     assert _row(lab, result.backup_id)["status"] == "failed"
     assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
