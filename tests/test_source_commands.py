@@ -70,9 +70,8 @@ def test_a_command_that_runs_too_long_is_killed_on_the_source(tmp_path, where):
     assert _left(pattern) == []              # gone when the backup returns, not later
 
 
-def test_cancel_kills_the_command_on_the_source(tmp_path, where):
-    command, pattern = _sleeper()
-    lab, cfg, source_id = _lab(tmp_path, where, "")
+def _cancel_during(lab: Lab, cfg, source_id: str, command: str) -> None:
+    """Run `command` as a pre-backup command and cancel it 1.5 s in: Cancelled, saying its processes were killed."""
     cancel = threading.Event()
     timer = threading.Timer(1.5, cancel.set)
     timer.start()
@@ -81,6 +80,12 @@ def test_cancel_kills_the_command_on_the_source(tmp_path, where):
             source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, cancel=cancel)
     finally:
         timer.cancel()
+
+
+def test_cancel_kills_the_command_on_the_source(tmp_path, where):
+    command, pattern = _sleeper()
+    lab, cfg, source_id = _lab(tmp_path, where, "")
+    _cancel_during(lab, cfg, source_id, command)
     assert _left(pattern) == []
 
 
@@ -89,15 +94,10 @@ def test_a_child_that_ignores_sigterm_is_killed_too(tmp_path, where):
     seconds = f"{1000 + random.random():.6f}"
     command, pattern = f"sh -c 'trap \"\" TERM; sleep {seconds}' & sleep {seconds}; wait", f"sleep {seconds}"
     lab, cfg, source_id = _lab(tmp_path, where, "")
-    cancel = threading.Event()
-    timer = threading.Timer(1.5, cancel.set)
-    timer.start()
     try:
-        with pytest.raises(Cancelled, match="its processes were killed"):
-            source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, cancel=cancel)
+        _cancel_during(lab, cfg, source_id, command)
         left = _left(pattern)
     finally:
-        timer.cancel()
         subprocess.run(["pkill", "-KILL", "-f", f"^{pattern}$"])     # nothing stays behind for the next tests
     assert left == []
 
