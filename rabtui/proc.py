@@ -111,15 +111,18 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
     or that is merely slower to die, outlives it."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):     # none of it left, or none of it ours to signal
         return
     if not _group_gone(proc, grace):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
-        _group_gone(proc, GROUP_DEATH)   # SIGKILL cannot reach one stuck in the kernel (state D)
-    proc.wait()
+        _group_gone(proc, GROUP_DEATH)
+    try:
+        proc.wait(timeout=GROUP_DEATH)
+    except subprocess.TimeoutExpired:
+        pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
 
 
 def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
