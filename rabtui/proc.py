@@ -148,16 +148,32 @@ def _group_runs(pgid: int) -> bool:
         return True
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            fields = _stat(entry.name)     # None: gone meanwhile
-            if fields is not None and fields[0] != b"Z" and int(fields[2]) == pgid:
+            fields = _stat(f"/proc/{entry.name}/stat")     # None: gone meanwhile
+            if fields is not None and int(fields[2]) == pgid and _runs(entry.name, fields):
                 return True
     return False
 
 
-def _stat(pid: int | str) -> list[bytes] | None:
-    """The fields of /proc/PID/stat after the command's name (state, ppid, pgrp ...); None if unreadable."""
+def _runs(pid: int | str, fields: list[bytes]) -> bool:
+    """Whether the process with these /proc/PID/stat fields runs. A zombie does not, unless only its
+    main thread has ended while other threads run on: the process shows as a zombie then."""
+    if fields[0] != b"Z":
+        return True
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in threads:
+        task = _stat(f"/proc/{pid}/task/{tid}/stat")
+        if task is not None and task[0] != b"Z":
+            return True
+    return False
+
+
+def _stat(path: str) -> list[bytes] | None:
+    """The fields of a /proc stat file after the command's name (state, ppid, pgrp ...); None if unreadable."""
+    try:
+        with open(path, "rb") as f:
             return f.read().rsplit(b")", 1)[1].split() or None
     except (OSError, IndexError):
         return None
@@ -241,8 +257,7 @@ class Started:
     def kill(self) -> None:
         if not self.finished:
             self.finished = True
-            if self.popen.poll() is None:
-                _kill_group(self.popen, grace=2.0)
+            _kill_group(self.popen, grace=2.0)   # its group, even when the leader itself has ended
             self.popen.stdout.close()
             self.popen.stderr.close()
 
@@ -282,17 +297,27 @@ class Started:
             _roomy_pipe(proc.stdout)
         out_bytes = NAP_PIPE_BYTES if nap else READ_BYTES
         last_output = time.monotonic()
+        killed = False
+
+        def check() -> None:
+            """Stop the process's group when cancelled, past the timeout, or silent too long."""
+            nonlocal killed
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                error: Exception = Cancelled(f"cancelled: {name}")
+            elif timeout is not None and now - started > timeout:
+                error = Cancelled(f"{name} took longer than {timeout:.0f} s")
+            elif silence is not None and now - last_output > silence:
+                error = Stalled(f"{name} wrote nothing for {silence:.0f} s")
+            else:
+                return
+            killed = True
+            _kill_group(proc)
+            raise error
+
         try:
             while open_streams:
-                if cancel is not None and cancel.is_set():
-                    _kill_group(proc)
-                    raise Cancelled(f"cancelled: {name}")
-                if timeout is not None and time.monotonic() - started > timeout:
-                    _kill_group(proc)
-                    raise Cancelled(f"{name} took longer than {timeout:.0f} s")
-                if silence is not None and time.monotonic() - last_output > silence:
-                    _kill_group(proc)
-                    raise Stalled(f"{name} wrote nothing for {silence:.0f} s")
+                check()
                 out_read = 0
                 for key, _ in sel.select(timeout=0.2):
                     chunk = os.read(key.fileobj.fileno(), out_bytes if key.data == "out" else READ_BYTES)
@@ -317,15 +342,14 @@ class Started:
                 out_split.close()
             err_split.close()
             while True:
+                # its output closed (or handed elsewhere, `exec >log`): the same limits hold
                 try:
                     code = proc.wait(timeout=0.2)
                     break
                 except subprocess.TimeoutExpired:
-                    if cancel is not None and cancel.is_set():
-                        _kill_group(proc)
-                        raise Cancelled(f"cancelled: {name}")
+                    check()
         except BaseException:
-            if proc.poll() is None:
+            if not killed:      # a callback failed, or the run was interrupted: its group goes too
                 _kill_group(proc, grace=2.0)
             raise
         finally:
@@ -419,5 +443,5 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    fields = _stat(pid)
-    return fields is None or fields[0] != b"Z"     # a zombie is dead for our purposes
+    fields = _stat(f"/proc/{pid}/stat")
+    return fields is None or _runs(pid, fields)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import random
+import subprocess
 import sys
 import threading
+import time
+
+import pytest
 
 from rabtui import proc
+from rabtui.errors import Cancelled
 
 # one record per write, a millisecond apart: a reader blocked on the pipe would wake for each
 WRITER = """
@@ -70,3 +77,87 @@ def test_a_silent_process_is_killed_with_its_group_and_a_talking_one_is_not(tmp_
     # output (on stderr too) every 0.3 s for 2 s: never silent for 1 s
     talker = "for i in 1 2 3 4 5 6 7; do echo $i >&2; sleep 0.3; done"
     assert proc.run(["/bin/sh", "-c", talker], silence=1).returncode == 0
+
+
+# --- a stopped command leaves nothing of its process group behind --------------------------------
+
+# its main thread ends while another runs on, ignoring SIGTERM: /proc shows the process as a zombie
+HEADLESS = """
+import ctypes, os, signal, sys, threading, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+threading.Thread(target=time.sleep, args=(1000,)).start()
+open(sys.argv[1], "w").write(str(os.getpid()))
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def _threads_run(pid: int) -> bool:
+    """Whether a thread of process `pid` runs, read from /proc here rather than through the runner."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return False
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
+def _sleeping(seconds: str) -> list[str]:
+    return subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True, text=True).stdout.split()
+
+
+@pytest.mark.parametrize("leader", [True, False], ids=["leader", "child"])
+def test_a_process_whose_main_thread_has_ended_is_killed_all_the_same(tmp_path, leader):
+    pid_file = tmp_path / "pid"
+    argv = [sys.executable, "-c", HEADLESS, str(pid_file)]
+    if not leader:
+        argv = ["/bin/sh", "-c", '"$@" & wait', "sh", *argv]
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    try:
+        with pytest.raises(Cancelled):
+            proc.run(argv, cancel=cancel)
+        pid = int(pid_file.read_text())
+        assert not _threads_run(pid), "a process whose main thread had ended outlived the kill"
+    finally:
+        if pid_file.exists():
+            subprocess.run(["kill", "-KILL", pid_file.read_text()], capture_output=True)
+
+
+def test_the_timeout_holds_after_the_command_has_handed_its_output_elsewhere():
+    seconds = f"{1000 + random.random():.6f}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(Cancelled, match="took longer than 1 s"):
+            proc.run(["/bin/sh", "-c", f"exec >/dev/null 2>&1; sleep {seconds}"], timeout=1)
+        assert time.monotonic() - started < 30
+        assert _sleeping(seconds) == []
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
+
+
+def test_what_the_leader_left_behind_goes_when_the_run_stops():
+    # kill() after the leader has ended, and a reader's callback that fails: the group goes either way
+    first, second = (f"{1000 + random.random():.6f}" for _ in range(2))
+    try:
+        started = proc.start(["/bin/sh", "-c", f"sleep {first} >/dev/null 2>&1 & exit 0"])
+        end = time.monotonic() + 30
+        while started.popen.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        started.kill()
+        assert _sleeping(first) == []
+
+        def broken_reader(line: bytes) -> None:
+            raise ValueError("the reader broke")
+
+        with pytest.raises(ValueError):
+            proc.run(["/bin/sh", "-c", f"sleep {second} >/dev/null 2>&1 & echo hi; exit 0"], on_stdout=broken_reader)
+        assert _sleeping(second) == []
+    finally:
+        for seconds in (first, second):
+            subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
