@@ -58,8 +58,11 @@ def _wait_gone(pattern: str, seconds: float = 10) -> list[str]:
     return _left(pattern)
 
 
-def test_a_command_that_runs_too_long_is_killed_on_the_source(tmp_path, where):
+@pytest.mark.parametrize("output", ["kept", "redirected"])
+def test_a_command_that_runs_too_long_is_killed_on_the_source(tmp_path, where, output):
     command, pattern = _sleeper()
+    if output == "redirected":       # the limit holds once the command has handed its output elsewhere
+        command = f"exec >/dev/null 2>&1; {command}"
     lab, cfg, source_id = _lab(tmp_path, where, f'pre_backup_commands = ["{command}"]', timeout=2)
     assert cfg.rabtui.command_timeout == 2
     started = time.monotonic()

@@ -287,10 +287,17 @@ def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], N
     started = time.monotonic()
     chan = None
 
-    def stop(error: Exception) -> Exception:
+    def check() -> None:
+        """Stop on cancel or timeout: `on_stop` first, then the error."""
+        if cancel is not None and cancel.is_set():
+            error: Exception = Cancelled(f"cancelled: {command}")
+        elif timeout is not None and time.monotonic() - started > timeout:
+            error = CommandTimeout(f"no answer within {timeout:.0f} s to: {command}")
+        else:
+            return
         if on_stop is not None:
             on_stop()
-        return error
+        raise error
 
     try:
         try:
@@ -301,10 +308,7 @@ def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], N
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise WorkFailed(f"cannot start over SSH: {command}: {exc or 'connection lost'}") from None
         while True:
-            if cancel is not None and cancel.is_set():
-                raise stop(Cancelled(f"cancelled: {command}"))
-            if timeout is not None and time.monotonic() - started > timeout:
-                raise stop(CommandTimeout(f"no answer within {timeout:.0f} s to: {command}"))
+            check()
             try:
                 chunk = chan.recv(65536)
             except socket.timeout:
@@ -312,9 +316,8 @@ def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], N
             if not chunk:
                 break
             on_data(chunk)
-        while not chan.exit_status_ready():
-            if cancel is not None and cancel.is_set():
-                raise stop(Cancelled(f"cancelled: {command}"))
+        while not chan.exit_status_ready():     # its output closed: the same limits hold
+            check()
             time.sleep(0.05)
         return chan.recv_exit_status()
     finally:
