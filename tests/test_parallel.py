@@ -249,7 +249,8 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
 
 def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
     """With max_parallel below the number of sources, the waiting ones are jobs from the start
-    (`jobs list`, the TUI's poll), each taken over by its backup when its turn comes."""
+    (`jobs list`, the TUI's poll), each taken over by its backup when its turn comes; one cancelled
+    while it waits does not start when its turn comes."""
     import contextlib
     import sqlite3
     import subprocess
@@ -281,10 +282,15 @@ def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
     assert _run(lab, "jobs", "list") == 0
     listed = capsys.readouterr().out
     assert sum(" queued " in line and "backup of" in line for line in listed.splitlines()) == 2, listed
+    waiting = next(j for j in live if j["status"] == "queued")
+    assert _run(lab, "jobs", "cancel", str(waiting["id"])) == 0
     out, err = child.communicate(timeout=60)
-    assert child.returncode == 0, err
-    jobs = lab.store().all("SELECT target, status, exit_code FROM jobs ORDER BY target")
-    assert [(j["target"], j["status"], j["exit_code"]) for j in jobs] == [(n, "completed", 0) for n in "abc"]
+    assert child.returncode == 1, err
+    jobs = {j["target"]: (j["status"], j["exit_code"], j["summary"])
+            for j in lab.store().all("SELECT target, status, exit_code, summary FROM jobs")}
+    assert jobs.pop(waiting["target"]) == ("cancelled", 1, "cancelled before it started")
+    assert sorted(jobs.values()) == [("completed", 0, "completed")] * 2
+    assert lab.store().one("SELECT COUNT(*) FROM backups WHERE source=?", (waiting["target"],))[0] == 0
 
 
 def test_a_medium_that_cannot_be_mounted_fails_each_source_in_its_own_job(tmp_path, capsys):

@@ -46,8 +46,8 @@ class RunCancel:
 
     def not_started(self, recorder) -> bool:
         """True, with the job recorded as cancelled, when the run was cancelled before this
-        source's turn came."""
-        if not self._set.is_set():
+        source's turn came, or the job itself was (`jobs cancel` of a queued job)."""
+        if not (self._set.is_set() or recorder.cancel.is_set()):
             return False
         recorder.finish("cancelled", EXIT_FAILED, NOT_STARTED)
         return True

@@ -44,11 +44,14 @@ class JobRecorder:
                 (kind, target, title, json.dumps(list(argv or sys.argv)), os.getpid(), now, now),
             )
             job_id = cur.lastrowid
-        else:  # a job row made by `start_detached`, now taken over by its own process
+        else:  # a queued job row (`start_detached`, `queued`), now taken over by its own process
             store.execute(
                 "UPDATE jobs SET pid=?, status='running', started=?, heartbeat=? WHERE id=?",
                 (os.getpid(), now, now, job_id),
             )
+            row = store.one("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
+            if row and row["cancel_requested"]:   # cancelled while it waited its turn
+                self.cancel.set()
         self.job_id = job_id
         self._last_progress = 0.0
         self._pending_progress: Event | None = None
