@@ -42,6 +42,23 @@ def test_a_used_directory_medium_found_empty_is_refused(tmp_path, capsys):
     assert lab.backup(cfg, medium_id="m1").status == "completed"
 
 
+def test_a_medium_missing_once_is_not_taken_for_a_used_one(tmp_path):
+    # a backup that failed before writing anything there (the medium was not there) did not use it
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"x"})
+    medium = lab.media[0][1]
+    os.rmdir(medium)
+    failed = lab.backup(cfg, medium_id="m1")
+    assert failed.status == "failed" and "used this medium before" not in failed.reason
+    os.mkdir(medium)
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    assert media.read_label(medium)["id"] == "m1"
+    # once a backup has written there, an empty directory at its path is refused as before
+    _emptied(medium)
+    assert "used this medium before" in lab.backup(cfg, medium_id="m1").reason
+
+
 def test_a_new_empty_medium_is_still_labelled_on_first_use(tmp_path):
     lab = Lab(tmp_path)
     cfg = lab.local()

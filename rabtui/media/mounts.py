@@ -12,14 +12,19 @@ import json
 import os
 
 from rabtui.config import Medium
-from rabtui.state.store import Store
+from rabtui.state.store import RESTORABLE_SQL, Store
 
 _KEY = "medium_mount:"
 
 
 def known_because(store: Store, medium_id: str) -> str | None:
-    """Why the state knows this medium (a backup or a label recorded), or None."""
-    row = store.one("SELECT COUNT(*) AS n FROM backups WHERE medium=? AND status<>'running'", (medium_id,))
+    """Why the state knows this medium (a backup that wrote to it, or a label recorded), or None.
+    A backup that failed before making its directory there (the medium missing, not writable) did
+    not use it."""
+    row = store.one(
+        f"SELECT COUNT(*) AS n FROM backups b WHERE medium=? AND (status IN {RESTORABLE_SQL} OR (status<>'running'"
+        " AND EXISTS (SELECT 1 FROM backup_steps s WHERE s.backup_id=b.id AND s.step=3 AND s.state='ok')))",
+        (medium_id,))
     if row["n"]:
         return f"{row['n']} backup(s) of it are recorded"
     row = store.one("SELECT label FROM media WHERE id=? AND label IS NOT NULL AND label<>'null'", (medium_id,))
