@@ -307,3 +307,33 @@ def test_a_medium_that_cannot_be_mounted_fails_each_source_in_its_own_job(tmp_pa
     assert [(j["target"], j["status"]) for j in jobs] == [("a", "failed"), ("b", "failed"), ("c", "failed")]
     for name in "abc":
         assert f" {name}: error: backup of {name} failed: medium m1: cannot mount" in out
+
+
+def test_a_backup_started_while_another_runs_joins_its_medium(tmp_path):
+    """A second run (the command line, like the UI's) goes to the medium the running backups write
+    to, not to the next one of the rotation: one day's backups stay on one medium."""
+    import contextlib
+    import sqlite3
+    import subprocess
+    import sys
+
+    lab = Lab(tmp_path)
+    _sources(lab, ["a", "b"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
+    assert _run(lab, "backup", "b", "--medium", "m2") == 0     # the last backup on m2: m1 comes next
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
+            if db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]:
+                break
+    else:
+        child.kill()
+        pytest.fail("the backup of a never reached its pre-backup command")
+    assert _run(lab, "backup", "b") == 0
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    media = {r["source"]: r["medium"] for r in lab.store().all(
+        "SELECT source, medium FROM backups WHERE id IN (SELECT MAX(id) FROM backups GROUP BY source)")}
+    assert media == {"a": "m1", "b": "m1"}

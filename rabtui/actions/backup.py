@@ -133,7 +133,7 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
         raise UsageError("--job-id goes with exactly one source")
     login = _start_login(cfg, ids[0])
     try:
-        target = cfg.medium(medium) if medium else mediamod.next_medium(cfg, store)
+        target = cfg.medium(medium) if medium else day_medium(cfg, store)
 
         if len(ids) == 1:
             return BackupRun(target.id, [_one(cfg, store, ids[0], target.id, emit_for(ids[0]), prompter, job_id,

@@ -19,7 +19,6 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
-from rabtui.media import medium as mediamod
 from rabtui.ops import notify, schedule
 from rabtui.state import jobs
 from rabtui.state.jobs import JobRecorder
@@ -56,7 +55,7 @@ def _warn(emit: Emit, undelivered: list[str]) -> None:
 def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch.RunCancel,
              now: datetime | None) -> list[int]:
     """The due sources' backups; their exit codes."""
-    medium = mediamod.next_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
+    medium = backup_actions.day_medium(cfg, store) if cfg.media else None   # none: each backup fails, said in its job
 
     def work(due, waiting_job: int | None = None) -> int:
         emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M})"))
