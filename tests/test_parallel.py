@@ -4,7 +4,12 @@ is the worst, and parallel writers never see "database is locked" (real rsync, r
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -32,6 +37,26 @@ def _sources(lab: Lab, names: list[str], files: int = 40, extra: dict[str, str] 
 
 def _run(lab: Lab, *argv: str) -> int:
     return main(["--config", str(lab.config_path), *argv])
+
+
+def _start_run(lab: Lab, *argv: str, running: int = 1):
+    """`rabtui ARGV` as a process of its own, once `running` of its backups run their pre-backup
+    command (read-only and apart from Store: the process may still be creating the database)."""
+
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
+                now = db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]
+        except sqlite3.Error:
+            continue
+        if now == running:
+            return child
+    child.kill()
+    pytest.fail(f"{running} backup(s) never reached their pre-backup command")
 
 
 def _tree_files(root) -> set[bytes]:
@@ -204,31 +229,11 @@ def test_displays_of_several_sources():
 
 
 def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
-    import contextlib
-    import signal
-    import sqlite3
-    import subprocess
-    import sys
-
     lab = Lab(tmp_path)
     seconds = f"{30 + time.time() % 1:.6f}"
     pre = f'pre_backup_commands = ["sleep {seconds}"]'
     _sources(lab, ["a", "b", "c"], files=3, extra={n: pre for n in "abc"}, rabtui="max_parallel = 2")
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        try:    # read-only and apart from Store: the child may still be creating the database
-            with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
-                running = db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]
-        except sqlite3.Error:
-            continue
-        if running == 2:
-            break
-    else:
-        child.kill()
-        pytest.fail("two backups never reached their pre-backup command")
+    child = _start_run(lab, "backup", "--all", running=2)
     store = lab.store()
     # the UI's view of the jobs: each source under way is a running job of its own
     from rabtui.actions import jobs as queries
@@ -251,31 +256,12 @@ def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
     """With max_parallel below the number of sources, the waiting ones are jobs from the start
     (`jobs list`, the TUI's poll), each taken over by its backup when its turn comes; one cancelled
     while it waits does not start when its turn comes."""
-    import contextlib
-    import sqlite3
-    import subprocess
-    import sys
-
     from rabtui.actions import jobs as queries
 
     lab = Lab(tmp_path)
     _sources(lab, ["a", "b", "c"], files=3, extra={n: 'pre_backup_commands = ["sleep 2"]' for n in "abc"},
              rabtui="max_parallel = 1")
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
-                running = db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]
-        except sqlite3.Error:
-            continue
-        if running == 1:
-            break
-    else:
-        child.kill()
-        pytest.fail("no backup reached its pre-backup command")
+    child = _start_run(lab, "backup", "--all")
     live = queries.poll_jobs(lab.store()).running
     seen = {j["target"]: j["status"] for j in live}
     assert sorted(seen.values()) == ["queued", "queued", "running"], seen
@@ -312,28 +298,35 @@ def test_a_medium_that_cannot_be_mounted_fails_each_source_in_its_own_job(tmp_pa
 def test_a_backup_started_while_another_runs_joins_its_medium(tmp_path):
     """A second run (the command line, like the UI's) goes to the medium the running backups write
     to, not to the next one of the rotation: one day's backups stay on one medium."""
-    import contextlib
-    import sqlite3
-    import subprocess
-    import sys
-
     lab = Lab(tmp_path)
     _sources(lab, ["a", "b"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
     assert _run(lab, "backup", "b", "--medium", "m2") == 0     # the last backup on m2: m1 comes next
-    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        with contextlib.closing(sqlite3.connect(f"file:{lab.state / 'rabtui.db'}?mode=ro", uri=True)) as db:
-            if db.execute("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'").fetchone()[0]:
-                break
-    else:
-        child.kill()
-        pytest.fail("the backup of a never reached its pre-backup command")
+    child = _start_run(lab, "backup", "a")
     assert _run(lab, "backup", "b") == 0
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     media = {r["source"]: r["medium"] for r in lab.store().all(
         "SELECT source, medium FROM backups WHERE id IN (SELECT MAX(id) FROM backups GROUP BY source)")}
     assert media == {"a": "m1", "b": "m1"}
+
+
+def test_a_killed_run_leaves_its_running_jobs_dead_and_its_waiting_ones_not_started(tmp_path, capsys):
+    """SIGKILL, with one source running and two waiting: the running job died (one alarm of
+    `check`); the waiting ones never ran, and say so without an alarm each. The next run backs up all."""
+    lab = Lab(tmp_path)
+    seconds = f"{30 + time.time() % 1:.6f}"
+    _sources(lab, ["a", "b", "c"], files=3, extra={"a": f'pre_backup_commands = ["sleep {seconds}"]'},
+             rabtui="max_parallel = 1")
+    child = _start_run(lab, "backup", "--all")
+    child.kill()
+    child.communicate(timeout=30)
+    subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])     # the pre-command is its own group
+    assert _run(lab, "jobs", "list") == 0
+    jobs = {j["target"]: (j["status"], j["summary"]) for j in lab.store().all("SELECT * FROM jobs")}
+    assert jobs == {"a": ("dead", None), "b": ("cancelled", "not started"), "c": ("cancelled", "not started")}, jobs
+    capsys.readouterr()
+    _run(lab, "check")
+    out = capsys.readouterr().out
+    assert sum("died (pid" in line for line in out.splitlines()) == 1, out
+    lab.config_path.write_text(lab.config_path.read_text().replace(f'pre_backup_commands = ["sleep {seconds}"]', ""))
+    assert _run(lab, "backup", "--all") == 0

@@ -185,13 +185,17 @@ class DbPrompter:
 
 
 def refresh_dead(store: Store) -> None:
-    """Mark running jobs whose process is gone as dead (a killed job, a reboot)."""
-    for row in store.all("SELECT id, pid FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
+    """Mark running jobs whose process is gone as dead (a killed job, a reboot). A job that was
+    still waiting its turn in that process never ran: it is closed as not started, as the end of
+    its run would have closed it (`queued`)."""
+    for row in store.all("SELECT id, pid, status FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
         if row["pid"] and not proc.pid_alive(row["pid"]):
-            store.execute(
-                "UPDATE jobs SET status='dead', finished=COALESCE(finished, heartbeat) WHERE id=? AND status IN ('running','waiting','queued')",
-                (row["id"],),
-            )
+            if row["status"] == "queued":
+                store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary='not started',"
+                              " finished=COALESCE(finished, heartbeat) WHERE id=? AND status='queued'", (row["id"],))
+            else:
+                store.execute("UPDATE jobs SET status='dead', finished=COALESCE(finished, heartbeat)"
+                              " WHERE id=? AND status IN ('running', 'waiting')", (row["id"],))
 
 
 def running_jobs(store: Store) -> list:
