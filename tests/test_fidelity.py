@@ -35,7 +35,12 @@ def _skip_reasons(skipped: dict[str, str]) -> None:
 def test_backup_over_ssh_keeps_everything_and_sparse_files_sparse(tmp_path, sshd):
     lab, cfg, data = _ssh_lab(tmp_path, sshd)
     _skip_reasons(fidelity.build(lab.src / "system"))
-    source_blocks = fidelity.allocated(os.path.join(data, fidelity.SPARSE_NAME))
+    sparse_source = os.path.join(data, fidelity.SPARSE_NAME)
+    source_blocks = fidelity.allocated(sparse_source)
+    # its time a few seconds back: the change below, of the same size, must not fall in the same
+    # second, which rsync's quick check (whole seconds) would take for unchanged
+    made = os.stat(sparse_source)
+    os.utime(sparse_source, ns=(made.st_atime_ns, made.st_mtime_ns - 5 * 10**9))
 
     first = lab.backup(cfg, "web", medium_id="m1")
     assert first.status == "completed", first.reason
@@ -53,7 +58,7 @@ def test_backup_over_ssh_keeps_everything_and_sparse_files_sparse(tmp_path, sshd
     assert os.stat(copy2 / fidelity.SPARSE_NAME).st_ino == os.stat(sparse).st_ino
 
     # a changed sparse file is written anew next to its --link-dest basis, and sparse again
-    with open(os.path.join(data, fidelity.SPARSE_NAME), "r+b") as f:
+    with open(sparse_source, "r+b") as f:
         f.seek(30 * 1024 * 1024)
         f.write(b"changed")
     third = lab.backup(cfg, "web", medium_id="m1")
