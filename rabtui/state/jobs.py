@@ -136,8 +136,13 @@ def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]]) -> Itera
         yield ids
     finally:
         for job_id in ids.values():
-            store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary='not started', finished=?"
-                          " WHERE id=? AND status='queued'", (time.time(), job_id))
+            _not_started(store, job_id, time.time())
+
+
+def _not_started(store: Store, job_id: int, when: float | None) -> None:
+    """A queued job whose run ended before its turn came (`when`: then; None: its last heartbeat)."""
+    store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary='not started',"
+                  " finished=COALESCE(?, heartbeat) WHERE id=? AND status='queued'", (when, job_id))
 
 
 def _merge_progress(old: Event | None, new: Event) -> Event:
@@ -191,8 +196,7 @@ def refresh_dead(store: Store) -> None:
     for row in store.all("SELECT id, pid, status FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
         if row["pid"] and not proc.pid_alive(row["pid"]):
             if row["status"] == "queued":
-                store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary='not started',"
-                              " finished=COALESCE(finished, heartbeat) WHERE id=? AND status='queued'", (row["id"],))
+                _not_started(store, row["id"], None)
             else:
                 store.execute("UPDATE jobs SET status='dead', finished=COALESCE(finished, heartbeat)"
                               " WHERE id=? AND status IN ('running', 'waiting')", (row["id"],))
