@@ -366,13 +366,14 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
             emit(Event(LOG, line))
 
     for path in plan.leftovers:
-        _make_writable_and_rm(path)
-        say(f"finished an interrupted deletion: {path}")
-        # killed between the rename and the catalog: the database still lists the backup
+        # killed before the catalog had forgotten the backup: it does so now, before the directory
+        # that marks the unfinished deletion goes (as _delete does)
         row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
                         (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
         if row is not None:
             forget_backups(store, [row["id"]], cfg)
+        _make_writable_and_rm(path)
+        say(f"finished an interrupted deletion: {path}")
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
         if not mine:
@@ -409,4 +410,3 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
                 if mark is not None:
                     os.rmdir(mark)
                 say(f"deleted {c.source} {c.name} on {c.medium}: {c.why}")
-
