@@ -330,3 +330,54 @@ def test_a_killed_run_leaves_its_running_jobs_dead_and_its_waiting_ones_not_star
     assert sum("died (pid" in line for line in out.splitlines()) == 1, out
     lab.config_path.write_text(lab.config_path.read_text().replace(f'pre_backup_commands = ["sleep {seconds}"]', ""))
     assert _run(lab, "backup", "--all") == 0
+
+
+def test_a_killed_run_due_leaves_the_slot_of_its_running_source_due(tmp_path, capsys):
+    """SIGKILL while a scheduled backup runs: the slot was not done, so the next run-due backs that
+    source up again (it used to wait for the next scheduled time); meanwhile `status` does not show
+    the killed backup as running."""
+    lab = Lab(tmp_path)
+    seconds = f"{30 + time.time() % 1:.6f}"
+    pre = f'pre_backup_commands = ["sleep {seconds}"]'
+    _sources(lab, ["a", "b"], files=3, extra={"a": f'schedule = "0 2 * * *"\n{pre}', "b": 'schedule = "0 2 * * *"'},
+             rabtui="max_parallel = 1")
+    child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")
+    child.kill()
+    child.communicate(timeout=30)
+    subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])     # the pre-command is its own group
+    capsys.readouterr()
+    assert _run(lab, "status") == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("  a "))
+    assert line.startswith("  a (local): interrupted ") and "[running]" not in line, out
+    assert "the next backup of a recovers it" in line
+    assert _run(lab, "status", "--json") == 0
+    assert '"status": "interrupted"' in capsys.readouterr().out
+
+    lab.config_path.write_text(lab.config_path.read_text().replace(pre, ""))
+    assert _run(lab, "run-due", "--now", "2026-10-01T03:15") == 0
+    out = capsys.readouterr().out
+    assert "a: due (schedule time 2026-10-01 02:00)" in out and "b: due (schedule time 2026-10-01 02:00)" in out
+    rows = lab.store().all("SELECT source, status FROM backups ORDER BY id")
+    assert [(r["source"], r["status"]) for r in rows] == [("a", "abandoned"), ("a", "completed"), ("b", "completed")]
+    # done now: the same slot is not run a third time
+    assert _run(lab, "run-due", "--now", "2026-10-01T03:30") == 0
+    assert "due (schedule time" not in capsys.readouterr().out
+
+
+def test_run_due_leaves_a_source_whose_backup_is_under_way(tmp_path, capsys):
+    """A second run-due while the first one's backup of a source runs: no job of its own, no error,
+    and the slot is still done once (by the first)."""
+    lab = Lab(tmp_path)
+    _sources(lab, ["a"], files=3, extra={"a": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 3"]'})
+    child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")
+    capsys.readouterr()
+    assert _run(lab, "run-due", "--now", "2026-10-01T03:00") == 0
+    captured = capsys.readouterr()
+    assert "a: due (schedule time 2026-10-01 02:00), and a backup of it is under way" in captured.out
+    assert captured.err == ""
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert [(j["target"], j["status"]) for j in lab.store().all("SELECT * FROM jobs")] == [("a", "completed")]
+    assert _run(lab, "run-due", "--now", "2026-10-01T03:15") == 0
+    assert "due (schedule time" not in capsys.readouterr().out

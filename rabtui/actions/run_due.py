@@ -17,10 +17,10 @@ from rabtui.actions import status as status_actions
 from rabtui.backup import batch
 from rabtui.checkpoint import triggers
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, worst_exit
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
 from rabtui.ops import notify, schedule
-from rabtui.state import jobs
+from rabtui.state import jobs, locks
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
 
@@ -28,7 +28,14 @@ from rabtui.state.store import Store
 def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, now: datetime | None = None) -> int:
     """Everything that is due; the worst exit code of the backups. `now`: pretend it is this time."""
     clock = now or datetime.now()
-    due_now = list(schedule.due_sources(cfg, store, clock))
+    due_now = []
+    for due in schedule.due_sources(cfg, store, clock):
+        if locks.source_lock(cfg.state_dir, due.source).is_held():
+            # its slot is marked when that backup ends (if run-due started it), else it is due next time
+            emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M}), and a backup of it is"
+                            " under way: left to the next run-due"))
+        else:
+            due_now.append(due)
     codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     try:
         plan = cleanup_actions.plan(cfg, store, now=clock)
@@ -63,15 +70,19 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         if cancel.not_started(recorder):   # still due: the next run-due takes it
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
             return EXIT_FAILED
-        schedule.mark_run(store, due.source, due.slot)
         try:
             with cancel.covering(recorder.cancel):
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
         except LockBusy as exc:   # a backup of this source is running already: it covers this slot
+            schedule.mark_run(store, due.source, due.slot)
             recorder.finish("cancelled", EXIT_OK, str(exc))
             emit(Event(ERROR, f"{due.source}: {exc}"))
             return EXIT_OK
+        # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
+        # leaves it due, and so does one cancelled as a whole before this backup saved its data
+        if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
+            schedule.mark_run(store, due.source, due.slot)
         if outcome.error:
             emit(Event(ERROR, f"{due.source}: {outcome.error}"))
         else:

@@ -57,6 +57,10 @@ class SourceStatus:
         return self.sizes["new_bytes"] if self.sizes else None
 
 
+# a backup found `running` with no job under way; recovery (under the source lock) decides what it was
+INTERRUPTED = "interrupted"
+
+
 def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[SourceStatus]:
     """Every source with its last backups. Running: a backup job under way (every backup runs as
     one); with `test_locks` also a source whose lock is held. Testing a lock takes it for an
@@ -71,6 +75,10 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
             sizes = queries.last_finished_backup(store, s.id)
         where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
         running = s.id in busy or (test_locks and locks.source_lock(cfg.state_dir, s.id).is_held())
+        if last is not None and last["status"] == "running" and not running:
+            # every backup runs as a job: with none under way, its process was killed
+            last = {**last, "status": INTERRUPTED, "reason": "its process was killed; the next backup of"
+                    f" {s.id} recovers it"}
         out.append(SourceStatus(s.id, s.host or "local", where, running, last,
                                 queries.last_backup(store, s.id, complete=True), sizes))
     return out

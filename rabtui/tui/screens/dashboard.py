@@ -23,7 +23,7 @@ from rabtui.tui.widgets.table import Table, cut_column
 
 STATUS_STYLE = {
     "completed": "green", "warnings": "yellow", "failed": "bold red", "running": "cyan",
-    "abandoned": "red", "no backup": "dim", "waiting": "bold magenta", "queued": "cyan", "dead": "red",
+    "abandoned": "red", "interrupted": "red", "no backup": "dim", "waiting": "bold magenta", "queued": "cyan", "dead": "red",
     "cancelled": "yellow",
 }
 
