@@ -145,3 +145,24 @@ def test_a_checkpoint_keeps_changes_its_content_does_not_hold(tmp_path):
     assert _counts(lab) == {"data": 1, "photos": 1}
     _backups(lab, cfg, "m2")
     assert _counts(lab) == {"data": 1, "photos": 1}
+
+
+def test_a_directory_added_later_counts_its_files_beside_one_counted_before(tmp_path):
+    """A backup whose directories are counted two ways: one with changes already (each file looked
+    up, counted once), one backed up for the first time (each file a change of its own)."""
+    lab, cfg = _lab(tmp_path)
+    _backups(lab, cfg, "m1", "m2")
+    assert _counts(lab) == {"data": 20, "photos": 5}
+    (lab.src / "mail").mkdir()
+    _files(lab.src / "mail", {f"m{i}": b"mail %d" % i for i in range(7)})
+    _files(lab.src / "data", {"f00": b"changed", "f20": b"new"})
+    text = lab.config_path.read_text()
+    mail = f'[[sources.directories]]\npath = "{lab.src / "mail"}"\n'
+    lab.config_path.write_text(text.replace("\n[checkpoint]", f"{mail}\n[checkpoint]"))
+    cfg = lab.load()
+    _backups(lab, cfg, "m3", "m1")
+    # data: 20 files, one changed (still one file) and one new; mail: 7 files, whatever the media
+    assert _counts(lab) == {"data": 21, "photos": 5, "mail": 7}
+    store = lab.store()
+    assert store.one("SELECT COUNT(*) FROM changes WHERE dir=?", (str(lab.src / "mail"),))[0] == 7
+    assert store.one("SELECT COUNT(*) FROM changes WHERE dir=?", (str(lab.src / "data"),))[0] == 22

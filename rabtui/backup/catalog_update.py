@@ -68,6 +68,7 @@ class CatalogSpool:
             conn.execute(f"DELETE FROM temp.{table}")
         self._rows.clear()
         self._same.clear()
+        self._dirs: set[str] = set()    # the directories of the items
         self.count = self.same_count = 0
 
     def add(self, rows: list[tuple], same: list[tuple] = ()) -> None:
@@ -77,6 +78,8 @@ class CatalogSpool:
         unchanged since the link base (rsync.SAME), as (dir, path, size, mtime)."""
         self._rows += rows
         self._same += same
+        self._dirs.update(row[0] for row in rows)
+        self._dirs.update(row[0] for row in same)
         if len(self._rows) + len(self._same) >= BATCH:
             self.flush()
 
@@ -159,7 +162,7 @@ class CatalogSpool:
                 written = ("SELECT p.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
                            " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
             inserted = cur.rowcount
-            changes.record(conn, params["s"], backup_id, written, {**params, "before": before})
+            changes.record(conn, params["s"], backup_id, written, {**params, "before": before}, self._dirs)
         return inserted
 
     def discard(self) -> None:

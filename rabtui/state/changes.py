@@ -8,51 +8,87 @@ holds (a medium back from the drawer gets, as new to it, what the checkpoint alr
 anything written by a backup older than that checkpoint's content. `dir_state.changed_since_checkpoint`
 is the number of distinct paths among a directory's rows, kept with them, so that status reads one
 number. A run undone by recovery takes its rows back; a checkpoint drops the rows it covers.
+A directory never checkpointed and with no rows yet (its first backup) needs none of these tests:
+each version written there is a change of a path of its own, stored and counted as it comes.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from typing import Iterable
 
 # the checkpoint `number` holds this version of the path (a file cut into parts: its parts' mtime)
 _HELD = ("SELECT 1 FROM disc_files f WHERE f.number={n} AND f.source={s} AND f.path={path}"
          " AND f.mtime={mtime} AND (f.size={size} OR f.parts IS NOT NULL)")
 
 
-def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: str, params: dict) -> None:
+def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: str, params: dict,
+           dirs: Iterable[str]) -> None:
     """Count what backup `backup_id` wrote: `written_sql` (with `params`) selects its versions as
-    (dir, path_id, path, size, mtime). Called inside the catalog's transaction."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
-                 " dir TEXT NOT NULL, path_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)")
-    conn.execute("DELETE FROM temp.backup_changes")
+    (dir, path_id, path, size, mtime); `dirs`: every directory among them. Called inside the
+    catalog's transaction."""
     # a backup that started before the last checkpoint's content was taken adds nothing to it: its
     # directories, found once here, not once per file
-    covered = [row[0] for row in conn.execute(
+    covered = {row[0] for row in conn.execute(
         "SELECT ds.path FROM dir_state ds JOIN checkpoint_dirs cd ON cd.number=ds.last_checkpoint"
         " AND cd.source=ds.source AND cd.path=ds.path AND cd.role='data' JOIN backups c ON c.id=cd.backup_id"
         " WHERE ds.source=:s AND c.started >= (SELECT started FROM backups WHERE id=:b)",
-        {"s": source, "b": backup_id})]
+        {"s": source, "b": backup_id})}
+    # a directory's first backup: its versions stored and counted as they are, with no lookups
+    fresh = [d for d in dirs if d not in covered and _fresh(conn, source, d)]
+    params = {**params, "s": source, "b": backup_id}
+    if fresh:
+        marks = _marks("f", fresh)
+        conn.execute(f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
+                     " INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
+                     f" SELECT :s, dir, path_id, size, mtime, :b FROM w WHERE w.dir IN ({marks})",
+                     {**params, **_named("f", fresh)})
+        _add_counts(conn, f"SELECT :s, dir, COUNT(*) FROM changes WHERE source=:s AND dir IN ({marks}) GROUP BY dir",
+                    {"s": source, **_named("f", fresh)})
+    if set(dirs) <= covered.union(fresh):
+        return
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
+                 " dir TEXT NOT NULL, path_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)")
+    conn.execute("DELETE FROM temp.backup_changes")
     held = _HELD.format(n="ds.last_checkpoint", s=":s", path="w.path", mtime="w.mtime", size="w.size")
+    skipped = [*covered, *fresh]
     conn.execute(
         f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
         " INSERT INTO temp.backup_changes SELECT w.dir, w.path_id, w.size, w.mtime FROM w"
         " LEFT JOIN dir_state ds ON ds.source=:s AND ds.path=w.dir"
         f" WHERE (ds.last_checkpoint IS NULL OR NOT EXISTS ({held}))"
-        f" AND w.dir NOT IN ({', '.join(f':c{i}' for i in range(len(covered)))})",
-        {**params, "s": source, "b": backup_id, **{f"c{i}": d for i, d in enumerate(covered)}})
+        f" AND w.dir NOT IN ({_marks('c', skipped)})",
+        {**params, **_named("c", skipped)})
     # a backup writes one version of a path, so each path is one row here: counted without a sort
-    conn.execute(
-        "INSERT INTO dir_state(source, path, changed_since_checkpoint)"
-        " SELECT :s, t.dir, COUNT(*) FROM temp.backup_changes t"
-        " WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=t.dir AND c.path_id=t.path_id)"
-        " GROUP BY t.dir"
-        " ON CONFLICT(source, path) DO UPDATE SET"
-        " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint",
-        {"s": source})
+    _add_counts(conn, "SELECT :s, t.dir, COUNT(*) FROM temp.backup_changes t"
+                " WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=t.dir AND c.path_id=t.path_id)"
+                " GROUP BY t.dir", {"s": source})
     conn.execute("INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
                  " SELECT :s, dir, path_id, size, mtime, :b FROM temp.backup_changes", {"s": source, "b": backup_id})
     conn.execute("DELETE FROM temp.backup_changes")
+
+
+def _fresh(conn: sqlite3.Connection, source: str, dir_path: str) -> bool:
+    return conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM changes WHERE source=:s AND dir=:d)"
+        " AND NOT EXISTS (SELECT 1 FROM dir_state WHERE source=:s AND path=:d AND last_checkpoint IS NOT NULL)",
+        {"s": source, "d": dir_path}).fetchone()[0] == 1
+
+
+def _add_counts(conn: sqlite3.Connection, counts_sql: str, params: dict) -> None:
+    """Add the new changes that `counts_sql` selects as (source, dir, count) to their directories."""
+    conn.execute(f"INSERT INTO dir_state(source, path, changed_since_checkpoint) {counts_sql}"
+                 " ON CONFLICT(source, path) DO UPDATE SET"
+                 " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint", params)
+
+
+def _marks(prefix: str, values: list) -> str:
+    return ", ".join(f":{prefix}{i}" for i in range(len(values)))
+
+
+def _named(prefix: str, values: list) -> dict:
+    return {f"{prefix}{i}": v for i, v in enumerate(values)}
 
 
 def forget(conn: sqlite3.Connection, backup_id: int) -> None:
