@@ -74,8 +74,7 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
             with cancel.covering(recorder.cancel):
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
-        except LockBusy as exc:   # a backup of this source is running already: it covers this slot
-            schedule.mark_run(store, due.source, due.slot)
+        except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too
             recorder.finish("cancelled", EXIT_OK, str(exc))
             emit(Event(ERROR, f"{due.source}: {exc}"))
             return EXIT_OK
