@@ -166,3 +166,23 @@ def test_a_directory_added_later_counts_its_files_beside_one_counted_before(tmp_
     store = lab.store()
     assert store.one("SELECT COUNT(*) FROM changes WHERE dir=?", (str(lab.src / "mail"),))[0] == 7
     assert store.one("SELECT COUNT(*) FROM changes WHERE dir=?", (str(lab.src / "data"),))[0] == 22
+
+
+def test_a_file_keeps_counting_in_its_directory_after_a_wider_one_takes_it_in(tmp_path):
+    """A path keeps the directory it was first seen in: a directory configured later around it (its
+    first backup, counted the quick way) leaves the path's new versions counted where it was."""
+    from tests.invariants import check_change_counters
+
+    lab = Lab(tmp_path)
+    _files(lab.src / "d" / "sub", {f"s{i}": b"sub %d" % i for i in range(4)})
+    _files(lab.src / "d", {"top": b"top"})
+    lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "d" / "sub"}"\n')
+    _backups(lab, lab.load(), "m1")
+    lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "d"}"\n')
+    _files(lab.src / "d" / "sub", {"s0": b"changed"})
+    _backups(lab, lab.load(), "m1")
+    check_change_counters(lab.store())
+    assert _counts(lab) == {"sub": 4, "d": 1}
+    # s0's new version is a change of its own directory (what a checkpoint of it will have to hold)
+    rows = lab.store().all("SELECT dir FROM changes")
+    assert sorted(os.path.basename(r["dir"]) for r in rows) == ["d"] + ["sub"] * 5

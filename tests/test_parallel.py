@@ -381,3 +381,69 @@ def test_run_due_leaves_a_source_whose_backup_is_under_way(tmp_path, capsys):
     assert [(j["target"], j["status"]) for j in lab.store().all("SELECT * FROM jobs")] == [("a", "completed")]
     assert _run(lab, "run-due", "--now", "2026-10-01T03:15") == 0
     assert "due (schedule time" not in capsys.readouterr().out
+
+
+def test_two_run_dues_that_overlap_back_up_a_slot_once(tmp_path, capsys):
+    """run-due A backs up slow t while s waits its turn; run-due B, started meanwhile for the same
+    slot, backs s up (its lock is free). When s's turn comes in A, the slot is done: no second backup."""
+    lab = Lab(tmp_path)
+    _sources(lab, ["t", "s"], files=3,
+             extra={"t": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 4"]', "s": 'schedule = "0 2 * * *"'},
+             rabtui="max_parallel = 1")
+    child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")      # t is in its pre-command
+    capsys.readouterr()
+    assert _run(lab, "run-due", "--now", "2026-10-01T03:05") == 0
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert b"s: backed up meanwhile by another run-due for this schedule time" in out
+    rows = lab.store().all("SELECT source, status FROM backups ORDER BY id")
+    assert sorted((r["source"], r["status"]) for r in rows) == [("s", "completed"), ("t", "completed")]
+
+
+def test_a_slot_marked_by_a_later_run_due_stays_marked(tmp_path, capsys):
+    """Hourly: A works on the 01:00 slot while B does 02:00 for s; A's mark of the older slot,
+    written last, does not make 02:00 due again."""
+    from datetime import datetime
+
+    lab = Lab(tmp_path)
+    _sources(lab, ["t", "s"], files=3,
+             extra={"t": 'schedule = "0 * * * *"\npre_backup_commands = ["sleep 4"]', "s": 'schedule = "0 * * * *"'},
+             rabtui="max_parallel = 1")
+    child = _start_run(lab, "run-due", "--now", "2026-10-01T01:05")
+    capsys.readouterr()
+    assert _run(lab, "run-due", "--now", "2026-10-01T02:05") == 0
+    child.communicate(timeout=60)
+    last = lab.store().one("SELECT last_due FROM schedule_runs WHERE source='s'")["last_due"]
+    assert datetime.fromtimestamp(last) == datetime(2026, 10, 1, 2, 0)
+    capsys.readouterr()
+    assert _run(lab, "run-due", "--now", "2026-10-01T02:10") == 0
+    assert "s: due" not in capsys.readouterr().out
+
+
+def test_a_backup_that_begins_while_status_reads_is_not_interrupted(tmp_path, monkeypatch):
+    """status (as the dashboard reads it, without the lock test) reads the jobs under way, then each
+    source's last backup: one that begins between the two reads is running, not interrupted."""
+    from rabtui.actions import jobs as jobviews
+    from rabtui.actions import status
+
+    lab = Lab(tmp_path)
+    _sources(lab, ["a"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
+    store = lab.store()
+    child = None
+    read_jobs = jobviews.running
+
+    def then_a_backup_begins(st):
+        nonlocal child
+        rows = read_jobs(st)
+        if child is None:
+            child = _start_run(lab, "backup", "a")
+        return rows
+
+    monkeypatch.setattr(jobviews, "running", then_a_backup_begins)
+    try:
+        (a,) = status.sources(lab.load(), store)
+        assert child.poll() is None
+        assert (a.status, a.running) == ("running", True)
+    finally:
+        if child is not None:
+            child.communicate(timeout=60)

@@ -70,6 +70,10 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         if cancel.not_started(recorder):   # still due: the next run-due takes it
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
             return EXIT_FAILED
+        if schedule.done(store, due.source, due.slot):   # by another run-due, while this one waited
+            recorder.finish("cancelled", EXIT_OK, "backed up meanwhile by another run-due")
+            emit(Event(LOG, f"{due.source}: backed up meanwhile by another run-due for this schedule time"))
+            return EXIT_OK
         try:
             with cancel.covering(recorder.cancel):
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,

@@ -76,9 +76,15 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
         where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
         running = s.id in busy or (test_locks and locks.source_lock(cfg.state_dir, s.id).is_held())
         if last is not None and last["status"] == "running" and not running:
-            # every backup runs as a job: with none under way, its process was killed
-            last = {**last, "status": INTERRUPTED, "reason": "its process was killed; the next backup of"
-                    f" {s.id} recovers it"}
+            # its job, read again: the backup may have begun after the jobs were read, or ended
+            # since (then its row, read again, says how)
+            running = jobviews.under_way(store, last["job_id"])
+            if not running:
+                last = queries.last_backup(store, s.id)
+                if last is not None and last["status"] == "running":
+                    # every backup runs as a job: with none under way, its process was killed
+                    last = {**last, "status": INTERRUPTED, "reason": "its process was killed; the next backup"
+                            f" of {s.id} recovers it"}
         out.append(SourceStatus(s.id, s.host or "local", where, running, last,
                                 queries.last_backup(store, s.id, complete=True), sizes))
     return out

@@ -51,20 +51,31 @@ def due_sources(cfg: Config, store: Store, now: datetime) -> list[Due]:
     for s in cfg.sources:
         if not s.schedule:
             continue
-        row = store.one("SELECT last_due FROM schedule_runs WHERE source=?", (s.id,))
-        last = datetime.fromtimestamp(row["last_due"]) if row and row["last_due"] is not None else None
+        last = _last_due(store, s.id)
         slot = is_due(s.schedule, now, last)
         if slot is not None:
             out.append(Due(s.id, slot, last))
     return out
 
 
+def _last_due(store: Store, source: str) -> datetime | None:
+    row = store.one("SELECT last_due FROM schedule_runs WHERE source=?", (source,))
+    return datetime.fromtimestamp(row["last_due"]) if row and row["last_due"] is not None else None
+
+
 def mark_run(store: Store, source: str, slot: datetime) -> None:
+    """The backup for `slot` has ended. Never moves back: run-dues that overlap may end in any order."""
     store.execute(
         "INSERT INTO schedule_runs(source, last_due) VALUES (?, ?)"
-        " ON CONFLICT(source) DO UPDATE SET last_due=excluded.last_due",
+        " ON CONFLICT(source) DO UPDATE SET last_due=MAX(COALESCE(last_due, 0), excluded.last_due)",
         (source, slot.timestamp()),
     )
+
+
+def done(store: Store, source: str, slot: datetime) -> bool:
+    """Whether `slot` (or a later one) is marked: a run-due that overlapped this one backed it up."""
+    last = _last_due(store, source)
+    return last is not None and last >= slot
 
 
 # --- systemd / cron ------------------------------------------------------------------------------
