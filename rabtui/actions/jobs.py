@@ -33,12 +33,6 @@ def running(store: Store) -> list[dict]:
     return [dict(r) for r in jobsmod.running_jobs(store)]
 
 
-def under_way(store: Store, job_id: int | None) -> bool:
-    """Whether job `job_id` is queued, running or waiting for an answer."""
-    row = store.one("SELECT status FROM jobs WHERE id=?", (job_id,)) if job_id is not None else None
-    return row is not None and row["status"] not in FINAL_STATES
-
-
 def prompts(store: Store, job_id: int | None = None, *, raw: bool = False) -> list[dict]:
     """Open questions, their choices and data decoded (`raw`: as stored, JSON text)."""
     if raw:

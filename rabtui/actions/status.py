@@ -20,6 +20,7 @@ from rabtui.config import Config, Medium
 from rabtui.errors import RabtuiError, WorkFailed
 from rabtui.media import medium as mediamod
 from rabtui.ops import health
+from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
 from rabtui.state.store import Store
 
@@ -78,7 +79,7 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
         if last is not None and last["status"] == "running" and not running:
             # its job, read again: the backup may have begun after the jobs were read, or ended
             # since (then its row, read again, says how)
-            running = jobviews.under_way(store, last["job_id"])
+            running = jobstate.under_way(store, last["job_id"])
             if not running:
                 last = queries.last_backup(store, s.id)
                 if last is not None and last["status"] == "running":

@@ -202,6 +202,12 @@ def refresh_dead(store: Store) -> None:
                               " WHERE id=? AND status IN ('running', 'waiting')", (row["id"],))
 
 
+def under_way(store: Store, job_id: int | None) -> bool:
+    """Whether job `job_id` is queued, running or waiting for an answer."""
+    row = store.one("SELECT status FROM jobs WHERE id=?", (job_id,)) if job_id is not None else None
+    return row is not None and row["status"] not in FINAL_STATES
+
+
 def running_jobs(store: Store) -> list:
     refresh_dead(store)
     return store.all("SELECT * FROM jobs WHERE status IN ('running', 'waiting', 'queued') ORDER BY id")
