@@ -40,25 +40,25 @@ def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: s
     fresh = [d for d in dirs if d not in covered and _fresh(conn, source, d)]
     params = {**params, "s": source, "b": backup_id}
     if fresh:
-        marks = _marks("f", fresh)
+        marks, named = _in_list("f", fresh)
         conn.execute(f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
                      " INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
                      f" SELECT :s, dir, path_id, size, mtime, :b FROM w WHERE w.dir IN ({marks})",
-                     {**params, **_named("f", fresh)})
+                     {**params, **named})
         _add_counts(conn, f"SELECT :s, dir, COUNT(*) FROM changes WHERE source=:s AND dir IN ({marks}) GROUP BY dir",
-                    {"s": source, **_named("f", fresh)})
+                    {"s": source, **named})
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
                  " dir TEXT NOT NULL, path_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.backup_changes")
     held = _HELD.format(n="ds.last_checkpoint", s=":s", path="w.path", mtime="w.mtime", size="w.size")
-    skipped = [*covered, *fresh]
+    marks, named = _in_list("c", [*covered, *fresh])
     conn.execute(
         f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
         " INSERT INTO temp.backup_changes SELECT w.dir, w.path_id, w.size, w.mtime FROM w"
         " LEFT JOIN dir_state ds ON ds.source=:s AND ds.path=w.dir"
         f" WHERE (ds.last_checkpoint IS NULL OR NOT EXISTS ({held}))"
-        f" AND w.dir NOT IN ({_marks('c', skipped)})",
-        {**params, **_named("c", skipped)})
+        f" AND w.dir NOT IN ({marks})",
+        {**params, **named})
     # a backup writes one version of a path, so each path is one row here: counted without a sort
     _add_counts(conn, "SELECT :s, t.dir, COUNT(*) FROM temp.backup_changes t"
                 " WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=t.dir AND c.path_id=t.path_id)"
@@ -82,12 +82,10 @@ def _add_counts(conn: sqlite3.Connection, counts_sql: str, params: dict) -> None
                  " changed_since_checkpoint = changed_since_checkpoint + excluded.changed_since_checkpoint", params)
 
 
-def _marks(prefix: str, values: list) -> str:
-    return ", ".join(f":{prefix}{i}" for i in range(len(values)))
-
-
-def _named(prefix: str, values: list) -> dict:
-    return {f"{prefix}{i}": v for i, v in enumerate(values)}
+def _in_list(prefix: str, values: list) -> tuple[str, dict]:
+    """`:p0, :p1, ...` for `IN (...)` among named parameters, and those parameters."""
+    named = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{name}" for name in named), named
 
 
 def forget(conn: sqlite3.Connection, backup_id: int) -> None:
