@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from textual.widgets import Input
 
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
@@ -57,6 +58,8 @@ def dialog(key: str | None, kind: type, make=None, *shown: tuple[str, str]):
             await pilot.press(key)
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, kind) and pilot.app.screen.is_mounted
                        and all(needle in texts(pilot.app, selector) for selector, needle in shown), what=kind.__name__)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False   # a blinking cursor is drawn or not by how long the picture took
         await pilot.pause(0.1)
     return step
 
