@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# test processes at once: most of a test's time is spent waiting on rsync, ssh and xorriso
+WORKERS ?= 3
 
 .PHONY: demo test sysdeps venv screenshots bench clean
 
@@ -22,7 +24,7 @@ demo: sysdeps venv
 
 test: sysdeps venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS)
 
 screenshots: sysdeps venv
 	$(PY) scripts/screenshots.py
