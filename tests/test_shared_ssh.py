@@ -4,9 +4,12 @@ over it, and it is closed at the end; when it is gone, rsync logs in on its own.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 from rabtui import proc
 from rabtui.ssh import endpoint as ssh_target
@@ -57,16 +60,25 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def _socket_dir(tmp_path: Path, monkeypatch) -> Path:
-    where = tmp_path / "t"
+@pytest.fixture
+def short_dir() -> Path:
+    """A directory with a short path, whatever pytest's own (a socket's path has room for 90 bytes,
+    and parallel test runs make tmp_path longer)."""
+    where = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    yield where
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def _socket_dir(short_dir: Path, monkeypatch) -> Path:
+    where = short_dir / "t"
     where.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(where))
     return where
 
 
-def test_every_rsync_runs_over_the_login_of_step_1(tmp_path, monkeypatch):
+def test_every_rsync_runs_over_the_login_of_step_1(tmp_path, short_dir, monkeypatch):
     server = start_sshd(tmp_path / "sshd")   # its own sshd: this test stops it
-    sockets = _socket_dir(tmp_path, monkeypatch)
+    sockets = _socket_dir(short_dir, monkeypatch)
     try:
         lab, cfg = _lab(tmp_path, server)
         _when_logged_in(lab, server.stop)    # from here on the host takes no new login
@@ -147,8 +159,8 @@ def test_an_account_that_runs_no_command_fails_with_its_own_words(tmp_path):
         server.stop()
 
 
-def test_rsync_logs_in_itself_when_the_shared_login_is_gone(tmp_path, sshd, monkeypatch):
-    sockets = _socket_dir(tmp_path, monkeypatch)
+def test_rsync_logs_in_itself_when_the_shared_login_is_gone(tmp_path, short_dir, sshd, monkeypatch):
+    sockets = _socket_dir(short_dir, monkeypatch)
     lab, cfg = _lab(tmp_path, sshd, dirs=1)
     source = cfg.source("web")
 
@@ -177,14 +189,14 @@ def test_no_sharing_when_the_socket_path_would_be_too_long(tmp_path, sshd, monke
     assert os.listdir(deep) == []
 
 
-def test_the_longest_socket_path_that_is_shared_works(tmp_path, sshd, monkeypatch):
+def test_the_longest_socket_path_that_is_shared_works(tmp_path, short_dir, sshd, monkeypatch):
     """A control path of exactly SOCKET_PATH_MAX bytes is shared (ssh can bind it, with the suffix
     it adds meanwhile); one byte more, and each rsync logs in on its own."""
     from rabtui.ssh.shared import SOCKET_PATH_MAX
 
     lab, cfg = _lab(tmp_path, sshd, dirs=1)
     for extra, shared in ((0, True), (1, False)):
-        base = tmp_path / f"s{extra}"
+        base = short_dir / f"s{extra}"
         # the socket: <base>/<padding>/rabtui-ssh-XXXXXXXX/mux
         padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len("//rabtui-ssh-XXXXXXXX/mux")
         where = base / ("p" * padding)
