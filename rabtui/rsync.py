@@ -49,6 +49,7 @@ def build_argv(
     bwlimit: str | None = None,
     rsync_path: str | None = None,
     extra: Sequence[str] = (),
+    exact_times: bool = False,
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
@@ -61,9 +62,15 @@ def build_argv(
     `rsync` is the local command (a program, or the words of a local source's `rsync_path`); the
     source's transfer options give `io_timeout` (--timeout), `one_file_system` (-x), `bwlimit`,
     `rsync_path` (the remote side's command, --rsync-path) and `extra` (its checked rsync_options).
+
+    `exact_times` (a medium that keeps nanoseconds) makes rsync's quick check compare times to the
+    nanosecond: by default it compares whole seconds, and a file rewritten within the second the
+    last backup read it, its size unchanged, would be linked to that backup's stale copy.
     """
     argv = [rsync] if isinstance(rsync, str) else list(rsync)
     argv += [*BASE_OPTIONS, *fidelity_options(acls=acls, xattrs=xattrs)]
+    if exact_times:
+        argv.append("--modify-window=-1")
     if io_timeout is not None:
         argv.append(f"--timeout={io_timeout}")
     if one_file_system:

@@ -140,7 +140,7 @@ class _Run:
                     faults.point("backup.step3")
                     self._step4()
                     faults.point("backup.step4")
-                    self._step5(medium, spool)
+                    self._step5(medium, spool, exact_times=medium_fs.keeps_nanoseconds(info["label"].get("holds")))
                     faults.point("backup.step5")
                     if self._ssh is not None:
                         self._ssh.release()     # its closing overlaps steps 6 and 7
@@ -282,7 +282,7 @@ class _Run:
             self._fail_step(n, str(exc))
         self.step(n, "ok", f"{len(commands)} command(s)")
 
-    def _step5(self, medium: Medium, spool: CatalogSpool) -> None:
+    def _step5(self, medium: Medium, spool: CatalogSpool, *, exact_times: bool) -> None:
         rec = self.rec
         self.step(5, "running")
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()
@@ -294,6 +294,7 @@ class _Run:
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,
                     rsh=rsh, spool=spool, emit=self.emit, cancel=self.cancel, index=index, count=len(dirs),
                     last_files=history.last_files(self.store, self.source.id, directory.path),
+                    exact_times=exact_times,
                 )
             except Cancelled:
                 self.step(5, "failed", "cancelled")

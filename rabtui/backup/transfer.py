@@ -147,7 +147,8 @@ class _Stream:
 
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
-                   link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync") -> list[str]:
+                   link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync",
+                   exact_times: bool = False) -> list[str]:
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
     command (--rsync-path), or for a local source the command that runs rsync itself."""
     command, remote_path = rsync_path, source.rsync_path
@@ -166,16 +167,17 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         bwlimit=source.bwlimit,
         rsync_path=remote_path,
         extra=source.rsync_options,
+        exact_times=exact_times,
     )
 
 
 def transfer_directory(cfg: Config, source: Source, directory: Directory, medium: Medium, backup_path: Path, *,
                        base_path: Path | None, rsh: str | None, spool: CatalogSpool, emit: Emit,
                        cancel: threading.Event, index: int = 0, count: int = 1,
-                       last_files: int | None = None) -> DirSizes:
+                       last_files: int | None = None, exact_times: bool = False) -> DirSizes:
     """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
 
-    A directory missing on the source, or a standard one found empty while its last complete
+    `exact_times`: the medium keeps nanoseconds (see rsync.build_argv). A directory missing on the source, or a standard one found empty while its last complete
     backup held `last_files` files, fails unless it has `allow_empty`.
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed).
@@ -193,7 +195,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         if candidate.is_dir():
             link_dest = candidate
     argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
-                          rsync_path=proc.which("rsync"))
+                          rsync_path=proc.which("rsync"), exact_times=exact_times)
     basis = (f", linking unchanged files to {link_dest}" if link_dest
              else f", copying only what {compare_dest} lacks" if compare_dest else ", full copy")
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))

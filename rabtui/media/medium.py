@@ -140,7 +140,9 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         )
     else:
         _check_writable(medium)
-        if "holds" not in label:      # labelled before media were probed: once, at this first use
+        holds = label.get("holds")
+        if not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys():
+            # labelled before media were probed (or before this probe): once, at this first use
             label = _store_label(medium, {**label, "holds": _probe(medium)})
     if store is not None:
         media_state.remember_mount(store, medium)

@@ -1,5 +1,5 @@
 """What a medium's file system can hold of what a backup keeps (xattrs, ACLs, holes, special
-files, links), tried once with a probe directory in the medium's root and remembered in its label
+files, links, times to the nanosecond), tried once with a probe directory in the medium's root and remembered in its label
 as `"holds": {"xattrs": true, ...}`. A file system that cannot hold something (vfat, exfat, some
 network mounts) gets a warning in `check` and in the backup's log instead of a silent loss.
 """
@@ -23,7 +23,11 @@ WHAT = {
     "devices": "device nodes",
     "symlinks": "symbolic links",
     "hardlinks": "hard links (every backup takes a full copy)",
+    "nanoseconds": "times finer than a second (a file rewritten within the second a backup read it,"
+                   " its size unchanged, is missed until it changes again)",
 }
+# an mtime whose nanoseconds a file system that keeps them gives back exactly
+_PROBE_MTIME_NS = 1_700_000_000_123_456_789
 SPARSE_PROBE_BYTES = 1 << 20
 # user::rw- user:<uid>:r-- group::r-- mask::r-- other::--- in the kernel's system.posix_acl_access form
 _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for tag, perm, uid in (
@@ -48,6 +52,7 @@ def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
             if root_user else None,
             "symlinks": _tries(lambda: os.symlink("file", root / "link")),
             "hardlinks": _tries(lambda: os.link(f, root / "hardlink")),
+            "nanoseconds": _tries(lambda: _nanoseconds(f)),
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -63,6 +68,17 @@ def _tries(attempt) -> bool:
 def _xattr_round_trip(path: Path, name: str) -> bool:
     os.setxattr(path, name, b"1")
     return os.getxattr(path, name) == b"1"
+
+
+def _nanoseconds(path: Path) -> bool:
+    os.utime(path, ns=(_PROBE_MTIME_NS, _PROBE_MTIME_NS))
+    return os.stat(path).st_mtime_ns == _PROBE_MTIME_NS
+
+
+def keeps_nanoseconds(holds: dict | None) -> bool:
+    """Whether rsync may compare times to the nanosecond on this medium (--modify-window=-1): only
+    where the probe saw them kept, or every file would look changed at every backup."""
+    return isinstance(holds, dict) and holds.get("nanoseconds") is True
 
 
 def _sparse(path: Path) -> bool:

@@ -45,8 +45,12 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
     files that would be replaced, and the real run adds --ignore-existing. The source's transfer
     options apply as in a backup: `io_timeout` (--timeout), `bwlimit` and `rsync_path` (the
-    command run on the source, e.g. "sudo rsync" where only root may write there)."""
-    argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
+    command run on the source, e.g. "sudo rsync" where only root may write there). Times are
+    compared to the nanosecond: a file rewritten on the source within the second of the backup's
+    copy, its size unchanged, is replaced too (where the source keeps only seconds, the backup's
+    copy has none either)."""
+    argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--modify-window=-1", "--outbuf=L", "-ii",
+            "--out-format=%i|%l|%n"]
     if io_timeout is not None:
         argv.append(f"--timeout={io_timeout}")
     if bwlimit is not None:
