@@ -26,7 +26,11 @@ class RabtuiError(Exception):
         self.undelivered: list[str] = []   # notifications of this failure that could not be sent
 
     def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message}\n  {self.hint}"
+        """One line (a reason in the catalog, a log line, a job's summary); the command line prints
+        the hint on a line of its own."""
+        if not self.hint:
+            return self.message
+        return f"{self.message}; " + " | ".join(line.strip() for line in self.hint.splitlines() if line.strip())
 
 
 class UsageError(RabtuiError):

@@ -52,6 +52,30 @@ def test_backup_one_source_records_a_job(tmp_path, capsys):
     assert store.one("SELECT job_id FROM backups")[0] == job["id"]
 
 
+def test_a_failures_hint_stays_on_its_line_in_the_plain_output(tmp_path, capsys):
+    """Each plain line is one event, escaped (a name holding a newline cannot forge a line): a
+    failure's hint follows its message after "; ", not after an escaped line break."""
+    from tests.sshd import free_port
+
+    lab = Lab(tmp_path)
+    lab.write(f'[[sources]]\nid = "web"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+              f'[[sources.directories]]\npath = "/srv"\n')
+    assert _run(lab, "backup", "web") == 1
+    out = capsys.readouterr().out
+    assert "connection refused; is sshd running there, on this port?" in out, out
+    assert "\\n" not in out and all(line[:4].isdigit() for line in out.splitlines())
+    reason = lab.store().one("SELECT reason FROM backups")["reason"]
+    assert reason.endswith("connection refused; is sshd running there, on this port?"), reason
+
+
+def test_an_errors_hint_of_several_lines_is_one_line_in_a_reason():
+    from rabtui.errors import WorkFailed
+
+    error = WorkFailed("the command failed (exit 3)", hint="one\n  two\n\n  three")
+    assert str(error) == "the command failed (exit 3); one | two | three"
+    assert str(WorkFailed("no hint")) == "no hint"
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     lab = Lab(tmp_path)
     lab.local()

@@ -77,7 +77,7 @@ def _command_word(argv: list[str]) -> str | None:
 
 def _say(exc: RabtuiError) -> None:
     """The error's line and its hint's, names in them escaped for the terminal."""
-    hint = f"\n  {fmt.name(exc.hint)}" if exc.hint else ""
+    hint = f"\n  {fmt.lines(exc.hint)}" if exc.hint else ""
     print(f"rabtui: {fmt.name(exc.message)}{hint}", file=sys.stderr)
 
 

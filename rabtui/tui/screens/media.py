@@ -102,7 +102,7 @@ class MediaScreen(RabtuiScreen):
         try:
             done = media_actions.label(self.app.store, medium, force=force)
         except RabtuiError as exc:
-            self.app.call_from_thread(self._ask_force, medium, str(exc).split("\n")[0])
+            self.app.call_from_thread(self._ask_force, medium, exc.message)
             return
         self.app.call_from_thread(self.notify, done)
         self.app.call_from_thread(self.reload)
