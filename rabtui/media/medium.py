@@ -71,6 +71,23 @@ def _probe(medium: Medium) -> dict:
         raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
 
 
+def labelled_nanoseconds(medium: Medium) -> bool:
+    """Whether the medium keeps nanoseconds, as its label says (its last backup tried it again); for
+    those who only read the medium, such as a restore."""
+    try:
+        label = read_label(medium.path)
+    except WorkFailed:
+        return False
+    return label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
+
+
+def _nanoseconds_now(medium: Medium) -> bool:
+    try:
+        return medium_fs.nanoseconds_now(medium.path)
+    except OSError as exc:
+        raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
+
+
 def _store_label(medium: Medium, label: dict) -> dict:
     path = Path(medium.path)
     tmp = path / f"{LABEL}.tmp-{_writer()}"
@@ -141,8 +158,9 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     else:
         _check_writable(medium)
         holds = label.get("holds")
-        if not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys():
-            # labelled before media were probed (or before this probe): once, at this first use
+        if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
+                or holds["nanoseconds"] is not _nanoseconds_now(medium)):
+            # labelled before media were probed (or before this probe), or moved to another file system
             label = _store_label(medium, {**label, "holds": _probe(medium)})
     if store is not None:
         media_state.remember_mount(store, medium)

@@ -81,6 +81,18 @@ def keeps_nanoseconds(holds: dict | None) -> bool:
     return isinstance(holds, dict) and holds.get("nanoseconds") is True
 
 
+def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
+    """The nanoseconds probe alone, tried again at each use of a medium: a medium copied onto a file
+    system that keeps only seconds, its label with it, must not go on comparing nanoseconds (every
+    file would be copied again at every backup)."""
+    fd, name = tempfile.mkstemp(prefix=".rabtui-probe-", dir=medium_path)
+    os.close(fd)
+    try:
+        return _tries(lambda: _nanoseconds(Path(name)))
+    finally:
+        os.unlink(name)
+
+
 def _sparse(path: Path) -> bool:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -40,17 +40,19 @@ def symlink_check_argv(cfg: Config, source: Source, paths: list[bytes]) -> list[
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
                          is_dir: bool, io_timeout: int | None = None, bwlimit: str | None = None,
-                         rsync_path: str | None = None) -> list[str]:
+                         rsync_path: str | None = None, exact_times: bool = False) -> list[str]:
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
     files that would be replaced, and the real run adds --ignore-existing. The source's transfer
     options apply as in a backup: `io_timeout` (--timeout), `bwlimit` and `rsync_path` (the
-    command run on the source, e.g. "sudo rsync" where only root may write there). Times are
-    compared to the nanosecond: a file rewritten on the source within the second of the backup's
-    copy, its size unchanged, is replaced too (where the source keeps only seconds, the backup's
-    copy has none either)."""
-    argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--modify-window=-1", "--outbuf=L", "-ii",
-            "--out-format=%i|%l|%n"]
+    command run on the source, e.g. "sudo rsync" where only root may write there).
+    `exact_times`: the copy comes from a medium that keeps nanoseconds, and times are compared to the
+    nanosecond (a file rewritten on the source within the second of the backup's copy, its size
+    unchanged, is replaced too). A copy with whole seconds (a disc, a medium that keeps no more)
+    is compared by the second, or every unchanged file on the source would look different."""
+    argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
+    if exact_times:
+        argv.append("--modify-window=-1")
     if io_timeout is not None:
         argv.append(f"--timeout={io_timeout}")
     if bwlimit is not None:
@@ -115,7 +117,8 @@ def symlinks_in_the_way(found: list[bytes], dest_dir: bytes, item: bytes, is_dir
     return out
 
 
-def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel) -> Written:
+def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
+                      exact_times: bool = False) -> Written:
     is_dir = os.path.isdir(item) and not os.path.islink(item)
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
     check = proc.run(symlink_check_argv(cfg, source, components(dest_dir)), capture=True, cancel=cancel, timeout=600)
@@ -137,7 +140,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     dest = ssh_target.rsync_location(source, os.fsdecode(dest_dir))
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
-                   rsync_path=source.rsync_path)
+                   rsync_path=source.rsync_path, exact_times=exact_times)
     if not overwrite:
         clash: list[bytes] = []
         done = proc.run(rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),

@@ -280,7 +280,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
             raise WorkFailed(f"{shown} is not in {origin}")
         return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                         RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings),
-                        as_of(store, source, row, rel, item))
+                        as_of(store, source, row, rel, item), exact_times=mediamod.labelled_nanoseconds(medium))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
@@ -302,7 +302,8 @@ def _finish(result: "RestoreResult", w: Written, where: str) -> "RestoreResult":
     return result
 
 
-def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None):
+def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
+             exact_times: bool = False):
     if not to_source:
         return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick),
                        f"into {to}")
@@ -314,5 +315,6 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         return _finish(result, w, f"onto {source.id}")
     from rabtui.restore import remote as remote_restore
 
-    return _finish(result, remote_restore.rsync_onto_source(cfg, source, rel, item, overwrite, cancel),
+    return _finish(result, remote_restore.rsync_onto_source(cfg, source, rel, item, overwrite, cancel,
+                                                            exact_times=exact_times),
                    f"onto {source.id}")
