@@ -177,8 +177,9 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                        last_files: int | None = None, exact_times: bool = False) -> DirSizes:
     """rsync one directory into the backup; returns its sizes with state ok / warning / failed.
 
-    `exact_times`: the medium keeps nanoseconds (see rsync.build_argv). A directory missing on the source, or a standard one found empty while its last complete
-    backup held `last_files` files, fails unless it has `allow_empty`.
+    A directory missing on the source, or a standard one found empty while its last complete
+    backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
+    keeps nanoseconds (see rsync.build_argv).
 
     Raises Cancelled when `cancel` is set (rsync's process group is killed).
     """

@@ -64,9 +64,9 @@ def write_label(medium: Medium) -> dict:
     return _store_label(medium, {**label, "holds": _probe(medium)})
 
 
-def _probe(medium: Medium) -> dict:
+def _probe(medium: Medium, probe=medium_fs.probe):
     try:
-        return medium_fs.probe(medium.path)
+        return probe(medium.path)
     except OSError as exc:
         raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
 
@@ -79,13 +79,6 @@ def labelled_nanoseconds(medium: Medium) -> bool:
     except WorkFailed:
         return False
     return label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
-
-
-def _nanoseconds_now(medium: Medium) -> bool:
-    try:
-        return medium_fs.nanoseconds_now(medium.path)
-    except OSError as exc:
-        raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
 
 
 def _store_label(medium: Medium, label: dict) -> dict:
@@ -159,7 +152,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         _check_writable(medium)
         holds = label.get("holds")
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
-                or holds["nanoseconds"] is not _nanoseconds_now(medium)):
+                or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
             label = _store_label(medium, {**label, "holds": _probe(medium)})
     if store is not None:
