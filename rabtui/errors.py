@@ -26,8 +26,8 @@ class RabtuiError(Exception):
         self.undelivered: list[str] = []   # notifications of this failure that could not be sent
 
     def __str__(self) -> str:
-        """One line (a reason in the catalog, a log line, a job's summary); the command line prints
-        the hint on a line of its own."""
+        """The hint on the message's line (a reason in the catalog, a log line, a job's summary);
+        the command line prints the hint's lines under the message (cli._say)."""
         if not self.hint:
             return self.message
         return f"{self.message}; " + " | ".join(line.strip() for line in self.hint.splitlines() if line.strip())

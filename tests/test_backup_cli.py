@@ -55,12 +55,14 @@ def test_backup_one_source_records_a_job(tmp_path, capsys):
 def test_a_failures_hint_stays_on_its_line_in_the_plain_output(tmp_path, capsys):
     """Each plain line is one event, escaped (a name holding a newline cannot forge a line): a
     failure's hint follows its message after "; ", not after an escaped line break."""
-    from tests.sshd import free_port
+    import socket
 
     lab = Lab(tmp_path)
-    lab.write(f'[[sources]]\nid = "web"\nhost = "127.0.0.1"\nport = {free_port()}\n'
-              f'[[sources.directories]]\npath = "/srv"\n')
-    assert _run(lab, "backup", "web") == 1
+    with socket.socket() as closed:     # bound, not listening: connections are refused, and no other test takes it
+        closed.bind(("127.0.0.1", 0))
+        lab.write(f'[[sources]]\nid = "web"\nhost = "127.0.0.1"\nport = {closed.getsockname()[1]}\n'
+                  f'[[sources.directories]]\npath = "/srv"\n')
+        assert _run(lab, "backup", "web") == 1
     out = capsys.readouterr().out
     assert "connection refused; is sshd running there, on this port?" in out, out
     assert "\\n" not in out and all(line[:4].isdigit() for line in out.splitlines())
@@ -74,6 +76,35 @@ def test_an_errors_hint_of_several_lines_is_one_line_in_a_reason():
     error = WorkFailed("the command failed (exit 3)", hint="one\n  two\n\n  three")
     assert str(error) == "the command failed (exit 3); one | two | three"
     assert str(WorkFailed("no hint")) == "no hint"
+
+
+def test_a_name_in_a_hint_cannot_forge_a_line_of_the_error(capsys):
+    from rabtui.cli import _say
+    from rabtui.errors import WorkFailed
+
+    path = "/mnt/usb\nrabtui: backup of web: completed\x1b[2J"
+    _say(WorkFailed("medium m1 is not mounted", hint=f"mount the medium at {path}\n  then run again"))
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["rabtui: medium m1 is not mounted", "  mount the medium at /mnt/usb",
+                                "  rabtui: backup of web: completed\\033[2J", "  then run again"], err
+
+
+def test_sources_test_escapes_what_the_source_said(tmp_path, capsys, monkeypatch):
+    """The hint of a failed whoami is the source's own output (a shell start-up file's chatter)."""
+    from rabtui.actions import sources as source_actions
+    from rabtui.errors import WorkFailed
+
+    lab = Lab(tmp_path)
+    lab.local()
+
+    def whoami(cfg, source):
+        raise WorkFailed("loc: whoami failed on h (exit 1)", hint="\x1b]0;owned\x07\x1b[2Jmotd\n  second line")
+    monkeypatch.setattr(source_actions, "whoami", whoami)
+    assert _run(lab, "sources", "test") == 1
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out, repr(out)
+    assert out.splitlines()[1:] == ["     \\033]0;owned\\a\\033[2Jmotd", "     second line"], out
+    assert out.splitlines()[0].endswith("loc: whoami failed on h (exit 1)"), out
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):

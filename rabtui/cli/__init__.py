@@ -76,9 +76,10 @@ def _command_word(argv: list[str]) -> str | None:
 
 
 def _say(exc: RabtuiError) -> None:
-    """The error's line and its hint's, names in them escaped for the terminal."""
-    hint = f"\n  {fmt.lines(exc.hint)}" if exc.hint else ""
-    print(f"rabtui: {fmt.name(exc.message)}{hint}", file=sys.stderr)
+    """The error's line, then each line of its hint indented under it: names in them escaped for
+    the terminal, and a line break in a name cannot start a line of its own."""
+    print(f"rabtui: {fmt.name(exc.message)}" + "".join(f"\n  {line}" for line in common.hint_lines(exc)),
+          file=sys.stderr)
 
 
 def _state_failure(exc: Exception) -> RabtuiError | None:

@@ -13,7 +13,7 @@ from rabtui import config as configmod
 from rabtui import fmt
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
-from rabtui.errors import Cancelled
+from rabtui.errors import Cancelled, RabtuiError
 from rabtui.events import Question
 from rabtui.state.store import Store
 
@@ -131,3 +131,9 @@ def cancel_on_term() -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     return cancel
+
+
+def hint_lines(exc: RabtuiError) -> list[str]:
+    """The lines of an error's hint (a command's last output lines, say), each escaped for the
+    terminal: a line break in a name makes a line of the hint, never one of its own."""
+    return [fmt.name(line.strip()) for line in (exc.hint or "").splitlines() if line.strip()]

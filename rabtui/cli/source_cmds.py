@@ -6,11 +6,11 @@ import time
 
 from typing import TYPE_CHECKING
 
-from rabtui import events
+from rabtui import events, fmt
 from rabtui.actions import sources as source_actions
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RabtuiError, UsageError
 
-from .common import TerminalPrompter, load_config, print_json
+from .common import TerminalPrompter, hint_lines, load_config, print_json
 
 if TYPE_CHECKING:
     from rabtui.config import Source
@@ -82,7 +82,7 @@ def cmd_test(args) -> int:
             state, detail = "ok", f"{answer.where}  whoami: {answer.user}"
         except RabtuiError as exc:
             failed += 1
-            state, detail = "FAILED", str(exc).replace("\n", "\n" + " " * (width + 2))
+            state, detail = "FAILED", ("\n" + " " * (width + 2)).join([fmt.name(exc.message), *hint_lines(exc)])
         print(f"{source.id:<{width}}  {state:<6}  ({time.monotonic() - started:.2f} s)  {detail}", flush=True)
     return EXIT_FAILED if failed else EXIT_OK
 
