@@ -13,6 +13,10 @@ from pathlib import Path
 SSHD = "/usr/sbin/sshd"
 
 
+class PortTaken(RuntimeError):
+    """The port free_port gave was taken before sshd could bind it."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,14 +81,24 @@ Subsystem sftp internal-sftp
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {(self.dir / 'sshd.log').read_text()}")
+                self._exited()
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as s:
                     if s.recv(4).startswith(b"SSH-"):
-                        return
+                        break
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("sshd did not start")
+        else:
+            raise RuntimeError("sshd did not start")
+        # the port may have been taken meanwhile (free_port lets it go; tests run in parallel): then
+        # another sshd answered, and this one exits as soon as it fails to bind
+        time.sleep(0.3)
+        if self.proc.poll() is not None:
+            self._exited()
+
+    def _exited(self) -> None:
+        log = (self.dir / "sshd.log").read_text()
+        raise (PortTaken if "Address already in use" in log else RuntimeError)(f"sshd exited: {log}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -99,7 +113,12 @@ def start_sshd(directory: Path) -> SshServer:
     keygen(host_key)
     keygen(user_key)
     (directory / "authorized_keys").write_text(user_key.with_suffix(".pub").read_text())
-    server = SshServer(dir=directory, port=free_port(), user=getpass.getuser(),
-                       identity_file=user_key, host_key=host_key)
-    server.start()
-    return server
+    for attempt in range(5):
+        server = SshServer(dir=directory, port=free_port(), user=getpass.getuser(),
+                           identity_file=user_key, host_key=host_key)
+        try:
+            server.start()
+            return server
+        except PortTaken:
+            if attempt == 4:
+                raise
