@@ -28,9 +28,12 @@ class RabtuiError(Exception):
     def __str__(self) -> str:
         """The hint on the message's line (a reason in the catalog, a log line, a job's summary);
         the command line prints the hint's lines under the message (cli._say)."""
-        if not self.hint:
-            return self.message
-        return f"{self.message}; " + " | ".join(line.strip() for line in self.hint.splitlines() if line.strip())
+        lines = self.hint_lines()
+        return f"{self.message}; " + " | ".join(lines) if lines else self.message
+
+    def hint_lines(self) -> list[str]:
+        """The hint's lines (a command's last output lines, say), without blank ones."""
+        return [line.strip() for line in (self.hint or "").splitlines() if line.strip()]
 
 
 class UsageError(RabtuiError):

@@ -74,9 +74,11 @@ Subsystem sftp internal-sftp
         )
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        log = self.dir / "sshd.log"
+        self._log_from = log.stat().st_size if log.exists() else 0    # a restart appends to it
         self.proc = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(config)],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "sshd.log", "ab"),
+            stdout=subprocess.DEVNULL, stderr=open(log, "ab"),
         )
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -97,7 +99,7 @@ Subsystem sftp internal-sftp
             self._exited()
 
     def _exited(self) -> None:
-        log = (self.dir / "sshd.log").read_text()
+        log = (self.dir / "sshd.log").read_bytes()[self._log_from:].decode(errors="replace")
         raise (PortTaken if "Address already in use" in log else RuntimeError)(f"sshd exited: {log}")
 
     def stop(self) -> None:

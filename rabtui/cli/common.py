@@ -136,4 +136,4 @@ def cancel_on_term() -> threading.Event:
 def hint_lines(exc: RabtuiError) -> list[str]:
     """The lines of an error's hint (a command's last output lines, say), each escaped for the
     terminal: a line break in a name makes a line of the hint, never one of its own."""
-    return [fmt.name(line.strip()) for line in (exc.hint or "").splitlines() if line.strip()]
+    return [fmt.name(line) for line in exc.hint_lines()]

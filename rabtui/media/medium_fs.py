@@ -1,7 +1,8 @@
 """What a medium's file system can hold of what a backup keeps (xattrs, ACLs, holes, special
 files, links, times to the nanosecond), tried once with a probe directory in the medium's root and
-remembered in its label as `"holds": {"xattrs": true, ...}`. A file system that cannot hold something (vfat, exfat, some
-network mounts) gets a warning in `check` and in the backup's log instead of a silent loss.
+remembered in its label as `"holds": {"xattrs": true, ...}`. A file system that cannot hold
+something (vfat, exfat, some network mounts) gets a warning in `check` and in the backup's log
+instead of a silent loss.
 """
 
 from __future__ import annotations
