@@ -44,7 +44,7 @@ def _setup(folder: Path, n: int) -> tuple[Store, list[bytes]]:
     _backup_row(store, 1, "m1")
     spool.target(source="web", medium="m1", base_id=None)
     for i in range(0, n, 10000):
-        spool.add([(DIR, p, F, NEW, 1000, 1_700_000_000) for p in paths[i:i + 10000]])
+        spool.add(DIR, [(DIR, p, F, NEW, 1000, 1_700_000_000) for p in paths[i:i + 10000]])
     spool.apply(1)
     return store, paths
 
@@ -55,7 +55,7 @@ def _apply(store: Store, paths: list[bytes], bid: int, medium: str, base: int | 
     spool = catalog_update.CatalogSpool(store)
     spool.target(source="web", medium=medium, base_id=base)
     for i in range(0, len(paths), 10000):
-        spool.add([(DIR, p, F, (CHANGED if j in changed else SAME) if base else NEW,
+        spool.add(DIR, [(DIR, p, F, (CHANGED if j in changed else SAME) if base else NEW,
                     1000 + (bid if j in changed else 0), 1_700_000_000) for j, p in enumerate(paths[i:i + 10000], i)])
     saved = changes.record
     if not counting:

@@ -71,9 +71,9 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
             else:
                 rows.append((DIR, _name(i), ord("f"), rsync.NEW if base_id is None else rsync.CHANGED, size, mtime))
             if len(rows) + len(same) == READ:
-                spool.add(rows, same)
+                spool.add(DIR, rows, same)
                 rows, same = [], []
-        spool.add(rows, same)
+        spool.add(DIR, rows, same)
         c1 = _cpu()
         t = time.perf_counter()
         spool.apply(backup_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from rabtui import rsync
-from rabtui.backup.catalog_update import CatalogSpool
+from rabtui.backup.catalog_update import ROWS_PER_INSERT, CatalogSpool, insert_rows
 from rabtui.state.store import Store
 
 F = ord("f")
@@ -24,20 +24,55 @@ def test_unchanged_files_extend_the_base_or_get_versions_of_their_own(tmp_path):
                       " VALUES (?, 'src', 'm1', ?, ?, ?, 'completed')", (i, f"b{i}", f"/x/b{i}", time.time()))
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=None)
-    spool.add([("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(10)])
+    spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(10)])
     spool.apply(1)
     # unchanged since backup 1: twelve files, two of which the catalog does not know there
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=1)
-    spool.add([("/d", b"d/g", F, rsync.NEW, 5, 5)], [("/d", b"d/f%d" % i, i, 100 + i) for i in range(12)])
+    spool.add("/d", [("/d", b"d/g", F, rsync.NEW, 5, 5)], [("/d", b"d/f%d" % i, i, 100 + i) for i in range(12)])
     assert spool.apply(2) == 3
     assert _versions(store) == ({(b"d/f%d" % i, 1, 2) for i in range(10)}
                                 | {(b"d/f10", 2, 2), (b"d/f11", 2, 2), (b"d/g", 2, 2)})
     # a run whose data is only kept (its post-backup command failed) extends nothing
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=2)
-    spool.add([], [("/d", b"d/f%d" % i, i, 100 + i) for i in range(12)])
+    spool.add("/d", [], [("/d", b"d/f%d" % i, i, 100 + i) for i in range(12)])
     spool.target(source="src", medium="m1", base_id=None)
     spool.apply(3)
     assert {p for p, first, last in _versions(store) if (first, last) == (3, 3)} == {b"d/f%d" % i for i in range(12)}
     assert {p for p, first, last in _versions(store) if last == 2} == {b"d/f%d" % i for i in range(12)} | {b"d/g"}
+
+
+def test_rows_go_in_whole_and_in_order_whatever_their_number(tmp_path):
+    conn = Store(tmp_path).conn
+    conn.execute("CREATE TEMP TABLE t(a BLOB, b INTEGER, c TEXT)")
+    for n in (0, 1, ROWS_PER_INSERT - 1, ROWS_PER_INSERT, ROWS_PER_INSERT + 1, 7 * ROWS_PER_INSERT + 33):
+        conn.execute("DELETE FROM temp.t")
+        rows = [(b"p%d" % i, i, f"d{i % 3}") for i in range(n)]
+        insert_rows(conn, "temp.t", 3, rows)
+        assert [tuple(r) for r in conn.execute("SELECT a, b, c FROM temp.t ORDER BY rowid")] == rows
+
+
+def test_a_backup_read_in_many_batches_extends_and_adds_every_file(tmp_path):
+    """Reads of 700 items, flushed at 1,000: the unchanged files' look-ups go batch by batch (by
+    rowid), across the spool's multi-row inserts."""
+    store = Store(tmp_path)
+    for i in (1, 2):
+        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
+                      " VALUES (?, 'src', 'm1', ?, ?, ?, 'completed')", (i, f"b{i}", f"/x/b{i}", time.time()))
+    files = 5_432
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=None)
+    for start in range(0, files, 700):
+        spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(start, min(files, start + 700))])
+    assert spool.apply(1) == files
+    changed = set(range(0, files, 7))
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=1)
+    for start in range(0, files, 700):
+        part = range(start, min(files, start + 700))
+        spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.CHANGED, i + 1, 100 + i) for i in part if i in changed],
+                  [("/d", b"d/f%d" % i, i, 100 + i) for i in part if i not in changed])
+    assert spool.apply(2) == len(changed)
+    assert _versions(store) == ({(b"d/f%d" % i, 1, 1 if i in changed else 2) for i in range(files)}
+                                | {(b"d/f%d" % i, 2, 2) for i in changed})

@@ -21,6 +21,8 @@ versions a backup wrote are, in the same transaction, the changed-files trigger'
 
 from __future__ import annotations
 
+from itertools import chain
+from sqlite3 import Connection
 from typing import Iterator
 
 from rabtui.state import changes
@@ -28,7 +30,23 @@ from rabtui.rsync import SAME
 from rabtui.state.store import Store
 
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
+ROWS_PER_INSERT = 100
 _F = ord("f")
+
+
+def insert_rows(conn: Connection, table: str, width: int, rows: list[tuple]) -> None:
+    """`rows` (tuples of `width` values) into `table`, in their order: ROWS_PER_INSERT at a time
+    by one INSERT with as many VALUES, the rest by executemany. executemany runs the statement once
+    per row, which costs more than the row: the spool's rows took 1.2 us each that way, 0.8 us
+    this way."""
+    marks = "(" + ",".join("?" * width) + ")"
+    whole = len(rows) - len(rows) % ROWS_PER_INSERT
+    if whole:
+        insert = f"INSERT INTO {table} VALUES " + ",".join([marks] * ROWS_PER_INSERT)
+        for i in range(0, whole, ROWS_PER_INSERT):
+            conn.execute(insert, list(chain.from_iterable(rows[i:i + ROWS_PER_INSERT])))
+    if whole < len(rows):
+        conn.executemany(f"INSERT INTO {table} VALUES {marks}", rows[whole:])
 
 
 def dir_prefix(dir_path: str) -> bytes:
@@ -71,15 +89,16 @@ class CatalogSpool:
         self._dirs: set[str] = set()    # the directories of the items
         self.count = self.same_count = 0
 
-    def add(self, rows: list[tuple], same: list[tuple] = ()) -> None:
-        """Items as (dir, path, ftype, state, size, mtime): `path` relative to `/` (bytes), `ftype`
-        ord of rsync's type letter, `state` from rsync.file_state (NEW for other new items; never
-        SAME: those are `same`, nor ABSENT: those are not in the backup). `same`: the regular files
-        unchanged since the link base (rsync.SAME), as (dir, path, size, mtime)."""
+    def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
+        """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
+        mtime): `path` relative to `/` (bytes), `ftype` ord of rsync's type letter, `state` from
+        rsync.file_state (NEW for other new items; never SAME: those are `same`, nor ABSENT: those
+        are not in the backup). `same`: the regular files unchanged since the link base
+        (rsync.SAME), as (dir_path, path, size, mtime)."""
+        if rows or same:
+            self._dirs.add(dir_path)
         self._rows += rows
         self._same += same
-        self._dirs.update(row[0] for row in rows)
-        self._dirs.update(row[0] for row in same)
         if len(self._rows) + len(self._same) >= BATCH:
             self.flush()
 
@@ -90,9 +109,9 @@ class CatalogSpool:
         conn.execute("BEGIN")
         try:
             if self._rows:
-                conn.executemany("INSERT INTO temp.backup_items VALUES (?,?,?,?,?,?)", self._rows)
+                insert_rows(conn, "temp.backup_items", 6, self._rows)
             if self._same:
-                conn.executemany("INSERT INTO temp.backup_same VALUES (?,?,?,?)", self._same)
+                insert_rows(conn, "temp.backup_same", 4, self._same)
                 if self._params.get("base") is not None:
                     # rowids of a table only appended to since it was emptied: this batch's are > same_count
                     conn.execute(

@@ -106,7 +106,7 @@ class _Stream:
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
         if rows or same:
-            self.spool.add(rows, same)
+            self.spool.add(d, rows, same)
         if not self._stats:
             # --stats comes after every item; from its first line on, each read is scanned for its
             # lines (a name that holds these words costs only those scans)
