@@ -50,6 +50,7 @@ def build_argv(
     rsync_path: str | None = None,
     extra: Sequence[str] = (),
     exact_times: bool = False,
+    files_from: str | None = None,
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
@@ -66,6 +67,8 @@ def build_argv(
     `exact_times` (a medium that keeps nanoseconds) makes rsync's quick check compare times to the
     nanosecond: by default it compares whole seconds, and a file rewritten within the second the
     last backup read it, its size unchanged, would be linked to that backup's stale copy.
+    `files_from` (a local file of NUL-separated paths relative to `source`) limits the transfer to
+    those paths and what is below them.
     """
     argv = [rsync] if isinstance(rsync, str) else list(rsync)
     argv += [*BASE_OPTIONS, *fidelity_options(acls=acls, xattrs=xattrs)]
@@ -87,6 +90,9 @@ def build_argv(
         argv.append(f"--link-dest={link_dest}")
     if compare_dest:
         argv.append(f"--compare-dest={compare_dest}")
+    if files_from:
+        # --files-from turns -a's recursion off: -r brings it back below the listed paths
+        argv += ["-r", "--from0", f"--files-from={files_from}"]
     argv += ["--", _slash(source), _slash(dest)]
     return argv
 

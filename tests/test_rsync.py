@@ -35,6 +35,12 @@ def test_argv_remote_archive():
     assert argv[-3:] == ["--", "backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/"]
 
 
+def test_argv_limited_to_listed_paths_recurses_below_them_with_no_basis():
+    argv = rsync.build_argv("backup@web1:/srv/", "/m/web/b/data/srv/", files_from="/tmp/list")
+    assert argv[-6:] == ["-r", "--from0", "--files-from=/tmp/list", "--", "backup@web1:/srv/", "/m/web/b/data/srv/"]
+    assert not any(a.startswith(("--link-dest", "--compare-dest")) for a in argv)
+
+
 def test_argv_acls_and_xattrs_follow_the_source_keys_and_sparse_is_always_kept():
     def flags(**keys):
         argv = rsync.build_argv("/etc", "/m/d/etc", link_dest="/m/b/etc", **keys)
@@ -207,7 +213,7 @@ def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
     assert {name for *_, name in files_seen} == set(files) | {b"hardlink"}
     for size in (1, 2, 3, 7, 64, 1000, len(out)):
         sizes, rows, events = DirSizes("/", "standard"), [], []
-        spool = SimpleNamespace(add=lambda new, same: rows.extend(new + same))
+        spool = SimpleNamespace(add=lambda dir_path, new, same: rows.extend(new + same))
         stream = transfer._Stream(sizes, spool, events.append, archive=False, index=0, count=1)
         for i in range(0, len(out), size):
             stream.data(out[i:i + size])

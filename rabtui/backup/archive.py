@@ -8,7 +8,9 @@ itemized stream are visited, never the tree.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -19,7 +21,8 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
     """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
 
     A file already in the union under that path (an older version) is replaced atomically; the
-    older backup that holds it keeps its own link.
+    older backup that holds it keeps its own link. Nothing is linked through a symlink of the union
+    (see _union_dir).
     """
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
@@ -35,7 +38,7 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
         parent = os.path.dirname(dst)
         try:
             if parent != last_parent:
-                os.makedirs(parent, exist_ok=True)
+                _union_dir(union_b, os.path.dirname(rel))
                 last_parent = parent
             if os.path.isdir(dst) and not os.path.islink(dst):
                 continue  # a directory became a file on the source: keep the older tree
@@ -48,6 +51,29 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
             ) from None
         count += 1
     return count
+
+
+def _union_dir(union: bytes, rel: bytes) -> None:
+    """Make `rel` (relative to the union) a directory, each part of it a directory of the union. A
+    part that is a symlink there (the source had a symlink where it has a directory now) becomes a
+    directory: the symlink came from the source and may point anywhere, and a file linked through
+    it would land there, outside the medium too (the older backup keeps its own copy of the
+    symlink). A part that is some other file raises FileExistsError."""
+    path = union
+    for part in rel.split(b"/"):
+        if not part:
+            continue
+        path = path + b"/" + part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            os.mkdir(path)
+            continue
+        if stat.S_ISLNK(mode):
+            os.unlink(path)
+            os.mkdir(path)
+        elif not stat.S_ISDIR(mode):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(path))
 
 
 def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, bytes, tuple[int, int]]]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
 
-from rabtui import proc, rsync
+from rabtui import fmt, proc, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import medium as media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
@@ -38,7 +40,8 @@ class _Stream:
     expression scan, the last progress2 record only when an event is due, the --stats lines once
     they have begun."""
 
-    def __init__(self, sizes: DirSizes, spool: CatalogSpool, emit: Emit, *, archive: bool, index: int, count: int):
+    def __init__(self, sizes: DirSizes, spool: CatalogSpool, emit: Emit, *, archive: bool, index: int, count: int,
+                 basis: Path | None = None):
         self.sizes = sizes
         self.spool = spool
         self.emit = emit
@@ -53,6 +56,11 @@ class _Stream:
         self._stats = False
         self.stderr_logged = 0
         self.top_missing: str | None = None   # why rsync could not enter the directory itself
+        # the --link-dest or --compare-dest directory, and the directories of this transfer that are
+        # symlinks there: rsync looks for their files through the symlinks (transfer_directory)
+        self.basis = os.fsencode(basis) + b"/" if basis is not None else None
+        self.via_symlinks: list[bytes] = []
+        self._skipped: tuple[bytes, ...] = ()     # their items as the stream names them: "d/e/"
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -79,7 +87,10 @@ class _Stream:
         add, add_same = rows.append, same.append
         states, state_of = rsync.FILE_STATES, rsync.file_state_of
         minutes, mtime = rsync.MINUTES, rsync.mtime
+        basis, skipped = self.basis, self._skipped
         for code, size, m, sec, name in rsync.item_matches(data, end):
+            if skipped and name.startswith(skipped):
+                continue    # below a directory that is copied again (a directory's line comes first)
             ftype = code[1]
             if ftype == _F:
                 state = states.get(code)
@@ -90,7 +101,11 @@ class _Stream:
                 nbytes[state] += size
                 if state == _ABSENT:
                     continue
-            elif ftype == _D or not archive or code[0] == _DOT:
+            elif ftype == _D:
+                if basis is not None and self._symlink_in_basis(name):
+                    skipped = self._skipped
+                continue
+            elif not archive or code[0] == _DOT:
                 continue
             else:
                 state, size = _NEW, int(size)
@@ -130,6 +145,16 @@ class _Stream:
             name = path.decode("utf-8", "backslashreplace")
             self.emit(Event(ITEM, name, {"name": "/" + name, "size": size, **self.where}))
 
+    def _symlink_in_basis(self, name: bytes) -> bool:
+        """Whether the directory `name` (as the stream names it, with its slash) is a symlink in the
+        basis; if so it is noted, and the items below it are left out from here on."""
+        rel = rsync.unescape(name).rstrip(b"/")
+        if not rel or rel == b"." or not os.path.islink(self.basis + rel):
+            return False
+        self.via_symlinks.append(rel)
+        self._skipped += (name,)
+        return True
+
     def _progress(self, data: bytes, end: int) -> None:
         self._unshown = None
         progress = rsync.last_progress(data, end)
@@ -148,7 +173,7 @@ class _Stream:
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
                    link_dest: Path | None, compare_dest: Path | None, rsync_path: str = "rsync",
-                   exact_times: bool = False) -> list[str]:
+                   exact_times: bool = False, files_from: str | None = None) -> list[str]:
     """`rsync_path` is the local rsync program; the source's own `rsync_path` is the remote side's
     command (--rsync-path), or for a local source the command that runs rsync itself."""
     command, remote_path = rsync_path, source.rsync_path
@@ -168,6 +193,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         rsync_path=remote_path,
         extra=source.rsync_options,
         exact_times=exact_times,
+        files_from=files_from,
     )
 
 
@@ -200,16 +226,16 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     basis = (f", linking unchanged files to {link_dest}" if link_dest
              else f", copying only what {compare_dest} lacks" if compare_dest else ", full copy")
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
-    stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count)
+    stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
+                     basis=link_dest or compare_dest)
     started = time.monotonic()
-    try:
-        # rsync's own --timeout misses a source that stalls while rsync's keep-alives still fit
-        # into the pipe and socket buffers towards it: rsync printing nothing is the sure sign
-        result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
-                          nap=READ_EVERY, silence=source.io_timeout)
-    except Stalled:
-        result = None
-    stream.finish()
+    result = _rsync(argv, stream, source, cancel)
+    warning = None
+    if result is not None and stream.via_symlinks:
+        again, warning = _copy_again(source, directory, dest, link_dest or compare_dest, stream, rsh=rsh,
+                                     exact_times=exact_times, cancel=cancel)
+        if again is None or again.returncode != 0:
+            result = again
     if result is None:
         sizes.state, sizes.message = "failed", (
             f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped")
@@ -218,6 +244,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         sizes.rsync_exit = result.returncode
         sizes.state = outcome.state
         sizes.message = outcome.reason
+        if warning and sizes.state == "ok":
+            sizes.state, sizes.message = "warning", warning
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied
@@ -225,6 +253,57 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                     f" {sizes.files} files, {sizes.total_bytes} bytes, {sizes.modified} new or modified"
                     f" ({sizes.new_bytes} bytes written)"))
     return sizes
+
+
+def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.Event) -> proc.Completed | None:
+    """Run one rsync into `stream`; None when it stalled and was stopped."""
+    try:
+        # rsync's own --timeout misses a source that stalls while rsync's keep-alives still fit
+        # into the pipe and socket buffers towards it: rsync printing nothing is the sure sign
+        result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
+                          nap=READ_EVERY, silence=source.io_timeout)
+    except Stalled:
+        result = None
+    stream.finish()
+    return result
+
+
+def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: _Stream, *,
+                rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc.Completed | None, str | None]:
+    """The directories that are symlinks in the basis (the older backup, or the archive's union)
+    and directories on the source now: rsync looked for their files through those symlinks, which
+    came from the source and may point anywhere, outside the medium too. So it may have linked a
+    file of this server into the backup (--link-dest), or left out a file of the source because a
+    file out there looked the same (--compare-dest). They are removed from the backup and copied
+    again with no basis (the stream left their items out). Returns this rsync's result and, when a
+    symlink pointed out of the basis, the warning that says so."""
+    rels = first.via_symlinks
+    real_basis = os.path.realpath(basis)
+    outside = [rel for rel in rels
+               if not os.path.realpath(os.path.join(basis, os.fsdecode(rel))).startswith(real_basis + os.sep)]
+    names = ", ".join(fmt.name(rel) for rel in rels[:5]) + (f" and {len(rels) - 5} more" if len(rels) > 5 else "")
+    first.emit(Event(LOG, f"{directory.path}: copying again {names}: symlinks in {basis}, directories on the"
+                          " source now (rsync would look for their files through the symlinks)"))
+    for rel in rels:
+        path = dest / os.fsdecode(rel)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+    with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
+        listing.write(b"\0".join(rels) + b"\0")
+        listing.flush()
+        argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
+                              rsync_path=proc.which("rsync"), exact_times=exact_times, files_from=listing.name)
+        first.emit(Event(LOG, f"rsync {directory.path}: {len(rels)} directories again -> {dest}", {"argv": argv}))
+        again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
+                        index=first.where["dir_index"], count=first.where["dirs"])
+        result = _rsync(argv, again, source, cancel)
+    warning = None
+    if outside:
+        shown = ", ".join(fmt.name(rel) for rel in outside[:5]) + (" ..." if len(outside) > 5 else "")
+        warning = (f"{len(outside)} directories of the source were symlinks out of {basis} ({shown}):"
+                   " they are directories now, copied in full from the source; nothing was taken from where"
+                   " the symlinks pointed")
+    return result, warning
 
 
 def _emptied(directory: Directory, sizes: DirSizes, top_missing: str | None, last_files: int | None) -> str | None:

@@ -1,0 +1,177 @@
+"""A directory of the source that was a symlink in the older backup (or in the archive's union) and
+is a directory now. rsync looks for the files of the basis (--link-dest, --compare-dest) through
+that symlink, which came from the source and may point anywhere on this server, so without care:
+
+- a standard backup hard-links a file of the server that looks the same (size, time, mode, owner)
+  into the backup, and a restore hands it to the source;
+- an archive backup leaves out a file of the source that a file out there resembles, and the union
+  links the new files through the symlink: a file of the source replaces the server's own.
+
+Real rsync, locally and over the test sshd; the server's files are checked byte for byte and by
+inode.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.backup.archive import link_into_union
+from rabtui.errors import WorkFailed
+from rabtui.media import medium as media
+from tests.trees import Lab, snapshot, ssh_source_lines, write_files
+
+OLD = 1_577_836_800      # 2020-01-01: the time the planted look-alike shares with the server's file
+ODD = b"odd \xff\nname"    # not UTF-8, a line break (escaped by rsync, NUL-separated for --files-from)
+
+
+def _server_file(tmp_path, name: str, content: bytes):
+    outside = tmp_path / "server"
+    outside.mkdir(exist_ok=True)
+    path = outside / name
+    path.write_bytes(content)
+    os.chmod(path, 0o600)
+    os.utime(path, (OLD, OLD))
+    return outside, path
+
+
+def _look_alike(path: bytes, content: bytes) -> None:
+    """A file of the source with the server file's size, time and mode, and other content."""
+    with open(path, "wb") as f:
+        f.write(content)
+    os.chmod(path, 0o600)
+    os.utime(path, (OLD, OLD))
+
+
+def _flip(src: bytes, rel: bytes, files: dict[bytes, bytes]) -> None:
+    """The symlink `rel` under src becomes a directory holding `files` (look-alikes)."""
+    os.unlink(os.path.join(src, rel))
+    os.makedirs(os.path.join(src, rel))
+    for name, content in files.items():
+        _look_alike(os.path.join(src, rel, name), content)
+
+
+def _versions(lab: Lab, backup_id: int) -> dict[bytes, tuple[int, int]]:
+    rows = lab.store().all("SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
+                           " WHERE v.first_backup<=? AND v.last_backup>=?", (backup_id, backup_id))
+    return {bytes(r[0]): (r[1], r[2]) for r in rows}
+
+
+def _ssh_lab(tmp_path, sshd, kind: str) -> tuple[Lab, object, bytes, str]:
+    lab = Lab(tmp_path)
+    data = lab.src / "data"
+    data.mkdir()
+    text = ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n'
+    cfg = lab.write(text)
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    return lab, cfg, os.fsencode(data), "web"
+
+
+def _local_lab(tmp_path, kind: str) -> tuple[Lab, object, bytes, str]:
+    lab = Lab(tmp_path)
+    cfg = lab.local([("data", kind)])
+    return lab, cfg, os.fsencode(lab.src / "data"), "loc"
+
+
+@pytest.fixture(params=["local", "ssh"])
+def where(request):
+    return request.param
+
+
+def _lab(tmp_path, request_sshd, where: str, kind: str):
+    return _local_lab(tmp_path, kind) if where == "local" else _ssh_lab(tmp_path, request_sshd(), kind)
+
+
+@pytest.fixture
+def lazy_sshd(request):
+    return lambda: request.getfixturevalue("sshd")
+
+
+def test_a_standard_backup_never_links_a_server_file_through_an_old_symlink(tmp_path, lazy_sshd, where):
+    lab, cfg, src, sid = _lab(tmp_path, lazy_sshd, where, "standard")
+    outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
+    write_files(src, {b"keep": b"kept", b"deep/er/x": b"x"})
+    os.symlink(outside, os.path.join(src, b"deep/er", ODD))
+    first = lab.backup(cfg, sid, medium_id="m1")
+    assert first.status == "completed", first.reason
+    _flip(src, b"deep/er/" + ODD, {b"shadow": b"the source's", b"more": b"m"})
+
+    second = lab.backup(cfg, sid, medium_id="m1")
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    copied = os.path.join(data, b"deep/er", ODD, b"shadow")
+    assert open(copied, "rb").read() == b"the source's"
+    assert os.stat(copied).st_ino != os.stat(secret).st_ino
+    assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
+    assert snapshot(data) == snapshot(src)
+    # the symlink pointed out of the older backup: said, as a warning of the directory
+    assert second.status == "warnings" and "symlinks out of" in second.reason and "deep/er/odd \\377\\nname" in second.reason
+    # counted once each: the first rsync left the directory's items out, the second brought them
+    row = lab.store().one("SELECT files, new_files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
+    assert (row["files"], row["new_files"]) == (4, 2)
+    assert _versions(lab, second.backup_id) == {
+        os.path.relpath(os.path.join(src, p), b"/"): (len(c), int(os.stat(os.path.join(src, p)).st_mtime))
+        for p, c in snapshot(src).items()}
+
+    # from then on the directory is linked as any other
+    third = lab.backup(cfg, sid, medium_id="m1")
+    assert third.status == "completed", third.reason
+    again = os.path.join(os.fsencode(media.backup_data_path(third.path, os.fsdecode(src))), b"deep/er", ODD, b"shadow")
+    assert os.stat(again).st_ino == os.stat(copied).st_ino
+
+
+def test_an_archive_never_writes_through_a_symlink_of_its_union(tmp_path, lazy_sshd, where):
+    lab, cfg, src, sid = _lab(tmp_path, lazy_sshd, where, "archive")
+    outside, passwd = _server_file(tmp_path, "passwd", b"root:x:0:0")
+    _, other = _server_file(tmp_path, "group", b"same size!")
+    write_files(src, {b"photo": b"p"})
+    os.symlink(outside, os.path.join(src, ODD))
+    first = lab.backup(cfg, sid, medium_id="m1")
+    assert first.status == "completed", first.reason
+    union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
+    assert os.path.islink(os.path.join(union, ODD))
+    # "group" looks like the server's own (--compare-dest would leave it out); "passwd" is new
+    _flip(src, ODD, {b"passwd": b"from the source, to overwrite the server's", b"group": b"not same!!"})
+
+    second = lab.backup(cfg, sid, medium_id="m1")
+    assert second.status == "warnings" and "symlinks out of" in second.reason
+    assert passwd.read_bytes() == b"root:x:0:0" and other.read_bytes() == b"same size!"
+    assert sorted(os.listdir(outside)) == ["group", "passwd"]
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    assert snapshot(data) == {ODD + b"/passwd": b"from the source, to overwrite the server's",
+                              ODD + b"/group": b"not same!!"}
+    assert not os.path.islink(os.path.join(union, ODD))
+    assert snapshot(union) == snapshot(src)
+
+
+def test_a_symlink_within_the_tree_is_copied_again_without_a_warning(tmp_path):
+    lab, cfg, src, sid = _local_lab(tmp_path, "standard")
+    write_files(src, {b"releases/5/app": b"v5"})
+    os.symlink(b"releases/5", os.path.join(src, b"current"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    os.unlink(os.path.join(src, b"current"))
+    write_files(src, {b"current/app": b"v6"})
+    second = lab.backup(cfg, sid, medium_id="m1")
+    assert second.status == "completed", second.reason
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    assert snapshot(data) == {b"releases/5/app": b"v5", b"current/app": b"v6"}
+    assert "copying again current" in (second.path / "backup.log").read_text()
+
+
+def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tmp_path):
+    data, union, outside = tmp_path / "data", tmp_path / "union", tmp_path / "outside"
+    for d in (data / "a" / "b", union, outside):
+        d.mkdir(parents=True)
+    (data / "a" / "b" / "f").write_bytes(b"new")
+    os.symlink(outside, union / "a")
+    assert link_into_union(data, union, [b"a/b/f"]) == 1
+    assert not (union / "a").is_symlink() and (union / "a" / "b" / "f").read_bytes() == b"new"
+    assert os.listdir(outside) == []
+    # a file where a directory is needed is not replaced: the backup stops
+    (data / "c").mkdir()
+    (data / "c" / "g").write_bytes(b"g")
+    (union / "c").write_bytes(b"a file")
+    with pytest.raises(WorkFailed):
+        link_into_union(data, union, [b"c/g"])
+    assert (union / "c").read_bytes() == b"a file"
