@@ -14,8 +14,10 @@ inode.
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
+from hypothesis import given, strategies as st
 
 from rabtui.backup.archive import link_into_union
 from rabtui.errors import WorkFailed
@@ -175,3 +177,70 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
     with pytest.raises(WorkFailed):
         link_into_union(data, union, [b"c/g"])
     assert (union / "c").read_bytes() == b"a file"
+
+
+# --- the promise over generated histories ----------------------------------------------------------
+
+SLOTS = (b"s", b"deep/t")
+SHAPES = ("absent", "link out", "link in", "directory")
+SERVER = {b"f1": b"server one", b"f2": b"server two!"}
+
+
+def _shape(src: bytes, slot: bytes, shape: str, variant: int) -> None:
+    path = os.path.join(src, slot)
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+    if shape == "absent":
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if shape == "link out":
+        os.symlink(os.path.join(src, b"..", b"..", b"server"), path)
+    elif shape == "link in":
+        os.symlink(b"/".join([b".."] * slot.count(b"/")) + b"/inside" if b"/" in slot else b"inside", path)
+    else:
+        os.makedirs(path)
+        for name, content in SERVER.items():
+            # a look-alike of the server's file (same size, time, mode), or content of its own
+            _look_alike(os.path.join(path, name), content.upper() if variant % 2 else content[:-1] + b"#")
+        if variant >= 2:
+            _look_alike(os.path.join(path, b"own"), b"own %d" % variant)
+
+
+@given(history=st.lists(st.tuples(st.sampled_from(SHAPES), st.sampled_from(SHAPES), st.integers(0, 3),
+                                  st.sampled_from(["m1", "m2"])), min_size=2, max_size=5))
+def test_no_backup_reads_or_writes_through_a_symlink_of_the_source(tmp_path_factory, history):
+    tmp_path = tmp_path_factory.mktemp("flips")
+    lab = Lab(tmp_path)
+    cfg = lab.local([("std", "standard"), ("arch", "archive")])
+    server = tmp_path / "server"
+    server.mkdir()
+    for name, content in SERVER.items():
+        _look_alike(os.path.join(os.fsencode(server), name), content)
+    inodes = {os.stat(server / os.fsdecode(n)).st_ino for n in SERVER}
+    dirs = {kind: os.fsencode(lab.src / kind) for kind in ("std", "arch")}
+    for src in dirs.values():
+        write_files(src, {b"inside/f1": b"inside one", b"deep/inside/f1": b"deep inside"})
+    seen_in_archive: dict[bytes, bytes] = {}
+    for shape_s, shape_t, variant, medium in history:
+        for src in dirs.values():
+            _shape(src, SLOTS[0], shape_s, variant)
+            _shape(src, SLOTS[1], shape_t, variant)
+        result = lab.backup(cfg, medium_id=medium)
+        assert result.status in ("completed", "warnings"), result.reason
+        # the server's files: untouched, linked nowhere
+        assert {n.encode(): (server / n).read_bytes() for n in os.listdir(server)} == SERVER
+        assert all(os.stat(server / os.fsdecode(n)).st_nlink == 1 for n in SERVER)
+        # the standard directory's backup is the source, byte for byte
+        std = os.fsencode(media.backup_data_path(result.path, os.fsdecode(dirs["std"])))
+        assert snapshot(std) == snapshot(dirs["std"])
+        # the archive's union holds every file the source ever had there, none of the server's
+        seen_in_archive.update(snapshot(dirs["arch"]))
+        union = os.fsencode(media.archive_root(lab.media[int(medium[1]) - 1][1], "loc", os.fsdecode(dirs["arch"])))
+        for rel, content in snapshot(dirs["arch"]).items():
+            assert open(os.path.join(union, rel), "rb").read() == content
+        for root in (std, union):
+            for dirpath, _dirs, names in os.walk(root):
+                assert not inodes & {os.lstat(os.path.join(dirpath, n)).st_ino for n in names}
+    assert seen_in_archive
