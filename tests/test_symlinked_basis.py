@@ -22,6 +22,7 @@ from hypothesis import given, strategies as st
 from rabtui.backup.archive import link_into_union
 from rabtui.errors import WorkFailed
 from rabtui.media import medium as media
+from rabtui.restore import run as R
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 OLD = 1_577_836_800      # 2020-01-01: the time the planted look-alike shares with the server's file
@@ -178,6 +179,24 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
         link_into_union(data, union, [b"c/g"])
     assert (union / "c").read_bytes() == b"a file"
 
+
+
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_restore_takes_nothing_through_a_symlink_of_the_backup(tmp_path, kind):
+    lab, cfg, src, sid = _local_lab(tmp_path, kind)
+    outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
+    write_files(src, {b"keep": b"k"})
+    os.symlink(outside, os.path.join(src, ODD))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    asked = os.path.join(src, ODD, b"shadow")
+    for kwargs in ({"to": tmp_path / "target"}, {"to_source": True}):
+        with pytest.raises(WorkFailed, match="is a symlink there"):
+            R.restore(cfg, lab.store(), sid, asked, **kwargs)
+    assert not (tmp_path / "target").exists() and secret.read_bytes() == b"SERVER SECRET"
+    # the symlink itself comes back as a symlink
+    R.restore(cfg, lab.store(), sid, os.path.join(src, ODD), to=tmp_path / "target")
+    back = os.path.join(os.fsencode(tmp_path / "target"), src.lstrip(b"/"), ODD)
+    assert os.readlink(back) == os.fsencode(outside)
 
 # --- the promise over generated histories ----------------------------------------------------------
 

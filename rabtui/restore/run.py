@@ -170,18 +170,37 @@ def _medium_ready(medium, prompter, cancel, emit) -> None:
 
 
 def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes:
+    """Where `rel` is in the backup (or in the archive's union). Raises WorkFailed when a directory
+    on the way there is a symlink in it: the symlink came from the source and may point anywhere
+    on this server, and a restore hands out only what the backup holds."""
     from rabtui.media import medium as mediamod
 
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
-    in_backup = os.path.join(os.fsencode(backup["path"]), b"data", rel)
+    under = rel[len(rel_path(d.path)):].lstrip(b"/")
+    root = os.fsencode(mediamod.backup_data_path(backup["path"], d.path))
+    in_backup = os.path.join(root, under) if under else root
     # archive: a backup holds only what it added; a directory comes from the medium's union tree
     # (every file saved there), a file from the backup that saved it (else the union)
-    if d.kind == "archive" and (os.path.isdir(in_backup) or not os.path.lexists(in_backup)):
-        under = rel[len(rel_path(d.path)):].lstrip(b"/")
-        union = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
-        return os.path.join(union, under) if under else union
+    if d.kind == "archive" and (_symlink_on_the_way(root, under) or os.path.isdir(in_backup)
+                                or not os.path.lexists(in_backup)):
+        root = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
+        in_backup = os.path.join(root, under) if under else root
+    link = _symlink_on_the_way(root, under)
+    if link is not None:
+        raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
+                         f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
+
+
+def _symlink_on_the_way(root: bytes, under: bytes) -> bytes | None:
+    """The first directory of `under` (relative to `root`, itself not counted) that is a symlink
+    under `root`, or None."""
+    parts = under.split(b"/")[:-1]
+    for i in range(1, len(parts) + 1):
+        if os.path.islink(os.path.join(root, *parts[:i])):
+            return b"/".join(parts[:i])
+    return None
 
 
 def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes):
