@@ -148,6 +148,21 @@ def test_an_archive_never_writes_through_a_symlink_of_its_union(tmp_path, lazy_s
     assert snapshot(union) == snapshot(src)
 
 
+def test_an_archive_directory_that_was_a_symlink_is_a_directory_in_the_union_even_empty(tmp_path):
+    lab, cfg, src, sid = _local_lab(tmp_path, "archive")
+    outside, _ = _server_file(tmp_path, "passwd", b"root:x:0:0")
+    write_files(src, {b"photo": b"p"})
+    os.symlink(outside, os.path.join(src, b"e"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    _flip(src, b"e", {})
+    assert lab.backup(cfg, sid, medium_id="m1").status == "warnings"
+    union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
+    assert os.path.isdir(os.path.join(union, b"e")) and not os.path.islink(os.path.join(union, b"e"))
+    # so the next backup finds nothing to copy again, and nothing to warn of
+    third = lab.backup(cfg, sid, medium_id="m1")
+    assert third.status == "completed", third.reason
+
+
 def test_a_symlink_within_the_tree_is_copied_again_without_a_warning(tmp_path):
     lab, cfg, src, sid = _local_lab(tmp_path, "standard")
     write_files(src, {b"releases/5/app": b"v5"})
@@ -180,6 +195,46 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
     assert (union / "c").read_bytes() == b"a file"
 
 
+
+
+def test_a_hard_link_elsewhere_to_a_re_copied_file_is_copied_again_with_it(tmp_path):
+    """rsync -H makes the other names of a file links of what the first pass put below the
+    directory: the server's file, found through the symlink."""
+    lab, cfg, src, sid = _local_lab(tmp_path, "standard")
+    outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
+    write_files(src, {b"keep": b"kept"})
+    os.symlink(outside, os.path.join(src, b"a"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    _flip(src, b"a", {b"shadow": b"SOURCE'S OWN!"})
+    os.makedirs(os.path.join(src, b"z"))
+    os.link(os.path.join(src, b"a/shadow"), os.path.join(src, b"z/g"))
+
+    second = lab.backup(cfg, sid, medium_id="m1")
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
+    assert snapshot(data) == snapshot(src)
+    assert os.stat(os.path.join(data, b"z/g")).st_ino == os.stat(os.path.join(data, b"a/shadow")).st_ino
+    row = lab.store().one("SELECT files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
+    assert row["files"] == 3 and len(_versions(lab, second.backup_id)) == 3
+
+
+def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(tmp_path):
+    """Deleting a backup (or undoing a killed one) puts the older backup's version back into the
+    union: where the older backup held a symlink, there is none to put back."""
+    from rabtui.backup import history
+
+    lab, cfg, src, sid = _local_lab(tmp_path, "archive")
+    outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
+    os.symlink(outside, os.path.join(src, b"d"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    _flip(src, b"d", {b"shadow": b"the source's own shadow"})
+    second = lab.backup(cfg, sid, medium_id="m1")
+    assert second.status == "warnings", second.reason
+    union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
+
+    history.unlink_archive(cfg, sid, second.path)
+    assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
+    assert not os.path.lexists(os.path.join(union, b"d", b"shadow"))
 
 @pytest.mark.parametrize("kind", ["standard", "archive"])
 def test_a_restore_takes_nothing_through_a_symlink_of_the_backup(tmp_path, kind):

@@ -24,6 +24,8 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
     older backup that holds it keeps its own link. Nothing is linked through a symlink of the union
     (see _union_dir).
     """
+    from rabtui.media.medium import symlink_on_the_way
+
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
     tmp_suffix = b".rabtui-link-%d" % os.getpid()
@@ -38,6 +40,8 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
         parent = os.path.dirname(dst)
         try:
             if parent != last_parent:
+                if symlink_on_the_way(data_b, rel) is not None:
+                    raise OSError(errno.ELOOP, "a directory on the way is a symlink in the backup")
                 _union_dir(union_b, os.path.dirname(rel))
                 last_parent = parent
             if os.path.isdir(dst) and not os.path.islink(dst):
@@ -112,8 +116,8 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
             raise WorkFailed(f"cannot remove {os.fsdecode(theirs)} from the archive {union}: {exc.strerror}") from None
         undone += 1
         for base in older:
-            base_data = media.backup_data_path(base, dir_path)
-            if os.path.lexists(os.path.join(os.fsencode(base_data), rel)):
+            base_data = os.fsencode(media.backup_data_path(base, dir_path))
+            if media.symlink_on_the_way(base_data, rel) is None and os.path.lexists(os.path.join(base_data, rel)):
                 link_into_union(base_data, union, [rel])
                 break
     return undone
@@ -129,4 +133,9 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
     union.mkdir(parents=True, exist_ok=True)
     cut = len(dir_prefix(dir_path))
     data = media.backup_data_path(backup_path, dir_path)
+    for rel in spool.were_symlinks.get(dir_path, ()):
+        try:
+            _union_dir(os.fsencode(union), rel)
+        except OSError as exc:
+            raise WorkFailed(f"cannot make {os.fsdecode(rel)} a directory in the archive {union}: {exc.strerror}") from None
     return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)))

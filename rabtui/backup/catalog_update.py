@@ -87,6 +87,9 @@ class CatalogSpool:
         self._rows.clear()
         self._same.clear()
         self._dirs: set[str] = set()    # the directories of the items
+        # per configured directory, its directories that were symlinks in the basis (transfer.py):
+        # an archive's union makes them directories when the backup is complete, files or not
+        self.were_symlinks: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
@@ -127,6 +130,13 @@ class CatalogSpool:
         self.same_count += len(self._same)
         self._rows.clear()
         self._same.clear()
+
+    def forget(self, dir_path: str, paths: list[bytes]) -> None:
+        """Items of `dir_path` handed over before (not unchanged files) that are not in the backup
+        after all: copied again, they come back as items of their own."""
+        self.flush()
+        self.store.conn.executemany("DELETE FROM temp.backup_items WHERE dir=? AND path=?",
+                                    [(dir_path, path) for path in paths])
 
     def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
         """(path, ftype) of the items written by this backup in one directory, streamed."""

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -31,7 +32,7 @@ EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
 _F, _D, _DOT = ord("f"), ord("d"), ord(".")
-_NEW, _ABSENT, _SAME = rsync.NEW, rsync.ABSENT, rsync.SAME
+_NEW, _ABSENT, _SAME, _LINKED = rsync.NEW, rsync.ABSENT, rsync.SAME, rsync.LINKED
 _CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
 
 
@@ -61,6 +62,7 @@ class _Stream:
         self.basis = os.fsencode(basis) + b"/" if basis is not None else None
         self.via_symlinks: list[bytes] = []
         self._skipped: tuple[bytes, ...] = ()     # their items as the stream names them: "d/e/"
+        self.linked: list[bytes] = []             # -H links made after the first of them was found
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -101,6 +103,8 @@ class _Stream:
                 nbytes[state] += size
                 if state == _ABSENT:
                     continue
+                if state == _LINKED and skipped:
+                    self.linked.append(name)    # perhaps to a file that is copied again (_copy_again)
             elif ftype == _D:
                 if basis is not None and self._symlink_in_basis(name):
                     skipped = self._skipped
@@ -284,12 +288,33 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     names = ", ".join(fmt.name(rel) for rel in rels[:5]) + (f" and {len(rels) - 5} more" if len(rels) > 5 else "")
     first.emit(Event(LOG, f"{directory.path}: copying again {names}: symlinks in {basis}, directories on the"
                           " source now (rsync would look for their files through the symlinks)"))
+    dest_b = os.fsencode(dest)
+    removed = set()       # the files rsync put below those directories, (device, inode)
     for rel in rels:
-        path = dest / os.fsdecode(rel)
-        if path.is_dir() and not path.is_symlink():
+        for dirpath, _dirs, names in os.walk(os.path.join(dest_b, rel)):
+            for name in names:
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode):
+                    removed.add((st.st_dev, st.st_ino))
+    # a file elsewhere that rsync hard-linked (-H) to one of them goes too, and is copied again with them
+    followers = {}
+    for name in first.linked:
+        rel = rsync.unescape(name)
+        st = os.lstat(os.path.join(dest_b, rel))
+        if (st.st_dev, st.st_ino) in removed:
+            followers[rel] = st.st_size
+    for rel in rels:
+        path = os.path.join(dest_b, rel)
+        if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
+    for rel in followers:
+        os.unlink(os.path.join(dest_b, rel))
+    first.spool.were_symlinks.setdefault(directory.path, []).extend(rels)
+    if followers:
+        first.spool.forget(directory.path, [first.prefix + rel for rel in followers])
+        first.sizes.add_files(rsync.LINKED, -len(followers), -sum(followers.values()))
     with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
-        listing.write(b"\0".join(rels) + b"\0")
+        listing.write(b"\0".join([*rels, *followers]) + b"\0")
         listing.flush()
         argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
                               rsync_path=proc.which("rsync"), exact_times=exact_times, files_from=listing.name)

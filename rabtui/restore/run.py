@@ -182,25 +182,15 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     in_backup = os.path.join(root, under) if under else root
     # archive: a backup holds only what it added; a directory comes from the medium's union tree
     # (every file saved there), a file from the backup that saved it (else the union)
-    if d.kind == "archive" and (_symlink_on_the_way(root, under) or os.path.isdir(in_backup)
+    if d.kind == "archive" and (mediamod.symlink_on_the_way(root, under) or os.path.isdir(in_backup)
                                 or not os.path.lexists(in_backup)):
         root = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
-    link = _symlink_on_the_way(root, under)
+    link = mediamod.symlink_on_the_way(root, under)
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
-
-
-def _symlink_on_the_way(root: bytes, under: bytes) -> bytes | None:
-    """The first directory of `under` (relative to `root`, itself not counted) that is a symlink
-    under `root`, or None."""
-    parts = under.split(b"/")[:-1]
-    for i in range(1, len(parts) + 1):
-        if os.path.islink(os.path.join(root, *parts[:i])):
-            return b"/".join(parts[:i])
-    return None
 
 
 def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes):
