@@ -71,7 +71,12 @@ def build_argv(
     those paths and what is below them.
     """
     argv = [rsync] if isinstance(rsync, str) else list(rsync)
-    argv += [*BASE_OPTIONS, *fidelity_options(acls=acls, xattrs=xattrs)]
+    base = list(BASE_OPTIONS)
+    if compare_dest:
+        # with -H, rsync (3.5.0) leaves out a file hard-linked to one that --compare-dest holds, or
+        # hangs: an archive keeps each name as a file of its own
+        base[base.index("-aH")] = "-a"
+    argv += [*base, *fidelity_options(acls=acls, xattrs=xattrs)]
     if exact_times:
         argv.append("--modify-window=-1")
     if io_timeout is not None:

@@ -178,6 +178,21 @@ def test_excludes(tmp_path):
     assert held == ["keep"]
 
 
+def test_archive_saves_a_new_name_of_a_file_it_holds(tmp_path):
+    """A hard link made on the source to a file the archive holds: with -H and --compare-dest,
+    rsync left the new name out (or hung); an archive keeps each name as a file of its own."""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("photos", "archive")], extra="io_timeout = 20")
+    write_files(lab.src / "photos", {"2025/x.jpg": b"x" * 100})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    os.link(lab.src / "photos/2025/x.jpg", lab.src / "photos/best-of.jpg")
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "completed", second.reason
+    union = media.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
+    assert (union / "best-of.jpg").read_bytes() == b"x" * 100
+    assert [p.name for p in _data(second, lab, "photos").rglob("*") if p.is_file()] == ["best-of.jpg"]
+
+
 def test_archive_union_holds_only_complete_backups(tmp_path):
     lab = Lab(tmp_path)
     cfg = lab.local([("photos", "archive")], extra='post_backup_commands = ["exit 1"]')

@@ -31,6 +31,7 @@ def test_argv_remote_archive():
                             compare_dest="/m/web/.archive/srv/photos")
     assert argv[argv.index("-e") + 1] == "ssh -p 2222"
     assert "--compare-dest=/m/web/.archive/srv/photos" in argv
+    assert argv[1] == "-a" and "-aH" not in argv and "-H" not in argv
     assert not any(a.startswith("--link-dest") for a in argv)
     assert argv[-3:] == ["--", "backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/"]
 

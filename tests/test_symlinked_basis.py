@@ -17,7 +17,7 @@ import os
 import shutil
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from rabtui.backup.archive import link_into_union
 from rabtui.errors import WorkFailed
@@ -280,8 +280,16 @@ def _shape(src: bytes, slot: bytes, shape: str, variant: int) -> None:
             _look_alike(os.path.join(path, name), content.upper() if variant % 2 else content[:-1] + b"#")
         if variant >= 2:
             _look_alike(os.path.join(path, b"own"), b"own %d" % variant)
+        if variant == 3:
+            # another name of a look-alike, after it in the tree (rsync -H links it to the first)
+            other = os.path.join(src, b"zz-" + slot.replace(b"/", b"-"))
+            if os.path.lexists(other):
+                os.unlink(other)
+            os.link(os.path.join(path, b"f1"), other)
 
 
+@example(history=[("link out", "link in", 0, "m1"), ("directory", "directory", 3, "m1"),
+                  ("link in", "link out", 1, "m1"), ("directory", "directory", 3, "m1"), ("absent", "directory", 2, "m2")])
 @given(history=st.lists(st.tuples(st.sampled_from(SHAPES), st.sampled_from(SHAPES), st.integers(0, 3),
                                   st.sampled_from(["m1", "m2"])), min_size=2, max_size=5))
 def test_no_backup_reads_or_writes_through_a_symlink_of_the_source(tmp_path_factory, history):
