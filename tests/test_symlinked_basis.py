@@ -218,6 +218,31 @@ def test_a_hard_link_elsewhere_to_a_re_copied_file_is_copied_again_with_it(tmp_p
     assert row["files"] == 3 and len(_versions(lab, second.backup_id)) == 3
 
 
+
+def test_a_symlink_hard_linked_elsewhere_is_copied_again_with_it(tmp_path):
+    """--link-dest links a symlink with the same target and time too: below the directory it finds
+    the server's own symlink, and -H makes the other name of the source's symlink its inode."""
+    lab, cfg, src, sid = _local_lab(tmp_path, "standard")
+    outside, _ = _server_file(tmp_path, "shadow", b"S")
+    server_link = os.path.join(os.fsencode(outside), b"lnk")
+    os.symlink(b"/etc/hostname", server_link)
+    os.utime(server_link, (OLD, OLD), follow_symlinks=False)
+    write_files(src, {b"keep": b"kept"})
+    os.symlink(outside, os.path.join(src, b"a"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    _flip(src, b"a", {})
+    mine = os.path.join(src, b"a/lnk")
+    os.symlink(b"/etc/hostname", mine)
+    os.utime(mine, (OLD, OLD), follow_symlinks=False)
+    os.makedirs(os.path.join(src, b"z"))
+    os.link(mine, os.path.join(src, b"z/lnk2"), follow_symlinks=False)
+
+    second = lab.backup(cfg, sid, medium_id="m1")
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    assert os.lstat(server_link).st_nlink == 1
+    assert os.lstat(os.path.join(data, b"z/lnk2")).st_ino == os.lstat(os.path.join(data, b"a/lnk")).st_ino
+    assert os.readlink(os.path.join(data, b"z/lnk2")) == b"/etc/hostname"
+
 def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(tmp_path):
     """Deleting a backup (or undoing a killed one) puts the older backup's version back into the
     union: where the older backup held a symlink, there is none to put back."""

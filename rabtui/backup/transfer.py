@@ -31,7 +31,7 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
-_F, _D, _DOT = ord("f"), ord("d"), ord(".")
+_F, _D, _DOT, _H, _PLUS = ord("f"), ord("d"), ord("."), ord("h"), ord("+")
 _NEW, _ABSENT, _SAME, _LINKED = rsync.NEW, rsync.ABSENT, rsync.SAME, rsync.LINKED
 _CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
 
@@ -109,9 +109,11 @@ class _Stream:
                 if basis is not None and self._symlink_in_basis(name):
                     skipped = self._skipped
                 continue
-            elif not archive or code[0] == _DOT:
-                continue
             else:
+                if skipped and code[0] == _H and code[2] == _PLUS:
+                    self.linked.append(name)    # a symlink or special file linked by -H, as above
+                if not archive or code[0] == _DOT:
+                    continue
                 state, size = _NEW, int(size)
             minute = minutes.get(m)
             if b"\\#" in name:
@@ -289,20 +291,22 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     first.emit(Event(LOG, f"{directory.path}: copying again {names}: symlinks in {basis}, directories on the"
                           " source now (rsync would look for their files through the symlinks)"))
     dest_b = os.fsencode(dest)
-    removed = set()       # the files rsync put below those directories, (device, inode)
+    removed = set()       # what rsync put below those directories, but directories: (device, inode)
     for rel in rels:
-        for dirpath, _dirs, names in os.walk(os.path.join(dest_b, rel)):
-            for name in names:
+        for dirpath, dirs, names in os.walk(os.path.join(dest_b, rel)):
+            for name in names + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
                 st = os.lstat(os.path.join(dirpath, name))
-                if stat.S_ISREG(st.st_mode):
-                    removed.add((st.st_dev, st.st_ino))
-    # a file elsewhere that rsync hard-linked (-H) to one of them goes too, and is copied again with them
-    followers = {}
+                removed.add((st.st_dev, st.st_ino))
+    # what rsync hard-linked (-H) elsewhere to one of them goes too, and is copied again with them;
+    # the regular files among them were counted and handed to the catalog: they are taken back
+    followers, counted = [], {}
     for name in first.linked:
         rel = rsync.unescape(name)
         st = os.lstat(os.path.join(dest_b, rel))
         if (st.st_dev, st.st_ino) in removed:
-            followers[rel] = st.st_size
+            followers.append(rel)
+            if stat.S_ISREG(st.st_mode):
+                counted[rel] = st.st_size
     for rel in rels:
         path = os.path.join(dest_b, rel)
         if os.path.isdir(path) and not os.path.islink(path):
@@ -310,9 +314,9 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     for rel in followers:
         os.unlink(os.path.join(dest_b, rel))
     first.spool.were_symlinks.setdefault(directory.path, []).extend(rels)
-    if followers:
-        first.spool.forget(directory.path, [first.prefix + rel for rel in followers])
-        first.sizes.add_files(rsync.LINKED, -len(followers), -sum(followers.values()))
+    if counted:
+        first.spool.forget(directory.path, [first.prefix + rel for rel in counted])
+        first.sizes.add_files(rsync.LINKED, -len(counted), -sum(counted.values()))
     with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
         listing.write(b"\0".join([*rels, *followers]) + b"\0")
         listing.flush()
