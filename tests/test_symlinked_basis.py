@@ -243,6 +243,37 @@ def test_a_symlink_hard_linked_elsewhere_is_copied_again_with_it(tmp_path):
     assert os.lstat(os.path.join(data, b"z/lnk2")).st_ino == os.lstat(os.path.join(data, b"a/lnk")).st_ino
     assert os.readlink(os.path.join(data, b"z/lnk2")) == b"/etc/hostname"
 
+
+def test_a_directory_that_became_a_symlink_before_the_second_rsync_waits(tmp_path, monkeypatch):
+    """A local source is on this server: a directory on the way to one copied again that the
+    source turns into a symlink after the first rsync is not followed by the second (it would
+    read wherever the symlink points, as root)."""
+    from rabtui.backup import transfer
+
+    lab, cfg, src, sid = _local_lab(tmp_path, "standard")
+    outside, _ = _server_file(tmp_path, "shadow", b"SERVER SECRET")
+    write_files(src, {b"x/keep": b"kept"})
+    os.symlink(b"/nowhere", os.path.join(src, b"x/etc"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    _flip(src, b"x/etc", {b"mine": b"mine"})
+    real, calls = transfer._rsync, []
+
+    def swapped_after_the_first(argv, stream, source, cancel):
+        result = real(argv, stream, source, cancel)
+        if not calls:
+            os.rename(os.path.join(src, b"x"), os.path.join(src, b"x.old"))
+            os.symlink(os.fsencode(outside.parent), os.path.join(src, b"x"))
+            os.symlink(os.fsencode(outside), os.path.join(os.fsencode(outside.parent), b"etc"))
+        calls.append(argv)
+        return result
+
+    monkeypatch.setattr(transfer, "_rsync", swapped_after_the_first)
+    second = lab.backup(cfg, sid, medium_id="m1")
+    assert len(calls) == 2 and second.status == "warnings"
+    assert "became symlinks on the source while it was backed up (x/etc)" in second.reason
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    assert not os.path.lexists(os.path.join(data, b"x/etc"))
+
 def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(tmp_path):
     """Deleting a backup (or undoing a killed one) puts the older backup's version back into the
     union: where the older backup held a symlink, there is none to put back."""

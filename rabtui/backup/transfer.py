@@ -317,8 +317,18 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     if counted:
         first.spool.forget(directory.path, [first.prefix + rel for rel in counted])
         first.sizes.add_files(rsync.LINKED, -len(counted), -sum(counted.values()))
+    listed = [*rels, *followers]
+    changed = []
+    if source.is_local:
+        # the source is on this server: a directory on the way there that became a symlink since
+        # the first rsync would lead the second one anywhere here; what changed so waits for the
+        # next backup
+        root = os.fsencode(directory.path)
+        changed = [rel for rel in listed
+                   if media.symlink_on_the_way(root, rel + b"/" if rel in rels else rel) is not None]
+        listed = [rel for rel in listed if rel not in changed]
     with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
-        listing.write(b"\0".join([*rels, *followers]) + b"\0")
+        listing.write(b"".join(rel + b"\0" for rel in listed))
         listing.flush()
         argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
                               rsync_path=proc.which("rsync"), exact_times=exact_times, files_from=listing.name)
@@ -326,13 +336,19 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
                         index=first.where["dir_index"], count=first.where["dirs"])
         result = _rsync(argv, again, source, cancel)
-    warning = None
+    warnings = []
     if outside:
-        shown = ", ".join(fmt.name(rel) for rel in outside[:5]) + (" ..." if len(outside) > 5 else "")
-        warning = (f"{len(outside)} directories of the source were symlinks out of {basis} ({shown}):"
-                   " they are directories now, copied in full from the source; nothing was taken from where"
-                   " the symlinks pointed")
-    return result, warning
+        warnings.append(f"{len(outside)} directories of the source were symlinks out of {basis} ({_some(outside)}):"
+                        " they are directories now, copied in full from the source; nothing was taken from"
+                        " where the symlinks pointed")
+    if changed:
+        warnings.append(f"{len(changed)} paths became symlinks on the source while it was backed up"
+                        f" ({_some(changed)}): left out until the next backup")
+    return result, "; ".join(warnings) or None
+
+
+def _some(rels: list[bytes]) -> str:
+    return ", ".join(fmt.name(rel) for rel in rels[:5]) + (" ..." if len(rels) > 5 else "")
 
 
 def _emptied(directory: Directory, sizes: DirSizes, top_missing: str | None, last_files: int | None) -> str | None:
