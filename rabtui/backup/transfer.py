@@ -281,58 +281,44 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     came from the source and may point anywhere, outside the medium too. So it may have linked a
     file of this server into the backup (--link-dest), or left out a file of the source because a
     file out there looked the same (--compare-dest). They are removed from the backup and copied
-    again with no basis (the stream left their items out). Returns this rsync's result and, when a
-    symlink pointed out of the basis, the warning that says so."""
+    again with no basis (the stream left their items out). Returns this rsync's result and the
+    warning of the directory, if any."""
     rels = first.via_symlinks
+    first.emit(Event(LOG, f"{directory.path}: copying again {_some(rels)}: symlinks in {basis}, directories on"
+                          " the source now (rsync would look for their files through the symlinks)"))
     real_basis = os.path.realpath(basis)
     outside = [rel for rel in rels
                if not os.path.realpath(os.path.join(basis, os.fsdecode(rel))).startswith(real_basis + os.sep)]
-    names = ", ".join(fmt.name(rel) for rel in rels[:5]) + (f" and {len(rels) - 5} more" if len(rels) > 5 else "")
-    first.emit(Event(LOG, f"{directory.path}: copying again {names}: symlinks in {basis}, directories on the"
-                          " source now (rsync would look for their files through the symlinks)"))
     dest_b = os.fsencode(dest)
-    removed = set()       # what rsync put below those directories, but directories: (device, inode)
-    for rel in rels:
-        for dirpath, dirs, names in os.walk(os.path.join(dest_b, rel)):
-            for name in names + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
-                st = os.lstat(os.path.join(dirpath, name))
-                removed.add((st.st_dev, st.st_ino))
-    # what rsync hard-linked (-H) elsewhere to one of them goes too, and is copied again with them;
-    # the regular files among them were counted and handed to the catalog: they are taken back
-    followers, counted = [], {}
-    for name in first.linked:
-        rel = rsync.unescape(name)
-        st = os.lstat(os.path.join(dest_b, rel))
-        if (st.st_dev, st.st_ino) in removed:
-            followers.append(rel)
-            if stat.S_ISREG(st.st_mode):
-                counted[rel] = st.st_size
+    followers = _linked_to(dest_b, first.linked, _inodes_below(dest_b, rels))
     for rel in rels:
         path = os.path.join(dest_b, rel)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
     for rel in followers:
         os.unlink(os.path.join(dest_b, rel))
-    first.spool.were_symlinks.setdefault(directory.path, []).extend(rels)
+    # the regular files among the followers were counted and handed to the catalog: taken back
+    counted = {rel: size for rel, size in followers.items() if size is not None}
     if counted:
         first.spool.forget(directory.path, [first.prefix + rel for rel in counted])
         first.sizes.add_files(rsync.LINKED, -len(counted), -sum(counted.values()))
+    first.spool.were_symlinks.setdefault(directory.path, []).extend(rels)
     listed = [*rels, *followers]
     changed = []
     if source.is_local:
-        # the source is on this server: a directory on the way there that became a symlink since
-        # the first rsync would lead the second one anywhere here; what changed so waits for the
-        # next backup
+        # the source is on this server: a directory on the way there (or one to copy again) that
+        # became a symlink since the first rsync would lead the second one anywhere here; what
+        # changed so waits for the next backup
         root = os.fsencode(directory.path)
         changed = [rel for rel in listed
-                   if media.symlink_on_the_way(root, rel + b"/" if rel in rels else rel) is not None]
+                   if media.symlink_on_the_way(root, rel + b"/" if rel in first.via_symlinks else rel) is not None]
         listed = [rel for rel in listed if rel not in changed]
     with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
         listing.write(b"".join(rel + b"\0" for rel in listed))
         listing.flush()
         argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
                               rsync_path=proc.which("rsync"), exact_times=exact_times, files_from=listing.name)
-        first.emit(Event(LOG, f"rsync {directory.path}: {len(rels)} directories again -> {dest}", {"argv": argv}))
+        first.emit(Event(LOG, f"rsync {directory.path}: {len(listed)} paths again -> {dest}", {"argv": argv}))
         again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
                         index=first.where["dir_index"], count=first.where["dirs"])
         result = _rsync(argv, again, source, cancel)
@@ -347,8 +333,35 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     return result, "; ".join(warnings) or None
 
 
+def _inodes_below(dest: bytes, rels: list[bytes]) -> set[tuple[int, int]]:
+    """(device, inode) of everything but directories below `rels` in the backup."""
+    found = set()
+    for rel in rels:
+        for dirpath, dirs, names in os.walk(os.path.join(dest, rel)):
+            for name in names + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
+                st = os.lstat(os.path.join(dirpath, name))
+                found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _linked_to(dest: bytes, linked: list[bytes], inodes: set[tuple[int, int]]) -> dict[bytes, int | None]:
+    """Of the names rsync hard-linked (-H, as the stream names them), those that are one of
+    `inodes` in the backup: path -> size of a regular file, None for anything else."""
+    found = {}
+    for name in linked:
+        rel = rsync.unescape(name)
+        try:
+            st = os.lstat(os.path.join(dest, rel))
+        except FileNotFoundError:
+            continue
+        if (st.st_dev, st.st_ino) in inodes:
+            found[rel] = st.st_size if stat.S_ISREG(st.st_mode) else None
+    return found
+
+
 def _some(rels: list[bytes]) -> str:
-    return ", ".join(fmt.name(rel) for rel in rels[:5]) + (" ..." if len(rels) > 5 else "")
+    """The first few of `rels`, for a message."""
+    return ", ".join(fmt.name(rel) for rel in rels[:5]) + (f" and {len(rels) - 5} more" if len(rels) > 5 else "")
 
 
 def _emptied(directory: Directory, sizes: DirSizes, top_missing: str | None, last_files: int | None) -> str | None:
