@@ -51,6 +51,7 @@ def build_argv(
     extra: Sequence[str] = (),
     exact_times: bool = False,
     files_from: str | None = None,
+    hard_links: bool = True,
 ) -> list[str]:
     """The rsync command of one directory (DESIGN.md, step 5).
 
@@ -68,13 +69,13 @@ def build_argv(
     nanosecond: by default it compares whole seconds, and a file rewritten within the second the
     last backup read it, its size unchanged, would be linked to that backup's stale copy.
     `files_from` (a local file of NUL-separated paths relative to `source`) limits the transfer to
-    those paths and what is below them.
+    those paths and what is below them. `hard_links` False drops -H: an archive directory keeps
+    each name as a file of its own, because with -H and --compare-dest rsync (3.5.0) leaves out a
+    new name of a file the archive holds, or hangs.
     """
     argv = [rsync] if isinstance(rsync, str) else list(rsync)
     base = list(BASE_OPTIONS)
-    if compare_dest:
-        # with -H, rsync (3.5.0) leaves out a file hard-linked to one that --compare-dest holds, or
-        # hangs: an archive keeps each name as a file of its own
+    if not hard_links:
         base[base.index("-aH")] = "-a"
     argv += [*base, *fidelity_options(acls=acls, xattrs=xattrs)]
     if exact_times:

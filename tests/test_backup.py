@@ -193,6 +193,28 @@ def test_archive_saves_a_new_name_of_a_file_it_holds(tmp_path):
     assert [p.name for p in _data(second, lab, "photos").rglob("*") if p.is_file()] == ["best-of.jpg"]
 
 
+def test_archive_keeps_each_name_of_a_file_as_a_file_of_its_own(tmp_path):
+    """From the first backup on (no union yet): each name a new file and a version of its own."""
+    lab = Lab(tmp_path)
+    cfg = lab.local([("photos", "archive")])
+    src = lab.src / "photos"
+    write_files(src, {"a/f": b"F" * 10})
+    for i in range(20):
+        os.link(src / "a/f", src / f"n{i}")
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    row = lab.store().one("SELECT files, new_files, new_bytes FROM backup_dirs WHERE backup_id=?", (first.backup_id,))
+    assert (row["files"], row["new_files"], row["new_bytes"]) == (21, 21, 210)
+    assert _inode(_data(first, lab, "photos") / "n0") != _inode(_data(first, lab, "photos") / "a/f")
+    os.link(src / "a/f", src / "late")
+    second = lab.backup(cfg, medium_id="m1")
+    row = lab.store().one("SELECT new_files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
+    assert second.status == "completed" and row["new_files"] == 1
+    assert len(lab.store().all("SELECT id FROM versions")) == 22
+    union = media.archive_root(tmp_path / "medium1", "loc", str(src))
+    assert sorted(os.listdir(union)) == sorted(["a", "late"] + [f"n{i}" for i in range(20)])
+
+
 def test_archive_union_holds_only_complete_backups(tmp_path):
     lab = Lab(tmp_path)
     cfg = lab.local([("photos", "archive")], extra='post_backup_commands = ["exit 1"]')

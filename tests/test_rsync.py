@@ -28,7 +28,7 @@ def test_argv_standard_with_link_dest_and_excludes():
 
 def test_argv_remote_archive():
     argv = rsync.build_argv("backup@web1:/srv/photos/", "/m/web/b/data/srv/photos/", rsh="ssh -p 2222",
-                            compare_dest="/m/web/.archive/srv/photos")
+                            compare_dest="/m/web/.archive/srv/photos", hard_links=False)
     assert argv[argv.index("-e") + 1] == "ssh -p 2222"
     assert "--compare-dest=/m/web/.archive/srv/photos" in argv
     assert argv[1] == "-a" and "-aH" not in argv and "-H" not in argv

@@ -148,6 +148,22 @@ def test_an_archive_never_writes_through_a_symlink_of_its_union(tmp_path, lazy_s
     assert snapshot(union) == snapshot(src)
 
 
+def test_names_of_one_file_copied_again_in_an_archive_are_files_of_their_own(tmp_path):
+    lab, cfg, src, sid = _local_lab(tmp_path, "archive")
+    outside, _ = _server_file(tmp_path, "passwd", b"root:x:0:0")
+    write_files(src, {b"photo": b"p"})
+    os.symlink(outside, os.path.join(src, b"e"))
+    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    _flip(src, b"e", {b"x": b"XXXX"})
+    os.link(os.path.join(src, b"e/x"), os.path.join(src, b"e/y"))
+    second = lab.backup(cfg, sid, medium_id="m1")
+    assert second.status == "warnings", second.reason
+    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    assert os.stat(os.path.join(data, b"e/x")).st_ino != os.stat(os.path.join(data, b"e/y")).st_ino
+    row = lab.store().one("SELECT new_files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
+    assert row["new_files"] == 2 and {p.rsplit(b"/", 1)[1] for p in _versions(lab, second.backup_id)} == {b"x", b"y"}
+
+
 def test_an_archive_directory_that_was_a_symlink_is_a_directory_in_the_union_even_empty(tmp_path):
     lab, cfg, src, sid = _local_lab(tmp_path, "archive")
     outside, _ = _server_file(tmp_path, "passwd", b"root:x:0:0")

@@ -200,6 +200,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         extra=source.rsync_options,
         exact_times=exact_times,
         files_from=files_from,
+        hard_links=directory.kind != "archive",
     )
 
 
