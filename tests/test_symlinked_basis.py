@@ -211,28 +211,27 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
     assert (union / "c").read_bytes() == b"a file"
 
 
-
-
-def test_a_hard_link_elsewhere_to_a_re_copied_file_is_copied_again_with_it(tmp_path):
+@pytest.mark.parametrize("other", [b"z/g", b"0/g"])
+def test_a_hard_link_elsewhere_to_a_re_copied_file_is_copied_again_with_it(tmp_path, lazy_sshd, where, other):
     """rsync -H makes the other names of a file links of what the first pass put below the
-    directory: the server's file, found through the symlink."""
-    lab, cfg, src, sid = _local_lab(tmp_path, "standard")
+    directory: the server's file, found through the symlink. The other name sorts after the
+    directory (a link made to what the first pass put there) or before it (rsync sends it first)."""
+    lab, cfg, src, sid = _lab(tmp_path, lazy_sshd, where, "standard")
     outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
     write_files(src, {b"keep": b"kept"})
     os.symlink(outside, os.path.join(src, b"a"))
     assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
     _flip(src, b"a", {b"shadow": b"SOURCE'S OWN!"})
-    os.makedirs(os.path.join(src, b"z"))
-    os.link(os.path.join(src, b"a/shadow"), os.path.join(src, b"z/g"))
+    os.makedirs(os.path.dirname(os.path.join(src, other)))
+    os.link(os.path.join(src, b"a/shadow"), os.path.join(src, other))
 
     second = lab.backup(cfg, sid, medium_id="m1")
     data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
     assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
     assert snapshot(data) == snapshot(src)
-    assert os.stat(os.path.join(data, b"z/g")).st_ino == os.stat(os.path.join(data, b"a/shadow")).st_ino
+    assert os.stat(os.path.join(data, other)).st_ino == os.stat(os.path.join(data, b"a/shadow")).st_ino
     row = lab.store().one("SELECT files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
     assert row["files"] == 3 and len(_versions(lab, second.backup_id)) == 3
-
 
 
 def test_a_symlink_hard_linked_elsewhere_is_copied_again_with_it(tmp_path):

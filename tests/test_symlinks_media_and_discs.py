@@ -1,6 +1,6 @@
-"""A source's symlinks against the backup server beyond one medium: hard links over ssh, an
-archive rotating over two media, checkpoint discs and restores from them (the server's files
-never reach a disc, nor a restore). See test_symlinked_basis.py."""
+"""A source's symlinks against the backup server beyond one medium: an archive rotating over two
+media, checkpoint discs and restores from them (the server's files never reach a disc, nor a
+restore). See test_symlinked_basis.py."""
 
 from __future__ import annotations
 
@@ -14,31 +14,13 @@ from rabtui.errors import WorkFailed
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.media import medium as media
 from rabtui.restore import run as R
-from tests.test_symlinked_basis import _flip, _local_lab, _server_file, _ssh_lab, _versions
+from tests.test_symlinked_basis import _flip, _lab, _server_file
 from tests.trees import Lab, snapshot, write_files
-
-
-def test_ssh_a_hard_link_elsewhere_to_a_re_copied_file_is_copied_again_with_it(tmp_path, sshd):
-    lab, cfg, src, sid = _ssh_lab(tmp_path, sshd, "standard")
-    outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
-    write_files(src, {b"keep": b"kept"})
-    os.symlink(outside, os.path.join(src, b"a"))
-    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
-    _flip(src, b"a", {b"shadow": b"SOURCE'S OWN!"})
-    os.makedirs(os.path.join(src, b"z"))
-    os.link(os.path.join(src, b"a/shadow"), os.path.join(src, b"z/g"))
-    second = lab.backup(cfg, sid, medium_id="m1")
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
-    assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
-    assert snapshot(data) == snapshot(src)
-    assert os.stat(os.path.join(data, b"z/g")).st_ino == os.stat(os.path.join(data, b"a/shadow")).st_ino
-    assert len(_versions(lab, second.backup_id)) == 3
 
 
 @pytest.mark.parametrize("where", ["local", "ssh"])
 def test_archive_flip_between_backups_on_two_media(tmp_path, request, where):
-    lab, cfg, src, sid = (_local_lab(tmp_path, "archive") if where == "local"
-                          else _ssh_lab(tmp_path, request.getfixturevalue("sshd"), "archive"))
+    lab, cfg, src, sid = _lab(tmp_path, lambda: request.getfixturevalue("sshd"), where, "archive")
     outside, passwd = _server_file(tmp_path, "passwd", b"root:x:0:0")
     _, group = _server_file(tmp_path, "group", b"same size!")
     write_files(src, {b"photo": b"p"})
@@ -97,23 +79,3 @@ def test_a_checkpoint_never_puts_a_server_file_on_a_disc(tmp_path, kind):
         assert b"SERVER-SECRET-0123456789" not in b"".join(got.values()), asked
     assert (outside / "shadow").read_bytes() == b"SERVER-SECRET-0123456789"
     assert sorted(os.listdir(outside)) == ["shadow"]
-
-
-@pytest.mark.parametrize("where", ["local", "ssh"])
-def test_a_hard_link_named_before_the_re_copied_directory_stays_one_file(tmp_path, request, where):
-    """The other name sorts before the directory (rsync -H transfers it first, then links the
-    name below the directory to it): copying the directory again must not split the two names."""
-    lab, cfg, src, sid = (_local_lab(tmp_path, "standard") if where == "local"
-                          else _ssh_lab(tmp_path, request.getfixturevalue("sshd"), "standard"))
-    outside, secret = _server_file(tmp_path, "shadow", b"SERVER SECRET")
-    write_files(src, {b"keep": b"kept"})
-    os.symlink(outside, os.path.join(src, b"a"))
-    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
-    _flip(src, b"a", {b"shadow": b"SOURCE'S OWN!"})
-    os.makedirs(os.path.join(src, b"0"))
-    os.link(os.path.join(src, b"a/shadow"), os.path.join(src, b"0/g"))
-    second = lab.backup(cfg, sid, medium_id="m1")
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
-    assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
-    assert snapshot(data) == snapshot(src)
-    assert os.stat(os.path.join(data, b"0/g")).st_ino == os.stat(os.path.join(data, b"a/shadow")).st_ino
