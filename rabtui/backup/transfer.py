@@ -312,7 +312,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         # changed so waits for the next backup
         root = os.fsencode(directory.path)
         changed = [rel for rel in listed
-                   if media.symlink_on_the_way(root, rel + b"/" if rel in first.via_symlinks else rel) is not None]
+                   if media.symlink_on_the_way(root, rel + b"/" if rel in rels else rel) is not None]
         listed = [rel for rel in listed if rel not in changed]
     with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
         listing.write(b"".join(rel + b"\0" for rel in listed))
