@@ -22,6 +22,12 @@ BACKUP_POINTS = (
     "backup.json_written",         # step 7: backup.json says complete, the database row not yet
     "backup.step7",
 )
+# Passed only when a directory holds directories that were symlinks in the basis (transfer.py):
+# the first rsync may have linked a file of this server below them.
+COPY_AGAIN_POINTS = (
+    "backup.copy_again",           # the first rsync has ended, the directories not yet removed
+    "backup.copying_again",        # they are removed, the second rsync has not run
+)
 BURN_POINTS = (
     "burn.before_write",           # the disc is marked writing, nothing written yet
     "burn.xorriso_started",        # xorriso runs (its first line), the image not written yet;

@@ -314,3 +314,50 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" in out
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     _check_after(lab, cfg, copies, killed)
+
+
+@pytest.mark.parametrize("point", faults.COPY_AGAIN_POINTS)
+def test_kill_while_directories_are_copied_again(tmp_path, point):
+    """A directory of the source that was a symlink to the server's files in the older backup (and in
+    the archive's union) is a directory of look-alikes now: the first rsync may link the server's
+    files below it, before rabtui copies it again. Killed there, the next run throws the partial
+    backup away; no backup, union or restore ever holds a server file, which stays as it was."""
+    outside = tmp_path / "server"
+    outside.mkdir()
+    secret = outside / "shadow"
+    secret.write_bytes(b"SERVER SECRET")
+    os.utime(secret, (1_577_836_800, 1_577_836_800))
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    for d in ("data", "arch"):
+        _files(lab.src / d, {"keep": d.encode()})
+        os.symlink(outside, lab.src / d / "e")
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    for d in ("data", "arch"):
+        os.unlink(lab.src / d / "e")
+        (lab.src / d / "e").mkdir()
+        look_alike = lab.src / d / "e" / "shadow"
+        look_alike.write_bytes(b"SOURCE'S OWN!")
+        os.chmod(look_alike, secret.stat().st_mode)
+        os.utime(look_alike, (1_577_836_800, 1_577_836_800))
+
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert killed["status"] == "running"
+    # the first rsync linked the server's file into the partial backup; then it was removed
+    assert secret.stat().st_nlink == (2 if point == "backup.copy_again" else 1)
+
+    after = rabtui(lab, "backup", "loc")
+    out = after.stdout + after.stderr
+    assert after.returncode == 3, out          # warnings: the symlinks pointed out of the basis
+    assert f"found an interrupted backup of loc ({killed['name']}" in out and "symlinks out of" in out
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert newest["status"] == "warnings" and newest["link_dest"] == b1["id"]
+    copies[newest["id"]] = _copy(lab, cfg)
+    _check_after(lab, cfg, copies, killed)
+    assert secret.read_bytes() == b"SERVER SECRET" and secret.stat().st_nlink == 1
+    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert (union / "e" / "shadow").read_bytes() == b"SOURCE'S OWN!" and not (union / "e").is_symlink()

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from rabtui import fmt, proc, rsync
+from rabtui import faults, fmt, proc, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import medium as media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
@@ -285,6 +285,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     again with no basis (the stream left their items out). Returns this rsync's result and the
     warning of the directory, if any."""
     rels = first.via_symlinks
+    faults.point("backup.copy_again")
     first.emit(Event(LOG, f"{directory.path}: copying again {_some(rels)}: symlinks in {basis}, directories on"
                           " the source now (rsync would look for their files through the symlinks)"))
     real_basis = os.path.realpath(basis)
@@ -320,6 +321,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
                               rsync_path=proc.which("rsync"), exact_times=exact_times, files_from=listing.name)
         first.emit(Event(LOG, f"rsync {directory.path}: {len(listed)} paths again -> {dest}", {"argv": argv}))
+        faults.point("backup.copying_again")
         again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
                         index=first.where["dir_index"], count=first.where["dirs"])
         result = _rsync(argv, again, source, cancel)
