@@ -18,10 +18,11 @@ runs go once they are older than a day.
 
 Guards come on top, judged on the whole plan of a source across all media at once
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
-candidates; a backup goes only if every archive-directory file version it holds keeps a copy in a
-backup that stays (on any medium) or on a verified checkpoint disc; and when the catalog cannot
-vouch for a backup that would go (archive files on the medium it does not know, or copies it counts
-on that a medium here does not hold), nothing of that source is deleted, and the plan says why.
+candidates, nor a backup that a checkpoint not yet written reads from; a backup goes only if
+every archive-directory file version it holds keeps a copy in a backup that stays (on any medium)
+or on a verified checkpoint disc; and when the catalog cannot vouch for a backup that would go
+(archive files on the medium it does not know, or copies it counts on that a medium here does not
+hold), nothing of that source is deleted, and the plan says why.
 
 Kept data (a backup whose post-backup command failed, status `kept`) is retained like a complete
 backup: the periods count it and the guards protect it.
@@ -44,7 +45,7 @@ from typing import Iterable
 from rabtui import faults
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
-from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap
+from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
 
@@ -131,6 +132,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
     settings = cfg.retention
     adirs = archive_dirs(cfg, source)
     guard = ArchiveGuard(store, source, adirs)
+    read = read_by_checkpoints(store, source)
     going_all: list[tuple[Medium, Candidate]] = []
     kept: list[tuple[int, str, str]] = []
     freed = 0
@@ -161,7 +163,9 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             return c
 
         for r in retained:
-            why_kept = verdict[r["id"]] or ("newest complete" if r["id"] in newest else "")
+            why_kept = (verdict[r["id"]] or ("newest complete" if r["id"] in newest else "")
+                        or (f"checkpoint {read[r['id']]} is not written yet and reads from it"
+                            if r["id"] in read else ""))
             if why_kept:
                 kept.append((r["id"], r["name"], why_kept))
             elif not guarded(r):
@@ -188,7 +192,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             done = counter.total if counter is not None else 0
             if usage - done <= cap:
                 break
-            if r["id"] in newest or r["id"] in going_ids or guarded(r):
+            if r["id"] in newest or r["id"] in going_ids or r["id"] in read or guarded(r):
                 continue
             c = take(r, f"source uses more than {settings.max_size_mb} MB on {medium.id}")
             count(c)

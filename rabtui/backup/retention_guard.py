@@ -54,6 +54,27 @@ class ArchiveGuard:
         self.going.add(backup_id)
 
 
+def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
+    """The backups of `source` that an unfinished checkpoint still reads from, each with the
+    checkpoint's number: a directory's content backup, and for an archive directory the backups that
+    first saved the versions its discs not yet verified hold (a newer backup may have replaced them
+    in the union since; checkpoint/burn.py then reads them there)."""
+    unfinished = "SELECT number FROM checkpoints WHERE status NOT IN ('completed', 'abandoned')"
+    rows = store.all(
+        f"SELECT backup_id AS id, number FROM checkpoint_dirs WHERE source=? AND number IN ({unfinished})"
+        " AND backup_id IS NOT NULL"
+        " UNION SELECT v.first_backup AS id, f.number FROM discs d"
+        " JOIN disc_files f ON f.number=d.number AND f.disc=d.disc AND f.source=?"
+        " JOIN paths p ON p.source=f.source AND p.path=f.path"
+        " JOIN checkpoint_dirs cd ON cd.number=f.number AND cd.source=p.source AND cd.path=p.dir"
+        " JOIN backup_dirs bd ON bd.backup_id=cd.backup_id AND bd.path=cd.path AND bd.kind='archive'"
+        " JOIN backups cb ON cb.id=cd.backup_id"
+        " JOIN versions v ON v.path_id=p.id AND v.medium=cb.medium AND v.mtime=f.mtime"
+        "  AND (v.size=f.size OR f.parts IS NOT NULL)"
+        f" WHERE d.number IN ({unfinished}) AND d.state<>'verified'", (source, source))
+    return {r["id"]: r["number"] for r in rows}
+
+
 def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dirs: list[str]) -> str | None:
     """Why the catalog cannot vouch for this backup's archive files (None: it can).
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc
-from rabtui.checkpoint import layout, shortpath, xorriso
+from rabtui.checkpoint import content, layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
-from rabtui.state.store import Store
+from rabtui.media import medium as media
+from rabtui.state.store import RESTORABLE_SQL, Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
 
@@ -30,34 +32,92 @@ def load_plan(store: Store, number: int) -> tuple[dict, dict]:
     return dict(row), json.loads(row["plan"])
 
 
+def _dirs(plan_json: dict) -> list[tuple[bytes, bytes, dict]]:
+    """(disc prefix, root on the medium, plan entry) of each directory, longest prefix first."""
+    dirs = [(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d) for d in plan_json["dirs"]]
+    return sorted(dirs, key=lambda t: -len(t[0]))
+
+
+def _where(dirs: list[tuple[bytes, bytes, dict]], dp: bytes, part: int | None) -> tuple[bytes, dict | None, bytes]:
+    """(path on the medium, plan entry, path below the directory) of a file on the disc."""
+    for prefix, root, d in dirs:
+        if dp.startswith(prefix + b"/"):
+            rel = dp[len(prefix) + 1:]
+            if part:
+                rel = rel[:-PART_SUFFIX_LEN]
+            return os.path.join(root, rel), d, rel
+    return b"", None, b""
+
+
 def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = None) -> list[Row]:
     """The files of a checkpoint (or of one disc), with where each is read on the medium."""
-    roots = [(os.fsencode(d["prefix"]), os.fsencode(d["root"])) for d in plan_json["dirs"]]
-    roots.sort(key=lambda t: -len(t[0]))
+    dirs = _dirs(plan_json)
     sql = "SELECT * FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path"
     rows = []
     for r in store.all(sql, (number, disc) if disc else (number,)):
         dp = bytes(r["disc_path"])
-        disk = b""
-        for prefix, root in roots:
-            if dp.startswith(prefix + b"/"):
-                rel = dp[len(prefix) + 1:]
-                if r["part"]:
-                    rel = rel[:-PART_SUFFIX_LEN]
-                disk = os.path.join(root, rel)
-                break
         rows.append(Row(r["disc"], r["source"], bytes(r["path"]), dp, r["size"], r["mtime"], r["sha256"],
-                        r["part"], r["parts"], disk=disk))
+                        r["part"], r["parts"], disk=_where(dirs, dp, r["part"])[0]))
     parted = [x for x in rows if x.part]
     if parted:
-        sizes: dict[tuple[str, bytes], dict[int, int]] = {}
-        for r in store.all("SELECT source, path, part, size FROM disc_files WHERE number=? AND part IS NOT NULL",
-                           (number,)):
-            sizes.setdefault((r["source"], bytes(r["path"])), {})[r["part"]] = r["size"]
+        sizes = _part_sizes(store, number)
         for x in parted:
             s = sizes[(x.source, x.path)]
             x.offset = sum(s[k] for k in range(1, x.part))
     return rows
+
+
+def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, int]]:
+    sizes: dict[tuple[str, bytes], dict[int, int]] = {}
+    for r in store.all("SELECT source, path, part, size FROM disc_files WHERE number=? AND part IS NOT NULL",
+                       (number,)):
+        sizes.setdefault((r["source"], bytes(r["path"])), {})[r["part"]] = r["size"]
+    return sizes
+
+
+def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row]) -> int:
+    """Before a disc is written: an archive file whose version in the union is no longer the one
+    the checkpoint holds (a backup since it was recorded saved a newer one) is read from the
+    backup that first saved it. Returns how many; raises WorkFailed if one is nowhere."""
+    dirs = _dirs(plan_json)
+    whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
+    moved = 0
+    for row in rows:
+        if row.sha256 in content.MARKS:
+            continue
+        _disk, d, rel = _where(dirs, row.disc_path, row.part)
+        size = whole.get((row.source, row.path), row.size)
+        if d is None or d["kind"] != "archive" or _is_version(row.disk, size, row.mtime):
+            continue
+        row.disk = _saved_version(store, number, d, row, rel, size)
+        moved += 1
+    return moved
+
+
+def _is_version(path: bytes, size: int, mtime: int) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and int(st.st_mtime) == mtime
+
+
+def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, size: int) -> bytes:
+    """Where the version of an archive file that checkpoint `number` holds is on the medium, now
+    that the union shows another (a backup since the checkpoint was recorded saved a newer one, or
+    undid a run): in the backup that first saved it, which retention keeps while the checkpoint is
+    unfinished."""
+    for b in store.all(
+            "SELECT b.path FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
+            f" WHERE p.source=? AND p.path=? AND v.medium=? AND v.size=? AND v.mtime=? AND b.status IN {RESTORABLE_SQL}"
+            " ORDER BY b.id DESC", (row.source, row.path, d["medium"], size, row.mtime)):
+        path = os.path.join(os.fsencode(media.backup_data_path(b["path"], d["path"])), rel)
+        if _is_version(path, size, row.mtime):
+            return path
+    raise WorkFailed(
+        f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
+        f" longer on medium {d['medium']}",
+        hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` makes a new checkpoint")
 
 
 def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row]) -> tuple[Path, Path]:

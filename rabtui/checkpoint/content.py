@@ -28,6 +28,7 @@ DIR_MARK = "dir"          # sha256 column of an empty directory in disc_files an
 INSERT_MEDIUM = "insert_medium"
 LINK_MARK = "symlink"     # sha256 column of a symbolic link
 SPECIAL_MARK = "special"  # sha256 column of a FIFO or device node (Rock Ridge keeps them)
+MARKS = (DIR_MARK, LINK_MARK, SPECIAL_MARK)   # the rows that are not regular files
 
 
 @dataclass

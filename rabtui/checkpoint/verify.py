@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rabtui import proc
 from rabtui.checkpoint import content, layout, shortpath, xorriso
-from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
@@ -116,7 +116,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
 
 
 def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel) -> None:
-    total = sum(r.size for r in rows if r.sha256 not in (DIR_MARK, LINK_MARK, SPECIAL_MARK))
+    total = sum(r.size for r in rows if r.sha256 not in MARKS)
     done = 0
     for r in rows:
         path = os.path.join(base, r.disc_path)
