@@ -111,8 +111,9 @@ def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, siz
             "SELECT b.path FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
             f" WHERE p.source=? AND p.path=? AND v.medium=? AND v.size=? AND v.mtime=? AND b.status IN {RESTORABLE_SQL}"
             " ORDER BY b.id DESC", (row.source, row.path, d["medium"], size, row.mtime)):
-        path = os.path.join(os.fsencode(media.backup_data_path(b["path"], d["path"])), rel)
-        if _is_version(path, size, row.mtime):
+        root = os.fsencode(media.backup_data_path(b["path"], d["path"]))
+        path = os.path.join(root, rel)
+        if media.symlink_on_the_way(root, rel) is None and _is_version(path, size, row.mtime):
             return path
     raise WorkFailed(
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
