@@ -98,10 +98,32 @@ def test_archive_files_replaced_in_the_union_after_recording_are_written_as_reco
 
     res, _, said = _burn(cfg, store, number)
     assert res.status == "completed", res.message
-    assert any("archive files are read from the backups that saved them" in m for m in said)
+    assert any("archive entries are read from the backups that hold them as recorded" in m for m in said)
     assert _on_discs(tmp_path, _prefix(lab, "arch")) == recorded
     # the union still shows the newer versions: nothing was put back
     assert snapshot(union) == snapshot(lab.src / "arch")
+
+
+def test_a_symlink_that_became_a_directory_after_recording_is_written_as_the_symlink(tmp_path):
+    """The union makes a directory where the source now has one instead of a symlink; the disc
+    gets the symlink that was recorded, and none of the directory's files."""
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    os.symlink("nowhere", lab.src / "arch" / "e")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    recorded = snapshot(lab.src / "arch")
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    os.unlink(lab.src / "arch" / "e")
+    write_files(lab.src / "arch", {"e/inside": b"not recorded"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert (union / "e").is_dir() and not (union / "e").is_symlink()
+
+    res, _, _ = _burn(cfg, store, number)
+    assert res.status == "completed", res.message
+    # the symlink, read back as its target (a dangling one: a file to os.walk), and no e/inside
+    assert _on_discs(tmp_path, _prefix(lab, "arch")) == {**recorded, b"e": b"nowhere"}
 
 
 def test_a_version_that_is_gone_from_the_medium_stops_the_disc_with_what_to_do(tmp_path):

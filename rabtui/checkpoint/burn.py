@@ -76,44 +76,59 @@ def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, 
 
 
 def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row]) -> int:
-    """Before a disc is written: an archive file whose version in the union is no longer the one
-    the checkpoint holds (a backup since it was recorded saved a newer one) is read from the
-    backup that first saved it. Returns how many; raises WorkFailed if one is nowhere."""
+    """Before a disc is written: an entry of an archive directory that the union no longer shows
+    as the checkpoint recorded it (a backup since then saved a newer version of the file, or made
+    a directory where a symlink was) is read from a backup that holds it as recorded. Returns how
+    many; raises WorkFailed if one is nowhere."""
     dirs = _dirs(plan_json)
     whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
     moved = 0
     for row in rows:
-        if row.sha256 in content.MARKS:
+        if row.sha256 == content.DIR_MARK:
             continue
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
         size = whole.get((row.source, row.path), row.size)
-        if d is None or d["kind"] != "archive" or _is_version(row.disk, size, row.mtime):
+        if d is None or d["kind"] != "archive" or _as_recorded(row.disk, row, size):
             continue
         row.disk = _saved_version(store, number, d, row, rel, size)
         moved += 1
     return moved
 
 
-def _is_version(path: bytes, size: int, mtime: int) -> bool:
+def _as_recorded(path: bytes, row: Row, size: int) -> bool:
+    """Is `path` what the checkpoint recorded for `row`: a regular file of that size, a symlink,
+    or a special file, with that mtime?"""
     try:
         st = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(st.st_mode) and st.st_size == size and int(st.st_mtime) == mtime
+    if row.sha256 == content.LINK_MARK:
+        kind = stat.S_ISLNK(st.st_mode)
+    elif row.sha256 == content.SPECIAL_MARK:
+        kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
+    else:
+        kind = stat.S_ISREG(st.st_mode) and st.st_size == size
+    return kind and int(st.st_mtime) == row.mtime
 
 
 def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, size: int) -> bytes:
-    """Where the version of an archive file that checkpoint `number` holds is on the medium, now
-    that the union shows another (a backup since the checkpoint was recorded saved a newer one, or
-    undid a run): in the backup that first saved it, which retention keeps while the checkpoint is
-    unfinished."""
-    for b in store.all(
-            "SELECT b.path FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
-            f" WHERE p.source=? AND p.path=? AND v.medium=? AND v.size=? AND v.mtime=? AND b.status IN {RESTORABLE_SQL}"
-            " ORDER BY b.id DESC", (row.source, row.path, d["medium"], size, row.mtime)):
+    """Where an entry of an archive directory is on the medium as checkpoint `number` recorded it,
+    now that the union shows another: a file in the backup that first saved its version (which
+    retention keeps while the checkpoint is unfinished); a symlink or special file (the catalog has
+    no versions of those) in the newest backup that holds it so."""
+    if row.sha256 in content.MARKS:
+        sql = (f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
+               " ORDER BY id DESC")
+        params: tuple = (row.source, d["medium"])
+    else:
+        sql = ("SELECT b.path FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
+               f" WHERE p.source=? AND p.path=? AND v.medium=? AND v.size=? AND v.mtime=?"
+               f" AND b.status IN {RESTORABLE_SQL} ORDER BY b.id DESC")
+        params = (row.source, row.path, d["medium"], size, row.mtime)
+    for b in store.all(sql, params):
         root = os.fsencode(media.backup_data_path(b["path"], d["path"]))
         path = os.path.join(root, rel)
-        if media.symlink_on_the_way(root, rel) is None and _is_version(path, size, row.mtime):
+        if media.symlink_on_the_way(root, rel) is None and _as_recorded(path, row, size):
             return path
     raise WorkFailed(
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"

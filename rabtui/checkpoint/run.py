@@ -229,8 +229,8 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             faults.point("burn.before_write")
             moved = burn.read_saved_versions(store, number, plan_json, rows)
             if moved:
-                emit(Event(LOG, f"{moved} archive files are read from the backups that saved them:"
-                                " the union shows newer versions now"))
+                emit(Event(LOG, f"{moved} archive entries are read from the backups that hold them as"
+                                " recorded: the union shows newer versions now"))
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
                             disc_sectors=cp["disc_sectors"])
