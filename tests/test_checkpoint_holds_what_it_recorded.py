@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 from rabtui.backup import retention
 from rabtui.backup.retention_guard import read_by_checkpoints
-from rabtui.checkpoint import prepare, run
-from rabtui.events import ABORT, READY, ScriptedPrompter
+from rabtui.checkpoint import prepare, run, verify as verify_mod
+from rabtui.checkpoint.content import INSERT_MEDIUM
+from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
 from rabtui.media import medium as media
-from tests.test_checkpoint import _disc_tree, _extract
+from tests.test_checkpoint import _disc_tree, _extract, _not_due
 from tests.trees import Lab, snapshot, write_files
 
 T0 = datetime(2026, 1, 5, 3, 0)
@@ -179,3 +180,186 @@ def test_retention_keeps_what_an_unfinished_checkpoint_reads_until_its_discs_are
     assert read_by_checkpoints(store, "loc") == {}
     going = {c.id for c in retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400)).delete}
     assert {b2.backup_id, b3.backup_id} <= going
+
+
+def test_a_symlink_the_union_replaced_is_written_with_its_recorded_target(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    os.symlink("old-target", lab.src / "arch" / "lnk")
+    os.utime(lab.src / "arch" / "lnk", (1_700_000_000, 1_700_000_000), follow_symlinks=False)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+
+    os.unlink(lab.src / "arch" / "lnk")
+    os.symlink("new-and-longer-target", lab.src / "arch" / "lnk")
+    os.utime(lab.src / "arch" / "lnk", (1_750_000_000, 1_750_000_000), follow_symlinks=False)
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert os.readlink(union / "lnk") == "new-and-longer-target"
+
+    res, _, _ = _burn(cfg, store, number)
+    assert res.status == "completed", res.message
+    on_disc = _on_discs(tmp_path, _prefix(lab, "arch"))
+    # recorded: lnk -> old-target (mtime 1_700_000_000); the disc must hold that
+    assert on_disc[b"lnk"] == b"old-target"
+
+
+def test_an_unmounted_medium_is_asked_for_not_reported_as_a_lost_version(tmp_path):
+    """Days later the operator resumes the burn with the backup medium not mounted: the burn asks
+    for it, and goes on once it is there."""
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    recorded = snapshot(lab.src / "arch")
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    mpath = lab.media[0][1]
+    away = str(mpath) + ".away"
+    os.rename(mpath, away)                     # unmounted
+    os.mkdir(mpath)                            # the empty mount point
+
+    def operator(q):
+        if q.kind == INSERT_MEDIUM:
+            os.rmdir(mpath)
+            os.rename(away, mpath)             # mounted again
+        return READY
+
+    res, prompter, _ = _burn(cfg, store, number, operator)
+    asked = [q.text for q in prompter.asked if q.kind == INSERT_MEDIUM]
+    assert len(asked) == 1 and f"Insert or mount medium m1 at {mpath}" in asked[0] and "not there" in asked[0]
+    assert res.status == "completed", res.message
+    assert _on_discs(tmp_path, _prefix(lab, "arch")) == recorded
+
+
+def test_a_medium_that_stays_away_stops_the_burn_without_blaming_the_checkpoint(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    mpath = lab.media[0][1]
+    os.rename(mpath, str(mpath) + ".away")
+    os.mkdir(mpath)
+    res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if q.kind == INSERT_MEDIUM else READY)
+    assert res.status == "aborted" and "medium m1 is not at hand" in res.message
+    assert not any("abandon" in q.text for q in prompter.asked)
+    assert store.one("SELECT state FROM discs WHERE disc=1")["state"] == "planned"
+
+
+def test_rewriting_a_disc_of_a_completed_checkpoint_gives_a_hint_that_works(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"d1": os.urandom(3000)})
+    write_files(lab.src / "arch", {"sub/a": os.urandom(900_000), "b": b"b" * 5000})   # nothing cut into parts
+    first = lab.backup(cfg, now=T0)
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res, _, _ = _burn(cfg, store, number)
+    assert res.status == "completed"
+    write_files(lab.src / "arch", {"sub/a": os.urandom(800_000), "b": b"B" * 6000})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
+    plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
+    assert first.backup_id in {c.id for c in plan.delete}
+    retention.apply_cleanup(cfg, store, plan)
+    # disc 1 is found bad later
+    (tmp_path / "iso" / f"RAB{number}D01.iso").unlink()
+    answers = lambda q: (REWRITE if "Rewrite" in q.text else ABORT if "failed" in q.text else READY)
+    prompter = ScriptedPrompter(answers)
+    run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                          prompter=prompter)
+    failed = [q.text for q in prompter.asked if "Writing disc" in q.text]
+    assert failed, [q.text for q in prompter.asked]
+    # complete: there is nothing to abandon; the hint says what can be done
+    assert "cannot be written again from the media" in failed[0] and "checkpoint burn --now" in failed[0]
+    assert "abandon" not in failed[0]
+
+
+def _same_size_and_mtime_later(lab, cfg):
+    """f = A (recorded), then B, then C: C has A's size and mtime (a reproducible-build epoch,
+    an archive tool's fixed date), other bytes. Every version is saved: each differs from the union."""
+    M = 315_532_800                                  # 1980-01-01, as zip and many build tools set it
+    f = lab.src / "arch" / "f"
+
+    def put(data: bytes, day: int):
+        f.write_bytes(data)
+        os.utime(f, (M, M))
+        r = lab.backup(cfg, now=T0 + timedelta(days=day))
+        assert r.status == "completed", r.reason
+        return r
+
+    write_files(lab.src / "data", {"d1": b"d" * 100})
+    put(b"A" * 1000, 0)
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    put(b"B" * 2000, 1)
+    put(b"C" * 1000, 2)
+    return store, number
+
+
+def test_a_later_version_of_the_same_size_and_mtime_is_not_taken_for_the_recorded_one(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    store, number = _same_size_and_mtime_later(lab, cfg)
+    res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
+    assert res.status == "completed", [q.text for q in prompter.asked if "failed" in q.text]
+    assert _on_discs(tmp_path, _prefix(lab, "arch"))[b"f"] == b"A" * 1000
+
+
+def test_with_little_room_to_read_back_the_recorded_version_is_written(tmp_path, monkeypatch):
+    """Where the disc cannot be read back for lack of room, verification relies on xorriso's MD5
+    (what was written is what xorriso read): the file written must be the recorded version."""
+    lab, cfg = _lab(tmp_path)
+    store, number = _same_size_and_mtime_later(lab, cfg)
+    real = shutil.disk_usage
+    monkeypatch.setattr(verify_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+    res, _, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
+    assert res.status == "completed"
+    on_disc = _on_discs(tmp_path, _prefix(lab, "arch"))[b"f"]
+    assert on_disc == b"A" * 1000, on_disc[:10]
+
+
+
+def test_a_cleanup_planned_before_a_checkpoint_is_recorded_and_applied_after_keeps_what_it_reads(tmp_path):
+    """A cleanup (run-due, or `rabtui cleanup` counting freed space for minutes) plans, a checkpoint
+    is recorded meanwhile, the cleanup applies its plan: it looks again before deleting."""
+    lab, cfg = _lab(tmp_path, media_count=2)
+    write_files(lab.src / "data", {"d1": b"d" * 1000})
+    write_files(lab.src / "arch", {"sub/a": os.urandom(900_000), "b": b"b" * 5000})
+    assert lab.backup(cfg, now=T0, medium_id="m2").status == "completed"
+    b2 = lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1")
+    assert lab.backup(cfg, now=T0 + timedelta(days=2), medium_id="m1").status == "completed"
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
+    assert b2.backup_id in {c.id for c in plan.delete}
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    said = retention.apply_cleanup(cfg, store, plan)
+    assert any(f"checkpoint {number}, recorded since the cleanup was planned, reads from it" in x for x in said)
+    assert store.one("SELECT status FROM backups WHERE id=?", (b2.backup_id,))["status"] == "completed"
+    res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
+    assert res.status == "completed", [q.text[:300] for q in prompter.asked if "failed" in q.text]
+
+
+def test_an_archive_filler_directory_is_held_and_written_as_recorded(tmp_path):
+    """An archive directory that fills a disc (add/N) is held and written as recorded too."""
+    lab = Lab(tmp_path, media_count=1)
+    for d in ("data", "fa"):
+        (lab.src / d).mkdir()
+    cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "data"}"\n'
+                    f'[[sources.directories]]\npath = "{lab.src / "fa"}"\nkind = "archive"\n'
+                    f'\n[checkpoint]\ndisc = "8MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    write_files(lab.src / "data", {"a.bin": 900_000})
+    write_files(lab.src / "fa", {"x.bin": 200_000, "s/y": b"y" * 10})
+    first = lab.backup(cfg, now=T0)
+    store = lab.store()
+    _not_due(store, lab.src / "fa")
+    recorded = snapshot(lab.src / "fa")
+    c = prepare.compute(cfg, store)
+    number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
+    assert store.one("SELECT role FROM checkpoint_dirs WHERE number=? AND path=?",
+                     (number, str(lab.src / "fa")))["role"] == "filler"
+    write_files(lab.src / "fa", {"x.bin": 300_000, "s/y": b"Y" * 11})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    assert first.backup_id in read_by_checkpoints(store, "loc")
+    res, _, _ = _burn(cfg, store, number)
+    assert res.status == "completed", res.message
+    assert _on_discs(tmp_path, b"add/1") == recorded

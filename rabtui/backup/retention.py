@@ -399,6 +399,15 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
     """Delete these backups of one medium: their trees first, each emptied under its .deleting-
     name, then the catalog forgets them all at once, then the emptied directories go. Killed before
     the catalog has forgotten them, the .deleting- directories tell the next cleanup to."""
+    # a checkpoint recorded since the plan was made may read from some of them now
+    read: dict[int, int] = {}
+    for source in {c.source for c in going}:
+        read.update(read_by_checkpoints(store, source))
+    for c in going:
+        if c.id in read:
+            say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup was"
+                " planned, reads from it")
+    going = [c for c in going if c.id not in read]
     emptied: list[tuple[Candidate, Path | None]] = []
     try:
         for c in going:

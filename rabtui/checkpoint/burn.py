@@ -67,6 +67,17 @@ def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = Non
     return rows
 
 
+def media_read(plan_json: dict, rows: list[Row]) -> dict[str, str]:
+    """The media a disc's files are read from: medium id -> a directory read from it."""
+    dirs = _dirs(plan_json)
+    out: dict[str, str] = {}
+    for row in rows:
+        _disk, d, _rel = _where(dirs, row.disc_path, row.part)
+        if d is not None:
+            out.setdefault(d["medium"], f"{d['source']}:{d['path']}")
+    return out
+
+
 def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, int]]:
     sizes: dict[tuple[str, bytes], dict[int, int]] = {}
     for r in store.all("SELECT source, path, part, size FROM disc_files WHERE number=? AND part IS NOT NULL",
@@ -75,29 +86,49 @@ def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, 
     return sizes
 
 
-def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row]) -> int:
+def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row], cancel=None) -> int:
     """Before a disc is written: an entry of an archive directory that the union no longer shows
     as the checkpoint recorded it (a backup since then saved a newer version of the file, or made
     a directory where a symlink was) is read from a backup that holds it as recorded. Returns how
     many; raises WorkFailed if one is nowhere."""
     dirs = _dirs(plan_json)
     whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
+    twins = _twins(store, plan_json)
     moved = 0
     for row in rows:
         if row.sha256 == content.DIR_MARK:
             continue
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
-        size = whole.get((row.source, row.path), row.size)
-        if d is None or d["kind"] != "archive" or _as_recorded(row.disk, row, size):
+        if d is None or d["kind"] != "archive":
             continue
-        row.disk = _saved_version(store, number, d, row, rel, size)
+        size = whole.get((row.source, row.path), row.size)
+        # a version the medium holds twice under one size and mtime is told apart by its content
+        by_content = (row.path, size, row.mtime) in twins.get(d["medium"], ())
+        if _as_recorded(row.disk, row, size, by_content, cancel):
+            continue
+        row.disk = _saved_version(store, number, d, row, rel, size, by_content, cancel)
         moved += 1
     return moved
 
 
-def _as_recorded(path: bytes, row: Row, size: int) -> bool:
-    """Is `path` what the checkpoint recorded for `row`: a regular file of that size, a symlink,
-    or a special file, with that mtime?"""
+def _twins(store: Store, plan_json: dict) -> dict[str, set[tuple[bytes, int, int]]]:
+    """Per medium, the (path, size, mtime) that the checkpoint's archive directories saved more
+    than once there: a file rewritten with the same size and its mtime set to the same value (a
+    fixed date from an archive or build tool)."""
+    out: dict[str, set[tuple[bytes, int, int]]] = {}
+    for d in plan_json["dirs"]:
+        if d["kind"] != "archive":
+            continue
+        for r in store.all("SELECT p.path, v.size, v.mtime FROM paths p JOIN versions v ON v.path_id=p.id"
+                           " WHERE p.source=? AND p.dir=? AND v.medium=? GROUP BY v.path_id, v.size, v.mtime"
+                           " HAVING COUNT(*) > 1", (d["source"], d["path"], d["medium"])):
+            out.setdefault(d["medium"], set()).add((bytes(r["path"]), r["size"], r["mtime"]))
+    return out
+
+
+def _as_recorded(path: bytes, row: Row, size: int, by_content: bool = False, cancel=None) -> bool:
+    """Is `path` what the checkpoint recorded for `row`: a regular file of that size (and, with
+    `by_content`, that sha256), a symlink, or a special file, with that mtime?"""
     try:
         st = os.lstat(path)
     except OSError:
@@ -108,10 +139,17 @@ def _as_recorded(path: bytes, row: Row, size: int) -> bool:
         kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
     else:
         kind = stat.S_ISREG(st.st_mode) and st.st_size == size
-    return kind and int(st.st_mtime) == row.mtime
+    if not kind or int(st.st_mtime) != row.mtime:
+        return False
+    if not by_content or row.sha256 in content.MARKS:
+        return True
+    if row.part:
+        return content.sha256_range(path, row.offset, row.size) == row.sha256
+    return content.sha256_file(path, cancel) == row.sha256
 
 
-def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, size: int) -> bytes:
+def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, size: int, by_content: bool,
+                   cancel) -> bytes:
     """Where an entry of an archive directory is on the medium as checkpoint `number` recorded it,
     now that the union shows another: a file in the backup that first saved its version (which
     retention keeps while the checkpoint is unfinished); a symlink or special file (the catalog has
@@ -128,12 +166,15 @@ def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, siz
     for b in store.all(sql, params):
         root = os.fsencode(media.backup_data_path(b["path"], d["path"]))
         path = os.path.join(root, rel)
-        if media.symlink_on_the_way(root, rel) is None and _as_recorded(path, row, size):
+        if media.symlink_on_the_way(root, rel) is None and _as_recorded(path, row, size, by_content, cancel):
             return path
+    done = store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
     raise WorkFailed(
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
         f" longer on medium {d['medium']}",
-        hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` makes a new checkpoint")
+        hint=("this disc cannot be written again from the media; `rabtui checkpoint burn --now` makes a new"
+              " checkpoint") if done else
+             f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` makes a new checkpoint")
 
 
 def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row]) -> tuple[Path, Path]:

@@ -23,6 +23,7 @@ from rabtui import faults, proc
 from rabtui.state import locks
 from rabtui.state import changes
 from rabtui.checkpoint import burn, triggers, xorriso
+from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
@@ -30,6 +31,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, UsageError, WorkFaile
 from rabtui.events import (
     ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
+from rabtui.media.at_hand import medium_problem
 from rabtui.state.store import Store
 
 INSERT = "insert_disc"
@@ -213,6 +215,8 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                 return outcome
         _eject(drive, cancel)
         note = "Use a new blank disc."
+    for medium_id, what in burn.media_read(plan_json, rows).items():
+        _medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
     while True:   # insert a blank disc and write it
         answer = prompter.ask(insert_question(cp, plan_json, disc, drive, note), cancel)
         if answer == ABORT:
@@ -227,7 +231,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                 continue
             _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
             faults.point("burn.before_write")
-            moved = burn.read_saved_versions(store, number, plan_json, rows)
+            moved = burn.read_saved_versions(store, number, plan_json, rows, cancel)
             if moved:
                 emit(Event(LOG, f"{moved} archive entries are read from the backups that hold them as"
                                 " recorded: the union shows newer versions now"))
@@ -256,6 +260,18 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             note = "Use a new blank disc."
             continue
         return outcome
+
+
+def _medium_at_hand(cfg, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
+    """The medium a disc reads from is mounted, with its own label: asked for until it is."""
+    medium = cfg.medium(medium_id)
+    while (why := medium_problem(medium)) is not None:
+        answer = prompter.ask(Question(
+            INSERT_MEDIUM, f"Disc {disc} of checkpoint {cp['number']} reads {what} from medium {medium.id}: {why}."
+                           f" Insert or mount medium {medium.id} at {medium.path}, then answer ready; abort to stop.",
+            (READY, ABORT), {"medium": medium.id, "path": str(medium.path), "disc": disc}), cancel)
+        if answer != READY:
+            raise Aborted(f"aborted at disc {disc}: medium {medium.id} is not at hand")
 
 
 def _ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT)) -> str:
