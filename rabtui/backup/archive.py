@@ -8,53 +8,72 @@ itemized stream are visited, never the tree.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from rabtui import fmt
 from rabtui.errors import WorkFailed
+from rabtui.media import below
 
 
 def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> int:
     """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
 
     A file already in the union under that path (an older version) is replaced atomically; the
-    older backup that holds it keeps its own link. Nothing is linked through a symlink of the union
-    (see _union_dir).
+    older backup that holds it keeps its own link. Nothing is linked from or through a symlink
+    (below.py: each directory is opened part by part, so paths of any length work too); a symlink
+    of the union where a directory is needed becomes a directory.
     """
-    from rabtui.media.medium import symlink_on_the_way
-
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
-    tmp_suffix = b".rabtui-link-%d" % os.getpid()
+    tmp = b".rabtui-link-%d" % os.getpid()     # short: the item's own name may be 255 bytes
     last_parent = None
+    fds: tuple[int, int] | None = None
     count = 0
-    for rel in rel_paths:
-        rel = rel.rstrip(b"/")
-        if not rel:
-            continue
-        src = os.path.join(data_b, rel)
-        dst = os.path.join(union_b, rel)
-        parent = os.path.dirname(dst)
-        try:
-            if parent != last_parent:
-                if symlink_on_the_way(data_b, rel) is not None:
-                    raise OSError(errno.ELOOP, "a directory on the way is a symlink in the backup")
-                _union_dir(union_b, os.path.dirname(rel))
-                last_parent = parent
-            if os.path.isdir(dst) and not os.path.islink(dst):
-                continue  # a directory became a file on the source: keep the older tree
-            tmp = dst + tmp_suffix
-            os.link(src, tmp, follow_symlinks=False)
-            os.replace(tmp, dst)
-        except OSError as exc:
-            raise WorkFailed(
-                f"cannot link {os.fsdecode(src)} into the archive {union}: {exc.strerror}"
-            ) from None
-        count += 1
+    try:
+        for rel in rel_paths:
+            rel = rel.rstrip(b"/")
+            if not rel:
+                continue
+            parent, name = os.path.split(rel)
+            try:
+                if parent != last_parent:
+                    _close(fds)
+                    fds = None
+                    src_fd = below.open_dir(data_b, parent)
+                    try:
+                        fds = (src_fd, below.open_dir(union_b, parent, make=True))
+                    except BaseException:
+                        os.close(src_fd)
+                        raise
+                    last_parent = parent
+                src_fd, dst_fd = fds
+                try:
+                    if stat.S_ISDIR(os.stat(name, dir_fd=dst_fd, follow_symlinks=False).st_mode):
+                        continue  # a directory became a file on the source: keep the older tree
+                except FileNotFoundError:
+                    pass
+                try:
+                    os.unlink(tmp, dir_fd=dst_fd)    # left by a run that was killed here
+                except FileNotFoundError:
+                    pass
+                os.link(name, tmp, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+                os.replace(tmp, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
+            except OSError as exc:
+                raise WorkFailed(
+                    f"cannot link {fmt.name(rel)} of {fmt.name(data_b)} into the archive {union}: {exc.strerror}"
+                ) from None
+            count += 1
+    finally:
+        _close(fds)
     return count
+
+
+def _close(fds: tuple[int, int] | None) -> None:
+    for fd in fds or ():
+        os.close(fd)
 
 
 def _union_dir(union: bytes, rel: bytes) -> None:
@@ -62,40 +81,32 @@ def _union_dir(union: bytes, rel: bytes) -> None:
     part that is a symlink there (the source had a symlink where it has a directory now) becomes a
     directory: the symlink came from the source and may point anywhere, and a file linked through
     it would land there, outside the medium too (the older backup keeps its own copy of the
-    symlink). A part that is some other file raises FileExistsError."""
-    path = union
-    for part in rel.split(b"/"):
-        if not part:
-            continue
-        path = path + b"/" + part
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            os.mkdir(path)
-            continue
-        if stat.S_ISLNK(mode):
-            os.unlink(path)
-            os.mkdir(path)
-        elif not stat.S_ISDIR(mode):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(path))
+    symlink). A part that is some other file raises OSError."""
+    os.close(below.open_dir(union, rel, make=True))
 
 
-def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, bytes, tuple[int, int]]]:
-    """(union path, path relative to the directory, (dev, inode)) of each file of a backup's directory whose
+def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
+    """(path relative to the directory, (dev, inode)) of each entry of a backup's directory whose
     union-tree entry is the same inode (the version the union shows is this backup's)."""
     data_b, union_b = os.fsencode(data_dir), os.fsencode(union)
-    for dirpath, _dirnames, filenames in os.walk(data_b):
-        rel_dir = os.path.relpath(dirpath, data_b)
-        for name in filenames:
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            theirs = os.path.join(union_b, rel)
+    stack = [b""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            items = below.entries(data_b, rel_dir)
+        except OSError:
+            continue
+        for name, st in items:
+            rel = rel_dir + b"/" + name if rel_dir else name
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(rel)
+                continue
             try:
-                a = os.lstat(os.path.join(dirpath, name))
-                b = os.lstat(theirs)
+                theirs = below.lstat(union_b, rel)
             except OSError:
                 continue
-            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
-                yield theirs, rel, (a.st_dev, a.st_ino)
+            if (st.st_dev, st.st_ino) == (theirs.st_dev, theirs.st_ino):
+                yield rel, (st.st_dev, st.st_ino)
 
 
 def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
@@ -108,19 +119,28 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     data = media.backup_data_path(backup_path, dir_path)
     if not data.is_dir() or not union.is_dir():
         return 0
+    union_b = os.fsencode(union)
     undone = 0
-    for theirs, rel, _ in list(same_in_union(data, union)):
+    for rel, _ in list(same_in_union(data, union)):
         try:
-            os.unlink(theirs)
+            below.unlink(union_b, rel)
         except OSError as exc:
-            raise WorkFailed(f"cannot remove {os.fsdecode(theirs)} from the archive {union}: {exc.strerror}") from None
+            raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
         undone += 1
         for base in older:
             base_data = os.fsencode(media.backup_data_path(base, dir_path))
-            if media.symlink_on_the_way(base_data, rel) is None and os.path.lexists(os.path.join(base_data, rel)):
+            if below.symlink_on_the_way(base_data, rel) is None and _exists(base_data, rel):
                 link_into_union(base_data, union, [rel])
                 break
     return undone
+
+
+def _exists(root: bytes, rel: bytes) -> bool:
+    try:
+        below.lstat(root, rel)
+    except OSError:
+        return False
+    return True
 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:
@@ -137,5 +157,5 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
         try:
             _union_dir(os.fsencode(union), rel)
         except OSError as exc:
-            raise WorkFailed(f"cannot make {os.fsdecode(rel)} a directory in the archive {union}: {exc.strerror}") from None
+            raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
     return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)))

@@ -178,7 +178,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
 
         def count(c: Candidate) -> None:
             if counter is not None:
-                extra = [k for _, k in _union_links(cfg, medium, c)] if adirs and c.status in RESTORABLE else []
+                extra = list(_union_links(cfg, medium, c)) if adirs and c.status in RESTORABLE else []
                 c.freed_bytes = counter.add(Path(c.path), extra)
 
         for c in going:
@@ -275,8 +275,8 @@ def _make_writable_and_rm(path: Path) -> None:
 
 
 def _union_links(cfg: Config, medium: Medium, c: Candidate):
-    """(union path, (dev, ino)) of the archive files first saved in this backup whose union-tree
-    entry is still the same inode (a newer version replaced the others)."""
+    """(dev, ino) of the archive files first saved in this backup whose union-tree entry is still
+    the same inode (a newer version replaced the others)."""
     from rabtui.media import medium as mediamod
     from rabtui.backup.archive import same_in_union
 
@@ -285,8 +285,8 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
         union = mediamod.archive_root(medium.path, c.source, d)
         if not data.is_dir() or not union.is_dir():
             continue
-        for theirs, _rel, inode in same_in_union(data, union):
-            yield theirs, inode
+        for _rel, inode in same_in_union(data, union):
+            yield inode
 
 
 def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:

@@ -9,6 +9,7 @@ catalog rows handed to the spool in batches.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from rabtui import faults, fmt, proc, rsync
 from rabtui.ssh import endpoint as ssh_target
-from rabtui.media import medium as media
+from rabtui.media import below, medium as media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
@@ -155,7 +156,7 @@ class _Stream:
         """Whether the directory `name` (as the stream names it, with its slash) is a symlink in the
         basis; if so it is noted, and the items below it are left out from here on."""
         rel = rsync.unescape(name).rstrip(b"/")
-        if not rel or rel == b"." or not os.path.islink(self.basis + rel):
+        if not rel or rel == b"." or not _is_symlink(self.basis, rel):
             return False
         self.via_symlinks.append(rel)
         self._skipped += (name,)
@@ -275,6 +276,46 @@ def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.E
     return result
 
 
+def _is_symlink(basis: bytes, rel: bytes) -> bool:
+    """Is `rel` (a directory of the stream) a symlink in the basis, or below one? Its parents were
+    checked when the stream named them, so one lstat answers, unless the path is too long for one
+    call (then part by part). When the answer is unsure (another error), it is yes: copied again
+    with no basis, the directory is safe either way."""
+    try:
+        return stat.S_ISLNK(os.lstat(basis + rel).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            return True
+    try:
+        return below.symlink_on_the_way(basis, rel + b"/") is not None
+    except OSError:
+        return True
+
+
+def _points_out(basis: bytes, rel: bytes) -> bool:
+    """Does the symlink `rel` of the basis lead out of it? realpath where the path can be named in
+    one call; past that, the link's own target, read part by part (an absolute target, or one that
+    climbs above the basis, leads out)."""
+    path = os.path.join(basis, rel)
+    if len(path) < 4000:
+        real_basis = os.path.realpath(basis)
+        return not os.path.realpath(path).startswith(real_basis + b"/")
+    parent, name = os.path.split(rel)
+    try:
+        fd = below.open_dir(basis, parent)
+    except OSError:
+        return True
+    try:
+        target = os.readlink(name, dir_fd=fd)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return target.startswith(b"/") or os.path.normpath(os.path.join(parent, target)).startswith(b"..")
+
+
 def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: _Stream, *,
                 rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc.Completed | None, str | None]:
     """The directories that are symlinks in the basis (the older backup, or the archive's union)
@@ -288,9 +329,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     faults.point("backup.copy_again")
     first.emit(Event(LOG, f"{directory.path}: copying again {_some(rels)}: symlinks in {basis}, directories on"
                           " the source now (rsync would look for their files through the symlinks)"))
-    real_basis = os.path.realpath(basis)
-    outside = [rel for rel in rels
-               if not os.path.realpath(os.path.join(basis, os.fsdecode(rel))).startswith(real_basis + os.sep)]
+    outside = [rel for rel in rels if _points_out(os.fsencode(basis), rel)]
     dest_b = os.fsencode(dest)
     followers = _linked_to(dest_b, first.linked, _inodes_below(dest_b, rels))
     for rel in rels:
@@ -313,7 +352,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         # changed so waits for the next backup
         root = os.fsencode(directory.path)
         changed = [rel for rel in listed
-                   if media.symlink_on_the_way(root, rel + b"/" if rel in rels else rel) is not None]
+                   if below.symlink_on_the_way(root, rel + b"/" if rel in rels else rel) is not None]
         listed = [rel for rel in listed if rel not in changed]
     with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
         listing.write(b"".join(rel + b"\0" for rel in listed))

@@ -17,7 +17,7 @@ from rabtui.checkpoint import content, layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
-from rabtui.media import medium as media
+from rabtui.media import below, medium as media
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
@@ -166,7 +166,7 @@ def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, siz
     for b in store.all(sql, params):
         root = os.fsencode(media.backup_data_path(b["path"], d["path"]))
         path = os.path.join(root, rel)
-        if media.symlink_on_the_way(root, rel) is None and _as_recorded(path, row, size, by_content, cancel):
+        if below.symlink_on_the_way(root, rel) is None and _as_recorded(path, row, size, by_content, cancel):
             return path
     done = store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
     raise WorkFailed(

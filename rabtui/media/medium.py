@@ -348,17 +348,6 @@ def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list
     return closed, errors
 
 
-def symlink_on_the_way(root: bytes, rel: bytes) -> bytes | None:
-    """The first directory of `rel` (a path under `root`; its last part is not a directory on
-    the way) that is a symlink under `root`, or None. A backup's symlinks came from its source and
-    may point anywhere on this server: nothing is read or linked through them."""
-    parts = rel.split(b"/")[:-1]
-    for i in range(1, len(parts) + 1):
-        if os.path.islink(os.path.join(root, *parts[:i])):
-            return b"/".join(parts[:i])
-    return None
-
-
 def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
     """<backup>/data/<dir without leading slash>."""
     return Path(backup_path) / "data" / _rel(dir_path)

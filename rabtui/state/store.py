@@ -284,6 +284,22 @@ class ChangeWatch:
         self._conn.close()
 
 
+def storable(params: Any) -> Any:
+    """Query parameters with each text made valid UTF-8: the bytes of a name that is not UTF-8
+    (surrogates, as os.fsdecode gives them) as \\xNN escapes."""
+    def text(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:    # a surrogate that no byte stands for
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    if isinstance(params, dict):
+        return {k: text(v) for k, v in params.items()}
+    return [text(v) for v in params]
+
+
 class Store:
     """The state database of one `state_dir`. Safe to share between threads (one connection each)."""
 
@@ -360,7 +376,12 @@ class Store:
             raise Cancelled("superseded")
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+        try:
+            return self.conn.execute(sql, params)
+        except UnicodeEncodeError:
+            # a message naming a file whose name is not UTF-8 (as os.fsdecode gives it): SQLite
+            # takes UTF-8 only, so those bytes are stored as \xNN escapes
+            return self.conn.execute(sql, storable(params))
 
     def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
         return self.conn.execute(sql, params).fetchone()
@@ -383,7 +404,7 @@ class Store:
 
     def add_event(self, job_id: int | None, kind: str, message: str = "", data: dict | None = None,
                   ts: float | None = None) -> int:
-        cur = self.conn.execute(
+        cur = self.execute(
             "INSERT INTO events(job_id, ts, kind, message, data) VALUES (?,?,?,?,?)",
             (job_id, ts or time.time(), kind, message, json.dumps(data or {}, default=str)),
         )

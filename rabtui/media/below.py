@@ -1,0 +1,121 @@
+"""Paths below a directory of a medium, of any length, reached part by part.
+
+A backup's tree and an archive's union hold what a source sent: paths longer than the system
+takes in one go (4,096 bytes, with the medium's own path in front), and symlinks that point
+anywhere. Here each part of a path is opened from the directory before it (openat), with
+O_NOFOLLOW: a symlink on the way is never followed, and no path is ever too long.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _parts(rel: bytes) -> list[bytes]:
+    parts = [p for p in rel.split(b"/") if p and p != b"."]
+    if b".." in parts:
+        raise OSError(errno.EINVAL, "a path below a directory has no '..'", rel)
+    return parts
+
+
+def open_dir(root: bytes, rel: bytes, *, make: bool = False) -> int:
+    """A descriptor of the directory `root/rel`. A part that is a symlink raises OSError (ELOOP or
+    ENOTDIR), as does one that is a file. With `make`, missing parts are made, and a part that is a
+    symlink is replaced by a directory (the symlink came from a source: nothing may land where it
+    points). The caller closes the descriptor."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in _parts(rel):
+            try:
+                nfd = os.open(part, _DIR, dir_fd=fd)
+            except FileNotFoundError:
+                if not make:
+                    raise
+                os.mkdir(part, dir_fd=fd)
+                nfd = os.open(part, _DIR, dir_fd=fd)
+            except OSError as exc:
+                if not (make and exc.errno in (errno.ELOOP, errno.ENOTDIR)
+                        and stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)):
+                    raise
+                os.unlink(part, dir_fd=fd)
+                os.mkdir(part, dir_fd=fd)
+                nfd = os.open(part, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def symlink_on_the_way(root: bytes, rel: bytes) -> bytes | None:
+    """The first directory of `rel` (its last part is not one on the way) that is a symlink under
+    `root`, or None (also when the path ends early: a part missing, or a file). Other errors raise."""
+    parts = _parts(rel)[:-1] if not rel.endswith(b"/") else _parts(rel)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, part in enumerate(parts):
+            try:
+                mode = os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if stat.S_ISLNK(mode):
+                return b"/".join(parts[:i + 1])
+            if not stat.S_ISDIR(mode):
+                return None
+            nfd = os.open(part, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        return None
+    finally:
+        os.close(fd)
+
+
+# a path shorter than this may be named in one call, an entry's name added (the system's limit is
+# 4,096 bytes, the NUL included; a name is at most 255)
+_SHORT = 4096 - 256 - 1
+
+
+def lstat(root: bytes, rel: bytes) -> os.stat_result:
+    """os.lstat of `root/rel`, however long; raises OSError (also for a symlink on the way)."""
+    path = os.path.join(root, rel)
+    if len(path) < _SHORT:
+        return os.lstat(path)
+    parent, name = os.path.split(rel)
+    fd = open_dir(root, parent)
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+
+
+def unlink(root: bytes, rel: bytes) -> None:
+    """os.unlink of `root/rel`, however long."""
+    path = os.path.join(root, rel)
+    if len(path) < _SHORT:
+        os.unlink(path)
+        return
+    parent, name = os.path.split(rel)
+    fd = open_dir(root, parent)
+    try:
+        os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def entries(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
+    """(name, lstat) of each entry of the directory `root/rel`, however long its path."""
+    path = os.path.join(root, rel) if rel else root
+    if len(path) < _SHORT:
+        with os.scandir(path) as it:
+            return [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
+    fd = open_dir(root, rel)
+    try:
+        with os.scandir(fd) as it:
+            return [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
+    finally:
+        os.close(fd)

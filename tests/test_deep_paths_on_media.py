@@ -1,0 +1,125 @@
+"""Paths that are too long to name in one call once they are on a medium: a source path of 4,000
+bytes is 4,100 and more below `<medium>/<source>/backup-<time>/data/` or `.archive/`. rsync copies
+them (it works in relative steps); what rabtui itself does there goes part by part too
+(rabtui/media/below.py): the archive's union, the undoing of a killed run, and the check that
+no directory of the older backup is a symlink that rsync would look through.
+
+Real rsync; the trees are read back through directory descriptors.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from rabtui import faults
+from rabtui.media import medium as media
+from tests.test_checkpoint_deep import _deep_tree, _tree
+from tests.trees import Lab
+
+OLD = 1_577_836_800
+
+
+def _write_at(root: bytes, rel: bytes, content: bytes, mtime: int | None = None) -> None:
+    parent, name = os.path.split(rel)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parent.split(b"/"):
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        with open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=fd), "wb") as f:
+            f.write(content)
+        if mtime is not None:
+            os.utime(name, (mtime, mtime), dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _rabtui(lab: Lab, *args: str, point: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV}
+    if point:
+        env[faults.ENV] = point
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args], env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def _long_base(tmp_path):
+    """A lab whose own paths are long, so that the medium's paths pass 4,096 bytes whatever the
+    test's temporary directory."""
+    base = tmp_path / ("lab-" + "p" * 200)
+    base.mkdir()
+    return base
+
+
+def test_an_archive_directory_with_a_4000_byte_path_backs_up_and_undoes_a_killed_run(tmp_path):
+    lab = Lab(_long_base(tmp_path), media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    src = os.fsencode(lab.src / "arch")
+    deepest = _deep_tree(lab.src / "arch")
+    assert len(src) + 1 + len(deepest) == 4000
+    first = _rabtui(lab, "backup", "loc")
+    assert first.returncode == 0, first.stdout + first.stderr
+    union = os.fsencode(media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))
+    assert len(union) + 1 + len(deepest) > 4096
+    before = _tree(src)
+    assert _tree(union) == before
+
+    # a new version of the deepest file; the run is killed once it is linked into the union
+    _write_at(src, deepest, b"the second version\n", mtime=OLD)
+    killed = _rabtui(lab, "backup", "loc", point="backup.archive_linked")
+    assert killed.returncode == -signal.SIGKILL
+    assert _tree(union)[deepest] == b"the second version\n"
+    # the next run undoes the killed run's links (the older version comes back), then saves it again
+    after = _rabtui(lab, "backup", "loc")
+    out = after.stdout + after.stderr
+    assert after.returncode == 0, out
+    assert "archive link(s) undone" in out, out
+    assert _tree(union) == _tree(src)
+    store = lab.store()
+    newest = store.one("SELECT path FROM backups WHERE status='completed' ORDER BY id DESC LIMIT 1")["path"]
+    in_backup = os.fsencode(media.backup_data_path(newest, str(lab.src / "arch")))
+    # rsync finds no file of the union past 4,096 bytes (--compare-dest): those come again each
+    # time; what the backup holds is the source's
+    saved = _tree(in_backup)
+    assert saved[deepest] == b"the second version\n"
+    assert all(_tree(src)[rel] == content for rel, content in saved.items())
+
+
+def test_a_deep_directory_that_was_a_symlink_links_no_server_file(tmp_path):
+    """The symlink is deeper than one call can name on the medium: it is still found, and the
+    directory copied again from the source."""
+    outside = tmp_path / "server"
+    outside.mkdir()
+    secret = outside / "shadow"
+    secret.write_bytes(b"SERVER SECRET")
+    os.chmod(secret, 0o600)
+    os.utime(secret, (OLD, OLD))
+    lab = Lab(_long_base(tmp_path), media_count=1)
+    cfg = lab.local([("data", "standard")])
+    src = os.fsencode(lab.src / "data")
+    parts = [b"d%02d-" % i + b"x" * 245 for i in range((3980 - len(src)) // 250)]
+    parts.append(b"y" * (3978 - len(src) - len(b"/".join(parts))))
+    chain = b"/".join(parts)
+    assert len(src) + 1 + len(chain) == 3980
+    fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    for part in chain.split(b"/"):
+        os.mkdir(part, dir_fd=fd)
+        nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.symlink(os.fsencode(outside), b"e", dir_fd=fd)
+    assert lab.backup(cfg).status == "completed"
+    os.unlink(b"e", dir_fd=fd)
+    os.mkdir(b"e", dir_fd=fd)
+    os.close(fd)
+    _write_at(src, chain + b"/e/shadow", b"the source's", mtime=OLD)    # looks like the server's file
+
+    second = lab.backup(cfg)
+    assert second.status == "warnings" and "symlinks out of" in second.reason
+    data = os.fsencode(media.backup_data_path(second.path, str(lab.src / "data")))
+    assert len(data) + len(chain) > 4096
+    assert _tree(data) == _tree(src) == {chain + b"/e/shadow": b"the source's"}
+    assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
