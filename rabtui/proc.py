@@ -39,6 +39,7 @@ PACKAGES = {
     "xorriso": "xorriso",
     "osirrox": "xorriso",
     "dirsplit": "genisoimage",
+    "setpriv": "util-linux",
 }
 
 
@@ -194,6 +195,7 @@ def run(
     stderr_lines: int = 200,
     nap: float | None = None,
     silence: float | None = None,
+    die_with_parent: bool = False,
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
@@ -210,7 +212,14 @@ def run(
     wake-ups slow the writer itself (rsync itemizing 100,000 new files on tmpfs: 1.38 times bare
     rsync read eagerly, 1.24 read every 20 ms, 1.14 into /dev/null); on the default 64 KiB pipe a
     napping reader is worse still (1.71: the writer waits for room).
+
+    `die_with_parent`: the process is killed when rabtui dies, SIGKILL included (util-linux's
+    setpriv sets the kernel's parent-death signal, then runs it); for a writer such as rsync, which
+    would otherwise go on writing into a backup that the next run throws away.
     """
+    if die_with_parent:
+        which(argv[0])     # a missing program is said as such, not as setpriv's failure
+        argv = [which("setpriv"), "--pdeathsig", "KILL", "--", *argv]
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,

@@ -7,6 +7,7 @@ command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v xorriso >/dev/null || need+=(xorriso)
+command -v setpriv >/dev/null || need+=(util-linux)
 command -v setfacl >/dev/null || need+=(acl)
 command -v setcap >/dev/null || [ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
 if [ "${WITH_BENCH:-0}" = 1 ]; then command -v dirsplit >/dev/null || need+=(genisoimage); fi

@@ -387,7 +387,8 @@ def test_check_config_refuses_a_writable_config_that_has_commands(folder, capsys
     path.chmod(0o602)
     assert config_safety.permission_problem(path)
     # without commands, a warning only
-    path.write_text(FULL.replace("pre_backup_commands", "# ").replace("post_backup_commands", "# "))
+    path.write_text(FULL.replace("pre_backup_commands", "# ").replace("post_backup_commands", "# ")
+                    .replace('command = "/usr/local/bin/backup-alert"', "# "))
     assert main(["--config", str(path), "check-config"]) == 0
     assert "writable by its group or by everyone" in capsys.readouterr().err
 

@@ -106,3 +106,36 @@ def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
     os.chown(lab.config_path, 0, 0)
     lab.config_path.chmod(0o600)
     assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
+
+
+def test_rsync_path_of_a_config_others_can_change_is_not_run(tmp_path):
+    """A local source's rsync_path is a command rabtui runs (as root): like the pre/post commands,
+    not while others can change the file."""
+    lab = Lab(tmp_path)
+    marker = tmp_path / "ran"
+    cfg = lab.local(extra=f'rsync_path = "sh -c \'touch {marker}; exec rsync \\"$@\\"\' rsync"')
+    write_files(lab.src / "data", {"a": b"1"})
+    lab.config_path.chmod(0o666)
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed"
+    assert "refusing to run the source's rsync_path" in result.reason and "chmod go-w" in result.reason
+    assert not marker.exists()
+    lab.config_path.chmod(0o600)
+    assert lab.backup(cfg, medium_id="m1").status == "completed" and marker.exists()
+
+
+def test_notify_command_of_a_config_others_can_change_is_not_run(tmp_path):
+    from rabtui.ops import notify
+
+    lab = Lab(tmp_path)
+    marker = tmp_path / "ran"
+    lab.local()
+    lab.config_path.write_text(lab.config_path.read_text()
+                               + f'\n[notify]\ncommand = "sh -c \'cat > {marker}\'"\n')
+    cfg = lab.load()
+    lab.config_path.chmod(0o664)
+    problems = notify.send(cfg, {"kind": "backup", "level": "error", "message": "m"})
+    assert not marker.exists() and any("refusing to run notify.command" in p for p in problems)
+    lab.config_path.chmod(0o600)
+    assert notify.send(cfg, {"kind": "backup", "level": "error", "message": "m"}) == []
+    assert marker.exists()

@@ -447,3 +447,43 @@ def test_a_backup_that_begins_while_status_reads_is_not_interrupted(tmp_path, mo
     finally:
         if child is not None:
             child.communicate(timeout=60)
+
+
+def _rsyncs_below(root) -> list[int]:
+    """pids of the rsync processes that work on this test's trees."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"rsync" and any(os.fsencode(root) in a for a in argv):
+            out.append(int(entry.name))
+    return out
+
+
+def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
+    """rsync runs in a session of its own (so that a cancel can kill its whole group); killed with
+    rabtui all the same (its parent-death signal), it does not go on writing into a backup that the
+    next run throws away. That run then completes."""
+    lab = Lab(tmp_path, media_count=1)
+    _sources(lab, ["a", "b"], files=3, extra={n: 'bwlimit = "100K"' for n in "ab"})
+    for n in "ab":
+        write_files(lab.src / n, {"big": 3_000_000})
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(_rsyncs_below(tmp_path)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_rsyncs_below(tmp_path)) >= 2, "the two rsyncs never started"
+    child.kill()
+    child.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _rsyncs_below(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _rsyncs_below(tmp_path) == []
+    lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
+    assert _run(lab, "backup", "--all") == 0

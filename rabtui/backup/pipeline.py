@@ -25,6 +25,7 @@ from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
 from rabtui.backup.transfer import transfer_directory
+from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, MissingTool, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
@@ -285,6 +286,9 @@ class _Run:
     def _step5(self, medium: Medium, spool: CatalogSpool, *, exact_times: bool) -> None:
         rec = self.rec
         self.step(5, "running")
+        unsafe = config_safety.permission_problem(self.cfg.path) if self.source.rsync_path and self.cfg.path else None
+        if unsafe:
+            self._fail_step(5, f"refusing to run the source's rsync_path: {unsafe}")
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()
         spool.target(source=self.source.id, medium=medium.id, base_id=rec.link_dest_id)
         dirs = self.source.directories

@@ -269,6 +269,7 @@ def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.E
         # rsync's own --timeout misses a source that stalls while rsync's keep-alives still fit
         # into the pipe and socket buffers towards it: rsync printing nothing is the sure sign
         result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
+                          die_with_parent=True,
                           nap=READ_EVERY, silence=source.io_timeout)
     except Stalled:
         result = None

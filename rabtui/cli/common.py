@@ -22,7 +22,8 @@ def load_config(args, *, check_media: bool = True) -> Config:
     cfg = configmod.load(getattr(args, "config", None), check_media=check_media)
     problem = config_safety.permission_problem(cfg.path)
     if problem:
-        refused = "; its pre/post commands will not run" if any(s.has_commands for s in cfg.sources) else ""
+        refused = ("; its commands (pre/post commands, rsync_path, notify.command) will not run"
+                   if any(s.has_commands for s in cfg.sources) or cfg.notify.command else "")
         print(f"rabtui: warning: {problem}{refused}", file=sys.stderr)
     return cfg
 

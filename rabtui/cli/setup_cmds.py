@@ -56,8 +56,9 @@ def cmd_check_config(args) -> int:
     if exposed:
         raise UsageError(exposed)
     unsafe = config_safety.permission_problem(cfg.path)
-    if unsafe and any(s.has_commands for s in cfg.sources):
-        raise UsageError(f"{unsafe}: the pre/post commands of a file others can change are not run")
+    if unsafe and (any(s.has_commands for s in cfg.sources) or cfg.notify.command):
+        raise UsageError(f"{unsafe}: the commands of a file others can change (pre/post commands, rsync_path,"
+                         " notify.command) are not run")
     if unsafe:
         print(f"rabtui: warning: {unsafe}", file=sys.stderr)
     problems = setup_actions.apprise_url_problems(cfg.notify.apprise_urls)

@@ -214,7 +214,8 @@ class Source:
                                  form=True, help="the source's rsync command")
     one_file_system: bool = key(False, type="boolean", form=True,
                                 help="rsync -x: other file systems mounted inside stay out")
-    io_timeout: int = key(transfer_options.IO_TIMEOUT, type="integer", minimum=1, unit="seconds", form=True,
+    io_timeout: int = key(transfer_options.IO_TIMEOUT, type="integer", minimum=1,
+                          maximum=transfer_options.IO_TIMEOUT_MAX, unit="seconds", form=True,
                           label="I/O timeout",
                           help="seconds without a word from rsync before the backup fails")
     rsync_options: tuple[str, ...] = key((), type="strings", check=_rsync_options_problem,
@@ -227,7 +228,9 @@ class Source:
 
     @property
     def has_commands(self) -> bool:
-        return bool(self.pre_backup_commands or self.post_backup_commands)
+        """Commands the config makes rabtui run: pre/post commands, and rsync_path (a local
+        source's rsync command itself, a command on the source over SSH)."""
+        return bool(self.pre_backup_commands or self.post_backup_commands or self.rsync_path)
 
     def directory(self, path: str) -> Directory:
         for d in self.directories:

@@ -8,10 +8,13 @@ rabtui's own ssh); they are named in REFUSED with the reason, so the operator re
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 
 IO_TIMEOUT = 600            # seconds without data before rsync gives up (rsync's --timeout)
+IO_TIMEOUT_MAX = 2 ** 31 - 1   # the most rsync takes
+BLOCK_SIZE_MAX = 128 * 1024    # rsync's largest block (protocol 30 and later)
 
 # Flags an operator may add: the flag, and for one that takes a value (`--flag=VALUE`), the value's
 # pattern. Each changes how data travels or how changes are detected, never what a backup holds.
@@ -19,11 +22,12 @@ ALLOWED: dict[str, re.Pattern | None] = {
     "--compress": None,
     "-z": None,
     "--compress-level": re.compile(r"-?\d{1,2}"),
-    "--compress-choice": re.compile(r"[a-z0-9]+"),
+    "--compress-choice": re.compile(r"auto|zstd|lz4|zlibx|zlib|none"),
     "--skip-compress": re.compile(r"[A-Za-z0-9/]+"),
     "--checksum": None,
     "-c": None,
-    "--checksum-choice": re.compile(r"[a-z0-9]+(,[a-z0-9]+)?"),
+    "--checksum-choice": re.compile(r"(auto|xxh128|xxh3|xxh64|xxhash|md5|md4|sha1|none)"
+                                    r"(,(auto|xxh128|xxh3|xxh64|xxhash|md5|md4|sha1|none))?"),
     "--fake-super": None,
     "--whole-file": None,
     "-W": None,
@@ -93,12 +97,37 @@ def bwlimit_problem(value: str | int) -> str | None:
     return None
 
 
+# in a source's rsync_path, besides the allow-list: the flags that have a key of their own, which
+# there set the source's side (e.g. "rsync --bwlimit=5M" to throttle at the source)
+RSYNC_PATH_FLAGS = ("--bwlimit", "--timeout", "-x", "--one-file-system")
+
+
 def rsync_path_problem(value: str) -> str | None:
+    """The command and its wrappers ("sudo rsync", "nice -n 19 rsync"); after the rsync program
+    only flags the allow-list holds (a local source's rsync_path is the start of rabtui's own rsync
+    command: a flag there is a flag of the backup)."""
     try:
         words = shlex.split(value)
     except ValueError as exc:
         return f"cannot be split into words: {exc}"
-    return None if words else "must name a command, e.g. \"sudo rsync\""
+    if not words:
+        return "must name a command, e.g. \"sudo rsync\""
+    at = next((i for i, w in enumerate(words) if os.path.basename(w).startswith("rsync")), None)
+    for word in words[at + 1:] if at is not None else ():
+        if not word.startswith("-"):
+            return f"{word!r} after {words[at]!r}: only rsync's flags may follow it"
+        if word.partition("=")[0] in RSYNC_PATH_FLAGS:
+            continue
+        problem = rsync_option_problem(word)
+        if problem:
+            return problem
+    return None
+
+
+def _size(value: str) -> int:
+    """A --block-size value in bytes: digits with an optional K or M."""
+    unit = {"k": 1024, "m": 1024 * 1024}.get(value[-1:].lower(), 1)
+    return int(value[:-1] if unit > 1 else value) * unit
 
 
 def rsync_option_problem(option: str) -> str | None:
@@ -110,6 +139,8 @@ def rsync_option_problem(option: str) -> str | None:
             return f"{option!r}: {flag} takes no value"
         if pattern is not None and not (eq and pattern.fullmatch(value)):
             return f"{option!r}: write {flag}=VALUE with a valid value"
+        if flag == "--block-size" and _size(value) > BLOCK_SIZE_MAX:
+            return f"{option!r}: rsync's largest block is {BLOCK_SIZE_MAX} bytes (128K)"
         return None
     for refused, reason in REFUSED:
         if flag == refused or (refused.startswith("--") and flag.startswith(refused)):

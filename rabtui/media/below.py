@@ -54,9 +54,13 @@ def open_dir(root: bytes, rel: bytes, *, make: bool = False) -> int:
 
 def symlink_on_the_way(root: bytes, rel: bytes) -> bytes | None:
     """The first directory of `rel` (its last part is not one on the way) that is a symlink under
-    `root`, or None (also when the path ends early: a part missing, or a file). Other errors raise."""
+    `root`, or None (also when the path ends early: the root or a part missing, or a file). Other
+    errors raise."""
     parts = _parts(rel)[:-1] if not rel.endswith(b"/") else _parts(rel)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     try:
         for i, part in enumerate(parts):
             try:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from rabtui import proc
+from rabtui.config import safety as config_safety
 from rabtui.config import Config
 
 KINDS = ("backup_failed", "backup_warnings", "health", "cleanup_failed", "restore_failed", "checkpoint_due")
@@ -57,7 +58,10 @@ def send(cfg: Config, event: dict, today: date | None = None) -> list[str]:
         return []
     problems: list[str] = []
     payload = (json.dumps(event, default=str) + "\n").encode()
-    if cfg.notify.command:
+    unsafe = config_safety.permission_problem(cfg.path) if cfg.notify.command and cfg.path else None
+    if unsafe:
+        problems.append(f"refusing to run notify.command: {unsafe}")
+    elif cfg.notify.command:
         try:
             done = proc.run(command_argv(cfg.notify.command), stdin_data=payload, timeout=60)
             if not done.ok:

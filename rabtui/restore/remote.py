@@ -14,6 +14,7 @@ import shlex
 import stat
 
 from rabtui import fmt, proc
+from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
@@ -137,6 +138,9 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
         raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
                          f" restore's way (not followed, nothing written): {shown}",
                          hint="remove them on the source, or restore with --to DIR")
+    unsafe = config_safety.permission_problem(cfg.path) if source.rsync_path and cfg.path else None
+    if unsafe:
+        raise WorkFailed(f"refusing to run the source's rsync_path: {unsafe}; nothing written")
     dest = ssh_target.rsync_location(source, os.fsdecode(dest_dir))
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
@@ -155,7 +159,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     w = Written()
     lines: list[bytes] = []
     done = proc.run(rsync_to_source_argv(item, dest, overwrite=overwrite, **options),
-                    on_stdout=lines.append, cancel=cancel)
+                    on_stdout=lines.append, cancel=cancel, die_with_parent=True)
     count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_text()[-300:]}"))
