@@ -5,14 +5,17 @@ dashes. The discs are read back with osirrox and compared byte for byte with the
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
+import pytest
+
 from rabtui.media import medium as media
-from rabtui.checkpoint import prepare, run
+from rabtui.checkpoint import prepare, run, verify
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from tests.trees import HOSTILE_NAMES, Lab
@@ -83,7 +86,12 @@ def _lab(tmp_path):
     return lab, cfg
 
 
-def test_a_4000_byte_path_and_255_byte_names_burn_verify_and_read_back(tmp_path):
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_a_4000_byte_path_and_255_byte_names_burn_verify_and_read_back(tmp_path, monkeypatch, room):
+    """Verified by extracting the disc, or (no room for that) by reading each file back as a stream."""
+    if room == "streamed":
+        real = shutil.disk_usage
+        monkeypatch.setattr(verify.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
     lab, cfg = _lab(tmp_path)
     deepest = _deep_tree(lab.src / "data")
     assert len(os.fsencode(lab.src / "data")) + 1 + len(deepest) == 4000
@@ -99,6 +107,7 @@ def test_a_4000_byte_path_and_255_byte_names_burn_verify_and_read_back(tmp_path)
     assert not [e.message for e in seen if ("WARNING" in e.message or "SORRY" in e.message)
                 and "can't be added to Joliet tree" not in e.message]
     assert [q.kind for q in prompter.asked] == [run.INSERT]   # written and verified at the first try
+    assert any("reading each file back as a stream" in e.message for e in seen) == (room == "streamed")
 
     data_root = media.backup_data_path(backup.path, str(lab.src / "data"))
     on_medium = _tree(os.fsencode(data_root))

@@ -306,16 +306,34 @@ def test_a_later_version_of_the_same_size_and_mtime_is_not_taken_for_the_recorde
 
 
 def test_with_little_room_to_read_back_the_recorded_version_is_written(tmp_path, monkeypatch):
-    """Where the disc cannot be read back for lack of room, verification relies on xorriso's MD5
-    (what was written is what xorriso read): the file written must be the recorded version."""
+    """Where the disc cannot be extracted for lack of room, each file is read back from it as a
+    stream: the file written is the recorded version, and verification says so."""
     lab, cfg = _lab(tmp_path)
     store, number = _same_size_and_mtime_later(lab, cfg)
     real = shutil.disk_usage
     monkeypatch.setattr(verify_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
-    res, _, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
+    res, _, said = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert res.status == "completed"
+    assert any("reading each file back as a stream" in m for m in said)
     on_disc = _on_discs(tmp_path, _prefix(lab, "arch"))[b"f"]
     assert on_disc == b"A" * 1000, on_disc[:10]
+
+
+def test_with_little_room_a_disc_that_differs_from_the_catalog_fails_verification(tmp_path, monkeypatch):
+    """xorriso's MD5 says only that the disc holds what xorriso read; the streamed read-back compares
+    with the catalog. Here the disc is written from the wrong version (the burn's own check of the
+    union left out): it must not pass."""
+    from rabtui.checkpoint import burn
+
+    lab, cfg = _lab(tmp_path)
+    store, number = _same_size_and_mtime_later(lab, cfg)
+    real = shutil.disk_usage
+    monkeypatch.setattr(verify_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+    monkeypatch.setattr(burn, "read_saved_versions", lambda *a, **k: 0)
+    res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
+    assert res.status == "aborted"
+    failed = [q.text for q in prompter.asked if "verification failed" in q.text]
+    assert failed and "1 files differ" in failed[0] and "/arch/f" in failed[0]
 
 
 

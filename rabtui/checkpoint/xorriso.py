@@ -147,6 +147,12 @@ def check_argv(xorriso: str, indev: str, volid: str) -> list[str]:
             "-check_media", "--", "-check_md5_r", "SORRY", "/", "--", "-end"]
 
 
+def concat_argv(xorriso: str, indev: str, volid: str, iso_paths: list[bytes]) -> list[str]:
+    """The content of these files of the image, one after the other, on standard output."""
+    return [xorriso, "-no_rc", "-backslash_codes", "on", "-assert_volid", volid, "FATAL", "-indev", arg(indev),
+            "-osirrox", "on", "-concat", "append", "-", *(arg(p) for p in iso_paths), "--", "-end"]
+
+
 def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]:
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
             "-assert_volid", volid, "FATAL", "-indev", arg(indev),
