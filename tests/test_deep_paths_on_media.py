@@ -13,8 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 
 from rabtui import faults
+from rabtui.checkpoint import prepare, run
+from rabtui.events import READY, ScriptedPrompter
 from rabtui.media import medium as media
 from tests.test_checkpoint_deep import _deep_tree, _tree
 from tests.trees import Lab
@@ -123,3 +127,35 @@ def test_a_deep_directory_that_was_a_symlink_links_no_server_file(tmp_path):
     assert len(data) + len(chain) > 4096
     assert _tree(data) == _tree(src) == {chain + b"/e/shadow": b"the source's"}
     assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
+
+
+def test_a_checkpoint_of_a_deep_archive_writes_the_version_it_recorded(tmp_path):
+    """A checkpoint of the archive, then a newer version of its deepest file in the union: the disc
+    gets the recorded version, read from the backup that saved it, past 4,096 bytes."""
+    base = _long_base(tmp_path)
+    lab = Lab(base, media_count=1)
+    (lab.src / "arch").mkdir()
+    cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{lab.src / "arch"}"\n'
+                    f'kind = "archive"\n\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+    src = os.fsencode(lab.src / "arch")
+    deepest = _deep_tree(lab.src / "arch", total=4040)
+    assert lab.backup(cfg).status == "completed"
+    recorded = _tree(src)
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    _write_at(src, deepest, b"a newer version, longer than the recorded one\n" * 500, mtime=OLD)
+    assert lab.backup(cfg).status == "completed"
+    union = os.fsencode(media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))
+    assert len(union) + 1 + len(deepest) > 4096 and _tree(union)[deepest] != recorded[deepest]
+
+    seen = []
+    res = run.burn_checkpoint(cfg, store, number, emit=seen.append, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    assert any("archive entries are read from the backups" in e.message for e in seen)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    with tempfile.TemporaryDirectory(prefix="x") as short:
+        subprocess.run(["xorriso", "-no_rc", "-osirrox", "on", "-indev", f"stdio:{iso}", "-extract", "/", short + "/d"],
+               check=True, capture_output=True)
+        on_disc = _tree(os.path.join(os.fsencode(short), b"d", b"data/loc/" + src.lstrip(b"/")))
+    assert on_disc == recorded

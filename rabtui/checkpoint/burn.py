@@ -104,7 +104,7 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
         size = whole.get((row.source, row.path), row.size)
         # a version the medium holds twice under one size and mtime is told apart by its content
         by_content = (row.path, size, row.mtime) in twins.get(d["medium"], ())
-        if _as_recorded(row.disk, row, size, by_content, cancel):
+        if _as_recorded(os.fsencode(d["root"]), rel, row, size, by_content, cancel):
             continue
         row.disk = _saved_version(store, number, d, row, rel, size, by_content, cancel)
         moved += 1
@@ -126,11 +126,11 @@ def _twins(store: Store, plan_json: dict) -> dict[str, set[tuple[bytes, int, int
     return out
 
 
-def _as_recorded(path: bytes, row: Row, size: int, by_content: bool = False, cancel=None) -> bool:
-    """Is `path` what the checkpoint recorded for `row`: a regular file of that size (and, with
-    `by_content`, that sha256), a symlink, or a special file, with that mtime?"""
+def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool = False, cancel=None) -> bool:
+    """Is `root/rel` what the checkpoint recorded for `row`: a regular file of that size (and, with
+    `by_content`, that sha256), a symlink, or a special file, with that mtime? (Paths of any length.)"""
     try:
-        st = os.lstat(path)
+        st = below.lstat(root, rel)
     except OSError:
         return False
     if row.sha256 == content.LINK_MARK:
@@ -143,9 +143,13 @@ def _as_recorded(path: bytes, row: Row, size: int, by_content: bool = False, can
         return False
     if not by_content or row.sha256 in content.MARKS:
         return True
+    try:
+        fd = below.open_file(root, rel)
+    except OSError:
+        return False
     if row.part:
-        return content.sha256_range(path, row.offset, row.size) == row.sha256
-    return content.sha256_file(path, cancel) == row.sha256
+        return content.sha256_range(fd, row.offset, row.size) == row.sha256
+    return content.sha256_file(fd, cancel) == row.sha256
 
 
 def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, size: int, by_content: bool,
@@ -165,9 +169,8 @@ def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, siz
         params = (row.source, row.path, d["medium"], size, row.mtime)
     for b in store.all(sql, params):
         root = os.fsencode(media.backup_data_path(b["path"], d["path"]))
-        path = os.path.join(root, rel)
-        if below.symlink_on_the_way(root, rel) is None and _as_recorded(path, row, size, by_content, cancel):
-            return path
+        if below.symlink_on_the_way(root, rel) is None and _as_recorded(root, rel, row, size, by_content, cancel):
+            return os.path.join(root, rel)
     done = store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
     raise WorkFailed(
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"

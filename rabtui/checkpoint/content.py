@@ -192,7 +192,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
                       attr_bytes=attr_bytes, backup_name=row["name"])
 
 
-def sha256_file(path: bytes | str, cancel=None) -> str:
+def sha256_file(path: bytes | str | int, cancel=None) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -206,7 +206,7 @@ def sha256_file(path: bytes | str, cancel=None) -> str:
             h.update(chunk)
 
 
-def sha256_range(path: bytes | str, offset: int, length: int) -> str:
+def sha256_range(path: bytes | str | int, offset: int, length: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         f.seek(offset)

@@ -123,3 +123,14 @@ def entries(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
             return [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     finally:
         os.close(fd)
+
+
+def open_file(root: bytes, rel: bytes) -> int:
+    """A descriptor of the file `root/rel` for reading, however long the path, never through a
+    symlink (nor one itself). The caller closes it."""
+    parent, name = os.path.split(rel)
+    fd = open_dir(root, parent)
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    finally:
+        os.close(fd)
