@@ -60,7 +60,7 @@ def _long_base(tmp_path):
 
 def test_an_archive_directory_with_a_4000_byte_path_backs_up_and_undoes_a_killed_run(tmp_path):
     lab = Lab(_long_base(tmp_path), media_count=1)
-    cfg = lab.local([("arch", "archive")])
+    lab.local([("arch", "archive")])
     src = os.fsencode(lab.src / "arch")
     deepest = _deep_tree(lab.src / "arch")
     assert len(src) + 1 + len(deepest) == 4000
