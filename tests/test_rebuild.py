@@ -4,9 +4,15 @@ find, restore and the next backup then behave as before."""
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime, timedelta
 
+import pytest
+
 from rabtui.actions import find as find_actions
+from rabtui.checkpoint import run
+from rabtui.errors import UsageError
+from rabtui.events import READY, ScriptedPrompter
 from rabtui.state import catalog
 from rabtui.tui.screens.browse import find_in_catalog
 from rabtui.rebuild import scan as rebuild
@@ -131,3 +137,33 @@ def test_rebuild_asks_for_discs_on_a_real_drive(tmp_path):
     row = store.one("SELECT * FROM disc_files")
     assert (row["number"], row["disc"], bytes(row["path"]), row["source"]) == (4, 2, b"x/y", "loc")
     assert store.one("SELECT discs FROM checkpoints WHERE number=4")["discs"] == 2
+
+
+def test_a_rebuilt_checkpoint_is_verified_again_and_never_written(tmp_path, capsys):
+    """rebuild-state knows a checkpoint's discs, not where their files came from: `checkpoint
+    verify` checks them again (each file read back against the catalog's sha256); writing one of
+    them again is refused with what to do instead, and the checkpoint stays as it was."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
+    assert lab.backup(cfg).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert main([*argv, "rebuild-state"]) in (0, 3)
+    capsys.readouterr()
+    store = Store(lab.state)
+    assert store.one("SELECT discs FROM checkpoints WHERE number=1")["discs"] >= 2
+
+    assert main([*argv, "checkpoint", "verify", "1", "--yes"]) == 0, capsys.readouterr()
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
+
+    # a disc found but not verified (a real drive's disc the operator did not insert)
+    store.execute("UPDATE discs SET state='written' WHERE disc=2")
+    with pytest.raises(UsageError, match="was rebuilt from its discs.*checkpoint burn --now"):
+        run.burn_checkpoint(cfg, store, 1, emit=lambda e: None, cancel=threading.Event(),
+                            prompter=ScriptedPrompter(lambda q: READY))
+    assert store.one("SELECT status FROM checkpoints WHERE number=1")["status"] == "completed"
+    assert store.one("SELECT state FROM discs WHERE disc=2")["state"] == "written"

@@ -29,6 +29,9 @@ def load_plan(store: Store, number: int) -> tuple[dict, dict]:
         from rabtui.errors import UsageError
 
         raise UsageError(f"there is no checkpoint {number}")
+    if row["plan"] is None:
+        # rebuilt from its discs (rebuild-state): what they hold is known, not where it came from
+        return dict(row), {"dirs": [], "created": row["created"], "rebuilt": True}
     return dict(row), json.loads(row["plan"])
 
 

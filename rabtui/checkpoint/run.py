@@ -115,6 +115,8 @@ def _set_disc(store: Store, number: int, disc: int, state: str, emit: Emit, mess
 
 
 def _need_sectors(cp: dict, plan_json: dict, disc: int) -> int:
+    if "summary" not in plan_json:     # rebuilt: a whole disc
+        return cp["disc_sectors"]
     per = plan_json["summary"]["per_disc"][disc - 1]
     return (per["data_bytes"] + per["filler_bytes"] + per["reserved_bytes"]) // 2048
 
@@ -144,6 +146,7 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
     if cp["status"] == "abandoned":
         raise UsageError(f"checkpoint {number} was abandoned and is not written any more",
                          hint="`rabtui checkpoint burn` makes a new checkpoint")
+    _not_rebuilt(cp, plan_json)
     with locks.drive_lock(cfg.state_dir, drive):
         if cp["status"] == "burning":   # we hold the drive's lock: the run that was burning it is gone
             _say_interrupted(store, number, emit)
@@ -187,6 +190,12 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         return result
 
 
+def _not_rebuilt(cp: dict, plan_json: dict) -> None:
+    if plan_json.get("rebuilt"):
+        raise UsageError(f"checkpoint {cp['number']} was rebuilt from its discs (rebuild-state): they can be"
+                         " verified, not written again", hint="`rabtui checkpoint burn --now` makes a new checkpoint")
+
+
 def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
     discs = store.all("SELECT disc, state FROM discs WHERE number=? AND state IN ('writing', 'written')", (number,))
     what = "; ".join(f"disc {r['disc']} was {r['state']}" + (" (it is written again)" if r["state"] == "writing"
@@ -198,6 +207,7 @@ def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
 def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) -> str:
     """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted."""
     number = cp["number"]
+    _not_rebuilt(cp, plan_json)
     vid = f"RAB{number}D{disc:02d}"
     rows = burn.load_rows(store, number, plan_json, disc)
     need = _need_sectors(cp, plan_json, disc)
