@@ -329,3 +329,21 @@ def test_catalog_moves_only_versions_still_in_the_base(tmp_path, monkeypatch):
         f"SELECT last_backup FROM versions WHERE id IN ({','.join('?' * 3)})", moved)] == [-7, -7, -7]
     assert _catalog_holds(store, second.backup_id) == _medium_holds(second, lab)
     assert store.one("SELECT COUNT(*) AS n FROM versions")["n"] == 20 + 3
+
+
+def test_a_source_file_named_like_a_temporary_link_stays_in_the_union(tmp_path):
+    """The union links each new item under a temporary name first: a file of the source that has
+    such a name is never replaced or removed by it."""
+    from rabtui.backup import archive
+
+    data, union = tmp_path / "backup" / "data", tmp_path / "union"
+    (data / "d").mkdir(parents=True)
+    (union / "d").mkdir(parents=True)
+    names = [f".rabtui-link-{os.getpid()}", ".rabtui-link-0", ".rabtui-link-"]
+    for name in names:
+        (union / "d" / name).write_bytes(b"a file of the source")
+    (data / "d" / "new").write_bytes(b"new")
+    assert archive.link_into_union(data, union, [b"d/new"]) == 1
+    assert (union / "d" / "new").read_bytes() == b"new"
+    assert sorted(os.listdir(union / "d")) == sorted([*names, "new"])
+    assert all((union / "d" / name).read_bytes() == b"a file of the source" for name in names)

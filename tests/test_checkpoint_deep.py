@@ -136,3 +136,23 @@ def test_a_path_too_long_for_xorriso_is_refused_when_planned(tmp_path):
     else:
         raise AssertionError("a path longer than a disc takes was planned")
     assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 0
+
+
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_names_that_look_like_patterns_verify(tmp_path, monkeypatch, room):
+    """`*`, `?` and `[` in names are names, when the disc is read back either way."""
+    if room == "streamed":
+        real = shutil.disk_usage
+        monkeypatch.setattr(verify.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+    lab, cfg = _lab(tmp_path)
+    data = lab.src / "data"
+    for name, content in {"photo[1].jpg": b"the first photo", "photo1.jpg": b"another one", "notes*": b"star",
+                          "notes.txt": b"text", "a?b": b"question", "axb": b"x"}.items():
+        (data / name).write_bytes(content)
+    assert lab.backup(cfg).status == "completed", lab.messages()
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    prompter = ScriptedPrompter(lambda q: READY)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    assert res.status == "completed", res.message
+    assert [q.kind for q in prompter.asked] == [run.INSERT]   # verified at the first try

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import threading
 
+import pytest
+
 from rabtui import faults
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
@@ -159,3 +161,15 @@ def test_a_checkpoint_of_a_deep_archive_writes_the_version_it_recorded(tmp_path)
                check=True, capture_output=True)
         on_disc = _tree(os.path.join(os.fsencode(short), b"d", b"data/loc/" + src.lstrip(b"/")))
     assert on_disc == recorded
+
+
+def test_nothing_below_a_root_climbs_above_it(tmp_path):
+    from rabtui.media import below
+
+    (tmp_path / "root" / "d").mkdir(parents=True)
+    (tmp_path / "outside").write_bytes(b"x")
+    root = os.fsencode(tmp_path / "root")
+    for call in (below.lstat, below.unlink, below.entries, below.open_dir, below.open_file):
+        with pytest.raises(OSError):
+            call(root, b"d/../../outside")
+    assert (tmp_path / "outside").exists()

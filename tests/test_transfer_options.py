@@ -68,6 +68,9 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
     assert (web1.bwlimit, web1.rsync_path, web1.one_file_system, web1.io_timeout) == ("500", "sudo rsync", True, 90)
     assert web1.rsync_options == ("--compress", "--checksum", "--compress-level=3")
     assert configmod.load(write(folder, _with('bwlimit = "1.5M"\n'))).source("web1").bwlimit == "1.5M"
+    for path in ("sudo -u rsync rsync", "sudo -u rsyncbackup /usr/bin/rsync", "nice -n 19 ionice -c3 rsync",
+                 "rsync --bwlimit=5M --timeout=30 -x --compress"):
+        assert configmod.load(write(folder, _with(f'rsync_path = "{path}"\n'))).source("web1").rsync_path == path
 
 
 @pytest.mark.parametrize("keys, needle, key, what", [
@@ -86,6 +89,12 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
     ('rsync_path = "rsync --remove-source-files -L"\n', "rsync_path", "rsync_path", "delete the files on the source"),
     ('rsync_path = "sudo rsync -zL"\n', "rsync_path", "rsync_path", "not in the allow-list"),
     ('rsync_path = "rsync /etc"\n', "rsync_path", "rsync_path", "only rsync's flags may follow it"),
+    ('rsync_path = "rsync rsync"\n', "rsync_path", "rsync_path", "only rsync's flags may follow it"),
+    ('rsync_path = "rsync --bwlimit"\n', "rsync_path", "rsync_path", "write --bwlimit=RATE"),
+    ('rsync_path = "rsync --bwlimit=lots"\n', "rsync_path", "rsync_path", "not a rate rsync reads"),
+    ('rsync_path = "rsync --timeout"\n', "rsync_path", "rsync_path", "write --timeout=SECONDS"),
+    ('rsync_path = "rsync --one-file-system=yes"\n', "rsync_path", "rsync_path", "takes no value"),
+    ('rsync_path = "sudo -u rsync rsync -L"\n', "rsync_path", "rsync_path", "follow symlinks"),
     ('io_timeout = "600"\n', "io_timeout", "io_timeout", "must be an integer"),
     ('rsync_options = "--compress"\n', "rsync_options", "rsync_options", "must be a list"),
     ('rsync_options = ["--compress-level"]\n', "rsync_options", "rsync_options", "VALUE"),

@@ -8,7 +8,9 @@ itemized stream are visited, never the tree.
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import stat
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -28,7 +30,6 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
     """
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
-    tmp = b".rabtui-link-%d" % os.getpid()     # short: the item's own name may be 255 bytes
     last_parent = None
     fds: tuple[int, int] | None = None
     count = 0
@@ -55,11 +56,7 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
                         continue  # a directory became a file on the source: keep the older tree
                 except FileNotFoundError:
                     pass
-                try:
-                    os.unlink(tmp, dir_fd=dst_fd)    # left by a run that was killed here
-                except FileNotFoundError:
-                    pass
-                os.link(name, tmp, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+                tmp = _link_beside(name, src_fd, dst_fd)
                 os.replace(tmp, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
             except OSError as exc:
                 raise WorkFailed(
@@ -69,6 +66,20 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
     finally:
         _close(fds)
     return count
+
+
+def _link_beside(name: bytes, src_fd: int, dst_fd: int) -> bytes:
+    """A new hard link to `name` (in src_fd) under a free temporary name in dst_fd, returned. The
+    name is short (the item's own may be 255 bytes) and random: a source may hold any name, and
+    none of its files is ever replaced or removed by it."""
+    for _ in range(100):
+        tmp = b".rabtui-link-" + secrets.token_hex(8).encode()
+        try:
+            os.link(name, tmp, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", name)
 
 
 def _close(fds: tuple[int, int] | None) -> None:

@@ -96,6 +96,14 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
         _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
+        def on_disc(name: bytes) -> bool:
+            return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
+                            cancel=cancel).ok
+
+        if not on_disc(b"README.txt"):
+            res.missing.append(b"README.txt")
+        if not any(on_disc(name) for name in layout.CATALOG_NAMES):
+            res.missing.append(layout.CATALOG_NAMES[0])
         res.ok = check.ok and not res.mismatched and not res.missing and not res.messages
         return res
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
@@ -136,9 +144,8 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
         cut = _Cutter(batch)
         done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
                         on_stdout_data=cut.feed, cancel=cancel)
-        bad = cut.finish()
-        res.mismatched += bad
-        if not done.ok and not bad:
+        res.mismatched += cut.finish()
+        if not done.ok:
             res.messages.append(f"reading files back failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         done_bytes += sum(r.size for r in batch)
         emit(Event(PROGRESS, data={"done_bytes": done_bytes, "total_bytes": total,

@@ -148,9 +148,11 @@ def check_argv(xorriso: str, indev: str, volid: str) -> list[str]:
 
 
 def concat_argv(xorriso: str, indev: str, volid: str, iso_paths: list[bytes]) -> list[str]:
-    """The content of these files of the image, one after the other, on standard output."""
+    """The content of these files of the image, one after the other, on standard output (the names
+    as they are: `*`, `?` and `[` are no patterns)."""
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-assert_volid", volid, "FATAL", "-indev", arg(indev),
-            "-osirrox", "on", "-concat", "append", "-", *(arg(p) for p in iso_paths), "--", "-end"]
+            "-iso_rr_pattern", "off", "-osirrox", "on", "-concat", "append", "-", *(arg(p) for p in iso_paths),
+            "--", "-end"]
 
 
 def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]:

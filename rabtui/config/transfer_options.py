@@ -97,28 +97,52 @@ def bwlimit_problem(value: str | int) -> str | None:
     return None
 
 
-# in a source's rsync_path, besides the allow-list: the flags that have a key of their own, which
-# there set the source's side (e.g. "rsync --bwlimit=5M" to throttle at the source)
-RSYNC_PATH_FLAGS = ("--bwlimit", "--timeout", "-x", "--one-file-system")
+def _own_key_flag_problem(word: str) -> str | None | bool:
+    """For a flag that has a key of its own, which rsync_path may hold to set the source's side
+    ("rsync --bwlimit=5M" throttles at the source): why its value is wrong, None when it is right,
+    False when `word` is no such flag."""
+    flag, eq, value = word.partition("=")
+    if flag == "--bwlimit":
+        return (f"{word!r}: write --bwlimit=RATE" if not eq else
+                bwlimit_problem(value) and f"{word!r}: {bwlimit_problem(value)}")
+    if flag == "--timeout":
+        ok = eq and value.isdigit() and int(value) <= IO_TIMEOUT_MAX
+        return None if ok else f"{word!r}: write --timeout=SECONDS (0 to {IO_TIMEOUT_MAX})"
+    if flag in ("-x", "--one-file-system"):
+        return f"{word!r}: {flag} takes no value" if eq else None
+    return False
+
+
+def _program_at(words: list[str]) -> int | None:
+    """Where the rsync program is among the words: the first whose name starts with rsync and that
+    is not the value of the option before it (`sudo -u rsync rsync`)."""
+    for i, word in enumerate(words):
+        if not os.path.basename(word).startswith("rsync"):
+            continue
+        before = words[i - 1] if i else ""
+        if before.startswith("-") and "=" not in before \
+                and any(os.path.basename(w).startswith("rsync") for w in words[i + 1:]):
+            continue
+        return i
+    return None
 
 
 def rsync_path_problem(value: str) -> str | None:
     """The command and its wrappers ("sudo rsync", "nice -n 19 rsync"); after the rsync program
-    only flags the allow-list holds (a local source's rsync_path is the start of rabtui's own rsync
-    command: a flag there is a flag of the backup)."""
+    only flags the allow-list holds, and those with a key of their own (a local source's
+    rsync_path is the start of rabtui's own rsync command: a flag there is a flag of the backup)."""
     try:
         words = shlex.split(value)
     except ValueError as exc:
         return f"cannot be split into words: {exc}"
     if not words:
         return "must name a command, e.g. \"sudo rsync\""
-    at = next((i for i, w in enumerate(words) if os.path.basename(w).startswith("rsync")), None)
+    at = _program_at(words)
     for word in words[at + 1:] if at is not None else ():
         if not word.startswith("-"):
             return f"{word!r} after {words[at]!r}: only rsync's flags may follow it"
-        if word.partition("=")[0] in RSYNC_PATH_FLAGS:
-            continue
-        problem = rsync_option_problem(word)
+        own = _own_key_flag_problem(word)
+        problem = rsync_option_problem(word) if own is False else own
         if problem:
             return problem
     return None

@@ -13,6 +13,8 @@ import os
 import stat
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# to pass through a directory only: no read permission needed on it
+_PASS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _parts(rel: bytes) -> list[bytes]:
@@ -58,7 +60,7 @@ def symlink_on_the_way(root: bytes, rel: bytes) -> bytes | None:
     errors raise."""
     parts = _parts(rel)[:-1] if not rel.endswith(b"/") else _parts(rel)
     try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
@@ -71,7 +73,7 @@ def symlink_on_the_way(root: bytes, rel: bytes) -> bytes | None:
                 return b"/".join(parts[:i + 1])
             if not stat.S_ISDIR(mode):
                 return None
-            nfd = os.open(part, _DIR, dir_fd=fd)
+            nfd = os.open(part, _PASS, dir_fd=fd)
             os.close(fd)
             fd = nfd
         return None
@@ -85,7 +87,11 @@ _SHORT = 4096 - 256 - 1
 
 
 def lstat(root: bytes, rel: bytes) -> os.stat_result:
-    """os.lstat of `root/rel`, however long; raises OSError (also for a symlink on the way)."""
+    """os.lstat of `root/rel`, however long. A path that can be named in one call is, as os.lstat
+    would (a symlink on the way is followed there: for trees that hold none on the way, such as an
+    archive's union, or whose way was checked); a longer one part by part, raising OSError for a
+    symlink on the way. `..` raises OSError."""
+    _parts(rel)
     path = os.path.join(root, rel)
     if len(path) < _SHORT:
         return os.lstat(path)
@@ -98,7 +104,8 @@ def lstat(root: bytes, rel: bytes) -> os.stat_result:
 
 
 def unlink(root: bytes, rel: bytes) -> None:
-    """os.unlink of `root/rel`, however long."""
+    """os.unlink of `root/rel`, however long (as `lstat` reaches it)."""
+    _parts(rel)
     path = os.path.join(root, rel)
     if len(path) < _SHORT:
         os.unlink(path)
@@ -112,7 +119,9 @@ def unlink(root: bytes, rel: bytes) -> None:
 
 
 def entries(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
-    """(name, lstat) of each entry of the directory `root/rel`, however long its path."""
+    """(name, lstat) of each entry of the directory `root/rel`, however long its path (as `lstat`
+    reaches it)."""
+    _parts(rel)
     path = os.path.join(root, rel) if rel else root
     if len(path) < _SHORT:
         with os.scandir(path) as it:
