@@ -300,7 +300,7 @@ def _points_out(basis: bytes, rel: bytes) -> bool:
     one call; past that, the link's own target, read part by part (an absolute target, or one that
     climbs above the basis, leads out)."""
     path = os.path.join(basis, rel)
-    if len(path) < 4000:
+    if below.named_at_once(path):
         real_basis = os.path.realpath(basis)
         return not os.path.realpath(path).startswith(real_basis + b"/")
     parent, name = os.path.split(rel)

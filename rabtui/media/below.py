@@ -86,6 +86,11 @@ def symlink_on_the_way(root: bytes, rel: bytes) -> bytes | None:
 _SHORT = 4096 - 256 - 1
 
 
+def named_at_once(path: bytes) -> bool:
+    """Can `path` (and an entry's name below it) be named in one call?"""
+    return len(path) < _SHORT
+
+
 def lstat(root: bytes, rel: bytes) -> os.stat_result:
     """os.lstat of `root/rel`, however long. A path that can be named in one call is, as os.lstat
     would (a symlink on the way is followed there: for trees that hold none on the way, such as an
@@ -93,7 +98,7 @@ def lstat(root: bytes, rel: bytes) -> os.stat_result:
     symlink on the way. `..` raises OSError."""
     _parts(rel)
     path = os.path.join(root, rel)
-    if len(path) < _SHORT:
+    if named_at_once(path):
         return os.lstat(path)
     parent, name = os.path.split(rel)
     fd = open_dir(root, parent)
@@ -107,7 +112,7 @@ def unlink(root: bytes, rel: bytes) -> None:
     """os.unlink of `root/rel`, however long (as `lstat` reaches it)."""
     _parts(rel)
     path = os.path.join(root, rel)
-    if len(path) < _SHORT:
+    if named_at_once(path):
         os.unlink(path)
         return
     parent, name = os.path.split(rel)
@@ -123,7 +128,7 @@ def entries(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
     reaches it)."""
     _parts(rel)
     path = os.path.join(root, rel) if rel else root
-    if len(path) < _SHORT:
+    if named_at_once(path):
         with os.scandir(path) as it:
             return [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     fd = open_dir(root, rel)
