@@ -103,8 +103,10 @@ def _own_key_flag_problem(word: str) -> str | None | bool:
     False when `word` is no such flag."""
     flag, eq, value = word.partition("=")
     if flag == "--bwlimit":
-        return (f"{word!r}: write --bwlimit=RATE" if not eq else
-                bwlimit_problem(value) and f"{word!r}: {bwlimit_problem(value)}")
+        if not eq:
+            return f"{word!r}: write --bwlimit=RATE"
+        problem = bwlimit_problem(value)
+        return problem and f"{word!r}: {problem}"
     if flag == "--timeout":
         ok = eq and value.isdigit() and int(value) <= IO_TIMEOUT_MAX
         return None if ok else f"{word!r}: write --timeout=SECONDS (0 to {IO_TIMEOUT_MAX})"
