@@ -126,6 +126,35 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
         pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
 
 
+def kill_writers(path: str | os.PathLike) -> int:
+    """Stop what still works on `path` after the run that started it was killed: each process whose
+    arguments name it or a path below it (an rsync that outlived rabtui behind a wrapper that
+    forks, which the parent-death signal does not reach), with its whole group (never this
+    process's own). Returns how many groups; waits until they are gone."""
+    needle = os.fsencode(path).rstrip(b"/")
+    groups: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if any(a == needle or a.startswith(needle + b"/") for a in argv):
+                groups.add(os.getpgid(int(entry.name)))
+        except OSError:         # gone meanwhile, or not ours to read
+            continue
+    groups.discard(os.getpgrp())
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        end = time.monotonic() + GROUP_DEATH
+        while _group_runs(pgid) and time.monotonic() < end:
+            time.sleep(0.02)
+    return len(groups)
+
+
 def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
     """Wait up to `seconds` until no process of `proc`'s group runs (reaping the leader)."""
     end = time.monotonic() + seconds

@@ -487,3 +487,33 @@ def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
     assert _rsyncs_below(tmp_path) == []
     lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
     assert _run(lab, "backup", "--all") == 0
+
+
+def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrapper(tmp_path, capsys):
+    """A wrapper that runs rsync in a child and waits (as sudo does) takes the parent-death signal
+    with it: rsync outlives rabtui. The next run, recovering the killed backup, stops it before it
+    deletes the partial directory, and says so."""
+    lab = Lab(tmp_path, media_count=1)
+    wrapper = 'rsync_path = "sh -c \'\\"$@\\"; exit $?\' sh rsync"'   # TOML: the quotes inside escaped
+    _sources(lab, ["a"], files=3, extra={"a": f'bwlimit = "100K"\n{wrapper}'})
+    write_files(lab.src / "a", {"big": 3_000_000})
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # killed while rsync copies the big file (nothing to print until it is done)
+    medium = lab.media[0][1]
+    deadline = time.monotonic() + 60
+    while not list(medium.glob("a/backup-*/data/**/.big.*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(medium.glob("a/backup-*/data/**/.big.*")), "rsync never began the big file"
+    child.kill()
+    child.communicate(timeout=30)
+    time.sleep(0.5)
+    killed = lab.store().one("SELECT path FROM backups")["path"]
+    outlived = _rsyncs_below(killed)
+    assert outlived, "the wrapper's rsync died with rabtui: nothing to show"
+
+    lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
+    assert _run(lab, "backup", "a") == 0
+    out = capsys.readouterr()
+    assert "of its processes still writing into it stopped" in out.out + out.err
+    assert _rsyncs_below(killed) == [] and not os.path.exists(killed)

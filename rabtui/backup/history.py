@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from rabtui import proc
 from rabtui.state import changes
 from rabtui.media import medium as media
 from rabtui.backup.archive import unlink_from_union
@@ -91,6 +92,9 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
+            stopped = proc.kill_writers(path)
+            if stopped:
+                done = f"{stopped} of its processes still writing into it stopped, "
             try:
                 undone = unlink_archive(cfg, source_id, path)
             except WorkFailed as exc:     # left as it is: the next run tries again
@@ -98,7 +102,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
                            {"backup_id": row["id"]}))
                 continue
             if undone:
-                done = f"{undone} archive link(s) undone, "
+                done += f"{undone} archive link(s) undone, "
             try:
                 shutil.rmtree(path)
                 done += "its partial directory was deleted"
