@@ -126,33 +126,51 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
         pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
 
 
-def kill_writers(path: str | os.PathLike) -> int:
-    """Stop what still works on `path` after the run that started it was killed: each process whose
-    arguments name it or a path below it (an rsync that outlived rabtui behind a wrapper that
-    forks, which the parent-death signal does not reach), with its whole group (never this
-    process's own). Returns how many groups; waits until they are gone."""
+_STARTED = 19     # the start time among the fields of /proc/PID/stat after the name
+
+
+def kill_writers(path: str | os.PathLike) -> tuple[int, int]:
+    """Stop the rsync processes that still write into `path` after the run that started them was
+    killed (one behind a wrapper that forks outlives the parent-death signal): those whose program
+    is rsync and whose arguments name `path` or a path below it. Nothing else is touched: an
+    operator's `cp` or `less` on a file there goes on. Returns (stopped, left): left are those it
+    may not signal, or that are still there after GROUP_DEATH seconds."""
     needle = os.fsencode(path).rstrip(b"/")
-    groups: set[int] = set()
+    found: list[tuple[int, bytes]] = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
-            if any(a == needle or a.startswith(needle + b"/") for a in argv):
-                groups.add(os.getpgid(int(entry.name)))
-        except OSError:         # gone meanwhile, or not ours to read
+        except OSError:                       # gone meanwhile, or not ours to read
             continue
-    groups.discard(os.getpgrp())
-    for pgid in groups:
+        fields = _stat(f"/proc/{entry.name}/stat")
+        if fields is not None and os.path.basename(argv[0]) == b"rsync" \
+                and any(a == needle or a.startswith(needle + b"/") for a in argv):
+            found.append((int(entry.name), fields[_STARTED]))
+    left = 0
+    for pid, started in found:
+        fields = _stat(f"/proc/{pid}/stat")
+        if fields is None or fields[_STARTED] != started:
+            continue                          # ended (its pid may be another process's now)
         try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            left += 1
             continue
         end = time.monotonic() + GROUP_DEATH
-        while _group_runs(pgid) and time.monotonic() < end:
+        while _alive(pid) and time.monotonic() < end:
             time.sleep(0.02)
-    return len(groups)
+        left += _alive(pid)
+    return len(found) - left, left
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(f"/proc/{pid}/stat")
+    return fields is not None and _runs(pid, fields)
 
 
 def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:

@@ -515,5 +515,5 @@ def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrappe
     lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
     assert _run(lab, "backup", "a") == 0
     out = capsys.readouterr()
-    assert "of its processes still writing into it stopped" in out.out + out.err
+    assert "of its rsync processes still writing into it stopped" in out.out + out.err
     assert _rsyncs_below(killed) == [] and not os.path.exists(killed)

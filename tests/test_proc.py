@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -161,3 +162,59 @@ def test_what_the_leader_left_behind_goes_when_the_run_stops():
     finally:
         for seconds in (first, second):
             subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
+
+
+def _partial_backup(tmp_path):
+    path = tmp_path / "m1" / "a" / "backup-20261203143210"
+    (path / "data").mkdir(parents=True)
+    (path / "data" / "notes.txt").write_text("x\n")
+    (tmp_path / "m1" / "a" / "backup-20261203143210-2").mkdir()
+    (tmp_path / "m1" / "a" / "backup-20261203143210-2" / "notes.txt").write_text("y\n")
+    return path
+
+
+def test_kill_writers_stops_only_rsyncs_writing_there(tmp_path):
+    """What the run after a kill stops before it removes the killed backup: rsync processes whose
+    arguments name it. An operator's reader there, its script, and an rsync of another backup whose
+    name merely starts the same go on."""
+    path = _partial_backup(tmp_path)
+    other = path.parent / "backup-20261203143210-2"
+
+    def start(argv0: str, *args) -> subprocess.Popen:
+        return subprocess.Popen(["bash", "-c", f'exec -a {argv0} tail -f "$@"', "bash", *map(str, args)],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    writer = start("rsync", path / "data" / "notes.txt")
+    reader = start("tail", path / "data" / "notes.txt")
+    neighbour = start("rsync", other / "notes.txt")
+    time.sleep(0.3)
+    try:
+        assert proc.kill_writers(path) == (1, 0)
+        writer.wait(timeout=10)
+        assert writer.returncode == -signal.SIGKILL
+        assert reader.poll() is None and neighbour.poll() is None
+    finally:
+        for p in (writer, reader, neighbour):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def test_kill_writers_says_what_it_could_not_stop(tmp_path):
+    """Run as another user than the rsync's (rsync behind sudo): it cannot signal it, and says so
+    instead of counting it as stopped."""
+    path = _partial_backup(tmp_path)
+    writer = subprocess.Popen(["bash", "-c", 'exec -a rsync tail -f "$1"', "bash", str(path / "data" / "notes.txt")],
+                              start_new_session=True)
+    time.sleep(0.3)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                              f"import sys; sys.path.insert(0, {repo!r}); from rabtui import proc;"
+                              f" print(proc.kill_writers({str(path)!r}))"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "(0, 1)" and writer.poll() is None
+    finally:
+        writer.kill()
+        writer.wait()

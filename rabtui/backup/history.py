@@ -92,9 +92,13 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
-            stopped = proc.kill_writers(path)
+            stopped, left = proc.kill_writers(path)
+            if left:     # left as it is: the next run tries again
+                emit(Event(WARNING, f"found {what}: {left} rsync process(es) still write into it and could not be"
+                                    " stopped; its partial directory stays for now", {"backup_id": row["id"]}))
+                continue
             if stopped:
-                done = f"{stopped} of its processes still writing into it stopped, "
+                done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
                 undone = unlink_archive(cfg, source_id, path)
             except WorkFailed as exc:     # left as it is: the next run tries again
