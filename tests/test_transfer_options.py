@@ -69,7 +69,8 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
     assert web1.rsync_options == ("--compress", "--checksum", "--compress-level=3")
     assert configmod.load(write(folder, _with('bwlimit = "1.5M"\n'))).source("web1").bwlimit == "1.5M"
     for path in ("sudo -u rsync rsync", "sudo -u rsyncbackup /usr/bin/rsync", "nice -n 19 ionice -c3 rsync",
-                 "rsync --bwlimit=5M --timeout=30 -x --compress"):
+                 "rsync --bwlimit=5M --timeout=30 -x --compress", "flock /run/lock/rsync.lock rsync",
+                 "flock -w 60 /run/lock/rsync.lock nice -n 19 rsync", "/opt/bin/rsync-3.4.1"):
         assert configmod.load(write(folder, _with(f'rsync_path = "{path}"\n'))).source("web1").rsync_path == path
 
 
@@ -95,6 +96,10 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
     ('rsync_path = "rsync --timeout"\n', "rsync_path", "rsync_path", "write --timeout=SECONDS"),
     ('rsync_path = "rsync --one-file-system=yes"\n', "rsync_path", "rsync_path", "takes no value"),
     ('rsync_path = "sudo -u rsync rsync -L"\n', "rsync_path", "rsync_path", "follow symlinks"),
+    ('rsync_path = "nice -n19 rsync --inplace --skip-compress=gz/rsync"\n', "rsync_path", "rsync_path",
+     "older backups share"),
+    ('rsync_path = "ionice -t rsync /tmp/outside/rsync"\n', "rsync_path", "rsync_path",
+     "only rsync's flags may follow it"),
     ('io_timeout = "600"\n', "io_timeout", "io_timeout", "must be an integer"),
     ('rsync_options = "--compress"\n', "rsync_options", "rsync_options", "must be a list"),
     ('rsync_options = ["--compress-level"]\n', "rsync_options", "rsync_options", "VALUE"),

@@ -115,18 +115,21 @@ def _own_key_flag_problem(word: str) -> str | None | bool:
     return False
 
 
+# an rsync program's name: rsync, rsync3, rsync-3.2.7 (not rsync.lock)
+_RSYNC_NAME = re.compile(r"rsync([-_]?[0-9.]+)?")
+# wrappers' options that take the next word as their value (sudo -u USER, nice -n 19, flock -w 60)
+_VALUE_OPTIONS = frozenset({"-u", "-g", "-U", "-C", "-D", "-h", "-p", "-r", "-n", "-c", "-w", "-E",
+                            "--user", "--group", "--adjustment", "--class", "--classdata", "--timeout"})
+
+
 def _program_at(words: list[str]) -> int | None:
-    """Where the rsync program is among the words: the first whose name starts with rsync and that
-    is not the value of the option before it (`sudo -u rsync rsync`)."""
-    for i, word in enumerate(words):
-        if not os.path.basename(word).startswith("rsync"):
-            continue
-        before = words[i - 1] if i else ""
-        if before.startswith("-") and "=" not in before \
-                and any(os.path.basename(w).startswith("rsync") for w in words[i + 1:]):
-            continue
-        return i
-    return None
+    """Where the rsync program is among the words: the first that is not an option and whose name is
+    rsync's, unless it is the value of the option before it and another such word follows
+    (`sudo -u rsync rsync`)."""
+    at = [i for i, w in enumerate(words) if not w.startswith("-") and _RSYNC_NAME.fullmatch(os.path.basename(w))]
+    if len(at) > 1 and at[0] > 0 and words[at[0] - 1] in _VALUE_OPTIONS:
+        return at[1]
+    return at[0] if at else None
 
 
 def rsync_path_problem(value: str) -> str | None:
