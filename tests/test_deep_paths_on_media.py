@@ -173,3 +173,46 @@ def test_nothing_below_a_root_climbs_above_it(tmp_path):
         with pytest.raises(OSError):
             call(root, b"d/../../outside")
     assert (tmp_path / "outside").exists()
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_BELOW_AS_A_USER = r"""
+import os, sys
+sys.path.insert(0, REPO)
+from rabtui.media import below
+root, deep = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
+rel = b"locked/f"
+print("os.lstat", os.lstat(os.path.join(root, rel)).st_size)
+print("os.open", os.read(os.open(os.path.join(root, rel), os.O_RDONLY), 9))
+print("symlink_on_the_way", below.symlink_on_the_way(root, rel))
+for name, call in (("below.open_file", lambda: os.read(below.open_file(root, rel), 9)),
+                   ("below.lstat(long)", lambda: below.lstat(root, deep + b"/locked/f").st_size)):
+    try:
+        print(name, call())
+    except OSError as exc:
+        print(name, "FAILED", exc.strerror)
+"""
+
+
+def test_files_below_a_directory_that_may_be_searched_not_read_are_reached(tmp_path):
+    """rabtui run as a user; a backup holds a directory rsync gave mode 0300 (as the source had it):
+    its files can be opened by path (searching it is enough), and so they are part by part, past
+    4,096 bytes too (the directories on the way are passed through, not read)."""
+    root = tmp_path / "data"
+    deep = b"/".join([b"d" * 200] * 19)        # past named_at_once, below 4,096 bytes to make it
+    for base in (root, root / os.fsdecode(deep)):
+        (base / "locked").mkdir(parents=True)
+        (base / "locked" / "f").write_bytes(b"contents!")
+    for dirpath, dirnames, filenames in os.walk(tmp_path):
+        os.chown(dirpath, 65534, 65534)
+        for f in filenames:
+            os.chown(os.path.join(dirpath, f), 65534, 65534)
+    for base in (root, root / os.fsdecode(deep)):
+        os.chmod(base / "locked", 0o300)
+    for d in (tmp_path, tmp_path.parent, tmp_path.parent.parent):   # pytest's basetemp is 0700
+        os.chmod(d, 0o755)
+    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                          _BELOW_AS_A_USER.replace("REPO", repr(REPO)), str(root), os.fsdecode(deep)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "FAILED" not in out.stdout, out.stdout
