@@ -167,3 +167,38 @@ def test_a_rebuilt_checkpoint_is_verified_again_and_never_written(tmp_path, caps
                             prompter=ScriptedPrompter(lambda q: READY))
     assert store.one("SELECT status FROM checkpoints WHERE number=1")["status"] == "completed"
     assert store.one("SELECT state FROM discs WHERE disc=2")["state"] == "written"
+
+
+def test_a_rebuilt_checkpoint_that_lacks_a_disc_can_be_given_up(tmp_path, capsys):
+    """rebuild-state found disc 1 of checkpoint 1 but not disc 2: verifying it fails disc 2 with no
+    rewrite offered (there is nothing to write it from); `check` says how to go on, and `checkpoint
+    abandon` gives the missing disc up: the alarm goes, disc 1 stays verified and usable, and the
+    directory is due for a checkpoint again."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
+    assert lab.backup(cfg).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    os.unlink(tmp_path / "iso" / "RAB1D02.iso")
+    main([*argv, "rebuild-state"])
+    store = Store(lab.state)
+    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] == 1
+    prompter = ScriptedPrompter(lambda q: "skip" if q.kind == run.FAILED else READY)
+    run.verify_checkpoint(cfg, store, 1, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    failed = [q for q in prompter.asked if q.kind == run.FAILED]
+    assert failed and "rewrite" not in failed[0].choices and "checkpoint abandon 1" in failed[0].text
+    capsys.readouterr()
+    assert main([*argv, "check"]) == 2
+    assert "checkpoint abandon 1" in capsys.readouterr().out
+
+    assert main([*argv, "checkpoint", "abandon", "1"]) == 0
+    assert {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")}[1] == "verified"
+    assert store.one("SELECT status FROM checkpoints")["status"] == "abandoned"
+    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] is None
+    capsys.readouterr()
+    main([*argv, "check"])
+    assert "disc RAB1D02 failed" not in capsys.readouterr().out

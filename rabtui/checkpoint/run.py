@@ -87,17 +87,23 @@ def _record_interrupted(store: Store, number: int, why: str) -> None:
 
 def abandon(cfg: Config, store: Store, number: int) -> str:
     """Give up checkpoint `number` so that a new one can start; returns what was done."""
-    cp, _plan = burn.load_plan(store, number)
-    if cp["status"] == "completed":
+    cp, plan_json = burn.load_plan(store, number)
+    unverified = store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]
+    rebuilt = bool(plan_json.get("rebuilt")) and unverified > 0    # rebuild-state found it, not all of it checked
+    if cp["status"] == "completed" and not rebuilt:
         raise UsageError(f"checkpoint {number} is complete; there is nothing to abandon")
     if cp["status"] == "abandoned":
         return f"checkpoint {number} was already abandoned"
     drive = cp["drive"] or cfg.checkpoint.drive
     with locks.drive_lock(cfg.state_dir, drive):   # refused while a job writes it
-        with store.transaction():
+        with store.transaction() as conn:
             store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
             store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
                           (f"checkpoint {number} abandoned", number))
+            if rebuilt:   # rebuild-state took it for its directories' last checkpoint: it is not
+                store.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
+                              " WHERE last_checkpoint=?", (number,))
+                changes.rebuild(conn)
     kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
                                          (number,))]
     which = f"disc {kept[0]} stays" if len(kept) == 1 else f"discs {', '.join(map(str, kept))} stay"
@@ -312,8 +318,14 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         else:
             _set_disc(store, number, disc, "failed", emit, res.describe())
             emit(Event(ERROR, res.describe()))
-            answer = _ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
-                                 choices=(REWRITE, RETRY, SKIP, ABORT))
+            if plan_json.get("rebuilt"):   # nothing to write it again from
+                answer = _ask_failed(prompter, cancel, f"{res.describe()}\nChecked again? (Rebuilt from its discs,"
+                                                       f" it cannot be rewritten: `rabtui checkpoint abandon {number}`"
+                                                       " gives up the discs it lacks.)", disc,
+                                     choices=(RETRY, SKIP, ABORT))
+            else:
+                answer = _ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
+                                     choices=(REWRITE, RETRY, SKIP, ABORT))
         if answer == RETRY:
             continue
         if answer == REWRITE:

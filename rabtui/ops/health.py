@@ -191,11 +191,14 @@ def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
 
 def _discs(store: Store) -> list[Problem]:
     """A failed disc leaves its checkpoint incomplete until it is rewritten (or the checkpoint given up)."""
-    rows = store.all("SELECT d.number, d.disc, d.volid, d.message FROM discs d JOIN checkpoints c USING(number)"
-                     " WHERE d.state='failed' AND c.status NOT IN ('aborted', 'abandoned')")
+    rows = store.all("SELECT d.number, d.disc, d.volid, d.message, c.plan IS NULL AS rebuilt FROM discs d"
+                     " JOIN checkpoints c USING(number) WHERE d.state='failed' AND c.status NOT IN ('aborted', 'abandoned')")
     return [Problem(f"disc:{r['number']}:{r['disc']}", CRITICAL,
                     f"checkpoint {r['number']}: disc {r['volid']} failed ({r['message'] or 'no reason recorded'});"
-                    f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`")
+                    + (f" check it again: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`, or give up"
+                       f" the discs this rebuilt checkpoint lacks: `rabtui checkpoint abandon {r['number']}`"
+                       if r["rebuilt"] else
+                       f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`"))
             for r in rows]
 
 
