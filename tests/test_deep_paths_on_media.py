@@ -10,6 +10,7 @@ Real rsync; the trees are read back through directory descriptors.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 from rabtui import faults
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.media import medium as media
+from rabtui.media import below, medium as media
 from tests.test_checkpoint_deep import _deep_tree, _tree
 from tests.trees import Lab
 
@@ -164,8 +165,6 @@ def test_a_checkpoint_of_a_deep_archive_writes_the_version_it_recorded(tmp_path)
 
 
 def test_nothing_below_a_root_climbs_above_it(tmp_path):
-    from rabtui.media import below
-
     (tmp_path / "root" / "d").mkdir(parents=True)
     (tmp_path / "outside").write_bytes(b"x")
     root = os.fsencode(tmp_path / "root")
@@ -175,11 +174,12 @@ def test_nothing_below_a_root_climbs_above_it(tmp_path):
     assert (tmp_path / "outside").exists()
 
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# run as another user, with a copy of below.py (it needs nothing else): the checkout itself may
+# be closed to that user
 _BELOW_AS_A_USER = r"""
 import os, sys
-sys.path.insert(0, REPO)
-from rabtui.media import below
+sys.path.insert(0, sys.argv[3])
+import below
 root, deep = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
 rel = b"locked/f"
 print("os.lstat", os.lstat(os.path.join(root, rel)).st_size)
@@ -194,25 +194,33 @@ for name, call in (("below.open_file", lambda: os.read(below.open_file(root, rel
 """
 
 
-def test_files_below_a_directory_that_may_be_searched_not_read_are_reached(tmp_path):
+def test_files_below_a_directory_that_may_be_searched_not_read_are_reached():
     """rabtui run as a user; a backup holds a directory rsync gave mode 0300 (as the source had it):
     its files can be opened by path (searching it is enough), and so they are part by part, past
-    4,096 bytes too (the directories on the way are passed through, not read)."""
-    root = tmp_path / "data"
-    deep = b"/".join([b"d" * 200] * 19)        # past named_at_once, below 4,096 bytes to make it
-    for base in (root, root / os.fsdecode(deep)):
-        (base / "locked").mkdir(parents=True)
-        (base / "locked" / "f").write_bytes(b"contents!")
-    for dirpath, dirnames, filenames in os.walk(tmp_path):
-        os.chown(dirpath, 65534, 65534)
-        for f in filenames:
-            os.chown(os.path.join(dirpath, f), 65534, 65534)
-    for base in (root, root / os.fsdecode(deep)):
-        os.chmod(base / "locked", 0o300)
-    for d in (tmp_path, tmp_path.parent, tmp_path.parent.parent):   # pytest's basetemp is 0700
-        os.chmod(d, 0o755)
-    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                          _BELOW_AS_A_USER.replace("REPO", repr(REPO)), str(root), os.fsdecode(deep)],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "FAILED" not in out.stdout, out.stdout
+    4,096 bytes too (the directories on the way are passed through, not read). In a directory of
+    its own under /tmp: pytest's are closed to other users."""
+    top = tempfile.mkdtemp(prefix="rabtui-search-")
+    try:
+        os.chmod(top, 0o755)
+        root = os.path.join(top, "data")
+        deep = b"/".join([b"d" * 200] * 19)        # past named_at_once, below 4,096 bytes to make it
+        for base in (root, os.path.join(root, os.fsdecode(deep))):
+            os.makedirs(os.path.join(base, "locked"))
+            with open(os.path.join(base, "locked", "f"), "wb") as f:
+                f.write(b"contents!")
+        for dirpath, _dirnames, filenames in os.walk(top):
+            os.chown(dirpath, 65534, 65534)
+            for name in filenames:
+                os.chown(os.path.join(dirpath, name), 65534, 65534)
+        for base in (root, os.path.join(root, os.fsdecode(deep))):
+            os.chmod(os.path.join(base, "locked"), 0o300)
+        shutil.copy(below.__file__, os.path.join(top, "below.py"))
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-I", "-c"]
+        if subprocess.run([*as_nobody, "pass"], capture_output=True, cwd=top).returncode != 0:
+            pytest.skip(f"user 65534 cannot run {sys.executable}")
+        out = subprocess.run([*as_nobody, _BELOW_AS_A_USER, root, os.fsdecode(deep), top],
+                             capture_output=True, text=True, timeout=60, cwd=top)
+        assert out.returncode == 0, out.stderr
+        assert "FAILED" not in out.stdout, out.stdout
+    finally:
+        shutil.rmtree(top)
