@@ -11,12 +11,14 @@ import shutil
 import threading
 from datetime import datetime, timedelta
 
+from rabtui.actions import cleanup as cleanup_actions
 from rabtui.backup import retention
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.checkpoint import prepare, run, verify as verify_mod
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
 from rabtui.media import medium as media
+from rabtui.ops import health
 from tests.test_checkpoint import _disc_tree, _extract, _not_due
 from tests.trees import Lab, snapshot, write_files
 
@@ -167,9 +169,13 @@ def test_retention_keeps_what_an_unfinished_checkpoint_reads_until_its_discs_are
 
     plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
     going = {c.id for c in plan.delete}
-    why = {k[0]: k[2] for k in plan.kept}
+    why = {k[0]: k[2] for k in plan.guarded}
     assert b2.backup_id not in going and b3.backup_id not in going
-    assert why[b2.backup_id] == why[b3.backup_id] == f"checkpoint {number} is not written yet and reads from it"
+    assert why[b2.backup_id] == why[b3.backup_id] == (f"checkpoint {number} is not written yet and reads from it"
+                                                      f" (`rabtui checkpoint resume {number}`, or abandon it)")
+    # the operator is told, by cleanup and by check
+    assert any(f"checkpoint {number} is not written yet" in line for line in cleanup_actions.plan_lines(plan, True))
+    assert any(f"checkpoint {number} is unfinished" in p.message for p in health.run_checks(cfg, store))
     retention.apply_cleanup(cfg, store, plan)
 
     res, _, _ = _burn(cfg, store, number)
@@ -381,3 +387,25 @@ def test_an_archive_filler_directory_is_held_and_written_as_recorded(tmp_path):
     res, _, _ = _burn(cfg, store, number)
     assert res.status == "completed", res.message
     assert _on_discs(tmp_path, b"add/1") == recorded
+
+
+def test_a_checkpoint_left_unfinished_holds_nothing_back_once_a_later_one_completed(tmp_path):
+    """Aborted at disc 2 (no blank discs left), then a new checkpoint made with `burn --new` and
+    completed: the old one's backups are not kept for it any more."""
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    first = lab.backup(cfg, now=T0)
+    store = lab.store()
+    old = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res, _, _ = _burn(cfg, store, old, [READY, ABORT])
+    assert res.status == "aborted"
+    assert first.backup_id in read_by_checkpoints(store, "loc")
+    _rewrite(lab)
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    new = prepare.record(cfg, store, prepare.compute(cfg, store, asked=None), drive=cfg.checkpoint.drive)
+    assert new != old
+    res, _, _ = _burn(cfg, store, new)
+    assert res.status == "completed", res.message
+    assert read_by_checkpoints(store, "loc") == {}
+    plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
+    assert not any(f"checkpoint {old}" in why for _, _, why in plan.guarded)

@@ -73,7 +73,7 @@ class Candidate:
 class Plan:
     delete: list[Candidate] = field(default_factory=list)
     kept: list[tuple[int, str, str]] = field(default_factory=list)   # (id, name, why kept)
-    guarded: list[tuple[int, str, str]] = field(default_factory=list)  # kept by the archive guard
+    guarded: list[tuple[int, str, str]] = field(default_factory=list)  # kept by a guard, and why
     refused: list[tuple[str, str]] = field(default_factory=list)      # (source, why none of it goes)
     freed_bytes: int = 0
     leftovers: list[Path] = field(default_factory=list)               # .deleting-* from a crash
@@ -150,11 +150,16 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         going: list[Candidate] = []
 
         def guarded(r) -> bool:
-            n = guard.only_copies(r["id"])
-            if n and all(g[0] != r["id"] for g in plan.guarded):
-                plan.guarded.append((r["id"], r["name"], f"holds the only copy of {n} archive files"
-                                     " (no verified checkpoint holds them)"))
-            return bool(n)
+            if r["id"] in read:
+                number = read[r["id"]]
+                why = (f"checkpoint {number} is not written yet and reads from it"
+                       f" (`rabtui checkpoint resume {number}`, or abandon it)")
+            else:
+                n = guard.only_copies(r["id"])
+                why = n and f"holds the only copy of {n} archive files (no verified checkpoint holds them)"
+            if why and all(g[0] != r["id"] for g in plan.guarded):
+                plan.guarded.append((r["id"], r["name"], why))
+            return bool(why)
 
         def take(r, why: str) -> Candidate:
             c = _candidate(r, why)
@@ -163,9 +168,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             return c
 
         for r in retained:
-            why_kept = (verdict[r["id"]] or ("newest complete" if r["id"] in newest else "")
-                        or (f"checkpoint {read[r['id']]} is not written yet and reads from it"
-                            if r["id"] in read else ""))
+            why_kept = verdict[r["id"]] or ("newest complete" if r["id"] in newest else "")
             if why_kept:
                 kept.append((r["id"], r["name"], why_kept))
             elif not guarded(r):
@@ -192,7 +195,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             done = counter.total if counter is not None else 0
             if usage - done <= cap:
                 break
-            if r["id"] in newest or r["id"] in going_ids or r["id"] in read or guarded(r):
+            if r["id"] in newest or r["id"] in going_ids or guarded(r):
                 continue
             c = take(r, f"source uses more than {settings.max_size_mb} MB on {medium.id}")
             count(c)

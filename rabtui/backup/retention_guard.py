@@ -58,11 +58,15 @@ def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
     """The backups of `source` that an unfinished checkpoint still reads from, each with the
     checkpoint's number: a directory's content backup, and for an archive directory the backups that
     first saved the versions its discs not yet verified hold (a newer backup may have replaced them
-    in the union since; checkpoint/burn.py then reads them there)."""
+    in the union since; checkpoint/burn.py then reads them there). A directory that a later
+    checkpoint has completed holds nothing back for an older one left unfinished (`burn --new`)."""
     unfinished = "SELECT number FROM checkpoints WHERE status NOT IN ('completed', 'abandoned')"
+    superseded = ("EXISTS (SELECT 1 FROM checkpoint_dirs l JOIN checkpoints lc ON lc.number=l.number"
+                  " WHERE lc.status='completed' AND lc.number > cd.number AND l.source=cd.source"
+                  " AND l.path=cd.path AND l.role='data')")
     rows = store.all(
-        f"SELECT backup_id AS id, number FROM checkpoint_dirs WHERE source=? AND number IN ({unfinished})"
-        " AND backup_id IS NOT NULL"
+        f"SELECT cd.backup_id AS id, cd.number FROM checkpoint_dirs cd WHERE cd.source=?"
+        f" AND cd.number IN ({unfinished}) AND cd.backup_id IS NOT NULL AND NOT {superseded}"
         " UNION SELECT v.first_backup AS id, f.number FROM discs d"
         " JOIN disc_files f ON f.number=d.number AND f.disc=d.disc AND f.source=?"
         " JOIN paths p ON p.source=f.source AND p.path=f.path"
@@ -71,7 +75,7 @@ def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
         " JOIN backups cb ON cb.id=cd.backup_id"
         " JOIN versions v ON v.path_id=p.id AND v.medium=cb.medium AND v.mtime=f.mtime"
         "  AND (v.size=f.size OR f.parts IS NOT NULL)"
-        f" WHERE d.number IN ({unfinished}) AND d.state<>'verified'", (source, source))
+        f" WHERE d.number IN ({unfinished}) AND d.state<>'verified' AND NOT {superseded}", (source, source))
     return {r["id"]: r["number"] for r in rows}
 
 

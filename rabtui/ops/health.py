@@ -33,7 +33,7 @@ from pathlib import Path
 from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
 from rabtui import privacy
-from rabtui.checkpoint import triggers
+from rabtui.checkpoint import run as checkpoint_run, triggers
 from rabtui.config import Config
 from rabtui.state.store import KEPT, Store
 
@@ -68,6 +68,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _media_holds(cfg, store)
     out += _checkpoints(cfg, store, now)
     out += _discs(store)
+    out += _unfinished(store)
     out += _jobs(store, ts)
     out += _privacy(cfg)
     return out
@@ -187,6 +188,22 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
 def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
     return [Problem(f"checkpoint:{st.key}", WARNING, f"checkpoint due for {st.key}: {'; '.join(st.reasons)}")
             for st in triggers.due(cfg, store, now=now.timestamp())]
+
+
+def _unfinished(store: Store) -> list[Problem]:
+    """A checkpoint left unfinished (not being burned now) keeps the backups it reads from cleanup."""
+    out = []
+    for row in store.all("SELECT number, status, created, drive FROM checkpoints"
+                         " WHERE status NOT IN ('completed', 'abandoned') ORDER BY number"):
+        status, _shown = checkpoint_run.shown_discs(store, row["number"], row["status"], row["drive"])
+        if status == "burning":       # its job is writing it now
+            continue
+        n = row["number"]
+        out.append(Problem(f"unfinished:{n}", WARNING,
+                           f"checkpoint {n} is unfinished ({status}, made {datetime.fromtimestamp(row['created']):%Y-%m-%d}):"
+                           f" go on with `rabtui checkpoint resume {n}`, or give it up with `rabtui checkpoint abandon"
+                           f" {n}`; until then cleanup keeps the backups it reads"))
+    return out
 
 
 def _discs(store: Store) -> list[Problem]:
