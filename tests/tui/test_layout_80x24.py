@@ -42,8 +42,10 @@ def test_dashboard_shows_running_jobs_without_scrolling(frozen_config):
     async def go():
         app = _app(frozen_config)
         async with app.run_test(size=(80, 24)) as pilot:
+            # on the terminal itself, not only in the widget: a busy machine may draw it a frame later
             await wait_for(pilot, lambda: ready(app, DashboardScreen) and "backup web1" in texts(app, "#jobs")
-                           and settled(app), what="the dashboard")
+                           and settled(app) and any("backup web1" in line for line in screen_lines(app)),
+                           what="the dashboard")
             jobs = app.screen.query_one("#jobs")
             assert in_view(app, jobs) and in_view(app, app.screen.query_one("#jobs-title"))
             row = next(line for line in screen_lines(app) if "backup web1" in line)
