@@ -30,21 +30,7 @@ def _files(root, files: dict) -> None:
 
 def _lab(tmp_path):
     lab = Lab(tmp_path, media_count=3)
-    for d in ("data", "photos"):
-        (lab.src / d).mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-[[sources.directories]]
-path = "{lab.src / 'photos'}"
-kind = "archive"
-
-[checkpoint]
-disc = "4MiB"
-drive = "images:{tmp_path / 'iso'}"
-''')
+    cfg = lab.with_discs("4MiB", [("data", "standard"), ("photos", "archive")])
     _files(lab.src / "data", {f"f{i:02d}": b"d%d" % i * 50 for i in range(20)})
     _files(lab.src / "photos", {f"p{i}.jpg": b"p%d" % i * 80 for i in range(5)})
     return lab, cfg

@@ -26,22 +26,7 @@ DISC = "4MiB"
 
 def _lab(tmp_path, *, max_discs: int = 64):
     lab = Lab(tmp_path, media_count=1)
-    for d in ("data", "other"):
-        (lab.src / d).mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-[[sources.directories]]
-path = "{lab.src / 'other'}"
-kind = "archive"
-
-[checkpoint]
-disc = "{DISC}"
-drive = "images:{tmp_path / 'iso'}"
-max_discs = {max_discs}
-''')
+    cfg = lab.with_discs(DISC, [("data", "standard"), ("other", "archive")], f"max_discs = {max_discs}\n")
     return lab, cfg
 
 

@@ -18,6 +18,7 @@ from rabtui.media import medium as media
 from rabtui.checkpoint import prepare, run, verify
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
+from tests.test_checkpoint import _record
 from tests.trees import HOSTILE_NAMES, Lab
 
 
@@ -25,6 +26,12 @@ def _name(i: int, length: int = 255) -> bytes:
     """A name of exactly `length` bytes: control bytes, a newline, non-UTF-8, a leading dash, CJK."""
     head = b"-\n\t\x1b\xff\xfe%d " % i + "漢字".encode() * 10
     return (head + b"x" * length)[:length]
+
+
+def no_room_to_extract(monkeypatch) -> None:
+    """Verification finds no room to extract a disc: it reads each file back as a stream."""
+    real = shutil.disk_usage
+    monkeypatch.setattr(verify.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
 
 
 def _deep_tree(root: Path, total: int = 4000) -> bytes:
@@ -90,15 +97,14 @@ def _lab(tmp_path):
 def test_a_4000_byte_path_and_255_byte_names_burn_verify_and_read_back(tmp_path, monkeypatch, room):
     """Verified by extracting the disc, or (no room for that) by reading each file back as a stream."""
     if room == "streamed":
-        real = shutil.disk_usage
-        monkeypatch.setattr(verify.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+        no_room_to_extract(monkeypatch)
     lab, cfg = _lab(tmp_path)
     deepest = _deep_tree(lab.src / "data")
     assert len(os.fsencode(lab.src / "data")) + 1 + len(deepest) == 4000
     backup = lab.backup(cfg)
     assert backup.status == "completed", lab.messages()
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     prompter = ScriptedPrompter(lambda q: READY)
     seen = []
     res = run.burn_checkpoint(cfg, store, number, emit=seen.append, cancel=threading.Event(), prompter=prompter)
@@ -142,8 +148,7 @@ def test_a_path_too_long_for_xorriso_is_refused_when_planned(tmp_path):
 def test_names_that_look_like_patterns_verify(tmp_path, monkeypatch, room):
     """`*`, `?` and `[` in names are names, when the disc is read back either way."""
     if room == "streamed":
-        real = shutil.disk_usage
-        monkeypatch.setattr(verify.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+        no_room_to_extract(monkeypatch)
     lab, cfg = _lab(tmp_path)
     data = lab.src / "data"
     for name, content in {"photo[1].jpg": b"the first photo", "photo1.jpg": b"another one", "notes*": b"star",
@@ -151,7 +156,7 @@ def test_names_that_look_like_patterns_verify(tmp_path, monkeypatch, room):
         (data / name).write_bytes(content)
     assert lab.backup(cfg).status == "completed", lab.messages()
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     prompter = ScriptedPrompter(lambda q: READY)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.status == "completed", res.message

@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.backup import retention
 from rabtui.backup.retention_guard import read_by_checkpoints
-from rabtui.checkpoint import prepare, run, verify as verify_mod
+from rabtui.checkpoint import prepare, run
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
 from rabtui.media import medium as media
 from rabtui.ops import health
-from tests.test_checkpoint import _disc_tree, _extract, _not_due
+from tests.test_checkpoint import _disc_tree, _extract, _not_due, _record
+from tests.test_checkpoint_deep import no_room_to_extract
 from tests.trees import Lab, snapshot, write_files
 
 T0 = datetime(2026, 1, 5, 3, 0)
@@ -27,28 +28,9 @@ T0 = datetime(2026, 1, 5, 3, 0)
 
 def _lab(tmp_path, media_count: int = 1):
     lab = Lab(tmp_path, media_count=media_count)
-    for d in ("data", "arch"):
-        (lab.src / d).mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-[[sources.directories]]
-path = "{lab.src / 'arch'}"
-kind = "archive"
-
-[checkpoint]
-disc = "4MiB"
-drive = "images:{tmp_path / 'iso'}"
-
-[retention]
-keep_all_days = 0
-keep_daily_days = 0
-keep_weekly_weeks = 0
-keep_monthly_months = 0
-keep_yearly_years = 0
-''')
+    cfg = lab.with_discs("4MiB", [("data", "standard"), ("arch", "archive")],
+                         "\n[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                         "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
     return lab, cfg
 
 
@@ -91,7 +73,7 @@ def test_archive_files_replaced_in_the_union_after_recording_are_written_as_reco
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()
     recorded = snapshot(lab.src / "arch")
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
 
     _rewrite(lab)
     later = lab.backup(cfg, now=T0 + timedelta(days=1))
@@ -116,7 +98,7 @@ def test_a_symlink_that_became_a_directory_after_recording_is_written_as_the_sym
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()
     recorded = snapshot(lab.src / "arch")
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     os.unlink(lab.src / "arch" / "e")
     write_files(lab.src / "arch", {"e/inside": b"not recorded"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
@@ -134,7 +116,7 @@ def test_a_version_that_is_gone_from_the_medium_stops_the_disc_with_what_to_do(t
     _fill(lab)
     first = lab.backup(cfg, now=T0)
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     _rewrite(lab)
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
     shutil.rmtree(media.backup_data_path(first.path, str(lab.src / "arch")))     # lost by hand
@@ -195,7 +177,7 @@ def test_a_symlink_the_union_replaced_is_written_with_its_recorded_target(tmp_pa
     os.utime(lab.src / "arch" / "lnk", (1_700_000_000, 1_700_000_000), follow_symlinks=False)
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
 
     os.unlink(lab.src / "arch" / "lnk")
     os.symlink("new-and-longer-target", lab.src / "arch" / "lnk")
@@ -219,7 +201,7 @@ def test_an_unmounted_medium_is_asked_for_not_reported_as_a_lost_version(tmp_pat
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()
     recorded = snapshot(lab.src / "arch")
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     mpath = lab.media[0][1]
     away = str(mpath) + ".away"
     os.rename(mpath, away)                     # unmounted
@@ -243,7 +225,7 @@ def test_a_medium_that_stays_away_stops_the_burn_without_blaming_the_checkpoint(
     _fill(lab)
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     mpath = lab.media[0][1]
     os.rename(mpath, str(mpath) + ".away")
     os.mkdir(mpath)
@@ -259,7 +241,7 @@ def test_rewriting_a_disc_of_a_completed_checkpoint_gives_a_hint_that_works(tmp_
     write_files(lab.src / "arch", {"sub/a": os.urandom(900_000), "b": b"b" * 5000})   # nothing cut into parts
     first = lab.backup(cfg, now=T0)
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     res, _, _ = _burn(cfg, store, number)
     assert res.status == "completed"
     write_files(lab.src / "arch", {"sub/a": os.urandom(800_000), "b": b"B" * 6000})
@@ -297,7 +279,7 @@ def _same_size_and_mtime_later(lab, cfg):
     write_files(lab.src / "data", {"d1": b"d" * 100})
     put(b"A" * 1000, 0)
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     put(b"B" * 2000, 1)
     put(b"C" * 1000, 2)
     return store, number
@@ -316,8 +298,7 @@ def test_with_little_room_to_read_back_the_recorded_version_is_written(tmp_path,
     stream: the file written is the recorded version, and verification says so."""
     lab, cfg = _lab(tmp_path)
     store, number = _same_size_and_mtime_later(lab, cfg)
-    real = shutil.disk_usage
-    monkeypatch.setattr(verify_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+    no_room_to_extract(monkeypatch)
     res, _, said = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert res.status == "completed"
     assert any("reading each file back as a stream" in m for m in said)
@@ -333,8 +314,7 @@ def test_with_little_room_a_disc_that_differs_from_the_catalog_fails_verificatio
 
     lab, cfg = _lab(tmp_path)
     store, number = _same_size_and_mtime_later(lab, cfg)
-    real = shutil.disk_usage
-    monkeypatch.setattr(verify_mod.shutil, "disk_usage", lambda p: real(p)._replace(free=1))
+    no_room_to_extract(monkeypatch)
     monkeypatch.setattr(burn, "read_saved_versions", lambda *a, **k: 0)
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert res.status == "aborted"
@@ -355,7 +335,7 @@ def test_a_cleanup_planned_before_a_checkpoint_is_recorded_and_applied_after_kee
     store = lab.store()
     plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
     assert b2.backup_id in {c.id for c in plan.delete}
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     said = retention.apply_cleanup(cfg, store, plan)
     assert any(f"checkpoint {number}, recorded since the cleanup was planned, reads from it" in x for x in said)
     assert store.one("SELECT status FROM backups WHERE id=?", (b2.backup_id,))["status"] == "completed"
@@ -396,13 +376,13 @@ def test_a_checkpoint_left_unfinished_holds_nothing_back_once_a_later_one_comple
     _fill(lab)
     first = lab.backup(cfg, now=T0)
     store = lab.store()
-    old = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    old = _record(lab, cfg, store)
     res, _, _ = _burn(cfg, store, old, [READY, ABORT])
     assert res.status == "aborted"
     assert first.backup_id in read_by_checkpoints(store, "loc")
     _rewrite(lab)
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
-    new = prepare.record(cfg, store, prepare.compute(cfg, store, asked=None), drive=cfg.checkpoint.drive)
+    new = _record(lab, cfg, store)
     assert new != old
     res, _, _ = _burn(cfg, store, new)
     assert res.status == "completed", res.message

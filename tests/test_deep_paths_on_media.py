@@ -20,9 +20,10 @@ import threading
 import pytest
 
 from rabtui import faults
-from rabtui.checkpoint import prepare, run
+from rabtui.checkpoint import run
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.media import below, medium as media
+from tests.test_checkpoint import _record
 from tests.test_checkpoint_deep import _deep_tree, _tree
 from tests.trees import Lab
 
@@ -145,7 +146,7 @@ def test_a_checkpoint_of_a_deep_archive_writes_the_version_it_recorded(tmp_path)
     assert lab.backup(cfg).status == "completed"
     recorded = _tree(src)
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = _record(lab, cfg, store)
     _write_at(src, deepest, b"a newer version, longer than the recorded one\n" * 500, mtime=OLD)
     assert lab.backup(cfg).status == "completed"
     union = os.fsencode(media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))

@@ -143,21 +143,7 @@ def test_kill_during_an_ssh_backup(tmp_path, sshd):
 
 def _burn_lab(tmp_path) -> tuple[Lab, object]:
     lab = Lab(tmp_path, media_count=1)
-    for d in ("data", "arch"):
-        (lab.src / d).mkdir()
-    cfg = lab.write(f'''
-[[sources]]
-id = "loc"
-[[sources.directories]]
-path = "{lab.src / 'data'}"
-[[sources.directories]]
-path = "{lab.src / 'arch'}"
-kind = "archive"
-
-[checkpoint]
-disc = "4MiB"
-drive = "images:{tmp_path / 'iso'}"
-''')
+    cfg = lab.with_discs("4MiB", [("data", "standard"), ("arch", "archive")])
     _files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(5)})
     _files(lab.src / "arch", {"x": b"x" * 5000, "sub/y": b"y"})
     return lab, cfg

@@ -139,10 +139,9 @@ def test_rebuild_asks_for_discs_on_a_real_drive(tmp_path):
     assert store.one("SELECT discs FROM checkpoints WHERE number=4")["discs"] == 2
 
 
-def test_a_rebuilt_checkpoint_is_verified_again_and_never_written(tmp_path, capsys):
-    """rebuild-state knows a checkpoint's discs, not where their files came from: `checkpoint
-    verify` checks them again (each file read back against the catalog's sha256); writing one of
-    them again is refused with what to do instead, and the checkpoint stays as it was."""
+def _burnt_then_rebuilt(tmp_path, away: list[str] = ()):
+    """A checkpoint of 2 discs or more onto images, then the database gone and rebuilt from the
+    media and the images (but those `away`)."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
@@ -152,7 +151,17 @@ def test_a_rebuilt_checkpoint_is_verified_again_and_never_written(tmp_path, caps
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
+    for name in away:
+        os.unlink(tmp_path / "iso" / name)
     assert main([*argv, "rebuild-state"]) in (0, 3)
+    return lab, cfg, argv
+
+
+def test_a_rebuilt_checkpoint_is_verified_again_and_never_written(tmp_path, capsys):
+    """rebuild-state knows a checkpoint's discs, not where their files came from: `checkpoint
+    verify` checks them again (each file read back against the catalog's sha256); writing one of
+    them again is refused with what to do instead, and the checkpoint stays as it was."""
+    lab, cfg, argv = _burnt_then_rebuilt(tmp_path)
     capsys.readouterr()
     store = Store(lab.state)
     assert store.one("SELECT discs FROM checkpoints WHERE number=1")["discs"] >= 2
@@ -174,17 +183,7 @@ def test_a_rebuilt_checkpoint_that_lacks_a_disc_can_be_given_up(tmp_path, capsys
     rewrite offered (there is nothing to write it from); `check` says how to go on, and `checkpoint
     abandon` gives the missing disc up: the alarm goes, disc 1 stays verified and usable, and the
     directory is due for a checkpoint again."""
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("4MiB")
-    write_files(lab.src / "data", {f"f{i}": os.urandom(900_000) for i in range(6)})
-    assert lab.backup(cfg).status == "completed"
-    argv = ["--config", str(lab.config_path)]
-    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
-    for name in os.listdir(lab.state):
-        if name.startswith("rabtui.db"):
-            os.unlink(lab.state / name)
-    os.unlink(tmp_path / "iso" / "RAB1D02.iso")
-    main([*argv, "rebuild-state"])
+    lab, cfg, argv = _burnt_then_rebuilt(tmp_path, away=["RAB1D02.iso"])
     store = Store(lab.state)
     assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] == 1
     prompter = ScriptedPrompter(lambda q: "skip" if q.kind == run.FAILED else READY)

@@ -109,19 +109,21 @@ class Lab:
 
     def local(self, dirs: list[tuple[str, str]] | None = None, extra: str = "", source_id: str = "loc") -> configmod.Config:
         """A local source with the given (relative dir, kind) directories under self.src."""
-        dirs = dirs or [("data", "standard")]
+        return self.write(self._local_source(dirs, extra, source_id))
+
+    def _local_source(self, dirs: list[tuple[str, str]] | None, extra: str, source_id: str) -> str:
         text = f'[[sources]]\nid = "{source_id}"\n{extra}\n'
-        for rel, kind in dirs:
+        for rel, kind in dirs or [("data", "standard")]:
             (self.src / rel).mkdir(parents=True, exist_ok=True)
             text += f'[[sources.directories]]\npath = "{self.src / rel}"\nkind = "{kind}"\n'
-        return self.write(text)
+        return text
 
-    def with_discs(self, disc: str) -> configmod.Config:
-        """A local source `loc` with one standard directory, src/data; checkpoints of `disc` onto an
-        `images:` drive in iso/ beside the media."""
-        (self.src / "data").mkdir(exist_ok=True)
-        return self.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{self.src / "data"}"\n\n'
-                          f'[checkpoint]\ndisc = "{disc}"\ndrive = "images:{self.tmp / "iso"}"\n')
+    def with_discs(self, disc: str, dirs: list[tuple[str, str]] | None = None, more: str = "") -> configmod.Config:
+        """A local source `loc` with the given (relative dir, kind) directories (one standard
+        directory, src/data, by default); checkpoints of `disc` onto an `images:` drive in iso/ beside
+        the media. `more`: lines after the [checkpoint] table's (its own keys, then other tables)."""
+        return self.write(self._local_source(dirs, "", "loc")
+                          + f'\n[checkpoint]\ndisc = "{disc}"\ndrive = "images:{self.tmp / "iso"}"\n{more}')
 
     def store(self) -> Store:
         return Store(self.state)
