@@ -192,10 +192,8 @@ class _Cutter:
 
     def finish(self) -> list[bytes]:
         """The files whose content differed or did not come (the stream ended early)."""
-        while self.k < len(self.rows):
-            self.bad.append(self.rows[self.k].disc_path)
-            self.k += 1
-            self.left = self.rows[self.k].size if self.k < len(self.rows) else 0
+        self.bad += [row.disc_path for row in self.rows[self.k:]]
+        self.k = len(self.rows)
         return self.bad
 
 

@@ -193,8 +193,8 @@ def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
 def _unfinished(store: Store) -> list[Problem]:
     """A checkpoint left unfinished (not being burned now) keeps the backups it reads from cleanup."""
     out = []
-    for row in store.all("SELECT number, status, created, drive FROM checkpoints"
-                         " WHERE status NOT IN ('completed', 'abandoned') ORDER BY number"):
+    for row in store.all("SELECT number, status, created, drive FROM checkpoints WHERE status NOT IN (?, ?)"
+                         " ORDER BY number", checkpoint_run.FINISHED):
         status, _shown = checkpoint_run.shown_discs(store, row["number"], row["status"], row["drive"])
         if status == "burning":       # its job is writing it now
             continue

@@ -182,11 +182,11 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     in_backup = os.path.join(root, under) if under else root
     # archive: a backup holds only what it added; a directory comes from the medium's union tree
     # (every file saved there), a file from the backup that saved it (else the union)
-    if d.kind == "archive" and (below.symlink_on_the_way(root, under) or os.path.isdir(in_backup)
-                                or not os.path.lexists(in_backup)):
+    link = below.symlink_on_the_way(root, under)
+    if d.kind == "archive" and (link is not None or os.path.isdir(in_backup) or not os.path.lexists(in_backup)):
         root = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
-    link = below.symlink_on_the_way(root, under)
+        link = below.symlink_on_the_way(root, under)
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
