@@ -18,6 +18,7 @@ from rabtui.cli import main
 from rabtui.cli.progress import PlainDisplay, RichSourcesDisplay, terminal_emit
 from rabtui.config import ConfigError
 from rabtui.events import PROGRESS, RESULT, STEP, WARNING, Event
+from tests.test_backup_failures import _rsync_pids
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -449,22 +450,6 @@ def test_a_backup_that_begins_while_status_reads_is_not_interrupted(tmp_path, mo
             child.communicate(timeout=60)
 
 
-def _rsyncs_below(root) -> list[int]:
-    """pids of the rsync processes that work on this test's trees."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) == b"rsync" and any(os.fsencode(root) in a for a in argv):
-            out.append(int(entry.name))
-    return out
-
-
 def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
     """rsync runs in a session of its own (so that a cancel can kill its whole group); killed with
     rabtui all the same (its parent-death signal), it does not go on writing into a backup that the
@@ -476,15 +461,15 @@ def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
     child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while len(_rsyncs_below(tmp_path)) < 2 and time.monotonic() < deadline:
+    while len(_rsync_pids(str(tmp_path))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(_rsyncs_below(tmp_path)) >= 2, "the two rsyncs never started"
+    assert len(_rsync_pids(str(tmp_path))) >= 2, "the two rsyncs never started"
     child.kill()
     child.communicate(timeout=30)
     deadline = time.monotonic() + 10
-    while _rsyncs_below(tmp_path) and time.monotonic() < deadline:
+    while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _rsyncs_below(tmp_path) == []
+    assert _rsync_pids(str(tmp_path)) == []
     lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
     assert _run(lab, "backup", "--all") == 0
 
@@ -509,11 +494,11 @@ def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrappe
     child.communicate(timeout=30)
     time.sleep(0.5)
     killed = lab.store().one("SELECT path FROM backups")["path"]
-    outlived = _rsyncs_below(killed)
+    outlived = _rsync_pids(killed)
     assert outlived, "the wrapper's rsync died with rabtui: nothing to show"
 
     lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
     assert _run(lab, "backup", "a") == 0
     out = capsys.readouterr()
     assert "of its rsync processes still writing into it stopped" in out.out + out.err
-    assert _rsyncs_below(killed) == [] and not os.path.exists(killed)
+    assert _rsync_pids(killed) == [] and not os.path.exists(killed)

@@ -148,12 +148,18 @@ def test_an_archive_never_writes_through_a_symlink_of_its_union(tmp_path, lazy_s
     assert snapshot(union) == snapshot(src)
 
 
-def test_names_of_one_file_copied_again_in_an_archive_are_files_of_their_own(tmp_path):
+def _archive_with_a_symlink_out(tmp_path):
+    """An archive directory backed up once with `e`, a symlink to a directory of the server."""
     lab, cfg, src, sid = _local_lab(tmp_path, "archive")
     outside, _ = _server_file(tmp_path, "passwd", b"root:x:0:0")
     write_files(src, {b"photo": b"p"})
     os.symlink(outside, os.path.join(src, b"e"))
     assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    return lab, cfg, src, sid
+
+
+def test_names_of_one_file_copied_again_in_an_archive_are_files_of_their_own(tmp_path):
+    lab, cfg, src, sid = _archive_with_a_symlink_out(tmp_path)
     _flip(src, b"e", {b"x": b"XXXX"})
     os.link(os.path.join(src, b"e/x"), os.path.join(src, b"e/y"))
     second = lab.backup(cfg, sid, medium_id="m1")
@@ -165,11 +171,7 @@ def test_names_of_one_file_copied_again_in_an_archive_are_files_of_their_own(tmp
 
 
 def test_an_archive_directory_that_was_a_symlink_is_a_directory_in_the_union_even_empty(tmp_path):
-    lab, cfg, src, sid = _local_lab(tmp_path, "archive")
-    outside, _ = _server_file(tmp_path, "passwd", b"root:x:0:0")
-    write_files(src, {b"photo": b"p"})
-    os.symlink(outside, os.path.join(src, b"e"))
-    assert lab.backup(cfg, sid, medium_id="m1").status == "completed"
+    lab, cfg, src, sid = _archive_with_a_symlink_out(tmp_path)
     _flip(src, b"e", {})
     assert lab.backup(cfg, sid, medium_id="m1").status == "warnings"
     union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
