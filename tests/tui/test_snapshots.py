@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Footer, Input
 
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
@@ -46,6 +46,13 @@ def press(key: str | None, *shown: tuple[str, str]):
 DIALOGS: set[type] = set()     # the dialogs pictured below
 
 
+def drawn_in_full(screen) -> bool:
+    """A dialog has focused its first widget and its footer shows its keys: both come a moment after
+    it is mounted (a focus call and the footer's own mount wait for the next refresh), and a busy
+    machine may take the picture in that moment."""
+    return screen.focused is not None and all(footer.children for footer in screen.query(Footer))
+
+
 def dialog(key: str | None, kind: type, make=None, *shown: tuple[str, str]):
     """Press `key` (or push the dialog `make()` returns), then wait until the dialog is up (and
     shows every (selector, text) pair)."""
@@ -57,7 +64,8 @@ def dialog(key: str | None, kind: type, make=None, *shown: tuple[str, str]):
         else:
             await pilot.press(key)
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, kind) and pilot.app.screen.is_mounted
-                       and all(needle in texts(pilot.app, selector) for selector, needle in shown), what=kind.__name__)
+                       and all(needle in texts(pilot.app, selector) for selector, needle in shown)
+                       and drawn_in_full(pilot.app.screen), what=kind.__name__)
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False   # a blinking cursor is drawn or not by how long the picture took
         await pilot.pause(0.1)
@@ -98,13 +106,27 @@ SHOTS = {
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("shot", SHOTS)
-def test_snapshot(snap_compare, tmp_path, shot, size):
+def test_snapshot(snap_compare, request, tmp_path, shot, size):
     async def run_before(pilot):
         for step in SHOTS[shot]:
             await step(pilot)
 
     app = make_app(frozen.make(tmp_path), poll_interval=0, clock=lambda: frozen.NOW)
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before), difference(request)
+
+
+def difference(request, most: int = 40) -> str:
+    """What differs between the stored picture and this one, in the test's own output (the HTML
+    report is not kept where the tests ran on another machine)."""
+    import difflib
+    import pickle
+
+    from pytest_textual_snapshot import node_to_report_path, normalize_svg
+
+    expected, actual = pickle.loads(node_to_report_path(request.node).read_bytes())[1:3]
+    pieces = [normalize_svg(svg).replace("><", ">\n<").splitlines() for svg in (expected, actual)]
+    lines = list(difflib.unified_diff(*pieces, "stored", "now", n=0, lineterm=""))
+    return "\n".join(lines[:most] + ([f"... {len(lines) - most} more lines"] if len(lines) > most else []))
 
 
 def test_every_dialog_has_a_snapshot():
