@@ -243,6 +243,7 @@ def run(
     nap: float | None = None,
     silence: float | None = None,
     die_with_parent: bool = False,
+    lifeline: bool = False,
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
@@ -263,11 +264,14 @@ def run(
     `die_with_parent`: the process is killed when rabtui dies, SIGKILL included (util-linux's
     setpriv sets the kernel's parent-death signal, then runs it); for a writer such as rsync, which
     would otherwise go on writing into a backup that the next run throws away.
+
+    `lifeline`: its standard input is a pipe that rabtui holds open, writing nothing, until the
+    process has ended; its end of file says that rabtui died (see `dies_with_stdin`).
     """
     if die_with_parent:
         which(argv[0])     # a missing program is said as such, not as setpriv's failure
         argv = [which("setpriv"), "--pdeathsig", "KILL", "--", *argv]
-    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env)
+    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
                           silence=silence)
@@ -279,6 +283,7 @@ def start(
     stdin_data: bytes | None = None,
     cwd: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
+    lifeline: bool = False,
 ) -> Started:
     """Start `argv` now and read it later with `finish` (for a process whose wait can overlap
     other work; its output must be small enough to wait in the pipe)."""
@@ -288,7 +293,7 @@ def start(
     try:
         popen = subprocess.Popen(
             argv,
-            stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin_data is not None or lifeline else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
@@ -300,22 +305,27 @@ def start(
         raise
     if stdin_data is not None:
         threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
-    return Started(argv, popen, began)
+    return Started(argv, popen, began, lifeline)
 
 
 class Started:
     """A process from `start`, until `finish` has read it to its end (or `kill` has stopped it)."""
 
-    def __init__(self, argv: list[str], popen: subprocess.Popen, began: float):
-        self.argv, self.popen, self.began = argv, popen, began
+    def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False):
+        self.argv, self.popen, self.began, self.lifeline = argv, popen, began, lifeline
         self.finished = False
 
     def kill(self) -> None:
         if not self.finished:
             self.finished = True
             _kill_group(self.popen, grace=2.0)   # its group, even when the leader itself has ended
-            self.popen.stdout.close()
-            self.popen.stderr.close()
+            self._close()
+
+    def _close(self) -> None:
+        self.popen.stdout.close()
+        self.popen.stderr.close()
+        if self.lifeline:       # only now: its end tells the process that rabtui died
+            self.popen.stdin.close()
 
     def finish(
         self,
@@ -412,8 +422,7 @@ class Started:
             sel.close()
             if napper is not None:
                 napper.close()
-            proc.stdout.close()
-            proc.stderr.close()
+            self._close()
         return Completed(
             argv=list(argv),
             returncode=code,
@@ -464,8 +473,23 @@ def _feed_stdin(proc: subprocess.Popen, data: bytes) -> None:
 
 
 def run_shell(command: str, **kwargs) -> Completed:
-    """The operator's own pre/post commands on the local machine: shell by design."""
-    return run(["/bin/sh", "-c", command], **kwargs)
+    """The operator's own pre/post commands on the local machine: shell by design. They die with
+    rabtui, SIGKILL included (see `dies_with_stdin`)."""
+    return run(["/bin/sh", "-c", dies_with_stdin("/bin/sh"), "rabtui", command], lifeline=True, **kwargs)
+
+
+def dies_with_stdin(shell: str, grace: int = 5) -> str:
+    """A sh script, the leader of a process group of its own, that runs its first argument with
+    `shell` (its standard input: /dev/null) and kills the whole group, SIGTERM then SIGKILL after
+    `grace` seconds, when its own standard input ends. rabtui never writes there and holds it open
+    while the command runs (locally a pipe, over SSH the channel), so the end comes when rabtui
+    dies, also by SIGKILL, which no handler of rabtui's sees: a pre-backup dump would otherwise go
+    on beside the next run's own. What a command leaves running in the background when it ends
+    normally is left alone, as before."""
+    watcher = (f'trap "" TERM; read -r _ <&3; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
+               ' && kill -s 0 -- -$$; do sleep 0.2; i=$((i+1)); done; kill -s KILL -- -$$')
+    return (f'exec 3<&0 </dev/null; ({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
+            f'{shell} -c "$1"; s=$?; kill -s KILL $w 2>/dev/null; exit $s')
 
 
 def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> int:

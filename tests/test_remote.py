@@ -426,8 +426,10 @@ def test_a_port_that_does_not_speak_ssh(cfg, sshd):
 
 
 def test_a_killed_remote_command_has_no_exit_status(trusted, source):
+    """The login shell itself is killed (the parent of the command's wrapper, see killable)."""
     with pytest.raises(WorkFailed, match=r"pre-backup command failed \(no exit status"):
-        source_commands.run_commands(trusted, source, ["echo dying; kill -KILL $PPID"], emit=lambda e: None)
+        source_commands.run_commands(trusted, source, ["echo dying; kill -KILL $(ps -o ppid= -p $PPID)"],
+                                     emit=lambda e: None)
 
 
 # --- a host with several host keys ---------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""A pre-backup command dies with rabtui, SIGKILL included, locally and on the source over SSH: its
+shell and what the shell started (a dump, say) would otherwise go on beside the next run's own.
+Real rabtui processes, a real sshd; the command's own child is watched by its pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rabtui import proc
+from tests.trees import Lab, ssh_source_lines, write_files
+
+
+def _lab(tmp_path, request, where: str, command: str) -> tuple[Lab, str]:
+    lab = Lab(tmp_path)
+    line = f'pre_backup_commands = ["{command}"]'
+    if where == "local":
+        lab.local(extra=line)
+        write_files(lab.src / "data", {"a": b"1"})
+        return lab, "loc"
+    sshd = request.getfixturevalue("sshd")
+    data = lab.src / "data"
+    write_files(data, {"a": b"1"})
+    lab.write(ssh_source_lines(sshd) + line + f'\n[[sources.directories]]\npath = "{data}"\n')
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    return lab, "web"
+
+
+def _pid_in(path, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the pre-backup command never started")
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not proc.pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_a_pre_backup_command_dies_with_a_killed_rabtui(tmp_path, request, where):
+    pidfile = tmp_path / "sleeper"
+    lab, sid = _lab(tmp_path, request, where, f"sleep 300 & echo $! > {pidfile}; wait")
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", sid,
+                              "--medium", "m1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        sleeper = _pid_in(pidfile)
+        assert proc.pid_alive(sleeper)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)    # rabtui alone, as the kernel's OOM killer would
+        child.wait()
+    try:
+        assert _gone(sleeper, within=20), "the pre-backup command's child outlived rabtui"
+    finally:
+        if proc.pid_alive(sleeper):
+            os.kill(sleeper, signal.SIGKILL)
+
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"sleep 300 & echo $! > {pidfile}; wait", "true"))
+    result = lab.backup(lab.load(), sid, medium_id="m1")
+    assert result.status == "completed"
+
+
+def test_what_a_command_leaves_running_when_it_ends_is_left_alone(tmp_path, request):
+    pidfile = tmp_path / "daemon"
+    lab, sid = _lab(tmp_path, request, "local", f"sleep 300 > /dev/null 2>&1 & echo $! > {pidfile}")
+    try:
+        assert lab.backup(lab.load(), sid, medium_id="m1").status == "completed"
+        daemon = _pid_in(pidfile)
+        assert not _gone(daemon, within=1)
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_a_command_reading_its_input_gets_none(tmp_path):
+    """rabtui holds the command's shell's input open: the command itself reads /dev/null."""
+    done = proc.run_shell("cat; echo read", capture=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == b"read\n"
