@@ -115,7 +115,8 @@ def test_a_load_that_fails_on_every_poll_is_said_once_and_cleared_when_it_loads_
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen) and "demo-host" in texts(app, "#sources"))
             broken["on"] = True
-            await wait_for(pilot, lambda: "unreadable" in texts(app, "#status-line"), what="the failure shown")
+            await wait_for(pilot, lambda: "unreadable" in texts(app, "#status-line")
+                           and any("unreadable" in n.message for n in app._notifications), what="the failure shown")
             await pilot.pause(1.0)                    # about ten more polls fail the same way
             said = [n for n in app._notifications if "unreadable" in n.message]
             assert len(said) == 1, [n.message for n in said]

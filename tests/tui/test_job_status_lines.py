@@ -69,8 +69,8 @@ def test_a_burn_waiting_for_a_disc_says_so_and_an_ended_job_is_not_offered_to_st
             await wait_for(pilot, lambda: ready(app, RunsScreen) and status in texts(app, "#runs-jobs").split("\n")[0],
                            what="the ended job listed")
             await pilot.press("x")
+            await wait_for(pilot, lambda: "nothing to stop" in texts(app, "#status-line"), what="nothing to stop")
             await pilot.pause(0.3)
             assert not isinstance(app.screen, ConfirmDialog)
-            assert "nothing to stop" in texts(app, "#status-line")
 
     run(go())

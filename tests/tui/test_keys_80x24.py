@@ -27,7 +27,9 @@ def test_the_footer_fits_80_columns_on_every_screen(demo_config):
         async with app.run_test(size=(80, 24)) as pilot:
             for key in SCREENS:
                 await pilot.press(key)
-                await wait_for(pilot, lambda: app.screen.is_mounted and app.screen.focused is not None)
+                # the footer shows the keys of the focused widget's screen a refresh after the focus
+                await wait_for(pilot, lambda: app.screen.is_mounted and app.screen.focused is not None
+                               and "q" in footer_keys(app) and "question_mark" in footer_keys(app))
                 await pilot.pause(0.2)
                 shown = footer_keys(app)
                 name = type(app.screen).__name__

@@ -204,8 +204,10 @@ def test_browse_a_directory_missing_from_a_backup(demo_config):
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await browse_backups(app, pilot)
             screen.open_backup(screen.keys[0], b"no/such/dir")
-            await wait_for(pilot, lambda: not screen.loading, what="loading ends")
-            assert any("is not in this backup" in n.message for n in app._notifications)
+            # the notification comes as a message of its own, a moment after the listing ended
+            await wait_for(pilot, lambda: not screen.loading
+                           and any("is not in this backup" in n.message for n in app._notifications),
+                           what="the directory said missing")
             assert not [n for n in app._notifications if n.severity == "error"]
 
     run(go())
