@@ -88,6 +88,54 @@ def tighten(path: str | os.PathLike) -> bool:
     return True
 
 
+def others_can_change(path: str | bytes | os.PathLike) -> str | None:
+    """Could a user other than root and this one replace what `path` names, or what rabtui makes in
+    it (a symlink put where it made a directory or a file)? The owner of a directory on the way can,
+    and anyone allowed to write in one that is not sticky. Every directory from `/` down to `path`
+    (or to its nearest existing part) is looked at, as named and as symlinks resolve it. None when
+    nobody can, else the first such directory and why."""
+    me = os.geteuid()
+    named = os.path.abspath(os.fsencode(path))
+    for way in (named, os.path.realpath(named)):
+        parts = way.split(b"/")
+        for i in range(1, len(parts) + 1):
+            d = b"/".join(parts[:i]) or b"/"
+            try:
+                st = os.lstat(d)
+            except FileNotFoundError:
+                break
+            if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+                continue    # a symlink cannot be changed, only replaced in the directory above
+            shown = os.fsdecode(d)
+            if st.st_uid not in (0, me):
+                return f"{shown} belongs to user {_user(st.st_uid)}"
+            if st.st_mode & stat.S_ISVTX:
+                continue
+            if st.st_mode & stat.S_IWOTH:
+                return f"{shown} is writable by everyone"
+            if st.st_mode & stat.S_IWGRP and st.st_gid != 0:
+                return f"{shown} is writable by its group {_group(st.st_gid)}"
+    return None
+
+
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _group(gid: int) -> str:
+    import grp
+
+    try:
+        return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
+    except KeyError:
+        return f"gid {gid}"
+
+
 def fix_command(paths: Iterable[str | os.PathLike], recursive: bool = False) -> str:
     """The command that makes `paths` private: each path itself, or with `recursive` all it holds
     (never for a medium, whose backups keep the modes of their sources)."""

@@ -338,13 +338,13 @@ class SafeWriter:
 
     # --- metadata -------------------------------------------------------------------------------
 
-    def _set_xattrs(self, target, src: bytes | int, shown: bytes) -> None:
+    def _set_xattrs(self, target, src: bytes | int, shown: bytes, *, follow: bool = False) -> None:
         for n, value in _read_xattrs(src):
             try:
                 if isinstance(target, int):
                     os.setxattr(target, n, value)
                 else:
-                    os.setxattr(target, n, value, follow_symlinks=False)
+                    os.setxattr(target, n, value, follow_symlinks=follow)
                 self.result.attributes += 1
             except OSError as exc:
                 self.result.not_restored.append(("attribute", shown, f"{fmt.name(n)}: {_why(exc)}"))
@@ -358,13 +358,28 @@ class SafeWriter:
 
     def _meta_path(self, fd: int, name: bytes, st: os.stat_result, *, is_link: bool = False,
                    src: bytes | None = None, shown: bytes = b"") -> None:
-        if self.as_root:
-            os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
-        if not is_link:
-            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=fd)
-            if src is not None:   # through the directory's descriptor: no path is walked again
-                self._set_xattrs(b"/proc/self/fd/%d/%s" % (fd, name), src, shown)
-        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+        """A symlink's or a special file's metadata, by its name in the directory `fd`."""
+        if is_link:
+            if self.as_root:
+                os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+            return
+        # chmod and the attributes follow symlinks: they go through a descriptor of the node made,
+        # never by its name, which whoever may write in the directory can put a symlink at meanwhile
+        node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            made = os.fstat(node)
+            if stat.S_IFMT(made.st_mode) != stat.S_IFMT(st.st_mode) or made.st_uid != os.geteuid():
+                raise Refused(f"{fmt.name(shown)}: replaced by another file while it was restored")
+            path = b"/proc/self/fd/%d" % node
+            if self.as_root:
+                os.chown(path, st.st_uid, st.st_gid)
+            os.chmod(path, stat.S_IMODE(st.st_mode))
+            if src is not None:
+                self._set_xattrs(path, src, shown, follow=True)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(node)
 
     def finish_dir(self, src: bytes | int, rel: bytes, st: os.stat_result) -> None:
         """A directory's ownership, mode, attributes and times, after everything inside it."""
