@@ -9,13 +9,18 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
+from rabtui import privacy
+from rabtui.checkpoint import prepare, run
+from rabtui.events import READY, ScriptedPrompter
 from rabtui.restore import run as R
-from tests.trees import Lab
+from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -111,7 +116,6 @@ int main(int argc, char **argv) {
 
 def test_the_same_with_a_real_racing_user_process_and_no_hook(open_base):
     """No hook in rabtui: `nobody` runs a 20-line inotify program while root restores its FIFOs."""
-    import subprocess
     if not shutil.which("gcc"):
         pytest.skip("no gcc")
     (open_base / "swapper.c").write_text(SWAPPER)
@@ -143,3 +147,95 @@ def test_the_same_with_a_real_racing_user_process_and_no_hook(open_base):
         attacker.wait()
     mode = stat.S_IMODE(os.stat(victim).st_mode)
     assert mode == 0o600, f"root's file was chmodded to {mode:04o} through the user's symlink"
+
+
+REDIRECT = r'''
+#include <sys/inotify.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+/* redirect DIR TARGET: a new ".rabtui-restore-*" in DIR is moved aside and becomes a symlink to TARGET */
+int main(int argc, char **argv) {
+    if (chdir(argv[1])) return 2;
+    int fd = inotify_init();
+    if (inotify_add_watch(fd, ".", IN_CREATE) < 0) return 3;
+    write(1, "ready\n", 6);
+    char buf[65536] __attribute__((aligned(8)));
+    int k = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return 4;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len && !strncmp(e->name, ".rabtui-restore-", 16)) {
+                char aside[64];
+                snprintf(aside, sizeof aside, ".aside-%d", k++);
+                if (rename(e->name, aside) == 0) symlink(argv[2], e->name);
+            }
+            p += sizeof(struct inotify_event) + e->len;
+        }
+    }
+}
+'''
+
+
+def test_a_checkpoint_restore_into_a_users_directory_is_not_redirected(open_base):
+    """The disc is extracted by path: the user renames the staging directory aside and puts a
+    symlink to another directory in its place, as soon as it appears."""
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc to build the racing program")
+    nobody = pwd.getpwnam("nobody")
+    (open_base / "redirect.c").write_text(REDIRECT)
+    subprocess.run(["gcc", "-O2", "-o", str(open_base / "redirect"), str(open_base / "redirect.c")], check=True)
+    lab = Lab(open_base, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"report.txt": b"restored content\n"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    assert run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                               prompter=ScriptedPrompter(lambda q: READY)).status == "completed"
+
+    to = open_base / "alice-home"                   # the user's own directory
+    to.mkdir()
+    os.chown(to, nobody.pw_uid, nobody.pw_gid)
+    elsewhere = open_base / "etc"                   # stands for any root-only directory, e.g. /etc
+    elsewhere.mkdir(mode=0o755)
+    attacker = subprocess.Popen([str(open_base / "redirect"), str(to), str(elsewhere)], stdout=subprocess.PIPE,
+                                user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+    try:
+        assert attacker.stdout.readline() == b"ready\n"
+        for attempt in range(10):         # a race, won most of the time: the operator tries again
+            try:
+                R.restore(cfg, store, "loc", str(lab.src / "data" / "report.txt"), checkpoint=number, to=to,
+                          overwrite=True)
+            except Exception as exc:      # whatever happens after: the write is done
+                print("restore raised", type(exc).__name__, exc)
+            if any(elsewhere.iterdir()):
+                break
+    finally:
+        attacker.kill()
+        attacker.wait()
+    written = sorted(str(p.relative_to(elsewhere)) for p in elsewhere.rglob("*"))
+    assert written == [], f"root's xorriso extracted into {elsewhere} through the user's symlink: {written}"
+
+
+def test_who_else_can_change_a_directory(open_base):
+    nobody = pwd.getpwnam("nobody")
+    mine = open_base / "mine" / "deeper"
+    mine.mkdir(parents=True)
+    assert privacy.others_can_change(mine) is None
+    assert privacy.others_can_change(mine / "not yet made") is None
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, nobody.pw_uid, nobody.pw_gid)
+    assert "belongs to user nobody" in privacy.others_can_change(theirs / "x")
+    link = open_base / "link"
+    link.symlink_to(theirs)          # a symlink of ours to their directory: where it leads counts
+    assert "belongs to user nobody" in privacy.others_can_change(link)
+    shared = open_base / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert "writable by everyone" in privacy.others_can_change(shared / "x")
+    shared.chmod(0o1777)             # sticky, as /tmp: only an entry's owner may rename it
+    assert privacy.others_can_change(shared / "x") is None

@@ -15,7 +15,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 
-from rabtui import fmt
+from rabtui import fmt, privacy
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
@@ -271,7 +271,13 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
         else:
             backup = str(chosen.backup["id"])
     if checkpoint is not None:
-        work_parent = os.fsencode(to) if to is not None else os.fsencode(cfg.state_dir)
+        work_parent = os.fsencode(cfg.state_dir)
+        if to is not None:
+            os.makedirs(to, exist_ok=True)
+            # the disc is extracted by path (xorriso): beside the target only where nobody else can
+            # put a symlink in place of the staging directory (the target's own file system, room)
+            if privacy.others_can_change(to) is None:
+                work_parent = os.fsencode(to)
         os.makedirs(work_parent, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=work_parent) as staging:
             item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit)
