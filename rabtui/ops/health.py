@@ -267,6 +267,11 @@ def _privacy(cfg: Config) -> list[Problem]:
     state = cfg.state_dir
     out = _open_problem("private:state", f"state directory {state}:", _state_paths(state),
                         privacy.fix_command([state], recursive=True))
+    others = privacy.others_can_change(state)
+    if others and not out:
+        out.append(Problem("private:state", CRITICAL, f"state directory {state}: {others}, so another user can"
+                           " replace the database or what rabtui writes there; fix: give it and the directories"
+                           " above it to this user or root (chown), closed to others (chmod go-w)"))
     for m in cfg.media:
         try:
             label = read_label(m.path)

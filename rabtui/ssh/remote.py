@@ -212,7 +212,7 @@ def trust(cfg: Config, source: Source, info: HostKeyInfo) -> Path:
     try:
         privacy.private_dir(path.parent)
         ends_open = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, privacy.FILE_MODE)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, privacy.FILE_MODE)
         with os.fdopen(fd, "a", encoding="ascii") as f:
             f.write(("\n" if ends_open else "") + known_hosts.line_for(current.name, info.key.get_name(), info.key.asbytes()))
     except OSError as exc:

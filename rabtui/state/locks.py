@@ -6,6 +6,7 @@ the pid and start time written into the file are only for the message.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -15,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.errors import LockBusy
+from rabtui.errors import LockBusy, WorkFailed
 
 
 def _lock_name(name: str) -> str:
@@ -31,7 +32,14 @@ class Lock:
 
     def acquire(self) -> "Lock":
         privacy.private_dir(self.dir)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, privacy.FILE_MODE)
+        # never through a symlink planted there: the lock is written, by root often
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise WorkFailed(f"{self.path} is a symlink: not followed, nothing run; someone else may have"
+                             " changed the state directory", hint="see `rabtui check`, then remove it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
