@@ -261,6 +261,12 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             if closed:    # made by an earlier version
                 emit(Event(WARNING, "closed to other users (chmod go-rwx, they could read the images): "
                                     + ", ".join(map(str, closed))))
+            others = privacy.others_can_change(image.parent)
+            if others:
+                raise WorkFailed(f"checkpoint images folder {image.parent}: {others}, who could put a file of their"
+                                 " own in place of the image before xorriso writes it; nothing written",
+                                 hint="give the folder and those above it to this user or root (chown), closed to"
+                                      " others (chmod go-w)")
             if image.exists():
                 image.unlink()   # never a verified disc: the caller checks
             privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds

@@ -282,7 +282,12 @@ def _privacy(cfg: Config) -> list[Problem]:
     if xorriso.is_image_drive(cfg.checkpoint.drive):
         folder = Path(xorriso.images_dir(cfg.checkpoint.drive))
         paths = [folder] + (sorted(folder.glob("*.iso")) if folder.is_dir() else [])
-        out += _open_problem("private:images", f"checkpoint images in {folder}:", paths)
+        images = _open_problem("private:images", f"checkpoint images in {folder}:", paths)
+        others = privacy.others_can_change(folder)
+        if others and not images:
+            images.append(Problem("private:images", CRITICAL, f"checkpoint images in {folder}: {others}, so another"
+                                  " user can swap a file of their own in for an image; no disc is written there"))
+        out += images
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
     if exposed:
         out.append(Problem("private:config", CRITICAL, exposed))
