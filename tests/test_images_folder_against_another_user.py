@@ -106,8 +106,11 @@ def test_a_burn_into_a_folder_others_can_change_stops_and_says_why(open_base, ho
     if how == "theirs":
         os.chown(iso, nobody.pw_uid, nobody.pw_gid)
     else:
-        open_base.chmod(0o777)
-    cfg = lab.with_discs("4MiB")
+        iso = open_base / "shared" / "iso"
+        iso.mkdir(parents=True)
+        iso.parent.chmod(0o777)
+    cfg = lab.write(lab._local_source(None, "", "loc")
+                    + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{iso}"\n')
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     store = lab.store()
     number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)

@@ -314,6 +314,14 @@ def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
     return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)
 
 
+def others_can_change_backups(medium_path: str | os.PathLike, source_id: str, archive_dirs: list[str]) -> str | None:
+    """Could a user other than root and this one change where the source's backups go on the
+    medium: the medium's directory and those above it, the source's, its archive unions? The owner
+    of `.archive` would get a hard link of every new archive file, for instance."""
+    paths = [source_root(medium_path, source_id)] + [archive_root(medium_path, source_id, d) for d in archive_dirs]
+    return next(filter(None, map(privacy.others_can_change, paths)), None)
+
+
 def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
     """What must stay closed to other users on a medium: each `<source>` directory (one that holds
     backups or an archive) and its `.archive`. Backups keep the sources' modes and owners (their

@@ -261,15 +261,15 @@ def _state_paths(state_dir: Path) -> list[Path]:
 
 
 def _privacy(cfg: Config) -> list[Problem]:
-    from rabtui.media.medium import private_dirs, read_label
+    from rabtui.media.medium import others_can_change_backups, private_dirs, read_label
     from rabtui.checkpoint import xorriso
 
     state = cfg.state_dir
     out = _open_problem("private:state", f"state directory {state}:", _state_paths(state),
                         privacy.fix_command([state], recursive=True))
     others = privacy.others_can_change(state)
-    if others and not out:
-        out.append(Problem("private:state", CRITICAL, f"state directory {state}: {others}, so another user can"
+    if others:
+        out.append(Problem("others:state", CRITICAL, f"state directory {state}: {others}, so another user can"
                            " replace the database or what rabtui writes there; fix: give it and the directories"
                            " above it to this user or root (chown), closed to others (chmod go-w)"))
     for m in cfg.media:
@@ -279,15 +279,20 @@ def _privacy(cfg: Config) -> list[Problem]:
             continue
         if label and label.get("id") == m.id:
             out += _open_problem(f"private:{m.id}", f"medium {m.id}: backups", private_dirs(m.path))
+            for s in cfg.sources:
+                others = others_can_change_backups(m.path, s.id, [d.path for d in s.directories if d.kind == "archive"])
+                if others:
+                    out.append(Problem(f"others:{m.id}", CRITICAL, f"medium {m.id}: {others}, so another user can"
+                                       f" read or change the backups of {s.id} (no backup of it goes there)"))
+                    break
     if xorriso.is_image_drive(cfg.checkpoint.drive):
         folder = Path(xorriso.images_dir(cfg.checkpoint.drive))
         paths = [folder] + (sorted(folder.glob("*.iso")) if folder.is_dir() else [])
-        images = _open_problem("private:images", f"checkpoint images in {folder}:", paths)
+        out += _open_problem("private:images", f"checkpoint images in {folder}:", paths)
         others = privacy.others_can_change(folder)
-        if others and not images:
-            images.append(Problem("private:images", CRITICAL, f"checkpoint images in {folder}: {others}, so another"
-                                  " user can swap a file of their own in for an image; no disc is written there"))
-        out += images
+        if others:
+            out.append(Problem("others:images", CRITICAL, f"checkpoint images in {folder}: {others}, so another"
+                               " user can swap a file of their own in for an image; no disc is written there"))
     exposed = privacy.exposed_config(cfg.path, cfg.notify.apprise_urls) if cfg.path else None
     if exposed:
         out.append(Problem("private:config", CRITICAL, exposed))
