@@ -2,28 +2,31 @@
 
 Only what the operator changed is written: the `[[sources]]` table being edited, and in it only
 the keys whose values changed; comments, order, relative paths, hand-written tables and every other
-byte of the file stay as they were. The file is never written over changes made on disk since it
-was read (`ChangedOnDisk` carries what changed), the result is validated as `check-config` would,
-and it is replaced atomically (a temporary file, fsync, rename), private to its owner (0600).
+byte of the file stay as they were, its line ends (LF or CRLF) too, and directories written as an
+inline array (`directories = [{path = "/etc"}]`) stay one. The file is never written over changes
+made on disk since it was read (`ChangedOnDisk` carries what changed), the result is validated as
+`check-config` would, and it is replaced atomically (a temporary file, fsync, rename), private to its
+owner (0600); a symlinked file is replaced where the link points, and the link stays.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Comment, Table, Whitespace
+from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
 
 from rabtui import privacy
 from rabtui.config import keys as K
 from rabtui.config.model import Directory, Source
 from rabtui.config.parse import parse
-from rabtui.errors import UsageError
+from rabtui.errors import ConfigError, UsageError
 
 # The keys of a [[sources]] and a [[sources.directories]] table that the form edits (any other key is
 # left as it is), and those with a default, which the file may leave out.
@@ -80,7 +83,7 @@ class Snapshot:
         for key in SOURCE_KEYS:
             _set(table, key, values.get(key), SOURCE_DEFAULTS.get(key))
         _put_directories(table, values.get("directories", []))
-        return tomlkit.dumps(doc)
+        return self._dumps(doc)
 
     def source_ids(self) -> list[str]:
         return [str(t.get("id")) for t in tomlkit.parse(self.text).get("sources", [])]
@@ -94,28 +97,49 @@ class Snapshot:
         del sources[index]
         if not len(sources):
             del doc["sources"]
-        return tomlkit.dumps(doc)
+        return self._dumps(doc)
+
+    def _dumps(self, doc) -> str:
+        """The document's text; in a file whose lines all end in CRLF, the lines tomlkit adds do too."""
+        text = tomlkit.dumps(doc)
+        crlf = self.text.count("\r\n")
+        if crlf and crlf == self.text.count("\n"):
+            text = re.sub(r"(?<!\r)\n", "\r\n", text)
+        return text
 
 
 def read(path: str | os.PathLike) -> Snapshot:
     path = Path(path)
-    return Snapshot(path, path.read_text(encoding="utf-8"))
+    return Snapshot(path, _read_text(path))
+
+
+def _read_text(path: Path) -> str:
+    """The file's text with its line ends as they are (CRLF stays CRLF)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
 
 
 def save(snapshot: Snapshot, text: str) -> Path:
-    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`."""
+    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`.
+    A symlinked file is written where the link points (the link stays a link)."""
     path = snapshot.path
-    parse(tomllib.loads(text), path=path, text=text, check_media=False)   # ConfigError (file:line) if not valid
     try:
-        now = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: the edit would not be valid TOML ({exc}); nothing was saved",
+                          hint="edit the file by hand") from exc
+    parse(data, path=path, text=text, check_media=False)   # ConfigError (file:line) if not valid
+    try:
+        now = _read_text(path)
     except FileNotFoundError:
         now = ""
     if now != snapshot.text:
         diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True), now.splitlines(True),
                                             f"{path.name} (as read)", f"{path.name} (on disk now)"))
         raise ChangedOnDisk(path, diff)
-    # private: it may hold commands run as root on sources, and notification tokens
-    privacy.replace_file(path, text.encode("utf-8"), 0o600)
+    # private: it may hold commands run as root on sources, and notification tokens; the temporary
+    # file is made beside the real file, so that the rename replaces it and not a link to it
+    privacy.replace_file(os.path.realpath(path), text.encode("utf-8"), 0o600)
     return path
 
 
@@ -140,6 +164,8 @@ def _set(table: Table, key: str, value: Any, default: Any = None) -> None:
     if _empty(value) or (default is not None and value == default):   # a default is not written out
         if key in table:
             del table[key]
+    elif isinstance(table, InlineTable) and key not in table:
+        table.append(key, value)    # a space after the comma, which setting the key leaves out
     else:
         table[key] = value
 
@@ -152,6 +178,9 @@ def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
         return [{k: v for k, v in d.items() if not _empty(v) and DIRECTORY_DEFAULTS.get(k) != v} for d in ds]
 
     if normal(old) == normal(dirs):
+        return
+    if isinstance(existing, Array):
+        _put_inline_directories(table, existing, old, dirs)
         return
     old_paths = [d["path"] for d in old]
     new_paths = [d["path"] for d in dirs]
@@ -182,6 +211,38 @@ def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
                 existing.append(sub)
     if existing is not None and not len(existing):
         del table["directories"]
+
+
+def _put_inline_directories(table: Table, existing: Array, old: list[dict[str, Any]],
+                            dirs: list[dict[str, Any]]) -> None:
+    """`directories = [{path = "/etc"}, ...]` stays an inline array: the tables kept are edited in
+    place, the new ones are inline tables at its end, and a new order is written into the same
+    array (its place in the table and the comment after its bracket stay)."""
+    old_paths = [d["path"] for d in old]
+    new_paths = [d["path"] for d in dirs]
+    by_path = {_plain(d["path"]): d for d in existing}
+    wanted = []
+    for d in dirs:
+        kept = by_path.get(d["path"])
+        sub = kept if kept is not None else tomlkit.inline_table()
+        for key in DIRECTORY_KEYS:   # a new table says its kind; a kept one may leave it out
+            _set(sub, key, d.get(key), DIRECTORY_DEFAULTS.get(key) if kept is not None else None)
+        wanted.append(sub)
+    if not wanted:
+        del table["directories"]
+        return
+    if [p for p in old_paths if p in new_paths] == [p for p in new_paths if p in old_paths]:
+        for i in reversed(range(len(old_paths))):
+            if old_paths[i] not in new_paths:
+                del existing[i]
+        for sub, path in zip(wanted, new_paths):
+            if path not in old_paths:
+                existing.append(sub)
+    else:                           # reordered: the same array, its tables in the new order
+        for i in reversed(range(len(existing))):
+            del existing[i]
+        for sub in wanted:
+            existing.append(sub)
 
 
 def _move_trailing_trivia(before: Table, after: Table) -> None:

@@ -1,13 +1,18 @@
 """The source form edits the configuration in place: comments and everything else stay, a change
 made on disk meanwhile is shown (reload or go back) and never written over, an invalid field stays
-readable, and hand edits come into the UI (ctrl+r, and the file watch)."""
+readable, an edit that would not be valid TOML is shown in the form (the app stays up), directories
+written as an inline array take a new one, and hand edits come into the UI (ctrl+r, and the file
+watch)."""
 
 from __future__ import annotations
 
 import difflib
 
-from textual.widgets import Input, Static
+import tomllib
 
+from textual.widgets import Input, Static, TextArea
+
+from rabtui.config import edit as config_edit
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import SourceForm
@@ -93,6 +98,51 @@ def test_an_invalid_field_shows_what_was_typed(demo_config):
             assert "2222" in app.export_screenshot(), "the typed value is visible in the invalid field"
 
     run(go())
+
+
+def test_a_directory_added_to_inline_directories_is_saved(demo_config):
+    demo_config.write_text(demo_config.read_text()
+                           + '\n[[sources]]\nid = "inl"\nhost = "inl.example.com"\ndirectories = [{path = "/etc"}]\n')
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "inl" in texts(app, "#sources-list"))
+            table = app.screen.query_one("#sources-list")
+            table.move_cursor(row=[i for i in range(table.row_count) if "inl" in str(table.get_row_at(i))][0])
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            area = app.screen.query_one("#f-directories", TextArea)
+            area.text = area.text + "\nstandard /srv"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+            assert app.is_running
+
+    run(go())
+    assert 'directories = [{path = "/etc"}, {path = "/srv", kind = "standard"}]\n' in demo_config.read_text()
+    inl = [s for s in tomllib.loads(demo_config.read_text())["sources"] if s["id"] == "inl"][0]
+    assert inl["directories"] == [{"path": "/etc"}, {"path": "/srv", "kind": "standard"}]
+
+
+def test_an_edit_that_would_not_be_valid_toml_is_shown_in_the_form(demo_config, monkeypatch):
+    before = demo_config.read_text()
+    # an edit tomlkit would get wrong: the text it gives cannot be read back
+    monkeypatch.setattr(config_edit.Snapshot, "put_source",
+                        lambda self, values, old_id=None: self.text + "[[sources]\n")
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("not be valid TOML" in n.message and n.severity == "error"
+                                              for n in app._notifications), what="the error notified")
+            assert app.is_running and isinstance(app.screen, SourceForm)
+
+    run(go())
+    assert demo_config.read_text() == before
 
 
 def test_hand_edits_come_into_the_ui(demo_config):

@@ -1,0 +1,152 @@
+"""Editing the configuration in place keeps the file the operator has: a symlinked file is written
+where the link points (the link stays), CRLF line ends stay CRLF, directories written as an inline
+array stay one, and an edit that would not be valid TOML is refused with a ConfigError."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+
+import pytest
+
+from rabtui.config import edit as config_edit
+from rabtui.errors import ConfigError
+
+HEAD = '[rabtui]\nstate_dir = "state"\n\n[[media]]\nid = "a"\npath = "media/a"\n\n'
+WEB1 = '# the shop\n[[sources]]\nid = "web1"\nhost = "h"\n[[sources.directories]]\npath = "/etc"\n'
+DB1 = '\n[[sources]]\nid = "db1"\nhost = "d"\n[[sources.directories]]\npath = "/var"\n'
+
+
+def _write(path, text: str) -> None:
+    path.write_bytes(text.encode())
+    path.chmod(0o600)
+
+
+def _edit(path, source_id: str = "web1", **changes) -> None:
+    snap = config_edit.read(path)
+    values = snap.source_values(source_id)
+    values.update(changes)
+    config_edit.save(snap, snap.put_source(values, source_id))
+
+
+def _linked(tmp_path, relative: bool):
+    """rabtui.toml -> repo/rabtui.toml (a config kept in a repository of its own)."""
+    (tmp_path / "repo").mkdir()
+    real = tmp_path / "repo" / "rabtui.toml"
+    _write(real, HEAD + WEB1 + DB1)
+    link = tmp_path / "rabtui.toml"
+    link.symlink_to("repo/rabtui.toml" if relative else real)
+    return link, real
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute link", "relative link"])
+def test_a_symlinked_config_is_written_where_the_link_points_and_the_link_stays(tmp_path, relative):
+    link, real = _linked(tmp_path, relative)
+    target = os.readlink(link)
+    _edit(link, host="web1.example.com")
+    assert link.is_symlink() and os.readlink(link) == target
+    assert tomllib.loads(real.read_text())["sources"][0]["host"] == "web1.example.com"
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rabtui.toml", "repo"]        # no temporary file
+    assert [p.name for p in real.parent.iterdir()] == ["rabtui.toml"]
+
+
+def test_deleting_a_source_of_a_symlinked_config_keeps_the_link(tmp_path):
+    link, real = _linked(tmp_path, relative=False)
+    snap = config_edit.read(link)
+    config_edit.save(snap, snap.delete_source("db1"))
+    assert link.is_symlink()
+    assert [s["id"] for s in tomllib.loads(real.read_text())["sources"]] == ["web1"]
+
+
+def test_a_change_on_disk_behind_a_symlink_is_never_written_over(tmp_path):
+    link, real = _linked(tmp_path, relative=False)
+    snap = config_edit.read(link)
+    values = snap.source_values("web1")
+    values["host"] = "h2"
+    by_hand = real.read_text() + '\n[[sources]]\nid = "mail"\nhost = "m"\n'
+    real.write_text(by_hand)
+    with pytest.raises(config_edit.ChangedOnDisk):
+        config_edit.save(snap, snap.put_source(values, "web1"))
+    assert link.is_symlink() and real.read_text() == by_hand
+
+
+def test_crlf_line_ends_stay_crlf(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, (HEAD + WEB1 + DB1).replace("\n", "\r\n"))
+    before = path.read_bytes()
+    _edit(path, host="h2")
+    assert path.read_bytes() == before.replace(b'host = "h"', b'host = "h2"')
+
+
+def test_lines_added_to_a_crlf_file_end_in_crlf_too(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, (HEAD + WEB1 + DB1).replace("\n", "\r\n"))
+    _edit(path, user="backup", directories=[{"path": "/etc"}, {"path": "/srv", "kind": "standard"}])
+    snap = config_edit.read(path)
+    new = {"id": "new", "host": "n", "directories": [{"path": "/x", "kind": "standard"}]}
+    config_edit.save(snap, snap.put_source(new))
+    after = path.read_bytes()
+    assert b"\n" not in after.replace(b"\r\n", b"")
+    data = tomllib.loads(after.decode())
+    assert data["sources"][0]["user"] == "backup"
+    assert [d["path"] for d in data["sources"][0]["directories"]] == ["/etc", "/srv"]
+    assert [s["id"] for s in data["sources"]] == ["web1", "db1", "new"]
+
+
+def test_a_file_of_lf_line_ends_gets_no_crlf(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    _edit(path, user="backup", directories=[{"path": "/etc"}, {"path": "/srv", "kind": "standard"}])
+    assert b"\r" not in path.read_bytes()
+
+
+def _inline(tmp_path, directories: str):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + '[[sources]]\nid = "web1"\nhost = "h"\ndirectories = ' + directories
+           + '\nuser = "u"    # after the array\n' + DB1)
+    return path
+
+
+def _source_text(path) -> str:
+    text = path.read_text()
+    return text[text.index('id = "web1"'):text.index('user = "u"')]
+
+
+def test_a_directory_added_to_an_inline_array_is_an_inline_table_at_its_end(tmp_path):
+    path = _inline(tmp_path, '[{path = "/etc"}]')
+    _edit(path, directories=[{"path": "/etc", "kind": "standard"}, {"path": "/srv", "kind": "standard"}])
+    assert _source_text(path) == ('id = "web1"\nhost = "h"\n'
+                                  'directories = [{path = "/etc"}, {path = "/srv", kind = "standard"}]\n')
+    assert path.read_text().endswith('user = "u"    # after the array\n' + DB1)
+
+
+def test_an_inline_array_over_lines_keeps_its_layout_and_comments(tmp_path):
+    path = _inline(tmp_path, '[   # what the shop needs\n  {path = "/etc"},  # configuration\n  {path = "/var/www"},\n]')
+    _edit(path, directories=[{"path": "/etc"}, {"path": "/var/www", "kind": "archive"},
+                             {"path": "/srv", "kind": "standard"}])
+    assert _source_text(path) == ('id = "web1"\nhost = "h"\ndirectories = [   # what the shop needs\n'
+                                  '  {path = "/etc"},  # configuration\n'
+                                  '  {path = "/var/www", kind = "archive"},\n'
+                                  '  {path = "/srv", kind = "standard"},\n]\n')
+
+
+def test_directories_removed_and_reordered_in_an_inline_array(tmp_path):
+    path = _inline(tmp_path, '[{path = "/etc"}, {path = "/var/www", max_days = 3}, {path = "/srv"}]')
+    _edit(path, directories=[{"path": "/etc"}, {"path": "/srv"}])
+    assert _source_text(path) == 'id = "web1"\nhost = "h"\ndirectories = [{path = "/etc"}, {path = "/srv"}]\n'
+    _edit(path, directories=[{"path": "/srv"}, {"path": "/home", "kind": "standard"}, {"path": "/etc"}])
+    assert _source_text(path) == ('id = "web1"\nhost = "h"\ndirectories = '
+                                  '[{path = "/srv"}, {path = "/home", kind = "standard"}, {path = "/etc"}]\n')
+    _edit(path, directories=[])
+    assert _source_text(path) == 'id = "web1"\nhost = "h"\n'
+
+
+def test_an_edit_that_would_not_be_valid_toml_is_a_config_error_and_nothing_is_written(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1)
+    snap = config_edit.read(path)
+    with pytest.raises(ConfigError) as exc:
+        config_edit.save(snap, snap.text + "[[sources]\n")
+    assert str(path) in str(exc.value) and "not be valid TOML" in str(exc.value)
+    assert path.read_text() == HEAD + WEB1
