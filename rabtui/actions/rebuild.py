@@ -1,24 +1,32 @@
 """The rebuild-state verb: the state database made again from the media and the checkpoint discs
-(rabtui/rebuild/scan.py), under every source's and the drive's lock, the old database kept aside,
-recorded as a job in the new one."""
+(rabtui/rebuild/scan.py), under every source's and the drive's lock, recorded as a job in the new
+one. The new database is made beside the old one and takes its place only when whole: the old one
+is then kept aside, and a rebuild that fails leaves it where it was."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from rabtui import privacy
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
 from rabtui.events import Emit, Event, Prompter
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import drive_lock, source_lock
 from rabtui.state.store import Store
+from rabtui.state.store_check import StateUnusable, state_failure
+
+BUILDING = "rabtui.db.rebuilding"     # the directory of state_dir where the new database is made
+DB_FILES = ("", "-wal", "-shm")
 
 
 @dataclass
@@ -32,29 +40,67 @@ class RebuildResult:
 
 
 def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, prompter: Prompter) -> RebuildResult:
-    """Rebuild the state database. It takes no store: the one there (if any) is moved aside and a
-    new one is made and filled."""
+    """Rebuild the state database. It takes no store: a new one is made and filled beside the one
+    there (if any), which is moved aside only once the new one is whole. A rebuild that fails leaves
+    the old one in its place and says so."""
+    state_dir = Path(cfg.state_dir)
     with all_locks(cfg):
-        aside = move_aside(cfg.state_dir)
-        store = Store(cfg.state_dir)
-        recorder = JobRecorder(store, "rebuild", None, "rebuild-state", cancel=cancel)
-
-        def both(event: Event) -> None:
-            recorder.emit(event)
-            emit(event)
-
+        building = state_dir / BUILDING
+        shutil.rmtree(building, ignore_errors=True)     # left by a rebuild that was killed
         try:
-            report = scan.rebuild(cfg, store, emit=both, prompter=prompter, cancel=recorder.cancel)
-            result = RebuildResult(aside, report)
-            recorder.finish("warnings" if result.exit_code else "completed", result.exit_code,
-                            f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"
-                            + (f", {len(report.unmatched)} not matched" if report.unmatched else ""))
-        except BaseException as exc:
-            recorder.finish("failed", getattr(exc, "exit_code", EXIT_FAILED), f"{type(exc).__name__}: {exc}")
-            raise
+            made, report = _build(cfg, building, emit, cancel, prompter)
+        except Exception as exc:
+            raise _failed(exc, state_dir / "rabtui.db") from None
+        else:
+            aside = put_in_place(made, state_dir / "rabtui.db")
         finally:
-            store.close()
-    return result
+            shutil.rmtree(building, ignore_errors=True)
+    return RebuildResult(aside, report)
+
+
+def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | None,
+           prompter: Prompter) -> tuple[Path, scan.Report]:
+    """A new database filled in the directory `building`, with the rebuild recorded in it as a job;
+    returned as one whole file (no -wal beside it) to be put in place."""
+    store = Store(building)
+    recorder = JobRecorder(store, "rebuild", None, "rebuild-state", cancel=cancel)
+
+    def both(event: Event) -> None:
+        recorder.emit(event)
+        emit(event)
+
+    try:
+        report = scan.rebuild(cfg, store, emit=both, prompter=prompter, cancel=recorder.cancel)
+        code = RebuildResult(None, report).exit_code
+        recorder.finish("warnings" if code else "completed", code,
+                        f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"
+                        + (f", {len(report.unmatched)} not matched" if report.unmatched else ""))
+        made = building / "rabtui.db.whole"
+        privacy.create_private_file(made)
+        store.backup_to(made)
+    except BaseException as exc:
+        with suppress(sqlite3.Error):    # it stops the job's watcher; the row goes with this database
+            recorder.finish("failed", getattr(exc, "exit_code", EXIT_FAILED), f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        store.close()
+    return made, report
+
+
+def _failed(exc: Exception, db: Path) -> RabtuiError:
+    """What stopped the rebuild, and that the database in place is the one there before."""
+    if isinstance(exc, sqlite3.Error):
+        exc = state_failure(exc, db.parent / BUILDING / "rabtui.db")    # the new one
+    what = exc.message if isinstance(exc, RabtuiError) else f"{type(exc).__name__}: {exc}"
+    # a damaged-database hint would send the operator back here: only the error's own lines are kept
+    hints = [] if isinstance(exc, StateUnusable) or not isinstance(exc, RabtuiError) else exc.hint_lines()
+    kept = f"{db} is as it was before" if os.path.lexists(db) else f"no state database was made at {db}"
+    failure = (Cancelled if isinstance(exc, Cancelled) else WorkFailed)(
+        f"rebuild-state failed: {what}; {kept}",
+        hint="\n".join([*hints, "nothing on the media or the discs was changed by the failed rebuild; when what"
+                         " is named above is put right, run `rabtui rebuild-state` again"]))
+    failure.exit_code = getattr(exc, "exit_code", EXIT_FAILED)
+    return failure
 
 
 @contextmanager
@@ -71,7 +117,15 @@ def all_locks(cfg: Config) -> Iterator[None]:
 def move_aside(state_dir: Path) -> Path | None:
     """Keep an existing database as rabtui.db.before-rebuild-<time> (with its WAL files)."""
     db = Path(state_dir) / "rabtui.db"
-    if not db.exists():
+    aside = aside_name(db)
+    if aside is not None:
+        _move_db(db, aside)
+    return aside
+
+
+def aside_name(db: Path) -> Path | None:
+    """Where the database `db` is kept by a rebuild; None when there is none."""
+    if not any(os.path.lexists(f"{db}{suffix}") for suffix in DB_FILES):
         return None
     stamp = time.strftime("%Y%m%d%H%M%S")
     aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}")
@@ -79,8 +133,36 @@ def move_aside(state_dir: Path) -> Path | None:
     while aside.exists():       # a second rebuild in the same second keeps the first one's copy too
         n += 1
         aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}-{n}")
-    for suffix in ("", "-wal", "-shm"):
-        p = Path(str(db) + suffix)
-        if p.exists():
-            os.replace(p, str(aside) + suffix)
     return aside
+
+
+def _move_db(source: Path, target: Path) -> None:
+    for suffix in DB_FILES:
+        if os.path.lexists(f"{source}{suffix}"):
+            os.replace(f"{source}{suffix}", f"{target}{suffix}")
+
+
+def put_in_place(made: Path, db: Path) -> Path | None:
+    """The new database `made` at the place of `db`, which is moved aside first (its new name is
+    returned). Should that fail, the old one is put back, and the error says where each is."""
+    aside = aside_name(db)
+    try:
+        if aside is not None:
+            _move_db(db, aside)
+        os.replace(made, db)
+    except OSError as exc:
+        raise WorkFailed(f"rebuild-state could not put the new database at {db}: {exc.strerror or exc};"
+                         f" {_put_back(aside, db)}",
+                         hint="nothing on the media or the discs was changed; when what is named above is put"
+                              " right, run `rabtui rebuild-state` again") from None
+    return aside
+
+
+def _put_back(aside: Path | None, db: Path) -> str:
+    if aside is None:
+        return "there was no database before"
+    try:
+        _move_db(aside, db)
+    except OSError as exc:
+        return f"the old database is still at {aside} ({exc.strerror}): move it back to {db} (with its -wal file)"
+    return f"the old database is back at {db}"

@@ -2,7 +2,8 @@
 
 - media: each configured medium's label; each `<source>/backup-*/backup.json` gives a backup row
   (keeping its original id, so that the catalog's ranges and the discs' references still agree),
-  its directories and sizes; a backup without a final `backup.json` is recorded as abandoned;
+  its directories and sizes, each field checked (rebuild/record.py): a backup whose record is
+  unusable is left out and said; a backup without a `backup.json` is recorded as abandoned;
 - catalog: the data trees of the complete backups are walked (this is a rare repair, so a walk
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sqlite3
 import stat
 import tempfile
 import time
@@ -33,12 +35,12 @@ from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
 from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text
+from rabtui.rebuild import record
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.discs import PART_RE, disc_volid, xorriso_extract_argv
 from rabtui.state.store import COMPLETE, KEPT, Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
-NAME_TIME = re.compile(r"^backup-(\d{14})")
 
 
 @dataclass
@@ -58,16 +60,6 @@ class Report:
                f"discs verified again: {', '.join(self.verified) or 'none'}"]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
-
-
-def _ts(value, name: str) -> float | None:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            pass
-    m = NAME_TIME.match(name)
-    return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").timestamp() if m else None
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None) -> Report:
@@ -139,43 +131,26 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
     complete_rows, kept_rows = [], []
-    listed = mediamod.list_backups(medium.path, source_id)
-    last_complete = max((i for i, (_, _, bj) in enumerate(listed) if bj and bj.get("status") in COMPLETE), default=-1)
-    for index, (name, bpath, bj) in enumerate(listed):
-        bj = bj or {}
-        status = bj.get("status") or "abandoned"
-        reason = bj.get("reason")
-        if status == "running":
-            status, reason = "abandoned", "interrupted (found running by rebuild-state)"
+    listed = [(name, bpath, _record(medium.id, name, bpath, bj, report))
+              for name, bpath, bj in mediamod.list_backups(medium.path, source_id)]
+    # a record that cannot be read may be a complete backup: no run before it is undone
+    last_complete = max((i for i, (_, _, rec) in enumerate(listed) if rec is None or rec.status in COMPLETE),
+                        default=-1)
+    for index, (name, bpath, rec) in enumerate(listed):
+        if rec is None:
+            continue
+        if rec.status == "running":
+            rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
             if index > last_complete:    # killed in step 7, nothing after it: undo its archive links
                 undone = history.unlink_archive(cfg, source_id, bpath)
-                reason += f"; {undone} archive link(s) undone" if undone else ""
-        if not bj:
-            reason = "no backup.json (found by rebuild-state)"
-        started = _ts(bj.get("started"), name) or bpath.stat().st_mtime
-        tot = bj.get("totals") or {}
-        wanted = bj.get("backup_id")
-        if not isinstance(wanted, int) or store.one("SELECT 1 FROM backups WHERE id=?", (wanted,)):
-            wanted = None
-        cur = store.execute(
-            "INSERT INTO backups(id, source, medium, name, path, status, started, finished, total_bytes,"
-            " new_bytes, files, new_files, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (wanted, source_id, medium.id, name, str(bpath), status, started,
-             _ts(bj.get("finished"), ""), tot.get("total_bytes"), tot.get("new_bytes"), tot.get("files"),
-             tot.get("new_files"), reason))
-        bid = cur.lastrowid
-        for d in bj.get("directories") or []:
-            if isinstance(d, dict) and d.get("path"):
-                store.execute(
-                    "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
-                    " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (bid, d["path"], d.get("kind") or kinds.get(d["path"], "standard"), d.get("state"),
-                     d.get("rsync_exit"), d.get("total_bytes"), d.get("new_bytes"), d.get("files"),
-                     d.get("new_files"), d.get("changed_files")))
+                rec.reason += f"; {undone} archive link(s) undone" if undone else ""
+        bid = _insert_backup(store, medium.id, source_id, name, bpath, rec, kinds, report)
+        if bid is None:
+            continue
         report.backups += 1
-        if status in COMPLETE:
+        if rec.status in COMPLETE:
             complete_rows.append((bid, bpath))
-        elif status == KEPT:
+        elif rec.status == KEPT:
             kept_rows.append((bid, bpath))
     complete_rows.sort()
     for d in src.directories:
@@ -183,6 +158,48 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
             report.versions += _catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
+
+
+def _record(medium_id: str, name: str, bpath: Path, info: dict | None, report: Report) -> record.Record | None:
+    """The backup's record from its backup.json; None, said in the report, when it is unusable."""
+    try:
+        rec = record.read(name, bpath, info)
+    except record.Unusable as exc:
+        return _left_out(report, medium_id, bpath, str(exc))
+    if rec.notes:
+        report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: {'; '.join(rec.notes)};"
+                                " the backup is recorded from the rest of the file")
+    return rec
+
+
+def _left_out(report: Report, medium_id: str, bpath: Path, why: str) -> None:
+    report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: {why}; the backup is left out:"
+                            " correct the file and run `rabtui rebuild-state` again")
+
+
+def _insert_backup(store: Store, medium_id: str, source_id: str, name: str, bpath: Path, rec: record.Record,
+                   kinds: dict[str, str], report: Report) -> int | None:
+    """The backup's row and its directories' (in one transaction); the id, None when SQLite refused
+    a value (said in the report)."""
+    wanted = rec.backup_id
+    if wanted is not None and store.one("SELECT 1 FROM backups WHERE id=?", (wanted,)):
+        wanted = None
+    try:
+        with store.transaction():
+            cur = store.execute(
+                "INSERT INTO backups(id, source, medium, name, path, status, started, finished, total_bytes,"
+                " new_bytes, files, new_files, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (wanted, source_id, medium_id, name, str(bpath), rec.status, rec.started or bpath.stat().st_mtime,
+                 rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
+            for d in rec.directories:
+                store.execute(
+                    "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
+                    " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (cur.lastrowid, d["path"], d["kind"] or kinds.get(d["path"], "standard"), d["state"],
+                     d["rsync_exit"], *(d[k] for k in record.DIR_COUNTS)))
+    except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
+        return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
+    return cur.lastrowid
 
 
 def _walk_files(top: bytes):

@@ -1,0 +1,129 @@
+"""What rebuild-state takes from one backup's `backup.json`, each field checked. The file lies on a
+medium the operator may read and edit (a note put in `reason`, a slip in `status`): a field of the
+wrong type or out of range is left out and said, and a record that does not say what the backup is
+(no backup status, not a JSON object) leaves its backup out, with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+STATUSES = ("running", "completed", "warnings", "kept", "failed", "abandoned", "deleted")
+KINDS = ("standard", "archive")
+MAX_INT = 2 ** 63 - 1          # SQLite's largest integer: ids, sizes and counts
+COUNTS = ("total_bytes", "new_bytes", "files", "new_files")
+DIR_COUNTS = COUNTS + ("changed_files",)
+NAME_TIME = re.compile(r"^backup-(\d{14})")
+
+
+class Unusable(Exception):
+    """The backup.json does not say what its backup is: the backup is left out."""
+
+
+@dataclass
+class Record:
+    status: str
+    reason: str | None
+    started: float | None          # None: the directory's time is taken
+    finished: float | None
+    backup_id: int | None          # None: a new id
+    totals: dict[str, int | None]
+    directories: list[dict]
+    notes: list[str] = field(default_factory=list)   # what was left out, for the rebuild's report
+
+
+def read(name: str, path: Path, info: dict | None) -> Record:
+    """The record of the backup `name` at `path` from its backup.json (`info`, None when it is
+    missing or no JSON object). Raises Unusable."""
+    if info is None:
+        if os.path.lexists(path / "backup.json"):
+            raise Unusable("it cannot be read as a JSON object")
+        return Record("abandoned", "no backup.json (found by rebuild-state)", _name_time(name), None, None,
+                      dict.fromkeys(COUNTS), [])
+    status = info.get("status")
+    if status not in STATUSES:     # a wrong guess could make cleanup delete a complete backup
+        raise Unusable(f"status {_shown(status)} is none of {', '.join(STATUSES)}")
+    notes: list[str] = []
+    totals = info.get("totals")
+    return Record(status, _text(info.get("reason")),
+                  _time(info, "started", notes) or _name_time(name), _time(info, "finished", notes),
+                  _backup_id(info.get("backup_id"), notes),
+                  _counts(totals if isinstance(totals, dict) else {}, COUNTS, "totals.", notes),
+                  _directories(info.get("directories"), notes), notes)
+
+
+def _shown(value) -> str:
+    return json.dumps(value)[:80]
+
+
+def _text(value) -> str | None:
+    """A reason as text: anything else the operator wrote there is kept as its JSON."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+def _is_int(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_INT
+
+
+def _int(value, low: int, key: str, notes: list[str]) -> int | None:
+    if value is None or _is_int(value, low):
+        return value
+    notes.append(f"{key} {_shown(value)} is not a whole number from {low} to 2**63-1: left out")
+    return None
+
+
+def _backup_id(value, notes: list[str]) -> int | None:
+    if value is None or _is_int(value, 1):
+        return value
+    notes.append(f"backup_id {_shown(value)} is not an id (1 to 2**63-1): recorded under a new one")
+    return None
+
+
+def _counts(values: dict, keys: tuple[str, ...], prefix: str, notes: list[str]) -> dict[str, int | None]:
+    return {k: _int(values.get(k), 0, prefix + k, notes) for k in keys}
+
+
+def _time(info: dict, key: str, notes: list[str]) -> float | None:
+    """A time as rabtui writes it (ISO 8601)."""
+    value = info.get(key)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except (ValueError, OverflowError, OSError):
+            pass
+    if value is not None:
+        notes.append(f"{key} {_shown(value)} is not a time: left out")
+    return None
+
+
+def _name_time(name: str) -> float | None:
+    m = NAME_TIME.match(name)
+    try:
+        return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").timestamp() if m else None
+    except ValueError:          # fourteen digits that are no date
+        return None
+
+
+def _directories(value, notes: list[str]) -> list[dict]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        notes.append(f"directories {_shown(value)} is not a list: left out")
+        return []
+    out = []
+    for n, d in enumerate(value):
+        key = f"directories[{n}]"
+        if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not d["path"]:
+            notes.append(f"{key} names no path: left out")
+            continue
+        kind, state = d.get("kind"), d.get("state")
+        if kind is not None and kind not in KINDS:
+            notes.append(f"{key}.kind {_shown(kind)} is none of {', '.join(KINDS)}: the config's kind taken")
+        out.append({"path": d["path"], "kind": kind if kind in KINDS else None, "state": _text(state),
+                    "rsync_exit": _int(d.get("rsync_exit"), -MAX_INT, f"{key}.rsync_exit", notes),
+                    **_counts(d, DIR_COUNTS, f"{key}.", notes)})
+    return out

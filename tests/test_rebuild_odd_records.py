@@ -1,0 +1,112 @@
+"""rebuild-state and a backup.json edited by hand (a note in `reason`, a list for `status`, an id
+SQLite cannot hold): each field is checked, an unusable record leaves its backup out and is named in
+the report with what to do, and the rebuild goes on. A rebuild that fails for any other reason
+leaves the database that was there in its place, names it, and leaves nothing half made beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from rabtui.actions import rebuild
+from rabtui.errors import WorkFailed
+from rabtui.events import no_emit
+from rabtui.rebuild import scan
+from tests.trees import Lab, write_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rabtui(lab, *args):
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def _two_backups(tmp_path) -> tuple[Lab, Path]:
+    """A lab with two backups of one file; the first one's backup.json."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    (tmp_path / "iso").mkdir()              # an images: drive with no checkpoint: no disc is asked for
+    drive = f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]'
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", drive, 1))
+    write_files(lab.src / "data", {"a": b"one"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "data", {"a": b"two, longer"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    root = lab.media[0][1] / "loc"
+    return lab, root / sorted(os.listdir(root))[0] / "backup.json"
+
+
+def _backups(lab) -> list[tuple]:
+    store = lab.store()
+    try:
+        return [tuple(r) for r in store.all("SELECT name, status, reason FROM backups ORDER BY name")]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("key,value,recorded", [("reason", {"note": "checked by hand"}, 2),
+                                                ("status", ["completed"], 1),
+                                                ("backup_id", 2 ** 70, 2),
+                                                ("totals", {"files": "many", "new_bytes": 2 ** 64}, 2),
+                                                ("directories", [{"path": ["x"]}, "data"], 2)])
+def test_rebuild_state_survives_an_odd_backup_json(tmp_path, key, value, recorded):
+    lab, first = _two_backups(tmp_path)
+    info = json.loads(first.read_text())
+    info[key] = value                       # an operator's note, an editor's slip
+    first.write_text(json.dumps(info))
+
+    done = _rabtui(lab, "rebuild-state")
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out
+    assert done.returncode in (0, 3), out
+    assert f"backups: {recorded}," in done.stdout, out
+    if key != "reason":                     # what was left out is said, with the file it is in
+        assert done.returncode == 3 and f"not matched: medium m1: {first}: {key}" in done.stdout, out
+    assert "kept the old database as" in done.stdout and "rabtui.db.before-rebuild-" in done.stdout
+    status = _rabtui(lab, "status")
+    assert status.returncode == 0, status.stderr
+    assert "never backed up" not in status.stdout, f"rebuild-state said:\n{out}"
+    rows = _backups(lab)
+    assert len(rows) == recorded and all(status == "completed" for _, status, _ in rows)
+    if key == "reason":                     # the note is kept, as text
+        assert json.loads(rows[0][2]) == value
+
+
+def test_a_backup_json_that_is_no_json_object_leaves_its_backup_out_and_says_so(tmp_path):
+    lab, first = _two_backups(tmp_path)
+    first.write_text("[1, 2]")
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"not matched: medium m1: {first}: it cannot be read as a JSON object" in done.stdout
+    assert "run `rabtui rebuild-state` again" in done.stdout
+    assert [status for _, status, _ in _backups(lab)] == ["completed"]   # not taken for abandoned
+
+
+def test_a_failed_rebuild_leaves_the_old_database_in_place_and_says_so(tmp_path, monkeypatch):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"one"})
+    assert lab.backup(cfg).status == "completed"
+    lab.store().close()
+    db = lab.state / "rabtui.db"
+    before = _backups(lab)
+
+    def half_then_fail(cfg, store, **kw):
+        store.execute("DELETE FROM backups")
+        raise ValueError("something the checks did not foresee")
+
+    monkeypatch.setattr(scan, "rebuild", half_then_fail)
+    with pytest.raises(WorkFailed) as failed:
+        rebuild.rebuild_state(cfg, no_emit, threading.Event(), None)
+    message = str(failed.value)
+    assert "rebuild-state failed: ValueError: something the checks did not foresee" in message
+    assert f"{db} is as it was before" in message and "run `rabtui rebuild-state` again" in message
+    assert _backups(lab) == before
+    assert not list(lab.state.glob("rabtui.db.*"))      # nothing moved aside, no half-made database left
