@@ -113,9 +113,20 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
                 continue
             if st.st_mode & stat.S_IWOTH:
                 return f"{shown} is writable by everyone"
-            if st.st_mode & stat.S_IWGRP and st.st_gid != 0:
-                return f"{shown} is writable by its group {_group(st.st_gid)}"
+            if st.st_mode & stat.S_IWGRP:
+                if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
+                    return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
+                if st.st_gid != 0:
+                    return f"{shown} is writable by its group {_group(st.st_gid)}"
     return None
+
+
+def _has_acl(path: bytes) -> bool:
+    try:
+        os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _user(uid: int) -> str:

@@ -239,3 +239,9 @@ def test_who_else_can_change_a_directory(open_base):
     assert "writable by everyone" in privacy.others_can_change(shared / "x")
     shared.chmod(0o1777)             # sticky, as /tmp: only an entry's owner may rename it
     assert privacy.others_can_change(shared / "x") is None
+    shared.chmod(0o770)
+    os.chown(shared, 0, 0)           # root's group: root alone
+    assert privacy.others_can_change(shared / "x") is None
+    if shutil.which("setfacl"):      # an ACL that lets one user write: the group bits are its mask
+        subprocess.run(["setfacl", "-m", f"u:{nobody.pw_uid}:rwx", str(shared)], check=True)
+        assert "ACL" in privacy.others_can_change(shared / "x")
