@@ -336,7 +336,7 @@ def test_a_cleanup_planned_before_a_checkpoint_is_recorded_and_applied_after_kee
     plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
     assert b2.backup_id in {c.id for c in plan.delete}
     number = _record(lab, cfg, store)
-    said = retention.apply_cleanup(cfg, store, plan)
+    said = retention.apply_cleanup(cfg, store, plan).lines
     assert any(f"checkpoint {number}, recorded since the cleanup was planned, reads from it" in x for x in said)
     assert store.one("SELECT status FROM backups WHERE id=?", (b2.backup_id,))["status"] == "completed"
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)

@@ -232,7 +232,7 @@ def test_absent_medium_keeps_its_backups(tmp_path):
     assert [c.id for c in plan.delete] == [old.backup_id]
     medium = lab.media[0][1]
     medium.rename(tmp_path / "away")
-    lines = retention.apply_cleanup(cfg, store, plan)
+    lines = retention.apply_cleanup(cfg, store, plan).lines
     assert "not there" in lines[0]
     assert store.one("SELECT status FROM backups WHERE id=?", (old.backup_id,))["status"] == "completed"
     (tmp_path / "away").rename(medium)

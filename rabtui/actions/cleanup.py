@@ -8,10 +8,12 @@ from datetime import datetime
 from rabtui import fmt
 from rabtui.backup import retention
 from rabtui.config import Config
+from rabtui.ops import notify
 from rabtui.state import jobs
 from rabtui.state.store import Store
 
 Plan = retention.Plan
+Applied = retention.Applied
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
@@ -19,10 +21,15 @@ def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
     return retention.plan_cleanup(cfg, store, now=now)
 
 
-def apply(cfg: Config, store: Store, plan: Plan) -> None:
-    """Delete what the plan says, then prune the event log."""
-    retention.apply_cleanup(cfg, store, plan)
+def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:
+    """Delete what the plan says, then prune the event log. Returns what was deleted, what was
+    kept for a later cleanup and what failed (a read-only medium, say); failures are notified."""
+    done = retention.apply_cleanup(cfg, store, plan)
     jobs.prune_events(store)
+    if done.failed:
+        done.undelivered = notify.send(cfg, notify.make_event("cleanup_failed", "failed", "; ".join(done.failed),
+                                                              now=now))
+    return done
 
 
 def has_work(plan: Plan) -> bool:
@@ -31,7 +38,8 @@ def has_work(plan: Plan) -> bool:
 
 
 def plan_lines(plan: Plan, dry_run: bool) -> list[str]:
-    """What the plan deletes and keeps, one line each (names escaped for a terminal)."""
+    """What the plan deletes and keeps, one line each (names escaped for a terminal); a dry run
+    ends with what the plan would free, a real one says it after it ran (done_lines)."""
     verb = "would delete" if dry_run else "deleting"
     out = [fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
            for c in plan.delete]
@@ -39,6 +47,16 @@ def plan_lines(plan: Plan, dry_run: bool) -> list[str]:
     out += [fmt.name(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}")
             for source, why in plan.refused]
     out += [fmt.name(f"{verb} the remains of an interrupted deletion: {p}") for p in plan.leftovers]
-    out.append(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed"
-               + (" (dry run: nothing deleted)" if dry_run else ""))
+    if dry_run:
+        out.append(f"{len(plan.delete)} backups, {fmt.size(plan.freed_bytes)} freed (dry run: nothing deleted)")
+    return out
+
+
+def done_lines(plan: Plan, done: Applied) -> list[str]:
+    """After a cleanup: the planned deletions it left and why, then what it deleted and freed
+    (names escaped for a terminal). Its failures are in done.failed."""
+    out = [fmt.name(line) for line in done.kept]
+    deleted = f"{len(done.deleted)} backups" if len(done.deleted) == len(plan.delete) else \
+        f"{len(done.deleted)} of {len(plan.delete)} backups"
+    out.append(f"{deleted} deleted, {fmt.size(done.freed_bytes)} freed")
     return out

@@ -26,7 +26,8 @@ from rabtui.state.store import Store
 
 
 def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, now: datetime | None = None) -> int:
-    """Everything that is due; the worst exit code of the backups. `now`: pretend it is this time."""
+    """Everything that is due; the worst exit code of the backups and the cleanup (1 when it failed
+    to delete what it planned). `now`: pretend it is this time."""
     clock = now or datetime.now()
     due_now = []
     for due in schedule.due_sources(cfg, store, clock):
@@ -37,21 +38,34 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
         else:
             due_now.append(due)
     codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
-    try:
-        plan = cleanup_actions.plan(cfg, store, now=clock)
-        if cleanup_actions.has_work(plan):
-            for line in cleanup_actions.plan_lines(plan, False):
-                emit(Event(LOG, line))
-            cleanup_actions.apply(cfg, store, plan)
-        else:
-            jobs.prune_events(store)
-    except (RabtuiError, OSError) as exc:
-        emit(Event(ERROR, f"rabtui: cleanup: {exc}"))
-        _warn(emit, notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
+    codes.append(_cleanup(cfg, store, emit, clock, now))
     _warn(emit, status_actions.check(cfg, store, now).undelivered)
     for st in triggers.due(cfg, store, now=clock.timestamp()):
         emit(Event(LOG, f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
     return functools.reduce(worst_exit, codes, EXIT_OK)
+
+
+def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> int:
+    """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
+    or a deletion did."""
+    try:
+        plan = cleanup_actions.plan(cfg, store, now=clock)
+        if not cleanup_actions.has_work(plan):
+            jobs.prune_events(store)
+            return EXIT_OK
+        for line in cleanup_actions.plan_lines(plan, False):
+            emit(Event(LOG, line))
+        done = cleanup_actions.apply(cfg, store, plan, now=now)
+    except (RabtuiError, OSError) as exc:
+        emit(Event(ERROR, f"rabtui: cleanup: {exc}"))
+        _warn(emit, notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
+        return EXIT_FAILED
+    for line in cleanup_actions.done_lines(plan, done):
+        emit(Event(LOG, line))
+    for problem in done.failed:
+        emit(Event(ERROR, f"rabtui: cleanup: {problem}"))
+    _warn(emit, done.undelivered)
+    return EXIT_FAILED if done.failed else EXIT_OK
 
 
 def _warn(emit: Emit, undelivered: list[str]) -> None:

@@ -267,14 +267,20 @@ def _empty_tree(path: Path) -> Path | None:
 
 
 def _make_writable_and_rm(path: Path) -> None:
+    """Remove the tree, opening up read-only directories in it; raises the first error when some
+    of it stays (a read-only file system, an immutable file)."""
+    errors: list[OSError] = []
+
     def onerror(func, p, exc):  # a read-only directory inside the backup: open it up and retry
         try:
             os.chmod(os.path.dirname(p), 0o700)
             func(p)
-        except OSError:
-            pass
+        except OSError as again:
+            errors.append(again)
 
     shutil.rmtree(path, onerror=onerror)
+    if errors and os.path.lexists(path):
+        raise errors[0]
 
 
 def _union_links(cfg: Config, medium: Medium, c: Candidate):
@@ -359,16 +365,34 @@ def _present(medium: Medium) -> bool:
     return bool(label) and label.get("id") == medium.id
 
 
-def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]:
+@dataclass
+class Applied:
+    """What apply_cleanup did: a line per action, in order; the backups deleted; the planned
+    deletions left for a later cleanup and why (lines of `kept`); and what failed."""
+    lines: list[str] = field(default_factory=list)
+    deleted: list[Candidate] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(c.freed_bytes for c in self.deleted)
+
+
+def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
-    not there keeps its backups until a later cleanup. Returns one line per action."""
+    not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
+    say) stops there and the others go on; each failure is in `failed`."""
     from rabtui.media.medium import mounted
     from rabtui.events import LOG, Event
 
-    lines: list[str] = []
+    done = Applied()
 
-    def say(line: str) -> None:
-        lines.append(line)
+    def say(line: str, into: list | None = None) -> None:
+        done.lines.append(line)
+        if into is not None:
+            into.append(line)
         if emit:
             emit(Event(LOG, line))
 
@@ -379,7 +403,11 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
                         (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
         if row is not None:
             forget_backups(store, [row["id"]], cfg)
-        _make_writable_and_rm(path)
+        try:
+            _make_writable_and_rm(path)
+        except OSError as exc:
+            say(f"could not finish an interrupted deletion: {path}: {exc}", done.failed)
+            continue
         say(f"finished an interrupted deletion: {path}")
     for medium in cfg.media:
         mine = [c for c in plan.delete if c.medium == medium.id]
@@ -388,17 +416,17 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> list[str]
         try:
             with mounted(medium):
                 if not _present(medium):
-                    say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now")
+                    say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now", done.kept)
                     continue
-                _delete(cfg, store, medium, mine, say)
+                _delete(cfg, store, medium, mine, say, done)
         except Exception as exc:  # one medium's trouble must not stop the others
             if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
                 raise
-            say(f"medium {medium.id}: cleanup stopped: {exc}")
-    return lines
+            say(f"medium {medium.id}: cleanup stopped: {exc}", done.failed)
+    return done
 
 
-def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say) -> None:
+def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
     """Delete these backups of one medium: their trees first, each emptied under its .deleting-
     name, then the catalog forgets them all at once, then the emptied directories go. Killed before
     the catalog has forgotten them, the .deleting- directories tell the next cleanup to."""
@@ -409,7 +437,7 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
     for c in going:
         if c.id in read:
             say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup was"
-                " planned, reads from it")
+                " planned, reads from it", done.kept)
     going = [c for c in going if c.id not in read]
     emptied: list[tuple[Candidate, Path | None]] = []
     try:
@@ -423,6 +451,10 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
             faults.point("cleanup.trees_emptied")
             forget_backups(store, [c.id for c, _ in emptied], cfg)
             for c, mark in emptied:
-                if mark is not None:
-                    os.rmdir(mark)
+                try:
+                    if mark is not None:
+                        os.rmdir(mark)
+                except OSError as exc:   # the next cleanup removes it (plan.leftovers)
+                    say(f"{c.source} {c.name} on {c.medium}: its emptied directory stays: {exc}", done.failed)
+                done.deleted.append(c)
                 say(f"deleted {c.source} {c.name} on {c.medium}: {c.why}")

@@ -171,9 +171,15 @@ def cmd_cleanup(args) -> int:
     plan = cleanup_actions.plan(cfg, store, now=_now(args))
     for line in cleanup_actions.plan_lines(plan, args.dry_run):
         print(line)
-    if not args.dry_run:
-        cleanup_actions.apply(cfg, store, plan)
-    return EXIT_OK
+    if args.dry_run:
+        return EXIT_OK
+    done = cleanup_actions.apply(cfg, store, plan, now=_now(args))
+    for line in cleanup_actions.done_lines(plan, done):
+        print(line)
+    for problem in done.failed:
+        print(fmt.name(f"rabtui: cleanup: {problem}"), file=sys.stderr)
+    warn_undelivered(done.undelivered)
+    return EXIT_FAILED if done.failed else EXIT_OK
 
 
 def cmd_check(args) -> int:

@@ -1,0 +1,105 @@
+"""A cleanup that cannot delete what it planned says so: `rabtui cleanup` and `rabtui run-due`
+print why (a read-only medium, here a tmpfs remounted read-only) and exit 1, and the space they
+report freed is what was deleted, not what was planned. Real backups on a real medium."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rabtui.actions import cleanup as cleanup_actions
+from rabtui.backup import retention
+from tests.trees import Lab, write_files
+
+ROOT = Path(__file__).resolve().parent.parent
+LATER = "2031-01-01T00:00"
+
+
+def _rabtui(lab, *args):
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+
+
+@pytest.fixture
+def read_only_lab(tmp_path):
+    """Two backups of `loc` on a medium that is a tmpfs, then remounted read-only: the older one
+    is due for deletion at LATER."""
+    lab = Lab(tmp_path, media_count=1)
+    mnt = lab.media[0][1]
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        lab.write(lab._local_source(None, "", "loc")
+                  + f'\n[notify]\ncommand = "sh -c \'cat >> {tmp_path / "notified"}\'"\n')
+        write_files(lab.src / "data", {"a": b"one"})
+        assert _rabtui(lab, "backup", "loc").returncode == 0
+        write_files(lab.src / "data", {"a": b"two, longer"})
+        assert _rabtui(lab, "backup", "loc").returncode == 0
+        assert len(os.listdir(mnt / "loc")) == 2
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mnt)]).returncode == 0
+        yield lab
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_cleanup_on_a_read_only_medium_exits_1_and_says_why(read_only_lab):
+    """The operator learns of it on the terminal, in the exit code and through notify.command."""
+    lab = read_only_lab
+    backups = sorted(os.listdir(lab.media[0][1] / "loc"))
+    done = _rabtui(lab, "cleanup", "--now", LATER)
+    assert "deleting loc " in done.stdout                         # the plan was to delete the older one
+    assert sorted(os.listdir(lab.media[0][1] / "loc")) == backups  # ... and nothing was deleted
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "rabtui: cleanup: medium m1: cleanup stopped: [Errno 30] Read-only file system" in done.stderr
+    assert "0 of 1 backups deleted, 0 B freed" in done.stdout
+    assert "Traceback" not in done.stderr
+    events = [json.loads(line) for line in (lab.tmp / "notified").read_text().splitlines()]
+    assert [(e["kind"], e["level"]) for e in events] == [("cleanup_failed", "failed")]
+    assert "Read-only file system" in events[0]["message"]
+
+
+def test_run_due_whose_cleanup_fails_reports_it_and_exits_1(read_only_lab):
+    lab = read_only_lab
+    backups = sorted(os.listdir(lab.media[0][1] / "loc"))
+    done = _rabtui(lab, "run-due", "--now", LATER)
+    assert sorted(os.listdir(lab.media[0][1] / "loc")) == backups
+    assert "rabtui: cleanup: medium m1: cleanup stopped: [Errno 30] Read-only file system" in done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_a_deletion_failing_midway_counts_only_what_went(tmp_path, monkeypatch):
+    """Three backups, the two older due; the second deletion fails: the first is deleted and its
+    space counted, the second is named as failed and stays in the catalog."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    t0 = datetime(2026, 1, 1, 3, 0)
+    results = []
+    for day, content in enumerate((b"a" * 5000, b"b" * 7000, b"c" * 9000)):
+        write_files(lab.src / "data", {"f": content})
+        results.append(lab.backup(cfg, now=t0 + timedelta(days=day)))
+    store = lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=t0 + timedelta(days=3650))
+    assert [c.id for c in plan.delete] == [results[0].backup_id, results[1].backup_id]
+    first, second = plan.delete
+    empty_tree = retention._empty_tree
+
+    def failing(path):
+        if Path(path).name == second.name:
+            raise OSError(5, "Input/output error", str(path))
+        return empty_tree(path)
+
+    monkeypatch.setattr(retention, "_empty_tree", failing)
+    done = cleanup_actions.apply(cfg, store, plan)
+    assert [c.id for c in done.deleted] == [first.id]
+    assert done.freed_bytes == first.freed_bytes > 0
+    assert len(done.failed) == 1 and "Input/output error" in done.failed[0]
+    status = {r["id"]: r["status"] for r in store.all("SELECT id, status FROM backups")}
+    assert (status[first.id], status[second.id]) == ("deleted", "completed")
+    assert cleanup_actions.done_lines(plan, done)[-1].startswith("1 of 2 backups deleted, ")
