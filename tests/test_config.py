@@ -299,6 +299,34 @@ def test_bad_values(folder):
                  "must not be empty")
 
 
+def test_a_nul_character_in_a_value_names_its_line(folder, capsys):
+    """No path, name or command can hold a NUL: the key is refused (file:line), by check-config too,
+    instead of a ValueError from the first system call that meets it."""
+    text = FULL.replace('state_dir = "/var/lib/rabtui"', 'state_dir = "/var/lib/rab\\u0000tui"')
+    assert_error(folder, text, "state_dir", "rabtui.state_dir", "must not contain a NUL character")
+    assert main(["--config", str(folder / "rabtui.toml"), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rabtui: {folder / 'rabtui.toml'}:{line_no(text, 'state_dir')}: rabtui.state_dir: ")
+    assert_error(folder, FULL.replace('path = "/home"', 'path = "/ho\\u0000me"'), '"/ho',
+                 "sources[1].directories[1].path", "must not contain a NUL character")
+    assert_error(folder, FULL.replace('"*.tmp"', '"*.t\\u0000mp"'), "*.t", "sources[0].excludes",
+                 "must not contain a NUL character")
+
+
+@pytest.mark.parametrize("command", ["check-config", "status", "check", "run-due"])
+def test_a_state_dir_that_is_a_file_names_its_line(folder, capsys, command):
+    """A state_dir that is a file (or lies below one) cannot be made a directory: every command says
+    so with file:line and exits 2, rather than failing as it creates the database."""
+    (folder / "state").write_text("not a directory")
+    for state_dir, what in ((folder / "state", f"{folder / 'state'} exists and is not a directory"),
+                            (folder / "state" / "below", f"{folder / 'state'}, on the way to")):
+        text = FULL.replace('state_dir = "/var/lib/rabtui"', f'state_dir = "{state_dir}"')
+        path = write(folder, text)
+        assert main(["--config", str(path), command]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"rabtui: {path}:{line_no(text, 'state_dir')}: rabtui.state_dir: {what}"), err
+
+
 def test_bad_toml_syntax_names_the_line(folder):
     text = FULL.replace("max_discs = 64", "max_discs = = 64")
     path = write(folder, text)

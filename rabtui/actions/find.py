@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media.at_hand import media_at_hand
+from rabtui.media.medium import is_backup_ref
 from rabtui.restore import copies
 from rabtui.state import catalog
 from rabtui.state.store import Store
@@ -44,9 +45,18 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     return Found(found, media_at_hand(cfg))
 
 
+def check_backup_ref(ref: str) -> None:
+    """A backup named by the operator (its name or id), refused as a usage error when it cannot
+    name one, before it reaches the database."""
+    if not is_backup_ref(ref):
+        raise UsageError(f"{ref}: not a backup's name (backup-YYYYmmddHHMMSS[-N]) or id")
+
+
 def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[list, catalog.Diff]:
     """The two backups compared (two names, or none for the last two complete ones) and the diff."""
     cfg.source(source)
+    for ref in backups:
+        check_backup_ref(ref)
     if len(backups) == 2:
         rows = [catalog.backup_row(store, source, b) for b in backups]
         for b, r in zip(backups, rows):

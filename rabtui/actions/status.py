@@ -17,7 +17,7 @@ from pathlib import Path
 from rabtui.actions import jobs as jobviews
 from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
-from rabtui.errors import RabtuiError, WorkFailed
+from rabtui.errors import RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
 from rabtui.ops import health
 from rabtui.state import jobs as jobstate
@@ -215,12 +215,18 @@ class CheckResult:
 
 def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None) -> CheckResult:
     """`rabtui check`: the health checks, their changes recorded and notified, the Prometheus
-    textfile written when asked."""
+    textfile written when asked (a file that cannot be written there is a usage error, its
+    directory checked before the checks run)."""
+    if prometheus and not Path(prometheus).parent.is_dir():
+        raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     found = health.run_checks(cfg, store, now)
     changes = health.record(store, found, now)
     undelivered = health.notify_changes(cfg, changes, now)
     if prometheus:
-        health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, found, now))
+        try:
+            health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, found, now))
+        except OSError as exc:
+            raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
     return CheckResult(found, health.exit_code(found), undelivered)
 
 

@@ -12,7 +12,8 @@ from rabtui.actions import status as status_actions
 from rabtui.errors import EXIT_OK, EXIT_USAGE
 
 from . import progress
-from .common import TerminalPrompter, cancel_on_signals, load_config, open_store, print_json, warn_undelivered
+from .common import (TerminalPrompter, cancel_on_signals, load_config, number, open_store, print_json,
+                     warn_undelivered)
 
 
 def register(sub) -> None:
@@ -21,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="every configured source")
     p.add_argument("--medium", metavar="ID", help="this medium instead of the next one of the rotation")
     p.add_argument("-v", "--verbose", action="store_true", help="show the log lines as well")
-    p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--job-id", type=number, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("status", help="sources, last backups, media, checkpoint counters, running jobs")

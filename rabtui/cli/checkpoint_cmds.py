@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from rabtui import config as configmod
 from rabtui import events, fmt
 from rabtui.actions import checkpoint as actions
-from rabtui.cli.common import TerminalPrompter, cancel_on_term, is_tty, load_config, open_store, print_json, warn_undelivered
+from rabtui.cli.common import (TerminalPrompter, cancel_on_term, is_tty, load_config, number, open_store, print_json,
+                               warn_undelivered)
 from rabtui.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -46,18 +47,18 @@ def register(sub) -> None:
             p.add_argument("--new", action="store_true",
                            help="make a new checkpoint even though an earlier one is not finished")
         else:
-            p.add_argument("number", nargs="?", type=int, help="checkpoint number (default: the newest)")
+            p.add_argument("number", nargs="?", type=number, help="checkpoint number (default: the newest)")
         if name == "verify":
-            p.add_argument("--disc", type=int, metavar="K", help="only disc K")
+            p.add_argument("--disc", type=number, metavar="K", help="only disc K")
         p.add_argument("--drive", help='a burner such as /dev/sr0, or "images:DIR" for ISO files')
         p.add_argument("--yes", action="store_true",
                        help='go on without asking: accept the plan, answer "ready" to the disc prompts (images: drives only)')
         p.add_argument("--json", action="store_true", help="print the result as JSON")
-        p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+        p.add_argument("--job-id", type=number, help=argparse.SUPPRESS)
         p.set_defaults(func=func)
 
     p = csub.add_parser("abandon", help="give up an unfinished checkpoint so that a new one can start")
-    p.add_argument("number", type=int, help="checkpoint number")
+    p.add_argument("number", type=number, help="checkpoint number")
     p.set_defaults(func=cmd_abandon)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
@@ -26,6 +27,22 @@ def load_config(args, *, check_media: bool = True) -> Config:
                    if any(s.has_commands for s in cfg.sources) or cfg.notify.command else "")
         print(f"rabtui: warning: {problem}{refused}", file=sys.stderr)
     return cfg
+
+
+# The largest integer the state database holds: a larger id or number cannot name anything there.
+LARGEST_ID = 2**63 - 1
+
+
+def number(text: str) -> int:
+    """The argparse type of an id or number (a job, a prompt, a checkpoint, a disc): a whole number
+    from 1 to LARGEST_ID; anything else is a usage error (exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {fmt.name(text)}") from None
+    if not 1 <= value <= LARGEST_ID:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: give a number from 1 to {LARGEST_ID}")
+    return value
 
 
 _stores: list[Store] = []

@@ -20,8 +20,8 @@ from rabtui.actions.backup import RunCancel
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from rabtui.events import LOG, WARNING, Event
 
-from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, open_store, print_json,
-                     warn_undelivered)
+from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, number, open_store,
+                     print_json, warn_undelivered)
 
 
 def register(sub) -> None:
@@ -44,13 +44,13 @@ def register(sub) -> None:
     p.add_argument("path", metavar="PATH", help="the path on the source (absolute)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--backup", metavar="NAME", help="this backup (default: the newest that holds PATH)")
-    g.add_argument("--checkpoint", metavar="N", type=int, help="from checkpoint N's discs")
+    g.add_argument("--checkpoint", metavar="N", type=number, help="from checkpoint N's discs")
     t = p.add_mutually_exclusive_group(required=True)
     t.add_argument("--to", metavar="DIR", help="below this local directory (the original path is kept below it)")
     t.add_argument("--to-source", action="store_true", help="back onto the source, at the original path")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist already")
     p.add_argument("--json", action="store_true", help="what was restored and what not, by kind, as JSON")
-    p.add_argument("--job-id", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--job-id", type=number, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("cleanup", help="apply retention: delete old backups (see --dry-run)")
@@ -137,6 +137,8 @@ def cmd_diff(args) -> int:
 def cmd_restore(args) -> int:
     cfg = load_config(args, check_media=False)
     cfg.source(args.source)
+    if args.backup is not None:
+        find_actions.check_backup_ref(args.backup)
     store = open_store(cfg)
 
     def emit(event):

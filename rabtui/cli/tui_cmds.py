@@ -16,7 +16,7 @@ from rabtui import demo, fmt, privacy
 from rabtui.actions import jobs as jobviews
 from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-from .common import is_tty, load_config, open_store, print_json
+from .common import is_tty, load_config, number, open_store, print_json
 
 
 def register(sub) -> None:
@@ -33,14 +33,14 @@ def register(sub) -> None:
     q.add_argument("--all", action="store_true", help="not only the newest 20")
     q.set_defaults(func=cmd_jobs_list)
     q = jsub.add_parser("follow", help="print a job's events as they come, until it ends")
-    q.add_argument("job_id", type=int)
+    q.add_argument("job_id", type=number)
     q.set_defaults(func=cmd_jobs_follow)
     q = jsub.add_parser("answer", help="answer a job's open question (e.g. insert the next disc)")
-    q.add_argument("prompt_id", type=int)
+    q.add_argument("prompt_id", type=number)
     q.add_argument("answer")
     q.set_defaults(func=cmd_jobs_answer)
     q = jsub.add_parser("cancel", help="ask a job to stop")
-    q.add_argument("job_id", type=int)
+    q.add_argument("job_id", type=number)
     q.set_defaults(func=cmd_jobs_cancel)
     p.set_defaults(func=cmd_jobs_list, json=False, all=False)
 

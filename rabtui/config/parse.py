@@ -67,7 +67,9 @@ class _Reader:
 
     def value(self, k: K.Key, value: Any, keypath: tuple) -> Any:
         problem = None
-        if k.type == "integer":
+        if any("\0" in item for item in (value if isinstance(value, list) else [value]) if isinstance(item, str)):
+            problem = "must not contain a NUL character (no path, name or command can hold one)"
+        elif k.type == "integer":
             problem = K.range_problem(k, value)
         if problem is None and k.choices is not None and value not in k.choices:
             problem = f"must be one of {', '.join(k.choices)}, not {value!r}"
@@ -152,7 +154,25 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
     problem = config_safety.overlap_problem(media, sources, state_dir)
     if problem:
         raise r.error(*problem)
+    problem = _not_a_directory(state_dir)
+    if problem:
+        raise r.error(("rabtui", "state_dir"), problem)
     return Config(path=path, media=tuple(media), sources=tuple(sources), **settings)
+
+
+def _not_a_directory(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a directory: it, or the first of its parents that exists,
+    is something else (a file, a dangling symlink). None when it can, or when that cannot be told."""
+    try:
+        for p in (path, *path.parents):
+            if p.is_dir():
+                return None
+            if os.path.lexists(p):
+                return (f"{p} exists and is not a directory" if p == path
+                        else f"{p}, on the way to {path}, is not a directory")
+    except OSError:
+        pass
+    return None
 
 
 def _media(r: _Reader, items: list, check_media: bool) -> list[Medium]:

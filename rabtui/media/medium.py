@@ -32,6 +32,15 @@ ARCHIVE = ".archive"
 # Left alone when deciding whether a medium without a label is empty.
 IGNORED_ON_EMPTY = {"lost+found", LABEL}
 BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
+BACKUP_ID_MAX = 2**63 - 1          # the largest integer the state database holds
+
+
+def is_backup_ref(ref: str) -> bool:
+    """Whether the operator named a backup as it can be: by its name (backup-YYYYmmddHHMMSS[-N]) or
+    by its id. Anything else names none (and text that is not UTF-8 cannot even be looked up)."""
+    if ref.isascii() and ref.isdigit():
+        return 1 <= int(ref) <= BACKUP_ID_MAX
+    return ref.isascii() and BACKUP_NAME.fullmatch(ref) is not None
 
 
 # --- label -----------------------------------------------------------------------------------------

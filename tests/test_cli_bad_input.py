@@ -1,0 +1,84 @@
+"""Bad input on the command line gets one clear `rabtui: ...` line and exit 2, never a traceback:
+ids and numbers the state database cannot hold, backup names that are not UTF-8 (checked against
+the backup-name pattern before any lookup), a Prometheus file in a directory that does not exist.
+Each runs `python -m rabtui` as the operator would, with a real backup in the state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.trees import Lab, write_files
+
+ROOT = Path(__file__).resolve().parent.parent
+HUGE = str(2 ** 70)
+
+
+def _rabtui(config, *args):
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(config), *args],
+                          capture_output=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = Lab(tmp_path_factory.mktemp("bad_input"), media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"one"})
+    assert _rabtui(lab.config_path, "backup", "loc").returncode == 0
+    return lab
+
+
+def _refused(done) -> str:
+    """The command's error output, after checking it is a usage error said in one `rabtui:` line."""
+    err = done.stderr.decode(errors="replace")
+    assert b"Traceback" not in done.stderr, err[-600:]
+    assert done.returncode == 2, (done.returncode, err[-600:])
+    assert err.startswith("rabtui: ") or "\nrabtui: " in err, err
+    return err
+
+
+@pytest.mark.parametrize("args", [
+    ["checkpoint", "verify", HUGE],
+    ["checkpoint", "verify", "1", "--disc", HUGE],
+    ["checkpoint", "resume", HUGE],
+    ["checkpoint", "abandon", HUGE],
+    ["jobs", "follow", HUGE],
+    ["jobs", "answer", HUGE, "ready"],
+    ["jobs", "cancel", HUGE],
+    ["jobs", "cancel", "0"],
+    ["restore", "--checkpoint", HUGE, "loc", "{data}", "--to", "{work}/nowhere"],
+    ["backup", "loc", "--job-id", HUGE],
+], ids=lambda a: " ".join(a[:3]))
+def test_an_id_the_state_database_cannot_hold(lab, args):
+    err = _refused(_rabtui(lab.config_path, *[a.replace("{data}", str(lab.src / "data")).replace("{work}", str(lab.tmp))
+                                              for a in args]))
+    assert "out of range: give a number from 1 to 9223372036854775807" in err
+
+
+def test_an_id_that_is_no_number(lab):
+    assert "not a whole number: x" in _refused(_rabtui(lab.config_path, "jobs", "follow", "x"))
+
+
+@pytest.mark.parametrize("args", [
+    [b"diff", b"loc", b"backup-20000101000000", b"backup-\xff"],
+    [b"diff", b"loc", b"1", HUGE.encode()],
+    [b"restore", b"--backup", b"backup-\xff", b"loc", b"{data}", b"--to", b"{work}/nowhere"],
+], ids=["diff, not UTF-8", "diff, an id too large", "restore --backup, not UTF-8"])
+def test_a_backup_name_that_cannot_name_a_backup(lab, args):
+    err = _refused(_rabtui(lab.config_path, *[a.replace(b"{data}", bytes(lab.src / "data"))
+                                              .replace(b"{work}", bytes(lab.tmp)) for a in args]))
+    assert "not a backup's name (backup-YYYYmmddHHMMSS[-N]) or id" in err
+    assert not (lab.tmp / "nowhere").exists()
+    # the restore was refused before it became a job
+    listed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "jobs", "list"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert "restore" not in listed.stdout, listed.stdout
+
+
+def test_prometheus_file_in_a_missing_directory(lab, tmp_path):
+    target = tmp_path / "no" / "such" / "x.prom"
+    err = _refused(_rabtui(lab.config_path, "check", "--prometheus", str(target)))
+    assert f"rabtui: --prometheus {target}: {target.parent} is not a directory" in err
