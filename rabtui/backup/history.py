@@ -150,8 +150,11 @@ def _record_complete(store: Store, row, info: dict) -> None:
         finished = datetime.fromisoformat(info["finished"]).timestamp()
     except (KeyError, TypeError, ValueError):
         pass
+    reason = info.get("reason")
+    if reason is not None and not isinstance(reason, str):   # a hand-edited backup.json
+        reason = str(reason)
     store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                  (info["status"], info.get("reason"), finished or time.time(), row["id"]))
+                  (info["status"], reason, finished or time.time(), row["id"]))
 
 
 def unlink_archive(cfg, source_id: str, path: Path) -> int:
