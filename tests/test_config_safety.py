@@ -89,7 +89,8 @@ def test_media_that_overlap_are_refused(tmp_path, capsys, case, message):
     assert message.format(m1=m1, state=lab.state) in err
 
 
-@pytest.mark.parametrize("why, fix", [("group-writable", "chmod go-w"), ("someone else's", "chown")])
+@pytest.mark.parametrize("why, fix", [("group-writable", "chmod go-w"), ("someone else's", "chown"),
+                                      ("in a directory above of someone else's", "chown")])
 def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
     lab = Lab(tmp_path)
     marker = tmp_path / "ran"
@@ -97,9 +98,17 @@ def test_commands_of_a_config_others_can_change_are_not_run(tmp_path, why, fix):
     write_files(lab.src / "data", {"a": b"1"})
     if why == "group-writable":
         lab.config_path.chmod(0o660)
-    else:
+    elif why == "someone else's":
         os.chown(lab.config_path, 65534, 65534)   # nobody
+    else:        # its owner may rename the config's directory and put one of theirs in its place
+        theirs = tmp_path / "theirs"
+        (theirs / "etc").mkdir(parents=True)
+        os.chown(theirs, 65534, 65534)
+        lab.config_path = lab.config_path.rename(theirs / "etc" / "rabtui.toml")
+        cfg = lab.load()
     result = lab.backup(cfg, medium_id="m1")
+    if why.startswith("in a directory"):
+        os.chown(tmp_path / "theirs", 0, 0)
     assert result.status == "failed"
     assert "refusing to run the pre-backup commands" in result.reason and fix in result.reason
     assert not marker.exists()

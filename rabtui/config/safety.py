@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from rabtui import privacy
+
 if TYPE_CHECKING:
     from rabtui.config import Medium, Source
 
@@ -85,4 +87,7 @@ def permission_problem(path: Path) -> str | None:
     if parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX:
         return (f"{path.resolve().parent} (which holds {path.name}) is writable by its group or by everyone:"
                 f" chmod go-w {path.resolve().parent}")
+    above = privacy.others_can_change(path.resolve().parent)   # whoever can change a directory above
+    if above:                                                  # can put a config of theirs in its place
+        return f"{above} (above {path}): chown it to you or root, chmod go-w"
     return None
