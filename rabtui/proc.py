@@ -486,10 +486,13 @@ def dies_with_stdin(shell: str, grace: int = 5) -> str:
     dies, also by SIGKILL, which no handler of rabtui's sees: a pre-backup dump would otherwise go
     on beside the next run's own. What a command leaves running in the background when it ends
     normally is left alone, as before."""
-    watcher = (f'trap "" TERM; read -r _ <&3; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
+    # the watcher dies with the group's SIGTERM of a cancel or a timeout, but outlives its own
+    watcher = (f'read -r _ <&3; trap "" TERM; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
                ' && kill -s 0 -- -$$; do sleep 0.2; i=$((i+1)); done; kill -s KILL -- -$$')
+    # a command killed by a signal is said so: the wrapper dies of the same signal
     return (f'exec 3<&0 </dev/null; ({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
-            f'{shell} -c "$1"; s=$?; kill -s KILL $w 2>/dev/null; exit $s')
+            f'{shell} -c "$1"; s=$?; kill -s KILL $w 2>/dev/null; '
+            'if [ $s -gt 128 ] && [ $s -lt 160 ]; then trap - $((s - 128)); kill -$((s - 128)) $$; fi; exit $s')
 
 
 def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Mapping[str, str] | None = None) -> int:

@@ -8,11 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from rabtui import proc
+from rabtui.backup import source_commands
+from rabtui.errors import Cancelled, WorkFailed
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
@@ -90,3 +93,33 @@ def test_a_command_reading_its_input_gets_none(tmp_path):
     """rabtui holds the command's shell's input open: the command itself reads /dev/null."""
     done = proc.run_shell("cat; echo read", capture=True, timeout=30)
     assert done.returncode == 0 and done.stdout == b"read\n"
+
+def _cfg(tmp_path, request, where):
+    lab = Lab(tmp_path)
+    if where == "local":
+        return lab.local(), "loc"
+    sshd = request.getfixturevalue("sshd")
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    return lab.load(), "web"
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_cancel_kills_a_pre_command_promptly(tmp_path, request, where):
+    """A `sleep` dies of SIGTERM at once, and so does the watcher of the command's input: the
+    cancel does not wait for the SIGKILL five seconds later."""
+    cfg, sid = _cfg(tmp_path, request, where)
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    t = time.monotonic()
+    with pytest.raises(Cancelled):
+        source_commands.run_commands(cfg, cfg.source(sid), ["sleep 100"], emit=lambda e: None, cancel=cancel)
+    assert time.monotonic() - t < 3.5, f"cancel took {time.monotonic() - t:.1f} s"
+
+
+def test_a_local_command_killed_by_a_signal_is_said_so(tmp_path, request):
+    cfg, sid = _cfg(tmp_path, request, "local")
+    with pytest.raises(WorkFailed) as err:
+        source_commands.run_commands(cfg, cfg.source(sid), ["kill -9 $$"], emit=lambda e: None)
+    assert "killed by signal 9" in err.value.message, err.value.message
