@@ -110,3 +110,46 @@ def test_a_failed_rebuild_leaves_the_old_database_in_place_and_says_so(tmp_path,
     assert f"{db} is as it was before" in message and "run `rabtui rebuild-state` again" in message
     assert _backups(lab) == before
     assert not list(lab.state.glob("rabtui.db.*"))      # nothing moved aside, no half-made database left
+
+
+@pytest.mark.parametrize("point", ["rebuild.kept_aside", "rebuild.old_wal_gone"])
+def test_a_rebuild_killed_while_it_swaps_leaves_a_database_in_place_and_the_old_one_whole(tmp_path, point):
+    """Killed (SIGKILL) anywhere between keeping the old database aside and putting the new one in
+    its place: a database is at rabtui.db, the backups are known, and the old database's last
+    transaction, still in its -wal when rabtui died earlier, is in the copy kept aside too."""
+    import sqlite3
+
+    from rabtui import faults
+
+    lab, _ = _two_backups(tmp_path)
+    db = lab.state / "rabtui.db"
+    subprocess.run([sys.executable, "-c", "import sqlite3, os\n"
+                    f"c = sqlite3.connect({str(db)!r}); c.execute('PRAGMA wal_autocheckpoint=0')\n"
+                    "c.execute(\"INSERT INTO jobs(kind, title, status, started) VALUES ('backup','LAST','completed',1)\")\n"
+                    "c.commit(); os.kill(os.getpid(), 9)"], check=False)
+    assert (lab.state / "rabtui.db-wal").stat().st_size > 0      # a rabtui killed with it open
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                            cwd=ROOT, env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120,
+                            stdin=subprocess.DEVNULL)
+    assert killed.returncode == -9, killed.stderr
+    status = _rabtui(lab, "status")
+    assert status.returncode == 0 and "never backed up" not in status.stdout, status.stdout
+    aside = next(lab.state.glob("rabtui.db.before-rebuild-*"))
+    conn = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
+    try:
+        assert conn.execute("SELECT count(*) FROM jobs WHERE title='LAST'").fetchone()[0] == 1
+    finally:
+        conn.close()
+    assert _rabtui(lab, "rebuild-state").returncode == 0
+    assert len(_backups(lab)) == 2
+
+
+def test_a_rebuild_never_builds_through_a_symlink_planted_in_the_state_directory(tmp_path):
+    lab, _ = _two_backups(tmp_path)
+    elsewhere = tmp_path / "theirs"          # a directory of whoever planted the link
+    elsewhere.mkdir()
+    os.symlink(elsewhere, lab.state / "rabtui.db.rebuilding")
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(elsewhere.iterdir()) == [] and not os.path.lexists(lab.state / "rabtui.db.rebuilding")
+    assert len(_backups(lab)) == 2

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import privacy
+from rabtui import faults, privacy
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
 from rabtui.events import Emit, Event, Prompter
@@ -46,16 +46,31 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
     state_dir = Path(cfg.state_dir)
     with all_locks(cfg):
         building = state_dir / BUILDING
-        shutil.rmtree(building, ignore_errors=True)     # left by a rebuild that was killed
         try:
+            _fresh_dir(building)
             made, report = _build(cfg, building, emit, cancel, prompter)
         except Exception as exc:
             raise _failed(exc, state_dir / "rabtui.db") from None
         else:
             aside = put_in_place(made, state_dir / "rabtui.db")
         finally:
-            shutil.rmtree(building, ignore_errors=True)
+            _remove(building)
     return RebuildResult(aside, report)
+
+
+def _remove(path: Path) -> None:
+    """What is at `path` goes: a symlink itself, never what it leads to."""
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _fresh_dir(path: Path) -> None:
+    """An empty 0700 directory of rabtui's own at `path`, whatever was there (left by a rebuild that
+    was killed, or put there by someone else: a symlink would have the database made elsewhere)."""
+    _remove(path)
+    os.mkdir(path, privacy.DIR_MODE)     # fails if anything came back meanwhile
 
 
 def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | None,
@@ -142,13 +157,35 @@ def _move_db(source: Path, target: Path) -> None:
             os.replace(f"{source}{suffix}", f"{target}{suffix}")
 
 
+def _fold_wal(db: Path) -> None:
+    """The old database's last transactions into its main file, when SQLite can (a damaged one may
+    not let it: its -wal is then kept aside with it)."""
+    with suppress(sqlite3.Error):
+        conn = sqlite3.connect(db)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
+
 def put_in_place(made: Path, db: Path) -> Path | None:
-    """The new database `made` at the place of `db`, which is moved aside first (its new name is
-    returned). Should that fail, the old one is put back, and the error says where each is."""
+    """The new database `made` at the place of `db`, the old one kept aside (its new name is
+    returned). A database is at `db` at every moment, so that a kill anywhere leaves one there: the
+    old one is kept aside by hard links, its -wal and -shm go (left beside the new one, SQLite would
+    replay the old -wal into it), then one rename puts the new one in place. Should that fail, the
+    old one is put back, and the error says where each is."""
     aside = aside_name(db)
     try:
         if aside is not None:
-            _move_db(db, aside)
+            _fold_wal(db)
+            for suffix in ("", "-wal"):
+                if os.path.lexists(f"{db}{suffix}"):
+                    os.link(f"{db}{suffix}", f"{aside}{suffix}")
+            faults.point("rebuild.kept_aside")
+            for suffix in ("-wal", "-shm"):
+                with suppress(FileNotFoundError):
+                    os.unlink(f"{db}{suffix}")
+            faults.point("rebuild.old_wal_gone")
         os.replace(made, db)
     except OSError as exc:
         raise WorkFailed(f"rebuild-state could not put the new database at {db}: {exc.strerror or exc};"
@@ -159,10 +196,17 @@ def put_in_place(made: Path, db: Path) -> Path | None:
 
 
 def _put_back(aside: Path | None, db: Path) -> str:
+    """After a failed put_in_place: the old database is still at `db` (the rename did not happen);
+    its -wal goes back beside it, and the names kept aside go."""
     if aside is None:
         return "there was no database before"
     try:
-        _move_db(aside, db)
+        if os.path.lexists(f"{aside}-wal") and not os.path.lexists(f"{db}-wal"):
+            os.link(f"{aside}-wal", f"{db}-wal")
+        for suffix in ("", "-wal"):
+            with suppress(FileNotFoundError):
+                os.unlink(f"{aside}{suffix}")
     except OSError as exc:
-        return f"the old database is still at {aside} ({exc.strerror}): move it back to {db} (with its -wal file)"
-    return f"the old database is back at {db}"
+        return (f"the old database is also at {aside} ({exc.strerror}): if {db} lacks its last changes, move"
+                f" {aside} and {aside}-wal back to {db} and {db}-wal")
+    return f"the old database is as it was at {db}"
