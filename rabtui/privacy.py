@@ -8,7 +8,9 @@ used as a library keeps them private too.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import tempfile
 import re
 import shlex
@@ -116,9 +118,24 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
             if st.st_mode & stat.S_IWGRP:
                 if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
                     return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
-                if st.st_gid != 0:
+                if st.st_gid != 0 and not _mine_alone(st.st_gid):
                     return f"{shown} is writable by its group {_group(st.st_gid)}"
     return None
+
+
+def _mine_alone(gid: int) -> bool:
+    """Is `gid` this user's own group, with nobody else in it (a user private group, as Debian
+    gives every user, whose umask 002 makes their directories group-writable)?"""
+    if gid != os.getegid():
+        return False
+    me = os.geteuid()
+    try:
+        members = set(grp.getgrgid(gid).gr_mem)
+        names = {p.pw_name for p in pwd.getpwall() if p.pw_uid == me}
+        others = [p for p in pwd.getpwall() if p.pw_gid == gid and p.pw_uid != me]
+    except KeyError:
+        return False
+    return members <= names and not others
 
 
 def _has_acl(path: bytes) -> bool:
@@ -130,8 +147,6 @@ def _has_acl(path: bytes) -> bool:
 
 
 def _user(uid: int) -> str:
-    import pwd
-
     try:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except KeyError:
@@ -139,8 +154,6 @@ def _user(uid: int) -> str:
 
 
 def _group(gid: int) -> str:
-    import grp
-
     try:
         return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
     except KeyError:

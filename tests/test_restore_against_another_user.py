@@ -44,7 +44,7 @@ def _as_nobody(fn) -> None:
 
 @pytest.fixture
 def open_base():
-    base = Path(tempfile.mkdtemp(prefix="rev-a-", dir="/tmp"))
+    base = Path(tempfile.mkdtemp(prefix="rabtui-restore-", dir="/tmp"))
     base.chmod(0o755)
     yield base
     shutil.rmtree(base)
@@ -245,3 +245,33 @@ def test_who_else_can_change_a_directory(open_base):
     if shutil.which("setfacl"):      # an ACL that lets one user write: the group bits are its mask
         subprocess.run(["setfacl", "-m", f"u:{nobody.pw_uid}:rwx", str(shared)], check=True)
         assert "ACL" in privacy.others_can_change(shared / "x")
+
+
+def test_a_user_private_group_is_no_other_user(open_base):
+    """Debian gives each user a group of their own and umask 002: their directories are
+    group-writable by that group alone, which is no one else."""
+    if not shutil.which("useradd"):
+        pytest.skip("no useradd to make a user with a group of their own")
+    name = "rabtui-upg-test"
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["useradd", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name], check=True)
+    try:
+        user = pwd.getpwnam(name)
+        theirs = open_base / "theirs"
+        theirs.mkdir(mode=0o775)
+        theirs.chmod(0o775)
+        os.chown(theirs, user.pw_uid, user.pw_gid)
+        pid = os.fork()
+        if pid == 0:           # as that user: their own group-writable directory is theirs alone
+            code = 1
+            try:
+                os.setgroups([user.pw_gid])
+                os.setegid(user.pw_gid)
+                os.seteuid(user.pw_uid)
+                code = 0 if privacy.others_can_change(theirs / "x") is None else 3
+            finally:
+                os._exit(code)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert "belongs to user" in privacy.others_can_change(theirs / "x")   # to root: another user's
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
