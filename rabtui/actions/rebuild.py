@@ -23,7 +23,7 @@ from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import drive_lock, source_lock
 from rabtui.state.store import Store
-from rabtui.state.store_check import StateUnusable, state_failure
+from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
 BUILDING = "rabtui.db.rebuilding"     # the directory of state_dir where the new database is made
 DB_FILES = ("", "-wal", "-shm")
@@ -157,17 +157,6 @@ def _move_db(source: Path, target: Path) -> None:
             os.replace(f"{source}{suffix}", f"{target}{suffix}")
 
 
-def _fold_wal(db: Path) -> None:
-    """The old database's last transactions into its main file, when SQLite can (a damaged one may
-    not let it: its -wal is then kept aside with it)."""
-    with suppress(sqlite3.Error):
-        conn = sqlite3.connect(db)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-
-
 def put_in_place(made: Path, db: Path) -> Path | None:
     """The new database `made` at the place of `db`, the old one kept aside (its new name is
     returned). A database is at `db` at every moment, so that a kill anywhere leaves one there: the
@@ -177,7 +166,7 @@ def put_in_place(made: Path, db: Path) -> Path | None:
     aside = aside_name(db)
     try:
         if aside is not None:
-            _fold_wal(db)
+            fold_wal(db)     # its -wal is kept aside with it where that fails
             for suffix in ("", "-wal"):
                 if os.path.lexists(f"{db}{suffix}"):
                     os.link(f"{db}{suffix}", f"{aside}{suffix}")

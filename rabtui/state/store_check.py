@@ -115,3 +115,18 @@ def check_tables(conn: sqlite3.Connection, path: Path) -> None:
     # the database as it was at this moment for as long as it lives
     if not conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall():
         raise damaged(path, "no schema version recorded")
+
+
+def fold_wal(path: Path) -> None:
+    """The database's last transactions into its main file (its -wal emptied), when SQLite can: a
+    damaged one may not let it, and is then left as it is."""
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error:
+        pass
+    finally:
+        conn.close()
