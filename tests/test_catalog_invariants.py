@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rabtui import faults
 from rabtui.actions.rebuild import move_aside
 from rabtui.rebuild import scan as rebuild
-from rabtui.backup import retention
+from rabtui.backup import deletion, retention
 from rabtui.media import medium as media
 from rabtui.state.store import COMPLETE, Store
 from tests import invariants
@@ -101,7 +101,7 @@ def _run(lab: Lab, cfg, history, tmp_path) -> None:
             when += timedelta(days=step[1])
             store = lab.store()
             plan = retention.plan_cleanup(cfg, store, now=when)
-            retention.apply_cleanup(cfg, store, plan)
+            deletion.apply_cleanup(cfg, store, plan)
         else:
             move_aside(cfg.state_dir)
             rebuild.rebuild(cfg, Store(cfg.state_dir))
@@ -157,7 +157,7 @@ def test_cleanup_of_the_backup_whose_version_the_union_shows(tmp_path):
     store = lab.store()
     plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 15, 6))
     assert [(c.medium, c.name) for c in plan.delete] == [("m1", "backup-20260201030000")]
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     invariants.check_catalog_is_media(cfg, store)
     union = retention.archive_dirs(cfg, "loc")[0]
     assert (media.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 100

@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta
 
 from rabtui.actions import cleanup as cleanup_actions
-from rabtui.backup import retention
+from rabtui.backup import deletion, retention
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.checkpoint import prepare, run
 from rabtui.checkpoint.content import INSERT_MEDIUM
@@ -158,7 +158,7 @@ def test_retention_keeps_what_an_unfinished_checkpoint_reads_until_its_discs_are
     # the operator is told, by cleanup and by check
     assert any(f"checkpoint {number} is not written yet" in line for line in cleanup_actions.plan_lines(plan, True))
     assert any(f"checkpoint {number} is unfinished" in p.message for p in health.run_checks(cfg, store))
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
 
     res, _, _ = _burn(cfg, store, number)
     assert res.status == "completed", res.message
@@ -249,7 +249,7 @@ def test_rewriting_a_disc_of_a_completed_checkpoint_gives_a_hint_that_works(tmp_
     assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
     plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
     assert first.backup_id in {c.id for c in plan.delete}
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     # disc 1 is found bad later
     (tmp_path / "iso" / f"RAB{number}D01.iso").unlink()
     answers = lambda q: (REWRITE if "Rewrite" in q.text else ABORT if "failed" in q.text else READY)
@@ -336,7 +336,7 @@ def test_a_cleanup_planned_before_a_checkpoint_is_recorded_and_applied_after_kee
     plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
     assert b2.backup_id in {c.id for c in plan.delete}
     number = _record(lab, cfg, store)
-    said = retention.apply_cleanup(cfg, store, plan).lines
+    said = deletion.apply_cleanup(cfg, store, plan).lines
     assert any(f"checkpoint {number}, recorded since the cleanup was planned, reads from it" in x for x in said)
     assert store.one("SELECT status FROM backups WHERE id=?", (b2.backup_id,))["status"] == "completed"
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)

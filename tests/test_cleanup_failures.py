@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rabtui.actions import cleanup as cleanup_actions
-from rabtui.backup import retention
+from rabtui.backup import deletion
 from tests.trees import Lab, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,14 +88,14 @@ def test_a_deletion_failing_midway_counts_only_what_went(tmp_path, monkeypatch):
     plan = cleanup_actions.plan(cfg, store, now=t0 + timedelta(days=3650))
     assert [c.id for c in plan.delete] == [results[0].backup_id, results[1].backup_id]
     first, second = plan.delete
-    empty_tree = retention._empty_tree
+    empty_tree = deletion._empty_tree
 
     def failing(path):
         if Path(path).name == second.name:
             raise OSError(5, "Input/output error", str(path))
         return empty_tree(path)
 
-    monkeypatch.setattr(retention, "_empty_tree", failing)
+    monkeypatch.setattr(deletion, "_empty_tree", failing)
     done = cleanup_actions.apply(cfg, store, plan)
     assert [c.id for c in done.deleted] == [first.id]
     assert done.freed_bytes == first.freed_bytes > 0

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui import faults
-from rabtui.backup import gfs, retention
+from rabtui.backup import deletion, gfs, retention
 from rabtui.config import RetentionSettings
 from tests.trees import Lab, write_files
 
@@ -103,7 +103,7 @@ def test_cleanup_with_faked_clock_deletes_old_and_updates_catalog(tmp_path):
     dry = set(os.listdir(lab.media[0][1] / "loc"))
     assert results[0].path.name in dry        # planning deletes nothing
 
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     assert not results[0].path.exists() and not results[1].path.exists()
     assert (results[2].path / "data").exists()
     assert not [n for n in os.listdir(results[0].path.parent) if n.startswith(".deleting-")]
@@ -168,7 +168,7 @@ def test_archive_guard_keeps_only_copy_unless_verified_checkpoint(tmp_path):
     assert [c.id for c in plan.delete] == [first.backup_id]
     # the union link goes too, so one.jpg's space counts as freed (a walk of the backup alone says no)
     assert plan.freed_bytes >= retention.FreedCounter().add(first.path) + 3000
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     union = lab.media[0][1] / "loc" / ".archive" / str(lab.src / "photos").lstrip("/")
     assert not (union / "one.jpg").exists() and (union / "two.jpg").exists()
     assert store.one("SELECT COUNT(*) AS n FROM versions WHERE first_backup=?", (first.backup_id,))["n"] == 0
@@ -196,7 +196,7 @@ def test_failed_runs_go_after_a_day_and_interrupted_deletion_is_finished(tmp_pat
     plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 3, 4, 0))
     assert [c.name for c in plan.delete] == ["backup-20260302030000"]
     assert plan.leftovers == [leftover]
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     assert not failed_dir.exists() and not leftover.exists() and ok.path.exists()
 
 
@@ -232,11 +232,11 @@ def test_absent_medium_keeps_its_backups(tmp_path):
     assert [c.id for c in plan.delete] == [old.backup_id]
     medium = lab.media[0][1]
     medium.rename(tmp_path / "away")
-    lines = retention.apply_cleanup(cfg, store, plan).lines
+    lines = deletion.apply_cleanup(cfg, store, plan).lines
     assert "not there" in lines[0]
     assert store.one("SELECT status FROM backups WHERE id=?", (old.backup_id,))["status"] == "completed"
     (tmp_path / "away").rename(medium)
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     assert store.one("SELECT status FROM backups WHERE id=?", (old.backup_id,))["status"] == "deleted"
 
 
@@ -306,11 +306,11 @@ def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_
         import sys
         from datetime import datetime
         from rabtui import config
-        from rabtui.backup import retention
+        from rabtui.backup import deletion, retention
         from rabtui.state.store import Store
         cfg = config.load(sys.argv[1], check_media=False)
         store = Store(cfg.state_dir)
-        retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=datetime.fromisoformat(sys.argv[2])))
+        deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=datetime.fromisoformat(sys.argv[2])))
     """)
     done = subprocess.run([sys.executable, "-c", script, str(lab.config_path), now.isoformat()],
                           env={**os.environ, faults.ENV: point}, capture_output=True, timeout=120)
@@ -323,7 +323,7 @@ def test_a_cleanup_killed_before_the_catalog_forgot_is_finished_by_the_next(tmp_
 
     plan = retention.plan_cleanup(cfg, store, now=now)
     assert sorted(plan.leftovers) == sorted(marks)
-    retention.apply_cleanup(cfg, store, plan)
+    deletion.apply_cleanup(cfg, store, plan)
     assert not any(m.exists() for m in marks)
     assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == ["deleted"] * 4 + ["completed"]
     invariants.check_catalog_is_media(cfg, store)
@@ -339,7 +339,7 @@ def test_a_symlink_planted_in_place_of_a_backup_is_removed_not_followed(tmp_path
     shutil.rmtree(victim)
     victim.symlink_to(elsewhere)
     store = lab.store()
-    retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
+    deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
     assert (elsewhere / "precious").read_bytes() == b"keep me" and oct(elsewhere.stat().st_mode)[-3:] != "700"
     assert not os.path.lexists(victim) and not os.path.lexists(victim.with_name(retention.DELETING_PREFIX + victim.name))
     assert store.one("SELECT status FROM backups WHERE id=?", (results[0].backup_id,))["status"] == "deleted"
@@ -365,7 +365,7 @@ def test_hostile_names_in_a_doomed_backup_go_with_it(tmp_path):
     (locked / "f").write_bytes(b"z")
     locked.chmod(0o500)
     store = lab.store()
-    retention.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
+    deletion.apply_cleanup(cfg, store, retention.plan_cleanup(cfg, store, now=now))
     assert not os.path.lexists(results[0].path)
     assert not [n for n in os.listdir(results[0].path.parent) if n.startswith(retention.DELETING_PREFIX)]
     assert (elsewhere / "precious").read_bytes() == b"keep me"

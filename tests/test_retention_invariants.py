@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from rabtui import config as configmod
-from rabtui.backup import retention
+from rabtui.backup import deletion, retention
 from rabtui.state.store import COMPLETE, RESTORABLE
 from tests.trees import Lab
 
@@ -164,7 +164,7 @@ class RetentionHistory(RuleBasedStateMachine):
         newest = {mid: max((n for n, s in names.items() if s in COMPLETE), default=None)
                   for mid, names in held.items()}
         plan = retention.plan_cleanup(self.cfg, self.store, now=self.clock)
-        retention.apply_cleanup(self.cfg, self.store, plan)
+        deletion.apply_cleanup(self.cfg, self.store, plan)
         after, versions = _media_state(self.lab, self.arc_rel)
         for mid, name in newest.items():                                       # (a)
             assert name is None or after[mid].get(name) in COMPLETE, f"{mid}: newest complete {name} deleted"

@@ -1,19 +1,19 @@
-"""The cleanup verb: retention applied across all media at once (see backup/retention.py), then
-the event log pruned. The front shows the plan (plan_lines) before it is applied."""
+"""The cleanup verb: retention applied across all media at once (the plan: backup/retention.py;
+doing it: backup/deletion.py), then the event log pruned. The front shows the plan (plan_lines) before it is applied."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from rabtui import fmt
-from rabtui.backup import retention
+from rabtui.backup import deletion, retention
 from rabtui.config import Config
 from rabtui.ops import notify
 from rabtui.state import jobs
 from rabtui.state.store import Store
 
 Plan = retention.Plan
-Applied = retention.Applied
+Applied = deletion.Applied
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
@@ -24,7 +24,7 @@ def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:
     """Delete what the plan says, then prune the event log. Returns what was deleted, what was
     kept for a later cleanup and what failed (a read-only medium, say); failures are notified."""
-    done = retention.apply_cleanup(cfg, store, plan)
+    done = deletion.apply_cleanup(cfg, store, plan)
     jobs.prune_events(store)
     if done.failed:
         done.undelivered = notify.send(cfg, notify.make_event("cleanup_failed", "failed", "; ".join(done.failed),

@@ -34,15 +34,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import stat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
-from rabtui import faults
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
@@ -223,7 +220,7 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
     archive files they hold, or the copies it counts on are not on media that are here."""
     if not adirs:
         return []
-    present = {m.id: _present(m) for m in cfg.media}
+    present = {m.id: medium_present(m) for m in cfg.media}
     going_ids = {c.id for _, c in going}
     out = []
     for medium, c in going:
@@ -241,48 +238,6 @@ def _candidate(r, why: str) -> Candidate:
     return Candidate(r["id"], r["source"], r["medium"], r["name"], r["path"], r["status"], r["started"], why)
 
 
-# --- doing it ----------------------------------------------------------------------------------------
-
-
-def _empty_tree(path: Path) -> Path | None:
-    """Crash-safe removal, but for the top directory: the tree renamed to .deleting-<name>
-    (atomic) and emptied, the empty directory returned (None: there was no directory). A leftover
-    .deleting-* directory is finished by the next cleanup."""
-    target = path.parent / f"{DELETING_PREFIX}{path.name}"
-    try:
-        os.rename(path, target)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISDIR(os.lstat(target).st_mode):     # a symlink planted in its place: only it goes
-        os.unlink(target)
-        return None
-    os.chmod(target, 0o700)
-    with os.scandir(target) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _make_writable_and_rm(Path(entry.path))
-            else:
-                os.unlink(entry.path)
-    return target
-
-
-def _make_writable_and_rm(path: Path) -> None:
-    """Remove the tree, opening up read-only directories in it; raises the first error when some
-    of it stays (a read-only file system, an immutable file)."""
-    errors: list[OSError] = []
-
-    def onerror(func, p, exc):  # a read-only directory inside the backup: open it up and retry
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-        except OSError as again:
-            errors.append(again)
-
-    shutil.rmtree(path, onerror=onerror)
-    if errors and os.path.lexists(path):
-        raise errors[0]
-
-
 def _union_links(cfg: Config, medium: Medium, c: Candidate):
     """(dev, ino) of the archive files first saved in this backup whose union-tree entry is still
     the same inode (a newer version replaced the others)."""
@@ -296,15 +251,6 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
             continue
         for _rel, inode in same_in_union(data, union):
             yield inode
-
-
-def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:
-    """Deleting a backup of an archive directory removes its files' union links too, so that the
-    space is freed (the guard made sure they are safe elsewhere); where an older backup on this
-    medium holds the path, the union shows its version again. Returns how many."""
-    from rabtui.backup.history import unlink_archive
-
-    return unlink_archive(cfg, c.source, Path(c.path))
 
 
 _NONE_AFTER, _NONE_BEFORE = 2**62, -(2**62)     # no live backup after / before: no version reaches it
@@ -355,7 +301,8 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
         conn.execute("DELETE FROM versions WHERE first_backup=-1 OR last_backup=-1")
 
 
-def _present(medium: Medium) -> bool:
+def medium_present(medium: Medium) -> bool:
+    """Is the medium mounted where the config says, with its own label?"""
     from rabtui.media.medium import read_label
 
     try:
@@ -363,98 +310,3 @@ def _present(medium: Medium) -> bool:
     except Exception:
         return False
     return bool(label) and label.get("id") == medium.id
-
-
-@dataclass
-class Applied:
-    """What apply_cleanup did: a line per action, in order; the backups deleted; the planned
-    deletions left for a later cleanup and why (lines of `kept`); and what failed."""
-    lines: list[str] = field(default_factory=list)
-    deleted: list[Candidate] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
-
-    @property
-    def freed_bytes(self) -> int:
-        return sum(c.freed_bytes for c in self.deleted)
-
-
-def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
-    """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
-    not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
-    say) stops there and the others go on; each failure is in `failed`."""
-    from rabtui.media.medium import mounted
-    from rabtui.events import LOG, Event
-
-    done = Applied()
-
-    def say(line: str, into: list | None = None) -> None:
-        done.lines.append(line)
-        if into is not None:
-            into.append(line)
-        if emit:
-            emit(Event(LOG, line))
-
-    for path in plan.leftovers:
-        # killed before the catalog had forgotten the backup: it does so now, before the directory
-        # that marks the unfinished deletion goes (as _delete does)
-        row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
-                        (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
-        if row is not None:
-            forget_backups(store, [row["id"]], cfg)
-        try:
-            _make_writable_and_rm(path)
-        except OSError as exc:
-            say(f"could not finish an interrupted deletion: {path}: {exc}", done.failed)
-            continue
-        say(f"finished an interrupted deletion: {path}")
-    for medium in cfg.media:
-        mine = [c for c in plan.delete if c.medium == medium.id]
-        if not mine:
-            continue
-        try:
-            with mounted(medium):
-                if not _present(medium):
-                    say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now", done.kept)
-                    continue
-                _delete(cfg, store, medium, mine, say, done)
-        except Exception as exc:  # one medium's trouble must not stop the others
-            if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
-                raise
-            say(f"medium {medium.id}: cleanup stopped: {exc}", done.failed)
-    return done
-
-
-def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
-    """Delete these backups of one medium: their trees first, each emptied under its .deleting-
-    name, then the catalog forgets them all at once, then the emptied directories go. Killed before
-    the catalog has forgotten them, the .deleting- directories tell the next cleanup to."""
-    # a checkpoint recorded since the plan was made may read from some of them now
-    read: dict[int, int] = {}
-    for source in {c.source for c in going}:
-        read.update(read_by_checkpoints(store, source))
-    for c in going:
-        if c.id in read:
-            say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup was"
-                " planned, reads from it", done.kept)
-    going = [c for c in going if c.id not in read]
-    emptied: list[tuple[Candidate, Path | None]] = []
-    try:
-        for c in going:
-            path = Path(c.path)
-            if c.status in RESTORABLE and path.is_dir():
-                _remove_archive_entries(cfg, medium, c)
-            emptied.append((c, _empty_tree(path)))
-    finally:
-        if emptied:
-            faults.point("cleanup.trees_emptied")
-            forget_backups(store, [c.id for c, _ in emptied], cfg)
-            for c, mark in emptied:
-                try:
-                    if mark is not None:
-                        os.rmdir(mark)
-                except OSError as exc:   # the next cleanup removes it (plan.leftovers)
-                    say(f"{c.source} {c.name} on {c.medium}: its emptied directory stays: {exc}", done.failed)
-                done.deleted.append(c)
-                say(f"deleted {c.source} {c.name} on {c.medium}: {c.why}")
