@@ -127,6 +127,7 @@ class _Run:
         return self._result(status, reason)
 
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
+        pre_ran = post_ran = False
         try:
             self._step1()
             faults.point("backup.step1")
@@ -141,21 +142,35 @@ class _Run:
                     faults.point("backup.step3")
                     self._step4()
                     faults.point("backup.step4")
+                    pre_ran = True
                     self._step5(medium, spool, exact_times=medium_fs.keeps_nanoseconds(info["label"].get("holds")))
                     faults.point("backup.step5")
                     if self._ssh is not None:
                         self._ssh.release()     # its closing overlaps steps 6 and 7
+                    post_ran = True
                     post_error = self._step6()
                     faults.point("backup.step6")
                     done = self._step7(medium, spool, post_error)
                     faults.point("backup.step7")
                     return done
                 except (_Stop, RabtuiError, OSError) as exc:
+                    if pre_ran and not post_ran and not isinstance(exc, Cancelled):
+                        exc = self._undo_pre(exc)
                     return self._failed(exc, spool)
                 finally:
                     self._close_log()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
             return self._failed(exc, spool)
+
+    def _undo_pre(self, exc: Exception) -> Exception:
+        """The transfer failed after the pre-backup commands ran: the post-backup commands run all
+        the same, since they undo what those did (a dump with secrets left on the source, a service
+        left stopped). The failure stays the backup's; theirs, if any, is added to its reason."""
+        post_error = self._step6()
+        if post_error is None:
+            return exc
+        reason = exc.reason if isinstance(exc, _Stop) else str(exc)
+        return _Stop(f"{reason}; then {post_error}")
 
     def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
         if isinstance(exc, _Stop):

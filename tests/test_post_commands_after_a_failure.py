@@ -1,0 +1,61 @@
+"""The post-backup commands undo what the pre-backup commands did (a dump with secrets written on
+the source, a service stopped): they run even when the transfer between them fails, and the backup
+stays failed, with their own failure, if any, in its reason. Not when the pre-backup commands
+themselves failed, nor after a cancel. Real rsync (a failing one stands behind `rsync_path`),
+locally and over the test sshd."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.trees import Lab, ssh_source_lines, write_files
+
+
+def _lab(tmp_path, request, where: str, post: str) -> tuple[Lab, object, str, object]:
+    lab = Lab(tmp_path)
+    dump = tmp_path / "db.sql"
+    failing = tmp_path / "bin" / "rsync"          # what the source runs as rsync: it fails
+    failing.parent.mkdir()
+    failing.write_text("#!/bin/sh\necho 'no room on the source' >&2\nexit 12\n")
+    failing.chmod(0o755)
+    keys = (f'rsync_path = "{failing}"\npre_backup_commands = ["echo secret > {dump}"]\n'
+            f'post_backup_commands = ["{post.format(dump=dump)}"]\n')
+    data = lab.src / "data"
+    write_files(data, {"a": b"1"})
+    if where == "local":
+        cfg = lab.write(f'[[sources]]\nid = "loc"\n{keys}[[sources.directories]]\npath = "{data}"\n')
+        return lab, cfg, "loc", dump
+    sshd = request.getfixturevalue("sshd")
+    cfg = lab.write(ssh_source_lines(sshd) + keys + f'[[sources.directories]]\npath = "{data}"\n')
+    (lab.state / "known_hosts").parent.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    return lab, lab.load(), "web", dump
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_the_post_commands_run_after_a_failed_transfer(tmp_path, request, where):
+    lab, cfg, sid, dump = _lab(tmp_path, request, where, "rm -f {dump}")
+    result = lab.backup(cfg, sid, medium_id="m1")
+    assert result.status == "failed" and "rsync" in result.reason, result.reason
+    assert not dump.exists(), "the pre-backup command's dump stayed on the source"
+    assert any(m.startswith("step 6/7") and m.endswith(": ok (1 command(s))") for m in lab.messages()), lab.messages()
+
+
+def test_a_post_command_that_fails_after_a_failed_transfer_is_said_too(tmp_path, request):
+    lab, cfg, sid, dump = _lab(tmp_path, request, "local", "rm -f {dump}; exit 5")
+    result = lab.backup(cfg, sid, medium_id="m1")
+    assert result.status == "failed" and "rsync" in result.reason
+    assert "post-backup command failed (exit 5)" in result.reason, result.reason
+    assert not dump.exists()
+
+
+def test_no_post_command_runs_when_a_pre_command_failed(tmp_path):
+    lab = Lab(tmp_path)
+    marker = tmp_path / "post-ran"
+    cfg = lab.local(extra=f'pre_backup_commands = ["exit 3"]\npost_backup_commands = ["touch {marker}"]')
+    write_files(lab.src / "data", {"a": b"1"})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "pre-backup command failed (exit 3)" in result.reason
+    assert not os.path.exists(marker)
