@@ -330,3 +330,20 @@ def test_restore_to_source_argv_carries_the_transfer_options():
                                io_timeout=600, bwlimit="5M", rsync_path="sudo rsync")
     assert {"--timeout=600", "--bwlimit=5M", "--rsync-path=sudo rsync"} <= set(a)
     assert a.index("--rsync-path=sudo rsync") < a.index("--")
+
+
+@pytest.mark.parametrize("overwrite, mode", [(False, 0o700), (True, 0o755)])
+def test_a_directory_already_there_keeps_its_mode_unless_the_restore_overwrites(tmp_path, overwrite, mode):
+    """A directory tightened since the backup (after a leak, say) stays as tight when what it lost
+    is restored into it; with --overwrite it is put back as the backup has it."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    secrets = lab.src / "data" / "secrets"
+    write_files(secrets, {"a": b"1"})
+    secrets.chmod(0o755)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    secrets.chmod(0o700)
+    (secrets / "a").unlink()
+    R.restore(cfg, lab.store(), "loc", str(secrets), to_source=True, overwrite=overwrite)
+    assert (secrets / "a").read_bytes() == b"1"
+    assert os.stat(secrets).st_mode & 0o777 == mode

@@ -160,6 +160,7 @@ class SafeWriter:
         self.replace_symlinks = replace_symlinks and overwrite
         self.as_root = os.geteuid() == 0
         self.inodes: dict[tuple[int, int], bytes] = {}
+        self.found_dirs: set[bytes] = set()     # directories there before: kept as found (no overwrite)
         self.result = Written()
         self._cached: tuple[bytes, int] | None = None
 
@@ -249,6 +250,8 @@ class SafeWriter:
             raise Refused(f"{fmt.name(rel)} is a symlink on the target, not followed nor replaced")
         if stat.S_ISDIR(mode):
             if old is not None and stat.S_ISDIR(old.st_mode):
+                if not self.overwrite:
+                    self.found_dirs.add(rel)
                 return
             if old is not None:
                 if not self.overwrite:
@@ -382,7 +385,11 @@ class SafeWriter:
             os.close(node)
 
     def finish_dir(self, src: bytes | int, rel: bytes, st: os.stat_result) -> None:
-        """A directory's ownership, mode, attributes and times, after everything inside it."""
+        """A directory's ownership, mode, attributes and times, after everything inside it; one that
+        was there before keeps its own unless the restore overwrites (a mode tightened since the
+        backup stays tight)."""
+        if rel in self.found_dirs:
+            return
         try:
             self._drop_cache()
             rel_dir, name = os.path.split(rel)
