@@ -30,10 +30,14 @@ class Endpoint:
     identity_files: list[Path] = field(default_factory=list)
     alias: str = ""                     # the host as written in the config (what ssh looks up)
     proxy: str | None = None            # ProxyJump / ProxyCommand from ~/.ssh/config (paramiko cannot follow it)
+    host_key_alias: str | None = None   # HostKeyAlias from ~/.ssh/config
 
     @property
     def known_hosts_name(self) -> str:
-        """The name OpenSSH files this host's key under."""
+        """The name OpenSSH files this host's key under: its HostKeyAlias as it stands (no port
+        added), else the host name, with the port when it is not 22."""
+        if self.host_key_alias:
+            return self.host_key_alias
         return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
 
     def __str__(self) -> str:
@@ -83,6 +87,7 @@ def endpoint(source: Source) -> Endpoint:
         alias=source.host,
         proxy=next((f"{k} {found[k]}" for k in ("proxyjump", "proxycommand")
                     if found.get(k) and found[k] != "none"), None),
+        host_key_alias=found.get("hostkeyalias"),
     )
 
 
