@@ -4,19 +4,19 @@ files cut into `NAME.partNN-of-MM`."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-import shutil
 import stat
 
 from pathlib import Path
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
-from rabtui.checkpoint.content import LINK_MARK
+from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso import parse_lsdl_link
 from rabtui.config import Config, Source
-from rabtui.errors import WorkFailed
+from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
 
@@ -82,9 +82,16 @@ def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, 
 
 
 def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
-                            staging: bytes, prompter, cancel, emit: Emit) -> bytes:
+                            staging: bytes, prompter, cancel, emit: Emit,
+                            apart: list[tuple[str, bytes, str]] | None = None) -> bytes:
     """Extract `rel` (a file or a directory) of checkpoint `number` into `staging`, asking for each
-    disc that holds part of it; split files are joined. Returns the restored item's path there."""
+    disc that holds part of it. Each disc goes into a tree of its own, so that only what the
+    catalog says are parts of a cut file are joined (a file of the source may have a part's name);
+    then every regular file is checked against the catalog's sha256 (a damaged disc, or another
+    server's disc of the same volume id, fails the restore), and the trees are merged. Files that
+    may have been hard links of one file on the source, cut apart between discs, are added to
+    `apart` as (kind, name, why): they come back as separate files. Returns the restored item's
+    path there."""
     rows = store.all(
         "SELECT f.*, d.volid FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
         " WHERE f.number=? AND f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?)"
@@ -95,28 +102,50 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
                          hint="if the state database was lost: rabtui rebuild-state")
     is_file = all(bytes(r["path"]) == rel for r in rows)
     top = os.path.join(staging, b"item")
-    with shortpath.alias(Path(os.fsdecode(staging))) as short:   # the disc's deepest paths fit below it
-        _extract(cfg, store, source, number, rel, rows, is_file, os.path.join(short, b"item"), prompter, cancel, emit)
-    parts: dict[bytes, list] = {}
-    for r in rows:
-        if r["parts"] and r["parts"] > 1:
-            parts.setdefault(bytes(r["path"]), []).append(r)
-    for path, prs in parts.items():
-        under = path[len(rel):].lstrip(b"/")
-        base_dir = top if is_file else os.path.join(top, os.path.dirname(under))
-        _join_parts(base_dir, os.path.basename(path), prs, emit)
+    with shortpath.alias(Path(os.fsdecode(staging))) as short, shortpath.Shortcuts() as sc:
+        # the disc's deepest paths fit below `short`; sc.path() makes a deeper one usable
+        trees = {disc: os.path.join(short, b"%d" % disc) for disc in sorted({r["disc"] for r in rows})}
+        _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit)
+        parts: dict[bytes, list] = {}
+        for r in rows:
+            if r["parts"] and r["parts"] > 1:
+                parts.setdefault(bytes(r["path"]), []).append(r)
+        bad: list[tuple[bytes, str]] = []
+        for path, prs in parts.items():
+            bad += _join_parts(trees, _under(rel, path, is_file), prs, sc, emit, cancel)
+        for r in rows:
+            if not (r["parts"] and r["parts"] > 1):
+                under = os.path.basename(bytes(r["disc_path"])) if is_file else _under(rel, bytes(r["path"]), False)
+                bad += _check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
+        if bad:
+            _refuse_damaged(number, bad)
+        first, *others = trees.values()
+        kept: dict[bytes, tuple[int, int]] = {}
+        for tree in others:
+            _merge(tree, first, sc, kept)
+        for under, ns in kept.items():   # the directories' times, as extracted from the disc
+            os.utime(sc.path(os.path.join(first, under) if under else first), ns=ns, follow_symlinks=False)
+        os.rename(first, os.path.join(short, b"item"))
+        if apart is not None and len(trees) > 1:
+            apart += _links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
     if is_file:
         return os.path.join(top, os.path.basename(rel)) if parts else \
             os.path.join(top, os.path.basename(bytes(rows[0]["disc_path"])))
     return top
 
 
-def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool, xtop: bytes,
-             prompter, cancel, emit: Emit) -> None:
+def _under(rel: bytes, path: bytes, is_file: bool) -> bytes:
+    """Where the catalog's `path` (below the restored item `rel`) is in a disc's tree."""
+    return os.path.basename(path) if is_file else path[len(rel):].lstrip(b"/")
+
+
+def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
+             trees: dict[int, bytes], prompter, cancel, emit: Emit) -> None:
     by_disc: dict[int, list] = {}
     for r in rows:
         by_disc.setdefault(r["disc"], []).append(r)
     for disc, files in sorted(by_disc.items()):
+        xtop = trees[disc]
         volid = files[0]["volid"] or f"RAB{number}D{disc:02d}"
         dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
         emit(Event(LOG, f"reading {len(files)} files from {volid}"))
@@ -124,7 +153,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             os.makedirs(xtop, exist_ok=True)
             jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
                     for r in files]
-        else:  # the directory's subtree on this disc (directories merge across discs)
+        else:  # the directory's subtree on this disc (merged with the other discs' afterwards)
             first = bytes(files[0]["disc_path"])
             under = bytes(files[0]["path"])[len(rel):]
             disc_top = first[: len(first) - len(under)] if under and first.endswith(under) else \
@@ -173,24 +202,143 @@ def _set_link_attrs(start: bytes, target: bytes, mtimes: dict[bytes, int], owner
                             f" keep the restoring user's, e.g. {fmt.name(unknown[0])}"))
 
 
-def _join_parts(base_dir: bytes, name: bytes, prs: list, emit: Emit) -> None:
+BLOCK = 1 << 16          # a run of zeros this long is left a hole when cut parts are joined
+_ZEROS = bytes(BLOCK)
+CHUNK = 1 << 20
+
+
+def _disc_name(r) -> str:
+    return r["volid"] or f"disc {r['disc']}"
+
+
+def _check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
+    """[(name, what is wrong)] for a regular file of the catalog whose copy extracted at `path`
+    differs from the catalog's sha256 (read once, in chunks), or did not come off the disc."""
+    if r["sha256"] is None or r["sha256"] in MARKS:
+        return []
+    try:
+        fd = os.open(sc.path(path), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        return [(bytes(r["path"]), f"not read from {_disc_name(r)} ({os.strerror(exc.errno or 0)})")]
+    h = hashlib.sha256()
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return [(bytes(r["path"]), f"not a file on {_disc_name(r)}")]
+        while chunk := f.read(CHUNK):
+            _cancelled(cancel)
+            h.update(chunk)
+    if h.hexdigest() != r["sha256"]:
+        return [(bytes(r["path"]), f"differs from the catalog on {_disc_name(r)}")]
+    return []
+
+
+def _cancelled(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("restore cancelled while reading what came off the disc")
+
+
+def _refuse_damaged(number: int, bad: list[tuple[bytes, str]]) -> None:
+    shown = "; ".join(f"/{fmt.name(name)}: {why}" for name, why in bad[:5])
+    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+    raise WorkFailed(
+        f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded"
+        f" (sha256), nothing was restored: {shown}{more}",
+        hint="the disc is damaged, or is another server's disc with the same volume id; restore from another"
+             " copy: a backup on a medium (--backup), or another checkpoint's disc (--checkpoint N);"
+             f" `rabtui checkpoint verify {number}` checks the whole of each disc")
+
+
+def _join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit, cancel) -> list[tuple[bytes, str]]:
+    """Join the parts `prs` of one cut file, each read from the tree of its own disc, into the
+    tree of the first part's disc, as `under`. Each part is hashed as it is read and checked
+    against the catalog; runs of zeros of BLOCK bytes stay holes. Returns what was wrong."""
     prs.sort(key=lambda r: r["part"])
-    pieces = [os.path.join(base_dir, os.path.basename(bytes(r["disc_path"]))) for r in prs]
-    missing = [p for p in pieces if not os.path.exists(p)]
+    name = bytes(prs[0]["path"])
+    where = os.path.dirname(under)
+    pieces = [os.path.join(trees[r["disc"]], where, os.path.basename(bytes(r["disc_path"]))) for r in prs]
+    missing = [p for p in pieces if not os.path.lexists(sc.path(p))]
     if missing or len(prs) != prs[0]["parts"]:
         raise WorkFailed(f"{fmt.name(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
-    final = os.path.join(base_dir, name)
+    base_dir = sc.path(os.path.join(trees[prs[0]["disc"]], where))
+    dirs = {sc.path(os.path.dirname(p)) for p in pieces} | {base_dir}
+    times = {d: os.stat(d) for d in dirs}
     tmp = os.path.join(base_dir, b".rabtui-join-%d" % os.getpid())   # fits beside a 255-byte name
-    with open(tmp, "wb") as f:
-        for p in pieces:
-            with open(p, "rb") as pf:
-                shutil.copyfileobj(pf, f, 1 << 20)
-    mode = stat.S_IMODE(os.stat(pieces[0]).st_mode)
+    bad: list[tuple[bytes, str]] = []
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        pos = 0
+        for p, r in zip(pieces, prs):
+            h = hashlib.sha256()
+            with open(sc.path(p), "rb") as pf:
+                while chunk := pf.read(CHUNK):
+                    _cancelled(cancel)
+                    h.update(chunk)
+                    view = memoryview(chunk)
+                    for at in range(0, len(chunk), BLOCK):
+                        block = view[at:at + BLOCK]
+                        if block != _ZEROS[:len(block)]:
+                            os.pwrite(fd, block, pos + at)
+                    pos += len(chunk)
+            if r["sha256"] is not None and h.hexdigest() != r["sha256"]:
+                bad.append((name, f"part {r['part']} of {r['parts']} differs from the catalog on {_disc_name(r)}"))
+        os.ftruncate(fd, pos)   # the size, with a hole at the end where the file ends in zeros
+    finally:
+        os.close(fd)
+    mode = stat.S_IMODE(os.stat(sc.path(pieces[0])).st_mode)
     for p in pieces:
-        os.unlink(p)
-    os.replace(tmp, final)
+        os.unlink(sc.path(p))
+    final = os.path.join(base_dir, os.path.basename(name))
+    os.rename(tmp, final)
     os.chmod(final, mode)
     os.utime(final, (prs[0]["mtime"], prs[0]["mtime"]))
+    for d, st in times.items():   # the directories keep the times they came off the disc with
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
     emit(Event(LOG, f"joined {len(prs)} parts of {fmt.name(name)}"))
+    return bad
 
 
+def _merge(src: bytes, dst: bytes, sc, kept: dict[bytes, tuple[int, int]]) -> None:
+    """Move the tree `src` (one disc's) into `dst`: what `dst` lacks is renamed into it, a
+    directory on both is merged. `kept`: the times of each directory of `dst` changed, before."""
+    stack = [b""]
+    while stack:
+        under = stack.pop()
+        for name in sorted(os.listdir(sc.path(os.path.join(src, under) if under else src))):
+            r = os.path.join(under, name) if under else name
+            s, d = sc.path(os.path.join(src, r)), sc.path(os.path.join(dst, r))
+            try:
+                old = os.lstat(d)
+            except FileNotFoundError:
+                if under not in kept:
+                    st = os.stat(os.path.dirname(d))
+                    kept[under] = (st.st_atime_ns, st.st_mtime_ns)
+                os.rename(s, d)
+                continue
+            if stat.S_ISDIR(old.st_mode) and stat.S_ISDIR(os.lstat(s).st_mode):
+                stack.append(r)
+            else:
+                raise WorkFailed(f"{fmt.name(r)} came off two discs of the checkpoint", hint="please report this")
+
+
+def _links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[str, bytes, str]]:
+    """Files of the same content, size and time on different discs, now separate files: they may
+    have been hard links of one file, which the discs cannot hold across discs (the catalog
+    records no inode, so they are not linked again on a guess). One entry per file after the
+    first of each group."""
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        if r["sha256"] not in MARKS and r["sha256"] is not None and r["size"] and not (r["parts"] and r["parts"] > 1):
+            groups.setdefault((r["sha256"], r["size"], r["mtime"]), []).append(r)
+    out = []
+    for group in groups.values():
+        if len({r["disc"] for r in group}) < 2:
+            continue
+        inodes = [os.lstat(sc.path(os.path.join(top, _under(rel, bytes(r["path"]), is_file)))).st_ino for r in group]
+        first = group[0]
+        for r, ino in zip(group[1:], inodes[1:]):
+            if ino != inodes[0]:
+                out.append(("hard link", bytes(r["path"]),
+                            f"same content and time as /{fmt.name(bytes(first['path']))} ({_disc_name(first)}),"
+                            f" read from {_disc_name(r)}: if the two were hard links of one file, the link"
+                            f" did not cross the discs; restored as a separate file"))
+    return out

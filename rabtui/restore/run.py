@@ -280,10 +280,12 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
                 work_parent = os.fsencode(to)
         os.makedirs(work_parent, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=work_parent) as staging:
-            item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit)
+            apart: list[tuple[str, bytes, str]] = []   # hard links the discs could not keep
+            item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit,
+                                           apart)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                             RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
-                                          warnings=warnings))
+                                          warnings=warnings), not_restored=apart)
     row = choose_backup(store, source, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
@@ -309,7 +311,8 @@ def _summary(result: "RestoreResult", w: Written, where: str) -> str:
     return f"{head}; {len(problems)} not restored, first: {problems[0]}{more}"
 
 
-def _finish(result: "RestoreResult", w: Written, where: str) -> "RestoreResult":
+def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) -> "RestoreResult":
+    w.not_restored += not_restored
     result.written = w
     result.summary = _summary(result, w, where)
     if w.errors:
@@ -318,18 +321,18 @@ def _finish(result: "RestoreResult", w: Written, where: str) -> "RestoreResult":
 
 
 def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
-             exact_times: bool = False):
+             exact_times: bool = False, not_restored=()):
     if not to_source:
         return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick),
-                       f"into {to}")
+                       f"into {to}", not_restored)
     if source.is_local:
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
         w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick)
-        return _finish(result, w, f"onto {source.id}")
+        return _finish(result, w, f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 
     return _finish(result, remote_restore.rsync_onto_source(cfg, source, rel, item, overwrite, cancel,
                                                             exact_times=exact_times),
-                   f"onto {source.id}")
+                   f"onto {source.id}", not_restored)

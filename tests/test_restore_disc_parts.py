@@ -1,0 +1,78 @@
+"""Files cut into parts across checkpoint discs come back whole and as they were: a file of the
+source whose own name looks like a part keeps its name and content beside the cut file, a sparse
+cut file comes back sparse, and hard links that the discs cut apart are named in the restore's
+result (the catalog records no inode to link them again by)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rabtui.checkpoint import prepare, run
+from rabtui.events import READY, ScriptedPrompter
+from rabtui.restore import run as R
+from tests.trees import Lab, snapshot, write_files
+
+
+def _burn(cfg, store):
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    return number
+
+
+def test_a_file_named_like_a_part_keeps_its_name_beside_the_cut_file(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"big.bin": 6_000_000, "big.bin.part01-of-02": b"I am a real file"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _burn(cfg, store)
+    assert store.one("SELECT MAX(parts) FROM disc_files")[0] == 2
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    assert not res.incomplete(), res.summary
+    assert snapshot(tmp_path / "out" / str(data).lstrip("/")) == snapshot(data)
+    R.restore(cfg, store, "loc", str(data / "big.bin"), checkpoint=number, to=tmp_path / "one")
+    assert (tmp_path / "one" / str(data / "big.bin").lstrip("/")).read_bytes() == (data / "big.bin").read_bytes()
+
+
+def test_a_sparse_file_cut_across_discs_comes_back_sparse(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    (lab.src / "data").mkdir(parents=True, exist_ok=True)
+    sp = lab.src / "data" / "sparse.img"
+    with open(sp, "wb") as f:
+        f.write(b"HEAD")
+        f.seek(9_000_000)
+        f.write(b"TAIL")
+    assert os.stat(sp).st_blocks * 512 < 100_000
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _burn(cfg, store)
+    assert store.one("SELECT MAX(parts) FROM disc_files")[0] >= 2
+    R.restore(cfg, store, "loc", str(sp), checkpoint=number, to=tmp_path / "out")
+    got = tmp_path / "out" / str(sp).lstrip("/")
+    assert got.read_bytes() == sp.read_bytes()
+    assert os.stat(got).st_blocks * 512 < 1_000_000, f"{os.stat(got).st_blocks * 512} bytes allocated"
+    assert int(os.stat(got).st_mtime) == int(os.stat(sp).st_mtime)
+
+
+def test_hard_links_cut_apart_by_the_discs_are_named_in_the_result(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a/x.bin": 1_500_000, "b/y.bin": 1_500_000, "c/z.bin": 1_500_000})
+    os.link(data / "a/x.bin", data / "c/x-link.bin")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _burn(cfg, store)
+    discs = {bytes(r["path"]).rsplit(b"/", 2)[-2]: r["disc"] for r in store.all("SELECT disc, path FROM disc_files")}
+    assert discs[b"a"] != discs[b"c"], discs   # the two names of the file are on two discs
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    out = tmp_path / "out" / str(data).lstrip("/")
+    assert (out / "c/x-link.bin").read_bytes() == (data / "a/x.bin").read_bytes()
+    named = [(kind, os.fsdecode(name)) for kind, name, _why in res.written.not_restored]
+    assert named == [("hard link", str(data / "c/x-link.bin").lstrip("/"))], named
+    assert res.incomplete() and "x-link.bin" in res.summary
