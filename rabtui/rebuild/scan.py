@@ -10,7 +10,10 @@
   backup is a version first saved there;
 - checkpoints: `rabtui/catalog.tsv.gz` (older discs: `catalog.tsv`) from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
-  turn). The discs of an `images:` drive are verified again and come back `verified` when they pass
+  turn); its README.txt gives the time the checkpoint was made and the backup each directory was
+  taken from (kept when the media hold that backup of the source, started before then; without
+  it, restore ranks the disc by what the catalog tells, rabtui/restore/copies.py). The discs of
+  an `images:` drive are verified again and come back `verified` when they pass
   (rebuild/verify.py); any other disc comes back as `written`: run `rabtui checkpoint verify` to
   verify it again (until then, retention treats its files as not safe elsewhere).
 """
@@ -25,7 +28,7 @@ import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rabtui import proc
@@ -315,12 +318,45 @@ def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
                          f" {done.stderr_text()[-200:]}")
 
 
+def read_disc_readme(dev: str) -> bytes | None:
+    """README.txt of a disc, None when it cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
+        target = os.path.join(tmp, "README.txt")
+        done = proc.run(xorriso_extract_argv(dev, b"/README.txt", os.fsencode(target)), timeout=600)
+        return Path(target).read_bytes() if done.ok and os.path.exists(target) else None
+
+
+def readme_made(readme: bytes, number: int) -> float | None:
+    """When checkpoint `number` was made, from its README.txt's first line."""
+    m = re.match(rb"rabtui checkpoint (\d+), made (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\n", readme)
+    if not m or int(m.group(1)) != number:
+        return None
+    return datetime.strptime(m.group(2).decode(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+
+
+def readme_backup(readme: bytes, source: str, path: str) -> int | None:
+    """The id of the backup the README's line of data directory source:path names."""
+    data = readme.split(b"\nFiller on this disc", 1)[0]
+    line = re.escape(f"  =  {source}:{path}  (".encode("utf-8", "surrogateescape"))
+    m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d+), discs ", data, re.M)
+    return int(m.group(1)) if m else None
+
+
+def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made: float | None) -> int | None:
+    """The backup checkpoint directory source:path was taken from, when its README names one that
+    the database holds (that source's, started before the checkpoint was made)."""
+    bid = readme_backup(readme, source, path) if readme and made is not None else None
+    row = store.one("SELECT started FROM backups WHERE id=? AND source=?", (bid, source)) if bid else None
+    return bid if row and row["started"] <= made + 1 else None
+
+
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
-                    report: Report) -> None:
+                    report: Report, readme: bytes | None = None) -> None:
     rows = parse_catalog_tsv(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
     image0 = os.path.join(image_dir, f"RAB{number}D01.iso") if image_dir else None
-    created = os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time()
+    made = readme_made(readme, number) if readme else None
+    created = made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
     from rabtui.config.disc_types import parse_disc
 
     try:
@@ -357,8 +393,9 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
                          " part, parts) VALUES (?,?,?,?,?,?,?,?,?,?)", files)
         for source, dpath in dirs:
-            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role) VALUES (?,?,?, 'data')",
-                         (number, source, dpath))
+            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
+                         " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
+                                                                                         dpath, made)))
             conn.execute(
                 "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
                 " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
@@ -385,7 +422,7 @@ def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, canc
                 continue
             try:
                 catalog = read_disc_catalog(iso, emit)
-                load_checkpoint(cfg, store, number, catalog, image_dir, report)
+                load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso))
                 seen.add(number)
                 report.verified += reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
             except WorkFailed as exc:
@@ -406,6 +443,7 @@ def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, canc
             report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
             continue
         try:
-            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report)
+            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report,
+                            read_disc_readme(drive))
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")

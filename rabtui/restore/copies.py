@@ -5,6 +5,15 @@ backup holding it on each medium, and on each checkpoint whose discs holding it 
 Without `--backup`/`--checkpoint`, restore reads the newest copy; when that one is not at hand (its
 medium not mounted, its disc not in the drive) it says so and reads the newest copy that is, or,
 when none is, asks for each copy in turn (newest first: ready once it is there, skip to the next, abort).
+
+A disc copy is as new as the backup its checkpoint was taken from. A checkpoint that does not
+record that backup (rebuild-state found no README naming it) is ranked by what the catalog tells:
+a file as of the newest backup holding a version of its size and mtime, anything else below every
+backup; a restore that reads it says it rests on that guess. An older copy holds the same as the
+newest when both come from one backup, or when the file's sha256 is the same on both (discs; a
+backup has the one of a disc taken from it). Otherwise a file of the same size and mtime is not
+taken for the same content (it may have been rewritten with its mtime kept): a restore that reads
+it says that only size and mtime agree.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rabtui import fmt
+from rabtui.checkpoint.content import MARKS
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
@@ -34,6 +44,10 @@ class Copy:
     discs: list[tuple[int, str]] = field(default_factory=list)   # (disc, volid) holding the path
     of_discs: int = 0               # how many discs the checkpoint has
     version: tuple[int, int] | None = None   # (size, mtime) when the path is a file
+    digest: tuple[tuple[int, str], ...] | None = None   # a disc's file: (size, sha256) of each part
+    taken_from: int | None = None   # a disc copy: the id of the backup its checkpoint read, when known
+    guess: str | None = None        # a disc copy whose backup is not known: how it was ranked
+    below_backups: bool = False     # ... ranked below every backup
 
     def describe(self) -> str:
         if self.kind == "backup":
@@ -97,28 +111,60 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
     by_number: dict[int, list] = {}
     for r in rows:
         by_number.setdefault(r["number"], []).append(r)
+    digests = _digests(store, source.id, rel)
     dir_path = directory_of(source, rel).path
     out = []
     for number, discs in by_number.items():
         if any(d["state"] != "verified" for d in discs):
             continue
-        taken = store.one("SELECT b.started FROM checkpoint_dirs c JOIN backups b ON b.id=c.backup_id"
+        taken = store.one("SELECT b.id, b.started FROM checkpoint_dirs c JOIN backups b ON b.id=c.backup_id"
                           " WHERE c.number=? AND c.source=? AND c.path=?", (number, source.id, dir_path))
         cp = store.one("SELECT created, discs FROM checkpoints WHERE number=?", (number,))
-        when = taken["started"] if taken else (cp["created"] if cp else 0.0)
         size = sum(d["size"] or 0 for d in discs)
         is_file = all(d["mtime"] is not None for d in discs)
-        out.append(Copy("disc", when, checkpoint=number,
-                        discs=[(d["disc"], d["volid"] or f"RAB{number}D{d['disc']:02d}") for d in discs],
-                        of_discs=cp["discs"] if cp else len(discs),
-                        version=(size, max(d["mtime"] for d in discs)) if is_file else None))
+        copy = Copy("disc", taken["started"] if taken else (cp["created"] if cp else 0.0), checkpoint=number,
+                    discs=[(d["disc"], d["volid"] or f"RAB{number}D{d['disc']:02d}") for d in discs],
+                    of_discs=cp["discs"] if cp else len(discs),
+                    version=(size, max(d["mtime"] for d in discs)) if is_file else None,
+                    digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None)
+        if taken is None:
+            _rank_by_guess(store, source.id, rel, copy)
+        out.append(copy)
     return out
 
 
+def _digests(store: Store, source: str, rel: bytes) -> dict[int, tuple[tuple[int, str], ...]]:
+    """checkpoint -> (size, sha256) of each part of the file `rel` on its discs, where the disc
+    catalog has a checksum of every part."""
+    parts: dict[int, list] = {}
+    for r in store.all("SELECT number, size, sha256 FROM disc_files WHERE source=? AND path=?"
+                       " ORDER BY number, COALESCE(part, 0)", (source, rel)):
+        parts.setdefault(r["number"], []).append((r["size"], r["sha256"]))
+    return {n: tuple(p) for n, p in parts.items() if all(sha and sha not in MARKS for _, sha in p)}
+
+
+def _rank_by_guess(store: Store, source: str, rel: bytes, copy: Copy) -> None:
+    """Rank a disc copy whose checkpoint does not record the backup it read (a database rebuilt
+    from discs that do not name it): as of the newest backup holding a file of the same size and
+    mtime, else below every backup."""
+    unknown = f"checkpoint {copy.checkpoint} does not record the backup it was taken from"
+    held = _backup_copies(store, source, rel, copy.version) if copy.version is not None else []
+    if held:
+        like = max(held, key=lambda c: (c.when, c.backup["id"]))
+        copy.when = like.when
+        copy.guess = (f"{unknown}: taken to be as of {like.describe()} ({fmt.stamp(like.when)}), which holds a"
+                      f" file of the same size and mtime")
+        return
+    copy.below_backups = True
+    copy.guess = (f"{unknown}{' and no backup holds a file of its size and mtime' if copy.version else ''}:"
+                  f" taken to be older than every backup")
+
+
 def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
-    """Every copy of `rel`, newest first (a backup before a disc holding the same state)."""
+    """Every copy of `rel`, newest first (a backup before a disc holding the same state; a disc
+    whose backup is not known and matches none, after every backup)."""
     copies = _backup_copies(store, source.id, rel) + _disc_copies(store, source, rel)
-    copies.sort(key=lambda c: (-c.when, c.kind != "backup"))
+    copies.sort(key=lambda c: (c.below_backups, -c.when, c.kind != "backup"))
     return copies
 
 
@@ -174,14 +220,65 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
     return f"disc {', '.join(missing)} is not in {cfg.checkpoint.drive}"
 
 
-def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy) -> bool:
-    """Whether two copies hold the same content at `rel` (as far as the catalog tells)."""
+SAME = "same"                 # the same content
+DIFFERENT = "different"       # another content (or not known to be the same)
+LOOKS_SAME = "looks the same"  # the same sizes and mtimes, the content not compared
+
+
+def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, others: list[Copy] = ()) -> str:
+    """Whether two copies hold the same content at `rel`, as far as the catalog tells: SAME when
+    they come from one backup or the file has the same sha256 on both (a backup has the one of a
+    disc in `others` taken from it), LOOKS_SAME when only sizes and mtimes can be compared and
+    agree, else DIFFERENT."""
+    a_from, b_from = _backup_id(a), _backup_id(b)
+    if a_from is not None and a_from == b_from:
+        return SAME
     if a.version is not None or b.version is not None:
-        return a.version == b.version
-    if a.kind == b.kind == "backup":
+        if a.version != b.version:
+            return DIFFERENT
+        a_digest, b_digest = _digest(a, others), _digest(b, others)
+        if a_digest and b_digest:
+            if a_digest == b_digest:
+                return SAME
+            if [size for size, _ in a_digest] == [size for size, _ in b_digest]:
+                return DIFFERENT
+        return LOOKS_SAME
+    if a.kind == b.kind == "disc":
+        a_files, b_files = _disc_contents(store, source, rel, a), _disc_contents(store, source, rel, b)
+        if a_files is not None and a_files == b_files:
+            return SAME
+    a_row, b_row = _backup_row(store, a), _backup_row(store, b)
+    if a_row is not None and b_row is not None:
         archive = tuple(d.path for d in source.directories if d.kind == "archive")
-        return catalog.contents(store, a.backup, archive, rel) == catalog.contents(store, b.backup, archive, rel)
-    return a.when == b.when
+        if catalog.contents(store, a_row, archive, rel) == catalog.contents(store, b_row, archive, rel):
+            return LOOKS_SAME
+    return DIFFERENT
+
+
+def _digest(copy: Copy, others: list[Copy]):
+    """The copy's checksums: its own (a disc), else those of a disc taken from the same backup."""
+    if copy.digest or _backup_id(copy) is None:
+        return copy.digest
+    return next((c.digest for c in others if c.digest and _backup_id(c) == _backup_id(copy)), None)
+
+
+def _backup_id(copy: Copy) -> int | None:
+    return copy.backup["id"] if copy.kind == "backup" else copy.taken_from
+
+
+def _backup_row(store: Store, copy: Copy):
+    if copy.kind == "backup":
+        return copy.backup
+    return store.one("SELECT * FROM backups WHERE id=?", (copy.taken_from,)) if copy.taken_from else None
+
+
+def _disc_contents(store: Store, source: Source, rel: bytes, copy: Copy) -> set | None:
+    """(path, part, size, mtime, sha256) of each file below `rel` on the checkpoint's discs; None
+    when the disc catalog lacks a checksum."""
+    rows = {(bytes(r["path"]), r["part"], r["size"], r["mtime"], r["sha256"]) for r in store.all(
+        "SELECT path, part, size, mtime, sha256 FROM disc_files WHERE number=? AND source=?"
+        " AND (path=? OR substr(path, 1, ?)=?)", (copy.checkpoint, source.id, rel, len(rel) + 1, rel + b"/"))}
+    return None if any(r[4] is None for r in rows) else rows
 
 
 def _question(cfg: Config, copy: Copy, k: int, n: int, shown: str, why: str, following: Copy | None) -> Question:
@@ -213,25 +310,47 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     newest = copies[0]
     why = not_at_hand(cfg, store, newest)
     if why is None:
-        return newest, []
+        return newest, _guessed(newest, shown, emit)
     emit(Event(WARNING, f"the newest copy of {shown} ({newest.describe()}) is not at hand: {why}"))
     for c in copies[1:]:
         if not_at_hand(cfg, store, c) is None:
-            return c, _older(store, source, rel, c, newest, shown, emit)
+            return c, _older(store, source, rel, c, newest, copies, shown, emit)
     if prompter is None:
         raise WorkFailed(f"no copy of {shown} is at hand: {why}",
                          hint=f"mount medium {newest.medium}" if newest.kind == "backup" else "insert the disc")
     chosen = ask_in_turn(copies, lambda c: not_at_hand(cfg, store, c),
                          lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
                          prompter, cancel, shown)
-    return chosen, _older(store, source, rel, chosen, newest, shown, emit) if chosen is not newest else []
+    if chosen is newest:
+        return chosen, _guessed(chosen, shown, emit)
+    return chosen, _older(store, source, rel, chosen, newest, copies, shown, emit)
 
 
-def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, shown: str, emit: Emit) -> list[str]:
-    if same_state(store, source, rel, used, newest):
+def _guessed(used: Copy, shown: str, emit: Emit) -> list[str]:
+    """The warning for a copy taken to be the newest on a guess (its checkpoint's backup unknown)."""
+    if used.guess is None:
+        return []
+    warning = f"{shown} restored from {used.describe()}, ranked on a guess: {used.guess}"
+    emit(Event(WARNING, warning))
+    return [warning]
+
+
+def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, copies: list[Copy], shown: str,
+           emit: Emit) -> list[str]:
+    state = same_state(store, source, rel, used, newest, copies)
+    guess = f"; {used.describe()} is ranked on a guess: {used.guess}" if used.guess else ""
+    if state == SAME and not guess:
         emit(Event(WARNING, f"reading {shown} from {used.describe()}, which holds the same as the newest copy"))
         return []
-    warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
-               f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand")
+    if state == SAME:
+        warning = f"{shown} restored from {used.describe()}, which holds the same as the newest copy{guess}"
+    elif state == LOOKS_SAME:
+        what = "a file" if used.version is not None else "files"
+        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}, which holds {what} of"
+                   f" the same size and mtime as the newest copy ({newest.describe()}, {fmt.stamp(newest.when)},"
+                   f" not at hand); the content is not known to be the same (no checksum of both){guess}")
+    else:
+        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
+                   f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand{guess}")
     emit(Event(WARNING, warning))
     return [warning]
