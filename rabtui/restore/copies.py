@@ -11,9 +11,10 @@ record that backup (rebuild-state found no README naming it) is ranked by what t
 a file as of the newest backup holding a version of its size and mtime, anything else below every
 backup; a restore that reads it says it rests on that guess. An older copy holds the same as the
 newest when both come from one backup, or when the file's sha256 is the same on both (discs; a
-backup has the one of a disc taken from it). Otherwise a file of the same size and mtime is not
-taken for the same content (it may have been rewritten with its mtime kept): a restore that reads
-it says that only size and mtime agree.
+backup has the one of a disc taken from it). Otherwise a file of the same size and mtime is the
+same version as the backups tell versions apart (rsync's own test), not known to be the same
+content (it may have been rewritten with its mtime kept): a restore that reads it says so in its
+log, and does not count it as an older state.
 """
 
 from __future__ import annotations
@@ -344,11 +345,17 @@ def _older(store: Store, source: Source, rel: bytes, used: Copy, newest: Copy, c
         return []
     if state == SAME:
         warning = f"{shown} restored from {used.describe()}, which holds the same as the newest copy{guess}"
-    elif state == LOOKS_SAME:
+    elif state == LOOKS_SAME and not guess:
+        # the same version as the backups themselves tell versions apart (rsync's size and mtime):
+        # said with its basis, not counted as an older state
         what = "a file" if used.version is not None else "files"
-        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}, which holds {what} of"
-                   f" the same size and mtime as the newest copy ({newest.describe()}, {fmt.stamp(newest.when)},"
-                   f" not at hand); the content is not known to be the same (no checksum of both){guess}")
+        emit(Event(WARNING, f"reading {shown} from {used.describe()}, which holds {what} of the same size and"
+                            f" mtime as the newest copy ({newest.describe()}, not at hand); the content itself"
+                            " is not known to be the same (no checksum of both)"))
+        return []
+    elif state == LOOKS_SAME:
+        warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}, which holds the same size"
+                   f" and mtime as the newest copy ({newest.describe()}, not at hand){guess}")
     else:
         warning = (f"{shown} restored as of {fmt.stamp(used.when)} from {used.describe()}: the newest copy"
                    f" ({newest.describe()}, {fmt.stamp(newest.when)}) was not at hand{guess}")
