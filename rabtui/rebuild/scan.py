@@ -25,22 +25,21 @@ import os
 import re
 import sqlite3
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from rabtui import proc
 from rabtui.media import fstree
 from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
-from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text
 from rabtui.rebuild import record
+from rabtui.rebuild.disc_text import (_original, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
+                                     readme_backup, readme_made)
 from rabtui.rebuild.verify import reverify_images
-from rabtui.restore.discs import PART_RE, disc_volid, xorriso_extract_argv
+from rabtui.restore.discs import disc_volid
 from rabtui.state.store import COMPLETE, KEPT, Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
@@ -248,98 +247,6 @@ def _catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: st
 
 
 # --- checkpoint discs --------------------------------------------------------------------------------
-
-
-def parse_catalog_tsv(text: bytes) -> list[dict]:
-    """Rows of a disc's rabtui/catalog.tsv: disc, path on the disc, size, mtime, sha256 (a header
-    line, if any, is skipped). Names may carry backslash escapes (\\t \\n \\\\ \\xHH)."""
-    out = []
-    for line in text.split(b"\n"):
-        if not line.strip() or line.startswith(b"#"):
-            continue
-        cols = line.split(b"\t")
-        if len(cols) < 4 or not cols[0].strip().isdigit():
-            continue
-        sha = cols[4].decode().strip() if len(cols) > 4 else ""
-        out.append({"disc": int(cols[0]), "disc_path": _unescape(cols[1]).lstrip(b"/"),
-                    "size": int(cols[2]), "mtime": int(float(cols[3])),
-                    "sha256": sha if sha and sha != "-" else None})
-    return out
-
-
-def _unescape(b: bytes) -> bytes:
-    if b"\\" not in b:
-        return b
-    try:
-        from rabtui.checkpoint.layout import unescape_path
-
-        return unescape_path(b.decode("utf-8"))
-    except (ImportError, UnicodeDecodeError):
-        pass
-    out = bytearray()
-    i = 0
-    while i < len(b):
-        c = b[i:i + 1]
-        if c == b"\\" and i + 1 < len(b):
-            n = b[i + 1:i + 2]
-            if n == b"x" and i + 3 < len(b):
-                out += bytes([int(b[i + 2:i + 4], 16)])
-                i += 4
-                continue
-            out += {b"t": b"\t", b"n": b"\n", b"\\": b"\\", b"r": b"\r"}.get(n, n)
-            i += 2
-            continue
-        out += c
-        i += 1
-    return bytes(out)
-
-
-def _original(disc_path: bytes) -> tuple[str, bytes, int | None, int | None] | None:
-    """data/<source>/<path>[.partNN-of-MM] -> (source, path, part, parts); filler (add/) -> None."""
-    parts = disc_path.split(b"/", 2)
-    if len(parts) < 3 or parts[0] != b"data":
-        return None
-    path, part, total = parts[2], None, None
-    m = PART_RE.match(path)
-    if m:
-        path, part, total = m.group(1), int(m.group(2)), int(m.group(3))
-    return os.fsdecode(parts[1]), path, part, total
-
-
-def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
-    """The catalog's text from a disc: rabtui/catalog.tsv.gz, or the plain one of older discs."""
-    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
-        for name in CATALOG_NAMES:
-            target = os.path.join(tmp, os.path.basename(os.fsdecode(name)))
-            done = proc.run(xorriso_extract_argv(dev, b"/" + name, os.fsencode(target)), timeout=600)
-            if done.ok and os.path.exists(target):
-                return catalog_text(Path(target).read_bytes())
-        raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
-                         f" {done.stderr_text()[-200:]}")
-
-
-def read_disc_readme(dev: str) -> bytes | None:
-    """README.txt of a disc, None when it cannot be read."""
-    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
-        target = os.path.join(tmp, "README.txt")
-        done = proc.run(xorriso_extract_argv(dev, b"/README.txt", os.fsencode(target)), timeout=600)
-        return Path(target).read_bytes() if done.ok and os.path.exists(target) else None
-
-
-def readme_made(readme: bytes, number: int) -> float | None:
-    """When checkpoint `number` was made, from its README.txt's first line."""
-    m = re.match(rb"rabtui checkpoint (\d+), made (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\n", readme)
-    if not m or int(m.group(1)) != number:
-        return None
-    return datetime.strptime(m.group(2).decode(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
-
-
-def readme_backup(readme: bytes, source: str, path: str) -> int | None:
-    """The id of the backup the README's line of data directory source:path names."""
-    data = readme.split(b"\nFiller on this disc", 1)[0]
-    line = re.escape(f"  =  {source}:{path}  (".encode("utf-8", "surrogateescape"))
-    m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d+), discs ", data, re.M)
-    return int(m.group(1)) if m else None
 
 
 def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made: float | None) -> int | None:
