@@ -333,6 +333,21 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
         return _finish(result, w, f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 
-    return _finish(result, remote_restore.rsync_onto_source(cfg, source, rel, item, overwrite, cancel,
-                                                            exact_times=exact_times),
-                   f"onto {source.id}", not_restored)
+    if pick is None:
+        return _finish(result, remote_restore.rsync_onto_source(cfg, source, rel, item, overwrite, cancel,
+                                                                exact_times=exact_times),
+                       f"onto {source.id}", not_restored)
+    # the files as the backup had them (`pick`), not the union tree: put together first in a
+    # private staging directory of the state's (0700), and that is what rsync sends
+    state = os.fsencode(privacy.private_dir(cfg.state_dir))
+    with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=state) as staging:
+        name = os.path.basename(rel)       # rsync writes a file under the name it has here
+        staged = copy_into(item, staging, name, False, emit, cancel, pick=pick)
+        if staged.errors:
+            raise WorkFailed(f"could not put /{fmt.name(rel)} together as the backup had it before restoring"
+                             f" it: {staged.problems()[0]}; nothing written onto {source.id}")
+        w = remote_restore.rsync_onto_source(cfg, source, rel, os.path.join(staging, name), overwrite, cancel,
+                                             exact_times=exact_times)
+    w.refused += staged.refused
+    w.not_restored += staged.not_restored
+    return _finish(result, w, f"onto {source.id}", not_restored)

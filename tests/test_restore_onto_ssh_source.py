@@ -1,0 +1,48 @@
+"""Restore onto a source reached over SSH (`restore --to-source`, rsync to the test sshd, real
+ssh and rsync): an archive directory comes back as the chosen backup had it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rabtui.restore import run as R
+from tests.trees import Lab, snapshot, ssh_source_lines, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+def _lab(tmp_path: Path, sshd, files: dict, *, extra: str = "", kind: str = "standard"):
+    lab = Lab(tmp_path, media_count=1)
+    remote_dir = tmp_path / "remote"
+    write_files(remote_dir, files)
+    cfg = lab.write(ssh_source_lines(sshd) + extra
+                    + f'[[sources.directories]]\npath = "{remote_dir}"\nkind = "{kind}"\n')
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    return lab, cfg, remote_dir
+
+
+def test_an_archive_directory_comes_back_onto_the_source_as_the_backup_had_it(tmp_path, sshd):
+    """An archive directory restored with --backup onto an SSH source holds each file as that
+    backup had it, and no file saved after it (as into a directory), not the medium's union tree."""
+    lab, cfg, photos = _lab(tmp_path, sshd, {"2025/a.jpg": b"A" * 100}, kind="archive")
+    b1 = lab.backup(cfg, "web", now=T0)
+    write_files(photos, {"2025/a.jpg": b"a" * 120, "2026/b.jpg": b"B" * 50})
+    b2 = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
+    assert b1.status == b2.status == "completed"
+    shutil.rmtree(photos)
+    photos.mkdir()
+    res = R.restore(cfg, lab.store(), "web", str(photos), backup=b1.path.name, to_source=True)
+    assert snapshot(photos) == {b"2025/a.jpg": b"A" * 100}
+    assert res.written.files == 1 and not res.written.problems()
+    # one file, too; and nothing of the staging is left in the state directory
+    (photos / "2025/a.jpg").unlink()
+    R.restore(cfg, lab.store(), "web", str(photos / "2025/a.jpg"), backup=b1.path.name, to_source=True)
+    assert snapshot(photos) == {b"2025/a.jpg": b"A" * 100}
+    assert not [p for p in os.listdir(lab.state) if p.startswith(".rabtui-restore-")]
+    # the newest backup's copy is the union's
+    R.restore(cfg, lab.store(), "web", str(photos), backup=b2.path.name, to_source=True, overwrite=True)
+    assert snapshot(photos) == {b"2025/a.jpg": b"a" * 120, b"2026/b.jpg": b"B" * 50}
