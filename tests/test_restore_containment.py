@@ -310,7 +310,7 @@ def test_the_source_side_check_refuses_what_its_user_cannot_examine():
     in a directory of /tmp that nobody can reach (pytest's own are private)."""
     import subprocess
 
-    from rabtui.restore.remote import SYMLINK_CHECK, components
+    from rabtui.restore.remote import SOURCE_CHECK
 
     base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))
     try:
@@ -322,9 +322,8 @@ def test_the_source_side_check_refuses_what_its_user_cannot_examine():
         os.chmod(base / "shut", 0o700)
 
         def check(path: Path) -> list[bytes]:
-            args = [os.fsdecode(p) for p in components(os.fsencode(path))]
             done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                   "sh", "-c", SYMLINK_CHECK, "sh", *args], capture_output=True, check=True)
+                                   "sh", "-c", SOURCE_CHECK, "sh", "-", str(path)], capture_output=True, check=True)
             return [p for p in done.stdout.split(b"\0") if p]
 
         assert check(base / "open" / "sub" / "new" / "deeper") == []

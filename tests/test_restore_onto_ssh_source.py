@@ -1,17 +1,23 @@
 """Restore onto a source reached over SSH (`restore --to-source`, rsync to the test sshd, real
-ssh and rsync): an archive directory comes back as the chosen backup had it."""
+ssh and rsync): an archive directory comes back as the chosen backup had it, a file deep down comes
+back, and a program that cannot be started is said in one line."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from rabtui.restore import run as R
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _lab(tmp_path: Path, sshd, files: dict, *, extra: str = "", kind: str = "standard"):
@@ -46,3 +52,38 @@ def test_an_archive_directory_comes_back_onto_the_source_as_the_backup_had_it(tm
     # the newest backup's copy is the union's
     R.restore(cfg, lab.store(), "web", str(photos), backup=b2.path.name, to_source=True, overwrite=True)
     assert snapshot(photos) == {b"2025/a.jpg": b"a" * 120, b"2026/b.jpg": b"B" * 50}
+
+
+@pytest.mark.parametrize("name, depth", [("d", 600), ("d" * 9, 380)])
+def test_a_file_deep_down_is_restored_onto_the_source(tmp_path, sshd, name, depth):
+    """A path of many components (1,200 and 3,800 bytes below the source directory) is sent to
+    the source once, whatever its depth."""
+    deep = "/".join([name] * depth)
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {deep + "/f": b"data"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    target = os.path.join(remote_dir, deep, "f")
+    os.unlink(target)
+    res = R.restore(cfg, lab.store(), "web", target, to_source=True)
+    with open(target, "rb") as f:
+        assert f.read() == b"data"
+    assert res.written.files == 1
+
+
+def test_a_program_that_cannot_be_started_is_said_in_one_line(tmp_path, sshd):
+    """ssh found but not executable (any OSError from starting it: an argument list too long is
+    one): the restore exits 1 with one line naming what could not start, never a traceback."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"f": b"1"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text("#!/bin/sh\n")
+    (bin_dir / "ssh").chmod(0o644)
+    for tool in ("rsync", "setpriv", "sh"):
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
+                           str(remote_dir / "f"), "--to-source", "--overwrite"],
+                          cwd=REPO, env={**os.environ, "PATH": str(bin_dir)}, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "could not start the check on the source for web (ssh)" in done.stderr
+    assert "Permission denied" in done.stderr

@@ -3,8 +3,9 @@
 rsync's receiver changes into the destination directory, following symlinks in its path; inside
 the tree, without --keep-dirlinks, it replaces a symlink where the restored tree has a directory.
 So before anything is written, a check that runs on the source (over the source's ssh, through
-the one runner) lists the symlinks among the destination's path components and below the
-destination; any of them in the restore's way refuses the whole restore, by name.
+the one runner) walks the destination's path from `/` down, one component at a time, and lists
+the symlinks on it and below the destination; any of them in the restore's way refuses the whole
+restore, by name.
 """
 
 from __future__ import annotations
@@ -20,12 +21,27 @@ from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore.write import Written
 
-# prints (NUL-terminated) each argument that is a symlink, and "?" before each one it cannot
-# examine (its directory is not searchable by the SSH user, while rsync may run as root through
-# rsync_path), then every symlink below the last argument when that is a real directory
-SYMLINK_CHECK = ('for p do if [ -L "$p" ]; then printf "%s\\0" "$p";'
-                 ' elif [ -e "${p%/*}/" ] && [ ! -x "${p%/*}/" ]; then printf "?%s\\0" "$p"; fi; d=$p; done;'
-                 ' if [ -d "$d" ] && [ ! -L "$d" ]; then find -P "$d" -mindepth 1 -type l -print0; fi; exit 0')
+# `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
+# word splitting: every name stays in a quoted variable, a pattern's quoted part is literal) and
+# prints NUL-terminated records:
+#   /PATH            a component that is a symlink (the walk stops there)
+#   ?PATH            a component it cannot examine (its directory is not searchable by the SSH
+#                    user, while rsync may run as root through rsync_path); the walk stops
+# then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records).
+SOURCE_CHECK = " ".join(line.strip() for line in r"""
+    w=$1; rest=$2; cur=; up=/;
+    while :; do
+        case $rest in /*) rest=${rest#/}; continue;; esac;
+        [ -n "$rest" ] || break;
+        c=${rest%%/*}; rest=${rest#"$c"}; cur=$cur/$c;
+        if [ ! -x "$up/" ]; then printf '?%s\0' "$cur"; exit 0; fi;
+        if [ -L "$cur" ]; then printf '%s\0' "$cur"; exit 0; fi;
+        [ -d "$cur" ] || exit 0;
+        up=$cur;
+    done;
+    if [ "$w" = -r ] && [ -n "$cur" ]; then find -P "$cur" -mindepth 1 -type l -print0; fi;
+    exit 0
+""".splitlines() if line.strip())
 
 
 def components(path: bytes) -> list[bytes]:
@@ -34,9 +50,11 @@ def components(path: bytes) -> list[bytes]:
     return [b"/" + b"/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def symlink_check_argv(cfg: Config, source: Source, paths: list[bytes]) -> list[str]:
-    command = " ".join(["sh", "-c", shlex.quote(SYMLINK_CHECK), "sh"] + [shlex.quote(os.fsdecode(p)) for p in paths])
-    return ssh_target.client_argv(cfg, source) + ["--", source.host, command]
+def source_check_argv(cfg: Config, source: Source, path: bytes, below: bool) -> list[str]:
+    """ssh running SOURCE_CHECK on the source for the absolute `path` (sent once, quoted for the
+    login shell: any depth of path fits one command line); `below`: list the symlinks below it too."""
+    args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path)]
+    return ssh_target.client_argv(cfg, source) + ["--", source.host, " ".join(shlex.quote(a) for a in args)]
 
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
@@ -103,41 +121,62 @@ def _tree(item: bytes) -> dict[bytes, bool]:
     return out
 
 
-def symlinks_in_the_way(found: list[bytes], dest_dir: bytes, item: bytes, is_dir: bool) -> list[bytes]:
-    """The symlinks of `found` (on the source) that the restore would write through or replace."""
-    parents = set(components(dest_dir))
+def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
+    """The symlinks of `found` (on the source) that the restore would write through or replace:
+    any on the path to the directory `dest`, and below it those where the restored tree has a
+    directory or a file."""
+    parents = set(components(dest))
     tree = _tree(item) if is_dir else {}
     out = []
     for link in found:
         if link in parents:
             out.append(link)
             continue
-        under = link[len(dest_dir):].lstrip(b"/")
+        under = link[len(dest):].lstrip(b"/")
         if under in tree and not tree[under]:
             out.append(link)
     return out
+
+
+def _run(source: Source, what: str, argv: list[str], **kw) -> proc.Completed:
+    """proc.run, with a program that cannot be started (its command line too long, say) said as
+    a WorkFailed."""
+    try:
+        return proc.run(argv, **kw)
+    except OSError as exc:
+        raise WorkFailed(f"could not start {what} for {source.id} ({argv[0]}):"
+                         f" {exc.strerror or exc}; nothing written") from None
+
+
+def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> None:
+    """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
+    remote source could write through a symlink: one is on the way or in the restore's way, or the
+    SSH user cannot see whether one is."""
+    dest = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
+    check = _run(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),
+                 capture=True, cancel=cancel, timeout=600)
+    if not check.ok:
+        raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
+                         f" {check.stderr_text()[-300:]}")
+    records = [p for p in check.stdout.split(b"\0") if p]
+    unseen = [p[1:] for p in records if p.startswith(b"?")]
+    if unseen:     # a symlink there would be followed by an rsync that can see it: refuse
+        raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(unseen[0])} cannot be checked for a"
+                         f" symlink by the SSH user (its directory is not searchable); nothing written",
+                         hint="restore with --to DIR, or let the SSH user search that directory")
+    refused = symlinks_in_the_way([p for p in records if p.startswith(b"/")], dest, item, is_dir)
+    if refused:
+        shown = ", ".join(fmt.name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
+        raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
+                         f" restore's way (not followed, nothing written): {shown}",
+                         hint="remove them on the source, or restore with --to DIR")
 
 
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
                       exact_times: bool = False) -> Written:
     is_dir = os.path.isdir(item) and not os.path.islink(item)
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
-    check = proc.run(symlink_check_argv(cfg, source, components(dest_dir)), capture=True, cancel=cancel, timeout=600)
-    if not check.ok:
-        raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
-                         f" {check.stderr_text()[-300:]}")
-    found = [p for p in check.stdout.split(b"\0") if p]
-    unseen = [p[1:] for p in found if p.startswith(b"?")]
-    if unseen:     # a symlink there would be followed by an rsync that can see it: refuse
-        raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(unseen[0])} cannot be checked for a"
-                         f" symlink by the SSH user (its directory is not searchable); nothing written",
-                         hint="restore with --to DIR, or let the SSH user search that directory")
-    refused = symlinks_in_the_way(found, dest_dir, item, is_dir)
-    if refused:
-        shown = ", ".join(fmt.name(p) for p in refused[:5]) + (" ..." if len(refused) > 5 else "")
-        raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
-                         f" restore's way (not followed, nothing written): {shown}",
-                         hint="remove them on the source, or restore with --to DIR")
+    check_source(cfg, source, rel, item, is_dir, cancel)
     unsafe = config_safety.permission_problem(cfg.path) if source.rsync_path and cfg.path else None
     if unsafe:
         raise WorkFailed(f"refusing to run the source's rsync_path: {unsafe}; nothing written")
@@ -147,8 +186,8 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                    rsync_path=source.rsync_path, exact_times=exact_times)
     if not overwrite:
         clash: list[bytes] = []
-        done = proc.run(rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
-                        on_stdout=clash.append, cancel=cancel)
+        done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
+                    on_stdout=clash.append, cancel=cancel)
         clash = [c for c in clash if b"|" in c and c[:1] in b"<>c" and c[1:2] == b"f"]
         if done.returncode not in (0, 24) and not clash:
             raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
@@ -158,8 +197,8 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                              hint="use --overwrite to replace them")
     w = Written()
     lines: list[bytes] = []
-    done = proc.run(rsync_to_source_argv(item, dest, overwrite=overwrite, **options),
-                    on_stdout=lines.append, cancel=cancel, die_with_parent=True)
+    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, **options),
+                on_stdout=lines.append, cancel=cancel, die_with_parent=True)
     count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_text()[-300:]}"))
