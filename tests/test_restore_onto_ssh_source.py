@@ -1,6 +1,7 @@
 """Restore onto a source reached over SSH (`restore --to-source`, rsync to the test sshd, real
-ssh and rsync): an archive directory comes back as the chosen backup had it, a file deep down comes
-back, and a program that cannot be started is said in one line."""
+ssh and rsync): a symlink at the restored file's own name is refused before anything is written, an
+archive directory comes back as the chosen backup had it, a file deep down comes back, and a
+program that cannot be started is said in one line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
@@ -29,6 +31,21 @@ def _lab(tmp_path: Path, sshd, files: dict, *, extra: str = "", kind: str = "sta
     lab.state.mkdir(parents=True, exist_ok=True)
     (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
     return lab, cfg, remote_dir
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_file_is_never_restored_over_a_symlink_at_its_name(tmp_path, sshd, overwrite):
+    """The source now has a symlink where the backup has a file: the restore refuses it, as it does
+    for a symlink in the way inside a restored directory, and the symlink and what it points to
+    stay as they are."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"conf": b"old"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    (remote_dir / "conf").unlink()
+    (remote_dir / "conf.real").write_bytes(b"new")
+    os.symlink("conf.real", remote_dir / "conf")
+    with pytest.raises(WorkFailed, match=f"1 symlinks there are in the restore's way.*{remote_dir}/conf"):
+        R.restore(cfg, lab.store(), "web", str(remote_dir / "conf"), to_source=True, overwrite=overwrite)
+    assert os.readlink(remote_dir / "conf") == "conf.real" and (remote_dir / "conf.real").read_bytes() == b"new"
 
 
 def test_an_archive_directory_comes_back_onto_the_source_as_the_backup_had_it(tmp_path, sshd):

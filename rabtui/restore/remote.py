@@ -4,8 +4,8 @@ rsync's receiver changes into the destination directory, following symlinks in i
 the tree, without --keep-dirlinks, it replaces a symlink where the restored tree has a directory.
 So before anything is written, a check that runs on the source (over the source's ssh, through
 the one runner) walks the destination's path from `/` down, one component at a time, and lists
-the symlinks on it and below the destination; any of them in the restore's way refuses the whole
-restore, by name.
+the symlinks on it (the restored file's own name included) and below the destination; any of them
+in the restore's way refuses the whole restore, by name.
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def _tree(item: bytes) -> dict[bytes, bool]:
 
 def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bool) -> list[bytes]:
     """The symlinks of `found` (on the source) that the restore would write through or replace:
-    any on the path to the directory `dest`, and below it those where the restored tree has a
-    directory or a file."""
+    any on the path to `dest` (where the item goes, its own name included), and below a
+    directory `dest` those where the restored tree has a directory or a file."""
     parents = set(components(dest))
     tree = _tree(item) if is_dir else {}
     out = []
@@ -152,7 +152,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
     remote source could write through a symlink: one is on the way or in the restore's way, or the
     SSH user cannot see whether one is."""
-    dest = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
+    dest = b"/" + rel
     check = _run(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),
                  capture=True, cancel=cancel, timeout=600)
     if not check.ok:
