@@ -1,14 +1,17 @@
 """Restore onto a source reached over SSH (`restore --to-source`, rsync to the test sshd, real
-ssh and rsync): a symlink at the restored file's own name is refused before anything is written, an
-archive directory comes back as the chosen backup had it, a file deep down comes back, and a
-program that cannot be started is said in one line."""
+ssh and rsync): what the check on the source refuses before anything is written (a directory on
+the way that someone other than root and the SSH user can change, a symlink at the restored
+file's own name), an archive directory restored as the chosen backup had it, a deep path, and a
+program that cannot be started said in one line."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
 REPO = Path(__file__).resolve().parent.parent
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (another user's directory)")
 
 
 def _lab(tmp_path: Path, sshd, files: dict, *, extra: str = "", kind: str = "standard"):
@@ -31,6 +35,113 @@ def _lab(tmp_path: Path, sshd, files: dict, *, extra: str = "", kind: str = "sta
     lab.state.mkdir(parents=True, exist_ok=True)
     (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
     return lab, cfg, remote_dir
+
+
+def _nobody() -> pwd.struct_passwd:
+    return pwd.getpwnam("nobody")
+
+
+def _owned_by_nobody(path: Path) -> str:
+    os.chown(path, _nobody().pw_uid, 0)
+    return r"belongs to user nobody \(uid \d+\)"
+
+
+def _writable_by_nogroup(path: Path) -> str:
+    os.chown(path, 0, _nobody().pw_gid)
+    path.chmod(0o775)
+    return r"is writable by its group \S+ \(gid \d+\)"
+
+
+def _writable_by_everyone(path: Path) -> str:
+    path.chmod(0o777)
+    return "is writable by everyone"
+
+
+def _acl_for_nobody(path: Path) -> str:
+    subprocess.run(["setfacl", "-m", "u:nobody:rwx", str(path)], check=True)
+    return "has an ACL that lets others write in it"
+
+
+@root_only
+@pytest.mark.parametrize("opened", [_owned_by_nobody, _writable_by_nogroup, _writable_by_everyone, _acl_for_nobody])
+def test_a_directory_on_the_way_that_another_user_can_change_refuses_the_restore(tmp_path, sshd, opened):
+    """The check on the source and rsync are two SSH sessions. Whoever can change a directory on
+    the destination's path could swap the destination for a symlink between them, and rsync (root
+    here, through rsync_path) would write where it points. So the restore is refused up front,
+    naming the directory and why; nothing is written. The other user's move is made by the
+    rsync_path wrapper as rsync starts, i.e. after the check."""
+    outside = tmp_path / "outside"          # root's own place, e.g. /etc/cron.d
+    outside.mkdir()
+    swap = tmp_path / "swap"
+    wrapper = tmp_path / "rsync-wrap"
+    remote_dir = tmp_path / "remote"
+    alice = remote_dir / "home" / "alice"
+    wrapper.write_text("#!/bin/sh\n"
+                       f"if [ -e '{swap}' ] && [ ! -L '{alice}/docs' ]; then"
+                       f" rm -rf '{alice}/docs'; ln -s '{outside}' '{alice}/docs'; fi\n"
+                       'exec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    lab, cfg, _ = _lab(tmp_path, sshd, {"home/alice/docs/f": b"restored"}, extra=f'rsync_path = "{wrapper}"\n')
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    why = opened(alice)
+    swap.touch()
+    with pytest.raises(WorkFailed, match=f"refusing to restore onto web: {alice}.* {why}.*nothing written") as exc:
+        R.restore(cfg, lab.store(), "web", str(alice / "docs"), to_source=True, overwrite=True)
+    assert "--to DIR" in (exc.value.hint or "")
+    assert os.listdir(outside) == [] and not (alice / "docs").is_symlink()
+    # the file's own directory counts too: a restore of one file into home/alice is refused alike
+    (alice / "docs" / "f").unlink()
+    with pytest.raises(WorkFailed, match=why):
+        R.restore(cfg, lab.store(), "web", str(alice / "docs" / "f"), to_source=True, overwrite=True)
+    assert os.listdir(outside) == [] and os.listdir(alice / "docs") == []
+
+
+def test_directories_only_root_and_the_ssh_user_can_change_let_the_restore_through(tmp_path, sshd):
+    """Write permission is no reason to refuse where it is root's group's, or where the directory
+    is sticky (another user may not replace what is not theirs there, as in /tmp)."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"shared/a/f": b"1", "grouped/g": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    (remote_dir / "shared").chmod(0o1777)
+    (remote_dir / "grouped").chmod(0o775)
+    os.chown(remote_dir / "grouped", os.geteuid(), 0)
+    (remote_dir / "shared/a/f").unlink()
+    (remote_dir / "grouped/g").unlink()
+    R.restore(cfg, lab.store(), "web", str(remote_dir / "shared/a"), to_source=True)
+    R.restore(cfg, lab.store(), "web", str(remote_dir / "grouped/g"), to_source=True)
+    assert snapshot(remote_dir) == {b"shared/a/f": b"1", b"grouped/g": b"2"}
+
+
+@root_only
+def test_the_check_judges_each_directory_from_the_root_down_as_the_ssh_user(tmp_path):
+    """The check runs on the source as the SSH user (nobody here, with the same sh): the user's own
+    directories and root's are fine; another user's is refused, and so is one its group may write
+    in when that group is not the user's alone (Debian's nogroup has other users). Odd names are
+    passed as they are and reported exactly."""
+    from rabtui.restore.remote import SOURCE_CHECK
+
+    nobody = _nobody()
+    base = Path(tempfile.mkdtemp(prefix="rabtui-check-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        odd = base / "own dir" / "*" / "-n\n" / "it's $(x)"
+        odd.mkdir(parents=True)
+        for d in (base / "own dir", odd.parent.parent, odd.parent, odd):
+            os.chown(d, nobody.pw_uid, nobody.pw_gid)
+            d.chmod(0o755)
+        (base / "daemons").mkdir(mode=0o755)
+        os.chown(base / "daemons", 1, 1)
+
+        def check(path: Path) -> list[bytes]:
+            done = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                                   "sh", "-c", SOURCE_CHECK, "sh", "-", str(path)], capture_output=True, check=True)
+            return [p for p in done.stdout.split(b"\0") if p]
+
+        assert check(odd / "new") == []
+        assert check(base / "daemons" / "x") == [b"!owner:1:daemon:" + os.fsencode(base / "daemons")]
+        odd.parent.chmod(0o775)
+        assert check(odd / "new") == [b"!group:%d:nogroup:%s" % (nobody.pw_gid, os.fsencode(odd.parent))]
+    finally:
+        shutil.rmtree(base)
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

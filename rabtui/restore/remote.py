@@ -6,6 +6,12 @@ So before anything is written, a check that runs on the source (over the source'
 the one runner) walks the destination's path from `/` down, one component at a time, and lists
 the symlinks on it (the restored file's own name included) and below the destination; any of them
 in the restore's way refuses the whole restore, by name.
+
+The check and rsync are two sessions: a symlink put on the path in between would be followed
+(by root, where rsync_path is "sudo rsync"). So the same walk also refuses, naming the directory
+and why, when anyone but root and the SSH user can change a directory on the path (the rules of
+rabtui.privacy.others_can_change, judged on the source: another owner, write permission for
+others or for a group other than root's or the SSH user's own, an ACL's mask, unless sticky).
 """
 
 from __future__ import annotations
@@ -27,9 +33,37 @@ from rabtui.restore.write import Written
 #   /PATH            a component that is a symlink (the walk stops there)
 #   ?PATH            a component it cannot examine (its directory is not searchable by the SSH
 #                    user, while rsync may run as root through rsync_path); the walk stops
+#   !KIND:ID:NAME:DIR  an existing directory on the way (/ included) that someone other than root
+#                    and the SSH user can change: KIND owner (ID:NAME its user), group (ID:NAME its
+#                    group, which may write), everyone (writable by all), acl (an ACL's mask lets
+#                    others write)
 # then, with WALK = -r and PATH a real directory, every symlink below it (as /PATH records).
 SOURCE_CHECK = " ".join(line.strip() for line in r"""
+    me=$(id -u) && mg=$(id -g) || exit 3;
+    mn=$(id -un 2>/dev/null);
+    alone() {
+        [ "$1" = "$mg" ] && command -v getent >/dev/null 2>&1 || return 1;
+        m=$(getent group "$1" | cut -d: -f4);
+        [ -z "$m" ] || [ "$m" = "$mn" ] || return 1;
+        getent passwd | awk -F: -v g="$1" -v u="$me" '$4 == g && $3 != u { n = 1 } END { exit n }';
+    };
+    look() {
+        s=$(LC_ALL=C stat -c '%u:%g:%a:%U:%G' -- "$1") || { printf '?%s\0' "$1"; exit 0; };
+        u=${s%%:*}; s=${s#*:}; g=${s%%:*}; s=${s#*:}; a=${s%%:*}; s=${s#*:}; un=${s%%:*}; gn=${s#*:};
+        a=$((0$a));
+        if [ "$u" != 0 ] && [ "$u" != "$me" ]; then printf '!owner:%s:%s:%s\0' "$u" "$un" "$1";
+        elif [ $((a & 512)) -ne 0 ]; then :;
+        elif [ $((a & 2)) -ne 0 ]; then printf '!everyone:::%s\0' "$1";
+        elif [ $((a & 16)) -ne 0 ]; then
+            l=$(LC_ALL=C ls -ld -- "$1");
+            case ${l%% *} in
+                *+) printf '!acl:::%s\0' "$1";;
+                *) if [ "$g" != 0 ] && ! alone "$g"; then printf '!group:%s:%s:%s\0' "$g" "$gn" "$1"; fi;;
+            esac;
+        fi;
+    };
     w=$1; rest=$2; cur=; up=/;
+    look /;
     while :; do
         case $rest in /*) rest=${rest#/}; continue;; esac;
         [ -n "$rest" ] || break;
@@ -37,6 +71,7 @@ SOURCE_CHECK = " ".join(line.strip() for line in r"""
         if [ ! -x "$up/" ]; then printf '?%s\0' "$cur"; exit 0; fi;
         if [ -L "$cur" ]; then printf '%s\0' "$cur"; exit 0; fi;
         [ -d "$cur" ] || exit 0;
+        look "$cur";
         up=$cur;
     done;
     if [ "$w" = -r ] && [ -n "$cur" ]; then find -P "$cur" -mindepth 1 -type l -print0; fi;
@@ -55,6 +90,22 @@ def source_check_argv(cfg: Config, source: Source, path: bytes, below: bool) -> 
     login shell: any depth of path fits one command line); `below`: list the symlinks below it too."""
     args = ["sh", "-c", SOURCE_CHECK, "sh", "-r" if below else "-", os.fsdecode(path)]
     return ssh_target.client_argv(cfg, source) + ["--", source.host, " ".join(shlex.quote(a) for a in args)]
+
+
+def _changeable(record: bytes) -> tuple[bytes, str]:
+    """(the directory, why others can change it) from a `!KIND:ID:NAME:DIR` record."""
+    kind, num, name, path = record[1:].split(b":", 3)
+    shown = fmt.name(path)
+    who = name.decode("utf-8", "backslashreplace")
+    if kind == b"owner":
+        why = f"{shown} belongs to user {who} (uid {num.decode()})"
+    elif kind == b"group":
+        why = f"{shown} is writable by its group {who} (gid {num.decode()})"
+    elif kind == b"everyone":
+        why = f"{shown} is writable by everyone"
+    else:
+        why = f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(os.fsdecode(path))})"
+    return path, why
 
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
@@ -150,8 +201,9 @@ def _run(source: Source, what: str, argv: list[str], **kw) -> proc.Completed:
 
 def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: bool, cancel) -> None:
     """Raises WorkFailed, before anything is written, when the restore of `item` to /`rel` on the
-    remote source could write through a symlink: one is on the way or in the restore's way, or the
-    SSH user cannot see whether one is."""
+    remote source could write through a symlink: one is on the way or in the restore's way, the
+    SSH user cannot see whether one is, or someone other than root and the SSH user can change a
+    directory on the way (and so put one there once this check is done)."""
     dest = b"/" + rel
     check = _run(source, "the check on the source", source_check_argv(cfg, source, dest, is_dir),
                  capture=True, cancel=cancel, timeout=600)
@@ -170,6 +222,15 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"refusing to restore onto {source.id}: {len(refused)} symlinks there are in the"
                          f" restore's way (not followed, nothing written): {shown}",
                          hint="remove them on the source, or restore with --to DIR")
+    changeable = [_changeable(p) for p in records if p.startswith(b"!")]
+    if changeable:
+        where, why = changeable[0]
+        more = f" (and {len(changeable) - 1} more directories)" if len(changeable) > 1 else ""
+        raise WorkFailed(f"refusing to restore onto {source.id}: {why}{more}, on the way to /{fmt.name(rel)};"
+                         f" someone other than root and the SSH user could put a symlink in its place while"
+                         f" rsync writes, and it would be followed; nothing written",
+                         hint=f"restore with --to DIR and move the files in place, or let only root or the"
+                              f" SSH user change {fmt.name(where)}")
 
 
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
