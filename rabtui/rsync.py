@@ -329,12 +329,14 @@ def interpret_exit(code: int, stderr: Sequence[str]) -> Outcome:
     listed = ("; ".join(errors)) if errors else ""
     if code == 24:
         return Outcome("warning", "some files vanished during the transfer" + (f": {listed}" if listed else ""))
+    # a medium out of room (or of inodes: rsync then says 23, each file it could not create) is full,
+    # not a partial transfer
+    if code in (11, 12, 23) and any("No space left on device" in line for line in stderr):
+        return Outcome("failed", f"{NO_SPACE}: no space left on device", no_space=True)
+    if code in (11, 12, 23) and any("Disk quota exceeded" in line for line in stderr):
+        return Outcome("failed", f"{NO_SPACE}: disk quota exceeded", no_space=True)
     if code == 23:
         return Outcome("warning", "some files could not be transferred" + (f": {listed}" if listed else ""))
-    if code in (11, 12) and any("No space left on device" in line for line in stderr):
-        return Outcome("failed", f"{NO_SPACE}: no space left on device", no_space=True)
-    if code in (11, 12) and any("Disk quota exceeded" in line for line in stderr):
-        return Outcome("failed", f"{NO_SPACE}: disk quota exceeded", no_space=True)
     name = EXIT_NAMES.get(code, "unknown error")
     if code == 255 or (code == 12 and any("ssh" in line.lower() or "connection" in line.lower() for line in stderr)):
         name = "the ssh connection failed" if code == 255 else "the connection broke (rsync protocol data stream)"

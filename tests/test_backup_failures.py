@@ -149,6 +149,20 @@ def test_full_medium_is_too_small(tmp_path, tmpfs_medium):
     assert json.loads((result.path / "backup.json").read_text())["status"] == "failed"
 
 
+
+def test_a_medium_out_of_inodes_is_too_small(tmp_path, tmpfs_medium):
+    """Out of inodes, rsync says 23 (each file it could not create), not 11: the medium is full all
+    the same, the backup did not fit (the checkpoint trigger hears of it), and says so."""
+    lab = Lab(tmp_path)
+    tmpfs_medium("size=64m,nr_inodes=200")
+    cfg = lab.local()
+    write_files(lab.src / "data", {f"f{i:03}": b"x" for i in range(500)})
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed" and "medium too small" in result.reason, result.reason
+    marked = lab.store().one("SELECT did_not_fit FROM dir_state WHERE source='loc'")
+    assert marked and marked["did_not_fit"]
+
+
 def test_read_only_medium_is_refused(tmp_path, tmpfs_medium):
     lab = Lab(tmp_path)
     path = tmpfs_medium("size=1m")
