@@ -34,15 +34,16 @@ def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) ->
 
 def has_work(plan: Plan) -> bool:
     """Whether applying the plan changes anything on the media (run-due says the plan only then)."""
-    return bool(plan.delete or plan.leftovers or plan.refused)
+    return bool(plan.delete or plan.leftovers or plan.refused or plan.notes)
 
 
 def plan_lines(plan: Plan, dry_run: bool) -> list[str]:
     """What the plan deletes and keeps, one line each (names escaped for a terminal); a dry run
     ends with what the plan would free, a real one says it after it ran (done_lines)."""
     verb = "would delete" if dry_run else "deleting"
-    out = [fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
-           for c in plan.delete]
+    out = [fmt.name(note) for note in plan.notes]
+    out += [fmt.name(f"{verb} {c.source} {c.name} on {c.medium} ({c.why}), frees {fmt.size(c.freed_bytes)}")
+            for c in plan.delete]
     out += [fmt.name(f"keeping {name}: {why}") for _, name, why in plan.guarded]
     out += [fmt.name(f"deleting no backup of {source}, as the plan cannot be proven safe: {why}")
             for source, why in plan.refused]

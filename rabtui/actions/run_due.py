@@ -84,7 +84,7 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         if cancel.not_started(recorder):   # still due: the next run-due takes it
             emit(Event(ERROR, f"{due.source}: {batch.NOT_STARTED}"))
             return EXIT_FAILED
-        if schedule.done(store, due.source, due.slot):   # by another run-due, while this one waited
+        if schedule.done(store, due.source, due.slot, now):   # by another run-due, while this one waited
             recorder.finish("cancelled", EXIT_OK, "backed up meanwhile by another run-due")
             emit(Event(LOG, f"{due.source}: backed up meanwhile by another run-due for this schedule time"))
             return EXIT_OK
@@ -99,7 +99,7 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
         # leaves it due, and so does one cancelled as a whole before this backup saved its data
         if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
-            schedule.mark_run(store, due.source, due.slot)
+            schedule.mark_run(store, due.source, due.slot, now)
         if outcome.error:
             emit(Event(ERROR, f"{due.source}: {outcome.error}"))
         else:

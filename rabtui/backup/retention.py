@@ -44,10 +44,14 @@ from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
 from rabtui.config import Config, Medium
-from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, RESTORABLE_SQL, Store
 
 DELETING_PREFIX = ".deleting-"
 FAILED_GRACE = timedelta(days=1)
+# a gap this long between two of a source's last JUMPED_NIGHTS backups may be a clock that jumped
+# ahead: its backups are then judged as of the backup before the gap plus this (judged_at)
+CLOCK_LEAD = timedelta(days=7)
+JUMPED_NIGHTS = 3
 
 
 # --- the plan ---------------------------------------------------------------------------------------
@@ -74,6 +78,7 @@ class Plan:
     refused: list[tuple[str, str]] = field(default_factory=list)      # (source, why none of it goes)
     freed_bytes: int = 0
     leftovers: list[Path] = field(default_factory=list)               # .deleting-* from a crash
+    notes: list[str] = field(default_factory=list)                    # how a source was judged, when not by now
 
     def summary(self) -> str:
         return f"{len(self.delete)} backups, {self.freed_bytes} bytes freed"
@@ -122,10 +127,33 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     return plan
 
 
+def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str | None]:
+    """The time a source's backups are judged at: `now`, unless one of its last few backups came
+    more than CLOCK_LEAD after the one before it. A night run under a clock that jumped ahead (NTP, a
+    dead RTC battery) dates its backup years ahead, and every backup before it would be past the
+    retention periods; judged as of the backup before that gap plus CLOCK_LEAD instead, nothing goes
+    for the jump. After a real pause of the backups this keeps more for a few nights. The second
+    value says so, or is None."""
+    times = sorted(backup_time(r) for r in store.all(
+        "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
+    for i in range(len(times) - 1, max(0, len(times) - JUMPED_NIGHTS - 1), -1):
+        if times[i] - times[i - 1] > CLOCK_LEAD:
+            at = min(now, times[i - 1] + CLOCK_LEAD)
+            if at == now:
+                return now, None
+            return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: backup"
+                        f" {times[i]:%Y-%m-%d %H:%M} came more than {CLOCK_LEAD.days} days after the one before"
+                        f" it ({times[i - 1]:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
+    return now, None
+
+
 def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
     """One source's part of the plan, over all media at once: the archive guard sees every backup
     the plan deletes on any medium; if the catalog cannot vouch for a backup that would go,
     nothing of this source is deleted."""
+    now, note = judged_at(store, source, now)
+    if note:
+        plan.notes.append(note)
     settings = cfg.retention
     adirs = archive_dirs(cfg, source)
     guard = ArchiveGuard(store, source, adirs)

@@ -35,11 +35,12 @@ from rabtui.state import queries
 from rabtui import privacy
 from rabtui.checkpoint import run as checkpoint_run, triggers
 from rabtui.config import Config
-from rabtui.state.store import KEPT, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
 STALE_AFTER = timedelta(days=2)
+CLOCK_SLACK = 86400          # seconds: a backup dated further ahead was run under a clock that was ahead
 STUCK_AFTER = timedelta(minutes=10)
 DEAD_SHOWN_FOR = timedelta(days=2)
 FULL_WARN, FULL_CRIT = 0.90, 0.98
@@ -85,6 +86,14 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     for s in cfg.sources:
         good = queries.last_backup(store, s.id, complete=True)   # the status reader's "last complete"
         newest = good["started"] if good else None
+        if newest is not None and newest > ts + CLOCK_SLACK:
+            # run under a clock that was ahead: retention and the schedule judge by such dates
+            out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {good['name']} is dated"
+                               f" {_age(newest - ts)} in the future: was the clock ahead when it ran? Check the"
+                               " clock; until then this source's age is judged by the backups before it"))
+            row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
+                            + COMPLETE_SQL + " AND started<=?", (s.id, ts + CLOCK_SLACK))
+            newest = row["t"] if row else None
         if newest is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
         elif ts - newest > STALE_AFTER.total_seconds():

@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from croniter import croniter
@@ -39,9 +39,13 @@ class Due:
     last: datetime | None    # the one run before
 
 
+# a mark further ahead of now was made under a clock that was ahead (it jumped, then came back)
+CLOCK_SLACK = timedelta(days=1)
+
+
 def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | None:
     slot = last_slot(expr, now)
-    if last_due is None or slot > last_due:
+    if last_due is None or slot > last_due or last_due > now + CLOCK_SLACK:
         return slot
     return None
 
@@ -63,19 +67,23 @@ def _last_due(store: Store, source: str) -> datetime | None:
     return datetime.fromtimestamp(row["last_due"]) if row and row["last_due"] is not None else None
 
 
-def mark_run(store: Store, source: str, slot: datetime) -> None:
-    """The backup for `slot` has ended. Never moves back: run-dues that overlap may end in any order."""
+def mark_run(store: Store, source: str, slot: datetime, now: datetime | None = None) -> None:
+    """The backup for `slot` has ended. Never moves back (run-dues that overlap may end in any
+    order), unless the mark lies ahead of `now` by more than CLOCK_SLACK: made under a wrong clock."""
+    ahead = ((now or datetime.now()) + CLOCK_SLACK).timestamp()
     store.execute(
         "INSERT INTO schedule_runs(source, last_due) VALUES (?, ?)"
-        " ON CONFLICT(source) DO UPDATE SET last_due=MAX(COALESCE(last_due, 0), excluded.last_due)",
-        (source, slot.timestamp()),
+        " ON CONFLICT(source) DO UPDATE SET last_due=CASE WHEN last_due > ? THEN excluded.last_due"
+        " ELSE MAX(COALESCE(last_due, 0), excluded.last_due) END",
+        (source, slot.timestamp(), ahead),
     )
 
 
-def done(store: Store, source: str, slot: datetime) -> bool:
-    """Whether `slot` (or a later one) is marked: a run-due that overlapped this one backed it up."""
+def done(store: Store, source: str, slot: datetime, now: datetime | None = None) -> bool:
+    """Whether `slot` (or a later one) is marked: a run-due that overlapped this one backed it up (a
+    mark made under a clock that was ahead does not count, as in is_due)."""
     last = _last_due(store, source)
-    return last is not None and last >= slot
+    return last is not None and last >= slot and last <= (now or datetime.now()) + CLOCK_SLACK
 
 
 # --- systemd / cron ------------------------------------------------------------------------------

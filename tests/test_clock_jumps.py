@@ -1,0 +1,43 @@
+"""A night run under a clock that was years ahead (NTP, a dead RTC battery): no backup made before it
+is deleted for the jump (retention judges a source as of its backup before the newest plus a week
+when the clock is further ahead than that, and says so), the schedule goes on once the clock is
+right again, and `check` says a backup is dated in the future. Real rsync, `run-due --now`."""
+from rabtui.cli import main
+from tests.trees import Lab, write_files
+
+
+def test_after_a_night_with_the_clock_ahead_the_schedule_goes_on_and_check_says_so(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    cfg = ["--config", str(lab.config_path)]
+    assert main([*cfg, "run-due", "--now", "2026-10-01T03:00"]) == 0
+    assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 0   # one night with the RTC/NTP years ahead
+    capsys.readouterr()
+    for day in range(2, 12):                                            # the clock is right again: ten nights
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    out = capsys.readouterr().out
+    nights = out.count("loc: completed")
+    status = main([*cfg, "check", "--now", "2026-10-11T12:00"])
+    said = capsys.readouterr().out
+    assert nights == 10, out
+    assert status == 2 and "dated" in said and "in the future" in said, said
+
+
+def test_one_night_with_the_clock_years_ahead_deletes_no_older_backup(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')        # default retention
+    cfg = ["--config", str(lab.config_path)]
+    for day in range(1, 6):
+        write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 0         # one night, RTC/NTP years ahead
+    kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
+    # the five real nightly backups are days old in truth: a clock glitch must not wipe the history
+    out = capsys.readouterr().out
+    assert len(kept) == 6, (kept, out)
+    assert "judged as of 2026-10-12" in out and "not 2030-01-01" in out and "came more than 7 days after" in out, out
+    write_files(lab.src / "data", {"v6": b"version 6"})
+    assert main([*cfg, "run-due", "--now", "2030-01-02T03:00"]) == 0         # and a second night so
+    kept = lab.store().all("SELECT name FROM backups WHERE status='completed'")
+    assert len(kept) == 7, capsys.readouterr().out
