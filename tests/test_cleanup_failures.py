@@ -103,3 +103,35 @@ def test_a_deletion_failing_midway_counts_only_what_went(tmp_path, monkeypatch):
     status = {r["id"]: r["status"] for r in store.all("SELECT id, status FROM backups")}
     assert (status[first.id], status[second.id]) == ("deleted", "completed")
     assert cleanup_actions.done_lines(plan, done)[-1].startswith("1 of 2 backups deleted, ")
+
+
+def _two_days(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    t0 = datetime(2026, 1, 1, 3, 0)
+    for day, content in enumerate((b"a" * 5000, b"b" * 7000)):
+        write_files(lab.src / "data", {"f": content})
+        lab.backup(cfg, now=t0 + timedelta(days=day))
+    return lab, cfg, t0 + timedelta(days=3650)
+
+
+def test_a_second_cleanup_while_one_runs_deletes_nothing_and_fails_nothing(tmp_path):
+    """Cleanups overlap (a run-due's, one run by hand): the second leaves the work to the first and
+    says so; it never takes the first one's .deleting- directory for an interrupted deletion."""
+    from rabtui.state.locks import Lock
+
+    lab, cfg, later = _two_days(tmp_path)
+    with Lock(cfg.state_dir, "cleanup", what="a cleanup"):       # the first one, deleting
+        done = _rabtui(lab, "cleanup", "--now", later.isoformat(timespec="minutes"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "a cleanup is already running" in done.stdout and "this one deletes nothing" in done.stdout
+    assert lab.store().one("SELECT COUNT(*) AS n FROM backups WHERE status='completed'")["n"] == 2
+
+
+def test_remains_that_another_cleanup_finished_meanwhile_are_no_failure(tmp_path):
+    lab, cfg, later = _two_days(tmp_path)
+    store = lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=later)
+    plan.leftovers.append(lab.media[0][1] / "loc" / ".deleting-backup-20250101030000")   # gone meanwhile
+    done = cleanup_actions.apply(cfg, store, plan)
+    assert done.failed == [] and len(done.deleted) == 1

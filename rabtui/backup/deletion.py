@@ -15,6 +15,8 @@ from rabtui import faults
 from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
+from rabtui.errors import LockBusy
+from rabtui.state.locks import Lock
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -85,7 +87,6 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
     say) stops there and the others go on; each failure is in `failed`."""
-    from rabtui.media.medium import mounted
     from rabtui.events import LOG, Event
 
     done = Applied()
@@ -97,7 +98,25 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
         if emit:
             emit(Event(LOG, line))
 
+    # one cleanup at a time: another one's .deleting- directory would look like an interrupted one's
+    try:
+        lock = Lock(cfg.state_dir, "cleanup", what="a cleanup").acquire()
+    except LockBusy as exc:
+        say(f"{exc}: this one deletes nothing (that one deletes what is due)", done.kept)
+        return done
+    try:
+        _apply(cfg, store, plan, say, done)
+    finally:
+        lock.release()
+    return done
+
+
+def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
+    from rabtui.media.medium import mounted
+
     for path in plan.leftovers:
+        if not os.path.lexists(path):     # finished by a cleanup that ran meanwhile
+            continue
         # killed before the catalog had forgotten the backup: it does so now, before the directory
         # that marks the unfinished deletion goes (as _delete does)
         row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
@@ -124,7 +143,6 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
             if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
                 raise
             say(f"medium {medium.id}: cleanup stopped: {exc}", done.failed)
-    return done
 
 
 def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
