@@ -22,11 +22,13 @@ def _burn(cfg, store):
     return number
 
 
-def test_a_file_named_like_a_part_keeps_its_name_beside_the_cut_file(tmp_path):
+def test_a_file_named_like_a_part_keeps_its_name_beside_a_cut_file(tmp_path):
+    """Only the catalog's parts are joined: a file named like a part of a file that is not cut
+    (one named like a part of a cut file is refused when planned) is restored under its name."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
-    write_files(data, {"big.bin": 6_000_000, "big.bin.part01-of-02": b"I am a real file"})
+    write_files(data, {"big.bin": 6_000_000, "small.bin": b"small", "small.bin.part01-of-02": b"I am a real file"})
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = _burn(cfg, store)

@@ -30,6 +30,7 @@ AAIP_FILE = 22
 AAIP_DIR = 28
 DOT_RECORDS = 96 + 96 + 2 * 8   # "." and ".." of a directory (Rock Ridge; PX with the inode)
 ROOT_EXTRA = 36             # the root's "." carries SP and ER
+NAME_MAX = 255              # a name on a disc, a part of a cut file's name, a component of a link's target
 
 
 def aaip_allowance(attrs: list[tuple[bytes | str, bytes]]) -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import content, plan as planmod, triggers, xorriso
+from rabtui.checkpoint import content, isosize, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -123,6 +124,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         raise UsageError(f"nothing to write: {', '.join(d.key for d in data)} hold no files")
     for gi, d in enumerate(data):
         _check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
+        _check_part_names(d, {pt.index: pt.parts for pt in p.parts if pt.group == gi})
     return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
 
 
@@ -138,6 +140,41 @@ def _check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:
             f"{d.key}: {len(bad)} paths are too long for a disc ({DISC_PATH_MAX} bytes at most with"
             f" /{os.fsdecode(prefix)}/ before them), e.g. {os.fsdecode(bad[0])[:120]!r}...",
             hint="xorriso writes no longer paths; leave these out of the directory (exclude) or shorten them")
+
+
+def _check_part_names(d: DirContent, cut: dict[int, int]) -> None:
+    """A file cut into parts (`cut`: its index -> the number of parts) is refused by name when a
+    part's name is longer than a disc takes, or when a path of its directory is named like a part
+    of it, NAME.partNN-of-MM: README.txt's recipe (`cat NAME.part* > NAME`) would join that file
+    too, and on the same disc it would take a part's place."""
+    if not cut:
+        return
+    alike = [q for q in d.paths if b".part" in q]
+    for q in d.paths:                        # directories on the way are paths of a directory too
+        while b"/" in q:
+            q = q.rpartition(b"/")[0]
+            if b".part" in q:
+                alike.append(q)
+    for i, parts in cut.items():
+        rel = d.paths[i]
+        name = planmod.part_name(rel.rpartition(b"/")[2], parts, parts)
+        if len(name) > isosize.NAME_MAX:
+            raise UsageError(
+                f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into parts, but the name of"
+                f" its parts, {len(name)} bytes, is longer than the {isosize.NAME_MAX} a disc takes",
+                hint="rename the file (a name of at most"
+                     f" {isosize.NAME_MAX - len(planmod.part_name(b'', parts, parts))} bytes), or leave it out"
+                     " of the directory (exclude)")
+        like = re.compile(re.escape(rel) + rb"\.part[0-9]+-of-[0-9]+")
+        clash = sorted(q for q in alike if like.fullmatch(q))
+        if clash:
+            raise UsageError(
+                f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into {parts} parts,"
+                f" {os.fsdecode(planmod.part_name(rel, 1, parts))!r} and on, but {os.fsdecode(clash[0])!r}"
+                f" beside it is named like one of them: joining the parts (cat NAME.part* > NAME) would"
+                f" take it in, and on the same disc it would take a part's place",
+                hint=f"rename {os.fsdecode(clash[0])!r} on the source (and back it up again), or leave one"
+                     " of the two out of the directory (exclude)")
 
 
 def _fits_on_disc(prefix: bytes, paths: list[bytes], emit: Emit, key: str) -> bool:

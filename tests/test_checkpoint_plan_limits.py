@@ -1,0 +1,66 @@
+"""Checkpoints that a disc cannot hold as named: each plan either burns (every image within its
+disc, every disc verified) or is refused at plan time with a UsageError naming the cause (real
+backups, real xorriso, `images:` discs)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from rabtui.checkpoint import prepare, run
+from rabtui.errors import UsageError
+from rabtui.events import READY, ScriptedPrompter
+from tests.trees import Lab, write_files
+
+
+def _lab(tmp_path, disc, fill):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs(disc)
+    fill(lab.src / "data")
+    assert lab.backup(cfg).status == "completed"
+    return cfg, lab.store()
+
+
+def _burn(tmp_path, cfg, store):
+    """Plan, record and burn; every image within its disc."""
+    c = prepare.compute(cfg, store)
+    number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
+    prompter = ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort")
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    failed = [q.text[:300] for q in prompter.asked if q.kind != run.INSERT]
+    isos = sorted((tmp_path / "iso").glob("*.iso"))
+    assert res.status == "completed", failed
+    assert isos and all(p.stat().st_size <= c.disc_sectors * 2048 for p in isos)
+    return c
+
+
+def test_a_file_cut_into_parts_whose_part_names_are_too_long_is_refused_by_name(tmp_path):
+    """A legal 250-byte name larger than a disc: NAME.part01-of-02 would be 263 bytes, which no
+    disc holds (xorriso would shorten it); refused at plan time, naming the file."""
+    def fill(d):
+        write_files(d, {"n" * 250: 9_000_000})
+    cfg, store = _lab(tmp_path, "8MiB", fill)
+    with pytest.raises(UsageError, match="n" * 250 + ".*cut into parts.*longer than the 255"):
+        prepare.compute(cfg, store)
+
+
+@pytest.mark.parametrize("alike", ["big.part02-of-03", "big.part03-of-03", "big.part07-of-09"])
+def test_a_file_named_like_a_part_of_a_cut_file_is_refused_naming_both(tmp_path, alike):
+    """`big` (9 MB, cut into 3 parts on 4 MiB discs) beside a real file named like a part: the
+    README's recipe (`cat NAME.part* > NAME`) would join it in, and on the disc of that part it
+    would take the part's place; refused at plan time, naming both and what to do."""
+    def fill(d):
+        write_files(d, {"big": 9_000_000, alike: b"I am a real file\n"})
+    cfg, store = _lab(tmp_path, "4MiB", fill)
+    with pytest.raises(UsageError, match=f"'big' is larger than a disc.*'{alike}' beside it") as info:
+        prepare.compute(cfg, store)
+    assert "rename" in info.value.hint
+
+
+def test_a_file_named_like_a_part_of_another_file_is_kept(tmp_path):
+    """A name like a part of a file that is not cut (or of no file) is an ordinary name."""
+    def fill(d):
+        write_files(d, {"big": 3_000_000, "big.part01-of-02": b"real\n", "other.part01-of-02": b"x"})
+    _burn(tmp_path, *_lab(tmp_path, "4MiB", fill))
