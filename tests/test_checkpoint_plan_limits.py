@@ -1,6 +1,6 @@
-"""Checkpoints that a disc cannot hold as named: each plan either burns (every image within its
-disc, every disc verified) or is refused at plan time with a UsageError naming the cause (real
-backups, real xorriso, `images:` discs)."""
+"""Checkpoints whose entries cost more on a disc than their bytes, or that a disc cannot hold as
+named: each plan either burns (every image within its disc, every disc verified) or is refused at
+plan time with a UsageError naming the cause (real backups, real xorriso, `images:` discs)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,40 @@ def _burn(tmp_path, cfg, store):
     return c
 
 
+def test_empty_directories_are_counted_as_directories_and_fit_their_disc(tmp_path):
+    """3,000 empty directories take ISO and Joliet extents and path table entries, ~12 MB:
+    they are planned onto as many discs as that takes, and every disc burns."""
+    def fill(d):
+        for i in range(3000):
+            os.makedirs(d / f"e{i:05d}")
+        write_files(d, {f"f{i}": 500_000 for i in range(10)})
+    c = _burn(tmp_path, *_lab(tmp_path, "8MiB", fill))
+    assert len(c.plan.discs) >= 2
+
+
+def test_symlink_targets_are_counted_and_fit_their_disc(tmp_path):
+    """2,000 symlinks with 960-byte targets hold their targets in continuation areas (~4 MB):
+    counted, so that every disc burns."""
+    def fill(d):
+        for i in range(2000):
+            os.symlink("x/" * 480 + str(i), d / f"a{i:05d}")
+        write_files(d, {f"f{i}": 500_000 for i in range(10)})
+    c = _burn(tmp_path, *_lab(tmp_path, "8MiB", fill))
+    assert len(c.plan.discs) >= 2
+
+
+@pytest.mark.parametrize("target", ["x/" * 512, "y" * 256], ids=["1024-bytes", "a-256-byte-name"])
+def test_a_symlink_target_a_disc_cannot_hold_is_refused_by_name(tmp_path, target):
+    """libisofs refuses a target of 1,024 bytes or more, or with a name over 255 bytes in it
+    (Linux allows 4,095): refused at plan time, naming the link."""
+    def fill(d):
+        os.symlink(target, d / "long-link")
+        write_files(d, {"f": 1000})
+    cfg, store = _lab(tmp_path, "8MiB", fill)
+    with pytest.raises(UsageError, match="long-link"):
+        prepare.compute(cfg, store)
+
+
 def test_a_file_cut_into_parts_whose_part_names_are_too_long_is_refused_by_name(tmp_path):
     """A legal 250-byte name larger than a disc: NAME.part01-of-02 would be 263 bytes, which no
     disc holds (xorriso would shorten it); refused at plan time, naming the file."""
@@ -64,3 +98,29 @@ def test_a_file_named_like_a_part_of_another_file_is_kept(tmp_path):
     def fill(d):
         write_files(d, {"big": 3_000_000, "big.part01-of-02": b"real\n", "other.part01-of-02": b"x"})
     _burn(tmp_path, *_lab(tmp_path, "4MiB", fill))
+
+
+def test_the_sector_model_bounds_what_xorriso_writes_for_links_and_empty_directories(tmp_path):
+    """isosize counts a symlink's target (continuation areas, no Joliet record) and an empty
+    directory (extents, path tables) at least as xorriso writes them, and not far above."""
+    import re
+    import subprocess
+
+    from rabtui.checkpoint import isosize
+    from rabtui.checkpoint.xorriso import ISO_SETTINGS
+
+    root = tmp_path / "t"
+    root.mkdir()
+    tree = isosize.TreeSize()
+    tree.add_dir(b"data")
+    for i in range(300):
+        target = "x/" * 480 + str(i)
+        os.symlink(target, root / f"l{i:04d}")
+        tree.add_link(b"data/l%04d" % i, os.fsencode(target))
+    for i in range(500):
+        os.mkdir(root / f"e{i:04d}")
+        tree.add_dir(b"data/e%04d" % i)
+    out = subprocess.run(["xorriso", "-no_rc", "-outdev", "stdio:/dev/null", "-padding", "0", *ISO_SETTINGS,
+                          "-map", str(root), "/data", "-commit"], capture_output=True, text=True)
+    actual = int(re.search(r"ISO image produced: (\d+) sectors", out.stdout + out.stderr).group(1))
+    assert actual <= tree.sectors() <= actual * 1.05 + 8, (tree.sectors(), actual)

@@ -1,10 +1,17 @@
 """One disc being filled, as the planner counts it: sector-exact directory extents, path tables,
-the MD5 array, and every file's records and data (ISO 9660 + Rock Ridge + Joliet, isosize.py)."""
+the MD5 array, and every file's records and data (ISO 9660 + Rock Ridge + Joliet, isosize.py).
+
+An entry of a Group is a file, an empty directory (extents of its own and path table entries,
+like every directory) or a symlink (its target in the continuation area): `entry_of` says which,
+`DiscFill.add_entry` counts it, `entry_estimate` bounds it before it is added."""
 
 from __future__ import annotations
 
-from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, DirExtent, file_records, path_table_bytes, record_sizes
+from rabtui.checkpoint.isosize import (MD5_PER_FILE, SECTOR, DirExtent, file_records, link_records,
+                                       path_table_bytes, record_sizes)
 from rabtui.checkpoint.packing import DiscPlan, Group
+
+EMPTY_DIR = -1     # the kind of an empty directory in entry_of (a symlink's is >= 0, a file's None)
 
 
 class DiscFill:
@@ -27,8 +34,8 @@ class DiscFill:
         other.dirs = {}
         for path, ext in self.dirs.items():
             e = other.dirs[path] = DirExtent.__new__(DirExtent)
-            e.iso_sectors, e.iso_fill, e.jol_sectors, e.jol_fill, e.ce_bytes = (
-                ext.iso_sectors, ext.iso_fill, ext.jol_sectors, ext.jol_fill, ext.ce_bytes)
+            e.iso_sectors, e.iso_fill, e.jol_sectors, e.jol_fill, e.ce_sectors, e.ce_fill = (
+                ext.iso_sectors, ext.iso_fill, ext.jol_sectors, ext.jol_fill, ext.ce_sectors, ext.ce_fill)
         return other
 
     def dir_cost(self, path: bytes) -> int:
@@ -60,6 +67,17 @@ class DiscFill:
         after = 2 * -(-self.iso_pt // SECTOR) + 2 * -(-self.jol_pt // SECTOR) + -(-self.files * MD5_PER_FILE // SECTOR)
         return after - before
 
+    def add_entry(self, dir_path: bytes, name: bytes, data: int, kind: int | None) -> int:
+        """Add an entry of `entry_of`; returns the sectors it cost."""
+        if kind is None:
+            return self.add_file_records(dir_path, *file_records(name), data)
+        if kind == EMPTY_DIR:
+            before = self.sectors
+            self.add_dir(dir_path + b"/" + name)
+            self.sectors += self._grow_tables(0, 0, 1)   # its catalog row counts as a file in the MD5 array
+            return self.sectors - before
+        return self.add_file_records(dir_path, *link_records(name, kind), 0)
+
     def add_file(self, dir_path: bytes, name: bytes, data: int) -> int:
         """Add a file; returns the sectors it cost (data + metadata)."""
         return self.add_file_records(dir_path, *file_records(name), data)
@@ -80,6 +98,25 @@ def cost_estimate(name: bytes, data: int) -> int:
     """Upper estimate of a file's sectors on a disc whose directory is already there."""
     rec, ce, jol = file_records(name)
     return data + 1 + (1 if ce else 0) + (1 if jol + rec > 200 else 0)
+
+
+def entry_estimate(d: DiscFill, dir_path: bytes, name: bytes, data: int, kind: int | None) -> int:
+    """Upper estimate of what an entry costs on disc `d`, the directories it needs included."""
+    if kind is None:
+        return cost_estimate(name, data) + d.dir_cost(dir_path)
+    if kind == EMPTY_DIR:
+        return d.dir_cost(dir_path + b"/" + name) + 6     # its parent's records and the path tables
+    rec, ce, _ = link_records(name, kind)
+    return 2 + -(-ce // SECTOR) + d.dir_cost(dir_path)
+
+
+def entry_of(g: Group, i: int, prefix: bytes | None = None) -> tuple[bytes, bytes, int, int | None]:
+    """(directory on the disc, name, data sectors, kind) of entry i of a group, below `prefix`
+    (the group's own by default). kind: None for a file, EMPTY_DIR, or a symlink's SL bytes."""
+    pre = g.prefix if prefix is None else prefix
+    dir_rel, _, name = g.paths[i].rpartition(b"/")
+    kind = EMPTY_DIR if i in g.dirs else g.links.get(i)
+    return (pre + b"/" + dir_rel if dir_rel else pre), name, -(-g.sizes[i] // SECTOR), kind
 
 
 def file_of(g: Group, i: int) -> tuple[bytes, bytes, int]:

@@ -13,7 +13,12 @@ A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md
   continuation area (CE) of the directory;
 - a Joliet record is 34 + 2 bytes per character (names cut at 64 characters);
 - four path tables (ISO L/M, Joliet L/M), each a whole number of sectors;
-- the MD5 array: 16 bytes per file; a fixed part (system area, volume descriptors, root, tags).
+- the MD5 array: 16 bytes per file; a fixed part (system area, volume descriptors, root, tags);
+- a symbolic link has no Joliet record; its target is a Rock Ridge SL entry (2 bytes per
+  component plus its bytes, in fields of at most 255 bytes with 5 of header), which with the
+  fields after it goes into the continuation area; a directory's continuation areas, like its
+  records, never cross a sector boundary. libisofs takes no target of LINK_TARGET_MAX bytes or
+  more, nor a component longer than 255 bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ AAIP_FILE = 22
 AAIP_DIR = 28
 DOT_RECORDS = 96 + 96 + 2 * 8   # "." and ".." of a directory (Rock Ridge; PX with the inode)
 ROOT_EXTRA = 36             # the root's "." carries SP and ER
+LINK_TARGET_MAX = 1023      # "Rock Ridge path too long" from 1024 bytes on (libisofs 1.5.4)
 NAME_MAX = 255              # a name on a disc, a part of a cut file's name, a component of a link's target
+SL_OVERFLOW = 32            # what goes into the continuation area with SL (measured: 19 to 23 bytes)
 
 
 def aaip_allowance(attrs: list[tuple[bytes | str, bytes]]) -> int:
@@ -82,6 +89,23 @@ def file_records(name: bytes) -> tuple[int, int, int]:
     return rec, ce, 34 + 2 * (chars if chars < 64 else 64)
 
 
+def sl_bytes(target: bytes) -> int:
+    """Bytes of the Rock Ridge SL fields that hold a symlink's target (measured with xorriso 1.5.4:
+    a 961-byte target of 481 components takes 1,473)."""
+    comps = target.strip(b"/").split(b"/") if target.strip(b"/") else []
+    body = len(target) + 2 * len(comps) + 2 - target.count(b"/")
+    return body + 5 * (-(-body // 250) or 1)
+
+
+def link_records(name: bytes, sl: int) -> tuple[int, int, int]:
+    """(ISO record bytes, continuation bytes, Joliet record bytes) of a symlink whose target takes
+    `sl` bytes of SL fields (sl_bytes): no Joliet record (Joliet holds no symlinks)."""
+    rec, ce, _ = file_records(name)
+    if rec + sl <= MAX_RECORD:
+        return rec + sl + ((rec + sl) & 1), ce, 0
+    return min(rec + 28, MAX_RECORD), ce + sl + SL_OVERFLOW, 0
+
+
 def _chars(name: bytes) -> int:
     if name.isascii():
         return len(name)
@@ -94,14 +118,15 @@ def _chars(name: bytes) -> int:
 class DirExtent:
     """Sector-exact fill of one directory's ISO and Joliet extents (records never straddle sectors)."""
 
-    __slots__ = ("iso_sectors", "iso_fill", "jol_sectors", "jol_fill", "ce_bytes")
+    __slots__ = ("iso_sectors", "iso_fill", "jol_sectors", "jol_fill", "ce_sectors", "ce_fill")
 
     def __init__(self, root: bool = False):
         self.iso_sectors = 1
         self.iso_fill = DOT_RECORDS + (ROOT_EXTRA if root else 0)
         self.jol_sectors = 1
         self.jol_fill = 68
-        self.ce_bytes = 0
+        self.ce_sectors = 0
+        self.ce_fill = SECTOR        # no continuation area yet: the first one starts a sector
 
     def add(self, rec: int, ce: int, jol: int) -> int:
         """Add one entry; returns how many sectors the extents grew by."""
@@ -111,20 +136,24 @@ class DirExtent:
             self.iso_sectors += 1
             self.iso_fill = rec
             grew += 1
-        self.jol_fill += jol
-        if self.jol_fill > SECTOR:
-            self.jol_sectors += 1
-            self.jol_fill = jol
-            grew += 1
+        if jol:
+            self.jol_fill += jol
+            if self.jol_fill > SECTOR:
+                self.jol_sectors += 1
+                self.jol_fill = jol
+                grew += 1
         if ce:
-            before = -(-self.ce_bytes // SECTOR)
-            self.ce_bytes += ce
-            grew += -(-self.ce_bytes // SECTOR) - before
+            self.ce_fill += ce
+            if self.ce_fill > SECTOR:
+                used = -(-ce // SECTOR)
+                self.ce_sectors += used
+                self.ce_fill = ce - (used - 1) * SECTOR
+                grew += used
         return grew
 
     @property
     def sectors(self) -> int:
-        return self.iso_sectors + self.jol_sectors + -(-self.ce_bytes // SECTOR)
+        return self.iso_sectors + self.jol_sectors + self.ce_sectors
 
 
 def path_table_bytes(name: bytes) -> tuple[int, int]:
@@ -166,6 +195,12 @@ class TreeSize:
         self.dirs[parent].add(rec, ce, jol)
         self.files += 1
         self.data += data_sectors(size)
+
+    def add_link(self, path: bytes, target: bytes) -> None:
+        parent, _, name = path.rpartition(b"/")
+        self.add_dir(parent)
+        self.dirs[parent].add(*link_records(name, sl_bytes(target)))
+        self.files += 1
 
     def sectors(self, padding: int = 0) -> int:
         meta = sum(d.sectors for d in self.dirs.values())

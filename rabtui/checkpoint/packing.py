@@ -18,6 +18,8 @@ class Group:
     prefix: bytes                     # where it goes on a disc, e.g. b"data/web1/etc"
     paths: list[bytes]                # relative to the directory, '/'-separated
     sizes: list[int]
+    dirs: set[int] = field(default_factory=set)             # indexes of empty directories
+    links: dict[int, int] = field(default_factory=dict)     # index of a symlink -> its target's SL bytes
 
 
 @dataclass

@@ -19,8 +19,8 @@ import time
 from array import array
 from typing import Iterable, Sequence
 
-from rabtui.checkpoint.discfill import DiscFill, cost_estimate
-from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, file_records
+from rabtui.checkpoint.discfill import EMPTY_DIR, DiscFill, entry_estimate, entry_of
+from rabtui.checkpoint.isosize import MD5_PER_FILE, SECTOR, file_records, link_records, record_sizes
 from rabtui.checkpoint.packing import SPLIT, DiscPlan, Group, Part, Plan
 from rabtui.checkpoint.reserve import rows_bytes, catalog_bytes_of, reserve_for
 from rabtui.checkpoint.tighten import empty_last_disc, repack_small
@@ -95,10 +95,28 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
             cur = new_disc()
         k = len(state) - 1
         cur.plan.groups.append(gi)
+        special = g.dirs or g.links
         for i in range(n):
             p = paths[i]
             dir_rel, _, name = p.rpartition(b"/")
             data = -(-sizes[i] // SECTOR)
+            if special and (i in g.dirs or i in g.links):
+                # an empty directory or a symlink: counted as every disc holding it counts it
+                entry = entry_of(g, i)
+                rec, ce, jol = (record_sizes(name, True) if entry[3] == EMPTY_DIR else link_records(name, entry[3]))
+                meta_total += rec + ce + jol + MD5_PER_FILE + (2 * SECTOR if entry[3] == EMPTY_DIR else 0)
+                if used[i]:
+                    continue
+                if cur.sectors + entry_estimate(cur, *entry) > usable:
+                    _fill_gap(g, i + 1, used, where, cur, usable, k)
+                    cur = new_disc()
+                    k = len(state) - 1
+                    cur.plan.groups.append(gi)
+                cur.add_entry(*entry)
+                where[i] = k
+                used[i] = 1
+                last_rel = None
+                continue
             rec, ce, jol = file_records(name)
             data_total += data
             meta_total += rec + ce + jol + MD5_PER_FILE
@@ -156,14 +174,16 @@ def _fresh_disc_cost(dpath: bytes, name: bytes, data: int) -> int:
 
 
 def _group_estimate(g: Group) -> int:
-    """Sectors of a directory's files with their records (directories themselves not counted)."""
+    """Sectors of a directory's files with their records (its subdirectories not counted, but
+    for the empty ones)."""
     names = sum(map(len, g.paths))
-    return sum(-(-x // SECTOR) for x in g.sizes) + (len(g.paths) * 160 + names * 2) // SECTOR + 1
+    meta = len(g.paths) * 160 + names * 2 + sum(g.links.values())
+    return sum(-(-x // SECTOR) for x in g.sizes) + meta // SECTOR + 2 * len(g.dirs) + 1
 
 
 def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: DiscFill, usable: int, k: int) -> None:
     """Put later files of the same directory that still fit on the disc being closed."""
-    paths, sizes, prefix = g.paths, g.sizes, g.prefix
+    paths, sizes = g.paths, g.sizes
     stop = min(len(paths), start + LOOKAHEAD)
     for j in range(start, stop):
         room = usable - cur.sectors
@@ -174,12 +194,10 @@ def _fill_gap(g: Group, start: int, used: bytearray, where: array, cur: DiscFill
         data = -(-sizes[j] // SECTOR)
         if data + 1 > room:
             continue
-        p = paths[j]
-        dir_rel, _, name = p.rpartition(b"/")
-        dpath = prefix + b"/" + dir_rel if dir_rel else prefix
-        if cur.sectors + cost_estimate(name, data) + cur.dir_cost(dpath) > usable:
+        entry = entry_of(g, j)
+        if cur.sectors + entry_estimate(cur, *entry) > usable:
             continue
-        cur.add_file(dpath, name, data)
+        cur.add_entry(*entry)
         where[j] = k
         used[j] = 1
 
@@ -226,9 +244,8 @@ def _add_filler(result: Plan, state: list[DiscFill], filler: Sequence[Group], ex
                 number += 1
                 before = d.sectors
                 prefix = b"add/%d" % number
-                for p, s in zip(g.paths, g.sizes):
-                    dir_rel, _, name = p.rpartition(b"/")
-                    d.add_file(prefix + b"/" + dir_rel if dir_rel else prefix, name, -(-s // SECTOR))
+                for i in range(len(g.paths)):
+                    d.add_entry(*entry_of(g, i, prefix))
                 d.plan.filler.append(ci)
                 d.plan.filler_sectors += d.sectors - before
                 result.filler_numbers[ci] = number
@@ -243,9 +260,8 @@ def _add_filler(result: Plan, state: list[DiscFill], filler: Sequence[Group], ex
 def _group_cost(g: Group) -> int:
     """Sectors a whole directory takes on a disc of its own (an upper estimate)."""
     probe = DiscFill(DiscPlan())
-    for p, s in zip(g.paths, g.sizes):
-        dir_rel, _, name = p.rpartition(b"/")
-        probe.add_file(b"add/00/" + dir_rel if dir_rel else b"add/00", name, -(-s // SECTOR))
+    for i in range(len(g.paths)):
+        probe.add_entry(*entry_of(g, i, b"add/00"))
     return probe.sectors - 8 + 4
 
 

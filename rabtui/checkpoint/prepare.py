@@ -111,9 +111,16 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
     filler = [d for d in filler if _fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
-    groups = [planmod.Group(key=(d.source, d.path), prefix=prefix_of(d.source, d.path), paths=d.paths,
-                            sizes=d.sizes) for d in data]
-    fgroups = [planmod.Group(key=(d.source, d.path), prefix=b"add", paths=d.paths, sizes=d.sizes) for d in filler]
+    groups = [_group_of(d, prefix_of(d.source, d.path)) for d in data]
+    fgroups, kept = [], []
+    for d in filler:
+        try:
+            fgroups.append(_group_of(d, b"add"))
+        except UsageError as exc:   # a filler candidate with a link no disc takes is not used
+            emit(Event(LOG, f"filler {d.key} left out: {exc}"))
+            continue
+        kept.append(d)
+    filler = kept
     # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
     extra = _extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
     try:
@@ -126,6 +133,36 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         _check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
         _check_part_names(d, {pt.index: pt.parts for pt in p.parts if pt.group == gi})
     return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
+
+
+def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
+    """The planner's view of a directory: its empty directories and its symlinks (whose targets,
+    read from the medium, take room on a disc) marked. A target libisofs refuses is refused here,
+    by name."""
+    g = planmod.Group(key=(d.source, d.path), prefix=prefix, paths=d.paths, sizes=d.sizes)
+    base = os.fsencode(d.root)
+    bad = []
+    with Shortcuts() as short:
+        for i, mark in enumerate(d.marks):
+            if mark == content.DIR_MARK:
+                g.dirs.add(i)
+            elif mark == content.LINK_MARK:
+                try:
+                    target = os.readlink(short.path(os.path.join(base, d.paths[i])))
+                except OSError:     # gone meanwhile: the burn says so by name
+                    target = b""
+                if len(target) > isosize.LINK_TARGET_MAX or any(len(c) > isosize.NAME_MAX for c in target.split(b"/")):
+                    bad.append((d.paths[i], len(target)))
+                g.links[i] = isosize.sl_bytes(target)
+    if bad:
+        rel, n = bad[0]
+        raise UsageError(
+            f"{d.key}: {len(bad)} symlinks have a target no disc can hold (at most"
+            f" {isosize.LINK_TARGET_MAX} bytes, names of at most {isosize.NAME_MAX} in it), e.g."
+            f" {os.fsdecode(rel)[:200]!r} ({n} bytes)",
+            hint="xorriso refuses such a link (\"Rock Ridge path too long\"); leave it out of the directory"
+                 " (exclude) or point it somewhere shorter")
+    return g
 
 
 def _too_long(prefix: bytes, rel: bytes, split: bool) -> bool:

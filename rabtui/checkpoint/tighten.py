@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from rabtui.checkpoint.discfill import DiscFill, cost_estimate, file_of
+from rabtui.checkpoint.discfill import DiscFill, entry_estimate, entry_of, file_of
 from rabtui.checkpoint.isosize import SECTOR
 from rabtui.checkpoint.packing import SPLIT, DiscPlan, Group, Plan
 
@@ -57,20 +57,20 @@ class _Moves:
 
     def fits(self, k: int, f: tuple[int, int]) -> bool:
         """Exactly (on a copy), where the estimate the packing uses leaves a doubt."""
-        dpath, name, data = file_of(self.groups[f[0]], f[1])
+        entry = entry_of(self.groups[f[0]], f[1])
         d = self.disc(k)
-        if d.sectors + data > self.usable:
+        if d.sectors + entry[2] > self.usable:
             return False
-        if d.sectors + cost_estimate(name, data) + d.dir_cost(dpath) <= self.usable:
+        if d.sectors + entry_estimate(d, *entry) <= self.usable:
             return True
         trial = d.copy()
-        trial.add_file(dpath, name, data)
+        trial.add_entry(*entry)
         return trial.sectors <= self.usable
 
     def build(self, k: int, members: list[tuple[int, int]]) -> DiscFill:
         d = DiscFill(self.state[k].plan)
         for gi, i in sorted(members):
-            d.add_file(*file_of(self.groups[gi], i))
+            d.add_entry(*entry_of(self.groups[gi], i))
         for pt in self.parts_on[k]:
             dpath, name, _ = file_of(self.groups[pt.group], pt.index)
             d.add_file(dpath, name + b".part00-of-00", -(-pt.length // SECTOR))
@@ -79,7 +79,7 @@ class _Moves:
     def put(self, k: int, f: tuple[int, int]) -> None:
         if k not in self.changed:
             self.changed[k] = self.build(k, self.members[k])
-        self.changed[k].add_file(*file_of(self.groups[f[0]], f[1]))
+        self.changed[k].add_entry(*entry_of(self.groups[f[0]], f[1]))
         self.members[k].append(f)
 
     def place(self, f: tuple[int, int]) -> bool:
@@ -137,7 +137,7 @@ def repack_small(p: Plan, state: list[DiscFill], groups: Sequence[Group], usable
     for k, members in enumerate(best):
         d = DiscFill(DiscPlan())
         for gi, i in sorted(members):
-            d.add_file(*file_of(groups[gi], i))
+            d.add_entry(*entry_of(groups[gi], i))
             p.placement[gi][i] = k
             if gi not in d.plan.groups:
                 d.plan.groups.append(gi)
@@ -163,10 +163,10 @@ def _search(files, groups, usable: int, discs: int, deadline: float) -> list[lis
         if left[n] > room:
             return False
         f = files[n]
-        where = file_of(groups[f[0]], f[1])
+        where = entry_of(groups[f[0]], f[1])
         for k in range(len(bins) + (len(bins) < discs)):
             trial = bins[k].copy() if k < len(bins) else DiscFill(DiscPlan())
-            trial.add_file(*where)
+            trial.add_entry(*where)
             if trial.sectors > usable:
                 continue
             saved = bins[k] if k < len(bins) else None
