@@ -68,3 +68,15 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     return home
+
+
+@pytest.fixture
+def open_base():
+    """A directory below /tmp that other users may enter (pytest's tmp_path is closed to them),
+    for the tests of what another user can do; removed afterwards."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="rabtui-others-", dir="/tmp"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base)

@@ -6,67 +6,22 @@ program) where gcc is at hand, and without one."""
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
 import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.cli import main as cli_main
+from tests.other_user import NOBODY, racer
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-GRABBER = r'''
-#include <sys/inotify.h>
-#include <string.h>
-#include <unistd.h>
-/* grabber DIR: on each new "*.iso" in DIR, rename our own 0666 file onto it */
-int main(int argc, char **argv) {
-    if (chdir(argv[1])) return 2;
-    int fd = inotify_init();
-    if (inotify_add_watch(fd, ".", IN_CREATE) < 0) return 3;
-    write(1, "ready\n", 6);
-    char buf[65536] __attribute__((aligned(8)));
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) return 4;
-        for (char *p = buf; p < buf + n;) {
-            struct inotify_event *e = (struct inotify_event *)p;
-            size_t l = e->len ? strlen(e->name) : 0;
-            if (l > 4 && !strcmp(e->name + l - 4, ".iso") && e->name[0] != '.') {
-                char mine[300] = ".mine-";
-                strncat(mine, e->name, 250);
-                int f = open(mine, 01 | 0100 | 01000, 0666);   /* O_WRONLY|O_CREAT|O_TRUNC */
-                fchmod(f, 0666); close(f);
-                rename(mine, e->name);
-            }
-            p += sizeof(struct inotify_event) + e->len;
-        }
-    }
-}
-'''
-
-
-@pytest.fixture
-def open_base():
-    base = Path(tempfile.mkdtemp(prefix="rabtui-images-", dir="/tmp"))
-    base.chmod(0o755)
-    yield base
-    shutil.rmtree(base)
-
 
 def test_no_image_is_written_into_a_folder_of_another_user_who_races_for_it(open_base, capsys):
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc to build the racing program")
-    nobody = pwd.getpwnam("nobody")
-    (open_base / "grabber.c").write_text(GRABBER)
-    subprocess.run(["gcc", "-O2", "-o", str(open_base / "grabber"), str(open_base / "grabber.c")], check=True)
+    nobody = NOBODY
     lab = Lab(open_base, media_count=1)
     write_files(lab.src / "data", {"shadow": b"root:THE-SECRET-HASH\n"})
     (lab.src / "data" / "shadow").chmod(0o600)
@@ -76,16 +31,14 @@ def test_no_image_is_written_into_a_folder_of_another_user_who_races_for_it(open
     cfg = lab.with_discs("4MiB")
     assert lab.backup(cfg, medium_id="m1").status == "completed"
     store = lab.store()
-    grabber = subprocess.Popen([str(open_base / "grabber"), str(iso)], stdout=subprocess.PIPE,
-                               user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
-    try:
-        assert grabber.stdout.readline() == b"ready\n"
+    # on each new image, a file of their own (0666) renamed onto it before xorriso opens it
+    grab = ('size_t l = strlen(name); if (l > 4 && !strcmp(name + l - 4, ".iso") && name[0] != \'.\') {'
+            ' char mine[300] = ".mine-"; strncat(mine, name, 250); int f = open(mine, O_WRONLY | O_CREAT | O_TRUNC,'
+            ' 0666); fchmod(f, 0666); close(f); rename(mine, name); }')
+    with racer(open_base, grab, str(iso)):
         number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
         run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                             prompter=ScriptedPrompter(lambda q: READY))
-    finally:
-        grabber.kill()
-        grabber.wait()
     read_by_nobody = subprocess.run(["cat", *map(str, iso.glob("*.iso"))], capture_output=True,
                                     user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[]).stdout
     cli_main(["--config", str(lab.config_path), "check"])
@@ -98,7 +51,7 @@ def test_no_image_is_written_into_a_folder_of_another_user_who_races_for_it(open
 def test_a_burn_into_a_folder_others_can_change_stops_and_says_why(open_base, how):
     """A folder of rabtui's own open to others is closed (chmod go-rwx) and used; one that belongs
     to another user, or lies in a directory anyone may write in, is not."""
-    nobody = pwd.getpwnam("nobody")
+    nobody = NOBODY
     lab = Lab(open_base, media_count=1)
     write_files(lab.src / "data", {"a": b"a"})
     iso = open_base / "iso"

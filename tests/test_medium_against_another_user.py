@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +15,6 @@ from rabtui.cli import main as cli_main
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-@pytest.fixture
-def open_base():
-    base = Path(tempfile.mkdtemp(prefix="rabtui-medium-", dir="/tmp"))
-    base.chmod(0o755)
-    yield base
-    shutil.rmtree(base)
 
 
 @pytest.mark.parametrize("theirs", ["source", "union"])

@@ -10,9 +10,7 @@ import pwd
 import shutil
 import stat
 import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -20,38 +18,14 @@ from rabtui import privacy
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.restore import run as R
+from tests.other_user import NOBODY, as_nobody, racer
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-def _as_nobody(fn) -> None:
-    user = pwd.getpwnam("nobody")
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-            fn()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-
-
-@pytest.fixture
-def open_base():
-    base = Path(tempfile.mkdtemp(prefix="rabtui-restore-", dir="/tmp"))
-    base.chmod(0o755)
-    yield base
-    shutil.rmtree(base)
-
-
 def test_restoring_a_fifo_into_a_users_directory_does_not_chmod_a_swapped_in_symlink(open_base, monkeypatch):
-    nobody = pwd.getpwnam("nobody")
+    nobody = NOBODY
     lab = Lab(open_base, media_count=1)
     home = lab.src / "home"
     alice = home / "alice"                      # a directory the local user owns, on the live source
@@ -78,7 +52,7 @@ def test_restoring_a_fifo_into_a_users_directory_does_not_chmod_a_swapped_in_sym
         def swap():
             os.symlink(victim, alice / ".evil")
             os.rename(alice / ".evil", alice / tmp)
-        _as_nobody(swap)
+        as_nobody(swap)
 
     monkeypatch.setattr(os, "mkfifo", mkfifo_then_attacker_swaps)
     R.restore(cfg, lab.store(), "loc", str(fifo), to_source=True)
@@ -88,39 +62,10 @@ def test_restoring_a_fifo_into_a_users_directory_does_not_chmod_a_swapped_in_sym
     assert mode == 0o600, f"root's file was chmodded to {mode:04o} through the user's symlink"
 
 
-SWAPPER = r'''
-#include <sys/inotify.h>
-#include <string.h>
-#include <unistd.h>
-/* swapper DIR VICTIM: on each new ".rabtui-*" entry in DIR, rename a symlink to VICTIM onto it */
-int main(int argc, char **argv) {
-    if (chdir(argv[1])) return 2;
-    int fd = inotify_init();
-    if (inotify_add_watch(fd, ".", IN_CREATE) < 0) return 3;
-    symlink(argv[2], ".s");
-    write(1, "ready\n", 6);
-    char buf[65536] __attribute__((aligned(8)));
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) return 4;
-        for (char *p = buf; p < buf + n;) {
-            struct inotify_event *e = (struct inotify_event *)p;
-            if (e->len && !strncmp(e->name, ".rabtui-", 8) && rename(".s", e->name) == 0)
-                symlink(argv[2], ".s");
-            p += sizeof(struct inotify_event) + e->len;
-        }
-    }
-}
-'''
-
-
 def test_the_same_with_a_real_racing_user_process_and_no_hook(open_base):
-    """No hook in rabtui: `nobody` runs a 20-line inotify program while root restores its FIFOs."""
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc")
-    (open_base / "swapper.c").write_text(SWAPPER)
-    subprocess.run(["gcc", "-O2", "-o", str(open_base / "swapper"), str(open_base / "swapper.c")], check=True)
-    nobody = pwd.getpwnam("nobody")
+    """No hook in rabtui: `nobody` renames a symlink onto each temporary name as it appears (an
+    inotify program) while root restores 400 FIFOs."""
+    nobody = NOBODY
     lab = Lab(open_base, media_count=1)
     home = lab.src / "home"
     alice = home / "alice"
@@ -137,56 +82,17 @@ def test_the_same_with_a_real_racing_user_process_and_no_hook(open_base):
     victim.write_bytes(b"root:$6$secret\n")
     victim.chmod(0o600)
 
-    attacker = subprocess.Popen([str(open_base / "swapper"), str(alice), str(victim)], stdout=subprocess.PIPE,
-                                user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
-    try:
-        assert attacker.stdout.readline() == b"ready\n"
+    swap = 'if (!strncmp(name, ".rabtui-", 8) && rename(".s", name) == 0) symlink(argv[2], ".s");'
+    with racer(open_base, swap, str(alice), str(victim), setup='symlink(argv[2], ".s");'):
         R.restore(cfg, lab.store(), "loc", str(alice), to_source=True)
-    finally:
-        attacker.kill()
-        attacker.wait()
     mode = stat.S_IMODE(os.stat(victim).st_mode)
     assert mode == 0o600, f"root's file was chmodded to {mode:04o} through the user's symlink"
-
-
-REDIRECT = r'''
-#include <sys/inotify.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-/* redirect DIR TARGET: a new ".rabtui-restore-*" in DIR is moved aside and becomes a symlink to TARGET */
-int main(int argc, char **argv) {
-    if (chdir(argv[1])) return 2;
-    int fd = inotify_init();
-    if (inotify_add_watch(fd, ".", IN_CREATE) < 0) return 3;
-    write(1, "ready\n", 6);
-    char buf[65536] __attribute__((aligned(8)));
-    int k = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) return 4;
-        for (char *p = buf; p < buf + n;) {
-            struct inotify_event *e = (struct inotify_event *)p;
-            if (e->len && !strncmp(e->name, ".rabtui-restore-", 16)) {
-                char aside[64];
-                snprintf(aside, sizeof aside, ".aside-%d", k++);
-                if (rename(e->name, aside) == 0) symlink(argv[2], e->name);
-            }
-            p += sizeof(struct inotify_event) + e->len;
-        }
-    }
-}
-'''
 
 
 def test_a_checkpoint_restore_into_a_users_directory_is_not_redirected(open_base):
     """The disc is extracted by path: the user renames the staging directory aside and puts a
     symlink to another directory in its place, as soon as it appears."""
-    if not shutil.which("gcc"):
-        pytest.skip("no gcc to build the racing program")
-    nobody = pwd.getpwnam("nobody")
-    (open_base / "redirect.c").write_text(REDIRECT)
-    subprocess.run(["gcc", "-O2", "-o", str(open_base / "redirect"), str(open_base / "redirect.c")], check=True)
+    nobody = NOBODY
     lab = Lab(open_base, media_count=1)
     cfg = lab.with_discs("4MiB")
     write_files(lab.src / "data", {"report.txt": b"restored content\n"})
@@ -201,10 +107,9 @@ def test_a_checkpoint_restore_into_a_users_directory_is_not_redirected(open_base
     os.chown(to, nobody.pw_uid, nobody.pw_gid)
     elsewhere = open_base / "etc"                   # stands for any root-only directory, e.g. /etc
     elsewhere.mkdir(mode=0o755)
-    attacker = subprocess.Popen([str(open_base / "redirect"), str(to), str(elsewhere)], stdout=subprocess.PIPE,
-                                user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
-    try:
-        assert attacker.stdout.readline() == b"ready\n"
+    redirect = ('if (!strncmp(name, ".rabtui-restore-", 16)) { char aside[64];'
+                ' snprintf(aside, sizeof aside, ".aside-%d", k++); if (rename(name, aside) == 0) symlink(argv[2], name); }')
+    with racer(open_base, redirect, str(to), str(elsewhere)):
         for attempt in range(10):         # a race, won most of the time: the operator tries again
             try:
                 R.restore(cfg, store, "loc", str(lab.src / "data" / "report.txt"), checkpoint=number, to=to,
@@ -213,15 +118,12 @@ def test_a_checkpoint_restore_into_a_users_directory_is_not_redirected(open_base
                 print("restore raised", type(exc).__name__, exc)
             if any(elsewhere.iterdir()):
                 break
-    finally:
-        attacker.kill()
-        attacker.wait()
     written = sorted(str(p.relative_to(elsewhere)) for p in elsewhere.rglob("*"))
     assert written == [], f"root's xorriso extracted into {elsewhere} through the user's symlink: {written}"
 
 
 def test_who_else_can_change_a_directory(open_base):
-    nobody = pwd.getpwnam("nobody")
+    nobody = NOBODY
     mine = open_base / "mine" / "deeper"
     mine.mkdir(parents=True)
     assert privacy.others_can_change(mine) is None

@@ -6,20 +6,9 @@ result (the catalog records no inode to link them again by)."""
 from __future__ import annotations
 
 import os
-import threading
 
-from rabtui.checkpoint import prepare, run
-from rabtui.events import READY, ScriptedPrompter
 from rabtui.restore import run as R
-from tests.trees import Lab, snapshot, write_files
-
-
-def _burn(cfg, store):
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
-    return number
+from tests.trees import Lab, burn_due, snapshot, write_files
 
 
 def test_a_file_named_like_a_part_keeps_its_name_beside_a_cut_file(tmp_path):
@@ -31,7 +20,7 @@ def test_a_file_named_like_a_part_keeps_its_name_beside_a_cut_file(tmp_path):
     write_files(data, {"big.bin": 6_000_000, "small.bin": b"small", "small.bin.part01-of-02": b"I am a real file"})
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _burn(cfg, store)
+    number = burn_due(cfg, store)
     assert store.one("SELECT MAX(parts) FROM disc_files")[0] == 2
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
     assert not res.incomplete(), res.summary
@@ -52,7 +41,7 @@ def test_a_sparse_file_cut_across_discs_comes_back_sparse(tmp_path):
     assert os.stat(sp).st_blocks * 512 < 100_000
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _burn(cfg, store)
+    number = burn_due(cfg, store)
     assert store.one("SELECT MAX(parts) FROM disc_files")[0] >= 2
     R.restore(cfg, store, "loc", str(sp), checkpoint=number, to=tmp_path / "out")
     got = tmp_path / "out" / str(sp).lstrip("/")
@@ -69,7 +58,7 @@ def test_hard_links_cut_apart_by_the_discs_are_named_in_the_result(tmp_path):
     os.link(data / "a/x.bin", data / "c/x-link.bin")
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _burn(cfg, store)
+    number = burn_due(cfg, store)
     discs = {bytes(r["path"]).rsplit(b"/", 2)[-2]: r["disc"] for r in store.all("SELECT disc, path FROM disc_files")}
     assert discs[b"a"] != discs[b"c"], discs   # the two names of the file are on two discs
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")

@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
 
-from rabtui.checkpoint import prepare, run
 from rabtui.errors import WorkFailed
-from rabtui.events import READY, ScriptedPrompter
 from rabtui.restore import run as R
 from rabtui.state.store import Store
-from tests.trees import Lab, write_files
-
-
-def _burn(cfg, store):
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
-    return number
+from tests.trees import Lab, burn_due, write_files
 
 
 def _checkpoint(lab, content: bytes):
@@ -31,7 +20,7 @@ def _checkpoint(lab, content: bytes):
     write_files(lab.src / "data", {"a.txt": content, "b.bin": 100})
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    return cfg, store, _burn(cfg, store)
+    return cfg, store, burn_due(cfg, store)
 
 
 def test_a_changed_byte_on_the_disc_fails_the_restore_by_name(tmp_path):
@@ -68,7 +57,7 @@ def test_another_servers_disc_with_the_same_volume_id_is_refused(tmp_path):
     write_files(lab.src / "data", {"a.txt": b"THEIRS " * 1000})
     assert lab.backup(cfg).status == "completed"
     theirs = lab.store()
-    assert _burn(cfg, theirs) == number
+    assert burn_due(cfg, theirs) == number
     theirs.close()
     shutil.rmtree(lab.state)
     shutil.copytree(ours, lab.state)

@@ -6,25 +6,14 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests.trees import Lab, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-@pytest.fixture
-def open_base():
-    base = Path(tempfile.mkdtemp(prefix="rabtui-state-", dir="/tmp"))
-    base.chmod(0o755)
-    yield base
-    shutil.rmtree(base)
 
 
 def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:

@@ -5,17 +5,14 @@ restore). See test_symlinked_basis.py."""
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
-from rabtui.checkpoint import prepare, run
 from rabtui.errors import WorkFailed
-from rabtui.events import READY, ScriptedPrompter
 from rabtui.media import medium as media
 from rabtui.restore import run as R
 from tests.test_symlinked_basis import _flip, _lab, _server_file
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, burn_due, snapshot, write_files
 
 
 @pytest.mark.parametrize("where", ["local", "ssh"])
@@ -45,14 +42,6 @@ def _disc_lab(tmp_path, kind: str):
     return lab, cfg, os.fsencode(lab.src / "data")
 
 
-def _burn(cfg, store) -> int:
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
-    return number
-
-
 def _image_bytes(tmp_path) -> bytes:
     return b"".join(p.read_bytes() for p in (tmp_path / "iso").glob("*.iso"))
 
@@ -66,7 +55,7 @@ def test_a_checkpoint_never_puts_a_server_file_on_a_disc(tmp_path, kind):
     os.symlink(os.path.join(os.fsencode(outside), b"shadow"), os.path.join(src, b"f"))
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _burn(cfg, store)
+    number = burn_due(cfg, store)
     assert b"SERVER-SECRET-0123456789" not in _image_bytes(tmp_path)
     # a restore from the disc of a path below the stored symlink: refused, nothing read out there
     for asked in (b"e/shadow", b"f"):
