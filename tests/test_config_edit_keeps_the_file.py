@@ -142,6 +142,15 @@ def test_directories_removed_and_reordered_in_an_inline_array(tmp_path):
     assert _source_text(path) == 'id = "web1"\nhost = "h"\n'
 
 
+def test_reordered_inline_directories_keep_the_comments_on_their_lines(tmp_path):
+    path = _inline(tmp_path, '[\n  {path = "/etc"},  # config: keep 90 days\n  {path = "/srv"},  # data\n]')
+    _edit(path, directories=[{"path": "/srv"}, {"path": "/home", "kind": "standard"}, {"path": "/etc"}])
+    assert _source_text(path) == ('id = "web1"\nhost = "h"\ndirectories = [\n'
+                                  '  {path = "/srv"},  # data\n'
+                                  '  {path = "/home", kind = "standard"},\n'
+                                  '  {path = "/etc"},  # config: keep 90 days\n]\n')
+
+
 def test_an_edit_that_would_not_be_valid_toml_is_a_config_error_and_nothing_is_written(tmp_path):
     path = tmp_path / "rabtui.toml"
     _write(path, HEAD + WEB1)

@@ -216,8 +216,8 @@ def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
 def _put_inline_directories(table: Table, existing: Array, old: list[dict[str, Any]],
                             dirs: list[dict[str, Any]]) -> None:
     """`directories = [{path = "/etc"}, ...]` stays an inline array: the tables kept are edited in
-    place, the new ones are inline tables at its end, and a new order is written into the same
-    array (its place in the table and the comment after its bracket stay)."""
+    place and keep the comments on their lines, also when they move; the new ones are inline tables
+    where the form has them (its place in the table and the comment after its bracket stay)."""
     old_paths = [d["path"] for d in old]
     new_paths = [d["path"] for d in dirs]
     by_path = {_plain(d["path"]): d for d in existing}
@@ -231,18 +231,32 @@ def _put_inline_directories(table: Table, existing: Array, old: list[dict[str, A
     if not wanted:
         del table["directories"]
         return
-    if [p for p in old_paths if p in new_paths] == [p for p in new_paths if p in old_paths]:
-        for i in reversed(range(len(old_paths))):
-            if old_paths[i] not in new_paths:
-                del existing[i]
-        for sub, path in zip(wanted, new_paths):
-            if path not in old_paths:
-                existing.append(sub)
-    else:                           # reordered: the same array, its tables in the new order
-        for i in reversed(range(len(existing))):
+    for i in reversed(range(len(old_paths))):
+        if old_paths[i] not in new_paths:
             del existing[i]
-        for sub in wanted:
+    kept = [p for p in old_paths if p in new_paths]
+    order = [kept.index(p) for p in new_paths if p in old_paths]
+    if order != sorted(order):      # reordered: the tables move, with the comment on each one's line
+        _reorder(existing, order)
+    for at, (sub, path) in enumerate(zip(wanted, new_paths)):   # the new ones where the form has them
+        if path in old_paths:
+            continue
+        if at < len(existing):
+            existing.insert(at, sub)
+        else:
             existing.append(sub)
+
+
+def _reorder(array: Array, order: list[int]) -> None:
+    """Put the items of `array` in `order` (the old index of each), each with the comment on its
+    line; the indents and commas stay where they are. tomlkit has no call for it: its groups of
+    (indent, value, comma, comment) are moved by hand (tomlkit 0.13 to 0.15)."""
+    groups = [array._value[array._index_map[i]] for i in range(len(array))]
+    moved = [(g.value, g.comment) for g in groups]
+    for i, (group, j) in enumerate(zip(groups, order)):
+        group.value, group.comment = moved[j]
+        list.__setitem__(array, i, moved[j][0])
+    array._reindex()
 
 
 def _move_trailing_trivia(before: Table, after: Table) -> None:
