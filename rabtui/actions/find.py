@@ -30,7 +30,7 @@ class Found:
 
 def archive_dirs(cfg: Config) -> dict[str, tuple[str, ...]]:
     """Each source's archive directories (their backups hold only what was new)."""
-    return {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
+    return {s.id: s.archive_paths for s in cfg.sources}
 
 
 def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, ignore_case: bool = False,

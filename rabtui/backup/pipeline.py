@@ -252,8 +252,7 @@ class _Run:
         taken = {r["name"] for r in self.store.all(
             "SELECT name FROM backups WHERE medium=? AND source=? AND id<>?", (medium.id, self.source.id, rec.id))}
         base_id, base_path, base_name = self._base(medium) or (None, None, None)
-        archives = [d.path for d in self.source.directories if d.kind == "archive"]
-        others = media.others_can_change_backups(medium.path, self.source.id, archives)
+        others = media.others_can_change_backups(medium.path, self.source)
         if others:
             self._fail_step(3, f"medium {medium.id}: {others}, who could read or change {self.source.id}'s backups"
                                " there; nothing written (give it to this user or root, closed to others: chown,"

@@ -101,7 +101,7 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
         src = cfg.source(source_id)
     except Exception:
         return []
-    return [d.path for d in src.directories if d.kind == "archive"]
+    return list(src.archive_paths)
 
 
 def unsafe_archive_files(store: Store, source: str, medium: str, backup_id: int,

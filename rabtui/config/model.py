@@ -227,6 +227,11 @@ class Source:
         return self.host is None
 
     @property
+    def archive_paths(self) -> tuple[str, ...]:
+        """The paths of its archive directories (their backups hold only what was new)."""
+        return tuple(d.path for d in self.directories if d.kind == "archive")
+
+    @property
     def has_commands(self) -> bool:
         """Commands the config makes rabtui run: pre/post commands, and rsync_path (a local
         source's rsync command itself, a command on the source over SSH)."""

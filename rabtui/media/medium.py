@@ -22,7 +22,7 @@ from typing import Iterator
 from rabtui import __version__, privacy, proc
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
-from rabtui.config import Config, Medium
+from rabtui.config import Config, Medium, Source
 from rabtui.errors import RabtuiError, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
@@ -323,11 +323,12 @@ def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
     return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)
 
 
-def others_can_change_backups(medium_path: str | os.PathLike, source_id: str, archive_dirs: list[str]) -> str | None:
+def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:
     """Could a user other than root and this one change where the source's backups go on the
     medium: the medium's directory and those above it, the source's, its archive unions? The owner
     of `.archive` would get a hard link of every new archive file, for instance."""
-    paths = [source_root(medium_path, source_id)] + [archive_root(medium_path, source_id, d) for d in archive_dirs]
+    paths = [source_root(medium_path, source.id)] + [archive_root(medium_path, source.id, d)
+                                                     for d in source.archive_paths]
     return next(filter(None, map(privacy.others_can_change, paths)), None)
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
+from rabtui.ops import schedule
 from rabtui import privacy
 from rabtui.checkpoint import run as checkpoint_run, triggers
 from rabtui.config import Config
@@ -40,7 +41,6 @@ from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
 STALE_AFTER = timedelta(days=2)
-CLOCK_SLACK = 86400          # seconds: a backup dated further ahead was run under a clock that was ahead
 STUCK_AFTER = timedelta(minutes=10)
 DEAD_SHOWN_FOR = timedelta(days=2)
 FULL_WARN, FULL_CRIT = 0.90, 0.98
@@ -83,16 +83,17 @@ def _age(seconds: float) -> str:
 def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     out = []
     cap = cfg.retention.max_size_mb * 1024 * 1024
+    ahead = ts + schedule.CLOCK_SLACK.total_seconds()   # a backup dated past it ran under a clock ahead
     for s in cfg.sources:
         good = queries.last_backup(store, s.id, complete=True)   # the status reader's "last complete"
         newest = good["started"] if good else None
-        if newest is not None and newest > ts + CLOCK_SLACK:
+        if newest is not None and newest > ahead:
             # run under a clock that was ahead: retention and the schedule judge by such dates
             out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {good['name']} is dated"
                                f" {_age(newest - ts)} in the future: was the clock ahead when it ran? Check the"
                                " clock; until then this source's age is judged by the backups before it"))
             row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
-                            + COMPLETE_SQL + " AND started<=?", (s.id, ts + CLOCK_SLACK))
+                            + COMPLETE_SQL + " AND started<=?", (s.id, ahead))
             newest = row["t"] if row else None
         if newest is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
@@ -289,7 +290,7 @@ def _privacy(cfg: Config) -> list[Problem]:
         if label and label.get("id") == m.id:
             out += _open_problem(f"private:{m.id}", f"medium {m.id}: backups", private_dirs(m.path))
             for s in cfg.sources:
-                others = others_can_change_backups(m.path, s.id, [d.path for d in s.directories if d.kind == "archive"])
+                others = others_can_change_backups(m.path, s)
                 if others:
                     out.append(Problem(f"others:{m.id}", CRITICAL, f"medium {m.id}: {others}, so another user can"
                                        f" read or change the backups of {s.id} (no backup of it goes there)"))

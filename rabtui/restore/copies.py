@@ -250,7 +250,7 @@ def same_state(store: Store, source: Source, rel: bytes, a: Copy, b: Copy, other
             return SAME
     a_row, b_row = _backup_row(store, a), _backup_row(store, b)
     if a_row is not None and b_row is not None:
-        archive = tuple(d.path for d in source.directories if d.kind == "archive")
+        archive = source.archive_paths
         if catalog.contents(store, a_row, archive, rel) == catalog.contents(store, b_row, archive, rel):
             return LOOKS_SAME
     return DIFFERENT

@@ -329,7 +329,7 @@ class BrowseScreen(RabtuiScreen):
     def _diff(self, rel: bytes) -> None:
 
         source = self.app.cfg.source(self.source)
-        archive = tuple(d.path for d in source.directories if d.kind == "archive")
+        archive = source.archive_paths
         d = catalog.diff(self.app.store, dict(self.prev, source=self.source), dict(self.backup, source=self.source),
                          archive, prefix=rel)
         changes, count = tree.changes_below(d, rel)
