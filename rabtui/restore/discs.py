@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
-from rabtui.checkpoint.content import LINK_MARK, MARKS
+from rabtui.checkpoint.content import LINK_MARK, MARKS, sha256_file
 from rabtui.checkpoint.xorriso import parse_lsdl_link
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -220,14 +220,10 @@ def _check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
         fd = os.open(sc.path(path), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         return [(bytes(r["path"]), f"not read from {_disc_name(r)} ({os.strerror(exc.errno or 0)})")]
-    h = hashlib.sha256()
-    with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return [(bytes(r["path"]), f"not a file on {_disc_name(r)}")]
-        while chunk := f.read(CHUNK):
-            _cancelled(cancel)
-            h.update(chunk)
-    if h.hexdigest() != r["sha256"]:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return [(bytes(r["path"]), f"not a file on {_disc_name(r)}")]
+    if sha256_file(fd, cancel) != r["sha256"]:     # it reads and closes fd
         return [(bytes(r["path"]), f"differs from the catalog on {_disc_name(r)}")]
     return []
 
