@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rabtui import faults
-from rabtui.actions.rebuild import move_aside
-from rabtui.rebuild import scan as rebuild
+from rabtui.actions.rebuild import rebuild_state
+from rabtui.events import no_emit
 from rabtui.backup import deletion, retention
 from rabtui.media import medium as media
-from rabtui.state.store import COMPLETE, Store
+from rabtui.state.store import COMPLETE
 from tests import invariants
 from tests.trees import Lab
 
@@ -103,8 +103,7 @@ def _run(lab: Lab, cfg, history, tmp_path) -> None:
             plan = retention.plan_cleanup(cfg, store, now=when)
             deletion.apply_cleanup(cfg, store, plan)
         else:
-            move_aside(cfg.state_dir)
-            rebuild.rebuild(cfg, Store(cfg.state_dir))
+            rebuild_state(cfg, no_emit, None, None)
         if not pending:
             store = lab.store()
             invariants.check_json_agrees(cfg, store)

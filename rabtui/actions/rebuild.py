@@ -129,15 +129,6 @@ def all_locks(cfg: Config) -> Iterator[None]:
         yield
 
 
-def move_aside(state_dir: Path) -> Path | None:
-    """Keep an existing database as rabtui.db.before-rebuild-<time> (with its WAL files)."""
-    db = Path(state_dir) / "rabtui.db"
-    aside = aside_name(db)
-    if aside is not None:
-        _move_db(db, aside)
-    return aside
-
-
 def aside_name(db: Path) -> Path | None:
     """Where the database `db` is kept by a rebuild; None when there is none."""
     if not any(os.path.lexists(f"{db}{suffix}") for suffix in DB_FILES):
@@ -149,12 +140,6 @@ def aside_name(db: Path) -> Path | None:
         n += 1
         aside = db.with_name(f"rabtui.db.before-rebuild-{stamp}-{n}")
     return aside
-
-
-def _move_db(source: Path, target: Path) -> None:
-    for suffix in DB_FILES:
-        if os.path.lexists(f"{source}{suffix}"):
-            os.replace(f"{source}{suffix}", f"{target}{suffix}")
 
 
 def put_in_place(made: Path, db: Path) -> Path | None:
