@@ -19,7 +19,7 @@ import pytest
 
 from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
-from tests.trees import Lab, snapshot, ssh_source_lines, write_files
+from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
 REPO = Path(__file__).resolve().parent.parent
@@ -215,3 +215,57 @@ def test_a_program_that_cannot_be_started_is_said_in_one_line(tmp_path, sshd):
     assert "Traceback" not in done.stderr
     assert "could not start the check on the source for web (ssh)" in done.stderr
     assert "Permission denied" in done.stderr
+
+
+@root_only
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_already_there_keeps_its_mode_owner_and_times_unless_the_restore_overwrites(
+        tmp_path, sshd, overwrite):
+    """As onto a local source: a directory tightened since the backup (after a leak, say) stays as
+    it is now (mode, group, times) when what it lost is restored into it, at the restored
+    directory itself and below it; a directory that is gone comes back as the backup has it. With
+    --overwrite, the directories there are put back as the backup has them too."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"secrets/a": b"1", "secrets/sub/deep/b": b"2", "secrets/gone/c": b"3"})
+    secrets, sub, gone = remote_dir / "secrets", remote_dir / "secrets/sub", remote_dir / "secrets/gone"
+    for d in (secrets, sub):
+        d.chmod(0o755)
+    gone.chmod(0o710)
+    os.utime(gone, (1_500_000_000, 1_500_000_000))
+    backed = {d: os.stat(d) for d in (secrets, sub)}
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    secrets.chmod(0o700)
+    os.chown(secrets, 0, _nobody().pw_gid)          # group nogroup, which may not write: no refusal
+    sub.chmod(0o750)
+    (secrets / "a").unlink()
+    (sub / "deep/b").unlink()
+    os.utime(sub, (1_400_000_000, 1_400_000_000))   # nothing is written into sub itself
+    shutil.rmtree(gone)
+    res = R.restore(cfg, lab.store(), "web", str(secrets), to_source=True, overwrite=overwrite)
+    assert not res.written.problems()
+    assert snapshot(secrets) == {b"a": b"1", b"sub/deep/b": b"2", b"gone/c": b"3"}
+    now = {d: os.stat(d) for d in (secrets, sub, gone)}
+    assert (now[gone].st_mode & 0o7777, now[gone].st_mtime) == (0o710, 1_500_000_000)
+    if overwrite:
+        for d in (secrets, sub):
+            assert (now[d].st_mode, now[d].st_gid, now[d].st_mtime_ns) == \
+                (backed[d].st_mode, backed[d].st_gid, backed[d].st_mtime_ns)
+    else:
+        assert (now[secrets].st_mode & 0o7777, now[secrets].st_gid) == (0o700, _nobody().pw_gid)
+        assert (now[sub].st_mode & 0o7777, now[sub].st_mtime) == (0o750, 1_400_000_000)
+
+
+def test_directories_of_any_name_already_there_keep_their_mode(tmp_path, sshd):
+    """The directories there are known by the names rsync prints (control characters, a backslash
+    that looks like its escape, bars, non-UTF-8 bytes): each one is found, keeps its mode, and
+    gets what it lost back."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {})
+    files = hostile_tree(remote_dir / "h")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    dirs = [os.path.join(os.fsencode(remote_dir / "h"), b"dir " + name) for name in HOSTILE_NAMES]
+    for d, name in zip(dirs, HOSTILE_NAMES):
+        os.chmod(d, 0o700)
+        os.unlink(os.path.join(d, name))
+    res = R.restore(cfg, lab.store(), "web", str(remote_dir / "h"), to_source=True)
+    assert snapshot(remote_dir / "h") == files
+    assert res.written.files == len(HOSTILE_NAMES) and not res.written.problems()
+    assert {os.stat(d).st_mode & 0o7777 for d in dirs} == {0o700}

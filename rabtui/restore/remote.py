@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+import tempfile
 
-from rabtui import fmt, proc
+from rabtui import fmt, proc, rsync
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
@@ -110,10 +111,13 @@ def _changeable(record: bytes) -> tuple[bytes, str]:
 
 def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: bool, dry_run: bool = False,
                          is_dir: bool, io_timeout: int | None = None, bwlimit: str | None = None,
-                         rsync_path: str | None = None, exact_times: bool = False) -> list[str]:
+                         rsync_path: str | None = None, exact_times: bool = False,
+                         files_from: str | None = None) -> list[str]:
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
-    files that would be replaced, and the real run adds --ignore-existing. The source's transfer
+    files that would be replaced, and the real run adds --ignore-existing. `files_from`: a local
+    file of the NUL-separated paths below the item to send (see `paths_to_send`); the directories
+    on the way to them are implied and left as they are on the source. The source's transfer
     options apply as in a backup: `io_timeout` (--timeout), `bwlimit` and `rsync_path` (the
     command run on the source, e.g. "sudo rsync" where only root may write there).
     `exact_times`: the copy comes from a medium that keeps nanoseconds, and times are compared to the
@@ -131,6 +135,9 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
         argv.append(f"--rsync-path={rsync_path}")
     if rsh:
         argv += ["-e", rsh]
+    if files_from is not None:
+        # --files-from turns -a's recursion off: -r brings it back below the listed paths
+        argv += ["-r", "--from0", f"--files-from={files_from}", "--no-implied-dirs"]
     if dry_run:
         argv += ["-n", "--existing"]
     elif not overwrite:
@@ -233,8 +240,56 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                               f" SSH user change {fmt.name(where)}")
 
 
+def existing_dirs(lines: list[bytes]) -> set[bytes]:
+    """The directories a dry run's `%i|%l|%n` lines show on the source already, by their names
+    below the destination (b"" for the destination itself)."""
+    out = set()
+    for line in lines:
+        parts = line.split(b"|", 2)
+        if len(parts) == 3 and parts[0][:2] == b".d":
+            name = rsync.unescape(parts[2]).removesuffix(b"/")
+            out.add(b"" if name == b"." else name)
+    return out
+
+
+def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
+    """What a restore of the directory `item` sends (below it) so that the directories there on the
+    source already (`existing`) keep their own mode, owner, times and attributes, as a local
+    restore leaves them: each directory that is not there (rsync recurses into it) and each other
+    entry of one that is. The existing directories are only on the way to those, implied."""
+    if b"" not in existing:
+        return [b"."]
+    out = []
+    for dirpath, dirnames, filenames, _dfd in os.fwalk(item):
+        under = dirpath[len(item):].lstrip(b"/")
+        below = [(name, os.path.join(under, name) if under else name) for name in dirnames]
+        dirnames[:] = [name for name, rel in below if rel in existing]
+        out += [rel for _name, rel in below if rel not in existing]
+        out += [os.path.join(under, name) if under else name for name in filenames]
+    return out
+
+
+def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) -> set[bytes]:
+    """The dry run of a restore that does not overwrite: refuses, naming them, when files there
+    already differ; else the directories that are there (`existing_dirs`)."""
+    seen: list[bytes] = []
+    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
+                on_stdout=seen.append, cancel=cancel)
+    clash = [c for c in seen if b"|" in c and c[:1] in b"<>c" and c[1:2] == b"f"]
+    if done.returncode not in (0, 24) and not clash:
+        raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
+    if clash:
+        names = [c.rsplit(b"|", 1)[1].decode("utf-8", "backslashreplace") for c in clash]
+        raise WorkFailed(f"{len(names)} files exist on {source.id} already and differ: {', '.join(names[:5])}",
+                         hint="use --overwrite to replace them")
+    return existing_dirs(seen)
+
+
 def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, overwrite: bool, cancel, *,
                       exact_times: bool = False) -> Written:
+    """Without `overwrite`, a directory that is there on the source already keeps its own mode,
+    owner, times and attributes (the dry run that looks for clashes finds them, and rsync is sent
+    the paths below them only); with it, everything is put back as the backup has it."""
     is_dir = os.path.isdir(item) and not os.path.islink(item)
     dest_dir = b"/" + rel if is_dir else b"/" + os.path.dirname(rel)
     check_source(cfg, source, rel, item, is_dir, cancel)
@@ -245,21 +300,18 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     rsh = ssh_target.rsync_rsh(cfg, source)
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)
-    if not overwrite:
-        clash: list[bytes] = []
-        done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
-                    on_stdout=clash.append, cancel=cancel)
-        clash = [c for c in clash if b"|" in c and c[:1] in b"<>c" and c[1:2] == b"f"]
-        if done.returncode not in (0, 24) and not clash:
-            raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
-        if clash:
-            names = [c.rsplit(b"|", 1)[1].decode("utf-8", "backslashreplace") for c in clash]
-            raise WorkFailed(f"{len(names)} files exist on {source.id} already and differ: {', '.join(names[:5])}",
-                             hint="use --overwrite to replace them")
+    existing = None if overwrite else _look_before(source, item, dest, options, cancel)
     w = Written()
     lines: list[bytes] = []
-    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, **options),
-                on_stdout=lines.append, cancel=cancel, die_with_parent=True)
+    with tempfile.NamedTemporaryFile(prefix="rabtui-restore-") as listing:
+        files_from = None
+        if existing is not None and is_dir:
+            listing.write(b"".join(p + b"\0" for p in paths_to_send(item, existing)))
+            listing.flush()
+            files_from = listing.name
+        done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, files_from=files_from,
+                                                          **options),
+                    on_stdout=lines.append, cancel=cancel, die_with_parent=True)
     count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_text()[-300:]}"))
