@@ -269,3 +269,16 @@ def test_directories_of_any_name_already_there_keep_their_mode(tmp_path, sshd):
     assert snapshot(remote_dir / "h") == files
     assert res.written.files == len(HOSTILE_NAMES) and not res.written.problems()
     assert {os.stat(d).st_mode & 0o7777 for d in dirs} == {0o700}
+
+
+def test_files_there_that_differ_are_named_whole(tmp_path, sshd):
+    """Without --overwrite, files on the source that differ from the backup's refuse the restore,
+    named as they are (a bar in a name, a newline shown as `ls -b` shows it)."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/pipe|and|bars": b"1", "d/new\nline": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    write_files(remote_dir, {"d/pipe|and|bars": b"changed", "d/new\nline": b"changed"})
+    with pytest.raises(WorkFailed, match=r"2 files exist on web already and differ: (?=.*pipe\|and\|bars)"
+                                         r"(?=.*new\\nline)") as exc:
+        R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True)
+    assert "--overwrite" in (exc.value.hint or "")
+    assert snapshot(remote_dir / "d") == {b"pipe|and|bars": b"changed", b"new\nline": b"changed"}

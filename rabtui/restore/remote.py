@@ -279,7 +279,7 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     if done.returncode not in (0, 24) and not clash:
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
     if clash:
-        names = [c.rsplit(b"|", 1)[1].decode("utf-8", "backslashreplace") for c in clash]
+        names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2])) for c in clash]
         raise WorkFailed(f"{len(names)} files exist on {source.id} already and differ: {', '.join(names[:5])}",
                          hint="use --overwrite to replace them")
     return existing_dirs(seen)
