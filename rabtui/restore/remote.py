@@ -12,6 +12,9 @@ The check and rsync are two sessions: a symlink put on the path in between would
 and why, when anyone but root and the SSH user can change a directory on the path (the rules of
 rabtui.privacy.others_can_change, judged on the source: another owner, write permission for
 others or for a group other than root's or the SSH user's own, an ACL's mask, unless sticky).
+Sending from / with relative paths (-R) would not let such a restore through safely: rsync 3.5.0's
+receiver refuses another user's symlink only on the way to its destination (its chdir there);
+below it, it follows any relative symlink that stays below, and below / that is anywhere.
 """
 
 from __future__ import annotations
