@@ -39,11 +39,11 @@ def test_build_argv_adds_each_option_before_the_paths():
 def test_directory_argv_of_a_remote_and_a_local_source():
     d = Directory("/srv")
     remote = Source("web", (d,), host="web1", bwlimit="800", rsync_path="nice -n 19 rsync", one_file_system=True,
-                    rsync_options=("--fake-super",))
+                    rsync_options=("--checksum",))
     argv = transfer.directory_argv(remote, d, "/m/x", rsh="ssh", link_dest=None, compare_dest=None,
                                    rsync_path="/usr/bin/rsync")
     assert argv[0] == "/usr/bin/rsync"
-    assert {"--timeout=600", "-x", "--bwlimit=800", "--rsync-path=nice -n 19 rsync", "--fake-super"} <= set(argv)
+    assert {"--timeout=600", "-x", "--bwlimit=800", "--rsync-path=nice -n 19 rsync", "--checksum"} <= set(argv)
     # a local source runs its rsync_path as the command itself, split as a shell would
     local = Source("here", (d,), rsync_path="nice -n 19 '/opt/my rsync'", io_timeout=30)
     argv = transfer.directory_argv(local, d, "/m/x", rsh=None, link_dest=None, compare_dest=None,
@@ -115,7 +115,7 @@ REFUSED = ["--inplace", "--append", "--append-verify", "--delete", "--delete-aft
            "-L", "--copy-links", "--remove-source-files", "--link-dest=/x", "--compare-dest=/x", "--copy-dest=/x",
            "--out-format=%n", "--info=name", "-i", "-v", "-q", "--progress", "--stats", "-h", "--files-from=/x",
            "--dry-run", "-n", "-e", "--rsh=ssh", "--rsync-path=sudo rsync", "--bwlimit=5M", "--timeout=5",
-           "--exclude=*.o", "-x"]
+           "--exclude=*.o", "-x", "--fake-super"]
 
 
 @pytest.mark.parametrize("option", REFUSED)

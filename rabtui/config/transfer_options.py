@@ -28,7 +28,6 @@ ALLOWED: dict[str, re.Pattern | None] = {
     "-c": None,
     "--checksum-choice": re.compile(r"(auto|xxh128|xxh3|xxh64|xxhash|md5|md4|sha1|none)"
                                     r"(,(auto|xxh128|xxh3|xxh64|xxhash|md5|md4|sha1|none))?"),
-    "--fake-super": None,
     "--whole-file": None,
     "-W": None,
     "--no-whole-file": None,
@@ -42,6 +41,8 @@ REFUSED: tuple[tuple[str, str], ...] = (
     ("--append", "it would write into files that older backups share as hard links"),
     ("--delete", "a backup is written into a new directory: there is nothing to delete"),
     ("--remove-source-files", "it would delete the files on the source"),
+    ("--fake-super", "symlinks and special files would be saved as plain files, owners and modes as xattrs"
+                     " that restores and checkpoints do not turn back"),
     ("-L", "it would follow symlinks instead of keeping them"),
     ("--copy-links", "it would follow symlinks instead of keeping them"),
     ("--copy-unsafe-links", "it would follow symlinks instead of keeping them"),
