@@ -100,6 +100,10 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
      "older backups share"),
     ('rsync_path = "ionice -t rsync /tmp/outside/rsync"\n', "rsync_path", "rsync_path",
      "only rsync's flags may follow it"),
+    # a wrapper not named rsync: what follows it is what rsync gets
+    ('rsync_path = "sudo /usr/local/bin/backup-wrapper --remove-source-files"\n', "rsync_path", "rsync_path",
+     "delete the files on the source"),
+    ('rsync_path = "/usr/bin/rsync.real -L"\n', "rsync_path", "rsync_path", "follow symlinks"),
     ('io_timeout = "600"\n', "io_timeout", "io_timeout", "must be an integer"),
     ('rsync_options = "--compress"\n', "rsync_options", "rsync_options", "must be a list"),
     ('rsync_options = ["--compress-level"]\n', "rsync_options", "rsync_options", "VALUE"),

@@ -67,6 +67,30 @@ def test_rsync_path_of_a_local_source_is_the_command_itself(tmp_path):
     assert _rsync_argvs(lab)[0][:4] == ["nice", "-n", "5", str(wrapper)]
 
 
+def test_a_wrapper_not_named_rsync_passes_on_no_refused_flag(tmp_path, capsys):
+    """The words after a wrapper that is not named rsync reach rsync as its own flags: they are held
+    to the allow-list too (--remove-source-files emptied the source)."""
+    from rabtui.cli import main
+    from rabtui.config import ConfigError
+
+    wrapper = tmp_path / "backup-wrapper"
+    wrapper.write_text('#!/bin/sh\nexec rsync "$@"\n')
+    wrapper.chmod(0o755)
+    lab = Lab(tmp_path)
+    with pytest.raises(ConfigError):    # the file is written, then refused
+        lab.local(extra=f'rsync_path = "{wrapper} --remove-source-files"')
+    (lab.src / "data" / "a").write_text("hello\n")
+    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 2
+    assert "delete the files on the source" in capsys.readouterr().err
+    assert (lab.src / "data" / "a").read_text() == "hello\n"
+    assert not list(lab.media[0][1].glob("loc/backup-*"))
+    cfg = lab.local(extra=f'rsync_path = "{wrapper} --checksum"')
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    assert (media.backup_data_path(result.path, str(lab.src / "data")) / "a").read_text() == "hello\n"
+    assert _rsync_argvs(lab)[0][:2] == [str(wrapper), "--checksum"]
+
+
 def test_bwlimit_throttles_the_transfer(tmp_path, sshd):
     lab, cfg, data = _ssh_lab(tmp_path, sshd, "bwlimit = 500\n")
     (data / "random").write_bytes(os.urandom(2 * 1024 * 1024))   # 2 MiB at 500 KiB/s: about 4 s

@@ -126,11 +126,13 @@ _VALUE_OPTIONS = frozenset({"-u", "-g", "-U", "-C", "-D", "-h", "-p", "-r", "-n"
 def _program_at(words: list[str]) -> int | None:
     """Where the rsync program is among the words: the first that is not an option and whose name is
     rsync's, unless it is the value of the option before it and another such word follows
-    (`sudo -u rsync rsync`)."""
-    at = [i for i, w in enumerate(words) if not w.startswith("-") and _RSYNC_NAME.fullmatch(os.path.basename(w))]
+    (`sudo -u rsync rsync`). Without one, the last word that is not an option: a wrapper of another
+    name (`/usr/local/bin/backup-rsync`) hands the words after it to rsync."""
+    commands = [i for i, w in enumerate(words) if not w.startswith("-")]
+    at = [i for i in commands if _RSYNC_NAME.fullmatch(os.path.basename(words[i]))]
     if len(at) > 1 and at[0] > 0 and words[at[0] - 1] in _VALUE_OPTIONS:
         return at[1]
-    return at[0] if at else None
+    return at[0] if at else commands[-1] if commands else None
 
 
 def rsync_path_problem(value: str) -> str | None:
