@@ -291,6 +291,11 @@ def test_bad_values(folder):
                  "retention.keep_all_days", "must not be negative")
     assert_error(folder, FULL.replace('id = "db2"', 'id = "db 2"'), 'id = "db 2"', "sources[1].id",
                  "not a valid source id")
+    # a newline at the end would name a directory on every medium, a lock and a label with it
+    assert_error(folder, FULL.replace('id = "db2"', 'id = "db2\\n"'), 'id = "db2\\n"', "sources[1].id",
+                 "not a valid source id")
+    assert_error(folder, FULL.replace('id = "usb-b"', 'id = "usb-b\\n"'), 'id = "usb-b\\n"', "media[1].id",
+                 "not a valid medium id")
     assert_error(folder, FULL.replace('path = "/home"', 'path = "home"'), 'path = "home"',
                  r"sources[1].directories[1].path", "must be an absolute path")
     assert_error(folder, FULL.replace('path = "/home"', 'path = "/var/lib/postgresql/dumps/x"'), "dumps/x",

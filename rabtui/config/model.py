@@ -66,7 +66,7 @@ def _disc_problem(value: str) -> str | None:
 
 def _id_problem(what: str):
     def problem(value: str) -> str | None:
-        if ID_RE.match(value):
+        if ID_RE.fullmatch(value):   # match would take a newline at the end ($)
             return None
         return f"{value!r} is not a valid {what} id (letters, digits, '.', '_', '-')"
     return problem
