@@ -60,6 +60,15 @@ def files(progress: dict) -> str:
     return f"{done:,} of {total:,}{'+' if progress.get('files_more') else ''} files"
 
 
+def cut_middle(text: str, width: int) -> str:
+    """`text` in at most `width` characters: its start and its end, with "…" for what is left out
+    between them (names that share a long start differ at the end: web-frankfurt-01, -02)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
 def bar(fraction: float, width: int) -> str:
     fraction = min(1.0, max(0.0, fraction))
     full = int(round(fraction * width))

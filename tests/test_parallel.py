@@ -229,6 +229,18 @@ def test_displays_of_several_sources():
         assert [t.fields["what"] for t in rich.progress.tasks] == ["db"]
 
 
+def test_live_lines_of_sources_with_long_ids_tell_them_apart():
+    """Ids differ at their end as often as not (web-frankfurt-01, -02): a source's live line keeps
+    the end of its id when the id is cut to fit."""
+    ids = ["webserver-production-frankfurt-01", "webserver-production-frankfurt-02"]
+    with RichSourcesDisplay() as rich:
+        for sid in ids:
+            rich.emit_for(sid)(Event(STEP, "step 5/7 rsync: running", {"step": 5, "name": "rsync", "state": "running"}))
+        shown = [t.fields["what"] for t in rich.progress.tasks]
+    assert len(set(shown)) == 2 and all(len(s) <= 20 for s in shown), shown
+    assert [s[-2:] for s in shown] == ["01", "02"] and all(s.startswith("webserv") for s in shown), shown
+
+
 def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     lab = Lab(tmp_path)
     seconds = f"{30 + time.time() % 1:.6f}"

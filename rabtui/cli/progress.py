@@ -186,8 +186,8 @@ class RichSourcesDisplay(_Display):
             task = self._tasks.get(source_id)
             if task is None:
                 task = self._tasks[source_id] = self.progress.add_task(
-                    source_id, total=None, what=self._escape(fmt.name(source_id)[:20]), step="starting", files="",
-                    current="")
+                    source_id, total=None, what=self._escape(fmt.cut_middle(fmt.name(source_id), 20)), step="starting",
+                    files="", current="")
             return task
 
     def _emit(self, source_id: str, event: Event) -> None:
