@@ -268,10 +268,11 @@ def run(
     `lifeline`: its standard input is a pipe that rabtui holds open, writing nothing, until the
     process has ended; its end of file says that rabtui died (see `dies_with_stdin`).
     """
+    name = os.path.basename(argv[0])
     if die_with_parent:
         which(argv[0])     # a missing program is said as such, not as setpriv's failure
         argv = [which("setpriv"), "--pdeathsig", "KILL", "--", *argv]
-    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline)
+    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
                           silence=silence)
@@ -284,9 +285,11 @@ def start(
     cwd: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
     lifeline: bool = False,
+    name: str | None = None,
 ) -> Started:
     """Start `argv` now and read it later with `finish` (for a process whose wait can overlap
-    other work; its output must be small enough to wait in the pipe)."""
+    other work; its output must be small enough to wait in the pipe). `name`: what messages call
+    it (default: its program's name)."""
     argv = [os.fspath(a) for a in argv]
     full_env = None if env is None else {**os.environ, **env}
     began = time.monotonic()
@@ -305,14 +308,15 @@ def start(
         raise
     if stdin_data is not None:
         threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
-    return Started(argv, popen, began, lifeline)
+    return Started(argv, popen, began, lifeline, name or os.path.basename(argv[0]))
 
 
 class Started:
     """A process from `start`, until `finish` has read it to its end (or `kill` has stopped it)."""
 
-    def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False):
-        self.argv, self.popen, self.began, self.lifeline = argv, popen, began, lifeline
+    def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False,
+                 name: str = ""):
+        self.argv, self.popen, self.began, self.lifeline, self.name = argv, popen, began, lifeline, name
         self.finished = False
 
     def kill(self) -> None:
@@ -342,8 +346,7 @@ class Started:
     ) -> Completed:
         """Read the process to its end; see `run`. `timeout` counts from its start."""
         self.finished = True
-        argv, proc, started = self.argv, self.popen, self.began
-        name = os.path.basename(argv[0])
+        argv, proc, started, name = self.argv, self.popen, self.began, self.name
         captured: list[bytes] = []
         tail: deque[str] = deque(maxlen=stderr_lines)
 
