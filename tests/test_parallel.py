@@ -323,6 +323,50 @@ def test_a_backup_started_while_another_runs_joins_its_medium(tmp_path):
     assert media == {"a": "m1", "b": "m1"}
 
 
+def test_a_run_that_begins_while_another_picks_its_medium_shares_it(tmp_path, monkeypatch):
+    """Two runs started at the same moment (run-due and a `backup --all`) took two media: the
+    second read the jobs under way before the first had a backup row, and the rotation after the
+    first had checked its medium."""
+    from rabtui.actions import backup as backup_actions
+    from rabtui.state import jobs
+
+    lab = Lab(tmp_path)
+    _sources(lab, ["a", "b"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
+    assert _run(lab, "backup", "b", "--medium", "m2") == 0     # the last backup on m2: m1 comes next
+    child = None
+    read_jobs = jobs.running_jobs
+
+    def then_a_run_begins(st):
+        nonlocal child
+        rows = read_jobs(st)
+        if child is None:
+            child = _start_run(lab, "backup", "a")     # on m1, which it has checked by now
+        return rows
+
+    monkeypatch.setattr(jobs, "running_jobs", then_a_run_begins)
+    try:
+        assert backup_actions.day_medium(lab.load(), lab.store()).id == "m1"
+    finally:
+        if child is not None:
+            child.communicate(timeout=60)
+    assert lab.store().one("SELECT medium FROM backups WHERE source='a'")["medium"] == "m1"
+
+
+def test_the_sources_waiting_their_turn_name_the_run_s_medium(tmp_path):
+    """While a run's sources wait their turn (between one source's end and the next one's start),
+    a backup started meanwhile still finds the run's medium, not the next one of the rotation."""
+    from rabtui.actions import backup as backup_actions
+    from rabtui.backup import batch
+
+    lab = Lab(tmp_path)
+    _sources(lab, ["a", "b"], files=3)
+    assert _run(lab, "backup", "a", "--medium", "m1") == 0     # the next of the rotation is m2 now
+    cfg, store = lab.load(), lab.store()
+    seen = batch.run_queued(store, cfg.medium("m1"), ["a", "b"], lambda sid: (sid, f"backup of {sid}"),
+                            lambda sid, job: backup_actions.day_medium(cfg, store).id, 1)
+    assert seen == ["m1", "m1"]
+
+
 def test_a_killed_run_leaves_its_running_jobs_dead_and_its_waiting_ones_not_started(tmp_path, capsys):
     """SIGKILL, with one source running and two waiting: the running job died (one alarm of
     `check`); the waiting ones never ran, and say so without an alarm each. The next run backs up all."""

@@ -96,23 +96,18 @@ def chosen_sources(cfg: Config, ids: list[str], every: bool) -> list[str]:
 def day_medium(cfg: Config, store: Store) -> Medium:
     """The medium a backup started now goes to: the one the backups under way write to (all
     sources of a run go onto one medium), else the next of the rotation."""
+    # the rotation first: a backup records its job and its row before it marks its medium used, so
+    # a run that marked one since is found among the jobs (read second) and joined
+    following = mediamod.next_medium(cfg, store)
     configured = {m.id for m in cfg.media}
     for job in jobs.running_jobs(store):
         if job["kind"] != "backup":
             continue
         row = queries.job_backup(store, job["id"])
-        medium_id = row["medium"] if row else _medium_arg(json.loads(job["argv"] or "[]"))
+        medium_id = row["medium"] if row else jobs.medium_arg(json.loads(job["argv"] or "[]"))
         if medium_id in configured:
             return cfg.medium(medium_id)
-    return mediamod.next_medium(cfg, store)
-
-
-def _medium_arg(argv: list[str]) -> str | None:
-    """The `--medium ID` of a job's command line (a job started from the UI names its medium)."""
-    for i, arg in enumerate(argv[:-1]):
-        if arg == "--medium":
-            return argv[i + 1]
-    return None
+    return following
 
 
 def start_detached(cfg: Config, store: Store, source_id: str) -> int:

@@ -9,6 +9,7 @@ backups neither mount and unmount it under each other nor race to label a new on
 
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -91,9 +92,11 @@ def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callabl
                work: Callable[[T, int], R], max_parallel: int, emit: Emit = no_emit) -> list[R]:
     """Several sources' backups on the run's medium: each `item` shown at once as a queued job row
     (`titles(item)`: its source and the row's title), then `work(item, that row's id)` when its
-    turn comes, up to `max_parallel` at once while the medium is mounted; the results in order."""
+    turn comes, up to `max_parallel` at once while the medium is mounted; the results in order.
+    The rows name the medium, so that a backup started while they wait joins it."""
     entries = [titles(item) for item in items]
-    with jobs.queued(store, "backup", entries) as waiting, day_medium(store, medium, emit) as together:
+    argv = jobs.naming_medium(sys.argv, medium.id)
+    with jobs.queued(store, "backup", entries, argv) as waiting, day_medium(store, medium, emit) as together:
         turns = [(item, waiting[source]) for item, (source, _) in zip(items, entries)]
         return run_each(store, turns, lambda turn: work(*turn), max_parallel if together else 1)
 

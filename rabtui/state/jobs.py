@@ -120,14 +120,29 @@ class JobRecorder:
             signal.signal(sig, on_signal)
 
 
+def medium_arg(argv: Sequence[str]) -> str | None:
+    """The `--medium ID` of a job's command line: the medium its backups go to."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--medium":
+            return argv[i + 1]
+    return None
+
+
+def naming_medium(argv: Sequence[str], medium_id: str) -> list[str]:
+    """A command line that names the medium its backups go to (see `medium_arg`)."""
+    return list(argv) if medium_arg(argv) else [*argv, "--medium", medium_id]
+
+
 @contextmanager
-def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]]) -> Iterator[dict[str, int]]:
+def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]],
+           argv: Sequence[str] | None = None) -> Iterator[dict[str, int]]:
     """Job rows, status `queued`, for work of this process that waits its turn (the sources of a
     run beyond max_parallel): `jobs list` and the TUI show them at once. Yields target -> job id;
     `JobRecorder(job_id=...)` takes a row over when its turn comes. A row still queued when the
-    block ends (the run stopped before its turn) is closed as cancelled."""
+    block ends (the run stopped before its turn) is closed as cancelled. `argv`: the command line
+    the rows record (default: this process's)."""
     now = time.time()
-    argv = json.dumps(list(sys.argv))
+    argv = json.dumps(list(sys.argv if argv is None else argv))
     ids = {target: store.execute(
         "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
         " VALUES (?,?,?,?,?, 'queued', ?, ?)", (kind, target, title, argv, os.getpid(), now, now)).lastrowid
