@@ -100,6 +100,10 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
      "older backups share"),
     ('rsync_path = "ionice -t rsync /tmp/outside/rsync"\n', "rsync_path", "rsync_path",
      "only rsync's flags may follow it"),
+    # rsync hands the value to ssh as a word after the host, which ssh reads as an option of its own
+    # (the backup failed with ssh's usage text)
+    ('rsync_path = "-oProxyCommand=touch /tmp/x rsync"\n', "rsync_path", "rsync_path", "must begin with a command"),
+    ('rsync_path = " --inplace rsync"\n', "rsync_path", "rsync_path", "must begin with a command"),
     # a wrapper not named rsync: what follows it is what rsync gets
     ('rsync_path = "sudo /usr/local/bin/backup-wrapper --remove-source-files"\n', "rsync_path", "rsync_path",
      "delete the files on the source"),

@@ -145,6 +145,9 @@ def rsync_path_problem(value: str) -> str | None:
         return f"cannot be split into words: {exc}"
     if not words:
         return "must name a command, e.g. \"sudo rsync\""
+    if words[0].startswith("-"):
+        # over SSH, rsync hands it to ssh after the host, where ssh takes it for an option of its own
+        return f"must begin with a command (rsync, or a wrapper such as sudo), not the flag {words[0]!r}"
     at = _program_at(words)
     for word in words[at + 1:] if at is not None else ():
         if not word.startswith("-"):
