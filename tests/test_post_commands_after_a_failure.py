@@ -1,24 +1,29 @@
 """The post-backup commands undo what the pre-backup commands did (a dump with secrets written on
 the source, a service stopped): they run even when the transfer between them fails, and the backup
-stays failed, with their own failure, if any, in its reason. Not when the pre-backup commands
-themselves failed, nor after a cancel. Real rsync (a failing one stands behind `rsync_path`),
-locally and over the test sshd."""
+stays failed, with their own failure, if any, in its reason; after a cancel too (the backup stays
+cancelled). Not when the pre-backup commands themselves failed. Real rsync (a failing one, or one
+that waits to be cancelled, stands behind `rsync_path`), locally and over the test sshd."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
 from tests.trees import Lab, ssh_source_lines, write_files
 
 
-def _lab(tmp_path, request, where: str, post: str) -> tuple[Lab, object, str, object]:
+FAILING = "#!/bin/sh\necho 'no room on the source' >&2\nexit 12\n"
+
+
+def _lab(tmp_path, request, where: str, post: str, rsync: str = FAILING) -> tuple[Lab, object, str, object]:
     lab = Lab(tmp_path)
     dump = tmp_path / "db.sql"
-    failing = tmp_path / "bin" / "rsync"          # what the source runs as rsync: it fails
+    failing = tmp_path / "bin" / "rsync"          # what the source runs as rsync
     failing.parent.mkdir()
-    failing.write_text("#!/bin/sh\necho 'no room on the source' >&2\nexit 12\n")
+    failing.write_text(rsync)
     failing.chmod(0o755)
     keys = (f'rsync_path = "{failing}"\npre_backup_commands = ["echo secret > {dump}"]\n'
             f'post_backup_commands = ["{post.format(dump=dump)}"]\n')
@@ -59,3 +64,44 @@ def test_no_post_command_runs_when_a_pre_command_failed(tmp_path):
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "failed" and "pre-backup command failed (exit 3)" in result.reason
     assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("where", ["local", "ssh"])
+def test_the_post_commands_run_after_a_cancel(tmp_path, request, where):
+    started = tmp_path / "rsync-started"
+    waiting = f"#!/bin/sh\ntouch {started}\nexec sleep 60\n"     # the transfer, until it is cancelled
+    lab, cfg, sid, dump = _lab(tmp_path, request, where, "rm -f {dump}", rsync=waiting)
+    cancel = threading.Event()
+    done = []
+    worker = threading.Thread(target=lambda: done.append(lab.backup(cfg, sid, medium_id="m1", cancel=cancel)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), lab.messages()
+    assert dump.exists()
+    cancel.set()
+    worker.join(60)
+    assert done, "the backup did not end after its cancel"
+    result = done[0]
+    assert result.status == "cancelled", (result.status, result.reason)
+    assert not dump.exists(), "the pre-backup command's dump stayed on the source after a cancel"
+    assert any(m.startswith("step 6/7") and m.endswith(": ok (1 command(s))") for m in lab.messages()), lab.messages()
+
+
+def test_a_post_command_that_fails_after_a_cancel_is_said_and_the_backup_stays_cancelled(tmp_path, request):
+    started = tmp_path / "rsync-started"
+    lab, cfg, sid, dump = _lab(tmp_path, request, "local", "exit 5",
+                               rsync=f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+    cancel = threading.Event()
+    threading.Thread(target=_set_when, args=(started, cancel), daemon=True).start()
+    result = lab.backup(cfg, sid, medium_id="m1", cancel=cancel)
+    assert result.status == "cancelled", (result.status, result.reason)
+    assert "post-backup command failed (exit 5)" in result.reason, result.reason
+
+
+def _set_when(path, cancel: threading.Event) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cancel.set()

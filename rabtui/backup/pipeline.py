@@ -154,7 +154,7 @@ class _Run:
                     faults.point("backup.step7")
                     return done
                 except (_Stop, RabtuiError, OSError) as exc:
-                    if pre_ran and not post_ran and not isinstance(exc, Cancelled):
+                    if pre_ran and not post_ran:
                         exc = self._undo_pre(exc)
                     return self._failed(exc, spool)
                 finally:
@@ -163,14 +163,20 @@ class _Run:
             return self._failed(exc, spool)
 
     def _undo_pre(self, exc: Exception) -> Exception:
-        """The transfer failed after the pre-backup commands ran: the post-backup commands run all
-        the same, since they undo what those did (a dump with secrets left on the source, a service
-        left stopped). The failure stays the backup's; theirs, if any, is added to its reason."""
-        post_error = self._step6()
+        """The transfer failed or was cancelled after the pre-backup commands ran: the post-backup
+        commands run all the same, since they undo what those did (a dump with secrets left on the
+        source, a service left stopped). After a cancel they run to their end or their timeout; only
+        the end of rabtui itself (a second Ctrl-C, a kill) stops them. The failure or cancel stays the
+        backup's; their own failure, if any, is added to its reason."""
+        cancelled = isinstance(exc, Cancelled)
+        if cancelled and self.source.post_backup_commands:
+            self.emit(Event(WARNING, f"{self.source.id}: cancelled; the post-backup commands run all the same, to undo"
+                                     " what the pre-backup commands did"))
+        post_error = self._step6(threading.Event() if cancelled else self.cancel)
         if post_error is None:
             return exc
         reason = exc.reason if isinstance(exc, _Stop) else str(exc)
-        return _Stop(f"{reason}; then {post_error}")
+        return _Stop(f"{reason}; then {post_error}", "cancelled" if cancelled else "failed")
 
     def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
         if isinstance(exc, _Stop):
@@ -284,15 +290,15 @@ class _Run:
             self.emit(Event(WARNING, f"medium {medium.id}: cannot close to other users {error}"))
 
     def _step4(self) -> None:
-        self._commands(4, self.source.pre_backup_commands, "pre-backup")
+        self._commands(4, self.source.pre_backup_commands, "pre-backup", self.cancel)
 
-    def _commands(self, n: int, commands, what: str) -> None:
+    def _commands(self, n: int, commands, what: str, cancel: threading.Event) -> None:
         self.step(n, "running")
         if not commands:
             self.step(n, "skipped", "no commands")
             return
         try:
-            source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=self.cancel, what=what)
+            source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=cancel, what=what)
         except Cancelled:
             self.step(n, "failed", "cancelled")
             raise
@@ -342,9 +348,9 @@ class _Run:
             self.step(5, "ok", f"{len(dirs)} director{'y' if len(dirs) == 1 else 'ies'}, "
                                f"{totals.files} files, {totals.new_bytes} new bytes")
 
-    def _step6(self) -> str | None:
+    def _step6(self, cancel: threading.Event | None = None) -> str | None:
         try:
-            self._commands(6, self.source.post_backup_commands, "post-backup")
+            self._commands(6, self.source.post_backup_commands, "post-backup", cancel or self.cancel)
         except WorkFailed as exc:
             return str(exc)
         return None
