@@ -20,8 +20,9 @@ from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
+from rabtui.media import medium as media
 from tests.test_checkpoint import _burn, _lab, _record
-from tests.trees import write_files
+from tests.trees import path_target, write_files
 
 
 def _two_discs(tmp_path):
@@ -86,6 +87,46 @@ def test_a_full_image_file_system_prompts_and_the_job_survives(tmp_path):
 
 def _cli(lab, *args) -> list[str]:
     return [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args]
+
+
+def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_path):
+    """xorriso 1.5.4 stops an image it has begun ("Calculated and written ECMA-119 tree end
+    differ"): four symlinks with 764-byte targets in one directory, the fourth made long on the
+    medium after the plan. The failed disc leaves no image in the folder (a half-written one would
+    look like a disc to burn later, and to rebuild-state), the reason is libisofs's own, and once
+    the link is as planned again, resume writes and verifies the disc."""
+    lab, cfg = _lab(tmp_path)
+    links = lab.src / "data" / "links"
+    links.mkdir(parents=True)
+    for i in range(3):
+        os.symlink(path_target(764), links / f"l{i:02d}")
+    os.symlink("short", links / "l03")
+    write_files(lab.src / "other", {"o": b"x"})
+    backup = lab.backup(cfg)
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    fourth = media.backup_data_path(backup.path, str(links.parent)) / "links" / "l03"
+    fourth.unlink()
+    os.symlink(path_target(764), fourth)
+    image = tmp_path / "iso" / f"RAB{number}D01.iso"
+    seen = []
+
+    def operator(q):
+        if q.kind == run.FAILED:
+            seen.append((q.text, image.exists(), _states(store, number)[1]))
+            return ABORT
+        return READY
+
+    res, _, _ = _burn(lab, cfg, store, number, operator)
+    [(text, left, state)] = seen
+    assert "libisofs: FATAL : Image is most likely damaged" in text, text
+    assert not left and state == "failed" and res.status == "aborted"
+    assert not list((tmp_path / "iso").glob("*.iso"))
+    fourth.unlink()
+    os.symlink("short", fourth)
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    assert set(_states(store, number).values()) == {"verified"}
 
 
 def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):

@@ -289,11 +289,29 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             notes.append(text.strip())
             emit(Event(LOG, text.strip()))
 
-    done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel)
-    if not done.ok:
-        why = "; ".join(notes[-3:]) or done.stderr_text()[-300:]
-        raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): {why}")
-    if xorriso.is_image_drive(drive) and disc_sectors:
-        size = Path(xorriso.image_path(drive, volid)).stat().st_size
-        if size > disc_sectors * 2048:
-            raise WorkFailed(f"{volid}: the image is {size / 1e6:.1f} MB, larger than the disc ({disc_sectors * 2048 / 1e6:.1f} MB)")
+    try:
+        done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel)
+        if not done.ok:
+            raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): "
+                             f"{_failure(notes) or done.stderr_text()[-300:]}")
+        if xorriso.is_image_drive(drive) and disc_sectors:
+            size = Path(xorriso.image_path(drive, volid)).stat().st_size
+            if size > disc_sectors * 2048:
+                raise WorkFailed(f"{volid}: the image is {size / 1e6:.1f} MB, larger than the disc"
+                                 f" ({disc_sectors * 2048 / 1e6:.1f} MB)")
+    except BaseException:
+        # a half-written image in the folder would look like a disc to burn later (and to
+        # rebuild-state); the next attempt writes it anew
+        if xorriso.is_image_drive(drive):
+            try:
+                Path(xorriso.image_path(drive, volid)).unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise
+
+
+def _failure(notes: list[str]) -> str:
+    """Why xorriso failed, from its messages: the first of libisofs's own (the cause; libburn's and
+    xorriso's that follow only say the write stopped), then the last two."""
+    cause = [n for n in notes if n.startswith("libisofs") and any(w in n for w in ("FATAL", "FAILURE", "SORRY"))]
+    return "; ".join(dict.fromkeys(cause[:1] + notes[-2:]))
