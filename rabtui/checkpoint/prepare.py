@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,13 +223,45 @@ def _fits_on_disc(prefix: bytes, paths: list[bytes], emit: Emit, key: str) -> bo
     return True
 
 
+def _placed(c: Computed) -> Iterator[tuple[DirContent, bytes, int, int, planmod.Part | None]]:
+    """Every entry of the plan where it goes: (its directory, the directory's prefix on a disc,
+    its index there, its disc (0-based), and the part of it for a file cut into parts)."""
+    p = c.plan
+    parts_of: dict[tuple[int, int], list[planmod.Part]] = {}
+    for part in p.parts:
+        parts_of.setdefault((part.group, part.index), []).append(part)
+    for gi, d in enumerate(c.data):
+        prefix = prefix_of(d.source, d.path)
+        where = p.placement[gi]
+        for i in range(len(d.paths)):
+            if where[i] != planmod.SPLIT:
+                yield d, prefix, i, where[i], None
+            else:
+                for part in parts_of[(gi, i)]:
+                    yield d, prefix, i, part.disc, part
+    for k, dp in enumerate(p.discs):
+        for ci in dp.filler:
+            d = c.filler[ci]
+            prefix = b"add/%d" % p.filler_numbers[ci]
+            for i in range(len(d.paths)):
+                yield d, prefix, i, k, None
+
+
+def _row(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part | None) -> Row:
+    """The row of a planned entry; its sha256 the mark of what is not a regular file, else None."""
+    rel = d.paths[i]
+    src_path = d.rel + b"/" + rel if d.rel else rel
+    disk = os.path.join(os.fsencode(d.root), rel)
+    if part is None:
+        return Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], d.marks[i], disk=disk)
+    return Row(part.disc + 1, d.source, src_path, prefix + b"/" + planmod.part_name(rel, part.part, part.parts),
+               part.length, d.mtimes[i], None, part.part, part.parts, offset=part.offset, disk=disk)
+
+
 def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
     """Every file of the checkpoint with its disc and sha256 (read from the medium)."""
     p = c.plan
     rows: list[Row] = []
-    parts_of: dict[tuple[int, int], list[planmod.Part]] = {}
-    for part in p.parts:
-        parts_of.setdefault((part.group, part.index), []).append(part)
     total = sum(d.total_bytes for d in c.data) + sum(c.filler[ci].total_bytes for ci in p.filler_numbers)
     done = 0
     started = time.time()
@@ -239,46 +272,17 @@ def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
                                    "percent": 100.0 * done / total if total else 100.0,
                                    "current": os.fsdecode(name)}))
 
-    def add(d: DirContent, prefix: bytes, i: int, disc: int) -> None:
-        nonlocal done
-        rel = d.paths[i]
-        src_path = d.rel + b"/" + rel if d.rel else rel
-        disk = os.path.join(os.fsencode(d.root), rel)
-        mark = d.marks[i]
-        if mark is None:
-            progress(rel)
-            sha = content.sha256_file(short.path(disk), cancel)
-            done += d.sizes[i]
-        else:
-            sha = mark
-        rows.append(Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], sha,
-                        disk=disk))
-
     with Shortcuts() as short:   # paths deeper than PATH_MAX on the medium
-        for gi, d in enumerate(c.data):
-            prefix = prefix_of(d.source, d.path)
-            where = p.placement[gi]
-            for i in range(len(d.paths)):
-                k = where[i]
-                if k != planmod.SPLIT:
-                    add(d, prefix, i, k)
-                    continue
-                rel = d.paths[i]
-                disk = os.path.join(os.fsencode(d.root), rel)
-                for part in parts_of[(gi, i)]:
-                    name = planmod.part_name(rel, part.part, part.parts)
-                    progress(name)
-                    sha = content.sha256_range(short.path(disk), part.offset, part.length)
-                    done += part.length
-                    rows.append(Row(part.disc + 1, d.source, d.rel + b"/" + rel if d.rel else rel,
-                                    prefix + b"/" + name, part.length, d.mtimes[i], sha, part.part, part.parts,
-                                    offset=part.offset, disk=disk))
-        for k, dp in enumerate(p.discs):
-            for ci in dp.filler:
-                d = c.filler[ci]
-                prefix = b"add/%d" % p.filler_numbers[ci]
-                for i in range(len(d.paths)):
-                    add(d, prefix, i, k)
+        for d, prefix, i, k, part in _placed(c):
+            row = _row(d, prefix, i, k, part)
+            if row.sha256 is None:
+                progress(row.disc_path[len(prefix) + 1:])
+                if part is None:
+                    row.sha256 = content.sha256_file(short.path(row.disk), cancel)
+                else:
+                    row.sha256 = content.sha256_range(short.path(row.disk), part.offset, part.length)
+                done += row.size
+            rows.append(row)
     return rows
 
 
