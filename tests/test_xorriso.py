@@ -47,6 +47,9 @@ def test_argv_builders():
     assert argv[argv.index("-outdev") + 1] == "stdio:/srv/iso/RAB1D02.iso"
     assert argv[argv.index("-options_from_file") + 1] == "/s/disc-02.xorriso"
     assert argv[-2:] == ["-commit", "-end"] and "-close" not in argv
+    trial = X.trial_argv("xorriso", "/s/f")
+    assert trial[trial.index("-outdev") + 1] == "stdio:/dev/null" and "-close" not in trial
+    assert trial[1:trial.index("-outdev")] == argv[1:argv.index("-outdev")]     # the settings of a disc
     real = X.burn_argv("xorriso", "/dev/sr0", "RAB1D02", "/s/f")
     assert real[real.index("-outdev") + 1] == "/dev/sr0" and real[real.index("-close") + 1] == "on"
     check = X.check_argv("xorriso", "/dev/sr0", "RAB1D02")

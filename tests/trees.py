@@ -36,7 +36,7 @@ HOSTILE_NAMES = [
 def path_target(length: int) -> str:
     """A symlink target of at most `length` bytes, as deep as paths get: 8-byte names joined by
     slashes. In one directory, three links with 764-byte targets are written by xorriso 1.5.4 and
-    four are not (libisofs 1.5.4 miscounts their Rock Ridge continuation area)."""
+    four are not (libisofs 1.5.4 miscounts their continuation area: checkpoint/continuation.py)."""
     names = max(1, (length + 1) // 9)
     return "/".join(["abcdefgh"] * names)
 

@@ -1,8 +1,9 @@
 """From due directories to a recorded checkpoint: content, plan, checksums, database rows.
 
-`compute()` plans without writing anything (`rabtui checkpoint plan`); `record()` numbers the
-checkpoint and writes `checkpoints`, `checkpoint_dirs`, `discs` (all `planned`) and `disc_files`
-(with the sha256 of every file, read from the media), and the catalog of the whole checkpoint.
+`compute()` plans without writing anything (`rabtui checkpoint plan`), refusing what xorriso
+cannot write; `record()` numbers the checkpoint and writes `checkpoints`, `checkpoint_dirs`,
+`discs` (all `planned`) and `disc_files` (with the sha256 of every file, read from the media), and
+the catalog of the whole checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import content, isosize, plan as planmod, triggers, xorriso
+from rabtui.checkpoint import content, continuation, isosize, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -78,7 +79,10 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
             emit: Emit = no_emit, prompter=None, cancel=None) -> Computed:
     """Plan the next checkpoint: every due directory (`asked` makes directories due), the others
     as filler candidates, oldest checkpoint first. Reads the media at hand (content.backup_at_hand:
-    a directory on no mounted medium is asked for through `prompter`); writes nothing."""
+    a directory on no mounted medium is asked for through `prompter`). A directory that xorriso
+    would stop on is refused, a filler candidate left out (continuation.py: each directory that
+    may be one is written beforehand to /dev/null, from a skeleton made and removed in the state
+    directory); nothing else is written."""
     try:
         disc_type, sectors = parse_disc(disc or cfg.checkpoint.disc)
     except ValueError as exc:
@@ -122,18 +126,39 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
             continue
         kept.append(d)
     filler = kept
-    # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
-    extra = _extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
-    try:
-        p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if not p.files:
-        raise UsageError(f"nothing to write: {', '.join(d.key for d in data)} hold no files")
-    for gi, d in enumerate(data):
-        _check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
-        _check_part_names(d, {pt.index: pt.parts for pt in p.parts if pt.group == gi})
-    return Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
+    while True:
+        # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
+        extra = _extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
+        try:
+            p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if not p.files:
+            raise UsageError(f"nothing to write: {', '.join(d.key for d in data)} hold no files")
+        for gi, d in enumerate(data):
+            _check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
+            _check_part_names(d, {pt.index: pt.parts for pt in p.parts if pt.group == gi})
+        c = Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
+        bad = _unwritable(cfg, c, emit, cancel)
+        refused = [b for b in bad if any(b.owner is d for d in data)]
+        if refused:
+            raise continuation.refusal(refused)
+        if not bad:
+            return c
+        for b in bad:   # a filler directory is not needed: planned again without it
+            emit(Event(LOG, f"filler {b.owner.key} left out: xorriso cannot write its directory {b.shown!r} ({b.why})"))
+        kept = [j for j, d in enumerate(filler) if all(d is not b.owner for b in bad)]
+        filler, fgroups = [filler[j] for j in kept], [fgroups[j] for j in kept]
+
+
+def _unwritable(cfg: Config, c: Computed, emit: Emit, cancel) -> list[continuation.Unwritable]:
+    """The directories of the plan that xorriso cannot write (continuation.py), disc by disc."""
+    discs: dict[int, tuple[list[Row], dict[bytes, DirContent]]] = {}
+    for d, prefix, i, k, part in _placed(c):
+        rows, owners = discs.setdefault(k + 1, ([], {}))
+        rows.append(_row(d, prefix, i, k, part))
+        owners[prefix] = d
+    return continuation.unwritable(discs, privacy.private_dir(Path(cfg.state_dir) / "checkpoints"), emit, cancel)
 
 
 def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:

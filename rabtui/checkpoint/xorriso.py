@@ -130,14 +130,21 @@ def device_of(drive: str, volid: str) -> str:
     return "stdio:" + image_path(drive, volid) if is_image_drive(drive) else drive
 
 
+def _write_argv(xorriso: str, outdev: str, cmdfile: str) -> list[str]:
+    return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on", "-abort_on", "FAILURE",
+            *ISO_SETTINGS, "-outdev", arg(outdev), "-options_from_file", arg(cmdfile)]
+
+
 def burn_argv(xorriso: str, drive: str, volid: str, cmdfile: str) -> list[str]:
-    real = not is_image_drive(drive)
-    argv = [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on", "-abort_on", "FAILURE",
-            *ISO_SETTINGS, "-outdev", arg(device_of(drive, volid)),
-            "-options_from_file", arg(cmdfile)]
-    if real:
+    argv = _write_argv(xorriso, device_of(drive, volid), cmdfile)
+    if not is_image_drive(drive):
         argv += ["-close", "on"]
     return argv + ["-commit", "-end"]   # a real disc is ejected after it is verified
+
+
+def trial_argv(xorriso: str, cmdfile: str) -> list[str]:
+    """The image of a command file, made as a disc's is and written to /dev/null."""
+    return _write_argv(xorriso, "stdio:/dev/null", cmdfile) + ["-commit", "-end"]
 
 
 def check_argv(xorriso: str, indev: str, volid: str) -> list[str]:
