@@ -389,3 +389,33 @@ def test_a_checkpoint_left_unfinished_holds_nothing_back_once_a_later_one_comple
     assert read_by_checkpoints(store, "loc") == {}
     plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=400))
     assert not any(f"checkpoint {old}" in why for _, _, why in plan.guarded)
+
+
+def test_a_medium_unmounted_while_a_failed_write_waits_is_asked_for_again(tmp_path):
+    """The first write fails; while the operator is asked, the backup medium goes away: the retry
+    asks for it again instead of calling the recorded versions lost (and the checkpoint hopeless)."""
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    blocker = tmp_path / "iso" / f"RAB{number}D01.iso"
+    (blocker / "in the way").mkdir(parents=True)
+    mpath = lab.media[0][1]
+    away = str(mpath) + ".away"
+
+    def operator(q):
+        if q.kind == run.FAILED:
+            os.rename(mpath, away)             # unmounted meanwhile
+            os.mkdir(mpath)
+            shutil.rmtree(blocker)
+            return "retry"
+        if q.kind == INSERT_MEDIUM:
+            os.rmdir(mpath)
+            os.rename(away, mpath)
+        return READY
+
+    res, prompter, _ = _burn(cfg, store, number, operator)
+    assert [q.kind for q in prompter.asked][:4] == [run.INSERT, run.FAILED, INSERT_MEDIUM, run.INSERT]
+    assert not any("abandon" in q.text for q in prompter.asked)
+    assert res.status == "completed", res.message

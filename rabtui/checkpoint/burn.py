@@ -249,6 +249,24 @@ def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
     return None
 
 
+def image_in_the_way(drive: str, volid: str, ours: str | None) -> str | None:
+    """For an images: drive, what a disc that is not blank is to a burner: an image at the disc's
+    path that this disc did not write (`ours`: the one it did, if any). It may be the only copy
+    of another checkpoint with this number (another server's writing into the same folder, or
+    one made before the state database was made anew): it is never replaced."""
+    if not xorriso.is_image_drive(drive):
+        return None
+    image = xorriso.image_path(drive, volid)
+    try:
+        if image == ours or not stat.S_ISREG(os.lstat(image).st_mode):
+            return None   # what is not a file (a directory in the way) fails the write, with its reason
+    except FileNotFoundError:
+        return None
+    return (f"{image} is already there, an image this checkpoint did not write (another server's checkpoint,"
+            f" or one made before the state database was new?); it is not replaced: move it away, then"
+            f" answer ready")
+
+
 def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, total_sectors: int,
                disc_sectors: int | None = None) -> None:
     """Run xorriso on the command file; `UPDATE` lines become progress events."""

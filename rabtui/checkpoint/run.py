@@ -231,21 +231,28 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                 return outcome
         _eject(drive, cancel)
         note = "Use a new blank disc."
-    for medium_id, what in burn.media_read(plan_json, rows).items():
-        _medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
+    problem = None
     while True:   # insert a blank disc and write it
-        answer = prompter.ask(insert_question(cp, plan_json, disc, drive, note), cancel)
+        # each attempt: a medium may have been unmounted while the operator was asked
+        for medium_id, what in burn.media_read(plan_json, rows).items():
+            _medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
+        question = insert_question(cp, plan_json, disc, drive, note)
+        if problem:   # never answered for the operator (--yes): the same answer would meet the same disc
+            question = Question(WRONG, question.text, question.choices, question.data)
+        answer = prompter.ask(question, cancel)
         if answer == ABORT:
             raise Aborted(f"aborted at disc {disc}")
         if answer == SKIP:
             _set_disc(store, number, disc, "skipped", emit, f"disc {disc} skipped")
             return "skipped"
         try:
-            problem = burn.check_blank(drive, need, cancel)
+            image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
+            problem = (burn.check_blank(drive, need, cancel)
+                       or burn.image_in_the_way(drive, vid, _image_written(store, number, disc, drive)))
             if problem:
                 note = problem
                 continue
-            _set_disc(store, number, disc, "writing", emit, f"writing {vid}")
+            _set_disc(store, number, disc, "writing", emit, f"writing {vid}", image=image)
             faults.point("burn.before_write")
             moved = burn.read_saved_versions(store, number, plan_json, rows, cancel)
             if moved:
@@ -267,7 +274,6 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             if answer == SKIP:
                 return "skipped"
             raise Aborted(f"aborted at disc {disc}")
-        image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
         _set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
         faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
@@ -276,6 +282,16 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             note = "Use a new blank disc."
             continue
         return outcome
+
+
+def _image_written(store: Store, number: int, disc: int, drive: str) -> str | None:
+    """The image this disc has written (or begun to write), which a new attempt may replace."""
+    row = store.one("SELECT state, image FROM discs WHERE number=? AND disc=?", (number, disc))
+    if row["image"]:
+        return row["image"]
+    if row["state"] in ("writing", "interrupted", "failed", "written") and xorriso.is_image_drive(drive):
+        return xorriso.image_path(drive, f"RAB{number}D{disc:02d}")   # recorded once written, before
+    return None
 
 
 def _medium_at_hand(cfg, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:

@@ -1,0 +1,52 @@
+"""An `images:` drive's folder as an unlucky operator leaves it, with real xorriso: an image of the
+same name that this checkpoint did not write (another server's, or one of a checkpoint made before
+the state database was new), an image replaced by another disc's, and discs written into two
+folders when a checkpoint was resumed with another --drive."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+
+from rabtui.checkpoint import run
+from rabtui.cli import main as cli_main
+from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
+from tests.test_checkpoint import _burn, _lab, _record
+from tests.test_checkpoint_faults import _states, _two_discs
+from tests.trees import write_files
+
+
+def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, capsys):
+    """Two servers write checkpoint 1 into one folder: the second is asked to move the first's
+    RAB1D01.iso away, and the first's image is left as it was."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    theirs = tmp_path / "iso" / f"RAB{number}D01.iso"
+    theirs.parent.mkdir()
+    theirs.write_bytes(b"another server's disc image")
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == run.WRONG else READY)
+    assert res.status == "aborted"
+    wrong = prompter.asked[1]
+    assert wrong.kind == run.WRONG and f"{theirs} is already there" in wrong.text and "move it away" in wrong.text
+    assert theirs.read_bytes() == b"another server's disc image"
+    assert _states(store, number)[1] == "planned"
+    # --yes does not answer for the operator: the run stops and says why
+    code = cli_main(["--config", str(lab.config_path), "checkpoint", "resume", str(number), "--yes"])
+    assert code == 1 and f"{theirs} is already there" in capsys.readouterr().out
+    assert theirs.read_bytes() == b"another server's disc image"
+    # moved away, the disc is written; an image of its own (a failed attempt's) is replaced
+    theirs.rename(tmp_path / "theirs.iso")
+    first = {"done": False}
+
+    def operator(q):
+        if q.kind == run.INSERT and q.data["disc"] == 2 and not first["done"]:
+            first["done"] = True
+            return ABORT
+        return READY
+
+    res, _, _ = _burn(lab, cfg, store, number, operator)
+    assert res.status == "aborted" and res.verified == [1]
+    store.execute("UPDATE discs SET state='failed' WHERE number=? AND disc=1", (number,))
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    assert not any(q.kind == run.WRONG for q in prompter.asked)
