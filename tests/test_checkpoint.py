@@ -229,19 +229,30 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     assert out.verified == [1], out.message
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"
 
-    # the wrong disc: disc 2's image where disc 1 should be
+    # the wrong disc in a burner: disc 2 put in where disc 1 was asked for; disc 1 stays verified
+    burner = tmp_path / "burner.iso"
+    shutil.copy(tmp_path / "iso" / f"RAB{number}D02.iso", burner)
+    prompter = ScriptedPrompter([READY, ABORT])
+    out = run.verify_checkpoint(cfg, store, number, disc=1, drive=f"stdio:{burner}", emit=emit,
+                                cancel=threading.Event(), prompter=prompter)
+    assert out.status == "aborted"
+    wrong = prompter.asked[1]
+    assert wrong.kind == run.WRONG and f"RAB{number}D02, not RAB{number}D01" in wrong.text
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"
+    # an image replaced by another disc's: the image is the disc, and disc 1 is gone
     shutil.copy(tmp_path / "iso" / f"RAB{number}D02.iso", iso1)
     prompter = ScriptedPrompter([READY, ABORT])
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=emit, cancel=threading.Event(), prompter=prompter)
     assert out.status == "aborted"
-    wrong = prompter.asked[1]
-    assert wrong.kind == run.WRONG and f"RAB{number}D02, not RAB{number}D01" in wrong.text
+    failed_q = prompter.asked[1]
+    assert failed_q.kind == run.FAILED and f"{iso1} holds disc RAB{number}D02" in failed_q.text
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
 
     # from the command line, disc 2 is still good
     code = cli_main(["--config", str(lab.config_path), "checkpoint", "verify", str(number), "--disc", "2", "--yes"])
     assert code == 0
 
-    # from cron or a detached job nobody answers for the wrong disc: the run fails and says so
+    # from cron or a detached job nobody answers for the failed disc: the run fails and says so
     events = tmp_path / "events.jsonl"
     script = tmp_path / "alert.py"
     script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
@@ -252,7 +263,7 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     sent = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(e["kind"], e["level"]) for e in sent] == [("checkpoint_failed", "warning")]
     assert "no terminal to ask on" in sent[0]["message"]
-    assert f"RAB{number}D02, not RAB{number}D01" in sent[0]["message"]
+    assert f"holds disc RAB{number}D02" in sent[0]["message"]
 
 
 def test_abort_after_disc_two_then_resume(tmp_path):

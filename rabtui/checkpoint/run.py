@@ -16,6 +16,7 @@ others become "abandoned", and burn and resume refuse it.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -294,6 +295,18 @@ def _image_written(store: Store, number: int, disc: int, drive: str) -> str | No
     return None
 
 
+def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
+    """The drive a written disc is read from: an images: drive without the disc's image reads the
+    image the disc recorded (written into another folder, by a run given another --drive)."""
+    vid = f"RAB{number}D{disc:02d}"
+    if not xorriso.is_image_drive(drive) or os.path.lexists(xorriso.image_path(drive, vid)):
+        return drive
+    row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
+    if row["image"] and os.path.basename(row["image"]) == f"{vid}.iso" and os.path.exists(row["image"]):
+        return "images:" + os.path.dirname(row["image"])
+    return drive
+
+
 def _medium_at_hand(cfg, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
     """The medium a disc reads from is mounted, with its own label: asked for until it is."""
     medium = cfg.medium(medium_id)
@@ -317,8 +330,9 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
     scratch = checkpoint_dir(cfg, number) / f"verify-{disc:02d}"
     while True:
         emit(Event(LOG, f"verifying {vid}"))
+        where = _read_from(store, number, disc, drive)
         try:
-            res = verify_disc(drive, vid, rows, scratch, emit=emit, cancel=cancel)
+            res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel)
         except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
@@ -326,7 +340,11 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
             _eject(drive, cancel)
             return "verified"
-        if res.wrong_disc:
+        if res.wrong_disc and xorriso.is_image_drive(where):
+            # the image is the disc: one holding another disc means this disc is gone
+            res.messages.append(f"the image {xorriso.image_path(where, vid)} holds disc {res.found_volid}")
+            res.found_volid = vid
+        if res.wrong_disc:   # another disc was put into the burner: this one may well be fine
             emit(Event(ERROR, res.describe()))
             q = insert_question(cp, plan_json, disc, drive, note=f"Wrong disc: {res.describe()}.",
                                 verb="Insert disc", choices=(RETRY, SKIP, ABORT))
