@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.backup import deletion, retention
 from rabtui.backup.retention_guard import read_by_checkpoints
-from rabtui.checkpoint import prepare, run
+from rabtui.checkpoint import prepare, run, triggers
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
 from rabtui.media import medium as media
@@ -258,9 +258,16 @@ def test_rewriting_a_disc_of_a_completed_checkpoint_gives_a_hint_that_works(tmp_
                           prompter=prompter)
     failed = [q.text for q in prompter.asked if "Writing disc" in q.text]
     assert failed, [q.text for q in prompter.asked]
-    # complete: there is nothing to abandon; the hint says what can be done
+    # the hint says what can be done: a new checkpoint, and giving this one up
     assert "cannot be written again from the media" in failed[0] and "checkpoint burn --now" in failed[0]
-    assert "abandon" not in failed[0]
+    assert f"rabtui checkpoint abandon {number}" in failed[0]
+    assert [p.check_id for p in health.run_checks(cfg, store) if p.check_id.startswith("disc:")] == [f"disc:{number}:1"]
+    # given up: no disc of it stays failed, and its directories are due again (they have no whole one)
+    assert "abandoned" in run.abandon(cfg, store, number)
+    assert not [p for p in health.run_checks(cfg, store) if p.check_id.startswith("disc:")]
+    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "abandoned"
+    due = {s.key for s in triggers.statuses(cfg, store) if s.due}
+    assert due == {f"loc:{lab.src / 'data'}", f"loc:{lab.src / 'arch'}"}
 
 
 def _same_size_and_mtime_later(lab, cfg):

@@ -179,7 +179,7 @@ def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, siz
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
         f" longer on medium {d['medium']}",
         hint=("this disc cannot be written again from the media; `rabtui checkpoint burn --now` makes a new"
-              " checkpoint") if done else
+              f" checkpoint, `rabtui checkpoint abandon {number}` gives up this one") if done else
              f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` makes a new checkpoint")
 
 

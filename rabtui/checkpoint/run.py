@@ -88,10 +88,11 @@ def _record_interrupted(store: Store, number: int, why: str) -> None:
 
 def abandon(cfg: Config, store: Store, number: int) -> str:
     """Give up checkpoint `number` so that a new one can start; returns what was done."""
-    cp, plan_json = burn.load_plan(store, number)
+    cp, _plan_json = burn.load_plan(store, number)
     unverified = store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]
-    rebuilt = bool(plan_json.get("rebuilt")) and unverified > 0    # rebuild-state found it, not all of it checked
-    if cp["status"] == "completed" and not rebuilt:
+    # a complete one with a disc not verified: rebuild-state found it and not all of it checked, or
+    # verify found a disc bad later
+    if cp["status"] == "completed" and not unverified:
         raise UsageError(f"checkpoint {number} is complete; there is nothing to abandon")
     if cp["status"] == "abandoned":
         return f"checkpoint {number} was already abandoned"
@@ -101,9 +102,9 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
             store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
             store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
                           (f"checkpoint {number} abandoned", number))
-            if rebuilt:   # rebuild-state took it for its directories' last checkpoint: it is not
-                store.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
-                              " WHERE last_checkpoint=?", (number,))
+            # once complete, it was its directories' last checkpoint: it is not any more
+            if store.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
+                             " WHERE last_checkpoint=?", (number,)).rowcount:
                 changes.rebuild(conn)
     kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
                                          (number,))]

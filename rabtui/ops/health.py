@@ -225,7 +225,8 @@ def _discs(store: Store) -> list[Problem]:
                     + (f" check it again: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`, or give up"
                        f" the discs this rebuilt checkpoint lacks: `rabtui checkpoint abandon {r['number']}`"
                        if r["rebuilt"] else
-                       f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`"))
+                       f" check it again or rewrite it: `rabtui checkpoint verify {r['number']} --disc {r['disc']}`,"
+                       f" or give the checkpoint up: `rabtui checkpoint abandon {r['number']}`"))
             for r in rows]
 
 
