@@ -23,7 +23,7 @@ from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
 from rabtui.events import NO, YES, Emit, Event, Prompter, Question
 from rabtui.ops import notify
-from rabtui.state import jobs, queries
+from rabtui.state import jobs, locks, queries
 from rabtui.state.store import Store
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
@@ -208,22 +208,26 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
     drive = drive_for(cfg, store, drive)
 
     def work(emit, cancel, prompter):
-        open_cp = queries.unfinished_checkpoint(store, run.FINISHED)
-        if open_cp and not new:
-            raise UsageError(f"checkpoint {open_cp} is not finished",
-                             hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
-                                  f" `rabtui checkpoint abandon {open_cp}`, or make a new one with `burn --new`")
-        computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
-                                   prompter=prompter, cancel=cancel)
-        planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
-        if confirm:
-            summary = computed.summary()
-            question = Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of {summary['disc_type']}?",
-                                (YES, NO), {"summary": summary})
-            if prompter.ask(question, cancel) != YES:
-                raise Cancelled("the plan was not accepted: nothing was written")
-        number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
-        return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
+        # the drive is taken before the check for an unfinished checkpoint: two burns started at
+        # once would both find none, and the second would record a checkpoint it cannot write
+        with locks.drive_lock(cfg.state_dir, drive):
+            open_cp = queries.unfinished_checkpoint(store, run.FINISHED)
+            if open_cp and not new:
+                raise UsageError(f"checkpoint {open_cp} is not finished",
+                                 hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
+                                      f" `rabtui checkpoint abandon {open_cp}`, or make a new one with `burn --new`")
+            computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
+                                       prompter=prompter, cancel=cancel)
+            planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
+            if confirm:
+                summary = computed.summary()
+                question = Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of {summary['disc_type']}?",
+                                    (YES, NO), {"summary": summary})
+                if prompter.ask(question, cancel) != YES:
+                    raise Cancelled("the plan was not accepted: nothing was written")
+            number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
+            return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter,
+                                       drive_held=True)
 
     return _as_job(cfg, store, "checkpoint", drive, emit, cancel, prompter, job_id, work)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from rabtui import faults, proc
@@ -97,7 +98,8 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
     if cp["status"] == "abandoned":
         return f"checkpoint {number} was already abandoned"
     drive = cp["drive"] or cfg.checkpoint.drive
-    with locks.drive_lock(cfg.state_dir, drive):   # refused while a job writes it
+    # refused while a job writes it
+    with locks.drive_lock(cfg.state_dir, drive), locks.checkpoint_lock(cfg.state_dir, number):
         with store.transaction() as conn:
             store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
             store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
@@ -144,8 +146,9 @@ def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str 
 
 
 def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None = None, emit: Emit,
-                    cancel, prompter: Prompter) -> RunResult:
-    """Write (or go on writing) checkpoint `number`; takes the drive's lock."""
+                    cancel, prompter: Prompter, drive_held: bool = False) -> RunResult:
+    """Write (or go on writing) checkpoint `number`; takes the drive's lock (unless the caller
+    holds it: `drive_held`) and the checkpoint's."""
     cp, plan_json = burn.load_plan(store, number)
     drive = drive or cp["drive"] or cfg.checkpoint.drive
     left = store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]
@@ -155,7 +158,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         raise UsageError(f"checkpoint {number} was abandoned and is not written any more",
                          hint="`rabtui checkpoint burn` makes a new checkpoint")
     _not_rebuilt(cp, plan_json)
-    with locks.drive_lock(cfg.state_dir, drive):
+    with (nullcontext() if drive_held else locks.drive_lock(cfg.state_dir, drive)), \
+            locks.checkpoint_lock(cfg.state_dir, number):
         if cp["status"] == "burning":   # we hold the drive's lock: the run that was burning it is gone
             _say_interrupted(store, number, emit)
         _record_interrupted(store, number, "the job ended while writing this disc")
@@ -402,7 +406,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
     cp, plan_json = burn.load_plan(store, number)
     drive = drive or cp["drive"] or cfg.checkpoint.drive
     result = RunResult(number, "completed")
-    with locks.drive_lock(cfg.state_dir, drive):
+    with locks.drive_lock(cfg.state_dir, drive), locks.checkpoint_lock(cfg.state_dir, number):
         discs = [disc] if disc else list(range(1, cp["discs"] + 1))
         if disc is not None and not 1 <= disc <= cp["discs"]:
             raise UsageError(f"checkpoint {number} has discs 1..{cp['discs']}, not {disc}")

@@ -112,3 +112,8 @@ def source_lock(state_dir: str | Path, source_id: str) -> Lock:
 
 def drive_lock(state_dir: str | Path, drive: str) -> Lock:
     return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}")
+
+
+def checkpoint_lock(state_dir: str | Path, number: int) -> Lock:
+    """One run at a time writes, verifies or abandons a checkpoint, whatever drive each names."""
+    return Lock(state_dir, f"checkpoint-{number}", what=f"work on checkpoint {number}")

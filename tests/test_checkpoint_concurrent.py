@@ -1,0 +1,88 @@
+"""Two checkpoint runs at once, with real xorriso onto `images:` drives: one run waits for its
+operator while a second `rabtui checkpoint` process is started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+from rabtui.actions import checkpoint as checkpoint_actions
+from rabtui.checkpoint import run
+from rabtui.events import READY, YES, Question
+from tests.test_checkpoint_faults import _states, _two_discs
+
+
+class _Waiting:
+    """Answers `kind` only once let go; the rest at once."""
+
+    def __init__(self, kind: str, answer: str):
+        self.kind, self.answer = kind, answer
+        self.asked = threading.Event()
+        self.go = threading.Event()
+
+    def ask(self, question: Question, cancel=None) -> str:
+        if question.kind == self.kind and not self.go.is_set():
+            self.asked.set()
+            assert self.go.wait(120)
+            return self.answer
+        return YES if question.kind == checkpoint_actions.PLAN_QUESTION else READY
+
+
+def _in_thread(work) -> tuple[threading.Thread, list]:
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(work()))
+    t.start()
+    return t, out
+
+
+def _rabtui(lab, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_second_burn_while_the_first_is_asked_to_accept_its_plan_records_nothing(tmp_path):
+    """Both would find no unfinished checkpoint; the second recorded one it could not write, and
+    that one then stood in the way of every later burn."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    assert run.abandon(cfg, store, number)
+    operator = _Waiting(checkpoint_actions.PLAN_QUESTION, YES)
+    t, out = _in_thread(lambda: checkpoint_actions.burn(cfg, store, lambda e: None, threading.Event(), operator,
+                                                        now=[]))
+    try:
+        assert operator.asked.wait(120)
+        second = _rabtui(lab, "checkpoint", "burn", "--yes", "--now")
+    finally:
+        operator.go.set()
+        t.join()
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"a checkpoint on {cfg.checkpoint.drive} is already running" in second.stderr
+    [outcome] = out
+    assert outcome.status == "completed", outcome.message
+    rows = store.all("SELECT number, status FROM checkpoints WHERE number > ?", (number,))
+    assert [(r["number"], r["status"]) for r in rows] == [(number + 1, "completed")]
+
+
+def test_a_checkpoint_resumed_on_a_second_drive_while_it_is_written_is_refused(tmp_path):
+    lab, cfg, store, number = _two_discs(tmp_path)
+    operator = _Waiting(run.INSERT, READY)
+    t, out = _in_thread(lambda: run.burn_checkpoint(cfg, store, number, emit=lambda e: None,
+                                                    cancel=threading.Event(), prompter=operator))
+    try:
+        assert operator.asked.wait(120)
+        second = _rabtui(lab, "checkpoint", "resume", str(number), "--drive", f"images:{tmp_path / 'iso2'}",
+                         "--yes")
+        verify = _rabtui(lab, "checkpoint", "verify", str(number), "--drive", f"images:{tmp_path / 'iso2'}",
+                         "--yes")
+        abandon = _rabtui(lab, "checkpoint", "abandon", str(number))
+    finally:
+        operator.go.set()
+        t.join()
+    for done in (second, verify):
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"work on checkpoint {number} is already running" in done.stderr
+    assert abandon.returncode == 1 and "is already running" in abandon.stderr
+    assert not (tmp_path / "iso2").exists()
+    [res] = out
+    assert res.status == "completed", res.message
+    assert set(_states(store, number).values()) == {"verified"}
