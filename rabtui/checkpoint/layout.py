@@ -3,7 +3,9 @@ catalog of the whole checkpoint), data/<source-id>/<original path>/..., add/N/..
 
 The catalog is text, one file per line: disc, path on the disc, size, mtime, sha256, separated by
 tabs. In paths a backslash is written `\\\\`, a tab `\\t`, a newline `\\n`, a carriage return
-`\\r`, and every byte that is not part of valid UTF-8 `\\xHH`; nothing else is changed. On a
+`\\r`, and each byte of another control character (C0, DEL, C1: a terminal that shows the line
+would obey it) or that is not part of valid UTF-8 `\\xHH`; nothing else is changed. README.txt
+writes the paths it names the same way. On a
 disc it is gzip-compressed, `rabtui/catalog.tsv.gz` (read with zcat, zgrep), in less than half
 the room on every disc. Discs written before hold it plain, `rabtui/catalog.tsv`; readers
 take either (CATALOG_NAMES).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -31,10 +34,14 @@ def volid(number: int, disc: int) -> str:
     return f"RAB{number}D{disc:02d}"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def escape_path(path: bytes) -> str:
     """A path for the catalog and the README: see the module's docstring."""
     b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-    return b.decode("utf-8", "backslashreplace")
+    text = b.decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: "".join("\\x%02x" % c for c in m.group().encode()), text)
 
 
 def unescape_path(text: str) -> bytes:
@@ -130,12 +137,13 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         where = on_disc.get(d["prefix"], [])
         mark = "  <- on this disc" if disc in where else ""
         span = ", ".join(str(k) for k in where) or "-"
-        lines.append(f"  {d['prefix']}  =  {d['source']}:{d['path']}  ({d['kind']}, backup {d['backup_id']},"
-                     f" discs {span}){mark}")
+        lines.append(f"  {_shown(d['prefix'])}  =  {d['source']}:{_shown(d['path'])}  ({d['kind']}, backup"
+                     f" {d['backup_id']}, discs {span}){mark}")
     lines += ["", "Filler on this disc (add/N = source:path, whole directories, not part of the checkpoint):"]
     if filler:
         for d in filler:
-            lines.append(f"  {d['prefix']}  =  {d['source']}:{d['path']}  ({d['kind']}, backup {d['backup_id']})")
+            lines.append(f"  {_shown(d['prefix'])}  =  {d['source']}:{_shown(d['path'])}  ({d['kind']}, backup"
+                         f" {d['backup_id']})")
     else:
         lines.append("  (none)")
     lines += [
@@ -145,10 +153,11 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "  rabtui/catalog.tsv.gz  every file of the whole checkpoint, on every disc, gzip-compressed",
         "                      (read it with zcat or zgrep; gunzip -c makes a plain copy):",
         "                      disc <TAB> path on the disc <TAB> size <TAB> mtime (seconds since 1970 UTC)",
-        "                      <TAB> sha256.  In paths: backslash is \\\\, tab \\t, newline \\n,",
-        "                      carriage return \\r, bytes that are not UTF-8 \\xHH.  sha256 'dir' marks",
-        "                      an empty directory, 'symlink' a symbolic link, 'special' a FIFO or a",
-        "                      device node (sockets are left out).",
+        "                      <TAB> sha256.  In paths (here too): backslash is \\\\, tab \\t,",
+        "                      newline \\n, carriage return \\r, each byte of another control",
+        "                      character or of what is not UTF-8 \\xHH.  sha256 'dir' marks an empty",
+        "                      directory, 'symlink' a symbolic link, 'special' a FIFO or a device node",
+        "                      (sockets are left out).",
         "  rabtui/             the rabtui configuration and a copy of its state database at this time",
         "",
         "Restoring with plain tools:",
@@ -176,6 +185,11 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
         "",
     ]
     return "\n".join(lines)
+
+
+def _shown(path: str) -> str:
+    """A configured path (or its prefix on the disc) as README.txt writes it: as the catalog does."""
+    return escape_path(os.fsencode(path))
 
 
 def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Path) -> list[Entry]:

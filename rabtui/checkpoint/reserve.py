@@ -4,9 +4,11 @@ file planned (one catalog line and one `disc_files` row in the database copy per
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS, SECTOR
+from rabtui.checkpoint.layout import escape_path
 from rabtui.checkpoint.packing import Group
 
 # The catalog goes on discs gzip-compressed (layout.CATALOG_ON_DISC). Its size is not known before
@@ -23,18 +25,16 @@ GZ_FIXED = 512
 SAFETY_SECTORS = 64        # margin against small errors of the metadata model
 
 
+_UNUSUAL = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")    # anything but printable ASCII other than backslash
+
+
 def _escaped_extra(paths: Sequence[bytes]) -> int:
     """Bytes the catalog's escaping adds to these paths (only unusual names cost a closer look)."""
     extra = 0
     for p in paths:
-        if not p.isascii() or b"\\" in p or b"\t" in p or b"\n" in p or b"\r" in p:
-            extra += len(_escape(p)) - len(p)
+        if _UNUSUAL.search(p):
+            extra += len(escape_path(p).encode()) - len(p)
     return extra
-
-
-def _escape(path: bytes) -> bytes:
-    b = path.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-    return b.decode("utf-8", "backslashreplace").encode("utf-8")
 
 
 def catalog_bytes_of(groups: Sequence[Group], db_row_bytes: int = 0) -> int:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rabtui import proc
-from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text
+from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text, escape_path
 from rabtui.errors import WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.restore.discs import PART_RE, xorriso_extract_argv
@@ -103,8 +103,12 @@ def readme_made(readme: bytes, number: int) -> float | None:
 
 
 def readme_backup(readme: bytes, source: str, path: str) -> int | None:
-    """The id of the backup the README's line of data directory source:path names."""
+    """The id of the backup the README's line of data directory source:path names (a path is
+    escaped there as in the catalog; discs written before wrote it as it is)."""
     data = readme.split(b"\nFiller on this disc", 1)[0]
-    line = re.escape(f"  =  {source}:{path}  (".encode("utf-8", "surrogateescape"))
-    m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d+), discs ", data, re.M)
-    return int(m.group(1)) if m else None
+    for shown in dict.fromkeys((escape_path(os.fsencode(path)), path)):
+        line = re.escape(f"  =  {source}:{shown}  (".encode("utf-8", "surrogateescape"))
+        m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d+), discs ", data, re.M)
+        if m:
+            return int(m.group(1))
+    return None
