@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from rabtui.cli import main
-from rabtui.errors import EXIT_USAGE
+from rabtui.errors import EXIT_USAGE, Cancelled
 from rabtui.events import ABORT, READY, LOG, Event, Question
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
@@ -61,3 +61,45 @@ def test_list_answer_follow_cancel(cfg_path, tmp_path, capsys):
     assert other.cancel.wait(5), "the job's cancel event is set by the request"
     other.finish("cancelled", 1)
     assert main(["--config", str(cfg_path), "jobs", "cancel", "999"]) == EXIT_USAGE
+
+
+def test_a_question_is_answered_once_and_only_while_its_job_waits(cfg_path, tmp_path, capsys):
+    """Answered from the UI and then from a terminal (or twice from two terminals): the second
+    answer is refused, not reported as given. A job cancelled while asking leaves no question."""
+    store = Store(tmp_path / "state")
+    conf = ["--config", str(cfg_path)]
+    rec = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 7")
+    got = []
+    t = threading.Thread(target=lambda: got.append(rec.prompter().ask(
+        Question("insert_disc", "Insert disc 1 of 2", [READY, ABORT]), rec.cancel)), daemon=True)
+    t.start()
+    for _ in range(50):
+        if store.one("SELECT id FROM prompts WHERE answer IS NULL"):
+            break
+        threading.Event().wait(0.1)
+    assert main([*conf, "jobs", "answer", "1", "abort"]) == 0
+    assert main([*conf, "jobs", "answer", "1", "ready"]) == EXIT_USAGE
+    assert "question 1 was already answered at" in (err := capsys.readouterr().err) and ": abort" in err
+    t.join(5)
+    assert got == [ABORT]
+    rec.finish("cancelled", 1)
+
+    other = JobRecorder(store, "checkpoint", "images:/x", "checkpoint 8")
+
+    def asks():
+        with pytest.raises(Cancelled):
+            other.prompter().ask(Question("insert_disc", "Insert disc 2 of 2", [READY, ABORT]), other.cancel)
+
+    t = threading.Thread(target=asks, daemon=True)
+    t.start()
+    for _ in range(50):
+        if store.one("SELECT id FROM prompts WHERE answer IS NULL"):
+            break
+        threading.Event().wait(0.1)
+    other.cancel.set()
+    t.join(5)
+    other.finish("cancelled", 1, "cancelled while waiting for an answer")
+    assert main([*conf, "jobs", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["open_prompts"] == []
+    assert main([*conf, "jobs", "answer", "2", "ready"]) == EXIT_USAGE
+    assert "is no longer waiting for an answer (cancelled); nothing was answered" in capsys.readouterr().err

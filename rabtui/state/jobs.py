@@ -228,21 +228,40 @@ def running_jobs(store: Store) -> list:
     return store.all("SELECT * FROM jobs WHERE status IN ('running', 'waiting', 'queued') ORDER BY id")
 
 
+# a question is open while it has no answer and the job that asked it waits for one (a job that
+# was cancelled or died while asking leaves its question unanswered)
+_OPEN = ("SELECT p.* FROM prompts p JOIN jobs j ON j.id=p.job_id"
+         " WHERE p.answer IS NULL AND j.status IN ('running', 'waiting')")
+
+
 def open_prompts(store: Store, job_id: int | None = None) -> list:
     if job_id is None:
-        return store.all("SELECT * FROM prompts WHERE answer IS NULL ORDER BY id")
-    return store.all("SELECT * FROM prompts WHERE answer IS NULL AND job_id=? ORDER BY id", (job_id,))
+        return store.all(_OPEN + " ORDER BY p.id")
+    return store.all(_OPEN + " AND p.job_id=? ORDER BY p.id", (job_id,))
 
 
 def answer(store: Store, prompt_id: int, reply: str) -> None:
-    row = store.one("SELECT choices, answer FROM prompts WHERE id=?", (prompt_id,))
+    """Answer an open question; one answered already (from the UI or another terminal), or whose
+    job has ended, is not answered again: the operator is told so."""
+    row = store.one("SELECT choices FROM prompts WHERE id=?", (prompt_id,))
     if row is None:
         raise UsageError(f"no question {prompt_id}")
     choices = json.loads(row["choices"])
     if reply not in choices:
         raise UsageError(f"{reply!r} is not an answer to question {prompt_id} (one of: {', '.join(choices)})")
-    store.execute("UPDATE prompts SET answer=?, answered=? WHERE id=? AND answer IS NULL",
-                  (reply, time.time(), prompt_id))
+    refresh_dead(store)
+    taken = store.execute(f"UPDATE prompts SET answer=?, answered=? WHERE id IN (SELECT p.id FROM ({_OPEN}) p"
+                          f" WHERE p.id=?)", (reply, time.time(), prompt_id)).rowcount
+    if taken:
+        return
+    row = store.one("SELECT p.answer, p.answered, p.job_id, j.status FROM prompts p LEFT JOIN jobs j"
+                    " ON j.id=p.job_id WHERE p.id=?", (prompt_id,))
+    if row["answer"] is not None:
+        when = time.strftime("%H:%M:%S", time.localtime(row["answered"])) if row["answered"] else "before"
+        raise UsageError(f"question {prompt_id} was already answered at {when}: {row['answer']}; {reply!r} is not"
+                         " taken")
+    raise UsageError(f"job {row['job_id']}, which asked question {prompt_id}, is no longer waiting for an answer"
+                     f" ({row['status'] or 'gone'}); nothing was answered")
 
 
 def request_cancel(store: Store, job_id: int) -> None:
