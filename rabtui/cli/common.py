@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import signal
 import sys
 import threading
@@ -99,13 +100,33 @@ class TerminalPrompter:
         choices = list(question.choices)
         while True:
             print(fmt.lines(question.text), file=sys.stderr)
-            reply = input(f"  [{'/'.join(choices)}] (default {choices[0]}): ").strip().lower()
+            reply = _read_reply(f"  [{'/'.join(choices)}] (default {choices[0]}): ", cancel).strip().lower()
             if not reply:
                 return choices[0]
             matches = [c for c in choices if c.startswith(reply)]
             if len(matches) == 1:
                 return matches[0]
             print(f"  please answer one of: {', '.join(choices)}", file=sys.stderr)
+
+
+def _read_reply(prompt: str, cancel: threading.Event | None) -> str:
+    """A line typed on the terminal. The wait ends when `cancel` is set (SIGTERM, SIGHUP: a read
+    from the terminal is resumed after a signal, so it is watched instead) and when the input ends
+    (Ctrl-D, the terminal gone): both cancel the work."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    try:
+        watched = sys.stdin.fileno() >= 0
+    except (AttributeError, OSError, ValueError):   # an input of another kind (no file)
+        watched = False
+    while watched and not select.select([sys.stdin], [], [], 0.5)[0]:
+        if cancel is not None and cancel.is_set():
+            sys.stderr.write("\n")
+            raise Cancelled("cancelled while waiting for an answer")
+    line = sys.stdin.readline()
+    if not line:
+        raise Cancelled("no answer: the input ended (Ctrl-D, or the terminal closed)")
+    return line
 
 
 @contextmanager
