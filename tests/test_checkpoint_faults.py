@@ -261,3 +261,23 @@ def test_a_read_only_image_directory_prompts_with_the_reason(tmp_path):
         assert res.status == "aborted" and _states(store, number)[1] == "failed"
     finally:
         subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_verify_after_a_kill_while_writing_does_not_take_the_half_written_disc_for_a_failed_one(tmp_path):
+    """A real SIGKILL with disc 1 marked writing: `checkpoint verify` says it was never written,
+    fails no disc (check raises no critical disc), and resume writes it."""
+    from tests.test_kill_anywhere import rabtui
+
+    lab, cfg, store, number = _two_discs(tmp_path)
+    killed = rabtui(lab, "checkpoint", "resume", str(number), "--yes", point="burn.before_write")
+    assert killed.returncode == -signal.SIGKILL
+    assert _states(store, number)[1] == "writing"
+    done = rabtui(lab, "checkpoint", "verify", str(number), "--yes")
+    assert done.returncode == 1
+    assert f"checkpoint {number}: discs 1, 2 not verified" in done.stdout
+    assert "disc 1 was never written" in done.stderr and "Rewrite" not in done.stderr
+    assert _states(store, number) == {1: "interrupted", 2: "planned"}
+    check = rabtui(lab, "check")
+    assert "disc RAB" not in check.stdout + check.stderr
+    assert rabtui(lab, "checkpoint", "resume", "--yes").returncode == 0
+    assert set(_states(store, number).values()) == {"verified"}

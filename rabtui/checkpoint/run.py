@@ -410,6 +410,8 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
         discs = [disc] if disc else list(range(1, cp["discs"] + 1))
         if disc is not None and not 1 <= disc <= cp["discs"]:
             raise UsageError(f"checkpoint {number} has discs 1..{cp['discs']}, not {disc}")
+        # no run writes it while we hold its lock: a disc left "writing" is the half of a killed run's
+        _record_interrupted(store, number, "the job ended while writing this disc")
         try:
             for k in discs:
                 state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, k))["state"]
