@@ -281,3 +281,18 @@ def test_verify_after_a_kill_while_writing_does_not_take_the_half_written_disc_f
     assert "disc RAB" not in check.stdout + check.stderr
     assert rabtui(lab, "checkpoint", "resume", "--yes").returncode == 0
     assert set(_states(store, number).values()) == {"verified"}
+
+
+def test_what_was_staged_for_a_disc_goes_once_it_is_verified(tmp_path):
+    """Each disc's staging holds a copy of the state database: 64 discs kept 64 copies in the
+    state directory for good. Once verified only the catalog stays (a rewrite stages anew)."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    folder = prepare.checkpoint_dir(cfg, number)
+    assert sorted(p.name for p in folder.iterdir()) == ["catalog.tsv", "catalog.tsv.gz"]
+    os.truncate(tmp_path / "iso" / f"RAB{number}D02.iso", 100_000)
+    out = run.verify_checkpoint(cfg, store, number, disc=2, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: "rewrite" if q.kind == run.FAILED else READY))
+    assert out.verified == [2], out.message
+    assert sorted(p.name for p in folder.iterdir()) == ["catalog.tsv", "catalog.tsv.gz"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -207,6 +208,18 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
+
+
+def unstage(cfg, number: int, disc: int) -> None:
+    """What `stage` made for a disc, once the disc is verified: README.txt and rabtui/ (a copy of
+    the state database, for each disc), the shortcuts and the command file. A rewrite stages it
+    anew; the checkpoint's catalog stays for that."""
+    from rabtui.checkpoint.prepare import checkpoint_dir
+
+    folder = checkpoint_dir(cfg, number)
+    for name in (f"disc-{disc:02d}", f"links-{disc:02d}"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    (folder / f"disc-{disc:02d}.xorriso").unlink(missing_ok=True)
 
 
 def _check_room(staging: Path, cp: dict, plan_json: dict, disc: int) -> None:

@@ -343,6 +343,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         if res.ok:
             faults.point("burn.verified")
             _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
+            burn.unstage(cfg, number, disc)
             _eject(drive, cancel)
             return "verified"
         if res.wrong_disc and xorriso.is_image_drive(where):
