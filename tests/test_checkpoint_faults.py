@@ -144,7 +144,7 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     state = _states(store, number)[1]
     assert state in ("writing", "written", "verified")   # where the kill landed
-    status, discs = run.shown_discs(store, number, "burning", cfg.checkpoint.drive)
+    status, discs = run.shown_discs(store, number, "burning")
     assert status == "interrupted"
     if state == "writing":
         assert discs[0]["state"] == "interrupted"
@@ -225,7 +225,7 @@ def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resum
     assert on_disc.returncode == 0 and gzip.decompress((tmp_path / "cat.tsv.gz").read_bytes()).decode() == recorded
 
 
-def test_a_writing_disc_reads_interrupted_only_when_no_job_holds_the_drive(tmp_path, capsys):
+def test_a_writing_disc_reads_interrupted_only_when_no_job_writes_the_checkpoint(tmp_path, capsys):
     lab, cfg, store, number = _two_discs(tmp_path)
     # as a job killed while writing disc 1 leaves the rows
     store.execute("UPDATE checkpoints SET status='burning' WHERE number=?", (number,))
@@ -234,7 +234,10 @@ def test_a_writing_disc_reads_interrupted_only_when_no_job_holds_the_drive(tmp_p
     assert cp["status"] == "interrupted" and [d["state"] for d in cp["disc_rows"]][0] == "interrupted"
     assert cli_main(["--config", str(lab.config_path), "checkpoint", "status"]) == 0
     assert f"checkpoint {number} " in (out := capsys.readouterr().out) and "interrupted, 2 x 4MiB (1 interrupted, 1 planned)" in out
-    with run.locks.drive_lock(cfg.state_dir, cfg.checkpoint.drive):   # a live job
+    with run.locks.drive_lock(cfg.state_dir, cfg.checkpoint.drive):   # a job of another checkpoint
+        [cp] = checkpoint_actions.shown_checkpoints(store)
+        assert cp["status"] == "interrupted" and cp["disc_rows"][0]["state"] == "interrupted"
+    with run.locks.checkpoint_lock(cfg.state_dir, number):   # a live job writing it
         [cp] = checkpoint_actions.shown_checkpoints(store)
         assert cp["status"] == "burning" and cp["disc_rows"][0]["state"] == "writing"
     _burn(lab, cfg, store, number, [READY, ABORT])   # resume: disc 1 is written anew

@@ -38,7 +38,7 @@ def shown_checkpoints(store: Store, limit: int = 1) -> list[dict]:
     (`disc_rows`; a disc a gone job left "writing" reads "interrupted")."""
     out = []
     for d in queries.checkpoints(store, limit):
-        d["status"], d["disc_rows"] = run.shown_discs(store, d["number"], d["status"], d["drive"])
+        d["status"], d["disc_rows"] = run.shown_discs(store, d["number"], d["status"])
         out.append(d)
     return out
 

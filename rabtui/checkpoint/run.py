@@ -70,12 +70,12 @@ def latest_unfinished(store: Store) -> int:
     return row["number"]
 
 
-def shown_discs(store: Store, number: int, status: str, drive: str | None) -> tuple[str, list[dict]]:
+def shown_discs(store: Store, number: int, status: str) -> tuple[str, list[dict]]:
     """The checkpoint's status and its discs as the screens show them: what a job that is gone
     left "burning" / "writing" reads "interrupted"."""
     rows = [dict(r) for r in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (number,))]
-    live = bool(drive) and locks.drive_lock(store.state_dir, drive).is_held()
-    if live:
+    # every run that writes it holds its lock (the drive's is held by runs of other checkpoints too)
+    if locks.checkpoint_lock(store.state_dir, number).is_held():
         return status, rows
     for r in rows:
         if r["state"] == "writing":

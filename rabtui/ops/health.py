@@ -205,7 +205,7 @@ def _unfinished(store: Store) -> list[Problem]:
     out = []
     for row in store.all("SELECT number, status, created, drive FROM checkpoints WHERE status NOT IN (?, ?)"
                          " ORDER BY number", checkpoint_run.FINISHED):
-        status, _shown = checkpoint_run.shown_discs(store, row["number"], row["status"], row["drive"])
+        status, _shown = checkpoint_run.shown_discs(store, row["number"], row["status"])
         if status == "burning":       # its job is writing it now
             continue
         n = row["number"]

@@ -12,7 +12,7 @@ from rabtui.state.store import Store
 
 NOW = 1795327200.0            # 2026-11-22 06:00 UTC
 H = 3600.0
-_LIVE: list[locks.Lock] = []   # the drive locks of the burns shown as live
+_LIVE: list[locks.Lock] = []   # the locks of the burns shown as live
 
 
 TREE = {"etc/hosts": 220, "etc/fstab": 1_024, "etc/ssh/sshd_config": 3_264, "etc/ssh/ssh_host_ed25519_key.pub": 96,
@@ -111,6 +111,8 @@ def make(tmp_path) -> "os.PathLike":
     for k, state in enumerate(["verified", "verified", "writing", "planned"], 1):
         s.execute("INSERT INTO discs(number, disc, volid, state) VALUES (4, ?, ?, ?)", (k, f"RAB4D{k:02d}", state))
     s.close()
-    # checkpoint 4 is being burnt: a live job holds its drive (without one it reads "interrupted")
+    # checkpoint 4 is being burnt: a live job holds its drive and the checkpoint (without one it
+    # reads "interrupted")
     _LIVE.append(locks.drive_lock(tmp_path / "state", "images:iso").acquire())
+    _LIVE.append(locks.checkpoint_lock(tmp_path / "state", 4).acquire())
     return cfg
