@@ -230,8 +230,8 @@ def test_rebuild_state_waits_for_no_backup_and_brings_the_state_back(tmp_path):
 
 def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
     """A checkpoint burned and verified onto an images: drive: after the database is lost, rebuild
-    verifies the image again and records the disc as verified; an image changed since comes back
-    only as written."""
+    verifies the image again and records the disc as verified; an image changed since (or left
+    half-written by a kill) comes back failed, and check says so."""
     from tests.test_checkpoint import _burn, _lab, _record
 
     lab, cfg = _lab(tmp_path)
@@ -255,7 +255,7 @@ def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
     states = [r["state"] for r in lab.store().all("SELECT state FROM discs WHERE number=? ORDER BY disc", (number,))]
     assert states == ["verified"] * ndiscs
 
-    # one byte of a file changed inside the image: not provable, so not verified
+    # one byte of a file changed inside the image: not verified, and not taken for a whole disc
     iso = tmp_path / "iso" / f"RAB{number}D01.iso"
     data = iso.read_bytes()
     content = (lab.src / "data" / "sub" / "f2").read_bytes()
@@ -264,9 +264,13 @@ def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
         f.seek(at + 100)
         f.write(bytes([data[at + 100] ^ 0xFF]))
     done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr
     assert "discs verified again: none" in done.stdout, done.stdout
-    state = lab.store().one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
-    assert state == "written"
+    assert f"disc images that failed verification (see `rabtui check`): RAB{number}D01" in done.stdout
+    row = lab.store().one("SELECT state, message FROM discs WHERE number=? AND disc=1", (number,))
+    assert row["state"] == "failed" and "differ" in row["message"]
+    done = _rabtui(lab, "check")
+    assert done.returncode == 2 and f"checkpoint {number}: disc RAB{number}D01 failed" in done.stdout
 
 
 def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):

@@ -53,6 +53,7 @@ class Report:
     checkpoints: list[int] = field(default_factory=list)
     disc_files: int = 0
     verified: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)      # images that failed verification
     unmatched: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -60,6 +61,8 @@ class Report:
                f"backups: {self.backups}, catalog versions: {self.versions}",
                f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
                f"discs verified again: {', '.join(self.verified) or 'none'}"]
+        if self.failed:
+            out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
 
@@ -331,7 +334,9 @@ def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, canc
                 catalog = read_disc_catalog(iso, emit)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso))
                 seen.add(number)
-                report.verified += reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
+                passed, failed = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
+                report.verified += passed
+                report.failed += failed
             except WorkFailed as exc:
                 report.unmatched.append(f"{iso}: {exc}")
         return

@@ -1,6 +1,8 @@
 """rebuild-state keeps what it can prove: a disc of an `images:` drive is verified again, the way a
 burn verifies it (volume id, every block, the MD5s, every file read back against the catalog's
-sha256), and only then recorded as verified; any other disc comes back as `written`."""
+sha256), and only then recorded as verified; an image that fails comes back `failed`, with the
+reason (a half-written image, one changed since: `rabtui check` names it); any other disc comes
+back as `written`."""
 
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from rabtui.state.store import Store
 
 
 def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], emit: Emit,
-                    cancel: threading.Event | None = None) -> list[str]:
-    """Verify each disc image of checkpoint `number`; the volume ids that passed."""
+                    cancel: threading.Event | None = None) -> tuple[list[str], list[str]]:
+    """Verify each disc image of checkpoint `number`; the volume ids that passed, and those that failed."""
     cancel = cancel or threading.Event()
-    passed = []
+    passed, failed = [], []
     for disc in store.all("SELECT disc, volid FROM discs WHERE number=? AND image IS NOT NULL ORDER BY disc",
                           (number,)):
         on_disc = [Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
@@ -38,4 +40,8 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], em
             store.execute("UPDATE discs SET state='verified', verified=?, message=? WHERE number=? AND disc=?",
                           (time.time(), "verified again by rebuild-state", number, disc["disc"]))
             passed.append(disc["volid"])
-    return passed
+        else:
+            store.execute("UPDATE discs SET state='failed', message=? WHERE number=? AND disc=?",
+                          (res.describe(), number, disc["disc"]))
+            failed.append(disc["volid"])
+    return passed, failed
