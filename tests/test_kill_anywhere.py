@@ -244,6 +244,24 @@ def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
     return image.stat().st_size > partial
 
 
+def test_xorriso_dies_with_a_killed_burn(tmp_path):
+    """Killed as xorriso starts: xorriso goes too, instead of writing on into an image (or a disc
+    in the burner) that the next run must write again, beside that run's own xorriso."""
+    lab, cfg = _burn_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _killed(rabtui(lab, "checkpoint", "burn", "--yes", "--now", point="burn.xorriso_started"))
+    image = tmp_path / "iso" / "RAB1D01.iso"
+    deadline = time.time() + 60
+    while _xorriso_pids(b"-outdev", os.fsencode(image)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _xorriso_pids(b"-outdev", os.fsencode(image))
+    left = image.stat().st_size if image.exists() else 0
+    resume = rabtui(lab, "checkpoint", "resume", "--yes")
+    assert resume.returncode == 0, resume.stdout + resume.stderr
+    assert "disc 1 was writing (it is written again)" in resume.stdout + resume.stderr
+    assert left < image.stat().st_size    # no whole disc was written after rabtui was gone
+
+
 def _signal_all(pids, sig) -> None:
     for pid in pids:
         try:

@@ -321,7 +321,10 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             emit(Event(LOG, text.strip()))
 
     try:
-        done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel)
+        # dies with rabtui: a killed run's disc is written again by the next run, which must not meet
+        # this xorriso still writing it (or holding the burner)
+        done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel,
+                        die_with_parent=True)
         if not done.ok:
             raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): "
                              f"{_failure(notes) or done.stderr_text()[-300:]}")
