@@ -1,20 +1,19 @@
 """An `images:` drive's folder as an unlucky operator leaves it, with real xorriso: an image of the
 same name that this checkpoint did not write (another server's, or one of a checkpoint made before
-the state database was new), an image replaced by another disc's, and discs written into two
-folders when a checkpoint was resumed with another --drive."""
+the state database was new), discs written into two folders when a checkpoint was resumed with
+another --drive, and a folder that holds the operator's own files or is shared."""
 
 from __future__ import annotations
 
-import shutil
-import sys
 import threading
+
+import pytest
 
 from rabtui.checkpoint import run
 from rabtui.cli import main as cli_main
-from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
-from tests.test_checkpoint import _burn, _lab, _record
+from rabtui.events import ABORT, READY, ScriptedPrompter
+from tests.test_checkpoint import _burn
 from tests.test_checkpoint_faults import _states, _two_discs
-from tests.trees import write_files
 
 
 def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, capsys):
@@ -66,3 +65,22 @@ def test_discs_written_into_two_folders_verify_where_they_were_written(tmp_path,
     assert cli_main([*conf, "checkpoint", "verify", str(number), "--yes"]) == 0, capsys.readouterr()
     assert set(_states(store, number).values()) == {"verified"}
     assert cli_main([*conf, "check"]) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o1777])
+def test_a_folder_holding_the_operators_files_keeps_its_mode_and_theirs(tmp_path, mode):
+    """Images written into a folder of the operator's (with an ISO of theirs in it), or into a
+    shared one (sticky, as /tmp): only rabtui's own images are closed to others; the folder and
+    the other files keep their modes."""
+    lab, cfg, store, number = _two_discs(tmp_path)
+    folder = tmp_path / "isos"
+    folder.mkdir()
+    folder.chmod(mode)
+    (folder / "debian.iso").write_bytes(b"the operator's")
+    (folder / "debian.iso").chmod(0o644)
+    res = run.burn_checkpoint(cfg, store, number, drive=f"images:{folder}", emit=lambda e: None,
+                              cancel=threading.Event(), prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    assert folder.stat().st_mode & 0o7777 == mode
+    assert (folder / "debian.iso").stat().st_mode & 0o777 == 0o644
+    assert {(folder / f"RAB{number}D0{k}.iso").stat().st_mode & 0o777 for k in (1, 2)} == {0o600}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -22,6 +23,7 @@ from rabtui.media import below, medium as media
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
+IMAGE_NAME = re.compile(r"RAB[0-9]+D[0-9]{2,}\.iso")
 
 
 def load_plan(store: Store, number: int) -> tuple[dict, dict]:
@@ -280,6 +282,17 @@ def image_in_the_way(drive: str, volid: str, ours: str | None) -> str | None:
             f" answer ready")
 
 
+def _made_here(folder: Path) -> list[Path]:
+    """What rabtui made in an images folder: its disc images, and the folder itself when it holds
+    nothing else and is no shared one (sticky, as /tmp). An earlier version left them open to
+    other users; anything else there is the operator's, never chmod-ed."""
+    names = os.listdir(folder)
+    images = [folder / n for n in sorted(names) if IMAGE_NAME.fullmatch(n)]
+    if len(images) == len(names) and not folder.stat().st_mode & stat.S_ISVTX:
+        return [folder, *images]
+    return images
+
+
 def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, total_sectors: int,
                disc_sectors: int | None = None) -> None:
     """Run xorriso on the command file; `UPDATE` lines become progress events."""
@@ -288,7 +301,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
         image = Path(xorriso.image_path(drive, volid))
         try:
             privacy.private_dir(image.parent)
-            closed = [p for p in (image.parent, *sorted(image.parent.glob("*.iso"))) if privacy.tighten(p)]
+            closed = [p for p in _made_here(image.parent) if privacy.tighten(p)]
             if closed:    # made by an earlier version
                 emit(Event(WARNING, "closed to other users (chmod go-rwx, they could read the images): "
                                     + ", ".join(map(str, closed))))
