@@ -142,10 +142,11 @@ def test_catalog_after_kills_cleanup_and_rebuild(tmp_path):
     _run(lab, cfg, history, tmp_path)
 
 
-def test_cleanup_of_the_backup_whose_version_the_union_shows(tmp_path):
-    """Retention keeps an older backup (the month's newest) and deletes a newer one whose archive
-    file the union tree showed (that version is safe on the other medium): the union shows the
-    older version again, as the catalog says, instead of losing the path."""
+def test_cleanup_keeps_the_backup_whose_version_the_union_shows(tmp_path):
+    """Retention keeps a newer backup whose archive file the union tree shows although that version
+    is safe on the other medium, while an older backup holds an older version: without it, the union
+    (and the view of the backup after it) would show the older version as the newest. The catalog
+    still says what the media hold."""
     lab, cfg = _lab(tmp_path)
     _apply(lab, [("arch", "a", 100)], datetime(2026, 1, 31, 3))
     lab.backup(cfg, medium_id="m1", now=datetime(2026, 1, 31, 3))
@@ -155,8 +156,9 @@ def test_cleanup_of_the_backup_whose_version_the_union_shows(tmp_path):
     lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 2, 3))
     store = lab.store()
     plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 15, 6))
-    assert [(c.medium, c.name) for c in plan.delete] == [("m1", "backup-20260201030000")]
+    assert plan.delete == []
+    assert [name for _, name, why in plan.guarded if "an older version would show" in why] == ["backup-20260201030000"]
     deletion.apply_cleanup(cfg, store, plan)
     invariants.check_catalog_is_media(cfg, store)
     union = retention.archive_dirs(cfg, "loc")[0]
-    assert (media.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 100
+    assert (media.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 200

@@ -148,13 +148,13 @@ class Lab:
         return [e.message for e in self.events if kind is None or e.kind == kind]
 
 
-def burn_due(cfg, store) -> int:
-    """Record the checkpoint due now and write every disc of it, answering "ready" to each
-    question; it must complete. Returns its number."""
+def burn_due(cfg, store, asked: set[str] | None = None) -> int:
+    """Record the checkpoint due now (`asked`: directories made due, "*" all) and write every
+    disc of it, answering "ready" to each question; it must complete. Returns its number."""
     from rabtui.checkpoint import prepare, run
     from rabtui.events import READY, ScriptedPrompter
 
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked=asked), drive=cfg.checkpoint.drive)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message

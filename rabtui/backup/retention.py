@@ -20,7 +20,9 @@ Guards come on top, judged on the whole plan of a source across all media at onc
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
 candidates, nor a backup that a checkpoint not yet written reads from; a backup goes only if
 every archive-directory file version it holds keeps a copy in a backup that stays (on any medium)
-or on a verified checkpoint disc; and when the catalog cannot vouch for a backup that would go
+or on a verified checkpoint disc, and only if no later backup that stays on its medium would then
+show an older version of one of its archive files as the newest; and when the catalog cannot
+vouch for a backup that would go
 (archive files on the medium it does not know, or copies it counts on that a medium here does not
 hold), nothing of that source is deleted, and the plan says why.
 
@@ -182,6 +184,9 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             else:
                 n = guard.only_copies(r["id"])
                 why = n and f"holds the only copy of {n} archive files (no verified checkpoint holds them)"
+                shown = not why and guard.reverts(r["id"])
+                why = why or shown and (f"a later backup on {medium.id} shows its version of {shown} archive files:"
+                                        " without it, an older version would show as the newest")
             if why and all(g[0] != r["id"] for g in plan.guarded):
                 plan.guarded.append((r["id"], r["name"], why))
             return bool(why)

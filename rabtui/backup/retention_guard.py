@@ -7,6 +7,13 @@ if every archive version it holds still has a copy outside the set afterwards: i
 stays (on any medium) or on a verified checkpoint disc. Checked at each addition, the rule holds for
 the whole plan, whatever order the candidates come in.
 
+A backup that goes also takes its versions out of the view of every later backup on its medium
+(the union tree, Browse, `restore --backup`, the next checkpoint all show, for each file, the
+newest version saved there up to that backup). The guard keeps it while a later backup that stays
+shows a version it saved and an older, other version of that file is saved in a backup that stays
+on the medium: that later backup would show the older version as its newest, without a word. With
+no older version there, the file leaves that view instead (its copy is elsewhere).
+
 The guard reads the catalog, so a plan is only as safe as the catalog is true: `catalog_gap`
 compares a candidate's archive files on the medium with what the catalog says it holds, and
 `copies_gap` looks on the media that are here for the copies the guard counted on.
@@ -47,6 +54,31 @@ class ArchiveGuard:
                                   WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
                                     AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}))""",
             (backup_id, self.source, *self.dirs, *gone),
+        )
+        return row["n"] if row else 0
+
+    def reverts(self, backup_id: int) -> int:
+        """How many archive files would show an older version in the view of a later backup on the
+        medium that stays, if this backup went with those already in the plan."""
+        if not self.dirs:
+            return 0
+        gone = sorted(self.going | {backup_id})
+        dirs = ",".join("?" * len(self.dirs))
+        ids = ",".join("?" * len(gone))
+        # an older, other version stays on the medium (checked first: most archive files have one
+        # version), and a backup that stays comes after this one and before the file's next version
+        row = self.store.one(
+            f"""SELECT COUNT(DISTINCT v.path_id) AS n FROM versions v JOIN paths p ON p.id=v.path_id
+                WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+                  AND EXISTS (SELECT 1 FROM versions o WHERE o.path_id=v.path_id AND o.medium=v.medium
+                                AND o.first_backup<v.first_backup AND o.first_backup NOT IN ({ids})
+                                AND (o.size<>v.size OR o.mtime<>v.mtime))
+                  AND EXISTS (SELECT 1 FROM backups b WHERE b.source=p.source AND b.medium=v.medium
+                                AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}) AND b.id>v.first_backup
+                                AND b.id<COALESCE((SELECT MIN(n.first_backup) FROM versions n
+                                                   WHERE n.path_id=v.path_id AND n.medium=v.medium
+                                                     AND n.first_backup>v.first_backup), {1 << 62}))""",
+            (backup_id, self.source, *self.dirs, *gone, *gone),
         )
         return row["n"] if row else 0
 
