@@ -82,3 +82,74 @@ def test_disc_question_is_answered_from_the_ui(demo_config):
     recorder.finish("completed", 0)
     assert answers == [READY, SKIP, ABORT]
     assert store.one("SELECT status FROM jobs WHERE id=?", (recorder.job_id,))["status"] == "completed"
+
+
+def waiting_job(store) -> tuple[JobRecorder, list, threading.Thread]:
+    """A job asking for disc 1 through the database (as a detached checkpoint does); a cancel
+    request ends its wait and the job, as `rabtui jobs cancel` does."""
+    from rabtui.errors import Cancelled
+
+    recorder = JobRecorder(store, "checkpoint", "images:iso", "checkpoint 1")
+    answers: list = []
+
+    def job():
+        try:
+            answers.append(recorder.prompter().ask(Question("insert_disc", "Insert disc 1 of 1", [READY, ABORT]),
+                                                   recorder.cancel))
+        except Cancelled:
+            answers.append("cancelled")
+            recorder.finish("cancelled", 1, "cancelled while waiting for an answer")
+
+    thread = threading.Thread(target=job, daemon=True)
+    thread.start()
+    return recorder, answers, thread
+
+
+def test_an_answer_given_after_the_command_line_answered_is_not_taken_and_says_so(demo_config):
+    from rabtui.cli import main
+
+    store = Store(demo_config.parent / "state")
+    recorder, answers, thread = waiting_job(store)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)     # no poll closes the dialog meanwhile
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: not app._polling and app.jobs.prompts, what="the question polled")
+            if not isinstance(app.screen, QuestionDialog):
+                app.poll_jobs()
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question")
+            prompt = app.screen.prompt["id"]
+            assert main(["--config", str(demo_config), "jobs", "answer", str(prompt), "abort"]) == 0
+            await pilot.press("1")                      # ready, but abort came first
+            await wait_for(pilot, lambda: any("already answered" in n.message for n in app._notifications),
+                           what="the answer refused")
+            said = [n for n in app._notifications if "already answered" in n.message][0]
+            assert said.severity == "error" and ": abort; 'ready' is not taken" in said.message
+            assert not any(n.message == "answered ready" for n in app._notifications)
+
+    run(go())
+    thread.join(5)
+    assert answers == [ABORT]
+
+
+def test_the_question_of_a_job_cancelled_while_it_waited_closes_and_is_not_asked_again(demo_config):
+    from rabtui.cli import main
+
+    store = Store(demo_config.parent / "state")
+    recorder, answers, thread = waiting_job(store)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question")
+            assert main(["--config", str(demo_config), "jobs", "cancel", str(recorder.job_id)]) == 0
+            await wait_for(pilot, lambda: answers == ["cancelled"], what="the job ended")
+            await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog), what="the dialog closed")
+
+        app = make_app(demo_config, poll_interval=0)    # opened again: the first poll asks nothing
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.jobs.taken and not app._polling, what="the first poll")
+            assert not app.jobs.prompts and not app._dialog_open
+
+    run(go())
+    thread.join(5)
