@@ -255,27 +255,29 @@ class RabtuiApp(App):
         self.call_from_thread(self.notify, f"answered {reply}")
         self.call_from_thread(self.poll_jobs)
 
-    def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> int | None:
+    def start_job(self, kind: str, target: str | None, title: str, args: list[str]) -> None:
         """Start a detached job process (it outlives the UI) and show it in Runs."""
-        return self._started(title, args, lambda: jobviews.start(self.store, self.cfg.path, kind, target, title, args))
+        self._start(title, args, lambda: jobviews.start(self.store, self.cfg.path, kind, target, title, args))
 
-    def start_backup(self, source: str) -> int | None:
+    def start_backup(self, source: str) -> None:
         """A backup of one source as a detached job, onto the day's medium: the one the backups under
         way write to (as `backup --all` and run-due put all sources of a run onto one medium)."""
-        return self._started(f"backup {source}", ["backup", source],
-                             lambda: backup_actions.start_detached(self.cfg, self.store, source))
+        self._start(f"backup {source}", ["backup", source],
+                    lambda: backup_actions.start_detached(self.cfg, self.store, source))
 
-    def _started(self, title: str, args: list[str], start: Callable[[], int]) -> int | None:
+    @work(thread=True, group="start", exit_on_error=False)
+    def _start(self, title: str, args: list[str], start: Callable[[], int]) -> None:
+        """The job's row is written in a thread: a database another process holds busy keeps no key
+        waiting (the start follows when it is free)."""
         try:
             job_id = start()
         except (RabtuiError, OSError) as exc:
             log.error("cannot start %s: %s", args, exc)
-            self.notify(f"cannot start {title}: {exc}", severity="error", timeout=8)
-            return None
+            self.call_from_thread(self.notify, f"cannot start {title}: {exc}", severity="error", timeout=8)
+            return
         log.info("started job %s: %s", job_id, args)
-        self.notify(f"job {job_id} started: {title}")
-        self.poll_jobs()
-        return job_id
+        self.call_from_thread(self.notify, f"job {job_id} started: {title}")
+        self.call_from_thread(self.poll_jobs)
 
     # --- errors ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import os
 import stat
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from rabtui import fmt
 from rabtui.errors import Cancelled
@@ -98,6 +99,42 @@ def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], 
                         e.state = "changed"
         out.append(e)
     return out
+
+
+@dataclass
+class Listing:
+    """One directory of the open backup as a worker read it, with what it was read against."""
+
+    rel: bytes
+    names: list[bytes]
+    ndirs: int
+    prev: dict | None      # the backup before it on its medium (None: the first, or the merged view)
+    as_of: tuple | None    # an archive directory's listing as of the backup (catalog.archive_listing)
+
+
+def data_root(backup: dict | None) -> bytes | None:
+    if backup is None:
+        return None
+    if backup.get("root"):
+        return os.fsencode(backup["root"])
+    return os.fsencode(Path(backup["path"]) / "data")
+
+
+def dir_path(backup: dict, rel: bytes) -> bytes:
+    root = data_root(backup)
+    return os.path.join(root, rel) if rel else root
+
+
+def prev_dir(prev: dict | None, rel: bytes) -> bytes | None:
+    """The same directory in the previous backup, when it has it."""
+    if prev is None:
+        return None
+    p = dir_path(prev, rel)
+    return p if os.path.isdir(p) else None
+
+
+def as_of_page(as_of: tuple, names: list[bytes]) -> list[Entry]:
+    return [Entry(n, *as_of[2][n]) for n in names]
 
 
 @dataclass

@@ -88,3 +88,54 @@ def test_a_cancelled_query_is_interrupted(tmp_path):
     else:
         raise AssertionError("the query ran to its end")
     assert store.one("SELECT 1")[0] == 1   # the connection is still usable, without the handler
+
+
+def test_a_superseded_archive_listing_changes_nothing_the_newer_listing_shows(tmp_path, monkeypatch):
+    """An archive directory's listing (from the catalog) superseded by a standard directory's: when
+    it ends after the newer one is shown, the screen still pages the standard directory from its
+    tree, not from the archive's catalog listing."""
+    from tests.trees import Lab, write_files
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("photos", "archive"), ("docs", "standard")])
+    write_files(lab.src / "photos", {"a.jpg": b"A"})
+    write_files(lab.src / "docs", {f"f{i:04d}": b"" for i in range(tree.PAGE + 100)})
+    assert lab.backup(cfg).status == "completed"
+    photos, docs = (str(lab.src / d).lstrip("/").encode() for d in ("photos", "docs"))
+    real = catalog.archive_listing
+    held, release = threading.Event(), threading.Event()
+
+    def held_for_photos(store, source, backup, directories, rel):
+        listing = real(store, source, backup, directories, rel)
+        if rel == photos:
+            held.set()
+            release.wait(30)        # the operator opened docs meanwhile
+        return listing
+
+    real_position, past = tree.position, threading.Event()
+
+    def position(names, ndirs, name):   # the photos listing has read what it read: it is past the catalog
+        if name == b"a.jpg":
+            past.set()
+        return real_position(names, ndirs, name)
+
+    monkeypatch.setattr(catalog, "archive_listing", held_for_photos)
+    monkeypatch.setattr(tree, "position", position)
+
+    async def go():
+        app = make_app(lab.config_path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "loc")
+            screen.open_backup(next(b for b in screen.keys if not b.get("root")), photos, select=b"a.jpg")
+            await wait_for(pilot, lambda: held.is_set(), what="the photos listing under way")
+            screen.open_dir(docs)
+            await wait_for(pilot, lambda: screen.rel == docs and not screen.loading and screen.loaded, what="docs")
+            release.set()
+            await wait_for(pilot, past.is_set, what="the superseded listing read on")
+            assert screen.as_of is None and "up to this backup" not in str(screen.query_one("#browse-where").render())
+            await pilot.press("ctrl+end")               # the next page: read from the docs tree
+            await wait_for(pilot, lambda: screen.loaded == tree.PAGE + 100 or app._notifications, what="next page")
+            assert screen.keys[-1].name == b"f%04d" % (tree.PAGE + 99)
+            assert not [n.message for n in app._notifications if n.severity == "error"]
+
+    run(go())

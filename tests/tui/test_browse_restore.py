@@ -349,7 +349,7 @@ def test_a_directory_that_cannot_be_listed_leaves_the_screen_where_it_was(demo_c
             screen.open_backup(screen.keys[0], source)
             await wait_for(pilot, lambda: screen.rel == source and not screen.loading and screen.loaded)
             shown = texts(app, "#browse")
-            shutil.rmtree(os.path.join(screen.data_root(screen.backup), source, b"documents"))
+            shutil.rmtree(os.path.join(tree.data_root(screen.backup), source, b"documents"))
             screen.open_dir(source + b"/documents")
             await wait_for(pilot, lambda: any("is not in this backup" in n.message for n in app._notifications),
                            what="the warning")

@@ -4,6 +4,7 @@ on job polls, and one handler for the failures of the screen's workers."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from rabtui.errors import RabtuiError
+from rabtui.state.store_check import state_failure
 from rabtui.tui.messages import ConfigChanged, JobsPolled
 from rabtui.tui.safe_text import cell, plain
 from rabtui.tui.ui_words import for_the_ui
@@ -23,6 +25,8 @@ log = logging.getLogger("rabtui.tui")
 def failure_text(worker: Worker) -> str:
     """The reason a worker failed, in words for the operator (a traceback goes to the log only)."""
     error = worker.error
+    if isinstance(error, sqlite3.Error):   # the database went bad under the UI: said as the command line says it
+        error = state_failure(error, worker.node.app.store.path)
     if isinstance(error, RabtuiError):
         return str(error)
     log.error("worker %s failed", worker.name, exc_info=error)

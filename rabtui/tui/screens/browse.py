@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -52,6 +52,7 @@ class BrowseScreen(RabtuiScreen):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.level = ""
+        self._before: tuple[str, bytes] = ("", b"")   # the level the table shows until a listing comes
         self._sources_of = None             # the config whose sources the table shows
         self.source: str | None = None
         self.backup: dict | None = None
@@ -101,7 +102,8 @@ class BrowseScreen(RabtuiScreen):
         self._where("Sources · enter: its backups · /: find a file by name")
 
     def show_backups(self, source: str) -> None:
-        self.level, self.source = "backups", source
+        self._go("backups")
+        self.source = source
         self._load_backups(source)
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
@@ -127,24 +129,31 @@ class BrowseScreen(RabtuiScreen):
         self._where(f"{source} › backups · enter: open · backspace: up")
 
     def open_backup(self, backup: dict, rel: bytes = b"", select: bytes | None = None) -> None:
-        self.backup = backup
-        self.prev = None if backup.get("root") else queries.previous_backup(self.app.store, backup)
+        self.backup, self.prev = backup, None     # the backup before it comes with the listing
         self.open_dir(rel, select)
-
-    def data_root(self, backup: dict | None) -> bytes | None:
-        if backup is None:
-            return None
-        if backup.get("root"):
-            return os.fsencode(backup["root"])
-        return os.fsencode(Path(backup["path"]) / "data")
 
     def open_dir(self, rel: bytes, select: bytes | None = None) -> None:
         """List the directory `rel` of the open backup; `select`: the name to put the cursor on
         (its page and the ones before it are loaded with the first)."""
-        self._before = (self.level, self.rel)     # what the table shows until the listing comes
-        self.level, self.rel = "dir", rel
+        self._go("dir", rel)
         self.loading = True
-        self._list_dir(rel, select)
+        self._list_dir(self.backup, self.source, rel, select)
+
+    def _go(self, level: str, rel: bytes | None = None) -> None:
+        """The level a worker of the "browse" group is about to show; until it does (and when it
+        fails) the table shows the one before."""
+        self._before = (self.level, self.rel)
+        self.level = level
+        if rel is not None:
+            self.rel = rel
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Before RabtuiScreen's handler says why (Textual calls both)."""
+        if event.state == WorkerState.ERROR and not event.worker.is_cancelled:   # a superseded one: nothing shown
+            if event.worker.group in ("browse", "page"):
+                self.loading = False
+            if event.worker.group == "browse":     # the keys go on with what the table shows
+                self.level, self.rel = self._before
 
     def _deliver(self, callback, *args) -> None:
         """From a worker of the "browse" group: hand its result to the UI thread, unless a newer
@@ -159,51 +168,52 @@ class BrowseScreen(RabtuiScreen):
         self.app.call_from_thread(deliver)
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
-    def _list_dir(self, rel: bytes, select: bytes | None = None) -> None:
+    def _list_dir(self, backup: dict, source: str, rel: bytes, select: bytes | None = None) -> None:
+        """Everything read here (the database too) comes to the screen with the listing: a listing
+        superseded meanwhile changes nothing the newer one shows."""
         cancel = get_current_worker().cancelled_event
+        store, merged = self.app.store, bool(backup.get("root"))
+        prev = None if merged else queries.previous_backup(store, backup)
         # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
-        self.as_of = None if self.backup.get("root") else catalog.archive_listing(
-            self.app.store, self.source, self.backup, self.app.cfg.source(self.source).directories, rel)
-        if self.as_of is not None:
-            names, ndirs, _ = self.as_of
-            at = tree.position(names, ndirs, select) if select is not None else None
-            upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
-            self._deliver(self._show_dir, rel, names, ndirs, self._as_of_page(names[:upto]), at)
-            return
-        root = self.data_root(self.backup)
-        path = os.path.join(root, rel) if rel else root
+        as_of = None if merged else catalog.archive_listing(
+            store, source, backup, self.app.cfg.source(source).directories, rel)
+        path = tree.dir_path(backup, rel)
         try:
-            names, ndirs = tree.list_names(path, cancel)
+            names, ndirs = as_of[:2] if as_of is not None else tree.list_names(path, cancel)
             at = tree.position(names, ndirs, select) if select is not None else None
             upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
-            first = tree.details(path, self._prev_dir(rel), names[:upto], ndirs,
-                                 compare=not self.backup.get("root"), cancel=cancel)
+            first = tree.as_of_page(as_of, names[:upto]) if as_of is not None else \
+                tree.details(path, tree.prev_dir(prev, rel), names[:upto], ndirs, compare=not merged, cancel=cancel)
         except Cancelled:
             return
         except OSError as exc:   # not in this backup (an archive directory holds only what was new)
-            self._deliver(self._list_failed, rel, exc, self._medium_away())
+            self._deliver(self._list_failed, rel, exc, *self._why_unreadable(backup))
             return
-        self._deliver(self._show_dir, rel, names, ndirs, first, at)
+        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of), first, at)
 
-    def _medium_away(self) -> str | None:
-        """Why the open backup's medium cannot be read now (None: it is mounted), from a worker."""
+    def _why_unreadable(self, backup: dict) -> tuple[str | None, bool]:
+        """From a worker, after a listing failed: why the backup's medium cannot be read now (None:
+        it is mounted), and whether the backup itself is gone from it (deleted by a cleanup)."""
         from rabtui.actions.restore import medium_problem
 
         try:
-            return medium_problem(self.app.cfg.medium(self.backup["medium"]))
+            away = medium_problem(self.app.cfg.medium(backup["medium"]))
         except RabtuiError as exc:   # a medium no longer in the config
-            return str(exc)
+            away = str(exc)
+        return away, away is None and not os.path.isdir(tree.data_root(backup))
 
-    def _as_of_page(self, names: list[bytes]) -> list[tree.Entry]:
-        return [tree.Entry(n, *self.as_of[2][n]) for n in names]
-
-    def _list_failed(self, rel: bytes, exc: OSError, away: str | None = None) -> None:
+    def _list_failed(self, rel: bytes, exc: OSError, away: str | None = None, gone: bool = False) -> None:
         self.loading = False
-        if away:
-            self.notify(f"{self.backup['name']} cannot be listed: {away}. Mount it to browse this backup, or"
-                        " find the file with / and press r: the restore reads the newest copy at hand"
-                        " (another medium, a verified checkpoint disc)", severity="warning", timeout=15)
+        if away or gone:
+            if away:
+                self.notify(f"{self.backup['name']} cannot be listed: {away}. Mount it to browse this backup, or"
+                            " find the file with / and press r: the restore reads the newest copy at hand"
+                            " (another medium, a verified checkpoint disc)", severity="warning", timeout=15)
+            else:
+                self.notify(f"{self.backup['name']} is no longer on {self.backup['medium']}: it was deleted (by a"
+                            " cleanup, or by hand) since it was opened here", severity="warning", timeout=15)
             if self.level == "dir" and self.rel == rel:
+                self.level, self.rel = self._before     # what the table shows, until the backups come
                 self.show_backups(self.source)
             return
         what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
@@ -214,15 +224,8 @@ class BrowseScreen(RabtuiScreen):
             else:
                 self.action_up()
 
-    def _prev_dir(self, rel: bytes) -> bytes | None:
-        root = self.data_root(self.prev)
-        if root is None:
-            return None
-        p = os.path.join(root, rel) if rel else root
-        return p if os.path.isdir(p) else None
-
-    def _show_dir(self, rel: bytes, names: list, ndirs: int, first: list, at: int | None = None) -> None:
-        self.names, self.ndirs = names, ndirs
+    def _show_dir(self, listing: tree.Listing, first: list, at: int | None = None) -> None:
+        self.names, self.ndirs, self.prev, self.as_of = listing.names, listing.ndirs, listing.prev, listing.as_of
         table = self._table("name", "size", "modified", "in this backup")
         self.loaded = 0
         self._add_entries(first)
@@ -263,16 +266,15 @@ class BrowseScreen(RabtuiScreen):
 
     @work(thread=True, group="page", exit_on_error=False)
     def _next_page(self, rel: bytes, start: int) -> None:
-        if self.as_of is not None:
-            self.app.call_from_thread(self._got_page, rel, start, self._as_of_page(self.names[start: start + tree.PAGE]))
+        backup, prev, as_of, names = self.backup, self.prev, self.as_of, self.names[start: start + tree.PAGE]
+        if as_of is not None:
+            self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
-        root = self.data_root(self.backup)
-        path = os.path.join(root, rel) if rel else root
         try:
-            page = tree.details(path, self._prev_dir(rel), self.names[start: start + tree.PAGE],
-                                max(0, self.ndirs - start), compare=not self.backup.get("root"))
+            page = tree.details(tree.dir_path(backup, rel), tree.prev_dir(prev, rel), names, max(0, self.ndirs - start),
+                                compare=not backup.get("root"))
         except OSError as exc:
-            self.app.call_from_thread(self._list_failed, rel, exc, self._medium_away())
+            self.app.call_from_thread(self._list_failed, rel, exc, *self._why_unreadable(backup))
             return
         self.app.call_from_thread(self._got_page, rel, start, page)
 
@@ -321,7 +323,7 @@ class BrowseScreen(RabtuiScreen):
         if self.prev is None:
             self.notify("this is the first backup of the source on its medium: nothing to compare with")
             return
-        self.level = "diff"
+        self._go("diff")
         self._where(f"comparing /{tree.display(self.rel)} with {self.prev['name']} ...")
         self._diff(self.rel)
 
@@ -384,14 +386,22 @@ class BrowseScreen(RabtuiScreen):
     def _restore_found(self, row: dict) -> None:
         """A version found by name: restored from the newest backup holding it on a medium at hand,
         else from the newest verified checkpoint holding it (the job asks for its discs)."""
+        self._find_copy(row)
+
+    @work(thread=True, group="restore", exit_on_error=False)
+    def _find_copy(self, row: dict) -> None:
+        """Which copy a restore reads (the database, and which media are mounted) is looked up here."""
         from rabtui.actions.restore import copy_of_version
 
         try:
             copy = copy_of_version(self.app.cfg, self.app.store, self.app.cfg.source(row["source"]),
                                    bytes(row["path"]), row["size"], row["mtime"])
         except RabtuiError as exc:
-            self.notify(str(exc), severity="warning")
+            self.app.call_from_thread(self.notify, str(exc), severity="warning")
             return
+        self.app.call_from_thread(self._offer_restore, row, copy)
+
+    def _offer_restore(self, row: dict, copy) -> None:
         if copy is None:
             self.notify("no backup on a medium and no verified checkpoint disc holds this version", severity="warning")
             return
@@ -448,7 +458,7 @@ class BrowseScreen(RabtuiScreen):
     def action_find(self) -> None:
         def entered(pattern: str | None) -> None:
             if pattern:
-                self.level = "find"
+                self._go("find")
                 self._find(pattern)
 
         self.app.push_screen(TextDialog("Find files by name in every backup", "part of a name, e.g. passwd"), entered)

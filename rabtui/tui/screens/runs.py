@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -237,11 +238,15 @@ class RunsScreen(RabtuiScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                jobviews.cancel(self.app.store, job_id)
-                self.notify(f"cancel requested for job {job_id}")
+                self._cancel(job_id)
 
         self.app.push_screen(ConfirmDialog("Cancel job", f"Stop job {job_id}? A backup that is stopped is kept as failed,"
                                            " a checkpoint can be resumed."), confirmed)
+
+    @work(thread=True, group="cancel", exit_on_error=False)
+    def _cancel(self, job_id: int) -> None:
+        jobviews.cancel(self.app.store, job_id)     # a write: a busy database keeps no key waiting
+        self.app.call_from_thread(self.notify, f"cancel requested for job {job_id}")
 
     def action_answer(self) -> None:
         prompts = self.app.jobs.prompts

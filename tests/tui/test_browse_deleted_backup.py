@@ -1,0 +1,66 @@
+"""A backup deleted by a cleanup in another process while Browse shows it: the screen says so and
+goes back to the source's backups, instead of calling each directory "not in this backup" and
+keeping the operator in a tree that is gone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+from rabtui import config as configmod
+from rabtui.backup.pipeline import run_backup
+from rabtui.events import no_emit
+from rabtui.state.store import Store
+from rabtui.tui.app import make_app
+from tests.tui.conftest import browse_backups, run, wait_for
+
+
+def test_a_backup_deleted_while_it_is_browsed(tmp_path, write_config):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "file").write_text("x")
+    (tmp_path / "m").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "m"
+        path = "{tmp_path}/m"
+        [[sources]]
+        id = "box"
+        [[sources.directories]]
+        path = "{src}"
+        [retention]         # every backup but the newest is past its periods
+        keep_all_days = 0
+        keep_daily_days = 0
+        keep_weekly_weeks = 0
+        keep_monthly_months = 0
+        keep_yearly_years = 0
+    """)
+    cfg = configmod.load(path)
+    for _ in range(2):
+        assert run_backup(cfg, Store(cfg.state_dir), "box", emit=no_emit, cancel=threading.Event()).status == "completed"
+    rel = os.fsencode(src).lstrip(b"/")
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            older = screen.keys[1]
+            screen.open_backup(older, rel)
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(path), "cleanup"],
+                                  capture_output=True, text=True)
+            assert done.returncode == 0 and f"deleting box {older['name']}" in done.stdout, done
+            await pilot.press("enter")                  # sub/, in the backup that is gone
+            await wait_for(pilot, lambda: any("is no longer on m" in n.message for n in app._notifications),
+                           what="the backup said gone")
+            said = [n.message for n in app._notifications if "is no longer on m" in n.message][0]
+            assert said.startswith(f"{older['name']} is no longer on m: it was deleted")
+            assert not any("is not in this backup" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: screen.level == "backups" and len(screen.keys) == 1, what="the backups")
+            assert screen.keys[0]["name"] != older["name"]
+
+    run(go())
