@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
 from rabtui import privacy
 from rabtui.config import keys as K
 from rabtui.config.model import Directory, Source
-from rabtui.config.parse import parse
+from rabtui.config.parse import parse, read_toml
 from rabtui.errors import ConfigError, UsageError
 
 # The keys of a [[sources]] and a [[sources.directories]] table that the form edits (any other key is
@@ -109,19 +110,16 @@ class Snapshot:
 
 
 def read(path: str | os.PathLike) -> Snapshot:
+    """The file as it is now; ConfigError when it cannot be edited as TOML (not there, not UTF-8, not
+    valid TOML: edited by hand meanwhile)."""
     path = Path(path)
-    return Snapshot(path, _read_text(path))
-
-
-def _read_text(path: Path) -> str:
-    """The file's text with its line ends as they are (CRLF stays CRLF)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return f.read()
+    return Snapshot(path, read_toml(path)[0])
 
 
 def save(snapshot: Snapshot, text: str) -> Path:
-    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`.
-    A symlinked file is written where the link points (the link stays a link)."""
+    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`
+    or was made read-only. A symlinked file is written where the link points (the link stays a
+    link)."""
     path = snapshot.path
     try:
         data = tomllib.loads(text)
@@ -130,16 +128,25 @@ def save(snapshot: Snapshot, text: str) -> Path:
                           hint="edit the file by hand") from exc
     parse(data, path=path, text=text, check_media=False)   # ConfigError (file:line) if not valid
     try:
-        now = _read_text(path)
+        now = path.read_bytes()
     except FileNotFoundError:
-        now = ""
-    if now != snapshot.text:
-        diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True), now.splitlines(True),
+        now = b""
+    if now != snapshot.text.encode("utf-8"):
+        diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True),
+                                            now.decode("utf-8", "replace").splitlines(True),
                                             f"{path.name} (as read)", f"{path.name} (on disk now)"))
         raise ChangedOnDisk(path, diff)
+    real = os.path.realpath(path)
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        mode = stat.S_IWUSR
+    if not mode & stat.S_IWUSR:   # the rename below would replace it all the same: the operator's no stands
+        raise UsageError(f"{path} is read-only (mode {stat.S_IMODE(mode):04o}): nothing was saved",
+                         hint="make it writable (chmod u+w) to edit it here")
     # private: it may hold commands run as root on sources, and notification tokens; the temporary
     # file is made beside the real file, so that the rename replaces it and not a link to it
-    privacy.replace_file(os.path.realpath(path), text.encode("utf-8"), 0o600)
+    privacy.replace_file(real, text.encode("utf-8"), 0o600)
     return path
 
 

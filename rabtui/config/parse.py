@@ -102,6 +102,12 @@ def dotted(keypath: tuple) -> str:
 def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> Config:
     """Read and validate the config file; ConfigError (exit 2) names file, line and key."""
     path = Path(path) if path is not None else default_path()
+    text, data = read_toml(path)
+    return parse(data, path=path, text=text, check_media=check_media)
+
+
+def read_toml(path: Path) -> tuple[str, dict]:
+    """The file's text as it is (its line ends too) and its TOML data; ConfigError says why not."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -112,12 +118,11 @@ def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> 
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_message(path, exc)) from None
-    return parse(data, path=path, text=text, check_media=check_media)
 
 
 def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:

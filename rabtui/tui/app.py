@@ -137,22 +137,24 @@ class RabtuiApp(App):
     def now(self) -> float:
         return self.clock()
 
-    def reload_config(self) -> None:
+    def reload_config(self) -> bool:
+        """Whether the file could be loaded (else the config in use stays, and the reason is said)."""
         self._config_seen = _file_key(self.cfg.path)
         try:
             self.cfg = configmod.load(self.cfg.path, check_media=False)
         except RabtuiError as exc:   # edited by hand meanwhile: keep the one we have, say why
-            self.notify(str(exc), severity="error", timeout=10)
-            return
+            self.notify(f"{exc} (the configuration read before stays in use)", severity="error", timeout=10)
+            return False
         self.screen.post_message(ConfigChanged())
+        return True
 
     def _watch_config(self) -> None:
         """Hand edits of the configuration file come into the UI (not under an open dialog, whose
         save checks the file itself)."""
         if _file_key(self.cfg.path) == self._config_seen or isinstance(self.screen, ModalScreen):
             return
-        self.reload_config()
-        self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4)
+        if self.reload_config():
+            self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4)
 
     # --- jobs ------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import difflib
 
 import tomllib
 
+import pytest
 from textual.widgets import Input, Static, TextArea
 
 from rabtui.config import edit as config_edit
@@ -159,3 +160,51 @@ def test_hand_edits_come_into_the_ui(demo_config):
             await wait_for(pilot, lambda: "db9" in texts(app, "#sources-list"), what="ctrl+r reloads the file")
 
     run(go())
+
+
+@pytest.mark.parametrize("damage", [b"\n[[[sources\n", b"\n# caf\xe9\n"], ids=["not TOML", "not UTF-8"])
+def test_a_file_broken_on_disk_is_said_on_edit_and_delete_and_left_as_it_is(demo_config, damage):
+    """The file edited by hand into something that is not TOML (or not UTF-8) while the UI runs:
+    the watch keeps the config it has and says so (not "reloaded"); edit and delete say why they
+    cannot, instead of ending the UI with a traceback; the file is not touched."""
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            with open(demo_config, "ab") as f:
+                f.write(damage)
+            app._watch_config()                          # what each poll does
+            await wait_for(pilot, lambda: any("read before stays in use" in n.message for n in app._notifications),
+                           what="the file said unusable")
+            assert not any("reloaded" in n.message for n in app._notifications)
+            for key in ("e", "D"):
+                await pilot.press(key)
+                await wait_for(pilot, lambda: sum(f"cannot edit {demo_config}" in n.message
+                                                  for n in app._notifications) == ("e", "D").index(key) + 1,
+                               what=f"{key} says why not")
+                assert app.is_running and not isinstance(app.screen, (SourceForm, ConfirmDialog))
+
+    before = demo_config.read_bytes() + damage
+    run(go())
+    assert demo_config.read_bytes() == before
+
+
+def test_a_read_only_file_is_not_replaced(demo_config):
+    """A config the operator made read-only (0400): Save says so and writes nothing (the rename
+    that replaces the file would do it all the same, and leave it 0600)."""
+    demo_config.chmod(0o400)
+    before = demo_config.read_bytes()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("is read-only (mode 0400): nothing was saved" in n.message
+                                              for n in app._notifications), what="the refusal")
+            assert isinstance(app.screen, SourceForm)    # what was typed is still there
+
+    run(go())
+    assert demo_config.read_bytes() == before and demo_config.stat().st_mode & 0o777 == 0o400

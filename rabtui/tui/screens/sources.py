@@ -83,8 +83,8 @@ class SourcesScreen(RabtuiScreen):
 
     def _saved(self, source_id: str | None) -> None:
         if source_id == RELOAD:
-            self.app.reload_config()
-            self.notify(f"{self.app.cfg.path} reloaded: edit the source again", timeout=6)
+            if self.app.reload_config():
+                self.notify(f"{self.app.cfg.path} reloaded: edit the source again", timeout=6)
         elif source_id:
             self.app.reload_config()
             self.notify(f"source {source_id} saved to {self.app.cfg.path}")
@@ -109,7 +109,11 @@ class SourcesScreen(RabtuiScreen):
         s = self._current()
         if s is None:
             return
-        snapshot = config_edit.read(self.app.cfg.path)
+        try:
+            snapshot = config_edit.read(self.app.cfg.path)
+        except RabtuiError as exc:     # edited by hand meanwhile into something that is not TOML
+            self.notify(f"cannot edit {self.app.cfg.path}: {exc}", severity="error", timeout=8)
+            return
 
         def confirmed(ok: bool | None) -> None:
             if ok:
