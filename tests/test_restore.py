@@ -347,3 +347,24 @@ def test_a_directory_already_there_keeps_its_mode_unless_the_restore_overwrites(
     R.restore(cfg, lab.store(), "loc", str(secrets), to_source=True, overwrite=overwrite)
     assert (secrets / "a").read_bytes() == b"1"
     assert os.stat(secrets).st_mode & 0o777 == mode
+
+
+def test_a_restore_into_a_medium_or_the_state_directory_is_refused(tmp_path, capsys):
+    """Into the backup it reads from (onto itself), another place on a medium, or the state
+    directory: refused before anything is written, by the command line as by the UI's job."""
+    from rabtui.cli import main
+
+    lab, cfg, first = _backed_up(tmp_path, hostile=False)
+    conf = str(lab.src / "data/etc/conf")
+    medium = lab.media[0][1]
+    before = snapshot(medium)
+    for target in (first.path / "data", medium, medium / "elsewhere", lab.state):
+        with pytest.raises(UsageError, match=r"is not restored into .*: it lies in (medium 'm1'|the state directory)"):
+            R.restore(cfg, lab.store(), "loc", conf, to=target, overwrite=True)
+        assert main(["--config", str(lab.config_path), "restore", "loc", conf, "--to", str(target)]) == 2
+        assert "restore into another directory" in capsys.readouterr().err
+    assert snapshot(medium) == before
+    assert not (lab.state / conf.lstrip("/")).exists()
+    # a directory beside them, as before
+    R.restore(cfg, lab.store(), "loc", conf, to=tmp_path / "out")
+    assert (tmp_path / "out" / conf.lstrip("/")).read_bytes() == b"v1"

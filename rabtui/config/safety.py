@@ -70,6 +70,18 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
     return None
 
 
+def restore_target_problem(media: Sequence[Medium], state_dir: Path, path: str | bytes) -> str | None:
+    """Why a restore must not write `path` (the target with the restored path below it): into a
+    medium, whose backups are never changed and which holds backups only, or the state directory."""
+    path = os.fsdecode(path)
+    for m in media:
+        if _inside(path, m.path):
+            return f"it lies in medium {m.id!r} ({m.path}), whose backups are never changed"
+    if _inside(path, state_dir):
+        return f"it lies in the state directory ({state_dir})"
+    return None
+
+
 def permission_problem(path: Path) -> str | None:
     """Why others could change the config file (and so the commands it runs as root), with the fix."""
     try:

@@ -19,6 +19,7 @@ from rabtui import fmt, privacy
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
+from rabtui.config.safety import restore_target_problem
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import copies
@@ -262,6 +263,11 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
         raise UsageError("give at most one of --backup and --checkpoint")
     directory_of(source, rel)
     shown = "/" + fmt.name(rel)
+    if to is not None:
+        problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(os.fsencode(to), rel))
+        if problem:
+            raise UsageError(f"{shown} is not restored into {os.fspath(to)}: {problem}",
+                             hint="restore into another directory")
     target = "source " + source.id if to_source else os.fspath(to)
     warnings: list[str] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
