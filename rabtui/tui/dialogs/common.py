@@ -53,7 +53,7 @@ class PickDialog(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, classes="title")
-            yield OptionList(*[text for _, text in self.options], id="pick")
+            yield OptionList(*[plain(text) for _, text in self.options], id="pick")   # a host name is not markup
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
