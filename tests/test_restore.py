@@ -368,3 +368,28 @@ def test_a_restore_into_a_medium_or_the_state_directory_is_refused(tmp_path, cap
     # a directory beside them, as before
     R.restore(cfg, lab.store(), "loc", conf, to=tmp_path / "out")
     assert (tmp_path / "out" / conf.lstrip("/")).read_bytes() == b"v1"
+
+
+def test_a_restore_cancelled_midway_says_what_it_wrote(tmp_path, monkeypatch):
+    """Cancelled (Stop in Runs, `rabtui jobs cancel`) after some files: the reason says how much is
+    in the target already and how to finish, as the job's summary."""
+    import threading
+
+    from rabtui.errors import Cancelled
+
+    lab, cfg, first = _backed_up(tmp_path, files={"etc/conf": b"v1", **{f"many/f{i:03d}": b"x" for i in range(50)}},
+                                 hostile=False)
+    cancel = threading.Event()
+    real_put = restore_write.SafeWriter.put
+
+    def put(self, src, rel, st):         # the operator stops it when 10 files are written
+        real_put(self, src, rel, st)
+        if self.result.files == 10:
+            cancel.set()
+
+    monkeypatch.setattr(restore_write.SafeWriter, "put", put)
+    with pytest.raises(Cancelled) as stopped:
+        R.restore(cfg, lab.store(), "loc", str(lab.src / "data/many"), to=tmp_path / "out", cancel=cancel)
+    assert str(stopped.value).startswith("restore cancelled: 10 files, 1 directories")
+    assert "written before it stopped; they stay where they are; restore again with --overwrite" in str(stopped.value)
+    assert len(os.listdir(tmp_path / "out" / str(lab.src / "data/many").lstrip("/"))) == 10

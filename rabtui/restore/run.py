@@ -128,8 +128,9 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             writer.put(src, rel_dest, top)
         if is_dir:
             for path, r, st in _picked(_walk(src), pick):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("restore cancelled")
+                if cancel is not None and cancel.is_set():   # what is written stays: say how much
+                    raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
+                                    hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
             for path, r, st in _walk(src, topdown=False):
                 if join(r):
