@@ -38,20 +38,40 @@ def stop_if(cancel: threading.Event | None) -> None:
         raise Cancelled("superseded")
 
 
-def list_names(path: bytes, cancel: threading.Event | None = None) -> tuple[list[bytes], int]:
-    """Every entry of one directory: the directories first, each part sorted by name; no stat
-    (the type comes from d_type). Returns the names and how many of them are directories."""
+def open_dir(root: bytes, rel: bytes) -> int:
+    """A descriptor of the directory `rel` below `root`, opened one name at a time: a directory
+    whose path in the backup is longer than the kernel takes in one call (PATH_MAX, 4,096 bytes:
+    a source path of 4,000 bytes below the medium's) is reached too. The caller closes it."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in rel.split(b"/") if rel else ():
+            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def list_names(root: bytes, rel: bytes, cancel: threading.Event | None = None) -> tuple[list[bytes], int]:
+    """Every entry of the directory `rel` below `root`: the directories first, each part sorted by
+    name; no stat (the type comes from d_type). Returns the names and how many are directories."""
     dirs: list[bytes] = []
     files: list[bytes] = []
-    with os.scandir(path) as it:
-        for i, e in enumerate(it):
-            if not i % 1024:
-                stop_if(cancel)
-            try:
-                is_dir = e.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            (dirs if is_dir else files).append(e.name)
+    fd = open_dir(root, rel)
+    try:
+        with os.scandir(fd) as it:
+            for i, e in enumerate(it):
+                if not i % 1024:
+                    stop_if(cancel)
+                try:
+                    is_dir = e.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                (dirs if is_dir else files).append(os.fsencode(e.name))
+    finally:
+        os.close(fd)
     dirs.sort()
     files.sort()
     ndirs = len(dirs)
@@ -68,37 +88,45 @@ def position(names: list[bytes], ndirs: int, name: bytes) -> int | None:
     return None
 
 
-def details(directory: bytes, prev_directory: bytes | None, names: list[bytes], ndirs: int,
+def details(root: bytes, rel: bytes, prev_root: bytes | None, names: list[bytes], ndirs: int,
             compare: bool = True, cancel: threading.Event | None = None) -> list[Entry]:
-    """Stat one page of entries (the first `ndirs` are directories) and compare each with the
-    previous backup (`compare=False`: a view with nothing to compare with, e.g. an archive union)."""
-    out = []
-    for i, name in enumerate(names):
-        if not i % 64:
-            stop_if(cancel)
-        is_dir = i < ndirs
-        e = Entry(name, is_dir)
-        try:
-            st = os.lstat(os.path.join(directory, name))
-        except OSError:
-            out.append(e)
-            continue
-        e.mtime, e.nlink = st.st_mtime, st.st_nlink
-        if not is_dir:
-            e.size = st.st_size
-            e.state = "new" if compare else ""
-            if prev_directory is not None:
-                try:
-                    pst = os.lstat(os.path.join(prev_directory, name))
-                except OSError:
-                    pst = None
-                if pst is not None and stat.S_ISREG(pst.st_mode):
-                    if (pst.st_ino, pst.st_dev) == (st.st_ino, st.st_dev):
-                        e.state = "link"
-                    else:
-                        e.state = "changed"
-        out.append(e)
-    return out
+    """Stat one page of entries of the directory `rel` below `root` (the first `ndirs` are
+    directories) and compare each with the same directory below `prev_root`, the previous backup's
+    (`compare=False`: a view with nothing to compare with, e.g. an archive union)."""
+    fd = open_dir(root, rel)
+    try:
+        prev_fd = open_dir(prev_root, rel) if prev_root is not None else None
+    except OSError:    # not in the previous backup
+        prev_fd = None
+    try:
+        return [_entry(fd, prev_fd, name, i < ndirs, compare, cancel if not i % 64 else None)
+                for i, name in enumerate(names)]
+    finally:
+        os.close(fd)
+        if prev_fd is not None:
+            os.close(prev_fd)
+
+
+def _entry(fd: int, prev_fd: int | None, name: bytes, is_dir: bool, compare: bool,
+           cancel: threading.Event | None) -> Entry:
+    stop_if(cancel)
+    e = Entry(name, is_dir)
+    try:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return e
+    e.mtime, e.nlink = st.st_mtime, st.st_nlink
+    if not is_dir:
+        e.size = st.st_size
+        e.state = "new" if compare else ""
+        if prev_fd is not None:
+            try:
+                pst = os.stat(name, dir_fd=prev_fd, follow_symlinks=False)
+            except OSError:
+                pst = None
+            if pst is not None and stat.S_ISREG(pst.st_mode):
+                e.state = "link" if (pst.st_ino, pst.st_dev) == (st.st_ino, st.st_dev) else "changed"
+    return e
 
 
 @dataclass
@@ -118,19 +146,6 @@ def data_root(backup: dict | None) -> bytes | None:
     if backup.get("root"):
         return os.fsencode(backup["root"])
     return os.fsencode(Path(backup["path"]) / "data")
-
-
-def dir_path(backup: dict, rel: bytes) -> bytes:
-    root = data_root(backup)
-    return os.path.join(root, rel) if rel else root
-
-
-def prev_dir(prev: dict | None, rel: bytes) -> bytes | None:
-    """The same directory in the previous backup, when it has it."""
-    if prev is None:
-        return None
-    p = dir_path(prev, rel)
-    return p if os.path.isdir(p) else None
 
 
 def as_of_page(as_of: tuple, names: list[bytes]) -> list[Entry]:

@@ -112,3 +112,57 @@ def test_a_dialog_footer_shows_the_dialogs_own_keys(frozen_config):
             assert screen_lines(app)[-1].startswith("y Yes n No")
 
     run(go())
+
+
+def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, write_config):
+    """Browse at 80x24 in a directory 4,000 bytes deep (its path in the backup is longer than the
+    kernel takes in one call): listed, its path line in two lines with the start and the end of the
+    path in them, and the table below has the rest of the screen."""
+    import os
+    import threading
+
+    from rabtui import config as configmod
+    from rabtui.backup.pipeline import run_backup
+    from rabtui.events import no_emit
+    from rabtui.tui.screens.browse import BrowseScreen
+    from tests.tui.conftest import browse_backups
+
+    deep = os.fsencode(tmp_path / "src")
+    while len(deep) < 3850:
+        deep += b"/" + b"d" * 200
+    deep += b"/last-dir"
+    os.makedirs(deep)
+    for i in range(30):
+        open(os.path.join(deep, b"file-%02d" % i), "wb").close()
+    (tmp_path / "m").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "m"
+        path = "{tmp_path}/m"
+        [[sources]]
+        id = "box"
+        [[sources.directories]]
+        path = "{tmp_path}/src"
+    """)
+    cfg = configmod.load(path)
+    assert run_backup(cfg, Store(cfg.state_dir), "box", emit=no_emit, cancel=threading.Event()).status == "completed"
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], deep.lstrip(b"/"))
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            await wait_for(pilot, lambda: settled(app), what="drawn")
+            assert isinstance(app.screen, BrowseScreen)
+            assert screen.query_one("#browse-where").size.height <= BrowseScreen.WHERE_LINES
+            assert screen.query_one("#browse").size.height >= 15           # the entries have the screen
+            lines = screen_lines(app)
+            where = "".join(line.strip() for line in lines[1:1 + BrowseScreen.WHERE_LINES])
+            assert where.startswith("box › backup-") and "…" in where
+            assert "/last-dir" in where and where.endswith("(30 entries, first backup on this medium)")
+            assert any("file-00" in line for line in lines)
+
+    run(go())

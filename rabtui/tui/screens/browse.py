@@ -37,7 +37,9 @@ STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 class BrowseScreen(RabtuiScreen):
     SUB_TITLE = "Browse"
     # the table takes the height left between the path line and the status line (a long directory
-    # scrolls inside it), so the status line and the footer stay where they are at any size
+    # scrolls inside it), so the status line and the footer stay where they are at any size; the
+    # path line takes at most WHERE_LINES lines (a path of 4,000 bytes is cut in its middle)
+    WHERE_LINES = 2
     DEFAULT_CSS = """
     BrowseScreen #browse-where { height: auto; padding: 0 1; color: $text-muted; }
     BrowseScreen #browse { height: 1fr; }
@@ -89,7 +91,15 @@ class BrowseScreen(RabtuiScreen):
         return table
 
     def _where(self, text: str) -> None:
-        self.query_one("#browse-where", Static).update(Text(text))   # names in it come escaped (tree.display)
+        """Where the table is (names in it come escaped: tree.display), with the middle of a line too
+        long for WHERE_LINES lines left out: its start and its end (the directory, its counts) stay."""
+        width = max(20, self.size.width - 2)
+        shown, room = Text(text), self.WHERE_LINES * width
+        while room > width and len(shown.wrap(self.app.console, width)) > self.WHERE_LINES:   # words wrap early
+            room -= width // 4
+            head = room // 3
+            shown = Text(text[:head] + "…" + text[len(text) - (room - head - 1):])
+        self.query_one("#browse-where", Static).update(shown)
 
     def show_sources(self) -> None:
         if self.level == "sources" and self._sources_of is self.app.cfg:   # shown already, as they are
@@ -177,13 +187,13 @@ class BrowseScreen(RabtuiScreen):
         # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
         as_of = None if merged else catalog.archive_listing(
             store, source, backup, self.app.cfg.source(source).directories, rel)
-        path = tree.dir_path(backup, rel)
+        root = tree.data_root(backup)
         try:
-            names, ndirs = as_of[:2] if as_of is not None else tree.list_names(path, cancel)
+            names, ndirs = as_of[:2] if as_of is not None else tree.list_names(root, rel, cancel)
             at = tree.position(names, ndirs, select) if select is not None else None
             upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
             first = tree.as_of_page(as_of, names[:upto]) if as_of is not None else \
-                tree.details(path, tree.prev_dir(prev, rel), names[:upto], ndirs, compare=not merged, cancel=cancel)
+                tree.details(root, rel, tree.data_root(prev), names[:upto], ndirs, compare=not merged, cancel=cancel)
         except Cancelled:
             return
         except OSError as exc:   # not in this backup (an archive directory holds only what was new)
@@ -271,7 +281,7 @@ class BrowseScreen(RabtuiScreen):
             self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
         try:
-            page = tree.details(tree.dir_path(backup, rel), tree.prev_dir(prev, rel), names, max(0, self.ndirs - start),
+            page = tree.details(tree.data_root(backup), rel, tree.data_root(prev), names, max(0, self.ndirs - start),
                                 compare=not backup.get("root"))
         except OSError as exc:
             self.app.call_from_thread(self._list_failed, rel, exc, *self._why_unreadable(backup))
