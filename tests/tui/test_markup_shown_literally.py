@@ -46,3 +46,31 @@ def test_host_names_with_markup_in_the_pick_dialog(tmp_path, write_config):
             await wait_for(pilot, lambda: ready(app, RunsScreen), what="back in Runs")
 
     run(go())
+
+
+def test_a_field_error_quotes_what_was_typed_as_typed(demo_config):
+    """The source form's error beside a field quotes the value: `[/]` typed as an id is said as such
+    (it ended the UI with a MarkupError), `[bold]` typed as a schedule is not taken for a style."""
+    from textual.widgets import Input, Static
+
+    from rabtui.tui.dialogs.source_form import SourceForm
+    from tests.tui.conftest import texts
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"), what="Sources")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            form = app.screen
+            for field, typed, said in (("id", "[/]", "'[/]' is not a valid source id"),
+                                       ("schedule", "[bold]", "'[bold]' is not a valid cron expression")):
+                form.query_one(f"#f-{field}", Input).value = typed
+                await pilot.press("ctrl+s")
+                await wait_for(pilot, lambda: form.query_one(f"#f-{field}", Input).has_class("invalid"),
+                               what=f"{field} marked invalid")
+                assert said in str(form.query_one(f"#e-{field}", Static).render())
+                form.query_one(f"#f-{field}", Input).value = {"id": "demo-host", "schedule": ""}[field]
+
+    run(go())

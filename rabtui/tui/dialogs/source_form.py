@@ -25,6 +25,7 @@ from rabtui.config import keys as K
 from rabtui.errors import ConfigError, UsageError
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
+from rabtui.tui.safe_text import plain
 
 FORM_KEYS = config_edit.SOURCE_FIELDS     # the keys the form edits, as the model describes them
 JOINED = {"commas": ", ", "words": " "}    # how a list is written on one line
@@ -246,7 +247,7 @@ class SourceForm(Dialog[str | None]):
         if field is None or not self.query(f"#e-{field}"):
             self.notify(message, severity="error", timeout=8)
             return
-        self.query_one(f"#e-{field}", Static).update(message)
+        self.query_one(f"#e-{field}", Static).update(plain(message, lines=True))   # it quotes what was typed
         self.query_one(f"#e-{field}", Static).display = True
         widget = self.query_one(f"#f-{field}")
         widget.add_class("invalid")
