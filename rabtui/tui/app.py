@@ -91,6 +91,7 @@ class RabtuiApp(App):
         self._polling = False
         self._changes = self.store.watch()
         self._polled_at = 0.0
+        self._poll_failure = ""          # what the last poll that failed said
         self._config_seen = _file_key(self.cfg.path)
         # jobs that failed since the operator last acknowledged failures (or first opened the UI on
         # this state), shown on the dashboard until acknowledged: a night's failure is there in the
@@ -182,13 +183,19 @@ class RabtuiApp(App):
         try:
             snapshot = jobviews.poll_jobs(self.store, failed_since=self.failed_since)
         except BaseException:
-            self.call_from_thread(setattr, self, "_polling", False)
+            self.call_from_thread(self._poll_ended)
             raise
         self.call_from_thread(self._polled, snapshot)
 
-    def _polled(self, snapshot: jobviews.JobsSnapshot) -> None:
+    def _poll_ended(self) -> None:
+        """A poll ended, read or not: the next one comes at the usual pace (a failing one was tried
+        again at every tick)."""
         self._polling = False
         self._polled_at = time.monotonic()
+
+    def _polled(self, snapshot: jobviews.JobsSnapshot) -> None:
+        self._poll_ended()
+        self._poll_failure = ""
         self.jobs = snapshot
         self._note_failures(snapshot.failed)
         self.screen.post_message(JobsPolled(snapshot))
@@ -287,7 +294,12 @@ class RabtuiApp(App):
         """The app's own workers' failures (a screen's workers end in RabtuiScreen's handler)."""
         if event.state != WorkerState.ERROR:
             return
-        self.notify(failure_text(event.worker), severity="error", timeout=8)
+        message = failure_text(event.worker)
+        if event.worker.group == "poll":     # a poll that fails each time (a damaged database) is said once
+            if message == self._poll_failure:
+                return
+            self._poll_failure = message
+        self.notify(message, severity="error", timeout=8)
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:

@@ -11,7 +11,7 @@ import sys
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.screens.runs import RunsScreen
-from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import browse_backups, ready, run, settled, texts, wait_for
 
 HOLD_WRITE_LOCK = """
 import sqlite3, sys
@@ -84,5 +84,31 @@ def test_keys_are_answered_while_another_process_holds_the_database(demo_config)
                 holder.communicate("\n", timeout=30)
             await wait_for(pilot, lambda: any("started: backup demo-host" in n.message for n in app._notifications),
                            what="the backup started once the lock was let go")
+
+    run(go())
+
+
+def test_a_poll_that_fails_each_time_is_said_once_and_not_tried_at_every_tick(demo_config):
+    db = demo_config.parent / "state" / "rabtui.db"
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)    # the test polls, as the timer's ticks do
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.jobs.taken and settled(app), what="the first poll and the dashboard")
+            conn = sqlite3.connect(db)
+            conn.execute("DROP TABLE prompts")
+            conn.commit()
+            conn.close()
+            app._changes.changed()                      # the drop seen: what follows is the polls' own
+            app._polled_at -= app.IDLE_EVERY            # as when the last good poll was long ago
+            for _ in range(3):
+                app.poll_jobs()
+                await wait_for(pilot, lambda: not app._polling, what="the poll ended")
+            await wait_for(pilot, lambda: any("no such table: prompts" in n.message for n in app._notifications),
+                           what="the failure said")
+            await pilot.pause()
+            assert sum("no such table: prompts" in n.message for n in app._notifications) == 1
+            app._tick()                                 # nothing committed since: no poll before IDLE_EVERY
+            assert not app._polling
 
     run(go())
