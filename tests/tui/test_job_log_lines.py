@@ -1,6 +1,6 @@
-"""A job's log in Runs shows a message of many lines (a command's output) line by line, its last
-lines, each cut where no terminal shows it any more (a real backup job whose pre-backup command
-writes them)."""
+"""A job's log in Runs shows a command's output line by line, its last lines, each cut where no
+terminal shows it any more (a real backup job whose pre-backup command writes them); a line break
+in a name is escaped, as before."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from tests.tui.conftest import ready, run, texts, wait_for
 
 
 def test_log_text_keeps_lines_and_cuts_them():
-    assert log_text("a\nb\x1b[31m") == "a\n      b\\033[31m"
+    assert log_text("a\nb\x1b[31m", output=True) == "a\n      b\\033[31m"
+    assert log_text("restoring a\nb") == "restoring a\\nb"          # a line break in a name
     long = log_text("y" * (LOG_LINE_MAX + 5))
     assert long == "y" * LOG_LINE_MAX + "… (5 more characters)"
-    many = log_text("\n".join(str(i) for i in range(LOG_LINES_MAX + 3)), 7).split("\n      ")
+    many = log_text("\n".join(str(i) for i in range(LOG_LINES_MAX + 3)), 7, output=True).split("\n      ")
     assert many[0] == "[3 earlier lines: rabtui jobs follow 7]" and many[1:] == [str(i) for i in range(3, LOG_LINES_MAX + 3)]
 
 

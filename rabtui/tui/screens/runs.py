@@ -30,16 +30,17 @@ STEP_MARK = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "ok": ("
 EVENT_STYLE = {"warning": "yellow", "error": "bold red", "result": "green", "step": "cyan", "disc": "magenta"}
 
 
-# A message is shown line by line (a command's output is one message of many lines), each line cut
-# where no terminal shows it any more: a 64 KiB line of output cost the UI a second per redraw.
+# A command's output (one message of many lines) is shown line by line, its last lines; every line
+# is cut where no terminal shows it any more (a 64 KiB line of output cost the UI a second per
+# redraw). Any other message is one line, a line break in a name in it escaped as `\n`.
 LOG_LINE_MAX = 1000
-LOG_LINES_MAX = 100      # a message's last lines
+LOG_LINES_MAX = 100
 
 
-def log_text(message: str, job_id: int | None = None) -> str:
-    """A message for the log: names escaped, its lines kept (indented under the time), its last
-    LOG_LINES_MAX lines, each cut at LOG_LINE_MAX characters."""
-    lines = fmt.lines(message).split("\n")
+def log_text(message: str, job_id: int | None = None, output: bool = False) -> str:
+    """A message for the log, names escaped; `output`: a command's output, its lines kept (indented
+    under the time), its last LOG_LINES_MAX; each line cut at LOG_LINE_MAX characters."""
+    lines = fmt.lines(message).split("\n") if output else [fmt.name(message)]
     if len(lines) > LOG_LINES_MAX:
         whole = f"rabtui jobs follow {job_id}" if job_id is not None else "rabtui jobs follow"
         lines = [f"[{len(lines) - LOG_LINES_MAX} earlier lines: {whole}]", *lines[-LOG_LINES_MAX:]]
@@ -178,8 +179,8 @@ class RunsScreen(RabtuiScreen):
             msg = f"step {data.get('step')}: {data.get('name', '')} {data.get('state', '')}"
         if e["kind"] == "disc" and not msg:
             msg = f"disc {data.get('disc')}: {data.get('state', '')}"
-        return Text(f"{fmt.stamp(e['ts'])[11:]} {log_text(for_the_ui(msg), e.get('job_id'))}",
-                    style=EVENT_STYLE.get(e["kind"], ""))
+        text = log_text(for_the_ui(msg), e.get("job_id"), output="output_bytes" in data)
+        return Text(f"{fmt.stamp(e['ts'])[11:]} {text}", style=EVENT_STYLE.get(e["kind"], ""))
 
     def _show_detail(self, d: jobviews.JobDetail) -> None:
         job, p = d.job, d.progress
