@@ -13,6 +13,7 @@ from rabtui.tui.dialogs.source_form import SourceForm
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.base import selected_key
 from rabtui.tui.screens.runs import RunsScreen
+from rabtui.tui.screens.sources import SourcesScreen
 from tests.tui import frozen
 from tests.tui.conftest import ready, run, settled, texts, wait_for
 from tests.tui.layout import in_view, screen_lines
@@ -166,3 +167,52 @@ def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, w
             assert any("file-00" in line for line in lines)
 
     run(go())
+
+
+def test_a_long_question_or_confirmation_keeps_its_buttons_on_screen(demo_config):
+    """At 80x24 a job's question naming a 3,000-byte path, and the source form's 'changed on disk'
+    with a diff of 40 lines: the text scrolls in its own box, the buttons and the hint stay in view."""
+    import threading
+
+    from textual.widgets import Button, Input
+
+    from rabtui.events import ABORT, READY, RETRY, SKIP, Question
+    from rabtui.state.jobs import JobRecorder
+    from rabtui.tui.dialogs.common import ConfirmDialog
+    from rabtui.tui.dialogs.question import QuestionDialog
+
+    store = Store(demo_config.parent / "state")
+    recorder = JobRecorder(store, "restore", "demo-host", "restore")
+    text = "Medium disk-b is not there: insert it to restore /" + "d" * 3000 + "/file"
+    asking = threading.Thread(target=lambda: recorder.prompter().ask(
+        Question("insert_medium", text, [READY, RETRY, SKIP, ABORT]), recorder.cancel), daemon=True)
+    asking.start()
+
+    def all_in_view(app) -> bool:
+        return all(in_view(app, b) for b in app.screen.query(Button)) and in_view(app, app.screen.query_one(".hint"))
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question")
+            await wait_for(pilot, lambda: settled(app) and len(app.screen.query(Button)) == 4, what="drawn")
+            assert all_in_view(app)
+            await pilot.press("escape")                 # answer later
+            await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog), what="the question gone")
+
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            with open(demo_config, "a") as f:           # someone else's edit meanwhile
+                f.write("".join(f"# note {i}\n" for i in range(40)))
+            app.screen.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="changed on disk")
+            await wait_for(pilot, lambda: settled(app), what="drawn")
+            assert all(in_view(app, b) for b in app.screen.query(Button))
+
+    run(go())
+    store.execute("UPDATE prompts SET answer='abort' WHERE job_id=?", (recorder.job_id,))
+    asking.join(5)
+    recorder.finish("cancelled", 1)

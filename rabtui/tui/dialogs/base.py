@@ -1,5 +1,7 @@
 """The frame every dialog shares: a centred box (`#dialog`) with a title, buttons and a hint, and a
-footer of the dialog's own keys (the screen below keeps its footer, which would show its keys)."""
+footer of the dialog's own keys (the screen below keeps its footer, which would show its keys).
+A long text (a question naming a 4,000-byte path, a diff) scrolls in a `.dialog-text` box of its
+own, so that the buttons and the hint below it stay on the screen."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class Dialog(ModalScreen[ScreenResultType]):
     Dialog #dialog .buttons Button { margin-right: 1; min-width: 8; }
     Dialog #dialog .hint { color: $text-muted; margin-top: 1; }
     Dialog #dialog OptionList { height: auto; max-height: 15; }
+    Dialog #dialog .dialog-text { height: auto; max-height: 30vh; }
     """
 
     def on_mount(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Static
 
 
@@ -41,7 +41,8 @@ class QuestionDialog(Dialog[str | None]):
         p = self.prompt
         with Vertical(id="dialog", classes="question"):
             yield Label(f"Job {p['job_id']} asks", classes="title")
-            yield Static(plain(p["text"], lines=True), id="question-text")
+            with VerticalScroll(classes="dialog-text"):
+                yield Static(plain(p["text"], lines=True), id="question-text")
             with Horizontal(classes="buttons"):
                 for i, choice in enumerate(p["choices"]):
                     yield Button(f"{i + 1} {choice}", id=f"choice-{i}", variant="primary" if i == 0 else "default",
