@@ -10,14 +10,15 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import threading
 
 import pytest
 
-from rabtui.checkpoint import continuation, prepare
+from rabtui.checkpoint import continuation, prepare, run
 from rabtui.checkpoint.xorriso import ISO_SETTINGS, Entry
 from rabtui.cli import main as cli_main
 from rabtui.errors import UsageError
-from rabtui.events import LOG
+from rabtui.events import LOG, READY, ScriptedPrompter
 from tests.test_checkpoint import _not_due
 from tests.test_checkpoint_plan_limits import _burn, _lab
 from tests.trees import Lab, path_target, write_files
@@ -138,3 +139,21 @@ def test_the_trial_says_what_xorriso_says_of_the_directory_itself(tmp_path):
         assert (b"/data/x" in found.bad) == stops, seed
         outcomes.append(stops)
     assert 0 < sum(outcomes) < len(outcomes)
+
+
+def test_a_checkpoint_planned_before_the_check_is_stopped_before_its_disc_is_begun(tmp_path, monkeypatch):
+    """A checkpoint recorded by an earlier rabtui, whose plan did not try its directories: the
+    directory xorriso would stop on is found when the disc is staged, before anything is written."""
+    cfg, store = _lab(tmp_path, "8MiB", _fill(_links, 4))
+    with monkeypatch.context() as m:   # the plan as an earlier rabtui made it
+        m.setattr(continuation, "unwritable", lambda *a, **k: [])
+        c = prepare.compute(cfg, store)
+    number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
+    prompter = ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort")
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    assert res.status != "completed"
+    [failed] = [q.text for q in prompter.asked if q.kind != run.INSERT]
+    assert "xorriso cannot write directory" in failed and "many" in failed, failed
+    assert "planned before" in failed and f"checkpoint abandon {number}" in failed, failed
+    assert not (tmp_path / "iso").exists() or not list((tmp_path / "iso").glob("*.iso"))
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc
-from rabtui.checkpoint import content, layout, shortpath, xorriso
+from rabtui.checkpoint import content, continuation, layout, shortpath, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -186,7 +186,8 @@ def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, siz
              f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` makes a new checkpoint")
 
 
-def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row]) -> tuple[Path, Path]:
+def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row],
+          cancel=None) -> tuple[Path, Path]:
     """README.txt and rabtui/ of the disc, and its xorriso command file."""
     from rabtui.checkpoint.prepare import checkpoint_dir
 
@@ -204,12 +205,26 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
+    _check_writable(entries, folder, number, disc, cancel)
     short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
     for e in entries:
         e.disk = short.path(e.disk)
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
+
+
+def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel) -> None:
+    """A plan refuses directories that xorriso stops on (continuation.py); one recorded before
+    rabtui checked for them would spoil its disc half-way: it is found before the disc is begun."""
+    found = continuation.check(entries, folder, cancel)
+    if found.bad:
+        iso_dir, why = next(iter(found.bad.items()))
+        raise WorkFailed(
+            f"xorriso cannot write directory {os.fsdecode(iso_dir)!r} of disc {disc} ({why}): this checkpoint"
+            f" was planned before rabtui checked for such directories; nothing was written",
+            hint=f"skip this disc, or `rabtui checkpoint abandon {number}` and plan again: the new plan names"
+                 f" the directory and what to do")
 
 
 def unstage(cfg, number: int, disc: int) -> None:

@@ -264,7 +264,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             if moved:
                 emit(Event(LOG, f"{moved} archive entries are read from the backups that hold them as"
                                 " recorded: the union shows newer versions now"))
-            _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows)
+            _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows, cancel)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
                             disc_sectors=cp["disc_sectors"])
         except (WorkFailed, OSError) as exc:
