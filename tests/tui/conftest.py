@@ -7,12 +7,26 @@ import os
 import shutil
 import signal
 import subprocess
+import textwrap
 import time
 
 import pytest
 
 from rabtui import demo
 from rabtui.state.store import Store
+
+
+@pytest.fixture
+def medium_m_config(tmp_path, write_config):
+    """Write a configuration of the state in tmp_path/state and one medium `m` (tmp_path/m, made),
+    then `sources` (TOML, dedented): returns its path."""
+
+    def write(sources: str):
+        (tmp_path / "m").mkdir(exist_ok=True)
+        head = f'[rabtui]\nstate_dir = "{tmp_path}/state"\n[[media]]\nid = "m"\npath = "{tmp_path}/m"\n'
+        return write_config(head + textwrap.dedent(sources))
+
+    return write
 
 
 def run(coro):

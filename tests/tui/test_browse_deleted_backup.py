@@ -17,17 +17,11 @@ from rabtui.tui.app import make_app
 from tests.tui.conftest import browse_backups, run, wait_for
 
 
-def test_a_backup_deleted_while_it_is_browsed(tmp_path, write_config):
+def test_a_backup_deleted_while_it_is_browsed(tmp_path, medium_m_config):
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "file").write_text("x")
-    (tmp_path / "m").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "m"
-        path = "{tmp_path}/m"
+    path = medium_m_config(f"""
         [[sources]]
         id = "box"
         [[sources.directories]]

@@ -20,7 +20,7 @@ from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 N = 5_000
 
 
-def backed_up_directory(tmp_path, write_config, n: int, name: str = "f{:06d}"):
+def backed_up_directory(tmp_path, medium_m_config, n: int, name: str = "f{:06d}"):
     """A local source holding one directory of `n` empty files, backed up once by the engine
     (real rsync): the config's path and the directory."""
     big = tmp_path / "src" / "big"
@@ -28,13 +28,7 @@ def backed_up_directory(tmp_path, write_config, n: int, name: str = "f{:06d}"):
     for i in range(n):
         with open(big / name.format(i), "wb"):
             pass
-    (tmp_path / "m").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "m"
-        path = "{tmp_path}/m"
+    path = medium_m_config(f"""
         [[sources]]
         id = "box"
         [[sources.directories]]
@@ -46,8 +40,8 @@ def backed_up_directory(tmp_path, write_config, n: int, name: str = "f{:06d}"):
     return path, big
 
 
-def test_large_directory_opens_in_pages(tmp_path, write_config):
-    path, big = backed_up_directory(tmp_path, write_config, N)
+def test_large_directory_opens_in_pages(tmp_path, medium_m_config):
+    path, big = backed_up_directory(tmp_path, medium_m_config, N)
 
     async def go():
         app = make_app(path, poll_interval=0)
@@ -65,10 +59,10 @@ def test_large_directory_opens_in_pages(tmp_path, write_config):
     run(go())
 
 
-def test_find_result_past_the_first_page_opens_selected(tmp_path, write_config):
+def test_find_result_past_the_first_page_opens_selected(tmp_path, medium_m_config):
     """Enter on a find result opens its directory with the found file selected, also when the file
     is pages below the first one (2,500 files: file-01999 is on the seventh page)."""
-    path, big = backed_up_directory(tmp_path, write_config, 2_500, name="file-{:05d}")
+    path, big = backed_up_directory(tmp_path, medium_m_config, 2_500, name="file-{:05d}")
 
     async def go():
         app = make_app(path, poll_interval=0)

@@ -18,18 +18,12 @@ def test_log_text_keeps_lines_and_cuts_them():
     assert many[0] == "[3 earlier lines: rabtui jobs follow 7]" and many[1:] == [str(i) for i in range(3, LOG_LINES_MAX + 3)]
 
 
-def test_a_commands_output_in_the_job_log(tmp_path, write_config):
+def test_a_commands_output_in_the_job_log(tmp_path, medium_m_config):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("x")
-    (tmp_path / "m").mkdir()
     command = r"printf 'first line\nsecond [bold]line[/] \033[31m\n'; head -c 5000 /dev/zero | tr '\0' x; echo; echo last"
     in_toml = command.replace("\\", "\\\\")
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "m"
-        path = "{tmp_path}/m"
+    path = medium_m_config(f"""
         [[sources]]
         id = "box"
         pre_backup_commands = ["{in_toml}"]

@@ -115,7 +115,7 @@ def test_a_dialog_footer_shows_the_dialogs_own_keys(frozen_config):
     run(go())
 
 
-def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, write_config):
+def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, medium_m_config):
     """Browse at 80x24 in a directory 4,000 bytes deep (its path in the backup is longer than the
     kernel takes in one call): listed, its path line in two lines with the start and the end of the
     path in them, and the table below has the rest of the screen."""
@@ -135,13 +135,7 @@ def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, w
     os.makedirs(deep)
     for i in range(30):
         open(os.path.join(deep, b"file-%02d" % i), "wb").close()
-    (tmp_path / "m").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "m"
-        path = "{tmp_path}/m"
+    path = medium_m_config(f"""
         [[sources]]
         id = "box"
         [[sources.directories]]

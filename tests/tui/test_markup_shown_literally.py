@@ -11,14 +11,8 @@ from rabtui.tui.screens.runs import RunsScreen
 from tests.tui.conftest import ready, run, wait_for
 
 
-def test_host_names_with_markup_in_the_pick_dialog(tmp_path, write_config):
-    (tmp_path / "m").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "m"
-        path = "{tmp_path}/m"
+def test_host_names_with_markup_in_the_pick_dialog(tmp_path, medium_m_config):
+    path = medium_m_config("""
         [[sources]]
         id = "web"
         host = "web[/]x"
