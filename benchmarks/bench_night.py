@@ -117,17 +117,27 @@ def slow(work: Path, sshd, reps: int, files: int) -> dict:
     return out
 
 
+def _short_path(dest: Path, sid: str, path: Path, n: int) -> Path:
+    return dest / sid / f"b{n}"
+
+
+def _rabtui_path(medium: Path, sid: str, path: Path, n: int) -> Path:
+    """rabtui's own layout: <medium>/<source>/backup-<YmdHis>/data/<source dir>."""
+    return backup_data_path(medium / sid / f"backup-20261201{n:06d}", str(path))
+
+
 def _xargs(work: Path, lab: NightLab, trees: dict[str, Path], dest: Path, n: int, parallel: int,
-           options: tuple[str, ...] = ("-aH", "--numeric-ids")) -> float:
+           options: tuple[str, ...] = ("-aH", "--numeric-ids"), path_of=_short_path) -> float:
     """The same sources as bare `rsync -aH --numeric-ids --link-dest` by `xargs -P` (`options`:
-    rsync's other options; their output goes into /dev/null)."""
+    rsync's other options; their output goes into /dev/null), backup `n` of each source into
+    `path_of(dest, source, its directory, n)`."""
     lines = []
     for sid, path in trees.items():
         rsh, location = rsh_and_location(lab, sid, path)
-        prev = dest / sid / f"b{n - 1}" if n > 1 else None
-        argv = bare_rsync(rsh, location, dest / sid / f"b{n}", prev, options=options)
+        prev = path_of(dest, sid, path, n - 1) if n > 1 else None
+        argv = bare_rsync(rsh, location, path_of(dest, sid, path, n), prev, options=options)
         lines.append(shlex.join(argv) + " >/dev/null")
-        (dest / sid).mkdir(parents=True, exist_ok=True)
+        path_of(dest, sid, path, n).mkdir(parents=True, exist_ok=True)
     script = work / "bare.sh"
     script.write_text("\n".join(lines) + "\n")
     return _timed(["xargs", "-P", str(parallel), "-d", "\n", "-n", "1", "sh", "-c"], stdin=open(script, "rb"))
@@ -139,23 +149,26 @@ def busy(work: Path, sshd, reps: int, files: int) -> dict:
     trees = _copies(work, 8, 20_000, 1_000)
     lab = NightLab(work / "lab", sshd)
     lab.configure(trees, rabtui="max_parallel = 2", source_keys={sid: SAME_WORK for sid in trees})
-    tools = ["rabtui", "bare", "flags"]
+    tools = ["rabtui", "bare", "flags", "layout"]
     out: dict = {"reps": reps, **{f"{t} {p}": [] for t in tools for p in ("initial", "no-change")}}
     for rep in range(reps):
         _fresh(lab)
-        dests = {t: work / f"{t}-{rep}" for t in tools[1:]}
+        # layout: rabtui's own paths, the medium as deep as rabtui's (work/lab/medium-1)
+        dests = {t: work / f"{t}-{rep}" / ("medium-1" if t == "layout" else "") for t in tools[1:]}
         for n, phase in enumerate(("initial", "no-change"), start=1):
-            for tool in tools[rep % 3:] + tools[:rep % 3]:
+            for tool in tools[rep % 4:] + tools[:rep % 4]:
                 if tool == "rabtui":
                     wall = lab.rabtui("backup", "--all", "--medium", "m1")["wall"]
                 elif tool == "bare":
                     wall = _xargs(work, lab, trees, dests[tool], n, 2)
-                else:
+                elif tool == "flags":
                     wall = _xargs(work, lab, trees, dests[tool], n, 2, RABTUI_OPTIONS)
+                else:
+                    wall = _xargs(work, lab, trees, dests[tool], n, 2, RABTUI_OPTIONS, _rabtui_path)
                 out[f"{tool} {phase}"].append(wall)
                 print(f"[busy] rep {rep + 1} {phase:9} {tool:6} {wall:.2f} s ({load()})", flush=True)
-        for d in dests.values():
-            shutil.rmtree(d)
+        for t in tools[1:]:
+            shutil.rmtree(work / f"{t}-{rep}")
     return out
 
 
@@ -210,7 +223,7 @@ class Peers:
         self.n = 0
 
     def _rabtui_path(self, n: int) -> Path:
-        return backup_data_path(self.work / "layout" / "medium-1" / "src" / f"backup-20261201{n:06d}", str(self.src))
+        return _rabtui_path(self.work / "layout" / "medium-1", "src", self.src, n)
 
     def run(self, tool: str) -> float:
         if tool == "rabtui":
@@ -319,14 +332,17 @@ def report() -> str:
                   " against the same 8 bare `rsync -aH --numeric-ids [--link-dest]` run by `xargs -P 2`, and"
                   " against those 8 rsyncs given rabtui's own options (the itemized output, progress2, --stats,"
                   " `--sparse`, `--timeout`; their output into /dev/null): what rsync itself pays for the output"
-                  " the design asks of it, before rabtui reads a byte.", "",
-                  "| run | rabtui | bare rsync, xargs -P 2 | rsync + rabtui's options, xargs -P 2 | rabtui / bare"
-                  " (goal <= 1.10) | rsync + options / bare | rabtui / rsync + options |", "|---|---|---|---|---|---|---|"]
+                  " the design asks of it, before rabtui reads a byte; and those into rabtui's own paths"
+                  " (`<medium>/<source>/backup-<YmdHis>/data/<source dir>`, the medium as deep as rabtui's): what"
+                  " rsync pays for the output and the layout together, the floor of any tool that keeps both.", "",
+                  "| run | rabtui | bare rsync, xargs -P 2 | rsync + rabtui's options | the same, rabtui's paths"
+                  " | rabtui / bare (goal <= 1.10) | rsync + options / bare | rabtui's paths / bare"
+                  " | rabtui / rsync + options, rabtui's paths |", "|---|---|---|---|---|---|---|---|---|"]
         for phase in ("initial", "no-change"):
             a, b = _med(c[f"rabtui {phase}"]), _med(c[f"bare {phase}"])
-            f = _med(c[f"flags {phase}"]) if c.get(f"flags {phase}") else float("nan")
-            lines.append(f"| {phase} | {a:.2f} s | {b:.2f} s | {f:.2f} s | {a / b:.3f} ({_ok(a / b <= 1.10)}) |"
-                         f" {f / b:.3f} | {a / f:.3f} |")
+            f, g = (_med(c[f"{t} {phase}"]) if c.get(f"{t} {phase}") else float("nan") for t in ("flags", "layout"))
+            lines.append(f"| {phase} | {a:.2f} s | {b:.2f} s | {f:.2f} s | {g:.2f} s | {a / b:.3f} ({_ok(a / b <= 1.10)})"
+                         f" | {f / b:.3f} | {g / b:.3f} | {a / g:.3f} |")
         lines.append("")
     if "peers" in got:
         c = got["peers"]
