@@ -11,18 +11,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from rabtui import faults
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
 RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus" / "rabtui-alerts.yml"
 ALERTS = ("RabtuiCheckNotRunning", "RabtuiBackupTooOld", "RabtuiNeverBackedUp", "RabtuiBackupFailed",
-          "RabtuiMediumNearlyFull", "RabtuiMediumFull", "RabtuiCheckpointOverdue", "RabtuiDiscVerificationFailed")
+          "RabtuiMediumNearlyFull", "RabtuiMediumFull", "RabtuiCheckpointOverdue", "RabtuiDiscVerificationFailed",
+          "RabtuiHealthWarning", "RabtuiHealthCritical")
 INSTANCE = {"instance": "backup1:9100", "job": "node"}
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
@@ -131,7 +135,7 @@ def tiny_medium(tmp_path):
 def test_promtool_accepts_the_rules():
     done = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 8 rules found" in done.stdout
+    assert "SUCCESS: 10 rules found" in done.stdout
 
 
 def test_alerts_fire_on_what_rabtui_reported(tiny_medium, tmp_path, capsys):
@@ -193,3 +197,32 @@ def test_alerts_fire_on_what_rabtui_reported(tiny_medium, tmp_path, capsys):
     )
     done = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr + tests.read_text()
+
+
+def _promtool_test(tmp_path: Path, groups: str) -> None:
+    tests = tmp_path / "rules_test.yml"
+    tests.write_text(f"rule_files:\n  - {RULES}\nevaluation_interval: 1m\ntests:\n" + groups)
+    done = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr + tests.read_text()
+
+
+def test_a_backup_killed_on_the_way_fires_an_alert(tmp_path, capsys):
+    """A critical check that no rule of its own names (here a job whose process died) alerts too."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[sources]]\nid = "loc"\n'
+              f'[[sources.directories]]\npath = "{lab.src / "data"}"\n')
+    write_files(lab.src / "data", {"a": b"a"})
+    argv = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"]
+    assert subprocess.run(argv, capture_output=True).returncode == 0
+    killed = subprocess.run(argv, capture_output=True, env={**os.environ, faults.ENV: "backup.step5"})
+    assert killed.returncode == -signal.SIGKILL
+    code, prom = _run_check(lab, tmp_path / "killed.prom")
+    rows, _ = _series(prom)
+    checks = {labels["check"]: value for name, labels, value in rows if name == "rabtui_check_status"}
+    job = next(k for k in checks if k.startswith("job:"))
+    assert code == 2 and checks[job] == 2, capsys.readouterr().out
+    due = next(k for k in checks if k.startswith("checkpoint:"))
+    _promtool_test(tmp_path, _test_group("killed", prom, {"10m": {
+        "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check=job)],
+        "RabtuiCheckpointOverdue": [_expect("RabtuiCheckpointOverdue", check=due)],
+    }}))
