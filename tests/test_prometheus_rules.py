@@ -226,3 +226,25 @@ def test_a_backup_killed_on_the_way_fires_an_alert(tmp_path, capsys):
         "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check=job)],
         "RabtuiCheckpointOverdue": [_expect("RabtuiCheckpointOverdue", check=due)],
     }}))
+
+
+def test_a_backup_dated_in_the_future_does_not_hide_that_the_real_ones_are_old(tmp_path, capsys):
+    """One night under a clock years ahead, then no backup for four days: the age the rules judge
+    is that of the newest backup not in the future, as `check` judges it."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    write_files(lab.src / "data", {"a": b"a"})
+    cfg = ["--config", str(lab.config_path)]
+    assert main([*cfg, "run-due", "--now", "2026-10-01T03:00"]) == 0
+    assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 0
+    code, prom = _run_check(lab, tmp_path / "clock.prom", datetime(2026, 10, 5, 3, 0))
+    rows, now = _series(prom)
+    checks = {labels["check"]: value for name, labels, value in rows if name == "rabtui_check_status"}
+    assert code == 2 and checks["stale:loc"] == 2 and checks["clock:loc"] == 2, capsys.readouterr().out
+    due = next(k for k in checks if k.startswith("checkpoint:"))
+    newest = datetime(2026, 10, 1, 3, 0).timestamp()
+    _promtool_test(tmp_path, _test_group("clock", prom, {"10m": {
+        "RabtuiBackupTooOld": [_expect("RabtuiBackupTooOld", source="loc", _value=_duration(int(now - newest)))],
+        "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="clock:loc")],
+        "RabtuiCheckpointOverdue": [_expect("RabtuiCheckpointOverdue", check=due)],
+    }}))

@@ -80,21 +80,30 @@ def _age(seconds: float) -> str:
     return f"{days:.1f} days" if days >= 1 else f"{seconds / 3600:.1f} hours"
 
 
+def newest_complete(store: Store, source_id: str, ts: float) -> tuple[dict | None, float | None]:
+    """The source's newest complete backup (the status reader's "last complete"), and the start
+    time its age is judged by: that backup's, unless it is dated in the future (it ran under a clock
+    that was ahead), then that of the newest complete backup before now."""
+    good = queries.last_backup(store, source_id, complete=True)
+    newest = good["started"] if good else None
+    ahead = ts + schedule.CLOCK_SLACK.total_seconds()   # a backup dated past it ran under a clock ahead
+    if newest is not None and newest > ahead:
+        row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
+                        + COMPLETE_SQL + " AND started<=?", (source_id, ahead))
+        newest = row["t"] if row else None
+    return good, newest
+
+
 def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     out = []
     cap = cfg.retention.max_size_mb * 1024 * 1024
-    ahead = ts + schedule.CLOCK_SLACK.total_seconds()   # a backup dated past it ran under a clock ahead
     for s in cfg.sources:
-        good = queries.last_backup(store, s.id, complete=True)   # the status reader's "last complete"
-        newest = good["started"] if good else None
-        if newest is not None and newest > ahead:
+        good, newest = newest_complete(store, s.id, ts)
+        if good is not None and good["started"] != newest:
             # run under a clock that was ahead: retention and the schedule judge by such dates
             out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {good['name']} is dated"
-                               f" {_age(newest - ts)} in the future: was the clock ahead when it ran? Check the"
+                               f" {_age(good['started'] - ts)} in the future: was the clock ahead when it ran? Check the"
                                " clock; until then this source's age is judged by the backups before it"))
-            row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
-                            + COMPLETE_SQL + " AND started<=?", (s.id, ahead))
-            newest = row["t"] if row else None
         if newest is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
         elif ts - newest > STALE_AFTER.total_seconds():
@@ -378,12 +387,13 @@ def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: dat
               "# TYPE rabtui_check_status gauge"]
     for p in problems:
         lines.append(f'rabtui_check_status{{check="{_label(p.check_id)}"}} {RANK[p.level]}')
-    lines += ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup.",
+    lines += ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup"
+              " (of the newest before now, when one is dated in the future).",
               "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
     for s in cfg.sources:
-        good = queries.last_backup(store, s.id, complete=True)
-        if good and good["started"]:
-            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {good["started"]:.0f}')
+        _good, newest = newest_complete(store, s.id, ts)
+        if newest:
+            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {newest:.0f}')
     lines += ["# HELP rabtui_source_bytes Bytes a source uses on a medium (sum of what its backups added).",
               "# TYPE rabtui_source_bytes gauge"]
     for r in store.all("SELECT source, medium, SUM(COALESCE(new_bytes,0)) AS b FROM backups"
