@@ -4,13 +4,14 @@ prometheus textfile, and notify_command receiving the JSON event."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from datetime import date, datetime, timedelta
 
 from rabtui.ops import health
 from rabtui.ops import notify
 from rabtui.cli import main
-from tests.trees import Lab, write_files
+from tests.trees import Lab, ssh_source_lines, write_files
 
 T0 = datetime(2026, 8, 10, 3, 0)
 
@@ -115,3 +116,38 @@ def test_notify_pause_and_failures_never_raise(tmp_path):
     broken = dataclasses.replace(cfg, notify=dataclasses.replace(cfg.notify, command="/nonexistent/alert"))
     assert notify.send(broken, notify.make_event("health", "warning", "x"))
     assert notify.command_argv("/usr/bin/alert --to 'ops team'") == ["/usr/bin/alert", "--to", "ops team"]
+
+
+def test_a_backup_that_left_files_out_is_not_ok(tmp_path, sshd, open_base, capsys):
+    """rsync 23 (a file the source's rsync could not read) and a source with no directories end a
+    backup "with warnings": complete, but the operator's files are not all saved; `check` says so,
+    and so do the metrics and the rules, until a backup saves them."""
+    from tests.test_prometheus_rules import _expect, _promtool_test, _series, _test_group
+
+    lab = Lab(tmp_path, media_count=1)
+    data = open_base / "data"
+    write_files(data, {"open.txt": b"o", "secret.db": b"s"})
+    for path, mode in ((open_base, 0o755), (data, 0o755), (data / "open.txt", 0o644), (data / "secret.db", 0o600)):
+        path.chmod(mode)
+    nobody = 'rsync_path = "setpriv --reuid=nobody --regid=nogroup --clear-groups rsync"\n'
+    lab.write(ssh_source_lines(sshd) + nobody + f'[[sources.directories]]\npath = "{data}"\n'
+              + '[[sources]]\nid = "nodirs"\n')
+    lab.state.mkdir(mode=0o700)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    (lab.state / "known_hosts").chmod(0o600)
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "backup", "web", "nodirs"]) == 3
+    capsys.readouterr()
+    store = lab.store()
+    store.execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
+    prom = tmp_path / "rabtui.prom"
+    assert main([*args, "check", "--prometheus", str(prom)]) == 1
+    out = capsys.readouterr().out
+    assert _ids(health.run_checks(lab.load(), store)) == {"partial:web": "warning", "partial:nodirs": "warning"}, out
+    assert "secret.db" in out and "Permission denied" in out and "no directories" in out, out
+    if shutil.which("promtool"):
+        _promtool_test(tmp_path, _test_group("partial", prom.read_text(), {"10m": {"RabtuiBackupIncomplete": [
+            _expect("RabtuiBackupIncomplete", check="partial:nodirs"), _expect("RabtuiBackupIncomplete", check="partial:web")]}}))
+    (data / "secret.db").chmod(0o644)
+    assert main([*args, "backup", "web"]) == 0
+    assert _ids(health.run_checks(lab.load(), store)) == {"partial:nodirs": "warning"}

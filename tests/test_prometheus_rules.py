@@ -26,7 +26,7 @@ from tests.trees import Lab, write_files
 RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus" / "rabtui-alerts.yml"
 ALERTS = ("RabtuiCheckNotRunning", "RabtuiBackupTooOld", "RabtuiNeverBackedUp", "RabtuiBackupFailed",
           "RabtuiMediumNearlyFull", "RabtuiMediumFull", "RabtuiCheckpointOverdue", "RabtuiDiscVerificationFailed",
-          "RabtuiHealthWarning", "RabtuiHealthCritical")
+          "RabtuiHealthWarning", "RabtuiHealthCritical", "RabtuiBackupIncomplete")
 INSTANCE = {"instance": "backup1:9100", "job": "node"}
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
@@ -135,7 +135,7 @@ def tiny_medium(tmp_path):
 def test_promtool_accepts_the_rules():
     done = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 10 rules found" in done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout
 
 
 def test_alerts_fire_on_what_rabtui_reported(tiny_medium, tmp_path, capsys):

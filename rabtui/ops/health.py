@@ -6,6 +6,7 @@ Checks, each with a stable id (the key of the `health` table):
 |------------------------|----------|------|
 | stale:SOURCE           | critical | the newest complete backup is older than 2 days (warning: never backed up) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
+| partial:SOURCE         | warning  | the newest backup run left files out (rsync 23: unreadable or missing; no directories) |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
 | space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
 | holds:MEDIUM           | warning  | the medium's file system cannot hold what backups keep (xattrs, ACLs, holes, ...) |
@@ -113,6 +114,9 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
+        elif last is not None and _left_files_out(store, last):
+            out.append(Problem(f"partial:{s.id}", WARNING,
+                               f"source {s.id}: last run {last['name']} left files out: {last['reason'] or ''}".rstrip(": ")))
         for m in cfg.media:
             used = store.one(
                 "SELECT SUM(COALESCE(new_bytes,0)) AS b FROM backups WHERE source=? AND medium=?"
@@ -123,6 +127,16 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
                                    f"source {s.id} uses {b / 1048576:.0f} MB on {m.id}, more than "
                                    f"max_size_mb {cfg.retention.max_size_mb}"))
     return out
+
+
+def _left_files_out(store: Store, backup: dict) -> bool:
+    """A backup complete "with warnings" that did not save every file of its source: rsync 23 (a file
+    it could not read, a directory missing), or no directory at all. Files that vanished while it ran
+    (rsync 24) were not there to be saved: not counted."""
+    if backup["status"] != "warnings":
+        return False
+    exits = [r["rsync_exit"] for r in store.all("SELECT rsync_exit FROM backup_dirs WHERE backup_id=?", (backup["id"],))]
+    return not exits or 23 in exits
 
 
 def _medium_space(m, row) -> dict | None:
@@ -358,7 +372,7 @@ def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = No
     problems = []
     for c in changes:
         parts = c.check_id.split(":")
-        source = parts[1] if parts[0] in ("stale", "failed", "size", "checkpoint") and len(parts) > 1 else None
+        source = parts[1] if parts[0] in ("stale", "failed", "partial", "size", "checkpoint") and len(parts) > 1 else None
         event = notify.make_event("health", c.new, c.message, source=source, now=now,
                                   check=c.check_id, previous=c.old)
         problems += notify.send(cfg, event, today=(now.date() if now else None))
