@@ -5,6 +5,7 @@ changed); `rebuild-state` takes every lock and brings the state back."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -287,3 +288,27 @@ def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):
                  for _ in range(8)]
         errors = [p.communicate()[1] for p in procs]
         assert all(p.returncode == 0 for p in procs), errors
+
+
+def test_check_with_a_damaged_database_is_critical_and_says_so_to_prometheus(tmp_path):
+    """`check` is what the monitoring runs: a database it cannot read is critical (exit 2, nothing
+    can be backed up), and the textfile says so at once, instead of keeping the last good figures
+    until the check is taken for not running."""
+    lab = _backed_up_lab(tmp_path)
+    prom = tmp_path / "rabtui.prom"
+    assert _rabtui(lab, "check", "--prometheus", str(prom)).returncode in (0, 1)
+    assert "rabtui_health_status 2" not in prom.read_text()
+    with open(lab.state / "rabtui.db", "r+b") as f:
+        f.write(b"not a database at all" * 10)
+    done = _rabtui(lab, "check", "--prometheus", str(prom))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert "CRITICAL: the state database" in done.stdout and HINT in done.stdout, done.stdout
+    text = prom.read_text()
+    assert "rabtui_health_status 2" in text and 'rabtui_check_status{check="state"} 2' in text, text
+    assert "rabtui_last_backup_timestamp_seconds{" not in text     # nothing read from a damaged database
+    if shutil.which("promtool"):
+        from tests.test_prometheus_rules import _expect, _promtool_test, _test_group
+
+        _promtool_test(tmp_path, _test_group("damaged", text, {"10m": {
+            "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="state")]}}))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from rabtui.ops import health
 from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
 from rabtui.state.store import Store
+from rabtui.state.store_check import StateUnusable, state_failure
 
 # --- sources -------------------------------------------------------------------------------------
 
@@ -228,6 +231,24 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
         except OSError as exc:
             raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
     return CheckResult(found, health.exit_code(found), undelivered)
+
+
+def check_command(cfg: Config, open_store: Callable[[], Store], now: datetime | None = None,
+                  prometheus: str | None = None) -> CheckResult:
+    """`rabtui check` as the monitoring runs it: a state database that cannot be opened or read is
+    itself the critical problem (nothing can be backed up), said in the textfile too, rather than a
+    failed command that leaves the last good figures there."""
+    try:
+        return check(cfg, open_store(), now, prometheus)
+    except (StateUnusable, sqlite3.Error) as exc:
+        failure = exc if isinstance(exc, StateUnusable) else state_failure(exc, cfg.state_dir / "rabtui.db")
+    found = [health.Problem("state", health.CRITICAL, str(failure))]
+    if prometheus:
+        try:
+            health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, None, found, now))
+        except OSError as exc:
+            raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
+    return CheckResult(found, health.exit_code(found), [])
 
 
 # --- `rabtui status --json` ----------------------------------------------------------------------

@@ -19,6 +19,7 @@ Checks, each with a stable id (the key of the `health` table):
 | private:MEDIUM         | critical | a `<source>` or `.archive` directory of the medium is open to other users |
 | private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
 | private:config         | critical | the config holds credentials and other users can read it |
+| state                  | critical | the state database cannot be opened or read (`check` only; nothing is recorded) |
 
 `record` stores the levels in `health` and returns the changes (for notifications).
 """
@@ -386,7 +387,8 @@ def _label(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: datetime | None = None) -> str:
+def prometheus_text(cfg: Config, store: Store | None, problems: list[Problem], now: datetime | None = None) -> str:
+    """The textfile; without a store (the database cannot be read) only the health check's own series."""
     ts = (now or datetime.now()).timestamp()
     lines = [
         "# HELP rabtui_health_status Worst health level: 0 ok, 1 warning, 2 critical.",
@@ -401,9 +403,16 @@ def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: dat
               "# TYPE rabtui_check_status gauge"]
     for p in problems:
         lines.append(f'rabtui_check_status{{check="{_label(p.check_id)}"}} {RANK[p.level]}')
-    lines += ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup"
-              " (of the newest before now, when one is dated in the future).",
-              "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
+    if store is not None:
+        lines += _store_series(cfg, store, ts)
+    lines.append(f"rabtui_health_check_timestamp_seconds {ts:.0f}")
+    return "\n".join(lines) + "\n"
+
+
+def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
+    lines = ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup"
+             " (of the newest before now, when one is dated in the future).",
+             "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
     for s in cfg.sources:
         _good, newest = newest_complete(store, s.id, ts)
         if newest:
@@ -417,8 +426,7 @@ def prometheus_text(cfg: Config, store: Store, problems: list[Problem], now: dat
               "# TYPE rabtui_medium_free_bytes gauge"]
     for r in store.all("SELECT id, free_bytes FROM media WHERE free_bytes IS NOT NULL"):
         lines.append(f'rabtui_medium_free_bytes{{medium="{_label(r["id"])}"}} {r["free_bytes"]}')
-    lines.append(f"rabtui_health_check_timestamp_seconds {ts:.0f}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_prometheus(path: Path, text: str) -> None:
