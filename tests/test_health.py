@@ -151,3 +151,28 @@ def test_a_backup_that_left_files_out_is_not_ok(tmp_path, sshd, open_base, capsy
     (data / "secret.db").chmod(0o644)
     assert main([*args, "backup", "web"]) == 0
     assert _ids(health.run_checks(lab.load(), store)) == {"partial:nodirs": "warning"}
+
+
+def test_a_weekly_source_is_not_stale_between_its_scheduled_times(tmp_path, capsys):
+    """A source backed up on Sundays is two days old on Tuesday: its schedule says no backup was due
+    since, so `check` says nothing of it and RabtuiBackupTooOld stays quiet; once a Sunday passes
+    without a backup (a day to finish allowed), it is stale and both say so."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * 0"')
+    write_files(lab.src / "data", {"a": b"a"})
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "run-due", "--now", "2026-10-04T02:05"]) == 0          # a Sunday
+    lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?",
+                        (datetime(2026, 10, 4, 3).timestamp(),))
+    prom = tmp_path / "rabtui.prom"
+    for when, code in (("2026-10-07T12:00", 0), ("2026-10-12T01:00", 0), ("2026-10-12T03:00", 2)):
+        capsys.readouterr()
+        assert main([*args, "check", "--now", when, "--prometheus", str(prom)]) == code, capsys.readouterr().out
+        if shutil.which("promtool"):
+            from tests.test_prometheus_rules import _duration, _expect, _promtool_test, _series, _test_group
+
+            _rows, now = _series(prom.read_text())
+            age = _duration(int(now - datetime(2026, 10, 4, 2, 5).timestamp()))
+            firing = {"RabtuiBackupTooOld": [_expect("RabtuiBackupTooOld", source="loc", _value=age)]} if code else {}
+            _promtool_test(tmp_path, _test_group("weekly", prom.read_text(), {"10m": firing}))
+    assert "CRITICAL: source loc: newest backup is 8.0 days old" in capsys.readouterr().out

@@ -4,7 +4,7 @@ Checks, each with a stable id (the key of the `health` table):
 
 | id                     | level    | when |
 |------------------------|----------|------|
-| stale:SOURCE           | critical | the newest complete backup is older than 2 days (warning: never backed up) |
+| stale:SOURCE           | critical | the newest complete backup is older than 2 days, and than the source's scheduled time a day ago (warning: never backed up) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23: unreadable or missing; no directories) |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
@@ -108,7 +108,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
                                " clock; until then this source's age is judged by the backups before it"))
         if newest is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
-        elif ts - newest > STALE_AFTER.total_seconds():
+        elif ts - newest > STALE_AFTER.total_seconds() and _missed_a_scheduled_time(s, newest, ts):
             out.append(Problem(f"stale:{s.id}", CRITICAL,
                                f"source {s.id}: newest backup is {_age(ts - newest)} old"))
         last = queries.last_finished_backup(store, s.id)
@@ -128,6 +128,15 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
                                    f"source {s.id} uses {b / 1048576:.0f} MB on {m.id}, more than "
                                    f"max_size_mb {cfg.retention.max_size_mb}"))
     return out
+
+
+def _missed_a_scheduled_time(source, newest: float, ts: float) -> bool:
+    """Was a backup due since `newest`? With a schedule, its latest time a day ago or earlier (a day
+    to finish it) came after the newest backup: a weekly source is not stale on its fourth day."""
+    if not source.schedule:
+        return True
+    due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
+    return newest < due.timestamp()
 
 
 def _left_files_out(store: Store, backup: dict) -> bool:
