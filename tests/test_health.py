@@ -130,15 +130,18 @@ def test_a_backup_that_left_files_out_is_not_ok(tmp_path, sshd, open_base, capsy
     for path, mode in ((open_base, 0o755), (data, 0o755), (data / "open.txt", 0o644), (data / "secret.db", 0o600)):
         path.chmod(mode)
     nobody = 'rsync_path = "setpriv --reuid=nobody --regid=nogroup --clear-groups rsync"\n'
+    # and a directory that may be missing (allow_empty), missing: the operator's choice, not a file left out
     lab.write(ssh_source_lines(sshd) + nobody + f'[[sources.directories]]\npath = "{data}"\n'
-              + '[[sources]]\nid = "nodirs"\n')
+              + '[[sources]]\nid = "nodirs"\n'
+              + f'[[sources]]\nid = "maybe"\n[[sources.directories]]\npath = "{lab.src / "gone"}"\nallow_empty = true\n')
     lab.state.mkdir(mode=0o700)
     (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
     (lab.state / "known_hosts").chmod(0o600)
     args = ["--config", str(lab.config_path)]
-    assert main([*args, "backup", "web", "nodirs"]) == 3
+    assert main([*args, "backup", "web", "nodirs", "maybe"]) == 3
     capsys.readouterr()
     store = lab.store()
+    store.execute("INSERT OR IGNORE INTO dir_state(source, path) VALUES ('maybe', ?)", (str(lab.src / "gone"),))
     store.execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
     prom = tmp_path / "rabtui.prom"
     assert main([*args, "check", "--prometheus", str(prom)]) == 1

@@ -6,7 +6,7 @@ Checks, each with a stable id (the key of the `health` table):
 |------------------------|----------|------|
 | stale:SOURCE           | critical | the newest complete backup is older than 2 days, and than the source's scheduled time a day ago (warning: never backed up) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
-| partial:SOURCE         | warning  | the newest backup run left files out (rsync 23: unreadable or missing; no directories) |
+| partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
 | space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
 | holds:MEDIUM           | warning  | the medium's file system cannot hold what backups keep (xattrs, ACLs, holes, ...) |
@@ -115,7 +115,7 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
         if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
-        elif last is not None and _left_files_out(store, last):
+        elif last is not None and _left_files_out(store, s, last):
             out.append(Problem(f"partial:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} left files out: {last['reason'] or ''}".rstrip(": ")))
         for m in cfg.media:
@@ -139,14 +139,16 @@ def _missed_a_scheduled_time(source, newest: float, ts: float) -> bool:
     return newest < due.timestamp()
 
 
-def _left_files_out(store: Store, backup: dict) -> bool:
+def _left_files_out(store: Store, source, backup: dict) -> bool:
     """A backup complete "with warnings" that did not save every file of its source: rsync 23 (a file
-    it could not read, a directory missing), or no directory at all. Files that vanished while it ran
-    (rsync 24) were not there to be saved: not counted."""
+    it could not read), or no directory at all. Files that vanished while it ran (rsync 24) were not
+    there to be saved, and a directory the config allows to be empty or missing that came empty was
+    the operator's choice: not counted."""
     if backup["status"] != "warnings":
         return False
-    exits = [r["rsync_exit"] for r in store.all("SELECT rsync_exit FROM backup_dirs WHERE backup_id=?", (backup["id"],))]
-    return not exits or 23 in exits
+    allowed = {d.path for d in source.directories if d.allow_empty}
+    dirs = store.all("SELECT path, rsync_exit, files FROM backup_dirs WHERE backup_id=?", (backup["id"],))
+    return not dirs or any(d["rsync_exit"] == 23 and not (d["path"] in allowed and not d["files"]) for d in dirs)
 
 
 def _medium_space(m, row) -> dict | None:
