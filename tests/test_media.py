@@ -119,3 +119,33 @@ def test_mount_failure_is_a_clear_error(tmp_path):
         'id = "m1"\n', f'id = "m1"\ndevice = "{tmp_path}/no-such-device"\n'))
     result = lab.backup(lab.load(), medium_id="m1")
     assert result.status == "failed" and "cannot mount" in result.reason
+
+
+def test_status_gives_no_other_file_system_s_space_for_a_medium_that_is_not_there(tmp_path, capsys):
+    """A disk (a 2 MiB tmpfs) backed up onto, then unplugged: its mount point is an empty directory
+    of the server's own disk. Neither that nor another medium mounted at its path is the medium:
+    `status` gives the space last seen on it, never the other file system's."""
+    from rabtui.cli import main
+
+    if os.geteuid() != 0:
+        pytest.skip("a tmpfs medium needs root (mount -t tmpfs)")
+    lab = Lab(tmp_path, media_count=2)
+    lab.local()
+    write_files(lab.src / "data", {"a": 100_000})
+    m1, m2 = (path for _, path in lab.media)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(m1)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        args = ["--config", str(lab.config_path)]
+        assert main([*args, "backup", "loc"]) == 0 and main([*args, "backup", "loc"]) == 0   # onto m1, then m2
+        on_disk = os.statvfs(m1).f_bavail * os.statvfs(m1).f_frsize
+    finally:
+        subprocess.run(["umount", "-l", str(m1)], check=False)
+    (m2 / ".rabtui-medium").rename(tmp_path / "m2-label")       # m1's disk mounted at m2's path, say
+    (m2 / ".rabtui-medium").write_text(json.dumps({"id": "m1"}))
+    capsys.readouterr()
+    assert main([*args, "status", "--json"]) == 0
+    shown = {m["id"]: m for m in json.loads(capsys.readouterr().out)["media"]}
+    assert shown["m1"]["free_bytes"] == on_disk < 2 << 20, shown["m1"]
+    assert shown["m2"]["free_bytes"] == lab.store().one("SELECT free_bytes FROM media WHERE id='m2'")[0], shown["m2"]

@@ -120,7 +120,7 @@ class MediumStatus:
     mounted: bool
     label: dict | None             # the label found there
     label_problem: str | None      # why it could not be read
-    total: int | None              # live, when the medium is there
+    total: int | None              # live, when the medium is there (its own label at its path)
     free: int | None
     recorded_free: int | None      # from its last use
     last_used: float | None
@@ -149,11 +149,13 @@ def media(cfg: Config, store: Store) -> list[MediumStatus]:
                 label = mediamod.read_label(m.path)
             except WorkFailed as exc:   # a label that cannot be read is shown, not raised
                 problem = str(exc)
-            try:
-                du = shutil.disk_usage(m.path)
-                total, free = du.total, du.free
-            except OSError:
-                pass
+            # only the medium's own file system: an empty mount point or another medium there is not it
+            if isinstance(label, dict) and label.get("id") == m.id:
+                try:
+                    du = shutil.disk_usage(m.path)
+                    total, free = du.total, du.free
+                except OSError:
+                    pass
         row = queries.medium_row(store, m.id)
         out.append(MediumStatus(m.id, str(m.path), m.device, _mounted(m), label, problem, total, free,
                                 row["free_bytes"] if row else None, row["last_used"] if row else None,
