@@ -179,3 +179,24 @@ def test_a_weekly_source_is_not_stale_between_its_scheduled_times(tmp_path, caps
             firing = {"RabtuiBackupTooOld": [_expect("RabtuiBackupTooOld", source="loc", _value=age)]} if code else {}
             _promtool_test(tmp_path, _test_group("weekly", prom.read_text(), {"10m": firing}))
     assert "CRITICAL: source loc: newest backup is 8.0 days old" in capsys.readouterr().out
+
+
+def test_check_with_a_config_broken_by_hand_says_so_to_prometheus(tmp_path, capsys):
+    """A hand edit that breaks the config stops every backup: `check` says where (exit 2), and the
+    textfile says the check is critical at once, rather than keeping the last good figures."""
+    lab, cfg, _ = _lab(tmp_path)
+    prom = tmp_path / "rabtui.prom"
+    args = ["--config", str(lab.config_path), "check", "--prometheus", str(prom)]
+    assert main(args) == 1 and "rabtui_health_status 1" in prom.read_text()
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[sources]]", "[[sources]]\nschedul = '0 2 * * *'"))
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rabtui: {lab.config_path}:") and "schedul" in err, err
+    text = prom.read_text()
+    assert "rabtui_health_status 2" in text and 'rabtui_check_status{check="config"} 2' in text, text
+    if shutil.which("promtool"):
+        from tests.test_prometheus_rules import _expect, _promtool_test, _test_group
+
+        _promtool_test(tmp_path, _test_group("config", text, {"10m": {
+            "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="config")]}}))

@@ -19,9 +19,10 @@ from pathlib import Path
 from rabtui.actions import jobs as jobviews
 from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
-from rabtui.errors import RabtuiError, UsageError, WorkFailed
+from rabtui.errors import ConfigError, RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
 from rabtui.ops import health
+from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
 from rabtui.state.store import Store
@@ -229,28 +230,42 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     undelivered = health.notify_changes(cfg, changes, now)
     if prometheus:
         try:
-            health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, store, found, now))
+            prometheus_file.write(Path(prometheus), prometheus_file.text(cfg, store, found, now))
         except OSError as exc:
             raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
     return CheckResult(found, health.exit_code(found), undelivered)
 
 
-def check_command(cfg: Config, open_store: Callable[[], Store], now: datetime | None = None,
-                  prometheus: str | None = None) -> CheckResult:
-    """`rabtui check` as the monitoring runs it: a state database that cannot be opened or read is
-    itself the critical problem (nothing can be backed up), said in the textfile too, rather than a
-    failed command that leaves the last good figures there."""
+def check_command(load_config: Callable[[], Config], open_store: Callable[[Config], Store],
+                  now: datetime | None = None, prometheus: str | None = None) -> CheckResult:
+    """`rabtui check` as the monitoring runs it. A config that cannot be loaded, or a state database
+    that cannot be opened or read, stops every backup: it is said in the textfile at once, as a
+    critical check (`config`, `state`), rather than leaving the last good figures there. A bad
+    config is still raised (exit 2, its file:line); an unusable database is the check's own result."""
     try:
-        return check(cfg, open_store(), now, prometheus)
+        cfg = load_config()
+    except ConfigError as exc:
+        if prometheus:
+            try:
+                _write_unusable(None, prometheus, health.Problem("config", health.CRITICAL, str(exc)), now)
+            except UsageError:
+                pass     # the config's error is the one to say
+        raise
+    try:
+        return check(cfg, open_store(cfg), now, prometheus)
     except (StateUnusable, sqlite3.Error) as exc:
         failure = exc if isinstance(exc, StateUnusable) else state_failure(exc, cfg.state_dir / "rabtui.db")
-    found = [health.Problem("state", health.CRITICAL, str(failure))]
+    problem = health.Problem("state", health.CRITICAL, str(failure))
     if prometheus:
-        try:
-            health.write_prometheus(Path(prometheus), health.prometheus_text(cfg, None, found, now))
-        except OSError as exc:
-            raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
-    return CheckResult(found, health.exit_code(found), [])
+        _write_unusable(cfg, prometheus, problem, now)
+    return CheckResult([problem], health.exit_code([problem]), [])
+
+
+def _write_unusable(cfg: Config | None, prometheus: str, problem: health.Problem, now: datetime | None) -> None:
+    try:
+        prometheus_file.write(Path(prometheus), prometheus_file.text(cfg, None, [problem], now))
+    except OSError as exc:
+        raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
 
 
 # --- `rabtui status --json` ----------------------------------------------------------------------

@@ -185,8 +185,8 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_check(args) -> int:
-    cfg = load_config(args, check_media=False)
-    result = status_actions.check_command(cfg, lambda: open_store(cfg), _now(args), args.prometheus)
+    result = status_actions.check_command(lambda: load_config(args, check_media=False), open_store, _now(args),
+                                          args.prometheus)
     warn_undelivered(result.undelivered)
     for p in result.problems:
         print(fmt.name(p.line()))

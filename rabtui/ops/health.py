@@ -19,6 +19,7 @@ Checks, each with a stable id (the key of the `health` table):
 | private:MEDIUM         | critical | a `<source>` or `.archive` directory of the medium is open to other users |
 | private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
 | private:config         | critical | the config holds credentials and other users can read it |
+| config                 | critical | the config cannot be loaded (`check --prometheus` only; nothing is recorded) |
 | state                  | critical | the state database cannot be opened or read (`check` only; nothing is recorded) |
 
 `record` stores the levels in `health` and returns the changes (for notifications).
@@ -389,56 +390,3 @@ def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = No
                                   check=c.check_id, previous=c.old)
         problems += notify.send(cfg, event, today=(now.date() if now else None))
     return problems
-
-
-# --- prometheus (node_exporter textfile collector) -----------------------------------------------
-
-
-def _label(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def prometheus_text(cfg: Config, store: Store | None, problems: list[Problem], now: datetime | None = None) -> str:
-    """The textfile; without a store (the database cannot be read) only the health check's own series."""
-    ts = (now or datetime.now()).timestamp()
-    lines = [
-        "# HELP rabtui_health_status Worst health level: 0 ok, 1 warning, 2 critical.",
-        "# TYPE rabtui_health_status gauge",
-        f"rabtui_health_status {exit_code(problems)}",
-        "# HELP rabtui_health_problems Problems found by the health check, per level.",
-        "# TYPE rabtui_health_problems gauge",
-    ]
-    for level in (WARNING, CRITICAL):
-        lines.append(f'rabtui_health_problems{{level="{level}"}} {sum(p.level == level for p in problems)}')
-    lines += ["# HELP rabtui_check_status Level of each failing check: 1 warning, 2 critical.",
-              "# TYPE rabtui_check_status gauge"]
-    for p in problems:
-        lines.append(f'rabtui_check_status{{check="{_label(p.check_id)}"}} {RANK[p.level]}')
-    if store is not None:
-        lines += _store_series(cfg, store, ts)
-    lines.append(f"rabtui_health_check_timestamp_seconds {ts:.0f}")
-    return "\n".join(lines) + "\n"
-
-
-def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
-    lines = ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup"
-             " (of the newest before now, when one is dated in the future).",
-             "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
-    for s in cfg.sources:
-        _good, newest = newest_complete(store, s.id, ts)
-        if newest:
-            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {newest:.0f}')
-    lines += ["# HELP rabtui_source_bytes Bytes a source uses on a medium (sum of what its backups added).",
-              "# TYPE rabtui_source_bytes gauge"]
-    for r in store.all("SELECT source, medium, SUM(COALESCE(new_bytes,0)) AS b FROM backups"
-                       " WHERE status NOT IN ('deleted','running') GROUP BY source, medium"):
-        lines.append(f'rabtui_source_bytes{{source="{_label(r["source"])}",medium="{_label(r["medium"])}"}} {r["b"]}')
-    lines += ["# HELP rabtui_medium_free_bytes Free bytes on a medium when last seen.",
-              "# TYPE rabtui_medium_free_bytes gauge"]
-    for r in store.all("SELECT id, free_bytes FROM media WHERE free_bytes IS NOT NULL"):
-        lines.append(f'rabtui_medium_free_bytes{{medium="{_label(r["id"])}"}} {r["free_bytes"]}')
-    return lines
-
-
-def write_prometheus(path: Path, text: str) -> None:
-    privacy.replace_file(path, text.encode(), 0o644)     # read by node_exporter's own user; no secret

@@ -1,0 +1,64 @@
+"""`rabtui check --prometheus FILE`: the health check as a textfile for node_exporter's textfile
+collector, read by the rules of contrib/prometheus/rabtui-alerts.yml."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import privacy
+from rabtui.config import Config
+from rabtui.ops import health
+from rabtui.state.store import Store
+
+
+def _label(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def text(cfg: Config | None, store: Store | None, problems: list[health.Problem], now: datetime | None = None) -> str:
+    """The textfile; without a store (the config or the database cannot be read) only the health
+    check's own series."""
+    ts = (now or datetime.now()).timestamp()
+    lines = [
+        "# HELP rabtui_health_status Worst health level: 0 ok, 1 warning, 2 critical.",
+        "# TYPE rabtui_health_status gauge",
+        f"rabtui_health_status {health.exit_code(problems)}",
+        "# HELP rabtui_health_problems Problems found by the health check, per level.",
+        "# TYPE rabtui_health_problems gauge",
+    ]
+    for level in (health.WARNING, health.CRITICAL):
+        lines.append(f'rabtui_health_problems{{level="{level}"}} {sum(p.level == level for p in problems)}')
+    lines += ["# HELP rabtui_check_status Level of each failing check: 1 warning, 2 critical.",
+              "# TYPE rabtui_check_status gauge"]
+    for p in problems:
+        lines.append(f'rabtui_check_status{{check="{_label(p.check_id)}"}} {health.RANK[p.level]}')
+    if cfg is not None and store is not None:
+        lines += _store_series(cfg, store, ts)
+    lines.append(f"rabtui_health_check_timestamp_seconds {ts:.0f}")
+    return "\n".join(lines) + "\n"
+
+
+def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
+    lines = ["# HELP rabtui_last_backup_timestamp_seconds Start of the newest complete backup"
+             " (of the newest before now, when one is dated in the future).",
+             "# TYPE rabtui_last_backup_timestamp_seconds gauge"]
+    for s in cfg.sources:
+        _good, newest = health.newest_complete(store, s.id, ts)
+        if newest:
+            lines.append(f'rabtui_last_backup_timestamp_seconds{{source="{_label(s.id)}"}} {newest:.0f}')
+    lines += ["# HELP rabtui_source_bytes Bytes a source uses on a medium (sum of what its backups added).",
+              "# TYPE rabtui_source_bytes gauge"]
+    for r in store.all("SELECT source, medium, SUM(COALESCE(new_bytes,0)) AS b FROM backups"
+                       " WHERE status NOT IN ('deleted','running') GROUP BY source, medium"):
+        lines.append(f'rabtui_source_bytes{{source="{_label(r["source"])}",medium="{_label(r["medium"])}"}} {r["b"]}')
+    lines += ["# HELP rabtui_medium_free_bytes Free bytes on a medium when last seen.",
+              "# TYPE rabtui_medium_free_bytes gauge"]
+    for r in store.all("SELECT id, free_bytes FROM media WHERE free_bytes IS NOT NULL"):
+        lines.append(f'rabtui_medium_free_bytes{{medium="{_label(r["id"])}"}} {r["free_bytes"]}')
+    return lines
+
+
+def write(path: Path, content: str) -> None:
+    """Atomically (a temporary file beside it, renamed): node_exporter never reads half a file."""
+    privacy.replace_file(path, content.encode(), 0o644)     # read by node_exporter's own user; no secret
