@@ -26,7 +26,8 @@ from tests.trees import Lab, write_files
 RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus" / "rabtui-alerts.yml"
 ALERTS = ("RabtuiCheckNotRunning", "RabtuiBackupTooOld", "RabtuiNeverBackedUp", "RabtuiBackupFailed",
           "RabtuiMediumNearlyFull", "RabtuiMediumFull", "RabtuiCheckpointOverdue", "RabtuiDiscVerificationFailed",
-          "RabtuiHealthWarning", "RabtuiHealthCritical", "RabtuiBackupIncomplete")
+          "RabtuiHealthWarning", "RabtuiHealthCritical", "RabtuiBackupIncomplete",
+          "RabtuiCheckStopped")
 INSTANCE = {"instance": "backup1:9100", "job": "node"}
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
@@ -50,8 +51,8 @@ def _yaml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _test_group(name: str, prom_text: str, expected: dict[str, dict[str, list[dict]]]) -> str:
-    """One promtool test group: the file's samples held for 8 hours, and the alerts expected at
+def _test_group(name: str, prom_text: str, expected: dict[str, dict[str, list[dict]]], hours: int = 8) -> str:
+    """One promtool test group: the file's samples held for `hours`, and the alerts expected at
     each evaluation time (every alert name is listed at every time: an absent one must not fire)."""
     rows, now = _series(prom_text)
     out = [f"  - name: {name}", "    interval: 1m", "    input_series:"]
@@ -60,7 +61,7 @@ def _test_group(name: str, prom_text: str, expected: dict[str, dict[str, list[di
             value -= now
         all_labels = {**labels, **INSTANCE}
         series = metric + "{" + ", ".join(f'{k}="{v}"' for k, v in all_labels.items()) + "}"
-        out += [f"      - series: {_yaml_str(series)}", f"        values: '{value:g}+0x480'"]
+        out += [f"      - series: {_yaml_str(series)}", f"        values: '{value:g}+0x{hours * 60}'"]
     out.append("    alert_rule_test:")
     for eval_time, alerts in expected.items():
         for alert in ALERTS:
@@ -135,7 +136,7 @@ def tiny_medium(tmp_path):
 def test_promtool_accepts_the_rules():
     done = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 11 rules found" in done.stdout
+    assert "SUCCESS: 12 rules found" in done.stdout
 
 
 def test_alerts_fire_on_what_rabtui_reported(tiny_medium, tmp_path, capsys):
@@ -248,3 +249,20 @@ def test_a_backup_dated_in_the_future_does_not_hide_that_the_real_ones_are_old(t
         "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="clock:loc")],
         "RabtuiCheckpointOverdue": [_expect("RabtuiCheckpointOverdue", check=due)],
     }}))
+
+
+def test_a_check_that_stopped_for_days_is_critical(tmp_path):
+    """The timer that runs the check runs the backups: a check silent for two days means backups
+    that may have stopped with nothing left to say so (the backup ages in the file are frozen)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 0
+    lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
+    code, prom = _run_check(lab, tmp_path / "quiet.prom")
+    assert code == 0
+    _promtool_test(tmp_path, _test_group("stopped", prom, {
+        "7h": {"RabtuiCheckNotRunning": [_expect("RabtuiCheckNotRunning")]},
+        "49h": {"RabtuiCheckNotRunning": [_expect("RabtuiCheckNotRunning")],
+                "RabtuiCheckStopped": [_expect("RabtuiCheckStopped")]},
+    }, hours=50))
