@@ -4,9 +4,13 @@ prometheus textfile, and notify_command receiving the JSON event."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from datetime import date, datetime, timedelta
+
+import pytest
 
 from rabtui.ops import health
 from rabtui.ops import notify
@@ -200,3 +204,29 @@ def test_check_with_a_config_broken_by_hand_says_so_to_prometheus(tmp_path, caps
 
         _promtool_test(tmp_path, _test_group("config", text, {"10m": {
             "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="config")]}}))
+
+
+def test_a_medium_mounted_read_only_is_a_warning(tmp_path, capsys):
+    """A disk the kernel remounted read-only (file system errors) takes no backup in its turn:
+    `check` says so while it is there, before that backup fails."""
+    if os.geteuid() != 0:
+        pytest.skip("a tmpfs medium needs root (mount -t tmpfs)")
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    medium = lab.media[0][1]
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(medium)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        args = ["--config", str(lab.config_path)]
+        assert main([*args, "backup", "loc"]) == 0
+        lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
+        assert main([*args, "check"]) == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(medium)], check=True)
+        capsys.readouterr()
+        assert main([*args, "check"]) == 1
+        assert "WARNING: medium m1 is mounted read-only" in capsys.readouterr().out
+        assert main([*args, "backup", "loc"]) == 1       # as check said
+    finally:
+        subprocess.run(["umount", "-l", str(medium)], check=False)

@@ -9,6 +9,7 @@ Checks, each with a stable id (the key of the `health` table):
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
 | space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
+| readonly:MEDIUM        | warning  | the medium is there, mounted read-only: a backup onto it would fail |
 | holds:MEDIUM           | warning  | the medium's file system cannot hold what backups keep (xattrs, ACLs, holes, ...) |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
@@ -153,7 +154,8 @@ def _left_files_out(store: Store, source, backup: dict) -> bool:
 
 
 def _medium_space(m, row) -> dict | None:
-    """Live numbers when the medium is there (labelled as itself), else the last recorded ones."""
+    """Live numbers (and whether it is read-only) when the medium is there (labelled as itself), else
+    the last recorded ones."""
     try:
         from rabtui.media.medium import read_label
 
@@ -161,7 +163,8 @@ def _medium_space(m, row) -> dict | None:
         if label and label.get("id") == m.id:
             st = os.statvfs(m.path)
             return {"total_bytes": st.f_blocks * st.f_frsize, "free_bytes": st.f_bavail * st.f_frsize,
-                    "total_inodes": st.f_files, "free_inodes": st.f_favail}
+                    "total_inodes": st.f_files, "free_inodes": st.f_favail,
+                    "read_only": bool(st.f_flag & os.ST_RDONLY)}
     except Exception:
         pass
     if row is not None and row["total_bytes"]:
@@ -177,6 +180,9 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
     for m in cfg.media:
         row = store.one("SELECT * FROM media WHERE id=?", (m.id,))
         sp = _medium_space(m, row)
+        if sp and sp.get("read_only"):
+            out.append(Problem(f"readonly:{m.id}", WARNING, f"medium {m.id} is mounted read-only at {m.path}:"
+                               " a backup onto it fails; file system errors? Check it, then mount it read-write"))
         if sp:
             parts = []
             worst = 0.0
