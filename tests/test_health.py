@@ -230,3 +230,29 @@ def test_a_medium_mounted_read_only_is_a_warning(tmp_path, capsys):
         assert main([*args, "backup", "loc"]) == 1       # as check said
     finally:
         subprocess.run(["umount", "-l", str(medium)], check=False)
+
+
+def test_a_failed_run_removed_by_cleanup_is_still_the_last_run(tmp_path, capsys):
+    """Cleanup removes a failed run's leftovers after a day; the run stays the source's last one,
+    and failed until a backup of it succeeds: `check` does not say "back to normal" before."""
+    lab, cfg, events = _lab(tmp_path)
+    write_files(lab.src / "data", {"a": b"a"})
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "backup", "loc"]) == 0
+    lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text.replace('id = "loc"', 'id = "loc"\npre_backup_commands = ["exit 7"]'))
+    assert main([*args, "backup", "loc"]) == 1
+    soon = datetime.now() + timedelta(hours=20)
+    assert main([*args, "check", "--now", soon.isoformat(timespec="seconds")]) == 1
+    assert main([*args, "cleanup", "--now", (soon + timedelta(hours=6)).isoformat(timespec="seconds")]) == 0
+    assert lab.store().one("SELECT COUNT(*) FROM backups WHERE status='deleted'")[0] == 1
+    capsys.readouterr()
+    assert main([*args, "check", "--now", (soon + timedelta(hours=7)).isoformat(timespec="seconds")]) == 1
+    out = capsys.readouterr().out
+    assert "WARNING: source loc: last run backup-" in out and "exit 7" in out, out
+    health_events = [e for e in map(json.loads, events.read_text().splitlines()) if e["kind"] == "health"]
+    assert [(e["data"]["check"], e["level"]) for e in health_events] == [("failed:loc", "warning")]   # no "back to normal"
+    lab.config_path.write_text(text)
+    assert main([*args, "backup", "loc"]) == 0
+    assert main([*args, "check", "--now", (soon + timedelta(hours=8)).isoformat(timespec="seconds")]) == 0

@@ -32,6 +32,14 @@ def last_finished_backup(store: Store, source: str) -> dict | None:
                            " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
 
 
+def last_run(store: Store, source: str) -> dict | None:
+    """The newest backup run of the source that is not running, deleted ones included: cleanup
+    removes a failed run after a day, and a complete backup that is its source's newest is never
+    deleted, so a deleted newest run is one that did not complete."""
+    return _dict(store.one("SELECT * FROM backups WHERE source=? AND status <> 'running'"
+                           " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
+
+
 def medium_backups(store: Store, medium_id: str) -> list[dict]:
     return [dict(r) for r in store.all(
         "SELECT id, source, name, status, started, total_bytes, new_bytes, files, new_files FROM backups"
