@@ -114,10 +114,9 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
             out.append(Problem(f"stale:{s.id}", CRITICAL,
                                f"source {s.id}: newest backup is {_age(ts - newest)} old"))
         last = queries.last_run(store, s.id)
-        if last is not None and last["status"] in ("failed", "abandoned", KEPT, "deleted"):   # kept: its post command failed
-            said = "failed (cleanup has removed what it left)" if last["status"] == "deleted" else last["status"]
+        if last is not None and last["status"] in ("failed", "abandoned", KEPT):   # kept: its post command failed
             out.append(Problem(f"failed:{s.id}", WARNING,
-                               f"source {s.id}: last run {last['name']} {said}: {last['reason'] or ''}".rstrip(": ")))
+                               f"source {s.id}: last run {last['name']} {last['status']}: {last['reason'] or ''}".rstrip(": ")))
         elif last is not None and _left_files_out(store, s, last):
             out.append(Problem(f"partial:{s.id}", WARNING,
                                f"source {s.id}: last run {last['name']} left files out: {last['reason'] or ''}".rstrip(": ")))

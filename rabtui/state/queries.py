@@ -33,11 +33,14 @@ def last_finished_backup(store: Store, source: str) -> dict | None:
 
 
 def last_run(store: Store, source: str) -> dict | None:
-    """The newest backup run of the source that is not running, deleted ones included: cleanup
-    removes a failed run after a day, and a complete backup that is its source's newest is never
-    deleted, so a deleted newest run is one that did not complete."""
-    return _dict(store.one("SELECT * FROM backups WHERE source=? AND status <> 'running'"
-                           " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
+    """The newest backup run of the source that is not running. Cleanup removes a failed run after a
+    day, and a complete backup that is its source's newest is never deleted: a deleted newest run
+    did not complete, and is given as failed, with what cleanup did."""
+    row = _dict(store.one("SELECT * FROM backups WHERE source=? AND status <> 'running'"
+                          " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
+    if row is not None and row["status"] == "deleted":
+        row.update(status="failed", reason="; ".join(filter(None, (row["reason"], "cleanup has removed what it left"))))
+    return row
 
 
 def medium_backups(store: Store, medium_id: str) -> list[dict]:
