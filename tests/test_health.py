@@ -256,3 +256,27 @@ def test_a_failed_run_removed_by_cleanup_is_still_the_last_run(tmp_path, capsys)
     lab.config_path.write_text(text)
     assert main([*args, "backup", "loc"]) == 0
     assert main([*args, "check", "--now", (soon + timedelta(hours=8)).isoformat(timespec="seconds")]) == 0
+
+
+def test_a_medium_named_like_another_check_is_said_in_one_series(tmp_path, capsys):
+    """A medium may be called `state`: its check then has the id of the state directory's. Both
+    problems are said, in one line and one series (node_exporter refuses a textfile that has the
+    same series twice; the health table would keep only one of them)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace('id = "m1"', 'id = "state"'))
+    write_files(lab.src / "data", {"a": b"a"})
+    args = ["--config", str(lab.config_path)]
+    assert main([*args, "backup", "loc"]) == 0
+    (lab.media[0][1] / "loc").chmod(0o755)
+    lab.state.chmod(0o755)
+    prom = tmp_path / "rabtui.prom"
+    capsys.readouterr()
+    assert main([*args, "check", "--prometheus", str(prom)]) == 2
+    out = capsys.readouterr().out
+    assert f"state directory {lab.state}: open to other users" in out and "medium state: backups open" in out, out
+    series = [line for line in prom.read_text().splitlines() if line.startswith("rabtui_check_status{")]
+    assert len(series) == len(set(s.rsplit(" ", 1)[0] for s in series)), series
+    assert series.count('rabtui_check_status{check="private:state"} 2') == 1, series
+    row = lab.store().one("SELECT message FROM health WHERE check_id='private:state'")
+    assert "state directory" in row["message"] and "medium state" in row["message"], row["message"]

@@ -76,7 +76,19 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _unfinished(store)
     out += _jobs(store, ts)
     out += _privacy(cfg)
-    return out
+    return _one_per_id(out)
+
+
+def _one_per_id(problems: list[Problem]) -> list[Problem]:
+    """Problems that share an id (a medium called `state` or `images` has the ids of the state
+    directory's and the images' checks) said as one, at the worse level: the health table and the
+    textfile hold one row, one series, per id."""
+    merged: dict[str, Problem] = {}
+    for p in problems:
+        had = merged.get(p.check_id)
+        merged[p.check_id] = p if had is None else Problem(
+            p.check_id, max(had.level, p.level, key=RANK.get), f"{had.message}; and {p.message}")
+    return list(merged.values())
 
 
 def _age(seconds: float) -> str:
