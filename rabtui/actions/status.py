@@ -229,10 +229,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     changes = health.record(store, found, now)
     undelivered = health.notify_changes(cfg, changes, now)
     if prometheus:
-        try:
-            prometheus_file.write(Path(prometheus), prometheus_file.text(cfg, store, found, now))
-        except OSError as exc:
-            raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
+        _write_textfile(prometheus, prometheus_file.text(cfg, store, found, now))
     return CheckResult(found, health.exit_code(found), undelivered)
 
 
@@ -247,7 +244,8 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
     except ConfigError as exc:
         if prometheus:
             try:
-                _write_unusable(None, prometheus, health.Problem("config", health.CRITICAL, str(exc)), now)
+                _write_textfile(prometheus, prometheus_file.text(
+                    None, None, [health.Problem("config", health.CRITICAL, str(exc))], now))
             except UsageError:
                 pass     # the config's error is the one to say
         raise
@@ -255,15 +253,15 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
         return check(cfg, open_store(cfg), now, prometheus)
     except (StateUnusable, sqlite3.Error) as exc:
         failure = exc if isinstance(exc, StateUnusable) else state_failure(exc, cfg.state_dir / "rabtui.db")
-    problem = health.Problem("state", health.CRITICAL, str(failure))
+    found = [health.Problem("state", health.CRITICAL, str(failure))]
     if prometheus:
-        _write_unusable(cfg, prometheus, problem, now)
-    return CheckResult([problem], health.exit_code([problem]), [])
+        _write_textfile(prometheus, prometheus_file.text(cfg, None, found, now))
+    return CheckResult(found, health.exit_code(found), [])
 
 
-def _write_unusable(cfg: Config | None, prometheus: str, problem: health.Problem, now: datetime | None) -> None:
+def _write_textfile(prometheus: str, text: str) -> None:
     try:
-        prometheus_file.write(Path(prometheus), prometheus_file.text(cfg, None, [problem], now))
+        prometheus_file.write(Path(prometheus), text)
     except OSError as exc:
         raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
 
