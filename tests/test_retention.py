@@ -4,6 +4,7 @@ deletion, failed runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import datetime, timedelta
 
@@ -68,6 +69,29 @@ def test_newest_kept_even_when_expired():
 def test_months_back_clamps_day():
     assert gfs._months_back(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
     assert gfs._months_back(datetime(2026, 1, 15), 2) == datetime(2025, 11, 15)
+
+
+@pytest.mark.parametrize("key", ["keep_all_days", "keep_daily_days", "keep_weekly_weeks",
+                                 "keep_monthly_months", "keep_yearly_years"])
+@pytest.mark.parametrize("value", [9999, 10**20], ids=["9999", "1e20"])
+def test_a_period_reaching_back_beyond_the_calendar_keeps_everything_in_it(key, value):
+    # an operator's "for ever": the period holds all time, instead of a hang or an OverflowError
+    settings = dataclasses.replace(S, **{key: value})
+    times = [NOW, NOW - timedelta(days=400), NOW - timedelta(days=3000), NOW - timedelta(days=9000)]
+    assert _kept(times, settings) == set(times)
+
+
+def test_cli_cleanup_with_a_retention_of_9999_years_keeps_every_backup(tmp_path, capsys):
+    from rabtui.cli import main
+
+    lab, cfg = _lab(tmp_path, "keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                              "keep_monthly_months = 0\nkeep_yearly_years = 9999")
+    write_files(lab.src / "data", {"a": b"a"})
+    first = lab.backup(cfg, now=datetime(2025, 4, 1, 3, 0))
+    lab.backup(cfg, now=datetime(2026, 4, 1, 3, 0))
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", "2026-04-05T00:00"]) == 0
+    assert "0 backups" in capsys.readouterr().out
+    assert first.path.exists()
 
 
 # --- real backups ----------------------------------------------------------------------------------

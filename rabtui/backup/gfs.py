@@ -14,9 +14,24 @@ from typing import Iterable
 from rabtui.config import RetentionSettings
 
 
+def _earliest(when: datetime) -> datetime:
+    """The first moment a datetime can hold: a period that reaches back beyond it holds all time
+    (`keep_yearly_years = 9999`, an operator's "for ever")."""
+    return datetime.min.replace(tzinfo=when.tzinfo)
+
+
+def _back(when: datetime, delta: timedelta | int) -> datetime:
+    try:
+        return when - (delta if isinstance(delta, timedelta) else timedelta(days=delta))
+    except OverflowError:
+        return _earliest(when)
+
+
 def _months_back(when: datetime, months: int) -> datetime:
     year, month = divmod(when.year * 12 + (when.month - 1) - months, 12)
     month += 1
+    if year < datetime.min.year:
+        return _earliest(when)
     day = when.day
     while True:
         try:
@@ -39,9 +54,9 @@ class Periods:
 
 
 def periods(settings: RetentionSettings, now: datetime) -> Periods:
-    keep_all = now - timedelta(days=settings.keep_all_days)
-    daily = keep_all - timedelta(days=settings.keep_daily_days)
-    weekly = daily - timedelta(weeks=settings.keep_weekly_weeks)
+    keep_all = _back(now, settings.keep_all_days)
+    daily = _back(keep_all, settings.keep_daily_days)
+    weekly = _back(daily, 7 * settings.keep_weekly_weeks)
     monthly = _months_back(weekly, settings.keep_monthly_months)
     yearly = _years_back(monthly, settings.keep_yearly_years)
     return Periods(keep_all, daily, weekly, monthly, yearly)
