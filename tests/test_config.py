@@ -468,3 +468,11 @@ def test_starter_quotes_a_state_dir_with_quotes_and_backslashes(tmp_path, monkey
     assert main(["--config", str(path), "init"]) == 0
     cfg = configmod.load(path, check_media=False)
     assert cfg.state_dir == state_home / "rabtui"
+
+
+@pytest.mark.parametrize("nested", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "1" + "}" * 5000],
+                         ids=["arrays", "inline tables"])
+def test_values_nested_beyond_the_parser_are_a_config_error(folder, capsys, nested):
+    path = write(folder, f"x = {nested}\n" + FULL)
+    assert main(["--config", str(path), "check-config"]) == 2
+    assert capsys.readouterr().err.strip() == f"rabtui: {path}: invalid TOML: values nested too deeply"

@@ -123,6 +123,8 @@ def read_toml(path: Path) -> tuple[str, dict]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_message(path, exc)) from None
+    except RecursionError:   # tomllib parses nested arrays and inline tables by recursion
+        raise ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
 
 
 def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
