@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from rabtui.config import edit as config_edit
-from rabtui.errors import ConfigError
+from rabtui.errors import ConfigError, UsageError
 
 HEAD = '[rabtui]\nstate_dir = "state"\n\n[[media]]\nid = "a"\npath = "media/a"\n\n'
 WEB1 = '# the shop\n[[sources]]\nid = "web1"\nhost = "h"\n[[sources.directories]]\npath = "/etc"\n'
@@ -159,3 +159,33 @@ def test_an_edit_that_would_not_be_valid_toml_is_a_config_error_and_nothing_is_w
         config_edit.save(snap, snap.text + "[[sources]\n")
     assert str(path) in str(exc.value) and "not be valid TOML" in str(exc.value)
     assert path.read_text() == HEAD + WEB1
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_file_whose_last_line_has_no_line_end_takes_a_new_source_and_directory(tmp_path, eol):
+    path = tmp_path / "rabtui.toml"
+    text = (HEAD + WEB1 + DB1).replace("\n", eol).removesuffix(eol)     # as some editors save it
+    _write(path, text)
+    _edit(path, "web1", host="h2")      # nothing written after the last line: it stays as it was
+    assert path.read_bytes() == text.replace('host = "h"', 'host = "h2"').encode()
+    _edit(path, "db1", directories=[{"path": "/var"}, {"path": "/srv", "kind": "standard"}])
+    snap = config_edit.read(path)
+    config_edit.save(snap, snap.put_source({"id": "new", "host": "n", "directories": [{"path": "/x"}]}))
+    after = path.read_bytes().decode()
+    assert after.startswith(text.replace('host = "h"', 'host = "h2"') + eol)
+    assert "\n" not in after.replace(eol, "")
+    data = tomllib.loads(after)
+    assert [d["path"] for d in data["sources"][1]["directories"]] == ["/var", "/srv"]
+    assert [s["id"] for s in data["sources"]] == ["web1", "db1", "new"]
+
+
+def test_a_file_tomlkit_would_rearrange_is_not_edited(tmp_path):
+    # tomlkit puts [[sources]] tables that another table separates next to each other, even
+    # when nothing is edited: the operator's order would change with any edit
+    path = tmp_path / "rabtui.toml"
+    text = HEAD + WEB1 + "\n[retention]\nkeep_all_days = 3\n" + DB1
+    _write(path, text)
+    with pytest.raises(UsageError, match="cannot be edited here without moving parts of it") as exc:
+        config_edit.read(path)
+    assert "put its [[sources]] tables one after another" in exc.value.hint
+    assert path.read_text() == text

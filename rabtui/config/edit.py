@@ -69,7 +69,7 @@ class Snapshot:
     def put_source(self, values: dict[str, Any], old_id: str | None = None) -> str:
         """The file's text with one source added (old_id None) or edited; None, "" and [] mean
         "no such key"."""
-        doc = tomlkit.parse(self.text)
+        doc = self._parse()
         if old_id is None:
             table = tomlkit.table()
             sources = doc.get("sources")
@@ -90,7 +90,7 @@ class Snapshot:
         return [str(t.get("id")) for t in tomlkit.parse(self.text).get("sources", [])]
 
     def delete_source(self, source_id: str) -> str:
-        doc = tomlkit.parse(self.text)
+        doc = self._parse()
         sources = doc["sources"]
         index = list(sources).index(_find_source(doc, source_id))
         if index:     # the comments that introduced the next table stay before it
@@ -100,20 +100,47 @@ class Snapshot:
             del doc["sources"]
         return self._dumps(doc)
 
-    def _dumps(self, doc) -> str:
-        """The document's text; in a file whose lines all end in CRLF, the lines tomlkit adds do too."""
-        text = tomlkit.dumps(doc)
+    def _crlf(self) -> bool:
         crlf = self.text.count("\r\n")
-        if crlf and crlf == self.text.count("\n"):
+        return bool(crlf) and crlf == self.text.count("\n")
+
+    def _ended(self) -> str:
+        """The text with its last line ended, so that a table can follow it."""
+        if not self.text or self.text.endswith("\n"):
+            return self.text
+        return self.text + ("\r\n" if self._crlf() else "\n")
+
+    def _parse(self):
+        """The file as tomlkit reads it for an edit; UsageError when tomlkit would not write even
+        the unedited file back as it is (it moves [[sources]] tables that other tables separate next
+        to each other): the edit would change more than was asked."""
+        text = self._ended()
+        doc = tomlkit.parse(text)
+        if tomlkit.dumps(doc) != text:
+            raise UsageError(f"{self.path} cannot be edited here without moving parts of it (for instance"
+                             " [[sources]] tables with other tables between them); nothing was changed",
+                             hint="edit it by hand, or put its [[sources]] tables one after another")
+        return doc
+
+    def _dumps(self, doc) -> str:
+        """The document's text; in a file whose lines all end in CRLF, the lines tomlkit adds do too.
+        A last line without its line end keeps it so, unless the edit wrote after it."""
+        text = tomlkit.dumps(doc)
+        if self._crlf():
             text = re.sub(r"(?<!\r)\n", "\r\n", text)
+        ended = self._ended()
+        if ended != self.text and text.endswith(ended[ended.rfind("\n", 0, -1) + 1:]):
+            text = text[:len(text) - (len(ended) - len(self.text))]
         return text
 
 
 def read(path: str | os.PathLike) -> Snapshot:
     """The file as it is now; ConfigError when it cannot be edited as TOML (not there, not UTF-8, not
-    valid TOML: edited by hand meanwhile)."""
+    valid TOML: edited by hand meanwhile), UsageError when tomlkit cannot keep its layout."""
     path = Path(path)
-    return Snapshot(path, read_toml(path)[0])
+    snapshot = Snapshot(path, read_toml(path)[0])
+    snapshot._parse()
+    return snapshot
 
 
 def save(snapshot: Snapshot, text: str) -> Path:
