@@ -189,3 +189,39 @@ def test_a_file_tomlkit_would_rearrange_is_not_edited(tmp_path):
         config_edit.read(path)
     assert "put its [[sources]] tables one after another" in exc.value.hint
     assert path.read_text() == text
+
+
+DIRS = ('[[sources]]\nid = "web1"\nhost = "h"\n\n# the directories\n[[sources.directories]]\npath = "/etc"\n'
+        '# photos next\n\n[[sources.directories]]\npath = "/srv"\nkind = "archive"\n\n# the database\n')
+DB = '[[sources]]\nid = "db1"\nhost = "d"\n'
+
+
+def test_deleting_the_first_source_keeps_the_comment_that_introduced_the_next(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + DIRS + DB)
+    snap = config_edit.read(path)
+    config_edit.save(snap, snap.delete_source("web1"))
+    assert path.read_text() == HEAD + "\n# the database\n" + DB
+
+
+def test_deleting_the_only_source_keeps_the_comment_that_introduced_the_next_table(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + DIRS + "[retention]\nkeep_all_days = 3\n")
+    snap = config_edit.read(path)
+    config_edit.save(snap, snap.delete_source("web1"))
+    assert path.read_text() == HEAD + "\n# the database\n[retention]\nkeep_all_days = 3\n"
+
+
+def test_reordered_directories_leave_the_comments_between_tables_where_they_were(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + DIRS + DB)
+    _edit(path, directories=[{"path": "/srv", "kind": "archive"}, {"path": "/etc"}])
+    assert path.read_text() == HEAD + DIRS.replace('path = "/etc"', "@").replace(
+        'path = "/srv"\nkind = "archive"', 'path = "/etc"').replace("@", 'path = "/srv"\nkind = "archive"') + DB
+
+
+def test_deleting_the_first_directory_keeps_the_comment_before_the_second_above_it(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + DIRS + DB)
+    _edit(path, directories=[{"path": "/srv", "kind": "archive"}])
+    assert path.read_text() == HEAD + DIRS.replace('[[sources.directories]]\npath = "/etc"\n', "", 1) + DB

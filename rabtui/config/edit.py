@@ -93,8 +93,13 @@ class Snapshot:
         doc = self._parse()
         sources = doc["sources"]
         index = list(sources).index(_find_source(doc, source_id))
-        if index:     # the comments that introduced the next table stay before it
+        # the comments that introduced the next table stay before it
+        if index:
             _move_trailing_trivia(sources[index], _deepest_last(sources[index - 1]))
+        elif len(sources) > 1:
+            _put_before(sources[1], _pop_trailing_trivia(sources[0]))
+        else:
+            _keep_trailing_trivia_of_only_table(doc, sources)
         del sources[index]
         if not len(sources):
             del doc["sources"]
@@ -218,18 +223,20 @@ def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
         return
     old_paths = [d["path"] for d in old]
     new_paths = [d["path"] for d in dirs]
-    if existing is None or [p for p in old_paths if p in new_paths] != [p for p in new_paths if p in old_paths]:
-        if existing is not None:    # reordered: the tables are written again, in the new order
-            del table["directories"]
-        existing = None
-    else:                           # edited in place: the tables kept keep their comments
+    if existing is not None:        # edited in place: the tables kept keep their comments
         for i in reversed(range(len(old_paths))):
             if old_paths[i] not in new_paths:
-                if len(existing) > 1:   # the comments that introduced what followed stay in the file
-                    _move_trailing_trivia(existing[i], existing[i - 1] if i else existing[1])
-                else:
+                if len(existing) == 1:
                     _move_trailing_trivia(existing[i], table)
+                elif i:     # the comments that introduced what followed stay before it
+                    _move_trailing_trivia(existing[i], existing[i - 1])
+                else:
+                    _put_before(existing[1], _pop_trailing_trivia(existing[0]))
                 del existing[i]
+                del old_paths[i]
+        kept = [p for p in new_paths if p in old_paths]
+        if kept != old_paths:       # reordered: the tables move, the comments between them stay
+            _reorder_tables(existing, [old_paths.index(p) for p in kept])
     by_path = {_plain(d["path"]): d for d in existing} if existing is not None else {}
     for d in dirs:
         kept = by_path.get(d["path"])
@@ -293,15 +300,54 @@ def _reorder(array: Array, order: list[int]) -> None:
     array._reindex()
 
 
-def _move_trailing_trivia(before: Table, after: Table) -> None:
-    """Comments and blank lines at the end of `before` (they introduce what followed it in the
-    file) go to the end of `after`, the table now written where they stand."""
-    body = _deepest_last(before).value.body
+def _pop_trailing_trivia(table: Table) -> list:
+    """The comments and blank lines at the end of `table` (they introduce what followed it in the
+    file), taken out of it."""
+    body = _deepest_last(table).value.body
     trailing = []
     while body and body[-1][0] is None and isinstance(body[-1][1], (Comment, Whitespace)):
         trailing.insert(0, body.pop()[1])
-    for item in trailing:
+    return trailing
+
+
+def _move_trailing_trivia(before: Table, after: Table) -> None:
+    """Comments and blank lines at the end of `before` go to the end of `after`, the table now
+    written where they stand."""
+    for item in _pop_trailing_trivia(before):
         after.value.append(None, item)
+
+
+def _put_before(table: Table, trivia: list) -> None:
+    """Comments and blank lines written just above the header of `table`."""
+    table.trivia.indent = "".join(item.as_string() for item in trivia) + table.trivia.indent
+
+
+def _reorder_tables(aot: AoT, order: list[int]) -> None:
+    """Put the tables of `aot` in `order` (the old index of each). Each table takes its own keys and
+    the comments among them along; the comments and blank lines between two tables stay where they
+    are in the file."""
+    tables = list(aot)
+    between = [_pop_trailing_trivia(t) for t in tables]
+    for i in reversed(range(len(tables))):
+        del aot[i]
+    for j in order:
+        aot.append(tables[j])
+    for t, trivia in zip(aot, between):
+        for item in trivia:
+            _deepest_last(t).value.append(None, item)
+
+
+def _keep_trailing_trivia_of_only_table(doc, aot: AoT) -> None:
+    """Before `aot`, whose only table goes, the comments at its end go above the table that follows
+    it in the file (they introduced that one), else to the end of the one before it."""
+    items = [item for _, item in doc.body]
+    at = next(i for i, item in enumerate(items) if item is aot)
+    after = [item for item in items[at + 1:] if isinstance(item, (Table, AoT))]
+    before = [item for item in items[:at] if isinstance(item, (Table, AoT))]
+    if after:
+        _put_before(after[0][0] if isinstance(after[0], AoT) else after[0], _pop_trailing_trivia(aot[0]))
+    elif before:
+        _move_trailing_trivia(aot[0], _deepest_last(before[-1][-1] if isinstance(before[-1], AoT) else before[-1]))
 
 
 def _deepest_last(table: Table) -> Table:
