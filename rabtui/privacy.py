@@ -49,12 +49,19 @@ def create_private_file(path: str | os.PathLike) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
-def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE) -> None:
-    """Put `data` in place of `path` atomically, with `mode`: a temporary file beside it, fsync,
-    rename, fsync of the directory. A crash leaves the old file or the new one, never half of one."""
+def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
+                 owner: tuple[int, int] | None = None) -> None:
+    """Put `data` in place of `path` atomically, with `mode` (and `owner`, uid and gid, where this
+    user may give it): a temporary file beside it, fsync, rename, fsync of the directory. A crash
+    leaves the old file or the new one, never half of one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if owner is not None and owner != (os.geteuid(), os.getegid()):
+            try:
+                os.fchown(fd, *owner)
+            except PermissionError:     # only root gives a file away
+                pass
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -5,6 +5,7 @@ array stay one, and an edit that would not be valid TOML is refused with a Confi
 from __future__ import annotations
 
 import os
+import pwd
 import tomllib
 
 import pytest
@@ -225,3 +226,16 @@ def test_deleting_the_first_directory_keeps_the_comment_before_the_second_above_
     _write(path, HEAD + DIRS + DB)
     _edit(path, directories=[{"path": "/srv", "kind": "archive"}])
     assert path.read_text() == HEAD + DIRS.replace('[[sources.directories]]\npath = "/etc"\n', "", 1) + DB
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_an_edit_made_as_root_leaves_the_file_to_its_owner(tmp_path):
+    # `sudo rabtui` on an operator's own config: the file stays theirs, readable by them
+    nobody = pwd.getpwnam("nobody")
+    path = tmp_path / "rabtui.toml"
+    _write(path, HEAD + WEB1 + DB1)
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    _edit(path, host="h2")
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (nobody.pw_uid, nobody.pw_gid, 0o600)
+    assert 'host = "h2"' in path.read_text()

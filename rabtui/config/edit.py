@@ -170,15 +170,17 @@ def save(snapshot: Snapshot, text: str) -> Path:
         raise ChangedOnDisk(path, diff)
     real = os.path.realpath(path)
     try:
-        mode = os.stat(real).st_mode
+        st = os.stat(real)
+        mode, owner = st.st_mode, (st.st_uid, st.st_gid)
     except FileNotFoundError:
-        mode = stat.S_IWUSR
+        mode, owner = stat.S_IWUSR, None
     if not mode & stat.S_IWUSR:   # the rename below would replace it all the same: the operator's no stands
         raise UsageError(f"{path} is read-only (mode {stat.S_IMODE(mode):04o}): nothing was saved",
                          hint="make it writable (chmod u+w) to edit it here")
     # private: it may hold commands run as root on sources, and notification tokens; the temporary
-    # file is made beside the real file, so that the rename replaces it and not a link to it
-    privacy.replace_file(real, text.encode("utf-8"), 0o600)
+    # file is made beside the real file, so that the rename replaces it and not a link to it; an
+    # edit made as root (sudo) leaves the file to its owner
+    privacy.replace_file(real, text.encode("utf-8"), 0o600, owner)
     return path
 
 
