@@ -476,3 +476,18 @@ def test_values_nested_beyond_the_parser_are_a_config_error(folder, capsys, nest
     path = write(folder, f"x = {nested}\n" + FULL)
     assert main(["--config", str(path), "check-config"]) == 2
     assert capsys.readouterr().err.strip() == f"rabtui: {path}: invalid TOML: values nested too deeply"
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("host", "db2 example.com", "no spaces or control characters"),
+    ("host", "db2\\texample.com", "no spaces or control characters"),
+    ("host", "-oProxyCommand=x", "must not begin with '-'"),
+    ("user", "back up", "no spaces or control characters"),
+    ("user", "-oProxyCommand=x", "must not begin with '-'"),
+])
+def test_a_host_or_user_ssh_could_not_take_is_refused_with_its_line(folder, key, value, problem):
+    # each would reach ssh and rsync's remote shell as an argument; a word beginning with '-' as
+    # an option where ssh reads one
+    text = FULL.replace('host = "db2.example.com"', f'host = "db2.example.com"\n{key} = "{value}"'
+                        if key == "user" else f'host = "{value}"')
+    assert_error(folder, text, f'{key} = "{value}"', f"sources[1].{key}", problem)

@@ -72,8 +72,19 @@ def _id_problem(what: str):
     return problem
 
 
+def _ssh_word_problem(value: str) -> str | None:
+    """Why a host or user cannot be handed to ssh and rsync's remote shell as one argument."""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return f"{value!r}: no spaces or control characters"
+    if value.startswith("-"):
+        return f"{value!r} must not begin with '-' (ssh would read it as an option)"
+    return None
+
+
 def _host_problem(value: str) -> str | None:
-    return None if value.strip() else "must not be empty (omit it for the local machine)"
+    if not value.strip():
+        return "must not be empty (omit it for the local machine)"
+    return _ssh_word_problem(value)
 
 
 def _cron_problem(value: str) -> str | None:
@@ -185,7 +196,7 @@ class Source:
                        {"path": "/srv/photos", "kind": "archive", "max_changed_files": 500, "max_days": 14}))
     host: str | None = key(None, check=_host_problem, example="web1.example.com", form=True,
                            help="omit for the local machine; ~/.ssh/config aliases work")
-    user: str | None = key(None, example="backup", form=True, help="the SSH login")
+    user: str | None = key(None, check=_ssh_word_problem, example="backup", form=True, help="the SSH login")
     port: int | None = key(None, type="integer", minimum=1, maximum=65535, example=22, form=True,
                            default_doc="ssh's (22, or ~/.ssh/config)", help="the SSH port")
     identity_file: Path | None = key(None, type="path", convert=_optional_path, example="~/.ssh/id_ed25519", form=True,
