@@ -154,9 +154,10 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 for name, spec in top.items() if not spec.array}
     media = _media(r, data.get("media", []), check_media)
     sources: list[Source] = []
+    source_ids: set[str] = set()
     for i, item in enumerate(data.get("sources", [])):
         sources.append(_source(r, item, ("sources", i)))
-        _check_unique(r, sources, "sources", "source")
+        _check_unique(r, source_ids, sources[-1].id, ("sources", i), "source")
     state_dir = settings["rabtui"].state_dir
     problem = config_safety.overlap_problem(media, sources, state_dir)
     if problem:
@@ -184,10 +185,11 @@ def _not_a_directory(path: Path) -> str | None:
 
 def _media(r: _Reader, items: list, check_media: bool) -> list[Medium]:
     media: list[Medium] = []
+    ids: set[str] = set()
     for i, item in enumerate(items):
         kp = ("media", i)
         medium = Medium(**r.table(Medium, item, kp))
-        _check_unique(r, media + [medium], "media", "medium")
+        _check_unique(r, ids, medium.id, kp, "medium")
         for other in media:
             if os.path.normpath(other.path) == os.path.normpath(medium.path):
                 raise r.error(kp + ("path",), f"{medium.path} is already the path of medium {other.id!r}")
@@ -212,8 +214,9 @@ def _source(r: _Reader, item: Any, kp: tuple) -> Source:
     return Source(directories=tuple(dirs), **values)
 
 
-def _check_unique(r: _Reader, items: list, table: str, what: str) -> None:
-    """The id of the last of `items` is not the id of an earlier one."""
-    ids = [item.id for item in items]
-    if ids and ids[-1] in ids[:-1]:
-        raise r.error((table, len(ids) - 1, "id"), f"duplicate {what} id {ids[-1]!r}")
+def _check_unique(r: _Reader, ids: set[str], item_id: str, kp: tuple, what: str) -> None:
+    """`item_id` is not one of `ids`, the ids before it (a set: a file of thousands of sources is
+    checked in one pass), and is added to them."""
+    if item_id in ids:
+        raise r.error(kp + ("id",), f"duplicate {what} id {item_id!r}")
+    ids.add(item_id)
