@@ -210,7 +210,7 @@ def test_unknown_key_at_the_top(folder):
 
 def test_unknown_key_in_a_table(folder):
     text = FULL.replace("max_discs = 64", "max_discs = 64\nmax_disks = 3")
-    assert_error(folder, text, "max_disks", r"checkpoint.max_disks", r"unknown key \(allowed here: disc, drive")
+    assert_error(folder, text, "max_disks", r"checkpoint.max_disks", r"unknown key: did you mean 'max_discs'\? \(allowed here: disc, drive")
 
 
 def test_unknown_key_in_sources(folder):
@@ -519,3 +519,17 @@ def test_a_file_of_many_sources_is_checked_in_one_pass(folder):
     # the duplicate-id check compared each source with all those before it: a 10 MB file of
     # 70,000 sources took minutes to load, for every command
     assert _lines_run_in_the_parser(folder, 600) < 2.5 * _lines_run_in_the_parser(folder, 300)
+
+
+@pytest.mark.parametrize("typo, meant, where", [
+    ("exlcudes", "excludes", "sources[0]"), ("pre_backup_command", "pre_backup_commands", "sources[0]"),
+    ("identityfile", "identity_file", "sources[0]"), ("max_disks", "max_discs", "checkpoint"),
+])
+def test_an_unknown_key_close_to_a_known_one_is_said_to_be_a_typo(folder, typo, meant, where):
+    table = "[checkpoint]" if where == "checkpoint" else 'user = "backup"'
+    text = FULL.replace(table, f"{table}\n{typo} = 1", 1)
+    assert_error(folder, text, f"{typo} = 1", f"{where}.{typo}", rf"unknown key: did you mean '{meant}'\? \(allowed")
+
+
+def test_an_unknown_table_close_to_a_known_one_is_said_to_be_a_typo(folder):
+    assert_error(folder, FULL + "[[source]]\nid = 'x'\n", "[[source]]", "source", r"did you mean 'sources'\?")

@@ -6,6 +6,7 @@ the key (`rabtui.toml:14: sources[1].port: ...`). Relative paths are relative to
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import re
 import tomllib
@@ -38,7 +39,8 @@ class _Reader:
         for name, value in data.items():
             f = described.get(name)
             if f is None:
-                raise self.error(keypath + (name,), f"unknown key (allowed here: {', '.join(described)})")
+                raise self.error(keypath + (name,),
+                                 f"unknown key{_meant(name, described)} (allowed here: {', '.join(described)})")
             if f.is_key:
                 self.check_type(f.spec, value, keypath + (name,))
             elif not isinstance(value, list):
@@ -82,6 +84,12 @@ class _Reader:
         if k.type == "path":
             return resolve(self.base, value)
         return tuple(value) if k.type == "strings" else value
+
+
+def _meant(name: str, known) -> str:
+    """The known key `name` is likely a typo of, said as ": did you mean 'excludes'?", or ""."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f": did you mean {close[0]!r}?" if close else ""
 
 
 def error_at(path: Path, keypath: tuple, message: str) -> ConfigError:
@@ -147,7 +155,7 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
     for name, value in data.items():
         spec = top.get(name)
         if spec is None:
-            raise r.error((name,), f"unknown table or key (allowed at the top: {', '.join(top)})")
+            raise r.error((name,), f"unknown table or key{_meant(name, top)} (allowed at the top: {', '.join(top)})")
         if not isinstance(value, list if spec.array else dict):
             raise r.error((name,), f"must be written as {'[[' + name + ']]' if spec.array else '[' + name + ']'}")
     settings = {name: spec.cls(**r.table(spec.cls, data.get(name, {}), (name,)))
