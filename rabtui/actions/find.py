@@ -10,6 +10,7 @@ from rabtui.errors import UsageError
 from rabtui.media.at_hand import media_at_hand
 from rabtui.media.medium import is_backup_ref
 from rabtui.restore import copies
+from rabtui.restore.known_source import source_of
 from rabtui.state import catalog
 from rabtui.state.store import Store
 
@@ -39,7 +40,7 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     if not pattern:
         raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
     if source:
-        cfg.source(source)
+        source_of(cfg, store, source)
     found = catalog.find(store, pattern, source, archive_dirs(cfg), limit=limit, ignore_case=ignore_case, cancel=cancel)
     found += catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case)
     return Found(found, media_at_hand(cfg))
@@ -54,7 +55,7 @@ def check_backup_ref(ref: str) -> None:
 
 def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[list, catalog.Diff]:
     """The two backups compared (two names, or none for the last two complete ones) and the diff."""
-    cfg.source(source)
+    source_of(cfg, store, source)
     for ref in backups:
         check_backup_ref(ref)
     if len(backups) == 2:

@@ -13,6 +13,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Rabtui
 from rabtui.events import Emit, Event, Prompter
 from rabtui.ops import notify
 from rabtui.restore import run as restoremod
+from rabtui.restore.known_source import source_of
 # what Browse needs of the engine: the directory of a file, the copy a found version is restored from
 # (a medium at hand, else a verified checkpoint), and why a medium is not there
 from rabtui.media.at_hand import medium_problem  # noqa: F401
@@ -39,7 +40,7 @@ def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
             source: str, path: str, backup: str | None = None, checkpoint: int | None = None, to: str | None = None,
             to_source: bool = False, overwrite: bool = False, job_id: int | None = None) -> RestoreOutcome:
     """`prompter` None: the job asks through the state database (a detached job)."""
-    cfg.source(source)
+    source_of(cfg, store, source)
     shown = fmt.name(os.fsencode(path))
     recorder = JobRecorder(store, "restore", source, f"restore {shown} of {source}", job_id=job_id, cancel=cancel)
 

@@ -136,7 +136,6 @@ def cmd_diff(args) -> int:
 
 def cmd_restore(args) -> int:
     cfg = load_config(args, check_media=False)
-    cfg.source(args.source)
     if args.backup is not None:
         find_actions.check_backup_ref(args.backup)
     store = open_store(cfg)

@@ -26,6 +26,7 @@ from rabtui.restore import copies
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
+from rabtui.restore.known_source import check_restorable_onto, source_of
 from rabtui.restore.write import Refused, SafeWriter, Written, check_name
 from rabtui.state.store import RESTORABLE, Store
 
@@ -253,7 +254,9 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
             overwrite: bool = False, emit: Emit = no_emit, cancel=None, prompter=None) -> RestoreResult:
     from rabtui.media import medium as mediamod
 
-    source = cfg.source(source_id)
+    source = source_of(cfg, store, source_id)
+    if to_source:
+        check_restorable_onto(cfg, source_id)
     rel = rel_path(path)
     if not rel:
         raise UsageError("give the path to restore (a file or directory of the source)")

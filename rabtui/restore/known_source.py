@@ -1,0 +1,29 @@
+"""The source a restore, a diff or a find reads: the configuration's, or, for a source no longer in
+it (removed, or renamed in the source form), one made from what its backups hold. Its backups stay
+on the media and in the catalog, and so stay restorable to a directory: the media are the truth."""
+
+from __future__ import annotations
+
+from rabtui.config import Config, Directory, Source
+from rabtui.errors import ConfigError, UsageError
+from rabtui.state.store import Store
+
+
+def source_of(cfg: Config, store: Store, source_id: str) -> Source:
+    """The source `source_id`; ConfigError when neither the configuration nor any backup knows it."""
+    try:
+        return cfg.source(source_id)
+    except ConfigError:
+        rows = store.all("SELECT d.path, d.kind FROM backup_dirs d JOIN backups b ON b.id = d.backup_id"
+                         " WHERE b.source=? ORDER BY b.started, b.id", (source_id,))
+        if not rows:
+            raise
+    kinds = {r["path"]: r["kind"] for r in rows}     # each directory as its newest backup had it
+    return Source(id=source_id, directories=tuple(Directory(path=p, kind=k) for p, k in kinds.items()))
+
+
+def check_restorable_onto(cfg: Config, source_id: str) -> None:
+    """A source no longer in the configuration names no machine to restore onto."""
+    if all(s.id != source_id for s in cfg.sources):
+        raise UsageError(f"source {source_id} is no longer in {cfg.path}: its backups are restored to a"
+                         " directory", hint="give --to DIR instead of --to-source")
