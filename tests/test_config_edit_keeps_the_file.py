@@ -239,3 +239,24 @@ def test_an_edit_made_as_root_leaves_the_file_to_its_owner(tmp_path):
     st = path.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (nobody.pw_uid, nobody.pw_gid, 0o600)
     assert 'host = "h2"' in path.read_text()
+
+
+def test_a_file_that_begins_with_a_byte_order_mark_is_read_and_keeps_it(tmp_path, capsys):
+    # as some Windows editors save UTF-8
+    from rabtui.cli import main
+
+    path = tmp_path / "rabtui.toml"
+    (tmp_path / "media" / "a").mkdir(parents=True)
+    text = "\ufeff" + HEAD + WEB1 + DB1
+    _write(path, text)
+    assert main(["--config", str(path), "check-config"]) == 0
+    _edit(path, host="h2")
+    assert path.read_bytes() == text.replace('host = "h"', 'host = "h2"').encode()
+    snap = config_edit.read(path)
+    config_edit.save(snap, snap.delete_source("db1"))
+    assert path.read_bytes() == (text.replace('host = "h"', 'host = "h2"').replace(DB1, "\n")).encode()
+    _write(path, text.replace("id = \"db1\"", "id = 1"))
+    capsys.readouterr()
+    assert main(["--config", str(path), "check-config"]) == 2
+    line = (HEAD + WEB1 + DB1).splitlines().index('id = "db1"') + 1
+    assert f"{path}:{line}: sources[1].id" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
 from rabtui import privacy
 from rabtui.config import keys as K
 from rabtui.config.model import Directory, Source
-from rabtui.config.parse import parse, read_toml
+from rabtui.config.parse import BOM, parse, read_toml
 from rabtui.errors import ConfigError, UsageError
 
 # The keys of a [[sources]] and a [[sources.directories]] table that the form edits (any other key is
@@ -61,7 +61,7 @@ class Snapshot:
 
     def source_values(self, source_id: str) -> dict[str, Any]:
         """The form's keys of one source as written in the file (a relative path stays relative)."""
-        table = _find_source(tomlkit.parse(self.text), source_id)
+        table = _find_source(tomlkit.parse(self._toml()), source_id)
         out = {key: _plain(table[key]) for key in SOURCE_KEYS if key in table}
         out["directories"] = [{k: _plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in table.get("directories", [])]
         return out
@@ -87,7 +87,7 @@ class Snapshot:
         return self._dumps(doc)
 
     def source_ids(self) -> list[str]:
-        return [str(t.get("id")) for t in tomlkit.parse(self.text).get("sources", [])]
+        return [str(t.get("id")) for t in tomlkit.parse(self._toml()).get("sources", [])]
 
     def delete_source(self, source_id: str) -> str:
         doc = self._parse()
@@ -109,11 +109,16 @@ class Snapshot:
         crlf = self.text.count("\r\n")
         return bool(crlf) and crlf == self.text.count("\n")
 
+    def _toml(self) -> str:
+        """The text after a byte order mark, if it begins with one."""
+        return self.text.removeprefix(BOM)
+
     def _ended(self) -> str:
-        """The text with its last line ended, so that a table can follow it."""
-        if not self.text or self.text.endswith("\n"):
-            return self.text
-        return self.text + ("\r\n" if self._crlf() else "\n")
+        """The TOML text with its last line ended, so that a table can follow it."""
+        text = self._toml()
+        if not text or text.endswith("\n"):
+            return text
+        return text + ("\r\n" if self._crlf() else "\n")
 
     def _parse(self):
         """The file as tomlkit reads it for an edit; UsageError when tomlkit would not write even
@@ -133,10 +138,10 @@ class Snapshot:
         text = tomlkit.dumps(doc)
         if self._crlf():
             text = re.sub(r"(?<!\r)\n", "\r\n", text)
-        ended = self._ended()
-        if ended != self.text and text.endswith(ended[ended.rfind("\n", 0, -1) + 1:]):
-            text = text[:len(text) - (len(ended) - len(self.text))]
-        return text
+        ended, toml = self._ended(), self._toml()
+        if ended != toml and text.endswith(ended[ended.rfind("\n", 0, -1) + 1:]):
+            text = text[:len(text) - (len(ended) - len(toml))]
+        return self.text[:len(self.text) - len(toml)] + text
 
 
 def read(path: str | os.PathLike) -> Snapshot:
@@ -154,11 +159,11 @@ def save(snapshot: Snapshot, text: str) -> Path:
     link)."""
     path = snapshot.path
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: the edit would not be valid TOML ({exc}); nothing was saved",
                           hint="edit the file by hand") from exc
-    parse(data, path=path, text=text, check_media=False)   # ConfigError (file:line) if not valid
+    parse(data, path=path, text=text.removeprefix(BOM), check_media=False)   # ConfigError (file:line) if not valid
     try:
         now = path.read_bytes()
     except FileNotFoundError:

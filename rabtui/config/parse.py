@@ -94,7 +94,8 @@ def _meant(name: str, known) -> str:
 
 def error_at(path: Path, keypath: tuple, message: str) -> ConfigError:
     """An error about a key of a loaded config file, found after loading (file:line: key: message)."""
-    return _Reader(path, Path(path).read_text(encoding="utf-8"), Path(path).parent).error(keypath, message)
+    text = Path(path).read_text(encoding="utf-8").removeprefix(BOM)
+    return _Reader(path, text, Path(path).parent).error(keypath, message)
 
 
 def dotted(keypath: tuple) -> str:
@@ -111,11 +112,15 @@ def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> 
     """Read and validate the config file; ConfigError (exit 2) names file, line and key."""
     path = Path(path) if path is not None else default_path()
     text, data = read_toml(path)
-    return parse(data, path=path, text=text, check_media=check_media)
+    return parse(data, path=path, text=text.removeprefix(BOM), check_media=check_media)
+
+
+BOM = "\ufeff"    # some editors begin a UTF-8 file with it; TOML is read after it
 
 
 def read_toml(path: Path) -> tuple[str, dict]:
-    """The file's text as it is (its line ends too) and its TOML data; ConfigError says why not."""
+    """The file's text as it is (its line ends and a byte order mark too) and its TOML data;
+    ConfigError says why not."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -126,7 +131,7 @@ def read_toml(path: Path) -> tuple[str, dict]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
-        return text, tomllib.loads(text)
+        return text, tomllib.loads(text.removeprefix(BOM))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
