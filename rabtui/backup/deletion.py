@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
-from rabtui.state.locks import Lock
+from rabtui.state.locks import Lock, reading_lock
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -149,15 +150,38 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
     """Delete these backups of one medium: their trees first, each emptied under its .deleting-
     name, then the catalog forgets them all at once, then the emptied directories go. Killed before
     the catalog has forgotten them, the .deleting- directories tell the next cleanup to."""
-    # a checkpoint recorded since the plan was made may read from some of them now
-    read: dict[int, int] = {}
-    for source in {c.source for c in going}:
-        read.update(read_by_checkpoints(store, source))
+    with ExitStack() as held:
+        going = _not_being_read(cfg, going, held, say, done)
+        # a checkpoint recorded since the plan was made may read from some of them now (asked with
+        # the reading locks held: none can be recorded meanwhile)
+        read: dict[int, int] = {}
+        for source in {c.source for c in going}:
+            read.update(read_by_checkpoints(store, source))
+        for c in going:
+            if c.id in read:
+                say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup"
+                    " was planned, reads from it", done.kept)
+        _delete_unread(cfg, store, medium, [c for c in going if c.id not in read], say, done)
+
+
+def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, done: Applied) -> list[Candidate]:
+    """The candidates of the sources whose backups nothing reads now (a restore, a checkpoint
+    burning), their reading locks taken whole into `held`; the others are kept for a later cleanup."""
+    busy: dict[str, str] = {}
+    for source in sorted({c.source for c in going}):
+        lock = reading_lock(cfg.state_dir, source)
+        try:
+            held.enter_context(lock.acquire())
+        except LockBusy:
+            pid = (lock.holder() or {}).get("pid")
+            busy[source] = f"a restore or a checkpoint reads {source}'s backups now (pid {pid})"
     for c in going:
-        if c.id in read:
-            say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup was"
-                " planned, reads from it", done.kept)
-    going = [c for c in going if c.id not in read]
+        if c.source in busy:
+            say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {busy[c.source]}", done.kept)
+    return [c for c in going if c.source not in busy]
+
+
+def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
     emptied: list[tuple[Candidate, Path | None]] = []
     try:
         for c in going:

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from rabtui import fmt, privacy
-from rabtui.state import catalog
+from rabtui.state import catalog, locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
@@ -252,6 +252,15 @@ class RestoreResult:
 def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, backup: str | None = None,
             checkpoint: int | None = None, to: str | os.PathLike | None = None, to_source: bool = False,
             overwrite: bool = False, emit: Emit = no_emit, cancel=None, prompter=None) -> RestoreResult:
+    """Restore `path` of a source. The source's reading lock is held shared throughout: a cleanup
+    deletes none of its backups meanwhile (one deleting some now makes this refuse, saying so)."""
+    with locks.reading(cfg.state_dir, [cfg.source(source_id).id]):
+        return _restore(cfg, store, source_id, path, backup=backup, checkpoint=checkpoint, to=to,
+                        to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
+
+
+def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, backup, checkpoint, to, to_source,
+             overwrite, emit, cancel, prompter) -> RestoreResult:
     from rabtui.media import medium as mediamod
 
     source = source_of(cfg, store, source_id)

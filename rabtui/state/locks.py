@@ -12,8 +12,10 @@ import json
 import os
 import re
 import time
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from rabtui import privacy
 from rabtui.errors import LockBusy, WorkFailed
@@ -30,7 +32,9 @@ class Lock:
         self.what = what or name
         self._fd: int | None = None
 
-    def acquire(self) -> "Lock":
+    def acquire(self, shared: bool = False) -> "Lock":
+        """Take the lock, or raise LockBusy saying who holds it. `shared`: one of many readers,
+        which only a holder of the whole lock keeps out."""
         privacy.private_dir(self.dir)
         # never through a symlink planted there: the lock is written, by root often
         try:
@@ -41,7 +45,7 @@ class Lock:
             raise WorkFailed(f"{self.path} is a symlink: not followed, nothing run; someone else may have"
                              " changed the state directory", hint="see `rabtui check`, then remove it") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             holder = self.holder()
@@ -100,7 +104,7 @@ class Lock:
             self._fd = None
 
     def __enter__(self) -> "Lock":
-        return self.acquire()
+        return self if self._fd is not None else self.acquire()   # `with lock.acquire(shared=True):`
 
     def __exit__(self, *exc) -> None:
         self.release()
@@ -112,6 +116,21 @@ def source_lock(state_dir: str | Path, source_id: str) -> Lock:
 
 def drive_lock(state_dir: str | Path, drive: str) -> Lock:
     return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}")
+
+
+def reading_lock(state_dir: str | Path, source_id: str) -> Lock:
+    """Held shared by whatever reads a source's backups on the media (a restore, a checkpoint
+    burning), whole by a cleanup deleting some of them: neither pulls a tree from under the other."""
+    return Lock(state_dir, f"reading-{source_id}", what=f"a cleanup of {source_id}'s backups")
+
+
+@contextmanager
+def reading(state_dir: str | Path, source_ids) -> Iterator[None]:
+    """The reading locks of these sources, held shared for the block."""
+    with ExitStack() as held:
+        for source_id in sorted(set(source_ids)):
+            held.enter_context(reading_lock(state_dir, source_id).acquire(shared=True))
+        yield
 
 
 def checkpoint_lock(state_dir: str | Path, number: int) -> Lock:
