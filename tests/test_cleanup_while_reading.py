@@ -6,12 +6,17 @@ fails and says why; the cleanup keeps what is being read for a later run. Real b
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
+from rabtui import faults
+from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import restore as restore_actions
+from rabtui.backup import deletion
 from rabtui.state import locks
 from rabtui.events import no_emit
 from tests.trees import Lab, snapshot, write_files
@@ -79,7 +84,50 @@ def test_a_restore_started_during_a_cleanup_of_its_source_refuses_and_says_why(t
     with locks.reading_lock(lab.state, "loc"):
         done = _rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", old, "--to", str(tmp_path / "to"))
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
-    assert f"a cleanup of loc's backups is already running since " in done.stderr, done.stderr
+    assert "a cleanup of loc's backups is already running since " in done.stderr, done.stderr
     assert f"pid {os.getpid()}" in done.stderr
     assert not (tmp_path / "to").exists()
 
+
+def test_a_checkpoint_recorded_while_a_cleanup_deletes_misses_nothing(tmp_path, monkeypatch):
+    """An archive directory's first backup is on a verified disc, so a cleanup may delete it (with
+    its files' entries in the union). A checkpoint recorded while the cleanup is about to do so
+    (here: `rabtui checkpoint burn`, killed once its checkpoint is recorded) must not hold files
+    the cleanup then deletes: resumed, it would burn discs short of them, or fail for ever."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("cd-700", [("arch", "archive")],
+                   "\n[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                   "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+    write_files(lab.src / "arch", {"x": b"x" * 5000, "sub/y": b"y" * 300})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    first = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    write_files(lab.src / "arch", {"z": b"z" * 700})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    cfg = lab.load()
+    store = lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=datetime.fromisoformat(LATER))
+    assert [c.name for c in plan.delete] == [sorted(n for n in os.listdir(lab.media[0][1] / "loc") if n.startswith("backup-"))[0]], plan.delete
+    burns: list[subprocess.CompletedProcess] = []
+    removing = deletion._remove_archive_entries
+
+    def burn_first(*args):
+        if not burns:   # the cleanup holds its locks now: a checkpoint burn starts, recorded before it dies
+            env = dict(os.environ, **{faults.ENV: "burn.before_write"})
+            burns.append(subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
+                                         "checkpoint", "burn", "--now", "--yes"], env=env, capture_output=True,
+                                        text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120))
+        return removing(*args)
+
+    monkeypatch.setattr(deletion, "_remove_archive_entries", burn_first)
+    done = cleanup_actions.apply(cfg, store, plan)
+    assert burns and "Traceback" not in burns[0].stderr, burns
+    assert not done.failed, done.failed
+    if burns[0].returncode == -signal.SIGKILL:
+        # it recorded a checkpoint: then the cleanup deleted nothing it reads, and it can be finished
+        resumed = _rabtui(lab, "checkpoint", "resume", "--yes")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    else:       # it refused, saying why, and recorded nothing
+        assert "a cleanup of loc's backups is already running" in burns[0].stderr, burns[0].stderr
+        assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 1
+        assert len(done.deleted) == 1

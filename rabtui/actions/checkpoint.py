@@ -216,16 +216,19 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
                 raise UsageError(f"checkpoint {open_cp} is not finished",
                                  hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
                                       f" `rabtui checkpoint abandon {open_cp}`, or make a new one with `burn --new`")
-            computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
-                                       prompter=prompter, cancel=cancel)
-            planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
-            if confirm:
-                summary = computed.summary()
-                question = Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of {summary['disc_type']}?",
-                                    (YES, NO), {"summary": summary})
-                if prompter.ask(question, cancel) != YES:
-                    raise Cancelled("the plan was not accepted: nothing was written")
-            number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
+            # until it is recorded (then retention keeps what it reads), a cleanup deletes none of the
+            # backups it reads from
+            with locks.reading(cfg.state_dir, [s.id for s in cfg.sources]):
+                computed = prepare.compute(cfg, store, asked=asked_dirs(cfg, store, now), disc=disc, emit=emit,
+                                           prompter=prompter, cancel=cancel)
+                planmod.check_max_discs(computed.plan, cfg.checkpoint.max_discs, computed.disc_type)
+                if confirm:
+                    summary = computed.summary()
+                    question = Question(PLAN_QUESTION, f"Write these {summary['discs']} discs of"
+                                        f" {summary['disc_type']}?", (YES, NO), {"summary": summary})
+                    if prompter.ask(question, cancel) != YES:
+                        raise Cancelled("the plan was not accepted: nothing was written")
+                number = prepare.record(cfg, store, computed, drive=drive, emit=emit, cancel=cancel)
             return run.burn_checkpoint(cfg, store, number, drive=drive, emit=emit, cancel=cancel, prompter=prompter,
                                        drive_held=True)
 
