@@ -15,10 +15,12 @@ from pathlib import Path
 
 from rabtui import faults
 from rabtui.actions import cleanup as cleanup_actions
+from rabtui.actions import rebuild as rebuild_actions
 from rabtui.actions import restore as restore_actions
 from rabtui.backup import deletion
 from rabtui.state import locks
 from rabtui.events import no_emit
+from tests import invariants
 from tests.trees import Lab, snapshot, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +50,7 @@ class _CleanupAtFirstLook(threading.Event):
 def _two_backups(tmp_path) -> tuple[Lab, str]:
     """Two backups of `loc`; the older (returned by name) is due for deletion at LATER."""
     lab = Lab(tmp_path, media_count=1)
-    lab.local()
+    lab.with_discs("cd-700")      # an `images:` drive: rebuild-state reads its discs without asking
     write_files(lab.src / "data", {"sub/deep/f1": b"one" * 100, "sub/deep/f2": b"two", "sub/g": b"g"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
     old = sorted(os.listdir(lab.media[0][1] / "loc"))[0]
@@ -131,3 +133,32 @@ def test_a_checkpoint_recorded_while_a_cleanup_deletes_misses_nothing(tmp_path, 
         assert "a cleanup of loc's backups is already running" in burns[0].stderr, burns[0].stderr
         assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 1
         assert len(done.deleted) == 1
+
+
+def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(tmp_path, monkeypatch):
+    """`rabtui rebuild-state` started while a cleanup deletes: the database it puts in place must
+    not list the backup the cleanup deletes meanwhile (the cleanup's own record of it went into
+    the database the rebuild replaced)."""
+    lab, old = _two_backups(tmp_path)
+    cfg, store = lab.load(), lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=datetime.fromisoformat(LATER))
+    rebuilds: list[subprocess.CompletedProcess] = []
+    emptying = deletion._empty_tree
+
+    def rebuild_first(path):
+        if not rebuilds:
+            rebuilds.append(_rabtui(lab, "rebuild-state"))
+        return emptying(path)
+
+    monkeypatch.setattr(deletion, "_empty_tree", rebuild_first)
+    done = cleanup_actions.apply(cfg, store, plan)
+    assert rebuilds and "Traceback" not in rebuilds[0].stderr, rebuilds
+    assert not done.failed, done.failed
+    assert rebuilds[0].returncode != 0, rebuilds[0].stdout
+    assert "a cleanup is already running since" in rebuilds[0].stderr, rebuilds[0].stderr
+    assert [c.name for c in done.deleted] == [old]
+    invariants.check_catalog_is_media(cfg, lab.store())
+    # and the other way round: a cleanup while the rebuild holds the locks says what holds them
+    with rebuild_actions.all_locks(cfg):
+        again = _rabtui(lab, "cleanup", "--now", LATER)
+    assert "a cleanup cannot run now: rebuild-state is running since" in again.stdout + again.stderr, again

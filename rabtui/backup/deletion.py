@@ -17,7 +17,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
-from rabtui.state.locks import Lock, reading_lock
+from rabtui.state.locks import cleanup_lock, reading_lock
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -101,7 +101,7 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
 
     # one cleanup at a time: another one's .deleting- directory would look like an interrupted one's
     try:
-        lock = Lock(cfg.state_dir, "cleanup", what="a cleanup").acquire()
+        lock = cleanup_lock(cfg.state_dir).acquire()
     except LockBusy as exc:
         say(f"{exc}: this one deletes nothing (that one deletes what is due)", done.kept)
         return done

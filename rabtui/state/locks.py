@@ -26,10 +26,13 @@ def _lock_name(name: str) -> str:
 
 
 class Lock:
-    def __init__(self, state_dir: str | Path, name: str, what: str | None = None):
+    def __init__(self, state_dir: str | Path, name: str, what: str | None = None, by: str | None = None):
+        """`what` runs under this lock, as a refusal says it; `by`: another command that holds it
+        to keep `what` out (rebuild-state), named instead of `what` in the refusal of others."""
         self.dir = Path(state_dir) / "locks"
         self.path = self.dir / f"{_lock_name(name)}.lock"
         self.what = what or name
+        self.by = by
         self._fd: int | None = None
 
     def acquire(self, shared: bool = False) -> "Lock":
@@ -53,9 +56,12 @@ class Lock:
             if holder:
                 when = datetime.fromtimestamp(holder.get("since", 0)).strftime("%Y-%m-%d %H:%M:%S")
                 since = f" since {when}, pid {holder.get('pid')}"
+            if holder and holder.get("by"):
+                raise LockBusy(f"{self.what} cannot run now: {holder['by']} is running{since}") from None
             raise LockBusy(f"{self.what} is already running{since}") from None
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "since": time.time()}).encode())
+        mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {})
+        os.write(fd, json.dumps(mine).encode())
         self._fd = fd
         return self
 
@@ -110,12 +116,17 @@ class Lock:
         self.release()
 
 
-def source_lock(state_dir: str | Path, source_id: str) -> Lock:
-    return Lock(state_dir, f"source-{source_id}", what=f"a backup of {source_id}")
+def source_lock(state_dir: str | Path, source_id: str, by: str | None = None) -> Lock:
+    return Lock(state_dir, f"source-{source_id}", what=f"a backup of {source_id}", by=by)
 
 
-def drive_lock(state_dir: str | Path, drive: str) -> Lock:
-    return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}")
+def drive_lock(state_dir: str | Path, drive: str, by: str | None = None) -> Lock:
+    return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}", by=by)
+
+
+def cleanup_lock(state_dir: str | Path, by: str | None = None) -> Lock:
+    """One cleanup at a time, and none while the database is rebuilt."""
+    return Lock(state_dir, "cleanup", what="a cleanup", by=by)
 
 
 def reading_lock(state_dir: str | Path, source_id: str) -> Lock:
