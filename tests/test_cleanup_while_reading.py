@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from rabtui.actions import restore as restore_actions
 from rabtui.backup import deletion
 from rabtui.state import locks
 from rabtui.events import no_emit
+from rabtui.media import below
+from rabtui.media import medium as media
 from tests import invariants
 from tests.trees import Lab, snapshot, write_files
 
@@ -162,3 +165,50 @@ def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(tmp_path, 
     with rebuild_actions.all_locks(cfg):
         again = _rabtui(lab, "cleanup", "--now", LATER)
     assert "a cleanup cannot run now: rebuild-state is running since" in again.stdout + again.stderr, again
+
+
+def _waits_on(lock_path: Path) -> bool:
+    """Whether some process waits for the flock on this file (a "->" line of /proc/locks)."""
+    st = os.stat(lock_path)
+    held = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    with open("/proc/locks", encoding="ascii") as table:
+        return any("->" in line and held in line.split() for line in table)
+
+
+def test_a_backup_linking_into_the_union_while_a_cleanup_unlinks_loses_no_entry(tmp_path, monkeypatch):
+    """The cleanup deletes the archive directory's first backup (its file x is on a verified disc)
+    and takes x's union entry out, while a backup of a newer x links that one in: the union must
+    show the newer x, not lose it (a checkpoint, a restore, the next backup read the union)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("cd-700", [("arch", "archive")],
+                   "\n[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                   "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+    write_files(lab.src / "arch", {"x": b"x1" * 500})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    assert _rabtui(lab, "checkpoint", "burn", "--now", "--yes").returncode == 0
+    write_files(lab.src / "arch", {"y": b"y"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "arch", {"x": b"x2" * 700})
+    cfg, store = lab.load(), lab.store()
+    plan = cleanup_actions.plan(cfg, store, now=datetime.fromisoformat(LATER))
+    assert len(plan.delete) == 1, plan
+    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    backups: list[subprocess.Popen] = []
+    unlink = below.unlink
+
+    def backup_first(root, rel):
+        if not backups:   # the cleanup found x to be its backup's; a backup runs to its end or its wait
+            backups.append(subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
+                                             "backup", "loc"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            lock = locks.union_lock(lab.state, "loc").path
+            while backups[0].poll() is None and not (lock.exists() and _waits_on(lock)):
+                time.sleep(0.05)
+        return unlink(root, rel)
+
+    monkeypatch.setattr(below, "unlink", backup_first)
+    done = cleanup_actions.apply(cfg, store, plan)
+    assert backups and not done.failed and len(done.deleted) == 1, done
+    out = backups[0].communicate(timeout=120)[0].decode()
+    assert backups[0].returncode == 0, out
+    assert (union / "x").read_bytes() == b"x2" * 700

@@ -17,7 +17,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
-from rabtui.state.locks import cleanup_lock, reading_lock
+from rabtui.state.locks import cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -187,7 +187,8 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
         for c in going:
             path = Path(c.path)
             if c.status in RESTORABLE and path.is_dir():
-                _remove_archive_entries(cfg, medium, c)
+                with union_lock(cfg.state_dir, c.source).acquire(wait=True):
+                    _remove_archive_entries(cfg, medium, c)
             emptied.append((c, _empty_tree(path)))
     finally:
         if emptied:

@@ -31,6 +31,7 @@ from rabtui.errors import Cancelled, MissingTool, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.ssh.shared import SharedConnection
+from rabtui.state import locks
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
@@ -372,10 +373,12 @@ class _Run:
             status, reason = "completed", None
         if status in COMPLETE:
             # only complete backups feed the archive union trees (what the next backup compares with)
-            for d in rec.dirs:
-                if d.kind == "archive":
-                    linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
-                    self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of medium {medium.id}"))
+            with locks.union_lock(self.cfg.state_dir, self.source.id).acquire(wait=True):
+                for d in rec.dirs:
+                    if d.kind == "archive":
+                        linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
+                        self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
+                                             f" medium {medium.id}"))
             faults.point("backup.archive_linked")
         if status in RESTORABLE:
             spool.apply(rec.id)

@@ -35,9 +35,10 @@ class Lock:
         self.by = by
         self._fd: int | None = None
 
-    def acquire(self, shared: bool = False) -> "Lock":
+    def acquire(self, shared: bool = False, wait: bool = False) -> "Lock":
         """Take the lock, or raise LockBusy saying who holds it. `shared`: one of many readers,
-        which only a holder of the whole lock keeps out."""
+        which only a holder of the whole lock keeps out. `wait`: until it is free (for locks held
+        a short while only)."""
         privacy.private_dir(self.dir)
         # never through a symlink planted there: the lock is written, by root often
         try:
@@ -48,7 +49,7 @@ class Lock:
             raise WorkFailed(f"{self.path} is a symlink: not followed, nothing run; someone else may have"
                              " changed the state directory", hint="see `rabtui check`, then remove it") from None
         try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
             holder = self.holder()
@@ -133,6 +134,13 @@ def reading_lock(state_dir: str | Path, source_id: str) -> Lock:
     """Held shared by whatever reads a source's backups on the media (a restore, a checkpoint
     burning), whole by a cleanup deleting some of them: neither pulls a tree from under the other."""
     return Lock(state_dir, f"reading-{source_id}", what=f"a cleanup of {source_id}'s backups")
+
+
+def union_lock(state_dir: str | Path, source_id: str) -> Lock:
+    """Held (a short while, others wait) by whatever changes a source's archive union trees: a
+    backup linking its new files in, a cleanup taking a deleted backup's files out. A cleanup that
+    found a union entry to be its backup's must not remove it after a backup replaced it."""
+    return Lock(state_dir, f"union-{source_id}", what=f"a change of {source_id}'s archive union trees")
 
 
 @contextmanager
