@@ -20,7 +20,8 @@ from rabtui.actions import rebuild as rebuild_actions
 from rabtui.actions import restore as restore_actions
 from rabtui.backup import deletion
 from rabtui.state import locks
-from rabtui.events import no_emit
+from rabtui.checkpoint import prepare, run
+from rabtui.events import READY, ScriptedPrompter, no_emit
 from rabtui.media import below
 from rabtui.media import medium as media
 from tests import invariants
@@ -212,3 +213,34 @@ def test_a_backup_linking_into_the_union_while_a_cleanup_unlinks_loses_no_entry(
     out = backups[0].communicate(timeout=120)[0].decode()
     assert backups[0].returncode == 0, out
     assert (union / "x").read_bytes() == b"x2" * 700
+
+
+def test_rebuild_state_waits_for_a_checkpoint_burning_on_another_drive(tmp_path):
+    """A burn onto a drive other than the config's (`--drive`) while rebuild-state runs wrote its
+    discs' states into the database the rebuild replaced: a checkpoint written and verified that
+    the new state did not know."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a": b"a" * 3000})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    other = f"images:{tmp_path / 'other-iso'}"
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=other)
+    rebuilds: list[subprocess.CompletedProcess] = []
+
+    def answer(question):
+        if not rebuilds:
+            rebuilds.append(_rabtui(lab, "rebuild-state"))
+        return READY
+
+    res = run.burn_checkpoint(cfg, store, number, drive=other, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(answer))
+    assert res.status == "completed", res.message
+    assert rebuilds and "Traceback" not in rebuilds[0].stderr, rebuilds
+    assert rebuilds[0].returncode != 0
+    assert "a checkpoint is already running since" in rebuilds[0].stderr, rebuilds[0].stderr
+    assert lab.store().one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
+    # and a checkpoint run started during a rebuild says what holds it
+    with rebuild_actions.all_locks(lab.load()):
+        refused = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
+    assert "a checkpoint cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr

@@ -210,7 +210,7 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
     def work(emit, cancel, prompter):
         # the drive is taken before the check for an unfinished checkpoint: two burns started at
         # once would both find none, and the second would record a checkpoint it cannot write
-        with locks.drive_lock(cfg.state_dir, drive):
+        with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive):
             open_cp = queries.unfinished_checkpoint(store, run.FINISHED)
             if open_cp and not new:
                 raise UsageError(f"checkpoint {open_cp} is not finished",

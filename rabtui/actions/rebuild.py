@@ -21,7 +21,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Rabtui
 from rabtui.events import Emit, Event, Prompter
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
-from rabtui.state.locks import cleanup_lock, drive_lock, source_lock
+from rabtui.state.locks import checkpoints_lock, cleanup_lock, drive_lock, source_lock
 from rabtui.state.store import Store
 from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
@@ -120,16 +120,17 @@ def _failed(exc: Exception, db: Path) -> RabtuiError:
 
 @contextmanager
 def all_locks(cfg: Config) -> Iterator[None]:
-    """Every source's lock, the drive's and the cleanup's: no backup, burn or cleanup writes the
-    database while it is rebuilt, nor changes the media it is rebuilt from (a running one is
-    refused with its lock's "already running since ..., pid ..." message; one started meanwhile
-    with "cannot run now: rebuild-state is running ...")."""
+    """Every source's lock, the drive's, the checkpoints' and the cleanup's: no backup, burn or
+    cleanup writes the database while it is rebuilt, nor changes the media it is rebuilt from (a
+    running one is refused with its lock's "already running since ..., pid ..." message; one
+    started meanwhile with "cannot run now: rebuild-state is running ...")."""
     by = "rebuild-state"
     with ExitStack() as stack:
         stack.enter_context(cleanup_lock(cfg.state_dir, by=by))
         for source in cfg.sources:
             stack.enter_context(source_lock(cfg.state_dir, source.id, by=by))
         stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive, by=by))
+        stack.enter_context(checkpoints_lock(cfg.state_dir, by=by))     # a burn on another drive too
         yield
 
 

@@ -99,7 +99,8 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
         return f"checkpoint {number} was already abandoned"
     drive = cp["drive"] or cfg.checkpoint.drive
     # refused while a job writes it
-    with locks.drive_lock(cfg.state_dir, drive), locks.checkpoint_lock(cfg.state_dir, number):
+    with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive), \
+            locks.checkpoint_lock(cfg.state_dir, number):
         with store.transaction() as conn:
             store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
             store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
@@ -158,7 +159,8 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         raise UsageError(f"checkpoint {number} was abandoned and is not written any more",
                          hint="`rabtui checkpoint burn` makes a new checkpoint")
     _not_rebuilt(cp, plan_json)
-    with (nullcontext() if drive_held else locks.drive_lock(cfg.state_dir, drive)), \
+    with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), \
+            (nullcontext() if drive_held else locks.drive_lock(cfg.state_dir, drive)), \
             locks.checkpoint_lock(cfg.state_dir, number):
         if cp["status"] == "burning":   # we hold the drive's lock: the run that was burning it is gone
             _say_interrupted(store, number, emit)
@@ -407,7 +409,8 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
     cp, plan_json = burn.load_plan(store, number)
     drive = drive or cp["drive"] or cfg.checkpoint.drive
     result = RunResult(number, "completed")
-    with locks.drive_lock(cfg.state_dir, drive), locks.checkpoint_lock(cfg.state_dir, number):
+    with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive), \
+            locks.checkpoint_lock(cfg.state_dir, number):
         discs = [disc] if disc else list(range(1, cp["discs"] + 1))
         if disc is not None and not 1 <= disc <= cp["discs"]:
             raise UsageError(f"checkpoint {number} has discs 1..{cp['discs']}, not {disc}")

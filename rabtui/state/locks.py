@@ -152,6 +152,12 @@ def reading(state_dir: str | Path, source_ids) -> Iterator[None]:
         yield
 
 
+def checkpoints_lock(state_dir: str | Path, by: str | None = None) -> Lock:
+    """Held shared by every run that records, writes, verifies or abandons a checkpoint, on any
+    drive; whole by rebuild-state, which replaces the database they write to."""
+    return Lock(state_dir, "checkpoints", what="a checkpoint", by=by)
+
+
 def checkpoint_lock(state_dir: str | Path, number: int) -> Lock:
     """One run at a time writes, verifies or abandons a checkpoint, whatever drive each names."""
     return Lock(state_dir, f"checkpoint-{number}", what=f"work on checkpoint {number}")
