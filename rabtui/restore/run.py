@@ -108,6 +108,8 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source)
     except Refused as exc:
         raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
+    except OSError as exc:
+        raise WorkFailed(f"cannot restore into {fmt.name(target_root)}: {os.strerror(exc.errno or 0)}") from None
     with writer:
         listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _picked(_walk(src), pick)] if is_dir else [])
         for rel, _ in listed:
@@ -125,6 +127,9 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                 writer.make_parents(rel_dest)
             except Refused as exc:
                 writer.result.refused.append((rel_dest, str(exc)))
+                return writer.result
+            except OSError as exc:
+                writer.result.errors.append((os.path.dirname(rel_dest), os.strerror(exc.errno or 0)))
                 return writer.result
             writer.put(src, rel_dest, top)
         if is_dir:
@@ -281,6 +286,7 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
         if problem:
             raise UsageError(f"{shown} is not restored into {os.fspath(to)}: {problem}",
                              hint="restore into another directory")
+        _target_ready(to)
     target = "source " + source.id if to_source else os.fspath(to)
     warnings: list[str] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
@@ -292,7 +298,6 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
     if checkpoint is not None:
         work_parent = os.fsencode(cfg.state_dir)
         if to is not None:
-            os.makedirs(to, exist_ok=True)
             # the disc is extracted by path (xorriso): beside the target only where nobody else can
             # put a symlink in place of the staging directory (the target's own file system, room)
             if privacy.others_can_change(to) is None:
@@ -317,6 +322,23 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
         return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                         RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings),
                         as_of(store, source, row, rel, item), exact_times=mediamod.labelled_nanoseconds(medium))
+
+
+def _target_ready(to) -> None:
+    """`--to` names a directory (made when missing) that can be written in; else why not, before
+    anything is read or asked for."""
+    shown = fmt.name(os.fsencode(to))
+    if os.path.lexists(to) and not os.path.isdir(to):
+        what = "a symlink to nothing" if os.path.islink(to) and not os.path.exists(to) else "not a directory"
+        raise UsageError(f"--to {shown} is {what}", hint="give a directory (one that is missing is made)")
+    try:
+        os.makedirs(to, exist_ok=True)
+    except OSError as exc:
+        raise WorkFailed(f"cannot make the target directory {shown}: {os.strerror(exc.errno or 0).lower()}") from None
+    if not os.access(to, os.W_OK | os.X_OK):
+        read_only = os.statvfs(to).f_flag & os.ST_RDONLY
+        raise WorkFailed(f"cannot write in the target directory {shown}: "
+                         + ("read-only file system" if read_only else "permission denied"))
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:

@@ -1,0 +1,71 @@
+"""Targets a restore cannot write into (a file, a symlink to nothing, a read-only file system) and
+one that fills up: the command line says so in a line, with its exit code, never a traceback, and
+a restore run again once there is room finishes. Real backups, real ISO discs, real tmpfs mounts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import datetime
+
+import pytest
+
+from rabtui.cli import main
+from tests.test_backup_failures import _mount_tmpfs
+from tests.trees import Lab, burn_due, snapshot, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {f"d/f{i:02d}": os.urandom(100_000) for i in range(20)} | {"small": b"s"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    burn_due(cfg, lab.store())
+    return lab
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    mounted = []
+
+    def mount(name: str, options: str):
+        path = tmp_path / name
+        path.mkdir()
+        _mount_tmpfs(path, options)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for p in mounted:
+        subprocess.run(["umount", "-l", str(p)], capture_output=True)
+
+
+def _restore(lab, what: str, to, *more: str) -> int:
+    return main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data" / what), "--to", str(to),
+                 *more])
+
+
+@pytest.mark.parametrize("disc", [False, True])
+def test_a_target_that_is_a_file_or_a_symlink_to_nothing_is_refused_in_a_line(lab, tmp_path, capsys, disc):
+    more = ("--checkpoint", "1") if disc else ()
+    a_file = tmp_path / "a-file"
+    a_file.write_bytes(b"keep")
+    dangling = tmp_path / "dangling"
+    os.symlink(tmp_path / "nowhere" / "x", dangling)
+    for target, said in ((a_file, "is not a directory"), (dangling, "is a symlink to nothing")):
+        assert _restore(lab, "small", target, *more) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and f"rabtui: --to {target} {said}" in err
+    assert a_file.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("disc", [False, True])
+def test_a_read_only_target_is_said_in_a_line(lab, tmpfs, capsys, disc):
+    target = tmpfs("ro", "size=1m,ro")
+    assert _restore(lab, "small", target, *(("--checkpoint", "1") if disc else ())) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"rabtui: cannot write in the target directory {target}: read-only file system" \
+        in err
