@@ -69,3 +69,11 @@ def test_a_read_only_target_is_said_in_a_line(lab, tmpfs, capsys, disc):
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"rabtui: cannot write in the target directory {target}: read-only file system" \
         in err
+
+
+def test_a_target_named_with_control_characters_is_printed_escaped(lab, tmp_path, capsys):
+    target = tmp_path / "out\x1b[31mred\nline"
+    assert _restore(lab, "small", target) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "into " + str(tmp_path) + "/out\\033[31mred\\nline:" in out
+    assert (target / str(lab.src / "data/small").lstrip("/")).read_bytes() == b"s"

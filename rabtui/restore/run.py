@@ -342,7 +342,7 @@ def _target_ready(to) -> None:
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:
-    head = f"restored /{fmt.name(os.fsencode(result.path)[1:])} from {result.origin} {where}: {w.counts()}"
+    head = f"restored /{fmt.name(os.fsencode(result.path)[1:])} from {result.origin} {fmt.name(where)}: {w.counts()}"
     if result.warnings:
         head += " (an older copy: the newest was not at hand)"
     problems = w.problems()
