@@ -67,3 +67,31 @@ def test_another_servers_disc_with_the_same_volume_id_is_refused(tmp_path):
         R.restore(cfg, store, "loc", target, checkpoint=number, to=tmp_path / "out")
     assert "a.txt" in str(got.value) and "another server" in str(got.value)
     assert not os.path.exists(tmp_path / "out" / target.lstrip("/"))
+
+
+def test_what_a_disc_holds_beyond_the_catalog_fails_the_restore_by_name(tmp_path):
+    """A disc of the same volume id that holds every recorded file as recorded, and more: a file and a
+    symlink to /etc/passwd that the checkpoint never wrote. They are named, and nothing is written."""
+    import subprocess
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg, store, number = _checkpoint(lab, b"OURS " * 1000)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    tree = tmp_path / "tree"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(tree)], check=True,
+                   capture_output=True)
+    on_disc = tree / "data" / "loc" / str(lab.src / "data").lstrip("/")
+    (on_disc / "planted.txt").write_bytes(b"not ours")
+    os.symlink("/etc/passwd", on_disc / "passwd")
+    iso.unlink()
+    subprocess.run(["xorriso", "-outdev", str(iso), "-volid", f"RAB{number}D01", "-rockridge", "on", "-joliet", "on",
+                    "-map", str(tree), "/", "-commit"], check=True, capture_output=True)
+    with pytest.raises(WorkFailed) as got:
+        R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=tmp_path / "out")
+    text = str(got.value)
+    assert "planted.txt: not in the checkpoint's catalog" in text and "passwd: not in the checkpoint's catalog" in text
+    assert "a.txt" not in text and "nothing was restored" in text
+    assert not (tmp_path / "out" / str(lab.src / "data").lstrip("/")).exists()
+    # a file of the catalog is still restored from that disc: it is what was written
+    R.restore(cfg, store, "loc", str(lab.src / "data" / "a.txt"), checkpoint=number, to=tmp_path / "one")
+    assert (tmp_path / "one" / str(lab.src / "data" / "a.txt").lstrip("/")).read_bytes() == b"OURS " * 1000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
-from rabtui.checkpoint.content import LINK_MARK, MARKS, sha256_file
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
 from rabtui.checkpoint.xorriso import parse_lsdl_link
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -117,6 +117,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             if not (r["parts"] and r["parts"] > 1):
                 under = os.path.basename(bytes(r["disc_path"])) if is_file else _under(rel, bytes(r["path"]), False)
                 bad += _check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
+        bad += _unrecorded(trees, rows, rel, is_file, parts, sc)
         if bad:
             _refuse_damaged(number, bad)
         first, *others = trees.values()
@@ -226,6 +227,43 @@ def _check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
     if sha256_file(fd, cancel) != r["sha256"]:     # it reads and closes fd
         return [(bytes(r["path"]), f"differs from the catalog on {_disc_name(r)}")]
     return []
+
+
+def _unrecorded(trees: dict[int, bytes], rows, rel: bytes, is_file: bool, parts: dict, sc) -> list[tuple[bytes, str]]:
+    """[(name, what is wrong)] for each entry that is not a directory, came off a disc and is not in
+    the catalog there as that kind (a file or symlink planted on a disc of the same volume id, a
+    file where a symlink was written): the sha256 of each recorded file says nothing of those."""
+    expected: dict[int, dict[bytes, str | None]] = {disc: {} for disc in trees}
+    for r in rows:
+        path = bytes(r["path"])
+        if r["parts"] and r["parts"] > 1:     # joined into the first part's tree under its own name
+            if r["part"] == min(p["part"] for p in parts[path]):
+                expected[r["disc"]][_under(rel, path, is_file)] = None
+        elif r["sha256"] != DIR_MARK:
+            under = os.path.basename(bytes(r["disc_path"])) if is_file else _under(rel, path, False)
+            expected[r["disc"]][under] = r["sha256"] if r["sha256"] in MARKS else None
+    out = []
+    for disc, tree in trees.items():
+        top = sc.path(tree)
+        for dirpath, dirnames, filenames, dfd in os.fwalk(top):
+            under = dirpath[len(top):].lstrip(b"/")
+            for name in dirnames + filenames:
+                mode = os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    continue
+                r = os.path.join(under, name) if under else name
+                shown = os.path.join(os.path.dirname(rel) if is_file else rel, r) if r else rel
+                if r not in expected[disc]:
+                    out.append((shown, f"not in the checkpoint's catalog, yet on disc {disc}"))
+                    continue
+                kind = LINK_MARK if stat.S_ISLNK(mode) else None if stat.S_ISREG(mode) else SPECIAL_MARK
+                if kind != expected[disc][r]:
+                    out.append((shown, f"a {_KIND[kind]} on disc {disc}, where the catalog has a"
+                                       f" {_KIND[expected[disc][r]]}"))
+    return out
+
+
+_KIND = {None: "file", LINK_MARK: "symlink", SPECIAL_MARK: "special file"}
 
 
 def _cancelled(cancel) -> None:
