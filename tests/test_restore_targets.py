@@ -77,3 +77,14 @@ def test_a_target_named_with_control_characters_is_printed_escaped(lab, tmp_path
     out = capsys.readouterr().out
     assert "\x1b" not in out and "into " + str(tmp_path) + "/out\\033[31mred\\nline:" in out
     assert (target / str(lab.src / "data/small").lstrip("/")).read_bytes() == b"s"
+
+
+def test_a_restore_from_discs_needs_room_for_what_it_restores_once(lab, tmpfs, capsys):
+    """What comes off the disc is staged in the target's file system, and what is restored is taken
+    from there as it is, not copied again: 2 MB restore onto a 3 MiB file system."""
+    target = tmpfs("room", "size=3m")
+    assert _restore(lab, "d", target, "--checkpoint", "1") == 0, capsys.readouterr()
+    restored = target / str(lab.src / "data/d").lstrip("/")
+    assert snapshot(restored) == snapshot(lab.src / "data/d")
+    assert {os.stat(restored / name).st_nlink for name in os.listdir(restored)} == {1}
+    assert os.listdir(target) == ["tmp"]

@@ -89,11 +89,12 @@ def _picked(entries, pick):
 
 
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
-              cancel=None, *, onto_source: bool = False, pick=None) -> Written:
+              cancel=None, *, onto_source: bool = False, pick=None, staged: bool = False) -> Written:
     """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
     completely (see rabtui.restore.write). `onto_source`: `target_root` is a source's directory,
     where a symlink is never replaced, nor followed (the directory itself included). `pick(rel,
-    path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out."""
+    path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out.
+    `staged`: `src` is a private staging copy, thrown away afterwards (its files are linked, not copied)."""
     if rel_dest:
         check_name(rel_dest)
     top = os.lstat(src)
@@ -105,7 +106,8 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         src, _, top = chosen
     join = (lambda r: os.path.join(rel_dest, r) if r else rel_dest) if rel_dest else (lambda r: r)
     try:
-        writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source)
+        writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source,
+                            link_files=staged)
     except Refused as exc:
         raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
     except OSError as exc:
@@ -309,7 +311,7 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
                                            apart)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                             RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
-                                          warnings=warnings), not_restored=apart)
+                                          warnings=warnings), not_restored=apart, staged=True)
     row = choose_backup(store, source, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
@@ -362,15 +364,15 @@ def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) ->
 
 
 def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
-             exact_times: bool = False, not_restored=()):
+             exact_times: bool = False, not_restored=(), staged: bool = False):
     if not to_source:
-        return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick),
-                       f"into {to}", not_restored)
+        return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick,
+                                         staged=staged), f"into {to}", not_restored)
     if source.is_local:
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
-        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick)
+        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick, staged=staged)
         return _finish(result, w, f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 

@@ -142,9 +142,12 @@ class SafeWriter:
     """Copies entries of a source tree below `root` (see the module's doc)."""
 
     def __init__(self, root: str | bytes | os.PathLike, overwrite: bool = False, *,
-                 replace_symlinks: bool = True, follow_root: bool = True):
+                 replace_symlinks: bool = True, follow_root: bool = True, link_files: bool = False):
         """`follow_root`: the root itself may be a symlink (a target the operator named); else
-        its last component must be a real directory (a source's configured directory)."""
+        its last component must be a real directory (a source's configured directory).
+        `link_files`: the files read are in a private staging directory thrown away afterwards (what
+        came off a disc): each is hard-linked into place where it is on the same file system, so that
+        the target needs room for it once, not twice."""
         self.root = os.fsencode(root)
         os.makedirs(self.root, exist_ok=True)
         parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
@@ -157,6 +160,7 @@ class SafeWriter:
             finally:
                 os.close(pfd)
         self.overwrite = overwrite
+        self.link_files = link_files
         self.replace_symlinks = replace_symlinks and overwrite
         self.as_root = os.geteuid() == 0
         self.inodes: dict[tuple[int, int], bytes] = {}
@@ -309,13 +313,30 @@ class SafeWriter:
             os.unlink(tmp, dir_fd=fd)
             raise
 
+    def _linked(self, src: bytes, fd: int, tmp: bytes) -> int | None:
+        """The staged file `src` hard-linked as `tmp`, opened; None where it cannot be (another file
+        system, too many links): then it is copied."""
+        if not self.link_files:
+            return None
+        try:
+            os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EMLINK, errno.EPERM):
+                return None
+            raise
+        return os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+
     def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> None:
         fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                             dir_fd=fd)
+            fd_out = self._linked(src, fd, tmp)
+            copy = fd_out is None
+            if copy:
+                fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                                 dir_fd=fd)
             try:
-                _copy_sparse(fd_in, fd_out, st.st_size)
+                if copy:
+                    _copy_sparse(fd_in, fd_out, st.st_size)
                 self._meta_fd(fd_out, fd_in, st, rel)
             except BaseException:
                 os.close(fd_out)
@@ -341,8 +362,8 @@ class SafeWriter:
 
     # --- metadata -------------------------------------------------------------------------------
 
-    def _set_xattrs(self, target, src: bytes | int, shown: bytes, *, follow: bool = False) -> None:
-        for n, value in _read_xattrs(src):
+    def _set_xattrs(self, target, attrs: list[tuple[bytes, bytes]], shown: bytes, *, follow: bool = False) -> None:
+        for n, value in attrs:
             try:
                 if isinstance(target, int):
                     os.setxattr(target, n, value)
@@ -353,10 +374,11 @@ class SafeWriter:
                 self.result.not_restored.append(("attribute", shown, f"{fmt.name(n)}: {_why(exc)}"))
 
     def _meta_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
+        attrs = _read_xattrs(src)   # before the chown, which clears the capability of a linked staged file
         if self.as_root:
             os.fchown(fd, st.st_uid, st.st_gid)
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
-        self._set_xattrs(fd, src, shown)         # ACLs after chmod, the capability after chown
+        self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
     def _meta_path(self, fd: int, name: bytes, st: os.stat_result, *, is_link: bool = False,
@@ -379,7 +401,7 @@ class SafeWriter:
                 os.chown(path, st.st_uid, st.st_gid)
             os.chmod(path, stat.S_IMODE(st.st_mode))
             if src is not None:
-                self._set_xattrs(path, src, shown, follow=True)
+                self._set_xattrs(path, _read_xattrs(src), shown, follow=True)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(node)
