@@ -37,6 +37,12 @@ BURN_POINTS = (
     "burn.disc_done",              # a disc is verified, before the next one
 )
 
+RESTORE_POINTS = (
+    "restore.extracted",           # what the discs hold is in the staging directory, nothing delivered
+    "restore.file_written",        # a file's content and attributes written, not yet in place
+    "restore.entries_put",         # every entry in place, the directories' modes and times not yet set
+)
+
 
 CLEANUP_POINTS = (
     "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them

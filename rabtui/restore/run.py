@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 
-from rabtui import fmt, privacy
+from rabtui import faults, fmt, privacy
 from rabtui.state import catalog, locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
@@ -23,6 +22,7 @@ from rabtui.config.safety import restore_target_problem
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import copies
+from rabtui.restore import staging as stagingmod
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
@@ -140,6 +140,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                     raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
                                     hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
+            faults.point("restore.entries_put")
             for path, r, st in _walk(src, topdown=False):
                 if join(r):
                     writer.finish_dir(path, join(r), st)
@@ -289,6 +290,8 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
             raise UsageError(f"{shown} is not restored into {os.fspath(to)}: {problem}",
                              hint="restore into another directory")
         _target_ready(to)
+        if privacy.others_can_change(to) is None:     # where a restore may stage, one killed may have
+            stagingmod.remove_abandoned(os.fsencode(to), emit)
     target = "source " + source.id if to_source else os.fspath(to)
     warnings: list[str] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
@@ -305,10 +308,11 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
             if privacy.others_can_change(to) is None:
                 work_parent = os.fsencode(to)
         os.makedirs(work_parent, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=work_parent) as staging:
+        with stagingmod.staging(work_parent, emit) as staging:
             apart: list[tuple[str, bytes, str]] = []   # hard links the discs could not keep
             item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit,
                                            apart)
+            faults.point("restore.extracted")
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                             RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
                                           warnings=warnings), not_restored=apart, staged=True)
@@ -383,7 +387,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
     # the files as the backup had them (`pick`), not the union tree: put together first in a
     # private staging directory of the state's (0700), and that is what rsync sends
     state = os.fsencode(privacy.private_dir(cfg.state_dir))
-    with tempfile.TemporaryDirectory(prefix=b".rabtui-restore-", dir=state) as staging:
+    with stagingmod.staging(state, emit) as staging:
         name = os.path.basename(rel)       # rsync writes a file under the name it has here
         staged = copy_into(item, staging, name, False, emit, cancel, pick=pick)
         if staged.errors:

@@ -21,7 +21,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 
-from rabtui import fmt
+from rabtui import faults, fmt
 from rabtui.errors import WorkFailed
 
 KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
@@ -136,6 +136,17 @@ def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> None:
             raise OSError(errno.EIO, "the file on the backup is shorter than its size")
         os.pwrite(fd_out, chunk, offset + done)
         done += len(chunk)
+
+
+def _new_file(dir_fd: int, tmp: bytes) -> tuple[int, bool]:
+    """A new file to write in the directory `dir_fd`, private: (descriptor, whether it is named
+    `tmp` already); unnamed where the file system can."""
+    try:
+        return os.open(b".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=dir_fd), False
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            raise
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd), True
 
 
 class SafeWriter:
@@ -313,34 +324,29 @@ class SafeWriter:
             os.unlink(tmp, dir_fd=fd)
             raise
 
-    def _linked(self, src: bytes, fd: int, tmp: bytes) -> int | None:
-        """The staged file `src` hard-linked as `tmp`, opened; None where it cannot be (another file
-        system, too many links): then it is copied."""
-        if not self.link_files:
-            return None
-        try:
-            os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno in (errno.EXDEV, errno.EMLINK, errno.EPERM):
-                return None
-            raise
-        return os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-
     def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> None:
+        """The file, content and attributes, as `tmp` in the directory `fd`. A copy is written into
+        an unnamed file (O_TMPFILE) that gets its name once whole: a restore killed meanwhile leaves
+        no half file behind (a file system without unnamed files gets a named one). A staged file
+        (`link_files`) on the target's file system is given its attributes and linked instead."""
         fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            fd_out = self._linked(src, fd, tmp)
-            copy = fd_out is None
-            if copy:
-                fd_out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                                 dir_fd=fd)
+            if self.link_files and os.fstat(fd_in).st_dev == os.fstat(fd).st_dev:
+                self._meta_fd(fd_in, fd_in, st, rel)
+                faults.point("restore.file_written")
+                os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
+                return
+            fd_out, named = _new_file(fd, tmp)
             try:
-                if copy:
-                    _copy_sparse(fd_in, fd_out, st.st_size)
+                _copy_sparse(fd_in, fd_out, st.st_size)
                 self._meta_fd(fd_out, fd_in, st, rel)
+                faults.point("restore.file_written")
+                if not named:
+                    os.link(b"/proc/self/fd/%d" % fd_out, tmp, dst_dir_fd=fd, follow_symlinks=True)
             except BaseException:
                 os.close(fd_out)
-                os.unlink(tmp, dir_fd=fd)
+                if named:
+                    os.unlink(tmp, dir_fd=fd)
                 raise
             os.close(fd_out)
         finally:

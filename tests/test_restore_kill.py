@@ -1,0 +1,66 @@
+"""A restore killed (SIGKILL) at each of its fault points, from a medium and from the discs: it
+leaves no half-written file and no staging directory in the target, and the restore run again
+(with --overwrite, as the refusal of the files it finds there says) gives back the whole tree.
+The real `rabtui` process, real backups and real ISO discs."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime
+
+import pytest
+
+from rabtui import faults
+from rabtui.state import jobs
+from tests.test_kill_anywhere import _killed, rabtui
+from tests.trees import Lab, burn_due, snapshot, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+def _leftovers(root) -> list[str]:
+    return [os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files if n.startswith(".rabtui")]
+
+
+@pytest.mark.parametrize("point, disc", [(p, d) for p in faults.RESTORE_POINTS for d in (False, True)
+                                         if d or p != "restore.extracted"])     # only discs are extracted
+def test_a_killed_restore_leaves_nothing_half_done_and_runs_again_to_its_end(tmp_path, point, disc):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"big": 3_000_000, "sub/a": b"a", "sub/deeper/b": b"b"})
+    (data / "sub").chmod(0o750)
+    os.utime(data / "sub", (1_600_000_000, 1_600_000_000))
+    assert lab.backup(cfg, now=T0).status == "completed"
+    if disc:
+        burn_due(cfg, lab.store())
+    target = tmp_path / "out"
+    args = ["restore", "loc", str(data), "--to", str(target)] + (["--checkpoint", "1"] if disc else [])
+    _killed(rabtui(lab, *args, point=point))
+    # what is left: the staging directory of the discs (removed by the next restore), no half file
+    assert [n for n in _leftovers(target) if os.path.dirname(n) != str(target)] == []
+    done = rabtui(lab, *args, "--overwrite")
+    assert done.returncode == 0, done.stderr
+    restored = target / str(data).lstrip("/")
+    assert snapshot(restored) == snapshot(data) and _leftovers(target) == []
+    st = os.stat(restored / "sub")
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (0o750, 1_600_000_000)
+    store = lab.store()
+    jobs.refresh_dead(store)
+    assert store.one("SELECT COUNT(*) FROM jobs WHERE status='dead'")[0] == 1
+
+
+def test_a_staging_directory_in_use_is_left_to_its_restore(tmp_path):
+    from rabtui.restore import staging
+
+    parent = os.fsencode(tmp_path)
+    abandoned = os.path.join(parent, staging.PREFIX + b"killed")
+    os.mkdir(abandoned)
+    write_files(abandoned, {"x": b"left by a killed restore"})
+    with staging.staging(parent) as running:
+        write_files(running, {"y": b"in use"})
+        staging.remove_abandoned(parent)          # another restore starting now
+        assert os.listdir(parent) == [os.path.basename(running)]
+        assert os.listdir(running) == [b"y"]
+    assert os.listdir(parent) == []
