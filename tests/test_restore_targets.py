@@ -88,3 +88,32 @@ def test_a_restore_from_discs_needs_room_for_what_it_restores_once(lab, tmpfs, c
     assert snapshot(restored) == snapshot(lab.src / "data/d")
     assert {os.stat(restored / name).st_nlink for name in os.listdir(restored)} == {1}
     assert os.listdir(target) == ["tmp"]
+
+
+def _grow(path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True, capture_output=True)
+
+
+def test_a_target_that_fills_up_says_what_it_restored_and_a_rerun_finishes(lab, tmpfs, capsys):
+    target = tmpfs("full", "size=1m")
+    assert _restore(lab, "d", target) == 1
+    got = capsys.readouterr()
+    assert "Traceback" not in got.err
+    assert "No space left on device" in got.out and "files, " in got.out
+    assert "restore again with --overwrite to finish it" in got.err + got.out
+    restored = target / str(lab.src / "data/d").lstrip("/")
+    assert not [n for n in os.listdir(restored) if n.startswith(".rabtui")]   # no half file
+    _grow(target, "4m")
+    assert _restore(lab, "d", target, "--overwrite") == 0, capsys.readouterr()
+    assert snapshot(restored) == snapshot(lab.src / "data/d")
+
+
+def test_a_target_too_small_for_what_comes_off_the_disc_says_it_is_full(lab, tmpfs, capsys):
+    target = tmpfs("full", "size=1m")
+    assert _restore(lab, "d", target, "--checkpoint", "1") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{target} is full" in err
+    assert os.listdir(target) == []
+    _grow(target, "4m")
+    assert _restore(lab, "d", target, "--checkpoint", "1") == 0, capsys.readouterr()
+    assert snapshot(target / str(lab.src / "data/d").lstrip("/")) == snapshot(lab.src / "data/d")

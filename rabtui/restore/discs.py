@@ -105,7 +105,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     with shortpath.alias(Path(os.fsdecode(staging))) as short, shortpath.Shortcuts() as sc:
         # the disc's deepest paths fit below `short`; sc.path() makes a deeper one usable
         trees = {disc: os.path.join(short, b"%d" % disc) for disc in sorted({r["disc"] for r in rows})}
-        _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit)
+        _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
+                 os.path.dirname(staging))
         parts: dict[bytes, list] = {}
         for r in rows:
             if r["parts"] and r["parts"] > 1:
@@ -141,7 +142,8 @@ def _under(rel: bytes, path: bytes, is_file: bool) -> bytes:
 
 
 def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
-             trees: dict[int, bytes], prompter, cancel, emit: Emit) -> None:
+             trees: dict[int, bytes], prompter, cancel, emit: Emit, where: bytes) -> None:
+    """`where`: the directory holding the staging directory (for a message when it is full)."""
     by_disc: dict[int, list] = {}
     for r in rows:
         by_disc.setdefault(r["disc"], []).append(r)
@@ -174,9 +176,22 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
                             on_stdout=listed, cancel=cancel)
             if not done.ok:
+                full = _full(where)
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: "
-                                 f"{done.stderr_text()[-300:]}")
+                                 + (f"{full} is full" if full else done.stderr_text()[-300:]),
+                                 hint=f"what comes off the discs is put in {full} first: make room there, then"
+                                      " restore again" if full else None)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
+
+
+def _full(path: bytes) -> str | None:
+    """`path` as shown, when its file system has less than 1 MiB left (for this user)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    free = st.f_bfree if os.geteuid() == 0 else st.f_bavail
+    return fmt.name(path) if free * st.f_frsize < (1 << 20) else None
 
 
 def _set_link_attrs(start: bytes, target: bytes, mtimes: dict[bytes, int], owners: dict[bytes, tuple[int, int]],

@@ -355,7 +355,9 @@ def _summary(result: "RestoreResult", w: Written, where: str) -> str:
     if not problems:
         return head
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{head}; {len(problems)} not restored, first: {problems[0]}{more}"
+    finish = ("; what was written stays where it is: once the cause is fixed, restore again with --overwrite to"
+              " finish it") if w.errors else ""
+    return f"{head}; {len(problems)} not restored, first: {problems[0]}{more}{finish}"
 
 
 def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) -> "RestoreResult":
