@@ -95,3 +95,20 @@ def test_what_a_disc_holds_beyond_the_catalog_fails_the_restore_by_name(tmp_path
     # a file of the catalog is still restored from that disc: it is what was written
     R.restore(cfg, store, "loc", str(lab.src / "data" / "a.txt"), checkpoint=number, to=tmp_path / "one")
     assert (tmp_path / "one" / str(lab.src / "data" / "a.txt").lstrip("/")).read_bytes() == b"OURS " * 1000
+
+
+def test_a_truncated_disc_image_fails_the_restore_with_xorrisos_reason(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"big.bin": 6_000_000, "x": b"x"})     # cut across two discs
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    iso = tmp_path / "iso" / f"RAB{number}D02.iso"
+    os.truncate(iso, iso.stat().st_size // 2)
+    with pytest.raises(WorkFailed) as got:
+        R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=tmp_path / "out")
+    assert str(got.value).startswith(f"xorriso could not extract data/loc/{str(lab.src / 'data').lstrip('/')} from"
+                                     f" RAB{number}D02: Cannot read all bytes from ISO file")
+    assert f"rabtui checkpoint verify {number}" in got.value.hint
+    assert not (tmp_path / "out" / str(lab.src / "data").lstrip("/")).exists()

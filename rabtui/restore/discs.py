@@ -177,11 +177,25 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                             on_stdout=listed, cancel=cancel)
             if not done.ok:
                 full = _full(where)
+                if full:
+                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full} is full",
+                                     hint=f"what comes off the discs is put in {full} first: make room there, then"
+                                          " restore again")
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: "
-                                 + (f"{full} is full" if full else done.stderr_text()[-300:]),
-                                 hint=f"what comes off the discs is put in {full} first: make room there, then"
-                                      " restore again" if full else None)
+                                 f"{_xorriso_failure(done.stderr_tail)}",
+                                 hint=f"`rabtui checkpoint verify {number}` tells whether its discs can still be read"
+                                      " whole; other copies: a backup on a medium (--backup), another checkpoint"
+                                      " (--checkpoint N)")
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
+
+
+def _xorriso_failure(lines: list[str]) -> str:
+    """xorriso's first reason for failing (not its generic lines that follow), else its last words."""
+    for mark in ("xorriso : FAILURE : ", " : FAILURE : ", " : SORRY : "):
+        for line in lines:
+            if mark in line:
+                return line.split(mark, 1)[1]
+    return "\n".join(lines)[-300:]
 
 
 def _full(path: bytes) -> str | None:
