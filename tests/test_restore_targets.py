@@ -117,3 +117,26 @@ def test_a_target_too_small_for_what_comes_off_the_disc_says_it_is_full(lab, tmp
     _grow(target, "4m")
     assert _restore(lab, "d", target, "--checkpoint", "1") == 0, capsys.readouterr()
     assert snapshot(target / str(lab.src / "data/d").lstrip("/")) == snapshot(lab.src / "data/d")
+
+
+def test_a_file_made_in_the_target_while_the_restore_runs_is_not_replaced(lab, tmp_path, monkeypatch):
+    """Someone writes a file in the target just after the restore looked there: without
+    --overwrite it stays theirs, and it is named as kept."""
+    from rabtui.restore import run as R
+    from rabtui.restore import write
+
+    looked = write.SafeWriter._existing
+
+    def racing(self, fd, name):
+        st = looked(self, fd, name)
+        if name == b"f03" and st is None:
+            with open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd), "wb") as f:
+                f.write(b"theirs")
+        return st
+
+    monkeypatch.setattr(write.SafeWriter, "_existing", racing)
+    res = R.restore(lab.load(), lab.store(), "loc", str(lab.src / "data/d"), to=tmp_path / "out")
+    restored = tmp_path / "out" / str(lab.src / "data/d").lstrip("/")
+    assert (restored / "f03").read_bytes() == b"theirs"
+    assert res.written.skipped == [os.fsencode(str(lab.src / "data/d/f03").lstrip("/"))]
+    assert res.written.files == 19 and not [n for n in os.listdir(restored) if n.startswith(".rabtui")]

@@ -289,8 +289,8 @@ class SafeWriter:
                 os.link(first_name, tmp, src_dir_fd=first_fd, dst_dir_fd=fd, follow_symlinks=False)
             finally:
                 os.close(first_fd)
-            self._into_place(fd, tmp, name)
-            self.result.links += 1
+            if self._into_place(fd, tmp, name, rel):
+                self.result.links += 1
             return
         if stat.S_ISREG(mode):
             self._file(src, fd, tmp, rel, st)
@@ -308,21 +308,42 @@ class SafeWriter:
             except BaseException:
                 os.unlink(tmp, dir_fd=fd)
                 raise
-        self._into_place(fd, tmp, name)
+        if not self._into_place(fd, tmp, name, rel):
+            return
         setattr(self.result, counter, getattr(self.result, counter) + 1)
         if counter == "files":
             self.result.bytes += st.st_size
         if st.st_nlink > 1:
             self.inodes[key] = rel
 
-    @staticmethod
-    def _into_place(fd: int, tmp: bytes, name: bytes) -> None:
-        """rename(2) replaces a symlink itself, never what it points to."""
+    def _into_place(self, fd: int, tmp: bytes, name: bytes, rel: bytes) -> bool:
+        """`tmp` renamed to `name` (rename(2) replaces a symlink itself, never what it points to);
+        without overwrite, linked there only if nothing is there by then (made since it was looked
+        at: it is kept, and False is returned)."""
         try:
-            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            if self.overwrite:
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                return True
+            try:
+                os.link(tmp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+            except FileExistsError:
+                os.unlink(tmp, dir_fd=fd)
+                self.result.skipped.append(rel)
+                return False
+            except OSError as exc:        # a file system without hard links (vfat): looked at again
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise
+                if self._existing(fd, name) is not None:
+                    os.unlink(tmp, dir_fd=fd)
+                    self.result.skipped.append(rel)
+                    return False
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                return True
         except BaseException:
             os.unlink(tmp, dir_fd=fd)
             raise
+        os.unlink(tmp, dir_fd=fd)
+        return True
 
     def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> None:
         """The file, content and attributes, as `tmp` in the directory `fd`. A copy is written into
