@@ -13,10 +13,11 @@ from pathlib import Path
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
-from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
+from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso import parse_lsdl_link
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
+from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
 
@@ -113,14 +114,14 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
                 parts.setdefault(bytes(r["path"]), []).append(r)
         bad: list[tuple[bytes, str]] = []
         for path, prs in parts.items():
-            bad += _join_parts(trees, _under(rel, path, is_file), prs, sc, emit, cancel)
+            bad += _join_parts(trees, in_tree(rel, path, is_file), prs, sc, emit, cancel)
         for r in rows:
             if not (r["parts"] and r["parts"] > 1):
-                under = os.path.basename(bytes(r["disc_path"])) if is_file else _under(rel, bytes(r["path"]), False)
-                bad += _check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
-        bad += _unrecorded(trees, rows, rel, is_file, parts, sc)
+                under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, bytes(r["path"]), False)
+                bad += check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
+        bad += unrecorded(trees, rows, rel, is_file, parts, sc)
         if bad:
-            _refuse_damaged(number, bad)
+            refuse_damaged(number, bad)
         first, *others = trees.values()
         kept: dict[bytes, tuple[int, int]] = {}
         for tree in others:
@@ -134,11 +135,6 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         return os.path.join(top, os.path.basename(rel)) if parts else \
             os.path.join(top, os.path.basename(bytes(rows[0]["disc_path"])))
     return top
-
-
-def _under(rel: bytes, path: bytes, is_file: bool) -> bytes:
-    """Where the catalog's `path` (below the restored item `rel`) is in a disc's tree."""
-    return os.path.basename(path) if is_file else path[len(rel):].lstrip(b"/")
 
 
 def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
@@ -237,78 +233,9 @@ _ZEROS = bytes(BLOCK)
 CHUNK = 1 << 20
 
 
-def _disc_name(r) -> str:
-    return r["volid"] or f"disc {r['disc']}"
-
-
-def _check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
-    """[(name, what is wrong)] for a regular file of the catalog whose copy extracted at `path`
-    differs from the catalog's sha256 (read once, in chunks), or did not come off the disc."""
-    if r["sha256"] is None or r["sha256"] in MARKS:
-        return []
-    try:
-        fd = os.open(sc.path(path), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as exc:
-        return [(bytes(r["path"]), f"not read from {_disc_name(r)} ({os.strerror(exc.errno or 0)})")]
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return [(bytes(r["path"]), f"not a file on {_disc_name(r)}")]
-    if sha256_file(fd, cancel) != r["sha256"]:     # it reads and closes fd
-        return [(bytes(r["path"]), f"differs from the catalog on {_disc_name(r)}")]
-    return []
-
-
-def _unrecorded(trees: dict[int, bytes], rows, rel: bytes, is_file: bool, parts: dict, sc) -> list[tuple[bytes, str]]:
-    """[(name, what is wrong)] for each entry that is not a directory, came off a disc and is not in
-    the catalog there as that kind (a file or symlink planted on a disc of the same volume id, a
-    file where a symlink was written): the sha256 of each recorded file says nothing of those."""
-    expected: dict[int, dict[bytes, str | None]] = {disc: {} for disc in trees}
-    for r in rows:
-        path = bytes(r["path"])
-        if r["parts"] and r["parts"] > 1:     # joined into the first part's tree under its own name
-            if r["part"] == min(p["part"] for p in parts[path]):
-                expected[r["disc"]][_under(rel, path, is_file)] = None
-        elif r["sha256"] != DIR_MARK:
-            under = os.path.basename(bytes(r["disc_path"])) if is_file else _under(rel, path, False)
-            expected[r["disc"]][under] = r["sha256"] if r["sha256"] in MARKS else None
-    out = []
-    for disc, tree in trees.items():
-        top = sc.path(tree)
-        for dirpath, dirnames, filenames, dfd in os.fwalk(top):
-            under = dirpath[len(top):].lstrip(b"/")
-            for name in dirnames + filenames:
-                mode = os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode
-                if stat.S_ISDIR(mode):
-                    continue
-                r = os.path.join(under, name) if under else name
-                shown = os.path.join(os.path.dirname(rel) if is_file else rel, r) if r else rel
-                if r not in expected[disc]:
-                    out.append((shown, f"not in the checkpoint's catalog, yet on disc {disc}"))
-                    continue
-                kind = LINK_MARK if stat.S_ISLNK(mode) else None if stat.S_ISREG(mode) else SPECIAL_MARK
-                if kind != expected[disc][r]:
-                    out.append((shown, f"a {_KIND[kind]} on disc {disc}, where the catalog has a"
-                                       f" {_KIND[expected[disc][r]]}"))
-    return out
-
-
-_KIND = {None: "file", LINK_MARK: "symlink", SPECIAL_MARK: "special file"}
-
-
 def _cancelled(cancel) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("restore cancelled while reading what came off the disc")
-
-
-def _refuse_damaged(number: int, bad: list[tuple[bytes, str]]) -> None:
-    shown = "; ".join(f"/{fmt.name(name)}: {why}" for name, why in bad[:5])
-    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
-    raise WorkFailed(
-        f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded"
-        f" (sha256), nothing was restored: {shown}{more}",
-        hint="the disc is damaged, or is another server's disc with the same volume id; restore from another"
-             " copy: a backup on a medium (--backup), or another checkpoint's disc (--checkpoint N);"
-             f" `rabtui checkpoint verify {number}` checks the whole of each disc")
 
 
 def _join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit, cancel) -> list[tuple[bytes, str]]:
@@ -343,7 +270,7 @@ def _join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit
                             os.pwrite(fd, block, pos + at)
                     pos += len(chunk)
             if r["sha256"] is not None and h.hexdigest() != r["sha256"]:
-                bad.append((name, f"part {r['part']} of {r['parts']} differs from the catalog on {_disc_name(r)}"))
+                bad.append((name, f"part {r['part']} of {r['parts']} differs from the catalog on {disc_name(r)}"))
         os.ftruncate(fd, pos)   # the size, with a hole at the end where the file ends in zeros
     finally:
         os.close(fd)
@@ -396,12 +323,12 @@ def _links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[
     for group in groups.values():
         if len({r["disc"] for r in group}) < 2:
             continue
-        inodes = [os.lstat(sc.path(os.path.join(top, _under(rel, bytes(r["path"]), is_file)))).st_ino for r in group]
+        inodes = [os.lstat(sc.path(os.path.join(top, in_tree(rel, bytes(r["path"]), is_file)))).st_ino for r in group]
         first = group[0]
         for r, ino in zip(group[1:], inodes[1:]):
             if ino != inodes[0]:
                 out.append(("hard link", bytes(r["path"]),
-                            f"same content and time as /{fmt.name(bytes(first['path']))} ({_disc_name(first)}),"
-                            f" read from {_disc_name(r)}: if the two were hard links of one file, the link"
+                            f"same content and time as /{fmt.name(bytes(first['path']))} ({disc_name(first)}),"
+                            f" read from {disc_name(r)}: if the two were hard links of one file, the link"
                             f" did not cross the discs; restored as a separate file"))
     return out

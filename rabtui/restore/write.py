@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, fmt
 from rabtui.errors import WorkFailed
+from rabtui.restore.filecopy import copy_sparse, new_file, read_xattrs
 
 KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-CAPABILITY = b"security.capability"
 
 
 def check_name(rel: bytes) -> bytes:
@@ -85,68 +85,6 @@ def _tmp_name() -> bytes:
 
 def _why(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
-
-
-def _read_xattrs(path: bytes | int) -> list[tuple[bytes, bytes]]:
-    """The extended attributes of `path` (not followed), or of an open descriptor."""
-    kw = {} if isinstance(path, int) else {"follow_symlinks": False}
-    try:
-        names = os.listxattr(path, **kw)
-    except OSError:
-        return []
-    out = []
-    for n in names:
-        try:
-            out.append((os.fsencode(n), os.getxattr(path, n, **kw)))
-        except OSError:
-            continue
-    out.sort(key=lambda kv: kv[0] == CAPABILITY)   # the capability last
-    return out
-
-
-def _copy_sparse(fd_in: int, fd_out: int, size: int) -> None:
-    """Copy the data regions only (SEEK_DATA/SEEK_HOLE): holes stay holes."""
-    pos = 0
-    while pos < size:
-        try:
-            start = os.lseek(fd_in, pos, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:   # only a hole is left
-                break
-            raise
-        end = os.lseek(fd_in, start, os.SEEK_HOLE)
-        _copy_range(fd_in, fd_out, start, end - start)
-        pos = end
-    os.ftruncate(fd_out, size)
-
-
-def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> None:
-    done = 0
-    try:
-        while done < count:
-            n = os.copy_file_range(fd_in, fd_out, count - done, offset + done, offset + done)
-            if n == 0:
-                break
-            done += n
-    except OSError:
-        pass
-    while done < count:
-        chunk = os.pread(fd_in, min(1 << 20, count - done), offset + done)
-        if not chunk:
-            raise OSError(errno.EIO, "the file on the backup is shorter than its size")
-        os.pwrite(fd_out, chunk, offset + done)
-        done += len(chunk)
-
-
-def _new_file(dir_fd: int, tmp: bytes) -> tuple[int, bool]:
-    """A new file to write in the directory `dir_fd`, private: (descriptor, whether it is named
-    `tmp` already); unnamed where the file system can."""
-    try:
-        return os.open(b".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=dir_fd), False
-    except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            raise
-    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd), True
 
 
 class SafeWriter:
@@ -357,9 +295,9 @@ class SafeWriter:
                 faults.point("restore.file_written")
                 os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
                 return
-            fd_out, named = _new_file(fd, tmp)
+            fd_out, named = new_file(fd, tmp)
             try:
-                _copy_sparse(fd_in, fd_out, st.st_size)
+                copy_sparse(fd_in, fd_out, st.st_size)
                 self._meta_fd(fd_out, fd_in, st, rel)
                 faults.point("restore.file_written")
                 if not named:
@@ -401,7 +339,7 @@ class SafeWriter:
                 self.result.not_restored.append(("attribute", shown, f"{fmt.name(n)}: {_why(exc)}"))
 
     def _meta_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
-        attrs = _read_xattrs(src)   # before the chown, which clears the capability of a linked staged file
+        attrs = read_xattrs(src)   # before the chown, which clears the capability of a linked staged file
         if self.as_root:
             os.fchown(fd, st.st_uid, st.st_gid)
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
@@ -428,7 +366,7 @@ class SafeWriter:
                 os.chown(path, st.st_uid, st.st_gid)
             os.chmod(path, stat.S_IMODE(st.st_mode))
             if src is not None:
-                self._set_xattrs(path, _read_xattrs(src), shown, follow=True)
+                self._set_xattrs(path, read_xattrs(src), shown, follow=True)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(node)

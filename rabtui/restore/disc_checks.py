@@ -1,0 +1,85 @@
+"""What came off a checkpoint's discs checked against its catalog before anything is restored: each
+file's sha256, each entry's kind, and nothing that the catalog does not hold."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui import fmt
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
+from rabtui.errors import WorkFailed
+
+
+def in_tree(rel: bytes, path: bytes, is_file: bool) -> bytes:
+    """Where the catalog's `path` (below the restored item `rel`) is in a disc's tree."""
+    return os.path.basename(path) if is_file else path[len(rel):].lstrip(b"/")
+
+
+def disc_name(r) -> str:
+    return r["volid"] or f"disc {r['disc']}"
+
+
+def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
+    """[(name, what is wrong)] for a regular file of the catalog whose copy extracted at `path`
+    differs from the catalog's sha256 (read once, in chunks), or did not come off the disc."""
+    if r["sha256"] is None or r["sha256"] in MARKS:
+        return []
+    try:
+        fd = os.open(sc.path(path), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        return [(bytes(r["path"]), f"not read from {disc_name(r)} ({os.strerror(exc.errno or 0)})")]
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return [(bytes(r["path"]), f"not a file on {disc_name(r)}")]
+    if sha256_file(fd, cancel) != r["sha256"]:     # it reads and closes fd
+        return [(bytes(r["path"]), f"differs from the catalog on {disc_name(r)}")]
+    return []
+
+
+def unrecorded(trees: dict[int, bytes], rows, rel: bytes, is_file: bool, parts: dict, sc) -> list[tuple[bytes, str]]:
+    """[(name, what is wrong)] for each entry that is not a directory, came off a disc and is not in
+    the catalog there as that kind (a file or symlink planted on a disc of the same volume id, a
+    file where a symlink was written): the sha256 of each recorded file says nothing of those."""
+    expected: dict[int, dict[bytes, str | None]] = {disc: {} for disc in trees}
+    for r in rows:
+        path = bytes(r["path"])
+        if r["parts"] and r["parts"] > 1:     # joined into the first part's tree under its own name
+            if r["part"] == min(p["part"] for p in parts[path]):
+                expected[r["disc"]][in_tree(rel, path, is_file)] = None
+        elif r["sha256"] != DIR_MARK:
+            under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, path, False)
+            expected[r["disc"]][under] = r["sha256"] if r["sha256"] in MARKS else None
+    out = []
+    for disc, tree in trees.items():
+        top = sc.path(tree)
+        for dirpath, dirnames, filenames, dfd in os.fwalk(top):
+            under = dirpath[len(top):].lstrip(b"/")
+            for name in dirnames + filenames:
+                mode = os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    continue
+                r = os.path.join(under, name) if under else name
+                shown = os.path.join(os.path.dirname(rel) if is_file else rel, r) if r else rel
+                if r not in expected[disc]:
+                    out.append((shown, f"not in the checkpoint's catalog, yet on disc {disc}"))
+                    continue
+                kind = LINK_MARK if stat.S_ISLNK(mode) else None if stat.S_ISREG(mode) else SPECIAL_MARK
+                if kind != expected[disc][r]:
+                    out.append((shown, f"a {_KIND[kind]} on disc {disc}, where the catalog has a"
+                                       f" {_KIND[expected[disc][r]]}"))
+    return out
+
+
+_KIND = {None: "file", LINK_MARK: "symlink", SPECIAL_MARK: "special file"}
+
+
+def refuse_damaged(number: int, bad: list[tuple[bytes, str]]) -> None:
+    shown = "; ".join(f"/{fmt.name(name)}: {why}" for name, why in bad[:5])
+    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+    raise WorkFailed(
+        f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded"
+        f" (sha256), nothing was restored: {shown}{more}",
+        hint="the disc is damaged, or is another server's disc with the same volume id; restore from another"
+             " copy: a backup on a medium (--backup), or another checkpoint's disc (--checkpoint N);"
+             f" `rabtui checkpoint verify {number}` checks the whole of each disc")

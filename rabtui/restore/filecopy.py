@@ -1,0 +1,72 @@
+"""One restored file's bytes and attributes: the data regions copied and holes left holes, the
+extended attributes read in the order they are to be set, a new file that has no name until it is
+whole."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+CAPABILITY = b"security.capability"
+
+
+def read_xattrs(path: bytes | int) -> list[tuple[bytes, bytes]]:
+    """The extended attributes of `path` (not followed), or of an open descriptor."""
+    kw = {} if isinstance(path, int) else {"follow_symlinks": False}
+    try:
+        names = os.listxattr(path, **kw)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        try:
+            out.append((os.fsencode(n), os.getxattr(path, n, **kw)))
+        except OSError:
+            continue
+    out.sort(key=lambda kv: kv[0] == CAPABILITY)   # the capability last
+    return out
+
+
+def copy_sparse(fd_in: int, fd_out: int, size: int) -> None:
+    """Copy the data regions only (SEEK_DATA/SEEK_HOLE): holes stay holes."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd_in, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:   # only a hole is left
+                break
+            raise
+        end = os.lseek(fd_in, start, os.SEEK_HOLE)
+        _copy_range(fd_in, fd_out, start, end - start)
+        pos = end
+    os.ftruncate(fd_out, size)
+
+
+def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> None:
+    done = 0
+    try:
+        while done < count:
+            n = os.copy_file_range(fd_in, fd_out, count - done, offset + done, offset + done)
+            if n == 0:
+                break
+            done += n
+    except OSError:
+        pass
+    while done < count:
+        chunk = os.pread(fd_in, min(1 << 20, count - done), offset + done)
+        if not chunk:
+            raise OSError(errno.EIO, "the file on the backup is shorter than its size")
+        os.pwrite(fd_out, chunk, offset + done)
+        done += len(chunk)
+
+
+def new_file(dir_fd: int, tmp: bytes) -> tuple[int, bool]:
+    """A new file to write in the directory `dir_fd`, private: (descriptor, whether it is named
+    `tmp` already); unnamed where the file system can."""
+    try:
+        return os.open(b".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=dir_fd), False
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            raise
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd), True
