@@ -64,3 +64,26 @@ def test_a_staging_directory_in_use_is_left_to_its_restore(tmp_path):
         assert os.listdir(parent) == [os.path.basename(running)]
         assert os.listdir(running) == [b"y"]
     assert os.listdir(parent) == []
+
+
+def test_directories_a_killed_restore_made_are_named_by_the_rerun_without_overwrite(tmp_path):
+    """Killed before its first file, a restore leaves directories without their modes: the restore
+    run again without --overwrite keeps them as found (as any directory there already) and says
+    which differ from the backup, with the way to set them."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"big": 1000, "sub/a": b"a"})
+    (data / "sub").chmod(0o750)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    args = ["restore", "loc", str(data), "--to", str(tmp_path / "out")]
+    _killed(rabtui(lab, *args, point="restore.file_written"))
+    sub = tmp_path / "out" / str(data / "sub").lstrip("/")
+    assert stat.S_IMODE(os.stat(sub).st_mode) == 0o700      # made, its mode not set yet
+    done = rabtui(lab, *args)
+    assert done.returncode == 3, done.stderr
+    assert f"not restored (directory): {str(data / 'sub').lstrip('/')}: there already with mode 0700," \
+           " kept (the backup has 0750)" in done.stdout
+    assert stat.S_IMODE(os.stat(sub).st_mode) == 0o700
+    assert rabtui(lab, *args, "--overwrite").returncode == 0
+    assert stat.S_IMODE(os.stat(sub).st_mode) == 0o750

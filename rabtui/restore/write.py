@@ -371,13 +371,30 @@ class SafeWriter:
         finally:
             os.close(node)
 
+    def _kept_dir(self, rel: bytes, st: os.stat_result) -> None:
+        """A directory there already keeps its own mode and owner: named when they are not the
+        backup's (one a killed restore made before it could set them, one tightened since)."""
+        self._drop_cache()
+        rel_dir, name = os.path.split(rel)
+        found = os.stat(name, dir_fd=self.parent_fd(rel_dir), follow_symlinks=False)
+        pairs = [("mode", f"{stat.S_IMODE(found.st_mode):04o}", f"{stat.S_IMODE(st.st_mode):04o}")]
+        if self.as_root:
+            pairs.append(("owner", f"{found.st_uid}:{found.st_gid}", f"{st.st_uid}:{st.st_gid}"))
+        differ = [(what, there, backup) for what, there, backup in pairs if there != backup]
+        if differ:
+            there = " and ".join(f"{what} {value}" for what, value, _ in differ)
+            backup = " and ".join(value for _, _, value in differ)
+            self.result.not_restored.append(("directory", rel, f"there already with {there}, kept (the backup has"
+                                                               f" {backup}); --overwrite sets the backup's"))
+
     def finish_dir(self, src: bytes | int, rel: bytes, st: os.stat_result) -> None:
         """A directory's ownership, mode, attributes and times, after everything inside it; one that
         was there before keeps its own unless the restore overwrites (a mode tightened since the
         backup stays tight)."""
-        if rel in self.found_dirs:
-            return
         try:
+            if rel in self.found_dirs:
+                self._kept_dir(rel, st)
+                return
             self._drop_cache()
             rel_dir, name = os.path.split(rel)
             pfd = self.parent_fd(rel_dir)
