@@ -140,3 +140,24 @@ def test_a_file_made_in_the_target_while_the_restore_runs_is_not_replaced(lab, t
     assert (restored / "f03").read_bytes() == b"theirs"
     assert res.written.skipped == [os.fsencode(str(lab.src / "data/d/f03").lstrip("/"))]
     assert res.written.files == 19 and not [n for n in os.listdir(restored) if n.startswith(".rabtui")]
+
+
+@pytest.mark.parametrize("overwrite, mode", [(False, 0o700), (True, 0o755)])
+def test_the_sources_own_directory_tightened_since_the_backup_stays_tight(tmp_path, overwrite, mode):
+    """Restoring a whole configured directory onto the local source: the directory itself keeps its
+    own mode, as every directory below it does, unless the restore overwrites."""
+    from rabtui.restore import run as R
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"a": b"a"})
+    data.chmod(0o755)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    data.chmod(0o700)
+    (data / "a").unlink()
+    res = R.restore(cfg, lab.store(), "loc", str(data), to_source=True, overwrite=overwrite)
+    assert (data / "a").read_bytes() == b"a"
+    assert os.stat(data).st_mode & 0o777 == mode
+    assert ["there already with mode 0700" in why for kind, _, why in res.written.not_restored] == \
+        ([] if overwrite else [True])

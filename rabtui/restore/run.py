@@ -145,10 +145,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                 if join(r):
                     writer.finish_dir(path, join(r), st)
                 else:
-                    try:
-                        writer._meta_fd(writer.root_fd, path, st)
-                    except OSError as exc:
-                        writer.result.errors.append((b".", str(exc)))
+                    writer.finish_root(path, st)
         return writer.result
 
 
@@ -303,6 +300,7 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
     if checkpoint is not None:
         work_parent = os.fsencode(cfg.state_dir)
         if to is not None:
+            _made(to)
             # the disc is extracted by path (xorriso): beside the target only where nobody else can
             # put a symlink in place of the staging directory (the target's own file system, room)
             if privacy.others_can_change(to) is None:
@@ -331,20 +329,29 @@ def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, ba
 
 
 def _target_ready(to) -> None:
-    """`--to` names a directory (made when missing) that can be written in; else why not, before
-    anything is read or asked for."""
+    """`--to` names a directory, or a place where one can be made, that can be written in; else why
+    not, before anything is read or asked for (the directory itself is made when it is written in)."""
     shown = fmt.name(os.fsencode(to))
     if os.path.lexists(to) and not os.path.isdir(to):
         what = "a symlink to nothing" if os.path.islink(to) and not os.path.exists(to) else "not a directory"
         raise UsageError(f"--to {shown} is {what}", hint="give a directory (one that is missing is made)")
+    there = os.path.abspath(to)
+    while not os.path.lexists(there):
+        there = os.path.dirname(there)
+    if not os.path.isdir(there):
+        raise UsageError(f"--to {shown} cannot be made: {fmt.name(there)} is not a directory")
+    if not os.access(there, os.W_OK | os.X_OK):
+        where = f"the target directory {shown}" if there == os.path.abspath(to) else fmt.name(there)
+        why = "read-only file system" if os.statvfs(there).f_flag & os.ST_RDONLY else "permission denied"
+        raise WorkFailed(f"cannot write in {where}: {why}")
+
+
+def _made(to) -> None:
     try:
         os.makedirs(to, exist_ok=True)
     except OSError as exc:
-        raise WorkFailed(f"cannot make the target directory {shown}: {os.strerror(exc.errno or 0).lower()}") from None
-    if not os.access(to, os.W_OK | os.X_OK):
-        read_only = os.statvfs(to).f_flag & os.ST_RDONLY
-        raise WorkFailed(f"cannot write in the target directory {shown}: "
-                         + ("read-only file system" if read_only else "permission denied"))
+        raise WorkFailed(f"cannot make the target directory {fmt.name(os.fsencode(to))}:"
+                         f" {os.strerror(exc.errno or 0).lower()}") from None
 
 
 def _summary(result: "RestoreResult", w: Written, where: str) -> str:

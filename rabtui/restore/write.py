@@ -15,6 +15,7 @@ named with the reason; the restore goes on with the rest.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -98,6 +99,7 @@ class SafeWriter:
         came off a disc): each is hard-linked into place where it is on the same file system, so that
         the target needs room for it once, not twice."""
         self.root = os.fsencode(root)
+        self.root_found = os.path.isdir(self.root)    # kept as found, unless the restore overwrites
         os.makedirs(self.root, exist_ok=True)
         parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
         if follow_root or not last:
@@ -268,6 +270,8 @@ class SafeWriter:
                 os.unlink(tmp, dir_fd=fd)
                 self.result.skipped.append(rel)
                 return False
+            except FileNotFoundError:     # `tmp` replaced meanwhile, by one who may write in the directory
+                raise Refused(f"{fmt.name(rel)}: replaced by another file while it was restored") from None
             except OSError as exc:        # a file system without hard links (vfat): looked at again
                 if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):
                     raise
@@ -278,7 +282,8 @@ class SafeWriter:
                 os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
                 return True
         except BaseException:
-            os.unlink(tmp, dir_fd=fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=fd)
             raise
         os.unlink(tmp, dir_fd=fd)
         return True
@@ -371,12 +376,9 @@ class SafeWriter:
         finally:
             os.close(node)
 
-    def _kept_dir(self, rel: bytes, st: os.stat_result) -> None:
+    def _kept_dir(self, rel: bytes, found: os.stat_result, st: os.stat_result) -> None:
         """A directory there already keeps its own mode and owner: named when they are not the
         backup's (one a killed restore made before it could set them, one tightened since)."""
-        self._drop_cache()
-        rel_dir, name = os.path.split(rel)
-        found = os.stat(name, dir_fd=self.parent_fd(rel_dir), follow_symlinks=False)
         pairs = [("mode", f"{stat.S_IMODE(found.st_mode):04o}", f"{stat.S_IMODE(st.st_mode):04o}")]
         if self.as_root:
             pairs.append(("owner", f"{found.st_uid}:{found.st_gid}", f"{st.st_uid}:{st.st_gid}"))
@@ -387,17 +389,27 @@ class SafeWriter:
             self.result.not_restored.append(("directory", rel, f"there already with {there}, kept (the backup has"
                                                                f" {backup}); --overwrite sets the backup's"))
 
+    def finish_root(self, src: bytes | int, st: os.stat_result) -> None:
+        """The root's own ownership, mode, attributes and times, as finish_dir's for a directory."""
+        try:
+            if self.root_found and not self.overwrite:
+                self._kept_dir(b".", os.fstat(self.root_fd), st)
+            else:
+                self._meta_fd(self.root_fd, src, st)
+        except OSError as exc:
+            self.result.errors.append((b".", _why(exc)))
+
     def finish_dir(self, src: bytes | int, rel: bytes, st: os.stat_result) -> None:
         """A directory's ownership, mode, attributes and times, after everything inside it; one that
         was there before keeps its own unless the restore overwrites (a mode tightened since the
         backup stays tight)."""
         try:
-            if rel in self.found_dirs:
-                self._kept_dir(rel, st)
-                return
             self._drop_cache()
             rel_dir, name = os.path.split(rel)
             pfd = self.parent_fd(rel_dir)
+            if rel in self.found_dirs:
+                self._kept_dir(rel, os.stat(name, dir_fd=pfd, follow_symlinks=False), st)
+                return
             dfd = self._open_child(pfd, name, rel)
             try:
                 self._meta_fd(dfd, src, st, rel)
