@@ -60,6 +60,8 @@ def test_a_target_that_is_a_file_or_a_symlink_to_nothing_is_refused_in_a_line(la
         err = capsys.readouterr().err
         assert "Traceback" not in err and f"rabtui: --to {target} {said}" in err
     assert a_file.read_bytes() == b"keep" and not (tmp_path / "nowhere").exists()
+    assert _restore(lab, "small", "", *more) == 2
+    assert "rabtui: give the directory to restore into after --to" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("disc", [False, True])

@@ -332,6 +332,8 @@ def _target_ready(to) -> None:
     """`--to` names a directory, or a place where one can be made, that can be written in; else why
     not, before anything is read or asked for (the directory itself is made when it is written in)."""
     shown = fmt.name(os.fsencode(to))
+    if not shown:
+        raise UsageError("give the directory to restore into after --to")
     if os.path.lexists(to) and not os.path.isdir(to):
         what = "a symlink to nothing" if os.path.islink(to) and not os.path.exists(to) else "not a directory"
         raise UsageError(f"--to {shown} is {what}", hint="give a directory (one that is missing is made)")
