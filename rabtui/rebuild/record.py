@@ -42,6 +42,11 @@ def read(name: str, path: Path, info: dict | None) -> Record:
     if info is None:
         if os.path.lexists(path / "backup.json"):
             raise Unusable("it cannot be read as a JSON object")
+        if _holds_files(path / "data"):
+            # a run writes backup.json before its first file: this one's record was lost or moved,
+            # and an interrupted run's directory is deleted by the next backup onto the medium
+            raise Unusable("missing, but its data/ holds files: no run of rabtui left it so (was the file"
+                           " lost or moved?)")
         return Record("abandoned", "no backup.json (found by rebuild-state)", _name_time(name), None, None,
                       dict.fromkeys(COUNTS), [])
     status = info.get("status")
@@ -54,6 +59,16 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _backup_id(info.get("backup_id"), notes),
                   _counts(totals if isinstance(totals, dict) else {}, COUNTS, "totals.", notes),
                   _directories(info.get("directories"), notes), notes)
+
+
+def _holds_files(data: Path) -> bool:
+    try:
+        with os.scandir(data) as entries:
+            return any(True for _ in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True     # cannot tell: never taken for an empty run
 
 
 def _shown(value) -> str:

@@ -3,7 +3,8 @@
 - media: each configured medium's label; each `<source>/backup-*/backup.json` gives a backup row
   (keeping its original id, so that the catalog's ranges and the discs' references still agree),
   its directories and sizes, each field checked (rebuild/record.py): a backup whose record is
-  unusable is left out and said; a backup without a `backup.json` is recorded as abandoned;
+  unusable is left out and said; a backup without a `backup.json` is recorded as abandoned
+  (one whose data/ holds files is left out: a run writes the record before any file);
 - catalog: the data trees of the complete backups are walked (this is a rare repair, so a walk
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
