@@ -4,9 +4,19 @@ backup may lead a later run to delete it, or to say a backup holds a file it doe
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+from datetime import datetime, timedelta
 
+from rabtui.backup.pipeline import run_backup
+from rabtui.events import no_emit
+from rabtui.media import medium as media
+from rabtui.state.store import Store
+from tests import invariants
 from tests.test_rebuild_odd_records import _backups, _rabtui, _two_backups
-from tests.trees import snapshot
+from tests.trees import Lab, snapshot, write_files
+
+T0 = datetime(2026, 11, 1, 3, 0)
 
 
 def test_a_backup_whose_backup_json_went_missing_is_left_out_and_never_deleted(tmp_path):
@@ -29,3 +39,76 @@ def test_a_backup_whose_backup_json_went_missing_is_left_out_and_never_deleted(t
     done = _rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert snapshot(newest / "data") == held
+
+
+def test_backups_made_on_a_new_state_before_rebuild_state_keep_the_catalog_true(tmp_path):
+    """The server's disk is lost; cron backs up onto a new state database (its ids start at 1 again,
+    and its backups link to the ones found on the medium) before the operator runs rebuild-state.
+    Two backups then claim the same id: the rebuilt ids of each source's backups on a medium still
+    follow their order, so the backups after the rebuild extend the catalog truly (an older backup
+    with a higher id was said to hold the newer backup's files)."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"same": b"unchanged"})
+
+    def backup(day: int, medium: str, content: bytes | None) -> None:
+        if content is not None:
+            (lab.src / "data" / "f").write_bytes(content)
+        store = Store(lab.state)
+        try:
+            res = run_backup(cfg, store, "loc", emit=no_emit, cancel=threading.Event(),
+                             now=T0 + timedelta(days=day), medium_id=medium)
+        finally:
+            store.close()
+        assert res.status == "completed", res.reason
+
+    backup(0, "m2", b"A")
+    backup(1, "m1", b"BB")
+    backup(2, "m2", b"CCC")
+    backup(3, "m1", b"DDDD")
+    shutil.rmtree(lab.state)                # the server's disk is lost
+    backup(4, "m1", b"EEEEE")               # id 1, on m1 after the old ones
+    backup(5, "m2", None)                   # id 2
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "renumbered: medium m1:" in done.stdout and "its backup.json says so now" in done.stdout
+    assert _json_ids(lab) == _db_ids(lab)
+    again = _rabtui(lab, "rebuild-state")             # nothing clashes any more
+    assert again.returncode == 0 and "renumbered" not in again.stdout, again.stdout
+    assert _db_ids(lab) == _json_ids(lab)
+    backup(6, "m1", None)                   # extends the versions of the newest backup on m1
+    backup(7, "m2", None)
+    store = Store(lab.state)
+    try:
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_json_agrees(cfg, store)
+    finally:
+        store.close()
+
+
+def _json_ids(lab) -> dict:
+    return {(mid, path.name): media.read_backup_json(path)["backup_id"] for mid, root in lab.media
+            for _, path, _ in media.list_backups(root, "loc")}
+
+
+def _db_ids(lab) -> dict:
+    store = Store(lab.state)
+    try:
+        return {(r["medium"], r["name"]): r["id"] for r in store.all("SELECT id, medium, name FROM backups")}
+    finally:
+        store.close()
+
+
+def test_rebuilt_ids_are_kept_unless_they_clash_or_break_the_order():
+    from rabtui.rebuild.ids import Found, assign
+
+    def f(medium, name, started, wanted, restorable=True):
+        return Found((medium, "loc", name), started, wanted, restorable)
+
+    m1 = [f("m1", "a", 1, 2), f("m1", "b", 3, 4), f("m1", "c", 5, 1), f("m1", "d", 6, 3, restorable=False)]
+    m2 = [f("m2", "e", 0, 1), f("m2", "f", 2, 3), f("m2", "g", 7, None), f("m2", "h", 8, 9)]
+    ids = assign([m1, m2])
+    assert [ids[x.key] for x in m1] == [2, 4, 10, 11]      # c: 1 is e's (older); d: 3 is f's
+    assert [ids[x.key] for x in m2] == [1, 3, 12, 13]      # after g's new id, h's 9 would break the order

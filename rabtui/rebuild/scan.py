@@ -1,7 +1,8 @@
 """`rabtui rebuild-state`: recreate the state database from what the media and the discs hold.
 
 - media: each configured medium's label; each `<source>/backup-*/backup.json` gives a backup row
-  (keeping its original id, so that the catalog's ranges and the discs' references still agree),
+  (keeping its original id, so that the catalog's ranges and the discs' references still agree,
+  unless another backup holds it or it would break the order of its source's ids there: ids.py),
   its directories and sizes, each field checked (rebuild/record.py): a backup whose record is
   unusable is left out and said; a backup without a `backup.json` is recorded as abandoned
   (one whose data/ holds files is left out: a run writes the record before any file);
@@ -36,12 +37,13 @@ from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
+from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record
 from rabtui.rebuild.disc_text import (_original, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
                                      readme_backup, readme_made)
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.discs import disc_volid
-from rabtui.state.store import COMPLETE, KEPT, Store
+from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
 
@@ -56,6 +58,7 @@ class Report:
     verified: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)      # images that failed verification
     unmatched: list[str] = field(default_factory=list)
+    renumbered: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"media found: {', '.join(self.media) or 'none'}",
@@ -64,21 +67,25 @@ class Report:
                f"discs verified again: {', '.join(self.verified) or 'none'}"]
         if self.failed:
             out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
+        out += [f"renumbered: {r}" for r in self.renumbered]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None) -> Report:
-    from rabtui.media import medium as mediamod
-
     report = Report()
     source_ids = {s.id for s in cfg.sources}
+    # every medium's records are read before any backup is recorded: the ids depend on them all
+    found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report))
+             for m in cfg.media}
+    ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
+                                               rec.status in RESTORABLE)
+                              for name, _, rec in listed if rec is not None]
+                             for mid, sources in found.items() if sources for source, listed in sources.items()])
     for medium in cfg.media:
-        try:
-            with mediamod.mounted(medium, emit):
-                _medium(cfg, store, medium, source_ids, report, emit)
-        except WorkFailed as exc:
-            report.unmatched.append(f"medium {medium.id}: {exc}")
+        if found[medium.id]:
+            _with_medium(medium, report, emit,
+                         lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
     _discs(cfg, store, report, emit, prompter, cancel)
     _schedule_marks(cfg, store)
     with store.transaction() as conn:
@@ -99,7 +106,24 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
             schedule.mark_run(store, s.id, schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])))
 
 
-def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
+def _with_medium(medium, report: Report, emit: Emit, work):
+    """What `work` returns, run with the medium mounted; None, said, when it cannot be mounted."""
+    from rabtui.media import medium as mediamod
+
+    try:
+        with mediamod.mounted(medium, emit):
+            return work()
+    except WorkFailed as exc:
+        report.unmatched.append(f"medium {medium.id}: {exc}")
+        return None
+
+
+Listed = list[tuple[str, Path, "record.Record | None"]]
+
+
+def _read_medium(store, medium, source_ids, report: Report) -> dict[str, Listed] | None:
+    """The medium recorded, and the backups of each source on it with their records (None when it
+    is not the labelled medium)."""
     from rabtui.media import medium as mediamod
 
     path = Path(medium.path)
@@ -118,6 +142,7 @@ def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
                   " free_inodes) VALUES (?,?,?,?,?,?,?)",
                   (medium.id, json.dumps(label), time.time(), sp["total_bytes"], sp["free_bytes"],
                    sp["total_inodes"], sp["free_inodes"]))
+    found: dict[str, Listed] = {}
     for name in sorted(os.listdir(path)):
         if name.startswith(".") or not (path / name).is_dir():
             continue
@@ -125,20 +150,24 @@ def _medium(cfg, store, medium, source_ids, report: Report, emit: Emit) -> None:
             if mediamod.list_backups(path, name):
                 report.unmatched.append(f"medium {medium.id}: backups of {name}, a source not in the config")
             continue
-        _source_on_medium(cfg, store, medium, name, report, emit)
+        found[name] = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
+                       for bname, bpath, bj in mediamod.list_backups(medium.path, name)]
+    return found
+
+
+def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report: Report, emit: Emit) -> None:
+    for source_id, listed in found.items():
+        _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit)
     last = store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium.id,))
     store.execute("UPDATE media SET last_used=? WHERE id=?", (last["t"] if last else None, medium.id))
 
 
-def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit) -> None:
+def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, report: Report, emit: Emit) -> None:
     from rabtui.backup import history
-    from rabtui.media import medium as mediamod
 
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
     complete_rows, kept_rows = [], []
-    listed = [(name, bpath, _record(medium.id, name, bpath, bj, report))
-              for name, bpath, bj in mediamod.list_backups(medium.path, source_id)]
     # a record that cannot be read may be a complete backup: no run before it is undone
     last_complete = max((i for i, (_, _, rec) in enumerate(listed) if rec is None or rec.status in COMPLETE),
                         default=-1)
@@ -150,9 +179,12 @@ def _source_on_medium(cfg, store, medium, source_id, report: Report, emit: Emit)
             if index > last_complete:    # killed in step 7, nothing after it: undo its archive links
                 undone = history.unlink_archive(cfg, source_id, bpath)
                 rec.reason += f"; {undone} archive link(s) undone" if undone else ""
-        bid = _insert_backup(store, medium.id, source_id, name, bpath, rec, kinds, report)
+        bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
+                             kinds, report)
         if bid is None:
             continue
+        if rec.backup_id is not None and bid != rec.backup_id:
+            _renumber(medium.id, bpath, rec.backup_id, bid, report)
         report.backups += 1
         if rec.status in COMPLETE:
             complete_rows.append((bid, bpath))
@@ -183,13 +215,10 @@ def _left_out(report: Report, medium_id: str, bpath: Path, why: str) -> None:
                             " correct the file and run `rabtui rebuild-state` again")
 
 
-def _insert_backup(store: Store, medium_id: str, source_id: str, name: str, bpath: Path, rec: record.Record,
-                   kinds: dict[str, str], report: Report) -> int | None:
-    """The backup's row and its directories' (in one transaction); the id, None when SQLite refused
-    a value (said in the report)."""
-    wanted = rec.backup_id
-    if wanted is not None and store.one("SELECT 1 FROM backups WHERE id=?", (wanted,)):
-        wanted = None
+def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, name: str, bpath: Path,
+                   rec: record.Record, kinds: dict[str, str], report: Report) -> int | None:
+    """The backup's row under the id `wanted` and its directories' (in one transaction); the id,
+    None when SQLite refused a value (said in the report)."""
     try:
         with store.transaction():
             cur = store.execute(
@@ -206,6 +235,25 @@ def _insert_backup(store: Store, medium_id: str, source_id: str, name: str, bpat
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
     return cur.lastrowid
+
+
+def _renumber(medium_id: str, bpath: Path, was: int, bid: int, report: Report) -> None:
+    """The backup is recorded under another id than its backup.json holds: the file says so too,
+    so that the record and the database agree and a later rebuild finds no clash again."""
+    from rabtui.backup.records import write_json_atomic
+    from rabtui.media import medium as mediamod
+
+    what = f"medium {medium_id}: {bpath}: backup id {was} recorded as {bid} (another backup holds it, or it"\
+           " came before an older backup's there)"
+    info = mediamod.read_backup_json(bpath)
+    try:
+        if info is None:
+            raise OSError(0, "it cannot be read again")
+        write_json_atomic(bpath / "backup.json", {**info, "backup_id": bid})
+    except OSError as exc:
+        report.unmatched.append(f"{what}; its backup.json could not be changed: {exc.strerror}")
+        return
+    report.renumbered.append(f"{what}; its backup.json says so now")
 
 
 def _walk_files(top: bytes):

@@ -1,0 +1,47 @@
+"""The id each backup found by rebuild-state is recorded under.
+
+A backup keeps the id its backup.json holds (the discs' README and the record on the medium name
+it by that id), unless
+- another backup found holds the same id: a state database made anew after the old one was lost
+  numbers its backups from 1 again, and cron may back up onto it before rebuild-state runs; the
+  backup started first keeps the id;
+- keeping it would break the order of the ids of a source's restorable backups on a medium: the
+  catalog's ranges run over those ids, and the first backup after the rebuild extends the ranges
+  of the newest one, so an older backup with a higher id would be said to hold its files.
+Any other backup gets an id above every id found, in the order of its source's backups there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Key = tuple[str, str, str]       # medium, source, backup name
+
+
+@dataclass(frozen=True)
+class Found:
+    key: Key
+    started: float
+    wanted: int | None           # the id its backup.json holds
+    restorable: bool             # in the catalog's ranges: completed, warnings, kept
+
+
+def assign(groups: list[list[Found]]) -> dict[Key, int]:
+    """An id for each backup; `groups`: the backups of each source on each medium, oldest first."""
+    found = [f for group in groups for f in group]
+    owner: dict[int, Key] = {}
+    for f in sorted(found, key=lambda f: f.started):
+        if f.wanted is not None:
+            owner.setdefault(f.wanted, f.key)
+    fresh = max((f.wanted for f in found if f.wanted is not None), default=0) + 1
+    ids: dict[Key, int] = {}
+    for group in groups:
+        last = 0
+        for f in group:
+            bid = f.wanted if f.wanted is not None and owner[f.wanted] == f.key else None
+            if bid is None or (f.restorable and bid <= last):
+                bid, fresh = fresh, fresh + 1
+            if f.restorable:
+                last = bid
+            ids[f.key] = bid
+    return ids
