@@ -61,6 +61,22 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _directories(info.get("directories"), notes), notes)
 
 
+def write_id(path: Path, bid: int) -> str | None:
+    """The backup at `path` was recorded under the id `bid`: its backup.json says so too, so that
+    the record and the database agree and a later rebuild meets no clash again. What failed, if any."""
+    from rabtui.backup.records import write_json_atomic
+    from rabtui.media.medium import read_backup_json
+
+    info = read_backup_json(path)
+    if info is None:
+        return "it cannot be read again"
+    try:
+        write_json_atomic(path / "backup.json", {**info, "backup_id": bid})
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _holds_files(data: Path) -> bool:
     try:
         with os.scandir(data) as entries:

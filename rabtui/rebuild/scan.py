@@ -238,22 +238,13 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
 
 
 def _renumber(medium_id: str, bpath: Path, was: int, bid: int, report: Report) -> None:
-    """The backup is recorded under another id than its backup.json holds: the file says so too,
-    so that the record and the database agree and a later rebuild finds no clash again."""
-    from rabtui.backup.records import write_json_atomic
-    from rabtui.media import medium as mediamod
-
     what = f"medium {medium_id}: {bpath}: backup id {was} recorded as {bid} (another backup holds it, or it"\
            " came before an older backup's there)"
-    info = mediamod.read_backup_json(bpath)
-    try:
-        if info is None:
-            raise OSError(0, "it cannot be read again")
-        write_json_atomic(bpath / "backup.json", {**info, "backup_id": bid})
-    except OSError as exc:
-        report.unmatched.append(f"{what}; its backup.json could not be changed: {exc.strerror}")
-        return
-    report.renumbered.append(f"{what}; its backup.json says so now")
+    failed = record.write_id(bpath, bid)
+    if failed:
+        report.unmatched.append(f"{what}; its backup.json could not be changed: {failed}")
+    else:
+        report.renumbered.append(f"{what}; its backup.json says so now")
 
 
 def _walk_files(top: bytes):
