@@ -119,6 +119,30 @@ def test_foreign_database_is_refused_not_filled_with_tables(tmp_path):
     assert HINT in done.stderr
 
 
+@pytest.mark.parametrize("version,words", [("2", ("made by a newer rabtui (schema version 2", "rabtui rebuild-state")),
+                                           ("banana", ("is damaged: its schema version", HINT)),
+                                           ("0", ("is damaged: its schema version", HINT))])
+def test_a_database_of_another_schema_version_is_refused(tmp_path, version, words):
+    """A database a newer rabtui made (its tables may mean other things now), or one whose version
+    is no version at all, is refused; nothing is read from it or written into it."""
+    lab = _backed_up_lab(tmp_path)
+    from rabtui.state.store import connect
+
+    conn = connect(lab.state / "rabtui.db")
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (version,))
+    conn.close()
+    _refused(lab, *words)
+    conn = connect(lab.state / "rabtui.db")
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == version
+    conn.close()
+    (tmp_path / "iso").mkdir()                    # the way out: the database made again from the media
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3) and "backups: 1" in done.stdout, done.stdout + done.stderr
+    assert _rabtui(lab, "status").returncode == 0
+
+
 def _mount(*argv: str) -> None:
     done = subprocess.run(["mount", *argv], capture_output=True, text=True)
     if done.returncode != 0:

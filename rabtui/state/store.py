@@ -312,7 +312,7 @@ class Store:
             if not check_usable(self.state_dir, self.path):
                 _create(self.path)
             conn = self.conn
-            check_tables(conn, self.path)
+            check_tables(conn, self.path, SCHEMA_VERSION)
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
             conn.executescript(_schema_script("OR IGNORE"))   # tables added by a newer version, if any
             if not counted:      # a database made before the changes table: count them from the catalog

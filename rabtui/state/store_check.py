@@ -103,8 +103,9 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     return True
 
 
-def check_tables(conn: sqlite3.Connection, path: Path) -> None:
-    """An existing database must hold rabtui's tables: never fill a foreign or emptied file anew."""
+def check_tables(conn: sqlite3.Connection, path: Path, schema_version: int) -> None:
+    """An existing database must hold rabtui's tables, of a schema this version knows: never fill a
+    foreign or emptied file anew, nor one a newer rabtui made (its tables may mean other things)."""
     have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not have:      # a database another process has just made and not filled yet: new
         return
@@ -113,8 +114,17 @@ def check_tables(conn: sqlite3.Connection, path: Path) -> None:
         raise damaged(path, f"tables missing: {', '.join(missing)}")
     # fetchall: a cursor left open would hold its read transaction, and this connection would see
     # the database as it was at this moment for as long as it lives
-    if not conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall():
+    rows = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
+    if not rows:
         raise damaged(path, "no schema version recorded")
+    version = str(rows[0][0])
+    if not (version.isascii() and version.isdigit() and 1 <= int(version)):
+        raise damaged(path, f"its schema version {version[:40]!r} is no version of rabtui's")
+    if int(version) > schema_version:
+        raise StateUnusable(
+            f"{_db(path)} was made by a newer rabtui (schema version {version}; this one knows {schema_version})",
+            hint="run the rabtui that made it; to go on with this one instead, `rabtui rebuild-state` keeps the"
+                 " database aside and recreates it from the media and the discs")
 
 
 def fold_wal(path: Path) -> None:
