@@ -143,6 +143,28 @@ def test_a_database_of_another_schema_version_is_refused(tmp_path, version, word
     assert _rabtui(lab, "status").returncode == 0
 
 
+def test_a_directory_in_the_place_of_the_database_is_kept_aside_by_rebuild_state(tmp_path):
+    """rabtui.db (and its -wal) replaced by directories: commands refuse with the way out, and
+    rebuild-state, that way, makes the database again and keeps what was there aside as it was."""
+    lab = _backed_up_lab(tmp_path)
+    (tmp_path / "iso").mkdir()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    (lab.state / "rabtui.db").mkdir()
+    (lab.state / "rabtui.db" / "note").write_text("someone's")
+    (lab.state / "rabtui.db-wal").mkdir()
+    _refused(lab, "is damaged", HINT)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3) and "backups: 1" in done.stdout, done.stdout + done.stderr
+    status = _rabtui(lab, "status")
+    assert status.returncode == 0 and "never backed up" not in status.stdout, status.stdout + status.stderr
+    aside = next(lab.state.glob("rabtui.db.before-rebuild-*[0-9]"))
+    assert (aside / "note").read_text() == "someone's" and Path(f"{aside}-wal").is_dir()
+
+
 def _mount(*argv: str) -> None:
     done = subprocess.run(["mount", *argv], capture_output=True, text=True)
     if done.returncode != 0:

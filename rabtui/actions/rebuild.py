@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 from contextlib import ExitStack, contextmanager, suppress
@@ -151,15 +152,19 @@ def put_in_place(made: Path, db: Path) -> Path | None:
     """The new database `made` at the place of `db`, the old one kept aside (its new name is
     returned). A database is at `db` at every moment, so that a kill anywhere leaves one there: the
     old one is kept aside by hard links, its -wal and -shm go (left beside the new one, SQLite would
-    replay the old -wal into it), then one rename puts the new one in place. Should that fail, the
-    old one is put back, and the error says where each is."""
+    replay the old -wal into it), then one rename puts the new one in place. What is no file there
+    (a directory in the database's place) is no database: it is moved aside as it is. Should that
+    fail, the old one is put back, and the error says where each is."""
     aside = aside_name(db)
     try:
         if aside is not None:
             fold_wal(db)     # its -wal is kept aside with it where that fails
-            for suffix in ("", "-wal"):
-                if os.path.lexists(f"{db}{suffix}"):
-                    os.link(f"{db}{suffix}", f"{aside}{suffix}")
+            for suffix in DB_FILES:
+                old = f"{db}{suffix}"
+                if os.path.lexists(old) and not stat.S_ISREG(os.lstat(old).st_mode):
+                    os.rename(old, f"{aside}{suffix}")
+                elif os.path.lexists(old) and suffix != "-shm":
+                    os.link(old, f"{aside}{suffix}")
             faults.point("rebuild.kept_aside")
             for suffix in ("-wal", "-shm"):
                 with suppress(FileNotFoundError):
@@ -180,6 +185,10 @@ def _put_back(aside: Path | None, db: Path) -> str:
     if aside is None:
         return "there was no database before"
     try:
+        for suffix in DB_FILES:
+            kept = f"{aside}{suffix}"
+            if os.path.lexists(kept) and not stat.S_ISREG(os.lstat(kept).st_mode):
+                os.rename(kept, f"{db}{suffix}")     # moved aside whole: it goes back
         if os.path.lexists(f"{aside}-wal") and not os.path.lexists(f"{db}-wal"):
             os.link(f"{aside}-wal", f"{db}-wal")
         for suffix in ("", "-wal"):
