@@ -153,3 +153,17 @@ def test_a_rebuild_never_builds_through_a_symlink_planted_in_the_state_directory
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(elsewhere.iterdir()) == [] and not os.path.lexists(lab.state / "rabtui.db.rebuilding")
     assert len(_backups(lab)) == 2
+
+
+def test_names_found_on_a_medium_are_printed_escaped(tmp_path):
+    """A stranger's directory on a medium, its name holding a line break, an escape sequence and
+    a byte that is not UTF-8: the report names it on one line, as `ls -b` shows it."""
+    lab, _ = _two_backups(tmp_path)
+    medium = os.fsencode(lab.media[0][1])
+    for name in (b"ev\nil\x1b[31m", b"bad\xff"):
+        os.makedirs(os.path.join(medium, name, b"backup-20260101000000"))
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "not matched: medium m1: backups of ev\\nil\\033[31m, a source not in the config\n" in done.stdout
+    assert "not matched: medium m1: backups of bad\\377, a source not in the config\n" in done.stdout
+    assert "\x1b" not in done.stdout

@@ -240,7 +240,7 @@ def cmd_rebuild(args) -> int:
     cfg = load_config(args, check_media=False)
     result = rebuild_actions.rebuild_state(cfg, lambda e: None, None, TerminalPrompter())
     if result.aside:
-        print(f"kept the old database as {result.aside}")
-    for line in result.report.lines():
-        print(line)
+        print(fmt.name(f"kept the old database as {result.aside}"))
+    for line in result.report.lines():     # names found on the media and discs, as they are there
+        print(fmt.name(line))
     return result.exit_code
