@@ -358,3 +358,33 @@ def test_check_with_a_damaged_database_is_critical_and_says_so_to_prometheus(tmp
 
         _promtool_test(tmp_path, _test_group("damaged", text, {"10m": {
             "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="state")]}}))
+
+
+def test_a_process_that_had_the_database_open_uses_the_rebuilt_one(tmp_path):
+    """The UI stays open while rebuild-state, in another terminal, puts a new database in place: its
+    next queries read the new one (they went on reading, and writing the jobs it started into, the
+    old one kept aside, which no other process reads)."""
+    lab = _backed_up_lab(tmp_path)
+    (tmp_path / "iso").mkdir()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+    from rabtui.state.store import Store
+
+    store = Store(lab.state)
+    store.execute("INSERT INTO backups(source, medium, name, path, status, started) VALUES"
+                  " ('loc', 'm1', 'backup-20200101000000', '/nowhere', 'completed', 1)")
+    assert store.one("SELECT COUNT(*) AS n FROM backups")["n"] == 2
+    watch = store.watch()
+    watch.changed()
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert watch.changed()
+    assert store.one("SELECT COUNT(*) AS n FROM backups")["n"] == 1
+    assert not watch.changed()
+    job = store.execute("INSERT INTO jobs(kind, title, status) VALUES ('backup', 'after', 'queued')").lastrowid
+    other = Store(lab.state)
+    assert other.one("SELECT title FROM jobs WHERE id=?", (job,))["title"] == "after"
+    other.close()
+    assert watch.changed()                 # the UI's poll sees what is committed to the new one
+    watch.close()
+    store.close()

@@ -262,6 +262,14 @@ def _create(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class ChangeWatch:
     """Whether anything was committed to the database since the last look, by any process or
     thread: SQLite's `PRAGMA data_version` on a connection of its own (it counts the commits of the
@@ -269,10 +277,16 @@ class ChangeWatch:
     pollers that should do nothing while nothing happens."""
 
     def __init__(self, path: str | Path):
+        self._path = Path(path)
+        self._file = _file_id(self._path)
         self._conn = connect(path)
         self._seen: int | None = None
 
     def changed(self) -> bool:
+        now = _file_id(self._path)
+        if now is not None and now != self._file:      # a rebuilt database put in place
+            self._conn.close()
+            self._file, self._conn, self._seen = now, connect(self._path), None
         try:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error:     # cannot tell: say changed, the poll that follows says what is wrong
@@ -333,9 +347,19 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.in_transaction and self._replaced():
+            # rebuild-state put a new database in place (the old one is kept aside, read by no one)
+            conn.close()
+            conn = None
         if conn is None:
+            self._local.file = _file_id(self.path)
             conn = self._local.conn = connect(self.path)
         return conn
+
+    def _replaced(self) -> bool:
+        """Whether another file is at the database's path than this thread's connection opened."""
+        now = _file_id(self.path)
+        return now is not None and now != getattr(self._local, "file", None)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
