@@ -201,3 +201,28 @@ def test_a_rebuilt_checkpoint_that_lacks_a_disc_can_be_given_up(tmp_path, capsys
     capsys.readouterr()
     main([*argv, "check"])
     assert "disc RAB1D02 failed" not in capsys.readouterr().out
+
+
+def test_find_lists_files_only_a_disc_holds_in_order_with_the_others(tmp_path, capsys):
+    """After a rebuild, a file that only a checkpoint disc holds (its backups deleted since) is
+    listed by find in its place among the others, as it was before the database was lost."""
+    lab = Lab(tmp_path, media_count=1)
+    images = tmp_path / "iso"
+    images.mkdir()
+    lab.local()
+    text = lab.config_path.read_text().replace("[[media]]", f'[checkpoint]\ndrive = "images:{images}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    cfg = lab.load()
+    write_files(lab.src / "data", {"b.txt": b"b", "d.txt": b"d"})
+    assert lab.backup(cfg).status == "completed"
+    gone = [str(lab.src / "data" / n).lstrip("/").encode() for n in ("a.txt", "c.txt")]
+    make_disc(images / "RAB1D01.iso", "RAB1D01", {b"data/loc/" + g: b"old" for g in gone},
+              b"disc\tpath\tsize\tmtime\tsha256\n"
+              + b"".join(b"1\t%s\t3\t1650000000\t-\n" % _escape(b"data/loc/" + g) for g in gone))
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "find", "--json", "*.txt"]) == 0
+    import json
+
+    shown = [v["path"].rsplit("/", 1)[-1] for v in json.loads(capsys.readouterr().out)]
+    assert shown == ["a.txt", "b.txt", "c.txt", "d.txt"]
