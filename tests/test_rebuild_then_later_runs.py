@@ -112,3 +112,57 @@ def test_rebuilt_ids_are_kept_unless_they_clash_or_break_the_order():
     ids = assign([m1, m2])
     assert [ids[x.key] for x in m1] == [2, 4, 10, 11]      # c: 1 is e's (older); d: 3 is f's
     assert [ids[x.key] for x in m2] == [1, 3, 12, 13]      # after g's new id, h's 9 would break the order
+
+
+HOLD_REBUILD_LOCKS = """
+import sys
+from rabtui.actions.rebuild import all_locks
+from rabtui.config import load
+with all_locks(load(sys.argv[1], check_media=False)):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_no_cleanup_deletes_while_rebuild_state_runs(tmp_path):
+    """A cleanup (cron's run-due, or the operator's) and rebuild-state at once: the cleanup's
+    deletions would be recorded in the database the rebuild then replaces, which would still hold
+    the deleted backups (and count their files as copies). Each waits for the other: a cleanup
+    started while a rebuild runs deletes nothing, and a rebuild is refused while a cleanup runs."""
+    import subprocess
+    import sys
+
+    from rabtui.state import locks
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", more="[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                                      "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a": b"one"})
+    old = datetime.now() - timedelta(days=20)
+    for day in range(3):
+        store = Store(lab.state)
+        try:
+            assert run_backup(cfg, store, "loc", emit=no_emit, cancel=threading.Event(),
+                              now=old + timedelta(days=day)).status == "completed"
+        finally:
+            store.close()
+    root = lab.media[0][1] / "loc"
+    before = sorted(os.listdir(root))
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_REBUILD_LOCKS, str(lab.config_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = _rabtui(lab, "cleanup")
+        assert "rebuild-state is already running since" in done.stdout + done.stderr, done.stdout + done.stderr
+        assert sorted(os.listdir(root)) == before
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+    with locks.cleanup_lock(lab.state):
+        done = _rabtui(lab, "rebuild-state")
+        assert done.returncode == 1 and "a cleanup is already running" in done.stderr, done.stdout + done.stderr
+    done = _rabtui(lab, "cleanup")
+    assert done.returncode == 0 and len(os.listdir(root)) < len(before), done.stdout + done.stderr
