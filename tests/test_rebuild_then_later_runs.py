@@ -166,3 +166,33 @@ def test_no_cleanup_deletes_while_rebuild_state_runs(tmp_path):
         assert done.returncode == 1 and "a cleanup is already running" in done.stderr, done.stdout + done.stderr
     done = _rabtui(lab, "cleanup")
     assert done.returncode == 0 and len(os.listdir(root)) < len(before), done.stdout + done.stderr
+
+
+def test_a_medium_the_old_state_knew_and_away_during_rebuild_state_is_not_labelled_afresh(tmp_path):
+    """A medium of the rotation is away (its disk not mounted: an empty directory at its path)
+    while rebuild-state replaces a database that knew it. The backup that then meets that empty
+    directory refuses it, as it did before the rebuild, instead of labelling it and writing onto
+    the file system the disk is mounted on; once the disk is back it is used as before."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a": b"one"})
+    for medium in ("m1", "m2"):
+        assert lab.backup(cfg, medium_id=medium).status == "completed"
+    away = lab.media[1][1]
+    disk = tmp_path / "m2-disk"
+    away.rename(disk)                        # unplugged: its mount point stays, empty
+    away.mkdir()
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3 and f"medium m2: no labelled medium at {away}" in done.stdout, done.stdout
+    res = lab.backup(cfg, medium_id="m2")
+    assert res.status == "failed" and "refusing to label it again" in res.reason, res.reason
+    assert os.listdir(away) == []
+    done = _rabtui(lab, "media", "label", "m2")
+    assert done.returncode != 0 and "--force" in done.stdout + done.stderr
+    assert os.listdir(away) == []
+
+    away.rmdir()
+    disk.rename(away)                        # back: used as before
+    assert lab.backup(cfg, medium_id="m2").status == "completed"

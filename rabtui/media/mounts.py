@@ -15,6 +15,7 @@ from rabtui.config import Medium
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 _KEY = "medium_mount:"
+_AWAY = "medium_away:"    # away while rebuild-state ran, known to the database it replaced
 
 
 def known_because(store: Store, medium_id: str) -> str | None:
@@ -30,7 +31,15 @@ def known_because(store: Store, medium_id: str) -> str | None:
     row = store.one("SELECT label FROM media WHERE id=? AND label IS NOT NULL AND label<>'null'", (medium_id,))
     if row is not None:
         return "its label is recorded"
+    if store.one("SELECT 1 FROM meta WHERE key=?", (_AWAY + medium_id,)):
+        return "the database rebuild-state replaced knew it, and it was away during the rebuild"
     return None
+
+
+def remember_away(store: Store, medium_id: str) -> None:
+    """rebuild-state found no labelled medium at the path of a medium the old database knew: its
+    disk is away, and the empty directory there is not labelled implicitly."""
+    store.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '1')", (_AWAY + medium_id,))
 
 
 def mount_of(path: str | os.PathLike) -> dict:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rabtui.media import fstree
+from rabtui.media import fstree, mounts
 from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
@@ -72,11 +72,13 @@ class Report:
         return out
 
 
-def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None) -> Report:
+def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
+            known: frozenset[str] = frozenset()) -> Report:
+    """`known`: the media the database replaced knew (used, or labelled)."""
     report = Report()
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
-    found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report))
+    found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, m.id in known))
              for m in cfg.media}
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)
@@ -121,7 +123,7 @@ def _with_medium(medium, report: Report, emit: Emit, work):
 Listed = list[tuple[str, Path, "record.Record | None"]]
 
 
-def _read_medium(store, medium, source_ids, report: Report) -> dict[str, Listed] | None:
+def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict[str, Listed] | None:
     """The medium recorded, and the backups of each source on it with their records (None when it
     is not the labelled medium)."""
     from rabtui.media import medium as mediamod
@@ -130,6 +132,8 @@ def _read_medium(store, medium, source_ids, report: Report) -> dict[str, Listed]
     label = mediamod.read_label(path) if path.is_dir() else None
     if label is None:
         report.unmatched.append(f"medium {medium.id}: no labelled medium at {path}")
+        if known:
+            mounts.remember_away(store, medium.id)
         return
     if label.get("id") != medium.id:
         report.unmatched.append(f"medium {medium.id}: {path} is labelled {label.get('id')!r}")
