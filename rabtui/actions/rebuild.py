@@ -15,16 +15,16 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import quote
 
 from rabtui import faults, privacy
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
 from rabtui.events import Emit, Event, Prompter
+from rabtui.media import mounts
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import checkpoints_lock, cleanup_lock, drive_lock, source_lock
-from rabtui.state.store import RESTORABLE_SQL, Store
+from rabtui.state.store import Store
 from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
 BUILDING = "rabtui.db.rebuilding"     # the directory of state_dir where the new database is made
@@ -88,7 +88,7 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
 
     try:
         report = scan.rebuild(cfg, store, emit=both, prompter=prompter, cancel=recorder.cancel,
-                              known=media_known_before(Path(cfg.state_dir) / "rabtui.db"))
+                              known=mounts.known_in(Path(cfg.state_dir) / "rabtui.db"))
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
                         f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"
@@ -103,23 +103,6 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
     finally:
         store.close()
     return made, report
-
-
-def media_known_before(db: Path) -> frozenset[str]:
-    """The media the database being replaced knew (a backup on it, or its label recorded), as far as
-    it can be read: one of them away now is not taken for a new medium."""
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return frozenset()
-    try:
-        return frozenset(r[0] for r in conn.execute(
-            f"SELECT medium FROM backups WHERE status IN {RESTORABLE_SQL}"
-            " UNION SELECT id FROM media WHERE label IS NOT NULL AND label<>'null'"))
-    except sqlite3.Error:      # damaged, or no rabtui database: nothing is known from it
-        return frozenset()
-    finally:
-        conn.close()
 
 
 def _failed(exc: Exception, db: Path) -> RabtuiError:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
 
 from rabtui.config import Medium
 from rabtui.state.store import RESTORABLE_SQL, Store
@@ -70,3 +73,20 @@ def mount_problem(store: Store | None, medium: Medium) -> str | None:
         return (f"{path} was a mount point when the medium was last used (device {before.get('dev')}) and is not"
                 f" one now (device {os.stat(path).st_dev}): the disk is not mounted")
     return None
+
+
+def known_in(db: Path) -> frozenset[str]:
+    """The media the database `db` knows (a backup on it, or its label recorded), as far as it can
+    be read: rebuild-state, replacing it, does not take one of them away now for a new medium."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return frozenset()
+    try:
+        return frozenset(r[0] for r in conn.execute(
+            f"SELECT medium FROM backups WHERE status IN {RESTORABLE_SQL}"
+            " UNION SELECT id FROM media WHERE label IS NOT NULL AND label<>'null'"))
+    except sqlite3.Error:      # damaged, or no rabtui database: nothing is known from it
+        return frozenset()
+    finally:
+        conn.close()
