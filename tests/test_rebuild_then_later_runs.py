@@ -155,7 +155,7 @@ def test_no_cleanup_deletes_while_rebuild_state_runs(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         done = _rabtui(lab, "cleanup")
-        assert "rebuild-state is already running since" in done.stdout + done.stderr, done.stdout + done.stderr
+        assert "cannot run now: rebuild-state is running since" in done.stdout + done.stderr, done.stdout + done.stderr
         assert sorted(os.listdir(root)) == before
     finally:
         holder.stdin.close()
