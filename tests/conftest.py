@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -80,3 +81,25 @@ def open_base():
     base.chmod(0o755)
     yield base
     shutil.rmtree(base)
+
+
+@pytest.fixture
+def tmpfs():
+    """mount(path, options): a small tmpfs mounted at `path` (made if missing) for the test, as root
+    only (skipped otherwise); unmounted at its end."""
+    mounted = []
+
+    def mount(path: Path, options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        path.mkdir(exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for p in reversed(mounted):
+        subprocess.run(["umount", "-l", str(p)], capture_output=True)

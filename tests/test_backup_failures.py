@@ -110,27 +110,9 @@ def test_empty_medium_is_labelled_on_first_use(tmp_path):
     assert media.read_label(tmp_path / "medium1")["id"] == "m1"
 
 
-def _mount_tmpfs(path, options: str) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-
-
 @pytest.fixture
-def tmpfs_medium(tmp_path):
-    path = tmp_path / "medium1"
-    mounted = []
-
-    def mount(options: str):
-        _mount_tmpfs(path, options)
-        mounted.append(path)
-        return path
-
-    yield mount
-    for p in mounted:
-        subprocess.run(["umount", "-l", str(p)], capture_output=True)
+def tmpfs_medium(tmp_path, tmpfs):
+    return lambda options: tmpfs(tmp_path / "medium1", options)
 
 
 def test_full_medium_is_too_small(tmp_path, tmpfs_medium):

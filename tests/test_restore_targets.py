@@ -11,7 +11,6 @@ from datetime import datetime
 import pytest
 
 from rabtui.cli import main
-from tests.test_backup_failures import _mount_tmpfs
 from tests.trees import Lab, burn_due, snapshot, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -25,22 +24,6 @@ def lab(tmp_path):
     assert lab.backup(cfg, now=T0).status == "completed"
     burn_due(cfg, lab.store())
     return lab
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    mounted = []
-
-    def mount(name: str, options: str):
-        path = tmp_path / name
-        path.mkdir()
-        _mount_tmpfs(path, options)
-        mounted.append(path)
-        return path
-
-    yield mount
-    for p in mounted:
-        subprocess.run(["umount", "-l", str(p)], capture_output=True)
 
 
 def _restore(lab, what: str, to, *more: str) -> int:
@@ -65,8 +48,8 @@ def test_a_target_that_is_a_file_or_a_symlink_to_nothing_is_refused_in_a_line(la
 
 
 @pytest.mark.parametrize("disc", [False, True])
-def test_a_read_only_target_is_said_in_a_line(lab, tmpfs, capsys, disc):
-    target = tmpfs("ro", "size=1m,ro")
+def test_a_read_only_target_is_said_in_a_line(tmp_path, lab, tmpfs, capsys, disc):
+    target = tmpfs(tmp_path / "ro", "size=1m,ro")
     assert _restore(lab, "small", target, *(("--checkpoint", "1") if disc else ())) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"rabtui: cannot write in the target directory {target}: read-only file system" \
@@ -81,10 +64,10 @@ def test_a_target_named_with_control_characters_is_printed_escaped(lab, tmp_path
     assert (target / str(lab.src / "data/small").lstrip("/")).read_bytes() == b"s"
 
 
-def test_a_restore_from_discs_needs_room_for_what_it_restores_once(lab, tmpfs, capsys):
+def test_a_restore_from_discs_needs_room_for_what_it_restores_once(tmp_path, lab, tmpfs, capsys):
     """What comes off the disc is staged in the target's file system, and what is restored is taken
     from there as it is, not copied again: 2 MB restore onto a 3 MiB file system."""
-    target = tmpfs("room", "size=3m")
+    target = tmpfs(tmp_path / "room", "size=3m")
     assert _restore(lab, "d", target, "--checkpoint", "1") == 0, capsys.readouterr()
     restored = target / str(lab.src / "data/d").lstrip("/")
     assert snapshot(restored) == snapshot(lab.src / "data/d")
@@ -96,8 +79,8 @@ def _grow(path, size: str) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True, capture_output=True)
 
 
-def test_a_target_that_fills_up_says_what_it_restored_and_a_rerun_finishes(lab, tmpfs, capsys):
-    target = tmpfs("full", "size=1m")
+def test_a_target_that_fills_up_says_what_it_restored_and_a_rerun_finishes(tmp_path, lab, tmpfs, capsys):
+    target = tmpfs(tmp_path / "full", "size=1m")
     assert _restore(lab, "d", target) == 1
     got = capsys.readouterr()
     assert "Traceback" not in got.err
@@ -110,8 +93,8 @@ def test_a_target_that_fills_up_says_what_it_restored_and_a_rerun_finishes(lab, 
     assert snapshot(restored) == snapshot(lab.src / "data/d")
 
 
-def test_a_target_too_small_for_what_comes_off_the_disc_says_it_is_full(lab, tmpfs, capsys):
-    target = tmpfs("full", "size=1m")
+def test_a_target_too_small_for_what_comes_off_the_disc_says_it_is_full(tmp_path, lab, tmpfs, capsys):
+    target = tmpfs(tmp_path / "full", "size=1m")
     assert _restore(lab, "d", target, "--checkpoint", "1") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"{target} is full" in err
