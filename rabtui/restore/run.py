@@ -259,7 +259,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
             overwrite: bool = False, emit: Emit = no_emit, cancel=None, prompter=None) -> RestoreResult:
     """Restore `path` of a source. The source's reading lock is held shared throughout: a cleanup
     deletes none of its backups meanwhile (one deleting some now makes this refuse, saying so)."""
-    with locks.reading(cfg.state_dir, [cfg.source(source_id).id]):
+    with locks.reading(cfg.state_dir, [source_of(cfg, store, source_id).id]):
         return _restore(cfg, store, source_id, path, backup=backup, checkpoint=checkpoint, to=to,
                         to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
 
