@@ -244,3 +244,32 @@ def test_rebuild_state_waits_for_a_checkpoint_burning_on_another_drive(tmp_path)
     with rebuild_actions.all_locks(lab.load()):
         refused = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
     assert "a checkpoint cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
+
+
+def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(tmp_path):
+    """`rabtui rebuild-state` started while a restore reads a backup: the restore's job row and its
+    events were in the database the rebuild put aside, and what the restore wrote afterwards went
+    into the new one under an id that a later job of the new database is given."""
+    lab, old = _two_backups(tmp_path)
+    rebuilds: list[subprocess.CompletedProcess] = []
+
+    class RebuildAtFirstLook(threading.Event):
+        def is_set(self) -> bool:
+            if not rebuilds and sys._getframe(1).f_code.co_name == "copy_into":
+                rebuilds.append(_rabtui(lab, "rebuild-state"))
+            return super().is_set()
+
+    to = tmp_path / "restored"
+    outcome = restore_actions.restore(lab.load(), lab.store(), no_emit, RebuildAtFirstLook(), None, source="loc",
+                                      path=str(lab.src / "data"), backup=old, to=str(to))
+    assert outcome.exit_code == 0, outcome.result.summary
+    assert rebuilds and "Traceback" not in rebuilds[0].stderr, rebuilds
+    assert rebuilds[0].returncode != 0, rebuilds[0].stdout
+    assert "a cleanup of loc's backups is already running since" not in rebuilds[0].stderr
+    assert "loc's backups" in rebuilds[0].stderr and f"pid {os.getpid()}" in rebuilds[0].stderr, rebuilds[0].stderr
+    # and a restore started during a rebuild says what holds it
+    with rebuild_actions.all_locks(lab.load()):
+        refused = _rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", old, "--to", str(tmp_path / "to"))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
+    assert "cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
+    assert "cleanup" not in refused.stderr, refused.stderr

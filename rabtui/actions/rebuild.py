@@ -23,7 +23,8 @@ from rabtui.events import Emit, Event, Prompter
 from rabtui.media import mounts
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
-from rabtui.state.locks import checkpoints_lock, cleanup_lock, drive_lock, source_lock
+from rabtui.state.locks import (checkpoints_lock, cleanup_lock, drive_lock, reading_lock, reading_lock_sources,
+                                source_lock)
 from rabtui.state.store import Store
 from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
@@ -123,15 +124,18 @@ def _failed(exc: Exception, db: Path) -> RabtuiError:
 
 @contextmanager
 def all_locks(cfg: Config) -> Iterator[None]:
-    """Every source's lock, the drive's, the checkpoints' and the cleanup's: no backup, burn or
-    cleanup writes the database while it is rebuilt, nor changes the media it is rebuilt from (a
-    running one is refused with its lock's "already running since ..., pid ..." message; one
+    """Every source's lock and reading lock, the drive's, the checkpoints' and the cleanup's: no
+    backup, burn, restore or cleanup writes the database while it is rebuilt, nor changes the media
+    it is rebuilt from (a running one is refused with its lock's "already running since ..., pid ..." message; one
     started meanwhile with "cannot run now: rebuild-state is running ...")."""
     by = "rebuild-state"
     with ExitStack() as stack:
         stack.enter_context(cleanup_lock(cfg.state_dir, by=by))
         for source in cfg.sources:
             stack.enter_context(source_lock(cfg.state_dir, source.id, by=by))
+        # no restore reads meanwhile: its job and events would go into the database put aside
+        for source_id in sorted({s.id for s in cfg.sources} | set(reading_lock_sources(cfg.state_dir))):
+            stack.enter_context(reading_lock(cfg.state_dir, source_id, by=by))
         stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive, by=by))
         stack.enter_context(checkpoints_lock(cfg.state_dir, by=by))     # a burn on another drive too
         yield

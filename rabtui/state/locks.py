@@ -26,13 +26,16 @@ def _lock_name(name: str) -> str:
 
 
 class Lock:
-    def __init__(self, state_dir: str | Path, name: str, what: str | None = None, by: str | None = None):
+    def __init__(self, state_dir: str | Path, name: str, what: str | None = None, by: str | None = None,
+                 kept_out: str | None = None):
         """`what` runs under this lock, as a refusal says it; `by`: another command that holds it
-        to keep `what` out (rebuild-state), named instead of `what` in the refusal of others."""
+        to keep `what` out (rebuild-state), named instead of `what` in the refusal of others;
+        `kept_out`: what the refusal by such a holder says cannot run, when that is not `what`."""
         self.dir = Path(state_dir) / "locks"
         self.path = self.dir / f"{_lock_name(name)}.lock"
         self.what = what or name
         self.by = by
+        self.kept_out = kept_out or self.what
         self._fd: int | None = None
 
     def acquire(self, shared: bool = False, wait: bool = False) -> "Lock":
@@ -58,7 +61,7 @@ class Lock:
                 when = datetime.fromtimestamp(holder.get("since", 0)).strftime("%Y-%m-%d %H:%M:%S")
                 since = f" since {when}, pid {holder.get('pid')}"
             if holder and holder.get("by"):
-                raise LockBusy(f"{self.what} cannot run now: {holder['by']} is running{since}") from None
+                raise LockBusy(f"{self.kept_out} cannot run now: {holder['by']} is running{since}") from None
             raise LockBusy(f"{self.what} is already running{since}") from None
         os.ftruncate(fd, 0)
         mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {})
@@ -130,10 +133,20 @@ def cleanup_lock(state_dir: str | Path, by: str | None = None) -> Lock:
     return Lock(state_dir, "cleanup", what="a cleanup", by=by)
 
 
-def reading_lock(state_dir: str | Path, source_id: str) -> Lock:
+def reading_lock(state_dir: str | Path, source_id: str, by: str | None = None) -> Lock:
     """Held shared by whatever reads a source's backups on the media (a restore, a checkpoint
-    burning), whole by a cleanup deleting some of them: neither pulls a tree from under the other."""
-    return Lock(state_dir, f"reading-{source_id}", what=f"a cleanup of {source_id}'s backups")
+    burning), whole by a cleanup deleting some of them: neither pulls a tree from under the other;
+    whole by rebuild-state too, which replaces the database a restore records its job in."""
+    # rebuild-state takes it after the cleanup lock: only readers can hold it then
+    what = f"a restore or a checkpoint reading {source_id}'s backups" if by else f"a cleanup of {source_id}'s backups"
+    return Lock(state_dir, f"reading-{source_id}", what=what, by=by,
+                kept_out=f"reading {source_id}'s backups (a restore, a checkpoint)")
+
+
+def reading_lock_sources(state_dir: str | Path) -> list[str]:
+    """The sources whose reading lock file is there (a source removed from the config included:
+    its backups stay restorable), by their lock names."""
+    return sorted(p.name[len("reading-"):-len(".lock")] for p in (Path(state_dir) / "locks").glob("reading-*.lock"))
 
 
 def union_lock(state_dir: str | Path, source_id: str) -> Lock:
