@@ -196,3 +196,46 @@ def test_a_medium_the_old_state_knew_and_away_during_rebuild_state_is_not_labell
     away.rmdir()
     disk.rename(away)                        # back: used as before
     assert lab.backup(cfg, medium_id="m2").status == "completed"
+
+
+def test_a_checkpoint_made_on_a_new_state_is_taken_from_its_backup_after_renumbering(tmp_path):
+    """A checkpoint burned on the new state database (before rebuild-state) names its backup by
+    the id that database gave it, 1; rebuild-state gives id 1 back to the older backup of the lost
+    state and renumbers the new one. The checkpoint was taken from the new one, not from the
+    backup that now holds its old id."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"f": b"old"})
+
+    def backup(day: int) -> str:
+        store = Store(lab.state)
+        try:
+            res = run_backup(cfg, store, "loc", emit=no_emit, cancel=threading.Event(),
+                             now=T0 + timedelta(days=day))
+        finally:
+            store.close()
+        assert res.status == "completed", res.reason
+        return sorted(os.listdir(lab.media[0][1] / "loc"))[-1]
+
+    backup(0)
+    shutil.rmtree(lab.state)                # the server's disk is lost
+    (lab.src / "data" / "f").write_bytes(b"new content")
+    newer = backup(1)                       # id 1 again
+    burned = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
+    assert burned.returncode == 0, burned.stdout + burned.stderr
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0 and "renumbered: medium m1:" in done.stdout, done.stdout + done.stderr
+    assert _taken_from(lab) == newer
+    again = _rabtui(lab, "rebuild-state")   # its backup.json says its new id now, and the one it had
+    assert again.returncode == 0 and "renumbered" not in again.stdout, again.stdout + again.stderr
+    assert _taken_from(lab) == newer
+
+
+def _taken_from(lab) -> str | None:
+    store = Store(lab.state)
+    try:
+        taken = store.one("SELECT b.name FROM checkpoint_dirs cd JOIN backups b ON b.id=cd.backup_id"
+                          " WHERE cd.number=1 AND cd.source='loc'")
+    finally:
+        store.close()
+    return taken and taken["name"]

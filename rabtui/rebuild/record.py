@@ -34,6 +34,7 @@ class Record:
     totals: dict[str, int | None]
     directories: list[dict]
     notes: list[str] = field(default_factory=list)   # what was left out, for the rebuild's report
+    former_ids: list[int] = field(default_factory=list)   # ids an earlier rebuild-state renumbered it from
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
@@ -58,12 +59,14 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _time(info, "started", notes) or _name_time(name), _time(info, "finished", notes),
                   _backup_id(info.get("backup_id"), notes),
                   _counts(totals if isinstance(totals, dict) else {}, COUNTS, "totals.", notes),
-                  _directories(info.get("directories"), notes), notes)
+                  _directories(info.get("directories"), notes), notes, _former_ids(info.get("former_ids")))
 
 
-def write_id(path: Path, bid: int) -> str | None:
-    """The backup at `path` was recorded under the id `bid`: its backup.json says so too, so that
-    the record and the database agree and a later rebuild meets no clash again. What failed, if any."""
+def write_id(path: Path, bid: int, was: int) -> str | None:
+    """The backup at `path`, whose backup.json said `was`, was recorded under the id `bid`: its
+    backup.json says so too, so that the record and the database agree and a later rebuild meets no
+    clash again; the ids it had are kept (`former_ids`: a checkpoint disc's README names a backup by
+    the id it had then). What failed, if any."""
     from rabtui.backup.records import write_json_atomic
     from rabtui.media.medium import read_backup_json
 
@@ -71,7 +74,8 @@ def write_id(path: Path, bid: int) -> str | None:
     if info is None:
         return "it cannot be read again"
     try:
-        write_json_atomic(path / "backup.json", {**info, "backup_id": bid})
+        former = sorted(set(_former_ids(info.get("former_ids"))) | {was})
+        write_json_atomic(path / "backup.json", {**info, "backup_id": bid, "former_ids": former})
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
@@ -105,6 +109,10 @@ def _int(value, low: int, key: str, notes: list[str]) -> int | None:
         return value
     notes.append(f"{key} {_shown(value)} is not a whole number from {low} to 2**63-1: left out")
     return None
+
+
+def _former_ids(value) -> list[int]:
+    return [v for v in value if _is_int(v, 1)] if isinstance(value, list) else []
 
 
 def _backup_id(value, notes: list[str]) -> int | None:

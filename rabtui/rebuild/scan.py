@@ -59,6 +59,8 @@ class Report:
     failed: list[str] = field(default_factory=list)      # images that failed verification
     unmatched: list[str] = field(default_factory=list)
     renumbered: list[str] = field(default_factory=list)
+    # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
+    former: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"media found: {', '.join(self.media) or 'none'}",
@@ -189,6 +191,8 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
             continue
         if rec.backup_id is not None and bid != rec.backup_id:
             _renumber(medium.id, bpath, rec.backup_id, bid, report)
+        for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
+            report.former.setdefault((source_id, was), []).append(bid)
         report.backups += 1
         if rec.status in COMPLETE:
             complete_rows.append((bid, bpath))
@@ -244,7 +248,7 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
 def _renumber(medium_id: str, bpath: Path, was: int, bid: int, report: Report) -> None:
     what = f"medium {medium_id}: {bpath}: backup id {was} recorded as {bid} (another backup holds it, or it"\
            " came before an older backup's there)"
-    failed = record.write_id(bpath, bid)
+    failed = record.write_id(bpath, bid, was)
     if failed:
         report.unmatched.append(f"{what}; its backup.json could not be changed: {failed}")
     else:
@@ -296,12 +300,19 @@ def _catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: st
 # --- checkpoint discs --------------------------------------------------------------------------------
 
 
-def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made: float | None) -> int | None:
+def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made: float | None,
+                former: dict[tuple[str, int], list[int]]) -> int | None:
     """The backup checkpoint directory source:path was taken from, when its README names one that
-    the database holds (that source's, started before the checkpoint was made)."""
+    the database holds (that source's, started before the checkpoint was made). The id the README
+    names may have been renumbered since, and given to an older backup: of the backups that had
+    it, the newest started before the checkpoint was made."""
     bid = readme_backup(readme, source, path) if readme and made is not None else None
-    row = store.one("SELECT started FROM backups WHERE id=? AND source=?", (bid, source)) if bid else None
-    return bid if row and row["started"] <= made + 1 else None
+    if not bid:
+        return None
+    had = [bid, *former.get((source, bid), [])]
+    row = store.one(f"SELECT id FROM backups WHERE source=? AND started<=? AND id IN ({','.join('?' * len(had))})"
+                    " ORDER BY started DESC, id DESC LIMIT 1", (source, made + 1, *had))
+    return row["id"] if row else None
 
 
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
@@ -349,7 +360,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         for source, dpath in dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
                          " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
-                                                                                         dpath, made)))
+                                                                                         dpath, made, report.former)))
             conn.execute(
                 "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
                 " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
