@@ -87,3 +87,36 @@ def test_directories_a_killed_restore_made_are_named_by_the_rerun_without_overwr
     assert stat.S_IMODE(os.stat(sub).st_mode) == 0o700
     assert rabtui(lab, *args, "--overwrite").returncode == 0
     assert stat.S_IMODE(os.stat(sub).st_mode) == 0o750
+
+
+def test_a_restore_starting_beside_one_that_just_made_its_staging_directory_leaves_it_be(tmp_path, monkeypatch):
+    """A second `rabtui restore` into the same target, started just after the first made its
+    staging directory and before the first locked it, took it for one a killed restore left and
+    removed it: the first then failed with its extraction gone."""
+    from rabtui.restore import run as restore_run
+    from rabtui.restore import staging
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"f": b"on the disc", "sub/g": b"g"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store, {"*"})
+    to = tmp_path / "out"
+    to.mkdir(mode=0o700)
+    others: list = []
+    made = staging.tempfile.TemporaryDirectory
+
+    class MadeThenAnotherRestore(made):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if not others:        # its remove_abandoned runs before it fails on the backup named
+                others.append(rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", "backup-20000101000000",
+                                     "--to", str(to)))
+
+    monkeypatch.setattr(staging.tempfile, "TemporaryDirectory", MadeThenAnotherRestore)
+    res = restore_run.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=to)
+    assert others and others[0].returncode != 0 and "Traceback" not in others[0].stderr, others
+    assert "staging directory" not in others[0].stdout + others[0].stderr, others[0]
+    assert res.written.files == 2 and not res.written.errors, res.summary
+    assert snapshot(to / str(lab.src / "data").lstrip("/")) == snapshot(lab.src / "data")

@@ -16,14 +16,17 @@ from rabtui import fmt
 from rabtui.events import LOG, Emit, Event, no_emit
 
 PREFIX = b".rabtui-restore-"
+MAKING = b".rabtui-staging-"    # a staging directory being made, not locked yet
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @contextmanager
 def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
-    """A new private directory in `parent` (which nobody else can change), removed afterwards."""
+    """A new private directory in `parent` (which nobody else can change), removed afterwards. It is
+    made under a name no restore removes, locked, and only then named as a staging directory: one
+    made a moment ago is never taken by another restore for one a killed restore left."""
     remove_abandoned(parent, emit)
-    made = tempfile.TemporaryDirectory(prefix=PREFIX, dir=parent)
+    made = tempfile.TemporaryDirectory(prefix=MAKING, dir=parent)
     try:
         fd = os.open(made.name, _DIR_FLAGS)
     except BaseException:
@@ -31,8 +34,13 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
         raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        with made as path:
-            yield path
+        with made:
+            path = os.path.join(parent, PREFIX + os.path.basename(made.name)[len(MAKING):])
+            os.rename(made.name, path)
+            try:
+                yield path
+            finally:
+                os.rename(path, made.name)      # removed by `made`, which can empty read-only directories
     finally:
         os.close(fd)      # after the removal: until then it is not free for another to remove
 
