@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -83,23 +84,40 @@ def open_base():
     shutil.rmtree(base)
 
 
+@contextlib.contextmanager
+def _mounter(what: str):
+    """mount(path, *mount_args): `mount *mount_args path` for a test, as root only (skipped
+    otherwise); unmounted at its end."""
+    mounted = []
+
+    def mount(path: Path, *args: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip(f"mounting {what} needs root")
+        path.mkdir(exist_ok=True)
+        done = subprocess.run(["mount", *args, str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount {what} here: {done.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    try:
+        yield mount
+    finally:
+        for p in reversed(mounted):
+            subprocess.run(["umount", "-l", str(p)], capture_output=True)
+
+
 @pytest.fixture
 def tmpfs():
     """mount(path, options): a small tmpfs mounted at `path` (made if missing) for the test, as root
     only (skipped otherwise); unmounted at its end."""
-    mounted = []
+    with _mounter("a small tmpfs") as mount:
+        yield lambda path, options: mount(path, "-t", "tmpfs", "-o", options, "tmpfs")
 
-    def mount(path: Path, options: str) -> Path:
-        if os.geteuid() != 0:
-            pytest.skip("mounting a small tmpfs needs root")
-        path.mkdir(exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True,
-                              text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        mounted.append(path)
-        return path
 
-    yield mount
-    for p in reversed(mounted):
-        subprocess.run(["umount", "-l", str(p)], capture_output=True)
+@pytest.fixture
+def bind_mount():
+    """mount(path, directory): `directory` bind-mounted at `path` (made if missing) for the test, as
+    root only (skipped otherwise); unmounted at its end."""
+    with _mounter("a bind mount") as mount:
+        yield lambda path, directory: mount(path, "--bind", str(directory))

@@ -146,3 +146,18 @@ def test_the_sources_own_directory_tightened_since_the_backup_stays_tight(tmp_pa
     assert os.stat(data).st_mode & 0o777 == mode
     assert ["there already with mode 0700" in why for kind, _, why in res.written.not_restored] == \
         ([] if overwrite else [True])
+
+
+def test_a_restore_from_discs_reaches_a_target_through_a_bind_mount_of_the_states_file_system(
+        tmp_path, lab, bind_mount, capsys):
+    """A target others may change is not staged in: what comes off the discs is staged in the state
+    directory. Reached through a bind mount of the state's own file system, the target has the
+    staging directory's device number, and link(2) between two mounts fails (EXDEV): every file
+    was "not restored: Invalid cross-device link"."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)                 # others may change it
+    target = bind_mount(tmp_path / "bound", shared) / "out"
+    assert _restore(lab, "d", target, "--checkpoint", "1") == 0, capsys.readouterr()
+    restored = target / str(lab.src / "data/d").lstrip("/")
+    assert snapshot(restored) == snapshot(lab.src / "data/d")

@@ -298,8 +298,14 @@ class SafeWriter:
             if self.link_files and os.fstat(fd_in).st_dev == os.fstat(fd).st_dev:
                 self._meta_fd(fd_in, fd_in, st, rel)
                 faults.point("restore.file_written")
-                os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
-                return
+                try:
+                    os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
+                    return
+                except OSError as exc:
+                    # another mount of the same file system (a bind mount): copied, as all after it
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    self.link_files = False
             fd_out, named = new_file(fd, tmp)
             try:
                 copy_sparse(fd_in, fd_out, st.st_size)
