@@ -126,8 +126,8 @@ def _failed(exc: Exception, db: Path) -> RabtuiError:
 def all_locks(cfg: Config) -> Iterator[None]:
     """Every source's lock and reading lock, the drive's, the checkpoints' and the cleanup's: no
     backup, burn, restore or cleanup writes the database while it is rebuilt, nor changes the media
-    it is rebuilt from (a running one is refused with its lock's "already running since ..., pid ..." message; one
-    started meanwhile with "cannot run now: rebuild-state is running ...")."""
+    it is rebuilt from (a running one is refused with its lock's "already running since ..., pid
+    ..." message; one started meanwhile with "cannot run now: rebuild-state is running ...")."""
     by = "rebuild-state"
     with ExitStack() as stack:
         stack.enter_context(cleanup_lock(cfg.state_dir, by=by))
