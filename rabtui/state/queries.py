@@ -59,6 +59,10 @@ def source_backups(store: Store, source_id: str) -> list[dict]:
         " WHERE source=? AND status != 'deleted' ORDER BY started DESC", (source_id,))]
 
 
+def source_backup_count(store: Store, source_id: str) -> int:
+    return store.one("SELECT COUNT(*) AS n FROM backups WHERE source=? AND status != 'deleted'", (source_id,))["n"]
+
+
 def previous_backup(store: Store, backup: dict) -> dict | None:
     """The complete backup of the same source on the same medium before `backup`."""
     return _dict(store.one(

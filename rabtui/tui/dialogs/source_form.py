@@ -23,6 +23,7 @@ from rabtui.config import edit as config_edit
 from rabtui.config import Config, Directory
 from rabtui.config import keys as K
 from rabtui.errors import ConfigError, UsageError
+from rabtui.state import queries
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.safe_text import plain
@@ -258,10 +259,36 @@ class SourceForm(Dialog[str | None]):
             source = source_from_form(self.values())
             if source["id"] != self.source_id and source["id"] in self.snapshot.source_ids():
                 raise FieldError("id", f"a source {source['id']!r} exists already")
-            config_edit.save(self.snapshot, self.snapshot.put_source(source, self.source_id))
         except FieldError as exc:
             self.show_error(exc.field, str(exc))
             return
+        renamed = self.source_id is not None and source["id"] and source["id"] != self.source_id
+        backups = queries.source_backup_count(self.app.store, self.source_id) if renamed else 0
+        if backups:
+            self._confirm_rename(source, backups)
+        else:
+            self._save(source)
+
+    def _confirm_rename(self, source: dict, backups: int) -> None:
+        """Backups are filed by source id, on the media and in the catalog: they keep the old one."""
+        old, new = self.source_id, source["id"]
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self._save(source)
+
+        self.app.push_screen(ConfirmDialog(
+            "Rename source",
+            f"Rename source {old} to {new}?\n\n"
+            f"The {backups} backup(s) of {old} keep its id on the media and in the catalog:\n"
+            f"- the next backup of {new} is a full one (no earlier backup of {new} to link to);\n"
+            f"- cleanup no longer deletes {old}'s backups (it only looks at configured sources);\n"
+            f"- they stay restorable: rabtui restore {old} PATH --to DIR.",
+            yes="Rename", no="Back"), answered)
+
+    def _save(self, source: dict) -> None:
+        try:
+            config_edit.save(self.snapshot, self.snapshot.put_source(source, self.source_id))
         except ConfigError as exc:
             message = str(exc).split(": ", 2)[-1] if field_of(exc) else str(exc)
             self.show_error(field_of(exc), message)
