@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -262,16 +263,30 @@ class SourceForm(Dialog[str | None]):
         except FieldError as exc:
             self.show_error(exc.field, str(exc))
             return
-        renamed = self.source_id is not None and source["id"] and source["id"] != self.source_id
-        backups = queries.source_backup_count(self.app.store, self.source_id) if renamed else 0
-        if backups:
-            self._confirm_rename(source, backups)
+        if self.source_id is not None and source["id"] and source["id"] != self.source_id:
+            self._count_backups(source)
         else:
             self._save(source)
 
-    def _confirm_rename(self, source: dict, backups: int) -> None:
+    @work(thread=True, group="rename", exit_on_error=False)
+    def _count_backups(self, source: dict) -> None:
+        """The database is read off the UI thread; one that cannot be read may hold backups (None)."""
+        try:
+            backups = queries.source_backup_count(self.app.store, self.source_id)
+        except Exception:
+            backups = None
+        self.app.call_from_thread(self._renaming, source, backups)
+
+    def _renaming(self, source: dict, backups: int | None) -> None:
+        if backups == 0:
+            self._save(source)
+        else:
+            self._confirm_rename(source, backups)
+
+    def _confirm_rename(self, source: dict, backups: int | None) -> None:
         """Backups are filed by source id, on the media and in the catalog: they keep the old one."""
         old, new = self.source_id, source["id"]
+        which = f"The {backups} backup(s) of {old}" if backups else f"The backups of {old}, if any,"
 
         def answered(ok: bool | None) -> None:
             if ok:
@@ -280,7 +295,7 @@ class SourceForm(Dialog[str | None]):
         self.app.push_screen(ConfirmDialog(
             "Rename source",
             f"Rename source {old} to {new}?\n\n"
-            f"The {backups} backup(s) of {old} keep its id on the media and in the catalog:\n"
+            f"{which} keep its id on the media and in the catalog:\n"
             f"- the next backup of {new} is a full one (no earlier backup of {new} to link to);\n"
             f"- cleanup no longer deletes {old}'s backups (it only looks at configured sources);\n"
             f"- they stay restorable: rabtui restore {old} PATH --to DIR.",
