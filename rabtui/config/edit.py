@@ -153,17 +153,23 @@ def read(path: str | os.PathLike) -> Snapshot:
     return snapshot
 
 
-def save(snapshot: Snapshot, text: str) -> Path:
-    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`
-    or was made read-only. A symlinked file is written where the link points (the link stays a
-    link)."""
+def check(snapshot: Snapshot, text: str) -> None:
+    """ConfigError (file:line) when `text`, the file of `snapshot` edited, is not a valid configuration."""
     path = snapshot.path
     try:
         data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: the edit would not be valid TOML ({exc}); nothing was saved",
                           hint="edit the file by hand") from exc
-    parse(data, path=path, text=text.removeprefix(BOM), check_media=False)   # ConfigError (file:line) if not valid
+    parse(data, path=path, text=text.removeprefix(BOM), check_media=False)
+
+
+def save(snapshot: Snapshot, text: str) -> Path:
+    """Validate `text`, then put it in place of the file, unless the file changed since `snapshot`
+    or was made read-only. A symlinked file is written where the link points (the link stays a
+    link)."""
+    check(snapshot, text)
+    path = snapshot.path
     try:
         now = path.read_bytes()
     except FileNotFoundError:

@@ -263,10 +263,10 @@ class SourceForm(Dialog[str | None]):
         except FieldError as exc:
             self.show_error(exc.field, str(exc))
             return
-        if self.source_id is not None and source["id"] and source["id"] != self.source_id:
-            self._count_backups(source)
-        else:
+        if self.source_id is None or not source["id"] or source["id"] == self.source_id:
             self._save(source)
+        elif self._saving(source, config_edit.check):   # checked as saving checks it, before the question
+            self._count_backups(source)
 
     @work(thread=True, group="rename", exit_on_error=False)
     def _count_backups(self, source: dict) -> None:
@@ -301,21 +301,28 @@ class SourceForm(Dialog[str | None]):
             f"- they stay restorable: rabtui restore {old} PATH --to DIR.",
             yes="Rename", no="Back"), answered)
 
-    def _save(self, source: dict) -> None:
+    def _saving(self, source: dict, how) -> bool:
+        """`how` (config_edit.save, or .check) given the file with `source` put in; what went wrong
+        is shown on the form."""
         try:
-            config_edit.save(self.snapshot, self.snapshot.put_source(source, self.source_id))
+            how(self.snapshot, self.snapshot.put_source(source, self.source_id))
         except ConfigError as exc:
             message = str(exc).split(": ", 2)[-1] if field_of(exc) else str(exc)
             self.show_error(field_of(exc), message)
-            return
+            return False
         except config_edit.ChangedOnDisk as exc:
             self._changed_on_disk(exc)
-            return
+            return False
         except UsageError as exc:
             self.show_error(None, str(exc))
-            return
+            return False
         except OSError as exc:
             self.show_error(None, f"cannot write {self.cfg.path}: {exc.strerror}")
+            return False
+        return True
+
+    def _save(self, source: dict) -> None:
+        if not self._saving(source, config_edit.save):
             return
         missing = missing_local_directories(source)
         if missing:
