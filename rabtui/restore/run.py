@@ -259,18 +259,18 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
             overwrite: bool = False, emit: Emit = no_emit, cancel=None, prompter=None) -> RestoreResult:
     """Restore `path` of a source. The source's reading lock is held shared throughout: a cleanup
     deletes none of its backups meanwhile (one deleting some now makes this refuse, saying so)."""
-    with locks.reading(cfg.state_dir, [source_of(cfg, store, source_id).id]):
-        return _restore(cfg, store, source_id, path, backup=backup, checkpoint=checkpoint, to=to,
+    source = source_of(cfg, store, source_id)
+    with locks.reading(cfg.state_dir, [source.id]):
+        return _restore(cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to,
                         to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
 
 
-def _restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, backup, checkpoint, to, to_source,
+def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, backup, checkpoint, to, to_source,
              overwrite, emit, cancel, prompter) -> RestoreResult:
     from rabtui.media import medium as mediamod
 
-    source = source_of(cfg, store, source_id)
     if to_source:
-        check_restorable_onto(cfg, source_id)
+        check_restorable_onto(cfg, source.id)
     rel = rel_path(path)
     if not rel:
         raise UsageError("give the path to restore (a file or directory of the source)")
