@@ -36,14 +36,18 @@ class ArchiveGuard:
         self.store, self.source, self.dirs = store, source, list(archive_dirs)
         self.going: set[int] = set()
 
+    def _without(self, backup_id: int) -> tuple[list[int], str, str]:
+        """The backups gone if this one went with the plan's, and the SQL placeholders of the
+        archive directories and of those backups."""
+        gone = sorted(self.going | {backup_id})
+        return gone, ",".join("?" * len(self.dirs)), ",".join("?" * len(gone))
+
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions saved in this backup would have no copy left if it went
         together with the backups already in the plan."""
         if not self.dirs:
             return 0
-        gone = sorted(self.going | {backup_id})
-        dirs = ",".join("?" * len(self.dirs))
-        ids = ",".join("?" * len(gone))
+        gone, dirs, ids = self._without(backup_id)
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
@@ -62,9 +66,7 @@ class ArchiveGuard:
         medium that stays, if this backup went with those already in the plan."""
         if not self.dirs:
             return 0
-        gone = sorted(self.going | {backup_id})
-        dirs = ",".join("?" * len(self.dirs))
-        ids = ",".join("?" * len(gone))
+        gone, dirs, ids = self._without(backup_id)
         # an older, other version stays on the medium (checked first: most archive files have one
         # version), and a backup that stays comes after this one and before the file's next version
         row = self.store.one(
