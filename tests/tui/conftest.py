@@ -29,6 +29,31 @@ def medium_m_config(tmp_path, write_config):
     return write
 
 
+@pytest.fixture
+def box_config(tmp_path, medium_m_config):
+    """Write a configuration of one medium `m` and one local source `box` of tmp_path/src, then
+    `more` (TOML, dedented): returns its path."""
+
+    def write(more: str = ""):
+        return medium_m_config(f'[[sources]]\nid = "box"\n[[sources.directories]]\npath = "{tmp_path}/src"\n'
+                               + textwrap.dedent(more))
+
+    return write
+
+
+def back_up(config_path, source: str = "box") -> None:
+    """One backup of `source` by the engine (real rsync), completed."""
+    import threading
+
+    from rabtui import config as configmod
+    from rabtui.backup.pipeline import run_backup
+    from rabtui.events import no_emit
+
+    cfg = configmod.load(config_path)
+    result = run_backup(cfg, Store(cfg.state_dir), source, emit=no_emit, cancel=threading.Event())
+    assert result.status == "completed", result.reason
+
+
 def run(coro):
     return asyncio.run(coro)
 

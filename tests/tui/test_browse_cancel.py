@@ -17,8 +17,8 @@ from tests.tui.conftest import browse_backups, run, wait_for
 from tests.tui.test_browse_large import backed_up_directory
 
 
-def test_a_superseded_listing_stops_and_is_not_shown(tmp_path, medium_m_config, monkeypatch):
-    path, big = backed_up_directory(tmp_path, medium_m_config, 3_000)
+def test_a_superseded_listing_stops_and_is_not_shown(tmp_path, box_config, monkeypatch):
+    path, big = backed_up_directory(tmp_path, box_config, 3_000)
     (big.parent / "small").mkdir()   # not in the backup: opened, it says so and goes back
     real = tree.details
     held, release = threading.Event(), threading.Event()
@@ -60,8 +60,8 @@ def test_a_superseded_listing_stops_and_is_not_shown(tmp_path, medium_m_config, 
     run(go())
 
 
-def test_find_stops_when_cancelled(tmp_path, medium_m_config):
-    path, big = backed_up_directory(tmp_path, medium_m_config, 50)
+def test_find_stops_when_cancelled(tmp_path, box_config):
+    path, big = backed_up_directory(tmp_path, box_config, 50)
     store = Store(configmod.load(path).state_dir)
     assert len(catalog.find(store, "f00004")) == 10
     cancel = threading.Event()

@@ -7,25 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 
-from rabtui import config as configmod
-from rabtui.backup.pipeline import run_backup
-from rabtui.events import no_emit
-from rabtui.state.store import Store
 from rabtui.tui.app import make_app
-from tests.tui.conftest import browse_backups, run, wait_for
+from tests.tui.conftest import back_up, browse_backups, run, wait_for
 
 
-def test_a_backup_deleted_while_it_is_browsed(tmp_path, medium_m_config):
+def test_a_backup_deleted_while_it_is_browsed(tmp_path, box_config):
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "file").write_text("x")
-    path = medium_m_config(f"""
-        [[sources]]
-        id = "box"
-        [[sources.directories]]
-        path = "{src}"
+    path = box_config("""
         [retention]         # every backup but the newest is past its periods
         keep_all_days = 0
         keep_daily_days = 0
@@ -33,9 +24,8 @@ def test_a_backup_deleted_while_it_is_browsed(tmp_path, medium_m_config):
         keep_monthly_months = 0
         keep_yearly_years = 0
     """)
-    cfg = configmod.load(path)
     for _ in range(2):
-        assert run_backup(cfg, Store(cfg.state_dir), "box", emit=no_emit, cancel=threading.Event()).status == "completed"
+        back_up(path)
     rel = os.fsencode(src).lstrip(b"/")
 
     async def go():

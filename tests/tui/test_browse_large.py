@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import os
-import threading
 
 from textual.widgets import DataTable
 
-from rabtui import config as configmod
-from rabtui.backup.pipeline import run_backup
-from rabtui.events import no_emit
-from rabtui.state.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import TextDialog
 from rabtui.tui.screens.browse import BrowseScreen
-from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
+from tests.tui.conftest import back_up, browse_backups, ready, run, texts, wait_for
 
 N = 5_000
 
 
-def backed_up_directory(tmp_path, medium_m_config, n: int, name: str = "f{:06d}"):
+def backed_up_directory(tmp_path, box_config, n: int, name: str = "f{:06d}"):
     """A local source holding one directory of `n` empty files, backed up once by the engine
     (real rsync): the config's path and the directory."""
     big = tmp_path / "src" / "big"
@@ -28,20 +23,13 @@ def backed_up_directory(tmp_path, medium_m_config, n: int, name: str = "f{:06d}"
     for i in range(n):
         with open(big / name.format(i), "wb"):
             pass
-    path = medium_m_config(f"""
-        [[sources]]
-        id = "box"
-        [[sources.directories]]
-        path = "{tmp_path}/src"
-    """)
-    cfg = configmod.load(path)
-    result = run_backup(cfg, Store(cfg.state_dir), "box", emit=no_emit, cancel=threading.Event())
-    assert result.status == "completed"
+    path = box_config()
+    back_up(path)
     return path, big
 
 
-def test_large_directory_opens_in_pages(tmp_path, medium_m_config):
-    path, big = backed_up_directory(tmp_path, medium_m_config, N)
+def test_large_directory_opens_in_pages(tmp_path, box_config):
+    path, big = backed_up_directory(tmp_path, box_config, N)
 
     async def go():
         app = make_app(path, poll_interval=0)
@@ -59,10 +47,10 @@ def test_large_directory_opens_in_pages(tmp_path, medium_m_config):
     run(go())
 
 
-def test_find_result_past_the_first_page_opens_selected(tmp_path, medium_m_config):
+def test_find_result_past_the_first_page_opens_selected(tmp_path, box_config):
     """Enter on a find result opens its directory with the found file selected, also when the file
     is pages below the first one (2,500 files: file-01999 is on the seventh page)."""
-    path, big = backed_up_directory(tmp_path, medium_m_config, 2_500, name="file-{:05d}")
+    path, big = backed_up_directory(tmp_path, box_config, 2_500, name="file-{:05d}")
 
     async def go():
         app = make_app(path, poll_interval=0)

@@ -115,18 +115,14 @@ def test_a_dialog_footer_shows_the_dialogs_own_keys(frozen_config):
     run(go())
 
 
-def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, medium_m_config):
+def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, box_config):
     """Browse at 80x24 in a directory 4,000 bytes deep (its path in the backup is longer than the
     kernel takes in one call): listed, its path line in two lines with the start and the end of the
     path in them, and the table below has the rest of the screen."""
     import os
-    import threading
 
-    from rabtui import config as configmod
-    from rabtui.backup.pipeline import run_backup
-    from rabtui.events import no_emit
     from rabtui.tui.screens.browse import BrowseScreen
-    from tests.tui.conftest import browse_backups
+    from tests.tui.conftest import back_up, browse_backups
 
     deep = os.fsencode(tmp_path / "src")
     while len(deep) < 3850:
@@ -135,14 +131,8 @@ def test_a_directory_of_a_4000_byte_path_leaves_room_for_its_entries(tmp_path, m
     os.makedirs(deep)
     for i in range(30):
         open(os.path.join(deep, b"file-%02d" % i), "wb").close()
-    path = medium_m_config(f"""
-        [[sources]]
-        id = "box"
-        [[sources.directories]]
-        path = "{tmp_path}/src"
-    """)
-    cfg = configmod.load(path)
-    assert run_backup(cfg, Store(cfg.state_dir), "box", emit=no_emit, cancel=threading.Event()).status == "completed"
+    path = box_config()
+    back_up(path)
 
     async def go():
         app = make_app(path, poll_interval=0)
