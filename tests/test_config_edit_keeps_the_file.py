@@ -260,3 +260,50 @@ def test_a_file_that_begins_with_a_byte_order_mark_is_read_and_keeps_it(tmp_path
     assert main(["--config", str(path), "check-config"]) == 2
     line = (HEAD + WEB1 + DB1).splitlines().index('id = "db1"') + 1
     assert f"{path}:{line}: sources[1].id" in capsys.readouterr().err
+
+
+def _inline_sources(tmp_path, sources: str):
+    path = tmp_path / "rabtui.toml"
+    _write(path, "sources = " + sources + "\n\n" + HEAD)
+    return path
+
+
+@pytest.mark.parametrize("sources, added", [
+    ('[{id = "web1", host = "h", directories = [{path = "/etc"}]}]',
+     'sources = [{id = "web1", host = "h", directories = [{path = "/etc"}]}, {id = "new", host = "n", user = "u",'
+     ' directories = [{path = "/x", kind = "standard"}]}]\n'),
+    ('[\n  {id = "web1", host = "h", directories = [{path = "/etc"}]},  # the shop\n]',
+     'sources = [\n  {id = "web1", host = "h", directories = [{path = "/etc"}]},  # the shop\n'
+     '  {id = "new", host = "n", user = "u", directories = [{path = "/x", kind = "standard"}]},\n]\n'),
+    ('[]', 'sources = [{id = "new", host = "n", user = "u", directories = [{path = "/x", kind = "standard"}]}]\n'),
+], ids=["one line", "over lines", "empty"])
+def test_a_source_added_to_sources_written_as_an_inline_array_is_an_inline_table_at_its_end(tmp_path, sources, added):
+    path = _inline_sources(tmp_path, sources)
+    snap = config_edit.read(path)
+    new = {"id": "new", "host": "n", "user": "u", "directories": [{"path": "/x", "kind": "standard"}]}
+    config_edit.save(snap, snap.put_source(new))
+    assert path.read_text() == added + "\n" + HEAD
+    snap = config_edit.read(path)
+    config_edit.save(snap, snap.put_source({**snap.source_values("new"), "host": "n2",
+                                            "directories": [{"path": "/x"}, {"path": "/y", "kind": "standard"}]}, "new"))
+    data = tomllib.loads(path.read_text())
+    assert data["sources"][-1]["host"] == "n2"
+    assert [d["path"] for d in data["sources"][-1]["directories"]] == ["/x", "/y"]
+
+
+INDENTED = ('[rabtui]\n  state_dir = "state"\n\n[[media]]\n  id = "a"\n  path = "media/a"\n\n'
+            '[[sources]]\n  id = "web1"\n  host = "h"\n  [[sources.directories]]\n    path = "/etc"\n')
+
+
+def test_new_keys_and_tables_of_a_file_indented_by_hand_are_indented_alike(tmp_path):
+    path = tmp_path / "rabtui.toml"
+    _write(path, INDENTED)
+    _edit(path, user="u", directories=[{"path": "/etc"}, {"path": "/x", "kind": "standard"}])
+    assert path.read_text() == INDENTED.replace('  host = "h"\n', '  host = "h"\n  user = "u"\n') + (
+        '  [[sources.directories]]\n    path = "/x"\n    kind = "standard"\n')
+    snap = config_edit.read(path)
+    config_edit.save(snap, snap.put_source({"id": "new", "host": "n", "directories": [{"path": "/y", "kind": "standard"}]}))
+    added = path.read_text().split('kind = "standard"\n', 1)[1]
+    assert added == ('[[sources]]\n  id = "new"\n  host = "n"\n\n'
+                     '  [[sources.directories]]\n    path = "/y"\n    kind = "standard"\n')
+    assert [s["id"] for s in tomllib.loads(path.read_text())["sources"]] == ["web1", "new"]

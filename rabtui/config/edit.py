@@ -2,8 +2,9 @@
 
 Only what the operator changed is written: the `[[sources]]` table being edited, and in it only
 the keys whose values changed; comments, order, relative paths, hand-written tables and every other
-byte of the file stay as they were, its line ends (LF or CRLF) too, and directories written as an
-inline array (`directories = [{path = "/etc"}]`) stay one. The file is never written over changes
+byte of the file stay as they were, its line ends (LF or CRLF) too; sources or directories written
+as an inline array (`directories = [{path = "/etc"}]`) stay one, and the lines added to a file
+indented by hand are indented alike. The file is never written over changes
 made on disk since it was read (`ChangedOnDisk` carries what changed), the result is validated as
 `check-config` would, and it is replaced atomically (a temporary file, fsync, rename), private to its
 owner (0600); a symlinked file is replaced where the link points, and the link stays.
@@ -71,18 +72,24 @@ class Snapshot:
         "no such key"."""
         doc = self._parse()
         if old_id is None:
-            table = tomlkit.table()
             sources = doc.get("sources")
+            if isinstance(sources, Array):      # sources = [{id = ...}, ...] stays an inline array
+                table = tomlkit.inline_table()
+            else:
+                table = tomlkit.table()
             if sources is None:
                 doc.append("sources", AoT([table]))
             else:
-                _move_trailing_trivia(sources[-1], table)
+                if not isinstance(sources, Array):
+                    _move_trailing_trivia(sources[-1], table)
                 sources.append(table)
             table = doc["sources"][-1]
         else:
             table = _find_source(doc, old_id)
         for key in SOURCE_KEYS:
             _set(table, key, values.get(key), SOURCE_DEFAULTS.get(key))
+        if old_id is None and not isinstance(table, InlineTable) and len(doc["sources"]) > 1:
+            _indent_like(table, *_indents(doc["sources"][-2]))
         _put_directories(table, values.get("directories", []))
         return self._dumps(doc)
 
@@ -219,7 +226,35 @@ def _set(table: Table, key: str, value: Any, default: Any = None) -> None:
     elif isinstance(table, InlineTable) and key not in table:
         table.append(key, value)    # a space after the comma, which setting the key leaves out
     else:
+        indent = _indents(table)[1] if isinstance(table, Table) and key not in table else None
         table[key] = value
+        if indent:
+            table[key].trivia.indent = indent
+
+
+def _indents(table: Table) -> tuple[str, str | None]:
+    """The spaces before the header of `table` (the comments above it left out) and before its first
+    key (None when it has none): a file indented by hand gets its new lines indented alike."""
+    keys = (item for key, item in table.value.body if key is not None and not isinstance(item, (Table, AoT)))
+    first = next(keys, None)
+    return re.search(r"[ \t]*$", table.trivia.indent).group(), first.trivia.indent if first is not None else None
+
+
+def _directory_indents(source: Table, existing: AoT | None) -> tuple[str, str | None]:
+    """Those of the source's first [[sources.directories]] table, else one step in from the source."""
+    if existing is not None and len(existing):
+        return _indents(existing[0])
+    header, keys = _indents(source)
+    return (keys, keys + keys[len(header):]) if keys is not None and keys.startswith(header) else ("", None)
+
+
+def _indent_like(table: Table, header: str, keys: str | None) -> None:
+    """Indent a table just made, and the keys it holds, as given."""
+    table.trivia.indent = re.sub(r"[ \t]*$", header, table.trivia.indent, count=1)
+    if keys is not None:
+        for key, item in table.value.body:
+            if key is not None and not isinstance(item, (Table, AoT)):
+                item.trivia.indent = keys
 
 
 def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
@@ -231,6 +266,9 @@ def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
 
     if normal(old) == normal(dirs):
         return
+    if existing is None and isinstance(table, InlineTable):
+        table.append("directories", tomlkit.array())
+        existing = table["directories"]
     if isinstance(existing, Array):
         _put_inline_directories(table, existing, old, dirs)
         return
@@ -257,6 +295,7 @@ def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
         for key in DIRECTORY_KEYS:   # a new table says its kind; a kept one may leave it out
             _set(sub, key, d.get(key), DIRECTORY_DEFAULTS.get(key) if kept is not None else None)
         if kept is None:
+            _indent_like(sub, *_directory_indents(table, existing))
             _move_trailing_trivia(table, sub)
             if existing is None:
                 table.append("directories", AoT([sub]))
