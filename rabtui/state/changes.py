@@ -56,8 +56,11 @@ def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: s
         f"WITH w(dir, path_id, path, size, mtime) AS ({written_sql})"
         " INSERT INTO temp.backup_changes SELECT w.dir, w.path_id, w.size, w.mtime FROM w"
         " LEFT JOIN dir_state ds ON ds.source=:s AND ds.path=w.dir"
-        f" WHERE (ds.last_checkpoint IS NULL OR NOT EXISTS ({held}))"
-        f" AND w.dir NOT IN ({marks})",
+        f" WHERE w.dir NOT IN ({marks})"
+        # a version recorded already (another medium got it first) is neither counted nor added again
+        " AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=w.dir AND c.path_id=w.path_id"
+        "  AND c.size=w.size AND c.mtime=w.mtime)"
+        f" AND (ds.last_checkpoint IS NULL OR NOT EXISTS ({held}))",
         {**params, **named})
     # a backup writes one version of a path, so each path is one row here: counted without a sort
     _add_counts(conn, "SELECT :s, t.dir, COUNT(*) FROM temp.backup_changes t"
