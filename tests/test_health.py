@@ -280,3 +280,13 @@ def test_a_medium_named_like_another_check_is_said_in_one_series(tmp_path, capsy
     assert series.count('rabtui_check_status{check="private:state"} 2') == 1, series
     row = lab.store().one("SELECT message FROM health WHERE check_id='private:state'")
     assert "state directory" in row["message"] and "medium state" in row["message"], row["message"]
+
+
+@pytest.mark.parametrize("check_id", ["stale:loc", "failed:loc", "partial:loc", "clock:loc", "size:loc:m1",
+                                      "checkpoint:loc:/srv/data"])
+def test_every_check_of_a_paused_source_is_held_back(tmp_path, check_id):
+    lab, cfg, events = _lab(tmp_path, extra="pause_notifications_until = 2026-09-01")
+    change = health.Change(check_id, "ok", "critical", f"{check_id}: broken")
+    assert health.notify_changes(cfg, [change], now=T0) == [] and not events.exists()
+    assert health.notify_changes(cfg, [change], now=datetime(2026, 9, 1, 3, 0)) == []
+    assert json.loads(events.read_text())["source"] == "loc"

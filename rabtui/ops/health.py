@@ -397,13 +397,17 @@ def record(store: Store, problems: list[Problem], now: datetime | None = None) -
     return changes
 
 
+# the checks whose id names a source after the first colon (its pause_notifications_until holds them)
+SOURCE_CHECKS = ("stale", "failed", "partial", "clock", "size", "checkpoint")
+
+
 def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = None) -> list[str]:
     from rabtui.ops import notify
 
     problems = []
     for c in changes:
         parts = c.check_id.split(":")
-        source = parts[1] if parts[0] in ("stale", "failed", "partial", "size", "checkpoint") and len(parts) > 1 else None
+        source = parts[1] if parts[0] in SOURCE_CHECKS and len(parts) > 1 else None
         event = notify.make_event("health", c.new, c.message, source=source, now=now,
                                   check=c.check_id, previous=c.old)
         problems += notify.send(cfg, event, today=(now.date() if now else None))
