@@ -27,7 +27,7 @@ RULES = Path(__file__).resolve().parent.parent / "contrib" / "prometheus" / "rab
 ALERTS = ("RabtuiCheckNotRunning", "RabtuiBackupTooOld", "RabtuiNeverBackedUp", "RabtuiBackupFailed",
           "RabtuiMediumNearlyFull", "RabtuiMediumFull", "RabtuiCheckpointOverdue", "RabtuiDiscVerificationFailed",
           "RabtuiHealthWarning", "RabtuiHealthCritical", "RabtuiBackupIncomplete",
-          "RabtuiCheckStopped")
+          "RabtuiCheckStopped", "RabtuiMetricsGone")
 INSTANCE = {"instance": "backup1:9100", "job": "node"}
 SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
 
@@ -136,7 +136,7 @@ def tiny_medium(tmp_path):
 def test_promtool_accepts_the_rules():
     done = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 12 rules found" in done.stdout
+    assert "SUCCESS: 13 rules found" in done.stdout
 
 
 def test_alerts_fire_on_what_rabtui_reported(tiny_medium, tmp_path, capsys):
@@ -266,3 +266,22 @@ def test_a_check_that_stopped_for_days_is_critical(tmp_path):
         "49h": {"RabtuiCheckNotRunning": [_expect("RabtuiCheckNotRunning")],
                 "RabtuiCheckStopped": [_expect("RabtuiCheckStopped")]},
     }, hours=50))
+
+
+def test_metrics_gone_from_the_textfile_directory_fire_an_alert(tmp_path):
+    """The file removed (or node_exporter reading another directory): every series stops, and with
+    them every other rule; their absence is what fires."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 0
+    lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
+    code, prom = _run_check(lab, tmp_path / "gone.prom")
+    assert code == 0
+    group = _test_group("gone", prom, {
+        "50m": {},
+        "1h20m": {},
+        "1h40m": {"RabtuiMetricsGone": [_expect("RabtuiMetricsGone")]},
+    }, hours=1)
+    assert group.count("+0x60'") > 3
+    _promtool_test(tmp_path, group.replace("+0x60'", "+0x60 stale'"))
