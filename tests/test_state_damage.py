@@ -388,3 +388,35 @@ def test_a_process_that_had_the_database_open_uses_the_rebuilt_one(tmp_path):
     assert watch.changed()                 # the UI's poll sees what is committed to the new one
     watch.close()
     store.close()
+
+
+def test_a_damaged_database_is_notified_once_and_its_repair_once(tmp_path):
+    """The health table, which keeps what was said, is in the database: its own damage is said
+    once all the same (a file beside it keeps that), and so is its coming back."""
+    lab = _backed_up_lab(tmp_path)
+    events = tmp_path / "events.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[notify]\ncommand = "{sys.executable} {script}"\n\n[[media]]', 1))
+    _rabtui(lab, "check")
+    events.unlink(missing_ok=True)
+    db = lab.state / "rabtui.db"
+    good = db.read_bytes()
+    with open(db, "r+b") as f:
+        f.write(b"not a database at all" * 10)
+    for _ in range(2):
+        done = _rabtui(lab, "check")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    import json
+
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["kind"], e["level"], e["data"]["check"]) for e in sent] == [("health", "critical", "state")]
+    assert HINT in sent[0]["message"]
+    assert (lab.state / "state-damage-said").stat().st_mode & 0o077 == 0
+    db.write_bytes(good)
+    _rabtui(lab, "check")
+    _rabtui(lab, "check")
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["level"], e["data"]["check"]) for e in sent[1:]] == [("ok", "state")]
+    assert not (lab.state / "state-damage-said").exists()

@@ -226,7 +226,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     if prometheus and not Path(prometheus).parent.is_dir():
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     found = health.run_checks(cfg, store, now)
-    changes = health.record(store, found, now)
+    changes = health.record_state(cfg.state_dir, None) + health.record(store, found, now)
     undelivered = health.notify_changes(cfg, changes, now)
     if prometheus:
         _write_textfile(prometheus, prometheus_file.text(cfg, store, found, now))
@@ -254,9 +254,10 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
     except (StateUnusable, sqlite3.Error) as exc:
         failure = exc if isinstance(exc, StateUnusable) else state_failure(exc, cfg.state_dir / "rabtui.db")
     found = [health.Problem("state", health.CRITICAL, str(failure))]
+    undelivered = health.notify_changes(cfg, health.record_state(cfg.state_dir, str(failure)), now)
     if prometheus:
         _write_textfile(prometheus, prometheus_file.text(cfg, None, found, now))
-    return CheckResult(found, health.exit_code(found), [])
+    return CheckResult(found, health.exit_code(found), undelivered)
 
 
 def _write_textfile(prometheus: str, text: str) -> None:

@@ -23,7 +23,8 @@ Checks, each with a stable id (the key of the `health` table):
 | config                 | critical | the config cannot be loaded (`check --prometheus` only; nothing is recorded) |
 | state                  | critical | the state database cannot be opened or read (`check` only; nothing is recorded) |
 
-`record` stores the levels in `health` and returns the changes (for notifications).
+`record` stores the levels in `health` and returns the changes (for notifications); `record_state`
+does the same for the `state` check, in a file beside the database.
 """
 
 from __future__ import annotations
@@ -399,6 +400,29 @@ def record(store: Store, problems: list[Problem], now: datetime | None = None) -
 
 # the checks whose id names a source after the first colon (its pause_notifications_until holds them)
 SOURCE_CHECKS = ("stale", "failed", "partial", "clock", "size", "checkpoint")
+
+
+# While the database cannot be read, whether its damage was said already is kept in this file of the
+# state directory: said once, and "back to normal" once it can be read again.
+STATE_SAID = "state-damage-said"
+
+
+def record_state(state_dir: Path, failure: str | None) -> list[Change]:
+    """The change of the `state` check: `failure` what makes the database unusable, None when it
+    can be read."""
+    said = Path(state_dir) / STATE_SAID
+    if failure is None:
+        if not said.exists():
+            return []
+        said.unlink(missing_ok=True)
+        return [Change("state", CRITICAL, OK, "state: back to normal")]
+    if said.exists():
+        return []
+    try:
+        privacy.replace_file(said, failure.encode("utf-8", "replace"))
+    except OSError:
+        pass        # a state directory that cannot be written: said at every check, better than never
+    return [Change("state", OK, CRITICAL, failure)]
 
 
 def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = None) -> list[str]:
