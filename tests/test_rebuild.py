@@ -115,8 +115,27 @@ def test_parse_catalog_tsv():
     text = b"disc\tpath\tsize\tmtime\tsha256\n1\tdata/s/a\\tb\t3\t100\t-\n2\tdata/s/big.part02-of-03\t9\t5\tab12\n"
     rows = rebuild.parse_catalog_tsv(text)
     assert rows[0] == {"disc": 1, "disc_path": b"data/s/a\tb", "size": 3, "mtime": 100, "sha256": None}
-    assert rebuild._original(rows[1]["disc_path"]) == ("s", b"big", 2, 3)
-    assert rebuild._original(b"add/1/x") is None
+
+
+def _rows(*entries):
+    return [{"disc": disc, "disc_path": path, "size": 1, "mtime": mtime, "sha256": None}
+            for disc, path, mtime in entries]
+
+
+def test_only_a_whole_set_of_parts_on_consecutive_discs_is_read_as_a_file_cut_into_parts():
+    cut = _rows((1, b"data/s/big.part01-of-03", 5), (2, b"data/s/big.part02-of-03", 5), (3, b"data/s/big.part03-of-03", 5))
+    assert rebuild.originals(cut) == [("s", b"big", 1, 3), ("s", b"big", 2, 3), ("s", b"big", 3, 3)]
+    assert rebuild.originals(_rows((2, b"add/1/x", 5))) == [None]
+    for named_so in (
+        _rows((1, b"data/s/x.part01-of-02", 5)),                                     # a lone one
+        _rows((1, b"data/s/x.part01-of-02", 5), (1, b"data/s/x.part02-of-02", 5)),   # split by hand, one disc
+        _rows((1, b"data/s/x.part01-of-02", 5), (3, b"data/s/x.part02-of-02", 5)),   # not consecutive
+        _rows((1, b"data/s/x.part01-of-02", 5), (2, b"data/s/x.part02-of-02", 6)),   # two times
+        _rows((2, b"data/s/x.part01-of-02", 5), (1, b"data/s/x.part02-of-02", 5)),   # backwards
+        _rows((1, b"data/s/x.part01-of-01", 5)),
+    ):
+        assert [o[2:] for o in rebuild.originals(named_so)] == [(None, None)] * len(named_so)
+        assert [o[1] for o in rebuild.originals(named_so)] == [r["disc_path"][len(b"data/s/"):] for r in named_so]
 
 
 def test_rebuild_asks_for_discs_on_a_real_drive(tmp_path):
@@ -226,3 +245,36 @@ def test_find_lists_files_only_a_disc_holds_in_order_with_the_others(tmp_path, c
 
     shown = [v["path"].rsplit("/", 1)[-1] for v in json.loads(capsys.readouterr().out)]
     assert shown == ["a.txt", "b.txt", "c.txt", "d.txt"]
+
+
+def test_files_only_named_like_parts_come_back_as_themselves_after_a_rebuild(tmp_path, capsys):
+    """A source's own x.part01-of-02 and x.part02-of-02 (a set split by hand) beside a file the
+    checkpoint cuts into parts across discs: after a rebuild from the images, each is what it was."""
+    from tests.test_checkpoint import _burn, _record
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"x.part01-of-02": b"first half", "x.part02-of-02": b"second half",
+                                   "big/huge.bin": 7_500_000})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    cut = "SELECT path, disc, part, parts FROM disc_files WHERE part IS NOT NULL ORDER BY part"
+    cut_before = [tuple(r) for r in store.all(cut)]
+    assert len(cut_before) >= 2
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0, capsys.readouterr()
+    store = Store(lab.state)
+    assert [tuple(r) for r in store.all(cut)] == cut_before
+    data = str(lab.src / "data")
+    R.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
+    out = tmp_path / "out" / data.lstrip("/")
+    assert (out / "x.part01-of-02").read_bytes() == b"first half"
+    assert (out / "x.part02-of-02").read_bytes() == b"second half"
+    assert not (out / "x").exists()
+    assert (out / "big/huge.bin").read_bytes() == (lab.src / "data/big/huge.bin").read_bytes()

@@ -62,16 +62,36 @@ def _unescape(b: bytes) -> bytes:
     return bytes(out)
 
 
-def _original(disc_path: bytes) -> tuple[str, bytes, int | None, int | None] | None:
-    """data/<source>/<path>[.partNN-of-MM] -> (source, path, part, parts); filler (add/) -> None."""
-    parts = disc_path.split(b"/", 2)
-    if len(parts) < 3 or parts[0] != b"data":
-        return None
-    path, part, total = parts[2], None, None
-    m = PART_RE.match(path)
-    if m:
-        path, part, total = m.group(1), int(m.group(2)), int(m.group(3))
-    return os.fsdecode(parts[1]), path, part, total
+def originals(rows: list[dict]) -> list[tuple[str, bytes, int | None, int | None] | None]:
+    """Per row of a checkpoint's catalog: data/<source>/<path>[.partNN-of-MM] -> (source, path, part,
+    parts); filler (add/) -> None. A name like a part is one only when it is one of a whole set as
+    the checkpoint cuts a file: parts 1 to MM (at least 2), one per disc on consecutive discs, of one
+    time; a file of the source that is only named so (a set split by hand, on one disc) stays itself."""
+    sets: dict[tuple[bytes, int], list[tuple[int, int, int]]] = {}
+    for r in rows:
+        m = PART_RE.match(r["disc_path"])
+        if m and r["disc_path"].startswith(b"data/"):
+            sets.setdefault((m.group(1), int(m.group(3))), []).append((int(m.group(2)), r["disc"], r["mtime"]))
+    whole = {key for key, found in sets.items() if _cut(key[1], sorted(found))}
+    out = []
+    for r in rows:
+        top = r["disc_path"].split(b"/", 2)
+        if len(top) < 3 or top[0] != b"data":
+            out.append(None)
+            continue
+        m = PART_RE.match(top[2])
+        if m and (b"data/" + top[1] + b"/" + m.group(1), int(m.group(3))) in whole:
+            out.append((os.fsdecode(top[1]), m.group(1), int(m.group(2)), int(m.group(3))))
+        else:
+            out.append((os.fsdecode(top[1]), top[2], None, None))
+    return out
+
+
+def _cut(parts: int, found: list[tuple[int, int, int]]) -> bool:
+    """(part, disc, mtime) sorted: a whole set of `parts` parts on consecutive discs, of one time."""
+    return (parts >= 2 and [p for p, _, _ in found] == list(range(1, parts + 1))
+            and [d for _, d, _ in found] == list(range(found[0][1], found[0][1] + parts))
+            and len({t for _, _, t in found}) == 1)
 
 
 def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:

@@ -39,7 +39,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record
-from rabtui.rebuild.disc_text import (_original, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
+from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
                                      readme_backup, readme_made)
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.discs import disc_volid
@@ -341,8 +341,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
         files = []
         dirs: dict[tuple[str, str], None] = {}
-        for r in rows:
-            orig = _original(r["disc_path"])
+        for r, orig in zip(rows, originals(rows)):
             if orig is None:
                 continue
             source, path, part, parts = orig
