@@ -251,9 +251,8 @@ def test_a_backup_dated_in_the_future_does_not_hide_that_the_real_ones_are_old(t
     }}))
 
 
-def test_a_check_that_stopped_for_days_is_critical(tmp_path):
-    """The timer that runs the check runs the backups: a check silent for two days means backups
-    that may have stopped with nothing left to say so (the backup ages in the file are frozen)."""
+def _quiet_server(tmp_path) -> str:
+    """The textfile of a server with nothing to say: one source backed up, checkpointed."""
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     write_files(lab.src / "data", {"a": b"a"})
@@ -261,6 +260,13 @@ def test_a_check_that_stopped_for_days_is_critical(tmp_path):
     lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
     code, prom = _run_check(lab, tmp_path / "quiet.prom")
     assert code == 0
+    return prom
+
+
+def test_a_check_that_stopped_for_days_is_critical(tmp_path):
+    """The timer that runs the check runs the backups: a check silent for two days means backups
+    that may have stopped with nothing left to say so (the backup ages in the file are frozen)."""
+    prom = _quiet_server(tmp_path)
     _promtool_test(tmp_path, _test_group("stopped", prom, {
         "7h": {"RabtuiCheckNotRunning": [_expect("RabtuiCheckNotRunning")]},
         "49h": {"RabtuiCheckNotRunning": [_expect("RabtuiCheckNotRunning")],
@@ -271,14 +277,7 @@ def test_a_check_that_stopped_for_days_is_critical(tmp_path):
 def test_metrics_gone_from_the_textfile_directory_fire_an_alert(tmp_path):
     """The file removed (or node_exporter reading another directory): every series stops, and with
     them every other rule; their absence is what fires."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    write_files(lab.src / "data", {"a": b"a"})
-    assert main(["--config", str(lab.config_path), "backup", "loc"]) == 0
-    lab.store().execute("UPDATE dir_state SET last_checkpoint=1, last_checkpoint_time=?", (datetime.now().timestamp(),))
-    code, prom = _run_check(lab, tmp_path / "gone.prom")
-    assert code == 0
-    group = _test_group("gone", prom, {
+    group = _test_group("gone", _quiet_server(tmp_path), {
         "50m": {},
         "1h20m": {},
         "1h40m": {"RabtuiMetricsGone": [_expect("RabtuiMetricsGone")]},
