@@ -105,7 +105,10 @@ def test_find_a_part_of_a_name_as_locate_does_and_ignoring_case(tmp_path, capsys
     assert names("übersicht", ignore_case=True) == ["Übersicht.txt"]   # beyond ASCII too
     assert names("übersicht") == []
     args = ["--config", str(lab.config_path), "find"]
-    assert main(args + ["NEEDLE"]) == 1 and "nothing matches" in capsys.readouterr().err
+    assert main(args + ["NEEDLE"]) == 1 and 'nothing matches "NEEDLE"' in capsys.readouterr().err
+    # a pattern that is no UTF-8, or holds a control character, is shown as ls -b shows a name
+    assert main(args + [os.fsdecode(b"caf\xe9\x1b[2J")]) == 1
+    assert 'nothing matches "caf\\351\\033[2J"' in capsys.readouterr().err
     assert main(args + ["-i", "NEEDLE", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert sorted(os.path.basename(v["path"]) for v in found) == ["a-Needle-b.md", "needle.txt"]

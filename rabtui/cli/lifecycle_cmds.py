@@ -108,7 +108,7 @@ def cmd_find(args) -> int:
             away = " (not mounted)" if found.out_of_reach(loc) else ""
             print(f"    {fmt.name(loc.describe())}{away}")
     if not found.versions:
-        print(f"nothing matches {fmt.name(repr(args.pattern))}", file=sys.stderr)
+        print(f'nothing matches "{fmt.name(os.fsencode(args.pattern))}"', file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
