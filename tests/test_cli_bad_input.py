@@ -82,3 +82,10 @@ def test_prometheus_file_in_a_missing_directory(lab, tmp_path):
     target = tmp_path / "no" / "such" / "x.prom"
     err = _refused(_rabtui(lab.config_path, "check", "--prometheus", str(target)))
     assert f"rabtui: --prometheus {target}: {target.parent} is not a directory" in err
+
+
+def test_a_checkpoint_that_was_never_made(lab):
+    err = _refused(_rabtui(lab.config_path, "restore", "--checkpoint", "5", "loc", str(lab.src / "data"),
+                           "--to", str(lab.tmp / "nowhere")))
+    assert "rabtui: there is no checkpoint 5" in err and "checkpoint status" in err
+    assert not (lab.tmp / "nowhere").exists()

@@ -280,6 +280,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     if backup and checkpoint is not None:
         raise UsageError("give at most one of --backup and --checkpoint")
     directory_of(source, rel)
+    if checkpoint is not None and store.one("SELECT 1 FROM checkpoints WHERE number=?", (checkpoint,)) is None:
+        raise UsageError(f"there is no checkpoint {checkpoint}",
+                         hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")
     shown = "/" + fmt.name(rel)
     if to is not None:
         problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(os.fsencode(to), rel))
