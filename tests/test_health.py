@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from rabtui.ops import health
+from rabtui.ops import health, health_changes
 from rabtui.ops import notify
 from rabtui.cli import main
 from tests.trees import Lab, ssh_source_lines, write_files
@@ -286,7 +286,7 @@ def test_a_medium_named_like_another_check_is_said_in_one_series(tmp_path, capsy
                                       "checkpoint:loc:/srv/data"])
 def test_every_check_of_a_paused_source_is_held_back(tmp_path, check_id):
     lab, cfg, events = _lab(tmp_path, extra="pause_notifications_until = 2026-09-01")
-    change = health.Change(check_id, "ok", "critical", f"{check_id}: broken")
-    assert health.notify_changes(cfg, [change], now=T0) == [] and not events.exists()
-    assert health.notify_changes(cfg, [change], now=datetime(2026, 9, 1, 3, 0)) == []
+    change = health_changes.Change(check_id, "ok", "critical", f"{check_id}: broken")
+    assert health_changes.notify_changes(cfg, [change], now=T0) == [] and not events.exists()
+    assert health_changes.notify_changes(cfg, [change], now=datetime(2026, 9, 1, 3, 0)) == []
     assert json.loads(events.read_text())["source"] == "loc"

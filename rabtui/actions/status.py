@@ -21,7 +21,7 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError, RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
-from rabtui.ops import health
+from rabtui.ops import health, health_changes
 from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
@@ -226,8 +226,8 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     if prometheus and not Path(prometheus).parent.is_dir():
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     found = health.run_checks(cfg, store, now)
-    changes = health.record_state(cfg.state_dir, None) + health.record(store, found, now)
-    undelivered = health.notify_changes(cfg, changes, now)
+    changes = health_changes.record_state(cfg.state_dir, None) + health_changes.record(store, found, now)
+    undelivered = health_changes.notify_changes(cfg, changes, now)
     if prometheus:
         _write_textfile(prometheus, prometheus_file.text(cfg, store, found, now))
     return CheckResult(found, health.exit_code(found), undelivered)
@@ -254,7 +254,7 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
     except (StateUnusable, sqlite3.Error) as exc:
         failure = exc if isinstance(exc, StateUnusable) else state_failure(exc, cfg.state_dir / "rabtui.db")
     found = [health.Problem("state", health.CRITICAL, str(failure))]
-    undelivered = health.notify_changes(cfg, health.record_state(cfg.state_dir, str(failure)), now)
+    undelivered = health_changes.notify_changes(cfg, health_changes.record_state(cfg.state_dir, str(failure)), now)
     if prometheus:
         _write_textfile(prometheus, prometheus_file.text(cfg, None, found, now))
     return CheckResult(found, health.exit_code(found), undelivered)
