@@ -68,10 +68,11 @@ def build_argv(
     `exact_times` (a medium that keeps nanoseconds) makes rsync's quick check compare times to the
     nanosecond: by default it compares whole seconds, and a file rewritten within the second the
     last backup read it, its size unchanged, would be linked to that backup's stale copy.
-    `files_from` (a local file of NUL-separated paths relative to `source`) limits the transfer to
-    those paths and what is below them. `hard_links` False drops -H: an archive directory keeps
-    each name as a file of its own, because with -H and --compare-dest rsync (3.5.0) leaves out a
-    new name of a file the archive holds, or hangs.
+    `files_from` (a local file of NUL-separated paths relative to `source`, or "-": read from
+    rsync's standard input) limits the transfer to those paths and what is below them.
+    `hard_links` False drops -H: an archive directory keeps each name as a file of its own,
+    because with -H and --compare-dest rsync (3.5.0) leaves out a new name of a file the archive
+    holds, or hangs.
     """
     argv = [rsync] if isinstance(rsync, str) else list(rsync)
     base = list(BASE_OPTIONS)

@@ -20,9 +20,12 @@ from tests import invariants
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 
-def rabtui(lab: Lab, *args: str, point: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def rabtui(lab: Lab, *args: str, point: str | None = None, timeout: float = 120,
+           tmpdir=None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop(faults.ENV, None)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     if point:
         env[faults.ENV] = point
     return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
@@ -348,7 +351,10 @@ def test_kill_while_directories_are_copied_again(tmp_path, point):
         os.chmod(look_alike, secret.stat().st_mode)
         os.utime(look_alike, (1_577_836_800, 1_577_836_800))
 
-    _killed(rabtui(lab, "backup", "loc", point=point))
+    tmp = tmp_path / "tmp"      # the run's temporary files: nothing outlives it there
+    tmp.mkdir()
+    _killed(rabtui(lab, "backup", "loc", point=point, tmpdir=tmp))
+    assert not os.listdir(tmp)
     killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert killed["status"] == "running"
     # the first rsync linked the server's file into the partial backup; then it was removed

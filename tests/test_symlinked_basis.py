@@ -275,8 +275,8 @@ def test_a_directory_that_became_a_symlink_before_the_second_rsync_waits(tmp_pat
     _flip(src, b"x/etc", {b"mine": b"mine"})
     real, calls = transfer._rsync, []
 
-    def swapped_after_the_first(argv, stream, source, cancel):
-        result = real(argv, stream, source, cancel)
+    def swapped_after_the_first(argv, stream, source, cancel, **kw):
+        result = real(argv, stream, source, cancel, **kw)
         if not calls:
             os.rename(os.path.join(src, b"x"), os.path.join(src, b"x.old"))
             os.symlink(os.fsencode(outside.parent), os.path.join(src, b"x"))

@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import stat
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -263,13 +262,15 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     return sizes
 
 
-def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.Event) -> proc.Completed | None:
-    """Run one rsync into `stream`; None when it stalled and was stopped."""
+def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.Event,
+           stdin_data: bytes | None = None) -> proc.Completed | None:
+    """Run one rsync into `stream` (`stdin_data` on its standard input); None when it stalled and
+    was stopped."""
     try:
         # rsync's own --timeout misses a source that stalls while rsync's keep-alives still fit
         # into the pipe and socket buffers towards it: rsync printing nothing is the sure sign
         result = proc.run(argv, on_stdout_data=stream.data, on_stderr=stream.err, env=rsync.ENV, cancel=cancel,
-                          die_with_parent=True,
+                          die_with_parent=True, stdin_data=stdin_data,
                           nap=READ_EVERY, silence=source.io_timeout)
     except Stalled:
         result = None
@@ -355,16 +356,14 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
         changed = [rel for rel in listed
                    if below.symlink_on_the_way(root, rel + b"/" if rel in rels else rel) is not None]
         listed = [rel for rel in listed if rel not in changed]
-    with tempfile.NamedTemporaryFile(prefix="rabtui-again-") as listing:
-        listing.write(b"".join(rel + b"\0" for rel in listed))
-        listing.flush()
-        argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
-                              rsync_path=proc.which("rsync"), exact_times=exact_times, files_from=listing.name)
-        first.emit(Event(LOG, f"rsync {directory.path}: {len(listed)} paths again -> {dest}", {"argv": argv}))
-        faults.point("backup.copying_again")
-        again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
-                        index=first.where["dir_index"], count=first.where["dirs"])
-        result = _rsync(argv, again, source, cancel)
+    # the list goes to rsync's standard input: a file for it would outlive a run killed meanwhile
+    argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=None, compare_dest=None,
+                          rsync_path=proc.which("rsync"), exact_times=exact_times, files_from="-")
+    first.emit(Event(LOG, f"rsync {directory.path}: {len(listed)} paths again -> {dest}", {"argv": argv}))
+    faults.point("backup.copying_again")
+    again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
+                    index=first.where["dir_index"], count=first.where["dirs"])
+    result = _rsync(argv, again, source, cancel, stdin_data=b"".join(rel + b"\0" for rel in listed))
     warnings = []
     if outside:
         warnings.append(f"{len(outside)} directories of the source were symlinks out of {basis} ({_some(outside)}):"
