@@ -4,6 +4,7 @@ relative paths follow the config file, `rabtui init` / `check-config` behave as 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 import textwrap
@@ -451,6 +452,36 @@ def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_pa
     assert "exists already" in capsys.readouterr().err
     assert main(["--config", str(path), "init", "--force"]) == 0
     assert path.read_text() == text
+
+
+def test_init_force_on_a_full_disk_keeps_the_old_config(tmp_path, tmpfs, capsys):
+    """`init --force` writes the new file beside the old one and renames it: a full disk (or a
+    crash) midway leaves the operator's config as it was, never half of the starter file."""
+    disk = tmpfs(tmp_path / "full", "size=64k")
+    path = disk / "rabtui.toml"
+    old = "# mine\n[rabtui]\nstate_dir = '/var/lib/mine'\n"
+    path.write_text(old)
+    path.chmod(0o640)
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)   # the disk full to the last byte
+    try:
+        while os.write(fd, b"x" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    assert main(["--config", str(path), "init", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert f"could not write {path}" in err and "No space left on device" in err, err
+    assert "Traceback" not in err
+    assert path.read_text() == old and sorted(p.name for p in disk.iterdir()) == ["filler", "rabtui.toml"]
+    # with room again, it is replaced whole, private, and still its owner's
+    (disk / "filler").unlink()
+    os.chown(path, 4242, 4343)
+    assert main(["--config", str(path), "init", "--force"]) == 0
+    st = path.stat()
+    assert path.read_text() != old and "[rabtui]" in path.read_text()
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, 4242, 4343)
 
 
 def test_init_uses_rabtui_config_from_the_environment(tmp_path, monkeypatch, capsys):

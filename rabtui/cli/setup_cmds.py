@@ -9,12 +9,13 @@ from pathlib import Path
 
 from rabtui import config as configmod
 from rabtui import privacy
+from rabtui.config import edit as config_edit
 from rabtui.config import safety as config_safety
 from rabtui.config import schema as config_schema
 from rabtui.config import write as config_write
 from rabtui.actions import media as media_actions
 from rabtui.actions import setup as setup_actions
-from rabtui.errors import EXIT_OK, EXIT_USAGE, UsageError
+from rabtui.errors import EXIT_OK, EXIT_USAGE, UsageError, WorkFailed
 
 from .common import open_store
 
@@ -36,11 +37,12 @@ def cmd_init(args) -> int:
     path = Path(args.config) if args.config else configmod.default_path()
     if path.exists() and not args.force:
         raise UsageError(f"{path} exists already", hint="use --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, privacy.FILE_MODE)
-    os.fchmod(fd, privacy.FILE_MODE)     # --force over a file readable by others
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(config_write.starter_text())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config_edit.replace(path, config_write.starter_text())
+    except OSError as exc:
+        kept = "; the file there is as it was" if os.path.lexists(path) else ""
+        raise WorkFailed(f"could not write {path}: {exc.strerror or exc}{kept}") from None
     print(f"wrote {path}; edit it, then run: rabtui check-config")
     return EXIT_OK
 

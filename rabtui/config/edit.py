@@ -186,20 +186,30 @@ def save(snapshot: Snapshot, text: str) -> Path:
                                             now.decode("utf-8", "replace").splitlines(True),
                                             f"{path.name} (as read)", f"{path.name} (on disk now)"))
         raise ChangedOnDisk(path, diff)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = stat.S_IWUSR
+    if not mode & stat.S_IWUSR:   # the rename would replace it all the same: the operator's no stands
+        raise UsageError(f"{path} is read-only (mode {stat.S_IMODE(mode):04o}): nothing was saved",
+                         hint="make it writable (chmod u+w) to edit it here")
+    replace(path, text)
+    return path
+
+
+def replace(path: str | os.PathLike, text: str) -> None:
+    """Put `text` in place of the config file at `path` atomically: a crash or a full disk leaves
+    the old file or the new one, never half of one (OSError is raised, the old file as it was)."""
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
-        mode, owner = st.st_mode, (st.st_uid, st.st_gid)
+        owner = (st.st_uid, st.st_gid)
     except FileNotFoundError:
-        mode, owner = stat.S_IWUSR, None
-    if not mode & stat.S_IWUSR:   # the rename below would replace it all the same: the operator's no stands
-        raise UsageError(f"{path} is read-only (mode {stat.S_IMODE(mode):04o}): nothing was saved",
-                         hint="make it writable (chmod u+w) to edit it here")
+        owner = None
     # private: it may hold commands run as root on sources, and notification tokens; the temporary
-    # file is made beside the real file, so that the rename replaces it and not a link to it; an
-    # edit made as root (sudo) leaves the file to its owner
-    privacy.replace_file(real, text.encode("utf-8"), 0o600, owner)
-    return path
+    # file is made beside the real file, so that the rename replaces it and not a link to it; a
+    # file written as root (sudo) is left to its owner
+    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner)
 
 
 # --- tomlkit ---------------------------------------------------------------------------------------
