@@ -2,7 +2,10 @@
 `RABTUI_FAULT_POINT` names, as a power cut or the OOM killer would, so that tests can prove
 that a kill anywhere in a backup or a burn loses nothing that was complete.
 
-Without the variable (always, outside the tests) a point does nothing.
+`RABTUI_FAULT_STOP` names a point where the process stops itself (SIGSTOP) instead, holding what
+it holds, as a run hung on a dead medium would, until it gets SIGCONT.
+
+Without the variables (always, outside the tests) a point does nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import os
 import signal
 
 ENV = "RABTUI_FAULT_POINT"
+STOP_ENV = "RABTUI_FAULT_STOP"
 
 # Every point, in the order a run passes them (tests/test_kill_anywhere.py kills at each).
 BACKUP_POINTS = (
     "backup.step1", "backup.step2", "backup.step3", "backup.step4",
     "backup.rsync_ended",          # step 5: one directory's rsync has ended, before the catalog
     "backup.step5", "backup.step6",
-    "backup.archive_linked",       # step 7: new archive files linked into the union trees
+    "backup.archive_linked",       # step 7: new archive files linked into the union trees, the
+                                   # union lock not yet released
     "backup.catalog",              # step 7: catalog rows written
     "backup.json_written",         # step 7: backup.json says complete, the database row not yet
     "backup.step7",
@@ -52,3 +57,5 @@ CLEANUP_POINTS = (
 def point(name: str) -> None:
     if os.environ.get(ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(STOP_ENV) == name:
+        os.kill(os.getpid(), signal.SIGSTOP)

@@ -273,3 +273,51 @@ def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(tmp_path):
     assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
     assert "cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
     assert "cleanup" not in refused.stderr, refused.stderr
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
+
+
+def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(tmp_path):
+    """A backup of `loc` hangs while it holds the union lock (on a medium that stopped answering,
+    say; here it stops itself at the fault point): a cleanup from cron must not wait on it for the
+    night. It keeps loc's old backups, says which backup holds them, and deletes the other source's."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(lab._local_source(None, "", "loc") + lab._local_source([("two", "standard")], "", "two"))
+    olds = {}
+    for sid, d in (("loc", "data"), ("two", "two")):
+        for n in (1, 2):
+            write_files(lab.src / d, {f"f{n}": b"x" * n})
+            assert _rabtui(lab, "backup", sid).returncode == 0
+        olds[sid] = sorted(os.listdir(lab.media[0][1] / sid))[0]
+    write_files(lab.src / "data", {"f3": b"3"})
+    env = {**os.environ, faults.STOP_ENV: "backup.archive_linked"}
+    hung = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(hung.pid):
+            assert hung.poll() is None and time.monotonic() < deadline, "the backup did not reach the point"
+            time.sleep(0.05)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup",
+                               "--now", LATER], capture_output=True, text=True, cwd=ROOT,
+                              stdin=subprocess.DEVNULL, timeout=60)
+        assert time.monotonic() - started < 30
+        out = done.stdout + done.stderr
+        assert done.returncode == 0 and "Traceback" not in out, out
+        assert (f"kept loc {olds['loc']} on m1 for a later cleanup: deleting loc's old backups cannot run now:"
+                f" a backup of loc is running since ") in out and f"pid {hung.pid}" in out, out
+        assert "1 of 2 backups deleted" in out, out
+        assert olds["loc"] in os.listdir(lab.media[0][1] / "loc")
+        assert olds["two"] not in os.listdir(lab.media[0][1] / "two")
+    finally:
+        hung.send_signal(signal.SIGCONT)
+    assert hung.wait(timeout=60) == 0, hung.stdout.read().decode()
+    hung.stdout.close()
+    again = _rabtui(lab, "cleanup", "--now", LATER)
+    assert again.returncode == 0 and olds["loc"] not in os.listdir(lab.media[0][1] / "loc"), again.stdout
+    invariants.check_catalog_is_media(lab.load(), lab.store())

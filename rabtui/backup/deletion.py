@@ -17,7 +17,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
-from rabtui.state.locks import cleanup_lock, reading_lock, union_lock
+from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -77,6 +77,7 @@ class Applied:
     deleted: list[Candidate] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    busy: dict[str, str] = field(default_factory=dict)     # source -> why its deletions wait, on every medium
     undelivered: list[str] = field(default_factory=list)   # notifications of the failures not sent
 
     @property
@@ -166,9 +167,10 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
 
 def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, done: Applied) -> list[Candidate]:
     """The candidates of the sources whose backups nothing reads now (a restore, a checkpoint
-    burning), their reading locks taken whole into `held`; the others are kept for a later cleanup."""
-    busy: dict[str, str] = {}
-    for source in sorted({c.source for c in going}):
+    burning), their reading locks taken whole into `held`; the others, and those of the sources
+    whose union another run held (done.busy), are kept for a later cleanup."""
+    busy = dict(done.busy)
+    for source in sorted({c.source for c in going} - set(busy)):
         lock = reading_lock(cfg.state_dir, source)
         try:
             held.enter_context(lock.acquire())
@@ -181,13 +183,29 @@ def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, d
     return [c for c in going if c.source not in busy]
 
 
+def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
+    """The union lock of `c`'s source, taken; None when another run holds it (a backup linking its
+    new files, perhaps hung on its medium): not waited for, the source's backups are kept for a
+    later cleanup, on every medium, and the holder is named."""
+    if c.source not in done.busy:
+        try:
+            return union_lock(cfg.state_dir, c.source).acquire()
+        except LockBusy as exc:
+            done.busy[c.source] = str(exc)
+    say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {done.busy[c.source]}", done.kept)
+    return None
+
+
 def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
     emptied: list[tuple[Candidate, Path | None]] = []
     try:
         for c in going:
             path = Path(c.path)
             if c.status in RESTORABLE and path.is_dir():
-                with union_lock(cfg.state_dir, c.source).acquire(wait=True):
+                union = _union_of(cfg, c, say, done)
+                if union is None:
+                    continue
+                with union:
                     _remove_archive_entries(cfg, medium, c)
             emptied.append((c, _empty_tree(path)))
     finally:

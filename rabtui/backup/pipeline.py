@@ -373,13 +373,14 @@ class _Run:
             status, reason = "completed", None
         if status in COMPLETE:
             # only complete backups feed the archive union trees (what the next backup compares with)
-            with locks.union_lock(self.cfg.state_dir, self.source.id).acquire(wait=True):
+            union = locks.union_lock(self.cfg.state_dir, self.source.id, by=f"a backup of {self.source.id}")
+            with union.acquire(wait=True):
                 for d in rec.dirs:
                     if d.kind == "archive":
                         linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
                         self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                              f" medium {medium.id}"))
-            faults.point("backup.archive_linked")
+                faults.point("backup.archive_linked")
         if status in RESTORABLE:
             spool.apply(rec.id)
             faults.point("backup.catalog")
