@@ -40,9 +40,11 @@ class _Answers:
 # --- the status reader ---------------------------------------------------------------------------
 
 
-def test_a_deleted_backup_is_not_the_last_one_in_status_json_nor_on_the_dashboard(tmp_path, capsys):
-    """Cleanup deleted the source's newest backup (a failed run older than a day): `status --json`
-    and the dashboard's data both show the complete one before it as the last backup."""
+def test_a_failed_run_removed_by_cleanup_stays_the_last_run_in_status_as_in_check(tmp_path, capsys):
+    """Cleanup deleted the source's newest backup (a failed run older than a day): `status`,
+    `status --json` and the dashboard's data still give it as the last run, failed, with the
+    complete one before it as the last complete backup, as `check` says; the sizes shown are those
+    of the backup still there, never of what cleanup removed."""
     lab = Lab(tmp_path)
     lab.local()
     write_files(lab.src / "data", {"a": b"1"})
@@ -50,7 +52,7 @@ def test_a_deleted_backup_is_not_the_last_one_in_status_json_nor_on_the_dashboar
     lab.local(extra='pre_backup_commands = ["exit 4"]')
     assert _run(lab, "backup", "loc") == 1
     store = lab.store()
-    good, failed = store.all("SELECT id, status FROM backups ORDER BY id")
+    good, failed = store.all("SELECT id, status, medium FROM backups ORDER BY id")
     assert (good["status"], failed["status"]) == ("completed", "failed")
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="minutes")
     assert _run(lab, "cleanup", "--now", later) == 0
@@ -59,12 +61,18 @@ def test_a_deleted_backup_is_not_the_last_one_in_status_json_nor_on_the_dashboar
 
     assert _run(lab, "status", "--json") == 0
     [src] = json.loads(capsys.readouterr().out)["sources"]
-    assert (src["last"]["id"], src["last"]["status"]) == (good["id"], "completed")
+    assert (src["last"]["id"], src["last"]["status"]) == (failed["id"], "failed")
+    assert "cleanup has removed what it left" in src["last"]["reason"]
     assert src["last_complete"]["id"] == good["id"]
+    assert _run(lab, "status") == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  loc "))
+    assert "loc (local): failed " in line and "cleanup has removed what it left" in line and "last complete" in line
+    assert _run(lab, "check", "--now", later) == 1
+    assert "source loc: last run" in capsys.readouterr().out
 
     [row] = status.sources(lab.load(), Store(lab.state))   # what the dashboard shows
-    assert (row.last["id"], row.status, row.medium) == (good["id"], "completed", "m1")
-    assert row.total_bytes is not None
+    assert (row.last["id"], row.status, row.medium) == (failed["id"], "failed", failed["medium"])
+    assert row.sizes["id"] == good["id"] and row.total_bytes is not None
 
 
 # --- backup --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 counters, health problems. `rabtui status` (and --json), `rabtui check` and the dashboard all read
 it here, so they say the same thing.
 
-The last backup of a source is the newest one cleanup has not deleted.
+The last backup of a source is its newest run: a run that is not complete stays the last one
+when cleanup has removed what it left, given as failed (as `check` says), until a newer one.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ class SourceStatus:
     host: str                    # "local" for the local machine
     where: str                   # user@host:port
     running: bool
-    last: dict | None            # the newest backup that is not deleted
+    last: dict | None            # the newest run (queries.last_run), or the one running
     last_complete: dict | None   # the newest complete one
-    sizes: dict | None           # the backup whose sizes to show: the last, or while it runs the last finished
+    sizes: dict | None           # the backup whose sizes to show: the newest finished one still there
 
     @property
     def status(self) -> str:
@@ -74,10 +75,8 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
     busy = {r["target"] for r in jobviews.running(store) if r["kind"] == "backup"}
     out = []
     for s in cfg.sources:
-        last = queries.last_backup(store, s.id)
-        sizes = last
-        if last is not None and last["status"] == "running":
-            sizes = queries.last_finished_backup(store, s.id)
+        last = _last(store, s.id)
+        sizes = queries.last_finished_backup(store, s.id)
         where = "local" if s.is_local else f"{s.user + '@' if s.user else ''}{s.host}{':' + str(s.port) if s.port else ''}"
         running = s.id in busy or (test_locks and locks.source_lock(cfg.state_dir, s.id).is_held())
         if last is not None and last["status"] == "running" and not running:
@@ -85,7 +84,7 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
             # since (then its row, read again, says how)
             running = jobstate.under_way(store, last["job_id"])
             if not running:
-                last = queries.last_backup(store, s.id)
+                last = _last(store, s.id)
                 if last is not None and last["status"] == "running":
                     # every backup runs as a job: with none under way, its process was killed
                     last = {**last, "status": INTERRUPTED, "reason": "its process was killed; the next backup"
@@ -93,6 +92,12 @@ def sources(cfg: Config, store: Store, *, test_locks: bool = False) -> list[Sour
         out.append(SourceStatus(s.id, s.host or "local", where, running, last,
                                 queries.last_backup(store, s.id, complete=True), sizes))
     return out
+
+
+def _last(store: Store, source_id: str) -> dict | None:
+    """The source's backup running now, else its last run."""
+    last = queries.last_backup(store, source_id)
+    return last if last is not None and last["status"] == "running" else queries.last_run(store, source_id)
 
 
 # --- media ---------------------------------------------------------------------------------------
