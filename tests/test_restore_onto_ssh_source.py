@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from rabtui import faults
 from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
 from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, snapshot, ssh_source_lines, write_files
@@ -215,6 +217,26 @@ def test_a_program_that_cannot_be_started_is_said_in_one_line(tmp_path, sshd):
     assert "Traceback" not in done.stderr
     assert "could not start the check on the source for web (ssh)" in done.stderr
     assert "Permission denied" in done.stderr
+
+
+def test_a_restore_killed_while_it_sends_leaves_no_file_behind(tmp_path, sshd):
+    """Without --overwrite, the paths to send into a directory that is there go to rsync as a list:
+    a restore killed while rsync sends them leaves no list behind in the temporary directory."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/a": b"1", "d/sub/b": b"2"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    (remote_dir / "d/a").unlink()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    argv = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "web",
+            str(remote_dir / "d"), "--to-source"]
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    done = subprocess.run(argv, cwd=REPO, env={**env, faults.ENV: "restore.sending"}, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert not os.listdir(tmp)
+    assert not (remote_dir / "d/a").exists()
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert snapshot(remote_dir / "d") == {b"a": b"1", b"sub/b": b"2"} and not os.listdir(tmp)
 
 
 @root_only

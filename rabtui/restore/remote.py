@@ -22,9 +22,8 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-import tempfile
 
-from rabtui import fmt, proc, rsync
+from rabtui import faults, fmt, proc, rsync
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
@@ -119,7 +118,7 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     """rsync of a restored item back to its place on the source (no --keep-dirlinks: a symlink is
     never taken for a directory). Without `overwrite`, a dry run with `--existing` first lists the
     files that would be replaced, and the real run adds --ignore-existing. `files_from`: a local
-    file of the NUL-separated paths below the item to send (see `paths_to_send`); the directories
+    file (or "-", rsync's standard input) of the NUL-separated paths below the item to send (see `paths_to_send`); the directories
     on the way to them are implied and left as they are on the source. The source's transfer
     options apply as in a backup: `io_timeout` (--timeout), `bwlimit` and `rsync_path` (the
     command run on the source, e.g. "sudo rsync" where only root may write there).
@@ -306,15 +305,14 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     existing = None if overwrite else _look_before(source, item, dest, options, cancel)
     w = Written()
     lines: list[bytes] = []
-    with tempfile.NamedTemporaryFile(prefix="rabtui-restore-") as listing:
-        files_from = None
-        if existing is not None and is_dir:
-            listing.write(b"".join(p + b"\0" for p in paths_to_send(item, existing)))
-            listing.flush()
-            files_from = listing.name
-        done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite, files_from=files_from,
-                                                          **options),
-                    on_stdout=lines.append, cancel=cancel, die_with_parent=True)
+    listing = None
+    if existing is not None and is_dir:
+        # to rsync's standard input: a file for it would outlive a restore killed meanwhile
+        listing = b"".join(p + b"\0" for p in paths_to_send(item, existing))
+    faults.point("restore.sending")
+    done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=overwrite,
+                                                      files_from=None if listing is None else "-", **options),
+                on_stdout=lines.append, cancel=cancel, die_with_parent=True, stdin_data=listing)
     count_itemized(lines, w)
     if done.returncode not in (0, 24):
         w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_text()[-300:]}"))
