@@ -133,10 +133,15 @@ def test_kill_during_an_ssh_backup(tmp_path, sshd):
     b1 = store.one("SELECT * FROM backups")
     copies = {b1["id"]: {str(lab.src / "data"): snapshot(lab.src / "data")}}
     _files(lab.src / "data", {"a": b"3" * 4000, "c": b"4"})
-    _killed(rabtui(lab, "backup", "web", point="backup.catalog"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    _killed(rabtui(lab, "backup", "web", point="backup.catalog", tmpdir=tmp))
+    # the directory of the shared connection's socket outlives a killed run; the next one removes it
+    assert [n for n in os.listdir(tmp) if n.startswith("rabtui-ssh-")], os.listdir(tmp)
     killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-    after = rabtui(lab, "backup", "web")
+    after = rabtui(lab, "backup", "web", tmpdir=tmp)
     assert after.returncode == 0, after.stderr
+    assert not os.listdir(tmp)
     assert f"found an interrupted backup of web ({killed['name']}" in after.stdout + after.stderr
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     copies[newest["id"]] = {str(lab.src / "data"): snapshot(lab.src / "data")}

@@ -197,8 +197,8 @@ def test_the_longest_socket_path_that_is_shared_works(tmp_path, short_dir, sshd,
     lab, cfg = _lab(tmp_path, sshd, dirs=1)
     for extra, shared in ((0, True), (1, False)):
         base = short_dir / f"s{extra}"
-        # the socket: <base>/<padding>/rabtui-ssh-XXXXXXXX/mux
-        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len("//rabtui-ssh-XXXXXXXX/mux")
+        # the socket: <base>/<padding>/rabtui-ssh-<pid>-XXXXXXXX/mux
+        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len(f"//rabtui-ssh-{os.getpid()}-XXXXXXXX/mux")
         where = base / ("p" * padding)
         where.mkdir(parents=True)
         monkeypatch.setattr(tempfile, "tempdir", str(where))

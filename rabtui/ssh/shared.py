@@ -17,6 +17,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -50,7 +51,8 @@ class SharedConnection:
     def start(self) -> SharedConnection:
         if self._login is None:
             self._ep = ssh_target.endpoint(self.source)
-            self._dir = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
+            _remove_dead_ones(tempfile.gettempdir())
+            self._dir = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-"))
             control = self._dir / "mux"
             if len(os.fsencode(control)) <= SOCKET_PATH_MAX:
                 self._want = control
@@ -151,6 +153,26 @@ class SharedConnection:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+def _remove_dead_ones(tmp: str) -> None:
+    """The socket directories that runs killed before they closed their connection left in `tmp`:
+    `rabtui-ssh-<pid>-XXXXXXXX` of this user, whose pid no longer runs (the connection itself, if
+    still there, ends once idle)."""
+    try:
+        entries = list(os.scandir(tmp))
+    except OSError:
+        return
+    for entry in entries:
+        pid, _, rest = entry.name[len(DIR_PREFIX):].partition("-")
+        if not (entry.name.startswith(DIR_PREFIX) and pid.isdigit() and rest) or proc.pid_alive(int(pid)):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 class Answer(NamedTuple):
