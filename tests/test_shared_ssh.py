@@ -189,6 +189,17 @@ def test_no_sharing_when_the_socket_path_would_be_too_long(tmp_path, sshd, monke
     assert os.listdir(deep) == []
 
 
+def test_no_sharing_when_no_temporary_directory_can_be_written(tmp_path, sshd, monkeypatch, tmpfs):
+    """TMPDIR on a read-only file system (a full or read-only /tmp, say): the backup goes on, each
+    rsync logging in itself, instead of failing for want of a place for the socket."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpfs(tmp_path / "ro", "size=1m,ro")))
+    lab, cfg = _lab(tmp_path, sshd, dirs=1)
+    result = lab.backup(cfg, "web", medium_id="m1")
+    assert result.status == "completed", result.reason
+    (argv,) = _rsync_argvs(lab)
+    assert not any("ControlPath" in a for a in argv)
+
+
 def test_the_longest_socket_path_that_is_shared_works(tmp_path, short_dir, sshd, monkeypatch):
     """A control path of exactly SOCKET_PATH_MAX bytes is shared (ssh can bind it, with the suffix
     it adds meanwhile); one byte more, and each rsync logs in on its own."""

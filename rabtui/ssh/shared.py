@@ -51,15 +51,18 @@ class SharedConnection:
     def start(self) -> SharedConnection:
         if self._login is None:
             self._ep = ssh_target.endpoint(self.source)
-            _remove_dead_ones(tempfile.gettempdir())
-            self._dir = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-"))
-            control = self._dir / "mux"
-            if len(os.fsencode(control)) <= SOCKET_PATH_MAX:
+            try:
+                _remove_dead_ones(tempfile.gettempdir())
+                self._dir = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-"))
+            except OSError:     # no temporary directory can be written (read-only, full, missing)
+                self._dir = None
+            control = self._dir / "mux" if self._dir is not None else None
+            if control is not None and len(os.fsencode(control)) <= SOCKET_PATH_MAX:
                 self._want = control
                 argv = ssh_target.login_argv(self.cfg, self.source, control, self._ep)
             else:
-                # a very long TMPDIR: no sharing, each rsync logs in itself; a login that stays
-                # open would hold step 1 up, so it runs `whoami` and ends
+                # no place for the socket, or a very long TMPDIR: no sharing, each rsync logs in
+                # itself; a login that stays open would hold step 1 up, so it runs `whoami` and ends
                 argv = ssh_target.whoami_argv(self.cfg, self.source, None, self._ep)
             self._login = proc.start(argv)
         return self
