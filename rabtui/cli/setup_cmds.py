@@ -41,7 +41,7 @@ def cmd_init(args) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         config_edit.replace(path, config_write.starter_text())
     except OSError as exc:
-        kept = "; the file there is as it was" if os.path.lexists(path) else ""
+        kept = f"; {path} is as it was" if os.path.lexists(path) else ""
         raise WorkFailed(f"could not write {path}: {exc.strerror or exc}{kept}") from None
     print(f"wrote {path}; edit it, then run: rabtui check-config")
     return EXIT_OK
