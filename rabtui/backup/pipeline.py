@@ -18,6 +18,7 @@ from pathlib import Path
 from rabtui import faults
 from rabtui.backup import source_commands
 from rabtui.backup import history
+from rabtui.media import checkpoint_numbers
 from rabtui.media import medium as media
 from rabtui.media import medium_fs
 from rabtui.backup.archive import link_new_files
@@ -231,6 +232,7 @@ class _Run:
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
         media.record_use(self.store, medium, info)
+        self._note_checkpoint_numbers(medium)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)
         if lost:
@@ -252,6 +254,18 @@ class _Run:
                                + (f", the last full copy took {need} bytes" if need else ""))
         self.step(2, "ok", f"medium {medium.id}: {free} bytes free")
         return info
+
+    def _note_checkpoint_numbers(self, medium: Medium) -> None:
+        """The checkpoint numbers used so far onto the medium: each medium of the rotation keeps them
+        (media/checkpoint_numbers.py), so that a lost database never gives one again."""
+        used = checkpoint_numbers.in_store(self.store) | checkpoint_numbers.in_state_dir(self.cfg.state_dir)
+        if not used:
+            return
+        try:
+            checkpoint_numbers.write_record(medium.path, used)
+        except OSError as exc:
+            self.emit(Event(WARNING, f"medium {medium.id}: cannot write {checkpoint_numbers.RECORD}"
+                                     f" ({exc.strerror or exc}); the checkpoint numbers used are not kept there"))
 
     def _step3(self, medium: Medium, info: dict) -> None:
         rec = self.rec

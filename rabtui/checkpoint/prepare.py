@@ -25,6 +25,7 @@ from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
+from rabtui.media import checkpoint_numbers
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
@@ -315,6 +316,16 @@ def checkpoint_dir(cfg: Config, number: int) -> Path:
     return Path(cfg.state_dir) / "checkpoints" / str(number)
 
 
+def _note_number(cfg: Config, number: int, emit: Emit) -> None:
+    """The new number written onto every medium at hand before any disc carries it."""
+    for path in checkpoint_numbers.at_hand(cfg):
+        try:
+            checkpoint_numbers.write_record(path, [number])
+        except OSError as exc:
+            emit(Event(WARNING, f"cannot write {path / checkpoint_numbers.RECORD} ({exc.strerror or exc}): the"
+                                f" medium will learn that checkpoint {number} was used at its next backup"))
+
+
 def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = no_emit, cancel=None,
            now: float | None = None) -> int:
     """Number the checkpoint and write its rows; returns its number. Nothing is burnt yet."""
@@ -354,9 +365,11 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     if len(gz) > room:   # the planner kept `room` on every disc (reserve.py): never burn past it
         raise WorkFailed(f"the compressed catalog takes {len(gz)} bytes, more than the {room} kept for it on"
                          f" each disc; nothing was recorded", hint="please report this, with the names involved")
+    # after every number given before, also those a lost database gave (the media keep them)
+    used = checkpoint_numbers.highest_used(cfg, store)
     with store.transaction():
-        row = store.one("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM checkpoints")
-        number = row["n"]
+        row = store.one("SELECT COALESCE(MAX(number), 0) AS n FROM checkpoints")
+        number = max(row["n"], used) + 1
         plan_json = {"created": created, "disc_type": c.disc_type, "disc_sectors": c.disc_sectors,
                      "reserve_sectors": p.reserve_sectors, "dirs": dirs, "summary": c.summary(),
                      "on_disc": {k: sorted(v) for k, v in on_disc.items()}}
@@ -379,6 +392,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts)
              for r in rows],
         )
+    _note_number(cfg, number, emit)
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
     privacy.private_dir(folder)

@@ -10,6 +10,9 @@
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
   backup is a version first saved there;
+- checkpoint numbers: each medium's `.rabtui-checkpoints` and the state directory's
+  `checkpoints/<number>/` folders name the numbers used, also of discs not read here: the highest
+  is kept (media/checkpoint_numbers.py), so that a new checkpoint never takes one again;
 - checkpoints: `rabtui/catalog.tsv.gz` (older discs: `catalog.tsv`) from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
   turn); its README.txt gives the time the checkpoint was made and the backup each directory was
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rabtui.media import fstree, mounts
+from rabtui.media import checkpoint_numbers, fstree, mounts
 from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
@@ -59,6 +62,7 @@ class Report:
     failed: list[str] = field(default_factory=list)      # images that failed verification
     unmatched: list[str] = field(default_factory=list)
     renumbered: list[str] = field(default_factory=list)
+    numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
     # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
     former: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
@@ -69,6 +73,10 @@ class Report:
                f"discs verified again: {', '.join(self.verified) or 'none'}"]
         if self.failed:
             out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
+        unread = sorted(self.numbers_used - set(self.checkpoints))
+        if unread:
+            out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
+                       " is numbered after it")
         out += [f"renumbered: {r}" for r in self.renumbered]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out
@@ -91,6 +99,9 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
     _discs(cfg, store, report, emit, prompter, cancel)
+    report.numbers_used |= checkpoint_numbers.in_state_dir(cfg.state_dir)
+    if report.numbers_used:
+        checkpoint_numbers.remember(store, max(report.numbers_used))
     _schedule_marks(cfg, store)
     with store.transaction() as conn:
         changes.rebuild(conn)
@@ -141,6 +152,7 @@ def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict
         report.unmatched.append(f"medium {medium.id}: {path} is labelled {label.get('id')!r}")
         return
     report.media.append(medium.id)
+    report.numbers_used |= checkpoint_numbers.read_record(path)
     import json
 
     sp = mediamod.space(path)

@@ -1,0 +1,104 @@
+"""Checkpoint numbers are never used twice. The state database knows the numbers it gave; should
+it be lost while the discs are away (a real burner's discs are on a shelf, not in an images
+folder that rebuild-state reads), a new checkpoint numbered 1 again would give a second set of
+discs the volume ids of the first. So each medium keeps the numbers used so far, in
+`<medium>/.rabtui-checkpoints` (JSON: {"used": [1, 2, ...]}), written when a checkpoint is
+numbered (onto the media at hand) and by each backup (onto its medium: every medium of the
+rotation learns them); the state directory's `checkpoints/<number>/` folders tell them too.
+A new number comes after the highest of all these."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+from rabtui import privacy
+from rabtui.config import Config
+from rabtui.errors import WorkFailed
+from rabtui.state.store import Store
+
+RECORD = ".rabtui-checkpoints"
+_KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
+
+
+def read_record(medium_path: str | os.PathLike) -> set[int]:
+    """The numbers a medium's record holds (none when it has no record, or an unreadable one)."""
+    try:
+        data = json.loads((Path(medium_path) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    used = data.get("used") if isinstance(data, dict) else None
+    return {n for n in used if isinstance(n, int) and not isinstance(n, bool) and n > 0} if isinstance(used, list) else set()
+
+
+def write_record(medium_path: str | os.PathLike, numbers: Iterable[int]) -> None:
+    """The medium's record made to hold `numbers` too (what it held stays), atomically, 0600.
+    Raises OSError when the medium cannot be written."""
+    path = Path(medium_path) / RECORD
+    had = read_record(medium_path)
+    used = had | set(numbers)
+    if used == had and path.exists():
+        return
+    tmp = path.with_name(f"{RECORD}.tmp-{os.getpid()}")
+    privacy.create_private_file(tmp)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"used": sorted(used)}, f)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
+    """The numbers of the state directory's `checkpoints/<number>/` folders (each made once its
+    number was given)."""
+    try:
+        names = os.listdir(Path(state_dir) / "checkpoints")
+    except OSError:
+        return set()
+    return {int(n) for n in names if n.isascii() and n.isdigit() and int(n) > 0}
+
+
+def in_store(store: Store) -> set[int]:
+    """The numbers the database gave or learnt: its checkpoints, and the highest one used before
+    that rebuild-state found recorded (their discs not read)."""
+    numbers = {r["number"] for r in store.all("SELECT number FROM checkpoints")}
+    row = store.one("SELECT value FROM meta WHERE key=?", (_KEY,))
+    if row and str(row["value"]).isdigit():
+        numbers.add(int(row["value"]))
+    return numbers
+
+
+def remember(store: Store, highest: int) -> None:
+    """Keep `highest` as a number used before (by rebuild-state, from the media's records)."""
+    store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+                  " WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)", (_KEY, str(highest)))
+
+
+def at_hand(cfg: Config) -> list[Path]:
+    """The paths of the configured media that are there now (their label says so); none is mounted."""
+    from rabtui.media.medium import read_label
+
+    found = []
+    for m in cfg.media:
+        try:
+            label = read_label(m.path) if os.path.isdir(m.path) else None
+        except WorkFailed:     # an unreadable label: that medium tells nothing now
+            label = None
+        if label is not None and label.get("id") == m.id:
+            found.append(Path(m.path))
+    return found
+
+
+def highest_used(cfg: Config, store: Store) -> int:
+    """The highest checkpoint number ever given, as far as the database, the state directory and
+    the records of the media at hand tell (0: none)."""
+    numbers = in_store(store) | in_state_dir(cfg.state_dir)
+    for path in at_hand(cfg):
+        numbers |= read_record(path)
+    return max(numbers, default=0)

@@ -1,0 +1,91 @@
+"""A checkpoint number is never given twice, even after the state database is lost while the
+discs of the checkpoints are away (a real burner's discs on a shelf: rebuild-state reads none of
+them): each medium keeps the numbers used (`.rabtui-checkpoints`), and a new checkpoint is
+numbered after them, so no two sets of discs carry the same volume ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from tests.test_rebuild_odd_records import _rabtui
+from tests.trees import Lab, write_files
+
+
+def _lab(tmp_path, media_count: int = 1) -> Lab:
+    lab = Lab(tmp_path, media_count=media_count)
+    lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a": b"one"})
+    return lab
+
+
+def _burn(lab) -> None:
+    done = _rabtui(lab, "checkpoint", "burn", "--now", "--yes", "--new")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _discs_to_shelf(lab, shelf) -> set[str]:
+    """The written discs leave the images folder (as discs of a burner leave the drive)."""
+    shelf.mkdir(exist_ok=True)
+    names = set(os.listdir(lab.tmp / "iso"))
+    for name in names:
+        shutil.move(lab.tmp / "iso" / name, shelf / name)
+    return names
+
+
+def test_a_checkpoint_after_a_lost_state_and_rebuild_state_takes_a_new_number(tmp_path):
+    lab = _lab(tmp_path)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    _burn(lab)
+    _burn(lab)
+    shelf = _discs_to_shelf(lab, tmp_path / "shelf")
+    assert shelf == {"RAB1D01.iso", "RAB2D01.iso"}
+    assert json.loads((lab.media[0][1] / ".rabtui-checkpoints").read_text()) == {"used": [1, 2]}
+    shutil.rmtree(lab.state)                 # the server's disk is lost
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "checkpoint numbers used before (discs not read): up to 2" in done.stdout, done.stdout
+    _burn(lab)
+    assert os.listdir(tmp_path / "iso") == ["RAB3D01.iso"]
+
+
+def test_a_checkpoint_on_a_new_state_without_rebuild_state_takes_a_new_number(tmp_path):
+    lab = _lab(tmp_path)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    _burn(lab)
+    _discs_to_shelf(lab, tmp_path / "shelf")
+    shutil.rmtree(lab.state)
+    assert _rabtui(lab, "backup", "loc").returncode == 0    # cron, on a new state database
+    _burn(lab)
+    assert os.listdir(tmp_path / "iso") == ["RAB2D01.iso"]
+
+
+def test_the_numbers_reach_every_medium_of_the_rotation_through_its_backups(tmp_path):
+    """m2 was away when checkpoint 1 was numbered; its next backup writes the numbers onto it.
+    Then the state is lost, and only m2 is at hand."""
+    lab = _lab(tmp_path, media_count=2)
+    for medium in ("m1", "m2"):
+        assert _rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    m1, m2 = lab.media[0][1], lab.media[1][1]
+    m2.rename(tmp_path / "m2-away")
+    m2.mkdir()
+    _burn(lab)
+    assert not (m2 / ".rabtui-checkpoints").exists()
+    m2.rmdir()
+    (tmp_path / "m2-away").rename(m2)
+    assert _rabtui(lab, "backup", "loc", "--medium", "m2").returncode == 0
+    assert json.loads((m2 / ".rabtui-checkpoints").read_text()) == {"used": [1]}
+    assert oct((m2 / ".rabtui-checkpoints").stat().st_mode & 0o777) == "0o600"
+
+    _discs_to_shelf(lab, tmp_path / "shelf")
+    shutil.rmtree(lab.state)
+    m1.rename(tmp_path / "m1-away")
+    m1.mkdir()
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr     # m1 not found
+    (tmp_path / "m1-away").rename(tmp_path / "m1-gone")
+    _burn(lab)
+    assert os.listdir(tmp_path / "iso") == ["RAB2D01.iso"]
