@@ -209,13 +209,13 @@ def test_disk_full_after_the_open_gives_the_message(tmp_path, tmpfs):
 
         def open_then_fill(cfg):
             store = real(cfg)
-            with open({str(tmpfs / 'filler')!r}, "wb") as f:
-                try:
+            try:     # what a write left in the buffer fails again as the file is closed
+                with open({str(tmpfs / 'filler')!r}, "wb") as f:
                     while True:
                         f.write(b"\\0" * 65536)
                         f.flush()
-                except OSError:
-                    pass
+            except OSError:
+                pass
             store.execute("INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'x', ?)",
                           ("x" * 200000,))
             return store

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 from rabtui import privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
+from rabtui.state.locks import Lock
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
 
 SCHEMA_VERSION = 1
@@ -253,13 +254,27 @@ def _create(path: Path) -> None:
             conn.executescript(_schema_script())
         finally:
             conn.close()
-        try:
-            os.link(tmp, path)
-        except FileExistsError:       # made by another process meanwhile, or an empty file of old
-            pass
+        with Lock(path.parent, "database-made", what="the making of the state database").acquire(wait=True):
+            if not os.path.lexists(path):
+                _set_aside_left_wal(path)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:       # made by another process meanwhile, or an empty file of old
+                pass
     finally:
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             leftover.unlink(missing_ok=True)
+
+
+def _set_aside_left_wal(path: Path) -> None:
+    """A -wal and -shm with no database (left by a lost one) go before a new database takes the
+    name: SQLite would replay that -wal onto it. The -wal is kept, as `rabtui.db-wal.left-<time>`:
+    it may hold the lost database's last transactions."""
+    wal = Path(f"{path}-wal")
+    if os.path.lexists(wal):
+        kept = wal.with_name(f"{wal.name}.left-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}")
+        os.rename(wal, kept)
+    Path(f"{path}-shm").unlink(missing_ok=True)
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

@@ -44,7 +44,24 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
         return StateUnusable(
             f"{_db(path)} cannot be written: {text} (is {where} full or read-only?)",
             hint="free space there or make it writable; if the database was damaged, " + REBUILD_HINT)
-    return damaged(path, text)
+    return _wal_beside(path, text) or damaged(path, text)
+
+
+def _wal_beside(path: Path | None, text: str) -> StateUnusable | None:
+    """A damaged database with a -wal beside it: SQLite replays whatever -wal it finds there, and one
+    left by another database (this file put in place without its own) damages it. Said, with the way
+    back for a database put there by hand; None when no -wal is there."""
+    wal = Path(f"{path}-wal") if path else None
+    try:
+        if wal is None or wal.stat().st_size == 0:
+            return None
+    except OSError:
+        return None
+    return StateUnusable(
+        f"{_db(path)} is damaged: {text}; a -wal file is beside it ({wal}), which SQLite replays onto it: if"
+        " another database left it (this file put in place without its own -wal), that damaged it",
+        hint=f"if you put this database file there yourself, move {wal} away and put the file there again;"
+             f" otherwise {REBUILD_HINT}")
 
 
 def check_usable(state_dir: Path, path: Path) -> bool:
