@@ -58,6 +58,15 @@ CLEANUP_POINTS = (
 )
 
 
+REBUILD_POINTS = (
+    "rebuild.locked",              # every lock taken, nothing made yet
+    "rebuild.media_read",          # the new database holds the media's backups, the discs not read yet
+    "rebuild.built",               # the new database is whole beside the old one
+    "rebuild.kept_aside",          # the old one is linked aside too, its -wal still beside it
+    "rebuild.old_wal_gone",        # its -wal and -shm are gone, the new one not yet in its place
+    "rebuild.in_place",            # the new one is in place, the locks not yet released
+)
+
 def point(name: str) -> None:
     if os.environ.get(ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)

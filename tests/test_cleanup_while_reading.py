@@ -165,7 +165,7 @@ def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(tmp_path, 
     # and the other way round: a cleanup while the rebuild holds the locks says what holds them
     with rebuild_actions.all_locks(cfg):
         again = _rabtui(lab, "cleanup", "--now", LATER)
-    assert "a cleanup cannot run now: rebuild-state is running since" in again.stdout + again.stderr, again
+    assert "this command cannot run now: rebuild-state is running since" in again.stdout + again.stderr, again
 
 
 def _waits_on(lock_path: Path) -> bool:
@@ -243,7 +243,7 @@ def test_rebuild_state_waits_for_a_checkpoint_burning_on_another_drive(tmp_path)
     # and a checkpoint run started during a rebuild says what holds it
     with rebuild_actions.all_locks(lab.load()):
         refused = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
-    assert "a checkpoint cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
+    assert "this command cannot run now: rebuild-state is running since" in refused.stderr, refused.stderr
 
 
 def test_rebuild_state_waits_for_a_restore_and_a_restore_for_it(tmp_path):

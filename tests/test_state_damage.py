@@ -207,8 +207,8 @@ def test_disk_full_after_the_open_gives_the_message(tmp_path, tmpfs):
         from rabtui.cli import backup_cmds, main
         real = backup_cmds.open_store
 
-        def open_then_fill(cfg):
-            store = real(cfg)
+        def open_then_fill(cfg, **kw):
+            store = real(cfg, **kw)
             try:     # what a write left in the buffer fails again as the file is closed
                 with open({str(tmpfs / 'filler')!r}, "wb") as f:
                     while True:

@@ -24,7 +24,7 @@ from rabtui.media import mounts
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import (checkpoints_lock, cleanup_lock, drive_lock, reading_lock, reading_lock_sources,
-                                source_lock)
+                                source_lock, state_lock)
 from rabtui.state.store import Store
 from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
@@ -48,14 +48,17 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
     the old one in its place and says so."""
     state_dir = Path(cfg.state_dir)
     with all_locks(cfg):
+        faults.point("rebuild.locked")
         building = state_dir / BUILDING
         try:
             _fresh_dir(building)
             made, report = _build(cfg, building, emit, cancel, prompter)
+            faults.point("rebuild.built")
         except Exception as exc:
             raise _failed(exc, state_dir / "rabtui.db") from None
         else:
             aside = put_in_place(made, state_dir / "rabtui.db")
+            faults.point("rebuild.in_place")
         finally:
             _remove(building)
     return RebuildResult(aside, report)
@@ -138,6 +141,8 @@ def all_locks(cfg: Config) -> Iterator[None]:
             stack.enter_context(reading_lock(cfg.state_dir, source_id, by=by))
         stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive, by=by))
         stack.enter_context(checkpoints_lock(cfg.state_dir, by=by))     # a burn on another drive too
+        # no command records anything meanwhile (a job, a disc verified, a directory asked for)
+        stack.enter_context(state_lock(cfg.state_dir, by=by))
         yield
 
 

@@ -63,7 +63,7 @@ def cmd_backup(args) -> int:
 
 def cmd_status(args) -> int:
     cfg = load_config(args, check_media=False)
-    store = open_store(cfg)
+    store = open_store(cfg, records=False)
     data = status_actions.report(cfg, store)
     if args.json:
         print_json(data)

@@ -71,7 +71,7 @@ def _when(ts) -> str:
 
 def cmd_status(args) -> int:
     cfg = load_config(args, check_media=False)
-    st = actions.status(cfg, open_store(cfg))
+    st = actions.status(cfg, open_store(cfg, records=False))
     if args.json:
         print_json(st.as_json())
         return EXIT_OK
@@ -130,7 +130,8 @@ def cmd_plan(args) -> int:
     if args.from_list:
         return _plan_list(args)
     cfg = load_config(args, check_media=False)
-    return _show_plan(actions.plan(cfg, open_store(cfg), now=args.now, disc=args.disc), args.json)
+    store = open_store(cfg, records=args.now is not None)    # --now: the directories stay asked for
+    return _show_plan(actions.plan(cfg, store, now=args.now, disc=args.disc), args.json)
 
 
 def _plan_list(args) -> int:

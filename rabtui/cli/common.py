@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rabtui import config as configmod
+from rabtui.actions.recording import hold_state
 from rabtui import fmt
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
@@ -47,12 +48,17 @@ def number(text: str) -> int:
 
 
 _stores: list[Store] = []
+_held: list = []     # the state lock, held by a command that records
 
 
-def open_store(cfg: Config) -> Store:
-    """The state database; `close_stores` closes it when the command is done."""
-    store = Store(cfg.state_dir)
+def open_store(cfg: Config, *, records: bool = True) -> Store:
+    """The state database; `close_stores` closes it when the command is done. `records`: the
+    command writes in it, and holds the state lock (shared) until then: refused while rebuild-state
+    replaces the database."""
+    store = Store(cfg.state_dir)     # first: a state directory that is full or read-only is said so
     _stores.append(store)
+    if records:
+        _held.append(hold_state(cfg.state_dir))
     return store
 
 
@@ -66,6 +72,8 @@ def close_stores() -> None:
     database and syncs it on the last close, so what the command recorded is on disk when it exits."""
     while _stores:
         _stores.pop().close()
+    while _held:
+        _held.pop().release()
 
 
 def is_tty(stream=None) -> bool:

@@ -97,7 +97,7 @@ def _show(path: bytes) -> str:
 
 def cmd_find(args) -> int:
     cfg = load_config(args, check_media=False)
-    found = find_actions.find(cfg, open_store(cfg), args.pattern, source=args.source, ignore_case=args.ignore_case)
+    found = find_actions.find(cfg, open_store(cfg, records=False), args.pattern, source=args.source, ignore_case=args.ignore_case)
     if args.json:
         print_json(found.as_json())
         return EXIT_OK if found.versions else EXIT_FAILED
@@ -115,7 +115,7 @@ def cmd_find(args) -> int:
 
 def cmd_diff(args) -> int:
     cfg = load_config(args, check_media=False)
-    rows, d = find_actions.diff(cfg, open_store(cfg), args.source, args.backups)
+    rows, d = find_actions.diff(cfg, open_store(cfg, records=False), args.source, args.backups)
     if args.json:
         print_json(d.as_json())
         return EXIT_OK

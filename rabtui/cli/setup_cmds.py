@@ -68,7 +68,7 @@ def cmd_check_config(args) -> int:
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
     print(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)")
-    store = open_store(cfg) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
+    store = open_store(cfg, records=False) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
             known = media_actions.known_because(store, m.id) if store is not None else None

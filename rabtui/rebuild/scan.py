@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rabtui import faults
 from rabtui.media import checkpoint_numbers, fstree, mounts
 from rabtui.state import changes
 from rabtui.config import Config
@@ -98,6 +99,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
         if found[medium.id]:
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
+    faults.point("rebuild.media_read")
     _discs(cfg, store, report, emit, prompter, cancel)
     report.numbers_used |= checkpoint_numbers.in_state_dir(cfg.state_dir)
     if report.numbers_used:

@@ -177,3 +177,11 @@ def checkpoints_lock(state_dir: str | Path, by: str | None = None) -> Lock:
 def checkpoint_lock(state_dir: str | Path, number: int) -> Lock:
     """One run at a time writes, verifies or abandons a checkpoint, whatever drive each names."""
     return Lock(state_dir, f"checkpoint-{number}", what=f"work on checkpoint {number}")
+
+
+def state_lock(state_dir: str | Path, by: str | None = None) -> Lock:
+    """Held shared by every command that records in the state database, for as long as it runs;
+    whole by rebuild-state, which replaces that database (what they wrote there would be lost with
+    the old one, kept aside)."""
+    return Lock(state_dir, "state", what="a command that records in the state database", by=by,
+                kept_out="this command")
