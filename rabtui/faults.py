@@ -60,6 +60,7 @@ CLEANUP_POINTS = (
 
 REBUILD_POINTS = (
     "rebuild.locked",              # every lock taken, nothing made yet
+    "rebuild.media_listed",        # every medium's backup records read, none recorded yet
     "rebuild.media_read",          # the new database holds the media's backups, the discs not read yet
     "rebuild.built",               # the new database is whole beside the old one
     "rebuild.kept_aside",          # the old one is linked aside too, its -wal still beside it

@@ -24,7 +24,7 @@ from rabtui.media import mounts
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import (checkpoints_lock, cleanup_lock, drive_lock, reading_lock, reading_lock_sources,
-                                source_lock, state_lock)
+                                rebuild_lock, source_lock, state_lock)
 from rabtui.state.store import Store
 from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
@@ -133,6 +133,7 @@ def all_locks(cfg: Config) -> Iterator[None]:
     ..." message; one started meanwhile with "cannot run now: rebuild-state is running ...")."""
     by = "rebuild-state"
     with ExitStack() as stack:
+        stack.enter_context(rebuild_lock(cfg.state_dir))
         stack.enter_context(cleanup_lock(cfg.state_dir, by=by))
         for source in cfg.sources:
             stack.enter_context(source_lock(cfg.state_dir, source.id, by=by))

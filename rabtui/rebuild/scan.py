@@ -41,6 +41,7 @@ from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
+from rabtui.rebuild import gone
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record
 from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
@@ -95,6 +96,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
                                                rec.status in RESTORABLE)
                               for name, _, rec in listed if rec is not None]
                              for mid, sources in found.items() if sources for source, listed in sources.items()])
+    faults.point("rebuild.media_listed")
     for medium in cfg.media:
         if found[medium.id]:
             _with_medium(medium, report, emit,
@@ -178,6 +180,9 @@ def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict
 def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report: Report, emit: Emit) -> None:
     for source_id, listed in found.items():
         _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit)
+    if not gone.still_there(medium):
+        gone.forget_medium(store, medium.id, report)
+        return
     last = store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium.id,))
     store.execute("UPDATE media SET last_used=? WHERE id=?", (last["t"] if last else None, medium.id))
 

@@ -185,3 +185,9 @@ def state_lock(state_dir: str | Path, by: str | None = None) -> Lock:
     the old one, kept aside)."""
     return Lock(state_dir, "state", what="a command that records in the state database", by=by,
                 kept_out="this command")
+
+
+def rebuild_lock(state_dir: str | Path) -> Lock:
+    """One rebuild-state at a time; taken before its other locks, so that a second one is told
+    that rebuild-state runs, not that some lock of it is held."""
+    return Lock(state_dir, "rebuild-state", what="rebuild-state")
