@@ -89,3 +89,20 @@ def test_the_numbers_reach_every_medium_of_the_rotation_through_its_backups(tmp_
     (tmp_path / "m1-away").rename(tmp_path / "m1-gone")
     _burn(lab)
     assert os.listdir(tmp_path / "iso") == ["RAB2D01.iso"]
+
+
+def test_rebuild_state_keeps_the_numbers_the_database_it_replaces_knew(tmp_path):
+    """Media written before they kept the numbers (no `.rabtui-checkpoints` yet), the state
+    directory's checkpoint folders cleared, the discs away: the database rebuild-state replaces
+    still tells which numbers were used."""
+    lab = _lab(tmp_path)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    _burn(lab)
+    _discs_to_shelf(lab, tmp_path / "shelf")
+    (lab.media[0][1] / ".rabtui-checkpoints").unlink()
+    shutil.rmtree(lab.state / "checkpoints")
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _burn(lab)
+    assert os.listdir(tmp_path / "iso") == ["RAB2D01.iso"]

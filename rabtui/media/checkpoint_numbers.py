@@ -4,15 +4,18 @@ folder that rebuild-state reads), a new checkpoint numbered 1 again would give a
 discs the volume ids of the first. So each medium keeps the numbers used so far, in
 `<medium>/.rabtui-checkpoints` (JSON: {"used": [1, 2, ...]}), written when a checkpoint is
 numbered (onto the media at hand) and by each backup (onto its medium: every medium of the
-rotation learns them); the state directory's `checkpoints/<number>/` folders tell them too.
+rotation learns them); the state directory's `checkpoints/<number>/` folders tell them too, and
+so does the database rebuild-state replaces, as far as it can be read.
 A new number comes after the highest of all these."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from rabtui import privacy
 from rabtui.config import Config
@@ -72,6 +75,24 @@ def in_store(store: Store) -> set[int]:
     if row and str(row["value"]).isdigit():
         numbers.add(int(row["value"]))
     return numbers
+
+
+def used_in(db: Path) -> set[int]:
+    """The numbers the database `db` knows, as far as it can be read (rebuild-state reads the one it
+    replaces: media written before they kept the numbers have no record)."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return set()
+    try:
+        numbers = {r[0] for r in conn.execute("SELECT number FROM checkpoints")}
+        numbers |= {int(r[0]) for r in conn.execute("SELECT value FROM meta WHERE key=?", (_KEY,))
+                    if str(r[0]).isdigit()}
+    except sqlite3.Error:      # damaged, or no rabtui database: nothing is known from it
+        return set()
+    finally:
+        conn.close()
+    return {n for n in numbers if isinstance(n, int) and n > 0}
 
 
 def remember(store: Store, highest: int) -> None:

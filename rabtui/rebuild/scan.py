@@ -10,8 +10,8 @@
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
   backup is a version first saved there;
-- checkpoint numbers: each medium's `.rabtui-checkpoints` and the state directory's
-  `checkpoints/<number>/` folders name the numbers used, also of discs not read here: the highest
+- checkpoint numbers: each medium's `.rabtui-checkpoints`, the state directory's
+  `checkpoints/<number>/` folders and the database replaced name the numbers used, also of discs not read here: the highest
   is kept (media/checkpoint_numbers.py), so that a new checkpoint never takes one again;
 - checkpoints: `rabtui/catalog.tsv.gz` (older discs: `catalog.tsv`) from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
@@ -103,7 +103,8 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
     faults.point("rebuild.media_read")
     _discs(cfg, store, report, emit, prompter, cancel)
-    report.numbers_used |= checkpoint_numbers.in_state_dir(cfg.state_dir)
+    report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
+                            | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
     if report.numbers_used:
         checkpoint_numbers.remember(store, max(report.numbers_used))
     _schedule_marks(cfg, store)
