@@ -87,3 +87,43 @@ def test_no_command_writes_the_database_rebuild_state_replaces(tmp_path):
     aside = next(p for p in lab.state.iterdir() if p.name.startswith("rabtui.db.before-rebuild-")
                  and not p.name.endswith(("-wal", "-shm")))
     assert _dump(aside) == before
+
+
+def test_the_ui_changes_nothing_in_the_database_rebuild_state_replaces(tmp_path):
+    """The UI holds the database open for hours: each change it makes (a job started, a question
+    answered, a job asked to stop, a medium labelled) is refused while rebuild-state runs."""
+    import pytest
+
+    from rabtui.actions import jobs as jobs_actions
+    from rabtui.actions import media as media_actions
+    from rabtui.errors import LockBusy
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"a": b"one"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    db = lab.state / "rabtui.db"
+    store = Store(lab.state)                 # opened before the rebuild, as the UI's
+    try:
+        store.one("SELECT 1")
+        before = _dump(db)
+        rebuild = _held_rebuild(lab, "rebuild.media_read")
+        try:
+            for change in (lambda: jobs_actions.start(store, lab.config_path, "backup", "loc", "backup loc",
+                                                      ["backup", "loc"]),
+                           lambda: jobs_actions.answer(store, 1, "ready"),
+                           lambda: jobs_actions.cancel(store, 1),
+                           lambda: media_actions.label(store, cfg.medium("m1"))):
+                with pytest.raises(LockBusy, match="cannot run now: rebuild-state is running"):
+                    change()
+            jobs_actions.recent_jobs(store)          # it only reads meanwhile
+        finally:
+            os.kill(rebuild.pid, signal.SIGCONT)
+            out, err = rebuild.communicate(timeout=120)
+        assert rebuild.returncode == 0, out + err
+    finally:
+        store.close()
+    aside = next(p for p in lab.state.iterdir() if p.name.startswith("rabtui.db.before-rebuild-")
+                 and not p.name.endswith(("-wal", "-shm")))
+    assert _dump(aside) == before

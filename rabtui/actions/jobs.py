@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from rabtui.actions.recording import recording, unless_rebuilding
 from rabtui.backup.records import STEPS
 from rabtui.errors import UsageError
 from rabtui.state import jobs as jobsmod
@@ -65,7 +66,7 @@ def poll_jobs(store: Store, failed_since: float | None = None) -> JobsSnapshot:
 
 def recent_jobs(store: Store, limit: int = 100) -> list[dict]:
     """The newest jobs, argv and progress decoded (`limit` -1: all)."""
-    jobsmod.refresh_dead(store)
+    unless_rebuilding(store, jobsmod.refresh_dead)
     return [_decoded(r, "argv", "progress") for r in queries.jobs(store, limit)]
 
 
@@ -137,17 +138,20 @@ def events_after(store: Store, job_id: int, after: int) -> list:
 
 def start(store: Store, config_path: Path, kind: str, target: str | None, title: str, args: Sequence[str]) -> int:
     """A detached job process (`rabtui <args> --job-id N`): it outlives the UI."""
-    return jobsmod.start_detached(store, config_path, kind, target, title, args)
+    with recording(store):
+        return jobsmod.start_detached(store, config_path, kind, target, title, args)
 
 
 def answer(store: Store, prompt_id: int, reply: str) -> None:
-    jobsmod.answer(store, prompt_id, reply)
+    with recording(store):
+        jobsmod.answer(store, prompt_id, reply)
 
 
 def cancel(store: Store, job_id: int) -> None:
-    job(store, job_id)
-    jobsmod.request_cancel(store, job_id)
+    with recording(store):
+        job(store, job_id)
+        jobsmod.request_cancel(store, job_id)
 
 
 def refresh_dead(store: Store) -> None:
-    jobsmod.refresh_dead(store)
+    unless_rebuilding(store, jobsmod.refresh_dead)

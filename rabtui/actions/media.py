@@ -3,6 +3,7 @@ knows a medium (check-config's note on an empty one)."""
 
 from __future__ import annotations
 
+from rabtui.actions.recording import recording
 from rabtui.config import Medium
 from rabtui.media import medium as mediamod
 from rabtui.media import mounts
@@ -12,7 +13,8 @@ from rabtui.state.store import Store
 def label(store: Store, medium: Medium, *, force: bool = False) -> str:
     """Write the medium's label file; says what was done. A medium that holds files but no label,
     or one rabtui has used whose label is gone, is refused unless `force`."""
-    return mediamod.label_medium(store, medium, force=force)
+    with recording(store):
+        return mediamod.label_medium(store, medium, force=force)
 
 
 def known_because(store: Store, medium_id: str) -> str | None:
