@@ -106,3 +106,12 @@ def test_rebuild_state_keeps_the_numbers_the_database_it_replaces_knew(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     _burn(lab)
     assert os.listdir(tmp_path / "iso") == ["RAB2D01.iso"]
+
+
+def test_a_record_edited_by_hand_gives_only_numbers_a_checkpoint_can_have(tmp_path):
+    """A volume id is RAB<checkpoint>D<nn> in at most 32 characters, and SQLite holds 64-bit
+    integers: what else a record holds is no checkpoint number of rabtui's."""
+    from rabtui.media.checkpoint_numbers import read_record
+
+    (tmp_path / ".rabtui-checkpoints").write_text(json.dumps({"used": [10 ** 40, 2 ** 63, "7", -1, True, 0, 3]}))
+    assert read_record(tmp_path) == {3}

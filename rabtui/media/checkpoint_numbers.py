@@ -23,6 +23,7 @@ from rabtui.errors import WorkFailed
 from rabtui.state.store import Store
 
 RECORD = ".rabtui-checkpoints"
+LARGEST = 10**9      # checkpoints; no shelf holds that many
 _KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
 
 
@@ -33,7 +34,13 @@ def read_record(medium_path: str | os.PathLike) -> set[int]:
     except (OSError, ValueError):
         return set()
     used = data.get("used") if isinstance(data, dict) else None
-    return {n for n in used if isinstance(n, int) and not isinstance(n, bool) and n > 0} if isinstance(used, list) else set()
+    return {n for n in used if _number(n)} if isinstance(used, list) else set()
+
+
+def _number(n) -> bool:
+    """Whether `n` can be a checkpoint's number: a record edited by hand may hold anything, and a
+    number past this one would overflow SQLite's integers or the volume id's 32 characters."""
+    return isinstance(n, int) and not isinstance(n, bool) and 0 < n <= LARGEST
 
 
 def write_record(medium_path: str | os.PathLike, numbers: Iterable[int]) -> None:
@@ -64,7 +71,7 @@ def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
         names = os.listdir(Path(state_dir) / "checkpoints")
     except OSError:
         return set()
-    return {int(n) for n in names if n.isascii() and n.isdigit() and int(n) > 0}
+    return {int(n) for n in names if n.isascii() and n.isdigit() and _number(int(n))}
 
 
 def in_store(store: Store) -> set[int]:
@@ -72,7 +79,7 @@ def in_store(store: Store) -> set[int]:
     that rebuild-state found recorded (their discs not read)."""
     numbers = {r["number"] for r in store.all("SELECT number FROM checkpoints")}
     row = store.one("SELECT value FROM meta WHERE key=?", (_KEY,))
-    if row and str(row["value"]).isdigit():
+    if row and str(row["value"]).isascii() and str(row["value"]).isdigit() and _number(int(row["value"])):
         numbers.add(int(row["value"]))
     return numbers
 
@@ -92,7 +99,7 @@ def used_in(db: Path) -> set[int]:
         return set()
     finally:
         conn.close()
-    return {n for n in numbers if isinstance(n, int) and n > 0}
+    return {n for n in numbers if _number(n)}
 
 
 def remember(store: Store, highest: int) -> None:
