@@ -115,3 +115,17 @@ def test_a_record_edited_by_hand_gives_only_numbers_a_checkpoint_can_have(tmp_pa
 
     (tmp_path / ".rabtui-checkpoints").write_text(json.dumps({"used": [10 ** 40, 2 ** 63, "7", -1, True, 0, 3]}))
     assert read_record(tmp_path) == {3}
+
+
+def test_a_new_state_numbers_after_the_images_of_an_images_drive(tmp_path):
+    """Media written before they kept the numbers, the state lost and not rebuilt: the images
+    folder still holds the discs written, and a new checkpoint is numbered after them (it took 1,
+    and its burn stopped at the image of that name)."""
+    lab = _lab(tmp_path)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    _burn(lab)
+    (lab.media[0][1] / ".rabtui-checkpoints").unlink()
+    shutil.rmtree(lab.state)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    _burn(lab)
+    assert sorted(os.listdir(tmp_path / "iso")) == ["RAB1D01.iso", "RAB2D01.iso"]

@@ -20,12 +20,11 @@ from pathlib import Path
 from rabtui import privacy
 from rabtui.checkpoint import content, continuation, isosize, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
-from rabtui.checkpoint import reserve
+from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
-from rabtui.media import checkpoint_numbers
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
@@ -316,16 +315,6 @@ def checkpoint_dir(cfg: Config, number: int) -> Path:
     return Path(cfg.state_dir) / "checkpoints" / str(number)
 
 
-def _note_number(cfg: Config, number: int, emit: Emit) -> None:
-    """The new number written onto every medium at hand before any disc carries it."""
-    for path in checkpoint_numbers.at_hand(cfg):
-        try:
-            checkpoint_numbers.write_record(path, [number])
-        except OSError as exc:
-            emit(Event(WARNING, f"cannot write {path / checkpoint_numbers.RECORD} ({exc.strerror or exc}): the"
-                                f" medium will learn that checkpoint {number} was used at its next backup"))
-
-
 def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = no_emit, cancel=None,
            now: float | None = None) -> int:
     """Number the checkpoint and write its rows; returns its number. Nothing is burnt yet."""
@@ -365,8 +354,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     if len(gz) > room:   # the planner kept `room` on every disc (reserve.py): never burn past it
         raise WorkFailed(f"the compressed catalog takes {len(gz)} bytes, more than the {room} kept for it on"
                          f" each disc; nothing was recorded", hint="please report this, with the names involved")
-    # after every number given before, also those a lost database gave (the media keep them)
-    used = checkpoint_numbers.highest_used(cfg, store)
+    used = numbering.highest_used(cfg, store, drive)
     with store.transaction():
         row = store.one("SELECT COALESCE(MAX(number), 0) AS n FROM checkpoints")
         number = max(row["n"], used) + 1
@@ -392,7 +380,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts)
              for r in rows],
         )
-    _note_number(cfg, number, emit)
+    numbering.note_number(cfg, number, emit)
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
     privacy.private_dir(folder)

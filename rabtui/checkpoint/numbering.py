@@ -1,0 +1,41 @@
+"""A new checkpoint's number: after every number given before, also those a lost database gave
+(the media keep them: rabtui/media/checkpoint_numbers.py; an images: drive's folder its images),
+and written onto the media at hand before any disc carries it."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from rabtui.checkpoint import xorriso
+from rabtui.config import Config
+from rabtui.events import WARNING, Emit, Event
+from rabtui.media import checkpoint_numbers
+from rabtui.state.store import Store
+
+
+def highest_used(cfg: Config, store: Store, drive: str) -> int:
+    """The highest number given before, as far as anything at hand tells (0: none)."""
+    return max(checkpoint_numbers.highest_used(cfg, store), _highest_image(drive))
+
+
+def _highest_image(drive: str) -> int:
+    """The highest checkpoint number of the images in an images: drive's folder (0: none, or a burner)."""
+    if not xorriso.is_image_drive(drive):
+        return 0
+    try:
+        names = os.listdir(xorriso.images_dir(drive))
+    except OSError:
+        return 0
+    found = (re.fullmatch(r"RAB(\d{1,9})D\d+\.iso", name) for name in names)
+    return max((int(m.group(1)) for m in found if m), default=0)
+
+
+def note_number(cfg: Config, number: int, emit: Emit) -> None:
+    """The new number written onto every medium at hand before any disc carries it."""
+    for path in checkpoint_numbers.at_hand(cfg):
+        try:
+            checkpoint_numbers.write_record(path, [number])
+        except OSError as exc:
+            emit(Event(WARNING, f"cannot write {path / checkpoint_numbers.RECORD} ({exc.strerror or exc}): the"
+                                f" medium will learn that checkpoint {number} was used at its next backup"))
