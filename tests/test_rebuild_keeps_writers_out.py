@@ -91,9 +91,12 @@ def test_no_command_writes_the_database_rebuild_state_replaces(tmp_path):
 
 def test_the_ui_changes_nothing_in_the_database_rebuild_state_replaces(tmp_path):
     """The UI holds the database open for hours: each change it makes (a job started, a question
-    answered, a job asked to stop, a medium labelled) is refused while rebuild-state runs."""
+    answered, a job asked to stop, a medium labelled, directories asked for a checkpoint) is
+    refused while rebuild-state runs."""
     import pytest
 
+    from rabtui.actions import backup as backup_actions
+    from rabtui.actions import checkpoint as checkpoint_actions
     from rabtui.actions import jobs as jobs_actions
     from rabtui.actions import media as media_actions
     from rabtui.errors import LockBusy
@@ -114,7 +117,9 @@ def test_the_ui_changes_nothing_in_the_database_rebuild_state_replaces(tmp_path)
                                                       ["backup", "loc"]),
                            lambda: jobs_actions.answer(store, 1, "ready"),
                            lambda: jobs_actions.cancel(store, 1),
-                           lambda: media_actions.label(store, cfg.medium("m1"))):
+                           lambda: media_actions.label(store, cfg.medium("m1")),
+                           lambda: backup_actions.start_detached(cfg, store, "loc"),
+                           lambda: checkpoint_actions.plan(cfg, store, now=[])):
                 with pytest.raises(LockBusy, match="cannot run now: rebuild-state is running"):
                     change()
             jobs_actions.recent_jobs(store)          # it only reads meanwhile

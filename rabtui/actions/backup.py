@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from rabtui.actions.recording import recording
 from rabtui.backup import batch
 from rabtui.backup.pipeline import run_backup
 from rabtui.config import Config, Medium
@@ -115,7 +116,8 @@ def start_detached(cfg: Config, store: Store, source_id: str) -> int:
     args = ["backup", source_id]
     if cfg.media:   # none: the job fails at its step 2 and says why
         args += ["--medium", day_medium(cfg, store).id]
-    return jobs.start_detached(store, cfg.path, "backup", source_id, f"backup {source_id}", args)
+    with recording(store):
+        return jobs.start_detached(store, cfg.path, "backup", source_id, f"backup {source_id}", args)
 
 
 def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], cancel: RunCancel,

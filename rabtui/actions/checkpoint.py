@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
 from rabtui import config as configmod
+from rabtui.actions.recording import recording
 from rabtui.checkpoint import plan as planmod
 from rabtui.checkpoint import prepare, run, triggers
 from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts ask it here)
@@ -103,7 +104,8 @@ def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str |
     asked = asked_dirs(cfg, store, now)
     computed = prepare.compute(cfg, store, asked=asked, disc=disc)
     if asked:
-        triggers.request(store, sorted(asked))
+        with recording(store):
+            triggers.request(store, sorted(asked))
     summary = computed.summary()
     limit = cfg.checkpoint.max_discs
     summary["max_discs"] = limit

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from rabtui import config as configmod
-from rabtui.actions.recording import hold_state
 from rabtui import fmt
+from rabtui.actions.recording import hold_state
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
 from rabtui.errors import Cancelled, RabtuiError
