@@ -129,3 +129,32 @@ def test_a_new_state_numbers_after_the_images_of_an_images_drive(tmp_path):
     assert _rabtui(lab, "backup", "loc").returncode == 0
     _burn(lab)
     assert sorted(os.listdir(tmp_path / "iso")) == ["RAB1D01.iso", "RAB2D01.iso"]
+
+
+def test_records_written_at_once_and_after_a_killed_writer(tmp_path):
+    """Backups of several sources onto one medium run as threads of one process, each writing the
+    record at its step 2; a writer killed before its rename leaves its temporary file, and a later
+    process may get the same pid."""
+    import threading
+
+    from rabtui.media.checkpoint_numbers import read_record, write_record
+
+    (tmp_path / f".rabtui-checkpoints.tmp-{os.getpid()}").write_text("left by a killed writer")
+    write_record(tmp_path, [1])
+    start = threading.Barrier(8)
+    failed = []
+
+    def write(n: int) -> None:
+        start.wait()
+        try:
+            write_record(tmp_path, [1, 2, n])
+        except OSError as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=write, args=(10 + k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failed, failed
+    assert {1, 2} <= read_record(tmp_path)

@@ -51,17 +51,7 @@ def write_record(medium_path: str | os.PathLike, numbers: Iterable[int]) -> None
     used = had | set(numbers)
     if used == had and path.exists():
         return
-    tmp = path.with_name(f"{RECORD}.tmp-{os.getpid()}")
-    privacy.create_private_file(tmp)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"used": sorted(used)}, f)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    privacy.replace_file(path, (json.dumps({"used": sorted(used)}) + "\n").encode())
 
 
 def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
