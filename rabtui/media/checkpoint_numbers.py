@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from rabtui import privacy
 from rabtui.config import Config
-from rabtui.errors import WorkFailed
+from rabtui.media.at_hand import medium_problem
 from rabtui.state.store import Store
 
 RECORD = ".rabtui-checkpoints"
@@ -100,17 +100,7 @@ def remember(store: Store, highest: int) -> None:
 
 def at_hand(cfg: Config) -> list[Path]:
     """The paths of the configured media that are there now (their label says so); none is mounted."""
-    from rabtui.media.medium import read_label
-
-    found = []
-    for m in cfg.media:
-        try:
-            label = read_label(m.path) if os.path.isdir(m.path) else None
-        except WorkFailed:     # an unreadable label: that medium tells nothing now
-            label = None
-        if label is not None and label.get("id") == m.id:
-            found.append(Path(m.path))
-    return found
+    return [Path(m.path) for m in cfg.media if medium_problem(m) is None]
 
 
 def highest_used(cfg: Config, store: Store) -> int:

@@ -4,21 +4,14 @@ from it goes again."""
 
 from __future__ import annotations
 
-import os
-
-from rabtui.errors import WorkFailed
-from rabtui.media import medium as mediamod
+from rabtui.media.at_hand import medium_problem
 from rabtui.state.store import Store
 
 
 def still_there(medium) -> bool:
     """Whether the medium is still the labelled one at its path (it may be unplugged while it is
     walked: its backups would read as holding nothing)."""
-    try:
-        label = mediamod.read_label(medium.path) if os.path.isdir(medium.path) else None
-    except WorkFailed:
-        return False
-    return label is not None and label.get("id") == medium.id
+    return medium_problem(medium) is None
 
 
 def forget_medium(store: Store, medium_id: str, report) -> None:
