@@ -67,11 +67,7 @@ def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
 def in_store(store: Store) -> set[int]:
     """The numbers the database gave or learnt: its checkpoints, and the highest one used before
     that rebuild-state found recorded (their discs not read)."""
-    numbers = {r["number"] for r in store.all("SELECT number FROM checkpoints")}
-    row = store.one("SELECT value FROM meta WHERE key=?", (_KEY,))
-    if row and str(row["value"]).isascii() and str(row["value"]).isdigit() and _number(int(row["value"])):
-        numbers.add(int(row["value"]))
-    return numbers
+    return _known(store.conn)
 
 
 def used_in(db: Path) -> set[int]:
@@ -82,13 +78,17 @@ def used_in(db: Path) -> set[int]:
     except sqlite3.Error:
         return set()
     try:
-        numbers = {r[0] for r in conn.execute("SELECT number FROM checkpoints")}
-        numbers |= {int(r[0]) for r in conn.execute("SELECT value FROM meta WHERE key=?", (_KEY,))
-                    if str(r[0]).isdigit()}
+        return _known(conn)
     except sqlite3.Error:      # damaged, or no rabtui database: nothing is known from it
         return set()
     finally:
         conn.close()
+
+
+def _known(conn: sqlite3.Connection) -> set[int]:
+    numbers = {r[0] for r in conn.execute("SELECT number FROM checkpoints").fetchall()}
+    numbers |= {int(r[0]) for r in conn.execute("SELECT value FROM meta WHERE key=?", (_KEY,)).fetchall()
+                if str(r[0]).isascii() and str(r[0]).isdigit()}
     return {n for n in numbers if _number(n)}
 
 
