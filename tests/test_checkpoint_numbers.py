@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 
-from tests.test_rebuild_odd_records import _rabtui
+from tests.test_rebuild_odd_records import ROOT, _rabtui
 from tests.trees import Lab, write_files
 
 
@@ -158,3 +158,53 @@ def test_records_written_at_once_and_after_a_killed_writer(tmp_path):
         t.join()
     assert not failed, failed
     assert {1, 2} <= read_record(tmp_path)
+
+
+def test_a_real_burner_after_a_lost_state_with_no_disc_at_hand(tmp_path):
+    """The drive is a real burner: rebuild-state asks on the terminal for one disc of each
+    checkpoint, and the operator, whose discs are away, answers skip. The next checkpoint is
+    numbered after the one the medium names."""
+    import pty
+    import sys
+
+    from rabtui.actions.checkpoint import asked_dirs
+    from rabtui.checkpoint import prepare
+    from rabtui.state.store import Store
+    from tests.test_cli_prompt_terminal import _until
+
+    lab = _lab(tmp_path)
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    _burn(lab)                                     # its image stands for the disc on the shelf
+    shutil.rmtree(lab.state)
+    burner = "/dev/sr-rabtui-test"
+    lab.config_path.write_text(lab.config_path.read_text().replace(f'"images:{tmp_path / "iso"}"', f'"{burner}"'))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"])
+    out = bytearray()
+    try:
+        assert _until(fd, pid, b"answer skip when done", out), out.decode(errors="replace")
+        assert _until(fd, pid, b": ", out), out.decode(errors="replace")
+        os.write(fd, b"skip\n")
+        _until(fd, pid, None, out)
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "checkpoint numbers used before (discs not read): up to 1" in text, text
+
+    cfg = lab.load()
+    store = Store(lab.state)
+    try:
+        number = prepare.record(cfg, store, prepare.compute(cfg, store, asked=asked_dirs(cfg, store, [])),
+                                drive=burner)
+        assert number == 2
+        assert [r["volid"] for r in store.all("SELECT volid FROM discs WHERE number=?", (number,))] == ["RAB2D01"]
+    finally:
+        store.close()
