@@ -132,6 +132,27 @@ def test_full_medium_is_too_small(tmp_path, tmpfs_medium):
 
 
 
+@pytest.mark.parametrize("when", ["pre_backup_commands", "post_backup_commands"])
+def test_a_medium_that_goes_away_during_the_backup_gets_nothing_written_in_its_place(tmp_path, tmpfs_medium, when):
+    """The medium is unmounted (unplugged) after step 2 checked it, before rsync or after it: the
+    backup fails, and writes nothing into the empty directory left where it was mounted (another
+    file system: the root one, often); nothing is recorded as a backup on the medium, and the
+    catalog gets none of it."""
+    lab = Lab(tmp_path)
+    path = tmpfs_medium("size=16m")
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1", "sub/b": b"2"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    write_files(lab.src / "data", {"c": b"3"})
+    cfg = lab.local(extra=f'{when} = ["umount -l {path}"]')
+    result = lab.backup(cfg, medium_id="m1")
+    assert (result.status, result.exit_code) == ("failed", 1), result.reason
+    assert "medium m1 went away during the backup" in result.reason, result.reason
+    assert os.listdir(path) == []
+    assert _row(lab, result.backup_id)["status"] == "failed"
+    assert lab.store().one("SELECT COUNT(*) FROM versions WHERE first_backup=?", (result.backup_id,))[0] == 0
+
+
 def test_a_medium_out_of_inodes_is_too_small(tmp_path, tmpfs_medium):
     """Out of inodes, rsync says 23 (each file it could not create), not 11: the medium is full all
     the same, the backup did not fit (the checkpoint trigger hears of it), and says so."""

@@ -344,6 +344,8 @@ class _Run:
             except Cancelled:
                 self.step(5, "failed", "cancelled")
                 raise
+            except WorkFailed as exc:
+                self._fail_step(5, str(exc))
             faults.point("backup.rsync_ended")
             rec.dirs.append(sizes)
             if sizes.state == "failed":
@@ -373,6 +375,9 @@ class _Run:
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
         self.step(7, "running")
+        gone = media.gone_from(medium, rec.path)
+        if gone:      # the rsync wrote onto a medium unmounted meanwhile: nothing of it is to be had
+            self._fail_step(7, gone)
         totals = rec.save_dirs()
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
         if not rec.dirs:

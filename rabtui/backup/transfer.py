@@ -25,7 +25,7 @@ from rabtui.media import below, medium as media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
-from rabtui.errors import Stalled
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
@@ -214,10 +214,14 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
     keeps nanoseconds (see rsync.build_argv).
 
-    Raises Cancelled when `cancel` is set (rsync's process group is killed).
+    Raises Cancelled when `cancel` is set (rsync's process group is killed), WorkFailed when the
+    backup's directory is no longer on the medium.
     """
     sizes = DirSizes(directory.path, directory.kind)
     dest = media.backup_data_path(backup_path, directory.path)
+    gone = media.gone_from(medium, backup_path)
+    if gone:     # else the parents made here would hold the backup in the medium's place
+        raise WorkFailed(gone)
     dest.parent.mkdir(parents=True, exist_ok=True)
     link_dest = compare_dest = union = None
     if directory.kind == "archive":

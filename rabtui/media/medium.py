@@ -371,6 +371,16 @@ def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
     return Path(backup_path) / "data" / _rel(dir_path)
 
 
+def gone_from(medium: Medium, backup_path: str | os.PathLike) -> str | None:
+    """Why a backup being written is no longer on its medium (unmounted or unplugged since step 3
+    made its directory), or None. What is written then would go into the directory the medium was
+    mounted on: another file system, the root one often."""
+    data = Path(backup_path) / "data"
+    if data.is_dir():
+        return None
+    return f"medium {medium.id} went away during the backup: {data} is gone (unmounted or unplugged?)"
+
+
 def _name_key(name: str) -> tuple[str, int]:
     m = BACKUP_NAME.match(name)
     return (m.group(1), int(m.group(2) or 1)) if m else (name, 0)
