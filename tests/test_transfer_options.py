@@ -108,6 +108,13 @@ def test_the_keys_load_with_their_defaults(folder):  # noqa: F811
     ('rsync_path = "sudo /usr/local/bin/backup-wrapper --remove-source-files"\n', "rsync_path", "rsync_path",
      "delete the files on the source"),
     ('rsync_path = "/usr/bin/rsync.real -L"\n', "rsync_path", "rsync_path", "follow symlinks"),
+    # over SSH the source's shell runs rsync_path: it ran `touch /tmp/x`, then the backup's rsync
+    ('rsync_path = "touch /tmp/x; rsync"\n', "rsync_path", "rsync_path", "';' is an operator of the source's shell"),
+    ('rsync_path = "sudo rsync|tee /tmp/x"\n', "rsync_path", "rsync_path", r"'\|' is an operator"),
+    ('rsync_path = "nice rsync 2>/dev/null"\n', "rsync_path", "rsync_path", "'>' is an operator"),
+    ('rsync_path = "X=$(touch /tmp/x) rsync"\n', "rsync_path", "rsync_path", r"'\$\(': the source's shell would run"),
+    ('rsync_path = "`touch /tmp/x` rsync"\n', "rsync_path", "rsync_path", "'`': the source's shell would run"),
+    ('rsync_path = "touch /tmp/x\\nrsync"\n', "rsync_path", "rsync_path", "control character"),
     ('io_timeout = "600"\n', "io_timeout", "io_timeout", "must be an integer"),
     ('rsync_options = "--compress"\n', "rsync_options", "rsync_options", "must be a list"),
     ('rsync_options = ["--compress-level"]\n', "rsync_options", "rsync_options", "VALUE"),

@@ -135,10 +135,40 @@ def _program_at(words: list[str]) -> int | None:
     return at[0] if at else commands[-1] if commands else None
 
 
+# Over SSH, rsync hands rsync_path to the source's shell: an operator there (outside quotes) ends
+# the command and begins another, a redirection or a subshell; a local source's words are run as
+# they are, the operator a word of them
+_SHELL_OPERATOR = re.compile(r"[;&|<>()]+")
+
+
+def _shell_problem(value: str) -> str | None:
+    """Why the source's shell would run more than one command of words (or read another's output)
+    from `value`, or None."""
+    if any(ord(c) < 32 and c != "\t" for c in value):
+        return "holds a control character (a line break ends a command for the source's shell)"
+    for opening in ("`", "$("):
+        if opening in value:
+            return f"{opening!r}: the source's shell would run what it encloses as a command of its own"
+    lexer = shlex.shlex(value, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        operator = next((w for w in lexer if _SHELL_OPERATOR.fullmatch(w)), None)
+    except ValueError:       # said by the split into words
+        return None
+    if operator:
+        return (f"{operator!r} is an operator of the source's shell (another command, a pipe, a redirection):"
+                " rsync_path is one command; quote the words of an `sh -c` wrapper")
+    return None
+
+
 def rsync_path_problem(value: str) -> str | None:
     """The command and its wrappers ("sudo rsync", "nice -n 19 rsync"); after the rsync program
     only flags the allow-list holds, and those with a key of their own (a local source's
-    rsync_path is the start of rabtui's own rsync command: a flag there is a flag of the backup)."""
+    rsync_path is the start of rabtui's own rsync command: a flag there is a flag of the backup).
+    Nothing the source's shell would run as a command of its own (`;`, `|`, `$(...)`)."""
+    shell = _shell_problem(value)
+    if shell:
+        return shell
     try:
         words = shlex.split(value)
     except ValueError as exc:
