@@ -558,3 +558,25 @@ def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrappe
     out = capsys.readouterr()
     assert "of its rsync processes still writing into it stopped" in out.out + out.err
     assert _rsync_pids(killed) == [] and not os.path.exists(killed)
+
+
+@pytest.mark.parametrize("argv, merged", [(["backup", "--all"], False), (["backup", "--all"], True),
+                                          (["run-due", "--now", "2026-10-01T03:00"], False),
+                                          (["run-due", "--now", "2026-10-01T03:00"], True)])
+def test_output_whose_reader_went_away_takes_no_backup_with_it(tmp_path, argv, merged):
+    """`rabtui backup --all | head -1`: the reader of the output is gone after one line. The backups
+    went on writing their lines into the closed pipe, and each failed with "Broken pipe", while the
+    run said 0. Now they go on without their display, and the exit code is still the worst."""
+    lab = Lab(tmp_path)
+    slow = 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 1"]'
+    _sources(lab, ["a", "b", "bad"], files=3,
+             extra={"a": slow, "b": slow, "bad": 'schedule = "0 2 * * *"\npre_backup_commands = ["exit 4"]'})
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merged else subprocess.PIPE)
+    child.stdout.readline()
+    child.stdout.close()        # `2>&1 | head -1` when merged
+    err = "" if merged else child.stderr.read().decode()
+    assert child.wait(timeout=60) == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    rows = {r["source"]: r["status"] for r in lab.store().all("SELECT source, status FROM backups")}
+    assert rows == {"a": "completed", "b": "completed", "bad": "failed"}, (rows, err)

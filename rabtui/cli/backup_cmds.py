@@ -12,7 +12,7 @@ from rabtui.actions import status as status_actions
 from rabtui.errors import EXIT_OK, EXIT_USAGE
 
 from . import progress
-from .common import (TerminalPrompter, cancel_on_signals, load_config, number, open_store, print_json,
+from .common import (TerminalPrompter, cancel_on_signals, load_config, number, open_store, print_json, say,
                      warn_undelivered)
 
 
@@ -53,7 +53,7 @@ def cmd_backup(args) -> int:
                                     job_id=args.job_id)
     for outcome in run.outcomes:
         if outcome.error:
-            print(fmt.lines(f"rabtui: {outcome.source}: {outcome.error}"), file=sys.stderr)
+            say(fmt.lines(f"rabtui: {outcome.source}: {outcome.error}"), sys.stderr)
         warn_undelivered(outcome.undelivered)
     return run.exit_code
 

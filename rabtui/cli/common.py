@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import select
 import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from rabtui import config as configmod
 from rabtui import fmt
@@ -84,7 +85,31 @@ def is_tty(stream=None) -> bool:
 def warn_undelivered(problems: list[str]) -> None:
     """Notifications that could not be sent: a warning line each, the run's exit code unchanged."""
     for problem in problems:
-        print(fmt.lines(f"rabtui: warning: {problem}"), file=sys.stderr)
+        say(fmt.lines(f"rabtui: warning: {problem}"), sys.stderr)
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """A line of a run's output (default: stdout). When its reader went away (`| head`, a closed
+    pipe, a terminal gone), the run goes on without it: what it writes there from then on goes to
+    /dev/null, and its exit status stays its own (Python's flush at exit would fail again: 120)."""
+    stream = stream or sys.stdout
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except OSError:
+        _output_gone(stream)
+
+
+def _output_gone(stream: TextIO) -> None:
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):    # not a file: nothing left to write into
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def print_json(data: Any) -> None:

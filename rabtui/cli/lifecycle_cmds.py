@@ -21,7 +21,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from rabtui.events import LOG, WARNING, Event
 
 from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, number, open_store,
-                     print_json, warn_undelivered)
+                     print_json, say, warn_undelivered)
 
 
 def register(sub) -> None:
@@ -203,11 +203,11 @@ def cmd_run_due(args) -> int:
 
     def emit(event: Event) -> None:
         if event.kind == LOG:
-            print(fmt.name(event.message), flush=True)
+            say(fmt.name(event.message))
         elif event.kind == WARNING:
             warn_undelivered([event.message])
         else:
-            print(fmt.lines(event.message), file=sys.stderr)
+            say(fmt.lines(event.message), sys.stderr)
 
     cancel = RunCancel()
     with cancel_on_signals(cancel):

@@ -16,6 +16,8 @@ from typing import TextIO
 from rabtui import fmt
 from rabtui.events import ERROR, ITEM, LOG, PROGRESS, RESULT, STEP, WARNING, Emit, Event
 
+from .common import say
+
 _STATE_MARK = {"ok": "ok", "failed": "FAILED", "warning": "warning", "skipped": "skipped", "running": "..."}
 
 
@@ -70,8 +72,7 @@ class PlainDisplay(_Display):
         if event.kind == RESULT:
             text += f": total {fmt.size(event.data.get('total_bytes'))}, new {fmt.size(event.data.get('new_bytes'))}"
         with self._lock:
-            self.stream.write(f"{stamp} {prefix}{label}{text}\n")
-            self.stream.flush()
+            say(f"{stamp} {prefix}{label}{text}", self.stream)
 
 
 class RichDisplay(_Display):
