@@ -261,17 +261,20 @@ def run(
     rsync read eagerly, 1.24 read every 20 ms, 1.14 into /dev/null); on the default 64 KiB pipe a
     napping reader is worse still (1.71: the writer waits for room).
 
-    `die_with_parent`: the process is killed when rabtui dies, SIGKILL included (util-linux's
-    setpriv sets the kernel's parent-death signal, then runs it); for a writer such as rsync, which
-    would otherwise go on writing into a backup that the next run throws away.
+    `die_with_parent`: the process and every process of its group are killed when rabtui dies,
+    SIGKILL included (see `dies_with_stdin`); for a writer such as rsync, which would otherwise go
+    on writing into a backup that the next run throws away. (The kernel's parent-death signal
+    reached rsync alone: over SSH the receiver it forks went on writing, and its ssh reading.)
 
     `lifeline`: its standard input is a pipe that rabtui holds open, writing nothing, until the
     process has ended; its end of file says that rabtui died (see `dies_with_stdin`).
     """
     name = os.path.basename(argv[0])
     if die_with_parent:
-        which(argv[0])     # a missing program is said as such, not as setpriv's failure
-        argv = [which("setpriv"), "--pdeathsig", "KILL", "--", *argv]
+        if stdin_data is not None:
+            raise ValueError("a process that dies with rabtui reads no input (its standard input is the lifeline)")
+        which(argv[0])     # a missing program is said as such, not as the shell's failure
+        argv, lifeline = ["/bin/sh", "-c", _group_dies_with_stdin('"$@"'), "rabtui", *argv], True
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
@@ -489,12 +492,17 @@ def dies_with_stdin(shell: str, grace: int = 5) -> str:
     dies, also by SIGKILL, which no handler of rabtui's sees: a pre-backup dump would otherwise go
     on beside the next run's own. What a command leaves running in the background when it ends
     normally is left alone, as before."""
+    return _group_dies_with_stdin(f'{shell} -c "$1"', grace)
+
+
+def _group_dies_with_stdin(command: str, grace: int = 5) -> str:
+    """`dies_with_stdin`'s script, running `command` (sh words: `"$@"` runs its arguments)."""
     # the watcher dies with the group's SIGTERM of a cancel or a timeout, but outlives its own
     watcher = (f'read -r _ <&3; trap "" TERM; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
                ' && kill -s 0 -- -$$; do sleep 0.2; i=$((i+1)); done; kill -s KILL -- -$$')
     # a command killed by a signal is said so: the wrapper dies of the same signal
     return (f'exec 3<&0 </dev/null; ({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
-            f'{shell} -c "$1"; s=$?; kill -s KILL $w 2>/dev/null; '
+            f'{command}; s=$?; kill -s KILL $w 2>/dev/null; '
             'if [ $s -gt 128 ] && [ $s -lt 160 ]; then trap - $((s - 128)); kill -$((s - 128)) $$; fi; exit $s')
 
 

@@ -530,12 +530,41 @@ def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
     assert _run(lab, "backup", "--all") == 0
 
 
-def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrapper(tmp_path, capsys):
-    """A wrapper that runs rsync in a child and waits (as sudo does) takes the parent-death signal
-    with it: rsync outlives rabtui. The next run, recovering the killed backup, stops it before it
-    deletes the partial directory, and says so."""
+def test_a_sigkill_takes_the_rsyncs_of_sources_over_ssh_with_it(tmp_path, sshd):
+    """Over SSH, rsync forks a receiver, which the parent-death signal of the rsync rabtui started
+    does not reach: it went on writing into the killed backup, its ssh and the source's rsync with
+    it, until the next run stopped it. The whole of each rsync's group dies with rabtui now."""
     lab = Lab(tmp_path, media_count=1)
-    wrapper = 'rsync_path = "sh -c \'\\"$@\\"; exit $?\' sh rsync"'   # TOML: the quotes inside escaped
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    text = ""
+    for name in ("a", "b"):
+        write_files(lab.src / name, {"big": os.urandom(3_000_000)})
+        text += ssh_source_lines(sshd, name) + f'bwlimit = "100K"\n[[sources.directories]]\npath = "{lab.src / name}"\n'
+    lab.write(text)
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    medium = lab.media[0][1]
+    deadline = time.monotonic() + 60
+    while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(list(medium.glob("*/backup-*/data/**/.big.*"))) == 2, "the two rsyncs never began their big file"
+    child.kill()
+    child.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _rsync_pids(str(tmp_path)) == []
+    lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
+    assert _run(lab, "backup", "--all") == 0
+
+
+def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrapper(tmp_path, capsys):
+    """A wrapper that runs rsync in a session of its own and waits (as sudo does with use_pty)
+    takes it out of the group that dies with rabtui: rsync outlives rabtui. The next run,
+    recovering the killed backup, stops it before it deletes the partial directory, and says so."""
+    lab = Lab(tmp_path, media_count=1)
+    wrapper = 'rsync_path = "sh -c \'setsid -w \\"$@\\"; exit $?\' sh rsync"'   # TOML: the quotes inside escaped
     _sources(lab, ["a"], files=3, extra={"a": f'bwlimit = "100K"\n{wrapper}'})
     write_files(lab.src / "a", {"big": 3_000_000})
     child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],

@@ -221,8 +221,8 @@ def test_kill_writers_says_what_it_could_not_stop(tmp_path):
 
 
 def test_a_run_that_dies_with_rabtui_is_named_by_its_own_program():
-    """The parent-death wrapper (setpriv) is not what the operator ran: a cancel names the program
-    (it said "cancelled: setpriv" for every rsync)."""
+    """The wrapper that makes it die with rabtui is not what the operator ran: a cancel names the
+    program (it said "cancelled: setpriv" for every rsync)."""
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled) as caught:
