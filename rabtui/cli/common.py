@@ -97,10 +97,11 @@ def say(text: str, stream: TextIO | None = None) -> None:
         stream.write(text + "\n")
         stream.flush()
     except OSError:
-        _output_gone(stream)
+        output_gone(stream)
 
 
-def _output_gone(stream: TextIO) -> None:
+def output_gone(stream: TextIO) -> None:
+    """Its reader went away: what is written to `stream` from now on goes to /dev/null."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):    # not a file: nothing left to write into

@@ -16,7 +16,7 @@ from typing import TextIO
 from rabtui import fmt
 from rabtui.events import ERROR, ITEM, LOG, PROGRESS, RESULT, STEP, WARNING, Emit, Event
 
-from .common import say
+from .common import output_gone, say
 
 _STATE_MARK = {"ok": "ok", "failed": "FAILED", "warning": "warning", "skipped": "skipped", "running": "..."}
 
@@ -127,7 +127,7 @@ class RichDisplay(_Display):
             if state == "running":
                 return
             style = {"ok": "green", "failed": "bold red", "warning": "yellow", "skipped": "dim"}.get(state, "")
-            self.console.print(fmt.name(event.message), style=style, highlight=False, markup=False)
+            _printed(self.console, fmt.name(event.message), style)
             if event.data.get("step") == 5 and self.task is not None:
                 self.progress.remove_task(self.task)
                 self.task = None
@@ -136,17 +136,17 @@ class RichDisplay(_Display):
             return
         if event.kind in (WARNING, ERROR):
             style = "yellow" if event.kind == WARNING else "bold red"
-            self.console.print(f"{event.kind}: {fmt.name(event.message)}", style=style, highlight=False, markup=False)
+            _printed(self.console, f"{event.kind}: {fmt.name(event.message)}", style)
             return
         if event.kind == RESULT:
             d = event.data
             line = f"{fmt.name(event.message)}: total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
-            self.console.print(line, highlight=False, markup=False)
+            _printed(self.console, line)
             return
-        self.console.print(fmt.name(event.message), highlight=False, markup=False)
+        _printed(self.console, fmt.name(event.message))
 
     def close(self) -> None:
-        self.progress.stop()
+        _stopped(self.progress)
 
 
 class RichSourcesDisplay(_Display):
@@ -226,10 +226,27 @@ class RichSourcesDisplay(_Display):
         if event.kind == RESULT:
             d = event.data
             text += f": total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
-        self.console.print(prefix + text, style=style, highlight=False, markup=False)
+        _printed(self.console, prefix + text, style)
 
     def close(self) -> None:
-        self.progress.stop()
+        _stopped(self.progress)
+
+
+def _printed(console, text: str, style: str = "") -> None:
+    """A line above the live progress lines. A terminal gone (hung up: its SIGHUP cancels the run)
+    takes the display with it, not the backups: they end as cancelled, their post-backup commands
+    run (an error there failed them, and could skip the commands that undo the pre-backup ones)."""
+    try:
+        console.print(text, style=style, highlight=False, markup=False)
+    except OSError:
+        output_gone(console.file)
+
+
+def _stopped(progress) -> None:
+    try:
+        progress.stop()
+    except OSError:
+        output_gone(progress.console.file)
 
 
 def terminal_emit(verbose: bool = False, tty: bool | None = None, several: bool = False):
