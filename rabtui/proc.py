@@ -528,14 +528,37 @@ def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Map
     return proc.pid
 
 
-def pid_alive(pid: int | None) -> bool:
+PID_SLACK = 10.0    # seconds between a record of a process's pid and the process's start
+
+
+def pid_alive(pid: int | None, since: float | None = None) -> bool:
+    """Whether process `pid` runs. `since`: a time (time.time()) at which the process recorded
+    lived; one holding the pid that began later is another process, given the pid since (after a
+    reboot, say), and is not taken for it."""
     if not pid:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:     # another user's: /proc still tells when it began
+        pass
     fields = _stat(f"/proc/{pid}/stat")
-    return fields is None or _runs(pid, fields)
+    if fields is None:
+        return True
+    if since is not None:
+        born = _began(fields)
+        if born is not None and born > since + PID_SLACK:
+            return False
+    return _runs(pid, fields)
+
+
+def _began(fields: list[bytes]) -> float | None:
+    """When the process of these /proc/PID/stat fields began, on today's clock: now less its age
+    (which a change of the clock since does not move)."""
+    try:
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - (uptime - int(fields[_STARTED]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None

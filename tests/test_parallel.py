@@ -389,6 +389,34 @@ def test_a_killed_run_leaves_its_running_jobs_dead_and_its_waiting_ones_not_star
     assert _run(lab, "backup", "--all") == 0
 
 
+def test_a_killed_run_s_job_is_dead_when_another_process_has_its_pid_since(tmp_path, capsys):
+    """A run killed (a power cut) an hour ago; since the reboot, another process has its pid. The
+    job was shown running as long as that process lived: `check` did not say it died, and every
+    backup went to its medium (the one "under way") instead of the next of the rotation."""
+    lab = Lab(tmp_path)
+    seconds = f"{30 + time.time() % 1:.6f}"
+    _sources(lab, ["a"], files=3, extra={"a": f'pre_backup_commands = ["sleep {seconds}"]'})
+    child = _start_run(lab, "backup", "a")
+    child.kill()
+    child.communicate(timeout=30)
+    subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])     # the pre-command is its own group
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        store = lab.store()
+        store.execute("UPDATE jobs SET pid=?, started=started-3600, heartbeat=heartbeat-3600", (other.pid,))
+        assert _run(lab, "jobs", "list") == 0
+        assert [(j["target"], j["status"]) for j in store.all("SELECT * FROM jobs")] == [("a", "dead")]
+        capsys.readouterr()
+        _run(lab, "check")
+        assert "job 1 (backup of a) died" in capsys.readouterr().out
+        lab.config_path.write_text(lab.config_path.read_text().replace(f'pre_backup_commands = ["sleep {seconds}"]', ""))
+        assert _run(lab, "backup", "a") == 0
+        assert store.one("SELECT medium FROM backups ORDER BY id DESC LIMIT 1")["medium"] == "m2"
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_a_killed_run_due_leaves_the_slot_of_its_running_source_due(tmp_path, capsys):
     """SIGKILL while a scheduled backup runs: the slot was not done, so the next run-due backs that
     source up again (it used to wait for the next scheduled time); meanwhile `status` does not show

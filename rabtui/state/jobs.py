@@ -208,8 +208,9 @@ def refresh_dead(store: Store) -> None:
     """Mark running jobs whose process is gone as dead (a killed job, a reboot). A job that was
     still waiting its turn in that process never ran: it is closed as not started, as the end of
     its run would have closed it (`queued`)."""
-    for row in store.all("SELECT id, pid, status FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
-        if row["pid"] and not proc.pid_alive(row["pid"]):
+    for row in store.all("SELECT id, pid, status, heartbeat FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
+        # its process wrote the last heartbeat: one holding the pid that began after that is another
+        if row["pid"] and not proc.pid_alive(row["pid"], since=row["heartbeat"]):
             if row["status"] == "queued":
                 _not_started(store, row["id"], None)
             else:

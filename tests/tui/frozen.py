@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 
 from rabtui.state import locks
 from rabtui.backup.records import STEPS
@@ -83,10 +84,11 @@ def make(tmp_path) -> "os.PathLike":
     for backup_id, path, kind in [(1, "/etc", "standard"), (1, "/srv/photos", "archive"), (3, "/etc", "standard"),
                                   (3, "/srv/photos", "archive"), (4, "/var/lib/mysql-dumps", "standard")]:
         s.execute("INSERT INTO backup_dirs(backup_id, path, kind, state) VALUES (?,?,?,'ok')", (backup_id, path, kind))
-    # a backup running now, in this process (so its pid is alive), at step 5
+    # a backup running now, in this process (so its pid is alive: its heartbeat, of the real clock,
+    # is of this process's lifetime), at step 5
     s.execute("INSERT INTO jobs(id, kind, target, title, status, started, heartbeat, pid, progress)"
               " VALUES (5, 'backup', 'web1', 'backup web1', 'running', ?, ?, ?, ?)",
-              (NOW - 95, NOW, os.getpid(), json.dumps({"done_bytes": 1_400_000_000, "total_bytes": 3_300_000_000,
+              (NOW - 95, time.time(), os.getpid(), json.dumps({"done_bytes": 1_400_000_000, "total_bytes": 3_300_000_000,
                                                          "percent": 42.4, "rate": 31_500_000, "eta": 60,
                                                          "files_done": 18_420, "files_total": 41_200,
                                                          "current": "srv/photos/2026/11/IMG_4711.jpg"})))
