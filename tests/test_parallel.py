@@ -668,3 +668,41 @@ def test_a_terminal_hung_up_cancels_the_backups_and_their_post_commands_run(tmp_
     assert sorted(jobs) == ["a", "b"] and all(s == "cancelled" for s, _ in jobs.values()), jobs
     assert not any("Input/output error" in (summary or "") for _, summary in jobs.values()), jobs
     assert (tmp_path / "post-a").exists() and (tmp_path / "post-b").exists()
+
+
+def test_a_second_ctrl_c_interrupts_several_sources_at_once(tmp_path):
+    """The first Ctrl-C cancels; the post-backup commands run all the same, to undo the pre-backup
+    ones; "Ctrl-C again to interrupt at once" stops them. With several sources it waited for them
+    all to end (up to command_timeout); now rabtui ends at once, and they die with it."""
+    lab = Lab(tmp_path, media_count=1)
+    seconds = f"{30 + time.time() % 1:.6f}"
+    keys = f'bwlimit = "100K"\npre_backup_commands = ["true"]\npost_backup_commands = ["sleep {seconds}"]'
+    _sources(lab, ["a", "b"], files=3, extra={n: keys for n in "ab"})
+    for n in "ab":
+        write_files(lab.src / n, {"big": 3_000_000})
+    child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a", "b"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    medium = lab.media[0][1]
+    deadline = time.monotonic() + 60
+    while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(list(medium.glob("*/backup-*/data/**/.big.*"))) == 2, "the two rsyncs never began their big file"
+    os.killpg(child.pid, signal.SIGINT)        # Ctrl-C reaches the terminal's whole process group
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and \
+            len(subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True).stdout.split()) < 2:
+        time.sleep(0.1)
+    os.killpg(child.pid, signal.SIGINT)
+    try:
+        out, err = child.communicate(timeout=10)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert b"rabtui: interrupted" in err
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True).stdout and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True).stdout == b""
+    jobs = {j["target"]: j["status"] for j in lab.store().all("SELECT target, status FROM jobs")}
+    assert jobs == {"a": "failed", "b": "failed"}, jobs

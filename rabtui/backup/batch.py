@@ -9,9 +9,9 @@ backups neither mount and unmount it under each other nor race to label a new on
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -98,22 +98,48 @@ def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callabl
     argv = jobs.naming_medium(sys.argv, medium.id)
     with jobs.queued(store, "backup", entries, argv) as waiting, day_medium(store, medium, emit) as together:
         turns = [(item, waiting[source]) for item, (source, _) in zip(items, entries)]
-        return run_each(store, turns, lambda turn: work(*turn), max_parallel if together else 1)
+        try:
+            return run_each(store, turns, lambda turn: work(*turn), max_parallel if together else 1)
+        except KeyboardInterrupt:     # the backups under way end with rabtui: their jobs say so
+            jobs.interrupted(store, waiting.values())
+            raise
 
 
 def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_parallel: int) -> list[R]:
-    """`work(item)` for every item, up to `max_parallel` at once; the results in order.
+    """`work(item)` for every item, up to `max_parallel` at once; the results in order (the first
+    item's exception, if any, once all have ended).
 
     A worker thread's database connection is closed after each item, not left to the garbage
-    collector when the pool's threads end."""
+    collector when the threads end. The threads are daemons: a KeyboardInterrupt (a second Ctrl-C)
+    ends the wait for them, and rabtui, at once, and what they run dies with it (a thread pool's
+    were waited for at exit, post-backup commands and all)."""
     if max_parallel <= 1 or len(items) <= 1:
         return [work(item) for item in items]
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for turn in enumerate(items):
+        todo.put(turn)
+    results: dict[int, R] = {}
+    errors: dict[int, BaseException] = {}
 
-    def one(item: T) -> R:
-        try:
-            return work(item)
-        finally:
-            store.close()
+    def worker() -> None:
+        while True:
+            try:
+                index, item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[index] = work(item)
+            except BaseException as exc:
+                errors[index] = exc
+            finally:
+                store.close()
 
-    with ThreadPoolExecutor(max_workers=min(max_parallel, len(items)), thread_name_prefix="backup") as pool:
-        return list(pool.map(one, items))
+    threads = [threading.Thread(target=worker, name=f"backup-{n}", daemon=True)
+               for n in range(min(max_parallel, len(items)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[min(errors)]
+    return [results[index] for index in range(len(items))]

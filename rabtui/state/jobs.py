@@ -154,6 +154,14 @@ def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]],
             _not_started(store, job_id, time.time())
 
 
+def interrupted(store: Store, job_ids) -> None:
+    """Jobs of this process still under way when it is interrupted (a second Ctrl-C): they end
+    with it, failed."""
+    for job_id in job_ids:
+        store.execute("UPDATE jobs SET status='failed', exit_code=1, summary='interrupted', finished=?"
+                      " WHERE id=? AND status IN ('running', 'waiting')", (time.time(), job_id))
+
+
 def _not_started(store: Store, job_id: int, when: float | None) -> None:
     """A queued job whose run ended before its turn came (`when`: then; None: its last heartbeat)."""
     store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary='not started',"
