@@ -119,6 +119,27 @@ def test_status_and_check_escape_names(tmp_path, capsys):
     assert [c["path"] for c in json.loads(out)["checkpoint_counters"]] == [str(nasty)]
 
 
+def test_check_config_escapes_names(tmp_path, capsys):
+    """check-config's notes and warnings name the directories of the config (a medium's, a missing
+    source directory's) as every other output does: its terminal controls and line breaks escaped."""
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmp_path / os.fsdecode(DIR)
+    medium.mkdir()
+    text = lab.config_path
+    missing = lab.src / os.fsdecode(DIR)
+
+    def toml(path) -> str:
+        return str(path).replace("\\", "\\\\").encode("unicode_escape").decode().replace("\\x", "\\u00")
+
+    lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{toml(missing)}"\n')
+    text.write_text(text.read_text().replace(f'path = "{lab.media[0][1]}"', f'path = "{toml(medium)}"'))
+    code, out, err = _run(lab, capsys, "check-config")
+    assert code == 0, err
+    _clean(out + err)
+    assert f"medium m1 at {tmp_path}/{DIR_SHOWN} is empty" in err, err
+    assert f"directory {lab.src}/{DIR_SHOWN} does not exist" in err, err
+
+
 def _rendered(widget) -> str:
     """What a DataTable or Static puts on the screen: its cells after markup, as plain text."""
     from rich.text import Text

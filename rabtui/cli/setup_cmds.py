@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rabtui import config as configmod
+from rabtui import fmt
 from rabtui import privacy
 from rabtui.config import edit as config_edit
 from rabtui.config import safety as config_safety
@@ -67,19 +68,20 @@ def cmd_check_config(args) -> int:
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
     dirs = sum(len(s.directories) for s in cfg.sources)
-    print(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)")
+    print(fmt.name(f"{cfg.path}: ok ({len(cfg.sources)} sources, {dirs} directories, {len(cfg.media)} media)"))
     store = open_store(cfg, records=False) if (cfg.state_dir / "rabtui.db").is_file() else None   # none made here
     for m in cfg.media:
         if m.device is None and not any(m.path.iterdir()) and not (m.path / ".rabtui-medium").exists():
             known = media_actions.known_because(store, m.id) if store is not None else None
             if known:
-                print(f"  note: medium {m.id} at {m.path} is empty, but rabtui has used it ({known}):"
-                      " is the disk mounted? a backup refuses it", file=sys.stderr)
+                print(fmt.name(f"  note: medium {m.id} at {m.path} is empty, but rabtui has used it ({known}):"
+                               " is the disk mounted? a backup refuses it"), file=sys.stderr)
             else:
-                print(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use", file=sys.stderr)
+                print(fmt.name(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use"),
+                      file=sys.stderr)
     for s in cfg.sources:
         for d in s.directories:
             if s.is_local and not os.path.isdir(d.path):
-                print(f"  warning: source {s.id}: directory {d.path} does not exist on this machine",
+                print(fmt.name(f"  warning: source {s.id}: directory {d.path} does not exist on this machine"),
                       file=sys.stderr)
     return EXIT_OK
