@@ -181,6 +181,29 @@ def test_run_due_runs_the_due_sources_at_once_onto_one_medium(tmp_path, capsys):
     _no_locked_anywhere(lab, store, out)
 
 
+def test_a_huge_max_parallel_keeps_within_the_open_file_limit(tmp_path):
+    """max_parallel = 1000 with 40 sources and `ulimit -n 256`: the backups ran out of file
+    descriptors, failed by the dozen ("Too many open files"), some left running in the database,
+    and the run ended in a traceback. Now as many run at once as the limit leaves room for, said
+    in a warning, and all complete."""
+    import resource
+
+    lab = Lab(tmp_path, media_count=1)
+    names = [f"s{i:02}" for i in range(40)]
+    _sources(lab, names, files=3, extra={n: 'pre_backup_commands = ["sleep 0.5"]' for n in names},
+             rabtui="max_parallel = 1000")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                          capture_output=True, text=True, preexec_fn=limited, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "max_parallel is 1000, but the open-file limit (ulimit -n) of 256 leaves room for" in done.stdout
+    rows = lab.store().all("SELECT status, COUNT(*) AS n FROM backups GROUP BY status")
+    assert [(r["status"], r["n"]) for r in rows] == [("completed", 40)]
+
+
 def test_two_sources_over_ssh_at_once(tmp_path, sshd, capsys):
     lab = Lab(tmp_path)
     lab.state.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,9 @@ backups neither mount and unmount it under each other nor race to label a new on
 
 from __future__ import annotations
 
+import os
 import queue
+import resource
 import sys
 import threading
 from contextlib import ExitStack, contextmanager
@@ -98,11 +100,34 @@ def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callabl
     argv = jobs.naming_medium(sys.argv, medium.id)
     with jobs.queued(store, "backup", entries, argv) as waiting, day_medium(store, medium, emit) as together:
         turns = [(item, waiting[source]) for item, (source, _) in zip(items, entries)]
+        at_once = _within_open_files(min(max_parallel, len(items)), max_parallel, emit) if together else 1
         try:
-            return run_each(store, turns, lambda turn: work(*turn), max_parallel if together else 1)
+            return run_each(store, turns, lambda turn: work(*turn), at_once)
         except KeyboardInterrupt:     # the backups under way end with rabtui: their jobs say so
             jobs.interrupted(store, waiting.values())
             raise
+
+
+FILES_PER_BACKUP = 16     # open files of a backup under way (11 measured: its database, log, lock, rsync's pipes ...)
+FILES_KEPT = 64           # for the rest of the run (its database, the medium's mount, notifications ...)
+
+
+def _within_open_files(wanted: int, max_parallel: int, emit: Emit) -> int:
+    """How many of `wanted` backups run at once: no more than the open-file limit (ulimit -n) leaves
+    room for, said in a warning when that is fewer (they failed with "Too many open files")."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 0
+    room = max(1, (soft - in_use - FILES_KEPT) // FILES_PER_BACKUP)
+    if room >= wanted:
+        return wanted
+    emit(Event(WARNING, f"max_parallel is {max_parallel}, but the open-file limit (ulimit -n) of {soft} leaves room"
+                        f" for {room} backups at once: {room} at a time"))
+    return room
 
 
 def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_parallel: int) -> list[R]:

@@ -120,7 +120,8 @@ class Settings:
     command_timeout: int = key(3600, type="integer", minimum=1, unit="seconds",
                                help="seconds for each pre/post command")
     max_parallel: int = key(4, type="integer", minimum=1, unit="sources at once",
-                            help="sources backed up at once by `backup --all` and `run-due`")
+                            help="sources backed up at once by `backup --all` and `run-due`; fewer when the"
+                                 " open-file limit (ulimit -n) leaves room for fewer, said in a warning")
 
 
 @dataclass(frozen=True)
