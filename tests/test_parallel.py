@@ -508,6 +508,28 @@ def test_two_run_dues_that_overlap_back_up_a_slot_once(tmp_path, capsys):
     assert sorted((r["source"], r["status"]) for r in rows) == [("s", "completed"), ("t", "completed")]
 
 
+def test_a_run_due_whose_source_began_in_another_meanwhile_says_so_without_an_error(tmp_path, capsys):
+    """run-due A backs up t while s waits its turn; run-due B, started meanwhile, backs s up. When
+    s's turn comes in A, its backup in B still runs: A leaves it, as it leaves one found under way
+    when it starts, in a line of its report; it wrote an error to stderr (a mail from cron), for
+    a run that did all it should and exited 0."""
+    lab = Lab(tmp_path)
+    _sources(lab, ["t", "s"], files=3,
+             extra={"t": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 2"]',
+                    "s": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 6"]'},
+             rabtui="max_parallel = 1")
+    first = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")                 # t is in its pre-command
+    second = _start_run(lab, "run-due", "--now", "2026-10-01T03:00", running=2)     # and s too, in B
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert err == b"", err
+    assert b"s: due, and a backup of it began meanwhile: left to the next run-due" in out, out
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    rows = lab.store().all("SELECT source, status FROM backups ORDER BY id")
+    assert sorted((r["source"], r["status"]) for r in rows) == [("s", "completed"), ("t", "completed")]
+
+
 def test_a_slot_marked_by_a_later_run_due_stays_marked(tmp_path, capsys):
     """Hourly: A works on the 01:00 slot while B does 02:00 for s; A's mark of the older slot,
     written last, does not make 02:00 due again."""

@@ -92,9 +92,9 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
             with cancel.covering(recorder.cancel):
                 outcome = backup_actions.as_job(cfg, store, due.source, recorder, emit=recorder.emit,
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
-        except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too
-            recorder.finish("cancelled", EXIT_OK, str(exc))
-            emit(Event(ERROR, f"{due.source}: {exc}"))
+        except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too,
+            recorder.finish("cancelled", EXIT_OK, str(exc))      # as one under way when this run began
+            emit(Event(LOG, f"{due.source}: due, and a backup of it began meanwhile: left to the next run-due ({exc})"))
             return EXIT_OK
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
         # leaves it due, and so does one cancelled as a whole before this backup saved its data
