@@ -684,7 +684,8 @@ def test_output_whose_reader_went_away_takes_no_backup_with_it(tmp_path, argv, m
     assert rows == {"a": "completed", "b": "completed", "bad": "failed"}, (rows, err)
 
 
-def test_a_terminal_hung_up_cancels_the_backups_and_their_post_commands_run(tmp_path):
+@pytest.mark.parametrize("names", [["a"], ["a", "b"]])
+def test_a_terminal_hung_up_cancels_the_backups_and_their_post_commands_run(tmp_path, names):
     """The SSH connection of the operator's terminal is lost while two backups copy: the hangup
     cancels them. Their display then wrote into the hung-up terminal, and each backup failed with
     "Input/output error", one of them before its post-backup commands (which undo the pre-backup
@@ -694,25 +695,25 @@ def test_a_terminal_hung_up_cancels_the_backups_and_their_post_commands_run(tmp_
 
     lab = Lab(tmp_path, media_count=1)
     post = 'bwlimit = "100K"\npre_backup_commands = ["true"]\npost_backup_commands = ["touch {}"]'
-    _sources(lab, ["a", "b"], files=3, extra={n: post.format(tmp_path / f"post-{n}") for n in "ab"})
-    for n in "ab":
+    _sources(lab, names, files=3, extra={n: post.format(tmp_path / f"post-{n}") for n in names})
+    for n in names:
         write_files(lab.src / n, {"big": 3_000_000})
     pid, terminal = pty.fork()
     if pid == 0:      # the child: rabtui on the terminal, its session's leader
-        os.execv(sys.executable, [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a", "b"])
+        os.execv(sys.executable, [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", *names])
     medium = lab.media[0][1]
     deadline = time.monotonic() + 60
-    while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
+    while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < len(names) and time.monotonic() < deadline:
         if select.select([terminal], [], [], 0.1)[0]:
             os.read(terminal, 65536)
-    assert len(list(medium.glob("*/backup-*/data/**/.big.*"))) == 2, "the two rsyncs never began their big file"
+    assert len(list(medium.glob("*/backup-*/data/**/.big.*"))) == len(names), "the rsyncs never began their big file"
     os.close(terminal)       # the hangup
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 1
     jobs = {j["target"]: (j["status"], j["summary"]) for j in lab.store().all("SELECT * FROM jobs")}
-    assert sorted(jobs) == ["a", "b"] and all(s == "cancelled" for s, _ in jobs.values()), jobs
+    assert sorted(jobs) == names and all(s == "cancelled" for s, _ in jobs.values()), jobs
     assert not any("Input/output error" in (summary or "") for _, summary in jobs.values()), jobs
-    assert (tmp_path / "post-a").exists() and (tmp_path / "post-b").exists()
+    assert all((tmp_path / f"post-{n}").exists() for n in names)
 
 
 def test_a_second_ctrl_c_interrupts_several_sources_at_once(tmp_path):
