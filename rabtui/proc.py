@@ -270,12 +270,15 @@ def run(
     process has ended; its end of file says that rabtui died (see `dies_with_stdin`).
     """
     name = os.path.basename(argv[0])
+    pipe = None
     if die_with_parent:
-        if stdin_data is not None:
-            raise ValueError("a process that dies with rabtui reads no input (its standard input is the lifeline)")
         which(argv[0])     # a missing program is said as such, not as the shell's failure
-        argv, lifeline = ["/bin/sh", "-c", _group_dies_with_stdin('"$@"'), "rabtui", *argv], True
-    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name)
+        # a process that reads input gets the lifeline on a pipe of its own
+        pipe = os.pipe() if stdin_data is not None else None
+        script = _group_dies_with_stdin('"$@"', lifeline_fd=pipe[0] if pipe else 0)
+        argv, lifeline = ["/bin/sh", "-c", script, "rabtui", *argv], True
+    started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name,
+                    lifeline_pipe=pipe)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
                           silence=silence)
@@ -289,10 +292,13 @@ def start(
     env: Mapping[str, str] | None = None,
     lifeline: bool = False,
     name: str | None = None,
+    lifeline_pipe: tuple[int, int] | None = None,
 ) -> Started:
     """Start `argv` now and read it later with `finish` (for a process whose wait can overlap
     other work; its output must be small enough to wait in the pipe). `name`: what messages call
-    it (default: its program's name)."""
+    it (default: its program's name). `lifeline_pipe`: (read, write) ends of the lifeline of a
+    process whose standard input is its own: the read end goes to the process, the write end is
+    held until it has ended."""
     argv = [os.fspath(a) for a in argv]
     full_env = None if env is None else {**os.environ, **env}
     began = time.monotonic()
@@ -305,21 +311,29 @@ def start(
             cwd=cwd,
             env=full_env,
             start_new_session=True,
+            pass_fds=lifeline_pipe[:1] if lifeline_pipe else (),
         )
-    except FileNotFoundError:
-        which(argv[0])  # raises MissingTool with the install hint
+    except BaseException:
+        if lifeline_pipe:
+            os.close(lifeline_pipe[1])
+        which(argv[0])  # a missing program: MissingTool with the install hint
         raise
+    finally:
+        if lifeline_pipe:
+            os.close(lifeline_pipe[0])
     if stdin_data is not None:
         threading.Thread(target=_feed_stdin, args=(popen, stdin_data), daemon=True).start()
-    return Started(argv, popen, began, lifeline, name or os.path.basename(argv[0]))
+    return Started(argv, popen, began, lifeline, name or os.path.basename(argv[0]),
+                   lifeline_pipe[1] if lifeline_pipe else None)
 
 
 class Started:
     """A process from `start`, until `finish` has read it to its end (or `kill` has stopped it)."""
 
     def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False,
-                 name: str = ""):
+                 name: str = "", lifeline_fd: int | None = None):
         self.argv, self.popen, self.began, self.lifeline, self.name = argv, popen, began, lifeline, name
+        self.lifeline_fd = lifeline_fd      # the lifeline's write end, when it is not the standard input
         self.finished = False
 
     def kill(self) -> None:
@@ -331,7 +345,10 @@ class Started:
     def _close(self) -> None:
         self.popen.stdout.close()
         self.popen.stderr.close()
-        if self.lifeline:       # only now: its end tells the process that rabtui died
+        if self.lifeline_fd is not None:    # only now: its end tells the process that rabtui died
+            os.close(self.lifeline_fd)
+            self.lifeline_fd = None
+        elif self.lifeline:
             self.popen.stdin.close()
 
     def finish(
@@ -495,13 +512,16 @@ def dies_with_stdin(shell: str, grace: int = 5) -> str:
     return _group_dies_with_stdin(f'{shell} -c "$1"', grace)
 
 
-def _group_dies_with_stdin(command: str, grace: int = 5) -> str:
-    """`dies_with_stdin`'s script, running `command` (sh words: `"$@"` runs its arguments)."""
+def _group_dies_with_stdin(command: str, grace: int = 5, lifeline_fd: int = 0) -> str:
+    """`dies_with_stdin`'s script, running `command` (sh words: `"$@"` runs its arguments). With a
+    `lifeline_fd` other than 0, the lifeline is that pipe (opened again through /proc: sh names no
+    descriptor past 9) and the command keeps its standard input."""
     # the watcher dies with the group's SIGTERM of a cancel or a timeout, but outlives its own
     watcher = (f'read -r _ <&3; trap "" TERM; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
                ' && kill -s 0 -- -$$; do sleep 0.2; i=$((i+1)); done; kill -s KILL -- -$$')
     # a command killed by a signal is said so: the wrapper dies of the same signal
-    return (f'exec 3<&0 </dev/null; ({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
+    take = 'exec 3<&0 </dev/null; ' if lifeline_fd == 0 else f'exec 3</proc/self/fd/{lifeline_fd}; '
+    return (take + f'({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
             f'{command}; s=$?; kill -s KILL $w 2>/dev/null; '
             'if [ $s -gt 128 ] && [ $s -lt 160 ]; then trap - $((s - 128)); kill -$((s - 128)) $$; fi; exit $s')
 

@@ -228,3 +228,32 @@ def test_a_run_that_dies_with_rabtui_is_named_by_its_own_program():
     with pytest.raises(Cancelled) as caught:
         proc.run(["sleep", "1000"], die_with_parent=True, cancel=cancel)
     assert caught.value.message == "cancelled: sleep"
+
+
+def test_a_process_given_input_dies_with_rabtui_too(tmp_path):
+    """rsync reading its list of paths on standard input (--files-from=-) still dies with a rabtui
+    killed by SIGKILL: its lifeline comes on a pipe of its own, and its input is whole."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    got, pid_file = tmp_path / "got", tmp_path / "pid"
+    script = (f"import sys; sys.path.insert(0, {repo!r}); from rabtui import proc;"
+              f" proc.run(['sh', '-c', 'cat > {got}; echo $$ > {pid_file}; exec sleep 1000'],"
+              f" stdin_data=b'a\\nb\\n' * 50000, die_with_parent=True)")
+    rabtui = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.1)
+        sleeper = int(pid_file.read_text())
+        assert got.read_bytes() == b"a\nb\n" * 50000
+        rabtui.kill()
+        rabtui.wait()
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{sleeper}") or open(f"/proc/{sleeper}/stat").read().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the process outlived rabtui")
+    finally:
+        if rabtui.poll() is None:
+            rabtui.kill()
