@@ -422,7 +422,7 @@ def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
     number = _record(lab, cfg, store)
     # a file of disc 1 vanishes from the medium after the plan: xorriso cannot write the disc
     victim = media.backup_data_path(backup.path, str(lab.src / "data")) / "f0"
-    saved = victim.read_bytes()
+    saved, was = victim.read_bytes(), victim.stat()
     victim.unlink()
     res, prompter, seen = _burn(lab, cfg, store, number, [READY, SKIP, READY, READY, READY])
     failed = prompter.asked[1]
@@ -431,7 +431,9 @@ def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
     assert res.status == "incomplete" and res.exit_code == 1 and res.skipped == [1] and 1 not in res.verified
     assert "not verified" in res.message and "resume" in res.message
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
-    victim.write_bytes(saved)
+    victim.write_bytes(saved)     # put back as it was backed up: its time and mode too
+    os.utime(victim, ns=(was.st_atime_ns, was.st_mtime_ns))
+    victim.chmod(was.st_mode)
     res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed" and 1 in res.verified
 

@@ -194,7 +194,8 @@ def test_xattrs_and_acls_fit_in_the_allowance_the_scan_gives(tmp_path):
             os.setxattr(f, "system.posix_acl_access", ACCESS_ACL)
         except OSError:
             pass
-    paths, sizes, _, _, _, attr_bytes = content.scan(root)
+    found = content.scan(root)
+    paths, sizes, attr_bytes = found.paths, found.sizes, found.attr_bytes
     tree = isosize.TreeSize()
     tree.add_dir(b"data")
     for p, size in zip(paths, sizes):

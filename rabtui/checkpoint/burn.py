@@ -63,7 +63,8 @@ def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = Non
     for r in store.all(sql, (number, disc) if disc else (number,)):
         dp = bytes(r["disc_path"])
         rows.append(Row(r["disc"], r["source"], bytes(r["path"]), dp, r["size"], r["mtime"], r["sha256"],
-                        r["part"], r["parts"], disk=_where(dirs, dp, r["part"])[0]))
+                        r["part"], r["parts"], disk=_where(dirs, dp, r["part"])[0], mode=r["mode"],
+                        link=None if r["link"] is None else bytes(r["link"])))
     parted = [x for x in rows if x.part]
     if parted:
         sizes = _part_sizes(store, number)
@@ -134,13 +135,14 @@ def _twins(store: Store, plan_json: dict) -> dict[str, set[tuple[bytes, int, int
 
 def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool = False, cancel=None) -> bool:
     """Is `root/rel` what the checkpoint recorded for `row`: a regular file of that size (and, with
-    `by_content`, that sha256), a symlink, or a special file, with that mtime? (Paths of any length.)"""
+    `by_content`, that sha256), a symlink (to its target, where recorded), or a special file, with
+    that mtime? (Paths of any length.)"""
     try:
         st = below.lstat(root, rel)
     except OSError:
         return False
     if row.sha256 == content.LINK_MARK:
-        kind = stat.S_ISLNK(st.st_mode)
+        kind = stat.S_ISLNK(st.st_mode) and (row.link is None or below.readlink(root, rel) == row.link)
     elif row.sha256 == content.SPECIAL_MARK:
         kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
     else:

@@ -43,6 +43,8 @@ class DirContent:
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
     marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
+    modes: list[int] = field(default_factory=list)          # st_mode as backed up
+    links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
     backup_name: str = ""
@@ -74,16 +76,32 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
     return row["medium"], Path(root)
 
 
-def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None], list[bytes], int]:
-    """Walk `root` in name order: files, symlinks, FIFOs, device nodes and empty directories, as
-    bytes relative to it; the sockets left out; and the bytes that xattrs and ACLs may take in
-    the ISO."""
-    paths: list[bytes] = []
-    sizes: list[int] = []
-    mtimes: list[int] = []
-    marks: list[str | None] = []
-    skipped: list[bytes] = []
-    attr_bytes = 0
+@dataclass
+class Scanned:
+    """A directory's tree as `scan` finds it, entry by entry (the lists run in step)."""
+
+    paths: list[bytes] = field(default_factory=list)    # relative to the root; empty dirs and links too
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    marks: list[str | None] = field(default_factory=list)
+    modes: list[int] = field(default_factory=list)      # st_mode, the kind of file in it
+    links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
+    skipped: list[bytes] = field(default_factory=list)
+    attr_bytes: int = 0
+
+    def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
+        self.paths.append(rel)
+        self.sizes.append(size)
+        self.mtimes.append(int(st.st_mtime))
+        self.marks.append(mark)
+        self.modes.append(st.st_mode)
+
+
+def scan(root: Path) -> Scanned:
+    """Walk `root` in name order: files, symlinks (with their targets), FIFOs, device nodes and
+    empty directories, as bytes relative to it; the sockets left out; and the bytes that xattrs
+    and ACLs may take in the ISO."""
+    out = Scanned()
     base = os.fsencode(root)
 
     # depth first, names in byte order (no recursion: trees may be deep)
@@ -95,39 +113,30 @@ def scan(root: Path) -> tuple[list[bytes], list[int], list[int], list[str | None
             with os.scandir(dir_bytes) as it:
                 entries = sorted(it, key=lambda e: e.name)
             if not entries and rel:
-                st = os.lstat(dir_bytes)
-                paths.append(rel)
-                sizes.append(0)
-                mtimes.append(int(st.st_mtime))
-                marks.append(DIR_MARK)
+                out.add(rel, os.lstat(dir_bytes), DIR_MARK)
             subdirs = []
-            attr_bytes += _attr_allowance(dir_bytes)
+            out.attr_bytes += _attr_allowance(dir_bytes)
             for e in entries:
                 r = rel + b"/" + e.name if rel else e.name
                 st = e.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     subdirs.append((e.path, r))
                     continue
-                attr_bytes += _attr_allowance(e.path)
+                out.attr_bytes += _attr_allowance(e.path)
                 if stat.S_ISREG(st.st_mode):
-                    paths.append(r)
-                    sizes.append(st.st_size)
-                    mtimes.append(int(st.st_mtime))
-                    marks.append(None)
+                    out.add(r, st, None, st.st_size)
                 elif stat.S_ISLNK(st.st_mode):
-                    paths.append(r)
-                    sizes.append(0)
-                    mtimes.append(int(st.st_mtime))
-                    marks.append(LINK_MARK)
+                    try:
+                        out.links[len(out.paths)] = os.readlink(e.path)
+                    except OSError:     # gone meanwhile: the burn says so by name
+                        pass
+                    out.add(r, st, LINK_MARK)
                 elif stat.S_ISSOCK(st.st_mode):
-                    skipped.append(r)
+                    out.skipped.append(r)
                 else:
-                    paths.append(r)
-                    sizes.append(0)
-                    mtimes.append(int(st.st_mtime))
-                    marks.append(SPECIAL_MARK)
+                    out.add(r, st, SPECIAL_MARK)
             stack.extend(reversed(subdirs))
-    return paths, sizes, mtimes, marks, skipped, attr_bytes
+    return out
 
 
 def _attr_allowance(path: bytes) -> int:
@@ -186,10 +195,11 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
-    paths, sizes, mtimes, marks, skipped, attr_bytes = scan(root)
+    found = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
-                      root=root, paths=paths, sizes=sizes, mtimes=mtimes, marks=marks, skipped=skipped,
-                      attr_bytes=attr_bytes, backup_name=row["name"])
+                      root=root, paths=found.paths, sizes=found.sizes, mtimes=found.mtimes, marks=found.marks,
+                      modes=found.modes, links=found.links, skipped=found.skipped, attr_bytes=found.attr_bytes,
+                      backup_name=row["name"])
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:

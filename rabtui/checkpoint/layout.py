@@ -78,6 +78,8 @@ class Row:
     parts: int | None = None
     offset: int = 0        # for parts: where this part starts in the original file
     disk: bytes = b""      # where it is read from on the medium
+    mode: int | None = None    # st_mode as backed up (None: not known, a checkpoint recorded before)
+    link: bytes | None = None  # a symlink's target as backed up
 
 
 def catalog_lines(rows: Iterable[Row]) -> Iterable[str]:

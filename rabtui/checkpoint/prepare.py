@@ -29,7 +29,7 @@ from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
 
-DB_ROW_BYTES = 130          # a disc_files row in the database copy, besides its paths (measured: ~240 in all)
+DB_ROW_BYTES = 135          # a disc_files row in the database copy, besides its paths (measured: ~245 in all)
 # The longest path on a disc, "/" included: xorriso's limit less room for the directory that a
 # disc is extracted into when it is verified (a short alias in the temporary directory).
 DISC_PATH_MAX = xorriso.PATH_MAX - 32
@@ -166,20 +166,15 @@ def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
     read from the medium, take room on a disc) marked. A target libisofs refuses is refused here,
     by name."""
     g = planmod.Group(key=(d.source, d.path), prefix=prefix, paths=d.paths, sizes=d.sizes)
-    base = os.fsencode(d.root)
     bad = []
-    with Shortcuts() as short:
-        for i, mark in enumerate(d.marks):
-            if mark == content.DIR_MARK:
-                g.dirs.add(i)
-            elif mark == content.LINK_MARK:
-                try:
-                    target = os.readlink(short.path(os.path.join(base, d.paths[i])))
-                except OSError:     # gone meanwhile: the burn says so by name
-                    target = b""
-                if len(target) > isosize.LINK_TARGET_MAX or any(len(c) > isosize.NAME_MAX for c in target.split(b"/")):
-                    bad.append((d.paths[i], len(target)))
-                g.links[i] = isosize.sl_bytes(target)
+    for i, mark in enumerate(d.marks):
+        if mark == content.DIR_MARK:
+            g.dirs.add(i)
+        elif mark == content.LINK_MARK:
+            target = d.links.get(i, b"")    # none: gone meanwhile, the burn says so by name
+            if len(target) > isosize.LINK_TARGET_MAX or any(len(c) > isosize.NAME_MAX for c in target.split(b"/")):
+                bad.append((d.paths[i], len(target)))
+            g.links[i] = isosize.sl_bytes(target)
     if bad:
         rel, n = bad[0]
         raise UsageError(
@@ -278,9 +273,11 @@ def _row(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part | N
     src_path = d.rel + b"/" + rel if d.rel else rel
     disk = os.path.join(os.fsencode(d.root), rel)
     if part is None:
-        return Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], d.marks[i], disk=disk)
+        return Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], d.marks[i], disk=disk,
+                   mode=d.modes[i], link=d.links.get(i))
     return Row(part.disc + 1, d.source, src_path, prefix + b"/" + planmod.part_name(rel, part.part, part.parts),
-               part.length, d.mtimes[i], None, part.part, part.parts, offset=part.offset, disk=disk)
+               part.length, d.mtimes[i], None, part.part, part.parts, offset=part.offset, disk=disk,
+               mode=d.modes[i])
 
 
 def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
@@ -375,10 +372,10 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
             store.execute("INSERT INTO discs(number, disc, volid, state) VALUES (?,?,?, 'planned')",
                           (number, k + 1, volid(number, k + 1)))
         store.conn.executemany(
-            "INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, part, parts)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts)
-             for r in rows],
+            "INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, part, parts, mode,"
+            " link) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts, r.mode,
+              r.link) for r in rows],
         )
     numbering.note_number(cfg, number, emit)
     folder = checkpoint_dir(cfg, number)

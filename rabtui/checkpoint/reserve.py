@@ -56,8 +56,9 @@ def rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
     n = len(g.paths)
     names = sum(map(len, g.paths))
     out = plen + gz_catalog_bytes(n, names + _escaped_extra(g.paths))
-    if db_row_bytes:   # the row, its original and disc paths, the path index; pages are not full
-        out += (db_row_bytes + 3 * plen) * n * 5 // 4 + 3 * names * 5 // 4
+    if db_row_bytes:   # the row, its original and disc paths, the path index, a symlink's target
+        # (less than its bytes in the ISO, g.links); pages are not full
+        out += (db_row_bytes + 3 * plen) * n * 5 // 4 + (3 * names + sum(g.links.values())) * 5 // 4
     return out
 
 

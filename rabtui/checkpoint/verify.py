@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class VerifyResult:
     found_volid: str | None = None
     ok: bool = False
     mismatched: list[bytes] = field(default_factory=list)   # disc paths whose content differs
+    why: dict[bytes, str] = field(default_factory=dict)       # what differs, where it is known
     missing: list[bytes] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
 
@@ -43,7 +45,8 @@ class VerifyResult:
             return f"this is disc {self.found_volid}, not {self.volid}"
         parts = []
         if self.mismatched:
-            names = ", ".join(os.fsdecode(p) for p in self.mismatched[:limit])
+            names = ", ".join(os.fsdecode(p) + (f" ({self.why[p]})" if p in self.why else "")
+                              for p in self.mismatched[:limit])
             more = f" and {len(self.mismatched) - limit} more" if len(self.mismatched) > limit else ""
             parts.append(f"{len(self.mismatched)} files differ: {names}{more}")
         if self.missing:
@@ -208,19 +211,22 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             res.missing.append(r.disc_path)
             continue
         if r.sha256 == DIR_MARK:
-            if not stat.S_ISDIR(st.st_mode):
-                res.mismatched.append(r.disc_path)
-            continue
-        if r.sha256 == LINK_MARK:
-            if not stat.S_ISLNK(st.st_mode):
-                res.mismatched.append(r.disc_path)
-            continue
-        if r.sha256 == SPECIAL_MARK:
-            if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-                res.mismatched.append(r.disc_path)
-            continue
-        if not stat.S_ISREG(st.st_mode) or st.st_size != r.size:
+            kind = stat.S_ISDIR(st.st_mode)
+        elif r.sha256 == LINK_MARK:
+            kind = stat.S_ISLNK(st.st_mode)
+        elif r.sha256 == SPECIAL_MARK:
+            kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
+        else:
+            kind = stat.S_ISREG(st.st_mode) and st.st_size == r.size
+        if not kind:
             res.mismatched.append(r.disc_path)
+            continue
+        differs = attributes_differ(path, st, r.mtime, r.mode, r.link)
+        if differs:
+            res.mismatched.append(r.disc_path)
+            res.why[r.disc_path] = differs
+            continue
+        if r.sha256 in MARKS:
             continue
         if not st.st_mode & stat.S_IRUSR:
             os.chmod(path, st.st_mode | stat.S_IRUSR)
@@ -230,6 +236,33 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total,
                                    "percent": 100.0 * done / total if total else 100.0,
                                    "current": os.fsdecode(r.disc_path)}))
+
+
+def attributes_differ(path: bytes, st: os.stat_result, mtime: int, mode: int | None,
+                      link: bytes | None) -> str | None:
+    """What of an entry extracted from a disc (`st`, lstat of `path`) is not as it was backed up:
+    its time (the catalog's), its mode, a symlink's target (`mode` and `link` None: not known);
+    None when nothing. osirrox gives a symlink the time of extraction: its time is not compared."""
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(path) if link is not None else None
+        if target != link:
+            return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
+        return None
+    if int(st.st_mtime) != mtime:
+        return f"mtime {_when(int(st.st_mtime))}, backed up {_when(mtime)}"
+    if mode is not None and st.st_mode != mode:
+        if stat.S_IFMT(st.st_mode) != stat.S_IFMT(mode):
+            return f"mode {st.st_mode:o}, backed up {mode:o}"
+        return f"mode {stat.S_IMODE(st.st_mode):04o}, backed up {stat.S_IMODE(mode):04o}"
+    return None
+
+
+def _when(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def _shown(target: bytes) -> str:
+    return repr(os.fsdecode(target))[:200]
 
 
 def _rmtree(path: Path) -> None:

@@ -109,6 +109,20 @@ def lstat(root: bytes, rel: bytes) -> os.stat_result:
         os.close(fd)
 
 
+def readlink(root: bytes, rel: bytes) -> bytes:
+    """os.readlink of `root/rel`, however long (as `lstat` reaches it)."""
+    _parts(rel)
+    path = os.path.join(root, rel)
+    if named_at_once(path):
+        return os.readlink(path)
+    parent, name = os.path.split(rel)
+    fd = open_dir(root, parent)
+    try:
+        return os.readlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def unlink(root: bytes, rel: bytes) -> None:
     """os.unlink of `root/rel`, however long (as `lstat` reaches it)."""
     _parts(rel)

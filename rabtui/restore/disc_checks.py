@@ -1,5 +1,6 @@
 """What came off a checkpoint's discs checked against its catalog before anything is restored: each
-file's sha256, each entry's kind, and nothing that the catalog does not hold."""
+file's sha256, each entry's kind, time, mode and symlink target, and nothing that the catalog does
+not hold."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
+from rabtui.checkpoint.verify import attributes_differ
 from rabtui.errors import WorkFailed
 
 
@@ -21,20 +23,35 @@ def disc_name(r) -> str:
 
 
 def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
-    """[(name, what is wrong)] for a regular file of the catalog whose copy extracted at `path`
-    differs from the catalog's sha256 (read once, in chunks), or did not come off the disc."""
-    if r["sha256"] is None or r["sha256"] in MARKS:
+    """[(name, what is wrong)] for an entry of the catalog whose copy extracted at `path` is not
+    as it was backed up: a regular file whose content differs from the catalog's sha256 (read
+    once, in chunks) or that did not come off the disc; any entry whose time, mode or symlink
+    target differs (verify.attributes_differ)."""
+    if r["sha256"] is None:
         return []
+    if r["sha256"] in MARKS:    # its kind: `unrecorded`
+        try:
+            st = os.lstat(sc.path(path))
+        except OSError:
+            return []
+        return _attributes(path, st, r, sc)
     try:
         fd = os.open(sc.path(path), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         return [(bytes(r["path"]), f"not read from {disc_name(r)} ({os.strerror(exc.errno or 0)})")]
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return [(bytes(r["path"]), f"not a file on {disc_name(r)}")]
     if sha256_file(fd, cancel) != r["sha256"]:     # it reads and closes fd
         return [(bytes(r["path"]), f"differs from the catalog on {disc_name(r)}")]
-    return []
+    return _attributes(path, st, r, sc)
+
+
+def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str]]:
+    link = r["link"]
+    why = attributes_differ(sc.path(path), st, r["mtime"], r["mode"], None if link is None else bytes(link))
+    return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
 
 
 def unrecorded(trees: dict[int, bytes], rows, rel: bytes, is_file: bool, parts: dict, sc) -> list[tuple[bytes, str]]:
@@ -78,8 +95,8 @@ def refuse_damaged(number: int, bad: list[tuple[bytes, str]]) -> None:
     shown = "; ".join(f"/{fmt.name(name)}: {why}" for name, why in bad[:5])
     more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
     raise WorkFailed(
-        f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded"
-        f" (sha256), nothing was restored: {shown}{more}",
+        f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded,"
+        f" nothing was restored: {shown}{more}",
         hint="the disc is damaged, or is another server's disc with the same volume id; restore from another"
              " copy: a backup on a medium (--backup), or another checkpoint's disc (--checkpoint N);"
              f" `rabtui checkpoint verify {number}` checks the whole of each disc")

@@ -209,7 +209,9 @@ CREATE TABLE IF NOT EXISTS disc_files(
     size INTEGER NOT NULL,
     mtime INTEGER NOT NULL,
     sha256 TEXT,
-    part INTEGER, parts INTEGER -- for files cut into parts
+    part INTEGER, parts INTEGER, -- for files cut into parts
+    mode INTEGER,               -- st_mode as backed up (NULL: recorded before rabtui kept it)
+    link BLOB                   -- a symlink's target as backed up
 );
 CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
 
@@ -240,6 +242,21 @@ def _schema_script(insert: str = "") -> str:
     """The tables and the schema version, in one transaction."""
     return (f"BEGIN IMMEDIATE;\n{SCHEMA}\nINSERT {insert} INTO meta(key, value)"
             f" VALUES ('schema_version', '{SCHEMA_VERSION}');\nCOMMIT;")
+
+
+# columns added to tables since they were first made: NULL in the rows written before
+ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"))
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in ADDED_COLUMNS:
+        if column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        except sqlite3.OperationalError as exc:   # another process added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def _create(path: Path) -> None:
@@ -344,6 +361,7 @@ class Store:
             check_tables(conn, self.path, SCHEMA_VERSION)
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
             conn.executescript(_schema_script("OR IGNORE"))   # tables added by a newer version, if any
+            _add_columns(conn)
             if not counted:      # a database made before the changes table: count them from the catalog
                 self._count_changes()
         except sqlite3.Error as exc:

@@ -1,0 +1,65 @@
+"""Discs that are not what was backed up, made with xorriso from a verified image (an entry
+removed, a 255-byte non-UTF-8 name or the end of a 4,000-byte path changed): verification fails
+each by name; hard links and odd names verify as they are. Real backups, real xorriso, an
+`images:` drive."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rabtui.checkpoint import run
+from rabtui.events import READY, ScriptedPrompter
+from tests.test_checkpoint import _record
+from tests.test_checkpoint_deep import _deep_tree, _name
+from tests.test_disc_verify_metadata import MTIME, _verify, alter
+from tests.trees import Lab, write_files
+
+ODD = _name(7)                       # 255 bytes: control bytes, a newline, non-UTF-8, CJK
+
+
+def _burnt(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    data = lab.src / "data"
+    write_files(data, {"a": b"linked content", "plain": b"plain", b"odd/" + ODD: b"odd name"})
+    os.link(data / "a", data / "b")
+    (data / "deep").mkdir()
+    deepest = _deep_tree(data / "deep")
+    for path in (data / "a", os.path.join(os.fsencode(data / "odd"), ODD)):
+        os.utime(path, (MTIME, MTIME))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    prefix = b"/data/loc/" + os.fsencode(data).lstrip(b"/")
+    return lab, cfg, store, number, iso, prefix, deepest
+
+
+def test_a_file_removed_from_a_disc_fails_it_by_name(tmp_path):
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    alter(iso, "-rm", os.fsdecode(prefix + b"/plain"), "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "1 files missing" in why and "/plain" in why, why
+
+
+def test_hard_links_and_odd_names_verify_as_they_are(tmp_path):
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    assert _verify(cfg, store, number) == ""
+
+
+def test_the_time_of_a_file_with_a_255_byte_non_utf8_name_is_compared(tmp_path):
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", os.fsdecode(prefix + b"/odd/" + ODD), "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "(mtime 2011-01-01 00:00:00 UTC" in why, why
+
+
+def test_the_mode_of_a_file_at_the_end_of_a_4000_byte_path_is_compared(tmp_path):
+    lab, cfg, store, number, iso, prefix, deepest = _burnt(tmp_path)
+    alter(iso, "-chmod", "0600", os.fsdecode(prefix + b"/deep/" + deepest), "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "(mode 0600, backed up 0644)" in why, why

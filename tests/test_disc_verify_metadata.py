@@ -1,0 +1,129 @@
+"""A disc passes verification only when it holds what was backed up: content, and also each
+entry's time, mode and, for a symlink, its target. Real backups, real xorriso onto an `images:`
+drive; the images are then altered with xorriso itself (a new image made from the old one with
+one attribute changed, its MD5s made anew, so that only rabtui's own comparison can tell)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+
+from rabtui.checkpoint import run
+from rabtui.events import READY, SKIP, ScriptedPrompter
+from tests.test_checkpoint import _record
+from tests.trees import Lab, write_files
+
+MTIME = 1_600_000_000          # 2020-09-13 12:26:40 UTC
+
+
+def _lab(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"f": b"content of f", "sub/g": b"content of g"})
+    os.chmod(data / "f", 0o640)
+    os.utime(data / "f", (MTIME, MTIME))
+    os.symlink("target-one", data / "l")
+    os.makedirs(data / "empty")
+    os.utime(data / "empty", (MTIME, MTIME))
+    return lab, cfg
+
+
+def _burnt(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    prefix = "/data/loc/" + str(lab.src / "data").lstrip("/")
+    return lab, cfg, store, number, iso, prefix
+
+
+def alter(iso, *commands: str) -> None:
+    """The image made anew by xorriso from itself with `commands` applied (its volume id kept,
+    its MD5s computed again)."""
+    old = iso.with_suffix(".old")
+    shutil.move(iso, old)
+    subprocess.run(["xorriso", "-no_rc", "-md5", "on", "-indev", f"stdio:{old}", "-outdev", f"stdio:{iso}",
+                    *commands, "-commit", "-end"], check=True, capture_output=True)
+    old.unlink()
+
+
+def _verify(cfg, store, number) -> str:
+    """Verify disc 1 again; the text of the failure question, or "" when it passed."""
+    prompter = ScriptedPrompter([READY, SKIP])
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=prompter)
+    if out.verified == [1]:
+        return ""
+    assert out.skipped == [1] and len(prompter.asked) == 2, out.message
+    return prompter.asked[1].text
+
+
+def test_an_untouched_disc_verifies(tmp_path):
+    _lab_, cfg, store, number, _iso, _prefix = _burnt(tmp_path)
+    assert _verify(cfg, store, number) == ""
+
+
+def test_a_file_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path):
+    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/f", "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/f (mtime" in why, why
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
+
+
+def test_an_empty_directory_whose_time_differs_fails_the_disc(tmp_path):
+    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/empty", "--")
+    why = _verify(cfg, store, number)
+    assert "/empty (mtime" in why, why
+
+
+def test_a_file_whose_mode_differs_on_the_disc_fails_it_by_name(tmp_path):
+    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-chmod", "0755", f"{prefix}/f", "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/f (mode 0755, backed up 0640)" in why, why
+
+
+def test_a_symlink_pointing_elsewhere_on_the_disc_fails_it_by_name(tmp_path):
+    _lab_, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-rm", f"{prefix}/l", "--", "-lns", "target-two", f"{prefix}/l")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/l (symlink to 'target-two', backed up to 'target-one')" in why, why
+
+
+def _restore_refused(cfg, store, number, lab, tmp_path) -> str:
+    from rabtui.errors import WorkFailed
+    from rabtui.restore import run as R
+
+    try:
+        R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=tmp_path / "out")
+    except WorkFailed as exc:
+        return str(exc)
+    return ""
+
+
+def test_a_restore_from_a_disc_whose_file_time_differs_is_refused_by_name(tmp_path):
+    """A disc changed after it was verified (or verified by an older rabtui): the restore compares
+    what came off it with the catalog, times and modes too, and restores nothing wrong."""
+    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/f", "--")
+    why = _restore_refused(cfg, store, number, lab, tmp_path)
+    assert "nothing was restored" in why and "/f: mtime" in why, why
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("f"))
+
+
+def test_a_restore_from_a_disc_whose_mode_or_symlink_differs_is_refused_by_name(tmp_path):
+    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-chmod", "04755", f"{prefix}/f", "--", "-rm", f"{prefix}/l", "--", "-lns", "/etc/shadow",
+          f"{prefix}/l")
+    why = _restore_refused(cfg, store, number, lab, tmp_path)
+    assert "/f: mode 4755, backed up 0640" in why, why
+    assert "/l: symlink to '/etc/shadow', backed up to 'target-one'" in why, why
