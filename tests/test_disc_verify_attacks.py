@@ -1,7 +1,6 @@
-"""Discs that are not what was backed up, made with xorriso from a verified image (an entry
-removed, a 255-byte non-UTF-8 name or the end of a 4,000-byte path changed): verification fails
-each by name; hard links and odd names verify as they are. Real backups, real xorriso, an
-`images:` drive."""
+"""Discs that are not what was backed up, made with xorriso from a verified image (an entry added,
+removed, a hard link broken, a 255-byte non-UTF-8 name or the end of a 4,000-byte path changed):
+verification fails each by name. Real backups, real xorriso, an `images:` drive."""
 
 from __future__ import annotations
 
@@ -37,6 +36,22 @@ def _burnt(tmp_path):
     iso = tmp_path / "iso" / f"RAB{number}D01.iso"
     prefix = b"/data/loc/" + os.fsencode(data).lstrip(b"/")
     return lab, cfg, store, number, iso, prefix, deepest
+
+
+def test_a_file_added_to_a_disc_fails_it_by_name(tmp_path):
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    planted = tmp_path / "planted"
+    planted.write_bytes(b"not backed up")
+    alter(iso, "-map", str(planted), os.fsdecode(prefix + b"/planted"))
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/planted" in why and "not in the catalog" in why, why
+
+
+def test_a_directory_added_to_a_disc_fails_it_by_name(tmp_path):
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    alter(iso, "-mkdir", os.fsdecode(prefix + b"/odd/newdir"), "--")
+    why = _verify(cfg, store, number)
+    assert "/odd/newdir" in why and "not in the catalog" in why, why
 
 
 def test_a_file_removed_from_a_disc_fails_it_by_name(tmp_path):

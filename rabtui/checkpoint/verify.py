@@ -30,6 +30,7 @@ class VerifyResult:
     mismatched: list[bytes] = field(default_factory=list)   # disc paths whose content differs
     why: dict[bytes, str] = field(default_factory=dict)       # what differs, where it is known
     missing: list[bytes] = field(default_factory=list)
+    extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -52,6 +53,9 @@ class VerifyResult:
         if self.missing:
             names = ", ".join(os.fsdecode(p) for p in self.missing[:limit])
             parts.append(f"{len(self.missing)} files missing: {names}")
+        if self.extra:
+            names = ", ".join(os.fsdecode(p) for p in self.extra[:limit])
+            parts.append(f"{len(self.extra)} entries not in the catalog: {names}")
         parts += self.messages
         return f"{self.volid}: verification failed: " + "; ".join(parts)
 
@@ -117,6 +121,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             _compare(rows, disc_root, res, emit, cancel)
+            res.extra = _unexpected(rows, disc_root)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -125,7 +130,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         _rmtree(scratch)
     seen = set()
     res.mismatched = [p for p in res.mismatched if not (p in seen or seen.add(p))]
-    res.ok = not (res.mismatched or res.missing or res.messages) and check.ok
+    res.ok = not (res.mismatched or res.missing or res.extra or res.messages) and check.ok
     if not check.ok and not (res.mismatched or res.messages):
         res.messages.append("xorriso reported a problem with the disc")
     return res
@@ -236,6 +241,33 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total,
                                    "percent": 100.0 * done / total if total else 100.0,
                                    "current": os.fsdecode(r.disc_path)}))
+
+
+def _unexpected(rows: list[Row], base: bytes) -> list[bytes]:
+    """The entries of a disc extracted at `base` that it should not hold: neither one of `rows`,
+    nor a directory on the way to one, nor README.txt or rabtui/ (an extra directory is named,
+    not what is in it)."""
+    files = {r.disc_path for r in rows}
+    dirs = {r.disc_path for r in rows if r.sha256 == DIR_MARK}
+    for p in files:
+        while b"/" in p:
+            p = p.rpartition(b"/")[0]
+            if p in dirs:
+                break
+            dirs.add(p)
+    out = []
+    for dirpath, dirnames, filenames, _fd in os.fwalk(base):
+        under = dirpath[len(base):].lstrip(b"/")
+        for name in list(dirnames):
+            r = os.path.join(under, name) if under else name
+            if r not in dirs and not (r == b"rabtui" and not under):
+                out.append(r)
+                dirnames.remove(name)
+        for name in filenames:
+            r = os.path.join(under, name) if under else name
+            if r not in files and not (r == b"README.txt" or under == b"rabtui" or under.startswith(b"rabtui/")):
+                out.append(r)
+    return sorted(out)
 
 
 def attributes_differ(path: bytes, st: os.stat_result, mtime: int, mode: int | None,
