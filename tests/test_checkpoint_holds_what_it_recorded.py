@@ -426,3 +426,34 @@ def test_a_medium_unmounted_while_a_failed_write_waits_is_asked_for_again(tmp_pa
     assert [q.kind for q in prompter.asked][:4] == [run.INSERT, run.FAILED, INSERT_MEDIUM, run.INSERT]
     assert not any("abandon" in q.text for q in prompter.asked)
     assert res.status == "completed", res.message
+
+
+def test_a_backup_that_replaces_archive_files_as_a_disc_is_written_leaves_the_disc_as_recorded(tmp_path,
+                                                                                              monkeypatch):
+    """A nightly backup saves newer versions into the union while a disc is being written (here: it
+    ends just as xorriso starts, after the burn looked at the union): the disc still holds the
+    versions the checkpoint recorded, and verifies."""
+    from rabtui.checkpoint import burn
+
+    lab, cfg = _lab(tmp_path)
+    _fill(lab)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    recorded = snapshot(lab.src / "arch")
+    number = _record(lab, cfg, store)
+    write = burn.write_disc
+    during = []
+
+    def backup_then_write(*args, **kw):
+        if not during:
+            _rewrite(lab)
+            during.append(lab.backup(cfg, now=T0 + timedelta(days=1)))
+        return write(*args, **kw)
+
+    monkeypatch.setattr(burn, "write_disc", backup_then_write)
+    res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
+    assert during[0].status == "completed", during[0].reason
+    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert snapshot(union) == snapshot(lab.src / "arch") != recorded
+    assert res.status == "completed", [q.text[:300] for q in prompter.asked if "failed" in q.text]
+    assert _on_discs(tmp_path, _prefix(lab, "arch")) == recorded

@@ -94,13 +94,17 @@ def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, 
 
 
 def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row], cancel=None) -> int:
-    """Before a disc is written: an entry of an archive directory that the union no longer shows
-    as the checkpoint recorded it (a backup since then saved a newer version of the file, or made
-    a directory where a symlink was) is read from a backup that holds it as recorded. Returns how
-    many; raises WorkFailed if one is nowhere."""
+    """Before a disc is written: where each entry of an archive directory is read. A file from the
+    backup that first saved the version the checkpoint recorded (the union's entry is a hard link
+    to it while the union shows that version): a backup may put a newer version into the union
+    while the disc is written, and xorriso opens each file only as it writes it. An entry that is
+    no file (a symlink, a special file; xorriso reads them as it reads the command file) from the
+    union when it shows it as recorded, else from a backup that holds it so. Returns how many the
+    union no longer shows as recorded; raises WorkFailed if one is nowhere."""
     dirs = _dirs(plan_json)
     whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
     twins = _twins(store, plan_json)
+    first: dict[str, dict[tuple[bytes, int, int], list[str]]] = {}
     moved = 0
     for row in rows:
         if row.sha256 == content.DIR_MARK:
@@ -111,11 +115,55 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
         size = whole.get((row.source, row.path), row.size)
         # a version the medium holds twice under one size and mtime is told apart by its content
         by_content = (row.path, size, row.mtime) in twins.get(d["medium"], ())
-        if _as_recorded(os.fsencode(d["root"]), rel, row, size, by_content, cancel):
-            continue
-        row.disk = _saved_version(store, number, d, row, rel, size, by_content, cancel)
-        moved += 1
+        union = os.fsencode(d["root"])
+        if row.sha256 in content.MARKS:
+            if _as_recorded(union, rel, row, size, by_content, cancel):
+                continue
+            sql = (f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
+                   " ORDER BY id DESC")
+            held = _held_in([b["path"] for b in store.all(sql, (row.source, d["medium"]))], d, rel, row, size,
+                            by_content, cancel)
+        else:
+            if d["prefix"] not in first:
+                first[d["prefix"]] = _first_saved(store, d)
+            held = _held_in(first[d["prefix"]].get((row.path, size, row.mtime), ()), d, rel, row, size,
+                            by_content, cancel)
+            if held is None and _as_recorded(union, rel, row, size, by_content, cancel):
+                continue     # its first backup is gone: the union's copy is the one left
+        if held is None:
+            raise _gone(store, number, d, row, size)
+        row.disk = os.path.join(held, rel)
+        moved += not _same_entry(union, held, rel)
     return moved
+
+
+def _first_saved(store: Store, d: dict) -> dict[tuple[bytes, int, int], list[str]]:
+    """(path, size, mtime) of each file version an archive directory saved on its medium -> the
+    backups that first saved it, newest first (a version saved again after it was gone)."""
+    out: dict[tuple[bytes, int, int], list[str]] = {}
+    for r in store.all("SELECT p.path, v.size, v.mtime, b.path AS backup FROM versions v JOIN paths p ON p.id=v.path_id"
+                       " JOIN backups b ON b.id=v.first_backup WHERE p.source=? AND p.dir=? AND v.medium=?"
+                       f" AND b.status IN {RESTORABLE_SQL} ORDER BY b.id DESC",
+                       (d["source"], d["path"], d["medium"])):
+        out.setdefault((bytes(r["path"]), r["size"], r["mtime"]), []).append(r["backup"])
+    return out
+
+
+def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool, cancel) -> bytes | None:
+    """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded."""
+    for path in backups:
+        root = os.fsencode(media.backup_data_path(path, d["path"]))
+        if below.symlink_on_the_way(root, rel) is None and _as_recorded(root, rel, row, size, by_content, cancel):
+            return root
+    return None
+
+
+def _same_entry(union: bytes, root: bytes, rel: bytes) -> bool:
+    try:
+        a, b = below.lstat(union, rel), below.lstat(root, rel)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _twins(store: Store, plan_json: dict) -> dict[str, set[tuple[bytes, int, int]]]:
@@ -160,27 +208,9 @@ def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool 
     return content.sha256_file(fd, cancel) == row.sha256
 
 
-def _saved_version(store: Store, number: int, d: dict, row: Row, rel: bytes, size: int, by_content: bool,
-                   cancel) -> bytes:
-    """Where an entry of an archive directory is on the medium as checkpoint `number` recorded it,
-    now that the union shows another: a file in the backup that first saved its version (which
-    retention keeps while the checkpoint is unfinished); a symlink or special file (the catalog has
-    no versions of those) in the newest backup that holds it so."""
-    if row.sha256 in content.MARKS:
-        sql = (f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
-               " ORDER BY id DESC")
-        params: tuple = (row.source, d["medium"])
-    else:
-        sql = ("SELECT b.path FROM versions v JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
-               f" WHERE p.source=? AND p.path=? AND v.medium=? AND v.size=? AND v.mtime=?"
-               f" AND b.status IN {RESTORABLE_SQL} ORDER BY b.id DESC")
-        params = (row.source, row.path, d["medium"], size, row.mtime)
-    for b in store.all(sql, params):
-        root = os.fsencode(media.backup_data_path(b["path"], d["path"]))
-        if below.symlink_on_the_way(root, rel) is None and _as_recorded(root, rel, row, size, by_content, cancel):
-            return os.path.join(root, rel)
+def _gone(store: Store, number: int, d: dict, row: Row, size: int) -> WorkFailed:
     done = store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
-    raise WorkFailed(
+    return WorkFailed(
         f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
         f" longer on medium {d['medium']}",
         hint=("this disc cannot be written again from the media; `rabtui checkpoint burn --now` makes a new"
