@@ -127,3 +127,17 @@ def test_a_restore_from_a_disc_whose_mode_or_symlink_differs_is_refused_by_name(
     why = _restore_refused(cfg, store, number, lab, tmp_path)
     assert "/f: mode 4755, backed up 0640" in why, why
     assert "/l: symlink to '/etc/shadow', backed up to 'target-one'" in why, why
+
+
+def test_a_time_beyond_what_a_disc_holds_does_not_fail_every_disc(tmp_path):
+    """Rock Ridge holds years 1900..2155: a file dated 2250 is written with the last time a disc
+    holds, and verification expects that time, not one no disc can hold."""
+    lab, cfg = _lab(tmp_path)
+    far = 8_835_955_200              # 2250-01-01
+    os.utime(lab.src / "data" / "sub" / "g", (far, far))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
+    assert res.status == "completed", res.message

@@ -270,6 +270,10 @@ def _unexpected(rows: list[Row], base: bytes) -> list[bytes]:
     return sorted(out)
 
 
+# the times a disc holds (Rock Ridge: years 1900..2155); xorriso writes the nearest for any other
+DISC_TIMES = (-2_208_988_800, 5_869_583_999)
+
+
 def attributes_differ(path: bytes, st: os.stat_result, mtime: int, mode: int | None,
                       link: bytes | None) -> str | None:
     """What of an entry extracted from a disc (`st`, lstat of `path`) is not as it was backed up:
@@ -280,7 +284,7 @@ def attributes_differ(path: bytes, st: os.stat_result, mtime: int, mode: int | N
         if target != link:
             return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
         return None
-    if int(st.st_mtime) != mtime:
+    if int(st.st_mtime) != min(max(mtime, DISC_TIMES[0]), DISC_TIMES[1]):
         return f"mtime {_when(int(st.st_mtime))}, backed up {_when(mtime)}"
     if mode is not None and st.st_mode != mode:
         if stat.S_IFMT(st.st_mode) != stat.S_IFMT(mode):
