@@ -23,6 +23,7 @@ def _burnt(tmp_path):
     data = lab.src / "data"
     write_files(data, {"a": b"linked content", "plain": b"plain", b"odd/" + ODD: b"odd name"})
     os.link(data / "a", data / "b")
+    os.symlink("odd", data / "to-dir")          # a symlink to a directory beside it
     (data / "deep").mkdir()
     deepest = _deep_tree(data / "deep")
     for path in (data / "a", os.path.join(os.fsencode(data / "odd"), ODD)):
@@ -61,7 +62,7 @@ def test_a_file_removed_from_a_disc_fails_it_by_name(tmp_path):
     assert "verification failed" in why and "1 files missing" in why and "/plain" in why, why
 
 
-def test_hard_links_and_odd_names_verify_as_they_are(tmp_path):
+def test_hard_links_symlinks_to_directories_and_odd_names_verify_as_they_are(tmp_path):
     lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
     assert _verify(cfg, store, number) == ""
 

@@ -256,9 +256,13 @@ def _unexpected(rows: list[Row], base: bytes) -> list[bytes]:
                 break
             dirs.add(p)
     out = []
-    for dirpath, dirnames, filenames, _fd in os.fwalk(base):
+    for dirpath, dirnames, filenames, fd in os.fwalk(base):
         under = dirpath[len(base):].lstrip(b"/")
         for name in list(dirnames):
+            if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                dirnames.remove(name)     # a symlink to a directory (fwalk does not go into it)
+                filenames.append(name)
+                continue
             r = os.path.join(under, name) if under else name
             if r not in dirs and not (r == b"rabtui" and not under):
                 out.append(r)
