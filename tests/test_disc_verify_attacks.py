@@ -21,12 +21,13 @@ def _burnt(tmp_path):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("cd-700")
     data = lab.src / "data"
-    write_files(data, {"a": b"linked content", "plain": b"plain", b"odd/" + ODD: b"odd name"})
+    write_files(data, {"a": b"linked content", "twin": b"linked content", "plain": b"plain",
+                       b"odd/" + ODD: b"odd name"})
     os.link(data / "a", data / "b")
     os.symlink("odd", data / "to-dir")          # a symlink to a directory beside it
     (data / "deep").mkdir()
     deepest = _deep_tree(data / "deep")
-    for path in (data / "a", os.path.join(os.fsencode(data / "odd"), ODD)):
+    for path in (data / "a", data / "twin", os.path.join(os.fsencode(data / "odd"), ODD)):
         os.utime(path, (MTIME, MTIME))
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
@@ -79,3 +80,25 @@ def test_the_mode_of_a_file_at_the_end_of_a_4000_byte_path_is_compared(tmp_path)
     alter(iso, "-chmod", "0600", os.fsdecode(prefix + b"/deep/" + deepest), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "(mode 0600, backed up 0644)" in why, why
+
+
+def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path):
+    """b was backed up as a hard link of a; the disc holds it as a copy with the same content, time
+    and mode: a restore from it would not give the hard link back."""
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    copy = tmp_path / "b-copy"
+    copy.write_bytes(b"linked content")
+    os.chmod(copy, os.stat(lab.src / "data" / "a").st_mode & 0o7777)
+    os.utime(copy, (MTIME, MTIME))
+    alter(iso, "-rm", os.fsdecode(prefix + b"/b"), "--", "-map", str(copy), os.fsdecode(prefix + b"/b"))
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/b (not hard-linked to" in why, why
+
+
+def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(tmp_path):
+    """twin has a's content, time and mode, and was backed up as a file of its own."""
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    alter(iso, "-rm", os.fsdecode(prefix + b"/twin"), "--", "-hardlinks", "on",
+          "-cp_clone", os.fsdecode(prefix + b"/a"), os.fsdecode(prefix + b"/twin"), "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/twin (hard-linked to" in why, why

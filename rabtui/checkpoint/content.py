@@ -45,6 +45,7 @@ class DirContent:
     marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
     modes: list[int] = field(default_factory=list)          # st_mode as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
+    inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
     backup_name: str = ""
@@ -86,6 +87,7 @@ class Scanned:
     marks: list[str | None] = field(default_factory=list)
     modes: list[int] = field(default_factory=list)      # st_mode, the kind of file in it
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
+    inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)
     attr_bytes: int = 0
 
@@ -124,6 +126,8 @@ def scan(root: Path) -> Scanned:
                     continue
                 out.attr_bytes += _attr_allowance(e.path)
                 if stat.S_ISREG(st.st_mode):
+                    if st.st_nlink > 1:
+                        out.inodes[len(out.paths)] = st.st_ino
                     out.add(r, st, None, st.st_size)
                 elif stat.S_ISLNK(st.st_mode):
                     try:
@@ -198,7 +202,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
     found = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                       root=root, paths=found.paths, sizes=found.sizes, mtimes=found.mtimes, marks=found.marks,
-                      modes=found.modes, links=found.links, skipped=found.skipped, attr_bytes=found.attr_bytes,
+                      modes=found.modes, links=found.links, inodes=found.inodes, skipped=found.skipped, attr_bytes=found.attr_bytes,
                       backup_name=row["name"])
 
 

@@ -80,6 +80,7 @@ class Row:
     disk: bytes = b""      # where it is read from on the medium
     mode: int | None = None    # st_mode as backed up (None: not known, a checkpoint recorded before)
     link: bytes | None = None  # a symlink's target as backed up
+    link_group: int | None = None   # files hard-linked to each other as backed up share it
 
 
 def catalog_lines(rows: Iterable[Row]) -> Iterable[str]:

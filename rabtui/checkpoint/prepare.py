@@ -294,9 +294,12 @@ def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
                                    "percent": 100.0 * done / total if total else 100.0,
                                    "current": os.fsdecode(name)}))
 
+    groups: dict[tuple[int, int], int] = {}   # (its directory, inode) of a file with hard links -> its group
     with Shortcuts() as short:   # paths deeper than PATH_MAX on the medium
         for d, prefix, i, k, part in _placed(c):
             row = _row(d, prefix, i, k, part)
+            if part is None and i in d.inodes:
+                row.link_group = groups.setdefault((id(d), d.inodes[i]), len(groups) + 1)
             if row.sha256 is None:
                 progress(row.disc_path[len(prefix) + 1:])
                 if part is None:
@@ -373,9 +376,9 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
                           (number, k + 1, volid(number, k + 1)))
         store.conn.executemany(
             "INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, part, parts, mode,"
-            " link) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " link, link_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts, r.mode,
-              r.link) for r in rows],
+              r.link, r.link_group) for r in rows],
         )
     numbering.note_number(cfg, number, emit)
     folder = checkpoint_dir(cfg, number)

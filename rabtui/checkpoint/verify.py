@@ -208,6 +208,7 @@ class _Cutter:
 def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel) -> None:
     total = sum(r.size for r in rows if r.sha256 not in MARKS)
     done = 0
+    by_inode: dict[tuple[int, int], list[Row]] = {}
     for r in rows:
         path = os.path.join(base, r.disc_path)
         try:
@@ -233,14 +234,42 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             continue
         if r.sha256 in MARKS:
             continue
+        if r.mode is not None:    # recorded with its hard links (link_group)
+            by_inode.setdefault((st.st_dev, st.st_ino), []).append(r)
         if not st.st_mode & stat.S_IRUSR:
             os.chmod(path, st.st_mode | stat.S_IRUSR)
         if content.sha256_file(path, cancel) != r.sha256:
             res.mismatched.append(r.disc_path)
+        if not st.st_mode & stat.S_IRUSR:
+            os.chmod(path, st.st_mode)   # as it was for its other names, if it has any
         done += r.size
         emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total,
                                    "percent": 100.0 * done / total if total else 100.0,
                                    "current": os.fsdecode(r.disc_path)}))
+    _hard_links(by_inode, res)
+
+
+def _hard_links(by_inode: dict[tuple[int, int], list[Row]], res: VerifyResult) -> None:
+    """Files hard-linked to each other on the disc (extracted with their hard links: `by_inode`)
+    must be so as backed up (`link_group`), and those backed up so must be so on the disc."""
+    def differs(r: Row, why: str) -> None:
+        if r.disc_path not in res.why:
+            res.mismatched.append(r.disc_path)
+            res.why[r.disc_path] = why
+
+    on_disc: dict[int, dict[tuple[int, int], Row]] = {}
+    for key, linked in by_inode.items():
+        groups = {r.link_group for r in linked}
+        if len(linked) > 1 and (None in groups or len(groups) > 1):
+            for r in linked[1:]:
+                differs(r, f"hard-linked to {os.fsdecode(linked[0].disc_path)} on the disc, not so backed up")
+        for r in linked:
+            if r.link_group is not None:
+                on_disc.setdefault(r.link_group, {}).setdefault(key, r)
+    for inodes in on_disc.values():
+        first, *others = inodes.values()
+        for r in others:
+            differs(r, f"not hard-linked to {os.fsdecode(first.disc_path)} on the disc as backed up")
 
 
 def _unexpected(rows: list[Row], base: bytes) -> list[bytes]:

@@ -163,11 +163,11 @@ def concat_argv(xorriso: str, indev: str, volid: str, iso_paths: list[bytes]) ->
 
 
 def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]:
-    """The whole disc into `target`, with each file's mode as it was backed up: a file with an
-    ACL keeps its group bits in the ACL (its mask), which `-acl on` sets again (given before the
-    image is loaded, or its ACLs are not read)."""
+    """The whole disc into `target`, with each file's mode as it was backed up (a file with an
+    ACL keeps its group bits in the ACL, its mask, which `-acl on` sets again) and its hard links.
+    Both are given before the image is loaded, or what they need is not read from it."""
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
-            "-assert_volid", volid, "FATAL", "-acl", "on", "-indev", arg(indev),
+            "-assert_volid", volid, "FATAL", "-acl", "on", "-hardlinks", "on", "-indev", arg(indev),
             "-osirrox", "on:device_files", "-extract", "/", arg(target), "-end"]
 
 

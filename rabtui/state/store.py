@@ -211,7 +211,8 @@ CREATE TABLE IF NOT EXISTS disc_files(
     sha256 TEXT,
     part INTEGER, parts INTEGER, -- for files cut into parts
     mode INTEGER,               -- st_mode as backed up (NULL: recorded before rabtui kept it)
-    link BLOB                   -- a symlink's target as backed up
+    link BLOB,                  -- a symlink's target as backed up
+    link_group INTEGER          -- files hard-linked to each other as backed up share it
 );
 CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
 
@@ -245,7 +246,8 @@ def _schema_script(insert: str = "") -> str:
 
 
 # columns added to tables since they were first made: NULL in the rows written before
-ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"))
+ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"),
+                 ("disc_files", "link_group", "INTEGER"))
 
 
 def _add_columns(conn: sqlite3.Connection) -> None:
