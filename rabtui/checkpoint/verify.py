@@ -11,12 +11,12 @@ import hashlib
 import os
 import shutil
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc
 from rabtui.checkpoint import content, layout, shortpath, xorriso
+from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, unexpected
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, Emit, Event
@@ -121,7 +121,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             _compare(rows, disc_root, res, emit, cancel)
-            res.extra = _unexpected(rows, disc_root)
+            res.extra = unexpected(rows, _on_disc(disc_root))
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -227,7 +227,8 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         if not kind:
             res.mismatched.append(r.disc_path)
             continue
-        differs = attributes_differ(path, st, r.mtime, r.mode, r.link)
+        target = os.readlink(path) if stat.S_ISLNK(st.st_mode) and r.link is not None else None
+        differs = attributes_differ(st.st_mode, st.st_mtime, target, r.mtime, r.mode, r.link)
         if differs:
             res.mismatched.append(r.disc_path)
             res.why[r.disc_path] = differs
@@ -246,92 +247,20 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total,
                                    "percent": 100.0 * done / total if total else 100.0,
                                    "current": os.fsdecode(r.disc_path)}))
-    _hard_links(by_inode, res)
+    for path, why in hard_links(by_inode).items():
+        if path not in res.why:
+            res.mismatched.append(path)
+            res.why[path] = why
 
 
-def _hard_links(by_inode: dict[tuple[int, int], list[Row]], res: VerifyResult) -> None:
-    """Files hard-linked to each other on the disc (extracted with their hard links: `by_inode`)
-    must be so as backed up (`link_group`), and those backed up so must be so on the disc."""
-    def differs(r: Row, why: str) -> None:
-        if r.disc_path not in res.why:
-            res.mismatched.append(r.disc_path)
-            res.why[r.disc_path] = why
-
-    on_disc: dict[int, dict[tuple[int, int], Row]] = {}
-    for key, linked in by_inode.items():
-        groups = {r.link_group for r in linked}
-        if len(linked) > 1 and (None in groups or len(groups) > 1):
-            for r in linked[1:]:
-                differs(r, f"hard-linked to {os.fsdecode(linked[0].disc_path)} on the disc, not so backed up")
-        for r in linked:
-            if r.link_group is not None:
-                on_disc.setdefault(r.link_group, {}).setdefault(key, r)
-    for inodes in on_disc.values():
-        first, *others = inodes.values()
-        for r in others:
-            differs(r, f"not hard-linked to {os.fsdecode(first.disc_path)} on the disc as backed up")
-
-
-def _unexpected(rows: list[Row], base: bytes) -> list[bytes]:
-    """The entries of a disc extracted at `base` that it should not hold: neither one of `rows`,
-    nor a directory on the way to one, nor README.txt or rabtui/ (an extra directory is named,
-    not what is in it)."""
-    files = {r.disc_path for r in rows}
-    dirs = {r.disc_path for r in rows if r.sha256 == DIR_MARK}
-    for p in files:
-        while b"/" in p:
-            p = p.rpartition(b"/")[0]
-            if p in dirs:
-                break
-            dirs.add(p)
-    out = []
+def _on_disc(base: bytes):
+    """(path, is a directory) of every entry of a disc extracted at `base` (a symlink to a
+    directory is none: os.fwalk lists it among the directories)."""
     for dirpath, dirnames, filenames, fd in os.fwalk(base):
         under = dirpath[len(base):].lstrip(b"/")
-        for name in list(dirnames):
-            if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-                dirnames.remove(name)     # a symlink to a directory (fwalk does not go into it)
-                filenames.append(name)
-                continue
-            r = os.path.join(under, name) if under else name
-            if r not in dirs and not (r == b"rabtui" and not under):
-                out.append(r)
-                dirnames.remove(name)
-        for name in filenames:
-            r = os.path.join(under, name) if under else name
-            if r not in files and not (r == b"README.txt" or under == b"rabtui" or under.startswith(b"rabtui/")):
-                out.append(r)
-    return sorted(out)
-
-
-# the times a disc holds (Rock Ridge: years 1900..2155); xorriso writes the nearest for any other
-DISC_TIMES = (-2_208_988_800, 5_869_583_999)
-
-
-def attributes_differ(path: bytes, st: os.stat_result, mtime: int, mode: int | None,
-                      link: bytes | None) -> str | None:
-    """What of an entry extracted from a disc (`st`, lstat of `path`) is not as it was backed up:
-    its time (the catalog's), its mode, a symlink's target (`mode` and `link` None: not known);
-    None when nothing. osirrox gives a symlink the time of extraction: its time is not compared."""
-    if stat.S_ISLNK(st.st_mode):
-        target = os.readlink(path) if link is not None else None
-        if target != link:
-            return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
-        return None
-    if int(st.st_mtime) != min(max(mtime, DISC_TIMES[0]), DISC_TIMES[1]):
-        return f"mtime {_when(int(st.st_mtime))}, backed up {_when(mtime)}"
-    if mode is not None and st.st_mode != mode:
-        if stat.S_IFMT(st.st_mode) != stat.S_IFMT(mode):
-            return f"mode {st.st_mode:o}, backed up {mode:o}"
-        return f"mode {stat.S_IMODE(st.st_mode):04o}, backed up {stat.S_IMODE(mode):04o}"
-    return None
-
-
-def _when(t: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
-
-
-def _shown(target: bytes) -> str:
-    return repr(os.fsdecode(target))[:200]
+        for name in dirnames + filenames:
+            yield (os.path.join(under, name) if under else name,
+                   stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode))
 
 
 def _rmtree(path: Path) -> None:

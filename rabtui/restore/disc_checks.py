@@ -9,7 +9,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
-from rabtui.checkpoint.verify import attributes_differ
+from rabtui.checkpoint.as_backed_up import attributes_differ
 from rabtui.errors import WorkFailed
 
 
@@ -26,7 +26,7 @@ def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
     """[(name, what is wrong)] for an entry of the catalog whose copy extracted at `path` is not
     as it was backed up: a regular file whose content differs from the catalog's sha256 (read
     once, in chunks) or that did not come off the disc; any entry whose time, mode or symlink
-    target differs (verify.attributes_differ)."""
+    target differs (as_backed_up.attributes_differ)."""
     if r["sha256"] is None:
         return []
     if r["sha256"] in MARKS:    # its kind: `unrecorded`
@@ -49,8 +49,9 @@ def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
 
 
 def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str]]:
-    link = r["link"]
-    why = attributes_differ(sc.path(path), st, r["mtime"], r["mode"], None if link is None else bytes(link))
+    link = None if r["link"] is None else bytes(r["link"])
+    target = os.readlink(sc.path(path)) if stat.S_ISLNK(st.st_mode) and link is not None else None
+    why = attributes_differ(st.st_mode, st.st_mtime, target, r["mtime"], r["mode"], link)
     return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
 
 

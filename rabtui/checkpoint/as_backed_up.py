@@ -1,0 +1,94 @@
+"""What each entry of a disc must be, compared with what was backed up (the checkpoint's rows):
+its time, mode and symlink target, its hard links, and nothing on the disc that the rows do not
+hold. Used by the verification of a disc and by the restore from discs."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from typing import Iterable
+
+from rabtui.checkpoint.content import DIR_MARK
+from rabtui.checkpoint.layout import Row
+
+# the times a disc holds (Rock Ridge: years 1900..2155); xorriso writes the nearest for any other
+DISC_TIMES = (-2_208_988_800, 5_869_583_999)
+
+
+def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None, mtime: int, mode: int | None,
+                      link: bytes | None) -> str | None:
+    """What of an entry of a disc (its `st_mode`, `st_mtime`: None when not known, and a
+    symlink's `target`) is not as it was backed up (`mtime`, `mode` and `link`: None when not
+    known); None when nothing. osirrox gives a symlink the time of extraction: its time is not
+    compared."""
+    if stat.S_ISLNK(st_mode):
+        if link is not None and target != link:
+            return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
+        return None
+    if st_mtime is not None and int(st_mtime) != min(max(mtime, DISC_TIMES[0]), DISC_TIMES[1]):
+        return f"mtime {_when(int(st_mtime))}, backed up {_when(mtime)}"
+    if mode is not None and st_mode != mode:
+        if stat.S_IFMT(st_mode) != stat.S_IFMT(mode):
+            return f"mode {st_mode:o}, backed up {mode:o}"
+        return f"mode {stat.S_IMODE(st_mode):04o}, backed up {stat.S_IMODE(mode):04o}"
+    return None
+
+
+def _when(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def _shown(target: bytes | None) -> str:
+    return repr(os.fsdecode(target or b""))[:200]
+
+
+def hard_links(by_inode: dict[tuple[int, int], list[Row]]) -> dict[bytes, str]:
+    """Disc path -> what is wrong, for files hard-linked to each other on the disc (`by_inode`:
+    the rows of the files extracted with their hard links, by inode) that were not so backed up
+    (`link_group`), and for files backed up so that are not so on the disc."""
+    out: dict[bytes, str] = {}
+    on_disc: dict[int, dict[tuple[int, int], Row]] = {}
+    for key, linked in by_inode.items():
+        groups = {r.link_group for r in linked}
+        if len(linked) > 1 and (None in groups or len(groups) > 1):
+            for r in linked[1:]:
+                out.setdefault(r.disc_path, f"hard-linked to {os.fsdecode(linked[0].disc_path)} on the disc,"
+                                            " not so backed up")
+        for r in linked:
+            if r.link_group is not None:
+                on_disc.setdefault(r.link_group, {}).setdefault(key, r)
+    for inodes in on_disc.values():
+        first, *others = inodes.values()
+        for r in others:
+            out.setdefault(r.disc_path, f"not hard-linked to {os.fsdecode(first.disc_path)} on the disc as backed up")
+    return out
+
+
+def unexpected(rows: list[Row], entries: Iterable[tuple[bytes, bool]]) -> list[bytes]:
+    """The entries of a disc (path, is a directory) that it should not hold: neither one of
+    `rows`, nor a directory on the way to one, nor README.txt or what is in rabtui/. Of an extra
+    directory only the directory is named."""
+    files = {r.disc_path for r in rows}
+    dirs = {r.disc_path for r in rows if r.sha256 == DIR_MARK} | {b"rabtui"}
+    for p in files:
+        while b"/" in p:
+            p = p.rpartition(b"/")[0]
+            if p in dirs:
+                break
+            dirs.add(p)
+    out: list[bytes] = []
+    extra_dirs: set[bytes] = set()
+    for path, is_dir in sorted(entries):
+        parent = up = path.rpartition(b"/")[0]
+        while up and up not in extra_dirs:
+            up = up.rpartition(b"/")[0]
+        if up:
+            continue
+        if is_dir:
+            if path not in dirs:
+                out.append(path)
+                extra_dirs.add(path)
+        elif path not in files and path != b"README.txt" and parent != b"rabtui":
+            out.append(path)
+    return out
