@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from rabtui.checkpoint import run
 from rabtui.events import READY, ScriptedPrompter
 from tests.test_checkpoint import _record
-from tests.test_checkpoint_deep import _deep_tree, _name
+from tests.test_checkpoint_deep import _deep_tree, _name, no_room_to_extract
 from tests.test_disc_verify_metadata import MTIME, _verify, alter
 from tests.trees import Lab, write_files
 
@@ -102,3 +104,22 @@ def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(tmp_path
           "-cp_clone", os.fsdecode(prefix + b"/a"), os.fsdecode(prefix + b"/twin"), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "/twin (hard-linked to" in why, why
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda p, tmp: ["-chmod", "04755", os.fsdecode(p + b"/plain"), "--"], "/plain (mode 4755, backed up 0644)"),
+    (lambda p, tmp: ["-rm", os.fsdecode(p + b"/to-dir"), "--", "-lns", "/etc", os.fsdecode(p + b"/to-dir")],
+     "/to-dir (symlink to '/etc', backed up to 'odd')"),
+    (lambda p, tmp: ["-map", str(tmp / "planted"), os.fsdecode(p + b"/odd/planted")], "not in the catalog"),
+    (lambda p, tmp: ["-chmod", "0700", os.fsdecode(p + b"/odd/" + ODD), "--"], "(mode 0700, backed up 0644)"),
+])
+def test_without_room_to_extract_modes_symlinks_and_extra_entries_are_still_compared(tmp_path, monkeypatch,
+                                                                                     change, named):
+    """No room to extract the disc: each file is read back as a stream, and the disc's listing
+    (xorriso's `-exec lsdl`) is compared with what was backed up."""
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    (tmp_path / "planted").write_bytes(b"not backed up")
+    alter(iso, *change(prefix, tmp_path))
+    no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and named in why, why

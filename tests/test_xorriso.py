@@ -192,3 +192,16 @@ def test_lsdl_lines_of_a_real_image_give_each_symlinks_name_and_owner(names, tar
     got = [X.parse_lsdl_link(line) for line in out.split(b"\n") if line]
     assert {p: (u, g) for p, u, g in got} == want
     assert X.parse_lsdl_link(b"-rw-r--r--    1 0        0       10 Dec  2 17:46 '/d/plain file'") is None
+
+
+def test_parse_lsdl_reads_kind_mode_special_bits_acl_mark_and_target():
+    lines = {
+        b"-rwsr-xr-x    1 0        0               1 Dec  4 05:45 '/d/we'\"'\"'ird\\nname'": (b"/d/we'ird\nname", 0o104755, None),
+        b"lrwxrwxrwx    1 0        0               0 Dec  4 05:45 '/d/ln' -> 'tar \\377get'": (b"/d/ln", 0o120777, b"tar \xffget"),
+        b"crw-r--r--    1 0        0             1,3 Dec  4 05:45 '/d/cdev'": (b"/d/cdev", 0o020644, None),
+        b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'": (b"/d/dd", 0o041770, None),
+        b"-rw-rwSr--+   1 0        0               2 Dec  4 05:32 '/d/a'": (b"/d/a", 0o102664, None),
+    }
+    for line, want in lines.items():
+        assert X.parse_lsdl(line) == want, line
+    assert X.parse_lsdl(b"xorriso : NOTE : something") is None

@@ -2,7 +2,11 @@
 of each file, and then each file read back from the disc against the sha256 in the catalog.
 
 The read-back extracts the disc with osirrox into a scratch directory and hashes what came out,
-so a changed byte in any file is found even where the MD5 tags were changed with it.
+so a changed byte in any file is found even where the MD5 tags were changed with it; each entry's
+time, mode, symlink target and hard links are compared with what was backed up, and an entry the
+catalog does not hold fails the disc (as_backed_up.py). Without room to extract it, each file is
+read back as a stream, and the disc's listing gives the kinds, modes, symlink targets and extra
+entries (not the times: it shows them to the minute; nor hard links).
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
         _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
+        _compare_listed(exe, indev, volid, rows, res, cancel)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -111,7 +116,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             res.missing.append(b"README.txt")
         if not any(on_disc(name) for name in layout.CATALOG_NAMES):
             res.missing.append(layout.CATALOG_NAMES[0])
-        res.ok = check.ok and not res.mismatched and not res.missing and not res.messages
+        res.ok = check.ok and not (res.mismatched or res.missing or res.extra or res.messages)
         return res
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
     try:
@@ -159,6 +164,47 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
         emit(Event(PROGRESS, data={"done_bytes": done_bytes, "total_bytes": total,
                                    "percent": 100.0 * done_bytes / total if total else 100.0,
                                    "current": os.fsdecode(batch[-1].disc_path)}))
+
+
+def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, cancel) -> None:
+    """Without the disc extracted: each entry's kind, mode and symlink target as xorriso lists
+    them (`-exec lsdl`, whose times are to the minute: they are not compared, nor hard links), and
+    the entries the catalog does not hold."""
+    listing: dict[bytes, tuple[int, bytes | None]] = {}
+
+    def take(line: bytes) -> None:
+        entry = xorriso.parse_lsdl(line)
+        if entry is not None and entry[0].strip(b"/"):
+            listing[entry[0].lstrip(b"/")] = entry[1:]
+
+    done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel)
+    if not done.ok:
+        res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
+        return
+    for r in rows:
+        if r.disc_path not in listing:
+            if r.disc_path not in res.missing:
+                res.missing.append(r.disc_path)
+            continue
+        mode, target = listing[r.disc_path]
+        why = None if _kind(r, mode) else "not of its kind"
+        why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link)
+        if why and r.disc_path not in res.why:
+            res.why[r.disc_path] = why
+            if r.disc_path not in res.mismatched:
+                res.mismatched.append(r.disc_path)
+    res.extra = unexpected(rows, ((path, stat.S_ISDIR(mode)) for path, (mode, _t) in listing.items()))
+
+
+def _kind(r: Row, st_mode: int) -> bool:
+    """Is an entry of this mode of the kind the catalog has for `r`?"""
+    if r.sha256 == DIR_MARK:
+        return stat.S_ISDIR(st_mode)
+    if r.sha256 == LINK_MARK:
+        return stat.S_ISLNK(st_mode)
+    if r.sha256 == SPECIAL_MARK:
+        return not (stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode) or stat.S_ISLNK(st_mode))
+    return stat.S_ISREG(st_mode)
 
 
 class _Cutter:
@@ -216,15 +262,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         except FileNotFoundError:
             res.missing.append(r.disc_path)
             continue
-        if r.sha256 == DIR_MARK:
-            kind = stat.S_ISDIR(st.st_mode)
-        elif r.sha256 == LINK_MARK:
-            kind = stat.S_ISLNK(st.st_mode)
-        elif r.sha256 == SPECIAL_MARK:
-            kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
-        else:
-            kind = stat.S_ISREG(st.st_mode) and st.st_size == r.size
-        if not kind:
+        if not _kind(r, st.st_mode) or (r.sha256 not in MARKS and st.st_size != r.size):
             res.mismatched.append(r.disc_path)
             continue
         target = os.readlink(path) if stat.S_ISLNK(st.st_mode) and r.link is not None else None

@@ -171,6 +171,12 @@ def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]
             "-osirrox", "on:device_files", "-extract", "/", arg(target), "-end"]
 
 
+def list_argv(xorriso: str, indev: str, volid: str) -> list[str]:
+    """Every entry of the image as `ls -dl` shows it (parse_lsdl), each mode as its ACL makes it."""
+    return [xorriso, "-no_rc", "-assert_volid", volid, "FATAL", "-acl", "on", "-indev", indev,
+            "-backslash_codes", "encode_results", "-find", "/", "-exec", "lsdl", "--", "-end"]
+
+
 def volid_argv(xorriso: str, indev: str) -> list[str]:
     return [xorriso, "-no_rc", "-pkt_output", "on", "-indev", arg(indev), "-pvd_info", "-end"]
 
@@ -199,6 +205,10 @@ _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
 _WORD = rb"(?:'[^']*'|\"'\")+"
 _LSDL_LINK = re.compile(rb"l\S*\s+\d+\s+(\d+)\s+(\d+)\s+\d+\s+[^'\"]*?\s(" + _WORD + rb") -> " + _WORD)
 _WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
+_LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+\d+\s+\d+\s+\S+\s+[^'\"]*?\s(" + _WORD + rb")"
+                   rb"(?: -> (" + _WORD + rb"))?")
+_KINDS = {b"-": 0o100000, b"d": 0o040000, b"l": 0o120000, b"p": 0o010000, b"c": 0o020000, b"b": 0o060000,
+          b"s": 0o140000}
 
 
 def payload(line: bytes | str) -> tuple[str, str]:
@@ -248,9 +258,27 @@ def parse_lsdl_link(line: bytes) -> tuple[bytes, int, int] | None:
     m = _LSDL_LINK.fullmatch(line.rstrip(b"\r\n"))
     if m is None:
         return None
-    path = b"".join(unescape_output(p.group(1).decode("ascii", "surrogateescape")) if p.group(1) is not None
-                    else b"'" for p in _WORD_PART.finditer(m.group(3)))
-    return path, int(m.group(1)), int(m.group(2))
+    return _unquoted(m.group(3)), int(m.group(1)), int(m.group(2))
+
+
+def _unquoted(word: bytes) -> bytes:
+    return b"".join(unescape_output(p.group(1).decode("ascii", "surrogateescape")) if p.group(1) is not None
+                    else b"'" for p in _WORD_PART.finditer(word))
+
+
+def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None] | None:
+    """(image path, st_mode, a symlink's target) from one line of `list_argv`; None for another."""
+    m = _LSDL.fullmatch(line.rstrip(b"\r\n"))
+    if m is None:
+        return None
+    perms = m.group(2)
+    mode = _KINDS[m.group(1)]
+    for ch, bit in zip(perms, (0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1)):
+        if ch not in b"-ST":
+            mode |= bit
+    mode |= (0o4000 if perms[2] in b"sS" else 0) | (0o2000 if perms[5] in b"sS" else 0) | \
+        (0o1000 if perms[8] in b"tT" else 0)
+    return _unquoted(m.group(3)), mode, None if m.group(4) is None else _unquoted(m.group(4))
 
 
 @dataclass
