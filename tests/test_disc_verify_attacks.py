@@ -123,3 +123,20 @@ def test_without_room_to_extract_modes_symlinks_and_extra_entries_are_still_comp
     no_room_to_extract(monkeypatch)
     why = _verify(cfg, store, number)
     assert "verification failed" in why and named in why, why
+
+
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_an_owner_that_differs_on_a_disc_fails_it_by_name(tmp_path, monkeypatch, room):
+    """Extracted, owners come off a disc only as root: then they are compared; the listing
+    compares them as any user."""
+    if room == "extracted" and os.geteuid() != 0:
+        pytest.skip("only root extracts a disc with its owners")
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    st = os.stat(lab.src / "data" / "plain")
+    alter(iso, "-chown", str(st.st_uid + 4321), os.fsdecode(prefix + b"/plain"), "--",
+          "-chgrp", str(st.st_gid + 1234), os.fsdecode(prefix + b"/twin"), "--")
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    assert f"/plain (owner {st.st_uid + 4321}:{st.st_gid}, backed up {st.st_uid}:{st.st_gid})" in why, why
+    assert f"/twin (owner {st.st_uid}:{st.st_gid + 1234}, backed up {st.st_uid}:{st.st_gid})" in why, why

@@ -45,11 +45,12 @@ def _burnt(tmp_path):
 
 
 def alter(iso, *commands: str) -> None:
-    """The image made anew by xorriso from itself with `commands` applied (its volume id kept,
-    its MD5s computed again)."""
+    """The image made anew by xorriso from itself with `commands` applied (its volume id, hard
+    links, ACLs and xattrs kept, its MD5s computed again)."""
     old = iso.with_suffix(".old")
     shutil.move(iso, old)
-    subprocess.run(["xorriso", "-no_rc", "-md5", "on", "-indev", f"stdio:{old}", "-outdev", f"stdio:{iso}",
+    subprocess.run(["xorriso", "-no_rc", "-md5", "on", "-hardlinks", "on", "-acl", "on", "-xattr", "any",
+                    "-indev", f"stdio:{old}", "-outdev", f"stdio:{iso}",
                     *commands, "-commit", "-end"], check=True, capture_output=True)
     old.unlink()
 

@@ -196,11 +196,11 @@ def test_lsdl_lines_of_a_real_image_give_each_symlinks_name_and_owner(names, tar
 
 def test_parse_lsdl_reads_kind_mode_special_bits_acl_mark_and_target():
     lines = {
-        b"-rwsr-xr-x    1 0        0               1 Dec  4 05:45 '/d/we'\"'\"'ird\\nname'": (b"/d/we'ird\nname", 0o104755, None),
-        b"lrwxrwxrwx    1 0        0               0 Dec  4 05:45 '/d/ln' -> 'tar \\377get'": (b"/d/ln", 0o120777, b"tar \xffget"),
-        b"crw-r--r--    1 0        0             1,3 Dec  4 05:45 '/d/cdev'": (b"/d/cdev", 0o020644, None),
-        b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'": (b"/d/dd", 0o041770, None),
-        b"-rw-rwSr--+   1 0        0               2 Dec  4 05:32 '/d/a'": (b"/d/a", 0o102664, None),
+        b"-rwsr-xr-x    1 0        0               1 Dec  4 05:45 '/d/we'\"'\"'ird\\nname'": (b"/d/we'ird\nname", 0o104755, None, (0, 0)),
+        b"lrwxrwxrwx    1 0        0               0 Dec  4 05:45 '/d/ln' -> 'tar \\377get'": (b"/d/ln", 0o120777, b"tar \xffget", (0, 0)),
+        b"crw-r--r--    1 0        0             1,3 Dec  4 05:45 '/d/cdev'": (b"/d/cdev", 0o020644, None, (0, 0)),
+        b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'": (b"/d/dd", 0o041770, None, (0, 0)),
+        b"-rw-rwSr--+   1 12       34              2 Dec  4 05:32 '/d/a'": (b"/d/a", 0o102664, None, (12, 34)),
     }
     for line, want in lines.items():
         assert X.parse_lsdl(line) == want, line

@@ -17,11 +17,14 @@ DISC_TIMES = (-2_208_988_800, 5_869_583_999)
 
 
 def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None, mtime: int, mode: int | None,
-                      link: bytes | None) -> str | None:
-    """What of an entry of a disc (its `st_mode`, `st_mtime`: None when not known, and a
-    symlink's `target`) is not as it was backed up (`mtime`, `mode` and `link`: None when not
-    known); None when nothing. osirrox gives a symlink the time of extraction: its time is not
-    compared."""
+                      link: bytes | None, st_owner: tuple[int, int] | None = None,
+                      owner: tuple[int, int] | None = None) -> str | None:
+    """What of an entry of a disc (its `st_mode`, `st_mtime` and `st_owner`: None when not known,
+    and a symlink's `target`) is not as it was backed up (`mtime`, `mode`, `link` and `owner`: None
+    when not known); None when nothing. osirrox gives a symlink the time of extraction: its time is
+    not compared."""
+    if st_owner is not None and owner is not None and tuple(st_owner) != tuple(owner):
+        return f"owner {st_owner[0]}:{st_owner[1]}, backed up {owner[0]}:{owner[1]}"
     if stat.S_ISLNK(st_mode):
         if link is not None and target != link:
             return f"symlink to {_shown(target)}, backed up to {_shown(link)}"

@@ -64,7 +64,8 @@ def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = Non
         dp = bytes(r["disc_path"])
         rows.append(Row(r["disc"], r["source"], bytes(r["path"]), dp, r["size"], r["mtime"], r["sha256"],
                         r["part"], r["parts"], disk=_where(dirs, dp, r["part"])[0], mode=r["mode"],
-                        link=None if r["link"] is None else bytes(r["link"]), link_group=r["link_group"]))
+                        link=None if r["link"] is None else bytes(r["link"]), link_group=r["link_group"],
+                        owner=None if r["uid"] is None else (r["uid"], r["gid"])))
     parted = [x for x in rows if x.part]
     if parted:
         sizes = _part_sizes(store, number)

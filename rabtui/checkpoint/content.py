@@ -44,6 +44,7 @@ class DirContent:
     mtimes: list[int] = field(default_factory=list)
     marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
     modes: list[int] = field(default_factory=list)          # st_mode as backed up
+    owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
@@ -86,6 +87,7 @@ class Scanned:
     mtimes: list[int] = field(default_factory=list)
     marks: list[str | None] = field(default_factory=list)
     modes: list[int] = field(default_factory=list)      # st_mode, the kind of file in it
+    owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)
@@ -97,6 +99,7 @@ class Scanned:
         self.mtimes.append(int(st.st_mtime))
         self.marks.append(mark)
         self.modes.append(st.st_mode)
+        self.owners.append((st.st_uid, st.st_gid))
 
 
 def scan(root: Path) -> Scanned:
@@ -202,7 +205,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
     found = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                       root=root, paths=found.paths, sizes=found.sizes, mtimes=found.mtimes, marks=found.marks,
-                      modes=found.modes, links=found.links, inodes=found.inodes, skipped=found.skipped, attr_bytes=found.attr_bytes,
+                      modes=found.modes, owners=found.owners, links=found.links, inodes=found.inodes, skipped=found.skipped, attr_bytes=found.attr_bytes,
                       backup_name=row["name"])
 
 

@@ -81,6 +81,7 @@ class Row:
     mode: int | None = None    # st_mode as backed up (None: not known, a checkpoint recorded before)
     link: bytes | None = None  # a symlink's target as backed up
     link_group: int | None = None   # files hard-linked to each other as backed up share it
+    owner: tuple[int, int] | None = None   # (uid, gid) as backed up
 
 
 def catalog_lines(rows: Iterable[Row]) -> Iterable[str]:

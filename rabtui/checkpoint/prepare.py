@@ -29,7 +29,7 @@ from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
 
-DB_ROW_BYTES = 135          # a disc_files row in the database copy, besides its paths (measured: ~245 in all)
+DB_ROW_BYTES = 140          # a disc_files row in the database copy, besides its paths (measured: ~250 in all)
 # The longest path on a disc, "/" included: xorriso's limit less room for the directory that a
 # disc is extracted into when it is verified (a short alias in the temporary directory).
 DISC_PATH_MAX = xorriso.PATH_MAX - 32
@@ -274,10 +274,10 @@ def _row(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part | N
     disk = os.path.join(os.fsencode(d.root), rel)
     if part is None:
         return Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], d.marks[i], disk=disk,
-                   mode=d.modes[i], link=d.links.get(i))
+                   mode=d.modes[i], link=d.links.get(i), owner=d.owners[i])
     return Row(part.disc + 1, d.source, src_path, prefix + b"/" + planmod.part_name(rel, part.part, part.parts),
                part.length, d.mtimes[i], None, part.part, part.parts, offset=part.offset, disk=disk,
-               mode=d.modes[i])
+               mode=d.modes[i], owner=d.owners[i])
 
 
 def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
@@ -376,9 +376,9 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
                           (number, k + 1, volid(number, k + 1)))
         store.conn.executemany(
             "INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, part, parts, mode,"
-            " link, link_group) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " link, link_group, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts, r.mode,
-              r.link, r.link_group) for r in rows],
+              r.link, r.link_group, *(r.owner or (None, None))) for r in rows],
         )
     numbering.note_number(cfg, number, emit)
     folder = checkpoint_dir(cfg, number)

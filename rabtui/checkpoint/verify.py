@@ -3,10 +3,10 @@ of each file, and then each file read back from the disc against the sha256 in t
 
 The read-back extracts the disc with osirrox into a scratch directory and hashes what came out,
 so a changed byte in any file is found even where the MD5 tags were changed with it; each entry's
-time, mode, symlink target and hard links are compared with what was backed up, and an entry the
-catalog does not hold fails the disc (as_backed_up.py). Without room to extract it, each file is
-read back as a stream, and the disc's listing gives the kinds, modes, symlink targets and extra
-entries (not the times: it shows them to the minute; nor hard links).
+time, mode, owner (as root), symlink target and hard links are compared with what was backed up,
+and an entry the catalog does not hold fails the disc (as_backed_up.py). Without room to extract
+it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
+symlink targets and extra entries (not the times: it shows them to the minute; nor hard links).
 """
 
 from __future__ import annotations
@@ -168,9 +168,10 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
 
 def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, cancel) -> None:
     """Without the disc extracted: each entry's kind, mode and symlink target as xorriso lists
-    them (`-exec lsdl`, whose times are to the minute: they are not compared, nor hard links), and
+    them, and their owners (`-exec lsdl`, whose times are to the minute: they are not compared,
+    nor hard links), and
     the entries the catalog does not hold."""
-    listing: dict[bytes, tuple[int, bytes | None]] = {}
+    listing: dict[bytes, tuple[int, bytes | None, tuple[int, int]]] = {}
 
     def take(line: bytes) -> None:
         entry = xorriso.parse_lsdl(line)
@@ -186,14 +187,14 @@ def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: Veri
             if r.disc_path not in res.missing:
                 res.missing.append(r.disc_path)
             continue
-        mode, target = listing[r.disc_path]
+        mode, target, owned = listing[r.disc_path]
         why = None if _kind(r, mode) else "not of its kind"
-        why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link)
+        why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
         if why and r.disc_path not in res.why:
             res.why[r.disc_path] = why
             if r.disc_path not in res.mismatched:
                 res.mismatched.append(r.disc_path)
-    res.extra = unexpected(rows, ((path, stat.S_ISDIR(mode)) for path, (mode, _t) in listing.items()))
+    res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()))
 
 
 def _kind(r: Row, st_mode: int) -> bool:
@@ -266,7 +267,9 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             res.mismatched.append(r.disc_path)
             continue
         target = os.readlink(path) if stat.S_ISLNK(st.st_mode) and r.link is not None else None
-        differs = attributes_differ(st.st_mode, st.st_mtime, target, r.mtime, r.mode, r.link)
+        # owners come off a disc only as root, a symlink's not even then
+        owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
+        differs = attributes_differ(st.st_mode, st.st_mtime, target, r.mtime, r.mode, r.link, owned, r.owner)
         if differs:
             res.mismatched.append(r.disc_path)
             res.why[r.disc_path] = differs

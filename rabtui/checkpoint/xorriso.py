@@ -205,7 +205,7 @@ _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
 _WORD = rb"(?:'[^']*'|\"'\")+"
 _LSDL_LINK = re.compile(rb"l\S*\s+\d+\s+(\d+)\s+(\d+)\s+\d+\s+[^'\"]*?\s(" + _WORD + rb") -> " + _WORD)
 _WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
-_LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+\d+\s+\d+\s+\S+\s+[^'\"]*?\s(" + _WORD + rb")"
+_LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+(\d+)\s+(\d+)\s+\S+\s+[^'\"]*?\s(" + _WORD + rb")"
                    rb"(?: -> (" + _WORD + rb"))?")
 _KINDS = {b"-": 0o100000, b"d": 0o040000, b"l": 0o120000, b"p": 0o010000, b"c": 0o020000, b"b": 0o060000,
           b"s": 0o140000}
@@ -266,8 +266,9 @@ def _unquoted(word: bytes) -> bytes:
                     else b"'" for p in _WORD_PART.finditer(word))
 
 
-def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None] | None:
-    """(image path, st_mode, a symlink's target) from one line of `list_argv`; None for another."""
+def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None, tuple[int, int]] | None:
+    """(image path, st_mode, a symlink's target, (uid, gid)) from one line of `list_argv`; None
+    for another."""
     m = _LSDL.fullmatch(line.rstrip(b"\r\n"))
     if m is None:
         return None
@@ -278,7 +279,8 @@ def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None] | None:
             mode |= bit
     mode |= (0o4000 if perms[2] in b"sS" else 0) | (0o2000 if perms[5] in b"sS" else 0) | \
         (0o1000 if perms[8] in b"tT" else 0)
-    return _unquoted(m.group(3)), mode, None if m.group(4) is None else _unquoted(m.group(4))
+    target = None if m.group(6) is None else _unquoted(m.group(6))
+    return _unquoted(m.group(5)), mode, target, (int(m.group(3)), int(m.group(4)))
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """What came off a checkpoint's discs checked against its catalog before anything is restored: each
-file's sha256, each entry's kind, time, mode and symlink target, and nothing that the catalog does
-not hold."""
+file's sha256, each entry's kind, time, mode, owner (as root) and symlink target, and nothing that
+the catalog does not hold."""
 
 from __future__ import annotations
 
@@ -51,7 +51,10 @@ def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
 def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str]]:
     link = None if r["link"] is None else bytes(r["link"])
     target = os.readlink(sc.path(path)) if stat.S_ISLNK(st.st_mode) and link is not None else None
-    why = attributes_differ(st.st_mode, st.st_mtime, target, r["mtime"], r["mode"], link)
+    # owners come off a disc only as root (a symlink's are set afterwards, from the disc)
+    owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
+    owner = None if r["uid"] is None else (r["uid"], r["gid"])
+    why = attributes_differ(st.st_mode, st.st_mtime, target, r["mtime"], r["mode"], link, owned, owner)
     return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
 
 
@@ -97,7 +100,7 @@ def refuse_damaged(number: int, bad: list[tuple[bytes, str]]) -> None:
     more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
     raise WorkFailed(
         f"checkpoint {number}: {len(bad)} files read from the discs are not what the catalog recorded"
-        f" (sha256, time, mode, symlink target), nothing was restored: {shown}{more}",
+        f" (sha256, time, mode, owner, symlink target), nothing was restored: {shown}{more}",
         hint="the disc is damaged, or is another server's disc with the same volume id; restore from another"
              " copy: a backup on a medium (--backup), or another checkpoint's disc (--checkpoint N);"
              f" `rabtui checkpoint verify {number}` checks the whole of each disc")

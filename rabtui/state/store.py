@@ -212,7 +212,8 @@ CREATE TABLE IF NOT EXISTS disc_files(
     part INTEGER, parts INTEGER, -- for files cut into parts
     mode INTEGER,               -- st_mode as backed up (NULL: recorded before rabtui kept it)
     link BLOB,                  -- a symlink's target as backed up
-    link_group INTEGER          -- files hard-linked to each other as backed up share it
+    link_group INTEGER,         -- files hard-linked to each other as backed up share it
+    uid INTEGER, gid INTEGER    -- the owner as backed up
 );
 CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
 
@@ -247,7 +248,8 @@ def _schema_script(insert: str = "") -> str:
 
 # columns added to tables since they were first made: NULL in the rows written before
 ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"),
-                 ("disc_files", "link_group", "INTEGER"))
+                 ("disc_files", "link_group", "INTEGER"), ("disc_files", "uid", "INTEGER"),
+                 ("disc_files", "gid", "INTEGER"))
 
 
 def _add_columns(conn: sqlite3.Connection) -> None:
