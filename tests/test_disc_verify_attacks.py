@@ -140,3 +140,26 @@ def test_an_owner_that_differs_on_a_disc_fails_it_by_name(tmp_path, monkeypatch,
     why = _verify(cfg, store, number)
     assert f"/plain (owner {st.st_uid + 4321}:{st.st_gid}, backed up {st.st_uid}:{st.st_gid})" in why, why
     assert f"/twin (owner {st.st_uid}:{st.st_gid + 1234}, backed up {st.st_uid}:{st.st_gid})" in why, why
+
+
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_a_checkpoint_recorded_before_modes_owners_and_links_were_kept_verifies(tmp_path, monkeypatch, room):
+    """Its rows hold no mode, owner, symlink target nor hard links (NULL): only what they hold is
+    compared, and its discs, hard links and all, verify."""
+    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    store.execute("UPDATE disc_files SET mode=NULL, link=NULL, link_group=NULL, uid=NULL, gid=NULL")
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    assert _verify(cfg, store, number) == ""
+
+
+def test_a_state_database_made_before_the_columns_were_added_gets_them(tmp_path):
+    from rabtui.state.store import ADDED_COLUMNS, Store
+
+    store = Store(tmp_path / "state")
+    for table, column, _kind in ADDED_COLUMNS:
+        store.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    store.close()
+    store = Store(tmp_path / "state")
+    have = {r[1] for r in store.all("PRAGMA table_info(disc_files)")}
+    assert {column for _t, column, _k in ADDED_COLUMNS} <= have
