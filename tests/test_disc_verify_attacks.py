@@ -163,3 +163,43 @@ def test_a_state_database_made_before_the_columns_were_added_gets_them(tmp_path)
     store = Store(tmp_path / "state")
     have = {r[1] for r in store.all("PRAGMA table_info(disc_files)")}
     assert {column for _t, column, _k in ADDED_COLUMNS} <= have
+
+
+def test_a_rebuilt_checkpoint_with_filler_verifies_and_a_planted_data_file_still_fails_it(tmp_path, capsys):
+    """rebuild-state records a disc's data/ rows, not its filler (add/N: whose directory it was is
+    not in the catalog): `checkpoint verify` of the rebuilt checkpoint passes its filler, and
+    still fails a file planted under data/."""
+    from rabtui.cli import main
+    from rabtui.state.store import Store
+    from tests.test_checkpoint import _not_due
+
+    lab = Lab(tmp_path, media_count=1)
+    for d in ("data", "fill"):
+        (lab.src / d).mkdir()
+    cfg = lab.write('[[sources]]\nid = "loc"\n'
+                    + "".join(f'[[sources.directories]]\npath = "{lab.src / d}"\n' for d in ("data", "fill"))
+                    + f'\n[checkpoint]\ndisc = "8MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    write_files(lab.src / "data", {"a.bin": 900_000})
+    write_files(lab.src / "fill", {"f.bin": 100_000, "sub/g": b"g"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    _not_due(store, lab.src / "fill")
+    number = _record(lab, cfg, store)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE CAST(disc_path AS TEXT) GLOB 'add/*'")[0] == 2
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "rebuild-state"]) in (0, 3)
+    store = Store(lab.state)
+    assert _verify(cfg, store, number) == ""
+
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    (tmp_path / "planted").write_bytes(b"not backed up")
+    alter(iso, "-map", str(tmp_path / "planted"), "/data/loc/" + str(lab.src / "data").lstrip("/") + "/planted")
+    why = _verify(cfg, store, number)
+    assert "/planted" in why and "not in the catalog" in why and "add/" not in why, why

@@ -68,12 +68,15 @@ def hard_links(by_inode: dict[tuple[int, int], list[Row]]) -> dict[bytes, str]:
     return out
 
 
-def unexpected(rows: list[Row], entries: Iterable[tuple[bytes, bool]]) -> list[bytes]:
+def unexpected(rows: list[Row], entries: Iterable[tuple[bytes, bool]],
+               unjudged: tuple[bytes, ...] = ()) -> list[bytes]:
     """The entries of a disc (path, is a directory) that it should not hold: neither one of
     `rows`, nor a directory on the way to one, nor README.txt or what is in rabtui/. Of an extra
-    directory only the directory is named."""
+    directory only the directory is named. `unjudged`: top directories whose trees `rows` do not
+    cover (add/ of a checkpoint rebuilt from its discs), passed over."""
     files = {r.disc_path for r in rows}
-    dirs = {r.disc_path for r in rows if r.sha256 == DIR_MARK} | {b"rabtui"}
+    dirs = {r.disc_path for r in rows if r.sha256 == DIR_MARK} | {b"rabtui", *unjudged}
+    extra_dirs: set[bytes] = set(unjudged)
     for p in files:
         while b"/" in p:
             p = p.rpartition(b"/")[0]
@@ -81,7 +84,6 @@ def unexpected(rows: list[Row], entries: Iterable[tuple[bytes, bool]]) -> list[b
                 break
             dirs.add(p)
     out: list[bytes] = []
-    extra_dirs: set[bytes] = set()
     for path, is_dir in sorted(entries):
         parent = up = path.rpartition(b"/")[0]
         while up and up not in extra_dirs:

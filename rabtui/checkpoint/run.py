@@ -339,7 +339,8 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         emit(Event(LOG, f"verifying {vid}"))
         where = _read_from(store, number, disc, drive)
         try:
-            res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel)
+            res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel,
+                              filler_known=not plan_json.get("rebuilt"))
         except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:

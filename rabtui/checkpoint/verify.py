@@ -72,8 +72,12 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     return found, "; ".join(xorriso.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
 
 
-def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel) -> VerifyResult:
+def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
+                filler_known: bool = True) -> VerifyResult:
+    """`filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
+    knows only their data/."""
     res = VerifyResult(volid=volid)
+    unjudged = () if filler_known else (b"add",)
     indev = xorriso.device_of(drive, volid)
     if xorriso.is_image_drive(drive) and not Path(xorriso.image_path(drive, volid)).exists():
         res.messages.append(f"{xorriso.image_path(drive, volid)} does not exist")
@@ -107,7 +111,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
         _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
-        _compare_listed(exe, indev, volid, rows, res, cancel)
+        _compare_listed(exe, indev, volid, rows, res, cancel, unjudged)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -126,7 +130,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             _compare(rows, disc_root, res, emit, cancel)
-            res.extra = unexpected(rows, _on_disc(disc_root))
+            res.extra = unexpected(rows, _on_disc(disc_root), unjudged)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -166,7 +170,8 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
                                    "current": os.fsdecode(batch[-1].disc_path)}))
 
 
-def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, cancel) -> None:
+def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, cancel,
+                    unjudged: tuple[bytes, ...]) -> None:
     """Without the disc extracted: each entry's kind, mode and symlink target as xorriso lists
     them, and their owners (`-exec lsdl`, whose times are to the minute: they are not compared,
     nor hard links), and
@@ -194,7 +199,7 @@ def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: Veri
             res.why[r.disc_path] = why
             if r.disc_path not in res.mismatched:
                 res.mismatched.append(r.disc_path)
-    res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()))
+    res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()), unjudged)
 
 
 def _kind(r: Row, st_mode: int) -> bool:
