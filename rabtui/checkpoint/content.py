@@ -205,8 +205,8 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
     found = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                       root=root, paths=found.paths, sizes=found.sizes, mtimes=found.mtimes, marks=found.marks,
-                      modes=found.modes, owners=found.owners, links=found.links, inodes=found.inodes, skipped=found.skipped, attr_bytes=found.attr_bytes,
-                      backup_name=row["name"])
+                      modes=found.modes, owners=found.owners, links=found.links, inodes=found.inodes,
+                      skipped=found.skipped, attr_bytes=found.attr_bytes, backup_name=row["name"])
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:
