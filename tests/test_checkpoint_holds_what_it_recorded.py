@@ -317,12 +317,12 @@ def test_with_little_room_a_disc_that_differs_from_the_catalog_fails_verificatio
     """xorriso's MD5 says only that the disc holds what xorriso read; the streamed read-back compares
     with the catalog. Here the disc is written from the wrong version (the burn's own check of the
     union left out): it must not pass."""
-    from rabtui.checkpoint import burn
+    from rabtui.checkpoint import read_from
 
     lab, cfg = _lab(tmp_path)
     store, number = _same_size_and_mtime_later(lab, cfg)
     no_room_to_extract(monkeypatch)
-    monkeypatch.setattr(burn, "read_saved_versions", lambda *a, **k: 0)
+    monkeypatch.setattr(read_from, "read_saved_versions", lambda *a, **k: 0)
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert res.status == "aborted"
     failed = [q.text for q in prompter.asked if "verification failed" in q.text]

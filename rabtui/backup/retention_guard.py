@@ -92,7 +92,7 @@ def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
     """The backups of `source` that an unfinished checkpoint still reads from, each with the
     checkpoint's number: a directory's content backup, and for an archive directory the backups that
     first saved the versions its discs not yet verified hold (a newer backup may have replaced them
-    in the union since; checkpoint/burn.py then reads them there). A directory that a later
+    in the union since; checkpoint/read_from.py reads them there). A directory that a later
     checkpoint has completed holds nothing back for an older one left unfinished (`burn --new`)."""
     unfinished = "SELECT number FROM checkpoints WHERE status NOT IN ('completed', 'abandoned')"
     superseded = ("EXISTS (SELECT 1 FROM checkpoint_dirs l JOIN checkpoints lc ON lc.number=l.number"

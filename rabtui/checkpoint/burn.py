@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc
-from rabtui.checkpoint import content, continuation, layout, shortpath, xorriso
+from rabtui.checkpoint import continuation, layout, shortpath, xorriso
+from rabtui.checkpoint.read_from import load_rows
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
-from rabtui.media import below, medium as media
-from rabtui.state.store import RESTORABLE_SQL, Store
+from rabtui.state.store import Store
 
-PART_SUFFIX_LEN = len(".part00-of-00")
 IMAGE_NAME = re.compile(r"RAB[0-9]+D[0-9]{2,}\.iso")
 
 
@@ -36,187 +35,6 @@ def load_plan(store: Store, number: int) -> tuple[dict, dict]:
         # rebuilt from its discs (rebuild-state): what they hold is known, not where it came from
         return dict(row), {"dirs": [], "created": row["created"], "rebuilt": True}
     return dict(row), json.loads(row["plan"])
-
-
-def _dirs(plan_json: dict) -> list[tuple[bytes, bytes, dict]]:
-    """(disc prefix, root on the medium, plan entry) of each directory, longest prefix first."""
-    dirs = [(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d) for d in plan_json["dirs"]]
-    return sorted(dirs, key=lambda t: -len(t[0]))
-
-
-def _where(dirs: list[tuple[bytes, bytes, dict]], dp: bytes, part: int | None) -> tuple[bytes, dict | None, bytes]:
-    """(path on the medium, plan entry, path below the directory) of a file on the disc."""
-    for prefix, root, d in dirs:
-        if dp.startswith(prefix + b"/"):
-            rel = dp[len(prefix) + 1:]
-            if part:
-                rel = rel[:-PART_SUFFIX_LEN]
-            return os.path.join(root, rel), d, rel
-    return b"", None, b""
-
-
-def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = None) -> list[Row]:
-    """The files of a checkpoint (or of one disc), with where each is read on the medium."""
-    dirs = _dirs(plan_json)
-    sql = "SELECT * FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path"
-    rows = []
-    for r in store.all(sql, (number, disc) if disc else (number,)):
-        dp = bytes(r["disc_path"])
-        rows.append(Row(r["disc"], r["source"], bytes(r["path"]), dp, r["size"], r["mtime"], r["sha256"],
-                        r["part"], r["parts"], disk=_where(dirs, dp, r["part"])[0], mode=r["mode"],
-                        link=None if r["link"] is None else bytes(r["link"]), link_group=r["link_group"],
-                        owner=None if r["uid"] is None else (r["uid"], r["gid"])))
-    parted = [x for x in rows if x.part]
-    if parted:
-        sizes = _part_sizes(store, number)
-        for x in parted:
-            s = sizes[(x.source, x.path)]
-            x.offset = sum(s[k] for k in range(1, x.part))
-    return rows
-
-
-def media_read(plan_json: dict, rows: list[Row]) -> dict[str, str]:
-    """The media a disc's files are read from: medium id -> a directory read from it."""
-    dirs = _dirs(plan_json)
-    out: dict[str, str] = {}
-    for row in rows:
-        _disk, d, _rel = _where(dirs, row.disc_path, row.part)
-        if d is not None:
-            out.setdefault(d["medium"], f"{d['source']}:{d['path']}")
-    return out
-
-
-def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, int]]:
-    sizes: dict[tuple[str, bytes], dict[int, int]] = {}
-    for r in store.all("SELECT source, path, part, size FROM disc_files WHERE number=? AND part IS NOT NULL",
-                       (number,)):
-        sizes.setdefault((r["source"], bytes(r["path"])), {})[r["part"]] = r["size"]
-    return sizes
-
-
-def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row], cancel=None) -> int:
-    """Before a disc is written: where each entry of an archive directory is read. A file from the
-    backup that first saved the version the checkpoint recorded (the union's entry is a hard link
-    to it while the union shows that version): a backup may put a newer version into the union
-    while the disc is written, and xorriso opens each file only as it writes it. An entry that is
-    no file (a symlink, a special file; xorriso reads them as it reads the command file) from the
-    union when it shows it as recorded, else from a backup that holds it so. Returns how many the
-    union no longer shows as recorded; raises WorkFailed if one is nowhere."""
-    dirs = _dirs(plan_json)
-    whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
-    twins = _twins(store, plan_json)
-    first: dict[str, dict[tuple[bytes, int, int], list[str]]] = {}
-    moved = 0
-    for row in rows:
-        if row.sha256 == content.DIR_MARK:
-            continue
-        _disk, d, rel = _where(dirs, row.disc_path, row.part)
-        if d is None or d["kind"] != "archive":
-            continue
-        size = whole.get((row.source, row.path), row.size)
-        # a version the medium holds twice under one size and mtime is told apart by its content
-        by_content = (row.path, size, row.mtime) in twins.get(d["medium"], ())
-        union = os.fsencode(d["root"])
-        if row.sha256 in content.MARKS:
-            if _as_recorded(union, rel, row, size, by_content, cancel):
-                continue
-            sql = (f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
-                   " ORDER BY id DESC")
-            held = _held_in([b["path"] for b in store.all(sql, (row.source, d["medium"]))], d, rel, row, size,
-                            by_content, cancel)
-        else:
-            if d["prefix"] not in first:
-                first[d["prefix"]] = _first_saved(store, d)
-            held = _held_in(first[d["prefix"]].get((row.path, size, row.mtime), ()), d, rel, row, size,
-                            by_content, cancel)
-            if held is None and _as_recorded(union, rel, row, size, by_content, cancel):
-                continue     # its first backup is gone: the union's copy is the one left
-        if held is None:
-            raise _gone(store, number, d, row, size)
-        row.disk = os.path.join(held, rel)
-        moved += not _same_entry(union, held, rel)
-    return moved
-
-
-def _first_saved(store: Store, d: dict) -> dict[tuple[bytes, int, int], list[str]]:
-    """(path, size, mtime) of each file version an archive directory saved on its medium -> the
-    backups that first saved it, newest first (a version saved again after it was gone)."""
-    out: dict[tuple[bytes, int, int], list[str]] = {}
-    for r in store.all("SELECT p.path, v.size, v.mtime, b.path AS backup FROM versions v JOIN paths p ON p.id=v.path_id"
-                       " JOIN backups b ON b.id=v.first_backup WHERE p.source=? AND p.dir=? AND v.medium=?"
-                       f" AND b.status IN {RESTORABLE_SQL} ORDER BY b.id DESC",
-                       (d["source"], d["path"], d["medium"])):
-        out.setdefault((bytes(r["path"]), r["size"], r["mtime"]), []).append(r["backup"])
-    return out
-
-
-def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool, cancel) -> bytes | None:
-    """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded."""
-    for path in backups:
-        root = os.fsencode(media.backup_data_path(path, d["path"]))
-        if below.symlink_on_the_way(root, rel) is None and _as_recorded(root, rel, row, size, by_content, cancel):
-            return root
-    return None
-
-
-def _same_entry(union: bytes, root: bytes, rel: bytes) -> bool:
-    try:
-        a, b = below.lstat(union, rel), below.lstat(root, rel)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _twins(store: Store, plan_json: dict) -> dict[str, set[tuple[bytes, int, int]]]:
-    """Per medium, the (path, size, mtime) that the checkpoint's archive directories saved more
-    than once there: a file rewritten with the same size and its mtime set to the same value (a
-    fixed date from an archive or build tool)."""
-    out: dict[str, set[tuple[bytes, int, int]]] = {}
-    for d in plan_json["dirs"]:
-        if d["kind"] != "archive":
-            continue
-        for r in store.all("SELECT p.path, v.size, v.mtime FROM paths p JOIN versions v ON v.path_id=p.id"
-                           " WHERE p.source=? AND p.dir=? AND v.medium=? GROUP BY v.path_id, v.size, v.mtime"
-                           " HAVING COUNT(*) > 1", (d["source"], d["path"], d["medium"])):
-            out.setdefault(d["medium"], set()).add((bytes(r["path"]), r["size"], r["mtime"]))
-    return out
-
-
-def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool = False, cancel=None) -> bool:
-    """Is `root/rel` what the checkpoint recorded for `row`: a regular file of that size (and, with
-    `by_content`, that sha256), a symlink (to its target, where recorded), or a special file, with
-    that mtime? (Paths of any length.)"""
-    try:
-        st = below.lstat(root, rel)
-    except OSError:
-        return False
-    if row.sha256 == content.LINK_MARK:
-        kind = stat.S_ISLNK(st.st_mode) and (row.link is None or below.readlink(root, rel) == row.link)
-    elif row.sha256 == content.SPECIAL_MARK:
-        kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
-    else:
-        kind = stat.S_ISREG(st.st_mode) and st.st_size == size
-    if not kind or int(st.st_mtime) != row.mtime:
-        return False
-    if not by_content or row.sha256 in content.MARKS:
-        return True
-    try:
-        fd = below.open_file(root, rel)
-    except OSError:
-        return False
-    if row.part:
-        return content.sha256_range(fd, row.offset, row.size) == row.sha256
-    return content.sha256_file(fd, cancel) == row.sha256
-
-
-def _gone(store: Store, number: int, d: dict, row: Row, size: int) -> WorkFailed:
-    done = store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "completed"
-    return WorkFailed(
-        f"{os.fsdecode(row.path)}: the version checkpoint {number} holds ({size} bytes, mtime {row.mtime}) is no"
-        f" longer on medium {d['medium']}",
-        hint=("this disc cannot be written again from the media; `rabtui checkpoint burn --now` makes a new"
-              f" checkpoint, `rabtui checkpoint abandon {number}` gives up this one") if done else
-             f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` makes a new checkpoint")
 
 
 def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row],

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from rabtui import faults, proc
 from rabtui.state import locks
 from rabtui.state import changes
-from rabtui.checkpoint import burn, triggers, xorriso
+from rabtui.checkpoint import burn, read_from, triggers, xorriso
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
@@ -223,7 +223,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     number = cp["number"]
     _not_rebuilt(cp, plan_json)
     vid = f"RAB{number}D{disc:02d}"
-    rows = burn.load_rows(store, number, plan_json, disc)
+    rows = read_from.load_rows(store, number, plan_json, disc)
     need = _need_sectors(cp, plan_json, disc)
     note = ""
     if store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"] == "written":
@@ -242,7 +242,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     problem = None
     while True:   # insert a blank disc and write it
         # each attempt: a medium may have been unmounted while the operator was asked
-        for medium_id, what in burn.media_read(plan_json, rows).items():
+        for medium_id, what in read_from.media_read(plan_json, rows).items():
             _medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
         question = insert_question(cp, plan_json, disc, drive, note)
         if problem:   # never answered for the operator (--yes): the same answer would meet the same disc
@@ -262,7 +262,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                 continue
             _set_disc(store, number, disc, "writing", emit, f"writing {vid}", image=image)
             faults.point("burn.before_write")
-            moved = burn.read_saved_versions(store, number, plan_json, rows, cancel)
+            moved = read_from.read_saved_versions(store, number, plan_json, rows, cancel)
             if moved:
                 emit(Event(LOG, f"{moved} archive entries are read from the backups that hold them as"
                                 " recorded: the union shows newer versions now"))
@@ -431,7 +431,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                 if answer == SKIP:
                     result.skipped.append(k)
                     continue
-                rows = burn.load_rows(store, number, plan_json, k)
+                rows = read_from.load_rows(store, number, plan_json, k)
                 outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter)
                 if outcome == REWRITE:
                     outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter)
