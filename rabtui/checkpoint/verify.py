@@ -172,10 +172,9 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
 
 def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, cancel,
                     unjudged: tuple[bytes, ...]) -> None:
-    """Without the disc extracted: each entry's kind, mode and symlink target as xorriso lists
-    them, and their owners (`-exec lsdl`, whose times are to the minute: they are not compared,
-    nor hard links), and
-    the entries the catalog does not hold."""
+    """Without the disc extracted: each entry's kind, mode, owner and symlink target as xorriso
+    lists them (`-exec lsdl`, whose times are to the minute: they are not compared, nor hard
+    links), and the entries the catalog does not hold."""
     listing: dict[bytes, tuple[int, bytes | None, tuple[int, int]]] = {}
 
     def take(line: bytes) -> None:
