@@ -313,10 +313,11 @@ def start(
             start_new_session=True,
             pass_fds=lifeline_pipe[:1] if lifeline_pipe else (),
         )
-    except BaseException:
+    except BaseException as exc:
         if lifeline_pipe:
             os.close(lifeline_pipe[1])
-        which(argv[0])  # a missing program: MissingTool with the install hint
+        if isinstance(exc, FileNotFoundError):
+            which(argv[0])  # raises MissingTool with the install hint
         raise
     finally:
         if lifeline_pipe:
