@@ -5,15 +5,11 @@ verification fails each by name. Real backups, real xorriso, an `images:` drive.
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
-from rabtui.checkpoint import run
-from rabtui.events import READY, ScriptedPrompter
-from tests.test_checkpoint import _record
 from tests.test_checkpoint_deep import _deep_tree, _name, no_room_to_extract
-from tests.test_disc_verify_metadata import MTIME, _verify, alter
+from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one
 from tests.trees import Lab, write_files
 
 ODD = _name(7)                       # 255 bytes: control bytes, a newline, non-UTF-8, CJK
@@ -33,10 +29,7 @@ def _burnt(tmp_path):
         os.utime(path, (MTIME, MTIME))
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _record(lab, cfg, store)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
+    number = burn_one(lab, cfg, store)
     iso = tmp_path / "iso" / f"RAB{number}D01.iso"
     prefix = b"/data/loc/" + os.fsencode(data).lstrip(b"/")
     return lab, cfg, store, number, iso, prefix, deepest
@@ -184,10 +177,7 @@ def test_a_rebuilt_checkpoint_with_filler_verifies_and_a_planted_data_file_still
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     _not_due(store, lab.src / "fill")
-    number = _record(lab, cfg, store)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
+    number = burn_one(lab, cfg, store)
     assert store.one("SELECT COUNT(*) FROM disc_files WHERE CAST(disc_path AS TEXT) GLOB 'add/*'")[0] == 2
     store.close()
     for name in os.listdir(lab.state):

@@ -31,14 +31,20 @@ def _lab(tmp_path):
     return lab, cfg
 
 
-def _burnt(tmp_path):
-    lab, cfg = _lab(tmp_path)
-    assert lab.backup(cfg).status == "completed"
-    store = lab.store()
+def burn_one(lab, cfg, store) -> int:
+    """A checkpoint of what is due recorded and burnt onto the images: drive, every disc verified."""
     number = _record(lab, cfg, store)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
+    return number
+
+
+def _burnt(tmp_path):
+    lab, cfg = _lab(tmp_path)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
     iso = tmp_path / "iso" / f"RAB{number}D01.iso"
     prefix = "/data/loc/" + str(lab.src / "data").lstrip("/")
     return lab, cfg, store, number, iso, prefix

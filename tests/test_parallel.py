@@ -550,6 +550,18 @@ def test_a_slot_marked_by_a_later_run_due_stays_marked(tmp_path, capsys):
     assert "s: due" not in capsys.readouterr().out
 
 
+def _killed_then_nothing_outlives_it(child: subprocess.Popen, lab: Lab, tmp_path) -> None:
+    """SIGKILL the run: no rsync of it is left within 10 s, and the next run, at full speed, completes."""
+    child.kill()
+    child.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _rsync_pids(str(tmp_path)) == []
+    lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
+    assert _run(lab, "backup", "--all") == 0
+
+
 def test_a_backup_that_begins_while_status_reads_is_not_interrupted(tmp_path, monkeypatch):
     """status (as the dashboard reads it, without the lock test) reads the jobs under way, then each
     source's last backup: one that begins between the two reads is running, not interrupted."""
@@ -593,14 +605,7 @@ def test_a_sigkill_takes_the_rsyncs_under_way_with_it(tmp_path):
     while len(_rsync_pids(str(tmp_path))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(_rsync_pids(str(tmp_path))) >= 2, "the two rsyncs never started"
-    child.kill()
-    child.communicate(timeout=30)
-    deadline = time.monotonic() + 10
-    while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _rsync_pids(str(tmp_path)) == []
-    lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
-    assert _run(lab, "backup", "--all") == 0
+    _killed_then_nothing_outlives_it(child, lab, tmp_path)
 
 
 def test_a_sigkill_takes_the_rsyncs_of_sources_over_ssh_with_it(tmp_path, sshd):
@@ -622,14 +627,7 @@ def test_a_sigkill_takes_the_rsyncs_of_sources_over_ssh_with_it(tmp_path, sshd):
     while len(list(medium.glob("*/backup-*/data/**/.big.*"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(list(medium.glob("*/backup-*/data/**/.big.*"))) == 2, "the two rsyncs never began their big file"
-    child.kill()
-    child.communicate(timeout=30)
-    deadline = time.monotonic() + 10
-    while _rsync_pids(str(tmp_path)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _rsync_pids(str(tmp_path)) == []
-    lab.config_path.write_text(lab.config_path.read_text().replace('bwlimit = "100K"', ""))
-    assert _run(lab, "backup", "--all") == 0
+    _killed_then_nothing_outlives_it(child, lab, tmp_path)
 
 
 def test_the_run_after_a_sigkill_stops_an_rsync_that_outlived_it_behind_a_wrapper(tmp_path, capsys):
