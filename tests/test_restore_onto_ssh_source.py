@@ -304,3 +304,31 @@ def test_files_there_that_differ_are_named_whole(tmp_path, sshd):
         R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True)
     assert "--overwrite" in (exc.value.hint or "")
     assert snapshot(remote_dir / "d") == {b"pipe|and|bars": b"changed", b"new\nline": b"changed"}
+
+
+@root_only
+def test_files_there_whose_attributes_differ_are_named(tmp_path, sshd):
+    """A file there with the backup's content but not its mode, owner, ACL or xattrs (a setuid bit
+    dropped, an ACL lost) differs too: without --overwrite the restore is refused naming it, not
+    reported as done with the file left as it is."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/su": b"setuid", "d/conf": b"x", "d/owned": b"o", "d/same": b"s"})
+    os.chmod(remote_dir / "d/su", 0o4755)
+    os.setxattr(remote_dir / "d/conf", "user.comment", b"kept by the backup")
+    os.chown(remote_dir / "d/owned", 12345, 23456)
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    os.chmod(remote_dir / "d/su", 0o755)
+    os.removexattr(remote_dir / "d/conf", "user.comment")
+    os.chown(remote_dir / "d/owned", 0, 0)
+    (remote_dir / "d/gone").write_bytes(b"")
+    (remote_dir / "d/gone").unlink()
+    with pytest.raises(WorkFailed) as err:
+        R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True)
+    assert "3 files exist on web already and differ" in str(err.value), str(err.value)
+    for name in ("su (mode)", "conf (xattrs)", "owned (owner, group)"):
+        assert name in str(err.value), str(err.value)
+    assert "same" not in str(err.value)
+    assert os.stat(remote_dir / "d/su").st_mode & 0o7777 == 0o755
+    R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True, overwrite=True)
+    assert os.stat(remote_dir / "d/su").st_mode & 0o7777 == 0o4755
+    assert os.getxattr(remote_dir / "d/conf", "user.comment") == b"kept by the backup"
+    assert (os.stat(remote_dir / "d/owned").st_uid, os.stat(remote_dir / "d/owned").st_gid) == (12345, 23456)

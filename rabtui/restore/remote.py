@@ -271,17 +271,31 @@ def paths_to_send(item: bytes, existing: set[bytes]) -> list[bytes]:
     return out
 
 
+# rsync's itemized letters (YXcstpoguax) that name a file's attributes, by position
+ATTRIBUTE_LETTERS = {5: "mode", 6: "owner", 7: "group", 9: "ACL", 10: "xattrs"}
+
+
+def attributes_changed(line: bytes) -> str:
+    """What of an existing entry's attributes (mode, owner, group, ACL, xattrs) a `%i|...` line says
+    the restore would change, "" for none: a file with the backup's content but not its setuid bit
+    or its ACL is not the backup's file either."""
+    item = line.split(b"|", 1)[0]
+    return ", ".join(what for at, what in ATTRIBUTE_LETTERS.items() if at < len(item) and item[at:at + 1] not in b". +")
+
+
 def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) -> set[bytes]:
     """The dry run of a restore that does not overwrite: refuses, naming them, when files there
     already differ; else the directories that are there (`existing_dirs`)."""
     seen: list[bytes] = []
     done = _run(source, "rsync", rsync_to_source_argv(item, dest, overwrite=False, dry_run=True, **options),
                 on_stdout=seen.append, cancel=cancel)
-    clash = [c for c in seen if b"|" in c and c[:1] in b"<>c" and c[1:2] == b"f"]
+    clash = [(c, attributes_changed(c)) for c in seen if b"|" in c and c[1:2] == b"f"]
+    clash = [(c, changed) for c, changed in clash if c[:1] in b"<>c" or changed]
     if done.returncode not in (0, 24) and not clash:
         raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
     if clash:
-        names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2])) for c in clash]
+        names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2])) + ("" if c[:1] in b"<>c" else f" ({changed})")
+                 for c, changed in clash]
         raise WorkFailed(f"{len(names)} files exist on {source.id} already and differ: {', '.join(names[:5])}",
                          hint="use --overwrite to replace them")
     return existing_dirs(seen)
