@@ -123,3 +123,35 @@ def test_fidelity_tree_back_from_the_discs(tmp_path):
     restored = tmp_path / "out" / data.lstrip("/")
     assert not os.path.lexists(restored / fidelity.SOCKET_NAME)
     _restored_equal(data, restored, skipped, expected=[f"cS+++++++++ {fidelity.SOCKET_NAME}"])
+
+
+def test_times_the_target_keeps_only_to_the_second_are_said(tmp_path):
+    """A target file system that keeps whole seconds (ext2/ext3 with 128-byte inodes, vfat) drops
+    the fraction of a second of each time it is given, without an error: the restore says how many
+    entries lost it, naming the first, instead of handing back other times in silence."""
+    from tests.test_same_second import seconds_file_system
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    (data / "sub").mkdir()
+    (data / "sub/fine").write_text("a time with nanoseconds")
+    (data / "whole").write_text("a time in whole seconds")
+    for name, ns in (("sub/fine", 1_700_000_000_123_456_789), ("whole", 1_700_000_000_000_000_000),
+                     ("sub", 1_700_000_000_987_654_321), (".", 1_700_000_000_000_000_000)):
+        os.utime(data / name, ns=(ns, ns))
+    assert lab.backup(cfg, now=T0).status == "completed"
+    target = tmp_path / "target"
+    target.mkdir()
+    with seconds_file_system(target):
+        got = R.restore(cfg, lab.store(), "loc", str(data), to=target)
+        restored = target / str(data).lstrip("/")
+        assert os.stat(restored / "sub/fine").st_mtime_ns == 1_700_000_000_000_000_000
+    said = [(n, why) for kind, n, why in got.written.not_restored if kind == "time"]
+    assert len(said) == 1, got.written.not_restored
+    name, why = said[0]
+    assert name.endswith(b"sub/fine") and "2 entries" in why and "to the second" in why, said
+    assert "not restored (time)" in got.summary
+
+    again = R.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "exact")
+    assert not again.written.not_restored, again.summary

@@ -118,10 +118,21 @@ class SafeWriter:
         self.found_dirs: set[bytes] = set()     # directories there before: kept as found (no overwrite)
         self.result = Written()
         self._cached: tuple[bytes, int] | None = None
+        self.times_cut: tuple[int, bytes] = (0, b"")   # entries whose time lost its fraction, the first
 
     def close(self) -> None:
         self._drop_cache()
         os.close(self.root_fd)
+        count, first = self.times_cut
+        if count:
+            self.result.not_restored.append(("time", first, f"the target keeps times to the second only: {count}"
+                                                            f" entries lost their fraction of a second, this one first"))
+
+    def _time_kept(self, st: os.stat_result, now: os.stat_result, shown: bytes) -> None:
+        """A file system that keeps whole seconds drops a time's fraction without an error: counted."""
+        if now.st_mtime_ns != st.st_mtime_ns:
+            count, first = self.times_cut
+            self.times_cut = (count + 1, first if count else shown)
 
     def __enter__(self):
         return self
@@ -356,6 +367,8 @@ class SafeWriter:
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
         self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if st.st_mtime_ns % 1_000_000_000:
+            self._time_kept(st, os.fstat(fd), shown)
 
     def _meta_path(self, fd: int, name: bytes, st: os.stat_result, *, is_link: bool = False,
                    src: bytes | None = None, shown: bytes = b"") -> None:
@@ -364,6 +377,8 @@ class SafeWriter:
             if self.as_root:
                 os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
             os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+            if st.st_mtime_ns % 1_000_000_000:
+                self._time_kept(st, os.stat(name, dir_fd=fd, follow_symlinks=False), shown)
             return
         # chmod and the attributes follow symlinks: they go through a descriptor of the node made,
         # never by its name, which whoever may write in the directory can put a symlink at meanwhile
@@ -379,6 +394,8 @@ class SafeWriter:
             if src is not None:
                 self._set_xattrs(path, read_xattrs(src), shown, follow=True)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            if st.st_mtime_ns % 1_000_000_000:
+                self._time_kept(st, os.fstat(node), shown)
         finally:
             os.close(node)
 
@@ -401,7 +418,7 @@ class SafeWriter:
             if self.root_found and not self.overwrite:
                 self._kept_dir(b".", os.fstat(self.root_fd), st)
             else:
-                self._meta_fd(self.root_fd, src, st)
+                self._meta_fd(self.root_fd, src, st, b".")
         except OSError as exc:
             self.result.errors.append((b".", _why(exc)))
 
