@@ -155,3 +155,68 @@ def test_times_the_target_keeps_only_to_the_second_are_said(tmp_path):
 
     again = R.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "exact")
     assert not again.written.not_restored, again.summary
+
+
+def _corners(root):
+    """The fidelity tree and its corners (tests/fidelity_more.py) in `root`."""
+    from tests import fidelity_more
+
+    skipped = fidelity.build(root)
+    fidelity_more.build(root)
+    return skipped
+
+
+def test_the_corners_back_from_the_medium_and_the_discs(tmp_path):
+    """Directories of mode 0000, 1777 and setgid, nanosecond times, a hole at a file's end, one file
+    of 1001 names in two directories, symlinks to directories and in loops, newlines and 255-byte
+    non-UTF-8 names: compared entry by entry (lstat, xattrs with ACLs, content, hard-link groups)."""
+    from tests import fidelity_more
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("dvd+r")
+    data = str(lab.src / "data")
+    _corners(lab.src / "data")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    got = R.restore(cfg, lab.store(), "loc", data, to=tmp_path / "out")
+    assert not got.written.problems(), got.summary
+    assert fidelity_more.differences(data, tmp_path / "out" / data.lstrip("/")) == []
+    from tests.trees import burn_due
+
+    number = burn_due(cfg, lab.store(), asked={"*"})
+    got = R.restore(cfg, lab.store(), "loc", data, checkpoint=number, to=tmp_path / "disc")
+    assert not got.written.problems(), got.summary
+    assert fidelity_more.differences(data, tmp_path / "disc" / data.lstrip("/"), seconds=True,
+                                     skip=(fidelity.SOCKET_NAME.encode(),)) == []
+
+
+@pytest.mark.skipif(not fidelity.is_root(), reason="the SSH user must be root to restore owners, devices and xattrs")
+def test_the_corners_back_onto_the_source_over_ssh(tmp_path, sshd):
+    """The same tree restored onto its SSH source, gone and then changed since (attributes lost, a
+    hard link broken, a file cut): as it was, with --overwrite; without it, each change is named."""
+    from rabtui.errors import WorkFailed
+    from tests import fidelity_more
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    _corners(remote)
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
+    lab.state.mkdir(parents=True, exist_ok=True)
+    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    os.rename(remote, tmp_path / "as-it-was")
+    R.restore(cfg, lab.store(), "web", str(remote), to_source=True)
+    assert fidelity_more.differences(tmp_path / "as-it-was", remote) == []
+
+    os.removexattr(remote / "acl/file", "system.posix_acl_access")
+    os.chmod(remote / "bin/su", 0o755)
+    os.unlink(remote / "links/many/n0500")
+    (remote / "links/many/n0500").write_text("one inode, a thousand names\n")
+    with open(remote / "holes/tail", "r+b") as f:
+        f.truncate(5)
+    with pytest.raises(WorkFailed) as err:
+        R.restore(cfg, lab.store(), "web", str(remote), to_source=True)
+    for name in ("acl/file (ACL)", "bin/su (mode)", "holes/tail"):
+        assert name in str(err.value), str(err.value)
+    R.restore(cfg, lab.store(), "web", str(remote), to_source=True, overwrite=True)
+    assert fidelity_more.differences(tmp_path / "as-it-was", remote) == []
