@@ -220,3 +220,38 @@ def test_the_corners_back_onto_the_source_over_ssh(tmp_path, sshd):
         assert name in str(err.value), str(err.value)
     R.restore(cfg, lab.store(), "web", str(remote), to_source=True, overwrite=True)
     assert fidelity_more.differences(tmp_path / "as-it-was", remote) == []
+
+
+def test_an_entry_restored_into_a_directory_with_a_default_acl_has_the_backups_acl(tmp_path):
+    """A file, a FIFO and a directory made in a directory with a default ACL get that ACL from
+    the kernel (user 1234 may read them): restored, they have the backup's, here none, on the
+    source itself and in a --to directory with such an ACL; one that had an ACL keeps it."""
+    from tests import fidelity_more
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    inherit = lab.src / "data/inherit"
+    (inherit / "sub").mkdir(parents=True)
+    (inherit / "plain").write_text("0640, no ACL")
+    os.chmod(inherit / "plain", 0o640)
+    os.mkfifo(inherit / "fifo", 0o600)
+    (inherit / "with-acl").write_text("an ACL of its own")
+    try:
+        os.setxattr(inherit / "with-acl", "system.posix_acl_access", fidelity.ACCESS_ACL)
+        os.setxattr(inherit, "system.posix_acl_default", fidelity.DEFAULT_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    kept = tmp_path / "as-it-was"
+    os.rename(inherit, kept)
+    inherit.mkdir()
+    os.setxattr(inherit, "system.posix_acl_default", fidelity.DEFAULT_ACL)
+    for name in ("plain", "fifo", "sub", "with-acl"):
+        R.restore(cfg, lab.store(), "loc", str(inherit / name), to_source=True)
+    assert fidelity_more.differences(kept, inherit) == []
+
+    into = tmp_path / "out" / str(inherit).lstrip("/")
+    into.mkdir(parents=True)
+    os.setxattr(into, "system.posix_acl_default", fidelity.DEFAULT_ACL)
+    R.restore(cfg, lab.store(), "loc", str(inherit), to=tmp_path / "out", overwrite=True)
+    assert fidelity_more.differences(kept, into) == []
