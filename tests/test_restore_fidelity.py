@@ -255,3 +255,25 @@ def test_an_entry_restored_into_a_directory_with_a_default_acl_has_the_backups_a
     os.setxattr(into, "system.posix_acl_default", fidelity.DEFAULT_ACL)
     R.restore(cfg, lab.store(), "loc", str(inherit), to=tmp_path / "out", overwrite=True)
     assert fidelity_more.differences(kept, into) == []
+
+
+def test_a_directory_put_back_with_overwrite_loses_the_xattrs_the_backup_has_not(tmp_path):
+    """--overwrite puts a directory there back as the backup has it: an xattr given since goes, one
+    removed since comes back, as rsync -X does onto an SSH source."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    d = lab.src / "data/dir"
+    d.mkdir(parents=True)
+    (d / "f").write_text("x")
+    os.setxattr(d, "user.backed-up", b"1")
+    assert lab.backup(cfg, now=T0).status == "completed"
+    os.setxattr(d, "user.given-since", b"2")
+    os.removexattr(d, "user.backed-up")
+    R.restore(cfg, lab.store(), "loc", str(d), to_source=True, overwrite=True)
+    assert os.listxattr(d) == ["user.backed-up"]
+    into = tmp_path / "out" / str(d).lstrip("/")
+    into.mkdir(parents=True)
+    os.setxattr(into, "user.given-since", b"2")
+    R.restore(cfg, lab.store(), "loc", str(d), to=tmp_path / "out", overwrite=True)
+    assert os.listxattr(into) == ["user.backed-up"]
+

@@ -27,7 +27,7 @@ from rabtui.errors import WorkFailed
 from rabtui.restore.filecopy import copy_sparse, new_file, read_xattrs
 
 KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
-ACLS = (b"system.posix_acl_access", b"system.posix_acl_default")
+SELINUX = b"security.selinux"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -361,24 +361,29 @@ class SafeWriter:
             except OSError as exc:
                 self.result.not_restored.append(("attribute", shown, f"{fmt.name(n)}: {_why(exc)}"))
 
-    def _drop_acls(self, target, attrs: list[tuple[bytes, bytes]], st: os.stat_result, shown: bytes) -> None:
-        """The ACLs the backup's entry has not removed: one made in a directory with a default ACL has
-        it from the kernel (and a directory there kept with --overwrite may have its own)."""
+    def _drop_others(self, target, attrs: list[tuple[bytes, bytes]], shown: bytes) -> None:
+        """The xattrs (ACLs included) the backup's entry has not, removed: one made in a directory with
+        a default ACL has that ACL from the kernel, a directory there put back with --overwrite keeps
+        its own (rsync -X removes them too). The security module's label stays."""
         have = {n for n, _ in attrs}
-        for acl in ACLS if stat.S_ISDIR(st.st_mode) else ACLS[:1]:
-            if acl in have:
+        try:
+            names = [os.fsencode(n) for n in os.listxattr(target)]
+        except OSError:
+            return
+        for n in names:
+            if n in have or n == SELINUX:
                 continue
             try:
-                os.removexattr(target, acl)
+                os.removexattr(target, n)
             except OSError as exc:
                 if exc.errno not in (errno.ENODATA, errno.EOPNOTSUPP):
-                    self.result.not_restored.append(("attribute", shown, f"{fmt.name(acl)} not removed: {_why(exc)}"))
+                    self.result.not_restored.append(("attribute", shown, f"{fmt.name(n)} not removed: {_why(exc)}"))
 
     def _meta_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
         attrs = read_xattrs(src)   # before the chown, which clears the capability of a linked staged file
         if self.as_root:
             os.fchown(fd, st.st_uid, st.st_gid)
-        self._drop_acls(fd, attrs, st, shown)
+        self._drop_others(fd, attrs, shown)
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
         self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -406,7 +411,7 @@ class SafeWriter:
             if self.as_root:
                 os.chown(path, st.st_uid, st.st_gid)
             attrs = read_xattrs(src) if src is not None else []
-            self._drop_acls(path, attrs, st, shown)
+            self._drop_others(path, attrs, shown)
             os.chmod(path, stat.S_IMODE(st.st_mode))
             self._set_xattrs(path, attrs, shown, follow=True)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
