@@ -277,3 +277,27 @@ def test_a_directory_put_back_with_overwrite_loses_the_xattrs_the_backup_has_not
     R.restore(cfg, lab.store(), "loc", str(d), to=tmp_path / "out", overwrite=True)
     assert os.listxattr(into) == ["user.backed-up"]
 
+
+def test_what_comes_off_the_discs_into_a_directory_with_a_default_acl_has_the_backups_acl(tmp_path):
+    """The discs are extracted beside the target (--to) when it is on the server's own file system:
+    the staging directory made there takes no default ACL from the target for the files extracted
+    in it to take in turn."""
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("dvd+r")
+    data = lab.src / "data"
+    (data / "plain").write_text("0640, no ACL")
+    os.chmod(data / "plain", 0o640)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    number = burn_due(cfg, lab.store(), asked={"*"})
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        os.setxattr(out, "system.posix_acl_default", fidelity.DEFAULT_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    got = R.restore(cfg, lab.store(), "loc", str(data), checkpoint=number, to=out)
+    assert not got.written.problems(), got.summary
+    restored = out / str(data).lstrip("/") / "plain"
+    assert os.listxattr(restored) == [] and os.stat(restored).st_mode & 0o7777 == 0o640

@@ -5,6 +5,7 @@ directory, or writes into it as a target, removes it."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -17,6 +18,7 @@ from rabtui.events import LOG, Emit, Event, no_emit
 
 PREFIX = b".rabtui-restore-"
 MAKING = b".rabtui-staging-"    # a staging directory being made, not locked yet
+ACLS = ("system.posix_acl_default", "system.posix_acl_access")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -34,6 +36,11 @@ def staging(parent: bytes, emit: Emit = no_emit) -> Iterator[bytes]:
         raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        # made in a directory with a default ACL (a --to target), it would hand that ACL on to each
+        # file extracted in it, which has the backup's own
+        for acl in ACLS:
+            with contextlib.suppress(OSError):
+                os.removexattr(fd, acl)
         with made:
             path = os.path.join(parent, PREFIX + os.path.basename(made.name)[len(MAKING):])
             os.rename(made.name, path)
