@@ -238,7 +238,10 @@ def test_wrong_disc_refused(tmp_path):
 def test_parse_volid_and_argv():
     assert restore_discs.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
     argv = restore_discs.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
-    assert argv[:2] == ["xorriso", "-osirrox"] and argv[-3:] == ["-extract", "/data/s/-x", "/tmp/t"]
+    at = argv.index("-extract")
+    assert argv[:2] == ["xorriso", "-osirrox"] and argv[at:at + 3] == ["-extract", "/data/s/-x", "/tmp/t"]
+    assert argv[at + 3:] == ["-backslash_codes", "encode_results", "-find", "/data/s/-x", "-has_no_acl", "-not",
+                             "-type", "l", "-exec", "lsdl", "--"]
     assert "-iso_rr_pattern" in argv
     a = restore_remote.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh -p 22", overwrite=False, dry_run=True,
                                is_dir=True)

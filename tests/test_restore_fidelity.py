@@ -301,3 +301,34 @@ def test_what_comes_off_the_discs_into_a_directory_with_a_default_acl_has_the_ba
     assert not got.written.problems(), got.summary
     restored = out / str(data).lstrip("/") / "plain"
     assert os.listxattr(restored) == [] and os.stat(restored).st_mode & 0o7777 == 0o640
+
+
+def test_a_file_without_an_acl_in_a_directory_with_a_default_acl_comes_off_the_discs_without_one(tmp_path):
+    """xorriso gives a directory its default ACL before it extracts what is inside, and the kernel
+    hands it on to each file and directory made there: those that have no ACL on the disc (made
+    before the default ACL was set, or cleared with `setfacl -b`) get theirs removed."""
+    from tests import fidelity_more
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("dvd+r")
+    inherit = lab.src / "data/inherit"
+    (inherit / "sub").mkdir(parents=True)
+    (inherit / "plain").write_text("0640, no ACL")
+    os.chmod(inherit / "plain", 0o640)
+    try:
+        os.setxattr(inherit, "system.posix_acl_default", fidelity.DEFAULT_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    (inherit / "inherited").write_text("made after the default ACL: has the ACL it gave")
+    assert os.listxattr(inherit / "inherited") == ["system.posix_acl_access"]
+    assert lab.backup(cfg, now=T0).status == "completed"
+    number = burn_due(cfg, lab.store(), asked={"*"})
+    data = str(lab.src / "data")
+    got = R.restore(cfg, lab.store(), "loc", data, checkpoint=number, to=tmp_path / "out")
+    assert not got.written.problems(), got.summary
+    assert fidelity_more.differences(data, tmp_path / "out" / data.lstrip("/"), seconds=True) == []
+    plain = str(inherit / "plain")
+    got = R.restore(cfg, lab.store(), "loc", plain, checkpoint=number, to=tmp_path / "one")
+    assert not got.written.problems(), got.summary
+    assert os.listxattr(tmp_path / "one" / plain.lstrip("/")) == []

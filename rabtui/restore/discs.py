@@ -4,6 +4,7 @@ files cut into `NAME.partNN-of-MM`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.content import LINK_MARK, MARKS
-from rabtui.checkpoint.xorriso import parse_lsdl_link
+from rabtui.checkpoint.xorriso import parse_lsdl, parse_lsdl_link
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded
@@ -38,10 +39,23 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     path = os.fsdecode(disc_path)
     argv = ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
-            "-iso_rr_pattern", "off", "-indev", dev, "-extract", path, os.fsdecode(target)]
+            "-iso_rr_pattern", "off", "-indev", dev, "-extract", path, os.fsdecode(target),
+            "-backslash_codes", "encode_results",
+            "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
-        argv += ["-backslash_codes", "encode_results", "-find", path, "-type", "l", "-exec", "lsdl", "--"]
+        argv += ["-find", path, "-type", "l", "-exec", "lsdl", "--"]
     return argv
+
+
+def drop_inherited_acls(start: bytes, target: bytes, without_acl: list[bytes]) -> None:
+    """xorriso gives a directory its default ACL before it extracts what is inside, and the kernel
+    hands that ACL on to each entry made there: those of `without_acl` (image paths below `start`,
+    extracted at `target`) have no ACL on the disc, and get theirs removed."""
+    for image_path in without_acl:
+        staged = target + image_path[len(start):]
+        for acl in ("system.posix_acl_access", "system.posix_acl_default"):
+            with contextlib.suppress(OSError):
+                os.removexattr(staged, acl, follow_symlinks=False)
 
 
 def parse_volid(output: bytes) -> str | None:
@@ -163,11 +177,16 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
         for disc_path, target in jobs:
             start = b"/" + disc_path.lstrip(b"/")
             owners: dict[bytes, tuple[int, int]] = {}
+            without_acl: list[bytes] = []
 
             def listed(line: bytes) -> None:
                 link = parse_lsdl_link(line)
                 if link is not None:
                     owners[link[0]] = link[1:]
+                    return
+                entry = parse_lsdl(line)
+                if entry is not None and (entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/")):
+                    without_acl.append(entry[0])
 
             done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
                             on_stdout=listed, cancel=cancel)
@@ -182,6 +201,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                                  hint=f"`rabtui checkpoint verify {number}` tells whether its discs can still be read"
                                       " whole; other copies: a backup on a medium (--backup), another checkpoint"
                                       " (--checkpoint N)")
+            drop_inherited_acls(start, target, without_acl)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
 
 
