@@ -1,0 +1,45 @@
+"""The restore dialog refuses a target inside a medium or the state directory, as `rabtui restore
+--to` does: the dialog stays open with the reason, no job is started."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input
+
+from rabtui import config as configmod
+from rabtui.state.store import Store
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.restore import RestoreDialog
+from tests.tui.conftest import back_up, browse_backups, ready, run, wait_for
+
+
+def test_restore_into_a_medium_or_the_state_dir_is_refused_in_the_dialog(tmp_path, box_config):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x")
+    path = box_config()
+    back_up(path)
+    cfg = configmod.load(path)
+    store = Store(cfg.state_dir)
+    src_rel = str(tmp_path / "src").lstrip("/").encode()
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], src_rel)
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
+            i = [e.name for e in screen.keys].index(b"f")
+            screen.query_one("#browse", DataTable).move_cursor(row=i, animate=False)
+            for target, why in ((tmp_path / "m" / "r", "medium 'm'"), (tmp_path / "state" / "r", "state directory")):
+                await pilot.press("r")
+                await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
+                dialog = app.screen
+                dialog.query_one("#restore-to", Input).value = str(target)
+                await pilot.press("ctrl+s")
+                await pilot.pause(0.5)
+                assert app.screen is dialog, f"{target} accepted"
+                assert why in str(dialog.query_one("#restore-error").render())
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is screen, what="dialog closed")
+            assert store.one("SELECT COUNT(*) AS n FROM jobs WHERE kind='restore'")["n"] == 0
+
+    run(go())
