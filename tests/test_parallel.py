@@ -750,3 +750,33 @@ def test_a_second_ctrl_c_interrupts_several_sources_at_once(tmp_path):
     assert subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True).stdout == b""
     jobs = {j["target"]: j["status"] for j in lab.store().all("SELECT target, status FROM jobs")}
     assert jobs == {"a": "failed", "b": "failed"}, jobs
+
+
+@pytest.mark.parametrize("max_parallel", [1, 2])
+def test_a_fault_in_one_sources_backup_fails_that_source_alone(tmp_path, monkeypatch, capsys, max_parallel):
+    """An exception no step turned into a message (a fault of rabtui's) in one source's backup:
+    that backup fails, with its traceback in its job's log and a notification, and the night goes
+    on (one after another it stopped every source after it; at once it lost the others' report)."""
+    from rabtui.actions import backup as backup_actions
+
+    lab = Lab(tmp_path, media_count=1)
+    _sources(lab, ["a", "b", "c"], files=5, rabtui=f"max_parallel = {max_parallel}")
+    real = backup_actions.run_backup
+
+    def faulty(cfg, store, source_id, **kw):
+        if source_id == "b":
+            raise RuntimeError("boom")
+        return real(cfg, store, source_id, **kw)
+
+    monkeypatch.setattr(backup_actions, "run_backup", faulty)
+    assert _run(lab, "backup", "--all") == 1
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err + out.out
+    assert "internal error: RuntimeError: boom" in out.err + out.out
+    store = lab.store()
+    done = {r["source"]: r["status"] for r in store.all("SELECT source, status FROM backups")}
+    assert done == {"a": "completed", "c": "completed"}
+    job = store.one("SELECT id, status, summary FROM jobs WHERE target='b'")
+    assert job["status"] == "failed" and "internal error: RuntimeError: boom" in job["summary"]
+    logged = [r["message"] for r in store.all("SELECT message FROM events WHERE job_id=?", (job["id"],))]
+    assert any("Traceback" in m and "RuntimeError: boom" in m for m in logged)

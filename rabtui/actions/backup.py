@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -17,8 +19,8 @@ from rabtui.actions.recording import recording
 from rabtui.backup import batch
 from rabtui.backup.pipeline import run_backup
 from rabtui.config import Config, Medium
-from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, UsageError, worst_exit
-from rabtui.events import Emit, Prompter
+from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, UsageError, WorkFailed, worst_exit
+from rabtui.events import LOG, Emit, Event, Prompter
 from rabtui.media import medium as mediamod
 from rabtui.ops import notify
 from rabtui.ssh.shared import SharedConnection
@@ -26,6 +28,7 @@ from rabtui.state import queries
 from rabtui.state import jobs
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
+from rabtui.state.store_check import state_failure
 
 RunCancel = batch.RunCancel
 NOT_STARTED = batch.NOT_STARTED
@@ -61,18 +64,31 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
                             now=now, medium_id=medium_id, job_id=recorder.job_id, ssh=ssh)
     except LockBusy:
         raise
-    except RabtuiError as exc:
-        recorder.finish("failed", exc.exit_code, str(exc))
-        event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {exc}",
+    except Exception as exc:
+        # anything else is a fault of rabtui's (or of the state's disk): this source's backup failed,
+        # said with its traceback in the job's log, and the other sources of the night go on
+        error = exc if isinstance(exc, RabtuiError) else _unexpected(exc, recorder, cfg)
+        recorder.finish("failed", error.exit_code, str(error))
+        event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {error}",
                                   source=source_id, now=now)
         problems = notify.send(cfg, event, today=now.date() if now else None)
-        return SourceOutcome(source_id, exc.exit_code, f"failed: {exc}", str(exc), problems)
+        return SourceOutcome(source_id, error.exit_code, f"failed: {error}", str(error), problems)
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise
     summary = result.status + (f": {result.reason}" if result.reason else "")
     recorder.finish(result.status, result.exit_code, summary)
     return SourceOutcome(source_id, result.exit_code, summary, None, notify.backup_result(cfg, result, now))
+
+
+def _unexpected(exc: Exception, recorder: JobRecorder, cfg: Config) -> RabtuiError:
+    """An exception no step turned into a message, as one: the state database's own failure when it
+    is one, else what it was; its traceback goes into the job's log."""
+    recorder.emit(Event(LOG, "".join(traceback.format_exception(exc)).rstrip()))
+    if isinstance(exc, sqlite3.Error):
+        return state_failure(exc, cfg.state_dir / "rabtui.db")
+    return WorkFailed(f"internal error: {type(exc).__name__}: {exc}",
+                      hint="the job's log holds its traceback (rabtui jobs follow ID); please report it")
 
 
 def chosen_sources(cfg: Config, ids: list[str], every: bool) -> list[str]:
