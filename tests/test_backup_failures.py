@@ -196,6 +196,7 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
 
     result = run_backup(cfg, lab.store(), "loc", emit=emit, cancel=cancel, medium_id="m1")
     assert (result.status, result.exit_code) == ("cancelled", 1)
+    assert result.reason == "rsync"           # said once: "backup of loc cancelled: rsync"
     # nothing of rsync outlives the cancel: no process names the backup, and its tree stays as it is
     assert subprocess.run(["pgrep", "-f", str(result.path)], capture_output=True).stdout == b""
     data = media.backup_data_path(result.path, str(lab.src / "data"))

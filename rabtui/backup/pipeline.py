@@ -177,14 +177,14 @@ class _Run:
         post_error = self._step6(threading.Event() if cancelled else self.cancel)
         if post_error is None:
             return exc
-        reason = exc.reason if isinstance(exc, _Stop) else str(exc)
+        reason = exc.reason if isinstance(exc, _Stop) else str(exc).removeprefix("cancelled: ")
         return _Stop(f"{reason}; then {post_error}", "cancelled" if cancelled else "failed")
 
     def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
         if isinstance(exc, _Stop):
             status, reason = exc.status, exc.reason
-        elif isinstance(exc, Cancelled):
-            status, reason = "cancelled", exc.message
+        elif isinstance(exc, Cancelled):      # "cancelled: rsync": said once, as "backup of S cancelled: rsync"
+            status, reason = "cancelled", exc.message.removeprefix("cancelled: ")
         elif isinstance(exc, OSError):   # e.g. the medium disappeared under the backup
             where = f": {exc.filename}" if exc.filename else ""
             status, reason = "failed", f"{exc.strerror or exc}{where}"
