@@ -299,10 +299,10 @@ def start(
     it (default: its program's name). `lifeline_pipe`: (read, write) ends of the lifeline of a
     process whose standard input is its own: the read end goes to the process, the write end is
     held until it has ended."""
-    argv = [os.fspath(a) for a in argv]
-    full_env = None if env is None else {**os.environ, **env}
     began = time.monotonic()
     try:
+        argv = [os.fspath(a) for a in argv]
+        full_env = None if env is None else {**os.environ, **env}
         popen = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE if stdin_data is not None or lifeline else subprocess.DEVNULL,

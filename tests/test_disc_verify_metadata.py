@@ -148,3 +148,18 @@ def test_a_time_beyond_what_a_disc_holds_does_not_fail_every_disc(tmp_path):
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
     assert res.status == "completed", res.message
+
+
+def test_only_names_of_one_file_within_the_directory_are_recorded_as_its_hard_links(tmp_path):
+    """Every file of a second backup is hard-linked to the first one's (--link-dest): that is not a
+    hard link the disc holds; two names of one file in the source directory are."""
+    lab, cfg = _lab(tmp_path)
+    os.link(lab.src / "data" / "f", lab.src / "data" / "f2")
+    assert lab.backup(cfg).status == "completed"
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    grouped = store.all("SELECT path, link_group FROM disc_files WHERE number=? AND link_group IS NOT NULL",
+                        (number,))
+    assert sorted(os.path.basename(bytes(r["path"])) for r in grouped) == [b"f", b"f2"]
+    assert len({r["link_group"] for r in grouped}) == 1

@@ -68,7 +68,10 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
         # anything else is a fault of rabtui's (or of the state's disk): this source's backup failed,
         # said with its traceback in the job's log, and the other sources of the night go on
         error = exc if isinstance(exc, RabtuiError) else _unexpected(exc, recorder, cfg)
-        recorder.finish("failed", error.exit_code, str(error))
+        try:
+            recorder.finish("failed", error.exit_code, str(error))
+        except sqlite3.Error:   # the state's own failure again: said in the outcome all the same
+            pass
         event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {error}",
                                   source=source_id, now=now)
         problems = notify.send(cfg, event, today=now.date() if now else None)
@@ -83,8 +86,11 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
 
 def _unexpected(exc: Exception, recorder: JobRecorder, cfg: Config) -> RabtuiError:
     """An exception no step turned into a message, as one: the state database's own failure when it
-    is one, else what it was; its traceback goes into the job's log."""
-    recorder.emit(Event(LOG, "".join(traceback.format_exception(exc)).rstrip()))
+    is one, else what it was; its traceback goes into the job's log (when it can be written)."""
+    try:
+        recorder.emit(Event(LOG, "".join(traceback.format_exception(exc)).rstrip()))
+    except sqlite3.Error:
+        pass
     if isinstance(exc, sqlite3.Error):
         return state_failure(exc, cfg.state_dir / "rabtui.db")
     return WorkFailed(f"internal error: {type(exc).__name__}: {exc}",

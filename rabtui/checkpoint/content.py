@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,10 @@ def scan(root: Path) -> Scanned:
                 else:
                     out.add(r, st, SPECIAL_MARK)
             stack.extend(reversed(subdirs))
+    # a file of a backup has other names in the backups beside it (--link-dest, the union): only
+    # those of one inode within this directory are its hard links here
+    names = Counter(out.inodes.values())
+    out.inodes = {i: ino for i, ino in out.inodes.items() if names[ino] > 1}
     return out
 
 

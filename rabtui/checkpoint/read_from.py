@@ -173,10 +173,11 @@ def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool 
     that mtime? (Paths of any length.)"""
     try:
         st = below.lstat(root, rel)
-    except OSError:
+        target = below.readlink(root, rel) if stat.S_ISLNK(st.st_mode) and row.link is not None else None
+    except OSError:     # gone meanwhile
         return False
     if row.sha256 == content.LINK_MARK:
-        kind = stat.S_ISLNK(st.st_mode) and (row.link is None or below.readlink(root, rel) == row.link)
+        kind = stat.S_ISLNK(st.st_mode) and (row.link is None or target == row.link)
     elif row.sha256 == content.SPECIAL_MARK:
         kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
     else:

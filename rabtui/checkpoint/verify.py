@@ -284,10 +284,12 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             by_inode.setdefault((st.st_dev, st.st_ino), []).append(r)
         if not st.st_mode & stat.S_IRUSR:
             os.chmod(path, st.st_mode | stat.S_IRUSR)
-        if content.sha256_file(path, cancel) != r.sha256:
-            res.mismatched.append(r.disc_path)
-        if not st.st_mode & stat.S_IRUSR:
-            os.chmod(path, st.st_mode)   # as it was for its other names, if it has any
+        try:
+            if content.sha256_file(path, cancel) != r.sha256:
+                res.mismatched.append(r.disc_path)
+        finally:
+            if not st.st_mode & stat.S_IRUSR:
+                os.chmod(path, st.st_mode)   # as it was for its other names, if it has any
         done += r.size
         emit(Event(PROGRESS, data={"done_bytes": done, "total_bytes": total,
                                    "percent": 100.0 * done / total if total else 100.0,
