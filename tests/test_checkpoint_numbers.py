@@ -208,3 +208,33 @@ def test_a_real_burner_after_a_lost_state_with_no_disc_at_hand(tmp_path):
         assert [r["volid"] for r in store.all("SELECT volid FROM discs WHERE number=?", (number,))] == ["RAB2D01"]
     finally:
         store.close()
+
+
+def test_a_fifo_or_a_symlink_planted_as_the_record_is_neither_waited_on_nor_followed(tmp_path):
+    """A FIFO in the record's place held a backup at its step 2 (and a checkpoint's numbering) for
+    ever, its locks with it; a symlink was read through (to /dev/zero: all memory). Neither is a
+    record: the next write replaces it, and what a symlink points at is left as it was."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "fifo-medium"
+    fifo.mkdir()
+    os.mkfifo(fifo / ".rabtui-checkpoints")
+    linked = tmp_path / "link-medium"
+    linked.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text(json.dumps({"used": [50]}))
+    (linked / ".rabtui-checkpoints").symlink_to(elsewhere)
+    code = ("import sys; from rabtui.media.checkpoint_numbers import read_record, write_record\n"
+            "for medium in sys.argv[1:]:\n"
+            "    print(sorted(read_record(medium)))\n"
+            "    write_record(medium, [3])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(fifo), str(linked)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "[]"]
+    for medium in (fifo, linked):
+        record = medium / ".rabtui-checkpoints"
+        assert record.is_file() and not record.is_symlink()
+        assert json.loads(record.read_text()) == {"used": [3]}
+    assert json.loads(elsewhere.read_text()) == {"used": [50]}
