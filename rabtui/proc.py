@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping, Sequence
 
 from rabtui import privacy
-from rabtui.errors import Cancelled, MissingTool, Stalled
+from rabtui.errors import Cancelled, MissingTool, Stalled, WorkFailed
 
 LineCallback = Callable[[bytes], None]
 DataCallback = Callable[[bytes], None]
@@ -275,6 +275,11 @@ def run(
         which(argv[0])     # a missing program is said as such, not as the shell's failure
         # a process that reads input gets the lifeline on a pipe of its own
         pipe = os.pipe() if stdin_data is not None else None
+        if pipe and pipe[0] > 9 and not os.path.isdir("/proc/self/fd"):
+            os.close(pipe[0])
+            os.close(pipe[1])
+            raise WorkFailed(f"cannot start {name}: /proc is not mounted, and without it the pipe that makes"
+                             f" {name} die with rabtui cannot be handed to it", hint="mount /proc")
         script = _group_dies_with_stdin('"$@"', lifeline_fd=pipe[0] if pipe else 0)
         argv, lifeline = ["/bin/sh", "-c", script, "rabtui", *argv], True
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name,
@@ -515,13 +520,14 @@ def dies_with_stdin(shell: str, grace: int = 5) -> str:
 
 def _group_dies_with_stdin(command: str, grace: int = 5, lifeline_fd: int = 0) -> str:
     """`dies_with_stdin`'s script, running `command` (sh words: `"$@"` runs its arguments). With a
-    `lifeline_fd` other than 0, the lifeline is that pipe (opened again through /proc: sh names no
-    descriptor past 9) and the command keeps its standard input."""
+    `lifeline_fd` other than 0, the lifeline is that pipe (past 9, which sh cannot name, opened again
+    through /proc) and the command keeps its standard input."""
     # the watcher dies with the group's SIGTERM of a cancel or a timeout, but outlives its own
     watcher = (f'read -r _ <&3; trap "" TERM; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
                ' && kill -s 0 -- -$$; do sleep 0.2; i=$((i+1)); done; kill -s KILL -- -$$')
     # a command killed by a signal is said so: the wrapper dies of the same signal
-    take = 'exec 3<&0 </dev/null; ' if lifeline_fd == 0 else f'exec 3</proc/self/fd/{lifeline_fd}; '
+    take = ('exec 3<&0 </dev/null; ' if lifeline_fd == 0 else f'exec 3<&{lifeline_fd}; ' if lifeline_fd <= 9
+            else f'exec 3</proc/self/fd/{lifeline_fd}; ')
     return (take + f'({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
             f'{command}; s=$?; kill -s KILL $w 2>/dev/null; '
             'if [ $s -gt 128 ] && [ $s -lt 160 ]; then trap - $((s - 128)); kill -$((s - 128)) $$; fi; exit $s')

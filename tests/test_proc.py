@@ -257,3 +257,34 @@ def test_a_process_given_input_dies_with_rabtui_too(tmp_path):
     finally:
         if rabtui.poll() is None:
             rabtui.kill()
+
+
+NO_PROC = """
+import os, sys
+sys.path.insert(0, {repo!r})
+from rabtui import proc
+from rabtui.errors import RabtuiError
+held = [os.open("/dev/null", os.O_RDONLY) for _ in range(int(sys.argv[1]))]
+try:
+    done = proc.run(["cat"], stdin_data=b"a\\n" * 100000, die_with_parent=True, capture=True)
+    print(done.returncode, len(done.stdout), done.stderr_text())
+except RabtuiError as exc:
+    print("refused:", exc.message)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="unmounting /proc in a mount namespace of its own takes root")
+def test_a_process_given_input_runs_where_proc_is_not_mounted():
+    """Its lifeline was opened through /proc/self/fd whatever its number: with no /proc (a chroot,
+    a bare container) every rsync given its paths failed with "cannot open /proc/self/fd/3". A
+    descriptor sh can name needs no /proc; past those, the refusal says why."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    results = []
+    for held in (0, 20):
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               'umount -l /proc && exec "$0" -c "$1" "$2"', sys.executable,
+                               NO_PROC.format(repo=repo), str(held)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        results.append(done.stdout.strip())
+    assert results[0] == "0 200000", results[0]
+    assert results[1].startswith("refused:") and "/proc" in results[1], results[1]
