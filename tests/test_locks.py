@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -65,3 +68,29 @@ def test_a_display_asking_whether_a_lock_is_held_never_makes_a_job_fail(tmp_path
         stop.set()
         poller.join()
     assert refused == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a lock file of another user's takes root to make")
+def test_a_lock_file_this_user_cannot_open_is_said_plainly():
+    """Root ran rabtui once on this user's state directory: its lock files are root's, 0600. The
+    user's nightly run ended in a traceback; it says which file and why, as every refusal does."""
+    top = tempfile.mkdtemp(prefix="rabtui-locks-")
+    try:
+        os.chmod(top, 0o755)
+        state = os.path.join(top, "state")
+        os.makedirs(os.path.join(state, "locks"), mode=0o700)
+        os.chown(state, 65534, 65534)
+        os.chown(os.path.join(state, "locks"), 65534, 65534)
+        theirs = os.path.join(state, "locks", "state.lock")
+        os.close(os.open(theirs, os.O_CREAT | os.O_WRONLY, 0o600))
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        code = (f"import sys; sys.path.insert(0, {repo!r}); from rabtui.errors import RabtuiError;"
+                " from rabtui.state.locks import state_lock\n"
+                f"try: state_lock({state!r}).acquire(shared=True)\n"
+                "except RabtuiError as exc: print(exc)\n")
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                              code], capture_output=True, text=True, timeout=60, cwd=top)
+        assert out.returncode == 0, out.stderr
+        assert theirs in out.stdout and "Permission denied" in out.stdout and "uid 0" in out.stdout, out.stdout
+    finally:
+        shutil.rmtree(top)

@@ -42,13 +42,13 @@ class Lock:
         """Take the lock, or raise LockBusy saying who holds it. `shared`: one of many readers,
         which only a holder of the whole lock keeps out. `wait`: until it is free (for locks held
         a short while only)."""
-        privacy.private_dir(self.dir)
         # never through a symlink planted there: the lock is written, by root often
         try:
+            privacy.private_dir(self.dir)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
-                raise
+                raise self._unusable(exc) from None
             raise WorkFailed(f"{self.path} is a symlink: not followed, nothing run; someone else may have"
                              " changed the state directory", hint="see `rabtui check`, then remove it") from None
         try:
@@ -68,6 +68,19 @@ class Lock:
         os.write(fd, json.dumps(mine).encode())
         self._fd = fd
         return self
+
+    def _unusable(self, exc: OSError) -> WorkFailed:
+        """The lock file cannot be opened or made: another user's (root ran rabtui on this state
+        directory once), a read-only state directory."""
+        where = exc.filename or self.path
+        try:
+            st = os.lstat(where)
+            owner = f" (its owner: uid {st.st_uid}, mode {st.st_mode & 0o777:o})" if st.st_uid != os.geteuid() else ""
+        except OSError:
+            owner = ""
+        return WorkFailed(f"{self.what} cannot run: the lock file {where} cannot be opened: {exc.strerror or exc}"
+                          f"{owner}; nothing run", hint=f"give {self.dir} and its files back to the user that runs"
+                          " rabtui (chown), or run rabtui as their owner")
 
     def holder(self) -> dict | None:
         """Who holds (or last held) the lock, from the file."""
