@@ -238,3 +238,20 @@ def test_a_fifo_or_a_symlink_planted_as_the_record_is_neither_waited_on_nor_foll
         assert record.is_file() and not record.is_symlink()
         assert json.loads(record.read_text()) == {"used": [3]}
     assert json.loads(elsewhere.read_text()) == {"used": [50]}
+
+
+def test_numbers_written_at_once_by_several_processes_are_all_kept(tmp_path):
+    """A checkpoint numbered in one process while backups onto the same medium write the record in
+    others: each read the record, added its numbers and put its own in place, so the number
+    written between a read and its rename was lost from the medium."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rabtui.media.checkpoint_numbers import write_record\n"
+            "k = int(sys.argv[2])\n"
+            "for n in range(40): write_record(sys.argv[1], [1 + k * 40 + n])\n")
+    writers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(k)], cwd=ROOT) for k in range(6)]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 6
+    from rabtui.media.checkpoint_numbers import read_record
+
+    assert read_record(tmp_path) == set(range(1, 241))

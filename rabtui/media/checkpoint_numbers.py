@@ -11,6 +11,7 @@ A new number comes after the highest of all these."""
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import sqlite3
@@ -65,11 +66,18 @@ def write_record(medium_path: str | os.PathLike, numbers: Iterable[int]) -> None
     """The medium's record made to hold `numbers` too (what it held stays), atomically, 0600.
     Raises OSError when the medium cannot be written."""
     path = Path(medium_path) / RECORD
-    had = read_record(medium_path)
-    used = had | set(numbers)
-    if used == had and path.exists():
-        return
-    privacy.replace_file(path, (json.dumps({"used": sorted(used)}) + "\n").encode())
+    # one writer at a time, whatever process: a number written between another's read and its
+    # rename was lost from the medium (the flock is on the medium's directory, its own file replaced)
+    folder = os.open(medium_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        had = read_record(medium_path)
+        used = had | set(numbers)
+        if used == had and path.exists():
+            return
+        privacy.replace_file(path, (json.dumps({"used": sorted(used)}) + "\n").encode())
+    finally:
+        os.close(folder)
 
 
 def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
