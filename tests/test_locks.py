@@ -94,3 +94,25 @@ def test_a_lock_file_this_user_cannot_open_is_said_plainly():
         assert theirs in out.stdout and "Permission denied" in out.stdout and "uid 0" in out.stdout, out.stdout
     finally:
         shutil.rmtree(top)
+
+
+def test_a_lock_taken_in_a_full_state_directory_is_held_all_the_same(tmp_path, tmpfs):
+    """The pid and time written into the lock file are only for a refusal's message: a state
+    directory that filled up during a run made taking a lock fail with "No space left on device",
+    the flock already taken and left held by a descriptor nothing would close."""
+    state = tmpfs(tmp_path / "state", "size=256k")
+    filler = os.open(state / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(filler, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(filler)
+    lock = source_lock(state, "s").acquire()
+    try:
+        with pytest.raises(LockBusy):
+            source_lock(state, "s").acquire()
+    finally:
+        lock.release()
+    source_lock(state, "s").acquire().release()

@@ -63,9 +63,12 @@ class Lock:
             if holder and holder.get("by"):
                 raise LockBusy(f"{self.kept_out} cannot run now: {holder['by']} is running{since}") from None
             raise LockBusy(f"{self.what} is already running{since}") from None
-        os.ftruncate(fd, 0)
         mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {})
-        os.write(fd, json.dumps(mine).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(mine).encode())
+        except OSError:     # a full state directory: the lock is held all the same, only the message lacks who
+            pass
         self._fd = fd
         return self
 
