@@ -132,3 +132,24 @@ def test_the_ui_changes_nothing_in_the_database_rebuild_state_replaces(tmp_path)
     aside = next(p for p in lab.state.iterdir() if p.name.startswith("rabtui.db.before-rebuild-")
                  and not p.name.endswith(("-wal", "-shm")))
     assert _dump(aside) == before
+
+
+def test_check_while_rebuild_state_runs_says_so_as_a_warning(tmp_path):
+    """Monitoring runs `rabtui check --prometheus` every few minutes; while rebuild-state ran (hours,
+    with discs to read) check was refused like a writer: no WARNING line, the textfile left with
+    the figures from before, as if all were as then."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"one"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    prom = tmp_path / "rabtui.prom"
+    assert _rabtui(lab, "check", "--prometheus", str(prom)).returncode == 1     # never checkpointed
+    rebuild = _held_rebuild(lab, "rebuild.media_listed")
+    try:
+        done = _rabtui(lab, "check", "--prometheus", str(prom))
+    finally:
+        os.kill(rebuild.pid, signal.SIGCONT)
+        rebuild.communicate()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("WARNING: ") and "rebuild-state is running" in done.stdout, done.stdout
+    assert 'rabtui_check_status{check="state"} 1' in prom.read_text()

@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui.actions import jobs as jobviews
 from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
-from rabtui.errors import ConfigError, RabtuiError, UsageError, WorkFailed
+from rabtui.errors import ConfigError, LockBusy, RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
 from rabtui.ops import health, health_changes
 from rabtui.ops import prometheus as prometheus_file
@@ -243,7 +243,8 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
     """`rabtui check` as the monitoring runs it. A config that cannot be loaded, or a state database
     that cannot be opened or read, stops every backup: it is said in the textfile at once, as a
     critical check (`config`, `state`), rather than leaving the last good figures there. A bad
-    config is still raised (exit 2, its file:line); an unusable database is the check's own result."""
+    config is still raised (exit 2, its file:line); an unusable database is the check's own result,
+    and so is a rebuild-state under way (a warning)."""
     try:
         cfg = load_config()
     except ConfigError as exc:
@@ -256,10 +257,14 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
         raise
     try:
         return check(cfg, open_store(cfg), now, prometheus)
+    except LockBusy as exc:
+        # rebuild-state replaces the database: nothing to check it by, and nothing broken either
+        found, undelivered = [health.Problem("state", health.WARNING, exc.message)], []
     except (StateUnusable, sqlite3.Error) as exc:
         failure = exc if isinstance(exc, StateUnusable) else state_failure(exc, cfg.state_dir / "rabtui.db")
-    found = [health.Problem("state", health.CRITICAL, str(failure))]
-    undelivered = health_changes.notify_changes(cfg, health_changes.record_state(cfg.state_dir, str(failure)), now)
+        found = [health.Problem("state", health.CRITICAL, str(failure))]
+        undelivered = health_changes.notify_changes(cfg, health_changes.record_state(cfg.state_dir, str(failure)),
+                                                    now)
     if prometheus:
         _write_textfile(prometheus, prometheus_file.text(cfg, None, found, now))
     return CheckResult(found, health.exit_code(found), undelivered)
