@@ -163,3 +163,20 @@ def test_only_names_of_one_file_within_the_directory_are_recorded_as_its_hard_li
                         (number,))
     assert sorted(os.path.basename(bytes(r["path"])) for r in grouped) == [b"f", b"f2"]
     assert len({r["link_group"] for r in grouped}) == 1
+
+
+def test_a_time_before_1970_with_a_fraction_verifies_and_restores(tmp_path):
+    """1969-12-31 23:59:58.5 is kept as -1 (a whole second, cut toward zero), a disc holds -2 (the
+    second it falls in): the disc is as it was backed up, for verification and restore alike."""
+    lab, cfg = _lab(tmp_path)
+    t = -1_500_000_000
+    os.utime(lab.src / "data" / "f", ns=(t, t))
+    os.utime(lab.src / "data" / "empty", ns=(t, t))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = _record(lab, cfg, store)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
+    assert res.status == "completed", res.message
+    assert _restore_refused(cfg, store, number, lab, tmp_path) == ""
+    assert os.stat(f"{tmp_path}/out/{lab.src}/data/f").st_mtime < 0

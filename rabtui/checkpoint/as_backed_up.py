@@ -29,13 +29,20 @@ def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None
         if link is not None and target != link:
             return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
         return None
-    if st_mtime is not None and int(st_mtime) != min(max(mtime, DISC_TIMES[0]), DISC_TIMES[1]):
+    if st_mtime is not None and int(st_mtime) not in _disc_times(mtime):
         return f"mtime {_when(int(st_mtime))}, backed up {_when(mtime)}"
     if mode is not None and st_mode != mode:
         if stat.S_IFMT(st_mode) != stat.S_IFMT(mode):
             return f"mode {st_mode:o}, backed up {mode:o}"
         return f"mode {stat.S_IMODE(st_mode):04o}, backed up {stat.S_IMODE(mode):04o}"
     return None
+
+
+def _disc_times(mtime: int) -> tuple[int, ...]:
+    """The whole seconds a disc may hold for a time kept as `mtime`: kept cut toward zero (int()),
+    a time before 1970 with a fraction (-1.5, kept -1) is on the disc as the second it falls in (-2)."""
+    held = min(max(mtime, DISC_TIMES[0]), DISC_TIMES[1])
+    return (held, held - 1) if mtime <= 0 and held > DISC_TIMES[0] else (held,)
 
 
 def _when(t: int) -> str:
