@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import threading
 
+import pytest
+
 from rabtui.checkpoint import run
 from rabtui.events import READY, SKIP, ScriptedPrompter
 from tests.test_checkpoint import _record
@@ -180,3 +182,32 @@ def test_a_time_before_1970_with_a_fraction_verifies_and_restores(tmp_path):
     assert res.status == "completed", res.message
     assert _restore_refused(cfg, store, number, lab, tmp_path) == ""
     assert os.stat(f"{tmp_path}/out/{lab.src}/data/f").st_mtime < 0
+
+
+def test_a_directory_of_mode_0000_verifies_as_a_user_other_than_root(tmp_path):
+    """Extracted by a user other than root, a directory of mode 0000 is closed to them: what is in
+    it was said missing (or its lstat raised), and the scratch directory could not be removed."""
+    import stat
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    lab, cfg = _lab(tmp_path)
+    write_files(lab.src / "data", {"closed/in": b"inside"})
+    os.chmod(lab.src / "data" / "closed", 0)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    subprocess.run(["chown", "-R", "65534:65534", tmp_path / "state", tmp_path / "iso"], check=True)
+    for d in (tmp_path, tmp_path.parent):
+        os.chmod(d, 0o755)
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        why = _verify(cfg, store, number)
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+    assert why == ""
+    assert not any(p.name.startswith("verify-") for p in (tmp_path / "state").rglob("*")), "scratch left"
+    assert stat.S_IMODE(os.stat(lab.src / "data" / "closed").st_mode) == 0

@@ -129,7 +129,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root)), cancel=cancel)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-            _compare(rows, disc_root, res, emit, cancel)
+            _compare(rows, disc_root, res, emit, cancel, _opened_up(disc_root))
             res.extra = unexpected(rows, _on_disc(disc_root), unjudged)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
@@ -256,7 +256,9 @@ class _Cutter:
         return self.bad
 
 
-def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel) -> None:
+def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel,
+             modes: dict[bytes, int] | None = None) -> None:
+    """`modes`: the modes the directories of `base` had before _opened_up gave their owner rwx."""
     total = sum(r.size for r in rows if r.sha256 not in MARKS)
     done = 0
     by_inode: dict[tuple[int, int], list[Row]] = {}
@@ -270,6 +272,8 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         if not _kind(r, st.st_mode) or (r.sha256 not in MARKS and st.st_size != r.size):
             res.mismatched.append(r.disc_path)
             continue
+        if modes and path in modes:
+            st = os.stat_result((modes[path], *st[1:]))
         target = os.readlink(path) if stat.S_ISLNK(st.st_mode) and r.link is not None else None
         # owners come off a disc only as root, a symlink's not even then
         owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
@@ -310,14 +314,22 @@ def _on_disc(base: bytes):
                    stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode))
 
 
-def _rmtree(path: Path) -> None:
-    def fix(func, p, exc):
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        except OSError:
-            pass
-        func(p)
+def _opened_up(base: bytes) -> dict[bytes, int]:
+    """Every directory below `base` given its owner's rwx (one of mode 0000 extracted by a user
+    other than root is closed to them: nothing in it could be compared, nor removed); returns the
+    mode each changed one had."""
+    was: dict[bytes, int] = {}
+    for dirpath, dirnames, _files in os.walk(base):
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o700 != 0o700:
+                os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
+                was[path] = st.st_mode
+    return was
 
+
+def _rmtree(path: Path) -> None:
     if path.exists():
-        shutil.rmtree(path, onerror=fix)
+        _opened_up(os.fsencode(path))
+        shutil.rmtree(path)
