@@ -184,11 +184,26 @@ def test_a_time_before_1970_with_a_fraction_verifies_and_restores(tmp_path):
     assert os.stat(f"{tmp_path}/out/{lab.src}/data/f").st_mtime < 0
 
 
+def _as_nobody(tmp_path, cfg, store, number) -> str:
+    """`_verify` as user 65534 (who owns the state and the images)."""
+    import subprocess
+
+    subprocess.run(["chown", "-R", "65534:65534", tmp_path / "state", tmp_path / "iso"], check=True)
+    for d in (tmp_path, tmp_path.parent):
+        os.chmod(d, 0o755)
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        return _verify(cfg, store, number)
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
 def test_a_directory_of_mode_0000_verifies_as_a_user_other_than_root(tmp_path):
     """Extracted by a user other than root, a directory of mode 0000 is closed to them: what is in
     it was said missing (or its lstat raised), and the scratch directory could not be removed."""
     import stat
-    import subprocess
 
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
@@ -198,16 +213,29 @@ def test_a_directory_of_mode_0000_verifies_as_a_user_other_than_root(tmp_path):
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = burn_one(lab, cfg, store)
-    subprocess.run(["chown", "-R", "65534:65534", tmp_path / "state", tmp_path / "iso"], check=True)
-    for d in (tmp_path, tmp_path.parent):
-        os.chmod(d, 0o755)
-    os.setegid(65534)
-    os.seteuid(65534)
-    try:
-        why = _verify(cfg, store, number)
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
+    why = _as_nobody(tmp_path, cfg, store, number)
     assert why == ""
     assert not any(p.name.startswith("verify-") for p in (tmp_path / "state").rglob("*")), "scratch left"
     assert stat.S_IMODE(os.stat(lab.src / "data" / "closed").st_mode) == 0
+
+
+def test_a_device_node_verifies_as_a_user_other_than_root(tmp_path):
+    """A user other than root cannot make a device node: extracting the disc failed there, and
+    every entry after it was said missing. Its kind, mode and owner are taken from the listing; a
+    device node changed on the disc still fails it."""
+    import stat
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a device node and act as another user")
+    lab, cfg = _lab(tmp_path)
+    os.mknod(lab.src / "data" / "dev", 0o640 | stat.S_IFCHR, os.makedev(1, 3))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    assert _as_nobody(tmp_path, cfg, store, number) == ""
+    prefix = "/data/loc/" + str(lab.src / "data").lstrip("/")
+    os.mknod(tmp_path / "planted", 0o600 | stat.S_IFBLK, os.makedev(7, 0))
+    alter(tmp_path / "iso" / f"RAB{number}D01.iso", "-chmod", "0666", f"{prefix}/dev", "--",
+          "-map", str(tmp_path / "planted"), f"{prefix}/sub/planted")
+    why = _as_nobody(tmp_path, cfg, store, number)
+    assert "/dev (mode 0666, backed up 0640)" in why and "/sub/planted" in why and "not in the catalog" in why, why

@@ -4,7 +4,8 @@ of each file, and then each file read back from the disc against the sha256 in t
 The read-back extracts the disc with osirrox into a scratch directory and hashes what came out,
 so a changed byte in any file is found even where the MD5 tags were changed with it; each entry's
 time, mode, owner (as root), symlink target and hard links are compared with what was backed up,
-and an entry the catalog does not hold fails the disc (as_backed_up.py). Without room to extract
+and an entry the catalog does not hold fails the disc (as_backed_up.py); device nodes, which only
+root makes, are compared as the disc lists them for another user. Without room to extract
 it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
 symlink targets and extra entries (not the times: it shows them to the minute; nor hard links).
 """
@@ -111,7 +112,11 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
         _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
-        _compare_listed(exe, indev, volid, rows, res, cancel, unjudged)
+        listing = _listing(exe, indev, volid, res, cancel)
+        if listing is not None:
+            _compare_listed(rows, listing, res)
+            res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
+                                   unjudged)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -126,11 +131,20 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     try:
         with shortpath.alias(scratch) as short:   # the disc's deepest paths fit below it
             disc_root = os.path.join(short, b"d")   # a new directory: xorriso never replaces the link itself
-            done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root)), cancel=cancel)
+            # only root makes device nodes: another user's are compared as the disc lists them
+            devices = os.geteuid() == 0
+            listed = [] if devices else [r for r in rows if _maybe_device(r)]
+            done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices), cancel=cancel)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-            _compare(rows, disc_root, res, emit, cancel, _opened_up(disc_root))
+            _compare([r for r in rows if r not in listed], disc_root, res, emit, cancel, _opened_up(disc_root))
             res.extra = unexpected(rows, _on_disc(disc_root), unjudged)
+            if not devices:
+                listing = _listing(exe, indev, volid, res, cancel)
+                if listing is not None:
+                    _compare_listed(listed, listing, res)
+                    res.extra += unexpected(rows, ((p, False) for p, (mode, _t, _o) in listing.items()
+                                                   if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)), unjudged)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -170,12 +184,13 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
                                    "current": os.fsdecode(batch[-1].disc_path)}))
 
 
-def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, cancel,
-                    unjudged: tuple[bytes, ...]) -> None:
-    """Without the disc extracted: each entry's kind, mode, owner and symlink target as xorriso
-    lists them (`-exec lsdl`, whose times are to the minute: they are not compared, nor hard
-    links), and the entries the catalog does not hold."""
-    listing: dict[bytes, tuple[int, bytes | None, tuple[int, int]]] = {}
+Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
+
+
+def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> Listing | None:
+    """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
+    them (`-exec lsdl`); None, said in `res`, when it cannot."""
+    listing: Listing = {}
 
     def take(line: bytes) -> None:
         entry = xorriso.parse_lsdl(line)
@@ -185,7 +200,13 @@ def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: Veri
     done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel)
     if not done.ok:
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-        return
+        return None
+    return listing
+
+
+def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult) -> None:
+    """Without the entries extracted: each one's kind, mode, owner and symlink target as the disc
+    lists them (whose times are to the minute: they are not compared, nor hard links)."""
     for r in rows:
         if r.disc_path not in listing:
             if r.disc_path not in res.missing:
@@ -198,7 +219,11 @@ def _compare_listed(exe: str, indev: str, volid: str, rows: list[Row], res: Veri
             res.why[r.disc_path] = why
             if r.disc_path not in res.mismatched:
                 res.mismatched.append(r.disc_path)
-    res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()), unjudged)
+
+
+def _maybe_device(r: Row) -> bool:
+    """Is `r` a device node, or a special file of a checkpoint that kept no modes?"""
+    return r.sha256 == SPECIAL_MARK and (r.mode is None or stat.S_ISCHR(r.mode) or stat.S_ISBLK(r.mode))
 
 
 def _kind(r: Row, st_mode: int) -> bool:

@@ -162,13 +162,14 @@ def concat_argv(xorriso: str, indev: str, volid: str, iso_paths: list[bytes]) ->
             "--", "-end"]
 
 
-def extract_argv(xorriso: str, indev: str, volid: str, target: str) -> list[str]:
+def extract_argv(xorriso: str, indev: str, volid: str, target: str, devices: bool = True) -> list[str]:
     """The whole disc into `target`, with each file's mode as it was backed up (a file with an
     ACL keeps its group bits in the ACL, its mask, which `-acl on` sets again) and its hard links.
-    Both are given before the image is loaded, or what they need is not read from it."""
+    Both are given before the image is loaded, or what they need is not read from it. Without
+    `devices` (a user other than root cannot make them), its device nodes are passed over."""
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
             "-assert_volid", volid, "FATAL", "-acl", "on", "-hardlinks", "on", "-indev", arg(indev),
-            "-osirrox", "on:device_files", "-extract", "/", arg(target), "-end"]
+            "-osirrox", "on:device_files" if devices else "on", "-extract", "/", arg(target), "-end"]
 
 
 def list_argv(xorriso: str, indev: str, volid: str) -> list[str]:
