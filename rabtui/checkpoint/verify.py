@@ -13,6 +13,7 @@ symlink targets and extra entries (not the times: it shows them to the minute; n
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import stat
@@ -138,13 +139,12 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             _compare([r for r in rows if r not in listed], disc_root, res, emit, cancel, _opened_up(disc_root))
-            res.extra = unexpected(rows, _on_disc(disc_root), unjudged)
-            if not devices:
-                listing = _listing(exe, indev, volid, res, cancel)
-                if listing is not None:
-                    _compare_listed(listed, listing, res)
-                    res.extra += unexpected(rows, ((p, False) for p, (mode, _t, _o) in listing.items()
-                                                   if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)), unjudged)
+            listing = None if devices else _listing(exe, indev, volid, res, cancel)
+            if listing is not None:
+                _compare_listed(listed, listing, res)
+            nodes = ((p, False) for p, (mode, _t, _o) in (listing or {}).items()
+                     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
+            res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root), nodes), unjudged)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
