@@ -138,7 +138,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices), cancel=cancel)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-            _compare([r for r in rows if r not in listed], disc_root, res, emit, cancel, _opened_up(disc_root))
+            _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, _opened_up(disc_root))
             listing = None if devices else _listing(exe, indev, volid, res, cancel)
             if listing is not None:
                 _compare_listed(listed, listing, res)
