@@ -208,8 +208,9 @@ def test_a_directory_of_mode_0000_verifies_as_a_user_other_than_root(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
     lab, cfg = _lab(tmp_path)
-    write_files(lab.src / "data", {"closed/in": b"inside"})
+    write_files(lab.src / "data", {"closed/in": b"inside", "read-only/in": b"inside"})
     os.chmod(lab.src / "data" / "closed", 0)
+    os.chmod(lab.src / "data" / "read-only", 0o500)
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = burn_one(lab, cfg, store)
