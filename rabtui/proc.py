@@ -280,7 +280,8 @@ def run(
             os.close(pipe[1])
             raise WorkFailed(f"cannot start {name}: /proc is not mounted, and without it the pipe that makes"
                              f" {name} die with rabtui cannot be handed to it", hint="mount /proc")
-        script = _group_dies_with_stdin('"$@"', lifeline_fd=pipe[0] if pipe else 0)
+        # killed at once, as the power cut it stands for would (what it writes is thrown away)
+        script = _group_dies_with_stdin('"$@"', grace=0, lifeline_fd=pipe[0] if pipe else 0)
         argv, lifeline = ["/bin/sh", "-c", script, "rabtui", *argv], True
     started = start(argv, stdin_data=stdin_data, cwd=cwd, env=env, lifeline=lifeline, name=name,
                     lifeline_pipe=pipe)

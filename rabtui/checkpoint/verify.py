@@ -344,13 +344,12 @@ def _opened_up(base: bytes) -> dict[bytes, int]:
     other than root is closed to them: nothing in it could be compared, nor removed); returns the
     mode each changed one had."""
     was: dict[bytes, int] = {}
-    for dirpath, dirnames, _files in os.walk(base):
+    for dirpath, dirnames, _files, fd in os.fwalk(base):     # by descriptor: paths past 4,096 bytes
         for name in dirnames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o700 != 0o700:
-                os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
-                was[path] = st.st_mode
+                os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=fd)
+                was[os.path.join(dirpath, name)] = st.st_mode
     return was
 
 
