@@ -9,11 +9,22 @@ import stat
 import time
 from typing import Iterable
 
-from rabtui.checkpoint.content import DIR_MARK
+from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 
 # the times a disc holds (Rock Ridge: years 1900..2155); xorriso writes the nearest for any other
 DISC_TIMES = (-2_208_988_800, 5_869_583_999)
+
+
+def of_kind(r: Row, st_mode: int) -> bool:
+    """Is an entry of this mode of the kind the catalog has for `r`?"""
+    if r.sha256 == DIR_MARK:
+        return stat.S_ISDIR(st_mode)
+    if r.sha256 == LINK_MARK:
+        return stat.S_ISLNK(st_mode)
+    if r.sha256 == SPECIAL_MARK:
+        return not (stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode) or stat.S_ISLNK(st_mode))
+    return stat.S_ISREG(st_mode)
 
 
 def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None, mtime: int, mode: int | None,

@@ -8,6 +8,7 @@ import os
 import stat
 
 from rabtui.checkpoint import content
+from rabtui.checkpoint.as_backed_up import of_kind
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium as media
@@ -176,12 +177,9 @@ def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool 
         target = below.readlink(root, rel) if stat.S_ISLNK(st.st_mode) and row.link is not None else None
     except OSError:     # gone meanwhile
         return False
-    if row.sha256 == content.LINK_MARK:
-        kind = stat.S_ISLNK(st.st_mode) and (row.link is None or target == row.link)
-    elif row.sha256 == content.SPECIAL_MARK:
-        kind = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
-    else:
-        kind = stat.S_ISREG(st.st_mode) and st.st_size == size
+    kind = of_kind(row, st.st_mode) and (
+        target == row.link if row.sha256 == content.LINK_MARK and row.link is not None
+        else row.sha256 in content.MARKS or st.st_size == size)
     if not kind or int(st.st_mtime) != row.mtime:
         return False
     if not by_content or row.sha256 in content.MARKS:

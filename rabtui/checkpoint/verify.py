@@ -22,8 +22,8 @@ from pathlib import Path
 
 from rabtui import proc
 from rabtui.checkpoint import content, layout, shortpath, xorriso
-from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, unexpected
-from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK
+from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, of_kind, unexpected
+from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, Emit, Event
 
@@ -213,7 +213,7 @@ def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult) -> Non
                 res.missing.append(r.disc_path)
             continue
         mode, target, owned = listing[r.disc_path]
-        why = None if _kind(r, mode) else "not of its kind"
+        why = None if of_kind(r, mode) else "not of its kind"
         why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
         if why and r.disc_path not in res.why:
             res.why[r.disc_path] = why
@@ -224,17 +224,6 @@ def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult) -> Non
 def _maybe_device(r: Row) -> bool:
     """Is `r` a device node, or a special file of a checkpoint that kept no modes?"""
     return r.sha256 == SPECIAL_MARK and (r.mode is None or stat.S_ISCHR(r.mode) or stat.S_ISBLK(r.mode))
-
-
-def _kind(r: Row, st_mode: int) -> bool:
-    """Is an entry of this mode of the kind the catalog has for `r`?"""
-    if r.sha256 == DIR_MARK:
-        return stat.S_ISDIR(st_mode)
-    if r.sha256 == LINK_MARK:
-        return stat.S_ISLNK(st_mode)
-    if r.sha256 == SPECIAL_MARK:
-        return not (stat.S_ISREG(st_mode) or stat.S_ISDIR(st_mode) or stat.S_ISLNK(st_mode))
-    return stat.S_ISREG(st_mode)
 
 
 class _Cutter:
@@ -294,7 +283,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         except FileNotFoundError:
             res.missing.append(r.disc_path)
             continue
-        if not _kind(r, st.st_mode) or (r.sha256 not in MARKS and st.st_size != r.size):
+        if not of_kind(r, st.st_mode) or (r.sha256 not in MARKS and st.st_size != r.size):
             res.mismatched.append(r.disc_path)
             continue
         if modes and path in modes:

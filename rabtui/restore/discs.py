@@ -21,6 +21,7 @@ from rabtui.errors import Cancelled, WorkFailed
 from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
+from rabtui.restore.staging import ACLS
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
@@ -53,7 +54,7 @@ def drop_inherited_acls(start: bytes, target: bytes, without_acl: list[bytes]) -
     extracted at `target`) have no ACL on the disc, and get theirs removed."""
     for image_path in without_acl:
         staged = target + image_path[len(start):]
-        for acl in ("system.posix_acl_access", "system.posix_acl_default"):
+        for acl in ACLS:
             with contextlib.suppress(OSError):
                 os.removexattr(staged, acl, follow_symlinks=False)
 

@@ -18,7 +18,7 @@ from rabtui.events import LOG, Emit, Event, no_emit
 
 PREFIX = b".rabtui-restore-"
 MAKING = b".rabtui-staging-"    # a staging directory being made, not locked yet
-ACLS = ("system.posix_acl_default", "system.posix_acl_access")
+ACLS = ("system.posix_acl_default", "system.posix_acl_access")    # the xattrs that hold POSIX ACLs
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
