@@ -39,7 +39,6 @@ PACKAGES = {
     "xorriso": "xorriso",
     "osirrox": "xorriso",
     "dirsplit": "genisoimage",
-    "setpriv": "util-linux",
 }
 
 
@@ -131,7 +130,7 @@ _STARTED = 19     # the start time among the fields of /proc/PID/stat after the 
 
 def kill_writers(path: str | os.PathLike) -> tuple[int, int]:
     """Stop the rsync processes that still write into `path` after the run that started them was
-    killed (one behind a wrapper that forks outlives the parent-death signal): those whose program
+    killed (one behind a wrapper that puts it in a session of its own outlives its group): those whose program
     is rsync and whose arguments name `path` or a path below it. Nothing else is touched: an
     operator's `cp` or `less` on a file there goes on. Returns (stopped, left): left are those it
     may not signal, or that are still there after GROUP_DEATH seconds."""
