@@ -35,10 +35,11 @@ def _lab(tmp_path):
 
 
 def burn_one(lab, cfg, store) -> int:
-    """A checkpoint of what is due recorded and burnt onto the images: drive, every disc verified."""
+    """A checkpoint of what is due recorded and burnt onto the images: drive, every disc verified
+    (any question but a disc's insertion aborts it)."""
     number = _record(lab, cfg, store)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
+                              prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
     assert res.status == "completed", res.message
     return number
 
@@ -146,11 +147,7 @@ def test_a_time_beyond_what_a_disc_holds_does_not_fail_every_disc(tmp_path):
     far = 8_835_955_200              # 2250-01-01
     os.utime(lab.src / "data" / "sub" / "g", (far, far))
     assert lab.backup(cfg).status == "completed"
-    store = lab.store()
-    number = _record(lab, cfg, store)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
-    assert res.status == "completed", res.message
+    burn_one(lab, cfg, lab.store())      # verified, every disc
 
 
 def test_only_names_of_one_file_within_the_directory_are_recorded_as_its_hard_links(tmp_path):
@@ -177,10 +174,7 @@ def test_a_time_before_1970_with_a_fraction_verifies_and_restores(tmp_path):
     os.utime(lab.src / "data" / "empty", ns=(t, t))
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = _record(lab, cfg, store)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
-    assert res.status == "completed", res.message
+    number = burn_one(lab, cfg, store)
     assert _restore_refused(cfg, store, number, lab, tmp_path) == ""
     assert os.stat(f"{tmp_path}/out/{lab.src}/data/f").st_mtime < 0
 
