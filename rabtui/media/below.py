@@ -97,28 +97,25 @@ def lstat(root: bytes, rel: bytes) -> os.stat_result:
     would (a symlink on the way is followed there: for trees that hold none on the way, such as an
     archive's union, or whose way was checked); a longer one part by part, raising OSError for a
     symlink on the way. `..` raises OSError."""
-    _parts(rel)
-    path = os.path.join(root, rel)
-    if named_at_once(path):
-        return os.lstat(path)
-    parent, name = os.path.split(rel)
-    fd = open_dir(root, parent)
-    try:
-        return os.stat(name, dir_fd=fd, follow_symlinks=False)
-    finally:
-        os.close(fd)
+    return _reached(root, rel, os.lstat, lambda name, fd: os.stat(name, dir_fd=fd, follow_symlinks=False))
 
 
 def readlink(root: bytes, rel: bytes) -> bytes:
     """os.readlink of `root/rel`, however long (as `lstat` reaches it)."""
+    return _reached(root, rel, os.readlink, lambda name, fd: os.readlink(name, dir_fd=fd))
+
+
+def _reached(root: bytes, rel: bytes, whole, in_dir):
+    """`whole(path)` when `root/rel` can be named in one call, else `in_dir(name, fd)` with its
+    directory opened part by part."""
     _parts(rel)
     path = os.path.join(root, rel)
     if named_at_once(path):
-        return os.readlink(path)
+        return whole(path)
     parent, name = os.path.split(rel)
     fd = open_dir(root, parent)
     try:
-        return os.readlink(name, dir_fd=fd)
+        return in_dir(name, fd)
     finally:
         os.close(fd)
 
