@@ -67,13 +67,19 @@ def _prefix(lab: Lab, d: str) -> bytes:
     return b"data/loc/" + os.fsencode(str(lab.src / d).lstrip("/"))
 
 
-def test_archive_files_replaced_in_the_union_after_recording_are_written_as_recorded(tmp_path):
+def _recorded(tmp_path):
+    """The filled source backed up once and a checkpoint of it recorded, not burnt: (lab, cfg,
+    store, the archive directory as it was recorded, the checkpoint's number)."""
     lab, cfg = _lab(tmp_path)
     _fill(lab)
     assert lab.backup(cfg, now=T0).status == "completed"
     store = lab.store()
     recorded = snapshot(lab.src / "arch")
-    number = _record(lab, cfg, store)
+    return lab, cfg, store, recorded, _record(lab, cfg, store)
+
+
+def test_archive_files_replaced_in_the_union_after_recording_are_written_as_recorded(tmp_path):
+    lab, cfg, store, recorded, number = _recorded(tmp_path)
 
     _rewrite(lab)
     later = lab.backup(cfg, now=T0 + timedelta(days=1))
@@ -196,12 +202,7 @@ def test_a_symlink_the_union_replaced_is_written_with_its_recorded_target(tmp_pa
 def test_an_unmounted_medium_is_asked_for_not_reported_as_a_lost_version(tmp_path):
     """Days later the operator resumes the burn with the backup medium not mounted: the burn asks
     for it, and goes on once it is there."""
-    lab, cfg = _lab(tmp_path)
-    _fill(lab)
-    assert lab.backup(cfg, now=T0).status == "completed"
-    store = lab.store()
-    recorded = snapshot(lab.src / "arch")
-    number = _record(lab, cfg, store)
+    lab, cfg, store, recorded, number = _recorded(tmp_path)
     mpath = lab.media[0][1]
     away = str(mpath) + ".away"
     os.rename(mpath, away)                     # unmounted
@@ -435,12 +436,7 @@ def test_a_backup_that_replaces_archive_files_as_a_disc_is_written_leaves_the_di
     versions the checkpoint recorded, and verifies."""
     from rabtui.checkpoint import burn
 
-    lab, cfg = _lab(tmp_path)
-    _fill(lab)
-    assert lab.backup(cfg, now=T0).status == "completed"
-    store = lab.store()
-    recorded = snapshot(lab.src / "arch")
-    number = _record(lab, cfg, store)
+    lab, cfg, store, recorded, number = _recorded(tmp_path)
     write = burn.write_disc
     during = []
 
