@@ -18,6 +18,7 @@ from rabtui.config import safety as config_safety
 from rabtui.cli import main
 from rabtui.config.lines import KeyLines
 from rabtui.errors import ConfigError
+from tests.trees import fill_up
 
 # The example of DESIGN.md, with its media path made relative (to the test's folder).
 FULL = """\
@@ -462,14 +463,7 @@ def test_init_force_on_a_full_disk_keeps_the_old_config(tmp_path, tmpfs, capsys)
     old = "# mine\n[rabtui]\nstate_dir = '/var/lib/mine'\n"
     path.write_text(old)
     path.chmod(0o640)
-    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)   # the disk full to the last byte
-    try:
-        while os.write(fd, b"x" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fill_up(disk / "filler")      # the disk full to the last byte
     assert main(["--config", str(path), "init", "--force"]) == 1
     err = capsys.readouterr().err
     assert f"could not write {path}" in err and "No space left on device" in err, err

@@ -14,6 +14,7 @@ import pytest
 from rabtui.errors import LockBusy
 from rabtui.state import locks
 from rabtui.state.locks import source_lock
+from tests.trees import fill_up
 
 
 @pytest.fixture(params=["/proc/locks", "no /proc"])
@@ -101,14 +102,7 @@ def test_a_lock_taken_in_a_full_state_directory_is_held_all_the_same(tmp_path, t
     directory that filled up during a run made taking a lock fail with "No space left on device",
     the flock already taken and left held by a descriptor nothing would close."""
     state = tmpfs(tmp_path / "state", "size=256k")
-    filler = os.open(state / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(filler, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(filler)
+    fill_up(state / "filler")
     lock = source_lock(state, "s").acquire()
     try:
         with pytest.raises(LockBusy):

@@ -56,6 +56,18 @@ def write_files(root: str | os.PathLike, files: dict) -> None:
             f.write(content)
 
 
+def fill_up(path: str | os.PathLike) -> None:
+    """A file at `path` that takes what its file system has left, to the last byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def hostile_tree(root: str | os.PathLike) -> dict[bytes, bytes]:
     """A tree of hostile names (files, and a directory with a hostile name holding one of each)."""
     files: dict[bytes, bytes] = {}
