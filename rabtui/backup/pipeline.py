@@ -258,7 +258,7 @@ class _Run:
     def _note_checkpoint_numbers(self, medium: Medium) -> None:
         """The checkpoint numbers used so far onto the medium: each medium of the rotation keeps them
         (media/checkpoint_numbers.py), so that a lost database never gives one again."""
-        used = checkpoint_numbers.in_store(self.store) | checkpoint_numbers.in_state_dir(self.cfg.state_dir)
+        used = checkpoint_numbers.on_this_server(self.cfg, self.store)
         if not used:
             return
         try:

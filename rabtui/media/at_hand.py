@@ -28,8 +28,13 @@ def medium_problem(medium: Medium) -> str | None:
     return f"medium {medium.id} is {found} at {medium.path}"
 
 
+def media_there(cfg: Config) -> list[Medium]:
+    """The configured media that are there now (their label at their path says so)."""
+    return [m for m in cfg.media if medium_problem(m) is None]
+
+
 def media_at_hand(cfg: Config) -> set[str]:
-    return {m.id for m in cfg.media if medium_problem(m) is None}
+    return {m.id for m in media_there(cfg)}
 
 
 def ask_in_turn(candidates: Sequence[T], problem: Callable[[T], str | None],

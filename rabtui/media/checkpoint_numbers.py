@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from rabtui import privacy
 from rabtui.config import Config
-from rabtui.media.at_hand import medium_problem
+from rabtui.media.at_hand import media_there
 from rabtui.state.store import Store
 
 RECORD = ".rabtui-checkpoints"
@@ -96,6 +96,11 @@ def in_store(store: Store) -> set[int]:
     return _known(store.conn)
 
 
+def on_this_server(cfg: Config, store: Store) -> set[int]:
+    """The numbers this server knows without its media: the database's and the state directory's."""
+    return in_store(store) | in_state_dir(cfg.state_dir)
+
+
 def used_in(db: Path) -> set[int]:
     """The numbers the database `db` knows, as far as it can be read (rebuild-state reads the one it
     replaces: media written before they kept the numbers have no record)."""
@@ -126,13 +131,13 @@ def remember(store: Store, highest: int) -> None:
 
 def at_hand(cfg: Config) -> list[Path]:
     """The paths of the configured media that are there now (their label says so); none is mounted."""
-    return [Path(m.path) for m in cfg.media if medium_problem(m) is None]
+    return [Path(m.path) for m in media_there(cfg)]
 
 
 def highest_used(cfg: Config, store: Store) -> int:
     """The highest checkpoint number ever given, as far as the database, the state directory and
     the records of the media at hand tell (0: none)."""
-    numbers = in_store(store) | in_state_dir(cfg.state_dir)
+    numbers = on_this_server(cfg, store)
     for path in at_hand(cfg):
         numbers |= read_record(path)
     return max(numbers, default=0)

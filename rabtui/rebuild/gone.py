@@ -4,14 +4,7 @@ from it goes again."""
 
 from __future__ import annotations
 
-from rabtui.media.at_hand import medium_problem
 from rabtui.state.store import Store
-
-
-def still_there(medium) -> bool:
-    """Whether the medium is still the labelled one at its path (it may be unplugged while it is
-    walked: its backups would read as holding nothing)."""
-    return medium_problem(medium) is None
 
 
 def forget_medium(store: Store, medium_id: str, report) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from rabtui import faults
 from rabtui.media import checkpoint_numbers, fstree, mounts
+from rabtui.media.at_hand import medium_problem
 from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
@@ -181,7 +182,7 @@ def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict
 def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report: Report, emit: Emit) -> None:
     for source_id, listed in found.items():
         _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit)
-    if not gone.still_there(medium):
+    if medium_problem(medium) is not None:    # unplugged while walked: its backups would read as empty
         gone.forget_medium(store, medium.id, report)
         return
     last = store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium.id,))
