@@ -4,6 +4,7 @@ one round trip of hostile names through a real command file."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 
 from hypothesis import given, settings, strategies as st
@@ -189,9 +190,11 @@ def test_lsdl_lines_of_a_real_image_give_each_symlinks_name_and_owner(names, tar
         argv = ["xorriso", "-indev", iso, "-backslash_codes", "encode_results",
                 "-find", "/d", "-type", "l", "-exec", "lsdl", "--"]
         out = subprocess.run(argv, check=True, capture_output=True).stdout
-    got = [X.parse_lsdl_link(line) for line in out.split(b"\n") if line]
-    assert {p: (u, g) for p, u, g in got} == want
-    assert X.parse_lsdl_link(b"-rw-r--r--    1 0        0       10 Dec  2 17:46 '/d/plain file'") is None
+    got = [X.parse_lsdl(line) for line in out.split(b"\n") if line]
+    assert all(entry is not None and stat.S_ISLNK(entry[1]) for entry in got)
+    assert {p: owner for p, _mode, _target, owner in got} == want
+    plain = X.parse_lsdl(b"-rw-r--r--    1 0        0       10 Dec  2 17:46 '/d/plain file'")
+    assert plain is not None and not stat.S_ISLNK(plain[1])
 
 
 def test_parse_lsdl_reads_kind_mode_special_bits_acl_mark_and_target():

@@ -204,7 +204,6 @@ _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
 # `-exec lsdl` under encode_results: a name is single-quoted, its quotes written as '"'"' and
 # control and 8-bit bytes as backslash codes, so the line holds nothing unquoted but the fields
 _WORD = rb"(?:'[^']*'|\"'\")+"
-_LSDL_LINK = re.compile(rb"l\S*\s+\d+\s+(\d+)\s+(\d+)\s+\d+\s+[^'\"]*?\s(" + _WORD + rb") -> " + _WORD)
 _WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
 _LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+(\d+)\s+(\d+)\s+\S+\s+[^'\"]*?\s(" + _WORD + rb")"
                    rb"(?: -> (" + _WORD + rb"))?")
@@ -251,15 +250,6 @@ def unescape_output(text: str) -> bytes:
         out.append(c)
         i += 1
     return bytes(out)
-
-
-def parse_lsdl_link(line: bytes) -> tuple[bytes, int, int] | None:
-    """(image path, uid, gid) of a symlink from one line of `-exec lsdl` printed with
-    `-backslash_codes encode_results`; None for any other line."""
-    m = _LSDL_LINK.fullmatch(line.rstrip(b"\r\n"))
-    if m is None:
-        return None
-    return _unquoted(m.group(3)), int(m.group(1)), int(m.group(2))
 
 
 def _unquoted(word: bytes) -> bytes:

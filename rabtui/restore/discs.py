@@ -15,7 +15,7 @@ from pathlib import Path
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.content import LINK_MARK, MARKS
-from rabtui.checkpoint.xorriso import parse_lsdl, parse_lsdl_link
+from rabtui.checkpoint.xorriso import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded
@@ -34,7 +34,7 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
                          list_links: bool = False) -> list[str]:
     """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
     as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes.
-    `list_links`: then each extracted symlink is printed on stdout (parse_lsdl_link), for its
+    `list_links`: then each extracted symlink is printed on stdout (parse_lsdl), for its
     owner: osirrox makes symlinks as the extracting user, with the time of extraction."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
@@ -181,12 +181,12 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             without_acl: list[bytes] = []
 
             def listed(line: bytes) -> None:
-                link = parse_lsdl_link(line)
-                if link is not None:
-                    owners[link[0]] = link[1:]
-                    return
                 entry = parse_lsdl(line)
-                if entry is not None and (entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/")):
+                if entry is None:
+                    return
+                if stat.S_ISLNK(entry[1]):
+                    owners[entry[0]] = entry[3]
+                elif entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/"):
                     without_acl.append(entry[0])
 
             done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
