@@ -27,6 +27,16 @@ def of_kind(r: Row, st_mode: int) -> bool:
     return stat.S_ISREG(st_mode)
 
 
+def extracted_differs(st: os.stat_result, readlink, mtime: int, mode: int | None, link: bytes | None,
+                      owner: tuple[int, int] | None) -> str | None:
+    """`attributes_differ` for an entry extracted from a disc (`readlink()` reads its target, only
+    for a symlink whose target was recorded): owners come off a disc only as root, and a symlink's
+    not even then (it is set afterwards, from the disc)."""
+    target = readlink() if stat.S_ISLNK(st.st_mode) and link is not None else None
+    owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
+    return attributes_differ(st.st_mode, st.st_mtime, target, mtime, mode, link, owned, owner)
+
+
 def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None, mtime: int, mode: int | None,
                       link: bytes | None, st_owner: tuple[int, int] | None = None,
                       owner: tuple[int, int] | None = None) -> str | None:

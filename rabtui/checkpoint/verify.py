@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rabtui import proc
 from rabtui.checkpoint import content, layout, shortpath, xorriso
-from rabtui.checkpoint.as_backed_up import attributes_differ, hard_links, of_kind, unexpected
+from rabtui.checkpoint.as_backed_up import attributes_differ, extracted_differs, hard_links, of_kind, unexpected
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, Emit, Event
@@ -288,10 +288,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             continue
         if modes and path in modes:
             st = os.stat_result((modes[path], *st[1:]))
-        target = os.readlink(path) if stat.S_ISLNK(st.st_mode) and r.link is not None else None
-        # owners come off a disc only as root, a symlink's not even then
-        owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
-        differs = attributes_differ(st.st_mode, st.st_mtime, target, r.mtime, r.mode, r.link, owned, r.owner)
+        differs = extracted_differs(st, lambda: os.readlink(path), r.mtime, r.mode, r.link, r.owner)
         if differs:
             res.mismatched.append(r.disc_path)
             res.why[r.disc_path] = differs

@@ -9,7 +9,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
-from rabtui.checkpoint.as_backed_up import attributes_differ
+from rabtui.checkpoint.as_backed_up import extracted_differs
 from rabtui.errors import WorkFailed
 
 
@@ -50,11 +50,8 @@ def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
 
 def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str]]:
     link = None if r["link"] is None else bytes(r["link"])
-    target = os.readlink(sc.path(path)) if stat.S_ISLNK(st.st_mode) and link is not None else None
-    # owners come off a disc only as root (a symlink's are set afterwards, from the disc)
-    owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
     owner = None if r["uid"] is None else (r["uid"], r["gid"])
-    why = attributes_differ(st.st_mode, st.st_mtime, target, r["mtime"], r["mode"], link, owned, owner)
+    why = extracted_differs(st, lambda: os.readlink(sc.path(path)), r["mtime"], r["mode"], link, owner)
     return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
 
 
