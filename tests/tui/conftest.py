@@ -131,17 +131,14 @@ def texts(app, selector: str) -> str:
 
 def settled(app) -> bool:
     """Nothing the screen shows is still on its way: no load of the screen and no job poll in flight,
-    and every table has measured the rows and cells it holds (a DataTable sizes added rows, and
-    widens its columns for changed cells, when it is idle; until then it has the height and the
-    widths it had before them: textual 8's DataTable keeps what it has still to measure in
-    `_require_update_dimensions` and `_updated_cells`)."""
+    and every table has measured the rows it holds (a DataTable sizes added rows when it is idle;
+    until then it has the height it had before them)."""
     from textual.widgets import DataTable
 
     screen = app.screen
     if getattr(screen, "_loading", False) or getattr(screen, "_again", False) or getattr(app, "_polling", False):
         return False
     return all(t.virtual_size.height == t.row_count + (t.header_height if t.show_header else 0)
-               and not t._require_update_dimensions and not t._updated_cells
                for t in screen.query(DataTable))
 
 
