@@ -76,7 +76,7 @@ def test_each_trigger_and_the_overrides(tmp_path):
     _state(store, "/etc", changed=101, days_ago=1)
     _state(store, "/srv/photos", changed=0, days_ago=8)         # the per-directory max_days = 7
     st = _by_path(cfg, store)
-    assert st["/etc"].due and st["/etc"].reasons == ["101 new or modified files > max_changed_files 100"]
+    assert st["/etc"].due and st["/etc"].reasons == ["101 changed files > max_changed_files 100"]
     assert st["/srv/photos"].due and st["/srv/photos"].reasons == ["8 days since checkpoint 1 > max_days 7"]
 
     _state(store, "/etc", changed=0, days_ago=1, did_not_fit=time.time())

@@ -112,7 +112,7 @@ def _judge(st: DirStatus) -> None:
     if st.requested:
         st.reasons.append("asked by the operator")
     if st.changed > st.max_changed_files:
-        st.reasons.append(f"{st.changed} new or modified files > max_changed_files {st.max_changed_files}")
+        st.reasons.append(f"{st.changed} changed files > max_changed_files {st.max_changed_files}")
     if st.last_checkpoint_time is None:
         st.reasons.append("never checkpointed")
     elif st.days_since is not None and st.days_since > st.max_days:
