@@ -332,3 +332,19 @@ def test_files_there_whose_attributes_differ_are_named(tmp_path, sshd):
     assert os.stat(remote_dir / "d/su").st_mode & 0o7777 == 0o4755
     assert os.getxattr(remote_dir / "d/conf", "user.comment") == b"kept by the backup"
     assert (os.stat(remote_dir / "d/owned").st_uid, os.stat(remote_dir / "d/owned").st_gid) == (12345, 23456)
+
+
+def test_the_summary_of_a_restore_onto_a_source_does_not_count_attributes_it_cannot_count(tmp_path, sshd):
+    """rsync sets a file's xattrs on the source and does not say how many: the summary says so,
+    where it read "0 attributes" of a file whose attribute came back."""
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"d/f": b"data"})
+    try:
+        os.setxattr(remote_dir / "d/f", "user.origin", b"web")
+    except OSError as exc:
+        pytest.skip(f"no user xattrs here: {exc}")
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    (remote_dir / "d/f").unlink()
+    res = R.restore(cfg, lab.store(), "web", str(remote_dir / "d/f"), to_source=True)
+    assert os.getxattr(remote_dir / "d/f", "user.origin") == b"web"
+    assert "0 attributes" not in res.summary and "attributes as rsync set them (uncounted)" in res.summary
+    assert res.written.as_json()["restored"]["attributes"] is None

@@ -317,7 +317,7 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
     options = dict(rsh=rsh, is_dir=is_dir, io_timeout=source.io_timeout, bwlimit=source.bwlimit,
                    rsync_path=source.rsync_path, exact_times=exact_times)
     existing = None if overwrite else _look_before(source, item, dest, options, cancel)
-    w = Written()
+    w = Written(attributes=None)
     lines: list[bytes] = []
     listing = None
     if existing is not None and is_dir:

@@ -51,7 +51,8 @@ class Written:
     links: int = 0          # hard links to a file restored before
     symlinks: int = 0
     special: int = 0        # FIFOs, device nodes, sockets
-    attributes: int = 0     # extended attributes set (ACLs and capabilities included)
+    attributes: int | None = 0  # extended attributes set (ACLs and capabilities included); None:
+                                # set by rsync on an SSH source, which does not say how many
     bytes: int = 0
     skipped: list[bytes] = field(default_factory=list)                 # existed, no --overwrite
     refused: list[tuple[bytes, str]] = field(default_factory=list)     # symlinks in the way
@@ -59,8 +60,10 @@ class Written:
     errors: list[tuple[bytes, str]] = field(default_factory=list)      # the restore could not finish
 
     def counts(self) -> str:
+        attributes = ("attributes as rsync set them (uncounted)" if self.attributes is None
+                      else f"{self.attributes} attributes")
         return (f"{self.files} files, {self.dirs} directories, {self.links} hard links, {self.symlinks} symlinks,"
-                f" {self.special} special files, {self.attributes} attributes, {self.bytes} bytes")
+                f" {self.special} special files, {attributes}, {self.bytes} bytes")
 
     def problems(self) -> list[str]:
         """One line per thing not restored, names escaped."""
