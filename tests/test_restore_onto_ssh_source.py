@@ -348,3 +348,28 @@ def test_the_summary_of_a_restore_onto_a_source_does_not_count_attributes_it_can
     assert os.getxattr(remote_dir / "d/f", "user.origin") == b"web"
     assert "0 attributes" not in res.summary and "attributes as rsync set them (uncounted)" in res.summary
     assert res.written.as_json()["restored"]["attributes"] is None
+
+
+def test_a_source_that_keeps_times_to_the_second_is_restored_into_without_false_clashes(tmp_path, sshd):
+    """From a medium that keeps nanoseconds, files are compared to the nanosecond. A source whose
+    file system keeps whole seconds (ext2, ext3) was backed up with whole seconds too, so a restore
+    of a directory there without --overwrite brings back what is missing and keeps the unchanged
+    files, none taken for a file that differs."""
+    from tests.test_same_second import seconds_file_system
+
+    lab = Lab(tmp_path, media_count=1)
+    mnt = tmp_path / "ext2"
+    mnt.mkdir()
+    with seconds_file_system(mnt):
+        remote_dir = mnt / "remote"
+        write_files(remote_dir, {"d/a": b"kept", "d/b": b"lost", "d/c": b"kept too"})
+        for i, name in enumerate(("a", "b", "c")):
+            os.utime(remote_dir / "d" / name, (1_700_000_000 + i, 1_700_000_000 + i))
+        cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+        lab.state.mkdir(parents=True, exist_ok=True)
+        (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+        assert lab.backup(cfg, "web", now=T0).status == "completed"
+        (remote_dir / "d/b").unlink()
+        res = R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True)
+        assert snapshot(remote_dir / "d") == {b"a": b"kept", b"b": b"lost", b"c": b"kept too"}
+        assert res.written.files == 1 and not res.written.problems(), res.summary
