@@ -14,7 +14,7 @@ from rabtui.checkpoint import run
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state import catalog
-from rabtui.tui.screens.browse import find_in_catalog
+from rabtui.actions.find import find_with_newest_backup
 from rabtui.rebuild import scan as rebuild
 from rabtui.restore import run as R
 from rabtui.cli import main
@@ -90,7 +90,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
 
     # a file only a disc holds is found on the command line and in Browse alike
     assert [v.path for v in find_actions.find(cfg, store, "gone.txt").versions] == [gone]
-    assert [(r["path"], r["backup"], r["where"]) for r in find_in_catalog(cfg, store, "gone.txt")] == [
+    assert [(r["path"], r["backup"], r["where"]) for r in find_with_newest_backup(cfg, store, "gone.txt")] == [
         (gone, None, "checkpoint 1 disc 1 (RAB1D01, written)")]
 
     # restore from a medium and from the disc

@@ -11,7 +11,7 @@ from rabtui.media.at_hand import media_at_hand
 from rabtui.media.medium import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
-from rabtui.state import catalog
+from rabtui.state import catalog, queries
 from rabtui.state.store import Store
 
 
@@ -45,6 +45,21 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     found += catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case)
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
     return Found(found, media_at_hand(cfg))
+
+
+def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:
+    """Versions of the files whose name matches, as `rabtui find` finds them (on media and on
+    discs), each with the newest backup holding it (Browse opens that backup at the file)."""
+    out = []
+    for v in find(cfg, store, pattern, limit=limit, cancel=cancel).versions:
+        backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
+        newest = None
+        if backups:
+            loc = backups[-1]
+            newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
+        out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime,
+                    "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
+    return out
 
 
 def check_backup_ref(ref: str) -> None:

@@ -476,7 +476,7 @@ class BrowseScreen(RabtuiScreen):
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
     def _find(self, pattern: str) -> None:
         try:
-            rows = find_in_catalog(self.app.cfg, self.app.store, pattern, cancel=get_current_worker().cancelled_event)
+            rows = find_actions.find_with_newest_backup(self.app.cfg, self.app.store, pattern, cancel=get_current_worker().cancelled_event)
         except Cancelled:
             return
         self._deliver(self._show_found, pattern, rows)
@@ -500,17 +500,3 @@ class BrowseScreen(RabtuiScreen):
         path = bytes(row["path"])
         self.open_backup(backup, os.path.dirname(path), select=os.path.basename(path))
 
-
-def find_in_catalog(cfg, store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:
-    """Versions of the files whose name matches, as `rabtui find` finds them (on media and on
-    discs), each with the newest backup holding it."""
-    out = []
-    for v in find_actions.find(cfg, store, pattern, limit=limit, cancel=cancel).versions:
-        backups = [loc for loc in v.locations if loc.kind == "backup" and loc.backups]
-        newest = None
-        if backups:
-            loc = backups[-1]
-            newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
-        out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime,
-                    "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
-    return out
