@@ -21,7 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping, Sequence
 
-from rabtui import privacy
+from rabtui import privacy, proc_table
+from rabtui.proc_table import GROUP_DEATH
 from rabtui.errors import Cancelled, MissingTool, Stalled, WorkFailed
 
 LineCallback = Callable[[bytes], None]
@@ -102,9 +103,6 @@ def split_records(data: bytes) -> list[bytes]:
     return out
 
 
-GROUP_DEATH = 5.0   # seconds a killed group may take to be gone
-
-
 def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
     once nothing of the group runs. The leader's end is not enough: a child that ignores SIGTERM,
@@ -125,105 +123,16 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
         pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
 
 
-_STARTED = 19     # the start time among the fields of /proc/PID/stat after the name
-
-
-def kill_writers(path: str | os.PathLike) -> tuple[int, int]:
-    """Stop the rsync processes that still write into `path` after the run that started them was
-    killed (one behind a wrapper that puts it in a session of its own outlives its group): those whose program
-    is rsync and whose arguments name `path` or a path below it. Nothing else is touched: an
-    operator's `cp` or `less` on a file there goes on. Returns (stopped, left): left are those it
-    may not signal, or that are still there after GROUP_DEATH seconds."""
-    needle = os.fsencode(path).rstrip(b"/")
-    found: list[tuple[int, bytes]] = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:                       # gone meanwhile, or not ours to read
-            continue
-        fields = _stat(f"/proc/{entry.name}/stat")
-        if fields is not None and os.path.basename(argv[0]) == b"rsync" \
-                and any(a == needle or a.startswith(needle + b"/") for a in argv):
-            found.append((int(entry.name), fields[_STARTED]))
-    left = 0
-    for pid, started in found:
-        fields = _stat(f"/proc/{pid}/stat")
-        if fields is None or fields[_STARTED] != started:
-            continue                          # ended (its pid may be another process's now)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-        except PermissionError:
-            left += 1
-            continue
-        end = time.monotonic() + GROUP_DEATH
-        while _alive(pid) and time.monotonic() < end:
-            time.sleep(0.02)
-        left += _alive(pid)
-    return len(found) - left, left
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(f"/proc/{pid}/stat")
-    return fields is not None and _runs(pid, fields)
-
-
 def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
     """Wait up to `seconds` until no process of `proc`'s group runs (reaping the leader)."""
     end = time.monotonic() + seconds
     while True:
         proc.poll()
-        if not _group_runs(proc.pid):
+        if not proc_table.group_runs(proc.pid):
             return True
         if time.monotonic() >= end:
             return False
         time.sleep(0.02)
-
-
-def _group_runs(pgid: int) -> bool:
-    """Whether a process of group `pgid` is alive: zombies (dead, not yet reaped by whoever is
-    their parent now) do not count."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            fields = _stat(f"/proc/{entry.name}/stat")     # None: gone meanwhile
-            if fields is not None and int(fields[2]) == pgid and _runs(entry.name, fields):
-                return True
-    return False
-
-
-def _runs(pid: int | str, fields: list[bytes]) -> bool:
-    """Whether the process with these /proc/PID/stat fields runs. A zombie does not, unless only its
-    main thread has ended while other threads run on: the process shows as a zombie then."""
-    if fields[0] != b"Z":
-        return True
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in threads:
-        task = _stat(f"/proc/{pid}/task/{tid}/stat")
-        if task is not None and task[0] != b"Z":
-            return True
-    return False
-
-
-def _stat(path: str) -> list[bytes] | None:
-    """The fields of a /proc stat file after the command's name (state, ppid, pgrp ...); None if unreadable."""
-    try:
-        with open(path, "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split() or None
-    except (OSError, IndexError):
-        return None
 
 
 def run(
@@ -553,39 +462,3 @@ def spawn_detached(argv: Sequence[str], *, log_path: str | os.PathLike, env: Map
     # Reap it in the background so that it does not linger as a zombie while we live.
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc.pid
-
-
-PID_SLACK = 10.0    # seconds between a record of a process's pid and the process's start
-
-
-def pid_alive(pid: int | None, since: float | None = None) -> bool:
-    """Whether process `pid` runs. `since`: a time (time.time()) at which the process recorded
-    lived; one holding the pid that began later is another process, given the pid since (after a
-    reboot, say), and is not taken for it."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:     # another user's: /proc still tells when it began
-        pass
-    fields = _stat(f"/proc/{pid}/stat")
-    if fields is None:
-        return True
-    if since is not None:
-        born = _began(fields)
-        if born is not None and born > since + PID_SLACK:
-            return False
-    return _runs(pid, fields)
-
-
-def _began(fields: list[bytes]) -> float | None:
-    """When the process of these /proc/PID/stat fields began, on today's clock: now less its age
-    (which a change of the clock since does not move)."""
-    try:
-        with open("/proc/uptime", "rb") as f:
-            uptime = float(f.read().split()[0])
-        return time.time() - (uptime - int(fields[_STARTED]) / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return None

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rabtui import proc
+from rabtui import proc, proc_table
 from rabtui.backup import source_commands
 from rabtui.errors import Cancelled, WorkFailed
 from tests.trees import Lab, ssh_source_lines, write_files
@@ -47,7 +47,7 @@ def _pid_in(path, timeout: float = 60) -> int:
 def _gone(pid: int, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not proc.pid_alive(pid):
+        if not proc_table.pid_alive(pid):
             return True
         time.sleep(0.1)
     return False
@@ -62,14 +62,14 @@ def test_a_pre_backup_command_dies_with_a_killed_rabtui(tmp_path, request, where
                              start_new_session=True)
     try:
         sleeper = _pid_in(pidfile)
-        assert proc.pid_alive(sleeper)
+        assert proc_table.pid_alive(sleeper)
     finally:
         os.kill(child.pid, signal.SIGKILL)    # rabtui alone, as the kernel's OOM killer would
         child.wait()
     try:
         assert _gone(sleeper, within=20), "the pre-backup command's child outlived rabtui"
     finally:
-        if proc.pid_alive(sleeper):
+        if proc_table.pid_alive(sleeper):
             os.kill(sleeper, signal.SIGKILL)
 
     lab.config_path.write_text(lab.config_path.read_text().replace(f"sleep 300 & echo $! > {pidfile}; wait", "true"))

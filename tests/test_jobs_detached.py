@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rabtui import proc
+from rabtui import proc_table
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.runs import RunsScreen
@@ -34,7 +34,7 @@ def test_job_survives_the_ui_and_shows_in_a_new_one(demo_config):
     job_id = run(start_and_quit())
     store = Store(demo_config.parent / "state")
     row = store.one("SELECT * FROM jobs WHERE id=?", (job_id,))
-    assert row["pid"] and proc.pid_alive(row["pid"]), "the job must outlive the UI"
+    assert row["pid"] and proc_table.pid_alive(row["pid"]), "the job must outlive the UI"
     assert row["status"] in ("queued", "running")
 
     async def reopen():
@@ -52,7 +52,7 @@ def test_job_survives_the_ui_and_shows_in_a_new_one(demo_config):
 
     run(reopen())
     end = time.monotonic() + 10
-    while proc.pid_alive(row["pid"]) and time.monotonic() < end:
+    while proc_table.pid_alive(row["pid"]) and time.monotonic() < end:
         time.sleep(0.1)
     final = store.one("SELECT status, exit_code FROM jobs WHERE id=?", (job_id,))
     assert (final["status"], final["exit_code"]) == ("completed", 0)

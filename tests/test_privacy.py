@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import privacy, proc
+from rabtui import privacy, proc_table
 from rabtui.state import jobs
 from rabtui.media import medium as media
 from rabtui.checkpoint import prepare, run
@@ -106,7 +106,7 @@ def _wait_job(store, job_id: int) -> dict:
     end = time.monotonic() + 60
     while time.monotonic() < end:
         row = store.one("SELECT * FROM jobs WHERE id=?", (job_id,))
-        if row["status"] not in ("queued", "running") and not (row["pid"] and proc.pid_alive(row["pid"])):
+        if row["status"] not in ("queued", "running") and not (row["pid"] and proc_table.pid_alive(row["pid"])):
             return dict(row)
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish")

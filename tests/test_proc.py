@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from rabtui import proc
+from rabtui import proc, proc_table
 from rabtui.errors import Cancelled
 
 # one record per write, a millisecond apart: a reader blocked on the pipe would wake for each
@@ -56,7 +56,6 @@ def alive(pid: int) -> bool:
 
 
 def test_a_silent_process_is_killed_with_its_group_and_a_talking_one_is_not(tmp_path):
-    import os
     import time
 
     import pytest
@@ -189,7 +188,7 @@ def test_kill_writers_stops_only_rsyncs_writing_there(tmp_path):
     neighbour = start("rsync", other / "notes.txt")
     time.sleep(0.3)
     try:
-        assert proc.kill_writers(path) == (1, 0)
+        assert proc_table.kill_writers(path) == (1, 0)
         writer.wait(timeout=10)
         assert writer.returncode == -signal.SIGKILL
         assert reader.poll() is None and neighbour.poll() is None
@@ -210,8 +209,8 @@ def test_kill_writers_says_what_it_could_not_stop(tmp_path):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                              f"import sys; sys.path.insert(0, {repo!r}); from rabtui import proc;"
-                              f" print(proc.kill_writers({str(path)!r}))"],
+                              f"import sys; sys.path.insert(0, {repo!r}); from rabtui import proc_table;"
+                              f" print(proc_table.kill_writers({str(path)!r}))"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == "(0, 1)" and writer.poll() is None

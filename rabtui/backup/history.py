@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import proc_table
 from rabtui.state import changes
 from rabtui.media import medium as media
 from rabtui.backup.archive import unlink_from_union
@@ -92,7 +92,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
-            stopped, left = proc.kill_writers(path)
+            stopped, left = proc_table.kill_writers(path)
             if left:     # left as it is: the next run tries again
                 emit(Event(WARNING, f"found {what}: {left} rsync process(es) still write into it and could not be"
                                     " stopped; its partial directory stays for now", {"backup_id": row["id"]}))

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import proc
+from rabtui import proc, proc_table
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -168,7 +168,7 @@ def _remove_dead_ones(tmp: str) -> None:
         return
     for entry in entries:
         pid, _, rest = entry.name[len(DIR_PREFIX):].partition("-")
-        if not (entry.name.startswith(DIR_PREFIX) and pid.isdigit() and rest) or proc.pid_alive(int(pid)):
+        if not (entry.name.startswith(DIR_PREFIX) and pid.isdigit() and rest) or proc_table.pid_alive(int(pid)):
             continue
         try:
             st = entry.stat(follow_symlinks=False)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from rabtui import privacy, proc
+from rabtui import privacy, proc, proc_table
 from rabtui.errors import Cancelled, UsageError
 from rabtui.events import ITEM, PROGRESS, Event, Question
 from rabtui.state.store import Store
@@ -218,7 +218,7 @@ def refresh_dead(store: Store) -> None:
     its run would have closed it (`queued`)."""
     for row in store.all("SELECT id, pid, status, heartbeat FROM jobs WHERE status IN ('running', 'waiting', 'queued')"):
         # its process wrote the last heartbeat: one holding the pid that began after that is another
-        if row["pid"] and not proc.pid_alive(row["pid"], since=row["heartbeat"]):
+        if row["pid"] and not proc_table.pid_alive(row["pid"], since=row["heartbeat"]):
             if row["status"] == "queued":
                 _not_started(store, row["id"], None)
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from rabtui import proc
+from rabtui import proc_table
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
@@ -106,9 +106,9 @@ def test_start_and_cancel_a_backup_from_runs(demo_config):
     assert job["status"] in ("cancelled", "failed") and job["cancel_requested"] == 1
     # the job writes its outcome, then exits: give it the moment that takes (the command sleeps far longer)
     gone = time.monotonic() + 10
-    while (proc.pid_alive(job["pid"]) or proc.pid_alive(int(pidfile.read_text()))) and time.monotonic() < gone:
+    while (proc_table.pid_alive(job["pid"]) or proc_table.pid_alive(int(pidfile.read_text()))) and time.monotonic() < gone:
         time.sleep(0.05)
-    assert not proc.pid_alive(job["pid"])
-    assert not proc.pid_alive(int(pidfile.read_text())), "the pre-backup command was stopped, not waited for"
+    assert not proc_table.pid_alive(job["pid"])
+    assert not proc_table.pid_alive(int(pidfile.read_text())), "the pre-backup command was stopped, not waited for"
     backup = store.one("SELECT status FROM backups WHERE job_id=?", (job["id"],))
     assert backup is None or backup["status"] != "completed"
