@@ -15,8 +15,12 @@ from rabtui.state.store import Store
 
 
 def highest_used(cfg: Config, store: Store, drive: str) -> int:
-    """The highest number given before, as far as anything at hand tells (0: none)."""
-    return max(checkpoint_numbers.highest_used(cfg, store), _highest_image(drive))
+    """The highest number given before, as far as anything at hand tells: the database, the state
+    directory, the records of the media at hand and the images of an images: drive (0: none)."""
+    numbers = checkpoint_numbers.on_this_server(cfg, store)
+    for path in checkpoint_numbers.at_hand(cfg):
+        numbers |= checkpoint_numbers.read_record(path)
+    return max(numbers | {_highest_image(drive)})
 
 
 def _highest_image(drive: str) -> int:

@@ -6,7 +6,7 @@ discs the volume ids of the first. So each medium keeps the numbers used so far,
 numbered (onto the media at hand) and by each backup (onto its medium: every medium of the
 rotation learns them); the state directory's `checkpoints/<number>/` folders tell them too, and
 so does the database rebuild-state replaces, as far as it can be read.
-A new number comes after the highest of all these."""
+A new number comes after the highest of all these (rabtui/checkpoint/numbering.py)."""
 
 from __future__ import annotations
 
@@ -133,11 +133,3 @@ def at_hand(cfg: Config) -> list[Path]:
     """The paths of the configured media that are there now (their label says so); none is mounted."""
     return [Path(m.path) for m in media_there(cfg)]
 
-
-def highest_used(cfg: Config, store: Store) -> int:
-    """The highest checkpoint number ever given, as far as the database, the state directory and
-    the records of the media at hand tell (0: none)."""
-    numbers = on_this_server(cfg, store)
-    for path in at_hand(cfg):
-        numbers |= read_record(path)
-    return max(numbers, default=0)
