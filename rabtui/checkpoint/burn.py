@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 import time
@@ -21,8 +20,6 @@ from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.state.store import Store
-
-IMAGE_NAME = re.compile(r"RAB[0-9]+D[0-9]{2,}\.iso")
 
 
 def load_plan(store: Store, number: int) -> tuple[dict, dict]:
@@ -153,7 +150,7 @@ def _made_here(folder: Path) -> list[Path]:
     nothing else and is no shared one (sticky, as /tmp). An earlier version left them open to
     other users; anything else there is the operator's, never chmod-ed."""
     names = os.listdir(folder)
-    images = [folder / n for n in sorted(names) if IMAGE_NAME.fullmatch(n)]
+    images = [folder / n for n in sorted(names) if xorriso.IMAGE_NAME.fullmatch(n)]
     if len(images) == len(names) and not folder.stat().st_mode & stat.S_ISVTX:
         return [folder, *images]
     return images

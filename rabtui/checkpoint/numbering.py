@@ -5,7 +5,6 @@ and written onto the media at hand before any disc carries it."""
 from __future__ import annotations
 
 import os
-import re
 
 from rabtui.checkpoint import xorriso
 from rabtui.config import Config
@@ -31,8 +30,9 @@ def _highest_image(drive: str) -> int:
         names = os.listdir(xorriso.images_dir(drive))
     except OSError:
         return 0
-    found = (re.fullmatch(r"RAB(\d{1,9})D\d+\.iso", name) for name in names)
-    return max((int(m.group(1)) for m in found if m), default=0)
+    found = (xorriso.IMAGE_NAME.fullmatch(name) for name in names)
+    numbers = (int(m.group(1)) for m in found if m)
+    return max((n for n in numbers if n <= checkpoint_numbers.LARGEST), default=0)
 
 
 def note_number(cfg: Config, number: int, emit: Emit) -> None:

@@ -125,6 +125,10 @@ def image_path(drive: str, volid: str) -> str:
     return f"{images_dir(drive).rstrip('/')}/{volid}.iso"
 
 
+# the name image_path gives a disc's image, RAB<checkpoint>D<disc, two digits or more>.iso
+IMAGE_NAME = re.compile(r"RAB([0-9]+)D[0-9]{2,}\.iso")
+
+
 def device_of(drive: str, volid: str) -> str:
     """xorriso's drive address: a real burner as is, an image as `stdio:DIR/VOLID.iso`."""
     return "stdio:" + image_path(drive, volid) if is_image_drive(drive) else drive
