@@ -32,39 +32,6 @@ SPECIAL_MARK = "special"  # sha256 column of a FIFO or device node (Rock Ridge k
 MARKS = (DIR_MARK, LINK_MARK, SPECIAL_MARK)   # the rows that are not regular files
 
 
-@dataclass
-class DirContent:
-    source: str
-    path: str                       # the directory on the source, e.g. "/etc"
-    kind: str
-    backup_id: int
-    medium: str
-    root: Path                      # where its latest state is on the medium
-    paths: list[bytes] = field(default_factory=list)    # relative to root; empty dirs and links too
-    sizes: list[int] = field(default_factory=list)
-    mtimes: list[int] = field(default_factory=list)
-    marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
-    modes: list[int] = field(default_factory=list)          # st_mode as backed up
-    owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
-    links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
-    inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
-    skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
-    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
-    backup_name: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.source}:{self.path}"
-
-    @property
-    def rel(self) -> bytes:
-        return os.fsencode(self.path.strip("/"))
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.sizes)
-
-
 def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> tuple[str, Path]:
     """(medium id, root on the medium) of directory `path` in backup `backup_id`."""
     row = store.one("SELECT b.*, d.kind FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
@@ -86,13 +53,13 @@ class Scanned:
     paths: list[bytes] = field(default_factory=list)    # relative to the root; empty dirs and links too
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
-    marks: list[str | None] = field(default_factory=list)
-    modes: list[int] = field(default_factory=list)      # st_mode, the kind of file in it
+    marks: list[str | None] = field(default_factory=list)   # None: regular file; DIR_MARK; LINK_MARK; SPECIAL_MARK
+    modes: list[int] = field(default_factory=list)          # st_mode as backed up
     owners: list[tuple[int, int]] = field(default_factory=list)   # (uid, gid) as backed up
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
-    skipped: list[bytes] = field(default_factory=list)
-    attr_bytes: int = 0
+    skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
+    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
@@ -101,6 +68,31 @@ class Scanned:
         self.marks.append(mark)
         self.modes.append(st.st_mode)
         self.owners.append((st.st_uid, st.st_gid))
+
+
+@dataclass(kw_only=True)
+class DirContent(Scanned):
+    """A directory a checkpoint takes: which backup's, where its latest state is, and its tree there."""
+
+    source: str
+    path: str                       # the directory on the source, e.g. "/etc"
+    kind: str
+    backup_id: int
+    medium: str
+    root: Path                      # where its latest state is on the medium
+    backup_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.path}"
+
+    @property
+    def rel(self) -> bytes:
+        return os.fsencode(self.path.strip("/"))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
 
 
 def scan(root: Path) -> Scanned:
@@ -207,11 +199,8 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
-    found = scan(root)
     return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
-                      root=root, paths=found.paths, sizes=found.sizes, mtimes=found.mtimes, marks=found.marks,
-                      modes=found.modes, owners=found.owners, links=found.links, inodes=found.inodes,
-                      skipped=found.skipped, attr_bytes=found.attr_bytes, backup_name=row["name"])
+                      root=root, backup_name=row["name"], **vars(scan(root)))
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:
