@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from rabtui import faults, proc
 from rabtui.state import locks
 from rabtui.state import changes
-from rabtui.checkpoint import burn, read_from, triggers, xorriso
+from rabtui.checkpoint import burn, layout, read_from, triggers, xorriso
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
@@ -135,7 +135,7 @@ def _need_sectors(cp: dict, plan_json: dict, disc: int) -> int:
 def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str = "",
                     verb: str = "Insert blank disc", choices=(READY, SKIP, ABORT)) -> Question:
     number, n = cp["number"], cp["discs"]
-    vid = f"RAB{number}D{disc:02d}"
+    vid = layout.volid(number, disc)
     need = _need_sectors(cp, plan_json, disc) * 2048 / 1e6
     text = (f"{verb} {disc} of {n} for checkpoint {number}, volume {vid}, {cp['disc_type']},"
             f" at least {need:.0f} MB, into {drive}")
@@ -222,7 +222,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted."""
     number = cp["number"]
     _not_rebuilt(cp, plan_json)
-    vid = f"RAB{number}D{disc:02d}"
+    vid = layout.volid(number, disc)
     rows = read_from.load_rows(store, number, plan_json, disc)
     need = _need_sectors(cp, plan_json, disc)
     note = ""
@@ -298,14 +298,14 @@ def _image_written(store: Store, number: int, disc: int, drive: str) -> str | No
     if row["image"]:
         return row["image"]
     if row["state"] in ("writing", "interrupted", "failed", "written") and xorriso.is_image_drive(drive):
-        return xorriso.image_path(drive, f"RAB{number}D{disc:02d}")   # recorded once written, before
+        return xorriso.image_path(drive, layout.volid(number, disc))   # recorded once written, before
     return None
 
 
 def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
     """The drive a written disc is read from: an images: drive without the disc's image reads the
     image the disc recorded (written into another folder, by a run given another --drive)."""
-    vid = f"RAB{number}D{disc:02d}"
+    vid = layout.volid(number, disc)
     if not xorriso.is_image_drive(drive) or os.path.lexists(xorriso.image_path(drive, vid)):
         return drive
     row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
@@ -333,7 +333,7 @@ def _ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE,
 def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter) -> str:
     """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted."""
     number = cp["number"]
-    vid = f"RAB{number}D{disc:02d}"
+    vid = layout.volid(number, disc)
     scratch = checkpoint_dir(cfg, number) / f"verify-{disc:02d}"
     while True:
         emit(Event(LOG, f"verifying {vid}"))

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import faults
+from rabtui.checkpoint import layout
 from rabtui.media import checkpoint_numbers, fstree, mounts
 from rabtui.media.at_hand import medium_problem
 from rabtui.state import changes
@@ -340,7 +341,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                     report: Report, readme: bytes | None = None) -> None:
     rows = parse_catalog_tsv(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
-    image0 = os.path.join(image_dir, f"RAB{number}D01.iso") if image_dir else None
+    image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
     made = readme_made(readme, number) if readme else None
     created = made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
     from rabtui.config.disc_types import parse_disc
@@ -354,7 +355,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                      " discs) VALUES (?,?, 'completed', ?,?,?,?)",
                      (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs))
         for k in range(1, ndiscs + 1):
-            volid = f"RAB{number}D{k:02d}"
+            volid = layout.volid(number, k)
             image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
             conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message)"
                          " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again')",

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rabtui import fmt
+from rabtui.checkpoint import layout
 from rabtui.checkpoint.content import MARKS
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
@@ -124,7 +125,7 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
         size = sum(d["size"] or 0 for d in discs)
         is_file = all(d["mtime"] is not None for d in discs)
         copy = Copy("disc", taken["started"] if taken else (cp["created"] if cp else 0.0), checkpoint=number,
-                    discs=[(d["disc"], d["volid"] or f"RAB{number}D{d['disc']:02d}") for d in discs],
+                    discs=[(d["disc"], d["volid"] or layout.volid(number, d["disc"])) for d in discs],
                     of_discs=cp["discs"] if cp else len(discs),
                     version=(size, max(d["mtime"] for d in discs)) if is_file else None,
                     digest=digests.get(number) if is_file else None, taken_from=taken["id"] if taken else None)

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from rabtui import fmt, proc
-from rabtui.checkpoint import shortpath
+from rabtui.checkpoint import layout, shortpath
 from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso import parse_lsdl
 from rabtui.config import Config, Source
@@ -160,7 +160,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
         by_disc.setdefault(r["disc"], []).append(r)
     for disc, files in sorted(by_disc.items()):
         xtop = trees[disc]
-        volid = files[0]["volid"] or f"RAB{number}D{disc:02d}"
+        volid = files[0]["volid"] or layout.volid(number, disc)
         dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
         emit(Event(LOG, f"reading {len(files)} files from {volid}"))
         if is_file:  # the file itself, or its parts on this disc
