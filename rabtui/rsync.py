@@ -79,16 +79,9 @@ def build_argv(
     if not hard_links:
         base[base.index("-aH")] = "-a"
     argv += [*base, *fidelity_options(acls=acls, xattrs=xattrs)]
-    if exact_times:
-        argv.append("--modify-window=-1")
-    if io_timeout is not None:
-        argv.append(f"--timeout={io_timeout}")
     if one_file_system:
         argv.append("-x")
-    if bwlimit is not None:
-        argv.append(f"--bwlimit={bwlimit}")
-    if rsync_path is not None:
-        argv.append(f"--rsync-path={rsync_path}")
+    argv += transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit, rsync_path=rsync_path)
     argv += extra
     if rsh:
         argv += ["-e", rsh]
@@ -101,6 +94,20 @@ def build_argv(
         # --files-from turns -a's recursion off: -r brings it back below the listed paths
         argv += ["-r", "--from0", f"--files-from={files_from}"]
     argv += ["--", _slash(source), _slash(dest)]
+    return argv
+
+
+def transfer_options(*, exact_times: bool = False, io_timeout: int | None = None, bwlimit: str | None = None,
+                     rsync_path: str | None = None) -> list[str]:
+    """The flags a backup and a restore onto the source both pass: times compared to the nanosecond
+    (`exact_times`, see build_argv), and the source's io_timeout, bwlimit and rsync_path."""
+    argv = ["--modify-window=-1"] if exact_times else []
+    if io_timeout is not None:
+        argv.append(f"--timeout={io_timeout}")
+    if bwlimit is not None:
+        argv.append(f"--bwlimit={bwlimit}")
+    if rsync_path is not None:
+        argv.append(f"--rsync-path={rsync_path}")
     return argv
 
 

@@ -127,14 +127,8 @@ def rsync_to_source_argv(src: bytes, dest: str, *, rsh: str | None, overwrite: b
     unchanged, is replaced too). A copy with whole seconds (a disc, a medium that keeps no more)
     is compared by the second, or every unchanged file on the source would look different."""
     argv = ["rsync", "-aHAXS", "--numeric-ids", "-s", "--outbuf=L", "-ii", "--out-format=%i|%l|%n"]
-    if exact_times:
-        argv.append("--modify-window=-1")
-    if io_timeout is not None:
-        argv.append(f"--timeout={io_timeout}")
-    if bwlimit is not None:
-        argv.append(f"--bwlimit={bwlimit}")
-    if rsync_path is not None:
-        argv.append(f"--rsync-path={rsync_path}")
+    argv += rsync.transfer_options(exact_times=exact_times, io_timeout=io_timeout, bwlimit=bwlimit,
+                                   rsync_path=rsync_path)
     if rsh:
         argv += ["-e", rsh]
     if files_from is not None:
