@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import faults
-from rabtui.checkpoint import layout
+from rabtui.checkpoint import layout, xorriso
 from rabtui.media import checkpoint_numbers, fstree, mounts
 from rabtui.media.at_hand import medium_problem
 from rabtui.state import changes
@@ -394,8 +394,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
 
 def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
     drive = cfg.checkpoint.drive
-    if drive.startswith("images:"):
-        image_dir = drive[len("images:"):]
+    if xorriso.is_image_drive(drive):
+        image_dir = xorriso.images_dir(drive)
         seen: set[int] = set()
         for iso in sorted(glob.glob(os.path.join(glob.escape(image_dir), "RAB*D*.iso"))):
             m = VOLID_RE.match(Path(iso).stem)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rabtui import fmt
-from rabtui.checkpoint import layout
+from rabtui.checkpoint import layout, xorriso
 from rabtui.checkpoint.content import MARKS
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
@@ -213,7 +213,7 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
             return str(exc)
     from rabtui.restore.discs import disc_in_drive
 
-    images = cfg.checkpoint.drive.startswith("images:")
+    images = xorriso.is_image_drive(cfg.checkpoint.drive)
     found = [disc_in_drive(cfg, store, copy.checkpoint, disc, volid) for disc, volid in copy.discs]
     present = [got == volid for (_, volid), (_, got) in zip(copy.discs, found)]
     if all(present) or (not images and any(present)):

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from rabtui import fmt, proc
-from rabtui.checkpoint import layout, shortpath
+from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso import parse_lsdl
 from rabtui.config import Config, Source
@@ -72,9 +72,9 @@ def disc_volid(dev: str) -> str | None:
 def disc_in_drive(cfg: Config, store: Store, number: int, disc: int, volid: str) -> tuple[str, str | None]:
     """(where disc `volid` is read from, the volume id found there: None when nothing readable)."""
     drive = cfg.checkpoint.drive
-    if not drive.startswith("images:"):
+    if not xorriso.is_image_drive(drive):
         return drive, disc_volid(drive)
-    dev = os.path.join(drive[len("images:"):], f"{volid}.iso")
+    dev = xorriso.image_path(drive, volid)
     if not os.path.exists(dev):
         row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
         if row and row["image"]:
