@@ -22,7 +22,7 @@ from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts a
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
-from rabtui.events import NO, YES, Emit, Event, Prompter, Question
+from rabtui.events import NO, YES, Emit, Prompter, Question
 from rabtui.ops import notify
 from rabtui.state import jobs, locks, queries
 from rabtui.state.store import Store
@@ -166,12 +166,8 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
     (its questions answered from the UI or `rabtui jobs answer`)."""
     recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=job_id, cancel=cancel)
 
-    def both(event: Event) -> None:
-        recorder.emit(event)
-        emit(event)
-
     try:
-        result = work(both, recorder.cancel, prompter or recorder.prompter())
+        result = work(recorder.recording(emit), recorder.cancel, prompter or recorder.prompter())
     except Cancelled as exc:           # the plan was not accepted, or nobody was there to accept it
         recorder.finish("cancelled", exc.exit_code, str(exc))
         raise

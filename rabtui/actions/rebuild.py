@@ -19,7 +19,7 @@ from typing import Iterator
 from rabtui import faults, privacy
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
-from rabtui.events import Emit, Event, Prompter
+from rabtui.events import Emit, Prompter
 from rabtui.media import mounts
 from rabtui.rebuild import scan
 from rabtui.state.jobs import JobRecorder
@@ -86,12 +86,8 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
     store = Store(building)
     recorder = JobRecorder(store, "rebuild", None, "rebuild-state", cancel=cancel)
 
-    def both(event: Event) -> None:
-        recorder.emit(event)
-        emit(event)
-
     try:
-        report = scan.rebuild(cfg, store, emit=both, prompter=prompter, cancel=recorder.cancel,
+        report = scan.rebuild(cfg, store, emit=recorder.recording(emit), prompter=prompter, cancel=recorder.cancel,
                               known=mounts.known_in(Path(cfg.state_dir) / "rabtui.db"))
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,

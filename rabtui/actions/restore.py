@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from rabtui import fmt
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError
-from rabtui.events import Emit, Event, Prompter
+from rabtui.events import Emit, Prompter
 from rabtui.ops import notify
 from rabtui.restore import run as restoremod
 from rabtui.restore.known_source import source_of
@@ -44,14 +44,11 @@ def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
     shown = fmt.name(os.fsencode(path))
     recorder = JobRecorder(store, "restore", source, f"restore {shown} of {source}", job_id=job_id, cancel=cancel)
 
-    def both(event: Event) -> None:
-        recorder.emit(event)
-        emit(event)
-
     try:
         result = restoremod.restore(
             cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to, to_source=to_source,
-            overwrite=overwrite, emit=both, cancel=recorder.cancel, prompter=prompter or recorder.prompter())
+            overwrite=overwrite, emit=recorder.recording(emit), cancel=recorder.cancel,
+            prompter=prompter or recorder.prompter())
     except restoremod.RestoreIncomplete as exc:
         recorder.finish("failed", EXIT_FAILED, exc.result.summary)
         return RestoreOutcome(exc.result, EXIT_FAILED, _notify(cfg, str(exc), source))

@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 
 from rabtui import privacy, proc, proc_table
 from rabtui.errors import Cancelled, UsageError
-from rabtui.events import ITEM, PROGRESS, Event, Question
+from rabtui.events import ITEM, PROGRESS, Emit, Event, Question
 from rabtui.state.store import Store
 
 PROGRESS_EVERY = 0.2   # seconds between two progress writes (bursts collapse to the newest)
@@ -73,6 +73,15 @@ class JobRecorder:
             self._write_progress(pending)
             return
         self.store.add_event(self.job_id, event.kind, event.message, event.data, ts=event.ts)
+
+    def recording(self, emit: Emit) -> Emit:
+        """`emit` with each event recorded in the job first."""
+
+        def both(event: Event) -> None:
+            self.emit(event)
+            emit(event)
+
+        return both
 
     def _write_progress(self, event: Event | None) -> None:
         if event is not None:
