@@ -18,12 +18,11 @@ import sqlite3
 import stat
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import quote
 
 from rabtui import privacy
 from rabtui.config import Config
 from rabtui.media.at_hand import media_there
-from rabtui.state.store import Store
+from rabtui.state.store import Store, read_only
 
 RECORD = ".rabtui-checkpoints"
 LARGEST = 10**9      # checkpoints; no shelf holds that many
@@ -104,16 +103,7 @@ def on_this_server(cfg: Config, store: Store) -> set[int]:
 def used_in(db: Path) -> set[int]:
     """The numbers the database `db` knows, as far as it can be read (rebuild-state reads the one it
     replaces: media written before they kept the numbers have no record)."""
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return set()
-    try:
-        return _known(conn)
-    except sqlite3.Error:      # damaged, or no rabtui database: nothing is known from it
-        return set()
-    finally:
-        conn.close()
+    return read_only(db, _known, set())
 
 
 def _known(conn: sqlite3.Connection) -> set[int]:

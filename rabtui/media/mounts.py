@@ -12,10 +12,9 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from urllib.parse import quote
 
 from rabtui.config import Medium
-from rabtui.state.store import RESTORABLE_SQL, Store
+from rabtui.state.store import RESTORABLE_SQL, Store, read_only
 
 _KEY = "medium_mount:"
 _AWAY = "medium_away:"    # away while rebuild-state ran, known to the database it replaced
@@ -78,15 +77,10 @@ def mount_problem(store: Store | None, medium: Medium) -> str | None:
 def known_in(db: Path) -> frozenset[str]:
     """The media the database `db` knows (a backup on it, or its label recorded), as far as it can
     be read: rebuild-state, replacing it, does not take one of them away now for a new medium."""
-    try:
-        conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return frozenset()
-    try:
-        return frozenset(r[0] for r in conn.execute(
-            f"SELECT medium FROM backups WHERE status IN {RESTORABLE_SQL}"
-            " UNION SELECT id FROM media WHERE label IS NOT NULL AND label<>'null'"))
-    except sqlite3.Error:      # damaged, or no rabtui database: nothing is known from it
-        return frozenset()
-    finally:
-        conn.close()
+    return read_only(db, _known_media, frozenset())
+
+
+def _known_media(conn: sqlite3.Connection) -> frozenset[str]:
+    return frozenset(r[0] for r in conn.execute(
+        f"SELECT medium FROM backups WHERE status IN {RESTORABLE_SQL}"
+        " UNION SELECT id FROM media WHERE label IS NOT NULL AND label<>'null'"))

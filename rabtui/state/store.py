@@ -19,13 +19,16 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
+from urllib.parse import quote
 
 from rabtui import privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -238,6 +241,21 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def read_only(db: str | Path, read: Callable[[sqlite3.Connection], T], nothing: T) -> T:
+    """What `read` finds in the database file `db`, opened read-only (rebuild-state reads the one
+    it replaces); `nothing` when it cannot be read: gone, damaged, or no rabtui database."""
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return nothing
+    try:
+        return read(conn)
+    except sqlite3.Error:
+        return nothing
+    finally:
+        conn.close()
 
 
 def _schema_script(insert: str = "") -> str:
