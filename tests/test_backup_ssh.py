@@ -25,8 +25,7 @@ def _ssh_lab(tmp_path, sshd, *, trusted: bool = True, port: int | None = None, e
     text = lines + extra + f'\n[[sources.directories]]\npath = "{data}"\n'
     cfg = lab.write(text)
     if trusted:
-        lab.state.mkdir(parents=True, exist_ok=True)
-        (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+        lab.trust(sshd)
     return lab, cfg, str(data)
 
 
@@ -63,8 +62,7 @@ def test_commands_run_on_the_source_around_rsync(tmp_path, sshd):
             + f'post_backup_commands = ["rm -f \'{dump}\'"]\n'
             + f'[[sources.directories]]\npath = "{data}"\n')
     cfg = lab.write(text)
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     result = lab.backup(cfg, "web", medium_id="m1")
     assert result.status == "completed", result.reason
     assert (media.backup_data_path(result.path, str(data)) / "db.sql").read_text() == "dumped\n"

@@ -30,8 +30,7 @@ def _lab(tmp_path, request, where: str, command: str) -> tuple[Lab, str]:
     data = lab.src / "data"
     write_files(data, {"a": b"1"})
     lab.write(ssh_source_lines(sshd) + line + f'\n[[sources.directories]]\npath = "{data}"\n')
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab, "web"
 
 
@@ -100,8 +99,7 @@ def _cfg(tmp_path, request, where):
         return lab.local(), "loc"
     sshd = request.getfixturevalue("sshd")
     lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src}"\n')
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab.load(), "web"
 
 

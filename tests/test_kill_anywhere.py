@@ -126,8 +126,7 @@ def test_kill_during_an_ssh_backup(tmp_path, sshd):
     (lab.src / "data").mkdir()
     _files(lab.src / "data", {"a": b"1" * 3000, "d/b": b"2"})
     cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src / "data"}"\n')
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     assert rabtui(lab, "backup", "web").returncode == 0
     store = lab.store()
     b1 = store.one("SELECT * FROM backups")

@@ -206,8 +206,7 @@ def test_a_huge_max_parallel_keeps_within_the_open_file_limit(tmp_path):
 
 def test_two_sources_over_ssh_at_once(tmp_path, sshd, capsys):
     lab = Lab(tmp_path)
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     text = ""
     for name in ("web", "db"):
         write_files(lab.src / name, {f"f{i}": f"{name}{i}" for i in range(30)} | {"d/x": name})
@@ -613,8 +612,7 @@ def test_a_sigkill_takes_the_rsyncs_of_sources_over_ssh_with_it(tmp_path, sshd):
     does not reach: it went on writing into the killed backup, its ssh and the source's rsync with
     it, until the next run stopped it. The whole of each rsync's group dies with rabtui now."""
     lab = Lab(tmp_path, media_count=1)
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     text = ""
     for name in ("a", "b"):
         write_files(lab.src / name, {"big": os.urandom(3_000_000)})

@@ -34,8 +34,7 @@ def _lab(tmp_path, request, where: str, post: str, rsync: str = FAILING) -> tupl
         return lab, cfg, "loc", dump
     sshd = request.getfixturevalue("sshd")
     cfg = lab.write(ssh_source_lines(sshd) + keys + f'[[sources.directories]]\npath = "{data}"\n')
-    (lab.state / "known_hosts").parent.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab, lab.load(), "web", dump
 
 

@@ -201,8 +201,7 @@ def test_the_corners_back_onto_the_source_over_ssh(tmp_path, sshd):
     remote = tmp_path / "remote"
     _corners(remote)
     cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     assert lab.backup(cfg, "web", now=T0).status == "completed"
     os.rename(remote, tmp_path / "as-it-was")
     R.restore(cfg, lab.store(), "web", str(remote), to_source=True)

@@ -34,8 +34,7 @@ def _lab(tmp_path: Path, sshd, files: dict, *, extra: str = "", kind: str = "sta
     write_files(remote_dir, files)
     cfg = lab.write(ssh_source_lines(sshd) + extra
                     + f'[[sources.directories]]\npath = "{remote_dir}"\nkind = "{kind}"\n')
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab, cfg, remote_dir
 
 
@@ -366,8 +365,7 @@ def test_a_source_that_keeps_times_to_the_second_is_restored_into_without_false_
         for i, name in enumerate(("a", "b", "c")):
             os.utime(remote_dir / "d" / name, (1_700_000_000 + i, 1_700_000_000 + i))
         cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
-        lab.state.mkdir(parents=True, exist_ok=True)
-        (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+        lab.trust(sshd)
         assert lab.backup(cfg, "web", now=T0).status == "completed"
         (remote_dir / "d/b").unlink()
         res = R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True)

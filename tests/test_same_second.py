@@ -40,8 +40,7 @@ def _ssh_lab(tmp_path, sshd, extra: str = "", kind: str = "standard"):
     data = lab.src / "data"
     data.mkdir()
     cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n' + extra)
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab, cfg, data
 
 

@@ -21,8 +21,7 @@ def _lab(tmp_path, request, commands: str, timeout: int | None = None) -> tuple[
     write_files(lab.src / "data", {"a": b"1"})
     if request.param == "ssh":
         sshd = request.getfixturevalue("sshd")
-        lab.state.mkdir(parents=True, exist_ok=True)
-        (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+        lab.trust(sshd)
         head, source_id = ssh_source_lines(sshd), "web"
     else:
         head, source_id = '[[sources]]\nid = "loc"\n', "loc"

@@ -67,8 +67,7 @@ def _ssh_lab(tmp_path, sshd, kind: str) -> tuple[Lab, object, bytes, str]:
     data.mkdir()
     text = ssh_source_lines(sshd) + f'\n[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n'
     cfg = lab.write(text)
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab, cfg, os.fsencode(data), "web"
 
 

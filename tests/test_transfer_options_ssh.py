@@ -22,8 +22,7 @@ def _ssh_lab(tmp_path, sshd, keys: str) -> tuple[Lab, object, Path]:
     data = lab.src / "data"
     data.mkdir()
     cfg = lab.write(ssh_source_lines(sshd) + keys + f'[[sources.directories]]\npath = "{data}"\n')
-    lab.state.mkdir(parents=True, exist_ok=True)
-    (lab.state / "known_hosts").write_text(sshd.known_hosts_line())
+    lab.trust(sshd)
     return lab, cfg, data
 
 

@@ -119,6 +119,11 @@ class Lab:
         self.config_path = tmp_path / "rabtui.toml"
         self.events: list[Event] = []
 
+    def trust(self, sshd) -> None:
+        """The test sshd's host key trusted, as `rabtui sources trust` leaves it."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "known_hosts").write_text(sshd.known_hosts_line())
+
     def write(self, sources: str) -> configmod.Config:
         self.config_path.write_text(config_text(self.state, self.media, sources))
         self.config_path.chmod(0o600)
