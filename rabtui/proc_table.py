@@ -134,3 +134,18 @@ def _began(fields: list[bytes]) -> float | None:
         return time.time() - (uptime - int(fields[_STARTED]) / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
+
+
+def described(pid: int) -> str:
+    """Process `pid` as a message names it: its command line, and whether it is stopped (SIGSTOP,
+    a debugger) or asleep in the kernel on a file system that stopped answering; "" when /proc
+    does not say."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+    except OSError:
+        words = []
+    fields = _stat(f"/proc/{pid}/stat")
+    state = {b"T": "stopped", b"t": "stopped", b"D": "waiting on a file system"}.get(fields[0] if fields else b"")
+    parts = ([f"`{' '.join(words)}`"] if words else []) + ([state] if state else [])
+    return ", ".join(parts)

@@ -168,14 +168,6 @@ def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(tmp_path, 
     assert "this command cannot run now: rebuild-state is running since" in again.stdout + again.stderr, again
 
 
-def _waits_on(lock_path: Path) -> bool:
-    """Whether some process waits for the flock on this file (a "->" line of /proc/locks)."""
-    st = os.stat(lock_path)
-    held = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    with open("/proc/locks", encoding="ascii") as table:
-        return any("->" in line and held in line.split() for line in table)
-
-
 def test_a_backup_linking_into_the_union_while_a_cleanup_unlinks_loses_no_entry(tmp_path, monkeypatch):
     """The cleanup deletes the archive directory's first backup (its file x is on a verified disc)
     and takes x's union entry out, while a backup of a newer x links that one in: the union must
@@ -201,10 +193,11 @@ def test_a_backup_linking_into_the_union_while_a_cleanup_unlinks_loses_no_entry(
         if not backups:   # the cleanup found x to be its backup's; a backup runs to its end or its wait
             backups.append(subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path),
                                              "backup", "loc"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-            lock = locks.union_lock(lab.state, "loc").path
-            while backups[0].poll() is None and not (lock.exists() and _waits_on(lock)):
-                time.sleep(0.05)
+            for line in iter(backups[0].stdout.readline, b""):    # it says at once what it waits for
+                if b"waiting (at most 600 s) for a cleanup (pid " in line:
+                    break
         return unlink(root, rel)
 
     monkeypatch.setattr(below, "unlink", backup_first)

@@ -189,7 +189,7 @@ def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
     later cleanup, on every medium, and the holder is named."""
     if c.source not in done.busy:
         try:
-            return union_lock(cfg.state_dir, c.source).acquire()
+            return union_lock(cfg.state_dir, c.source, by="a cleanup").acquire()
         except LockBusy as exc:
             done.busy[c.source] = str(exc)
     say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {done.busy[c.source]}", done.kept)

@@ -28,7 +28,7 @@ from rabtui.backup.run_lock import source_lock
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
-from rabtui.errors import Cancelled, MissingTool, RabtuiError, WorkFailed
+from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.ssh.shared import SharedConnection
@@ -393,13 +393,22 @@ class _Run:
         if status in COMPLETE:
             # only complete backups feed the archive union trees (what the next backup compares with)
             union = locks.union_lock(self.cfg.state_dir, self.source.id, by=f"a backup of {self.source.id}")
-            with union.acquire(wait=True):
-                for d in rec.dirs:
-                    if d.kind == "archive":
-                        linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
-                        self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
-                                             f" medium {medium.id}"))
-                faults.point("backup.archive_linked")
+            try:
+                union.acquire_within(self.source.io_timeout, self.cancel,
+                                     lambda text: self.emit(Event(WARNING, f"{self.source.id}: {text}")))
+            except LockBusy as exc:
+                # another process (a cleanup hung on its medium, a stopped one) holds the union: the
+                # data, complete on the medium, is kept as after a failing post-backup command
+                status, reason = KEPT, f"{exc}; the data is kept, not linked into the archive union"
+                spool.target(source=self.source.id, medium=medium.id, base_id=None)
+            else:
+                with union:
+                    for d in rec.dirs:
+                        if d.kind == "archive":
+                            linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
+                            self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
+                                                 f" medium {medium.id}"))
+                    faults.point("backup.archive_linked")
         if status in RESTORABLE:
             spool.apply(rec.id)
             faults.point("backup.catalog")

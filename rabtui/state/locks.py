@@ -11,14 +11,17 @@ import fcntl
 import json
 import os
 import re
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import privacy
-from rabtui.errors import LockBusy, WorkFailed
+from rabtui import privacy, proc_table
+from rabtui.errors import Cancelled, LockBusy, WorkFailed
+
+WAIT_POLL = 0.2     # seconds between two tries of a lock waited for
 
 
 def _lock_name(name: str) -> str:
@@ -71,6 +74,37 @@ class Lock:
             pass
         self._fd = fd
         return self
+
+    def acquire_within(self, seconds: float, cancel: threading.Event, say) -> "Lock":
+        """Take the lock, waiting at most `seconds` for another process to release it. `say` is told
+        at once who holds it (its pid and command: a stopped or hung one is never waited for in
+        silence); LockBusy naming it after `seconds`, Cancelled as soon as `cancel` is set."""
+        try:
+            return self.acquire()
+        except LockBusy:
+            pass
+        say(f"waiting (at most {seconds:g} s) for {self.holder_described()} to release the lock of {self.what}")
+        deadline = time.monotonic() + seconds
+        while True:
+            if cancel.wait(min(WAIT_POLL, max(0.0, deadline - time.monotonic()))):
+                raise Cancelled(f"cancelled while waiting for the lock of {self.what}")
+            try:
+                return self.acquire()
+            except LockBusy:
+                if time.monotonic() >= deadline:
+                    raise LockBusy(f"{self.holder_described()} held the lock of {self.what} for more than"
+                                   f" {seconds:g} s") from None
+
+    def holder_described(self) -> str:
+        """Who holds the lock, as a message says it: what runs, its pid, command line and state."""
+        holder = self.holder() or {}
+        pid = holder.get("pid")
+        if not isinstance(pid, int):
+            return "another rabtui process"
+        since = holder.get("since")
+        when = f", since {datetime.fromtimestamp(since):%Y-%m-%d %H:%M:%S}" if isinstance(since, (int, float)) else ""
+        process = proc_table.described(pid)
+        return f"{holder.get('by') or 'another rabtui process'} (pid {pid}{', ' + process if process else ''}{when})"
 
     def _unusable(self, exc: OSError) -> WorkFailed:
         """The lock file cannot be opened or made: another user's (root ran rabtui on this state
