@@ -112,3 +112,52 @@ def test_a_cancel_ends_the_wait_for_a_lock_at_once(tmp_path):
     assert result.status == "cancelled" and "waiting for the lock" in result.reason, result
     assert not locks.union_lock(lab.state, "loc").is_held()
 
+
+_HOLD_RECORD = """
+import fcntl, os, signal, sys
+folder = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(folder, fcntl.LOCK_EX)
+print("held", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def test_a_backup_waits_a_bound_only_for_a_stopped_writer_of_the_checkpoint_numbers(tmp_path, monkeypatch):
+    """Step 2 writes the checkpoint numbers used onto the medium, one process at a time: a process
+    stopped while it writes them holds the backup back for RECORD_WAIT only, which then goes on
+    with a warning."""
+    from rabtui.backup.pipeline import run_backup
+    from rabtui.media import checkpoint_numbers
+
+    monkeypatch.setattr(checkpoint_numbers, "RECORD_WAIT", 1.0)
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": "a"})
+    assert lab.backup(cfg).status == "completed"
+    (lab.state / "checkpoints" / "7").mkdir(parents=True)     # a number used: the backup writes it
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    results = []
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        worker = threading.Thread(target=lambda: results.append(lab.backup(cfg)), daemon=True)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "the backup still waits for the stopped writer"
+    finally:
+        _end(holder)
+    assert results[0].status == "completed", results[0]
+    assert any("another process held it for more than 1 s" in m for m in lab.messages(WARNING)), lab.messages()
+    cancel = threading.Event()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    monkeypatch.setattr(checkpoint_numbers, "RECORD_WAIT", 600.0)
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        threading.Timer(1.0, cancel.set).start()
+        started = time.monotonic()
+        result = run_backup(cfg, lab.store(), "loc", emit=lab.emit, cancel=cancel)
+        assert time.monotonic() - started < 10
+    finally:
+        _end(holder)
+    assert result.status == "cancelled" and "waiting to write" in result.reason, result

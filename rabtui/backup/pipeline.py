@@ -262,7 +262,7 @@ class _Run:
         if not used:
             return
         try:
-            checkpoint_numbers.write_record(medium.path, used)
+            checkpoint_numbers.write_record(medium.path, used, self.cancel)
         except OSError as exc:
             self.emit(Event(WARNING, f"medium {medium.id}: cannot write {checkpoint_numbers.RECORD}"
                                      f" ({exc.strerror or exc}); the checkpoint numbers used are not kept there"))

@@ -16,16 +16,20 @@ import json
 import os
 import sqlite3
 import stat
+import threading
+import time
 from pathlib import Path
 from typing import Iterable
 
 from rabtui import privacy
 from rabtui.config import Config
+from rabtui.errors import Cancelled
 from rabtui.media.at_hand import media_there
 from rabtui.state.store import Store, read_only
 
 RECORD = ".rabtui-checkpoints"
 LARGEST = 10**9      # checkpoints; no shelf holds that many
+RECORD_WAIT = 60.0     # seconds another writer may hold the record (it takes a moment): a stopped one is not waited for all night
 RECORD_BYTES = 1 << 24   # a record larger is none of rabtui's (100,000 numbers take 1 MB)
 _KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
 
@@ -61,15 +65,17 @@ def _number(n) -> bool:
     return isinstance(n, int) and not isinstance(n, bool) and 0 < n <= LARGEST
 
 
-def write_record(medium_path: str | os.PathLike, numbers: Iterable[int]) -> None:
+def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
+                 cancel: threading.Event | None = None) -> None:
     """The medium's record made to hold `numbers` too (what it held stays), atomically, 0600.
-    Raises OSError when the medium cannot be written."""
+    Raises OSError when the medium cannot be written, or another process held the record for
+    RECORD_WAIT; Cancelled as soon as `cancel` is set while waiting for it."""
     path = Path(medium_path) / RECORD
     # one writer at a time, whatever process: a number written between another's read and its
     # rename was lost from the medium (the flock is on the medium's directory, its own file replaced)
     folder = os.open(medium_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
+        _lock_folder(folder, cancel or threading.Event())
         had = read_record(medium_path)
         used = had | set(numbers)
         if used == had and path.exists():
@@ -77,6 +83,20 @@ def write_record(medium_path: str | os.PathLike, numbers: Iterable[int]) -> None
         privacy.replace_file(path, (json.dumps({"used": sorted(used)}) + "\n").encode())
     finally:
         os.close(folder)
+
+
+def _lock_folder(folder: int, cancel: threading.Event) -> None:
+    deadline = time.monotonic() + RECORD_WAIT
+    while True:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(errno.ETIMEDOUT, f"another process held it for more than {RECORD_WAIT:g} s,"
+                                                    " a stopped or hung one") from None
+        if cancel.wait(0.05):
+            raise Cancelled(f"cancelled while waiting to write {RECORD}")
 
 
 def in_state_dir(state_dir: str | os.PathLike) -> set[int]:
