@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from rabtui import faults, proc
 from rabtui.state import locks
 from rabtui.state import changes
-from rabtui.checkpoint import burn, layout, read_from, triggers, xorriso
+from rabtui.checkpoint import backed_up_attrs, burn, layout, read_from, triggers, xorriso
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
@@ -340,7 +340,8 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         where = _read_from(store, number, disc, drive)
         try:
             res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel,
-                              filler_known=not plan_json.get("rebuilt"))
+                              filler_known=not plan_json.get("rebuilt"),
+                              origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc))
         except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:

@@ -8,6 +8,8 @@ and an entry the catalog does not hold fails the disc (as_backed_up.py); device 
 root makes, are compared as the disc lists them for another user. Without room to extract
 it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
 symlink targets and extra entries (not the times: it shows them to the minute; nor hard links).
+Either way, each entry's ACLs and xattrs as the disc lists them, and each directory's own mode,
+owner and (extracted) time, are compared with the backup on the medium (backed_up_attrs.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc
-from rabtui.checkpoint import content, layout, shortpath, xorriso
+from rabtui.checkpoint import backed_up_attrs, content, layout, shortpath, xorriso
+from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import attributes_differ, extracted_differs, hard_links, of_kind, unexpected
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
@@ -75,9 +78,10 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
 
 
 def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
-                filler_known: bool = True) -> VerifyResult:
+                filler_known: bool = True, origins: list[Origin] | None = None) -> VerifyResult:
     """`filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
-    knows only their data/."""
+    knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
+    xattrs and directories are compared with the disc's (backed_up_attrs.py)."""
     res = VerifyResult(volid=volid)
     unjudged = () if filler_known else (b"add",)
     indev = xorriso.device_of(drive, volid)
@@ -100,6 +104,11 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
     res.messages += check.messages
+    origins = origins or []
+    for root in backed_up_attrs.unreachable(origins):
+        emit(Event(LOG, f"{volid}: {os.fsdecode(root)} is not there: the ACLs, xattrs and directories read"
+                        " from it are not compared"))
+    attrs = _attrs(exe, indev, volid, res, cancel) if origins else {}
     if scratch.exists():
         _rmtree(scratch)
     scratch.mkdir(parents=True)
@@ -118,6 +127,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             _compare_listed(rows, listing, res)
             res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
                                    unjudged)
+            dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
+            _compare_backed_up(rows, dirs, attrs, origins, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -138,13 +149,16 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices), cancel=cancel)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-            _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, _opened_up(disc_root))
+            opened = _opened_up(disc_root)
+            _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
             listing = None if devices else _listing(exe, indev, volid, res, cancel)
             if listing is not None:
                 _compare_listed(listed, listing, res)
             nodes = ((p, False) for p, (mode, _t, _o) in (listing or {}).items()
                      if stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
-            res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root), nodes), unjudged)
+            dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
+            res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
+            _compare_backed_up(rows, dirs, attrs, origins, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -202,6 +216,39 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> Lis
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         return None
     return listing
+
+
+def _attrs(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> dict[bytes, dict[bytes, bytes]]:
+    """Each entry's ACLs and xattrs as the disc holds them; said in `res` when they cannot be read."""
+    lines: list[bytes] = []
+    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=lines.append, cancel=cancel)
+    if not done.ok:
+        res.messages.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
+                            f" {done.stderr_text()[-200:]}")
+    return xorriso.parse_getfattr(lines)
+
+
+def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
+                       attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult) -> None:
+    """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
+    disc gives them, None where it does not), against the backup on the medium."""
+    if not origins:
+        return
+    recorded = {r.disc_path for r in rows}
+    for r in rows:
+        if r.disc_path not in res.why:
+            _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins))
+    for path, (mode, mtime, owner) in sorted(dirs.items()):
+        if path not in res.why:
+            _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
+                                                         path in recorded))
+
+
+def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
+    if why:
+        res.why[path] = why
+        if path not in res.mismatched:
+            res.mismatched.append(path)
 
 
 def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult) -> None:
@@ -315,14 +362,20 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             res.why[path] = why
 
 
-def _on_disc(base: bytes):
+def _on_disc(base: bytes, dirs: dict | None = None, modes: dict[bytes, int] | None = None):
     """(path, is a directory) of every entry of a disc extracted at `base` (a symlink to a
-    directory is none: os.fwalk lists it among the directories)."""
+    directory is none: os.fwalk lists it among the directories). Into `dirs`: each directory's
+    (mode, time, owner: as root only), its mode as it was before _opened_up (`modes`)."""
+    root = os.geteuid() == 0
     for dirpath, dirnames, filenames, fd in os.fwalk(base):
         under = dirpath[len(base):].lstrip(b"/")
         for name in dirnames + filenames:
-            yield (os.path.join(under, name) if under else name,
-                   stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode))
+            path = os.path.join(under, name) if under else name
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if dirs is not None and stat.S_ISDIR(st.st_mode):
+                mode = (modes or {}).get(os.path.join(dirpath, name), st.st_mode)
+                dirs[path] = (mode, st.st_mtime, (st.st_uid, st.st_gid) if root else None)
+            yield path, stat.S_ISDIR(st.st_mode)
 
 
 def _opened_up(base: bytes) -> dict[bytes, int]:

@@ -182,6 +182,15 @@ def list_argv(xorriso: str, indev: str, volid: str) -> list[str]:
             "-backslash_codes", "encode_results", "-find", "/", "-exec", "lsdl", "--", "-end"]
 
 
+def attrs_argv(xorriso: str, indev: str, volid: str) -> list[str]:
+    """The xattrs of every entry of the image as `getfattr -d` shows them (AAIP's own isofs.* left
+    out), then its ACLs as `getfacl` does (parse_getfattr). xorriso keeps an ACL apart from the
+    system.posix_acl_* xattrs that `-xattr any` reads too: both are listed."""
+    return [xorriso, "-no_rc", "-assert_volid", volid, "FATAL", "-acl", "on", "-xattr", "any", "-indev", indev,
+            "-backslash_codes", "encode_results", "-find", "/", "-exec", "getfattr", "--",
+            "-find", "/", "-exec", "getfacl", "--", "-end"]
+
+
 def volid_argv(xorriso: str, indev: str) -> list[str]:
     return [xorriso, "-no_rc", "-pkt_output", "on", "-indev", arg(indev), "-pvd_info", "-end"]
 
@@ -276,6 +285,37 @@ def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None, tuple[int, int]] 
         (0o1000 if perms[8] in b"tT" else 0)
     target = None if m.group(6) is None else _unquoted(m.group(6))
     return _unquoted(m.group(5)), mode, target, (int(m.group(3)), int(m.group(4)))
+
+
+_FILE_HEAD = b"# file: "
+_ATTR = re.compile(rb'([^=]+)="(.*)"')
+_ACL_LINE = re.compile(rb"(?:default:)?(?:user|group|mask|other):[^:]*:[-rwx]{3}")
+ACL_KEY = b"(acl)"      # the text of an ACL that says more than the mode (`getfacl` lines), among the xattrs
+_TRIVIAL = re.compile(rb"user::...\ngroup::...\nother::...")
+
+
+def parse_getfattr(lines: Iterable[bytes]) -> dict[bytes, dict[bytes, bytes]]:
+    """Image path (relative) -> {name: value} of its xattrs, and under ACL_KEY the lines of an ACL
+    that says more than the mode, from `attrs_argv`; an entry without any is left out."""
+    out: dict[bytes, dict[bytes, bytes]] = {}
+    current: dict[bytes, bytes] | None = None
+    for line in lines:
+        line = line.rstrip(b"\r\n")
+        if line.startswith(_FILE_HEAD):
+            path = unescape_output(line[len(_FILE_HEAD):].decode("ascii", "surrogateescape")).strip(b"/")
+            current = out.setdefault(path, {})
+            continue
+        if _ACL_LINE.fullmatch(line) and current is not None:
+            current[ACL_KEY] = (current[ACL_KEY] + b"\n" if ACL_KEY in current else b"") + line
+            continue
+        m = _ATTR.fullmatch(line)
+        if m and current is not None:
+            current[unescape_output(m.group(1).decode("ascii", "surrogateescape"))] = \
+                unescape_output(m.group(2).decode("ascii", "surrogateescape"))
+    for attrs in out.values():
+        if _TRIVIAL.fullmatch(attrs.get(ACL_KEY, b"")):
+            del attrs[ACL_KEY]
+    return {path: attrs for path, attrs in out.items() if attrs}
 
 
 @dataclass

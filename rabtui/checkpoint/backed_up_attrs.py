@@ -1,0 +1,146 @@
+"""What a disc must hold that its catalog does not record, compared with the backup it was written
+from on the medium: each entry's ACLs and xattrs, and each directory's own mode, owner and time.
+Only metadata is read there (lstat and xattrs), never content. An entry the medium no longer holds
+as recorded (the medium not mounted, the backup gone, the union holding a newer version) is passed
+over; so are the directories of an archive directory, whose union each backup changes."""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+import stat
+import struct
+from dataclasses import dataclass
+
+from rabtui.checkpoint.as_backed_up import attributes_differ, of_kind
+from rabtui.checkpoint.content import MARKS
+from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.xorriso import ACL_KEY
+
+ACL_NAMES = (b"system.posix_acl_access", b"system.posix_acl_default")
+_TAGS = {0x01: "user:", 0x02: "user:", 0x04: "group:", 0x08: "group:", 0x10: "mask:", 0x20: "other:"}
+_NAMED = (0x02, 0x08)
+
+
+@dataclass
+class Origin:
+    prefix: bytes     # the directory's path on the disc
+    root: bytes       # where it was read on the medium
+    archive: bool
+
+
+def origins(plan_json: dict, disc: int) -> list[Origin]:
+    """The directories a disc was written from, longest prefix first (filler only of this disc)."""
+    out = [Origin(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d["kind"] == "archive")
+           for d in plan_json["dirs"] if d.get("role") != "filler" or d.get("disc") == disc]
+    return sorted(out, key=lambda o: -len(o.prefix))
+
+
+def where(found: list[Origin], disc_path: bytes) -> tuple[bytes, Origin] | None:
+    for o in found:
+        if disc_path == o.prefix:
+            return o.root, o
+        if disc_path.startswith(o.prefix + b"/"):
+            return os.path.join(o.root, disc_path[len(o.prefix) + 1:]), o
+    return None
+
+
+def acl_text(value: bytes, prefix: str = "") -> list[str]:
+    """A system.posix_acl_* value as `getfacl` (and xorriso) writes it, a name for each id this
+    system knows."""
+    out = []
+    for k in range(4, len(value) - 7, 8):
+        tag, perm, ident = struct.unpack_from("<HHI", value, k)
+        who = ""
+        if tag in _NAMED:
+            try:
+                who = (pwd.getpwuid(ident).pw_name if tag == 0x02 else grp.getgrgid(ident).gr_name)
+            except KeyError:
+                who = str(ident)
+        bits = "".join(c if perm & b else "-" for c, b in zip("rwx", (4, 2, 1)))
+        out.append(f"{prefix}{_TAGS.get(tag, '?:')}{who}:{bits}")
+    return out
+
+
+def xattrs(path: bytes) -> dict[bytes, bytes] | None:
+    """An entry's xattrs as the kernel gives them, and under ACL_KEY the text of its ACLs (as
+    xorriso lists them); None when they cannot be read."""
+    try:
+        out = {os.fsencode(n): os.getxattr(path, n, follow_symlinks=False)
+               for n in os.listxattr(path, follow_symlinks=False)}
+    except OSError as exc:
+        return {} if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None
+    access, default = out.get(b"system.posix_acl_access"), out.get(b"system.posix_acl_default")
+    if access or default:
+        text = acl_text(access) if access else []
+        if not text:     # the access ACL the mode makes, as xorriso shows it with a default one
+            mode = os.lstat(path).st_mode
+            text = [f"{w}::" + "".join(c if mode & (b << s) else "-" for c, b in zip("rwx", (4, 2, 1)))
+                    for w, s in (("user", 6), ("group", 3), ("other", 0))]
+        out[ACL_KEY] = "\n".join(text + (acl_text(default, "default:") if default else [])).encode()
+    return out
+
+
+def _label(name: bytes) -> str:
+    return "ACL" if name == ACL_KEY else f"xattr {os.fsdecode(name)}"
+
+
+def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes]) -> str | None:
+    """The first ACL or xattr that is not on the disc as backed up; None when all are. ACLs are
+    compared as text (ACL_KEY): the system.posix_acl_* xattrs beside them on a disc are xorriso's
+    copies, of the access ACL only."""
+    for name in sorted((set(on_disc) | set(backed_up)) - set(ACL_NAMES) | {ACL_KEY}):
+        if name not in on_disc and name not in backed_up:
+            continue
+        if name not in on_disc:
+            return f"{_label(name)} missing on the disc"
+        if name not in backed_up:
+            return f"{_label(name)} not backed up"
+        if on_disc[name] != backed_up[name]:
+            return f"{_label(name)} differs from the backup's"
+    return None
+
+
+def _as_recorded(r: Row, st: os.stat_result) -> bool:
+    return of_kind(r, st.st_mode) and int(st.st_mtime) == r.mtime and (r.sha256 in MARKS or st.st_size == r.size)
+
+
+def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin]) -> str | None:
+    """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them. The
+    parts of a cut file carry none (xorriso's -cut_out leaves them off): not compared."""
+    if r.part:
+        return None
+    path = r.disk or (where(found, r.disc_path) or (b"",))[0]
+    try:
+        st = os.lstat(path) if path else None
+    except OSError:
+        st = None
+    held = xattrs(path) if st is not None and _as_recorded(r, st) else None
+    return None if held is None else xattrs_differ(on_disc, held)
+
+
+def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: tuple[int, int] | None,
+                on_disc: dict[bytes, bytes], found: list[Origin], recorded: bool) -> str | None:
+    """What of a directory of the disc (its mode, time and owner: None when not known, and its
+    ACLs and xattrs) is not as its backup holds it. `recorded`: the catalog holds it (an empty
+    directory), whose mode, time and owner are compared with the catalog."""
+    at = where(found, disc_path)
+    if at is None or at[1].archive:
+        return None
+    try:
+        st = os.lstat(at[0])
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    held = xattrs(at[0])
+    why = None if recorded else attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None,
+                                                  owner, (st.st_uid, st.st_gid))
+    return why or (None if held is None else xattrs_differ(on_disc, held))
+
+
+def unreachable(found: list[Origin]) -> list[bytes]:
+    """The roots not on a mounted medium: what is read there is not compared."""
+    return [o.root for o in found if not os.path.isdir(o.root)]

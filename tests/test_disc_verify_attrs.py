@@ -1,0 +1,110 @@
+"""A disc passes verification only when it holds the ACLs and xattrs that were backed up, and each
+directory's own mode, owner and time. Real backups, real xorriso onto an `images:` drive; the
+images are then altered with xorriso itself (alter: the MD5s made anew)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.fidelity import ACCESS_ACL
+from tests.test_checkpoint_deep import no_room_to_extract
+from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one
+from tests.trees import Lab, write_files
+
+
+def _burnt(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"f": b"content of f", "sub/g": b"content of g", "plain": b"plain"})
+    os.setxattr(data / "f", "user.comment", b"kept by the backup")
+    os.setxattr(data / "f", "system.posix_acl_access", ACCESS_ACL)
+    os.chmod(data / "sub", 0o750)
+    os.utime(data / "sub", (MTIME, MTIME))
+    os.utime(data / "f", (MTIME, MTIME))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    prefix = "/data/loc/" + str(data).lstrip("/")
+    return lab, cfg, store, number, iso, prefix
+
+
+ROOMS = ["extracted", "streamed"]
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_an_untouched_disc_with_acls_and_xattrs_verifies(tmp_path, monkeypatch, room):
+    _lab, cfg, store, number, _iso, _prefix = _burnt(tmp_path)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    assert _verify(cfg, store, number) == ""
+
+
+@pytest.mark.parametrize("room", ROOMS)
+@pytest.mark.parametrize("change, named", [
+    (lambda p: ["-setfattr", "user.comment", "changed", f"{p}/f", "--"], "/f (xattr"),
+    (lambda p: ["-setfattr", "user.comment", "", f"{p}/f", "--"], "/f (xattr"),
+    (lambda p: ["-setfattr", "user.planted", "x", f"{p}/plain", "--"], "/plain (xattr"),
+    (lambda p: ["-setfacl", "u::rw-,u:4321:r-x,g::r--,g:2345:rw-,m::rwx,o::r--", f"{p}/f", "--"], "/f (ACL"),
+    (lambda p: ["-setfacl", "", f"{p}/f", "--", "-chmod", "0674", f"{p}/f", "--"], "/f (ACL"),
+    (lambda p: ["-chmod", "0777", f"{p}/sub", "--"], "/sub (mode 0777, backed up 0750)"),
+    (lambda p: ["-chown", "4321", f"{p}/sub", "--"], "/sub (owner 4321:"),
+
+])
+def test_a_disc_that_lost_what_the_backup_holds_fails_it_by_name(tmp_path, monkeypatch, room, change, named):
+    _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, *change(prefix))
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and named in why, why
+
+
+def test_a_directory_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path):
+    """Extracted only: the disc's listing shows times to the minute."""
+    _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/sub", "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/sub (mtime 2011-01-01 00:00:00 UTC" in why, why
+
+
+def test_without_the_medium_mounted_the_rest_is_still_verified(tmp_path, monkeypatch):
+    """`checkpoint verify` later, the backup's medium gone: what the catalog holds is compared, and
+    the disc passes; what only the backup holds is said not compared."""
+    from rabtui.checkpoint import run
+    from rabtui.events import READY, ScriptedPrompter
+    import threading
+
+    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-chmod", "0777", f"{prefix}/sub", "--")
+    media = [p for p in tmp_path.iterdir() if p.name.startswith("m")]
+    for m in media:
+        m.rename(m.with_name(m.name + "-away"))
+    seen = []
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=seen.append, cancel=threading.Event(),
+                                prompter=ScriptedPrompter([READY]))
+    assert out.verified == [1], out.message
+    assert any("not compared" in (e.message or "") for e in seen)
+
+
+def test_the_xattrs_of_a_file_with_a_255_byte_non_utf8_name_are_compared(tmp_path):
+    from tests.test_checkpoint_deep import _name
+
+    odd = _name(7)
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    write_files(lab.src / "data", {b"d/" + odd: b"odd name"})
+    path = os.path.join(os.fsencode(lab.src / "data" / "d"), odd)
+    os.setxattr(path, "user.comment", b"\x00\n\xff kept")
+    os.setxattr(path, "system.posix_acl_access", ACCESS_ACL)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    alter(iso, "-setfattr", "user.comment", "changed",
+          "/data/loc/" + str(lab.src / "data").lstrip("/") + "/d/" + os.fsdecode(odd), "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "(xattr user.comment differs from the backup's)" in why, why
