@@ -63,12 +63,29 @@ def test_a_disc_that_lost_what_the_backup_holds_fails_it_by_name(tmp_path, monke
     assert "verification failed" in why and named in why, why
 
 
-def test_a_directory_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path):
-    """Extracted only: the disc's listing shows times to the minute."""
+@pytest.mark.parametrize("room, named", [("extracted", "(mtime 2011-01-01 00:00:00 UTC, backed up 2020-09-13"),
+                                         ("streamed", "(mtime Jan 1 2011, backed up 2020-09-13 12:26:40 UTC)")])
+@pytest.mark.parametrize("entry", ["sub", "f"])
+def test_an_entry_whose_time_differs_on_the_disc_fails_it_by_name(tmp_path, monkeypatch, room, named, entry):
+    """Streamed, a time is compared as the disc's listing shows it: to the day here (to the minute
+    for a recent one)."""
     _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
-    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/sub", "--")
+    alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", f"{prefix}/{entry}", "--")
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
     why = _verify(cfg, store, number)
-    assert "verification failed" in why and "/sub (mtime 2011-01-01 00:00:00 UTC" in why, why
+    assert "verification failed" in why and f"/{entry} {named}" in why, why
+
+
+def test_streamed_a_recent_time_is_compared_to_the_minute(tmp_path, monkeypatch):
+    import time
+
+    _lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    when = time.strftime("%b %d %H:%M:%S %Y", time.gmtime(time.time() - 3 * 86400))
+    alter(iso, "-alter_date", "m", when, f"{prefix}/plain", "--")
+    no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/plain (mtime " in why, why
 
 
 def test_without_the_medium_mounted_the_rest_is_still_verified(tmp_path, monkeypatch):

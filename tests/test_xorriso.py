@@ -208,3 +208,10 @@ def test_parse_lsdl_reads_kind_mode_special_bits_acl_mark_and_target():
     for line, want in lines.items():
         assert X.parse_lsdl(line) == want, line
     assert X.parse_lsdl(b"xorriso : NOTE : something") is None
+
+
+def test_lsdl_date_reads_the_time_as_shown_and_lsdl_dates_writes_both_forms():
+    assert X.lsdl_date(b"-rw-r--r--    1 0        0               1 Dec  4 05:45 '/d/a b'") == "Dec 4 05:45"
+    assert X.lsdl_date(b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'") == "Jan 2 2020"
+    assert X.lsdl_date(b"xorriso : NOTE : something") is None
+    assert X.lsdl_dates(1_600_000_000) == ("Sep 13 12:26", "Sep 13 2020")

@@ -14,7 +14,7 @@ import stat
 import struct
 from dataclasses import dataclass
 
-from rabtui.checkpoint.as_backed_up import attributes_differ, of_kind
+from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.xorriso import ACL_KEY
@@ -122,10 +122,12 @@ def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin]) -> str
 
 
 def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: tuple[int, int] | None,
-                on_disc: dict[bytes, bytes], found: list[Origin], recorded: bool) -> str | None:
+                on_disc: dict[bytes, bytes], found: list[Origin], recorded: bool,
+                shown: str | None = None) -> str | None:
     """What of a directory of the disc (its mode, time and owner: None when not known, and its
-    ACLs and xattrs) is not as its backup holds it. `recorded`: the catalog holds it (an empty
-    directory), whose mode, time and owner are compared with the catalog."""
+    ACLs and xattrs; `shown`: its time as the disc's listing shows it) is not as its backup holds it.
+    `recorded`: the catalog holds it (an empty directory), whose mode, time and owner are compared
+    with the catalog."""
     at = where(found, disc_path)
     if at is None or at[1].archive:
         return None
@@ -138,6 +140,7 @@ def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: t
     held = xattrs(at[0])
     why = None if recorded else attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None,
                                                   owner, (st.st_uid, st.st_gid))
+    why = why or (None if recorded else listed_time_differs(shown, int(st.st_mtime)))
     return why or (None if held is None else xattrs_differ(on_disc, held))
 
 

@@ -7,7 +7,8 @@ time, mode, owner (as root), symlink target and hard links are compared with wha
 and an entry the catalog does not hold fails the disc (as_backed_up.py); device nodes, which only
 root makes, are compared as the disc lists them for another user. Without room to extract
 it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
-symlink targets and extra entries (not the times: it shows them to the minute; nor hard links).
+symlink targets and extra entries, and the times to the minute or the day (as it shows them; no
+hard links).
 Either way, each entry's ACLs and xattrs as the disc lists them, and each directory's own mode,
 owner and (extracted) time, are compared with the backup on the medium (backed_up_attrs.py).
 """
@@ -25,7 +26,8 @@ from pathlib import Path
 from rabtui import proc
 from rabtui.checkpoint import backed_up_attrs, content, layout, shortpath, xorriso
 from rabtui.checkpoint.backed_up_attrs import Origin
-from rabtui.checkpoint.as_backed_up import attributes_differ, extracted_differs, hard_links, of_kind, unexpected
+from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
+                                            unexpected)
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.events import LOG, PROGRESS, Emit, Event
@@ -122,13 +124,14 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
         _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
-        listing = _listing(exe, indev, volid, res, cancel)
+        dates: dict[bytes, str | None] = {}
+        listing = _listing(exe, indev, volid, res, cancel, dates)
         if listing is not None:
-            _compare_listed(rows, listing, res)
+            _compare_listed(rows, listing, res, dates)
             res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
-            _compare_backed_up(rows, dirs, attrs, origins, res)
+            _compare_backed_up(rows, dirs, attrs, origins, res, dates)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -201,17 +204,21 @@ def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: Ve
 Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
 
 
-def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> Listing | None:
+def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
+             dates: dict[bytes, str | None] | None = None) -> Listing | None:
     """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
-    them (`-exec lsdl`); None, said in `res`, when it cannot."""
+    them (`-exec lsdl`), and into `dates` its time as shown there; None, said in `res`, when it
+    cannot."""
     listing: Listing = {}
 
     def take(line: bytes) -> None:
         entry = xorriso.parse_lsdl(line)
         if entry is not None and entry[0].strip(b"/"):
             listing[entry[0].lstrip(b"/")] = entry[1:]
+            if dates is not None:
+                dates[entry[0].lstrip(b"/")] = xorriso.lsdl_date(line)
 
-    done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel)
+    done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV)
     if not done.ok:
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         return None
@@ -229,9 +236,11 @@ def _attrs(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> dict[
 
 
 def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
-                       attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult) -> None:
+                       attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult,
+                       dates: dict[bytes, str | None] | None = None) -> None:
     """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
-    disc gives them, None where it does not), against the backup on the medium."""
+    disc gives them, None where it does not; `dates`: times as listed), against the backup on the
+    medium."""
     if not origins:
         return
     recorded = {r.disc_path for r in rows}
@@ -241,7 +250,7 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
     for path, (mode, mtime, owner) in sorted(dirs.items()):
         if path not in res.why:
             _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
-                                                         path in recorded))
+                                                         path in recorded, (dates or {}).get(path)))
 
 
 def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
@@ -251,9 +260,10 @@ def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
             res.mismatched.append(path)
 
 
-def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult) -> None:
+def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
+                    dates: dict[bytes, str | None] | None = None) -> None:
     """Without the entries extracted: each one's kind, mode, owner and symlink target as the disc
-    lists them (whose times are to the minute: they are not compared, nor hard links)."""
+    lists them, and its time as far as `dates` show it (to the minute or the day; no hard links)."""
     for r in rows:
         if r.disc_path not in listing:
             if r.disc_path not in res.missing:
@@ -262,6 +272,8 @@ def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult) -> Non
         mode, target, owned = listing[r.disc_path]
         why = None if of_kind(r, mode) else "not of its kind"
         why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
+        if not why and not stat.S_ISLNK(mode):
+            why = listed_time_differs((dates or {}).get(r.disc_path), r.mtime)
         if why and r.disc_path not in res.why:
             res.why[r.disc_path] = why
             if r.disc_path not in res.mismatched:

@@ -18,6 +18,7 @@ short enough (shortpath.py); image paths are checked when a checkpoint is planne
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -176,8 +177,12 @@ def extract_argv(xorriso: str, indev: str, volid: str, target: str, devices: boo
             "-osirrox", "on:device_files" if devices else "on", "-extract", "/", arg(target), "-end"]
 
 
+LIST_ENV = {"TZ": "UTC0"}
+
+
 def list_argv(xorriso: str, indev: str, volid: str) -> list[str]:
-    """Every entry of the image as `ls -dl` shows it (parse_lsdl), each mode as its ACL makes it."""
+    """Every entry of the image as `ls -dl` shows it (parse_lsdl), each mode as its ACL makes it;
+    its times in the zone of the process (LIST_ENV: UTC)."""
     return [xorriso, "-no_rc", "-assert_volid", volid, "FATAL", "-acl", "on", "-indev", indev,
             "-backslash_codes", "encode_results", "-find", "/", "-exec", "lsdl", "--", "-end"]
 
@@ -218,7 +223,7 @@ _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
 # control and 8-bit bytes as backslash codes, so the line holds nothing unquoted but the fields
 _WORD = rb"(?:'[^']*'|\"'\")+"
 _WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
-_LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+(\d+)\s+(\d+)\s+\S+\s+[^'\"]*?\s(" + _WORD + rb")"
+_LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+(\d+)\s+(\d+)\s+\S+\s+([^'\"]*?)\s(" + _WORD + rb")"
                    rb"(?: -> (" + _WORD + rb"))?")
 _KINDS = {b"-": 0o100000, b"d": 0o040000, b"l": 0o120000, b"p": 0o010000, b"c": 0o020000, b"b": 0o060000,
           b"s": 0o140000}
@@ -283,8 +288,26 @@ def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None, tuple[int, int]] 
             mode |= bit
     mode |= (0o4000 if perms[2] in b"sS" else 0) | (0o2000 if perms[5] in b"sS" else 0) | \
         (0o1000 if perms[8] in b"tT" else 0)
-    target = None if m.group(6) is None else _unquoted(m.group(6))
-    return _unquoted(m.group(5)), mode, target, (int(m.group(3)), int(m.group(4)))
+    target = None if m.group(7) is None else _unquoted(m.group(7))
+    return _unquoted(m.group(6)), mode, target, (int(m.group(3)), int(m.group(4)))
+
+
+def lsdl_date(line: bytes) -> str | None:
+    """The time of one line of `list_argv` as it shows it: 'Sep 13 12:26' (to the minute) or
+    'Sep 13 2020' (to the day), its spaces made single; None for another line."""
+    m = _LSDL.fullmatch(line.rstrip(b"\r\n"))
+    return None if m is None else " ".join(m.group(5).decode("ascii", "replace").split())
+
+
+LSDL_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def lsdl_dates(t: int) -> tuple[str, str]:
+    """The two ways `lsdl` shows a time `t` (UTC, as list_argv is run): to the minute (a recent
+    one) and to the day."""
+    g = time.gmtime(t)
+    day = f"{LSDL_MONTHS[g.tm_mon - 1]} {g.tm_mday}"
+    return f"{day} {g.tm_hour:02d}:{g.tm_min:02d}", f"{day} {g.tm_year}"
 
 
 _FILE_HEAD = b"# file: "
