@@ -77,10 +77,14 @@ def test_the_mode_of_a_file_at_the_end_of_a_4000_byte_path_is_compared(tmp_path)
     assert "verification failed" in why and "(mode 0600, backed up 0644)" in why, why
 
 
-def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path):
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path, monkeypatch, room):
     """b was backed up as a hard link of a; the disc holds it as a copy with the same content, time
-    and mode: a restore from it would not give the hard link back."""
+    and mode: a restore from it would not give the hard link back. Streamed, the listing shows the
+    copy's data apart from a's."""
     lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
     copy = tmp_path / "b-copy"
     copy.write_bytes(b"linked content")
     os.chmod(copy, os.stat(lab.src / "data" / "a").st_mode & 0o7777)
@@ -90,9 +94,12 @@ def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path):
     assert "verification failed" in why and "/b (not hard-linked to" in why, why
 
 
-def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(tmp_path):
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(tmp_path, monkeypatch, room):
     """twin has a's content, time and mode, and was backed up as a file of its own."""
     lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
     alter(iso, "-rm", os.fsdecode(prefix + b"/twin"), "--", "-hardlinks", "on",
           "-cp_clone", os.fsdecode(prefix + b"/a"), os.fsdecode(prefix + b"/twin"), "--")
     why = _verify(cfg, store, number)

@@ -215,3 +215,10 @@ def test_lsdl_date_reads_the_time_as_shown_and_lsdl_dates_writes_both_forms():
     assert X.lsdl_date(b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'") == "Jan 2 2020"
     assert X.lsdl_date(b"xorriso : NOTE : something") is None
     assert X.lsdl_dates(1_600_000_000) == ("Sep 13 12:26", "Sep 13 2020")
+
+
+def test_parse_report_lba_reads_the_first_extent_of_a_file():
+    line = b"File data lba:  0 ,       59 ,        1 ,        1 , '/t/a b\\n\"'\"'\"'\\377\\\\x'"
+    assert X.parse_report_lba(line) == (b"/t/a b\n\"'\xff\\x", 59, 1)
+    assert X.parse_report_lba(b"File data lba:  1 ,       59 ,        1 ,        1 , '/t/f'") is None
+    assert X.parse_report_lba(b"Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path") is None

@@ -7,8 +7,8 @@ time, mode, owner (as root), symlink target and hard links are compared with wha
 and an entry the catalog does not hold fails the disc (as_backed_up.py); device nodes, which only
 root makes, are compared as the disc lists them for another user. Without room to extract
 it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
-symlink targets and extra entries, and the times to the minute or the day (as it shows them; no
-hard links).
+symlink targets and extra entries, the times to the minute or the day (as it shows them), and
+hard links as files sharing their data.
 Either way, each entry's ACLs and xattrs as the disc lists them, and each directory's own mode,
 owner and (extracted) time, are compared with the backup on the medium (backed_up_attrs.py).
 """
@@ -125,9 +125,11 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         _rmtree(scratch)
         _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
         dates: dict[bytes, str | None] = {}
-        listing = _listing(exe, indev, volid, res, cancel, dates)
+        starts: dict[bytes, tuple[int, int]] = {}
+        listing = _listing(exe, indev, volid, res, cancel, dates, starts)
         if listing is not None:
             _compare_listed(rows, listing, res, dates)
+            _compare_shared_data(rows, starts, res)
             res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
@@ -205,10 +207,11 @@ Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
 
 
 def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
-             dates: dict[bytes, str | None] | None = None) -> Listing | None:
+             dates: dict[bytes, str | None] | None = None,
+             starts: dict[bytes, tuple[int, int]] | None = None) -> Listing | None:
     """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
-    them (`-exec lsdl`), and into `dates` its time as shown there; None, said in `res`, when it
-    cannot."""
+    them (`-exec lsdl`), into `dates` its time as shown there, and into `starts` each file's (first
+    block, size); None, said in `res`, when it cannot."""
     listing: Listing = {}
 
     def take(line: bytes) -> None:
@@ -217,6 +220,8 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
             listing[entry[0].lstrip(b"/")] = entry[1:]
             if dates is not None:
                 dates[entry[0].lstrip(b"/")] = xorriso.lsdl_date(line)
+        elif starts is not None and (data := xorriso.parse_report_lba(line)) is not None:
+            starts[data[0].lstrip(b"/")] = data[1:]
 
     done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV)
     if not done.ok:
@@ -263,7 +268,7 @@ def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
 def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
                     dates: dict[bytes, str | None] | None = None) -> None:
     """Without the entries extracted: each one's kind, mode, owner and symlink target as the disc
-    lists them, and its time as far as `dates` show it (to the minute or the day; no hard links)."""
+    lists them, and its time as far as `dates` show it (to the minute or the day)."""
     for r in rows:
         if r.disc_path not in listing:
             if r.disc_path not in res.missing:
@@ -278,6 +283,18 @@ def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
             res.why[r.disc_path] = why
             if r.disc_path not in res.mismatched:
                 res.mismatched.append(r.disc_path)
+
+
+def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], res: VerifyResult) -> None:
+    """Without the entries extracted, hard links as far as the disc's listing shows them: the names
+    of one file share its data, where it starts (files of size 0 share none, and are passed over)."""
+    by_start: dict[tuple[int, int], list[Row]] = {}
+    for r in rows:
+        at = starts.get(r.disc_path)
+        if r.mode is not None and r.sha256 not in MARKS and not r.part and at is not None and at[1] > 0:
+            by_start.setdefault((0, at[0]), []).append(r)
+    for path, why in hard_links(by_start).items():
+        _note(res, path, why if path not in res.why else None)
 
 
 def _maybe_device(r: Row) -> bool:

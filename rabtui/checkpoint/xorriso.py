@@ -182,9 +182,11 @@ LIST_ENV = {"TZ": "UTC0"}
 
 def list_argv(xorriso: str, indev: str, volid: str) -> list[str]:
     """Every entry of the image as `ls -dl` shows it (parse_lsdl), each mode as its ACL makes it;
-    its times in the zone of the process (LIST_ENV: UTC)."""
+    its times in the zone of the process (LIST_ENV: UTC); then where each file's data starts
+    (parse_report_lba)."""
     return [xorriso, "-no_rc", "-assert_volid", volid, "FATAL", "-acl", "on", "-indev", indev,
-            "-backslash_codes", "encode_results", "-find", "/", "-exec", "lsdl", "--", "-end"]
+            "-backslash_codes", "encode_results", "-find", "/", "-exec", "lsdl", "--",
+            "-find", "/", "-type", "f", "-exec", "report_lba", "--", "-end"]
 
 
 def attrs_argv(xorriso: str, indev: str, volid: str) -> list[str]:
@@ -297,6 +299,16 @@ def lsdl_date(line: bytes) -> str | None:
     'Sep 13 2020' (to the day), its spaces made single; None for another line."""
     m = _LSDL.fullmatch(line.rstrip(b"\r\n"))
     return None if m is None else " ".join(m.group(5).decode("ascii", "replace").split())
+
+
+_LBA = re.compile(rb"File data lba:\s*0\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)\s*,\s*(" + _WORD + rb")")
+
+
+def parse_report_lba(line: bytes) -> tuple[bytes, int, int] | None:
+    """(image path, first block of its data, size) from a line of `report_lba` (its first extent);
+    None for another line. The names of one file (hard links) share its data; so do files of size 0."""
+    m = _LBA.fullmatch(line.rstrip(b"\r\n"))
+    return None if m is None else (_unquoted(m.group(3)), int(m.group(1)), int(m.group(2)))
 
 
 LSDL_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
