@@ -125,3 +125,32 @@ def test_the_xattrs_of_a_file_with_a_255_byte_non_utf8_name_are_compared(tmp_pat
           "/data/loc/" + str(lab.src / "data").lstrip("/") + "/d/" + os.fsdecode(odd), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "(xattr user.comment differs from the backup's)" in why, why
+
+
+def test_the_xattrs_of_a_file_whose_path_on_the_medium_passes_4096_bytes_are_compared(tmp_path):
+    """Its path on the medium is longer than one call may name (4,127 bytes): it is reached part by
+    part."""
+    from tests.test_checkpoint_deep import _deep_tree
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700", [("data", "standard")])
+    (lab.src / "data" / "deep").mkdir(parents=True)
+    deepest = _deep_tree(lab.src / "data" / "deep", 4045)    # on the medium: past 4,096 bytes
+    fd = os.open(lab.src / "data" / "deep", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        parent, name = os.path.split(deepest)
+        for part in parent.split(b"/"):
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        os.setxattr(b"/proc/self/fd/%d/%s" % (fd, name), "user.comment", b"deep")
+    finally:
+        os.close(fd)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    prefix = b"/data/loc/" + os.fsencode(lab.src / "data").lstrip(b"/")
+    alter(iso, "-setfattr", "user.comment", "changed", os.fsdecode(prefix + b"/deep/" + deepest), "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "(xattr user.comment differs from the backup's)" in why, why

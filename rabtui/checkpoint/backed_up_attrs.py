@@ -18,6 +18,7 @@ from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differ
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.xorriso import ACL_KEY
+from rabtui.media import below
 
 ACL_NAMES = (b"system.posix_acl_access", b"system.posix_acl_default")
 _TAGS = {0x01: "user:", 0x02: "user:", 0x04: "group:", 0x08: "group:", 0x10: "mask:", 0x20: "other:"}
@@ -38,12 +39,13 @@ def origins(plan_json: dict, disc: int) -> list[Origin]:
     return sorted(out, key=lambda o: -len(o.prefix))
 
 
-def where(found: list[Origin], disc_path: bytes) -> tuple[bytes, Origin] | None:
+def where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Origin] | None:
+    """(root on the medium, path below it, origin) of an entry of the disc."""
     for o in found:
         if disc_path == o.prefix:
-            return o.root, o
+            return o.root, b"", o
         if disc_path.startswith(o.prefix + b"/"):
-            return os.path.join(o.root, disc_path[len(o.prefix) + 1:]), o
+            return o.root, disc_path[len(o.prefix) + 1:], o
     return None
 
 
@@ -64,23 +66,29 @@ def acl_text(value: bytes, prefix: str = "") -> list[str]:
     return out
 
 
-def xattrs(path: bytes) -> dict[bytes, bytes] | None:
+def xattrs(root: bytes, rel: bytes) -> dict[bytes, bytes] | None:
     """An entry's xattrs as the kernel gives them, and under ACL_KEY the text of its ACLs (as
     xorriso lists them); None when they cannot be read."""
     try:
-        out = {os.fsencode(n): os.getxattr(path, n, follow_symlinks=False)
-               for n in os.listxattr(path, follow_symlinks=False)}
+        out = below.xattrs(root, rel) if rel else below.xattrs(os.path.dirname(root), os.path.basename(root))
+        mode = below.lstat(root, rel).st_mode if rel else os.lstat(root).st_mode
     except OSError as exc:
         return {} if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None
     access, default = out.get(b"system.posix_acl_access"), out.get(b"system.posix_acl_default")
     if access or default:
         text = acl_text(access) if access else []
         if not text:     # the access ACL the mode makes, as xorriso shows it with a default one
-            mode = os.lstat(path).st_mode
             text = [f"{w}::" + "".join(c if mode & (b << s) else "-" for c, b in zip("rwx", (4, 2, 1)))
                     for w, s in (("user", 6), ("group", 3), ("other", 0))]
         out[ACL_KEY] = "\n".join(text + (acl_text(default, "default:") if default else [])).encode()
     return out
+
+
+def _lstat(root: bytes, rel: bytes) -> os.stat_result | None:
+    try:
+        return below.lstat(root, rel) if rel else os.lstat(root)
+    except OSError:
+        return None
 
 
 def _label(name: bytes) -> str:
@@ -110,14 +118,14 @@ def _as_recorded(r: Row, st: os.stat_result) -> bool:
 def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin]) -> str | None:
     """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them. The
     parts of a cut file carry none (xorriso's -cut_out leaves them off): not compared."""
-    if r.part:
+    at = where(found, r.disc_path)
+    if r.part or at is None or not at[1]:
         return None
-    path = r.disk or (where(found, r.disc_path) or (b"",))[0]
-    try:
-        st = os.lstat(path) if path else None
-    except OSError:
-        st = None
-    held = xattrs(path) if st is not None and _as_recorded(r, st) else None
+    root, rel = at[0], at[1]
+    if r.disk.endswith(b"/" + rel):     # read from the backup that first saved it (read_from.py)
+        root = r.disk[:-len(rel) - 1]
+    st = _lstat(root, rel)
+    held = xattrs(root, rel) if st is not None and _as_recorded(r, st) else None
     return None if held is None else xattrs_differ(on_disc, held)
 
 
@@ -129,15 +137,12 @@ def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: t
     `recorded`: the catalog holds it (an empty directory), whose mode, time and owner are compared
     with the catalog."""
     at = where(found, disc_path)
-    if at is None or at[1].archive:
+    if at is None or at[2].archive:
         return None
-    try:
-        st = os.lstat(at[0])
-    except OSError:
+    st = _lstat(at[0], at[1])
+    if st is None or not stat.S_ISDIR(st.st_mode):
         return None
-    if not stat.S_ISDIR(st.st_mode):
-        return None
-    held = xattrs(at[0])
+    held = xattrs(at[0], at[1])
     why = None if recorded else attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None,
                                                   owner, (st.st_uid, st.st_gid))
     why = why or (None if recorded else listed_time_differs(shown, int(st.st_mtime)))

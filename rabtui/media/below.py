@@ -105,6 +105,16 @@ def readlink(root: bytes, rel: bytes) -> bytes:
     return _reached(root, rel, os.readlink, lambda name, fd: os.readlink(name, dir_fd=fd))
 
 
+def xattrs(root: bytes, rel: bytes) -> dict[bytes, bytes]:
+    """The xattrs of `root/rel` (of a symlink itself), name -> value, however long its path (as
+    `lstat` reaches it: a longer one through its directory's descriptor, named in /proc)."""
+    def of(path: bytes) -> dict[bytes, bytes]:
+        return {os.fsencode(n): os.getxattr(path, n, follow_symlinks=False)
+                for n in os.listxattr(path, follow_symlinks=False)}
+
+    return _reached(root, rel, of, lambda name, fd: of(b"/proc/self/fd/%d/%s" % (fd, name)))
+
+
 def _reached(root: bytes, rel: bytes, whole, in_dir):
     """`whole(path)` when `root/rel` can be named in one call, else `in_dir(name, fd)` with its
     directory opened part by part."""
