@@ -161,3 +161,44 @@ def test_a_backup_waits_a_bound_only_for_a_stopped_writer_of_the_checkpoint_numb
     finally:
         _end(holder)
     assert result.status == "cancelled" and "waiting to write" in result.reason, result
+
+
+def test_a_command_does_not_wait_for_ever_for_a_stopped_process_making_the_database(tmp_path, monkeypatch):
+    """Another process stopped while it held the lock on the making of the state database: a
+    command that opens the state gives up after the bound, naming it; once it is gone, the
+    database is made."""
+    from rabtui.errors import LockBusy
+    from rabtui.state import store as store_module
+
+    state = tmp_path / "state"
+    state.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", """
+import os, signal, sys
+from rabtui.state.locks import Lock
+Lock(sys.argv[1], "database-made", what="the making of the state database").acquire()
+print("held", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+""", str(state)], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    assert holder.stdout.readline() == b"held\n"
+    monkeypatch.setattr(store_module, "MADE_WAIT", 1)
+    outcome: list = []
+
+    def open_state() -> None:
+        try:
+            store_module.Store(state).close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=open_state, daemon=True)
+    worker.start()
+    try:
+        worker.join(timeout=60)
+        assert outcome, "the command went on waiting for the database's making"
+    finally:
+        _end(holder)
+        worker.join(timeout=60)
+    assert isinstance(outcome[0], LockBusy), outcome
+    assert f"(pid {holder.pid}" in str(outcome[0]) and "the making of the state database" in str(outcome[0])
+    store_module.Store(state).close()
+    assert (state / "rabtui.db").is_file()

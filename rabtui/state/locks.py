@@ -75,7 +75,7 @@ class Lock:
         self._fd = fd
         return self
 
-    def acquire_within(self, seconds: float, cancel: threading.Event, say) -> "Lock":
+    def acquire_within(self, seconds: float, cancel: threading.Event | None = None, say=None) -> "Lock":
         """Take the lock, waiting at most `seconds` for another process to release it. `say` is told
         at once who holds it (its pid and command: a stopped or hung one is never waited for in
         silence); LockBusy naming it after `seconds`, Cancelled as soon as `cancel` is set."""
@@ -83,7 +83,9 @@ class Lock:
             return self.acquire()
         except LockBusy:
             pass
-        say(f"waiting (at most {seconds:g} s) for {self.holder_described()} to release the lock of {self.what}")
+        if say is not None:
+            say(f"waiting (at most {seconds:g} s) for {self.holder_described()} to release the lock of {self.what}")
+        cancel = cancel or threading.Event()
         deadline = time.monotonic() + seconds
         while True:
             if cancel.wait(min(WAIT_POLL, max(0.0, deadline - time.monotonic()))):

@@ -233,6 +233,9 @@ CREATE TABLE IF NOT EXISTS schedule_runs(
 """
 
 
+MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -293,7 +296,8 @@ def _create(path: Path) -> None:
             conn.executescript(_schema_script())
         finally:
             conn.close()
-        with Lock(path.parent, "database-made", what="the making of the state database").acquire(wait=True):
+        # bounded: a process stopped while it held this would hang every command that starts
+        with Lock(path.parent, "database-made", what="the making of the state database").acquire_within(MADE_WAIT):
             if not os.path.lexists(path):
                 _set_aside_left_wal(path)
             try:
