@@ -420,3 +420,27 @@ def test_a_damaged_database_is_notified_once_and_its_repair_once(tmp_path):
     sent = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(e["level"], e["data"]["check"]) for e in sent[1:]] == [("ok", "state")]
     assert not (lab.state / "state-damage-said").exists()
+
+
+def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_truncated(tmp_path):
+    """Another rabtui process writes its WAL back into the file (a checkpoint): the header, giving
+    the new page count, comes before the pages past the old end. A command starting meanwhile
+    read a file shorter than its header said and refused it as damaged; it looks again first."""
+    from rabtui.state.store_check import check_usable
+
+    lab = _backed_up_lab(tmp_path)
+    db = lab.state / "rabtui.db"
+    _rabtui(lab, "status")              # the WAL is written into the database on the last close
+    whole = db.read_bytes()
+    assert len(whole) > 8192
+    with open(db, "r+b") as f:
+        f.truncate(len(whole) // 2)       # the header already says the whole size: pages to come
+    writer = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(0.15);"
+                               " f = open(sys.argv[1], 'r+b'); f.seek(0); f.write(open(sys.argv[2], 'rb').read())",
+                               str(db), str(tmp_path / "whole")])
+    (tmp_path / "whole").write_bytes(whole)
+    try:
+        assert check_usable(lab.state, db) is True
+    finally:
+        writer.wait(timeout=30)
+    assert db.read_bytes() == whole

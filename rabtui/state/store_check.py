@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from rabtui.errors import WorkFailed
@@ -21,6 +22,7 @@ REBUILD_HINT = ("the media and discs are not touched; `rabtui rebuild-state` kee
                 " and recreates it from them")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_FREE_BYTES = 4 << 20    # below this a backup's catalog cannot be written: refuse before it starts
+SETTLE_TRIES, SETTLE_PAUSE = 10, 0.05   # a header ahead of the file's size, judged again for 0.5 s
 CORE_TABLES = ("meta", "backups", "jobs", "versions")
 _OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
 
@@ -102,22 +104,37 @@ def check_usable(state_dir: Path, path: Path) -> bool:
         return False
     if not first:
         return True
+    # Another process may be writing its WAL back into the file meanwhile (a checkpoint: the header
+    # first, then the pages past the old end): a header ahead of the size is judged again a few
+    # times before the file is called truncated; one truly cut short stays so.
+    for _ in range(SETTLE_TRIES):
+        problem = _header_problem(path)
+        if problem is None:
+            return True
+        time.sleep(SETTLE_PAUSE)
+    raise damaged(path, problem)
+
+
+def _header_problem(path: Path) -> str | None:
+    """What makes the file no whole SQLite database by its own header, or None; its size is taken
+    after its header is read."""
     try:
         with open(path, "rb") as f:
             header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
     except OSError as exc:
-        raise damaged(path, f"cannot read it: {exc.strerror}") from None
+        return f"cannot read it: {exc.strerror}"
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        raise damaged(path, "it is not an SQLite database")
+        return "it is not an SQLite database"
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # the header's page count holds only while its "valid for" counter matches the change counter
     if header[92:96] == header[24:28] and size < pages * page_size:
-        raise damaged(path, f"it is {size} bytes long, its header says {pages * page_size} (truncated?)")
+        return f"it is {size} bytes long, its header says {pages * page_size} (truncated?)"
     if page_size < 512 or size % page_size:
-        raise damaged(path, f"its size {size} is not a whole number of {page_size}-byte pages (truncated?)")
-    return True
+        return f"its size {size} is not a whole number of {page_size}-byte pages (truncated?)"
+    return None
 
 
 def check_tables(conn: sqlite3.Connection, path: Path, schema_version: int) -> None:
