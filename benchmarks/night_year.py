@@ -50,7 +50,7 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
     changed_on = [0] * files            # the day each file last changed (0: before the first backup)
     last_on: dict[str, tuple[int, int]] = {}   # medium -> (its last backup id, that backup's day)
     t0 = time.time() - days * 86400
-    curve, step7, spool_cpu = [], [], []
+    curve, step7, step7_cpu, spool_cpu = [], [], [], []
     for day in range(1, days + 1):
         for i in rng.sample(range(files), int(files * churn)):
             changed_on[i] = day
@@ -75,10 +75,11 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
                 rows, same = [], []
         spool.add(DIR, rows, same)
         c1 = _cpu()
-        t = time.perf_counter()
+        t, c2 = time.perf_counter(), _cpu()
         spool.apply(backup_id)
         store.execute("UPDATE backups SET status='completed', finished=? WHERE id=?", (started + 60, backup_id))
         step7.append(time.perf_counter() - t)
+        step7_cpu.append(_cpu() - c2)
         spool_cpu.append(c1 - c0)
         last_on[medium] = (backup_id, day)
         if day % every == 0 or day == days:
@@ -88,10 +89,12 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
             versions = store.one("SELECT COUNT(*) AS n FROM versions")["n"]
             store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             size = (work / "state" / "rabtui.db").stat().st_size
-            curve.append({"day": day, "step7_s": step7[-1], "find_s": find_s, "found": len(found),
+            curve.append({"day": day, "step7_s": step7[-1], "step7_cpu_s": step7_cpu[-1], "find_s": find_s,
+                          "found": len(found),
                           "versions": versions, "db_bytes": size, "bytes_per_version": size / versions,
                           "spool_us_per_file": spool_cpu[-1] / files * 1e6, "load": load()})
-            print(f"[year] day {day}: step 7 {step7[-1]:.3f} s, find {find_s * 1000:.0f} ms ({len(found)} versions),"
+            print(f"[year] day {day}: step 7 {step7[-1]:.3f} s (CPU {step7_cpu[-1]:.3f} s),"
+                  f" spool {spool_cpu[-1] / files * 1e6:.2f} us per file, find {find_s * 1000:.0f} ms ({len(found)} versions),"
                   f" {versions} versions, {size / 1e6:.0f} MB ({size / versions:.0f} B per version) ({load()})",
                   flush=True)
     ids = [r["id"] for r in store.all("SELECT id FROM backups ORDER BY id LIMIT 30")]
