@@ -5,8 +5,10 @@ While rsync runs, each file item goes into a connection-local temporary table in
 unchanged files (most of a nightly backup) into a narrower one of their own. In the same
 transaction the batch's unchanged files are looked up in the catalog: the ids of their versions in
 the --link-dest base are staged in another temporary table (the lookups are most of the catalog's
-work, and done here they overlap rsync instead of following it). When the backup is
-complete, a few set-based statements update the catalog in one transaction:
+work, and done here they overlap rsync instead of following it); each other file gets the id of
+its path as it goes in (NULL for a path the catalog does not know yet), so that step 7 neither
+looks paths up nor adds those it has. When the backup is complete, a few set-based statements
+update the catalog in one transaction:
 
 - standard directory: an unchanged file (`hf`, linked from the --link-dest base) extends the
   version whose last_backup is the base to this backup; a written file is a new version
@@ -29,24 +31,32 @@ from rabtui.state import changes
 from rabtui.rsync import SAME
 from rabtui.state.store import Store
 
+# a batch of items as they go into temp.backup_items, each file with the id of its path: a look-up
+# in the index of `paths` alone (with the path's `dir` as well, a read of the table per file, the
+# batch took twice as long)
+_WITH_PATH = ("SELECT v.*, p.id FROM (VALUES {}) v"
+              " LEFT JOIN paths p ON v.column3=? AND p.source=? AND p.path=v.column2")
+
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 ROWS_PER_INSERT = 100
 _F = ord("f")
 
 
-def insert_rows(conn: Connection, table: str, width: int, rows: list[tuple]) -> None:
+def insert_rows(conn: Connection, table: str, width: int, rows: list[tuple], select: str = "VALUES {}",
+                extra: tuple = ()) -> None:
     """`rows` (tuples of `width` values) into `table`, in their order: ROWS_PER_INSERT at a time
     by one INSERT with as many VALUES, the rest by executemany. executemany runs the statement once
     per row, which costs more than the row: the spool's rows took 1.2 us each that way, 0.8 us
-    this way."""
+    this way. `select`: what is inserted, with `{}` for the VALUES (e.g. a SELECT joining them,
+    as `v`, with another table), and `extra` the parameters it has after them."""
     marks = "(" + ",".join("?" * width) + ")"
     whole = len(rows) - len(rows) % ROWS_PER_INSERT
     if whole:
-        insert = f"INSERT INTO {table} VALUES " + ",".join([marks] * ROWS_PER_INSERT)
+        insert = f"INSERT INTO {table} " + select.format(",".join([marks] * ROWS_PER_INSERT))
         for i in range(0, whole, ROWS_PER_INSERT):
-            conn.execute(insert, list(chain.from_iterable(rows[i:i + ROWS_PER_INSERT])))
+            conn.execute(insert, [*chain.from_iterable(rows[i:i + ROWS_PER_INSERT]), *extra])
     if whole < len(rows):
-        conn.executemany(f"INSERT INTO {table} VALUES {marks}", rows[whole:])
+        conn.executemany(f"INSERT INTO {table} " + select.format(marks), [(*row, *extra) for row in rows[whole:]])
 
 
 def dir_prefix(dir_path: str) -> bytes:
@@ -64,7 +74,9 @@ class CatalogSpool:
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS backup_items("
             " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
-            " size INTEGER NOT NULL, mtime INTEGER NOT NULL)"
+            " size INTEGER NOT NULL, mtime INTEGER NOT NULL,"
+            # a file's path in `paths`, looked up while rsync runs (NULL: a path the catalog does not know yet)
+            " path_id INTEGER)"
         )
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS backup_same("
@@ -91,6 +103,7 @@ class CatalogSpool:
         # an archive's union makes them directories when the backup is complete, files or not
         self.were_symlinks: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
+        self._unknown = 0      # files among the items whose path was not in `paths` when looked up
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
@@ -112,7 +125,11 @@ class CatalogSpool:
         conn.execute("BEGIN")
         try:
             if self._rows:
-                insert_rows(conn, "temp.backup_items", 6, self._rows)
+                last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM temp.backup_items").fetchone()[0]
+                # each file's path looked up now, as it goes in, not in step 7
+                insert_rows(conn, "temp.backup_items", 6, self._rows, _WITH_PATH, (_F, self._params.get("s")))
+                unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
+                                       " AND path_id IS NULL", (last, _F)).fetchone()[0]
             if self._same:
                 insert_rows(conn, "temp.backup_same", 4, self._same)
                 if self._params.get("base") is not None:
@@ -126,6 +143,8 @@ class CatalogSpool:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if self._rows:
+            self._unknown += unknown
         self.count += len(self._rows)
         self.same_count += len(self._same)
         self._rows.clear()
@@ -158,8 +177,12 @@ class CatalogSpool:
         with self.store.transaction() as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
             same = self.same_count
-            conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
-                         " FROM temp.backup_items WHERE ftype=:f AND state<>:same", params)
+            if self._unknown:
+                # paths first seen in this backup (or added since they were looked up)
+                conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
+                             " FROM temp.backup_items WHERE ftype=:f AND path_id IS NULL", params)
+                conn.execute("UPDATE temp.backup_items SET path_id=(SELECT id FROM paths"
+                             " WHERE source=:s AND path=backup_items.path) WHERE ftype=:f AND path_id IS NULL", params)
             extended = 0
             if params["base"] is not None and same:
                 # the base's versions staged while rsync ran (still the base's: checked again here)
@@ -170,12 +193,10 @@ class CatalogSpool:
                 # the usual case: every unchanged file extended its version; only written files are new
                 cur = conn.execute(
                     "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
-                    " SELECT p.id, :m, i.size, i.mtime, :b, :b"
-                    " FROM temp.backup_items i JOIN paths p ON p.source=:s AND p.path=i.path"
-                    " WHERE i.ftype=:f AND i.state<>:same", params)
-                # the versions just inserted (ids above every older one) are exactly those written
-                written = ("SELECT p.dir, v.path_id, p.path, v.size, v.mtime FROM versions v"
-                           " JOIN paths p ON p.id=v.path_id WHERE v.id > :before")
+                    " SELECT path_id, :m, size, mtime, :b, :b FROM temp.backup_items WHERE ftype=:f", params)
+                # the versions just inserted are exactly these
+                written = ("SELECT p.dir, i.path_id, i.path, i.size, i.mtime FROM temp.backup_items i"
+                           " JOIN paths p ON p.id=i.path_id WHERE i.ftype=:f")
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
