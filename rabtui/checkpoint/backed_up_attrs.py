@@ -142,11 +142,13 @@ def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: t
     st = _lstat(at[0], at[1])
     if st is None or not stat.S_ISDIR(st.st_mode):
         return None
+    if not recorded:
+        why = attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None, owner,
+                                (st.st_uid, st.st_gid)) or listed_time_differs(shown, int(st.st_mtime))
+        if why:
+            return why
     held = xattrs(at[0], at[1])
-    why = None if recorded else attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None,
-                                                  owner, (st.st_uid, st.st_gid))
-    why = why or (None if recorded else listed_time_differs(shown, int(st.st_mtime)))
-    return why or (None if held is None else xattrs_differ(on_disc, held))
+    return None if held is None else xattrs_differ(on_disc, held)
 
 
 def unreachable(found: list[Origin]) -> list[bytes]:

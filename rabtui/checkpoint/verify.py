@@ -259,7 +259,8 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
 
 
 def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
-    if why:
+    """`path` differs for `why` (None: it does not); the first reason found stays."""
+    if why and path not in res.why:
         res.why[path] = why
         if path not in res.mismatched:
             res.mismatched.append(path)
@@ -279,10 +280,7 @@ def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
         why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
         if not why and not stat.S_ISLNK(mode):
             why = listed_time_differs((dates or {}).get(r.disc_path), r.mtime)
-        if why and r.disc_path not in res.why:
-            res.why[r.disc_path] = why
-            if r.disc_path not in res.mismatched:
-                res.mismatched.append(r.disc_path)
+        _note(res, r.disc_path, why)
 
 
 def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], res: VerifyResult) -> None:
@@ -294,7 +292,7 @@ def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], 
         if r.mode is not None and r.sha256 not in MARKS and not r.part and at is not None and at[1] > 0:
             by_start.setdefault((0, at[0]), []).append(r)
     for path, why in hard_links(by_start).items():
-        _note(res, path, why if path not in res.why else None)
+        _note(res, path, why)
 
 
 def _maybe_device(r: Row) -> bool:
