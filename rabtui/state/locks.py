@@ -41,10 +41,9 @@ class Lock:
         self.kept_out = kept_out or self.what
         self._fd: int | None = None
 
-    def acquire(self, shared: bool = False, wait: bool = False) -> "Lock":
+    def acquire(self, shared: bool = False) -> "Lock":
         """Take the lock, or raise LockBusy saying who holds it. `shared`: one of many readers,
-        which only a holder of the whole lock keeps out. `wait`: until it is free (for locks held
-        a short while only)."""
+        which only a holder of the whole lock keeps out (a wait for it: acquire_within)."""
         # never through a symlink planted there: the lock is written, by root often
         try:
             privacy.private_dir(self.dir)
@@ -55,7 +54,7 @@ class Lock:
             raise WorkFailed(f"{self.path} is a symlink: not followed, nothing run; someone else may have"
                              " changed the state directory", hint="see `rabtui check`, then remove it") from None
         try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             holder = self.holder()
