@@ -278,15 +278,16 @@ def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(
     say; here it stops itself at the fault point): a cleanup from cron must not wait on it for the
     night. It keeps loc's old backups, says which backup holds them, and deletes the other source's."""
     lab = Lab(tmp_path, media_count=1)
-    lab.write(lab._local_source(None, "", "loc") + lab._local_source([("two", "standard")], "", "two"))
+    lab.write(lab._local_source([("data", "standard"), ("arch", "archive")], "", "loc")
+              + lab._local_source([("two", "standard")], "", "two"))
     olds = {}
     for sid, d in (("loc", "data"), ("two", "two")):
         for n in (1, 2):
             write_files(lab.src / d, {f"f{n}": b"x" * n})
             assert _rabtui(lab, "backup", sid).returncode == 0
-        olds[sid] = sorted(os.listdir(lab.media[0][1] / sid))[0]
+        olds[sid] = min(n for n in os.listdir(lab.media[0][1] / sid) if n.startswith("backup-"))
     write_files(lab.src / "data", {"f3": b"3"})
-    env = {**os.environ, faults.STOP_ENV: "backup.archive_linked"}
+    env = {**os.environ, faults.STOP_ENV: "backup.archive_linked"}   # loc's (empty) archive directory: linked
     hung = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
                             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)

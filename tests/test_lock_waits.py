@@ -87,9 +87,29 @@ def test_a_backup_whose_union_a_stopped_process_holds_fails_alone_after_a_bound(
     assert newest["status"] == "completed" and newest["link_dest"] is None, dict(newest)
 
 
-def test_a_cancel_ends_the_wait_for_a_lock_at_once(tmp_path):
+def test_a_source_of_standard_directories_does_not_wait_for_its_union_lock(tmp_path):
+    """Only archive directories have union trees: a backup of standard ones completes at once,
+    whatever holds the union lock of its source."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local(extra="io_timeout = 600")
+    write_files(lab.src / "data", {"a": "a"})
+    lab.state.mkdir(parents=True, exist_ok=True)
+    holder = _stopped_holder(lab.state, "loc")
+    results = []
+    try:
+        worker = threading.Thread(target=lambda: results.append(lab.backup(cfg)), daemon=True)
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "the backup of standard directories waits for the union lock"
+    finally:
+        _end(holder)
+    assert results[0].status == "completed", results[0]
+    assert not any("waiting" in m for m in lab.messages(WARNING)), lab.messages()
+
+
+def test_a_cancel_ends_the_wait_for_a_lock_at_once(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local(dirs=[("data", "archive")], extra="io_timeout = 600")
     write_files(lab.src / "data", {"a": "a"})
     lab.state.mkdir(parents=True, exist_ok=True)
     holder = _stopped_holder(lab.state, "loc")

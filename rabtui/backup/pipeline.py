@@ -390,25 +390,10 @@ class _Run:
             status, reason = "warnings", "; ".join(warnings)
         else:
             status, reason = "completed", None
-        if status in COMPLETE:
+        archives = [d for d in rec.dirs if d.kind == "archive"]
+        if status in COMPLETE and archives:
             # only complete backups feed the archive union trees (what the next backup compares with)
-            union = locks.union_lock(self.cfg.state_dir, self.source.id, by=f"a backup of {self.source.id}")
-            try:
-                union.acquire_within(self.source.io_timeout, self.cancel,
-                                     lambda text: self.emit(Event(WARNING, f"{self.source.id}: {text}")))
-            except LockBusy as exc:
-                # another process (a cleanup hung on its medium, a stopped one) holds the union: the
-                # data, complete on the medium, is kept as after a failing post-backup command
-                status, reason = KEPT, f"{exc}; the data is kept, not linked into the archive union"
-                spool.target(source=self.source.id, medium=medium.id, base_id=None)
-            else:
-                with union:
-                    for d in rec.dirs:
-                        if d.kind == "archive":
-                            linked = link_new_files(medium.path, self.source.id, rec.path, d.path, spool)
-                            self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
-                                                 f" medium {medium.id}"))
-                    faults.point("backup.archive_linked")
+            status, reason = self._link_into_unions(medium, spool, archives, status, reason)
         if status in RESTORABLE:
             spool.apply(rec.id)
             faults.point("backup.catalog")
@@ -419,6 +404,25 @@ class _Run:
         if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
             self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
             return "failed", reason
+        return status, reason
+
+    def _link_into_unions(self, medium: Medium, spool: CatalogSpool, archives: list,
+                          status: str, reason: str | None) -> tuple[str, str | None]:
+        union = locks.union_lock(self.cfg.state_dir, self.source.id, by=f"a backup of {self.source.id}")
+        try:
+            union.acquire_within(self.source.io_timeout, self.cancel,
+                                 lambda text: self.emit(Event(WARNING, f"{self.source.id}: {text}")))
+        except LockBusy as exc:
+            # another process (a cleanup hung on its medium, a stopped one) holds the union: the
+            # data, complete on the medium, is kept as after a failing post-backup command
+            spool.target(source=self.source.id, medium=medium.id, base_id=None)
+            return KEPT, f"{exc}; the data is kept, not linked into the archive union"
+        with union:
+            for d in archives:
+                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool)
+                self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
+                                     f" medium {medium.id}"))
+            faults.point("backup.archive_linked")
         return status, reason
 
     # --- helpers -----------------------------------------------------------------------------------
