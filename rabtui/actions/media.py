@@ -1,10 +1,11 @@
 """The media verbs: label a medium (one rule for the command line and the UI), and why the state
-knows a medium (check-config's note on an empty one)."""
+knows a medium or takes the disk at its path for another (check-config's notes)."""
 
 from __future__ import annotations
 
 from rabtui.actions.recording import recording
 from rabtui.config import Medium
+from rabtui.errors import RabtuiError
 from rabtui.media import medium as mediamod
 from rabtui.media import mounts
 from rabtui.state.store import Store
@@ -20,3 +21,15 @@ def label(store: Store, medium: Medium, *, force: bool = False) -> str:
 def known_because(store: Store, medium_id: str) -> str | None:
     """Why the state knows this medium (it has been used), or None."""
     return mounts.known_because(store, medium_id)
+
+
+def other_disk(store: Store, medium: Medium) -> str | None:
+    """Why the disk at the medium's path, labelled with its id, is not the one the state used as
+    this medium (another server's, or the one it had before it was labelled again), or None."""
+    try:
+        label = mediamod.read_label(medium.path)
+    except RabtuiError:
+        return None
+    if label is None or label.get("id") != medium.id:
+        return None
+    return mounts.other_labelling(store, medium, label)

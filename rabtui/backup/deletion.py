@@ -137,7 +137,7 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
             continue
         try:
             with mounted(medium):
-                if not medium_present(medium):
+                if not medium_present(store, medium):
                     say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now", done.kept)
                     continue
                 _delete(cfg, store, medium, mine, say, done)

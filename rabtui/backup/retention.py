@@ -253,7 +253,7 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
     archive files they hold, or the copies it counts on are not on media that are here."""
     if not adirs:
         return []
-    present = {m.id: medium_present(m) for m in cfg.media}
+    present = {m.id: medium_present(store, m) for m in cfg.media}
     going_ids = {c.id for _, c in going}
     out = []
     for medium, c in going:
@@ -334,12 +334,14 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
         conn.execute("DELETE FROM versions WHERE first_backup=-1 OR last_backup=-1")
 
 
-def medium_present(medium: Medium) -> bool:
-    """Is the medium mounted where the config says, with its own label?"""
+def medium_present(store: Store, medium: Medium) -> bool:
+    """Is the medium mounted where the config says, with its own label (not another disk's with its
+    id)?"""
     from rabtui.media.medium import read_label
+    from rabtui.media.mounts import other_labelling
 
     try:
         label = read_label(medium.path) if Path(medium.path).is_dir() else None
     except Exception:
         return False
-    return bool(label) and label.get("id") == medium.id
+    return bool(label) and label.get("id") == medium.id and other_labelling(store, medium, label) is None

@@ -79,6 +79,8 @@ def cmd_check_config(args) -> int:
             else:
                 print(fmt.name(f"  note: medium {m.id} at {m.path} is empty; it is labelled on first use"),
                       file=sys.stderr)
+        elif store is not None and (other := media_actions.other_disk(store, m)):
+            print(fmt.name(f"  note: medium {m.id}: {other}: a backup refuses it"), file=sys.stderr)
     for s in cfg.sources:
         for d in s.directories:
             if s.is_local and not os.path.isdir(d.path):

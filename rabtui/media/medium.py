@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import threading
 import time
 from contextlib import contextmanager
@@ -69,8 +70,14 @@ def read_label(path: str | os.PathLike) -> dict | None:
 
 def write_label(medium: Medium) -> dict:
     """Write (atomically) the label of `medium` at its path, with what its file system can hold."""
-    label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "rabtui": __version__}
+    label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "serial": _serial(),
+             "rabtui": __version__}
     return _store_label(medium, {**label, "holds": _probe(medium)})
+
+
+def _serial() -> str:
+    """Tells this labelling of a disk from any other (another server's medium of the same id)."""
+    return secrets.token_hex(8)
 
 
 def _probe(medium: Medium, probe=medium_fs.probe):
@@ -134,7 +141,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         raise WorkFailed(f"medium {medium.id}: {problem}; refusing to use it",
                          hint=f"mount the medium at {path}" + (f" ({medium.device})" if medium.device else "")
                          + f"; if the medium lives in this directory now: rabtui media label {medium.id} --force")
-    label = read_label(path)
+    label = read = read_label(path)
     known = media_state.known_because(store, medium.id) if store is not None and label is None else None
     if known:
         raise WorkFailed(
@@ -157,13 +164,19 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         raise WorkFailed(
             f"medium {medium.id}: {path} is labelled {label.get('id')!r}, not {medium.id!r}: wrong medium"
         )
+    elif other := media_state.other_labelling(store, medium, label):
+        raise WorkFailed(f"medium {medium.id}: {other}; refusing to use it", hint=_other_disk_hint(medium))
     else:
         _check_writable(medium)
         holds = label.get("holds")
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
-            label = _store_label(medium, {**label, "holds": _probe(medium)})
+            label = {**label, "holds": _probe(medium)}
+        if not label.get("serial"):      # labelled before serials: its next backup records one
+            label = {**label, "serial": _serial()}
+        if label is not read:
+            label = _store_label(medium, label)
     if store is not None:
         media_state.remember_mount(store, medium)
     return {"label": label, **space(path)}
@@ -225,7 +238,8 @@ def mounted(medium: Medium, emit: Emit = no_emit) -> Iterator[Medium]:
 def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
     """Write the medium's label when that is safe, or with `force`; says what was done. Refused
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
-    labelled as another, files without a label, or a medium the state knows found unlabelled."""
+    labelled as another, files without a label, a medium the state knows found unlabelled, or
+    another disk labelled with this medium's id (taken over as this medium with `force`)."""
     with mounted(medium):
         path = medium.path
         if not os.path.isdir(path):
@@ -236,7 +250,13 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
             raise RabtuiError(f"medium {medium.id}: {unmounted}",
                               hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
         if label is not None and label.get("id") == medium.id:
+            other = media_state.other_labelling(store, medium, label)
+            if other and not force:
+                raise RabtuiError(f"medium {medium.id}: {other}", hint=_other_disk_hint(medium))
             media_state.remember_mount(store, medium)
+            if other:
+                media_state.remember_label(store, medium, label)
+                return f"the disk at {path} is medium {medium.id} from now on"
             return f"medium {medium.id} is already labelled"
         if label is not None and not force:
             raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
@@ -251,9 +271,14 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
                               f" ({known}): is the disk mounted?",
                               hint=f"mount it; to label this directory as medium {medium.id} anyway:"
                                    f" rabtui media label {medium.id} --force")
-        write_label(medium)
+        media_state.remember_label(store, medium, write_label(medium))
         media_state.remember_mount(store, medium)
     return f"labelled {path} as medium {medium.id}"
+
+
+def _other_disk_hint(medium: Medium) -> str:
+    return (f"put medium {medium.id}'s own disk at {medium.path}; if this disk is medium {medium.id} from now on"
+            f" (the other is gone): rabtui media label {medium.id} --force")
 
 
 # --- rotation --------------------------------------------------------------------------------------

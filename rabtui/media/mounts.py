@@ -1,9 +1,14 @@
-"""What the state remembers of a medium, to tell it from an empty directory at its path.
+"""What the state remembers of a medium, to tell it from an empty directory at its path, and from
+another disk labelled with its id.
 
 A disk that is not mounted leaves an empty directory where it was: labelling that directory would
 send the backup onto the parent file system. So a medium the state knows (a label or a backup
 recorded) is never labelled again implicitly, and whether its path was a mount point when it was
 last used (with its st_dev) is remembered in the `meta` table.
+
+A label is written once per disk, with the time and a random serial (`media.label` keeps the one
+the state used): another server's disk with the same id, or the disk a medium had before it was
+labelled again on a new one, holds another labelling, and is not taken for the medium.
 """
 
 from __future__ import annotations
@@ -84,3 +89,40 @@ def _known_media(conn: sqlite3.Connection) -> frozenset[str]:
     return frozenset(r[0] for r in conn.execute(
         f"SELECT medium FROM backups WHERE status IN {RESTORABLE_SQL}"
         " UNION SELECT id FROM media WHERE label IS NOT NULL AND label<>'null'"))
+
+
+def _labelling(label: dict | None) -> tuple[str, object] | None:
+    """What tells one labelling of a disk from another: its serial, else (labels written before
+    serials) its time."""
+    if not isinstance(label, dict):
+        return None
+    if label.get("serial"):
+        return ("serial", label["serial"])
+    return ("created", label["created"]) if label.get("created") else None
+
+
+def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> str | None:
+    """Why `label`, found at the medium's path with the medium's id, is not the label of the disk
+    the state used as this medium (another disk labelled with the same id), or None when it is, or
+    when the state remembers no label to tell (a new medium, a label written by hand)."""
+    if store is None or not isinstance(label, dict):
+        return None
+    row = store.one("SELECT label FROM media WHERE id=?", (medium.id,))
+    try:
+        used = json.loads(row["label"]) if row and row["label"] else None
+    except ValueError:
+        return None
+    found, before = _labelling(label), _labelling(used)
+    if found is None or before is None or found == before:
+        return None
+    if found[0] != before[0] and label.get("created") == used.get("created"):
+        return None     # the same label, given a serial since the state recorded it
+    return (f"{medium.path} holds a disk labelled {medium.id!r} on {label.get('created') or 'an unknown date'},"
+            f" not the one rabtui used as medium {medium.id} (labelled on {used.get('created') or 'an unknown date'}):"
+            " another server's disk, or one that medium had before it was labelled again")
+
+
+def remember_label(store: Store, medium: Medium, label: dict) -> None:
+    """The label of the disk that is medium `medium` from now on (labelled, or taken over)."""
+    store.execute("INSERT INTO media(id, label) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label",
+                  (medium.id, json.dumps(label)))

@@ -1,0 +1,125 @@
+"""Another disk labelled with a medium's id (another backup server's medium of the same id, or the
+disk a medium had before it was labelled again on a new one) is not taken for the medium: a backup
+refuses it and writes nothing there, a cleanup keeps the backups it would delete, check-config
+says so; `media label ID --force` takes it over. Real rsync, the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rabtui.media import medium as media
+from tests.trees import Lab, snapshot, write_files
+
+ROOT = Path(__file__).resolve().parent.parent
+LATER = "2030-01-01T00:00:00"
+
+
+def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def _server(tmp_path: Path, name: str) -> Lab:
+    """A backup server of its own (state, media, source) with two backups of `loc` on m1."""
+    (tmp_path / name).mkdir()
+    lab = Lab(tmp_path / name, media_count=1)
+    lab.write(lab._local_source(None, "", "loc") + "\n[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\n"
+              "keep_weekly_weeks = 0\nkeep_monthly_months = 0\nkeep_yearly_years = 0\n")
+    for n in (1, 2):
+        write_files(lab.src / "data", {f"{name}{n}": name.encode() * n})
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+    return lab
+
+
+def _swap(a: Path, b: Path) -> None:
+    """The disks at `a` and `b` change places (each plugged in at the other's mount point)."""
+    os.rename(a, f"{a}-swap")
+    os.rename(b, a)
+    os.rename(f"{a}-swap", b)
+
+
+def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
+    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    disk_one, disk_two = one.media[0][1], two.media[0][1]
+    label_one = media.read_label(disk_one)
+    assert label_one["id"] == media.read_label(disk_two)["id"] == "m1"
+    assert label_one["serial"] != media.read_label(disk_two)["serial"]
+    _swap(disk_one, disk_two)         # server two's path now holds server one's disk
+    before = snapshot(disk_two)
+    rows_before = [dict(r) for r in two.store().all("SELECT id, status, path FROM backups ORDER BY id")]
+
+    done = _rabtui(two, "backup", "loc")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert f"{disk_two} holds a disk labelled 'm1' on {label_one['created']}, not the one rabtui used as medium m1" \
+        in out and "refusing to use it" in out and "rabtui media label m1 --force" in out, out
+    assert snapshot(disk_two) == before            # nothing written onto the other server's disk
+
+    checked = _rabtui(two, "check-config")
+    assert checked.returncode == 0 and "not the one rabtui used as medium m1" in checked.stderr \
+        and "a backup refuses it" in checked.stderr, checked.stderr
+
+    cleaned = _rabtui(two, "cleanup", "--now", LATER)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "medium m1 is not there" in cleaned.stdout + cleaned.stderr, cleaned.stdout + cleaned.stderr
+    assert snapshot(disk_two) == before
+    rows = [dict(r) for r in two.store().all("SELECT id, status, path FROM backups ORDER BY id")]
+    assert [r for r in rows if r["status"] != "failed"] == rows_before   # none forgotten
+
+    _swap(disk_one, disk_two)         # each disk back on its own server
+    for lab in (one, two):
+        again = _rabtui(lab, "backup", "loc")
+        assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_disk_a_medium_had_before_it_was_labelled_again_is_refused_until_taken_over(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    disk = lab.media[0][1]
+    os.rename(disk, tmp_path / "old-disk")      # the old disk goes to the drawer, a new one comes
+    disk.mkdir()
+    assert _rabtui(lab, "media", "label", "m1").returncode == 1     # known: not labelled implicitly
+    assert _rabtui(lab, "media", "label", "m1", "--force").returncode == 0
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+
+    os.rename(disk, tmp_path / "new-disk")      # the old disk plugged in again by mistake
+    os.rename(tmp_path / "old-disk", disk)
+    before = snapshot(disk)
+    refused = _rabtui(lab, "backup", "loc")
+    assert refused.returncode == 1 and "not the one rabtui used as medium m1" in refused.stdout + refused.stderr
+    assert snapshot(disk) == before
+    label = _rabtui(lab, "media", "label", "m1")
+    assert label.returncode == 1 and "not the one rabtui used as medium m1" in label.stderr, label.stdout + label.stderr
+
+    taken = _rabtui(lab, "media", "label", "m1", "--force")
+    assert taken.returncode == 0 and f"the disk at {disk} is medium m1 from now on" in taken.stdout, taken.stdout
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    os.rename(disk, tmp_path / "old-disk")      # and now the new one is the other disk
+    os.rename(tmp_path / "new-disk", disk)
+    assert _rabtui(lab, "backup", "loc").returncode == 1
+
+
+def test_a_label_written_before_serials_gets_one_and_stays_the_medium(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    disk = lab.media[0][1]
+    old = {k: v for k, v in media.read_label(disk).items() if k != "serial"}
+    (disk / media.LABEL).write_text(json.dumps(old))
+    store = lab.store()
+    store.execute("UPDATE media SET label=? WHERE id='m1'", (json.dumps(old),))
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    now = media.read_label(disk)
+    assert now["serial"] and now["created"] == old["created"]
+    assert json.loads(store.one("SELECT label FROM media WHERE id='m1'")["label"])["serial"] == now["serial"]
+    # another disk labelled before serials, at another time: refused all the same
+    (disk / media.LABEL).write_text(json.dumps({**old, "created": "2020-01-01T00:00:00"}))
+    assert _rabtui(lab, "backup", "loc").returncode == 1
