@@ -52,6 +52,12 @@ TO_SOURCE_POINTS = (
     "restore.sending",             # the paths to send are listed, rsync has not run
 )
 
+# Passed only on a medium's first use.
+LABEL_POINTS = (
+    "medium.labelling",            # found empty and unknown, its label not yet written
+    "medium.labelled",             # its label written, not yet recorded in the state
+)
+
 
 CLEANUP_POINTS = (
     "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from rabtui import faults
 from rabtui.media import medium as media
 from tests.trees import Lab, snapshot, write_files
 
@@ -106,7 +109,7 @@ def test_the_disk_a_medium_had_before_it_was_labelled_again_is_refused_until_tak
     assert _rabtui(lab, "backup", "loc").returncode == 1
 
 
-def test_a_label_written_before_serials_gets_one_and_stays_the_medium(tmp_path):
+def test_a_label_written_before_serials_is_told_apart_by_its_time(tmp_path):
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     write_files(lab.src / "data", {"a": b"a"})
@@ -114,12 +117,62 @@ def test_a_label_written_before_serials_gets_one_and_stays_the_medium(tmp_path):
     disk = lab.media[0][1]
     old = {k: v for k, v in media.read_label(disk).items() if k != "serial"}
     (disk / media.LABEL).write_text(json.dumps(old))
-    store = lab.store()
-    store.execute("UPDATE media SET label=? WHERE id='m1'", (json.dumps(old),))
+    lab.store().execute("UPDATE media SET label=? WHERE id='m1'", (json.dumps(old),))
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    now = media.read_label(disk)
-    assert now["serial"] and now["created"] == old["created"]
-    assert json.loads(store.one("SELECT label FROM media WHERE id='m1'")["label"])["serial"] == now["serial"]
-    # another disk labelled before serials, at another time: refused all the same
+    assert media.read_label(disk) == old       # left as it is: a serial added now could differ per process
+    # another disk labelled before serials, at another time: refused
     (disk / media.LABEL).write_text(json.dumps({**old, "created": "2020-01-01T00:00:00"}))
-    assert _rabtui(lab, "backup", "loc").returncode == 1
+    refused = _rabtui(lab, "backup", "loc")
+    assert refused.returncode == 1 and "labelled 'm1' on 2020-01-01T00:00:00, not the one" in refused.stdout, \
+        refused.stdout + refused.stderr
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
+
+
+def _backup_stopped_at(lab: Lab, source_id: str, point: str) -> subprocess.Popen:
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", source_id],
+                           cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not _stopped(run.pid):
+        assert run.poll() is None and time.monotonic() < deadline, f"the backup of {source_id} did not reach {point}"
+        time.sleep(0.05)
+    return run
+
+
+def _ended(run: subprocess.Popen) -> None:
+    run.send_signal(signal.SIGCONT)
+    out = run.communicate(timeout=120)[0].decode()
+    assert run.returncode == 0, out
+
+
+def test_backups_starting_at_once_on_a_new_medium_record_the_same_label(tmp_path):
+    """Separate processes (cron starts two sources' backups at once) both find the new medium empty
+    and label it: the label written first stays, and each records that one, so no run after them
+    takes the disk for another. Here `two` decides to label it and stops; `one` labels it and stops
+    before recording its label; `two` goes on, then `one`."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(lab._local_source(None, "", "one") + lab._local_source([("two", "standard")], "", "two"))
+    write_files(lab.src / "data", {"a": b"a"})
+    write_files(lab.src / "two", {"b": b"b"})
+    two = one = None
+    try:
+        two = _backup_stopped_at(lab, "two", "medium.labelling")
+        one = _backup_stopped_at(lab, "one", "medium.labelled")
+        written = media.read_label(lab.media[0][1])
+        _ended(two)
+        _ended(one)
+    finally:
+        for run in (two, one):
+            if run is not None and run.poll() is None:
+                run.kill()
+                run.send_signal(signal.SIGCONT)
+                run.wait(timeout=30)
+    assert media.read_label(lab.media[0][1]) == written
+    assert json.loads(lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]) == written
+    for sid in ("one", "two"):
+        again = _rabtui(lab, "backup", sid)
+        assert again.returncode == 0, again.stdout + again.stderr

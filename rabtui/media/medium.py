@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import __version__, privacy, proc
+from rabtui import __version__, faults, privacy, proc
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
 from rabtui.config import Config, Medium, Source
@@ -68,11 +68,13 @@ def read_label(path: str | os.PathLike) -> dict | None:
     return data
 
 
-def write_label(medium: Medium) -> dict:
-    """Write (atomically) the label of `medium` at its path, with what its file system can hold."""
+def write_label(medium: Medium, *, first: bool = False) -> dict:
+    """Write (atomically) the label of `medium` at its path, with what its file system can hold.
+    `first`: only where there is none yet; the label another process wrote first (two backups
+    starting on a new medium at once) is returned then, so that both record the same."""
     label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "serial": _serial(),
              "rabtui": __version__}
-    return _store_label(medium, {**label, "holds": _probe(medium)})
+    return _store_label(medium, {**label, "holds": _probe(medium)}, first=first)
 
 
 def _serial() -> str:
@@ -97,13 +99,21 @@ def labelled_nanoseconds(medium: Medium) -> bool:
     return label is not None and medium_fs.keeps_nanoseconds(label.get("holds"))
 
 
-def _store_label(medium: Medium, label: dict) -> dict:
+def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
     path = Path(medium.path)
     tmp = path / f"{LABEL}.tmp-{_writer()}"
     try:
         tmp.write_text(json.dumps(label, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path / LABEL)
+        if first:
+            try:
+                os.link(tmp, path / LABEL)      # fails where another process labelled it first
+            except FileExistsError:
+                label = read_label(path) or label
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path / LABEL)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise WorkFailed(f"medium {medium.id}: cannot write its label in {path}: {exc.strerror}") from None
     return label
 
@@ -141,7 +151,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         raise WorkFailed(f"medium {medium.id}: {problem}; refusing to use it",
                          hint=f"mount the medium at {path}" + (f" ({medium.device})" if medium.device else "")
                          + f"; if the medium lives in this directory now: rabtui media label {medium.id} --force")
-    label = read = read_label(path)
+    label = read_label(path)
     known = media_state.known_because(store, medium.id) if store is not None and label is None else None
     if known:
         raise WorkFailed(
@@ -158,7 +168,11 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
                 hint=f"if it really is this medium: rabtui media label {medium.id} --force",
             )
         _check_writable(medium)
-        label = write_label(medium)
+        faults.point("medium.labelling")
+        label = write_label(medium, first=True)
+        faults.point("medium.labelled")
+        if label.get("id") != medium.id:
+            raise WorkFailed(f"medium {medium.id}: {path} was labelled {label.get('id')!r} meanwhile: wrong medium")
         emit(Event(LOG, f"medium {medium.id}: empty, labelled now"))
     elif label.get("id") != medium.id:
         raise WorkFailed(
@@ -172,11 +186,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
                 or holds["nanoseconds"] is not _probe(medium, medium_fs.nanoseconds_now)):
             # labelled before media were probed (or before this probe), or moved to another file system
-            label = {**label, "holds": _probe(medium)}
-        if not label.get("serial"):      # labelled before serials: its next backup records one
-            label = {**label, "serial": _serial()}
-        if label is not read:
-            label = _store_label(medium, label)
+            label = _store_label(medium, {**label, "holds": _probe(medium)})
     if store is not None:
         media_state.remember_mount(store, medium)
     return {"label": label, **space(path)}
