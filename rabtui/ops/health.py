@@ -225,9 +225,11 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
 
 def _media_holds(cfg: Config, store: Store) -> list[Problem]:
     """From the medium's label (probed when it was labelled or first used): the one on the medium
-    when it is there, else the one recorded at its last use."""
+    when it is there, else the one recorded at its last use. Another disk labelled with the
+    medium's id (another server's) is a problem of its own."""
     from rabtui.media.medium import read_label
     from rabtui.media.medium_fs import warning
+    from rabtui.media.mounts import other_labelling
 
     acls = any(s.acls for s in cfg.sources)
     xattrs = any(s.xattrs for s in cfg.sources)
@@ -237,7 +239,10 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
             label = read_label(m.path)
         except Exception:
             label = None
-        if not isinstance(label, dict) or label.get("id") != m.id:
+        other = other_labelling(store, m, label) if isinstance(label, dict) and label.get("id") == m.id else None
+        if other:
+            out.append(Problem(f"other-disk:{m.id}", WARNING, f"medium {m.id}: {other}: a backup refuses it"))
+        if not isinstance(label, dict) or label.get("id") != m.id or other:
             row = store.one("SELECT label FROM media WHERE id=?", (m.id,))
             try:
                 label = json.loads(row["label"]) if row is not None and row["label"] else None
