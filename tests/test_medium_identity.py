@@ -67,8 +67,9 @@ def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
     assert checked.returncode == 0 and "not the one rabtui used as medium m1" in checked.stderr \
         and "a backup refuses it" in checked.stderr, checked.stderr
     health = _rabtui(two, "check")
-    said = [line for line in health.stdout.splitlines() if "not the one rabtui used as medium m1" in line]
-    assert health.returncode != 0 and said and said[0].startswith("WARNING"), health.stdout
+    said = [line for line in health.stdout.splitlines() if line.startswith("WARNING: medium m1: ")
+            and "not the one rabtui used as medium m1" in line and line.endswith(": a backup refuses it")]
+    assert health.returncode != 0 and said, health.stdout
 
     cleaned = _rabtui(two, "cleanup", "--now", LATER)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
