@@ -13,6 +13,7 @@ import pytest
 from rabtui.restore import discs as restore_discs
 from rabtui.restore import remote as restore_remote
 from rabtui.restore import run as R
+from rabtui.restore import target_dirs as restore_target_dirs
 from rabtui.restore import write as restore_write
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ScriptedPrompter
@@ -88,7 +89,7 @@ def test_missing_medium_is_asked_for(tmp_path):
 def test_path_escapes_refused(tmp_path):
     for bad in (b"../x", b"a/../../x", b"/etc/passwd", b"", b"a/./b", b"a\0b"):
         with pytest.raises(WorkFailed):
-            restore_write.check_name(bad)
+            restore_target_dirs.check_name(bad)
     # a symlink in the target that points outside: nothing is written through it
     outside = tmp_path / "outside"
     outside.mkdir()

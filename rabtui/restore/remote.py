@@ -28,7 +28,7 @@ from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
-from rabtui.restore.write import Written
+from rabtui.restore.written import Written
 
 # `sh -c SOURCE_CHECK sh WALK PATH`, run as the SSH user. Walks the absolute PATH from / down (no
 # word splitting: every name stays in a quoted variable, a pattern's quoted part is literal) and

@@ -27,7 +27,9 @@ from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.write import Refused, SafeWriter, Written, check_name
+from rabtui.restore.target_dirs import Refused, check_name
+from rabtui.restore.write import SafeWriter
+from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
 
 

@@ -1,0 +1,107 @@
+"""The directories below a restore's target, contained: every one is opened one component at a time
+with O_NOFOLLOW, relative to its parent's descriptor, so a symlink that is in the target (or is
+swapped in while the restore runs) is never followed; everything is created relative to those
+descriptors."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from rabtui import fmt
+from rabtui.errors import WorkFailed
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def check_name(rel: bytes) -> bytes:
+    """A relative name to write below a target: no absolute path, no `..`, no NUL, not empty."""
+    if not rel or rel.startswith(b"/") or b"\0" in rel:
+        raise WorkFailed(f"refusing to restore the unsafe name {fmt.name(rel)}")
+    if any(p in (b"..", b".", b"") for p in rel.split(b"/")):
+        raise WorkFailed(f"refusing to restore the unsafe name {fmt.name(rel)}")
+    return rel
+
+
+class Refused(Exception):
+    """An entry that is not written, with the reason (a symlink in the way, an existing file)."""
+
+
+class TargetDirs:
+    """The target's root and the directories below it, opened without following symlinks."""
+
+    def __init__(self, root: str | bytes | os.PathLike, follow_root: bool = True):
+        """`follow_root`: the root itself may be a symlink (a target the operator named); else
+        its last component must be a real directory (a source's configured directory)."""
+        self.root = os.fsencode(root)
+        self.root_found = os.path.isdir(self.root)    # kept as found, unless the restore overwrites
+        os.makedirs(self.root, exist_ok=True)
+        parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
+        if follow_root or not last:
+            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            pfd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                self.root_fd = self._open_child(pfd, last, self.root)
+            finally:
+                os.close(pfd)
+        self._cached: tuple[bytes, int] | None = None
+
+    def close(self) -> None:
+        self._drop_cache()
+        os.close(self.root_fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @staticmethod
+    def _open_child(dir_fd: int, name: bytes, shown: bytes) -> int:
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                try:
+                    is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+                except OSError:
+                    is_link = False
+                raise Refused(f"{fmt.name(shown)} is a symlink, not followed" if is_link
+                              else f"{fmt.name(shown)} is not a directory") from None
+            raise
+
+    def _drop_cache(self) -> None:
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def parent_fd(self, rel_dir: bytes) -> int:
+        """A descriptor of the directory `rel_dir` below the root (b"" for the root itself), every
+        component opened without following symlinks. Owned by the writer: do not close."""
+        if self._cached is not None and self._cached[0] == rel_dir:
+            return self._cached[1]
+        self._drop_cache()
+        fd = os.dup(self.root_fd)
+        try:
+            for i, part in enumerate(rel_dir.split(b"/") if rel_dir else []):
+                nfd = self._open_child(fd, part, b"/".join(rel_dir.split(b"/")[: i + 1]))
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        self._cached = (rel_dir, fd)
+        return fd
+
+    def make_parents(self, rel: bytes) -> None:
+        """Create the directories leading to `rel` (0755, as the tree above a restored item)."""
+        parts = rel.split(b"/")[:-1]
+        for i in range(len(parts)):
+            fd = self.parent_fd(b"/".join(parts[:i]))
+            try:
+                os.mkdir(parts[i], 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+

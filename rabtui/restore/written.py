@@ -1,0 +1,57 @@
+"""What a restore wrote, and what it did not with the reason: counted by kind, named one per line,
+and as JSON."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from rabtui import fmt
+
+KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
+
+
+def os_reason(exc: OSError) -> str:
+    """What an OSError says went wrong, as the record words it."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+@dataclass
+class Written:
+    files: int = 0
+    dirs: int = 0
+    links: int = 0          # hard links to a file restored before
+    symlinks: int = 0
+    special: int = 0        # FIFOs, device nodes, sockets
+    attributes: int | None = 0  # extended attributes set (ACLs and capabilities included); None:
+                                # set by rsync on an SSH source, which does not say how many
+    bytes: int = 0
+    skipped: list[bytes] = field(default_factory=list)                 # existed, no --overwrite
+    refused: list[tuple[bytes, str]] = field(default_factory=list)     # symlinks in the way
+    not_restored: list[tuple[str, bytes, str]] = field(default_factory=list)  # (kind, name, why)
+    errors: list[tuple[bytes, str]] = field(default_factory=list)      # the restore could not finish
+
+    def counts(self) -> str:
+        attributes = ("attributes as rsync set them (uncounted)" if self.attributes is None
+                      else f"{self.attributes} attributes")
+        return (f"{self.files} files, {self.dirs} directories, {self.links} hard links, {self.symlinks} symlinks,"
+                f" {self.special} special files, {attributes}, {self.bytes} bytes")
+
+    def problems(self) -> list[str]:
+        """One line per thing not restored, names escaped."""
+        out = [f"error: {fmt.name(n)}: {why}" for n, why in self.errors]
+        out += [f"refused: {fmt.name(n)}: {why}" for n, why in self.refused]
+        out += [f"not restored ({kind}): {fmt.name(n)}: {why}" for kind, n, why in self.not_restored]
+        out += [f"exists, kept: {fmt.name(n)}" for n in self.skipped]
+        return out
+
+    def as_json(self) -> dict:
+        name = lambda b: os.fsdecode(b)  # noqa: E731  (JSON keeps exact names, surrogate-escaped)
+        return {"restored": {"files": self.files, "directories": self.dirs, "hard_links": self.links,
+                             "symlinks": self.symlinks, "special_files": self.special,
+                             "attributes": self.attributes, "bytes": self.bytes},
+                "not_restored": [{"kind": k, "path": name(n), "why": w} for k, n, w in self.not_restored],
+                "refused": [{"path": name(n), "why": w} for n, w in self.refused],
+                "existing_kept": [name(n) for n in self.skipped],
+                "errors": [{"path": name(n), "why": w} for n, w in self.errors]}
+
