@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 from rabtui.media import medium as media
-from rabtui.checkpoint import layout, prepare, run, triggers
+from rabtui.checkpoint import layout, prepare, questions, run, triggers
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
 from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, write_files
@@ -129,7 +129,7 @@ def test_checkpoint_of_a_real_backup_spans_discs_and_reads_back(tmp_path):
     assert res.status == "completed", res.message
     assert res.verified == list(range(1, cp["discs"] + 1))
     first = prompter.asked[0]
-    assert first.kind == run.INSERT
+    assert first.kind == questions.INSERT
     assert first.text.startswith(f"Insert blank disc 1 of {cp['discs']} for checkpoint {number}, volume RAB{number}D01, 4MiB")
     assert f"into images:{tmp_path / 'iso'}" in first.text
     states = {r["state"] for r in store.all("SELECT state FROM discs WHERE number=?", (number,))}
@@ -219,7 +219,7 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=emit, cancel=threading.Event(), prompter=prompter)
     assert out.status == "incomplete" and out.skipped == [1]
     failed_q = prompter.asked[1]
-    assert failed_q.kind == run.FAILED and REWRITE in failed_q.choices
+    assert failed_q.kind == questions.FAILED and REWRITE in failed_q.choices
     assert "a.txt" in failed_q.text and "differ" in failed_q.text
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
 
@@ -237,7 +237,7 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
                                 cancel=threading.Event(), prompter=prompter)
     assert out.status == "aborted"
     wrong = prompter.asked[1]
-    assert wrong.kind == run.WRONG and f"RAB{number}D02, not RAB{number}D01" in wrong.text
+    assert wrong.kind == questions.WRONG and f"RAB{number}D02, not RAB{number}D01" in wrong.text
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"
     # an image replaced by another disc's: the image is the disc, and disc 1 is gone
     shutil.copy(tmp_path / "iso" / f"RAB{number}D02.iso", iso1)
@@ -245,7 +245,7 @@ def test_verify_finds_a_flipped_byte_and_refuses_the_wrong_disc(tmp_path):
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=emit, cancel=threading.Event(), prompter=prompter)
     assert out.status == "aborted"
     failed_q = prompter.asked[1]
-    assert failed_q.kind == run.FAILED and f"{iso1} holds disc RAB{number}D02" in failed_q.text
+    assert failed_q.kind == questions.FAILED and f"{iso1} holds disc RAB{number}D02" in failed_q.text
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
 
     # from the command line, disc 2 is still good
@@ -426,7 +426,7 @@ def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
     victim.unlink()
     res, prompter, seen = _burn(lab, cfg, store, number, [READY, SKIP, READY, READY, READY])
     failed = prompter.asked[1]
-    assert failed.kind == run.FAILED and tuple(failed.choices) == ("retry", "rewrite", "skip", "abort")
+    assert failed.kind == questions.FAILED and tuple(failed.choices) == ("retry", "rewrite", "skip", "abort")
     assert "Writing disc 1" in failed.text and "failed" in failed.text
     assert res.status == "incomplete" and res.exit_code == 1 and res.skipped == [1] and 1 not in res.verified
     assert "not verified" in res.message and "resume" in res.message
@@ -452,7 +452,7 @@ def test_burner_path_on_xorriso_stdio_pseudo_drive(tmp_path):
     written = []
 
     def operator(q):
-        if q.kind == run.INSERT and "not blank" not in q.text and disc_file.exists():
+        if q.kind == questions.INSERT and "not blank" not in q.text and disc_file.exists():
             return READY            # forgets to change the disc: refused as not blank
         if disc_file.exists():
             written.append(disc_file.read_bytes()[16 * 2048 + 40:16 * 2048 + 72].strip())

@@ -8,7 +8,8 @@ import sys
 import threading
 
 from rabtui.actions import checkpoint as checkpoint_actions
-from rabtui.checkpoint import run
+from rabtui.checkpoint import questions, run
+from rabtui.checkpoint import status as checkpoint_status
 from rabtui.events import READY, YES, Question
 from tests.test_checkpoint_faults import _states, _two_discs
 
@@ -45,7 +46,7 @@ def test_a_second_burn_while_the_first_is_asked_to_accept_its_plan_records_nothi
     """Both would find no unfinished checkpoint; the second recorded one it could not write, and
     that one then stood in the way of every later burn."""
     lab, cfg, store, number = _two_discs(tmp_path)
-    assert run.abandon(cfg, store, number)
+    assert checkpoint_status.abandon(cfg, store, number)
     operator = _Waiting(checkpoint_actions.PLAN_QUESTION, YES)
     t, out = _in_thread(lambda: checkpoint_actions.burn(cfg, store, lambda e: None, threading.Event(), operator,
                                                         now=[]))
@@ -65,7 +66,7 @@ def test_a_second_burn_while_the_first_is_asked_to_accept_its_plan_records_nothi
 
 def test_a_checkpoint_resumed_on_a_second_drive_while_it_is_written_is_refused(tmp_path):
     lab, cfg, store, number = _two_discs(tmp_path)
-    operator = _Waiting(run.INSERT, READY)
+    operator = _Waiting(questions.INSERT, READY)
     t, out = _in_thread(lambda: run.burn_checkpoint(cfg, store, number, emit=lambda e: None,
                                                     cancel=threading.Event(), prompter=operator))
     try:

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from rabtui.checkpoint import continuation, prepare, run
+from rabtui.checkpoint import continuation, prepare, questions, run
 from rabtui.checkpoint.xorriso import ISO_SETTINGS, Entry
 from rabtui.cli import main as cli_main
 from rabtui.errors import UsageError
@@ -149,10 +149,10 @@ def test_a_checkpoint_planned_before_the_check_is_stopped_before_its_disc_is_beg
         m.setattr(continuation, "unwritable", lambda *a, **k: [])
         c = prepare.compute(cfg, store)
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
-    prompter = ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort")
+    prompter = ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else "abort")
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.status != "completed"
-    [failed] = [q.text for q in prompter.asked if q.kind != run.INSERT]
+    [failed] = [q.text for q in prompter.asked if q.kind != questions.INSERT]
     assert "xorriso cannot write directory" in failed and "many" in failed, failed
     assert "planned before" in failed and f"checkpoint abandon {number}" in failed, failed
     assert not (tmp_path / "iso").exists() or not list((tmp_path / "iso").glob("*.iso"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rabtui.media import medium as media
-from rabtui.checkpoint import prepare, run, verify
+from rabtui.checkpoint import prepare, questions, run, verify
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from tests.test_checkpoint import _record
@@ -112,7 +112,7 @@ def test_a_4000_byte_path_and_255_byte_names_burn_verify_and_read_back(tmp_path,
     # xorriso said nothing but that deep paths stay out of the Joliet tree (Rock Ridge holds them)
     assert not [e.message for e in seen if ("WARNING" in e.message or "SORRY" in e.message)
                 and "can't be added to Joliet tree" not in e.message]
-    assert [q.kind for q in prompter.asked] == [run.INSERT]   # written and verified at the first try
+    assert [q.kind for q in prompter.asked] == [questions.INSERT]   # written and verified at the first try
     assert any("reading each file back as a stream" in e.message for e in seen) == (room == "streamed")
 
     data_root = media.backup_data_path(backup.path, str(lab.src / "data"))
@@ -160,4 +160,4 @@ def test_names_that_look_like_patterns_verify(tmp_path, monkeypatch, room):
     prompter = ScriptedPrompter(lambda q: READY)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.status == "completed", res.message
-    assert [q.kind for q in prompter.asked] == [run.INSERT]   # verified at the first try
+    assert [q.kind for q in prompter.asked] == [questions.INSERT]   # verified at the first try

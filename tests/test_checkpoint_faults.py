@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from rabtui.checkpoint import prepare, run
+from rabtui.checkpoint import prepare, questions, run
+from rabtui.checkpoint import status as checkpoint_status
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
 from rabtui.actions import checkpoint as checkpoint_actions
@@ -49,7 +50,7 @@ def test_an_os_error_while_writing_prompts_like_a_failed_write(tmp_path):
     seen_while_asked = []
 
     def operator(q):
-        if q.kind == run.FAILED:
+        if q.kind == questions.FAILED:
             seen_while_asked.append((q.text, _states(store, number)[1]))
             os.rmdir(blocker / "in the way")
             os.rmdir(blocker)
@@ -61,7 +62,7 @@ def test_an_os_error_while_writing_prompts_like_a_failed_write(tmp_path):
     [(text, state)] = seen_while_asked
     assert f"Writing disc 1 (RAB{number}D01) failed:" in text and "Is a directory" in text and str(blocker) in text
     assert state == "failed"
-    assert tuple(next(q for q in prompter.asked if q.kind == run.FAILED).choices) == ("retry", "rewrite", "skip", "abort")
+    assert tuple(next(q for q in prompter.asked if q.kind == questions.FAILED).choices) == ("retry", "rewrite", "skip", "abort")
     assert set(_states(store, number).values()) == {"verified"}
 
 
@@ -77,7 +78,7 @@ def test_a_full_image_file_system_prompts_and_the_job_survives(tmp_path):
     try:
         res, prompter, _ = _burn(lab, cfg, store, number, [READY, ABORT])
         failed = prompter.asked[1]
-        assert failed.kind == run.FAILED and "Writing disc 1" in failed.text
+        assert failed.kind == questions.FAILED and "Writing disc 1" in failed.text
         assert "exceeds free space" in failed.text or "No space left on device" in failed.text, failed.text
         assert res.status == "aborted"
         assert _states(store, number)[1] == "failed"
@@ -112,7 +113,7 @@ def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_p
     seen = []
 
     def operator(q):
-        if q.kind == run.FAILED:
+        if q.kind == questions.FAILED:
             seen.append((q.text, image.exists(), _states(store, number)[1]))
             return ABORT
         return READY
@@ -144,7 +145,7 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     state = _states(store, number)[1]
     assert state in ("writing", "written", "verified")   # where the kill landed
-    status, discs = run.shown_discs(store, number, "burning")
+    status, discs = checkpoint_status.shown_discs(store, number, "burning")
     assert status == "interrupted"
     if state == "writing":
         assert discs[0]["state"] == "interrupted"
@@ -178,9 +179,9 @@ def test_a_disc_written_but_not_verified_is_verified_on_resume_not_rewritten(tmp
     with open(image, "r+b") as f:
         f.truncate(image.stat().st_size // 2)
     store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
-    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: "rewrite" if q.kind == run.FAILED else READY)
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: "rewrite" if q.kind == questions.FAILED else READY)
     assert res.status == "completed", res.message
-    assert any(q.kind == run.FAILED for q in prompter.asked)
+    assert any(q.kind == questions.FAILED for q in prompter.asked)
 
 
 def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(tmp_path, capsys):
@@ -258,7 +259,7 @@ def test_a_read_only_image_directory_prompts_with_the_reason(tmp_path):
         res = run.burn_checkpoint(cfg, store, number, drive=f"images:{ro}/discs", emit=lambda e: None,
                                   cancel=threading.Event(), prompter=prompter)
         failed = prompter.asked[1]
-        assert failed.kind == run.FAILED
+        assert failed.kind == questions.FAILED
         assert f"Writing disc 1 (RAB{number}D01) failed:" in failed.text
         assert "Read-only file system" in failed.text and f"{ro}/discs" in failed.text
         assert res.status == "aborted" and _states(store, number)[1] == "failed"
@@ -296,6 +297,6 @@ def test_what_was_staged_for_a_disc_goes_once_it_is_verified(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["catalog.tsv", "catalog.tsv.gz"]
     os.truncate(tmp_path / "iso" / f"RAB{number}D02.iso", 100_000)
     out = run.verify_checkpoint(cfg, store, number, disc=2, emit=lambda e: None, cancel=threading.Event(),
-                                prompter=ScriptedPrompter(lambda q: "rewrite" if q.kind == run.FAILED else READY))
+                                prompter=ScriptedPrompter(lambda q: "rewrite" if q.kind == questions.FAILED else READY))
     assert out.verified == [2], out.message
     assert sorted(p.name for p in folder.iterdir()) == ["catalog.tsv", "catalog.tsv.gz"]

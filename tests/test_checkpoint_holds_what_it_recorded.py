@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.backup import deletion, retention
 from rabtui.backup.retention_guard import read_by_checkpoints
-from rabtui.checkpoint import prepare, run, triggers
+from rabtui.checkpoint import prepare, questions, run, triggers
+from rabtui.checkpoint import status as checkpoint_status
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
 from rabtui.media import medium as media
@@ -264,7 +265,7 @@ def test_rewriting_a_disc_of_a_completed_checkpoint_gives_a_hint_that_works(tmp_
     assert f"rabtui checkpoint abandon {number}" in failed[0]
     assert [p.check_id for p in health.run_checks(cfg, store) if p.check_id.startswith("disc:")] == [f"disc:{number}:1"]
     # given up: no disc of it stays failed, and its directories are due again (they have no whole one)
-    assert "abandoned" in run.abandon(cfg, store, number)
+    assert "abandoned" in checkpoint_status.abandon(cfg, store, number)
     assert not [p for p in health.run_checks(cfg, store) if p.check_id.startswith("disc:")]
     assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "abandoned"
     due = {s.key for s in triggers.statuses(cfg, store) if s.due}
@@ -413,7 +414,7 @@ def test_a_medium_unmounted_while_a_failed_write_waits_is_asked_for_again(tmp_pa
     away = str(mpath) + ".away"
 
     def operator(q):
-        if q.kind == run.FAILED:
+        if q.kind == questions.FAILED:
             os.rename(mpath, away)             # unmounted meanwhile
             os.mkdir(mpath)
             shutil.rmtree(blocker)
@@ -424,7 +425,7 @@ def test_a_medium_unmounted_while_a_failed_write_waits_is_asked_for_again(tmp_pa
         return READY
 
     res, prompter, _ = _burn(cfg, store, number, operator)
-    assert [q.kind for q in prompter.asked][:4] == [run.INSERT, run.FAILED, INSERT_MEDIUM, run.INSERT]
+    assert [q.kind for q in prompter.asked][:4] == [questions.INSERT, questions.FAILED, INSERT_MEDIUM, questions.INSERT]
     assert not any("abandon" in q.text for q in prompter.asked)
     assert res.status == "completed", res.message
 

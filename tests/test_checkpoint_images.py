@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from rabtui.checkpoint import run
+from rabtui.checkpoint import questions, run
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, ScriptedPrompter
 from tests.test_checkpoint import _burn
@@ -23,10 +23,10 @@ def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, caps
     theirs = tmp_path / "iso" / f"RAB{number}D01.iso"
     theirs.parent.mkdir()
     theirs.write_bytes(b"another server's disc image")
-    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == run.WRONG else READY)
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.WRONG else READY)
     assert res.status == "aborted"
     wrong = prompter.asked[1]
-    assert wrong.kind == run.WRONG and f"{theirs} is already there" in wrong.text and "move it away" in wrong.text
+    assert wrong.kind == questions.WRONG and f"{theirs} is already there" in wrong.text and "move it away" in wrong.text
     assert theirs.read_bytes() == b"another server's disc image"
     assert _states(store, number)[1] == "planned"
     # --yes does not answer for the operator: the run stops and says why
@@ -38,7 +38,7 @@ def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, caps
     first = {"done": False}
 
     def operator(q):
-        if q.kind == run.INSERT and q.data["disc"] == 2 and not first["done"]:
+        if q.kind == questions.INSERT and q.data["disc"] == 2 and not first["done"]:
             first["done"] = True
             return ABORT
         return READY
@@ -48,7 +48,7 @@ def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, caps
     store.execute("UPDATE discs SET state='failed' WHERE number=? AND disc=1", (number,))
     res, prompter, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
-    assert not any(q.kind == run.WRONG for q in prompter.asked)
+    assert not any(q.kind == questions.WRONG for q in prompter.asked)
 
 
 def test_discs_written_into_two_folders_verify_where_they_were_written(tmp_path, capsys):

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from rabtui.checkpoint import prepare, run
+from rabtui.checkpoint import prepare, questions, run
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from tests.trees import Lab, write_files
@@ -27,9 +27,9 @@ def _burn(tmp_path, cfg, store):
     """Plan, record and burn; every image within its disc."""
     c = prepare.compute(cfg, store)
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
-    prompter = ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort")
+    prompter = ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else "abort")
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
-    failed = [q.text[:300] for q in prompter.asked if q.kind != run.INSERT]
+    failed = [q.text[:300] for q in prompter.asked if q.kind != questions.INSERT]
     isos = sorted((tmp_path / "iso").glob("*.iso"))
     assert res.status == "completed", failed
     assert isos and all(p.stat().st_size <= c.disc_sectors * 2048 for p in isos)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.checkpoint import run
+from rabtui.checkpoint import questions, run
 from rabtui.events import READY, SKIP, ScriptedPrompter
 from tests.test_checkpoint import _record
 from tests.trees import Lab, write_files
@@ -39,7 +39,7 @@ def burn_one(lab, cfg, store) -> int:
     (any question but a disc's insertion aborts it)."""
     number = _record(lab, cfg, store)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY if q.kind == run.INSERT else "abort"))
+                              prompter=ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else "abort"))
     assert res.status == "completed", res.message
     return number
 

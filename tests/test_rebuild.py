@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui.actions import find as find_actions
-from rabtui.checkpoint import run
+from rabtui.checkpoint import questions, run
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state import catalog
@@ -205,9 +205,9 @@ def test_a_rebuilt_checkpoint_that_lacks_a_disc_can_be_given_up(tmp_path, capsys
     lab, cfg, argv = _burnt_then_rebuilt(tmp_path, away=["RAB1D02.iso"])
     store = Store(lab.state)
     assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] == 1
-    prompter = ScriptedPrompter(lambda q: "skip" if q.kind == run.FAILED else READY)
+    prompter = ScriptedPrompter(lambda q: "skip" if q.kind == questions.FAILED else READY)
     run.verify_checkpoint(cfg, store, 1, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
-    failed = [q for q in prompter.asked if q.kind == run.FAILED]
+    failed = [q for q in prompter.asked if q.kind == questions.FAILED]
     assert failed and "rewrite" not in failed[0].choices and "checkpoint abandon 1" in failed[0].text
     capsys.readouterr()
     assert main([*argv, "check"]) == 2

@@ -17,7 +17,8 @@ from typing import BinaryIO, Callable
 from rabtui import config as configmod
 from rabtui.actions.recording import recording
 from rabtui.checkpoint import plan as planmod
-from rabtui.checkpoint import prepare, run, triggers
+from rabtui.checkpoint import prepare, questions, run, triggers
+from rabtui.checkpoint import status as checkpoint_status
 from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts ask it here)
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
@@ -28,7 +29,7 @@ from rabtui.state import jobs, locks, queries
 from rabtui.state.store import Store
 
 PLAN_QUESTION = "confirm_plan"   # its data holds the plan's summary, for the front to show
-INSERT = run.INSERT
+INSERT = questions.INSERT
 
 
 # --- status --------------------------------------------------------------------------------------
@@ -39,7 +40,7 @@ def shown_checkpoints(store: Store, limit: int = 1) -> list[dict]:
     (`disc_rows`; a disc a gone job left "writing" reads "interrupted")."""
     out = []
     for d in queries.checkpoints(store, limit):
-        d["status"], d["disc_rows"] = run.shown_discs(store, d["number"], d["status"])
+        d["status"], d["disc_rows"] = checkpoint_status.shown_discs(store, d["number"], d["status"])
         out.append(d)
     return out
 
@@ -209,7 +210,7 @@ def burn(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None, 
         # the drive is taken before the check for an unfinished checkpoint: two burns started at
         # once would both find none, and the second would record a checkpoint it cannot write
         with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive):
-            open_cp = queries.unfinished_checkpoint(store, run.FINISHED)
+            open_cp = queries.unfinished_checkpoint(store, checkpoint_status.FINISHED)
             if open_cp and not new:
                 raise UsageError(f"checkpoint {open_cp} is not finished",
                                  hint=f"go on with `rabtui checkpoint resume {open_cp}`, give it up with"
@@ -239,7 +240,7 @@ def resume(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
     drive = drive_for(cfg, store, drive, number, of_checkpoint=True)
 
     def work(emit, cancel, prompter):
-        n = number or run.latest_unfinished(store)
+        n = number or checkpoint_status.latest_unfinished(store)
         return run.burn_checkpoint(cfg, store, n, drive=drive, emit=emit, cancel=cancel, prompter=prompter)
 
     return _as_job(cfg, store, "checkpoint resume", drive, emit, cancel, prompter, job_id, work)
@@ -263,4 +264,4 @@ def verify(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | None
 
 def abandon(cfg: Config, store: Store, number: int) -> str:
     """Give up an unfinished checkpoint so that a new one can start; says what was done."""
-    return run.abandon(cfg, store, number)
+    return checkpoint_status.abandon(cfg, store, number)

@@ -6,12 +6,7 @@ a skip or an abort simply runs again; a verified disc is never written again, a 
 but not verified is verified first. Before each disc the operator is asked to insert it (ready /
 skip / abort); after a failure (xorriso's, or an OS error such as a full or unwritable image
 directory): retry, rewrite on a new disc, skip or abort. When every disc is verified the
-checkpoint is completed and its directories' trigger counters are reset.
-
-A job that dies leaves its disc "writing": with no live job holding the drive, that reads as
-"interrupted" (`shown_discs`), and the next run records it so. A checkpoint that cannot be
-finished is abandoned: its verified discs stay verified (their files restore from them), the
-others become "abandoned", and burn and resume refuse it.
+checkpoint is completed (checkpoint/status.py).
 """
 
 from __future__ import annotations
@@ -23,26 +18,19 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, proc
 from rabtui.state import locks
-from rabtui.state import changes
-from rabtui.checkpoint import backed_up_attrs, burn, layout, read_from, triggers, xorriso
-from rabtui.checkpoint.content import INSERT_MEDIUM
+from rabtui.checkpoint import backed_up_attrs, burn, layout, read_from, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
+from rabtui.checkpoint.questions import (
+    WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
+)
+from rabtui.checkpoint.status import complete, record_interrupted, set_disc
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, UsageError, WorkFailed
 from rabtui.events import (
-    ABORT, DISC, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
+    ABORT, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
-from rabtui.media.at_hand import medium_problem
 from rabtui.state.store import Store
-
-INSERT = "insert_disc"
-FAILED = "disc_failed"
-WRONG = "wrong_disc"
-
-
-class Aborted(Exception):
-    pass
 
 
 @dataclass
@@ -57,93 +45,6 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return EXIT_OK if self.status == "completed" else EXIT_FAILED
-
-
-FINISHED = ("completed", "abandoned")
-
-
-def latest_unfinished(store: Store) -> int:
-    row = store.one("SELECT number FROM checkpoints WHERE status NOT IN (?, ?) ORDER BY number DESC LIMIT 1",
-                    FINISHED)
-    if row is None:
-        raise UsageError("there is no unfinished checkpoint to resume")
-    return row["number"]
-
-
-def shown_discs(store: Store, number: int, status: str) -> tuple[str, list[dict]]:
-    """The checkpoint's status and its discs as the screens show them: what a job that is gone
-    left "burning" / "writing" reads "interrupted"."""
-    rows = [dict(r) for r in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (number,))]
-    # every run that writes it holds its lock (the drive's is held by runs of other checkpoints too)
-    if locks.checkpoint_lock(store.state_dir, number).is_held():
-        return status, rows
-    for r in rows:
-        if r["state"] == "writing":
-            r["state"], r["message"] = "interrupted", "the job ended while writing this disc"
-    return ("interrupted" if status == "burning" else status), rows
-
-
-def _record_interrupted(store: Store, number: int, why: str) -> None:
-    store.execute("UPDATE discs SET state='interrupted', message=? WHERE number=? AND state='writing'", (why, number))
-
-
-def abandon(cfg: Config, store: Store, number: int) -> str:
-    """Give up checkpoint `number` so that a new one can start; returns what was done."""
-    cp, _plan_json = burn.load_plan(store, number)
-    unverified = store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]
-    # a complete one with a disc not verified: rebuild-state found it and not all of it checked, or
-    # verify found a disc bad later
-    if cp["status"] == "completed" and not unverified:
-        raise UsageError(f"checkpoint {number} is complete; there is nothing to abandon")
-    if cp["status"] == "abandoned":
-        return f"checkpoint {number} was already abandoned"
-    drive = cp["drive"] or cfg.checkpoint.drive
-    # refused while a job writes it
-    with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive), \
-            locks.checkpoint_lock(cfg.state_dir, number):
-        with store.transaction() as conn:
-            store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
-            store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
-                          (f"checkpoint {number} abandoned", number))
-            # once complete, it was its directories' last checkpoint: it is not any more
-            if store.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
-                             " WHERE last_checkpoint=?", (number,)).rowcount:
-                changes.rebuild(conn)
-    kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
-                                         (number,))]
-    which = f"disc {kept[0]} stays" if len(kept) == 1 else f"discs {', '.join(map(str, kept))} stay"
-    return (f"checkpoint {number} abandoned; "
-            + (f"{which} verified: their files can be restored from them"
-               " (a file cut into parts only with all its parts)" if kept else "no disc of it was verified")
-            + "; its directories stay due for the next checkpoint")
-
-
-def _set_disc(store: Store, number: int, disc: int, state: str, emit: Emit, message: str = "", **cols) -> None:
-    sets = ["state=?", "message=?"] + [f"{k}=?" for k in cols]
-    store.execute(f"UPDATE discs SET {', '.join(sets)} WHERE number=? AND disc=?",
-                  (state, message, *cols.values(), number, disc))
-    emit(Event(DISC, message or f"disc {disc}: {state}", {"number": number, "disc": disc, "state": state}))
-
-
-def _need_sectors(cp: dict, plan_json: dict, disc: int) -> int:
-    if "summary" not in plan_json:     # rebuilt: a whole disc
-        return cp["disc_sectors"]
-    per = plan_json["summary"]["per_disc"][disc - 1]
-    return (per["data_bytes"] + per["filler_bytes"] + per["reserved_bytes"]) // 2048
-
-
-def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str = "",
-                    verb: str = "Insert blank disc", choices=(READY, SKIP, ABORT)) -> Question:
-    number, n = cp["number"], cp["discs"]
-    vid = layout.volid(number, disc)
-    need = _need_sectors(cp, plan_json, disc) * 2048 / 1e6
-    text = (f"{verb} {disc} of {n} for checkpoint {number}, volume {vid}, {cp['disc_type']},"
-            f" at least {need:.0f} MB, into {drive}")
-    if note:
-        text = f"{note}\n{text}"
-    return Question(INSERT, text, tuple(choices),
-                    {"number": number, "disc": disc, "discs": n, "volid": vid, "drive": drive,
-                     "disc_type": cp["disc_type"], "need_bytes": int(need * 1e6)})
 
 
 def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None = None, emit: Emit,
@@ -164,7 +65,7 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
             locks.checkpoint_lock(cfg.state_dir, number):
         if cp["status"] == "burning":   # we hold the drive's lock: the run that was burning it is gone
             _say_interrupted(store, number, emit)
-        _record_interrupted(store, number, "the job ended while writing this disc")
+        record_interrupted(store, number, "the job ended while writing this disc")
         store.execute("UPDATE checkpoints SET status='burning', drive=? WHERE number=?", (drive, number))
         result = RunResult(number, "incomplete")
         try:
@@ -188,7 +89,7 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
             emit(Event(ERROR, result.message))
             return result
         except BaseException as exc:   # the screens must not show "writing" for a job that is gone
-            _record_interrupted(store, number, f"interrupted: {exc}")
+            record_interrupted(store, number, f"interrupted: {exc}")
             store.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
             raise
         if len(result.verified) == cp["discs"]:
@@ -224,7 +125,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     _not_rebuilt(cp, plan_json)
     vid = layout.volid(number, disc)
     rows = read_from.load_rows(store, number, plan_json, disc)
-    need = _need_sectors(cp, plan_json, disc)
+    need = need_sectors(cp, plan_json, disc)
     note = ""
     if store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"] == "written":
         # written before the last run ended, not verified yet (a kill during verification)
@@ -243,7 +144,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     while True:   # insert a blank disc and write it
         # each attempt: a medium may have been unmounted while the operator was asked
         for medium_id, what in read_from.media_read(plan_json, rows).items():
-            _medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
+            medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
         question = insert_question(cp, plan_json, disc, drive, note)
         if problem:   # never answered for the operator (--yes): the same answer would meet the same disc
             question = Question(WRONG, question.text, question.choices, question.data)
@@ -251,7 +152,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         if answer == ABORT:
             raise Aborted(f"aborted at disc {disc}")
         if answer == SKIP:
-            _set_disc(store, number, disc, "skipped", emit, f"disc {disc} skipped")
+            set_disc(store, number, disc, "skipped", emit, f"disc {disc} skipped")
             return "skipped"
         try:
             image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
@@ -260,7 +161,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             if problem:
                 note = problem
                 continue
-            _set_disc(store, number, disc, "writing", emit, f"writing {vid}", image=image)
+            set_disc(store, number, disc, "writing", emit, f"writing {vid}", image=image)
             faults.point("burn.before_write")
             moved = read_from.read_saved_versions(store, number, plan_json, rows, cancel)
             if moved:
@@ -271,8 +172,8 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                             disc_sectors=cp["disc_sectors"])
         except (WorkFailed, OSError) as exc:
             why = burn.reason(exc)
-            _set_disc(store, number, disc, "failed", emit, why)
-            answer = _ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc)
+            set_disc(store, number, disc, "failed", emit, why)
+            answer = ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc)
             if answer == RETRY or answer == REWRITE:
                 note = ""
                 if answer == REWRITE:
@@ -282,7 +183,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             if answer == SKIP:
                 return "skipped"
             raise Aborted(f"aborted at disc {disc}")
-        _set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
+        set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
         faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
         if outcome == REWRITE:
@@ -314,22 +215,6 @@ def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
     return drive
 
 
-def _medium_at_hand(cfg, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
-    """The medium a disc reads from is mounted, with its own label: asked for until it is."""
-    medium = cfg.medium(medium_id)
-    while (why := medium_problem(medium)) is not None:
-        answer = prompter.ask(Question(
-            INSERT_MEDIUM, f"Disc {disc} of checkpoint {cp['number']} reads {what} from medium {medium.id}: {why}."
-                           f" Insert or mount medium {medium.id} at {medium.path}, then answer ready; abort to stop.",
-            (READY, ABORT), {"medium": medium.id, "path": str(medium.path), "disc": disc}), cancel)
-        if answer != READY:
-            raise Aborted(f"aborted at disc {disc}: medium {medium.id} is not at hand")
-
-
-def _ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT)) -> str:
-    return prompter.ask(Question(FAILED, text, tuple(choices), {"disc": disc}), cancel)
-
-
 def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter) -> str:
     """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted."""
     number = cp["number"]
@@ -346,7 +231,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
             faults.point("burn.verified")
-            _set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
+            set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
             burn.unstage(cfg, number, disc)
             _eject(drive, cancel)
             return "verified"
@@ -360,16 +245,16 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
                                 verb="Insert disc", choices=(RETRY, SKIP, ABORT))
             answer = prompter.ask(Question(WRONG, q.text, q.choices, q.data), cancel)
         else:
-            _set_disc(store, number, disc, "failed", emit, res.describe())
+            set_disc(store, number, disc, "failed", emit, res.describe())
             emit(Event(ERROR, res.describe()))
             if plan_json.get("rebuilt"):   # nothing to write it again from
-                answer = _ask_failed(prompter, cancel, f"{res.describe()}\nChecked again? (Rebuilt from its discs,"
-                                                       f" it cannot be rewritten: `rabtui checkpoint abandon {number}`"
-                                                       " gives up the discs it lacks.)", disc,
-                                     choices=(RETRY, SKIP, ABORT))
+                answer = ask_failed(prompter, cancel, f"{res.describe()}\nChecked again? (Rebuilt from its discs,"
+                                                      f" it cannot be rewritten: `rabtui checkpoint abandon {number}`"
+                                                      " gives up the discs it lacks.)", disc,
+                                    choices=(RETRY, SKIP, ABORT))
             else:
-                answer = _ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
-                                     choices=(REWRITE, RETRY, SKIP, ABORT))
+                answer = ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
+                                    choices=(REWRITE, RETRY, SKIP, ABORT))
         if answer == RETRY:
             continue
         if answer == REWRITE:
@@ -384,27 +269,6 @@ def _eject(drive: str, cancel) -> None:
         proc.run(xorriso.eject_argv(proc.which("xorriso"), drive), cancel=cancel, timeout=120)
 
 
-def complete(store: Store, number: int, plan_json: dict) -> None:
-    """All discs verified: the checkpoint is complete; reset its directories' triggers."""
-    created = plan_json["created"]
-    keys = []
-    with store.transaction() as conn:
-        conn.execute("UPDATE checkpoints SET status='completed' WHERE number=?", (number,))
-        for d in plan_json["dirs"]:
-            if d["role"] != "data":
-                continue
-            keys.append(f"{d['source']}:{d['path']}")
-            conn.execute(
-                "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time, did_not_fit)"
-                " VALUES (?,?,?,?,NULL) ON CONFLICT(source, path) DO UPDATE SET"
-                " last_checkpoint=excluded.last_checkpoint, last_checkpoint_time=excluded.last_checkpoint_time,"
-                " did_not_fit=NULL",
-                (d["source"], d["path"], number, created),
-            )
-            changes.reset(conn, d["source"], d["path"], number, kind=d.get("kind"))
-    triggers.clear_requests(store, keys)
-
-
 def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | None = None, drive: str | None = None,
                       emit: Emit, cancel, prompter: Prompter) -> RunResult:
     """Re-check written discs later (asking for each); a mismatch offers a rewrite."""
@@ -417,7 +281,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
         if disc is not None and not 1 <= disc <= cp["discs"]:
             raise UsageError(f"checkpoint {number} has discs 1..{cp['discs']}, not {disc}")
         # no run writes it while we hold its lock: a disc left "writing" is the half of a killed run's
-        _record_interrupted(store, number, "the job ended while writing this disc")
+        record_interrupted(store, number, "the job ended while writing this disc")
         try:
             for k in discs:
                 state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, k))["state"]

@@ -38,7 +38,7 @@ from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
 from rabtui.ops import schedule
 from rabtui import privacy
-from rabtui.checkpoint import run as checkpoint_run, triggers
+from rabtui.checkpoint import status as checkpoint_status, triggers
 from rabtui.config import Config
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -263,8 +263,8 @@ def _unfinished(store: Store) -> list[Problem]:
     """A checkpoint left unfinished (not being burned now) keeps the backups it reads from cleanup."""
     out = []
     for row in store.all("SELECT number, status, created, drive FROM checkpoints WHERE status NOT IN (?, ?)"
-                         " ORDER BY number", checkpoint_run.FINISHED):
-        status, _shown = checkpoint_run.shown_discs(store, row["number"], row["status"])
+                         " ORDER BY number", checkpoint_status.FINISHED):
+        status, _shown = checkpoint_status.shown_discs(store, row["number"], row["status"])
         if status == "burning":       # its job is writing it now
             continue
         n = row["number"]

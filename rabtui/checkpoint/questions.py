@@ -1,0 +1,54 @@
+"""The questions a checkpoint run asks the operator: insert a disc, a medium it reads from, what to do
+after a failure; the operator's abort."""
+
+from __future__ import annotations
+
+from rabtui.checkpoint import layout
+from rabtui.checkpoint.content import INSERT_MEDIUM
+from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, Question
+from rabtui.media.at_hand import medium_problem
+
+INSERT = "insert_disc"
+FAILED = "disc_failed"
+WRONG = "wrong_disc"
+
+
+class Aborted(Exception):
+    pass
+
+
+def need_sectors(cp: dict, plan_json: dict, disc: int) -> int:
+    if "summary" not in plan_json:     # rebuilt: a whole disc
+        return cp["disc_sectors"]
+    per = plan_json["summary"]["per_disc"][disc - 1]
+    return (per["data_bytes"] + per["filler_bytes"] + per["reserved_bytes"]) // 2048
+
+
+def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str = "",
+                    verb: str = "Insert blank disc", choices=(READY, SKIP, ABORT)) -> Question:
+    number, n = cp["number"], cp["discs"]
+    vid = layout.volid(number, disc)
+    need = need_sectors(cp, plan_json, disc) * 2048 / 1e6
+    text = (f"{verb} {disc} of {n} for checkpoint {number}, volume {vid}, {cp['disc_type']},"
+            f" at least {need:.0f} MB, into {drive}")
+    if note:
+        text = f"{note}\n{text}"
+    return Question(INSERT, text, tuple(choices),
+                    {"number": number, "disc": disc, "discs": n, "volid": vid, "drive": drive,
+                     "disc_type": cp["disc_type"], "need_bytes": int(need * 1e6)})
+
+
+def medium_at_hand(cfg, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
+    """The medium a disc reads from is mounted, with its own label: asked for until it is."""
+    medium = cfg.medium(medium_id)
+    while (why := medium_problem(medium)) is not None:
+        answer = prompter.ask(Question(
+            INSERT_MEDIUM, f"Disc {disc} of checkpoint {cp['number']} reads {what} from medium {medium.id}: {why}."
+                           f" Insert or mount medium {medium.id} at {medium.path}, then answer ready; abort to stop.",
+            (READY, ABORT), {"medium": medium.id, "path": str(medium.path), "disc": disc}), cancel)
+        if answer != READY:
+            raise Aborted(f"aborted at disc {disc}: medium {medium.id} is not at hand")
+
+
+def ask_failed(prompter, cancel, text: str, disc: int, choices=(RETRY, REWRITE, SKIP, ABORT)) -> str:
+    return prompter.ask(Question(FAILED, text, tuple(choices), {"disc": disc}), cancel)
