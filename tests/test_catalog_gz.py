@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from rabtui.checkpoint import prepare, reserve, run
 from rabtui.checkpoint.layout import CATALOG_HEADER, escape_path
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.rebuild.scan import read_disc_catalog
+from rabtui.rebuild.disc_text import read_disc_catalog
 from tests.trees import Lab, write_files
 
 names = st.one_of(

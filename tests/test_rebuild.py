@@ -15,6 +15,7 @@ from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state import catalog
 from rabtui.actions.find import find_with_newest_backup
+from rabtui.rebuild import disc_text
 from rabtui.rebuild import scan as rebuild
 from rabtui.restore import run as R
 from rabtui.cli import main
@@ -113,7 +114,7 @@ def test_rebuild_then_find_restore_and_next_backup(tmp_path, capsys):
 
 def test_parse_catalog_tsv():
     text = b"disc\tpath\tsize\tmtime\tsha256\n1\tdata/s/a\\tb\t3\t100\t-\n2\tdata/s/big.part02-of-03\t9\t5\tab12\n"
-    rows = rebuild.parse_catalog_tsv(text)
+    rows = disc_text.parse_catalog_tsv(text)
     assert rows[0] == {"disc": 1, "disc_path": b"data/s/a\tb", "size": 3, "mtime": 100, "sha256": None}
 
 
@@ -124,8 +125,8 @@ def _rows(*entries):
 
 def test_only_a_whole_set_of_parts_on_consecutive_discs_is_read_as_a_file_cut_into_parts():
     cut = _rows((1, b"data/s/big.part01-of-03", 5), (2, b"data/s/big.part02-of-03", 5), (3, b"data/s/big.part03-of-03", 5))
-    assert rebuild.originals(cut) == [("s", b"big", 1, 3), ("s", b"big", 2, 3), ("s", b"big", 3, 3)]
-    assert rebuild.originals(_rows((2, b"add/1/x", 5))) == [None]
+    assert disc_text.originals(cut) == [("s", b"big", 1, 3), ("s", b"big", 2, 3), ("s", b"big", 3, 3)]
+    assert disc_text.originals(_rows((2, b"add/1/x", 5))) == [None]
     for named_so in (
         _rows((1, b"data/s/x.part01-of-02", 5)),                                     # a lone one
         _rows((1, b"data/s/x.part01-of-02", 5), (1, b"data/s/x.part02-of-02", 5)),   # split by hand, one disc
@@ -134,8 +135,8 @@ def test_only_a_whole_set_of_parts_on_consecutive_discs_is_read_as_a_file_cut_in
         _rows((2, b"data/s/x.part01-of-02", 5), (1, b"data/s/x.part02-of-02", 5)),   # backwards
         _rows((1, b"data/s/x.part01-of-01", 5)),
     ):
-        assert [o[2:] for o in rebuild.originals(named_so)] == [(None, None)] * len(named_so)
-        assert [o[1] for o in rebuild.originals(named_so)] == [r["disc_path"][len(b"data/s/"):] for r in named_so]
+        assert [o[2:] for o in disc_text.originals(named_so)] == [(None, None)] * len(named_so)
+        assert [o[1] for o in disc_text.originals(named_so)] == [r["disc_path"][len(b"data/s/"):] for r in named_so]
 
 
 def test_rebuild_asks_for_discs_on_a_real_drive(tmp_path):

@@ -192,11 +192,12 @@ def checkpoint_lab(tmp_path, number: int = 3):
 
 
 def load_disc_rows(cfg, store, images, number=3):
-    from rabtui.rebuild import scan as rebuild
+    from rabtui.rebuild.checkpoints import load_checkpoint
+    from rabtui.rebuild.disc_text import read_disc_catalog
+    from rabtui.rebuild.report import Report
 
-    report = rebuild.Report()
-    rebuild.load_checkpoint(cfg, store, number, rebuild.read_disc_catalog(str(images / f"RAB{number}D01.iso")),
-                            str(images), report)
+    report = Report()
+    load_checkpoint(cfg, store, number, read_disc_catalog(str(images / f"RAB{number}D01.iso")), str(images), report)
     return report
 
 

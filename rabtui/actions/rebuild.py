@@ -22,6 +22,7 @@ from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Rabtui
 from rabtui.events import Emit, Prompter
 from rabtui.media import mounts
 from rabtui.rebuild import scan
+from rabtui.rebuild.report import Report
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import (checkpoints_lock, cleanup_lock, drive_lock, reading_lock, reading_lock_sources,
                                 rebuild_lock, source_lock, state_lock)
@@ -35,7 +36,7 @@ DB_FILES = ("", "-wal", "-shm")
 @dataclass
 class RebuildResult:
     aside: Path | None     # where the old database was kept
-    report: scan.Report
+    report: Report
 
     @property
     def exit_code(self) -> int:
@@ -80,7 +81,7 @@ def _fresh_dir(path: Path) -> None:
 
 
 def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | None,
-           prompter: Prompter) -> tuple[Path, scan.Report]:
+           prompter: Prompter) -> tuple[Path, Report]:
     """A new database filled in the directory `building`, with the rebuild recorded in it as a job;
     returned as one whole file (no -wal beside it) to be put in place."""
     store = Store(building)

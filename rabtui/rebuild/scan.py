@@ -25,65 +25,26 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import re
 import sqlite3
-import stat
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from rabtui import faults
-from rabtui.checkpoint import layout, xorriso
-from rabtui.media import checkpoint_numbers, fstree, mounts
+from rabtui.media import checkpoint_numbers, mounts
 from rabtui.media.at_hand import medium_problem
 from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import WorkFailed
-from rabtui.events import LOG, READY, SKIP, Emit, Event, Question, no_emit
+from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.rebuild import gone
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record
-from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
-                                     readme_backup, readme_made)
-from rabtui.rebuild.verify import reverify_images
-from rabtui.restore.discs import disc_volid
+from rabtui.rebuild.catalog import catalog_dir
+from rabtui.rebuild.checkpoints import read_discs
+from rabtui.rebuild.report import Report
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
-
-VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
-
-
-@dataclass
-class Report:
-    media: list[str] = field(default_factory=list)
-    backups: int = 0
-    versions: int = 0
-    checkpoints: list[int] = field(default_factory=list)
-    disc_files: int = 0
-    verified: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)      # images that failed verification
-    unmatched: list[str] = field(default_factory=list)
-    renumbered: list[str] = field(default_factory=list)
-    numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
-    # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
-    former: dict[tuple[str, int], list[int]] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        out = [f"media found: {', '.join(self.media) or 'none'}",
-               f"backups: {self.backups}, catalog versions: {self.versions}",
-               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
-               f"discs verified again: {', '.join(self.verified) or 'none'}"]
-        if self.failed:
-            out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
-        unread = sorted(self.numbers_used - set(self.checkpoints))
-        if unread:
-            out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
-                       " is numbered after it")
-        out += [f"renumbered: {r}" for r in self.renumbered]
-        out += [f"not matched: {u}" for u in self.unmatched]
-        return out
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
@@ -104,7 +65,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
     faults.point("rebuild.media_read")
-    _discs(cfg, store, report, emit, prompter, cancel)
+    read_discs(cfg, store, report, emit, prompter, cancel)
     report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
     if report.numbers_used:
@@ -222,9 +183,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
             kept_rows.append((bid, bpath))
     complete_rows.sort()
     for d in src.directories:
-        report.versions += _catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows)
+        report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows)
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
-            report.versions += _catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
+            report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
 
 
@@ -276,162 +237,3 @@ def _renumber(medium_id: str, bpath: Path, was: int, bid: int, report: Report) -
     else:
         report.renumbered.append(f"{what}; its backup.json says so now")
 
-
-def _walk_files(top: bytes):
-    """(path relative to top, size, mtime, inode) of the regular files below top."""
-    for e, st in fstree.scan(top):
-        if stat.S_ISREG(st.st_mode):
-            yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), (st.st_dev, st.st_ino)
-
-
-def _catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str, backups) -> int:
-    prefix = dir_path.strip("/").encode("utf-8", "surrogateescape")
-    prev: dict[bytes, tuple] = {}      # path -> (inode, version id)   in the previous backup
-    count = 0
-    conn = store.conn
-    for bid, bpath in backups:
-        top = os.path.join(os.fsencode(bpath), b"data", prefix)
-        if not os.path.isdir(top):
-            prev = {}
-            continue
-        cur: dict[bytes, tuple] = {}
-        items = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino)
-                 for rel, size, mtime, ino in _walk_files(top)]
-        with store.transaction():
-            conn.executemany("INSERT OR IGNORE INTO paths(source, dir, path) VALUES (?,?,?)",
-                             [(source, dir_path, p) for p, _, _, _ in items])
-            extend, new = [], []
-            for p, size, mtime, ino in items:
-                old = prev.get(p)
-                if kind != "archive" and old is not None and old[0] == ino:
-                    extend.append(old[1])
-                    cur[p] = old
-                else:
-                    new.append((p, size, mtime, ino))
-            conn.executemany("UPDATE versions SET last_backup=? WHERE id=?", [(bid, vid) for vid in extend])
-            for p, size, mtime, ino in new:
-                pid = conn.execute("SELECT id FROM paths WHERE source=? AND path=?", (source, p)).fetchone()[0]
-                c = conn.execute("INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
-                                 " VALUES (?,?,?,?,?,?)", (pid, medium, size, mtime, bid, bid))
-                cur[p] = (ino, c.lastrowid)
-                count += 1
-        prev = cur
-    return count
-
-
-# --- checkpoint discs --------------------------------------------------------------------------------
-
-
-def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made: float | None,
-                former: dict[tuple[str, int], list[int]]) -> int | None:
-    """The backup checkpoint directory source:path was taken from, when its README names one that
-    the database holds (that source's, started before the checkpoint was made). The id the README
-    names may have been renumbered since, and given to an older backup: of the backups that had
-    it, the newest started before the checkpoint was made."""
-    bid = readme_backup(readme, source, path) if readme and made is not None else None
-    if not bid:
-        return None
-    had = [bid, *former.get((source, bid), [])]
-    row = store.one(f"SELECT id FROM backups WHERE source=? AND started<=? AND id IN ({','.join('?' * len(had))})"
-                    " ORDER BY started DESC, id DESC LIMIT 1", (source, made + 1, *had))
-    return row["id"] if row else None
-
-
-def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
-                    report: Report, readme: bytes | None = None) -> None:
-    rows = parse_catalog_tsv(catalog)
-    ndiscs = max((r["disc"] for r in rows), default=1)
-    image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
-    made = readme_made(readme, number) if readme else None
-    created = made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
-    from rabtui.config.disc_types import parse_disc
-
-    try:
-        dtype, sectors = parse_disc(cfg.checkpoint.disc)
-    except ValueError:
-        dtype, sectors = cfg.checkpoint.disc, 0
-    with store.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO checkpoints(number, created, status, disc_type, disc_sectors, drive,"
-                     " discs) VALUES (?,?, 'completed', ?,?,?,?)",
-                     (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs))
-        for k in range(1, ndiscs + 1):
-            volid = layout.volid(number, k)
-            image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
-            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message)"
-                         " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again')",
-                         (number, k, volid, created, image if image and os.path.exists(image) else None))
-        conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
-        files = []
-        dirs: dict[tuple[str, str], None] = {}
-        for r, orig in zip(rows, originals(rows)):
-            if orig is None:
-                continue
-            source, path, part, parts = orig
-            files.append((number, r["disc"], source, path, r["disc_path"], r["size"], r["mtime"], r["sha256"],
-                          part, parts))
-            try:
-                for d in cfg.source(source).directories:
-                    pre = d.path.strip("/").encode()
-                    if path == pre or path.startswith(pre + b"/"):
-                        dirs[(source, d.path)] = None
-            except Exception:
-                pass
-        conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
-                         " part, parts) VALUES (?,?,?,?,?,?,?,?,?,?)", files)
-        for source, dpath in dirs:
-            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
-                         " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
-                                                                                         dpath, made, report.former)))
-            conn.execute(
-                "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
-                " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
-                " last_checkpoint_time=excluded.last_checkpoint_time"
-                " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
-                (source, dpath, number, created))
-    report.checkpoints.append(number)
-    report.disc_files += len(files)
-
-
-def _discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
-    drive = cfg.checkpoint.drive
-    if xorriso.is_image_drive(drive):
-        image_dir = xorriso.images_dir(drive)
-        seen: set[int] = set()
-        for iso in sorted(glob.glob(os.path.join(glob.escape(image_dir), "RAB*D*.iso"))):
-            m = VOLID_RE.match(Path(iso).stem)
-            if not m or int(m.group(1)) in seen:
-                continue
-            number = int(m.group(1))
-            volid = disc_volid(iso)
-            if volid != Path(iso).stem:
-                report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
-                continue
-            try:
-                catalog = read_disc_catalog(iso, emit)
-                load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso))
-                seen.add(number)
-                passed, failed = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
-                report.verified += passed
-                report.failed += failed
-            except WorkFailed as exc:
-                report.unmatched.append(f"{iso}: {exc}")
-        return
-    if prompter is None:
-        return
-    while True:
-        answer = prompter.ask(Question(
-            "insert_disc", f"Insert one disc of a checkpoint not read yet into {drive} and answer ready"
-            f" (read so far: {', '.join(map(str, report.checkpoints)) or 'none'}); answer skip when done.",
-            (READY, SKIP)), cancel)
-        if answer != READY:
-            return
-        volid = disc_volid(drive)
-        m = VOLID_RE.match(volid or "")
-        if not m:
-            report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
-            continue
-        try:
-            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report,
-                            read_disc_readme(drive))
-        except WorkFailed as exc:
-            report.unmatched.append(f"disc {volid}: {exc}")

@@ -1,0 +1,139 @@
+"""Checkpoints recorded again from their discs: the catalog and README.txt of one disc of each (an
+`images:` drive: every ISO read directly, its discs verified again; a real drive: the operator
+inserts one disc of each checkpoint in turn)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import time
+from pathlib import Path
+
+from rabtui.checkpoint import layout, xorriso
+from rabtui.config import Config
+from rabtui.errors import WorkFailed
+from rabtui.events import READY, SKIP, Emit, Question
+from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
+                                     readme_backup, readme_made)
+from rabtui.rebuild.report import Report
+from rabtui.rebuild.verify import reverify_images
+from rabtui.restore.discs import disc_volid
+from rabtui.state.store import Store
+
+VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
+
+
+def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made: float | None,
+                former: dict[tuple[str, int], list[int]]) -> int | None:
+    """The backup checkpoint directory source:path was taken from, when its README names one that
+    the database holds (that source's, started before the checkpoint was made). The id the README
+    names may have been renumbered since, and given to an older backup: of the backups that had
+    it, the newest started before the checkpoint was made."""
+    bid = readme_backup(readme, source, path) if readme and made is not None else None
+    if not bid:
+        return None
+    had = [bid, *former.get((source, bid), [])]
+    row = store.one(f"SELECT id FROM backups WHERE source=? AND started<=? AND id IN ({','.join('?' * len(had))})"
+                    " ORDER BY started DESC, id DESC LIMIT 1", (source, made + 1, *had))
+    return row["id"] if row else None
+
+
+def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
+                    report: Report, readme: bytes | None = None) -> None:
+    rows = parse_catalog_tsv(catalog)
+    ndiscs = max((r["disc"] for r in rows), default=1)
+    image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
+    made = readme_made(readme, number) if readme else None
+    created = made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
+    from rabtui.config.disc_types import parse_disc
+
+    try:
+        dtype, sectors = parse_disc(cfg.checkpoint.disc)
+    except ValueError:
+        dtype, sectors = cfg.checkpoint.disc, 0
+    with store.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO checkpoints(number, created, status, disc_type, disc_sectors, drive,"
+                     " discs) VALUES (?,?, 'completed', ?,?,?,?)",
+                     (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs))
+        for k in range(1, ndiscs + 1):
+            volid = layout.volid(number, k)
+            image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
+            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message)"
+                         " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again')",
+                         (number, k, volid, created, image if image and os.path.exists(image) else None))
+        conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
+        files = []
+        dirs: dict[tuple[str, str], None] = {}
+        for r, orig in zip(rows, originals(rows)):
+            if orig is None:
+                continue
+            source, path, part, parts = orig
+            files.append((number, r["disc"], source, path, r["disc_path"], r["size"], r["mtime"], r["sha256"],
+                          part, parts))
+            try:
+                for d in cfg.source(source).directories:
+                    pre = d.path.strip("/").encode()
+                    if path == pre or path.startswith(pre + b"/"):
+                        dirs[(source, d.path)] = None
+            except Exception:
+                pass
+        conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
+                         " part, parts) VALUES (?,?,?,?,?,?,?,?,?,?)", files)
+        for source, dpath in dirs:
+            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
+                         " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
+                                                                                         dpath, made, report.former)))
+            conn.execute(
+                "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
+                " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
+                " last_checkpoint_time=excluded.last_checkpoint_time"
+                " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
+                (source, dpath, number, created))
+    report.checkpoints.append(number)
+    report.disc_files += len(files)
+
+
+def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
+    drive = cfg.checkpoint.drive
+    if xorriso.is_image_drive(drive):
+        image_dir = xorriso.images_dir(drive)
+        seen: set[int] = set()
+        for iso in sorted(glob.glob(os.path.join(glob.escape(image_dir), "RAB*D*.iso"))):
+            m = VOLID_RE.match(Path(iso).stem)
+            if not m or int(m.group(1)) in seen:
+                continue
+            number = int(m.group(1))
+            volid = disc_volid(iso)
+            if volid != Path(iso).stem:
+                report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
+                continue
+            try:
+                catalog = read_disc_catalog(iso, emit)
+                load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso))
+                seen.add(number)
+                passed, failed = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
+                report.verified += passed
+                report.failed += failed
+            except WorkFailed as exc:
+                report.unmatched.append(f"{iso}: {exc}")
+        return
+    if prompter is None:
+        return
+    while True:
+        answer = prompter.ask(Question(
+            "insert_disc", f"Insert one disc of a checkpoint not read yet into {drive} and answer ready"
+            f" (read so far: {', '.join(map(str, report.checkpoints)) or 'none'}); answer skip when done.",
+            (READY, SKIP)), cancel)
+        if answer != READY:
+            return
+        volid = disc_volid(drive)
+        m = VOLID_RE.match(volid or "")
+        if not m:
+            report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
+            continue
+        try:
+            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report,
+                            read_disc_readme(drive))
+        except WorkFailed as exc:
+            report.unmatched.append(f"disc {volid}: {exc}")

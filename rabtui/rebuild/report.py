@@ -1,0 +1,36 @@
+"""What `rabtui rebuild-state` found and did, as it reports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Report:
+    media: list[str] = field(default_factory=list)
+    backups: int = 0
+    versions: int = 0
+    checkpoints: list[int] = field(default_factory=list)
+    disc_files: int = 0
+    verified: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)      # images that failed verification
+    unmatched: list[str] = field(default_factory=list)
+    renumbered: list[str] = field(default_factory=list)
+    numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
+    # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
+    former: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"media found: {', '.join(self.media) or 'none'}",
+               f"backups: {self.backups}, catalog versions: {self.versions}",
+               f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
+               f"discs verified again: {', '.join(self.verified) or 'none'}"]
+        if self.failed:
+            out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
+        unread = sorted(self.numbers_used - set(self.checkpoints))
+        if unread:
+            out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
+                       " is numbered after it")
+        out += [f"renumbered: {r}" for r in self.renumbered]
+        out += [f"not matched: {u}" for u in self.unmatched]
+        return out
