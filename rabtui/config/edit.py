@@ -22,27 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
+from tomlkit.items import AoT, Array, InlineTable, Table
 
 from rabtui import privacy
-from rabtui.config import keys as K
-from rabtui.config.model import Directory, Source
+from rabtui.config.edit_directories import put_directories
+from rabtui.config.form_keys import DIRECTORY_KEYS, SOURCE_DEFAULTS, SOURCE_KEYS
 from rabtui.config.parse import BOM, parse, read_toml
+from rabtui.config.toml_layout import (
+    deepest_last, indent_like, indents, keep_trailing_trivia_of_only_table, move_trailing_trivia, plain,
+    pop_trailing_trivia, put_before, set_key,
+)
 from rabtui.errors import ConfigError, UsageError
-
-# The keys of a [[sources]] and a [[sources.directories]] table that the form edits (any other key is
-# left as it is), and those with a default, which the file may leave out.
-SOURCE_FIELDS = tuple(f for f in K.keys(Source) if f.spec.form)
-SOURCE_KEYS = tuple(f.name for f in SOURCE_FIELDS)
-DIRECTORY_KEYS = tuple(f.name for f in K.keys(Directory) if f.spec.form)
-
-
-def _defaults(cls: type) -> dict[str, Any]:
-    return {f.name: f.default for f in K.keys(cls) if f.spec.form and f.default not in (None, (), K.MISSING)}
-
-
-SOURCE_DEFAULTS = _defaults(Source)
-DIRECTORY_DEFAULTS = _defaults(Directory)
 
 
 class ChangedOnDisk(UsageError):
@@ -63,8 +53,8 @@ class Snapshot:
     def source_values(self, source_id: str) -> dict[str, Any]:
         """The form's keys of one source as written in the file (a relative path stays relative)."""
         table = _find_source(tomlkit.parse(self._toml()), source_id)
-        out = {key: _plain(table[key]) for key in SOURCE_KEYS if key in table}
-        out["directories"] = [{k: _plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in table.get("directories", [])]
+        out = {key: plain(table[key]) for key in SOURCE_KEYS if key in table}
+        out["directories"] = [{k: plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in table.get("directories", [])]
         return out
 
     def put_source(self, values: dict[str, Any], old_id: str | None = None) -> str:
@@ -81,16 +71,16 @@ class Snapshot:
                 doc.append("sources", AoT([table]))
             else:
                 if not isinstance(sources, Array):
-                    _move_trailing_trivia(sources[-1], table)
+                    move_trailing_trivia(sources[-1], table)
                 sources.append(table)
             table = doc["sources"][-1]
         else:
             table = _find_source(doc, old_id)
         for key in SOURCE_KEYS:
-            _set(table, key, values.get(key), SOURCE_DEFAULTS.get(key))
+            set_key(table, key, values.get(key), SOURCE_DEFAULTS.get(key))
         if old_id is None and not isinstance(table, InlineTable) and len(doc["sources"]) > 1:
-            _indent_like(table, *_indents(doc["sources"][-2]))
-        _put_directories(table, values.get("directories", []))
+            indent_like(table, *indents(doc["sources"][-2]))
+        put_directories(table, values.get("directories", []))
         return self._dumps(doc)
 
     def source_ids(self) -> list[str]:
@@ -102,11 +92,11 @@ class Snapshot:
         index = list(sources).index(_find_source(doc, source_id))
         # the comments that introduced the next table stay before it
         if index:
-            _move_trailing_trivia(sources[index], _deepest_last(sources[index - 1]))
+            move_trailing_trivia(sources[index], deepest_last(sources[index - 1]))
         elif len(sources) > 1:
-            _put_before(sources[1], _pop_trailing_trivia(sources[0]))
+            put_before(sources[1], pop_trailing_trivia(sources[0]))
         else:
-            _keep_trailing_trivia_of_only_table(doc, sources)
+            keep_trailing_trivia_of_only_table(doc, sources)
         del sources[index]
         if not len(sources):
             del doc["sources"]
@@ -211,212 +201,6 @@ def replace(path: str | os.PathLike, text: str) -> None:
     # file written as root (sudo) is left to its owner
     privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner)
 
-
-# --- tomlkit ---------------------------------------------------------------------------------------
-
-
-def _plain(item: Any) -> Any:
-    return item.unwrap() if hasattr(item, "unwrap") else item
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == ()
-
-
-def _set(table: Table, key: str, value: Any, default: Any = None) -> None:
-    """Change one key only when its value changes (its comment and layout then stay)."""
-    if isinstance(value, tuple):
-        value = list(value)
-    current = _plain(table[key]) if key in table else default
-    if current == value or (_empty(current) and _empty(value)):
-        return
-    if _empty(value) or (default is not None and value == default):   # a default is not written out
-        if key in table:
-            del table[key]
-    elif isinstance(table, InlineTable) and key not in table:
-        table.append(key, value)    # a space after the comma, which setting the key leaves out
-    else:
-        indent = _indents(table)[1] if isinstance(table, Table) and key not in table else None
-        table[key] = value
-        if indent:
-            table[key].trivia.indent = indent
-
-
-def _indents(table: Table) -> tuple[str, str | None]:
-    """The spaces before the header of `table` (the comments above it left out) and before its first
-    key (None when it has none): a file indented by hand gets its new lines indented alike."""
-    keys = (item for key, item in table.value.body if key is not None and not isinstance(item, (Table, AoT)))
-    first = next(keys, None)
-    return re.search(r"[ \t]*$", table.trivia.indent).group(), first.trivia.indent if first is not None else None
-
-
-def _directory_indents(source: Table, existing: AoT | None) -> tuple[str, str | None]:
-    """Those of the source's first [[sources.directories]] table, else one step in from the source."""
-    if existing is not None and len(existing):
-        return _indents(existing[0])
-    header, keys = _indents(source)
-    return (keys, keys + keys[len(header):]) if keys is not None and keys.startswith(header) else ("", None)
-
-
-def _indent_like(table: Table, header: str, keys: str | None) -> None:
-    """Indent a table just made, and the keys it holds, as given."""
-    table.trivia.indent = re.sub(r"[ \t]*$", header, table.trivia.indent, count=1)
-    if keys is not None:
-        for key, item in table.value.body:
-            if key is not None and not isinstance(item, (Table, AoT)):
-                item.trivia.indent = keys
-
-
-def _put_directories(table: Table, dirs: list[dict[str, Any]]) -> None:
-    existing = table.get("directories")
-    old = [{k: _plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in existing] if existing else []
-
-    def normal(ds):
-        return [{k: v for k, v in d.items() if not _empty(v) and DIRECTORY_DEFAULTS.get(k) != v} for d in ds]
-
-    if normal(old) == normal(dirs):
-        return
-    if existing is None and isinstance(table, InlineTable):
-        table.append("directories", tomlkit.array())
-        existing = table["directories"]
-    if isinstance(existing, Array):
-        _put_inline_directories(table, existing, old, dirs)
-        return
-    old_paths = [d["path"] for d in old]
-    new_paths = [d["path"] for d in dirs]
-    if existing is not None:        # edited in place: the tables kept keep their comments
-        for i in reversed(range(len(old_paths))):
-            if old_paths[i] not in new_paths:
-                if len(existing) == 1:
-                    _move_trailing_trivia(existing[i], table)
-                elif i:     # the comments that introduced what followed stay before it
-                    _move_trailing_trivia(existing[i], existing[i - 1])
-                else:
-                    _put_before(existing[1], _pop_trailing_trivia(existing[0]))
-                del existing[i]
-                del old_paths[i]
-        kept = [p for p in new_paths if p in old_paths]
-        if kept != old_paths:       # reordered: the tables move, the comments between them stay
-            _reorder_tables(existing, [old_paths.index(p) for p in kept])
-    by_path = {_plain(d["path"]): d for d in existing} if existing is not None else {}
-    for d in dirs:
-        kept = by_path.get(d["path"])
-        sub = kept if kept is not None else tomlkit.table()
-        for key in DIRECTORY_KEYS:   # a new table says its kind; a kept one may leave it out
-            _set(sub, key, d.get(key), DIRECTORY_DEFAULTS.get(key) if kept is not None else None)
-        if kept is None:
-            _indent_like(sub, *_directory_indents(table, existing))
-            _move_trailing_trivia(table, sub)
-            if existing is None:
-                table.append("directories", AoT([sub]))
-                existing = table["directories"]
-            else:
-                existing.append(sub)
-    if existing is not None and not len(existing):
-        del table["directories"]
-
-
-def _put_inline_directories(table: Table, existing: Array, old: list[dict[str, Any]],
-                            dirs: list[dict[str, Any]]) -> None:
-    """`directories = [{path = "/etc"}, ...]` stays an inline array: the tables kept are edited in
-    place and keep the comments on their lines, also when they move; the new ones are inline tables
-    where the form has them (its place in the table and the comment after its bracket stay)."""
-    old_paths = [d["path"] for d in old]
-    new_paths = [d["path"] for d in dirs]
-    by_path = {_plain(d["path"]): d for d in existing}
-    wanted = []
-    for d in dirs:
-        kept = by_path.get(d["path"])
-        sub = kept if kept is not None else tomlkit.inline_table()
-        for key in DIRECTORY_KEYS:   # a new table says its kind; a kept one may leave it out
-            _set(sub, key, d.get(key), DIRECTORY_DEFAULTS.get(key) if kept is not None else None)
-        wanted.append(sub)
-    if not wanted:
-        del table["directories"]
-        return
-    for i in reversed(range(len(old_paths))):
-        if old_paths[i] not in new_paths:
-            del existing[i]
-    kept = [p for p in old_paths if p in new_paths]
-    order = [kept.index(p) for p in new_paths if p in old_paths]
-    if order != sorted(order):      # reordered: the tables move, with the comment on each one's line
-        _reorder(existing, order)
-    for at, (sub, path) in enumerate(zip(wanted, new_paths)):   # the new ones where the form has them
-        if path in old_paths:
-            continue
-        if at < len(existing):
-            existing.insert(at, sub)
-        else:
-            existing.append(sub)
-
-
-def _reorder(array: Array, order: list[int]) -> None:
-    """Put the items of `array` in `order` (the old index of each), each with the comment on its
-    line; the indents and commas stay where they are. tomlkit has no call for it: its groups of
-    (indent, value, comma, comment) are moved by hand (tomlkit 0.13 to 0.15)."""
-    groups = [array._value[array._index_map[i]] for i in range(len(array))]
-    moved = [(g.value, g.comment) for g in groups]
-    for i, (group, j) in enumerate(zip(groups, order)):
-        group.value, group.comment = moved[j]
-        list.__setitem__(array, i, moved[j][0])
-    array._reindex()
-
-
-def _pop_trailing_trivia(table: Table) -> list:
-    """The comments and blank lines at the end of `table` (they introduce what followed it in the
-    file), taken out of it."""
-    body = _deepest_last(table).value.body
-    trailing = []
-    while body and body[-1][0] is None and isinstance(body[-1][1], (Comment, Whitespace)):
-        trailing.insert(0, body.pop()[1])
-    return trailing
-
-
-def _move_trailing_trivia(before: Table, after: Table) -> None:
-    """Comments and blank lines at the end of `before` go to the end of `after`, the table now
-    written where they stand."""
-    for item in _pop_trailing_trivia(before):
-        after.value.append(None, item)
-
-
-def _put_before(table: Table, trivia: list) -> None:
-    """Comments and blank lines written just above the header of `table`."""
-    table.trivia.indent = "".join(item.as_string() for item in trivia) + table.trivia.indent
-
-
-def _reorder_tables(aot: AoT, order: list[int]) -> None:
-    """Put the tables of `aot` in `order` (the old index of each). Each table takes its own keys and
-    the comments among them along; the comments and blank lines between two tables stay where they
-    are in the file."""
-    tables = list(aot)
-    between = [_pop_trailing_trivia(t) for t in tables]
-    for i in reversed(range(len(tables))):
-        del aot[i]
-    for j in order:
-        aot.append(tables[j])
-    for t, trivia in zip(aot, between):
-        for item in trivia:
-            _deepest_last(t).value.append(None, item)
-
-
-def _keep_trailing_trivia_of_only_table(doc, aot: AoT) -> None:
-    """Before `aot`, whose only table goes, the comments at its end go above the table that follows
-    it in the file (they introduced that one), else to the end of the one before it."""
-    items = [item for _, item in doc.body]
-    at = next(i for i, item in enumerate(items) if item is aot)
-    after = [item for item in items[at + 1:] if isinstance(item, (Table, AoT))]
-    before = [item for item in items[:at] if isinstance(item, (Table, AoT))]
-    if after:
-        _put_before(after[0][0] if isinstance(after[0], AoT) else after[0], _pop_trailing_trivia(aot[0]))
-    elif before:
-        _move_trailing_trivia(aot[0], _deepest_last(before[-1][-1] if isinstance(before[-1], AoT) else before[-1]))
-
-
-def _deepest_last(table: Table) -> Table:
-    """The table written last in the file among `table` and its arrays of tables."""
-    while table.value.body and isinstance(table.value.body[-1][1], AoT) and len(table.value.body[-1][1]):
-        table = table.value.body[-1][1][-1]
-    return table
 
 
 def _find_source(doc, source_id: str) -> Table:

@@ -41,7 +41,7 @@ class Key:
     example: Any = None                         # shown where there is no default worth showing
     default_doc: str = ""                       # the default, in words, when the model computes it
     starter: bool = False                       # written uncommented in the starter file
-    form: bool = False                          # a key the UI's source form edits (config/edit.py)
+    form: bool = False                          # a key the UI's source form edits (config/form_keys.py)
     label: str = ""                             # its name in the form, when not the key's own words
     form_list: str = ""                         # a list in the form: "lines" (a text area), "commas" or "words"
 

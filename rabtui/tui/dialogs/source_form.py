@@ -23,13 +23,14 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from rabtui.config import edit as config_edit
 from rabtui.config import Config, Directory
 from rabtui.config import keys as K
+from rabtui.config.form_keys import SOURCE_FIELDS
 from rabtui.errors import ConfigError, UsageError
 from rabtui.state import queries
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.safe_text import plain
 
-FORM_KEYS = config_edit.SOURCE_FIELDS     # the keys the form edits, as the model describes them
+FORM_KEYS = SOURCE_FIELDS     # the keys the form edits, as the model describes them
 JOINED = {"commas": ", ", "words": " "}    # how a list is written on one line
 
 
