@@ -25,6 +25,7 @@ from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
+from rabtui.backup.run_log import RunLog
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
@@ -37,7 +38,6 @@ from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
 MIN_FREE_INODES = 64
-LOGGED_KINDS = (STEP, LOG, WARNING, ERROR, RESULT)
 
 
 class _Stop(Exception):
@@ -77,29 +77,14 @@ class _Run:
         self.rec: RunRecord | None = None
         self._base_path: Path | None = None
         self._base_cache = False
-        self._log = None
-        self._early_log: list[str] = []
+        self._log = RunLog()
         self._ssh = ssh
 
-    # --- events and the run's log ------------------------------------------------------------------
+    # --- events (into the run's log too) ------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        if event.kind in LOGGED_KINDS:
-            line = f"{datetime.fromtimestamp(event.ts):%Y-%m-%d %H:%M:%S} {event.kind:7} {event.message}\n"
-            if self._log is not None:
-                try:
-                    self._log.write(line)
-                    self._log.flush()
-                except OSError:   # the medium went away: the database still gets the events
-                    self._log = None
-            else:
-                self._early_log.append(line)
+        self._log.write(event)
         self.outer_emit(event)
-
-    def _open_log(self) -> None:
-        self._log = open(self.rec.path / "backup.log", "a", encoding="utf-8", errors="replace")
-        self._log.writelines(self._early_log)
-        self._early_log.clear()
 
     def step(self, n: int, state: str, message: str | None = None) -> None:
         self.rec.step(n, state, message)
@@ -123,7 +108,7 @@ class _Run:
         try:
             status, reason = self._steps(medium, spool)
         finally:
-            self._close_log()
+            self._log.close()
             if self._ssh is not None:
                 self._ssh.close()
         return self._result(status, reason)
@@ -160,7 +145,7 @@ class _Run:
                         exc = self._undo_pre(exc)
                     return self._failed(exc, spool)
                 finally:
-                    self._close_log()
+                    self._log.close()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
             return self._failed(exc, spool)
 
@@ -201,14 +186,6 @@ class _Run:
             self.emit(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
         return status, reason
 
-    def _close_log(self) -> None:
-        if self._log is not None:
-            try:
-                self._log.close()
-            except OSError:
-                pass
-            self._log = None
-
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> None:
         self.step(n, "failed", reason)
         raise _Stop(reason, status)
@@ -232,7 +209,7 @@ class _Run:
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
         media.record_use(self.store, medium, info)
-        self._note_checkpoint_numbers(medium)
+        checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)
         if lost:
@@ -255,18 +232,6 @@ class _Run:
         self.step(2, "ok", f"medium {medium.id}: {free} bytes free")
         return info
 
-    def _note_checkpoint_numbers(self, medium: Medium) -> None:
-        """The checkpoint numbers used so far onto the medium: each medium of the rotation keeps them
-        (media/checkpoint_numbers.py), so that a lost database never gives one again."""
-        used = checkpoint_numbers.on_this_server(self.cfg, self.store)
-        if not used:
-            return
-        try:
-            checkpoint_numbers.write_record(medium.path, used, self.cancel)
-        except OSError as exc:
-            self.emit(Event(WARNING, f"medium {medium.id}: cannot write {checkpoint_numbers.RECORD}"
-                                     f" ({exc.strerror or exc}); the checkpoint numbers used are not kept there"))
-
     def _step3(self, medium: Medium, info: dict) -> None:
         rec = self.rec
         self.step(3, "running")
@@ -288,7 +253,7 @@ class _Run:
             reason = exc.message if isinstance(exc, WorkFailed) else f"cannot create {rec.path}: {exc.strerror}"
             self._fail_step(3, reason)
         rec.dir_created = True
-        self._open_log()
+        self._log.open(self.rec.path)
         rec.set_link_dest(base_name, base_id)
         self._base_path = base_path
         rec.write_json()

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Iterable
 
 from rabtui import privacy
-from rabtui.config import Config
+from rabtui.config import Config, Medium
 from rabtui.errors import Cancelled
+from rabtui.events import WARNING, Emit, Event
 from rabtui.media.at_hand import media_there
 from rabtui.state.store import Store, read_only
 
@@ -83,6 +84,20 @@ def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
         privacy.replace_file(path, (json.dumps({"used": sorted(used)}) + "\n").encode())
     finally:
         os.close(folder)
+
+
+def note_on_medium(cfg: Config, store: Store, medium: Medium, cancel: threading.Event, emit: Emit) -> None:
+    """The numbers used so far, onto the medium a backup checked (each medium of the rotation keeps
+    them, so that a lost database never gives one again); a medium that cannot take them is warned
+    of, and the backup goes on."""
+    used = on_this_server(cfg, store)
+    if not used:
+        return
+    try:
+        write_record(medium.path, used, cancel)
+    except OSError as exc:
+        emit(Event(WARNING, f"medium {medium.id}: cannot write {RECORD} ({exc.strerror or exc});"
+                            " the checkpoint numbers used are not kept there"))
 
 
 def _lock_folder(folder: int, cancel: threading.Event) -> None:
