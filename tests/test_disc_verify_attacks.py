@@ -154,7 +154,8 @@ def test_a_checkpoint_recorded_before_modes_owners_and_links_were_kept_verifies(
 
 
 def test_a_state_database_made_before_the_columns_were_added_gets_them(tmp_path):
-    from rabtui.state.store import ADDED_COLUMNS, Store
+    from rabtui.state.schema import ADDED_COLUMNS
+    from rabtui.state.store import Store
 
     store = Store(tmp_path / "state")
     for table, column, _kind in ADDED_COLUMNS:

@@ -248,7 +248,7 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
     below, below_args = _below(prefix)
     # versions first (CROSS JOIN keeps that order): one pass over the table and a look-up by
     # primary key per row is 3x faster than going through the source's paths, as no index holds
-    # the backup range (store.py)
+    # the backup range (schema.py)
     # kept data holds only its own versions (a complete range around it says nothing of it)
     first = "=" if backup["status"] == KEPT else "<="
     for r in store.all(

@@ -1,13 +1,8 @@
-"""The state database (SQLite, WAL): backups, jobs, events, prompts, catalog, checkpoints.
+"""The state database (SQLite, WAL): backups, jobs, events, prompts, catalog, checkpoints; its
+tables are in schema.py.
 
 One connection per thread. Everything here can be rebuilt from the media and the discs
 (`rabtui rebuild-state`); the media and discs are the truth, this is the index.
-
-Catalog model: `paths` holds each file path of a source once (as bytes, relative to `/`);
-`versions` holds each version of a file on a medium as a range of backups: the version
-(size, mtime) was present in every completed backup of that source on that medium whose id lies
-in [first_backup, last_backup]. An unchanged file only moves `last_backup` forward, so the catalog
-grows with changes, not with the number of backups.
 """
 
 from __future__ import annotations
@@ -26,11 +21,10 @@ from rabtui import privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
+from rabtui.state.schema import SCHEMA_VERSION, add_columns, schema_script
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 1
 
 # Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
 COMPLETE = ("completed", "warnings")
@@ -41,196 +35,6 @@ COMPLETE_SQL = "('completed', 'warnings')"
 KEPT = "kept"
 RESTORABLE = COMPLETE + (KEPT,)
 RESTORABLE_SQL = "('completed', 'warnings', 'kept')"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-
-CREATE TABLE IF NOT EXISTS media(
-    id TEXT PRIMARY KEY,
-    label TEXT,                 -- contents of .rabtui-medium (JSON)
-    last_used REAL,             -- time of the last backup started on it
-    last_seen REAL,             -- time it was last found mounted and labelled
-    total_bytes INTEGER, free_bytes INTEGER, total_inodes INTEGER, free_inodes INTEGER
-);
-
-CREATE TABLE IF NOT EXISTS backups(
-    id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL,
-    medium TEXT NOT NULL,
-    name TEXT NOT NULL,         -- backup-YYYYmmddHHMMSS[-N]
-    path TEXT NOT NULL,         -- absolute path of the backup directory
-    status TEXT NOT NULL,       -- running | completed | warnings | kept | failed | abandoned | deleted
-    started REAL NOT NULL,
-    finished REAL,
-    total_bytes INTEGER,        -- what a copy of the backup would take
-    new_bytes INTEGER,          -- what this backup added on the medium
-    files INTEGER,
-    new_files INTEGER,
-    reason TEXT,                -- why it failed or warned
-    job_id INTEGER,
-    link_dest INTEGER,          -- id of the backup used as --link-dest base
-    UNIQUE(medium, source, name)
-);
-CREATE INDEX IF NOT EXISTS backups_source ON backups(source, medium, status, started);
-
-CREATE TABLE IF NOT EXISTS backup_steps(
-    backup_id INTEGER NOT NULL,
-    step INTEGER NOT NULL,      -- 1..7
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,        -- pending | running | ok | warning | failed | skipped
-    started REAL, finished REAL,
-    message TEXT,
-    PRIMARY KEY(backup_id, step)
-);
-
-CREATE TABLE IF NOT EXISTS backup_dirs(
-    backup_id INTEGER NOT NULL,
-    path TEXT NOT NULL,         -- directory path on the source
-    kind TEXT NOT NULL,
-    state TEXT,                 -- ok | warning | failed
-    rsync_exit INTEGER,
-    total_bytes INTEGER, new_bytes INTEGER,
-    files INTEGER, new_files INTEGER, changed_files INTEGER,
-    PRIMARY KEY(backup_id, path)
-);
-
--- per source directory: the checkpoint trigger's inputs
-CREATE TABLE IF NOT EXISTS dir_state(
-    source TEXT NOT NULL,
-    path TEXT NOT NULL,
-    changed_since_checkpoint INTEGER NOT NULL DEFAULT 0,
-    last_checkpoint INTEGER,    -- checkpoint number
-    last_checkpoint_time REAL,
-    did_not_fit REAL,           -- time a backup of it did not fit on its medium (cleared by a checkpoint)
-    PRIMARY KEY(source, path)
-);
--- the file versions written since a directory's last checkpoint, each once whatever medium it went
--- to (rabtui/state/changes.py); dir_state.changed_since_checkpoint counts their distinct paths
-CREATE TABLE IF NOT EXISTS changes(
-    source TEXT NOT NULL,
-    dir TEXT NOT NULL,
-    path_id INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    mtime INTEGER NOT NULL,
-    backup INTEGER NOT NULL,    -- the backup that wrote it first
-    PRIMARY KEY(source, dir, path_id, size, mtime)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS jobs(
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,         -- backup | checkpoint | restore | run-due
-    target TEXT,                -- source id, or drive
-    title TEXT,
-    argv TEXT,                  -- JSON list
-    pid INTEGER,
-    status TEXT NOT NULL,       -- queued | running | waiting | completed | warnings | failed | cancelled | dead
-    started REAL, finished REAL, heartbeat REAL,
-    exit_code INTEGER,
-    summary TEXT,
-    progress TEXT,              -- JSON of the newest progress event
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS events(
-    id INTEGER PRIMARY KEY,
-    job_id INTEGER,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT,
-    data TEXT                   -- JSON
-);
-CREATE INDEX IF NOT EXISTS events_job ON events(job_id, id);
-CREATE TABLE IF NOT EXISTS prompts(
-    id INTEGER PRIMARY KEY,
-    job_id INTEGER,
-    created REAL NOT NULL,
-    kind TEXT NOT NULL,
-    text TEXT NOT NULL,
-    choices TEXT NOT NULL,      -- JSON list
-    data TEXT,                  -- JSON
-    answer TEXT,
-    answered REAL
-);
-
-CREATE TABLE IF NOT EXISTS paths(
-    id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL,
-    dir TEXT NOT NULL,          -- the configured directory it belongs to
-    path BLOB NOT NULL,         -- bytes, relative to /, e.g. b'etc/ssh/sshd_config'
-    UNIQUE(source, path)
-);
-CREATE TABLE IF NOT EXISTS versions(
-    id INTEGER PRIMARY KEY,
-    path_id INTEGER NOT NULL,
-    medium TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime INTEGER NOT NULL,
-    first_backup INTEGER NOT NULL,
-    last_backup INTEGER NOT NULL
-);
--- no index holds first_backup or last_backup: a backup moves last_backup of every unchanged file,
--- and with those columns indexed each move rewrote two index entries (step 7 took 2.4x longer)
-DROP INDEX IF EXISTS versions_path;
-DROP INDEX IF EXISTS versions_last;
-CREATE INDEX IF NOT EXISTS versions_of_path ON versions(path_id, medium);
-
-CREATE TABLE IF NOT EXISTS checkpoints(
-    number INTEGER PRIMARY KEY,
-    created REAL NOT NULL,
-    status TEXT NOT NULL,       -- planned | burning | completed | aborted
-    disc_type TEXT NOT NULL,
-    disc_sectors INTEGER NOT NULL,
-    drive TEXT,
-    discs INTEGER NOT NULL,
-    lower_bound INTEGER,
-    plan TEXT                   -- JSON of the whole plan
-);
-CREATE TABLE IF NOT EXISTS checkpoint_dirs(
-    number INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    path TEXT NOT NULL,
-    role TEXT NOT NULL,         -- data | filler
-    backup_id INTEGER,          -- the backup it was taken from
-    reason TEXT,                -- why it was due
-    PRIMARY KEY(number, source, path)
-);
-CREATE TABLE IF NOT EXISTS discs(
-    number INTEGER NOT NULL,
-    disc INTEGER NOT NULL,      -- 1..n
-    volid TEXT NOT NULL,        -- RAB<checkpoint>D<nn>
-    state TEXT NOT NULL,        -- planned | writing | written | verified | failed | skipped
-    written REAL, verified REAL,
-    image TEXT,                 -- ISO path for images: drives
-    message TEXT,
-    PRIMARY KEY(number, disc)
-);
-CREATE TABLE IF NOT EXISTS disc_files(
-    number INTEGER NOT NULL,
-    disc INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    path BLOB NOT NULL,         -- original path, bytes, relative to /
-    disc_path BLOB NOT NULL,    -- path on the disc
-    size INTEGER NOT NULL,
-    mtime INTEGER NOT NULL,
-    sha256 TEXT,
-    part INTEGER, parts INTEGER, -- for files cut into parts
-    mode INTEGER,               -- st_mode as backed up (NULL: recorded before rabtui kept it)
-    link BLOB,                  -- a symlink's target as backed up
-    link_group INTEGER,         -- files hard-linked to each other as backed up share it
-    uid INTEGER, gid INTEGER    -- the owner as backed up
-);
-CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
-
-CREATE TABLE IF NOT EXISTS health(
-    check_id TEXT PRIMARY KEY,  -- e.g. "stale:web1"
-    level TEXT NOT NULL,        -- ok | warning | critical
-    message TEXT,
-    since REAL
-);
-CREATE TABLE IF NOT EXISTS schedule_runs(
-    source TEXT PRIMARY KEY,
-    last_due REAL               -- the schedule time last run for
-);
-"""
 
 
 MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
@@ -261,28 +65,6 @@ def read_only(db: str | Path, read: Callable[[sqlite3.Connection], T], nothing: 
         conn.close()
 
 
-def _schema_script(insert: str = "") -> str:
-    """The tables and the schema version, in one transaction."""
-    return (f"BEGIN IMMEDIATE;\n{SCHEMA}\nINSERT {insert} INTO meta(key, value)"
-            f" VALUES ('schema_version', '{SCHEMA_VERSION}');\nCOMMIT;")
-
-
-# columns added to tables since they were first made: NULL in the rows written before
-ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"),
-                 ("disc_files", "link_group", "INTEGER"), ("disc_files", "uid", "INTEGER"),
-                 ("disc_files", "gid", "INTEGER"))
-
-
-def _add_columns(conn: sqlite3.Connection) -> None:
-    for table, column, kind in ADDED_COLUMNS:
-        if column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}:
-            continue
-        try:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        except sqlite3.OperationalError as exc:   # another process added it meanwhile
-            if "duplicate column" not in str(exc):
-                raise
-
 
 def _create(path: Path) -> None:
     """A new database, made whole beside its place (0600: SQLite gives its -wal and -shm files the
@@ -293,7 +75,7 @@ def _create(path: Path) -> None:
         privacy.create_private_file(tmp)
         conn = connect(tmp)
         try:
-            conn.executescript(_schema_script())
+            conn.executescript(schema_script())
         finally:
             conn.close()
         # bounded: a process stopped while it held this would hang every command that starts
@@ -386,8 +168,8 @@ class Store:
             conn = self.conn
             check_tables(conn, self.path, SCHEMA_VERSION)
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
-            conn.executescript(_schema_script("OR IGNORE"))   # tables added by a newer version, if any
-            _add_columns(conn)
+            conn.executescript(schema_script("OR IGNORE"))   # tables added by a newer version, if any
+            add_columns(conn)
             if not counted:      # a database made before the changes table: count them from the catalog
                 self._count_changes()
         except sqlite3.Error as exc:
