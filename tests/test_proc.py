@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from rabtui import proc, proc_table
+from rabtui import proc, proc_records, proc_table
 from rabtui.errors import Cancelled
 
 # one record per write, a millisecond apart: a reader blocked on the pipe would wake for each
@@ -29,7 +29,7 @@ def test_napping_reader_gets_every_record_in_order_a_few_reads_at_a_time():
     reads: list[bytes] = []
     done = proc.run([sys.executable, "-c", WRITER, "500"], on_stdout_data=reads.append, nap=0.02)
     assert done.returncode == 0 and done.stderr_tail == ["done"]
-    assert proc.split_records(b"".join(reads)) == [b"record %d" % i for i in range(500)]
+    assert proc_records.split_records(b"".join(reads)) == [b"record %d" % i for i in range(500)]
     # 500 writes a millisecond apart come in about one read per nap (some 25), not one per write; a
     # loaded machine stretches the writer's sleeps too, so only "far fewer than one per write" is said
     assert len(reads) < 250

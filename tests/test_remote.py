@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import proc
+from rabtui import proc, proc_started
 from rabtui.ssh import remote
 from rabtui.ssh import endpoint as ssh_endpoint
 from rabtui.backup import source_commands
@@ -359,7 +359,7 @@ def hostile_tree(root: Path) -> Path:
     return src
 
 
-def rsync_via(rsh: str, location: str, dest: Path) -> proc.Completed:
+def rsync_via(rsh: str, location: str, dest: Path) -> proc_started.Completed:
     return proc.run(["rsync", "-a", "-e", rsh, location, str(dest) + "/"], timeout=60)
 
 

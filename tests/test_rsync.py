@@ -8,7 +8,7 @@ import os
 
 from types import SimpleNamespace
 
-from rabtui import proc, rsync
+from rabtui import proc, proc_records, rsync
 from rabtui.backup import transfer
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import PROGRESS
@@ -111,11 +111,11 @@ def test_records_come_whole_however_the_stream_is_cut():
     data = b"one\rtwo\n\nthree\r\nfour|with|bars\nlast"
     for size in (1, 2, 3, 7, len(data)):
         records: list[bytes] = []
-        splitter = proc.LineSplitter(records.append)
+        splitter = proc_records.LineSplitter(records.append)
         for i in range(0, len(data), size):
             splitter.feed(data[i:i + size])
         splitter.close()
-        assert records == proc.split_records(data) == [b"one", b"two", b"three", b"four|with|bars", b"last"]
+        assert records == proc_records.split_records(data) == [b"one", b"two", b"three", b"four|with|bars", b"last"]
 
 
 def test_progress():

@@ -1,10 +1,10 @@
 """Steps 4 and 6: the operator's pre/post-backup commands, on the source (over SSH) or locally.
 
 Each command runs at most `command_timeout` seconds. On timeout or cancel its whole process group
-dies, on the source too, and so it does when rabtui dies (proc.dies_with_stdin). Over SSH the
-command runs under `setsid` in a process group of its own, whose id it prints first, and a second
-channel kills that group (`kill -- -PGID`), since closing an SSH channel does not stop what it
-started. Its output is bounded: the last OUTPUT_KEPT bytes of each command are logged (as one
+dies, on the source too, and so it does when rabtui dies (proc_lifeline.dies_with_stdin). Over SSH
+the command runs under `setsid` in a process group of its own, whose id it prints first, and a
+second channel kills that group (`kill -- -PGID`), since closing an SSH channel does not stop what
+it started. Its output is bounded: the last OUTPUT_KEPT bytes of each command are logged (as one
 event) once it ends, whatever it printed.
 """
 
@@ -15,7 +15,7 @@ import shlex
 import threading
 from typing import Sequence
 
-from rabtui import proc
+from rabtui import proc, proc_lifeline
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -31,10 +31,10 @@ _PGID_WITHIN = 4096            # a shell start-up file may print before the wrap
 def killable(command: str) -> str:
     """The command as run over SSH: in a new session (so a process group of its own) under the
     account's shell, after printing that group's id; the group dies when the channel ends without
-    a word, as when rabtui is killed (proc.dies_with_stdin). Not run by `exec` and followed by
-    `exit`, so that the login shell forks it: setsid then needs no fork of its own and the group id
-    is $$."""
-    inner = 'echo "rabtui-pgid $$"; ' + proc.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE)
+    a word, as when rabtui is killed (proc_lifeline.dies_with_stdin). Not run by `exec` and
+    followed by `exit`, so that the login shell forks it: setsid then needs no fork of its own and
+    the group id is $$."""
+    inner = 'echo "rabtui-pgid $$"; ' + proc_lifeline.dies_with_stdin('"${SHELL:-/bin/sh}"', KILL_GRACE)
     return f"setsid /bin/sh -c {shlex.quote(inner)} rabtui {shlex.quote(command)}; exit $?"
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from rabtui import faults, fmt, proc, rsync
+from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium as media
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
@@ -267,7 +267,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
 
 
 def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.Event,
-           stdin_data: bytes | None = None) -> proc.Completed | None:
+           stdin_data: bytes | None = None) -> proc_started.Completed | None:
     """Run one rsync into `stream` (`stdin_data` on its standard input); None when it stalled and
     was stopped."""
     try:
@@ -323,7 +323,7 @@ def _points_out(basis: bytes, rel: bytes) -> bool:
 
 
 def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: _Stream, *,
-                rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc.Completed | None, str | None]:
+                rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc_started.Completed | None, str | None]:
     """The directories that are symlinks in the basis (the older backup, or the archive's union)
     and directories on the source now: rsync looked for their files through those symlinks, which
     came from the source and may point anywhere, outside the medium too. So it may have linked a

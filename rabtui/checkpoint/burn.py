@@ -13,7 +13,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import faults, privacy, proc
+from rabtui import faults, privacy, proc, proc_records
 from rabtui.checkpoint import continuation, layout, shortpath, xorriso
 from rabtui.checkpoint.read_from import load_rows
 from rabtui.checkpoint.layout import Row
@@ -118,7 +118,7 @@ def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
         return None
     exe = proc.which("xorriso")
     done = proc.run(xorriso.media_argv(exe, drive), capture=True, cancel=cancel, timeout=300)
-    info = xorriso.parse_media(proc.split_records(done.stdout))
+    info = xorriso.parse_media(proc_records.split_records(done.stdout))
     if not info["blank"]:
         return f"the disc in {drive} is not blank ({info['status'] or 'no disc?'})"
     if info["free_sectors"] is not None and info["free_sectors"] < need_sectors:

@@ -23,7 +23,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rabtui import proc
+from rabtui import proc, proc_records
 from rabtui.checkpoint import backed_up_attrs, content, layout, shortpath, xorriso
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
@@ -74,7 +74,7 @@ class VerifyResult:
 def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     exe = proc.which("xorriso")
     done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, timeout=600)
-    lines = [x.decode("utf-8", "replace") for x in proc.split_records(done.stdout)]
+    lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
     found = xorriso.parse_volid(lines) if done.ok else None
     return found, "; ".join(xorriso.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
 

@@ -23,7 +23,7 @@ import os
 import shlex
 import stat
 
-from rabtui import faults, fmt, proc, rsync
+from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.config import safety as config_safety
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
@@ -192,7 +192,7 @@ def symlinks_in_the_way(found: list[bytes], dest: bytes, item: bytes, is_dir: bo
     return out
 
 
-def _run(source: Source, what: str, argv: list[str], **kw) -> proc.Completed:
+def _run(source: Source, what: str, argv: list[str], **kw) -> proc_started.Completed:
     """proc.run, with a program that cannot be started (its command line too long, say) said as
     a WorkFailed."""
     try:

@@ -21,7 +21,7 @@ from typing import Callable
 
 import paramiko
 
-from rabtui import privacy, proc
+from rabtui import privacy, proc_records
 from rabtui.ssh import known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -254,7 +254,7 @@ def whoami(cfg: Config, source: Source) -> str:
     client = connect(cfg, source)
     try:
         lines: list[str] = []
-        split = proc.LineSplitter(lambda rec: lines.append(rec.decode("utf-8", "replace")))
+        split = proc_records.LineSplitter(lambda rec: lines.append(rec.decode("utf-8", "replace")))
         code = _exec(client, "whoami", split.feed, None, timeout=CONNECT_TIMEOUT)
         split.close()
     finally:

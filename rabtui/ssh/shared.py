@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import proc, proc_table
+from rabtui import proc, proc_started, proc_table
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -43,10 +43,10 @@ class SharedConnection:
         self.cfg, self.source = cfg, source
         self._ep: ssh_target.Endpoint | None = None   # read once: ~/.ssh/config may fill it in
         self._dir: Path | None = None
-        self._login: proc.Started | None = None
+        self._login: proc_started.Started | None = None
         self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
-        self._exit: proc.Started | None = None
+        self._exit: proc_started.Started | None = None
 
     def start(self) -> SharedConnection:
         if self._login is None:
@@ -89,7 +89,7 @@ class SharedConnection:
         login = proc.start(ssh_target.whoami_argv(self.cfg, self.source, self.control, self._ep))
         return self._answer(self._finish(login, cancel))
 
-    def _finish(self, started: proc.Started, cancel: threading.Event | None) -> proc.Completed:
+    def _finish(self, started: proc_started.Started, cancel: threading.Event | None) -> proc_started.Completed:
         timeout = 2 * ssh_target.CONNECT_TIMEOUT
         try:
             return started.finish(capture=True, cancel=cancel, timeout=timeout)
@@ -99,10 +99,10 @@ class SharedConnection:
             raise WorkFailed(f"{self.source.id}: no answer from {self.source.host} within {timeout} s") from None
 
     @staticmethod
-    def _lines(done: proc.Completed) -> list[str]:
+    def _lines(done: proc_started.Completed) -> list[str]:
         return [line.strip() for line in done.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
 
-    def _answer(self, done: proc.Completed) -> str:
+    def _answer(self, done: proc_started.Completed) -> str:
         lines = self._lines(done)
         if done.returncode == 0 and lines:
             return lines[-1]   # the last line: a chatty shell start-up file may print before it
@@ -110,7 +110,7 @@ class SharedConnection:
             self._explain(done.stderr_tail)
         self._failed("whoami", done)
 
-    def _failed(self, what: str, done: proc.Completed) -> NoReturn:
+    def _failed(self, what: str, done: proc_started.Completed) -> NoReturn:
         output = "\n  ".join((self._lines(done) + done.stderr_tail)[-5:]) or None
         raise WorkFailed(f"{self.source.id}: {what} failed on {self.source.host} (exit {done.returncode})",
                          hint=output)

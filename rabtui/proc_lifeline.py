@@ -1,0 +1,30 @@
+"""The sh script that makes a process group die with rabtui, SIGKILL included: its standard input
+(or a pipe of its own) is a lifeline that rabtui holds open, and its end says that rabtui died."""
+
+from __future__ import annotations
+
+
+def dies_with_stdin(shell: str, grace: int = 5) -> str:
+    """A sh script, the leader of a process group of its own, that runs its first argument with
+    `shell` (its standard input: /dev/null) and kills the whole group, SIGTERM then SIGKILL after
+    `grace` seconds, when its own standard input ends. rabtui never writes there and holds it open
+    while the command runs (locally a pipe, over SSH the channel), so the end comes when rabtui
+    dies, also by SIGKILL, which no handler of rabtui's sees: a pre-backup dump would otherwise go
+    on beside the next run's own. What a command leaves running in the background when it ends
+    normally is left alone, as before."""
+    return group_dies_with_stdin(f'{shell} -c "$1"', grace)
+
+
+def group_dies_with_stdin(command: str, grace: int = 5, lifeline_fd: int = 0) -> str:
+    """`dies_with_stdin`'s script, running `command` (sh words: `"$@"` runs its arguments). With a
+    `lifeline_fd` other than 0, the lifeline is that pipe (past 9, which sh cannot name, opened again
+    through /proc) and the command keeps its standard input."""
+    # the watcher dies with the group's SIGTERM of a cancel or a timeout, but outlives its own
+    watcher = (f'read -r _ <&3; trap "" TERM; kill -s TERM -- -$$; i=0; while [ $i -lt {grace * 5} ]'
+               ' && kill -s 0 -- -$$; do sleep 0.2; i=$((i+1)); done; kill -s KILL -- -$$')
+    # a command killed by a signal is said so: the wrapper dies of the same signal
+    take = ('exec 3<&0 </dev/null; ' if lifeline_fd == 0 else f'exec 3<&{lifeline_fd}; ' if lifeline_fd <= 9
+            else f'exec 3</proc/self/fd/{lifeline_fd}; ')
+    return (take + f'({watcher}) >/dev/null 2>&1 & w=$!; exec 3<&-; '
+            f'{command}; s=$?; kill -s KILL $w 2>/dev/null; '
+            'if [ $s -gt 128 ] && [ $s -lt 160 ]; then trap - $((s - 128)); kill -$((s - 128)) $$; fi; exit $s')

@@ -1,0 +1,235 @@
+"""A process started by proc.py, read to its end: its output records to callbacks, the limits
+(cancel, timeout, silence), naps between reads; or stopped, its whole process group with it."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from rabtui import proc_table
+from rabtui.errors import Cancelled, Stalled
+from rabtui.proc_records import DataCallback, LineCallback, LineSplitter
+from rabtui.proc_table import GROUP_DEATH
+
+READ_BYTES = 1 << 16
+NAP_PIPE_BYTES = 1 << 20   # with `nap`: /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for
+NAP_UNTIL = 1 << 18        # a read this large means the output comes faster than naps let through
+
+
+@dataclass
+class Completed:
+    """A process that has ended."""
+
+    argv: list[str]
+    returncode: int
+    stdout: bytes = field(default=b"", repr=False)
+    stderr_tail: list[str] = field(default_factory=list, repr=False)
+    seconds: float = field(default=0.0, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def stderr_text(self) -> str:
+        return "\n".join(self.stderr_tail)
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM to the process's group, SIGKILL to what is left of it after `grace` seconds; returns
+    once nothing of the group runs. The leader's end is not enough: a child that ignores SIGTERM,
+    or that is merely slower to die, outlives it."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):     # none of it left, or none of it ours to signal
+        return
+    if not _group_gone(proc, grace):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        _group_gone(proc, GROUP_DEATH)
+    try:
+        proc.wait(timeout=GROUP_DEATH)
+    except subprocess.TimeoutExpired:
+        pass    # stuck in the kernel (state D) with SIGKILL pending: it runs no more code of its own
+
+
+def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to `seconds` until no process of `proc`'s group runs (reaping the leader)."""
+    end = time.monotonic() + seconds
+    while True:
+        proc.poll()
+        if not proc_table.group_runs(proc.pid):
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+
+
+class Started:
+    """A process from `proc.start`, until `finish` has read it to its end (or `kill` has stopped it)."""
+
+    def __init__(self, argv: list[str], popen: subprocess.Popen, began: float, lifeline: bool = False,
+                 name: str = "", lifeline_fd: int | None = None):
+        self.argv, self.popen, self.began, self.lifeline, self.name = argv, popen, began, lifeline, name
+        self.lifeline_fd = lifeline_fd      # the lifeline's write end, when it is not the standard input
+        self.finished = False
+
+    def kill(self) -> None:
+        if not self.finished:
+            self.finished = True
+            _kill_group(self.popen, grace=2.0)   # its group, even when the leader itself has ended
+            self._close()
+
+    def _close(self) -> None:
+        self.popen.stdout.close()
+        self.popen.stderr.close()
+        if self.lifeline_fd is not None:    # only now: its end tells the process that rabtui died
+            os.close(self.lifeline_fd)
+            self.lifeline_fd = None
+        elif self.lifeline:
+            self.popen.stdin.close()
+
+    def finish(
+        self,
+        *,
+        on_stdout: LineCallback | None = None,
+        on_stdout_data: DataCallback | None = None,
+        on_stderr: LineCallback | None = None,
+        capture: bool = False,
+        cancel: threading.Event | None = None,
+        timeout: float | None = None,
+        stderr_lines: int = 200,
+        nap: float | None = None,
+        silence: float | None = None,
+    ) -> Completed:
+        """Read the process to its end; see `run`. `timeout` counts from its start."""
+        self.finished = True
+        argv, proc, started, name = self.argv, self.popen, self.began, self.name
+        captured: list[bytes] = []
+        tail: deque[str] = deque(maxlen=stderr_lines)
+
+        def err_record(line: bytes) -> None:
+            tail.append(line.decode("utf-8", "replace"))
+            if on_stderr:
+                on_stderr(line)
+
+        out_split = LineSplitter(on_stdout) if on_stdout else None
+        err_split = LineSplitter(err_record)
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ, "out")
+        sel.register(proc.stderr, selectors.EVENT_READ, "err")
+        open_streams = 2
+        napper = _Napper(proc.pid, nap) if nap else None
+        if nap:
+            _roomy_pipe(proc.stdout)
+        out_bytes = NAP_PIPE_BYTES if nap else READ_BYTES
+        last_output = time.monotonic()
+        killed = False
+
+        def check() -> None:
+            """Stop the process's group when cancelled, past the timeout, or silent too long."""
+            nonlocal killed
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                error: Exception = Cancelled(f"cancelled: {name}")
+            elif timeout is not None and now - started > timeout:
+                error = Cancelled(f"{name} took longer than {timeout:.0f} s")
+            elif silence is not None and now - last_output > silence:
+                error = Stalled(f"{name} wrote nothing for {silence:.0f} s")
+            else:
+                return
+            killed = True
+            _kill_group(proc)
+            raise error
+
+        try:
+            while open_streams:
+                check()
+                out_read = 0
+                for key, _ in sel.select(timeout=0.2):
+                    chunk = os.read(key.fileobj.fileno(), out_bytes if key.data == "out" else READ_BYTES)
+                    last_output = time.monotonic()
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                        open_streams -= 1
+                        continue
+                    if key.data == "out":
+                        out_read = len(chunk)
+                        if capture:
+                            captured.append(chunk)
+                        if out_split:
+                            out_split.feed(chunk)
+                        elif on_stdout_data:
+                            on_stdout_data(chunk)
+                    else:
+                        err_split.feed(chunk)
+                if napper is not None and 0 < out_read < NAP_UNTIL:
+                    napper.nap()
+            if out_split:
+                out_split.close()
+            err_split.close()
+            while True:
+                # its output closed (or handed elsewhere, `exec >log`): the same limits hold
+                try:
+                    code = proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    check()
+        except BaseException:
+            if not killed:      # a callback failed, or the run was interrupted: its group goes too
+                _kill_group(proc, grace=2.0)
+            raise
+        finally:
+            sel.close()
+            if napper is not None:
+                napper.close()
+            self._close()
+        return Completed(
+            argv=list(argv),
+            returncode=code,
+            stdout=b"".join(captured),
+            stderr_tail=list(tail),
+            seconds=time.monotonic() - started,
+        )
+
+
+def _roomy_pipe(pipe) -> None:
+    try:
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, NAP_PIPE_BYTES)
+    except (OSError, AttributeError):
+        pass   # the default 64 KiB pipe works, only slower
+
+
+class _Napper:
+    """Waits `seconds`, or less when the process ends (then its last output is read at once)."""
+
+    def __init__(self, pid: int, seconds: float):
+        self.seconds = seconds
+        self._poll = select.poll()
+        try:
+            self._fd: int | None = os.pidfd_open(pid)
+        except (OSError, AttributeError):   # Linux before 5.3: a plain sleep
+            self._fd = None
+        else:
+            self._poll.register(self._fd, select.POLLIN)
+
+    def nap(self) -> None:
+        if self._fd is None:
+            time.sleep(self.seconds)
+        else:
+            self._poll.poll(self.seconds * 1000)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
