@@ -31,7 +31,7 @@ from night_lab import (ROOT, TMPFS, NightLab, bare_rsync, change_files, load, ma
 
 import night_year  # noqa: E402
 from rabtui import rsync  # noqa: E402
-from rabtui.media.medium import backup_data_path  # noqa: E402
+from rabtui.media.medium_layout import backup_data_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -34,7 +34,7 @@ import bench_backup as bb  # noqa: E402
 from rabtui import config as configmod  # noqa: E402
 from rabtui import proc, rsync  # noqa: E402
 from rabtui.backup import transfer  # noqa: E402
-from rabtui.media import medium as media
+from rabtui.media import medium_layout  # noqa: E402
 from rabtui.backup.catalog_update import CatalogSpool  # noqa: E402
 from rabtui.state.store import Store  # noqa: E402
 from tests.sshd import start_sshd  # noqa: E402
@@ -57,8 +57,8 @@ def measure(bench: bb.Bench, work: Path, reps: int, base: Path | None, files: in
     directory = source.directories[0]
     store = Store(work / "state")
     backup = work / "dest"
-    dest = media.backup_data_path(backup, directory.path)
-    link = [f"--link-dest={media.backup_data_path(base, directory.path)}"] if base else []
+    dest = medium_layout.backup_data_path(backup, directory.path)
+    link = [f"--link-dest={medium_layout.backup_data_path(base, directory.path)}"] if base else []
     names = [*VARIANTS, *READERS]
     times: dict[str, list[float]] = {k: [] for k in names}
     for rep in range(reps):
@@ -108,7 +108,7 @@ def main() -> None:
         bb.make_tree(src, args.files, 1_000)
         bench = bb.Bench(work / "run", sshd, src)
         base = work / "base"
-        base_data = media.backup_data_path(base, str(src))
+        base_data = medium_layout.backup_data_path(base, str(src))
         base_data.mkdir(parents=True)
         subprocess.run(["rsync", "-aH", "--numeric-ids", "-e", bench.rsh, bench.location, f"{base_data}/"], check=True)
         runs = {"new files": measure(bench, work, args.reps, None, args.files),

@@ -12,7 +12,7 @@ import os
 import stat
 
 from rabtui.state import catalog
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
 
 UNION = ".archive"
@@ -39,21 +39,21 @@ def on_media(cfg) -> set[tuple]:
     out = set()
     for medium in cfg.media:
         for source in cfg.sources:
-            for name, bpath, info in media.list_backups(medium.path, source.id):
+            for name, bpath, info in medium_layout.list_backups(medium.path, source.id):
                 if not info or info.get("status") not in COMPLETE:
                     continue
                 for d in source.directories:
-                    top = os.fsencode(media.backup_data_path(bpath, d.path))
+                    top = os.fsencode(medium_layout.backup_data_path(bpath, d.path))
                     out |= {(medium.id, source.id, name, *f) for f in _walk(top, _prefix(d.path))}
             for d in source.directories:
                 if d.kind == "archive":
-                    top = os.fsencode(media.archive_root(medium.path, source.id, d.path))
+                    top = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
                     out |= {(medium.id, source.id, UNION, *f) for f in _walk(top, _prefix(d.path))}
     return out
 
 
 def _name_key(name: str):
-    m = media.BACKUP_NAME.match(name)
+    m = medium_layout.BACKUP_NAME.match(name)
     return (m.group(1), int(m.group(2) or 1)) if m else ("~", 0)
 
 
@@ -96,7 +96,7 @@ def check_json_agrees(cfg, store) -> None:
     seen = set()
     for medium in cfg.media:
         for source in cfg.sources:
-            for name, bpath, info in media.list_backups(medium.path, source.id):
+            for name, bpath, info in medium_layout.list_backups(medium.path, source.id):
                 row = store.one("SELECT * FROM backups WHERE medium=? AND source=? AND name=?",
                                 (medium.id, source.id, name))
                 json_done = bool(info) and info.get("status") in COMPLETE
@@ -139,7 +139,7 @@ def check_backups_hold(cfg, store, copies: dict[int, dict[str, dict[bytes, bytes
             f"backup {bid} was complete and is now {row and row['status']}"
         source = cfg.source(row["source"])
         for d in source.directories:
-            held = _contents(media.backup_data_path(row["path"], d.path))
+            held = _contents(medium_layout.backup_data_path(row["path"], d.path))
             want = dirs[d.path]
             if d.kind == "standard":
                 assert held == want, f"{row['name']} {d.path}: differs from the source at its time"

@@ -8,7 +8,8 @@ import os
 from datetime import datetime
 
 from rabtui.backup import catalog_update
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
+from rabtui.media.rotation import next_medium
 from rabtui.events import STEP
 from rabtui.state.store import Store
 from tests.trees import Lab, write_files
@@ -19,7 +20,7 @@ def _inode(path) -> int:
 
 
 def _data(result, lab: Lab, rel: str = "data"):
-    return media.backup_data_path(result.path, str(lab.src / rel))
+    return medium_layout.backup_data_path(result.path, str(lab.src / rel))
 
 
 def test_first_and_second_backup(tmp_path):
@@ -88,7 +89,7 @@ def test_same_second_gets_a_suffix(tmp_path):
     when = datetime(2026, 11, 22, 3, 15, 0)
     names = [lab.backup(cfg, medium_id="m1", now=when).path.name for _ in range(3)]
     assert names == ["backup-20261122031500", "backup-20261122031500-2", "backup-20261122031500-3"]
-    listed = [n for n, _, _ in media.list_backups(tmp_path / "medium1", "loc")]
+    listed = [n for n, _, _ in medium_layout.list_backups(tmp_path / "medium1", "loc")]
     assert listed == names
     # a pretended time is the backup's start as well as its name
     started = {r["started"] for r in lab.store().all("SELECT started FROM backups")}
@@ -101,7 +102,7 @@ def test_archive_directory(tmp_path):
     write_files(lab.src / "photos", {"2025/x.jpg": b"x" * 100, "2025/y.jpg": b"y" * 200})
     first = lab.backup(cfg, medium_id="m1")
     assert first.status == "completed"
-    union = media.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
+    union = medium_layout.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
     assert union == tmp_path / "medium1" / "loc" / ".archive" / str(lab.src / "photos").lstrip("/")
     d1 = _data(first, lab, "photos")
     assert _inode(union / "2025/x.jpg") == _inode(d1 / "2025/x.jpg")
@@ -140,7 +141,7 @@ def test_rotation_uses_media_in_turn(tmp_path):
     cfg = lab.local()
     write_files(lab.src / "data", {"a": b"1"})
     store = lab.store()
-    assert media.next_medium(cfg, store).id == "m1"
+    assert next_medium(cfg, store).id == "m1"
     used = [lab.backup(cfg).medium for _ in range(4)]
     assert used == ["m1", "m2", "m3", "m1"]
     # the fourth backup links to the first one: the newest complete backup on the same medium
@@ -188,7 +189,7 @@ def test_archive_saves_a_new_name_of_a_file_it_holds(tmp_path):
     os.link(lab.src / "photos/2025/x.jpg", lab.src / "photos/best-of.jpg")
     second = lab.backup(cfg, medium_id="m1")
     assert second.status == "completed", second.reason
-    union = media.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
+    union = medium_layout.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
     assert (union / "best-of.jpg").read_bytes() == b"x" * 100
     assert [p.name for p in _data(second, lab, "photos").rglob("*") if p.is_file()] == ["best-of.jpg"]
 
@@ -211,7 +212,7 @@ def test_archive_keeps_each_name_of_a_file_as_a_file_of_its_own(tmp_path):
     row = lab.store().one("SELECT new_files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
     assert second.status == "completed" and row["new_files"] == 1
     assert len(lab.store().all("SELECT id FROM versions")) == 22
-    union = media.archive_root(tmp_path / "medium1", "loc", str(src))
+    union = medium_layout.archive_root(tmp_path / "medium1", "loc", str(src))
     assert sorted(os.listdir(union)) == sorted(["a", "late"] + [f"n{i}" for i in range(20)])
 
 
@@ -221,7 +222,7 @@ def test_archive_union_holds_only_complete_backups(tmp_path):
     write_files(lab.src / "photos", {"x.jpg": b"x" * 10})
     failed = lab.backup(cfg, medium_id="m1")
     assert failed.status == "failed"
-    union = media.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
+    union = medium_layout.archive_root(tmp_path / "medium1", "loc", str(lab.src / "photos"))
     assert not (union / "x.jpg").exists()
     lab.config_path.write_text(lab.config_path.read_text().replace('post_backup_commands = ["exit 1"]', ""))
     good = lab.backup(lab.load(), medium_id="m1")

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from rabtui.state import locks
-from rabtui.media import medium as media
+from rabtui.media import medium as media, medium_layout
+from rabtui.media.rotation import next_medium
 from rabtui.errors import LockBusy
 from rabtui.events import ITEM
 from tests.trees import Lab, write_files
@@ -55,7 +56,7 @@ def test_failing_post_command_keeps_the_data(tmp_path):
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "failed" and "post-backup command failed" in result.reason
     assert "data is kept" in result.reason
-    data = media.backup_data_path(result.path, str(lab.src / "data"))
+    data = medium_layout.backup_data_path(result.path, str(lab.src / "data"))
     assert (data / "a").read_bytes() == b"alpha"
     states = [s for s, _ in _steps(lab, result.backup_id)]
     assert states == ["ok", "ok", "ok", "skipped", "ok", "failed", "ok"]
@@ -81,7 +82,7 @@ def test_missing_medium_directory(tmp_path):
     assert [s for s, _ in _steps(lab, result.backup_id)] == ["ok", "failed"] + ["skipped"] * 5
     assert _row(lab, result.backup_id)["status"] == "failed"
     # a failure before the medium was used does not move the rotation on
-    assert media.next_medium(cfg, lab.store()).id == "m1"
+    assert next_medium(cfg, lab.store()).id == "m1"
 
 
 def test_wrong_label_and_files_without_label(tmp_path):
@@ -199,7 +200,7 @@ def test_cancel_mid_transfer_is_never_a_base(tmp_path):
     assert result.reason == "rsync"           # said once: "backup of loc cancelled: rsync"
     # nothing of rsync outlives the cancel: no process names the backup, and its tree stays as it is
     assert subprocess.run(["pgrep", "-f", str(result.path)], capture_output=True).stdout == b""
-    data = media.backup_data_path(result.path, str(lab.src / "data"))
+    data = medium_layout.backup_data_path(result.path, str(lab.src / "data"))
     then = sorted((p.name, p.stat().st_size) for p in data.iterdir())
     time.sleep(0.5)
     assert sorted((p.name, p.stat().st_size) for p in data.iterdir()) == then
@@ -239,7 +240,7 @@ def test_killed_run_is_found_and_cleaned_up(tmp_path):
     store = lab.store()
     killed = store.one("SELECT * FROM backups")
     assert killed["status"] == "running"
-    partial = media.list_backups(tmp_path / "medium1", "loc")
+    partial = medium_layout.list_backups(tmp_path / "medium1", "loc")
     assert len(partial) == 1 and partial[0][2]["status"] == "running"
 
     lab.config_path.write_text(lab.config_path.read_text().replace(f"touch {marker}; sleep 60", "true"))

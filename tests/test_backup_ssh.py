@@ -9,7 +9,7 @@ import os
 import pytest
 
 from rabtui import proc
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from tests.sshd import free_port
 from tests.trees import HOSTILE_NAMES, Lab, hostile_tree, snapshot, ssh_source_lines
 
@@ -34,13 +34,13 @@ def test_hostile_names_round_trip_over_ssh(tmp_path, sshd):
     files = hostile_tree(data)
     first = lab.backup(cfg, "web", medium_id="m1")
     assert first.status == "completed", first.reason
-    copy = media.backup_data_path(first.path, data)
+    copy = medium_layout.backup_data_path(first.path, data)
     assert snapshot(copy) == files
     assert first.total_bytes == sum(len(c) for c in files.values())
 
     second = lab.backup(cfg, "web", medium_id="m1")
     assert second.status == "completed" and second.new_bytes == 0
-    copy2 = media.backup_data_path(second.path, data)
+    copy2 = medium_layout.backup_data_path(second.path, data)
     for name in HOSTILE_NAMES:
         a = os.path.join(os.fsencode(copy), name)
         b = os.path.join(os.fsencode(copy2), name)
@@ -65,7 +65,7 @@ def test_commands_run_on_the_source_around_rsync(tmp_path, sshd):
     lab.trust(sshd)
     result = lab.backup(cfg, "web", medium_id="m1")
     assert result.status == "completed", result.reason
-    assert (media.backup_data_path(result.path, str(data)) / "db.sql").read_text() == "dumped\n"
+    assert (medium_layout.backup_data_path(result.path, str(data)) / "db.sql").read_text() == "dumped\n"
     assert not dump.exists()     # the post command ran after rsync
     info = json.loads((result.path / "backup.json").read_text())
     assert [s["state"] for s in info["steps"]] == ["ok"] * 7
@@ -115,7 +115,7 @@ def test_archive_over_ssh(tmp_path, sshd, kind):
     files = hostile_tree(data)
     first = lab.backup(cfg, "web", medium_id="m1")
     assert first.status == "completed", first.reason
-    union = media.archive_root(lab.media[0][1], "web", data)
+    union = medium_layout.archive_root(lab.media[0][1], "web", data)
     assert snapshot(union) == files
     second = lab.backup(cfg, "web", medium_id="m1")
-    assert second.new_bytes == 0 and snapshot(media.backup_data_path(second.path, data)) == {}
+    assert second.new_bytes == 0 and snapshot(medium_layout.backup_data_path(second.path, data)) == {}

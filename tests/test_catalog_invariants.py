@@ -19,7 +19,7 @@ from rabtui import faults
 from rabtui.actions.rebuild import rebuild_state
 from rabtui.events import no_emit
 from rabtui.backup import deletion, retention
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
 from tests import invariants
 from tests.trees import Lab
@@ -161,4 +161,4 @@ def test_cleanup_keeps_the_backup_whose_version_the_union_shows(tmp_path):
     deletion.apply_cleanup(cfg, store, plan)
     invariants.check_catalog_is_media(cfg, store)
     union = retention.archive_dirs(cfg, "loc")[0]
-    assert (media.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 200
+    assert (medium_layout.archive_root(lab.media[0][1], "loc", union) / "a").stat().st_size == 200

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.checkpoint import layout, prepare, questions, run, triggers
 from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, REWRITE, SKIP, ScriptedPrompter
@@ -155,11 +155,11 @@ def test_checkpoint_of_a_real_backup_spans_discs_and_reads_back(tmp_path):
     filler_disc = [p for p in extracted if (p / "add" / "1").is_dir()]
     assert len(filler_disc) == 1
     assert f"add/1  =  loc:{lab.src / 'other'}" in (filler_disc[0] / "README.txt").read_text()
-    archive = media.archive_root(lab.media[0][1], "loc", str(lab.src / "other"))
+    archive = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "other"))
     assert _disc_tree(filler_disc, b"add/1") == _medium_tree(archive)
 
     # byte for byte: the discs hold exactly the backup on the medium, split file and hostile names included
-    data_root = media.backup_data_path(backup.path, str(lab.src / "data"))
+    data_root = medium_layout.backup_data_path(backup.path, str(lab.src / "data"))
     prefix = b"data/loc/" + os.fsencode(str(lab.src / "data")).lstrip(b"/")
     on_discs = _disc_tree(extracted, prefix)
     assert on_discs == _medium_tree(data_root)
@@ -421,7 +421,7 @@ def test_a_failed_write_offers_retry_rewrite_skip_abort(tmp_path):
     store = lab.store()
     number = _record(lab, cfg, store)
     # a file of disc 1 vanishes from the medium after the plan: xorriso cannot write the disc
-    victim = media.backup_data_path(backup.path, str(lab.src / "data")) / "f0"
+    victim = medium_layout.backup_data_path(backup.path, str(lab.src / "data")) / "f0"
     saved, was = victim.read_bytes(), victim.stat()
     victim.unlink()
     res, prompter, seen = _burn(lab, cfg, store, number, [READY, SKIP, READY, READY, READY])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.checkpoint import prepare, questions, run, verify
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
@@ -115,7 +115,7 @@ def test_a_4000_byte_path_and_255_byte_names_burn_verify_and_read_back(tmp_path,
     assert [q.kind for q in prompter.asked] == [questions.INSERT]   # written and verified at the first try
     assert any("reading each file back as a stream" in e.message for e in seen) == (room == "streamed")
 
-    data_root = media.backup_data_path(backup.path, str(lab.src / "data"))
+    data_root = medium_layout.backup_data_path(backup.path, str(lab.src / "data"))
     on_medium = _tree(os.fsencode(data_root))
     assert deepest in on_medium and len(on_medium) > 30
     iso = tmp_path / "iso" / f"RAB{number}D01.iso"

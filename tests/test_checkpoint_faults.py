@@ -21,7 +21,7 @@ from rabtui.cli import main as cli_main
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from tests.test_checkpoint import _burn, _lab, _record
 from tests.trees import path_target, write_files
 
@@ -106,7 +106,7 @@ def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_p
     backup = lab.backup(cfg)
     store = lab.store()
     number = _record(lab, cfg, store)
-    fourth = media.backup_data_path(backup.path, str(links.parent)) / "links" / "l03"
+    fourth = medium_layout.backup_data_path(backup.path, str(links.parent)) / "links" / "l03"
     fourth.unlink()
     os.symlink(path_target(764), fourth)
     image = tmp_path / "iso" / f"RAB{number}D01.iso"

@@ -7,7 +7,7 @@ import gzip
 
 import threading
 
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.checkpoint import layout, prepare, run
 from rabtui.events import READY, ScriptedPrompter
 from tests.test_checkpoint import _disc_tree, _extract, _medium_tree, _not_due
@@ -53,7 +53,7 @@ def test_several_filler_directories_on_one_disc(tmp_path):
     assert sorted(mapped.values()) == sorted(str(lab.src / d) for d in FILLERS)
     catalog = layout.parse_catalog(gzip.decompress((disc / "rabtui" / "catalog.tsv.gz").read_bytes()).decode())
     for n, original in mapped.items():
-        on_medium = _medium_tree(media.backup_data_path(backup.path, original))
+        on_medium = _medium_tree(medium_layout.backup_data_path(backup.path, original))
         assert _disc_tree([disc], n.encode()) == on_medium
         listed = {path for _, path, _, _, _ in catalog if path.startswith(n.encode() + b"/")}
         assert listed == {n.encode() + b"/" + rel for rel in on_medium if not rel.endswith(b"/")}

@@ -18,7 +18,7 @@ from rabtui.checkpoint import prepare, questions, run, triggers
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.checkpoint.content import INSERT_MEDIUM
 from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.ops import health
 from tests.test_checkpoint import _disc_tree, _extract, _not_due, _record
 from tests.test_checkpoint_deep import no_room_to_extract
@@ -85,7 +85,7 @@ def test_archive_files_replaced_in_the_union_after_recording_are_written_as_reco
     _rewrite(lab)
     later = lab.backup(cfg, now=T0 + timedelta(days=1))
     assert later.status == "completed", later.reason
-    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert snapshot(union) == snapshot(lab.src / "arch") != recorded
 
     res, _, said = _burn(cfg, store, number)
@@ -109,7 +109,7 @@ def test_a_symlink_that_became_a_directory_after_recording_is_written_as_the_sym
     os.unlink(lab.src / "arch" / "e")
     write_files(lab.src / "arch", {"e/inside": b"not recorded"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
-    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert (union / "e").is_dir() and not (union / "e").is_symlink()
 
     res, _, _ = _burn(cfg, store, number)
@@ -126,7 +126,7 @@ def test_a_version_that_is_gone_from_the_medium_stops_the_disc_with_what_to_do(t
     number = _record(lab, cfg, store)
     _rewrite(lab)
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
-    shutil.rmtree(media.backup_data_path(first.path, str(lab.src / "arch")))     # lost by hand
+    shutil.rmtree(medium_layout.backup_data_path(first.path, str(lab.src / "arch")))     # lost by hand
 
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert res.status == "aborted"
@@ -190,7 +190,7 @@ def test_a_symlink_the_union_replaced_is_written_with_its_recorded_target(tmp_pa
     os.symlink("new-and-longer-target", lab.src / "arch" / "lnk")
     os.utime(lab.src / "arch" / "lnk", (1_750_000_000, 1_750_000_000), follow_symlinks=False)
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
-    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert os.readlink(union / "lnk") == "new-and-longer-target"
 
     res, _, _ = _burn(cfg, store, number)
@@ -450,7 +450,7 @@ def test_a_backup_that_replaces_archive_files_as_a_disc_is_written_leaves_the_di
     monkeypatch.setattr(burn, "write_disc", backup_then_write)
     res, prompter, _ = _burn(cfg, store, number, lambda q: ABORT if "failed" in q.text else READY)
     assert during[0].status == "completed", during[0].reason
-    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert snapshot(union) == snapshot(lab.src / "arch") != recorded
     assert res.status == "completed", [q.text[:300] for q in prompter.asked if "failed" in q.text]
     assert _on_discs(tmp_path, _prefix(lab, "arch")) == recorded

@@ -23,7 +23,7 @@ from rabtui.state import locks
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter, no_emit
 from rabtui.media import below
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from tests import invariants
 from tests.trees import Lab, snapshot, write_files
 
@@ -185,7 +185,7 @@ def test_a_backup_linking_into_the_union_while_a_cleanup_unlinks_loses_no_entry(
     cfg, store = lab.load(), lab.store()
     plan = cleanup_actions.plan(cfg, store, now=datetime.fromisoformat(LATER))
     assert len(plan.delete) == 1, plan
-    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     backups: list[subprocess.Popen] = []
     unlink = below.unlink
 

@@ -22,7 +22,7 @@ import pytest
 from rabtui import faults
 from rabtui.checkpoint import run
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.media import below, medium as media
+from rabtui.media import below, medium_layout
 from tests.test_checkpoint import _record
 from tests.test_checkpoint_deep import _deep_tree, _tree
 from tests.trees import Lab
@@ -70,7 +70,7 @@ def test_an_archive_directory_with_a_4000_byte_path_backs_up_and_undoes_a_killed
     assert len(src) + 1 + len(deepest) == 4000
     first = _rabtui(lab, "backup", "loc")
     assert first.returncode == 0, first.stdout + first.stderr
-    union = os.fsencode(media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))
+    union = os.fsencode(medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))
     assert len(union) + 1 + len(deepest) > 4096
     before = _tree(src)
     assert _tree(union) == before
@@ -88,7 +88,7 @@ def test_an_archive_directory_with_a_4000_byte_path_backs_up_and_undoes_a_killed
     assert _tree(union) == _tree(src)
     store = lab.store()
     newest = store.one("SELECT path FROM backups WHERE status='completed' ORDER BY id DESC LIMIT 1")["path"]
-    in_backup = os.fsencode(media.backup_data_path(newest, str(lab.src / "arch")))
+    in_backup = os.fsencode(medium_layout.backup_data_path(newest, str(lab.src / "arch")))
     # rsync finds no file of the union past 4,096 bytes (--compare-dest): those come again each
     # time; what the backup holds is the source's
     saved = _tree(in_backup)
@@ -127,7 +127,7 @@ def test_a_deep_directory_that_was_a_symlink_links_no_server_file(tmp_path):
 
     second = lab.backup(cfg)
     assert second.status == "warnings" and "symlinks out of" in second.reason
-    data = os.fsencode(media.backup_data_path(second.path, str(lab.src / "data")))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, str(lab.src / "data")))
     assert len(data) + len(chain) > 4096
     assert _tree(data) == _tree(src) == {chain + b"/e/shadow": b"the source's"}
     assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
@@ -149,7 +149,7 @@ def test_a_checkpoint_of_a_deep_archive_writes_the_version_it_recorded(tmp_path)
     number = _record(lab, cfg, store)
     _write_at(src, deepest, b"a newer version, longer than the recorded one\n" * 500, mtime=OLD)
     assert lab.backup(cfg).status == "completed"
-    union = os.fsencode(media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))
+    union = os.fsencode(medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")))
     assert len(union) + 1 + len(deepest) > 4096 and _tree(union)[deepest] != recorded[deepest]
 
     seen = []

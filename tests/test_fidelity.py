@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from tests import fidelity
 from tests.trees import Lab, ssh_source_lines
 
@@ -43,7 +43,7 @@ def test_backup_over_ssh_keeps_everything_and_sparse_files_sparse(tmp_path, sshd
 
     first = lab.backup(cfg, "web", medium_id="m1")
     assert first.status == "completed", first.reason
-    copy = media.backup_data_path(first.path, data)
+    copy = medium_layout.backup_data_path(first.path, data)
     assert fidelity.differences(data, copy) == []
     sparse = copy / fidelity.SPARSE_NAME
     assert fidelity.sparse_content_ok(sparse)
@@ -52,7 +52,7 @@ def test_backup_over_ssh_keeps_everything_and_sparse_files_sparse(tmp_path, sshd
 
     second = lab.backup(cfg, "web", medium_id="m1")
     assert second.status == "completed", second.reason
-    copy2 = media.backup_data_path(second.path, data)
+    copy2 = medium_layout.backup_data_path(second.path, data)
     assert fidelity.differences(data, copy2) == []
     assert os.stat(copy2 / fidelity.SPARSE_NAME).st_ino == os.stat(sparse).st_ino
 
@@ -62,7 +62,7 @@ def test_backup_over_ssh_keeps_everything_and_sparse_files_sparse(tmp_path, sshd
         f.write(b"changed")
     third = lab.backup(cfg, "web", medium_id="m1")
     assert third.status == "completed", third.reason
-    copy3 = media.backup_data_path(third.path, data)
+    copy3 = medium_layout.backup_data_path(third.path, data)
     assert fidelity.differences(data, copy3) == []
     assert os.stat(copy3 / fidelity.SPARSE_NAME).st_ino != os.stat(sparse).st_ino
     assert fidelity.allocated(copy3 / fidelity.SPARSE_NAME) <= max(source_blocks, 64 * 1024) * 3
@@ -75,7 +75,7 @@ def test_acls_and_xattrs_can_be_turned_off_per_source(tmp_path, sshd):
     skipped = fidelity.build(lab.src / "system")
     result = lab.backup(cfg, "web", medium_id="m1")
     assert result.status == "completed", result.reason
-    copy = media.backup_data_path(result.path, data)
+    copy = medium_layout.backup_data_path(result.path, data)
     assert fidelity.differences(data, copy, acls=False, xattrs=False) == []
     assert os.listxattr(copy / "etc/conf") == []
     assert fidelity.differences(data, copy, xattrs=True, acls=False) != []
@@ -89,7 +89,7 @@ def test_root_only_parts_are_in_the_backup(tmp_path, sshd):
     fidelity.build(lab.src / "system")
     result = lab.backup(cfg, "web", medium_id="m1")
     assert result.status == "completed", result.reason
-    copy = media.backup_data_path(result.path, data)
+    copy = medium_layout.backup_data_path(result.path, data)
     assert os.getxattr(copy / "bin/ping", "security.capability") == fidelity.CAPABILITY
     assert os.getxattr(copy / "etc/conf", "trusted.rabtui") == b"trusted namespace"
     assert os.getxattr(copy / "etc/conf", "security.rabtui") == b"security namespace"

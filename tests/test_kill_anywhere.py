@@ -14,7 +14,7 @@ import pytest
 
 from rabtui import faults
 from rabtui.state import jobs
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
 from tests import invariants
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
@@ -79,7 +79,7 @@ def _check_after(lab: Lab, cfg, copies: dict, killed_row) -> None:
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_change_counters(store)
     row = store.one("SELECT * FROM backups WHERE id=?", (killed_row["id"],))
-    info = media.read_backup_json(killed_row["path"]) if os.path.isdir(killed_row["path"]) else None
+    info = medium_layout.read_backup_json(killed_row["path"]) if os.path.isdir(killed_row["path"]) else None
     if row["status"] not in COMPLETE:
         assert row["status"] == "abandoned" and not os.path.exists(killed_row["path"])
         users = store.all("SELECT name FROM backups WHERE link_dest=?", (row["id"],))
@@ -373,5 +373,5 @@ def test_kill_while_directories_are_copied_again(tmp_path, point):
     copies[newest["id"]] = _copy(lab, cfg)
     _check_after(lab, cfg, copies, killed)
     assert secret.read_bytes() == b"SERVER SECRET" and secret.stat().st_nlink == 1
-    union = media.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     assert (union / "e" / "shadow").read_bytes() == b"SOURCE'S OWN!" and not (union / "e").is_symlink()

@@ -1,4 +1,5 @@
-"""media.py: labels, checks, rotation order, layout, and mounting a medium that has a device."""
+"""The media modules (medium, medium_layout, rotation, mounting): labels, checks, rotation order,
+layout, and mounting a medium that has a device."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from rabtui.media import medium as media
+from rabtui.media import medium as media, medium_layout, mounting
+from rabtui.media.rotation import next_medium, record_use
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from tests.trees import Lab, write_files
@@ -44,31 +47,31 @@ def test_check_medium(tmp_path):
 
 
 def test_layout_and_listing(tmp_path):
-    assert media.archive_root("/m", "web", "/srv/photos") == media.Path("/m/web/.archive/srv/photos")
-    assert media.backup_data_path("/m/web/backup-1", "/etc") == media.Path("/m/web/backup-1/data/etc")
+    assert medium_layout.archive_root("/m", "web", "/srv/photos") == Path("/m/web/.archive/srv/photos")
+    assert medium_layout.backup_data_path("/m/web/backup-1", "/etc") == Path("/m/web/backup-1/data/etc")
     root = tmp_path / "web"
     for name in ["backup-20261122031500-10", "backup-20261122031500", "backup-20261122031500-2",
                  "backup-20261121000000", "not-a-backup", ".archive"]:
         (root / name).mkdir(parents=True)
     (root / "backup-20261122031500" / "backup.json").write_text(json.dumps({"status": "completed"}))
-    listed = media.list_backups(tmp_path, "web")
+    listed = medium_layout.list_backups(tmp_path, "web")
     assert [n for n, _, _ in listed] == ["backup-20261121000000", "backup-20261122031500",
                                         "backup-20261122031500-2", "backup-20261122031500-10"]
     assert listed[1][2] == {"status": "completed"} and listed[0][2] is None
-    assert media.list_backups(tmp_path, "other") == []
+    assert medium_layout.list_backups(tmp_path, "other") == []
 
 
 def test_rotation_order(tmp_path):
     lab = Lab(tmp_path, media_count=3)
     cfg = lab.local()
     store = lab.store()
-    assert media.next_medium(cfg, store).id == "m1"
+    assert next_medium(cfg, store).id == "m1"
     for mid, expected in (("m1", "m2"), ("m2", "m3"), ("m3", "m1")):
-        media.record_use(store, cfg.medium(mid), {"label": {"id": mid}}, when=time.time())
+        record_use(store, cfg.medium(mid), {"label": {"id": mid}}, when=time.time())
         time.sleep(0.01)
-        assert media.next_medium(cfg, store).id == expected
+        assert next_medium(cfg, store).id == expected
     store.execute("INSERT INTO media(id, last_used) VALUES ('retired', ?)", (time.time() + 10,))
-    assert media.next_medium(cfg, store).id == "m1"   # a medium no longer configured is ignored
+    assert next_medium(cfg, store).id == "m1"   # a medium no longer configured is ignored
 
 
 @pytest.fixture
@@ -105,10 +108,10 @@ def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
     assert not os.path.ismount(mount_point)          # unmounted after the backup
     assert not result.path.exists()                  # the backup lives on the device, not the mount point
     assert any(f"mounted {disk_image}" in m for m in lab.messages("log"))
-    with media.mounted(cfg.medium("m1")):
+    with mounting.mounted(cfg.medium("m1")):
         assert os.path.ismount(mount_point)
         assert media.read_label(mount_point)["id"] == "m1"
-        assert (media.backup_data_path(result.path, str(lab.src / "data")) / "a").read_bytes() == b"on the usb disk"
+        assert (medium_layout.backup_data_path(result.path, str(lab.src / "data")) / "a").read_bytes() == b"on the usb disk"
     assert not os.path.ismount(mount_point)
 
 

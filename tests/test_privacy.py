@@ -21,7 +21,7 @@ import pytest
 
 from rabtui import privacy, proc_table
 from rabtui.state import jobs
-from rabtui.media import medium as media
+from rabtui.media import medium as media, medium_layout
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
@@ -139,8 +139,8 @@ def test_nobody_reads_and_rewrites_nothing_after_a_backup_and_a_checkpoint(open_
     assert _wait_job(store, job_id)["status"] == "completed"
 
     medium = lab.media[0][1]
-    source_dir = media.source_root(medium, "web")
-    copy = media.backup_data_path(result.path, str(data)) / "owned-by-nobody"
+    source_dir = medium_layout.source_root(medium, "web")
+    copy = medium_layout.backup_data_path(result.path, str(data)) / "owned-by-nobody"
     assert os.stat(copy).st_uid == nobody.pw_uid and _mode(copy) == 0o644   # rsync kept the source's
     images = sorted((open_base / "iso").glob("*.iso"))
     assert images
@@ -150,7 +150,7 @@ def test_nobody_reads_and_rewrites_nothing_after_a_backup_and_a_checkpoint(open_
     assert as_nobody(lambda: os.listdir(source_dir)) == "EACCES"
     assert as_nobody(lambda: os.listdir(result.path)) == "EACCES"
     assert as_nobody(_rewrite(copy)) == "EACCES"
-    assert as_nobody(_read(media.backup_data_path(result.path, str(data)) / "shadow")) == "EACCES"
+    assert as_nobody(_read(medium_layout.backup_data_path(result.path, str(data)) / "shadow")) == "EACCES"
     assert as_nobody(_read(result.path / "backup.log")) == "EACCES"
     for image in images:
         assert as_nobody(_read(image)) == "EACCES"
@@ -191,7 +191,7 @@ def test_check_reports_what_was_opened_by_hand_with_the_chmod_that_closes_it(ope
     code, out = _check(lab, capsys)
     assert "open to other users" not in out
 
-    source_dir = media.source_root(lab.media[0][1], "loc")
+    source_dir = medium_layout.source_root(lab.media[0][1], "loc")
     source_dir.chmod(0o755)
     (open_base / "iso").chmod(0o755)
     lab.state.chmod(0o755)
@@ -218,8 +218,8 @@ def test_a_medium_of_an_earlier_version_is_closed_by_the_next_backup(open_base, 
     lab, cfg = _local_lab(open_base)
     first = lab.backup(cfg, medium_id="m1")
     assert first.status == "completed"
-    source_dir = media.source_root(lab.media[0][1], "loc")
-    archive = source_dir / media.ARCHIVE
+    source_dir = medium_layout.source_root(lab.media[0][1], "loc")
+    archive = source_dir / medium_layout.ARCHIVE
     for d in (source_dir, archive):          # as earlier versions left them
         d.chmod(0o755)
     assert as_nobody(lambda: os.listdir(first.path)) == "ok"
@@ -241,7 +241,7 @@ def test_the_program_sets_a_private_umask(open_base):
     done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
                           capture_output=True, text=True, preexec_fn=lambda: os.umask(0o022))
     assert done.returncode == 0, done.stderr
-    (backup,) = [p for p in media.source_root(lab.media[0][1], "loc").iterdir() if p.name.startswith("backup-")]
+    (backup,) = [p for p in medium_layout.source_root(lab.media[0][1], "loc").iterdir() if p.name.startswith("backup-")]
     # backup.json and backup.log are written with the default modes: only the umask closes them
     assert _mode(backup / "backup.json") == 0o600
     assert _mode(backup / "backup.log") == 0o600
@@ -328,8 +328,8 @@ def test_what_is_meant_for_others_stays_readable_under_the_umask(open_base):
 def test_a_directory_that_cannot_be_closed_is_said_and_the_backup_goes_on(open_base):
     lab, cfg = _local_lab(open_base)
     assert lab.backup(cfg, medium_id="m1").status == "completed"
-    source_dir = media.source_root(lab.media[0][1], "loc")
-    archive = source_dir / media.ARCHIVE
+    source_dir = medium_layout.source_root(lab.media[0][1], "loc")
+    archive = source_dir / medium_layout.ARCHIVE
     source_dir.chmod(0o755)
     archive.chmod(0o755)
     if subprocess.run(["chattr", "+i", str(archive)], capture_output=True).returncode != 0:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from rabtui.backup.pipeline import run_backup
 from rabtui.events import no_emit
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.state.store import Store
 from tests import invariants
 from tests.test_rebuild_odd_records import _backups, _rabtui, _two_backups
@@ -89,8 +89,8 @@ def test_backups_made_on_a_new_state_before_rebuild_state_keep_the_catalog_true(
 
 
 def _json_ids(lab) -> dict:
-    return {(mid, path.name): media.read_backup_json(path)["backup_id"] for mid, root in lab.media
-            for _, path, _ in media.list_backups(root, "loc")}
+    return {(mid, path.name): medium_layout.read_backup_json(path)["backup_id"] for mid, root in lab.media
+            for _, path, _ in medium_layout.list_backups(root, "loc")}
 
 
 def _db_ids(lab) -> dict:

@@ -17,7 +17,7 @@ from rabtui import rsync
 from rabtui.checkpoint import prepare
 from rabtui.checkpoint import run as checkpoint_run
 from rabtui.events import READY, ScriptedPrompter
-from rabtui.media import medium as media
+from rabtui.media import medium as media, medium_layout
 from rabtui.media import medium_fs
 from rabtui.restore import run as restore
 from tests import fidelity
@@ -61,7 +61,7 @@ def test_a_file_rewritten_within_the_same_second_is_backed_up_again(tmp_path, re
     assert second.status == "completed", second.reason
 
     assert all("--modify-window=-1" in argv for argv in _argvs(lab))
-    old, new = (media.backup_data_path(r.path, str(data)) for r in (first, second))
+    old, new = (medium_layout.backup_data_path(r.path, str(data)) for r in (first, second))
     assert (new / "changed").read_text() == "again"
     assert os.stat(new / "changed").st_mtime_ns == SECOND + 500
     if kind == "standard":    # the unchanged file is still a link to the first backup's copy
@@ -119,7 +119,7 @@ def test_a_medium_that_keeps_only_seconds_links_unchanged_files_and_says_so(tmp_
         holds = media.read_label(cfg.medium("m1").path)["holds"]
         assert holds["nanoseconds"] is False and holds["hardlinks"] is True
         assert not any("--modify-window=-1" in argv for argv in _argvs(lab))
-        old, new = (media.backup_data_path(r.path, str(data)) for r in (first, second))
+        old, new = (medium_layout.backup_data_path(r.path, str(data)) for r in (first, second))
         for i in range(5):     # compared to the nanosecond, every file would have been copied again
             assert os.stat(new / f"f{i}").st_ino == os.stat(old / f"f{i}").st_ino
         assert any("cannot hold times finer than a second" in m for m in lab.messages("warning"))
@@ -144,7 +144,7 @@ def test_a_medium_copied_onto_a_file_system_that_keeps_only_seconds_is_tried_aga
         third = lab.backup(cfg, medium_id="m1")
         assert second.status == third.status == "completed", (second.reason, third.reason)
         assert media.read_label(path)["holds"]["nanoseconds"] is False
-        a, b = (media.backup_data_path(r.path, str(data)) for r in (second, third))
+        a, b = (medium_layout.backup_data_path(r.path, str(data)) for r in (second, third))
         assert all(os.stat(a / f"f{i}").st_ino == os.stat(b / f"f{i}").st_ino for i in range(5))
 
 

@@ -21,7 +21,7 @@ from hypothesis import example, given, strategies as st
 
 from rabtui.backup.archive import link_into_union
 from rabtui.errors import WorkFailed
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.restore import run as R
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
@@ -101,7 +101,7 @@ def test_a_standard_backup_never_links_a_server_file_through_an_old_symlink(tmp_
     _flip(src, b"deep/er/" + ODD, {b"shadow": b"the source's", b"more": b"m"})
 
     second = lab.backup(cfg, sid, medium_id="m1")
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     copied = os.path.join(data, b"deep/er", ODD, b"shadow")
     assert open(copied, "rb").read() == b"the source's"
     assert os.stat(copied).st_ino != os.stat(secret).st_ino
@@ -119,7 +119,7 @@ def test_a_standard_backup_never_links_a_server_file_through_an_old_symlink(tmp_
     # from then on the directory is linked as any other
     third = lab.backup(cfg, sid, medium_id="m1")
     assert third.status == "completed", third.reason
-    again = os.path.join(os.fsencode(media.backup_data_path(third.path, os.fsdecode(src))), b"deep/er", ODD, b"shadow")
+    again = os.path.join(os.fsencode(medium_layout.backup_data_path(third.path, os.fsdecode(src))), b"deep/er", ODD, b"shadow")
     assert os.stat(again).st_ino == os.stat(copied).st_ino
 
 
@@ -131,7 +131,7 @@ def test_an_archive_never_writes_through_a_symlink_of_its_union(tmp_path, lazy_s
     os.symlink(outside, os.path.join(src, ODD))
     first = lab.backup(cfg, sid, medium_id="m1")
     assert first.status == "completed", first.reason
-    union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
+    union = os.fsencode(medium_layout.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
     assert os.path.islink(os.path.join(union, ODD))
     # "group" looks like the server's own (--compare-dest would leave it out); "passwd" is new
     _flip(src, ODD, {b"passwd": b"from the source, to overwrite the server's", b"group": b"not same!!"})
@@ -140,7 +140,7 @@ def test_an_archive_never_writes_through_a_symlink_of_its_union(tmp_path, lazy_s
     assert second.status == "warnings" and "symlinks out of" in second.reason
     assert passwd.read_bytes() == b"root:x:0:0" and other.read_bytes() == b"same size!"
     assert sorted(os.listdir(outside)) == ["group", "passwd"]
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     assert snapshot(data) == {ODD + b"/passwd": b"from the source, to overwrite the server's",
                               ODD + b"/group": b"not same!!"}
     assert not os.path.islink(os.path.join(union, ODD))
@@ -163,7 +163,7 @@ def test_names_of_one_file_copied_again_in_an_archive_are_files_of_their_own(tmp
     os.link(os.path.join(src, b"e/x"), os.path.join(src, b"e/y"))
     second = lab.backup(cfg, sid, medium_id="m1")
     assert second.status == "warnings", second.reason
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     assert os.stat(os.path.join(data, b"e/x")).st_ino != os.stat(os.path.join(data, b"e/y")).st_ino
     row = lab.store().one("SELECT new_files FROM backup_dirs WHERE backup_id=?", (second.backup_id,))
     assert row["new_files"] == 2 and {p.rsplit(b"/", 1)[1] for p in _versions(lab, second.backup_id)} == {b"x", b"y"}
@@ -173,7 +173,7 @@ def test_an_archive_directory_that_was_a_symlink_is_a_directory_in_the_union_eve
     lab, cfg, src, sid = _archive_with_a_symlink_out(tmp_path)
     _flip(src, b"e", {})
     assert lab.backup(cfg, sid, medium_id="m1").status == "warnings"
-    union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
+    union = os.fsencode(medium_layout.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
     assert os.path.isdir(os.path.join(union, b"e")) and not os.path.islink(os.path.join(union, b"e"))
     # so the next backup finds nothing to copy again, and nothing to warn of
     third = lab.backup(cfg, sid, medium_id="m1")
@@ -189,7 +189,7 @@ def test_a_symlink_within_the_tree_is_copied_again_without_a_warning(tmp_path):
     write_files(src, {b"current/app": b"v6"})
     second = lab.backup(cfg, sid, medium_id="m1")
     assert second.status == "completed", second.reason
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     assert snapshot(data) == {b"releases/5/app": b"v5", b"current/app": b"v6"}
     assert "copying again current" in (second.path / "backup.log").read_text()
 
@@ -227,7 +227,7 @@ def test_a_hard_link_elsewhere_to_a_re_copied_file_is_copied_again_with_it(tmp_p
     os.link(os.path.join(src, b"a/shadow"), os.path.join(src, other))
 
     second = lab.backup(cfg, sid, medium_id="m1")
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
     assert snapshot(data) == snapshot(src)
     assert os.stat(os.path.join(data, other)).st_ino == os.stat(os.path.join(data, b"a/shadow")).st_ino
@@ -254,7 +254,7 @@ def test_a_symlink_hard_linked_elsewhere_is_copied_again_with_it(tmp_path):
     os.link(mine, os.path.join(src, b"z/lnk2"), follow_symlinks=False)
 
     second = lab.backup(cfg, sid, medium_id="m1")
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     assert os.lstat(server_link).st_nlink == 1
     assert os.lstat(os.path.join(data, b"z/lnk2")).st_ino == os.lstat(os.path.join(data, b"a/lnk")).st_ino
     assert os.readlink(os.path.join(data, b"z/lnk2")) == b"/etc/hostname"
@@ -287,7 +287,7 @@ def test_a_directory_that_became_a_symlink_before_the_second_rsync_waits(tmp_pat
     second = lab.backup(cfg, sid, medium_id="m1")
     assert len(calls) == 2 and second.status == "warnings"
     assert "became symlinks on the source while it was backed up (x/etc)" in second.reason
-    data = os.fsencode(media.backup_data_path(second.path, os.fsdecode(src)))
+    data = os.fsencode(medium_layout.backup_data_path(second.path, os.fsdecode(src)))
     assert not os.path.lexists(os.path.join(data, b"x/etc"))
 
 def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(tmp_path):
@@ -302,7 +302,7 @@ def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(
     _flip(src, b"d", {b"shadow": b"the source's own shadow"})
     second = lab.backup(cfg, sid, medium_id="m1")
     assert second.status == "warnings", second.reason
-    union = os.fsencode(media.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
+    union = os.fsencode(medium_layout.archive_root(lab.media[0][1], sid, os.fsdecode(src)))
 
     history.unlink_archive(cfg, sid, second.path)
     assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
@@ -387,11 +387,11 @@ def test_no_backup_reads_or_writes_through_a_symlink_of_the_source(tmp_path_fact
         assert {n.encode(): (server / n).read_bytes() for n in os.listdir(server)} == SERVER
         assert all(os.stat(server / os.fsdecode(n)).st_nlink == 1 for n in SERVER)
         # the standard directory's backup is the source, byte for byte
-        std = os.fsencode(media.backup_data_path(result.path, os.fsdecode(dirs["std"])))
+        std = os.fsencode(medium_layout.backup_data_path(result.path, os.fsdecode(dirs["std"])))
         assert snapshot(std) == snapshot(dirs["std"])
         # the archive's union holds every file the source ever had there, none of the server's
         seen_in_archive.update(snapshot(dirs["arch"]))
-        union = os.fsencode(media.archive_root(lab.media[int(medium[1]) - 1][1], "loc", os.fsdecode(dirs["arch"])))
+        union = os.fsencode(medium_layout.archive_root(lab.media[int(medium[1]) - 1][1], "loc", os.fsdecode(dirs["arch"])))
         for rel, content in snapshot(dirs["arch"]).items():
             assert open(os.path.join(union, rel), "rb").read() == content
         for root in (std, union):

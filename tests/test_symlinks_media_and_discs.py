@@ -9,7 +9,7 @@ import os
 import pytest
 
 from rabtui.errors import WorkFailed
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.restore import run as R
 from tests.test_symlinked_basis import _flip, _lab, _server_file
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -30,7 +30,7 @@ def test_archive_flip_between_backups_on_two_media(tmp_path, request, where):
         assert r.status in ("completed", "warnings"), r.reason
         assert passwd.read_bytes() == b"root:x:0:0" and group.read_bytes() == b"same size!"
         assert os.stat(passwd).st_nlink == 1 and os.stat(group).st_nlink == 1
-        union = os.fsencode(media.archive_root(lab.media[int(m[1]) - 1][1], sid, os.fsdecode(src)))
+        union = os.fsencode(medium_layout.archive_root(lab.media[int(m[1]) - 1][1], sid, os.fsdecode(src)))
         assert snapshot(union) == snapshot(src), m
 
 

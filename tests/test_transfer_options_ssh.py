@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from tests.trees import Lab, ssh_source_lines
 
 
@@ -35,7 +35,7 @@ def test_nice_rsync_path_backs_up(tmp_path, sshd):
     (data / "a").write_text("hello\n")
     result = lab.backup(cfg, "web", medium_id="m1")
     assert result.status == "completed", result.reason
-    assert (media.backup_data_path(result.path, str(data)) / "a").read_text() == "hello\n"
+    assert (medium_layout.backup_data_path(result.path, str(data)) / "a").read_text() == "hello\n"
     assert "--rsync-path=nice -n 19 rsync" in _rsync_argvs(lab)[0]
 
 
@@ -49,7 +49,7 @@ def test_rsync_path_is_what_runs_on_the_source(tmp_path, sshd):
     result = lab.backup(cfg, "web", medium_id="m1")
     assert result.status == "completed", result.reason
     assert marker.exists()
-    assert (media.backup_data_path(result.path, str(data)) / "a").read_text() == "hello\n"
+    assert (medium_layout.backup_data_path(result.path, str(data)) / "a").read_text() == "hello\n"
 
 
 def test_rsync_path_of_a_local_source_is_the_command_itself(tmp_path):
@@ -86,7 +86,7 @@ def test_a_wrapper_not_named_rsync_passes_on_no_refused_flag(tmp_path, capsys):
     cfg = lab.local(extra=f'rsync_path = "{wrapper} --checksum"')
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "completed", result.reason
-    assert (media.backup_data_path(result.path, str(lab.src / "data")) / "a").read_text() == "hello\n"
+    assert (medium_layout.backup_data_path(result.path, str(lab.src / "data")) / "a").read_text() == "hello\n"
     assert _rsync_argvs(lab)[0][:2] == [str(wrapper), "--checksum"]
 
 
@@ -116,12 +116,12 @@ def test_one_file_system_keeps_a_mount_inside_the_source_out(tmp_path):
         cfg = lab.local()
         both = lab.backup(cfg, medium_id="m1")
         assert both.status == "completed", both.reason
-        assert (media.backup_data_path(both.path, str(data)) / "mnt" / "other").exists()
+        assert (medium_layout.backup_data_path(both.path, str(data)) / "mnt" / "other").exists()
 
         cfg = lab.local(extra="one_file_system = true")
         one = lab.backup(cfg, medium_id="m2")
         assert one.status == "completed", one.reason
-        copy = media.backup_data_path(one.path, str(data))
+        copy = medium_layout.backup_data_path(one.path, str(data))
         assert (copy / "own").exists() and (copy / "mnt").is_dir()
         assert list((copy / "mnt").iterdir()) == []
     finally:

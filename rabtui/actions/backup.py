@@ -21,7 +21,7 @@ from rabtui.backup.pipeline import run_backup
 from rabtui.config import Config, Medium
 from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, RabtuiError, UsageError, WorkFailed, worst_exit
 from rabtui.events import LOG, Emit, Event, Prompter
-from rabtui.media import medium as mediamod
+from rabtui.media.rotation import next_medium
 from rabtui.ops import notify
 from rabtui.ssh.shared import SharedConnection
 from rabtui.state import queries
@@ -121,7 +121,7 @@ def day_medium(cfg: Config, store: Store) -> Medium:
     sources of a run go onto one medium), else the next of the rotation."""
     # the rotation first: a backup records its job and its row before it marks its medium used, so
     # a run that marked one since is found among the jobs (read second) and joined
-    following = mediamod.next_medium(cfg, store)
+    following = next_medium(cfg, store)
     configured = {m.id for m in cfg.media}
     for job in jobs.running_jobs(store):
         if job["kind"] != "backup":

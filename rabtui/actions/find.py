@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media.at_hand import media_at_hand
-from rabtui.media.medium import is_backup_ref
+from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
 from rabtui.state import catalog, queries

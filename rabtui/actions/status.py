@@ -22,6 +22,7 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError, LockBusy, RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
+from rabtui.media.rotation import next_medium
 from rabtui.ops import health, health_changes
 from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
@@ -115,7 +116,7 @@ def rotation(cfg: Config, store: Store) -> Rotation:
     used = queries.media_last_used(store)
     ids = [m.id for m in cfg.media]
     current = max(ids, key=lambda i: used.get(i, 0)) if any(used.get(i) for i in ids) else None
-    return Rotation(current, mediamod.next_medium(cfg, store).id)
+    return Rotation(current, next_medium(cfg, store).id)
 
 
 @dataclass
@@ -283,7 +284,7 @@ def _write_textfile(prometheus: str, text: str) -> None:
 def report(cfg: Config, store: Store) -> dict:
     """Everything `rabtui status` says, as the JSON it prints."""
     try:
-        next_id = mediamod.next_medium(cfg, store).id if cfg.media else None
+        next_id = next_medium(cfg, store).id if cfg.media else None
     except RabtuiError:
         next_id = None
     media_out = []

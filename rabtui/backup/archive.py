@@ -124,10 +124,10 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
     that is one of its files goes, and the same path in the newest of the `older` complete backups
     (newest first) takes its place again, as it was before. Returns how many entries were undone."""
-    from rabtui.media import medium as media
+    from rabtui.media import medium_layout
 
-    union = media.archive_root(medium_path, source_id, dir_path)
-    data = media.backup_data_path(backup_path, dir_path)
+    union = medium_layout.archive_root(medium_path, source_id, dir_path)
+    data = medium_layout.backup_data_path(backup_path, dir_path)
     if not data.is_dir() or not union.is_dir():
         return 0
     union_b = os.fsencode(union)
@@ -139,7 +139,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
             raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
         undone += 1
         for base in older:
-            base_data = os.fsencode(media.backup_data_path(base, dir_path))
+            base_data = os.fsencode(medium_layout.backup_data_path(base, dir_path))
             if below.symlink_on_the_way(base_data, rel) is None and _exists(base_data, rel):
                 link_into_union(base_data, union, [rel])
                 break
@@ -156,14 +156,14 @@ def _exists(root: bytes, rel: bytes) -> bool:
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:
     """After a complete backup: link the items it wrote for an archive directory into the union."""
-    from rabtui.media import medium as media
+    from rabtui.media import medium_layout
     from rabtui.backup.catalog_update import dir_prefix
 
-    media.archive_base(medium_path, source_id)
-    union = media.archive_root(medium_path, source_id, dir_path)
+    medium_layout.archive_base(medium_path, source_id)
+    union = medium_layout.archive_root(medium_path, source_id, dir_path)
     union.mkdir(parents=True, exist_ok=True)
     cut = len(dir_prefix(dir_path))
-    data = media.backup_data_path(backup_path, dir_path)
+    data = medium_layout.backup_data_path(backup_path, dir_path)
     for rel in spool.were_symlinks.get(dir_path, ()):
         try:
             _union_dir(os.fsencode(union), rel)

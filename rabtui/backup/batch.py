@@ -17,7 +17,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from rabtui.media import medium as media
+from rabtui.media import medium as media, mounting
 from rabtui.config import Medium
 from rabtui.errors import EXIT_FAILED, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
@@ -77,7 +77,7 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
     check that fails is left to each source's step 2 too, which records the reason in its job."""
     with ExitStack() as stack:
         try:
-            stack.enter_context(media.mounted(medium, emit))
+            stack.enter_context(mounting.mounted(medium, emit))
         except WorkFailed as exc:
             emit(Event(WARNING, str(exc)))
             mounted = False

@@ -114,7 +114,7 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
 
 
 def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
-    from rabtui.media.medium import mounted
+    from rabtui.media.mounting import mounted
 
     for path in plan.leftovers:
         if not os.path.lexists(path):     # finished by a cleanup that ran meanwhile

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rabtui import proc_table
 from rabtui.state import changes
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
@@ -25,7 +25,7 @@ def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None,
     not know it as anything else (failed, abandoned, deleted). A backup the database does not
     know at all (before `rebuild-state`) still counts, with id None.
     """
-    for name, path, info in reversed(media.list_backups(medium.path, source_id)):
+    for name, path, info in reversed(medium_layout.list_backups(medium.path, source_id)):
         if not info or info.get("status") not in COMPLETE:
             continue
         row = store.one("SELECT id, status FROM backups WHERE medium=? AND source=? AND name=?",
@@ -71,7 +71,7 @@ def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
 
 
 def _is_backup_dir(path: Path, source_id: str) -> bool:
-    return bool(media.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
+    return bool(medium_layout.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
 
 
 def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> None:
@@ -82,7 +82,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
     directory go, and it is marked abandoned. Each is said."""
     for row in find_abandoned(store, source_id):
         path = Path(row["path"]) if row["path"] else None
-        info = media.read_backup_json(path) if path and path.is_dir() else None
+        info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
         if info and info.get("status") in RESTORABLE:
@@ -127,7 +127,7 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
                      (medium.id, source_id))
     if not any(r["path"] and Path(r["path"]).is_dir() for r in left):
         return            # the usual case: no need to read every backup.json on the medium
-    listed = media.list_backups(medium.path, source_id)
+    listed = medium_layout.list_backups(medium.path, source_id)
     done_at = max((i for i, (_, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE),
                   default=-1)
     for name, path, _info in listed[done_at + 1:]:
@@ -165,7 +165,7 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
         return 0
     medium_path = path.parent.parent
     older = []
-    for name, p, info in media.list_backups(medium_path, source_id):
+    for name, p, info in medium_layout.list_backups(medium_path, source_id):
         if name == path.name:
             break
         if info and info.get("status") in COMPLETE:

@@ -19,7 +19,8 @@ from rabtui import faults
 from rabtui.backup import source_commands
 from rabtui.backup import history
 from rabtui.media import checkpoint_numbers
-from rabtui.media import medium as media
+from rabtui.media import medium as media, medium_layout, mounting
+from rabtui.media.rotation import next_medium, record_space, record_use
 from rabtui.media import medium_fs
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -97,9 +98,9 @@ class _Run:
 
     def run(self, medium_id: str | None) -> BackupResult:
         self._recover_abandoned()
-        medium = self.cfg.medium(medium_id) if medium_id else media.next_medium(self.cfg, self.store)
+        medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
         name = self._free_name(medium)
-        path = media.source_root(medium.path, self.source.id) / name
+        path = medium_layout.source_root(medium.path, self.source.id) / name
         self.rec = RunRecord(self.store, source=self.source.id, medium=medium.id, name=name, path=path,
                              started=self.started, job_id=self.job_id)
         self.emit(Event(LOG, f"backup of {self.source.id} onto medium {medium.id} ({medium.path})",
@@ -119,7 +120,7 @@ class _Run:
             self._step1()
             faults.point("backup.step1")
             self.step(2, "running")
-            with media.mounted(medium, self.emit):
+            with mounting.mounted(medium, self.emit):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)
@@ -208,7 +209,7 @@ class _Run:
             info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
-        media.record_use(self.store, medium, info)
+        record_use(self.store, medium, info)
         checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)
@@ -238,14 +239,14 @@ class _Run:
         taken = {r["name"] for r in self.store.all(
             "SELECT name FROM backups WHERE medium=? AND source=? AND id<>?", (medium.id, self.source.id, rec.id))}
         base_id, base_path, base_name = self._base(medium) or (None, None, None)
-        others = media.others_can_change_backups(medium.path, self.source)
+        others = medium_layout.others_can_change_backups(medium.path, self.source)
         if others:
             self._fail_step(3, f"medium {medium.id}: {others}, who could read or change {self.source.id}'s backups"
                                " there; nothing written (give it to this user or root, closed to others: chown,"
                                " chmod go-w)")
         try:
             self._close_medium(medium)
-            path = media.make_backup_dir(medium.path, self.source.id, self.when, taken)
+            path = medium_layout.make_backup_dir(medium.path, self.source.id, self.when, taken)
             if path.name != rec.name:
                 rec.moved(path.name, path)
             (path / "data").mkdir()
@@ -261,7 +262,7 @@ class _Run:
         self.step(3, "ok", note)
 
     def _close_medium(self, medium: Medium) -> None:
-        closed, errors = media.close_private_dirs(medium.path)
+        closed, errors = medium_layout.close_private_dirs(medium.path)
         if closed:
             shown = ", ".join(str(p) for p in closed)
             self.emit(Event(WARNING, f"medium {medium.id}: closed to other users (chmod go-rwx, they could read"
@@ -340,7 +341,7 @@ class _Run:
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
         self.step(7, "running")
-        gone = media.gone_from(medium, rec.path)
+        gone = medium_layout.gone_from(medium, rec.path)
         if gone:      # the rsync wrote onto a medium unmounted meanwhile: nothing of it is to be had
             self._fail_step(7, gone)
         totals = rec.save_dirs()
@@ -362,7 +363,7 @@ class _Run:
         if status in RESTORABLE:
             spool.apply(rec.id)
             faults.point("backup.catalog")
-        media.record_space(self.store, medium)
+        record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
         rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
@@ -393,7 +394,7 @@ class _Run:
     # --- helpers -----------------------------------------------------------------------------------
 
     def _free_name(self, medium: Medium) -> str:
-        base = media.backup_name(self.when)
+        base = medium_layout.backup_name(self.when)
         taken = {r["name"] for r in self.store.all(
             "SELECT name FROM backups WHERE medium=? AND source=? AND name LIKE ?",
             (medium.id, self.source.id, base + "%"))}

@@ -274,12 +274,12 @@ def _candidate(r, why: str) -> Candidate:
 def _union_links(cfg: Config, medium: Medium, c: Candidate):
     """(dev, ino) of the archive files first saved in this backup whose union-tree entry is still
     the same inode (a newer version replaced the others)."""
-    from rabtui.media import medium as mediamod
+    from rabtui.media import medium_layout
     from rabtui.backup.archive import same_in_union
 
     for d in archive_dirs(cfg, c.source):
-        data = mediamod.backup_data_path(c.path, d)
-        union = mediamod.archive_root(medium.path, c.source, d)
+        data = medium_layout.backup_data_path(c.path, d)
+        union = medium_layout.archive_root(medium.path, c.source, d)
         if not data.is_dir() or not union.is_dir():
             continue
         for _rel, inode in same_in_union(data, union):

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 from rabtui.media import fstree
-from rabtui.media import medium as mediamod
+from rabtui.media import medium_layout
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 
@@ -126,7 +126,7 @@ def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dir
             "SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id"
             " WHERE v.medium=? AND v.first_backup=? AND p.source=? AND p.dir=?",
             (medium_id, backup["id"], backup["source"], d))}
-        top = os.fsencode(mediamod.backup_data_path(backup["path"], d))
+        top = os.fsencode(medium_layout.backup_data_path(backup["path"], d))
         if present:
             unknown = 0
             for e, st in fstree.scan(top):

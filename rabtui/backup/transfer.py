@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
-from rabtui.media import below, medium as media
+from rabtui.media import below, medium_layout
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
@@ -218,18 +218,18 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     backup's directory is no longer on the medium.
     """
     sizes = DirSizes(directory.path, directory.kind)
-    dest = media.backup_data_path(backup_path, directory.path)
-    gone = media.gone_from(medium, backup_path)
+    dest = medium_layout.backup_data_path(backup_path, directory.path)
+    gone = medium_layout.gone_from(medium, backup_path)
     if gone:     # else the parents made here would hold the backup in the medium's place
         raise WorkFailed(gone)
     dest.parent.mkdir(parents=True, exist_ok=True)
     link_dest = compare_dest = union = None
     if directory.kind == "archive":
-        union = media.archive_root(medium.path, source.id, directory.path)
+        union = medium_layout.archive_root(medium.path, source.id, directory.path)
         if union.is_dir():
             compare_dest = union
     elif base_path is not None:
-        candidate = media.backup_data_path(base_path, directory.path)
+        candidate = medium_layout.backup_data_path(base_path, directory.path)
         if candidate.is_dir():
             link_dest = candidate
     argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,

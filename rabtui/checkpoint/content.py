@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui.checkpoint import triggers
-from rabtui.media import medium as media
+from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.checkpoint.isosize import aaip_allowance
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -40,9 +40,9 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
         raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
     if row["kind"] == "archive":
         medium = cfg.medium(row["medium"])
-        root = media.archive_root(medium.path, source, path)
+        root = medium_layout.archive_root(medium.path, source, path)
     else:
-        root = media.backup_data_path(row["path"], path)
+        root = medium_layout.backup_data_path(row["path"], path)
     return row["medium"], Path(root)
 
 

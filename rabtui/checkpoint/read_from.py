@@ -11,7 +11,7 @@ from rabtui.checkpoint import content
 from rabtui.checkpoint.as_backed_up import of_kind
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
-from rabtui.media import below, medium as media
+from rabtui.media import below, medium_layout
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
@@ -139,7 +139,7 @@ def _first_saved(store: Store, d: dict, paths: set[bytes]) -> dict[tuple[bytes, 
 def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool, cancel) -> bytes | None:
     """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded."""
     for path in backups:
-        root = os.fsencode(media.backup_data_path(path, d["path"]))
+        root = os.fsencode(medium_layout.backup_data_path(path, d["path"]))
         if below.symlink_on_the_way(root, rel) is None and _as_recorded(root, rel, row, size, by_content, cancel):
             return root
     return None

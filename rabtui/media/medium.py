@@ -1,47 +1,29 @@
-"""Media: the rotation (RAB), mounting, the `.rabtui-medium` label, and the layout on a medium.
-
-```
-<medium>/.rabtui-medium
-<medium>/<source-id>/backup-YYYYmmddHHMMSS[-N]/{backup.json, backup.log, data/...}
-<medium>/<source-id>/.archive/<dir>/...      union tree of an archive directory on this medium
-```
+"""A medium's `.rabtui-medium` label, and the checks that a directory is really the medium: before
+a backup uses it (check_medium) and before it is labelled (label_medium). The layout of what it
+holds is in medium_layout.py, the rotation in rotation.py, mounting in mounting.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import threading
-import time
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
-from rabtui import __version__, faults, privacy, proc
+from rabtui import __version__, faults
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
-from rabtui.config import Config, Medium, Source
+from rabtui.media.mounting import mounted
+from rabtui.config import Medium
 from rabtui.errors import RabtuiError, WorkFailed
-from rabtui.events import LOG, WARNING, Emit, Event, no_emit
+from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.state.store import Store
 
 LABEL = ".rabtui-medium"
-ARCHIVE = ".archive"
 # Left alone when deciding whether a medium without a label is empty.
 IGNORED_ON_EMPTY = {"lost+found", LABEL}
-BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
-BACKUP_ID_MAX = 2**63 - 1          # the largest integer the state database holds
-
-
-def is_backup_ref(ref: str) -> bool:
-    """Whether the operator named a backup as it can be: by its name (backup-YYYYmmddHHMMSS[-N]) or
-    by its id. Anything else names none (and text that is not UTF-8 cannot even be looked up)."""
-    if ref.isascii() and ref.isdigit():
-        return 1 <= int(ref) <= BACKUP_ID_MAX
-    return ref.isascii() and BACKUP_NAME.fullmatch(ref) is not None
 
 
 # --- label -----------------------------------------------------------------------------------------
@@ -209,42 +191,6 @@ def _check_writable(medium: Medium) -> None:
         raise WorkFailed(f"medium {medium.id}: {medium.path} is not writable: {exc.strerror}") from None
 
 
-# --- mounting --------------------------------------------------------------------------------------
-
-
-def mount_argv(medium: Medium) -> list[str]:
-    return ["mount", str(medium.device), str(medium.path)]
-
-
-def umount_argv(medium: Medium) -> list[str]:
-    return ["umount", str(medium.path)]
-
-
-@contextmanager
-def mounted(medium: Medium, emit: Emit = no_emit) -> Iterator[Medium]:
-    """Mount the medium's device at its path for the duration (no-op without a device, or when
-    something is already mounted there, which is then left mounted)."""
-    if not medium.device or os.path.ismount(medium.path):
-        yield medium
-        return
-    Path(medium.path).mkdir(parents=True, exist_ok=True)
-    result = proc.run(mount_argv(medium), timeout=120)
-    if not result.ok:
-        raise WorkFailed(
-            f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_text().strip()}"
-        )
-    emit(Event(LOG, f"mounted {medium.device} at {medium.path}"))
-    try:
-        yield medium
-    finally:
-        os.sync()
-        done = proc.run(umount_argv(medium), timeout=300)
-        if done.ok:
-            emit(Event(LOG, f"unmounted {medium.path}"))
-        else:
-            emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_text().strip()}"))
-
-
 def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
     """Write the medium's label when that is safe, or with `force`; says what was done. Refused
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
@@ -289,186 +235,3 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
 def _other_disk_hint(medium: Medium) -> str:
     return (f"put medium {medium.id}'s own disk at {medium.path}; if this disk is medium {medium.id} from now on"
             f" (the other is gone): rabtui media label {medium.id} --force")
-
-
-# --- rotation --------------------------------------------------------------------------------------
-
-
-def next_medium(cfg: Config, store: Store) -> Medium:
-    """RAB rotation: the medium after the one that took the last backup (config order, cyclic).
-
-    "Took" means a backup got as far as checking it (`media.last_used`); a run that failed before
-    (host unreachable) does not advance the rotation.
-    """
-    if not cfg.media:
-        raise WorkFailed("no media are configured")
-    ids = [m.id for m in cfg.media]
-    marks = ",".join("?" * len(ids))
-    row = store.one(
-        f"SELECT id FROM media WHERE id IN ({marks}) AND last_used IS NOT NULL ORDER BY last_used DESC LIMIT 1",
-        ids,
-    )
-    if row is None:
-        return cfg.media[0]
-    return cfg.media[(ids.index(row["id"]) + 1) % len(ids)]
-
-
-def record_use(store: Store, medium: Medium, info: dict, when: float | None = None) -> None:
-    """The medium was checked and is being used now: last_used, last_seen, label and space."""
-    when = when or time.time()
-    store.execute(
-        "INSERT INTO media(id, label, last_used, last_seen, total_bytes, free_bytes, total_inodes, free_inodes)"
-        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label,"
-        " last_used=excluded.last_used, last_seen=excluded.last_seen, total_bytes=excluded.total_bytes,"
-        " free_bytes=excluded.free_bytes, total_inodes=excluded.total_inodes, free_inodes=excluded.free_inodes",
-        (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
-         info.get("total_inodes"), info.get("free_inodes")),
-    )
-
-
-def record_space(store: Store, medium: Medium) -> None:
-    try:
-        info = space(medium.path)
-    except OSError:
-        return
-    store.execute(
-        "UPDATE media SET total_bytes=?, free_bytes=?, total_inodes=?, free_inodes=?, last_seen=? WHERE id=?",
-        (info["total_bytes"], info["free_bytes"], info["total_inodes"], info["free_inodes"], time.time(), medium.id),
-    )
-
-
-# --- layout ----------------------------------------------------------------------------------------
-
-
-def _rel(dir_path: str) -> str:
-    return dir_path.lstrip("/")
-
-
-def source_root(medium_path: str | os.PathLike, source_id: str) -> Path:
-    return Path(medium_path) / source_id
-
-
-def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> Path:
-    """<medium>/<source>/.archive/<dir without leading slash>: the union tree of an archive directory."""
-    return Path(medium_path) / source_id / ARCHIVE / _rel(dir_path)
-
-
-def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
-    """<medium>/<source>/.archive, made 0700 when missing."""
-    return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)
-
-
-def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:
-    """Could a user other than root and this one change where the source's backups go on the
-    medium: the medium's directory and those above it, the source's, its archive unions? The owner
-    of `.archive` would get a hard link of every new archive file, for instance."""
-    paths = [source_root(medium_path, source.id)] + [archive_root(medium_path, source.id, d)
-                                                     for d in source.archive_paths]
-    return next(filter(None, map(privacy.others_can_change, paths)), None)
-
-
-def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
-    """What must stay closed to other users on a medium: each `<source>` directory (one that holds
-    backups or an archive) and its `.archive`. Backups keep the sources' modes and owners (their
-    uids may be other people of this machine): these directories are what keeps them out."""
-    out = []
-    try:
-        entries = [e for e in os.scandir(medium_path) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return out
-    for entry in sorted(entries, key=lambda e: e.name):
-        try:
-            names = os.listdir(entry.path)
-        except OSError:
-            continue
-        if ARCHIVE in names or any(BACKUP_NAME.match(n) for n in names):
-            out.append(Path(entry.path))
-            if ARCHIVE in names:
-                out.append(Path(entry.path) / ARCHIVE)
-    return out
-
-
-def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list[str]]:
-    """Take other users' access away from `private_dirs` (media made by earlier versions were
-    0755): those that were open, and why some could not be closed."""
-    closed, errors = [], []
-    for path in private_dirs(medium_path):
-        try:
-            if privacy.tighten(path):
-                closed.append(path)
-        except OSError as exc:
-            errors.append(f"{path}: {exc.strerror}")
-    return closed, errors
-
-
-def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
-    """<backup>/data/<dir without leading slash>."""
-    return Path(backup_path) / "data" / _rel(dir_path)
-
-
-def gone_from(medium: Medium, backup_path: str | os.PathLike) -> str | None:
-    """Why a backup being written is no longer on its medium (unmounted or unplugged since step 3
-    made its directory), or None. What is written then would go into the directory the medium was
-    mounted on: another file system, the root one often."""
-    data = Path(backup_path) / "data"
-    if data.is_dir():
-        return None
-    return f"medium {medium.id} went away during the backup: {data} is gone (unmounted or unplugged?)"
-
-
-def _name_key(name: str) -> tuple[str, int]:
-    m = BACKUP_NAME.match(name)
-    return (m.group(1), int(m.group(2) or 1)) if m else (name, 0)
-
-
-def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[str, Path, dict | None]]:
-    """Backups of a source on a medium, oldest first: (name, path, backup.json or None)."""
-    root = source_root(medium_path, source_id)
-    try:
-        names = [n for n in os.listdir(root) if BACKUP_NAME.match(n)]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    out = []
-    for name in sorted(names, key=_name_key):
-        path = root / name
-        if not path.is_dir():
-            continue
-        out.append((name, path, read_backup_json(path)))
-    return out
-
-
-def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
-    try:
-        with open(Path(backup_path) / "backup.json", encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def backup_name(when: datetime) -> str:
-    return "backup-" + when.strftime("%Y%m%d%H%M%S")
-
-
-def make_backup_dir(medium_path: str | os.PathLike, source_id: str, when: datetime,
-                    taken: set[str] = frozenset()) -> Path:
-    """Create <medium>/<source>/backup-<YmdHis>[-N] (a new directory, never an existing one)."""
-    root = source_root(medium_path, source_id)
-    try:
-        privacy.private_dir(root)
-    except OSError as exc:
-        raise WorkFailed(f"cannot create {root}: {exc.strerror}") from None
-    base = backup_name(when)
-    for n in range(1, 1000):
-        name = base if n == 1 else f"{base}-{n}"
-        if name in taken:
-            continue
-        path = root / name
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise WorkFailed(f"cannot create the backup directory {path}: {exc.strerror}") from None
-        return path
-    raise WorkFailed(f"too many backups named {base}-N in {root}")

@@ -331,7 +331,8 @@ def _state_paths(state_dir: Path) -> list[Path]:
 
 
 def _privacy(cfg: Config) -> list[Problem]:
-    from rabtui.media.medium import others_can_change_backups, private_dirs, read_label
+    from rabtui.media.medium import read_label
+    from rabtui.media.medium_layout import others_can_change_backups, private_dirs
     from rabtui.checkpoint import xorriso
 
     state = cfg.state_dir

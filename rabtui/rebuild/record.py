@@ -68,7 +68,7 @@ def write_id(path: Path, bid: int, was: int) -> str | None:
     clash again; the ids it had are kept (`former_ids`: a checkpoint disc's README names a backup by
     the id it had then). What failed, if any."""
     from rabtui.backup.records import write_json_atomic
-    from rabtui.media.medium import read_backup_json
+    from rabtui.media.medium_layout import read_backup_json
 
     info = read_backup_json(path)
     if info is None:

@@ -91,10 +91,10 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
 
 def _with_medium(medium, report: Report, emit: Emit, work):
     """What `work` returns, run with the medium mounted; None, said, when it cannot be mounted."""
-    from rabtui.media import medium as mediamod
+    from rabtui.media import mounting
 
     try:
-        with mediamod.mounted(medium, emit):
+        with mounting.mounted(medium, emit):
             return work()
     except WorkFailed as exc:
         report.unmatched.append(f"medium {medium.id}: {exc}")
@@ -107,7 +107,7 @@ Listed = list[tuple[str, Path, "record.Record | None"]]
 def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict[str, Listed] | None:
     """The medium recorded, and the backups of each source on it with their records (None when it
     is not the labelled medium)."""
-    from rabtui.media import medium as mediamod
+    from rabtui.media import medium as mediamod, medium_layout
 
     path = Path(medium.path)
     label = mediamod.read_label(path) if path.is_dir() else None
@@ -133,11 +133,11 @@ def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict
         if name.startswith(".") or not (path / name).is_dir():
             continue
         if name not in source_ids:
-            if mediamod.list_backups(path, name):
+            if medium_layout.list_backups(path, name):
                 report.unmatched.append(f"medium {medium.id}: backups of {name}, a source not in the config")
             continue
         found[name] = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
-                       for bname, bpath, bj in mediamod.list_backups(medium.path, name)]
+                       for bname, bpath, bj in medium_layout.list_backups(medium.path, name)]
     return found
 
 

@@ -203,7 +203,7 @@ def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
 def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
     """Why `copy` cannot be read now, or None when it can."""
     if copy.kind == "backup":
-        from rabtui.media.medium import mounted
+        from rabtui.media.mounting import mounted
 
         medium = cfg.medium(copy.medium)
         try:

@@ -183,18 +183,18 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     """Where `rel` is in the backup (or in the archive's union). Raises WorkFailed when a directory
     on the way there is a symlink in it: the symlink came from the source and may point anywhere
     on this server, and a restore hands out only what the backup holds."""
-    from rabtui.media import below, medium as mediamod
+    from rabtui.media import below, medium_layout
 
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
     under = rel[len(rel_path(d.path)):].lstrip(b"/")
-    root = os.fsencode(mediamod.backup_data_path(backup["path"], d.path))
+    root = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
     in_backup = os.path.join(root, under) if under else root
     # archive: a backup holds only what it added; a directory comes from the medium's union tree
     # (every file saved there), a file from the backup that saved it (else the union)
     link = below.symlink_on_the_way(root, under)
     if d.kind == "archive" and (link is not None or os.path.isdir(in_backup) or not os.path.lexists(in_backup)):
-        root = os.fsencode(mediamod.archive_root(medium.path, source.id, d.path))
+        root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
     if link is not None:
@@ -269,7 +269,7 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
 
 def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, backup, checkpoint, to, to_source,
              overwrite, emit, cancel, prompter) -> RestoreResult:
-    from rabtui.media import medium as mediamod
+    from rabtui.media import medium as mediamod, mounting
 
     if to_source:
         check_restorable_onto(cfg, source.id)
@@ -323,7 +323,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
-    with mediamod.mounted(medium, emit):
+    with mounting.mounted(medium, emit):
         _medium_ready(medium, prompter, cancel, emit)
         item = backup_source_path(cfg, source, row, rel)
         if not os.path.lexists(item):

@@ -1,0 +1,167 @@
+"""The layout on a medium: where a source's backups and archive unions lie, the backups' names,
+listing and making them, and the directories that keep other users out.
+
+```
+<medium>/.rabtui-medium
+<medium>/<source-id>/backup-YYYYmmddHHMMSS[-N]/{backup.json, backup.log, data/...}
+<medium>/<source-id>/.archive/<dir>/...      union tree of an archive directory on this medium
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+from rabtui import privacy
+from rabtui.config import Medium, Source
+from rabtui.errors import WorkFailed
+
+ARCHIVE = ".archive"
+BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
+BACKUP_ID_MAX = 2**63 - 1          # the largest integer the state database holds
+
+
+def is_backup_ref(ref: str) -> bool:
+    """Whether the operator named a backup as it can be: by its name (backup-YYYYmmddHHMMSS[-N]) or
+    by its id. Anything else names none (and text that is not UTF-8 cannot even be looked up)."""
+    if ref.isascii() and ref.isdigit():
+        return 1 <= int(ref) <= BACKUP_ID_MAX
+    return ref.isascii() and BACKUP_NAME.fullmatch(ref) is not None
+
+
+def _rel(dir_path: str) -> str:
+    return dir_path.lstrip("/")
+
+
+def source_root(medium_path: str | os.PathLike, source_id: str) -> Path:
+    return Path(medium_path) / source_id
+
+
+def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> Path:
+    """<medium>/<source>/.archive/<dir without leading slash>: the union tree of an archive directory."""
+    return Path(medium_path) / source_id / ARCHIVE / _rel(dir_path)
+
+
+def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
+    """<medium>/<source>/.archive, made 0700 when missing."""
+    return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)
+
+
+def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:
+    """Could a user other than root and this one change where the source's backups go on the
+    medium: the medium's directory and those above it, the source's, its archive unions? The owner
+    of `.archive` would get a hard link of every new archive file, for instance."""
+    paths = [source_root(medium_path, source.id)] + [archive_root(medium_path, source.id, d)
+                                                     for d in source.archive_paths]
+    return next(filter(None, map(privacy.others_can_change, paths)), None)
+
+
+def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
+    """What must stay closed to other users on a medium: each `<source>` directory (one that holds
+    backups or an archive) and its `.archive`. Backups keep the sources' modes and owners (their
+    uids may be other people of this machine): these directories are what keeps them out."""
+    out = []
+    try:
+        entries = [e for e in os.scandir(medium_path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return out
+    for entry in sorted(entries, key=lambda e: e.name):
+        try:
+            names = os.listdir(entry.path)
+        except OSError:
+            continue
+        if ARCHIVE in names or any(BACKUP_NAME.match(n) for n in names):
+            out.append(Path(entry.path))
+            if ARCHIVE in names:
+                out.append(Path(entry.path) / ARCHIVE)
+    return out
+
+
+def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """Take other users' access away from `private_dirs` (media made by earlier versions were
+    0755): those that were open, and why some could not be closed."""
+    closed, errors = [], []
+    for path in private_dirs(medium_path):
+        try:
+            if privacy.tighten(path):
+                closed.append(path)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror}")
+    return closed, errors
+
+
+def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
+    """<backup>/data/<dir without leading slash>."""
+    return Path(backup_path) / "data" / _rel(dir_path)
+
+
+def gone_from(medium: Medium, backup_path: str | os.PathLike) -> str | None:
+    """Why a backup being written is no longer on its medium (unmounted or unplugged since step 3
+    made its directory), or None. What is written then would go into the directory the medium was
+    mounted on: another file system, the root one often."""
+    data = Path(backup_path) / "data"
+    if data.is_dir():
+        return None
+    return f"medium {medium.id} went away during the backup: {data} is gone (unmounted or unplugged?)"
+
+
+def _name_key(name: str) -> tuple[str, int]:
+    m = BACKUP_NAME.match(name)
+    return (m.group(1), int(m.group(2) or 1)) if m else (name, 0)
+
+
+def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[str, Path, dict | None]]:
+    """Backups of a source on a medium, oldest first: (name, path, backup.json or None)."""
+    root = source_root(medium_path, source_id)
+    try:
+        names = [n for n in os.listdir(root) if BACKUP_NAME.match(n)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for name in sorted(names, key=_name_key):
+        path = root / name
+        if not path.is_dir():
+            continue
+        out.append((name, path, read_backup_json(path)))
+    return out
+
+
+def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
+    try:
+        with open(Path(backup_path) / "backup.json", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def backup_name(when: datetime) -> str:
+    return "backup-" + when.strftime("%Y%m%d%H%M%S")
+
+
+def make_backup_dir(medium_path: str | os.PathLike, source_id: str, when: datetime,
+                    taken: set[str] = frozenset()) -> Path:
+    """Create <medium>/<source>/backup-<YmdHis>[-N] (a new directory, never an existing one)."""
+    root = source_root(medium_path, source_id)
+    try:
+        privacy.private_dir(root)
+    except OSError as exc:
+        raise WorkFailed(f"cannot create {root}: {exc.strerror}") from None
+    base = backup_name(when)
+    for n in range(1, 1000):
+        name = base if n == 1 else f"{base}-{n}"
+        if name in taken:
+            continue
+        path = root / name
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise WorkFailed(f"cannot create the backup directory {path}: {exc.strerror}") from None
+        return path
+    raise WorkFailed(f"too many backups named {base}-N in {root}")
