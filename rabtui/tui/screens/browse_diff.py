@@ -1,0 +1,50 @@
+"""Browse's "diff" level: what changed below the open directory since the backup before, from the
+catalog."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+
+from rabtui import fmt
+from rabtui.state import catalog
+from rabtui.tui import tree
+from rabtui.tui.safe_text import plain
+from rabtui.tui.screens.browse_tree import STATE_STYLE
+
+
+class DiffLevel:
+    """BrowseScreen's comparison of the open backup with the one before it (see browse.py)."""
+
+    def action_diff(self) -> None:
+        if self.level != "dir" or self.backup is None:
+            self.notify("open a backup first, then press d to compare it with the one before")
+            return
+        if self.backup.get("root"):
+            self.notify("the archive view merges every backup on the medium; open a backup to compare it")
+            return
+        if self.prev is None:
+            self.notify("this is the first backup of the source on its medium: nothing to compare with")
+            return
+        self._go("diff")
+        self._where(f"comparing /{tree.display(self.rel)} with {self.prev['name']} ...")
+        self._diff(self.rel)
+
+    @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    def _diff(self, rel: bytes) -> None:
+
+        source = self.app.cfg.source(self.source)
+        archive = source.archive_paths
+        d = catalog.diff(self.app.store, dict(self.prev, source=self.source), dict(self.backup, source=self.source),
+                         archive, prefix=rel)
+        changes, count = tree.changes_below(d, rel)
+        self._deliver(self._show_diff, changes, count)
+
+    def _show_diff(self, changes: list, count: int) -> None:
+        table = self._table("change", "path", "size")
+        for c in changes:
+            table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), plain(c.path), fmt.size(c.size))
+            self.keys.append(c)
+        more = f", first {len(changes)} shown" if count > len(changes) else ""
+        self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
+                    f"{count} changes{more} · backspace: back")

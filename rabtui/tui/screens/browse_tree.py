@@ -1,0 +1,154 @@
+"""Browse's "dir" level: the open backup's tree, listed a page at a time (the first page with the
+listing, the next ones as the cursor nears the end), each entry new, changed or a hard link into
+the backup before it; a backup that cannot be listed says why (its medium away, or deleted)."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+from textual import work
+from textual.worker import get_current_worker
+from textual.widgets import DataTable
+
+from rabtui import fmt
+from rabtui.state import catalog
+from rabtui.errors import Cancelled, RabtuiError
+from rabtui.tui import tree
+from rabtui.state import queries
+
+STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
+               "removed": "red"}
+STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
+
+
+class TreeLevel:
+    """BrowseScreen's listing of the open backup's directories (see browse.py for the levels)."""
+
+    def open_backup(self, backup: dict, rel: bytes = b"", select: bytes | None = None) -> None:
+        self.backup, self.prev = backup, None     # the backup before it comes with the listing
+        self.open_dir(rel, select)
+
+    def open_dir(self, rel: bytes, select: bytes | None = None) -> None:
+        """List the directory `rel` of the open backup; `select`: the name to put the cursor on
+        (its page and the ones before it are loaded with the first)."""
+        self._go("dir", rel)
+        self.loading = True
+        self._list_dir(self.backup, self.source, rel, select)
+
+    @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    def _list_dir(self, backup: dict, source: str, rel: bytes, select: bytes | None = None) -> None:
+        """Everything read here (the database too) comes to the screen with the listing: a listing
+        superseded meanwhile changes nothing the newer one shows."""
+        cancel = get_current_worker().cancelled_event
+        store, merged = self.app.store, bool(backup.get("root"))
+        prev = None if merged else queries.previous_backup(store, backup)
+        # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
+        as_of = None if merged else catalog.archive_listing(
+            store, source, backup, self.app.cfg.source(source).directories, rel)
+        root = tree.data_root(backup)
+        try:
+            names, ndirs = as_of[:2] if as_of is not None else tree.list_names(root, rel, cancel)
+            at = tree.position(names, ndirs, select) if select is not None else None
+            upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
+            first = tree.as_of_page(as_of, names[:upto]) if as_of is not None else \
+                tree.details(root, rel, tree.data_root(prev), names[:upto], ndirs, compare=not merged, cancel=cancel)
+        except Cancelled:
+            return
+        except OSError as exc:   # not in this backup (an archive directory holds only what was new)
+            self._deliver(self._list_failed, rel, exc, *self._why_unreadable(backup))
+            return
+        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of), first, at)
+
+    def _why_unreadable(self, backup: dict) -> tuple[str | None, bool]:
+        """From a worker, after a listing failed: why the backup's medium cannot be read now (None:
+        it is mounted), and whether the backup itself is gone from it (deleted by a cleanup)."""
+        from rabtui.actions.restore import medium_problem
+
+        try:
+            away = medium_problem(self.app.cfg.medium(backup["medium"]))
+        except RabtuiError as exc:   # a medium no longer in the config
+            away = str(exc)
+        return away, away is None and not os.path.isdir(tree.data_root(backup))
+
+    def _list_failed(self, rel: bytes, exc: OSError, away: str | None = None, gone: bool = False) -> None:
+        self.loading = False
+        if away or gone:
+            if away:
+                self.notify(f"{self.backup['name']} cannot be listed: {away}. Mount it to browse this backup, or"
+                            " find the file with / and press r: the restore reads the newest copy at hand"
+                            " (another medium, a verified checkpoint disc)", severity="warning", timeout=15)
+            else:
+                self.notify(f"{self.backup['name']} is no longer on {self.backup['medium']}: it was deleted (by a"
+                            " cleanup, or by hand) since it was opened here", severity="warning", timeout=15)
+            if self.level == "dir" and self.rel == rel:
+                self.level, self.rel = self._before     # what the table shows, until the backups come
+                self.show_backups(self.source)
+            return
+        what = "is not in this backup" if isinstance(exc, FileNotFoundError) else f"cannot be read: {exc.strerror}"
+        self.notify(f"/{os.fsdecode(rel)} {what}", severity="warning")
+        if self.level == "dir" and self.rel == rel:
+            if self.keys:      # the table still shows where the operator was: so does the screen
+                self.level, self.rel = self._before
+            else:
+                self.action_up()
+
+    def _show_dir(self, listing: tree.Listing, first: list, at: int | None = None) -> None:
+        self.names, self.ndirs, self.prev, self.as_of = listing.names, listing.ndirs, listing.prev, listing.as_of
+        table = self._table("name", "size", "modified", "in this backup")
+        self.loaded = 0
+        self._add_entries(first)
+        self.loading = False
+        self._where_dir()
+        if at is not None:
+            table.move_cursor(row=at, animate=False)
+
+    def _where_dir(self) -> None:
+        b = self.backup
+        shown = f"{self.loaded} of {len(self.names)}" if self.loaded < len(self.names) else str(len(self.names))
+        if b.get("root"):
+            prev = f"every archive file on {b['medium']}"
+        elif self.as_of is not None:
+            prev = f"every archive file saved on {b['medium']} up to this backup"
+        else:
+            prev = f"vs {self.prev['name']}" if self.prev else "first backup on this medium"
+        self._where(f"{self.source} › {b['name']} › /{tree.display(self.rel)}  ({shown} entries, {prev})")
+
+    def _add_entries(self, entries: list) -> None:
+        table = self.query_one("#browse", DataTable)
+        rows = []
+        for e in entries:
+            name = tree.display(e.name) + ("/" if e.is_dir else "")
+            state = Text(STATE_WORD.get(e.state, ""), style=STATE_STYLE.get(e.state, ""))
+            rows.append((Text(name, style="bold blue" if e.is_dir else ""), fmt.size(e.size) if e.size is not None else "",
+                         fmt.stamp(e.mtime), state))
+            self.keys.append(e)
+        table.add_rows(rows)
+        self.loaded += len(entries)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.level != "dir" or self.loading or self.loaded >= len(self.names):
+            return
+        if event.cursor_row >= self.loaded - 40:
+            self.loading = True
+            self._next_page(self.rel, self.loaded)
+
+    @work(thread=True, group="page", exit_on_error=False)
+    def _next_page(self, rel: bytes, start: int) -> None:
+        backup, prev, as_of, names = self.backup, self.prev, self.as_of, self.names[start: start + tree.PAGE]
+        if as_of is not None:
+            self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
+            return
+        try:
+            page = tree.details(tree.data_root(backup), rel, tree.data_root(prev), names, max(0, self.ndirs - start),
+                                compare=not backup.get("root"))
+        except OSError as exc:
+            self.app.call_from_thread(self._list_failed, rel, exc, *self._why_unreadable(backup))
+            return
+        self.app.call_from_thread(self._got_page, rel, start, page)
+
+    def _got_page(self, rel: bytes, start: int, page: list) -> None:
+        self.loading = False
+        if self.level == "dir" and rel == self.rel and start == self.loaded:
+            self._add_entries(page)
+            self._where_dir()
