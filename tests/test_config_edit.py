@@ -4,7 +4,6 @@ and hand-written tables stay; never over changes made on disk since it was read;
 from __future__ import annotations
 
 import difflib
-import os
 import tomllib
 
 import pytest
