@@ -157,3 +157,34 @@ def test_a_checkpoint_planned_before_the_check_is_stopped_before_its_disc_is_beg
     assert "planned before" in failed and f"checkpoint abandon {number}" in failed, failed
     assert not (tmp_path / "iso").exists() or not list((tmp_path / "iso").glob("*.iso"))
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "failed"
+
+
+def test_the_trial_counts_the_acl_and_xattrs_a_part_of_a_cut_file_carries(tmp_path):
+    """Three symlinks (targets of 900, 223 and 764 bytes) and then a part of a cut file: xorriso
+    writes the directory when the part has no xattrs, and stops on it when the part carries the
+    file's four 240-byte ones, as its disc's command file gives them; the trial says so."""
+    from rabtui.checkpoint import cut_attrs, xorriso
+
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 10_000)
+    d = tmp_path / "d"
+    d.mkdir()
+    entries = [Entry("dir", os.fsencode(d), b"/data/x")]
+    for i, length in enumerate((900, 223, 764)):
+        os.symlink(path_target(length), d / f"l{i}")
+        entries.append(Entry("file", os.fsencode(d / f"l{i}"), b"/data/x/l%d" % i))
+    entries.append(Entry("cut", os.fsencode(big), b"/data/x/z.part01-of-02", 0, 5000))
+
+    def stops() -> bool:
+        cut_attrs.prepare(entries, tmp_path / "lists")
+        cmdfile = tmp_path / "cmds"
+        cmdfile.write_text(xorriso.command_file("T", entries), encoding="ascii")
+        real = subprocess.run(xorriso.trial_argv("xorriso", str(cmdfile)), capture_output=True, text=True)
+        assert continuation.MISCOUNT in real.stdout + real.stderr or real.returncode == 0, real.stderr[-500:]
+        return real.returncode != 0
+
+    assert not stops() and continuation.check(entries, tmp_path).bad == {}
+    for k in range(4):
+        os.setxattr(big, f"user.v{k}", b"v" * 240)
+    assert stops()
+    assert b"/data/x" in continuation.check(entries, tmp_path).bad

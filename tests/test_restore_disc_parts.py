@@ -6,6 +6,9 @@ result (the catalog records no inode to link them again by)."""
 from __future__ import annotations
 
 import os
+import re
+
+import pytest
 
 from rabtui.restore import run as R
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -67,3 +70,55 @@ def test_hard_links_cut_apart_by_the_discs_are_named_in_the_result(tmp_path):
     named = [(kind, os.fsdecode(name)) for kind, name, _why in res.written.not_restored]
     assert named == [("hard link", str(data / "c/x-link.bin").lstrip("/"))], named
     assert res.incomplete() and "x-link.bin" in res.summary
+
+
+def _cut_with_attrs(tmp_path):
+    """A file cut into two parts that has an ACL, xattrs of its own (a binary value, a name with
+    odd bytes; as root a capability and a trusted. one too), a foreign owner (as root), setgid and
+    an old time; its directory's time in whole seconds, as discs keep them."""
+    from tests import fidelity
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"big.bin": 6_000_000, "small.bin": b"small"})
+    big = data / "big.bin"
+    try:
+        os.setxattr(big, "system.posix_acl_access", fidelity.ACCESS_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    os.setxattr(big, "user.comment", b"\x00kept = \"with\" the\nparts\xff\\")
+    os.setxattr(big, b"user.odd \xff=name", b"1")
+    if fidelity.is_root():
+        os.chown(big, 12345, 23456)
+        os.setxattr(big, "trusted.rabtui", b"trusted namespace")
+        os.setxattr(big, "security.capability", fidelity.CAPABILITY)
+    os.chmod(big, 0o2754)
+    os.utime(big, (fidelity.OLD_MTIME, fidelity.OLD_MTIME))
+    os.utime(data, (fidelity.OLD_MTIME, fidelity.OLD_MTIME))
+    assert lab.backup(cfg).status == "completed"
+    return lab, cfg, data
+
+
+def test_each_part_of_a_cut_file_holds_its_acl_and_xattrs_on_its_disc(tmp_path):
+    """xorriso's -cut_out gives a part the mode, owner and times of the file only: the ACL and the
+    xattrs of every namespace are given to it after, as the whole file would have them."""
+    import subprocess
+
+    lab, cfg, data = _cut_with_attrs(tmp_path)
+    store = lab.store()
+    number = burn_due(cfg, store)
+    parts = store.all("SELECT disc, disc_path FROM disc_files WHERE parts=2 ORDER BY part")
+    assert [r["disc"] for r in parts] == [1, 2]
+    big = os.lstat(data / "big.bin")
+    for r in parts:
+        path = "/" + os.fsdecode(bytes(r["disc_path"]))
+        listed = subprocess.run(["xorriso", "-no_rc", "-acl", "on", "-xattr", "any",
+                                 "-indev", str(tmp_path / "iso" / f"RAB{number}D{r['disc']:02d}.iso"),
+                                 "-getfattr", path, "--", "-getfacl", path, "--", "-lsdl", path, "--"],
+                                capture_output=True, check=True, env={**os.environ, "TZ": "UTC0"}).stdout
+        assert b'user.comment="\\000kept\\040\\075' in listed and b'user.odd\\040\\377\\075name="1"' in listed, listed
+        assert b"user:1234:r-x" in listed and b"group:2345:rw-" in listed, listed
+        assert re.search(rb"-rwxr-sr--\+ +1 +%d +%d +\d+ +Jan +1 +2000 " % (big.st_uid, big.st_gid), listed), listed
+        if os.geteuid() == 0:
+            assert b"security.capability=" in listed and b'trusted.rabtui="trusted\\040namespace"' in listed

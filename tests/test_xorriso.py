@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from rabtui.checkpoint import layout, xorriso as X
@@ -38,6 +39,28 @@ def test_command_file():
     text = X.command_file("RAB1D01", [X.Entry("file", deep + b"/f", deep.replace(b"/m/", b"/data/") + b"/f")])
     assert max(len(line) for line in text.splitlines()) < 1200
     assert text.count("-cdx ") > 1 and text.splitlines()[-1] == '-map "f" "f"'
+
+
+def test_a_cut_part_is_given_the_acl_and_xattrs_of_its_file_from_lists():
+    """-setfattr_list then -setfacl_list (that one with patterns off), right after its -cut_out,
+    where the command file is in the part's directory; names and values as \\ooo where unusual."""
+    cut = X.Entry("cut", b"/m/d/big", b"/data/s/d/a*.part01-of-02", offset=0, length=2048,
+                  attrs=[(b"user.a=b", b'\x00"\\ v\n'), (b"system.posix_acl_access", b"\x02\x00")],
+                  acl="user::rw-\nuser:1234:r--\ngroup::r--\nmask::r--\nother::---", lists=b"/st/lists-01/3")
+    plain = X.Entry("cut", b"/m/d/other", b"/data/s/d/other.part02-of-02", offset=2048, length=2048)
+    lines = X.command_file("RAB1D01", [cut, plain]).splitlines()
+    at = lines.index('-cut_out "big" 0 2048 "a*.part01-of-02"')
+    assert lines[at + 1:at + 5] == ['-setfattr_list "/st/lists-01/3.xattrs"', "-iso_rr_pattern off",
+                                    '-setfacl_list "/st/lists-01/3.acl"', '-cut_out "other" 2048 2048 "other.part02-of-02"']
+    assert X.attr_lists([cut, plain]) == [
+        (b"/st/lists-01/3.xattrs", b'# file: a*.part01-of-02\nuser.a\\075b="\\000\\042\\134\\040v\\012"\n'
+                                   b'system.posix_acl_access="\\002\\000"\n'),
+        (b"/st/lists-01/3.acl", b"# file: a*.part01-of-02\nuser::rw-\nuser:1234:r--\ngroup::r--\nmask::r--\nother::---\n")]
+    long = X.Entry("cut", b"/m/big", b"/d/big.part01-of-02", attrs=[(b"user.big", bytes(4096))], lists=b"/l/0")
+    with pytest.raises(ValueError, match="user.big"):
+        X.attr_lists([long])
+    with pytest.raises(ValueError):
+        X.command_file("RAB1D01", [X.Entry("cut", b"/m/big", b"/d/big.part01-of-02", attrs=[(b"user.x", b"1")])])
 
 
 def test_argv_builders():
@@ -116,6 +139,38 @@ def test_hostile_names_survive_a_real_command_file(tmp_path):
                    capture_output=True)
     got = {n: open(os.path.join(os.fsencode(out), b"d", n), "rb").read() for n in os.listdir(os.fsencode(out / "d"))}
     assert got == {name: b"%d" % i for i, name in enumerate(HOSTILE_NAMES)}
+
+
+def test_cut_parts_with_hostile_names_get_their_acl_and_xattrs_in_a_real_image(tmp_path):
+    """Every hostile name, cut: its part holds the xattrs (any byte in names and values, 0 too)
+    and the ACL given, and a part whose name the others' would match as patterns gets none."""
+    src = tmp_path / "src"
+    src.mkdir()
+    big = os.path.join(os.fsencode(src), b"big")
+    with open(big, "wb") as f:
+        f.write(b"x" * 5000)
+    acl = "user::rw-\nuser:1234:r-x\ngroup::r--\nmask::r-x\nother::r--"
+    entries = []
+    for i, name in enumerate(HOSTILE_NAMES):
+        entries.append(X.Entry("cut", big, b"/d/" + name + b".part01-of-02", 0, 3000,
+                               attrs=[(b"user.n\xff=%d" % i, b"\x00%d\n\"=\\" % i)], acl=acl,
+                               lists=os.path.join(os.fsencode(tmp_path), b"%d" % i)))
+    entries.append(X.Entry("cut", big, b"/d/globbing-x.part01-of-02", 3000, 3000))
+    for path, text in X.attr_lists(entries):
+        with open(path, "wb") as f:
+            f.write(text)
+    cmdfile = tmp_path / "cmds"
+    cmdfile.write_text(X.command_file("RAB1D01", entries), encoding="ascii")
+    subprocess.run(X.burn_argv("xorriso", f"images:{tmp_path}", "RAB1D01", str(cmdfile)), check=True,
+                   capture_output=True)
+    listed = subprocess.run(X.attrs_argv("xorriso", f"{tmp_path}/RAB1D01.iso", "RAB1D01"), check=True,
+                            capture_output=True).stdout.splitlines()
+    got = X.parse_getfattr(listed)
+    want = {b"d/" + name + b".part01-of-02": {b"user.n\xff=%d" % i: b"\x00%d\n\"=\\" % i,
+                                              X.ACL_KEY: acl.encode()}
+            for i, name in enumerate(HOSTILE_NAMES)}
+    assert {path: {k: v for k, v in attrs.items() if k != b"system.posix_acl_access"}
+            for path, attrs in got.items()} == want
 
 
 _NAME = st.one_of(st.binary(min_size=1, max_size=16), st.binary(min_size=200, max_size=255)).map(

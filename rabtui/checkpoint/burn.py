@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc, proc_records
-from rabtui.checkpoint import continuation, layout, shortpath, xorriso
+from rabtui.checkpoint import continuation, cut_attrs, layout, shortpath, xorriso
 from rabtui.checkpoint.read_from import load_rows
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
@@ -57,6 +57,12 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
     for e in entries:
         e.disk = short.path(e.disk)
+    try:
+        cut_attrs.prepare(entries, folder / f"lists-{disc:02d}")
+    except ValueError as exc:
+        raise WorkFailed(f"the part of a file cut for disc {disc} cannot be given the file's xattrs: {exc}",
+                         hint="shorten that xattr on the source (xorriso reads it as one line), back it up again,"
+                              " then plan the checkpoint again") from None
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
@@ -77,12 +83,12 @@ def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel)
 
 def unstage(cfg, number: int, disc: int) -> None:
     """What `stage` made for a disc, once the disc is verified: README.txt and rabtui/ (a copy of
-    the state database, for each disc), the shortcuts and the command file. A rewrite stages it
-    anew; the checkpoint's catalog stays for that."""
+    the state database, for each disc), the shortcuts, the command file and the lists it reads
+    (cut_attrs.py). A rewrite stages it anew; the checkpoint's catalog stays for that."""
     from rabtui.checkpoint.prepare import checkpoint_dir
 
     folder = checkpoint_dir(cfg, number)
-    for name in (f"disc-{disc:02d}", f"links-{disc:02d}"):
+    for name in (f"disc-{disc:02d}", f"links-{disc:02d}", f"lists-{disc:02d}"):
         shutil.rmtree(folder / name, ignore_errors=True)
     (folder / f"disc-{disc:02d}.xorriso").unlink(missing_ok=True)
 

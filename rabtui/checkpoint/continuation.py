@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rabtui import proc
-from rabtui.checkpoint import isosize, layout, xorriso
+from rabtui.checkpoint import cut_attrs, isosize, layout, xorriso
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.xorriso import Entry
@@ -57,7 +57,7 @@ class Child:
 
     entry: Entry
     name: bytes
-    mode: int                      # 0 for a part of a cut file (a cut-out carries no attributes)
+    mode: int                      # a part of a cut file: S_IFREG (it carries the file's ACL and xattrs)
     size: int = 0                  # bytes in the image
     target: bytes = b""            # of a symlink
     rdev: int = 0
@@ -150,7 +150,7 @@ def _directories(entries: Sequence[Entry], short: Shortcuts) -> dict[bytes, list
         if parent not in dirs:
             continue
         if e.kind == "cut":
-            child = Child(e, name, 0, size=e.length)
+            child = Child(e, name, stat.S_IFREG, size=e.length)
         else:
             st = os.lstat(short.path(e.disk))
             child = Child(e, name, st.st_mode, size=st.st_size, rdev=st.st_rdev)
@@ -216,9 +216,7 @@ def _skeleton(folder: bytes, kids: list[Child]) -> str:
         try:
             if c.entry.kind == "cut":
                 _sparse(path, _extents_size(c.size))
-                c.entry = Entry("cut", path, c.entry.iso, 0, _extents_size(c.size))
-                continue
-            if stat.S_ISDIR(m):
+            elif stat.S_ISDIR(m):
                 os.mkdir(path, 0o700)
             elif stat.S_ISLNK(m):
                 os.symlink(c.target, path)
@@ -233,7 +231,10 @@ def _skeleton(folder: bytes, kids: list[Child]) -> str:
         why = _copy_attrs(path, c.attrs)
         if why:
             return f"{os.fsdecode(c.name)!r}: {why}"
-        c.entry = Entry(c.entry.kind, path, c.entry.iso)
+        if c.entry.kind == "cut":
+            c.entry = Entry("cut", path, c.entry.iso, 0, _extents_size(c.size))
+        else:
+            c.entry = Entry(c.entry.kind, path, c.entry.iso)
     return ""
 
 
@@ -297,8 +298,13 @@ def _bisect(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, found: Found, c
 
 def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel) -> str | None:
     """None when xorriso writes these directories; else what it said."""
+    entries = [e for _, kids in dirs for e in kids]
+    try:     # the parts of cut files, given their stand-ins' ACL and xattrs as a disc's are
+        cut_attrs.prepare(entries, Path(cmdfile + ".lists"))
+    except ValueError as exc:
+        return str(exc)
     with open(cmdfile, "w", encoding="ascii") as f:     # each directory is made as its entries go in
-        f.write(xorriso.command_file("TRIAL", [e for _, kids in dirs for e in kids]))
+        f.write(xorriso.command_file("TRIAL", entries))
     said: list[str] = []
 
     def on_line(line: bytes) -> None:

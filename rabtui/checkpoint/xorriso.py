@@ -13,6 +13,15 @@ on disk or in the image ("Effective path gets much too long"). An escaped name o
 up to 1022, so each file is added by its own name after `-cdx` (disk) and `-cd` (image) into its
 directory, which is given in steps of whole names that fit on a line. Disk paths must already be
 short enough (shortpath.py); image paths are checked when a checkpoint is planned.
+
+`-cut_out` gives a part of a file the file's mode (setuid, setgid and sticky bits included),
+owner, group and times, as it reads them with stat, but none of its ACL and xattrs (a cut-out node
+of libisofs carries no AAIP; xorriso 1.5.4). They are given to the part right after it, from files
+xorriso reads, as `getfattr -d` and `getfacl` write them (attr_lists): `-setfattr_list` for every
+xattr (its values may hold any byte, 0 too, which `-setfattr` cannot set), then `-setfacl_list`
+for the ACL (after: `-setfattr_list` removes an ACL set before it). So a part holds what the whole
+file would, its ACL and its system.posix_acl_access xattr beside it. `-setfacl_list` takes its
+names as patterns unless `-iso_rr_pattern off`.
 """
 
 from __future__ import annotations
@@ -54,6 +63,12 @@ class Entry:
     iso: bytes           # path in the image, absolute
     offset: int = 0      # for "cut"
     length: int = 0
+    # for "cut": the xattrs of the file (its ACL's among them) and its ACL as `getfacl` writes it
+    # (when it says more than the mode), which -cut_out leaves off the part, and where the lists
+    # that give them to it are written (attr_lists)
+    attrs: list[tuple[bytes, bytes]] = field(default_factory=list)
+    acl: str = ""
+    lists: bytes = b""
 
 
 PATH_MAX = 4095          # the longest path xorriso composes, on disk or in the image
@@ -80,10 +95,41 @@ def _cd_steps(where: bytes | None, target: bytes) -> list[tuple[bytes, bytes]]:
     return steps
 
 
+XATTR_LIST, ACL_LIST = b".xattrs", b".acl"    # appended to an Entry's `lists`
+LIST_LINE = 4 * 4096 - 2   # the longest line -setfattr_list and -setfacl_list read whole (fgets, 16 KiB)
+_LIST_PLAIN = frozenset(range(0x21, 0x7F)) - frozenset(b'"\\=')
+
+
+def _octal(word: bytes) -> bytes:
+    """A name or value in a -setfattr_list or -setfacl_list file: unusual bytes as \\ooo."""
+    return b"".join(bytes([b]) if b in _LIST_PLAIN else b"\\%03o" % b for b in word)
+
+
+def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
+    """(path, text) of each file that the command file of `entries` reads the ACL and xattrs of a
+    cut part from; the part is named as it is in its directory of the image, where the command
+    file is when it reads them. ValueError for an xattr too long for a line of its own."""
+    out = []
+    for e in entries:
+        if e.kind != "cut" or not (e.attrs or e.acl):
+            continue
+        head = b"# file: " + _octal(e.iso.rstrip(b"/").rpartition(b"/")[2]) + b"\n"
+        if e.attrs:
+            lines = [_octal(n) + b'="' + _octal(v) + b'"' for n, v in e.attrs]
+            for (n, _v), line in zip(e.attrs, lines):
+                if len(line) > LIST_LINE:
+                    raise ValueError(f"xattr {n!r} takes {len(line)} bytes as xorriso reads it, more than {LIST_LINE}")
+            out.append((e.lists + XATTR_LIST, head + b"".join(line + b"\n" for line in lines)))
+        if e.acl:
+            out.append((e.lists + ACL_LIST, head + e.acl.encode("utf-8", "surrogateescape") + b"\n"))
+    return out
+
+
 def command_file(volid: str, entries: Iterable[Entry]) -> str:
-    """The text of the command file for one disc."""
+    """The text of the command file for one disc (with the files of attr_lists beside it)."""
     lines = [f"-volid {quote(volid)}"]
     disk_dir = iso_dir = None
+    patterns = True
     made = {b"/"}        # directories in the image so far: -cd into another one makes it first
     for e in entries:
         if e.kind not in ("dir", "file", "tree", "cut"):
@@ -109,6 +155,15 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
             lines.append(f"-map_single {quote(disk_name)} {quote(iso_name)}")
         elif e.kind == "cut":
             lines.append(f"-cut_out {quote(disk_name)} {e.offset} {e.length} {quote(iso_name)}")
+            if (e.attrs or e.acl) and not e.lists:
+                raise ValueError(f"no lists for the ACL and xattrs of {e.iso!r}")
+            if e.attrs:
+                lines.append(f"-setfattr_list {quote(e.lists + XATTR_LIST)}")
+            if e.acl:
+                if patterns:
+                    lines.append("-iso_rr_pattern off")
+                    patterns = False
+                lines.append(f"-setfacl_list {quote(e.lists + ACL_LIST)}")
         else:
             lines.append(f"-map {quote(disk_name)} {quote(iso_name)}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,55 @@
+"""The ACL and xattrs of a file cut into parts, for each part to carry on its disc: xorriso's
+`-cut_out` gives a part the file's mode, owner and times but none of them (xorriso.py). They are
+read from the file on the medium as the disc is staged and written into lists beside its command
+file, which xorriso reads right after each part's `-cut_out`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from rabtui.checkpoint import xorriso
+from rabtui.checkpoint.backed_up_attrs import acl_text
+from rabtui.checkpoint.xorriso import Entry
+
+ACCESS_ACL = b"system.posix_acl_access"
+
+
+def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
+    """The xattrs of the file at `path` as the kernel gives them (as libisofs reads a whole file's),
+    and its ACL as `getfacl` writes it ("" when it says no more than the mode)."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+        attrs = [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False)) for n in names]
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            return [], ""
+        raise
+    acl = acl_text(dict(attrs).get(ACCESS_ACL, b""))
+    return attrs, "\n".join(acl) if len(acl) > 3 else ""
+
+
+def prepare(entries: Sequence[Entry], folder: Path) -> None:
+    """Give each cut entry the xattrs and ACL of the file it is cut from, and write the lists that
+    set them on its part into `folder` (made anew). ValueError, naming the file, for one that
+    xorriso cannot be given (xorriso.attr_lists)."""
+    if folder.is_symlink() or folder.exists():
+        shutil.rmtree(folder)
+    lists = []
+    for k, e in enumerate(entries):
+        if e.kind != "cut":
+            continue
+        e.attrs, e.acl = read(e.disk)
+        e.lists = os.path.join(os.fsencode(folder), b"%d" % k)
+        try:
+            lists += xorriso.attr_lists([e])
+        except ValueError as exc:
+            raise ValueError(f"{os.fsdecode(e.disk)}: {exc}") from None
+    if lists:
+        folder.mkdir(mode=0o700, parents=True)
+    for path, text in lists:
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(text)
