@@ -154,3 +154,47 @@ def test_the_xattrs_of_a_file_whose_path_on_the_medium_passes_4096_bytes_are_com
     alter(iso, "-setfattr", "user.comment", "changed", os.fsdecode(prefix + b"/deep/" + deepest), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "(xattr user.comment differs from the backup's)" in why, why
+
+
+def _cut(tmp_path):
+    """A file with an xattr and an ACL cut into two parts on two discs; its first part's path on
+    disc 1."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"big.bin": 6_000_000, "plain": b"plain"})
+    os.setxattr(data / "big.bin", "user.comment", b"kept on each part")
+    try:
+        os.setxattr(data / "big.bin", "system.posix_acl_access", ACCESS_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    assert store.one("SELECT MAX(parts) FROM disc_files")[0] == 2
+    iso = tmp_path / "iso" / f"RAB{number}D01.iso"
+    return cfg, store, number, iso, "/data/loc/" + str(data).lstrip("/") + "/big.bin.part01-of-02"
+
+
+@pytest.mark.parametrize("room", ROOMS)
+@pytest.mark.parametrize("change, named", [
+    (None, None),
+    (lambda p: ["-setfattr", "user.comment", "changed", p, "--"], "(xattr user.comment differs from the backup's)"),
+    (lambda p: ["-setfattr", "-user.comment", "", p, "--"], "(xattr user.comment missing on the disc)"),
+    (lambda p: ["-setfattr", "user.planted", "x", p, "--"], "(xattr user.planted not backed up)"),
+    (lambda p: ["-setfacl", "", p, "--", "-chmod", "0674", p, "--"], "(ACL missing on the disc)"),
+])
+def test_a_part_of_a_cut_file_is_verified_with_the_acl_and_xattrs_of_the_file(tmp_path, monkeypatch, room, change,
+                                                                             named):
+    """Each part carries the file's ACL and xattrs: a disc whose part holds them verifies, one
+    whose part lost or changed one fails, naming the part."""
+    cfg, store, number, iso, part = _cut(tmp_path)
+    if change is not None:
+        alter(iso, *change(part))
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    if named is None:
+        assert why == ""
+    else:
+        assert "verification failed" in why and f"big.bin.part01-of-02 {named}" in why, why

@@ -1,8 +1,9 @@
 """What a disc must hold that its catalog does not record, compared with the backup it was written
-from on the medium: each entry's ACLs and xattrs, and each directory's own mode, owner and time.
-Only metadata is read there (lstat and xattrs), never content. An entry the medium no longer holds
-as recorded (the medium not mounted, the backup gone, the union holding a newer version) is passed
-over; so are the directories of an archive directory, whose union each backup changes."""
+from on the medium: each entry's ACLs and xattrs (each part of a file cut into parts holds those of
+the whole file), and each directory's own mode, owner and time. Only metadata is read there (lstat
+and xattrs), never content. An entry the medium no longer holds as recorded (the medium not
+mounted, the backup gone, the union holding a newer version) is passed over; so are the
+directories of an archive directory, whose union each backup changes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
 from rabtui.checkpoint.xorriso import ACL_KEY
 from rabtui.media import below
 
@@ -112,16 +114,20 @@ def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes]) ->
 
 
 def _as_recorded(r: Row, st: os.stat_result) -> bool:
-    return of_kind(r, st.st_mode) and int(st.st_mtime) == r.mtime and (r.sha256 in MARKS or st.st_size == r.size)
+    if r.part:     # the file a part was cut from: as long as its parts, up to this one's end at least
+        size = st.st_size == r.offset + r.size if r.part == r.parts else st.st_size >= r.offset + r.size
+    else:
+        size = r.sha256 in MARKS or st.st_size == r.size
+    return of_kind(r, st.st_mode) and int(st.st_mtime) == r.mtime and size
 
 
 def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin]) -> str | None:
-    """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them. The
-    parts of a cut file carry none (xorriso's -cut_out leaves them off): not compared."""
+    """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them; those
+    of a part of a cut file, as the whole file holds them."""
     at = where(found, r.disc_path)
-    if r.part or at is None or not at[1]:
+    if at is None or not at[1]:
         return None
-    root, rel = at[0], at[1]
+    root, rel = at[0], at[1][:-PART_SUFFIX_LEN] if r.part else at[1]
     if r.disk.endswith(b"/" + rel):     # read from the backup that first saved it (read_from.py)
         root = r.disk[:-len(rel) - 1]
     st = _lstat(root, rel)
