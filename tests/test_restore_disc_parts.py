@@ -1,7 +1,8 @@
 """Files cut into parts across checkpoint discs come back whole and as they were: a file of the
 source whose own name looks like a part keeps its name and content beside the cut file, a sparse
-cut file comes back sparse, and hard links that the discs cut apart are named in the restore's
-result (the catalog records no inode to link them again by)."""
+cut file comes back sparse, one with an ACL and xattrs has them on each part on its disc and back
+after the join (with its owner, mode and times), and hard links that the discs cut apart are
+named in the restore's result (the catalog records no inode to link them again by)."""
 
 from __future__ import annotations
 
@@ -122,3 +123,52 @@ def test_each_part_of_a_cut_file_holds_its_acl_and_xattrs_on_its_disc(tmp_path):
         assert re.search(rb"-rwxr-sr--\+ +1 +%d +%d +\d+ +Jan +1 +2000 " % (big.st_uid, big.st_gid), listed), listed
         if os.geteuid() == 0:
             assert b"security.capability=" in listed and b'trusted.rabtui="trusted\\040namespace"' in listed
+
+
+def test_a_cut_file_comes_back_from_the_discs_with_its_acl_xattrs_mode_owner_and_times(tmp_path):
+    """The file joined from its parts is the backed-up one to rsync's comparison, alone and in its
+    directory."""
+    from tests import fidelity
+
+    lab, cfg, data = _cut_with_attrs(tmp_path)
+    store = lab.store()
+    number = burn_due(cfg, store)
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    assert not res.written.problems(), res.summary
+    assert fidelity.differences(data, tmp_path / "out" / str(data).lstrip("/")) == []
+    res = R.restore(cfg, store, "loc", str(data / "big.bin"), checkpoint=number, to=tmp_path / "one")
+    assert not res.written.problems(), res.summary
+    assert _as_it_was(data / "big.bin") == _as_it_was(tmp_path / "one" / str(data / "big.bin").lstrip("/"))
+
+
+def _as_it_was(path) -> tuple:
+    st = os.lstat(path)
+    attrs = {n: os.getxattr(path, n) for n in os.listxattr(path)}
+    with open(path, "rb") as f:
+        content = f.read()
+    return st.st_mode, st.st_uid, st.st_gid, st.st_mtime, attrs, content
+
+
+def test_a_cut_file_without_an_acl_in_a_directory_with_a_default_acl_comes_back_without_one(tmp_path):
+    """The joined file is made in its directory, whose default ACL the kernel hands on to it: the
+    file had none, and has none after the restore."""
+    from tests import fidelity
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    inherit = lab.src / "data" / "inherit"
+    write_files(inherit, {"big.bin": 6_000_000})
+    os.chmod(inherit / "big.bin", 0o640)
+    try:
+        os.setxattr(inherit, "system.posix_acl_default", fidelity.DEFAULT_ACL)
+    except OSError as exc:
+        pytest.skip(f"the test file system takes no POSIX ACLs: {exc.strerror}")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    assert store.one("SELECT MAX(parts) FROM disc_files")[0] == 2
+    res = R.restore(cfg, store, "loc", str(inherit), checkpoint=number, to=tmp_path / "out")
+    assert not res.written.problems(), res.summary
+    got = tmp_path / "out" / str(inherit / "big.bin").lstrip("/")
+    assert os.listxattr(got) == [] and os.stat(got).st_mode & 0o7777 == 0o640
+    assert got.read_bytes() == (inherit / "big.bin").read_bytes()

@@ -21,6 +21,7 @@ from rabtui.errors import Cancelled, WorkFailed
 from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
+from rabtui.restore.filecopy import read_xattrs
 from rabtui.restore.staging import ACLS
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
@@ -262,7 +263,9 @@ def _cancelled(cancel) -> None:
 def _join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit, cancel) -> list[tuple[bytes, str]]:
     """Join the parts `prs` of one cut file, each read from the tree of its own disc, into the
     tree of the first part's disc, as `under`. Each part is hashed as it is read and checked
-    against the catalog; runs of zeros of BLOCK bytes stay holes. Returns what was wrong."""
+    against the catalog; runs of zeros of BLOCK bytes stay holes. The file gets the owner, mode,
+    ACL, xattrs and times of its first part, which holds the whole file's (discs written before
+    rabtui gave parts the ACL and xattrs hold none). Returns what was wrong."""
     prs.sort(key=lambda r: r["part"])
     name = bytes(prs[0]["path"])
     where = os.path.dirname(under)
@@ -293,19 +296,43 @@ def _join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit
             if r["sha256"] is not None and h.hexdigest() != r["sha256"]:
                 bad.append((name, f"part {r['part']} of {r['parts']} differs from the catalog on {disc_name(r)}"))
         os.ftruncate(fd, pos)   # the size, with a hole at the end where the file ends in zeros
+        _as_extracted(fd, sc.path(pieces[0]), name)
     finally:
         os.close(fd)
-    mode = stat.S_IMODE(os.stat(sc.path(pieces[0])).st_mode)
     for p in pieces:
         os.unlink(sc.path(p))
-    final = os.path.join(base_dir, os.path.basename(name))
-    os.rename(tmp, final)
-    os.chmod(final, mode)
-    os.utime(final, (prs[0]["mtime"], prs[0]["mtime"]))
+    os.rename(tmp, os.path.join(base_dir, os.path.basename(name)))
     for d, st in times.items():   # the directories keep the times they came off the disc with
         os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
     emit(Event(LOG, f"joined {len(prs)} parts of {fmt.name(name)}"))
     return bad
+
+
+def _as_extracted(fd: int, part: bytes, name: bytes) -> None:
+    """Give the joined file `fd` what its first part came off the disc with, as a whole file does:
+    its owner (as root), mode, ACL and xattrs, and times. The owner before the mode (a chown clears
+    setuid), the mode before the ACL (whose mask sets the group bits), the capability last (a chown
+    clears it); ACLs the kernel gave the new file from its directory's default ACL are removed."""
+    st = os.lstat(part)
+    attrs = read_xattrs(part)
+    if os.geteuid() == 0:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    have = {n for n, _ in attrs}
+    for acl in ACLS:
+        if os.fsencode(acl) not in have:
+            with contextlib.suppress(OSError):
+                os.removexattr(fd, acl)
+    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    for n, value in attrs:
+        with contextlib.suppress(OSError):
+            if os.getxattr(fd, n) == value:     # a security module's label, given it already
+                continue
+        try:
+            os.setxattr(fd, n, value)
+        except OSError as exc:
+            raise WorkFailed(f"{fmt.name(name)}: its parts joined, the xattr {fmt.name(n)} it came off the disc with"
+                             f" cannot be set: {exc.strerror}") from None
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _merge(src: bytes, dst: bytes, sc, kept: dict[bytes, tuple[int, int]]) -> None:
