@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rabtui.checkpoint import layout, xorriso as X
+from rabtui.checkpoint import layout, xorriso as X, xorriso_output
 from tests.trees import HOSTILE_NAMES
 
 
@@ -87,26 +87,26 @@ def test_argv_builders():
 
 
 def test_parsers():
-    assert X.parse_update("xorriso : UPDATE : Writing:      12225s   78.6%   fifo   0%  buf  50%") == \
+    assert xorriso_output.parse_update("xorriso : UPDATE : Writing:      12225s   78.6%   fifo   0%  buf  50%") == \
         {"sectors": 12225, "percent": 78.6}
-    assert X.parse_update("xorriso : UPDATE :       1 files added in 1 seconds") is None
-    assert X.payload(b"I:1: xorriso : NOTE : x") == ("I", "xorriso : NOTE : x")
-    media = X.parse_media(["R:1: Media current: BD-R sequential recordable", "R:1: Media status : is blank",
+    assert xorriso_output.parse_update("xorriso : UPDATE :       1 files added in 1 seconds") is None
+    assert xorriso_output.payload(b"I:1: xorriso : NOTE : x") == ("I", "xorriso : NOTE : x")
+    media = xorriso_output.parse_media(["R:1: Media current: BD-R sequential recordable", "R:1: Media status : is blank",
                            "R:1: Media space  : 11826176s", "R:1: After commit : 11826176s"])
     assert media == {"status": "is blank", "blank": True, "free_sectors": 11826176}
-    written = X.parse_media(["R:1: Media status : is written , is closed", "R:1: Media space  : 0s"])
+    written = xorriso_output.parse_media(["R:1: Media status : is written , is closed", "R:1: Media space  : 0s"])
     assert written["blank"] is False and written["free_sectors"] == 0
-    assert X.parse_volid(["R:1: Volume Id    : RAB7D02"]) == "RAB7D02"
-    good = X.parse_check(["R:1: Media region :          0 ,      15404 , + good",
+    assert xorriso_output.parse_volid(["R:1: Volume Id    : RAB7D02"]) == "RAB7D02"
+    good = xorriso_output.parse_check(["R:1: Media region :          0 ,      15404 , + good",
                           "R:1: File contents and their MD5 checksums match."], 0)
     assert good.ok and not good.mismatched
-    bad = X.parse_check(["R:1: Media region :          0 ,      10 , - unreadable",
+    bad = xorriso_output.parse_check(["R:1: Media region :          0 ,      10 , - unreadable",
                          "R:1: MD5 MISMATCH: '/data/x/new\\nline \\377'",
                          "R:1: Mismatch detected between file contents and MD5 checksums."], 32)
     assert not bad.ok and bad.mismatched == [b"/data/x/new\nline \xff"] and bad.bad_regions == [(0, 10, "- unreadable")]
-    silent = X.parse_check(["R:1: Not a single file with MD5 checksum was found."], 0)
+    silent = xorriso_output.parse_check(["R:1: Not a single file with MD5 checksum was found."], 0)
     assert not silent.ok
-    assert X.unescape_output("back\\\\slash\\ttab\\101") == b"back\\slash\ttabA"
+    assert xorriso_output.unescape_output("back\\\\slash\\ttab\\101") == b"back\\slash\ttabA"
 
 
 def test_catalog_escaping_round_trips():
@@ -165,9 +165,9 @@ def test_cut_parts_with_hostile_names_get_their_acl_and_xattrs_in_a_real_image(t
                    capture_output=True)
     listed = subprocess.run(X.attrs_argv("xorriso", f"{tmp_path}/RAB1D01.iso", "RAB1D01"), check=True,
                             capture_output=True).stdout.splitlines()
-    got = X.parse_getfattr(listed)
+    got = xorriso_output.parse_getfattr(listed)
     want = {b"d/" + name + b".part01-of-02": {b"user.n\xff=%d" % i: b"\x00%d\n\"=\\" % i,
-                                              X.ACL_KEY: acl.encode()}
+                                              xorriso_output.ACL_KEY: acl.encode()}
             for i, name in enumerate(HOSTILE_NAMES)}
     assert {path: {k: v for k, v in attrs.items() if k != b"system.posix_acl_access"}
             for path, attrs in got.items()} == want
@@ -245,10 +245,10 @@ def test_lsdl_lines_of_a_real_image_give_each_symlinks_name_and_owner(names, tar
         argv = ["xorriso", "-indev", iso, "-backslash_codes", "encode_results",
                 "-find", "/d", "-type", "l", "-exec", "lsdl", "--"]
         out = subprocess.run(argv, check=True, capture_output=True).stdout
-    got = [X.parse_lsdl(line) for line in out.split(b"\n") if line]
+    got = [xorriso_output.parse_lsdl(line) for line in out.split(b"\n") if line]
     assert all(entry is not None and stat.S_ISLNK(entry[1]) for entry in got)
     assert {p: owner for p, _mode, _target, owner in got} == want
-    plain = X.parse_lsdl(b"-rw-r--r--    1 0        0       10 Dec  2 17:46 '/d/plain file'")
+    plain = xorriso_output.parse_lsdl(b"-rw-r--r--    1 0        0       10 Dec  2 17:46 '/d/plain file'")
     assert plain is not None and not stat.S_ISLNK(plain[1])
 
 
@@ -261,19 +261,19 @@ def test_parse_lsdl_reads_kind_mode_special_bits_acl_mark_and_target():
         b"-rw-rwSr--+   1 12       34              2 Dec  4 05:32 '/d/a'": (b"/d/a", 0o102664, None, (12, 34)),
     }
     for line, want in lines.items():
-        assert X.parse_lsdl(line) == want, line
-    assert X.parse_lsdl(b"xorriso : NOTE : something") is None
+        assert xorriso_output.parse_lsdl(line) == want, line
+    assert xorriso_output.parse_lsdl(b"xorriso : NOTE : something") is None
 
 
 def test_lsdl_date_reads_the_time_as_shown_and_lsdl_dates_writes_both_forms():
-    assert X.lsdl_date(b"-rw-r--r--    1 0        0               1 Dec  4 05:45 '/d/a b'") == "Dec 4 05:45"
-    assert X.lsdl_date(b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'") == "Jan 2 2020"
-    assert X.lsdl_date(b"xorriso : NOTE : something") is None
-    assert X.lsdl_dates(1_600_000_000) == ("Sep 13 12:26", "Sep 13 2020")
+    assert xorriso_output.lsdl_date(b"-rw-r--r--    1 0        0               1 Dec  4 05:45 '/d/a b'") == "Dec 4 05:45"
+    assert xorriso_output.lsdl_date(b"drwxrwx--T    1 0        0               0 Jan  2  2020 '/d/dd'") == "Jan 2 2020"
+    assert xorriso_output.lsdl_date(b"xorriso : NOTE : something") is None
+    assert xorriso_output.lsdl_dates(1_600_000_000) == ("Sep 13 12:26", "Sep 13 2020")
 
 
 def test_parse_report_lba_reads_the_first_extent_of_a_file():
     line = b"File data lba:  0 ,       59 ,        1 ,        1 , '/t/a b\\n\"'\"'\"'\\377\\\\x'"
-    assert X.parse_report_lba(line) == (b"/t/a b\n\"'\xff\\x", 59, 1)
-    assert X.parse_report_lba(b"File data lba:  1 ,       59 ,        1 ,        1 , '/t/f'") is None
-    assert X.parse_report_lba(b"Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path") is None
+    assert xorriso_output.parse_report_lba(line) == (b"/t/a b\n\"'\xff\\x", 59, 1)
+    assert xorriso_output.parse_report_lba(b"File data lba:  1 ,       59 ,        1 ,        1 , '/t/f'") is None
+    assert xorriso_output.parse_report_lba(b"Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path") is None

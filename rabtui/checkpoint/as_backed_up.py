@@ -11,7 +11,7 @@ from typing import Iterable
 
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
-from rabtui.checkpoint.xorriso import lsdl_dates
+from rabtui.checkpoint.xorriso_output import lsdl_dates
 
 # the times a disc holds (Rock Ridge: years 1900..2155); xorriso writes the nearest for any other
 DISC_TIMES = (-2_208_988_800, 5_869_583_999)
@@ -61,7 +61,7 @@ def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None
 
 
 def listed_time_differs(shown: str | None, mtime: int) -> str | None:
-    """What of a time as a disc's listing shows it (xorriso.lsdl_date: to the minute or to the day;
+    """What of a time as a disc's listing shows it (xorriso_output.lsdl_date: to the minute or to the day;
     None: not shown) is not the time backed up."""
     if shown is None or any(shown in lsdl_dates(t) for t in _disc_times(mtime)):
         return None

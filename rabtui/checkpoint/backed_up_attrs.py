@@ -19,7 +19,7 @@ from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differ
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
-from rabtui.checkpoint.xorriso import ACL_KEY
+from rabtui.checkpoint.xorriso_output import ACL_KEY
 from rabtui.media import below
 
 ACL_NAMES = (b"system.posix_acl_access", b"system.posix_acl_default")

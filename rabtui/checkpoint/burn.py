@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc, proc_records
-from rabtui.checkpoint import continuation, cut_attrs, layout, shortpath, xorriso
+from rabtui.checkpoint import continuation, cut_attrs, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.read_from import load_rows
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
@@ -124,7 +124,7 @@ def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
         return None
     exe = proc.which("xorriso")
     done = proc.run(xorriso.media_argv(exe, drive), capture=True, cancel=cancel, timeout=300)
-    info = xorriso.parse_media(proc_records.split_records(done.stdout))
+    info = xorriso_output.parse_media(proc_records.split_records(done.stdout))
     if not info["blank"]:
         return f"the disc in {drive} is not blank ({info['status'] or 'no disc?'})"
     if info["free_sectors"] is not None and info["free_sectors"] < need_sectors:
@@ -190,8 +190,8 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
 
     def on_line(line: bytes) -> None:
         faults.point("burn.xorriso_started")
-        _, text = xorriso.payload(line)
-        upd = xorriso.parse_update(text)
+        _, text = xorriso_output.payload(line)
+        upd = xorriso_output.parse_update(text)
         if upd:
             done = upd["sectors"] * 2048
             elapsed = max(time.time() - started, 1e-6)

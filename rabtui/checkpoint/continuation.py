@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rabtui import proc
-from rabtui.checkpoint import cut_attrs, isosize, layout, xorriso
+from rabtui.checkpoint import cut_attrs, isosize, layout, xorriso, xorriso_output
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.xorriso import Entry
@@ -308,7 +308,7 @@ def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel) -> str |
     said: list[str] = []
 
     def on_line(line: bytes) -> None:
-        _, text = xorriso.payload(line)
+        _, text = xorriso_output.payload(line)
         if MISCOUNT in text or (any(w in text for w in ("FATAL", "FAILURE", "SORRY")) and len(said) < 8):
             said.append(text.strip())
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc, proc_records
-from rabtui.checkpoint import backed_up_attrs, content, layout, shortpath, xorriso
+from rabtui.checkpoint import backed_up_attrs, content, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -75,8 +75,8 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     exe = proc.which("xorriso")
     done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, timeout=600)
     lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
-    found = xorriso.parse_volid(lines) if done.ok else None
-    return found, "; ".join(xorriso.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
+    found = xorriso_output.parse_volid(lines) if done.ok else None
+    return found, "; ".join(xorriso_output.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
 
 
 def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
@@ -102,7 +102,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     lines: list[str] = []
     done = proc.run(xorriso.check_argv(exe, indev, volid),
                     on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel)
-    check = xorriso.parse_check(lines, done.returncode)
+    check = xorriso_output.parse_check(lines, done.returncode)
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
     res.messages += check.messages
@@ -215,12 +215,12 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
     listing: Listing = {}
 
     def take(line: bytes) -> None:
-        entry = xorriso.parse_lsdl(line)
+        entry = xorriso_output.parse_lsdl(line)
         if entry is not None and entry[0].strip(b"/"):
             listing[entry[0].lstrip(b"/")] = entry[1:]
             if dates is not None:
-                dates[entry[0].lstrip(b"/")] = xorriso.lsdl_date(line)
-        elif starts is not None and (data := xorriso.parse_report_lba(line)) is not None:
+                dates[entry[0].lstrip(b"/")] = xorriso_output.lsdl_date(line)
+        elif starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
             starts[data[0].lstrip(b"/")] = data[1:]
 
     done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV)
@@ -237,7 +237,7 @@ def _attrs(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> dict[
     if not done.ok:
         res.messages.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
                             f" {done.stderr_text()[-200:]}")
-    return xorriso.parse_getfattr(lines)
+    return xorriso_output.parse_getfattr(lines)
 
 
 def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],

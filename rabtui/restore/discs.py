@@ -15,7 +15,7 @@ from pathlib import Path
 from rabtui import fmt, proc
 from rabtui.checkpoint import layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK, MARKS
-from rabtui.checkpoint.xorriso import parse_lsdl
+from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded

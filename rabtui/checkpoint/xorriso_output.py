@@ -1,0 +1,217 @@
+"""What xorriso prints, read: its `-pkt_output` packets, the progress of a write, the check of a
+written disc, the media, the volume id, and the listings of an image (`lsdl` under
+`-backslash_codes encode_results`, `report_lba`, `getfattr`/`getfacl`) that verification compares
+with the backup. The command lines that make it print them are in xorriso.py."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+_PKT = re.compile(r"^([RIM]):([01]): ?(.*)$", re.S)
+_UPDATE = re.compile(r"UPDATE\s*:\s*Writing:\s+(\d+)s\s+([\d.]+)%")
+_SPACE = re.compile(r"Media space\s*:\s*(\d+)s")
+_AFTER = re.compile(r"After commit\s*:\s*(\d+)s")
+_STATUS = re.compile(r"Media status\s*:\s*(.+)")
+_MISMATCH = re.compile(r"MD5 MISMATCH:\s*'(.*)'\s*$")
+_REGION = re.compile(r"Media region\s*:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\S+)\s*(\S*)")
+_VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
+# `-exec lsdl` under encode_results: a name is single-quoted, its quotes written as '"'"' and
+# control and 8-bit bytes as backslash codes, so the line holds nothing unquoted but the fields
+_WORD = rb"(?:'[^']*'|\"'\")+"
+_WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
+_LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+(\d+)\s+(\d+)\s+\S+\s+([^'\"]*?)\s(" + _WORD + rb")"
+                   rb"(?: -> (" + _WORD + rb"))?")
+_KINDS = {b"-": 0o100000, b"d": 0o040000, b"l": 0o120000, b"p": 0o010000, b"c": 0o020000, b"b": 0o060000,
+          b"s": 0o140000}
+
+
+def payload(line: bytes | str) -> tuple[str, str]:
+    """(channel, text) of one `-pkt_output on` line; channel '' when it is not one."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    m = _PKT.match(line)
+    return (m.group(1), m.group(3)) if m else ("", line)
+
+
+def parse_update(text: str) -> dict | None:
+    """`xorriso : UPDATE : Writing:  12225s  78.6%  fifo 0%  buf 50%` -> sectors and percent."""
+    m = _UPDATE.search(text)
+    if not m:
+        return None
+    return {"sectors": int(m.group(1)), "percent": float(m.group(2))}
+
+
+def unescape_output(text: str) -> bytes:
+    """Undo xorriso's encode_output: \\n \\t \\\\ and \\ooo octal codes, back to the name's bytes."""
+    raw = text.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i = 0
+    simple = {ord("n"): 10, ord("t"): 9, ord("r"): 13, ord("a"): 7, ord("b"): 8, ord("f"): 12,
+              ord("v"): 11, ord("e"): 27, ord("\\"): 92}
+    while i < len(raw):
+        c = raw[i]
+        if c == 92 and i + 1 < len(raw):
+            nxt = raw[i + 1]
+            code = raw[i + 1:i + 4]
+            if len(code) == 3 and all(48 <= x <= 55 for x in code):
+                out.append(int(code, 8) & 0xFF)
+                i += 4
+                continue
+            if nxt in simple:
+                out.append(simple[nxt])
+                i += 2
+                continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def _unquoted(word: bytes) -> bytes:
+    return b"".join(unescape_output(p.group(1).decode("ascii", "surrogateescape")) if p.group(1) is not None
+                    else b"'" for p in _WORD_PART.finditer(word))
+
+
+def parse_lsdl(line: bytes) -> tuple[bytes, int, bytes | None, tuple[int, int]] | None:
+    """(image path, st_mode, a symlink's target, (uid, gid)) from one line of `list_argv`; None
+    for another."""
+    m = _LSDL.fullmatch(line.rstrip(b"\r\n"))
+    if m is None:
+        return None
+    perms = m.group(2)
+    mode = _KINDS[m.group(1)]
+    for ch, bit in zip(perms, (0o400, 0o200, 0o100, 0o40, 0o20, 0o10, 0o4, 0o2, 0o1)):
+        if ch not in b"-ST":
+            mode |= bit
+    mode |= (0o4000 if perms[2] in b"sS" else 0) | (0o2000 if perms[5] in b"sS" else 0) | \
+        (0o1000 if perms[8] in b"tT" else 0)
+    target = None if m.group(7) is None else _unquoted(m.group(7))
+    return _unquoted(m.group(6)), mode, target, (int(m.group(3)), int(m.group(4)))
+
+
+def lsdl_date(line: bytes) -> str | None:
+    """The time of one line of `list_argv` as it shows it: 'Sep 13 12:26' (to the minute) or
+    'Sep 13 2020' (to the day), its spaces made single; None for another line."""
+    m = _LSDL.fullmatch(line.rstrip(b"\r\n"))
+    return None if m is None else " ".join(m.group(5).decode("ascii", "replace").split())
+
+
+_LBA = re.compile(rb"File data lba:\s*0\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)\s*,\s*(" + _WORD + rb")")
+
+
+def parse_report_lba(line: bytes) -> tuple[bytes, int, int] | None:
+    """(image path, first block of its data, size) from a line of `report_lba` (its first extent);
+    None for another line. The names of one file (hard links) share its data; so do files of size 0."""
+    m = _LBA.fullmatch(line.rstrip(b"\r\n"))
+    return None if m is None else (_unquoted(m.group(3)), int(m.group(1)), int(m.group(2)))
+
+
+LSDL_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def lsdl_dates(t: int) -> tuple[str, str]:
+    """The two ways `lsdl` shows a time `t` (UTC, as list_argv is run): to the minute (a recent
+    one) and to the day."""
+    g = time.gmtime(t)
+    day = f"{LSDL_MONTHS[g.tm_mon - 1]} {g.tm_mday}"
+    return f"{day} {g.tm_hour:02d}:{g.tm_min:02d}", f"{day} {g.tm_year}"
+
+
+_FILE_HEAD = b"# file: "
+_ATTR = re.compile(rb'([^=]+)="(.*)"')
+_ACL_LINE = re.compile(rb"(?:default:)?(?:user|group|mask|other):[^:]*:[-rwx]{3}")
+ACL_KEY = b"(acl)"      # the text of an ACL that says more than the mode (`getfacl` lines), among the xattrs
+_TRIVIAL = re.compile(rb"user::...\ngroup::...\nother::...")
+
+
+def parse_getfattr(lines: Iterable[bytes]) -> dict[bytes, dict[bytes, bytes]]:
+    """Image path (relative) -> {name: value} of its xattrs, and under ACL_KEY the lines of an ACL
+    that says more than the mode, from `attrs_argv`; an entry without any is left out."""
+    out: dict[bytes, dict[bytes, bytes]] = {}
+    current: dict[bytes, bytes] | None = None
+    for line in lines:
+        line = line.rstrip(b"\r\n")
+        if line.startswith(_FILE_HEAD):
+            path = unescape_output(line[len(_FILE_HEAD):].decode("ascii", "surrogateescape")).strip(b"/")
+            current = out.setdefault(path, {})
+            continue
+        if _ACL_LINE.fullmatch(line) and current is not None:
+            current[ACL_KEY] = (current[ACL_KEY] + b"\n" if ACL_KEY in current else b"") + line
+            continue
+        m = _ATTR.fullmatch(line)
+        if m and current is not None:
+            current[unescape_output(m.group(1).decode("ascii", "surrogateescape"))] = \
+                unescape_output(m.group(2).decode("ascii", "surrogateescape"))
+    for attrs in out.values():
+        if _TRIVIAL.fullmatch(attrs.get(ACL_KEY, b"")):
+            del attrs[ACL_KEY]
+    return {path: attrs for path, attrs in out.items() if attrs}
+
+
+@dataclass
+class CheckResult:
+    ok: bool = True
+    mismatched: list[bytes] = field(default_factory=list)   # files whose MD5 does not match
+    bad_regions: list[tuple[int, int, str]] = field(default_factory=list)
+    md5_found: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def parse_check(lines: Sequence[str], returncode: int) -> CheckResult:
+    """Read the result of `check_argv`: bad blocks, MD5 mismatches, a wrong volume id."""
+    res = CheckResult(ok=returncode == 0)
+    for line in lines:
+        _, text = payload(line)
+        text = text.rstrip("\n")
+        m = _MISMATCH.search(text)
+        if m:
+            res.mismatched.append(unescape_output(m.group(1)))
+            res.ok = False
+            continue
+        m = _REGION.search(text)
+        if m and m.group(3).startswith("-"):
+            res.bad_regions.append((int(m.group(1)), int(m.group(2)), (m.group(3) + " " + m.group(4)).strip()))
+            res.ok = False
+            continue
+        if "File contents and their MD5 checksums match" in text:
+            res.md5_found = True
+        elif "md5_mismatch" in text or "Mismatch detected" in text:
+            res.ok = False
+        elif "There is no MD5 checksum array" in text or "Not a single file with MD5" in text:
+            res.ok = False
+            res.messages.append("the disc carries no MD5 checksums")
+        elif "FATAL" in text or "FAILURE" in text or "SORRY" in text:
+            res.messages.append(text.replace("xorriso : ", "").strip())
+    if not res.md5_found and not res.mismatched and res.ok:
+        res.ok = False
+        res.messages.append("xorriso did not confirm the MD5 checksums")
+    return res
+
+
+def parse_media(lines: Sequence[str]) -> dict:
+    """From `media_argv`: {'status': 'is blank', 'blank': True, 'free_sectors': N}."""
+    out: dict = {"status": None, "blank": False, "free_sectors": None}
+    for line in lines:
+        _, text = payload(line)
+        m = _STATUS.search(text)
+        if m and out["status"] is None:
+            out["status"] = m.group(1).strip()
+            out["blank"] = "is blank" in out["status"]
+        m = _SPACE.search(text)
+        if m:
+            out["free_sectors"] = int(m.group(1))
+        m = _AFTER.search(text)
+        if m and out["free_sectors"] is None:
+            out["free_sectors"] = int(m.group(1))
+    return out
+
+
+def parse_volid(lines: Sequence[str]) -> str | None:
+    for line in lines:
+        _, text = payload(line)
+        m = _VOLID.search(text)
+        if m:
+            return m.group(1).strip()
+    return None
