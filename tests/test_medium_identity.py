@@ -71,6 +71,15 @@ def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
             and "not the one rabtui used as medium m1" in line and line.endswith(": a backup refuses it")]
     assert health.returncode != 0 and said, health.stdout
 
+    # nor is it read: a restore (its copy of the file on the other disk) and find's "at hand"
+    restored = _rabtui(two, "restore", "loc", str(two.src / "data" / "two1"), "--to", str(tmp_path / "out"))
+    out = restored.stdout + restored.stderr
+    assert restored.returncode == 1 and "not the one rabtui used as medium m1" in out, out
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("two1"))
+    found = json.loads(_rabtui(two, "find", "two1", "--json").stdout)
+    places = [loc for v in found for loc in v["locations"] if loc["kind"] == "backup"]
+    assert places and not any(loc["at_hand"] for loc in places), found
+
     cleaned = _rabtui(two, "cleanup", "--now", LATER)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert "medium m1 is not there" in cleaned.stdout + cleaned.stderr, cleaned.stdout + cleaned.stderr

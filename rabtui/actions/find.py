@@ -44,7 +44,7 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     found = catalog.find(store, pattern, source, archive_dirs(cfg), limit=limit, ignore_case=ignore_case, cancel=cancel)
     found += catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case)
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
-    return Found(found, media_at_hand(cfg))
+    return Found(found, media_at_hand(cfg, store))
 
 
 def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:

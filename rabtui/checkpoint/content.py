@@ -169,7 +169,7 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
         raise WorkFailed(f"{key}: no complete backup on a configured medium")
 
     def problem(r) -> str | None:
-        return medium_problem(cfg.medium(r["medium"]))
+        return medium_problem(cfg.medium(r["medium"]), store)
 
     for r in held:
         if problem(r) is None:

@@ -38,10 +38,10 @@ def insert_question(cp: dict, plan_json: dict, disc: int, drive: str, note: str 
                      "disc_type": cp["disc_type"], "need_bytes": int(need * 1e6)})
 
 
-def medium_at_hand(cfg, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
+def medium_at_hand(cfg, store, cp, disc, medium_id: str, what: str, prompter, cancel) -> None:
     """The medium a disc reads from is mounted, with its own label: asked for until it is."""
     medium = cfg.medium(medium_id)
-    while (why := medium_problem(medium)) is not None:
+    while (why := medium_problem(medium, store)) is not None:
         answer = prompter.ask(Question(
             INSERT_MEDIUM, f"Disc {disc} of checkpoint {cp['number']} reads {what} from medium {medium.id}: {why}."
                            f" Insert or mount medium {medium.id} at {medium.path}, then answer ready; abort to stop.",

@@ -144,7 +144,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     while True:   # insert a blank disc and write it
         # each attempt: a medium may have been unmounted while the operator was asked
         for medium_id, what in read_from.media_read(plan_json, rows).items():
-            medium_at_hand(cfg, cp, disc, medium_id, what, prompter, cancel)
+            medium_at_hand(cfg, store, cp, disc, medium_id, what, prompter, cancel)
         question = insert_question(cp, plan_json, disc, drive, note)
         if problem:   # never answered for the operator (--yes): the same answer would meet the same disc
             question = Question(WRONG, question.text, question.choices, question.data)

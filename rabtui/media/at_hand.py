@@ -1,5 +1,6 @@
-"""Which media are at hand: mounted now at their path, with their own label. Media rotate, so on
-any day most of them are away; readers (restore, checkpoints) take what is at hand, and ask for
+"""Which media are at hand: mounted now at their path, with their own label (given the state, the
+label of the disk it used as that medium, not another disk's with the same id). Media rotate, so
+on any day most of them are away; readers (restore, checkpoints) take what is at hand, and ask for
 the rest in turn."""
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from typing import Callable, Sequence, TypeVar
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import READY, SKIP, Question
+from rabtui.media.mounts import other_labelling
+from rabtui.state.store import Store
 
 T = TypeVar("T")
 
 
-def medium_problem(medium: Medium) -> str | None:
-    """Why `medium` is not usable at its path now (None: it is there, with its own label)."""
+def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
+    """Why `medium` is not usable at its path now (None: it is there, with its own label; with the
+    state's `store`, the label of the disk the state used as that medium)."""
     from rabtui.media.medium import read_label
 
     try:
@@ -23,18 +27,19 @@ def medium_problem(medium: Medium) -> str | None:
     except WorkFailed as exc:
         return str(exc)
     if label and label.get("id") == medium.id:
-        return None
+        other = other_labelling(store, medium, label)
+        return f"medium {medium.id}: {other}" if other else None
     found = f"labelled {label.get('id')!r}" if label else "not there (not mounted?)"
     return f"medium {medium.id} is {found} at {medium.path}"
 
 
-def media_there(cfg: Config) -> list[Medium]:
+def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:
     """The configured media that are there now (their label at their path says so)."""
-    return [m for m in cfg.media if medium_problem(m) is None]
+    return [m for m in cfg.media if medium_problem(m, store) is None]
 
 
-def media_at_hand(cfg: Config) -> set[str]:
-    return {m.id for m in media_there(cfg)}
+def media_at_hand(cfg: Config, store: Store | None = None) -> set[str]:
+    return {m.id for m in media_there(cfg, store)}
 
 
 def ask_in_turn(candidates: Sequence[T], problem: Callable[[T], str | None],

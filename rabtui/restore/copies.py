@@ -174,7 +174,7 @@ def _backups_of_version(cfg: Config, store: Store, source: str, rel: bytes, size
     """The backups holding this version of a file, one per medium: those on a medium mounted now
     first, each part newest first."""
     held = _backup_copies(store, source, rel, (size, mtime))
-    held.sort(key=lambda c: (medium_problem(cfg.medium(c.medium)) is not None, -c.when))
+    held.sort(key=lambda c: (medium_problem(cfg.medium(c.medium), store) is not None, -c.when))
     return held
 
 
@@ -184,7 +184,7 @@ def copy_of_version(cfg: Config, store: Store, source: Source, rel: bytes, size:
     disc that is not in the drive), else the newest backup holding it (its medium is then asked
     for); None: no medium and no verified disc holds it."""
     held = _backups_of_version(cfg, store, source.id, rel, size, mtime)
-    if held and medium_problem(cfg.medium(held[0].medium)) is None:
+    if held and medium_problem(cfg.medium(held[0].medium), store) is None:
         return held[0]
     discs = [c for c in _disc_copies(store, source, rel) if c.version == (size, mtime)]
     if discs:
@@ -208,7 +208,7 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
         medium = cfg.medium(copy.medium)
         try:
             with mounted(medium):
-                return medium_problem(medium)
+                return medium_problem(medium, store)
         except WorkFailed as exc:
             return str(exc)
     from rabtui.restore.discs import disc_in_drive

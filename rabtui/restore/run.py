@@ -165,9 +165,9 @@ def choose_backup(store: Store, source: Source, name: str):
     return row
 
 
-def _medium_ready(medium, prompter, cancel, emit) -> None:
+def _medium_ready(medium, store, prompter, cancel) -> None:
     while True:
-        problem = medium_problem(medium)
+        problem = medium_problem(medium, store)
         if problem is None:
             return
         if prompter is None:
@@ -324,7 +324,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
     with mounting.mounted(medium, emit):
-        _medium_ready(medium, prompter, cancel, emit)
+        _medium_ready(medium, store, prompter, cancel)
         item = backup_source_path(cfg, source, row, rel)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")

@@ -66,7 +66,7 @@ class TreeLevel:
         from rabtui.actions.restore import medium_problem
 
         try:
-            away = medium_problem(self.app.cfg.medium(backup["medium"]))
+            away = medium_problem(self.app.cfg.medium(backup["medium"]), self.app.store)
         except RabtuiError as exc:   # a medium no longer in the config
             away = str(exc)
         return away, away is None and not os.path.isdir(tree.data_root(backup))
