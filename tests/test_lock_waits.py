@@ -40,6 +40,16 @@ def _stopped_holder(state: Path, source_id: str) -> subprocess.Popen:
     return holder
 
 
+def _backup_within(lab: Lab, cfg, seconds: float, still_waiting: str):
+    """The backup of `loc`, run in a thread that must end within `seconds`."""
+    results = []
+    worker = threading.Thread(target=lambda: results.append(lab.backup(cfg)), daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    assert not worker.is_alive(), still_waiting
+    return results[0]
+
+
 def _end(holder: subprocess.Popen) -> None:
     holder.kill()
     holder.send_signal(signal.SIGCONT)
@@ -95,15 +105,11 @@ def test_a_source_of_standard_directories_does_not_wait_for_its_union_lock(tmp_p
     write_files(lab.src / "data", {"a": "a"})
     lab.state.mkdir(parents=True, exist_ok=True)
     holder = _stopped_holder(lab.state, "loc")
-    results = []
     try:
-        worker = threading.Thread(target=lambda: results.append(lab.backup(cfg)), daemon=True)
-        worker.start()
-        worker.join(timeout=60)
-        assert not worker.is_alive(), "the backup of standard directories waits for the union lock"
+        result = _backup_within(lab, cfg, 60, "the backup of standard directories waits for the union lock")
     finally:
         _end(holder)
-    assert results[0].status == "completed", results[0]
+    assert result.status == "completed", result
     assert not any("waiting" in m for m in lab.messages(WARNING)), lab.messages()
 
 
@@ -157,16 +163,12 @@ def test_a_backup_waits_a_bound_only_for_a_stopped_writer_of_the_checkpoint_numb
     (lab.state / "checkpoints" / "7").mkdir(parents=True)     # a number used: the backup writes it
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    results = []
     try:
         assert holder.stdout.readline() == b"held\n"
-        worker = threading.Thread(target=lambda: results.append(lab.backup(cfg)), daemon=True)
-        worker.start()
-        worker.join(timeout=30)
-        assert not worker.is_alive(), "the backup still waits for the stopped writer"
+        result = _backup_within(lab, cfg, 30, "the backup still waits for the stopped writer")
     finally:
         _end(holder)
-    assert results[0].status == "completed", results[0]
+    assert result.status == "completed", result
     assert any("another process held it for more than 1 s" in m for m in lab.messages(WARNING)), lab.messages()
     cancel = threading.Event()
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_RECORD, str(lab.media[0][1])], cwd=ROOT,

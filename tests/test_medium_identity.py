@@ -93,11 +93,17 @@ def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
         assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_the_disk_a_medium_had_before_it_was_labelled_again_is_refused_until_taken_over(tmp_path):
+def _backed_up(tmp_path: Path) -> Lab:
+    """A local source `loc` with one backup on its one medium, m1."""
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     write_files(lab.src / "data", {"a": b"a"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
+    return lab
+
+
+def test_the_disk_a_medium_had_before_it_was_labelled_again_is_refused_until_taken_over(tmp_path):
+    lab = _backed_up(tmp_path)
     disk = lab.media[0][1]
     os.rename(disk, tmp_path / "old-disk")      # the old disk goes to the drawer, a new one comes
     disk.mkdir()
@@ -123,10 +129,7 @@ def test_the_disk_a_medium_had_before_it_was_labelled_again_is_refused_until_tak
 
 
 def test_a_label_written_before_serials_is_told_apart_by_its_time(tmp_path):
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    write_files(lab.src / "data", {"a": b"a"})
-    assert _rabtui(lab, "backup", "loc").returncode == 0
+    lab = _backed_up(tmp_path)
     disk = lab.media[0][1]
     old = {k: v for k, v in media.read_label(disk).items() if k != "serial"}
     (disk / media.LABEL).write_text(json.dumps(old))
