@@ -31,7 +31,8 @@ def _server(tmp_path: Path, name: str) -> Lab:
     (tmp_path / name).mkdir()
     lab = Lab(tmp_path / name, media_count=1)
     lab.write(lab._local_source(None, "", "loc") + "\n[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\n"
-              "keep_weekly_weeks = 0\nkeep_monthly_months = 0\nkeep_yearly_years = 0\n")
+              "keep_weekly_weeks = 0\nkeep_monthly_months = 0\nkeep_yearly_years = 0\n"
+              f'[checkpoint]\ndrive = "images:{tmp_path / name / "iso"}"\n')
     for n in (1, 2):
         write_files(lab.src / "data", {f"{name}{n}": name.encode() * n})
         done = _rabtui(lab, "backup", "loc")
@@ -87,7 +88,19 @@ def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
     rows = [dict(r) for r in two.store().all("SELECT id, status, path FROM backups ORDER BY id")]
     assert [r for r in rows if r["status"] != "failed"] == rows_before   # none forgotten
 
+    # rebuild-state, while the other server's disk is there, does not take its backups for its own
+    rebuilt = _rabtui(two, "rebuild-state")
+    out = rebuilt.stdout + rebuilt.stderr
+    assert rebuilt.returncode != 0 and "Traceback" not in out, out
+    assert "not the one rabtui used as medium m1" in out and "not read" in out, out
+    assert not two.store().all("SELECT * FROM backups WHERE status<>'failed'")
+    assert snapshot(disk_two) == before
+
     _swap(disk_one, disk_two)         # each disk back on its own server
+    rebuilt = _rabtui(two, "rebuild-state")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert [dict(r) for r in two.store().all("SELECT id, status, path FROM backups WHERE status<>'failed'"
+                                             " ORDER BY id")] == [r for r in rows_before if r["status"] != "failed"]
     for lab in (one, two):
         again = _rabtui(lab, "backup", "loc")
         assert again.returncode == 0, again.stdout + again.stderr

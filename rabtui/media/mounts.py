@@ -79,16 +79,27 @@ def mount_problem(store: Store | None, medium: Medium) -> str | None:
     return None
 
 
-def known_in(db: Path) -> frozenset[str]:
-    """The media the database `db` knows (a backup on it, or its label recorded), as far as it can
-    be read: rebuild-state, replacing it, does not take one of them away now for a new medium."""
-    return read_only(db, _known_media, frozenset())
+def known_in(db: Path) -> dict[str, dict | None]:
+    """The media the database `db` knows (a backup on it, or its label recorded), each with the
+    label it used (None: none recorded), as far as it can be read: rebuild-state, replacing it,
+    neither takes one of them away now for a new medium nor another disk for one of them."""
+    return read_only(db, _known_media, {})
 
 
-def _known_media(conn: sqlite3.Connection) -> frozenset[str]:
-    return frozenset(r[0] for r in conn.execute(
-        f"SELECT medium FROM backups WHERE status IN {RESTORABLE_SQL}"
-        " UNION SELECT id FROM media WHERE label IS NOT NULL AND label<>'null'"))
+def _known_media(conn: sqlite3.Connection) -> dict[str, dict | None]:
+    known: dict[str, dict | None] = {r[0]: None for r in conn.execute(
+        f"SELECT DISTINCT medium FROM backups WHERE status IN {RESTORABLE_SQL}")}
+    for medium_id, text in conn.execute("SELECT id, label FROM media WHERE label IS NOT NULL AND label<>'null'"):
+        known[medium_id] = _parsed(text)
+    return known
+
+
+def _parsed(text: str | None) -> dict | None:
+    try:
+        label = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return label if isinstance(label, dict) else None
 
 
 def _labelling(label: dict | None) -> tuple[str, object] | None:
@@ -105,13 +116,15 @@ def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> 
     """Why `label`, found at the medium's path with the medium's id, is not the label of the disk
     the state used as this medium (another disk labelled with the same id), or None when it is, or
     when the state remembers no label to tell (a new medium, a label written by hand)."""
-    if store is None or not isinstance(label, dict):
+    if store is None:
         return None
     row = store.one("SELECT label FROM media WHERE id=?", (medium.id,))
-    try:
-        used = json.loads(row["label"]) if row and row["label"] else None
-    except ValueError:
-        return None
+    return labelled_otherwise(medium, label, _parsed(row["label"]) if row else None)
+
+
+def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) -> str | None:
+    """Why `label` (found at the medium's path) is another labelling than `used`, the one the state
+    used as this medium; None when it is the same, or when either cannot tell."""
     found, before = _labelling(label), _labelling(used)
     if found is None or before is None or found == before:
         return None

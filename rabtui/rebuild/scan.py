@@ -48,12 +48,13 @@ from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
-            known: frozenset[str] = frozenset()) -> Report:
-    """`known`: the media the database replaced knew (used, or labelled)."""
+            known: dict[str, dict | None] | None = None) -> Report:
+    """`known`: the media the database replaced knew (used, or labelled), with the label it used."""
+    known = known or {}
     report = Report()
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
-    found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, m.id in known))
+    found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, known))
              for m in cfg.media}
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)
@@ -104,20 +105,26 @@ def _with_medium(medium, report: Report, emit: Emit, work):
 Listed = list[tuple[str, Path, "record.Record | None"]]
 
 
-def _read_medium(store, medium, source_ids, report: Report, known: bool) -> dict[str, Listed] | None:
+def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict[str, Listed] | None:
     """The medium recorded, and the backups of each source on it with their records (None when it
-    is not the labelled medium)."""
+    is not the labelled medium, or another disk than the one the database replaced used as it)."""
     from rabtui.media import medium as mediamod, medium_layout
 
     path = Path(medium.path)
     label = mediamod.read_label(path) if path.is_dir() else None
     if label is None:
         report.unmatched.append(f"medium {medium.id}: no labelled medium at {path}")
-        if known:
+        if medium.id in known:
             mounts.remember_away(store, medium.id)
         return
     if label.get("id") != medium.id:
         report.unmatched.append(f"medium {medium.id}: {path} is labelled {label.get('id')!r}")
+        return
+    other = mounts.labelled_otherwise(medium, label, known.get(medium.id))
+    if other:     # its backups are not this server's: the medium's own disk is away
+        report.unmatched.append(f"medium {medium.id}: {other}; not read (`rabtui media label {medium.id} --force`"
+                                " takes it over, then rebuild-state reads it)")
+        mounts.remember_label(store, medium, known[medium.id])
         return
     report.media.append(medium.id)
     report.numbers_used |= checkpoint_numbers.read_record(path)
