@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from rabtui import faults
+from rabtui.actions import status
 from rabtui.media import medium as media
 from tests.trees import Lab, snapshot, write_files
 
@@ -67,6 +68,8 @@ def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
     checked = _rabtui(two, "check-config")
     assert checked.returncode == 0 and "not the one rabtui used as medium m1" in checked.stderr \
         and "a backup refuses it" in checked.stderr, checked.stderr
+    shown = {m.id: m for m in status.media(two.load(), two.store())}["m1"]    # the Media screen's row
+    assert shown.label_text == "m1: another disk" and shown.total is None, shown
     health = _rabtui(two, "check")
     said = [line for line in health.stdout.splitlines() if line.startswith("WARNING: medium m1: ")
             and "not the one rabtui used as medium m1" in line and line.endswith(": a backup refuses it")]

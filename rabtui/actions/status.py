@@ -22,6 +22,7 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
 from rabtui.errors import ConfigError, LockBusy, RabtuiError, UsageError, WorkFailed
 from rabtui.media import medium as mediamod
+from rabtui.media.mounts import other_labelling
 from rabtui.media.rotation import next_medium
 from rabtui.ops import health, health_changes
 from rabtui.ops import prometheus as prometheus_file
@@ -134,11 +135,14 @@ class MediumStatus:
     backups: int
     current: bool
     next: bool
+    other_disk: str | None = None  # why the disk there, labelled with its id, is not the one used as it
 
     @property
     def label_text(self) -> str:
         if self.label_problem:
             return f"unreadable: {self.label_problem}"
+        if self.other_disk:
+            return f"{self.id}: another disk"
         return str(self.label.get("id", self.label)) if self.label is not None else "no label"
 
     @property
@@ -150,7 +154,7 @@ def media(cfg: Config, store: Store) -> list[MediumStatus]:
     rot = rotation(cfg, store)
     out = []
     for m in cfg.media:
-        label = problem = total = free = None
+        label = problem = total = free = other = None
         if m.path.is_dir():
             try:
                 label = mediamod.read_label(m.path)
@@ -158,15 +162,18 @@ def media(cfg: Config, store: Store) -> list[MediumStatus]:
                 problem = str(exc)
             # only the medium's own file system: an empty mount point or another medium there is not it
             if isinstance(label, dict) and label.get("id") == m.id:
-                try:
-                    du = shutil.disk_usage(m.path)
-                    total, free = du.total, du.free
-                except OSError:
-                    pass
+                other = other_labelling(store, m, label)
+                if other is None:
+                    try:
+                        du = shutil.disk_usage(m.path)
+                        total, free = du.total, du.free
+                    except OSError:
+                        pass
         row = queries.medium_row(store, m.id)
         out.append(MediumStatus(m.id, str(m.path), m.device, _mounted(m), label, problem, total, free,
                                 row["free_bytes"] if row else None, row["last_used"] if row else None,
-                                queries.medium_backup_count(store, m.id), m.id == rot.current, m.id == rot.next))
+                                queries.medium_backup_count(store, m.id), m.id == rot.current, m.id == rot.next,
+                                other))
     return out
 
 
