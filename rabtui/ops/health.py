@@ -165,14 +165,15 @@ def _left_files_out(store: Store, source, backup: dict) -> bool:
     return not dirs or any(d["rsync_exit"] == 23 and not (d["path"] in allowed and not d["files"]) for d in dirs)
 
 
-def _medium_space(m, row) -> dict | None:
-    """Live numbers (and whether it is read-only) when the medium is there (labelled as itself), else
-    the last recorded ones."""
+def _medium_space(m, row, store: Store) -> dict | None:
+    """Live numbers (and whether it is read-only) when the medium is there (labelled as itself, not
+    another disk with its id), else the last recorded ones."""
     try:
         from rabtui.media.medium import read_label
+        from rabtui.media.mounts import other_labelling
 
         label = read_label(m.path)
-        if label and label.get("id") == m.id:
+        if label and label.get("id") == m.id and other_labelling(store, m, label) is None:
             st = os.statvfs(m.path)
             return {"total_bytes": st.f_blocks * st.f_frsize, "free_bytes": st.f_bavail * st.f_frsize,
                     "total_inodes": st.f_files, "free_inodes": st.f_favail,
@@ -191,7 +192,7 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
     any_used = any_used["t"] if any_used else None
     for m in cfg.media:
         row = store.one("SELECT * FROM media WHERE id=?", (m.id,))
-        sp = _medium_space(m, row)
+        sp = _medium_space(m, row, store)
         if sp and sp.get("read_only"):
             out.append(Problem(f"readonly:{m.id}", WARNING, f"medium {m.id} is mounted read-only at {m.path}:"
                                " a backup onto it fails; file system errors? Check it, then mount it read-write"))
