@@ -208,3 +208,22 @@ def test_backups_starting_at_once_on_a_new_medium_record_the_same_label(tmp_path
     for sid in ("one", "two"):
         again = _rabtui(lab, "backup", sid)
         assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_cleanup_leaves_another_servers_interrupted_deletion_alone(tmp_path):
+    """A `.deleting-` directory (a deletion its own server's cleanup did not finish) on another
+    server's disk with the same medium id is that server's to finish: a cleanup here neither deletes
+    it nor forgets the backup of the same name recorded here (servers whose timers start at the
+    same second name their backups alike)."""
+    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    disk_one, disk_two = one.media[0][1], two.media[0][1]
+    ours = two.store().one("SELECT id, name FROM backups WHERE status='completed' ORDER BY id LIMIT 1")
+    theirs = one.store().one("SELECT path FROM backups WHERE status='completed' ORDER BY id LIMIT 1")["path"]
+    os.rename(theirs, Path(theirs).parent / f".deleting-{ours['name']}")   # one's cleanup was killed
+    _swap(disk_one, disk_two)         # server two's path now holds server one's disk
+    before = snapshot(disk_two)
+
+    cleaned = _rabtui(two, "cleanup")
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert snapshot(disk_two) == before, cleaned.stdout + cleaned.stderr
+    assert two.store().one("SELECT status FROM backups WHERE id=?", (ours["id"],))["status"] == "completed"

@@ -118,9 +118,11 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     now = now or datetime.now()
     plan = Plan()
     src_ids = list(sources) if sources is not None else [s.id for s in cfg.sources]
+    # another server's disk with a medium's id holds its own server's unfinished deletions
+    present = [m for m in cfg.media if medium_present(store, m)]
     for source in src_ids:
         _plan_source(cfg, store, source, now, plan, count_space)
-        for medium in cfg.media:
+        for medium in present:
             root = Path(medium.path) / source
             try:
                 plan.leftovers += [root / n for n in os.listdir(root) if n.startswith(DELETING_PREFIX)]
