@@ -227,3 +227,26 @@ def test_a_cleanup_leaves_another_servers_interrupted_deletion_alone(tmp_path):
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert snapshot(disk_two) == before, cleaned.stdout + cleaned.stderr
     assert two.store().one("SELECT status FROM backups WHERE id=?", (ours["id"],))["status"] == "completed"
+
+
+def test_a_new_medium_on_a_file_system_without_hard_links_is_labelled_on_first_use(tmp_path, monkeypatch):
+    """vfat and exfat (media the probe warns of, and backups use) refuse link(2) with EPERM: the
+    label of an empty medium is created where none is yet all the same, once. No such file system
+    can be mounted here, so link(2) is made to answer as theirs does."""
+    import errno
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    medium, store = cfg.media[0], lab.store()
+
+    def no_hard_links(*_args, **_kw):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    first = media.check_medium(medium, store=store)["label"]
+    assert media.read_label(medium.path) == first and first["serial"]
+    (Path(medium.path) / media.LABEL).unlink()
+    written = media.write_label(medium)
+    assert media.write_label(medium, first=True) == written == media.read_label(medium.path)   # the first stays
+    assert sorted(os.listdir(medium.path)) == [media.LABEL]
+

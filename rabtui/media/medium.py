@@ -5,6 +5,7 @@ holds is in medium_layout.py, the rotation in rotation.py, mounting in mounting.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -84,11 +85,12 @@ def labelled_nanoseconds(medium: Medium) -> bool:
 def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
     path = Path(medium.path)
     tmp = path / f"{LABEL}.tmp-{_writer()}"
+    text = json.dumps(label, indent=2) + "\n"
     try:
-        tmp.write_text(json.dumps(label, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         if first:
             try:
-                os.link(tmp, path / LABEL)      # fails where another process labelled it first
+                _link_first(tmp, path / LABEL, text)     # fails where another process labelled it first
             except FileExistsError:
                 label = read_label(path) or label
             os.unlink(tmp)
@@ -98,6 +100,29 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
         tmp.unlink(missing_ok=True)
         raise WorkFailed(f"medium {medium.id}: cannot write its label in {path}: {exc.strerror}") from None
     return label
+
+
+# link(2) on a file system without hard links (vfat, exfat: media the probe warns of)
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+
+
+def _link_first(tmp: Path, label_path: Path, text: str) -> None:
+    """The label `tmp` (holding `text`) linked in as `label_path` where there is none yet;
+    FileExistsError where there is. Without hard links it is created there exclusively instead,
+    its text written at once (and removed again when that fails)."""
+    try:
+        os.link(tmp, label_path)
+        return
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+    fd = os.open(label_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+    except OSError:
+        label_path.unlink(missing_ok=True)
+        raise
 
 
 def foreign_files(path: Path) -> list[str]:
