@@ -250,3 +250,19 @@ def test_a_new_medium_on_a_file_system_without_hard_links_is_labelled_on_first_u
     assert media.write_label(medium, first=True) == written == media.read_label(medium.path)   # the first stays
     assert sorted(os.listdir(medium.path)) == [media.LABEL]
 
+
+def test_what_a_killed_labelling_left_on_a_new_medium_does_not_stop_its_first_backup(tmp_path):
+    """A backup killed while it labelled an empty medium (probing what it holds, writing the label,
+    trying that it is writable) leaves its temporary files there: they are rabtui's own, not files
+    that make the medium look used."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    disk = lab.media[0][1]
+    (disk / ".rabtui-probe-k1ll3d").mkdir()
+    (disk / ".rabtui-probe-k1ll3d" / "file").write_bytes(b"probe")
+    (disk / f"{media.LABEL}.tmp-4242-1").write_text('{"id": "m1"')
+    (disk / ".rabtui-write-test-4242-1").write_bytes(b"")
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert media.read_label(disk)["id"] == "m1"

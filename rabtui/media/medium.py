@@ -25,6 +25,9 @@ from rabtui.state.store import Store
 LABEL = ".rabtui-medium"
 # Left alone when deciding whether a medium without a label is empty.
 IGNORED_ON_EMPTY = {"lost+found", LABEL}
+WRITE_TEST = ".rabtui-write-test-"
+# what a labelling killed half-way leaves: the label's temporary file, its tries of the medium
+OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
 
 
 # --- label -----------------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ def _link_first(tmp: Path, label_path: Path, text: str) -> None:
 
 def foreign_files(path: Path) -> list[str]:
     try:
-        return sorted(n for n in os.listdir(path) if n not in IGNORED_ON_EMPTY)
+        return sorted(n for n in os.listdir(path) if n not in IGNORED_ON_EMPTY and not n.startswith(OWN_TEMPORARIES))
     except OSError as exc:
         raise WorkFailed(f"cannot list {path}: {exc.strerror}") from None
 
@@ -207,7 +210,7 @@ def _writer() -> str:
 
 def _check_writable(medium: Medium) -> None:
     # os.access says yes to root even on a read-only mount: try it.
-    probe = Path(medium.path) / f".rabtui-write-test-{_writer()}"
+    probe = Path(medium.path) / f"{WRITE_TEST}{_writer()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)

@@ -14,6 +14,7 @@ import struct
 import tempfile
 from pathlib import Path
 
+PROBE_PREFIX = ".rabtui-probe-"
 # What each probe stands for, in the words of a warning. None in `holds`: not tried (root only).
 WHAT = {
     "xattrs": "extended attributes (user.*)",
@@ -38,7 +39,7 @@ _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for t
 def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
     """Try each kind in a new `<medium>/.rabtui-probe-*/`, removed afterwards. Its own directory:
     the backups of one run check the same medium at once, from threads of one process."""
-    root = Path(tempfile.mkdtemp(prefix=".rabtui-probe-", dir=medium_path))
+    root = Path(tempfile.mkdtemp(prefix=PROBE_PREFIX, dir=medium_path))
     try:
         f = root / "file"
         f.write_bytes(b"probe")
@@ -86,7 +87,7 @@ def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
     """The nanoseconds probe alone, tried again at each use of a medium: a medium copied onto a file
     system that keeps only seconds, its label with it, must not go on comparing nanoseconds (every
     file would be copied again at every backup)."""
-    fd, name = tempfile.mkstemp(prefix=".rabtui-probe-", dir=medium_path)
+    fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=medium_path)
     os.close(fd)
     try:
         return _tries(lambda: _nanoseconds(Path(name)))
