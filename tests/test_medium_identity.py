@@ -266,3 +266,34 @@ def test_what_a_killed_labelling_left_on_a_new_medium_does_not_stop_its_first_ba
     done = _rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert media.read_label(disk)["id"] == "m1"
+
+
+def test_a_disk_whose_label_names_only_the_id_is_not_taken_for_a_medium_the_state_knows(tmp_path):
+    """A label that holds just the id (written by hand: `echo m1 > .rabtui-medium`) tells no
+    labelling: once the state knows the medium's, such a disk is another one. Taken for it, its
+    first backup recorded its label in place of the medium's, and the medium's own disk was then
+    taken as well: backups and cleanups went to whichever disk was plugged in."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    disk = lab.media[0][1]
+    recorded = lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]
+    os.rename(disk, tmp_path / "own-disk")
+    disk.mkdir()
+    (disk / media.LABEL).write_text("m1\n")      # another disk, labelled by hand
+    before = snapshot(disk)
+
+    refused = _rabtui(lab, "backup", "loc")
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "not the one rabtui used as medium m1" in out, out
+    assert snapshot(disk) == before
+    assert lab.store().one("SELECT label FROM media WHERE id='m1'")["label"] == recorded
+
+    taken = _rabtui(lab, "media", "label", "m1", "--force")
+    assert taken.returncode == 0 and "is medium m1 from now on" in taken.stdout, taken.stdout + taken.stderr
+    assert media.read_label(disk)["serial"]      # labelled anew: told apart from the old one from now on
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    os.rename(disk, tmp_path / "hand-disk")
+    os.rename(tmp_path / "own-disk", disk)
+    assert _rabtui(lab, "backup", "loc").returncode == 1

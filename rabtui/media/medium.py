@@ -239,6 +239,8 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
                 raise RabtuiError(f"medium {medium.id}: {other}", hint=_other_disk_hint(medium))
             media_state.remember_mount(store, medium)
             if other:
+                if not media_state.tells_apart(label):    # written by hand: labelled anew, to be told apart
+                    label = write_label(medium)
                 media_state.remember_label(store, medium, label)
                 return f"the disk at {path} is medium {medium.id} from now on"
             return f"medium {medium.id} is already labelled"

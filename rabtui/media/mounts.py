@@ -102,14 +102,10 @@ def _parsed(text: str | None) -> dict | None:
     return label if isinstance(label, dict) else None
 
 
-def _labelling(label: dict | None) -> tuple[str, object] | None:
-    """What tells one labelling of a disk from another: its serial, else (labels written before
-    serials) its time."""
-    if not isinstance(label, dict):
-        return None
-    if label.get("serial"):
-        return ("serial", label["serial"])
-    return ("created", label["created"]) if label.get("created") else None
+def tells_apart(label: dict | None) -> bool:
+    """Whether a label tells its labelling of a disk from any other: by its serial, or (labels
+    written before serials) its time; not a label written by hand with just the id."""
+    return isinstance(label, dict) and bool(label.get("serial") or label.get("created"))
 
 
 def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> str | None:
@@ -124,12 +120,17 @@ def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> 
 
 def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) -> str | None:
     """Why `label` (found at the medium's path) is another labelling than `used`, the one the state
-    used as this medium; None when it is the same, or when either cannot tell."""
-    found, before = _labelling(label), _labelling(used)
-    if found is None or before is None or found == before:
+    used as this medium; None when it is the same, or when `used` cannot tell. Serials are compared
+    where both have one, else the times; a label that holds neither (just the id, written by hand)
+    is another disk's: taken for the medium, it would be recorded in place of the medium's own."""
+    if not isinstance(label, dict) or not tells_apart(used):
         return None
-    if found[0] != before[0] and label.get("created") == used.get("created"):
-        return None     # the same label, given a serial since the state recorded it
+    if label.get("serial") and used.get("serial"):
+        same = label["serial"] == used["serial"]
+    else:
+        same = bool(label.get("created")) and label.get("created") == used.get("created")
+    if same:
+        return None
     return (f"{medium.path} holds a disk labelled {medium.id!r} on {label.get('created') or 'an unknown date'},"
             f" not the one rabtui used as medium {medium.id} (labelled on {used.get('created') or 'an unknown date'}):"
             " another server's disk, or one that medium had before it was labelled again")
