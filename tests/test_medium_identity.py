@@ -297,3 +297,31 @@ def test_a_disk_whose_label_names_only_the_id_is_not_taken_for_a_medium_the_stat
     os.rename(disk, tmp_path / "hand-disk")
     os.rename(tmp_path / "own-disk", disk)
     assert _rabtui(lab, "backup", "loc").returncode == 1
+
+
+def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(tmp_path):
+    """A backup killed on its medium is recovered by the next run of its source, before that run
+    checks the medium: another server's disk at the medium's path, holding a backup of the same
+    name (servers whose timers start at the same second name their backups alike), is not read
+    for it (its backup.json would record the killed backup complete) nor changed."""
+    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    disk_one, disk_two = one.media[0][1], two.media[0][1]
+    write_files(one.src / "data", {"three": b"3"})
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(one.config_path), "backup", "loc"],
+                            cwd=ROOT, env={**os.environ, faults.ENV: "backup.step3"}, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    row = one.store().one("SELECT id, name FROM backups WHERE status='running'")
+    theirs = two.store().one("SELECT path FROM backups WHERE status='completed' ORDER BY id DESC LIMIT 1")["path"]
+    os.rename(theirs, Path(theirs).parent / row["name"])
+    _swap(disk_one, disk_two)         # server one's path now holds server two's disk
+    before = snapshot(disk_one)
+
+    refused = _rabtui(one, "backup", "loc")
+    assert refused.returncode == 1 and "not the one rabtui used as medium m1" in refused.stdout, refused.stdout
+    assert snapshot(disk_one) == before
+    assert one.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "abandoned"
+    _swap(disk_one, disk_two)         # its own disk back: the killed backup's directory goes
+    again = _rabtui(one, "backup", "loc")
+    assert again.returncode == 0 and f"found the interrupted backup {row['name']} on medium m1" in again.stdout, \
+        again.stdout + again.stderr
+    assert not (disk_one / "loc" / row["name"]).exists()

@@ -81,7 +81,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
     archive links (the union shows the older version again), its catalog rows and its partial
     directory go, and it is marked abandoned. Each is said."""
     for row in find_abandoned(store, source_id):
-        path = Path(row["path"]) if row["path"] else None
+        path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
         info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
@@ -142,6 +142,16 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
             continue
         emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, now mounted: "
                             f"{undone} archive link(s) undone, its partial directory was deleted"))
+
+
+def _on_its_medium(store: Store, cfg, row) -> bool:
+    """Whether the disk at the path of the backup's medium is that medium: another server's disk
+    with its id may hold a backup of the same name, which is not this one (a run of this source
+    finishes it once the medium is there: finish_abandoned)."""
+    from rabtui.backup.retention import medium_present
+
+    medium = next((m for m in cfg.media if m.id == row["medium"]), None) if cfg is not None else None
+    return medium is None or medium_present(store, medium)
 
 
 def _record_complete(store: Store, row, info: dict) -> None:
