@@ -73,6 +73,27 @@ def test_hard_links_cut_apart_by_the_discs_are_named_in_the_result(tmp_path):
     assert res.incomplete() and "x-link.bin" in res.summary
 
 
+def test_hard_links_of_a_file_cut_into_parts_are_named_in_the_result(tmp_path):
+    """Two names of one file cut into parts: each is joined from its own parts, a file of its own;
+    the result names the second, as it names whole files whose link the discs cut apart."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"a/big.bin": 6_000_000})
+    os.makedirs(data / "b")
+    os.link(data / "a/big.bin", data / "b/big-link.bin")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    assert store.one("SELECT COUNT(DISTINCT path) FROM disc_files WHERE parts>1")[0] == 2
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    out = tmp_path / "out" / str(data).lstrip("/")
+    assert (out / "b/big-link.bin").read_bytes() == (data / "a/big.bin").read_bytes()
+    named = [(kind, os.fsdecode(name)) for kind, name, _why in res.written.not_restored]
+    assert named == [("hard link", str(data / "b/big-link.bin").lstrip("/"))], named
+    assert res.incomplete() and "big-link.bin" in res.summary
+
+
 def _cut_with_attrs(tmp_path):
     """A file cut into two parts that has an ACL, xattrs of its own (a binary value, a name with
     odd bytes; as root a capability and a trusted. one too), a foreign owner (as root), setgid and

@@ -379,4 +379,36 @@ def _links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[
                             f"same content and time as /{fmt.name(bytes(first['path']))} ({disc_name(first)}),"
                             f" read from {disc_name(r)}: if the two were hard links of one file, the link"
                             f" did not cross the discs; restored as a separate file"))
+    return out + _cut_links_apart(rows, lambda path: sc.path(os.path.join(top, in_tree(rel, path, is_file))))
+
+
+def _cut_links_apart(rows, joined) -> list[tuple[str, bytes, str]]:
+    """Files cut into parts of the same size, time and content (the parts of each are cut at
+    their own offsets, so the joined files are compared, `joined(path)`, those alike only): each
+    was joined from its own parts, a separate file, whether or not they were hard links of one."""
+    sizes: dict[bytes, list[int]] = {}
+    for r in rows:
+        if r["parts"] and r["parts"] > 1:
+            sizes.setdefault(bytes(r["path"]), [r["mtime"], 0])[1] += r["size"] or 0
+    alike: dict[tuple, list[bytes]] = {}
+    for path, (mtime, size) in sizes.items():
+        alike.setdefault((mtime, size), []).append(path)
+    out = []
+    for group in alike.values():
+        first = group[0]
+        for path in group[1:]:
+            if _same_content(joined(first), joined(path)):
+                out.append(("hard link", path, f"same content and time as /{fmt.name(first)}, both cut into parts"
+                                               f" across the discs: if the two were hard links of one file, each"
+                                               f" was joined from its own parts; restored as a separate file"))
     return out
+
+
+def _same_content(a: bytes, b: bytes) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca, cb = fa.read(CHUNK), fb.read(CHUNK)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
