@@ -56,6 +56,7 @@ TO_SOURCE_POINTS = (
 LABEL_POINTS = (
     "medium.labelling",            # found empty and unknown, its label not yet written
     "medium.labelled",             # its label written, not yet recorded in the state
+    "medium.label_writing",        # `media label`: found without a label, its label not yet written
 )
 
 

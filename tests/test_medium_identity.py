@@ -325,3 +325,35 @@ def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(tmp_pa
     assert again.returncode == 0 and f"found the interrupted backup {row['name']} on medium m1" in again.stdout, \
         again.stdout + again.stderr
     assert not (disk_one / "loc" / row["name"]).exists()
+
+
+def test_a_new_medium_labelled_by_hand_while_its_first_backup_labels_it_keeps_one_label(tmp_path):
+    """`media label` (the command line, or the Media screen) finds a new medium unlabelled; before
+    it writes, the first backup on it (the timer's) labels it: the label written first stays, and
+    both record that one, so that no backup after them takes the disk for another."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    labelling = backup = None
+    try:
+        labelling = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "media",
+                                      "label", "m1"], cwd=ROOT, env={**os.environ, faults.STOP_ENV: "medium.label_writing"},
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not _stopped(labelling.pid):
+            assert labelling.poll() is None and time.monotonic() < deadline, labelling.communicate()[0]
+            time.sleep(0.05)
+        backup = _backup_stopped_at(lab, "loc", "medium.labelled")
+        written = media.read_label(lab.media[0][1])
+        _ended(labelling)
+        _ended(backup)
+    finally:
+        for run in (labelling, backup):
+            if run is not None and run.poll() is None:
+                run.kill()
+                run.send_signal(signal.SIGCONT)
+                run.wait(timeout=30)
+    assert media.read_label(lab.media[0][1]) == written
+    assert json.loads(lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]) == written
+    again = _rabtui(lab, "backup", "loc")
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -257,7 +257,14 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
                               f" ({known}): is the disk mounted?",
                               hint=f"mount it; to label this directory as medium {medium.id} anyway:"
                                    f" rabtui media label {medium.id} --force")
-        media_state.remember_label(store, medium, write_label(medium))
+        faults.point("medium.label_writing")
+        # found without a label: only where none is yet (a backup starting on the new medium may
+        # label it meanwhile, and record the label it wrote)
+        written = write_label(medium, first=label is None)
+        if written.get("id") != medium.id:
+            raise RabtuiError(f"{path} was labelled {written.get('id')!r} meanwhile, not {medium.id!r}",
+                              hint="use --force to relabel it")
+        media_state.remember_label(store, medium, written)
         media_state.remember_mount(store, medium)
     return f"labelled {path} as medium {medium.id}"
 
