@@ -312,7 +312,8 @@ def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(tmp_pa
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     row = one.store().one("SELECT id, name FROM backups WHERE status='running'")
     theirs = two.store().one("SELECT path FROM backups WHERE status='completed' ORDER BY id DESC LIMIT 1")["path"]
-    os.rename(theirs, Path(theirs).parent / row["name"])
+    if not (Path(theirs).parent / row["name"]).exists():    # else one of theirs has that name already
+        os.rename(theirs, Path(theirs).parent / row["name"])
     _swap(disk_one, disk_two)         # server one's path now holds server two's disk
     before = snapshot(disk_one)
 
