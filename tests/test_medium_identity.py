@@ -164,15 +164,25 @@ def _stopped(pid: int) -> bool:
         return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
 
 
-def _backup_stopped_at(lab: Lab, source_id: str, point: str) -> subprocess.Popen:
-    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", source_id],
+def _stopped_at(lab: Lab, point: str, *args: str) -> subprocess.Popen:
+    """`rabtui ARGS`, stopped (SIGSTOP) at the fault point `point`."""
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args],
                            cwd=ROOT, env={**os.environ, faults.STOP_ENV: point},
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while not _stopped(run.pid):
-        assert run.poll() is None and time.monotonic() < deadline, f"the backup of {source_id} did not reach {point}"
+        assert run.poll() is None and time.monotonic() < deadline, f"rabtui {' '.join(args)} did not reach {point}"
         time.sleep(0.05)
     return run
+
+
+def _killed(*runs: subprocess.Popen | None) -> None:
+    """Those of `runs` still there (a test that failed halfway) are killed."""
+    for run in runs:
+        if run is not None and run.poll() is None:
+            run.kill()
+            run.send_signal(signal.SIGCONT)
+            run.wait(timeout=30)
 
 
 def _ended(run: subprocess.Popen) -> None:
@@ -192,17 +202,13 @@ def test_backups_starting_at_once_on_a_new_medium_record_the_same_label(tmp_path
     write_files(lab.src / "two", {"b": b"b"})
     two = one = None
     try:
-        two = _backup_stopped_at(lab, "two", "medium.labelling")
-        one = _backup_stopped_at(lab, "one", "medium.labelled")
+        two = _stopped_at(lab, "medium.labelling", "backup", "two")
+        one = _stopped_at(lab, "medium.labelled", "backup", "one")
         written = media.read_label(lab.media[0][1])
         _ended(two)
         _ended(one)
     finally:
-        for run in (two, one):
-            if run is not None and run.poll() is None:
-                run.kill()
-                run.send_signal(signal.SIGCONT)
-                run.wait(timeout=30)
+        _killed(two, one)
     assert media.read_label(lab.media[0][1]) == written
     assert json.loads(lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]) == written
     for sid in ("one", "two"):
@@ -337,23 +343,13 @@ def test_a_new_medium_labelled_by_hand_while_its_first_backup_labels_it_keeps_on
     write_files(lab.src / "data", {"a": b"a"})
     labelling = backup = None
     try:
-        labelling = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "media",
-                                      "label", "m1"], cwd=ROOT, env={**os.environ, faults.STOP_ENV: "medium.label_writing"},
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while not _stopped(labelling.pid):
-            assert labelling.poll() is None and time.monotonic() < deadline, labelling.communicate()[0]
-            time.sleep(0.05)
-        backup = _backup_stopped_at(lab, "loc", "medium.labelled")
+        labelling = _stopped_at(lab, "medium.label_writing", "media", "label", "m1")
+        backup = _stopped_at(lab, "medium.labelled", "backup", "loc")
         written = media.read_label(lab.media[0][1])
         _ended(labelling)
         _ended(backup)
     finally:
-        for run in (labelling, backup):
-            if run is not None and run.poll() is None:
-                run.kill()
-                run.send_signal(signal.SIGCONT)
-                run.wait(timeout=30)
+        _killed(labelling, backup)
     assert media.read_label(lab.media[0][1]) == written
     assert json.loads(lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]) == written
     again = _rabtui(lab, "backup", "loc")
