@@ -354,3 +354,30 @@ def test_a_new_medium_labelled_by_hand_while_its_first_backup_labels_it_keeps_on
     assert json.loads(lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]) == written
     again = _rabtui(lab, "backup", "loc")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_checkpoint_writes_its_number_onto_no_other_servers_disk(tmp_path):
+    """The number of a new checkpoint goes onto every medium at hand (so that a lost database never
+    gives it again): not onto another server's disk at a medium's path, nor is that disk's record
+    read as this server's."""
+    labs = {}
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        lab = labs[name] = Lab(tmp_path / name, media_count=2)
+        lab.with_discs("4MiB")
+        (tmp_path / name / "iso").mkdir()
+        write_files(lab.src / "data", {name: name.encode()})
+        for medium in ("m1", "m2"):
+            done = _rabtui(lab, "backup", "loc", "--medium", medium)
+            assert done.returncode == 0, done.stdout + done.stderr
+    one, two = labs["one"], labs["two"]
+    for _ in range(3):     # server one's disks record numbers up to 3
+        done = _rabtui(one, "checkpoint", "burn", "--now", "--yes", "--new")
+        assert done.returncode == 0, done.stdout + done.stderr
+    _swap(one.media[1][1], two.media[1][1])     # server two's m2 path now holds server one's m2 disk
+    theirs = (two.media[1][1] / ".rabtui-checkpoints").read_bytes()
+    done = _rabtui(two, "checkpoint", "burn", "--now", "--yes", "--new")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert os.listdir(two.tmp / "iso") == ["RAB1D01.iso"]          # not numbered after server one's
+    assert (two.media[1][1] / ".rabtui-checkpoints").read_bytes() == theirs
+    assert json.loads((two.media[0][1] / ".rabtui-checkpoints").read_text()) == {"used": [1]}

@@ -17,7 +17,7 @@ def highest_used(cfg: Config, store: Store, drive: str) -> int:
     """The highest number given before, as far as anything at hand tells: the database, the state
     directory, the records of the media at hand and the images of an images: drive (0: none)."""
     numbers = checkpoint_numbers.on_this_server(cfg, store)
-    for path in checkpoint_numbers.at_hand(cfg):
+    for path in checkpoint_numbers.at_hand(cfg, store):
         numbers |= checkpoint_numbers.read_record(path)
     return max(numbers | {_highest_image(drive)})
 
@@ -35,9 +35,9 @@ def _highest_image(drive: str) -> int:
     return max((n for n in numbers if n <= checkpoint_numbers.LARGEST), default=0)
 
 
-def note_number(cfg: Config, number: int, emit: Emit) -> None:
+def note_number(cfg: Config, store: Store, number: int, emit: Emit) -> None:
     """The new number written onto every medium at hand before any disc carries it."""
-    for path in checkpoint_numbers.at_hand(cfg):
+    for path in checkpoint_numbers.at_hand(cfg, store):
         try:
             checkpoint_numbers.write_record(path, [number])
         except OSError as exc:

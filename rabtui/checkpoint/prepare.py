@@ -380,7 +380,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts, r.mode,
               r.link, r.link_group, *(r.owner or (None, None))) for r in rows],
         )
-    numbering.note_number(cfg, number, emit)
+    numbering.note_number(cfg, store, number, emit)
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
     privacy.private_dir(folder)

@@ -154,7 +154,8 @@ def remember(store: Store, highest: int) -> None:
                   " WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)", (_KEY, str(highest)))
 
 
-def at_hand(cfg: Config) -> list[Path]:
-    """The paths of the configured media that are there now (their label says so); none is mounted."""
-    return [Path(m.path) for m in media_there(cfg)]
+def at_hand(cfg: Config, store: Store) -> list[Path]:
+    """The paths of the configured media that are there now (their label says so, and it is the
+    label of the disk the state used as that medium: not another server's); none is mounted."""
+    return [Path(m.path) for m in media_there(cfg, store)]
 
