@@ -30,6 +30,4 @@ def other_disk(store: Store, medium: Medium) -> str | None:
         label = mediamod.read_label(medium.path)
     except RabtuiError:
         return None
-    if label is None or label.get("id") != medium.id:
-        return None
     return mounts.other_labelling(store, medium, label)

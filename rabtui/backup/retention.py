@@ -339,11 +339,6 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
 def medium_present(store: Store, medium: Medium) -> bool:
     """Is the medium mounted where the config says, with its own label (not another disk's with its
     id)?"""
-    from rabtui.media.medium import read_label
-    from rabtui.media.mounts import other_labelling
+    from rabtui.media.at_hand import medium_problem
 
-    try:
-        label = read_label(medium.path) if Path(medium.path).is_dir() else None
-    except Exception:
-        return False
-    return bool(label) and label.get("id") == medium.id and other_labelling(store, medium, label) is None
+    return medium_problem(medium, store) is None

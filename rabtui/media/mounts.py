@@ -112,18 +112,22 @@ def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> 
     """Why `label`, found at the medium's path with the medium's id, is not the label of the disk
     the state used as this medium (another disk labelled with the same id), or None when it is, or
     when the state remembers no label to tell (a new medium, a label written by hand)."""
-    if store is None:
-        return None
-    row = store.one("SELECT label FROM media WHERE id=?", (medium.id,))
-    return labelled_otherwise(medium, label, _parsed(row["label"]) if row else None)
+    return None if store is None else labelled_otherwise(medium, label, remembered_label(store, medium.id))
+
+
+def remembered_label(store: Store, medium_id: str) -> dict | None:
+    """The label of the disk the state used as this medium, as it recorded it (None: none)."""
+    row = store.one("SELECT label FROM media WHERE id=?", (medium_id,))
+    return _parsed(row["label"]) if row else None
 
 
 def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) -> str | None:
     """Why `label` (found at the medium's path) is another labelling than `used`, the one the state
-    used as this medium; None when it is the same, or when `used` cannot tell. Serials are compared
-    where both have one, else the times; a label that holds neither (just the id, written by hand)
-    is another disk's: taken for the medium, it would be recorded in place of the medium's own."""
-    if not isinstance(label, dict) or not tells_apart(used):
+    used as this medium; None when it is the same, when it is not labelled with this medium's id at
+    all, or when `used` cannot tell. Serials are compared where both have one, else the times; a
+    label that holds neither (just the id, written by hand) is another disk's: taken for the
+    medium, it would be recorded in place of the medium's own."""
+    if not isinstance(label, dict) or label.get("id") != medium.id or not tells_apart(used):
         return None
     if label.get("serial") and used.get("serial"):
         same = label["serial"] == used["serial"]

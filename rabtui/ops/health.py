@@ -28,7 +28,6 @@ What changed since the last check, and its notifications: rabtui/ops/health_chan
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -169,11 +168,9 @@ def _medium_space(m, row, store: Store) -> dict | None:
     """Live numbers (and whether it is read-only) when the medium is there (labelled as itself, not
     another disk with its id), else the last recorded ones."""
     try:
-        from rabtui.media.medium import read_label
-        from rabtui.media.mounts import other_labelling
+        from rabtui.media.at_hand import medium_problem
 
-        label = read_label(m.path)
-        if label and label.get("id") == m.id and other_labelling(store, m, label) is None:
+        if medium_problem(m, store) is None:
             st = os.statvfs(m.path)
             return {"total_bytes": st.f_blocks * st.f_frsize, "free_bytes": st.f_bavail * st.f_frsize,
                     "total_inodes": st.f_files, "free_inodes": st.f_favail,
@@ -230,7 +227,7 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
     medium's id (another server's) is a problem of its own."""
     from rabtui.media.medium import read_label
     from rabtui.media.medium_fs import warning
-    from rabtui.media.mounts import other_labelling
+    from rabtui.media.mounts import other_labelling, remembered_label
 
     acls = any(s.acls for s in cfg.sources)
     xattrs = any(s.xattrs for s in cfg.sources)
@@ -240,15 +237,11 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
             label = read_label(m.path)
         except Exception:
             label = None
-        other = other_labelling(store, m, label) if isinstance(label, dict) and label.get("id") == m.id else None
+        other = other_labelling(store, m, label)
         if other:
             out.append(Problem(f"other-disk:{m.id}", WARNING, f"medium {m.id}: {other}: a backup refuses it"))
         if not isinstance(label, dict) or label.get("id") != m.id or other:
-            row = store.one("SELECT label FROM media WHERE id=?", (m.id,))
-            try:
-                label = json.loads(row["label"]) if row is not None and row["label"] else None
-            except ValueError:
-                label = None
+            label = remembered_label(store, m.id)
         message = warning(m.id, label.get("holds") if isinstance(label, dict) else None, acls=acls, xattrs=xattrs)
         if message:
             out.append(Problem(f"holds:{m.id}", WARNING, message))
