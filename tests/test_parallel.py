@@ -409,6 +409,10 @@ def test_a_killed_run_leaves_its_running_jobs_dead_and_its_waiting_ones_not_star
     assert sum("died (pid" in line for line in out.splitlines()) == 1, out
     lab.config_path.write_text(lab.config_path.read_text().replace(f'pre_backup_commands = ["sleep {seconds}"]', ""))
     assert _run(lab, "backup", "--all") == 0
+    capsys.readouterr()
+    # the next run's backup of `a` ran to its end: the alarm is over, not kept for 2 days
+    _run(lab, "check")
+    assert "died" not in capsys.readouterr().out
 
 
 def test_a_killed_run_s_job_is_dead_when_another_process_has_its_pid_since(tmp_path, capsys):

@@ -15,7 +15,7 @@ Checks, each with a stable id (the key of the `health` table):
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
-| job:ID                 | critical | a job's process died (in the last 2 days) |
+| job:ID                 | critical | a job's process died (in the last 2 days; until a later job of its kind and target ran to its end, but for a restore) |
 | private:state          | critical | the state directory or what it holds is open to other users |
 | private:MEDIUM         | critical | a `<source>` or `.archive` directory of the medium is open to other users |
 | private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
@@ -294,7 +294,11 @@ def _jobs(store: Store, ts: float) -> list[Problem]:
             out.append(Problem(f"job:{row['id']}", WARNING,
                                f"job {row['id']} ({row['title'] or row['kind']}) sent no heartbeat for "
                                f"{_age(ts - row['heartbeat'])}: stuck?"))
-    for row in store.all("SELECT * FROM jobs WHERE status='dead' AND COALESCE(finished, heartbeat, started) > ?",
+    # a later job of the same kind and target that ran to its end speaks for that target now (its
+    # own failure is a problem of its own); a restore is not done again by the next one
+    for row in store.all("SELECT * FROM jobs d WHERE status='dead' AND COALESCE(finished, heartbeat, started) > ?"
+                         " AND (kind='restore' OR NOT EXISTS (SELECT 1 FROM jobs l WHERE l.kind=d.kind"
+                         "  AND l.target IS d.target AND l.id>d.id AND l.status IN ('completed', 'warnings', 'failed')))",
                          (ts - DEAD_SHOWN_FOR.total_seconds(),)):
         out.append(Problem(f"job:{row['id']}", CRITICAL,
                            f"job {row['id']} ({row['title'] or row['kind']}) died (pid {row['pid']} is gone)"))
