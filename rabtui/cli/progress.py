@@ -68,9 +68,7 @@ class PlainDisplay(_Display):
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.ts))
         label = {WARNING: "warning: ", ERROR: "error: "}.get(event.kind, "")
-        text = fmt.name(event.message)
-        if event.kind == RESULT:
-            text += f": total {fmt.size(event.data.get('total_bytes'))}, new {fmt.size(event.data.get('new_bytes'))}"
+        text = _result_line(event, bool(prefix)) if event.kind == RESULT else fmt.name(event.message)
         with self._lock:
             say(f"{stamp} {prefix}{label}{text}", self.stream)
 
@@ -139,9 +137,7 @@ class RichDisplay(_Display):
             _printed(self.console, f"{event.kind}: {fmt.name(event.message)}", style)
             return
         if event.kind == RESULT:
-            d = event.data
-            line = f"{fmt.name(event.message)}: total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
-            _printed(self.console, line)
+            _printed(self.console, _result_line(event, False))
             return
         _printed(self.console, fmt.name(event.message))
 
@@ -220,12 +216,9 @@ class RichSourcesDisplay(_Display):
         style = {WARNING: "yellow", ERROR: "bold red"}.get(event.kind, "")
         if event.kind == STEP:
             style = "bold red" if event.data.get("state") == "failed" else "yellow"
-        text = fmt.name(event.message)
+        text = _result_line(event, True) if event.kind == RESULT else fmt.name(event.message)
         if event.kind in (WARNING, ERROR):
             text = f"{event.kind}: {text}"
-        if event.kind == RESULT:
-            d = event.data
-            text += f": total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
         _printed(self.console, prefix + text, style)
 
     def close(self) -> None:
@@ -260,3 +253,12 @@ def terminal_emit(verbose: bool = False, tty: bool | None = None, several: bool 
     if not tty:
         return PlainDisplay(verbose=verbose, several=several)
     return RichSourcesDisplay(verbose=verbose) if several else RichDisplay(verbose=verbose)
+
+
+def _result_line(event: Event, under_its_name: bool) -> str:
+    """A backup's final line; under its source's name (several at once), without that name again."""
+    d = event.data
+    text = fmt.name(event.message)
+    if under_its_name and d.get("status"):
+        text = fmt.name(d["status"] + (f" ({d['reason']})" if d.get("reason") else ""))
+    return f"{text}: total {fmt.size(d.get('total_bytes'))}, new {fmt.size(d.get('new_bytes'))}"
