@@ -60,5 +60,10 @@ class Cancelled(RabtuiError):
     """The operator (or a signal) cancelled the work."""
 
 
+class NoAnswer(Cancelled):
+    """A question that nothing can answer (no terminal to ask on: cron, a script): work that needs
+    the answer stops; work to which the question only adds (rebuild-state's discs) goes on without."""
+
+
 class LockBusy(RabtuiError):
     """Another job holds the lock of this source or drive."""

@@ -17,7 +17,7 @@ from rabtui import fmt
 from rabtui.actions.recording import hold_state
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
-from rabtui.errors import Cancelled, RabtuiError
+from rabtui.errors import Cancelled, NoAnswer, RabtuiError
 from rabtui.events import Question
 from rabtui.state.store import Store
 
@@ -130,7 +130,7 @@ class TerminalPrompter:
             print(f"{fmt.lines(question.text)}\n  -> {answer}", file=sys.stderr)
             return answer
         if not sys.stdin.isatty():
-            raise Cancelled(f"needs an answer, but there is no terminal to ask on: {question.text}")
+            raise NoAnswer(f"needs an answer, but there is no terminal to ask on: {question.text}")
         choices = list(question.choices)
         while True:
             print(fmt.lines(question.text), file=sys.stderr)

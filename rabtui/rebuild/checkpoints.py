@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rabtui.checkpoint import layout, xorriso
 from rabtui.config import Config
-from rabtui.errors import WorkFailed
+from rabtui.errors import NoAnswer, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
                                      readme_backup, readme_made)
@@ -121,10 +121,14 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
     if prompter is None:
         return
     while True:
-        answer = prompter.ask(Question(
-            "insert_disc", f"Insert one disc of a checkpoint not read yet into {drive} and answer ready"
-            f" (read so far: {', '.join(map(str, report.checkpoints)) or 'none'}); answer skip when done.",
-            (READY, SKIP)), cancel)
+        try:
+            answer = prompter.ask(Question(
+                "insert_disc", f"Insert one disc of a checkpoint not read yet into {drive} and answer ready"
+                f" (read so far: {', '.join(map(str, report.checkpoints)) or 'none'}); answer skip when done.",
+                (READY, SKIP)), cancel)
+        except NoAnswer:
+            _not_asked(drive, report)
+            return
         if answer != READY:
             return
         volid = disc_volid(drive)
@@ -137,3 +141,15 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                             read_disc_readme(drive))
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
+
+
+def _not_asked(drive: str, report: Report) -> None:
+    """Nothing could answer the question for a disc (no terminal): the rebuild goes on with what
+    the media hold. It lacks something only where a checkpoint is known to have been made."""
+    unread = sorted(report.numbers_used - set(report.checkpoints))
+    why = f"the discs in {drive} were not read: there is no terminal to ask for them on"
+    if unread:
+        report.unmatched.append(f"{why}; checkpoints up to {unread[-1]} were made: run `rabtui rebuild-state` on a"
+                                " terminal, with one disc of each at hand, to record their files")
+    else:
+        report.notes.append(f"{why}; no checkpoint is recorded on the media, in the state directory or in the database replaced")

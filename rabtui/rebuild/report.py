@@ -15,6 +15,7 @@ class Report:
     verified: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)      # images that failed verification
     unmatched: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)       # said, with nothing lacking
     renumbered: list[str] = field(default_factory=list)
     numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
     # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
@@ -31,6 +32,7 @@ class Report:
         if unread:
             out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
                        " is numbered after it")
+        out += self.notes
         out += [f"renumbered: {r}" for r in self.renumbered]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out

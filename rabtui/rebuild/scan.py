@@ -66,9 +66,11 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
     faults.point("rebuild.media_read")
-    read_discs(cfg, store, report, emit, prompter, cancel)
+    # before the discs are asked for: with no one to answer, what these say decides whether the
+    # rebuild lacks anything
     report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
+    read_discs(cfg, store, report, emit, prompter, cancel)
     if report.numbers_used:
         checkpoint_numbers.remember(store, max(report.numbers_used))
     _schedule_marks(cfg, store)
