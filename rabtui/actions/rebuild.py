@@ -20,7 +20,7 @@ from rabtui import faults, privacy
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
 from rabtui.events import Emit, Prompter
-from rabtui.media import mounts
+from rabtui.media import labels_kept, mounts
 from rabtui.rebuild import scan
 from rabtui.rebuild.report import Report
 from rabtui.state.jobs import JobRecorder
@@ -59,10 +59,18 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
             raise _failed(exc, state_dir / "rabtui.db") from None
         else:
             aside = put_in_place(made, state_dir / "rabtui.db")
+            _keep_labels(state_dir)
             faults.point("rebuild.in_place")
         finally:
             _remove(building)
     return RebuildResult(aside, report)
+
+
+def _keep_labels(state_dir: Path) -> None:
+    """The labels the new database recorded (a medium found that the old one did not know) kept
+    beside it too, as every label the state records is."""
+    for medium_id, label in mounts.known_in(state_dir).items():
+        labels_kept.keep(state_dir, medium_id, label)
 
 
 def _remove(path: Path) -> None:
@@ -89,7 +97,7 @@ def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | No
 
     try:
         report = scan.rebuild(cfg, store, emit=recorder.recording(emit), prompter=prompter, cancel=recorder.cancel,
-                              known=mounts.known_in(Path(cfg.state_dir) / "rabtui.db"))
+                              known=mounts.known_in(cfg.state_dir))
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
                         f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"

@@ -7,8 +7,9 @@ recorded) is never labelled again implicitly, and whether its path was a mount p
 last used (with its st_dev) is remembered in the `meta` table.
 
 A label is written once per disk, with the time and a random serial (`media.label` keeps the one
-the state used): another server's disk with the same id, or the disk a medium had before it was
-labelled again on a new one, holds another labelling, and is not taken for the medium.
+the state used; labels_kept.py keeps it beside the database too, for rebuild-state): another
+server's disk with the same id, or the disk a medium had before it was labelled again on a new one,
+holds another labelling, and is not taken for the medium.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlite3
 from pathlib import Path
 
 from rabtui.config import Medium
+from rabtui.media import labels_kept
 from rabtui.state.store import RESTORABLE_SQL, Store, read_only
 
 _KEY = "medium_mount:"
@@ -44,8 +46,8 @@ def known_because(store: Store, medium_id: str) -> str | None:
 
 
 def remember_away(store: Store, medium_id: str) -> None:
-    """rebuild-state found no labelled medium at the path of a medium the old database knew: its
-    disk is away, and the empty directory there is not labelled implicitly."""
+    """rebuild-state did not read a medium the old database knew (without a label to remember):
+    its disk is away, and the empty directory there is not labelled implicitly."""
     store.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, '1')", (_AWAY + medium_id,))
 
 
@@ -79,11 +81,17 @@ def mount_problem(store: Store | None, medium: Medium) -> str | None:
     return None
 
 
-def known_in(db: Path) -> dict[str, dict | None]:
-    """The media the database `db` knows (a backup on it, or its label recorded), each with the
-    label it used (None: none recorded), as far as it can be read: rebuild-state, replacing it,
-    neither takes one of them away now for a new medium nor another disk for one of them."""
-    return read_only(db, _known_media, {})
+def known_in(state_dir: str | os.PathLike) -> dict[str, dict | None]:
+    """The media the state database in `state_dir` knows (a backup on it, or its label recorded),
+    each with the label it used (None: none recorded), as far as it can be read, and those whose
+    label is kept beside it (labels_kept: the database may be damaged or gone): rebuild-state,
+    replacing it, neither takes one of them away now for a new medium nor another disk for one of
+    them."""
+    known = read_only(Path(state_dir) / "rabtui.db", _known_media, {})
+    for medium_id, label in labels_kept.kept(state_dir).items():
+        if known.get(medium_id) is None:
+            known[medium_id] = label
+    return known
 
 
 def _known_media(conn: sqlite3.Connection) -> dict[str, dict | None]:
@@ -144,3 +152,4 @@ def remember_label(store: Store, medium: Medium, label: dict) -> None:
     """The label of the disk that is medium `medium` from now on (labelled, or taken over)."""
     store.execute("INSERT INTO media(id, label) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label",
                   (medium.id, json.dumps(label)))
+    labels_kept.keep(store.state_dir, medium.id, label)

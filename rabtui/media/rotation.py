@@ -8,6 +8,7 @@ import time
 
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
+from rabtui.media import labels_kept
 from rabtui.media.medium import space
 from rabtui.state.store import Store
 
@@ -42,6 +43,7 @@ def record_use(store: Store, medium: Medium, info: dict, when: float | None = No
         (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
          info.get("total_inodes"), info.get("free_inodes")),
     )
+    labels_kept.keep(store.state_dir, medium.id, info.get("label"))
 
 
 def record_space(store: Store, medium: Medium) -> None:

@@ -318,9 +318,9 @@ def _open_problem(check_id: str, what: str, paths, fix: str | None = None) -> li
 
 
 def _state_paths(state_dir: Path) -> list[Path]:
-    """The state directory, what it holds, and what its logs/, locks/ and checkpoints/ hold."""
+    """The state directory, what it holds, and what its logs/, locks/, checkpoints/ and media/ hold."""
     out = [state_dir]
-    for sub in (state_dir, state_dir / "logs", state_dir / "locks", state_dir / "checkpoints"):
+    for sub in (state_dir, state_dir / "logs", state_dir / "locks", state_dir / "checkpoints", state_dir / "media"):
         try:
             out += sorted(Path(e.path) for e in os.scandir(sub))
         except OSError:

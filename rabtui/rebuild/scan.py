@@ -56,6 +56,9 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     # every medium's records are read before any backup is recorded: the ids depend on them all
     found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, known))
              for m in cfg.media}
+    for medium in cfg.media:
+        if found[medium.id] is None:
+            _still_known(store, medium, known)
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)
                               for name, _, rec in listed if rec is not None]
@@ -104,6 +107,16 @@ def _with_medium(medium, report: Report, emit: Emit, work):
         return None
 
 
+def _still_known(store: Store, medium, known: dict) -> None:
+    """A medium the database replaced knew, not read now (its disk away, another disk at its path,
+    not mountable): the new database knows it still, with the label of the disk it used as it, so
+    that neither the empty directory at its path is labelled afresh nor another disk taken for it."""
+    if known.get(medium.id):
+        mounts.remember_label(store, medium, known[medium.id])
+    elif medium.id in known:
+        mounts.remember_away(store, medium.id)
+
+
 Listed = list[tuple[str, Path, "record.Record | None"]]
 
 
@@ -116,8 +129,6 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
     label = mediamod.read_label(path) if path.is_dir() else None
     if label is None:
         report.unmatched.append(f"medium {medium.id}: no labelled medium at {path}")
-        if medium.id in known:
-            mounts.remember_away(store, medium.id)
         return
     if label.get("id") != medium.id:
         report.unmatched.append(f"medium {medium.id}: {path} is labelled {label.get('id')!r}")
@@ -126,7 +137,6 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
     if other:     # its backups are not this server's: the medium's own disk is away
         report.unmatched.append(f"medium {medium.id}: {other}; not read (`rabtui media label {medium.id} --force`"
                                 " takes it over, then rebuild-state reads it)")
-        mounts.remember_label(store, medium, known[medium.id])
         return
     report.media.append(medium.id)
     report.numbers_used |= checkpoint_numbers.read_record(path)

@@ -1,0 +1,72 @@
+"""The label of each medium's disk as the state recorded it, kept beside the database as well:
+`<state_dir>/media/<medium id>.label` (JSON, 0600).
+
+The database is the record everything reads; but when it is damaged or lost, the only record of
+which disk is which medium would go with it, and rebuild-state would take whatever disk is at a
+medium's path for it: another server's disk with the same medium id (its backups recorded as this
+server's, backups written onto it afterwards, the medium's own disk then refused as another). So
+the label is written here too whenever the database records another one, and rebuild-state reads
+these files where the database it replaces cannot tell."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from rabtui import privacy
+from rabtui.config import ID_RE
+
+DIR = "media"
+SUFFIX = ".label"
+LARGEST = 1 << 16       # a label is a few hundred bytes: a larger file is none of rabtui's
+
+
+def keep(state_dir: str | os.PathLike, medium_id: str, label: dict | None) -> None:
+    """`label` kept as the one of medium `medium_id` (nothing when it is kept already, or is none).
+    A file that cannot be written is passed over: the database holds the label all the same, and
+    a rebuild that finds an older one here refuses the medium's disk, saying how to take it over."""
+    if not isinstance(label, dict) or not ID_RE.fullmatch(medium_id):
+        return
+    path = Path(state_dir) / DIR / f"{medium_id}{SUFFIX}"
+    if _read(path) == label:
+        return
+    try:
+        privacy.private_dir(path.parent)
+        privacy.replace_file(path, (json.dumps(label) + "\n").encode())
+    except OSError:
+        pass
+
+
+def kept(state_dir: str | os.PathLike) -> dict[str, dict]:
+    """The labels kept, by medium id."""
+    try:
+        names = os.listdir(Path(state_dir) / DIR)
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        medium_id = name[:-len(SUFFIX)]
+        if name.endswith(SUFFIX) and ID_RE.fullmatch(medium_id):
+            label = _read(Path(state_dir) / DIR / name)
+            if label is not None:
+                out[medium_id] = label
+    return out
+
+
+def _read(path: Path) -> dict | None:
+    """The label in the file `path`: a regular file of a label's size, not through a symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = json.loads(os.read(fd, LARGEST + 1)[:LARGEST])
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    return data if isinstance(data, dict) and data.get("id") == path.name[:-len(SUFFIX)] else None

@@ -1,0 +1,123 @@
+"""rebuild-state after the state database was damaged or lost, with another backup server's disk
+(the same medium id, another labelling) at a medium's path: the labels of the disks the state used
+are kept beside the database, so that the rebuild reads no other server's backups as its own and
+no backup afterwards takes that disk for the medium, nor refuses the medium's own disk. A medium
+away during a rebuild keeps its label too. Real rsync, real xorriso images, the real command line."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.test_medium_identity import _rabtui, _swap
+from tests.trees import Lab, snapshot, write_files
+
+OTHER = "not the one rabtui used as medium m2"
+
+
+def _server(tmp_path: Path, name: str) -> Lab:
+    """A backup server of its own: two backups on each of its media m1 and m2, a checkpoint onto
+    images, and one more backup on m1."""
+    (tmp_path / name).mkdir()
+    lab = Lab(tmp_path / name, media_count=2)
+    lab.with_discs("4MiB")
+    (lab.tmp / "iso").mkdir()
+    for n in (1, 2):
+        for medium in ("m1", "m2"):
+            write_files(lab.src / "data", {f"{name}-{medium}-{n}": f"{name} {n}".encode()})
+            done = _rabtui(lab, "backup", "loc", "--medium", medium)
+            assert done.returncode == 0, done.stdout + done.stderr
+    done = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = _rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = lab.state / "media"
+    assert sorted(os.listdir(kept)) == ["m1.label", "m2.label"]
+    assert {p.stat().st_mode & 0o777 for p in kept.iterdir()} == {0o600} and kept.stat().st_mode & 0o777 == 0o700
+    return lab
+
+
+def _rows(lab: Lab, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(lab.state / "rabtui.db")
+    try:
+        return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+BACKUPS = "SELECT id, medium, name, status FROM backups WHERE status<>'failed' ORDER BY id"
+
+
+def _damage(db: Path, how: str) -> None:
+    if how == "garbage":
+        db.write_bytes(os.urandom(64 * 1024))
+    elif how == "truncated":
+        with open(db, "r+b") as f:
+            f.truncate(os.path.getsize(db) // 2)
+    else:                  # deleted, its -wal left beside it
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("INSERT INTO meta(key, value) VALUES ('left', 'in the wal')")
+        conn.commit()
+        db.unlink()
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "deleted"])
+def test_a_damaged_state_is_rebuilt_without_another_servers_disk_at_a_medium_path(tmp_path, how):
+    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    backups = _rows(two, BACKUPS)
+    labels = _rows(two, "SELECT id, label FROM media ORDER BY id")
+    _damage(two.state / "rabtui.db", how)
+    _swap(one.media[1][1], two.media[1][1])        # server two's m2 path holds server one's m2 disk
+    theirs = snapshot(two.media[1][1])
+
+    done = _rabtui(two, "rebuild-state")
+    out = done.stdout + done.stderr
+    assert done.returncode == 3 and "Traceback" not in out, out
+    assert OTHER in done.stdout and "not read" in done.stdout, out
+    assert _rows(two, BACKUPS) == [b for b in backups if b[1] == "m1"]     # none of the other server's
+    assert _rows(two, "SELECT id, label FROM media ORDER BY id") == labels
+    assert snapshot(two.media[1][1]) == theirs
+    refused = _rabtui(two, "backup", "loc", "--medium", "m2")
+    assert refused.returncode == 1 and OTHER in refused.stdout, refused.stdout + refused.stderr
+    assert snapshot(two.media[1][1]) == theirs
+
+    _swap(one.media[1][1], two.media[1][1])        # each disk back on its own server
+    done = _rabtui(two, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _rows(two, BACKUPS) == backups
+    assert _rows(two, "SELECT number, status FROM checkpoints") == [(1, "completed")]
+    assert _rows(two, "SELECT id, label FROM media ORDER BY id") == labels
+    for lab in (one, two):
+        again = _rabtui(lab, "backup", "loc", "--medium", "m2")
+        assert again.returncode == 0, again.stdout + again.stderr
+    _swap(one.media[1][1], two.media[1][1])        # and the other server's disk is refused again
+    refused = _rabtui(two, "backup", "loc", "--medium", "m2")
+    assert refused.returncode == 1 and OTHER in refused.stdout, refused.stdout + refused.stderr
+
+
+def test_a_medium_away_during_a_rebuild_keeps_its_label(tmp_path):
+    """m2's disk is away (an empty directory at its path) while rebuild-state runs: the database
+    made anew remembers the label m2's disk had, so another server's m2 disk plugged in afterwards
+    is refused, and m2's own disk is used as before."""
+    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    own = two.tmp / "m2-disk"
+    two.media[1][1].rename(own)
+    two.media[1][1].mkdir()
+    done = _rabtui(two, "rebuild-state")
+    assert done.returncode == 3 and "medium m2: no labelled medium at" in done.stdout, done.stdout + done.stderr
+
+    two.media[1][1].rmdir()
+    one.media[1][1].rename(two.media[1][1])         # the other server's m2 disk, plugged in by mistake
+    theirs = snapshot(two.media[1][1])
+    refused = _rabtui(two, "backup", "loc", "--medium", "m2")
+    assert refused.returncode == 1 and OTHER in refused.stdout, refused.stdout + refused.stderr
+    assert snapshot(two.media[1][1]) == theirs
+    two.media[1][1].rename(one.media[1][1])
+    own.rename(two.media[1][1])
+    again = _rabtui(two, "backup", "loc", "--medium", "m2")
+    assert again.returncode == 0, again.stdout + again.stderr
