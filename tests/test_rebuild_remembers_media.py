@@ -121,3 +121,37 @@ def test_a_medium_away_during_a_rebuild_keeps_its_label(tmp_path):
     own.rename(two.media[1][1])
     again = _rabtui(two, "backup", "loc", "--medium", "m2")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_backups_on_a_state_made_anew_before_rebuild_state_take_no_other_disk_for_a_medium(tmp_path):
+    """The database is deleted and cron backs up before rebuild-state is run (a new, empty database
+    is made): another server's disk at m2's path is refused all the same, and so is the empty
+    directory at m1's path (its disk not mounted), which is not labelled afresh; with the disks in
+    place, the backups go on and rebuild-state brings every backup back."""
+    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    backups = _rows(two, BACKUPS)
+    for name in os.listdir(two.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(two.state / name)
+    _swap(one.media[1][1], two.media[1][1])        # server two's m2 path holds server one's m2 disk
+    theirs = snapshot(two.media[1][1])
+    refused = _rabtui(two, "backup", "loc", "--medium", "m2")
+    assert refused.returncode == 1 and OTHER in refused.stdout, refused.stdout + refused.stderr
+    assert snapshot(two.media[1][1]) == theirs
+    own = two.tmp / "m1-disk"
+    two.media[0][1].rename(own)                    # m1's disk not mounted: an empty directory
+    two.media[0][1].mkdir()
+    refused = _rabtui(two, "backup", "loc", "--medium", "m1")
+    assert refused.returncode == 1 and "refusing to label it again" in refused.stdout, refused.stdout
+    assert os.listdir(two.media[0][1]) == []
+
+    two.media[0][1].rmdir()
+    own.rename(two.media[0][1])
+    _swap(one.media[1][1], two.media[1][1])
+    for medium in ("m1", "m2"):
+        done = _rabtui(two, "backup", "loc", "--medium", medium)
+        assert done.returncode == 0, done.stdout + done.stderr
+    done = _rabtui(two, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = _rows(two, BACKUPS)
+    assert [b[1:] for b in after[:len(backups)]] == [b[1:] for b in backups] and len(after) == len(backups) + 2

@@ -5,8 +5,10 @@ The database is the record everything reads; but when it is damaged or lost, the
 which disk is which medium would go with it, and rebuild-state would take whatever disk is at a
 medium's path for it: another server's disk with the same medium id (its backups recorded as this
 server's, backups written onto it afterwards, the medium's own disk then refused as another). So
-the label is written here too whenever the database records another one, and rebuild-state reads
-these files where the database it replaces cannot tell."""
+the label is written here too whenever the database records another one; rebuild-state reads
+these files where the database it replaces cannot tell, and so does every check of a medium where
+the database holds no label (one made anew after the one that did was lost, before rebuild-state
+ran: a backup from cron)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def keep(state_dir: str | os.PathLike, medium_id: str, label: dict | None) -> No
     a rebuild that finds an older one here refuses the medium's disk, saying how to take it over."""
     if not isinstance(label, dict) or not ID_RE.fullmatch(medium_id):
         return
-    path = Path(state_dir) / DIR / f"{medium_id}{SUFFIX}"
+    path = path_of(state_dir, medium_id)
     if _read(path) == label:
         return
     try:
@@ -37,6 +39,15 @@ def keep(state_dir: str | os.PathLike, medium_id: str, label: dict | None) -> No
         privacy.replace_file(path, (json.dumps(label) + "\n").encode())
     except OSError:
         pass
+
+
+def path_of(state_dir: str | os.PathLike, medium_id: str) -> Path:
+    return Path(state_dir) / DIR / f"{medium_id}{SUFFIX}"
+
+
+def kept_one(state_dir: str | os.PathLike, medium_id: str) -> dict | None:
+    """The label kept of medium `medium_id` (None: none)."""
+    return _read(path_of(state_dir, medium_id)) if ID_RE.fullmatch(medium_id) else None
 
 
 def kept(state_dir: str | os.PathLike) -> dict[str, dict]:

@@ -28,7 +28,7 @@ _AWAY = "medium_away:"    # away while rebuild-state ran, known to the database 
 
 
 def known_because(store: Store, medium_id: str) -> str | None:
-    """Why the state knows this medium (a backup that wrote to it, or a label recorded), or None.
+    """Why the state knows this medium (a backup that wrote to it, a label recorded or kept), or None.
     A backup that failed before making its directory there (the medium missing, not writable) did
     not use it."""
     row = store.one(
@@ -40,6 +40,8 @@ def known_because(store: Store, medium_id: str) -> str | None:
     row = store.one("SELECT label FROM media WHERE id=? AND label IS NOT NULL AND label<>'null'", (medium_id,))
     if row is not None:
         return "its label is recorded"
+    if labels_kept.kept_one(store.state_dir, medium_id) is not None:
+        return f"its label is kept in {labels_kept.path_of(store.state_dir, medium_id)}"
     if store.one("SELECT 1 FROM meta WHERE key=?", (_AWAY + medium_id,)):
         return "the database rebuild-state replaced knew it, and it was away during the rebuild"
     return None
@@ -124,9 +126,11 @@ def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> 
 
 
 def remembered_label(store: Store, medium_id: str) -> dict | None:
-    """The label of the disk the state used as this medium, as it recorded it (None: none)."""
+    """The label of the disk the state used as this medium, as it recorded it (None: none); where
+    the database holds none (made anew after the one that did was lost), the one kept beside it."""
     row = store.one("SELECT label FROM media WHERE id=?", (medium_id,))
-    return _parsed(row["label"]) if row else None
+    label = _parsed(row["label"]) if row else None
+    return label if label is not None else labels_kept.kept_one(store.state_dir, medium_id)
 
 
 def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) -> str | None:
