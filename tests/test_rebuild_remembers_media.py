@@ -6,7 +6,9 @@ away during a rebuild keeps its label too. Real rsync, real xorriso images, the 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -155,3 +157,19 @@ def test_backups_on_a_state_made_anew_before_rebuild_state_take_no_other_disk_fo
     assert done.returncode == 0, done.stdout + done.stderr
     after = _rows(two, BACKUPS)
     assert [b[1:] for b in after[:len(backups)]] == [b[1:] for b in backups] and len(after) == len(backups) + 2
+
+
+def test_a_rebuild_with_nothing_to_check_a_disk_against_says_so(tmp_path):
+    """The whole state directory is lost: a rebuild can tell no disk from another server's with the
+    same medium id, and says which disk it took as each medium."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    created = json.loads((lab.media[0][1] / ".rabtui-medium").read_text())["created"]
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0 and "is taken as it" not in done.stdout, done.stdout + done.stderr
+    shutil.rmtree(lab.state)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"medium m1: the disk at {lab.media[0][1]} (labelled on {created}) is taken as it: no label" in done.stdout

@@ -138,6 +138,11 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
         report.unmatched.append(f"medium {medium.id}: {other}; not read (`rabtui media label {medium.id} --force`"
                                 " takes it over, then rebuild-state reads it)")
         return
+    if not mounts.tells_apart(known.get(medium.id)):
+        when = label.get("created") or "an unknown date"
+        report.notes.append(f"medium {medium.id}: the disk at {path} (labelled on {when}) is taken as it: no label"
+                            f" of the disk this server used as {medium.id} was remembered to check it against (is it"
+                            " not another server's?)")
     report.media.append(medium.id)
     report.numbers_used |= checkpoint_numbers.read_record(path)
     import json
