@@ -193,3 +193,18 @@ def test_a_cut_file_without_an_acl_in_a_directory_with_a_default_acl_comes_back_
     got = tmp_path / "out" / str(inherit / "big.bin").lstrip("/")
     assert os.listxattr(got) == [] and os.stat(got).st_mode & 0o7777 == 0o640
     assert got.read_bytes() == (inherit / "big.bin").read_bytes()
+
+
+def test_discs_whose_images_are_below_dev_are_restored_from(shm):
+    """An `images:` drive on /dev/shm: xorriso refuses an address below /dev that does not say it
+    is a file (`stdio:`), as it is not a drive."""
+    lab = Lab(shm, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"big.bin": 6_000_000, "small.bin": b"small"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=shm / "out")
+    assert not res.written.problems(), res.summary
+    assert snapshot(shm / "out" / str(data).lstrip("/")) == snapshot(data)

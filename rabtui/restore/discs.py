@@ -27,8 +27,13 @@ from rabtui.restore.staging import ACLS
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
 
+def address(dev: str) -> str:
+    """xorriso's address of a disc: an image file as `stdio:` (xorriso refuses one below /dev else)."""
+    return "stdio:" + dev if os.path.isfile(dev) else dev
+
+
 def xorriso_volid_argv(dev: str) -> list[str]:
-    return ["xorriso", "-indev", dev, "-pvd_info"]
+    return ["xorriso", "-indev", address(dev), "-pvd_info"]
 
 
 def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None,
@@ -41,7 +46,7 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     path = os.fsdecode(disc_path)
     argv = ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
-            "-iso_rr_pattern", "off", "-indev", dev, "-extract", path, os.fsdecode(target),
+            "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target),
             "-backslash_codes", "encode_results",
             "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
