@@ -9,8 +9,9 @@ root makes, are compared as the disc lists them for another user. Without room t
 it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
 symlink targets and extra entries, the times to the minute or the day (as it shows them), and
 hard links as files sharing their data.
-Either way, each entry's ACLs and xattrs as the disc lists them, and each directory's own mode,
-owner and (extracted) time, are compared with the backup on the medium (backed_up_attrs.py).
+Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
+lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
+are compared with the backup on the medium (backed_up_attrs.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc, proc_records
-from rabtui.checkpoint import backed_up_attrs, content, layout, shortpath, xorriso, xorriso_output
+from rabtui.checkpoint import backed_up_attrs, content, disc_xattrs, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -110,7 +111,11 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     for root in backed_up_attrs.unreachable(origins):
         emit(Event(LOG, f"{volid}: {os.fsdecode(root)} is not there: the ACLs, xattrs and directories read"
                         " from it are not compared"))
-    attrs = _attrs(exe, indev, volid, res, cancel) if origins else {}
+    attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel) if origins else ({}, {})
+
+    def read_back(dirs) -> None:   # into `attrs`, the values the disc lists without them
+        for path, why in disc_xattrs.complete(exe, indev, volid, attrs, oversized, rows, dirs, scratch, cancel).items():
+            _note(res, path, why)
     if scratch.exists():
         _rmtree(scratch)
     scratch.mkdir(parents=True)
@@ -133,6 +138,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
+            read_back(dirs)
             _compare_backed_up(rows, dirs, attrs, origins, res, dates)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
@@ -151,7 +157,9 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             # only root makes device nodes: another user's are compared as the disc lists them
             devices = os.geteuid() == 0
             listed = [] if devices else [r for r in rows if _maybe_device(r)]
-            done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices), cancel=cancel)
+            strip = disc_xattrs.write_strip_list(short, oversized)   # long values its file system may refuse
+            done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
+                            cancel=cancel)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             opened = _opened_up(disc_root)
@@ -163,6 +171,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                      if stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
             res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
+            read_back(dirs)
             _compare_backed_up(rows, dirs, attrs, origins, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
@@ -228,16 +237,6 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         return None
     return listing
-
-
-def _attrs(exe: str, indev: str, volid: str, res: VerifyResult, cancel) -> dict[bytes, dict[bytes, bytes]]:
-    """Each entry's ACLs and xattrs as the disc holds them; said in `res` when they cannot be read."""
-    lines: list[bytes] = []
-    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=lines.append, cancel=cancel)
-    if not done.ok:
-        res.messages.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
-                            f" {done.stderr_text()[-200:]}")
-    return xorriso_output.parse_getfattr(lines)
 
 
 def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],

@@ -100,7 +100,7 @@ LIST_LINE = 4 * 4096 - 2   # the longest line -setfattr_list and -setfacl_list r
 _LIST_PLAIN = frozenset(range(0x21, 0x7F)) - frozenset(b'"\\=')
 
 
-def _octal(word: bytes) -> bytes:
+def list_word(word: bytes) -> bytes:
     """A name or value in a -setfattr_list or -setfacl_list file: unusual bytes as \\ooo."""
     return b"".join(bytes([b]) if b in _LIST_PLAIN else b"\\%03o" % b for b in word)
 
@@ -113,9 +113,9 @@ def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
     for e in entries:
         if e.kind != "cut" or not (e.attrs or e.acl):
             continue
-        head = b"# file: " + _octal(e.iso.rstrip(b"/").rpartition(b"/")[2]) + b"\n"
+        head = b"# file: " + list_word(e.iso.rstrip(b"/").rpartition(b"/")[2]) + b"\n"
         if e.attrs:
-            lines = [_octal(n) + b'="' + _octal(v) + b'"' for n, v in e.attrs]
+            lines = [list_word(n) + b'="' + list_word(v) + b'"' for n, v in e.attrs]
             for (n, _v), line in zip(e.attrs, lines):
                 if len(line) > LIST_LINE:
                     raise ValueError(f"xattr {n!r} takes {len(line)} bytes as xorriso reads it, more than {LIST_LINE}")
@@ -222,14 +222,21 @@ def concat_argv(xorriso: str, indev: str, volid: str, iso_paths: list[bytes]) ->
             "--", "-end"]
 
 
-def extract_argv(xorriso: str, indev: str, volid: str, target: str, devices: bool = True) -> list[str]:
+def extract_argv(xorriso: str, indev: str, volid: str, target: str, devices: bool = True,
+                 strip: str | None = None) -> list[str]:
     """The whole disc into `target`, with each file's mode as it was backed up (a file with an
     ACL keeps its group bits in the ACL, its mask, which `-acl on` sets again) and its hard links.
     Both are given before the image is loaded, or what they need is not read from it. Without
-    `devices` (a user other than root cannot make them), its device nodes are passed over."""
+    `devices` (a user other than root cannot make them), its device nodes are passed over.
+    `-acl on` sets the user. xattrs too, whatever `-xattr` says (libisofs 1.5.4 hands them over
+    with the ACL), and an entry whose xattr the target's file system refuses is left without its
+    mode and times: `strip`, a -setfattr_list file, first takes the xattrs off the entries it
+    names (in memory only: the image is left as it is, -rollback_end)."""
+    before = ["-xattr", "any", "-setfattr_list", arg(strip), "-xattr", "off"] if strip else []
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
-            "-assert_volid", volid, "FATAL", "-acl", "on", "-hardlinks", "on", "-indev", arg(indev),
-            "-osirrox", "on:device_files" if devices else "on", "-extract", "/", arg(target), "-end"]
+            "-assert_volid", volid, "FATAL", "-acl", "on", "-hardlinks", "on", "-indev", arg(indev), *before,
+            "-osirrox", "on:device_files" if devices else "on", "-extract", "/", arg(target),
+            "-rollback_end" if strip else "-end"]
 
 
 LIST_ENV = {"TZ": "UTC0"}

@@ -150,6 +150,23 @@ def parse_getfattr(lines: Iterable[bytes]) -> dict[bytes, dict[bytes, bytes]]:
     return {path: attrs for path, attrs in out.items() if attrs}
 
 
+_OVERSIZED = re.compile(rb"# oversized: name (\d+) , value (\d+) bytes")
+
+
+def parse_oversized(lines: Iterable[bytes]) -> dict[bytes, list[tuple[int, int]]]:
+    """Image path (relative) -> (length of the name, of the value) of each xattr that `attrs_argv`
+    lists without printing it (disc_xattrs.py reads those)."""
+    out: dict[bytes, list[tuple[int, int]]] = {}
+    path = None
+    for line in lines:
+        line = line.rstrip(b"\r\n")
+        if line.startswith(_FILE_HEAD):
+            path = unescape_output(line[len(_FILE_HEAD):].decode("ascii", "surrogateescape")).strip(b"/")
+        elif path is not None and (m := _OVERSIZED.fullmatch(line)):
+            out.setdefault(path, []).append((int(m.group(1)), int(m.group(2))))
+    return out
+
+
 @dataclass
 class CheckResult:
     ok: bool = True

@@ -1,0 +1,116 @@
+"""Xattr values over 4 KiB (XFS, btrfs and tmpfs take up to 64 KiB): a disc holds them whole, but
+xorriso's listing shows each only as `# oversized: name N , value M bytes`. Verification reads
+them back from the disc and compares them byte for byte, and a restore from the discs brings them
+back. Real backups and real xorriso onto an `images:` drive, everything on /dev/shm (the ext4 of
+/tmp takes no such value); skipped, with the reason, where /dev/shm takes none."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rabtui.checkpoint import disc_xattrs, xorriso_output
+from rabtui.restore import run as R
+from tests.test_checkpoint_deep import no_room_to_extract
+from tests.test_disc_verify_metadata import _verify, alter, burn_one
+from tests.trees import Lab, write_files
+
+ROOMS = ["extracted", "streamed"]
+
+
+@pytest.fixture
+def big(shm):
+    """`shm`, where a file takes a 60,000-byte user. value."""
+    try:
+        (shm / "probe").write_bytes(b"")
+        os.setxattr(shm / "probe", "user.big", b"v" * 60_000)
+    except OSError as exc:
+        pytest.skip(f"/dev/shm takes no 60,000-byte xattr value here: {exc.strerror}")
+    (shm / "probe").unlink()
+    return shm
+
+
+def _value(size: int) -> bytes:
+    """Every byte but 0 (xorriso's -setfattr, which alter() uses, takes none), in no order."""
+    return bytes((k * 131 + 7) % 255 + 1 for k in range(size))
+
+
+def _backed_up(base: Path, size: int, state: Path | None = None):
+    lab = Lab(base, media_count=1)
+    if state is not None:
+        lab.state = state
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"f": b"content of f", "sub/g": b"content of g"})
+    os.setxattr(data / "f", "user.big", _value(size))
+    os.setxattr(data / "sub", "user.dir", _value(size))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)     # written and verified
+    iso = base / "iso" / f"RAB{number}D01.iso"
+    return lab, cfg, store, number, iso, "/data/loc/" + str(data).lstrip("/")
+
+
+@pytest.mark.parametrize("size", [5_000, 20_000, 60_000])
+@pytest.mark.parametrize("room", ROOMS)
+def test_a_large_value_is_verified_and_restored(big, monkeypatch, size, room):
+    lab, cfg, store, number, _iso, _prefix = _backed_up(big, size)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    assert _verify(cfg, store, number) == ""
+    data = lab.src / "data"
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=big / "out")
+    assert not res.written.problems(), res.summary
+    out = big / "out" / str(data).lstrip("/")
+    assert os.getxattr(out / "f", "user.big") == _value(size)
+    assert os.getxattr(out / "sub", "user.dir") == _value(size)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+@pytest.mark.parametrize("entry, name", [("f", "user.big"), ("sub", "user.dir")])
+def test_a_large_value_changed_on_the_disc_fails_it_by_name(big, monkeypatch, room, entry, name):
+    """One byte of the value changed, its length kept: the listing shows the same line for it."""
+    _lab, cfg, store, number, iso, prefix = _backed_up(big, 20_000)
+    changed = bytearray(_value(20_000))
+    changed[12_345] = changed[12_345] % 254 + 1
+    alter(iso, "-setfattr", name, os.fsdecode(bytes(changed)), f"{prefix}/{entry}", "--")
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and f"/{entry} (xattr {name} differs from the backup's)" in why, why
+
+
+def test_a_large_value_removed_from_the_disc_fails_it_by_name(big):
+    _lab, cfg, store, number, iso, prefix = _backed_up(big, 20_000)
+    alter(iso, "-setfattr", "-user.big", "", f"{prefix}/f", "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/f (xattr user.big missing on the disc)" in why, why
+
+
+def test_a_value_the_scratch_cannot_hold_is_read_back_elsewhere_or_named(big, tmp_path, monkeypatch):
+    """The state directory on a file system that refuses the value (the ext4 of /tmp): it is read
+    back on /dev/shm; with no such place, the disc fails, naming the file and the file system's
+    reason."""
+    try:
+        (tmp_path / "probe").write_bytes(b"")
+        os.setxattr(tmp_path / "probe", "user.big", _value(20_000))
+        pytest.skip(f"{tmp_path} takes a 20,000-byte value: nothing is refused here")
+    except OSError:
+        pass
+    _lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000, state=tmp_path / "state")
+    assert _verify(cfg, store, number) == ""
+    monkeypatch.setattr(disc_xattrs, "ELSEWHERE", ())
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why, why
+    assert "/f (xattr of 20000 bytes not read back from the disc: Disk file" in why, why
+    assert "user.big" in why, why
+
+
+def test_the_listing_names_the_values_it_leaves_out():
+    lines = [b"# file: a/f\n", b'user.small="x"\n', b"# oversized: name 8 , value 20000 bytes\n", b"\n",
+             b"# file: a/sp\\040ace\n", b"# oversized: name 10 , value 5000 bytes\n",
+             b"# oversized: name 8 , value 60000 bytes\n"]
+    assert xorriso_output.parse_oversized(lines) == {b"a/f": [(8, 20000)], b"a/sp ace": [(10, 5000), (8, 60000)]}
+    assert xorriso_output.parse_getfattr(lines) == {b"a/f": {b"user.small": b"x"}}
