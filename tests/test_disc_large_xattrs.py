@@ -114,3 +114,33 @@ def test_the_listing_names_the_values_it_leaves_out():
              b"# oversized: name 8 , value 60000 bytes\n"]
     assert xorriso_output.parse_oversized(lines) == {b"a/f": [(8, 20000)], b"a/sp ace": [(10, 5000), (8, 60000)]}
     assert xorriso_output.parse_getfattr(lines) == {b"a/f": {b"user.small": b"x"}}
+
+
+def _cut(base: Path, size: int):
+    """A file larger than a disc (cut into parts) with a value of `size` bytes, backed up."""
+    lab = Lab(base, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"big.bin": 6_000_000, "small.bin": b"small"})
+    os.setxattr(data / "big.bin", "user.big", _value(size))
+    os.setxattr(data / "big.bin", "user.small", b"kept")
+    assert lab.backup(cfg).status == "completed"
+    return lab, cfg, lab.store(), data
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_each_part_of_a_cut_file_carries_a_long_value_verified_and_restored(big, monkeypatch, room):
+    """15,000 bytes of every value but 0: each part is given it from a line of xorriso's
+    -setfattr_list (16 KiB), which holds it when only the bytes a line cannot hold are coded."""
+    lab, cfg, store, data = _cut(big, 15_000)
+    number = burn_one(lab, cfg, store)
+    assert store.one("SELECT MAX(parts) FROM disc_files")[0] == 2
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    assert _verify(cfg, store, number) == ""
+    res = R.restore(cfg, store, "loc", str(data / "big.bin"), checkpoint=number, to=big / "out")
+    assert not res.written.problems(), res.summary
+    out = big / "out" / str(data / "big.bin").lstrip("/")
+    assert os.getxattr(out, "user.big") == _value(15_000) and os.getxattr(out, "user.small") == b"kept"
+    assert out.read_bytes() == (data / "big.bin").read_bytes()
+

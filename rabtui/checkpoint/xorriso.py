@@ -19,7 +19,8 @@ short enough (shortpath.py); image paths are checked when a checkpoint is planne
 owner, group and times, as it reads them with stat, but none of its ACL and xattrs (a cut-out node
 of libisofs carries no AAIP; xorriso 1.5.4). They are given to the part right after it, from files
 xorriso reads, as `getfattr -d` and `getfacl` write them (attr_lists): `-setfattr_list` for every
-xattr (its values may hold any byte, 0 too, which `-setfattr` cannot set), then `-setfacl_list`
+xattr (its values may hold any byte, 0 too, which `-setfattr` cannot set; one line each, at most
+16 KiB: a file to cut with a longer value is refused when planned, too_long), then `-setfacl_list`
 for the ACL (after: `-setfattr_list` removes an ACL set before it). So a part holds what the whole
 file would, its ACL and its system.posix_acl_access xattr beside it. `-setfacl_list` takes its
 names as patterns unless `-iso_rr_pattern off`.
@@ -27,6 +28,7 @@ names as patterns unless `-iso_rr_pattern off`.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -98,11 +100,31 @@ def _cd_steps(where: bytes | None, target: bytes) -> list[tuple[bytes, bytes]]:
 XATTR_LIST, ACL_LIST = b".xattrs", b".acl"    # appended to an Entry's `lists`
 LIST_LINE = 4 * 4096 - 2   # the longest line -setfattr_list and -setfacl_list read whole (fgets, 16 KiB)
 _LIST_PLAIN = frozenset(range(0x21, 0x7F)) - frozenset(b'"\\=')
+# what a value between its quotes cannot hold as it is: 0 ends it (strlen), a newline the line, a
+# backslash begins a code; any other byte is taken as it is, so a value takes about its own length
+_LIST_CODED = re.compile(rb"[\x00\n\\]")
 
 
 def list_word(word: bytes) -> bytes:
     """A name or value in a -setfattr_list or -setfacl_list file: unusual bytes as \\ooo."""
     return b"".join(bytes([b]) if b in _LIST_PLAIN else b"\\%03o" % b for b in word)
+
+
+def list_line(name: bytes, value: bytes) -> bytes:
+    """One xattr as -setfattr_list reads it: name="value", the value's bytes as they are but those
+    _LIST_CODED."""
+    return list_word(name) + b'="' + _LIST_CODED.sub(lambda m: b"\\%03o" % m.group()[0], value) + b'"'
+
+
+def too_long(attrs: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why one of these xattrs cannot be given to a part of a cut file (None when all can): its
+    line is longer than -setfattr_list reads. (-setfattr takes no byte 0, and a program argument
+    of xorriso 1.5.4 over 40,944 bytes overruns its message buffer, past 44 KB it crashes.)"""
+    for n, v in attrs:
+        if len(line := list_line(n, v)) > LIST_LINE:
+            return (f"its xattr {os.fsdecode(n)} ({len(v)} bytes) takes {len(line)} bytes as xorriso reads it,"
+                    f" more than the {LIST_LINE} of a line")
+    return None
 
 
 def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
@@ -115,11 +137,9 @@ def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
             continue
         head = b"# file: " + list_word(e.iso.rstrip(b"/").rpartition(b"/")[2]) + b"\n"
         if e.attrs:
-            lines = [list_word(n) + b'="' + list_word(v) + b'"' for n, v in e.attrs]
-            for (n, _v), line in zip(e.attrs, lines):
-                if len(line) > LIST_LINE:
-                    raise ValueError(f"xattr {n!r} takes {len(line)} bytes as xorriso reads it, more than {LIST_LINE}")
-            out.append((e.lists + XATTR_LIST, head + b"".join(line + b"\n" for line in lines)))
+            if why := too_long(e.attrs):
+                raise ValueError(why)
+            out.append((e.lists + XATTR_LIST, head + b"".join(list_line(n, v) + b"\n" for n, v in e.attrs)))
         if e.acl:
             out.append((e.lists + ACL_LIST, head + e.acl.encode("utf-8", "surrogateescape") + b"\n"))
     return out
