@@ -144,3 +144,18 @@ def test_each_part_of_a_cut_file_carries_a_long_value_verified_and_restored(big,
     assert os.getxattr(out, "user.big") == _value(15_000) and os.getxattr(out, "user.small") == b"kept"
     assert out.read_bytes() == (data / "big.bin").read_bytes()
 
+
+@pytest.mark.parametrize("size", [20_000, 60_000])
+def test_a_file_to_cut_whose_value_xorriso_cannot_give_its_parts_is_refused_when_planned(big, size):
+    """No line of -setfattr_list holds it: the plan names the file and the xattr, and nothing is
+    recorded or written."""
+    from rabtui.checkpoint import prepare
+    from rabtui.errors import UsageError
+
+    _lab, cfg, store, _data = _cut(big, size)
+    with pytest.raises(UsageError) as info:
+        prepare.compute(cfg, store)
+    assert "big.bin' is larger than a disc and is cut into parts, but its xattr user.big" in info.value.message
+    assert f"({size} bytes)" in info.value.message and "xorriso cannot give it to the parts" in info.value.message
+    assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 0
+    assert not (big / "iso").exists() or not list((big / "iso").iterdir())

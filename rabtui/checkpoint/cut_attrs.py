@@ -14,6 +14,7 @@ from typing import Sequence
 from rabtui.checkpoint import xorriso
 from rabtui.checkpoint.backed_up_attrs import acl_text
 from rabtui.checkpoint.xorriso import Entry
+from rabtui.media import below
 
 ACCESS_ACL = b"system.posix_acl_access"
 
@@ -30,6 +31,15 @@ def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
         raise
     acl = acl_text(dict(attrs).get(ACCESS_ACL, b""))
     return attrs, "\n".join(acl) if len(acl) > 3 else ""
+
+
+def refused(root: bytes, rel: bytes) -> str | None:
+    """Why the file `rel` of `root` (on the medium) cannot be cut into parts that carry its xattrs
+    (xorriso.too_long), None when it can: said when the checkpoint is planned, before any disc."""
+    try:
+        return xorriso.too_long(below.xattrs(root, rel).items())
+    except OSError:   # none to read (ENOTSUP), or gone: staging the disc reads them again
+        return None
 
 
 def prepare(entries: Sequence[Entry], folder: Path) -> None:

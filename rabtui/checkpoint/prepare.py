@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import content, continuation, isosize, plan as planmod, triggers, xorriso
+from rabtui.checkpoint import content, continuation, cut_attrs, isosize, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -223,6 +223,11 @@ def _check_part_names(d: DirContent, cut: dict[int, int]) -> None:
                 hint="rename the file (a name of at most"
                      f" {isosize.NAME_MAX - len(planmod.part_name(b'', parts, parts))} bytes), or leave it out"
                      " of the directory (exclude)")
+        if why := cut_attrs.refused(os.fsencode(d.root), rel):
+            raise UsageError(f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into parts, but {why}:"
+                             " xorriso cannot give it to the parts",
+                             hint="shorten or remove that xattr on the source (and back it up again), leave the"
+                                  " file out of the directory (exclude), or use discs that hold it whole")
         like = re.compile(re.escape(rel) + rb"\.part[0-9]+-of-[0-9]+")
         clash = sorted(q for q in alike if like.fullmatch(q))
         if clash:
