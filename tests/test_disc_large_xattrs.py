@@ -159,3 +159,53 @@ def test_a_file_to_cut_whose_value_xorriso_cannot_give_its_parts_is_refused_when
     assert f"({size} bytes)" in info.value.message and "xorriso cannot give it to the parts" in info.value.message
     assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 0
     assert not (big / "iso").exists() or not list((big / "iso").iterdir())
+
+
+def _many(path: Path, count: int) -> None:
+    for k in range(count):
+        os.setxattr(path, f"user.v{k:02d}", _value(60_000)[k:] + _value(k))
+
+
+@pytest.mark.parametrize("give, named", [
+    (lambda f: _many(f, 16), "its 16 xattrs take 960"),
+    (lambda f: os.setxattr(f, "user.empty", b""), "its xattr user.empty has an empty value"),
+])
+def test_a_file_whose_xattrs_no_disc_carries_is_refused_when_planned(big, give, named):
+    """xorriso stops writing a disc on a file whose xattrs libisofs cannot decode again: past its
+    budget of 1,000,000 bytes a file, or an empty value beside other pairs (-md5 and -hardlinks add
+    some to every file). The plan names the file, and nothing is recorded or written."""
+    from rabtui.checkpoint import prepare
+    from rabtui.errors import UsageError
+
+    lab = Lab(big, media_count=1)
+    cfg = lab.with_discs("cd-700", [("data", "standard")])
+    write_files(lab.src / "data", {"f": b"content of f", "g": b"g"})
+    try:
+        give(lab.src / "data" / "f")
+    except OSError as exc:
+        pytest.skip(f"/dev/shm takes no such xattrs here: {exc.strerror}")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    with pytest.raises(UsageError) as info:
+        prepare.compute(cfg, store)
+    assert "1 entries hold xattrs no disc can carry, e.g. 'f': " + named in info.value.message, info.value.message
+    assert store.one("SELECT COUNT(*) FROM checkpoints")[0] == 0
+    assert not (big / "iso").exists() or not list((big / "iso").iterdir())
+
+
+def test_a_file_with_as_many_xattrs_as_a_disc_carries_is_verified_and_restored(big):
+    """Fifteen values of 60,000 bytes: under libisofs's budget, written, read back and restored."""
+    lab = Lab(big, media_count=1)
+    cfg = lab.with_discs("cd-700", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"f": b"content of f"})
+    _many(data / "f", 15)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_one(lab, cfg, store)
+    assert _verify(cfg, store, number) == ""
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=big / "out")
+    assert not res.written.problems(), res.summary
+    out = big / "out" / str(data / "f").lstrip("/")
+    assert {n: os.getxattr(out, n) for n in os.listxattr(out)} == {n: os.getxattr(data / "f", n)
+                                                                   for n in os.listxattr(data / "f")}

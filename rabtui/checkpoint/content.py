@@ -18,10 +18,10 @@ from pathlib import Path
 from rabtui.checkpoint import triggers
 from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
-from rabtui.checkpoint.isosize import aaip_allowance
+from rabtui.checkpoint.isosize import aaip_allowance, aaip_refused
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
-from rabtui.errors import WorkFailed
+from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.state.store import Store
 
@@ -60,6 +60,7 @@ class Scanned:
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
+    attr_refused: list[tuple[bytes, str]] = field(default_factory=list)   # entries whose xattrs no disc takes
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
@@ -113,14 +114,14 @@ def scan(root: Path) -> Scanned:
             if not entries and rel:
                 out.add(rel, os.lstat(dir_bytes), DIR_MARK)
             subdirs = []
-            out.attr_bytes += _attr_allowance(dir_bytes)
+            _take_attrs(out, dir_bytes, rel)
             for e in entries:
                 r = rel + b"/" + e.name if rel else e.name
                 st = e.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     subdirs.append((e.path, r))
                     continue
-                out.attr_bytes += _attr_allowance(e.path)
+                _take_attrs(out, e.path, r)
                 if stat.S_ISREG(st.st_mode):
                     if st.st_nlink > 1:
                         out.inodes[len(out.paths)] = st.st_ino
@@ -143,14 +144,16 @@ def scan(root: Path) -> Scanned:
     return out
 
 
-def _attr_allowance(path: bytes) -> int:
+def _take_attrs(out: Scanned, path: bytes, rel: bytes) -> None:
+    """The room an entry's xattrs and ACLs may take on a disc, and why no disc takes them, if so."""
     try:
-        names = os.listxattr(path, follow_symlinks=False)
-        if not names:
-            return 0
-        return aaip_allowance([(n, os.getxattr(path, n, follow_symlinks=False)) for n in names])
+        attrs = [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False))
+                 for n in os.listxattr(path, follow_symlinks=False)]
     except OSError:   # no xattrs on this file system, or gone meanwhile
-        return 0
+        return
+    out.attr_bytes += aaip_allowance(attrs)
+    if why := aaip_refused(attrs):
+        out.attr_refused.append((rel, why))
 
 
 def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: Emit = no_emit,
@@ -199,8 +202,15 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
-    return DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
-                      root=root, backup_name=row["name"], **vars(scan(root)))
+    d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
+                   root=root, backup_name=row["name"], **vars(scan(root)))
+    if d.attr_refused:   # refused before anything is recorded (a filler candidate is left out)
+        rel, why = d.attr_refused[0]
+        raise UsageError(f"{d.key}: {len(d.attr_refused)} entries hold xattrs no disc can carry, e.g."
+                         f" {os.fsdecode(rel or b'.')!r}: {why}",
+                         hint="remove or shorten them on the source (and back it up again), or leave those entries"
+                              " out of the directory (exclude)")
+    return d
 
 
 def sha256_file(path: bytes | str | int, cancel=None) -> str:

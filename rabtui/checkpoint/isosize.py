@@ -23,6 +23,8 @@ A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md
 
 from __future__ import annotations
 
+import os
+
 SECTOR = 2048
 FIXED_SECTORS = 24          # empty image: system area, descriptors, root extents, path tables, MD5 tags
 MD5_PER_FILE = 16           # checksum array entry
@@ -49,6 +51,43 @@ def aaip_allowance(attrs: list[tuple[bytes | str, bytes]]) -> int:
     if not attrs:
         return 0
     return 2 * sum(len(n) + len(v) for n, v in attrs) + 64
+
+
+# libisofs 1.5.4 decodes a file's AAIP with a budget of 1,000,000 bytes (iso_aa_get_attrs) and it
+# does so for every file of a disc while it writes it (-md5 and -hardlinks add isofs. pairs): one
+# over it, or one holding an empty value beside other pairs, stops the write ("Error with decoding
+# AAIP info for ACL or xattr"), and a disc holding one could not be read back either
+AAIP_DECODE_BUDGET = 1_000_000
+AAIP_OWN_PAIRS = 256     # what the isofs. pairs xorriso adds (and an ACL's text form) may take more
+
+
+def _grown(need: int) -> int:
+    """What a decoding buffer of 256 bytes, made 1.5 times larger until `need` fits, counts."""
+    size = done = 256
+    while size < need:
+        size = int(size * 1.5)
+    return size - done
+
+
+def aaip_refused(attrs: list[tuple[bytes, bytes]]) -> str | None:
+    """Why no disc can carry these xattrs of one file (name, value pairs as the kernel gives them),
+    None when one can. The budget is counted as libisofs counts it (aaip_decode_attrs: each pair
+    with two bytes more, the growth of its name and value buffers and of its lists), a few hundred
+    bytes short of the edge measured: none that xorriso stops on passes."""
+    if not attrs:
+        return None
+    empty = [n for n, v in attrs if not v]
+    if empty:
+        return f"its xattr {os.fsdecode(empty[0])} has an empty value, which libisofs cannot write beside others"
+    used = 1072 + AAIP_OWN_PAIRS + _grown(max(len(n) for n, _ in attrs) + 1) + _grown(max(len(v) for _, v in attrs) + 1)
+    size = 2
+    while size < len(attrs) + 3:
+        size, used = int(size * 1.5), used + (int(size * 1.5) - size) * 24
+    used += sum(len(n) + len(v) + 2 for n, v in attrs)
+    if used >= AAIP_DECODE_BUDGET:
+        return (f"its {len(attrs)} xattrs take {sum(len(n) + len(v) for n, v in attrs)} bytes, more than"
+                f" libisofs reads back of one file (about {AAIP_DECODE_BUDGET} bytes as it counts them)")
+    return None
 
 
 def iso_name_len(name: bytes, is_dir: bool) -> int:
