@@ -209,3 +209,21 @@ def test_a_file_with_as_many_xattrs_as_a_disc_carries_is_verified_and_restored(b
     out = big / "out" / str(data / "f").lstrip("/")
     assert {n: os.getxattr(out, n) for n in os.listxattr(out)} == {n: os.getxattr(data / "f", n)
                                                                    for n in os.listxattr(data / "f")}
+
+
+def test_a_restore_onto_a_file_system_that_refuses_a_value_names_it(big, tmp_path):
+    """Restored into /tmp (ext4 takes about 4 KiB of xattrs a file): the restore fails, naming the
+    file and the xattr, and says it is the target's file system, not the disc."""
+    from rabtui.errors import WorkFailed
+
+    try:
+        (tmp_path / "probe").write_bytes(b"")
+        os.setxattr(tmp_path / "probe", "user.big", _value(20_000))
+        pytest.skip(f"{tmp_path} takes a 20,000-byte value: nothing is refused here")
+    except OSError:
+        pass
+    lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000)
+    with pytest.raises(WorkFailed) as info:
+        R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=tmp_path / "out")
+    assert "/f' , xattr user.big 'No space left on device'" in info.value.message, info.value.message
+    assert "the file system restored onto refuses that xattr" in info.value.hint, info.value.hint

@@ -13,6 +13,15 @@ from rabtui.checkpoint.as_backed_up import extracted_differs
 from rabtui.errors import WorkFailed
 
 
+def extract_hint(why: str, number: int) -> str:
+    """What to do when xorriso could not extract from a disc of checkpoint `number`, for `why`."""
+    if ", xattr " in why:   # "Disk file '...' , xattr user.x 'No space left on device'"
+        return ("the file system restored onto refuses that xattr (ext4 holds about 4 KiB of them a file; XFS,"
+                " btrfs and tmpfs take values up to 64 KiB): restore onto one that takes it (--to)")
+    return (f"`rabtui checkpoint verify {number}` tells whether its discs can still be read whole; other copies:"
+            " a backup on a medium (--backup), another checkpoint (--checkpoint N)")
+
+
 def in_tree(rel: bytes, path: bytes, is_file: bool) -> bytes:
     """Where the catalog's `path` (below the restored item `rel`) is in a disc's tree."""
     return os.path.basename(path) if is_file else path[len(rel):].lstrip(b"/")

@@ -18,7 +18,7 @@ from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.restore.disc_checks import check_file, disc_name, in_tree, refuse_damaged, unrecorded
+from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
 from rabtui.restore.filecopy import read_xattrs
@@ -203,11 +203,9 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                     raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full} is full",
                                      hint=f"what comes off the discs is put in {full} first: make room there, then"
                                           " restore again")
-                raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: "
-                                 f"{_xorriso_failure(done.stderr_tail)}",
-                                 hint=f"`rabtui checkpoint verify {number}` tells whether its discs can still be read"
-                                      " whole; other copies: a backup on a medium (--backup), another checkpoint"
-                                      " (--checkpoint N)")
+                why = _xorriso_failure(done.stderr_tail)
+                raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
+                                 hint=extract_hint(why, number))
             drop_inherited_acls(start, target, without_acl)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
 
