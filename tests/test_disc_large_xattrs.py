@@ -101,7 +101,7 @@ def test_a_value_the_scratch_cannot_hold_is_read_back_elsewhere_or_named(big, tm
         pass
     _lab, cfg, store, number, _iso, _prefix = _backed_up(big, 20_000, state=tmp_path / "state")
     assert _verify(cfg, store, number) == ""
-    monkeypatch.setattr(disc_xattrs, "ELSEWHERE", ())
+    monkeypatch.setattr(disc_xattrs, "ELSEWHERE", ("/proc", "/nonexistent"))   # none it may write in
     why = _verify(cfg, store, number)
     assert "verification failed" in why, why
     assert "/f (xattr of 20000 bytes not read back from the disc: Disk file" in why, why

@@ -88,9 +88,10 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
     for place in [scratch.with_name(scratch.name + "-xattrs"), *map(Path, ELSEWHERE)]:
         if not left:
             break
-        if place.parent != scratch.parent and not place.is_dir():
+        try:
+            folder = _folder(place, scratch)
+        except OSError:   # not there, or not ours to write in
             continue
-        folder = _folder(place, scratch)
         try:
             for found, failed in _read(exe, indev, volid, left, data, folder, cancel):
                 for path, values in found.items():
