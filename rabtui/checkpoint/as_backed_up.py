@@ -17,6 +17,11 @@ from rabtui.checkpoint.xorriso_output import lsdl_dates
 DISC_TIMES = (-2_208_988_800, 5_869_583_999)
 
 
+def beyond_disc(mtime: int) -> bool:
+    """Is a time kept as `mtime` one that no disc holds (written as the nearest one it does)?"""
+    return not DISC_TIMES[0] <= mtime <= DISC_TIMES[1]
+
+
 def of_kind(r: Row, st_mode: int) -> bool:
     """Is an entry of this mode of the kind the catalog has for `r`?"""
     if r.sha256 == DIR_MARK:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import content, continuation, cut_attrs, isosize, plan as planmod, triggers, xorriso
+from rabtui.checkpoint import as_backed_up, content, continuation, cut_attrs, isosize, plan as planmod, triggers, xorriso
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -107,6 +107,11 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         if d.skipped:
             emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
                                 f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
+        beyond = [path for path, mtime in zip(d.paths, d.mtimes) if as_backed_up.beyond_disc(mtime)]
+        if beyond:
+            emit(Event(LOG, f"{s.key}: {len(beyond)} entries are dated outside the years 1900-2155 a disc holds:"
+                            " written with the nearest time it holds, they get their own again (to the second)"
+                            f" when restored from the discs, e.g. {os.fsdecode(beyond[0])}"))
         data.append(d)
     filler = []
     for s in others:

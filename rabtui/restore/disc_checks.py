@@ -9,7 +9,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
-from rabtui.checkpoint.as_backed_up import extracted_differs
+from rabtui.checkpoint.as_backed_up import beyond_disc, extracted_differs
 from rabtui.errors import WorkFailed
 
 
@@ -62,6 +62,14 @@ def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str
     owner = None if r["uid"] is None else (r["uid"], r["gid"])
     why = extracted_differs(st, lambda: os.readlink(sc.path(path)), r["mtime"], r["mode"], link, owner)
     return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
+
+
+def own_time(path: bytes, r, sc) -> None:
+    """An entry extracted at `path` whose time no disc holds (written as the nearest one it does) is
+    given its own, the catalog's to the second (a symlink's time is set from the catalog anyway)."""
+    if r["sha256"] != LINK_MARK and beyond_disc(r["mtime"]):
+        st = os.lstat(sc.path(path))
+        os.utime(sc.path(path), ns=(st.st_atime_ns, r["mtime"] * 1_000_000_000), follow_symlinks=False)
 
 
 def unrecorded(trees: dict[int, bytes], rows, rel: bytes, is_file: bool, parts: dict, sc) -> list[tuple[bytes, str]]:

@@ -18,7 +18,7 @@ from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, refuse_damaged, unrecorded
+from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
 from rabtui.restore.filecopy import read_xattrs
@@ -135,11 +135,18 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
                 parts.setdefault(bytes(r["path"]), []).append(r)
         bad: list[tuple[bytes, str]] = []
         for path, prs in parts.items():
-            bad += _join_parts(trees, in_tree(rel, path, is_file), prs, sc, emit, cancel)
+            found = _join_parts(trees, in_tree(rel, path, is_file), prs, sc, emit, cancel)
+            if not found:   # the whole file, in the tree of its first part
+                own_time(os.path.join(trees[min(prs, key=lambda p: p["part"])["disc"]], in_tree(rel, path, is_file)),
+                         prs[0], sc)
+            bad += found
         for r in rows:
             if not (r["parts"] and r["parts"] > 1):
                 under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, bytes(r["path"]), False)
-                bad += check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
+                found = check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
+                if not found:
+                    own_time(os.path.join(trees[r["disc"]], under), r, sc)
+                bad += found
         bad += unrecorded(trees, rows, rel, is_file, parts, sc)
         if bad:
             refuse_damaged(number, bad)
