@@ -198,3 +198,25 @@ def test_a_part_of_a_cut_file_is_verified_with_the_acl_and_xattrs_of_the_file(tm
         assert why == ""
     else:
         assert "verification failed" in why and f"big.bin.part01-of-02 {named}" in why, why
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_directories_with_an_access_acl_verify(tmp_path, monkeypatch, room):
+    """A directory's access ACL whose mask gives the group more than its `group::` entry (as
+    `setfacl -m u:ID:rwx` leaves it): osirrox extracts such a directory with the group bits of
+    `group::`, the mask cut down to them; the disc holds it right, and verifies."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"acl/f": b"in a directory with an ACL", "setgid/f": b"and here"})
+    (data / "empty").mkdir()
+    for d in ("acl", "setgid", "empty"):
+        os.setxattr(data / d, "system.posix_acl_access", ACCESS_ACL)
+    os.chmod(data / "setgid", 0o2674)
+    os.chmod(data / "acl", 0o774)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    number = burn_one(lab, cfg, store)
+    assert _verify(cfg, store, number) == ""

@@ -278,3 +278,14 @@ def test_parse_report_lba_reads_the_first_extent_of_a_file():
     assert xorriso_output.parse_report_lba(line) == (b"/t/a b\n\"'\xff\\x", 59, 1)
     assert xorriso_output.parse_report_lba(b"File data lba:  1 ,       59 ,        1 ,        1 , '/t/f'") is None
     assert xorriso_output.parse_report_lba(b"Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path") is None
+
+
+def test_the_masks_of_directories_with_an_acl_are_read_from_getfacl():
+    from rabtui.checkpoint import acl_dirs
+
+    lines = [b"R:1: # file: data/s/odd\\377name", b"R:1: # owner: root", b"R:1: user::rw-", b"R:1: user:1234:r-x",
+             b"R:1: group::r--", b"R:1: mask::rwx", b"R:1: other::r--", b"R:1: ", b"I:1: xorriso : UPDATE : 3 files",
+             b"# file: data/s/d", b"user::rwx", b"group::r-x", b"other::---",
+             b"default:user::rwx", b"default:group::r-x", b"default:mask::r-x", b"default:other::---"]
+    assert acl_dirs.masks(lines) == {b"/data/s/odd\xffname": 7}
+    assert acl_dirs.find_argv("/a b") == ["-find", "/a b", "-type", "d", "-has_acl", "-exec", "getfacl", "--"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc, proc_records
-from rabtui.checkpoint import backed_up_attrs, content, disc_xattrs, layout, shortpath, xorriso, xorriso_output
+from rabtui.checkpoint import acl_dirs, backed_up_attrs, content, disc_xattrs, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -158,10 +158,12 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             devices = os.geteuid() == 0
             listed = [] if devices else [r for r in rows if _maybe_device(r)]
             strip = disc_xattrs.write_strip_list(short, oversized)   # long values its file system may refuse
+            acls: list[bytes] = []
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
-                            cancel=cancel)
+                            on_stdout=acls.append, cancel=cancel)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
+            acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
             opened = _opened_up(disc_root)
             _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
             listing = None if devices else _listing(exe, indev, volid, res, cancel)

@@ -33,6 +33,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from rabtui.checkpoint import acl_dirs
+
 # The last six words are what `-for_backup` stands for (it turns -md5 on too): ACLs and xattrs of
 # every namespace readable (AAIP), hard links as hard links. Special files go in through Rock Ridge.
 ISO_SETTINGS = ["-rockridge", "on", "-joliet", "on", "-md5", "on",
@@ -251,10 +253,12 @@ def extract_argv(xorriso: str, indev: str, volid: str, target: str, devices: boo
     `-acl on` sets the user. xattrs too, whatever `-xattr` says (libisofs 1.5.4 hands them over
     with the ACL), and an entry whose xattr the target's file system refuses is left without its
     mode and times: `strip`, a -setfattr_list file, first takes the xattrs off the entries it
-    names (in memory only: the image is left as it is, -rollback_end)."""
+    names (in memory only: the image is left as it is, -rollback_end). The ACLs of its directories
+    that have one are listed first (before `strip` touches any entry), for acl_dirs.give_masks."""
     before = ["-xattr", "any", "-setfattr_list", arg(strip), "-xattr", "off"] if strip else []
     return [xorriso, "-no_rc", "-backslash_codes", "on", "-pkt_output", "on",
-            "-assert_volid", volid, "FATAL", "-acl", "on", "-hardlinks", "on", "-indev", arg(indev), *before,
+            "-assert_volid", volid, "FATAL", "-acl", "on", "-hardlinks", "on", "-indev", arg(indev),
+            *acl_dirs.find_argv("/"), *before,
             "-osirrox", "on:device_files" if devices else "on", "-extract", "/", arg(target),
             "-rollback_end" if strip else "-end"]
 
