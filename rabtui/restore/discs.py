@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from rabtui import fmt, proc
-from rabtui.checkpoint import layout, shortpath, xorriso
+from rabtui.checkpoint import acl_dirs, layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
@@ -41,7 +41,8 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
     as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes.
     `list_links`: then each extracted symlink is printed on stdout (parse_lsdl), for its
-    owner: osirrox makes symlinks as the extracting user, with the time of extraction."""
+    owner: osirrox makes symlinks as the extracting user, with the time of extraction. Last, the
+    ACLs of the directories that have one (acl_dirs)."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
     argv = ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
@@ -51,7 +52,7 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
             "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
         argv += ["-find", path, "-type", "l", "-exec", "lsdl", "--"]
-    return argv
+    return argv + acl_dirs.find_argv(path)
 
 
 def drop_inherited_acls(start: bytes, target: bytes, without_acl: list[bytes]) -> None:
@@ -192,10 +193,12 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             start = b"/" + disc_path.lstrip(b"/")
             owners: dict[bytes, tuple[int, int]] = {}
             without_acl: list[bytes] = []
+            acls: list[bytes] = []   # acl_dirs.find_argv's
 
             def listed(line: bytes) -> None:
                 entry = parse_lsdl(line)
                 if entry is None:
+                    acls.append(line)
                     return
                 if stat.S_ISLNK(entry[1]):
                     owners[entry[0]] = entry[3]
@@ -214,6 +217,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
                                  hint=extract_hint(why, number))
             drop_inherited_acls(start, target, without_acl)
+            acl_dirs.give_masks(acl_dirs.masks(acls), start, target)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
 
 
