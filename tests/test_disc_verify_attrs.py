@@ -88,11 +88,15 @@ def test_streamed_a_recent_time_is_compared_to_the_minute(tmp_path, monkeypatch)
     assert "verification failed" in why and "/plain (mtime " in why, why
 
 
-def test_without_the_medium_mounted_the_rest_is_still_verified(tmp_path, monkeypatch):
-    """`checkpoint verify` later, the backup's medium gone: what the catalog holds is compared, and
-    the disc passes; what only the backup holds is said not compared."""
+def test_without_the_medium_a_verification_says_what_it_did_not_check(tmp_path):
+    """`checkpoint verify` later, the backup's medium gone: a directory's mode changed on the disc
+    cannot be told from the catalog, which holds no directory's own metadata nor any ACL or xattr.
+    The disc passes what the catalog holds, and the result, its exit code and the disc's record
+    say what was not checked; it is not called verified as a whole. What the catalog holds is
+    still compared: a file's mode changed fails the disc."""
     from rabtui.checkpoint import run
-    from rabtui.events import READY, ScriptedPrompter
+    from rabtui.errors import EXIT_WARNINGS
+    from rabtui.events import READY, SKIP, ScriptedPrompter
     import threading
 
     lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
@@ -103,8 +107,19 @@ def test_without_the_medium_mounted_the_rest_is_still_verified(tmp_path, monkeyp
     seen = []
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=seen.append, cancel=threading.Event(),
                                 prompter=ScriptedPrompter([READY]))
-    assert out.verified == [1], out.message
-    assert any("not compared" in (e.message or "") for e in seen)
+    assert out.verified == [1] and out.exit_code == EXIT_WARNINGS, out.message
+    said = "not checked: the ACLs and xattrs of its entries and the mode, owner, time, ACLs and xattrs of its"
+    assert said in out.message and "not at hand" in out.message, out.message
+    assert "discs 1 verified" not in out.message and "disc 1 verified" not in out.message, out.message
+    record = store.one("SELECT state, message FROM discs WHERE number=? AND disc=1", (number,))
+    assert record["state"] == "verified" and said in record["message"], record["message"]
+    assert any(said in (e.message or "") for e in seen)
+
+    alter(iso, "-chmod", "0600", f"{prefix}/f", "--")
+    prompter = ScriptedPrompter([READY, SKIP])
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=prompter)
+    assert out.verified == [] and "/f (mode 0600, backed up 0674)" in prompter.asked[1].text
 
 
 def test_the_xattrs_of_a_file_with_a_255_byte_non_utf8_name_are_compared(tmp_path):

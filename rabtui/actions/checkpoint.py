@@ -146,10 +146,11 @@ class Outcome:
     message: str
     exit_code: int
     undelivered: list[str] = field(default_factory=list)   # notifications that could not be sent
+    unchecked: dict[int, list[str]] = field(default_factory=dict)   # disc -> what verifying it left out
 
     def as_json(self) -> dict:
         return {"number": self.number, "status": self.status, "verified": self.verified, "skipped": self.skipped,
-                "message": self.message}
+                "message": self.message, "unchecked": {str(k): v for k, v in self.unchecked.items()}}
 
 
 def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None = None,
@@ -191,7 +192,7 @@ def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cance
                               level="failed" if status == "failed" else "warning", number=result.number,
                               failed_discs=result.failed, skipped_discs=result.skipped)
     return Outcome(result.number, result.status, result.verified, result.skipped, result.message,
-                   result.exit_code, undelivered)
+                   result.exit_code, undelivered, result.unchecked)
 
 
 def _notify(cfg: Config, message: str, level: str = "failed", **data) -> list[str]:

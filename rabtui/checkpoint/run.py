@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, proc
 from rabtui.state import locks
-from rabtui.checkpoint import backed_up_attrs, burn, layout, read_from, xorriso
+from rabtui.checkpoint import backed_up_attrs, burn, layout, read_from, unchecked, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
@@ -26,7 +26,7 @@ from rabtui.checkpoint.questions import (
 from rabtui.checkpoint.status import complete, record_interrupted, set_disc
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, UsageError, WorkFailed
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, UsageError, WorkFailed
 from rabtui.events import (
     ABORT, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
@@ -41,10 +41,13 @@ class RunResult:
     skipped: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     message: str = ""
+    unchecked: dict[int, list[str]] = field(default_factory=dict)   # disc -> what its verification left out
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.status == "completed" else EXIT_FAILED
+        if self.status != "completed":
+            return EXIT_FAILED
+        return EXIT_WARNINGS if self.unchecked else EXIT_OK
 
 
 def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None = None, emit: Emit,
@@ -215,8 +218,10 @@ def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
     return drive
 
 
-def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter) -> str:
-    """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted."""
+def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
+                 gaps: dict[int, list[str]] | None = None) -> str:
+    """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted.
+    Into `gaps`: what the verification of a disc that passed could not check (unchecked.py)."""
     number = cp["number"]
     vid = layout.volid(number, disc)
     scratch = checkpoint_dir(cfg, number) / f"verify-{disc:02d}"
@@ -231,7 +236,9 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
             faults.point("burn.verified")
-            set_disc(store, number, disc, "verified", emit, f"{vid} verified", verified=time.time())
+            set_disc(store, number, disc, "verified", emit, unchecked.said(vid, res.unchecked), verified=time.time())
+            if gaps is not None and res.unchecked:
+                gaps[disc] = res.unchecked
             burn.unstage(cfg, number, disc)
             _eject(drive, cancel)
             return "verified"
@@ -297,8 +304,10 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                     result.skipped.append(k)
                     continue
                 rows = read_from.load_rows(store, number, plan_json, k)
-                outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter)
+                outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter,
+                                       result.unchecked)
                 if outcome == REWRITE:
+                    result.unchecked.pop(k, None)
                     outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter)
                 getattr(result, outcome).append(k)
         except (Aborted, Cancelled) as exc:
@@ -310,7 +319,10 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
     if bad:
         result.status = "incomplete"
         result.message = f"checkpoint {number}: discs {', '.join(map(str, bad))} not verified"
+    elif result.unchecked:
+        result.message = unchecked.result_message(number, discs, result.unchecked)
     else:
         result.message = f"checkpoint {number}: {'disc' if len(discs) == 1 else 'discs'} {', '.join(map(str, discs))} verified"
-    emit(Event(RESULT, result.message, {"number": number, "status": result.status, "verified": result.verified}))
+    emit(Event(RESULT, result.message, {"number": number, "status": result.status, "verified": result.verified,
+                                        "unchecked": result.unchecked}))
     return result

@@ -11,7 +11,9 @@ symlink targets and extra entries, the times to the minute or the day (as it sho
 hard links as files sharing their data.
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
 lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
-are compared with the backup on the medium (backed_up_attrs.py).
+are compared with the backup on the medium (backed_up_attrs.py). What cannot be compared (that
+backup not at hand, a checkpoint rebuilt from its discs) is said in the result, and a disc that
+passes then is verified "but not checked: ..." (unchecked.py).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc, proc_records
-from rabtui.checkpoint import acl_dirs, backed_up_attrs, content, disc_xattrs, layout, shortpath, xorriso, xorriso_output
+from rabtui.checkpoint import (acl_dirs, backed_up_attrs, content, disc_xattrs, layout, shortpath, unchecked, xorriso,
+                               xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
-from rabtui.events import LOG, PROGRESS, Emit, Event
+from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
 
 @dataclass
@@ -44,6 +47,7 @@ class VerifyResult:
     missing: list[bytes] = field(default_factory=list)
     extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
     messages: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)        # what was not compared, and why (unchecked.py)
 
     @property
     def wrong_disc(self) -> bool:
@@ -51,7 +55,7 @@ class VerifyResult:
 
     def describe(self, limit: int = 10) -> str:
         if self.ok:
-            return f"{self.volid}: verified"
+            return unchecked.said(self.volid, self.unchecked) if self.unchecked else f"{self.volid}: verified"
         if self.found_volid is None:
             return f"{self.volid}: cannot read the disc: {'; '.join(self.messages) or 'no disc?'}"
         if self.wrong_disc:
@@ -107,10 +111,10 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
     res.messages += check.messages
+    res.unchecked = unchecked.not_checked(rows, origins, filler_known)
+    for gap in res.unchecked:
+        emit(Event(WARNING, f"{volid}: not checked: {gap}"))
     origins = origins or []
-    for root in backed_up_attrs.unreachable(origins):
-        emit(Event(LOG, f"{volid}: {os.fsdecode(root)} is not there: the ACLs, xattrs and directories read"
-                        " from it are not compared"))
     attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel) if origins else ({}, {})
 
     def read_back(dirs) -> None:   # into `attrs`, the values the disc lists without them

@@ -112,8 +112,10 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 catalog = read_disc_catalog(iso, emit)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso))
                 seen.add(number)
-                passed, failed = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit, cancel)
+                passed, failed, gaps = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit,
+                                                       cancel)
                 report.verified += passed
+                report.unchecked += [gap for gap in gaps if gap not in report.unchecked]
                 report.failed += failed
             except WorkFailed as exc:
                 report.unmatched.append(f"{iso}: {exc}")

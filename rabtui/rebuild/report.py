@@ -14,6 +14,7 @@ class Report:
     disc_files: int = 0
     verified: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)      # images that failed verification
+    unchecked: list[str] = field(default_factory=list)   # what verifying them again could not check
     unmatched: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)       # said, with nothing lacking
     renumbered: list[str] = field(default_factory=list)
@@ -25,7 +26,8 @@ class Report:
         out = [f"media found: {', '.join(self.media) or 'none'}",
                f"backups: {self.backups}, catalog versions: {self.versions}",
                f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
-               f"discs verified again: {', '.join(self.verified) or 'none'}"]
+               f"discs verified again: {', '.join(self.verified) or 'none'}"
+               + (f", but not checked: {'; '.join(self.unchecked)}" if self.verified and self.unchecked else "")]
         if self.failed:
             out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
         unread = sorted(self.numbers_used - set(self.checkpoints))

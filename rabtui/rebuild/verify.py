@@ -1,6 +1,7 @@
 """rebuild-state keeps what it can prove: a disc of an `images:` drive is verified again, the way a
 burn verifies it (volume id, every block, the MD5s, every file read back against the catalog's
-sha256), and only then recorded as verified; an image that fails comes back `failed`, with the
+sha256), and only then recorded as verified, with what that could not check (a catalog read back
+from the discs holds no mode, owner, ACL or xattr: rabtui.checkpoint.unchecked); an image that fails comes back `failed`, with the
 reason (a half-written image, one changed since: `rabtui check` names it); any other disc comes
 back as `written`."""
 
@@ -19,10 +20,11 @@ from rabtui.state.store import Store
 
 
 def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], emit: Emit,
-                    cancel: threading.Event | None = None) -> tuple[list[str], list[str]]:
-    """Verify each disc image of checkpoint `number`; the volume ids that passed, and those that failed."""
+                    cancel: threading.Event | None = None) -> tuple[list[str], list[str], list[str]]:
+    """Verify each disc image of checkpoint `number`; the volume ids that passed, those that failed,
+    and what the verification of those that passed could not check."""
     cancel = cancel or threading.Event()
-    passed, failed = [], []
+    passed, failed, gaps = [], [], []
     for disc in store.all("SELECT disc, volid FROM discs WHERE number=? AND image IS NOT NULL ORDER BY disc",
                           (number,)):
         on_disc = [Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
@@ -38,10 +40,12 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], em
             pass
         if res.ok:
             store.execute("UPDATE discs SET state='verified', verified=?, message=? WHERE number=? AND disc=?",
-                          (time.time(), "verified again by rebuild-state", number, disc["disc"]))
+                          (time.time(), "verified again by rebuild-state" + (", but not checked: " + "; ".join(
+                              res.unchecked) if res.unchecked else ""), number, disc["disc"]))
             passed.append(disc["volid"])
+            gaps += [gap for gap in res.unchecked if gap not in gaps]
         else:
             store.execute("UPDATE discs SET state='failed', message=? WHERE number=? AND disc=?",
                           (res.describe(), number, disc["disc"]))
             failed.append(disc["volid"])
-    return passed, failed
+    return passed, failed, gaps

@@ -1,0 +1,60 @@
+"""What a verification of a disc could not compare, said in its result and in the disc's record
+instead of passed over: a disc that passes then is not called verified as a whole.
+
+The state's catalog holds, for each entry, its content (sha256), time, kind and (since rabtui kept
+them) mode, owner, symlink target and hard links: those are always compared with the disc. It
+holds no ACL or xattr and nothing of a directory that is not empty: those are compared with the
+backup the checkpoint was read from on its medium (backed_up_attrs.py), and only while that is
+there. A checkpoint rebuilt from its discs (rebuild-state) knows neither where it was read nor,
+from the discs' catalog, any mode, owner, symlink target or hard link."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.checkpoint.backed_up_attrs import Origin, unreachable
+from rabtui.checkpoint.layout import Row
+
+BACKUP_ONLY = "the ACLs and xattrs of its entries and the mode, owner, time, ACLs and xattrs of its directories"
+
+
+def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: bool = True) -> list[str]:
+    """What a verification of the disc of `rows` leaves out (verify_disc's `origins` and
+    `filler_known`), each with the reason; [] when it compares everything."""
+    out = []
+    if not origins:
+        out.append(f"{BACKUP_ONLY} (the state does not record where they were backed up: a checkpoint rebuilt"
+                   " from its discs)")
+    else:
+        away = unreachable(origins)
+        if away:
+            shown = ", ".join(os.fsdecode(root) for root in away[:3]) + (" ..." if len(away) > 3 else "")
+            which = "" if len(away) == len(origins) else f", of what was read from {shown}"
+            out.append(f"{BACKUP_ONLY}{which}: the backup they are compared with is not at hand ({shown}: its"
+                       " medium is not mounted, or the backup was deleted since)")
+    bare = sum(1 for r in rows if r.mode is None)
+    if bare:
+        out.append(f"the mode, owner, symlink target and hard links of {bare} entries (the catalog does not hold"
+                   " them: read back from the discs by rebuild-state, or recorded before rabtui kept them)")
+    if not filler_known:
+        out.append("what fills the disc (add/), which the catalog read back from the discs does not list")
+    return out
+
+
+def said(volid: str, gaps: list[str]) -> str:
+    """A disc that passed all but `gaps`, as its record and the result say it."""
+    return f"{volid}: verified, but not checked: " + "; ".join(gaps) if gaps else f"{volid} verified"
+
+
+def result_message(number: int, discs: list[int], gaps: dict[int, list[str]]) -> str:
+    """The result of verifying `discs`, every one passed, those of `gaps` all but what it says."""
+    named = "disc" if len(discs) == 1 else "discs"
+    head = (f"checkpoint {number}: {named} {', '.join(map(str, discs))} passed what could be checked, which is not"
+            " all")
+    by_text: dict[str, list[int]] = {}
+    for disc, texts in sorted(gaps.items()):
+        for text in texts:
+            by_text.setdefault(text, []).append(disc)
+    parts = [text if on == discs else f"on disc{'s' if len(on) > 1 else ''} {', '.join(map(str, on))}: {text}"
+             for text, on in by_text.items()]
+    return f"{head}; not checked: " + "; ".join(parts)
