@@ -1,4 +1,5 @@
-"""Checkpoints recorded again from their discs: the catalog and README.txt of one disc of each (an
+"""Checkpoints recorded again from their discs: the catalog, README.txt and the state copy (the
+modes, owners and links recorded: disc_state.py) of one disc of each (an
 `images:` drive: every ISO read directly, its discs verified again; a real drive: the operator
 inserts one disc of each checkpoint in turn)."""
 
@@ -16,6 +17,7 @@ from rabtui.errors import NoAnswer, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
                                      readme_backup, readme_made)
+from rabtui.rebuild import disc_state
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.discs import disc_volid
@@ -40,7 +42,8 @@ def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made
 
 
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
-                    report: Report, readme: bytes | None = None) -> None:
+                    report: Report, readme: bytes | None = None, recorded: disc_state.Recorded | None = None) -> None:
+    """`recorded`: what the state copy on the disc holds of the entries beside the catalog."""
     rows = parse_catalog_tsv(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
     image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
@@ -70,7 +73,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                 continue
             source, path, part, parts = orig
             files.append((number, r["disc"], source, path, r["disc_path"], r["size"], r["mtime"], r["sha256"],
-                          part, parts))
+                          part, parts, *disc_state.of(recorded or {}, r["disc"], r["disc_path"], r["size"],
+                                                      r["mtime"], r["sha256"])))
             try:
                 for d in cfg.source(source).directories:
                     pre = d.path.strip("/").encode()
@@ -79,7 +83,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
             except Exception:
                 pass
         conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
-                         " part, parts) VALUES (?,?,?,?,?,?,?,?,?,?)", files)
+                         " part, parts, mode, link, link_group, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         files)
         for source, dpath in dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
                          " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
@@ -110,10 +115,11 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 continue
             try:
                 catalog = read_disc_catalog(iso, emit)
-                load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso))
+                recorded = disc_state.read(iso, number)
+                load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
                 seen.add(number)
                 passed, failed, gaps = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit,
-                                                       cancel)
+                                                       cancel, recorded)
                 report.verified += passed
                 report.unchecked += [gap for gap in gaps if gap not in report.unchecked]
                 report.failed += failed
@@ -140,7 +146,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             continue
         try:
             load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report,
-                            read_disc_readme(drive))
+                            read_disc_readme(drive), disc_state.read(drive, int(m.group(1))))
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
 

@@ -1,0 +1,50 @@
+"""What the state recorded of a checkpoint's entries when its discs were written, read back from
+the copy of the state database each disc holds (rabtui/rabtui.db): each entry's mode, owner,
+symlink target and hard links, which the catalog on the disc does not hold. A checkpoint rebuilt
+from its discs keeps them, so that its discs are verified against them (and restores from them
+check them) as those of a checkpoint never lost are. A copy that cannot be read, or one written
+before rabtui kept them, gives nothing: the verification then says what it could not check."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from urllib.parse import quote
+
+from rabtui import proc
+from rabtui.restore.discs import xorriso_extract_argv
+
+DB_ON_DISC = b"/rabtui/rabtui.db"
+
+# (disc, path on the disc) -> (size, mtime, sha256) as the catalog has them, then what it lacks:
+# (mode, symlink target, hard-link group, uid, gid)
+Recorded = dict[tuple[int, bytes], tuple[tuple[int, int, str | None], tuple]]
+
+
+def read(dev: str, number: int) -> Recorded:
+    """What the state copy on the disc at `dev` recorded of checkpoint `number`'s entries."""
+    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
+        target = os.path.join(tmp, "rabtui.db")
+        done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)), timeout=3600)
+        if not done.ok or not os.path.isfile(target):
+            return {}
+        try:
+            # immutable: no journal or lock files are made beside it, nothing is written
+            conn = sqlite3.connect(f"file:{quote(target)}?immutable=1", uri=True)
+            try:
+                rows = conn.execute("SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid"
+                                    " FROM disc_files WHERE number=? AND mode IS NOT NULL", (number,)).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return {}
+    return {(disc, bytes(path)): ((size, mtime, sha), (mode, None if link is None else bytes(link), group, uid, gid))
+            for disc, path, size, mtime, sha, mode, link, group, uid, gid in rows}
+
+
+def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, sha256: str | None) -> tuple:
+    """(mode, symlink target, hard-link group, uid, gid) recorded for the catalog's entry, all None
+    where the copy holds none for it as the catalog has it."""
+    found = recorded.get((disc, disc_path))
+    return found[1] if found is not None and found[0] == (size, mtime, sha256) else (None,) * 5

@@ -1,0 +1,69 @@
+"""A checkpoint rebuilt from its discs keeps what the state recorded of each entry when the discs
+were written (its mode, owner, symlink target and hard links), read back from the copy of the
+state database on the disc: the catalog on the disc does not hold them. Its discs are verified
+against them, as those of a checkpoint never lost are. Real backups, real xorriso, `images:`."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rabtui.checkpoint import run
+from rabtui.cli import main
+from rabtui.events import READY, SKIP, ScriptedPrompter
+from rabtui.state.store import Store
+from tests.test_disc_verify_metadata import alter
+from tests.trees import Lab, write_files
+
+
+def _burnt(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"f": b"a file", "sub/g": b"another", "linked": b"one inode, two names"})
+    os.chmod(data / "f", 0o640)
+    os.link(data / "linked", data / "sub/linked-too")
+    os.symlink("f", data / "to-f")
+    assert lab.backup(lab.load()).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    return lab, cfg, argv, "/data/loc/" + str(data).lstrip("/")
+
+
+def _rebuilt(lab, argv) -> None:
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert main([*argv, "rebuild-state"]) in (0, 3)
+
+
+def test_a_rebuilt_checkpoint_keeps_the_modes_owners_and_links_it_recorded(tmp_path, capsys):
+    lab, cfg, argv, _prefix = _burnt(tmp_path)
+    store = Store(lab.state)
+    before = {(r["disc_path"], r["mode"], r["link"], r["uid"], r["gid"], r["link_group"] is None)
+              for r in store.all("SELECT * FROM disc_files")}
+    store.close()
+    _rebuilt(lab, argv)
+    store = Store(lab.state)
+    after = {(r["disc_path"], r["mode"], r["link"], r["uid"], r["gid"], r["link_group"] is None)
+             for r in store.all("SELECT * FROM disc_files")}
+    assert after == before
+    capsys.readouterr()
+    assert main([*argv, "checkpoint", "verify", "1", "--yes"]) == 3
+    out = capsys.readouterr().out
+    assert "not checked" in out and "symlink target and hard links" not in out, out
+
+
+def test_a_disc_whose_modes_changed_fails_when_rebuilt_from(tmp_path):
+    """The image altered before the state is rebuilt from it: rebuild-state's verification of it
+    finds the mode it recorded is not the disc's, and so does `checkpoint verify`."""
+    lab, cfg, argv, prefix = _burnt(tmp_path)
+    alter(tmp_path / "iso" / "RAB1D01.iso", "-chmod", "0666", f"{prefix}/f", "--")
+    _rebuilt(lab, argv)
+    store = Store(lab.state)
+    disc = store.one("SELECT state, message FROM discs WHERE number=1 AND disc=1")
+    assert disc["state"] == "failed" and "/f (mode 0666, backed up 0640)" in disc["message"], dict(disc)
+    prompter = ScriptedPrompter([READY, SKIP])
+    out = run.verify_checkpoint(cfg, store, 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=prompter)
+    assert out.verified == [] and "/f (mode 0666, backed up 0640)" in prompter.asked[1].text
