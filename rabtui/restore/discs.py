@@ -14,10 +14,11 @@ from pathlib import Path
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import acl_dirs, layout, shortpath, xorriso
-from rabtui.checkpoint.content import LINK_MARK, MARKS
+from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
+from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
@@ -159,7 +160,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             os.utime(sc.path(os.path.join(first, under) if under else first), ns=ns, follow_symlinks=False)
         os.rename(first, os.path.join(short, b"item"))
         if apart is not None and len(trees) > 1:
-            apart += _links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
+            apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
     if is_file:
         return os.path.join(top, os.path.basename(rel)) if parts else \
             os.path.join(top, os.path.basename(bytes(rows[0]["disc_path"])))
@@ -370,59 +371,3 @@ def _merge(src: bytes, dst: bytes, sc, kept: dict[bytes, tuple[int, int]]) -> No
                 stack.append(r)
             else:
                 raise WorkFailed(f"{fmt.name(r)} came off two discs of the checkpoint", hint="please report this")
-
-
-def _links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[str, bytes, str]]:
-    """Files of the same content, size and time on different discs, now separate files: they may
-    have been hard links of one file, which the discs cannot hold across discs (the catalog
-    records no inode, so they are not linked again on a guess). One entry per file after the
-    first of each group."""
-    groups: dict[tuple, list] = {}
-    for r in rows:
-        if r["sha256"] not in MARKS and r["sha256"] is not None and r["size"] and not (r["parts"] and r["parts"] > 1):
-            groups.setdefault((r["sha256"], r["size"], r["mtime"]), []).append(r)
-    out = []
-    for group in groups.values():
-        if len({r["disc"] for r in group}) < 2:
-            continue
-        inodes = [os.lstat(sc.path(os.path.join(top, in_tree(rel, bytes(r["path"]), is_file)))).st_ino for r in group]
-        first = group[0]
-        for r, ino in zip(group[1:], inodes[1:]):
-            if ino != inodes[0]:
-                out.append(("hard link", bytes(r["path"]),
-                            f"same content and time as /{fmt.name(bytes(first['path']))} ({disc_name(first)}),"
-                            f" read from {disc_name(r)}: if the two were hard links of one file, the link"
-                            f" did not cross the discs; restored as a separate file"))
-    return out + _cut_links_apart(rows, lambda path: sc.path(os.path.join(top, in_tree(rel, path, is_file))))
-
-
-def _cut_links_apart(rows, joined) -> list[tuple[str, bytes, str]]:
-    """Files cut into parts of the same size, time and content (the parts of each are cut at
-    their own offsets, so the joined files are compared, `joined(path)`, those alike only): each
-    was joined from its own parts, a separate file, whether or not they were hard links of one."""
-    sizes: dict[bytes, list[int]] = {}
-    for r in rows:
-        if r["parts"] and r["parts"] > 1:
-            sizes.setdefault(bytes(r["path"]), [r["mtime"], 0])[1] += r["size"] or 0
-    alike: dict[tuple, list[bytes]] = {}
-    for path, (mtime, size) in sizes.items():
-        alike.setdefault((mtime, size), []).append(path)
-    out = []
-    for group in alike.values():
-        first = group[0]
-        for path in group[1:]:
-            if _same_content(joined(first), joined(path)):
-                out.append(("hard link", path, f"same content and time as /{fmt.name(first)}, both cut into parts"
-                                               f" across the discs: if the two were hard links of one file, each"
-                                               f" was joined from its own parts; restored as a separate file"))
-    return out
-
-
-def _same_content(a: bytes, b: bytes) -> bool:
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            ca, cb = fa.read(CHUNK), fb.read(CHUNK)
-            if ca != cb:
-                return False
-            if not ca:
-                return True

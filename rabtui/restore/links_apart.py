@@ -1,0 +1,70 @@
+"""Files that may have been hard links of one file on the source, read from different discs of a
+checkpoint (or joined each from its own parts): the discs cannot hold a hard link across discs,
+and the catalog records no inode, so they are not linked again on a guess; each is named, as
+restored as a separate file."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui import fmt
+from rabtui.checkpoint.content import MARKS
+from rabtui.restore.disc_checks import disc_name, in_tree
+
+CHUNK = 1 << 20
+
+
+def links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[str, bytes, str]]:
+    """Files of the same content, size and time on different discs, now separate files: they may
+    have been hard links of one file, which the discs cannot hold across discs (the catalog
+    records no inode, so they are not linked again on a guess). One entry per file after the
+    first of each group."""
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        if r["sha256"] not in MARKS and r["sha256"] is not None and r["size"] and not (r["parts"] and r["parts"] > 1):
+            groups.setdefault((r["sha256"], r["size"], r["mtime"]), []).append(r)
+    out = []
+    for group in groups.values():
+        if len({r["disc"] for r in group}) < 2:
+            continue
+        inodes = [os.lstat(sc.path(os.path.join(top, in_tree(rel, bytes(r["path"]), is_file)))).st_ino for r in group]
+        first = group[0]
+        for r, ino in zip(group[1:], inodes[1:]):
+            if ino != inodes[0]:
+                out.append(("hard link", bytes(r["path"]),
+                            f"same content and time as /{fmt.name(bytes(first['path']))} ({disc_name(first)}),"
+                            f" read from {disc_name(r)}: if the two were hard links of one file, the link"
+                            f" did not cross the discs; restored as a separate file"))
+    return out + _cut_links_apart(rows, lambda path: sc.path(os.path.join(top, in_tree(rel, path, is_file))))
+
+
+def _cut_links_apart(rows, joined) -> list[tuple[str, bytes, str]]:
+    """Files cut into parts of the same size, time and content (the parts of each are cut at
+    their own offsets, so the joined files are compared, `joined(path)`, those alike only): each
+    was joined from its own parts, a separate file, whether or not they were hard links of one."""
+    sizes: dict[bytes, list[int]] = {}
+    for r in rows:
+        if r["parts"] and r["parts"] > 1:
+            sizes.setdefault(bytes(r["path"]), [r["mtime"], 0])[1] += r["size"] or 0
+    alike: dict[tuple, list[bytes]] = {}
+    for path, (mtime, size) in sizes.items():
+        alike.setdefault((mtime, size), []).append(path)
+    out = []
+    for group in alike.values():
+        first = group[0]
+        for path in group[1:]:
+            if _same_content(joined(first), joined(path)):
+                out.append(("hard link", path, f"same content and time as /{fmt.name(first)}, both cut into parts"
+                                               f" across the discs: if the two were hard links of one file, each"
+                                               f" was joined from its own parts; restored as a separate file"))
+    return out
+
+
+def _same_content(a: bytes, b: bytes) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca, cb = fa.read(CHUNK), fb.read(CHUNK)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
