@@ -244,7 +244,9 @@ def test_parse_volid_and_argv():
     assert argv[:2] == ["xorriso", "-osirrox"] and argv[at:at + 3] == ["-extract", "/data/s/-x", "/tmp/t"]
     assert argv[at + 3:] == ["-backslash_codes", "encode_results", "-find", "/data/s/-x", "-has_no_acl", "-not",
                              "-type", "l", "-exec", "lsdl", "--",
-                             "-find", "/data/s/-x", "-type", "d", "-has_acl", "-exec", "getfacl", "--"]
+                             "-find", "/data/s/-x", "-type", "d", "-has_acl", "-exec", "getfacl", "--",
+                             "-print", "rabtui: the directories", "-find", "/data/s/-x", "-type", "d", "-exec",
+                             "lsdl", "--"]
     assert "-iso_rr_pattern" in argv
     a = restore_remote.rsync_to_source_argv(b"/m/b/data/etc", "u@h:/etc/", rsh="ssh -p 22", overwrite=False, dry_run=True,
                                is_dir=True)

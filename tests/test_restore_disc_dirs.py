@@ -60,3 +60,25 @@ def test_directories_come_back_from_the_discs_as_backed_up(tmp_path):
     one = R.restore(cfg, store, "loc", str(data / "both-acls"), checkpoint=number, to=tmp_path / "one")
     assert not one.written.problems(), one.summary
     assert fidelity.differences(data / "both-acls", tmp_path / "one" / str(data / "both-acls").lstrip("/")) == []
+
+
+def test_a_directory_that_does_not_come_off_a_disc_as_the_disc_holds_it_is_named(tmp_path, monkeypatch):
+    """The catalog holds no directory that is not empty; each one extracted is compared with the
+    disc's own listing of it. Without the mask given back (acl_dirs), osirrox's extraction of a
+    directory with an ACL is such a one: the restore names it instead of calling it restored."""
+    from rabtui.checkpoint import acl_dirs
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"acl/f": b"in a directory with an ACL", "plain/f": b"elsewhere"})
+    os.setxattr(data / "acl", "system.posix_acl_access", ACCESS_ACL)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store, asked={"*"})
+    monkeypatch.setattr(acl_dirs, "give_masks", lambda *args: None)
+    got = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    named = [(kind, name, why) for kind, name, why in got.written.not_restored if kind == "directory"]
+    assert [name for _, name, _ in named] == [os.fsencode(data / "acl").lstrip(b"/")], got.summary
+    assert "mode 0644 as it came off RAB1D01, which holds 0674" in named[0][2], named
+    assert "1 not restored" in got.summary and got.incomplete()

@@ -18,6 +18,7 @@ from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
+from rabtui.restore import disc_dirs
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
@@ -43,7 +44,7 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes.
     `list_links`: then each extracted symlink is printed on stdout (parse_lsdl), for its
     owner: osirrox makes symlinks as the extracting user, with the time of extraction. Last, the
-    ACLs of the directories that have one (acl_dirs)."""
+    ACLs of the directories that have one (acl_dirs), and every directory (disc_dirs)."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
     argv = ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
@@ -53,7 +54,7 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
             "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
         argv += ["-find", path, "-type", "l", "-exec", "lsdl", "--"]
-    return argv + acl_dirs.find_argv(path)
+    return argv + acl_dirs.find_argv(path) + disc_dirs.list_argv(path)
 
 
 def drop_inherited_acls(start: bytes, target: bytes, without_acl: list[bytes]) -> None:
@@ -114,8 +115,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     then every regular file is checked against the catalog's sha256 (a damaged disc, or another
     server's disc of the same volume id, fails the restore), and the trees are merged. Files that
     may have been hard links of one file on the source, cut apart between discs, are added to
-    `apart` as (kind, name, why): they come back as separate files. Returns the restored item's
-    path there."""
+    `apart` as (kind, name, why): they come back as separate files; so are the directories that
+    did not come off as the disc holds them (disc_dirs). Returns the restored item's path there."""
     rows = store.all(
         "SELECT f.*, d.volid FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
         " WHERE f.number=? AND f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?)"
@@ -129,8 +130,9 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     with shortpath.alias(Path(os.fsdecode(staging))) as short, shortpath.Shortcuts() as sc:
         # the disc's deepest paths fit below `short`; sc.path() makes a deeper one usable
         trees = {disc: os.path.join(short, b"%d" % disc) for disc in sorted({r["disc"] for r in rows})}
+        off: list[tuple[str, bytes, str]] = []    # directories not as the discs hold them
         _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
-                 os.path.dirname(staging))
+                 os.path.dirname(staging), off)
         parts: dict[bytes, list] = {}
         for r in rows:
             if r["parts"] and r["parts"] > 1:
@@ -161,6 +163,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         os.rename(first, os.path.join(short, b"item"))
         if apart is not None and len(trees) > 1:
             apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
+        if apart is not None:
+            apart += off
     if is_file:
         return os.path.join(top, os.path.basename(rel)) if parts else \
             os.path.join(top, os.path.basename(bytes(rows[0]["disc_path"])))
@@ -168,8 +172,10 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
 
 
 def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
-             trees: dict[int, bytes], prompter, cancel, emit: Emit, where: bytes) -> None:
-    """`where`: the directory holding the staging directory (for a message when it is full)."""
+             trees: dict[int, bytes], prompter, cancel, emit: Emit, where: bytes,
+             off: list[tuple[str, bytes, str]]) -> None:
+    """`where`: the directory holding the staging directory (for a message when it is full).
+    Into `off`: the directories that did not come off as the disc holds them (disc_dirs)."""
     by_disc: dict[int, list] = {}
     for r in rows:
         by_disc.setdefault(r["disc"], []).append(r)
@@ -195,8 +201,11 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             owners: dict[bytes, tuple[int, int]] = {}
             without_acl: list[bytes] = []
             acls: list[bytes] = []   # acl_dirs.find_argv's
+            dirs = disc_dirs.Listed()
 
             def listed(line: bytes) -> None:
+                if dirs.take(line):
+                    return
                 entry = parse_lsdl(line)
                 if entry is None:
                     acls.append(line)
@@ -207,7 +216,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                     without_acl.append(entry[0])
 
             done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
-                            on_stdout=listed, cancel=cancel)
+                            on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV)
             if not done.ok:
                 full = _full(where)
                 if full:
@@ -219,6 +228,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                                  hint=extract_hint(why, number))
             drop_inherited_acls(start, target, without_acl)
             acl_dirs.give_masks(acl_dirs.masks(acls), start, target)
+            off += disc_dirs.differing(dirs, start, target, rel, volid)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
 
 
