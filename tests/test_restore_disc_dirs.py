@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from rabtui.restore import run as R
 from tests import fidelity
 from tests.fidelity import ACCESS_ACL, DEFAULT_ACL, OLD_MTIME
@@ -82,3 +84,45 @@ def test_a_directory_that_does_not_come_off_a_disc_as_the_disc_holds_it_is_named
     assert [name for _, name, _ in named] == [os.fsencode(data / "acl").lstrip(b"/")], got.summary
     assert "mode 0644 as it came off RAB1D01, which holds 0674" in named[0][2], named
     assert "1 not restored" in got.summary and got.incomplete()
+
+
+def test_directories_closed_to_their_owner_come_back_for_a_user_other_than_root(tmp_path):
+    """A user other than root who restores from the discs: directories of mode 0000, 0555 and one
+    whose ACL gives its owner no right to search it (user::rw-) come off the discs closed to them;
+    what is in them is read all the same, and each comes back with its own mode."""
+    import subprocess
+
+    if not fidelity.is_root():
+        pytest.skip("needs root to act as another user")
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"closed/in": b"inside", "read-only/in": b"inside", "acl/in": b"inside",
+                       "acl/below/deeper": b"inside", "plain/in": b"elsewhere"})
+    (data / "closed/empty").mkdir()
+    os.setxattr(data / "acl", "system.posix_acl_access", ACCESS_ACL)     # user::rw-
+    os.chmod(data / "read-only", 0o555)
+    os.chmod(data / "closed/empty", 0)
+    os.chmod(data / "closed", 0)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store, asked={"*"})
+    store.close()
+    subprocess.run(["chown", "-R", "65534:65534", tmp_path / "state", tmp_path / "iso"], check=True)
+    for d in (tmp_path, *tmp_path.parents):     # the way to it, below /tmp (pytest's are 0700)
+        if str(d) in ("/", "/tmp"):
+            break
+        os.chmod(d, os.stat(d).st_mode | 0o055)
+    (tmp_path / "out").mkdir()
+    os.chown(tmp_path / "out", 65534, 65534)
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        got = R.restore(cfg, lab.store(), "loc", str(data), checkpoint=number, to=tmp_path / "out")
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+    assert not got.written.problems(), got.summary
+    out = subprocess.run(["rsync", "-naHAXc", "--no-o", "--no-g", "--itemize-changes", f"{data}/",
+                          f"{tmp_path / 'out' / str(data).lstrip('/')}/"], capture_output=True, text=True, check=True)
+    assert out.stdout == "", out.stdout

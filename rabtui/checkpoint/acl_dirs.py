@@ -33,9 +33,10 @@ def masks(lines: Iterable[bytes]) -> dict[bytes, int]:
     return out
 
 
-def give_masks(found: dict[bytes, int], start: bytes, target: bytes) -> None:
+def give_masks(found: dict[bytes, int], start: bytes, target: bytes, kept: dict[bytes, int] | None = None) -> None:
     """Each directory of `found` extracted from the image path `start` into `target`, given group
-    bits that are its mask (chmod sets the mask of an ACL from them)."""
+    bits that are its mask (chmod sets the mask of an ACL from them); so is the mode `kept` aside
+    for it (by its path below `target`: restore/closed_dirs.py)."""
     start = b"/" + start.strip(b"/")
     with shortpath.Shortcuts() as short:
         for path, bits in found.items():
@@ -52,5 +53,7 @@ def give_masks(found: dict[bytes, int], start: bytes, target: bytes) -> None:
                 if stat.S_ISDIR(st.st_mode):
                     # by the descriptor: chmod follows a symlink, and this is none
                     os.chmod(b"/proc/self/fd/%d" % node, stat.S_IMODE(st.st_mode) & ~0o070 | bits << 3)
+                    if kept is not None and under in kept:
+                        kept[under] = kept[under] & ~0o070 | bits << 3
             finally:
                 os.close(node)

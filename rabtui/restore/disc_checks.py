@@ -11,6 +11,7 @@ from rabtui import fmt
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
 from rabtui.checkpoint.as_backed_up import beyond_disc, extracted_differs
 from rabtui.errors import WorkFailed
+from rabtui.restore import closed_dirs
 
 
 def extract_hint(why: str, number: int) -> str:
@@ -31,16 +32,17 @@ def disc_name(r) -> str:
     return r["volid"] or f"disc {r['disc']}"
 
 
-def check_file(path: bytes, r, sc, cancel) -> list[tuple[bytes, str]]:
+def check_file(path: bytes, r, sc, cancel, mode: int | None = None) -> list[tuple[bytes, str]]:
     """[(name, what is wrong)] for an entry of the catalog whose copy extracted at `path` is not
     as it was backed up: a regular file whose content differs from the catalog's sha256 (read
     once, in chunks) or that did not come off the disc; any entry whose time, mode or symlink
-    target differs (as_backed_up.attributes_differ)."""
+    target differs (as_backed_up.attributes_differ). `mode`: the mode of a directory opened up
+    (closed_dirs.py), as it came off the disc."""
     if r["sha256"] is None:
         return []
     if r["sha256"] in MARKS:    # its kind: `unrecorded`
         try:
-            st = os.lstat(sc.path(path))
+            st = closed_dirs.as_extracted(os.lstat(sc.path(path)), mode)
         except OSError:
             return []
         return _attributes(path, st, r, sc)

@@ -14,6 +14,7 @@ import stat
 from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.as_backed_up import listed_time_differs
 from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl
+from rabtui.restore import closed_dirs
 
 MARK = b"rabtui: the directories"
 
@@ -43,9 +44,11 @@ class Listed:
         return True
 
 
-def differing(listed: Listed, start: bytes, target: bytes, rel: bytes, volid: str) -> list[tuple[str, bytes, str]]:
+def differing(listed: Listed, start: bytes, target: bytes, rel: bytes, volid: str,
+              kept: dict[bytes, int]) -> list[tuple[str, bytes, str]]:
     """(kind, name, why) of each directory extracted from the image path `start` into `target`
-    that is not as the disc lists it; `rel`: the restored item's name, for `start`."""
+    that is not as the disc lists it; `rel`: the restored item's name, for `start`; `kept`: the
+    modes of those opened up (closed_dirs.py), by their path below `target`."""
     as_root = os.geteuid() == 0
     out = []
     with shortpath.Shortcuts() as short:
@@ -54,7 +57,8 @@ def differing(listed: Listed, start: bytes, target: bytes, rel: bytes, volid: st
                 continue
             under = path[len(start):].lstrip(b"/")
             try:
-                st = os.lstat(short.path(os.path.join(target, under) if under else target))
+                st = closed_dirs.as_extracted(os.lstat(short.path(os.path.join(target, under) if under else target)),
+                                              kept.get(under))
             except OSError as exc:
                 out.append(("directory", _name(rel, under), f"not extracted from {volid}: {exc.strerror}"))
                 continue

@@ -18,7 +18,7 @@ from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.restore import disc_dirs
+from rabtui.restore import closed_dirs, disc_dirs
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
@@ -108,7 +108,8 @@ def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, 
 
 def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                             staging: bytes, prompter, cancel, emit: Emit,
-                            apart: list[tuple[str, bytes, str]] | None = None) -> bytes:
+                            apart: list[tuple[str, bytes, str]] | None = None,
+                            dir_modes: dict[bytes, int] | None = None) -> bytes:
     """Extract `rel` (a file or a directory) of checkpoint `number` into `staging`, asking for each
     disc that holds part of it. Each disc goes into a tree of its own, so that only what the
     catalog says are parts of a cut file are joined (a file of the source may have a part's name);
@@ -116,7 +117,9 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     server's disc of the same volume id, fails the restore), and the trees are merged. Files that
     may have been hard links of one file on the source, cut apart between discs, are added to
     `apart` as (kind, name, why): they come back as separate files; so are the directories that
-    did not come off as the disc holds them (disc_dirs). Returns the restored item's path there."""
+    did not come off as the disc holds them (disc_dirs). Into `dir_modes`: the modes of the
+    directories opened up there (closed_dirs), by their path below the restored item. Returns the
+    restored item's path there."""
     rows = store.all(
         "SELECT f.*, d.volid FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
         " WHERE f.number=? AND f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?)"
@@ -131,8 +134,9 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         # the disc's deepest paths fit below `short`; sc.path() makes a deeper one usable
         trees = {disc: os.path.join(short, b"%d" % disc) for disc in sorted({r["disc"] for r in rows})}
         off: list[tuple[str, bytes, str]] = []    # directories not as the discs hold them
+        closed: dict[int, dict[bytes, int]] = {disc: {} for disc in trees}   # closed_dirs.open_up's
         _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
-                 os.path.dirname(staging), off)
+                 os.path.dirname(staging), off, closed)
         parts: dict[bytes, list] = {}
         for r in rows:
             if r["parts"] and r["parts"] > 1:
@@ -147,7 +151,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         for r in rows:
             if not (r["parts"] and r["parts"] > 1):
                 under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, bytes(r["path"]), False)
-                found = check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel)
+                found = check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel, closed[r["disc"]].get(under))
                 if not found:
                     own_time(os.path.join(trees[r["disc"]], under), r, sc)
                 bad += found
@@ -165,6 +169,10 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
         if apart is not None:
             apart += off
+        if dir_modes is not None:    # a directory on several discs is kept from the first (_merge)
+            for modes in closed.values():
+                for under, mode in modes.items():
+                    dir_modes.setdefault(under, mode)
     if is_file:
         return os.path.join(top, os.path.basename(rel)) if parts else \
             os.path.join(top, os.path.basename(bytes(rows[0]["disc_path"])))
@@ -173,9 +181,10 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
 
 def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
              trees: dict[int, bytes], prompter, cancel, emit: Emit, where: bytes,
-             off: list[tuple[str, bytes, str]]) -> None:
+             off: list[tuple[str, bytes, str]], kept: dict[int, dict[bytes, int]]) -> None:
     """`where`: the directory holding the staging directory (for a message when it is full).
-    Into `off`: the directories that did not come off as the disc holds them (disc_dirs)."""
+    Into `off`: the directories that did not come off as the disc holds them (disc_dirs); into
+    `kept`: the modes of those opened up (closed_dirs), by disc."""
     by_disc: dict[int, list] = {}
     for r in rows:
         by_disc.setdefault(r["disc"], []).append(r)
@@ -226,9 +235,11 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                 why = _xorriso_failure(done.stderr_tail)
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
                                  hint=extract_hint(why, number))
+            opened = closed_dirs.open_up(target) if not is_file else {}
             drop_inherited_acls(start, target, without_acl)
-            acl_dirs.give_masks(acl_dirs.masks(acls), start, target)
-            off += disc_dirs.differing(dirs, start, target, rel, volid)
+            acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
+            kept[disc].update(opened)
+            off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
 
 

@@ -14,6 +14,7 @@ from rabtui.restore.target_dirs import Refused
 from rabtui.restore.written import Written, os_reason
 
 SELINUX = b"security.selinux"
+ACCESS_ACL = b"system.posix_acl_access"
 
 
 class MetadataWriter:
@@ -74,6 +75,10 @@ class MetadataWriter:
         self._drop_others(fd, attrs, shown)
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
         self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
+        if any(n == ACCESS_ACL for n, _ in attrs):
+            # the mode again: a directory opened up in the staging (restore/closed_dirs.py) has an
+            # ACL that gives its owner rwx, which setting it gave the mode too
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
         if st.st_mtime_ns % 1_000_000_000:
             self._time_kept(st, os.fstat(fd), shown)

@@ -21,7 +21,7 @@ from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
 from rabtui.errors import Cancelled, UsageError, WorkFailed
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
-from rabtui.restore import copies
+from rabtui.restore import closed_dirs, copies
 from rabtui.restore import staging as stagingmod
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
@@ -91,12 +91,14 @@ def _picked(entries, pick):
 
 
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
-              cancel=None, *, onto_source: bool = False, pick=None, staged: bool = False) -> Written:
+              cancel=None, *, onto_source: bool = False, pick=None, staged: bool = False,
+              dir_modes: dict[bytes, int] | None = None) -> Written:
     """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
     completely (see rabtui.restore.write). `onto_source`: `target_root` is a source's directory,
     where a symlink is never replaced, nor followed (the directory itself included). `pick(rel,
     path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out.
-    `staged`: `src` is a private staging copy, thrown away afterwards (its files are linked, not copied)."""
+    `staged`: `src` is a private staging copy, thrown away afterwards (its files are linked, not copied).
+    `dir_modes`: the modes its directories opened up there have, by their path below `src`."""
     if rel_dest:
         check_name(rel_dest)
     top = os.lstat(src)
@@ -144,6 +146,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                 writer.put(path, join(r), st)
             faults.point("restore.entries_put")
             for path, r, st in _walk(src, topdown=False):
+                st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
                     writer.finish_dir(path, join(r), st)
                 else:
@@ -313,12 +316,13 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         os.makedirs(work_parent, exist_ok=True)
         with stagingmod.staging(work_parent, emit) as staging:
             apart: list[tuple[str, bytes, str]] = []   # hard links the discs could not keep
+            closed: dict[bytes, int] = {}              # modes of directories opened up in the staging
             item = extract_from_checkpoint(cfg, store, source, checkpoint, rel, staging, prompter, cancel, emit,
-                                           apart)
+                                           apart, closed)
             faults.point("restore.extracted")
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                             RestoreResult(source.id, "/" + os.fsdecode(rel), f"checkpoint {checkpoint}", target,
-                                          warnings=warnings), not_restored=apart, staged=True)
+                                          warnings=warnings), not_restored=apart, staged=True, dir_modes=closed)
     row = choose_backup(store, source, backup)
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
@@ -384,15 +388,16 @@ def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) ->
 
 
 def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
-             exact_times: bool = False, not_restored=(), staged: bool = False):
+             exact_times: bool = False, not_restored=(), staged: bool = False, dir_modes=None):
     if not to_source:
         return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick,
-                                         staged=staged), f"into {to}", not_restored)
+                                         staged=staged, dir_modes=dir_modes), f"into {to}", not_restored)
     if source.is_local:
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"
         under = rel[len(rel_path(d.path)):].lstrip(b"/")
-        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick, staged=staged)
+        w = copy_into(item, root, under, overwrite, emit, cancel, onto_source=True, pick=pick, staged=staged,
+                      dir_modes=dir_modes)
         return _finish(result, w, f"onto {source.id}", not_restored)
     from rabtui.restore import remote as remote_restore
 
