@@ -235,3 +235,30 @@ def test_directories_with_an_access_acl_verify(tmp_path, monkeypatch, room):
         no_room_to_extract(monkeypatch)
     number = burn_one(lab, cfg, store)
     assert _verify(cfg, store, number) == ""
+
+
+def test_what_the_backup_on_the_medium_no_longer_holds_is_said_not_checked(tmp_path):
+    """The medium is there, but the backup no longer holds a directory the disc was written from
+    (here removed by hand, as a damaged medium may lose it): its own metadata and the ACLs and
+    xattrs of what was in it are not compared, and the verification says so by name."""
+    import shutil
+    import threading
+    from pathlib import Path
+
+    from rabtui.checkpoint import run
+    from rabtui.errors import EXIT_WARNINGS
+    from rabtui.events import READY, ScriptedPrompter
+    from rabtui.media import medium_layout
+
+    lab, cfg, store, number, _iso, prefix = _burnt(tmp_path)
+    backup = store.one("SELECT path FROM backups")["path"]
+    top = Path(medium_layout.backup_data_path(backup, str(lab.src / "data")))
+    was = os.stat(top)
+    shutil.rmtree(top / "sub")
+    os.utime(top, ns=(was.st_atime_ns, was.st_mtime_ns))     # the directory that held it as it was
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter([READY]))
+    assert out.verified == [1] and out.exit_code == EXIT_WARNINGS, out.message
+    assert f"the ACLs and xattrs of 1 entries, e.g. {prefix}/sub/g: the backup no longer holds them" in out.message
+    assert f"the mode, owner, time, ACLs and xattrs of 1 directories, e.g. {prefix}/sub: no longer in the backup" \
+        in out.message, out.message

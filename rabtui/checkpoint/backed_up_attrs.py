@@ -3,7 +3,9 @@ from on the medium: each entry's ACLs and xattrs (each part of a file cut into p
 the whole file), and each directory's own mode, owner and time. Only metadata is read there (lstat
 and xattrs), never content. An entry the medium no longer holds as recorded (the medium not
 mounted, the backup gone, the union holding a newer version) is passed over; so are the
-directories of an archive directory, whose union each backup changes."""
+directories of an archive directory, whose union each backup changes (rabtui makes them: they do
+not hold the source's directories' metadata). What else is passed over is said in the
+verification's result (unchecked.py)."""
 
 from __future__ import annotations
 
@@ -121,9 +123,11 @@ def _as_recorded(r: Row, st: os.stat_result) -> bool:
     return of_kind(r, st.st_mode) and int(st.st_mtime) == r.mtime and size
 
 
-def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin]) -> str | None:
+def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
+                passed: list[bytes] | None = None) -> str | None:
     """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them; those
-    of a part of a cut file, as the whole file holds them."""
+    of a part of a cut file, as the whole file holds them. Into `passed`: the entry, when it is
+    passed over though the backup it was read from is there (unchecked.py)."""
     at = where(found, r.disc_path)
     if at is None or not at[1]:
         return None
@@ -132,21 +136,26 @@ def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin]) -> str
         root = r.disk[:-len(rel) - 1]
     st = _lstat(root, rel)
     held = xattrs(root, rel) if st is not None and _as_recorded(r, st) else None
+    if held is None and passed is not None and os.path.isdir(at[0]):
+        passed.append(r.disc_path)
     return None if held is None else xattrs_differ(on_disc, held)
 
 
 def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: tuple[int, int] | None,
                 on_disc: dict[bytes, bytes], found: list[Origin], recorded: bool,
-                shown: str | None = None) -> str | None:
+                shown: str | None = None, passed: list[bytes] | None = None) -> str | None:
     """What of a directory of the disc (its mode, time and owner: None when not known, and its
     ACLs and xattrs; `shown`: its time as the disc's listing shows it) is not as its backup holds it.
     `recorded`: the catalog holds it (an empty directory), whose mode, time and owner are compared
-    with the catalog."""
+    with the catalog. Into `passed`: the directory, when it is passed over though the backup it
+    was read from is there (an archive directory's are not the source's: they are never compared)."""
     at = where(found, disc_path)
     if at is None or at[2].archive:
         return None
     st = _lstat(at[0], at[1])
     if st is None or not stat.S_ISDIR(st.st_mode):
+        if passed is not None and os.path.isdir(at[0]):
+            passed.append(disc_path)
         return None
     if not recorded:
         why = attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None, owner,

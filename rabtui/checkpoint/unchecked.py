@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from rabtui import fmt
 from rabtui.checkpoint.backed_up_attrs import Origin, unreachable
 from rabtui.checkpoint.layout import Row
 
@@ -39,6 +40,24 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
     if not filler_known:
         out.append("what fills the disc (add/), which the catalog read back from the discs does not list")
     return out
+
+
+def passed_over(entries: list[bytes], directories: list[bytes]) -> list[str]:
+    """What the comparison with the backup passed over, though it was there: `entries` and
+    `directories` it no longer holds as recorded."""
+    out = []
+    if entries:
+        out.append(f"the ACLs and xattrs of {len(entries)} entries, e.g. {_shown(entries[0])}: the backup no"
+                   " longer holds them as they were recorded (a newer version in the archive's union, or"
+                   " changed since)")
+    if directories:
+        out.append(f"the mode, owner, time, ACLs and xattrs of {len(directories)} directories, e.g."
+                   f" {_shown(directories[0])}: no longer in the backup")
+    return out
+
+
+def _shown(path: bytes) -> str:
+    return fmt.name(b"/" + path)
 
 
 def said(volid: str, gaps: list[str]) -> str:

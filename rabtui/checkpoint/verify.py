@@ -254,13 +254,16 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
     if not origins:
         return
     recorded = {r.disc_path for r in rows}
+    entries: list[bytes] = []      # passed over (unchecked.passed_over)
+    directories: list[bytes] = []
     for r in rows:
         if r.disc_path not in res.why:
-            _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins))
+            _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries))
     for path, (mode, mtime, owner) in sorted(dirs.items()):
         if path not in res.why:
             _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
-                                                         path in recorded, (dates or {}).get(path)))
+                                                         path in recorded, (dates or {}).get(path), directories))
+    res.unchecked += unchecked.passed_over(entries, directories)
 
 
 def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
