@@ -115,7 +115,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 continue
             try:
                 catalog = read_disc_catalog(iso, emit)
-                recorded = disc_state.read(iso, number)
+                recorded = disc_state.read(iso, number, cfg.state_dir)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
                 seen.add(number)
                 passed, failed, gaps = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit,
@@ -146,7 +146,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             continue
         try:
             load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report,
-                            read_disc_readme(drive), disc_state.read(drive, int(m.group(1))))
+                            read_disc_readme(drive), disc_state.read(drive, int(m.group(1)), cfg.state_dir))
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
 

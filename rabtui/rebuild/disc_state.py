@@ -22,9 +22,10 @@ DB_ON_DISC = b"/rabtui/rabtui.db"
 Recorded = dict[tuple[int, bytes], tuple[tuple[int, int, str | None], tuple]]
 
 
-def read(dev: str, number: int) -> Recorded:
-    """What the state copy on the disc at `dev` recorded of checkpoint `number`'s entries."""
-    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
+def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
+    """What the state copy on the disc at `dev` recorded of checkpoint `number`'s entries. The copy
+    is read in the state directory (as large as the database, which /tmp may not hold), and removed."""
+    with tempfile.TemporaryDirectory(prefix=".rebuild-", dir=state_dir) as tmp:
         target = os.path.join(tmp, "rabtui.db")
         done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)), timeout=3600)
         if not done.ok or not os.path.isfile(target):
