@@ -41,6 +41,10 @@ class TreeLevel:
         """Everything read here (the database too) comes to the screen with the listing: a listing
         superseded meanwhile changes nothing the newer one shows."""
         cancel = get_current_worker().cancelled_event
+        away = self._medium_away(backup)
+        if away:   # its files may still be there (a label replaced): they are not this medium's
+            self._deliver(self._list_failed, rel, None, away)
+            return
         store, merged = self.app.store, bool(backup.get("root"))
         prev = None if merged else queries.previous_backup(store, backup)
         # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
@@ -60,18 +64,23 @@ class TreeLevel:
             return
         self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of), first, at)
 
-    def _why_unreadable(self, backup: dict) -> tuple[str | None, bool]:
-        """From a worker, after a listing failed: why the backup's medium cannot be read now (None:
-        it is mounted), and whether the backup itself is gone from it (deleted by a cleanup)."""
+    def _medium_away(self, backup: dict) -> str | None:
+        """From a worker: why the backup's medium is not at hand now (None: it is mounted, with its
+        own label), as a restore would find it."""
         from rabtui.actions.restore import medium_problem
 
         try:
-            away = medium_problem(self.app.cfg.medium(backup["medium"]), self.app.store)
+            return medium_problem(self.app.cfg.medium(backup["medium"]), self.app.store)
         except RabtuiError as exc:   # a medium no longer in the config
-            away = str(exc)
+            return str(exc)
+
+    def _why_unreadable(self, backup: dict) -> tuple[str | None, bool]:
+        """From a worker, after a listing failed: why the backup's medium cannot be read now (None:
+        it is mounted), and whether the backup itself is gone from it (deleted by a cleanup)."""
+        away = self._medium_away(backup)
         return away, away is None and not os.path.isdir(tree.data_root(backup))
 
-    def _list_failed(self, rel: bytes, exc: OSError, away: str | None = None, gone: bool = False) -> None:
+    def _list_failed(self, rel: bytes, exc: OSError | None, away: str | None = None, gone: bool = False) -> None:
         self.loading = False
         if away or gone:
             if away:

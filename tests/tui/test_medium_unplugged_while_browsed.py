@@ -1,0 +1,117 @@
+"""A medium unplugged while Browse shows a backup on it (its directory gone, an empty mount point
+left, another disk of the same id in its place, or its label replaced by another medium's): going
+into a directory, going up and restoring say what happened to the medium, with no traceback and
+no frozen screen, at 80x24."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from rabtui.state.store import Store
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.question import QuestionDialog
+from rabtui.tui.dialogs.restore import RestoreDialog
+from rabtui.tui.screens.browse import BrowseScreen
+from tests.tui.conftest import back_up, browse_backups, ready, run, settled, wait_for
+from tests.tui.layout import screen_lines
+
+
+def _unplug(medium, how: str) -> None:
+    away = medium.parent / "away"
+    if how == "other_id":          # its label replaced in place: the files are still there
+        (medium / ".rabtui-medium").write_text(json.dumps({"id": "another"}))
+        return
+    os.rename(medium, away)
+    if how == "empty_mount_point":
+        medium.mkdir()
+    elif how == "another_disk":     # another disk labelled with this medium's id
+        medium.mkdir()
+        (medium / ".rabtui-medium").write_text(json.dumps({"id": "m", "serial": "0000"}))
+
+
+def _messages(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@pytest.mark.parametrize("how", ["removed", "empty_mount_point", "another_disk", "other_id"])
+def test_a_medium_unplugged_while_browsed(tmp_path, box_config, how):
+    src = tmp_path / "src"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "sub" / "file").write_text("x")
+    (src / "sub" / "deeper" / "f").write_text("y")
+    path = box_config()
+    back_up(path)
+    rel = os.fsencode(src).lstrip(b"/")
+    store = Store(tmp_path / "state")
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], rel)
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            _unplug(tmp_path / "m", how)
+
+            await pilot.press("enter")                  # sub/, on the medium that is gone
+            await wait_for(pilot, lambda: any("cannot be listed" in m for m in _messages(app)),
+                           what="the medium said away")
+            said = next(m for m in _messages(app) if "cannot be listed" in m)
+            assert "medium m is" in said or "medium m:" in said, said
+            assert not any("Error" in m or "Traceback" in m for m in _messages(app)), _messages(app)
+            await wait_for(pilot, lambda: screen.level == "backups" and screen.keys and not screen.loading,
+                           what="back to the backups")
+            await wait_for(pilot, lambda: settled(app), what="drawn")
+            assert len(screen_lines(app)) == 24
+
+            await pilot.press("enter")                  # open the backup again: said again, no traceback
+            await wait_for(pilot, lambda: sum("cannot be listed" in m for m in _messages(app)) == 2,
+                           what="said again")
+            await wait_for(pilot, lambda: screen.level == "backups" and not screen.loading, what="backups again")
+            await pilot.press("escape")                 # up to the sources: the keys still react
+            await wait_for(pilot, lambda: screen.level == "sources", what="the sources")
+
+    run(go())
+    assert not store.one("SELECT COUNT(*) FROM jobs WHERE kind='restore'")[0]
+
+
+@pytest.mark.parametrize("how", ["removed", "other_id"])
+def test_a_restore_chosen_before_the_medium_went_asks_for_it(tmp_path, box_config, how):
+    """The tree was listed, the restore dialog is open, then the medium goes: the job asks for the
+    medium by name (answered: abort), and ends aborted; Browse says so."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "file").write_text("x")
+    path = box_config()
+    back_up(path)
+    rel = os.fsencode(src / "sub").lstrip(b"/")
+    store = Store(tmp_path / "state")
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], rel)
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            screen.query_one("#browse", DataTable).move_cursor(row=0, animate=False)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
+            _unplug(tmp_path / "m", how)
+            app.screen.query_one("#restore-to", Input).value = str(tmp_path / "out")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), timeout=20, what="the job's question")
+            text = str(app.screen.query_one("#question-text").render())
+            assert "medium m" in text or "m is" in text, text
+            choices = app.screen.prompt["choices"]
+            await pilot.press(str(choices.index("abort") + 1))
+            await wait_for(pilot, lambda: any("job 1" in m and "aborted: the medium is not there" in m
+                                              for m in _messages(app)), timeout=20, what="the end said")
+            assert isinstance(app.screen, BrowseScreen)
+
+    run(go())
+    job = store.one("SELECT status, summary FROM jobs WHERE kind='restore'")
+    assert job["status"] in ("failed", "cancelled") and "aborted" in job["summary"], dict(job)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("file"))
