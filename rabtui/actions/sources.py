@@ -3,6 +3,7 @@ replacing its host key after the operator has seen the fingerprint. Never auto-a
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from rabtui.config import Config, Source
@@ -12,10 +13,11 @@ from rabtui.ssh.host_keys import HostKeyInfo, UnknownHostKey
 __all__ = ["HostKeyInfo", "UnknownHostKey", "whoami", "scan_host_key", "trust", "replace"]
 
 
-def whoami(cfg: Config, source: Source) -> shared.Answer:
+def whoami(cfg: Config, source: Source, cancel: threading.Event | None = None) -> shared.Answer:
     """Log in as a backup's step 1 does and ask `whoami`; raises UnknownHostKey for a host key
-    that is not known, RabtuiError for anything else that fails."""
-    return shared.whoami(cfg, source)
+    that is not known, Cancelled when `cancel` is set meanwhile, RabtuiError for anything else
+    that fails."""
+    return shared.whoami(cfg, source, cancel)
 
 
 def scan_host_key(cfg: Config, source: Source) -> HostKeyInfo:

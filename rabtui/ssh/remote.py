@@ -168,6 +168,17 @@ def _describe(ep: Endpoint, exc: BaseException, timeout: float, elapsed: float) 
     return _unreachable(ep, f"{type(exc).__name__}: {exc}")
 
 
+def ssh_timed_out(ep: Endpoint, stderr: list[str], timeout: float) -> Unreachable | None:
+    """OpenSSH's own words when it gave up waiting (its ConnectTimeout), as `_describe` says them;
+    None for any other failure. Asking paramiko why would only wait as long once more."""
+    said = " ".join(stderr)
+    if "timed out during banner exchange" in said:
+        return _unreachable(ep, f"no SSH handshake within {timeout:.0f} s", hint="is this port an SSH server?")
+    if "Connection timed out" in said or "Operation timed out" in said:
+        return _unreachable(ep, "timed out")
+    return None
+
+
 def connect(cfg: Config, source: Source, timeout: float = CONNECT_TIMEOUT) -> paramiko.SSHClient:
     """A logged-in SSH client for a remote source, after checking its host key; close it after use."""
     ep = endpoint(source)

@@ -121,6 +121,9 @@ class SharedConnection:
         from rabtui.ssh import remote
 
         proxy = self._ep.proxy
+        timed_out = remote.ssh_timed_out(self._ep, stderr, ssh_target.CONNECT_TIMEOUT)
+        if timed_out is not None and not proxy:
+            raise timed_out
         if not proxy:
             remote.whoami(self.cfg, self.source)   # raises HostKeyError, Unreachable, ...
         said = next((line for line in reversed(stderr) if line.strip()), "no message")

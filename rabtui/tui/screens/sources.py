@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.worker import get_current_worker
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
@@ -145,8 +146,8 @@ class SourcesScreen(RabtuiScreen):
         from rabtui.actions import sources as source_actions   # paramiko: loaded when first needed
 
         cfg = self.app.cfg
-        try:
-            who = source_actions.whoami(cfg, source).user   # as step 1 of a backup logs in
+        try:   # the UI quitting meanwhile ends the login instead of waiting for its timeout
+            who = source_actions.whoami(cfg, source, get_current_worker().cancelled_event).user
         except source_actions.UnknownHostKey as exc:
             self.app.call_from_thread(self._ask_trust, source, exc)
             return

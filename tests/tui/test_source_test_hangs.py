@@ -1,0 +1,109 @@
+"""Test source against a host that accepts the connection and never speaks (the SSH handshake
+hangs): the UI answers keys meanwhile, the test ends with a clear message within the connect
+timeout (not twice it), and leaving the screen or quitting meanwhile does no harm."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from rabtui.ssh import endpoint
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.help import HelpScreen
+from rabtui.tui.screens.media import MediaScreen
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import ready, run, texts, wait_for
+
+TIMEOUT = 3     # seconds: the connect timeout for this test (15 in use)
+
+
+@pytest.fixture
+def silent_host(tmp_path, write_config, monkeypatch):
+    """A config whose source is a TCP listener on 127.0.0.1 that never answers; its port."""
+    monkeypatch.setattr(endpoint, "CONNECT_TIMEOUT", TIMEOUT)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)             # the kernel completes the connections; nobody ever speaks on them
+    port = server.getsockname()[1]
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[sources]]
+        id = "mute"
+        host = "127.0.0.1"
+        port = {port}
+        user = "nobody"
+        [[sources.directories]]
+        path = "/etc"
+    """)
+    yield path, port
+    server.close()
+
+
+def _said(app, port: int) -> list[str]:
+    return [n.message for n in app._notifications if f"127.0.0.1:{port}" in n.message]
+
+
+async def _react(app, pilot, key: str, screen_type, within: float = 1.0) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: ready(app, screen_type), timeout=within, what=f"{key} -> {screen_type.__name__}")
+
+
+def test_a_host_that_never_speaks(silent_host):
+    path, port = silent_host
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen) and "mute" in texts(app, "#sources-list"))
+            started = time.monotonic()
+            await pilot.press("t")
+            await wait_for(pilot, lambda: "testing mute" in texts(app, "#status-line"), timeout=1, what="testing")
+            await _react(app, pilot, "question_mark", HelpScreen)        # the keys go on while it waits
+            await _react(app, pilot, "escape", SourcesScreen)
+            await _react(app, pilot, "3", MediaScreen)
+            await _react(app, pilot, "2", SourcesScreen)
+            assert not _said(app, port)                 # all that while the login hung
+            await wait_for(pilot, lambda: _said(app, port), timeout=TIMEOUT + 5, what="the outcome")
+            took = time.monotonic() - started
+            said = _said(app, port)[0]
+            assert said.startswith(f"cannot reach 127.0.0.1:{port} as user nobody: no SSH handshake within {TIMEOUT} s"
+                                   "; is this port an SSH server?"), said
+            assert took < TIMEOUT + 2, took           # one timeout, not one of ssh and then one of paramiko
+            assert "no SSH handshake" in texts(app, "#status-line")
+
+            await pilot.press("t")                      # again, then away to Media before it ends
+            await _react(app, pilot, "3", MediaScreen)
+            await wait_for(pilot, lambda: len(_said(app, port)) == 2, timeout=TIMEOUT + 5, what="the second outcome")
+            assert isinstance(app.screen, MediaScreen)
+
+            await _react(app, pilot, "2", SourcesScreen)
+            await pilot.press("t")                      # and quit while it runs
+            await wait_for(pilot, lambda: _ssh_to(port), timeout=1, what="the login under way")
+        return time.monotonic()
+
+    quit_at = run(go())               # with its threads done, as the program's end waits for them
+    quit_took = time.monotonic() - quit_at
+    assert quit_took < 1, quit_took   # quitting ended the login instead of waiting for its timeout
+    assert not _ssh_to(port)
+
+
+def _ssh_to(port: int) -> list[int]:
+    """This process's ssh children that connect to `port`."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and argv[0].endswith(b"ssh") and str(port).encode() in argv:
+            found.append(int(pid))
+    return found
