@@ -164,12 +164,12 @@ Work = Callable[[Emit, threading.Event, Prompter], run.RunResult]
 
 def _as_job(cfg: Config, store: Store, title: str, drive: str, emit: Emit, cancel: threading.Event | None,
             prompter: Prompter | None, job_id: int | None, work: Work) -> Outcome:
-    """`work` as a job on `drive`: recorded, failures notified. `prompter` None: the job's own
-    (its questions answered from the UI or `rabtui jobs answer`)."""
+    """`work` as a job on `drive`: recorded, failures notified. Its questions are answered from the
+    UI or `rabtui jobs answer`, and on the terminal of a `prompter` that asks on one."""
     recorder = jobs.JobRecorder(store, "checkpoint", drive, title, job_id=job_id, cancel=cancel)
 
     try:
-        result = work(recorder.recording(emit), recorder.cancel, prompter or recorder.prompter())
+        result = work(recorder.recording(emit), recorder.cancel, recorder.prompter(prompter))
     except Cancelled as exc:           # the plan was not accepted, or nobody was there to accept it
         recorder.finish("cancelled", exc.exit_code, str(exc))
         raise

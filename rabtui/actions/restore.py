@@ -48,7 +48,7 @@ def restore(cfg: Config, store: Store, emit: Emit, cancel: threading.Event | Non
         result = restoremod.restore(
             cfg, store, source, path, backup=backup, checkpoint=checkpoint, to=to, to_source=to_source,
             overwrite=overwrite, emit=recorder.recording(emit), cancel=recorder.cancel,
-            prompter=prompter or recorder.prompter())
+            prompter=recorder.prompter(prompter))
     except restoremod.RestoreIncomplete as exc:
         recorder.finish("failed", EXIT_FAILED, exc.result.summary)
         return RestoreOutcome(exc.result, EXIT_FAILED, _notify(cfg, str(exc), source))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import select
@@ -10,7 +11,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from rabtui import config as configmod
 from rabtui import fmt
@@ -119,10 +120,18 @@ def print_json(data: Any) -> None:
 
 
 class TerminalPrompter:
-    """Asks on the terminal; with no terminal (cron) it cannot ask and cancels the work."""
+    """Asks on the terminal; with no terminal (cron) it cannot ask and cancels the work. In a job
+    (`in_job`) the question is in the job's prompts too: an answer given in the UI or with
+    `rabtui jobs answer` counts as well as one typed here, whichever comes first."""
 
     def __init__(self, auto: dict[str, str] | None = None):
         self.auto = auto or {}   # question kind -> answer given without asking (e.g. --yes)
+        self.job = None          # the job's DbPrompter
+
+    def in_job(self, job) -> TerminalPrompter:
+        both = copy.copy(self)
+        both.job = job
+        return both
 
     def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
         if question.kind in self.auto:
@@ -131,10 +140,27 @@ class TerminalPrompter:
             return answer
         if not sys.stdin.isatty():
             raise NoAnswer(f"needs an answer, but there is no terminal to ask on: {question.text}")
+        if self.job is None:
+            return self._ask_here(question, cancel, lambda: None)
+        prompt_id = self.job.post(question)
+        try:
+            reply = self._ask_here(question, cancel, lambda: self.job.reply(prompt_id))
+            taken = self.job.take(prompt_id, reply)
+            if taken != reply:
+                print(f"  -> {taken} (answered first elsewhere)", file=sys.stderr)
+            return taken
+        finally:
+            self.job.closed()
+
+    def _ask_here(self, question: Question, cancel: threading.Event | None, elsewhere: Callable[[], str | None]) -> str:
         choices = list(question.choices)
         while True:
             print(fmt.lines(question.text), file=sys.stderr)
-            reply = _read_reply(f"  [{'/'.join(choices)}] (default {choices[0]}): ", cancel).strip().lower()
+            reply, typed = _read_reply(f"  [{'/'.join(choices)}] (default {choices[0]}): ", cancel, elsewhere)
+            if not typed:
+                print(f"  -> {reply} (answered in the UI or with rabtui jobs answer)", file=sys.stderr)
+                return reply
+            reply = reply.strip().lower()
             if not reply:
                 return choices[0]
             matches = [c for c in choices if c.startswith(reply)]
@@ -143,10 +169,12 @@ class TerminalPrompter:
             print(f"  please answer one of: {', '.join(choices)}", file=sys.stderr)
 
 
-def _read_reply(prompt: str, cancel: threading.Event | None) -> str:
-    """A line typed on the terminal. The wait ends when `cancel` is set (SIGTERM, SIGHUP: a read
-    from the terminal is resumed after a signal, so it is watched instead) and when the input ends
-    (Ctrl-D, the terminal gone): both cancel the work."""
+def _read_reply(prompt: str, cancel: threading.Event | None,
+                elsewhere: Callable[[], str | None] = lambda: None) -> tuple[str, bool]:
+    """A line typed on the terminal, or the answer given `elsewhere` meanwhile; and whether it
+    was typed. The wait ends when `cancel` is set (SIGTERM, SIGHUP: a read from the terminal is
+    resumed after a signal, so it is watched instead) and when the input ends (Ctrl-D, the
+    terminal gone): both cancel the work."""
     sys.stderr.write(prompt)
     sys.stderr.flush()
     try:
@@ -157,10 +185,14 @@ def _read_reply(prompt: str, cancel: threading.Event | None) -> str:
         if cancel is not None and cancel.is_set():
             sys.stderr.write("\n")
             raise Cancelled("cancelled while waiting for an answer")
+        given = elsewhere()
+        if given is not None:
+            sys.stderr.write("\n")
+            return given, False
     line = sys.stdin.readline()
     if not line:
         raise Cancelled("no answer: the input ended (Ctrl-D, or the terminal closed)")
-    return line
+    return line, True
 
 
 @contextmanager

@@ -106,8 +106,15 @@ class JobRecorder:
             except Exception:  # the watcher must never take the job down
                 pass
 
-    def prompter(self) -> "DbPrompter":
-        return DbPrompter(self.store, self.job_id)
+    def prompter(self, asking=None):
+        """Where the job's questions go: the prompts table, answered from the UI or `rabtui jobs
+        answer`. `asking`: the prompter of the operator at hand (a terminal's); one that can post
+        its questions in the job too (`in_job`) gets the table as well, and the first answer counts."""
+        posted = DbPrompter(self.store, self.job_id)
+        if asking is None:
+            return posted
+        in_job = getattr(asking, "in_job", None)
+        return in_job(posted) if in_job is not None else asking
 
     def finish(self, status: str, exit_code: int, summary: str = "") -> None:
         self._stop.set()
@@ -198,24 +205,43 @@ class DbPrompter:
         self.poll = poll
 
     def ask(self, question: Question, cancel: threading.Event | None = None) -> str:
+        prompt_id = self.post(question)
+        try:
+            while True:
+                reply = self.reply(prompt_id)
+                if reply is not None:
+                    return reply
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled while waiting for an answer")
+                time.sleep(self.poll)
+        finally:
+            self.closed()
+
+    def post(self, question: Question) -> int:
+        """Put the question in the prompts table, the job waiting for its answer; its id."""
         cur = self.store.execute(
             "INSERT INTO prompts(job_id, created, kind, text, choices, data) VALUES (?,?,?,?,?,?)",
             (self.job_id, time.time(), question.kind, question.text, json.dumps(list(question.choices)),
              json.dumps(question.data, default=str)),
         )
-        prompt_id = cur.lastrowid
         self.store.execute("UPDATE jobs SET status='waiting' WHERE id=?", (self.job_id,))
-        try:
-            while True:
-                row = self.store.one("SELECT answer FROM prompts WHERE id=?", (prompt_id,))
-                if row and row["answer"] is not None:
-                    return row["answer"]
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled while waiting for an answer")
-                time.sleep(self.poll)
-        finally:
-            self.store.execute("UPDATE jobs SET status='running' WHERE id=? AND status='waiting'",
-                               (self.job_id,))
+        return cur.lastrowid
+
+    def reply(self, prompt_id: int) -> str | None:
+        """The answer given to the question (None: none yet)."""
+        row = self.store.one("SELECT answer FROM prompts WHERE id=?", (prompt_id,))
+        return row["answer"] if row else None
+
+    def take(self, prompt_id: int, reply: str) -> str:
+        """An answer given where the question was also asked (a terminal): recorded unless another
+        came first, which then counts. The answer that counts."""
+        taken = self.store.execute("UPDATE prompts SET answer=?, answered=? WHERE id=? AND answer IS NULL",
+                                   (reply, time.time(), prompt_id)).rowcount
+        return reply if taken else (self.reply(prompt_id) or reply)
+
+    def closed(self) -> None:
+        """The question is no longer waited for: the job runs on."""
+        self.store.execute("UPDATE jobs SET status='running' WHERE id=? AND status='waiting'", (self.job_id,))
 
 
 # --- reading jobs (CLI, TUI) ---------------------------------------------------------------------
