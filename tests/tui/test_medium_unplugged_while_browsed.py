@@ -115,3 +115,33 @@ def test_a_restore_chosen_before_the_medium_went_asks_for_it(tmp_path, box_confi
     job = store.one("SELECT status, summary FROM jobs WHERE kind='restore'")
     assert job["status"] in ("failed", "cancelled") and "aborted" in job["summary"], dict(job)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("file"))
+
+
+@pytest.mark.parametrize("how", ["removed", "other_id"])
+def test_the_next_page_of_a_directory_whose_medium_went(tmp_path, box_config, how):
+    """A directory longer than a page: the cursor nearing the end of what is listed loads the next
+    page, which says the medium went instead of reading another medium's files."""
+    from rabtui.tui import tree
+
+    big = tmp_path / "src" / "big"
+    big.mkdir(parents=True)
+    for i in range(tree.PAGE + 50):
+        (big / f"f{i:04d}").write_text("x")
+    path = box_config()
+    back_up(path)
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], os.fsencode(big).lstrip(b"/"))
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded == tree.PAGE)
+            _unplug(tmp_path / "m", how)
+            screen.query_one("#browse", DataTable).move_cursor(row=tree.PAGE - 5, animate=False)
+            await pilot.press("down")
+            await wait_for(pilot, lambda: any("cannot be listed" in m for m in _messages(app)),
+                           what="the medium said away")
+            await wait_for(pilot, lambda: screen.level == "backups" and not screen.loading, what="the backups")
+            assert screen.loaded == tree.PAGE
+
+    run(go())

@@ -148,6 +148,10 @@ class TreeLevel:
         if as_of is not None:
             self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
+        away = self._medium_away(backup)
+        if away:
+            self.app.call_from_thread(self._list_failed, rel, None, away)
+            return
         try:
             page = tree.details(tree.data_root(backup), rel, tree.data_root(prev), names, max(0, self.ndirs - start),
                                 compare=not backup.get("root"))
