@@ -5,6 +5,7 @@ the rest in turn."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
@@ -31,6 +32,16 @@ def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
         return f"medium {medium.id}: {other}" if other else None
     found = f"labelled {label.get('id')!r}" if label else "not there (not mounted?)"
     return f"medium {medium.id} is {found} at {medium.path}"
+
+
+def another_there(medium: Medium, store: Store | None = None) -> str | None:
+    """Why the disk at `medium`'s path is not that medium, when a labelled one is there (another
+    medium's label, another disk of its id, a label that cannot be read); None when it is the
+    medium, and when nothing labelled is there (what is read there then fails by itself)."""
+    from rabtui.media.medium import LABEL
+
+    problem = medium_problem(medium, store)
+    return problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL) else None
 
 
 def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:

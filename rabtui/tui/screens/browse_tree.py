@@ -41,7 +41,7 @@ class TreeLevel:
         """Everything read here (the database too) comes to the screen with the listing: a listing
         superseded meanwhile changes nothing the newer one shows."""
         cancel = get_current_worker().cancelled_event
-        away = self._medium_away(backup)
+        away = self._another_medium(backup)
         if away:   # its files may still be there (a label replaced): they are not this medium's
             self._deliver(self._list_failed, rel, None, away)
             return
@@ -73,6 +73,16 @@ class TreeLevel:
             return medium_problem(self.app.cfg.medium(backup["medium"]), self.app.store)
         except RabtuiError as exc:   # a medium no longer in the config
             return str(exc)
+
+    def _another_medium(self, backup: dict) -> str | None:
+        """From a worker, before reading the backup: why the disk mounted at its medium's path is
+        another one (None: it is the medium, or nothing is mounted there and the read says so)."""
+        from rabtui.actions.restore import another_there
+
+        try:
+            return another_there(self.app.cfg.medium(backup["medium"]), self.app.store)
+        except RabtuiError:   # a medium no longer in the config: its backup is read where it was
+            return None
 
     def _why_unreadable(self, backup: dict) -> tuple[str | None, bool]:
         """From a worker, after a listing failed: why the backup's medium cannot be read now (None:
@@ -148,7 +158,7 @@ class TreeLevel:
         if as_of is not None:
             self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
-        away = self._medium_away(backup)
+        away = self._another_medium(backup)
         if away:
             self.app.call_from_thread(self._list_failed, rel, None, away)
             return
