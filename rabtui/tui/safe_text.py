@@ -21,3 +21,12 @@ def cell(value):
     if isinstance(value, Text) and fmt.name(value.plain) != value.plain:
         return Text(fmt.name(value.plain), style=value.style)
     return value
+
+
+def middle_cut(text: str, most: int) -> str:
+    """`text` in at most `most` characters: its middle left out (…), its start and its end kept
+    (a title naming a 4,000-byte path still says what it is and how it ended)."""
+    if len(text) <= most:
+        return text
+    head = most // 3
+    return text[:head] + "…" + text[len(text) - (most - head - 1):]

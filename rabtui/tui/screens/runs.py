@@ -14,7 +14,7 @@ from textual.widgets import DataTable, ProgressBar, RichLog, Static
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
-from rabtui.tui.safe_text import plain
+from rabtui.tui.safe_text import middle_cut, plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
 from rabtui.tui.ui_words import for_the_ui
@@ -184,10 +184,14 @@ class RunsScreen(RabtuiScreen):
 
     def _show_detail(self, d: jobviews.JobDetail) -> None:
         job, p = d.job, d.progress
-        title = Text.assemble((f"Job {job['id']} ", "bold"), plain(f"{job['title'] or job['kind']}  "),
+        # the title and the summary take a line or two each, however long the paths they name: the
+        # steps, the progress and the log stay on the screen
+        width = max(40, self.size.width - 2)
+        title = Text.assemble((f"Job {job['id']} ", "bold"),
+                              middle_cut(fmt.name(job["title"] or job["kind"]), 2 * width - 30) + "  ",
                               status_text(job["status"]))
         if job.get("summary"):
-            title.append(plain(f"  {for_the_ui(job['summary'])}"))
+            title.append("  " + middle_cut(fmt.name(for_the_ui(job["summary"])), 2 * width))
         self.query_one("#run-title", Static).update(title)
         steps = Text()
         for n, name, state in d.steps:
