@@ -7,7 +7,12 @@ brings back the exact bytes."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
+
+import pytest
 
 from rich.cells import cell_len
 from textual.widgets import Checkbox, DataTable, Input
@@ -19,7 +24,7 @@ from rabtui.tui.dialogs.restore import RestoreDialog
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.runs import RunsScreen
 from tests.tui.conftest import back_up, browse_backups, ready, run, settled, texts, wait_for
-from tests.tui.layout import screen_lines
+from tests.tui.layout import in_view, screen_lines
 
 CONTROLS = b"zq-ctl\n\x1b[31m\r-x"          # a line break, an ESC sequence, a carriage return
 CONTROLS_SHOWN = "zq-ctl\\n\\033[31m\\r-x"
@@ -39,34 +44,56 @@ def _sane(app) -> list[str]:
     return lines
 
 
-def _tree(src) -> tuple[bytes, bytes]:
-    """The source's odd names; returns the directory they are in and the 4,000-byte deep one."""
-    top = os.fsencode(src) + b"/odd"
+def deep_tree(top: bytes, length: int = 4000) -> bytes:
+    """Directories below `top` down to one whose file NOT_UTF8 has a path of `length` bytes (the
+    last directory named CONTROLS); the directory."""
+    want = length - len(b"/" + NOT_UTF8) - len(b"/" + CONTROLS)
+    deep = top
+    while len(deep) < want:
+        deep += b"/" + b"d" * min(200, want - len(deep) - 1)
+    deep += b"/" + CONTROLS
+    os.makedirs(deep)
+    assert len(deep + b"/" + NOT_UTF8) == length
+    with open(os.path.join(deep, NOT_UTF8), "wb") as f:
+        f.write(b"deep")
+    return deep
+
+
+@pytest.fixture
+def short_base():
+    """A directory with a short path, as /srv/rabtui/media/a is: a 4,000-byte source path is still
+    under the kernel's PATH_MAX (4,096 bytes) below the medium's backup directory."""
+    base = tempfile.mkdtemp(prefix="rq", dir="/tmp")
+    yield Path(base)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_odd_names_are_escaped_everywhere_and_restored_exactly(tmp_path, short_base, write_config):
+    top = os.fsencode(short_base) + b"/s/odd"
     os.makedirs(top)
     for name in (CONTROLS, NOT_UTF8, LONG_NAME):
         with open(os.path.join(top, name), "wb") as f:
             f.write(b"first " + name)
-    deep = top
-    while len(deep) < 3980:
-        deep += b"/" + b"d" * min(200, 3980 - len(deep))
-    deep += b"/" + CONTROLS
-    os.makedirs(deep)
-    assert 4000 <= len(deep + b"/" + NOT_UTF8) < 4096
-    with open(os.path.join(deep, NOT_UTF8), "wb") as f:
-        f.write(b"deep")
-    return top, deep
-
-
-def test_odd_names_are_escaped_everywhere_and_restored_exactly(tmp_path, box_config):
-    top, deep = _tree(tmp_path / "src")
-    path = box_config()
+    deep = deep_tree(top)
+    (short_base / "m").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "m"
+        path = "{short_base}/m"
+        [[sources]]
+        id = "box"
+        [[sources.directories]]
+        path = "{short_base}/s"
+    """)
     back_up(path)
     with open(os.path.join(top, CONTROLS), "wb") as f:     # a change for the diff
         f.write(b"second, longer " + CONTROLS)
     os.utime(os.path.join(top, CONTROLS), (time.time() + 5, time.time() + 5))
     back_up(path)
     store = Store(tmp_path / "state")
-    target = tmp_path / "restored"
+    target = short_base / "r"
 
     async def go():
         app = make_app(path, poll_interval=0.2)
@@ -140,6 +167,14 @@ def test_odd_names_are_escaped_everywhere_and_restored_exactly(tmp_path, box_con
             await wait_for(pilot, lambda: settled(app), what="drawn")
             lines = _sane(app)
             assert any("zq-" in line for line in lines)
+            await pilot.press("down")                               # the deep restore, its title 4,000 bytes
+            await wait_for(pilot, lambda: NOT_UTF8_SHOWN in texts(app, "#run-title"), what="the deep restore")
+            await wait_for(pilot, lambda: settled(app), what="drawn")
+            _sane(app)
+            assert app.screen.query_one("#run-title").size.height <= 4
+            title = texts(app, "#run-title")
+            assert "completed" in title and title.rstrip().endswith("4 bytes"), title      # how it ended
+            assert in_view(app, app.screen.query_one("#run-log"))             # the log still has its place
 
     run(go())
     jobs = store.all("SELECT status, summary FROM jobs WHERE kind='restore' ORDER BY id")
