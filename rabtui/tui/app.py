@@ -9,6 +9,7 @@ the UI or losing the terminal never stops them.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import tomllib
 from pathlib import Path
@@ -32,6 +33,7 @@ from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import ConfigChanged, JobsPolled
+from rabtui.tui.safe_text import middle_cut
 from rabtui.tui.screens.base import failure_text
 from rabtui.tui.screens.browse import BrowseScreen
 from rabtui.tui.screens.checkpoints import CheckpointsScreen
@@ -304,9 +306,23 @@ class RabtuiApp(App):
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
         """Every toast of the screens: names in it escaped, never read as markup, the engine's
-        command-line hints said with the UI's controls."""
-        super().notify(fmt.lines(for_the_ui(message)), title=fmt.lines(title), severity=severity, timeout=timeout,
-                       markup=False)
+        command-line hints said with the UI's controls, and a glance long: a 4,000-byte path in it
+        loses its middle, a message of many lines its end (the status line, Runs and the logs keep
+        the whole text)."""
+        super().notify(toast_text(fmt.lines(for_the_ui(message))), title=toast_text(fmt.lines(title)),
+                       severity=severity, timeout=timeout, markup=False)
+
+
+TOAST_WORD_MAX = 120    # characters of one name or path: three lines of a toast at 80 columns
+TOAST_LINES_MAX = 12
+
+
+def toast_text(text: str) -> str:
+    lines = [re.sub(rf"\S{{{TOAST_WORD_MAX + 1},}}", lambda m: middle_cut(m.group(), TOAST_WORD_MAX), line)
+             for line in text.split("\n")]
+    if len(lines) > TOAST_LINES_MAX:
+        lines = [*lines[:TOAST_LINES_MAX - 1], f"… ({len(lines) - TOAST_LINES_MAX + 1} more lines)"]
+    return "\n".join(lines)
 
 
 def keymap_path() -> Path:
