@@ -97,7 +97,7 @@ def test_odd_names_are_escaped_everywhere_and_restored_exactly(tmp_path, short_b
 
     async def go():
         app = make_app(path, poll_interval=0.2)
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
             screen = await browse_backups(app, pilot, "box")
             screen.open_backup(screen.keys[0], top.lstrip(b"/"))
             await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded == 4,
@@ -132,6 +132,12 @@ def test_odd_names_are_escaped_everywhere_and_restored_exactly(tmp_path, short_b
             app.screen.query_one("#restore-to", Input).value = str(target)
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen), what="dialog closed")
+
+            await wait_for(pilot, lambda: [t for t in app.screen.query("Toast") if t.region.height], what="its toast")
+            await wait_for(pilot, lambda: settled(app), what="drawn")
+            toasts = app.screen.query("Toast")
+            assert all(t.region.height <= 10 for t in toasts), [t.region for t in toasts]
+            assert any("job 1 started" in line for line in _sane(app))       # what the toast says, in view
 
             # find: the versions by name
             await pilot.press("slash")
