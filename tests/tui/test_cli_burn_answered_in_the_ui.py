@@ -88,10 +88,10 @@ def test_a_burn_on_the_command_line_answered_from_the_runs_screen(demo_config):
                 answered.append(prompt["data"]["disc"])
                 await wait_for(pilot, lambda: not isinstance(app.screen, QuestionDialog)
                                or app.screen.prompt["id"] != prompt["id"], what="the dialog closed")
+            job = store.one("SELECT * FROM jobs WHERE kind='checkpoint' ORDER BY id DESC")
+            assert job["status"] == "completed", (dict(job), term.text())
             await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app)
                            and "completed" in texts(app, "#runs-jobs"), what="the outcome in Runs")
-            job = store.one("SELECT * FROM jobs WHERE kind='checkpoint' ORDER BY id DESC")
-            assert job["status"] == "completed", dict(job)
 
     try:
         run(go())
