@@ -20,6 +20,7 @@ from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
 from rabtui.errors import Cancelled, UsageError, WorkFailed
+from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import closed_dirs, copies
 from rabtui.restore import staging as stagingmod
@@ -182,10 +183,11 @@ def _medium_ready(medium, store, prompter, cancel) -> None:
             raise WorkFailed("restore aborted: the medium is not there")
 
 
-def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes:
-    """Where `rel` is in the backup (or in the archive's union). Raises WorkFailed when a directory
-    on the way there is a symlink in it: the symlink came from the source and may point anywhere
-    on this server, and a restore hands out only what the backup holds."""
+def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shortcuts) -> bytes:
+    """Where `rel` is in the backup (or in the archive's union), whole (`sc.path()` makes it usable
+    when it is deeper than the kernel takes). Raises WorkFailed when a directory on the way there is
+    a symlink in it: the symlink came from the source and may point anywhere on this server, and a
+    restore hands out only what the backup holds."""
     from rabtui.media import below, medium_layout
 
     d = directory_of(source, rel)
@@ -196,7 +198,8 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     # archive: a backup holds only what it added; a directory comes from the medium's union tree
     # (every file saved there), a file from the backup that saved it (else the union)
     link = below.symlink_on_the_way(root, under)
-    if d.kind == "archive" and (link is not None or os.path.isdir(in_backup) or not os.path.lexists(in_backup)):
+    if d.kind == "archive" and (link is not None or os.path.isdir(sc.path(in_backup))
+                                or not os.path.lexists(sc.path(in_backup))):
         root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
@@ -206,7 +209,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes) -> bytes
     return in_backup
 
 
-def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes):
+def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts):
     """The `pick` for copy_into when `item` comes from an archive directory's union tree, which
     holds the newest file saved on the medium: each file as the backup had it instead (the newest
     version saved on that medium by a backup up to it, from the catalog), read from the backup that
@@ -227,7 +230,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes):
             return path, st
         older = os.path.join(folders[version[2]], b"data", full)
         try:
-            return older, os.lstat(older)
+            return sc.path(older), os.lstat(sc.path(older))
         except OSError:
             raise WorkFailed(f"/{fmt.name(full)} as backup {backup['name']} had it is not on medium"
                              f" {backup['medium']} any more ({fmt.name(older)} is gone)") from None
@@ -327,14 +330,17 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     medium = cfg.medium(row["medium"])
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
-    with mounting.mounted(medium, emit):
+    # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
+    with mounting.mounted(medium, emit), Shortcuts() as sc:
         _medium_ready(medium, store, prompter, cancel)
-        item = backup_source_path(cfg, source, row, rel)
+        item = backup_source_path(cfg, source, row, rel, sc)
+        pick = as_of(store, source, row, rel, item, sc)
+        item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
         return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
                         RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings),
-                        as_of(store, source, row, rel, item), exact_times=mediamod.labelled_nanoseconds(medium))
+                        pick, exact_times=mediamod.labelled_nanoseconds(medium))
 
 
 def _target_ready(to) -> None:
