@@ -58,13 +58,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "condition") -> None:
+async def wait_for(pilot, condition, timeout: float = 30.0, what="condition") -> None:
+    """`what`: the text of the failure, or a function that says it then (what is on screen)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if condition():
             return
         await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 @pytest.fixture(scope="session")

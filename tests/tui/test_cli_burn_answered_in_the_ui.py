@@ -90,8 +90,12 @@ def test_a_burn_on_the_command_line_answered_from_the_runs_screen(demo_config):
                                or app.screen.prompt["id"] != prompt["id"], what="the dialog closed")
             job = store.one("SELECT * FROM jobs WHERE kind='checkpoint' ORDER BY id DESC")
             assert job["status"] == "completed", (dict(job), term.text())
+            if not isinstance(app.screen, RunsScreen):    # a key pressed as the last dialog went (a busy machine)
+                await pilot.press("4")
             await wait_for(pilot, lambda: ready(app, RunsScreen) and settled(app)
-                           and "completed" in texts(app, "#runs-jobs"), what="the outcome in Runs")
+                           and "completed" in texts(app, "#runs-jobs"),
+                           what=lambda: f"the outcome in Runs; on screen: {type(app.screen).__name__}"
+                                        f" {texts(app, '#runs-jobs') if ready(app, RunsScreen) else ''!r}")
 
     try:
         run(go())
