@@ -81,3 +81,34 @@ def racer(base: Path, on_create: str, *args: str, setup: str = ""):
     finally:
         proc.kill()
         proc.wait()
+
+
+def nobody_returns(fn, home: Path):
+    """`fn()` run in a child process as nobody (HOME `home`), its return value pickled back; an
+    exception in it fails the test with its traceback. The child cannot import what is not imported
+    yet where the interpreter's library is closed to nobody (/root): import it before."""
+    import pickle
+    import traceback
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY.pw_gid)
+            os.setuid(NOBODY.pw_uid)
+            os.environ["HOME"] = str(home)
+            out = ("ok", fn())
+        except BaseException:
+            out = ("raised", traceback.format_exc())
+        with os.fdopen(write_end, "wb") as f:
+            pickle.dump(out, f)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    how, value = pickle.loads(data)
+    assert how == "ok", value
+    return value

@@ -3,36 +3,17 @@
 could be neither checked nor read, nor written (cut parts joined, discs merged) in the staging
 directory: each is given its owner's rwx there as soon as it is extracted (open_up), and its own
 mode is kept aside, for the checks (as_extracted) and for the copy into the target (the
-directories' modes are set there last, after what is in them)."""
+directories' modes are set there last, after what is in them).
+
+A backup that such a user made holds them too, as rsync wrote them: for a restore from a medium,
+those of that user's are opened to be read for the time of it (media/opened_dirs.py) and closed
+again as they were."""
 
 from __future__ import annotations
 
 import os
-import stat
 
-OWNER = stat.S_IRWXU
-
-
-def open_up(top: bytes) -> dict[bytes, int]:
-    """Each directory at or below `top` (a staged tree) that its owner cannot read, write and
-    search given that; returns the st_mode each one had, by its path below `top` (b"": `top`)."""
-    if os.geteuid() == 0:
-        return {}     # root reads and writes every directory as it is
-    was: dict[bytes, int] = {}
-    st = os.lstat(top)
-    if stat.S_ISDIR(st.st_mode) and st.st_mode & OWNER != OWNER:
-        os.chmod(top, stat.S_IMODE(st.st_mode) | OWNER)
-        was[b""] = st.st_mode
-    if not stat.S_ISDIR(st.st_mode):
-        return was
-    for dirpath, dirnames, _files, fd in os.fwalk(top):    # by descriptor: any depth
-        under = dirpath[len(top):].lstrip(b"/")
-        for name in dirnames:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode) and st.st_mode & OWNER != OWNER:
-                os.chmod(name, stat.S_IMODE(st.st_mode) | OWNER, dir_fd=fd)
-                was[os.path.join(under, name) if under else name] = st.st_mode
-    return was
+from rabtui.media.opened_dirs import open_up, opened_to_read  # noqa: F401  (what restores use)
 
 
 def as_extracted(st: os.stat_result, mode: int | None) -> os.stat_result:

@@ -10,6 +10,7 @@ would write, is a symlink there. An existing file is never replaced without `ove
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.known_source import check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name
 from rabtui.restore.write import SafeWriter
-from rabtui.restore.written import Written
+from rabtui.restore.written import Written, os_reason
 from rabtui.state.store import RESTORABLE, Store
 
 
@@ -50,19 +51,38 @@ def _via(dir_fd: int, name: bytes) -> bytes:
     return b"/proc/self/fd/%d/%s" % (dir_fd, name)
 
 
-def _walk(top: bytes, topdown: bool = True):
+def _walk(top: bytes, topdown: bool = True, unread: list[tuple[bytes, str]] | None = None):
     """(path usable during the iteration, name below `top`, lstat) of everything below the
     directory `top`, in pre-order; not `topdown`: (its open descriptor, name, stat) of each
-    directory itself, after its contents."""
-    for dirpath, dirnames, filenames, dfd in os.fwalk(top, topdown=topdown):
+    directory itself, after its contents. Into `unread`: (name below `top`, why) of each directory
+    that could not be read (what is in it is not walked)."""
+    def said(exc: OSError) -> None:     # `top` itself (fwalk names the others by their own name)
+        if unread is not None:
+            unread.append((b"" if exc.filename == top else os.fsencode(exc.filename), os_reason(exc)))
+
+    for dirpath, dirnames, filenames, dfd in os.fwalk(top, topdown=topdown, onerror=said):
         under = dirpath[len(top):].lstrip(b"/")
         if topdown:
             dirnames.sort()
             for name in dirnames + sorted(filenames):
                 yield _via(dfd, name), os.path.join(under, name) if under else name, \
                     os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if unread is not None:
+                dirnames[:] = [name for name in dirnames if _readable(dfd, name, under, unread)]
         else:
             yield dfd, under, os.stat(dfd)
+
+
+def _readable(dir_fd: int, name: bytes, under: bytes, unread: list[tuple[bytes, str]]) -> bool:
+    """Whether the directory `name` can be read, which fwalk would pass over in silence; if not, why
+    into `unread`. A symlink to a directory (fwalk lists it with them, never goes into it) is not."""
+    try:
+        os.close(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd))
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            unread.append((os.path.join(under, name) if under else name, os_reason(exc)))
+        return False
+    return True
 
 
 def _clashes(writer: SafeWriter, rels) -> list[bytes]:
@@ -140,12 +160,14 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                 return writer.result
             writer.put(src, rel_dest, top)
         if is_dir:
-            for path, r, st in _picked(_walk(src), pick):
+            unread: list[tuple[bytes, str]] = []
+            for path, r, st in _picked(_walk(src, unread=unread), pick):
                 if cancel is not None and cancel.is_set():   # what is written stays: say how much
                     raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
                                     hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
             faults.point("restore.entries_put")
+            writer.result.errors += [(join(r), f"what is in it could not be read: {why}") for r, why in unread]
             for path, r, st in _walk(src, topdown=False):
                 st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
@@ -338,9 +360,14 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
-        return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel,
-                        RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings),
-                        pick, exact_times=mediamod.labelled_nanoseconds(medium))
+        result = RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings)
+        if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
+            return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
+                            exact_times=mediamod.labelled_nanoseconds(medium))
+        # read by a user other than root: the backup's directories closed to them are opened meanwhile
+        with closed_dirs.opened_to_read(item) as closed:
+            return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
+                            exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed)
 
 
 def _target_ready(to) -> None:
@@ -416,7 +443,7 @@ def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, res
     state = os.fsencode(privacy.private_dir(cfg.state_dir))
     with stagingmod.staging(state, emit) as staging:
         name = os.path.basename(rel)       # rsync writes a file under the name it has here
-        staged = copy_into(item, staging, name, False, emit, cancel, pick=pick)
+        staged = copy_into(item, staging, name, False, emit, cancel, pick=pick, dir_modes=dir_modes)
         if staged.errors:
             raise WorkFailed(f"could not put /{fmt.name(rel)} together as the backup had it before restoring"
                              f" it: {staged.problems()[0]}; nothing written onto {source.id}")

@@ -1,0 +1,66 @@
+"""Directories closed to their owner (mode 0000, 0555, an ACL of user::rw-) for a user other than
+root, who owns them: in a backup such a user made (rsync wrote them as the source has them), or
+staged off a disc. What is in them can be read (and written, removed) once the owner's rights are
+added (open_up); closed_again gives each its own mode back."""
+
+from __future__ import annotations
+
+import os
+import stat
+from contextlib import contextmanager
+from typing import Iterator
+
+from rabtui.media import below
+
+OWNER = stat.S_IRWXU
+READ = stat.S_IRUSR | stat.S_IXUSR
+
+
+def open_up(top: bytes, need: int = OWNER) -> dict[bytes, int]:
+    """Each directory at or below `top` that is ours and lacks some of the owner's rights `need`
+    given them; returns the st_mode each one had, by its path below `top` (b"": `top`). Root reads
+    and writes every directory as it is: nothing to do."""
+    if os.geteuid() == 0:
+        return {}
+    me = os.geteuid()
+    was: dict[bytes, int] = {}
+    st = os.lstat(top)
+    if not stat.S_ISDIR(st.st_mode):
+        return was
+    if st.st_mode & need != need and st.st_uid == me:
+        os.chmod(top, stat.S_IMODE(st.st_mode) | need)
+        was[b""] = st.st_mode
+    for dirpath, dirnames, _files, fd in os.fwalk(top):    # by descriptor: any depth
+        under = dirpath[len(top):].lstrip(b"/")
+        for name in dirnames:     # before fwalk goes into them
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & need != need and st.st_uid == me:
+                os.chmod(name, stat.S_IMODE(st.st_mode) | need, dir_fd=fd)
+                was[os.path.join(under, name) if under else name] = st.st_mode
+    return was
+
+
+def close_again(top: bytes, was: dict[bytes, int]) -> None:
+    """Give each directory `open_up` opened its mode back, the deepest first."""
+    for under in sorted(was, key=lambda u: u.count(b"/") + bool(u), reverse=True):
+        parent, name = os.path.split(under)
+        if not name:
+            os.chmod(top, stat.S_IMODE(was[under]))
+            continue
+        fd = below.open_dir(top, parent)
+        try:
+            os.chmod(name, stat.S_IMODE(was[under]), dir_fd=fd)
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def opened_to_read(top: bytes) -> Iterator[dict[bytes, int]]:
+    """The directories at or below `top` in a backup (or an archive's union) that are ours and
+    closed to us, opened to be read for the time of the `with` and closed again as they were; yields
+    the modes they have there, by their path below `top`."""
+    was = open_up(top, READ)
+    try:
+        yield was
+    finally:
+        close_again(top, was)

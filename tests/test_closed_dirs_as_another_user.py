@@ -1,0 +1,120 @@
+"""rabtui run as a user other than root (uid 65534), backing up a source over SSH (the test sshd,
+whose user is root: it reads everything) onto a medium of its own: directories closed to their
+owner on the source (mode 0000 with what is in it, 0555) are closed to that user on the medium too,
+as rsync wrote them. The next backup, the archive union, a restore from the medium, a checkpoint
+and a cleanup go through them all the same, or say by name what they could not do."""
+
+from __future__ import annotations
+
+import _strptime  # noqa: F401  (the child as nobody cannot import what lives below /root)
+import os
+import secrets  # noqa: F401
+import subprocess
+import threading  # noqa: F401
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rabtui.backup import deletion, retention
+from rabtui.backup import pipeline  # noqa: F401
+from rabtui.checkpoint import prepare, run  # noqa: F401
+from rabtui.restore import run as R
+from tests.other_user import nobody_returns
+from tests.trees import Lab, ssh_source_lines, write_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+
+T0 = datetime(2026, 3, 1, 3, 0)
+NOBODY = 65534
+
+
+def _lab(base: Path, sshd, kind: str = "standard", more: str = "") -> tuple[Lab, Path]:
+    """A source over SSH holding closed directories, rabtui's state, media, key and config
+    nobody's; nothing backed up yet."""
+    lab = Lab(base, media_count=1)
+    data = lab.src / "data"
+    write_files(data, {"closed/in": b"inside", "read-only/in": b"inside",
+                       "read-only/sub/below": b"below", "plain/in": b"elsewhere"})
+    os.chmod(data / "read-only", 0o555)
+    os.chmod(data / "closed", 0)
+    key = base / "key"
+    key.write_bytes(Path(sshd.identity_file).read_bytes())
+    key.chmod(0o600)
+    lab.write(ssh_source_lines(sshd, "loc").replace(str(sshd.identity_file), str(key))
+              + f'[[sources.directories]]\npath = "{data}"\nkind = "{kind}"\n'
+              + "[retention]\nkeep_all_days = 2\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                "keep_monthly_months = 0\nkeep_yearly_years = 0\n" + more)
+    lab.trust(sshd)
+    (base / "home").mkdir()
+    (base / "iso").mkdir()
+    for p in (base / "home", base / "iso", lab.state, lab.media[0][1], key, lab.config_path):
+        subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(p)], check=True)
+    return lab, data
+
+
+def _as_nobody(lab: Lab, fn):
+    return nobody_returns(fn, lab.tmp / "home")
+
+
+def _backup(lab: Lab, now: datetime) -> tuple[str, str | None]:
+    def go():
+        r = lab.backup(lab.load(), medium_id="m1", now=now)
+        return r.status, r.reason
+    return _as_nobody(lab, go)
+
+
+def _differences(a: Path, b: Path) -> str:
+    """rsync's own comparison (owners left out: a user other than root keeps none)."""
+    return subprocess.run(["rsync", "-naHAXc", "--no-o", "--no-g", "--itemize-changes", f"{a}/", f"{b}/"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def _backup_data(lab: Lab, name: str, data: Path) -> Path:
+    return lab.media[0][1] / "loc" / name / "data" / str(data).lstrip("/")
+
+
+def test_a_backup_keeps_closed_directories_as_the_source_has_them(open_base, sshd):
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    name = T0.strftime("backup-%Y%m%d%H%M%S")
+    assert _differences(data, _backup_data(lab, name, data)) == ""
+
+
+def test_a_restore_from_the_medium_brings_back_what_closed_directories_hold(open_base, sshd):
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    out = open_base / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+
+    def restore():
+        got = R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
+        return got.summary, got.written.problems()
+    summary, problems = _as_nobody(lab, restore)
+    assert not problems, summary
+    assert _differences(data, out / str(data).lstrip("/")) == ""
+    assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \
+        "the backup's directories are not closed again as they were"
+
+
+def test_a_directory_of_the_backup_that_cannot_be_read_is_named(open_base, sshd):
+    """One that is not the restoring user's (a medium prepared elsewhere): it stays as it is, and
+    what is in it is said not to be restored."""
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    closed = _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data) / "closed"
+    os.chown(closed, 0, 0)
+    out = open_base / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+
+    def restore():
+        try:
+            R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
+        except R.RestoreIncomplete as exc:
+            return exc.result.written.problems()
+        return []
+    problems = _as_nobody(lab, restore)
+    assert [p for p in problems if "closed: what is in it could not be read: Permission denied" in p], problems
+
