@@ -118,3 +118,17 @@ def test_a_directory_of_the_backup_that_cannot_be_read_is_named(open_base, sshd)
     problems = _as_nobody(lab, restore)
     assert [p for p in problems if "closed: what is in it could not be read: Permission denied" in p], problems
 
+
+def test_a_cleanup_deletes_a_backup_holding_closed_directories_whole(open_base, sshd):
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    assert _backup(lab, T0 + timedelta(days=3))[0] in ("completed", "warnings")
+
+    def cleanup():
+        cfg, store = lab.load(), lab.store()
+        plan = retention.plan_cleanup(cfg, store, now=T0 + timedelta(days=4))
+        done = deletion.apply_cleanup(cfg, store, plan)
+        return [c.name for c in done.deleted], done.failed
+    deleted, failed = _as_nobody(lab, cleanup)
+    assert failed == [] and deleted == [T0.strftime("backup-%Y%m%d%H%M%S")], failed
+    assert sorted(os.listdir(lab.media[0][1] / "loc")) == [(T0 + timedelta(days=3)).strftime("backup-%Y%m%d%H%M%S")]

@@ -17,6 +17,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
+from rabtui.media import opened_dirs
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import RESTORABLE, Store
 
@@ -44,12 +45,21 @@ def _empty_tree(path: Path) -> Path | None:
 
 
 def _make_writable_and_rm(path: Path) -> None:
-    """Remove the tree, opening up read-only directories in it; raises the first error when some
-    of it stays (a read-only file system, an immutable file)."""
+    """Remove the tree, opening up the directories in it closed to us (read-only, or 0000 as a
+    backup made by a user other than root holds them); raises the first error when some of it stays
+    (a read-only file system, an immutable file, a directory of another user's)."""
     errors: list[OSError] = []
+    try:
+        opened_dirs.open_up(os.fsencode(path))
+    except OSError as exc:
+        errors.append(exc)
 
-    def onerror(func, p, exc):  # a read-only directory inside the backup: open it up and retry
-        try:
+    def onerror(func, p, exc_info):
+        exc = exc_info[1]
+        if func not in (os.rmdir, os.unlink) or not isinstance(exc, PermissionError):
+            errors.append(exc)   # a directory that cannot be read (os.open, os.scandir): said below
+            return
+        try:                     # a read-only directory inside the backup, as root made it: opened, tried again
             os.chmod(os.path.dirname(p), 0o700)
             func(p)
         except OSError as again:
