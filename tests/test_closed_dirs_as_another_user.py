@@ -132,3 +132,24 @@ def test_a_cleanup_deletes_a_backup_holding_closed_directories_whole(open_base, 
     deleted, failed = _as_nobody(lab, cleanup)
     assert failed == [] and deleted == [T0.strftime("backup-%Y%m%d%H%M%S")], failed
     assert sorted(os.listdir(lab.media[0][1] / "loc")) == [(T0 + timedelta(days=3)).strftime("backup-%Y%m%d%H%M%S")]
+
+
+def test_a_checkpoint_says_which_directory_of_the_backup_it_cannot_read(open_base, sshd):
+    """What a directory closed to the user holds is read by xorriso from the medium, and the disc
+    would take the directory with the mode it has there: a checkpoint of it is for root to write.
+    It is refused before anything is recorded, naming the directory, with no traceback."""
+    from rabtui.errors import WorkFailed
+
+    lab, data = _lab(open_base, sshd, more=f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{open_base / "iso"}"\n')
+    assert _backup(lab, T0) == ("completed", None)
+
+    def checkpoint():
+        cfg, store = lab.load(), lab.store()
+        try:
+            prepare.compute(cfg, store, asked={"*"})
+        except WorkFailed as exc:
+            return str(exc), store.one("SELECT COUNT(*) AS n FROM checkpoints")["n"]
+        return None, None
+    said, recorded = _as_nobody(lab, checkpoint)
+    assert said is not None and recorded == 0
+    assert f"loc:{data}: cannot read closed (mode 0000) in backup {T0:backup-%Y%m%d%H%M%S}" in said, said

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.checkpoint import triggers
 from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
@@ -96,6 +97,14 @@ class DirContent(Scanned):
         return sum(self.sizes)
 
 
+class Unreadable(OSError):
+    """A directory of the tree that `scan` cannot read (`rel` below the root, its `mode`)."""
+
+    def __init__(self, rel: bytes, mode: int, why: str):
+        super().__init__(why)
+        self.rel, self.mode, self.why = rel, mode, why
+
+
 def scan(root: Path) -> Scanned:
     """Walk `root` in name order: files, symlinks (with their targets), FIFOs, device nodes and
     empty directories, as bytes relative to it; the sockets left out; and the bytes that xattrs
@@ -109,8 +118,11 @@ def scan(root: Path) -> Scanned:
         while stack:
             dir_bytes, rel = stack.pop()
             dir_bytes = short.path(dir_bytes)
-            with os.scandir(dir_bytes) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            try:
+                with os.scandir(dir_bytes) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except PermissionError as exc:
+                raise Unreadable(rel, os.lstat(dir_bytes).st_mode, exc.strerror) from None
             if not entries and rel:
                 out.add(rel, os.lstat(dir_bytes), DIR_MARK)
             subdirs = []
@@ -202,8 +214,18 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
+    try:
+        scanned = scan(root)
+    except Unreadable as exc:
+        # a backup made by a user other than root holds the directories closed on the source as
+        # they were: xorriso could read neither them nor what is in them
+        raise WorkFailed(f"{source}:{path}: cannot read {fmt.name(exc.rel or b'.')}"
+                         f" (mode {stat.S_IMODE(exc.mode):04o}) in backup {row['name']} on medium {medium}:"
+                         f" {exc.why.lower()}",
+                         hint="a directory closed to the user rabtui runs as goes onto discs when root writes"
+                              " the checkpoint") from None
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
-                   root=root, backup_name=row["name"], **vars(scan(root)))
+                   root=root, backup_name=row["name"], **vars(scanned))
     if d.attr_refused:   # refused before anything is recorded (a filler candidate is left out)
         rel, why = d.attr_refused[0]
         raise UsageError(f"{d.key}: {len(d.attr_refused)} entries hold xattrs no disc can carry, e.g."
