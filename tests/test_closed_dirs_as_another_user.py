@@ -153,3 +153,24 @@ def test_a_checkpoint_says_which_directory_of_the_backup_it_cannot_read(open_bas
     said, recorded = _as_nobody(lab, checkpoint)
     assert said is not None and recorded == 0
     assert f"loc:{data}: cannot read closed (mode 0000) in backup {T0:backup-%Y%m%d%H%M%S}" in said, said
+
+
+def test_an_archive_directory_with_closed_directories_is_linked_into_its_union(open_base, sshd):
+    lab, data = _lab(open_base, sshd, kind="archive")
+    assert _backup(lab, T0) == ("completed", None)
+    union = lab.media[0][1] / "loc" / ".archive" / str(data).lstrip("/")
+    assert (union / "closed" / "in").read_bytes() == b"inside"
+    assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \
+        "the backup's directories are not closed again as they were"
+    out = open_base / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+
+    def restore():
+        got = R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
+        return got.summary, got.written.problems()
+    summary, problems = _as_nobody(lab, restore)
+    assert not problems, summary
+    # the files as backed up; the directories are the union's, which rabtui makes (as for root)
+    differ = _differences(data, out / str(data).lstrip("/")).splitlines()
+    assert [line for line in differ if not line.startswith(".d")] == [], differ

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 from rabtui import fmt
 from rabtui.errors import WorkFailed
-from rabtui.media import below
+from rabtui.media import below, opened_dirs
 
 
 def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> int:
@@ -169,4 +169,6 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
             _union_dir(os.fsencode(union), rel)
         except OSError as exc:
             raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
-    return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)))
+    # a user other than root cannot link from the backup's directories closed on the source
+    with opened_dirs.opened_to_read(os.fsencode(data)):
+        return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)))

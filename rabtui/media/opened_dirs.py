@@ -24,7 +24,10 @@ def open_up(top: bytes, need: int = OWNER) -> dict[bytes, int]:
         return {}
     me = os.geteuid()
     was: dict[bytes, int] = {}
-    st = os.lstat(top)
+    try:
+        st = os.lstat(top)
+    except FileNotFoundError:
+        return was
     if not stat.S_ISDIR(st.st_mode):
         return was
     if st.st_mode & need != need and st.st_uid == me:
