@@ -174,3 +174,27 @@ def test_an_archive_directory_with_closed_directories_is_linked_into_its_union(o
     # the files as backed up; the directories are the union's, which rabtui makes (as for root)
     differ = _differences(data, out / str(data).lstrip("/")).splitlines()
     assert [line for line in differ if not line.startswith(".d")] == [], differ
+
+
+def test_a_restore_onto_the_source_over_ssh_names_the_closed_directories_rsync_cannot_send(open_base, sshd):
+    """rsync sends the backup as it holds it, from the medium, as the user: a directory closed to
+    them is not read (opening it would give it their rights on the source). The rest is restored,
+    and that one is named."""
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    kept = open_base / "kept"
+    subprocess.run(["cp", "-a", str(data), str(kept)], check=True)
+    subprocess.run(["rm", "-rf", str(data / "closed"), str(data / "read-only")], check=True)
+
+    def restore():
+        try:
+            got = R.restore(lab.load(), lab.store(), "loc", str(data), to_source=True, overwrite=True)
+        except R.RestoreIncomplete as exc:
+            return exc.result.summary, exc.result.written.problems()
+        return got.summary, got.written.problems()
+    summary, problems = _as_nobody(lab, restore)
+    differ = subprocess.run(["rsync", "-naHAXc", "--numeric-ids", "--itemize-changes", f"{kept}/", f"{data}/"],
+                            capture_output=True, text=True, check=True).stdout
+    assert [p for p in problems if 'opendir "' in p and '/closed" failed: Permission denied' in p], summary
+    # the rest as backed up: owners are the user's, who could keep none
+    assert [line for line in differ.splitlines() if line[6:8] != "og"] == [">f+++++++++ closed/in"], differ
