@@ -198,3 +198,24 @@ def test_a_restore_onto_the_source_over_ssh_names_the_closed_directories_rsync_c
     assert [p for p in problems if 'opendir "' in p and '/closed" failed: Permission denied' in p], summary
     # the rest as backed up: owners are the user's, who could keep none
     assert [line for line in differ.splitlines() if line[6:8] != "og"] == [">f+++++++++ closed/in"], differ
+
+
+def test_on_a_medium_mounted_read_only_the_closed_directories_are_named(open_base, sshd, bind_mount):
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    medium = lab.media[0][1]
+    bind_mount(medium, medium)
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(medium)], check=True)
+    out = open_base / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+
+    def restore():
+        try:
+            R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
+        except R.RestoreIncomplete as exc:
+            return exc.result.written.problems()
+        return []
+    problems = _as_nobody(lab, restore)
+    assert [p for p in problems if "closed: what is in it could not be read: Permission denied" in p], problems
+    assert (out / str(data).lstrip("/") / "read-only" / "sub" / "below").read_bytes() == b"below"

@@ -16,10 +16,11 @@ OWNER = stat.S_IRWXU
 READ = stat.S_IRUSR | stat.S_IXUSR
 
 
-def open_up(top: bytes, need: int = OWNER) -> dict[bytes, int]:
+def open_up(top: bytes, need: int = OWNER, *, as_can: bool = False) -> dict[bytes, int]:
     """Each directory at or below `top` that is ours and lacks some of the owner's rights `need`
     given them; returns the st_mode each one had, by its path below `top` (b"": `top`). Root reads
-    and writes every directory as it is: nothing to do."""
+    and writes every directory as it is: nothing to do. `as_can`: one that cannot be changed (a
+    medium mounted read-only) is left as it is, and what reads it says so; else that raises."""
     if os.geteuid() == 0:
         return {}
     me = os.geteuid()
@@ -30,17 +31,26 @@ def open_up(top: bytes, need: int = OWNER) -> dict[bytes, int]:
         return was
     if not stat.S_ISDIR(st.st_mode):
         return was
-    if st.st_mode & need != need and st.st_uid == me:
-        os.chmod(top, stat.S_IMODE(st.st_mode) | need)
+    if st.st_mode & need != need and st.st_uid == me and _chmod(top, stat.S_IMODE(st.st_mode) | need, None, as_can):
         was[b""] = st.st_mode
     for dirpath, dirnames, _files, fd in os.fwalk(top):    # by descriptor: any depth
         under = dirpath[len(top):].lstrip(b"/")
         for name in dirnames:     # before fwalk goes into them
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode) and st.st_mode & need != need and st.st_uid == me:
-                os.chmod(name, stat.S_IMODE(st.st_mode) | need, dir_fd=fd)
+            if stat.S_ISDIR(st.st_mode) and st.st_mode & need != need and st.st_uid == me \
+                    and _chmod(name, stat.S_IMODE(st.st_mode) | need, fd, as_can):
                 was[os.path.join(under, name) if under else name] = st.st_mode
     return was
+
+
+def _chmod(path: bytes, mode: int, dir_fd: int | None, as_can: bool) -> bool:
+    try:
+        os.chmod(path, mode, dir_fd=dir_fd)
+    except OSError:
+        if not as_can:
+            raise
+        return False
+    return True
 
 
 def close_again(top: bytes, was: dict[bytes, int]) -> None:
@@ -62,7 +72,7 @@ def opened_to_read(top: bytes) -> Iterator[dict[bytes, int]]:
     """The directories at or below `top` in a backup (or an archive's union) that are ours and
     closed to us, opened to be read for the time of the `with` and closed again as they were; yields
     the modes they have there, by their path below `top`."""
-    was = open_up(top, READ)
+    was = open_up(top, READ, as_can=True)
     try:
         yield was
     finally:
