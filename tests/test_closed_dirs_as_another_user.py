@@ -219,3 +219,20 @@ def test_on_a_medium_mounted_read_only_the_closed_directories_are_named(open_bas
     problems = _as_nobody(lab, restore)
     assert [p for p in problems if "closed: what is in it could not be read: Permission denied" in p], problems
     assert (out / str(data).lstrip("/") / "read-only" / "sub" / "below").read_bytes() == b"below"
+
+
+def test_a_file_in_a_closed_directory_is_restored_alone(open_base, sshd):
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    out = open_base / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+
+    def restore():
+        got = R.restore(lab.load(), lab.store(), "loc", str(data / "closed" / "in"), to=out)
+        return got.summary, got.written.problems()
+    summary, problems = _as_nobody(lab, restore)
+    assert not problems, summary
+    assert (out / str(data).lstrip("/") / "closed" / "in").read_bytes() == b"inside"
+    assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \
+        "the backup's directories are not closed again as they were"

@@ -77,3 +77,32 @@ def opened_to_read(top: bytes) -> Iterator[dict[bytes, int]]:
         yield was
     finally:
         close_again(top, was)
+
+
+@contextmanager
+def searchable_on_the_way(root: bytes, rel: bytes) -> Iterator[None]:
+    """`root` and the directories below it on the way to `rel` (not `rel` itself) that are ours and
+    that we cannot search, made searchable for the time of the `with` (`rel` can be looked at and
+    opened) and closed again as they were. Stops where the way ends (a part missing, not a
+    directory, not ours to change)."""
+    opened: list[tuple[bytes, int]] = []
+    try:
+        if os.geteuid() != 0:
+            path = root
+            for part in [b""] + [p for p in os.path.dirname(rel).split(b"/") if p]:
+                path = os.path.join(path, part) if part else root
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    break
+                if not stat.S_ISDIR(st.st_mode):
+                    break
+                if st.st_mode & stat.S_IXUSR or st.st_uid != os.geteuid():
+                    continue
+                if not _chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IXUSR, None, True):
+                    break
+                opened.append((path, st.st_mode))
+        yield
+    finally:
+        for path, mode in reversed(opened):
+            os.chmod(path, stat.S_IMODE(mode))

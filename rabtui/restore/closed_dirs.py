@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from rabtui.media.opened_dirs import open_up, opened_to_read  # noqa: F401  (what restores use)
+from rabtui.media.opened_dirs import open_up, opened_to_read, searchable_on_the_way  # noqa: F401  (what restores use)
 
 
 def as_extracted(st: os.stat_result, mode: int | None) -> os.stat_result:

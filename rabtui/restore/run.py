@@ -10,6 +10,7 @@ would write, is a symlink there. An existing file is never replaced without `ove
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -205,6 +206,19 @@ def _medium_ready(medium, store, prompter, cancel) -> None:
             raise WorkFailed("restore aborted: the medium is not there")
 
 
+def _roots(cfg: Config, source: Source, backup, rel: bytes) -> list[tuple[bytes, bytes]]:
+    """(root, `rel` below it) in the backup and, for an archive directory, in the medium's union:
+    where backup_source_path looks."""
+    from rabtui.media import medium_layout
+
+    d = directory_of(source, rel)
+    under = rel[len(rel_path(d.path)):].lstrip(b"/")
+    roots = [os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))]
+    if d.kind == "archive":
+        roots.append(os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source.id, d.path)))
+    return [(root, under) for root in roots]
+
+
 def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shortcuts) -> bytes:
     """Where `rel` is in the backup (or in the archive's union), whole (`sc.path()` makes it usable
     when it is deeper than the kernel takes). Raises WorkFailed when a directory on the way there is
@@ -353,8 +367,10 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
-    with mounting.mounted(medium, emit), Shortcuts() as sc:
+    with mounting.mounted(medium, emit), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
+        for root, under in _roots(cfg, source, row, rel):   # a user other than root: through their closed directories
+            on_the_way.enter_context(closed_dirs.searchable_on_the_way(root, under))
         item = backup_source_path(cfg, source, row, rel, sc)
         pick = as_of(store, source, row, rel, item, sc)
         item = sc.path(item)
