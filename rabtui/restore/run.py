@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass, field
 
 from rabtui import faults, fmt, privacy
-from rabtui.state import catalog, locks
+from rabtui.state import locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
@@ -29,6 +29,7 @@ from rabtui.restore import staging as stagingmod
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
+from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name
 from rabtui.restore.write import SafeWriter
@@ -206,73 +207,6 @@ def _medium_ready(medium, store, prompter, cancel) -> None:
             raise WorkFailed("restore aborted: the medium is not there")
 
 
-def _roots(cfg: Config, source: Source, backup, rel: bytes) -> list[tuple[bytes, bytes]]:
-    """(root, `rel` below it) in the backup and, for an archive directory, in the medium's union:
-    where backup_source_path looks."""
-    from rabtui.media import medium_layout
-
-    d = directory_of(source, rel)
-    under = rel[len(rel_path(d.path)):].lstrip(b"/")
-    roots = [os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))]
-    if d.kind == "archive":
-        roots.append(os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source.id, d.path)))
-    return [(root, under) for root in roots]
-
-
-def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shortcuts) -> bytes:
-    """Where `rel` is in the backup (or in the archive's union), whole (`sc.path()` makes it usable
-    when it is deeper than the kernel takes). Raises WorkFailed when a directory on the way there is
-    a symlink in it: the symlink came from the source and may point anywhere on this server, and a
-    restore hands out only what the backup holds."""
-    from rabtui.media import below, medium_layout
-
-    d = directory_of(source, rel)
-    medium = cfg.medium(backup["medium"])
-    under = rel[len(rel_path(d.path)):].lstrip(b"/")
-    root = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
-    in_backup = os.path.join(root, under) if under else root
-    # archive: a backup holds only what it added; a directory comes from the medium's union tree
-    # (every file saved there), a file from the backup that saved it (else the union)
-    link = below.symlink_on_the_way(root, under)
-    if d.kind == "archive" and (link is not None or os.path.isdir(sc.path(in_backup))
-                                or not os.path.lexists(sc.path(in_backup))):
-        root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
-        in_backup = os.path.join(root, under) if under else root
-        link = below.symlink_on_the_way(root, under)
-    if link is not None:
-        raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
-                         f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
-    return in_backup
-
-
-def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts):
-    """The `pick` for copy_into when `item` comes from an archive directory's union tree, which
-    holds the newest file saved on the medium: each file as the backup had it instead (the newest
-    version saved on that medium by a backup up to it, from the catalog), read from the backup that
-    saved it; a file saved after it is left out. None when `item` is not from a union tree."""
-    d = directory_of(source, rel)
-    if d.kind != "archive" or item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b"")):
-        return None
-    versions = catalog.archive_as_of(store, backup, (d.path,), rel)
-    folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=?", (source.id, backup["medium"]))}
-
-    def pick(under: bytes, path: bytes, st):
-        full = os.path.join(rel, under) if under else rel
-        version = versions.get(full)
-        if version is None:
-            return None
-        if (st.st_size, int(st.st_mtime)) == version[:2]:
-            return path, st
-        older = os.path.join(folders[version[2]], b"data", full)
-        try:
-            return sc.path(older), os.lstat(sc.path(older))
-        except OSError:
-            raise WorkFailed(f"/{fmt.name(full)} as backup {backup['name']} had it is not on medium"
-                             f" {backup['medium']} any more ({fmt.name(older)} is gone)") from None
-    return pick
-
-
 # --- the command ------------------------------------------------------------------------------------
 
 
@@ -369,7 +303,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
     with mounting.mounted(medium, emit), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
-        for root, under in _roots(cfg, source, row, rel):   # a user other than root: through their closed directories
+        for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
             on_the_way.enter_context(closed_dirs.searchable_on_the_way(root, under))
         item = backup_source_path(cfg, source, row, rel, sc)
         pick = as_of(store, source, row, rel, item, sc)

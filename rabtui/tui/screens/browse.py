@@ -119,7 +119,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
             union = Path(m.path) / source / ".archive"
             if union.is_dir():
                 # restored from the newest complete backup there (an archive file it lacks comes
-                # from the union tree, see rabtui.restore.run.backup_source_path)
+                # from the union tree, see rabtui.restore.in_backup.backup_source_path)
                 newest = next((b["name"] for b in rows if b["medium"] == m.id and b["status"] in COMPLETE), None)
                 rows.append({"id": None, "medium": m.id, "name": ".archive (merged)", "path": str(union),
                              "root": str(union), "status": "archive", "files": None, "total_bytes": None,
