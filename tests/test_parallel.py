@@ -288,6 +288,39 @@ def test_sigterm_cancels_the_backups_under_way_and_those_not_started(tmp_path):
     assert left == ""
 
 
+def test_a_sigterm_the_kernel_hands_to_a_backup_s_thread_cancels_at_once(tmp_path):
+    """The kernel hands a process's SIGTERM to any of its threads, and Python handles it in the main
+    thread once that runs: while the main thread waited for the backups without a limit, one handed
+    to a backup's thread went unheeded until a backup ended by itself (a pre-backup command of 30 s
+    ran to its end). Real threads, a real signal to one of them."""
+    import threading
+
+    from rabtui.backup import batch
+    from rabtui.cli.common import cancel_on_signals
+
+    cancel = batch.RunCancel()
+    under_way = threading.Barrier(3)
+    workers: list[int] = []
+
+    def work(item) -> bool:
+        mine = threading.Event()
+        with cancel.covering(mine):
+            workers.append(threading.get_ident())
+            under_way.wait()
+            return mine.wait(30)
+
+    def signal_a_worker() -> None:
+        under_way.wait()
+        signal.pthread_kill(workers[0], signal.SIGTERM)
+
+    threading.Thread(target=signal_a_worker, daemon=True).start()
+    began = time.monotonic()
+    with cancel_on_signals(cancel):
+        cancelled = batch.run_each(Lab(tmp_path).store(), ["a", "b"], work, 2)
+    assert cancelled == [True, True]
+    assert time.monotonic() - began < 10
+
+
 def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
     """With max_parallel below the number of sources, the waiting ones are jobs from the start
     (`jobs list`, the TUI's poll), each taken over by its backup when its turn comes; one cancelled

@@ -108,6 +108,7 @@ def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callabl
             raise
 
 
+JOIN_NAP = 0.2          # seconds between two looks of the main thread at its signals, while backups run
 FILES_PER_BACKUP = 16     # open files of a backup under way (11 measured: its database, log, lock, rsync's pipes ...)
 FILES_KEPT = 64           # for the rest of the run (its database, the medium's mount, notifications ...)
 
@@ -164,7 +165,10 @@ def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_paral
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        # a signal the kernel hands to a worker thread is handled by the main thread only once it
+        # runs again: a join without a limit left SIGTERM unheeded until a backup ended by itself
+        while thread.is_alive():
+            thread.join(JOIN_NAP)
     if errors:
         raise errors[min(errors)]
     return [results[index] for index in range(len(items))]
