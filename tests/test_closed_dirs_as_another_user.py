@@ -57,6 +57,23 @@ def _as_nobody(lab: Lab, fn):
     return nobody_returns(fn, lab.tmp / "home")
 
 
+def _restored_as_nobody(lab: Lab, path: Path, out: Path | None = None, **kw) -> tuple[str, list[str]]:
+    """`path` restored by the user other than root, into `out` (made, and theirs), else as `kw`
+    says: the result's summary and what it did not restore, whether the restore finished or not."""
+    if out is not None:
+        out.mkdir()
+        os.chown(out, NOBODY, NOBODY)
+        kw["to"] = out
+
+    def restore():
+        try:
+            got = R.restore(lab.load(), lab.store(), "loc", str(path), **kw)
+        except R.RestoreIncomplete as exc:
+            got = exc.result
+        return got.summary, got.written.problems()
+    return _as_nobody(lab, restore)
+
+
 def _backup(lab: Lab, now: datetime) -> tuple[str, str | None]:
     def go():
         r = lab.backup(lab.load(), medium_id="m1", now=now)
@@ -85,13 +102,7 @@ def test_a_restore_from_the_medium_brings_back_what_closed_directories_hold(open
     lab, data = _lab(open_base, sshd)
     assert _backup(lab, T0) == ("completed", None)
     out = open_base / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
-
-    def restore():
-        got = R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
-        return got.summary, got.written.problems()
-    summary, problems = _as_nobody(lab, restore)
+    summary, problems = _restored_as_nobody(lab, data, out)
     assert not problems, summary
     assert _differences(data, out / str(data).lstrip("/")) == ""
     assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \
@@ -106,16 +117,7 @@ def test_a_directory_of_the_backup_that_cannot_be_read_is_named(open_base, sshd)
     closed = _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data) / "closed"
     os.chown(closed, 0, 0)
     out = open_base / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
-
-    def restore():
-        try:
-            R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
-        except R.RestoreIncomplete as exc:
-            return exc.result.written.problems()
-        return []
-    problems = _as_nobody(lab, restore)
+    _, problems = _restored_as_nobody(lab, data, out)
     assert [p for p in problems if "closed: what is in it could not be read: Permission denied" in p], problems
 
 
@@ -163,13 +165,7 @@ def test_an_archive_directory_with_closed_directories_is_linked_into_its_union(o
     assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \
         "the backup's directories are not closed again as they were"
     out = open_base / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
-
-    def restore():
-        got = R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
-        return got.summary, got.written.problems()
-    summary, problems = _as_nobody(lab, restore)
+    summary, problems = _restored_as_nobody(lab, data, out)
     assert not problems, summary
     # the files as backed up; the directories are the union's, which rabtui makes (as for root)
     differ = _differences(data, out / str(data).lstrip("/")).splitlines()
@@ -186,13 +182,7 @@ def test_a_restore_onto_the_source_over_ssh_names_the_closed_directories_rsync_c
     subprocess.run(["cp", "-a", str(data), str(kept)], check=True)
     subprocess.run(["rm", "-rf", str(data / "closed"), str(data / "read-only")], check=True)
 
-    def restore():
-        try:
-            got = R.restore(lab.load(), lab.store(), "loc", str(data), to_source=True, overwrite=True)
-        except R.RestoreIncomplete as exc:
-            return exc.result.summary, exc.result.written.problems()
-        return got.summary, got.written.problems()
-    summary, problems = _as_nobody(lab, restore)
+    summary, problems = _restored_as_nobody(lab, data, to_source=True, overwrite=True)
     differ = subprocess.run(["rsync", "-naHAXc", "--numeric-ids", "--itemize-changes", f"{kept}/", f"{data}/"],
                             capture_output=True, text=True, check=True).stdout
     assert [p for p in problems if 'opendir "' in p and '/closed" failed: Permission denied' in p], summary
@@ -207,16 +197,7 @@ def test_on_a_medium_mounted_read_only_the_closed_directories_are_named(open_bas
     bind_mount(medium, medium)
     subprocess.run(["mount", "-o", "remount,ro,bind", str(medium)], check=True)
     out = open_base / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
-
-    def restore():
-        try:
-            R.restore(lab.load(), lab.store(), "loc", str(data), to=out)
-        except R.RestoreIncomplete as exc:
-            return exc.result.written.problems()
-        return []
-    problems = _as_nobody(lab, restore)
+    _, problems = _restored_as_nobody(lab, data, out)
     assert [p for p in problems if "closed: what is in it could not be read: Permission denied" in p], problems
     assert (out / str(data).lstrip("/") / "read-only" / "sub" / "below").read_bytes() == b"below"
 
@@ -225,13 +206,7 @@ def test_a_file_in_a_closed_directory_is_restored_alone(open_base, sshd):
     lab, data = _lab(open_base, sshd)
     assert _backup(lab, T0) == ("completed", None)
     out = open_base / "out"
-    out.mkdir()
-    os.chown(out, NOBODY, NOBODY)
-
-    def restore():
-        got = R.restore(lab.load(), lab.store(), "loc", str(data / "closed" / "in"), to=out)
-        return got.summary, got.written.problems()
-    summary, problems = _as_nobody(lab, restore)
+    summary, problems = _restored_as_nobody(lab, data / "closed" / "in", out)
     assert not problems, summary
     assert (out / str(data).lstrip("/") / "closed" / "in").read_bytes() == b"inside"
     assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \

@@ -1,9 +1,9 @@
 """Directories that come off a disc closed to the user who restores them (not root): one of mode
 0000 or 0555, or whose ACL gives its owner no right to search it (user::rw-). What is in them
 could be neither checked nor read, nor written (cut parts joined, discs merged) in the staging
-directory: each is given its owner's rwx there as soon as it is extracted (open_up), and its own
-mode is kept aside, for the checks (as_extracted) and for the copy into the target (the
-directories' modes are set there last, after what is in them).
+directory: each is given its owner's rwx there as soon as it is extracted (media/opened_dirs.py,
+open_up), and its own mode is kept aside, for the checks (as_extracted) and for the copy into the
+target (the directories' modes are set there last, after what is in them).
 
 A backup that such a user made holds them too, as rsync wrote them: for a restore from a medium,
 those of that user's are opened to be read for the time of it (media/opened_dirs.py) and closed
@@ -12,8 +12,6 @@ again as they were."""
 from __future__ import annotations
 
 import os
-
-from rabtui.media.opened_dirs import open_up, opened_to_read, searchable_on_the_way  # noqa: F401  (what restores use)
 
 
 def as_extracted(st: os.stat_result, mode: int | None) -> os.stat_result:

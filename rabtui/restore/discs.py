@@ -18,7 +18,8 @@ from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
-from rabtui.restore import closed_dirs, disc_dirs
+from rabtui.media import opened_dirs
+from rabtui.restore import disc_dirs
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
@@ -118,7 +119,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     may have been hard links of one file on the source, cut apart between discs, are added to
     `apart` as (kind, name, why): they come back as separate files; so are the directories that
     did not come off as the disc holds them (disc_dirs). Into `dir_modes`: the modes of the
-    directories opened up there (closed_dirs), by their path below the restored item. Returns the
+    directories opened up there (opened_dirs), by their path below the restored item. Returns the
     restored item's path there."""
     rows = store.all(
         "SELECT f.*, d.volid FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
@@ -134,7 +135,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         # the disc's deepest paths fit below `short`; sc.path() makes a deeper one usable
         trees = {disc: os.path.join(short, b"%d" % disc) for disc in sorted({r["disc"] for r in rows})}
         off: list[tuple[str, bytes, str]] = []    # directories not as the discs hold them
-        closed: dict[int, dict[bytes, int]] = {disc: {} for disc in trees}   # closed_dirs.open_up's
+        closed: dict[int, dict[bytes, int]] = {disc: {} for disc in trees}   # opened_dirs.open_up's
         _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
                  os.path.dirname(staging), off, closed)
         parts: dict[bytes, list] = {}
@@ -143,17 +144,18 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
                 parts.setdefault(bytes(r["path"]), []).append(r)
         bad: list[tuple[bytes, str]] = []
         for path, prs in parts.items():
-            found = _join_parts(trees, in_tree(rel, path, is_file), prs, sc, emit, cancel)
+            under = in_tree(rel, path, is_file)
+            found = _join_parts(trees, under, prs, sc, emit, cancel)
             if not found:   # the whole file, in the tree of its first part
-                own_time(os.path.join(trees[min(prs, key=lambda p: p["part"])["disc"]], in_tree(rel, path, is_file)),
-                         prs[0], sc)
+                own_time(os.path.join(trees[min(prs, key=lambda p: p["part"])["disc"]], under), prs[0], sc)
             bad += found
         for r in rows:
             if not (r["parts"] and r["parts"] > 1):
                 under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, bytes(r["path"]), False)
-                found = check_file(os.path.join(trees[r["disc"]], under), r, sc, cancel, closed[r["disc"]].get(under))
+                extracted = os.path.join(trees[r["disc"]], under)
+                found = check_file(extracted, r, sc, cancel, closed[r["disc"]].get(under))
                 if not found:
-                    own_time(os.path.join(trees[r["disc"]], under), r, sc)
+                    own_time(extracted, r, sc)
                 bad += found
         bad += unrecorded(trees, rows, rel, is_file, parts, sc)
         if bad:
@@ -184,7 +186,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
              off: list[tuple[str, bytes, str]], kept: dict[int, dict[bytes, int]]) -> None:
     """`where`: the directory holding the staging directory (for a message when it is full).
     Into `off`: the directories that did not come off as the disc holds them (disc_dirs); into
-    `kept`: the modes of those opened up (closed_dirs), by disc."""
+    `kept`: the modes of those opened up (opened_dirs), by disc."""
     by_disc: dict[int, list] = {}
     for r in rows:
         by_disc.setdefault(r["disc"], []).append(r)
@@ -235,7 +237,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                 why = _xorriso_failure(done.stderr_tail)
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
                                  hint=extract_hint(why, number))
-            opened = closed_dirs.open_up(target) if not is_file else {}
+            opened = opened_dirs.open_up(target) if not is_file else {}
             drop_inherited_acls(start, target, without_acl)
             acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
             kept[disc].update(opened)

@@ -26,6 +26,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import closed_dirs, copies
 from rabtui.restore import staging as stagingmod
+from rabtui.media import opened_dirs
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
@@ -304,7 +305,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     with mounting.mounted(medium, emit), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
         for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
-            on_the_way.enter_context(closed_dirs.searchable_on_the_way(root, under))
+            on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under))
         item = backup_source_path(cfg, source, row, rel, sc)
         pick = as_of(store, source, row, rel, item, sc)
         item = sc.path(item)
@@ -315,7 +316,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium))
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
-        with closed_dirs.opened_to_read(item) as closed:
+        with opened_dirs.opened_to_read(item) as closed:
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed)
 
