@@ -110,6 +110,29 @@ def test_parsers():
     assert xorriso_output.unescape_output("back\\\\slash\\ttab\\101") == b"back\\slash\ttabA"
 
 
+def _decoded_byte_by_byte(text: str) -> bytes:
+    """xorriso's encode_output undone one byte at a time, as its manual describes it."""
+    raw, out, i = text.encode("utf-8", "surrogateescape"), bytearray(), 0
+    simple = dict(zip(b"ntrabfve\\", b"\n\t\r\a\b\f\v\x1b\\"))
+    while i < len(raw):
+        if raw[i] == 92 and i + 3 < len(raw) and all(48 <= x <= 55 for x in raw[i + 1:i + 4]):
+            out.append(int(raw[i + 1:i + 4], 8) & 0xFF)
+            i += 4
+        elif raw[i] == 92 and i + 1 < len(raw) and raw[i + 1] in simple:
+            out.append(simple[raw[i + 1]])
+            i += 2
+        else:
+            out.append(raw[i])
+            i += 1
+    return bytes(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="\\0123789ntrabfvexz\u00e9\udcff", max_size=24))
+def test_unescape_output_reads_every_code_as_a_byte_by_byte_reading_does(text):
+    assert xorriso_output.unescape_output(text) == _decoded_byte_by_byte(text)
+
+
 def test_catalog_escaping_round_trips():
     for name in HOSTILE_NAMES + [b"a\\nb", b"\\x41"]:
         text = layout.escape_path(name)

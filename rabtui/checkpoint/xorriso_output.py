@@ -44,29 +44,21 @@ def parse_update(text: str) -> dict | None:
     return {"sectors": int(m.group(1)), "percent": float(m.group(2))}
 
 
+_CODE = re.compile(rb"\\([0-7]{3}|[ntrabfve\\])")
+_SIMPLE = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"a": b"\a", b"b": b"\b", b"f": b"\f", b"v": b"\v",
+           b"e": b"\x1b", b"\\": b"\\"}
+
+
+def _decoded(m: re.Match) -> bytes:
+    code = m.group(1)
+    return _SIMPLE[code] if len(code) == 1 else bytes((int(code, 8) & 0xFF,))
+
+
 def unescape_output(text: str) -> bytes:
-    """Undo xorriso's encode_output: \\n \\t \\\\ and \\ooo octal codes, back to the name's bytes."""
+    """Undo xorriso's encode_output: \\n \\t \\\\ and \\ooo octal codes, back to the name's bytes (a
+    backslash before anything else stays as it is)."""
     raw = text.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    i = 0
-    simple = {ord("n"): 10, ord("t"): 9, ord("r"): 13, ord("a"): 7, ord("b"): 8, ord("f"): 12,
-              ord("v"): 11, ord("e"): 27, ord("\\"): 92}
-    while i < len(raw):
-        c = raw[i]
-        if c == 92 and i + 1 < len(raw):
-            nxt = raw[i + 1]
-            code = raw[i + 1:i + 4]
-            if len(code) == 3 and all(48 <= x <= 55 for x in code):
-                out.append(int(code, 8) & 0xFF)
-                i += 4
-                continue
-            if nxt in simple:
-                out.append(simple[nxt])
-                i += 2
-                continue
-        out.append(c)
-        i += 1
-    return bytes(out)
+    return _CODE.sub(_decoded, raw) if b"\\" in raw else raw
 
 
 def _unquoted(word: bytes) -> bytes:
