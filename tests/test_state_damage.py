@@ -444,3 +444,48 @@ def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_tr
     finally:
         writer.wait(timeout=30)
     assert db.read_bytes() == whole
+
+
+def _last_frame_of_page_one(wal: bytes, page_size: int) -> bytes:
+    """The newest image of page 1 in a WAL file (32-byte header; frames of a 24-byte header and a page)."""
+    found, at = None, 32
+    while at + 24 + page_size <= len(wal):
+        if int.from_bytes(wal[at:at + 4], "big") == 1:
+            found = wal[at + 24:at + 24 + page_size]
+        at += 24 + page_size
+    assert found is not None
+    return found
+
+
+def test_a_database_whose_last_process_ended_in_the_middle_of_writing_back_its_wal_opens_whole(tmp_path):
+    """A process ends (its daemon thread was writing the WAL back: a checkpoint) after the header,
+    giving the new page count, and before the pages past the old end: the file stays shorter than
+    its header says, and the WAL beside it holds those pages. SQLite reads them from there; rabtui
+    called the database truncated and sent the operator to rebuild-state."""
+    import sqlite3
+
+    lab = _backed_up_lab(tmp_path)
+    db = lab.state / "rabtui.db"
+    _rabtui(lab, "status")              # the WAL is written into the database on the last close
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    with conn:
+        conn.executemany("INSERT INTO events(job_id, ts, kind, message, data) VALUES (NULL, 0, 'log', ?, '{}')",
+                         [(f"event {i} " + "x" * 2000,) for i in range(400)])
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    main, wal = db.read_bytes(), Path(f"{db}-wal").read_bytes()
+    conn.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    Path(f"{db}-wal").write_bytes(wal)
+    db.write_bytes(_last_frame_of_page_one(wal, page_size) + main[page_size:])   # page 1 written back, no more
+    header = db.read_bytes()[:100]
+    assert int.from_bytes(header[28:32], "big") * page_size > db.stat().st_size
+
+    done = _rabtui(lab, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    check = sqlite3.connect(db)
+    assert check.execute("SELECT COUNT(*) FROM events WHERE message LIKE 'event %'").fetchone()[0] == 400
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    check.close()

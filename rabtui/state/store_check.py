@@ -23,6 +23,7 @@ REBUILD_HINT = ("the media and discs are not touched; `rabtui rebuild-state` kee
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_FREE_BYTES = 4 << 20    # below this a backup's catalog cannot be written: refuse before it starts
 SETTLE_TRIES, SETTLE_PAUSE = 10, 0.05   # a header ahead of the file's size, judged again for 0.5 s
+WAL_HEADER = 32            # a -wal of its header alone holds no page
 CORE_TABLES = ("meta", "backups", "jobs", "versions")
 _OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
 
@@ -112,7 +113,22 @@ def check_usable(state_dir: Path, path: Path) -> bool:
         if problem is None:
             return True
         time.sleep(SETTLE_PAUSE)
+    # A process that ended while it wrote the WAL back (a daemon thread's checkpoint, cut off by
+    # the end of the process, or a power cut) leaves the header ahead of the pages, which are
+    # still in the WAL: SQLite reads them from there, and writing it back makes the file whole.
+    if _wal_holds_frames(path):
+        fold_wal(path, "PASSIVE")
+        problem = _header_problem(path)
+        if problem is None:
+            return True
     raise damaged(path, problem)
+
+
+def _wal_holds_frames(path: Path) -> bool:
+    try:
+        return Path(f"{path}-wal").stat().st_size > WAL_HEADER
+    except OSError:
+        return False
 
 
 def _header_problem(path: Path) -> str | None:
@@ -161,15 +177,16 @@ def check_tables(conn: sqlite3.Connection, path: Path, schema_version: int) -> N
                  " database aside and recreates it from the media and the discs")
 
 
-def fold_wal(path: Path) -> None:
-    """The database's last transactions into its main file (its -wal emptied), when SQLite can: a
-    damaged one may not let it, and is then left as it is."""
+def fold_wal(path: Path, mode: str = "TRUNCATE") -> None:
+    """The database's last transactions into its main file (TRUNCATE: its -wal emptied; PASSIVE: as
+    far as no other process needs to let it), when SQLite can: a damaged one may not let it, and is
+    then left as it is."""
     try:
         conn = sqlite3.connect(path)
     except sqlite3.Error:
         return
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute(f"PRAGMA wal_checkpoint({mode})")
     except sqlite3.Error:
         pass
     finally:
