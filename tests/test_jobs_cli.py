@@ -103,3 +103,13 @@ def test_a_question_is_answered_once_and_only_while_its_job_waits(cfg_path, tmp_
     assert json.loads(capsys.readouterr().out)["open_prompts"] == []
     assert main([*conf, "jobs", "answer", "2", "ready"]) == EXIT_USAGE
     assert "is no longer waiting for an answer (cancelled); nothing was answered" in capsys.readouterr().err
+
+
+def test_a_finished_job_writes_nothing_more(tmp_path):
+    """A job's watcher (a daemon thread) wrote its heartbeat after the job had finished: one still
+    writing when the process ended was cut off there, in the middle of writing the WAL back."""
+    store = Store(tmp_path / "state")
+    rec = JobRecorder(store, "backup", "web1", "backup web1")
+    rec.finish("completed", 0, "done")
+    assert not rec._watcher.is_alive()
+    assert store.one("SELECT status FROM jobs WHERE id=?", (rec.job_id,))["status"] == "completed"

@@ -26,6 +26,7 @@ from rabtui.state.store import Store
 
 PROGRESS_EVERY = 0.2   # seconds between two progress writes (bursts collapse to the newest)
 HEARTBEAT_EVERY = 2.0
+WATCHER_GONE = 35.0    # seconds: a write of the watcher waits at most the busy timeout (30 s)
 FINAL_STATES = ("completed", "warnings", "failed", "cancelled", "dead")
 
 
@@ -105,6 +106,7 @@ class JobRecorder:
                 self.store.execute("UPDATE jobs SET heartbeat=? WHERE id=?", (time.time(), self.job_id))
             except Exception:  # the watcher must never take the job down
                 pass
+        self.store.close()      # its own connection
 
     def prompter(self, asking=None):
         """Where the job's questions go: the prompts table, answered from the UI or `rabtui jobs
@@ -117,7 +119,10 @@ class JobRecorder:
         return in_job(posted) if in_job is not None else asking
 
     def finish(self, status: str, exit_code: int, summary: str = "") -> None:
+        # the watcher is a daemon thread: a write of its own still under way when the process ends
+        # would be cut off there (one that writes the WAL back leaves the file short of its header)
         self._stop.set()
+        self._watcher.join(WATCHER_GONE)
         with self._lock:
             pending, self._pending_progress = self._pending_progress, None
         self._write_progress(pending)
