@@ -23,6 +23,7 @@ REBUILD_HINT = ("the media and discs are not touched; `rabtui rebuild-state` kee
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_FREE_BYTES = 4 << 20    # below this a backup's catalog cannot be written: refuse before it starts
 SETTLE_TRIES, SETTLE_PAUSE = 10, 0.05   # a header ahead of the file's size, judged again for 0.5 s
+WRITE_BACK_WAIT = 30       # seconds another process's writing back of the WAL is waited for (as SQLite's busy timeout)
 WAL_HEADER = 32            # a -wal of its header alone holds no page
 CORE_TABLES = ("meta", "backups", "jobs", "versions")
 _OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
@@ -113,14 +114,15 @@ def check_usable(state_dir: Path, path: Path) -> bool:
         if problem is None:
             return True
         time.sleep(SETTLE_PAUSE)
-    # A process that ended while it wrote the WAL back (a daemon thread's checkpoint, cut off by
-    # the end of the process, or a power cut) leaves the header ahead of the pages, which are
-    # still in the WAL: SQLite reads them from there, and writing it back makes the file whole.
-    if _wal_holds_frames(path):
-        fold_wal(path, "PASSIVE")
-        problem = _header_problem(path)
-        if problem is None:
-            return True
+    # One that ended while it did so (a daemon thread's checkpoint cut off by the end of its
+    # process, a kill, a power cut) left those pages in the WAL, where SQLite reads them: the WAL is
+    # written back (or, while another process writes it back, waited for) before the file is judged.
+    deadline = time.monotonic() + WRITE_BACK_WAIT
+    while _wal_holds_frames(path) and fold_wal(path, "PASSIVE") and time.monotonic() < deadline:
+        time.sleep(SETTLE_PAUSE)
+    problem = _header_problem(path)
+    if problem is None:
+        return True
     raise damaged(path, problem)
 
 
@@ -177,17 +179,17 @@ def check_tables(conn: sqlite3.Connection, path: Path, schema_version: int) -> N
                  " database aside and recreates it from the media and the discs")
 
 
-def fold_wal(path: Path, mode: str = "TRUNCATE") -> None:
+def fold_wal(path: Path, mode: str = "TRUNCATE") -> bool:
     """The database's last transactions into its main file (TRUNCATE: its -wal emptied; PASSIVE: as
     far as no other process needs to let it), when SQLite can: a damaged one may not let it, and is
-    then left as it is."""
+    then left as it is. Whether it could not because another process was writing them back."""
     try:
         conn = sqlite3.connect(path)
     except sqlite3.Error:
-        return
+        return False
     try:
-        conn.execute(f"PRAGMA wal_checkpoint({mode})")
+        return conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0] == 1
     except sqlite3.Error:
-        pass
+        return False
     finally:
         conn.close()
