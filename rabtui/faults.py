@@ -59,6 +59,11 @@ LABEL_POINTS = (
     "medium.label_writing",        # `media label`: found without a label, its label not yet written
 )
 
+# Passed by every file written whole through privacy.replace_file (config, labels kept, settings).
+REPLACE_POINTS = (
+    "replace.written",             # the temporary file written and synced, not yet renamed
+)
+
 
 CLEANUP_POINTS = (
     "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them

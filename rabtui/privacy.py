@@ -8,6 +8,7 @@ used as a library keeps them private too.
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
@@ -15,9 +16,12 @@ import tempfile
 import re
 import shlex
 import stat
+import time
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qsl, urlsplit
+
+from rabtui import faults
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -53,21 +57,25 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
                  owner: tuple[int, int] | None = None) -> None:
     """Put `data` in place of `path` atomically, with `mode` (and `owner`, uid and gid, where this
     user may give it): a temporary file beside it, fsync, rename, fsync of the directory. A crash
-    leaves the old file or the new one, never half of one."""
+    leaves the old file or the new one, never half of one; the temporary file a killed write left
+    is removed by the next write of the same file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     try:
-        if owner is not None and owner != (os.geteuid(), os.getegid()):
-            try:
-                os.fchown(fd, *owner)
-            except PermissionError:     # only root gives a file away
-                pass
-        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
+            fcntl.flock(fd, fcntl.LOCK_EX)      # held until renamed: another write's sweep keeps it
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, *owner)
+                except PermissionError:     # only root gives a file away
+                    pass
+            os.fchmod(fd, mode)
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.fsync(fd)
+            faults.point("replace.written")
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -76,6 +84,41 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+_TMP_SUFFIX = ".tmp"
+_MKSTEMP_PART = re.compile(r"[a-z0-9_]{8}")    # the random part of mkstemp's names
+_STARTED = time.time()
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporary files that writes of `path` killed between their write and their rename
+    left beside it: named as replace_file names those of `path` (not those of another file whose
+    name begins alike), older than this process, and locked by no live writer."""
+    prefix = f".{path.name}."
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)
+                and _MKSTEMP_PART.fullmatch(name[len(prefix):-len(_TMP_SUFFIX)])):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or st.st_mtime >= _STARTED:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+        except OSError:     # a live writer holds it, or it is gone meanwhile
+            pass
+        finally:
+            os.close(fd)
 
 
 def open_mode(path: str | os.PathLike) -> int | None:
