@@ -19,7 +19,7 @@ from typing import Iterator
 from rabtui import faults, privacy
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, RabtuiError, WorkFailed
-from rabtui.events import Emit, Prompter
+from rabtui.events import WARNING, Emit, Event, Prompter
 from rabtui.media import labels_kept, mounts
 from rabtui.rebuild import scan
 from rabtui.rebuild.report import Report
@@ -59,18 +59,19 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
             raise _failed(exc, state_dir / "rabtui.db") from None
         else:
             aside = put_in_place(made, state_dir / "rabtui.db")
-            _keep_labels(state_dir)
+            for not_kept in _keep_labels(state_dir):
+                emit(Event(WARNING, not_kept))
             faults.point("rebuild.in_place")
         finally:
             _remove(building)
     return RebuildResult(aside, report)
 
 
-def _keep_labels(state_dir: Path) -> None:
+def _keep_labels(state_dir: Path) -> list[str]:
     """The labels the new database recorded (a medium found that the old one did not know) kept
-    beside it too, as every label the state records is."""
-    for medium_id, label in mounts.known_in(state_dir).items():
-        labels_kept.keep(state_dir, medium_id, label)
+    beside it too, as every label the state records is; returns why some could not be."""
+    not_kept = (labels_kept.keep(state_dir, medium_id, label) for medium_id, label in mounts.known_in(state_dir).items())
+    return [why for why in not_kept if why]
 
 
 def _remove(path: Path) -> None:

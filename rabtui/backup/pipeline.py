@@ -209,7 +209,9 @@ class _Run:
             info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
-        record_use(self.store, medium, info)
+        not_kept = record_use(self.store, medium, info)
+        if not_kept:
+            self.emit(Event(WARNING, not_kept))
         checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)

@@ -25,20 +25,46 @@ SUFFIX = ".label"
 LARGEST = 1 << 16       # a label is a few hundred bytes: a larger file is none of rabtui's
 
 
-def keep(state_dir: str | os.PathLike, medium_id: str, label: dict | None) -> None:
+def keep(state_dir: str | os.PathLike, medium_id: str, label: dict | None) -> str | None:
     """`label` kept as the one of medium `medium_id` (nothing when it is kept already, or is none).
-    A file that cannot be written is passed over: the database holds the label all the same, and
-    a rebuild that finds an older one here refuses the medium's disk, saying how to take it over."""
+    A file that cannot be written does not stop the caller (the database holds the label all the
+    same): the reason is returned, for the caller to say, and `check` names the label not kept."""
     if not isinstance(label, dict) or not ID_RE.fullmatch(medium_id):
-        return
+        return None
     path = path_of(state_dir, medium_id)
     if _read(path) == label:
-        return
+        return None
     try:
         privacy.private_dir(path.parent)
         privacy.replace_file(path, (json.dumps(label) + "\n").encode())
-    except OSError:
-        pass
+    except OSError as exc:
+        return (f"medium {medium_id}: could not keep its label in {path} ({exc.strerror or exc}):"
+                " rebuild-state needs it there when the database is lost")
+    return None
+
+
+def disagreement(state_dir: str | os.PathLike, medium_id: str, recorded: dict | None) -> str | None:
+    """Why the label kept of medium `medium_id` is not `recorded`, the one the database records
+    (None: they agree, or the database records none), with what to do."""
+    if not isinstance(recorded, dict):
+        return None
+    path = path_of(state_dir, medium_id)
+    kept_label = kept_one(state_dir, medium_id)
+    if kept_label == recorded:
+        return None
+    fix = (f"fix: see that rabtui can write {path}, then run `rabtui media label {medium_id}` with the"
+           " medium's disk at its path (a backup onto it keeps the label too)")
+    if kept_label is None:
+        found = "holds no label rabtui can read" if os.path.lexists(path) else "is missing"
+        return (f"medium {medium_id}: its label is recorded in the database, but {path} {found}; rebuild-state"
+                f" reads it there when the database is lost; {fix}")
+    return (f"medium {medium_id}: the label kept in {path} ({_described(kept_label)}) is not the one the database"
+            f" records ({_described(recorded)}): rebuild-state would go by the kept one and refuse the medium's"
+            f" disk; {fix}")
+
+
+def _described(label: dict) -> str:
+    return ", ".join(f"{k} {label[k]}" for k in ("created", "serial") if label.get(k)) or "no time or serial"
 
 
 def path_of(state_dir: str | os.PathLike, medium_id: str) -> Path:

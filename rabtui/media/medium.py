@@ -241,9 +241,10 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
             if other:
                 if not media_state.tells_apart(label):    # written by hand: labelled anew, to be told apart
                     label = write_label(medium)
-                media_state.remember_label(store, medium, label)
-                return f"the disk at {path} is medium {medium.id} from now on"
-            return f"medium {medium.id} is already labelled"
+                return _said(f"the disk at {path} is medium {medium.id} from now on",
+                             media_state.remember_label(store, medium, label))
+            # the label the database records kept beside it again (`check` asks for this when not)
+            return _said(f"medium {medium.id} is already labelled", media_state.keep_recorded_label(store, medium.id))
         if label is not None and not force:
             raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
                               hint="use --force to relabel it")
@@ -264,9 +265,13 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
         if written.get("id") != medium.id:
             raise RabtuiError(f"{path} was labelled {written.get('id')!r} meanwhile, not {medium.id!r}",
                               hint="use --force to relabel it")
-        media_state.remember_label(store, medium, written)
+        not_kept = media_state.remember_label(store, medium, written)
         media_state.remember_mount(store, medium)
-    return f"labelled {path} as medium {medium.id}"
+    return _said(f"labelled {path} as medium {medium.id}", not_kept)
+
+
+def _said(done: str, not_kept: str | None) -> str:
+    return done if not_kept is None else f"{done}; warning: {not_kept}"
 
 
 def _other_disk_hint(medium: Medium) -> str:

@@ -128,9 +128,25 @@ def other_labelling(store: Store | None, medium: Medium, label: dict | None) -> 
 def remembered_label(store: Store, medium_id: str) -> dict | None:
     """The label of the disk the state used as this medium, as it recorded it (None: none); where
     the database holds none (made anew after the one that did was lost), the one kept beside it."""
-    row = store.one("SELECT label FROM media WHERE id=?", (medium_id,))
-    label = _parsed(row["label"]) if row else None
+    label = recorded_label(store, medium_id)
     return label if label is not None else labels_kept.kept_one(store.state_dir, medium_id)
+
+
+def recorded_label(store: Store, medium_id: str) -> dict | None:
+    """The label the database records for this medium (None: none)."""
+    row = store.one("SELECT label FROM media WHERE id=?", (medium_id,))
+    return _parsed(row["label"]) if row else None
+
+
+def keep_recorded_label(store: Store, medium_id: str) -> str | None:
+    """The label the database records for this medium kept beside it again; returns why it could
+    not be (None: kept, or none recorded)."""
+    return labels_kept.keep(store.state_dir, medium_id, recorded_label(store, medium_id))
+
+
+def kept_label_problem(store: Store, medium_id: str) -> str | None:
+    """Why the label kept beside the database is not the one it records for this medium, or None."""
+    return labels_kept.disagreement(store.state_dir, medium_id, recorded_label(store, medium_id))
 
 
 def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) -> str | None:
@@ -152,8 +168,9 @@ def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) ->
             " another server's disk, or one that medium had before it was labelled again")
 
 
-def remember_label(store: Store, medium: Medium, label: dict) -> None:
-    """The label of the disk that is medium `medium` from now on (labelled, or taken over)."""
+def remember_label(store: Store, medium: Medium, label: dict) -> str | None:
+    """The label of the disk that is medium `medium` from now on (labelled, or taken over); returns
+    why it could not be kept beside the database too (None: kept)."""
     store.execute("INSERT INTO media(id, label) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label",
                   (medium.id, json.dumps(label)))
-    labels_kept.keep(store.state_dir, medium.id, label)
+    return labels_kept.keep(store.state_dir, medium.id, label)

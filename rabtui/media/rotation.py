@@ -32,8 +32,9 @@ def next_medium(cfg: Config, store: Store) -> Medium:
     return cfg.media[(ids.index(row["id"]) + 1) % len(ids)]
 
 
-def record_use(store: Store, medium: Medium, info: dict, when: float | None = None) -> None:
-    """The medium was checked and is being used now: last_used, last_seen, label and space."""
+def record_use(store: Store, medium: Medium, info: dict, when: float | None = None) -> str | None:
+    """The medium was checked and is being used now: last_used, last_seen, label and space. Returns
+    why its label could not be kept beside the database (None: kept)."""
     when = when or time.time()
     store.execute(
         "INSERT INTO media(id, label, last_used, last_seen, total_bytes, free_bytes, total_inodes, free_inodes)"
@@ -43,7 +44,7 @@ def record_use(store: Store, medium: Medium, info: dict, when: float | None = No
         (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
          info.get("total_inodes"), info.get("free_inodes")),
     )
-    labels_kept.keep(store.state_dir, medium.id, info.get("label"))
+    return labels_kept.keep(store.state_dir, medium.id, info.get("label"))
 
 
 def record_space(store: Store, medium: Medium) -> None:

@@ -11,6 +11,7 @@ Checks, each with a stable id (the key of the `health` table):
 | space:MEDIUM           | warning  | the medium is more than 90% full (space or inodes); critical above 98% |
 | readonly:MEDIUM        | warning  | the medium is there, mounted read-only: a backup onto it would fail |
 | holds:MEDIUM           | warning  | the medium's file system cannot hold what backups keep (xattrs, ACLs, holes, ...) |
+| kept-label:MEDIUM      | warning  | the label kept in STATE_DIR/media/MEDIUM.label is missing or not the one the database records |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
@@ -224,10 +225,11 @@ def _media(cfg: Config, store: Store, ts: float) -> list[Problem]:
 def _media_holds(cfg: Config, store: Store) -> list[Problem]:
     """From the medium's label (probed when it was labelled or first used): the one on the medium
     when it is there, else the one recorded at its last use. Another disk labelled with the
-    medium's id (another server's) is a problem of its own."""
+    medium's id (another server's) is a problem of its own, and so is a label kept beside the
+    database that is not the one it records."""
     from rabtui.media.medium import read_label
     from rabtui.media.medium_fs import warning
-    from rabtui.media.mounts import other_labelling, remembered_label
+    from rabtui.media.mounts import kept_label_problem, other_labelling, remembered_label
 
     acls = any(s.acls for s in cfg.sources)
     xattrs = any(s.xattrs for s in cfg.sources)
@@ -245,6 +247,9 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
         message = warning(m.id, label.get("holds") if isinstance(label, dict) else None, acls=acls, xattrs=xattrs)
         if message:
             out.append(Problem(f"holds:{m.id}", WARNING, message))
+        not_kept = kept_label_problem(store, m.id)
+        if not_kept:
+            out.append(Problem(f"kept-label:{m.id}", WARNING, not_kept))
     return out
 
 
