@@ -334,28 +334,6 @@ def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(tmp_pa
     assert not (disk_one / "loc" / row["name"]).exists()
 
 
-def test_a_new_medium_labelled_by_hand_while_its_first_backup_labels_it_keeps_one_label(tmp_path):
-    """`media label` (the command line, or the Media screen) finds a new medium unlabelled; before
-    it writes, the first backup on it (the timer's) labels it: the label written first stays, and
-    both record that one, so that no backup after them takes the disk for another."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local()
-    write_files(lab.src / "data", {"a": b"a"})
-    labelling = backup = None
-    try:
-        labelling = _stopped_at(lab, "medium.label_writing", "media", "label", "m1")
-        backup = _stopped_at(lab, "medium.labelled", "backup", "loc")
-        written = media.read_label(lab.media[0][1])
-        _ended(labelling)
-        _ended(backup)
-    finally:
-        _killed(labelling, backup)
-    assert media.read_label(lab.media[0][1]) == written
-    assert json.loads(lab.store().one("SELECT label FROM media WHERE id='m1'")["label"]) == written
-    again = _rabtui(lab, "backup", "loc")
-    assert again.returncode == 0, again.stdout + again.stderr
-
-
 def test_a_checkpoint_writes_its_number_onto_no_other_servers_disk(tmp_path):
     """The number of a new checkpoint goes onto every medium at hand (so that a lost database never
     gives it again): not onto another server's disk at a medium's path, nor is that disk's record

@@ -19,9 +19,9 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 from rabtui.media import medium as media, mounting
 from rabtui.config import Medium
-from rabtui.errors import EXIT_FAILED, WorkFailed
-from rabtui.events import WARNING, Emit, Event, no_emit
-from rabtui.state import jobs
+from rabtui.errors import EXIT_FAILED, LockBusy, WorkFailed
+from rabtui.events import LOG, WARNING, Emit, Event, no_emit
+from rabtui.state import jobs, locks
 from rabtui.state.store import Store
 
 T = TypeVar("T")
@@ -83,9 +83,13 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
             mounted = False
         else:
             mounted = True
+            lock = locks.medium_lock(store.state_dir, medium.id, f"the backups of a run onto medium {medium.id}")
             try:
+                # held (shared) to the run's end: no `media label` between this check and the sources'
+                stack.enter_context(lock.acquire_within(locks.MEDIUM_WAIT, say=lambda text: emit(Event(LOG, text)),
+                                                        shared=True))
                 media.check_medium(medium, emit, store)
-            except WorkFailed:
+            except (WorkFailed, LockBusy):
                 pass
         yield mounted
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import getpass
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from rabtui import faults
 from rabtui.backup import source_commands
@@ -120,7 +122,7 @@ class _Run:
             self._step1()
             faults.point("backup.step1")
             self.step(2, "running")
-            with mounting.mounted(medium, self.emit):
+            with mounting.mounted(medium, self.emit), self._medium_held(medium):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)
@@ -149,6 +151,19 @@ class _Run:
                     self._log.close()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
             return self._failed(exc, spool)
+
+    @contextmanager
+    def _medium_held(self, medium: Medium) -> Iterator[None]:
+        """The medium's lock, shared with the other backups onto it, from step 2 to the end: no
+        `media label` changes the medium's label between its check and its record. One running
+        takes a moment: it is waited for."""
+        lock = locks.medium_lock(self.cfg.state_dir, medium.id, f"a backup of {self.source.id} onto medium {medium.id}")
+        try:
+            lock.acquire_within(locks.MEDIUM_WAIT, self.cancel, lambda text: self.emit(Event(LOG, text)), shared=True)
+        except LockBusy as exc:
+            self._fail_step(2, str(exc))
+        with lock:
+            yield
 
     def _undo_pre(self, exc: Exception) -> Exception:
         """The transfer failed or was cancelled after the pre-backup commands ran: the post-backup

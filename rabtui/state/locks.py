@@ -22,6 +22,7 @@ from rabtui import privacy, proc_table
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 
 WAIT_POLL = 0.2     # seconds between two tries of a lock waited for
+MEDIUM_WAIT = 60.0  # seconds a backup waits for a `media label` under way (it takes a moment)
 
 
 def _lock_name(name: str) -> str:
@@ -74,12 +75,14 @@ class Lock:
         self._fd = fd
         return self
 
-    def acquire_within(self, seconds: float, cancel: threading.Event | None = None, say=None) -> "Lock":
-        """Take the lock, waiting at most `seconds` for another process to release it. `say` is told
-        at once who holds it (its pid and command: a stopped or hung one is never waited for in
-        silence); LockBusy naming it after `seconds`, Cancelled as soon as `cancel` is set."""
+    def acquire_within(self, seconds: float, cancel: threading.Event | None = None, say=None,
+                       shared: bool = False) -> "Lock":
+        """Take the lock (`shared`: as acquire), waiting at most `seconds` for another process to
+        release it. `say` is told at once who holds it (its pid and command: a stopped or hung one
+        is never waited for in silence); LockBusy naming it after `seconds`, Cancelled as soon as
+        `cancel` is set."""
         try:
-            return self.acquire()
+            return self.acquire(shared)
         except LockBusy:
             pass
         if say is not None:
@@ -90,7 +93,7 @@ class Lock:
             if cancel.wait(min(WAIT_POLL, max(0.0, deadline - time.monotonic()))):
                 raise Cancelled(f"cancelled while waiting for the lock of {self.what}")
             try:
-                return self.acquire()
+                return self.acquire(shared)
             except LockBusy:
                 if time.monotonic() >= deadline:
                     raise LockBusy(f"{self.holder_described()} held the lock of {self.what} for more than"
@@ -177,6 +180,14 @@ def source_lock(state_dir: str | Path, source_id: str, by: str | None = None) ->
 
 def drive_lock(state_dir: str | Path, drive: str, by: str | None = None) -> Lock:
     return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}", by=by)
+
+
+def medium_lock(state_dir: str | Path, medium_id: str, by: str) -> Lock:
+    """Held shared by each backup onto the medium (from the check of its label to its end), whole
+    by `media label`: a label written while a backup checks the medium's and records it, or while
+    another `media label` writes its own, leaves the disk's label and the state's apart. `by`: what
+    takes it, as the refusal of another says it."""
+    return Lock(state_dir, f"medium-{medium_id}", what=f"medium {medium_id}", by=by, kept_out=by)
 
 
 def cleanup_lock(state_dir: str | Path, by: str | None = None) -> Lock:
