@@ -33,6 +33,7 @@ from rabtui.errors import Cancelled, WorkFailed
 SOCKET_PATH_MAX = 90
 SSH_FAILED = 255           # ssh's own exit status: it could not connect or log in
 DIR_PREFIX = "rabtui-ssh-"
+LOGIN_GRACE = 2            # seconds past the connect timeout before ssh is stopped: it says a silent port itself
 
 
 class SharedConnection:
@@ -90,13 +91,17 @@ class SharedConnection:
         return self._answer(self._finish(login, cancel))
 
     def _finish(self, started: proc_started.Started, cancel: threading.Event | None) -> proc_started.Completed:
-        timeout = 2 * ssh_target.CONNECT_TIMEOUT
+        """The ssh process's end, within one connect timeout: ssh's ConnectTimeout bounds the connection
+        and the server's greeting only, not what follows (a server that sends its greeting and then
+        nothing holds ssh for good)."""
+        timeout = ssh_target.CONNECT_TIMEOUT
         try:
-            return started.finish(capture=True, cancel=cancel, timeout=timeout)
+            return started.finish(capture=True, cancel=cancel, timeout=timeout + LOGIN_GRACE)
         except Cancelled:
             if cancel is not None and cancel.is_set():
                 raise
-            raise WorkFailed(f"{self.source.id}: no answer from {self.source.host} within {timeout} s") from None
+            raise WorkFailed(f"{self.source.id}: no answer from {self._ep.hostname}:{self._ep.port} within {timeout} s:"
+                             " the SSH login did not end", hint="is this port an SSH server, and is it answering?") from None
 
     @staticmethod
     def _lines(done: proc_started.Completed) -> list[str]:
