@@ -6,6 +6,7 @@ import json
 import time
 
 from rabtui import proc_table
+from rabtui.state import locks
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
@@ -112,3 +113,34 @@ def test_start_and_cancel_a_backup_from_runs(demo_config):
     assert not proc_table.pid_alive(int(pidfile.read_text())), "the pre-backup command was stopped, not waited for"
     backup = store.one("SELECT status FROM backups WHERE job_id=?", (job["id"],))
     assert backup is None or backup["status"] != "completed"
+
+def test_a_medium_a_backup_works_on_is_not_labelled_and_no_force_is_offered(tmp_path, write_config):
+    """A backup onto the medium holds its lock (shared): labelling it from the UI stops, naming the
+    backup, without asking whether to label it anyway (that would not help)."""
+    (tmp_path / "m1").mkdir()
+    path = write_config(f"""
+        [rabtui]
+        state_dir = "{tmp_path}/state"
+        [[media]]
+        id = "usb-1"
+        path = "{tmp_path}/m1"
+    """)
+    held = locks.medium_lock(tmp_path / "state", "usb-1", "a backup of web onto medium usb-1").acquire(shared=True)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
+            await pilot.press("l")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
+            await pilot.press("y")
+            said = "the labelling of medium usb-1 cannot run now: a backup of web onto medium usb-1 is running"
+            await wait_for(pilot, lambda: any(said in n.message for n in app._notifications), what="the refusal")
+            assert isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media")
+
+    try:
+        run(go())
+    finally:
+        held.release()
+    assert not (tmp_path / "m1" / ".rabtui-medium").exists()

@@ -97,10 +97,13 @@ class MediaScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="label")
     def _write_label(self, medium, force: bool) -> None:
-        from rabtui.errors import RabtuiError
+        from rabtui.errors import LockBusy, RabtuiError
 
         try:
             done = media_actions.label(self.app.store, medium, force=force)
+        except LockBusy as exc:      # a backup onto it, or another labelling, runs: no force helps
+            self.app.call_from_thread(self.notify, exc.message, severity="error")
+            return
         except RabtuiError as exc:
             self.app.call_from_thread(self._ask_force, medium, exc.message)
             return
