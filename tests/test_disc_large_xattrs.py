@@ -168,12 +168,14 @@ def _many(path: Path, count: int) -> None:
 
 @pytest.mark.parametrize("give, named", [
     (lambda f: _many(f, 16), "its 16 xattrs take 960"),
-    (lambda f: os.setxattr(f, "user.empty", b""), "its xattr user.empty has an empty value"),
+    (lambda f: [os.setxattr(f, "user.empty", b""), os.setxattr(f, "user.big", _value(20_000))],
+     "its xattr user.big (20000 bytes) takes"),
 ])
 def test_a_file_whose_xattrs_no_disc_carries_is_refused_when_planned(big, give, named):
     """xorriso stops writing a disc on a file whose xattrs libisofs cannot decode again: past its
-    budget of 1,000,000 bytes a file, or an empty value beside other pairs (-md5 and -hardlinks add
-    some to every file). The plan names the file, and nothing is recorded or written."""
+    budget of 1,000,000 bytes a file (-md5 and -hardlinks add some to every file). One with an empty
+    value is given its others from a list (test_disc_empty_xattrs.py), which holds no line longer
+    than 16 KiB. The plan names the file, and nothing is recorded or written."""
     from rabtui.checkpoint import prepare
     from rabtui.errors import UsageError
 

@@ -17,6 +17,7 @@ import stat
 import struct
 from dataclasses import dataclass
 
+from rabtui.checkpoint import kept_off
 from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
@@ -99,10 +100,15 @@ def _label(name: bytes) -> str:
     return "ACL" if name == ACL_KEY else f"xattr {os.fsdecode(name)}"
 
 
-def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes]) -> str | None:
+def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes], off: set[bytes] = frozenset()) -> str | None:
     """The first ACL or xattr that is not on the disc as backed up; None when all are. ACLs are
     compared as text (ACL_KEY): the system.posix_acl_* xattrs beside them on a disc are xorriso's
-    copies, of the access ACL only."""
+    copies, of the access ACL only. Those of `off` are recorded as kept off the disc, with an
+    empty value: they must be so (kept_off.differs)."""
+    if off:
+        backed_up = dict(backed_up)
+        if why := kept_off.differs(on_disc, backed_up, off):
+            return why
     for name in sorted((set(on_disc) | set(backed_up)) - set(ACL_NAMES) | {ACL_KEY}):
         if name not in on_disc and name not in backed_up:
             continue
@@ -124,7 +130,7 @@ def _as_recorded(r: Row, st: os.stat_result) -> bool:
 
 
 def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
-                passed: list[bytes] | None = None) -> str | None:
+                passed: list[bytes] | None = None, off: set[bytes] = frozenset()) -> str | None:
     """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them; those
     of a part of a cut file, as the whole file holds them. Into `passed`: the entry, when it is
     passed over though the backup it was read from is there (unchecked.py)."""
@@ -138,12 +144,13 @@ def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
     held = xattrs(root, rel) if st is not None and _as_recorded(r, st) else None
     if held is None and passed is not None and os.path.isdir(at[0]):
         passed.append(r.disc_path)
-    return None if held is None else xattrs_differ(on_disc, held)
+    return None if held is None else xattrs_differ(on_disc, held, off)
 
 
 def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: tuple[int, int] | None,
                 on_disc: dict[bytes, bytes], found: list[Origin], recorded: bool,
-                shown: str | None = None, passed: list[bytes] | None = None) -> str | None:
+                shown: str | None = None, passed: list[bytes] | None = None,
+                off: set[bytes] = frozenset()) -> str | None:
     """What of a directory of the disc (its mode, time and owner: None when not known, and its
     ACLs and xattrs; `shown`: its time as the disc's listing shows it) is not as its backup holds it.
     `recorded`: the catalog holds it (an empty directory), whose mode, time and owner are compared
@@ -163,7 +170,7 @@ def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: t
         if why:
             return why
     held = xattrs(at[0], at[1])
-    return None if held is None else xattrs_differ(on_disc, held)
+    return None if held is None else xattrs_differ(on_disc, held, off)
 
 
 def unreachable(found: list[Origin]) -> list[bytes]:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc, proc_records
-from rabtui.checkpoint import continuation, cut_attrs, layout, shortpath, xorriso, xorriso_output
+from rabtui.checkpoint import continuation, cut_attrs, kept_off, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.read_from import load_rows
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
@@ -53,6 +53,9 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     _check_room(staging, cp, plan_json, disc)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
+    bare = kept_off.disc_paths(store, number)
+    for e in entries:
+        e.bare = e.kind in ("file", "dir") and e.iso in bare
     _check_writable(entries, folder, number, disc, cancel)
     short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
     for e in entries:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.checkpoint import triggers
+from rabtui.checkpoint import kept_off, triggers, xorriso
 from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.checkpoint.isosize import aaip_allowance, aaip_refused
@@ -62,6 +62,8 @@ class Scanned:
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
     attr_refused: list[tuple[bytes, str]] = field(default_factory=list)   # entries whose xattrs no disc takes
+    # entries (the root too: b"") with xattrs of an empty value, carried beside the discs (kept_off.py)
+    kept_off: dict[bytes, list[bytes]] = field(default_factory=dict)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
@@ -164,7 +166,14 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes) -> None:
     except OSError:   # no xattrs on this file system, or gone meanwhile
         return
     out.attr_bytes += aaip_allowance(attrs)
-    if why := aaip_refused(attrs):
+    carried = kept_off.carried(attrs)
+    if empty := kept_off.empty_names(attrs):
+        out.kept_off[rel] = empty
+        if why := xorriso.too_long(carried):   # given from a list (kept_off.py), as to a part of a cut file
+            out.attr_refused.append((rel, f"{why}, and it has one with an empty value (which no disc holds:"
+                                          " the others are given to it as to a part of a file cut)"))
+            return
+    if why := aaip_refused(carried):
         out.attr_refused.append((rel, why))
 
 

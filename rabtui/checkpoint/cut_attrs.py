@@ -1,7 +1,8 @@
 """The ACL and xattrs of a file cut into parts, for each part to carry on its disc: xorriso's
 `-cut_out` gives a part the file's mode, owner and times but none of them (xorriso.py). They are
 read from the file on the medium as the disc is staged and written into lists beside its command
-file, which xorriso reads right after each part's `-cut_out`."""
+file, which xorriso reads right after each part's `-cut_out`. So are those of an entry mapped bare,
+for an xattr with an empty value (kept_off.py), which none of them holds."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from rabtui.checkpoint import xorriso
+from rabtui.checkpoint import kept_off, xorriso
 from rabtui.checkpoint.backed_up_attrs import acl_text
 from rabtui.checkpoint.xorriso import Entry
 from rabtui.media import below
 
 ACCESS_ACL = b"system.posix_acl_access"
+DEFAULT_ACL = b"system.posix_acl_default"
 
 
 def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
-    """The xattrs of the file at `path` as the kernel gives them (as libisofs reads a whole file's),
-    and its ACL as `getfacl` writes it ("" when it says no more than the mode)."""
+    """The xattrs of the entry at `path` as the kernel gives them (as libisofs reads a whole
+    file's), but those with an empty value (kept_off.py) and a directory's default ACL, and its
+    ACL as `getfacl` writes it, the default one too ("" when it says no more than the mode)."""
     try:
         names = os.listxattr(path, follow_symlinks=False)
         attrs = [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False)) for n in names]
@@ -29,8 +32,15 @@ def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
         if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
             return [], ""
         raise
-    acl = acl_text(dict(attrs).get(ACCESS_ACL, b""))
-    return attrs, "\n".join(acl) if len(acl) > 3 else ""
+    held = dict(attrs)
+    acl = acl_text(held.get(ACCESS_ACL, b""))
+    default = acl_text(held.get(DEFAULT_ACL, b""), "default:")
+    if default and len(acl) <= 3:
+        st = os.lstat(path)
+        acl = [f"{w}::" + "".join(c if st.st_mode & (b << s) else "-" for c, b in zip("rwx", (4, 2, 1)))
+               for w, s in (("user", 6), ("group", 3), ("other", 0))]
+    text = "\n".join(acl + default) if len(acl) > 3 or default else ""
+    return [(n, v) for n, v in kept_off.carried(attrs) if n != DEFAULT_ACL], text
 
 
 def refused(root: bytes, rel: bytes) -> str | None:
@@ -43,14 +53,14 @@ def refused(root: bytes, rel: bytes) -> str | None:
 
 
 def prepare(entries: Sequence[Entry], folder: Path) -> None:
-    """Give each cut entry the xattrs and ACL of the file it is cut from, and write the lists that
-    set them on its part into `folder` (made anew). ValueError, naming the file, for one that
-    xorriso cannot be given (xorriso.attr_lists)."""
+    """Give each cut entry the xattrs and ACL of the file it is cut from, and each bare one its own,
+    and write the lists that set them on it into `folder` (made anew). ValueError, naming the file,
+    for one that xorriso cannot be given (xorriso.attr_lists)."""
     if folder.is_symlink() or folder.exists():
         shutil.rmtree(folder)
     lists = []
     for k, e in enumerate(entries):
-        if e.kind != "cut":
+        if not (e.kind == "cut" or e.bare):
             continue
         e.attrs, e.acl = read(e.disk)
         e.lists = os.path.join(os.fsencode(folder), b"%d" % k)

@@ -23,8 +23,6 @@ A model of what xorriso 1.5 (libisofs) writes with `-rockridge on -joliet on -md
 
 from __future__ import annotations
 
-import os
-
 SECTOR = 2048
 FIXED_SECTORS = 24          # empty image: system area, descriptors, root extents, path tables, MD5 tags
 MD5_PER_FILE = 16           # checksum array entry
@@ -55,8 +53,9 @@ def aaip_allowance(attrs: list[tuple[bytes | str, bytes]]) -> int:
 
 # libisofs 1.5.4 decodes a file's AAIP with a budget of 1,000,000 bytes (iso_aa_get_attrs) and it
 # does so for every file of a disc while it writes it (-md5 and -hardlinks add isofs. pairs): one
-# over it, or one holding an empty value beside other pairs, stops the write ("Error with decoding
-# AAIP info for ACL or xattr"), and a disc holding one could not be read back either
+# over it stops the write ("Error with decoding AAIP info for ACL or xattr"), and a disc holding one
+# could not be read back either. (Empty values, which it cannot decode either, are kept off the
+# discs: kept_off.py.)
 AAIP_DECODE_BUDGET = 1_000_000
 AAIP_OWN_PAIRS = 256     # what the isofs. pairs xorriso adds (and an ACL's text form) may take more
 
@@ -70,15 +69,12 @@ def _grown(need: int) -> int:
 
 
 def aaip_refused(attrs: list[tuple[bytes, bytes]]) -> str | None:
-    """Why no disc can carry these xattrs of one file (name, value pairs as the kernel gives them),
-    None when one can. The budget is counted as libisofs counts it (aaip_decode_attrs: each pair
+    """Why no disc can carry these xattrs of one file (name, value pairs as the kernel gives them,
+    those with an empty value left out: kept_off.carried), None when one can. The budget is counted as libisofs counts it (aaip_decode_attrs: each pair
     with two bytes more, the growth of its name and value buffers and of its lists), a few hundred
     bytes short of the edge measured: none that xorriso stops on passes."""
     if not attrs:
         return None
-    empty = [n for n, v in attrs if not v]
-    if empty:
-        return f"its xattr {os.fsdecode(empty[0])} has an empty value, which libisofs cannot write beside others"
     used = 1072 + AAIP_OWN_PAIRS + _grown(max(len(n) for n, _ in attrs) + 1) + _grown(max(len(v) for _, v in attrs) + 1)
     size = 2
     while size < len(attrs) + 3:

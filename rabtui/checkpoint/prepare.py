@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import as_backed_up, content, continuation, cut_attrs, isosize, plan as planmod, triggers, xorriso
+from rabtui.checkpoint import (as_backed_up, content, continuation, cut_attrs, isosize, kept_off, plan as planmod,
+                               triggers, xorriso)
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -321,6 +322,18 @@ def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
     return rows
 
 
+def _kept_off(c: Computed) -> Iterator[tuple[str, bytes, bytes, bytes]]:
+    """(source, original path, path on the discs, name) of each xattr with an empty value of the
+    checkpoint's directories and of the filler placed (kept_off.py)."""
+    placed = [(d, prefix_of(d.source, d.path)) for d in c.data]
+    placed += [(c.filler[ci], b"add/%d" % c.plan.filler_numbers[ci]) for dp in c.plan.discs for ci in dp.filler]
+    for d, prefix in placed:
+        for rel, names in d.kept_off.items():
+            src_path = (d.rel + b"/" + rel if d.rel else rel) if rel else d.rel
+            for name in names:
+                yield d.source, src_path, prefix + b"/" + rel if rel else prefix, name
+
+
 def checkpoint_dir(cfg: Config, number: int) -> Path:
     return Path(cfg.state_dir) / "checkpoints" / str(number)
 
@@ -390,6 +403,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
             [(number, r.disc, r.source, r.path, r.disc_path, r.size, r.mtime, r.sha256, r.part, r.parts, r.mode,
               r.link, r.link_group, *(r.owner or (None, None))) for r in rows],
         )
+        kept_off.record(store, number, _kept_off(c))
     numbering.note_number(cfg, store, number, emit)
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging

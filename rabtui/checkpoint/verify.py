@@ -34,6 +34,7 @@ from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs
                                             unexpected)
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
 
@@ -85,10 +86,12 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
 
 
 def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
-                filler_known: bool = True, origins: list[Origin] | None = None) -> VerifyResult:
+                filler_known: bool = True, origins: list[Origin] | None = None,
+                kept: dict[bytes, set[bytes]] | None = None) -> VerifyResult:
     """`filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
     knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
-    xattrs and directories are compared with the disc's (backed_up_attrs.py)."""
+    xattrs and directories are compared with the disc's (backed_up_attrs.py). `kept`: path on the
+    disc -> the names of its xattrs recorded as kept off the discs (kept_off.py)."""
     res = VerifyResult(volid=volid)
     unjudged = () if filler_known else (b"add",)
     indev = xorriso.device_of(drive, volid)
@@ -143,7 +146,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, dates)
+            _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -178,7 +181,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
             res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res)
+            _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -247,22 +250,27 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
 
 def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
                        attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult,
-                       dates: dict[bytes, str | None] | None = None) -> None:
+                       dates: dict[bytes, str | None] | None = None,
+                       kept: dict[bytes, set[bytes]] | None = None) -> None:
     """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
     disc gives them, None where it does not; `dates`: times as listed), against the backup on the
-    medium."""
+    medium; those recorded as kept off the disc (`kept`), against the record too."""
     if not origins:
         return
+    kept = kept or {}
     recorded = {r.disc_path for r in rows}
     entries: list[bytes] = []      # passed over (unchecked.passed_over)
     directories: list[bytes] = []
     for r in rows:
         if r.disc_path not in res.why:
-            _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries))
+            whole = r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
+            _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries,
+                                                                kept.get(whole, set())))
     for path, (mode, mtime, owner) in sorted(dirs.items()):
         if path not in res.why:
             _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
-                                                         path in recorded, (dates or {}).get(path), directories))
+                                                         path in recorded, (dates or {}).get(path), directories,
+                                                         kept.get(path, set())))
     res.unchecked += unchecked.passed_over(entries, directories)
 
 

@@ -24,6 +24,10 @@ xattr (its values may hold any byte, 0 too, which `-setfattr` cannot set; one li
 for the ACL (after: `-setfattr_list` removes an ACL set before it). So a part holds what the whole
 file would, its ACL and its system.posix_acl_access xattr beside it. `-setfacl_list` takes its
 names as patterns unless `-iso_rr_pattern off`.
+
+An entry with an xattr of an empty value is mapped without its ACL and xattrs (BARE_MAP, then
+BARE_END = ["-hardlinks on", "-acl on", "-xattr any"]    # as ISO_SETTINGS has them
+the same lists, right after its `-map` or `-map_single`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ from rabtui.checkpoint import acl_dirs
 ISO_SETTINGS = ["-rockridge", "on", "-joliet", "on", "-md5", "on",
                 "-compliance", "iso_9660_level=3:no_emul_toc",
                 "-hardlinks", "on", "-acl", "on", "-xattr", "any"]
+
+# around the -map of an entry that libisofs must not read the ACL and xattrs of: it reads neither
+# with all three off (with -hardlinks on it reads the xattrs whatever -xattr says, with -acl on the
+# user. ones); the image's hard links are still found as it is written
+BARE_MAP = ["-hardlinks off", "-acl off", "-xattr off"]
+BARE_END = ["-hardlinks on", "-acl on", "-xattr any"]    # as ISO_SETTINGS has them
 
 _PLAIN = frozenset(b for b in range(0x20, 0x7F) if b not in b"\"'\\")
 
@@ -73,6 +83,8 @@ class Entry:
     attrs: list[tuple[bytes, bytes]] = field(default_factory=list)
     acl: str = ""
     lists: bytes = b""
+    # for "file" and "dir": mapped without its ACL and xattrs, given from the lists (BARE_MAP)
+    bare: bool = False
 
 
 PATH_MAX = 4095          # the longest path xorriso composes, on disk or in the image
@@ -135,7 +147,7 @@ def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
     file is when it reads them. ValueError for an xattr too long for a line of its own."""
     out = []
     for e in entries:
-        if e.kind != "cut" or not (e.attrs or e.acl):
+        if not (e.kind == "cut" or e.bare) or not (e.attrs or e.acl):
             continue
         head = b"# file: " + list_word(e.iso.rstrip(b"/").rpartition(b"/")[2]) + b"\n"
         if e.attrs:
@@ -173,10 +185,17 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
             up = up.rpartition(b"/")[0] or b"/"
         if e.kind in ("dir", "tree"):
             made.add(e.iso.rstrip(b"/"))
+        if e.bare and e.kind not in ("dir", "file"):
+            raise ValueError(f"only a file or directory is mapped bare, not {e.kind!r}")
+        lines += BARE_MAP if e.bare else []
         if e.kind == "dir":
             lines.append(f"-map_single {quote(disk_name)} {quote(iso_name)}")
         elif e.kind == "cut":
             lines.append(f"-cut_out {quote(disk_name)} {e.offset} {e.length} {quote(iso_name)}")
+        else:
+            lines.append(f"-map {quote(disk_name)} {quote(iso_name)}")
+        lines += BARE_END if e.bare else []
+        if e.kind == "cut" or e.bare:
             if (e.attrs or e.acl) and not e.lists:
                 raise ValueError(f"no lists for the ACL and xattrs of {e.iso!r}")
             if e.attrs:
@@ -186,8 +205,6 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
                     lines.append("-iso_rr_pattern off")
                     patterns = False
                 lines.append(f"-setfacl_list {quote(e.lists + ACL_LIST)}")
-        else:
-            lines.append(f"-map {quote(disk_name)} {quote(iso_name)}")
     return "\n".join(lines) + "\n"
 
 

@@ -85,6 +85,9 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
                          " part, parts, mode, link, link_group, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          files)
+        conn.execute("DELETE FROM disc_xattrs_off WHERE number=?", (number,))
+        conn.executemany("INSERT OR IGNORE INTO disc_xattrs_off(number, source, path, disc_path, name)"
+                         " VALUES (?,?,?,?,?)", [(number, *k) for k in getattr(recorded, "kept_off", [])])
         for source, dpath in dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
                          " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,

@@ -1,7 +1,7 @@
 """What the state recorded of a checkpoint's entries when its discs were written, read back from
 the copy of the state database each disc holds (rabtui/rabtui.db): each entry's mode, owner,
-symlink target and hard links, which the catalog on the disc does not hold. A checkpoint rebuilt
-from its discs keeps them, so that its discs are verified against them (and restores from them
+symlink target and hard links, which the catalog on the disc does not hold, and the xattrs kept off
+the discs (checkpoint/kept_off.py: an empty value). A checkpoint rebuilt from its discs keeps them, so that its discs are verified against them (and restores from them
 check them) as those of a checkpoint never lost are. A copy that cannot be read, or one written
 before rabtui kept them, gives nothing: the verification then says what it could not check."""
 
@@ -19,7 +19,9 @@ DB_ON_DISC = b"/rabtui/rabtui.db"
 
 # (disc, path on the disc) -> (size, mtime, sha256) as the catalog has them, then what it lacks:
 # (mode, symlink target, hard-link group, uid, gid)
-Recorded = dict[tuple[int, bytes], tuple[tuple[int, int, str | None], tuple]]
+class Recorded(dict[tuple[int, bytes], tuple[tuple[int, int, str | None], tuple]]):
+    # (source, original path, path on the discs, name) of each xattr kept off the discs
+    kept_off: list[tuple[str, bytes, bytes, bytes]] = []
 
 
 def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
@@ -29,19 +31,32 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
         target = os.path.join(tmp, "rabtui.db")
         done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)), timeout=3600)
         if not done.ok or not os.path.isfile(target):
-            return {}
+            return Recorded()
         try:
             # immutable: no journal or lock files are made beside it, nothing is written
             conn = sqlite3.connect(f"file:{quote(target)}?immutable=1", uri=True)
             try:
                 rows = conn.execute("SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid"
                                     " FROM disc_files WHERE number=? AND mode IS NOT NULL", (number,)).fetchall()
+                kept = _kept_off(conn, number)
             finally:
                 conn.close()
         except sqlite3.Error:
-            return {}
-    return {(disc, bytes(path)): ((size, mtime, sha), (mode, None if link is None else bytes(link), group, uid, gid))
-            for disc, path, size, mtime, sha, mode, link, group, uid, gid in rows}
+            return Recorded()
+    out = Recorded({(disc, bytes(path)): ((size, mtime, sha), (mode, None if link is None else bytes(link), group,
+                                                                uid, gid))
+                    for disc, path, size, mtime, sha, mode, link, group, uid, gid in rows})
+    out.kept_off = kept
+    return out
+
+
+def _kept_off(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, bytes, bytes]]:
+    """The xattrs kept off the discs as the copy records them; none in a copy made before rabtui
+    kept them there (the discs then held no such xattr: it refused the checkpoint of its directory)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='disc_xattrs_off'").fetchall():
+        return []
+    rows = conn.execute("SELECT source, path, disc_path, name FROM disc_xattrs_off WHERE number=?", (number,))
+    return [(source, bytes(path), bytes(disc_path), bytes(name)) for source, path, disc_path, name in rows]
 
 
 def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, sha256: str | None) -> tuple:

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from rabtui import fmt, proc
-from rabtui.checkpoint import acl_dirs, layout, shortpath, xorriso
+from rabtui.checkpoint import acl_dirs, kept_off, layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
@@ -118,7 +118,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     server's disc of the same volume id, fails the restore), and the trees are merged. Files that
     may have been hard links of one file on the source, cut apart between discs, are added to
     `apart` as (kind, name, why): they come back as separate files; so are the directories that
-    did not come off as the disc holds them (disc_dirs). Into `dir_modes`: the modes of the
+    did not come off as the disc holds them (disc_dirs), and the xattrs with an empty value that
+    could not be set again (kept_off.py: the discs do not hold them). Into `dir_modes`: the modes of the
     directories opened up there (opened_dirs), by their path below the restored item. Returns the
     restored item's path there."""
     rows = store.all(
@@ -167,6 +168,13 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         for under, ns in kept.items():   # the directories' times, as extracted from the disc
             os.utime(sc.path(os.path.join(first, under) if under else first), ns=ns, follow_symlinks=False)
         os.rename(first, os.path.join(short, b"item"))
+        # the xattrs with an empty value, which the discs do not hold
+        failed = kept_off.set_again(os.path.join(short, b"item"), rel, is_file,
+                                    kept_off.below(store, number, source.id, rel), sc)
+        if failed and apart is None:
+            raise WorkFailed(f"checkpoint {number}: {failed[0][2]}")
+        if apart is not None:
+            apart += failed
         if apart is not None and len(trees) > 1:
             apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
         if apart is not None:

@@ -191,6 +191,16 @@ CREATE TABLE IF NOT EXISTS disc_files(
     uid INTEGER, gid INTEGER    -- the owner as backed up
 );
 CREATE INDEX IF NOT EXISTS disc_files_path ON disc_files(source, path);
+-- xattrs of a checkpoint's entries that its discs do not hold, set again on a restore from them:
+-- those whose value is empty, which libisofs cannot write beside others (checkpoint/kept_off.py)
+CREATE TABLE IF NOT EXISTS disc_xattrs_off(
+    number INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    path BLOB NOT NULL,         -- original path, bytes, relative to / (a directory's too)
+    disc_path BLOB NOT NULL,    -- its path on the discs (of a file cut into parts: the whole file's)
+    name BLOB NOT NULL,         -- the xattr's name (its value is empty)
+    PRIMARY KEY(number, disc_path, name)
+);
 
 CREATE TABLE IF NOT EXISTS health(
     check_id TEXT PRIMARY KEY,  -- e.g. "stale:web1"

@@ -1,0 +1,170 @@
+"""An xattr with an empty value (`setfattr -n user.x -v ""`): libisofs cannot write it beside other
+pairs (xorriso stops: "Error with decoding AAIP info"), and drops it alone. The checkpoint carries
+it beside the discs instead: the entry goes onto the disc with its other xattrs and its ACL, the
+empty ones are recorded in the state (which every disc holds a copy of), verification compares
+them with the backup and the record, and a restore from the discs sets them again, after a
+rebuild from the discs too. Real backups, real xorriso onto an `images:` drive, through the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.restore import run as R
+from rabtui.state.store import Store
+from tests.fidelity import ACCESS_ACL
+from tests.test_checkpoint_deep import no_room_to_extract
+from tests.test_disc_verify_metadata import _verify, alter
+from tests.test_rebuild_disc_state import _rebuilt
+from tests.trees import Lab, write_files
+
+ROOMS = ["extracted", "streamed"]
+
+
+@pytest.fixture
+def place(tmp_path):
+    """`tmp_path`, where a file takes an empty user. xattr beside others."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.a", b"1")
+        os.setxattr(probe, "user.empty", b"")
+    except OSError as exc:
+        pytest.skip(f"{tmp_path} takes no empty user. xattr here: {exc.strerror}")
+    probe.unlink()
+    return tmp_path
+
+
+def _xattrs(path) -> dict[str, bytes]:
+    return {n: os.getxattr(path, n, follow_symlinks=False) for n in os.listxattr(path, follow_symlinks=False)}
+
+
+def _tree(data: Path) -> None:
+    write_files(data, {"alone": b"only an empty xattr", "among": b"an empty one among others",
+                       "acl": b"an ACL and an empty xattr", "linked": b"hard links", "plain": b"none",
+                       "sub/inside": b"in a directory with an empty xattr"})
+    os.setxattr(data / "alone", "user.empty", b"")
+    for name, value in (("user.a", b"first"), ("user.empty", b""), ("user.z", b"last")):
+        os.setxattr(data / "among", name, value)     # the empty one listed between the others, whatever the order
+    os.setxattr(data / "acl", "system.posix_acl_access", ACCESS_ACL)
+    os.setxattr(data / "acl", "user.empty", b"")
+    os.setxattr(data / "acl", "user.kept", b"beside-it")
+    os.setxattr(data / "linked", "user.empty", b"")
+    os.setxattr(data / "linked", "user.kept", b"on-both-names")
+    os.link(data / "linked", data / "sub" / "linked-too")
+    os.setxattr(data / "sub", "user.d", b"of-the-directory")
+    os.setxattr(data / "sub", "user.empty", b"")
+    subprocess.run(["setfacl", "-d", "-m", "u:1234:rwx", str(data / "sub")], check=True)
+
+
+def _burnt(base: Path):
+    lab = Lab(base, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    _tree(data)
+    assert lab.backup(lab.load()).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0     # written and verified
+    return lab, argv, data, "/data/loc/" + str(data).lstrip("/")
+
+
+def _listed(iso: Path, path: str) -> str:
+    done = subprocess.run(["xorriso", "-no_rc", "-acl", "on", "-xattr", "any", "-indev", f"stdio:{iso}",
+                           "-find", path, "-exec", "getfattr", "--", "-end"], capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def test_entries_with_an_empty_xattr_are_written_recorded_and_come_back_from_the_discs(place, capsys):
+    lab, argv, data, prefix = _burnt(place)
+    store = Store(lab.state)
+    rel = str(data).lstrip("/")
+    assert {(bytes(r["path"]), bytes(r["name"])) for r in store.all("SELECT * FROM disc_xattrs_off")} == {
+        (f"{rel}/{name}".encode(), b"user.empty") for name in ("alone", "among", "acl", "linked", "sub/linked-too", "sub")}
+    listed = _listed(place / "iso" / "RAB1D01.iso", prefix)
+    assert "user.empty" not in listed
+    assert 'user.a="first"' in listed and 'user.z="last"' in listed and 'user.kept="beside-it"' in listed, listed
+    assert 'user.d="of-the-directory"' in listed, listed
+    res = R.restore(lab.load(), store, "loc", str(data), checkpoint=1, to=place / "out")
+    assert not res.written.problems(), res.summary
+    out = place / "out" / rel
+    for name in ("alone", "among", "acl", "linked", "plain", "sub", "sub/inside", "sub/linked-too"):
+        assert _xattrs(out / name) == _xattrs(data / name), name
+    assert os.stat(out / "linked").st_ino == os.stat(out / "sub" / "linked-too").st_ino
+    res = R.restore(lab.load(), store, "loc", str(data / "among"), checkpoint=1, to=place / "one")
+    assert not res.written.problems(), res.summary
+    assert _xattrs(place / "one" / rel / "among") == _xattrs(data / "among")
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_a_disc_with_entries_kept_so_verifies_and_one_holding_such_a_name_fails_by_name(place, monkeypatch, room):
+    lab, _argv, _data, prefix = _burnt(place)
+    cfg, store = lab.load(), Store(lab.state)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    assert _verify(cfg, store, 1) == ""
+    alter(place / "iso" / "RAB1D01.iso", "-setfattr", "user.empty", "planted", f"{prefix}/among", "--")
+    why = _verify(cfg, store, 1)
+    assert "verification failed" in why and "/among (xattr user.empty on the disc, though recorded as kept off" in why, why
+
+
+def test_the_backup_holding_a_value_where_the_record_has_an_empty_one_fails_the_disc(place):
+    lab, _argv, data, _prefix = _burnt(place)
+    cfg, store = lab.load(), Store(lab.state)
+    backed_up = next((lab.media[0][1] / "loc").glob("backup-*")) / "data" / str(data).lstrip("/")
+    os.setxattr(backed_up / "sub", "user.empty", b"now a value")
+    why = _verify(cfg, store, 1)
+    assert "verification failed" in why and "/sub (xattr user.empty (recorded empty) differs from the backup's)" in why, why
+
+
+def test_a_checkpoint_rebuilt_from_its_discs_still_restores_them(place, capsys):
+    lab, argv, data, _prefix = _burnt(place)
+    store = Store(lab.state)
+    before = {tuple(r) for r in store.all("SELECT source, path, disc_path, name FROM disc_xattrs_off")}
+    store.close()
+    _rebuilt(lab, argv)
+    store = Store(lab.state)
+    assert {tuple(r) for r in store.all("SELECT source, path, disc_path, name FROM disc_xattrs_off")} == before
+    res = R.restore(lab.load(), store, "loc", str(data), checkpoint=1, to=place / "out")
+    assert not res.written.problems(), res.summary
+    out = place / "out" / str(data).lstrip("/")
+    for name in ("alone", "among", "acl", "sub"):
+        assert _xattrs(out / name) == _xattrs(data / name), name
+
+
+def test_a_file_cut_into_parts_with_an_empty_xattr_is_verified_and_restored(place):
+    lab = Lab(place, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"big.bin": 6_000_000, "small.bin": b"small"})
+    os.setxattr(data / "big.bin", "user.kept", b"on each part")
+    os.setxattr(data / "big.bin", "user.empty", b"")
+    assert lab.backup(lab.load()).status == "completed"
+    assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0
+    cfg, store = lab.load(), Store(lab.state)
+    assert store.one("SELECT MAX(parts) FROM disc_files")[0] == 2
+    assert _verify(cfg, store, 1) == ""
+    res = R.restore(cfg, store, "loc", str(data / "big.bin"), checkpoint=1, to=place / "out")
+    assert not res.written.problems(), res.summary
+    out = place / "out" / str(data / "big.bin").lstrip("/")
+    assert _xattrs(out) == _xattrs(data / "big.bin") and out.read_bytes() == (data / "big.bin").read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root sets a trusted. xattr (a symlink takes no user. one)")
+def test_a_symlink_with_an_empty_trusted_xattr_is_carried_as_root(place):
+    lab = Lab(place, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"f": b"f"})
+    os.symlink("f", data / "l")
+    with pytest.raises(OSError):
+        os.setxattr(data / "l", "user.empty", b"", follow_symlinks=False)
+    os.setxattr(data / "l", "trusted.kept", b"v", follow_symlinks=False)
+    os.setxattr(data / "l", "trusted.empty", b"", follow_symlinks=False)
+    assert lab.backup(lab.load()).status == "completed"
+    assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0
+    store = Store(lab.state)
+    assert [bytes(r["name"]) for r in store.all("SELECT name FROM disc_xattrs_off")] == [b"trusted.empty"]
