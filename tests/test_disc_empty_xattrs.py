@@ -111,6 +111,21 @@ def test_a_disc_with_entries_kept_so_verifies_and_one_holding_such_a_name_fails_
     assert "verification failed" in why and "/among (xattr user.empty on the disc, though recorded as kept off" in why, why
 
 
+@pytest.mark.parametrize("room", ROOMS)
+def test_without_the_backup_a_disc_holding_a_name_kept_off_it_fails(place, monkeypatch, room):
+    lab, _argv, _data, prefix = _burnt(place)
+    alter(place / "iso" / "RAB1D01.iso", "-setfattr", "user.empty", "planted", f"{prefix}/sub", "--",
+          "-setfattr", "user.empty", "planted", f"{prefix}/alone", "--")
+    for m in [p for p in place.iterdir() if p.name.startswith("medium")]:
+        m.rename(m.with_name(m.name + "-away"))
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(lab.load(), Store(lab.state), 1)
+    assert "verification failed" in why, why
+    assert "/alone (xattr user.empty on the disc, though recorded as kept off" in why, why
+    assert "/sub (xattr user.empty on the disc, though recorded as kept off" in why, why
+
+
 def test_the_backup_holding_a_value_where_the_record_has_an_empty_one_fails_the_disc(place):
     lab, _argv, data, _prefix = _burnt(place)
     cfg, store = lab.load(), Store(lab.state)

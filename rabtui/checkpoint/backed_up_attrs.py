@@ -79,6 +79,12 @@ def xattrs(root: bytes, rel: bytes) -> dict[bytes, bytes] | None:
         mode = below.lstat(root, rel).st_mode if rel else os.lstat(root).st_mode
     except OSError as exc:
         return {} if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP) else None
+    return with_acl_text(out, mode)
+
+
+def with_acl_text(out: dict[bytes, bytes], mode: int) -> dict[bytes, bytes]:
+    """An entry's xattrs (`out`) and, under ACL_KEY, the text of its ACLs as xorriso lists them
+    (an access ACL that says no more than the mode `mode`, beside a default one, as that mode)."""
     access, default = out.get(b"system.posix_acl_access"), out.get(b"system.posix_acl_default")
     if access or default:
         text = acl_text(access) if access else []
@@ -100,7 +106,12 @@ def _label(name: bytes) -> str:
     return "ACL" if name == ACL_KEY else f"xattr {os.fsdecode(name)}"
 
 
-def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes], off: set[bytes] = frozenset()) -> str | None:
+# what xattrs_differ says of one not on the disc, not in the backup, or not as it is there
+AS_BACKED_UP = ("missing on the disc", "not backed up", "differs from the backup's")
+
+
+def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes], off: set[bytes] = frozenset(),
+                  words: tuple[str, str, str] = AS_BACKED_UP) -> str | None:
     """The first ACL or xattr that is not on the disc as backed up; None when all are. ACLs are
     compared as text (ACL_KEY): the system.posix_acl_* xattrs beside them on a disc are xorriso's
     copies, of the access ACL only. Those of `off` are recorded as kept off the disc, with an
@@ -113,11 +124,11 @@ def xattrs_differ(on_disc: dict[bytes, bytes], backed_up: dict[bytes, bytes], of
         if name not in on_disc and name not in backed_up:
             continue
         if name not in on_disc:
-            return f"{_label(name)} missing on the disc"
+            return f"{_label(name)} {words[0]}"
         if name not in backed_up:
-            return f"{_label(name)} not backed up"
+            return f"{_label(name)} {words[1]}"
         if on_disc[name] != backed_up[name]:
-            return f"{_label(name)} differs from the backup's"
+            return f"{_label(name)} {words[2]}"
     return None
 
 

@@ -60,10 +60,13 @@ class Scanned:
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
-    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance)
+    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance), and
+                                    # the rows that record them to the state copy on each disc (RECORD_ROW)
     attr_refused: list[tuple[bytes, str]] = field(default_factory=list)   # entries whose xattrs no disc takes
     # entries (the root too: b"") with xattrs of an empty value, carried beside the discs (kept_off.py)
     kept_off: dict[bytes, list[bytes]] = field(default_factory=dict)
+    # directories (the root too: b"") with xattrs or ACLs: (st_mode, the xattrs a disc holds), recorded (dir_attrs.py)
+    dir_attrs: dict[bytes, tuple[int, list[tuple[bytes, bytes]]]] = field(default_factory=dict)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
@@ -128,7 +131,7 @@ def scan(root: Path) -> Scanned:
             if not entries and rel:
                 out.add(rel, os.lstat(dir_bytes), DIR_MARK)
             subdirs = []
-            _take_attrs(out, dir_bytes, rel)
+            _take_attrs(out, dir_bytes, rel, directory=True)
             for e in entries:
                 r = rel + b"/" + e.name if rel else e.name
                 st = e.stat(follow_symlinks=False)
@@ -158,8 +161,14 @@ def scan(root: Path) -> Scanned:
     return out
 
 
-def _take_attrs(out: Scanned, path: bytes, rel: bytes) -> None:
-    """The room an entry's xattrs and ACLs may take on a disc, and why no disc takes them, if so."""
+# what a row recording an xattr (disc_xattrs_off, disc_dir_attrs) may take in the state copy on each
+# disc, besides its name and value: its paths (the directory's prefix on the discs included) and the rest
+RECORD_ROW = 2 * 256 + 64
+
+
+def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) -> None:
+    """The room an entry's xattrs and ACLs may take on a disc, and why no disc takes them, if so;
+    those of a directory, and those with an empty value, recorded."""
     try:
         attrs = [(os.fsencode(n), os.getxattr(path, n, follow_symlinks=False))
                  for n in os.listxattr(path, follow_symlinks=False)]
@@ -167,6 +176,12 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes) -> None:
         return
     out.attr_bytes += aaip_allowance(attrs)
     carried = kept_off.carried(attrs)
+    if directory and carried:
+        try:
+            out.dir_attrs[rel] = (os.lstat(path).st_mode, carried)
+        except OSError:   # gone meanwhile
+            pass
+    out.attr_bytes += sum(RECORD_ROW + 2 * len(rel) + len(n) + len(v) for n, v in attrs if directory or not v)
     if empty := kept_off.empty_names(attrs):
         out.kept_off[rel] = empty
         if why := xorriso.too_long(carried):   # given from a list (kept_off.py), as to a part of a cut file

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import (as_backed_up, content, continuation, cut_attrs, isosize, kept_off, plan as planmod,
-                               triggers, xorriso)
+from rabtui.checkpoint import (as_backed_up, content, continuation, cut_attrs, dir_attrs, isosize, kept_off,
+                               plan as planmod, triggers, xorriso)
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -334,6 +334,18 @@ def _kept_off(c: Computed) -> Iterator[tuple[str, bytes, bytes, bytes]]:
                 yield d.source, src_path, prefix + b"/" + rel if rel else prefix, name
 
 
+def _dir_attrs(c: Computed) -> Iterator[tuple[str, bytes, bytes, int, bytes, bytes]]:
+    """(source, original path, path on the discs, st_mode, name, value) of each xattr of the
+    directories of the checkpoint and of the filler placed (dir_attrs.py)."""
+    placed = [(d, prefix_of(d.source, d.path)) for d in c.data]
+    placed += [(c.filler[ci], b"add/%d" % c.plan.filler_numbers[ci]) for dp in c.plan.discs for ci in dp.filler]
+    for d, prefix in placed:
+        for rel, (mode, attrs) in d.dir_attrs.items():
+            src_path = (d.rel + b"/" + rel if d.rel else rel) if rel else d.rel
+            for name, value in attrs:
+                yield d.source, src_path, prefix + b"/" + rel if rel else prefix, mode, name, value
+
+
 def checkpoint_dir(cfg: Config, number: int) -> Path:
     return Path(cfg.state_dir) / "checkpoints" / str(number)
 
@@ -404,6 +416,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
               r.link, r.link_group, *(r.owner or (None, None))) for r in rows],
         )
         kept_off.record(store, number, _kept_off(c))
+        dir_attrs.record(store, number, _dir_attrs(c))
     numbering.note_number(cfg, store, number, emit)
     folder = checkpoint_dir(cfg, number)
     privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, proc
 from rabtui.state import locks
-from rabtui.checkpoint import backed_up_attrs, burn, kept_off, layout, read_from, unchecked, xorriso
+from rabtui.checkpoint import backed_up_attrs, burn, dir_attrs, kept_off, layout, read_from, unchecked, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
@@ -232,7 +232,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
-                              kept=kept_off.by_disc_path(store, number))
+                              kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number))
         except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:

@@ -2,10 +2,11 @@
 instead of passed over: a disc that passes then is not called verified as a whole.
 
 The state's catalog holds, for each entry, its content (sha256), time, kind and (since rabtui kept
-them) mode, owner, symlink target and hard links: those are always compared with the disc. It
-holds no ACL or xattr and nothing of a directory that is not empty: those are compared with the
-backup the checkpoint was read from on its medium (backed_up_attrs.py), and only while that is
-there. A checkpoint rebuilt from its discs (rebuild-state) knows neither where it was read nor,
+them) mode, owner, symlink target and hard links: those are always compared with the disc; so are
+(since rabtui records them) the ACLs and xattrs of its directories (dir_attrs.py) and the xattrs
+kept off the discs (kept_off.py). It holds no other ACL or xattr and no mode, owner or time of a
+directory that is not empty: those are compared with the backup the checkpoint was read from on
+its medium (backed_up_attrs.py), and only while that is there. A checkpoint rebuilt from its discs (rebuild-state) knows neither where it was read nor,
 from the discs' catalog, any mode, owner, symlink target or hard link."""
 
 from __future__ import annotations
@@ -17,21 +18,26 @@ from rabtui.checkpoint.backed_up_attrs import Origin, unreachable
 from rabtui.checkpoint.layout import Row
 
 BACKUP_ONLY = "the ACLs and xattrs of its entries and the mode, owner, time, ACLs and xattrs of its directories"
+# the same, of a checkpoint that recorded the ACLs and xattrs of its directories (dir_attrs.py)
+BACKUP_ONLY_RECORDED = "the ACLs and xattrs of its entries and the mode, owner and time of its directories"
 
 
-def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: bool = True) -> list[str]:
+def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: bool = True,
+                dirs_recorded: bool = False) -> list[str]:
     """What a verification of the disc of `rows` leaves out (verify_disc's `origins` and
-    `filler_known`), each with the reason; [] when it compares everything."""
+    `filler_known`; `dirs_recorded`: the ACLs and xattrs of its directories were recorded), each
+    with the reason; [] when it compares everything."""
     out = []
+    backup_only = BACKUP_ONLY_RECORDED if dirs_recorded else BACKUP_ONLY
     if not origins:
-        out.append(f"{BACKUP_ONLY} (the state does not record where they were backed up: a checkpoint rebuilt"
+        out.append(f"{backup_only} (the state does not record where they were backed up: a checkpoint rebuilt"
                    " from its discs)")
     else:
         away = unreachable(origins)
         if away:
             shown = ", ".join(os.fsdecode(root) for root in away[:3]) + (" ..." if len(away) > 3 else "")
             which = "" if len(away) == len(origins) else f", of what was read from {shown}"
-            out.append(f"{BACKUP_ONLY}{which}: the backup they are compared with is not at hand ({shown}: its"
+            out.append(f"{backup_only}{which}: the backup they are compared with is not at hand ({shown}: its"
                        " medium is not mounted, or the backup was deleted since)")
     bare = sum(1 for r in rows if r.mode is None)
     if bare:
@@ -42,16 +48,18 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
     return out
 
 
-def passed_over(entries: list[bytes], directories: list[bytes]) -> list[str]:
+def passed_over(entries: list[bytes], directories: list[bytes], dirs_recorded: bool = False) -> list[str]:
     """What the comparison with the backup passed over, though it was there: `entries` and
-    `directories` it no longer holds as recorded."""
+    `directories` it no longer holds as recorded (the ACLs and xattrs of those compared with the
+    record instead, when `dirs_recorded`)."""
     out = []
     if entries:
         out.append(f"the ACLs and xattrs of {len(entries)} entries, e.g. {_shown(entries[0])}: the backup no"
                    " longer holds them as they were recorded (a newer version in the archive's union, or"
                    " changed since)")
     if directories:
-        out.append(f"the mode, owner, time, ACLs and xattrs of {len(directories)} directories, e.g."
+        what = "the mode, owner and time" if dirs_recorded else "the mode, owner, time, ACLs and xattrs"
+        out.append(f"{what} of {len(directories)} directories, e.g."
                    f" {_shown(directories[0])}: no longer in the backup")
     return out
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc, proc_records
-from rabtui.checkpoint import (acl_dirs, backed_up_attrs, content, disc_xattrs, layout, shortpath, unchecked, xorriso,
-                               xorriso_output)
+from rabtui.checkpoint import (acl_dirs, backed_up_attrs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked,
+                               xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -87,11 +87,12 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
 
 def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
                 filler_known: bool = True, origins: list[Origin] | None = None,
-                kept: dict[bytes, set[bytes]] | None = None) -> VerifyResult:
+                kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None) -> VerifyResult:
     """`filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
     knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
     xattrs and directories are compared with the disc's (backed_up_attrs.py). `kept`: path on the
-    disc -> the names of its xattrs recorded as kept off the discs (kept_off.py)."""
+    disc -> the names of its xattrs recorded as kept off the discs (kept_off.py). `dir_record`: the
+    ACLs and xattrs of the checkpoint's directories as recorded (dir_attrs.py; None: not recorded)."""
     res = VerifyResult(volid=volid)
     unjudged = () if filler_known else (b"add",)
     indev = xorriso.device_of(drive, volid)
@@ -114,11 +115,13 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
     res.messages += check.messages
-    res.unchecked = unchecked.not_checked(rows, origins, filler_known)
+    res.unchecked = unchecked.not_checked(rows, origins, filler_known, dir_record is not None)
     for gap in res.unchecked:
         emit(Event(WARNING, f"{volid}: not checked: {gap}"))
     origins = origins or []
-    attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel) if origins else ({}, {})
+    kept = kept or {}
+    compared = origins or kept or dir_record is not None     # the ACLs and xattrs of the disc's entries
+    attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel) if compared else ({}, {})
 
     def read_back(dirs) -> None:   # into `attrs`, the values the disc lists without them
         for path, why in disc_xattrs.complete(exe, indev, volid, attrs, oversized, rows, dirs, scratch, cancel).items():
@@ -146,7 +149,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept)
+            _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None)
+            _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -181,7 +185,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
             res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept)
+            _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept, dirs_recorded=dir_record is not None)
+            _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -251,7 +256,7 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
 def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
                        attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult,
                        dates: dict[bytes, str | None] | None = None,
-                       kept: dict[bytes, set[bytes]] | None = None) -> None:
+                       kept: dict[bytes, set[bytes]] | None = None, dirs_recorded: bool = False) -> None:
     """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
     disc gives them, None where it does not; `dates`: times as listed), against the backup on the
     medium; those recorded as kept off the disc (`kept`), against the record too."""
@@ -271,7 +276,23 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
             _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
                                                          path in recorded, (dates or {}).get(path), directories,
                                                          kept.get(path, set())))
-    res.unchecked += unchecked.passed_over(entries, directories)
+    res.unchecked += unchecked.passed_over(entries, directories, dirs_recorded)
+
+
+def _compare_recorded(rows: list[Row], dirs: dict, attrs: dict[bytes, dict[bytes, bytes]],
+                      kept: dict[bytes, set[bytes]], dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
+    """Each directory's ACLs and xattrs (`dirs`: those of the disc) against the record, and the
+    xattrs kept off the disc: none of them on it, whether the backup is at hand or not."""
+    if dir_record is not None:
+        for path in sorted(dirs):
+            if dir_attrs.subject(path):
+                _note(res, path, dir_attrs.differs(path, attrs.get(path, {}), dir_record, kept.get(path, set())))
+    for r in rows:
+        whole = r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
+        on_disc = attrs.get(r.disc_path, {})
+        for name in sorted(n for n in kept.get(whole, ()) if n in on_disc):
+            _note(res, r.disc_path, f"xattr {os.fsdecode(name)} on the disc, though recorded as kept off it (its"
+                                    " value was empty)")
 
 
 def _note(res: VerifyResult, path: bytes, why: str | None) -> None:

@@ -88,6 +88,12 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         conn.execute("DELETE FROM disc_xattrs_off WHERE number=?", (number,))
         conn.executemany("INSERT OR IGNORE INTO disc_xattrs_off(number, source, path, disc_path, name)"
                          " VALUES (?,?,?,?,?)", [(number, *k) for k in getattr(recorded, "kept_off", [])])
+        conn.execute("DELETE FROM disc_dir_attrs WHERE number=?", (number,))
+        dir_rows = getattr(recorded, "dir_attrs", None)
+        if dir_rows is not None:
+            conn.executemany("INSERT OR IGNORE INTO disc_dir_attrs(number, source, path, disc_path, mode, name, value)"
+                             " VALUES (?,?,?,?,?,?,?)", [(number, *d) for d in dir_rows])
+            conn.execute("UPDATE checkpoints SET dirs_recorded=1 WHERE number=?", (number,))
         for source, dpath in dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
                          " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,

@@ -1,7 +1,8 @@
 """What the state recorded of a checkpoint's entries when its discs were written, read back from
 the copy of the state database each disc holds (rabtui/rabtui.db): each entry's mode, owner,
-symlink target and hard links, which the catalog on the disc does not hold, and the xattrs kept off
-the discs (checkpoint/kept_off.py: an empty value). A checkpoint rebuilt from its discs keeps them, so that its discs are verified against them (and restores from them
+symlink target and hard links, which the catalog on the disc does not hold, the xattrs kept off
+the discs (checkpoint/kept_off.py: an empty value) and the ACLs and xattrs of the directories
+(checkpoint/dir_attrs.py). A checkpoint rebuilt from its discs keeps them, so that its discs are verified against them (and restores from them
 check them) as those of a checkpoint never lost are. A copy that cannot be read, or one written
 before rabtui kept them, gives nothing: the verification then says what it could not check."""
 
@@ -22,6 +23,9 @@ DB_ON_DISC = b"/rabtui/rabtui.db"
 class Recorded(dict[tuple[int, bytes], tuple[tuple[int, int, str | None], tuple]]):
     # (source, original path, path on the discs, name) of each xattr kept off the discs
     kept_off: list[tuple[str, bytes, bytes, bytes]] = []
+    # None: the copy recorded no ACLs and xattrs of the directories; else (source, original path,
+    # path on the discs, st_mode, name, value) of each
+    dir_attrs: list[tuple[str, bytes, bytes, int, bytes, bytes]] | None = None
 
 
 def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
@@ -39,6 +43,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
                 rows = conn.execute("SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid"
                                     " FROM disc_files WHERE number=? AND mode IS NOT NULL", (number,)).fetchall()
                 kept = _kept_off(conn, number)
+                dirs = _dir_attrs(conn, number)
             finally:
                 conn.close()
         except sqlite3.Error:
@@ -46,8 +51,23 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
     out = Recorded({(disc, bytes(path)): ((size, mtime, sha), (mode, None if link is None else bytes(link), group,
                                                                 uid, gid))
                     for disc, path, size, mtime, sha, mode, link, group, uid, gid in rows})
-    out.kept_off = kept
+    out.kept_off, out.dir_attrs = kept, dirs
     return out
+
+
+def _dir_attrs(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, bytes, int, bytes, bytes]] | None:
+    """The ACLs and xattrs of the checkpoint's directories as the copy records them; None when it
+    recorded none (made before rabtui did)."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(checkpoints)").fetchall()}
+    if "dirs_recorded" not in columns:
+        return None
+    flag = conn.execute("SELECT dirs_recorded FROM checkpoints WHERE number=?", (number,)).fetchall()
+    if not flag or not flag[0][0]:
+        return None
+    rows = conn.execute("SELECT source, path, disc_path, mode, name, value FROM disc_dir_attrs WHERE number=?",
+                        (number,))
+    return [(source, bytes(path), bytes(disc_path), mode, bytes(name), bytes(value))
+            for source, path, disc_path, mode, name, value in rows]
 
 
 def _kept_off(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, bytes, bytes]]:

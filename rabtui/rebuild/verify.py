@@ -13,7 +13,7 @@ import time
 
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.prepare import checkpoint_dir
-from rabtui.checkpoint import kept_off
+from rabtui.checkpoint import dir_attrs, kept_off
 from rabtui.checkpoint.verify import verify_disc
 from rabtui.config import Config
 from rabtui.events import LOG, Emit, Event
@@ -36,7 +36,7 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], em
         emit(Event(LOG, f"{disc['volid']}: verifying the image again"))
         scratch = checkpoint_dir(cfg, number) / f"verify-{disc['disc']:02d}"
         res = verify_disc(cfg.checkpoint.drive, disc["volid"], on_disc, scratch, emit=emit, cancel=cancel,
-                          kept=kept_off.by_disc_path(store, number))
+                          kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number))
         try:
             os.rmdir(scratch.parent)
         except OSError:

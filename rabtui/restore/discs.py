@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from rabtui import fmt, proc
-from rabtui.checkpoint import acl_dirs, kept_off, layout, shortpath, xorriso
+from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, xorriso
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
@@ -171,6 +171,10 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         # the xattrs with an empty value, which the discs do not hold
         failed = kept_off.set_again(os.path.join(short, b"item"), rel, is_file,
                                     kept_off.below(store, number, source.id, rel), sc)
+        if not is_file:   # those named already (disc_dirs), or opened up (their ACL's user:: changed), passed over
+            passed = {name for _kind, name, _why in off} | {os.path.join(rel, u) if u else rel
+                                                             for modes in closed.values() for u in modes}
+            failed += _dirs_as_recorded(store, number, source.id, rel, os.path.join(short, b"item"), sc, passed)
         if failed and apart is None:
             raise WorkFailed(f"checkpoint {number}: {failed[0][2]}")
         if apart is not None:
@@ -251,6 +255,30 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             kept[disc].update(opened)
             off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
+
+
+def _dirs_as_recorded(store: Store, number: int, source: str, rel: bytes, item: bytes, sc,
+                      passed: set[bytes]) -> list[tuple[str, bytes, str]]:
+    """[(kind, name, why)] of each directory restored at `item` (the directory `rel`) whose ACLs and
+    xattrs are not as the checkpoint recorded them (dir_attrs.py; nothing when it recorded none),
+    those named in `passed` (by their path below /) left out."""
+    recorded = dir_attrs.load(store, number)
+    if recorded is None:
+        return []
+    kept = kept_off.by_disc_path(store, number)
+    disc_top = b"data/" + source.encode() + (b"/" + rel if rel else b"")
+    as_root = os.geteuid() == 0
+    out = []
+    for dirpath, _dirs, _files, _fd in os.fwalk(sc.path(item)):
+        under = dirpath[len(sc.path(item)):].lstrip(b"/")
+        disc_path = disc_top + b"/" + under if under else disc_top
+        name = os.path.join(rel, under) if under else rel
+        if name in passed:
+            continue
+        why = dir_attrs.restored_differs(dirpath, disc_path, recorded, kept.get(disc_path, set()), as_root)
+        if why:
+            out.append(("directory", name, why))
+    return out
 
 
 def _xorriso_failure(lines: list[str]) -> str:

@@ -154,7 +154,8 @@ CREATE TABLE IF NOT EXISTS checkpoints(
     drive TEXT,
     discs INTEGER NOT NULL,
     lower_bound INTEGER,
-    plan TEXT                   -- JSON of the whole plan
+    plan TEXT,                  -- JSON of the whole plan
+    dirs_recorded INTEGER       -- 1: the ACLs and xattrs of its directories are in disc_dir_attrs
 );
 CREATE TABLE IF NOT EXISTS checkpoint_dirs(
     number INTEGER NOT NULL,
@@ -201,6 +202,19 @@ CREATE TABLE IF NOT EXISTS disc_xattrs_off(
     name BLOB NOT NULL,         -- the xattr's name (its value is empty)
     PRIMARY KEY(number, disc_path, name)
 );
+-- the ACLs and xattrs of a checkpoint's directories as backed up, which its catalog does not hold
+-- (checkpoint/dir_attrs.py): its discs are compared with them whether that backup is at hand or not.
+-- A checkpoint's directories without a row here had none (checkpoints.dirs_recorded)
+CREATE TABLE IF NOT EXISTS disc_dir_attrs(
+    number INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    path BLOB NOT NULL,         -- the directory's original path, bytes, relative to /
+    disc_path BLOB NOT NULL,    -- its path on the discs
+    mode INTEGER NOT NULL,      -- its st_mode as backed up (the access ACL shown beside a default one)
+    name BLOB NOT NULL,         -- an xattr's name, the system.posix_acl_* of its ACLs too
+    value BLOB NOT NULL,        -- its value as the kernel gives it (never empty: disc_xattrs_off)
+    PRIMARY KEY(number, disc_path, name)
+);
 
 CREATE TABLE IF NOT EXISTS health(
     check_id TEXT PRIMARY KEY,  -- e.g. "stale:web1"
@@ -224,7 +238,7 @@ def schema_script(insert: str = "") -> str:
 # columns added to tables since they were first made: NULL in the rows written before
 ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"),
                  ("disc_files", "link_group", "INTEGER"), ("disc_files", "uid", "INTEGER"),
-                 ("disc_files", "gid", "INTEGER"))
+                 ("disc_files", "gid", "INTEGER"), ("checkpoints", "dirs_recorded", "INTEGER"))
 
 
 def add_columns(conn: sqlite3.Connection) -> None:

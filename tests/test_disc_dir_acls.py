@@ -1,0 +1,118 @@
+"""The ACLs (named entries, default ACL) and xattrs of a checkpoint's directories are recorded when
+it is planned: a disc whose directories' ACLs or xattrs were changed fails verification by name
+even with the backup's medium away, and after a rebuild from the discs; a restore from the discs
+says which directory did not come back as recorded. Real backups, real xorriso onto an `images:`
+drive, setfacl; the images altered with xorriso itself (alter: the MD5s made anew)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from rabtui.checkpoint import run
+from rabtui.cli import main
+from rabtui.events import READY, SKIP, ScriptedPrompter
+from rabtui.restore import run as R
+from rabtui.state.store import Store
+from tests.test_checkpoint_deep import no_room_to_extract
+from tests.test_disc_verify_metadata import alter
+from tests.test_rebuild_disc_state import _rebuilt
+from tests.trees import Lab, write_files
+
+ROOMS = ["extracted", "streamed"]
+
+pytestmark = pytest.mark.skipif(shutil.which("setfacl") is None, reason="no setfacl here")
+
+
+def _burnt(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"acl/f": b"in a directory with ACLs", "plain/g": b"in one without", "h": b"h"})
+    try:
+        subprocess.run(["setfacl", "-m", "u:1234:rwx", str(data / "acl")], check=True, capture_output=True)
+        subprocess.run(["setfacl", "-d", "-m", "u:1234:rwx", str(data / "acl")], check=True, capture_output=True)
+        os.setxattr(data / "acl", "user.tag", b"of-the-directory")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"{tmp_path} takes no ACLs or user. xattrs here: {exc}")
+    assert lab.backup(lab.load()).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    return lab, argv, data, "/data/loc/" + str(data).lstrip("/")
+
+
+def _away(tmp_path) -> None:
+    """The backup's medium unmounted: nothing to compare the disc with but the state."""
+    for m in [p for p in tmp_path.iterdir() if p.name.startswith("medium")]:
+        m.rename(m.with_name(m.name + "-away"))
+
+
+def _verify(lab) -> str:
+    """Verify disc 1; the failure question's text, or "" when it passed (all or what it could)."""
+    prompter = ScriptedPrompter([READY, SKIP])
+    out = run.verify_checkpoint(lab.load(), Store(lab.state), 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=prompter)
+    if out.verified == [1]:
+        return ""
+    assert out.skipped == [1] and len(prompter.asked) == 2, out.message
+    return prompter.asked[1].text
+
+
+CHANGES = [
+    (lambda p: ["-setfacl", "u::rwx,u:4321:rwx,g::r-x,m::rwx,o::r-x", f"{p}/acl", "--"], "/acl (ACL differs"),
+    (lambda p: ["-setfacl", "default:u::rwx,default:g::r-x,default:o::r-x", f"{p}/acl", "--"], "/acl (ACL differs"),
+    (lambda p: ["-setfattr", "user.tag", "changed", f"{p}/acl", "--"], "/acl (xattr user.tag differs from the one"),
+    (lambda p: ["-setfattr", "user.planted", "x", f"{p}/plain", "--"], "/plain (xattr user.planted on the disc, not"),
+    (lambda p: ["-setfacl", "u::rwx,u:4321:r-x,g::r-x,m::r-x,o::r-x", f"{p}/plain", "--"], "/plain (ACL on the disc, not"),
+]
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_an_untouched_disc_verifies_without_the_backup_its_directories_acls_checked(tmp_path, monkeypatch, room):
+    lab, _argv, _data, _prefix = _burnt(tmp_path)
+    _away(tmp_path)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    out = run.verify_checkpoint(lab.load(), Store(lab.state), 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter([READY]))
+    assert out.verified == [1], out.message
+    assert "not checked: the ACLs and xattrs of its entries and the mode, owner and time of its directories:" \
+        in out.message, out.message
+
+
+@pytest.mark.parametrize("room", ROOMS)
+@pytest.mark.parametrize("change, named", CHANGES)
+def test_a_directory_whose_acl_or_xattrs_changed_fails_the_disc_without_the_backup(tmp_path, monkeypatch, room,
+                                                                                      change, named):
+    lab, _argv, _data, prefix = _burnt(tmp_path)
+    alter(tmp_path / "iso" / "RAB1D01.iso", *change(prefix))
+    _away(tmp_path)
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    why = _verify(lab)
+    assert "verification failed" in why and named in why, why
+
+
+@pytest.mark.parametrize("change, named", CHANGES[:4:3])
+def test_a_checkpoint_rebuilt_from_its_discs_still_compares_its_directories(tmp_path, capsys, change, named):
+    lab, argv, _data, prefix = _burnt(tmp_path)
+    _rebuilt(lab, argv)
+    capsys.readouterr()
+    assert _verify(lab) == ""
+    alter(tmp_path / "iso" / "RAB1D01.iso", *change(prefix))
+    why = _verify(lab)
+    assert "verification failed" in why and named in why, why
+
+
+def test_a_restore_from_discs_whose_directory_acl_changed_says_so(tmp_path):
+    lab, _argv, data, prefix = _burnt(tmp_path)
+    res = R.restore(lab.load(), Store(lab.state), "loc", str(data), checkpoint=1, to=tmp_path / "out")
+    assert not res.written.problems(), res.summary
+    alter(tmp_path / "iso" / "RAB1D01.iso", *CHANGES[0][0](prefix))
+    res = R.restore(lab.load(), Store(lab.state), "loc", str(data), checkpoint=1, to=tmp_path / "again")
+    said = "\n".join(res.written.problems())
+    assert f"not restored (directory): {str(data).lstrip('/')}/acl: ACL restored other than recorded" in said, said
