@@ -44,7 +44,8 @@ def _xattrs(path) -> dict[str, bytes]:
 
 
 def _tree(data: Path) -> None:
-    write_files(data, {"alone": b"only an empty xattr", "among": b"an empty one among others",
+    write_files(data, {"alone": b"only an empty xattr", "among": b"an empty one among others", "among-too": b"2",
+                       "first-too": b"3",
                        "acl": b"an ACL and an empty xattr", "linked": b"hard links", "plain": b"none",
                        "sub/inside": b"in a directory with an empty xattr"})
     os.setxattr(data / "alone", "user.empty", b"")
@@ -52,6 +53,10 @@ def _tree(data: Path) -> None:
     os.setxattr(data, "user.top", b"kept")
     for name, value in (("user.a", b"first"), ("user.empty", b""), ("user.z", b"last")):
         os.setxattr(data / "among", name, value)     # the empty one listed between the others, whatever the order
+    for name, value in (("user.empty", b""), ("user.a", b"first")):
+        os.setxattr(data / "among-too", name, value)     # and last (or first), as the file system lists them
+    os.setxattr(data / "first-too", "user.a", b"first")
+    os.setxattr(data / "first-too", "user.empty", b"")
     os.setxattr(data / "acl", "system.posix_acl_access", ACCESS_ACL)
     os.setxattr(data / "acl", "user.empty", b"")
     os.setxattr(data / "acl", "user.kept", b"beside-it")
@@ -86,7 +91,7 @@ def test_entries_with_an_empty_xattr_are_written_recorded_and_come_back_from_the
     rel = str(data).lstrip("/")
     assert {(bytes(r["path"]), bytes(r["name"])) for r in store.all("SELECT * FROM disc_xattrs_off")} == {
         (f"{rel}/{name}".encode().rstrip(b"/"), b"user.empty")
-        for name in ("", "alone", "among", "acl", "linked", "sub/linked-too", "sub")}
+        for name in ("", "alone", "among", "among-too", "first-too", "acl", "linked", "sub/linked-too", "sub")}
     listed = _listed(place / "iso" / "RAB1D01.iso", prefix)
     assert "user.empty" not in listed
     assert 'user.a="first"' in listed and 'user.z="last"' in listed and 'user.kept="beside-it"' in listed, listed
@@ -94,7 +99,8 @@ def test_entries_with_an_empty_xattr_are_written_recorded_and_come_back_from_the
     res = R.restore(lab.load(), store, "loc", str(data), checkpoint=1, to=place / "out")
     assert not res.written.problems(), res.summary
     out = place / "out" / rel
-    for name in ("", "alone", "among", "acl", "linked", "plain", "sub", "sub/inside", "sub/linked-too"):
+    for name in ("", "alone", "among", "among-too", "first-too", "acl", "linked", "plain", "sub", "sub/inside",
+                 "sub/linked-too"):
         assert _xattrs(out / name) == _xattrs(data / name), name
     assert os.stat(out / "linked").st_ino == os.stat(out / "sub" / "linked-too").st_ino
     res = R.restore(lab.load(), store, "loc", str(data / "among"), checkpoint=1, to=place / "one")
@@ -186,3 +192,32 @@ def test_a_symlink_with_an_empty_trusted_xattr_is_carried_as_root(place):
     assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0
     store = Store(lab.state)
     assert [bytes(r["name"]) for r in store.all("SELECT name FROM disc_xattrs_off")] == [b"trusted.empty"]
+
+
+def test_a_directory_tried_beforehand_for_xorriso_holding_such_an_entry_is_tried_and_written(place):
+    """Three symlinks with 764-byte targets: a directory libisofs may miscount, which is written
+    beforehand to /dev/null (continuation.py) as the disc will be, its entry with an empty xattr
+    mapped as on the disc; it could not be tried otherwise, and the plan warned so."""
+    from rabtui.checkpoint import prepare
+    from rabtui.events import WARNING
+    from tests.test_checkpoint_plan_limits import _burn
+    from tests.trees import path_target
+
+    lab = Lab(place, media_count=1)
+    cfg = lab.with_discs("8MiB")
+    many = lab.src / "data" / "many"
+    many.mkdir()
+    for i in range(3):
+        os.symlink(path_target(764), many / f"l{i:02d}")
+    write_files(many, {"f": b"with an empty xattr", "g": b"and another"})
+    for name, value in (("user.a", b"first"), ("user.empty", b"")):     # last or first, as the file system lists them
+        os.setxattr(many / "f", name, value)
+    for name, value in (("user.empty", b""), ("user.a", b"first")):
+        os.setxattr(many / "g", name, value)
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    said = []
+    prepare.compute(cfg, store, emit=said.append)
+    assert not [e.message for e in said if e.kind == WARNING], [e.message for e in said]
+    _burn(place, cfg, store)
+    assert _verify(cfg, store, 1) == ""

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rabtui import proc
-from rabtui.checkpoint import cut_attrs, isosize, layout, xorriso, xorriso_output
+from rabtui.checkpoint import cut_attrs, isosize, kept_off, layout, xorriso, xorriso_output
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.checkpoint.xorriso import Entry
@@ -233,8 +233,8 @@ def _skeleton(folder: bytes, kids: list[Child]) -> str:
             return f"{os.fsdecode(c.name)!r}: {why}"
         if c.entry.kind == "cut":
             c.entry = Entry("cut", path, c.entry.iso, 0, _extents_size(c.size))
-        else:
-            c.entry = Entry(c.entry.kind, path, c.entry.iso)
+        else:   # one with an xattr of an empty value goes in as a disc's does (kept_off.py)
+            c.entry = Entry(c.entry.kind, path, c.entry.iso, bare=bool(kept_off.empty_names(c.attrs)))
     return ""
 
 
@@ -299,7 +299,7 @@ def _bisect(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, found: Found, c
 def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel) -> str | None:
     """None when xorriso writes these directories; else what it said."""
     entries = [e for _, kids in dirs for e in kids]
-    try:     # the parts of cut files, given their stand-ins' ACL and xattrs as a disc's are
+    try:     # the parts of cut files and the bare entries, given their stand-ins' ACL and xattrs as a disc's are
         cut_attrs.prepare(entries, Path(cmdfile + ".lists"))
     except ValueError as exc:
         return str(exc)
