@@ -187,6 +187,20 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
     return undone
 
 
+def undo_written(store: Store, cfg, backup_id: int) -> str | None:
+    """What step 7 wrote for a backup that then failed (its final backup.json could not be written
+    on a medium filled meanwhile, say), undone as for a killed run: its links in the archive
+    unions and its catalog rows. Returns why the links could not all be undone, if so."""
+    row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
+    problem = None
+    try:
+        unlink_archive(cfg, row["source"], Path(row["path"]))
+    except (WorkFailed, OSError) as exc:
+        problem = f"its links in the archive union cannot be undone: {exc}"
+    _forget_catalog(store, row)
+    return problem
+
+
 def _forget_catalog(store: Store, row) -> None:
     """Catalog rows that a run killed after step 7 wrote: its new versions go (and so do the
     changes they were for the checkpoint trigger), and the versions it extended end at its base again."""

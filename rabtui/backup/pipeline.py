@@ -82,6 +82,7 @@ class _Run:
         self._base_cache = False
         self._log = RunLog()
         self._ssh = ssh
+        self._step7_wrote = False     # archive links or catalog rows: undone should the backup fail after all
 
     # --- events (into the run's log too) ------------------------------------------------------------------
 
@@ -193,6 +194,10 @@ class _Run:
             status, reason = "failed", exc.message
         rec = self.rec
         spool.discard()
+        if self._step7_wrote:
+            problem = history.undo_written(self.store, self.cfg, rec.id)
+            if problem:
+                self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
         rec.skip_rest()
         rec.finish("failed", reason)
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
@@ -374,6 +379,8 @@ class _Run:
         else:
             status, reason = "completed", None
         archives = [d for d in rec.dirs if d.kind == "archive"]
+        # a failure from here on (the medium filled by another source, say) undoes what is written
+        self._step7_wrote = status in RESTORABLE
         if status in COMPLETE and archives:
             # only complete backups feed the archive union trees (what the next backup compares with)
             status, reason = self._link_into_unions(medium, spool, archives, status, reason)
