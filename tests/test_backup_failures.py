@@ -154,6 +154,37 @@ def test_a_medium_that_goes_away_during_the_backup_gets_nothing_written_in_its_p
     assert lab.store().one("SELECT COUNT(*) FROM versions WHERE first_backup=?", (result.backup_id,))[0] == 0
 
 
+def test_a_medium_unmounted_between_its_check_and_the_backup_s_directory_gets_nothing(tmp_path, tmpfs_medium):
+    """Unmounted after step 2 checked it and before step 3 made the backup's directory (a night of
+    several sources has one at that point at many moments): the directory was made in the empty
+    mount point, on the root file system, rsync wrote a whole copy there, and the backup was
+    `completed` on medium m1, linked (said its record) to a base it never saw. Now step 3 finds the
+    medium gone, the backup fails, and nothing is left in the mount point."""
+    lab = Lab(tmp_path)
+    path = tmpfs_medium("size=16m")
+    lab.local()
+    write_files(lab.src / "data", {"a": b"1", "sub/b": b"2"})
+    cfg = lab.load()
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    write_files(lab.src / "data", {"c": b"3"})
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+                            "--medium", "m1"], env={**os.environ, "RABTUI_FAULT_STOP": "backup.step2"},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while open(f"/proc/{run.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline and run.poll() is None, "the backup never stopped after step 2"
+        time.sleep(0.05)
+    subprocess.run(["umount", "-l", str(path)], check=True)
+    os.kill(run.pid, signal.SIGCONT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 1, out + err
+    assert "medium m1 went away before the backup began" in out
+    assert os.listdir(path) == []
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "failed" and "went away" in row["reason"]
+    assert lab.store().one("SELECT COUNT(*) FROM versions WHERE last_backup=?", (row["id"],))[0] == 0
+
+
 def test_a_medium_out_of_inodes_is_too_small(tmp_path, tmpfs_medium):
     """Out of inodes, rsync says 23 (each file it could not create), not 11: the medium is full all
     the same, the backup did not fit (the checkpoint trigger hears of it), and says so."""

@@ -272,6 +272,9 @@ class _Run:
             if path.name != rec.name:
                 rec.moved(path.name, path)
             (path / "data").mkdir()
+            gone = media.left_since_checked(medium, info, path)
+            if gone:
+                self._fail_step(3, gone)
         except (WorkFailed, OSError) as exc:
             reason = exc.message if isinstance(exc, WorkFailed) else f"cannot create {rec.path}: {exc.strerror}"
             self._fail_step(3, reason)
