@@ -115,6 +115,54 @@ def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
     assert not os.path.ismount(mount_point)
 
 
+def test_a_backup_that_joins_a_run_on_its_device_medium_and_ends_last_unmounts_it(tmp_path, disk_image):
+    """A night's run mounted the medium; a backup started meanwhile (from the UI, by hand) joined it
+    and was still writing when the run ended: the run could not unmount it ("target is busy", a
+    warning), and the backup that joined, which had not mounted it, left it mounted after its end,
+    a removable disk the operator then takes away as if it were unmounted. Now the last of them to
+    end unmounts it, and the first says nothing."""
+    import sys
+
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    joined, run_ended = tmp_path / "joined", tmp_path / "run-ended"
+    text = ""
+    for sid in ("a", "b", "c"):
+        write_files(lab.src / sid, {"f": sid})
+        pre = (f"touch {joined}; until [ -e {run_ended} ]; do sleep 0.1; done" if sid == "c"
+               else f"until [ -e {joined} ]; do sleep 0.1; done")
+        text += f'[[sources]]\nid = "{sid}"\npre_backup_commands = ["{pre}"]\n' \
+                f'[[sources.directories]]\npath = "{lab.src / sid}"\n'
+    lab.write(text)
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+
+    def rabtui(*argv: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    run = rabtui("backup", "a", "b", "--medium", "m1")
+    deadline = time.monotonic() + 30
+    while not lab.store().one("SELECT COUNT(*) FROM backup_steps WHERE step=4 AND state='running'")[0] == 2:
+        assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+        time.sleep(0.1)
+    late = rabtui("backup", "c")     # joins the run's medium
+    try:
+        out, err = run.communicate(timeout=60)
+    finally:
+        run_ended.touch()
+        late_out, late_err = late.communicate(timeout=60)
+    assert run.returncode == 0, out + err
+    assert "cannot unmount" not in out + err
+    assert late.returncode == 0, late_out + late_err
+    assert not os.path.ismount(mount_point)
+    rows = lab.store().all("SELECT source, medium, status FROM backups ORDER BY source")
+    assert [tuple(r) for r in rows] == [(s, "m1", "completed") for s in ("a", "b", "c")]
+    assert os.listdir(mount_point) == []
+    with mounting.mounted(lab.load().medium("m1")):
+        assert {"a", "b", "c"} <= {p.name for p in mount_point.iterdir()}
+
+
 def test_mount_failure_is_a_clear_error(tmp_path):
     lab = Lab(tmp_path)
     lab.local()

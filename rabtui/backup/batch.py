@@ -77,7 +77,7 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
     check that fails is left to each source's step 2 too, which records the reason in its job."""
     with ExitStack() as stack:
         try:
-            stack.enter_context(mounting.mounted(medium, emit))
+            stack.enter_context(mounting.mounted(medium, emit, store.state_dir))
         except WorkFailed as exc:
             emit(Event(WARNING, str(exc)))
             mounted = False

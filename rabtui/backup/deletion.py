@@ -146,7 +146,7 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
         if not mine:
             continue
         try:
-            with mounted(medium):
+            with mounted(medium, state_dir=cfg.state_dir):
                 if not medium_present(store, medium):
                     say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now", done.kept)
                     continue

@@ -123,7 +123,7 @@ class _Run:
             self._step1()
             faults.point("backup.step1")
             self.step(2, "running")
-            with mounting.mounted(medium, self.emit), self._medium_held(medium):
+            with mounting.mounted(medium, self.emit, self.cfg.state_dir), self._medium_held(medium):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)

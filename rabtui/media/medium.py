@@ -245,7 +245,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
     labelled as another, files without a label, a medium the state knows found unlabelled, or
     another disk labelled with this medium's id (taken over as this medium with `force`)."""
-    with mounted(medium):
+    with mounted(medium, state_dir=store.state_dir):
         path = medium.path
         if not os.path.isdir(path):
             raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")

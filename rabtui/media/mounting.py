@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import proc
+from rabtui import privacy, proc
 from rabtui.config import Medium
-from rabtui.errors import WorkFailed
+from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
+from rabtui.state import locks
 
 
 def mount_argv(medium: Medium) -> list[str]:
@@ -22,13 +23,80 @@ def umount_argv(medium: Medium) -> list[str]:
     return ["umount", str(medium.path)]
 
 
+MOUNT_WAIT = 600     # seconds another rabtui process may take to mount or unmount the medium
+
+
 @contextmanager
-def mounted(medium: Medium, emit: Emit = no_emit) -> Iterator[Medium]:
+def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None = None) -> Iterator[Medium]:
     """Mount the medium's device at its path for the duration (no-op without a device, or when
-    something is already mounted there, which is then left mounted)."""
-    if not medium.device or os.path.ismount(medium.path):
+    something other than rabtui mounted it there, which is then left mounted).
+
+    `state_dir`: rabtui's users of the medium are counted there (a shared lock each), and the last
+    of them to end unmounts it, whichever mounted it: a backup that joined a night's run on its
+    medium and ends after the run, a restore during the night. Without it, the one that mounted it
+    unmounts it when it ends (a warning when another still uses it: "target is busy")."""
+    if not medium.device:
         yield medium
         return
+    if state_dir is None:
+        with _mounted_alone(medium, emit):
+            yield medium
+        return
+    turn = locks.Lock(state_dir, f"mounting-{medium.id}", what=f"mounting or unmounting medium {medium.id}")
+    users = locks.Lock(state_dir, f"medium-users-{medium.id}", what=f"the use of medium {medium.id}")
+    ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
+    with turn.acquire_within(MOUNT_WAIT):
+        users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole
+        try:
+            if not os.path.ismount(medium.path):
+                _mount(medium, emit)
+                _note(ours)
+        except BaseException:
+            users.release()
+            raise
+    try:
+        yield medium
+    finally:
+        _leave(medium, emit, turn, users, ours)
+
+
+def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours: Path) -> None:
+    """One user of the medium ends; the last one unmounts it, if rabtui mounted it."""
+    try:
+        with turn.acquire_within(MOUNT_WAIT):
+            users.release()
+            try:
+                last = users.acquire()
+            except LockBusy:
+                return         # another rabtui process uses it still: it unmounts it when it ends
+            with last:
+                if ours.exists() and os.path.ismount(medium.path) and _unmount(medium, emit):
+                    ours.unlink(missing_ok=True)
+    except (LockBusy, WorkFailed) as exc:
+        users.release()
+        emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: {exc}"))
+
+
+def _note(path: Path) -> None:
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE))
+    except OSError:     # a full state directory: the medium stays mounted after use, as one mounted by hand
+        pass
+
+
+@contextmanager
+def _mounted_alone(medium: Medium, emit: Emit) -> Iterator[None]:
+    if os.path.ismount(medium.path):
+        yield
+        return
+    _mount(medium, emit)
+    try:
+        yield
+    finally:
+        _unmount(medium, emit)
+
+
+def _mount(medium: Medium, emit: Emit) -> None:
     Path(medium.path).mkdir(parents=True, exist_ok=True)
     result = proc.run(mount_argv(medium), timeout=120)
     if not result.ok:
@@ -36,12 +104,13 @@ def mounted(medium: Medium, emit: Emit = no_emit) -> Iterator[Medium]:
             f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_text().strip()}"
         )
     emit(Event(LOG, f"mounted {medium.device} at {medium.path}"))
-    try:
-        yield medium
-    finally:
-        os.sync()
-        done = proc.run(umount_argv(medium), timeout=300)
-        if done.ok:
-            emit(Event(LOG, f"unmounted {medium.path}"))
-        else:
-            emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_text().strip()}"))
+
+
+def _unmount(medium: Medium, emit: Emit) -> bool:
+    os.sync()
+    done = proc.run(umount_argv(medium), timeout=300)
+    if done.ok:
+        emit(Event(LOG, f"unmounted {medium.path}"))
+    else:
+        emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_text().strip()}"))
+    return done.ok

@@ -207,7 +207,7 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
 
         medium = cfg.medium(copy.medium)
         try:
-            with mounted(medium):
+            with mounted(medium, state_dir=cfg.state_dir):
                 return medium_problem(medium, store)
         except WorkFailed as exc:
             return str(exc)

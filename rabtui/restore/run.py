@@ -302,7 +302,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     origin = f"backup {row['name']} on {medium.id}"
     emit(Event(LOG, f"restoring {shown} of {source.id} from {origin} to {target}"))
     # a 4,000-byte source path is deeper than the kernel takes below the medium's backup directory
-    with mounting.mounted(medium, emit), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
+    with mounting.mounted(medium, emit, cfg.state_dir), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
         for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
             on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under))
