@@ -82,6 +82,8 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
         step7_cpu.append(_cpu() - c2)
         spool_cpu.append(c1 - c0)
         last_on[medium] = (backup_id, day)
+        print(f"[year] day {day} step 7 {step7[-1]:.3f} s CPU {step7_cpu[-1]:.3f} s, spool CPU"
+              f" {spool_cpu[-1]:.3f} s ({load()})", flush=True)
         if day % every == 0 or day == days:
             t = time.perf_counter()
             found = catalog.find(store, f"f{rng.randrange(files):07d}.bin")
@@ -102,10 +104,12 @@ def year(work: Path, files: int, days: int, churn: float, every: int) -> dict:
     forget_backups(store, ids)
     cleanup = time.perf_counter() - t
     print(f"[year] cleanup of a month ({len(ids)} backups): {cleanup:.2f} s", flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"[year] peak RSS {peak / 1024:.0f} MB", flush=True)
     store.close()
     return {"files": files, "days": days, "churn": churn, "media": MEDIA, "curve": curve,
             "step7_max_s": max(step7), "step7_median_s": sorted(step7)[len(step7) // 2],
-            "cleanup_month_s": cleanup, "cleanup_backups": len(ids)}
+            "cleanup_month_s": cleanup, "cleanup_backups": len(ids), "peak_rss_kb": peak}
 
 
 def main() -> None:
