@@ -112,3 +112,17 @@ def test_find_a_part_of_a_name_as_locate_does_and_ignoring_case(tmp_path, capsys
     assert main(args + ["-i", "NEEDLE", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert sorted(os.path.basename(v["path"]) for v in found) == ["a-Needle-b.md", "needle.txt"]
+
+
+def test_a_limited_find_counts_only_the_files_something_holds(tmp_path):
+    """A path whose versions a cleanup dropped (or that a failed backup left) is in `paths` with
+    nothing holding it: a search for a few files (Browse's) finds as many all the same."""
+    lab, cfg, (b1, b2, b3) = _lab(tmp_path)
+    store = lab.store()
+    every = {bytes(v.path) for v in catalog.find(store, "*")}
+    first = store.one("SELECT id, path FROM paths ORDER BY id LIMIT 1")
+    store.execute("DELETE FROM versions WHERE path_id=?", (first["id"],))
+    held = every - {bytes(first["path"])}
+    for limit in (1, 2, len(held)):
+        found = {bytes(v.path) for v in catalog.find(store, "*", limit=limit)}
+        assert len(found) == limit and found <= held

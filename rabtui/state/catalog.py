@@ -141,18 +141,23 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
         rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where} AND {test}", (*params, *test_params))
         # SQLite's GLOB compares the bytes as they are (names need not be UTF-8)
         paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)}
-        if limit is not None:
-            paths = dict(list(paths.items())[:limit])
-        return _versions(store, paths, source, archive_dirs or {})
+        return _versions(store, paths, source, archive_dirs or {}, limit)
 
 
-def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict) -> list[Version]:
+def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
+              limit: int | None = None) -> list[Version]:
+    """The versions of `paths` (id -> row) with their locations; with `limit`, of the first
+    `limit` paths (in their order) that have a location: a path no backup or disc holds (its
+    versions dropped by a cleanup, or added by a backup that failed) takes no place among them."""
     if not paths:
         return []
     backups = _Backups(store, source)
     out: dict[tuple, Version] = {}
     ids = list(paths)
+    held: set[int] = set()      # the paths with a location
     for i in range(0, len(ids), 500):
+        if limit is not None and len(held) >= limit:
+            break
         chunk = ids[i:i + 500]
         marks = ",".join("?" * len(chunk))
         for v in store.all(f"SELECT * FROM versions WHERE path_id IN ({marks}) ORDER BY first_backup", chunk):
@@ -169,6 +174,7 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict)
             # kept data never enters the medium's archive union
             in_union = is_archive and v["first_backup"] not in backups.kept
             ver.locations.append(Location("backup", medium=v["medium"], backups=names, archive=in_union))
+            held.add(v["path_id"])
         for f in store.all(
             f"SELECT f.*, p.id AS path_id, d.volid, d.state FROM disc_files f"
             f" JOIN paths p ON p.source=f.source AND p.path=f.path"
@@ -181,6 +187,10 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict)
             ver.locations.append(Location("disc", checkpoint=f["number"], disc=f["disc"], volid=f["volid"],
                                           disc_state=f["state"], disc_path=bytes(f["disc_path"]),
                                           part=f["part"], parts=f["parts"]))
+            held.add(f["path_id"])
+    if limit is not None:
+        kept = {(paths[i]["source"], bytes(paths[i]["path"])) for i in [i for i in ids if i in held][:limit]}
+        out = {key: v for key, v in out.items() if key[:2] in kept}
     # disc files whose path never made it into `paths` (a rebuilt state with only discs) are
     # found by find_on_discs; here they join through paths.
     result = [v for v in out.values() if v.locations]
