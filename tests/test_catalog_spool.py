@@ -79,9 +79,11 @@ def test_a_backup_read_in_many_batches_extends_and_adds_every_file(tmp_path):
 
 
 def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanwhile(tmp_path):
-    """The spool looks each file's path up as it goes in: the files known already, the paths first
-    seen in this backup, a path the catalog got after the look-up (kept in the directory it was first
-    seen in), directories (no versions) and items taken back all end as step 7 recorded them before."""
+    """The spool looks each file's path up as it goes in, and adds the paths the catalog does not
+    know yet right away (committed before step 7): the files known already, the paths first seen in
+    this backup, paths the catalog got from elsewhere before the look-up or between the look-up and
+    the spool's own adding (each kept in the directory it was first seen in), directories (no
+    versions) and items taken back all end as step 7 recorded them before."""
     store = Store(tmp_path)
     for i, medium in ((1, "m1"), (2, "m2")):
         store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
@@ -90,22 +92,36 @@ def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanw
     spool.target(source="src", medium="m1", base_id=None)
     spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(1500)])
     spool.apply(1)
-    spool = CatalogSpool(store)
+
+    class Meanwhile(CatalogSpool):
+        def _add_paths(self, last: int) -> None:
+            store.execute("INSERT OR IGNORE INTO paths(source, dir, path) VALUES ('src', '/other', ?)", (b"d/k",))
+            super()._add_paths(last)
+
+    spool = Meanwhile(store)
     spool.target(source="src", medium="m2", base_id=None)
     for start in range(0, 1500, 700):
         spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(start, min(1500, start + 700))]
                   + [("/d", b"d/g%d" % start, F, rsync.NEW, 1, 1), ("/d", b"d/sub%d" % start, ord("d"), rsync.NEW, 0, 0)])
-    spool.add("/d", [("/d", b"d/h", F, rsync.NEW, 2, 2), ("/d", b"d/gone", F, rsync.NEW, 3, 3)])
+    spool.add("/d", [("/d", b"d/h", F, rsync.NEW, 2, 2), ("/d", b"d/k", F, rsync.NEW, 4, 4),
+                     ("/d", b"d/gone", F, rsync.NEW, 3, 3)])
+    store.execute("INSERT INTO paths(source, dir, path) VALUES ('src', '/other', ?)", (b"d/h",))
     spool.forget("/d", [b"d/gone"])
     spool.flush()
-    store.execute("INSERT INTO paths(source, dir, path) VALUES ('src', '/other', ?)", (b"d/h",))
-    assert spool.apply(2) == 1500 + 3 + 1
+    # the new files' paths are in the catalog before step 7 (a path taken back too: it names a
+    # file, no version says a medium holds it); the directories' are not
+    new = {b"d/g0", b"d/g700", b"d/g1400", b"d/h", b"d/k", b"d/gone"}
+    assert {bytes(r[0]) for r in store.all("SELECT path FROM paths")} - {b"d/f%d" % i for i in range(1500)} == new
+    assert store.one("SELECT COUNT(*) AS n FROM versions WHERE medium='m2'")["n"] == 0
+    assert spool.apply(2) == 1500 + 3 + 2
     got = {(bytes(r[0]), r[1], r[2]) for r in store.all(
         "SELECT p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id WHERE v.medium='m2'")}
     assert got == ({(b"d/f%d" % i, i, 100 + i) for i in range(1500)} | {(b"d/g%d" % s, 1, 1) for s in (0, 700, 1400)}
-                   | {(b"d/h", 2, 2)})
-    assert store.one("SELECT COUNT(*) AS n FROM paths WHERE path=?", (b"d/h",))["n"] == 1
+                   | {(b"d/h", 2, 2), (b"d/k", 4, 4)})
+    assert {bytes(r[0]): r[1] for r in store.all("SELECT path, dir FROM paths WHERE path IN (?, ?, ?)",
+                                                 (b"d/h", b"d/k", b"d/g0"))} == {b"d/h": "/other", b"d/k": "/other",
+                                                                                 b"d/g0": "/d"}
     # the files of m1 were counted then; only the paths new here are changes now, each in its directory
     counts = {r[0]: r[1] for r in store.all("SELECT path, changed_since_checkpoint FROM dir_state")}
-    assert counts == {"/d": 1500 + 3, "/other": 1}
+    assert counts == {"/d": 1500 + 3, "/other": 2}
     assert {r[0]: r[1] for r in store.all("SELECT dir, COUNT(*) FROM changes GROUP BY dir")} == counts
