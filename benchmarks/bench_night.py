@@ -43,6 +43,8 @@ def _fresh(lab: NightLab) -> None:
         m.mkdir()
     for name in ("rabtui.db", "rabtui.db-wal", "rabtui.db-shm"):
         (lab.state / name).unlink(missing_ok=True)
+    # the media's labels as rabtui kept them: emptied media with a copy there would be refused
+    shutil.rmtree(lab.state / "media", ignore_errors=True)
 
 
 def cpu(work: Path, sshd, reps: int, files: int) -> dict:
