@@ -116,3 +116,38 @@ def test_a_restore_from_discs_whose_directory_acl_changed_says_so(tmp_path):
     res = R.restore(lab.load(), Store(lab.state), "loc", str(data), checkpoint=1, to=tmp_path / "again")
     said = "\n".join(res.written.problems())
     assert f"not restored (directory): {str(data).lstrip('/')}/acl: ACL restored other than recorded" in said, said
+
+
+def test_a_directory_carried_as_filler_is_restored_from_the_discs_as_recorded(tmp_path):
+    """Its directories are at add/N on the discs, where the record has them too, not at data/."""
+    from rabtui.checkpoint import prepare
+    from tests.test_checkpoint import _not_due
+
+    lab = Lab(tmp_path, media_count=1)
+    dirs = ("data", "fill")
+    for d in dirs:
+        (lab.src / d).mkdir()
+    cfg = lab.write('[[sources]]\nid = "loc"\n'
+                    + "".join(f'[[sources.directories]]\npath = "{lab.src / d}"\n' for d in dirs)
+                    + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    fill = lab.src / "fill"
+    write_files(lab.src / "data", {"a": b"due"})
+    write_files(fill, {"sub/f": b"f", "g": b"g"})
+    try:
+        subprocess.run(["setfacl", "-m", "u:1234:rwx", str(fill / "sub")], check=True, capture_output=True)
+        subprocess.run(["setfacl", "-d", "-m", "u:1234:rwx", str(fill / "sub")], check=True, capture_output=True)
+        os.setxattr(fill / "sub", "user.tag", b"of-the-directory")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"{tmp_path} takes no ACLs or user. xattrs here: {exc}")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    _not_due(store, fill)      # checkpointed recently: carried as filler
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    assert run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                               prompter=ScriptedPrompter(lambda q: READY)).status == "completed"
+    assert {bytes(r["disc_path"]) for r in store.all("SELECT disc_path FROM disc_dir_attrs")} == {b"add/1/sub"}
+    res = R.restore(cfg, store, "loc", str(fill), checkpoint=number, to=tmp_path / "out")
+    assert not res.written.problems(), res.summary
+    out = tmp_path / "out" / str(fill).lstrip("/") / "sub"
+    assert os.getxattr(out, "user.tag") == b"of-the-directory"
+    assert os.getxattr(out, "system.posix_acl_default") == os.getxattr(fill / "sub", "system.posix_acl_default")

@@ -174,7 +174,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         if not is_file:   # those named already (disc_dirs), or opened up (their ACL's user:: changed), passed over
             passed = {name for _kind, name, _why in off} | {os.path.join(rel, u) if u else rel
                                                              for modes in closed.values() for u in modes}
-            failed += _dirs_as_recorded(store, number, source.id, rel, os.path.join(short, b"item"), sc, passed)
+            failed += _dirs_as_recorded(store, number, disc_top(rows, rel, source.id), rel,
+                                        os.path.join(short, b"item"), sc, passed)
         if failed and apart is None:
             raise WorkFailed(f"checkpoint {number}: {failed[0][2]}")
         if apart is not None:
@@ -212,11 +213,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
                     for r in files]
         else:  # the directory's subtree on this disc (merged with the other discs' afterwards)
-            first = bytes(files[0]["disc_path"])
-            under = bytes(files[0]["path"])[len(rel):]
-            disc_top = first[: len(first) - len(under)] if under and first.endswith(under) else \
-                os.path.join(b"data", source.id.encode(), rel)
-            jobs = [(disc_top, xtop)]
+            jobs = [(disc_top(files, rel, source.id), xtop)]
         link_mtimes = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): r["mtime"]
                        for r in files if r["sha256"] == LINK_MARK}
         for disc_path, target in jobs:
@@ -257,21 +254,33 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
 
 
-def _dirs_as_recorded(store: Store, number: int, source: str, rel: bytes, item: bytes, sc,
+def disc_top(rows, rel: bytes, source: str) -> bytes:
+    """The path on the discs of the directory `rel`, as its catalog rows (those below it) give it:
+    data/SOURCE/PATH for a directory of the checkpoint's, add/N/... for one carried as filler."""
+    for r in rows:
+        path, on_disc = bytes(r["path"]), bytes(r["disc_path"])
+        under = path[len(rel):]
+        if not under:
+            return on_disc
+        if on_disc.endswith(under):
+            return on_disc[: len(on_disc) - len(under)]
+    return os.path.join(b"data", source.encode(), rel)
+
+
+def _dirs_as_recorded(store: Store, number: int, top: bytes, rel: bytes, item: bytes, sc,
                       passed: set[bytes]) -> list[tuple[str, bytes, str]]:
-    """[(kind, name, why)] of each directory restored at `item` (the directory `rel`) whose ACLs and
-    xattrs are not as the checkpoint recorded them (dir_attrs.py; nothing when it recorded none),
-    those named in `passed` (by their path below /) left out."""
+    """[(kind, name, why)] of each directory restored at `item` (the directory `rel`, `top` on the
+    discs) whose ACLs and xattrs are not as the checkpoint recorded them (dir_attrs.py; nothing when
+    it recorded none), those named in `passed` (by their path below /) left out."""
     recorded = dir_attrs.load(store, number)
     if recorded is None:
         return []
     kept = kept_off.by_disc_path(store, number)
-    disc_top = b"data/" + source.encode() + (b"/" + rel if rel else b"")
     as_root = os.geteuid() == 0
     out = []
     for dirpath, _dirs, _files, _fd in os.fwalk(sc.path(item)):
         under = dirpath[len(sc.path(item)):].lstrip(b"/")
-        disc_path = disc_top + b"/" + under if under else disc_top
+        disc_path = top + b"/" + under if under else top
         name = os.path.join(rel, under) if under else rel
         if name in passed:
             continue
