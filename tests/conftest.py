@@ -138,3 +138,11 @@ def bind_mount():
     root only (skipped otherwise); unmounted at its end."""
     with _mounter("a bind mount") as mount:
         yield lambda path, directory: mount(path, "--bind", str(directory))
+
+
+@pytest.fixture
+def ramfs():
+    """mount(path): a ramfs at `path` (made if missing) for the test, as root only (skipped
+    otherwise): a file system that takes no xattr and tells no size (statvfs: 0 blocks, 0 free)."""
+    with _mounter("a ramfs") as mount:
+        yield lambda path: mount(path, "-t", "ramfs", "ramfs")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rabtui.cli import main
+from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
 from rabtui.state.store import Store
 from tests.fidelity import ACCESS_ACL
@@ -221,3 +222,14 @@ def test_a_directory_tried_beforehand_for_xorriso_holding_such_an_entry_is_tried
     assert not [e.message for e in said if e.kind == WARNING], [e.message for e in said]
     _burn(place, cfg, store)
     assert _verify(cfg, store, 1) == ""
+
+
+def test_a_restore_onto_a_file_system_that_takes_no_xattrs_says_so(place, ramfs):
+    """A ramfs refuses every xattr, and its statvfs shows no block at all, free or not: the
+    restore says the xattr refused, not that the target is full."""
+    target = ramfs(place / "ram")
+    lab, _argv, data, _prefix = _burnt(place)
+    with pytest.raises(WorkFailed) as exc:
+        R.restore(lab.load(), Store(lab.state), "loc", str(data), checkpoint=1, to=target)
+    said = f"{exc.value} {exc.value.hint}"
+    assert "Operation not supported" in said and "refuses that xattr" in said and "is full" not in said, said

@@ -300,10 +300,13 @@ def _xorriso_failure(lines: list[str]) -> str:
 
 
 def _full(path: bytes) -> str | None:
-    """`path` as shown, when its file system has less than 1 MiB left (for this user)."""
+    """`path` as shown, when its file system has less than 1 MiB left (for this user). One that
+    tells no size (ramfs: no blocks at all) is never called full."""
     try:
         st = os.statvfs(path)
     except OSError:
+        return None
+    if st.f_blocks == 0:
         return None
     free = st.f_bfree if os.geteuid() == 0 else st.f_bavail
     return fmt.name(path) if free * st.f_frsize < (1 << 20) else None
