@@ -331,3 +331,22 @@ def test_a_file_without_an_acl_in_a_directory_with_a_default_acl_comes_off_the_d
     got = R.restore(cfg, lab.store(), "loc", plain, checkpoint=number, to=tmp_path / "one")
     assert not got.written.problems(), got.summary
     assert os.listxattr(tmp_path / "one" / plain.lstrip("/")) == []
+
+
+@pytest.mark.skipif(not fidelity.is_root(), reason="only root sets a trusted. xattr (a symlink takes no user. one)")
+def test_a_symlinks_trusted_xattrs_come_back_from_the_medium(tmp_path):
+    """Set on the link itself, never on what it points to."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    data = lab.src / "data"
+    (data / "f").write_bytes(b"pointed to")
+    os.symlink("f", data / "l")
+    os.setxattr(data / "l", "trusted.kept", b"on the link", follow_symlinks=False)
+    os.setxattr(data / "l", "trusted.empty", b"", follow_symlinks=False)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    res = R.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out")
+    assert not res.written.problems(), res.summary
+    out = tmp_path / "out" / str(data).lstrip("/")
+    assert {n: os.getxattr(out / "l", n, follow_symlinks=False) for n in os.listxattr(out / "l", follow_symlinks=False)} \
+        == {"trusted.kept": b"on the link", "trusted.empty": b""}
+    assert os.listxattr(out / "f") == []

@@ -89,6 +89,16 @@ class MetadataWriter:
         if is_link:
             if self.as_root:
                 os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+            attrs = read_xattrs(src) if src is not None else []
+            if attrs:   # trusted. and security. ones (root's): set through the link itself, never its target
+                link = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                try:
+                    made = os.fstat(link)
+                    if not stat.S_ISLNK(made.st_mode) or made.st_uid != (st.st_uid if self.as_root else os.geteuid()):
+                        raise Refused(f"{fmt.name(shown)}: replaced by another file while it was restored")
+                    self._set_xattrs(b"/proc/self/fd/%d" % link, attrs, shown, follow=True)
+                finally:
+                    os.close(link)
             os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
             if st.st_mtime_ns % 1_000_000_000:
                 self._time_kept(st, os.stat(name, dir_fd=fd, follow_symlinks=False), shown)
