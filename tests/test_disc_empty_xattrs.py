@@ -179,7 +179,7 @@ def test_a_file_cut_into_parts_with_an_empty_xattr_is_verified_and_restored(plac
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root sets a trusted. xattr (a symlink takes no user. one)")
-def test_a_symlink_with_an_empty_trusted_xattr_is_carried_as_root(place):
+def test_a_symlink_with_an_empty_trusted_xattr_is_carried_and_restored_as_root(place):
     lab = Lab(place, media_count=1)
     lab.with_discs("4MiB")
     data = lab.src / "data"
@@ -193,6 +193,13 @@ def test_a_symlink_with_an_empty_trusted_xattr_is_carried_as_root(place):
     assert main(["--config", str(lab.config_path), "checkpoint", "burn", "--yes", "--now"]) == 0
     store = Store(lab.state)
     assert [bytes(r["name"]) for r in store.all("SELECT name FROM disc_xattrs_off")] == [b"trusted.empty"]
+    # osirrox extracts a symlink without its xattrs: each is set on the link, not on what it points to
+    for what, to in ((data, "out"), (data / "l", "one")):
+        res = R.restore(lab.load(), store, "loc", str(what), checkpoint=1, to=place / to)
+        assert not res.written.problems(), res.summary
+        out = place / to / str(data).lstrip("/")
+        assert _xattrs(out / "l") == {"trusted.kept": b"v", "trusted.empty": b""}, to
+    assert _xattrs(place / "out" / str(data).lstrip("/") / "f") == {}
 
 
 def test_a_directory_tried_beforehand_for_xorriso_holding_such_an_entry_is_tried_and_written(place):

@@ -19,7 +19,7 @@ from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs
+from rabtui.restore import disc_dirs, link_xattrs
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
@@ -252,6 +252,8 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             kept[disc].update(opened)
             off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
+            if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
+                off += link_xattrs.restore(dev, start, target, rel, volid, cancel)   # only root's hold xattrs
 
 
 def disc_top(rows, rel: bytes, source: str) -> bytes:

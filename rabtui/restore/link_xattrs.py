@@ -1,0 +1,71 @@
+"""The xattrs of the symlinks restored from a disc. osirrox (xorriso 1.5.4) extracts a symlink
+without them, though the disc holds them (trusted. and security. ones, which only root sets on a
+symlink; an empty-valued one is set again from the checkpoint's record, kept_off.py). As root, they
+are read from the disc with `-find -type l -exec getfattr` and set on each restored link through a
+descriptor of the link itself, never on what it points to."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui import fmt, proc
+from rabtui.checkpoint import shortpath
+from rabtui.checkpoint.xorriso_output import ACL_KEY, parse_getfattr, parse_oversized
+
+
+def argv(dev: str, start: bytes) -> list[str]:
+    """The xattrs of every symlink of the disc at or below `start`, as `getfattr -d` shows them."""
+    from rabtui.restore.discs import address
+
+    return ["xorriso", "-no_rc", "-xattr", "any", "-indev", address(dev), "-backslash_codes", "encode_results",
+            "-iso_rr_pattern", "off", "-find", os.fsdecode(start), "-type", "l", "-exec", "getfattr", "--", "-end"]
+
+
+def restore(dev: str, start: bytes, target: bytes, rel: bytes, volid: str, cancel) -> list[tuple[str, bytes, str]]:
+    """Give the symlinks extracted from `start` (a disc path; `rel` below /) into `target` their
+    xattrs from the disc; [(kind, name, why)] of those that could not be."""
+    lines: list[bytes] = []
+    done = proc.run(argv(dev, start), on_stdout=lines.append, cancel=cancel)
+    if not done.ok:
+        return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}"
+                                   f" (exit {done.returncode})")]
+    top = start.strip(b"/")
+    failed = []
+    listed = parse_getfattr(lines)
+    for path, sizes in parse_oversized(lines).items():
+        listed.setdefault(path, {})
+        failed += [("attribute", _name(rel, top, path), f"an xattr of {value} bytes on {volid}, which is not read"
+                                                        " back for a symlink") for _name_len, value in sizes]
+    with shortpath.Shortcuts() as short:
+        for path, attrs in sorted(listed.items()):
+            attrs.pop(ACL_KEY, None)
+            if not attrs or not (path == top or path.startswith(top + b"/")):
+                continue
+            link = short.path(target + b"/" + path[len(top):].lstrip(b"/") if path != top else target)
+            failed += _set(link, attrs, _name(rel, top, path))
+    return failed
+
+
+def _name(rel: bytes, top: bytes, path: bytes) -> bytes:
+    under = path[len(top):].lstrip(b"/")
+    return os.path.join(rel, under) if under else rel
+
+
+def _set(link: bytes, attrs: dict[bytes, bytes], shown: bytes) -> list[tuple[str, bytes, str]]:
+    try:
+        fd = os.open(link, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        return [("attribute", shown, f"its xattrs: {exc.strerror}")]
+    failed = []
+    try:
+        if not stat.S_ISLNK(os.fstat(fd).st_mode):
+            return []
+        for name, value in sorted(attrs.items()):
+            try:
+                os.setxattr(b"/proc/self/fd/%d" % fd, name, value)
+            except OSError as exc:
+                failed.append(("attribute", shown, f"xattr {fmt.name(name)}: {exc.strerror}"))
+    finally:
+        os.close(fd)
+    return failed
