@@ -225,3 +225,26 @@ def test_a_large_value_of_a_directory_with_an_empty_one_changed_on_the_disc_fail
         no_room_to_extract(monkeypatch)
     why = _verify(lab.load(), Store(lab.state), 1)
     assert "verification failed" in why and "/d (xattr user.big differs from the one recorded)" in why, why
+
+
+def test_a_directory_with_an_empty_value_keeps_its_setgid_and_sticky_bits_on_the_disc(place):
+    """xorriso drops them from a directory mapped without its ACL and xattrs; they are set again."""
+    lab = Lab(place, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"sg/f": b"f", "st/g": b"g", "su/h": b"h", "acl/i": b"i", "*?[x]/j": b"j"})
+    for name, mode in (("sg", 0o2775), ("st", 0o1777), ("su", 0o4755), ("acl", 0o2750), ("*?[x]", 0o3770)):
+        os.chmod(data / name, mode)
+        os.setxattr(data / name, "user.empty", b"")
+    _setfacl(data / "acl", "-m", "u:1234:r-x")
+    _setfacl(data / "acl", "-d", "-m", "u:1234:rwx")
+    os.chmod(data / "acl", 0o2750)
+    _burnt(lab)
+    cfg, store = lab.load(), Store(lab.state)
+    assert _verify(cfg, store, 1) == ""
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=1, to=place / "out")
+    assert not res.written.problems(), res.summary
+    out = place / "out" / str(data).lstrip("/")
+    for name in ("sg", "st", "su", "acl", "*?[x]"):
+        assert os.lstat(out / name).st_mode == os.lstat(data / name).st_mode, name
+        assert _xattrs(out / name) == _xattrs(data / name), name

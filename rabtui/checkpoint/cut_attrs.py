@@ -63,6 +63,8 @@ def prepare(entries: Sequence[Entry], folder: Path) -> None:
         if not (e.kind == "cut" or e.bare):
             continue
         e.attrs, e.acl = read(e.disk)
+        if e.bare and e.kind == "dir":
+            e.mode = os.lstat(e.disk).st_mode
         e.lists = os.path.join(os.fsencode(folder), b"%d" % k)
         try:
             lists += xorriso.attr_lists([e])

@@ -25,9 +25,10 @@ for the ACL (after: `-setfattr_list` removes an ACL set before it). So a part ho
 file would, its ACL and its system.posix_acl_access xattr beside it. `-setfacl_list` takes its
 names as patterns unless `-iso_rr_pattern off`.
 
-An entry with an xattr of an empty value is mapped without its ACL and xattrs (BARE_MAP, then
-BARE_END = ["-hardlinks on", "-acl on", "-xattr any"]    # as ISO_SETTINGS has them
-the same lists, right after its `-map` or `-map_single`.
+An entry with an xattr of an empty value is mapped without its ACL and xattrs (BARE_MAP), then
+given them from the same lists, right after its `-map` or `-map_single`. A directory so mapped
+loses its setuid, setgid and sticky bits (xorriso 1.5.4): they are added again with `-chmod`
+before its ACL is set (which keeps them).
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class Entry:
     lists: bytes = b""
     # for "file" and "dir": mapped without its ACL and xattrs, given from the lists (BARE_MAP)
     bare: bool = False
+    # for a bare "dir": its st_mode on disk, whose setuid, setgid and sticky bits xorriso drops then
+    mode: int = 0
 
 
 PATH_MAX = 4095          # the longest path xorriso composes, on disk or in the image
@@ -159,6 +162,11 @@ def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def _special_bits(mode: int) -> list[str]:
+    """-chmod arguments that add the setuid, setgid and sticky bits of `mode`, and only them."""
+    return [bits for bit, bits in ((0o4000, "u+s"), (0o2000, "g+s"), (0o1000, "a+t")) if mode & bit]
+
+
 def command_file(volid: str, entries: Iterable[Entry]) -> str:
     """The text of the command file for one disc (with the files of attr_lists beside it)."""
     lines = [f"-volid {quote(volid)}"]
@@ -195,6 +203,11 @@ def command_file(volid: str, entries: Iterable[Entry]) -> str:
         else:
             lines.append(f"-map {quote(disk_name)} {quote(iso_name)}")
         lines += BARE_END if e.bare else []
+        if e.bare and (special := _special_bits(e.mode if e.kind == "dir" else 0)):
+            if patterns:
+                lines.append("-iso_rr_pattern off")
+                patterns = False
+            lines += [f"-chmod {bits} {quote(iso_name)} --" for bits in special]
         if e.kind == "cut" or e.bare:
             if (e.attrs or e.acl) and not e.lists:
                 raise ValueError(f"no lists for the ACL and xattrs of {e.iso!r}")
