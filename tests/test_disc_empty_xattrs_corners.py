@@ -150,7 +150,8 @@ def _planned(place):
 
 
 CHANGED = [
-    (lambda b: os.setxattr(b / "gets" / "f", "user.empty", b""), "Error with decoding AAIP info"),
+    (lambda b: os.setxattr(b / "gets" / "f", "user.empty", b""),
+     "/gets/f holds xattr user.empty with an empty value, which it had not when checkpoint 1 was planned"),
     (lambda b: os.removexattr(b / "loses" / "f", "user.empty"),
      "/loses/f (xattr user.empty (recorded empty) differs from the backup's)"),
     (lambda b: _setfacl(b / "acl", "-d", "-m", "u:4321:rwx"), "/acl (ACL differs from the one recorded)"),

@@ -60,6 +60,7 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     short = shortpath.fresh(folder / f"links-{disc:02d}")   # kept until the disc is written again
     for e in entries:
         e.disk = short.path(e.disk)
+    _check_kept_off(entries, number, disc)
     try:
         cut_attrs.prepare(entries, folder / f"lists-{disc:02d}")
     except ValueError as exc:
@@ -69,6 +70,26 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     cmdfile = folder / f"disc-{disc:02d}.xorriso"
     cmdfile.write_text(xorriso.command_file(layout.volid(number, disc), entries), encoding="ascii")
     return staging, cmdfile
+
+
+def _check_kept_off(entries: list, number: int, disc: int) -> None:
+    """An entry that holds an xattr with an empty value the plan did not record (its backup changed
+    since) would stop xorriso half-way (kept_off.py): it is named before the disc is begun."""
+    for e in entries:
+        if e.bare or e.kind not in ("file", "dir"):
+            continue
+        try:
+            names = os.listxattr(e.disk, follow_symlinks=False)
+            empty = [n for n in names if not os.getxattr(e.disk, n, follow_symlinks=False)]
+        except OSError:   # none on this file system, or unreadable: xorriso says so
+            continue
+        if empty:
+            raise WorkFailed(
+                f"{os.fsdecode(e.iso)} holds xattr {empty[0]} with an empty value, which it had not when checkpoint"
+                f" {number} was planned: its backup changed since, and xorriso cannot write it so onto disc {disc};"
+                f" nothing was written",
+                hint=f"`rabtui checkpoint abandon {number}` and plan again: the new plan keeps such values off the"
+                     " discs")
 
 
 def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel) -> None:
