@@ -14,19 +14,18 @@ from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.xorriso_output import ACL_KEY, parse_getfattr, parse_oversized
 
 
-def argv(dev: str, start: bytes) -> list[str]:
-    """The xattrs of every symlink of the disc at or below `start`, as `getfattr -d` shows them."""
-    from rabtui.restore.discs import address
-
-    return ["xorriso", "-no_rc", "-xattr", "any", "-indev", address(dev), "-backslash_codes", "encode_results",
+def argv(indev: str, start: bytes) -> list[str]:
+    """The xattrs of every symlink of the disc at or below `start`, as `getfattr -d` shows them
+    (`indev`: xorriso's address of the disc, restore.discs.address)."""
+    return ["xorriso", "-no_rc", "-xattr", "any", "-indev", indev, "-backslash_codes", "encode_results",
             "-iso_rr_pattern", "off", "-find", os.fsdecode(start), "-type", "l", "-exec", "getfattr", "--", "-end"]
 
 
-def restore(dev: str, start: bytes, target: bytes, rel: bytes, volid: str, cancel) -> list[tuple[str, bytes, str]]:
+def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, cancel) -> list[tuple[str, bytes, str]]:
     """Give the symlinks extracted from `start` (a disc path; `rel` below /) into `target` their
     xattrs from the disc; [(kind, name, why)] of those that could not be."""
     lines: list[bytes] = []
-    done = proc.run(argv(dev, start), on_stdout=lines.append, cancel=cancel)
+    done = proc.run(argv(indev, start), on_stdout=lines.append, cancel=cancel)
     if not done.ok:
         return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}"
                                    f" (exit {done.returncode})")]
