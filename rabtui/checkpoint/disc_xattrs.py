@@ -31,14 +31,14 @@ BATCH = 200        # entries per xorriso run: its arguments stay far below the s
 
 
 def listed(exe: str, indev: str, volid: str, problems: list[str], cancel) -> tuple[dict, dict]:
-    """Each entry's ACLs and xattrs as the disc lists them (xorriso_output.parse_getfattr), and the
-    xattrs it lists without their values (parse_oversized); into `problems` when it cannot."""
-    lines: list[bytes] = []
-    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=lines.append, cancel=cancel)
+    """Each entry's ACLs and xattrs as the disc lists them (xorriso_output.AttrsListing: its
+    `attrs`), and the xattrs it lists without their values (its `oversized`); into `problems` when it cannot."""
+    listing = xorriso_output.AttrsListing()
+    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel)
     if not done.ok:
         problems.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
                         f" {done.stderr_text()[-200:]}")
-    return xorriso_output.parse_getfattr(lines), xorriso_output.parse_oversized(lines)
+    return listing.done()
 
 
 def read_back_argv(exe: str, indev: str, volid: str, jobs: Iterable[tuple[bytes, bool, bytes]]) -> list[str]:

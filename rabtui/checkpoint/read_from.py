@@ -35,16 +35,21 @@ def _where(dirs: list[tuple[bytes, bytes, dict]], dp: bytes, part: int | None) -
 
 
 def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = None) -> list[Row]:
-    """The files of a checkpoint (or of one disc), with where each is read on the medium."""
+    """The files of a checkpoint (or of one disc), with where each is read on the medium. Read
+    from the cursor, not fetched whole, and the few values many files have alike (source, mode,
+    owner) held once: a disc may hold a million files."""
     dirs = _dirs(plan_json)
-    sql = "SELECT * FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path"
+    sql = ("SELECT disc, source, path, disc_path, size, mtime, sha256, part, parts, mode, link, link_group, uid, gid"
+           " FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path")
+    alike: dict = {}
     rows = []
-    for r in store.all(sql, (number, disc) if disc else (number,)):
-        dp = bytes(r["disc_path"])
-        rows.append(Row(r["disc"], r["source"], bytes(r["path"]), dp, r["size"], r["mtime"], r["sha256"],
-                        r["part"], r["parts"], disk=_where(dirs, dp, r["part"])[0], mode=r["mode"],
-                        link=None if r["link"] is None else bytes(r["link"]), link_group=r["link_group"],
-                        owner=None if r["uid"] is None else (r["uid"], r["gid"])))
+    for d, source, path, dp, size, mtime, sha, part, parts, mode, link, group, uid, gid in store.execute(
+            sql, (number, disc) if disc else (number,)):
+        dp = bytes(dp)
+        rows.append(Row(d, alike.setdefault(source, source), bytes(path), dp, size, mtime, sha, part, parts,
+                        disk=_where(dirs, dp, part)[0], mode=alike.setdefault(mode, mode),
+                        link=None if link is None else bytes(link), link_group=group,
+                        owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid))))
     parted = [x for x in rows if x.part]
     if parted:
         sizes = _part_sizes(store, number)

@@ -118,45 +118,71 @@ ACL_KEY = b"(acl)"      # the text of an ACL that says more than the mode (`getf
 _TRIVIAL = re.compile(rb"user::...\ngroup::...\nother::...")
 
 
-def parse_getfattr(lines: Iterable[bytes]) -> dict[bytes, dict[bytes, bytes]]:
-    """Image path (relative) -> {name: value} of its xattrs, and under ACL_KEY the lines of an ACL
-    that says more than the mode, from `attrs_argv`; an entry without any is left out."""
-    out: dict[bytes, dict[bytes, bytes]] = {}
-    current: dict[bytes, bytes] | None = None
-    for line in lines:
+class AttrsListing:
+    """What `attrs_argv` prints, read a line at a time as it comes (a disc of many files lists a
+    few lines of each, which are not held): `attrs`, image path (relative) -> {name: value} of its
+    xattrs, and under ACL_KEY the lines of an ACL that says more than the mode (an entry without
+    any left out); `oversized`, image path -> (length of the name, of the value) of each xattr
+    listed without its value (disc_xattrs.py reads those)."""
+
+    def __init__(self) -> None:
+        self.attrs: dict[bytes, dict[bytes, bytes]] = {}
+        self.oversized: dict[bytes, list[tuple[int, int]]] = {}
+        self._path: bytes | None = None
+
+    def take(self, line: bytes) -> None:
         line = line.rstrip(b"\r\n")
         if line.startswith(_FILE_HEAD):
-            path = unescape_output(line[len(_FILE_HEAD):].decode("ascii", "surrogateescape")).strip(b"/")
-            current = out.setdefault(path, {})
-            continue
-        if _ACL_LINE.fullmatch(line) and current is not None:
+            self._settle()
+            self._path = unescape_output(line[len(_FILE_HEAD):].decode("ascii", "surrogateescape")).strip(b"/")
+            return
+        path = self._path
+        if path is None:
+            return
+        if _ACL_LINE.fullmatch(line):
+            current = self.attrs.setdefault(path, {})
             current[ACL_KEY] = (current[ACL_KEY] + b"\n" if ACL_KEY in current else b"") + line
-            continue
+            return
         m = _ATTR.fullmatch(line)
-        if m and current is not None:
-            current[unescape_output(m.group(1).decode("ascii", "surrogateescape"))] = \
+        if m:
+            self.attrs.setdefault(path, {})[unescape_output(m.group(1).decode("ascii", "surrogateescape"))] = \
                 unescape_output(m.group(2).decode("ascii", "surrogateescape"))
-    for attrs in out.values():
-        if _TRIVIAL.fullmatch(attrs.get(ACL_KEY, b"")):
+        elif m := _OVERSIZED.fullmatch(line):
+            self.oversized.setdefault(path, []).append((int(m.group(1)), int(m.group(2))))
+
+    def _settle(self) -> None:
+        """The entry listed last: its ACL taken out if it says no more than the mode (xorriso lists
+        one for every entry; an entry's ACL lines all follow one of its heads)."""
+        attrs = self.attrs.get(self._path)
+        if attrs is not None and _TRIVIAL.fullmatch(attrs.get(ACL_KEY, b"")):
             del attrs[ACL_KEY]
-    return {path: attrs for path, attrs in out.items() if attrs}
+            if not attrs:
+                del self.attrs[self._path]
+
+    def done(self) -> tuple[dict[bytes, dict[bytes, bytes]], dict[bytes, list[tuple[int, int]]]]:
+        """(attrs, oversized)."""
+        self._settle()
+        return self.attrs, self.oversized
+
+
+def _listed(lines: Iterable[bytes]) -> AttrsListing:
+    listing = AttrsListing()
+    for line in lines:
+        listing.take(line)
+    return listing
+
+
+def parse_getfattr(lines: Iterable[bytes]) -> dict[bytes, dict[bytes, bytes]]:
+    """AttrsListing's `attrs` of the lines of `attrs_argv`."""
+    return _listed(lines).done()[0]
 
 
 _OVERSIZED = re.compile(rb"# oversized: name (\d+) , value (\d+) bytes")
 
 
 def parse_oversized(lines: Iterable[bytes]) -> dict[bytes, list[tuple[int, int]]]:
-    """Image path (relative) -> (length of the name, of the value) of each xattr that `attrs_argv`
-    lists without printing it (disc_xattrs.py reads those)."""
-    out: dict[bytes, list[tuple[int, int]]] = {}
-    path = None
-    for line in lines:
-        line = line.rstrip(b"\r\n")
-        if line.startswith(_FILE_HEAD):
-            path = unescape_output(line[len(_FILE_HEAD):].decode("ascii", "surrogateescape")).strip(b"/")
-        elif path is not None and (m := _OVERSIZED.fullmatch(line)):
-            out.setdefault(path, []).append((int(m.group(1)), int(m.group(2))))
-    return out
+    """AttrsListing's `oversized` of the lines of `attrs_argv`."""
+    return _listed(lines).done()[1]
 
 
 @dataclass
