@@ -15,8 +15,8 @@ from rabtui.checkpoint import layout, xorriso
 from rabtui.config import Config
 from rabtui.errors import NoAnswer, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
-from rabtui.rebuild.disc_text import (originals, parse_catalog_tsv, read_disc_catalog, read_disc_readme,
-                                     readme_backup, readme_made)
+from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog, read_disc_readme, readme_backup,
+                                     readme_made)
 from rabtui.rebuild import disc_state
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
@@ -44,7 +44,7 @@ def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
                     report: Report, readme: bytes | None = None, recorded: disc_state.Recorded | None = None) -> None:
     """`recorded`: what the state copy on the disc holds of the entries beside the catalog."""
-    rows = parse_catalog_tsv(catalog)
+    rows = Catalog(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
     image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
     made = readme_made(readme, number) if readme else None
@@ -66,25 +66,28 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                          " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again')",
                          (number, k, volid, created, image if image and os.path.exists(image) else None))
         conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
-        files = []
         dirs: dict[tuple[str, str], None] = {}
-        for r, orig in zip(rows, originals(rows)):
-            if orig is None:
-                continue
-            source, path, part, parts = orig
-            files.append((number, r["disc"], source, path, r["disc_path"], r["size"], r["mtime"], r["sha256"],
-                          part, parts, *disc_state.of(recorded or {}, r["disc"], r["disc_path"], r["size"],
-                                                      r["mtime"], r["sha256"])))
-            try:
-                for d in cfg.source(source).directories:
-                    pre = d.path.strip("/").encode()
-                    if path == pre or path.startswith(pre + b"/"):
-                        dirs[(source, d.path)] = None
-            except Exception:
-                pass
+        count = [0]
+
+        def files():   # one at a time, as they are inserted
+            for r, orig in each_original(rows):
+                if orig is None:
+                    continue
+                source, path, part, parts = orig
+                count[0] += 1
+                yield (number, r["disc"], source, path, r["disc_path"], r["size"], r["mtime"], r["sha256"],
+                       part, parts, *disc_state.of(recorded or {}, r["disc"], r["disc_path"], r["size"],
+                                                   r["mtime"], r["sha256"]))
+                try:
+                    for d in cfg.source(source).directories:
+                        pre = d.path.strip("/").encode()
+                        if path == pre or path.startswith(pre + b"/"):
+                            dirs[(source, d.path)] = None
+                except Exception:
+                    pass
         conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
                          " part, parts, mode, link, link_group, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         files)
+                         files())
         conn.execute("DELETE FROM disc_xattrs_off WHERE number=?", (number,))
         conn.executemany("INSERT OR IGNORE INTO disc_xattrs_off(number, source, path, disc_path, name)"
                          " VALUES (?,?,?,?,?)", [(number, *k) for k in getattr(recorded, "kept_off", [])])
@@ -105,7 +108,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                 " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
                 (source, dpath, number, created))
     report.checkpoints.append(number)
-    report.disc_files += len(files)
+    report.disc_files += count[0]
 
 
 def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
@@ -127,7 +130,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 recorded = disc_state.read(iso, number, cfg.state_dir)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
                 seen.add(number)
-                passed, failed, gaps = reverify_images(cfg, store, number, parse_catalog_tsv(catalog), emit,
+                passed, failed, gaps = reverify_images(cfg, store, number, Catalog(catalog), emit,
                                                        cancel, recorded)
                 report.verified += passed
                 report.unchecked += [gap for gap in gaps if gap not in report.unchecked]

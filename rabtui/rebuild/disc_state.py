@@ -19,8 +19,8 @@ from rabtui.restore.discs import xorriso_extract_argv
 DB_ON_DISC = b"/rabtui/rabtui.db"
 
 # (disc, path on the disc) -> (size, mtime, sha256) as the catalog has them, then what it lacks:
-# (mode, symlink target, hard-link group, uid, gid)
-class Recorded(dict[tuple[int, bytes], tuple[tuple[int, int, str | None], tuple]]):
+# (mode, symlink target, hard-link group, uid, gid), in one tuple (a disc may hold a million files)
+class Recorded(dict[tuple[int, bytes], tuple]):
     # (source, original path, path on the discs, name) of each xattr kept off the discs
     kept_off: list[tuple[str, bytes, bytes, bytes]] = []
     # None: the copy recorded no ACLs and xattrs of the directories; else (source, original path,
@@ -40,18 +40,27 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
             # immutable: no journal or lock files are made beside it, nothing is written
             conn = sqlite3.connect(f"file:{quote(target)}?immutable=1", uri=True)
             try:
-                rows = conn.execute("SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid"
-                                    " FROM disc_files WHERE number=? AND mode IS NOT NULL", (number,)).fetchall()
+                out = _files(conn, number)
                 kept = _kept_off(conn, number)
                 dirs = _dir_attrs(conn, number)
             finally:
                 conn.close()
         except sqlite3.Error:
             return Recorded()
-    out = Recorded({(disc, bytes(path)): ((size, mtime, sha), (mode, None if link is None else bytes(link), group,
-                                                                uid, gid))
-                    for disc, path, size, mtime, sha, mode, link, group, uid, gid in rows})
     out.kept_off, out.dir_attrs = kept, dirs
+    return out
+
+
+def _files(conn: sqlite3.Connection, number: int) -> Recorded:
+    """The entries the copy records, read from the cursor; the modes and owners many have held once."""
+    out = Recorded()
+    alike: dict[int, int] = {}
+    for disc, path, size, mtime, sha, mode, link, group, uid, gid in conn.execute(
+            "SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid FROM disc_files"
+            " WHERE number=? AND mode IS NOT NULL", (number,)):
+        out[(disc, bytes(path))] = (size, mtime, sha, alike.setdefault(mode, mode),
+                                    None if link is None else bytes(link), group, alike.setdefault(uid, uid),
+                                    alike.setdefault(gid, gid))
     return out
 
 
@@ -83,4 +92,4 @@ def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, s
     """(mode, symlink target, hard-link group, uid, gid) recorded for the catalog's entry, all None
     where the copy holds none for it as the catalog has it."""
     found = recorded.get((disc, disc_path))
-    return found[1] if found is not None and found[0] == (size, mtime, sha256) else (None,) * 5
+    return found[3:] if found is not None and found[:3] == (size, mtime, sha256) else (None,) * 5

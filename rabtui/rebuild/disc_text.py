@@ -5,11 +5,13 @@ backup each directory was taken from). The formats are those the checkpoint writ
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from rabtui import proc
 from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text, escape_path
@@ -18,21 +20,40 @@ from rabtui.events import Emit, no_emit
 from rabtui.restore.discs import PART_RE, xorriso_extract_argv
 
 
-def parse_catalog_tsv(text: bytes) -> list[dict]:
-    """Rows of a disc's rabtui/catalog.tsv: disc, path on the disc, size, mtime, sha256 (a header
-    line, if any, is skipped). Names may carry backslash escapes (\\t \\n \\\\ \\xHH)."""
-    out = []
-    for line in text.split(b"\n"):
+def catalog_rows(text: bytes, disc: int | None = None) -> Iterator[dict]:
+    """Rows of a disc's rabtui/catalog.tsv, one at a time (of disc `disc` only, if given): disc,
+    path on the disc, size, mtime, sha256 (a header line, if any, is skipped). Names may carry
+    backslash escapes (\\t \\n \\\\ \\xHH)."""
+    for line in io.BytesIO(text):
+        line = line.rstrip(b"\n")
         if not line.strip() or line.startswith(b"#"):
             continue
         cols = line.split(b"\t")
-        if len(cols) < 4 or not cols[0].strip().isdigit():
+        if len(cols) < 4 or not cols[0].strip().isdigit() or (disc is not None and int(cols[0]) != disc):
             continue
         sha = cols[4].decode().strip() if len(cols) > 4 else ""
-        out.append({"disc": int(cols[0]), "disc_path": _unescape(cols[1]).lstrip(b"/"),
-                    "size": int(cols[2]), "mtime": int(float(cols[3])),
-                    "sha256": sha if sha and sha != "-" else None})
-    return out
+        yield {"disc": int(cols[0]), "disc_path": _unescape(cols[1]).lstrip(b"/"),
+               "size": int(cols[2]), "mtime": int(float(cols[3])),
+               "sha256": sha if sha and sha != "-" else None}
+
+
+def parse_catalog_tsv(text: bytes) -> list[dict]:
+    """The rows of catalog_rows, all of them."""
+    return list(catalog_rows(text))
+
+
+class Catalog:
+    """A catalog's rows, read from its text each time they are gone through (a disc may hold a
+    million files: their rows are not held)."""
+
+    def __init__(self, text: bytes):
+        self.text = text
+
+    def __iter__(self) -> Iterator[dict]:
+        return catalog_rows(self.text)
+
+    def of_disc(self, disc: int) -> Iterator[dict]:
+        return catalog_rows(self.text, disc)
 
 
 def _unescape(b: bytes) -> bytes:
@@ -62,29 +83,32 @@ def _unescape(b: bytes) -> bytes:
     return bytes(out)
 
 
-def originals(rows: list[dict]) -> list[tuple[str, bytes, int | None, int | None] | None]:
+def originals(rows: Iterable[dict]) -> list[tuple[str, bytes, int | None, int | None] | None]:
     """Per row of a checkpoint's catalog: data/<source>/<path>[.partNN-of-MM] -> (source, path, part,
     parts); filler (add/) -> None. A name like a part is one only when it is one of a whole set as
     the checkpoint cuts a file: parts 1 to MM (at least 2), one per disc on consecutive discs, of one
     time; a file of the source that is only named so (a set split by hand, on one disc) stays itself."""
+    return [orig for _r, orig in each_original(rows)]
+
+
+def each_original(rows: Iterable[dict]) -> Iterator[tuple[dict, tuple[str, bytes, int | None, int | None] | None]]:
+    """(row, what originals gives for it), one at a time; `rows` are gone through twice."""
     sets: dict[tuple[bytes, int], list[tuple[int, int, int]]] = {}
     for r in rows:
         m = PART_RE.match(r["disc_path"])
         if m and r["disc_path"].startswith(b"data/"):
             sets.setdefault((m.group(1), int(m.group(3))), []).append((int(m.group(2)), r["disc"], r["mtime"]))
     whole = {key for key, found in sets.items() if _cut(key[1], sorted(found))}
-    out = []
     for r in rows:
         top = r["disc_path"].split(b"/", 2)
         if len(top) < 3 or top[0] != b"data":
-            out.append(None)
+            yield r, None
             continue
         m = PART_RE.match(top[2])
         if m and (b"data/" + top[1] + b"/" + m.group(1), int(m.group(3))) in whole:
-            out.append((os.fsdecode(top[1]), m.group(1), int(m.group(2)), int(m.group(3))))
+            yield r, (os.fsdecode(top[1]), m.group(1), int(m.group(2)), int(m.group(3)))
         else:
-            out.append((os.fsdecode(top[1]), top[2], None, None))
-    return out
+            yield r, (os.fsdecode(top[1]), top[2], None, None)
 
 
 def _cut(parts: int, found: list[tuple[int, int, int]]) -> bool:

@@ -18,10 +18,11 @@ from rabtui.checkpoint.verify import verify_disc
 from rabtui.config import Config
 from rabtui.events import LOG, Emit, Event
 from rabtui.rebuild import disc_state
+from rabtui.rebuild.disc_text import Catalog
 from rabtui.state.store import Store
 
 
-def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], emit: Emit,
+def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit: Emit,
                     cancel: threading.Event | None = None,
                     recorded: disc_state.Recorded | None = None) -> tuple[list[str], list[str], list[str]]:
     """Verify each disc image of checkpoint `number`; the volume ids that passed, those that failed,
@@ -30,7 +31,8 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], em
     passed, failed, gaps = [], [], []
     for disc in store.all("SELECT disc, volid FROM discs WHERE number=? AND image IS NOT NULL ORDER BY disc",
                           (number,)):
-        on_disc = [_row(r, recorded or {}) for r in rows if r["disc"] == disc["disc"]]
+        alike: dict = {}
+        on_disc = [_row(r, recorded or {}, alike) for r in rows.of_disc(disc["disc"])]
         if any(r.sha256 is None for r in on_disc):
             continue      # a catalog without checksums proves nothing about the files
         emit(Event(LOG, f"{disc['volid']}: verifying the image again"))
@@ -54,9 +56,10 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: list[dict], em
     return passed, failed, gaps
 
 
-def _row(r: dict, recorded: disc_state.Recorded) -> Row:
-    """A row of the disc's catalog, with what the state copy on the disc recorded of it."""
+def _row(r: dict, recorded: disc_state.Recorded, alike: dict) -> Row:
+    """A row of the disc's catalog, with what the state copy on the disc recorded of it (an owner
+    many files have held once in `alike`)."""
     mode, link, group, uid, gid = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"], r["sha256"])
     return Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
                mtime=r["mtime"], sha256=r["sha256"], mode=mode, link=link, link_group=group,
-               owner=None if uid is None else (uid, gid))
+               owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)))
