@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import Iterable
+from typing import Hashable, Iterable
 
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
@@ -88,13 +88,16 @@ def _shown(target: bytes | None) -> str:
     return repr(os.fsdecode(target or b""))[:200]
 
 
-def hard_links(by_inode: dict[tuple[int, int], list[Row]]) -> dict[bytes, str]:
+def hard_links(by_inode: dict[Hashable, Row | list[Row]]) -> dict[bytes, str]:
     """Disc path -> what is wrong, for files hard-linked to each other on the disc (`by_inode`:
-    the rows of the files extracted with their hard links, by inode) that were not so backed up
-    (`link_group`), and for files backed up so that are not so on the disc."""
+    the rows of the files extracted with their hard links, by inode: the row of a file with one
+    name, a list of those of one with more) that were not so backed up (`link_group`), and for
+    files backed up so that are not so on the disc."""
     out: dict[bytes, str] = {}
-    on_disc: dict[int, dict[tuple[int, int], Row]] = {}
+    on_disc: dict[int, dict[Hashable, Row]] = {}
     for key, linked in by_inode.items():
+        if not isinstance(linked, list):
+            linked = [linked]
         groups = {r.link_group for r in linked}
         if len(linked) > 1 and (None in groups or len(groups) > 1):
             for r in linked[1:]:
@@ -125,17 +128,19 @@ def unexpected(rows: list[Row], entries: Iterable[tuple[bytes, bool]],
             if p in dirs:
                 break
             dirs.add(p)
-    out: list[bytes] = []
-    for path, is_dir in sorted(entries):
-        parent = up = path.rpartition(b"/")[0]
-        while up and up not in extra_dirs:
-            up = up.rpartition(b"/")[0]
-        if up:
-            continue
+    found: list[bytes] = []     # the entries are gone through as they come, not held
+    for path, is_dir in entries:
         if is_dir:
             if path not in dirs:
-                out.append(path)
+                found.append(path)
                 extra_dirs.add(path)
-        elif path not in files and path != b"README.txt" and parent != b"rabtui":
+        elif path not in files and path != b"README.txt" and path.rpartition(b"/")[0] != b"rabtui":
+            found.append(path)
+    out: list[bytes] = []
+    for path in sorted(found):
+        up = path.rpartition(b"/")[0]
+        while up and up not in extra_dirs:
+            up = up.rpartition(b"/")[0]
+        if not up:
             out.append(path)
     return out

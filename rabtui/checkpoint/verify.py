@@ -386,7 +386,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
     """`modes`: the modes the directories of `base` had before _opened_up gave their owner rwx."""
     total = sum(r.size for r in rows if r.sha256 not in MARKS)
     done = 0
-    by_inode: dict[tuple[int, int], list[Row]] = {}
+    by_inode: dict[int, Row | list[Row]] = {}    # (device, inode) in one number: a disc may hold a million files
     for r in rows:
         path = os.path.join(base, r.disc_path)
         try:
@@ -407,7 +407,12 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
         if r.sha256 in MARKS:
             continue
         if r.mode is not None:    # recorded with its hard links (link_group)
-            by_inode.setdefault((st.st_dev, st.st_ino), []).append(r)
+            key = st.st_dev << 64 | st.st_ino
+            had = by_inode.setdefault(key, r)
+            if isinstance(had, list):
+                had.append(r)
+            elif had is not r:
+                by_inode[key] = [had, r]
         if not st.st_mode & stat.S_IRUSR:
             os.chmod(path, st.st_mode | stat.S_IRUSR)
         try:

@@ -1,0 +1,88 @@
+"""Verifying a disc, and reading one back, holds what it compares, not its listings: a disc may
+hold a million files (DESIGN.md: memory flat in the number of files)."""
+
+from __future__ import annotations
+
+import subprocess
+import tracemalloc
+
+from rabtui.checkpoint import disc_xattrs
+from rabtui.checkpoint.as_backed_up import hard_links, unexpected
+from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.xorriso import attrs_argv
+from rabtui.checkpoint.xorriso_output import ACL_KEY, AttrsListing, parse_getfattr
+from rabtui.rebuild.disc_text import Catalog, parse_catalog_tsv
+
+FILES = 5000
+
+
+def _peak(run) -> int:
+    """The most memory `run()` held at once beyond what it started with, in bytes."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        run()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_acls_and_xattrs_of_a_disc_of_many_files_are_read_without_holding_its_listing(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(FILES):
+        (tree / f"file-{i:05d}").write_bytes(b"")
+    (tree / "with-xattr").write_bytes(b"x")
+    iso = tmp_path / "RAB1D01.iso"
+    subprocess.run(["xorriso", "-no_rc", "-outdev", f"stdio:{iso}", "-volid", "RAB1D01", "-acl", "on", "-xattr",
+                    "any", "-map", str(tree), "/d", "-setfattr", "user.note", "kept", "/d/with-xattr", "--",
+                    "-commit"], check=True, capture_output=True)
+    listed = subprocess.run(attrs_argv("xorriso", str(iso), "RAB1D01"), check=True, capture_output=True).stdout
+    assert listed.count(b"# file: ") > FILES and b"user::rw-" in listed    # an ACL listed for every entry
+    problems: list[str] = []
+    got: list = []
+    peak = _peak(lambda: got.append(disc_xattrs.listed("xorriso", str(iso), "RAB1D01", problems, None)))
+    assert not problems
+    assert got[0] == ({b"d/with-xattr": {b"user.note": b"kept"}}, {})
+    assert got[0][0] == parse_getfattr(listed.splitlines())
+    # what one read of xorriso's output holds (64 KiB), not the listing of every file (850 bytes each)
+    assert peak < 1 << 20, peak
+
+
+def test_an_acl_that_says_no_more_than_the_mode_is_dropped_as_soon_as_its_entry_is_read():
+    listing = AttrsListing()
+    for i in range(1000):
+        for line in (b"# file: d/f%d" % i, b"user::rw-", b"group::r--", b"other::r--", b""):
+            listing.take(line)
+        assert len(listing.attrs) <= 1
+    for line in (b"# file: d/acl", b"user::rw-", b"user:1234:r--", b"group::r--", b"mask::r--", b"other::---",
+                 b"# file: d/f0", b'user.a="1"'):
+        listing.take(line)
+    assert listing.done() == ({b"d/acl": {ACL_KEY: b"user::rw-\nuser:1234:r--\ngroup::r--\nmask::r--\nother::---"},
+                               b"d/f0": {b"user.a": b"1"}}, {})
+
+
+def test_the_entries_of_a_disc_are_judged_in_the_order_they_come():
+    rows = [Row(1, "s", b"a/x", b"data/s/a/x", 1, 0, "0" * 64), Row(1, "s", b"b", b"data/s/b", 1, 0, "0" * 64)]
+    walked = [(b"README.txt", False), (b"zz", True), (b"data", True), (b"zz/inner", True), (b"zz/inner/f", False),
+              (b"data/s", True), (b"data/s/b", False), (b"data/s/odd", False), (b"data/s/a", True),
+              (b"data/s/a/x", False), (b"data/s/new", True), (b"data/s/new/f", False), (b"a-file", False)]
+    assert unexpected(rows, iter(walked)) == [b"a-file", b"data/s/new", b"data/s/odd", b"zz"]
+    assert unexpected(rows, iter(walked)) == unexpected(rows, sorted(walked))
+
+
+def test_files_with_one_name_each_are_not_held_in_lists_to_find_hard_links():
+    one, two, three = (Row(1, "s", p, p, 1, 0, "0" * 64, mode=0o100644, link_group=g)
+                       for p, g in ((b"one", None), (b"two", 7), (b"three", 7)))
+    assert hard_links({1: one, 2: two, 3: three}) == {b"three": "not hard-linked to two on the disc as backed up"}
+    assert hard_links({1: [one, two], 3: three}) == {b"two": "hard-linked to one on the disc, not so backed up",
+                                                     b"three": "not hard-linked to two on the disc as backed up"}
+
+
+def test_a_catalog_is_gone_through_again_each_time_and_by_disc():
+    text = (b"disc\tpath\tsize\tmtime\tsha256\n1\tdata/s/a\\tb\t3\t100\t-\n2\tdata/s/big.part02-of-03\t9\t5\tab12\n"
+            b"1\tdata/s/c\t1\t7\tcd34")
+    catalog = Catalog(text)
+    assert list(catalog) == list(catalog) == parse_catalog_tsv(text)
+    assert [r["disc_path"] for r in catalog.of_disc(1)] == [b"data/s/a\tb", b"data/s/c"]
+    assert [r["sha256"] for r in catalog.of_disc(2)] == ["ab12"]
