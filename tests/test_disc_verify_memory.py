@@ -3,6 +3,7 @@ hold a million files (DESIGN.md: memory flat in the number of files)."""
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import tracemalloc
 
@@ -86,3 +87,5 @@ def test_a_catalog_is_gone_through_again_each_time_and_by_disc():
     assert list(catalog) == list(catalog) == parse_catalog_tsv(text)
     assert [r["disc_path"] for r in catalog.of_disc(1)] == [b"data/s/a\tb", b"data/s/c"]
     assert [r["sha256"] for r in catalog.of_disc(2)] == ["ab12"]
+    compressed = Catalog(gzip.compress(text))      # as the discs hold it: decompressed as it is read
+    assert list(compressed) == list(catalog) and list(compressed.of_disc(1)) == list(catalog.of_disc(1))

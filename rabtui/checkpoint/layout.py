@@ -107,9 +107,12 @@ def gzip_catalog(plain: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def catalog_text(data: bytes) -> bytes:
     """The catalog's text from the bytes of a disc's catalog file, compressed or not."""
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    return gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
 
 
 def parse_catalog(text: str) -> list[tuple[int, bytes, int, int, str]]:

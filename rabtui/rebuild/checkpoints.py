@@ -15,8 +15,8 @@ from rabtui.checkpoint import layout, xorriso
 from rabtui.config import Config
 from rabtui.errors import NoAnswer, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
-from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog, read_disc_readme, readme_backup,
-                                     readme_made)
+from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
+                                     readme_backup, readme_made)
 from rabtui.rebuild import disc_state
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
@@ -43,7 +43,8 @@ def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made
 
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
                     report: Report, readme: bytes | None = None, recorded: disc_state.Recorded | None = None) -> None:
-    """`recorded`: what the state copy on the disc holds of the entries beside the catalog."""
+    """`catalog`: the catalog's file, compressed or not (disc_text.Catalog). `recorded`: what the
+    state copy on the disc holds of the entries beside the catalog."""
     rows = Catalog(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
     image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
@@ -126,7 +127,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
                 continue
             try:
-                catalog = read_disc_catalog(iso, emit)
+                catalog = read_disc_catalog_file(iso, emit)
                 recorded = disc_state.read(iso, number, cfg.state_dir)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
                 seen.add(number)
@@ -157,7 +158,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
             continue
         try:
-            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog(drive, emit), None, report,
+            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog_file(drive, emit), None, report,
                             read_disc_readme(drive), disc_state.read(drive, int(m.group(1)), cfg.state_dir))
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")

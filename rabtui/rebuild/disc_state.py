@@ -88,8 +88,10 @@ def _kept_off(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, b
     return [(source, bytes(path), bytes(disc_path), bytes(name)) for source, path, disc_path, name in rows]
 
 
-def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, sha256: str | None) -> tuple:
+def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, sha256: str | None,
+       take: bool = False) -> tuple:
     """(mode, symlink target, hard-link group, uid, gid) recorded for the catalog's entry, all None
-    where the copy holds none for it as the catalog has it."""
-    found = recorded.get((disc, disc_path))
+    where the copy holds none for it as the catalog has it; with `take`, the entry's record is
+    taken out of `recorded` (what is no longer asked for is not held)."""
+    found = recorded.pop((disc, disc_path), None) if take else recorded.get((disc, disc_path))
     return found[3:] if found is not None and found[:3] == (size, mtime, sha256) else (None,) * 5

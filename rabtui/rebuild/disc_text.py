@@ -5,6 +5,7 @@ backup each directory was taken from). The formats are those the checkpoint writ
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from rabtui import proc
-from rabtui.checkpoint.layout import CATALOG_NAMES, catalog_text, escape_path
+from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, catalog_text, escape_path
 from rabtui.errors import WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.restore.discs import PART_RE, xorriso_extract_argv
@@ -23,8 +24,10 @@ from rabtui.restore.discs import PART_RE, xorriso_extract_argv
 def catalog_rows(text: bytes, disc: int | None = None) -> Iterator[dict]:
     """Rows of a disc's rabtui/catalog.tsv, one at a time (of disc `disc` only, if given): disc,
     path on the disc, size, mtime, sha256 (a header line, if any, is skipped). Names may carry
-    backslash escapes (\\t \\n \\\\ \\xHH)."""
-    for line in io.BytesIO(text):
+    backslash escapes (\\t \\n \\\\ \\xHH). `text` may be the catalog file compressed as the discs
+    hold it: it is read as it is decompressed."""
+    raw = io.BytesIO(text)
+    for line in gzip.GzipFile(fileobj=raw, mode="rb") if text[:2] == GZIP_MAGIC else raw:
         line = line.rstrip(b"\n")
         if not line.strip() or line.startswith(b"#"):
             continue
@@ -43,8 +46,8 @@ def parse_catalog_tsv(text: bytes) -> list[dict]:
 
 
 class Catalog:
-    """A catalog's rows, read from its text each time they are gone through (a disc may hold a
-    million files: their rows are not held)."""
+    """A catalog's rows, read from its file (compressed or not, as read_disc_catalog_file gives it)
+    each time they are gone through: a disc may hold a million files, their rows are not held."""
 
     def __init__(self, text: bytes):
         self.text = text
@@ -120,12 +123,18 @@ def _cut(parts: int, found: list[tuple[int, int, int]]) -> bool:
 
 def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
     """The catalog's text from a disc: rabtui/catalog.tsv.gz, or the plain one of older discs."""
+    return catalog_text(read_disc_catalog_file(dev, emit))
+
+
+def read_disc_catalog_file(dev: str, emit: Emit = no_emit) -> bytes:
+    """The catalog's file from a disc as it is there: rabtui/catalog.tsv.gz (compressed), or the
+    plain one of older discs."""
     with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
         for name in CATALOG_NAMES:
             target = os.path.join(tmp, os.path.basename(os.fsdecode(name)))
             done = proc.run(xorriso_extract_argv(dev, b"/" + name, os.fsencode(target)), timeout=600)
             if done.ok and os.path.exists(target):
-                return catalog_text(Path(target).read_bytes())
+                return Path(target).read_bytes()
         raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
                          f" {done.stderr_text()[-200:]}")
 

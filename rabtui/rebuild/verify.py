@@ -26,7 +26,8 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
                     cancel: threading.Event | None = None,
                     recorded: disc_state.Recorded | None = None) -> tuple[list[str], list[str], list[str]]:
     """Verify each disc image of checkpoint `number`; the volume ids that passed, those that failed,
-    and what the verification of those that passed could not check."""
+    and what the verification of those that passed could not check. The record of each entry is
+    taken out of `recorded` as the rows of its disc are made."""
     cancel = cancel or threading.Event()
     passed, failed, gaps = [], [], []
     for disc in store.all("SELECT disc, volid FROM discs WHERE number=? AND image IS NOT NULL ORDER BY disc",
@@ -59,7 +60,8 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
 def _row(r: dict, recorded: disc_state.Recorded, alike: dict) -> Row:
     """A row of the disc's catalog, with what the state copy on the disc recorded of it (an owner
     many files have held once in `alike`)."""
-    mode, link, group, uid, gid = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"], r["sha256"])
+    mode, link, group, uid, gid = disc_state.of(recorded, r["disc"], r["disc_path"], r["size"], r["mtime"], r["sha256"],
+                                                take=True)
     return Row(disc=r["disc"], source="", path=r["disc_path"], disc_path=r["disc_path"], size=r["size"],
                mtime=r["mtime"], sha256=r["sha256"], mode=mode, link=link, link_group=group,
                owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)))
