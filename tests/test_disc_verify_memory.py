@@ -89,3 +89,21 @@ def test_a_catalog_is_gone_through_again_each_time_and_by_disc():
     assert [r["sha256"] for r in catalog.of_disc(2)] == ["ab12"]
     compressed = Catalog(gzip.compress(text))      # as the discs hold it: decompressed as it is read
     assert list(compressed) == list(catalog) and list(compressed.of_disc(1)) == list(catalog.of_disc(1))
+
+
+def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listing_them_whole(tmp_path):
+    from rabtui.rebuild.catalog import catalog_dir
+    from rabtui.state.store import Store
+
+    data = tmp_path / "m" / "b1" / "data" / "srv"
+    data.mkdir(parents=True)
+    for i in range(FILES):
+        (data / f"file-{i:05d}-{'x' * 40}").write_bytes(b"")
+    store = Store(tmp_path / "state")
+    got: list[int] = []
+    peak = _peak(lambda: got.append(catalog_dir(store, "s", "m1", "/srv", "standard", [(1, tmp_path / "m" / "b1")])))
+    assert got == [FILES]
+    assert store.one("SELECT COUNT(*) FROM versions")[0] == FILES
+    # what the next backup is compared with (each file's inode and version), not every file listed
+    # twice over besides (about 500 bytes a file)
+    assert peak < 400 * FILES, peak
