@@ -11,15 +11,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.checkpoint import (as_backed_up, content, continuation, cut_attrs, dir_attrs, isosize, kept_off,
-                               plan as planmod, triggers, xorriso)
+from rabtui.checkpoint import (as_backed_up, content, continuation, dir_attrs, disc_names, isosize, kept_off,
+                               plan as planmod, triggers)
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -31,9 +30,6 @@ from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
 from rabtui.state.store import Store
 
 DB_ROW_BYTES = 140          # a disc_files row in the database copy, besides its paths (measured: ~250 in all)
-# The longest path on a disc, "/" included: xorriso's limit less room for the directory that a
-# disc is extracted into when it is verified (a short alias in the temporary directory).
-DISC_PATH_MAX = xorriso.PATH_MAX - 32
 
 
 @dataclass
@@ -121,7 +117,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
                                          content.backup_at_hand(cfg, store, s.source, s.path)))
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
-    filler = [d for d in filler if _fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
+    filler = [d for d in filler if disc_names.fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]
     groups = [_group_of(d, prefix_of(d.source, d.path)) for d in data]
     fgroups, kept = [], []
     for d in filler:
@@ -142,8 +138,8 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         if not p.files:
             raise UsageError(f"nothing to write: {', '.join(d.key for d in data)} hold no files")
         for gi, d in enumerate(data):
-            _check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
-            _check_part_names(d, {pt.index: pt.parts for pt in p.parts if pt.group == gi})
+            disc_names.check_disc_paths(prefix_of(d.source, d.path), d, p.placement[gi])
+            disc_names.check_part_names(d, {pt.index: pt.parts for pt in p.parts if pt.group == gi})
         c = Computed(disc_type, sectors, p, data, filler, {s.key: s.reasons for s in chosen})
         bad = _unwritable(cfg, c, emit, cancel)
         refused = [b for b in bad if any(b.owner is d for d in data)]
@@ -190,68 +186,6 @@ def _group_of(d: DirContent, prefix: bytes) -> planmod.Group:
             hint="xorriso refuses such a link (\"Rock Ridge path too long\"); leave it out of the directory"
                  " (exclude) or point it somewhere shorter")
     return g
-
-
-def _too_long(prefix: bytes, rel: bytes, split: bool) -> bool:
-    return 2 + len(prefix) + len(rel) + (len(planmod.part_name(b"", 1, 1)) if split else 0) > DISC_PATH_MAX
-
-
-def _check_disc_paths(prefix: bytes, d: DirContent, placement) -> None:
-    """A path too long for a disc is refused before anything is recorded, with its name."""
-    bad = [rel for i, rel in enumerate(d.paths) if _too_long(prefix, rel, placement[i] == planmod.SPLIT)]
-    if bad:
-        raise UsageError(
-            f"{d.key}: {len(bad)} paths are too long for a disc ({DISC_PATH_MAX} bytes at most with"
-            f" /{os.fsdecode(prefix)}/ before them), e.g. {os.fsdecode(bad[0])[:120]!r}...",
-            hint="xorriso writes no longer paths; leave these out of the directory (exclude) or shorten them")
-
-
-def _check_part_names(d: DirContent, cut: dict[int, int]) -> None:
-    """A file cut into parts (`cut`: its index -> the number of parts) is refused by name when a
-    part's name is longer than a disc takes, or when a path of its directory is named like a part
-    of it, NAME.partNN-of-MM: README.txt's recipe (`cat NAME.part* > NAME`) would join that file
-    too, and on the same disc it would take a part's place."""
-    if not cut:
-        return
-    alike = [q for q in d.paths if b".part" in q]
-    for q in d.paths:                        # directories on the way are paths of a directory too
-        while b"/" in q:
-            q = q.rpartition(b"/")[0]
-            if b".part" in q:
-                alike.append(q)
-    for i, parts in cut.items():
-        rel = d.paths[i]
-        name = planmod.part_name(rel.rpartition(b"/")[2], parts, parts)
-        if len(name) > isosize.NAME_MAX:
-            raise UsageError(
-                f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into parts, but the name of"
-                f" its parts, {len(name)} bytes, is longer than the {isosize.NAME_MAX} a disc takes",
-                hint="rename the file (a name of at most"
-                     f" {isosize.NAME_MAX - len(planmod.part_name(b'', parts, parts))} bytes), or leave it out"
-                     " of the directory (exclude)")
-        if why := cut_attrs.refused(os.fsencode(d.root), rel):
-            raise UsageError(f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into parts, but {why}:"
-                             " xorriso cannot give it to the parts",
-                             hint="shorten or remove that xattr on the source (and back it up again), leave the"
-                                  " file out of the directory (exclude), or use discs that hold it whole")
-        like = re.compile(re.escape(rel) + rb"\.part[0-9]+-of-[0-9]+")
-        clash = sorted(q for q in alike if like.fullmatch(q))
-        if clash:
-            raise UsageError(
-                f"{d.key}: {os.fsdecode(rel)!r} is larger than a disc and is cut into {parts} parts,"
-                f" {os.fsdecode(planmod.part_name(rel, 1, parts))!r} and on, but {os.fsdecode(clash[0])!r}"
-                f" beside it is named like one of them: joining the parts (cat NAME.part* > NAME) would"
-                f" take it in, and on the same disc it would take a part's place",
-                hint=f"rename {os.fsdecode(clash[0])!r} on the source (and back it up again), or leave one"
-                     " of the two out of the directory (exclude)")
-
-
-def _fits_on_disc(prefix: bytes, paths: list[bytes], emit: Emit, key: str) -> bool:
-    """A filler candidate with a path too long for a disc is not used."""
-    if any(_too_long(prefix, rel, False) for rel in paths):
-        emit(Event(LOG, f"filler {key} left out: it holds paths too long for a disc"))
-        return False
-    return True
 
 
 def _placed(c: Computed) -> Iterator[tuple[DirContent, bytes, int, int, planmod.Part | None]]:

@@ -6,7 +6,7 @@ so a changed byte in any file is found even where the MD5 tags were changed with
 time, mode, owner (as root), symlink target and hard links are compared with what was backed up,
 and an entry the catalog does not hold fails the disc (as_backed_up.py); device nodes, which only
 root makes, are compared as the disc lists them for another user. Without room to extract
-it, each file is read back as a stream, and the disc's listing gives the kinds, modes, owners,
+it, each file is read back as a stream (verify_stream.py), and the disc's listing gives the kinds, modes, owners,
 symlink targets and extra entries, the times to the minute or the day (as it shows them), and
 hard links as files sharing their data.
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
@@ -18,7 +18,6 @@ passes then is verified "but not checked: ..." (unchecked.py).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from rabtui import proc, proc_records
 from rabtui.checkpoint import (acl_dirs, backed_up_attrs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked,
-                               xorriso, xorriso_output)
+                               verify_stream, xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -138,7 +137,9 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         emit(Event(LOG, f"{volid}: {free / 1e9:.1f} GB free in {scratch.parent}, {need / 1e9:.1f} GB needed to"
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
-        _compare_streamed(exe, indev, volid, rows, res, emit, cancel)
+        bad, failed = verify_stream.read_back(exe, indev, volid, rows, emit, cancel)
+        res.mismatched += bad
+        res.messages += failed
         dates: dict[bytes, str | None] = {}
         starts: dict[bytes, tuple[int, int]] = {}
         listing = _listing(exe, indev, volid, res, cancel, dates, starts)
@@ -199,31 +200,6 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     if not check.ok and not (res.mismatched or res.messages):
         res.messages.append("xorriso reported a problem with the disc")
     return res
-
-
-# files per xorriso run when they are streamed (its arguments stay far below the system's limit)
-STREAM_BATCH = 200
-
-
-def _compare_streamed(exe: str, indev: str, volid: str, rows: list[Row], res: VerifyResult, emit: Emit,
-                      cancel) -> None:
-    """Each regular file of the disc read with xorriso's -concat onto its standard output, in
-    batches, the stream cut at the catalog's sizes and each piece's sha256 compared with it."""
-    files = [r for r in rows if r.sha256 not in MARKS]
-    total = sum(r.size for r in files)
-    done_bytes = 0
-    for i in range(0, len(files), STREAM_BATCH):
-        batch = files[i:i + STREAM_BATCH]
-        cut = _Cutter(batch)
-        done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
-                        on_stdout_data=cut.feed, cancel=cancel)
-        res.mismatched += cut.finish()
-        if not done.ok:
-            res.messages.append(f"reading files back failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-        done_bytes += sum(r.size for r in batch)
-        emit(Event(PROGRESS, data={"done_bytes": done_bytes, "total_bytes": total,
-                                   "percent": 100.0 * done_bytes / total if total else 100.0,
-                                   "current": os.fsdecode(batch[-1].disc_path)}))
 
 
 Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
@@ -335,50 +311,6 @@ def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], 
 def _maybe_device(r: Row) -> bool:
     """Is `r` a device node, or a special file of a checkpoint that kept no modes?"""
     return r.sha256 == SPECIAL_MARK and (r.mode is None or stat.S_ISCHR(r.mode) or stat.S_ISBLK(r.mode))
-
-
-class _Cutter:
-    """Takes a stream of files one after the other and hashes each at its catalog size."""
-
-    def __init__(self, rows: list[Row]):
-        self.rows, self.k = rows, 0
-        self.left = rows[0].size if rows else 0
-        self.h = hashlib.sha256()
-        self.bad: list[bytes] = []
-        self._skip_empty()
-
-    def _skip_empty(self) -> None:
-        # a file of size 0 ends where it starts
-        while self.k < len(self.rows) and self.left == 0:
-            self._close()
-
-    def _close(self) -> None:
-        row = self.rows[self.k]
-        if self.h.hexdigest() != row.sha256:
-            self.bad.append(row.disc_path)
-        self.k += 1
-        self.h = hashlib.sha256()
-        self.left = self.rows[self.k].size if self.k < len(self.rows) else 0
-
-    def feed(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            if self.k >= len(self.rows):
-                self.bad.append(b"(more data than the files hold)")
-                return
-            take = min(self.left, len(view))
-            self.h.update(view[:take])
-            view = view[take:]
-            self.left -= take
-            if self.left == 0:
-                self._close()
-                self._skip_empty()
-
-    def finish(self) -> list[bytes]:
-        """The files whose content differed or did not come (the stream ended early)."""
-        self.bad += [row.disc_path for row in self.rows[self.k:]]
-        self.k = len(self.rows)
-        return self.bad
 
 
 def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel,

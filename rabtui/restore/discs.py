@@ -1,11 +1,10 @@
 """Reading checkpoint discs for restore and rebuild-state: the volume id check (a wrong disc is
 refused), extraction with xorriso's osirrox, symlinks given their owner and time, and joining
-files cut into `NAME.partNN-of-MM`."""
+files cut into `NAME.partNN-of-MM` (disc_parts.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import stat
@@ -17,14 +16,13 @@ from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, 
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
-from rabtui.errors import Cancelled, WorkFailed
+from rabtui.errors import WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, link_xattrs
+from rabtui.restore import disc_dirs, disc_parts, link_xattrs
 from rabtui.restore.links_apart import links_apart
-from rabtui.restore.disc_checks import check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
+from rabtui.restore.disc_checks import check_file, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
 from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
 from rabtui.state.store import Store
-from rabtui.restore.filecopy import read_xattrs
 from rabtui.restore.staging import ACLS
 
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
@@ -146,7 +144,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         bad: list[tuple[bytes, str]] = []
         for path, prs in parts.items():
             under = in_tree(rel, path, is_file)
-            found = _join_parts(trees, under, prs, sc, emit, cancel)
+            found = disc_parts.join_parts(trees, under, prs, sc, emit, cancel)
             if not found:   # the whole file, in the tree of its first part
                 own_time(os.path.join(trees[min(prs, key=lambda p: p["part"])["disc"]], under), prs[0], sc)
             bad += found
@@ -336,91 +334,6 @@ def _set_link_attrs(start: bytes, target: bytes, mtimes: dict[bytes, int], owner
     if unknown:
         emit(Event(WARNING, f"{volid}: the owner of {len(unknown)} symlinks was not found on the disc, they"
                             f" keep the restoring user's, e.g. {fmt.name(unknown[0])}"))
-
-
-BLOCK = 1 << 16          # a run of zeros this long is left a hole when cut parts are joined
-_ZEROS = bytes(BLOCK)
-CHUNK = 1 << 20
-
-
-def _cancelled(cancel) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("restore cancelled while reading what came off the disc")
-
-
-def _join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit, cancel) -> list[tuple[bytes, str]]:
-    """Join the parts `prs` of one cut file, each read from the tree of its own disc, into the
-    tree of the first part's disc, as `under`. Each part is hashed as it is read and checked
-    against the catalog; runs of zeros of BLOCK bytes stay holes. The file gets the owner, mode,
-    ACL, xattrs and times of its first part, which holds the whole file's (discs written before
-    rabtui gave parts the ACL and xattrs hold none). Returns what was wrong."""
-    prs.sort(key=lambda r: r["part"])
-    name = bytes(prs[0]["path"])
-    where = os.path.dirname(under)
-    pieces = [os.path.join(trees[r["disc"]], where, os.path.basename(bytes(r["disc_path"]))) for r in prs]
-    missing = [p for p in pieces if not os.path.lexists(sc.path(p))]
-    if missing or len(prs) != prs[0]["parts"]:
-        raise WorkFailed(f"{fmt.name(name)}: parts missing ({len(prs) - len(missing)} of {prs[0]['parts']})")
-    base_dir = sc.path(os.path.join(trees[prs[0]["disc"]], where))
-    dirs = {sc.path(os.path.dirname(p)) for p in pieces} | {base_dir}
-    times = {d: os.stat(d) for d in dirs}
-    tmp = os.path.join(base_dir, b".rabtui-join-%d" % os.getpid())   # fits beside a 255-byte name
-    bad: list[tuple[bytes, str]] = []
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        pos = 0
-        for p, r in zip(pieces, prs):
-            h = hashlib.sha256()
-            with open(sc.path(p), "rb") as pf:
-                while chunk := pf.read(CHUNK):
-                    _cancelled(cancel)
-                    h.update(chunk)
-                    view = memoryview(chunk)
-                    for at in range(0, len(chunk), BLOCK):
-                        block = view[at:at + BLOCK]
-                        if block != _ZEROS[:len(block)]:
-                            os.pwrite(fd, block, pos + at)
-                    pos += len(chunk)
-            if r["sha256"] is not None and h.hexdigest() != r["sha256"]:
-                bad.append((name, f"part {r['part']} of {r['parts']} differs from the catalog on {disc_name(r)}"))
-        os.ftruncate(fd, pos)   # the size, with a hole at the end where the file ends in zeros
-        _as_extracted(fd, sc.path(pieces[0]), name)
-    finally:
-        os.close(fd)
-    for p in pieces:
-        os.unlink(sc.path(p))
-    os.rename(tmp, os.path.join(base_dir, os.path.basename(name)))
-    for d, st in times.items():   # the directories keep the times they came off the disc with
-        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
-    emit(Event(LOG, f"joined {len(prs)} parts of {fmt.name(name)}"))
-    return bad
-
-
-def _as_extracted(fd: int, part: bytes, name: bytes) -> None:
-    """Give the joined file `fd` what its first part came off the disc with, as a whole file does:
-    its owner (as root), mode, ACL and xattrs, and times. The owner before the mode (a chown clears
-    setuid), the mode before the ACL (whose mask sets the group bits), the capability last (a chown
-    clears it); ACLs the kernel gave the new file from its directory's default ACL are removed."""
-    st = os.lstat(part)
-    attrs = read_xattrs(part)
-    if os.geteuid() == 0:
-        os.fchown(fd, st.st_uid, st.st_gid)
-    have = {n for n, _ in attrs}
-    for acl in ACLS:
-        if os.fsencode(acl) not in have:
-            with contextlib.suppress(OSError):
-                os.removexattr(fd, acl)
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))
-    for n, value in attrs:
-        with contextlib.suppress(OSError):
-            if os.getxattr(fd, n) == value:     # a security module's label, given it already
-                continue
-        try:
-            os.setxattr(fd, n, value)
-        except OSError as exc:
-            raise WorkFailed(f"{fmt.name(name)}: its parts joined, the xattr {fmt.name(n)} it came off the disc with"
-                             f" cannot be set: {exc.strerror}") from None
-    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _merge(src: bytes, dst: bytes, sc, kept: dict[bytes, tuple[int, int]]) -> None:
