@@ -15,9 +15,10 @@ from rabtui.tui.screens.runs import RunsScreen
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
-def test_label_a_medium(tmp_path, write_config):
+def _one_medium(tmp_path, write_config):
+    """A configuration of one medium, usb-1, an empty directory."""
     (tmp_path / "m1").mkdir()
-    path = write_config(f"""
+    return write_config(f"""
         [rabtui]
         state_dir = "{tmp_path}/state"
         [[media]]
@@ -25,14 +26,23 @@ def test_label_a_medium(tmp_path, write_config):
         path = "{tmp_path}/m1"
     """)
 
+
+async def _label_it(pilot, app) -> None:
+    """On Media, the unlabelled medium labelled: `l`, and yes to the question."""
+    await pilot.press("3")
+    await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
+    await pilot.press("l")
+    await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
+    await pilot.press("y")
+
+
+def test_label_a_medium(tmp_path, write_config):
+    path = _one_medium(tmp_path, write_config)
+
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("3")
-            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
-            await pilot.press("l")
-            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
-            await pilot.press("y")
+            await _label_it(pilot, app)
             await wait_for(pilot, lambda: "no label" not in texts(app, "#media"), what="label shown")
             assert texts(app, "#media").startswith("usb-1 next usb-1 yes")
 
@@ -43,14 +53,7 @@ def test_label_a_medium(tmp_path, write_config):
 def test_a_medium_the_state_knows_is_labelled_again_only_when_the_operator_insists(tmp_path, write_config):
     """The UI labels through the same rule as `rabtui media label`: an empty directory where a used
     medium was (a disk not mounted) is not labelled on a plain yes; the reason is shown first."""
-    (tmp_path / "m1").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "usb-1"
-        path = "{tmp_path}/m1"
-    """)
+    path = _one_medium(tmp_path, write_config)
     store = Store(tmp_path / "state")
     store.execute("INSERT INTO media(id, label) VALUES ('usb-1', '{\"id\": \"usb-1\"}')")
     label = tmp_path / "m1" / ".rabtui-medium"
@@ -58,11 +61,7 @@ def test_a_medium_the_state_knows_is_labelled_again_only_when_the_operator_insis
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("3")
-            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
-            await pilot.press("l")
-            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
-            await pilot.press("y")
+            await _label_it(pilot, app)
             await wait_for(pilot, lambda: ready(app, ConfirmDialog) and "anyway" in app.screen.title_text,
                            what="the reason, and the question whether to label anyway")
             assert "rabtui has used this medium before" in app.screen.text and not label.exists()
@@ -117,24 +116,13 @@ def test_start_and_cancel_a_backup_from_runs(demo_config):
 def test_a_medium_a_backup_works_on_is_not_labelled_and_no_force_is_offered(tmp_path, write_config):
     """A backup onto the medium holds its lock (shared): labelling it from the UI stops, naming the
     backup, without asking whether to label it anyway (that would not help)."""
-    (tmp_path / "m1").mkdir()
-    path = write_config(f"""
-        [rabtui]
-        state_dir = "{tmp_path}/state"
-        [[media]]
-        id = "usb-1"
-        path = "{tmp_path}/m1"
-    """)
+    path = _one_medium(tmp_path, write_config)
     held = locks.medium_lock(tmp_path / "state", "usb-1", "a backup of web onto medium usb-1").acquire(shared=True)
 
     async def go():
         app = make_app(path, poll_interval=0)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("3")
-            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media"))
-            await pilot.press("l")
-            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="label dialog")
-            await pilot.press("y")
+            await _label_it(pilot, app)
             said = "the labelling of medium usb-1 cannot run now: a backup of web onto medium usb-1 is running"
             await wait_for(pilot, lambda: any(said in n.message for n in app._notifications), what="the refusal")
             assert isinstance(app.screen, MediaScreen) and "no label" in texts(app, "#media")
