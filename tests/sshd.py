@@ -17,6 +17,22 @@ class PortTaken(RuntimeError):
     """The port free_port gave was taken before sshd could bind it."""
 
 
+def ssh_children_to(port: int) -> list[int]:
+    """This process's ssh children that connect to `port`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and argv[0].endswith(b"ssh") and str(port).encode() in argv:
+            found.append(int(pid))
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ after two. Real ssh, a real listener on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from rabtui.cli import main
 from rabtui.ssh import endpoint
+from tests.sshd import ssh_children_to
 from tests.trees import Lab
 
 TIMEOUT = 6     # seconds: the connect timeout for this test (15 in use)
@@ -64,7 +64,7 @@ def test_sources_test_ends_after_one_connect_timeout(tmp_path, greets_then_silen
     out = capsys.readouterr().out
     assert _said(port) in out and "is this port an SSH server, and is it answering?" in out, out
     assert took < 2 * TIMEOUT - 2, took
-    assert not _ssh_to(port)
+    assert not ssh_children_to(port)
 
 
 def test_a_backups_step_1_ends_after_one_connect_timeout(tmp_path, greets_then_silent):
@@ -75,20 +75,4 @@ def test_a_backups_step_1_ends_after_one_connect_timeout(tmp_path, greets_then_s
     took = time.monotonic() - started
     assert result.status == "failed" and _said(port) in result.reason, result.reason
     assert took < 2 * TIMEOUT - 2, took
-    assert not _ssh_to(port)
-
-
-def _ssh_to(port: int) -> list[int]:
-    """This process's ssh children that connect to `port`."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == os.getpid() and argv[0].endswith(b"ssh") and str(port).encode() in argv:
-            found.append(int(pid))
-    return found
+    assert not ssh_children_to(port)

@@ -14,6 +14,7 @@ from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.help import HelpScreen
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.sources import SourcesScreen
+from tests.sshd import ssh_children_to
 from tests.tui.conftest import ready, run, texts, wait_for
 
 TIMEOUT = 6     # seconds: the connect timeout for this test (15 in use); the keys below take a few on a busy machine
@@ -82,28 +83,10 @@ def test_a_host_that_never_speaks(silent_host):
 
             await _react(app, pilot, "2", SourcesScreen)
             await pilot.press("t")                      # and quit while it runs
-            await wait_for(pilot, lambda: _ssh_to(port), timeout=1, what="the login under way")
+            await wait_for(pilot, lambda: ssh_children_to(port), timeout=1, what="the login under way")
         return time.monotonic()
 
     quit_at = run(go())               # with its threads done, as the program's end waits for them
     quit_took = time.monotonic() - quit_at
     assert quit_took < TIMEOUT / 2, quit_took   # quitting ended the login instead of waiting for its timeout
-    assert not _ssh_to(port)
-
-
-def _ssh_to(port: int) -> list[int]:
-    """This process's ssh children that connect to `port`."""
-    import os
-
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == os.getpid() and argv[0].endswith(b"ssh") and str(port).encode() in argv:
-            found.append(int(pid))
-    return found
+    assert not ssh_children_to(port)
