@@ -253,8 +253,12 @@ def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
 
 def test_xorriso_dies_with_a_killed_burn(tmp_path):
     """Killed as xorriso starts: xorriso goes too, instead of writing on into an image (or a disc
-    in the burner) that the next run must write again, beside that run's own xorriso."""
-    lab, cfg = _burn_lab(tmp_path)
+    in the burner) that the next run must write again, beside that run's own xorriso. The disc is
+    large enough (48 MB) that xorriso cannot write it whole in the moment it takes to follow rabtui
+    on a busy machine (a 4 MiB one was written whole before it died, now and then)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("100MiB", [("data", "standard")])
+    _files(lab.src / "data", {f"f{i}": os.urandom(8 << 20) for i in range(6)})
     assert rabtui(lab, "backup", "loc").returncode == 0
     _killed(rabtui(lab, "checkpoint", "burn", "--yes", "--now", point="burn.xorriso_started"))
     image = tmp_path / "iso" / "RAB1D01.iso"
