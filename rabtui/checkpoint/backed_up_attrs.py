@@ -71,6 +71,12 @@ def acl_text(value: bytes, prefix: str = "") -> list[str]:
     return out
 
 
+def mode_acl(mode: int) -> list[str]:
+    """The access ACL that a mode makes (user::, group::, other::), as `getfacl` writes it."""
+    return [f"{w}::" + "".join(c if mode & (b << s) else "-" for c, b in zip("rwx", (4, 2, 1)))
+            for w, s in (("user", 6), ("group", 3), ("other", 0))]
+
+
 def xattrs(root: bytes, rel: bytes) -> dict[bytes, bytes] | None:
     """An entry's xattrs as the kernel gives them, and under ACL_KEY the text of its ACLs (as
     xorriso lists them); None when they cannot be read."""
@@ -89,8 +95,7 @@ def with_acl_text(out: dict[bytes, bytes], mode: int) -> dict[bytes, bytes]:
     if access or default:
         text = acl_text(access) if access else []
         if not text:     # the access ACL the mode makes, as xorriso shows it with a default one
-            text = [f"{w}::" + "".join(c if mode & (b << s) else "-" for c, b in zip("rwx", (4, 2, 1)))
-                    for w, s in (("user", 6), ("group", 3), ("other", 0))]
+            text = mode_acl(mode)
         out[ACL_KEY] = "\n".join(text + (acl_text(default, "default:") if default else [])).encode()
     return out
 

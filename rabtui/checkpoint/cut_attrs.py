@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rabtui.checkpoint import kept_off, xorriso
-from rabtui.checkpoint.backed_up_attrs import acl_text
+from rabtui.checkpoint.backed_up_attrs import acl_text, mode_acl
 from rabtui.checkpoint.xorriso import Entry
 from rabtui.media import below
 
@@ -36,9 +36,7 @@ def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
     acl = acl_text(held.get(ACCESS_ACL, b""))
     default = acl_text(held.get(DEFAULT_ACL, b""), "default:")
     if default and len(acl) <= 3:
-        st = os.lstat(path)
-        acl = [f"{w}::" + "".join(c if st.st_mode & (b << s) else "-" for c, b in zip("rwx", (4, 2, 1)))
-               for w, s in (("user", 6), ("group", 3), ("other", 0))]
+        acl = mode_acl(os.lstat(path).st_mode)
     text = "\n".join(acl + default) if len(acl) > 3 or default else ""
     return [(n, v) for n, v in kept_off.carried(attrs) if n != DEFAULT_ACL], text
 
