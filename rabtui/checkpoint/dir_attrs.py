@@ -50,9 +50,7 @@ def subject(disc_path: bytes) -> bool:
 def differs(disc_path: bytes, on_disc: dict[bytes, bytes], recorded: Recorded, off: set[bytes]) -> str | None:
     """What of the ACLs and xattrs of a directory of the disc (`on_disc`, as the disc lists them)
     is not as recorded; its xattrs kept off the disc (`off`, with an empty value) must not be on it."""
-    expected = dict(recorded.get(disc_path, {}))
-    expected.update((name, b"") for name in off)
-    return xattrs_differ(on_disc, expected, off, ON_DISC)
+    return xattrs_differ(on_disc, _expected(disc_path, recorded, off), off, ON_DISC)
 
 
 def restored_differs(path: bytes, disc_path: bytes, recorded: Recorded, off: set[bytes], as_root: bool) -> str | None:
@@ -62,11 +60,15 @@ def restored_differs(path: bytes, disc_path: bytes, recorded: Recorded, off: set
     held = xattrs(os.path.dirname(path), os.path.basename(path))
     if held is None:
         return None
-    expected = dict(recorded.get(disc_path, {}))
-    expected.update((name, b"") for name in off)
+    expected = _expected(disc_path, recorded, off)
     if not as_root:
         held, expected = _user_only(held), _user_only(expected)
     return xattrs_differ(held, expected, words=RESTORED)
+
+
+def _expected(disc_path: bytes, recorded: Recorded, off: set[bytes]) -> dict[bytes, bytes]:
+    """The directory's xattrs as recorded, with those kept off the discs (empty)."""
+    return {**recorded.get(disc_path, {}), **dict.fromkeys(off, b"")}
 
 
 def _user_only(attrs: dict[bytes, bytes]) -> dict[bytes, bytes]:

@@ -256,28 +256,35 @@ def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
     return rows
 
 
+def _recorded_dirs(c: Computed) -> Iterator[tuple[DirContent, bytes]]:
+    """Each directory of the checkpoint and of the filler placed, with its prefix on the discs."""
+    yield from ((d, prefix_of(d.source, d.path)) for d in c.data)
+    yield from ((c.filler[ci], b"add/%d" % c.plan.filler_numbers[ci]) for dp in c.plan.discs for ci in dp.filler)
+
+
+def _paths(d: DirContent, prefix: bytes, rel: bytes) -> tuple[bytes, bytes]:
+    """(original path, path on the discs) of the entry `rel` of the directory `d` (b"": itself)."""
+    if not rel:
+        return d.rel, prefix
+    return (d.rel + b"/" + rel if d.rel else rel), prefix + b"/" + rel
+
+
 def _kept_off(c: Computed) -> Iterator[tuple[str, bytes, bytes, bytes]]:
     """(source, original path, path on the discs, name) of each xattr with an empty value of the
     checkpoint's directories and of the filler placed (kept_off.py)."""
-    placed = [(d, prefix_of(d.source, d.path)) for d in c.data]
-    placed += [(c.filler[ci], b"add/%d" % c.plan.filler_numbers[ci]) for dp in c.plan.discs for ci in dp.filler]
-    for d, prefix in placed:
+    for d, prefix in _recorded_dirs(c):
         for rel, names in d.kept_off.items():
-            src_path = (d.rel + b"/" + rel if d.rel else rel) if rel else d.rel
             for name in names:
-                yield d.source, src_path, prefix + b"/" + rel if rel else prefix, name
+                yield d.source, *_paths(d, prefix, rel), name
 
 
 def _dir_attrs(c: Computed) -> Iterator[tuple[str, bytes, bytes, int, bytes, bytes]]:
     """(source, original path, path on the discs, st_mode, name, value) of each xattr of the
     directories of the checkpoint and of the filler placed (dir_attrs.py)."""
-    placed = [(d, prefix_of(d.source, d.path)) for d in c.data]
-    placed += [(c.filler[ci], b"add/%d" % c.plan.filler_numbers[ci]) for dp in c.plan.discs for ci in dp.filler]
-    for d, prefix in placed:
+    for d, prefix in _recorded_dirs(c):
         for rel, (mode, attrs) in d.dir_attrs.items():
-            src_path = (d.rel + b"/" + rel if d.rel else rel) if rel else d.rel
             for name, value in attrs:
-                yield d.source, src_path, prefix + b"/" + rel if rel else prefix, mode, name, value
+                yield d.source, *_paths(d, prefix, rel), mode, name, value
 
 
 def checkpoint_dir(cfg: Config, number: int) -> Path:

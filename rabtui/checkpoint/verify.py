@@ -244,9 +244,8 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
     directories: list[bytes] = []
     for r in rows:
         if r.disc_path not in res.why:
-            whole = r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
             _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries,
-                                                                kept.get(whole, set())))
+                                                                kept.get(_whole(r), set())))
     for path, (mode, mtime, owner) in sorted(dirs.items()):
         if path not in res.why:
             _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
@@ -264,11 +263,15 @@ def _compare_recorded(rows: list[Row], dirs: dict, attrs: dict[bytes, dict[bytes
             if dir_attrs.subject(path):
                 _note(res, path, dir_attrs.differs(path, attrs.get(path, {}), dir_record, kept.get(path, set())))
     for r in rows:
-        whole = r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
         on_disc = attrs.get(r.disc_path, {})
-        for name in sorted(n for n in kept.get(whole, ()) if n in on_disc):
+        for name in sorted(n for n in kept.get(_whole(r), ()) if n in on_disc):
             _note(res, r.disc_path, f"xattr {os.fsdecode(name)} on the disc, though recorded as kept off it (its"
                                     " value was empty)")
+
+
+def _whole(r: Row) -> bytes:
+    """The path on the discs of the entry `r` is, or is a part of (kept_off records a cut file whole)."""
+    return r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
 
 
 def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
