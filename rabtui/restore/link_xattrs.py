@@ -11,7 +11,7 @@ import stat
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
-from rabtui.checkpoint.xorriso_output import ACL_KEY, parse_getfattr, parse_oversized
+from rabtui.checkpoint.xorriso_output import ACL_KEY, AttrsListing
 
 
 def argv(indev: str, start: bytes) -> list[str]:
@@ -24,15 +24,15 @@ def argv(indev: str, start: bytes) -> list[str]:
 def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, cancel) -> list[tuple[str, bytes, str]]:
     """Give the symlinks extracted from `start` (a disc path; `rel` below /) into `target` their
     xattrs from the disc; [(kind, name, why)] of those that could not be."""
-    lines: list[bytes] = []
-    done = proc.run(argv(indev, start), on_stdout=lines.append, cancel=cancel)
+    listing = AttrsListing()
+    done = proc.run(argv(indev, start), on_stdout=listing.take, cancel=cancel)
     if not done.ok:
         return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}"
                                    f" (exit {done.returncode})")]
     top = start.strip(b"/")
     failed = []
-    listed = parse_getfattr(lines)
-    for path, sizes in parse_oversized(lines).items():
+    listed, oversized = listing.done()
+    for path, sizes in oversized.items():
         listed.setdefault(path, {})
         failed += [("attribute", _name(rel, top, path), f"an xattr of {value} bytes on {volid}, which is not read"
                                                         " back for a symlink") for _name_len, value in sizes]
