@@ -11,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint import dir_attrs, kept_off, layout, xorriso
 from rabtui.config import Config
 from rabtui.errors import NoAnswer, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
@@ -90,14 +90,11 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                          " part, parts, mode, link, link_group, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          files())
         conn.execute("DELETE FROM disc_xattrs_off WHERE number=?", (number,))
-        conn.executemany("INSERT OR IGNORE INTO disc_xattrs_off(number, source, path, disc_path, name)"
-                         " VALUES (?,?,?,?,?)", [(number, *k) for k in getattr(recorded, "kept_off", [])])
+        kept_off.record(store, number, getattr(recorded, "kept_off", []))   # in this transaction: one connection
         conn.execute("DELETE FROM disc_dir_attrs WHERE number=?", (number,))
         dir_rows = getattr(recorded, "dir_attrs", None)
         if dir_rows is not None:
-            conn.executemany("INSERT OR IGNORE INTO disc_dir_attrs(number, source, path, disc_path, mode, name, value)"
-                             " VALUES (?,?,?,?,?,?,?)", [(number, *d) for d in dir_rows])
-            conn.execute("UPDATE checkpoints SET dirs_recorded=1 WHERE number=?", (number,))
+            dir_attrs.record(store, number, dir_rows)
         for source, dpath in dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
                          " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
