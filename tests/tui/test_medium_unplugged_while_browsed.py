@@ -37,6 +37,14 @@ def _unplug(medium, how: str) -> None:
         (medium / ".rabtui-medium").write_text(json.dumps({"id": "m", "serial": "0000"}))
 
 
+async def _listed(app, pilot, rel: bytes):
+    """Browse with the newest backup of box open at `rel`, its first entries listed."""
+    screen = await browse_backups(app, pilot, "box")
+    screen.open_backup(screen.keys[0], rel)
+    await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+    return screen
+
+
 def _messages(app) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -55,9 +63,7 @@ def test_a_medium_unplugged_while_browsed(tmp_path, box_config, how):
     async def go():
         app = make_app(path, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
-            screen = await browse_backups(app, pilot, "box")
-            screen.open_backup(screen.keys[0], rel)
-            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            screen = await _listed(app, pilot, rel)
             _unplug(tmp_path / "m", how)
 
             await pilot.press("enter")                  # sub/, on the medium that is gone
@@ -97,9 +103,7 @@ def test_a_restore_chosen_before_the_medium_went_asks_for_it(tmp_path, box_confi
     async def go():
         app = make_app(path, poll_interval=0.2)
         async with app.run_test(size=(80, 24)) as pilot:
-            screen = await browse_backups(app, pilot, "box")
-            screen.open_backup(screen.keys[0], rel)
-            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded)
+            screen = await _listed(app, pilot, rel)
             screen.query_one("#browse", DataTable).move_cursor(row=0, animate=False)
             await pilot.press("r")
             await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
