@@ -14,6 +14,7 @@ from rabtui.restore import discs as restore_discs
 from rabtui.restore import remote as restore_remote
 from rabtui.restore import run as R
 from rabtui.restore import target_dirs as restore_target_dirs
+from rabtui.restore import tree_copy
 from rabtui.restore import write as restore_write
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ScriptedPrompter
@@ -98,13 +99,13 @@ def test_path_escapes_refused(tmp_path):
     os.symlink(outside, target / "etc")
     src = tmp_path / "src"
     write_files(src, {"etc/passwd": b"evil"})
-    w = R.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc/x/etc", overwrite=True)
+    w = tree_copy.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc/x/etc", overwrite=True)
     assert [r for r, _ in w.refused] == [b"etc/x/etc"] and "symlink" in w.refused[0][1] and w.files == 0
     assert os.listdir(outside) == []
     with pytest.raises(WorkFailed, match="exist in the target"):
-        R.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=False)
+        tree_copy.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=False)
     # with --overwrite the symlink itself is replaced by a directory; still nothing lands outside
-    R.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=True)
+    tree_copy.copy_into(os.fsencode(src / "etc"), os.fsencode(target), b"etc", overwrite=True)
     assert not os.path.islink(target / "etc") and (target / "etc/passwd").read_bytes() == b"evil"
     assert os.listdir(outside) == []
     # a symlink restored first, then a file below its name: refused as well

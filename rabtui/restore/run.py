@@ -11,9 +11,7 @@ would write, is a symlink there. An existing file is never replaced without `ove
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat
 from dataclasses import dataclass, field
 
 from rabtui import faults, fmt, privacy
@@ -21,10 +19,10 @@ from rabtui.state import locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
-from rabtui.errors import Cancelled, UsageError, WorkFailed
+from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
-from rabtui.restore import closed_dirs, copies
+from rabtui.restore import copies
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs
 from rabtui.media.at_hand import medium_problem
@@ -32,152 +30,10 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.target_dirs import Refused, check_name
-from rabtui.restore.write import SafeWriter
-from rabtui.restore.written import Written, os_reason
+from rabtui.restore.target_dirs import check_name
+from rabtui.restore.tree_copy import copy_into
+from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
-
-
-# --- copying a tree ----------------------------------------------------------------------------------
-
-
-class RestoreIncomplete(WorkFailed):
-    """The restore could not finish; `result` says what it restored and the first error."""
-
-    def __init__(self, message: str, result: "RestoreResult", **kw):
-        super().__init__(message, **kw)
-        self.result = result
-
-
-def _via(dir_fd: int, name: bytes) -> bytes:
-    # a short path to an entry through its directory's descriptor: any depth of tree can be read
-    return b"/proc/self/fd/%d/%s" % (dir_fd, name)
-
-
-def _walk(top: bytes, topdown: bool = True, unread: list[tuple[bytes, str]] | None = None):
-    """(path usable during the iteration, name below `top`, lstat) of everything below the
-    directory `top`, in pre-order; not `topdown`: (its open descriptor, name, stat) of each
-    directory itself, after its contents. Into `unread`: (name below `top`, why) of each directory
-    that could not be read (what is in it is not walked)."""
-    def said(exc: OSError) -> None:     # `top` itself (fwalk names the others by their own name)
-        if unread is not None:
-            unread.append((b"" if exc.filename == top else os.fsencode(exc.filename), os_reason(exc)))
-
-    for dirpath, dirnames, filenames, dfd in os.fwalk(top, topdown=topdown, onerror=said):
-        under = dirpath[len(top):].lstrip(b"/")
-        if topdown:
-            dirnames.sort()
-            for name in dirnames + sorted(filenames):
-                yield _via(dfd, name), os.path.join(under, name) if under else name, \
-                    os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            if unread is not None:
-                dirnames[:] = [name for name in dirnames if _readable(dfd, name, under, unread)]
-        else:
-            yield dfd, under, os.stat(dfd)
-
-
-def _readable(dir_fd: int, name: bytes, under: bytes, unread: list[tuple[bytes, str]]) -> bool:
-    """Whether the directory `name` can be read, which fwalk would pass over in silence; if not, why
-    into `unread`. A symlink to a directory (fwalk lists it with them, never goes into it) is not."""
-    try:
-        os.close(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd))
-    except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-            unread.append((os.path.join(under, name) if under else name, os_reason(exc)))
-        return False
-    return True
-
-
-def _clashes(writer: SafeWriter, rels) -> list[bytes]:
-    out = []
-    for rel, st in rels:
-        if not rel:
-            continue
-        rel_dir, name = os.path.split(rel)
-        try:
-            old = os.stat(name, dir_fd=writer.parent_fd(rel_dir), follow_symlinks=False)
-        except (OSError, Refused):
-            continue
-        if not (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(old.st_mode)):
-            out.append(rel)
-    return out
-
-
-def _picked(entries, pick):
-    """The entries of a walk, each regular file as `pick` chooses it (left out on None)."""
-    for path, rel, st in entries:
-        if pick is not None and stat.S_ISREG(st.st_mode):
-            chosen = pick(rel, path, st)
-            if chosen is None:
-                continue
-            path, st = chosen
-        yield path, rel, st
-
-
-def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
-              cancel=None, *, onto_source: bool = False, pick=None, staged: bool = False,
-              dir_modes: dict[bytes, int] | None = None) -> Written:
-    """Copy `src` (a file or a tree) to `target_root/rel_dest` (b"": the root itself), safely and
-    completely (see rabtui.restore.write). `onto_source`: `target_root` is a source's directory,
-    where a symlink is never replaced, nor followed (the directory itself included). `pick(rel,
-    path, stat)`: which copy of each regular file to take, as (path, stat), or None to leave it out.
-    `staged`: `src` is a private staging copy, thrown away afterwards (its files are linked, not copied).
-    `dir_modes`: the modes its directories opened up there have, by their path below `src`."""
-    if rel_dest:
-        check_name(rel_dest)
-    top = os.lstat(src)
-    is_dir = stat.S_ISDIR(top.st_mode)
-    if pick is not None and not is_dir:
-        chosen = next(_picked([(src, b"", top)], pick), None)
-        if chosen is None:
-            raise WorkFailed(f"/{fmt.name(rel_dest)} is not in that backup")
-        src, _, top = chosen
-    join = (lambda r: os.path.join(rel_dest, r) if r else rel_dest) if rel_dest else (lambda r: r)
-    try:
-        writer = SafeWriter(target_root, overwrite, replace_symlinks=not onto_source, follow_root=not onto_source,
-                            link_files=staged)
-    except Refused as exc:
-        raise WorkFailed(f"refusing to restore into {fmt.name(target_root)}: {exc}") from None
-    except OSError as exc:
-        raise WorkFailed(f"cannot restore into {fmt.name(target_root)}: {os.strerror(exc.errno or 0)}") from None
-    with writer:
-        listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _picked(_walk(src), pick)] if is_dir else [])
-        for rel, _ in listed:
-            if rel:
-                check_name(rel)
-        if not overwrite:
-            clash = _clashes(writer, listed)
-            if clash:
-                shown = ", ".join(fmt.name(c) for c in clash[:5]) + (" ..." if len(clash) > 5 else "")
-                raise WorkFailed(f"{len(clash)} files exist in the target already: {shown}",
-                                 hint="use --overwrite to replace them, or restore to another directory")
-        del listed
-        if rel_dest:
-            try:
-                writer.make_parents(rel_dest)
-            except Refused as exc:
-                writer.result.refused.append((rel_dest, str(exc)))
-                return writer.result
-            except OSError as exc:
-                writer.result.errors.append((os.path.dirname(rel_dest), os.strerror(exc.errno or 0)))
-                return writer.result
-            writer.put(src, rel_dest, top)
-        if is_dir:
-            unread: list[tuple[bytes, str]] = []
-            for path, r, st in _picked(_walk(src, unread=unread), pick):
-                if cancel is not None and cancel.is_set():   # what is written stays: say how much
-                    raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
-                                    hint="they stay where they are; restore again with --overwrite to finish it")
-                writer.put(path, join(r), st)
-            faults.point("restore.entries_put")
-            writer.result.errors += [(join(r), f"what is in it could not be read: {why}") for r, why in unread]
-            for path, r, st in _walk(src, topdown=False):
-                st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
-                if join(r):
-                    writer.finish_dir(path, join(r), st)
-                else:
-                    writer.finish_root(path, st)
-        return writer.result
 
 
 # --- what to restore from ---------------------------------------------------------------------
@@ -209,6 +65,14 @@ def _medium_ready(medium, store, prompter, cancel) -> None:
 
 
 # --- the command ------------------------------------------------------------------------------------
+
+
+class RestoreIncomplete(WorkFailed):
+    """The restore could not finish; `result` says what it restored and the first error."""
+
+    def __init__(self, message: str, result: "RestoreResult", **kw):
+        super().__init__(message, **kw)
+        self.result = result
 
 
 @dataclass
