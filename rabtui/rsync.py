@@ -168,7 +168,7 @@ def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes
     """The itemized lines of data[:end], which ends with a whole record, as the raw groups of
     _ITEM (code, size, %M up to the minute, its seconds, escaped name): one scan of a read of the
     stream, other records (progress2, --stats) passed over. `items` converts them; the backup's
-    scanner (transfer.py) converts them in its own loop, where a call per file would count."""
+    scanner (backup/rsync_stream.py) converts them in its own loop, where a call per file would count."""
     # a record begins after \r or \n (scanning for both is slower than making them one); the
     # first one of the stream after nothing
     return _ITEM.findall(b"\n" + data.replace(b"\r", b"\n"), 0, end + 1)

@@ -9,7 +9,7 @@ import os
 from types import SimpleNamespace
 
 from rabtui import proc, proc_records, rsync
-from rabtui.backup import transfer
+from rabtui.backup import rsync_stream, transfer
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import PROGRESS
 from tests.trees import HOSTILE_NAMES, write_files
@@ -215,7 +215,7 @@ def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
     for size in (1, 2, 3, 7, 64, 1000, len(out)):
         sizes, rows, events = DirSizes("/", "standard"), [], []
         spool = SimpleNamespace(add=lambda dir_path, new, same: rows.extend(new + same))
-        stream = transfer._Stream(sizes, spool, events.append, archive=False, index=0, count=1)
+        stream = rsync_stream.Stream(sizes, spool, events.append, archive=False, index=0, count=1)
         for i in range(0, len(out), size):
             stream.data(out[i:i + size])
         stream.finish()

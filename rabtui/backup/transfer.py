@@ -9,9 +9,7 @@ catalog rows handed to the spool in batches.
 
 from __future__ import annotations
 
-import errno
 import os
-import re
 import shlex
 import shutil
 import stat
@@ -22,159 +20,14 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
+from rabtui.backup.catalog_update import CatalogSpool
+from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
 from rabtui.errors import Stalled, WorkFailed
-from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
+from rabtui.events import LOG, Emit, Event
 
-EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
-STDERR_LOG_LINES = 500
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
-_F, _D, _DOT, _H, _PLUS = ord("f"), ord("d"), ord("."), ord("h"), ord("+")
-_NEW, _ABSENT, _SAME, _LINKED = rsync.NEW, rsync.ABSENT, rsync.SAME, rsync.LINKED
-_CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
-
-
-class _Stream:
-    """Reads rsync's stdout a read at a time (many records each): the items with one regular
-    expression scan, the last progress2 record only when an event is due, the --stats lines once
-    they have begun."""
-
-    def __init__(self, sizes: DirSizes, spool: CatalogSpool, emit: Emit, *, archive: bool, index: int, count: int,
-                 basis: Path | None = None):
-        self.sizes = sizes
-        self.spool = spool
-        self.emit = emit
-        self.archive = archive
-        self.dir = sizes.path
-        self.prefix = dir_prefix(sizes.path)
-        self.where = {"dir": sizes.path, "dir_index": index, "dirs": count}
-        self._pending = b""          # from the last separator read: a record perhaps not whole yet
-        self._last_item = float("-inf")
-        self._last_progress = float("-inf")
-        self._unshown: tuple[bytes, int] | None = None   # the last read with progress not yet shown
-        self._stats = False
-        self.stderr_logged = 0
-        self.top_missing: str | None = None   # why rsync could not enter the directory itself
-        # the --link-dest or --compare-dest directory, and the directories of this transfer that are
-        # symlinks there: rsync looks for their files through the symlinks (transfer_directory)
-        self.basis = os.fsencode(basis) + b"/" if basis is not None else None
-        self.via_symlinks: list[bytes] = []
-        self._skipped: tuple[bytes, ...] = ()     # their items as the stream names them: "d/e/"
-        self.linked: list[bytes] = []             # -H links made after the first of them was found
-
-    def data(self, chunk: bytes) -> None:
-        data = self._pending + chunk
-        # up to the last separator, which stays with the rest: a record is known by the one before it
-        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        if end > 0:
-            self._pending = data[end:]
-            self._records(data, end)
-        else:
-            self._pending = data
-
-    def finish(self) -> None:
-        if self._pending:
-            data, self._pending = self._pending, b""
-            self._records(data, len(data))
-        if self._unshown is not None:
-            self._progress(*self._unshown)
-
-    def _records(self, data: bytes, end: int) -> None:
-        """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
-        to local names, and sizes, catalog rows and events are handed on once per read."""
-        counts, nbytes, rows, same = [0] * 5, [0] * 5, [], []
-        d, prefix, archive = self.dir, self.prefix, self.archive
-        add, add_same = rows.append, same.append
-        states, state_of = rsync.FILE_STATES, rsync.file_state_of
-        minutes, mtime = rsync.MINUTES, rsync.mtime
-        basis, skipped = self.basis, self._skipped
-        for code, size, m, sec, name in rsync.item_matches(data, end):
-            if skipped and name.startswith(skipped):
-                continue    # below a directory that is copied again (a directory's line comes first)
-            ftype = code[1]
-            if ftype == _F:
-                state = states.get(code)
-                if state is None:
-                    state = state_of(code)
-                size = int(size)
-                counts[state] += 1
-                nbytes[state] += size
-                if state == _ABSENT:
-                    continue
-                if state == _LINKED and skipped:
-                    self.linked.append(name)    # perhaps to a file that is copied again (_copy_again)
-            elif ftype == _D:
-                if basis is not None and self._symlink_in_basis(name):
-                    skipped = self._skipped
-                continue
-            else:
-                if skipped and code[0] == _H and code[2] == _PLUS:
-                    self.linked.append(name)    # a symlink or special file linked by -H, as above
-                if not archive or code[0] == _DOT:
-                    continue
-                state, size = _NEW, int(size)
-            minute = minutes.get(m)
-            if b"\\#" in name:
-                name = rsync.unescape(name)
-            seconds = minute + int(sec) if minute is not None else mtime(m, sec)
-            if state == _SAME:
-                add_same((d, prefix + name, size, seconds))
-            else:
-                add((d, prefix + name, ftype, state, size, seconds))
-        for state, count in enumerate(counts):
-            if count:
-                self.sizes.add_files(state, count, nbytes[state])
-        if rows or same:
-            self.spool.add(d, rows, same)
-        if not self._stats:
-            # --stats comes after every item; from its first line on, each read is scanned for its
-            # lines (a name that holds these words costs only those scans)
-            start = data.find(b"Number of files: ", 0, end)
-            self._stats = start >= 0
-        else:
-            start = 0
-        if self._stats:
-            self.sizes.stats.update(rsync.stats_lines(data, start, end))
-        now = time.monotonic()
-        if data.rfind(b"\r", 0, end) >= 0:
-            # progress2 records come as often as files: parse only those that will be shown
-            if now - self._last_progress >= EVENT_EVERY:
-                self._last_progress = now
-                self._progress(data, end)
-            else:
-                self._unshown = (data, end)
-        if (rows or same) and now - self._last_item >= EVENT_EVERY:
-            self._last_item = now
-            path, size = (rows[-1][1], rows[-1][4]) if rows else same[-1][1:3]
-            name = path.decode("utf-8", "backslashreplace")
-            self.emit(Event(ITEM, name, {"name": "/" + name, "size": size, **self.where}))
-
-    def _symlink_in_basis(self, name: bytes) -> bool:
-        """Whether the directory `name` (as the stream names it, with its slash) is a symlink in the
-        basis; if so it is noted, and the items below it are left out from here on."""
-        rel = rsync.unescape(name).rstrip(b"/")
-        if not rel or rel == b"." or not _is_symlink(self.basis, rel):
-            return False
-        self.via_symlinks.append(rel)
-        self._skipped += (name,)
-        return True
-
-    def _progress(self, data: bytes, end: int) -> None:
-        self._unshown = None
-        progress = rsync.last_progress(data, end)
-        if progress is not None:
-            self.emit(Event(PROGRESS, "", {**progress.as_dict(), **self.where}))
-
-    def err(self, record: bytes) -> None:
-        if self.top_missing is None and b"change_dir" in record:
-            m = _CHANGE_DIR.search(record)
-            if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
-                self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
-        if self.stderr_logged < STDERR_LOG_LINES:
-            self.stderr_logged += 1
-            self.emit(Event(LOG, f"{self.dir}: {record.decode('utf-8', 'backslashreplace')}", {"stream": "stderr"}))
 
 
 def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str | None,
@@ -237,7 +90,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     basis = (f", linking unchanged files to {link_dest}" if link_dest
              else f", copying only what {compare_dest} lacks" if compare_dest else ", full copy")
     emit(Event(LOG, f"rsync {directory.path} ({directory.kind}) -> {dest}{basis}", {"argv": argv}))
-    stream = _Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
+    stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
                      basis=link_dest or compare_dest)
     started = time.monotonic()
     result = _rsync(argv, stream, source, cancel)
@@ -266,7 +119,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     return sizes
 
 
-def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.Event,
+def _rsync(argv: list[str], stream: Stream, source: Source, cancel: threading.Event,
            stdin_data: bytes | None = None) -> proc_started.Completed | None:
     """Run one rsync into `stream` (`stdin_data` on its standard input); None when it stalled and
     was stopped."""
@@ -280,24 +133,6 @@ def _rsync(argv: list[str], stream: _Stream, source: Source, cancel: threading.E
         result = None
     stream.finish()
     return result
-
-
-def _is_symlink(basis: bytes, rel: bytes) -> bool:
-    """Is `rel` (a directory of the stream) a symlink in the basis, or below one? Its parents were
-    checked when the stream named them, so one lstat answers, unless the path is too long for one
-    call (then part by part). When the answer is unsure (another error), it is yes: copied again
-    with no basis, the directory is safe either way."""
-    try:
-        return stat.S_ISLNK(os.lstat(basis + rel).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError as exc:
-        if exc.errno != errno.ENAMETOOLONG:
-            return True
-    try:
-        return below.symlink_on_the_way(basis, rel + b"/") is not None
-    except OSError:
-        return True
 
 
 def _points_out(basis: bytes, rel: bytes) -> bool:
@@ -322,7 +157,7 @@ def _points_out(basis: bytes, rel: bytes) -> bool:
     return target.startswith(b"/") or os.path.normpath(os.path.join(parent, target)).startswith(b"..")
 
 
-def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: _Stream, *,
+def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, first: Stream, *,
                 rsh: str | None, exact_times: bool, cancel: threading.Event) -> tuple[proc_started.Completed | None, str | None]:
     """The directories that are symlinks in the basis (the older backup, or the archive's union)
     and directories on the source now: rsync looked for their files through those symlinks, which
@@ -365,7 +200,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
                           rsync_path=proc.which("rsync"), exact_times=exact_times, files_from="-")
     first.emit(Event(LOG, f"rsync {directory.path}: {len(listed)} paths again -> {dest}", {"argv": argv}))
     faults.point("backup.copying_again")
-    again = _Stream(first.sizes, first.spool, first.emit, archive=first.archive,
+    again = Stream(first.sizes, first.spool, first.emit, archive=first.archive,
                     index=first.where["dir_index"], count=first.where["dirs"])
     result = _rsync(argv, again, source, cancel, stdin_data=b"".join(rel + b"\0" for rel in listed))
     warnings = []
