@@ -22,22 +22,22 @@ from rabtui.backup import source_commands
 from rabtui.backup import history
 from rabtui.media import checkpoint_numbers
 from rabtui.media import medium as media, medium_layout, mounting
-from rabtui.media.rotation import next_medium, record_space, record_use
+from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
-from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.records import EXIT_OF, BackupResult, RunRecord
+from rabtui.backup.completion import Completion
+from rabtui.backup.records import BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
 from rabtui.backup.run_log import RunLog
 from rabtui.backup.transfer import transfer_directory
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
-from rabtui.events import ERROR, LOG, RESULT, STEP, WARNING, Emit, Event, Prompter
+from rabtui.events import ERROR, LOG, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.ssh.shared import SharedConnection
 from rabtui.state import locks
-from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
+from rabtui.state.store import Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
 MIN_FREE_INODES = 64
@@ -69,7 +69,7 @@ def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel:
         return run.run(medium_id)
 
 
-class _Run:
+class _Run(Completion):
     def __init__(self, cfg: Config, store: Store, source: Source, *, emit: Emit, cancel: threading.Event,
                  now: datetime | None, job_id: int | None, ssh: SharedConnection | None = None):
         self.cfg, self.store, self.source = cfg, store, source
@@ -363,61 +363,6 @@ class _Run:
             return str(exc)
         return None
 
-    def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
-        rec = self.rec
-        self.step(7, "running")
-        gone = medium_layout.gone_from(medium, rec.path)
-        if gone:      # the rsync wrote onto a medium unmounted meanwhile: nothing of it is to be had
-            self._fail_step(7, gone)
-        totals = rec.save_dirs()
-        warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
-        if not rec.dirs:
-            warnings.append("this source has no directories configured: nothing was backed up")
-        if post_error:
-            status, reason = KEPT, f"post-backup command failed (the data is kept): {post_error}"
-            # kept data is in the catalog with versions of its own: it is never a base to extend
-            spool.target(source=self.source.id, medium=medium.id, base_id=None)
-        elif warnings:
-            status, reason = "warnings", "; ".join(warnings)
-        else:
-            status, reason = "completed", None
-        archives = [d for d in rec.dirs if d.kind == "archive"]
-        # a failure from here on (the medium filled by another source, say) undoes what is written
-        self._step7_wrote = status in RESTORABLE
-        if status in COMPLETE and archives:
-            # only complete backups feed the archive union trees (what the next backup compares with)
-            status, reason = self._link_into_unions(medium, spool, archives, status, reason)
-        if status in RESTORABLE:
-            spool.apply(rec.id)
-            faults.point("backup.catalog")
-        record_space(self.store, medium)
-        self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
-                           f"{totals.files} files, {totals.new_files} new or modified")
-        rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
-        if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
-            self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
-            return "failed", reason
-        return status, reason
-
-    def _link_into_unions(self, medium: Medium, spool: CatalogSpool, archives: list,
-                          status: str, reason: str | None) -> tuple[str, str | None]:
-        union = locks.union_lock(self.cfg.state_dir, self.source.id, by=f"a backup of {self.source.id}")
-        try:
-            union.acquire_within(self.source.io_timeout, self.cancel,
-                                 lambda text: self.emit(Event(WARNING, f"{self.source.id}: {text}")))
-        except LockBusy as exc:
-            # another process (a cleanup hung on its medium, a stopped one) holds the union: the
-            # data, complete on the medium, is kept as after a failing post-backup command
-            spool.target(source=self.source.id, medium=medium.id, base_id=None)
-            return KEPT, f"{exc}; the data is kept, not linked into the archive union"
-        with union:
-            for d in archives:
-                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool)
-                self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
-                                     f" medium {medium.id}"))
-            faults.point("backup.archive_linked")
-        return status, reason
-
     # --- helpers -----------------------------------------------------------------------------------
 
     def _free_name(self, medium: Medium) -> str:
@@ -442,16 +387,3 @@ class _Run:
 
     def _recover_abandoned(self) -> None:
         history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
-
-    def _result(self, status: str, reason: str | None) -> BackupResult:
-        rec = self.rec
-        totals = rec.save_dirs() if rec.dirs else None
-        result = BackupResult(
-            backup_id=rec.id, source=self.source.id, medium=rec.medium, status=status,
-            path=rec.path if rec.dir_created else None,
-            total_bytes=totals.total_bytes if totals else 0, new_bytes=totals.new_bytes if totals else 0,
-            reason=reason, exit_code=EXIT_OF[status],
-        )
-        self.outer_emit(Event(RESULT, f"backup of {self.source.id}: {status}" + (f" ({reason})" if reason else ""),
-                              result.as_dict()))
-        return result
