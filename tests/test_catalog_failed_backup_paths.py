@@ -9,14 +9,14 @@ import json
 from datetime import datetime, timedelta
 
 from rabtui import faults
-from rabtui.backup import deletion, retention
+from rabtui.backup import catalog_update, deletion, retention
 from rabtui.cli import main
 from rabtui.state import catalog
 from tests import invariants
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
-LATE = 1500      # more than a batch of the spool: its paths are in the catalog when the backup fails
+LATE = 1500      # more than the spool adds at a time (set to 1,000 below): its paths are in the catalog when the backup fails
 
 
 def _lab(tmp_path, sshd) -> tuple[Lab, object]:
@@ -60,6 +60,7 @@ def test_a_backup_failing_after_rsync_leaves_paths_that_change_no_answer(tmp_pat
     assert before["find late"] == [] and before["cleanup"]
 
     write_files(lab.src / "data", {f"late/f{i:04d}": b"x" for i in range(LATE)})
+    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 1000)
 
     def fail_after_rsync(name: str) -> None:
         if name == "backup.step5":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from rabtui import rsync
+from rabtui.backup import catalog_update
 from rabtui.backup.catalog_update import ROWS_PER_INSERT, CatalogSpool, insert_rows
 from rabtui.state.store import Store
 
@@ -78,9 +79,9 @@ def test_a_backup_read_in_many_batches_extends_and_adds_every_file(tmp_path):
                                 | {(b"d/f%d" % i, 2, 2) for i in changed})
 
 
-def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanwhile(tmp_path):
+def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanwhile(tmp_path, monkeypatch):
     """The spool looks each file's path up as it goes in, and adds the paths the catalog does not
-    know yet right away (committed before step 7): the files known already, the paths first seen in
+    know yet once PATHS_AT_ONCE have come (here each batch's; committed before step 7): the files known already, the paths first seen in
     this backup, paths the catalog got from elsewhere before the look-up or between the look-up and
     the spool's own adding (each kept in the directory it was first seen in), directories (no
     versions) and items taken back all end as step 7 recorded them before."""
@@ -94,9 +95,11 @@ def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanw
     spool.apply(1)
 
     class Meanwhile(CatalogSpool):
-        def _add_paths(self, last: int) -> None:
+        def _add_paths(self) -> None:
             store.execute("INSERT OR IGNORE INTO paths(source, dir, path) VALUES ('src', '/other', ?)", (b"d/k",))
-            super()._add_paths(last)
+            super()._add_paths()
+
+    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 1)
 
     spool = Meanwhile(store)
     spool.target(source="src", medium="m2", base_id=None)
