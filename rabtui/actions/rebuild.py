@@ -25,7 +25,7 @@ from rabtui.rebuild import scan
 from rabtui.rebuild.report import Report
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.locks import (checkpoints_lock, cleanup_lock, drive_lock, reading_lock, reading_lock_sources,
-                                rebuild_lock, source_lock, state_lock)
+                                rebuild_lock, source_lock, state_lock, union_lock)
 from rabtui.state.store import Store
 from rabtui.state.store_check import StateUnusable, fold_wal, state_failure
 
@@ -133,7 +133,7 @@ def _failed(exc: Exception, db: Path) -> RabtuiError:
 
 @contextmanager
 def all_locks(cfg: Config) -> Iterator[None]:
-    """Every source's lock and reading lock, the drive's, the checkpoints' and the cleanup's: no
+    """Every source's lock, reading lock and union lock, the drive's, the checkpoints' and the cleanup's: no
     backup, burn, restore or cleanup writes the database while it is rebuilt, nor changes the media
     it is rebuilt from (a running one is refused with its lock's "already running since ..., pid
     ..." message; one started meanwhile with "cannot run now: rebuild-state is running ...")."""
@@ -146,6 +146,9 @@ def all_locks(cfg: Config) -> Iterator[None]:
         # no restore reads meanwhile: its job and events would go into the database put aside
         for source_id in sorted({s.id for s in cfg.sources} | set(reading_lock_sources(cfg.state_dir))):
             stack.enter_context(reading_lock(cfg.state_dir, source_id, by=by))
+        # the rebuild undoes the archive links of a run killed in step 7 (scan.py), as a backup's recovery does
+        for source in cfg.sources:
+            stack.enter_context(union_lock(cfg.state_dir, source.id, by=by, kept_out=by))
         stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive, by=by))
         stack.enter_context(checkpoints_lock(cfg.state_dir, by=by))     # a burn on another drive too
         # no command records anything meanwhile (a job, a disc verified, a directory asked for)

@@ -7,7 +7,7 @@ from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult
 from rabtui.config import Medium
-from rabtui.errors import LockBusy
+from rabtui.errors import Cancelled, LockBusy
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Event
 from rabtui.media import medium_layout
 from rabtui.media.rotation import record_space
@@ -61,6 +61,9 @@ class Completion:
         try:
             union.acquire_within(self.source.io_timeout, self.cancel,
                                  lambda text: self.emit(Event(WARNING, f"{self.source.id}: {text}")))
+        except Cancelled:
+            self._step7_wrote = False     # nothing linked, nothing in the catalog: nothing to undo
+            raise
         except LockBusy as exc:
             # another process (a cleanup hung on its medium, a stopped one) holds the union: the
             # data, complete on the medium, is kept as after a failing post-backup command

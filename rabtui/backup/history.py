@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -13,8 +15,9 @@ from rabtui.media import medium_layout
 from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import find_abandoned, mark_abandoned
 from rabtui.config import Medium
-from rabtui.errors import WorkFailed
-from rabtui.events import WARNING, Emit, Event
+from rabtui.errors import Cancelled, LockBusy, WorkFailed
+from rabtui.events import WARNING, Emit, Event, no_emit
+from rabtui.state import locks
 from rabtui.state.store import COMPLETE, RESTORABLE, Store
 
 
@@ -100,8 +103,9 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
-                undone = unlink_archive(cfg, source_id, path)
-            except WorkFailed as exc:     # left as it is: the next run tries again
+                with union_held(cfg, source_id, emit):
+                    undone = unlink_archive(cfg, source_id, path)
+            except WorkFailed as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
                 continue
@@ -135,7 +139,8 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         if row is None or row["status"] != "abandoned":
             continue
         try:
-            undone = unlink_archive(cfg, source_id, path)
+            with union_held(cfg, source_id, emit):
+                undone = unlink_archive(cfg, source_id, path)
             shutil.rmtree(path)
         except (WorkFailed, OSError) as exc:
             emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
@@ -167,10 +172,30 @@ def _record_complete(store: Store, row, info: dict) -> None:
                   (info["status"], reason, finished or time.time(), row["id"]))
 
 
+@contextmanager
+def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Event | None = None):
+    """The source's union lock, for undoing a backup's archive links (the caller holds the source
+    lock, and the medium's if any: the order a backup takes them in). A backup linking its files
+    or a cleanup removing a deleted backup's holds it a short while: it is waited for, at most the
+    source's io_timeout (a holder hung on its medium is not waited for longer) or until `cancel`;
+    then WorkFailed naming the holder, nothing undone."""
+    if cfg is None or not any(d.kind == "archive" for d in cfg.source(source_id).directories):
+        yield             # unlink_archive does nothing then
+        return
+    lock = locks.union_lock(cfg.state_dir, source_id, by=f"the undoing of a backup of {source_id}")
+    try:
+        lock.acquire_within(cfg.source(source_id).io_timeout, cancel,
+                            lambda text: emit(Event(WARNING, f"{source_id}: {text}")))
+    except (LockBusy, Cancelled) as exc:
+        raise WorkFailed(str(exc)) from None
+    with lock:
+        yield
+
+
 def unlink_archive(cfg, source_id: str, path: Path) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
-    saved on this medium."""
+    saved on this medium. The caller holds the source's union lock (union_held)."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
@@ -187,18 +212,22 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
     return undone
 
 
-def undo_written(store: Store, cfg, backup_id: int) -> str | None:
+def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
+                 cancel: threading.Event | None = None) -> str | None:
     """What step 7 wrote for a backup that then failed (its final backup.json could not be written
     on a medium filled meanwhile, say), undone as for a killed run: its links in the archive
-    unions and its catalog rows. Returns why the links could not all be undone, if so."""
+    unions and its catalog rows. Returns why the links could not all be undone, if so: then its
+    catalog rows stay too (they name what its links still show), and the caller leaves its row
+    `running`, for the next run's recovery to undo both."""
     row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
-    problem = None
     try:
-        unlink_archive(cfg, row["source"], Path(row["path"]))
+        with union_held(cfg, row["source"], emit, cancel):
+            unlink_archive(cfg, row["source"], Path(row["path"]))
     except (WorkFailed, OSError) as exc:
-        problem = f"its links in the archive union cannot be undone: {exc}"
+        return (f"its links in the archive union cannot be undone now: {exc}; they and its catalog rows are"
+                f" left for the next backup of {row['source']} to undo")
     _forget_catalog(store, row)
-    return problem
+    return None
 
 
 def _forget_catalog(store: Store, row) -> None:

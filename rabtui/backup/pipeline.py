@@ -194,12 +194,13 @@ class _Run(Completion):
             status, reason = "failed", exc.message
         rec = self.rec
         spool.discard()
+        problem = None
         if self._step7_wrote:
-            problem = history.undo_written(self.store, self.cfg, rec.id)
+            problem = history.undo_written(self.store, self.cfg, rec.id, self.emit, self.cancel)
             if problem:
                 self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
         rec.skip_rest()
-        rec.finish("failed", reason)
+        rec.finish("failed", reason, row_running=problem is not None)
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
         try:
             rec.write_json()

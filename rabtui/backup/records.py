@@ -134,12 +134,15 @@ class RunRecord:
                     (self.source, path, when),
                 )
 
-    def finish(self, status: str, reason: str | None) -> None:
+    def finish(self, status: str, reason: str | None, *, row_running: bool = False) -> None:
+        """The end of a run that did not complete. `row_running`: what its step 7 wrote could not
+        be undone (history.undo_written), so its database row stays `running`, as a killed run's,
+        for the next run's recovery to undo it; backup.json says `status` all the same."""
         self.status, self.reason = status, reason
         self.finished = time.time()
         self.store.execute(
-            "UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
-            (status, self.finished, reason, self.id),
+            "UPDATE backups SET status=CASE WHEN ? THEN status ELSE ? END, finished=?, reason=? WHERE id=?",
+            (row_running, status, self.finished, reason, self.id),
         )
 
     def complete(self, status: str, reason: str | None) -> None:

@@ -189,7 +189,8 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
             continue
         if rec.status == "running":
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
-            if index > last_complete:    # killed in step 7, nothing after it: undo its archive links
+            if index > last_complete:    # killed in step 7, nothing after it: undo its archive links (the
+                # union lock is held: actions/rebuild.all_locks)
                 undone = history.unlink_archive(cfg, source_id, bpath)
                 rec.reason += f"; {undone} archive link(s) undone" if undone else ""
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,

@@ -211,14 +211,14 @@ def reading_lock_sources(state_dir: str | Path) -> list[str]:
     return sorted(p.name[len("reading-"):-len(".lock")] for p in (Path(state_dir) / "locks").glob("reading-*.lock"))
 
 
-def union_lock(state_dir: str | Path, source_id: str, by: str | None = None) -> Lock:
+def union_lock(state_dir: str | Path, source_id: str, by: str | None = None, kept_out: str | None = None) -> Lock:
     """Held (a short while) by whatever changes a source's archive union trees: a backup linking
     its new files in (`by` names it), which waits for it; a cleanup taking a deleted backup's files
     out, which does not wait (a hung backup would hang it) and keeps those backups for a later
     run. A cleanup that found a union entry to be its backup's must not remove it after a backup
-    replaced it."""
+    replaced it. `kept_out`: what a refusal says cannot run, when not a cleanup's deleting."""
     return Lock(state_dir, f"union-{source_id}", what=f"a change of {source_id}'s archive union trees", by=by,
-                kept_out=f"deleting {source_id}'s old backups")
+                kept_out=kept_out or f"deleting {source_id}'s old backups")
 
 
 @contextmanager

@@ -1,0 +1,211 @@
+"""Undoing a backup's archive links (the recovery of a killed run, a step 7 that failed after it
+linked, rebuild-state finding a run killed in step 7) happens under the source's union lock, as
+the backup's own linking and a cleanup's removing do: a holder (here another real process, as a
+cleanup hung on its medium would be) is waited for, and one that keeps it gives a clear failure
+with the union and the catalog left as they were, for the next run to undo. Real rsync, real
+processes killed or stopped at their fault points."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from rabtui import faults
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_kill_anywhere import _files, _killed, rabtui
+from tests.test_medium_identity import ROOT, _stopped_at
+from tests.trees import Lab
+
+HOLD = ("import sys; from rabtui.state.locks import union_lock\n"
+        "lock = union_lock(sys.argv[1], 'loc', by='a cleanup').acquire(); print('held', flush=True)\n"
+        "sys.stdin.read()")
+
+
+def _lab(tmp_path, io_timeout: int) -> tuple[Lab, object]:
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")], extra=f"io_timeout = {io_timeout}")
+    _files(lab.src / "arch", {"x": b"x1" * 100, "y": b"y1"})
+    first = rabtui(lab, "backup", "loc")
+    assert first.returncode == 0, first.stdout + first.stderr
+    _files(lab.src / "arch", {"x": b"x2" * 120, "z": b"z2"})
+    return lab, cfg
+
+
+def _union_shows(lab: Lab, row) -> set[str]:
+    """The names of the backup's files that the union shows (its own inodes)."""
+    arch = str(lab.src / "arch")
+    union = medium_layout.archive_root(lab.media[0][1], "loc", arch)
+    data = medium_layout.backup_data_path(row["path"], arch)
+    return {name for name in ("x", "y", "z") if (data / name).exists() and (union / name).exists()
+            and os.stat(data / name).st_ino == os.stat(union / name).st_ino}
+
+
+class _Holder:
+    """Another process holding loc's union lock until released."""
+
+    def __init__(self, lab: Lab):
+        self.run = subprocess.Popen([sys.executable, "-c", HOLD, str(lab.state)], cwd=ROOT, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+        assert self.run.stdout.readline() == "held\n"
+
+    def release(self) -> None:
+        if self.run.poll() is None:
+            self.run.stdin.close()
+            self.run.wait(timeout=30)
+
+
+def _output_until(run: subprocess.Popen, out, text: str) -> str:
+    """What `run` (writing into the file `out`) said until it said `text`."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while text not in out.read_text():
+        assert run.poll() is None and time.monotonic() < deadline, out.read_text()
+        time.sleep(0.05)
+    return out.read_text()
+
+
+def _checked(lab: Lab) -> None:
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+
+
+def _versions_of(store, backup_id: int) -> int:
+    return store.one("SELECT COUNT(*) FROM versions WHERE ? IN (first_backup, last_backup)", (backup_id,))[0]
+
+
+def test_recovery_of_a_killed_run_waits_for_the_union_holder(tmp_path):
+    lab, _ = _lab(tmp_path, io_timeout=60)
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert killed["status"] == "running" and _union_shows(lab, killed) == {"x", "z"}
+    holder = _Holder(lab)
+    out = tmp_path / "backup.out"
+    try:
+        with open(out, "wb") as sink:
+            backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
+                                       "loc", "--verbose"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
+                                      stderr=subprocess.STDOUT)
+        said = _output_until(backup, out, "to release the lock of a change of loc's archive union trees")
+        assert f"waiting (at most 60 s) for a cleanup (pid {holder.run.pid}" in said, said
+        # nothing undone under the holder
+        assert _union_shows(lab, killed) == {"x", "z"}
+        assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+        holder.release()
+        assert backup.wait(timeout=120) == 0, out.read_text()
+    finally:
+        holder.release()
+    assert f"found an interrupted backup of loc ({killed['name']}" in out.read_text()
+    assert "2 archive link(s) undone" in out.read_text(), out.read_text()
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    _checked(lab)
+
+
+def test_recovery_that_cannot_have_the_union_leaves_the_killed_run_for_the_next(tmp_path):
+    lab, _ = _lab(tmp_path, io_timeout=1)
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    versions = _versions_of(store, killed["id"])
+    assert versions
+    holder = _Holder(lab)
+    try:
+        busy = rabtui(lab, "backup", "loc")
+        said = busy.stdout + busy.stderr
+        assert "its archive links cannot be undone now: a cleanup (pid" in said, said
+        assert "held the lock of a change of loc's archive union trees for more than 1 s" in said, said
+        assert _union_shows(lab, killed) == {"x", "z"}
+        row = store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))
+        assert row["status"] == "running" and _versions_of(store, killed["id"]) == versions
+    finally:
+        holder.release()
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "2 archive link(s) undone" in after.stdout + after.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    _checked(lab)
+
+
+def _failing_in_step7(lab: Lab) -> tuple[subprocess.Popen, object]:
+    """A backup stopped when its archive links and catalog rows are written, its final backup.json
+    made impossible to write (a directory where its temporary file goes); with its row."""
+    run = _stopped_at(lab, "backup.catalog", "backup", "loc", "--verbose")
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    tmp = os.path.join(row["path"], "backup.json.tmp")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.mkdir(tmp)
+    return run, row
+
+
+@pytest.mark.parametrize("held_for_long", [False, True])
+def test_a_step7_that_failed_after_linking_undoes_only_under_the_union_lock(tmp_path, held_for_long):
+    lab, _ = _lab(tmp_path, io_timeout=1 if held_for_long else 60)
+    run = holder = None
+    try:
+        run, row = _failing_in_step7(lab)
+        store = lab.store()
+        assert _union_shows(lab, row) == {"x", "z"}
+        holder = _Holder(lab)
+        run.send_signal(signal.SIGCONT)
+        if not held_for_long:
+            lines = []
+            while "to release the lock of a change of loc's archive union trees" not in "".join(lines):
+                line = run.stdout.readline().decode()
+                assert line, "".join(lines)
+                lines.append(line)
+            assert _union_shows(lab, row) == {"x", "z"}
+            holder.release()
+        said = run.communicate(timeout=120)[0].decode()
+        assert run.returncode == 1, said
+    finally:
+        if holder is not None:
+            holder.release()
+        if run is not None and run.poll() is None:
+            run.kill()
+            run.send_signal(signal.SIGCONT)
+            run.wait(timeout=30)
+    status = store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"]
+    if held_for_long:
+        assert "its links in the archive union cannot be undone now: a cleanup (pid" in said, said
+        assert "left for the next backup of loc to undo" in said
+        # left as a killed run's: its links and the catalog rows that name them, its row running
+        assert status == "running" and _union_shows(lab, row) == {"x", "z"} and _versions_of(store, row["id"])
+        os.rmdir(os.path.join(row["path"], "backup.json.tmp"))
+        after = rabtui(lab, "backup", "loc")
+        assert after.returncode == 0, after.stdout + after.stderr
+        assert f"found an interrupted backup of loc ({row['name']}" in after.stdout + after.stderr
+        assert "2 archive link(s) undone" in after.stdout + after.stderr
+        status = store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"]
+        assert status == "abandoned"
+    else:
+        assert status == "failed" and not _union_shows(lab, row) and not _versions_of(store, row["id"])
+        os.rmdir(os.path.join(row["path"], "backup.json.tmp"))
+    _checked(lab)
+
+
+def test_rebuild_state_does_not_undo_links_under_a_union_holder(tmp_path):
+    lab, _ = _lab(tmp_path, io_timeout=60)
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert _union_shows(lab, killed) == {"x", "z"}
+    holder = _Holder(lab)
+    try:
+        busy = rabtui(lab, "rebuild-state")
+        assert busy.returncode == 1, busy.stdout + busy.stderr
+        assert "rebuild-state cannot run now: a cleanup is running since" in busy.stderr, busy.stderr
+        assert f"pid {holder.run.pid}" in busy.stderr and "Traceback" not in busy.stderr, busy.stderr
+        assert _union_shows(lab, killed) == {"x", "z"}
+    finally:
+        holder.release()
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert not _union_shows(lab, killed)
+    _checked(lab)
