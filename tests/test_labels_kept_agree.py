@@ -81,7 +81,27 @@ def test_a_kept_label_that_cannot_be_written_is_said_by_the_backup_and_by_check(
     code, said = _check(lab)
     assert code == 1 and f"but {kept} holds no label rabtui can read" in said, said
     done = _rabtui(lab, "media", "label", "m1")
-    assert done.returncode == 0 and "already labelled; warning: medium m1: could not keep its label" in done.stdout, \
-        done.stdout + done.stderr
+    assert done.returncode == 3 and "medium m1 is already labelled" in done.stdout, done.stdout + done.stderr
+    assert f"rabtui: warning: medium m1: could not keep its label in {kept}" in done.stderr, done.stderr
     shutil.rmtree(kept)
     _relabelled_in_place(lab)
+
+
+def test_a_labelling_whose_kept_label_cannot_be_written_completes_with_a_warning(tmp_path):
+    """`media label` of a new medium writes the disk's label and records it, but the kept one
+    cannot be written: it completed with warnings (exit 3), the warning said, never a plain 0."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    kept = lab.state / "media" / "m1.label"
+    kept.mkdir(0o700, parents=True)
+    done = _rabtui(lab, "media", "label", "m1")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"labelled {lab.media[0][1]} as medium m1" in done.stdout, done.stdout
+    assert f"rabtui: warning: medium m1: could not keep its label in {kept} (Is a directory)" in done.stderr, \
+        done.stderr
+    assert json.loads((lab.media[0][1] / ".rabtui-medium").read_text()) == _recorded(lab)
+    shutil.rmtree(kept)
+    done = _rabtui(lab, "media", "label", "m1")
+    assert done.returncode == 0 and "medium m1 is already labelled" in done.stdout, done.stdout + done.stderr
+    assert "warning" not in done.stdout + done.stderr
+    assert json.loads(kept.read_text()) == _recorded(lab)

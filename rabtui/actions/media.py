@@ -12,10 +12,11 @@ from rabtui.state import locks
 from rabtui.state.store import Store
 
 
-def label(store: Store, medium: Medium, *, force: bool = False) -> str:
-    """Write the medium's label file; says what was done. A medium that holds files but no label,
-    or one rabtui has used whose label is gone, is refused unless `force`; so is one that a backup
-    or another `media label` works on now (LockBusy, naming it)."""
+def label(store: Store, medium: Medium, *, force: bool = False) -> mediamod.Labelled:
+    """Write the medium's label file; says what was done, and what could not be (a warning). A
+    medium that holds files but no label, or one rabtui has used whose label is gone, is refused
+    unless `force`; so is one that a backup or another `media label` works on now (LockBusy,
+    naming it)."""
     with recording(store), locks.medium_lock(store.state_dir, medium.id, f"the labelling of medium {medium.id}"):
         return mediamod.label_medium(store, medium, force=force)
 

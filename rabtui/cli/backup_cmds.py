@@ -9,7 +9,7 @@ from rabtui import fmt
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import media as media_actions
 from rabtui.actions import status as status_actions
-from rabtui.errors import EXIT_OK, EXIT_USAGE
+from rabtui.errors import EXIT_OK, EXIT_USAGE, EXIT_WARNINGS
 
 from . import progress
 from .common import (TerminalPrompter, cancel_on_signals, load_config, number, open_store, print_json, say,
@@ -113,5 +113,9 @@ def cmd_status(args) -> int:
 
 def cmd_media_label(args) -> int:
     cfg = load_config(args, check_media=False)
-    print(media_actions.label(open_store(cfg), cfg.medium(args.id), force=args.force))
+    labelled = media_actions.label(open_store(cfg), cfg.medium(args.id), force=args.force)
+    print(labelled.done)
+    if labelled.warning:
+        say(fmt.lines(f"rabtui: warning: {labelled.warning}"), sys.stderr)
+        return EXIT_WARNINGS
     return EXIT_OK

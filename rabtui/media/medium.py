@@ -12,6 +12,7 @@ import secrets
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from rabtui import __version__, faults
 from rabtui.media import mounts as media_state
@@ -240,7 +241,15 @@ def _check_writable(medium: Medium) -> None:
         raise WorkFailed(f"medium {medium.id}: {medium.path} is not writable: {exc.strerror}") from None
 
 
-def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
+class Labelled(NamedTuple):
+    """What `label_medium` did, and what it could not do (the label kept beside the state
+    database, which rebuild-state needs, not written), if anything: the labelling completed with
+    that warning."""
+    done: str
+    warning: str | None = None
+
+
+def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
     """Write the medium's label when that is safe, or with `force`; says what was done. Refused
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
     labelled as another, files without a label, a medium the state knows found unlabelled, or
@@ -291,8 +300,8 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> str:
     return _said(f"labelled {path} as medium {medium.id}", not_kept)
 
 
-def _said(done: str, not_kept: str | None) -> str:
-    return done if not_kept is None else f"{done}; warning: {not_kept}"
+def _said(done: str, not_kept: str | None) -> Labelled:
+    return Labelled(done, not_kept)
 
 
 def _other_disk_hint(medium: Medium) -> str:

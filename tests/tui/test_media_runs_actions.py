@@ -50,6 +50,26 @@ def test_label_a_medium(tmp_path, write_config):
     assert json.loads((tmp_path / "m1" / ".rabtui-medium").read_text())["id"] == "usb-1"
 
 
+def test_a_labelling_whose_kept_label_cannot_be_written_is_shown_as_a_warning(tmp_path, write_config):
+    """The disk's label is written, the one kept beside the database (for rebuild-state) is not:
+    the Media screen says so as a warning, not as a plain success."""
+    path = _one_medium(tmp_path, write_config)
+    kept = tmp_path / "state" / "media" / "usb-1.label"
+    kept.mkdir(0o700, parents=True)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _label_it(pilot, app)
+            await wait_for(pilot, lambda: any("could not keep its label" in n.message for n in app._notifications),
+                           what="the labelling's outcome")
+            said = [n for n in app._notifications if "could not keep its label" in n.message]
+            assert said[0].severity == "warning" and "labelled" in said[0].message, said[0]
+
+    run(go())
+    assert json.loads((tmp_path / "m1" / ".rabtui-medium").read_text())["id"] == "usb-1"
+
+
 def test_a_medium_the_state_knows_is_labelled_again_only_when_the_operator_insists(tmp_path, write_config):
     """The UI labels through the same rule as `rabtui media label`: an empty directory where a used
     medium was (a disk not mounted) is not labelled on a plain yes; the reason is shown first."""

@@ -107,5 +107,8 @@ class MediaScreen(RabtuiScreen):
         except RabtuiError as exc:
             self.app.call_from_thread(self._ask_force, medium, exc.message)
             return
-        self.app.call_from_thread(self.notify, done)
+        if done.warning:     # labelled, but its label not kept beside the database: not a plain success
+            self.app.call_from_thread(self.notify, f"{done.done}; warning: {done.warning}", severity="warning")
+        else:
+            self.app.call_from_thread(self.notify, done.done)
         self.app.call_from_thread(self.reload)
