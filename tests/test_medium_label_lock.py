@@ -96,3 +96,30 @@ def test_a_backup_waits_for_a_labelling_under_way_then_records_its_label(tmp_pat
     again = _rabtui(lab, "backup", "loc")
     assert again.returncode == 0, again.stdout + again.stderr
     assert _agree(lab) == written
+
+
+def test_a_labelling_refused_by_backups_names_only_those_still_running(tmp_path):
+    """Two backups hold the medium's lock shared; the lock file names the last to take it, which
+    has ended since: the refusal names the backup that still runs, never the one that ended."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(lab._local_source(None, "", "one") + lab._local_source([("two", "standard")], "", "two"))
+    write_files(lab.src / "data", {"a": b"a"})
+    write_files(lab.src / "two", {"b": b"b"})
+    assert _rabtui(lab, "media", "label", "m1").returncode == 0
+    one = two = None
+    try:
+        one = _stopped_at(lab, "backup.step3", "backup", "one")
+        two = _stopped_at(lab, "backup.step3", "backup", "two")
+        _ended(two)
+        label = _rabtui(lab, "media", "label", "m1", "--force")
+        assert label.returncode == 1, label.stdout + label.stderr
+        assert f"the labelling of medium m1 cannot run now: backups onto medium m1 are running (pid {one.pid})" \
+               in label.stderr, label.stderr
+        assert f"pid {two.pid}" not in label.stderr and "a backup of two" not in label.stderr, label.stderr
+        _ended(one)
+    finally:
+        _killed(one, two)
+    written = _agree(lab)
+    label = _rabtui(lab, "media", "label", "m1", "--force")
+    assert label.returncode == 0 and "already labelled" in label.stdout, label.stdout + label.stderr
+    assert _agree(lab) == written

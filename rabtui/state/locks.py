@@ -31,15 +31,18 @@ def _lock_name(name: str) -> str:
 
 class Lock:
     def __init__(self, state_dir: str | Path, name: str, what: str | None = None, by: str | None = None,
-                 kept_out: str | None = None):
+                 kept_out: str | None = None, shared_by: str | None = None):
         """`what` runs under this lock, as a refusal says it; `by`: another command that holds it
         to keep `what` out (rebuild-state), named instead of `what` in the refusal of others;
-        `kept_out`: what the refusal by such a holder says cannot run, when that is not `what`."""
+        `kept_out`: what the refusal by such a holder says cannot run, when that is not `what`;
+        `shared_by`: what holds it shared (plural), as a refusal says them when the holder the file
+        names has ended while others hold it still."""
         self.dir = Path(state_dir) / "locks"
         self.path = self.dir / f"{_lock_name(name)}.lock"
         self.what = what or name
         self.by = by
         self.kept_out = kept_out or self.what
+        self.shared_by = shared_by
         self._fd: int | None = None
 
     def acquire(self, shared: bool = False) -> "Lock":
@@ -58,14 +61,7 @@ class Lock:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = self.holder()
-            since = ""
-            if holder:
-                when = datetime.fromtimestamp(holder.get("since", 0)).strftime("%Y-%m-%d %H:%M:%S")
-                since = f" since {when}, pid {holder.get('pid')}"
-            if holder and holder.get("by"):
-                raise LockBusy(f"{self.kept_out} cannot run now: {holder['by']} is running{since}") from None
-            raise LockBusy(f"{self.what} is already running{since}") from None
+            raise LockBusy(self._refusal()) from None
         mine = {"pid": os.getpid(), "since": time.time()} | ({"by": self.by} if self.by else {})
         try:
             os.ftruncate(fd, 0)
@@ -99,11 +95,29 @@ class Lock:
                     raise LockBusy(f"{self.holder_described()} held the lock of {self.what} for more than"
                                    f" {seconds:g} s") from None
 
+    def _refusal(self) -> str:
+        """Why the lock cannot be had now, naming its holder: the one the file names while it holds
+        the lock, else (the last of several shared holders ended) the processes that hold it."""
+        holder = self.live_holder()
+        if holder is None and self.shared_by:
+            pids = ", ".join(f"pid {pid}" for pid in sorted(self.live_pids() or ()))
+            return f"{self.kept_out} cannot run now: {self.shared_by} are running" + (f" ({pids})" if pids else "")
+        since = ""
+        if holder:
+            when = datetime.fromtimestamp(holder.get("since", 0)).strftime("%Y-%m-%d %H:%M:%S")
+            since = f" since {when}, pid {holder.get('pid')}"
+        if holder and holder.get("by"):
+            return f"{self.kept_out} cannot run now: {holder['by']} is running{since}"
+        return f"{self.what} is already running{since}"
+
     def holder_described(self) -> str:
         """Who holds the lock, as a message says it: what runs, its pid, command line and state."""
-        holder = self.holder() or {}
+        holder = self.live_holder() or {}
         pid = holder.get("pid")
         if not isinstance(pid, int):
+            pids = sorted(self.live_pids() or ())
+            if self.shared_by and pids:
+                return f"{self.shared_by} ({', '.join(f'pid {p}' for p in pids)})"
             return "another rabtui process"
         since = holder.get("since")
         when = f", since {datetime.fromtimestamp(since):%Y-%m-%d %H:%M:%S}" if isinstance(since, (int, float)) else ""
@@ -130,23 +144,42 @@ class Lock:
         except (OSError, ValueError):
             return None
 
+    def live_holder(self) -> dict | None:
+        """Who holds the lock, from the file, while that process holds it still: of a lock held
+        shared, the file names the last to take it, which may have ended while others hold it.
+        Without a table of locks to ask, the file's word."""
+        holder = self.holder()
+        pids = self.live_pids()
+        if holder and pids is not None and holder.get("pid") not in pids:
+            return None
+        return holder
+
+    def live_pids(self) -> set[int] | None:
+        """The processes that hold the lock now (a line each in the kernel's table of locks, shared
+        holders too); None when there is no such table to read."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return set()
+        held = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        try:
+            with open("/proc/locks", encoding="ascii") as table:
+                # "1: FLOCK  ADVISORY  WRITE 4242 00:2f:1234 0 EOF"; a waiter's line has "->" second
+                return {int(f[4]) for f in map(str.split, table)
+                        if len(f) > 5 and f[1] == "FLOCK" and f[5] == held and f[4].lstrip("-").isdigit()}
+        except OSError:
+            return None
+
     def is_held(self) -> bool:
         """True when some live process holds the lock (used by status displays). Read from the
         kernel's table of locks, never by taking the lock: a display that took it for an instant
         made a backup starting at that instant fail with "already running"."""
         if self._fd is not None:
             return True
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        held = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-        try:
-            with open("/proc/locks", encoding="ascii") as table:
-                # "1: FLOCK  ADVISORY  WRITE 4242 00:2f:1234 0 EOF"; a waiter's line has "->" second
-                return any(f[1] == "FLOCK" and f[5] == held for f in map(str.split, table) if len(f) > 5)
-        except OSError:        # no /proc here: try the lock, for as short a moment as can be
+        pids = self.live_pids()
+        if pids is None:       # no /proc here: try the lock, for as short a moment as can be
             return self._taken_by_another()
+        return bool(pids)
 
     def _taken_by_another(self) -> bool:
         try:
@@ -187,7 +220,8 @@ def medium_lock(state_dir: str | Path, medium_id: str, by: str) -> Lock:
     by `media label`: a label written while a backup checks the medium's and records it, or while
     another `media label` writes its own, leaves the disk's label and the state's apart. `by`: what
     takes it, as the refusal of another says it."""
-    return Lock(state_dir, f"medium-{medium_id}", what=f"medium {medium_id}", by=by, kept_out=by)
+    return Lock(state_dir, f"medium-{medium_id}", what=f"medium {medium_id}", by=by, kept_out=by,
+                shared_by=f"backups onto medium {medium_id}")
 
 
 def cleanup_lock(state_dir: str | Path, by: str | None = None) -> Lock:
