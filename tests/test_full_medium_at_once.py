@@ -28,12 +28,12 @@ def _checked(lab: Lab) -> None:
 def test_a_source_whose_medium_another_filled_before_its_end_leaves_nothing_behind(tmp_path, tmpfs, capsys,
                                                                                    kind, freed):
     """Source `a` had copied its files when `b`, running at the same time, used the last inodes of
-    the medium. Its step 7 failed: writing its final backup.json (standard), or linking its third
-    new file into the archive union once b's partial backup gave back two inodes (archive). The
-    backup failed, but what step 7 had written stayed: its catalog rows (its files said to be in a
-    backup that failed, the base's versions ending in it), or the first two links in the union
-    (files the catalog did not know, that the next backup took as saved). Now they are undone, as
-    recovery undoes a killed run's, and the next night's backup is whole."""
+    the medium. Standard: its final backup.json goes into the room kept for it since step 3 (it
+    once failed there, leaving a complete backup `running` on the medium): it completes. Archive:
+    linking its third new file into the union failed once b's partial backup gave back two inodes;
+    the backup failed, but the first two links in the union stayed (files the catalog did not
+    know, that the next backup took as saved). Now they are undone, as recovery undoes a killed
+    run's, and the next night's backup is whole."""
     lab = Lab(tmp_path)
     medium = tmpfs(lab.media[0][1], "size=16m,nr_inodes=300")
     write_files(lab.src / "a", {f"f{i}": f"a{i}" for i in range(10)})
@@ -58,12 +58,18 @@ def test_a_source_whose_medium_another_filled_before_its_end_leaves_nothing_behi
     assert "a: step 6/7 post-backup commands: ok" in out
     store = lab.store()
     rows = {r["source"]: r for r in store.all("SELECT * FROM backups WHERE id > 1")}
-    assert rows["a"]["status"] == rows["b"]["status"] == "failed"
-    assert "No space left on device" in rows["a"]["reason"], rows["a"]["reason"]
-    assert store.one("SELECT COUNT(*) FROM versions WHERE ? IN (first_backup, last_backup)", (rows["a"]["id"],))[0] == 0
+    assert rows["b"]["status"] == "failed"
+    in_catalog = store.one("SELECT COUNT(*) FROM versions WHERE ? IN (first_backup, last_backup)",
+                           (rows["a"]["id"],))[0]
+    if kind == "standard":
+        assert rows["a"]["status"] == "completed" and in_catalog
+        assert json.loads((medium / "a" / rows["a"]["name"] / "backup.json").read_text())["status"] == "completed"
+    else:
+        assert rows["a"]["status"] == "failed" and not in_catalog
+        assert "No space left on device" in rows["a"]["reason"], rows["a"]["reason"]
     _checked(lab)
 
-    # space again (failed runs go after a day), and a's next backup is whole, linked to the first
+    # space again (failed runs go after a day), and a's next backup is whole, linked to the last complete one
     later = (datetime.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     assert _run(lab, "cleanup", "--now", later) == 0
     lab.write('[[sources]]\nid = "a"\n' + a_dir)
@@ -71,9 +77,8 @@ def test_a_source_whose_medium_another_filled_before_its_end_leaves_nothing_behi
     last = store.one("SELECT * FROM backups WHERE source='a' ORDER BY id DESC LIMIT 1")
     assert last["status"] == "completed"
     if kind == "standard":
-        assert last["link_dest"] == 1
-        assert json.loads((medium / "a" / last["name"] / "backup.json").read_text())["link_dest"] == \
-            store.one("SELECT name FROM backups WHERE id=1")["name"]
+        assert last["link_dest"] == rows["a"]["id"]
+        assert json.loads((medium / "a" / last["name"] / "backup.json").read_text())["link_dest"] == rows["a"]["name"]
     new = {bytes(r["path"]).rsplit(b"/", 1)[-1] for r in store.all(
         "SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id WHERE v.last_backup=?", (last["id"],))}
     assert {f"new{i}".encode() for i in range(5)} <= new

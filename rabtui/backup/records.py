@@ -2,7 +2,9 @@
 `backup_steps`, `backup_dirs`, `dir_state`) and `backup.json` / `backup.log` in its directory.
 
 `backup.json` is written `running` first and its final state last, by atomic replace, so a run
-that crashed before it was complete is never `completed` on the medium. A complete run writes it
+that crashed before it was complete is never `completed` on the medium; the room its final state
+takes is kept from the first (`backup.json.tmp`), so that a medium filled by another source
+meanwhile does not leave a complete backup `running` on the medium. A complete run writes it
 before its database row: a run killed between the two is complete, and recovery records it so.
 """
 
@@ -35,14 +37,38 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+ROOM = 256 << 10     # bytes kept on the medium for a running backup's final backup.json
+
+
+def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> None:
+    """`path` replaced by `data` as JSON, atomically: its temporary file beside it written, synced,
+    renamed over it. A temporary file there already (the room kept) is written into in place, so
+    that the write needs no new inode, nor new blocks for what fits, on a medium filled since by
+    another source. `keep_room`: such a file is left for the next write, ROOM bytes long (a copy
+    of this one padded with blanks); when it cannot be made, that write takes what it needs then."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    text = (json.dumps(data, indent=2, default=str) + "\n").encode()
+    _write_synced(tmp, text)
     os.replace(tmp, path)
+    if keep_room:
+        try:
+            _write_synced(tmp, text.ljust(ROOM))
+        except OSError:
+            pass
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    """`content` written into the file at `path` (made if missing), over the blocks it holds: no
+    truncation first, which would give them back to a medium others are filling."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.pwrite(fd, view, len(content) - len(view)):]
+        os.ftruncate(fd, len(content))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class RunRecord:
@@ -180,8 +206,9 @@ class RunRecord:
         }
 
     def write_json(self) -> None:
+        """backup.json as the run stands; while it runs, with room kept for its final one."""
         if self.dir_created:
-            write_json_atomic(self.path / "backup.json", self.json())
+            write_json_atomic(self.path / "backup.json", self.json(), keep_room=self.status == "running")
 
 
 def find_abandoned(store: Store, source: str) -> list:

@@ -1,0 +1,62 @@
+"""A backup whose medium another filled up (every block and every inode, a real small tmpfs) while
+it was at the end of step 7: its final backup.json goes into the room kept for it from step 3, so
+the backup that is complete on the medium says so there too, and rebuild-state reads it as
+complete, not as a run killed halfway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_medium_identity import _killed, _rabtui, _stopped_at
+from tests.trees import Lab, fill_up, write_files
+
+
+def _fill_inodes(where) -> None:
+    os.mkdir(where)
+    for n in range(1_000_000):
+        try:
+            os.close(os.open(os.path.join(where, str(n)), os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            return
+
+
+def test_a_backup_complete_when_its_medium_filled_up_says_so_on_the_medium(tmp_path, tmpfs):
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmpfs(lab.media[0][1], "size=8m,nr_inodes=400")
+    lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "data", {f"f{i}": f"a{i}" for i in range(5)})
+    write_files(lab.src / "arch", {"x": "x1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "data", {"new": "n" * 3000})
+    write_files(lab.src / "arch", {"y": "y1"})
+    run = None
+    try:
+        run = _stopped_at(lab, "backup.catalog", "backup", "loc")
+        fill_up(medium / "filler")
+        _fill_inodes(medium / "inodes")
+        space = os.statvfs(medium)
+        assert space.f_bavail == 0 and space.f_favail == 0
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+        assert run.returncode == 0, out
+    finally:
+        _killed(run)
+    store = lab.store()
+    row = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert row["status"] == "completed", row["reason"]
+    assert json.loads((medium / "loc" / row["name"] / "backup.json").read_text())["status"] == "completed"
+    assert sorted(os.listdir(medium / "loc" / row["name"])) == ["backup.json", "backup.log", "data"]
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)
+
+    rebuilt = _rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "completed"
+    assert [b[0] for b in medium_layout.list_backups(medium, "loc")] == \
+        [r["name"] for r in store.all("SELECT name FROM backups ORDER BY id")]
+    invariants.check_catalog_is_media(lab.load(), store)
