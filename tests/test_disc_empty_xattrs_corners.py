@@ -154,7 +154,8 @@ CHANGED = [
      "/gets/f holds xattr user.empty with an empty value, which it had not when checkpoint 1 was planned"),
     (lambda b: os.removexattr(b / "loses" / "f", "user.empty"),
      "/loses/f (xattr user.empty (recorded empty) differs from the backup's)"),
-    (lambda b: _setfacl(b / "acl", "-d", "-m", "u:4321:rwx"), "/acl (ACL differs from the one recorded)"),
+    (lambda b: _setfacl(b / "acl", "-d", "-m", "u:4321:rwx"),
+     "/acl (default ACL changed (+default:user:4321:rwx) in the backup on the medium after the checkpoint was planned)"),
 ]
 
 

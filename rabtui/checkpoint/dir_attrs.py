@@ -4,14 +4,18 @@ rebuild-state reads them there: rebuild/disc_state.py). The catalog holds no dir
 empty, and the mode of one shows only its ACL's mask: without the record a disc whose directories'
 ACLs or xattrs were changed could be told from a good one only with the backup at hand. Each
 directory of a disc is compared with the record on verification (one without a row had none), and
-each directory restored from the discs is compared with it too."""
+each directory restored from the discs is compared with it too.
+
+A disc is written from the backup as it is when it is written, and checked against the record: a
+directory whose ACLs or xattrs were changed on the medium after the plan fails every disc written
+of it, so such a failure is named as that (`changed_since`), and no rewrite is offered for it."""
 
 from __future__ import annotations
 
 import os
 from typing import Iterable
 
-from rabtui.checkpoint.backed_up_attrs import with_acl_text, xattrs, xattrs_differ
+from rabtui.checkpoint.backed_up_attrs import ACL_NAMES, Origin, where, with_acl_text, xattrs, xattrs_differ
 from rabtui.checkpoint.xorriso_output import ACL_KEY
 
 STAGED = b"rabtui"     # README and rabtui/ of a disc are no directory of the checkpoint's
@@ -64,6 +68,35 @@ def restored_differs(path: bytes, disc_path: bytes, recorded: Recorded, off: set
     if not as_root:
         held, expected = _user_only(held), _user_only(expected)
     return xattrs_differ(held, expected, words=RESTORED)
+
+
+def changed_since(disc_path: bytes, recorded: Recorded, off: set[bytes], found: list[Origin]) -> str | None:
+    """What of the ACLs and xattrs of a directory of the disc its backup on the medium (`found`:
+    where the disc was read) no longer holds as recorded when the checkpoint was planned; None
+    when it holds them so, or cannot be read."""
+    at = where(found, disc_path)
+    held = None if at is None else xattrs(at[0], at[1])
+    if held is None:
+        return None
+    was = _expected(disc_path, recorded, off)
+    changes = [_change(name, was.get(name), held.get(name), name in off)
+               for name in sorted((set(was) | set(held)) - set(ACL_NAMES)) if was.get(name) != held.get(name)]
+    return "; ".join(changes) or None
+
+
+def _change(name: bytes, was: bytes | None, now: bytes | None, kept_off: bool) -> str:
+    if name != ACL_KEY:
+        how = "added" if was is None else "removed" if now is None else "changed"
+        how = "(recorded empty) given a value" if kept_off and now else how
+        return f"xattr {os.fsdecode(name)} {how}"
+    before, after = _lines(was), _lines(now)
+    moved = [f"+{x}" for x in after if x not in before] + [f"-{x}" for x in before if x not in after]
+    kinds = {"default ACL" if x[1:].startswith("default:") else "ACL" for x in moved}
+    return f"{' and '.join(sorted(kinds, reverse=True)) or 'ACL'} changed ({', '.join(moved)})"
+
+
+def _lines(acl: bytes | None) -> list[str]:
+    return os.fsdecode(acl).splitlines() if acl else []
 
 
 def _expected(disc_path: bytes, recorded: Recorded, off: set[bytes]) -> dict[bytes, bytes]:

@@ -260,6 +260,9 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
                                                       f" it cannot be rewritten: `rabtui checkpoint abandon {number}`"
                                                       " gives up the discs it lacks.)", disc,
                                     choices=(RETRY, SKIP, ABORT))
+            elif res.changed:   # written from the backup as it is now, checked against the plan: never passes
+                answer = ask_failed(prompter, cancel, f"{res.describe()}\n{_changed_since_plan(number, res)}", disc,
+                                    choices=(RETRY, SKIP, ABORT))
             else:
                 answer = ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
                                     choices=(REWRITE, RETRY, SKIP, ABORT))
@@ -270,6 +273,16 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         if answer == SKIP:
             return "skipped"
         raise Aborted(f"aborted at disc {disc}")
+
+
+def _changed_since_plan(number: int, res: VerifyResult) -> str:
+    n = len(res.changed)
+    which = os.fsdecode(next(iter(res.changed))) if n == 1 else f"{n} directories"
+    return (f"The ACLs or xattrs of {which} changed in the backup after checkpoint {number} was planned: a disc is"
+            f" written from the backup as it is and checked against the plan's record, so a rewrite would fail the"
+            f" same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint"
+            f" from the backup as it is now; or put them back on the medium as recorded and retry (a disc written"
+            f" before the change then passes; one written after it can then be rewritten). Retry, skip or abort?")
 
 
 def _eject(drive: str, cancel) -> None:

@@ -48,6 +48,9 @@ class VerifyResult:
     extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
     messages: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)        # what was not compared, and why (unchecked.py)
+    # directories whose ACLs or xattrs the backup no longer holds as the plan recorded them, and
+    # what changed: a rewrite would fail the same way (dir_attrs.changed_since)
+    changed: dict[bytes, str] = field(default_factory=dict)
 
     @property
     def wrong_disc(self) -> bool:
@@ -152,6 +155,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             read_back(dirs)
             _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None)
             _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
+            _changed_since_plan(dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel).ok
@@ -188,6 +192,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             read_back(dirs)
             _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept, dirs_recorded=dir_record is not None)
             _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
+            _changed_since_plan(dirs, origins, kept, dir_record, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -267,6 +272,19 @@ def _compare_recorded(rows: list[Row], dirs: dict, attrs: dict[bytes, dict[bytes
         for name in sorted(n for n in kept.get(_whole(r), ()) if n in on_disc):
             _note(res, r.disc_path, f"xattr {os.fsdecode(name)} on the disc, though recorded as kept off it (its"
                                     " value was empty)")
+
+
+def _changed_since_plan(dirs: dict, origins: list[Origin], kept: dict[bytes, set[bytes]],
+                        dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
+    """The directories of the disc that failed whose ACLs or xattrs changed in the backup after the
+    plan recorded them: said as that, into `res.changed`, instead of as the difference found."""
+    if dir_record is None or not origins:
+        return
+    for path in sorted(p for p in res.why if p in dirs and dir_attrs.subject(p)):
+        what = dir_attrs.changed_since(path, dir_record, kept.get(path, set()), origins)
+        if what:
+            res.changed[path] = what
+            res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
 
 
 def _whole(r: Row) -> bytes:
