@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from rabtui.restore import tree_copy
 from rabtui.restore import write as restore_write
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ScriptedPrompter
+from rabtui.state.store import Store
 from tests.trees import Lab, hostile_tree, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -145,7 +147,8 @@ def test_restore_onto_the_source_over_ssh(tmp_path, sshd, known_hosts):
 
 
 def make_disc(iso, volid: str, files: dict[bytes, bytes], catalog: bytes, mtime: int = 1_650_000_000):
-    """An ISO in the documented disc layout, written by real xorriso."""
+    """An ISO in the documented disc layout (a state copy that records nothing of it), written by
+    real xorriso."""
     stage = os.fsencode(iso) + b".stage"
     for disc_path, content in files.items():
         p = os.path.join(stage, disc_path)
@@ -156,6 +159,10 @@ def make_disc(iso, volid: str, files: dict[bytes, bytes], catalog: bytes, mtime:
     os.makedirs(os.path.join(stage, b"rabtui"), exist_ok=True)
     with open(os.path.join(stage, b"rabtui/catalog.tsv"), "wb") as f:
         f.write(catalog)
+    with tempfile.TemporaryDirectory() as empty:     # a copy of the state, as every disc holds one
+        store = Store(empty)
+        store.backup_to(os.fsdecode(os.path.join(stage, b"rabtui/rabtui.db")))
+        store.close()
     subprocess.run(["xorriso", "-outdev", os.fsdecode(iso), "-blank", "as_needed", "-volid", volid,
                     "-map", os.fsdecode(stage), "/", "-commit"], check=True, capture_output=True)
 

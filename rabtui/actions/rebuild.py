@@ -40,7 +40,7 @@ class RebuildResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_WARNINGS if self.report.unmatched or self.report.failed else EXIT_OK
+        return EXIT_WARNINGS if self.report.unmatched or self.report.failed or self.report.lacking else EXIT_OK
 
 
 def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, prompter: Prompter) -> RebuildResult:

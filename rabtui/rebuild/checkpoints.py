@@ -125,7 +125,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 continue
             try:
                 catalog = read_disc_catalog_file(iso, emit)
-                recorded = disc_state.read(iso, number, cfg.state_dir)
+                recorded = _state_of(iso, number, cfg.state_dir, report)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
                 seen.add(number)
                 passed, failed, gaps = reverify_images(cfg, store, number, Catalog(catalog), emit,
@@ -155,10 +155,46 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
             continue
         try:
+            recorded = disc_state.read(drive, int(m.group(1)), cfg.state_dir)
+            if recorded.unread:
+                _lacking(report, int(m.group(1)), [(volid, recorded.unread)], "; another of its discs inserted in"
+                         " a new `rabtui rebuild-state` may hold a copy that can be read")
             load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog_file(drive, emit), None, report,
-                            read_disc_readme(drive), disc_state.read(drive, int(m.group(1)), cfg.state_dir))
+                            read_disc_readme(drive), recorded)
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
+
+
+def _state_of(iso: str, number: int, state_dir, report: Report) -> disc_state.Recorded:
+    """What the state copy of the disc `iso` recorded; where it cannot be read, that of the next
+    image of the checkpoint that can (each disc holds the whole record). Warned of in `report` when
+    none can."""
+    images = [iso] + sorted(p for p in glob.glob(os.path.join(glob.escape(os.path.dirname(iso)), f"RAB{number}D*.iso"))
+                            if p != iso and VOLID_RE.match(Path(p).stem))
+    unread: list[tuple[str, str]] = []
+    for image in images:
+        recorded = disc_state.read(image, number, state_dir)
+        if not recorded.unread:
+            if unread:
+                report.notes.append(f"checkpoint {number}: the copy of the state on {', '.join(v for v, _ in unread)}"
+                                    f" cannot be read; that on {Path(image).stem} was read instead")
+            return recorded
+        unread.append((Path(image).stem, recorded.unread))
+    _lacking(report, number, unread, "")
+    return recorded
+
+
+def _lacking(report: Report, number: int, unread: list[tuple[str, str]], hint: str) -> None:
+    """Warn that checkpoint `number` is recorded without what only the copies of the state on its
+    discs hold (`unread`: volume id, why not)."""
+    which = "; ".join(f"{volid} ({why})" for volid, why in unread)
+    report.lacking.append(
+        f"checkpoint {number}: the copy of the state cannot be read on disc{'s' if len(unread) > 1 else ''} {which}."
+        f" The checkpoint is recorded from its catalog alone,"
+        f" without the mode, owner, symlink target and hard links of its entries, the xattrs with an empty value"
+        f" kept off its discs and the ACLs and xattrs of its directories: a later restore from its discs does not"
+        f" set those empty-valued xattrs again nor check the directories' ACLs and xattrs, and its verification"
+        f" does not check them{hint}")
 
 
 def _not_asked(drive: str, report: Report) -> None:

@@ -3,8 +3,10 @@ the copy of the state database each disc holds (rabtui/rabtui.db): each entry's 
 symlink target and hard links, which the catalog on the disc does not hold, the xattrs kept off
 the discs (checkpoint/kept_off.py: an empty value) and the ACLs and xattrs of the directories
 (checkpoint/dir_attrs.py). A checkpoint rebuilt from its discs keeps them, so that its discs are verified against them (and restores from them
-check them) as those of a checkpoint never lost are. A copy that cannot be read, or one written
-before rabtui kept them, gives nothing: the verification then says what it could not check."""
+check them) as those of a checkpoint never lost are. A copy written before rabtui kept them gives
+nothing: the verification then says what it could not check. A copy that cannot be read gives
+nothing either, and says why (`Recorded.unread`): the rebuild tries the checkpoint's other discs
+and warns of what later restores lack (checkpoints.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,13 @@ class Recorded(dict[tuple[int, bytes], tuple]):
     # None: the copy recorded no ACLs and xattrs of the directories; else (source, original path,
     # path on the discs, st_mode, name, value) of each
     dir_attrs: list[tuple[str, bytes, bytes, int, bytes, bytes]] | None = None
+    unread: str | None = None     # why the copy could not be read (None: it was)
+
+
+def _unread(why: str) -> Recorded:
+    out = Recorded()
+    out.unread = why
+    return out
 
 
 def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
@@ -35,7 +44,10 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
         target = os.path.join(tmp, "rabtui.db")
         done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)), timeout=3600)
         if not done.ok or not os.path.isfile(target):
-            return Recorded()
+            said = [x.split(" : ", 2)[-1] for x in done.stderr_text().splitlines()
+                    if " : FAILURE : " in x or " : SORRY : " in x]
+            return _unread(f"xorriso could not extract {os.fsdecode(DB_ON_DISC)}: "
+                           + ("; ".join(said)[-200:] or f"exit {done.returncode}"))
         try:
             # immutable: no journal or lock files are made beside it, nothing is written
             conn = sqlite3.connect(f"file:{quote(target)}?immutable=1", uri=True)
@@ -45,8 +57,8 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
                 dirs = _dir_attrs(conn, number)
             finally:
                 conn.close()
-        except sqlite3.Error:
-            return Recorded()
+        except sqlite3.Error as exc:
+            return _unread(f"{os.fsdecode(DB_ON_DISC)} is no database that can be read ({exc})")
     out.kept_off, out.dir_attrs = kept, dirs
     return out
 

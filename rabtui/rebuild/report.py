@@ -17,6 +17,7 @@ class Report:
     unchecked: list[str] = field(default_factory=list)   # what verifying them again could not check
     unmatched: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)       # said, with nothing lacking
+    lacking: list[str] = field(default_factory=list)     # warnings: what the state rebuilt lacks, and for what
     renumbered: list[str] = field(default_factory=list)
     numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
     # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
@@ -35,6 +36,7 @@ class Report:
             out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
                        " is numbered after it")
         out += self.notes
+        out += [f"warning: {w}" for w in self.lacking]
         out += [f"renumbered: {r}" for r in self.renumbered]
         out += [f"not matched: {u}" for u in self.unmatched]
         return out

@@ -1,0 +1,63 @@
+"""A disc whose copy of the state cannot be read: rebuild-state records its checkpoint from the
+catalog, and says (a warning, exit 3) which disc's copy it could not read and what later restores
+from the discs will lack: the xattrs with an empty value kept off the discs (kept_off.py) and the
+ACLs and xattrs of the directories (dir_attrs.py), which only that copy holds. Real backup, real
+xorriso onto an `images:` drive; the image made anew by xorriso with a damaged copy."""
+
+from __future__ import annotations
+
+from rabtui.state.store import Store
+from tests.test_disc_empty_xattrs import _burnt, place  # noqa: F401  (a fixture)
+from tests.test_disc_verify_metadata import alter
+from tests.test_rebuild_disc_state import _rebuilt
+
+
+def test_a_disc_whose_state_copy_cannot_be_read_is_named_with_what_later_restores_lack(place, capsys):
+    lab, argv, _data, _prefix = _burnt(place)
+    (place / "not-a-database").write_bytes(b"no database here\n" * 64)
+    alter(place / "iso" / "RAB1D01.iso", "-map", str(place / "not-a-database"), "/rabtui/rabtui.db")
+    capsys.readouterr()
+    _rebuilt(lab, argv)
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert "RAB1D01" in said and "copy of the state" in said and "cannot be read" in said, said
+    assert "empty value" in said and "ACLs" in said and "restore" in said, said
+    store = Store(lab.state)
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE number=1")[0] > 0
+    job = store.one("SELECT status FROM jobs WHERE kind='rebuild'")
+    assert job["status"] == "warnings", dict(job)
+
+
+def test_a_disc_whose_state_copy_is_gone_is_named_too(place, capsys):
+    lab, argv, _data, _prefix = _burnt(place)
+    alter(place / "iso" / "RAB1D01.iso", "-rm", "/rabtui/rabtui.db", "--")
+    capsys.readouterr()
+    _rebuilt(lab, argv)
+    said = "".join(capsys.readouterr())
+    assert "RAB1D01" in said and "copy of the state" in said and "cannot be read" in said, said
+
+
+def test_the_copy_of_another_disc_of_the_checkpoint_is_read_instead(place, capsys):
+    """Each disc holds the whole record: with disc 1's copy damaged, disc 2's is read, and nothing
+    is lacking (the empty-valued xattr is still recorded, no warning)."""
+    import os
+
+    from rabtui.cli import main
+    from tests.trees import Lab, write_files
+
+    lab = Lab(place, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {f"big{k}": os.urandom(1_500_000) for k in range(3)})
+    os.setxattr(data / "big0", "user.empty", b"")
+    assert lab.backup(lab.load()).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    assert (place / "iso" / "RAB1D02.iso").exists()
+    (place / "not-a-database").write_bytes(b"no database here\n" * 64)
+    alter(place / "iso" / "RAB1D01.iso", "-map", str(place / "not-a-database"), "/rabtui/rabtui.db")
+    capsys.readouterr()
+    _rebuilt(lab, argv)
+    said = "".join(capsys.readouterr())
+    assert "warning" not in said and "that on RAB1D02 was read instead" in said, said
+    assert [bytes(r["name"]) for r in Store(lab.state).all("SELECT name FROM disc_xattrs_off")] == [b"user.empty"]
