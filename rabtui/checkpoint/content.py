@@ -60,8 +60,8 @@ class Scanned:
     links: dict[int, bytes] = field(default_factory=dict)   # index of a symlink -> its target
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
-    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance), and
-                                    # the rows that record them to the state copy on each disc (RECORD_ROW)
+    attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance); the rows
+                                    # that record some in the state copy: prepare.records_bytes
     attr_refused: list[tuple[bytes, str]] = field(default_factory=list)   # entries whose xattrs no disc takes
     # entries (the root too: b"") with xattrs of an empty value, carried beside the discs (kept_off.py)
     kept_off: dict[bytes, list[bytes]] = field(default_factory=dict)
@@ -161,11 +161,6 @@ def scan(root: Path) -> Scanned:
     return out
 
 
-# what a row recording an xattr (disc_xattrs_off, disc_dir_attrs) may take in the state copy on each
-# disc, besides its name and value: its paths (the directory's prefix on the discs included) and the rest
-RECORD_ROW = 2 * 256 + 64
-
-
 def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) -> None:
     """The room an entry's xattrs and ACLs may take on a disc, and why no disc takes them, if so;
     those of a directory, and those with an empty value, recorded."""
@@ -174,14 +169,13 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) 
                  for n in os.listxattr(path, follow_symlinks=False)]
     except OSError:   # no xattrs on this file system, or gone meanwhile
         return
-    out.attr_bytes += aaip_allowance(attrs)
     carried = kept_off.carried(attrs)
+    out.attr_bytes += aaip_allowance(carried)     # those with an empty value are not on the disc
     if directory and carried:
         try:
             out.dir_attrs[rel] = (os.lstat(path).st_mode, carried)
         except OSError:   # gone meanwhile
             pass
-    out.attr_bytes += sum(RECORD_ROW + 2 * len(rel) + len(n) + len(v) for n, v in attrs if directory or not v)
     if empty := kept_off.empty_names(attrs):
         out.kept_off[rel] = empty
         if why := xorriso.too_long(carried):   # given from a list (kept_off.py), as to a part of a cut file

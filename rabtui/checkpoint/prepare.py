@@ -128,9 +128,11 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
             continue
         kept.append(d)
     filler = kept
+    recorded = records_bytes(data, filler)
     while True:
         # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
-        extra = _extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
+        extra = (_extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
+                 + recorded)
         try:
             p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)
         except ValueError as exc:
@@ -267,6 +269,20 @@ def _paths(d: DirContent, prefix: bytes, rel: bytes) -> tuple[bytes, bytes]:
     if not rel:
         return d.rel, prefix
     return (d.rel + b"/" + rel if d.rel else rel), prefix + b"/" + rel
+
+
+def records_bytes(data: list[DirContent], filler: list[DirContent]) -> int:
+    """The most the rows recording the xattrs kept off the discs and those of the directories
+    (_kept_off, _dir_attrs) may take in the state copy on each disc (reserve.record_bytes); those
+    of a filler candidate, as if it were placed at the longest add/N."""
+    widest = b"add/%d" % max(99, len(filler))
+    total = 0
+    for d, prefix in [*((d, prefix_of(d.source, d.path)) for d in data), *((d, widest) for d in filler)]:
+        for rel, names in d.kept_off.items():
+            total += sum(reserve.record_bytes(d.source, *_paths(d, prefix, rel), name) for name in names)
+        for rel, (_mode, attrs) in d.dir_attrs.items():
+            total += sum(reserve.record_bytes(d.source, *_paths(d, prefix, rel), name, value) for name, value in attrs)
+    return total
 
 
 def _kept_off(c: Computed) -> Iterator[tuple[str, bytes, bytes, bytes]]:

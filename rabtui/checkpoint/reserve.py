@@ -24,6 +24,25 @@ GZ_NAME_RATIO = 1.0
 GZ_FIXED = 512
 SAFETY_SECTORS = 64        # margin against small errors of the metadata model
 
+# A row recording an xattr in the state copy on each disc (disc_xattrs_off, disc_dir_attrs) is a
+# record of the table (source, both paths, name, value; number and mode) and an entry of its primary
+# key's index (number, path on the discs, name). RECORD_FIXED and KEY_FIXED hold what SQLite adds to
+# each (cell pointer, sizes, rowid, the record's header, the integers), for paths up to 8 KiB.
+# Records are appended by rowid: their pages are full but for a fragment at the end (RECORD_SLACK);
+# index entries come nearly in key order (a checkpoint's number is above those recorded before, and
+# each directory is read in the order of its names), but not quite ('/' sorts after '-' and '.'):
+# their pages are counted four fifths full (KEY_SLACK). A
+# record or key longer than SQLite keeps on its page (about 1,000 bytes of an index entry on a 4 KiB
+# page, 4,061 of a record) goes on in overflow pages, the last one partly empty (RECORD_PAGE).
+# Measured on a copy read back from a disc (tests/test_checkpoint_record_reserve.py): 2,760 rows of
+# 60-80-byte paths take 282 bytes each (173 the record, 109 the key, pages 87-95 % full); counted 346.
+RECORD_FIXED = 40
+KEY_FIXED = 32
+RECORD_SLACK = (17, 16)
+KEY_SLACK = (5, 4)
+RECORD_SPILL = 1000
+RECORD_PAGE = 4096
+
 
 _UNUSUAL = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")    # anything but printable ASCII other than backslash
 
@@ -60,6 +79,16 @@ def rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
         # (less than its bytes in the ISO, g.links); pages are not full
         out += (db_row_bytes + 3 * plen) * n * 5 // 4 + (3 * names + sum(g.links.values())) * 5 // 4
     return out
+
+
+def record_bytes(source: str, path: bytes, disc_path: bytes, name: bytes, value: bytes = b"") -> int:
+    """The most one row recording an xattr (of the entry at `path`, `disc_path` on the discs) may
+    take in the state copy."""
+    key = len(disc_path) + len(name)
+    row = len(source.encode()) + len(path) + key + len(value)
+    spills = (key > RECORD_SPILL) + (row > RECORD_SPILL)
+    return ((RECORD_FIXED + row) * RECORD_SLACK[0] // RECORD_SLACK[1] + (KEY_FIXED + key) * KEY_SLACK[0] // KEY_SLACK[1]
+            + RECORD_PAGE * spills)
 
 
 def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
