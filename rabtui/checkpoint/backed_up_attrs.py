@@ -146,10 +146,13 @@ def _as_recorded(r: Row, st: os.stat_result) -> bool:
 
 
 def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
-                passed: list[bytes] | None = None, off: set[bytes] = frozenset()) -> str | None:
+                passed: list[bytes] | None = None, off: set[bytes] = frozenset(),
+                by_length: list[tuple[int, int]] = ()) -> str | None:
     """What of a catalog entry's ACLs and xattrs (`on_disc`) is not as its backup holds them; those
-    of a part of a cut file, as the whole file holds them. Into `passed`: the entry, when it is
-    passed over though the backup it was read from is there (unchecked.py)."""
+    of a part of a cut file, as the whole file holds them. `by_length`: (name, value) lengths of
+    xattrs the disc lists only so (disc_xattrs.LINKS_UNREAD), each taken as the backup's of those
+    lengths. Into `passed`: the entry, when it is passed over though the backup it was read from
+    is there (unchecked.py)."""
     at = where(found, r.disc_path)
     if at is None or not at[1]:
         return None
@@ -160,6 +163,12 @@ def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
     held = xattrs(root, rel) if st is not None and _as_recorded(r, st) else None
     if held is None and passed is not None and os.path.isdir(at[0]):
         passed.append(r.disc_path)
+    if held is not None and by_length:
+        on_disc = dict(on_disc)
+        for sizes in by_length:
+            alike = [n for n, v in held.items() if (len(n), len(v)) == sizes and n not in on_disc]
+            if alike:
+                on_disc[alike[0]] = held[alike[0]]
     return None if held is None else xattrs_differ(on_disc, held, off)
 
 

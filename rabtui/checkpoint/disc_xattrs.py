@@ -9,7 +9,13 @@ block's worth); the next place is tried then: /dev/shm, whose tmpfs takes them (
 since Linux 6.6). Each value read is compared as those xorriso prints are (backed_up_attrs.py);
 one that could not be read back fails the disc, with the reason. The whole disc extracted for
 verification leaves those entries' xattrs out (strip_list): a value its file system refused would
-leave the entry without its mode and times, and stop the extraction."""
+leave the entry without its mode and times, and stop the extraction.
+
+A symlink's long values (trusted. and security. ones: only root sets xattrs on a symlink) cannot be
+read back at all: every xorriso command that prints xattrs (-getfattr, -getfattr_r, `-exec
+getfattr`, `-exec get_any_xattr`, `-exec list_extattr`) prints such a pair by its lengths alone,
+and osirrox extracts a symlink without setting any xattr on it (xorriso 1.5.4,
+Xorriso_tree_restore_node). They are compared by their lengths (`by_length`), and that is said."""
 
 from __future__ import annotations
 
@@ -22,12 +28,14 @@ from typing import Iterable
 
 from rabtui import proc
 from rabtui.checkpoint import xorriso, xorriso_output
-from rabtui.checkpoint.content import MARKS
+from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.layout import Row
 
 OVERSIZED = 4096   # SfileadrL: a pair this long (name and value) is listed without being printed
 ELSEWHERE = ("/dev/shm",)   # tried when the scratch's file system refuses a value
 BATCH = 200        # entries per xorriso run: its arguments stay far below the system's limit
+LINKS_UNREAD = ("xorriso prints a name and value of 4,096 bytes or more together only by their lengths, and osirrox"
+                " sets no xattr on a symlink it extracts")
 
 
 def listed(exe: str, indev: str, volid: str, problems: list[str], cancel) -> tuple[dict, dict]:
@@ -77,13 +85,18 @@ def write_strip_list(folder: bytes, oversized: dict[bytes, list[tuple[int, int]]
 
 def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, bytes]],
              oversized: dict[bytes, list[tuple[int, int]]], rows: list[Row], dirs: Iterable[bytes],
-             scratch: Path, cancel) -> dict[bytes, str]:
+             scratch: Path, cancel, by_length: dict[bytes, list[tuple[int, int]]] | None = None) -> dict[bytes, str]:
     """Put into `attrs` (parse_getfattr) the values `oversized` (parse_oversized) lists, of the
-    entries compared: `rows` and the directories `dirs`. Returns why, by path, for those that
-    could not be read back."""
+    entries compared: `rows` and the directories `dirs`; into `by_length`, those of the symlinks,
+    which cannot be read back (LINKS_UNREAD). Returns why, by path, for those that could not be."""
     data = {r.disc_path: r.sha256 not in MARKS and r.size > 0 for r in rows}
     data.update((d, False) for d in dirs if d not in data)
     left = {p: sorted(sizes) for p, sizes in oversized.items() if p in data}
+    for r in rows:
+        if r.sha256 == LINK_MARK and r.disc_path in left:
+            sizes = left.pop(r.disc_path)
+            if by_length is not None:
+                by_length[r.disc_path] = sizes
     why: dict[bytes, str] = {}
     for place in [scratch.with_name(scratch.name + "-xattrs"), *map(Path, ELSEWHERE)]:
         if not left:

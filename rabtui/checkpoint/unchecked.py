@@ -64,6 +64,14 @@ def passed_over(entries: list[bytes], directories: list[bytes], dirs_recorded: b
     return out
 
 
+def by_length(found: dict[bytes, list[tuple[int, int]]], why: str) -> str:
+    """The xattrs compared with the backup by their lengths alone (`found`: path -> (name, value)
+    lengths), and `why`."""
+    count = sum(map(len, found.values()))
+    return (f"the values of {count} xattrs of {len(found)} symlinks, e.g. {_shown(min(found))}, compared by their"
+            f" lengths only ({why})")
+
+
 def _shown(path: bytes) -> str:
     return fmt.name(b"/" + path)
 

@@ -125,9 +125,14 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     compared = origins or kept or dir_record is not None     # the ACLs and xattrs of the disc's entries
     attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel) if compared else ({}, {})
 
+    by_length: dict[bytes, list[tuple[int, int]]] = {}    # a symlink's, read back by no xorriso command
+
     def read_back(dirs) -> None:   # into `attrs`, the values the disc lists without them
-        for path, why in disc_xattrs.complete(exe, indev, volid, attrs, oversized, rows, dirs, scratch, cancel).items():
+        for path, why in disc_xattrs.complete(exe, indev, volid, attrs, oversized, rows, dirs, scratch, cancel,
+                                              by_length).items():
             _note(res, path, why)
+        if by_length and origins:
+            res.unchecked.append(unchecked.by_length(by_length, disc_xattrs.LINKS_UNREAD))
     if scratch.exists():
         _rmtree(scratch)
     scratch.mkdir(parents=True)
@@ -153,7 +158,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None)
+            _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None, by_length)
             _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             _changed_since_plan(dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
@@ -190,7 +195,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
             res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept, dirs_recorded=dir_record is not None)
+            _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept, dirs_recorded=dir_record is not None,
+                               by_length=by_length)
             _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             _changed_since_plan(dirs, origins, kept, dir_record, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
@@ -237,10 +243,12 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
 def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
                        attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult,
                        dates: dict[bytes, str | None] | None = None,
-                       kept: dict[bytes, set[bytes]] | None = None, dirs_recorded: bool = False) -> None:
+                       kept: dict[bytes, set[bytes]] | None = None, dirs_recorded: bool = False,
+                       by_length: dict[bytes, list[tuple[int, int]]] | None = None) -> None:
     """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
     disc gives them, None where it does not; `dates`: times as listed), against the backup on the
-    medium; those recorded as kept off the disc (`kept`), against the record too."""
+    medium; those recorded as kept off the disc (`kept`), against the record too; those the disc
+    lists by their lengths alone (`by_length`), by their lengths."""
     if not origins:
         return
     kept = kept or {}
@@ -250,7 +258,8 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
     for r in rows:
         if r.disc_path not in res.why:
             _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries,
-                                                                kept.get(_whole(r), set())))
+                                                                kept.get(_whole(r), set()),
+                                                                (by_length or {}).get(r.disc_path, ())))
     for path, (mode, mtime, owner) in sorted(dirs.items()):
         if path not in res.why:
             _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,

@@ -2,7 +2,8 @@
 without them, though the disc holds them (trusted. and security. ones, which only root sets on a
 symlink; an empty-valued one is set again from the checkpoint's record, kept_off.py). As root, they
 are read from the disc with `-find -type l -exec getfattr` and set on each restored link through a
-descriptor of the link itself, never on what it points to."""
+descriptor of the link itself, never on what it points to. One whose name and value take 4,096
+bytes or more together cannot be read from the disc (disc_xattrs.LINKS_UNREAD): it is named."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import stat
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
+from rabtui.checkpoint.disc_xattrs import LINKS_UNREAD
 from rabtui.checkpoint.xorriso_output import ACL_KEY, AttrsListing
 
 
@@ -34,8 +36,9 @@ def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, can
     listed, oversized = listing.done()
     for path, sizes in oversized.items():
         listed.setdefault(path, {})
-        failed += [("attribute", _name(rel, top, path), f"an xattr of {value} bytes on {volid}, which is not read"
-                                                        " back for a symlink") for _name_len, value in sizes]
+        failed += [("attribute", _name(rel, top, path), f"an xattr of {value} bytes (its name {name_len}) on {volid},"
+                                                        f" which no xorriso command reads back: {LINKS_UNREAD}")
+                   for name_len, value in sizes]
     with shortpath.Shortcuts() as short:
         for path, attrs in sorted(listed.items()):
             attrs.pop(ACL_KEY, None)
