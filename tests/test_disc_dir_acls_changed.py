@@ -1,8 +1,9 @@
 """A directory whose ACLs or xattrs changed in the backup on the medium after its checkpoint was
-planned: the disc is written from the backup as it is, and checked against the record of the plan,
-so it fails, whenever the change came (before the disc was written or after). The failure says so
-(which directory, what changed) and offers no rewrite, which would fail the same way; it says what
-helps instead. Real backup, real xorriso onto an `images:` drive, `setfacl -d` on the medium."""
+planned: a disc is written from the backup as it is, and checked against the record of the plan, so
+it cannot pass. Changed before the disc is written, nothing is written; after, its verification
+fails. Either way the failure says so (which directory, what changed) and offers no rewrite, which
+would fail the same way; it says what helps instead. Real backup, real xorriso onto an `images:`
+drive, `setfacl -d` on the medium."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def _failed_question(prompter):
 
 
 def _said_honestly(q, number: int) -> None:
-    assert "verification failed" in q.text, q.text
-    assert "/acl (" in q.text and "default" in q.text and "after checkpoint" in q.text and "planned" in q.text, q.text
+    assert "/acl (default ACL changed (+default:user:4321:r-x) in the backup on the medium after the checkpoint was" \
+           " planned)" in q.text, q.text
     assert REWRITE not in q.choices, q.choices
     assert f"rabtui checkpoint abandon {number}" in q.text, q.text
 
@@ -57,7 +58,10 @@ def test_a_default_acl_changed_before_the_disc_is_written_is_named_and_no_rewrit
     prompter = ScriptedPrompter(lambda q: SKIP if q.kind == "disc_failed" else READY)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.skipped == [1], res.message
-    _said_honestly(_failed_question(prompter), number)
+    q = _failed_question(prompter)
+    _said_honestly(q, number)
+    assert "nothing was written" in q.text, q.text
+    assert not (tmp_path / "iso" / f"RAB{number}D01.iso").exists()
 
 
 def test_a_default_acl_changed_after_the_disc_is_written_is_named_and_no_rewrite_offered(tmp_path, monkeypatch):
@@ -74,4 +78,6 @@ def test_a_default_acl_changed_after_the_disc_is_written_is_named_and_no_rewrite
     prompter = ScriptedPrompter(lambda q: ABORT if q.kind == "disc_failed" else READY)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
     assert res.status == "aborted", res.message
-    _said_honestly(_failed_question(prompter), number)
+    q = _failed_question(prompter)
+    _said_honestly(q, number)
+    assert "verification failed" in q.text, q.text

@@ -176,7 +176,11 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         except (WorkFailed, OSError) as exc:
             why = burn.reason(exc)
             set_disc(store, number, disc, "failed", emit, why)
-            answer = ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc)
+            if isinstance(exc, burn.ChangedSincePlan):   # a new disc would meet the same backup
+                answer = ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc,
+                                    choices=(RETRY, SKIP, ABORT))
+            else:
+                answer = ask_failed(prompter, cancel, f"Writing disc {disc} ({vid}) failed: {why}", disc)
             if answer == RETRY or answer == REWRITE:
                 note = ""
                 if answer == REWRITE:
