@@ -18,7 +18,7 @@ from rabtui import privacy
 from rabtui.errors import MissingTool, WorkFailed
 from rabtui.proc_lifeline import dies_with_stdin, group_dies_with_stdin
 from rabtui.proc_records import DataCallback, LineCallback
-from rabtui.proc_started import Completed, Started
+from rabtui.proc_started import Completed, Progress, Started
 
 # Debian package that ships each program we drive, for the "how to install" hint.
 PACKAGES = {
@@ -59,6 +59,7 @@ def run(
     stderr_lines: int = 200,
     nap: float | None = None,
     silence: float | None = None,
+    progress: Progress | None = None,
     die_with_parent: bool = False,
     lifeline: bool = False,
 ) -> Completed:
@@ -69,7 +70,8 @@ def run(
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled. `silence` (seconds) kills it and raises Stalled when it has
-    written nothing, on stdout or stderr, for that long.
+    written nothing, on stdout or stderr, for that long; `progress` likewise when the callbacks
+    have not marked it moved for its seconds.
 
     `nap` (seconds), for a process that writes many small records: its stdout pipe is made
     roomy (1 MiB), and after a read the reader waits that long (or until the process ends) before
@@ -104,7 +106,7 @@ def run(
                     lifeline_pipe=pipe)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
-                          silence=silence)
+                          silence=silence, progress=progress)
 
 
 def start(

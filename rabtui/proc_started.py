@@ -48,6 +48,7 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
     or that is merely slower to die, outlives it."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGCONT)   # a stopped process acts on SIGTERM (cleans up) only once it runs
     except (ProcessLookupError, PermissionError):     # none of it left, or none of it ours to signal
         return
     if not _group_gone(proc, grace):
@@ -72,6 +73,19 @@ def _group_gone(proc: subprocess.Popen, seconds: float) -> bool:
         if time.monotonic() >= end:
             return False
         time.sleep(0.02)
+
+
+class Progress:
+    """A limit on the time a process may go without making progress, which the reader of its
+    output marks (`moved`): for one that keeps writing lines while it gets nowhere (xorriso says
+    "Thank you for being patient" every second while its drive or image takes no data)."""
+
+    def __init__(self, seconds: float, what: str):
+        self.seconds, self.what = seconds, what    # `what`: "wrote no sector", said as "xorriso wrote no sector for 3 s"
+        self.last = time.monotonic()
+
+    def moved(self) -> None:
+        self.last = time.monotonic()
 
 
 class Started:
@@ -110,6 +124,7 @@ class Started:
         stderr_lines: int = 200,
         nap: float | None = None,
         silence: float | None = None,
+        progress: Progress | None = None,
     ) -> Completed:
         """Read the process to its end; see `run`. `timeout` counts from its start."""
         self.finished = True
@@ -136,7 +151,7 @@ class Started:
         killed = False
 
         def check() -> None:
-            """Stop the process's group when cancelled, past the timeout, or silent too long."""
+            """Stop the process's group when cancelled, past the timeout, silent or without progress too long."""
             nonlocal killed
             now = time.monotonic()
             if cancel is not None and cancel.is_set():
@@ -145,6 +160,8 @@ class Started:
                 error = Cancelled(f"{name} took longer than {timeout:.0f} s")
             elif silence is not None and now - last_output > silence:
                 error = Stalled(f"{name} wrote nothing for {silence:.0f} s")
+            elif progress is not None and now - progress.last > progress.seconds:
+                error = Stalled(f"{name} {progress.what} for {progress.seconds:.0f} s")
             else:
                 return
             killed = True

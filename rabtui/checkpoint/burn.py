@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -222,8 +223,9 @@ def _made_here(folder: Path) -> list[Path]:
 
 
 def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, total_sectors: int,
-               disc_sectors: int | None = None) -> None:
-    """Run xorriso on the command file; `UPDATE` lines become progress events."""
+               disc_sectors: int | None = None, io_timeout: float | None = None) -> None:
+    """Run xorriso on the command file; `UPDATE` lines become progress events. xorriso is stopped
+    (Stalled) once it has gone `io_timeout` seconds without adding a file or writing a sector."""
     exe = proc.which("xorriso")
     if xorriso.is_image_drive(drive):
         image = Path(xorriso.image_path(drive, volid))
@@ -246,11 +248,18 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             raise WorkFailed(f"cannot make {image}: {exc.strerror}") from None
     started = time.time()
     notes: list[str] = []
+    progress = proc.Progress(io_timeout, "wrote no sector") if io_timeout else None
+    written = [-1]
 
     def on_line(line: bytes) -> None:
         faults.point("burn.xorriso_started")
         _, text = xorriso_output.payload(line)
         upd = xorriso_output.parse_update(text)
+        if progress is not None and (upd["sectors"] > written[0] if upd else not _WAITING.search(text)):
+            # a drive (or an image's file system) that takes no data leaves xorriso repeating the
+            # same sector count, or saying it is still working, every second
+            progress.moved()
+            written[0] = upd["sectors"] if upd else written[0]
         if upd:
             done = upd["sectors"] * 2048
             elapsed = max(time.time() - started, 1e-6)
@@ -265,7 +274,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
         # dies with rabtui: a killed run's disc is written again by the next run, which must not meet
         # this xorriso still writing it (or holding the burner)
         done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel,
-                        die_with_parent=True)
+                        progress=progress, die_with_parent=True)
         if not done.ok:
             raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): "
                              f"{_failure(notes) or done.stderr_text()[-300:]}")
@@ -283,6 +292,9 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             except OSError:
                 pass
         raise
+
+
+_WAITING = re.compile(r"Working since [0-9]+ seconds")   # "Thank you for being patient.", "Closing track/session."
 
 
 def _failure(notes: list[str]) -> str:

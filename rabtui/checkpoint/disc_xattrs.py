@@ -38,11 +38,12 @@ LINKS_UNREAD = ("xorriso prints a name and value of 4,096 bytes or more together
                 " sets no xattr on a symlink it extracts")
 
 
-def listed(exe: str, indev: str, volid: str, problems: list[str], cancel) -> tuple[dict, dict]:
+def listed(exe: str, indev: str, volid: str, problems: list[str], cancel,
+           silence: float | None = None) -> tuple[dict, dict]:
     """Each entry's ACLs and xattrs as the disc lists them (xorriso_output.AttrsListing: its
     `attrs`), and the xattrs it lists without their values (its `oversized`); into `problems` when it cannot."""
     listing = xorriso_output.AttrsListing()
-    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel)
+    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel, silence=silence)
     if not done.ok:
         problems.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
                         f" {done.stderr_text()[-200:]}")
@@ -85,7 +86,8 @@ def write_strip_list(folder: bytes, oversized: dict[bytes, list[tuple[int, int]]
 
 def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, bytes]],
              oversized: dict[bytes, list[tuple[int, int]]], rows: list[Row], dirs: Iterable[bytes],
-             scratch: Path, cancel, by_length: dict[bytes, list[tuple[int, int]]] | None = None) -> dict[bytes, str]:
+             scratch: Path, cancel, by_length: dict[bytes, list[tuple[int, int]]] | None = None,
+             silence: float | None = None) -> dict[bytes, str]:
     """Put into `attrs` (parse_getfattr) the values `oversized` (parse_oversized) lists, of the
     entries compared: `rows` and the directories `dirs`; into `by_length`, those of the symlinks,
     which cannot be read back (LINKS_UNREAD). Returns why, by path, for those that could not be."""
@@ -106,7 +108,7 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
         except OSError:   # not there, or not ours to write in
             continue
         try:
-            for found, failed in _read(exe, indev, volid, left, data, folder, cancel):
+            for found, failed in _read(exe, indev, volid, left, data, folder, cancel, silence):
                 for path, values in found.items():
                     attrs.setdefault(path, {}).update(values)
                     del left[path]
@@ -129,13 +131,13 @@ def _folder(place: Path, scratch: Path) -> Path:
 
 
 def _read(exe: str, indev: str, volid: str, left: dict[bytes, list[tuple[int, int]]], data: dict[bytes, bool],
-          folder: Path, cancel):
+          folder: Path, cancel, silence: float | None):
     """({path: its oversized xattrs}, {path: why not}) for each batch of `left` extracted into `folder`."""
     paths = sorted(left)
     for i in range(0, len(paths), BATCH):
         jobs = [(p, data[p], os.path.join(os.fsencode(folder), b"%d" % (i + k)))
                 for k, p in enumerate(paths[i:i + BATCH])]
-        done = proc.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel)
+        done = proc.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel, silence=silence)
         complaint = _complaint(done.stderr_tail) or f"xorriso exited {done.returncode}"
         found, failed = {}, {}
         for path, _data, target in jobs:

@@ -26,7 +26,7 @@ from rabtui.checkpoint.questions import (
 from rabtui.checkpoint.status import complete, record_interrupted, set_disc
 from rabtui.checkpoint.verify import VerifyResult, verify_disc
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, UsageError, WorkFailed
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Stalled, UsageError, WorkFailed
 from rabtui.events import (
     ABORT, ERROR, LOG, READY, RESULT, RETRY, REWRITE, SKIP, STEP, WARNING, Emit, Event, Prompter, Question,
 )
@@ -172,7 +172,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                                 " recorded: the union shows newer versions now"))
             _staging, cmdfile = burn.stage(cfg, store, number, disc, cp, plan_json, rows, cancel)
             burn.write_disc(drive, vid, cmdfile, emit=emit, cancel=cancel, total_sectors=need,
-                            disc_sectors=cp["disc_sectors"])
+                            disc_sectors=cp["disc_sectors"], io_timeout=cfg.checkpoint.io_timeout)
         except (WorkFailed, OSError) as exc:
             why = burn.reason(exc)
             set_disc(store, number, disc, "failed", emit, why)
@@ -236,8 +236,9 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
-                              kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number))
-        except OSError as exc:   # e.g. no room to read the disc back: a failed verification, with the reason
+                              kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
+                              silence=cfg.checkpoint.io_timeout)
+        except (OSError, Stalled) as exc:   # no room to read the disc back, a hung drive: a failed verification
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
             faults.point("burn.verified")

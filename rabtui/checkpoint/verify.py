@@ -89,12 +89,15 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
 
 def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
                 filler_known: bool = True, origins: list[Origin] | None = None,
-                kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None) -> VerifyResult:
+                kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None,
+                silence: float | None = None) -> VerifyResult:
     """`filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
     knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
     xattrs and directories are compared with the disc's (backed_up_attrs.py). `kept`: path on the
     disc -> the names of its xattrs recorded as kept off the discs (kept_off.py). `dir_record`: the
-    ACLs and xattrs of the checkpoint's directories as recorded (dir_attrs.py; None: not recorded)."""
+    ACLs and xattrs of the checkpoint's directories as recorded (dir_attrs.py; None: not recorded).
+    `silence`: seconds an xorriso reading the disc may print nothing (a hung drive) before it is
+    stopped, raising Stalled."""
     res = VerifyResult(volid=volid)
     unjudged = () if filler_known else (b"add",)
     indev = xorriso.device_of(drive, volid)
@@ -112,7 +115,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     emit(Event(LOG, f"{volid}: reading every block and checking MD5 sums"))
     lines: list[str] = []
     done = proc.run(xorriso.check_argv(exe, indev, volid),
-                    on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel)
+                    on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel,
+                    silence=silence)
     check = xorriso_output.parse_check(lines, done.returncode)
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
@@ -123,13 +127,13 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     origins = origins or []
     kept = kept or {}
     compared = origins or kept or dir_record is not None     # the ACLs and xattrs of the disc's entries
-    attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel) if compared else ({}, {})
+    attrs, oversized = disc_xattrs.listed(exe, indev, volid, res.messages, cancel, silence) if compared else ({}, {})
 
     by_length: dict[bytes, list[tuple[int, int]]] = {}    # a symlink's, read back by no xorriso command
 
     def read_back(dirs) -> None:   # into `attrs`, the values the disc lists without them
         for path, why in disc_xattrs.complete(exe, indev, volid, attrs, oversized, rows, dirs, scratch, cancel,
-                                              by_length).items():
+                                              by_length, silence).items():
             _note(res, path, why)
         if by_length and origins:
             res.unchecked.append(unchecked.by_length(by_length, disc_xattrs.LINKS_UNREAD))
@@ -145,12 +149,12 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         emit(Event(LOG, f"{volid}: {free / 1e9:.1f} GB free in {scratch.parent}, {need / 1e9:.1f} GB needed to"
                         f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
-        bad, failed = verify_stream.read_back(exe, indev, volid, rows, emit, cancel)
+        bad, failed = verify_stream.read_back(exe, indev, volid, rows, emit, cancel, silence)
         res.mismatched += bad
         res.messages += failed
         dates: dict[bytes, str | None] = {}
         starts: dict[bytes, tuple[int, int]] = {}
-        listing = _listing(exe, indev, volid, res, cancel, dates, starts)
+        listing = _listing(exe, indev, volid, res, cancel, silence, dates, starts)
         if listing is not None:
             _compare_listed(rows, listing, res, dates)
             _compare_shared_data(rows, starts, res)
@@ -163,7 +167,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             _changed_since_plan(dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
-                            cancel=cancel).ok
+                            cancel=cancel, silence=silence).ok
 
         if not on_disc(b"README.txt"):
             res.missing.append(b"README.txt")
@@ -181,13 +185,13 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             strip = disc_xattrs.write_strip_list(short, oversized)   # long values its file system may refuse
             acls: list[bytes] = []
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
-                            on_stdout=acls.append, cancel=cancel)
+                            on_stdout=acls.append, cancel=cancel, silence=silence)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
             opened = _opened_up(disc_root)
             _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
-            listing = None if devices else _listing(exe, indev, volid, res, cancel)
+            listing = None if devices else _listing(exe, indev, volid, res, cancel, silence)
             if listing is not None:
                 _compare_listed(listed, listing, res)
             nodes = ((p, False) for p, (mode, _t, _o) in (listing or {}).items()
@@ -216,7 +220,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
 Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
 
 
-def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
+def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence: float | None,
              dates: dict[bytes, str | None] | None = None,
              starts: dict[bytes, tuple[int, int]] | None = None) -> Listing | None:
     """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
@@ -233,7 +237,8 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel,
         elif starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
             starts[data[0].lstrip(b"/")] = data[1:]
 
-    done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV)
+    done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
+                    silence=silence)
     if not done.ok:
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         return None

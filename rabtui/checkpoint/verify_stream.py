@@ -16,7 +16,8 @@ from rabtui.events import PROGRESS, Emit, Event
 STREAM_BATCH = 200
 
 
-def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, cancel) -> tuple[list[bytes], list[str]]:
+def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, cancel,
+              silence: float | None = None) -> tuple[list[bytes], list[str]]:
     """Each regular file of the disc read with xorriso's -concat onto its standard output, in
     batches, the stream cut at the catalog's sizes and each piece's sha256 compared with it; the
     files whose content differs or did not come, and the runs of xorriso that failed."""
@@ -29,7 +30,7 @@ def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, can
         batch = files[i:i + STREAM_BATCH]
         cut = Cutter(batch)
         done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
-                        on_stdout_data=cut.feed, cancel=cancel)
+                        on_stdout_data=cut.feed, cancel=cancel, silence=silence)
         mismatched += cut.finish()
         if not done.ok:
             failed.append(f"reading files back failed (exit {done.returncode}): {done.stderr_text()[-200:]}")

@@ -39,7 +39,8 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
         emit(Event(LOG, f"{disc['volid']}: verifying the image again"))
         scratch = checkpoint_dir(cfg, number) / f"verify-{disc['disc']:02d}"
         res = verify_disc(cfg.checkpoint.drive, disc["volid"], on_disc, scratch, emit=emit, cancel=cancel,
-                          kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number))
+                          kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
+                          silence=cfg.checkpoint.io_timeout)
         try:
             os.rmdir(scratch.parent)
         except OSError:

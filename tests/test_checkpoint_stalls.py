@@ -1,0 +1,103 @@
+"""A checkpoint whose xorriso hangs (stopped with SIGSTOP, as a hung drive or a stuck file system
+leaves it): after `checkpoint.io_timeout` seconds without progress the burn or the verification
+fails with the reason, xorriso is gone, and a retry goes on from there."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from rabtui.checkpoint import prepare, questions, run
+from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
+from tests.test_kill_anywhere import _xorriso_pids
+from tests.trees import Lab, write_files
+
+STALL = 3
+
+
+def _lab(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("100MiB", [("data", "standard")], f"io_timeout = {STALL}\n")
+    write_files(lab.src / "data", {f"f{i}": os.urandom(8 << 20) for i in range(6)})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    return lab, cfg, store, number
+
+
+class _Stopper(threading.Thread):
+    """SIGSTOPs the first xorriso whose arguments hold `needle`, and remembers it."""
+
+    def __init__(self, needle: bytes):
+        super().__init__(daemon=True)
+        self.needle, self.stopped, self.done = needle, set(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set() and not self.stopped:
+            for pid in _xorriso_pids(self.needle):
+                os.kill(pid, signal.SIGSTOP)
+                self.stopped.add(pid)
+
+    def left(self) -> set[int]:
+        """The stopped processes that still run (not zombies)."""
+        out = set()
+        for pid in self.stopped:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        out.add(pid)
+            except OSError:
+                pass
+        return out
+
+
+def _burn_with(tmp_path, needle: bytes):
+    lab, cfg, store, number = _lab(tmp_path)
+    stopper = _Stopper(needle)
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.FAILED:
+            asked.append((q.text, time.monotonic(), stopper.left()))
+            return RETRY if len(asked) == 1 else ABORT
+        return READY
+
+    cancel = threading.Event()
+    watchdog = threading.Timer(STALL + 60, cancel.set)   # a burn that hangs fails the test, not the run
+    stopper.start()
+    watchdog.start()
+    began = time.monotonic()
+    try:
+        res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
+                                  prompter=ScriptedPrompter(operator))
+    finally:
+        watchdog.cancel()
+        stopper.done.set()
+        for pid in stopper.left():
+            os.kill(pid, signal.SIGKILL)
+    assert stopper.stopped, "xorriso was never seen to stop it"
+    return res, asked, began, store, number
+
+
+def test_a_stopped_xorriso_fails_the_write_after_io_timeout_and_a_retry_writes_the_disc(tmp_path):
+    res, asked, began, store, number = _burn_with(tmp_path, b"-outdev")
+    assert asked, ("the burn never failed", res)
+    text, when, left = asked[0]
+    assert f"Writing disc 1 (RAB{number}D01) failed:" in text and f"{STALL} s" in text, text
+    assert when - began < STALL + 30
+    assert not left, "the stopped xorriso outlived the failure"
+    assert res.status == "completed", res.message
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
+
+
+def test_a_stopped_xorriso_fails_the_verification_after_io_timeout_and_a_retry_verifies(tmp_path):
+    res, asked, began, store, number = _burn_with(tmp_path, b"-check_media")
+    assert asked, ("the verification never failed", res)
+    text, when, left = asked[0]
+    assert f"RAB{number}D01" in text and f"{STALL} s" in text, text
+    assert when - began < STALL + 30
+    assert not left, "the stopped xorriso outlived the failure"
+    assert res.status == "completed", res.message
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
