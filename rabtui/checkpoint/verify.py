@@ -84,6 +84,8 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, timeout=600)
     lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
     found = xorriso_output.parse_volid(lines) if done.ok else None
+    if done.ok and xorriso_output.is_blank(lines):
+        return None, f"{indev.removeprefix('stdio:')} is blank: nothing is written on it"
     return found, "; ".join(xorriso_output.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
 
 

@@ -17,6 +17,7 @@ _AFTER = re.compile(r"After commit\s*:\s*(\d+)s")
 _STATUS = re.compile(r"Media status\s*:\s*(.+)")
 _MISMATCH = re.compile(r"MD5 MISMATCH:\s*'(.*)'\s*$")
 _REGION = re.compile(r"Media region\s*:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\S+)\s*(\S*)")
+_BLANK = re.compile(r"^Media status\s*:\s*is blank")
 _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
 # `-exec lsdl` under encode_results: a name is single-quoted, its quotes written as '"'"' and
 # control and 8-bit bytes as backslash codes, so the line holds nothing unquoted but the fields
@@ -244,9 +245,18 @@ def parse_media(lines: Sequence[str]) -> dict:
 
 
 def parse_volid(lines: Sequence[str]) -> str | None:
+    """The medium's volume id; None without one, on a blank medium too (see is_blank)."""
+    if is_blank(lines):
+        return None
     for line in lines:
         _, text = payload(line)
         m = _VOLID.search(text)
         if m:
             return m.group(1).strip()
     return None
+
+
+def is_blank(lines: Sequence[str]) -> bool:
+    """xorriso found a blank medium: a disc with nothing written on it, or as an image an empty
+    file or a directory. It still gives a volume id, its default one for a new image (ISOIMAGE)."""
+    return any(_BLANK.search(payload(line)[1]) for line in lines)

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from rabtui import fmt, proc
-from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, xorriso
+from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
@@ -68,8 +68,8 @@ def drop_inherited_acls(start: bytes, target: bytes, without_acl: list[bytes]) -
 
 
 def parse_volid(output: bytes) -> str | None:
-    m = re.search(rb"^Volume Id\s*:\s*(.*?)\s*$", output, re.M)
-    return m.group(1).decode("utf-8", "replace") if m else None
+    """The volume id of `xorriso -pvd_info`; None on a blank medium (xorriso_output.is_blank)."""
+    return xorriso_output.parse_volid(output.decode("utf-8", "replace").splitlines())
 
 
 def disc_volid(dev: str) -> str | None:

@@ -1,0 +1,55 @@
+"""A disc image emptied (0 bytes) or replaced by a directory after it was verified: xorriso reads
+either as a blank medium, whose volume id it gives as its default name for a new image
+(ISOIMAGE). `checkpoint verify` and a restore from the discs say the disc is blank, not that
+another disc, "ISOIMAGE", is in its place."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+
+import pytest
+
+from rabtui.checkpoint import questions, run
+from rabtui.events import ABORT, READY, ScriptedPrompter
+from rabtui.restore import discs as restore_discs
+from tests.trees import Lab, burn_due, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+def _emptied(tmp_path, how: str):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"big": 3_000_000, "sub/a": b"a"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    image = tmp_path / "iso" / f"RAB{number}D01.iso"
+    if how == "empty":
+        os.truncate(image, 0)
+    else:
+        image.unlink()
+        image.mkdir()
+    return lab, cfg, store, number, image
+
+
+@pytest.mark.parametrize("how", ["empty", "directory"])
+def test_verify_says_an_emptied_image_holds_no_disc(tmp_path, how):
+    lab, cfg, store, number, image = _emptied(tmp_path, how)
+    prompter = ScriptedPrompter(lambda q: ABORT if q.kind == questions.FAILED else READY)
+    res = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=prompter)
+    assert res.status == "aborted"
+    failed = [q.text for q in prompter.asked if q.kind == questions.FAILED]
+    assert failed and "ISOIMAGE" not in failed[0], failed
+    assert "blank" in failed[0] and str(image) in failed[0], failed[0]
+    assert store.one("SELECT state FROM discs WHERE number=?", (number,))["state"] == "failed"
+
+
+@pytest.mark.parametrize("how", ["empty", "directory"])
+def test_a_restore_finds_no_disc_in_an_emptied_image(tmp_path, how):
+    lab, cfg, store, number, image = _emptied(tmp_path, how)
+    dev, found = restore_discs.disc_in_drive(cfg, store, number, 1, f"RAB{number}D01")
+    assert (dev, found) == (str(image), None)
