@@ -1,6 +1,6 @@
 """A checkpoint whose xorriso hangs (stopped with SIGSTOP, as a hung drive or a stuck file system
-leaves it): after `checkpoint.io_timeout` seconds without progress the burn or the verification
-fails with the reason, xorriso is gone, and a retry goes on from there."""
+leaves it): after `checkpoint.io_timeout` seconds without progress the burn, the verification or
+a restore from the discs fails with the reason, xorriso is gone, and a retry goes on from there."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import signal
 import threading
 import time
 
+import pytest
+
 from rabtui.checkpoint import prepare, questions, run
+from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
+from rabtui.restore import run as restore_run
 from tests.test_kill_anywhere import _xorriso_pids
-from tests.trees import Lab, write_files
+from tests.trees import Lab, snapshot, write_files
 
 STALL = 3
 
@@ -28,15 +32,16 @@ def _lab(tmp_path):
 
 
 class _Stopper(threading.Thread):
-    """SIGSTOPs the first xorriso whose arguments hold `needle`, and remembers it."""
+    """SIGSTOPs the first xorriso whose arguments hold `needle` and a path below `tmp_path` (never
+    one of another test's), and remembers it."""
 
-    def __init__(self, needle: bytes):
+    def __init__(self, needle: bytes, tmp_path):
         super().__init__(daemon=True)
-        self.needle, self.stopped, self.done = needle, set(), threading.Event()
+        self.needles, self.stopped, self.done = (needle, os.fsencode(tmp_path)), set(), threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set() and not self.stopped:
-            for pid in _xorriso_pids(self.needle):
+            for pid in _xorriso_pids(*self.needles):
                 os.kill(pid, signal.SIGSTOP)
                 self.stopped.add(pid)
 
@@ -55,7 +60,7 @@ class _Stopper(threading.Thread):
 
 def _burn_with(tmp_path, needle: bytes):
     lab, cfg, store, number = _lab(tmp_path)
-    stopper = _Stopper(needle)
+    stopper = _Stopper(needle, tmp_path)
     asked = []
 
     def operator(q):
@@ -101,3 +106,32 @@ def test_a_stopped_xorriso_fails_the_verification_after_io_timeout_and_a_retry_v
     assert not left, "the stopped xorriso outlived the failure"
     assert res.status == "completed", res.message
     assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
+
+
+def test_a_stopped_xorriso_fails_a_restore_from_the_discs_after_io_timeout_and_it_runs_again(tmp_path):
+    lab, cfg, store, number = _lab(tmp_path)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    data = str(lab.src / "data")
+    stopper = _Stopper(b"-extract", tmp_path)
+    cancel = threading.Event()
+    watchdog = threading.Timer(STALL + 60, cancel.set)
+    stopper.start()
+    watchdog.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(WorkFailed) as failed:
+            restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out", cancel=cancel)
+        left = stopper.left()
+    finally:
+        watchdog.cancel()
+        stopper.done.set()
+        for pid in stopper.left():
+            os.kill(pid, signal.SIGKILL)
+    assert stopper.stopped, "xorriso was never seen to stop it"
+    assert f"RAB{number}D01: xorriso wrote nothing for {STALL} s" in str(failed.value), str(failed.value)
+    assert time.monotonic() - began < STALL + 30
+    assert not left, "the stopped xorriso outlived the failure"
+    restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out", overwrite=True)
+    assert snapshot(tmp_path / "out" / data.lstrip("/")) == snapshot(data)

@@ -16,7 +16,7 @@ from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, 
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
-from rabtui.errors import WorkFailed
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
 from rabtui.restore import disc_dirs, disc_parts, link_xattrs
 from rabtui.restore.links_apart import links_apart
@@ -233,8 +233,13 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                 elif entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/"):
                     without_acl.append(entry[0])
 
-            done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
-                            on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV)
+            try:
+                done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
+                                on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV,
+                                silence=cfg.checkpoint.io_timeout)
+            except Stalled as exc:   # a hung drive
+                raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
+                                 f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
             if not done.ok:
                 full = _full(where)
                 if full:
