@@ -38,6 +38,16 @@ class Completed:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def killed_by(self) -> str | None:
+        """The name of the signal that ended the process (SIGKILL), if one did."""
+        if self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return str(-self.returncode)
+
     def stderr_text(self) -> str:
         return "\n".join(self.stderr_tail)
 

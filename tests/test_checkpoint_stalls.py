@@ -21,7 +21,8 @@ from tests.trees import Lab, snapshot, write_files
 STALL = 3
 
 
-def _lab(tmp_path):
+def small_stall_lab(tmp_path):
+    """A backup of six 8 MiB files, checkpoint.io_timeout STALL, and its checkpoint recorded, onto one 100 MiB disc."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("100MiB", [("data", "standard")], f"io_timeout = {STALL}\n")
     write_files(lab.src / "data", {f"f{i}": os.urandom(8 << 20) for i in range(6)})
@@ -31,18 +32,18 @@ def _lab(tmp_path):
     return lab, cfg, store, number
 
 
-class _Stopper(threading.Thread):
-    """SIGSTOPs the first xorriso whose arguments hold `needle` and a path below `tmp_path` (never
-    one of another test's), and remembers it."""
+class Stopper(threading.Thread):
+    """SIGSTOPs (or sends `sig`) the first xorriso whose arguments hold `needle` and a path below
+    `tmp_path` (never one of another test's), and remembers it."""
 
-    def __init__(self, needle: bytes, tmp_path):
+    def __init__(self, needle: bytes, tmp_path, sig: int = signal.SIGSTOP):
         super().__init__(daemon=True)
-        self.needles, self.stopped, self.done = (needle, os.fsencode(tmp_path)), set(), threading.Event()
+        self.needles, self.sig, self.stopped, self.done = (needle, os.fsencode(tmp_path)), sig, set(), threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set() and not self.stopped:
             for pid in _xorriso_pids(*self.needles):
-                os.kill(pid, signal.SIGSTOP)
+                os.kill(pid, self.sig)
                 self.stopped.add(pid)
 
     def left(self) -> set[int]:
@@ -58,9 +59,12 @@ class _Stopper(threading.Thread):
         return out
 
 
-def _burn_with(tmp_path, needle: bytes):
-    lab, cfg, store, number = _lab(tmp_path)
-    stopper = _Stopper(needle, tmp_path)
+def burn_with(tmp_path, needle: bytes, sig: int = signal.SIGSTOP):
+    """Burn the checkpoint of `lab`, `sig` sent to its first xorriso that holds `needle`; the
+    first failure is retried, the next aborted. (its result, [(question, when, stopped ones still
+    there)], its start, the store, its number)"""
+    lab, cfg, store, number = small_stall_lab(tmp_path)
+    stopper = Stopper(needle, tmp_path, sig)
     asked = []
 
     def operator(q):
@@ -87,7 +91,7 @@ def _burn_with(tmp_path, needle: bytes):
 
 
 def test_a_stopped_xorriso_fails_the_write_after_io_timeout_and_a_retry_writes_the_disc(tmp_path):
-    res, asked, began, store, number = _burn_with(tmp_path, b"-outdev")
+    res, asked, began, store, number = burn_with(tmp_path, b"-outdev")
     assert asked, ("the burn never failed", res)
     text, when, left = asked[0]
     assert f"Writing disc 1 (RAB{number}D01) failed:" in text and f"{STALL} s" in text, text
@@ -98,7 +102,7 @@ def test_a_stopped_xorriso_fails_the_write_after_io_timeout_and_a_retry_writes_t
 
 
 def test_a_stopped_xorriso_fails_the_verification_after_io_timeout_and_a_retry_verifies(tmp_path):
-    res, asked, began, store, number = _burn_with(tmp_path, b"-check_media")
+    res, asked, began, store, number = burn_with(tmp_path, b"-check_media")
     assert asked, ("the verification never failed", res)
     text, when, left = asked[0]
     assert f"RAB{number}D01" in text and f"{STALL} s" in text, text
@@ -109,12 +113,12 @@ def test_a_stopped_xorriso_fails_the_verification_after_io_timeout_and_a_retry_v
 
 
 def test_a_stopped_xorriso_fails_a_restore_from_the_discs_after_io_timeout_and_it_runs_again(tmp_path):
-    lab, cfg, store, number = _lab(tmp_path)
+    lab, cfg, store, number = small_stall_lab(tmp_path)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
     data = str(lab.src / "data")
-    stopper = _Stopper(b"-extract", tmp_path)
+    stopper = Stopper(b"-extract", tmp_path)
     cancel = threading.Event()
     watchdog = threading.Timer(STALL + 60, cancel.set)
     stopper.start()

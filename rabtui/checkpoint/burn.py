@@ -275,6 +275,8 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
         # this xorriso still writing it (or holding the burner)
         done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel,
                         progress=progress, die_with_parent=True)
+        if done.killed_by:
+            raise WorkFailed(f"xorriso was killed by signal {done.killed_by} while it wrote {volid}")
         if not done.ok:
             raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): "
                              f"{_failure(notes) or done.stderr_text()[-300:]}")

@@ -120,6 +120,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                     on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel,
                     silence=silence)
     check = xorriso_output.parse_check(lines, done.returncode)
+    if done.killed_by:   # the disc was not judged
+        check.messages.append(f"xorriso was killed by signal {done.killed_by} while it checked the disc")
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
     res.messages += check.messages
