@@ -246,7 +246,8 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                     raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full} is full",
                                      hint=f"what comes off the discs is put in {full} first: make room there, then"
                                           " restore again")
-                why = _xorriso_failure(done.stderr_tail)
+                why = (f"xorriso was killed by signal {done.killed_by}" if done.killed_by
+                       else _xorriso_failure(done.stderr_tail))
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
                                  hint=extract_hint(why, number))
             opened = opened_dirs.open_up(target) if not is_file else {}
