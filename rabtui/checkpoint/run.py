@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, proc
 from rabtui.state import locks
-from rabtui.checkpoint import backed_up_attrs, burn, dir_attrs, kept_off, layout, read_from, unchecked, xorriso
+from rabtui.checkpoint import backed_up_attrs, burn, dir_attrs, images_mount, kept_off, layout, read_from, unchecked, xorriso
 from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
@@ -159,7 +159,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
             return "skipped"
         try:
             image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
-            problem = (burn.check_blank(drive, need, cancel)
+            problem = (images_mount.away(store, drive) or burn.check_blank(drive, need, cancel)
                        or burn.image_in_the_way(drive, vid, _image_written(store, number, disc, drive)))
             if problem:
                 note = problem
@@ -191,6 +191,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                 return "skipped"
             raise Aborted(f"aborted at disc {disc}")
         set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
+        images_mount.remember(store, drive)
         faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
         if outcome == REWRITE:

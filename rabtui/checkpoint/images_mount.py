@@ -1,0 +1,47 @@
+"""The file system an images: drive's folder was on when rabtui last wrote an image there, to tell
+it from the directory below its mount point once its disk is unmounted, as media/mounts.py does for
+a medium: an image written there would hide under the disk once it is mounted again, while its
+checkpoint read complete."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.checkpoint import xorriso
+from rabtui.state.store import Store
+
+_KEY = "images_mount:"
+
+
+def mount_point(path: str) -> str:
+    """The mount point of the file system that holds `path` (its symlinks followed), or would hold
+    it once made."""
+    p = os.path.realpath(path)
+    while not os.path.exists(p):
+        p = os.path.dirname(p)
+    while not os.path.ismount(p):
+        p = os.path.dirname(p)
+    return p
+
+
+def remember(store: Store, drive: str) -> None:
+    """Called once an image is written: the file system its folder is on now."""
+    if xorriso.is_image_drive(drive):
+        folder = xorriso.images_dir(drive)
+        store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                      (_KEY + folder, mount_point(folder)))
+
+
+def away(store: Store, drive: str) -> str | None:
+    """Why the images folder is not on the disk it was on when an image was last written into it
+    (that disk is not mounted), or None."""
+    if not xorriso.is_image_drive(drive):
+        return None
+    folder = xorriso.images_dir(drive)
+    row = store.one("SELECT value FROM meta WHERE key=?", (_KEY + folder,))
+    now = mount_point(folder)
+    if row is None or row["value"] == now:
+        return None
+    return (f"the images folder {folder} was on the disk mounted at {row['value']} when the last image was written"
+            f" there, and is on {now} now: that disk is not mounted (an image written below its mount point would"
+            f" hide under it); mount it, then answer ready")
