@@ -315,3 +315,29 @@ def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(
     again = _rabtui(lab, "cleanup", "--now", LATER)
     assert again.returncode == 0 and olds["loc"] not in os.listdir(lab.media[0][1] / "loc"), again.stdout
     invariants.check_catalog_is_media(lab.load(), lab.store())
+
+
+def test_a_cleanup_kept_out_by_two_restores_names_only_the_one_still_running(tmp_path):
+    """Two restores read loc's backups (each holds its reading lock shared); the lock file names the
+    last to take it, which has ended since: the cleanup names the restore that still runs, never
+    the one that ended."""
+    from tests.test_medium_identity import _ended, _killed, _stopped_at
+
+    lab, old = _two_backups(tmp_path)
+    first = second = None
+    try:
+        first = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(lab.src / "data"), "--backup", old,
+                            "--to", str(tmp_path / "to1"))
+        second = _stopped_at(lab, "restore.entries_put", "restore", "loc", str(lab.src / "data"), "--backup", old,
+                             "--to", str(tmp_path / "to2"))
+        _ended(second)
+        done = _rabtui(lab, "cleanup", "--now", LATER)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert f"a restore or a checkpoint reads loc's backups now (pid {first.pid})" in done.stdout, done.stdout
+        assert f"pid {second.pid}" not in done.stdout, done.stdout
+        assert old in os.listdir(lab.media[0][1] / "loc")
+        _ended(first)
+    finally:
+        _killed(first, second)
+    again = _rabtui(lab, "cleanup", "--now", LATER)
+    assert again.returncode == 0 and old not in os.listdir(lab.media[0][1] / "loc"), again.stdout

@@ -185,8 +185,9 @@ def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, d
         try:
             held.enter_context(lock.acquire())
         except LockBusy:
-            pid = (lock.holder() or {}).get("pid")
-            busy[source] = f"a restore or a checkpoint reads {source}'s backups now (pid {pid})"
+            # held shared: the file names the last reader to take it, which may have ended since
+            pids = ", ".join(f"pid {pid}" for pid in lock.holder_pids())
+            busy[source] = f"a restore or a checkpoint reads {source}'s backups now" + (f" ({pids})" if pids else "")
     for c in going:
         if c.source in busy:
             say(f"kept {c.source} {c.name} on {c.medium} for a later cleanup: {busy[c.source]}", done.kept)

@@ -100,7 +100,7 @@ class Lock:
         the lock, else (the last of several shared holders ended) the processes that hold it."""
         holder = self.live_holder()
         if holder is None and self.shared_by:
-            pids = ", ".join(f"pid {pid}" for pid in sorted(self.live_pids() or ()))
+            pids = ", ".join(f"pid {pid}" for pid in self.holder_pids())
             return f"{self.kept_out} cannot run now: {self.shared_by} are running" + (f" ({pids})" if pids else "")
         since = ""
         if holder:
@@ -115,7 +115,7 @@ class Lock:
         holder = self.live_holder() or {}
         pid = holder.get("pid")
         if not isinstance(pid, int):
-            pids = sorted(self.live_pids() or ())
+            pids = self.holder_pids()
             if self.shared_by and pids:
                 return f"{self.shared_by} ({', '.join(f'pid {p}' for p in pids)})"
             return "another rabtui process"
@@ -169,6 +169,15 @@ class Lock:
                         if len(f) > 5 and f[1] == "FLOCK" and f[5] == held and f[4].lstrip("-").isdigit()}
         except OSError:
             return None
+
+    def holder_pids(self) -> list[int]:
+        """The processes that hold the lock now, shared holders too, in order; without a table of
+        locks to ask, the one the file names."""
+        pids = self.live_pids()
+        if pids is None:
+            pid = (self.holder() or {}).get("pid")
+            return [pid] if isinstance(pid, int) else []
+        return sorted(pids)
 
     def is_held(self) -> bool:
         """True when some live process holds the lock (used by status displays). Read from the
