@@ -119,6 +119,7 @@ def test_recovery_that_cannot_have_the_union_leaves_the_killed_run_for_the_next(
     try:
         busy = rabtui(lab, "backup", "loc")
         said = busy.stdout + busy.stderr
+        assert busy.returncode == 1 and "Traceback" not in said, said
         assert "its archive links cannot be undone now: a cleanup (pid" in said, said
         assert "held the lock of a change of loc's archive union trees for more than 1 s" in said, said
         assert _union_shows(lab, killed) == {"x", "z"}
@@ -208,4 +209,107 @@ def test_rebuild_state_does_not_undo_links_under_a_union_holder(tmp_path):
     done = rabtui(lab, "rebuild-state")
     assert done.returncode in (0, 3), done.stdout + done.stderr
     assert not _union_shows(lab, killed)
+    _checked(lab)
+
+
+def _held_on_medium(lab: Lab) -> set[bytes]:
+    """The contents of every file on the medium."""
+    held = set()
+    for top, _dirs, names in os.walk(lab.media[0][1]):
+        for name in names:
+            with open(os.path.join(top, name), "rb") as f:
+                held.add(f.read())
+    return held
+
+
+def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_it_could_not_undo(tmp_path):
+    """The killed run linked x2 and z2 into the union; its recovery cannot have the union (held
+    by another process past io_timeout). A backup that went ahead would save neither (rsync
+    compares against the union) and complete; once the killed run is undone and z has left the
+    source, z2 would be on the medium nowhere. The backup of loc fails instead, saying why and
+    what to do; `two`, backed up in the same run, goes on."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(lab._local_source([("arch", "archive")], "io_timeout = 1", "loc")
+              + lab._local_source([("two", "standard")], "", "two"))
+    _files(lab.src / "arch", {"x": b"x1" * 100, "y": b"y1"})
+    _files(lab.src / "two", {"t": b"t1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "arch", {"x": b"x2" * 120, "z": b"z2"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert _union_shows(lab, killed) == {"x", "z"}
+    holder = _Holder(lab)
+    out = tmp_path / "busy.out"
+    try:
+        with open(out, "wb") as sink:
+            run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
+                                    "--all"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # the recovery has given up on the union; it is free again for whatever comes next
+        _output_until(run, out, "for more than 1 s")
+    finally:
+        holder.release()
+    busy = subprocess.CompletedProcess(run.args, run.wait(timeout=120), out.read_text(), "")
+    os.unlink(lab.src / "arch" / "z")
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "2 archive link(s) undone" in after.stdout + after.stderr
+    # what the source held when a backup of it completed is on the medium
+    assert busy.returncode != 0 or b"z2" in _held_on_medium(lab), busy.stdout + busy.stderr
+    said = busy.stdout + busy.stderr
+    assert busy.returncode == 1 and "Traceback" not in said, said
+    assert (f"backup of loc failed: an interrupted backup of loc ({killed['name']} on medium m1" in said
+            and "its archive links cannot be undone now: a cleanup (pid" in said), said
+    assert "nothing backed up; back up loc again once that is over" in said, said
+    rows = store.all("SELECT source, status FROM backups WHERE id>? ORDER BY id", (killed["id"],))
+    assert [(r["source"], r["status"]) for r in rows][:2] in ([("loc", "failed"), ("two", "completed")],
+                                                              [("two", "completed"), ("loc", "failed")]), rows
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    _checked(lab)
+
+
+def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_on_a_medium_that_was_away(tmp_path):
+    """The killed run's medium was away at the next run, which marked it abandoned; back, its
+    union still shows the killed run's x2 and y2, and undoing them cannot have the union. A backup
+    onto it that went ahead would save neither and complete: the killed run, older than that
+    complete backup now, would never be undone (its directory stays, the union shows files of a
+    run the catalog forgot), and undone, y2 (dropped by the source meanwhile) would be on that
+    medium nowhere. The backup fails instead; the next one undoes the killed run and goes on."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("arch", "archive")], extra="io_timeout = 1")
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
+    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.archive_linked"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    away = tmp_path / "medium1-away"
+    os.rename(lab.media[0][1], away)            # the medium is not mounted
+    lab.media[0][1].mkdir()
+    assert rabtui(lab, "backup", "loc", "--medium", "m2").returncode == 0
+    os.rmdir(lab.media[0][1])
+    os.rename(away, lab.media[0][1])            # mounted again
+    holder = _Holder(lab)
+    out = tmp_path / "busy.out"
+    try:
+        with open(out, "wb") as sink:
+            run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
+                                    "loc", "--medium", "m1"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
+                                   stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        _output_until(run, out, "for more than 1 s")
+    finally:
+        holder.release()
+    busy = run.wait(timeout=120)
+    said = out.read_text()
+    os.unlink(lab.src / "arch" / "y")
+    after = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" \
+           in after.stdout + after.stderr
+    assert not os.path.exists(killed["path"])
+    assert busy != 0 or b"y2" in _held_on_medium(lab), said
+    assert busy == 1 and "Traceback" not in said, said
+    assert (f"backup of loc failed: the interrupted backup {killed['name']} on medium m1: its archive links cannot"
+            " be undone now: a cleanup (pid") in said, said
+    assert "nothing backed up; back up loc again once that is over" in said, said
     _checked(lab)

@@ -77,12 +77,15 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
     return bool(medium_layout.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
 
 
-def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> None:
+def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> list[str]:
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock). One whose backup.json says complete was complete on the medium (its catalog and
     archive links were written before it): it is recorded as such. Any other is undone: its
     archive links (the union shows the older version again), its catalog rows and its partial
-    directory go, and it is marked abandoned. Each is said."""
+    directory go, and it is marked abandoned. Each is said. Returns, a sentence each, the runs
+    left as they are for the next run to undo (its writers could not be stopped, its archive links
+    not undone), saying which and why."""
+    left: list[str] = []
     for row in find_abandoned(store, source_id):
         path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
         info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
@@ -95,19 +98,22 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
             continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
-            stopped, left = proc_table.kill_writers(path)
-            if left:     # left as it is: the next run tries again
-                emit(Event(WARNING, f"found {what}: {left} rsync process(es) still write into it and could not be"
-                                    " stopped; its partial directory stays for now", {"backup_id": row["id"]}))
+            stopped, writing = proc_table.kill_writers(path)
+            if writing:     # left as it is: the next run tries again
+                why = f"{writing} rsync process(es) still write into it and could not be stopped"
+                emit(Event(WARNING, f"found {what}: {why}; its partial directory stays for now",
+                           {"backup_id": row["id"]}))
+                left.append(f"{what}: {why}")
                 continue
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
                 with union_held(cfg, source_id, emit):
                     undone = unlink_archive(cfg, source_id, path)
-            except WorkFailed as exc:     # left as it is, its catalog rows too: the next run tries again
+            except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
+                left.append(f"{what}: its archive links cannot be undone now: {exc}")
                 continue
             if undone:
                 done += f"{undone} archive link(s) undone, "
@@ -121,16 +127,19 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> Non
         _forget_catalog(store, row)
         mark_abandoned(store, row["id"], f"interrupted: the run ended before it finished; {done}")
         emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
+    return left
 
 
-def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit) -> None:
+def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit) -> list[str]:
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
-    they are undone as recovery would have (only after the medium's newest complete backup)."""
+    they are undone as recovery would have (only after the medium's newest complete backup).
+    Returns, a sentence each, those whose archive links could not be undone (as recover_abandoned)."""
     left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
                      (medium.id, source_id))
     if not any(r["path"] and Path(r["path"]).is_dir() for r in left):
-        return            # the usual case: no need to read every backup.json on the medium
+        return []         # the usual case: no need to read every backup.json on the medium
+    not_undone: list[str] = []
     listed = medium_layout.list_backups(medium.path, source_id)
     done_at = max((i for i, (_, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE),
                   default=-1)
@@ -141,12 +150,19 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         try:
             with union_held(cfg, source_id, emit):
                 undone = unlink_archive(cfg, source_id, path)
-            shutil.rmtree(path)
         except (WorkFailed, OSError) as exc:
+            why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
+            emit(Event(WARNING, why))
+            not_undone.append(why)
+            continue
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
             emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
             continue
         emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, now mounted: "
                             f"{undone} archive link(s) undone, its partial directory was deleted"))
+    return not_undone
 
 
 def _on_its_medium(store: Store, cfg, row) -> bool:

@@ -83,6 +83,7 @@ class _Run(Completion):
         self._log = RunLog()
         self._ssh = ssh
         self._step7_wrote = False     # archive links or catalog rows: undone should the backup fail after all
+        self._not_undone: list[str] = []   # killed runs of this source that its recovery left as they were
 
     # --- events (into the run's log too) ------------------------------------------------------------------
 
@@ -100,7 +101,7 @@ class _Run(Completion):
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, medium_id: str | None) -> BackupResult:
-        self._recover_abandoned()
+        self._not_undone = self._recover_abandoned()
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
         name = self._free_name(medium)
         path = medium_layout.source_root(medium.path, self.source.id) / name
@@ -120,6 +121,7 @@ class _Run(Completion):
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
         pre_ran = post_ran = False
         try:
+            self._over_no_killed_run(1, self._not_undone)
             self._step1()
             faults.point("backup.step1")
             self.step(2, "running")
@@ -127,7 +129,8 @@ class _Run(Completion):
                 # everything that writes on the medium happens before it is unmounted
                 try:
                     info = self._step2(medium)
-                    history.finish_abandoned(self.store, self.cfg, medium, self.source.id, self.emit)
+                    self._over_no_killed_run(3, history.finish_abandoned(self.store, self.cfg, medium,
+                                                                         self.source.id, self.emit))
                     faults.point("backup.step2")
                     self._step3(medium, info)
                     faults.point("backup.step3")
@@ -386,5 +389,17 @@ class _Run(Completion):
     def _expected_bytes(self, medium: Medium) -> int | None:
         return history.expected_bytes(self.store, self.source.id, with_base=self._base(medium) is not None)
 
-    def _recover_abandoned(self) -> None:
-        history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
+    def _recover_abandoned(self) -> list[str]:
+        return history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
+
+    def _over_no_killed_run(self, n: int, not_undone: list[str]) -> None:
+        """An archive directory is backed up against its union, which may still show the files of
+        a killed run that could not be undone: this backup would save none of them, and once that
+        run is undone, a file the source has dropped meanwhile would be on the medium nowhere.
+        Such a backup does not start (the other sources' go on)."""
+        if not not_undone or not any(d.kind == "archive" for d in self.source.directories):
+            return
+        self._fail_step(n, f"{'; '.join(not_undone)}; the archive union may still show that run's files, which"
+                           " this backup would not save again (lost once that run is undone, if the source has"
+                           f" dropped them): nothing backed up; back up {self.source.id} again once that is over"
+                           " (it undoes that run first)")
