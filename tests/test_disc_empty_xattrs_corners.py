@@ -14,7 +14,7 @@ import pytest
 
 from rabtui.checkpoint import questions, run
 from rabtui.cli import main
-from rabtui.events import READY, ScriptedPrompter
+from rabtui.events import READY, REWRITE, SKIP, ScriptedPrompter
 from rabtui.restore import run as R
 from rabtui.state.store import Store
 from tests.fidelity import ACCESS_ACL
@@ -153,7 +153,7 @@ CHANGED = [
     (lambda b: os.setxattr(b / "gets" / "f", "user.empty", b""),
      "/gets/f holds xattr user.empty with an empty value, which it had not when checkpoint 1 was planned"),
     (lambda b: os.removexattr(b / "loses" / "f", "user.empty"),
-     "/loses/f (xattr user.empty (recorded empty) differs from the backup's)"),
+     "/loses/f (xattr user.empty removed in the backup on the medium after the checkpoint was planned)"),
     (lambda b: _setfacl(b / "acl", "-d", "-m", "u:4321:rwx"),
      "/acl (default ACL changed (+default:user:4321:rwx) in the backup on the medium after the checkpoint was planned)"),
 ]
@@ -250,3 +250,44 @@ def test_a_directory_with_an_empty_value_keeps_its_setgid_and_sticky_bits_on_the
     for name in ("sg", "st", "su", "acl", "*?[x]"):
         assert os.lstat(out / name).st_mode == os.lstat(data / name).st_mode, name
         assert _xattrs(out / name) == _xattrs(data / name), name
+
+
+FILE_CHANGES = [
+    (lambda f: os.removexattr(f, "user.empty"), "xattr user.empty removed"),
+    (lambda f: os.setxattr(f, "user.empty", b"a value now"), "xattr user.empty (recorded empty) given a value"),
+]
+
+
+@pytest.mark.parametrize("change, what", FILE_CHANGES)
+@pytest.mark.parametrize("written", [False, True])
+def test_a_files_empty_xattr_changed_in_the_backup_after_the_plan_is_named_and_no_rewrite_offered(
+        place, monkeypatch, change, what, written):
+    """The plan recorded loses/f's user.empty as kept off the discs, with its empty value; the
+    backup on the medium loses it, or gives it a value, afterwards. A disc written from the backup
+    is checked against that record, so no disc (a rewrite neither) can pass: changed before the
+    disc is written, nothing is written; after, the verification fails. Either way the failure
+    names the file and what changed, and offers no rewrite."""
+    cfg, store, number, backed_up = _planned(place)
+    if written:
+        verify_disc, changed = run.verify_disc, []
+
+        def changed_then_verified(*args, **kw):     # between the write and its verification
+            if not changed:
+                change(backed_up / "loses" / "f")
+                changed.append(True)
+            return verify_disc(*args, **kw)
+
+        monkeypatch.setattr(run, "verify_disc", changed_then_verified)
+    else:
+        change(backed_up / "loses" / "f")
+    prompter = ScriptedPrompter(lambda q: SKIP if q.kind == "disc_failed" else READY)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    assert res.skipped == [1], res.message
+    q = next(q for q in prompter.asked if q.kind == "disc_failed")
+    assert f"/loses/f ({what} in the backup on the medium after the checkpoint was planned)" in q.text, q.text
+    assert REWRITE not in q.choices and f"rabtui checkpoint abandon {number}" in q.text, (q.choices, q.text)
+    if written:
+        assert "verification failed" in q.text, q.text
+    else:
+        assert "nothing was written" in q.text, q.text
+        assert not (place / "iso" / f"RAB{number}D01.iso").exists()

@@ -153,6 +153,20 @@ def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
     xattrs the disc lists only so (disc_xattrs.LINKS_UNREAD), each taken as the backup's of those
     lengths. Into `passed`: the entry, when it is passed over though the backup it was read from
     is there (unchecked.py)."""
+    held = row_held(r, found, passed)
+    if held is not None and by_length:
+        on_disc = dict(on_disc)
+        for sizes in by_length:
+            alike = [n for n, v in held.items() if (len(n), len(v)) == sizes and n not in on_disc]
+            if alike:
+                on_disc[alike[0]] = held[alike[0]]
+    return None if held is None else xattrs_differ(on_disc, held, off)
+
+
+def row_held(r: Row, found: list[Origin], passed: list[bytes] | None = None) -> dict[bytes, bytes] | None:
+    """The ACLs and xattrs (as xattrs() gives them) of the catalog entry `r` in the backup it was
+    read from (of a part of a cut file, the whole file's); None when the medium no longer holds it
+    as recorded, then into `passed` when that backup is there."""
     at = where(found, r.disc_path)
     if at is None or not at[1]:
         return None
@@ -163,13 +177,7 @@ def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
     held = xattrs(root, rel) if st is not None and _as_recorded(r, st) else None
     if held is None and passed is not None and os.path.isdir(at[0]):
         passed.append(r.disc_path)
-    if held is not None and by_length:
-        on_disc = dict(on_disc)
-        for sizes in by_length:
-            alike = [n for n, v in held.items() if (len(n), len(v)) == sizes and n not in on_disc]
-            if alike:
-                on_disc[alike[0]] = held[alike[0]]
-    return None if held is None else xattrs_differ(on_disc, held, off)
+    return held
 
 
 def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: tuple[int, int] | None,

@@ -18,7 +18,7 @@ from rabtui import faults, privacy, proc, proc_records
 from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, shortpath,
                                xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK
-from rabtui.checkpoint.read_from import load_rows
+from rabtui.checkpoint.read_from import load_rows, whole_path
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -59,7 +59,7 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
         layout.gzip_catalog(folder / "catalog.tsv", folder / layout.CATALOG_ON_DISC)
     layout.stage_disc(staging, readme, cfg.path, folder / layout.CATALOG_ON_DISC, store)
     _check_room(staging, cp, plan_json, disc)
-    _check_dirs_as_recorded(store, number, plan_json, disc, rows)
+    _check_as_recorded(store, number, plan_json, disc, rows)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     entries = layout.disc_entries(rows, prefixes, staging)
     bare = kept_off.disc_paths(store, number)
@@ -101,14 +101,13 @@ def _check_kept_off(entries: list, number: int, disc: int) -> None:
                      " discs")
 
 
-def _check_dirs_as_recorded(store: Store, number: int, plan_json: dict, disc: int, rows: list[Row]) -> None:
-    """A directory whose ACLs or xattrs changed in the backup after the plan recorded them would
-    fail the disc's verification, whenever it is written (dir_attrs.changed_since): it is named
-    before the disc is begun. (Those of an archive's union are rabtui's own: never compared.)"""
+def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, rows: list[Row]) -> None:
+    """A directory whose ACLs or xattrs, or a file whose xattrs kept off the discs, changed in the
+    backup after the plan recorded them would fail the disc's verification, whenever it is written
+    (dir_attrs.changed_since, dir_attrs.kept_off_changed_since): it is named before the disc is
+    begun. (The directories of an archive's union are rabtui's own: never compared.)"""
     record = dir_attrs.load(store, number)
-    if record is None:
-        return
-    found = [o for o in backed_up_attrs.origins(plan_json, disc) if not o.archive]
+    found = backed_up_attrs.origins(plan_json, disc)
     kept = kept_off.by_disc_path(store, number)
     dirs = {r.disc_path for r in rows if r.sha256 == DIR_MARK}
     for r in rows:
@@ -116,16 +115,25 @@ def _check_dirs_as_recorded(store: Store, number: int, plan_json: dict, disc: in
         while b"/" in path and path not in dirs:
             path = path.rsplit(b"/", 1)[0]
             dirs.add(path)
-    for path in sorted(dirs):
-        what = dir_attrs.changed_since(path, record, kept.get(path, set()), found) if dir_attrs.subject(path) else None
+    if record is not None:
+        for path in sorted(p for p in dirs if dir_attrs.subject(p)):
+            what = dir_attrs.changed_since(path, record, kept.get(path, set()), [o for o in found if not o.archive])
+            if what:
+                raise _changed_since_plan(path, "directory", what, number, disc)
+    for r in rows:
+        whole = whole_path(r)
+        what = dir_attrs.kept_off_changed_since(r, kept[whole], found) if kept.get(whole) and whole not in dirs else None
         if what:
-            raise ChangedSincePlan(
-                f"{os.fsdecode(path)} ({what} in the backup on the medium after the checkpoint was planned): disc"
-                f" {disc} would fail its verification against checkpoint {number}'s record, and so would any"
-                f" rewrite; nothing was written",
-                hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from"
-                     " the backup as it is now; or put the directory's ACLs and xattrs back on the medium as recorded"
-                     " and retry")
+            raise _changed_since_plan(whole, "file", what, number, disc)
+
+
+def _changed_since_plan(path: bytes, kind: str, what: str, number: int, disc: int) -> ChangedSincePlan:
+    return ChangedSincePlan(
+        f"{os.fsdecode(path)} ({what} in the backup on the medium after the checkpoint was planned): disc {disc}"
+        f" would fail its verification against checkpoint {number}'s record, and so would any rewrite; nothing was"
+        f" written",
+        hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
+             f" backup as it is now; or put the {kind}'s ACLs and xattrs back on the medium as recorded and retry")
 
 
 def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel) -> None:

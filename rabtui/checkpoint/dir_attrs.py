@@ -8,14 +8,17 @@ each directory restored from the discs is compared with it too.
 
 A disc is written from the backup as it is when it is written, and checked against the record: a
 directory whose ACLs or xattrs were changed on the medium after the plan fails every disc written
-of it, so such a failure is named as that (`changed_since`), and no rewrite is offered for it."""
+of it, so such a failure is named as that (`changed_since`), and no rewrite is offered for it. So
+does a file whose xattrs recorded as kept off the discs, empty (kept_off.py), were removed or given
+a value (`kept_off_changed_since`)."""
 
 from __future__ import annotations
 
 import os
 from typing import Iterable
 
-from rabtui.checkpoint.backed_up_attrs import ACL_NAMES, Origin, where, with_acl_text, xattrs, xattrs_differ
+from rabtui.checkpoint.backed_up_attrs import ACL_NAMES, Origin, row_held, where, with_acl_text, xattrs, xattrs_differ
+from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.xorriso_output import ACL_KEY
 
 STAGED = b"rabtui"     # README and rabtui/ of a disc are no directory of the checkpoint's
@@ -76,9 +79,21 @@ def changed_since(disc_path: bytes, recorded: Recorded, off: set[bytes], found: 
     when it holds them so, or cannot be read."""
     at = where(found, disc_path)
     held = None if at is None else xattrs(at[0], at[1])
+    return None if held is None else _changes(_expected(disc_path, recorded, off), held, off)
+
+
+def kept_off_changed_since(r: Row, off: set[bytes], found: list[Origin]) -> str | None:
+    """What of a file's xattrs recorded as kept off the discs (`off`, of the whole file `r` is or is
+    a part of), empty when the checkpoint was planned, its backup on the medium no longer holds so
+    (removed, given a value); None when it holds them so, or no longer holds the file as recorded."""
+    held = row_held(r, found)
     if held is None:
         return None
-    was = _expected(disc_path, recorded, off)
+    return _changes(dict.fromkeys(off, b""), {name: held[name] for name in off if name in held}, off)
+
+
+def _changes(was: dict[bytes, bytes], held: dict[bytes, bytes], off: set[bytes]) -> str | None:
+    """What differs between the ACLs and xattrs recorded (`was`) and those held now, said."""
     changes = [_change(name, was.get(name), held.get(name), name in off)
                for name in sorted((set(was) | set(held)) - set(ACL_NAMES)) if was.get(name) != held.get(name)]
     return "; ".join(changes) or None

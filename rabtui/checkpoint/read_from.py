@@ -17,6 +17,11 @@ from rabtui.state.store import RESTORABLE_SQL, Store
 PART_SUFFIX_LEN = len(".part00-of-00")
 
 
+def whole_path(r: Row) -> bytes:
+    """The path on the discs of the entry `r` is, or is a part of (kept_off records a cut file whole)."""
+    return r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
+
+
 def _dirs(plan_json: dict) -> list[tuple[bytes, bytes, dict]]:
     """(disc prefix, root on the medium, plan entry) of each directory, longest prefix first."""
     dirs = [(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d) for d in plan_json["dirs"]]

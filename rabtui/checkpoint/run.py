@@ -283,7 +283,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
 
 def _changed_since_plan(number: int, res: VerifyResult) -> str:
     n = len(res.changed)
-    which = os.fsdecode(next(iter(res.changed))) if n == 1 else f"{n} directories"
+    which = os.fsdecode(next(iter(res.changed))) if n == 1 else f"{n} entries"
     return (f"The ACLs or xattrs of {which} changed in the backup after checkpoint {number} was planned: a disc is"
             f" written from the backup as it is and checked against the plan's record, so a rewrite would fail the"
             f" same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint"

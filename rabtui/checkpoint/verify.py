@@ -33,7 +33,7 @@ from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs
                                             unexpected)
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
-from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
+from rabtui.checkpoint.read_from import whole_path
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
 
@@ -48,8 +48,9 @@ class VerifyResult:
     extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
     messages: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)        # what was not compared, and why (unchecked.py)
-    # directories whose ACLs or xattrs the backup no longer holds as the plan recorded them, and
-    # what changed: a rewrite would fail the same way (dir_attrs.changed_since)
+    # directories whose ACLs or xattrs, files whose xattrs kept off the discs, the backup no longer
+    # holds as the plan recorded them, and what changed: a rewrite would fail the same way
+    # (dir_attrs.changed_since, dir_attrs.kept_off_changed_since)
     changed: dict[bytes, str] = field(default_factory=dict)
 
     @property
@@ -168,7 +169,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             read_back(dirs)
             _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None, by_length)
             _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
-            _changed_since_plan(dirs, origins, kept, dir_record, res)
+            _changed_since_plan(rows, dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel, silence=silence).ok
@@ -206,7 +207,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept, dirs_recorded=dir_record is not None,
                                by_length=by_length)
             _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
-            _changed_since_plan(dirs, origins, kept, dir_record, res)
+            _changed_since_plan(rows, dirs, origins, kept, dir_record, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -267,7 +268,7 @@ def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | Non
     for r in rows:
         if r.disc_path not in res.why:
             _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries,
-                                                                kept.get(_whole(r), set()),
+                                                                kept.get(whole_path(r), set()),
                                                                 (by_length or {}).get(r.disc_path, ())))
     for path, (mode, mtime, owner) in sorted(dirs.items()):
         if path not in res.why:
@@ -287,27 +288,29 @@ def _compare_recorded(rows: list[Row], dirs: dict, attrs: dict[bytes, dict[bytes
                 _note(res, path, dir_attrs.differs(path, attrs.get(path, {}), dir_record, kept.get(path, set())))
     for r in rows:
         on_disc = attrs.get(r.disc_path, {})
-        for name in sorted(n for n in kept.get(_whole(r), ()) if n in on_disc):
+        for name in sorted(n for n in kept.get(whole_path(r), ()) if n in on_disc):
             _note(res, r.disc_path, f"xattr {os.fsdecode(name)} on the disc, though recorded as kept off it (its"
                                     " value was empty)")
 
 
-def _changed_since_plan(dirs: dict, origins: list[Origin], kept: dict[bytes, set[bytes]],
+def _changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept: dict[bytes, set[bytes]],
                         dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
-    """The directories of the disc that failed whose ACLs or xattrs changed in the backup after the
-    plan recorded them: said as that, into `res.changed`, instead of as the difference found."""
-    if dir_record is None or not origins:
+    """The directories of the disc that failed whose ACLs or xattrs, and its files that failed whose
+    xattrs kept off the discs, changed in the backup after the plan recorded them: said as that,
+    into `res.changed`, instead of as the difference found."""
+    if not origins:
         return
-    for path in sorted(p for p in res.why if p in dirs and dir_attrs.subject(p)):
-        what = dir_attrs.changed_since(path, dir_record, kept.get(path, set()), origins)
+    found: dict[bytes, str | None] = {}
+    if dir_record is not None:
+        for path in sorted(p for p in res.why if p in dirs and dir_attrs.subject(p)):
+            found[path] = dir_attrs.changed_since(path, dir_record, kept.get(path, set()), origins)
+    for r in rows:
+        if r.disc_path in res.why and r.disc_path not in dirs and kept.get(whole_path(r)):
+            found[r.disc_path] = dir_attrs.kept_off_changed_since(r, kept[whole_path(r)], origins)
+    for path, what in found.items():
         if what:
             res.changed[path] = what
             res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
-
-
-def _whole(r: Row) -> bytes:
-    """The path on the discs of the entry `r` is, or is a part of (kept_off records a cut file whole)."""
-    return r.disc_path[:-PART_SUFFIX_LEN] if r.part else r.disc_path
 
 
 def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
