@@ -46,10 +46,10 @@ class Completion:
         if status in RESTORABLE:
             spool.apply(rec.id)
             faults.point("backup.catalog")
-        record_space(self.store, medium)
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
         rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
+        record_space(self.store, medium)     # once the room kept for backup.json is given back
         if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
             self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
             return "failed", reason

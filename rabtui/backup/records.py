@@ -37,7 +37,7 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
 
 
-ROOM = 256 << 10     # bytes kept on the medium for a running backup's final backup.json
+ROOM = 64 << 10      # bytes kept on the medium for a running backup's final backup.json (a few KiB)
 
 
 def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> None:
