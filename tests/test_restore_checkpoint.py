@@ -42,3 +42,24 @@ def test_restore_from_burned_checkpoint_and_after_rebuild(tmp_path):
     R.restore(cfg, store, "loc", data + "/big/huge.bin", checkpoint=number, to=tmp_path / "again")
     assert (tmp_path / "again" / data.lstrip("/") / "big/huge.bin").read_bytes() == \
         (lab.src / "data/big/huge.bin").read_bytes()
+
+
+def test_restore_from_discs_reads_no_xorriso_startup_file(tmp_path, monkeypatch):
+    """xorriso reads ~/.xorrisorc (and files below /etc) unless told -no_rc: one that bans restoring,
+    or changes how files are extracted, must not decide what a restore from the discs gives."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"a.txt": b"a", "sub/b.txt": b"b" * 3000})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".xorrisorc").write_text("-osirrox banned\n")
+    monkeypatch.setenv("HOME", str(home))
+    data = str(lab.src / "data")
+    R.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out")
+    assert snapshot(tmp_path / "out" / data.lstrip("/")) == snapshot(lab.src / "data")

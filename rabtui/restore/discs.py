@@ -34,7 +34,7 @@ def address(dev: str) -> str:
 
 
 def xorriso_volid_argv(dev: str) -> list[str]:
-    return ["xorriso", "-indev", address(dev), "-pvd_info"]
+    return ["xorriso", "-no_rc", "-indev", address(dev), "-pvd_info"]
 
 
 def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None,
@@ -46,7 +46,7 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     ACLs of the directories that have one (acl_dirs), and every directory (disc_dirs)."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
-    argv = ["xorriso", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
+    argv = ["xorriso", "-no_rc", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
             "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target),
             "-backslash_codes", "encode_results",
