@@ -139,3 +139,45 @@ def test_a_stopped_xorriso_fails_a_restore_from_the_discs_after_io_timeout_and_i
     assert not left, "the stopped xorriso outlived the failure"
     restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out", overwrite=True)
     assert snapshot(tmp_path / "out" / data.lstrip("/")) == snapshot(data)
+
+
+def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_them(shm):
+    """As root, a restore from the discs reads its symlinks' xattrs in an xorriso run of their own:
+    a drive that hangs then leaves those xattrs unset, said, and the restore ends."""
+    if os.geteuid() != 0:
+        pytest.skip("only root sets xattrs on a symlink")
+    lab = Lab(shm, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")], f"io_timeout = {STALL}\n")
+    data = lab.src / "data"
+    write_files(data, {"f": b"the target"})
+    os.symlink("f", data / "link")
+    try:
+        os.setxattr(data / "link", "trusted.kept", b"value", follow_symlinks=False)
+    except OSError as exc:
+        pytest.skip(f"{shm} takes no trusted. xattr on a symlink here: {exc.strerror}")
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    stopper = Stopper(b"getfattr", shm)
+    cancel = threading.Event()
+    watchdog = threading.Timer(STALL + 60, cancel.set)
+    stopper.start()
+    watchdog.start()
+    began = time.monotonic()
+    try:
+        done = restore_run.restore(cfg, store, "loc", str(data), checkpoint=number, to=shm / "out", cancel=cancel)
+        left = stopper.left()
+    finally:
+        watchdog.cancel()
+        stopper.done.set()
+        for pid in stopper.left():
+            os.kill(pid, signal.SIGKILL)
+    assert stopper.stopped, "xorriso was never seen to stop it"
+    assert time.monotonic() - began < STALL + 30
+    assert not left, "the stopped xorriso outlived the failure"
+    said = "\n".join(done.written.problems())
+    assert f"wrote nothing for {STALL} s" in said and "symlinks" in said, said
+    assert (shm / "out" / str(data).lstrip("/") / "f").read_bytes() == b"the target"

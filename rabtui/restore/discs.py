@@ -257,7 +257,8 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
             _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
             if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
-                off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel)   # only root's hold xattrs
+                off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
+                                           cfg.checkpoint.io_timeout)
 
 
 def disc_top(rows, rel: bytes, source: str) -> bytes:

@@ -14,6 +14,7 @@ from rabtui import fmt, proc
 from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.disc_xattrs import LINKS_UNREAD
 from rabtui.checkpoint.xorriso_output import ACL_KEY, AttrsListing
+from rabtui.errors import Stalled
 
 
 def argv(indev: str, start: bytes) -> list[str]:
@@ -23,11 +24,17 @@ def argv(indev: str, start: bytes) -> list[str]:
             "-iso_rr_pattern", "off", "-find", os.fsdecode(start), "-type", "l", "-exec", "getfattr", "--", "-end"]
 
 
-def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, cancel) -> list[tuple[str, bytes, str]]:
+def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, cancel,
+            silence: float | None = None) -> list[tuple[str, bytes, str]]:
     """Give the symlinks extracted from `start` (a disc path; `rel` below /) into `target` their
-    xattrs from the disc; [(kind, name, why)] of those that could not be."""
+    xattrs from the disc; [(kind, name, why)] of those that could not be. `silence`: the seconds
+    without output after which a hung drive's xorriso is stopped."""
     listing = AttrsListing()
-    done = proc.run(argv(indev, start), on_stdout=listing.take, cancel=cancel)
+    try:
+        done = proc.run(argv(indev, start), on_stdout=listing.take, cancel=cancel, silence=silence)
+    except Stalled as exc:
+        return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}: {exc}"
+                                   f" (checkpoint.io_timeout)")]
     if not done.ok:
         return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}"
                                    f" (exit {done.returncode})")]
