@@ -11,9 +11,9 @@ symlink targets and extra entries, the times to the minute or the day (as it sho
 hard links as files sharing their data.
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
 lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
-are compared with the backup on the medium (backed_up_attrs.py). What cannot be compared (that
-backup not at hand, a checkpoint rebuilt from its discs) is said in the result, and a disc that
-passes then is verified "but not checked: ..." (unchecked.py).
+are compared with the backup on the medium and the plan's record (verify_attrs.py). What cannot
+be compared (that backup not at hand, a checkpoint rebuilt from its discs) is said in the result,
+and a disc that passes then is verified "but not checked: ..." (unchecked.py).
 """
 
 from __future__ import annotations
@@ -22,62 +22,18 @@ import itertools
 import os
 import shutil
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import proc, proc_records
-from rabtui.checkpoint import (acl_dirs, backed_up_attrs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked,
+from rabtui.checkpoint import (acl_dirs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked, verify_attrs,
                                verify_stream, xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
 from rabtui.checkpoint.content import MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
-from rabtui.checkpoint.read_from import whole_path
+from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
-
-
-@dataclass
-class VerifyResult:
-    volid: str
-    found_volid: str | None = None
-    ok: bool = False
-    mismatched: list[bytes] = field(default_factory=list)   # disc paths whose content differs
-    why: dict[bytes, str] = field(default_factory=dict)       # what differs, where it is known
-    missing: list[bytes] = field(default_factory=list)
-    extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
-    messages: list[str] = field(default_factory=list)
-    unchecked: list[str] = field(default_factory=list)        # what was not compared, and why (unchecked.py)
-    # directories whose ACLs or xattrs, files whose xattrs kept off the discs, the backup no longer
-    # holds as the plan recorded them, and what changed: a rewrite would fail the same way
-    # (dir_attrs.changed_since, dir_attrs.kept_off_changed_since)
-    changed: dict[bytes, str] = field(default_factory=dict)
-
-    @property
-    def wrong_disc(self) -> bool:
-        return self.found_volid is not None and self.found_volid != self.volid
-
-    def describe(self, limit: int = 10) -> str:
-        if self.ok:
-            return unchecked.said(self.volid, self.unchecked) if self.unchecked else f"{self.volid}: verified"
-        if self.found_volid is None:
-            return f"{self.volid}: cannot read the disc: {'; '.join(self.messages) or 'no disc?'}"
-        if self.wrong_disc:
-            return f"this is disc {self.found_volid}, not {self.volid}"
-        parts = []
-        if self.mismatched:
-            names = ", ".join(os.fsdecode(p) + (f" ({self.why[p]})" if p in self.why else "")
-                              for p in self.mismatched[:limit])
-            more = f" and {len(self.mismatched) - limit} more" if len(self.mismatched) > limit else ""
-            parts.append(f"{len(self.mismatched)} files differ: {names}{more}")
-        if self.missing:
-            names = ", ".join(os.fsdecode(p) for p in self.missing[:limit])
-            parts.append(f"{len(self.missing)} files missing: {names}")
-        if self.extra:
-            names = ", ".join(os.fsdecode(p) for p in self.extra[:limit])
-            parts.append(f"{len(self.extra)} entries not in the catalog: {names}")
-        parts += self.messages
-        return f"{self.volid}: verification failed: " + "; ".join(parts)
 
 
 def read_volid(indev: str, cancel) -> tuple[str | None, str]:
@@ -139,7 +95,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     def read_back(dirs) -> None:   # into `attrs`, the values the disc lists without them
         for path, why in disc_xattrs.complete(exe, indev, volid, attrs, oversized, rows, dirs, scratch, cancel,
                                               by_length, silence).items():
-            _note(res, path, why)
+            res.note(path, why)
         if by_length and origins:
             res.unchecked.append(unchecked.by_length(by_length, disc_xattrs.LINKS_UNREAD))
     if scratch.exists():
@@ -167,9 +123,10 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None, by_length)
-            _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
-            _changed_since_plan(rows, dirs, origins, kept, dir_record, res)
+            verify_attrs.compare_backed_up(rows, dirs, attrs, origins, res, dates, kept, dir_record is not None,
+                                           by_length)
+            verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
+            verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
                             cancel=cancel, silence=silence).ok
@@ -204,10 +161,10 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
             res.extra = unexpected(rows, itertools.chain(_on_disc(disc_root, dirs, opened), nodes), unjudged)
             read_back(dirs)
-            _compare_backed_up(rows, dirs, attrs, origins, res, kept=kept, dirs_recorded=dir_record is not None,
-                               by_length=by_length)
-            _compare_recorded(rows, dirs, attrs, kept, dir_record, res)
-            _changed_since_plan(rows, dirs, origins, kept, dir_record, res)
+            verify_attrs.compare_backed_up(rows, dirs, attrs, origins, res, kept=kept,
+                                           dirs_recorded=dir_record is not None, by_length=by_length)
+            verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
+            verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
             if not os.path.isfile(os.path.join(disc_root, b"README.txt")):
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
@@ -250,77 +207,6 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silenc
     return listing
 
 
-def _compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
-                       attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult,
-                       dates: dict[bytes, str | None] | None = None,
-                       kept: dict[bytes, set[bytes]] | None = None, dirs_recorded: bool = False,
-                       by_length: dict[bytes, list[tuple[int, int]]] | None = None) -> None:
-    """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
-    disc gives them, None where it does not; `dates`: times as listed), against the backup on the
-    medium; those recorded as kept off the disc (`kept`), against the record too; those the disc
-    lists by their lengths alone (`by_length`), by their lengths."""
-    if not origins:
-        return
-    kept = kept or {}
-    recorded = {r.disc_path for r in rows}
-    entries: list[bytes] = []      # passed over (unchecked.passed_over)
-    directories: list[bytes] = []
-    for r in rows:
-        if r.disc_path not in res.why:
-            _note(res, r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries,
-                                                                kept.get(whole_path(r), set()),
-                                                                (by_length or {}).get(r.disc_path, ())))
-    for path, (mode, mtime, owner) in sorted(dirs.items()):
-        if path not in res.why:
-            _note(res, path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
-                                                         path in recorded, (dates or {}).get(path), directories,
-                                                         kept.get(path, set())))
-    res.unchecked += unchecked.passed_over(entries, directories, dirs_recorded)
-
-
-def _compare_recorded(rows: list[Row], dirs: dict, attrs: dict[bytes, dict[bytes, bytes]],
-                      kept: dict[bytes, set[bytes]], dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
-    """Each directory's ACLs and xattrs (`dirs`: those of the disc) against the record, and the
-    xattrs kept off the disc: none of them on it, whether the backup is at hand or not."""
-    if dir_record is not None:
-        for path in sorted(dirs):
-            if dir_attrs.subject(path):
-                _note(res, path, dir_attrs.differs(path, attrs.get(path, {}), dir_record, kept.get(path, set())))
-    for r in rows:
-        on_disc = attrs.get(r.disc_path, {})
-        for name in sorted(n for n in kept.get(whole_path(r), ()) if n in on_disc):
-            _note(res, r.disc_path, f"xattr {os.fsdecode(name)} on the disc, though recorded as kept off it (its"
-                                    " value was empty)")
-
-
-def _changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept: dict[bytes, set[bytes]],
-                        dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
-    """The directories of the disc that failed whose ACLs or xattrs, and its files that failed whose
-    xattrs kept off the discs, changed in the backup after the plan recorded them: said as that,
-    into `res.changed`, instead of as the difference found."""
-    if not origins:
-        return
-    found: dict[bytes, str | None] = {}
-    if dir_record is not None:
-        for path in sorted(p for p in res.why if p in dirs and dir_attrs.subject(p)):
-            found[path] = dir_attrs.changed_since(path, dir_record, kept.get(path, set()), origins)
-    for r in rows:
-        if r.disc_path in res.why and r.disc_path not in dirs and kept.get(whole_path(r)):
-            found[r.disc_path] = dir_attrs.kept_off_changed_since(r, kept[whole_path(r)], origins)
-    for path, what in found.items():
-        if what:
-            res.changed[path] = what
-            res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
-
-
-def _note(res: VerifyResult, path: bytes, why: str | None) -> None:
-    """`path` differs for `why` (None: it does not); the first reason found stays."""
-    if why and path not in res.why:
-        res.why[path] = why
-        if path not in res.mismatched:
-            res.mismatched.append(path)
-
-
 def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
                     dates: dict[bytes, str | None] | None = None) -> None:
     """Without the entries extracted: each one's kind, mode, owner and symlink target as the disc
@@ -335,7 +221,7 @@ def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
         why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
         if not why and not stat.S_ISLNK(mode):
             why = listed_time_differs((dates or {}).get(r.disc_path), r.mtime)
-        _note(res, r.disc_path, why)
+        res.note(r.disc_path, why)
 
 
 def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], res: VerifyResult) -> None:
@@ -347,7 +233,7 @@ def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], 
         if r.mode is not None and r.sha256 not in MARKS and not r.part and at is not None and at[1] > 0:
             by_start.setdefault((0, at[0]), []).append(r)
     for path, why in hard_links(by_start).items():
-        _note(res, path, why)
+        res.note(path, why)
 
 
 def _maybe_device(r: Row) -> bool:

@@ -1,0 +1,76 @@
+"""A disc's entries against the backup on the medium and the plan's record: their ACLs and xattrs,
+each directory's own mode, time and owner, the xattrs kept off the discs, and what changed in the
+backup after the plan (verify.py reads the disc and calls these)."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.checkpoint import backed_up_attrs, dir_attrs, unchecked
+from rabtui.checkpoint.backed_up_attrs import Origin
+from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.read_from import whole_path
+from rabtui.checkpoint.verify_result import VerifyResult
+
+
+def compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
+                       attrs: dict[bytes, dict[bytes, bytes]], origins: list[Origin], res: VerifyResult,
+                       dates: dict[bytes, str | None] | None = None,
+                       kept: dict[bytes, set[bytes]] | None = None, dirs_recorded: bool = False,
+                       by_length: dict[bytes, list[tuple[int, int]]] | None = None) -> None:
+    """Each entry's ACLs and xattrs, and each directory's own mode, time and owner (`dirs`: as the
+    disc gives them, None where it does not; `dates`: times as listed), against the backup on the
+    medium; those recorded as kept off the disc (`kept`), against the record too; those the disc
+    lists by their lengths alone (`by_length`), by their lengths."""
+    if not origins:
+        return
+    kept = kept or {}
+    recorded = {r.disc_path for r in rows}
+    entries: list[bytes] = []      # passed over (unchecked.passed_over)
+    directories: list[bytes] = []
+    for r in rows:
+        if r.disc_path not in res.why:
+            res.note(r.disc_path, backed_up_attrs.row_differs(r, attrs.get(r.disc_path, {}), origins, entries,
+                                                                kept.get(whole_path(r), set()),
+                                                                (by_length or {}).get(r.disc_path, ())))
+    for path, (mode, mtime, owner) in sorted(dirs.items()):
+        if path not in res.why:
+            res.note(path, backed_up_attrs.dir_differs(path, mode, mtime, owner, attrs.get(path, {}), origins,
+                                                         path in recorded, (dates or {}).get(path), directories,
+                                                         kept.get(path, set())))
+    res.unchecked += unchecked.passed_over(entries, directories, dirs_recorded)
+
+
+def compare_recorded(rows: list[Row], dirs: dict, attrs: dict[bytes, dict[bytes, bytes]],
+                      kept: dict[bytes, set[bytes]], dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
+    """Each directory's ACLs and xattrs (`dirs`: those of the disc) against the record, and the
+    xattrs kept off the disc: none of them on it, whether the backup is at hand or not."""
+    if dir_record is not None:
+        for path in sorted(dirs):
+            if dir_attrs.subject(path):
+                res.note(path, dir_attrs.differs(path, attrs.get(path, {}), dir_record, kept.get(path, set())))
+    for r in rows:
+        on_disc = attrs.get(r.disc_path, {})
+        for name in sorted(n for n in kept.get(whole_path(r), ()) if n in on_disc):
+            res.note(r.disc_path, f"xattr {os.fsdecode(name)} on the disc, though recorded as kept off it (its"
+                                    " value was empty)")
+
+
+def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept: dict[bytes, set[bytes]],
+                        dir_record: dir_attrs.Recorded | None, res: VerifyResult) -> None:
+    """The directories of the disc that failed whose ACLs or xattrs, and its files that failed whose
+    xattrs kept off the discs, changed in the backup after the plan recorded them: said as that,
+    into `res.changed`, instead of as the difference found."""
+    if not origins:
+        return
+    found: dict[bytes, str | None] = {}
+    if dir_record is not None:
+        for path in sorted(p for p in res.why if p in dirs and dir_attrs.subject(p)):
+            found[path] = dir_attrs.changed_since(path, dir_record, kept.get(path, set()), origins)
+    for r in rows:
+        if r.disc_path in res.why and r.disc_path not in dirs and kept.get(whole_path(r)):
+            found[r.disc_path] = dir_attrs.kept_off_changed_since(r, kept[whole_path(r)], origins)
+    for path, what in found.items():
+        if what:
+            res.changed[path] = what
+            res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"

@@ -1,0 +1,58 @@
+"""What the verification of one disc found (verify.py, verify_attrs.py), and how it is said."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from rabtui.checkpoint import unchecked
+
+
+@dataclass
+class VerifyResult:
+    volid: str
+    found_volid: str | None = None
+    ok: bool = False
+    mismatched: list[bytes] = field(default_factory=list)   # disc paths whose content differs
+    why: dict[bytes, str] = field(default_factory=dict)       # what differs, where it is known
+    missing: list[bytes] = field(default_factory=list)
+    extra: list[bytes] = field(default_factory=list)        # disc paths the catalog does not hold
+    messages: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)        # what was not compared, and why (unchecked.py)
+    # directories whose ACLs or xattrs, files whose xattrs kept off the discs, the backup no longer
+    # holds as the plan recorded them, and what changed: a rewrite would fail the same way
+    # (dir_attrs.changed_since, dir_attrs.kept_off_changed_since)
+    changed: dict[bytes, str] = field(default_factory=dict)
+
+    def note(self, path: bytes, why: str | None) -> None:
+        """`path` differs for `why` (None: it does not); the first reason found stays."""
+        if why and path not in self.why:
+            self.why[path] = why
+            if path not in self.mismatched:
+                self.mismatched.append(path)
+
+    @property
+    def wrong_disc(self) -> bool:
+        return self.found_volid is not None and self.found_volid != self.volid
+
+    def describe(self, limit: int = 10) -> str:
+        if self.ok:
+            return unchecked.said(self.volid, self.unchecked) if self.unchecked else f"{self.volid}: verified"
+        if self.found_volid is None:
+            return f"{self.volid}: cannot read the disc: {'; '.join(self.messages) or 'no disc?'}"
+        if self.wrong_disc:
+            return f"this is disc {self.found_volid}, not {self.volid}"
+        parts = []
+        if self.mismatched:
+            names = ", ".join(os.fsdecode(p) + (f" ({self.why[p]})" if p in self.why else "")
+                              for p in self.mismatched[:limit])
+            more = f" and {len(self.mismatched) - limit} more" if len(self.mismatched) > limit else ""
+            parts.append(f"{len(self.mismatched)} files differ: {names}{more}")
+        if self.missing:
+            names = ", ".join(os.fsdecode(p) for p in self.missing[:limit])
+            parts.append(f"{len(self.missing)} files missing: {names}")
+        if self.extra:
+            names = ", ".join(os.fsdecode(p) for p in self.extra[:limit])
+            parts.append(f"{len(self.extra)} entries not in the catalog: {names}")
+        parts += self.messages
+        return f"{self.volid}: verification failed: " + "; ".join(parts)
