@@ -14,11 +14,37 @@ from rabtui.state import changes
 from rabtui.media import medium_layout
 from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import find_abandoned, mark_abandoned
-from rabtui.config import Medium
+from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
 from rabtui.state.store import COMPLETE, RESTORABLE, Store
+
+
+def free_name(store: Store, medium: Medium, source_id: str, when: datetime) -> str:
+    """The name of a new backup of the source on the medium, from its start time: one the
+    database holds for none of its backups there."""
+    base = medium_layout.backup_name(when)
+    taken = {r["name"] for r in store.all("SELECT name FROM backups WHERE medium=? AND source=? AND name LIKE ?",
+                                          (medium.id, source_id, base + "%"))}
+    for n in range(1, 1000):
+        name = base if n == 1 else f"{base}-{n}"
+        if name not in taken:
+            return name
+    return f"{base}-{int(time.time())}"
+
+
+def left_undone(source: Source, not_undone: list[str]) -> str | None:
+    """Why a backup of `source` does not start over killed runs that could not be undone
+    (`not_undone`, as recover_abandoned and finish_abandoned say them), or None. An archive
+    directory is backed up against its union, which may still show the files of such a run: the
+    backup would save none of them, and once that run is undone, a file the source has dropped
+    meanwhile would be on the medium nowhere. (The other sources of a run go on.)"""
+    if not not_undone or not any(d.kind == "archive" for d in source.directories):
+        return None
+    return (f"{'; '.join(not_undone)}; the archive union may still show that run's files, which this backup would not"
+            " save again (lost once that run is undone, if the source has dropped them): nothing backed up; back up"
+            f" {source.id} again once that is over (it undoes that run first)")
 
 
 def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None, Path, str] | None:

@@ -101,9 +101,9 @@ class _Run(Completion):
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, medium_id: str | None) -> BackupResult:
-        self._not_undone = self._recover_abandoned()
+        self._not_undone = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
-        name = self._free_name(medium)
+        name = history.free_name(self.store, medium, self.source.id, self.when)
         path = medium_layout.source_root(medium.path, self.source.id) / name
         self.rec = RunRecord(self.store, source=self.source.id, medium=medium.id, name=name, path=path,
                              started=self.started, job_id=self.job_id)
@@ -210,6 +210,11 @@ class _Run(Completion):
         except OSError as err:
             self.emit(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
         return status, reason
+
+    def _over_no_killed_run(self, n: int, not_undone: list[str]) -> None:
+        why = history.left_undone(self.source, not_undone)
+        if why:
+            self._fail_step(n, why)
 
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> None:
         self.step(n, "failed", reason)
@@ -369,17 +374,6 @@ class _Run(Completion):
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    def _free_name(self, medium: Medium) -> str:
-        base = medium_layout.backup_name(self.when)
-        taken = {r["name"] for r in self.store.all(
-            "SELECT name FROM backups WHERE medium=? AND source=? AND name LIKE ?",
-            (medium.id, self.source.id, base + "%"))}
-        for n in range(1, 1000):
-            name = base if n == 1 else f"{base}-{n}"
-            if name not in taken:
-                return name
-        return f"{base}-{int(time.time())}"
-
     def _base(self, medium: Medium):
         """The newest complete backup of this source on this medium: (id or None, path, name)."""
         if self._base_cache is False:
@@ -388,18 +382,3 @@ class _Run(Completion):
 
     def _expected_bytes(self, medium: Medium) -> int | None:
         return history.expected_bytes(self.store, self.source.id, with_base=self._base(medium) is not None)
-
-    def _recover_abandoned(self) -> list[str]:
-        return history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
-
-    def _over_no_killed_run(self, n: int, not_undone: list[str]) -> None:
-        """An archive directory is backed up against its union, which may still show the files of
-        a killed run that could not be undone: this backup would save none of them, and once that
-        run is undone, a file the source has dropped meanwhile would be on the medium nowhere.
-        Such a backup does not start (the other sources' go on)."""
-        if not not_undone or not any(d.kind == "archive" for d in self.source.directories):
-            return
-        self._fail_step(n, f"{'; '.join(not_undone)}; the archive union may still show that run's files, which"
-                           " this backup would not save again (lost once that run is undone, if the source has"
-                           f" dropped them): nothing backed up; back up {self.source.id} again once that is over"
-                           " (it undoes that run first)")
