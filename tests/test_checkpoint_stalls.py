@@ -16,9 +16,11 @@ from rabtui.errors import WorkFailed
 from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
 from rabtui.restore import run as restore_run
 from tests.test_kill_anywhere import _xorriso_pids
+from tests.test_disc_verify_metadata import burn_one
 from tests.trees import Lab, snapshot, write_files
 
 STALL = 3
+LINKS = 2000
 
 
 def small_stall_lab(tmp_path):
@@ -150,17 +152,16 @@ def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_t
     cfg = lab.with_discs("4MiB", [("data", "standard")], f"io_timeout = {STALL}\n")
     data = lab.src / "data"
     write_files(data, {"f": b"the target"})
-    os.symlink("f", data / "link")
+    (data / "links").mkdir()
     try:
-        os.setxattr(data / "link", "trusted.kept", b"value", follow_symlinks=False)
+        for i in range(LINKS):     # enough for that xorriso to run long enough to be seen
+            os.symlink("../f", data / "links" / f"l{i}")
+            os.setxattr(data / "links" / f"l{i}", "trusted.kept", b"value", follow_symlinks=False)
     except OSError as exc:
         pytest.skip(f"{shm} takes no trusted. xattr on a symlink here: {exc.strerror}")
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
+    number = burn_one(lab, cfg, store)
     stopper = Stopper(b"getfattr", shm)
     cancel = threading.Event()
     watchdog = threading.Timer(STALL + 60, cancel.set)

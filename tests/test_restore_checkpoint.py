@@ -11,6 +11,7 @@ from rabtui.restore import run as R
 from rabtui.checkpoint import prepare, run
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state.store import Store
+from tests.test_disc_verify_metadata import burn_one
 from tests.trees import Lab, hostile_tree, snapshot, write_files
 
 
@@ -52,10 +53,7 @@ def test_restore_from_discs_reads_no_xorriso_startup_file(tmp_path, monkeypatch)
     write_files(lab.src / "data", {"a.txt": b"a", "sub/b.txt": b"b" * 3000})
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                              prompter=ScriptedPrompter(lambda q: READY))
-    assert res.status == "completed", res.message
+    number = burn_one(lab, cfg, store)
     home = tmp_path / "home"
     home.mkdir()
     (home / ".xorrisorc").write_text("-osirrox banned\n")
