@@ -273,16 +273,16 @@ def _paths(d: DirContent, prefix: bytes, rel: bytes) -> tuple[bytes, bytes]:
 
 def records_bytes(data: list[DirContent], filler: list[DirContent]) -> int:
     """The most the rows recording the xattrs kept off the discs and those of the directories
-    (_kept_off, _dir_attrs) may take in the state copy on each disc (reserve.record_bytes); those
-    of a filler candidate, as if it were placed at the longest add/N."""
+    (_kept_off, _dir_attrs) may take in the state copy on each disc (reserve.records_room, each
+    table's); those of a filler candidate, as if it were placed at the longest add/N."""
     widest = b"add/%d" % max(99, len(filler))
-    total = 0
+    off, dirs = [], []
     for d, prefix in [*((d, prefix_of(d.source, d.path)) for d in data), *((d, widest) for d in filler)]:
         for rel, names in d.kept_off.items():
-            total += sum(reserve.record_bytes(d.source, *_paths(d, prefix, rel), name) for name in names)
+            off.extend(reserve.row_payloads(d.source, *_paths(d, prefix, rel), name) for name in names)
         for rel, (_mode, attrs) in d.dir_attrs.items():
-            total += sum(reserve.record_bytes(d.source, *_paths(d, prefix, rel), name, value) for name, value in attrs)
-    return total
+            dirs.extend(reserve.row_payloads(d.source, *_paths(d, prefix, rel), name, value) for name, value in attrs)
+    return reserve.records_room(off) + reserve.records_room(dirs)
 
 
 def _kept_off(c: Computed) -> Iterator[tuple[str, bytes, bytes, bytes]]:

@@ -26,22 +26,28 @@ SAFETY_SECTORS = 64        # margin against small errors of the metadata model
 
 # A row recording an xattr in the state copy on each disc (disc_xattrs_off, disc_dir_attrs) is a
 # record of the table (source, both paths, name, value; number and mode) and an entry of its primary
-# key's index (number, path on the discs, name). RECORD_FIXED and KEY_FIXED hold what SQLite adds to
-# each (cell pointer, sizes, rowid, the record's header, the integers), for paths up to 8 KiB.
-# Records are appended by rowid: their pages are full but for a fragment at the end (RECORD_SLACK);
-# index entries come nearly in key order (a checkpoint's number is above those recorded before, and
-# each directory is read in the order of its names), but not quite ('/' sorts after '-' and '.'):
-# their pages are counted four fifths full (KEY_SLACK). A
-# record or key longer than SQLite keeps on its page (about 1,000 bytes of an index entry on a 4 KiB
-# page, 4,061 of a record) goes on in overflow pages, the last one partly empty (RECORD_PAGE).
-# Measured on a copy read back from a disc (tests/test_checkpoint_record_reserve.py): 2,760 rows of
-# 60-80-byte paths take 282 bytes each (173 the record, 109 the key, pages 87-95 % full); counted 346.
-RECORD_FIXED = 40
-KEY_FIXED = 32
-RECORD_SLACK = (17, 16)
+# key's index (number, path on the discs, name; the rowid). RECORD_FIXED and KEY_FIXED hold what
+# SQLite adds to each payload (the record's header, the integers), RECORD_CELL and KEY_CELL what to
+# each cell (its sizes, rowid, pointer). Pages are SQLite's default, PAGE bytes. Records are appended
+# by rowid, each page filled in turn: a page ends when the next record does not fit, so it may keep
+# nearly a record's length empty (five records of 830 bytes to a page leave 20 % of it), which is no
+# fragment; the room is counted in pages (records_room, _filled_pages). Index entries come
+# nearly in key order (a checkpoint's number is above those recorded before, and each directory is
+# read in the order of its names), but not quite ('/' sorts after '-' and '.'): their pages are
+# counted four fifths of that full (KEY_SLACK); interior pages hold a whole copy of a key each. A
+# payload longer than a page keeps (4,061 bytes of a record, 1,002 of an index entry) goes on in
+# overflow pages, the last one partly empty.
+# Measured on copies read back from discs (tests/test_checkpoint_record_reserve.py).
+PAGE = 4096
+OVERFLOW_ROOM = PAGE - 4
+TABLE_LOCAL = PAGE - 35                     # SQLite's maxLocal of a table leaf
+INDEX_LOCAL = (PAGE - 12) * 64 // 255 - 23  # of an index page
+MIN_LOCAL = (PAGE - 12) * 32 // 255 - 23    # what a spilled payload keeps on its page at least
+RECORD_FIXED = 32
+RECORD_CELL = 14
+KEY_FIXED = 24
+KEY_CELL = 9
 KEY_SLACK = (5, 4)
-RECORD_SPILL = 1000
-RECORD_PAGE = 4096
 
 
 _UNUSUAL = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")    # anything but printable ASCII other than backslash
@@ -81,14 +87,61 @@ def rows_bytes(g: Group, plen: int, db_row_bytes: int) -> int:
     return out
 
 
-def record_bytes(source: str, path: bytes, disc_path: bytes, name: bytes, value: bytes = b"") -> int:
-    """The most one row recording an xattr (of the entry at `path`, `disc_path` on the discs) may
-    take in the state copy."""
+def row_payloads(source: str, path: bytes, disc_path: bytes, name: bytes, value: bytes = b"") -> tuple[int, int]:
+    """The most bytes the payloads of one row recording an xattr (of the entry at `path`,
+    `disc_path` on the discs) take: its record's and its index entry's."""
     key = len(disc_path) + len(name)
-    row = len(source.encode()) + len(path) + key + len(value)
-    spills = (key > RECORD_SPILL) + (row > RECORD_SPILL)
-    return ((RECORD_FIXED + row) * RECORD_SLACK[0] // RECORD_SLACK[1] + (KEY_FIXED + key) * KEY_SLACK[0] // KEY_SLACK[1]
-            + RECORD_PAGE * spills)
+    return RECORD_FIXED + len(source.encode()) + len(path) + key + len(value), KEY_FIXED + key
+
+
+def records_room(rows: Sequence[tuple[int, int]]) -> int:
+    """The most the rows (row_payloads of each) appended to one table take in the state copy."""
+    if not rows:
+        return 0
+    table = _tree_pages([r for r, _ in rows], TABLE_LOCAL, RECORD_CELL)
+    index = _tree_pages([k for _, k in rows], INDEX_LOCAL, KEY_CELL, index=True)
+    return (table + index) * PAGE
+
+
+def _local(payload: int, max_local: int) -> int:
+    """What SQLite keeps of a payload on its b-tree page (the rest: overflow pages)."""
+    if payload <= max_local:
+        return payload
+    kept = MIN_LOCAL + (payload - MIN_LOCAL) % OVERFLOW_ROOM
+    return kept if kept <= max_local else MIN_LOCAL
+
+
+def _tree_pages(payloads: Sequence[int], max_local: int, cell_extra: int, *, index: bool = False) -> int:
+    """The most pages a b-tree takes for these payloads, added at its end (_filled_pages), and their
+    overflow pages; an index's interior pages hold a copy of a key (and its overflow pages) per leaf."""
+    cells, spills = [], []
+    for p in payloads:
+        local = _local(p, max_local)
+        pages = -(-(p - local) // OVERFLOW_ROOM)
+        cells.append(local + cell_extra + (4 if pages else 0) + 2)      # + its pointer
+        spills.append(pages)
+    cells.sort(reverse=True)
+    leaves = _filled_pages(cells, PAGE - 8)
+    if not index:
+        return leaves + leaves // 200 + 2 + sum(spills)
+    leaves = leaves * KEY_SLACK[0] // KEY_SLACK[1] + 1
+    dividers = cells[:leaves]          # the widest keys at most, each with its child's number
+    spills.sort(reverse=True)
+    interior = _filled_pages([c + 4 for c in dividers], PAGE - 12) * KEY_SLACK[0] // KEY_SLACK[1] + 2
+    return leaves + interior + sum(spills) + sum(spills[:leaves])
+
+
+def _filled_pages(widest_first: Sequence[int], room: int) -> int:
+    """The most pages cells (their sizes, widest first) fill when each page takes them in turn
+    until the next does not fit: the room a page leaves is less than the next cell, one that
+    begins the next page, so k full pages hold no more than the cells and the k widest of them."""
+    total, full, widest = sum(widest_first), 0, 0
+    for cell in widest_first:
+        if (full + 1) * room > total + widest + cell:
+            break
+        full += 1
+        widest += cell
+    return full + 1
 
 
 def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
