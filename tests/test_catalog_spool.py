@@ -128,3 +128,29 @@ def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanw
     counts = {r[0]: r[1] for r in store.all("SELECT path, changed_since_checkpoint FROM dir_state")}
     assert counts == {"/d": 1500 + 3, "/other": 2}
     assert {r[0]: r[1] for r in store.all("SELECT dir, COUNT(*) FROM changes GROUP BY dir")} == counts
+
+
+def test_files_copied_again_in_place_of_taken_back_ones_get_their_paths(tmp_path):
+    """Files taken back (spool.forget: hard links to files below a directory copied again) at the
+    end of the items leave their row ids free for the files copied again, some below the ids the
+    paths not added yet began after: those files get their paths all the same."""
+    store = Store(tmp_path)
+    for i in (1, 2):
+        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
+                      " VALUES (?, 'src', 'm1', ?, ?, ?, 'completed')", (i, f"b{i}", f"/x/b{i}", time.time() + i))
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=None)
+    spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(1000)])
+    spool.apply(1)
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=None)
+    spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(1000)])   # one batch, known
+    spool.add("/d", [("/d", b"d/g%d" % i, F, rsync.NEW, 1, 1) for i in range(5)])           # new paths
+    followers = [b"d/f%d" % i for i in range(997, 1000)] + [b"d/g%d" % i for i in range(5)]
+    spool.forget("/d", followers)
+    again = [("/d", b"d/s/h%d" % i, F, rsync.NEW, 2, 2) for i in range(5)]
+    spool.add("/d", again + [("/d", p, F, rsync.NEW, 3, 3) for p in followers])
+    assert spool.apply(2) == 1000 + 5 + 5
+    assert {bytes(r[0]) for r in store.all("SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id"
+                                           " WHERE v.first_backup=2")} == (
+        {b"d/f%d" % i for i in range(1000)} | {b"d/g%d" % i for i in range(5)} | {b"d/s/h%d" % i for i in range(5)})

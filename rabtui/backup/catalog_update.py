@@ -111,7 +111,7 @@ class CatalogSpool:
         # an archive's union makes them directories when the backup is complete, files or not
         self.were_symlinks: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
-        self._unknown_from: int | None = None   # the rowid after which the paths not added yet begin
+        self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet
         self._unknown = 0
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
@@ -153,7 +153,8 @@ class CatalogSpool:
             raise
         conn.execute("COMMIT")
         if self._rows and unknown:
-            if self._unknown_from is None:
+            # the lowest: rows taken back at the end (forget) free their ids for the next ones
+            if self._unknown_from is None or last < self._unknown_from:
                 self._unknown_from = last
             self._unknown += unknown
             if self._unknown >= PATHS_AT_ONCE:
