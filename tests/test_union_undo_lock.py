@@ -312,4 +312,39 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_on_a_medium_that_w
     assert (f"backup of loc failed: the interrupted backup {killed['name']} on medium m1: its archive links cannot"
             " be undone now: a cleanup (pid") in said, said
     assert "nothing backed up; back up loc again once that is over" in said, said
+
+
+def test_recovery_waiting_for_the_union_holder_is_cancelled_at_once(tmp_path):
+    """A run stopped (SIGTERM, as a service stop sends; the first Ctrl-C) while its recovery waits
+    for the union's holder ends at once, with the killed run left as it was for the next run."""
+    import time
+
+    lab, _ = _lab(tmp_path, io_timeout=60)
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    store = lab.store()
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    holder = _Holder(lab)
+    out = tmp_path / "backup.out"
+    try:
+        with open(out, "wb") as sink:
+            backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
+                                       "loc", "--verbose"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
+                                      stderr=subprocess.STDOUT)
+        _output_until(backup, out, "to release the lock of a change of loc's archive union trees")
+        stopped = time.monotonic()
+        backup.send_signal(signal.SIGTERM)
+        code = backup.wait(timeout=120)
+        took = time.monotonic() - stopped
+        said = out.read_text()
+        assert took < 10, (took, said)
+        assert code != 0 and "Traceback" not in said, said
+        assert "cancelled while waiting for the lock of a change of loc's archive union trees" in said, said
+        assert "backup of loc cancelled: before it began" in said, said
+        assert _union_shows(lab, killed) == {"x", "z"}
+        assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+    finally:
+        holder.release()
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "2 archive link(s) undone" in after.stdout + after.stderr
     _checked(lab)

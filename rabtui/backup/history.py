@@ -103,14 +103,16 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
     return bool(medium_layout.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
 
 
-def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> list[str]:
+def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
+                      cancel: threading.Event | None = None) -> list[str]:
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock). One whose backup.json says complete was complete on the medium (its catalog and
     archive links were written before it): it is recorded as such. Any other is undone: its
     archive links (the union shows the older version again), its catalog rows and its partial
     directory go, and it is marked abandoned. Each is said. Returns, a sentence each, the runs
     left as they are for the next run to undo (its writers could not be stopped, its archive links
-    not undone), saying which and why."""
+    not undone), saying which and why. `cancel` ends a wait for the union's holder (that run is then
+    left as it is)."""
     left: list[str] = []
     for row in find_abandoned(store, source_id):
         path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
@@ -134,7 +136,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> lis
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
-                with union_held(cfg, source_id, emit):
+                with union_held(cfg, source_id, emit, cancel):
                     undone = unlink_archive(cfg, source_id, path)
             except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
@@ -156,7 +158,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None) -> lis
     return left
 
 
-def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit) -> list[str]:
+def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit,
+                     cancel: threading.Event | None = None) -> list[str]:
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
     they are undone as recovery would have (only after the medium's newest complete backup).
@@ -174,7 +177,7 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         if row is None or row["status"] != "abandoned":
             continue
         try:
-            with union_held(cfg, source_id, emit):
+            with union_held(cfg, source_id, emit, cancel):
                 undone = unlink_archive(cfg, source_id, path)
         except (WorkFailed, OSError) as exc:
             why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"

@@ -101,7 +101,8 @@ class _Run(Completion):
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, medium_id: str | None) -> BackupResult:
-        self._not_undone = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg)
+        self._not_undone = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg,
+                                                     self.cancel)
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
         name = history.free_name(self.store, medium, self.source.id, self.when)
         path = medium_layout.source_root(medium.path, self.source.id) / name
@@ -121,6 +122,8 @@ class _Run(Completion):
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
         pre_ran = post_ran = False
         try:
+            if self.cancel.is_set():      # already, while recovery waited for the union's holder, say
+                raise Cancelled("cancelled: before it began")
             self._over_no_killed_run(1, self._not_undone)
             self._step1()
             faults.point("backup.step1")
@@ -130,7 +133,7 @@ class _Run(Completion):
                 try:
                     info = self._step2(medium)
                     self._over_no_killed_run(3, history.finish_abandoned(self.store, self.cfg, medium,
-                                                                         self.source.id, self.emit))
+                                                                         self.source.id, self.emit, self.cancel))
                     faults.point("backup.step2")
                     self._step3(medium, info)
                     faults.point("backup.step3")
