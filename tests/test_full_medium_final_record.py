@@ -60,3 +60,25 @@ def test_a_backup_complete_when_its_medium_filled_up_says_so_on_the_medium(tmp_p
     assert [b[0] for b in medium_layout.list_backups(medium, "loc")] == \
         [r["name"] for r in store.all("SELECT name FROM backups ORDER BY id")]
     invariants.check_catalog_is_media(lab.load(), store)
+
+
+def test_a_medium_filled_before_the_backup_record_can_be_written_is_said_at_step_3(tmp_path, tmpfs):
+    """Filled by another after step 2 checked it: the backup's first backup.json cannot be written.
+    Step 3 fails saying which file and why, not a bare "No space left on device"."""
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmpfs(lab.media[0][1], "size=8m,nr_inodes=400")
+    lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"f": "a"})
+    run = None
+    try:
+        run = _stopped_at(lab, "backup.step2", "backup", "loc")
+        fill_up(medium / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out, out
+    row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    said = f"cannot write {row['path']}/backup.json: No space left on device"
+    assert f"step 3/7 destination directory: failed ({said})" in out, out
+    assert f"backup of loc failed: {said}" in out, out

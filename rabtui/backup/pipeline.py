@@ -294,7 +294,10 @@ class _Run(Completion):
         self._log.open(self.rec.path)
         rec.set_link_dest(base_name, base_id)
         self._base_path = base_path
-        rec.write_json()
+        try:
+            rec.write_json()
+        except OSError as exc:     # a medium filled by another since step 2, say
+            self._fail_step(3, f"cannot write {rec.path}/backup.json: {exc.strerror}")
         note = f"{path}" + (f", unchanged files linked to {base_name}" if base_name else ", no earlier backup here")
         self.step(3, "ok", note)
 
