@@ -10,8 +10,10 @@ before its database row: a run killed between the two is complete, and recovery 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -60,7 +62,7 @@ def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> Non
 def _write_synced(path: Path, content: bytes) -> None:
     """`content` written into the file at `path` (made if missing), over the blocks it holds: no
     truncation first, which would give them back to a medium others are filling."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = _open_own(path)
     try:
         view = memoryview(content)
         while view:
@@ -69,6 +71,27 @@ def _write_synced(path: Path, content: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _open_own(path: Path) -> int:
+    """The file at `path` opened to be written into, made if missing. Only a file of its own (the
+    room kept) is written into: whatever else another put there (a symlink, a hard link to another
+    file, a FIFO, which would hang the open) is taken away, never written through, and a new file
+    made in its place."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENXIO):    # ENXIO: a FIFO with no reader
+            raise
+    else:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            os.set_blocking(fd, True)
+            return fd
+        os.close(fd)
+    os.unlink(path)
+    return os.open(path, flags | os.O_EXCL, 0o600)
 
 
 class RunRecord:
