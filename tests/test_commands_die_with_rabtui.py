@@ -113,7 +113,8 @@ def test_cancel_kills_a_pre_command_promptly(tmp_path, request, where):
     t = time.monotonic()
     with pytest.raises(Cancelled):
         source_commands.run_commands(cfg, cfg.source(sid), ["sleep 100"], emit=lambda e: None, cancel=cancel)
-    assert time.monotonic() - t < 3.5, f"cancel took {time.monotonic() - t:.1f} s"
+    # cancelled after 1 s; waiting for the SIGKILL would take 6 s or more (3.6 s seen on a loaded machine)
+    assert time.monotonic() - t < 5.0, f"cancel took {time.monotonic() - t:.1f} s"
 
 
 def test_a_local_command_killed_by_a_signal_is_said_so(tmp_path, request):
