@@ -107,3 +107,53 @@ def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listi
     # what the next backup is compared with (each file's inode and version), not every file listed
     # twice over besides (about 500 bytes a file)
     assert peak < 400 * FILES, peak
+
+
+def test_the_rows_of_a_disc_hold_no_more_than_a_verification_needs(tmp_path):
+    """Where each file is read on the medium (a path as long as the others) is not held while a
+    disc is verified: it is added only before the disc is written (read_from.with_disk)."""
+    from rabtui.checkpoint import read_from
+    from rabtui.state.store import Store
+
+    store = Store(tmp_path)
+    root = b"srv/backups/of-this-host/home/someone/projects/rabtui"
+    with store.transaction() as conn:
+        conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, mode,"
+                         " uid, gid) VALUES (1, 1, 'loc', ?, ?, 3, 1764800000, ?, 33188, 1000, 1000)",
+                         [(b"%s/d%05d/file-%07d.txt" % (root, i // 200, i),
+                           b"data/loc/%s/d%05d/file-%07d.txt" % (root, i // 200, i), "%064x" % i)
+                          for i in range(FILES)])
+    got: list = []
+    peak = _peak(lambda: got.append(read_from.load_rows(store, 1, 1)))
+    assert len(got[0]) == FILES and got[0][7].disc_path.endswith(b"/d00000/file-0000007.txt")
+    # the row, its two paths, its sha256 as text and its mtime: about 520 bytes (its disk: 150 more)
+    assert peak / FILES < 600, peak / FILES
+    plan = {"dirs": [{"prefix": "data/loc/" + root.decode(), "root": "/media/m1/union/" + root.decode()}]}
+    read_from.with_disk(plan, got[0])
+    assert got[0][7].disk == b"/media/m1/union/%s/d00000/file-0000007.txt" % root
+
+
+def test_the_record_of_a_state_copy_holds_each_sha256_as_its_bytes_and_each_path_once(tmp_path):
+    import sqlite3
+
+    from rabtui.rebuild import disc_state
+    from rabtui.state.store import Store
+
+    Store(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "rabtui.db")
+    root = b"srv/backups/of-this-host/home/someone/projects/rabtui"
+    conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, mode,"
+                     " uid, gid) VALUES (1, 1, 'loc', ?, ?, 3, 1764800000, ?, 33188, 1000, 1000)",
+                     [(b"%s/d%05d/file-%07d.txt" % (root, i // 200, i),
+                       b"data/loc/%s/d%05d/file-%07d.txt" % (root, i // 200, i), "%064x" % i)
+                      for i in range(FILES)])
+    got: list = []
+    peak = _peak(lambda: got.append(disc_state._files(conn, 1)))
+    # its path, the tuple of what it recorded, the sha256's 32 bytes: about 350 bytes (450 with the
+    # sha256 as text and a (disc, path) key to each)
+    assert peak / FILES < 400, peak / FILES
+    path = b"data/loc/%s/d00000/file-0000007.txt" % root
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7) == (33188, None, None, 1000, 1000)
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 8) == (None,) * 5
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7, take=True) == (33188, None, None, 1000, 1000)
+    assert disc_state.of(got[0], 1, path, 3, 1764800000, "%064x" % 7) == (None,) * 5

@@ -18,7 +18,7 @@ from rabtui import faults, privacy, proc, proc_records
 from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, shortpath,
                                xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK
-from rabtui.checkpoint.read_from import load_rows, whole_path
+from rabtui.checkpoint.read_from import load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -54,13 +54,14 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
                                 disc_type=cp["disc_type"], dirs=plan_json["dirs"],
                                 on_disc=plan_json.get("on_disc", {}), filler=filler)
     if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
-        layout.write_catalog(folder / "catalog.tsv", load_rows(store, number, plan_json))
+        layout.write_catalog(folder / "catalog.tsv", load_rows(store, number))
     if not (folder / layout.CATALOG_ON_DISC).exists():
         layout.gzip_catalog(folder / "catalog.tsv", folder / layout.CATALOG_ON_DISC)
     layout.stage_disc(staging, readme, cfg.path, folder / layout.CATALOG_ON_DISC, store)
     _check_room(staging, cp, plan_json, disc)
     _check_as_recorded(store, number, plan_json, disc, rows)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
+    with_disk(plan_json, rows)
     entries = layout.disc_entries(rows, prefixes, staging)
     bare = kept_off.disc_paths(store, number)
     for e in entries:

@@ -77,7 +77,7 @@ class Row:
     part: int | None = None
     parts: int | None = None
     offset: int = 0        # for parts: where this part starts in the original file
-    disk: bytes = b""      # where it is read from on the medium
+    disk: bytes = b""      # where it is read from on the medium (b"": not yet known, read_from.with_disk)
     mode: int | None = None    # st_mode as backed up (None: not known, a checkpoint recorded before)
     link: bytes | None = None  # a symlink's target as backed up
     link_group: int | None = None   # files hard-linked to each other as backed up share it

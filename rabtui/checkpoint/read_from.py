@@ -39,11 +39,11 @@ def _where(dirs: list[tuple[bytes, bytes, dict]], dp: bytes, part: int | None) -
     return b"", None, b""
 
 
-def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = None) -> list[Row]:
-    """The files of a checkpoint (or of one disc), with where each is read on the medium. Read
-    from the cursor, not fetched whole, and the few values many files have alike (source, mode,
-    owner) held once: a disc may hold a million files."""
-    dirs = _dirs(plan_json)
+def load_rows(store: Store, number: int, disc: int | None = None) -> list[Row]:
+    """The files of a checkpoint (or of one disc). Read from the cursor, not fetched whole, and the
+    few values many files have alike (source, mode, owner) held once: a disc may hold a million
+    files. Where each is read on the medium is left out, as verifying a disc needs it not
+    (with_disk adds it before the disc is written)."""
     sql = ("SELECT disc, source, path, disc_path, size, mtime, sha256, part, parts, mode, link, link_group, uid, gid"
            " FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path")
     alike: dict = {}
@@ -52,7 +52,7 @@ def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = Non
             sql, (number, disc) if disc else (number,)):
         dp = bytes(dp)
         rows.append(Row(d, alike.setdefault(source, source), bytes(path), dp, size, mtime, sha, part, parts,
-                        disk=_where(dirs, dp, part)[0], mode=alike.setdefault(mode, mode),
+                        mode=alike.setdefault(mode, mode),
                         link=None if link is None else bytes(link), link_group=group,
                         owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid))))
     parted = [x for x in rows if x.part]
@@ -62,6 +62,15 @@ def load_rows(store: Store, number: int, plan_json: dict, disc: int | None = Non
             s = sizes[(x.source, x.path)]
             x.offset = sum(s[k] for k in range(1, x.part))
     return rows
+
+
+def with_disk(plan_json: dict, rows: list[Row]) -> None:
+    """Where each of `rows` is read on the medium, below the root of its directory as the plan
+    recorded it, for those read_saved_versions did not put elsewhere."""
+    dirs = _dirs(plan_json)
+    for row in rows:
+        if not row.disk:
+            row.disk = _where(dirs, row.disc_path, row.part)[0]
 
 
 def media_read(plan_json: dict, rows: list[Row]) -> dict[str, str]:

@@ -128,7 +128,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     number = cp["number"]
     _not_rebuilt(cp, plan_json)
     vid = layout.volid(number, disc)
-    rows = read_from.load_rows(store, number, plan_json, disc)
+    rows = read_from.load_rows(store, number, disc)
     need = need_sectors(cp, plan_json, disc)
     note = ""
     if store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"] == "written":
@@ -324,7 +324,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                 if answer == SKIP:
                     result.skipped.append(k)
                     continue
-                rows = read_from.load_rows(store, number, plan_json, k)
+                rows = read_from.load_rows(store, number, k)
                 outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter,
                                        result.unchecked)
                 if outcome == REWRITE:

@@ -11,6 +11,7 @@ and warns of what later restores lack (checkpoints.py)."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import tempfile
 from urllib.parse import quote
@@ -20,9 +21,10 @@ from rabtui.restore.discs import xorriso_extract_argv
 
 DB_ON_DISC = b"/rabtui/rabtui.db"
 
-# (disc, path on the disc) -> (size, mtime, sha256) as the catalog has them, then what it lacks:
-# (mode, symlink target, hard-link group, uid, gid), in one tuple (a disc may hold a million files)
-class Recorded(dict[tuple[int, bytes], tuple]):
+# disc -> path on the disc -> (size, mtime, sha256) as the catalog has them (the sha256 as digest()
+# holds it), then what it lacks: (mode, symlink target, hard-link group, uid, gid), in one tuple (a
+# disc may hold a million files)
+class Recorded(dict[int, dict[bytes, tuple]]):
     # (source, original path, path on the discs, name) of each xattr kept off the discs
     kept_off: list[tuple[str, bytes, bytes, bytes]] = []
     # None: the copy recorded no ACLs and xattrs of the directories; else (source, original path,
@@ -70,9 +72,9 @@ def _files(conn: sqlite3.Connection, number: int) -> Recorded:
     for disc, path, size, mtime, sha, mode, link, group, uid, gid in conn.execute(
             "SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid FROM disc_files"
             " WHERE number=? AND mode IS NOT NULL", (number,)):
-        out[(disc, bytes(path))] = (size, mtime, sha, alike.setdefault(mode, mode),
-                                    None if link is None else bytes(link), group, alike.setdefault(uid, uid),
-                                    alike.setdefault(gid, gid))
+        out.setdefault(disc, {})[bytes(path)] = (size, mtime, digest(sha), alike.setdefault(mode, mode),
+                                                 None if link is None else bytes(link), group,
+                                                 alike.setdefault(uid, uid), alike.setdefault(gid, gid))
     return out
 
 
@@ -105,5 +107,15 @@ def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, s
     """(mode, symlink target, hard-link group, uid, gid) recorded for the catalog's entry, all None
     where the copy holds none for it as the catalog has it; with `take`, the entry's record is
     taken out of `recorded` (what is no longer asked for is not held)."""
-    found = recorded.pop((disc, disc_path), None) if take else recorded.get((disc, disc_path))
-    return found[3:] if found is not None and found[:3] == (size, mtime, sha256) else (None,) * 5
+    on_disc = recorded.get(disc, {})
+    found = on_disc.pop(disc_path, None) if take else on_disc.get(disc_path)
+    return found[3:] if found is not None and found[:3] == (size, mtime, digest(sha256)) else (None,) * 5
+
+
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def digest(sha256: str | None) -> bytes | str | None:
+    """A sha256 as its 32 bytes, in less than half the room of its text; a mark (content.MARKS),
+    or whatever else a damaged copy holds, as it is."""
+    return bytes.fromhex(sha256) if sha256 is not None and _HEX_SHA256.fullmatch(sha256) else sha256

@@ -34,6 +34,8 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
                           (number,)):
         alike: dict = {}
         on_disc = [_row(r, recorded or {}, alike) for r in rows.of_disc(disc["disc"])]
+        if recorded:
+            recorded.pop(disc["disc"], None)   # what the catalog does not hold of the disc: never asked for
         if any(r.sha256 is None for r in on_disc):
             continue      # a catalog without checksums proves nothing about the files
         emit(Event(LOG, f"{disc['volid']}: verifying the image again"))
