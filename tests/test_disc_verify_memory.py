@@ -110,8 +110,8 @@ def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listi
 
 
 def test_the_rows_of_a_disc_hold_no_more_than_a_verification_needs(tmp_path):
-    """Where each file is read on the medium (a path as long as the others) is not held while a
-    disc is verified: it is added only before the disc is written (read_from.with_disk)."""
+    """Each file's original path, and where it is read on the medium (paths as long as the one on
+    the disc), are not held while a disc is verified: only to write it (read_from.load_rows)."""
     from rabtui.checkpoint import read_from
     from rabtui.state.store import Store
 
@@ -126,11 +126,15 @@ def test_the_rows_of_a_disc_hold_no_more_than_a_verification_needs(tmp_path):
     got: list = []
     peak = _peak(lambda: got.append(read_from.load_rows(store, 1, 1)))
     assert len(got[0]) == FILES and got[0][7].disc_path.endswith(b"/d00000/file-0000007.txt")
-    # the row, its two paths, its sha256 as text and its mtime: about 520 bytes (its disk: 150 more)
-    assert peak / FILES < 600, peak / FILES
+    # the row, its path on the disc, its sha256 as text and its mtime: about 430 bytes (its
+    # original path and its disk: 230 more)
+    assert peak / FILES < 480, peak / FILES
+    assert got[0][7].path is None and got[0][7].disk == b""
+    rows = read_from.load_rows(store, 1, 1, to_write=True)
+    assert rows[7].path == b"%s/d00000/file-0000007.txt" % root
     plan = {"dirs": [{"prefix": "data/loc/" + root.decode(), "root": "/media/m1/union/" + root.decode()}]}
-    read_from.with_disk(plan, got[0])
-    assert got[0][7].disk == b"/media/m1/union/%s/d00000/file-0000007.txt" % root
+    read_from.with_disk(plan, rows)
+    assert rows[7].disk == b"/media/m1/union/%s/d00000/file-0000007.txt" % root
 
 
 def test_the_record_of_a_state_copy_holds_each_sha256_as_its_bytes_and_each_path_once(tmp_path):

@@ -69,7 +69,7 @@ class Row:
 
     disc: int
     source: str
-    path: bytes            # original path, relative to /
+    path: bytes | None     # original path, relative to / (None: not loaded, read_from.load_rows)
     disc_path: bytes       # path on the disc
     size: int
     mtime: int

@@ -39,28 +39,29 @@ def _where(dirs: list[tuple[bytes, bytes, dict]], dp: bytes, part: int | None) -
     return b"", None, b""
 
 
-def load_rows(store: Store, number: int, disc: int | None = None) -> list[Row]:
+def load_rows(store: Store, number: int, disc: int | None = None, *, to_write: bool = False) -> list[Row]:
     """The files of a checkpoint (or of one disc). Read from the cursor, not fetched whole, and the
     few values many files have alike (source, mode, owner) held once: a disc may hold a million
-    files. Where each is read on the medium is left out, as verifying a disc needs it not
-    (with_disk adds it before the disc is written)."""
+    files. What only writing a disc needs is left out unless `to_write`: each file's original path
+    (read_saved_versions), and where it is read on the medium (with_disk adds it)."""
     sql = ("SELECT disc, source, path, disc_path, size, mtime, sha256, part, parts, mode, link, link_group, uid, gid"
            " FROM disc_files WHERE number=?" + (" AND disc=?" if disc else "") + " ORDER BY disc, disc_path")
     alike: dict = {}
     rows = []
+    parted: list[tuple[Row, bytes]] = []    # with the original path its parts' sizes are found by
     for d, source, path, dp, size, mtime, sha, part, parts, mode, link, group, uid, gid in store.execute(
             sql, (number, disc) if disc else (number,)):
-        dp = bytes(dp)
-        rows.append(Row(d, alike.setdefault(source, source), bytes(path), dp, size, mtime, sha, part, parts,
-                        mode=alike.setdefault(mode, mode),
-                        link=None if link is None else bytes(link), link_group=group,
-                        owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid))))
-    parted = [x for x in rows if x.part]
+        row = Row(d, alike.setdefault(source, source), bytes(path) if to_write else None, bytes(dp), size, mtime,
+                  sha, part, parts, mode=alike.setdefault(mode, mode), link=None if link is None else bytes(link),
+                  link_group=group, owner=None if uid is None else alike.setdefault((uid, gid), (uid, gid)))
+        rows.append(row)
+        if part:
+            parted.append((row, bytes(path)))
     if parted:
         sizes = _part_sizes(store, number)
-        for x in parted:
-            s = sizes[(x.source, x.path)]
-            x.offset = sum(s[k] for k in range(1, x.part))
+        for row, path in parted:
+            s = sizes[(row.source, path)]
+            row.offset = sum(s[k] for k in range(1, row.part))
     return rows
 
 

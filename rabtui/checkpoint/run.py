@@ -128,7 +128,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
     number = cp["number"]
     _not_rebuilt(cp, plan_json)
     vid = layout.volid(number, disc)
-    rows = read_from.load_rows(store, number, disc)
+    rows = read_from.load_rows(store, number, disc, to_write=True)
     need = need_sectors(cp, plan_json, disc)
     note = ""
     if store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, disc))["state"] == "written":
