@@ -59,6 +59,7 @@ def run(
     stderr_lines: int = 200,
     nap: float | None = None,
     silence: float | None = None,
+    busy: bool = False,
     progress: Progress | None = None,
     die_with_parent: bool = False,
     lifeline: bool = False,
@@ -70,7 +71,9 @@ def run(
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled. `silence` (seconds) kills it and raises Stalled when it has
-    written nothing, on stdout or stderr, for that long; `progress` likewise when the callbacks
+    written nothing, on stdout or stderr, for that long; with `busy`, only when it has not used the
+    processor either (BUSY_CPU seconds, its group) meanwhile: xorriso says nothing while it hashes a
+    large file, which on a slow drive takes longer than a hung drive is waited for; `progress` likewise when the callbacks
     have not marked it moved for its seconds.
 
     `nap` (seconds), for a process that writes many small records: its stdout pipe is made
@@ -106,7 +109,7 @@ def run(
                     lifeline_pipe=pipe)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
-                          silence=silence, progress=progress)
+                          silence=silence, busy=busy, progress=progress)
 
 
 def start(

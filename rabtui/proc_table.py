@@ -75,6 +75,20 @@ def group_runs(pgid: int) -> bool:
     return False
 
 
+_UTIME, _STIME = 11, 12    # the processor time in user and system mode, in clock ticks, among those fields
+
+
+def group_cpu(pgid: int) -> float:
+    """The seconds of processor time that the processes of group `pgid` alive now have used."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat(f"/proc/{entry.name}/stat")
+            if fields is not None and int(fields[2]) == pgid:
+                ticks += int(fields[_UTIME]) + int(fields[_STIME])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _runs(pid: int | str, fields: list[bytes]) -> bool:
     """Whether the process with these /proc/PID/stat fields runs. A zombie does not, unless only its
     main thread has ended while other threads run on: the process shows as a zombie then."""

@@ -182,3 +182,64 @@ def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_t
     said = "\n".join(done.written.problems())
     assert f"wrote nothing for {STALL} s" in said and "symlinks" in said, said
     assert (shm / "out" / str(data).lstrip("/") / "f").read_bytes() == b"the target"
+
+
+class Throttler(threading.Thread):
+    """Lets each xorriso whose arguments hold `needle` and a path below `tmp_path` run only
+    `share` of the time (SIGSTOP, SIGCONT): a slow drive, whose reader waits most of the time."""
+
+    def __init__(self, needle: bytes, tmp_path, share: float = 0.05, period: float = 0.2):
+        super().__init__(daemon=True)
+        self.needles, self.share, self.period = (needle, os.fsencode(tmp_path)), share, period
+        self.done, self.seen = threading.Event(), set()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            pids = _xorriso_pids(*self.needles)
+            self.seen |= set(pids)
+            for sig, wait in ((signal.SIGCONT, self.share), (signal.SIGSTOP, 1 - self.share)):
+                for pid in pids:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+                time.sleep(self.period * wait)
+        for pid in self.seen:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
+    """xorriso's MD5 check of a file says nothing until the file is read: a large file on a slow
+    drive takes longer than checkpoint.io_timeout without a word, working all the while."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("200MiB", [("data", "standard")], "io_timeout = 2\n")
+    write_files(lab.src / "data", {"large": os.urandom(96 << 20)})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
+    throttler = Throttler(b"-check_media", tmp_path)
+    cancel = threading.Event()
+    watchdog = threading.Timer(120, cancel.set)
+    throttler.start()
+    watchdog.start()
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.FAILED:
+            asked.append(q.text)
+            return ABORT
+        return READY
+
+    try:
+        res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
+                                  prompter=ScriptedPrompter(operator))
+    finally:
+        watchdog.cancel()
+        throttler.done.set()
+        throttler.join()
+    assert throttler.seen, "the verification's xorriso was never seen"
+    assert not asked, asked
+    assert res.status == "completed", res.message

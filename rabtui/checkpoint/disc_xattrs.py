@@ -43,7 +43,8 @@ def listed(exe: str, indev: str, volid: str, problems: list[str], cancel,
     """Each entry's ACLs and xattrs as the disc lists them (xorriso_output.AttrsListing: its
     `attrs`), and the xattrs it lists without their values (its `oversized`); into `problems` when it cannot."""
     listing = xorriso_output.AttrsListing()
-    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel, silence=silence)
+    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel,
+                    silence=silence, busy=True)
     if not done.ok:
         problems.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
                         f" {done.stderr_text()[-200:]}")
@@ -137,7 +138,7 @@ def _read(exe: str, indev: str, volid: str, left: dict[bytes, list[tuple[int, in
     for i in range(0, len(paths), BATCH):
         jobs = [(p, data[p], os.path.join(os.fsencode(folder), b"%d" % (i + k)))
                 for k, p in enumerate(paths[i:i + BATCH])]
-        done = proc.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel, silence=silence)
+        done = proc.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel, silence=silence, busy=True)
         complaint = _complaint(done.stderr_tail) or f"xorriso exited {done.returncode}"
         found, failed = {}, {}
         for path, _data, target in jobs:

@@ -75,7 +75,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     lines: list[str] = []
     done = proc.run(xorriso.check_argv(exe, indev, volid),
                     on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel,
-                    silence=silence)
+                    silence=silence, busy=True)
     check = xorriso_output.parse_check(lines, done.returncode)
     if done.killed_by:   # the disc was not judged
         check.messages.append(f"xorriso was killed by signal {done.killed_by} while it checked the disc")
@@ -129,7 +129,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
             return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
-                            cancel=cancel, silence=silence).ok
+                            cancel=cancel, silence=silence, busy=True).ok
 
         if not on_disc(b"README.txt"):
             res.missing.append(b"README.txt")
@@ -147,7 +147,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             strip = disc_xattrs.write_strip_list(short, oversized)   # long values its file system may refuse
             acls: list[bytes] = []
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
-                            on_stdout=acls.append, cancel=cancel, silence=silence)
+                            on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
@@ -200,7 +200,7 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silenc
             starts[data[0].lstrip(b"/")] = data[1:]
 
     done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
-                    silence=silence)
+                    silence=silence, busy=True)
     if not done.ok:
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         return None

@@ -30,7 +30,7 @@ def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, can
         batch = files[i:i + STREAM_BATCH]
         cut = Cutter(batch)
         done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
-                        on_stdout_data=cut.feed, cancel=cancel, silence=silence)
+                        on_stdout_data=cut.feed, cancel=cancel, silence=silence, busy=True)
         mismatched += cut.finish()
         if not done.ok:
             failed.append(f"reading files back failed (exit {done.returncode}): {done.stderr_text()[-200:]}")

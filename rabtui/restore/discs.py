@@ -236,7 +236,7 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             try:
                 done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
                                 on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV,
-                                silence=cfg.checkpoint.io_timeout)
+                                silence=cfg.checkpoint.io_timeout, busy=True)
             except Stalled as exc:   # a hung drive
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
                                  f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None

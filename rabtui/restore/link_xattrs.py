@@ -31,7 +31,7 @@ def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, can
     without output after which a hung drive's xorriso is stopped."""
     listing = AttrsListing()
     try:
-        done = proc.run(argv(indev, start), on_stdout=listing.take, cancel=cancel, silence=silence)
+        done = proc.run(argv(indev, start), on_stdout=listing.take, cancel=cancel, silence=silence, busy=True)
     except Stalled as exc:
         return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}: {exc}"
                                    f" (checkpoint.io_timeout)")]
