@@ -54,3 +54,72 @@ def test_a_disc_is_not_written_below_an_unmounted_images_disk(tmp_path, tmpfs, b
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
     assert sorted(os.listdir(folder)) == [f"RAB{number}D01.iso", f"RAB{number}D02.iso"]
+
+
+def test_an_images_folder_given_a_disk_of_its_own_is_written_on(tmp_path, tmpfs):
+    """The operator mounts a new disk at the images folder (its file system was the one above it):
+    the disk the folder was on is still mounted, nothing would hide under it, and the next
+    checkpoint is written onto the new disk, not refused for ever as a disk away."""
+    folder = tmp_path / "iso"
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source([("data", "standard")], "", "loc")
+                    + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{folder}"\n')
+    write_files(lab.src / "data", {"f0": 1_000_000})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    asked = []
+
+    def operator(q):
+        if q.kind == WRONG:
+            asked.append(q.text)
+            return ABORT if len(asked) > 1 else READY
+        return READY
+
+    first = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, first, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(operator))
+    assert res.status == "completed", res.message
+    tmpfs(folder, "size=64m")      # the new disk
+    write_files(lab.src / "data", {"f1": 1_000_000})
+    assert lab.backup(cfg).status == "completed"
+    second = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, second, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(operator))
+    assert not asked, asked
+    assert res.status == "completed", res.message
+    assert f"RAB{second}D01.iso" in os.listdir(folder)
+
+
+def test_an_images_disk_gone_for_good_is_let_go_by_removing_its_mount_point(tmp_path, tmpfs):
+    """The refusal says how to go on when the disk will not come back, and that way works."""
+    folder = tmp_path / "usb"
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source([("data", "standard")], "", "loc")
+                    + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{folder}"\n')
+    write_files(lab.src / "data", {"f0": 1_000_000})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    tmpfs(folder, "size=64m")
+    first = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    res = run.burn_checkpoint(cfg, store, first, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    subprocess.run(["umount", str(folder)], check=True)     # the disk is gone for good
+    write_files(lab.src / "data", {"f1": 1_000_000})
+    assert lab.backup(cfg).status == "completed"
+    second = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    asked = []
+
+    def operator(q):
+        if q.kind == WRONG:
+            asked.append(q.text)
+            if len(asked) == 1:
+                os.rmdir(folder)      # as the refusal says
+            return READY if len(asked) == 1 else ABORT
+        return READY
+
+    res = run.burn_checkpoint(cfg, store, second, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(operator))
+    assert len(asked) == 1 and f"remove the directory {folder}" in asked[0], asked
+    assert res.status == "completed", res.message
+    assert os.listdir(folder) == [f"RAB{second}D01.iso"]

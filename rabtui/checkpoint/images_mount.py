@@ -34,7 +34,9 @@ def remember(store: Store, drive: str) -> None:
 
 def away(store: Store, drive: str) -> str | None:
     """Why the images folder is not on the disk it was on when an image was last written into it
-    (that disk is not mounted), or None."""
+    (that disk is not mounted), or None. A folder now on another file system while that disk's
+    mount point is still mounted (a new disk mounted at the folder), or with that mount point
+    removed (its disk gone for good, the operator's way to say so), is taken as it is now."""
     if not xorriso.is_image_drive(drive):
         return None
     folder = xorriso.images_dir(drive)
@@ -42,6 +44,10 @@ def away(store: Store, drive: str) -> str | None:
     now = mount_point(folder)
     if row is None or row["value"] == now:
         return None
-    return (f"the images folder {folder} was on the disk mounted at {row['value']} when the last image was written"
+    before = row["value"]
+    if os.path.ismount(before) or not os.path.isdir(before):
+        return None
+    return (f"the images folder {folder} was on the disk mounted at {before} when the last image was written"
             f" there, and is on {now} now: that disk is not mounted (an image written below its mount point would"
-            f" hide under it); mount it, then answer ready")
+            f" hide under it); mount it, then answer ready (if that disk is gone for good and the images are to"
+            f" go on {now} from now on: remove the directory {before}, where it was mounted, then answer ready)")
