@@ -348,3 +348,34 @@ def test_recovery_waiting_for_the_union_holder_is_cancelled_at_once(tmp_path):
     assert after.returncode == 0, after.stdout + after.stderr
     assert "2 archive link(s) undone" in after.stdout + after.stderr
     _checked(lab)
+
+
+def test_a_killed_run_left_undone_on_one_medium_holds_back_no_backup_onto_another(tmp_path):
+    """The killed run's links are in m1's union, which cannot be changed now (immutable: a disk
+    the kernel turned read-only would do the same). A backup onto m2 compares against m2's union,
+    which that run never touched: it goes on, rather than every backup of the source failing for
+    as long as m1 is plugged in; the backup onto m1 is refused until m1 can be changed again."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("arch", "archive")], extra="io_timeout = 1")
+    _files(lab.src / "arch", {"x": b"x1" * 100, "y": b"y1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    _files(lab.src / "arch", {"x": b"x2" * 120, "z": b"z2"})
+    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.catalog"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    if subprocess.run(["chattr", "+i", str(union)], capture_output=True).returncode != 0:
+        pytest.skip("no immutable directories here")
+    try:
+        other = rabtui(lab, "backup", "loc", "--medium", "m2")
+        refused = rabtui(lab, "backup", "loc", "--medium", "m1")
+    finally:
+        subprocess.run(["chattr", "-i", str(union)], check=True)
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert f"{killed['name']} on medium m1" in other.stdout + other.stderr    # said, as a warning
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "Traceback" not in said, said
+    assert "its archive links cannot be undone now" in said and "back up loc again once that is over" in said, said
+    after = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "archive link(s) undone" in after.stdout + after.stderr
+    _checked(lab)

@@ -35,11 +35,12 @@ def free_name(store: Store, medium: Medium, source_id: str, when: datetime) -> s
 
 
 def left_undone(source: Source, not_undone: list[str]) -> str | None:
-    """Why a backup of `source` does not start over killed runs that could not be undone
-    (`not_undone`, as recover_abandoned and finish_abandoned say them), or None. An archive
-    directory is backed up against its union, which may still show the files of such a run: the
-    backup would save none of them, and once that run is undone, a file the source has dropped
-    meanwhile would be on the medium nowhere. (The other sources of a run go on.)"""
+    """Why a backup of `source` does not start over killed runs on its medium that could not be
+    undone (`not_undone`, as recover_abandoned and finish_abandoned say them), or None. An archive
+    directory is backed up against its union on that medium, which may still show the files of
+    such a run: the backup would save none of them, and once that run is undone, a file the source
+    has dropped meanwhile would be on the medium nowhere. (The other sources of a run go on, and so
+    does a backup onto another medium, whose union that run never touched.)"""
     if not not_undone or not any(d.kind == "archive" for d in source.directories):
         return None
     return (f"{'; '.join(not_undone)}; the archive union may still show that run's files, which this backup would not"
@@ -104,16 +105,16 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
 
 
 def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
-                      cancel: threading.Event | None = None) -> list[str]:
+                      cancel: threading.Event | None = None) -> list[tuple[str, str]]:
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock). One whose backup.json says complete was complete on the medium (its catalog and
     archive links were written before it): it is recorded as such. Any other is undone: its
     archive links (the union shows the older version again), its catalog rows and its partial
-    directory go, and it is marked abandoned. Each is said. Returns, a sentence each, the runs
-    left as they are for the next run to undo (its writers could not be stopped, its archive links
-    not undone), saying which and why. `cancel` ends a wait for the union's holder (that run is then
+    directory go, and it is marked abandoned. Each is said. Returns, (its medium, a sentence) each,
+    the runs left as they are for the next run to undo (its writers could not be stopped, its
+    archive links not undone), saying which and why. `cancel` ends a wait for the union's holder (that run is then
     left as it is)."""
-    left: list[str] = []
+    left: list[tuple[str, str]] = []
     for row in find_abandoned(store, source_id):
         path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
         info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
@@ -131,7 +132,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 why = f"{writing} rsync process(es) still write into it and could not be stopped"
                 emit(Event(WARNING, f"found {what}: {why}; its partial directory stays for now",
                            {"backup_id": row["id"]}))
-                left.append(f"{what}: {why}")
+                left.append((row["medium"], f"{what}: {why}"))
                 continue
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
@@ -141,7 +142,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
-                left.append(f"{what}: its archive links cannot be undone now: {exc}")
+                left.append((row["medium"], f"{what}: its archive links cannot be undone now: {exc}"))
                 continue
             if undone:
                 done += f"{undone} archive link(s) undone, "

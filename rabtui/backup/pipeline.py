@@ -83,7 +83,7 @@ class _Run(Completion):
         self._log = RunLog()
         self._ssh = ssh
         self._step7_wrote = False     # archive links or catalog rows: undone should the backup fail after all
-        self._not_undone: list[str] = []   # killed runs of this source that its recovery left as they were
+        self._not_undone: list[str] = []   # killed runs on its medium that its recovery left as they were
 
     # --- events (into the run's log too) ------------------------------------------------------------------
 
@@ -101,9 +101,9 @@ class _Run(Completion):
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, medium_id: str | None) -> BackupResult:
-        self._not_undone = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg,
-                                                     self.cancel)
+        left = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel)
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
+        self._not_undone = [why for on, why in left if on == medium.id]   # another medium's union is its own
         name = history.free_name(self.store, medium, self.source.id, self.when)
         path = medium_layout.source_root(medium.path, self.source.id) / name
         self.rec = RunRecord(self.store, source=self.source.id, medium=medium.id, name=name, path=path,
