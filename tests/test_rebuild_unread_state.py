@@ -61,3 +61,21 @@ def test_the_copy_of_another_disc_of_the_checkpoint_is_read_instead(place, capsy
     said = "".join(capsys.readouterr())
     assert "warning" not in said and "that on RAB1D02 was read instead" in said, said
     assert [bytes(r["name"]) for r in Store(lab.state).all("SELECT name FROM disc_xattrs_off")] == [b"user.empty"]
+
+
+def test_a_copy_of_the_state_without_the_checkpoint_is_named_as_unread(place, capsys):
+    """A disc whose copy of the state holds no record of its checkpoint (another checkpoint's
+    copy, or another server's, put there; a database made anew) gives nothing: it is said as a
+    copy that cannot be read, not taken silently as one that records nothing."""
+    lab, argv, _data, _prefix = _burnt(place)
+    other = place / "other-state"
+    other.mkdir()
+    Store(other).close()           # a state database with no checkpoint in it
+    alter(place / "iso" / "RAB1D01.iso", "-map", str(other / "rabtui.db"), "/rabtui/rabtui.db")
+    capsys.readouterr()
+    _rebuilt(lab, argv)
+    said = "".join(capsys.readouterr())
+    assert "RAB1D01" in said and "copy of the state" in said and "cannot be read" in said, said
+    assert "no record of checkpoint 1" in said, said
+    job = Store(lab.state).one("SELECT status FROM jobs WHERE kind='rebuild'")
+    assert job["status"] == "warnings", dict(job)

@@ -147,8 +147,8 @@ def test_restore_onto_the_source_over_ssh(tmp_path, sshd, known_hosts):
 
 
 def make_disc(iso, volid: str, files: dict[bytes, bytes], catalog: bytes, mtime: int = 1_650_000_000):
-    """An ISO in the documented disc layout (a state copy that records nothing of it), written by
-    real xorriso."""
+    """An ISO in the documented disc layout (a state copy that records its checkpoint, none of its
+    entries), written by real xorriso."""
     stage = os.fsencode(iso) + b".stage"
     for disc_path, content in files.items():
         p = os.path.join(stage, disc_path)
@@ -161,6 +161,8 @@ def make_disc(iso, volid: str, files: dict[bytes, bytes], catalog: bytes, mtime:
         f.write(catalog)
     with tempfile.TemporaryDirectory() as empty:     # a copy of the state, as every disc holds one
         store = Store(empty)
+        store.execute("INSERT INTO checkpoints(number, created, status, disc_type, disc_sectors, discs)"
+                      " VALUES (?, ?, 'burning', 'CD', 1, 1)", (int(volid[3:].split("D")[0]), mtime))
         store.backup_to(os.fsdecode(os.path.join(stage, b"rabtui/rabtui.db")))
         store.close()
     subprocess.run(["xorriso", "-outdev", os.fsdecode(iso), "-blank", "as_needed", "-volid", volid,

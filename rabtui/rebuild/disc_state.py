@@ -2,11 +2,13 @@
 the copy of the state database each disc holds (rabtui/rabtui.db): each entry's mode, owner,
 symlink target and hard links, which the catalog on the disc does not hold, the xattrs kept off
 the discs (checkpoint/kept_off.py: an empty value) and the ACLs and xattrs of the directories
-(checkpoint/dir_attrs.py). A checkpoint rebuilt from its discs keeps them, so that its discs are verified against them (and restores from them
-check them) as those of a checkpoint never lost are. A copy written before rabtui kept them gives
-nothing: the verification then says what it could not check. A copy that cannot be read gives
-nothing either, and says why (`Recorded.unread`): the rebuild tries the checkpoint's other discs
-and warns of what later restores lack (checkpoints.py)."""
+(checkpoint/dir_attrs.py). A checkpoint rebuilt from its discs keeps them, so that its discs are
+verified against them (and restores from them check them) as those of a checkpoint never lost
+are. A copy written before rabtui kept them gives nothing: the verification then says what it
+could not check. A copy that cannot be read gives nothing either, and says why
+(`Recorded.unread`), as one that holds no record of the checkpoint does (another's copy put
+there: taken as read, it would record nothing, unsaid): the rebuild tries the checkpoint's other
+discs and warns of what later restores lack (checkpoints.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,9 @@ def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
             # immutable: no journal or lock files are made beside it, nothing is written
             conn = sqlite3.connect(f"file:{quote(target)}?immutable=1", uri=True)
             try:
+                if not conn.execute("SELECT 1 FROM checkpoints WHERE number=?", (number,)).fetchall():
+                    return _unread(f"{os.fsdecode(DB_ON_DISC)} holds no record of checkpoint {number} (the copy of"
+                                   f" another checkpoint's state, or another server's?)")
                 out = _files(conn, number)
                 kept = _kept_off(conn, number)
                 dirs = _dir_attrs(conn, number)
