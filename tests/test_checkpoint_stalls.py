@@ -243,3 +243,40 @@ def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
     assert throttler.seen, "the verification's xorriso was never seen"
     assert not asked, asked
     assert res.status == "completed", res.message
+
+
+def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_verify(tmp_path):
+    """A drive that hangs while a written disc is read back has not judged the disc: it is not
+    marked failed (which a later run writes anew, on a new disc), the question says so and offers
+    a retry first, and after an abort the next run verifies the disc it has."""
+    lab, cfg, store, number = small_stall_lab(tmp_path)
+    stopper = Stopper(b"-check_media", tmp_path)
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.FAILED:
+            asked.append(q)
+            return ABORT
+        return READY
+
+    cancel = threading.Event()
+    watchdog = threading.Timer(STALL + 60, cancel.set)
+    stopper.start()
+    watchdog.start()
+    try:
+        res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
+                                  prompter=ScriptedPrompter(operator))
+    finally:
+        watchdog.cancel()
+        stopper.done.set()
+        for pid in stopper.left():
+            os.kill(pid, signal.SIGKILL)
+    assert stopper.stopped and res.status == "aborted", res.message
+    [q] = asked
+    assert f"{STALL} s" in q.text and "not judged" in q.text and q.choices[0] == RETRY, (q.text, q.choices)
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "written"
+    again = ScriptedPrompter(lambda q: READY)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=again)
+    assert res.status == "completed", res.message
+    assert any("was written but not verified" in q.text for q in again.asked), [q.text for q in again.asked]
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}

@@ -234,6 +234,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
     while True:
         emit(Event(LOG, f"verifying {vid}"))
         where = _read_from(store, number, disc, drive)
+        stalled = False
         try:
             res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"),
@@ -241,6 +242,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
                               kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
                               silence=cfg.checkpoint.io_timeout)
         except (OSError, Stalled) as exc:   # no room to read the disc back, a hung drive: a failed verification
+            stalled = isinstance(exc, Stalled)
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
         if res.ok:
             faults.point("burn.verified")
@@ -259,6 +261,13 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             q = insert_question(cp, plan_json, disc, drive, note=f"Wrong disc: {res.describe()}.",
                                 verb="Insert disc", choices=(RETRY, SKIP, ABORT))
             answer = prompter.ask(Question(WRONG, q.text, q.choices, q.data), cancel)
+        elif stalled:   # the disc was not judged: it keeps its state (a later run verifies it, never writes it anew)
+            emit(Event(ERROR, res.describe()))
+            choices = (RETRY, SKIP, ABORT) if plan_json.get("rebuilt") else (RETRY, REWRITE, SKIP, ABORT)
+            answer = ask_failed(prompter, cancel, f"{res.describe()}\nThe disc was not judged: the drive (or the"
+                                                  " images' file system) stopped answering. Free it (take the disc out"
+                                                  " and put it back), then retry; after an abort the next run"
+                                                  " verifies this disc.", disc, choices=choices)
         else:
             set_disc(store, number, disc, "failed", emit, res.describe())
             emit(Event(ERROR, res.describe()))
