@@ -6,6 +6,8 @@ xorriso onto an `images:` drive; the image made anew by xorriso with a damaged c
 
 from __future__ import annotations
 
+import pytest
+
 from rabtui.state.store import Store
 from tests.test_disc_empty_xattrs import _burnt, place  # noqa: F401  (a fixture)
 from tests.test_disc_verify_metadata import alter
@@ -79,3 +81,53 @@ def test_a_copy_of_the_state_without_the_checkpoint_is_named_as_unread(place, ca
     assert "no record of checkpoint 1" in said, said
     job = Store(lab.state).one("SELECT status FROM jobs WHERE kind='rebuild'")
     assert job["status"] == "warnings", dict(job)
+
+
+@pytest.mark.parametrize("order", [("RAB1D01.iso", "RAB1D02.iso"), ("RAB1D02.iso", "RAB1D01.iso")])
+def test_a_disc_read_later_whose_copy_cannot_be_read_keeps_what_an_earlier_disc_gave(place, order):
+    """On a drive the operator inserts the discs one after the other; disc 2's copy of the state
+    cannot be read. Read after disc 1's, what disc 1's gave stays (the empty-valued xattr kept off
+    the discs is still recorded), not replaced by nothing; read before it, disc 1's takes its
+    place. Either way nothing is said lacking, and the checkpoint is counted once."""
+    import os
+    import shutil
+
+    from rabtui.cli import main
+    from rabtui.rebuild import scan as rebuild_run
+    from rabtui.events import ScriptedPrompter
+    from tests.trees import Lab, write_files
+
+    lab = Lab(place, media_count=1)
+    lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {f"big{k}": os.urandom(1_500_000) for k in range(3)})
+    os.setxattr(data / "big0", "user.empty", b"")
+    assert lab.backup(lab.load()).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    (place / "not-a-database").write_bytes(b"no database here\n" * 64)
+    alter(place / "iso" / "RAB1D02.iso", "-map", str(place / "not-a-database"), "/rabtui/rabtui.db")
+    drive = place / "sr0.iso"         # stands in for /dev/sr0: xorriso reads both alike
+    text = lab.config_path.read_text().replace(f'images:{place / "iso"}', str(drive))
+    assert str(drive) in text
+    lab.config_path.write_text(text)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    inserted = iter(order)
+
+    def operator(q):
+        name = next(inserted, None)
+        if name is None:
+            return "skip"
+        shutil.copyfile(place / "iso" / name, drive)
+        return "ready"
+
+    store = Store(lab.state)
+    report = rebuild_run.rebuild(lab.load(), store, prompter=ScriptedPrompter(operator))
+    assert [bytes(r["name"]) for r in store.all("SELECT name FROM disc_xattrs_off")] == [b"user.empty"]
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE number=1 AND mode IS NOT NULL")[0] > 0
+    assert not report.lacking, report.lacking
+    assert any("RAB1D02" in n for n in report.notes), report.notes
+    assert report.checkpoints == [1], report.checkpoints
+    assert report.disc_files == store.one("SELECT COUNT(*) FROM disc_files")[0]

@@ -138,6 +138,9 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
         return
     if prompter is None:
         return
+    copies_read: set[int] = set()    # the checkpoints whose copy of the state was read from a disc inserted
+    unread_on: dict[int, list[tuple[str, str]]] = {}   # checkpoint -> (volume id, why) of the copies that were not
+    loaded: dict[int, int] = {}      # checkpoint -> the disc files it counted
     while True:
         try:
             answer = prompter.ask(Question(
@@ -154,13 +157,32 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
         if not m:
             report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
             continue
+        number = int(m.group(1))
         try:
-            recorded = disc_state.read(drive, int(m.group(1)), cfg.state_dir)
+            recorded = disc_state.read(drive, number, cfg.state_dir)
+            if recorded.unread and number in copies_read:   # what an earlier disc's copy gave stays
+                report.notes.append(f"checkpoint {number}: the copy of the state on {volid} cannot be read"
+                                    f" ({recorded.unread}); that of a disc read before is kept")
+                continue
+            catalog, readme = read_disc_catalog_file(drive, emit), read_disc_readme(drive)
+            _unlacking(report, number)
             if recorded.unread:
-                _lacking(report, int(m.group(1)), [(volid, recorded.unread)], "; another of its discs inserted in"
-                         " a new `rabtui rebuild-state` may hold a copy that can be read")
-            load_checkpoint(cfg, store, int(m.group(1)), read_disc_catalog_file(drive, emit), None, report,
-                            read_disc_readme(drive), recorded)
+                unread_on.setdefault(number, []).append((volid, recorded.unread))
+                _lacking(report, number, unread_on[number], "; another of its discs inserted now (or in a new"
+                         " `rabtui rebuild-state`) may hold a copy that can be read")
+            elif number in unread_on:
+                report.notes.append(f"checkpoint {number}: the copy of the state on"
+                                    f" {', '.join(v for v, _ in unread_on[number])} cannot be read; that on {volid}"
+                                    " was read instead")
+            before = report.disc_files
+            load_checkpoint(cfg, store, number, catalog, None, report, readme, recorded)
+            added = report.disc_files - before
+            if number in loaded:      # loaded again, from this disc: counted once
+                report.checkpoints.remove(number)
+                report.disc_files -= loaded[number]
+            loaded[number] = added
+            if not recorded.unread:
+                copies_read.add(number)
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
 
@@ -182,6 +204,12 @@ def _state_of(iso: str, number: int, state_dir, report: Report) -> disc_state.Re
         unread.append((Path(image).stem, recorded.unread))
     _lacking(report, number, unread, "")
     return recorded
+
+
+def _unlacking(report: Report, number: int) -> None:
+    """Take back the warning that checkpoint `number` lacks what its copies of the state hold (a
+    disc of it inserted again: said anew, or no more)."""
+    report.lacking[:] = [w for w in report.lacking if not w.startswith(f"checkpoint {number}: the copy of the state")]
 
 
 def _lacking(report: Report, number: int, unread: list[tuple[str, str]], hint: str) -> None:
