@@ -131,3 +131,41 @@ def test_a_disc_read_later_whose_copy_cannot_be_read_keeps_what_an_earlier_disc_
     assert any("RAB1D02" in n for n in report.notes), report.notes
     assert report.checkpoints == [1], report.checkpoints
     assert report.disc_files == store.one("SELECT COUNT(*) FROM disc_files")[0]
+
+
+def test_a_drive_that_hangs_while_the_copy_is_read_is_said_after_io_timeout(place, capsys):
+    """The xorriso that reads a disc's copy of the state stops (a hung drive; the copy is large
+    enough here for it to be seen): after checkpoint.io_timeout seconds it is stopped, the copy
+    is said unread with why, and the rebuild goes on, instead of waiting an hour."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from tests.test_checkpoint_stalls import Stopper
+
+    lab, argv, _data, _prefix = _burnt(place)
+    with open(place / "large-copy", "wb") as f:
+        f.truncate(300 << 20)
+    alter(place / "iso" / "RAB1D01.iso", "-map", str(place / "large-copy"), "/rabtui/rabtui.db")
+    os.unlink(place / "large-copy")
+    text = lab.config_path.read_text().replace("[checkpoint]\n", "[checkpoint]\nio_timeout = 2\n", 1)
+    assert "io_timeout = 2" in text
+    lab.config_path.write_text(text)
+    stopper = Stopper(b"/rabtui/rabtui.db", place)
+    killer = threading.Timer(40, lambda: [os.kill(pid, signal.SIGKILL) for pid in stopper.left()])
+    stopper.start()
+    killer.start()
+    began = time.monotonic()
+    capsys.readouterr()
+    try:
+        _rebuilt(lab, argv)
+    finally:
+        killer.cancel()
+        stopper.done.set()
+        for pid in stopper.left():
+            os.kill(pid, signal.SIGKILL)
+    said = "".join(capsys.readouterr())
+    assert stopper.stopped, "the xorriso reading the copy was never seen"
+    assert time.monotonic() - began < 35, said
+    assert "RAB1D01" in said and "cannot be read" in said and "wrote nothing for 2 s" in said, said

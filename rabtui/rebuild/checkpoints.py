@@ -125,7 +125,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 continue
             try:
                 catalog = read_disc_catalog_file(iso, emit)
-                recorded = _state_of(iso, number, cfg.state_dir, report)
+                recorded = _state_of(iso, number, cfg.state_dir, report, cfg.checkpoint.io_timeout)
                 load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
                 seen.add(number)
                 passed, failed, gaps = reverify_images(cfg, store, number, Catalog(catalog), emit,
@@ -159,7 +159,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             continue
         number = int(m.group(1))
         try:
-            recorded = disc_state.read(drive, number, cfg.state_dir)
+            recorded = disc_state.read(drive, number, cfg.state_dir, cfg.checkpoint.io_timeout)
             if recorded.unread and number in copies_read:   # what an earlier disc's copy gave stays
                 report.notes.append(f"checkpoint {number}: the copy of the state on {volid} cannot be read"
                                     f" ({recorded.unread}); that of a disc read before is kept")
@@ -187,7 +187,7 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             report.unmatched.append(f"disc {volid}: {exc}")
 
 
-def _state_of(iso: str, number: int, state_dir, report: Report) -> disc_state.Recorded:
+def _state_of(iso: str, number: int, state_dir, report: Report, silence: float) -> disc_state.Recorded:
     """What the state copy of the disc `iso` recorded; where it cannot be read, that of the next
     image of the checkpoint that can (each disc holds the whole record). Warned of in `report` when
     none can."""
@@ -195,7 +195,7 @@ def _state_of(iso: str, number: int, state_dir, report: Report) -> disc_state.Re
                             if p != iso and VOLID_RE.match(Path(p).stem))
     unread: list[tuple[str, str]] = []
     for image in images:
-        recorded = disc_state.read(image, number, state_dir)
+        recorded = disc_state.read(image, number, state_dir, silence)
         if not recorded.unread:
             if unread:
                 report.notes.append(f"checkpoint {number}: the copy of the state on {', '.join(v for v, _ in unread)}"

@@ -19,6 +19,7 @@ import tempfile
 from urllib.parse import quote
 
 from rabtui import proc
+from rabtui.errors import Stalled
 from rabtui.restore.discs import xorriso_extract_argv
 
 DB_ON_DISC = b"/rabtui/rabtui.db"
@@ -41,12 +42,18 @@ def _unread(why: str) -> Recorded:
     return out
 
 
-def read(dev: str, number: int, state_dir: str | os.PathLike) -> Recorded:
+def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | None = None) -> Recorded:
     """What the state copy on the disc at `dev` recorded of checkpoint `number`'s entries. The copy
-    is read in the state directory (as large as the database, which /tmp may not hold), and removed."""
+    is read in the state directory (as large as the database, which /tmp may not hold), and removed.
+    `silence`: the seconds a hung drive's xorriso may go without output or work before it is
+    stopped (checkpoint.io_timeout), the copy then unread."""
     with tempfile.TemporaryDirectory(prefix=".rebuild-", dir=state_dir) as tmp:
         target = os.path.join(tmp, "rabtui.db")
-        done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)), timeout=3600)
+        try:
+            done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)),
+                            timeout=None if silence else 3600, silence=silence, busy=True)
+        except Stalled as exc:
+            return _unread(f"xorriso could not extract {os.fsdecode(DB_ON_DISC)}: {exc} (checkpoint.io_timeout)")
         if not done.ok or not os.path.isfile(target):
             said = [x.split(" : ", 2)[-1] for x in done.stderr_text().splitlines()
                     if " : FAILURE : " in x or " : SORRY : " in x]
