@@ -138,8 +138,9 @@ class CheckpointSettings:
     max_days: int = key(90, type="integer", minimum=0, starter=True,
                         help="due when the last checkpoint is older than this many days")
     io_timeout: int = key(600, type="integer", minimum=1, unit="seconds",
-                          help="seconds xorriso may write no new sector of a disc, or read nothing from one,"
-                               " before it is stopped and the disc fails (a hung drive or file system)")
+                          help="seconds xorriso may write no new sector of a disc, or read nothing from one"
+                               " (neither printing nor working), before it is stopped and the disc fails (a hung"
+                               " drive or file system)")
 
 
 @dataclass(frozen=True)
