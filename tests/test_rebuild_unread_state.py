@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from rabtui.cli import main
 from rabtui.state.store import Store
 from tests.test_disc_empty_xattrs import _burnt, place  # noqa: F401  (a fixture)
 from tests.test_disc_verify_metadata import alter
@@ -169,3 +170,45 @@ def test_a_drive_that_hangs_while_the_copy_is_read_is_said_after_io_timeout(plac
     assert stopper.stopped, "the xorriso reading the copy was never seen"
     assert time.monotonic() - began < 35, said
     assert "RAB1D01" in said and "cannot be read" in said and "wrote nothing for 2 s" in said, said
+
+
+def test_a_drive_that_hangs_while_the_catalog_is_read_is_said_after_io_timeout(place, capsys):
+    """As for the copy of the state, the xorriso that reads a disc's catalog is stopped after
+    checkpoint.io_timeout seconds without output or work (it waited ten minutes, then the rebuild
+    ended as cancelled); the disc is named with why and the rebuild goes on."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from tests.test_checkpoint_stalls import Stopper
+
+    lab, argv, _data, _prefix = _burnt(place)
+    with open(place / "large-catalog", "wb") as f:
+        f.truncate(300 << 20)
+    alter(place / "iso" / "RAB1D01.iso", "-map", str(place / "large-catalog"), "/rabtui/catalog.tsv.gz")
+    os.unlink(place / "large-catalog")
+    text = lab.config_path.read_text().replace("[checkpoint]\n", "[checkpoint]\nio_timeout = 2\n", 1)
+    assert "io_timeout = 2" in text
+    lab.config_path.write_text(text)
+    stopper = Stopper(b"/rabtui/catalog.tsv.gz", place)
+    killer = threading.Timer(40, lambda: [os.kill(pid, signal.SIGKILL) for pid in stopper.left()])
+    stopper.start()
+    killer.start()
+    began = time.monotonic()
+    capsys.readouterr()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    try:
+        code = main([*argv, "rebuild-state"])
+    finally:
+        killer.cancel()
+        stopper.done.set()
+        for pid in stopper.left():
+            os.kill(pid, signal.SIGKILL)
+    said = "".join(capsys.readouterr())
+    assert stopper.stopped, "the xorriso reading the catalog was never seen"
+    assert time.monotonic() - began < 35, said
+    assert "RAB1D01" in said and "wrote nothing for 2 s" in said and "catalog" in said, said
+    assert code in (1, 3), said

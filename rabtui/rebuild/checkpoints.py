@@ -124,9 +124,10 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
                 continue
             try:
-                catalog = read_disc_catalog_file(iso, emit)
+                catalog = read_disc_catalog_file(iso, emit, cfg.checkpoint.io_timeout)
                 recorded = _state_of(iso, number, cfg.state_dir, report, cfg.checkpoint.io_timeout)
-                load_checkpoint(cfg, store, number, catalog, image_dir, report, read_disc_readme(iso), recorded)
+                load_checkpoint(cfg, store, number, catalog, image_dir, report,
+                                read_disc_readme(iso, cfg.checkpoint.io_timeout), recorded)
                 seen.add(number)
                 passed, failed, gaps = reverify_images(cfg, store, number, Catalog(catalog), emit,
                                                        cancel, recorded)
@@ -164,7 +165,8 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 report.notes.append(f"checkpoint {number}: the copy of the state on {volid} cannot be read"
                                     f" ({recorded.unread}); that of a disc read before is kept")
                 continue
-            catalog, readme = read_disc_catalog_file(drive, emit), read_disc_readme(drive)
+            catalog = read_disc_catalog_file(drive, emit, cfg.checkpoint.io_timeout)
+            readme = read_disc_readme(drive, cfg.checkpoint.io_timeout)
             _unlacking(report, number)
             if recorded.unread:
                 unread_on.setdefault(number, []).append((volid, recorded.unread))

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 from rabtui import proc
 from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, catalog_text, escape_path
-from rabtui.errors import WorkFailed
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.restore.discs import PART_RE, xorriso_extract_argv
 
@@ -126,24 +126,34 @@ def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
     return catalog_text(read_disc_catalog_file(dev, emit))
 
 
-def read_disc_catalog_file(dev: str, emit: Emit = no_emit) -> bytes:
+def _extract(dev: str, name: bytes, target: str, silence: float | None) -> proc.Completed:
+    """xorriso extracting `name` of the disc at `dev`: stopped (Stalled) after `silence` seconds
+    without output or work (a hung drive: checkpoint.io_timeout), else after ten minutes."""
+    return proc.run(xorriso_extract_argv(dev, name, os.fsencode(target)), timeout=None if silence else 600,
+                    silence=silence, busy=True)
+
+
+def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None = None) -> bytes:
     """The catalog's file from a disc as it is there: rabtui/catalog.tsv.gz (compressed), or the
-    plain one of older discs."""
+    plain one of older discs. `silence`: as for _extract."""
     with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
         for name in CATALOG_NAMES:
             target = os.path.join(tmp, os.path.basename(os.fsdecode(name)))
-            done = proc.run(xorriso_extract_argv(dev, b"/" + name, os.fsencode(target)), timeout=600)
+            done = _extract(dev, b"/" + name, target, silence)
             if done.ok and os.path.exists(target):
                 return Path(target).read_bytes()
         raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
                          f" {done.stderr_text()[-200:]}")
 
 
-def read_disc_readme(dev: str) -> bytes | None:
-    """README.txt of a disc, None when it cannot be read."""
+def read_disc_readme(dev: str, silence: float | None = None) -> bytes | None:
+    """README.txt of a disc, None when it cannot be read (`silence`: as for _extract)."""
     with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
         target = os.path.join(tmp, "README.txt")
-        done = proc.run(xorriso_extract_argv(dev, b"/README.txt", os.fsencode(target)), timeout=600)
+        try:
+            done = _extract(dev, b"/README.txt", target, silence)
+        except Stalled:
+            return None
         return Path(target).read_bytes() if done.ok and os.path.exists(target) else None
 
 
