@@ -5,6 +5,7 @@ a restore from the discs fails with the reason, xorriso is gone, and a retry goe
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import signal
 import threading
 import time
@@ -61,34 +62,43 @@ class Stopper(threading.Thread):
         return out
 
 
-def burn_with(tmp_path, needle: bytes, sig: int = signal.SIGSTOP):
-    """Burn the checkpoint of `lab`, `sig` sent to its first xorriso that holds `needle`; the
-    first failure is retried, the next aborted. (its result, [(question, when, stopped ones still
-    there)], its start, the store, its number)"""
-    lab, cfg, store, number = small_stall_lab(tmp_path)
+@contextmanager
+def stopping(needle: bytes, tmp_path, on_hang=None, sig: int = signal.SIGSTOP, hang: float = STALL + 60):
+    """Within: a Stopper of the first xorriso that holds `needle` (and a path below `tmp_path`), and
+    `on_hang` called if the block still runs `hang` seconds on (a hang fails the test, not the run;
+    by default the stopped xorriso are killed then); at its end every stopped one left is killed."""
     stopper = Stopper(needle, tmp_path, sig)
-    asked = []
-
-    def operator(q):
-        if q.kind == questions.FAILED:
-            asked.append((q.text, time.monotonic(), stopper.left()))
-            return RETRY if len(asked) == 1 else ABORT
-        return READY
-
-    cancel = threading.Event()
-    watchdog = threading.Timer(STALL + 60, cancel.set)   # a burn that hangs fails the test, not the run
+    watchdog = threading.Timer(hang, on_hang or (lambda: [os.kill(pid, signal.SIGKILL) for pid in stopper.left()]))
     stopper.start()
     watchdog.start()
-    began = time.monotonic()
     try:
-        res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
-                                  prompter=ScriptedPrompter(operator))
+        yield stopper
     finally:
         watchdog.cancel()
         stopper.done.set()
         for pid in stopper.left():
             os.kill(pid, signal.SIGKILL)
     assert stopper.stopped, "xorriso was never seen to stop it"
+
+
+def burn_with(tmp_path, needle: bytes, sig: int = signal.SIGSTOP):
+    """Burn the checkpoint of `lab`, `sig` sent to its first xorriso that holds `needle`; the
+    first failure is retried, the next aborted. (its result, [(question, when, stopped ones still
+    there)], its start, the store, its number)"""
+    lab, cfg, store, number = small_stall_lab(tmp_path)
+    asked = []
+    cancel = threading.Event()
+    began = time.monotonic()
+    with stopping(needle, tmp_path, cancel.set, sig) as stopper:
+
+        def operator(q):
+            if q.kind == questions.FAILED:
+                asked.append((q.text, time.monotonic(), stopper.left()))
+                return RETRY if len(asked) == 1 else ABORT
+            return READY
+
+        res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
+                                  prompter=ScriptedPrompter(operator))
     return res, asked, began, store, number
 
 
@@ -111,22 +121,12 @@ def test_a_stopped_xorriso_fails_a_restore_from_the_discs_after_io_timeout_and_i
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
     data = str(lab.src / "data")
-    stopper = Stopper(b"-extract", tmp_path)
     cancel = threading.Event()
-    watchdog = threading.Timer(STALL + 60, cancel.set)
-    stopper.start()
-    watchdog.start()
     began = time.monotonic()
-    try:
+    with stopping(b"-extract", tmp_path, cancel.set) as stopper:
         with pytest.raises(WorkFailed) as failed:
             restore_run.restore(cfg, store, "loc", data, checkpoint=number, to=tmp_path / "out", cancel=cancel)
         left = stopper.left()
-    finally:
-        watchdog.cancel()
-        stopper.done.set()
-        for pid in stopper.left():
-            os.kill(pid, signal.SIGKILL)
-    assert stopper.stopped, "xorriso was never seen to stop it"
     assert f"RAB{number}D01: xorriso wrote nothing for {STALL} s" in str(failed.value), str(failed.value)
     assert time.monotonic() - began < STALL + 30
     assert not left, "the stopped xorriso outlived the failure"
@@ -153,21 +153,11 @@ def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_t
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = burn_one(lab, cfg, store)
-    stopper = Stopper(b"getfattr", shm)
     cancel = threading.Event()
-    watchdog = threading.Timer(STALL + 60, cancel.set)
-    stopper.start()
-    watchdog.start()
     began = time.monotonic()
-    try:
+    with stopping(b"getfattr", shm, cancel.set) as stopper:
         done = restore_run.restore(cfg, store, "loc", str(data), checkpoint=number, to=shm / "out", cancel=cancel)
         left = stopper.left()
-    finally:
-        watchdog.cancel()
-        stopper.done.set()
-        for pid in stopper.left():
-            os.kill(pid, signal.SIGKILL)
-    assert stopper.stopped, "xorriso was never seen to stop it"
     assert time.monotonic() - began < STALL + 30
     assert not left, "the stopped xorriso outlived the failure"
     said = "\n".join(done.written.problems())
@@ -241,7 +231,6 @@ def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_veri
     marked failed (which a later run writes anew, on a new disc), the question says so and offers
     a retry first, and after an abort the next run verifies the disc it has."""
     lab, cfg, store, number = small_stall_lab(tmp_path)
-    stopper = Stopper(b"-check_media", tmp_path)
     asked = []
 
     def operator(q):
@@ -251,18 +240,10 @@ def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_veri
         return READY
 
     cancel = threading.Event()
-    watchdog = threading.Timer(STALL + 60, cancel.set)
-    stopper.start()
-    watchdog.start()
-    try:
+    with stopping(b"-check_media", tmp_path, cancel.set):
         res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
                                   prompter=ScriptedPrompter(operator))
-    finally:
-        watchdog.cancel()
-        stopper.done.set()
-        for pid in stopper.left():
-            os.kill(pid, signal.SIGKILL)
-    assert stopper.stopped and res.status == "aborted", res.message
+    assert res.status == "aborted", res.message
     [q] = asked
     assert f"{STALL} s" in q.text and "not judged" in q.text and q.choices[0] == RETRY, (q.text, q.choices)
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "written"

@@ -7,8 +7,6 @@ xorriso onto an `images:` drive; the image made anew by xorriso with a damaged c
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 
 import pytest
@@ -17,7 +15,7 @@ from rabtui.cli import main
 from rabtui.state.store import Store
 from tests.test_disc_empty_xattrs import _burnt, place  # noqa: F401  (a fixture)
 from tests.test_disc_verify_metadata import alter
-from tests.test_checkpoint_stalls import Stopper
+from tests.test_checkpoint_stalls import stopping
 from tests.test_rebuild_disc_state import _rebuilt
 
 
@@ -155,22 +153,11 @@ def _rebuilt_with_a_hang(place, capsys, on_disc: str) -> tuple[int, str, float]:
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db"):
             os.unlink(lab.state / name)
-    stopper = Stopper(os.fsencode(on_disc), place)
-    killer = threading.Timer(40, lambda: [os.kill(pid, signal.SIGKILL) for pid in stopper.left()])
-    stopper.start()
-    killer.start()
     began = time.monotonic()
     capsys.readouterr()
-    try:
+    with stopping(os.fsencode(on_disc), place, hang=40):
         code = main([*argv, "rebuild-state"])
-    finally:
-        killer.cancel()
-        stopper.done.set()
-        for pid in stopper.left():
-            os.kill(pid, signal.SIGKILL)
-    said = "".join(capsys.readouterr())
-    assert stopper.stopped, f"the xorriso reading {on_disc} was never seen"
-    return code, said, time.monotonic() - began
+    return code, "".join(capsys.readouterr()), time.monotonic() - began
 
 
 def test_a_drive_that_hangs_while_the_copy_is_read_is_said_after_io_timeout(place, capsys):
