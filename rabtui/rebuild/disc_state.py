@@ -18,9 +18,8 @@ import sqlite3
 import tempfile
 from urllib.parse import quote
 
-from rabtui import proc
 from rabtui.errors import Stalled
-from rabtui.restore.discs import xorriso_extract_argv
+from rabtui.rebuild.disc_text import extract
 
 DB_ON_DISC = b"/rabtui/rabtui.db"
 
@@ -50,8 +49,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     with tempfile.TemporaryDirectory(prefix=".rebuild-", dir=state_dir) as tmp:
         target = os.path.join(tmp, "rabtui.db")
         try:
-            done = proc.run(xorriso_extract_argv(dev, DB_ON_DISC, os.fsencode(target)),
-                            timeout=None if silence else 3600, silence=silence, busy=True)
+            done = extract(dev, DB_ON_DISC, target, silence, limit=3600)
         except Stalled as exc:
             return _unread(f"xorriso could not extract {os.fsdecode(DB_ON_DISC)}: {exc} (checkpoint.io_timeout)")
         if not done.ok or not os.path.isfile(target):

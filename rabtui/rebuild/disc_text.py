@@ -126,20 +126,21 @@ def read_disc_catalog(dev: str, emit: Emit = no_emit) -> bytes:
     return catalog_text(read_disc_catalog_file(dev, emit))
 
 
-def _extract(dev: str, name: bytes, target: str, silence: float | None) -> proc.Completed:
-    """xorriso extracting `name` of the disc at `dev`: stopped (Stalled) after `silence` seconds
-    without output or work (a hung drive: checkpoint.io_timeout), else after ten minutes."""
-    return proc.run(xorriso_extract_argv(dev, name, os.fsencode(target)), timeout=None if silence else 600,
+def extract(dev: str, name: bytes, target: str, silence: float | None, limit: float = 600) -> proc.Completed:
+    """xorriso extracting `name` of the disc at `dev` to `target`: stopped (Stalled) after
+    `silence` seconds without output or work (a hung drive: checkpoint.io_timeout), else after
+    `limit` seconds in all."""
+    return proc.run(xorriso_extract_argv(dev, name, os.fsencode(target)), timeout=None if silence else limit,
                     silence=silence, busy=True)
 
 
 def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None = None) -> bytes:
     """The catalog's file from a disc as it is there: rabtui/catalog.tsv.gz (compressed), or the
-    plain one of older discs. `silence`: as for _extract."""
+    plain one of older discs. `silence`: as for extract."""
     with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
         for name in CATALOG_NAMES:
             target = os.path.join(tmp, os.path.basename(os.fsdecode(name)))
-            done = _extract(dev, b"/" + name, target, silence)
+            done = extract(dev, b"/" + name, target, silence)
             if done.ok and os.path.exists(target):
                 return Path(target).read_bytes()
         raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
@@ -147,11 +148,11 @@ def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None
 
 
 def read_disc_readme(dev: str, silence: float | None = None) -> bytes | None:
-    """README.txt of a disc, None when it cannot be read (`silence`: as for _extract)."""
+    """README.txt of a disc, None when it cannot be read (`silence`: as for extract)."""
     with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
         target = os.path.join(tmp, "README.txt")
         try:
-            done = _extract(dev, b"/README.txt", target, silence)
+            done = extract(dev, b"/README.txt", target, silence)
         except Stalled:
             return None
         return Path(target).read_bytes() if done.ok and os.path.exists(target) else None
