@@ -186,7 +186,7 @@ def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, d
             held.enter_context(lock.acquire())
         except LockBusy:
             # held shared: the file names the last reader to take it, which may have ended since
-            pids = ", ".join(f"pid {pid}" for pid in lock.holder_pids())
+            pids = lock.pids_said()
             busy[source] = f"a restore or a checkpoint reads {source}'s backups now" + (f" ({pids})" if pids else "")
     for c in going:
         if c.source in busy:

@@ -100,7 +100,7 @@ class Lock:
         the lock, else (the last of several shared holders ended) the processes that hold it."""
         holder = self.live_holder()
         if holder is None and self.shared_by:
-            pids = ", ".join(f"pid {pid}" for pid in self.holder_pids())
+            pids = self.pids_said()
             return f"{self.kept_out} cannot run now: {self.shared_by} are running" + (f" ({pids})" if pids else "")
         since = ""
         if holder:
@@ -115,10 +115,8 @@ class Lock:
         holder = self.live_holder() or {}
         pid = holder.get("pid")
         if not isinstance(pid, int):
-            pids = self.holder_pids()
-            if self.shared_by and pids:
-                return f"{self.shared_by} ({', '.join(f'pid {p}' for p in pids)})"
-            return "another rabtui process"
+            pids = self.pids_said()
+            return f"{self.shared_by} ({pids})" if self.shared_by and pids else "another rabtui process"
         since = holder.get("since")
         when = f", since {datetime.fromtimestamp(since):%Y-%m-%d %H:%M:%S}" if isinstance(since, (int, float)) else ""
         process = proc_table.described(pid)
@@ -178,6 +176,10 @@ class Lock:
             pid = (self.holder() or {}).get("pid")
             return [pid] if isinstance(pid, int) else []
         return sorted(pids)
+
+    def pids_said(self) -> str:
+        """The holders (holder_pids) as a message names them: "pid 12, pid 34"; "" for none."""
+        return ", ".join(f"pid {pid}" for pid in self.holder_pids())
 
     def is_held(self) -> bool:
         """True when some live process holds the lock (used by status displays). Read from the
