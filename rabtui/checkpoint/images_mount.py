@@ -28,8 +28,7 @@ def remember(store: Store, drive: str) -> None:
     """Called once an image is written: the file system its folder is on now."""
     if xorriso.is_image_drive(drive):
         folder = xorriso.images_dir(drive)
-        store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                      (_KEY + folder, mount_point(folder)))
+        store.set_meta(_KEY + folder, mount_point(folder))
 
 
 def away(store: Store, drive: str) -> str | None:
@@ -40,11 +39,10 @@ def away(store: Store, drive: str) -> str | None:
     if not xorriso.is_image_drive(drive):
         return None
     folder = xorriso.images_dir(drive)
-    row = store.one("SELECT value FROM meta WHERE key=?", (_KEY + folder,))
+    before = store.meta(_KEY + folder)
     now = mount_point(folder)
-    if row is None or row["value"] == now:
+    if before is None or before == now:
         return None
-    before = row["value"]
     if os.path.ismount(before) or not os.path.isdir(before):
         return None
     return (f"the images folder {folder} was on the disk mounted at {before} when the last image was written"

@@ -48,22 +48,20 @@ class DirStatus:
 
 
 def requested(store: Store) -> set[str]:
-    row = store.one("SELECT value FROM meta WHERE key=?", (REQUESTED_KEY,))
-    return set(json.loads(row["value"])) if row and row["value"] else set()
+    value = store.meta(REQUESTED_KEY)
+    return set(json.loads(value)) if value else set()
 
 
 def request(store: Store, keys: list[str]) -> None:
     """Remember the operator's request for these `SOURCE:PATH` keys until a checkpoint holds them."""
     with store.transaction():
         keys_now = sorted(requested(store) | set(keys))
-        store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                      (REQUESTED_KEY, json.dumps(keys_now)))
+        store.set_meta(REQUESTED_KEY, json.dumps(keys_now))
 
 
 def clear_requests(store: Store, keys: list[str]) -> None:
     left = sorted(requested(store) - set(keys))
-    store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                  (REQUESTED_KEY, json.dumps(left)))
+    store.set_meta(REQUESTED_KEY, json.dumps(left))
 
 
 def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> list:

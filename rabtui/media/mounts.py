@@ -58,17 +58,16 @@ def mount_of(path: str | os.PathLike) -> dict:
 
 
 def remembered_mount(store: Store, medium_id: str) -> dict | None:
-    row = store.one("SELECT value FROM meta WHERE key=?", (_KEY + medium_id,))
+    value = store.meta(_KEY + medium_id)
     try:
-        return json.loads(row["value"]) if row else None
+        return json.loads(value) if value is not None else None
     except ValueError:
         return None
 
 
 def remember_mount(store: Store, medium: Medium) -> None:
     """Called when the medium is labelled or used: its path's mount point status and st_dev now."""
-    store.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                  (_KEY + medium.id, json.dumps(mount_of(medium.path))))
+    store.set_meta(_KEY + medium.id, json.dumps(mount_of(medium.path)))
 
 
 def mount_problem(store: Store | None, medium: Medium) -> str | None:

@@ -254,6 +254,16 @@ class Store:
     def all(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
 
+    def meta(self, key: str) -> str | None:
+        """The value kept under `key` in the table of keys and values (`meta`), or None."""
+        row = self.one("SELECT value FROM meta WHERE key=?", (key,))
+        return None if row is None else row["value"]
+
+    def set_meta(self, key: str, value: str) -> None:
+        """`value` kept under `key` in `meta`, in place of the one there."""
+        self.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                     (key, value))
+
     def watch(self) -> "ChangeWatch":
         return ChangeWatch(self.path)
 
