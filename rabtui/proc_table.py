@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Iterator
 
 GROUP_DEATH = 5.0   # seconds a killed group (or a killed stray) may take to be gone
 
@@ -67,12 +68,16 @@ def group_runs(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
+    return any(_runs(pid, fields) for pid, fields in _of_group(pgid))
+
+
+def _of_group(pgid: int) -> Iterator[tuple[str, list[bytes]]]:
+    """(pid, /proc/PID/stat fields) of each process of group `pgid` (those gone meanwhile left out)."""
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            fields = _stat(f"/proc/{entry.name}/stat")     # None: gone meanwhile
-            if fields is not None and int(fields[2]) == pgid and _runs(entry.name, fields):
-                return True
-    return False
+            fields = _stat(f"/proc/{entry.name}/stat")
+            if fields is not None and int(fields[2]) == pgid:
+                yield entry.name, fields
 
 
 _UTIME, _STIME = 11, 12    # the processor time in user and system mode, in clock ticks, among those fields
@@ -80,12 +85,7 @@ _UTIME, _STIME = 11, 12    # the processor time in user and system mode, in cloc
 
 def group_cpu(pgid: int) -> float:
     """The seconds of processor time that the processes of group `pgid` alive now have used."""
-    ticks = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            fields = _stat(f"/proc/{entry.name}/stat")
-            if fields is not None and int(fields[2]) == pgid:
-                ticks += int(fields[_UTIME]) + int(fields[_STIME])
+    ticks = sum(int(fields[_UTIME]) + int(fields[_STIME]) for _pid, fields in _of_group(pgid))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
