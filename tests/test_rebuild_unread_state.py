@@ -13,6 +13,7 @@ import pytest
 
 from rabtui.cli import main
 from rabtui.state.store import Store
+from tests.trees import Lab, write_files
 from tests.test_disc_empty_xattrs import _burnt, place  # noqa: F401  (a fixture)
 from tests.test_disc_verify_metadata import alter
 from tests.test_checkpoint_stalls import stopping
@@ -44,14 +45,11 @@ def test_a_disc_whose_state_copy_is_gone_is_named_too(place, capsys):
     assert "RAB1D01" in said and "copy of the state" in said and "cannot be read" in said, said
 
 
-def test_the_copy_of_another_disc_of_the_checkpoint_is_read_instead(place, capsys):
-    """Each disc holds the whole record: with disc 1's copy damaged, disc 2's is read, and nothing
-    is lacking (the empty-valued xattr is still recorded, no warning)."""
-    import os
 
-    from rabtui.cli import main
-    from tests.trees import Lab, write_files
-
+def _two_discs_one_damaged(place, damaged: str) -> tuple:
+    """A checkpoint of three 1.5 MB files (one with an empty-valued xattr, kept off the discs)
+    burnt onto two 4 MiB discs, the copy of the state on the disc `damaged` (its image's name)
+    replaced by a file that is no database: (lab, the command line's --config arguments)."""
     lab = Lab(place, media_count=1)
     lab.with_discs("4MiB")
     data = lab.src / "data"
@@ -62,7 +60,14 @@ def test_the_copy_of_another_disc_of_the_checkpoint_is_read_instead(place, capsy
     assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
     assert (place / "iso" / "RAB1D02.iso").exists()
     (place / "not-a-database").write_bytes(b"no database here\n" * 64)
-    alter(place / "iso" / "RAB1D01.iso", "-map", str(place / "not-a-database"), "/rabtui/rabtui.db")
+    alter(place / "iso" / damaged, "-map", str(place / "not-a-database"), "/rabtui/rabtui.db")
+    return lab, argv
+
+
+def test_the_copy_of_another_disc_of_the_checkpoint_is_read_instead(place, capsys):
+    """Each disc holds the whole record: with disc 1's copy damaged, disc 2's is read, and nothing
+    is lacking (the empty-valued xattr is still recorded, no warning)."""
+    lab, argv = _two_discs_one_damaged(place, "RAB1D01.iso")
     capsys.readouterr()
     _rebuilt(lab, argv)
     said = "".join(capsys.readouterr())
@@ -94,24 +99,12 @@ def test_a_disc_read_later_whose_copy_cannot_be_read_keeps_what_an_earlier_disc_
     cannot be read. Read after disc 1's, what disc 1's gave stays (the empty-valued xattr kept off
     the discs is still recorded), not replaced by nothing; read before it, disc 1's takes its
     place. Either way nothing is said lacking, and the checkpoint is counted once."""
-    import os
     import shutil
 
-    from rabtui.cli import main
     from rabtui.rebuild import scan as rebuild_run
     from rabtui.events import ScriptedPrompter
-    from tests.trees import Lab, write_files
 
-    lab = Lab(place, media_count=1)
-    lab.with_discs("4MiB")
-    data = lab.src / "data"
-    write_files(data, {f"big{k}": os.urandom(1_500_000) for k in range(3)})
-    os.setxattr(data / "big0", "user.empty", b"")
-    assert lab.backup(lab.load()).status == "completed"
-    argv = ["--config", str(lab.config_path)]
-    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
-    (place / "not-a-database").write_bytes(b"no database here\n" * 64)
-    alter(place / "iso" / "RAB1D02.iso", "-map", str(place / "not-a-database"), "/rabtui/rabtui.db")
+    lab, _argv = _two_discs_one_damaged(place, "RAB1D02.iso")
     drive = place / "sr0.iso"         # stands in for /dev/sr0: xorriso reads both alike
     text = lab.config_path.read_text().replace(f'images:{place / "iso"}', str(drive))
     assert str(drive) in text

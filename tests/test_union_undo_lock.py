@@ -14,7 +14,6 @@ import sys
 
 import pytest
 
-from rabtui import faults
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.test_kill_anywhere import _files, _killed, rabtui
@@ -70,6 +69,14 @@ def _output_until(run: subprocess.Popen, out, text: str) -> str:
     return out.read_text()
 
 
+def _started(lab: Lab, out, *args: str) -> subprocess.Popen:
+    """`rabtui backup ARGS` as a process of its own, its output (unbuffered) into the file `out`."""
+    with open(out, "wb") as sink:
+        return subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", *args],
+                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def _checked(lab: Lab) -> None:
     cfg, store = lab.load(), lab.store()
     invariants.check_catalog_is_media(cfg, store)
@@ -89,10 +96,7 @@ def test_recovery_of_a_killed_run_waits_for_the_union_holder(tmp_path):
     holder = _Holder(lab)
     out = tmp_path / "backup.out"
     try:
-        with open(out, "wb") as sink:
-            backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
-                                       "loc", "--verbose"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
-                                      stderr=subprocess.STDOUT)
+        backup = _started(lab, out, "loc", "--verbose")
         said = _output_until(backup, out, "to release the lock of a change of loc's archive union trees")
         assert f"waiting (at most 60 s) for a cleanup (pid {holder.run.pid}" in said, said
         # nothing undone under the holder
@@ -242,10 +246,7 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_it_could_not_undo(
     holder = _Holder(lab)
     out = tmp_path / "busy.out"
     try:
-        with open(out, "wb") as sink:
-            run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
-                                    "--all"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        run = _started(lab, out, "--all")
         # the recovery has given up on the union; it is free again for whatever comes next
         _output_until(run, out, "for more than 1 s")
     finally:
@@ -292,10 +293,7 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_on_a_medium_that_w
     holder = _Holder(lab)
     out = tmp_path / "busy.out"
     try:
-        with open(out, "wb") as sink:
-            run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
-                                    "loc", "--medium", "m1"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
-                                   stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        run = _started(lab, out, "loc", "--medium", "m1")
         _output_until(run, out, "for more than 1 s")
     finally:
         holder.release()
@@ -326,10 +324,7 @@ def test_recovery_waiting_for_the_union_holder_is_cancelled_at_once(tmp_path):
     holder = _Holder(lab)
     out = tmp_path / "backup.out"
     try:
-        with open(out, "wb") as sink:
-            backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup",
-                                       "loc", "--verbose"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink,
-                                      stderr=subprocess.STDOUT)
+        backup = _started(lab, out, "loc", "--verbose")
         _output_until(backup, out, "to release the lock of a change of loc's archive union trees")
         stopped = time.monotonic()
         backup.send_signal(signal.SIGTERM)
