@@ -16,7 +16,7 @@ from tests import invariants
 from tests.trees import Lab, snapshot, ssh_source_lines, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
-LATE = 1500      # more than the spool adds at a time (set to 1,000 below): its paths are in the catalog when the backup fails
+LATE = 1500      # many times what the spool writes and adds at a time (100 below): its paths are in the catalog when the backup fails
 
 
 def _lab(tmp_path, sshd) -> tuple[Lab, object]:
@@ -60,7 +60,11 @@ def test_a_backup_failing_after_rsync_leaves_paths_that_change_no_answer(tmp_pat
     assert before["find late"] == [] and before["cleanup"]
 
     write_files(lab.src / "data", {f"late/f{i:04d}": b"x" for i in range(LATE)})
-    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 1000)
+    # a batch of 100, paths added once 100 wait: all but the last few hundred are added while rsync
+    # runs, however its output is read (with 1,000 of each, a first batch of 999 new files and a
+    # directory added none, and the backup failed before the rest)
+    monkeypatch.setattr(catalog_update, "BATCH", 100)
+    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 100)
 
     def fail_after_rsync(name: str) -> None:
         if name == "backup.step5":
