@@ -154,3 +154,51 @@ def test_files_copied_again_in_place_of_taken_back_ones_get_their_paths(tmp_path
     assert {bytes(r[0]) for r in store.all("SELECT p.path FROM versions v JOIN paths p ON p.id=v.path_id"
                                            " WHERE v.first_backup=2")} == (
         {b"d/f%d" % i for i in range(1000)} | {b"d/g%d" % i for i in range(5)} | {b"d/s/h%d" % i for i in range(5)})
+
+
+def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_path, monkeypatch):
+    """A source the catalog knows no path of is looked up in nothing; its new paths take ids from
+    their rows' (past the largest id of the catalog, another source's here): every version names
+    its own file, also when another added some of those paths meanwhile (then they are looked up),
+    and when items taken back left gaps and were copied again."""
+    store = Store(tmp_path)
+    for i, source in ((1, "other"), (2, "src")):
+        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
+                      " VALUES (?, ?, 'm1', ?, ?, ?, 'completed')", (i, source, f"b{i}", f"/x/b{i}", time.time() + i))
+    spool = CatalogSpool(store)
+    spool.target(source="other", medium="m1", base_id=None)
+    spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, i) for i in range(300)])
+    spool.apply(1)
+    meanwhile: list[bytes] = []
+
+    class Meanwhile(CatalogSpool):
+        def _add_paths(self) -> None:
+            for path in meanwhile:
+                store.execute("INSERT OR IGNORE INTO paths(source, dir, path) VALUES ('src', '/other', ?)", (path,))
+            meanwhile.clear()
+            super()._add_paths()
+
+    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 1500)
+    spool = Meanwhile(store)
+    spool.target(source="src", medium="m1", base_id=None)
+    expected = {}
+    for start in range(0, 4000, 700):
+        rows = [("/d", b"d/f%d" % i, F, rsync.NEW, i, 7) for i in range(start, min(4000, start + 700))]
+        rows.append(("/d", b"d/sub%d" % start, ord("d"), rsync.NEW, 0, 0))
+        if start == 1400:
+            meanwhile.extend([b"d/f1401", b"d/f2000"])     # one staged already, one not yet
+        spool.add("/d", rows)
+        expected.update({r[1]: r[4] for r in rows if r[2] == F})
+    spool.forget("/d", [b"d/f3999", b"d/f3998"])
+    spool.add("/d", [("/d", b"d/again", F, rsync.NEW, 5, 5), ("/d", b"d/f3999", F, rsync.NEW, 6, 6)])
+    del expected[b"d/f3998"]
+    expected.update({b"d/again": 5, b"d/f3999": 6})
+    assert spool.apply(2) == len(expected)
+    got = {bytes(r[0]): r[1] for r in store.all(
+        "SELECT p.path, v.size FROM versions v JOIN paths p ON p.id=v.path_id AND p.source='src' WHERE v.first_backup=2")}
+    assert got == expected
+    assert store.one("SELECT COUNT(*) AS n FROM versions v LEFT JOIN paths p ON p.id=v.path_id"
+                     " WHERE p.id IS NULL OR p.source<>(SELECT source FROM backups WHERE id=v.first_backup)")["n"] == 0
+    assert {bytes(r[0]) for r in store.all("SELECT path FROM paths WHERE source='src' AND dir='/other'")} == {
+        b"d/f1401", b"d/f2000"}
+    assert store.one("SELECT COUNT(*) AS n FROM paths WHERE source='other'")["n"] == 300

@@ -99,6 +99,9 @@ class CatalogSpool:
         """Where the backup goes, and the base whose versions its unchanged files extend (None: no
         base the catalog knows); set before the first item."""
         self._params = {"s": source, "m": medium, "base": base_id, "f": _F, "same": SAME}
+        if self._first is None:
+            self._first = self.store.conn.execute("SELECT 1 FROM paths WHERE source=? LIMIT 1",
+                                                  (source,)).fetchone() is None
 
     def _empty(self) -> None:
         conn = self.store.conn
@@ -113,6 +116,8 @@ class CatalogSpool:
         self.count = self.same_count = 0
         self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet
         self._unknown = 0
+        # the catalog knew no path of the source when the backup began (its first): nothing to look up
+        self._first: bool | None = None
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
@@ -135,8 +140,10 @@ class CatalogSpool:
         try:
             if self._rows:
                 last = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM temp.backup_items").fetchone()[0]
-                # each file's path looked up now, as it goes in, not in step 7
-                insert_rows(conn, "temp.backup_items", 6, self._rows, _WITH_PATH, (_F, self._params.get("s")))
+                if self._first:
+                    insert_rows(conn, "temp.backup_items(dir, path, ftype, state, size, mtime)", 6, self._rows)
+                else:   # each file's path looked up now, as it goes in, not in step 7
+                    insert_rows(conn, "temp.backup_items", 6, self._rows, _WITH_PATH, (_F, self._params.get("s")))
                 unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
                                        " AND path_id IS NULL", (last, _F)).fetchone()[0]
             if self._same:
@@ -172,9 +179,22 @@ class CatalogSpool:
             return
         params = {**self._params, "last": self._unknown_from}
         self._unknown_from, self._unknown = None, 0
+        unset = " FROM temp.backup_items WHERE rowid>:last AND ftype=:f AND path_id IS NULL"
         with self.store.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
-                         " FROM temp.backup_items WHERE rowid>:last AND ftype=:f AND path_id IS NULL", params)
+            if self._first:
+                # a first backup's paths are nearly all its rows: each takes the id its row's rowid
+                # gives past the largest (gaps where rows are not new files), so no second look-up
+                # finds them; if another added one of them meanwhile, the look-up below does
+                params["ids"] = conn.execute("SELECT COALESCE(MAX(id), 0) FROM paths").fetchone()[0] - params["last"]
+                unknown = conn.execute("SELECT COUNT(*)" + unset, params).fetchone()[0]
+                added = conn.execute("INSERT OR IGNORE INTO paths(id, source, dir, path)"
+                                     " SELECT :ids + rowid, :s, dir, path" + unset, params).rowcount
+                if added == unknown:
+                    conn.execute("UPDATE temp.backup_items SET path_id=:ids + rowid"
+                                 " WHERE rowid>:last AND ftype=:f AND path_id IS NULL", params)
+                    return
+            else:
+                conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path" + unset, params)
             conn.execute("UPDATE temp.backup_items SET path_id=(SELECT id FROM paths WHERE source=:s"
                          " AND path=backup_items.path) WHERE rowid>:last AND ftype=:f AND path_id IS NULL", params)
 
