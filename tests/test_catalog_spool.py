@@ -160,7 +160,7 @@ def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_
     """A source the catalog knows no path of is looked up in nothing; its new paths take ids from
     their rows' (past the largest id of the catalog, another source's here): every version names
     its own file, also when another added some of those paths meanwhile (then they are looked up),
-    and when items taken back left gaps and were copied again."""
+    and when items whose paths were added are taken back and their rows' ids go to others."""
     store = Store(tmp_path)
     for i, source in ((1, "other"), (2, "src")):
         store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
@@ -178,7 +178,7 @@ def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_
             meanwhile.clear()
             super()._add_paths()
 
-    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 1500)
+    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 1000)   # the last rows added before some are taken back
     spool = Meanwhile(store)
     spool.target(source="src", medium="m1", base_id=None)
     expected = {}
@@ -186,7 +186,7 @@ def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_
         rows = [("/d", b"d/f%d" % i, F, rsync.NEW, i, 7) for i in range(start, min(4000, start + 700))]
         rows.append(("/d", b"d/sub%d" % start, ord("d"), rsync.NEW, 0, 0))
         if start == 1400:
-            meanwhile.extend([b"d/f1401", b"d/f2000"])     # one staged already, one not yet
+            meanwhile.extend([b"d/f1401", b"d/f2000"])     # added by another before the spool adds them
         spool.add("/d", rows)
         expected.update({r[1]: r[4] for r in rows if r[2] == F})
     spool.forget("/d", [b"d/f3999", b"d/f3998"])

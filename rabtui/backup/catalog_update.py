@@ -45,6 +45,8 @@ _WITH_PATH = ("SELECT v.*, p.id FROM (VALUES {}) v"
 # paths added at a time: each transaction writes the pages of `paths` it changed, and a batch of
 # 1,000 new paths took about 0.4 us more per path than one of 50,000
 PATHS_AT_ONCE = 50_000
+# a staged file's path id (see CatalogSpool._first), of temp.backup_items as `i`
+_PATH_ID = "COALESCE(i.path_id, :ids + i.rowid)"
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 ROWS_PER_INSERT = 100
 _F = ord("f")
@@ -116,8 +118,11 @@ class CatalogSpool:
         self.count = self.same_count = 0
         self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet
         self._unknown = 0
-        # the catalog knew no path of the source when the backup began (its first): nothing to look up
+        # the catalog knew no path of the source when the backup began (its first): nothing is
+        # looked up, and each new path's id is `_ids` + its row's rowid, not noted in the row
+        # (path_id stays NULL) unless it had to be looked up after all
         self._first: bool | None = None
+        self._ids: int | None = None
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
@@ -177,26 +182,28 @@ class CatalogSpool:
         its own), and their ids noted, committed at once (a writer waits its turn, as step 7 does)."""
         if self._unknown_from is None:
             return
-        params = {**self._params, "last": self._unknown_from}
+        params = {**self._params, "last": self._unknown_from, "ids": self._ids}
         self._unknown_from, self._unknown = None, 0
         unset = " FROM temp.backup_items WHERE rowid>:last AND ftype=:f AND path_id IS NULL"
         with self.store.transaction() as conn:
-            if self._first:
-                # a first backup's paths are nearly all its rows: each takes the id its row's rowid
-                # gives past the largest (gaps where rows are not new files), so no second look-up
-                # finds them; if another added one of them meanwhile, the look-up below does
-                params["ids"] = conn.execute("SELECT COALESCE(MAX(id), 0) FROM paths").fetchone()[0] - params["last"]
-                unknown = conn.execute("SELECT COUNT(*)" + unset, params).fetchone()[0]
+            if self._first and self._ids_free(conn, params):
                 added = conn.execute("INSERT OR IGNORE INTO paths(id, source, dir, path)"
                                      " SELECT :ids + rowid, :s, dir, path" + unset, params).rowcount
-                if added == unknown:
-                    conn.execute("UPDATE temp.backup_items SET path_id=:ids + rowid"
-                                 " WHERE rowid>:last AND ftype=:f AND path_id IS NULL", params)
+                if added == conn.execute("SELECT COUNT(*)" + unset, params).fetchone()[0]:
                     return
             else:
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path" + unset, params)
             conn.execute("UPDATE temp.backup_items SET path_id=(SELECT id FROM paths WHERE source=:s"
                          " AND path=backup_items.path) WHERE rowid>:last AND ftype=:f AND path_id IS NULL", params)
+
+    def _ids_free(self, conn: Connection, params: dict) -> bool:
+        """Whether the rows after params["last"] can take the ids `self._ids + rowid`: all past the
+        largest id of `paths` (set so at the first adding). Not when another added paths past them
+        meanwhile, nor when rows taken back left their rowids, and so their paths' ids, to others."""
+        largest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM paths").fetchone()[0]
+        if self._ids is None:
+            self._ids = params["ids"] = largest - params["last"]
+        return largest <= self._ids + params["last"]
 
     def forget(self, dir_path: str, paths: list[bytes]) -> None:
         """Items of `dir_path` handed over before (not unchanged files) that are not in the backup
@@ -222,7 +229,7 @@ class CatalogSpool:
         """Update the catalog for a complete backup; returns the number of files recorded."""
         self.flush()
         self._add_paths()
-        params = {**self._params, "b": backup_id}
+        params = {**self._params, "b": backup_id, "ids": self._ids}
         with self.store.transaction() as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
             same = self.same_count
@@ -236,10 +243,10 @@ class CatalogSpool:
                 # the usual case: every unchanged file extended its version; only written files are new
                 cur = conn.execute(
                     "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
-                    " SELECT path_id, :m, size, mtime, :b, :b FROM temp.backup_items WHERE ftype=:f", params)
+                    f" SELECT {_PATH_ID}, :m, size, mtime, :b, :b FROM temp.backup_items i WHERE ftype=:f", params)
                 # the versions just inserted are exactly these
-                written = ("SELECT p.dir, i.path_id, i.path, i.size, i.mtime FROM temp.backup_items i"
-                           " JOIN paths p ON p.id=i.path_id WHERE i.ftype=:f")
+                written = (f"SELECT p.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
+                           f" JOIN paths p ON p.id={_PATH_ID} WHERE i.ftype=:f")
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
