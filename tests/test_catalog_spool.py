@@ -201,4 +201,7 @@ def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_
                      " WHERE p.id IS NULL OR p.source<>(SELECT source FROM backups WHERE id=v.first_backup)")["n"] == 0
     assert {bytes(r[0]) for r in store.all("SELECT path FROM paths WHERE source='src' AND dir='/other'")} == {
         b"d/f1401", b"d/f2000"}
+    # each change counted in its path's directory
+    assert {r[0]: r[1] for r in store.all("SELECT dir, COUNT(*) FROM changes WHERE source='src' GROUP BY dir")} == {
+        "/d": len(expected) - 2, "/other": 2}
     assert store.one("SELECT COUNT(*) AS n FROM paths WHERE source='other'")["n"] == 300

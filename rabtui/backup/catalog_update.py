@@ -123,6 +123,7 @@ class CatalogSpool:
         # (path_id stays NULL) unless it had to be looked up after all
         self._first: bool | None = None
         self._ids: int | None = None
+        self._all_added = True   # every path added by the spool itself (in its row's directory)
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
@@ -193,6 +194,7 @@ class CatalogSpool:
                     return
             else:
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path" + unset, params)
+            self._all_added = False
             conn.execute("UPDATE temp.backup_items SET path_id=(SELECT id FROM paths WHERE source=:s"
                          " AND path=backup_items.path) WHERE rowid>:last AND ftype=:f AND path_id IS NULL", params)
 
@@ -244,8 +246,11 @@ class CatalogSpool:
                 cur = conn.execute(
                     "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
                     f" SELECT {_PATH_ID}, :m, size, mtime, :b, :b FROM temp.backup_items i WHERE ftype=:f", params)
-                # the versions just inserted are exactly these
-                written = (f"SELECT p.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
+                # the versions just inserted are exactly these, each in its path's directory: the
+                # row's if the spool added every path (a first backup's are all new)
+                written = (f"SELECT i.dir, {_PATH_ID}, i.path, i.size, i.mtime FROM temp.backup_items i WHERE i.ftype=:f"
+                           if self._first and self._all_added else
+                           f"SELECT p.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
                            f" JOIN paths p ON p.id={_PATH_ID} WHERE i.ftype=:f")
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
