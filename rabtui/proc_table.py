@@ -15,12 +15,12 @@ GROUP_DEATH = 5.0   # seconds a killed group (or a killed stray) may take to be 
 _STARTED = 19     # the start time among the fields of /proc/PID/stat after the name
 
 
-def kill_writers(path: str | os.PathLike) -> tuple[int, int]:
+def kill_writers(path: str | os.PathLike) -> tuple[int, list[int]]:
     """Stop the rsync processes that still write into `path` after the run that started them was
     killed (one behind a wrapper that puts it in a session of its own outlives its group): those whose program
     is rsync and whose arguments name `path` or a path below it. Nothing else is touched: an
-    operator's `cp` or `less` on a file there goes on. Returns (stopped, left): left are those it
-    may not signal, or that are still there after GROUP_DEATH seconds."""
+    operator's `cp` or `less` on a file there goes on. Returns (how many it stopped, the pids of
+    those left): those it may not signal, or that are still there after GROUP_DEATH seconds."""
     needle = os.fsencode(path).rstrip(b"/")
     found: list[tuple[int, bytes]] = []
     for entry in os.scandir("/proc"):
@@ -35,7 +35,7 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, int]:
         if fields is not None and os.path.basename(argv[0]) == b"rsync" \
                 and any(a == needle or a.startswith(needle + b"/") for a in argv):
             found.append((int(entry.name), fields[_STARTED]))
-    left = 0
+    left: list[int] = []
     for pid, started in found:
         fields = _stat(f"/proc/{pid}/stat")
         if fields is None or fields[_STARTED] != started:
@@ -45,13 +45,14 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, int]:
         except ProcessLookupError:
             continue
         except PermissionError:
-            left += 1
+            left.append(pid)
             continue
         end = time.monotonic() + GROUP_DEATH
         while _alive(pid) and time.monotonic() < end:
             time.sleep(0.02)
-        left += _alive(pid)
-    return len(found) - left, left
+        if _alive(pid):
+            left.append(pid)
+    return len(found) - len(left), left
 
 
 def _alive(pid: int) -> bool:
@@ -150,16 +151,38 @@ def _began(fields: list[bytes]) -> float | None:
         return None
 
 
-def described(pid: int) -> str:
-    """Process `pid` as a message names it: its command line, and whether it is stopped (SIGSTOP,
-    a debugger) or asleep in the kernel on a file system that stopped answering; "" when /proc
-    does not say."""
+def described(pid: int, longest: int | None = None) -> str:
+    """Process `pid` as a message names it: its command line (with `longest`, one longer than that
+    many characters cut in the middle, keeping the program and the paths it ends with), and
+    whether it is stopped (SIGSTOP, a debugger) or asleep in the kernel on a file system that
+    stopped answering; "" when /proc does not say."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
     except OSError:
         words = []
+    line = " ".join(words)
+    if longest is not None and len(line) > longest:
+        head = longest // 3
+        line = f"{line[:head]} … {line[len(line) - (longest - head - 3):]}"
     fields = _stat(f"/proc/{pid}/stat")
     state = {b"T": "stopped", b"t": "stopped", b"D": "waiting on a file system"}.get(fields[0] if fields else b"")
-    parts = ([f"`{' '.join(words)}`"] if words else []) + ([state] if state else [])
+    parts = ([f"`{line}`"] if words else []) + ([state] if state else [])
     return ", ".join(parts)
+
+
+COMMAND_SAID = 160    # characters of a command line that a message names a process by, at the most
+
+
+def named(pids: list[int]) -> str:
+    """The processes `pids` as a message names them for an operator to act on: "pid N (its
+    command line shortened, its state)", those alike together ("pids N, M (...)": an rsync's
+    processes share their command line)."""
+    alike: dict[str, list[int]] = {}
+    for pid in sorted(pids):
+        alike.setdefault(described(pid, COMMAND_SAID), []).append(pid)
+    said = []
+    for process, group in alike.items():
+        which = f"pid{'s' if len(group) > 1 else ''} {', '.join(map(str, group))}"
+        said.append(f"{which} ({process})" if process else which)
+    return "; ".join(said)

@@ -129,7 +129,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
             stopped, writing = proc_table.kill_writers(path)
             if writing:     # left as it is: the next run tries again
-                why = f"{writing} rsync process(es) still write into it and could not be stopped"
+                why = (f"{len(writing)} rsync process(es) still write into it and could not be stopped:"
+                       f" {proc_table.named(writing)}")
                 emit(Event(WARNING, f"found {what}: {why}; its partial directory stays for now",
                            {"backup_id": row["id"]}))
                 left.append((row["medium"], f"{what}: {why}"))
