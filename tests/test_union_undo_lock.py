@@ -140,13 +140,12 @@ def test_recovery_that_cannot_have_the_union_leaves_the_killed_run_for_the_next(
 
 def _failing_in_step7(lab: Lab) -> tuple[subprocess.Popen, object]:
     """A backup stopped when its archive links and catalog rows are written, its final backup.json
-    made impossible to write (a directory where its temporary file goes); with its row."""
+    made impossible to write (a directory in its place, which is never taken away); with its row."""
     run = _stopped_at(lab, "backup.catalog", "backup", "loc", "--verbose")
     row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-    tmp = os.path.join(row["path"], "backup.json.tmp")
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    os.mkdir(tmp)
+    record = os.path.join(row["path"], "backup.json")
+    os.unlink(record)
+    os.mkdir(record)
     return run, row
 
 
@@ -183,7 +182,7 @@ def test_a_step7_that_failed_after_linking_undoes_only_under_the_union_lock(tmp_
         assert "left for the next backup of loc to undo" in said
         # left as a killed run's: its links and the catalog rows that name them, its row running
         assert status == "running" and _union_shows(lab, row) == {"x", "z"} and _versions_of(store, row["id"])
-        os.rmdir(os.path.join(row["path"], "backup.json.tmp"))
+        os.rmdir(os.path.join(row["path"], "backup.json"))
         after = rabtui(lab, "backup", "loc")
         assert after.returncode == 0, after.stdout + after.stderr
         assert f"found an interrupted backup of loc ({row['name']}" in after.stdout + after.stderr
@@ -192,7 +191,7 @@ def test_a_step7_that_failed_after_linking_undoes_only_under_the_union_lock(tmp_
         assert status == "abandoned"
     else:
         assert status == "failed" and not _union_shows(lab, row) and not _versions_of(store, row["id"])
-        os.rmdir(os.path.join(row["path"], "backup.json.tmp"))
+        os.rmdir(os.path.join(row["path"], "backup.json"))
     _checked(lab)
 
 

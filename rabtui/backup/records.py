@@ -10,10 +10,12 @@ before its database row: a run killed between the two is complete, and recovery 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import stat
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -47,10 +49,16 @@ def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> Non
     renamed over it. A temporary file there already (the room kept) is written into in place, so
     that the write needs no new inode, nor new blocks for what fits, on a medium filled since by
     another source. `keep_room`: such a file is left for the next write, ROOM bytes long (a copy
-    of this one padded with blanks); when it cannot be made, that write takes what it needs then."""
+    of this one padded with blanks); when it cannot be made, that write takes what it needs then.
+    A directory another made there is never taken away with what it holds: it stays, and the
+    record goes through a temporary file of another name."""
     tmp = path.with_name(path.name + ".tmp")
     text = (json.dumps(data, indent=2, default=str) + "\n").encode()
-    _write_synced(tmp, text)
+    try:
+        _write_synced(tmp, text)
+    except IsADirectoryError:
+        _replace_through_new(path, text)
+        return
     os.replace(tmp, path)
     if keep_room:
         try:
@@ -62,7 +70,11 @@ def write_json_atomic(path: Path, data: dict, *, keep_room: bool = False) -> Non
 def _write_synced(path: Path, content: bytes) -> None:
     """`content` written into the file at `path` (made if missing), over the blocks it holds: no
     truncation first, which would give them back to a medium others are filling."""
-    fd = _open_own(path)
+    _written(_open_own(path), content)
+
+
+def _written(fd: int, content: bytes) -> None:
+    """`content` written into the open file `fd` from its start, synced; `fd` closed."""
     try:
         view = memoryview(content)
         while view:
@@ -71,6 +83,19 @@ def _write_synced(path: Path, content: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _replace_through_new(path: Path, content: bytes) -> None:
+    """`path` replaced by `content` through a new temporary file beside it (a name no other entry
+    has, made O_EXCL), which is removed if the replace fails."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        _written(fd, content)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _open_own(path: Path) -> int:
