@@ -109,6 +109,15 @@ def test_the_catalog_is_recorded_again_from_a_backup_of_many_files_without_listi
     assert peak < 400 * FILES, peak
 
 
+def _disc_files(conn, root: bytes) -> None:
+    """FILES rows of disc 1 of checkpoint 1, below `root`, 200 to a directory."""
+    conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, mode,"
+                     " uid, gid) VALUES (1, 1, 'loc', ?, ?, 3, 1764800000, ?, 33188, 1000, 1000)",
+                     [(b"%s/d%05d/file-%07d.txt" % (root, i // 200, i),
+                       b"data/loc/%s/d%05d/file-%07d.txt" % (root, i // 200, i), "%064x" % i)
+                      for i in range(FILES)])
+
+
 def test_the_rows_of_a_disc_hold_no_more_than_a_verification_needs(tmp_path):
     """Each file's original path, and where it is read on the medium (paths as long as the one on
     the disc), are not held while a disc is verified: only to write it (read_from.load_rows)."""
@@ -118,11 +127,7 @@ def test_the_rows_of_a_disc_hold_no_more_than_a_verification_needs(tmp_path):
     store = Store(tmp_path)
     root = b"srv/backups/of-this-host/home/someone/projects/rabtui"
     with store.transaction() as conn:
-        conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, mode,"
-                         " uid, gid) VALUES (1, 1, 'loc', ?, ?, 3, 1764800000, ?, 33188, 1000, 1000)",
-                         [(b"%s/d%05d/file-%07d.txt" % (root, i // 200, i),
-                           b"data/loc/%s/d%05d/file-%07d.txt" % (root, i // 200, i), "%064x" % i)
-                          for i in range(FILES)])
+        _disc_files(conn, root)
     got: list = []
     peak = _peak(lambda: got.append(read_from.load_rows(store, 1, 1)))
     assert len(got[0]) == FILES and got[0][7].disc_path.endswith(b"/d00000/file-0000007.txt")
@@ -146,11 +151,7 @@ def test_the_record_of_a_state_copy_holds_each_sha256_as_its_bytes_and_each_path
     Store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "rabtui.db")
     root = b"srv/backups/of-this-host/home/someone/projects/rabtui"
-    conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256, mode,"
-                     " uid, gid) VALUES (1, 1, 'loc', ?, ?, 3, 1764800000, ?, 33188, 1000, 1000)",
-                     [(b"%s/d%05d/file-%07d.txt" % (root, i // 200, i),
-                       b"data/loc/%s/d%05d/file-%07d.txt" % (root, i // 200, i), "%064x" % i)
-                      for i in range(FILES)])
+    _disc_files(conn, root)
     got: list = []
     peak = _peak(lambda: got.append(disc_state._files(conn, 1)))
     # its path, the tuple of what it recorded, the sha256's 32 bytes: about 350 bytes (450 with the

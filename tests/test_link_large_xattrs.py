@@ -22,23 +22,30 @@ from tests.trees import Lab, write_files
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root sets xattrs on a symlink")
 
 
-@pytest.mark.parametrize("room", ["extracted", "streamed"])
-def test_a_symlink_with_a_long_xattr_is_burnt_and_restored_naming_what_is_not(shm, monkeypatch, room):
-    if room == "streamed":
-        no_room_to_extract(monkeypatch)
+def _burnt_link(shm, xattrs: dict[str, bytes]):
+    """src/data/link, a symlink to the file f, with `xattrs`, backed up and burnt onto the disc
+    of a checkpoint: (config, store, src/data, the checkpoint's number). Skipped where the file
+    system takes no such xattr on a symlink."""
     lab = Lab(shm, media_count=1)
     cfg = lab.with_discs("4MiB")
     data = lab.src / "data"
     write_files(data, {"f": b"the target"})
     os.symlink("f", data / "link")
     try:
-        os.setxattr(data / "link", "trusted.long", b"v" * 5000, follow_symlinks=False)
-        os.setxattr(data / "link", "trusted.short", b"kept", follow_symlinks=False)
+        for name, value in xattrs.items():
+            os.setxattr(data / "link", name, value, follow_symlinks=False)
     except OSError as exc:
         pytest.skip(f"{shm} takes no 5,000-byte trusted. xattr on a symlink here: {exc.strerror}")
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
-    number = burn_one(lab, cfg, store)
+    return cfg, store, data, burn_one(lab, cfg, store)
+
+
+@pytest.mark.parametrize("room", ["extracted", "streamed"])
+def test_a_symlink_with_a_long_xattr_is_burnt_and_restored_naming_what_is_not(shm, monkeypatch, room):
+    if room == "streamed":
+        no_room_to_extract(monkeypatch)
+    cfg, store, data, number = _burnt_link(shm, {"trusted.long": b"v" * 5000, "trusted.short": b"kept"})
     said = store.one("SELECT message FROM discs WHERE number=? AND disc=1", (number,))["message"]
     assert "verified, but not checked: the values of 1 xattrs of 1 symlinks" in said and "/link" in said, said
     assert "lengths only" in said and "osirrox" in said, said
@@ -52,19 +59,8 @@ def test_a_symlink_with_a_long_xattr_is_burnt_and_restored_naming_what_is_not(sh
 def test_a_long_symlink_xattr_of_another_length_in_the_backup_fails_the_disc(shm):
     from tests.test_disc_verify_metadata import _verify
 
-    lab = Lab(shm, media_count=1)
-    cfg = lab.with_discs("4MiB")
-    data = lab.src / "data"
-    write_files(data, {"f": b"the target"})
-    os.symlink("f", data / "link")
-    try:
-        os.setxattr(data / "link", "trusted.long", b"v" * 5000, follow_symlinks=False)
-    except OSError as exc:
-        pytest.skip(f"{shm} takes no 5,000-byte trusted. xattr on a symlink here: {exc.strerror}")
-    assert lab.backup(cfg).status == "completed"
-    store = lab.store()
-    number = burn_one(lab, cfg, store)
-    backed_up = next((lab.media[0][1] / "loc").glob("backup-*")) / "data" / str(data).lstrip("/") / "link"
+    cfg, store, data, number = _burnt_link(shm, {"trusted.long": b"v" * 5000})
+    backed_up = next((cfg.medium("m1").path / "loc").glob("backup-*")) / "data" / str(data).lstrip("/") / "link"
     os.setxattr(backed_up, "trusted.long", b"w" * 6000, follow_symlinks=False)
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "/link (xattr trusted.long" in why, why

@@ -57,6 +57,12 @@ class _Holder:
             self.run.stdin.close()
             self.run.wait(timeout=30)
 
+    def __enter__(self) -> _Holder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
 
 def _output_until(run: subprocess.Popen, out, text: str) -> str:
     """What `run` (writing into the file `out`) said until it said `text`."""
@@ -83,58 +89,66 @@ def _checked(lab: Lab) -> None:
     invariants.check_json_agrees(cfg, store)
 
 
+def _killed_at(lab: Lab, point: str, *args: str):
+    """The row of `rabtui backup loc ARGS`, killed at the fault point `point`."""
+    _killed(rabtui(lab, "backup", "loc", *args, point=point))
+    return lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+
+
+def _status(store, backup_id: int) -> str:
+    return store.one("SELECT status FROM backups WHERE id=?", (backup_id,))["status"]
+
+
+def _next_backup_undoes(lab: Lab) -> str:
+    """`rabtui backup loc` once the union is free: it completes, the killed run's two links undone;
+    what it said."""
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "2 archive link(s) undone" in after.stdout + after.stderr
+    return after.stdout + after.stderr
+
+
 def _versions_of(store, backup_id: int) -> int:
     return store.one("SELECT COUNT(*) FROM versions WHERE ? IN (first_backup, last_backup)", (backup_id,))[0]
 
 
 def test_recovery_of_a_killed_run_waits_for_the_union_holder(tmp_path):
     lab, _ = _lab(tmp_path, io_timeout=60)
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    killed = _killed_at(lab, "backup.catalog")
     store = lab.store()
-    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert killed["status"] == "running" and _union_shows(lab, killed) == {"x", "z"}
-    holder = _Holder(lab)
     out = tmp_path / "backup.out"
-    try:
+    with _Holder(lab) as holder:
         backup = _started(lab, out, "loc", "--verbose")
         said = _output_until(backup, out, "to release the lock of a change of loc's archive union trees")
         assert f"waiting (at most 60 s) for a cleanup (pid {holder.run.pid}" in said, said
         # nothing undone under the holder
         assert _union_shows(lab, killed) == {"x", "z"}
-        assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+        assert _status(store, killed["id"]) == "running"
         holder.release()
         assert backup.wait(timeout=120) == 0, out.read_text()
-    finally:
-        holder.release()
     assert f"found an interrupted backup of loc ({killed['name']}" in out.read_text()
     assert "2 archive link(s) undone" in out.read_text(), out.read_text()
-    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert _status(store, killed["id"]) == "abandoned"
     _checked(lab)
 
 
 def test_recovery_that_cannot_have_the_union_leaves_the_killed_run_for_the_next(tmp_path):
     lab, _ = _lab(tmp_path, io_timeout=1)
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    killed = _killed_at(lab, "backup.catalog")
     store = lab.store()
-    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     versions = _versions_of(store, killed["id"])
     assert versions
-    holder = _Holder(lab)
-    try:
+    with _Holder(lab):
         busy = rabtui(lab, "backup", "loc")
         said = busy.stdout + busy.stderr
         assert busy.returncode == 1 and "Traceback" not in said, said
         assert "its archive links cannot be undone now: a cleanup (pid" in said, said
         assert "held the lock of a change of loc's archive union trees for more than 1 s" in said, said
         assert _union_shows(lab, killed) == {"x", "z"}
-        row = store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))
-        assert row["status"] == "running" and _versions_of(store, killed["id"]) == versions
-    finally:
-        holder.release()
-    after = rabtui(lab, "backup", "loc")
-    assert after.returncode == 0, after.stdout + after.stderr
-    assert "2 archive link(s) undone" in after.stdout + after.stderr
-    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+        assert _status(store, killed["id"]) == "running" and _versions_of(store, killed["id"]) == versions
+    _next_backup_undoes(lab)
+    assert _status(store, killed["id"]) == "abandoned"
     _checked(lab)
 
 
@@ -176,18 +190,15 @@ def test_a_step7_that_failed_after_linking_undoes_only_under_the_union_lock(tmp_
             run.kill()
             run.send_signal(signal.SIGCONT)
             run.wait(timeout=30)
-    status = store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"]
+    status = _status(store, row["id"])
     if held_for_long:
         assert "its links in the archive union cannot be undone now: a cleanup (pid" in said, said
         assert "left for the next backup of loc to undo" in said
         # left as a killed run's: its links and the catalog rows that name them, its row running
         assert status == "running" and _union_shows(lab, row) == {"x", "z"} and _versions_of(store, row["id"])
         os.rmdir(os.path.join(row["path"], "backup.json"))
-        after = rabtui(lab, "backup", "loc")
-        assert after.returncode == 0, after.stdout + after.stderr
-        assert f"found an interrupted backup of loc ({row['name']}" in after.stdout + after.stderr
-        assert "2 archive link(s) undone" in after.stdout + after.stderr
-        status = store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"]
+        assert f"found an interrupted backup of loc ({row['name']}" in _next_backup_undoes(lab)
+        status = _status(store, row["id"])
         assert status == "abandoned"
     else:
         assert status == "failed" and not _union_shows(lab, row) and not _versions_of(store, row["id"])
@@ -197,18 +208,14 @@ def test_a_step7_that_failed_after_linking_undoes_only_under_the_union_lock(tmp_
 
 def test_rebuild_state_does_not_undo_links_under_a_union_holder(tmp_path):
     lab, _ = _lab(tmp_path, io_timeout=60)
-    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
-    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    killed = _killed_at(lab, "backup.archive_linked")
     assert _union_shows(lab, killed) == {"x", "z"}
-    holder = _Holder(lab)
-    try:
+    with _Holder(lab) as holder:
         busy = rabtui(lab, "rebuild-state")
         assert busy.returncode == 1, busy.stdout + busy.stderr
         assert "rebuild-state cannot run now: a cleanup is running since" in busy.stderr, busy.stderr
         assert f"pid {holder.run.pid}" in busy.stderr and "Traceback" not in busy.stderr, busy.stderr
         assert _union_shows(lab, killed) == {"x", "z"}
-    finally:
-        holder.release()
     done = rabtui(lab, "rebuild-state")
     assert done.returncode in (0, 3), done.stdout + done.stderr
     assert not _union_shows(lab, killed)
@@ -238,23 +245,17 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_it_could_not_undo(
     _files(lab.src / "two", {"t": b"t1"})
     assert rabtui(lab, "backup", "loc").returncode == 0
     _files(lab.src / "arch", {"x": b"x2" * 120, "z": b"z2"})
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    killed = _killed_at(lab, "backup.catalog")
     store = lab.store()
-    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     assert _union_shows(lab, killed) == {"x", "z"}
-    holder = _Holder(lab)
     out = tmp_path / "busy.out"
-    try:
+    with _Holder(lab):
         run = _started(lab, out, "--all")
         # the recovery has given up on the union; it is free again for whatever comes next
         _output_until(run, out, "for more than 1 s")
-    finally:
-        holder.release()
     busy = subprocess.CompletedProcess(run.args, run.wait(timeout=120), out.read_text(), "")
     os.unlink(lab.src / "arch" / "z")
-    after = rabtui(lab, "backup", "loc")
-    assert after.returncode == 0, after.stdout + after.stderr
-    assert "2 archive link(s) undone" in after.stdout + after.stderr
+    _next_backup_undoes(lab)
     # what the source held when a backup of it completed is on the medium
     assert busy.returncode != 0 or b"z2" in _held_on_medium(lab), busy.stdout + busy.stderr
     said = busy.stdout + busy.stderr
@@ -265,7 +266,7 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_it_could_not_undo(
     rows = store.all("SELECT source, status FROM backups WHERE id>? ORDER BY id", (killed["id"],))
     assert [(r["source"], r["status"]) for r in rows][:2] in ([("loc", "failed"), ("two", "completed")],
                                                               [("two", "completed"), ("loc", "failed")]), rows
-    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert _status(store, killed["id"]) == "abandoned"
     _checked(lab)
 
 
@@ -281,21 +282,17 @@ def test_no_backup_of_an_archive_goes_ahead_over_a_killed_run_on_a_medium_that_w
     _files(lab.src / "arch", {"x": b"x1"})
     assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
     _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
-    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.archive_linked"))
-    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    killed = _killed_at(lab, "backup.archive_linked", "--medium", "m1")
     away = tmp_path / "medium1-away"
     os.rename(lab.media[0][1], away)            # the medium is not mounted
     lab.media[0][1].mkdir()
     assert rabtui(lab, "backup", "loc", "--medium", "m2").returncode == 0
     os.rmdir(lab.media[0][1])
     os.rename(away, lab.media[0][1])            # mounted again
-    holder = _Holder(lab)
     out = tmp_path / "busy.out"
-    try:
+    with _Holder(lab):
         run = _started(lab, out, "loc", "--medium", "m1")
         _output_until(run, out, "for more than 1 s")
-    finally:
-        holder.release()
     busy = run.wait(timeout=120)
     said = out.read_text()
     os.unlink(lab.src / "arch" / "y")
@@ -317,12 +314,10 @@ def test_recovery_waiting_for_the_union_holder_is_cancelled_at_once(tmp_path):
     import time
 
     lab, _ = _lab(tmp_path, io_timeout=60)
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    killed = _killed_at(lab, "backup.catalog")
     store = lab.store()
-    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-    holder = _Holder(lab)
     out = tmp_path / "backup.out"
-    try:
+    with _Holder(lab):
         backup = _started(lab, out, "loc", "--verbose")
         _output_until(backup, out, "to release the lock of a change of loc's archive union trees")
         stopped = time.monotonic()
@@ -335,12 +330,8 @@ def test_recovery_waiting_for_the_union_holder_is_cancelled_at_once(tmp_path):
         assert "cancelled while waiting for the lock of a change of loc's archive union trees" in said, said
         assert "backup of loc cancelled: before it began" in said, said
         assert _union_shows(lab, killed) == {"x", "z"}
-        assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
-    finally:
-        holder.release()
-    after = rabtui(lab, "backup", "loc")
-    assert after.returncode == 0, after.stdout + after.stderr
-    assert "2 archive link(s) undone" in after.stdout + after.stderr
+        assert _status(store, killed["id"]) == "running"
+    _next_backup_undoes(lab)
     _checked(lab)
 
 
@@ -354,8 +345,7 @@ def test_a_killed_run_left_undone_on_one_medium_holds_back_no_backup_onto_anothe
     _files(lab.src / "arch", {"x": b"x1" * 100, "y": b"y1"})
     assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
     _files(lab.src / "arch", {"x": b"x2" * 120, "z": b"z2"})
-    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.catalog"))
-    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    killed = _killed_at(lab, "backup.catalog", "--medium", "m1")
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
     if subprocess.run(["chattr", "+i", str(union)], capture_output=True).returncode != 0:
         pytest.skip("no immutable directories here")
