@@ -15,9 +15,10 @@ import sys
 import pytest
 
 from rabtui.media import medium_layout
-from tests import invariants
+from tests.test_full_medium_at_once import _checked
 from tests.test_kill_anywhere import _files, _killed, rabtui
 from tests.test_medium_identity import ROOT, _stopped_at
+from tests.test_medium_identity import _killed as _killed_if_left   # a stopped run left by a failed test
 from tests.trees import Lab
 
 HOLD = ("import sys; from rabtui.state.locks import union_lock\n"
@@ -81,12 +82,6 @@ def _started(lab: Lab, out, *args: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", *args],
                                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def _checked(lab: Lab) -> None:
-    cfg, store = lab.load(), lab.store()
-    invariants.check_catalog_is_media(cfg, store)
-    invariants.check_json_agrees(cfg, store)
 
 
 def _killed_at(lab: Lab, point: str, *args: str):
@@ -186,10 +181,7 @@ def test_a_step7_that_failed_after_linking_undoes_only_under_the_union_lock(tmp_
     finally:
         if holder is not None:
             holder.release()
-        if run is not None and run.poll() is None:
-            run.kill()
-            run.send_signal(signal.SIGCONT)
-            run.wait(timeout=30)
+        _killed_if_left(run)
     status = _status(store, row["id"])
     if held_for_long:
         assert "its links in the archive union cannot be undone now: a cleanup (pid" in said, said
