@@ -65,9 +65,14 @@ class SafeWriter(TargetDirs):
         check_name(rel)
         try:
             self._put(src, rel, st)
-        except Refused as exc:
+        except (Refused, OSError) as exc:
+            self._recorded(rel, exc)
+
+    def _recorded(self, rel: bytes, exc: Refused | OSError) -> None:
+        """A refusal or an OS error while `rel` was restored, recorded against it."""
+        if isinstance(exc, Refused):
             self.result.refused.append((rel, str(exc)))
-        except OSError as exc:
+        else:
             self.result.errors.append((rel, os_reason(exc)))
 
     def _put(self, src: bytes, rel: bytes, st: os.stat_result) -> None:
@@ -238,7 +243,5 @@ class SafeWriter(TargetDirs):
                 self.meta.on_fd(dfd, src, st, rel)
             finally:
                 os.close(dfd)
-        except Refused as exc:
-            self.result.refused.append((rel, str(exc)))
-        except OSError as exc:
-            self.result.errors.append((rel, os_reason(exc)))
+        except (Refused, OSError) as exc:
+            self._recorded(rel, exc)
