@@ -9,7 +9,9 @@ work, and done here they overlap rsync instead of following it); each other file
 its path as it goes in; the paths the catalog does not know yet are added to `paths` once
 PATHS_AT_ONCE of them have come, in a short write transaction of their own, so that step 7 adds
 at most that many and looks none up (the first backup of a million files spent 3 s of step 7 on
-that). A path names a file and
+that). A source's first backup (the catalog knows none of its paths) looks nothing up: each new
+path takes the id its row's rowid gives past the largest id, so neither the row nor step 7 looks
+it up again. A path names a file and
 claims nothing: only a version says that a medium holds it, so the paths of a backup that fails
 later stay behind harmlessly, as those whose versions a cleanup dropped do (every reader of `paths`
 goes through `versions` or `disc_files`), and the next backup of those files finds them. When the
