@@ -238,6 +238,9 @@ class CatalogSpool:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
             same = self.same_count
             extended = 0
+            # every path added by the spool itself (a first backup's are all new): each in the
+            # directory of its row
+            in_own_dirs = self._first and self._all_added
             if params["base"] is not None and same:
                 # the base's versions staged while rsync ran (still the base's: checked again here)
                 extended = conn.execute(
@@ -248,10 +251,9 @@ class CatalogSpool:
                 cur = conn.execute(
                     "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
                     f" SELECT {_PATH_ID}, :m, size, mtime, :b, :b FROM temp.backup_items i WHERE ftype=:f", params)
-                # the versions just inserted are exactly these, each in its path's directory: the
-                # row's if the spool added every path (a first backup's are all new)
+                # the versions just inserted are exactly these, each in its path's directory
                 written = (f"SELECT i.dir, {_PATH_ID}, i.path, i.size, i.mtime FROM temp.backup_items i WHERE i.ftype=:f"
-                           if self._first and self._all_added else
+                           if in_own_dirs else
                            f"SELECT p.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
                            f" JOIN paths p ON p.id={_PATH_ID} WHERE i.ftype=:f")
             else:
@@ -269,7 +271,8 @@ class CatalogSpool:
                 written = ("SELECT p.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
                            " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
             inserted = cur.rowcount
-            changes.record(conn, params["s"], backup_id, written, {**params, "before": before}, self._dirs)
+            changes.record(conn, params["s"], backup_id, written, {**params, "before": before}, self._dirs,
+                           dirs_exact=in_own_dirs and extended == same)
         return inserted
 
     def discard(self) -> None:

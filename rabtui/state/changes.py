@@ -24,11 +24,11 @@ _HELD = ("SELECT 1 FROM disc_files f WHERE f.number={n} AND f.source={s} AND f.p
 
 
 def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: str, params: dict,
-           dirs: Iterable[str]) -> None:
+           dirs: Iterable[str], *, dirs_exact: bool = False) -> None:
     """Count what backup `backup_id` wrote: `written_sql` (with `params`) selects its versions as
     (dir, path_id, path, size, mtime); `dirs`: the directories its items came from (a path keeps
     the directory it was first seen in, so others may be among them too: those are counted the
-    general way). Called inside the catalog's transaction."""
+    general way, unless `dirs_exact` says there are none). Called inside the catalog's transaction."""
     # a backup that started before the last checkpoint's content was taken adds nothing to it: its
     # directories, found once here, not once per file
     covered = {row[0] for row in conn.execute(
@@ -47,6 +47,8 @@ def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: s
                      {**params, **named})
         _add_counts(conn, f"SELECT :s, dir, COUNT(*) FROM changes WHERE source=:s AND dir IN ({marks}) GROUP BY dir",
                     {"s": source, **named})
+    if dirs_exact and covered.union(fresh).issuperset(dirs):
+        return      # no version is in another directory
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
                  " dir TEXT NOT NULL, path_id INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)")
     conn.execute("DELETE FROM temp.backup_changes")
