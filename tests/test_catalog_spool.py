@@ -13,6 +13,13 @@ from rabtui.state.store import Store
 F = ord("f")
 
 
+def _completed(store: Store, *backups: tuple[str, str]) -> None:
+    """Complete backups 1, 2, ... of (source, medium), each started a second after the one before."""
+    for i, (source, medium) in enumerate(backups, 1):
+        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
+                      " VALUES (?, ?, ?, ?, ?, ?, 'completed')", (i, source, medium, f"b{i}", f"/x/b{i}", time.time() + i))
+
+
 def _versions(store: Store) -> set[tuple[bytes, int, int]]:
     rows = store.all("SELECT p.path, v.first_backup, v.last_backup FROM versions v JOIN paths p ON p.id=v.path_id")
     return {(bytes(r[0]), r[1], r[2]) for r in rows}
@@ -20,9 +27,7 @@ def _versions(store: Store) -> set[tuple[bytes, int, int]]:
 
 def test_unchanged_files_extend_the_base_or_get_versions_of_their_own(tmp_path):
     store = Store(tmp_path)
-    for i in (1, 2, 3):
-        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
-                      " VALUES (?, 'src', 'm1', ?, ?, ?, 'completed')", (i, f"b{i}", f"/x/b{i}", time.time()))
+    _completed(store, ("src", "m1"), ("src", "m1"), ("src", "m1"))
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=None)
     spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(10)])
@@ -58,9 +63,7 @@ def test_a_backup_read_in_many_batches_extends_and_adds_every_file(tmp_path):
     """Reads of 700 items, flushed at 1,000: the unchanged files' look-ups go batch by batch (by
     rowid), across the spool's multi-row inserts."""
     store = Store(tmp_path)
-    for i in (1, 2):
-        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
-                      " VALUES (?, 'src', 'm1', ?, ?, ?, 'completed')", (i, f"b{i}", f"/x/b{i}", time.time()))
+    _completed(store, ("src", "m1"), ("src", "m1"))
     files = 5_432
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=None)
@@ -86,9 +89,7 @@ def test_a_mediums_first_backup_finds_known_paths_new_ones_and_those_added_meanw
     the spool's own adding (each kept in the directory it was first seen in), directories (no
     versions) and items taken back all end as step 7 recorded them before."""
     store = Store(tmp_path)
-    for i, medium in ((1, "m1"), (2, "m2")):
-        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
-                      " VALUES (?, 'src', ?, ?, ?, ?, 'completed')", (i, medium, f"b{i}", f"/x/b{i}", time.time() + i))
+    _completed(store, ("src", "m1"), ("src", "m2"))
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=None)
     spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(1500)])
@@ -135,9 +136,7 @@ def test_files_copied_again_in_place_of_taken_back_ones_get_their_paths(tmp_path
     end of the items leave their row ids free for the files copied again, some below the ids the
     paths not added yet began after: those files get their paths all the same."""
     store = Store(tmp_path)
-    for i in (1, 2):
-        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
-                      " VALUES (?, 'src', 'm1', ?, ?, ?, 'completed')", (i, f"b{i}", f"/x/b{i}", time.time() + i))
+    _completed(store, ("src", "m1"), ("src", "m1"))
     spool = CatalogSpool(store)
     spool.target(source="src", medium="m1", base_id=None)
     spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, 100 + i) for i in range(1000)])
@@ -162,9 +161,7 @@ def test_a_sources_first_backup_gives_its_paths_ids_without_looking_them_up(tmp_
     its own file, also when another added some of those paths meanwhile (then they are looked up),
     and when items whose paths were added are taken back and their rows' ids go to others."""
     store = Store(tmp_path)
-    for i, source in ((1, "other"), (2, "src")):
-        store.execute("INSERT INTO backups(id, source, medium, name, path, started, status)"
-                      " VALUES (?, ?, 'm1', ?, ?, ?, 'completed')", (i, source, f"b{i}", f"/x/b{i}", time.time() + i))
+    _completed(store, ("other", "m1"), ("src", "m1"))
     spool = CatalogSpool(store)
     spool.target(source="other", medium="m1", base_id=None)
     spool.add("/d", [("/d", b"d/f%d" % i, F, rsync.NEW, i, i) for i in range(300)])
