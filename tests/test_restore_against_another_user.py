@@ -177,3 +177,34 @@ def test_a_user_private_group_is_no_other_user(open_base):
         assert "belongs to user" in privacy.others_can_change(theirs / "x")   # to root: another user's
     finally:
         subprocess.run(["userdel", name], capture_output=True)
+
+
+def test_a_restore_onto_the_source_below_a_users_directory_refuses_what_they_could_redirect(open_base, capsys):
+    """The configured directory is two levels below one that a local user owns: they put a symlink
+    to a root-only directory in place of the level between, and the restore onto the source would
+    make the configured directory there and write the backup's files into it."""
+    from rabtui.cli import main
+
+    nobody = NOBODY
+    lab = Lab(open_base, media_count=1)
+    alice = lab.src / "home" / "alice"
+    site = alice / "www" / "site"
+    site.mkdir(parents=True)
+    for d in (alice, alice / "www"):
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    write_files(site, {"index.html": b"hello\n"})
+    cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{site}"\n')
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    (site / "index.html").unlink()
+    elsewhere = open_base / "etc"                  # stands for /etc
+    elsewhere.mkdir(mode=0o755)
+
+    def redirect():
+        os.rename(alice / "www", alice / "www.aside")
+        os.symlink(elsewhere, alice / "www")
+    as_nobody(redirect)
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(site / "index.html"), "--to-source"])
+    captured = capsys.readouterr()
+    assert list(elsewhere.iterdir()) == [], "the restore wrote through the user's symlink"
+    assert code == 1 and "belongs to user nobody" in captured.err and "Traceback" not in captured.err
+    assert not (alice / "www.aside" / "site" / "index.html").exists()

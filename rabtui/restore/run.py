@@ -123,6 +123,8 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     if backup and checkpoint is not None:
         raise UsageError("give at most one of --backup and --checkpoint")
     directory_of(source, rel)
+    if to_source and source.is_local:
+        _source_way_ready(source, rel)
     if checkpoint is not None and store.one("SELECT 1 FROM checkpoints WHERE number=?", (checkpoint,)) is None:
         raise UsageError(f"there is no checkpoint {checkpoint}",
                          hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")
@@ -203,6 +205,22 @@ def _target_ready(to) -> None:
         where = f"the target directory {shown}" if there == os.path.abspath(to) else fmt.name(there)
         why = "read-only file system" if os.statvfs(there).f_flag & os.ST_RDONLY else "permission denied"
         raise WorkFailed(f"cannot write in {where}: {why}")
+
+
+def _source_way_ready(source: Source, rel: bytes) -> None:
+    """Onto a local source, the configured directory and all below it are opened without following
+    a symlink, but the directories above it by their names: refused, before anything is read, when
+    someone other than root and this user can change one of them (and so put a symlink there that
+    leads the restore elsewhere on this machine), as onto an SSH source."""
+    d = directory_of(source, rel)
+    above = os.path.dirname(os.fsencode(d.path).rstrip(b"/")) or b"/"
+    why = privacy.others_can_change(above)
+    if why:
+        raise WorkFailed(f"refusing to restore onto {source.id}: {why}, on the way to"
+                         f" {fmt.name(os.fsencode(d.path))}; someone other than root and rabtui's user could put a"
+                         f" symlink in its place while the restore writes, and it would be followed; nothing written",
+                         hint="restore with --to DIR and move the files in place, or let only root or this user"
+                              " change the directories above it")
 
 
 def _made(to) -> None:
