@@ -6,6 +6,7 @@ program that cannot be started said in one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -371,3 +372,26 @@ def test_a_source_that_keeps_times_to_the_second_is_restored_into_without_false_
         res = R.restore(cfg, lab.store(), "web", str(remote_dir / "d"), to_source=True)
         assert snapshot(remote_dir / "d") == {b"a": b"kept", b"b": b"lost", b"c": b"kept too"}
         assert res.written.files == 1 and not res.written.problems(), res.summary
+
+
+def test_what_the_sources_rsync_says_reaches_the_terminal_escaped(tmp_path, sshd, capsys):
+    """A hostile source's rsync (or anything on its side that prints on stderr) fails the restore
+    with terminal control sequences in its message: the report shows them escaped, the JSON exact."""
+    from rabtui.cli import main
+
+    lab, cfg, remote_dir = _lab(tmp_path, sshd, {"f": b"1"})
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    hostile = tmp_path / "hostile-rsync"
+    said = "\x1b]0;owned\x07\x1b[2Jrsync: gone"
+    hostile.write_text(f"#!/bin/sh\nprintf '{said}\\n' >&2\nexit 12\n")
+    hostile.chmod(0o755)
+    lab.write(ssh_source_lines(sshd) + f'rsync_path = "{hostile}"\n'
+              + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    args = ["--config", str(lab.config_path), "restore", "web", str(remote_dir / "f"), "--to-source", "--overwrite"]
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "rsync: gone" in out
+    assert "\x1b" not in out + err and "\x07" not in out + err, "the source's control sequences reached the terminal"
+    assert main(args + ["--json"]) == 1
+    assert said in json.loads(capsys.readouterr().out)["errors"][0]["why"]

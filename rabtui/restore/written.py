@@ -38,10 +38,11 @@ class Written:
                 f" {self.special} special files, {attributes}, {self.bytes} bytes")
 
     def problems(self) -> list[str]:
-        """One line per thing not restored, names escaped."""
-        out = [f"error: {fmt.name(n)}: {why}" for n, why in self.errors]
-        out += [f"refused: {fmt.name(n)}: {why}" for n, why in self.refused]
-        out += [f"not restored ({kind}): {fmt.name(n)}: {why}" for kind, n, why in self.not_restored]
+        """One line per thing not restored, names escaped, and so is each reason: one may hold what
+        a source's rsync printed (a hostile host's terminal control sequences)."""
+        out = [f"error: {fmt.name(n)}: {fmt.name(why)}" for n, why in self.errors]
+        out += [f"refused: {fmt.name(n)}: {fmt.name(why)}" for n, why in self.refused]
+        out += [f"not restored ({kind}): {fmt.name(n)}: {fmt.name(why)}" for kind, n, why in self.not_restored]
         out += [f"exists, kept: {fmt.name(n)}" for n in self.skipped]
         return out
 
