@@ -30,6 +30,10 @@ def _tmp_name() -> bytes:
     return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
 
 
+class ReplacedMeanwhile(Exception):
+    """A file read for the restore is not the one looked at: another took its name in between."""
+
+
 class SafeWriter(TargetDirs):
     """Copies entries of a source tree below `root` (see the module's doc)."""
 
@@ -65,13 +69,15 @@ class SafeWriter(TargetDirs):
         check_name(rel)
         try:
             self._put(src, rel, st)
-        except (Refused, OSError) as exc:
+        except (Refused, ReplacedMeanwhile, OSError) as exc:
             self._recorded(rel, exc)
 
-    def _recorded(self, rel: bytes, exc: Refused | OSError) -> None:
-        """A refusal or an OS error while `rel` was restored, recorded against it."""
+    def _recorded(self, rel: bytes, exc: Refused | ReplacedMeanwhile | OSError) -> None:
+        """A refusal or an error while `rel` was restored, recorded against it."""
         if isinstance(exc, Refused):
             self.result.refused.append((rel, str(exc)))
+        elif isinstance(exc, ReplacedMeanwhile):
+            self.result.errors.append((rel, str(exc)))
         else:
             self.result.errors.append((rel, os_reason(exc)))
 
@@ -174,6 +180,12 @@ class SafeWriter(TargetDirs):
         (`link_files`) on the target's file system is given its attributes and linked instead."""
         fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
+            now = os.fstat(fd_in)
+            # an archive's union names a newer version once a backup running meanwhile links it in:
+            # its bytes under this version's size and times would be neither
+            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                raise ReplacedMeanwhile("replaced by another file where it is read (a backup running meanwhile"
+                                        " saved a newer version): restore it again")
             if self.link_files and os.fstat(fd_in).st_dev == os.fstat(fd).st_dev:
                 self.meta.on_fd(fd_in, fd_in, st, rel)
                 faults.point("restore.file_written")
