@@ -146,7 +146,6 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
     and anyone allowed to write in one that is not sticky. Every directory from `/` down to `path`
     (or to its nearest existing part) is looked at, as named and as symlinks resolve it. None when
     nobody can, else the first such directory and why."""
-    me = os.geteuid()
     named = os.path.abspath(os.fsencode(path))
     for way in (named, os.path.realpath(named)):
         parts = way.split(b"/")
@@ -158,18 +157,26 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
                 break
             if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
                 continue    # a symlink cannot be changed, only replaced in the directory above
-            shown = os.fsdecode(d)
-            if st.st_uid not in (0, me):
-                return f"{shown} belongs to user {_user(st.st_uid)}"
-            if st.st_mode & stat.S_ISVTX:
-                continue
-            if st.st_mode & stat.S_IWOTH:
-                return f"{shown} is writable by everyone"
-            if st.st_mode & stat.S_IWGRP:
-                if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
-                    return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
-                if st.st_gid != 0 and not _mine_alone(st.st_gid):
-                    return f"{shown} is writable by its group {_group(st.st_gid)}"
+            why = others_can_change_dir(st, d, os.fsdecode(d))
+            if why:
+                return why
+    return None
+
+
+def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str) -> str | None:
+    """Can a user other than root and this one change the entries of the directory `d` (a path, or
+    an open descriptor) whose stat is `st`? Why, or None."""
+    if st.st_uid not in (0, os.geteuid()):
+        return f"{shown} belongs to user {user_named(st.st_uid)}"
+    if st.st_mode & stat.S_ISVTX:
+        return None
+    if st.st_mode & stat.S_IWOTH:
+        return f"{shown} is writable by everyone"
+    if st.st_mode & stat.S_IWGRP:
+        if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
+            return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
+        if st.st_gid != 0 and not _mine_alone(st.st_gid):
+            return f"{shown} is writable by its group {_group(st.st_gid)}"
     return None
 
 
@@ -188,15 +195,18 @@ def _mine_alone(gid: int) -> bool:
     return members <= names and not others
 
 
-def _has_acl(path: bytes) -> bool:
+def _has_acl(path: bytes | int) -> bool:
     try:
-        os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+        if isinstance(path, int):
+            os.getxattr(path, "system.posix_acl_access")
+        else:
+            os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
     except OSError:
         return False
     return True
 
 
-def _user(uid: int) -> str:
+def user_named(uid: int) -> str:
     try:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except KeyError:

@@ -208,3 +208,35 @@ def test_a_restore_onto_the_source_below_a_users_directory_refuses_what_they_cou
     assert list(elsewhere.iterdir()) == [], "the restore wrote through the user's symlink"
     assert code == 1 and "belongs to user nobody" in captured.err and "Traceback" not in captured.err
     assert not (alice / "www.aside" / "site" / "index.html").exists()
+
+
+@pytest.mark.parametrize("where", ["users_dir", "below_it", "sticky_dir", "roots_own_in_users_dir"])
+def test_a_target_that_is_another_users_symlink_is_not_followed(open_base, capsys, where):
+    """`--to` names a place in a user's directory (or in a sticky one such as /tmp) where that user
+    has put a symlink to a root-only directory: at the target itself, or at a directory on the way
+    to one still to be made. Root follows no symlink that someone else could have put there (nor
+    one of its own that they could replace)."""
+    from rabtui.cli import main
+
+    lab = Lab(open_base, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"f": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    if where == "sticky_dir":
+        theirs.chmod(0o1777)
+    else:
+        os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    elsewhere = open_base / "etc"                  # stands for /etc
+    elsewhere.mkdir(mode=0o755)
+    if where == "roots_own_in_users_dir":      # root's, but the user may put another in its place
+        os.symlink(elsewhere, theirs / "restore")
+    else:
+        as_nobody(lambda: os.symlink(elsewhere, theirs / "restore"))
+    to = theirs / "restore" / ("deeper" if where == "below_it" else "")
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(to)])
+    captured = capsys.readouterr()
+    assert list(elsewhere.iterdir()) == [], "the restore wrote through the other user's symlink"
+    assert code in (1, 3) and "restore is a symlink" in captured.out + captured.err, captured
+    assert "Traceback" not in captured.err

@@ -30,7 +30,7 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.target_dirs import check_name
+from rabtui.restore.target_dirs import Refused, check_name, open_target
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -225,7 +225,9 @@ def _source_way_ready(source: Source, rel: bytes) -> None:
 
 def _made(to) -> None:
     try:
-        os.makedirs(to, exist_ok=True)
+        os.close(open_target(to)[0])     # as the restore's writer will open it: see open_target
+    except Refused as exc:
+        raise WorkFailed(f"refusing to restore into {fmt.name(os.fsencode(to))}: {exc}") from None
     except OSError as exc:
         raise WorkFailed(f"cannot make the target directory {fmt.name(os.fsencode(to))}:"
                          f" {os.strerror(exc.errno or 0).lower()}") from None

@@ -28,6 +28,63 @@ class Refused(Exception):
     """An entry that is not written, with the reason (a symlink in the way, an existing file)."""
 
 
+def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
+    """(a descriptor of the directory `path`, whether it was there), the directories missing on the
+    way made. It is walked from / one component at a time, and a symlink on the way is followed only
+    where no one but root and this user could have put it: theirs, in a directory only they can
+    change (as the kernel's protected_symlinks does in sticky directories, which not every system
+    turns on). Another's raises Refused: a user's symlink in their home, or in /tmp, would send
+    what root restores anywhere."""
+    from rabtui import privacy
+
+    todo = [p for p in os.path.abspath(os.fsencode(path)).split(b"/") if p]
+    fd = os.open(b"/", _DIR_FLAGS)
+    way: list[bytes] = []           # the path walked so far, as named, for the messages
+    found, links = True, 0
+    try:
+        while todo:
+            part = todo.pop(0)
+            if part in (b".", b".."):
+                if part == b"..":
+                    fd = _moved(fd, os.open(b"..", _DIR_FLAGS, dir_fd=fd))
+                    way = way[:-1]
+                continue
+            shown = b"/" + b"/".join(way + [part])
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.mkdir(part, 0o777, dir_fd=fd)
+                found = False
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > 40:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), shown)
+                why = (f"it belongs to user {privacy.user_named(st.st_uid)}" if st.st_uid not in (0, os.geteuid())
+                       else privacy.others_can_change_dir(os.fstat(fd), fd, fmt.name(b"/" + b"/".join(way))))
+                if why:
+                    raise Refused(f"{fmt.name(shown)} is a symlink that someone other than root and rabtui's user"
+                                  f" could have put there ({why}): not followed; give the directory it leads to,"
+                                  f" if that is the one meant")
+                target = os.readlink(part, dir_fd=fd)
+                if target.startswith(b"/"):
+                    fd = _moved(fd, os.open(b"/", _DIR_FLAGS))
+                    way = []
+                todo = [p for p in target.split(b"/") if p] + todo
+                continue
+            fd = _moved(fd, TargetDirs._open_child(fd, part, shown))
+            way.append(part)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, found
+
+
+def _moved(old: int, new: int) -> int:
+    os.close(old)
+    return new
+
+
 class TargetDirs:
     """The target's root and the directories below it, opened without following symlinks."""
 
@@ -35,12 +92,13 @@ class TargetDirs:
         """`follow_root`: the root itself may be a symlink (a target the operator named); else
         its last component must be a real directory (a source's configured directory)."""
         self.root = os.fsencode(root)
-        self.root_found = os.path.isdir(self.root)    # kept as found, unless the restore overwrites
-        os.makedirs(self.root, exist_ok=True)
         parent, last = os.path.split(self.root.rstrip(b"/") or b"/")
         if follow_root or not last:
-            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # kept as found, unless the restore overwrites
+            self.root_fd, self.root_found = open_target(self.root)
         else:
+            self.root_found = os.path.isdir(self.root)
+            os.makedirs(self.root, exist_ok=True)
             pfd = os.open(parent or b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 self.root_fd = self._open_child(pfd, last, self.root)
