@@ -395,3 +395,30 @@ def test_what_the_sources_rsync_says_reaches_the_terminal_escaped(tmp_path, sshd
     assert "\x1b" not in out + err and "\x07" not in out + err, "the source's control sequences reached the terminal"
     assert main(args + ["--json"]) == 1
     assert said in json.loads(capsys.readouterr().out)["errors"][0]["why"]
+
+
+@pytest.mark.parametrize("record", [b"!owner", b"!owner:\xff:\xfe:/srv", b"?"])
+def test_a_hostile_hosts_answer_to_the_check_is_a_refusal_in_a_line(tmp_path, record, capsys):
+    """The check on the source runs what the host answers: a host that answers with records of no
+    known form (its own sh, a forced command) refuses the restore in a line, never a traceback."""
+    from rabtui.cli import main
+    from tests.sshd import start_sshd
+
+    server = start_sshd(tmp_path / "hostile-sshd")
+    try:
+        lab, cfg, remote_dir = _lab(tmp_path, server, {"f": b"1"})
+        assert lab.backup(cfg, "web", now=T0).status == "completed"
+        answer = tmp_path / "answer"
+        answer.write_bytes(record + b"\0")
+        forced = tmp_path / "forced"
+        forced.write_text('#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in *alone*) exec cat "$1";; esac\n'
+                          'exec sh -c "$SSH_ORIGINAL_COMMAND"\n')
+        forced.chmod(0o755)
+        keys = server.dir / "authorized_keys"
+        keys.write_text(f'command="{forced} {answer}" ' + keys.read_text())
+        code = main(["--config", str(lab.config_path), "restore", "web", str(remote_dir / "f"), "--to-source",
+                     "--overwrite"])
+        err = capsys.readouterr().err
+        assert code == 1 and "refusing to restore onto web" in err and "Traceback" not in err, err
+    finally:
+        server.stop()

@@ -101,9 +101,9 @@ def _changeable(record: bytes) -> tuple[bytes, str]:
     shown = fmt.name(path)
     who = name.decode("utf-8", "backslashreplace")
     if kind == b"owner":
-        why = f"{shown} belongs to user {who} (uid {num.decode()})"
+        why = f"{shown} belongs to user {who} (uid {fmt.name(num)})"
     elif kind == b"group":
-        why = f"{shown} is writable by its group {who} (gid {num.decode()})"
+        why = f"{shown} is writable by its group {who} (gid {fmt.name(num)})"
     elif kind == b"everyone":
         why = f"{shown} is writable by everyone"
     else:
@@ -214,6 +214,10 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
         raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
                          f" {check.stderr_text()[-300:]}")
     records = [p for p in check.stdout.split(b"\0") if p]
+    odd = [p for p in records if p[:1] not in b"/?!" or (p[:1] == b"!" and p.count(b":") < 3)]
+    if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
+        raise WorkFailed(f"refusing to restore onto {source.id}: its answer to the check for symlinks is of no"
+                         f" known form ({fmt.name(odd[0][:200])}); nothing written")
     unseen = [p[1:] for p in records if p.startswith(b"?")]
     if unseen:     # a symlink there would be followed by an rsync that can see it: refuse
         raise WorkFailed(f"refusing to restore onto {source.id}: {fmt.name(unseen[0])} cannot be checked for a"
