@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from dataclasses import dataclass, field
 
 from rabtui import faults, fmt, privacy
-from rabtui.state import locks
+from rabtui.state import catalog, locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
@@ -180,11 +181,37 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         result = RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
-                            exact_times=mediamod.labelled_nanoseconds(medium))
+                            exact_times=mediamod.labelled_nanoseconds(medium),
+                            not_restored=_lost_on_medium(store, source, row, rel, item, sc, onto_local=False))
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
         with opened_dirs.opened_to_read(item) as closed:
+            lost = _lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
-                            exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed)
+                            exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
+
+
+def _lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts, *,
+                    onto_local: bool) -> list[tuple[str, bytes, str]]:
+    """The files of a standard directory that the catalog says the backup holds at or below `rel`
+    (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
+    removed them): named as not restored, never passed over. An archive's are looked for by as_of."""
+    d = directory_of(source, rel)
+    if d.kind != "standard" or not stat.S_ISDIR(os.lstat(sc.path(item)).st_mode):   # a file: it is there
+        return []
+    strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
+    out = []
+    for path in sorted(catalog.contents(store, backup, (), prefix=rel)):
+        if directory_of(source, path) is not d:              # a directory of its own inside this one
+            continue
+        under = path[len(rel):].lstrip(b"/")
+        try:
+            os.lstat(sc.path(os.path.join(item, under) if under else item))
+        except (FileNotFoundError, NotADirectoryError):
+            out.append(("file", path[strip:].lstrip(b"/"),
+                        f"not on medium {backup['medium']} any more, though backup {backup['name']} held it"))
+        except OSError:     # not to be read here (the copy says why, if it is there)
+            continue
+    return out
 
 
 def _target_ready(to) -> None:
