@@ -24,18 +24,28 @@ def _walk(top: bytes, topdown: bool = True, unread: list[tuple[bytes, str]] | No
     """(path usable during the iteration, name below `top`, lstat) of everything below the
     directory `top`, in pre-order; not `topdown`: (its open descriptor, name, stat) of each
     directory itself, after its contents. Into `unread`: (name below `top`, why) of each directory
-    that could not be read (what is in it is not walked)."""
+    whose contents could not be read (they are not walked), and of each entry that could not be
+    looked at (gone meanwhile: a medium that loses it, an I/O error)."""
     def said(exc: OSError) -> None:     # `top` itself (fwalk names the others by their own name)
         if unread is not None:
-            unread.append((b"" if exc.filename == top else os.fsencode(exc.filename), os_reason(exc)))
+            name = b"" if exc.filename == top else os.fsencode(exc.filename)
+            unread.append((name, f"what is in it could not be read: {os_reason(exc)}"))
 
     for dirpath, dirnames, filenames, dfd in os.fwalk(top, topdown=topdown, onerror=said):
         under = dirpath[len(top):].lstrip(b"/")
         if topdown:
             dirnames.sort()
             for name in dirnames + sorted(filenames):
-                yield _via(dfd, name), os.path.join(under, name) if under else name, \
-                    os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                rel = os.path.join(under, name) if under else name
+                try:
+                    st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                except OSError as exc:   # gone since its directory was listed (restoring those before it), unreadable
+                    if unread is not None:
+                        unread.append((rel, f"could not be read: {os_reason(exc)}"))
+                    if name in dirnames:
+                        dirnames.remove(name)
+                    continue
+                yield _via(dfd, name), rel, st
             if unread is not None:
                 dirnames[:] = [name for name in dirnames if _readable(dfd, name, under, unread)]
         else:
@@ -49,7 +59,8 @@ def _readable(dir_fd: int, name: bytes, under: bytes, unread: list[tuple[bytes, 
         os.close(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd))
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-            unread.append((os.path.join(under, name) if under else name, os_reason(exc)))
+            unread.append((os.path.join(under, name) if under else name,
+                           f"what is in it could not be read: {os_reason(exc)}"))
         return False
     return True
 
@@ -136,7 +147,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                                     hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
             faults.point("restore.entries_put")
-            writer.result.errors += [(join(r), f"what is in it could not be read: {why}") for r, why in unread]
+            writer.result.errors += [(join(r), why) for r, why in unread]
             for path, r, st in _walk(src, topdown=False):
                 st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
