@@ -130,3 +130,23 @@ def test_rebuild_state_catalogues_kept_data_as_the_backup_did(tmp_path, capsys):
     store = lab.store()
     assert store.one("SELECT status FROM backups WHERE name=?", (kept.path.name,))["status"] == "kept"
     assert [tuple(r) for r in store.all(view)] == before
+
+
+def test_an_archive_directory_restored_as_of_kept_data_holds_the_files_it_saved(tmp_path):
+    """Kept data's archive files are not linked into the medium's union, which a directory's
+    restore walks: they come from the kept backup itself, the directory whole as that backup had it."""
+    from tests.trees import snapshot
+
+    lab = _lab(tmp_path)
+    write_files(lab.src / "photos", {"2025/first.jpg": b"one"})
+    _post_commands(lab, False)
+    assert lab.backup(lab.load(), now=T0).status == "completed"
+    write_files(lab.src / "photos", {"2025/only-kept.jpg": b"kept", "2026/new.jpg": b"new dir"})
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    assert kept.status == "failed"
+    photos = str(lab.src / "photos")
+    for how in ([], ["--backup", kept.path.name]):
+        out = tmp_path / f"out{len(how)}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", photos, "--to", str(out)] + how) == 0
+        assert snapshot(out / photos.lstrip("/")) == {b"2025/first.jpg": b"one", b"2025/only-kept.jpg": b"kept",
+                                                      b"2026/new.jpg": b"new dir"}, how

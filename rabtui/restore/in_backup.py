@@ -55,7 +55,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
     return in_backup
 
 
-def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts):
+def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts) -> "AsOf | None":
     """The `pick` for copy_into when `item` comes from an archive directory's union tree, which
     holds the newest file saved on the medium: each file as the backup had it instead (the newest
     version saved on that medium by a backup up to it, from the catalog), read from the backup that
@@ -63,21 +63,53 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     d = directory_of(source, rel)
     if d.kind != "archive" or item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b"")):
         return None
-    versions = catalog.archive_as_of(store, backup, (d.path,), rel)
     folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=?", (source.id, backup["medium"]))}
+    return AsOf(catalog.archive_as_of(store, backup, (d.path,), rel), folders, backup, rel, sc)
 
-    def pick(under: bytes, path: bytes, st):
-        full = os.path.join(rel, under) if under else rel
-        version = versions.get(full)
+
+class AsOf:
+    """See as_of. Called for each file of the union below the restored item, then `unseen()` gives
+    the files the backup had that the union does not show there: kept data's (a backup whose
+    post-backup commands failed is not linked into the union), or one lost from it."""
+
+    def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts):
+        self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
+        self.seen: set[bytes] = set()
+
+    def _full(self, under: bytes) -> bytes:
+        return os.path.join(self.rel, under) if under else self.rel
+
+    def _saved(self, full: bytes, version) -> bytes:
+        return os.path.join(self.folders[version[2]], b"data", full)
+
+    def __call__(self, under: bytes, path: bytes, st):
+        full = self._full(under)
+        version = self.versions.get(full)
         if version is None:
             return None
+        self.seen.add(full)
         if (st.st_size, int(st.st_mtime)) == version[:2]:
             return path, st
-        older = os.path.join(folders[version[2]], b"data", full)
+        older = self._saved(full, version)
         try:
-            return sc.path(older), os.lstat(sc.path(older))
+            return self.sc.path(older), os.lstat(self.sc.path(older))
         except OSError:
-            raise WorkFailed(f"/{fmt.name(full)} as backup {backup['name']} had it is not on medium"
-                             f" {backup['medium']} any more ({fmt.name(older)} is gone)") from None
-    return pick
+            raise WorkFailed(f"/{fmt.name(full)} as backup {self.backup['name']} had it is not on medium"
+                             f" {self.backup['medium']} any more ({fmt.name(older)} is gone)") from None
+
+    def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
+        """([(path, name below the item, lstat)] of the files the walk did not show, read from the
+        backup that saved each], [(name below the item, why)] of those that backup lacks too)."""
+        found, lost = [], []
+        for full in sorted(set(self.versions) - self.seen):
+            under = full[len(self.rel):].lstrip(b"/")
+            if not under:
+                continue
+            saved = self.sc.path(self._saved(full, self.versions[full]))
+            try:
+                found.append((saved, under, os.lstat(saved)))
+            except OSError:
+                lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
+                                    f" {self.backup['name']} held it"))
+        return found, lost

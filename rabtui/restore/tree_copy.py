@@ -146,6 +146,19 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                     raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
                                     hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
+            if hasattr(pick, "unseen"):          # an archive's files that its union does not show
+                found, lost = pick.unseen()
+                for path, r, st in found:
+                    try:
+                        writer.make_parents(join(r))
+                    except Refused as exc:
+                        writer.result.refused.append((join(r), str(exc)))
+                        continue
+                    except OSError as exc:
+                        writer.result.errors.append((join(r), os_reason(exc)))
+                        continue
+                    writer.put(path, join(r), st)
+                writer.result.not_restored += [("file", join(r), why) for r, why in lost]
             faults.point("restore.entries_put")
             writer.result.errors += [(join(r), why) for r, why in unread]
             for path, r, st in _walk(src, topdown=False):
