@@ -240,3 +240,43 @@ def test_a_target_that_is_another_users_symlink_is_not_followed(open_base, capsy
     assert list(elsewhere.iterdir()) == [], "the restore wrote through the other user's symlink"
     assert code in (1, 3) and "restore is a symlink" in captured.out + captured.err, captured
     assert "Traceback" not in captured.err
+
+
+def test_a_hard_link_is_not_made_to_what_a_user_put_in_place_of_its_first_name(open_base, monkeypatch):
+    """Root restores two names of one file into a user's directory: once the first is in place, the
+    user renames a symlink of theirs onto it. The second name is not made a link of that symlink:
+    it gets the backup's file, and the link that could not be kept is named."""
+    from rabtui.restore.write import SafeWriter
+
+    nobody = NOBODY
+    lab = Lab(open_base, media_count=1)
+    home = lab.src / "home"
+    alice = home / "alice"
+    alice.mkdir(parents=True)
+    os.chown(alice, nobody.pw_uid, nobody.pw_gid)
+    (alice / "a").write_bytes(b"the backup's bytes\n")
+    os.link(alice / "a", alice / "b")
+    cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{home}"\n')
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    for name in ("a", "b"):
+        (alice / name).unlink()
+    victim = open_base / "shadow"
+    victim.write_bytes(b"root:$6$secret\n")
+    real_into_place = SafeWriter._into_place
+
+    def then_the_user_swaps(self, fd, tmp, name, rel):
+        placed = real_into_place(self, fd, tmp, name, rel)
+        if name == b"a":
+            def swap():
+                os.symlink(victim, alice / ".evil")
+                os.rename(alice / ".evil", alice / "a")
+            as_nobody(swap)
+        return placed
+
+    monkeypatch.setattr(SafeWriter, "_into_place", then_the_user_swaps)
+    result = R.restore(cfg, lab.store(), "loc", str(alice), to_source=True)
+    monkeypatch.undo()
+    b = alice / "b"
+    assert not b.is_symlink(), f"b was made a link of the user's symlink to {os.readlink(b)}"
+    assert b.read_bytes() == b"the backup's bytes\n"
+    assert any(kind == "hard link" and name.endswith(b"b") for kind, name, _ in result.written.not_restored)

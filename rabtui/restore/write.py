@@ -47,7 +47,7 @@ class SafeWriter(TargetDirs):
         self.overwrite = overwrite
         self.link_files = link_files
         self.replace_symlinks = replace_symlinks and overwrite
-        self.inodes: dict[tuple[int, int], bytes] = {}
+        self.inodes: dict[tuple[int, int], tuple[bytes, tuple[int, int]]] = {}   # -> (name, what was made)
         self.found_dirs: set[bytes] = set()     # directories there before: kept as found (no overwrite)
         self.result = Written()
         self.meta = MetadataWriter(self.result)
@@ -107,18 +107,27 @@ class SafeWriter(TargetDirs):
         key = (st.st_dev, st.st_ino)
         tmp = _tmp_name()
         if st.st_nlink > 1 and not stat.S_ISDIR(mode) and key in self.inodes:
-            first_dir, first_name = os.path.split(self.inodes[key])
+            first, made = self.inodes[key]
+            first_dir, first_name = os.path.split(first)
             first_fd = os.dup(self.parent_fd(first_dir))
             try:
                 fd = self.parent_fd(rel_dir)
                 os.link(first_name, tmp, src_dir_fd=first_fd, dst_dir_fd=fd, follow_symlinks=False)
             finally:
                 os.close(first_fd)
-            if self._into_place(fd, tmp, name, rel):
-                self.result.links += 1
-            return
+            linked = os.stat(tmp, dir_fd=fd, follow_symlinks=False)
+            if (linked.st_dev, linked.st_ino) == made:
+                if self._into_place(fd, tmp, name, rel):
+                    self.result.links += 1
+                return
+            # another entry took the first name since it was made (by whoever may write there):
+            # this name gets the backup's entry of its own
+            os.unlink(tmp, dir_fd=fd)
+            del self.inodes[key]
+            self.result.not_restored.append(("hard link", rel, f"not linked to {fmt.name(first)}, which was"
+                                                               f" replaced on the target meanwhile: a copy"))
         if stat.S_ISREG(mode):
-            self._file(src, fd, tmp, rel, st)
+            made = self._file(src, fd, tmp, rel, st)
             counter = "files"
         elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(src), tmp, dir_fd=fd)
@@ -127,6 +136,9 @@ class SafeWriter(TargetDirs):
             counter = "special"
         else:
             return
+        if counter != "files":
+            now = os.stat(tmp, dir_fd=fd, follow_symlinks=False)
+            made = (now.st_dev, now.st_ino)
         if counter != "files":
             try:
                 self.meta.on_path(fd, tmp, st, src=src, is_link=counter == "symlinks", shown=rel)
@@ -139,7 +151,7 @@ class SafeWriter(TargetDirs):
         if counter == "files":
             self.result.bytes += st.st_size
         if st.st_nlink > 1:
-            self.inodes[key] = rel
+            self.inodes[key] = (rel, made)
 
     def _into_place(self, fd: int, tmp: bytes, name: bytes, rel: bytes) -> bool:
         """`tmp` renamed to `name` (rename(2) replaces a symlink itself, never what it points to);
@@ -173,7 +185,7 @@ class SafeWriter(TargetDirs):
         os.unlink(tmp, dir_fd=fd)
         return True
 
-    def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> None:
+    def _file(self, src: bytes, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> tuple[int, int]:
         """The file, content and attributes, as `tmp` in the directory `fd`. A copy is written into
         an unnamed file (O_TMPFILE) that gets its name once whole: a restore killed meanwhile leaves
         no half file behind (a file system without unnamed files gets a named one). A staged file
@@ -191,7 +203,7 @@ class SafeWriter(TargetDirs):
                 faults.point("restore.file_written")
                 try:
                     os.link(src, tmp, dst_dir_fd=fd, follow_symlinks=False)
-                    return
+                    return now.st_dev, now.st_ino
                 except OSError as exc:
                     # another mount of the same file system (a bind mount): copied, as all after it
                     if exc.errno != errno.EXDEV:
@@ -209,7 +221,9 @@ class SafeWriter(TargetDirs):
                 if named:
                     os.unlink(tmp, dir_fd=fd)
                 raise
+            made = os.fstat(fd_out)
             os.close(fd_out)
+            return made.st_dev, made.st_ino
         finally:
             os.close(fd_in)
 
