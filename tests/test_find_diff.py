@@ -126,3 +126,27 @@ def test_a_limited_find_counts_only_the_files_something_holds(tmp_path):
     for limit in (1, 2, len(held)):
         found = {bytes(v.path) for v in catalog.find(store, "*", limit=limit)}
         assert len(found) == limit and found <= held
+
+
+def test_a_glob_with_brackets_means_what_it_means_to_the_shell(tmp_path):
+    """`[!...]` is the shell's (and fnmatch's) negation, SQLite's GLOB says `[^...]`; a `[` that no
+    `]` closes is a plain character: the catalog's narrowing before the exact test keeps every
+    name the glob matches."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"a[b": b"1", "apple": b"2", "berry": b"3", "!bang": b"4", "^caret": b"5",
+                                   "x/[y": b"6"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+
+    def names(pattern, **kw):
+        return sorted(os.path.basename(v.path).decode() for v in catalog.find(store, pattern, **kw))
+
+    assert names("[!a]*") == ["!bang", "[y", "^caret", "berry"]
+    assert names("[!a]*", ignore_case=True) == ["!bang", "[y", "^caret", "berry"]
+    assert names("[!!]*") == ["[y", "^caret", "a[b", "apple", "berry"]
+    assert names("[^a]*") == ["^caret", "a[b", "apple"]     # `^` is a plain character there
+    assert names("a[b") == ["a[b"]
+    assert names("*/x/[y") == ["[y"]      # a glob with a / matches the whole path
+    assert names("[[]y") == ["[y"]
+    assert names("[ab]*") == ["a[b", "apple", "berry"]

@@ -102,8 +102,30 @@ def as_glob(pattern: str | bytes) -> bytes:
 
 
 def _glob_sql(pattern: bytes) -> bytes:
-    """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end."""
-    return pattern.lstrip(b"/") if b"/" in pattern else b"*" + pattern
+    """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end.
+    A bracket expression becomes `?` (any one character): SQLite's GLOB says `[^...]` where the
+    shell and fnmatch say `[!...]`, and takes `^` for negation where they take it as it is; a `[`
+    that no `]` closes is a plain character to fnmatch, and never matches in SQLite unless `[[]`."""
+    out, i = bytearray(), 0
+    while i < len(pattern):
+        c = pattern[i:i + 1]
+        if c == b"[":
+            j = i + 1
+            if pattern[j:j + 1] == b"!":
+                j += 1
+            if pattern[j:j + 1] == b"]":
+                j += 1
+            j = pattern.find(b"]", j)
+            if j < 0:
+                out += b"[[]"
+            else:
+                out += b"?"
+                i = j
+        else:
+            out += c
+        i += 1
+    glob = bytes(out)
+    return glob.lstrip(b"/") if b"/" in pattern else b"*" + glob
 
 
 def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
