@@ -2,7 +2,8 @@
 
 The strategy is laravel-backup-server's DefaultStrategy, on the backups' start times:
 
-1. the newest complete backup of a source on a medium is never deleted;
+1. the newest complete backup of a source on a medium is never deleted (the newest by its date, and
+   the one made last: after a clock was wrong they differ);
 2. every backup younger than `keep_all_days` is kept;
 3. in the `keep_daily_days` days before that, the newest backup of each calendar day is kept;
 4. in the `keep_weekly_weeks` weeks before that, the newest of each ISO week;
@@ -174,8 +175,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         verdict = select_gfs([(r["id"], backup_time(r)) for r in retained], settings, now)
         complete = [r for r in retained if r["status"] in COMPLETE]
         # never a candidate: the newest backup (any restorable state) and the newest complete one
-        newest = {retained[-1]["id"]} if retained else set()
-        newest |= {complete[-1]["id"]} if complete else set()
+        newest = _newest(retained) | _newest(complete)
         going: list[Candidate] = []
 
         def guarded(r) -> bool:
@@ -267,6 +267,13 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
         if gap:
             out.append(gap)
     return out
+
+
+def _newest(rows: list) -> set[int]:
+    """The ids of the newest of `rows` (in order of their dates) and of the one made last (the
+    highest id). They differ after a clock was wrong: a backup dated years ahead stays the newest
+    by its date, while those made after it under a right clock hold the source's newest state."""
+    return {rows[-1]["id"], max(r["id"] for r in rows)} if rows else set()
 
 
 def _candidate(r, why: str) -> Candidate:

@@ -1,0 +1,30 @@
+"""A backup dated years ahead (made under a clock that was ahead, or on another server's medium)
+stays the newest by its date while the backups made after it, under a right clock, are dated
+before it. Those later backups hold the source's newest state: cleanup's size cap must not take
+them for the oldest. Real rsync over the tests' sshd, `run-due --now`."""
+from rabtui.cli import main
+from rabtui.media import medium_layout
+from tests.trees import Lab, ssh_source_lines, write_files
+
+
+def _ssh_lab(tmp_path, sshd, retention: str = "") -> tuple[Lab, list[str]]:
+    lab = Lab(tmp_path, media_count=1)
+    data = lab.src / "data"
+    data.mkdir()
+    lab.write(ssh_source_lines(sshd) + 'schedule = "0 2 * * *"\n'
+              + f'[[sources.directories]]\npath = "{data}"\n' + (f"[retention]\n{retention}\n" if retention else ""))
+    lab.trust(sshd)
+    return lab, ["--config", str(lab.config_path)]
+
+
+def test_the_size_cap_keeps_the_backup_made_last_when_another_is_dated_years_ahead(tmp_path, sshd, capsys):
+    lab, cfg = _ssh_lab(tmp_path, sshd, "max_size_mb = 0")       # the cap: every backup but the newest goes
+    nights = ["2026-10-01T03:00", "2030-01-01T03:00", "2026-10-02T03:00", "2026-10-03T03:00"]   # one night ahead
+    for night, when in enumerate(nights):
+        write_files(lab.src / "data", {f"v{night}": b"night %d" % night})
+        assert main([*cfg, "run-due", "--now", when]) == 0
+        made = lab.store().one("SELECT name, path FROM backups ORDER BY id DESC LIMIT 1")
+        copy = medium_layout.backup_data_path(made["path"], str(lab.src / "data"))
+        # the backup just made holds the source as it is now: it stays, whatever the dates say
+        assert (copy / f"v{night}").read_bytes() == b"night %d" % night, (made["name"], capsys.readouterr().out)
+
