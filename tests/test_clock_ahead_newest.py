@@ -28,3 +28,32 @@ def test_the_size_cap_keeps_the_backup_made_last_when_another_is_dated_years_ahe
         # the backup just made holds the source as it is now: it stays, whatever the dates say
         assert (copy / f"v{night}").read_bytes() == b"night %d" % night, (made["name"], capsys.readouterr().out)
 
+
+def _three_nights(lab: Lab, cfg: list[str]) -> None:
+    """A file written anew each night; the second night's clock is years ahead, the third's right."""
+    for night, when in enumerate(["2026-10-01T03:00", "2030-01-01T03:00", "2026-10-02T03:00"]):
+        write_files(lab.src / "data", {"doc": b"night %d;" % night * (night + 1)})
+        assert main([*cfg, "run-due", "--now", when]) == 0
+
+
+def test_restore_reads_the_backup_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    _three_nights(lab, cfg)
+    out = tmp_path / "out"
+    assert main([*cfg, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert (out / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"night 2;" * 3, said
+
+
+def test_a_checkpoint_takes_the_backup_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    lab.config_path.write_text(lab.config_path.read_text()
+                               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+    _three_nights(lab, cfg)
+    assert main([*cfg, "checkpoint", "burn", "--yes", "--now"]) == 0, capsys.readouterr().out
+    store = lab.store()
+    taken = store.one("SELECT b.name FROM checkpoint_dirs c JOIN backups b ON b.id=c.backup_id")["name"]
+    assert taken == "backup-20261002030000"
+    sizes = {bytes(r["path"]).rsplit(b"/", 1)[-1]: r["size"] for r in store.all("SELECT path, size FROM disc_files")}
+    assert sizes[b"doc"] == len(b"night 2;" * 3)
+

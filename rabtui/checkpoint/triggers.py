@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from rabtui.config import Config
-from rabtui.state.store import COMPLETE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, Store, as_made
 
 REQUESTED_KEY = "checkpoint.requested"
 DAY = 86400.0
@@ -65,11 +65,12 @@ def clear_requests(store: Store, keys: list[str]) -> None:
 
 
 def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> list:
-    """The complete backups of `source` that hold directory `path`, newest first."""
+    """The complete backups of `source` that hold directory `path`, newest first (as made: one dated
+    ahead by a wrong clock comes after those made after it)."""
     return store.all(
         f"SELECT b.* FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
         f" WHERE b.source=? AND d.path=? AND b.status IN {COMPLETE_SQL}"
-        f" AND (d.state IS NULL OR d.state != 'failed') ORDER BY b.started DESC, b.id DESC LIMIT ?",
+        f" AND (d.state IS NULL OR d.state != 'failed') ORDER BY {as_made()} DESC, b.id DESC LIMIT ?",
         (source, path, limit),
     )
 
