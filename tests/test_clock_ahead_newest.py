@@ -2,6 +2,9 @@
 stays the newest by its date while the backups made after it, under a right clock, are dated
 before it. Those later backups hold the source's newest state: cleanup's size cap must not take
 them for the oldest. Real rsync over the tests' sshd, `run-due --now`."""
+import json
+import os
+
 from rabtui.cli import main
 from rabtui.media import medium_layout
 from tests.trees import Lab, ssh_source_lines, write_files
@@ -56,4 +59,29 @@ def test_a_checkpoint_takes_the_backup_made_last_not_the_one_dated_ahead(tmp_pat
     assert taken == "backup-20261002030000"
     sizes = {bytes(r["path"]).rsplit(b"/", 1)[-1]: r["size"] for r in store.all("SELECT path, size FROM disc_files")}
     assert sizes[b"doc"] == len(b"night 2;" * 3)
+
+
+def test_the_link_base_is_the_backup_made_last_so_the_catalog_lists_only_backups_holding_a_file(tmp_path, sshd,
+                                                                                                  capsys):
+    """A file gone from the source for a night comes back unchanged (same size and mtime). The night
+    after a backup dated ahead, the base of the backup that finds it back must be the one made the
+    night before (which lacks it), not the one dated ahead: linked from that one, the catalog
+    stretched its version over the night that did not hold it."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "f": b"the file"})
+    os.utime(data / "f", (1_700_000_000, 1_700_000_000))
+    for when in ("2026-10-01T03:00", "2030-01-01T03:00"):
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    os.rename(data / "f", tmp_path / "f")                        # gone for a night
+    assert main([*cfg, "run-due", "--now", "2026-10-02T03:00"]) == 0
+    os.rename(tmp_path / "f", data / "f")                        # back, unchanged
+    assert main([*cfg, "run-due", "--now", "2026-10-03T03:00"]) == 0
+    capsys.readouterr()
+    assert main([*cfg, "find", "/f", "--json"]) == 0
+    held = [name for v in json.loads(capsys.readouterr().out) for loc in v["locations"] for name in loc["backups"]]
+    on_medium = [name for name, path, _ in medium_layout.list_backups(lab.media[0][1], "web")
+                 if (medium_layout.backup_data_path(path, str(data)) / "f").exists()]
+    assert sorted(held) == sorted(on_medium) == ["backup-20261001030000", "backup-20261003030000",
+                                                 "backup-20300101030000"], held
 

@@ -54,16 +54,23 @@ def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None,
     Complete means both: its backup.json says so (the medium is the truth) and the database does
     not know it as anything else (failed, abandoned, deleted). A backup the database does not
     know at all (before `rebuild-state`) still counts, with id None.
+
+    Newest is by name (its start time), unless the database knows a complete one made after the
+    newest by name (a higher id): that one ran after a clock that was ahead had dated the other,
+    and it holds the newer state. Linked from the one dated ahead, a file it lacked that came back
+    unchanged would stretch the catalog's version over it.
     """
+    rows = {r["name"]: r for r in store.all("SELECT id, name, status FROM backups WHERE medium=? AND source=?",
+                                            (medium.id, source_id))}
+    complete = []
     for name, path, info in reversed(medium_layout.list_backups(medium.path, source_id)):
-        if not info or info.get("status") not in COMPLETE:
-            continue
-        row = store.one("SELECT id, status FROM backups WHERE medium=? AND source=? AND name=?",
-                        (medium.id, source_id, name))
-        if row is not None and row["status"] not in COMPLETE:
-            continue
-        return (row["id"] if row else None, path, name)
-    return None
+        row = rows.get(name)
+        if info and info.get("status") in COMPLETE and (row is None or row["status"] in COMPLETE):
+            complete.append((row["id"] if row else None, path, name))
+    if not complete:
+        return None
+    known = [c for c in complete if c[0] is not None]
+    return max(known, key=lambda c: c[0]) if complete[0][0] is not None else complete[0]
 
 
 def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | None:
