@@ -4,7 +4,9 @@ before it. Those later backups hold the source's newest state: cleanup's size ca
 them for the oldest. Real rsync over the tests' sshd, `run-due --now`."""
 import json
 import os
+from datetime import datetime
 
+from rabtui.checkpoint import triggers
 from rabtui.cli import main
 from rabtui.media import medium_layout
 from tests.trees import Lab, ssh_source_lines, write_files
@@ -85,3 +87,24 @@ def test_the_link_base_is_the_backup_made_last_so_the_catalog_lists_only_backups
     assert sorted(held) == sorted(on_medium) == ["backup-20261001030000", "backup-20261003030000",
                                                  "backup-20300101030000"], held
 
+
+def test_a_checkpoint_dated_years_ahead_does_not_silence_max_days_for_years(tmp_path, sshd, capsys):
+    """Discs written under a clock years ahead (or read back by rebuild-state from another server's)
+    date the directories' last checkpoint in the future: their days since it stay negative, and a
+    directory that changes little would get no checkpoint again for years. Judged due, the next
+    checkpoint dates it right."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    lab.config_path.write_text(lab.config_path.read_text()
+                               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\nmax_days = 30\n')
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main([*cfg, "run-due", "--now", "2026-10-01T03:00"]) == 0
+    assert main([*cfg, "checkpoint", "burn", "--yes", "--now"]) == 0
+    ahead = datetime(2030, 1, 1, 3).timestamp()               # as the clock said when the discs were written
+    lab.store().execute("UPDATE dir_state SET last_checkpoint_time=?", (ahead,))
+    lab.store().execute("UPDATE checkpoints SET created=?", (ahead,))
+    capsys.readouterr()
+    assert main([*cfg, "run-due", "--now", "2026-12-01T03:00"]) == 0        # 61 days on, by a right clock
+    out = capsys.readouterr().out
+    assert "checkpoint due: web:" in out and "in the future" in out, out
+    assert main([*cfg, "checkpoint", "burn", "--yes"]) == 0                # the due directory, now
+    assert triggers.due(lab.load(), lab.store()) == []

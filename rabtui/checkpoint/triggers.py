@@ -18,6 +18,9 @@ from rabtui.state.store import COMPLETE_SQL, Store, as_made
 
 REQUESTED_KEY = "checkpoint.requested"
 DAY = 86400.0
+# a last checkpoint dated further ahead of now was written under a clock that was ahead (as
+# ops.schedule.CLOCK_SLACK): its age cannot be told, and waiting for it would wait for years
+AHEAD = DAY
 
 
 @dataclass
@@ -114,6 +117,9 @@ def _judge(st: DirStatus) -> None:
         st.reasons.append(f"{st.changed} changed files > max_changed_files {st.max_changed_files}")
     if st.last_checkpoint_time is None:
         st.reasons.append("never checkpointed")
+    elif st.days_since is not None and st.days_since < -AHEAD / DAY:
+        st.reasons.append(f"checkpoint {st.last_checkpoint} is dated {int(-st.days_since)} days in the future:"
+                          " the clock was ahead when it was written (check it); its age cannot be told")
     elif st.days_since is not None and st.days_since > st.max_days:
         st.reasons.append(f"{int(st.days_since)} days since checkpoint {st.last_checkpoint} > max_days {st.max_days}")
     if st.did_not_fit:
