@@ -108,3 +108,23 @@ def test_a_checkpoint_dated_years_ahead_does_not_silence_max_days_for_years(tmp_
     assert "checkpoint due: web:" in out and "in the future" in out, out
     assert main([*cfg, "checkpoint", "burn", "--yes"]) == 0                # the due directory, now
     assert triggers.due(lab.load(), lab.store()) == []
+
+
+def test_the_rotation_goes_on_after_a_medium_was_used_under_a_clock_years_ahead(tmp_path, sshd, capsys):
+    """The rotation goes to the medium after the one used last. One used under a clock years ahead
+    stayed "used last" for years, and every backup went to the medium after it, the others never."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    lab.media.append(("m2", tmp_path / "medium2"))
+    lab.media.append(("m3", tmp_path / "medium3"))
+    for _, path in lab.media[1:]:
+        path.mkdir()
+    lab.config_path.write_text(lab.config_path.read_text() + "".join(
+        f'\n[[media]]\nid = "{mid}"\npath = "{path}"\n' for mid, path in lab.media[1:]))
+    write_files(lab.src / "data", {"a": b"a"})
+    used = []
+    for day in range(1, 7):
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+        used.append(lab.store().one("SELECT medium FROM backups ORDER BY id DESC LIMIT 1")["medium"])
+        if day == 3:        # that night the clock was years ahead: the medium's use is dated so
+            lab.store().execute("UPDATE media SET last_used=? WHERE id=?", (datetime(2030, 1, 1, 3).timestamp(), used[-1]))
+    assert used == ["m1", "m2", "m3"] * 2, capsys.readouterr().out

@@ -12,12 +12,15 @@ from rabtui.media import labels_kept
 from rabtui.media.medium import space
 from rabtui.state.store import Store
 
+DAY = 86400.0
+
 
 def next_medium(cfg: Config, store: Store) -> Medium:
     """RAB rotation: the medium after the one that took the last backup (config order, cyclic).
 
     "Took" means a backup got as far as checking it (`media.last_used`); a run that failed before
-    (host unreachable) does not advance the rotation.
+    (host unreachable) does not advance the rotation. A use recorded under a clock that was ahead
+    is moved back by the next one (record_use).
     """
     if not cfg.media:
         raise WorkFailed("no media are configured")
@@ -36,14 +39,19 @@ def record_use(store: Store, medium: Medium, info: dict, when: float | None = No
     """The medium was checked and is being used now: last_used, last_seen, label and space. Returns
     why its label could not be kept beside the database (None: kept)."""
     when = when or time.time()
-    store.execute(
-        "INSERT INTO media(id, label, last_used, last_seen, total_bytes, free_bytes, total_inodes, free_inodes)"
-        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label,"
-        " last_used=excluded.last_used, last_seen=excluded.last_seen, total_bytes=excluded.total_bytes,"
-        " free_bytes=excluded.free_bytes, total_inodes=excluded.total_inodes, free_inodes=excluded.free_inodes",
-        (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
-         info.get("total_inodes"), info.get("free_inodes")),
-    )
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO media(id, label, last_used, last_seen, total_bytes, free_bytes, total_inodes, free_inodes)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label,"
+            " last_used=excluded.last_used, last_seen=excluded.last_seen, total_bytes=excluded.total_bytes,"
+            " free_bytes=excluded.free_bytes, total_inodes=excluded.total_inodes, free_inodes=excluded.free_inodes",
+            (medium.id, json.dumps(info.get("label")), when, when, info.get("total_bytes"), info.get("free_bytes"),
+             info.get("total_inodes"), info.get("free_inodes")),
+        )
+        # a use dated more than a day after this one was recorded under a clock that was ahead: it
+        # came before this one (else it stays the last use for years, and every backup goes to the
+        # medium after it)
+        conn.execute("UPDATE media SET last_used=? WHERE id<>? AND last_used>?", (when - 1, medium.id, when + DAY))
     return labels_kept.keep(store.state_dir, medium.id, info.get("label"))
 
 
