@@ -128,3 +128,22 @@ def test_the_rotation_goes_on_after_a_medium_was_used_under_a_clock_years_ahead(
         if day == 3:        # that night the clock was years ahead: the medium's use is dated so
             lab.store().execute("UPDATE media SET last_used=? WHERE id=?", (datetime(2030, 1, 1, 3).timestamp(), used[-1]))
     assert used == ["m1", "m2", "m3"] * 2, capsys.readouterr().out
+
+
+def test_backups_made_under_a_clock_years_behind_are_kept_as_long_as_the_one_made_before_them(tmp_path, sshd,
+                                                                                               capsys):
+    """After a power cut the RTC said 2000 for three nights: their backups are dated 26 years back,
+    but were made after the backup of the night before (whose age the retention periods keep). Once
+    the clock is right, they are not "past the retention periods" while that one is kept."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    nights = ["2026-10-01T03:00", "2026-10-02T03:00", "2026-10-03T03:00",
+              "2000-01-01T03:00", "2000-01-02T03:00", "2000-01-03T03:00", "2026-10-07T03:00", "2026-10-08T03:00"]
+    for night, when in enumerate(nights):
+        write_files(lab.src / "data", {"doc": b"night %d" % night})
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
+    assert len(kept) == 8, (kept, capsys.readouterr().out)
+    assert main([*cfg, "cleanup", "--now", "2026-12-30T03:00"]) == 0    # weeks on: one a week is kept
+    kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
+    assert kept[:4] == ["backup-20261003030000", "backup-20000101030000", "backup-20000102030000",
+                        "backup-20000103030000"], (kept, capsys.readouterr().out)

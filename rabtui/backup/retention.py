@@ -10,6 +10,8 @@ The strategy is laravel-backup-server's DefaultStrategy, on the backups' start t
 5. in the `keep_monthly_months` months before that, the newest of each calendar month;
 6. in the `keep_yearly_years` years before that, the newest of each calendar year;
 7. anything older goes;
+   (a backup dated before one made before it on its medium, by a clock that was behind, stays as
+   long as that one does: see _keep_made_after)
 8. then, oldest first, backups go while the source uses more than `max_size_mb` on the medium.
 
 Each period ends where the previous one starts (periods are counted back from `now`, like
@@ -54,6 +56,7 @@ FAILED_GRACE = timedelta(days=1)
 # a gap this long between two of a source's last JUMPED_NIGHTS backups may be a clock that jumped
 # ahead: its backups are then judged as of the backup before the gap plus this (judged_at)
 CLOCK_LEAD = timedelta(days=7)
+CLOCK_SLACK = timedelta(days=1)     # a backup dated further ahead of now ran under a clock that was ahead
 JUMPED_NIGHTS = 3
 
 
@@ -176,6 +179,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         complete = [r for r in retained if r["status"] in COMPLETE]
         # never a candidate: the newest backup (any restorable state) and the newest complete one
         newest = _newest(retained) | _newest(complete)
+        _keep_made_after(retained, verdict, newest, now)
         going: list[Candidate] = []
 
         def guarded(r) -> bool:
@@ -267,6 +271,21 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
         if gap:
             out.append(gap)
     return out
+
+
+def _keep_made_after(retained: list, verdict: dict[int, str], newest: set[int], now: datetime) -> None:
+    """A backup dated before one made before it on its medium (a lower id) that stays ran under a
+    clock that was behind (an RTC reset by a power cut, say): it stays as long as that one does.
+    Judged by its date, it would be past every period once the clock is right again. A backup dated
+    more than a day ahead of `now` (a clock that was ahead) keeps none this way."""
+    shield = None     # the backup that stays, made so far, dated latest
+    for r in sorted(retained, key=lambda r: r["id"]):
+        when = backup_time(r)
+        if not verdict[r["id"]] and r["id"] not in newest and shield is not None and when < backup_time(shield):
+            verdict[r["id"]] = f"made after {shield['name']}, which stays, and dated before it (a clock behind)"
+        stays = verdict[r["id"]] or r["id"] in newest
+        if stays and when <= now + CLOCK_SLACK and (shield is None or when > backup_time(shield)):
+            shield = r
 
 
 def _newest(rows: list) -> set[int]:
