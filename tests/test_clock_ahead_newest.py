@@ -147,3 +147,15 @@ def test_backups_made_under_a_clock_years_behind_are_kept_as_long_as_the_one_mad
     kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
     assert kept[:4] == ["backup-20261003030000", "backup-20000101030000", "backup-20000102030000",
                         "backup-20000103030000"], (kept, capsys.readouterr().out)
+
+
+def test_check_under_a_clock_years_behind_says_so_not_never_backed_up(tmp_path, sshd, capsys):
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    write_files(lab.src / "data", {"a": b"a"})
+    assert main([*cfg, "run-due", "--now", "2026-10-01T03:00"]) == 0
+    capsys.readouterr()
+    prom = tmp_path / "rabtui.prom"
+    assert main([*cfg, "check", "--now", "2000-01-01T03:00", "--prometheus", str(prom)]) == 2   # the RTC lost its time
+    said = capsys.readouterr().out
+    assert "is the clock behind now" in said and "never backed up" not in said, said
+    assert 'rabtui_check_status{check="stale:web"}' not in prom.read_text()      # no RabtuiNeverBackedUp

@@ -5,6 +5,7 @@ Checks, each with a stable id (the key of the `health` table):
 | id                     | level    | when |
 |------------------------|----------|------|
 | stale:SOURCE           | critical | the newest complete backup is older than 2 days, and than the source's scheduled time a day ago (warning: never backed up) |
+| clock:SOURCE           | critical | its newest complete backup is dated more than a day ahead (a clock ahead then), or all are (the clock behind now) |
 | failed:SOURCE          | warning  | the newest backup run of the source failed |
 | partial:SOURCE         | warning  | the newest backup run left files out (rsync 23, unreadable files; no directories) |
 | size:SOURCE:MEDIUM     | warning  | the source uses more than max_size_mb on the medium |
@@ -115,14 +116,20 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
     cap = cfg.retention.max_size_mb * 1024 * 1024
     for s in cfg.sources:
         good, newest = newest_complete(store, s.id, ts)
-        if good is not None and good["started"] != newest:
+        if good is not None and newest is None:
+            # every backup dated ahead: more likely this clock is behind now than every run's was ahead
+            out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: every complete backup is dated in the"
+                               f" future ({good['name']} {_age(good['started'] - ts)} ahead): is the clock behind"
+                               " now (an RTC that lost its time)? Check it: rabtui judges ages and retention by it"))
+        elif good is not None and good["started"] != newest:
             # run under a clock that was ahead: retention and the schedule judge by such dates
             out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {good['name']} is dated"
                                f" {_age(good['started'] - ts)} in the future: was the clock ahead when it ran? Check the"
                                " clock; until then this source's age is judged by the backups before it"))
-        if newest is None:
+        if good is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))
-        elif ts - newest > STALE_AFTER.total_seconds() and _missed_a_scheduled_time(s, newest, ts):
+        elif (newest is not None and ts - newest > STALE_AFTER.total_seconds()
+              and _missed_a_scheduled_time(s, newest, ts)):
             out.append(Problem(f"stale:{s.id}", CRITICAL,
                                f"source {s.id}: newest backup is {_age(ts - newest)} old"))
         last = queries.last_run(store, s.id)
