@@ -159,3 +159,12 @@ def test_check_under_a_clock_years_behind_says_so_not_never_backed_up(tmp_path, 
     said = capsys.readouterr().out
     assert "is the clock behind now" in said and "never backed up" not in said, said
     assert 'rabtui_check_status{check="stale:web"}' not in prom.read_text()      # no RabtuiNeverBackedUp
+
+
+def test_diff_compares_the_last_two_backups_made_not_the_last_two_dates(tmp_path, sshd, capsys):
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    _three_nights(lab, cfg)
+    capsys.readouterr()
+    assert main([*cfg, "diff", "web", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["a"], data["b"]) == ("backup-20300101030000", "backup-20261002030000"), data

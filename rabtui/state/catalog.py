@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made
 
 
 def _b(s: str | bytes) -> bytes:
@@ -255,12 +255,14 @@ def backup_row(store: Store, source: str, name_or_id: str | int | None):
 
 
 def complete_backups(store: Store, source: str, medium: str | None = None) -> list:
-    q = f"SELECT * FROM backups WHERE source=? AND status IN {COMPLETE_SQL}"
+    """The source's complete backups, oldest first as made (store.as_made: one dated ahead by a wrong
+    clock comes before those made after it)."""
+    q = f"SELECT b.* FROM backups b WHERE b.source=? AND b.status IN {COMPLETE_SQL}"
     params: list = [source]
     if medium:
-        q += " AND medium=?"
+        q += " AND b.medium=?"
         params.append(medium)
-    return store.all(q + " ORDER BY started, id", params)
+    return store.all(q + f" ORDER BY {as_made()}, b.id", params)
 
 
 def _below(prefix: bytes) -> tuple[str, tuple]:
