@@ -41,13 +41,16 @@ def _three_nights(lab: Lab, cfg: list[str]) -> None:
         assert main([*cfg, "run-due", "--now", when]) == 0
 
 
-def test_restore_reads_the_backup_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
+def test_restore_and_diff_take_the_backup_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
     lab, cfg = _ssh_lab(tmp_path, sshd)
     _three_nights(lab, cfg)
     out = tmp_path / "out"
     assert main([*cfg, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(out)]) == 0
     said = capsys.readouterr().out
     assert (out / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"night 2;" * 3, said
+    assert main([*cfg, "diff", "web", "--json"]) == 0       # the last two made, in the order they were made
+    data = json.loads(capsys.readouterr().out)
+    assert (data["a"], data["b"]) == ("backup-20300101030000", "backup-20261002030000"), data
 
 
 def test_a_checkpoint_takes_the_backup_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
@@ -160,11 +163,3 @@ def test_check_under_a_clock_years_behind_says_so_not_never_backed_up(tmp_path, 
     assert "is the clock behind now" in said and "never backed up" not in said, said
     assert 'rabtui_check_status{check="stale:web"}' not in prom.read_text()      # no RabtuiNeverBackedUp
 
-
-def test_diff_compares_the_last_two_backups_made_not_the_last_two_dates(tmp_path, sshd, capsys):
-    lab, cfg = _ssh_lab(tmp_path, sshd)
-    _three_nights(lab, cfg)
-    capsys.readouterr()
-    assert main([*cfg, "diff", "web", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert (data["a"], data["b"]) == ("backup-20300101030000", "backup-20261002030000"), data

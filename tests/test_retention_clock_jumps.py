@@ -73,6 +73,6 @@ class ClockJumpHistory(RetentionHistory):
 
 # few, short histories (each step runs real rsync); a failing one is reported as found, not shrunk:
 # shrinking such histories takes minutes
-ClockJumpHistory.TestCase.settings = settings(max_examples=15, stateful_step_count=6, deadline=None,
+ClockJumpHistory.TestCase.settings = settings(max_examples=10, stateful_step_count=6, deadline=None,
                                               phases=[Phase.explicit, Phase.reuse, Phase.generate])
 test_retention_clock_jumps = ClockJumpHistory.TestCase
