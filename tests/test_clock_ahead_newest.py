@@ -163,3 +163,18 @@ def test_check_under_a_clock_years_behind_says_so_not_never_backed_up(tmp_path, 
     assert "is the clock behind now" in said and "never backed up" not in said, said
     assert 'rabtui_check_status{check="stale:web"}' not in prom.read_text()      # no RabtuiNeverBackedUp
 
+
+
+def test_now_with_a_utc_offset_is_that_instant_in_local_time(tmp_path, sshd, capsys):
+    """`--now` with an offset (as `date --iso-8601=minutes` prints it) names an instant: run-due,
+    check and cleanup take it in local time, as every time rabtui keeps, not a traceback."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    write_files(lab.src / "data", {"a": b"a"})
+    when = "2026-10-01T03:00+05:30"
+    local = datetime.fromisoformat(when).astimezone().replace(tzinfo=None)
+    assert main([*cfg, "run-due", "--now", when]) == 0
+    assert lab.store().one("SELECT name FROM backups")["name"] == medium_layout.backup_name(local)
+    capsys.readouterr()
+    main([*cfg, "check", "--now", "2026-10-01T09:00+05:30"])      # its exit: the worst problem, whichever
+    assert "checkpoint due for web:" in capsys.readouterr().out
+    assert main([*cfg, "cleanup", "--now", "2026-10-01T09:00+05:30"]) == 0

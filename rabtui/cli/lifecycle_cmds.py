@@ -80,11 +80,13 @@ def register(sub) -> None:
 
 
 def _now(args) -> datetime | None:
+    """`--now`, in local time as every time rabtui keeps (one with a UTC offset is that instant)."""
     if getattr(args, "now", None):
         try:
-            return datetime.fromisoformat(args.now)
+            when = datetime.fromisoformat(args.now)
         except ValueError:
             raise UsageError(f"--now {args.now!r}: not an ISO date-time (YYYY-MM-DDTHH:MM)") from None
+        return when.astimezone().replace(tzinfo=None) if when.tzinfo else when
     return None
 
 
