@@ -52,15 +52,13 @@ def on_media(cfg) -> set[tuple]:
     return out
 
 
-def _name_key(name: str):
-    m = medium_layout.BACKUP_NAME.match(name)
-    return (m.group(1), int(m.group(2) or 1)) if m else ("~", 0)
-
-
 def in_catalog(cfg, store) -> set[tuple]:
     """The same tuples as `on_media`, as `find` tells them: each backup a version's location
     names, and for archive directories the newest version of each path as the union's."""
     archive = {s.id: tuple(d.path for d in s.directories if d.kind == "archive") for s in cfg.sources}
+    # the union shows the version saved by the backup made last (the highest id), whatever its name
+    # says (a clock that was wrong); a version no backup holds claims it
+    made = {(r["medium"], r["source"], r["name"]): r["id"] for r in store.all("SELECT * FROM backups")}
     out = set()
     union: dict[tuple, tuple] = {}
     for v in catalog.find(store, "*", archive_dirs=archive):
@@ -70,7 +68,7 @@ def in_catalog(cfg, store) -> set[tuple]:
             out |= {(loc.medium, v.source, name, v.path, v.size, v.mtime) for name in loc.backups}
             if loc.archive:
                 key = (loc.medium, v.source, v.path)
-                first = _name_key(loc.backups[0]) if loc.backups else ("~", 0)   # no backup: claims the union
+                first = made[(loc.medium, v.source, loc.backups[0])] if loc.backups else 2 ** 63
                 if key not in union or first > union[key][0]:
                     union[key] = (first, v.size, v.mtime)
     out |= {(m, s, UNION, p, size, mtime) for (m, s, p), (_, size, mtime) in union.items()}

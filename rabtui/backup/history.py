@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
@@ -171,7 +172,7 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
                      cancel: threading.Event | None = None) -> list[str]:
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
-    they are undone as recovery would have (only after the medium's newest complete backup).
+    they are undone as recovery would have (only when no complete backup came after it there).
     Returns, a sentence each, those whose archive links could not be undone (as recover_abandoned)."""
     left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
                      (medium.id, source_id))
@@ -179,11 +180,17 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         return []         # the usual case: no need to read every backup.json on the medium
     not_undone: list[str] = []
     listed = medium_layout.list_backups(medium.path, source_id)
-    done_at = max((i for i, (_, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE),
-                  default=-1)
-    for name, path, _info in listed[done_at + 1:]:
-        row = store.one("SELECT * FROM backups WHERE medium=? AND source=? AND name=?", (medium.id, source_id, name))
+    rows = {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=?",
+                                            (medium.id, source_id))}
+    complete = [(i, rows.get(name)) for i, (name, _, info) in enumerate(listed)
+                if info and info.get("status") in COMPLETE]
+    for at, (name, path, _info) in enumerate(listed):
+        row = rows.get(name)
         if row is None or row["status"] != "abandoned":
+            continue
+        # a complete backup came after it: made after it (a higher id), or, unknown to the database,
+        # named after it. One known that is named after it only was dated by a clock that was ahead.
+        if any(c["id"] > row["id"] if c is not None else i > at for i, c in complete):
             continue
         try:
             with union_held(cfg, source_id, emit, cancel):
@@ -253,17 +260,29 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
     if cfg is None:
         return 0
     medium_path = path.parent.parent
-    older = []
-    for name, p, info in medium_layout.list_backups(medium_path, source_id):
-        if name == path.name:
-            break
-        if info and info.get("status") in COMPLETE:
-            older.insert(0, p)
+    listed = medium_layout.list_backups(medium_path, source_id)
+    at = next((i for i, (name, _, _) in enumerate(listed) if name == path.name), len(listed))
+    older = [(i, p, info) for i, (_, p, info) in enumerate(listed)
+             if i != at and info and info.get("status") in COMPLETE and _made_before(listed, i, at)]
+    older.sort(key=functools.cmp_to_key(lambda a, b: -1 if _made_before(listed, b[0], a[0]) else 1))
+    older = [p for _, p, _ in older]     # newest first
     undone = 0
     for d in cfg.source(source_id).directories:
         if d.kind == "archive":
             undone += unlink_from_union(medium_path, source_id, path, d.path, older)
     return undone
+
+
+def _made_before(listed: list, a: int, b: int) -> bool:
+    """Whether backup listed[a] (list_backups) was made before listed[b]: by the ids their backup.json
+    record, else by their names. A backup dated ahead by a clock that was wrong is named after
+    those made after it."""
+    if b >= len(listed):      # not listed (no longer a backup's name): every backup there came before it
+        return True
+    ids = [listed[i][2].get("backup_id") if listed[i][2] else None for i in (a, b)]
+    if all(isinstance(i, int) for i in ids):
+        return ids[0] < ids[1]
+    return a < b
 
 
 def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
