@@ -123,6 +123,16 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     problem = _header_problem(path)
     if problem is None:
         return True
+    if _wal_holds_frames(path):
+        # a write-back that the file system had no room for ends half-way, the file shorter than its
+        # header says, and its pages are whole in the -wal: full, not damaged
+        why = _write_back_failure(path)
+        if why and "disk is full" in why:
+            raise StateUnusable(
+                f"the state directory {state_dir} is full: the last transactions of {path} wait in its -wal and"
+                f" cannot be written back into it ({why})",
+                hint="free space there, then run again; the database is whole (its -wal holds what its file"
+                     " lacks): do not move the -wal away") from None
     raise damaged(path, problem)
 
 
@@ -177,6 +187,21 @@ def check_tables(conn: sqlite3.Connection, path: Path, schema_version: int) -> N
             f"{_db(path)} was made by a newer rabtui (schema version {version}; this one knows {schema_version})",
             hint="run the rabtui that made it; to go on with this one instead, `rabtui rebuild-state` keeps the"
                  " database aside and recreates it from the media and the discs")
+
+
+def _write_back_failure(path: Path) -> str | None:
+    """Why SQLite cannot write the database's -wal back into its file now, or None."""
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error as exc:
+        return str(exc)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return None
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        conn.close()
 
 
 def fold_wal(path: Path, mode: str = "TRUNCATE") -> bool:

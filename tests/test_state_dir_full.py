@@ -1,0 +1,68 @@
+"""A state directory whose file system fills up while rabtui works, or runs out of inodes: the
+operator is told it is full (exit 1, no traceback), never that a whole database is damaged nor sent
+to `rebuild-state` for it; once room is back the next run works and nothing recorded is lost."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+from tests.trees import Lab, fill_up, write_files
+
+HINT = "rabtui rebuild-state"
+
+
+def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def _lab_on(tmp_path, tmpfs, options: str) -> Lab:
+    """A lab whose state directory is on a tmpfs of `options`, with one backup made."""
+    lab = Lab(tmp_path)
+    lab.state = tmpfs(tmp_path / "small", options) / "state"
+    lab.local()
+    write_files(lab.src / "data", {"a": 300, "b/c": b"x"})
+    done = _rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert done.returncode == 0, done.stderr
+    return lab
+
+
+def _said_full(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert "is damaged" not in done.stderr and HINT not in done.stderr.split("should the database be damaged")[0], \
+        done.stderr
+    assert "full" in done.stderr, done.stderr
+
+
+def test_a_wal_that_cannot_be_written_back_for_want_of_room_is_not_called_damage(tmp_path, tmpfs):
+    """A large transaction (a big backup's catalog) waits in the -wal; writing it back into the
+    database file fails half-way as the disk fills: the file is shorter than its header says, and
+    its pages are whole in the -wal. With some room freed, but less than the write-back needs, the
+    next command says the state directory is full, not that the database is damaged."""
+    lab = _lab_on(tmp_path, tmpfs, "size=40m")
+    small = lab.state.parent
+    db = lab.state / "rabtui.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'x', ?)",
+                     ((os.urandom(5000).hex(),) for _ in range(1700)))
+    conn.execute("COMMIT")
+    fill_up(small / "filler")
+    os.truncate(small / "filler", os.path.getsize(small / "filler") - (5 << 20))
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.OperationalError as exc:
+        assert "full" in str(exc)
+    conn.close()
+    os.truncate(small / "filler", os.path.getsize(small / "filler") - (5 << 20))
+
+    _said_full(_rabtui(lab, "status"))
+
+    os.unlink(small / "filler")
+    assert _rabtui(lab, "status").returncode == 0
+    assert lab.store().one("SELECT COUNT(*) FROM events WHERE kind='x'")[0] == 1700
