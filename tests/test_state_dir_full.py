@@ -66,3 +66,26 @@ def test_a_wal_that_cannot_be_written_back_for_want_of_room_is_not_called_damage
     os.unlink(small / "filler")
     assert _rabtui(lab, "status").returncode == 0
     assert lab.store().one("SELECT COUNT(*) FROM events WHERE kind='x'")[0] == 1700
+
+
+def _use_every_inode(where) -> None:
+    where.mkdir()
+    try:
+        for i in range(100_000):
+            (where / str(i)).touch()
+    except OSError:
+        pass
+
+
+def test_a_state_directory_out_of_inodes_is_full_not_a_damaged_database(tmp_path, tmpfs):
+    """Out of inodes, SQLite cannot make the -wal and -shm its last connection removed ("unable to
+    open database file"): a full state directory, refused as one by every command."""
+    lab = _lab_on(tmp_path, tmpfs, "size=64m,nr_inodes=400")
+    _use_every_inode(lab.state.parent / "files")
+    for argv in (("status",), ("find", "a"), ("backup", "loc")):
+        done = _rabtui(lab, *argv)
+        _said_full(done)
+        assert "inodes" in done.stderr, done.stderr
+    for name in os.listdir(lab.state.parent / "files")[:100]:
+        os.unlink(lab.state.parent / "files" / name)
+    assert _rabtui(lab, "status").returncode == 0

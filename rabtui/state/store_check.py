@@ -22,6 +22,7 @@ REBUILD_HINT = ("the media and discs are not touched; `rabtui rebuild-state` kee
                 " and recreates it from them")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_FREE_BYTES = 4 << 20    # below this a backup's catalog cannot be written: refuse before it starts
+MIN_FREE_INODES = 64        # the -wal and -shm, locks, a job's log, a checkpoint's files
 SETTLE_TRIES, SETTLE_PAUSE = 10, 0.05   # a header ahead of the file's size, judged again for 0.5 s
 WRITE_BACK_WAIT = 30       # seconds another process's writing back of the WAL is waited for (as SQLite's busy timeout)
 WAL_HEADER = 32            # a -wal of its header alone holds no page
@@ -86,6 +87,11 @@ def check_usable(state_dir: Path, path: Path) -> bool:
         raise StateUnusable(f"the state directory {state_dir} is full ({free // 1024} KiB free,"
                             f" {MIN_FREE_BYTES >> 20} MiB needed)",
                             hint="free space there, then run again; should the database be damaged: " + REBUILD_HINT)
+    # out of inodes, SQLite cannot make the -wal and -shm ("unable to open database file"), nor rabtui
+    # its locks and logs (f_files 0: a file system that makes inodes as it needs them)
+    if vfs.f_files and vfs.f_favail < MIN_FREE_INODES:
+        raise StateUnusable(f"the state directory {state_dir} is full ({vfs.f_favail} inodes free,"
+                            f" {MIN_FREE_INODES} needed)", hint="remove files there, then run again")
     # Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
     # included (another process would then take this one's connection for gone and remove the WAL
     # under it): the header is read only before this process's first connection to the database.
