@@ -89,3 +89,13 @@ def test_a_state_directory_out_of_inodes_is_full_not_a_damaged_database(tmp_path
     for name in os.listdir(lab.state.parent / "files")[:100]:
         os.unlink(lab.state.parent / "files" / name)
     assert _rabtui(lab, "status").returncode == 0
+
+
+def test_rebuild_state_in_a_state_directory_out_of_inodes_says_it_is_full(tmp_path, tmpfs):
+    """rebuild-state takes its locks before it looks at the database: a lock file that cannot be
+    made for want of room says so, not that another user owns the state directory."""
+    lab = _lab_on(tmp_path, tmpfs, "size=64m,nr_inodes=400")
+    _use_every_inode(lab.state.parent / "files")
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "chown" not in done.stderr and "full" in done.stderr, done.stderr

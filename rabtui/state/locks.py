@@ -124,8 +124,13 @@ class Lock:
 
     def _unusable(self, exc: OSError) -> WorkFailed:
         """The lock file cannot be opened or made: another user's (root ran rabtui on this state
-        directory once), a read-only state directory."""
+        directory once), a full or read-only state directory."""
         where = exc.filename or self.path
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            full = "read-only" if exc.errno == errno.EROFS else "full (no room or no inodes left)"
+            return WorkFailed(f"{self.what} cannot run: the lock file {where} cannot be made: {exc.strerror};"
+                              f" the state directory is {full}; nothing run",
+                              hint="free space there (or make it writable), then run again")
         try:
             st = os.lstat(where)
             owner = f" (its owner: uid {st.st_uid}, mode {st.st_mode & 0o777:o})" if st.st_uid != os.geteuid() else ""
