@@ -5,10 +5,15 @@ to `rebuild-state` for it; once room is back the next run works and nothing reco
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from datetime import datetime, timedelta
 
+from rabtui import faults
+from tests import invariants
 from tests.trees import Lab, fill_up, write_files
 
 HINT = "rabtui rebuild-state"
@@ -99,3 +104,59 @@ def test_rebuild_state_in_a_state_directory_out_of_inodes_says_it_is_full(tmp_pa
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "chown" not in done.stderr and "full" in done.stderr, done.stderr
+
+
+def _run_filling_at(lab: Lab, point: str, *argv: str) -> subprocess.CompletedProcess:
+    """`rabtui ARGV` stopped at the fault point `point`, its state directory's file system filled
+    to the last byte there, then let go on (again each time it comes to the point)."""
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                           env={**os.environ, faults.STOP_ENV: point}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    filled = False
+    deadline = time.monotonic() + 60
+    while run.poll() is None and time.monotonic() < deadline:
+        with open(f"/proc/{run.pid}/stat") as f:
+            stopped = f.read().rsplit(")", 1)[1].split()[0] == "T"
+        if stopped:
+            if not filled:
+                fill_up(lab.state.parent / "filler")
+                filled = True
+            os.kill(run.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    out, err = run.communicate(timeout=60)
+    assert filled, (out, err)
+    return subprocess.CompletedProcess(argv, run.returncode, out, err)
+
+
+def test_a_cleanup_that_cannot_record_its_deletions_stops_before_the_next_medium(tmp_path, tmpfs):
+    """The state directory fills up after a cleanup emptied the doomed backups of one medium: the
+    catalog cannot forget them, so the cleanup stops there (another medium's backups are not
+    emptied behind the catalog's back), says it is the state database, and exits 1. Once room is
+    back, the next cleanup finishes the job and the catalog says what the media hold."""
+    lab = Lab(tmp_path)
+    lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
+    lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    cfg = lab.load()
+    t0 = datetime(2026, 4, 1, 3, 0)
+    for day in range(6):
+        write_files(lab.src / "data", {f"d{day}": b"d" * day, "v": b"v%d" % day})
+        assert lab.backup(cfg, now=t0 + timedelta(days=day), medium_id=f"m{day % 2 + 1}").status == "completed"
+    later = (t0 + timedelta(days=8)).isoformat(timespec="minutes")
+    before = {m: sorted(os.listdir(path / "loc")) for m, path in lab.media}
+
+    done = _run_filling_at(lab, "cleanup.trees_emptied", "cleanup", "--now", later)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "state database" in done.stderr and "cannot be written" in done.stderr, done.stderr
+    after = {m: sorted(os.listdir(path / "loc")) for m, path in lab.media}
+    assert [after[m] == before[m] for m in ("m1", "m2")].count(True) == 1, (before, after)
+
+    os.unlink(lab.state.parent / "filler")
+    done = _rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+    assert all(len(os.listdir(path / "loc")) == 1 for _, path in lab.media)

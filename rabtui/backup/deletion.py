@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from rabtui.errors import LockBusy
 from rabtui.media import opened_dirs
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import RESTORABLE, Store
+from rabtui.state.store_check import state_failure
 
 
 def _empty_tree(path: Path) -> Path | None:
@@ -98,7 +100,8 @@ class Applied:
 def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
     """Delete what the plan says, medium by medium (mounting those with a device); a medium that is
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
-    say) stops there and the others go on; each failure is in `failed`."""
+    say) stops there and the others go on; a state database that cannot record them stops the
+    whole cleanup. Each failure is in `failed`."""
     from rabtui.events import LOG, Event
 
     done = Applied()
@@ -151,6 +154,12 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
                     say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now", done.kept)
                     continue
                 _delete(cfg, store, medium, mine, say, done)
+        except sqlite3.Error as exc:
+            # the catalog cannot forget what was emptied: the next media's backups stay as they are
+            failure = state_failure(exc, store.path).message
+            say(f"medium {medium.id}: cleanup stopped, the next media not touched: {failure}; once there is room,"
+                " the next cleanup forgets the backups this one emptied", done.failed)
+            break
         except Exception as exc:  # one medium's trouble must not stop the others
             if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
                 raise
