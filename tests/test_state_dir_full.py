@@ -160,3 +160,26 @@ def test_a_cleanup_that_cannot_record_its_deletions_stops_before_the_next_medium
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_json_agrees(cfg, store)
     assert all(len(os.listdir(path / "loc")) == 1 for _, path in lab.media)
+
+
+def test_a_transaction_the_disk_has_no_room_for_fails_as_full_not_as_damage(tmp_path, tmpfs):
+    """SQLite rolls a transaction back by itself when the disk is full: rabtui's own ROLLBACK then
+    failed ("cannot rollback - no transaction is active"), hid the real error, and the operator
+    read that the database was damaged (a checkpoint of 20,000 files planned with 4 MiB free did)."""
+    from rabtui.state.store import Store
+    from rabtui.state.store_check import state_failure
+
+    state = tmpfs(tmp_path / "small", "size=16m") / "state"
+    store = Store(state)
+    fill_up(state.parent / "filler")
+    os.truncate(state.parent / "filler", os.path.getsize(state.parent / "filler") - (9 << 19))
+    try:
+        with store.transaction() as conn:
+            conn.executemany("INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'x', ?)",
+                             (("x" * 10000,) for _ in range(1000)))
+    except sqlite3.Error as exc:
+        failure = state_failure(exc, store.path).message
+    assert "cannot be written" in failure and "full" in failure, failure
+    os.unlink(state.parent / "filler")
+    store.add_event(None, "y")       # the connection goes on once there is room
+    assert store.one("SELECT COUNT(*) FROM events WHERE kind='x'")[0] == 0

@@ -36,7 +36,7 @@ from typing import Iterator
 
 from rabtui.state import changes
 from rabtui.rsync import SAME
-from rabtui.state.store import Store
+from rabtui.state.store import Store, rollback
 
 # a batch of items as they go into temp.backup_items, each file with the id of its path: a look-up
 # in the index of `paths` alone (with the path's `dir` as well, a read of the table per file, the
@@ -164,7 +164,7 @@ class CatalogSpool:
                         " JOIN versions v ON v.path_id=p.id AND v.medium=:m AND v.last_backup=:base"
                         " WHERE i.rowid>:done", {**self._params, "done": self.same_count})
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         conn.execute("COMMIT")
         if self._rows and unknown:

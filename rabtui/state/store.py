@@ -60,6 +60,13 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """The transaction under way given up, unless SQLite has already rolled it back itself (as it
+    does when the disk is full): a ROLLBACK then fails, and its error would hide the real one."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def read_only(db: str | Path, read: Callable[[sqlite3.Connection], T], nothing: T) -> T:
     """What `read` finds in the database file `db`, opened read-only (rebuild-state reads the one
     it replaces); `nothing` when it cannot be read: gone, damaged, or no rabtui database."""
@@ -225,7 +232,7 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
         else:
             conn.execute("COMMIT")
