@@ -183,3 +183,50 @@ def test_a_transaction_the_disk_has_no_room_for_fails_as_full_not_as_damage(tmp_
     os.unlink(state.parent / "filler")
     store.add_event(None, "y")       # the connection goes on once there is room
     assert store.one("SELECT COUNT(*) FROM events WHERE kind='x'")[0] == 0
+
+
+# `rabtui ARGV` whose state directory fills up just before `prepare.write_catalog` writes the new
+# checkpoint's catalog there, while the database keeps room for small writes: its -wal was grown
+# and written back, as after any large transaction, and SQLite writes into it again from its start.
+FULL_AT_THE_CATALOG = """
+import os, sqlite3, sys
+from rabtui.checkpoint import prepare
+from rabtui.cli import main
+from tests.trees import fill_up
+
+state, real = sys.argv[1], prepare.write_catalog
+
+def write_catalog(path, rows):
+    conn = sqlite3.connect(os.path.join(state, "rabtui.db"), isolation_level=None)
+    conn.execute("INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'ballast', ?)", ("x" * (1 << 20),))
+    conn.execute("DELETE FROM events WHERE kind='ballast'")
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    conn.close()
+    fill_up(os.path.join(os.path.dirname(state), "filler"))
+    real(path, rows)
+
+prepare.write_catalog = write_catalog
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_checkpoint_whose_catalog_finds_the_state_directory_full_says_so(tmp_path, tmpfs):
+    """The checkpoint is recorded, its catalog cannot be written into the state directory: the
+    burn fails with the file and the reason (no traceback), and once there is room `checkpoint
+    resume` writes and verifies its disc."""
+    lab = Lab(tmp_path)
+    lab.state = tmpfs(tmp_path / "small", "size=16m") / "state"
+    lab.with_discs("cd-700")
+    write_files(lab.src / "data", {f"f{i}": 2000 for i in range(20)})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    done = subprocess.run([sys.executable, "-c", FULL_AT_THE_CATALOG, str(lab.state), "--config",
+                           str(lab.config_path), "checkpoint", "burn", "--yes"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "catalog" in done.stderr and "No space left on device" in done.stderr, done.stderr
+    os.unlink(lab.state.parent / "filler")
+    done = _rabtui(lab, "checkpoint", "resume", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all 1 discs written and verified" in done.stdout

@@ -376,12 +376,17 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
         dir_attrs.record(store, number, _dir_attrs(c))
     numbering.note_number(cfg, store, number, emit)
     folder = checkpoint_dir(cfg, number)
-    privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
-    privacy.private_dir(folder)
-    write_catalog(folder / "catalog.tsv", rows)
-    tmp = folder / (CATALOG_ON_DISC + ".tmp")
-    tmp.write_bytes(gz)
-    os.replace(tmp, folder / CATALOG_ON_DISC)
+    try:
+        privacy.private_dir(folder.parent)      # checkpoints/: command files, catalogs, staging
+        privacy.private_dir(folder)
+        write_catalog(folder / "catalog.tsv", rows)
+        tmp = folder / (CATALOG_ON_DISC + ".tmp")
+        tmp.write_bytes(gz)
+        os.replace(tmp, folder / CATALOG_ON_DISC)
+    except OSError as exc:     # the state directory full, say: the first disc's staging writes them again
+        raise WorkFailed(f"checkpoint {number} is recorded, but its catalog cannot be written into {folder}:"
+                         f" {exc.strerror or exc}; nothing was burned",
+                         hint=f"free space there, then `rabtui checkpoint resume {number}`") from None
     emit(Event(LOG, f"checkpoint {number}: {len(p.discs)} discs of {c.disc_type} (lower bound {p.lower_bound}),"
                     f" {len(rows)} files"))
     return number
