@@ -230,3 +230,18 @@ def test_a_checkpoint_whose_catalog_finds_the_state_directory_full_says_so(tmp_p
     done = _rabtui(lab, "checkpoint", "resume", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all 1 discs written and verified" in done.stdout
+
+
+def test_a_state_directory_filling_up_under_an_open_ui_is_critical_in_its_health(tmp_path, tmpfs):
+    """The UI opened the database before the state directory filled up: every job it starts now
+    dies at once (it cannot open the database, nor write its log). The dashboard's health checks
+    say why, as `rabtui check` does when it starts."""
+    from rabtui.actions import status
+
+    lab = _lab_on(tmp_path, tmpfs, "size=8m")
+    cfg, store = lab.load(), lab.store()
+    assert not [p for p in status.problems(cfg, store) if "state directory" in p.message]
+    fill_up(lab.state.parent / "filler")
+    found = [p for p in status.problems(cfg, store) if "state directory" in p.message]
+    assert [p.level for p in found] == ["critical"], found
+    assert "full" in found[0].message and str(lab.state) in found[0].message

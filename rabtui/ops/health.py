@@ -18,6 +18,7 @@ Checks, each with a stable id (the key of the `health` table):
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
 | job:ID                 | critical | a job's process died (in the last 2 days; until a later job of its kind and target ran to its end, but for a restore) |
+| full:state             | critical | the state directory has less room (space or inodes) than rabtui needs to start a command; warning above 90% |
 | private:state          | critical | the state directory or what it holds is open to other users |
 | private:MEDIUM         | critical | a `<source>` or `.archive` directory of the medium is open to other users |
 | private:images         | critical | the `images:` directory of the drive or an image in it is open to other users |
@@ -42,6 +43,7 @@ from rabtui import privacy
 from rabtui.checkpoint import status as checkpoint_status, triggers
 from rabtui.config import Config
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
+from rabtui.state.store_check import MIN_FREE_BYTES, MIN_FREE_INODES
 
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
@@ -77,6 +79,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _unfinished(store)
     out += _jobs(store, ts)
     out += _privacy(cfg)
+    out += _state_space(cfg)
     return _one_per_id(out)
 
 
@@ -338,6 +341,27 @@ def _state_paths(state_dir: Path) -> list[Path]:
         except OSError:
             pass
     return out
+
+
+def _state_space(cfg: Config) -> list[Problem]:
+    """The state directory's room: below what a command needs to start (store_check refuses it),
+    every backup, checkpoint and job started now fails at once, even under a UI that opened the
+    database before it filled up."""
+    try:
+        st = os.statvfs(cfg.state_dir)
+    except OSError:
+        return []
+    free, inodes = st.f_bavail * st.f_frsize, st.f_favail
+    where = f"state directory {cfg.state_dir}"
+    if free < MIN_FREE_BYTES or (st.f_files and inodes < MIN_FREE_INODES):
+        return [Problem("full:state", CRITICAL, f"{where} is full ({free // 1024} KiB, {inodes} inodes free):"
+                        " every backup, checkpoint and job started now fails; free space there")]
+    used = max(1 - st.f_bavail / st.f_blocks if st.f_blocks else 0.0,
+               1 - st.f_favail / st.f_files if st.f_files else 0.0)
+    if used > FULL_WARN:
+        return [Problem("full:state", WARNING, f"{where} is {used:.0%} full ({free // (1 << 20)} MiB free):"
+                        " the catalog of each backup grows there")]
+    return []
 
 
 def _privacy(cfg: Config) -> list[Problem]:
