@@ -245,3 +245,54 @@ def test_a_state_directory_filling_up_under_an_open_ui_is_critical_in_its_health
     found = [p for p in status.problems(cfg, store) if "state directory" in p.message]
     assert [p.level for p in found] == ["critical"], found
     assert "full" in found[0].message and str(lab.state) in found[0].message
+
+
+def _room_in_the_wal(state) -> None:
+    """The database keeps room for small writes in its -wal once the file system is full, as after
+    any large transaction written back (see FULL_AT_THE_CATALOG)."""
+    conn = sqlite3.connect(state / "rabtui.db", isolation_level=None)
+    conn.execute("INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'ballast', ?)", ("x" * (1 << 20),))
+    conn.execute("DELETE FROM events WHERE kind='ballast'")
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    conn.close()
+
+
+def _stop_extraction(under: bytes, run: subprocess.Popen) -> int:
+    """The pid of the xorriso extracting a disc for its verification (its arguments hold `under`),
+    stopped (SIGSTOP) as soon as it starts."""
+    deadline = time.monotonic() + 120
+    while run.poll() is None and time.monotonic() < deadline:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"-extract" in argv and any(under in a for a in argv):
+                os.kill(int(pid), signal.SIGSTOP)
+                return int(pid)
+        time.sleep(0.002)
+    raise AssertionError(f"no extraction seen: {run.communicate()}")
+
+
+def test_a_disc_whose_extraction_the_state_directory_has_no_room_for_is_not_failed(tmp_path, tmpfs):
+    """There was room to extract the disc into the state directory for its verification, and it
+    filled up meanwhile (another process's catalog grew): the disc is read back as a stream instead
+    and verified, never marked failed with "files missing" and offered for a rewrite on a new disc."""
+    lab = Lab(tmp_path)
+    lab.state = tmpfs(tmp_path / "small", "size=160m") / "state"
+    lab.with_discs("cd-700")
+    write_files(lab.src / "data", {f"f{i}": 1 << 20 for i in range(60)})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "checkpoint", "burn",
+                            "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    xorriso = _stop_extraction(os.fsencode(tmp_path), run)
+    _room_in_the_wal(lab.state)
+    fill_up(lab.state.parent / "filler")
+    os.kill(xorriso, signal.SIGCONT)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, out + err
+    assert "reading each file back as a stream" in err, err
+    os.unlink(lab.state.parent / "filler")
+    disc = lab.store().one("SELECT state FROM discs WHERE number=1 AND disc=1")
+    assert disc["state"] == "verified"

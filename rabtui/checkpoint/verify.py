@@ -98,17 +98,12 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             res.note(path, why)
         if by_length and origins:
             res.unchecked.append(unchecked.by_length(by_length, disc_xattrs.LINKS_UNREAD))
-    if scratch.exists():
-        _rmtree(scratch)
-    scratch.mkdir(parents=True)
-    need = sum(r.size for r in rows) + (64 << 20)
-    free = shutil.disk_usage(scratch).free
-    if free < need:
+
+    def by_stream(why: str) -> VerifyResult:
         # no room to extract the disc: each file's content is read from it as a stream and hashed
         # (what the extraction checks besides, the types of links and special files, is left to
         # xorriso's check of every block and MD5)
-        emit(Event(LOG, f"{volid}: {free / 1e9:.1f} GB free in {scratch.parent}, {need / 1e9:.1f} GB needed to"
-                        f" extract the disc; reading each file back as a stream and comparing it with the catalog"))
+        emit(Event(LOG, f"{volid}: {why}; reading each file back as a stream and comparing it with the catalog"))
         _rmtree(scratch)
         bad, failed = verify_stream.read_back(exe, indev, volid, rows, emit, cancel, silence)
         res.mismatched += bad
@@ -137,6 +132,14 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             res.missing.append(layout.CATALOG_NAMES[0])
         res.ok = check.ok and not (res.mismatched or res.missing or res.extra or res.messages)
         return res
+
+    if scratch.exists():
+        _rmtree(scratch)
+    scratch.mkdir(parents=True)
+    need = sum(r.size for r in rows) + (64 << 20)
+    free = shutil.disk_usage(scratch).free
+    if free < need:
+        return by_stream(f"{free / 1e9:.1f} GB free in {scratch.parent}, {need / 1e9:.1f} GB needed to extract the disc")
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
     try:
         with shortpath.alias(scratch) as short:   # the disc's deepest paths fit below it
@@ -148,6 +151,8 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             acls: list[bytes] = []
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
                             on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
+            if not done.ok and _out_of_room(scratch, acls, done.stderr_text()):
+                raise _OutOfRoom
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
@@ -169,14 +174,39 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
                 res.missing.append(layout.CATALOG_NAMES[0])
+    except _OutOfRoom:
+        # its file system filled up meanwhile (another process's catalog grew there): the disc was
+        # not judged, and is read back as a stream, which needs no room, once the scratch is gone
+        ran_out = True
+    else:
+        ran_out = False
     finally:
         _rmtree(scratch)
+    if ran_out:
+        return by_stream(f"{scratch.parent} filled up while the disc was extracted there")
     seen = set()
     res.mismatched = [p for p in res.mismatched if not (p in seen or seen.add(p))]
     res.ok = not (res.mismatched or res.missing or res.extra or res.messages) and check.ok
     if not check.ok and not (res.mismatched or res.messages):
         res.messages.append("xorriso reported a problem with the disc")
     return res
+
+
+class _OutOfRoom(Exception):
+    """The extraction of a disc ran out of room in the scratch's file system."""
+
+
+def _out_of_room(scratch: Path, lines: list[bytes], stderr: str) -> bool:
+    """Whether an extraction that failed did so for want of room: xorriso says so, or the scratch's
+    file system is full now."""
+    said = ("No space left on device", "Disk quota exceeded")
+    if any(w in stderr or any(w.encode() in line for line in lines) for w in said):
+        return True
+    try:
+        st = os.statvfs(scratch)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
 
 
 Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
