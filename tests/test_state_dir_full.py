@@ -296,3 +296,23 @@ def test_a_disc_whose_extraction_the_state_directory_has_no_room_for_is_not_fail
     os.unlink(lab.state.parent / "filler")
     disc = lab.store().one("SELECT state FROM discs WHERE number=1 AND disc=1")
     assert disc["state"] == "verified"
+
+
+def test_a_full_directory_of_sqlites_temporary_files_is_named_not_the_state_directory(tmp_path, tmpfs):
+    """SQLite keeps the temporary tables of a backup's catalog that outgrow its cache in a file of
+    $SQLITE_TMPDIR, $TMPDIR or /var/tmp: that directory full, the backup fails saying so, not
+    sending the operator to a state directory with room; the next backup, with room, works."""
+    lab = Lab(tmp_path)
+    lab.local()
+    write_files(lab.src / "data", {f"d{i % 20}/file-with-a-long-name-{i:06d}": b"%d" % i for i in range(6000)})
+    temp = tmpfs(tmp_path / "temp", "size=1m")
+    fill_up(temp / "filler")
+    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TMPDIR": str(temp), "SQLITE_TMPDIR": str(temp)})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert str(temp) in done.stderr and f"is {lab.state} full" not in done.stderr, done.stderr
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    cfg, store = lab.load(), lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)

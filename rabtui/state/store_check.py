@@ -44,12 +44,35 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     if "locked" in text or "busy" in text:
         return StateUnusable(f"{_db(path)} is busy: {text}",
                              hint="another rabtui process held it too long; run again")
+    if "disk is full" in text and path is not None and _free(path.parent) >= MIN_FREE_BYTES:
+        # the state directory has room: what was full holds SQLite's temporary files (the tables of a
+        # backup's catalog that outgrow its cache), in a directory of its own
+        temp = temp_dir()
+        return StateUnusable(f"{_db(path)} cannot be written: {text}; {path.parent} has room ({_free(path.parent) >> 20}"
+                             f" MiB free): is {temp}, where SQLite keeps its temporary files, full?",
+                             hint=f"free space in {temp}, or point SQLITE_TMPDIR at a directory with room; then run again")
     if "disk is full" in text or "disk I/O error" in text or "readonly" in text:
         where = path.parent if path else "the state directory"
         return StateUnusable(
             f"{_db(path)} cannot be written: {text} (is {where} full or read-only?)",
             hint="free space there or make it writable; if the database was damaged, " + REBUILD_HINT)
     return _wal_beside(path, text) or damaged(path, text)
+
+
+def _free(directory: Path) -> int:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def temp_dir() -> str:
+    """Where SQLite keeps its temporary files: the first of these that is a directory it can write."""
+    for d in (os.environ.get("SQLITE_TMPDIR"), os.environ.get("TMPDIR"), "/var/tmp", "/usr/tmp", "/tmp"):
+        if d and os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+            return d
+    return "."
 
 
 def _wal_beside(path: Path | None, text: str) -> StateUnusable | None:
