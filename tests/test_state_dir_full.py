@@ -5,12 +5,15 @@ to `rebuild-state` for it; once room is back the next run works and nothing reco
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
+
+import pytest
 
 from rabtui import faults
 from tests import invariants
@@ -316,3 +319,55 @@ def test_a_full_directory_of_sqlites_temporary_files_is_named_not_the_state_dire
     cfg, store = lab.load(), lab.store()
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_json_agrees(cfg, store)
+
+
+def test_a_backup_whose_record_the_state_disk_fails_to_write_back_is_not_said_complete(tmp_path, tmpfs):
+    """The state directory's disk fails its writes (EIO: here an ext4 on a loop device whose image
+    has no more room to grow) after a backup's last steps began. SQLite writes its commits into the
+    page cache, and the kernel's write-back fails later: rabtui said "completed", the archive union
+    held the new files, and once the disk was back the database knew nothing of that backup (the
+    catalog missed what the medium holds). The record is made durable before the union or
+    backup.json say anything: the run fails (exit 1) instead, and the next run finds all in order."""
+    for tool in ("mkfs.ext4", "e2fsck", "losetup"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    backing = tmpfs(tmp_path / "backing", "size=14m")
+    image = backing / "state.ext4"
+    subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)], check=True)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-o", "loop", str(image), str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a loop device here")
+    try:
+        lab = Lab(tmp_path)
+        lab.state = disk / "state"
+        cfg = lab.local([("data", "archive")])
+        write_files(lab.src / "data", {f"f{i}": 300 for i in range(50)})
+        assert _rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+        write_files(lab.src / "data", {f"g{i}": 300 for i in range(500)})
+        run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+                                "--medium", "m1"], env={**os.environ, faults.STOP_ENV: "backup.step6"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        while run.poll() is None:
+            with open(f"/proc/{run.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    break
+            time.sleep(0.05)
+        fill_up(backing / "filler")
+        os.kill(run.pid, signal.SIGCONT)
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 1 and "Traceback" not in err, out + err
+        assert "disk I/O error" in err, err
+        os.unlink(backing / "filler")
+        subprocess.run(["umount", str(disk)], capture_output=True)
+        subprocess.run(["e2fsck", "-fy", str(image)], capture_output=True)
+        assert subprocess.run(["mount", "-o", "loop", str(image), str(disk)]).returncode == 0
+        done = _rabtui(lab, "backup", "loc", "--medium", "m1")
+        assert done.returncode == 0, done.stdout + done.stderr
+        store = lab.store()
+        invariants.check_catalog_is_media(cfg, store)
+        invariants.check_json_agrees(cfg, store)
+        store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -234,7 +234,7 @@ class CatalogSpool:
         self.flush()
         self._add_paths()
         params = {**self._params, "b": backup_id, "ids": self._ids}
-        with self.store.transaction() as conn:
+        with self.store.transaction(durable=True) as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
             same = self.same_count
             extended = 0

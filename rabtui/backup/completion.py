@@ -25,7 +25,9 @@ class Completion:
         gone = medium_layout.gone_from(medium, rec.path)
         if gone:      # the rsync wrote onto a medium unmounted meanwhile: nothing of it is to be had
             self._fail_step(7, gone)
-        totals = rec.save_dirs()
+        # on the disk, with the run's record, before anything of step 7 reaches the medium: recovery
+        # goes by that record to undo what a run that ended here left there
+        totals = rec.save_dirs(durable=True)
         warnings = [f"{d.path}: {d.message}" for d in rec.dirs if d.state == "warning"]
         if not rec.dirs:
             warnings.append("this source has no directories configured: nothing was backed up")

@@ -183,9 +183,10 @@ class RunRecord:
 
     # --- results ---------------------------------------------------------------------------------
 
-    def save_dirs(self) -> Totals:
+    def save_dirs(self, durable: bool = False) -> Totals:
+        """The directories' results and the totals recorded (`durable`: store.transaction)."""
         totals = Totals.of(self.dirs)
-        with self.store.transaction() as conn:
+        with self.store.transaction(durable) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
                 " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",

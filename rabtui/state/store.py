@@ -226,16 +226,27 @@ class Store:
             self._local.conn = None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """`durable`: on the disk when it is committed, with every transaction before it. A commit
+        is otherwise written into the -wal and left to the kernel (synchronous=NORMAL), on the disk at
+        the next write-back of the -wal: a power cut, or a write of the disk failing later (EIO), loses
+        it while the run that made it went on. A commit that the media's state depends on from then
+        on (a backup's archive links and its backup.json saying complete) is durable first."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        if durable:
+            conn.execute("PRAGMA synchronous=FULL")     # the -wal synced as the transaction commits
         try:
-            yield conn
-        except BaseException:
-            rollback(conn)
-            raise
-        else:
-            conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                rollback(conn)
+                raise
+            else:
+                conn.execute("COMMIT")
+        finally:
+            if durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def interruptible(self, cancel: threading.Event | None) -> Iterator[None]:
