@@ -54,7 +54,8 @@ def state_failure(exc: BaseException, path: Path | None) -> StateUnusable:
     if "disk is full" in text or "disk I/O error" in text or "readonly" in text:
         where = path.parent if path else "the state directory"
         return StateUnusable(
-            f"{_db(path)} cannot be written: {text} (is {where} full or read-only?)",
+            f"{_db(path)} cannot be written: {text} (is {where} full or read-only"
+            + (", or is its disk failing? see the kernel's log: dmesg)" if "I/O error" in text else "?)"),
             hint="free space there or make it writable; if the database was damaged, " + REBUILD_HINT)
     return _wal_beside(path, text) or damaged(path, text)
 
