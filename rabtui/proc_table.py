@@ -9,6 +9,8 @@ import signal
 import time
 from typing import Iterator
 
+from rabtui import fmt
+
 GROUP_DEATH = 5.0   # seconds a killed group (or a killed stray) may take to be gone
 
 
@@ -152,13 +154,15 @@ def _began(fields: list[bytes]) -> float | None:
 
 
 def described(pid: int, longest: int | None = None) -> str:
-    """Process `pid` as a message names it: its command line (with `longest`, one longer than that
-    many characters cut in the middle, keeping the program and the paths it ends with), and
+    """Process `pid` as a message names it: its command line, each argument as `fmt.name` shows a
+    name (control characters and bytes that are not UTF-8 escaped: another's process may name
+    anything), and with `longest`, one longer than that many characters as shown cut in the
+    middle, keeping the program and the paths it ends with; and
     whether it is stopped (SIGSTOP, a debugger) or asleep in the kernel on a file system that
     stopped answering; "" when /proc does not say."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+            words = [fmt.name(w) for w in f.read().split(b"\0") if w]
     except OSError:
         words = []
     line = " ".join(words)
