@@ -22,7 +22,8 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, list[int]]:
     killed (one behind a wrapper that puts it in a session of its own outlives its group): those whose program
     is rsync and whose arguments name `path` or a path below it. Nothing else is touched: an
     operator's `cp` or `less` on a file there goes on. Returns (how many it stopped, the pids of
-    those left): those it may not signal, or that are still there after GROUP_DEATH seconds."""
+    those left): those it may not signal, or that are still there GROUP_DEATH seconds after all
+    were killed."""
     needle = os.fsencode(path).rstrip(b"/")
     found: list[tuple[int, bytes]] = []
     for entry in os.scandir("/proc"):
@@ -38,6 +39,7 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, list[int]]:
                 and any(a == needle or a.startswith(needle + b"/") for a in argv):
             found.append((int(entry.name), fields[_STARTED]))
     left: list[int] = []
+    killed: list[int] = []
     for pid, started in found:
         fields = _stat(f"/proc/{pid}/stat")
         if fields is None or fields[_STARTED] != started:
@@ -49,12 +51,14 @@ def kill_writers(path: str | os.PathLike) -> tuple[int, list[int]]:
         except PermissionError:
             left.append(pid)
             continue
-        end = time.monotonic() + GROUP_DEATH
-        while _alive(pid) and time.monotonic() < end:
-            time.sleep(0.02)
-        if _alive(pid):
-            left.append(pid)
-    return len(found) - len(left), left
+        killed.append(pid)
+    # all killed first, then waited for together: those that cannot die (frozen, or asleep on a
+    # file system that stopped answering) hold the run up GROUP_DEATH seconds in all, not each
+    end = time.monotonic() + GROUP_DEATH
+    while any(_alive(pid) for pid in killed) and time.monotonic() < end:
+        time.sleep(0.02)
+    left += [pid for pid in killed if _alive(pid)]
+    return len(found) - len(left), sorted(left)
 
 
 def _alive(pid: int) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from rabtui import faults
+from rabtui import faults, proc_table
 from tests.test_kill_anywhere import _files, _killed, rabtui
 from tests.test_killed_run_writers_named import FREEZER, _frozen
 from tests.trees import Lab
@@ -49,3 +50,36 @@ def test_hostile_command_lines_of_writers_left_are_said_escaped_and_short(tmp_pa
         # in the state database, as the TUI reads it, with those bytes kept too
         events = [r[0] for r in lab.store().all("SELECT message FROM events WHERE message LIKE '%could not be stopped%'")]
         assert events and all("\ufffd" not in m for m in events), events
+
+
+SPAWN = """
+import os, subprocess, sys, time
+n, into = int(sys.argv[1]), sys.argv[2]
+kids = [subprocess.Popen(["rsync", "-c", "import time; time.sleep(600)", f"{into}/{i:04}" + "y" * 500],
+                         executable=sys.executable) for i in range(n)]
+time.sleep(600)
+"""
+
+
+def test_many_writers_left_are_said_in_a_bounded_message(tmp_path):
+    """Processes another started in numbers, each with its own command line naming the killed
+    run's directory, none of which can be stopped: the next backup waits for them all at once
+    (GROUP_DEATH seconds, not that many for each)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")])
+    _files(lab.src / "data", {"a": b"a1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "data", {"a": b"a2" * 100})
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    many = 60
+    group = FREEZER / f"rabtui-test-{os.getpid()}"
+    argv = [sys.executable, "-c", SPAWN, str(many), killed["path"]]
+    with _frozen(group, argv, started=lambda: len((group / "cgroup.procs").read_text().split()) == many + 1) as pids:
+        began = time.monotonic()
+        busy = rabtui(lab, "backup", "loc", timeout=100)
+        took = time.monotonic() - began
+        said = busy.stdout + busy.stderr
+        assert busy.returncode == 0 and "Traceback" not in said, said
+        assert f"{many} rsync process(es) still write into it and could not be stopped" in said, said
+        assert took < 4 * proc_table.GROUP_DEATH, took
