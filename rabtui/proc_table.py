@@ -180,17 +180,21 @@ def described(pid: int, longest: int | None = None) -> str:
 
 
 COMMAND_SAID = 160    # characters of a command line that a message names a process by, at the most
+PIDS_SAID = 5         # processes a message names, at the most: of more, it says how many more
 
 
 def named(pids: list[int]) -> str:
     """The processes `pids` as a message names them for an operator to act on: "pid N (its
     command line shortened, its state)", those alike together ("pids N, M (...)": an rsync's
-    processes share their command line)."""
+    processes share their command line); PIDS_SAID of them at the most, then how many more (any
+    user may start processes whose command lines name a path, in any number)."""
     alike: dict[str, list[int]] = {}
-    for pid in sorted(pids):
+    for pid in sorted(pids)[:PIDS_SAID]:
         alike.setdefault(described(pid, COMMAND_SAID), []).append(pid)
     said = []
     for process, group in alike.items():
         which = f"pid{'s' if len(group) > 1 else ''} {', '.join(map(str, group))}"
         said.append(f"{which} ({process})" if process else which)
+    if len(pids) > PIDS_SAID:
+        said.append(f"and {len(pids) - PIDS_SAID} more")
     return "; ".join(said)
