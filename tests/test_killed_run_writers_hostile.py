@@ -16,6 +16,7 @@ from pathlib import Path
 from rabtui import faults, proc_table
 from tests.test_kill_anywhere import _files, _killed, rabtui
 from tests.test_killed_run_writers_named import FREEZER, _frozen
+from tests.test_lock_waits import _HOLD, _end
 from tests.trees import Lab
 
 
@@ -99,3 +100,23 @@ def test_many_writers_left_are_said_in_a_bounded_message(tmp_path):
         assert len(warning) < 2000, len(warning)
         shown = sorted(p for p in pids if str(p) in warning)
         assert f"and {many - len(shown)} more" in warning and 0 < len(shown) < 10, warning
+
+
+def test_a_lock_holder_with_a_huge_command_line_is_named_short(tmp_path):
+    """A process holding a lock (here the union lock, stopped) whose command line is huge: the
+    backup that waits for it names it by a command line cut to COMMAND_SAID characters."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")], extra="io_timeout = 1")
+    _files(lab.src / "arch", {"a": b"a"})
+    lab.state.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lab.state), "loc", "\x01" * 50_000],
+                              cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"held\n"
+        result = lab.backup(cfg)
+    finally:
+        _end(holder)
+    assert result.status == "failed", result
+    said = [m for m in lab.messages() if f"pid {holder.pid}" in m]
+    assert said and all(len(m) < 1000 for m in said), [len(m) for m in said]

@@ -119,7 +119,7 @@ class Lock:
             return f"{self.shared_by} ({pids})" if self.shared_by and pids else "another rabtui process"
         since = holder.get("since")
         when = f", since {datetime.fromtimestamp(since):%Y-%m-%d %H:%M:%S}" if isinstance(since, (int, float)) else ""
-        process = proc_table.described(pid)
+        process = proc_table.described(pid, proc_table.COMMAND_SAID)
         return f"{holder.get('by') or 'another rabtui process'} (pid {pid}{', ' + process if process else ''}{when})"
 
     def _unusable(self, exc: OSError) -> WorkFailed:
