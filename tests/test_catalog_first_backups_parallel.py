@@ -7,6 +7,15 @@ change counter is its files. Real rsync, local sources, standard and archive dir
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rabtui import faults
 from rabtui.backup import catalog_update
 from rabtui.cli import main
 from tests import invariants
@@ -55,5 +64,34 @@ def test_first_backups_of_several_sources_at_once(tmp_path, monkeypatch, capsys)
     for name in NAMES:
         _tree(lab, name, 1, 45)
     _config(lab, NAMES)
+    assert main(["--config", str(lab.config_path), "backup", "--all"]) == 0, capsys.readouterr()
+    _checked(lab)
+
+
+KILLED = textwrap.dedent("""
+    import sys
+    from rabtui.backup import catalog_update
+    catalog_update.BATCH, catalog_update.PATHS_AT_ONCE = 3, 2
+    from rabtui.cli import main
+    main(["--config", sys.argv[1], "backup", "--all"])
+""")
+
+
+@pytest.mark.parametrize("point", ["backup.rsync_ended", "backup.archive_linked", "backup.catalog",
+                                   "backup.json_written"])
+def test_first_backups_at_once_killed_then_the_next(tmp_path, monkeypatch, capsys, point):
+    """`backup --all` of sources never backed up, killed (SIGKILL) when the first of them reaches
+    `point`, the others where they are; then the next `backup --all` finds what they left."""
+    lab = Lab(tmp_path, media_count=1)
+    for i, name in enumerate(NAMES[:3]):
+        _tree(lab, name, 0, 30 + 7 * i)
+    _config(lab, NAMES[:3])
+    done = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path)], env={**os.environ, faults.ENV: point},
+                          capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    monkeypatch.setattr(catalog_update, "BATCH", 3)
+    monkeypatch.setattr(catalog_update, "PATHS_AT_ONCE", 2)
+    for name in NAMES[:3]:
+        _tree(lab, name, 1, 40)
     assert main(["--config", str(lab.config_path), "backup", "--all"]) == 0, capsys.readouterr()
     _checked(lab)
