@@ -99,10 +99,10 @@ def _replace_through_new(path: Path, content: bytes) -> None:
 
 
 def _open_own(path: Path) -> int:
-    """The file at `path` opened to be written into, made if missing. Only a file of its own (the
-    room kept) is written into: whatever else another put there (a symlink, a hard link to another
-    file, a FIFO, which would hang the open) is taken away, never written through, and a new file
-    made in its place."""
+    """The file at `path` opened to be written into, made if missing, private (0600). Only a file of
+    its own (the room kept: this user's, one link) is written into: whatever else another put
+    there (a symlink, a hard link to another file, a FIFO, which would hang the open, a file of
+    another owner) is taken away, never written through, and a new file made in its place."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags | os.O_NONBLOCK, 0o600)
@@ -111,7 +111,9 @@ def _open_own(path: Path) -> int:
             raise
     else:
         st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid():
+            if st.st_mode & 0o077:     # renamed over backup.json, it gives the record its mode
+                os.fchmod(fd, 0o600)
             os.set_blocking(fd, True)
             return fd
         os.close(fd)
