@@ -1,7 +1,7 @@
 """Several sources' first backups at once (`backup --all`, max_parallel): each spool gives its new
 paths ids from its rows while the others add theirs, here a few at a time (as trees of millions
-of files do while rsync runs), so that their ranges of ids meet. Then their second backups, and a
-source new to the config (its first backup while the others' ids are larger), also at once: the
+of files do while rsync runs), so that their ranges of ids meet. Then rebuild-state, their second
+backups, and a source new to the config (its first backup while the others' ids are larger), also at once: the
 catalog is what the media hold, each version names its own source's file, and each directory's
 change counter is its files. Real rsync, local sources, standard and archive directories."""
 
@@ -16,6 +16,8 @@ import textwrap
 import pytest
 
 from rabtui import faults
+from rabtui.actions.rebuild import rebuild_state
+from rabtui.events import no_emit
 from rabtui.backup import catalog_update
 from rabtui.cli import main
 from tests import invariants
@@ -60,6 +62,8 @@ def test_first_backups_of_several_sources_at_once(tmp_path, monkeypatch, capsys)
         _tree(lab, name, 0, 30 + 7 * i)
     _config(lab, NAMES[:3])
     assert main(["--config", str(lab.config_path), "backup", "--all"]) == 0, capsys.readouterr()
+    _checked(lab)
+    rebuild_state(lab.load(), no_emit, None, None)     # the ids given again, in another order
     _checked(lab)
     for name in NAMES:
         _tree(lab, name, 1, 45)
