@@ -150,3 +150,28 @@ def test_an_archive_directory_restored_as_of_kept_data_holds_the_files_it_saved(
         assert main(["--config", str(lab.config_path), "restore", "loc", photos, "--to", str(out)] + how) == 0
         assert snapshot(out / photos.lstrip("/")) == {b"2025/first.jpg": b"one", b"2025/only-kept.jpg": b"kept",
                                                       b"2026/new.jpg": b"new dir"}, how
+
+
+def test_directories_only_kept_data_saved_come_back_with_its_modes_and_times(tmp_path):
+    """The directories of an archive directory that only kept data holds (none in the union) are
+    made as that backup has them: modes and times, not 0755 and the time of the restore."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"2026/deep/only-kept.jpg": b"kept"})
+    os.chmod(photos / "2026/deep", 0o710)
+    os.chmod(photos / "2026", 0o750)
+    os.utime(photos / "2026/deep", (1_600_000_000, 1_600_000_000))
+    os.utime(photos / "2026", (1_500_000_000, 1_500_000_000))
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    assert kept.status == "failed"
+    in_kept = kept.path / "data" / str(photos).lstrip("/")
+    for how in ([], ["--backup", kept.path.name]):
+        out = tmp_path / f"out{len(how)}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)] + how) == 0
+        got = out / str(photos).lstrip("/")
+        assert (got / "2026/deep/only-kept.jpg").read_bytes() == b"kept"
+        for d in ("2026", "2026/deep"):
+            want, have = os.lstat(in_kept / d), os.lstat(got / d)
+            assert (oct(have.st_mode), int(have.st_mtime)) == (oct(want.st_mode), int(want.st_mtime)), (how, d)

@@ -5,6 +5,7 @@ had (as_of)."""
 from __future__ import annotations
 
 import os
+import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -100,16 +101,36 @@ class AsOf:
 
     def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, read from the
-        backup that saved each], [(name below the item, why)] of those that backup lacks too)."""
+        backup that saved each, each after the directories on its way there as that backup has
+        them (the union may lack them too: copy_into makes those)], [(name below the item, why)]
+        of the files that backup lacks too)."""
         found, lost = [], []
+        dirs: set[bytes] = set()
         for full in sorted(set(self.versions) - self.seen):
             under = full[len(self.rel):].lstrip(b"/")
             if not under:
                 continue
-            saved = self.sc.path(self._saved(full, self.versions[full]))
+            version = self.versions[full]
+            saved = self.sc.path(self._saved(full, version))
             try:
-                found.append((saved, under, os.lstat(saved)))
+                st = os.lstat(saved)
             except OSError:
                 lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
                                     f" {self.backup['name']} held it"))
+                continue
+            parts = under.split(b"/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = b"/".join(parts[:i])
+                if d in dirs:
+                    continue
+                path = self.sc.path(self._saved(os.path.join(self.rel, d), version))
+                try:
+                    dst = os.lstat(path)
+                except OSError:
+                    break
+                if not stat.S_ISDIR(dst.st_mode):
+                    break
+                dirs.add(d)
+                found.append((path, d, dst))
+            found.append((saved, under, st))
         return found, lost

@@ -146,9 +146,15 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                     raise Cancelled(f"restore cancelled: {writer.result.counts()} written before it stopped",
                                     hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
+            made: list[tuple[bytes, bytes, os.stat_result]] = []   # directories the union lacks
             if hasattr(pick, "unseen"):          # an archive's files that its union does not show
                 found, lost = pick.unseen()
                 for path, r, st in found:
+                    if stat.S_ISDIR(st.st_mode):
+                        if not os.path.lexists(os.path.join(src, r)):   # made as the backup that saved it has it
+                            made.append((path, r, st))
+                            writer.put(path, join(r), st)
+                        continue
                     try:
                         writer.make_parents(join(r))
                     except Refused as exc:
@@ -161,6 +167,8 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                 writer.result.not_restored += [("file", join(r), why) for r, why in lost]
             faults.point("restore.entries_put")
             writer.result.errors += [(join(r), why) for r, why in unread]
+            for path, r, st in reversed(made):      # deepest first, before the union's around them
+                writer.finish_dir(path, join(r), st)
             for path, r, st in _walk(src, topdown=False):
                 st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
