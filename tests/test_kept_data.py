@@ -175,3 +175,48 @@ def test_directories_only_kept_data_saved_come_back_with_its_modes_and_times(tmp
         for d in ("2026", "2026/deep"):
             want, have = os.lstat(in_kept / d), os.lstat(got / d)
             assert (oct(have.st_mode), int(have.st_mtime)) == (oct(want.st_mode), int(want.st_mtime)), (how, d)
+
+
+def _lab_with_discs(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    lab.write(lab._local_source([("etc", "standard"), ("photos", "archive")], 'post_backup_commands = ["exit 4"]', "loc")
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n\n[retention]\n{SHORT}\n')
+    return lab
+
+
+def test_a_checkpoint_holds_the_archive_files_only_kept_data_saved(tmp_path, capsys):
+    """Kept data's archive files are not in the medium's union, which a checkpoint reads: once a
+    complete backup follows, the checkpoint holds them as that backup's view of the archive has
+    them (a file the source removed meanwhile included, in the version the kept data saved), read
+    from the kept backup; the changed-files trigger no longer counts them."""
+    from tests.trees import burn_due, snapshot
+
+    lab = _lab_with_discs(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/first.jpg": b"one", "2025/edited.jpg": b"v1"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"2025/only-kept.jpg": b"kept", "2026/deep/new.jpg": b"new dir", "2025/edited.jpg": b"v2, kept",
+                         "2027/gone/too.jpg": b"dir gone"})
+    os.chmod(photos / "2027", 0o750)
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    assert kept.status == "failed"
+    for gone in ("2025/only-kept.jpg", "2025/edited.jpg", "2027/gone/too.jpg", "2027/gone", "2027"):
+        (photos / gone).unlink() if "." in gone else (photos / gone).rmdir()
+    cfg = _post_commands(lab, False)
+    assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store, asked={"*"})
+    top = str(photos).lstrip("/").encode() + b"/"
+    on_disc = {bytes(r["path"]): r["size"] for r in store.all("SELECT path, size FROM disc_files WHERE number=?",
+                                                               (number,)) if bytes(r["path"]).startswith(top)}
+    assert on_disc == {top + b"2025/first.jpg": 3, top + b"2025/edited.jpg": len(b"v2, kept"),
+                       top + b"2025/only-kept.jpg": 4, top + b"2026/deep/new.jpg": 7, top + b"2027/gone/too.jpg": 8}
+    assert store.one("SELECT changed_since_checkpoint FROM dir_state WHERE path=?", (str(photos),))[0] == 0
+    out = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
+                 "--to", str(out)]) == 0
+    assert snapshot(out / str(photos).lstrip("/")) == {
+        b"2025/first.jpg": b"one", b"2025/edited.jpg": b"v2, kept", b"2025/only-kept.jpg": b"kept",
+        b"2026/deep/new.jpg": b"new dir", b"2027/gone/too.jpg": b"dir gone"}
+    assert oct(os.lstat(out / str(photos).lstrip("/") / "2027").st_mode) == oct(0o40750)   # as the kept backup has it

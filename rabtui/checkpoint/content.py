@@ -3,7 +3,8 @@ hand (the newest complete backup on a mounted medium; none mounted: the operator
 
 Standard directories: `<backup>/data/<dir>` of the newest complete backup holding the directory.
 Archive directories: the union tree `<medium>/<source>/.archive/<dir>` on that backup's medium
-(every file ever saved there). Never the sources themselves.
+(every file ever saved there), with what kept data saved, never linked there (kept_data.py).
+Never the sources themselves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.checkpoint import kept_off, triggers, xorriso
+from rabtui.checkpoint import kept_data, kept_off, triggers, xorriso
 from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.checkpoint.isosize import aaip_allowance, aaip_refused
@@ -67,6 +68,10 @@ class Scanned:
     kept_off: dict[bytes, list[bytes]] = field(default_factory=dict)
     # directories (the root too: b"") with xattrs or ACLs: (st_mode, the xattrs a disc holds), recorded (dir_attrs.py)
     dir_attrs: dict[bytes, tuple[int, list[tuple[bytes, bytes]]]] = field(default_factory=dict)
+    # index of an entry read elsewhere than below the root -> its path there (kept_data.py); and
+    # those that kept data saved which its backup no longer holds as recorded (not on the discs)
+    disks: dict[int, bytes] = field(default_factory=dict)
+    kept_lost: list[bytes] = field(default_factory=list)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
@@ -242,6 +247,9 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
                          f" {exc.why.lower()}",
                          hint="a directory closed to the user rabtui runs as goes onto discs when root writes"
                               " the checkpoint") from None
+    if row["kind"] == "archive":    # what kept data saved is not in the union
+        backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
+        scanned.kept_lost = kept_data.add(store, scanned, backup, path, _take_attrs)
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                    root=root, backup_name=row["name"], **vars(scanned))
     if d.attr_refused:   # refused before anything is recorded (a filler candidate is left out)

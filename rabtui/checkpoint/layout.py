@@ -210,16 +210,21 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
            Entry("tree", os.fsencode(staging / "rabtui"), b"/rabtui")]
     seen: set[bytes] = set()
 
-    def ensure_dir(iso_dir: bytes) -> None:
+    def ensure_dir(iso_dir: bytes, near: bytes | None = None) -> None:
+        """`near`: where the directory is beside the file being placed (read_from.py may read
+        that elsewhere): taken when its directory's root lacks it (kept data's, kept_data.py)."""
         if iso_dir in seen:
             return
         for prefix, root in prefixes.items():
             if iso_dir == prefix or iso_dir.startswith(prefix + b"/"):
                 parent = iso_dir.rpartition(b"/")[0]
                 if iso_dir != prefix:
-                    ensure_dir(parent)
+                    ensure_dir(parent, near.rpartition(b"/")[0] if near else None)
                 rel = iso_dir[len(prefix) + 1:]
-                out.append(Entry("dir", os.path.join(root, rel) if rel else root, b"/" + iso_dir))
+                disk = os.path.join(root, rel) if rel else root
+                if near and rel and _missing(disk):
+                    disk = near
+                out.append(Entry("dir", disk, b"/" + iso_dir))
                 seen.add(iso_dir)
                 return
         seen.add(iso_dir)   # above a directory's root (data/, data/web1/): made by xorriso
@@ -228,12 +233,22 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
         if r.sha256 == DIR_MARK:
             ensure_dir(r.disc_path)
             continue
-        ensure_dir(r.disc_path.rpartition(b"/")[0])
+        ensure_dir(r.disc_path.rpartition(b"/")[0], r.disk.rpartition(b"/")[0] if r.disk else None)
         if r.part:
             out.append(Entry("cut", r.disk, b"/" + r.disc_path, offset=r.offset, length=r.size))
         else:
             out.append(Entry("file", r.disk, b"/" + r.disc_path))
     return out
+
+
+def _missing(path: bytes) -> bool:
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:     # deeper than the kernel takes, say: xorriso reaches it
+        return False
+    return False
 
 
 def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz: Path, store) -> None:

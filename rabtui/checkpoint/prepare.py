@@ -104,6 +104,9 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
         if d.skipped:
             emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
                                 f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
+        if d.kept_lost:
+            emit(Event(WARNING, f"{s.key}: {len(d.kept_lost)} files that kept data saved are not in its backup as"
+                                f" the catalog records them, and are not put on discs, e.g. {os.fsdecode(d.kept_lost[0])}"))
         beyond = [path for path, mtime in zip(d.paths, d.mtimes) if as_backed_up.beyond_disc(mtime)]
         if beyond:
             emit(Event(LOG, f"{s.key}: {len(beyond)} entries are dated outside the years 1900-2155 a disc holds:"
@@ -218,7 +221,7 @@ def _row(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part | N
     """The row of a planned entry; its sha256 the mark of what is not a regular file, else None."""
     rel = d.paths[i]
     src_path = d.rel + b"/" + rel if d.rel else rel
-    disk = os.path.join(os.fsencode(d.root), rel)
+    disk = d.disks.get(i) or os.path.join(os.fsencode(d.root), rel)
     if part is None:
         return Row(disc + 1, d.source, src_path, prefix + b"/" + rel, d.sizes[i], d.mtimes[i], d.marks[i], disk=disk,
                    mode=d.modes[i], link=d.links.get(i), owner=d.owners[i])

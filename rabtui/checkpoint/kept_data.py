@@ -1,0 +1,102 @@
+"""An archive directory's files that kept data saved, for a checkpoint.
+
+A backup whose post-backup commands failed keeps its data (status `kept`), but its archive files are
+not linked into the medium's union, which `content.scan` walks. As of the complete backup a
+checkpoint reads, the archive holds every file saved on the medium up to it (catalog.archive_as_of,
+as Browse and a restore show it): a file that only kept data saved (the source removed it before the
+next backup), or a version of it newer than the union's, would never reach a disc. Those entries
+are read from the kept backup itself, put among the scanned ones in their place.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui.checkpoint.shortpath import Shortcuts
+from rabtui.media import below, medium_layout
+from rabtui.state import catalog
+from rabtui.state.store import KEPT, Store
+
+
+def _order(rel: bytes) -> list[tuple[int, bytes]]:
+    """The place of an entry in scan's order: in each directory its other entries in name order,
+    then its subdirectories, each whole, in name order."""
+    parts = rel.split(b"/")
+    return [(1, p) for p in parts[:-1]] + [(0, parts[-1])]
+
+
+def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]:
+    """Put into `scanned` (content.Scanned of the union of `dir_path`, as of `backup`) the files
+    that kept data saved and the union does not show in that version, each read from the kept
+    backup: `scanned.disks` says where. `take_attrs(scanned, path, rel)` counts their xattrs.
+    Returns the names (below the directory) of those the kept backup no longer holds as recorded."""
+    kept = {r["id"]: r["path"] for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=?",
+        (backup["source"], backup["medium"], KEPT))}
+    if not kept:
+        return []
+    top = catalog.rel_path(dir_path)
+    shown = {rel: i for i, rel in enumerate(scanned.paths)}
+    extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
+    lost = []
+    with Shortcuts() as short:
+        for full, (size, mtime, first) in catalog.archive_as_of(store, backup, (dir_path,)).items():
+            if first not in kept:
+                continue
+            rel = full[len(top):].lstrip(b"/") if top else full
+            i = shown.get(rel)
+            if rel == b"" or (i is not None and scanned.marks[i] is None
+                              and (scanned.sizes[i], scanned.mtimes[i]) == (size, mtime)):
+                continue
+            root = os.fsencode(medium_layout.backup_data_path(kept[first], dir_path))
+            path = os.path.join(root, rel)
+            try:
+                if below.symlink_on_the_way(root, rel) is not None:
+                    raise FileNotFoundError(rel)
+                st = os.lstat(short.path(path))
+            except OSError:
+                lost.append(rel)
+                continue
+            if not stat.S_ISREG(st.st_mode) or (st.st_size, int(st.st_mtime)) != (size, mtime):
+                lost.append(rel)
+                continue
+            extra[rel] = (path, st)
+    if extra:
+        _merge(scanned, extra, take_attrs)
+    return lost
+
+
+def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs) -> None:
+    """`scanned` with the entries of `extra` (rel -> (path, lstat)) in scan's order, each in the
+    place of the union's entry of that name (an older version) if any."""
+    old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
+                               if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
+                                            "inodes", "disks")})
+    entries = []
+    for i, rel in enumerate(scanned.paths):
+        if rel not in extra:
+            entries.append((rel, i, None))
+    entries += [(rel, None, extra[rel]) for rel in extra]
+    entries.sort(key=lambda e: _order(e[0]))
+    for rel, i, taken in entries:
+        n = len(old.paths)
+        if taken is None:
+            old.paths.append(rel)
+            old.sizes.append(scanned.sizes[i])
+            old.mtimes.append(scanned.mtimes[i])
+            old.marks.append(scanned.marks[i])
+            old.modes.append(scanned.modes[i])
+            old.owners.append(scanned.owners[i])
+            if i in scanned.links:
+                old.links[n] = scanned.links[i]
+            if i in scanned.inodes:
+                old.inodes[n] = scanned.inodes[i]
+            if i in scanned.disks:
+                old.disks[n] = scanned.disks[i]
+        else:
+            path, st = taken
+            old.add(rel, st, None, st.st_size)
+            old.disks[n] = path
+            take_attrs(old, path, rel)
+    vars(scanned).update(vars(old))
