@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from rabtui.backup import retention
 from rabtui.cli import main
-from tests.trees import Lab, write_files
+from tests.trees import Lab, snapshot, write_files
 
 SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
@@ -220,3 +220,37 @@ def test_a_checkpoint_holds_the_archive_files_only_kept_data_saved(tmp_path, cap
         b"2025/first.jpg": b"one", b"2025/edited.jpg": b"v2, kept", b"2025/only-kept.jpg": b"kept",
         b"2026/deep/new.jpg": b"new dir", b"2027/gone/too.jpg": b"dir gone"}
     assert oct(os.lstat(out / str(photos).lstrip("/") / "2027").st_mode) == oct(0o40750)   # as the kept backup has it
+
+
+def test_what_only_kept_data_saved_is_restored_by_itself_as_of_that_backup_and_later_ones(tmp_path):
+    """A file or a directory of an archive directory that only kept data saved (the source removed
+    it before the next complete backup) is in that backup's view of the archive and in every later
+    one's, as the directory restored whole shows: restored by itself too, by default and by name."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"2027/gone/x.jpg": b"x, kept", "2025/y.jpg": b"y, kept"})
+    os.chmod(photos / "2027", 0o750)
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    assert kept.status == "failed"
+    for gone in ("2027/gone/x.jpg", "2027/gone", "2027", "2025/y.jpg"):
+        (photos / gone).unlink() if "." in gone else (photos / gone).rmdir()
+    later = lab.backup(_post_commands(lab, False), now=T0 + timedelta(days=2))
+    assert later.status == "completed"
+    n = 0
+    for what, want in (("2027", {b"gone/x.jpg": b"x, kept"}), ("2027/gone", {b"x.jpg": b"x, kept"}),
+                       ("2025/y.jpg", None)):
+        for how in ([], ["--backup", later.path.name], ["--backup", kept.path.name]):
+            n += 1
+            out = tmp_path / f"out{n}"
+            item = photos / what
+            assert main(["--config", str(lab.config_path), "restore", "loc", str(item), "--to", str(out)] + how) == 0, \
+                (what, how)
+            got = out / str(item).lstrip("/")
+            if want is None:
+                assert got.read_bytes() == b"y, kept", how
+            else:
+                assert snapshot(got) == want, (what, how)
+        if what == "2027":
+            assert oct(os.lstat(got).st_mode) == oct(0o40750)

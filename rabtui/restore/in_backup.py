@@ -30,11 +30,13 @@ def roots_of(cfg: Config, source: Source, backup, rel: bytes) -> list[tuple[byte
     return [(root, under) for root in roots]
 
 
-def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shortcuts) -> bytes:
+def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shortcuts,
+                       store: Store | None = None) -> bytes:
     """Where `rel` is in the backup (or in the archive's union), whole (`sc.path()` makes it usable
     when it is deeper than the kernel takes). Raises WorkFailed when a directory on the way there is
     a symlink in it: the symlink came from the source and may point anywhere on this server, and a
-    restore hands out only what the backup holds."""
+    restore hands out only what the backup holds. With `store`: what the union lacks (kept data's,
+    never linked there) in the backup that saved it (saved_elsewhere)."""
     from rabtui.media import below, medium_layout
 
     d = directory_of(source, rel)
@@ -50,10 +52,32 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
+        if link is None and under and store is not None and not os.path.lexists(sc.path(in_backup)):
+            in_backup = saved_elsewhere(store, backup, d.path, rel, sc) or in_backup
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
+
+
+def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcuts) -> bytes | None:
+    """`rel` of an archive directory as of `backup` where its union lacks it (kept data's): the file
+    in the backup that saved that version; a directory in the backup that saved the newest of the
+    files below it that holds it (as_of takes each of them from where it was saved). None: none."""
+    from rabtui.media import below, medium_layout
+
+    versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
+    under = rel[len(rel_path(dir_path)):].lstrip(b"/")
+    folders = {r["id"]: r["path"] for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
+    for first in sorted({v[2] for v in versions.values()}, reverse=True):
+        if first not in folders:
+            continue
+        root = os.fsencode(medium_layout.backup_data_path(folders[first], dir_path))
+        path = os.path.join(root, under)
+        if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
+            return path
+    return None
 
 
 def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts) -> "AsOf | None":
@@ -62,7 +86,10 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     version saved on that medium by a backup up to it, from the catalog), read from the backup that
     saved it; a file saved after it is left out. None when `item` is not from a union tree."""
     d = directory_of(source, rel)
-    if d.kind != "archive" or item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b"")):
+    # a directory of the backup itself is one the union lacks (saved_elsewhere): the others may
+    # have saved files below it too
+    if d.kind != "archive" or (item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b""))
+                               and not os.path.isdir(sc.path(item))):
         return None
     folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=?", (source.id, backup["medium"]))}
