@@ -254,3 +254,20 @@ def test_what_only_kept_data_saved_is_restored_by_itself_as_of_that_backup_and_l
                 assert snapshot(got) == want, (what, how)
         if what == "2027":
             assert oct(os.lstat(got).st_mode) == oct(0o40750)
+
+
+def test_a_restore_refuses_a_target_holding_a_file_only_kept_data_saved(tmp_path, capsys):
+    """Without --overwrite, a file in the target where the archive directory restored has one that
+    only kept data saved refuses the restore before anything is written, as one the union shows does."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"2025/y.jpg": b"y, kept"})
+    assert lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1)).status == "failed"
+    out = tmp_path / "out"
+    write_files(out / str(photos).lstrip("/"), {"2025/y.jpg": b"mine"})
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 1
+    assert "1 files exist in the target already" in capsys.readouterr().err
+    assert snapshot(out) == {str(photos / "2025/y.jpg").lstrip("/").encode(): b"mine"}

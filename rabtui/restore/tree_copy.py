@@ -119,6 +119,9 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         raise WorkFailed(f"cannot restore into {fmt.name(target_root)}: {os.strerror(exc.errno or 0)}") from None
     with writer:
         listed = [(rel_dest, top)] + ([(join(r), st) for _, r, st in _picked(_walk(src), pick)] if is_dir else [])
+        # an archive's files that its union does not show (kept data's), after the walk that tells them
+        found, lost = pick.unseen() if is_dir and hasattr(pick, "unseen") else ([], [])
+        listed += [(join(r), st) for _, r, st in found]
         for rel, _ in listed:
             if rel:
                 check_name(rel)
@@ -147,24 +150,22 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                                     hint="they stay where they are; restore again with --overwrite to finish it")
                 writer.put(path, join(r), st)
             made: list[tuple[bytes, bytes, os.stat_result]] = []   # directories the union lacks
-            if hasattr(pick, "unseen"):          # an archive's files that its union does not show
-                found, lost = pick.unseen()
-                for path, r, st in found:
-                    if stat.S_ISDIR(st.st_mode):
-                        if not os.path.lexists(os.path.join(src, r)):   # made as the backup that saved it has it
-                            made.append((path, r, st))
-                            writer.put(path, join(r), st)
-                        continue
-                    try:
-                        writer.make_parents(join(r))
-                    except Refused as exc:
-                        writer.result.refused.append((join(r), str(exc)))
-                        continue
-                    except OSError as exc:
-                        writer.result.errors.append((join(r), os_reason(exc)))
-                        continue
-                    writer.put(path, join(r), st)
-                writer.result.not_restored += [("file", join(r), why) for r, why in lost]
+            for path, r, st in found:
+                if stat.S_ISDIR(st.st_mode):
+                    if not os.path.lexists(os.path.join(src, r)):   # made as the backup that saved it has it
+                        made.append((path, r, st))
+                        writer.put(path, join(r), st)
+                    continue
+                try:
+                    writer.make_parents(join(r))
+                except Refused as exc:
+                    writer.result.refused.append((join(r), str(exc)))
+                    continue
+                except OSError as exc:
+                    writer.result.errors.append((join(r), os_reason(exc)))
+                    continue
+                writer.put(path, join(r), st)
+            writer.result.not_restored += [("file", join(r), why) for r, why in lost]
             faults.point("restore.entries_put")
             writer.result.errors += [(join(r), why) for r, why in unread]
             for path, r, st in reversed(made):      # deepest first, before the union's around them
