@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime, timedelta
 
 from rabtui.backup import retention
@@ -190,7 +191,9 @@ def test_a_checkpoint_holds_the_archive_files_only_kept_data_saved(tmp_path, cap
     complete backup follows, the checkpoint holds them as that backup's view of the archive has
     them (a file the source removed meanwhile included, in the version the kept data saved), read
     from the kept backup; the changed-files trigger no longer counts them."""
-    from tests.trees import burn_due, snapshot
+    from rabtui.checkpoint import run
+    from rabtui.events import READY, ScriptedPrompter
+    from tests.trees import burn_due
 
     lab = _lab_with_discs(tmp_path)
     photos = lab.src / "photos"
@@ -213,6 +216,9 @@ def test_a_checkpoint_holds_the_archive_files_only_kept_data_saved(tmp_path, cap
     assert on_disc == {top + b"2025/first.jpg": 3, top + b"2025/edited.jpg": len(b"v2, kept"),
                        top + b"2025/only-kept.jpg": 4, top + b"2026/deep/new.jpg": 7, top + b"2027/gone/too.jpg": 8}
     assert store.one("SELECT changed_since_checkpoint FROM dir_state WHERE path=?", (str(photos),))[0] == 0
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message    # against the kept backup too
     out = tmp_path / "from-discs"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
                  "--to", str(out)]) == 0

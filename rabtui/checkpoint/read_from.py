@@ -93,22 +93,32 @@ def _part_sizes(store: Store, number: int) -> dict[tuple[str, bytes], dict[int, 
     return sizes
 
 
-def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row], cancel=None) -> int:
+def _original(d: dict, rel: bytes, row: Row) -> bytes:
+    """The original path of `row` (loaded without it: load_rows), from its directory's and `rel` below it."""
+    if row.path is not None:
+        return row.path
+    top = os.fsencode(d["path"].strip("/"))
+    return os.path.join(top, rel) if top else rel
+
+
+def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row], cancel=None, *,
+                        strict: bool = True) -> int:
     """Before a disc is written: where each entry of an archive directory is read. A file from the
     backup that first saved the version the checkpoint recorded (the union's entry is a hard link
     to it while the union shows that version): a backup may put a newer version into the union
     while the disc is written, and xorriso opens each file only as it writes it. An entry that is
     no file (a symlink, a special file; xorriso reads them as it reads the command file) from the
     union when it shows it as recorded, else from a backup that holds it so. Returns how many the
-    union no longer shows as recorded; raises WorkFailed if one is nowhere."""
+    union no longer shows as recorded; raises WorkFailed if one is nowhere (not `strict`: it is read
+    below the union's root, as with_disk says, for a verification to say it is not there)."""
     dirs = _dirs(plan_json)
     whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
     twins = _twins(store, plan_json)
     wanted: dict[str, tuple[dict, set[bytes]]] = {}    # per archive directory: the paths of its files here
     for row in rows:
-        _disk, d, _rel = _where(dirs, row.disc_path, row.part)
+        _disk, d, rel = _where(dirs, row.disc_path, row.part)
         if d is not None and d["kind"] == "archive" and row.sha256 not in content.MARKS:
-            wanted.setdefault(d["prefix"], (d, set()))[1].add(row.path)
+            wanted.setdefault(d["prefix"], (d, set()))[1].add(_original(d, rel, row))
     first = {prefix: _first_saved(store, d, paths) for prefix, (d, paths) in wanted.items()}
     moved = 0
     for row in rows:
@@ -117,9 +127,10 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
         if d is None or d["kind"] != "archive":
             continue
-        size = whole.get((row.source, row.path), row.size)
+        path = _original(d, rel, row)
+        size = whole.get((row.source, path), row.size)
         # a version the medium holds twice under one size and mtime is told apart by its content
-        by_content = (row.path, size, row.mtime) in twins.get(d["medium"], ())
+        by_content = (path, size, row.mtime) in twins.get(d["medium"], ())
         union = os.fsencode(d["root"])
         if row.sha256 in content.MARKS:
             if _as_recorded(union, rel, row, size, by_content, cancel):
@@ -129,11 +140,13 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
             held = _held_in([b["path"] for b in store.all(sql, (row.source, d["medium"]))], d, rel, row, size,
                             by_content, cancel)
         else:
-            held = _held_in(first[d["prefix"]].get((row.path, size, row.mtime), ()), d, rel, row, size,
+            held = _held_in(first[d["prefix"]].get((path, size, row.mtime), ()), d, rel, row, size,
                             by_content, cancel)
             if held is None and _as_recorded(union, rel, row, size, by_content, cancel):
                 continue     # its first backup is gone: the union's copy is the one left
         if held is None:
+            if not strict:
+                continue
             raise _gone(store, number, d, row, size)
         row.disk = os.path.join(held, rel)
         moved += not _same_entry(union, held, rel)

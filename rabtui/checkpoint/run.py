@@ -334,6 +334,8 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                     result.skipped.append(k)
                     continue
                 rows = read_from.load_rows(store, number, k)
+                if not plan_json.get("rebuilt"):    # an archive's files compared where they were read from
+                    read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False)
                 outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter,
                                        result.unchecked)
                 if outcome == REWRITE:
