@@ -277,3 +277,29 @@ def test_a_restore_refuses_a_target_holding_a_file_only_kept_data_saved(tmp_path
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 1
     assert "1 files exist in the target already" in capsys.readouterr().err
     assert snapshot(out) == {str(photos / "2025/y.jpg").lstrip("/").encode(): b"mine"}
+
+
+def test_two_kept_backups_in_a_row_keep_one_copy_of_what_only_they_saved(tmp_path, capsys):
+    """The second kept backup copies again what the first saved (neither is in the union); the
+    source removes it; a cleanup past every period deletes one of them and keeps the other, whose
+    copy `find` shows and a restore of the directory brings back."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"x.jpg": b"x, kept twice"})
+    k2 = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    k3 = lab.backup(lab.load(), now=T0 + timedelta(days=2))
+    assert (k2.status, k3.status) == ("failed", "failed")
+    (photos / "x.jpg").unlink()
+    assert lab.backup(_post_commands(lab, False), now=T0 + timedelta(days=3)).status == "completed"
+    cfg = ["--config", str(lab.config_path)]
+    capsys.readouterr()
+    assert main(cfg + ["cleanup", "--now", (T0 + timedelta(days=30)).isoformat()]) == 0
+    said = capsys.readouterr().out
+    assert f"deleting loc {k2.path.name}" in said and f"keeping {k3.path.name}: holds the only copy" in said, said
+    assert main(cfg + ["find", "x.jpg"]) == 0
+    assert k3.path.name in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(cfg + ["restore", "loc", str(photos), "--to", str(out)]) == 0
+    assert snapshot(out / str(photos).lstrip("/")) == {b"first.jpg": b"one", b"x.jpg": b"x, kept twice"}
