@@ -303,3 +303,27 @@ def test_two_kept_backups_in_a_row_keep_one_copy_of_what_only_they_saved(tmp_pat
     out = tmp_path / "out"
     assert main(cfg + ["restore", "loc", str(photos), "--to", str(out)]) == 0
     assert snapshot(out / str(photos).lstrip("/")) == {b"first.jpg": b"one", b"x.jpg": b"x, kept twice"}
+
+
+def test_a_checkpoint_names_a_file_kept_data_saved_that_its_backup_lost(tmp_path):
+    """A file of kept data removed from the medium since (by hand, an fsck) is named when the
+    checkpoint is planned, not put on discs in silence nor stopping the others."""
+    from rabtui.checkpoint import prepare
+    from rabtui.events import WARNING
+
+    lab = _lab_with_discs(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"only-kept.jpg": b"kept"})
+    kept = lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1))
+    (photos / "only-kept.jpg").unlink()
+    cfg = _post_commands(lab, False)
+    assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
+    (kept.path / "data" / str(photos / "only-kept.jpg").lstrip("/")).unlink()
+    events = []
+    c = prepare.compute(cfg, lab.store(), asked={"*"}, emit=events.append)
+    said = [e.message for e in events if e.kind == WARNING]
+    assert any("1 files that kept data saved are not in its backup" in m and "only-kept.jpg" in m for m in said), said
+    photos_dir = next(d for d in c.data if d.path == str(photos))
+    assert photos_dir.paths == [b"first.jpg"]
