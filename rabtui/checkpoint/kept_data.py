@@ -32,8 +32,8 @@ def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]
     backup: `scanned.disks` says where. `take_attrs(scanned, path, rel)` counts their xattrs.
     Returns the names (below the directory) of those the kept backup no longer holds as recorded."""
     kept = {r["id"]: r["path"] for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=?",
-        (backup["source"], backup["medium"], KEPT))}
+        "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
+        (backup["source"], backup["medium"], KEPT, backup["id"]))}
     if not kept:
         return []
     top = catalog.rel_path(dir_path)
@@ -41,9 +41,7 @@ def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
     lost = []
     with Shortcuts() as short:
-        for full, (size, mtime, first) in catalog.archive_as_of(store, backup, (dir_path,)).items():
-            if first not in kept:
-                continue
+        for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept)):
             rel = full[len(top):].lstrip(b"/") if top else full
             i = shown.get(rel)
             if rel == b"" or (i is not None and scanned.marks[i] is None
@@ -65,6 +63,19 @@ def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]
     if extra:
         _merge(scanned, extra, take_attrs)
     return lost
+
+
+def _newest_kept(store: Store, backup, dir_path: str, kept: list[int]):
+    """(path, size, mtime, kept backup) of each file of the directory whose newest version saved on
+    the medium up to `backup` (catalog.archive_as_of) a kept backup saved; only those rows are read."""
+    marks = ",".join("?" * len(kept))
+    for r in store.execute(
+            "SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+            f" WHERE v.medium=? AND p.source=? AND p.dir=? AND v.first_backup IN ({marks})"
+            " AND NOT EXISTS (SELECT 1 FROM versions w WHERE w.path_id=v.path_id AND w.medium=v.medium"
+            "  AND w.first_backup>v.first_backup AND w.first_backup<=?)",
+            (backup["medium"], backup["source"], dir_path, *kept, backup["id"])):
+        yield bytes(r[0]), r[1], r[2], r[3]
 
 
 def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs) -> None:
