@@ -143,9 +143,9 @@ def tighten(path: str | os.PathLike) -> bool:
 def others_can_change(path: str | bytes | os.PathLike) -> str | None:
     """Could a user other than root and this one replace what `path` names, or what rabtui makes in
     it (a symlink put where it made a directory or a file)? The owner of a directory on the way can,
-    and anyone allowed to write in one that is not sticky. Every directory from `/` down to `path`
-    (or to its nearest existing part) is looked at, as named and as symlinks resolve it. None when
-    nobody can, else the first such directory and why."""
+    and anyone allowed to write in one that is not sticky, and the owner of a symlink in a sticky one.
+    Every directory from `/` down to `path` (or to its nearest existing part) is looked at, as named
+    and as symlinks resolve it. None when nobody can, else the first such directory and why."""
     named = os.path.abspath(os.fsencode(path))
     for way in (named, os.path.realpath(named)):
         parts = way.split(b"/")
@@ -155,12 +155,23 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
                 st = os.lstat(d)
             except FileNotFoundError:
                 break
+            if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and _sticky(os.path.dirname(d)):
+                # its owner may replace it: a sticky directory (as /tmp) lets others make entries
+                # and keeps each one its owner's
+                return f"{os.fsdecode(d)} is a symlink of user {user_named(st.st_uid)} in a sticky directory"
             if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
                 continue    # a symlink cannot be changed, only replaced in the directory above
             why = others_can_change_dir(st, d, os.fsdecode(d))
             if why:
                 return why
     return None
+
+
+def _sticky(d: bytes) -> bool:
+    try:
+        return bool(os.stat(d).st_mode & stat.S_ISVTX)
+    except OSError:
+        return True
 
 
 def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str) -> str | None:

@@ -135,6 +135,11 @@ def test_who_else_can_change_a_directory(open_base):
     link = open_base / "link"
     link.symlink_to(theirs)          # a symlink of ours to their directory: where it leads counts
     assert "belongs to user nobody" in privacy.others_can_change(link)
+    mine.chmod(0o1777)
+    as_nobody(lambda: os.symlink(open_base / "mine", mine / "theirs"))   # theirs, in a sticky directory
+    assert "symlink of user nobody" in privacy.others_can_change(mine / "theirs" / "x")
+    mine.chmod(0o755)                # where they may not write, they cannot replace it
+    assert privacy.others_can_change(mine / "theirs" / "x") is None
     shared = open_base / "shared"
     shared.mkdir()
     shared.chmod(0o777)
@@ -208,6 +213,36 @@ def test_a_restore_onto_the_source_below_a_users_directory_refuses_what_they_cou
     assert list(elsewhere.iterdir()) == [], "the restore wrote through the user's symlink"
     assert code == 1 and "belongs to user nobody" in captured.err and "Traceback" not in captured.err
     assert not (alice / "www.aside" / "site" / "index.html").exists()
+
+
+def test_a_restore_onto_the_source_through_a_users_symlink_in_a_sticky_directory_is_refused(open_base, capsys):
+    """The configured directory is reached through a symlink that a local user made in a sticky
+    directory (as /tmp): only they and root may replace it there, and they point it at a root-only
+    directory before the restore onto the source. Its target is root's, but the symlink is theirs."""
+    from rabtui.cli import main
+
+    lab = Lab(open_base, media_count=1)
+    shared = lab.src / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    real = lab.src / "real"
+    (real / "site").mkdir(parents=True)
+    write_files(real / "site", {"index.html": b"hello\n"})
+    as_nobody(lambda: os.symlink(real, shared / "web"))
+    site = shared / "web" / "site"
+    cfg = lab.write(f'[[sources]]\nid = "loc"\n[[sources.directories]]\npath = "{site}"\n')
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    elsewhere = open_base / "etc"                  # stands for /etc
+    elsewhere.mkdir(mode=0o755)
+
+    def redirect():
+        os.unlink(shared / "web")
+        os.symlink(elsewhere, shared / "web")
+    as_nobody(redirect)
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(site / "index.html"), "--to-source"])
+    captured = capsys.readouterr()
+    assert list(elsewhere.iterdir()) == [], "the restore wrote through the user's symlink"
+    assert code == 1 and "symlink of user nobody" in captured.err and "Traceback" not in captured.err, captured
 
 
 @pytest.mark.parametrize("where", ["users_dir", "below_it", "sticky_dir", "roots_own_in_users_dir"])
