@@ -224,3 +224,25 @@ def test_a_killed_run_made_after_a_backup_dated_ahead_is_undone_when_its_medium_
     assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" in out
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     _check_after(lab, cfg, copies, killed)
+
+
+def test_after_rebuild_state_the_backup_made_last_is_still_the_newest(tmp_path, sshd, capsys):
+    """rebuild-state gives ids in the order the backups were made, as their records tell (each names
+    its link base), not in the order of their names: numbered by name, the backup dated ahead became
+    the one made last, and restore read it, the next backup linked from it and the size cap deleted
+    the backup that holds the source's newest state."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    _three_nights(lab, cfg)
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert main([*cfg, "rebuild-state"]) in (0, 3), capsys.readouterr().out
+    made = [r["name"] for r in lab.store().all("SELECT name FROM backups ORDER BY id")]
+    assert made == ["backup-20261001030000", "backup-20300101030000", "backup-20261002030000"], made
+    out = tmp_path / "out"
+    assert main([*cfg, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(out)]) == 0
+    assert (out / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"night 2;" * 3
+    lab.config_path.write_text(lab.config_path.read_text() + "\n[retention]\nmax_size_mb = 0\n")
+    assert main([*cfg, "cleanup", "--now", "2026-10-02T04:00"]) == 0
+    kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed'")]
+    assert "backup-20261002030000" in kept, (kept, capsys.readouterr().out)

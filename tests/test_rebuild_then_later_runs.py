@@ -114,6 +114,24 @@ def test_rebuilt_ids_are_kept_unless_they_clash_or_break_the_order():
     assert [ids[x.key] for x in m2] == [1, 3, 12, 13]      # after g's new id, h's 9 would break the order
 
 
+
+def test_rebuilt_backups_are_in_the_order_they_were_made_by_their_link_bases():
+    """Named by a clock that was wrong, a backup's name is not where it was made: each comes after
+    the backup it was linked from; a base deleted since binds nothing; a loop does not hang."""
+    from rabtui.rebuild.ids import made_order
+
+    def order(listed):
+        names = [n for n, _ in listed]
+        return [names[i] for i in made_order(names, [b for _, b in listed])]
+
+    ahead = [("2026-10-01", None), ("2026-10-02", "2030-01-01"), ("2026-10-03", "2026-10-02"),
+             ("2030-01-01", "2026-10-01")]
+    assert order(ahead) == ["2026-10-01", "2030-01-01", "2026-10-02", "2026-10-03"]
+    behind = [("2000-01-01", "2026-10-03"), ("2000-01-02", "2000-01-01"), ("2026-10-02", "gone"),
+              ("2026-10-03", "2026-10-02"), ("2026-10-07", "2000-01-02")]
+    assert order(behind) == ["2026-10-02", "2026-10-03", "2000-01-01", "2000-01-02", "2026-10-07"]
+    assert order([("a", "b"), ("b", "a"), ("c", None)]) == ["c", "a", "b"]
+
 HOLD_REBUILD_LOCKS = """
 import sys
 from rabtui.actions.rebuild import all_locks

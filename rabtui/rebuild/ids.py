@@ -9,10 +9,15 @@ it by that id), unless
   catalog's ranges run over those ids, and the first backup after the rebuild extends the ranges
   of the newest one, so an older backup with a higher id would be said to hold its files.
 Any other backup gets an id above every id found, in the order of its source's backups there.
+
+That order is the one they were made in (made_order): by their names, except that a backup comes
+after the one it was linked from. A clock that was wrong dates a backup ahead of those made after
+it (or those made after it behind it); numbered by name, it would pass for the one made last.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 Key = tuple[str, str, str]       # medium, source, backup name
@@ -45,3 +50,34 @@ def assign(groups: list[list[Found]]) -> dict[Key, int]:
                 last = bid
             ids[f.key] = bid
     return ids
+
+
+def made_order(names: list[str], bases: list[str | None]) -> list[int]:
+    """The indexes of a source's backups on a medium (`names`, in the order of their names, each
+    with the name of the backup it was linked from, or None) in the order they were made: each
+    after its link base, and otherwise in the order of their names. A base that is not among them
+    (deleted since) binds nothing; a loop (records changed by hand) is broken in the order of names."""
+    at = {n: i for i, n in enumerate(names)}
+    waits = [0] * len(names)
+    after: dict[int, list[int]] = {}
+    for i, base in enumerate(bases):
+        if base in at and at[base] != i:
+            waits[i] = 1
+            after.setdefault(at[base], []).append(i)
+    ready = [i for i in range(len(names)) if not waits[i]]
+    heapq.heapify(ready)
+    order: list[int] = []
+    placed = [False] * len(names)
+    while len(order) < len(names):
+        if not ready:      # a loop: the first by name of those left goes first
+            heapq.heappush(ready, next(i for i in range(len(names)) if not placed[i]))
+        i = heapq.heappop(ready)
+        if placed[i]:
+            continue
+        placed[i] = True
+        order.append(i)
+        for j in after.get(i, ()):
+            waits[j] -= 1
+            if waits[j] == 0 and not placed[j]:
+                heapq.heappush(ready, j)
+    return order

@@ -35,6 +35,7 @@ class Record:
     directories: list[dict]
     notes: list[str] = field(default_factory=list)   # what was left out, for the rebuild's report
     former_ids: list[int] = field(default_factory=list)   # ids an earlier rebuild-state renumbered it from
+    link_dest: str | None = None   # the name of the backup it was linked from (made before it)
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
@@ -59,7 +60,8 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   _time(info, "started", notes) or _name_time(name), _time(info, "finished", notes),
                   _backup_id(info.get("backup_id"), notes),
                   _counts(totals if isinstance(totals, dict) else {}, COUNTS, "totals.", notes),
-                  _directories(info.get("directories"), notes), notes, _former_ids(info.get("former_ids")))
+                  _directories(info.get("directories"), notes), notes, _former_ids(info.get("former_ids")),
+                  info.get("link_dest") if isinstance(info.get("link_dest"), str) else None)
 
 
 def write_id(path: Path, bid: int, was: int) -> str | None:

@@ -160,8 +160,10 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
             if medium_layout.list_backups(path, name):
                 report.unmatched.append(f"medium {medium.id}: backups of {name}, a source not in the config")
             continue
-        found[name] = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
-                       for bname, bpath, bj in medium_layout.list_backups(medium.path, name)]
+        listed = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
+                  for bname, bpath, bj in medium_layout.list_backups(medium.path, name)]
+        order = backup_ids.made_order([n for n, _, _ in listed], [r.link_dest if r else None for _, _, r in listed])
+        found[name] = [listed[i] for i in order]
     return found
 
 
