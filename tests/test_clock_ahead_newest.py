@@ -246,3 +246,18 @@ def test_after_rebuild_state_the_backup_made_last_is_still_the_newest(tmp_path, 
     assert main([*cfg, "cleanup", "--now", "2026-10-02T04:00"]) == 0
     kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed'")]
     assert "backup-20261002030000" in kept, (kept, capsys.readouterr().out)
+
+
+def test_the_size_cap_deletes_the_backups_made_first_when_later_ones_are_dated_years_behind(tmp_path, sshd, capsys):
+    """After a power cut the RTC said 2000 for two nights. Over its cap, a source loses its oldest
+    backups first: those made first, not the two just made, which its dates put first."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    nights = ["2026-10-01T03:00", "2026-10-02T03:00", "2026-10-03T03:00", "2000-01-01T03:00", "2000-01-02T03:00"]
+    for when in nights:
+        write_files(lab.src / "data", {"doc": 1024 * 1024})          # 1 MiB of its own each night
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    lab.config_path.write_text(lab.config_path.read_text() + "\n[retention]\nmax_size_mb = 3\n")
+    assert main([*cfg, "cleanup", "--now", "2026-10-03T04:00"]) == 0
+    kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
+    assert kept == ["backup-20261003030000", "backup-20000101030000", "backup-20000102030000"], \
+        (kept, capsys.readouterr().out)

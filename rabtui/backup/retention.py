@@ -223,11 +223,12 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         for c in going:
             count(c)
         # size cap, oldest first, never the newest: usage is the sum of what each backup added
-        # (new_bytes) less what the deletions free
+        # (new_bytes) less what the deletions free. Oldest as made (by id): backups dated years
+        # behind by a clock reset went first by their dates, the source's newer state before the old
         cap = settings.max_size_mb * 1024 * 1024
         usage = sum((r["new_bytes"] or 0) for r in rows)
         going_ids = {c.id for c in going}
-        for r in retained:
+        for r in sorted(retained, key=lambda r: r["id"]):
             done = counter.total if counter is not None else 0
             if usage - done <= cap:
                 break
