@@ -261,3 +261,26 @@ def test_the_size_cap_deletes_the_backups_made_first_when_later_ones_are_dated_y
     kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
     assert kept == ["backup-20261003030000", "backup-20000101030000", "backup-20000102030000"], \
         (kept, capsys.readouterr().out)
+
+
+def test_restore_takes_the_backup_made_last_on_another_medium_than_the_one_dated_ahead(tmp_path, sshd, capsys):
+    """The night the clock was years ahead, the backup went to m2, which then went away (offsite)
+    while the next backups went to m1. Back, m2's backup is still the newest by its date, and the
+    last on m2: the restore took the source as it was that night for its newest state."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    lab.media.append(("m2", tmp_path / "medium2"))
+    lab.media[1][1].mkdir()
+    lab.config_path.write_text(lab.config_path.read_text() + f'\n[[media]]\nid = "m2"\npath = "{lab.media[1][1]}"\n')
+    for night, when in enumerate(["2026-10-01T03:00", "2030-01-01T03:00"]):
+        write_files(lab.src / "data", {"doc": b"night %d;" % night})
+        assert main([*cfg, "run-due", "--now", when]) == 0, capsys.readouterr()
+    away = tmp_path / "offsite"
+    os.rename(lab.media[1][1], away)
+    write_files(lab.src / "data", {"doc": b"made last"})
+    assert main([*cfg, "backup", "web", "--medium", "m1"]) == 0           # the clock right again
+    os.rename(away, lab.media[1][1])
+    media = [r["medium"] for r in lab.store().all("SELECT medium FROM backups ORDER BY id")]
+    assert media == ["m1", "m2", "m1"], media
+    out = tmp_path / "out"
+    assert main([*cfg, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(out)]) == 0
+    assert (out / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"made last", capsys.readouterr()

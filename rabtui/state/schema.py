@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS backups(
     UNIQUE(medium, source, name)
 );
 CREATE INDEX IF NOT EXISTS backups_source ON backups(source, medium, status, started);
+CREATE INDEX IF NOT EXISTS backups_made ON backups(source, id, started);   -- store.as_made
 
 CREATE TABLE IF NOT EXISTS backup_steps(
     backup_id INTEGER NOT NULL,

@@ -39,12 +39,13 @@ RESTORABLE_SQL = "('completed', 'warnings', 'kept')"
 
 def as_made(b: str = "b") -> str:
     """SQL: the time backup `b` (an alias of `backups`) is ranked by when the newest is wanted: its
-    start, or the earliest start of a backup of its source made after it on its medium (a higher id)
-    when that one is dated before it. A backup dated ahead by a clock that was wrong then (NTP
-    stepped it back since, a dead RTC battery) would stay the newest for years over every backup
-    made after it, which hold the source's newer state; ranked so, it comes just before them."""
+    start, or the earliest start of a backup of its source made after it (a higher id, on any
+    medium) when that one is dated before it. A backup dated ahead by a clock that was wrong then
+    (NTP stepped it back since, a dead RTC battery) would stay the newest for years over every
+    backup made after it, which hold the source's newer state; ranked so, it comes just before
+    them, also when they went to other media (its own went offsite). Index: backups_made."""
     return (f"MIN({b}.started, COALESCE((SELECT MIN(l.started) FROM backups l WHERE l.source={b}.source"
-            f" AND l.medium={b}.medium AND l.id>{b}.id), {b}.started))")
+            f" AND l.id>{b}.id), {b}.started))")
 
 
 MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
