@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from rabtui.config import Config
-from rabtui.state.store import COMPLETE_SQL, Store, as_made
+from rabtui.state.store import COMPLETE_SQL, Store, as_made, made_first
 
 REQUESTED_KEY = "checkpoint.requested"
 DAY = 86400.0
@@ -71,10 +71,10 @@ def backups_holding(store: Store, source: str, path: str, limit: int = -1) -> li
     """The complete backups of `source` that hold directory `path`, newest first (as made: one dated
     ahead by a wrong clock comes after those made after it)."""
     return store.all(
-        f"SELECT b.* FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
+        f"{made_first()}SELECT b.* FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
         f" WHERE b.source=? AND d.path=? AND b.status IN {COMPLETE_SQL}"
         f" AND (d.state IS NULL OR d.state != 'failed') ORDER BY {as_made()} DESC, b.id DESC LIMIT ?",
-        (source, path, limit),
+        (source, source, path, limit),
     )
 
 

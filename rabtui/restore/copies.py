@@ -30,7 +30,7 @@ from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import KEPT, RESTORABLE_SQL, Store, as_made
+from rabtui.state.store import KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
 INSERT_MEDIUM = "insert_medium"
 INSERT_DISC = "insert_disc"
@@ -83,18 +83,18 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
     newest holding one of its versions, or `version`; anything else: the newest backup)."""
     only = " AND v.size=? AND v.mtime=?" if version else ""
     rows = store.all(
-        f"""SELECT b.*, {as_made()} AS made, v.size AS v_size, v.mtime AS v_mtime FROM versions v
+        f"""{made_first()}SELECT b.*, {as_made()} AS made, v.size AS v_size, v.mtime AS v_mtime FROM versions v
               JOIN paths p ON p.id=v.path_id
               JOIN backups b ON b.source=p.source AND b.medium=v.medium AND b.id BETWEEN v.first_backup AND v.last_backup
             WHERE p.source=? AND p.path=? AND b.status IN {RESTORABLE_SQL}
               AND (b.status<>'{KEPT}' OR b.id=v.first_backup){only}
-            ORDER BY made DESC, b.id DESC""", (source, rel, *(version or ())))
+            ORDER BY made DESC, b.id DESC""", (source, source, rel, *(version or ())))
     is_file = bool(rows)
     if not rows and version:
         return []
     if not rows:
-        rows = store.all(f"SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
-                         f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source,))
+        rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
+                         f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))
     out: dict[str, Copy] = {}
     for r in rows:
         if r["medium"] not in out:
@@ -120,8 +120,9 @@ def _disc_copies(store: Store, source: Source, rel: bytes) -> list[Copy]:
     for number, discs in by_number.items():
         if any(d["state"] != "verified" for d in discs):
             continue
-        taken = store.one(f"SELECT b.id, {as_made()} AS made FROM checkpoint_dirs c JOIN backups b ON b.id=c.backup_id"
-                          " WHERE c.number=? AND c.source=? AND c.path=?", (number, source.id, dir_path))
+        taken = store.one(f"{made_first()}SELECT b.id, {as_made()} AS made FROM checkpoint_dirs c"
+                          " JOIN backups b ON b.id=c.backup_id WHERE c.number=? AND c.source=? AND c.path=?",
+                          (source.id, number, source.id, dir_path))
         cp = store.one("SELECT created, discs FROM checkpoints WHERE number=?", (number,))
         size = sum(d["size"] or 0 for d in discs)
         is_file = all(d["mtime"] is not None for d in discs)

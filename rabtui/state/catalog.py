@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made
+from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
 
 def _b(s: str | bytes) -> bytes:
@@ -257,8 +257,8 @@ def backup_row(store: Store, source: str, name_or_id: str | int | None):
 def complete_backups(store: Store, source: str, medium: str | None = None) -> list:
     """The source's complete backups, oldest first as made (store.as_made: one dated ahead by a wrong
     clock comes before those made after it)."""
-    q = f"SELECT b.* FROM backups b WHERE b.source=? AND b.status IN {COMPLETE_SQL}"
-    params: list = [source]
+    q = f"{made_first()}SELECT b.* FROM backups b WHERE b.source=? AND b.status IN {COMPLETE_SQL}"
+    params: list = [source, source]
     if medium:
         q += " AND b.medium=?"
         params.append(medium)
