@@ -307,6 +307,9 @@ def test_a_full_directory_of_sqlites_temporary_files_is_named_not_the_state_dire
     sending the operator to a state directory with room; the next backup, with room, works."""
     lab = Lab(tmp_path)
     lab.local()
+    # not the source's first backup, whose new paths need no temporary file (nothing to look up)
+    write_files(lab.src / "data", {"first": b"1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
     write_files(lab.src / "data", {f"d{i % 20}/file-with-a-long-name-{i:06d}": b"%d" % i for i in range(6000)})
     temp = tmpfs(tmp_path / "temp", "size=1m")
     fill_up(temp / "filler")
