@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from rabtui import faults, proc_table
-from tests.test_kill_anywhere import _files, _killed, rabtui
-from tests.test_killed_run_writers_named import FREEZER, _frozen
+from tests.test_kill_anywhere import _files, rabtui
+from tests.test_killed_run_writers_named import FREEZER, _frozen, killed_run
 from tests.test_lock_waits import _HOLD, _end
 from tests.trees import Lab
 
@@ -27,13 +27,7 @@ def _rabtui_bytes(lab: Lab, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_hostile_command_lines_of_writers_left_are_said_escaped_and_short(tmp_path):
-    lab = Lab(tmp_path, media_count=1)
-    lab.local([("data", "standard")])
-    _files(lab.src / "data", {"a": b"a1"})
-    assert rabtui(lab, "backup", "loc").returncode == 0
-    _files(lab.src / "data", {"a": b"a2" * 100})
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
-    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    lab, killed = killed_run(tmp_path)
     into = os.fsencode(killed["path"]) + b"/data/b\xff\x1b]0;owned\x07\x1b[2J"
     big = tmp_path / "big"
     big.write_bytes(b"b" * 200_000)
@@ -78,13 +72,7 @@ def test_many_writers_left_are_said_in_a_bounded_message(tmp_path):
     run's directory, none of which can be stopped: the next backup waits for them all at once
     (GROUP_DEATH seconds, not that many for each), and its message names a few of them and says
     how many more, whatever their number."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local([("data", "standard")])
-    _files(lab.src / "data", {"a": b"a1"})
-    assert rabtui(lab, "backup", "loc").returncode == 0
-    _files(lab.src / "data", {"a": b"a2" * 100})
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
-    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    lab, killed = killed_run(tmp_path)
     many = 60
     group = FREEZER / f"rabtui-test-{os.getpid()}"
     argv = [sys.executable, "-c", SPAWN, str(many), killed["path"]]

@@ -27,6 +27,17 @@ def _until(done, what: str, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
+def killed_run(tmp_path: Path):
+    """A lab whose second backup was killed before its catalog: the lab and that run's row."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")])
+    _files(lab.src / "data", {"a": b"a1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "data", {"a": b"a2" * 100})
+    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
+    return lab, lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+
+
 @contextmanager
 def _frozen(group: Path, argv: list[str], started):
     """`argv` run in the freezer cgroup `group` (made here), frozen once `started()`: the pids of
@@ -56,13 +67,7 @@ def _frozen(group: Path, argv: list[str], started):
 
 
 def test_the_writers_of_a_killed_run_that_cannot_be_stopped_are_named(tmp_path):
-    lab = Lab(tmp_path, media_count=1)
-    lab.local([("data", "standard")])
-    _files(lab.src / "data", {"a": b"a1"})
-    assert rabtui(lab, "backup", "loc").returncode == 0
-    _files(lab.src / "data", {"a": b"a2" * 100})
-    _killed(rabtui(lab, "backup", "loc", point="backup.catalog"))
-    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    lab, killed = killed_run(tmp_path)
     big = tmp_path / "big"
     write_files(tmp_path, {"big": 200_000})
     into = Path(killed["path"]) / "data" / "big"
