@@ -41,6 +41,15 @@ def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made
     return row["id"] if row else None
 
 
+def _named_in(cfg: Config, readme: bytes | None) -> list[tuple[str, str]]:
+    """The configured directories README.txt names as data of its checkpoint: those the discs hold
+    no file of too (empty, or holding only what is left off the discs), which were in it all the same."""
+    if not readme:
+        return []
+    return [(src.id, d.path) for src in cfg.sources for d in src.directories
+            if readme_backup(readme, src.id, d.path) is not None]
+
+
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
                     report: Report, readme: bytes | None = None, recorded: disc_state.Recorded | None = None) -> None:
     """`catalog`: the catalog's file, compressed or not (disc_text.Catalog). `recorded`: what the
@@ -89,6 +98,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         conn.executemany("INSERT INTO disc_files(number, disc, source, path, disc_path, size, mtime, sha256,"
                          " part, parts, mode, link, link_group, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          files())
+        for key in _named_in(cfg, readme if made is not None else None):
+            dirs[key] = None
         conn.execute("DELETE FROM disc_xattrs_off WHERE number=?", (number,))
         kept_off.record(store, number, getattr(recorded, "kept_off", []))   # in this transaction: one connection
         conn.execute("DELETE FROM disc_dir_attrs WHERE number=?", (number,))
