@@ -17,11 +17,17 @@ DIRS = [("data", "standard"), ("etc", "standard"), ("sock", "standard"), ("links
         ("tree", "standard"), ("arch", "archive")]
 
 
-def _records(db) -> tuple[list, list]:
+def _records(db, exact: bool = False) -> tuple[list, ...]:
+    """What the database says of each directory's last checkpoint; `exact`: with when it was made
+    to the fraction of a second, why each directory was in it and the checkpoint's lower bound,
+    which the copy of the state on its discs holds."""
     conn = sqlite3.connect(db)
     try:
-        return (sorted(conn.execute("SELECT source, path, last_checkpoint FROM dir_state")),
-                sorted(conn.execute("SELECT number, source, path, role, backup_id FROM checkpoint_dirs")))
+        return (sorted(conn.execute("SELECT source, path, last_checkpoint"
+                                    + (", last_checkpoint_time" if exact else "") + " FROM dir_state")),
+                sorted(conn.execute("SELECT number, source, path, role, backup_id"
+                                    + (", reason" if exact else "") + " FROM checkpoint_dirs")),
+                sorted(conn.execute("SELECT number, created, lower_bound FROM checkpoints")) if exact else [])
     finally:
         conn.close()
 
@@ -48,3 +54,21 @@ def test_directories_with_no_file_on_the_discs_keep_their_last_checkpoint(tmp_pa
     assert main([*argv, "rebuild-state"]) == 0
     assert _records(lab.state / "rabtui.db") == _records(_old_db(lab)) == before
     assert main([*argv, "checkpoint", "status", "--json"]) == 0
+
+
+def test_a_rebuilt_checkpoint_keeps_its_time_reasons_and_bound_from_the_copy_of_the_state(tmp_path):
+    """README.txt gives the time a checkpoint was made to the second; the copy of the state on its
+    discs gives it exactly (the `max_days` trigger and status count from it), with why each
+    directory was in it and the discs' lower bound (shown with the checkpoint)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", dirs=DIRS[:2])
+    (tmp_path / "iso").mkdir()
+    write_files(lab.src / "data", {"f": b"x" * 1000})
+    assert lab.backup(cfg).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    before = _records(lab.state / "rabtui.db", exact=True)
+    assert before[0][0][3] % 1 and before[2][0][2] == 1 and before[1][0][5]
+
+    assert main([*argv, "rebuild-state"]) == 0
+    assert _records(lab.state / "rabtui.db", exact=True) == before

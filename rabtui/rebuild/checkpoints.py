@@ -58,7 +58,11 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
     ndiscs = max((r["disc"] for r in rows), default=1)
     image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
     made = readme_made(readme, number) if readme else None
-    created = made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
+    exact = getattr(recorded, "created", None)
+    if exact is not None and made is not None and int(exact) != made:
+        exact = None       # a copy that does not agree with the README's second: the README's
+    created = exact or made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
+    reasons = getattr(recorded, "reasons", {})
     from rabtui.config.disc_types import parse_disc
 
     try:
@@ -67,8 +71,9 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         dtype, sectors = cfg.checkpoint.disc, 0
     with store.transaction() as conn:
         conn.execute("INSERT OR REPLACE INTO checkpoints(number, created, status, disc_type, disc_sectors, drive,"
-                     " discs) VALUES (?,?, 'completed', ?,?,?,?)",
-                     (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs))
+                     " discs, lower_bound) VALUES (?,?, 'completed', ?,?,?,?,?)",
+                     (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs,
+                      getattr(recorded, "lower_bound", None)))
         for k in range(1, ndiscs + 1):
             volid = layout.volid(number, k)
             image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
@@ -107,9 +112,10 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         if dir_rows is not None:
             dir_attrs.record(store, number, dir_rows)
         for source, dpath in dirs:
-            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id)"
-                         " VALUES (?,?,?, 'data', ?)", (number, source, dpath, _taken_from(store, readme, source,
-                                                                                         dpath, made, report.former)))
+            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id, reason)"
+                         " VALUES (?,?,?, 'data', ?,?)",
+                         (number, source, dpath, _taken_from(store, readme, source, dpath, made, report.former),
+                          reasons.get((source, dpath))))
             conn.execute(
                 "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
                 " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"

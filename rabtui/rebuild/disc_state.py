@@ -33,6 +33,11 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     # path on the discs, st_mode, name, value) of each
     dir_attrs: list[tuple[str, bytes, bytes, int, bytes, bytes]] | None = None
     unread: str | None = None     # why the copy could not be read (None: it was)
+    # when the checkpoint was made (README.txt gives it to the second only), its discs' lower bound
+    # and (source, path) -> why each directory was in it, as the copy records them
+    created: float | None = None
+    lower_bound: int | None = None
+    reasons: dict[tuple[str, str], str] = {}
 
 
 def _unread(why: str) -> Recorded:
@@ -67,11 +72,18 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                 out = _files(conn, number)
                 kept = _kept_off(conn, number)
                 dirs = _dir_attrs(conn, number)
+                created, lower_bound = conn.execute("SELECT created, lower_bound FROM checkpoints WHERE number=?",
+                                                    (number,)).fetchone()
+                reasons = {(source, path): reason for source, path, reason in conn.execute(
+                    "SELECT source, path, reason FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))}
             finally:
                 conn.close()
         except sqlite3.Error as exc:
             return _unread(f"{os.fsdecode(DB_ON_DISC)} is no database that can be read ({exc})")
     out.kept_off, out.dir_attrs = kept, dirs
+    out.created = created if isinstance(created, (int, float)) else None
+    out.lower_bound = lower_bound if isinstance(lower_bound, int) else None
+    out.reasons = {key: reason for key, reason in reasons.items() if isinstance(reason, str)}
     return out
 
 
