@@ -173,3 +173,36 @@ def test_a_rebuild_with_nothing_to_check_a_disk_against_says_so(tmp_path):
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"medium m1: the disk at {lab.media[0][1]} (labelled on {created}) is taken as it: no label" in done.stdout
+
+
+def test_a_medium_that_was_a_mount_point_at_the_rebuild_is_refused_when_it_is_not_one_later(tmp_path):
+    """rebuild-state reads each medium mounted where it is used: the new database remembers that
+    its path was a mount point, as the one replaced did, so that the directory under it (a copy of
+    the label left there) is not taken for the medium once the disk is unmounted."""
+    import subprocess
+
+    from rabtui.cli import main
+
+    lab = Lab(tmp_path, media_count=1)
+    mount_point = lab.media[0][1]
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        cfg = lab.local()
+        write_files(lab.src / "data", {"a": b"on the disk"})
+        assert lab.backup(cfg, medium_id="m1").status == "completed"
+        label = (mount_point / ".rabtui-medium").read_bytes()
+        assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+        subprocess.run(["umount", str(mount_point)], check=True)
+        (mount_point / ".rabtui-medium").write_bytes(label)     # the same label, on the parent file system
+        result = lab.backup(cfg, medium_id="m1")
+        assert result.status == "failed"
+        assert "was a mount point when the medium was last used" in result.reason
+        assert os.listdir(mount_point) == [".rabtui-medium"]
+    finally:
+        if os.path.ismount(mount_point):
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)

@@ -152,6 +152,8 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
                   " free_inodes) VALUES (?,?,?,?,?,?,?)",
                   (medium.id, json.dumps(label), time.time(), sp["total_bytes"], sp["free_bytes"],
                    sp["total_inodes"], sp["free_inodes"]))
+    # read where it is used: whether its path is a mount point, which a later backup checks
+    mounts.remember_mount(store, medium)
     found: dict[str, Listed] = {}
     for name in sorted(os.listdir(path)):
         if name.startswith(".") or not (path / name).is_dir():
