@@ -72,3 +72,43 @@ def test_a_rebuilt_checkpoint_keeps_its_time_reasons_and_bound_from_the_copy_of_
 
     assert main([*argv, "rebuild-state"]) == 0
     assert _records(lab.state / "rabtui.db", exact=True) == before
+
+
+def test_the_filler_of_a_rebuilt_checkpoint_is_known_and_restored_from(tmp_path):
+    """Directories not due fill a disc's room as filler (add/N): copies of their files on verified
+    discs, which find and restore use and retention counts. The copy of the state on the discs says
+    which directory each add/N is: after a rebuild they are known as before."""
+    from rabtui.restore import run as R
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", dirs=[("data", "standard"), ("etc", "standard"), ("arch", "archive")])
+    (tmp_path / "iso").mkdir()
+    for rel in ("data", "etc", "arch"):
+        write_files(lab.src / rel, {rel: rel.encode() * 1000})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    try:
+        burn_due(cfg, store, {"*"})
+        write_files(lab.src / "data", {"b": b"new"})
+        assert lab.backup(cfg).status == "completed"
+        burn_due(cfg, store, {f"loc:{lab.src / 'data'}"})
+    finally:
+        store.close()
+    query = ("SELECT number, disc, source, path, disc_path, size, mtime, sha256, mode FROM disc_files",
+             "SELECT number, source, path, role FROM checkpoint_dirs")
+    old = sqlite3.connect(lab.state / "rabtui.db")
+    before = [sorted(old.execute(q)) for q in query]
+    old.close()
+    assert {row[3] for row in before[1] if row[0] == 2} == {"data", "filler"}
+
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    new = sqlite3.connect(lab.state / "rabtui.db")
+    assert [sorted(new.execute(q)) for q in query] == before
+    new.close()
+    store = lab.store()
+    try:
+        R.restore(cfg, store, "loc", str(lab.src / "etc" / "etc"), checkpoint=2, to=tmp_path / "out")
+    finally:
+        store.close()
+    assert (tmp_path / "out" / str(lab.src / "etc" / "etc").lstrip("/")).read_bytes() == b"etc" * 1000

@@ -41,6 +41,19 @@ def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made
     return row["id"] if row else None
 
 
+def _filler_file(fillers: dict[bytes, tuple[str, str]], disc_path: bytes) -> tuple | None:
+    """(source, original path, None, None, (source, directory)) of a file of the filler add/N/...,
+    when the copy of the state says which directory add/N is; None otherwise."""
+    top = disc_path.split(b"/", 2)
+    if len(top) < 3 or top[0] != b"add":
+        return None
+    found = fillers.get(top[0] + b"/" + top[1])
+    if found is None:
+        return None
+    source, dpath = found
+    return source, os.fsencode(dpath).strip(b"/") + b"/" + top[2], None, None, (source, dpath)
+
+
 def _named_in(cfg: Config, readme: bytes | None) -> list[tuple[str, str]]:
     """The configured directories README.txt names as data of its checkpoint: those the discs hold
     no file of too (empty, or holding only what is left off the discs), which were in it all the same."""
@@ -84,9 +97,21 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         dirs: dict[tuple[str, str], None] = {}
         count = [0]
 
+        fillers = getattr(recorded, "fillers", {})
+        filler_dirs: dict[tuple[str, str], None] = {}
+
         def files():   # one at a time, as they are inserted
             for r, orig in each_original(rows):
                 if orig is None:
+                    orig = _filler_file(fillers, r["disc_path"])
+                    if orig is None:
+                        continue
+                    filler_dirs[orig[4]] = None
+                    orig = orig[:4]
+                    count[0] += 1
+                    yield (number, r["disc"], *orig[:2], r["disc_path"], r["size"], r["mtime"], r["sha256"],
+                           None, None, *disc_state.of(recorded or {}, r["disc"], r["disc_path"], r["size"],
+                                                      r["mtime"], r["sha256"]))
                     continue
                 source, path, part, parts = orig
                 count[0] += 1
@@ -122,6 +147,9 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                 " last_checkpoint_time=excluded.last_checkpoint_time"
                 " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
                 (source, dpath, number, created))
+        for source, dpath in filler_dirs:
+            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, reason)"
+                         " VALUES (?,?,?, 'filler', 'filler')", (number, source, dpath))
     report.checkpoints.append(number)
     report.disc_files += count[0]
 

@@ -12,6 +12,7 @@ discs and warns of what later restores lack (checkpoints.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -38,6 +39,9 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     created: float | None = None
     lower_bound: int | None = None
     reasons: dict[tuple[str, str], str] = {}
+    # the filler of its discs: prefix on the disc (b"add/3") -> (source, configured path) of the
+    # directory put there whole
+    fillers: dict[bytes, tuple[str, str]] = {}
 
 
 def _unread(why: str) -> Recorded:
@@ -72,8 +76,8 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                 out = _files(conn, number)
                 kept = _kept_off(conn, number)
                 dirs = _dir_attrs(conn, number)
-                created, lower_bound = conn.execute("SELECT created, lower_bound FROM checkpoints WHERE number=?",
-                                                    (number,)).fetchone()
+                created, lower_bound, plan = conn.execute(
+                    "SELECT created, lower_bound, plan FROM checkpoints WHERE number=?", (number,)).fetchone()
                 reasons = {(source, path): reason for source, path, reason in conn.execute(
                     "SELECT source, path, reason FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))}
             finally:
@@ -84,6 +88,22 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     out.created = created if isinstance(created, (int, float)) else None
     out.lower_bound = lower_bound if isinstance(lower_bound, int) else None
     out.reasons = {key: reason for key, reason in reasons.items() if isinstance(reason, str)}
+    out.fillers = _fillers(plan)
+    return out
+
+
+def _fillers(plan: str | None) -> dict[bytes, tuple[str, str]]:
+    """add/N -> (source, path) of the filler directories the checkpoint's plan put on its discs."""
+    try:
+        dirs = json.loads(plan)["dirs"] if isinstance(plan, str) else []
+    except (ValueError, TypeError, KeyError):
+        return {}
+    out = {}
+    for d in dirs if isinstance(dirs, list) else []:
+        if (isinstance(d, dict) and d.get("role") == "filler" and isinstance(d.get("source"), str)
+                and isinstance(d.get("path"), str) and isinstance(d.get("prefix"), str)
+                and re.fullmatch(r"add/\d+", d["prefix"])):
+            out[d["prefix"].encode()] = (d["source"], d["path"])
     return out
 
 
