@@ -165,6 +165,7 @@ def _directories(value, notes: list[str]) -> list[dict]:
         if kind is not None and kind not in KINDS:
             notes.append(f"{key}.kind {_shown(kind)} is none of {', '.join(KINDS)}: the config's kind taken")
         out.append({"path": d["path"], "kind": kind if kind in KINDS else None, "state": _text(state),
+                    "message": _text(d.get("message")),
                     "rsync_exit": _int(d.get("rsync_exit"), -MAX_INT, f"{key}.rsync_exit", notes),
                     **_counts(d, DIR_COUNTS, f"{key}.", notes)})
     return out

@@ -22,6 +22,8 @@ class Report:
     numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
     # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
     former: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    # (source, directory) -> when a backup found on the media ran out of room on its medium with it
+    did_not_fit: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"media found: {', '.join(self.media) or 'none'}",

@@ -44,6 +44,7 @@ from rabtui.rebuild import record
 from rabtui.rebuild.catalog import catalog_dir
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
+from rabtui.rsync import NO_SPACE
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
 
 
@@ -74,6 +75,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     report.numbers_used |= (checkpoint_numbers.in_state_dir(cfg.state_dir)
                             | checkpoint_numbers.used_in(Path(cfg.state_dir) / "rabtui.db"))
     read_discs(cfg, store, report, emit, prompter, cancel)
+    _did_not_fit(store, report)
     if report.numbers_used:
         checkpoint_numbers.remember(store, max(report.numbers_used))
     _schedule_marks(cfg, store)
@@ -206,6 +208,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
             report.former.setdefault((source_id, was), []).append(bid)
         report.backups += 1
+        _note_did_not_fit(report, source_id, rec, bpath)
         if rec.status in COMPLETE:
             complete_rows.append((bid, bpath))
         elif rec.status == KEPT:
@@ -216,6 +219,27 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
             report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
+
+
+def _note_did_not_fit(report: Report, source_id: str, rec: record.Record, bpath: Path) -> None:
+    """The directories the backup ran out of room on its medium with (its backup.json says so)."""
+    for d in rec.directories:
+        if d["state"] == "failed" and NO_SPACE in (d["message"] or ""):
+            when = rec.finished or rec.started or bpath.stat().st_mtime
+            key = (source_id, d["path"])
+            report.did_not_fit[key] = max(when, report.did_not_fit.get(key, when))
+
+
+def _did_not_fit(store: Store, report: Report) -> None:
+    """A directory that did not fit on its medium after its last checkpoint is due for one, as the
+    backup that ran out of room made it (a checkpoint since cleared that). backup.json gives the
+    time to the second: one in the second a checkpoint was made is taken as after it (due again)."""
+    with store.transaction() as conn:
+        for (source, path), when in report.did_not_fit.items():
+            conn.execute("INSERT INTO dir_state(source, path, did_not_fit) VALUES (?,?,?)"
+                         " ON CONFLICT(source, path) DO UPDATE SET did_not_fit=excluded.did_not_fit"
+                         " WHERE CAST(COALESCE(dir_state.last_checkpoint_time, 0) AS INTEGER) <= excluded.did_not_fit",
+                         (source, path, when))
 
 
 def _record(medium_id: str, name: str, bpath: Path, info: dict | None, report: Report) -> record.Record | None:
