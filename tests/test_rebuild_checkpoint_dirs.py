@@ -166,3 +166,59 @@ def test_a_directory_that_did_not_fit_on_its_medium_stays_due_after_a_rebuild(tm
     finally:
         if os.path.ismount(mount_point):
             subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_a_disc_copy_taken_from_a_backup_deleted_since_is_restored_before_an_older_backup(tmp_path):
+    """Checkpoint 1 was taken from a backup that cleanup deleted since; an older backup on the other
+    medium holds an older version of the file. The disc holds the newer one, and a restore brings
+    it, before the rebuild and after it: the copy of the state on the disc names the backup the
+    checkpoint read (its medium, name and time), which the rebuilt database records as deleted."""
+    from datetime import datetime, timedelta
+
+    from rabtui.backup.pipeline import run_backup
+    from rabtui.events import no_emit
+    from rabtui.restore import run as R
+    from tests.trees import burn_due
+
+    t0 = datetime(2026, 10, 1, 3, 0)
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.write(lab._local_source(None, "", "loc") + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n'
+                    "\n[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+                    "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+    (tmp_path / "iso").mkdir()
+    store = lab.store()
+
+    def backup(day: int, medium: str) -> None:
+        res = run_backup(cfg, store, "loc", emit=no_emit, cancel=threading.Event(), now=t0 + timedelta(days=day),
+                         medium_id=medium)
+        assert res.status == "completed", res.reason
+
+    try:
+        write_files(lab.src / "data", {"f": b"old", "other": b"o"})
+        backup(0, "m1")
+        write_files(lab.src / "data", {"f": b"newer"})
+        backup(1, "m2")
+        burn_due(cfg, store, {"*"})
+        (lab.src / "data" / "f").unlink()
+        backup(2, "m2")
+        backup(3, "m2")
+    finally:
+        store.close()
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "cleanup", "--now", (t0 + timedelta(days=10)).isoformat()]) in (0, 1)
+    conn = sqlite3.connect(lab.state / "rabtui.db")
+    assert conn.execute("SELECT status FROM backups WHERE name='backup-20261002030000'").fetchone() == ("deleted",)
+    conn.close()
+    f = str(lab.src / "data" / "f")
+
+    def restored(to: str) -> bytes:
+        store = lab.store()
+        try:
+            R.restore(cfg, store, "loc", f, to=tmp_path / to)
+        finally:
+            store.close()
+        return (tmp_path / to / f.lstrip("/")).read_bytes()
+
+    assert restored("before") == b"newer"
+    assert main([*argv, "rebuild-state"]) in (0, 3)
+    assert restored("after") == b"newer"

@@ -41,6 +41,27 @@ def _taken_from(store: Store, readme: bytes | None, source: str, path: str, made
     return row["id"] if row else None
 
 
+def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: str, path: str, report: Report) -> int | None:
+    """The backup the copy of the state on the discs says source:path was read from (its medium and
+    name: exact, whatever ids were renumbered since). One deleted since (not on its medium, which
+    this rebuild read) is recorded as deleted, with the time it started, as the database lost had
+    it: a restore ranks the discs' copy by that time."""
+    found = getattr(recorded, "taken", {}).get((source, path))
+    if found is None:
+        return None
+    name, medium, bpath, started, finished = found
+    row = store.one("SELECT id FROM backups WHERE source=? AND medium=? AND name=?", (source, medium, name))
+    if row is not None:
+        return row["id"]
+    if medium not in report.media or os.path.lexists(Path(cfg.medium(medium).path) / source / name):
+        return None     # away, or there but left out (its backup.json unusable): not deleted
+    return store.execute(
+        "INSERT INTO backups(source, medium, name, path, status, started, finished, reason)"
+        " VALUES (?,?,?,?, 'deleted', ?,?,?)",
+        (source, medium, name, bpath, started, finished,
+         f"not on its medium; checkpoint {number} was taken from it (rebuild-state)")).lastrowid
+
+
 def _filler_file(fillers: dict[bytes, tuple[str, str]], disc_path: bytes) -> tuple | None:
     """(source, original path, None, None, (source, directory)) of a file of the filler add/N/...,
     when the copy of the state says which directory add/N is; None otherwise."""
@@ -139,7 +160,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         for source, dpath in dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id, reason)"
                          " VALUES (?,?,?, 'data', ?,?)",
-                         (number, source, dpath, _taken_from(store, readme, source, dpath, made, report.former),
+                         (number, source, dpath, _taken_from_copy(cfg, store, recorded, number, source, dpath, report)
+                          or _taken_from(store, readme, source, dpath, made, report.former),
                           reasons.get((source, dpath))))
             conn.execute(
                 "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
@@ -148,8 +170,9 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                 " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
                 (source, dpath, number, created))
         for source, dpath in filler_dirs:
-            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, reason)"
-                         " VALUES (?,?,?, 'filler', 'filler')", (number, source, dpath))
+            conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id, reason)"
+                         " VALUES (?,?,?, 'filler', ?, 'filler')",
+                         (number, source, dpath, _taken_from_copy(cfg, store, recorded, number, source, dpath, report)))
     report.checkpoints.append(number)
     report.disc_files += count[0]
 

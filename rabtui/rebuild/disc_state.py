@@ -42,6 +42,9 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     # the filler of its discs: prefix on the disc (b"add/3") -> (source, configured path) of the
     # directory put there whole
     fillers: dict[bytes, tuple[str, str]] = {}
+    # (source, path) -> (name, medium, path, started, finished) of the backup each directory of
+    # the checkpoint was taken from
+    taken: dict[tuple[str, str], tuple[str, str, str, float, float | None]] = {}
 
 
 def _unread(why: str) -> Recorded:
@@ -80,6 +83,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                     "SELECT created, lower_bound, plan FROM checkpoints WHERE number=?", (number,)).fetchone()
                 reasons = {(source, path): reason for source, path, reason in conn.execute(
                     "SELECT source, path, reason FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))}
+                taken = _taken(conn, number)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -89,7 +93,19 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     out.lower_bound = lower_bound if isinstance(lower_bound, int) else None
     out.reasons = {key: reason for key, reason in reasons.items() if isinstance(reason, str)}
     out.fillers = _fillers(plan)
+    out.taken = taken
     return out
+
+
+def _taken(conn: sqlite3.Connection, number: int) -> dict[tuple[str, str], tuple[str, str, str, float, float | None]]:
+    """The backup each directory of the checkpoint was read from, as the copy records it."""
+    rows = conn.execute("SELECT cd.source, cd.path, b.name, b.medium, b.path, b.started, b.finished"
+                        " FROM checkpoint_dirs cd JOIN backups b ON b.id=cd.backup_id AND b.source=cd.source"
+                        " WHERE cd.number=?", (number,))
+    return {(source, path): (name, medium, bpath, started, finished if isinstance(finished, (int, float)) else None)
+            for source, path, name, medium, bpath, started, finished in rows
+            if all(isinstance(x, str) for x in (source, path, name, medium, bpath))
+            and isinstance(started, (int, float))}
 
 
 def _fillers(plan: str | None) -> dict[bytes, tuple[str, str]]:
