@@ -123,3 +123,29 @@ def test_an_images_disk_gone_for_good_is_let_go_by_removing_its_mount_point(tmp_
     assert len(asked) == 1 and f"remove the directory {folder}" in asked[0], asked
     assert res.status == "completed", res.message
     assert os.listdir(folder) == [f"RAB{second}D01.iso"]
+
+
+def test_a_rebuilt_state_remembers_the_disk_the_images_were_read_on(tmp_path, tmpfs, bind_mount):
+    """rebuild-state reads the images where the drive's folder is: the new database remembers the
+    disk they are on, as the one replaced did, and a checkpoint written once that disk is unmounted
+    is not put below its mount point."""
+    from rabtui.cli import main
+
+    disk = tmp_path / "usb"
+    kept = tmpfs(tmp_path / "the disk", "size=32m")
+    bind_mount(disk, kept)
+    lab, cfg, store = _backed_up(tmp_path, disk, {"f0": b"x" * 1000})
+    assert _burnt(cfg, store, _recorded(cfg, store, {"*"}), lambda q: READY).status == "completed"
+    store.close()
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    subprocess.run(["umount", str(disk)], check=True)
+    store = lab.store()
+    try:
+        number = _recorded(cfg, store, {"*"})
+        asked = []
+        res = _burnt(cfg, store, number, lambda q: asked.append(q) or (ABORT if len(asked) > 1 else READY))
+        assert res.status == "aborted", res.message
+        assert asked[-1].kind == WRONG and "mounted" in asked[-1].text, asked[-1].text
+        assert os.listdir(disk) == []
+    finally:
+        store.close()

@@ -11,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-from rabtui.checkpoint import dir_attrs, kept_off, layout, xorriso
+from rabtui.checkpoint import dir_attrs, images_mount, kept_off, layout, xorriso
 from rabtui.config import Config
 from rabtui.errors import NoAnswer, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
@@ -204,6 +204,8 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 report.failed += failed
             except WorkFailed as exc:
                 report.unmatched.append(f"{iso}: {exc}")
+        if seen:     # read on the disk they are on: a later image is not written below its mount point
+            images_mount.remember(store, drive)
         return
     if prompter is None:
         return
