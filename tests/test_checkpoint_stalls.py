@@ -21,7 +21,7 @@ from tests.test_disc_verify_metadata import burn_one
 from tests.trees import Lab, snapshot, write_files
 
 STALL = 3
-LINKS = 2000
+LINKS = 5000
 
 
 def small_stall_lab(tmp_path):
@@ -145,7 +145,7 @@ def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_t
     write_files(data, {"f": b"the target"})
     (data / "links").mkdir()
     try:
-        for i in range(LINKS):     # enough for that xorriso to run long enough to be seen
+        for i in range(LINKS):     # enough for that xorriso to run long enough to be seen, loaded too
             os.symlink("../f", data / "links" / f"l{i}")
             os.setxattr(data / "links" / f"l{i}", "trusted.kept", b"value", follow_symlinks=False)
     except OSError as exc:

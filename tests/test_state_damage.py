@@ -188,11 +188,10 @@ def test_read_only_state_dir_is_refused(tmp_path, tmpfs):
 
 def test_full_state_dir_is_refused(tmp_path, tmpfs):
     lab = _backed_up_lab(tmp_path, state=tmpfs / "state")
-    with open(tmpfs / "filler", "wb") as f:
+    with open(tmpfs / "filler", "wb", buffering=0) as f:     # no buffer left to flush at close
         try:
             while True:
                 f.write(b"\0" * (1 << 16))
-                f.flush()
         except OSError:
             pass
     _refused(lab, "is full", "free space there", HINT)
