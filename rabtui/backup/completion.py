@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import NoReturn
+
 from rabtui import faults
+from rabtui.backup import history
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult
 from rabtui.config import Medium
 from rabtui.errors import Cancelled, LockBusy
-from rabtui.events import ERROR, LOG, RESULT, WARNING, Event
+from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.rotation import record_space
 from rabtui.state import locks
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE
+from rabtui.state.store_check import state_failure
+
+
+class Stop(Exception):
+    """A step failed: stop the backup with this reason."""
+
+    def __init__(self, reason: str, status: str = "failed"):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
 
 
 class Completion:
@@ -56,6 +70,69 @@ class Completion:
             self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
             return "failed", reason
         return status, reason
+
+    def _fail_step(self, n: int, reason: str, status: str = "failed") -> NoReturn:
+        self.step(n, "failed", reason)
+        raise Stop(reason, status)
+
+    def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
+        """The end of a run that failed or was cancelled: what its step 7 wrote undone, then
+        backup.json says `failed` with the reason, then its database row (a run killed between the
+        two is recorded by the next run's recovery as its backup.json says)."""
+        if isinstance(exc, Stop):
+            status, reason = exc.status, exc.reason
+        elif isinstance(exc, Cancelled):      # "cancelled: rsync": said once, as "backup of S cancelled: rsync"
+            status, reason = "cancelled", exc.message.removeprefix("cancelled: ")
+        elif isinstance(exc, OSError):   # e.g. the medium disappeared under the backup
+            where = f": {exc.filename}" if exc.filename else ""
+            status, reason = "failed", f"{exc.strerror or exc}{where}"
+        else:
+            status, reason = "failed", exc.message
+        rec = self.rec
+        problem = None
+        try:
+            spool.discard()
+            if self._step7_wrote:
+                problem = history.undo_written(self.store, self.cfg, rec.id, self.emit, self.cancel)
+                if problem:
+                    self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
+        except sqlite3.Error as err:
+            self._state_failed(err, reason)
+        rec.end("failed", reason)
+        self._write_end(self.emit)
+        rec.save_end(row_running=problem is not None)
+        self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
+        return status, reason
+
+    def _state_failed(self, exc: sqlite3.Error, failure: str | None = None) -> NoReturn:
+        """The state database cannot be written (its directory full or read-only, its disk failing):
+        how the run ends cannot be recorded there. Unless its backup.json says complete already, it
+        says `failed` with the reason on the medium (what step 7 linked into the archive unions
+        undone first), and its database row stays `running`: the next run's recovery records it as
+        its backup.json says and forgets the catalog rows it may have. The error goes on to the
+        caller, which says it (nothing more goes into the database, which would fail again)."""
+        rec = self.rec
+        if rec is None or not rec.dir_created or rec.final_written:
+            raise exc
+        said = state_failure(exc, self.store.path).message
+        reason = said if failure is None else f"{failure}; then {said}"
+        if self._step7_wrote:
+            problem = history.undo_links(self.cfg, self.source.id, rec.path, self._log.write, self.cancel)
+            reason += f"; {problem}" if problem else ""
+        rec.end("failed", reason)
+        self._log.write(Event(ERROR, f"backup of {self.source.id} failed: {reason}"))
+        self._write_end(self._log.write)
+        raise exc
+
+    def _write_end(self, say: Emit) -> None:
+        """backup.json as the run ended."""
+        rec = self.rec
+        if not rec.dir_created:
+            return
+        try:
+            rec.write_json()
+        except OSError as err:
+            say(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
 
     def _link_into_unions(self, medium: Medium, spool: CatalogSpool, archives: list,
                           status: str, reason: str | None) -> tuple[str, str | None]:

@@ -133,6 +133,18 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             emit(Event(WARNING, f"found {what}: its backup.json says {info['status']}; recorded as such, kept",
                        {"backup_id": row["id"]}))
             continue
+        if info and info.get("status") == "failed" and _is_backup_dir(path, source_id):
+            # it ended, failed, but could not record so in the database (its state directory full, say)
+            problem = undo_links(cfg, source_id, path, emit, cancel)
+            if problem:
+                emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
+                left.append((row["medium"], f"{what}: {problem}"))
+                continue
+            _forget_catalog(store, row)
+            _record_ended(store, row, info)
+            emit(Event(WARNING, f"found {what}: its backup.json says failed ({info.get('reason')}); recorded as"
+                                " such", {"backup_id": row["id"]}))
+            continue
         done = ""
         if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
             stopped, writing = proc_table.kill_writers(path)
@@ -221,16 +233,32 @@ def _on_its_medium(store: Store, cfg, row) -> bool:
 
 
 def _record_complete(store: Store, row, info: dict) -> None:
-    finished = None
+    store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                  (info["status"], _reason(info), _finished(info), row["id"]))
+
+
+def _record_ended(store: Store, row, info: dict) -> None:
+    """A run that ended as its backup.json says (failed) without its row saying so: recorded so, the
+    steps that had not ended failed or skipped, as the run would have."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+                     (info["status"], _reason(info), _finished(info), row["id"]))
+        conn.execute("UPDATE backup_steps SET state=CASE WHEN state='running' THEN 'failed' ELSE 'skipped' END"
+                     " WHERE backup_id=? AND state IN ('running', 'pending')", (row["id"],))
+
+
+def _finished(info: dict) -> float:
     try:
-        finished = datetime.fromisoformat(info["finished"]).timestamp()
+        return datetime.fromisoformat(info["finished"]).timestamp()
     except (KeyError, TypeError, ValueError):
-        pass
+        return time.time()
+
+
+def _reason(info: dict) -> str | None:
     reason = info.get("reason")
     if reason is not None and not isinstance(reason, str):   # a hand-edited backup.json
         reason = str(reason)
-    store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                  (info["status"], reason, finished or time.time(), row["id"]))
+    return reason
 
 
 @contextmanager
@@ -293,13 +321,22 @@ def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
     catalog rows stay too (they name what its links still show), and the caller leaves its row
     `running`, for the next run's recovery to undo both."""
     row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
+    problem = undo_links(cfg, row["source"], Path(row["path"]), emit, cancel)
+    if problem is None:
+        _forget_catalog(store, row)
+    return problem
+
+
+def undo_links(cfg, source_id: str, path: Path, emit: Emit = no_emit,
+               cancel: threading.Event | None = None) -> str | None:
+    """The links a failed backup at `path` made in the archive unions, undone (the medium only);
+    why they could not be, if so."""
     try:
-        with union_held(cfg, row["source"], emit, cancel):
-            unlink_archive(cfg, row["source"], Path(row["path"]))
+        with union_held(cfg, source_id, emit, cancel):
+            unlink_archive(cfg, source_id, path)
     except (WorkFailed, OSError) as exc:
         return (f"its links in the archive union cannot be undone now: {exc}; they and its catalog rows are"
-                f" left for the next backup of {row['source']} to undo")
-    _forget_catalog(store, row)
+                f" left for the next backup of {source_id} to undo")
     return None
 
 

@@ -10,6 +10,7 @@ backup, never a --link-dest base).
 from __future__ import annotations
 
 import getpass
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.completion import Completion
+from rabtui.backup.completion import Completion, Stop as _Stop
 from rabtui.backup.records import BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
 from rabtui.backup.run_log import RunLog
@@ -33,7 +34,7 @@ from rabtui.backup.transfer import transfer_directory
 from rabtui.config import safety as config_safety
 from rabtui.config import Config, Medium, Source
 from rabtui.errors import Cancelled, LockBusy, MissingTool, RabtuiError, WorkFailed
-from rabtui.events import ERROR, LOG, STEP, WARNING, Emit, Event, Prompter
+from rabtui.events import LOG, STEP, WARNING, Emit, Event, Prompter
 from rabtui.rsync import NO_SPACE
 from rabtui.ssh.shared import SharedConnection
 from rabtui.state import locks
@@ -41,15 +42,6 @@ from rabtui.state.store import Store
 
 MIN_FREE_BYTES = 1 << 20   # less than this free on a medium: it is full
 MIN_FREE_INODES = 64
-
-
-class _Stop(Exception):
-    """A step failed: stop the backup with this reason."""
-
-    def __init__(self, reason: str, status: str = "failed"):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel: threading.Event | None,
@@ -154,6 +146,8 @@ class _Run(Completion):
                     if pre_ran and not post_ran:
                         exc = self._undo_pre(exc)
                     return self._failed(exc, spool)
+                except sqlite3.Error as exc:    # the state directory full, read-only, its disk failing
+                    self._state_failed(exc)
                 finally:
                     self._log.close()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
@@ -188,40 +182,10 @@ class _Run(Completion):
         reason = exc.reason if isinstance(exc, _Stop) else str(exc).removeprefix("cancelled: ")
         return _Stop(f"{reason}; then {post_error}", "cancelled" if cancelled else "failed")
 
-    def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
-        if isinstance(exc, _Stop):
-            status, reason = exc.status, exc.reason
-        elif isinstance(exc, Cancelled):      # "cancelled: rsync": said once, as "backup of S cancelled: rsync"
-            status, reason = "cancelled", exc.message.removeprefix("cancelled: ")
-        elif isinstance(exc, OSError):   # e.g. the medium disappeared under the backup
-            where = f": {exc.filename}" if exc.filename else ""
-            status, reason = "failed", f"{exc.strerror or exc}{where}"
-        else:
-            status, reason = "failed", exc.message
-        rec = self.rec
-        spool.discard()
-        problem = None
-        if self._step7_wrote:
-            problem = history.undo_written(self.store, self.cfg, rec.id, self.emit, self.cancel)
-            if problem:
-                self.emit(Event(WARNING, f"backup of {self.source.id}: {problem}"))
-        rec.skip_rest()
-        rec.finish("failed", reason, row_running=problem is not None)
-        self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
-        try:
-            rec.write_json()
-        except OSError as err:
-            self.emit(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
-        return status, reason
-
     def _over_no_killed_run(self, n: int, not_undone: list[str]) -> None:
         why = history.left_undone(self.source, not_undone)
         if why:
             self._fail_step(n, why)
-
-    def _fail_step(self, n: int, reason: str, status: str = "failed") -> None:
-        self.step(n, "failed", reason)
-        raise _Stop(reason, status)
 
     def _step1(self) -> None:
         self.step(1, "running")

@@ -4,8 +4,9 @@
 `backup.json` is written `running` first and its final state last, by atomic replace, so a run
 that crashed before it was complete is never `completed` on the medium; the room its final state
 takes is kept from the first (`backup.json.tmp`), so that a medium filled by another source
-meanwhile does not leave a complete backup `running` on the medium. A complete run writes it
-before its database row: a run killed between the two is complete, and recovery records it so.
+meanwhile does not leave a complete backup `running` on the medium. A run writes its final state
+before its database row: a run killed between the two ended as it says (complete, or failed), and
+recovery records it so.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class RunRecord:
         self.link_dest: str | None = None
         self.link_dest_id: int | None = None
         self.dir_created = False
+        self.final_written = False     # backup.json says the run complete (or its data kept)
         self.steps = [{"step": i + 1, "name": n, "state": "pending", "started": None, "finished": None,
                        "message": None} for i, n in enumerate(STEPS)]
         self.dirs: list[DirSizes] = []
@@ -154,6 +156,13 @@ class RunRecord:
     # --- steps -----------------------------------------------------------------------------------
 
     def step(self, n: int, state: str, message: str | None = None) -> None:
+        s = self._mark(n, state, message)
+        self.store.execute(
+            "UPDATE backup_steps SET state=?, started=?, finished=?, message=? WHERE backup_id=? AND step=?",
+            (state, s["started"], s["finished"], s["message"], self.id, n),
+        )
+
+    def _mark(self, n: int, state: str, message: str | None = None) -> dict:
         s = self.steps[n - 1]
         now = time.time()
         if state == "running":
@@ -164,15 +173,7 @@ class RunRecord:
         s["state"] = state
         if message is not None:
             s["message"] = message
-        self.store.execute(
-            "UPDATE backup_steps SET state=?, started=?, finished=?, message=? WHERE backup_id=? AND step=?",
-            (state, s["started"], s["finished"], s["message"], self.id, n),
-        )
-
-    def skip_rest(self) -> None:
-        for s in self.steps:
-            if s["state"] in ("pending", "running"):
-                self.step(s["step"], "skipped" if s["state"] == "pending" else "failed")
+        return s
 
     def moved(self, name: str, path: Path) -> None:
         """The directory got another name than planned (same second: -2, -3 ...)."""
@@ -211,16 +212,26 @@ class RunRecord:
                     (self.source, path, when),
                 )
 
-    def finish(self, status: str, reason: str | None, *, row_running: bool = False) -> None:
-        """The end of a run that did not complete. `row_running`: what its step 7 wrote could not
-        be undone (history.undo_written), so its database row stays `running`, as a killed run's,
-        for the next run's recovery to undo it; backup.json says `status` all the same."""
+    def end(self, status: str, reason: str | None) -> None:
+        """The end of a run that did not complete, in this record only (backup.json is written by
+        write_json, the database by save_end): the steps that had not ended failed or skipped."""
         self.status, self.reason = status, reason
         self.finished = time.time()
-        self.store.execute(
-            "UPDATE backups SET status=CASE WHEN ? THEN status ELSE ? END, finished=?, reason=? WHERE id=?",
-            (row_running, status, self.finished, reason, self.id),
-        )
+        for s in self.steps:
+            if s["state"] in ("pending", "running"):
+                self._mark(s["step"], "skipped" if s["state"] == "pending" else "failed")
+
+    def save_end(self, *, row_running: bool = False) -> None:
+        """What `end` says, into the database. `row_running`: what its step 7 wrote could not be
+        undone (history.undo_written), so its row stays `running`, as a killed run's, for the next
+        run's recovery to undo it; backup.json says how it ended all the same."""
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "UPDATE backup_steps SET state=?, started=?, finished=?, message=? WHERE backup_id=? AND step=?",
+                [(s["state"], s["started"], s["finished"], s["message"], self.id, s["step"]) for s in self.steps])
+            conn.execute(
+                "UPDATE backups SET status=CASE WHEN ? THEN status ELSE ? END, finished=?, reason=? WHERE id=?",
+                (row_running, self.status, self.finished, self.reason, self.id))
 
     def complete(self, status: str, reason: str | None) -> None:
         """The end of a complete backup (or of kept data): backup.json first, then the database row.
@@ -230,6 +241,7 @@ class RunRecord:
         self.status, self.reason = status, reason
         self.finished = time.time()
         self.write_json()
+        self.final_written = True
         faults.point("backup.json_written")
         self.store.execute("UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
                            (status, self.finished, reason, self.id))

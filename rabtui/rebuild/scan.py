@@ -193,12 +193,14 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
     for index, (name, bpath, rec) in enumerate(listed):
         if rec is None:
             continue
+        # killed in step 7, or failed there with links it could not undo, nothing after it: its
+        # archive links are undone (the union lock is held: actions/rebuild.all_locks)
+        undo = rec.status in ("running", "failed") and index > last_complete
         if rec.status == "running":
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
-            if index > last_complete:    # killed in step 7, nothing after it: undo its archive links (the
-                # union lock is held: actions/rebuild.all_locks)
-                undone = history.unlink_archive(cfg, source_id, bpath)
-                rec.reason += f"; {undone} archive link(s) undone" if undone else ""
+        if undo:
+            undone = history.unlink_archive(cfg, source_id, bpath)
+            rec.reason = (rec.reason or "") + (f"; {undone} archive link(s) undone" if undone else "")
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
                              kinds, report)
         if bid is None:

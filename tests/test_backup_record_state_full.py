@@ -1,0 +1,93 @@
+"""A backup whose state directory fills up at its step 7 (a real small tmpfs, real rsync): the run
+fails saying so, and its backup.json on the medium says `failed` with that reason, not `running`,
+with what step 7 linked into the archive union undone and no temporary file of its record left. Its
+database row stays `running` (it cannot be written); once there is room, the next run's recovery
+records it as its backup.json says, and so does rebuild-state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests import invariants
+from tests.test_medium_identity import _killed, _rabtui, _stopped_at
+from tests.trees import Lab, fill_up, write_files
+
+
+def _lab(tmp_path, tmpfs) -> Lab:
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "data", {"a": 300})
+    write_files(lab.src / "arch", {"x": "x1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "data", {"b": 300})
+    write_files(lab.src / "arch", {"y": "y1", "x": "x2"})
+    return lab
+
+
+def _state_full_at(lab: Lab, point: str) -> tuple[subprocess.Popen, str, dict]:
+    run = _stopped_at(lab, point, "backup", "loc")
+    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    fill_up(lab.state.parent / "filler")
+    run.send_signal(signal.SIGCONT)
+    out = run.communicate(timeout=120)[0].decode()
+    return run, out, row
+
+
+def _union(lab: Lab) -> dict[str, str]:
+    root = lab.media[0][1] / "loc" / ".archive"
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            with open(os.path.join(dirpath, name)) as f:
+                out[name] = f.read()
+    return out
+
+
+@pytest.mark.parametrize("point, then", [
+    ("backup.step6", "backup"),            # its sizes cannot be recorded: nothing of step 7 written
+    ("backup.archive_linked", "backup"),   # its catalog cannot be: its archive links are undone
+    ("backup.archive_linked", "rebuild-state"),
+])
+def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_path, tmpfs, point, then):
+    lab = _lab(tmp_path, tmpfs)
+    before = _union(lab)
+    run = None
+    try:
+        run, out, row = _state_full_at(lab, point)
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out, out
+    assert "state database" in out and "cannot be written" in out, out
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["status"] == "failed", record["status"]
+    assert "state database" in record["reason"] and "cannot be written" in record["reason"], record["reason"]
+    assert [s["state"] for s in record["steps"]][-1] == "failed", record["steps"]
+    assert sorted(os.listdir(row["path"])) == ["backup.json", "backup.log", "data"]
+    assert _union(lab) == before        # y and x2 were never this medium's complete data
+    with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
+        assert "backup of loc failed: the state database" in f.read()
+
+    os.unlink(lab.state.parent / "filler")
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "running"
+    if then == "backup":
+        done = _rabtui(lab, "backup", "loc")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"its backup.json says failed (the state database" in done.stdout, done.stdout
+        assert _union(lab) == {"x": "x2", "y": "y1"}
+    else:
+        done = _rabtui(lab, "rebuild-state")
+        assert done.returncode in (0, 3), done.stdout + done.stderr
+        assert _union(lab) == before
+    store = lab.store()
+    got = store.one("SELECT * FROM backups WHERE name=?", (row["name"],))
+    assert got["status"] == "failed" and "state database" in got["reason"], dict(got)
+    assert os.path.isdir(row["path"])      # kept a day, as any failed run, with its log
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)
