@@ -9,7 +9,7 @@ from rabtui import faults
 from rabtui.backup import history
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.records import EXIT_OF, BackupResult
+from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
 from rabtui.config import Medium
 from rabtui.errors import Cancelled, LockBusy
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
@@ -125,7 +125,7 @@ class Completion:
         raise exc
 
     def _write_end(self, say: Emit) -> None:
-        """backup.json as the run ended."""
+        """backup.json as the run ended; then the temporary files of its own that a kill may have left."""
         rec = self.rec
         if not rec.dir_created:
             return
@@ -133,6 +133,8 @@ class Completion:
             rec.write_json()
         except OSError as err:
             say(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
+            return
+        remove_leftovers(rec.path)
 
     def _link_into_unions(self, medium: Medium, spool: CatalogSpool, archives: list,
                           status: str, reason: str | None) -> tuple[str, str | None]:

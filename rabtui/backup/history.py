@@ -14,7 +14,7 @@ from rabtui import proc_table
 from rabtui.state import changes
 from rabtui.media import medium_layout
 from rabtui.backup.archive import unlink_from_union
-from rabtui.backup.records import find_abandoned, mark_abandoned
+from rabtui.backup.records import find_abandoned, mark_abandoned, remove_leftovers
 from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
@@ -130,6 +130,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
         if info and info.get("status") in RESTORABLE:
             _record_complete(store, row, info)
+            remove_leftovers(path)
             emit(Event(WARNING, f"found {what}: its backup.json says {info['status']}; recorded as such, kept",
                        {"backup_id": row["id"]}))
             continue
@@ -142,6 +143,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 continue
             _forget_catalog(store, row)
             _record_ended(store, row, info)
+            remove_leftovers(path)
             emit(Event(WARNING, f"found {what}: its backup.json says failed ({info.get('reason')}); recorded as"
                                 " such", {"backup_id": row["id"]}))
             continue

@@ -15,6 +15,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import tempfile
 import time
@@ -120,6 +121,45 @@ def _open_own(path: Path) -> int:
         os.close(fd)
     os.unlink(path)
     return os.open(path, flags | os.O_EXCL, 0o600)
+
+
+LEFTOVER = re.compile(r"backup\.json\.(?:[a-z0-9_]{8}\.)?tmp")   # the room, and tempfile's names beside it
+
+
+def remove_leftovers(backup_dir: Path) -> list[str]:
+    """The temporary files of a backup.json that a run (or rebuild-state) killed while writing it
+    left in `backup_dir` (the room kept, `backup.json.tmp`, and those made beside it,
+    `backup.json.XXXXXXXX.tmp`), removed; only once that run is over. Only a regular file of this
+    user's with one link, no longer than the room, holding a record or nothing is taken for one:
+    anything else of such a name (a directory another made, a symlink) stays as it is. Returns the
+    names removed."""
+    removed: list[str] = []
+    try:
+        dir_fd = os.open(backup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return removed
+    try:
+        for name in sorted(os.listdir(dir_fd)):
+            try:
+                if LEFTOVER.fullmatch(name) and _made_here(name, dir_fd):
+                    os.unlink(name, dir_fd=dir_fd)
+                    removed.append(name)
+            except OSError:
+                continue
+    finally:
+        os.close(dir_fd)
+    return removed
+
+
+def _made_here(name: str, dir_fd: int) -> bool:
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid() or st.st_size > ROOM:
+            return False
+        return os.pread(fd, 1, 0) in (b"", b"{")
+    finally:
+        os.close(fd)
 
 
 class RunRecord:
@@ -242,6 +282,7 @@ class RunRecord:
         self.finished = time.time()
         self.write_json()
         self.final_written = True
+        remove_leftovers(self.path)
         faults.point("backup.json_written")
         self.store.execute("UPDATE backups SET status=?, finished=?, reason=? WHERE id=?",
                            (status, self.finished, reason, self.id))

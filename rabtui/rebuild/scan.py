@@ -183,6 +183,7 @@ def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report
 
 def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, report: Report, emit: Emit) -> None:
     from rabtui.backup import history
+    from rabtui.backup.records import remove_leftovers
 
     src = cfg.source(source_id)
     kinds = {d.path: d.kind for d in src.directories}
@@ -193,6 +194,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
     for index, (name, bpath, rec) in enumerate(listed):
         if rec is None:
             continue
+        remove_leftovers(bpath)      # every run is over (actions/rebuild.all_locks)
         # killed in step 7, or failed there with links it could not undo, nothing after it: its
         # archive links are undone (the union lock is held: actions/rebuild.all_locks)
         undo = rec.status in ("running", "failed") and index > last_complete

@@ -1,0 +1,116 @@
+"""A run killed (SIGKILL) before or after each write of a backup's backup.json (records._written:
+the first record, the room kept, the final record; a failed run's record; rebuild-state's
+renumbering): the next run leaves no temporary file of a record on the medium, its backup.json and
+the database agree on how each backup there ended, and a directory another made at the room's name
+stays as it is. Real rsync, real processes killed at that moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_medium_identity import ROOT, _rabtui
+from tests.trees import Lab, write_files
+
+KILLED_AT_WRITE = """
+import os, signal, sys
+from rabtui.backup import records
+from rabtui.cli import main
+
+at, moment, real = int(sys.argv[1]), sys.argv[2], records._written
+count = 0
+
+def written(fd, content):
+    global count
+    count += 1
+    if count == at and moment == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(fd, content)
+    if count == at and moment == "after":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+records._written = written
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _killed_at_write(lab: Lab, at: int, moment: str, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", KILLED_AT_WRITE, str(at), moment, "--config", str(lab.config_path),
+                           *argv], cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def _leftovers(lab: Lab) -> list[str]:
+    return [os.path.join(dirpath, name) for _, medium in lab.media for dirpath, dirs, files in os.walk(medium)
+            for name in dirs + files if name.startswith("backup.json.")]
+
+
+def _records_agree(lab: Lab) -> None:
+    """Each backup on the medium: its backup.json and its row say the same status."""
+    store = lab.store()
+    for medium_id, medium in lab.media:
+        for name, _, info in medium_layout.list_backups(medium, "loc"):
+            row = store.one("SELECT status FROM backups WHERE medium=? AND name=?", (medium_id, name))
+            assert info is not None and row is not None and info["status"] == row["status"], (name, info, row)
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)
+
+
+# the writes of a run: 1 its first record, 2 the room kept for its final one, 3 its final record
+@pytest.mark.parametrize("at, moment", [(n, m) for n in (1, 2, 3) for m in ("before", "after")])
+@pytest.mark.parametrize("ends", ["completed", "failed"])
+def test_a_run_killed_at_any_write_of_its_record_leaves_no_temporary_file(tmp_path, at, moment, ends):
+    lab = Lab(tmp_path, media_count=1)
+    dirs = [("data", "standard"), ("arch", "archive")] + ([("gone", "standard")] if ends == "failed" else [])
+    lab.local(dirs)
+    write_files(lab.src / "data", {"a": "a1"})
+    write_files(lab.src / "arch", {"x": "x1"})
+    shutil.rmtree(lab.src / "gone", ignore_errors=True)      # a standard directory missing: step 5 fails
+    killed = _killed_at_write(lab, at, moment, "backup", "loc")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    write_files(lab.src / "data", {"b": "b1"})
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == (0 if ends == "completed" else 1), done.stdout + done.stderr
+    assert _leftovers(lab) == []
+    _records_agree(lab)
+
+
+def test_rebuild_state_killed_renumbering_a_backup_leaves_no_temporary_file_after_the_next(tmp_path):
+    """rebuild-state renumbers a backup (ids made on a new state database before it clash) whose
+    backup.json.tmp another made a directory: its record goes through a temporary file of another
+    name, and the rebuild is killed before that file takes backup.json's place. The next rebuild
+    leaves none of its own files behind; the directory stays as it is."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    for n in (1, 2):
+        write_files(lab.src / "data", {f"f{n}": str(n)})
+        assert _rabtui(lab, "backup", "loc").returncode == 0
+    shutil.rmtree(lab.state)            # the server's disk is lost; a backup made on a new database
+    write_files(lab.src / "data", {"f3": "3"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    theirs = []
+    for _, path, _ in medium_layout.list_backups(lab.media[0][1], "loc"):
+        room = path / "backup.json.tmp"
+        room.mkdir()
+        write_files(room, {"theirs": "precious"})
+        theirs.append(room)
+    killed = _killed_at_write(lab, 1, "after", "rebuild-state")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    assert len([p for p in _leftovers(lab) if p.endswith(".tmp") and os.path.isfile(p)]) == 1, _leftovers(lab)
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert "renumbered" in done.stdout, done.stdout
+    assert sorted(_leftovers(lab)) == sorted(str(p) for p in theirs)
+    for room in theirs:
+        assert os.listdir(room) == ["theirs"] and (room / "theirs").read_text() == "precious"
+    ids = [json.loads((p / "backup.json").read_text())["backup_id"]
+           for _, p, _ in medium_layout.list_backups(lab.media[0][1], "loc")]
+    assert len(set(ids)) == 3, ids
+    _records_agree(lab)
