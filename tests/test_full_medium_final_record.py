@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 
 from rabtui.media import medium_layout
@@ -82,3 +83,54 @@ def test_a_medium_filled_before_the_backup_record_can_be_written_is_said_at_step
     said = f"cannot write {row['path']}/backup.json: No space left on device"
     assert f"step 3/7 destination directory: failed ({said})" in out, out
     assert f"backup of loc failed: {said}" in out, out
+
+
+def test_a_full_medium_whose_room_another_took_fails_step_7_saying_why_and_what_to_do(tmp_path, tmpfs):
+    """Another took the room kept for the final record away (a directory with their file in it now
+    stands at backup.json.tmp) and filled the medium to its last block and inode: the final record
+    cannot be written, so the backup is not complete on the medium. Step 7 fails saying which file,
+    why the room did not serve, and what to do (not a bare error naming a temporary file); their
+    directory stays; the catalog and the union show nothing of it; once there is room again the
+    next backup completes."""
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmpfs(lab.media[0][1], "size=8m,nr_inodes=400")
+    lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "data", {"a": "a1"})
+    write_files(lab.src / "arch", {"x": "x1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "data", {"b": "b1"})
+    write_files(lab.src / "arch", {"y": "y1"})
+    run = None
+    try:
+        run = _stopped_at(lab, "backup.catalog", "backup", "loc")
+        row = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+        room = os.path.join(row["path"], "backup.json.tmp")
+        os.unlink(room)
+        os.mkdir(room)
+        write_files(room, {"theirs": "precious"})
+        fill_up(medium / "filler")
+        _fill_inodes(medium / "inodes")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out, out
+    said = (f"cannot write its final record {row['path']}/backup.json: No space left on device (the room kept"
+            " for it since step 3, backup.json.tmp, is a directory another made); without it the backup is not"
+            " complete on the medium: free space on medium m1, then back up loc again")
+    assert f"step 7/7 sizes: failed ({said})" in out, out
+    assert f"backup of loc failed: {said}" in out, out
+    assert ".tmp:" not in out and "backup.json." + "tmp/" not in out, out
+    assert os.listdir(room) == ["theirs"]
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "failed"
+    assert not os.path.exists(medium / "loc" / ".archive" / str(lab.src / "arch").lstrip("/") / "y")
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)
+
+    os.unlink(medium / "filler")
+    shutil.rmtree(medium / "inodes")
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    invariants.check_json_agrees(lab.load(), lab.store())
+    invariants.check_catalog_is_media(lab.load(), lab.store())

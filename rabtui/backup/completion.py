@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
+import stat
 from typing import NoReturn
 
 from rabtui import faults
@@ -64,12 +67,33 @@ class Completion:
             faults.point("backup.catalog")
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
-        rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
+        try:
+            rec.complete(status, reason)   # backup.json, then the row: only now is it complete (or its data kept)
+        except OSError as exc:
+            self._fail_step(7, self._unrecorded(medium, exc))
         record_space(self.store, medium)     # once the room kept for backup.json is given back
         if status == KEPT:   # the run failed (exit 1, notified); its data stays restorable
             self.emit(Event(ERROR, f"backup of {self.source.id} failed: {reason}", {"backup_id": rec.id}))
             return "failed", reason
         return status, reason
+
+    def _unrecorded(self, medium: Medium, exc: OSError) -> str:
+        """Why the final backup.json of a backup complete on the medium cannot be written, and what to do."""
+        record = self.rec.path / "backup.json"
+        why = f"cannot write its final record {record}: {exc.strerror or exc}"
+        room = record.with_name(record.name + ".tmp")
+        try:
+            mode = os.lstat(room).st_mode
+        except OSError:
+            mode = None
+        if mode is None or not stat.S_ISREG(mode):
+            what = "gone" if mode is None else ("a directory another made" if stat.S_ISDIR(mode) else
+                                                "something another put there")
+            why += f" (the room kept for it since step 3, {room.name}, is {what})"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            why += (f"; without it the backup is not complete on the medium: free space on medium {medium.id},"
+                    f" then back up {self.source.id} again")
+        return why
 
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> NoReturn:
         self.step(n, "failed", reason)
