@@ -114,3 +114,35 @@ def test_rebuild_state_killed_renumbering_a_backup_leaves_no_temporary_file_afte
            for _, p, _ in medium_layout.list_backups(lab.media[0][1], "loc")]
     assert len(set(ids)) == 3, ids
     _records_agree(lab)
+
+
+def test_only_rabtuis_own_temporary_files_of_a_record_are_removed(tmp_path):
+    """What stands at the names of a record's temporary files and is not one of rabtui's own stays:
+    a symlink (to a file of the right looks: never followed), a FIFO, a hard link to another file,
+    a file of another user, one bigger than the room, one holding no record. rebuild-state removes
+    the two that are (a room left, an empty file a kill left at its making) and nothing else."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"f": "1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    (_, path, _), = medium_layout.list_backups(lab.media[0][1], "loc")
+    victim = tmp_path / "victim.tmp"
+    victim.write_text('{"theirs": 1}')
+    planted = {
+        "backup.json.symlink1.tmp": lambda p: os.symlink(victim, p),
+        "backup.json.fifo0001.tmp": lambda p: os.mkfifo(p),
+        "backup.json.hardlin1.tmp": lambda p: os.link(victim, p),
+        "backup.json.others01.tmp": lambda p: (p.write_text("{}"), os.chown(p, 12345, 12345)),
+        "backup.json.biggerr1.tmp": lambda p: p.write_text("{" + " " * (1 << 17)),
+        "backup.json.notours1.tmp": lambda p: p.write_text("notes of the operator's"),
+        "backup.json.tmp.keep": lambda p: p.write_text("{}"),
+    }
+    for name, make in planted.items():
+        make(path / name)
+    (path / "backup.json.tmp").write_text('{"status": "running"}'.ljust(1 << 16))
+    (path / "backup.json.k_3q0zpx.tmp").write_bytes(b"")
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert sorted(n for n in os.listdir(path) if n.startswith("backup.json.")) == sorted(planted)
+    assert victim.read_text() == '{"theirs": 1}' and os.stat(victim).st_nlink == 2
+    _records_agree(lab)

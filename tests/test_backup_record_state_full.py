@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 
@@ -89,5 +90,49 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
     got = store.one("SELECT * FROM backups WHERE name=?", (row["name"],))
     assert got["status"] == "failed" and "state database" in got["reason"], dict(got)
     assert os.path.isdir(row["path"])      # kept a day, as any failed run, with its log
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)
+
+
+def test_two_sources_whose_medium_and_state_directory_fill_up_at_once_say_failed_on_the_medium(tmp_path, tmpfs):
+    """Two sources' backups (processes of their own) on one medium reach step 7 when both their
+    medium (to its last block and inode) and the state directory are full: each one's failed
+    record goes into the room kept for it, so the medium says how each ended; once there is room,
+    the next run of each records it so."""
+    from tests.test_full_medium_final_record import _fill_inodes
+
+    lab = Lab(tmp_path, media_count=1)
+    medium = tmpfs(lab.media[0][1], "size=8m,nr_inodes=400")
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab.write(lab._local_source([("one", "archive")], "", "one") + lab._local_source([("two", "standard")], "", "two"))
+    write_files(lab.src / "one", {"x": "x1"})
+    write_files(lab.src / "two", {"y": "y1"})
+    runs = []
+    try:
+        for source in ("one", "two"):
+            runs.append(_stopped_at(lab, "backup.step6", "backup", source))
+        rows = [dict(r) for r in lab.store().all("SELECT * FROM backups ORDER BY id")]
+        fill_up(medium / "filler")
+        _fill_inodes(medium / "inodes")
+        fill_up(lab.state.parent / "filler")
+        outs = []
+        for run in runs:
+            run.send_signal(signal.SIGCONT)
+            outs.append(run.communicate(timeout=120)[0].decode())
+    finally:
+        _killed(*runs)
+    for run, out, row in zip(runs, outs, rows):
+        assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+        with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+            assert json.load(f)["status"] == "failed"
+        assert sorted(os.listdir(row["path"])) == ["backup.json", "backup.log", "data"]
+    for name in ("filler", "inodes"):
+        (os.unlink if name == "filler" else shutil.rmtree)(medium / name)
+    os.unlink(lab.state.parent / "filler")
+    for source in ("one", "two"):
+        done = _rabtui(lab, "backup", source)
+        assert done.returncode == 0 and "its backup.json says failed" in done.stdout, done.stdout + done.stderr
+    store = lab.store()
+    assert [store.one("SELECT status FROM backups WHERE id=?", (r["id"],))["status"] for r in rows] == ["failed"] * 2
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
