@@ -136,3 +136,27 @@ def test_two_sources_whose_medium_and_state_directory_fill_up_at_once_say_failed
     assert [store.one("SELECT status FROM backups WHERE id=?", (r["id"],))["status"] for r in rows] == ["failed"] * 2
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
+
+
+def test_the_post_backup_commands_run_when_the_state_directory_fills_up_after_the_pre_backup_ones(tmp_path, tmpfs):
+    """The pre-backup commands ran (a service stopped, say), then the state directory filled up:
+    the post-backup commands that undo them run all the same, said in the run's log on the medium
+    and in its backup.json, which says failed."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lab.local(extra=f'pre_backup_commands = ["touch {marks}/stopped"]\n'
+                    f'post_backup_commands = ["rm {marks}/stopped", "touch {marks}/started"]')
+    write_files(lab.src / "data", {"a": "a1"})
+    run = None
+    try:
+        run, out, row = _state_full_at(lab, "backup.step4")
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    assert sorted(os.listdir(marks)) == ["started"]
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        assert json.load(f)["status"] == "failed"
+    with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
+        assert f"post-backup: $ touch {marks}/started" in f.read()

@@ -128,18 +128,19 @@ class Completion:
         self.emit(Event(ERROR, f"backup of {self.source.id} {status}: {reason}", {"backup_id": rec.id}))
         return status, reason
 
-    def _state_failed(self, exc: sqlite3.Error, failure: str | None = None) -> NoReturn:
+    def _state_failed(self, exc: sqlite3.Error, failure: str | None = None, *, then: str | None = None) -> NoReturn:
         """The state database cannot be written (its directory full or read-only, its disk failing):
         how the run ends cannot be recorded there. Unless its backup.json says complete already, it
         says `failed` with the reason on the medium (what step 7 linked into the archive unions
         undone first), and its database row stays `running`: the next run's recovery records it as
         its backup.json says and forgets the catalog rows it may have. The error goes on to the
-        caller, which says it (nothing more goes into the database, which would fail again)."""
+        caller, which says it (nothing more goes into the database, which would fail again). `failure`:
+        the run's failure before it, `then`: what failed after it."""
         rec = self.rec
         if rec is None or not rec.dir_created or rec.final_written:
             raise exc
         said = state_failure(exc, self.store.path).message
-        reason = said if failure is None else f"{failure}; then {said}"
+        reason = (said if failure is None else f"{failure}; then {said}") + (f"; {then}" if then else "")
         if self._step7_wrote:
             problem = history.undo_links(self.cfg, self.source.id, rec.path, self._log.write, self.cancel)
             reason += f"; {problem}" if problem else ""

@@ -147,7 +147,7 @@ class _Run(Completion):
                         exc = self._undo_pre(exc)
                     return self._failed(exc, spool)
                 except sqlite3.Error as exc:    # the state directory full, read-only, its disk failing
-                    self._state_failed(exc)
+                    self._state_failed(exc, then=self._undo_pre_unrecorded() if pre_ran and not post_ran else None)
                 finally:
                     self._log.close()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
@@ -181,6 +181,17 @@ class _Run(Completion):
             return exc
         reason = exc.reason if isinstance(exc, _Stop) else str(exc).removeprefix("cancelled: ")
         return _Stop(f"{reason}; then {post_error}", "cancelled" if cancelled else "failed")
+
+    def _undo_pre_unrecorded(self) -> str | None:
+        """The post-backup commands after the state database failed between the pre-backup commands and
+        them: they run all the same (they undo what those did), said only in the run's log on the medium
+        (the database cannot take it); their failure, if any."""
+        try:
+            source_commands.run_commands(self.cfg, self.source, self.source.post_backup_commands,
+                                         emit=self._log.write, cancel=threading.Event(), what="post-backup")
+        except (WorkFailed, Cancelled) as exc:
+            return f"the post-backup commands, run all the same, failed: {exc}"
+        return None
 
     def _over_no_killed_run(self, n: int, not_undone: list[str]) -> None:
         why = history.left_undone(self.source, not_undone)
