@@ -160,3 +160,49 @@ def test_the_post_backup_commands_run_when_the_state_directory_fills_up_after_th
         assert json.load(f)["status"] == "failed"
     with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
         assert f"post-backup: $ touch {marks}/started" in f.read()
+
+
+@pytest.mark.parametrize("then", ["backup", "rebuild-state"])
+def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, then):
+    """The state directory filled up after step 7 linked the new archive files and wrote the
+    catalog, and another held the union (a cleanup hung on its medium) past the source's
+    io_timeout: the run's backup.json says failed, its links left. The next run's recovery, or
+    rebuild-state run before it, undoes them as a killed run's: the union shows again what the
+    complete backups saved."""
+    from tests.test_union_undo_lock import _Holder
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab.local([("arch", "archive")], extra="io_timeout = 1")
+    write_files(lab.src / "arch", {"x": "x1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "arch", {"y": "y1", "x": "x2"})
+    before = _union(lab)
+    run = holder = None
+    try:
+        run = _stopped_at(lab, "backup.catalog", "backup", "loc")
+        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+        holder = _Holder(lab)
+        fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        if holder is not None:
+            holder.release()
+        _killed(run)
+    assert run.returncode == 1 and "cannot be written" in out, out
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["status"] == "failed" and "cannot be undone now" in record["reason"], record
+    assert _union(lab) == {"x": "x2", "y": "y1"}
+
+    os.unlink(lab.state.parent / "filler")
+    write_files(lab.src / "arch", {"z": "z1"})
+    done = _rabtui(lab, then, "loc") if then == "backup" else _rabtui(lab, then)
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert _union(lab) == ({"x": "x2", "y": "y1", "z": "z1"} if then == "backup" else before)
+    assert then != "backup" or "its backup.json says failed" in done.stdout, done.stdout
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "failed"
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)

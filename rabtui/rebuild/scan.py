@@ -200,9 +200,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         undo = rec.status in ("running", "failed") and index > last_complete
         if rec.status == "running":
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
-        if undo:
-            undone = history.unlink_archive(cfg, source_id, bpath)
-            rec.reason = (rec.reason or "") + (f"; {undone} archive link(s) undone" if undone else "")
+        undone = history.unlink_archive(cfg, source_id, bpath) if undo else 0
+        if undone:
+            rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
                              kinds, report)
         if bid is None:
