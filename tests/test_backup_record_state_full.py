@@ -80,7 +80,7 @@ def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_pa
     if then == "backup":
         done = _rabtui(lab, "backup", "loc")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert f"its backup.json says failed (the state database" in done.stdout, done.stdout
+        assert "its backup.json says failed (the state database" in done.stdout, done.stdout
         assert _union(lab) == {"x": "x2", "y": "y1"}
     else:
         done = _rabtui(lab, "rebuild-state")
