@@ -31,7 +31,7 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.target_dirs import Refused, check_name, open_target
+from rabtui.restore.target_dirs import Refused, check_name, open_target, resolve_target
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -130,15 +130,16 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         raise UsageError(f"there is no checkpoint {checkpoint}",
                          hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")
     shown = "/" + fmt.name(rel)
-    if to is not None:
-        problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(os.fsencode(to), rel))
-        if problem:
-            raise UsageError(f"{shown} is not restored into {os.fspath(to)}: {problem}",
-                             hint="restore into another directory")
-        _target_ready(to)
-        if privacy.others_can_change(to) is None:     # where a restore may stage, one killed may have
-            stagingmod.remove_abandoned(os.fsencode(to), emit)
     target = "source " + source.id if to_source else os.fspath(to)
+    if to is not None:
+        to = _resolved(to)     # everything below names the target by this path, as the writer reaches it
+        problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(to, rel))
+        if problem:
+            raise UsageError(f"{shown} is not restored into {target}: {problem}",
+                             hint="restore into another directory")
+        _target_ready(to, target)
+        if privacy.others_can_change(to) is None:     # where a restore may stage, one killed may have
+            stagingmod.remove_abandoned(to, emit)
     warnings: list[str] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
         chosen, warnings = copies.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
@@ -149,11 +150,11 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     if checkpoint is not None:
         work_parent = os.fsencode(cfg.state_dir)
         if to is not None:
-            _made(to)
+            _made(to, target)
             # the disc is extracted by path (xorriso): beside the target only where nobody else can
             # put a symlink in place of the staging directory (the target's own file system, room)
             if privacy.others_can_change(to) is None:
-                work_parent = os.fsencode(to)
+                work_parent = to
         os.makedirs(work_parent, exist_ok=True)
         with stagingmod.staging(work_parent, emit) as staging:
             apart: list[tuple[str, bytes, str]] = []   # hard links the discs could not keep
@@ -214,22 +215,33 @@ def _lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: byte
     return out
 
 
-def _target_ready(to) -> None:
-    """`--to` names a directory, or a place where one can be made, that can be written in; else why
-    not, before anything is read or asked for (the directory itself is made when it is written in)."""
+def _resolved(to) -> bytes:
+    """`--to` as the path to the directory it names with no symlink on the way (resolve_target), once
+    it names a directory or a place where one can be made; else why not, before anything is read."""
     shown = fmt.name(os.fsencode(to))
     if not shown:
         raise UsageError("give the directory to restore into after --to")
     if os.path.lexists(to) and not os.path.isdir(to):
         what = "a symlink to nothing" if os.path.islink(to) and not os.path.exists(to) else "not a directory"
         raise UsageError(f"--to {shown} is {what}", hint="give a directory (one that is missing is made)")
-    there = os.path.abspath(to)
+    try:
+        return resolve_target(to)
+    except Refused as exc:
+        raise WorkFailed(f"refusing to restore into {shown}: {exc}") from None
+    except OSError as exc:
+        raise WorkFailed(f"--to {shown} cannot be reached: {os.strerror(exc.errno or 0).lower()}") from None
+
+
+def _target_ready(to: bytes, given: str) -> None:
+    """The directory `to` (resolved, `given` as the operator named it) can be written in, or one can
+    be made there; else why not (the directory itself is made when it is written in)."""
+    there = to
     while not os.path.lexists(there):
         there = os.path.dirname(there)
     if not os.path.isdir(there):
-        raise UsageError(f"--to {shown} cannot be made: {fmt.name(there)} is not a directory")
+        raise UsageError(f"--to {fmt.name(os.fsencode(given))} cannot be made: {fmt.name(there)} is not a directory")
     if not os.access(there, os.W_OK | os.X_OK):
-        where = f"the target directory {shown}" if there == os.path.abspath(to) else fmt.name(there)
+        where = f"the target directory {fmt.name(os.fsencode(given))}" if there == to else fmt.name(there)
         why = "read-only file system" if os.statvfs(there).f_flag & os.ST_RDONLY else "permission denied"
         raise WorkFailed(f"cannot write in {where}: {why}")
 
@@ -250,13 +262,13 @@ def _source_way_ready(source: Source, rel: bytes) -> None:
                               " change the directories above it")
 
 
-def _made(to) -> None:
+def _made(to: bytes, given: str) -> None:
     try:
         os.close(open_target(to)[0])     # as the restore's writer will open it: see open_target
     except Refused as exc:
-        raise WorkFailed(f"refusing to restore into {fmt.name(os.fsencode(to))}: {exc}") from None
+        raise WorkFailed(f"refusing to restore into {fmt.name(os.fsencode(given))}: {exc}") from None
     except OSError as exc:
-        raise WorkFailed(f"cannot make the target directory {fmt.name(os.fsencode(to))}:"
+        raise WorkFailed(f"cannot make the target directory {fmt.name(os.fsencode(given))}:"
                          f" {os.strerror(exc.errno or 0).lower()}") from None
 
 
@@ -285,8 +297,8 @@ def _finish(result: "RestoreResult", w: Written, where: str, not_restored=()) ->
 def _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result: RestoreResult, pick=None, *,
              exact_times: bool = False, not_restored=(), staged: bool = False, dir_modes=None):
     if not to_source:
-        return _finish(result, copy_into(item, os.fsencode(to), rel, overwrite, emit, cancel, pick=pick,
-                                         staged=staged, dir_modes=dir_modes), f"into {to}", not_restored)
+        return _finish(result, copy_into(item, to, rel, overwrite, emit, cancel, pick=pick,
+                                         staged=staged, dir_modes=dir_modes), f"into {result.target}", not_restored)
     if source.is_local:
         d = directory_of(source, rel)
         root = os.fsencode(d.path).rstrip(b"/") or b"/"

@@ -34,12 +34,33 @@ def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
     where no one but root and this user could have put it: theirs, in a directory only they can
     change (as the kernel's protected_symlinks does in sticky directories, which not every system
     turns on). Another's raises Refused: a user's symlink in their home, or in /tmp, would send
-    what root restores anywhere."""
+    what root restores anywhere. A `..` is the parent of the directory reached, as the kernel takes
+    it: after a symlink, the parent of where it leads, never the name before it cancelled."""
+    fd, _, found = _walk(path, make=True)
+    return fd, found
+
+
+def resolve_target(path: bytes | str | os.PathLike) -> bytes:
+    """The directory `path` names, from /, with no symlink on the way: each followed as open_target
+    follows it (Refused where it would not be) and its `..` taken as the kernel takes them. Below a
+    directory that is not there yet, a `..` cancels the name before it (open_target makes those as
+    real directories, and not the one the `..` cancels). Nothing is made."""
+    fd, way, _ = _walk(path, make=False)
+    os.close(fd)
+    return way
+
+
+def _walk(path, make: bool) -> tuple[int, bytes, bool]:
+    """(a descriptor of the deepest directory reached, the path to `path` without symlinks, whether
+    every component was there); see open_target and resolve_target."""
     from rabtui import privacy
 
-    todo = [p for p in os.path.abspath(os.fsencode(path)).split(b"/") if p]
+    path = os.fsencode(path)
+    if not path.startswith(b"/"):
+        path = os.getcwdb() + b"/" + path    # not os.path.abspath: it cancels a `..` against a symlink
+    todo = [p for p in path.split(b"/") if p]
     fd = os.open(b"/", _DIR_FLAGS)
-    way: list[bytes] = []           # the path walked so far, as named, for the messages
+    way: list[bytes] = []           # the directories walked so far, from /, none a symlink
     found, links = True, 0
     try:
         while todo:
@@ -53,6 +74,11 @@ def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
             try:
                 st = os.stat(part, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
+                if b".." in todo:     # below a directory still to be made: it cancels the name before it
+                    todo = os.path.normpath(b"/".join([part] + todo)).split(b"/")
+                    continue
+                if not make:
+                    return fd, b"/" + b"/".join(way + [part] + [p for p in todo if p != b"."]), False
                 os.mkdir(part, 0o777, dir_fd=fd)
                 found = False
                 st = os.stat(part, dir_fd=fd, follow_symlinks=False)
@@ -77,7 +103,7 @@ def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
     except BaseException:
         os.close(fd)
         raise
-    return fd, found
+    return fd, b"/" + b"/".join(way), found
 
 
 def _moved(old: int, new: int) -> int:

@@ -1,0 +1,77 @@
+"""A `..` in `--to` after a symlink is the parent of where the symlink leads, as the kernel (and the
+xorriso and the staging that name the target) take it, never cancelled against the symlink's name
+before the walk: the restore wrote where the path read as text pointed, its staging where the
+kernel pointed, and the symlink it was below was never looked at (another user's included). Real
+backups, a real ISO disc."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pytest
+
+from rabtui.cli import main
+from tests.other_user import NOBODY, as_nobody
+from tests.trees import Lab, burn_due, snapshot, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+TREE = {"d/f": b"1", "g": b"2"}
+
+
+def _lab(base, disc: bool) -> Lab:
+    lab = Lab(base, media_count=1)
+    cfg = lab.with_discs("4MiB") if disc else lab.local()
+    write_files(lab.src / "data", TREE)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    if disc:
+        burn_due(cfg, lab.store())
+    return lab
+
+
+def _restore(lab, to, disc: bool) -> int:
+    return main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(to),
+                 *(("--checkpoint", "1") if disc else ())])
+
+
+@pytest.mark.parametrize("relative", [False, True])
+@pytest.mark.parametrize("disc", [False, True])
+def test_dotdot_after_a_symlink_is_the_parent_of_where_it_leads(tmp_path, monkeypatch, capsys, disc, relative):
+    lab = _lab(tmp_path, disc)
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "mine").mkdir()
+    os.symlink(tmp_path / "real" / "sub", tmp_path / "mine" / "alias")
+    to = tmp_path / "mine" / "alias" / ".." / "x"
+    if relative:
+        monkeypatch.chdir(tmp_path / "mine")
+        to = os.path.join("alias", "..", "x")
+    assert _restore(lab, to, disc) == 0, capsys.readouterr()
+    assert not (tmp_path / "mine" / "x").exists(), "the .. was cancelled against the symlink's name"
+    got = snapshot(tmp_path / "real" / "x" / str(lab.src / "data").lstrip("/"))
+    assert got == {k.encode(): v for k, v in TREE.items()}
+    assert [n for n in os.listdir(tmp_path / "real" / "x") if n.startswith(".rabtui")] == []
+
+
+@pytest.mark.parametrize("disc", [False, True])
+def test_dotdot_after_another_users_symlink_is_refused(open_base, capsys, disc):
+    """Reaching the `..` takes following the user's symlink, which is not followed."""
+    (open_base / "lab").mkdir()
+    lab = _lab(open_base / "lab", disc)
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    elsewhere = open_base / "etc" / "sub"            # stands for /etc/sub
+    elsewhere.mkdir(parents=True, mode=0o755)
+    as_nobody(lambda: os.symlink(elsewhere, theirs / "restore"))
+    code = _restore(lab, theirs / "restore" / ".." / "x", disc)
+    out = capsys.readouterr()
+    assert code == 1 and "restore is a symlink" in out.err and "Traceback" not in out.err, out
+    assert os.listdir(open_base / "etc") == ["sub"] and os.listdir(theirs) == ["restore"]
+
+
+def test_dotdot_below_a_directory_still_to_be_made(tmp_path, capsys):
+    """Past the first directory that is not there yet, `..` cancels the name before it: those are
+    made as real directories (as mkdir -p does), and the one named before the .. is not needed."""
+    lab = _lab(tmp_path, False)
+    assert _restore(lab, tmp_path / "new" / "a" / ".." / "b", False) == 0, capsys.readouterr()
+    assert sorted(os.listdir(tmp_path / "new")) == ["b"]
