@@ -195,24 +195,45 @@ def _lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: byte
                     onto_local: bool) -> list[tuple[str, bytes, str]]:
     """The files of a standard directory that the catalog says the backup holds at or below `rel`
     (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
-    removed them): named as not restored, never passed over. An archive's are looked for by as_of."""
+    removed them): named as not restored, never passed over. An archive's are looked for by as_of.
+    Each directory on the medium is listed once, not each file looked up by its path."""
     d = directory_of(source, rel)
     if d.kind != "standard" or not stat.S_ISDIR(os.lstat(sc.path(item)).st_mode):   # a file: it is there
         return []
     strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
-    out = []
-    for path in sorted(catalog.contents(store, backup, (), prefix=rel)):
-        if directory_of(source, path) is not d:              # a directory of its own inside this one
+    # configured directories of their own inside this one
+    inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
+    by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path)
+    for path in catalog.contents(store, backup, (), prefix=rel):
+        if inner and any((path + b"/").startswith(r) for r in inner):
             continue
-        under = path[len(rel):].lstrip(b"/")
+        parent, _, name = path[len(rel):].lstrip(b"/").rpartition(b"/")
+        if name:
+            by_dir.setdefault(parent, []).append((name, path))
+    lost = []
+    for parent, entries in by_dir.items():
+        where = os.path.join(item, parent) if parent else item
         try:
-            os.lstat(sc.path(os.path.join(item, under) if under else item))
+            names = set(os.listdir(sc.path(where)))
         except (FileNotFoundError, NotADirectoryError):
-            out.append(("file", path[strip:].lstrip(b"/"),
-                        f"not on medium {backup['medium']} any more, though backup {backup['name']} held it"))
-        except OSError:     # not to be read here (the copy says why, if it is there)
-            continue
-    return out
+            names = set()
+        except OSError:     # not to be listed here: each looked up, as the restore will
+            names = {n for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
+        lost += [path for name, path in entries if name not in names]
+    return [("file", path[strip:].lstrip(b"/"),
+             f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
+            for path in sorted(lost)]
+
+
+def _there(path: bytes) -> bool:
+    """False only when `path` is not there; True when it cannot be looked at (the copy says why)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        pass
+    return True
 
 
 def _resolved(to) -> bytes:
