@@ -167,3 +167,43 @@ def test_names_found_on_a_medium_are_printed_escaped(tmp_path):
     assert "not matched: medium m1: backups of ev\\nil\\033[31m, a source not in the config\n" in done.stdout
     assert "not matched: medium m1: backups of bad\\377, a source not in the config\n" in done.stdout
     assert "\x1b" not in done.stdout
+
+
+def _nested(first: Path) -> None:
+    info = json.loads(first.read_text())
+    first.write_text(json.dumps(info)[:-1] + ', "note": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def _huge(first: Path) -> None:
+    info = json.loads(first.read_text())
+    first.write_text(json.dumps(info)[:-1] + ', "note": "' + "x" * (20 << 20) + '"}')
+
+
+def _fifo(first: Path) -> None:
+    first.unlink()
+    os.mkfifo(first)
+
+
+def _to_zero(first: Path) -> None:
+    first.unlink()
+    os.symlink("/dev/zero", first)
+
+
+@pytest.mark.parametrize("damage", [_nested, _huge, _fifo, _to_zero])
+def test_a_backup_json_no_run_of_rabtui_wrote_leaves_its_backup_out_and_the_rest_is_rebuilt(tmp_path, damage):
+    """Nested deeper than Python's JSON reader goes, larger than any record rabtui writes, a FIFO
+    (read for ever), a symlink to /dev/zero (all memory): that backup is left out and named, as an
+    unreadable one is; the rebuild neither fails whole, nor waits, nor fills the memory; and the next
+    backup, which lists the medium's backups too, does not wait on it either."""
+    lab, first = _two_backups(tmp_path)
+    damage(first)
+    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 3 and "Traceback" not in out, out
+    assert f"not matched: medium m1: {first}: it cannot be read as a JSON object" in done.stdout, out
+    assert "backups: 1," in done.stdout and [s for _, s, _ in _backups(lab)] == ["completed"], out
+    write_files(lab.src / "data", {"a": b"three"})
+    after = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    assert after.returncode in (0, 3) and "Traceback" not in after.stderr, after.stdout + after.stderr

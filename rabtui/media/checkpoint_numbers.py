@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import stat
 import threading
 import time
 from pathlib import Path
@@ -26,38 +25,23 @@ from rabtui.config import Config, Medium
 from rabtui.errors import Cancelled
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media.at_hand import media_there
+from rabtui.media.medium_layout import read_regular
 from rabtui.state.store import Store, read_only
 
 RECORD = ".rabtui-checkpoints"
 LARGEST = 10**9      # checkpoints; no shelf holds that many
 RECORD_WAIT = 60.0     # seconds another writer may hold the record (it takes a moment): a stopped one is not waited for all night
-RECORD_BYTES = 1 << 24   # a record larger is none of rabtui's (100,000 numbers take 1 MB)
 _KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
 
 
 def read_record(medium_path: str | os.PathLike) -> set[int]:
     """The numbers a medium's record holds (none when it has no record, or an unreadable one)."""
     try:
-        data = json.loads(_read_regular(Path(medium_path) / RECORD))
+        data = json.loads(read_regular(Path(medium_path) / RECORD))   # 100,000 numbers take 1 MB
     except (OSError, ValueError):
         return set()
     used = data.get("used") if isinstance(data, dict) else None
     return {n for n in used if _number(n)} if isinstance(used, list) else set()
-
-
-def _read_regular(path: Path) -> bytes:
-    """The bytes of `path` when it is a regular file of a record's size: a FIFO planted in its
-    place would be waited on for ever (the backup's locks held), a symlink is not followed (to
-    /dev/zero: all memory), and neither is a record; OSError otherwise."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > RECORD_BYTES:
-            raise OSError(errno.EINVAL, "not a record")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(RECORD_BYTES + 1)
-    finally:
-        os.close(fd)
 
 
 def _number(n) -> bool:

@@ -10,9 +10,11 @@ listing and making them, and the directories that keep other users out.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -131,12 +133,31 @@ def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[s
 
 
 def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
+    """The backup's record, None when it is no record of rabtui's (see read_regular) or no JSON
+    object (nested too deep for the JSON reader included)."""
     try:
-        with open(Path(backup_path) / "backup.json", encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        data = json.loads(read_regular(Path(backup_path) / "backup.json"))
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+RECORD_BYTES = 1 << 24   # a record of rabtui's on a medium is smaller: a larger one is none of its
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the record `path` when it is a regular file of a record's size: a FIFO planted in
+    its place would be waited on for ever (the backup's locks held), a symlink is not followed (to
+    /dev/zero: all memory), and neither is a record; OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > RECORD_BYTES:
+            raise OSError(errno.EINVAL, "not a record")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(RECORD_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def backup_name(when: datetime) -> str:
