@@ -169,3 +169,49 @@ def test_a_drive_that_hangs_while_the_catalog_is_read_is_said_after_io_timeout(p
     code, said, took = _rebuilt_with_a_hang(place, capsys, "/rabtui/catalog.tsv.gz")
     assert code in (1, 3) and took < 35, said
     assert "RAB1D01" in said and "wrote nothing for 2 s" in said and "catalog" in said, said
+
+
+@pytest.mark.parametrize("damage", ["UPDATE disc_files SET disc_path=CAST(disc_path AS TEXT)",
+                                    "UPDATE disc_files SET disc_path=-1"])
+def test_a_copy_of_the_state_with_values_of_the_wrong_kind_is_named_as_unread(place, capsys, damage):
+    """A copy of the state whose record of the checkpoint holds what rabtui never writes there (a
+    path as text or as a negative number: another server's, or a damaged one SQLite still reads) is
+    said as a copy that cannot be read, and the checkpoint is recorded from its catalog; it failed the
+    rebuild whole."""
+    lab, argv = _copy_damaged(place, damage)
+    said = "".join(capsys.readouterr())
+    assert "RAB1D01" in said and "copy of the state" in said and "cannot be read" in said, said
+    assert "values of another kind" in said, said
+    store = Store(lab.state)
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE number=1")[0] > 0
+    assert store.one("SELECT status FROM jobs WHERE kind='rebuild'")["status"] == "warnings"
+
+
+def test_a_plan_nested_deeper_than_the_json_reader_goes_is_a_plan_not_read(place, capsys):
+    """The checkpoint's plan in the copy nested past Python's JSON reader: its filler is not known,
+    as of a plan that is no JSON, and the rest of the copy is read; it failed the rebuild whole."""
+    lab, argv = _copy_damaged(place, "UPDATE checkpoints SET plan='{\"dirs\": ' || replace(hex(zeroblob(60000)),"
+                                     " '00', '[') || '}'")
+    store = Store(lab.state)
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE number=1 AND mode IS NOT NULL")[0] > 0
+
+
+def _copy_damaged(place, damage: str) -> tuple:
+    """A checkpoint burnt, the copy of the state on its disc replaced by one changed by the SQL
+    `damage`, the state rebuilt (exit 0 or 3)."""
+    import sqlite3
+
+    lab, argv, _data, _prefix = _burnt(place)
+    other = place / "other-state"
+    other.mkdir()
+    conn = sqlite3.connect(other / "rabtui.db")
+    source = sqlite3.connect(lab.state / "rabtui.db")     # with what its -wal holds
+    source.backup(conn)
+    source.close()
+    with conn:
+        conn.execute(damage)
+    conn.execute("VACUUM")
+    conn.close()
+    alter(place / "iso" / "RAB1D01.iso", "-map", str(other / "rabtui.db"), "/rabtui/rabtui.db")
+    _rebuilt(lab, argv)
+    return lab, argv

@@ -88,6 +88,9 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                 conn.close()
         except sqlite3.Error as exc:
             return _unread(f"{os.fsdecode(DB_ON_DISC)} is no database that can be read ({exc})")
+        except (TypeError, ValueError, RecursionError) as exc:    # values rabtui never writes there
+            return _unread(f"{os.fsdecode(DB_ON_DISC)} holds values of another kind than rabtui writes"
+                           f" ({type(exc).__name__}: {str(exc)[:100]})")
     out.kept_off, out.dir_attrs = kept, dirs
     out.created = created if isinstance(created, (int, float)) else None
     out.lower_bound = lower_bound if isinstance(lower_bound, int) else None
@@ -112,7 +115,7 @@ def _fillers(plan: str | None) -> dict[bytes, tuple[str, str]]:
     """add/N -> (source, path) of the filler directories the checkpoint's plan put on its discs."""
     try:
         dirs = json.loads(plan)["dirs"] if isinstance(plan, str) else []
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return {}
     out = {}
     for d in dirs if isinstance(dirs, list) else []:
