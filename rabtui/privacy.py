@@ -155,6 +155,8 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
                 st = os.lstat(d)
             except FileNotFoundError:
                 break
+            except OSError as exc:      # past PATH_MAX, say: what cannot be looked at is not known safe
+                return f"{os.fsdecode(d)[:200]} cannot be looked at ({exc.strerror})"
             if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and _sticky(os.path.dirname(d)):
                 # its owner may replace it: a sticky directory (as /tmp) lets others make entries
                 # and keeps each one its owner's

@@ -161,3 +161,41 @@ def test_a_restore_from_discs_reaches_a_target_through_a_bind_mount_of_the_state
     assert _restore(lab, "d", target, "--checkpoint", "1") == 0, capsys.readouterr()
     restored = target / str(lab.src / "data/d").lstrip("/")
     assert snapshot(restored) == snapshot(lab.src / "data/d")
+
+
+def _deep_dirs(base: bytes, depth: int) -> bytes:
+    """Directories below `base`, 200-byte names, `depth` of them, made one at a time relative to the
+    one above (their path is longer than the kernel takes in one call)."""
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(b"x" * 200, dir_fd=fd)
+            fd, old = os.open(b"x" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+            os.close(old)
+    finally:
+        os.close(fd)
+    return base + (b"/" + b"x" * 200) * depth
+
+
+def _read_deep(path: bytes) -> bytes:
+    fd = os.open(b"/", os.O_RDONLY | os.O_DIRECTORY)
+    parts = [p for p in path.split(b"/") if p]
+    for p in parts[:-1]:
+        fd, old = os.open(p, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+        os.close(old)
+    try:
+        with os.fdopen(os.open(parts[-1], os.O_RDONLY, dir_fd=fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("disc", [False, True])
+def test_a_target_there_already_deeper_than_path_max_is_restored_into(lab, tmp_path, capsys, disc):
+    """--to names a directory there already whose path is over 4,096 bytes (PATH_MAX): the restore
+    writes into it; the look at who can change the directories on the way ended in a traceback."""
+    deep = _deep_dirs(os.fsencode(tmp_path), 21)
+    code = _restore(lab, "small", os.fsdecode(deep), *(("--checkpoint", "1") if disc else ()))
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err, err
+    assert _read_deep(deep + b"/" + os.fsencode(str(lab.src / "data" / "small")).lstrip(b"/")) == b"s"
