@@ -62,6 +62,26 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
          f"not on its medium; checkpoint {number} was taken from it (rebuild-state)")).lastrowid
 
 
+def _another_servers(cfg: Config, store: Store, recorded) -> list[str]:
+    """The media the copy of the state on the discs knows by other labels than this server does,
+    when it knows none of them by the same one (another server's discs, whose checkpoint numbers
+    are those of this one's; or made before each of those media was labelled again)."""
+    from rabtui.media import mounts
+
+    media = {m.id: m for m in cfg.media}
+    said, same = [], False
+    for mid, label in getattr(recorded, "labels", {}).items():
+        ours = mounts.recorded_label(store, mid)
+        if mid not in media or not mounts.tells_apart(label) or not mounts.tells_apart(ours):
+            continue
+        if mounts.labelled_otherwise(media[mid], label, ours) is None:
+            same = True
+        else:
+            said.append(f"medium {mid} (labelled on {label.get('created') or 'an unknown date'} there, on"
+                        f" {ours.get('created') or 'an unknown date'} here)")
+    return [] if same else said
+
+
 def _filler_file(fillers: dict[bytes, tuple[str, str]], disc_path: bytes) -> tuple | None:
     """(source, original path, None, None, (source, directory)) of a file of the filler add/N/...,
     when the copy of the state says which directory add/N is; None otherwise."""
@@ -97,6 +117,13 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         exact = None       # a copy that does not agree with the README's second: the README's
     created = exact or made or (os.path.getmtime(image0) if image0 and os.path.exists(image0) else time.time())
     reasons = getattr(recorded, "reasons", {})
+    others = _another_servers(cfg, store, recorded)
+    if others:
+        report.unmatched.append(
+            f"checkpoint {number}: the copy of the state on its discs knows {', '.join(others)}: another"
+            f" server's discs, or made before that medium was labelled again; recorded all the same (check them"
+            f" before a restore from them), without the backups that copy names")
+        recorded.taken = {}
     from rabtui.config.disc_types import parse_disc
 
     try:

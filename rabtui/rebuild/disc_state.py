@@ -45,6 +45,8 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     # (source, path) -> (name, medium, path, started, finished) of the backup each directory of
     # the checkpoint was taken from
     taken: dict[tuple[str, str], tuple[str, str, str, float, float | None]] = {}
+    # medium id -> the label the state the copy was made of knew it by
+    labels: dict[str, dict] = {}
 
 
 def _unread(why: str) -> Recorded:
@@ -84,6 +86,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                 reasons = {(source, path): reason for source, path, reason in conn.execute(
                     "SELECT source, path, reason FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))}
                 taken = _taken(conn, number)
+                labels = _labels(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -97,6 +100,20 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     out.reasons = {key: reason for key, reason in reasons.items() if isinstance(reason, str)}
     out.fillers = _fillers(plan)
     out.taken = taken
+    out.labels = labels
+    return out
+
+
+def _labels(conn: sqlite3.Connection) -> dict[str, dict]:
+    """The media's labels as the copy records them."""
+    out = {}
+    for medium, label in conn.execute("SELECT id, label FROM media"):
+        try:
+            parsed = json.loads(label) if isinstance(label, str) else None
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(medium, str) and isinstance(parsed, dict):
+            out[medium] = parsed
     return out
 
 

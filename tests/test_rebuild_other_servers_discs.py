@@ -1,0 +1,49 @@
+"""Another server's disc with the volume id of one of this server's (each server numbers its
+checkpoints from 1) put in the images folder by mistake: rebuild-state records it as it records
+any disc, but says, with warnings (exit 3), that the copy of the state on it knows this server's
+media by other labels, and takes from it no backup of its media as deleted; the server's own disc
+is read without that warning. Real backups, real xorriso onto `images:` drives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from tests.test_rebuild_odd_records import _rabtui
+from tests.trees import Lab, write_files
+
+
+def _server(base, content: bytes) -> Lab:
+    base.mkdir()
+    lab = Lab(base, media_count=1)
+    lab.with_discs("4MiB")
+    (base / "iso").mkdir()
+    write_files(lab.src / "data", {"a": content})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    assert _rabtui(lab, "checkpoint", "burn", "--now", "--yes").returncode == 0
+    return lab
+
+
+def _rebuilt(lab):
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    return _rabtui(lab, "rebuild-state")
+
+
+def test_another_servers_disc_is_said_as_such_when_rebuilt_from(tmp_path):
+    """The other server backs up the same paths, under the same source id, onto a medium of the same id."""
+    _server(tmp_path / "srv", b"theirs")
+    os.rename(tmp_path / "srv", tmp_path / "theirs")
+    time.sleep(1.1)                     # their backup's name is another second's
+    ours = _server(tmp_path / "srv", b"ours")
+    own = _rebuilt(ours)
+    assert own.returncode == 0 and "another server" not in own.stdout, own.stdout + own.stderr
+    shutil.copy(tmp_path / "theirs" / "iso" / "RAB1D01.iso", ours.tmp / "iso" / "RAB1D01.iso")
+    done = _rebuilt(ours)
+    out = done.stdout + done.stderr
+    assert done.returncode == 3 and "Traceback" not in out, out
+    assert "checkpoint 1:" in done.stdout and "another server's" in done.stdout and "medium m1" in done.stdout, out
+    store = ours.store()
+    assert [r["status"] for r in store.all("SELECT status FROM backups")] == ["completed"]
