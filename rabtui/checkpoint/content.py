@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
-from rabtui.checkpoint import kept_data, kept_off, triggers, xorriso
+from rabtui.checkpoint import kept_data, kept_off, marks, triggers, xorriso
+from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.checkpoint.isosize import aaip_allowance, aaip_refused
@@ -27,11 +28,8 @@ from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.state.store import Store
 
-DIR_MARK = "dir"          # sha256 column of an empty directory in disc_files and the catalog
 INSERT_MEDIUM = "insert_medium"
-LINK_MARK = "symlink"     # sha256 column of a symbolic link
-SPECIAL_MARK = "special"  # sha256 column of a FIFO or device node (Rock Ridge keeps them)
-MARKS = (DIR_MARK, LINK_MARK, SPECIAL_MARK)   # the rows that are not regular files
+MARKS = marks.MARKS   # the rows that are not regular files: DIR_MARK, LINK_MARK, SPECIAL_MARK
 
 
 def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> tuple[str, Path]:
