@@ -8,6 +8,8 @@ import os
 import stat
 
 from rabtui import fmt
+from rabtui.checkpoint import kept_entries
+from rabtui.checkpoint.kept_entries import Saved
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
@@ -53,21 +55,28 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
         if link is None and under and store is not None and not os.path.lexists(sc.path(in_backup)):
-            in_backup = saved_elsewhere(store, backup, d.path, rel, sc) or in_backup
+            in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
 
 
-def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcuts) -> bytes | None:
-    """`rel` of an archive directory as of `backup` where its union lacks it (kept data's): the file
-    in the backup that saved that version; a directory in the backup that saved the newest of the
-    files below it that holds it (as_of takes each of them from where it was saved). None: none."""
+def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcuts,
+                    union: bytes | None = None) -> bytes | None:
+    """`rel` of an archive directory as of `backup` where its union (at `union`) lacks it (kept
+    data's): the file in the backup that saved that version; a directory in the backup that saved
+    the newest of the files below it that holds it (as_of takes each of them from where it was
+    saved); a symlink, a special file or an empty directory in the kept backup that saved it
+    (kept_entries.py). None: none."""
     from rabtui.media import below, medium_layout
 
     versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
     under = rel[len(rel_path(dir_path)):].lstrip(b"/")
+    others = kept_entries.found(store, backup, dir_path, union, under).taken if union is not None else {}
+    mine = others.get(under)
+    if mine is not None and kept_entries.newer_than_file(mine, versions[rel][2] if rel in versions else None):
+        return mine.path(under)
     folders = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
     for first in sorted({v[2] for v in versions.values()}, reverse=True):
@@ -77,14 +86,19 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
         path = os.path.join(root, under)
         if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
             return path
+    if others:      # a directory of none but them: in the backup that saved the newest
+        return max(others.values(), key=lambda saved: saved.backup).path(under)
     return None
 
 
-def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts) -> "AsOf | None":
+def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts,
+          union: bytes | None = None) -> "AsOf | None":
     """The `pick` for copy_into when `item` comes from an archive directory's union tree, which
     holds the newest file saved on the medium: each file as the backup had it instead (the newest
     version saved on that medium by a backup up to it, from the catalog), read from the backup that
-    saved it; a file saved after it is left out. None when `item` is not from a union tree."""
+    saved it; a file saved after it is left out. None when `item` is not from a union tree.
+    `union`: the root of that tree (roots_of), where the symlinks, special files and empty
+    directories only kept data saved are not (kept_entries.py)."""
     d = directory_of(source, rel)
     # a directory of the backup itself is one the union lacks (saved_elsewhere): the others may
     # have saved files below it too
@@ -93,7 +107,20 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         return None
     folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=?", (source.id, backup["medium"]))}
-    return AsOf(catalog.archive_as_of(store, backup, (d.path,), rel), folders, backup, rel, sc)
+    versions = catalog.archive_as_of(store, backup, (d.path,), rel)
+    others: dict[bytes, Saved] = {}
+    unread: list[bytes] = []
+    if union is not None:
+        top = rel_path(d.path)
+        seen = kept_entries.found(store, backup, d.path, union, rel[len(top):].lstrip(b"/"))
+        unread = seen.unread
+        for under, saved in seen.taken.items():
+            full = os.path.join(top, under) if top else under
+            if full in versions and not kept_entries.newer_than_file(saved, versions[full][2]):
+                continue
+            versions.pop(full, None)
+            others[full] = saved
+    return AsOf(versions, folders, backup, rel, sc, others, item, unread)
 
 
 class AsOf:
@@ -101,15 +128,24 @@ class AsOf:
     the files the backup had that the union does not show there: kept data's (a backup whose
     post-backup commands failed is not linked into the union), or one lost from it."""
 
-    def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts):
+    def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts,
+                 others: dict[bytes, Saved] | None = None, item: bytes | None = None, unread: list[bytes] = ()):
         self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
+        # path -> the symlink, special file or empty directory only kept data saved, but those the
+        # walk of `item` shows (a directory of a kept backup, saved_elsewhere)
+        self.others = {full: saved for full, saved in (others or {}).items()
+                       if item is None or not os.path.lexists(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
+        self.unread = list(unread)   # directories of kept backups that could not be read
         self.seen: set[bytes] = set()
 
     def _full(self, under: bytes) -> bytes:
         return os.path.join(self.rel, under) if under else self.rel
 
     def _saved(self, full: bytes, version) -> bytes:
-        return os.path.join(self.folders[version[2]], b"data", full)
+        return self._saved_by(version[2], full)
+
+    def _saved_by(self, backup_id: int, full: bytes) -> bytes:
+        return os.path.join(self.folders[backup_id], b"data", full)
 
     def __call__(self, under: bytes, path: bytes, st):
         full = self._full(under)
@@ -127,30 +163,37 @@ class AsOf:
                              f" {self.backup['medium']} any more ({fmt.name(older)} is gone)") from None
 
     def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
-        """([(path, name below the item, lstat)] of the files the walk did not show, read from the
-        backup that saved each, each after the directories on its way there as that backup has
-        them (the union may lack them too: copy_into makes those)], [(name below the item, why)]
-        of the files that backup lacks too)."""
-        found, lost = [], []
+        """([(path, name below the item, lstat)] of the files the walk did not show, and of the
+        symlinks, special files and empty directories only kept data saved, read from the backup
+        that saved each, each after the directories on its way there as that backup has them (the
+        union may lack them too: copy_into makes those)], [(name below the item, why)] of the files
+        that backup lacks too)."""
+        found: list[tuple[bytes, bytes, os.stat_result]] = []
+        lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
+                for path in self.unread]
         dirs: set[bytes] = set()
-        for full in sorted(set(self.versions) - self.seen):
+        for full in sorted((set(self.versions) - self.seen) | set(self.others)):
             under = full[len(self.rel):].lstrip(b"/")
             if not under:
                 continue
-            version = self.versions[full]
-            saved = self.sc.path(self._saved(full, version))
-            try:
-                st = os.lstat(saved)
-            except OSError:
-                lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
-                                    f" {self.backup['name']} held it"))
-                continue
+            other = self.others.get(full)
+            first = other.backup if other is not None else self.versions[full][2]
+            saved = self.sc.path(self._saved_by(first, full))
+            if other is not None:
+                st = other.st
+            else:
+                try:
+                    st = os.lstat(saved)
+                except OSError:
+                    lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
+                                        f" {self.backup['name']} held it"))
+                    continue
             parts = under.split(b"/")[:-1]
             for i in range(1, len(parts) + 1):
                 d = b"/".join(parts[:i])
                 if d in dirs:
                     continue
-                path = self.sc.path(self._saved(os.path.join(self.rel, d), version))
+                path = self.sc.path(self._saved_by(first, os.path.join(self.rel, d)))
                 try:
                     dst = os.lstat(path)
                 except OSError:

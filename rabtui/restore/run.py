@@ -175,7 +175,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
             on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under))
         item = backup_source_path(cfg, source, row, rel, sc, store)
-        pick = as_of(store, source, row, rel, item, sc)
+        pick = as_of(store, source, row, rel, item, sc, roots_of(cfg, source, row, rel)[-1][0])
         item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")

@@ -1,0 +1,124 @@
+"""The entries of an archive directory other than regular files that only kept data saved.
+
+A kept backup (its post-backup commands failed) is never linked into the medium's union, and the
+catalog records regular files only: a symlink, a FIFO, a device node or an empty directory that
+such a backup saved, the source removing it before the next complete backup, is neither in the
+union nor in the catalog. It is found by walking the kept backups themselves (each holds what the
+union lacked then, in the source's directories). A checkpoint (kept_data.py) and a restore from
+the medium (restore.in_backup.AsOf) both take them from here, so that both give the same tree.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from rabtui.media import below, medium_layout, opened_dirs
+from rabtui.state.store import KEPT, Store
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One entry as the kept backup that saved it holds it."""
+
+    backup: int         # that backup's id
+    root: bytes         # the directory's root in it
+    st: os.stat_result
+
+    def path(self, rel: bytes) -> bytes:
+        return os.path.join(self.root, rel)
+
+
+@dataclass
+class Found:
+    taken: dict[bytes, Saved]   # path below the directory -> how it was saved
+    sockets: list[bytes]        # no disc holds them
+    unread: list[bytes]         # directories of the kept backups that could not be read (full paths)
+
+
+def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
+    """Each symlink, FIFO, device node, socket and empty directory at or below `under` that a kept
+    backup of `backup`'s source and medium, up to `backup`, saved where the union (its root,
+    `union`) holds nothing: of each path the newest kept backup's. An entry that another of them
+    holds a directory with entries in place of (their regular files are in the catalog) is left
+    out: the directory is taken."""
+    kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<=? ORDER BY id DESC",
+        (backup["source"], backup["medium"], KEPT, backup["id"]))]
+    taken: dict[bytes, Saved] = {}
+    sockets: dict[bytes, Saved] = {}
+    unread: list[bytes] = []
+    for kid, root in kept:
+        # a user other than root: through the directories of theirs closed on the source
+        with opened_dirs.searchable_on_the_way(root, under), \
+                opened_dirs.opened_to_read(os.path.join(root, under) if under else root):
+            for rel, st in _walk(root, under, unread):
+                if rel in taken or rel in sockets or not _union_lacks(union, rel):
+                    continue
+                (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
+    for rel in [r for r, s in taken.items() if any(_has_entries(root, r) for kid, root in kept if kid != s.backup)]:
+        del taken[rel]
+    return Found(taken, sorted(sockets), unread)
+
+
+def _walk(root: bytes, under: bytes, unread: list[bytes]):
+    """(path below `root`, lstat) of each entry at or below `under` that is neither a regular file
+    nor a directory with entries (an empty one is), never through a symlink. Into `unread`: the
+    directories that cannot be read (closed to a user other than root)."""
+    if below.symlink_on_the_way(root, under) is not None:
+        return
+    try:
+        st = below.lstat(root, under) if under else os.lstat(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        if not stat.S_ISREG(st.st_mode) and under:
+            yield under, st
+        return
+    stack = [(under, st)]
+    while stack:
+        rel, dst = stack.pop()
+        try:
+            items = below.entries(root, rel)
+        except (FileNotFoundError, NotADirectoryError):    # removed meanwhile (a cleanup)
+            continue
+        except PermissionError:
+            unread.append(os.path.join(root, rel) if rel else root)
+            continue
+        if not items and rel:
+            yield rel, dst
+        for name, est in items:
+            r = os.path.join(rel, name) if rel else name
+            if stat.S_ISDIR(est.st_mode):
+                stack.append((r, est))
+            elif not stat.S_ISREG(est.st_mode):
+                yield r, est
+
+
+def _union_lacks(union: bytes, rel: bytes) -> bool:
+    """Does the union hold nothing at `rel`, nor a symlink or a file on the way there?"""
+    if below.symlink_on_the_way(union, rel) is not None:
+        return False
+    try:
+        below.lstat(union, rel)
+    except FileNotFoundError:
+        return True
+    except OSError:     # a file on the way (ENOTDIR), or not to be read: taken as held
+        return False
+    return False
+
+
+def _has_entries(root: bytes, rel: bytes) -> bool:
+    if below.symlink_on_the_way(root, rel) is not None:
+        return False
+    try:
+        return bool(below.entries(root, rel))
+    except OSError:     # not there, or not a directory there
+        return False
+
+
+def newer_than_file(saved: Saved, first_backup: int | None) -> bool:
+    """Is the entry `saved` the newer of it and a regular file the catalog has at the same path,
+    whose version `first_backup` saved (None: none)?"""
+    return first_backup is None or saved.backup > first_backup
