@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _strptime  # noqa: F401  (the child as nobody cannot import what lives below /root)
 import os
+import stat
 import secrets  # noqa: F401
 import subprocess
 import threading  # noqa: F401
@@ -20,6 +21,7 @@ from rabtui.backup import deletion, retention
 from rabtui.backup import pipeline  # noqa: F401
 from rabtui.checkpoint import prepare, run  # noqa: F401
 from rabtui.restore import run as R
+from rabtui.ssh import remote  # noqa: F401  (post-backup commands, run by the child)
 from tests.other_user import nobody_returns
 from tests.trees import Lab, ssh_source_lines, write_files
 
@@ -211,3 +213,31 @@ def test_a_file_in_a_closed_directory_is_restored_alone(open_base, sshd):
     assert (out / str(data).lstrip("/") / "closed" / "in").read_bytes() == b"inside"
     assert _differences(data, _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)) == "", \
         "the backup's directories are not closed again as they were"
+
+
+def test_what_kept_data_saved_is_found_through_its_closed_directories(open_base, sshd):
+    """A kept backup holds the source's closed directories as they are (rsync makes them all, empty
+    or not): the symlinks and empty directories only it saved are looked for through them, and a
+    checkpoint planned by the user other than root takes them."""
+    lab, data = _lab(open_base, sshd, kind="archive",
+                     more=f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{open_base / "iso"}"\n')
+    failing = 'post_backup_commands = ["exit 4"]\n'
+    text = lab.config_path.read_text()
+    assert _backup(lab, T0) == ("completed", None)
+    os.symlink("in", data / "plain/link")
+    os.mkdir(data / "plain/empty")
+    lab.config_path.write_text(text.replace("[[sources.directories]]", failing + "[[sources.directories]]", 1))
+    assert _backup(lab, T0 + timedelta(days=1))[0] == "failed"
+    os.unlink(data / "plain/link")
+    os.rmdir(data / "plain/empty")
+    lab.config_path.write_text(text)
+    assert _backup(lab, T0 + timedelta(days=2))[0] in ("completed", "warnings")
+    kept = _backup_data(lab, (T0 + timedelta(days=1)).strftime("backup-%Y%m%d%H%M%S"), data)
+    assert stat.S_IMODE(os.lstat(kept / "closed").st_mode) == 0
+
+    def planned():
+        c = prepare.compute(lab.load(), lab.store(), asked={"*"})
+        return {p: m for d in c.data for p, m in zip(d.paths, d.marks)}
+    got = _as_nobody(lab, planned)
+    assert got[b"plain/link"] == "symlink" and got[b"plain/empty"] == "dir", got
+    assert stat.S_IMODE(os.lstat(kept / "closed").st_mode) == 0, "closed again as it was"

@@ -1,19 +1,28 @@
 """The symlinks, special files and empty directories of an archive directory that only kept data
 saved (its post-backup command failed: never linked into the medium's union; the catalog records
 regular files only), the source removing them before the next complete backup: a restore from the
-medium gives them as the kept backup has them (modes, owners, times, targets, xattrs). Over the
-test sshd, real rsync."""
+medium and one from a checkpoint's discs give them alike, as the kept backup has them (modes,
+owners, times, targets, xattrs), the medium gone for the latter; the verification of the disc
+checks them, and rebuild-state reads them back from it. Over the test sshd, real rsync and
+xorriso, an `images:` drive."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
+import threading
 from datetime import datetime, timedelta
 
+from rabtui.checkpoint import run
+from rabtui.checkpoint.content import MARKS
 from rabtui.cli import main
+from rabtui.events import READY, ScriptedPrompter
+from rabtui.state.store import Store
 from tests import fidelity
-from tests.trees import Lab, ssh_source_lines, write_files
+from tests.test_disc_verify_metadata import _verify, alter
+from tests.trees import Lab, burn_due, ssh_source_lines, write_files
 
 T0 = datetime(2026, 7, 1, 3, 0)
 SHORT = ("keep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
@@ -34,11 +43,12 @@ def _kept(tmp_path, sshd):
     """A complete backup, a kept one adding what ONLY_KEPT names (copied aside as it was, into
     as-kept/), the source without it, a complete backup again. Returns (lab, photos, as-kept)."""
     lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
     photos = lab.src / "photos"
     photos.mkdir()
     lab.write(ssh_source_lines(sshd) + "post_backup_commands = []\n"
               + f'[[sources.directories]]\npath = "{photos}"\nkind = "archive"\n'
-              + f'\n[retention]\n{SHORT}\n')
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n\n[retention]\n{SHORT}\n')
     lab.trust(sshd)
     write_files(photos, {"first.jpg": b"one", "2025/old.jpg": b"old"})
     os.symlink("first.jpg", photos / "old-link")
@@ -90,6 +100,36 @@ def _as_kept(got, as_kept) -> None:
     assert os.listdir(got / "empty") == [] and os.listdir(got / "2028/inner") == []
 
 
+def _burnt(lab) -> int:
+    cfg = lab.load()
+    store = lab.store()
+    number = burn_due(cfg, store, asked={"*"})
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    return number
+
+
+def test_a_restore_from_the_discs_gives_what_only_kept_data_saved_as_one_from_the_medium(tmp_path, sshd):
+    lab, photos, as_kept = _kept(tmp_path, sshd)
+    from_medium = _restore(lab, photos, tmp_path / "from-medium")
+    _as_kept(from_medium, as_kept)
+    number = _burnt(lab)
+    store = lab.store()
+    top = str(photos).lstrip("/").encode() + b"/"
+    rows = {bytes(r["path"])[len(top):]: r["sha256"] if r["sha256"] in MARKS else "file" for r in store.all(
+        "SELECT path, sha256 FROM disc_files WHERE number=?", (number,))}
+    assert rows == {b"first.jpg": "file", b"2025/old.jpg": "file", b"old-link": "symlink", b"link": "symlink",
+                    b"2027/gone/deep-link": "symlink", b"e0/link-in-empty": "symlink", b"pipe": "special",
+                    b"empty": "dir", b"2028/inner": "dir",   # e0, empty in the union, holds a link now
+                    **({b"null-like": "special"} if fidelity.is_root() else {})}
+    # the medium gone: the discs alone
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    from_discs = _restore(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number))
+    _as_kept(from_discs, as_kept)
+    assert fidelity.differences(from_medium, from_discs) == []
+
+
 def test_what_only_kept_data_saved_is_restored_from_the_medium_by_itself(tmp_path, sshd):
     lab, photos, as_kept = _kept(tmp_path, sshd)
     _as_kept(_restore(lab, photos, tmp_path / "whole"), as_kept)
@@ -108,3 +148,32 @@ def test_what_only_kept_data_saved_is_restored_from_the_medium_by_itself(tmp_pat
                 want, have = os.lstat(as_kept / rel), os.lstat(got)
                 assert (have.st_mode, have.st_uid, int(have.st_mtime)) == \
                        (want.st_mode, want.st_uid, int(want.st_mtime)), (rel, how)
+
+
+def test_a_disc_without_what_only_kept_data_saved_fails_its_verification(tmp_path, sshd):
+    lab, photos, _as_kept_dir = _kept(tmp_path, sshd)
+    number = _burnt(lab)
+    prefix = "/data/web/" + str(photos).lstrip("/")
+    alter(tmp_path / "iso" / f"RAB{number}D01.iso", "-rm", f"{prefix}/pipe", "--",
+          "-chmod", "0700", f"{prefix}/empty", "--", "-rm", f"{prefix}/2027/gone/deep-link", "--")
+    said = _verify(lab.load(), lab.store(), number)
+    assert "pipe" in said and "deep-link" in said and "/empty (mode 0700, backed up 0750)" in said, said
+
+
+def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(tmp_path, sshd):
+    lab, photos, as_kept = _kept(tmp_path, sshd)
+    number = _burnt(lab)
+    view = ("SELECT disc_path, size, mtime, sha256, mode, link, uid, gid FROM disc_files WHERE number=?"
+            " ORDER BY disc_path")
+    store = lab.store()
+    before = [tuple(r) for r in store.all(view, (number,))]
+    store.close()
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    lab.media[0][1].mkdir()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
+    store = Store(lab.state)
+    assert [tuple(r) for r in store.all(view, (number,))] == before
+    _as_kept(_restore(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number)), as_kept)

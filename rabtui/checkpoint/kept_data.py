@@ -1,11 +1,13 @@
-"""An archive directory's files that kept data saved, for a checkpoint.
+"""An archive directory's entries that kept data saved, for a checkpoint.
 
 A backup whose post-backup commands failed keeps its data (status `kept`), but its archive files are
 not linked into the medium's union, which `content.scan` walks. As of the complete backup a
 checkpoint reads, the archive holds every file saved on the medium up to it (catalog.archive_as_of,
 as Browse and a restore show it): a file that only kept data saved (the source removed it before the
 next backup), or a version of it newer than the union's, would never reach a disc. Those entries
-are read from the kept backup itself, put among the scanned ones in their place.
+are read from the kept backup itself, put among the scanned ones in their place; so are the symlinks,
+special files and empty directories only kept data saved (kept_entries.py: the catalog records
+regular files only).
 """
 
 from __future__ import annotations
@@ -13,29 +15,42 @@ from __future__ import annotations
 import os
 import stat
 
+from rabtui import fmt
+from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
+from rabtui.checkpoint.kept_entries import found, newer_than_file
 from rabtui.checkpoint.shortpath import Shortcuts
+from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
 from rabtui.state import catalog
 from rabtui.state.store import KEPT, Store
 
 
-def _order(rel: bytes) -> list[tuple[int, bytes]]:
+def _order(rel: bytes, directory: bool = False) -> list[tuple[int, bytes]]:
     """The place of an entry in scan's order: in each directory its other entries in name order,
-    then its subdirectories, each whole, in name order."""
+    then its subdirectories, each whole, in name order (an empty one among them)."""
     parts = rel.split(b"/")
-    return [(1, p) for p in parts[:-1]] + [(0, parts[-1])]
+    return [(1, p) for p in parts] if directory else [(1, p) for p in parts[:-1]] + [(0, parts[-1])]
 
 
-def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]:
-    """Put into `scanned` (content.Scanned of the union of `dir_path`, as of `backup`) the files
-    that kept data saved and the union does not show in that version, each read from the kept
-    backup: `scanned.disks` says where. `take_attrs(scanned, path, rel)` counts their xattrs.
-    Returns the names (below the directory) of those the kept backup no longer holds as recorded."""
+def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) -> list[bytes]:
+    """Put into `scanned` (content.Scanned of the union of `dir_path`, at `union`, as of `backup`)
+    the entries that kept data saved and the union does not show in that version, each read from
+    the kept backup: `scanned.disks` says where. `take_attrs(scanned, path, rel, directory)` counts
+    their xattrs. Returns the names (below the directory) of the files the kept backup no longer
+    holds as recorded."""
     kept = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
     if not kept:
         return []
+    seen = found(store, backup, dir_path, union)
+    if seen.unread:
+        raise WorkFailed(f"{backup['source']}:{dir_path}: cannot read {fmt.name(seen.unread[0])}, a directory of"
+                         f" kept data on medium {backup['medium']}: permission denied",
+                         hint="a directory closed to the user rabtui runs as goes onto discs when root writes the"
+                              " checkpoint")
+    others = seen.taken
+    scanned.skipped += seen.sockets
     top = catalog.rel_path(dir_path)
     shown = {rel: i for i, rel in enumerate(scanned.paths)}
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
@@ -44,6 +59,9 @@ def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]
         for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept)):
             rel = full[len(top):].lstrip(b"/") if top else full
             i = shown.get(rel)
+            if rel in others and newer_than_file(others[rel], first):
+                continue
+            others.pop(rel, None)
             if rel == b"" or (i is not None and scanned.marks[i] is None
                               and (scanned.sizes[i], scanned.mtimes[i]) == (size, mtime)):
                 continue
@@ -60,8 +78,10 @@ def add(store: Store, scanned, backup, dir_path: str, take_attrs) -> list[bytes]
                 lost.append(rel)
                 continue
             extra[rel] = (path, st)
-    if extra:
-        _merge(scanned, extra, take_attrs)
+        for rel, saved in others.items():
+            extra[rel] = (saved.path(rel), saved.st)
+        if extra:
+            _merge(scanned, extra, take_attrs, short)
     return lost
 
 
@@ -78,18 +98,20 @@ def _newest_kept(store: Store, backup, dir_path: str, kept: list[int]):
         yield bytes(r[0]), r[1], r[2], r[3]
 
 
-def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs) -> None:
+def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs, short: Shortcuts) -> None:
     """`scanned` with the entries of `extra` (rel -> (path, lstat)) in scan's order, each in the
     place of the union's entry of that name (an older version) if any."""
     old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
                                if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
                                             "inodes", "disks")})
+    # an empty directory of the union that kept data saved entries in is empty no more
+    filled = {p.rpartition(b"/")[0] for rel in extra for p in _above(rel)}
     entries = []
     for i, rel in enumerate(scanned.paths):
-        if rel not in extra:
+        if rel not in extra and not (scanned.marks[i] == DIR_MARK and rel in filled):
             entries.append((rel, i, None))
     entries += [(rel, None, extra[rel]) for rel in extra]
-    entries.sort(key=lambda e: _order(e[0]))
+    entries.sort(key=lambda e: _order(e[0], _is_empty_dir(scanned, e)))
     for rel, i, taken in entries:
         n = len(old.paths)
         if taken is None:
@@ -107,7 +129,28 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                 old.disks[n] = scanned.disks[i]
         else:
             path, st = taken
-            old.add(rel, st, None, st.st_size)
+            if stat.S_ISREG(st.st_mode):
+                old.add(rel, st, None, st.st_size)
+            elif stat.S_ISLNK(st.st_mode):
+                try:
+                    old.links[n] = os.readlink(short.path(path))
+                except OSError:     # gone meanwhile: the burn says so by name
+                    pass
+                old.add(rel, st, LINK_MARK)
+            else:
+                old.add(rel, st, DIR_MARK if stat.S_ISDIR(st.st_mode) else SPECIAL_MARK)
             old.disks[n] = path
-            take_attrs(old, path, rel)
+            take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
     vars(scanned).update(vars(old))
+
+
+def _above(rel: bytes):
+    """`rel` and each directory above it but the root, deepest first."""
+    while rel:
+        yield rel
+        rel = rel.rpartition(b"/")[0]
+
+
+def _is_empty_dir(scanned, entry) -> bool:
+    rel, i, taken = entry
+    return stat.S_ISDIR(taken[1].st_mode) if taken is not None else scanned.marks[i] == DIR_MARK

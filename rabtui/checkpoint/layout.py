@@ -231,7 +231,7 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
 
     for r in rows:
         if r.sha256 == DIR_MARK:
-            ensure_dir(r.disc_path)
+            ensure_dir(r.disc_path, r.disk or None)
             continue
         ensure_dir(r.disc_path.rpartition(b"/")[0], r.disk.rpartition(b"/")[0] if r.disk else None)
         if r.part:

@@ -108,9 +108,10 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
     to it while the union shows that version): a backup may put a newer version into the union
     while the disc is written, and xorriso opens each file only as it writes it. An entry that is
     no file (a symlink, a special file; xorriso reads them as it reads the command file) from the
-    union when it shows it as recorded, else from a backup that holds it so. Returns how many the
-    union no longer shows as recorded; raises WorkFailed if one is nowhere (not `strict`: it is read
-    below the union's root, as with_disk says, for a verification to say it is not there)."""
+    union when it shows it as recorded, else from a backup that holds it so; an empty directory the
+    union lacks (kept data's, kept_entries.py) likewise. Returns how many the union holds otherwise
+    now; raises WorkFailed if one is nowhere (not `strict`: it is read below the union's root, as
+    with_disk says, for a verification to say it is not there)."""
     dirs = _dirs(plan_json)
     whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
     twins = _twins(store, plan_json)
@@ -121,9 +122,8 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
             wanted.setdefault(d["prefix"], (d, set()))[1].add(_original(d, rel, row))
     first = {prefix: _first_saved(store, d, paths) for prefix, (d, paths) in wanted.items()}
     moved = 0
+    held_in_order: dict[tuple[str, str], list[str]] = {}    # the restorable backups, newest first
     for row in rows:
-        if row.sha256 == content.DIR_MARK:
-            continue
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
         if d is None or d["kind"] != "archive":
             continue
@@ -132,13 +132,19 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
         # a version the medium holds twice under one size and mtime is told apart by its content
         by_content = (path, size, row.mtime) in twins.get(d["medium"], ())
         union = os.fsencode(d["root"])
-        if row.sha256 in content.MARKS:
+        if row.sha256 in content.MARKS and (row.sha256 != content.DIR_MARK or not _is_dir(union, rel)):
+            # an empty directory the union holds is taken as it is there; one only kept data saved,
+            # as a symlink or a special file, where a backup holds it as recorded
             if _as_recorded(union, rel, row, size, by_content, cancel):
                 continue
-            sql = (f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
-                   " ORDER BY id DESC")
-            held = _held_in([b["path"] for b in store.all(sql, (row.source, d["medium"]))], d, rel, row, size,
-                            by_content, cancel)
+            key = (row.source, d["medium"])
+            if key not in held_in_order:
+                held_in_order[key] = [b["path"] for b in store.all(
+                    f"SELECT path FROM backups WHERE source=? AND medium=? AND status IN {RESTORABLE_SQL}"
+                    " ORDER BY id DESC", key)]
+            held = _held_in(held_in_order[key], d, rel, row, size, by_content, cancel)
+        elif row.sha256 == content.DIR_MARK:
+            continue
         else:
             held = _held_in(first[d["prefix"]].get((path, size, row.mtime), ()), d, rel, row, size,
                             by_content, cancel)
@@ -149,8 +155,25 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
                 continue
             raise _gone(store, number, d, row, size)
         row.disk = os.path.join(held, rel)
-        moved += not _same_entry(union, held, rel)
+        moved += _held(union, rel) and not _same_entry(union, held, rel)
     return moved
+
+
+def _held(root: bytes, rel: bytes) -> bool:
+    try:
+        below.lstat(root, rel)
+    except OSError:
+        return False
+    return True
+
+
+def _is_dir(root: bytes, rel: bytes) -> bool:
+    if below.symlink_on_the_way(root, rel) is not None:
+        return False
+    try:
+        return stat.S_ISDIR(below.lstat(root, rel).st_mode)
+    except OSError:
+        return False
 
 
 def _first_saved(store: Store, d: dict, paths: set[bytes]) -> dict[tuple[bytes, int, int], list[str]]:
