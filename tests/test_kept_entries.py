@@ -176,4 +176,6 @@ def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(tmp_p
     assert main(["--config", str(lab.config_path), "rebuild-state"]) in (0, 3)
     store = Store(lab.state)
     assert [tuple(r) for r in store.all(view, (number,))] == before
+    disc = store.one("SELECT state, message FROM discs WHERE number=? AND disc=1", (number,))
+    assert disc["state"] == "verified", dict(disc)      # against what it read back
     _as_kept(_restore(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number)), as_kept)
