@@ -179,3 +179,16 @@ def test_rebuild_state_reads_back_what_only_kept_data_saved_from_the_discs(tmp_p
     disc = store.one("SELECT state, message FROM discs WHERE number=? AND disc=1", (number,))
     assert disc["state"] == "verified", dict(disc)      # against what it read back
     _as_kept(_restore(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number)), as_kept)
+
+
+def test_what_only_kept_data_saved_goes_back_onto_the_source_over_ssh(tmp_path, sshd):
+    lab, photos, as_kept = _kept(tmp_path, sshd)
+    argv = ["--config", str(lab.config_path), "restore", "web", str(photos), "--to-source", "--overwrite"]
+    assert main(argv) == 0
+    _as_kept(photos, as_kept)
+    for rel in sorted(ONLY_KEPT, reverse=True):
+        path = photos / rel
+        path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
+    number = _burnt(lab)
+    assert main([*argv, "--checkpoint", str(number)]) == 0
+    _as_kept(photos, as_kept)
