@@ -192,3 +192,26 @@ def test_what_only_kept_data_saved_goes_back_onto_the_source_over_ssh(tmp_path, 
     number = _burnt(lab)
     assert main([*argv, "--checkpoint", str(number)]) == 0
     _as_kept(photos, as_kept)
+
+
+def test_the_newest_of_what_kept_backups_saved_at_one_path_is_taken_whatever_its_kind(tmp_path, sshd):
+    """A file one kept backup saved, then a symlink in its place that the next one saved (neither
+    linked into the union, the file in the catalog, the symlink not): the symlink, from the medium
+    and from the discs; and the other way round, the file."""
+    lab, photos, _as_kept_dir = _kept(tmp_path, sshd)
+    write_files(photos, {"x": b"a file first"})
+    os.symlink("first.jpg", photos / "y")
+    assert lab.backup(_post(lab, True), "web", now=T0 + timedelta(days=3)).status == "failed"
+    os.unlink(photos / "x")
+    os.symlink("first.jpg", photos / "x")
+    os.unlink(photos / "y")
+    write_files(photos, {"y": b"a file after"})
+    assert lab.backup(lab.load(), "web", now=T0 + timedelta(days=4)).status == "failed"
+    os.unlink(photos / "x")
+    os.unlink(photos / "y")
+    assert lab.backup(_post(lab, False), "web", now=T0 + timedelta(days=5)).status == "completed"
+    number = _burnt(lab)
+    for how in ([], ["--checkpoint", str(number)]):
+        got = _restore(lab, photos, tmp_path / f"out{len(how)}", *how)
+        assert os.readlink(got / "x") == "first.jpg", how
+        assert (got / "y").read_bytes() == b"a file after" and not (got / "y").is_symlink(), how
