@@ -97,13 +97,12 @@ def _walk(root: bytes, under: bytes, unread: list[bytes]):
 
 
 def _union_lacks(union: bytes, rel: bytes) -> bool:
-    """Does the union hold nothing at `rel`, nor a symlink or a file on the way there?"""
-    if below.symlink_on_the_way(union, rel) is not None:
-        return False
+    """Does the union hold nothing at `rel`, nor a symlink or a file on the way there? (Something
+    found there, even through a symlink on the way, is held; most are: looked for first.)"""
     try:
         below.lstat(union, rel)
     except FileNotFoundError:
-        return True
+        return below.symlink_on_the_way(union, rel) is None
     except OSError:     # a file on the way (ENOTDIR), or not to be read: taken as held
         return False
     return False
