@@ -27,6 +27,9 @@ BACKUP_POINTS = (
     "backup.json_written",         # step 7: backup.json says complete, the database row not yet
     "backup.step7",
 )
+# Passed only by a backup that links new files into an archive directory's union: a file's link
+# made under a temporary name there, not yet renamed to its own.
+UNION_POINTS = ("backup.union_linking",)
 # Passed only when a directory holds directories that were symlinks in the basis (transfer.py):
 # the first rsync may have linked a file of this server below them.
 COPY_AGAIN_POINTS = (

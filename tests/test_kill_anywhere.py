@@ -88,7 +88,7 @@ def _check_after(lab: Lab, cfg, copies: dict, killed_row) -> None:
         assert info and info["status"] == row["status"]
 
 
-@pytest.mark.parametrize("point", faults.BACKUP_POINTS)
+@pytest.mark.parametrize("point", faults.BACKUP_POINTS + faults.UNION_POINTS)
 def test_kill_during_a_backup(tmp_path, point):
     lab, cfg = _local_lab(tmp_path)
     first = rabtui(lab, "backup", "loc")

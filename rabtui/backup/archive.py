@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import fmt
+from rabtui import faults, fmt
 from rabtui.errors import WorkFailed
 from rabtui.media import below, opened_dirs
 
@@ -57,6 +58,8 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
                 except FileNotFoundError:
                     pass
                 tmp = _link_beside(name, src_fd, dst_fd)
+                if not count:
+                    faults.point("backup.union_linking")
                 os.replace(tmp, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
             except OSError as exc:
                 raise WorkFailed(
@@ -66,6 +69,9 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
     finally:
         _close(fds)
     return count
+
+
+_TEMPORARY = re.compile(rb"\.rabtui-link-[0-9a-f]{16}\Z")
 
 
 def _link_beside(name: bytes, src_fd: int, dst_fd: int) -> bytes:
@@ -96,10 +102,8 @@ def _union_dir(union: bytes, rel: bytes) -> None:
     os.close(below.open_dir(union, rel, make=True))
 
 
-def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
-    """(path relative to the directory, (dev, inode)) of each entry of a backup's directory whose
-    union-tree entry is the same inode (the version the union shows is this backup's)."""
-    data_b, union_b = os.fsencode(data_dir), os.fsencode(union)
+def _tree(data_b: bytes) -> Iterator[tuple[bytes, list[tuple[bytes, os.stat_result]]]]:
+    """(path relative to `data_b`, its entries) of each directory of a backup's directory tree."""
     stack = [b""]
     while stack:
         rel_dir = stack.pop()
@@ -107,17 +111,47 @@ def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[in
             items = below.entries(data_b, rel_dir)
         except OSError:
             continue
+        yield rel_dir, items
+        stack.extend(_joined(rel_dir, name) for name, st in items if stat.S_ISDIR(st.st_mode))
+
+
+def _joined(rel_dir: bytes, name: bytes) -> bytes:
+    return rel_dir + b"/" + name if rel_dir else name
+
+
+def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
+    """(path relative to the directory, (dev, inode)) of each entry of a backup's directory whose
+    union-tree entry is the same inode (the version the union shows is this backup's)."""
+    data_b, union_b = os.fsencode(data_dir), os.fsencode(union)
+    for rel_dir, items in _tree(data_b):
         for name, st in items:
-            rel = rel_dir + b"/" + name if rel_dir else name
             if stat.S_ISDIR(st.st_mode):
-                stack.append(rel)
                 continue
+            rel = _joined(rel_dir, name)
             try:
                 theirs = below.lstat(union_b, rel)
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) == (theirs.st_dev, theirs.st_ino):
                 yield rel, (st.st_dev, st.st_ino)
+
+
+def _left_beside(data_b: bytes, union_b: bytes) -> Iterator[bytes]:
+    """The temporary names (_link_beside) a run killed between a link and its rename left in the
+    union: each a link to one of the backup's files in the same directory under a name of that
+    form the backup does not have (a source's own file of such a name is never taken for one)."""
+    for rel_dir, items in _tree(data_b):
+        names = {name for name, _ in items}
+        files = {(st.st_dev, st.st_ino) for _, st in items if not stat.S_ISDIR(st.st_mode)}
+        if not files:
+            continue
+        try:
+            theirs = below.entries(union_b, rel_dir)
+        except OSError:
+            continue
+        for name, st in theirs:
+            if _TEMPORARY.match(name) and name not in names and (st.st_dev, st.st_ino) in files:
+                yield _joined(rel_dir, name)
 
 
 def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
@@ -131,12 +165,11 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     if not data.is_dir() or not union.is_dir():
         return 0
     union_b = os.fsencode(union)
+    for rel in list(_left_beside(os.fsencode(data), union_b)):
+        _remove(union, rel)
     undone = 0
     for rel, _ in list(same_in_union(data, union)):
-        try:
-            below.unlink(union_b, rel)
-        except OSError as exc:
-            raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
+        _remove(union, rel)
         undone += 1
         for base in older:
             base_data = os.fsencode(medium_layout.backup_data_path(base, dir_path))
@@ -144,6 +177,13 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
                 link_into_union(base_data, union, [rel])
                 break
     return undone
+
+
+def _remove(union: Path, rel: bytes) -> None:
+    try:
+        below.unlink(os.fsencode(union), rel)
+    except OSError as exc:
+        raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
 
 
 def _exists(root: bytes, rel: bytes) -> bool:
