@@ -206,3 +206,48 @@ def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, 
     assert store.one("SELECT status FROM backups WHERE name=?", (row["name"],))["status"] == "failed"
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
+
+
+@pytest.mark.parametrize("full_at", ["end of step 4", "start of step 6", "end of step 6"])
+def test_the_post_backup_commands_run_once_whenever_the_state_directory_fills_up_after_the_pre_backup_ones(
+        tmp_path, tmpfs, full_at):
+    """The state directory fills up while the pre-backup commands run (the last of them fills it),
+    or once the transfer is recorded but before step 6 is: the post-backup commands that undo them
+    run all the same; once, also when it fills up while they run."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    pre = [f"touch {marks}/stopped"]
+    if full_at == "end of step 4":
+        pre.append(f"cat /dev/zero > {lab.state.parent}/filler; true")
+    post = [f"rm {marks}/stopped", f"echo x >> {marks}/started"]
+    if full_at == "end of step 6":
+        post.append(f"cat /dev/zero > {lab.state.parent}/filler; true")
+    lab.local(extra=f"pre_backup_commands = {json.dumps(pre)}\npost_backup_commands = {json.dumps(post)}")
+    write_files(lab.src / "data", {"a": "a1"})
+    if full_at != "start of step 6":
+        run = subprocess.Popen([*_argv(lab), "backup", "loc"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+        out = run.communicate(timeout=120)[0].decode()
+        os.unlink(lab.state.parent / "filler")
+        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    else:
+        run = None
+        try:
+            run, out, row = _state_full_at(lab, "backup.step5")
+        finally:
+            _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    assert sorted(os.listdir(marks)) == ["started"], out
+    assert (marks / "started").read_text() == "x\n", out
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        assert json.load(f)["status"] == "failed"
+    with open(os.path.join(row["path"], "backup.log"), encoding="utf-8") as f:
+        assert f"post-backup: $ rm {marks}/stopped" in f.read()
+
+
+def _argv(lab: Lab) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "rabtui", "--config", str(lab.config_path)]

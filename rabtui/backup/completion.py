@@ -32,9 +32,23 @@ class Stop(Exception):
         self.status = status
 
 
+def ending(exc: Exception) -> tuple[str, str]:
+    """How a run that stopped on `exc` ended: (failed or cancelled, the reason)."""
+    if isinstance(exc, Stop):
+        return exc.status, exc.reason
+    if isinstance(exc, Cancelled):      # "cancelled: rsync": said once, as "backup of S cancelled: rsync"
+        return "cancelled", exc.message.removeprefix("cancelled: ")
+    if isinstance(exc, OSError):   # e.g. the medium disappeared under the backup
+        where = f": {exc.filename}" if exc.filename else ""
+        return "failed", f"{exc.strerror or exc}{where}"
+    return "failed", exc.message
+
+
 class Completion:
     """Step 7 and the result of a backup run, a part of pipeline.py's run (whose record, steps,
     events, configuration and cancel it uses); `_step7_wrote` tells a failure after it what to undo."""
+
+    _end_said = False      # _state_failed has said how the run ended on the medium
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
@@ -103,15 +117,7 @@ class Completion:
         """The end of a run that failed or was cancelled: what its step 7 wrote undone, then
         backup.json says `failed` with the reason, then its database row (a run killed between the
         two is recorded by the next run's recovery as its backup.json says)."""
-        if isinstance(exc, Stop):
-            status, reason = exc.status, exc.reason
-        elif isinstance(exc, Cancelled):      # "cancelled: rsync": said once, as "backup of S cancelled: rsync"
-            status, reason = "cancelled", exc.message.removeprefix("cancelled: ")
-        elif isinstance(exc, OSError):   # e.g. the medium disappeared under the backup
-            where = f": {exc.filename}" if exc.filename else ""
-            status, reason = "failed", f"{exc.strerror or exc}{where}"
-        else:
-            status, reason = "failed", exc.message
+        status, reason = ending(exc)
         rec = self.rec
         problem = None
         try:
@@ -137,8 +143,9 @@ class Completion:
         caller, which says it (nothing more goes into the database, which would fail again). `failure`:
         the run's failure before it, `then`: what failed after it."""
         rec = self.rec
-        if rec is None or not rec.dir_created or rec.final_written:
+        if rec is None or not rec.dir_created or rec.final_written or self._end_said:
             raise exc
+        self._end_said = True
         said = state_failure(exc, self.store.path).message
         reason = (said if failure is None else f"{failure}; then {said}") + (f"; {then}" if then else "")
         if self._step7_wrote:

@@ -26,7 +26,7 @@ from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
 from rabtui.backup.catalog_update import CatalogSpool
-from rabtui.backup.completion import Completion, Stop as _Stop
+from rabtui.backup.completion import Completion, Stop as _Stop, ending
 from rabtui.backup.records import BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
 from rabtui.backup.run_log import RunLog
@@ -75,6 +75,9 @@ class _Run(Completion):
         self._log = RunLog()
         self._ssh = ssh
         self._step7_wrote = False     # archive links or catalog rows: undone should the backup fail after all
+        # the pre-backup commands began, all ran; the post-backup ones began: those run at most once,
+        # after a failure once the pre-backup ones ran (or the state database cut them off)
+        self._pre_begun = self._pre_ran = self._post_begun = False
         self._not_undone: list[str] = []   # killed runs on its medium that its recovery left as they were
 
     # --- events (into the run's log too) ------------------------------------------------------------------
@@ -112,7 +115,7 @@ class _Run(Completion):
         return self._result(status, reason)
 
     def _steps(self, medium: Medium, spool: CatalogSpool) -> tuple[str, str | None]:
-        pre_ran = post_ran = False
+        failure: Exception | None = None
         try:
             if self.cancel.is_set():      # already, while recovery waited for the union's holder, say
                 raise Cancelled("cancelled: before it began")
@@ -123,31 +126,38 @@ class _Run(Completion):
             with mounting.mounted(medium, self.emit, self.cfg.state_dir), self._medium_held(medium):
                 # everything that writes on the medium happens before it is unmounted
                 try:
-                    info = self._step2(medium)
-                    self._over_no_killed_run(3, history.finish_abandoned(self.store, self.cfg, medium,
-                                                                         self.source.id, self.emit, self.cancel))
-                    faults.point("backup.step2")
-                    self._step3(medium, info)
-                    faults.point("backup.step3")
-                    self._step4()
-                    faults.point("backup.step4")
-                    pre_ran = True
-                    self._step5(medium, spool, exact_times=medium_fs.keeps_nanoseconds(info["label"].get("holds")))
-                    faults.point("backup.step5")
-                    if self._ssh is not None:
-                        self._ssh.release()     # its closing overlaps steps 6 and 7
-                    post_ran = True
-                    post_error = self._step6()
-                    faults.point("backup.step6")
-                    done = self._step7(medium, spool, post_error)
-                    faults.point("backup.step7")
-                    return done
-                except (_Stop, RabtuiError, OSError) as exc:
-                    if pre_ran and not post_ran:
-                        exc = self._undo_pre(exc)
-                    return self._failed(exc, spool)
-                except sqlite3.Error as exc:    # the state directory full, read-only, its disk failing
-                    self._state_failed(exc, then=self._undo_pre_unrecorded() if pre_ran and not post_ran else None)
+                    try:
+                        info = self._step2(medium)
+                        self._over_no_killed_run(3, history.finish_abandoned(self.store, self.cfg, medium,
+                                                                             self.source.id, self.emit, self.cancel))
+                        faults.point("backup.step2")
+                        self._step3(medium, info)
+                        faults.point("backup.step3")
+                        self._step4()
+                        faults.point("backup.step4")
+                        self._step5(medium, spool,
+                                    exact_times=medium_fs.keeps_nanoseconds(info["label"].get("holds")))
+                        faults.point("backup.step5")
+                        if self._ssh is not None:
+                            self._ssh.release()     # its closing overlaps steps 6 and 7
+                        post_error = self._step6()
+                        faults.point("backup.step6")
+                        done = self._step7(medium, spool, post_error)
+                        faults.point("backup.step7")
+                        return done
+                    except (_Stop, RabtuiError, OSError) as exc:
+                        failure = exc
+                        if self._pre_ran and not self._post_begun:
+                            exc = self._undo_pre(exc)
+                        return self._failed(exc, spool)
+                # the state directory full, read-only, its disk failing: in a step, or while a failure
+                # is recorded (then the post-backup commands may not have run yet either)
+                except sqlite3.Error as exc:
+                    if self._end_said:      # said already, by the failure's own record
+                        raise
+                    then = self._undo_pre_unrecorded() if (self._pre_begun or self._pre_ran) and not self._post_begun \
+                        else None
+                    self._state_failed(exc, None if failure is None else ending(failure)[1], then=then)
                 finally:
                     self._log.close()
         except (_Stop, RabtuiError, OSError) as exc:   # step 1, or mounting the medium
@@ -290,20 +300,22 @@ class _Run(Completion):
 
     def _commands(self, n: int, commands, what: str, cancel: threading.Event) -> None:
         self.step(n, "running")
-        if not commands:
-            self.step(n, "skipped", "no commands")
-            return
-        try:
-            source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=cancel, what=what)
-        except Cancelled:
-            self.step(n, "failed", "cancelled")
-            raise
-        except WorkFailed as exc:
-            if n == 6:
-                self.step(n, "failed", str(exc))
+        if commands:
+            try:
+                self._pre_begun, self._post_begun = self._pre_begun or n == 4, self._post_begun or n == 6
+                source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=cancel,
+                                             what=what)
+            except Cancelled:
+                self.step(n, "failed", "cancelled")
                 raise
-            self._fail_step(n, str(exc))
-        self.step(n, "ok", f"{len(commands)} command(s)")
+            except WorkFailed as exc:
+                if n == 6:
+                    self.step(n, "failed", str(exc))
+                    raise
+                self._fail_step(n, str(exc))
+        if n == 4:
+            self._pre_ran = True
+        self.step(n, "ok" if commands else "skipped", f"{len(commands)} command(s)" if commands else "no commands")
 
     def _step5(self, medium: Medium, spool: CatalogSpool, *, exact_times: bool) -> None:
         rec = self.rec
