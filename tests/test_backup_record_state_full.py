@@ -251,3 +251,33 @@ def _argv(lab: Lab) -> list[str]:
     import sys
 
     return [sys.executable, "-m", "rabtui", "--config", str(lab.config_path)]
+
+
+def test_a_failed_transfer_whose_post_backup_commands_fill_the_state_directory_says_failed_on_its_medium(
+        tmp_path, tmpfs):
+    """rsync failed after the pre-backup commands ran; the post-backup commands that then run fill
+    the state directory: the run's backup.json says failed, with both reasons, not running."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    failing = tmp_path / "bin" / "rsync"
+    failing.parent.mkdir()
+    failing.write_text("#!/bin/sh\necho 'no room on the source' >&2\nexit 12\n")
+    failing.chmod(0o755)
+    post = [f"cat /dev/zero > {lab.state.parent}/filler; true"]
+    lab.local(extra=f'rsync_path = "{failing}"\npre_backup_commands = ["true"]\n'
+                    f"post_backup_commands = {json.dumps(post)}")
+    write_files(lab.src / "data", {"a": "a1"})
+    run = subprocess.run([*_argv(lab), "backup", "loc"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                         timeout=120)
+    out = run.stdout + run.stderr
+    os.unlink(lab.state.parent / "filler")
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["status"] == "failed", record
+    assert "rsync" in record["reason"] and "state database" in record["reason"], record["reason"]
+    done = _rabtui(lab, "backup", "loc")       # its own post-backup commands fill it again
+    os.unlink(lab.state.parent / "filler")
+    assert "its backup.json says failed" in done.stdout, done.stdout + done.stderr
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "failed"
