@@ -281,3 +281,43 @@ def test_a_failed_transfer_whose_post_backup_commands_fill_the_state_directory_s
     os.unlink(lab.state.parent / "filler")
     assert "its backup.json says failed" in done.stdout, done.stdout + done.stderr
     assert lab.store().one("SELECT status FROM backups WHERE id=?", (row["id"],))["status"] == "failed"
+
+
+def test_rebuild_state_undoes_the_links_of_a_failed_run_made_after_a_complete_one_dated_ahead(tmp_path, tmpfs):
+    """A complete backup was dated ahead by a clock that was wrong (named after the runs that came
+    after it); a run after it linked its new archive files, then failed with its links left (the
+    state directory full, another holding the union): rebuild-state goes by which was made first,
+    as recovery does, and undoes them; the union shows what the complete backups saved."""
+    from datetime import datetime, timedelta
+
+    from tests.test_union_undo_lock import _Holder
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    cfg = lab.local([("arch", "archive")], extra="io_timeout = 1")
+    write_files(lab.src / "arch", {"x": "x1"})
+    assert lab.backup(cfg, "loc").status == "completed"
+    write_files(lab.src / "arch", {"y": "y1"})
+    assert lab.backup(cfg, "loc", now=datetime.now() + timedelta(days=1)).status == "completed"
+    before = _union(lab)
+    write_files(lab.src / "arch", {"z": "z1", "x": "x2"})
+    run = holder = None
+    try:
+        run = _stopped_at(lab, "backup.catalog", "backup", "loc")
+        holder = _Holder(lab)
+        fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        if holder is not None:
+            holder.release()
+        _killed(run)
+    assert run.returncode == 1 and "cannot be written" in out, out
+    assert _union(lab) == {"x": "x2", "y": "y1", "z": "z1"}     # its links, left
+    os.unlink(lab.state.parent / "filler")
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert _union(lab) == before
+    store = lab.store()
+    invariants.check_json_agrees(lab.load(), store)
+    invariants.check_catalog_is_media(lab.load(), store)
