@@ -321,3 +321,30 @@ def test_rebuild_state_undoes_the_links_of_a_failed_run_made_after_a_complete_on
     store = lab.store()
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
+
+
+@pytest.mark.parametrize("full_at", ["backup.step4", "backup.step5"])
+def test_the_post_backup_commands_run_over_ssh_when_the_state_directory_fills_up(tmp_path, tmpfs, request, full_at):
+    """As above, a source reached over SSH (the test sshd): the post-backup commands run on it all
+    the same, though the state directory, which holds the SSH connection's files, is full."""
+    from tests.trees import ssh_source_lines
+
+    sshd = request.getfixturevalue("sshd")
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write_files(lab.src / "data", {"a": "a1"})
+    lab.write(ssh_source_lines(sshd, "loc") + f'pre_backup_commands = ["touch {marks}/stopped"]\n'
+              f'post_backup_commands = ["rm {marks}/stopped", "touch {marks}/started"]\n'
+              f'[[sources.directories]]\npath = "{lab.src / "data"}"\n')
+    lab.trust(sshd)
+    run = None
+    try:
+        run, out, row = _state_full_at(lab, full_at)
+    finally:
+        _killed(run)
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    assert sorted(os.listdir(marks)) == ["started"], out
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        assert json.load(f)["status"] == "failed"
