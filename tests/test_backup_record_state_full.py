@@ -348,3 +348,25 @@ def test_the_post_backup_commands_run_over_ssh_when_the_state_directory_fills_up
     assert sorted(os.listdir(marks)) == ["started"], out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         assert json.load(f)["status"] == "failed"
+
+
+def test_no_post_backup_command_runs_when_a_pre_backup_one_failed_and_the_state_directory_filled_up(
+        tmp_path, tmpfs):
+    """A pre-backup command fails, having filled the state directory: as after any failure of
+    theirs, no post-backup command runs; the run says failed on its medium."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    marker = tmp_path / "post-ran"
+    pre = [f"cat /dev/zero > {lab.state.parent}/filler 2>/dev/null; exit 3"]
+    lab.local(extra=f'pre_backup_commands = {json.dumps(pre)}\npost_backup_commands = ["touch {marker}"]')
+    write_files(lab.src / "data", {"a": "a1"})
+    run = subprocess.run([*_argv(lab), "backup", "loc"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                         timeout=120)
+    out = run.stdout + run.stderr
+    os.unlink(lab.state.parent / "filler")
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    assert not marker.exists(), out
+    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["status"] == "failed" and "pre-backup command failed (exit 3)" in record["reason"], record

@@ -49,6 +49,7 @@ class Completion:
     events, configuration and cancel it uses); `_step7_wrote` tells a failure after it what to undo."""
 
     _end_said = False      # _state_failed has said how the run ended on the medium
+    _stopping: Stop | None = None    # the failure _fail_step was recording
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
@@ -110,8 +111,9 @@ class Completion:
         return why
 
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> NoReturn:
+        self._stopping = Stop(reason, status)     # the reason all the same, should the step's state not be recorded
         self.step(n, "failed", reason)
-        raise Stop(reason, status)
+        raise self._stopping
 
     def _failed(self, exc: Exception, spool: CatalogSpool) -> tuple[str, str | None]:
         """The end of a run that failed or was cancelled: what its step 7 wrote undone, then

@@ -157,6 +157,7 @@ class _Run(Completion):
                         raise
                     then = self._undo_pre_unrecorded() if (self._pre_begun or self._pre_ran) and not self._post_begun \
                         else None
+                    failure = failure or self._stopping
                     self._state_failed(exc, None if failure is None else ending(failure)[1], then=then)
                 finally:
                     self._log.close()
@@ -312,6 +313,7 @@ class _Run(Completion):
                 if n == 6:
                     self.step(n, "failed", str(exc))
                     raise
+                self._pre_begun = False     # one of them failed: no post-backup command runs
                 self._fail_step(n, str(exc))
         if n == 4:
             self._pre_ran = True
