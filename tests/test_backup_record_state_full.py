@@ -370,3 +370,36 @@ def test_no_post_backup_command_runs_when_a_pre_backup_one_failed_and_the_state_
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         record = json.load(f)
     assert record["status"] == "failed" and "pre-backup command failed (exit 3)" in record["reason"], record
+
+
+def test_no_post_backup_command_runs_when_the_pre_backup_ones_were_cancelled_and_the_state_directory_full(
+        tmp_path, tmpfs):
+    """Ctrl-C while a pre-backup command runs, the state directory full meanwhile: as after any
+    cancel there, no post-backup command runs; the run says failed on its medium."""
+    import time
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lab.local(extra=f'pre_backup_commands = ["touch {marks}/began; sleep 60"]\n'
+                    f'post_backup_commands = ["touch {marks}/post-ran"]')
+    write_files(lab.src / "data", {"a": "a1"})
+    run = subprocess.Popen([*_argv(lab), "backup", "loc"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (marks / "began").exists():
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGINT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
+    os.unlink(lab.state.parent / "filler")
+    assert run.returncode != 0 and "Traceback" not in out, out
+    assert sorted(os.listdir(marks)) == ["began"], out
+    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        assert json.load(f)["status"] == "failed"

@@ -155,8 +155,8 @@ class _Run(Completion):
                 except sqlite3.Error as exc:
                     if self._end_said:      # said already, by the failure's own record
                         raise
-                    then = self._undo_pre_unrecorded() if (self._pre_begun or self._pre_ran) and not self._post_begun \
-                        else None
+                    undo = (self._pre_begun or self._pre_ran) and not self._post_begun
+                    then = self._undo_pre_unrecorded() if undo else None
                     failure = failure or self._stopping
                     self._state_failed(exc, None if failure is None else ending(failure)[1], then=then)
                 finally:
@@ -306,14 +306,15 @@ class _Run(Completion):
                 self._pre_begun, self._post_begun = self._pre_begun or n == 4, self._post_begun or n == 6
                 source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=cancel,
                                              what=what)
-            except Cancelled:
-                self.step(n, "failed", "cancelled")
-                raise
-            except WorkFailed as exc:
+            except (Cancelled, WorkFailed) as exc:
+                if n == 4:
+                    self._pre_begun = False    # cancelled, or one of them failed: no post-backup command runs
+                if isinstance(exc, Cancelled):
+                    self.step(n, "failed", "cancelled")
+                    raise
                 if n == 6:
                     self.step(n, "failed", str(exc))
                     raise
-                self._pre_begun = False     # one of them failed: no post-backup command runs
                 self._fail_step(n, str(exc))
         if n == 4:
             self._pre_ran = True
