@@ -15,6 +15,7 @@ from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
+from rabtui.state import catalog
 from tests.trees import Lab, write_files
 
 
@@ -113,6 +114,32 @@ def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
         assert media.read_label(mount_point)["id"] == "m1"
         assert (medium_layout.backup_data_path(result.path, str(lab.src / "data")) / "a").read_bytes() == b"on the usb disk"
     assert not os.path.ismount(mount_point)
+
+
+def test_a_failure_after_a_backup_is_complete_undoes_nothing_of_it(tmp_path, disk_image):
+    """Unmounting the medium fails after the backup is complete (what says rabtui mounted it cannot
+    be removed): the backup stays complete, on the medium, in the database and in the catalog, with
+    a warning; it was recorded failed and its catalog rows forgotten."""
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    mark = lab.state / "locks" / "medium-users-m1.mounted"
+    (mark / "in the way").mkdir(parents=True)
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", result.reason
+    assert any("is completed; after that" in m for m in lab.messages("warning")), lab.messages("warning")
+    store = lab.store()
+    row = store.one("SELECT * FROM backups WHERE id=?", (result.backup_id,))
+    assert row["status"] == "completed"
+    assert [path.rsplit(b"/", 1)[1] for path in catalog.contents(store, row)] == [b"a"]
+    if os.path.ismount(mount_point):
+        subprocess.run(["umount", str(mount_point)], check=True)
+    with mounting.mounted(cfg.medium("m1")):
+        assert medium_layout.read_backup_json(result.path)["status"] == "completed"
 
 
 def test_a_backup_that_joins_a_run_on_its_device_medium_and_ends_last_unmounts_it(tmp_path, disk_image):

@@ -121,6 +121,11 @@ class Completion:
         two is recorded by the next run's recovery as its backup.json says)."""
         status, reason = ending(exc)
         rec = self.rec
+        if rec.final_written:
+            # complete on its medium already (unmounting it failed after, say): nothing of it is undone
+            self.emit(Event(WARNING, f"backup of {self.source.id} is {rec.status}; after that, {reason}",
+                            {"backup_id": rec.id}))
+            return ("failed" if rec.status == KEPT else rec.status), rec.reason
         problem = None
         try:
             spool.discard()
