@@ -34,17 +34,22 @@ def _restore(lab, to, disc: bool) -> int:
                  *(("--checkpoint", "1") if disc else ())])
 
 
+@pytest.mark.parametrize("missing_first", [False, True])
 @pytest.mark.parametrize("relative", [False, True])
 @pytest.mark.parametrize("disc", [False, True])
-def test_dotdot_after_a_symlink_is_the_parent_of_where_it_leads(tmp_path, monkeypatch, capsys, disc, relative):
+def test_dotdot_after_a_symlink_is_the_parent_of_where_it_leads(tmp_path, monkeypatch, capsys, disc, relative,
+                                                                missing_first):
+    """`missing_first`: a directory not there yet and a `..` before the symlink (nope/../alias/..):
+    that `..` cancels the missing one, never the symlink's name further on."""
     lab = _lab(tmp_path, disc)
     (tmp_path / "real" / "sub").mkdir(parents=True)
     (tmp_path / "mine").mkdir()
     os.symlink(tmp_path / "real" / "sub", tmp_path / "mine" / "alias")
-    to = tmp_path / "mine" / "alias" / ".." / "x"
+    way = ("nope", "..") if missing_first else ()
+    to = os.path.join(tmp_path / "mine", *way, "alias", "..", "x")
     if relative:
         monkeypatch.chdir(tmp_path / "mine")
-        to = os.path.join("alias", "..", "x")
+        to = os.path.join(*way, "alias", "..", "x")
     assert _restore(lab, to, disc) == 0, capsys.readouterr()
     assert not (tmp_path / "mine" / "x").exists(), "the .. was cancelled against the symlink's name"
     got = snapshot(tmp_path / "real" / "x" / str(lab.src / "data").lstrip("/"))
@@ -52,9 +57,11 @@ def test_dotdot_after_a_symlink_is_the_parent_of_where_it_leads(tmp_path, monkey
     assert [n for n in os.listdir(tmp_path / "real" / "x") if n.startswith(".rabtui")] == []
 
 
+@pytest.mark.parametrize("missing_first", [False, True])
 @pytest.mark.parametrize("disc", [False, True])
-def test_dotdot_after_another_users_symlink_is_refused(open_base, capsys, disc):
-    """Reaching the `..` takes following the user's symlink, which is not followed."""
+def test_dotdot_after_another_users_symlink_is_refused(open_base, capsys, disc, missing_first):
+    """Reaching the `..` takes following the user's symlink, which is not followed (also after a
+    directory not there yet and a `..` that cancels it)."""
     (open_base / "lab").mkdir()
     lab = _lab(open_base / "lab", disc)
     theirs = open_base / "theirs"
@@ -63,7 +70,8 @@ def test_dotdot_after_another_users_symlink_is_refused(open_base, capsys, disc):
     elsewhere = open_base / "etc" / "sub"            # stands for /etc/sub
     elsewhere.mkdir(parents=True, mode=0o755)
     as_nobody(lambda: os.symlink(elsewhere, theirs / "restore"))
-    code = _restore(lab, theirs / "restore" / ".." / "x", disc)
+    way = ("nope", "..") if missing_first else ()
+    code = _restore(lab, os.path.join(theirs, *way, "restore", "..", "x"), disc)
     out = capsys.readouterr()
     assert code == 1 and "restore is a symlink" in out.err and "Traceback" not in out.err, out
     assert os.listdir(open_base / "etc") == ["sub"] and os.listdir(theirs) == ["restore"]

@@ -74,8 +74,10 @@ def _walk(path, make: bool) -> tuple[int, bytes, bool]:
             try:
                 st = os.stat(part, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
-                if b".." in todo:     # below a directory still to be made: it cancels the name before it
-                    todo = os.path.normpath(b"/".join([part] + todo)).split(b"/")
+                if b".." in todo:     # below a directory still to be made: it cancels the name before it,
+                    i = todo.index(b"..")     # one of those still to be made, never one past the `..`
+                    missing = [p for p in [part] + todo[:i] if p != b"."]
+                    todo = missing[:-1] + todo[i + 1:]
                     continue
                 if not make:
                     return fd, b"/" + b"/".join(way + [part] + [p for p in todo if p != b"."]), False
