@@ -17,6 +17,7 @@ from typing import NamedTuple
 from rabtui import __version__, faults
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
+from rabtui.media.medium_layout import read_regular
 from rabtui.media.mounting import mounted
 from rabtui.config import Medium
 from rabtui.errors import RabtuiError, WorkFailed
@@ -26,6 +27,8 @@ from rabtui.state.store import Store
 LABEL = ".rabtui-medium"
 # Left alone when deciding whether a medium without a label is empty.
 IGNORED_ON_EMPTY = {"lost+found", LABEL}
+LABEL_BYTES = 1 << 16      # a label of rabtui's is a few hundred bytes
+ID_CHARS = 255
 WRITE_TEST = ".rabtui-write-test-"
 # what a labelling killed half-way leaves: the label's temporary file, its tries of the medium
 OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
@@ -41,16 +44,20 @@ def read_label(path: str | os.PathLike) -> dict | None:
     """
     label_path = Path(path) / LABEL
     try:
-        text = label_path.read_text(encoding="utf-8", errors="replace")
+        # a FIFO there would be waited on for ever, a symlink to /dev/zero read into all memory
+        text = read_regular(label_path, LABEL_BYTES).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise WorkFailed(f"cannot read the label {label_path}: {exc.strerror}") from None
+        why = "a symlink" if exc.errno == errno.ELOOP else exc.strerror
+        raise WorkFailed(f"cannot read the label {label_path}: {why}") from None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):     # nested deeper than the JSON reader goes
         data = None
     if not isinstance(data, dict):
+        if len(text.strip()) > ID_CHARS:        # no id written by hand: said whole in each refusal
+            raise WorkFailed(f"cannot read the label {label_path}: not a label of rabtui's")
         data = {"id": text.strip()}
     return data
 

@@ -145,17 +145,17 @@ def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
 RECORD_BYTES = 1 << 24   # a record of rabtui's on a medium is smaller: a larger one is none of its
 
 
-def read_regular(path: Path) -> bytes:
-    """The bytes of the record `path` when it is a regular file of a record's size: a FIFO planted in
-    its place would be waited on for ever (the backup's locks held), a symlink is not followed (to
-    /dev/zero: all memory), and neither is a record; OSError otherwise."""
+def read_regular(path: Path, largest: int = RECORD_BYTES) -> bytes:
+    """The bytes of the record `path` when it is a regular file of a record's size (`largest`): a FIFO
+    planted in its place would be waited on for ever (the backup's locks held), a symlink is not
+    followed (to /dev/zero: all memory), and neither is a record; OSError otherwise."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > RECORD_BYTES:
-            raise OSError(errno.EINVAL, "not a record")
+        if not stat.S_ISREG(st.st_mode) or st.st_size > largest:
+            raise OSError(errno.EINVAL, "not a record of rabtui's")
         with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(RECORD_BYTES + 1)
+            return f.read(largest + 1)
     finally:
         os.close(fd)
 
