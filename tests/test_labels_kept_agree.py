@@ -105,3 +105,16 @@ def test_a_labelling_whose_kept_label_cannot_be_written_completes_with_a_warning
     assert done.returncode == 0 and "medium m1 is already labelled" in done.stdout, done.stdout + done.stderr
     assert "warning" not in done.stdout + done.stderr
     assert json.loads(kept.read_text()) == _recorded(lab)
+
+
+def test_a_kept_label_nested_deeper_than_json_is_read_is_one_that_cannot_be_read(tmp_path):
+    """A kept file nested past the JSON reader (a damaged disk's, by hand) is no label: check says
+    so and a backup completes, neither ends in a traceback (or an internal error)."""
+    lab = _lab(tmp_path)
+    kept = lab.state / "media" / "m1.label"
+    kept.write_bytes(b"[" * 50_000)
+    code, said = _check(lab)
+    assert code == 1 and f"but {kept} holds no label rabtui can read" in said, said
+    write_files(lab.src / "data", {"b": b"b"})
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0 and "internal error" not in done.stdout + done.stderr, done.stdout + done.stderr

@@ -102,7 +102,7 @@ def _read(path: Path) -> dict | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         data = json.loads(os.read(fd, LARGEST + 1)[:LARGEST])
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):     # nested deeper than the JSON reader goes
         return None
     finally:
         os.close(fd)
