@@ -11,6 +11,8 @@ import socket
 import sqlite3
 import threading
 
+import pytest
+
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
@@ -168,11 +170,15 @@ def test_a_directory_that_did_not_fit_on_its_medium_stays_due_after_a_rebuild(tm
             subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
-def test_a_disc_copy_taken_from_a_backup_deleted_since_is_restored_before_an_older_backup(tmp_path):
+@pytest.mark.parametrize("labelled_again", [False, True])
+def test_a_disc_copy_taken_from_a_backup_deleted_since_is_restored_before_an_older_backup(tmp_path, capsys,
+                                                                                        labelled_again):
     """Checkpoint 1 was taken from a backup that cleanup deleted since; an older backup on the other
     medium holds an older version of the file. The disc holds the newer one, and a restore brings
     it, before the rebuild and after it: the copy of the state on the disc names the backup the
-    checkpoint read (its medium, name and time), which the rebuilt database records as deleted."""
+    checkpoint read (its medium, name and time), which the rebuilt database records as deleted.
+    `labelled_again`: each medium's disk lost its label after the checkpoint and was labelled anew
+    (media label --force): the copy knows them by their former labels, which the new ones follow."""
     from datetime import datetime, timedelta
 
     from rabtui.backup.pipeline import run_backup
@@ -220,5 +226,11 @@ def test_a_disc_copy_taken_from_a_backup_deleted_since_is_restored_before_an_old
         return (tmp_path / to / f.lstrip("/")).read_bytes()
 
     assert restored("before") == b"newer"
+    if labelled_again:      # each medium's disk labelled anew after the checkpoint (its label lost, say)
+        for medium, path in lab.media:
+            os.unlink(path / ".rabtui-medium")
+            assert main([*argv, "media", "label", medium, "--force"]) == 0
+    capsys.readouterr()
     assert main([*argv, "rebuild-state"]) in (0, 3)
+    assert "another server" not in capsys.readouterr().out
     assert restored("after") == b"newer"

@@ -62,12 +62,17 @@ def read_label(path: str | os.PathLike) -> dict | None:
     return data
 
 
-def write_label(medium: Medium, *, first: bool = False) -> dict:
+def write_label(medium: Medium, *, first: bool = False, follows: dict | None = None) -> dict:
     """Write (atomically) the label of `medium` at its path, with what its file system can hold.
     `first`: only where there is none yet; the label another process wrote first (two backups
-    starting on a new medium at once) is returned then, so that both record the same."""
+    starting on a new medium at once) is returned then, so that both record the same. `follows`:
+    the label this server used as the medium before (its disk labelled anew), named in the new one
+    with those it followed, so that the copies of the state on its discs made before are still
+    known as this server's (rebuild-state)."""
     label = {"id": medium.id, "created": datetime.now().isoformat(timespec="seconds"), "serial": _serial(),
              "rabtui": __version__}
+    if media_state.tells_apart(follows):
+        label["follows"] = media_state.labellings(follows)
     return _store_label(medium, {**label, "holds": _probe(medium)}, first=first)
 
 
@@ -298,7 +303,8 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
         faults.point("medium.label_writing")
         # found without a label: only where none is yet (a backup starting on the new medium may
         # label it meanwhile, and record the label it wrote)
-        written = write_label(medium, first=label is None)
+        written = write_label(medium, first=label is None, follows=media_state.remembered_label(store, medium.id)
+                              if known else None)
         if written.get("id") != medium.id:
             raise RabtuiError(f"{path} was labelled {written.get('id')!r} meanwhile, not {medium.id!r}",
                               hint="use --force to relabel it")

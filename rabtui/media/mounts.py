@@ -148,6 +148,23 @@ def kept_label_problem(store: Store, medium_id: str) -> str | None:
     return labels_kept.disagreement(store.state_dir, medium_id, recorded_label(store, medium_id))
 
 
+def labellings(label: dict) -> list[dict]:
+    """The labellings `label` stands for (its own and those it follows, newest first), each as
+    {"serial", "created"}: a disk labelled anew stays the medium the earlier ones named."""
+    own = {k: label[k] for k in ("serial", "created") if isinstance(label.get(k), str)}
+    earlier = label.get("follows")
+    return [own] + [e for e in (earlier if isinstance(earlier, list) else []) if tells_apart(e)][:100]
+
+
+def same_labelling(a: dict | None, b: dict | None) -> bool:
+    """Whether the labels `a` and `b` are one labelling of a disk: by serial where both have one, else by time."""
+    if not tells_apart(a) or not tells_apart(b):
+        return False
+    if a.get("serial") and b.get("serial"):
+        return a["serial"] == b["serial"]
+    return bool(a.get("created")) and a.get("created") == b.get("created")
+
+
 def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) -> str | None:
     """Why `label` (found at the medium's path) is another labelling than `used`, the one the state
     used as this medium; None when it is the same, when it is not labelled with this medium's id at
@@ -156,11 +173,7 @@ def labelled_otherwise(medium: Medium, label: dict | None, used: dict | None) ->
     medium, it would be recorded in place of the medium's own."""
     if not isinstance(label, dict) or label.get("id") != medium.id or not tells_apart(used):
         return None
-    if label.get("serial") and used.get("serial"):
-        same = label["serial"] == used["serial"]
-    else:
-        same = bool(label.get("created")) and label.get("created") == used.get("created")
-    if same:
+    if same_labelling(label, used):
         return None
     return (f"{medium.path} holds a disk labelled {medium.id!r} on {label.get('created') or 'an unknown date'},"
             f" not the one rabtui used as medium {medium.id} (labelled on {used.get('created') or 'an unknown date'}):"

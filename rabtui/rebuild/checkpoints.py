@@ -74,8 +74,8 @@ def _another_servers(cfg: Config, store: Store, recorded) -> list[str]:
         ours = mounts.recorded_label(store, mid)
         if mid not in media or not mounts.tells_apart(label) or not mounts.tells_apart(ours):
             continue
-        if mounts.labelled_otherwise(media[mid], label, ours) is None:
-            same = True
+        if label.get("id") != mid or any(mounts.same_labelling(label, earlier) for earlier in mounts.labellings(ours)):
+            same = True     # the disk labelled then, or one this server labelled anew since
         else:
             said.append(f"medium {mid} (labelled on {label.get('created') or 'an unknown date'} there, on"
                         f" {ours.get('created') or 'an unknown date'} here)")
