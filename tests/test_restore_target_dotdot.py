@@ -83,3 +83,39 @@ def test_dotdot_below_a_directory_still_to_be_made(tmp_path, capsys):
     lab = _lab(tmp_path, False)
     assert _restore(lab, tmp_path / "new" / "a" / ".." / "b", False) == 0, capsys.readouterr()
     assert sorted(os.listdir(tmp_path / "new")) == ["b"]
+
+
+@pytest.mark.parametrize("disc", [False, True])
+def test_a_directory_of_another_user_swapped_for_a_symlink_after_the_target_was_resolved(open_base, monkeypatch,
+                                                                                       capsys, disc):
+    """--to is resolved once, up front; the user whose directory is on the way then swaps it for a
+    symlink to where root's files are (as their inotify watch may, the moment the restore starts).
+    The writer walks the path again from / and does not follow their symlink: nothing is written
+    there, nor anything left in their directory."""
+    from rabtui.restore import run as R
+
+    (open_base / "lab").mkdir()
+    lab = _lab(open_base / "lab", disc)
+    theirs = open_base / "theirs"
+    (theirs / "dir").mkdir(parents=True)
+    for d in (theirs, theirs / "dir"):
+        os.chown(d, NOBODY.pw_uid, NOBODY.pw_gid)
+    elsewhere = open_base / "etc"            # stands for /etc
+    elsewhere.mkdir(mode=0o755)
+    real_resolved = R._resolved
+
+    def resolved_then_swapped(to):
+        out = real_resolved(to)
+        assert out == os.fsencode(theirs / "dir" / "x")
+
+        def swap():
+            os.rename(theirs / "dir", theirs / "old")
+            os.symlink(elsewhere, theirs / "dir")
+        as_nobody(swap)
+        return out
+
+    monkeypatch.setattr(R, "_resolved", resolved_then_swapped)
+    code = _restore(lab, theirs / "dir" / "x", disc)
+    out = capsys.readouterr()
+    assert code == 1 and "dir is a symlink" in out.err and "Traceback" not in out.err, out
+    assert os.listdir(elsewhere) == [] and os.listdir(theirs / "old") == []
