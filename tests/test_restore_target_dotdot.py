@@ -119,3 +119,23 @@ def test_a_directory_of_another_user_swapped_for_a_symlink_after_the_target_was_
     out = capsys.readouterr()
     assert code == 1 and "dir is a symlink" in out.err and "Traceback" not in out.err, out
     assert os.listdir(elsewhere) == [] and os.listdir(theirs / "old") == []
+
+
+def test_the_dialogs_target_with_dotdot_after_a_symlink_is_where_the_command_line_restores(tmp_path, capsys):
+    """The directory typed in the restore dialog becomes the job's --to as typed (~ expanded), not
+    normalized as text first: the `..` after a symlink was cancelled against its name there."""
+    from rabtui.tui.dialogs.restore import RestoreRequest, check_target
+
+    lab = _lab(tmp_path, False)
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "mine").mkdir()
+    os.symlink(tmp_path / "real" / "sub", tmp_path / "mine" / "alias")
+    to = check_target(f" {tmp_path}/mine/alias/../x/ ")
+    store = lab.store()
+    backup = store.one("SELECT name FROM backups")["name"]
+    store.close()
+    req = RestoreRequest("loc", os.fsencode(str(lab.src / "data")).lstrip(b"/"), backup, to)
+    assert main(["--config", str(lab.config_path), *req.args()]) == 0, capsys.readouterr()
+    assert not (tmp_path / "mine" / "x").exists(), "the .. was cancelled against the symlink's name"
+    got = snapshot(tmp_path / "real" / "x" / str(lab.src / "data").lstrip("/"))
+    assert got == {k.encode(): v for k, v in TREE.items()}

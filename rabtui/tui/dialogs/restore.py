@@ -56,14 +56,15 @@ def default_target(source: str, backup: str) -> str:
 
 
 def check_target(text: str) -> str:
-    """The directory typed in the dialog, made absolute (`~` expanded); ValueError says why not."""
+    """The directory typed in the dialog, absolute (`~` expanded); ValueError says why not. A `..`
+    stays for the restore to take as the kernel does (after a symlink: the parent of where it leads)."""
     text = text.strip()
     if not text:
         raise ValueError("give a directory to restore into")
     path = os.path.expanduser(text)
     if not os.path.isabs(path):
         raise ValueError("give an absolute directory (or one starting with ~)")
-    return os.path.normpath(path)
+    return path.rstrip("/") or "/"
 
 
 class RestoreDialog(Dialog[RestoreRequest | None]):
