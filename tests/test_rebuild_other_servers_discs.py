@@ -10,13 +10,16 @@ import os
 import shutil
 import time
 
+import pytest
+
 from tests.test_rebuild_odd_records import _rabtui
 from tests.trees import Lab, write_files
 
 
-def _server(base, content: bytes) -> Lab:
+def _server(base, content: bytes, medium: str = "m1") -> Lab:
     base.mkdir()
     lab = Lab(base, media_count=1)
+    lab.media = [(medium, path) for _, path in lab.media]
     lab.with_discs("4MiB")
     (base / "iso").mkdir()
     write_files(lab.src / "data", {"a": content})
@@ -32,9 +35,11 @@ def _rebuilt(lab):
     return _rabtui(lab, "rebuild-state")
 
 
-def test_another_servers_disc_is_said_as_such_when_rebuilt_from(tmp_path):
-    """The other server backs up the same paths, under the same source id, onto a medium of the same id."""
-    _server(tmp_path / "srv", b"theirs")
+@pytest.mark.parametrize("their_medium", ["m1", "x1"])
+def test_another_servers_disc_is_said_as_such_when_rebuilt_from(tmp_path, their_medium):
+    """The other server backs up the same paths, under the same source id, onto a medium of the same
+    id, or of an id this server has not."""
+    _server(tmp_path / "srv", b"theirs", their_medium)
     os.rename(tmp_path / "srv", tmp_path / "theirs")
     time.sleep(1.1)                     # their backup's name is another second's
     ours = _server(tmp_path / "srv", b"ours")
@@ -44,6 +49,6 @@ def test_another_servers_disc_is_said_as_such_when_rebuilt_from(tmp_path):
     done = _rebuilt(ours)
     out = done.stdout + done.stderr
     assert done.returncode == 3 and "Traceback" not in out, out
-    assert "checkpoint 1:" in done.stdout and "another server's" in done.stdout and "medium m1" in done.stdout, out
+    assert "checkpoint 1:" in done.stdout and "another server's" in done.stdout and f"medium {their_medium}" in done.stdout, out
     store = ours.store()
     assert [r["status"] for r in store.all("SELECT status FROM backups")] == ["completed"]

@@ -65,12 +65,16 @@ def _taken_from_copy(cfg: Config, store: Store, recorded, number: int, source: s
 def _another_servers(cfg: Config, store: Store, recorded) -> list[str]:
     """The media the copy of the state on the discs knows by other labels than this server does,
     when it knows none of them by the same one (another server's discs, whose checkpoint numbers
-    are those of this one's; or made before each of those media was labelled again)."""
+    are those of this one's; or made before each of those media was labelled again), or the media
+    it knows when none of them is this server's."""
     from rabtui.media import mounts
 
     media = {m.id: m for m in cfg.media}
+    labels = {mid: label for mid, label in getattr(recorded, "labels", {}).items() if mounts.tells_apart(label)}
+    if labels and not any(mid in media for mid in labels):     # not one medium of this server's
+        return [f"medium {mid} (which this server has not)" for mid in sorted(labels)][:5]
     said, same = [], False
-    for mid, label in getattr(recorded, "labels", {}).items():
+    for mid, label in labels.items():
         ours = mounts.recorded_label(store, mid)
         if mid not in media or not mounts.tells_apart(label) or not mounts.tells_apart(ours):
             continue
