@@ -42,11 +42,12 @@ def test_a_backup_whose_backup_json_went_missing_is_left_out_and_never_deleted(t
 
 
 def test_backups_made_on_a_new_state_before_rebuild_state_keep_the_catalog_true(tmp_path):
-    """The server's disk is lost; cron backs up onto a new state database (its ids start at 1 again,
-    and its backups link to the ones found on the medium) before the operator runs rebuild-state.
-    Two backups then claim the same id: the rebuilt ids of each source's backups on a medium still
-    follow their order, so the backups after the rebuild extend the catalog truly (an older backup
-    with a higher id was said to hold the newer backup's files)."""
+    """The server's disk is lost; cron backs up onto a new state database (its ids go on above
+    those its medium records, not above those of the other media, and its backups link to the ones
+    found on the medium) before the operator runs rebuild-state. Two backups then claim the same id:
+    the rebuilt ids of each source's backups on a medium still follow their order, so the backups
+    after the rebuild extend the catalog truly (an older backup with a higher id was said to hold
+    the newer backup's files)."""
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.with_discs("4MiB")
     (tmp_path / "iso").mkdir()
@@ -67,9 +68,10 @@ def test_backups_made_on_a_new_state_before_rebuild_state_keep_the_catalog_true(
     backup(1, "m1", b"BB")
     backup(2, "m2", b"CCC")
     backup(3, "m1", b"DDDD")
+    backup(4, "m2", b"EEEE")                # id 5
     shutil.rmtree(lab.state)                # the server's disk is lost
-    backup(4, "m1", b"EEEEE")               # id 1, on m1 after the old ones
-    backup(5, "m2", None)                   # id 2
+    backup(5, "m1", b"FFFFF")               # id 5 again: above m1's, after the old ones
+    backup(6, "m2", None)                   # id 6
 
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -78,8 +80,8 @@ def test_backups_made_on_a_new_state_before_rebuild_state_keep_the_catalog_true(
     again = _rabtui(lab, "rebuild-state")             # nothing clashes any more
     assert again.returncode == 0 and "renumbered" not in again.stdout, again.stdout
     assert _db_ids(lab) == _json_ids(lab)
-    backup(6, "m1", None)                   # extends the versions of the newest backup on m1
-    backup(7, "m2", None)
+    backup(7, "m1", None)                   # extends the versions of the newest backup on m1
+    backup(8, "m2", None)
     store = Store(lab.state)
     try:
         invariants.check_catalog_is_media(cfg, store)
@@ -218,27 +220,28 @@ def test_a_medium_the_old_state_knew_and_away_during_rebuild_state_is_not_labell
 
 def test_a_checkpoint_made_on_a_new_state_is_taken_from_its_backup_after_renumbering(tmp_path):
     """A checkpoint burned on the new state database (before rebuild-state) names its backup by
-    the id that database gave it, 1; rebuild-state gives id 1 back to the older backup of the lost
-    state and renumbers the new one. The checkpoint was taken from the new one, not from the
-    backup that now holds its old id."""
-    lab = Lab(tmp_path, media_count=1)
+    the id that database gave it, 2 (above m1's 1); rebuild-state gives id 2 back to the older
+    backup of the lost state on m2 and renumbers the new one. The checkpoint was taken from the
+    new one, not from the backup that now holds its old id."""
+    lab = Lab(tmp_path, media_count=2)
     cfg = lab.with_discs("4MiB")
     write_files(lab.src / "data", {"f": b"old"})
 
-    def backup(day: int) -> str:
+    def backup(day: int, medium: str) -> str:
         store = Store(lab.state)
         try:
             res = run_backup(cfg, store, "loc", emit=no_emit, cancel=threading.Event(),
-                             now=T0 + timedelta(days=day))
+                             now=T0 + timedelta(days=day), medium_id=medium)
         finally:
             store.close()
         assert res.status == "completed", res.reason
-        return sorted(os.listdir(lab.media[0][1] / "loc"))[-1]
+        return sorted(os.listdir(dict(lab.media)[medium] / "loc"))[-1]
 
-    backup(0)
+    backup(0, "m1")
+    backup(1, "m2")                         # id 2
     shutil.rmtree(lab.state)                # the server's disk is lost
     (lab.src / "data" / "f").write_bytes(b"new content")
-    newer = backup(1)                       # id 1 again
+    newer = backup(2, "m1")                 # id 2 again
     burned = _rabtui(lab, "checkpoint", "burn", "--now", "--yes")
     assert burned.returncode == 0, burned.stdout + burned.stderr
     done = _rabtui(lab, "rebuild-state")

@@ -21,6 +21,8 @@ from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
 from rabtui.state.store import COMPLETE, RESTORABLE, Store
 
+MAX_ID = 2 ** 63 - 1      # SQLite's largest integer: a higher one recorded (by hand) is no id
+
 
 def free_name(store: Store, medium: Medium, source_id: str, when: datetime) -> str:
     """The name of a new backup of the source on the medium, from its start time: one the
@@ -49,7 +51,8 @@ def left_undone(source: Source, not_undone: list[str]) -> str | None:
             f" {source.id} again once that is over (it undoes that run first)")
 
 
-def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None, Path, str] | None:
+def find_base(store: Store, medium: Medium, source_id: str,
+              listed: list | None = None) -> tuple[int | None, Path, str] | None:
     """The newest complete backup of a source on a medium (the --link-dest base): (id, path, name).
 
     Complete means both: its backup.json says so (the medium is the truth) and the database does
@@ -64,7 +67,9 @@ def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None,
     rows = {r["name"]: r for r in store.all("SELECT id, name, status FROM backups WHERE medium=? AND source=?",
                                             (medium.id, source_id))}
     complete = []
-    for name, path, info in reversed(medium_layout.list_backups(medium.path, source_id)):
+    if listed is None:
+        listed = medium_layout.list_backups(medium.path, source_id)
+    for name, path, info in reversed(listed):
         row = rows.get(name)
         if info and info.get("status") in COMPLETE and (row is None or row["status"] in COMPLETE):
             complete.append((row["id"] if row else None, path, name))
@@ -72,6 +77,18 @@ def find_base(store: Store, medium: Medium, source_id: str) -> tuple[int | None,
         return None
     known = [c for c in complete if c[0] is not None]
     return max(known, key=lambda c: c[0]) if complete[0][0] is not None else complete[0]
+
+
+def highest_id(listed: list) -> int:
+    """The highest id the backups `listed` (list_backups) record in their backup.json, as theirs or
+    as one rebuild-state renumbered them from (former_ids); 0 when none."""
+    ids = [0]
+    for _name, _path, info in listed:
+        if info:
+            former = info.get("former_ids")
+            ids += [i for i in [info.get("backup_id"), *(former if isinstance(former, list) else [])]
+                    if isinstance(i, int) and not isinstance(i, bool) and 0 < i < MAX_ID]
+    return max(ids)
 
 
 def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | None:

@@ -72,6 +72,7 @@ class _Run(Completion):
         self.rec: RunRecord | None = None
         self._base_path: Path | None = None
         self._base_cache = False
+        self._listed_cache: list | None = None
         self._log = RunLog()
         self._ssh = ssh
         self._step7_wrote = False     # archive links or catalog rows: undone should the backup fail after all
@@ -256,6 +257,11 @@ class _Run(Completion):
     def _step3(self, medium: Medium, info: dict) -> None:
         rec = self.rec
         self.step(3, "running")
+        highest = history.highest_id(self._listed(medium))
+        was = rec.number_above(highest)
+        if was is not None:
+            self.emit(Event(LOG, f"backup id {was} recorded as {rec.id}: backups of {self.source.id} made before it on"
+                                 f" medium {medium.id} record ids up to {highest}", {"backup_id": rec.id}))
         taken = {r["name"] for r in self.store.all(
             "SELECT name FROM backups WHERE medium=? AND source=? AND id<>?", (medium.id, self.source.id, rec.id))}
         base_id, base_path, base_name = self._base(medium) or (None, None, None)
@@ -373,8 +379,14 @@ class _Run(Completion):
     def _base(self, medium: Medium):
         """The newest complete backup of this source on this medium: (id or None, path, name)."""
         if self._base_cache is False:
-            self._base_cache = history.find_base(self.store, medium, self.source.id)
+            self._base_cache = history.find_base(self.store, medium, self.source.id, self._listed(medium))
         return self._base_cache
+
+    def _listed(self, medium: Medium) -> list:
+        """The source's backups on the medium with their backup.json (read once a run)."""
+        if self._listed_cache is None:
+            self._listed_cache = medium_layout.list_backups(medium.path, self.source.id)
+        return self._listed_cache
 
     def _expected_bytes(self, medium: Medium) -> int | None:
         return history.expected_bytes(self.store, self.source.id, with_base=self._base(medium) is not None)

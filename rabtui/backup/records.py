@@ -220,6 +220,22 @@ class RunRecord:
         self.name, self.path = name, path
         self.store.execute("UPDATE backups SET name=?, path=? WHERE id=?", (name, str(path), self.id))
 
+    def number_above(self, highest: int) -> int | None:
+        """The run's id raised above `highest` (the highest id its source's backups on its medium
+        record) before its backup.json is first written, if it is not above already; the id it had,
+        else None. On a medium, each backup's id is above those of the backups made before it there:
+        the undoing of a killed run, the link base and recovery go by those ids. A database that did
+        not know them (rebuilt while the medium was away, or made anew after one was lost) numbers
+        from its own highest id."""
+        if self.id > highest:
+            return None
+        was = self.id
+        with self.store.transaction() as conn:
+            self.id = max(highest, conn.execute("SELECT MAX(id) FROM backups").fetchone()[0]) + 1
+            conn.execute("UPDATE backups SET id=? WHERE id=?", (self.id, was))
+            conn.execute("UPDATE backup_steps SET backup_id=? WHERE backup_id=?", (self.id, was))
+        return was
+
     def set_link_dest(self, name: str | None, backup_id: int | None) -> None:
         self.link_dest, self.link_dest_id = name, backup_id
         self.store.execute("UPDATE backups SET link_dest=? WHERE id=?", (backup_id, self.id))

@@ -1,0 +1,68 @@
+"""The order backups were made in, on a medium, across `rebuild-state`: a medium of the rotation
+away (offsite) while the database is rebuilt holds backups whose ids the new database never saw.
+The backups made onto it once it is back still come after them: a killed run there is undone
+against the backups made before it, whatever ids the database gave since. Real rsync over the
+tests' sshd."""
+import json
+import os
+
+from rabtui.media import medium_layout
+from tests.test_kill_anywhere import _files, _killed, rabtui
+from tests.trees import Lab, ssh_source_lines
+
+
+def _lab(tmp_path, sshd) -> Lab:
+    lab = Lab(tmp_path, media_count=2)
+    for rel in ("data", "arch"):
+        (lab.src / rel).mkdir()
+    lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{lab.src / "data"}"\n'
+              f'[[sources.directories]]\npath = "{lab.src / "arch"}"\nkind = "archive"\n')
+    lab.trust(sshd)
+    return lab
+
+
+def _ok(lab: Lab, *args: str) -> str:
+    done = rabtui(lab, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def _ids(medium) -> dict[str, int]:
+    return {name: info["backup_id"] for name, _, info in medium_layout.list_backups(medium, "web")}
+
+
+def test_a_killed_run_on_a_medium_away_during_rebuild_state_is_undone_against_the_backups_made_before_it(
+        tmp_path, sshd):
+    lab = _lab(tmp_path, sshd)
+    (m1, _), (m2, m2_path) = lab.media
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    _ok(lab, "backup", "web", "--medium", m1)
+    for _ in range(3):                                # m2 holds the source's newest backups, ids 2 to 4
+        _ok(lab, "backup", "web", "--medium", m2)
+    union = medium_layout.archive_root(m2_path, "web", str(lab.src / "arch"))
+    assert (union / "x").read_bytes() == b"x1"
+    before = _ids(m2_path)
+
+    away = tmp_path / "offsite"
+    os.rename(m2_path, away)                          # offsite while the database is rebuilt
+    done = rabtui(lab, "rebuild-state")
+    assert done.returncode == 3 and f"medium m2: no labelled medium at {m2_path}" in done.stdout, done.stdout
+    os.rename(away, m2_path)                          # back in the rotation
+
+    _files(lab.src / "arch", {"x": b"x2" * 10})
+    _killed(rabtui(lab, "backup", "web", "--medium", m2, point="backup.archive_linked"))
+    killed = [name for name in _ids(m2_path) if name not in before]
+    assert len(killed) == 1 and (union / "x").read_bytes() == b"x2" * 10
+    # every backup on the medium carries an id above those of the backups made before it there
+    ids = _ids(m2_path)
+    assert ids[killed[0]] > max(before.values()), (ids, before)
+
+    os.unlink(lab.src / "arch" / "x")                 # gone from the source: the union shows the one saved before
+    out = _ok(lab, "backup", "web", "--medium", m2)
+    assert f"found an interrupted backup of web ({killed[0]}" in out, out
+    assert (union / "x").read_bytes() == b"x1", out
+    made = list(_ids(m2_path).values())
+    assert made == sorted(made) and len(set(made)) == len(made), _ids(m2_path)
+    recorded = json.loads((m2_path / "web" / max(_ids(m2_path), key=_ids(m2_path).get) / "backup.json").read_text())
+    assert recorded["status"] == "completed"
