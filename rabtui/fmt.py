@@ -33,10 +33,14 @@ def duration(seconds: float | None) -> str:
     return f"{hours // 24}d{hours % 24:02d}h"
 
 
+AHEAD = 60     # seconds: a time further ahead of now was given by a clock that was ahead (or is behind now)
+
+
 def age(ts: float | None, now: float | None = None) -> str:
     if not ts:
         return "never"
-    return duration((now or time.time()) - ts) + " ago"
+    since = (now or time.time()) - ts
+    return f"dated {duration(-since)} ahead" if since < -AHEAD else duration(since) + " ago"
 
 
 def stamp(ts: float | None) -> str:

@@ -284,3 +284,47 @@ def test_restore_takes_the_backup_made_last_on_another_medium_than_the_one_dated
     out = tmp_path / "out"
     assert main([*cfg, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(out)]) == 0
     assert (out / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"made last", capsys.readouterr()
+
+
+def _status(cfg: list[str], capsys) -> dict:
+    capsys.readouterr()
+    assert main([*cfg, "status", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)["sources"][0]
+
+
+def test_status_and_check_show_the_run_made_last_not_the_one_dated_ahead(tmp_path, sshd, capsys):
+    """The last backup `status`, the dashboard and `check` show is the one made last: the one dated
+    ahead stayed "the last backup" for years, and a run that failed after it went unseen."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    for night, when in enumerate(["2026-10-01T03:00", "2099-01-01T03:00", "2026-10-02T03:00"]):
+        write_files(lab.src / "data", {"doc": b"night %d" % night})
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    src = _status(cfg, capsys)
+    assert src["last"]["name"] == src["last_complete"]["name"] == "backup-20261002030000", src
+    os.rename(lab.src / "data", tmp_path / "data-away")         # the next run fails: its directory is missing
+    assert main([*cfg, "run-due", "--now", "2026-10-03T03:00"]) != 0
+    src = _status(cfg, capsys)
+    assert (src["last"]["name"], src["last"]["status"]) == ("backup-20261003030000", "failed"), src
+    assert src["last_complete"]["name"] == "backup-20261002030000", src
+    prom = tmp_path / "rabtui.prom"
+    main([*cfg, "check", "--now", "2026-10-03T04:00", "--prometheus", str(prom)])
+    said, text = capsys.readouterr().out, prom.read_text()
+    assert "source web: last run backup-20261003030000 failed" in said, said
+    assert "backup backup-20990101030000 is dated" in said, said     # and the clock is said
+    assert 'rabtui_check_status{check="failed:web"} 1' in text, text
+    newest = datetime(2026, 10, 2, 3).timestamp()
+    assert f'rabtui_last_backup_timestamp_seconds{{source="web"}} {newest:.0f}' in text, text
+
+
+def test_status_says_the_backup_made_last_is_dated_ahead(tmp_path, sshd, capsys):
+    """Last night's clock was years ahead, and is right again: the last backup is that night's,
+    dated ahead, not "0 s ago"."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    write_files(lab.src / "data", {"doc": b"doc"})
+    for when in ("2026-10-01T03:00", "2099-01-01T03:00"):
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    src = _status(cfg, capsys)
+    assert src["last"]["name"] == "backup-20990101030000" and src["last"]["age"].startswith("dated "), src
+    assert src["last"]["age"].endswith(" d ahead"), src
+    assert main([*cfg, "status"]) == 0
+    assert "completed dated " in capsys.readouterr().out

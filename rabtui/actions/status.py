@@ -2,8 +2,10 @@
 counters, health problems. `rabtui status` (and --json), `rabtui check` and the dashboard all read
 it here, so they say the same thing.
 
-The last backup of a source is its newest run: a run that is not complete stays the last one
-when cleanup has removed what it left, given as failed (as `check` says), until a newer one.
+The last backup of a source is the run made last (by id, whatever its date: one dated ahead by a
+clock that was wrong is not the last for years, and its age says it is dated ahead): a run that is
+not complete stays the last one when cleanup has removed what it left, given as failed (as `check`
+says), until a newer one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rabtui import fmt
 from rabtui.actions import jobs as jobviews
 from rabtui.checkpoint import triggers
 from rabtui.config import Config, Medium
@@ -329,13 +332,19 @@ def backup_info(row: dict | None) -> dict | None:
 
 
 def _age(ts: float | None) -> str:
+    """How long ago `ts` was; a time ahead of now (a backup made under a clock that was ahead, or the
+    clock is behind now) says so."""
     if not ts:
         return "never"
-    seconds = max(0, time.time() - ts)
+    seconds = time.time() - ts
+    ahead = seconds < -fmt.AHEAD
+    seconds = abs(seconds) if ahead else max(0, seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            return f"{seconds / size:.0f} {unit} ago"
-    return f"{seconds:.0f} s ago"
+            break
+    else:
+        unit, size = "s", 1
+    return f"dated {seconds / size:.0f} {unit} ahead" if ahead else f"{seconds / size:.0f} {unit} ago"
 
 
 def _iso(ts: float | None) -> str | None:

@@ -101,17 +101,27 @@ def _age(seconds: float) -> str:
 
 
 def newest_complete(store: Store, source_id: str, ts: float) -> tuple[dict | None, float | None]:
-    """The source's newest complete backup (the status reader's "last complete"), and the start
-    time its age is judged by: that backup's, unless it is dated in the future (it ran under a clock
-    that was ahead), then that of the newest complete backup before now."""
+    """The source's complete backup made last (the status reader's "last complete"), and the start
+    time its age is judged by: the newest date of its complete backups that is not in the future.
+    One dated ahead ran under a clock that was ahead; one dated before those made before it (a
+    clock that was behind) is no older than they are."""
     good = queries.last_backup(store, source_id, complete=True)
-    newest = good["started"] if good else None
-    ahead = ts + schedule.CLOCK_SLACK.total_seconds()   # a backup dated past it ran under a clock ahead
-    if newest is not None and newest > ahead:
-        row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
-                        + COMPLETE_SQL + " AND started<=?", (source_id, ahead))
-        newest = row["t"] if row else None
-    return good, newest
+    if good is None:
+        return None, None
+    row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status IN "
+                    + COMPLETE_SQL + " AND started<=?", (source_id, _ahead(ts)))
+    return good, row["t"] if row else None
+
+
+def _ahead(ts: float) -> float:
+    """A backup dated past this ran under a clock that was ahead."""
+    return ts + schedule.CLOCK_SLACK.total_seconds()
+
+
+def _dated_ahead(store: Store, source_id: str, ts: float) -> dict | None:
+    """The source's complete backup dated furthest in the future, if one is."""
+    return store.one("SELECT name, started FROM backups WHERE source=? AND status IN " + COMPLETE_SQL
+                     + " AND started>? ORDER BY started DESC LIMIT 1", (source_id, _ahead(ts)))
 
 
 def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
@@ -124,10 +134,10 @@ def _backups(cfg: Config, store: Store, ts: float) -> list[Problem]:
             out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: every complete backup is dated in the"
                                f" future ({good['name']} {_age(good['started'] - ts)} ahead): is the clock behind"
                                " now (an RTC that lost its time)? Check it: rabtui judges ages and retention by it"))
-        elif good is not None and good["started"] != newest:
+        elif good is not None and (ahead := _dated_ahead(store, s.id, ts)) is not None:
             # run under a clock that was ahead: retention and the schedule judge by such dates
-            out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {good['name']} is dated"
-                               f" {_age(good['started'] - ts)} in the future: was the clock ahead when it ran? Check the"
+            out.append(Problem(f"clock:{s.id}", CRITICAL, f"source {s.id}: backup {ahead['name']} is dated"
+                               f" {_age(ahead['started'] - ts)} in the future: was the clock ahead when it ran? Check the"
                                " clock; until then this source's age is judged by the backups before it"))
         if good is None:
             out.append(Problem(f"stale:{s.id}", WARNING, f"source {s.id}: never backed up"))

@@ -18,26 +18,30 @@ def _dict(row) -> dict | None:
 # --- backups -------------------------------------------------------------------------------------
 
 
+# The last backups of a source are those made last (the highest id: store.as_made), whatever their
+# dates: a backup dated ahead by a clock that was wrong is not the last for years, nor one dated
+# behind (an RTC reset) older than the backups made before it.
+
+
 def last_backup(store: Store, source: str, *, complete: bool = False) -> dict | None:
-    """The source's newest backup that cleanup has not deleted (with `complete`: the newest
-    completed one, warnings included)."""
+    """The source's backup made last that cleanup has not deleted (with `complete`: the complete
+    one made last, warnings included)."""
     only = f" AND status IN {COMPLETE_SQL}" if complete else " AND status <> 'deleted'"
-    return _dict(store.one(f"SELECT * FROM backups WHERE source=?{only} ORDER BY started DESC, id DESC LIMIT 1",
-                           (source,)))
+    return _dict(store.one(f"SELECT * FROM backups WHERE source=?{only} ORDER BY id DESC LIMIT 1", (source,)))
 
 
 def last_finished_backup(store: Store, source: str) -> dict | None:
-    """The newest backup of the source that is neither running nor deleted."""
+    """The backup of the source made last that is neither running nor deleted."""
     return _dict(store.one("SELECT * FROM backups WHERE source=? AND status NOT IN ('deleted', 'running')"
-                           " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
+                           " ORDER BY id DESC LIMIT 1", (source,)))
 
 
 def last_run(store: Store, source: str) -> dict | None:
-    """The newest backup run of the source that is not running. Cleanup removes a failed run after a
-    day, and a complete backup that is its source's newest is never deleted: a deleted newest run
+    """The backup run of the source made last that is not running. Cleanup removes a failed run after
+    a day, and a complete backup that is its source's newest is never deleted: a deleted newest run
     did not complete, and is given as failed, with what cleanup did."""
-    row = _dict(store.one("SELECT * FROM backups WHERE source=? AND status <> 'running'"
-                          " ORDER BY started DESC, id DESC LIMIT 1", (source,)))
+    row = _dict(store.one("SELECT * FROM backups WHERE source=? AND status <> 'running' ORDER BY id DESC LIMIT 1",
+                          (source,)))
     if row is not None and row["status"] == "deleted":
         row.update(status="failed", reason="; ".join(filter(None, (row["reason"], "cleanup has removed what it left"))))
     return row
