@@ -328,3 +328,17 @@ def test_status_says_the_backup_made_last_is_dated_ahead(tmp_path, sshd, capsys)
     assert src["last"]["age"].endswith(" d ahead"), src
     assert main([*cfg, "status"]) == 0
     assert "completed dated " in capsys.readouterr().out
+
+
+def test_a_directory_emptied_after_a_backup_dated_ahead_is_judged_by_the_backup_made_last(tmp_path, sshd, capsys):
+    """The first backup, made under a clock years ahead, found the directory empty (its file system
+    not there yet). Once the directory held files, emptied again (a file system not mounted) the
+    backup fails as it should: judged by the backup dated ahead, "its last backup held 0 files"."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    assert main([*cfg, "run-due", "--now", "2099-01-01T03:00"]) == 0
+    write_files(lab.src / "data", {"doc": b"doc"})
+    assert main([*cfg, "run-due", "--now", "2026-10-02T03:00"]) == 0
+    os.unlink(lab.src / "data" / "doc")
+    capsys.readouterr()
+    assert main([*cfg, "run-due", "--now", "2026-10-03T03:00"]) == 1
+    assert "but its last backup held 1 files" in capsys.readouterr().out

@@ -91,12 +91,16 @@ def highest_id(listed: list) -> int:
     return max(ids)
 
 
+# "the source's newest complete backup" below is the one made last (the highest id), whatever its
+# date: one dated ahead by a clock that was wrong would stay the newest for years (store.as_made)
+
+
 def expected_bytes(store: Store, source_id: str, *, with_base: bool) -> int | None:
     """What a backup will probably write: the last new bytes when it has a base, else a whole copy."""
     column = "new_bytes" if with_base else "total_bytes"
     row = store.one(
         f"SELECT {column} AS n FROM backups WHERE source=? AND status IN ('completed','warnings')"
-        " ORDER BY started DESC, id DESC LIMIT 1", (source_id,))
+        " ORDER BY id DESC LIMIT 1", (source_id,))
     return row["n"] if row and row["n"] is not None else None
 
 
@@ -107,7 +111,7 @@ def not_fitting(store: Store, source_id: str, dir_paths: list[str], free: int, *
     column = "new_bytes" if with_base else "total_bytes"
     took = {r["path"]: r["n"] for r in store.all(
         f"SELECT d.path, d.{column} AS n FROM backup_dirs d WHERE d.backup_id=(SELECT id FROM backups"
-        "  WHERE source=? AND status IN ('completed','warnings') ORDER BY started DESC, id DESC LIMIT 1)",
+        "  WHERE source=? AND status IN ('completed','warnings') ORDER BY id DESC LIMIT 1)",
         (source_id,))}
     need, out = 0, []
     for path in dir_paths:
@@ -121,7 +125,7 @@ def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
     """How many files the directory held in its source's newest complete backup (None: never backed up)."""
     row = store.one(
         "SELECT d.files FROM backup_dirs d JOIN backups b ON b.id = d.backup_id WHERE b.source=? AND d.path=?"
-        " AND b.status IN ('completed','warnings') ORDER BY b.started DESC, b.id DESC LIMIT 1", (source_id, dir_path))
+        " AND b.status IN ('completed','warnings') ORDER BY b.id DESC LIMIT 1", (source_id, dir_path))
     return row["files"] if row else None
 
 
