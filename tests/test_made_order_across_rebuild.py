@@ -66,3 +66,29 @@ def test_a_killed_run_on_a_medium_away_during_rebuild_state_is_undone_against_th
     assert made == sorted(made) and len(set(made)) == len(made), _ids(m2_path)
     recorded = json.loads((m2_path / "web" / max(_ids(m2_path), key=_ids(m2_path).get) / "backup.json").read_text())
     assert recorded["status"] == "completed"
+
+
+def test_ids_after_rebuild_state_go_on_above_those_the_replaced_database_gave(tmp_path, sshd):
+    """rebuild-state with a medium offsite numbers the backups after it above every id the database
+    it replaces gave, not only above those of the media it read: else a backup onto another medium
+    took the id of one offsite, the next rebuild gave the older one its id back and the newer one an
+    id above every backup made after it, and a restore took that backup's state for the newest."""
+    lab = _lab(tmp_path, sshd)
+    (m1, _), (m2, m2_path) = lab.media
+    _files(lab.src / "arch", {"x": b"x1"})
+    for night, medium in enumerate([m1, m2, m2, m2]):        # ids 1 to 4
+        _files(lab.src / "data", {"doc": b"night %d" % night})
+        _ok(lab, "backup", "web", "--medium", medium)
+    away = tmp_path / "offsite"
+    os.rename(m2_path, away)
+    assert rabtui(lab, "rebuild-state").returncode == 3
+    _files(lab.src / "data", {"doc": b"onto m1 after the rebuild"})
+    _ok(lab, "backup", "web", "--medium", m1)
+    os.rename(away, m2_path)
+    _files(lab.src / "data", {"doc": b"made last"})
+    _ok(lab, "backup", "web", "--medium", m2)
+    out = _ok(lab, "rebuild-state")
+    assert "renumbered" not in out, out
+    restored = tmp_path / "out"
+    _ok(lab, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(restored))
+    assert (restored / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"made last"

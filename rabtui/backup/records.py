@@ -26,7 +26,7 @@ from pathlib import Path
 from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
-from rabtui.state.store import Store
+from rabtui.state.store import NEXT_BACKUP_ID_SQL, Store
 
 STEPS = (
     "source reachable",
@@ -183,8 +183,8 @@ class RunRecord:
         self.dirs: list[DirSizes] = []
         with store.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO backups(source, medium, name, path, status, started, job_id)"
-                " VALUES (?,?,?,?, 'running', ?, ?)",
+                "INSERT INTO backups(id, source, medium, name, path, status, started, job_id)"
+                f" VALUES ({NEXT_BACKUP_ID_SQL}, ?,?,?,?, 'running', ?, ?)",
                 (source, medium, name, str(path), started, job_id),
             )
             self.id = cur.lastrowid

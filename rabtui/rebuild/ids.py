@@ -18,7 +18,11 @@ it (or those made after it behind it); numbered by name, it would pass for the o
 from __future__ import annotations
 
 import heapq
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
+
+from rabtui.state.store import BACKUP_IDS_USED, read_only
 
 Key = tuple[str, str, str]       # medium, source, backup name
 
@@ -31,14 +35,15 @@ class Found:
     restorable: bool             # in the catalog's ranges: completed, warnings, kept
 
 
-def assign(groups: list[list[Found]]) -> dict[Key, int]:
-    """An id for each backup; `groups`: the backups of each source on each medium, oldest first."""
+def assign(groups: list[list[Found]], used: int = 0) -> dict[Key, int]:
+    """An id for each backup; `groups`: the backups of each source on each medium, oldest first;
+    `used`: the highest id given before (used_in), which a new id goes above."""
     found = [f for group in groups for f in group]
     owner: dict[int, Key] = {}
     for f in sorted(found, key=lambda f: f.started):
         if f.wanted is not None:
             owner.setdefault(f.wanted, f.key)
-    fresh = max((f.wanted for f in found if f.wanted is not None), default=0) + 1
+    fresh = max(max((f.wanted for f in found if f.wanted is not None), default=0), used) + 1
     ids: dict[Key, int] = {}
     for group in groups:
         last = 0
@@ -50,6 +55,20 @@ def assign(groups: list[list[Found]]) -> dict[Key, int]:
                 last = bid
             ids[f.key] = bid
     return ids
+
+
+def used_in(db: Path) -> int:
+    """The highest backup id the database `db` gave, or knew as given before it (BACKUP_IDS_USED), as
+    far as it can be read: rebuild-state reads the one it replaces, whose ids backups on the media
+    it does not read (offsite) hold; the ids given after the rebuild go on above it."""
+    return read_only(db, _used, 0)
+
+
+def _used(conn: sqlite3.Connection) -> int:
+    ids = [conn.execute("SELECT MAX(id) FROM backups").fetchone()[0] or 0]
+    ids += [int(v) for (v,) in conn.execute("SELECT value FROM meta WHERE key=?", (BACKUP_IDS_USED,)).fetchall()
+            if str(v).isascii() and str(v).isdigit()]
+    return max([0, *(i for i in ids if isinstance(i, int) and i < 2 ** 62)])
 
 
 def made_order(names: list[str], bases: list[str | None]) -> list[int]:

@@ -45,7 +45,7 @@ from rabtui.rebuild.catalog import catalog_dir
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
 from rabtui.rsync import NO_SPACE
-from rabtui.state.store import COMPLETE, KEPT, RESTORABLE, Store
+from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Store
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
@@ -60,10 +60,14 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     for medium in cfg.media:
         if found[medium.id] is None:
             _still_known(store, medium, known)
+    used = backup_ids.used_in(Path(cfg.state_dir) / "rabtui.db")
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)
                               for name, _, rec in listed if rec is not None]
-                             for mid, sources in found.items() if sources for source, listed in sources.items()])
+                             for mid, sources in found.items() if sources for source, listed in sources.items()],
+                            used)
+    if used:
+        store.set_meta(BACKUP_IDS_USED, str(used))
     faults.point("rebuild.media_listed")
     for medium in cfg.media:
         if found[medium.id]:

@@ -57,6 +57,13 @@ def as_made(b: str = "b") -> str:
     return f"(SELECT made.at FROM made WHERE made.id={b}.id)"
 
 
+# meta: the highest backup id a database that rebuild-state replaced gave. Backups on media that
+# rebuild did not read (offsite) hold ids up to it: the ids given after it go on above it.
+BACKUP_IDS_USED = "backup_ids_used"
+NEXT_BACKUP_ID_SQL = ("(SELECT MAX(COALESCE(MAX(id), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
+                      f" WHERE key='{BACKUP_IDS_USED}'), 0)) + 1 FROM backups)")
+
+
 MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
 
 
