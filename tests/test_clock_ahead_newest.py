@@ -114,9 +114,7 @@ def test_a_checkpoint_dated_years_ahead_does_not_silence_max_days_for_years(tmp_
     assert triggers.due(lab.load(), lab.store()) == []
 
 
-def test_the_rotation_goes_on_after_a_medium_was_used_under_a_clock_years_ahead(tmp_path, sshd, capsys):
-    """The rotation goes to the medium after the one used last. One used under a clock years ahead
-    stayed "used last" for years, and every backup went to the medium after it, the others never."""
+def _three_media(tmp_path, sshd) -> tuple[Lab, list[str]]:
     lab, cfg = _ssh_lab(tmp_path, sshd)
     lab.media.append(("m2", tmp_path / "medium2"))
     lab.media.append(("m3", tmp_path / "medium3"))
@@ -124,6 +122,13 @@ def test_the_rotation_goes_on_after_a_medium_was_used_under_a_clock_years_ahead(
         path.mkdir()
     lab.config_path.write_text(lab.config_path.read_text() + "".join(
         f'\n[[media]]\nid = "{mid}"\npath = "{path}"\n' for mid, path in lab.media[1:]))
+    return lab, cfg
+
+
+def test_the_rotation_goes_on_after_a_medium_was_used_under_a_clock_years_ahead(tmp_path, sshd, capsys):
+    """The rotation goes to the medium after the one used last. One used under a clock years ahead
+    stayed "used last" for years, and every backup went to the medium after it, the others never."""
+    lab, cfg = _three_media(tmp_path, sshd)
     write_files(lab.src / "data", {"a": b"a"})
     used = []
     for day in range(1, 7):
@@ -342,3 +347,18 @@ def test_a_directory_emptied_after_a_backup_dated_ahead_is_judged_by_the_backup_
     capsys.readouterr()
     assert main([*cfg, "run-due", "--now", "2026-10-03T03:00"]) == 1
     assert "but its last backup held 1 files" in capsys.readouterr().out
+
+
+def test_after_rebuild_state_the_rotation_goes_on_after_the_medium_used_last_not_the_one_dated_ahead(
+        tmp_path, sshd, capsys):
+    """rebuild-state dates each medium's last use by the backup made last on it, as made: by its
+    dates, the medium of the backup dated ahead was the one used last, and the next backup went to
+    the medium after it, not to the one after the medium used last."""
+    lab, cfg = _three_media(tmp_path, sshd)
+    write_files(lab.src / "data", {"a": b"a"})
+    for when in ("2026-10-01T03:00", "2099-01-01T03:00", "2026-10-02T03:00", "2026-10-03T03:00"):
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    assert [r["medium"] for r in lab.store().all("SELECT medium FROM backups ORDER BY id")] == ["m1", "m2", "m3", "m1"]
+    assert main([*cfg, "rebuild-state"]) in (0, 3), capsys.readouterr().out
+    assert main([*cfg, "run-due", "--now", "2026-10-04T03:00"]) == 0
+    assert lab.store().one("SELECT medium FROM backups ORDER BY id DESC LIMIT 1")["medium"] == "m2"

@@ -45,7 +45,7 @@ from rabtui.rebuild.catalog import catalog_dir
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
 from rabtui.rsync import NO_SPACE
-from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Store
+from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Store, as_made, made_first
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
@@ -73,6 +73,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
         if found[medium.id]:
             _with_medium(medium, report, emit,
                          lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
+    _last_used(cfg, store, [m.id for m in cfg.media if found[m.id]])
     faults.point("rebuild.media_read")
     # before the discs are asked for: with no one to answer, what these say decides whether the
     # rebuild lacks anything
@@ -180,9 +181,17 @@ def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report
         _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit)
     if medium_problem(medium) is not None:    # unplugged while walked: its backups would read as empty
         gone.forget_medium(store, medium.id, report)
-        return
-    last = store.one("SELECT MAX(started) AS t FROM backups WHERE medium=?", (medium.id,))
-    store.execute("UPDATE media SET last_used=? WHERE id=?", (last["t"] if last else None, medium.id))
+
+
+def _last_used(cfg: Config, store: Store, media: list[str]) -> None:
+    """Each medium read was last used when the backup made last on it was made (store.as_made, once
+    every medium's backups are recorded): by their dates, the medium of a backup dated ahead by a
+    wrong clock was the one used last, and the rotation went on after it."""
+    for medium_id in media:
+        times = [store.one(f"{made_first()}SELECT MAX({as_made()}) AS t FROM backups b WHERE b.source=? AND b.medium=?",
+                           (s.id, s.id, medium_id))["t"] for s in cfg.sources]
+        store.execute("UPDATE media SET last_used=? WHERE id=?",
+                      (max((t for t in times if t is not None), default=None), medium_id))
 
 
 def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, report: Report, emit: Emit) -> None:
