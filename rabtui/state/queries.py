@@ -48,9 +48,10 @@ def last_run(store: Store, source: str) -> dict | None:
 
 
 def medium_backups(store: Store, medium_id: str) -> list[dict]:
+    """The medium's backups, the one made last first."""
     return [dict(r) for r in store.all(
         "SELECT id, source, name, status, started, total_bytes, new_bytes, files, new_files FROM backups"
-        " WHERE medium=? AND status != 'deleted' ORDER BY started DESC", (medium_id,))]
+        " WHERE medium=? AND status != 'deleted' ORDER BY id DESC", (medium_id,))]
 
 
 def medium_backup_count(store: Store, medium_id: str) -> int:
@@ -58,9 +59,10 @@ def medium_backup_count(store: Store, medium_id: str) -> int:
 
 
 def source_backups(store: Store, source_id: str) -> list[dict]:
+    """The source's backups, the one made last first."""
     return [dict(r) for r in store.all(
         "SELECT id, medium, name, path, status, started, total_bytes, new_bytes, files FROM backups"
-        " WHERE source=? AND status != 'deleted' ORDER BY started DESC", (source_id,))]
+        " WHERE source=? AND status != 'deleted' ORDER BY id DESC", (source_id,))]
 
 
 def source_backup_count(store: Store, source_id: str) -> int:
@@ -68,11 +70,11 @@ def source_backup_count(store: Store, source_id: str) -> int:
 
 
 def previous_backup(store: Store, backup: dict) -> dict | None:
-    """The complete backup of the same source on the same medium before `backup`."""
+    """The complete backup of the same source on the same medium made before `backup`."""
     return _dict(store.one(
         f"SELECT * FROM backups WHERE source=(SELECT source FROM backups WHERE id=?) AND medium=?"
-        f" AND status IN {COMPLETE_SQL} AND started < ? ORDER BY started DESC LIMIT 1",
-        (backup["id"], backup["medium"], backup["started"])))
+        f" AND status IN {COMPLETE_SQL} AND id < ? ORDER BY id DESC LIMIT 1",
+        (backup["id"], backup["medium"], backup["id"])))
 
 
 def backup_named(store: Store, source: str, medium: str, name: str) -> dict | None:
