@@ -362,3 +362,16 @@ def test_after_rebuild_state_the_rotation_goes_on_after_the_medium_used_last_not
     assert main([*cfg, "rebuild-state"]) in (0, 3), capsys.readouterr().out
     assert main([*cfg, "run-due", "--now", "2026-10-04T03:00"]) == 0
     assert lab.store().one("SELECT medium FROM backups ORDER BY id DESC LIMIT 1")["medium"] == "m2"
+
+
+def test_after_rebuild_state_the_schedule_goes_on_from_the_newest_backup_not_dated_ahead(tmp_path, sshd, capsys):
+    """rebuild-state marks a scheduled source as run for the slot of its newest backup not dated
+    ahead: marked for the slot of one dated years ahead (a mark that does not count), run-due after
+    the rebuild backed it up at once, though that night's backup was made."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    write_files(lab.src / "data", {"a": b"a"})
+    for when in ("2026-10-01T03:00", "2099-01-01T03:00", "2026-10-02T03:00"):
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    assert main([*cfg, "rebuild-state"]) in (0, 3), capsys.readouterr().out
+    assert main([*cfg, "run-due", "--now", "2026-10-02T05:00"]) == 0      # that night's backup is made
+    assert lab.store().one("SELECT COUNT(*) AS n FROM backups")["n"] == 3, capsys.readouterr().out

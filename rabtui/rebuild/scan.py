@@ -91,13 +91,16 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
 
 def _schedule_marks(cfg: Config, store: Store) -> None:
     """A scheduled source counts as run for the slot before its newest backup, so that run-due
-    after a rebuild does not start a backup at once for a slot that was already served."""
+    after a rebuild does not start a backup at once for a slot that was already served. A backup
+    dated ahead (a clock that was wrong) is not its newest: its slot's mark would not count."""
     from rabtui.ops import schedule
 
+    ahead = (datetime.now() + schedule.CLOCK_SLACK).timestamp()
     for s in cfg.sources:
         if not s.schedule:
             continue
-        row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status<>'deleted'", (s.id,))
+        row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status<>'deleted' AND started<=?",
+                        (s.id, ahead))
         if row and row["t"]:
             schedule.mark_run(store, s.id, schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])))
 
