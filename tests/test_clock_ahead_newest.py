@@ -375,3 +375,38 @@ def test_after_rebuild_state_the_schedule_goes_on_from_the_newest_backup_not_dat
     assert main([*cfg, "rebuild-state"]) in (0, 3), capsys.readouterr().out
     assert main([*cfg, "run-due", "--now", "2026-10-02T05:00"]) == 0      # that night's backup is made
     assert lab.store().one("SELECT COUNT(*) AS n FROM backups")["n"] == 3, capsys.readouterr().out
+
+
+def test_a_checkpoint_of_the_backup_made_last_covers_the_changes_of_the_one_dated_ahead(tmp_path, sshd, capsys):
+    """A checkpoint taken from the backup made last covers what every backup made before it wrote,
+    the one dated ahead included: judged by their dates, that one's changes stayed "since the last
+    checkpoint", and the changed-files trigger counted them for years."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    lab.config_path.write_text(lab.config_path.read_text()
+                               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+    for night, when in enumerate(["2026-10-01T03:00", "2099-01-01T03:00", "2026-10-02T03:00"]):
+        write_files(lab.src / "data", {"doc": b"night %d;" % night * (night + 1)})    # a version each night
+        assert main([*cfg, "run-due", "--now", when]) == 0
+    assert main([*cfg, "checkpoint", "burn", "--yes", "--now"]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    assert main([*cfg, "status", "--json"]) == 0
+    counters = json.loads(capsys.readouterr().out)["checkpoint_counters"]
+    assert [c["changed_since_checkpoint"] for c in counters] == [0], counters
+
+
+def test_a_backup_dated_behind_the_last_checkpoint_counts_its_changes(tmp_path, sshd, capsys):
+    """After a power cut the RTC said 2000: the backup made after the last checkpoint, dated before
+    its content backup, wrote new versions. They are changes since that checkpoint: judged by the
+    dates, that backup was taken for one the checkpoint covers, and the trigger never counted them."""
+    lab, cfg = _ssh_lab(tmp_path, sshd)
+    lab.config_path.write_text(lab.config_path.read_text()
+                               + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+    write_files(lab.src / "data", {"doc": b"before"})
+    assert main([*cfg, "run-due", "--now", "2026-10-01T03:00"]) == 0
+    assert main([*cfg, "checkpoint", "burn", "--yes", "--now"]) == 0, capsys.readouterr().out
+    write_files(lab.src / "data", {"doc": b"after the checkpoint", "new": b"new"})
+    assert main([*cfg, "run-due", "--now", "2000-01-01T03:00"]) == 0
+    capsys.readouterr()
+    assert main([*cfg, "status", "--json"]) == 0
+    counters = json.loads(capsys.readouterr().out)["checkpoint_counters"]
+    assert [c["changed_since_checkpoint"] for c in counters] == [2], counters

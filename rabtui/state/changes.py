@@ -5,7 +5,7 @@ Step 7 records each file version that a backup wrote as a row of `changes`, keye
 dir, path, size, mtime), in the catalog's transaction: the same version written again onto
 another medium is the same row. Not a change: a version that the directory's last checkpoint
 holds (a medium back from the drawer gets, as new to it, what the checkpoint already holds), nor
-anything written by a backup older than that checkpoint's content. `dir_state.changed_since_checkpoint`
+anything written by a backup made before that checkpoint's content (as made, whatever its date). `dir_state.changed_since_checkpoint`
 is the number of distinct paths among a directory's rows, kept with them, so that status reads one
 number. A run undone by recovery takes its rows back; a checkpoint drops the rows it covers.
 A directory never checkpointed and with no rows yet (its first backup) needs none of these tests:
@@ -29,13 +29,12 @@ def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: s
     (dir, path_id, path, size, mtime); `dirs`: the directories its items came from (a path keeps
     the directory it was first seen in, so others may be among them too: those are counted the
     general way, unless `dirs_exact` says there are none). Called inside the catalog's transaction."""
-    # a backup that started before the last checkpoint's content was taken adds nothing to it: its
-    # directories, found once here, not once per file
+    # a backup made no later than the last checkpoint's content (as made: by id, not by the dates a
+    # wrong clock gave) adds nothing to it: its directories, found once here, not once per file
     covered = {row[0] for row in conn.execute(
         "SELECT ds.path FROM dir_state ds JOIN checkpoint_dirs cd ON cd.number=ds.last_checkpoint"
-        " AND cd.source=ds.source AND cd.path=ds.path AND cd.role='data' JOIN backups c ON c.id=cd.backup_id"
-        " WHERE ds.source=:s AND c.started >= (SELECT started FROM backups WHERE id=:b)",
-        {"s": source, "b": backup_id})}
+        " AND cd.source=ds.source AND cd.path=ds.path AND cd.role='data'"
+        " WHERE ds.source=:s AND cd.backup_id >= :b", {"s": source, "b": backup_id})}
     # a directory's first backup: its versions stored and counted as they are, with no lookups
     fresh = [d for d in dirs if d not in covered and _fresh(conn, source, d)]
     params = {**params, "s": source, "b": backup_id}
@@ -115,13 +114,17 @@ def reset(conn: sqlite3.Connection, source: str, dir_path: str, number: int, *, 
         kind = row[0] if row else "standard"
     held = _HELD.format(n=":n", s=":s", path="p.path", mtime="changes.mtime", size="changes.size")
     held_path = "SELECT 1 FROM disc_files f WHERE f.number=:n AND f.source=:s AND f.path=p.path"
+    # the backups made no later than the content backup (as made: by id, whatever their dates, as
+    # a clock that was wrong gave them), else those that started no later than `taken`
+    content = conn.execute("SELECT c.id FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
+                           " WHERE cd.number=? AND cd.source=? AND cd.path=?", (number, source, dir_path)).fetchone()
+    before = "id <= :content" if content is not None else "started <= :taken"
     conn.execute(
         "DELETE FROM changes WHERE source=:s AND dir=:d AND EXISTS (SELECT 1 FROM paths p WHERE p.id=changes.path_id"
-        f" AND (EXISTS ({held}) OR (changes.backup IN (SELECT id FROM backups WHERE source=:s AND started <= COALESCE("
-        "   (SELECT c.started FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
-        "    WHERE cd.number=:n AND cd.source=:s AND cd.path=:d), :taken))"
+        f" AND (EXISTS ({held}) OR (changes.backup IN (SELECT id FROM backups WHERE source=:s AND {before})"
         f"   AND (:standard OR EXISTS ({held_path})))))",
-        {"s": source, "d": dir_path, "n": number, "taken": taken, "standard": kind == "standard"})
+        {"s": source, "d": dir_path, "n": number, "taken": taken, "standard": kind == "standard",
+         "content": content[0] if content is not None else None})
     recount(conn, source, dir_path)
 
 
