@@ -92,3 +92,17 @@ def test_ids_after_rebuild_state_go_on_above_those_the_replaced_database_gave(tm
     restored = tmp_path / "out"
     _ok(lab, "restore", "web", str(lab.src / "data" / "doc"), "--to", str(restored))
     assert (restored / str(lab.src / "data" / "doc").lstrip("/")).read_bytes() == b"made last"
+
+
+def test_a_backup_json_with_an_id_out_of_reach_stops_no_backup(tmp_path):
+    """A backup.json edited by hand to an id next to the largest SQLite holds: the backups after it are
+    numbered as the database goes on, not above it (there is no id above it)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    (lab.src / "data" / "f").write_bytes(b"f")
+    assert lab.backup(cfg).status == "completed"
+    (_, path, info), = medium_layout.list_backups(lab.media[0][1], "loc")
+    (path / "backup.json").write_text(json.dumps({**info, "backup_id": 2 ** 63 - 2}))
+    for _ in range(2):
+        res = lab.backup(cfg)
+        assert res.status == "completed", res.reason

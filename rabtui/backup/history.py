@@ -21,7 +21,7 @@ from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
 from rabtui.state.store import COMPLETE, RESTORABLE, Store
 
-MAX_ID = 2 ** 63 - 1      # SQLite's largest integer: a higher one recorded (by hand) is no id
+MAX_ID = 2 ** 62          # an id recorded above it (by hand: SQLite's largest is 2**63-1) is not gone above
 
 
 def free_name(store: Store, medium: Medium, source_id: str, when: datetime) -> str:

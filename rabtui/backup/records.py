@@ -231,9 +231,12 @@ class RunRecord:
             return None
         was = self.id
         with self.store.transaction() as conn:
-            self.id = max(highest, conn.execute("SELECT MAX(id) FROM backups").fetchone()[0]) + 1
-            conn.execute("UPDATE backups SET id=? WHERE id=?", (self.id, was))
-            conn.execute("UPDATE backup_steps SET backup_id=? WHERE backup_id=?", (self.id, was))
+            new = max(highest, conn.execute("SELECT MAX(id) FROM backups").fetchone()[0]) + 1
+            if new > 2 ** 63 - 1:     # the database holds SQLite's largest id (put on a medium by hand)
+                return None
+            conn.execute("UPDATE backups SET id=? WHERE id=?", (new, was))
+            conn.execute("UPDATE backup_steps SET backup_id=? WHERE backup_id=?", (new, was))
+        self.id = new
         return was
 
     def set_link_dest(self, name: str | None, backup_id: int | None) -> None:

@@ -60,8 +60,10 @@ def as_made(b: str = "b") -> str:
 # meta: the highest backup id a database that rebuild-state replaced gave. Backups on media that
 # rebuild did not read (offsite) hold ids up to it: the ids given after it go on above it.
 BACKUP_IDS_USED = "backup_ids_used"
-NEXT_BACKUP_ID_SQL = ("(SELECT MAX(COALESCE(MAX(id), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta"
-                      f" WHERE key='{BACKUP_IDS_USED}'), 0)) + 1 FROM backups)")
+# (none, for SQLite to choose a free one, past its largest integer: an id put there by hand)
+NEXT_BACKUP_ID_SQL = ("(SELECT CASE WHEN n < 9223372036854775807 THEN n + 1 END FROM (SELECT MAX(COALESCE(MAX(id), 0),"
+                      f" COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='{BACKUP_IDS_USED}'), 0)) AS n"
+                      " FROM backups))")
 
 
 MADE_WAIT = 30     # seconds a process waits for another making the database (as SQLite's busy timeout)
