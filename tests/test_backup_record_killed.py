@@ -86,14 +86,15 @@ def test_rebuild_state_killed_renumbering_a_backup_leaves_no_temporary_file_afte
     backup.json.tmp another made a directory: its record goes through a temporary file of another
     name, and the rebuild is killed before that file takes backup.json's place. The next rebuild
     leaves none of its own files behind; the directory stays as it is."""
-    lab = Lab(tmp_path, media_count=1)
+    lab = Lab(tmp_path, media_count=2)
     lab.local()
-    for n in (1, 2):
+    for n, medium in ((1, "m1"), (2, "m2")):
         write_files(lab.src / "data", {f"f{n}": str(n)})
-        assert _rabtui(lab, "backup", "loc").returncode == 0
+        assert _rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
     shutil.rmtree(lab.state)            # the server's disk is lost; a backup made on a new database
     write_files(lab.src / "data", {"f3": "3"})
-    assert _rabtui(lab, "backup", "loc").returncode == 0
+    # its id goes on above m1's backup only: 2, as m2's backup's
+    assert _rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
     theirs = []
     for _, path, _ in medium_layout.list_backups(lab.media[0][1], "loc"):
         room = path / "backup.json.tmp"
@@ -111,7 +112,7 @@ def test_rebuild_state_killed_renumbering_a_backup_leaves_no_temporary_file_afte
     for room in theirs:
         assert os.listdir(room) == ["theirs"] and (room / "theirs").read_text() == "precious"
     ids = [json.loads((p / "backup.json").read_text())["backup_id"]
-           for _, p, _ in medium_layout.list_backups(lab.media[0][1], "loc")]
+           for _, medium in lab.media for _, p, _ in medium_layout.list_backups(medium, "loc")]
     assert len(set(ids)) == 3, ids
     _records_agree(lab)
 
