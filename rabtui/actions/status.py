@@ -28,6 +28,7 @@ from rabtui.media import medium as mediamod
 from rabtui.media.mounts import other_labelling
 from rabtui.media.rotation import next_medium
 from rabtui.ops import health, health_changes
+from rabtui.ops.problems import OK
 from rabtui.ops import prometheus as prometheus_file
 from rabtui.state import jobs as jobstate
 from rabtui.state import locks, queries
@@ -224,7 +225,7 @@ def problems(cfg: Config, store: Store, now: float | None = None) -> list[Proble
     is left out: the dashboard lists those, with why, under "Checkpoints due"."""
     when = datetime.fromtimestamp(now) if now is not None else None
     found = [p for p in health.run_checks(cfg, store, now=when)
-             if p.level != health.OK and not p.check_id.startswith("checkpoint:")]
+             if p.level != OK and not p.check_id.startswith("checkpoint:")]
     return sorted(found, key=lambda p: p.level != health.CRITICAL)
 
 

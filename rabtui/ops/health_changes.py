@@ -10,7 +10,7 @@ from pathlib import Path
 from rabtui import privacy
 from rabtui.config import Config
 from rabtui.ops import notify
-from rabtui.ops.health import CRITICAL, OK, Problem
+from rabtui.ops.problems import CRITICAL, OK, Problem
 from rabtui.state.store import Store
 
 
