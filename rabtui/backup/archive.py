@@ -136,28 +136,43 @@ def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[in
                 yield rel, (st.st_dev, st.st_ino)
 
 
-def _left_beside(data_b: bytes, union_b: bytes) -> Iterator[bytes]:
+def _left_beside(data_b: bytes, union_b: bytes, older: list[bytes]) -> Iterator[bytes]:
     """The temporary names (_link_beside) a run killed between a link and its rename left in the
-    union: each a link to one of the backup's files in the same directory under a name of that
-    form the backup does not have (a source's own file of such a name is never taken for one)."""
+    union: each a link, under a name of that form the backup does not have, to a file of the same
+    directory in the backup (its linking) or in one of the `older` backups' trees (the undoing that
+    put an older version back), under another name there: a source's own file of such a name is
+    never taken for one."""
     for rel_dir, items in _tree(data_b):
         names = {name for name, _ in items}
-        files = {(st.st_dev, st.st_ino) for _, st in items if not stat.S_ISDIR(st.st_mode)}
-        if not files:
+        if not any(not stat.S_ISDIR(st.st_mode) for _, st in items):
             continue
         try:
             theirs = below.entries(union_b, rel_dir)
         except OSError:
             continue
-        for name, st in theirs:
-            if _TEMPORARY.match(name) and name not in names and (st.st_dev, st.st_ino) in files:
+        candidates = [(name, st) for name, st in theirs if _TEMPORARY.match(name) and name not in names]
+        if not candidates:
+            continue
+        trees = [items]
+        for base in older:
+            try:
+                trees.append(below.entries(base, rel_dir))
+            except OSError:
+                pass
+        for name, st in candidates:
+            if any(other != name and not stat.S_ISDIR(o.st_mode) and (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino)
+                   for tree in trees for other, o in tree):
                 yield _joined(rel_dir, name)
 
 
 def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
     """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
     that is one of its files goes, and the same path in the newest of the `older` complete backups
-    (newest first) takes its place again, as it was before. Returns how many entries were undone."""
+    (newest first) takes its place again, as it was before. Returns how many entries were undone.
+
+    The older version replaces the entry in one rename: a run killed there leaves the entry as it
+    was, found and undone again by the next (the entry removed first, then linked, left the union
+    without it for good)."""
     from rabtui.media import medium_layout
 
     union = medium_layout.archive_root(medium_path, source_id, dir_path)
@@ -165,17 +180,17 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     if not data.is_dir() or not union.is_dir():
         return 0
     union_b = os.fsencode(union)
-    for rel in list(_left_beside(os.fsencode(data), union_b)):
+    older_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in older]
+    for rel in list(_left_beside(os.fsencode(data), union_b, older_b)):
         _remove(union, rel)
     undone = 0
     for rel, _ in list(same_in_union(data, union)):
-        _remove(union, rel)
         undone += 1
-        for base in older:
-            base_data = os.fsencode(medium_layout.backup_data_path(base, dir_path))
-            if below.symlink_on_the_way(base_data, rel) is None and _exists(base_data, rel):
-                link_into_union(base_data, union, [rel])
-                break
+        base = next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and _exists(b, rel)), None)
+        if base is None:
+            _remove(union, rel)
+        else:
+            link_into_union(base, union, [rel])
     return undone
 
 

@@ -1,0 +1,33 @@
+"""A run killed while it undoes an interrupted backup's archive links (as it puts an older backup's
+version of a file back in the union): the next run finishes the undoing, the union showing again
+what the complete backups saved, nothing lost, nothing left under a temporary name."""
+
+from __future__ import annotations
+
+import os
+
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_kill_anywhere import _copy, _files, _killed, _local_lab, rabtui
+
+
+def test_kill_while_an_older_version_is_put_back_in_the_union(tmp_path):
+    lab, cfg = _local_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    _files(lab.src / "arch", {"x": b"x2" * 120, "y": b"y2"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    # the next run undoes the killed one's links, and is killed as it puts b1's x back
+    _killed(rabtui(lab, "backup", "loc", point="backup.union_linking"))
+    os.unlink(lab.src / "arch" / "x")     # only b1 holds x from now on: the union shows its version
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[newest["id"]] = _copy(lab, cfg)
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(lab.src / "arch"))
+    assert sorted(os.listdir(union)) == ["x", "y"]
+    assert (union / "x").read_bytes() == b"x1" * 100
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)
