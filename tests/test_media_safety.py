@@ -106,3 +106,29 @@ def test_a_medium_with_a_device_must_be_a_mount_point(tmp_path):
     with pytest.raises(media.WorkFailed, match="is not a mount point, but the medium has device /dev/null"):
         media.check_medium(medium, store=lab.store())
     assert os.listdir(mount_point) == []
+
+
+def test_a_disk_labelled_anew_follows_only_the_labellings_of_the_label_it_had(tmp_path):
+    """The label the state recorded (copied from another disk, say) holds more in what it follows
+    than labellings: the new label names each by its serial and time only, and stays a label."""
+    import json
+
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"x"})
+    medium = lab.media[0][1]
+    label = media.write_label(cfg.medium("m1"))
+    label["follows"] = [{"serial": "fedcba9876543210", "created": "2025-01-01T00:00:00", "junk": "JUNK"},
+                        {"serial": "1111222233334444", "pad": "p" * 20000}, 7, {"created": ["x"]}]
+    junk = "[" * 300 + "]" * 300
+    (medium / ".rabtui-medium").write_text(json.dumps(label).replace('"JUNK"', junk))
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    first = label
+    os.unlink(medium / ".rabtui-medium")
+    assert main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) == 0
+    label = media.read_label(medium)
+    assert label["follows"] == [{"serial": first["serial"], "created": first["created"]},
+                                {"serial": "fedcba9876543210", "created": "2025-01-01T00:00:00"},
+                                {"serial": "1111222233334444"}]
+    assert len(json.dumps(label)) < 1000
+    assert lab.backup(cfg, medium_id="m1").status == "completed"

@@ -151,9 +151,15 @@ def kept_label_problem(store: Store, medium_id: str) -> str | None:
 def labellings(label: dict) -> list[dict]:
     """The labellings `label` stands for (its own and those it follows, newest first), each as
     {"serial", "created"}: a disk labelled anew stays the medium the earlier ones named."""
-    own = {k: label[k] for k in ("serial", "created") if isinstance(label.get(k), str)}
     earlier = label.get("follows")
-    return [own] + [e for e in (earlier if isinstance(earlier, list) else []) if tells_apart(e)][:100]
+    each = [_labelling(e) for e in [label, *(earlier if isinstance(earlier, list) else [])] if isinstance(e, dict)]
+    # only these two of each: anything more a label copied from another disk carried would grow with
+    # each labelling, past what a label may hold
+    return [each[0]] + [e for e in each[1:] if tells_apart(e)][:100]
+
+
+def _labelling(label: dict) -> dict:
+    return {k: label[k] for k in ("serial", "created") if isinstance(label.get(k), str)}
 
 
 def same_labelling(a: dict | None, b: dict | None) -> bool:
