@@ -132,3 +132,18 @@ def test_a_disk_labelled_anew_follows_only_the_labellings_of_the_label_it_had(tm
                                 {"serial": "1111222233334444"}]
     assert len(json.dumps(label)) < 1000
     assert lab.backup(cfg, medium_id="m1").status == "completed"
+
+
+def test_a_label_that_would_grow_past_a_labels_size_is_not_written_over(tmp_path):
+    """A label without what the medium holds is written again with it; one that would then be larger
+    than a label may be (nested deep, each level indented) stays as it was, and the backup says why."""
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"x"})
+    label_path = lab.media[0][1] / ".rabtui-medium"
+    text = '{"id": "m1", "serial": "0123456789abcdef", "x": ' + "[" * 300 + "]" * 300 + "}"
+    label_path.write_text(text)
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed"
+    assert "cannot write its label" in result.reason and "more than a label may" in result.reason
+    assert label_path.read_text() == text

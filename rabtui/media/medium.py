@@ -102,6 +102,10 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
     path = Path(medium.path)
     tmp = path / f"{LABEL}.tmp-{_writer()}"
     text = json.dumps(label, indent=2) + "\n"
+    if len(text.encode("utf-8", errors="surrogateescape")) > LABEL_BYTES:
+        # a label found nested deep, indented level by level, would be one read_label refuses
+        raise WorkFailed(f"medium {medium.id}: cannot write its label in {path}: it would hold more than a label"
+                         f" may ({LABEL_BYTES} bytes); the label there is not one of rabtui's")
     try:
         tmp.write_text(text, encoding="utf-8")
         if first:
