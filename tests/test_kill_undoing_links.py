@@ -31,3 +31,30 @@ def test_kill_while_an_older_version_is_put_back_in_the_union(tmp_path):
     assert (union / "x").read_bytes() == b"x1" * 100
     invariants.check_backups_hold(cfg, store, copies)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_source_file_named_like_a_temporary_link_stays_when_a_killed_run_is_undone(tmp_path):
+    """The undoing of a run killed as it linked its files into the union removes its links under
+    temporary names, never a file of the source of such a name: one an older backup saved alone,
+    nor one the killed run saved anew."""
+    lab, cfg = _local_lab(tmp_path)
+    alone, anew = ".rabtui-link-0123456789abcdef", ".rabtui-link-fedcba9876543210"
+    _files(lab.src / "arch", {alone: b"older only", anew: b"first"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    os.unlink(lab.src / "arch" / alone)
+    _files(lab.src / "arch", {anew: b"second", "x": b"x2" * 120})
+    for point in ("backup.union_linking", "backup.archive_linked"):
+        _killed(rabtui(lab, "backup", "loc", point=point))
+    os.unlink(lab.src / "arch" / anew)
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[newest["id"]] = _copy(lab, cfg)
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(lab.src / "arch"))
+    assert sorted(os.listdir(union)) == sorted([alone, anew, "x", "y"])
+    assert (union / alone).read_bytes() == b"older only" and (union / anew).read_bytes() == b"first"
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)
