@@ -58,3 +58,27 @@ def test_a_source_file_named_like_a_temporary_link_stays_when_a_killed_run_is_un
     assert (union / alone).read_bytes() == b"older only" and (union / anew).read_bytes() == b"first"
     invariants.check_backups_hold(cfg, store, copies)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_killed_runs_file_where_an_older_backup_has_an_empty_directory_is_undone(tmp_path):
+    """The union holds no empty directory of a backup: a file of a killed run at that path is there
+    alone, and its undoing removes it (a directory is no version to put back)."""
+    lab, cfg = _local_lab(tmp_path)
+    (lab.src / "arch" / "e").mkdir()
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    os.rmdir(lab.src / "arch" / "e")
+    _files(lab.src / "arch", {"e": b"a file now"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    os.unlink(lab.src / "arch" / "e")
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "cannot link" not in after.stdout + after.stderr
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[newest["id"]] = _copy(lab, cfg)
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(lab.src / "arch"))
+    assert not (union / "e").is_file()
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)

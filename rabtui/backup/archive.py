@@ -187,8 +187,8 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     for rel, _ in list(same_in_union(data, union)):
         undone += 1
         base = next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and _exists(b, rel)), None)
-        if base is None:
-            _remove(union, rel)
+        if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
+            _remove(union, rel)     # a directory (empty there: the union had none) is no version to link
         else:
             link_into_union(base, union, [rel])
     return undone
