@@ -23,7 +23,7 @@ def _rabtui(lab: Lab, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
 
 
-@pytest.mark.parametrize("odd", ["fifo", "zero", "nested"])
+@pytest.mark.parametrize("odd", ["fifo", "zero", "nested", "long id"])
 def test_a_label_that_is_no_label_is_said_in_a_line(tmp_path, odd):
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local()
@@ -37,14 +37,16 @@ def test_a_label_that_is_no_label_is_said_in_a_line(tmp_path, odd):
         os.mkfifo(label)
     elif odd == "zero":
         os.symlink("/dev/zero", label)
-    else:
+    elif odd == "nested":
         label.write_bytes(b"[" * 50_000)     # under the size of a label
+    else:     # JSON whose id is long: another medium's label, said in a line all the same
+        label.write_text('{"id": "' + "x" * 50_000 + '", "serial": "0123456789abcdef"}')
     for args in (("backup", "loc"), ("restore", "loc", str(lab.src / "data"), "--to", str(tmp_path / "out"))):
         done = _rabtui(lab, *args)
         out = done.stdout + done.stderr
         assert done.returncode == 1, out
         assert "Traceback" not in out and "internal error" not in out, out
-        assert ".rabtui-medium" in out, out
+        assert ("is labelled 'xxx" if odd == "long id" else ".rabtui-medium") in out, out
         assert max(map(len, out.splitlines())) < 1000, "the label's text was said whole"
     assert snapshot(medium / "loc") == before
     assert not (tmp_path / "out").exists()

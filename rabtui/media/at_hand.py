@@ -21,7 +21,7 @@ T = TypeVar("T")
 def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
     """Why `medium` is not usable at its path now (None: it is there, with its own label; with the
     state's `store`, the label of the disk the state used as that medium)."""
-    from rabtui.media.medium import read_label
+    from rabtui.media.medium import read_label, said_id
 
     try:
         label = read_label(medium.path) if Path(medium.path).is_dir() else None
@@ -30,7 +30,7 @@ def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
     if label and label.get("id") == medium.id:
         other = other_labelling(store, medium, label)
         return f"medium {medium.id}: {other}" if other else None
-    found = f"labelled {label.get('id')!r}" if label else "not there (not mounted?)"
+    found = f"labelled {said_id(label)}" if label else "not there (not mounted?)"
     return f"medium {medium.id} is {found} at {medium.path}"
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from rabtui import __version__, faults
+from rabtui import __version__, faults, fmt
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
 from rabtui.media.medium_layout import read_regular
@@ -60,6 +60,11 @@ def read_label(path: str | os.PathLike) -> dict | None:
             raise WorkFailed(f"cannot read the label {label_path}: not a label of rabtui's")
         data = {"id": text.strip()}
     return data
+
+
+def said_id(label: dict | None) -> str:
+    """The id `label` holds, quoted as a message says it: a long one (a label from elsewhere) cut."""
+    return fmt.cut_middle(repr(label.get("id") if isinstance(label, dict) else None), 80)
 
 
 def write_label(medium: Medium, *, first: bool = False, follows: dict | None = None) -> dict:
@@ -199,11 +204,11 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
         label = write_label(medium, first=True)
         faults.point("medium.labelled")
         if label.get("id") != medium.id:
-            raise WorkFailed(f"medium {medium.id}: {path} was labelled {label.get('id')!r} meanwhile: wrong medium")
+            raise WorkFailed(f"medium {medium.id}: {path} was labelled {said_id(label)} meanwhile: wrong medium")
         emit(Event(LOG, f"medium {medium.id}: empty, labelled now"))
     elif label.get("id") != medium.id:
         raise WorkFailed(
-            f"medium {medium.id}: {path} is labelled {label.get('id')!r}, not {medium.id!r}: wrong medium"
+            f"medium {medium.id}: {path} is labelled {said_id(label)}, not {medium.id!r}: wrong medium"
         )
     elif other := media_state.other_labelling(store, medium, label):
         raise WorkFailed(f"medium {medium.id}: {other}; refusing to use it", hint=_other_disk_hint(medium))
@@ -292,7 +297,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
             # the label the database records kept beside it again (`check` asks for this when not)
             return _said(f"medium {medium.id} is already labelled", media_state.keep_recorded_label(store, medium.id))
         if label is not None and not force:
-            raise RabtuiError(f"{path} is labelled {label.get('id')!r}, not {medium.id!r}",
+            raise RabtuiError(f"{path} is labelled {said_id(label)}, not {medium.id!r}",
                               hint="use --force to relabel it")
         others = foreign_files(path)
         if label is None and others and not force:
@@ -310,7 +315,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
         written = write_label(medium, first=label is None, follows=media_state.remembered_label(store, medium.id)
                               if known else None)
         if written.get("id") != medium.id:
-            raise RabtuiError(f"{path} was labelled {written.get('id')!r} meanwhile, not {medium.id!r}",
+            raise RabtuiError(f"{path} was labelled {said_id(written)} meanwhile, not {medium.id!r}",
                               hint="use --force to relabel it")
         not_kept = media_state.remember_label(store, medium, written)
         media_state.remember_mount(store, medium)

@@ -141,7 +141,7 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
         report.unmatched.append(f"medium {medium.id}: no labelled medium at {path}")
         return
     if label.get("id") != medium.id:
-        report.unmatched.append(f"medium {medium.id}: {path} is labelled {label.get('id')!r}")
+        report.unmatched.append(f"medium {medium.id}: {path} is labelled {mediamod.said_id(label)}")
         return
     other = mounts.labelled_otherwise(medium, label, known.get(medium.id))
     if other:     # its backups are not this server's: the medium's own disk is away
