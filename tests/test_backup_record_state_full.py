@@ -16,6 +16,7 @@ import pytest
 
 from tests import invariants
 from tests.test_medium_identity import _killed, _rabtui, _stopped_at
+from tests.test_union_undo_lock import _Holder
 from tests.trees import Lab, fill_up, write_files
 
 
@@ -31,12 +32,22 @@ def _lab(tmp_path, tmpfs) -> Lab:
     return lab
 
 
-def _state_full_at(lab: Lab, point: str) -> tuple[subprocess.Popen, str, dict]:
-    run = _stopped_at(lab, point, "backup", "loc")
-    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-    fill_up(lab.state.parent / "filler")
-    run.send_signal(signal.SIGCONT)
-    out = run.communicate(timeout=120)[0].decode()
+def _state_full_at(lab: Lab, point: str, *, union_held: bool = False) -> tuple[subprocess.Popen, str, dict]:
+    """A backup of `loc` stopped at `point` goes on once the state directory is full (and, with
+    `union_held`, another holds the source's union: what it linked there cannot be undone)."""
+    run = holder = None
+    try:
+        run = _stopped_at(lab, point, "backup", "loc")
+        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+        if union_held:
+            holder = _Holder(lab)
+        fill_up(lab.state.parent / "filler")
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        if holder is not None:
+            holder.release()
+        _killed(run)
     return run, out, row
 
 
@@ -169,7 +180,6 @@ def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, 
     io_timeout: the run's backup.json says failed, its links left. The next run's recovery, or
     rebuild-state run before it, undoes them as a killed run's: the union shows again what the
     complete backups saved."""
-    from tests.test_union_undo_lock import _Holder
 
     lab = Lab(tmp_path, media_count=1)
     lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
@@ -178,18 +188,7 @@ def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, 
     assert _rabtui(lab, "backup", "loc").returncode == 0
     write_files(lab.src / "arch", {"y": "y1", "x": "x2"})
     before = _union(lab)
-    run = holder = None
-    try:
-        run = _stopped_at(lab, "backup.catalog", "backup", "loc")
-        row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-        holder = _Holder(lab)
-        fill_up(lab.state.parent / "filler")
-        run.send_signal(signal.SIGCONT)
-        out = run.communicate(timeout=120)[0].decode()
-    finally:
-        if holder is not None:
-            holder.release()
-        _killed(run)
+    run, out, row = _state_full_at(lab, "backup.catalog", union_held=True)
     assert run.returncode == 1 and "cannot be written" in out, out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         record = json.load(f)
@@ -290,7 +289,6 @@ def test_rebuild_state_undoes_the_links_of_a_failed_run_made_after_a_complete_on
     as recovery does, and undoes them; the union shows what the complete backups saved."""
     from datetime import datetime, timedelta
 
-    from tests.test_union_undo_lock import _Holder
 
     lab = Lab(tmp_path, media_count=1)
     lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
@@ -301,17 +299,7 @@ def test_rebuild_state_undoes_the_links_of_a_failed_run_made_after_a_complete_on
     assert lab.backup(cfg, "loc", now=datetime.now() + timedelta(days=1)).status == "completed"
     before = _union(lab)
     write_files(lab.src / "arch", {"z": "z1", "x": "x2"})
-    run = holder = None
-    try:
-        run = _stopped_at(lab, "backup.catalog", "backup", "loc")
-        holder = _Holder(lab)
-        fill_up(lab.state.parent / "filler")
-        run.send_signal(signal.SIGCONT)
-        out = run.communicate(timeout=120)[0].decode()
-    finally:
-        if holder is not None:
-            holder.release()
-        _killed(run)
+    run, out, _ = _state_full_at(lab, "backup.catalog", union_held=True)
     assert run.returncode == 1 and "cannot be written" in out, out
     assert _union(lab) == {"x": "x2", "y": "y1", "z": "z1"}     # its links, left
     os.unlink(lab.state.parent / "filler")
