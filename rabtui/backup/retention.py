@@ -315,9 +315,6 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
             yield inode
 
 
-_NONE_AFTER, _NONE_BEFORE = 2**62, -(2**62)     # no live backup after / before: no version reaches it
-
-
 def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = None) -> None:
     """The catalog after these backups are gone, in one transaction: mark them deleted, drop the
     archive versions they saved first, move each version range that starts or ends at one of them
@@ -353,13 +350,12 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
             conn.execute(f"DELETE FROM versions WHERE first_backup IN ({gone}) AND path_id IN"
                          " (SELECT p.id FROM paths p JOIN temp.gone_archive_dirs a ON a.source=p.source AND a.dir=p.dir)")
         conn.execute(
-            "UPDATE versions SET first_backup=(SELECT CASE WHEN versions.last_backup >= COALESCE(g.nxt, ?) THEN g.nxt"
-            f" ELSE -1 END FROM temp.gone_backups g WHERE g.id=versions.first_backup) WHERE first_backup IN ({gone})",
-            (_NONE_AFTER,))
+            "UPDATE versions SET first_backup=(SELECT CASE WHEN versions.last_backup >= g.nxt THEN g.nxt"
+            f" ELSE -1 END FROM temp.gone_backups g WHERE g.id=versions.first_backup) WHERE first_backup IN ({gone})")
         conn.execute(
-            "UPDATE versions SET last_backup=(SELECT CASE WHEN versions.first_backup <= COALESCE(g.prv, ?) THEN g.prv"
+            "UPDATE versions SET last_backup=(SELECT CASE WHEN versions.first_backup <= g.prv THEN g.prv"
             f" ELSE -1 END FROM temp.gone_backups g WHERE g.id=versions.last_backup)"
-            f" WHERE last_backup IN ({gone}) AND first_backup<>-1", (_NONE_BEFORE,))
+            f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
         conn.execute("DELETE FROM versions WHERE first_backup=-1 OR last_backup=-1")
 
 

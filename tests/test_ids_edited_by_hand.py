@@ -1,0 +1,35 @@
+"""Backup ids a backup.json on a medium was given by hand, high ones: the backups after it go on
+above them (backup.history.highest_id), so the database holds ids far above those it gave itself.
+Forgetting such a backup, and rebuild-state over such a medium, keep the catalog the media."""
+import json
+import shutil
+
+from rabtui.backup import retention
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.trees import Lab
+
+
+def _first_edited(lab: Lab, cfg, backup_id: int) -> None:
+    (lab.src / "data" / "f").write_bytes(b"first")
+    assert lab.backup(cfg).status == "completed"
+    (_, path, info), = medium_layout.list_backups(lab.media[0][1], "loc")
+    (path / "backup.json").write_text(json.dumps({**info, "backup_id": backup_id}))
+
+
+def test_a_backup_numbered_above_an_id_given_by_hand_is_forgotten_with_its_versions(tmp_path):
+    """The medium's newest backup, numbered above 2**62 after an id given by hand just below it,
+    saved a file anew: forgetting it drops that version (no backup after it holds it). It failed
+    with 'NOT NULL constraint failed': the id was taken for 'no backup after it'."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    _first_edited(lab, cfg, 2 ** 62 - 1)
+    (lab.src / "data" / "f").write_bytes(b"second")
+    res = lab.backup(cfg)
+    assert res.status == "completed" and res.backup_id >= 2 ** 62, (res.status, res.backup_id)
+    store = lab.store()
+    retention.forget_backups(store, [res.backup_id], cfg)
+    (_, _, _), (_, newest, _) = medium_layout.list_backups(lab.media[0][1], "loc")
+    shutil.rmtree(newest)
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
