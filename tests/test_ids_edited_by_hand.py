@@ -33,3 +33,29 @@ def test_a_backup_numbered_above_an_id_given_by_hand_is_forgotten_with_its_versi
     shutil.rmtree(newest)
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_json_agrees(cfg, store)
+
+
+def test_rebuild_state_records_every_backup_after_one_given_an_id_near_sqlites_largest(tmp_path):
+    """A backup.json given 2**63-2 by hand, two backups after it: rebuild-state records all three,
+    the file as saved last is the newest in the catalog. It numbered the second above the edited one
+    (2**63-1, written into its backup.json) and left the third out ('Python int too large')."""
+    from tests.test_kill_anywhere import rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    _first_edited(lab, cfg, 2 ** 63 - 2)
+    for i in range(2):
+        (lab.src / "data" / "f").write_bytes(b"later %d" % i)
+        assert lab.backup(cfg).status == "completed"
+    done = rabtui(lab, "rebuild-state")
+    assert "not recorded" not in done.stdout and "backup_id 9223372036854775806 is not an id" in done.stdout, done.stdout
+    store = lab.store()
+    assert store.one("SELECT COUNT(*) FROM backups WHERE status='completed'")[0] == 3
+    assert store.one("SELECT MAX(id) FROM backups")[0] < 2 ** 62
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_json_agrees(cfg, store)
+    ids = [info["backup_id"] for _, _, info in medium_layout.list_backups(lab.media[0][1], "loc")[1:]]
+    assert ids == sorted(ids) and max(ids) < 2 ** 62, ids
+    restored = tmp_path / "out"
+    assert rabtui(lab, "restore", "loc", str(lab.src / "data" / "f"), "--to", str(restored)).returncode == 0
+    assert (restored / str(lab.src / "data" / "f").lstrip("/")).read_bytes() == b"later 1"

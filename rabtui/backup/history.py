@@ -19,9 +19,8 @@ from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
-from rabtui.state.store import COMPLETE, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, ID_REACH, RESTORABLE, Store
 
-MAX_ID = 2 ** 62          # an id recorded above it (by hand: SQLite's largest is 2**63-1) is not gone above
 
 
 def free_name(store: Store, medium: Medium, source_id: str, when: datetime) -> str:
@@ -87,7 +86,7 @@ def highest_id(listed: list) -> int:
         if info:
             former = info.get("former_ids")
             ids += [i for i in [info.get("backup_id"), *(former if isinstance(former, list) else [])]
-                    if isinstance(i, int) and not isinstance(i, bool) and 0 < i < MAX_ID]
+                    if isinstance(i, int) and not isinstance(i, bool) and 0 < i < ID_REACH]
     return max(ids)
 
 

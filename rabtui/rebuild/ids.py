@@ -22,7 +22,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from rabtui.state.store import BACKUP_IDS_USED, read_only
+from rabtui.state.store import BACKUP_IDS_USED, ID_REACH, read_only
 
 Key = tuple[str, str, str]       # medium, source, backup name
 
@@ -68,7 +68,7 @@ def _used(conn: sqlite3.Connection) -> int:
     ids = [conn.execute("SELECT MAX(id) FROM backups").fetchone()[0] or 0]
     ids += [int(v) for (v,) in conn.execute("SELECT value FROM meta WHERE key=?", (BACKUP_IDS_USED,)).fetchall()
             if str(v).isascii() and str(v).isdigit()]
-    return max([0, *(i for i in ids if isinstance(i, int) and i < 2 ** 62)])
+    return max([0, *(i for i in ids if isinstance(i, int) and i < ID_REACH)])
 
 
 def made_order(names: list[str], bases: list[str | None]) -> list[int]:

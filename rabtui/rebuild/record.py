@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rabtui.state.store import ID_REACH
+
 STATUSES = ("running", "completed", "warnings", "kept", "failed", "abandoned", "deleted")
 KINDS = ("standard", "archive")
 MAX_INT = 2 ** 63 - 1          # SQLite's largest integer: ids, sizes and counts
@@ -118,9 +120,9 @@ def _former_ids(value) -> list[int]:
 
 
 def _backup_id(value, notes: list[str]) -> int | None:
-    if value is None or _is_int(value, 1):
+    if value is None or (_is_int(value, 1) and value < ID_REACH):
         return value
-    notes.append(f"backup_id {_shown(value)} is not an id (1 to 2**63-1): recorded under a new one")
+    notes.append(f"backup_id {_shown(value)} is not an id (1 to 2**62-1): recorded under a new one")
     return None
 
 

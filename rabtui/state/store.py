@@ -60,6 +60,9 @@ def as_made(b: str = "b") -> str:
 # meta: the highest backup id a database that rebuild-state replaced gave. Backups on media that
 # rebuild did not read (offsite) hold ids up to it: the ids given after it go on above it.
 BACKUP_IDS_USED = "backup_ids_used"
+# an id recorded from it up (by hand: SQLite's largest is 2**63-1) is none to go on above: the ids
+# after it would soon pass SQLite's largest
+ID_REACH = 2 ** 62
 # (none, for SQLite to choose a free one, past its largest integer: an id put there by hand)
 NEXT_BACKUP_ID_SQL = ("(SELECT CASE WHEN n < 9223372036854775807 THEN n + 1 END FROM (SELECT MAX(COALESCE(MAX(id), 0),"
                       f" COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key='{BACKUP_IDS_USED}'), 0)) AS n"
