@@ -2,6 +2,7 @@
 above them (backup.history.highest_id), so the database holds ids far above those it gave itself.
 Forgetting such a backup, and rebuild-state over such a medium, keep the catalog the media."""
 import json
+import os
 import shutil
 
 from rabtui.backup import retention
@@ -59,3 +60,25 @@ def test_rebuild_state_records_every_backup_after_one_given_an_id_near_sqlites_l
     restored = tmp_path / "out"
     assert rabtui(lab, "restore", "loc", str(lab.src / "data" / "f"), "--to", str(restored)).returncode == 0
     assert (restored / str(lab.src / "data" / "f").lstrip("/")).read_bytes() == b"later 1"
+
+
+def test_a_killed_run_is_undone_against_a_backup_given_an_id_out_of_reach_by_hand(tmp_path):
+    """The medium's only complete backup, its backup.json given 10**30 by hand; a run after it killed
+    as it links a new version of an archive file into the union: its undoing puts the version that
+    backup saved back. It took that backup for one made after the killed run (by the ids), and the
+    union lost the file."""
+    from tests.test_kill_anywhere import _files, _killed, _local_lab, rabtui
+
+    lab, cfg = _local_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    (_, path, info), = medium_layout.list_backups(lab.media[0][1], "loc")
+    (path / "backup.json").write_text(json.dumps({**info, "backup_id": 10 ** 30}))
+    _files(lab.src / "arch", {"x": b"x2" * 120})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert (union / "x").read_bytes() == b"x2" * 120
+    os.unlink(lab.src / "arch" / "x")             # gone from the source: the union shows the one saved before
+    done = rabtui(lab, "backup", "loc")
+    assert done.returncode == 0 and "found an interrupted backup of loc" in done.stdout, done.stdout + done.stderr
+    assert (union / "x").read_bytes() == b"x1" * 100
+    invariants.check_catalog_is_media(cfg, lab.store())

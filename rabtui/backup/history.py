@@ -85,9 +85,14 @@ def highest_id(listed: list) -> int:
     for _name, _path, info in listed:
         if info:
             former = info.get("former_ids")
-            ids += [i for i in [info.get("backup_id"), *(former if isinstance(former, list) else [])]
-                    if isinstance(i, int) and not isinstance(i, bool) and 0 < i < ID_REACH]
+            ids += [i for i in [info.get("backup_id"), *(former if isinstance(former, list) else [])] if an_id(i)]
     return max(ids)
+
+
+def an_id(value) -> bool:
+    """Whether a backup.json's id is one the backups' order goes by: one given by hand from ID_REACH
+    up is none (the ids after it would pass SQLite's largest), nor is a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < ID_REACH
 
 
 # "the source's newest complete backup" below is the one made last (the highest id), whatever its
@@ -330,7 +335,7 @@ def _made_before(listed: list, a: int, b: int) -> bool:
     if b >= len(listed):      # not listed (no longer a backup's name): every backup there came before it
         return True
     ids = [listed[i][2].get("backup_id") if listed[i][2] else None for i in (a, b)]
-    if all(isinstance(i, int) for i in ids):
+    if all(an_id(i) for i in ids):
         return ids[0] < ids[1]
     return a < b
 
