@@ -18,22 +18,46 @@ def _first_edited(lab: Lab, cfg, backup_id: int) -> None:
     (path / "backup.json").write_text(json.dumps({**info, "backup_id": backup_id}))
 
 
-def test_a_backup_numbered_above_an_id_given_by_hand_is_forgotten_with_its_versions(tmp_path):
-    """The medium's newest backup, numbered above 2**62 after an id given by hand just below it,
-    saved a file anew: forgetting it drops that version (no backup after it holds it). It failed
-    with 'NOT NULL constraint failed': the id was taken for 'no backup after it'."""
+def _renumbered(store, was: int, bid: int) -> None:
+    """Backup `was` under the id `bid` throughout the database."""
+    with store.transaction() as conn:
+        for table, column in (("backups", "id"), ("backups", "link_dest"), ("backup_steps", "backup_id"),
+                              ("backup_dirs", "backup_id"), ("versions", "first_backup"),
+                              ("versions", "last_backup"), ("changes", "backup")):
+            conn.execute(f"UPDATE {table} SET {column}=? WHERE {column}=?", (bid, was))
+
+
+def test_a_backup_with_an_id_from_2_62_up_is_forgotten_with_its_versions(tmp_path):
+    """The medium's newest backup holds an id from 2**62 up in the database (rebuild-state kept
+    such an id from a backup.json given it by hand, before it refused them) and saved a file anew:
+    forgetting it drops that version (no backup after it holds it). It failed with 'NOT NULL
+    constraint failed': the id was taken for 'no backup after it'."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local()
-    _first_edited(lab, cfg, 2 ** 62 - 1)
+    (lab.src / "data" / "f").write_bytes(b"first")
+    assert lab.backup(cfg).status == "completed"
     (lab.src / "data" / "f").write_bytes(b"second")
     res = lab.backup(cfg)
-    assert res.status == "completed" and res.backup_id >= 2 ** 62, (res.status, res.backup_id)
+    assert res.status == "completed"
     store = lab.store()
-    retention.forget_backups(store, [res.backup_id], cfg)
+    _renumbered(store, res.backup_id, 2 ** 62 + 5)
+    retention.forget_backups(store, [2 ** 62 + 5], cfg)
     (_, _, _), (_, newest, _) = medium_layout.list_backups(lab.media[0][1], "loc")
     shutil.rmtree(newest)
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_json_agrees(cfg, store)
+
+
+def test_a_backup_after_one_given_an_id_just_below_2_62_keeps_below_it(tmp_path):
+    """A backup.json given 2**62-1 by hand: the backups after it keep ids below 2**62, those the
+    database and rebuild-state hold as ids."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    _first_edited(lab, cfg, 2 ** 62 - 1)
+    for i in range(2):
+        (lab.src / "data" / "f").write_bytes(b"later %d" % i)
+        res = lab.backup(cfg)
+        assert res.status == "completed" and res.backup_id < 2 ** 62, (res.status, res.backup_id)
 
 
 def test_rebuild_state_records_every_backup_after_one_given_an_id_near_sqlites_largest(tmp_path):

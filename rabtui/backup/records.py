@@ -26,7 +26,7 @@ from pathlib import Path
 from rabtui import __version__, faults
 from rabtui.backup.sizes import DirSizes, Totals
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
-from rabtui.state.store import NEXT_BACKUP_ID_SQL, Store
+from rabtui.state.store import ID_REACH, NEXT_BACKUP_ID_SQL, Store
 
 STEPS = (
     "source reachable",
@@ -232,7 +232,7 @@ class RunRecord:
         was = self.id
         with self.store.transaction() as conn:
             new = max(highest, conn.execute("SELECT MAX(id) FROM backups").fetchone()[0]) + 1
-            if new > 2 ** 63 - 1:     # the database holds SQLite's largest id (put on a medium by hand)
+            if new >= ID_REACH:     # an id given by hand on the medium (or a database that took one)
                 return None
             conn.execute("UPDATE backups SET id=? WHERE id=?", (new, was))
             conn.execute("UPDATE backup_steps SET backup_id=? WHERE backup_id=?", (new, was))
