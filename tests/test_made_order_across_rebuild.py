@@ -106,3 +106,29 @@ def test_a_backup_json_with_an_id_out_of_reach_stops_no_backup(tmp_path):
     for _ in range(2):
         res = lab.backup(cfg)
         assert res.status == "completed", res.reason
+
+
+def test_backups_renumbered_by_rebuild_state_on_two_media_keep_the_order_they_were_made_in(tmp_path):
+    """A state database made anew after the old one was lost, a backup onto m2 then one onto m1
+    before rebuild-state: both clash with ids of the old database's backups (on m1 and m3) and are
+    numbered anew, the one made last above the other, whatever the order of their media. m1's was
+    numbered first, below m2's, and a restore brought m2's older version."""
+    import time
+
+    lab = Lab(tmp_path, media_count=3)
+    lab.local()
+    doc = lab.src / "data" / "doc"
+    for night, medium in enumerate(["m1", "m3", "m3", "m3"]):      # ids 1 to 4
+        _files(lab.src / "data", {"doc": b"night %d" % night})
+        _ok(lab, "backup", "loc", "--medium", medium)
+    for path in lab.state.glob("rabtui.db*"):                       # lost: made anew by the next run
+        os.unlink(path)
+    _files(lab.src / "data", {"doc": b"onto m2"})
+    _ok(lab, "backup", "loc", "--medium", "m2")                      # id 1 again
+    time.sleep(1.1)                                                 # started a second later
+    _files(lab.src / "data", {"doc": b"onto m1, made last"})
+    _ok(lab, "backup", "loc", "--medium", "m1")                      # id 2 (above m1's 1), m3's 2
+    assert rabtui(lab, "rebuild-state").returncode == 0
+    restored = tmp_path / "out"
+    _ok(lab, "restore", "loc", str(doc), "--to", str(restored))
+    assert (restored / str(doc).lstrip("/")).read_bytes() == b"onto m1, made last"

@@ -8,7 +8,8 @@ it by that id), unless
 - keeping it would break the order of the ids of a source's restorable backups on a medium: the
   catalog's ranges run over those ids, and the first backup after the rebuild extends the ranges
   of the newest one, so an older backup with a higher id would be said to hold its files.
-Any other backup gets an id above every id found, in the order of its source's backups there.
+Any other backup gets an id above every id found, in the order of its source's backups there
+and, across media, in the order they started.
 
 That order is the one they were made in (made_order): by their names, except that a backup comes
 after the one it was linked from. A clock that was wrong dates a backup ahead of those made after
@@ -43,17 +44,24 @@ def assign(groups: list[list[Found]], used: int = 0) -> dict[Key, int]:
     for f in sorted(found, key=lambda f: f.started):
         if f.wanted is not None:
             owner.setdefault(f.wanted, f.key)
-    fresh = max(max((f.wanted for f in found if f.wanted is not None), default=0), used) + 1
     ids: dict[Key, int] = {}
+    new: list[list[Found]] = []       # of each group, those that get a new id
     for group in groups:
-        last = 0
+        new.append([])
+        last, renumbered = 0, False
         for f in group:
             bid = f.wanted if f.wanted is not None and owner[f.wanted] == f.key else None
-            if bid is None or (f.restorable and bid <= last):
-                bid, fresh = fresh, fresh + 1
-            if f.restorable:
-                last = bid
-            ids[f.key] = bid
+            if bid is None or (f.restorable and (renumbered or bid <= last)):
+                new[-1].append(f)
+                renumbered = renumbered or f.restorable
+            else:
+                ids[f.key] = bid
+                last = bid if f.restorable else last
+    # the new ids in the order the backups started across media, each medium's in its own order: a
+    # backup made later than another is not numbered below it because its medium came first
+    fresh = max(max((f.wanted for f in found if f.wanted is not None), default=0), used) + 1
+    for fresh, f in enumerate(heapq.merge(*new, key=lambda f: f.started), start=fresh):
+        ids[f.key] = fresh
     return ids
 
 
