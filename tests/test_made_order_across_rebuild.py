@@ -132,3 +132,29 @@ def test_backups_renumbered_by_rebuild_state_on_two_media_keep_the_order_they_we
     restored = tmp_path / "out"
     _ok(lab, "restore", "loc", str(doc), "--to", str(restored))
     assert (restored / str(doc).lstrip("/")).read_bytes() == b"onto m1, made last"
+
+
+def test_a_backup_made_after_one_rebuild_state_numbers_anew_is_numbered_above_it(tmp_path):
+    """A state database made anew, a backup onto m2 (id 1 again: it clashes with m1's first) then one
+    onto m1 (id 4, above m1's: no clash): the one onto m2 is numbered anew, above every id, and the
+    one made after it goes above it too. It kept 4, below m2's 5, and a restore brought m2's older
+    version."""
+    import time
+
+    lab = Lab(tmp_path, media_count=2)
+    lab.local()
+    doc = lab.src / "data" / "doc"
+    for night in range(3):                                          # ids 1 to 3 on m1
+        _files(lab.src / "data", {"doc": b"night %d" % night})
+        _ok(lab, "backup", "loc", "--medium", "m1")
+    for path in lab.state.glob("rabtui.db*"):
+        os.unlink(path)
+    _files(lab.src / "data", {"doc": b"onto m2"})
+    _ok(lab, "backup", "loc", "--medium", "m2")
+    time.sleep(1.1)
+    _files(lab.src / "data", {"doc": b"onto m1, made last"})
+    _ok(lab, "backup", "loc", "--medium", "m1")
+    assert rabtui(lab, "rebuild-state").returncode == 0
+    restored = tmp_path / "out"
+    _ok(lab, "restore", "loc", str(doc), "--to", str(restored))
+    assert (restored / str(doc).lstrip("/")).read_bytes() == b"onto m1, made last"

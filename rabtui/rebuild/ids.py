@@ -9,7 +9,8 @@ it by that id), unless
   catalog's ranges run over those ids, and the first backup after the rebuild extends the ranges
   of the newest one, so an older backup with a higher id would be said to hold its files.
 Any other backup gets an id above every id found, in the order of its source's backups there
-and, across media, in the order they started.
+and, across media, in the order they started; so do the source's backups on any medium that
+started after it (a backup made later never has an id below one made before it).
 
 That order is the one they were made in (made_order): by their names, except that a backup comes
 after the one it was linked from. A clock that was wrong dates a backup ahead of those made after
@@ -44,24 +45,22 @@ def assign(groups: list[list[Found]], used: int = 0) -> dict[Key, int]:
     for f in sorted(found, key=lambda f: f.started):
         if f.wanted is not None:
             owner.setdefault(f.wanted, f.key)
-    ids: dict[Key, int] = {}
-    new: list[list[Found]] = []       # of each group, those that get a new id
-    for group in groups:
-        new.append([])
-        last, renumbered = 0, False
-        for f in group:
-            bid = f.wanted if f.wanted is not None and owner[f.wanted] == f.key else None
-            if bid is None or (f.restorable and (renumbered or bid <= last)):
-                new[-1].append(f)
-                renumbered = renumbered or f.restorable
-            else:
-                ids[f.key] = bid
-                last = bid if f.restorable else last
-    # the new ids in the order the backups started across media, each medium's in its own order: a
-    # backup made later than another is not numbered below it because its medium came first
     fresh = max(max((f.wanted for f in found if f.wanted is not None), default=0), used) + 1
-    for fresh, f in enumerate(heapq.merge(*new, key=lambda f: f.started), start=fresh):
-        ids[f.key] = fresh
+    ids: dict[Key, int] = {}
+    last = [0] * len(groups)
+    renumbered: set[str] = set()      # sources one of whose restorable backups got a new id
+    # in the order the backups started across media, each medium's in its own order: once one of a
+    # source's backups gets a new id (above every id), so do those that started after it, on any
+    # medium, else a backup made later would keep an id below it, and be taken for made before it
+    for g, f in heapq.merge(*([(g, f) for f in group] for g, group in enumerate(groups)), key=lambda e: e[1].started):
+        bid = f.wanted if f.wanted is not None and owner[f.wanted] == f.key else None
+        if bid is None or (f.restorable and (f.key[1] in renumbered or bid <= last[g])):
+            bid, fresh = fresh, fresh + 1
+            if f.restorable:
+                renumbered.add(f.key[1])
+        if f.restorable:
+            last[g] = bid
+        ids[f.key] = bid
     return ids
 
 
