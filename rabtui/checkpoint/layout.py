@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.xorriso import Entry
+from rabtui.media import below
 
 CATALOG_HEADER = "disc\tpath\tsize\tmtime\tsha256\n"
 CATALOG_ON_DISC = "catalog.tsv.gz"
@@ -222,7 +223,7 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
                     ensure_dir(parent, near.rpartition(b"/")[0] if near else None)
                 rel = iso_dir[len(prefix) + 1:]
                 disk = os.path.join(root, rel) if rel else root
-                if near and rel and _missing(disk):
+                if near and rel and _missing(root, rel):
                     disk = near
                 out.append(Entry("dir", disk, b"/" + iso_dir))
                 seen.add(iso_dir)
@@ -241,12 +242,14 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
     return out
 
 
-def _missing(path: bytes) -> bool:
+def _missing(root: bytes, rel: bytes) -> bool:
+    """Does `root` lack `rel` (paths of any length: one deeper than the kernel takes in one call is
+    looked for part by part)?"""
     try:
-        os.lstat(path)
+        below.lstat(root, rel)
     except FileNotFoundError:
         return True
-    except OSError:     # deeper than the kernel takes, say: xorriso reaches it
+    except OSError:     # a symlink or a file on the way: that is what the root holds there
         return False
     return False
 

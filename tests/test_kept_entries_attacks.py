@@ -1,0 +1,156 @@
+"""What only kept data saved, other than regular files, under hostile conditions: names of every
+byte, 255-byte names down to paths longer than the kernel takes on the medium, an entry of the kept
+backup changed on the medium between the plan and the burn. Real rsync and xorriso, an `images:`
+drive, a local source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from datetime import datetime, timedelta
+
+from rabtui.checkpoint import run
+from rabtui.cli import main
+from rabtui.events import READY, ScriptedPrompter
+from tests.test_checkpoint_deep import _name
+from tests.test_kept_data import SHORT, _post_commands
+from tests.trees import HOSTILE_NAMES, Lab, burn_due, write_files
+
+T0 = datetime(2026, 7, 1, 3, 0)
+
+
+def _lab(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    lab.write(lab._local_source([("photos", "archive")], "post_backup_commands = []", "loc")
+              + f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n\n[retention]\n{SHORT}\n')
+    return lab
+
+
+def _kept(lab, photos, add, remove=None) -> list[bytes]:
+    """A complete backup, a kept one after `add(photos)` (it returns what it made, deepest first),
+    that removed from the source (or by `remove()`), a complete backup again."""
+    write_files(photos, {"first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    made = add(os.fsencode(photos))
+    assert lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1)).status == "failed"
+    for path in made:
+        os.rmdir(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+    if remove is not None:
+        remove()
+    assert lab.backup(_post_commands(lab, False), now=T0 + timedelta(days=2)).status == "completed"
+    return made
+
+
+def _tree(root: bytes) -> dict[bytes, str]:
+    """Each entry below `root` -> its kind and what tells it (through directory descriptors: paths
+    of any length)."""
+    out: dict[bytes, str] = {}
+
+    def walk(fd: int, rel: bytes) -> None:
+        for name in map(os.fsencode, os.listdir(fd)):
+            st = os.lstat(name, dir_fd=fd)
+            r = os.path.join(rel, name) if rel else name
+            if os.path.stat.S_ISDIR(st.st_mode):
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                try:
+                    out[r] = "dir" if not os.listdir(sub) else "dir+"
+                    walk(sub, r)
+                finally:
+                    os.close(sub)
+            elif os.path.stat.S_ISLNK(st.st_mode):
+                out[r] = "link " + os.fsdecode(os.readlink(name, dir_fd=fd))
+            else:
+                out[r] = oct(st.st_mode)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        walk(fd, b"")
+    finally:
+        os.close(fd)
+    return out
+
+
+def _burn_verify_restore(lab, tmp_path, photos) -> tuple[dict, dict]:
+    cfg = lab.load()
+    store = lab.store()
+    from_medium = tmp_path / "from-medium"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) == 0
+    number = burn_due(cfg, store, asked={"*"})
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    from_discs = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
+                 "--to", str(from_discs)]) == 0
+    top = str(photos).lstrip("/")
+    return _tree(os.fsencode(from_medium / top)), _tree(os.fsencode(from_discs / top))
+
+
+def test_hostile_names_only_kept_data_saved_reach_the_discs_and_come_back(tmp_path):
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+
+    def add(root: bytes) -> list[bytes]:
+        made = []
+        for i, name in enumerate(HOSTILE_NAMES):
+            d = os.path.join(root, b"dir " + name)
+            os.mkdir(d)
+            os.symlink(b"../first.jpg", os.path.join(d, b"l " + name))
+            os.mkfifo(os.path.join(d, b"p " + name))
+            os.mkdir(os.path.join(d, b"e " + name))
+            made += [os.path.join(d, b"e " + name), os.path.join(d, b"p " + name), os.path.join(d, b"l " + name), d]
+        return made
+
+    _kept(lab, photos, add)
+    want = {}
+    for name in HOSTILE_NAMES:
+        d = b"dir " + name
+        want.update({d: "dir+", d + b"/l " + name: "link ../first.jpg", d + b"/p " + name: oct(0o10644),
+                     d + b"/e " + name: "dir"})
+    from_medium, from_discs = _burn_verify_restore(lab, tmp_path, photos)
+    assert {k: v for k, v in from_medium.items() if k != b"first.jpg"} == want
+    assert from_discs == from_medium
+
+
+def test_a_deep_empty_directory_only_kept_data_saved_past_the_kernels_path_on_the_medium(tmp_path):
+    """The source's path is under 4,096 bytes, the kept backup's on the medium over it."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    chain: list[bytes] = []
+
+    def add(root: bytes) -> list[bytes]:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        i = 0
+        while (used := len(root) + sum(len(n) + 1 for n in chain)) < 4040 - len(b"/deep-empty"):
+            name = _name(i, min(255, 4040 - len(b"/deep-empty") - used - 1))
+            os.mkdir(name, dir_fd=fd)
+            nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd, i = nfd, i + 1
+            chain.append(name)
+        os.symlink(b"target", b"deep-link", dir_fd=fd)
+        os.mkdir(b"deep-empty", dir_fd=fd)
+        os.close(fd)
+        return []
+
+    def remove() -> None:
+        """By descriptors, deepest first (the path is too long for rmdir)."""
+        fds = [os.open(os.fsencode(photos), os.O_RDONLY | os.O_DIRECTORY)]
+        for name in chain:
+            fds.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+        os.unlink(b"deep-link", dir_fd=fds[-1])
+        os.rmdir(b"deep-empty", dir_fd=fds[-1])
+        for name, fd in zip(reversed(chain), reversed(fds[:-1])):
+            os.close(fds.pop())
+            os.rmdir(name, dir_fd=fd)
+        os.close(fds.pop())
+
+    _kept(lab, photos, add, remove)
+    assert not os.path.lexists(lab.media[0][1] / "loc/.archive" / str(photos).lstrip("/") / os.fsdecode(chain[0]))
+    from_medium, from_discs = _burn_verify_restore(lab, tmp_path, photos)
+    deepest = b"/".join(chain)
+    assert len(os.fsencode(photos)) + len(deepest) + len(b"//deep-empty") == 4040
+    assert from_medium[deepest + b"/deep-empty"] == "dir" and from_medium[deepest + b"/deep-link"] == "link target"
+    assert from_discs == from_medium
