@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 from datetime import datetime, timedelta
 
-from rabtui.checkpoint import run
+from rabtui.checkpoint import prepare, run
 from rabtui.cli import main
-from rabtui.events import READY, ScriptedPrompter
+from rabtui.events import READY, WARNING, ScriptedPrompter
 from tests.test_checkpoint_deep import _name
 from tests.test_kept_data import SHORT, _post_commands
 from tests.trees import HOSTILE_NAMES, Lab, burn_due, write_files
@@ -154,3 +155,44 @@ def test_a_deep_empty_directory_only_kept_data_saved_past_the_kernels_path_on_th
     assert len(os.fsencode(photos)) + len(deepest) + len(b"//deep-empty") == 4040
     assert from_medium[deepest + b"/deep-empty"] == "dir" and from_medium[deepest + b"/deep-link"] == "link target"
     assert from_discs == from_medium
+
+
+def test_a_file_kept_data_saved_below_a_symlink_the_archive_holds_in_its_directorys_place_is_left_out(tmp_path):
+    """The source put a directory `a` holding a file into kept data, then a symlink `a` to a
+    directory of the backup host in its place: the checkpoint holds the symlink, warns of the file
+    it leaves out (a restore from the medium refuses it too) and takes nothing of the directory the
+    symlink points to. Both on one disc, each burn failed (xorriso: not a directory)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    foreign = tmp_path / "foreign"
+    (foreign / "ssl").mkdir(parents=True)
+    os.chmod(foreign / "ssl", 0o701)
+    os.setxattr(foreign / "ssl", "user.secret", b"of the backup host")
+
+    def add(root: bytes) -> list[bytes]:
+        write_files(root, {b"a/ssl/f": b"kept file"})
+        os.chmod(os.path.join(root, b"a/ssl"), 0o750)
+        return [os.path.join(root, b"a/ssl/f"), os.path.join(root, b"a/ssl"), os.path.join(root, b"a")]
+
+    _kept(lab, photos, add, lambda: os.symlink(foreign, photos / "a"))
+    cfg = lab.load()
+    store = lab.store()
+    said = []
+    plan = prepare.compute(cfg, store, asked={"*"}, emit=said.append)
+    assert [e.message for e in said if e.kind == WARNING] == [
+        f"loc:{photos}: 1 files that kept data saved lie below a symlink or a file that its backup holds in place of"
+        " their directory (a restore refuses them too), and are not put on discs, e.g. a/ssl/f"]
+    number = prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
+    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert burnt.status == "completed", burnt.message
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    iso = next((tmp_path / "iso").iterdir())
+    listing = subprocess.run(["xorriso", "-indev", str(iso), "-find", "/", "-exec", "lsdl", "--"],
+                             capture_output=True, text=True, errors="replace").stdout
+    attrs = subprocess.run(["xorriso", "-indev", str(iso), "-getfattr_r", "/", "--"],
+                           capture_output=True, text=True, errors="replace").stdout
+    assert "of the backup host" not in attrs and "drwx-----x" not in listing, listing
+    assert "/photos/a/ssl" not in listing and "/photos/a' -> " in listing, listing

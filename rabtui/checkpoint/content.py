@@ -70,6 +70,7 @@ class Scanned:
     # those that kept data saved which its backup no longer holds as recorded (not on the discs)
     disks: dict[int, bytes] = field(default_factory=dict)
     kept_lost: list[bytes] = field(default_factory=list)
+    kept_shadowed: list[bytes] = field(default_factory=list)   # below a symlink or file of the union (not on discs)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)

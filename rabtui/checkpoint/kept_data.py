@@ -37,7 +37,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
     the entries that kept data saved and the union does not show in that version, each read from
     the kept backup: `scanned.disks` says where. `take_attrs(scanned, path, rel, directory)` counts
     their xattrs. Returns the names (below the directory) of the files the kept backup no longer
-    holds as recorded."""
+    holds as recorded; into `scanned.kept_shadowed` those below a symlink or a file the union holds
+    in place of a directory on their way."""
     kept = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
@@ -58,6 +59,9 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
     with Shortcuts() as short:
         for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept)):
             rel = full[len(top):].lstrip(b"/") if top else full
+            if _in_place_of_a_directory(scanned, shown, rel):
+                scanned.kept_shadowed.append(rel)
+                continue
             i = shown.get(rel)
             if rel in others and newer_than_file(others[rel], first):
                 continue
@@ -142,6 +146,13 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
             old.disks[n] = path
             take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
     vars(scanned).update(vars(old))
+
+
+def _in_place_of_a_directory(scanned, shown: dict[bytes, int], rel: bytes) -> bool:
+    """Does the union hold a symlink, a special file or a file where `rel` has a directory on its
+    way? (A restore from the medium refuses what lies below it; a disc cannot hold both.)"""
+    return any((i := shown.get(d)) is not None and scanned.marks[i] != DIR_MARK
+               for d in _above(rel.rpartition(b"/")[0]))
 
 
 def _above(rel: bytes):
