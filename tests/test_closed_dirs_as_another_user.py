@@ -20,6 +20,7 @@ import pytest
 from rabtui.backup import deletion, retention
 from rabtui.backup import pipeline  # noqa: F401
 from rabtui.checkpoint import prepare, run  # noqa: F401
+from rabtui.errors import WorkFailed
 from rabtui.restore import run as R
 from rabtui.ssh import remote  # noqa: F401  (post-backup commands, run by the child)
 from tests.other_user import nobody_returns
@@ -241,3 +242,53 @@ def test_what_kept_data_saved_is_found_through_its_closed_directories(open_base,
     got = _as_nobody(lab, planned)
     assert got[b"plain/link"] == "symlink" and got[b"plain/empty"] == "dir", got
     assert stat.S_IMODE(os.lstat(kept / "closed").st_mode) == 0, "closed again as it was"
+
+
+@pytest.mark.parametrize("saved", ["entries", "file"])
+def test_what_kept_data_saved_inside_a_closed_directory_is_refused_by_the_plan_with_its_reason(open_base, sshd, saved):
+    """The burn and its verification read what only kept data saved where the kept backup holds it:
+    one in a directory closed to the user other than root is refused when planned, naming that
+    directory (root writes such a checkpoint), not a traceback; a restore from the medium brings it
+    back."""
+    lab, data = _lab(open_base, sshd, kind="archive",
+                     more=f'[checkpoint]\ndisc = "4MiB"\ndrive = "images:{open_base / "iso"}"\n')
+    failing = 'post_backup_commands = ["exit 4"]\n'
+    text = lab.config_path.read_text()
+    assert _backup(lab, T0) == ("completed", None)
+    os.chmod(data / "closed", 0o700)
+    made = ["link", "empty"] if saved == "entries" else ["kept.txt"]
+    if saved == "entries":
+        os.symlink("in", data / "closed/link")
+        os.mkdir(data / "closed/empty")
+    else:
+        (data / "closed/kept.txt").write_bytes(b"kept only")
+    os.chmod(data / "closed", 0)
+    lab.config_path.write_text(text.replace("[[sources.directories]]", failing + "[[sources.directories]]", 1))
+    assert _backup(lab, T0 + timedelta(days=1))[0] == "failed"
+    os.chmod(data / "closed", 0o700)
+    for name in made:
+        (data / "closed" / name).rmdir() if name == "empty" else (data / "closed" / name).unlink()
+    os.chmod(data / "closed", 0)
+    lab.config_path.write_text(text)
+    assert _backup(lab, T0 + timedelta(days=2))[0] in ("completed", "warnings")
+    kept = _backup_data(lab, (T0 + timedelta(days=1)).strftime("backup-%Y%m%d%H%M%S"), data)
+
+    def planned():
+        try:
+            prepare.compute(lab.load(), lab.store(), asked={"*"})
+        except WorkFailed as exc:
+            return str(exc), exc.hint
+        return "planned", None
+    said, hint = _as_nobody(lab, planned)
+    assert said.startswith(f"loc:{data}: cannot read {kept / 'closed'}, a directory of kept data on medium m1:"
+                           " permission denied"), said
+    assert "root writes the checkpoint" in hint
+    assert stat.S_IMODE(os.lstat(kept / "closed").st_mode) == 0, "closed again as it was"
+    summary, problems = _restored_as_nobody(lab, data, open_base / "out")
+    assert not problems, summary
+    out = open_base / "out" / str(data).lstrip("/")
+    os.chmod(out / "closed", 0o700)
+    if saved == "entries":
+        assert os.readlink(out / "closed/link") == "in" and os.listdir(out / "closed/empty") == []
+    else:
+        assert (out / "closed/kept.txt").read_bytes() == b"kept only"

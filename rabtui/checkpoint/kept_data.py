@@ -46,11 +46,15 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
         return []
     seen = found(store, backup, dir_path, union)
     if seen.unread:
-        raise WorkFailed(f"{backup['source']}:{dir_path}: cannot read {fmt.name(seen.unread[0])}, a directory of"
-                         f" kept data on medium {backup['medium']}: permission denied",
-                         hint="a directory closed to the user rabtui runs as goes onto discs when root writes the"
-                              " checkpoint")
+        raise _closed(backup, dir_path, seen.unread[0])
     others = seen.taken
+    # the burn, xorriso and the verification read what the plan takes where it is: nothing in a
+    # directory closed to the user rabtui runs as (opened for the walk only)
+    closed = sorted(seen.closed, key=len)
+    for saved_rel, saved in others.items():
+        path = saved.path(saved_rel)
+        if shut := next((c for c in closed if path.startswith(c + b"/")), None):
+            raise _closed(backup, dir_path, shut)
     scanned.skipped += seen.sockets
     top = catalog.rel_path(dir_path)
     shown = {rel: i for i, rel in enumerate(scanned.paths)}
@@ -75,6 +79,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
                 if below.symlink_on_the_way(root, rel) is not None:
                     raise FileNotFoundError(rel)
                 st = os.lstat(short.path(path))
+            except PermissionError:
+                raise _closed(backup, dir_path, os.path.dirname(path)) from None
             except OSError:
                 lost.append(rel)
                 continue
@@ -87,6 +93,13 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
         if extra:
             _merge(scanned, extra, take_attrs, short)
     return lost
+
+
+def _closed(backup, dir_path: str, path: bytes) -> WorkFailed:
+    return WorkFailed(f"{backup['source']}:{dir_path}: cannot read {fmt.name(path)}, a directory of kept data on"
+                      f" medium {backup['medium']}: permission denied",
+                      hint="a directory closed to the user rabtui runs as goes onto discs when root writes the"
+                           " checkpoint")
 
 
 def _newest_kept(store: Store, backup, dir_path: str, kept: list[int]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.store import KEPT, Store
@@ -35,6 +35,9 @@ class Found:
     taken: dict[bytes, Saved]   # path below the directory -> how it was saved
     sockets: list[bytes]        # no disc holds them
     unread: list[bytes]         # directories of the kept backups that could not be read (full paths)
+    # directories of the kept backups closed to the user other than root, opened for the walk and
+    # closed again (full paths): what lies in them cannot be read afterwards
+    closed: list[bytes] = field(default_factory=list)
 
 
 def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
@@ -49,17 +52,19 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     taken: dict[bytes, Saved] = {}
     sockets: dict[bytes, Saved] = {}
     unread: list[bytes] = []
+    closed: list[bytes] = []
     for kid, root in kept:
         # a user other than root: through the directories of theirs closed on the source
-        with opened_dirs.searchable_on_the_way(root, under), \
-                opened_dirs.opened_to_read(os.path.join(root, under) if under else root):
+        top = os.path.join(root, under) if under else root
+        with opened_dirs.searchable_on_the_way(root, under), opened_dirs.opened_to_read(top) as was:
+            closed += [os.path.join(top, d) if d else top for d in was]
             for rel, st in _walk(root, under, unread):
                 if rel in taken or rel in sockets or not _union_lacks(union, rel):
                     continue
                 (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
     for rel in [r for r, s in taken.items() if any(_has_entries(root, r) for kid, root in kept if kid != s.backup)]:
         del taken[rel]
-    return Found(taken, sorted(sockets), unread)
+    return Found(taken, sorted(sockets), unread, closed)
 
 
 def _walk(root: bytes, under: bytes, unread: list[bytes]):

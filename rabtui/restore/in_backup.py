@@ -110,17 +110,27 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     versions = catalog.archive_as_of(store, backup, (d.path,), rel)
     others: dict[bytes, Saved] = {}
     unread: list[bytes] = []
+    closed: list[bytes] = []
     if union is not None:
         top = rel_path(d.path)
         seen = kept_entries.found(store, backup, d.path, union, rel[len(top):].lstrip(b"/"))
-        unread = seen.unread
+        unread, closed = seen.unread, seen.closed
         for under, saved in seen.taken.items():
             full = os.path.join(top, under) if top else under
             if full in versions and not kept_entries.newer_than_file(saved, versions[full][2]):
                 continue
             versions.pop(full, None)
             others[full] = saved
-    return AsOf(versions, folders, backup, rel, sc, others, item, unread)
+    pick = AsOf(versions, folders, backup, rel, sc, others, item, unread)
+    # of the kept backups' directories closed to the user other than root, the outermost of those
+    # holding what is taken from them: opened again while it is copied (opened_to_read)
+    taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
+    if closed:
+        taken += [os.path.join(folders[v[2]], b"data", full) for full, v in versions.items()]
+    for path in sorted(closed, key=len):
+        if not any(path.startswith(c + b"/") for c in pick.closed) and any(t.startswith(path + b"/") for t in taken):
+            pick.closed.append(path)
+    return pick
 
 
 class AsOf:
@@ -136,6 +146,7 @@ class AsOf:
         self.others = {full: saved for full, saved in (others or {}).items()
                        if item is None or not os.path.lexists(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
         self.unread = list(unread)   # directories of kept backups that could not be read
+        self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
 
     def _full(self, under: bytes) -> bytes:

@@ -176,6 +176,8 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
             on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under))
         item = backup_source_path(cfg, source, row, rel, sc, store)
         pick = as_of(store, source, row, rel, item, sc, roots_of(cfg, source, row, rel)[-1][0])
+        for shut in pick.closed if pick is not None else ():   # kept data's, read by a user other than root
+            on_the_way.enter_context(opened_dirs.opened_to_read(shut))
         item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
