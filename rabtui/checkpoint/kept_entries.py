@@ -53,24 +53,33 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     sockets: dict[bytes, Saved] = {}
     unread: list[bytes] = []
     closed: list[bytes] = []
+    # path -> the kept backup holding a directory with entries there, MANY where two or more do
+    filled: dict[bytes, int] = {}
     for kid, root in kept:
         # a user other than root: through the directories of theirs closed on the source
         top = os.path.join(root, under) if under else root
         with opened_dirs.searchable_on_the_way(root, under), opened_dirs.opened_to_read(top) as was:
             closed += [os.path.join(top, d) if d else top for d in was]
             for rel, st in _walk(root, under, unread):
+                if st is None:
+                    filled[rel] = kid if filled.get(rel, kid) == kid else MANY
+                    continue
                 if rel in taken or rel in sockets or not _union_lacks(union, rel):
                     continue
                 (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
-    for rel in [r for r, s in taken.items() if any(_has_entries(root, r) for kid, root in kept if kid != s.backup)]:
+    for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup]:
         del taken[rel]
     return Found(taken, sorted(sockets), unread, closed)
 
 
+MANY = -1
+
+
 def _walk(root: bytes, under: bytes, unread: list[bytes]):
     """(path below `root`, lstat) of each entry at or below `under` that is neither a regular file
-    nor a directory with entries (an empty one is), never through a symlink. Into `unread`: the
-    directories that cannot be read (closed to a user other than root)."""
+    nor a directory with entries (an empty one is), never through a symlink; (path, None) of each
+    directory with entries. Into `unread`: the directories that cannot be read (closed to a user
+    other than root)."""
     if below.symlink_on_the_way(root, under) is not None:
         return
     try:
@@ -93,6 +102,8 @@ def _walk(root: bytes, under: bytes, unread: list[bytes]):
             continue
         if not items and rel:
             yield rel, dst
+        elif items:
+            yield rel, None
         for name, est in items:
             r = os.path.join(rel, name) if rel else name
             if stat.S_ISDIR(est.st_mode):
@@ -111,15 +122,6 @@ def _union_lacks(union: bytes, rel: bytes) -> bool:
     except OSError:     # a file on the way (ENOTDIR), or not to be read: taken as held
         return False
     return False
-
-
-def _has_entries(root: bytes, rel: bytes) -> bool:
-    if below.symlink_on_the_way(root, rel) is not None:
-        return False
-    try:
-        return bool(below.entries(root, rel))
-    except OSError:     # not there, or not a directory there
-        return False
 
 
 def newer_than_file(saved: Saved, first_backup: int | None) -> bool:
