@@ -196,3 +196,40 @@ def test_a_file_kept_data_saved_below_a_symlink_the_archive_holds_in_its_directo
                            capture_output=True, text=True, errors="replace").stdout
     assert "of the backup host" not in attrs and "drwx-----x" not in listing, listing
     assert "/photos/a/ssl" not in listing and "/photos/a' -> " in listing, listing
+
+
+def test_an_entry_of_kept_data_changed_on_the_medium_after_the_plan_is_never_burnt_as_it_is_now(tmp_path):
+    """Between the plan and the burn, the kept backup's symlink is pointed at /etc/shadow and its
+    empty directory replaced by a symlink to /etc: the burn names the entry no longer there as
+    planned, and no disc holds either."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+
+    def add(root: bytes) -> list[bytes]:
+        os.symlink(b"first.jpg", os.path.join(root, b"link"))
+        os.mkdir(os.path.join(root, b"empty"))
+        return [os.path.join(root, b"link"), os.path.join(root, b"empty")]
+
+    _kept(lab, photos, add)
+    cfg = lab.load()
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    kept = store.one("SELECT path FROM backups WHERE status='kept'")["path"]
+    there = os.path.join(kept, "data", str(photos).lstrip("/"))
+    mtime = os.lstat(os.path.join(there, "link")).st_mtime
+    os.unlink(os.path.join(there, "link"))
+    os.symlink("/etc/shadow", os.path.join(there, "link"))
+    os.utime(os.path.join(there, "link"), (mtime, mtime), follow_symlinks=False)
+    mtime = os.lstat(os.path.join(there, "empty")).st_mtime
+    os.rmdir(os.path.join(there, "empty"))
+    os.symlink("/etc", os.path.join(there, "empty"))
+    os.utime(os.path.join(there, "empty"), (mtime, mtime), follow_symlinks=False)
+    asked = []
+    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: asked.append(q.text) or READY))
+    assert burnt.status != "completed"
+    assert any("is no longer on medium m1" in text for text in asked), asked
+    for iso in (tmp_path / "iso").iterdir():
+        listing = subprocess.run(["xorriso", "-indev", str(iso), "-find", "/", "-exec", "lsdl", "--"],
+                                 capture_output=True, text=True, errors="replace").stdout
+        assert "shadow" not in listing and "passwd" not in listing, listing
