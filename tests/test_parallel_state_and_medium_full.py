@@ -1,9 +1,11 @@
 """Four sources backed up at once by one process (`backup --all`, max_parallel 4, each a thread of
 its own), two of them with archive directories, when their medium (to its last block and inode)
 and the state directory fill up while they run: each says how it ended on the medium (failed, or
-completed where its step 7 still found room), none leaves its backup.json `running`, what step 7
-linked into an archive union is undone, no traceback; once there is room, the next run of each
-records it so and the media and the catalog agree."""
+completed where its step 7 still found room), none that kept room for its last record leaves its
+backup.json `running`, what step 7 linked into an archive union is undone, no traceback; once
+there is room, the next run of each records it so and the media and the catalog agree. Which of
+them gets how far before the fill is the threads' race: every outcome is checked for what it
+must hold."""
 
 from __future__ import annotations
 
@@ -60,26 +62,40 @@ def test_four_sources_at_once_whose_medium_and_state_directory_fill_up(tmp_path,
     os.unlink(lab.state.parent / "filler")
     store = lab.store()
     rows = [dict(r) for r in store.all("SELECT * FROM backups WHERE id > 4 ORDER BY id")]
-    assert len(rows) == 4, rows
+    # a source whose run had not begun its record when the state directory filled up fails before it,
+    # named, or the run stops once they have all ended, saying that the state database is full
+    begun = {row["source"] for row in rows}
+    assert begun and (all(sid in begun or f"rabtui: {sid}: " in out for sid, _ in SOURCES)
+                      or "rabtui: the state database" in out), (rows, out)
     ended = {}
     for row in rows:
-        with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = os.path.join(row["path"], "backup.json")
+        if not os.path.exists(record):      # the medium or the state directory full before its step 3
+            assert row["status"] in ("running", "failed"), (row, out)
+            ended[row["source"]] = None
+            continue
+        with open(record, encoding="utf-8") as f:
             ended[row["source"]] = json.load(f)["status"]
-        if ended[row["source"]] == "failed":
+        if ended[row["source"]] == "running":
+            # its step 3 wrote its first record, with the medium too full to keep room for another: as
+            # a run killed there, the next run of its source undoes it
+            assert row["status"] == "running", row
+            ended[row["source"]] = None
+        elif ended[row["source"]] == "failed":
             assert row["status"] in ("running", "failed"), row
         else:   # its step 7 still found room (the room kept for its record, SQLite's -wal reused): complete
             assert ended[row["source"]] == "completed" and row["status"] in ("running", "completed"), (row, out)
         assert not [n for n in os.listdir(row["path"]) if n.startswith("backup.json.")], os.listdir(row["path"])
-    assert "failed" in ended.values(), (ended, out)
-    assert {sid: _union(lab, sid) for sid in before if ended[sid] == "failed"} == {
-        sid: union for sid, union in before.items() if ended[sid] == "failed"}
+    assert {sid: _union(lab, sid) for sid in before if ended.get(sid) != "completed"} == {
+        sid: union for sid, union in before.items() if ended.get(sid) != "completed"}
     os.unlink(medium / "filler")
     shutil.rmtree(medium / "inodes")
     for sid, _ in SOURCES:
         done = _rabtui(lab, "backup", sid)
         assert done.returncode == 0, done.stdout + done.stderr
     store = lab.store()
-    assert [store.one("SELECT status FROM backups WHERE id=?", (r["id"],))["status"] for r in rows] == [
-        ended[r["source"]] for r in rows]
+    for r in rows:      # one with no record at all, as a run killed before it wrote one
+        assert store.one("SELECT status FROM backups WHERE id=?", (r["id"],))["status"] in (
+            (ended[r["source"]],) if ended[r["source"]] else ("failed", "abandoned")), r
     invariants.check_json_agrees(lab.load(), store)
     invariants.check_catalog_is_media(lab.load(), store)
