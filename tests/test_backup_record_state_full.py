@@ -20,9 +20,15 @@ from tests.test_union_undo_lock import _Holder
 from tests.trees import Lab, fill_up, write_files
 
 
-def _lab(tmp_path, tmpfs) -> Lab:
+def _small_state(tmp_path, tmpfs) -> Lab:
+    """A lab of one medium whose state directory is on a tmpfs of its own, 8 MiB: one that fills up."""
     lab = Lab(tmp_path, media_count=1)
     lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    return lab
+
+
+def _lab(tmp_path, tmpfs) -> Lab:
+    lab = _small_state(tmp_path, tmpfs)
     lab.local([("data", "standard"), ("arch", "archive")])
     write_files(lab.src / "data", {"a": 300})
     write_files(lab.src / "arch", {"x": "x1"})
@@ -69,11 +75,7 @@ def _union(lab: Lab) -> dict[str, str]:
 def test_a_backup_whose_state_directory_is_full_says_failed_on_its_medium(tmp_path, tmpfs, point, then):
     lab = _lab(tmp_path, tmpfs)
     before = _union(lab)
-    run = None
-    try:
-        run, out, row = _state_full_at(lab, point)
-    finally:
-        _killed(run)
+    run, out, row = _state_full_at(lab, point)
     assert run.returncode == 1 and "Traceback" not in out, out
     assert "state database" in out and "cannot be written" in out, out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
@@ -112,9 +114,8 @@ def test_two_sources_whose_medium_and_state_directory_fill_up_at_once_say_failed
     the next run of each records it so."""
     from tests.test_full_medium_final_record import _fill_inodes
 
-    lab = Lab(tmp_path, media_count=1)
+    lab = _small_state(tmp_path, tmpfs)
     medium = tmpfs(lab.media[0][1], "size=8m,nr_inodes=400")
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
     lab.write(lab._local_source([("one", "archive")], "", "one") + lab._local_source([("two", "standard")], "", "two"))
     write_files(lab.src / "one", {"x": "x1"})
     write_files(lab.src / "two", {"y": "y1"})
@@ -153,18 +154,13 @@ def test_the_post_backup_commands_run_when_the_state_directory_fills_up_after_th
     """The pre-backup commands ran (a service stopped, say), then the state directory filled up:
     the post-backup commands that undo them run all the same, said in the run's log on the medium
     and in its backup.json, which says failed."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     marks = tmp_path / "marks"
     marks.mkdir()
     lab.local(extra=f'pre_backup_commands = ["touch {marks}/stopped"]\n'
                     f'post_backup_commands = ["rm {marks}/stopped", "touch {marks}/started"]')
     write_files(lab.src / "data", {"a": "a1"})
-    run = None
-    try:
-        run, out, row = _state_full_at(lab, "backup.step4")
-    finally:
-        _killed(run)
+    run, out, row = _state_full_at(lab, "backup.step4")
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     assert sorted(os.listdir(marks)) == ["started"]
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
@@ -181,8 +177,7 @@ def test_the_links_a_failed_run_could_not_undo_are_undone_next(tmp_path, tmpfs, 
     rebuild-state run before it, undoes them as a killed run's: the union shows again what the
     complete backups saved."""
 
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     lab.local([("arch", "archive")], extra="io_timeout = 1")
     write_files(lab.src / "arch", {"x": "x1"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
@@ -213,8 +208,7 @@ def test_the_post_backup_commands_run_once_whenever_the_state_directory_fills_up
     """The state directory fills up while the pre-backup commands run (the last of them fills it),
     or once the transfer is recorded but before step 6 is: the post-backup commands that undo them
     run all the same; once, also when it fills up while they run."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     marks = tmp_path / "marks"
     marks.mkdir()
     pre = [f"touch {marks}/stopped"]
@@ -232,11 +226,7 @@ def test_the_post_backup_commands_run_once_whenever_the_state_directory_fills_up
         os.unlink(lab.state.parent / "filler")
         row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
     else:
-        run = None
-        try:
-            run, out, row = _state_full_at(lab, "backup.step5")
-        finally:
-            _killed(run)
+        run, out, row = _state_full_at(lab, "backup.step5")
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     assert sorted(os.listdir(marks)) == ["started"], out
     assert (marks / "started").read_text() == "x\n", out
@@ -256,8 +246,7 @@ def test_a_failed_transfer_whose_post_backup_commands_fill_the_state_directory_s
         tmp_path, tmpfs):
     """rsync failed after the pre-backup commands ran; the post-backup commands that then run fill
     the state directory: the run's backup.json says failed, with both reasons, not running."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     failing = tmp_path / "bin" / "rsync"
     failing.parent.mkdir()
     failing.write_text("#!/bin/sh\necho 'no room on the source' >&2\nexit 12\n")
@@ -290,8 +279,7 @@ def test_rebuild_state_undoes_the_links_of_a_failed_run_made_after_a_complete_on
     from datetime import datetime, timedelta
 
 
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     cfg = lab.local([("arch", "archive")], extra="io_timeout = 1")
     write_files(lab.src / "arch", {"x": "x1"})
     assert lab.backup(cfg, "loc").status == "completed"
@@ -318,8 +306,7 @@ def test_the_post_backup_commands_run_over_ssh_when_the_state_directory_fills_up
     from tests.trees import ssh_source_lines
 
     sshd = request.getfixturevalue("sshd")
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     marks = tmp_path / "marks"
     marks.mkdir()
     write_files(lab.src / "data", {"a": "a1"})
@@ -327,11 +314,7 @@ def test_the_post_backup_commands_run_over_ssh_when_the_state_directory_fills_up
               f'post_backup_commands = ["rm {marks}/stopped", "touch {marks}/started"]\n'
               f'[[sources.directories]]\npath = "{lab.src / "data"}"\n')
     lab.trust(sshd)
-    run = None
-    try:
-        run, out, row = _state_full_at(lab, full_at)
-    finally:
-        _killed(run)
+    run, out, row = _state_full_at(lab, full_at)
     assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
     assert sorted(os.listdir(marks)) == ["started"], out
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
@@ -342,8 +325,7 @@ def test_no_post_backup_command_runs_when_a_pre_backup_one_failed_and_the_state_
         tmp_path, tmpfs):
     """A pre-backup command fails, having filled the state directory: as after any failure of
     theirs, no post-backup command runs; the run says failed on its medium."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     marker = tmp_path / "post-ran"
     pre = [f"cat /dev/zero > {lab.state.parent}/filler 2>/dev/null; exit 3"]
     lab.local(extra=f'pre_backup_commands = {json.dumps(pre)}\npost_backup_commands = ["touch {marker}"]')
@@ -366,8 +348,7 @@ def test_no_post_backup_command_runs_when_the_pre_backup_ones_were_cancelled_and
     cancel there, no post-backup command runs; the run says failed on its medium."""
     import time
 
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=8m") / "state"
+    lab = _small_state(tmp_path, tmpfs)
     marks = tmp_path / "marks"
     marks.mkdir()
     lab.local(extra=f'pre_backup_commands = ["touch {marks}/began; sleep 60"]\n'
