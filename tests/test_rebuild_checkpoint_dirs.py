@@ -48,6 +48,17 @@ def _backup(lab, cfg):
         store.close()
 
 
+def _burnt(lab) -> tuple:
+    """A backup of a file of `data` and a checkpoint of `data` and `etc` burned: (cfg, argv)."""
+    cfg = lab.with_discs("4MiB", dirs=DIRS[:2])
+    (lab.tmp / "iso").mkdir()
+    write_files(lab.src / "data", {"f": b"x" * 1000})
+    assert _backup(lab, cfg).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    return cfg, argv
+
+
 def _old_db(lab) -> str:
     return str(next(p for p in lab.state.iterdir() if p.name.startswith("rabtui.db.before-rebuild-")))
 
@@ -77,12 +88,7 @@ def test_a_rebuilt_checkpoint_keeps_its_time_reasons_and_bound_from_the_copy_of_
     discs gives it exactly (the `max_days` trigger and status count from it), with why each
     directory was in it and the discs' lower bound (shown with the checkpoint)."""
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("4MiB", dirs=DIRS[:2])
-    (tmp_path / "iso").mkdir()
-    write_files(lab.src / "data", {"f": b"x" * 1000})
-    assert _backup(lab, cfg).status == "completed"
-    argv = ["--config", str(lab.config_path)]
-    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    argv = _burnt(lab)[1]
     before = _records(lab.state / "rabtui.db", exact=True)
     assert before[0][0][3] % 1 and before[2][0][2] == 1 and before[1][0][5]
 
@@ -147,12 +153,7 @@ def test_a_directory_that_did_not_fit_on_its_medium_stays_due_after_a_rebuild(tm
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
-        cfg = lab.with_discs("4MiB", dirs=DIRS[:2])
-        (tmp_path / "iso").mkdir()
-        write_files(lab.src / "data", {"f": b"x" * 1000})
-        assert _backup(lab, cfg).status == "completed"
-        argv = ["--config", str(lab.config_path)]
-        assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+        cfg, argv = _burnt(lab)
         write_files(lab.src / "data", {f"big{i}": os.urandom(2_500_000) for i in range(3)})
         result = _backup(lab, cfg)
         assert result.status == "failed" and "medium too small" in result.reason
