@@ -186,7 +186,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     undone = 0
     for rel, _ in list(same_in_union(data, union)):
         undone += 1
-        base = next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and _exists(b, rel)), None)
+        base = next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and below.exists(b, rel)), None)
         if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
             _remove(union, rel)     # a directory (empty there: the union had none) is no version to link
         else:
@@ -199,14 +199,6 @@ def _remove(union: Path, rel: bytes) -> None:
         below.unlink(os.fsencode(union), rel)
     except OSError as exc:
         raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
-
-
-def _exists(root: bytes, rel: bytes) -> bool:
-    try:
-        below.lstat(root, rel)
-    except OSError:
-        return False
-    return True
 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:

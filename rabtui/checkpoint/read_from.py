@@ -155,16 +155,8 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
                 continue
             raise _gone(store, number, d, row, size)
         row.disk = os.path.join(held, rel)
-        moved += _held(union, rel) and not _same_entry(union, held, rel)
+        moved += below.exists(union, rel) and not _same_entry(union, held, rel)
     return moved
-
-
-def _held(root: bytes, rel: bytes) -> bool:
-    try:
-        below.lstat(root, rel)
-    except OSError:
-        return False
-    return True
 
 
 def _is_dir(root: bytes, rel: bytes) -> bool:

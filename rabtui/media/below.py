@@ -100,6 +100,15 @@ def lstat(root: bytes, rel: bytes) -> os.stat_result:
     return _reached(root, rel, os.lstat, lambda name, fd: os.stat(name, dir_fd=fd, follow_symlinks=False))
 
 
+def exists(root: bytes, rel: bytes) -> bool:
+    """Whether `root/rel` can be looked at (lstat), however long its path."""
+    try:
+        lstat(root, rel)
+    except OSError:
+        return False
+    return True
+
+
 def readlink(root: bytes, rel: bytes) -> bytes:
     """os.readlink of `root/rel`, however long (as `lstat` reaches it)."""
     return _reached(root, rel, os.readlink, lambda name, fd: os.readlink(name, dir_fd=fd))
