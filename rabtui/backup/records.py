@@ -113,7 +113,7 @@ def _open_own(path: Path) -> int:
             raise
     else:
         st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid():
+        if _ours(st):
             if st.st_mode & 0o077:     # renamed over backup.json, it gives the record its mode
                 os.fchmod(fd, 0o600)
             os.set_blocking(fd, True)
@@ -121,6 +121,12 @@ def _open_own(path: Path) -> int:
         os.close(fd)
     os.unlink(path)
     return os.open(path, flags | os.O_EXCL, 0o600)
+
+
+def _ours(st: os.stat_result) -> bool:
+    """A file this user's run made: regular, this user's, with no other name (not a hard link
+    someone made to another file)."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
 
 
 LEFTOVER = re.compile(r"backup\.json\.(?:[a-z0-9_]{8}\.)?tmp")   # the room, and tempfile's names beside it
@@ -155,7 +161,7 @@ def _made_here(name: str, dir_fd: int) -> bool:
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid() or st.st_size > ROOM:
+        if not _ours(st) or st.st_size > ROOM:
             return False
         return os.pread(fd, 1, 0) in (b"", b"{")
     finally:
