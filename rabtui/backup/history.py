@@ -14,7 +14,7 @@ from rabtui import proc_table
 from rabtui.state import changes
 from rabtui.media import medium_layout
 from rabtui.backup.archive import unlink_from_union
-from rabtui.backup.records import find_abandoned, mark_abandoned, remove_leftovers
+from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers
 from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
@@ -154,7 +154,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
         if info and info.get("status") in RESTORABLE:
-            _record_complete(store, row, info)
+            _record_as_said(store, row, info)
             remove_leftovers(path)
             emit(Event(WARNING, f"found {what}: its backup.json says {info['status']}; recorded as such, kept",
                        {"backup_id": row["id"]}))
@@ -259,19 +259,19 @@ def _on_its_medium(store: Store, cfg, row) -> bool:
     return medium is None or medium_present(store, medium)
 
 
-def _record_complete(store: Store, row, info: dict) -> None:
-    store.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                  (info["status"], _reason(info), _finished(info), row["id"]))
+def _record_as_said(db, row, info: dict) -> None:
+    """The row of a run says how it ended as its backup.json does (`db`: the store, or a
+    transaction's connection)."""
+    db.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
+               (info["status"], _reason(info), _finished(info), row["id"]))
 
 
 def _record_ended(store: Store, row, info: dict) -> None:
     """A run that ended as its backup.json says (failed) without its row saying so: recorded so, the
     steps that had not ended failed or skipped, as the run would have."""
     with store.transaction() as conn:
-        conn.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-                     (info["status"], _reason(info), _finished(info), row["id"]))
-        conn.execute("UPDATE backup_steps SET state=CASE WHEN state='running' THEN 'failed' ELSE 'skipped' END"
-                     " WHERE backup_id=? AND state IN ('running', 'pending')", (row["id"],))
+        _record_as_said(conn, row, info)
+        end_steps(conn, row["id"])
 
 
 def _finished(info: dict) -> float:

@@ -350,11 +350,14 @@ def mark_abandoned(store: Store, backup_id: int, note: str) -> None:
         "UPDATE backups SET status='abandoned', finished=COALESCE(finished, ?), reason=? WHERE id=?",
         (time.time(), note, backup_id),
     )
-    store.execute(
-        "UPDATE backup_steps SET state=CASE WHEN state='running' THEN 'failed' ELSE 'skipped' END"
-        " WHERE backup_id=? AND state IN ('running', 'pending')",
-        (backup_id,),
-    )
+    end_steps(store, backup_id)
+
+
+def end_steps(db, backup_id: int) -> None:
+    """The steps of a run that ended without them (`db`: the store, or a transaction's connection):
+    the one under way failed, those not begun skipped."""
+    db.execute("UPDATE backup_steps SET state=CASE WHEN state='running' THEN 'failed' ELSE 'skipped' END"
+               " WHERE backup_id=? AND state IN ('running', 'pending')", (backup_id,))
 
 
 @dataclass
