@@ -191,7 +191,7 @@ def test_a_killed_run_made_after_a_backup_dated_ahead_is_undone_when_its_medium_
     once that medium is back, when no complete backup was made after it there. Dated before the
     medium's newest backup by a clock that was ahead for that one, it was left, its links in the
     union showing files the catalog does not know."""
-    from tests.test_kill_anywhere import _check_after, _copy, _files, _killed, rabtui
+    from tests.test_kill_anywhere import _check_after, _copy, _files, _killed_then_away, rabtui
 
     lab = Lab(tmp_path, media_count=2)
     for rel in ("data", "arch"):
@@ -212,16 +212,7 @@ def test_a_killed_run_made_after_a_backup_dated_ahead_is_undone_when_its_medium_
                   (ahead.name, str(ahead), datetime(2030, 1, 1, 3).timestamp(), b1["id"]))
     copies = {b1["id"]: _copy(lab, cfg)}
     _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
-    _killed(rabtui(lab, "backup", "web", "--medium", "m1", point="backup.archive_linked"))
-    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-    away = tmp_path / "medium1-away"
-    os.rename(lab.media[0][1], away)            # the medium is not mounted
-    lab.media[0][1].mkdir()
-    other = rabtui(lab, "backup", "web", "--medium", "m2")
-    assert other.returncode == 0 and "its directory is not there" in other.stdout + other.stderr
-    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
-    os.rmdir(lab.media[0][1])
-    os.rename(away, lab.media[0][1])            # mounted again
+    killed = _killed_then_away(lab, cfg, "web", copies)
     os.unlink(lab.src / "arch" / "x")           # gone from the source: the union shows the one saved before
     back = rabtui(lab, "backup", "web", "--medium", "m1")
     out = back.stdout + back.stderr

@@ -297,6 +297,25 @@ def _xorriso_pids(*needles: bytes) -> set[int]:
     return out
 
 
+def _killed_then_away(lab: Lab, cfg, source: str, copies: dict):
+    """A run of `source` onto m1 killed in step 7 (its archive links written), then its next run
+    onto m2 while m1 is not mounted (what it holds into `copies`), then m1 mounted again: the
+    killed run's row."""
+    store = lab.store()
+    _killed(rabtui(lab, "backup", source, "--medium", "m1", point="backup.archive_linked"))
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    away = lab.tmp / "medium1-away"
+    os.rename(lab.media[0][1], away)            # the medium is not mounted
+    lab.media[0][1].mkdir()
+    other = rabtui(lab, "backup", source, "--medium", "m2")
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert "its directory is not there" in other.stdout + other.stderr
+    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
+    os.rmdir(lab.media[0][1])
+    os.rename(away, lab.media[0][1])            # mounted again
+    return killed
+
+
 def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     """The run after a kill in step 7 goes to another medium while the killed run's medium is not
     there (not mounted): it is marked abandoned then, and its directory and archive links are
@@ -310,18 +329,7 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     b1 = store.one("SELECT * FROM backups")
     copies = {b1["id"]: _copy(lab, cfg)}
     _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
-    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.archive_linked"))
-    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-
-    away = tmp_path / "medium1-away"
-    os.rename(lab.media[0][1], away)            # the medium is not mounted
-    lab.media[0][1].mkdir()
-    other = rabtui(lab, "backup", "loc", "--medium", "m2")
-    assert other.returncode == 0, other.stdout + other.stderr
-    assert "its directory is not there" in other.stdout + other.stderr
-    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
-    os.rmdir(lab.media[0][1])
-    os.rename(away, lab.media[0][1])            # mounted again
+    killed = _killed_then_away(lab, cfg, "loc", copies)
 
     back = rabtui(lab, "backup", "loc", "--medium", "m1")
     out = back.stdout + back.stderr
