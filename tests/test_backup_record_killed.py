@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -147,3 +148,82 @@ def test_only_rabtuis_own_temporary_files_of_a_record_are_removed(tmp_path):
     assert sorted(n for n in os.listdir(path) if n.startswith("backup.json.")) == sorted(planted)
     assert victim.read_text() == '{"theirs": 1}' and os.stat(victim).st_nlink == 2
     _records_agree(lab)
+
+
+RECORD_LOST = {
+    "damaged": lambda p: p.write_text('{"status": "comp'),
+    "missing": lambda p: p.unlink(),
+    "a directory": lambda p: (p.unlink(), p.mkdir()),
+    "no status of rabtui's": lambda p: p.write_text('{"status": "Completed"}'),
+}
+
+
+@pytest.mark.parametrize("how", RECORD_LOST)
+def test_a_killed_run_whose_record_cannot_be_read_is_kept_by_recovery_as_by_rebuild(tmp_path, how):
+    """A run killed before its final record, whose backup.json was then damaged or lost (a run never
+    leaves it so: it may be a complete backup whose record went since): the next run's recovery
+    marks it abandoned and undoes its archive links, but keeps its directory with its files, as
+    rebuild-state keeps it (leaving it out, named). A directory a run left with no files and no
+    record is deleted (test_a_run_killed_at_any_write_of_its_record_leaves_no_temporary_file)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "data", {"a": "a1"})
+    write_files(lab.src / "arch", {"x": "x1"})
+    killed = _killed_at_write(lab, 3, "before", "backup", "loc")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    (name, path, info), = medium_layout.list_backups(lab.media[0][1], "loc")
+    assert info["status"] == "running" and (path / "data").is_dir()
+    RECORD_LOST[how](path / "backup.json")
+
+    done = _rabtui(lab, "backup", "loc")
+    out = done.stdout + done.stderr
+    assert done.returncode in (0, 3), out
+    assert "its directory is kept" in out, out
+    held = {medium_layout.backup_data_path(path, str(lab.src / d)) / f: t for d, f, t in (("data", "a", "a1"),
+                                                                                         ("arch", "x", "x1"))}
+    assert all(p.read_text() == t for p, t in held.items())       # nothing of it deleted
+    store = lab.store()
+    assert store.one("SELECT status FROM backups WHERE name=?", (name,))["status"] == "abandoned"
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert newest["name"] != name and newest["status"] == "completed" and newest["link_dest"] is None
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")) / "x"
+    assert not os.path.samefile(union, medium_layout.backup_data_path(path, str(lab.src / "arch")) / "x")
+
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="minutes")
+    cleanup = _rabtui(lab, "cleanup", "--now", later)      # an abandoned run goes after a day, not this one
+    assert cleanup.returncode in (0, 3), cleanup.stdout + cleanup.stderr
+    assert f"keeping {name}: its backup.json: " in cleanup.stdout, cleanup.stdout
+    assert all(p.read_text() == t for p, t in held.items())
+
+    rebuilt = _rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
+    assert f"{path / 'backup.json'}" in rebuilt.stdout and "left out" in rebuilt.stdout, rebuilt.stdout
+    assert all(p.read_text() == t for p, t in held.items())
+
+
+def test_a_killed_run_whose_record_cannot_be_read_is_kept_when_its_medium_is_back(tmp_path):
+    """The same run, its medium away at the next run (marked abandoned then, its directory not
+    there): once the medium is back, the next run onto it keeps the directory too."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local()
+    write_files(lab.src / "data", {"a": "a1"})
+    killed = _killed_at_write(lab, 3, "before", "backup", "loc", "--medium", "m1")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    m1 = lab.media[0][1]
+    (name, path, _), = medium_layout.list_backups(m1, "loc")
+    RECORD_LOST["damaged"](path / "backup.json")
+    away = tmp_path / "medium1-away"
+    os.rename(m1, away)            # not mounted
+    m1.mkdir()
+    other = _rabtui(lab, "backup", "loc", "--medium", "m2")
+    assert other.returncode == 0 and "its directory is not there" in other.stdout, other.stdout + other.stderr
+    os.rmdir(m1)
+    os.rename(away, m1)
+
+    back = _rabtui(lab, "backup", "loc", "--medium", "m1")
+    out = back.stdout + back.stderr
+    assert back.returncode in (0, 3), out
+    assert f"the interrupted backup {name} on medium m1, now mounted: 0 archive link(s) undone, its directory is kept" \
+        in out, out
+    assert (medium_layout.backup_data_path(path, str(lab.src / "data")) / "a").read_text() == "a1"
+    assert lab.store().one("SELECT status FROM backups WHERE name=? AND medium='m1'", (name,))["status"] == "abandoned"

@@ -13,6 +13,7 @@ from pathlib import Path
 from rabtui import proc_table
 from rabtui.state import changes
 from rabtui.media import medium_layout
+from rabtui.media.medium_layout import TO_DO
 from rabtui.backup.archive import unlink_from_union
 from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers
 from rabtui.config import Medium, Source
@@ -194,11 +195,15 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 continue
             if undone:
                 done += f"{undone} archive link(s) undone, "
-            try:
-                shutil.rmtree(path)
-                done += "its partial directory was deleted"
-            except OSError as exc:
-                done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
+            kept = medium_layout.not_a_run(path, info)
+            if kept:
+                done += (f"its directory is kept, never used as a base: its backup.json: {kept} {TO_DO}")
+            else:
+                try:
+                    shutil.rmtree(path)
+                    done += "its partial directory was deleted"
+                except OSError as exc:
+                    done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
         else:
             done = "its directory is not there (medium not mounted, or never created)"
         _forget_catalog(store, row)
@@ -223,7 +228,7 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
                                             (medium.id, source_id))}
     complete = [(i, rows.get(name)) for i, (name, _, info) in enumerate(listed)
                 if info and info.get("status") in COMPLETE]
-    for at, (name, path, _info) in enumerate(listed):
+    for at, (name, path, info) in enumerate(listed):
         row = rows.get(name)
         if row is None or row["status"] != "abandoned":
             continue
@@ -238,6 +243,12 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
             why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
             emit(Event(WARNING, why))
             not_undone.append(why)
+            continue
+        kept = medium_layout.not_a_run(path, info)
+        if kept:
+            emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id}, now mounted: {undone} archive"
+                                f" link(s) undone, its directory is kept, never used as a base: its backup.json:"
+                                f" {kept} {TO_DO}"))
             continue
         try:
             shutil.rmtree(path)

@@ -49,6 +49,8 @@ from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
 from rabtui.config import Config, Medium
+from rabtui.media import medium_layout
+from rabtui.media.medium_layout import TO_DO
 from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, RESTORABLE_SQL, Store
 
 DELETING_PREFIX = ".deleting-"
@@ -88,6 +90,15 @@ class Plan:
 
     def summary(self) -> str:
         return f"{len(self.delete)} backups, {self.freed_bytes} bytes freed"
+
+
+def _unread_record(row) -> str | None:
+    """Why the failed or abandoned backup `row` may be complete after all, or None."""
+    path = Path(row["path"]) if row["path"] else None
+    if path is None or not path.is_dir():
+        return None
+    why = medium_layout.not_a_run(path, medium_layout.read_backup_json(path))
+    return why and f"its backup.json: {why}; it may be a complete backup {TO_DO}"
 
 
 def _dt(ts: float) -> datetime:
@@ -209,10 +220,15 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
                 kept.append((r["id"], r["name"], why_kept))
             elif not guarded(r):
                 take(r, "past the retention periods")
-        # failed, abandoned: gone after a day (a running one is never touched here)
+        # failed, abandoned: gone after a day (a running one is never touched here), unless its
+        # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run)
         for r in rows:
             if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
-                going.append(_candidate(r, f"{r['status']} run older than a day"))
+                unread = _unread_record(r)
+                if unread:
+                    plan.guarded.append((r["id"], r["name"], unread))
+                else:
+                    going.append(_candidate(r, f"{r['status']} run older than a day"))
         counter = FreedCounter() if count_space else None
 
         def count(c: Candidate) -> None:

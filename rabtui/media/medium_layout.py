@@ -21,6 +21,7 @@ from pathlib import Path
 from rabtui import privacy
 from rabtui.config import Medium, Source
 from rabtui.errors import WorkFailed
+from rabtui.state.store import STATUSES
 
 ARCHIVE = ".archive"
 BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
@@ -140,6 +141,36 @@ def read_backup_json(backup_path: str | os.PathLike) -> dict | None:
     except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+TO_DO = "(correct the file and run `rabtui rebuild-state`, or delete the directory)"   # for such a backup
+
+
+def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
+    """Why the backup at `backup_path`, its backup.json read as `info` (read_backup_json), may be
+    more than what a killed run left, said of its backup.json; None when it is no more. A run writes
+    its record before its first file, by atomic replace: a record that cannot be read (an entry at
+    its name that is no record, or none beside files in data/), or says no status of rabtui's, was
+    damaged, lost or edited since, and its backup may be complete. Such a backup is never deleted:
+    not by the recovery of its run, nor by a cleanup, and rebuild-state leaves it out."""
+    path = Path(backup_path)
+    if info is not None:
+        status = info.get("status")
+        if status in STATUSES:
+            return None
+        return f"status {json.dumps(status)[:80]} is none of {', '.join(STATUSES)}"
+    if os.path.lexists(path / "backup.json"):
+        return "it cannot be read as a JSON object"
+    try:
+        with os.scandir(path / "data") as entries:
+            empty = not any(True for _ in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        empty = True
+    except OSError:
+        empty = False     # cannot tell: never taken for an empty run
+    if empty:
+        return None
+    return "missing, but its data/ holds files: no run of rabtui left it so (was the file lost or moved?)"
 
 
 RECORD_BYTES = 1 << 24   # a record of rabtui's on a medium is smaller: a larger one is none of its

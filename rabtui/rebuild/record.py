@@ -6,15 +6,14 @@ wrong type or out of range is left out and said, and a record that does not say 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rabtui.media.medium_layout import not_a_run
 from rabtui.state.store import ID_REACH
 
-STATUSES = ("running", "completed", "warnings", "kept", "failed", "abandoned", "deleted")
 KINDS = ("standard", "archive")
 MAX_INT = 2 ** 63 - 1          # SQLite's largest integer: ids, sizes and counts
 COUNTS = ("total_bytes", "new_bytes", "files", "new_files")
@@ -43,19 +42,13 @@ class Record:
 def read(name: str, path: Path, info: dict | None) -> Record:
     """The record of the backup `name` at `path` from its backup.json (`info`, None when it is
     missing or no JSON object). Raises Unusable."""
+    why = not_a_run(path, info)
+    if why:       # a wrong guess could make cleanup delete a complete backup
+        raise Unusable(why)
     if info is None:
-        if os.path.lexists(path / "backup.json"):
-            raise Unusable("it cannot be read as a JSON object")
-        if _holds_files(path / "data"):
-            # a run writes backup.json before its first file: this one's record was lost or moved,
-            # and an interrupted run's directory is deleted by the next backup onto the medium
-            raise Unusable("missing, but its data/ holds files: no run of rabtui left it so (was the file"
-                           " lost or moved?)")
         return Record("abandoned", "no backup.json (found by rebuild-state)", _name_time(name), None, None,
                       dict.fromkeys(COUNTS), [])
-    status = info.get("status")
-    if status not in STATUSES:     # a wrong guess could make cleanup delete a complete backup
-        raise Unusable(f"status {_shown(status)} is none of {', '.join(STATUSES)}")
+    status = info["status"]
     notes: list[str] = []
     totals = info.get("totals")
     return Record(status, _text(info.get("reason")),
@@ -83,16 +76,6 @@ def write_id(path: Path, bid: int, was: int) -> str | None:
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
-
-
-def _holds_files(data: Path) -> bool:
-    try:
-        with os.scandir(data) as entries:
-            return any(True for _ in entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        return True     # cannot tell: never taken for an empty run
 
 
 def _shown(value) -> str:

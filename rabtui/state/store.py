@@ -27,6 +27,7 @@ from rabtui.state.store_check import StateUnusable, check_tables, check_usable, 
 T = TypeVar("T")
 
 # Backup states that count as complete: usable as --link-dest base, restorable, checkpointable.
+STATUSES = ("running", "completed", "warnings", "kept", "failed", "abandoned", "deleted")   # of a backup
 COMPLETE = ("completed", "warnings")
 COMPLETE_SQL = "('completed', 'warnings')"
 # A backup whose data is whole but whose post-backup command failed: the run failed (exit 1) and
