@@ -207,3 +207,55 @@ def test_a_backup_json_no_run_of_rabtui_wrote_leaves_its_backup_out_and_the_rest
     after = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
                            capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
     assert after.returncode in (0, 3) and "Traceback" not in after.stderr, after.stdout + after.stderr
+
+
+def _ids_on_medium(lab) -> dict[str, int]:
+    root = lab.media[0][1] / "loc"
+    return {name: json.loads((root / name / "backup.json").read_text()).get("backup_id")
+            for name in sorted(os.listdir(root))}
+
+
+@pytest.mark.parametrize("value", ["7", -3, 2 ** 62, None])
+def test_a_backup_json_whose_id_is_none_of_rabtuis_is_given_the_id_it_is_recorded_under(tmp_path, value):
+    """An id that is no id (text, negative, from 2**62 up; or none at all): rebuild-state records the
+    backup under a new one and writes it into its backup.json, so that the medium and the database
+    agree and the next rebuild numbers every backup as this one did."""
+    lab, first = _two_backups(tmp_path)
+    info = json.loads(first.read_text())
+    if value is None:
+        del info["backup_id"]
+    else:
+        info["backup_id"] = value
+    first.write_text(json.dumps(info))
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    rows = {r["name"]: r["id"] for r in lab.store().all("SELECT name, id FROM backups")}
+    assert _ids_on_medium(lab) == rows and len(rows) == 2, (done.stdout, rows)
+    name = first.parent.name
+    assert f"renumbered: medium m1: {first.parent}: recorded as backup id {rows[name]}" in done.stdout, done.stdout
+    assert json.loads(first.read_text()).get("former_ids", []) == info.get("former_ids", [])
+
+    again = _rabtui(lab, "rebuild-state")
+    assert again.returncode in (0, 3), again.stdout + again.stderr
+    assert "renumbered" not in again.stdout, again.stdout
+    assert {r["name"]: r["id"] for r in lab.store().all("SELECT name, id FROM backups")} == rows
+
+
+def test_an_id_that_cannot_be_written_on_a_medium_mounted_read_only_is_said(tmp_path, bind_mount):
+    """The same, the medium mounted read-only: the backup is recorded under its new id all the same,
+    and the report says its backup.json could not be changed, and why (exit 3)."""
+    lab, first = _two_backups(tmp_path)
+    info = json.loads(first.read_text())
+    info["backup_id"] = "7"
+    first.write_text(json.dumps(info))
+    medium = lab.media[0][1]
+    bind_mount(medium, medium)
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(medium)], check=True)
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr
+    bid = lab.store().one("SELECT id FROM backups WHERE name=?", (first.parent.name,))["id"]
+    assert (f"medium m1: {first.parent}: recorded as backup id {bid} (its backup.json held none of rabtui's);"
+            " its backup.json could not be changed: Read-only file system") in done.stdout, done.stdout
+    assert json.loads(first.read_text())["backup_id"] == "7"

@@ -37,6 +37,7 @@ class Record:
     notes: list[str] = field(default_factory=list)   # what was left out, for the rebuild's report
     former_ids: list[int] = field(default_factory=list)   # ids an earlier rebuild-state renumbered it from
     link_dest: str | None = None   # the name of the backup it was linked from (made before it)
+    on_medium: bool = True         # its backup.json holds it (which says the id it is recorded under)
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
@@ -47,7 +48,7 @@ def read(name: str, path: Path, info: dict | None) -> Record:
         raise Unusable(why)
     if info is None:
         return Record("abandoned", "no backup.json (found by rebuild-state)", _name_time(name), None, None,
-                      dict.fromkeys(COUNTS), [])
+                      dict.fromkeys(COUNTS), [], on_medium=False)
     status = info["status"]
     notes: list[str] = []
     totals = info.get("totals")
@@ -59,11 +60,12 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   info.get("link_dest") if isinstance(info.get("link_dest"), str) else None)
 
 
-def write_id(path: Path, bid: int, was: int) -> str | None:
-    """The backup at `path`, whose backup.json said `was`, was recorded under the id `bid`: its
-    backup.json says so too, so that the record and the database agree and a later rebuild meets no
-    clash again; the ids it had are kept (`former_ids`: a checkpoint disc's README names a backup by
-    the id it had then). What failed, if any."""
+def write_id(path: Path, bid: int, was: int | None) -> str | None:
+    """The backup at `path`, whose backup.json said `was` (None: no id, or none of rabtui's), was
+    recorded under the id `bid`: its backup.json says so too, so that the record and the database
+    agree and a later rebuild meets no clash again, nor numbers it otherwise; the ids it had are
+    kept (`former_ids`: a checkpoint disc's README names a backup by the id it had then). What
+    failed, if any."""
     from rabtui.backup.records import write_json_atomic
     from rabtui.media.medium_layout import read_backup_json
 
@@ -71,7 +73,7 @@ def write_id(path: Path, bid: int, was: int) -> str | None:
     if info is None:
         return "it cannot be read again"
     try:
-        former = sorted(set(_former_ids(info.get("former_ids"))) | {was})
+        former = sorted(set(_former_ids(info.get("former_ids"))) | ({was} if was is not None else set()))
         write_json_atomic(path / "backup.json", {**info, "backup_id": bid, "former_ids": former})
     except OSError as exc:
         return exc.strerror or str(exc)

@@ -223,7 +223,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
                              kinds, report)
         if bid is None:
             continue
-        if rec.backup_id is not None and bid != rec.backup_id:
+        if rec.on_medium and bid != rec.backup_id:
             _renumber(medium.id, bpath, rec.backup_id, bid, report)
         for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
             report.former.setdefault((source_id, was), []).append(bid)
@@ -301,9 +301,12 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
     return cur.lastrowid
 
 
-def _renumber(medium_id: str, bpath: Path, was: int, bid: int, report: Report) -> None:
-    what = f"medium {medium_id}: {bpath}: backup id {was} recorded as {bid} (another backup holds it, or it"\
-           " came before an older backup's there)"
+def _renumber(medium_id: str, bpath: Path, was: int | None, bid: int, report: Report) -> None:
+    if was is None:
+        what = f"medium {medium_id}: {bpath}: recorded as backup id {bid} (its backup.json held none of rabtui's)"
+    else:
+        what = f"medium {medium_id}: {bpath}: backup id {was} recorded as {bid} (another backup holds it, or it"\
+               " came before an older backup's there)"
     failed = record.write_id(bpath, bid, was)
     if failed:
         report.unmatched.append(f"{what}; its backup.json could not be changed: {failed}")
