@@ -372,3 +372,26 @@ def test_no_post_backup_command_runs_when_the_pre_backup_ones_were_cancelled_and
     row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
     with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
         assert json.load(f)["status"] == "failed"
+
+
+@pytest.mark.parametrize("argv", [["backup", "--all"], ["run-due", "--now", "2026-10-01T03:00"]])
+def test_a_parallel_run_whose_state_directory_fills_up_reports_every_source_s_outcome(tmp_path, tmpfs, argv):
+    """`backup --all` (or `run-due`), two sources at once and a third waiting its turn: the first
+    one's pre-backup command fills the state directory, so that the third's job cannot even be taken
+    over when its turn comes. Each source's outcome is reported, named, and the run exits with the
+    worst (issue 19)."""
+    lab = _small_state(tmp_path, tmpfs)
+    fill = [f"cat /dev/zero > {lab.state.parent}/filler 2>/dev/null; true"]
+    due = 'schedule = "0 2 * * *"\n'
+    lab.write(lab._local_source([("one", "standard")], f"{due}pre_backup_commands = {json.dumps(fill)}", "one")
+              + lab._local_source([("two", "standard")], f'{due}pre_backup_commands = ["sleep 1"]', "two")
+              + lab._local_source([("three", "standard")], due, "three"))
+    lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\nmax_parallel = 2\n", 1))
+    for source in ("one", "two", "three"):
+        write_files(lab.src / source, {"f": source})
+    done = _rabtui(lab, *argv)
+    os.unlink(lab.state.parent / "filler")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    for source in ("one", "two", "three"):
+        assert f"{source}: the state database" in out, out

@@ -72,16 +72,38 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
             recorder.finish("failed", error.exit_code, str(error))
         except sqlite3.Error:   # the state's own failure again: said in the outcome all the same
             pass
-        event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {error}",
-                                  source=source_id, now=now)
-        problems = notify.send(cfg, event, today=now.date() if now else None)
-        return SourceOutcome(source_id, error.exit_code, f"failed: {error}", str(error), problems)
+        return _failed(cfg, source_id, error, now)
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise
     summary = result.status + (f": {result.reason}" if result.reason else "")
-    recorder.finish(result.status, result.exit_code, summary)
-    return SourceOutcome(source_id, result.exit_code, summary, None, notify.backup_result(cfg, result, now))
+    undelivered = notify.backup_result(cfg, result, now)
+    try:
+        recorder.finish(result.status, result.exit_code, summary)
+    except sqlite3.Error as exc:     # the backup ended as it says; its job's row could not say so
+        error = state_failure(exc, cfg.state_dir / "rabtui.db")
+        return SourceOutcome(source_id, worst_exit(result.exit_code, error.exit_code),
+                             f"{summary}; its job could not be recorded: {error}", str(error), undelivered)
+    return SourceOutcome(source_id, result.exit_code, summary, None, undelivered)
+
+
+def fault_outcome(cfg: Config, source_id: str, exc: Exception, now: datetime | None = None) -> SourceOutcome:
+    """The outcome of a source whose backup could not even be run as a job (its job's row not
+    written: the state database full, say), notified as a failed backup: the other sources of a
+    run go on, and each one's outcome is reported."""
+    if isinstance(exc, sqlite3.Error):
+        error: RabtuiError = state_failure(exc, cfg.state_dir / "rabtui.db")
+    else:
+        error = exc if isinstance(exc, RabtuiError) else WorkFailed(f"internal error: {type(exc).__name__}: {exc}")
+    return _failed(cfg, source_id, error, now)
+
+
+def _failed(cfg: Config, source_id: str, error: RabtuiError, now: datetime | None) -> SourceOutcome:
+    """A failed backup's outcome, notified."""
+    event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {error}",
+                              source=source_id, now=now)
+    problems = notify.send(cfg, event, today=now.date() if now else None)
+    return SourceOutcome(source_id, error.exit_code, f"failed: {error}", str(error), problems)
 
 
 def _unexpected(exc: Exception, recorder: JobRecorder, cfg: Config) -> RabtuiError:
@@ -163,7 +185,8 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
                         login if sid == ids[0] else None)
 
         outcomes = batch.run_queued(store, target, ids, lambda sid: (sid, f"backup of {sid}"), work,
-                                    cfg.rabtui.max_parallel, emit_for(None))
+                                    cfg.rabtui.max_parallel, emit_for(None),
+                                    lambda sid, exc: fault_outcome(cfg, sid, exc))
         return BackupRun(target.id, outcomes)
     finally:
         if login is not None:

@@ -107,7 +107,13 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         _warn(emit, outcome.undelivered)
         return outcome.exit_code
 
+    def failed(due, exc: Exception) -> int:
+        outcome = backup_actions.fault_outcome(cfg, due.source, exc, now)
+        emit(Event(ERROR, f"{due.source}: {outcome.error}"))
+        _warn(emit, outcome.undelivered)
+        return outcome.exit_code
+
     if len(due_now) == 1 or medium is None:
-        return [work(due) for due in due_now]
+        return batch.run_each(store, due_now, work, 1, failed)
     return batch.run_queued(store, medium, due_now, lambda due: (due.source, f"scheduled backup of {due.source}"),
-                            work, cfg.rabtui.max_parallel, emit)
+                            work, cfg.rabtui.max_parallel, emit, failed)

@@ -95,18 +95,21 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
 
 
 def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callable[[T], tuple[str, str]],
-               work: Callable[[T, int], R], max_parallel: int, emit: Emit = no_emit) -> list[R]:
+               work: Callable[[T, int], R], max_parallel: int, emit: Emit = no_emit,
+               failed: Callable[[T, Exception], R] | None = None) -> list[R]:
     """Several sources' backups on the run's medium: each `item` shown at once as a queued job row
     (`titles(item)`: its source and the row's title), then `work(item, that row's id)` when its
     turn comes, up to `max_parallel` at once while the medium is mounted; the results in order.
-    The rows name the medium, so that a backup started while they wait joins it."""
+    The rows name the medium, so that a backup started while they wait joins it. `failed`: as
+    for run_each."""
     entries = [titles(item) for item in items]
     argv = jobs.naming_medium(sys.argv, medium.id)
     with jobs.queued(store, "backup", entries, argv) as waiting, day_medium(store, medium, emit) as together:
         turns = [(item, waiting[source]) for item, (source, _) in zip(items, entries)]
         at_once = _within_open_files(min(max_parallel, len(items)), max_parallel, emit) if together else 1
         try:
-            return run_each(store, turns, lambda turn: work(*turn), at_once)
+            return run_each(store, turns, lambda turn: work(*turn), at_once,
+                            failed and (lambda turn, exc: failed(turn[0], exc)))
         except KeyboardInterrupt:     # the backups under way end with rabtui: their jobs say so
             jobs.interrupted(store, waiting.values())
             raise
@@ -135,14 +138,19 @@ def _within_open_files(wanted: int, max_parallel: int, emit: Emit) -> int:
     return room
 
 
-def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_parallel: int) -> list[R]:
-    """`work(item)` for every item, up to `max_parallel` at once; the results in order (the first
-    item's exception, if any, once all have ended).
+def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_parallel: int,
+             failed: Callable[[T, Exception], R] | None = None) -> list[R]:
+    """`work(item)` for every item, up to `max_parallel` at once; the results in order. An item's
+    exception is its result through `failed(item, exception)`, so that one source's fault (the
+    state database full as its job starts, say) neither stops the others nor hides their
+    outcomes; without `failed`, the first item's exception is raised once all have ended.
 
     A worker thread's database connection is closed after each item, not left to the garbage
     collector when the threads end. The threads are daemons: a KeyboardInterrupt (a second Ctrl-C)
     ends the wait for them, and rabtui, at once, and what they run dies with it (a thread pool's
     were waited for at exit, post-backup commands and all)."""
+    if failed is not None:
+        work = _turned(work, failed)
     if max_parallel <= 1 or len(items) <= 1:
         return [work(item) for item in items]
     todo: queue.SimpleQueue = queue.SimpleQueue()
@@ -176,3 +184,13 @@ def run_each(store: Store, items: Sequence[T], work: Callable[[T], R], max_paral
     if errors:
         raise errors[min(errors)]
     return [results[index] for index in range(len(items))]
+
+
+def _turned(work: Callable[[T], R], failed: Callable[[T, Exception], R]) -> Callable[[T], R]:
+    def run(item: T) -> R:
+        try:
+            return work(item)
+        except Exception as exc:     # a KeyboardInterrupt or SystemExit still ends the run
+            return failed(item, exc)
+
+    return run

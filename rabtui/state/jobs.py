@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -172,7 +173,10 @@ def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]],
         yield ids
     finally:
         for job_id in ids.values():
-            _not_started(store, job_id, time.time())
+            try:
+                _not_started(store, job_id, time.time())
+            except sqlite3.Error:     # the state full, say: said by the sources' outcomes; a row left
+                pass                  # queued by a process that ended reads as not started all the same
 
 
 def interrupted(store: Store, job_ids) -> None:
