@@ -52,3 +52,50 @@ def test_another_servers_disc_is_said_as_such_when_rebuilt_from(tmp_path, their_
     assert "checkpoint 1:" in done.stdout and "another server's" in done.stdout and f"medium {their_medium}" in done.stdout, out
     store = ours.store()
     assert [r["status"] for r in store.all("SELECT status FROM backups")] == ["completed"]
+
+
+def _lost(ours: Lab, tmp_path):
+    """The whole state directory lost, and every medium of the server away (not mounted)."""
+    shutil.rmtree(ours.state)
+    for _, path in ours.media:
+        os.rename(path, tmp_path / f"{path.name}-away")
+        path.mkdir()
+
+
+def test_another_servers_disc_is_said_as_such_without_its_copy_of_the_state(tmp_path):
+    """The disc's own README.txt names the labels of the media of the server that made it: with the
+    copy of the state on it removed, it is still told from this server's (exit 3), and this
+    server's own disc is still read without that warning."""
+    from tests.test_disc_verify_metadata import alter
+
+    _server(tmp_path / "srv", b"theirs")
+    os.rename(tmp_path / "srv", tmp_path / "theirs")
+    time.sleep(1.1)
+    ours = _server(tmp_path / "srv", b"ours")
+    alter(ours.tmp / "iso" / "RAB1D01.iso", "-rm", "/rabtui/rabtui.db", "--")
+    alter(tmp_path / "theirs" / "iso" / "RAB1D01.iso", "-rm", "/rabtui/rabtui.db", "--")
+    own = _rebuilt(ours)
+    assert "another server" not in own.stdout and "cannot tell" not in own.stdout, own.stdout + own.stderr
+    shutil.copy(tmp_path / "theirs" / "iso" / "RAB1D01.iso", ours.tmp / "iso" / "RAB1D01.iso")
+    done = _rebuilt(ours)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "checkpoint 1: the discs say they were made by a server that knew medium m1 (labelled on" in done.stdout, \
+        done.stdout
+
+
+def test_a_disc_whose_server_cannot_be_told_with_every_medium_away_is_said_so(tmp_path):
+    """The whole state directory lost and every medium away: nothing here says which labels this
+    server's media have, so whether a disc is its own cannot be told. Another server's disc (and
+    this server's own) is recorded all the same, and that is said, never taken silently for one of
+    its own."""
+    _server(tmp_path / "srv", b"theirs")
+    os.rename(tmp_path / "srv", tmp_path / "theirs")
+    time.sleep(1.1)
+    ours = _server(tmp_path / "srv", b"ours")
+    shutil.copy(tmp_path / "theirs" / "iso" / "RAB1D01.iso", ours.tmp / "iso" / "RAB1D01.iso")
+    _lost(ours, tmp_path)
+    done = _rabtui(ours, "rebuild-state")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "checkpoint 1: its discs were made by the server whose media m1 were labelled on" in done.stdout, done.stdout
+    assert "cannot tell whether they are this server's" in done.stdout, done.stdout
+    assert ours.store().one("SELECT COUNT(*) FROM disc_files WHERE number=1")[0] > 0     # recorded all the same

@@ -14,6 +14,7 @@ take either (CATALOG_NAMES).
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -124,10 +125,16 @@ def parse_catalog(text: str) -> list[tuple[int, bytes, int, int, str]]:
     return out
 
 
+MADE_BY = "  media: "     # README.txt's line of the labels of the media of the server that made the disc
+
+
 def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type: str,
-                dirs: Sequence[dict], on_disc: dict[str, list[int]], filler: Sequence[dict]) -> str:
+                dirs: Sequence[dict], on_disc: dict[str, list[int]], filler: Sequence[dict],
+                media: dict[str, dict] | None = None) -> str:
     """README.txt of one disc. `dirs`: the checkpoint's directories (plan JSON); `on_disc`:
-    prefix -> the discs it is on; `filler`: the add/N directories of this disc."""
+    prefix -> the discs it is on; `filler`: the add/N directories of this disc; `media`: medium id
+    -> the labelling (id, serial, time) of the disk this server used as it, which tells its discs
+    from another server's (rebuild-state) without the media or the copy of the state."""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(created))
     vid = volid(number, disc)
     lines = [
@@ -154,6 +161,8 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
                          f" {d['backup_id']})")
     else:
         lines.append("  (none)")
+    lines += ["", "Made by the server whose media were labelled so (medium id: labelling):",
+              MADE_BY + json.dumps(media or {}, sort_keys=True)]
     lines += [
         "",
         "Also on this disc:",

@@ -68,7 +68,7 @@ def _extra_reserve(cfg: Config, store: Store, ndirs: int) -> int:
     per file by the planner, with `DB_ROW_BYTES`)."""
     db = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
     conf = cfg.path.stat().st_size if cfg.path and Path(cfg.path).is_file() else 0
-    readme = 8192 + 300 * ndirs
+    readme = 8192 + 300 * ndirs + 128 * len(cfg.media)
     return readme + conf + db + (256 << 10)
 
 

@@ -1,12 +1,13 @@
 """What a checkpoint disc says of itself, read back by rebuild-state: its catalog (rabtui/catalog.tsv.gz,
 or the plain catalog.tsv of older discs) and its README.txt (when the checkpoint was made, which
-backup each directory was taken from). The formats are those the checkpoint writes
+backup each directory was taken from, the labels of the media of the server that made it). The formats are those the checkpoint writes
 (rabtui/checkpoint/layout.py)."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import re
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from rabtui import proc
-from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, catalog_text, escape_path
+from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, MADE_BY, catalog_text, escape_path
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
 from rabtui.restore.discs import PART_RE, xorriso_extract_argv
@@ -176,3 +177,16 @@ def readme_backup(readme: bytes, source: str, path: str) -> int | None:
         if m:
             return int(m.group(1))
     return None
+
+
+def readme_media(readme: bytes | None) -> dict[str, dict] | None:
+    """The labels of the media of the server that made the disc, as its README.txt names them
+    (layout.MADE_BY); None when it names none (a disc written before, or a line edited)."""
+    m = re.search(rb"^" + re.escape(MADE_BY.encode()) + rb"(\{[^\n]*\})$", readme or b"", re.M)
+    try:
+        media = json.loads(m.group(1)) if m else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(media, dict):
+        return None
+    return {mid: label for mid, label in media.items() if isinstance(label, dict)}
