@@ -144,7 +144,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     source lock). One whose backup.json says complete was complete on the medium (its catalog and
     archive links were written before it): it is recorded as such. Any other is undone: its
     archive links (the union shows the older version again), its catalog rows and its partial
-    directory go, and it is marked abandoned. Each is said. Returns, (its medium, a sentence) each,
+    directory go (not one whose record cannot be read: medium_layout.not_a_run), and it is marked
+    abandoned. Each is said. Returns, (its medium, a sentence) each,
     the runs left as they are for the next run to undo (its writers could not be stopped, its
     archive links not undone), saying which and why. `cancel` ends a wait for the union's holder (that run is then
     left as it is)."""
@@ -197,7 +198,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 done += f"{undone} archive link(s) undone, "
             kept = medium_layout.not_a_run(path, info)
             if kept:
-                done += (f"its directory is kept, never used as a base: its backup.json: {kept} {TO_DO}")
+                done += f"its directory is kept, never used as a base: its backup.json: {kept} {TO_DO}"
             else:
                 try:
                     shutil.rmtree(path)
