@@ -21,6 +21,7 @@ from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.read_from import load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
+from rabtui.media import mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.state.store import Store
 
@@ -44,8 +45,6 @@ def load_plan(store: Store, number: int) -> tuple[dict, dict]:
 
 def made_by(cfg, store: Store) -> dict[str, dict]:
     """The labelling of the disk used as each medium of this server (those that tell it apart)."""
-    from rabtui.media import mounts
-
     out = {}
     for medium in cfg.media:
         label = mounts.recorded_label(store, medium.id)
