@@ -110,6 +110,19 @@ def test_a_symlink_pointing_elsewhere_on_the_disc_fails_it_by_name(tmp_path):
     assert "verification failed" in why and "/l (symlink to 'target-two', backed up to 'target-one')" in why, why
 
 
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root restores a symlink's owner")
+def test_a_symlink_whose_owner_differs_on_the_disc_fails_it_and_its_restore_as_root(tmp_path):
+    """osirrox does not give a symlink its owner, which a restore as root then sets from the disc's
+    listing: the disc was verified all the same, and a restore gave the owner it held, not the
+    backup's."""
+    lab, cfg, store, number, iso, prefix = _burnt(tmp_path)
+    alter(iso, "-chown", "4242", f"{prefix}/l", "--")
+    why = _verify(cfg, store, number)
+    assert "verification failed" in why and "/l (owner 4242:0, backed up 0:0)" in why, why
+    why = _restore_refused(cfg, store, number, lab, tmp_path)
+    assert "/l: owner 4242:0, backed up 0:0" in why, why
+
 def _restore_refused(cfg, store, number, lab, tmp_path) -> str:
     from rabtui.errors import WorkFailed
     from rabtui.restore import run as R

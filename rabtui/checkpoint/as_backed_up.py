@@ -34,12 +34,12 @@ def of_kind(r: Row, st_mode: int) -> bool:
 
 
 def extracted_differs(st: os.stat_result, readlink, mtime: int, mode: int | None, link: bytes | None,
-                      owner: tuple[int, int] | None) -> str | None:
+                      owner: tuple[int, int] | None, links_owned: bool = False) -> str | None:
     """`attributes_differ` for an entry extracted from a disc (`readlink()` reads its target, only
     for a symlink whose target was recorded): owners come off a disc only as root, and a symlink's
-    not even then (it is set afterwards, from the disc)."""
+    not even then: compared when `links_owned` (a restore set them from the disc's listing)."""
     target = readlink() if stat.S_ISLNK(st.st_mode) and link is not None else None
-    owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and not stat.S_ISLNK(st.st_mode) else None
+    owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and (links_owned or not stat.S_ISLNK(st.st_mode)) else None
     return attributes_differ(st.st_mode, st.st_mtime, target, mtime, mode, link, owned, owner)
 
 
