@@ -233,3 +233,48 @@ def test_an_entry_of_kept_data_changed_on_the_medium_after_the_plan_is_never_bur
         listing = subprocess.run(["xorriso", "-indev", str(iso), "-find", "/", "-exec", "lsdl", "--"],
                                  capture_output=True, text=True, errors="replace").stdout
         assert "shadow" not in listing and "passwd" not in listing, listing
+
+
+def test_files_kept_data_saved_where_a_directory_was_or_is_are_left_out_as_a_restore_leaves_them(tmp_path):
+    """The source replaced the directory `a` (its file in the union) and `b` (its file only in a
+    kept backup) each by a file that the next kept backup saved: the discs hold what a restore from
+    the medium gives (the union's directory `a`, kept data's file `b`), the planning naming the file
+    `a` and `b/f` as left out; the plan held both of each, and every burn of the disc failed."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "a/f": b"in the union"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"b/f": b"kept only"})
+    assert lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1)).status == "failed"
+    shutil.rmtree(photos / "a")
+    shutil.rmtree(photos / "b")
+    write_files(photos, {"a": b"a file, kept", "b": b"b file, kept"})
+    assert lab.backup(lab.load(), now=T0 + timedelta(days=2)).status == "failed"
+    os.unlink(photos / "a")
+    os.unlink(photos / "b")
+    assert lab.backup(_post_commands(lab, False), now=T0 + timedelta(days=3)).status == "completed"
+    cfg = lab.load()
+    store = lab.store()
+    from_medium = tmp_path / "from-medium"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) == 3
+    said = []
+    plan = prepare.compute(cfg, store, asked={"*"}, emit=said.append)
+    assert [e.message for e in said if e.kind == WARNING] == [
+        f"loc:{photos}: 2 entries that kept data saved are where its backup holds a directory, or below a file that"
+        " kept data saved in place of their directory (a restore refuses them too), and are not put on discs, e.g. a"]
+    number = prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
+    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert burnt.status == "completed", burnt.message
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    from_discs = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
+                 "--to", str(from_discs)]) == 0
+    top = str(photos).lstrip("/")
+    got = _tree(os.fsencode(from_discs / top))
+    assert got == _tree(os.fsencode(from_medium / top))
+    assert got == {b"first.jpg": oct(0o100644), b"a": "dir+", b"a/f": oct(0o100644), b"b": oct(0o100644)}
+    assert (from_discs / top / "b").read_bytes() == b"b file, kept"

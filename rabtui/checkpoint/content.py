@@ -71,6 +71,7 @@ class Scanned:
     disks: dict[int, bytes] = field(default_factory=dict)
     kept_lost: list[bytes] = field(default_factory=list)
     kept_shadowed: list[bytes] = field(default_factory=list)   # below a symlink or file of the union (not on discs)
+    kept_clashing: list[bytes] = field(default_factory=list)   # kept_data._clashing's (not on discs)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)

@@ -90,6 +90,9 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
             extra[rel] = (path, st)
         for rel, saved in others.items():
             extra[rel] = (saved.path(rel), saved.st)
+        for rel in _clashing(scanned, shown, union, extra):
+            del extra[rel]
+            scanned.kept_clashing.append(rel)
         if extra:
             _merge(scanned, extra, take_attrs, short)
     return lost
@@ -159,6 +162,29 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
             old.disks[n] = path
             take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
     vars(scanned).update(vars(old))
+
+
+def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]]
+              ) -> list[bytes]:
+    """The entries of `extra` that no disc can hold beside the others, as a restore from the medium
+    cannot: one where the union holds a directory with entries (the restore keeps it and names the
+    entry), and one below another entry of `extra` that is no directory (the source replaced a
+    directory by a file, or a file by a directory, between kept backups: the restore writes them by
+    name, the file first, and refuses what lies below it)."""
+    out = []
+    for rel, (_path, st) in sorted(extra.items()):
+        i = shown.get(rel)
+        if not stat.S_ISDIR(st.st_mode) and (i is None or scanned.marks[i] != DIR_MARK):
+            try:
+                if stat.S_ISDIR(below.lstat(union, rel).st_mode):
+                    out.append(rel)
+                    continue
+            except OSError:
+                pass
+        if any(d in extra and d not in out and not stat.S_ISDIR(extra[d][1].st_mode)
+               for d in _above(rel.rpartition(b"/")[0])):
+            out.append(rel)
+    return out
 
 
 def _in_place_of_a_directory(scanned, shown: dict[bytes, int], rel: bytes) -> bool:
