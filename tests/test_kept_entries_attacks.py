@@ -260,8 +260,9 @@ def test_files_kept_data_saved_where_a_directory_was_or_is_are_left_out_as_a_res
     said = []
     plan = prepare.compute(cfg, store, asked={"*"}, emit=said.append)
     assert [e.message for e in said if e.kind == WARNING] == [
-        f"loc:{photos}: 2 entries that kept data saved are where its backup holds a directory, or below a file that"
-        " kept data saved in place of their directory (a restore refuses them too), and are not put on discs, e.g. a"]
+        f"loc:{photos}: 2 entries that kept data saved are where its backup holds a directory, a symlink or a special"
+        " file, or below a file that kept data saved in place of their directory (a restore refuses them too), and are"
+        " not put on discs, e.g. a"]
     number = prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
     burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                                 prompter=ScriptedPrompter(lambda q: READY))

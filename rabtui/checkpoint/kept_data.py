@@ -166,14 +166,18 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
 
 def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]]
               ) -> list[bytes]:
-    """The entries of `extra` that no disc can hold beside the others, as a restore from the medium
-    cannot: one where the union holds a directory with entries (the restore keeps it and names the
-    entry), and one below another entry of `extra` that is no directory (the source replaced a
+    """The entries of `extra` that no disc holds beside the others, as a restore from the medium
+    does not: one where the union holds a directory with entries, a symlink or a special file (the
+    restore keeps the union's and names the entry: which the source had last, the union does not
+    record), and one below another entry of `extra` that is no directory (the source replaced a
     directory by a file, or a file by a directory, between kept backups: the restore writes them by
     name, the file first, and refuses what lies below it)."""
     out = []
     for rel, (_path, st) in sorted(extra.items()):
         i = shown.get(rel)
+        if i is not None and scanned.marks[i] in (LINK_MARK, SPECIAL_MARK):
+            out.append(rel)
+            continue
         if not stat.S_ISDIR(st.st_mode) and (i is None or scanned.marks[i] != DIR_MARK):
             try:
                 if stat.S_ISDIR(below.lstat(union, rel).st_mode):

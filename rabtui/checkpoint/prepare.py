@@ -113,9 +113,9 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
                                 f" not put on discs, e.g. {os.fsdecode(d.kept_shadowed[0])}"))
         if d.kept_clashing:
             emit(Event(WARNING, f"{s.key}: {len(d.kept_clashing)} entries that kept data saved are where its backup"
-                                " holds a directory, or below a file that kept data saved in place of their directory"
-                                " (a restore refuses them too), and are not put on discs, e.g."
-                                f" {os.fsdecode(d.kept_clashing[0])}"))
+                                " holds a directory, a symlink or a special file, or below a file that kept data saved"
+                                " in place of their directory (a restore refuses them too), and are not put on discs,"
+                                f" e.g. {os.fsdecode(d.kept_clashing[0])}"))
         beyond = [path for path, mtime in zip(d.paths, d.mtimes) if as_backed_up.beyond_disc(mtime)]
         if beyond:
             emit(Event(LOG, f"{s.key}: {len(beyond)} entries are dated outside the years 1900-2155 a disc holds:"
