@@ -279,3 +279,39 @@ def test_files_kept_data_saved_where_a_directory_was_or_is_are_left_out_as_a_res
     assert got == _tree(os.fsencode(from_medium / top))
     assert got == {b"first.jpg": oct(0o100644), b"a": "dir+", b"a/f": oct(0o100644), b"b": oct(0o100644)}
     assert (from_discs / top / "b").read_bytes() == b"b file, kept"
+
+
+def test_a_file_only_kept_data_saved_replaced_by_a_symlink_on_the_medium_is_named_not_restored(tmp_path, capsys):
+    """Root put a symlink to a file of the backup server in place of files only a kept backup
+    saved: a restore of the directory from the medium names them as not on the medium any more (exit
+    3), where it restored the symlinks in silence, taken for symlinks kept data saved."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"of the server")
+
+    def add(root: bytes) -> list[bytes]:
+        write_files(root, {b"only.txt": b"kept one", b"d/f": b"kept two"})
+        return [os.path.join(root, b"only.txt"), os.path.join(root, b"d/f"), os.path.join(root, b"d")]
+
+    _kept(lab, photos, add)
+    kept = lab.store().one("SELECT path FROM backups WHERE status='kept'")["path"]
+    there = os.path.join(kept, "data", str(photos).lstrip("/"))
+    for rel in ("only.txt", "d/f"):
+        os.unlink(os.path.join(there, rel))
+        os.symlink(secret, os.path.join(there, rel))
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) == 3
+    said = capsys.readouterr().out
+    assert "2 not restored" in said and "not on medium m1 any more" in said, said
+    top = os.fsencode(out / str(photos).lstrip("/"))
+    assert {rel: kind for rel, kind in _tree(top).items() if kind.startswith("link")} == {}
+    kept_name = os.path.basename(kept)
+    for n, (rel, how) in enumerate([("d", []), ("only.txt", []), ("d/f", ["--backup", kept_name])]):
+        out = tmp_path / f"out{n}"
+        code = main(["--config", str(lab.config_path), "restore", "loc", str(photos / rel), "--to", str(out), *how])
+        said = capsys.readouterr()
+        assert code == (3 if rel == "d" else 1), (rel, said)
+        assert "not on medium m1 any more" in said.out + said.err, (rel, said)
+        assert not any(kind.startswith("link") for kind in (_tree(os.fsencode(out)) if out.exists() else {}).values())

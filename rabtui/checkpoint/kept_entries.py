@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 
 from rabtui.media import below, medium_layout, opened_dirs
+from rabtui.state.catalog import rel_path
 from rabtui.state.store import KEPT, Store
 
 
@@ -69,7 +70,28 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                 (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
     for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup]:
         del taken[rel]
+    for rel in _files_they_saved(store, backup, dir_path, taken):
+        del taken[rel]
     return Found(taken, sorted(sockets), unread, closed)
+
+
+def _files_they_saved(store: Store, backup, dir_path: str, taken: dict[bytes, Saved]) -> list[bytes]:
+    """The entries of `taken` where the catalog records a regular file saved by the kept backup
+    they were found in: not what it saved (a symlink put in the file's place on the medium since,
+    which would lead anywhere on this server), the file lost."""
+    top = rel_path(dir_path)
+    out = []
+    items = list(taken.items())
+    for i in range(0, len(items), 400):
+        part = items[i:i + 400]
+        full = {(os.path.join(top, rel) if top else rel, saved.backup): rel for rel, saved in part}
+        marks = ",".join("(?,?)" for _ in part)
+        for r in store.all(
+                "SELECT p.path, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+                f" WHERE v.medium=? AND p.source=? AND (p.path, v.first_backup) IN (VALUES {marks})",
+                (backup["medium"], backup["source"], *[x for key in full for x in key])):
+            out.append(full[(bytes(r[0]), r[1])])
+    return out
 
 
 MANY = -1

@@ -49,6 +49,8 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
     # archive: a backup holds only what it added; a directory comes from the medium's union tree
     # (every file saved there), a file from the backup that saved it (else the union)
     link = below.symlink_on_the_way(root, under)
+    if d.kind == "archive" and store is not None and link is None and under:
+        _saved_as_recorded(store, backup, d.path, rel, sc.path(in_backup))
     if d.kind == "archive" and (link is not None or os.path.isdir(sc.path(in_backup))
                                 or not os.path.lexists(sc.path(in_backup))):
         root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
@@ -85,10 +87,38 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
         root = os.fsencode(medium_layout.backup_data_path(folders[first], dir_path))
         path = os.path.join(root, under)
         if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
+            if rel in versions and _as_saved(sc.path(path), versions[rel]) is None:
+                continue    # not the file that backup saved (a symlink put in its place on the medium)
             return path
     if others:      # a directory of none but them: in the backup that saved the newest
         return max(others.values(), key=lambda saved: saved.backup).path(under)
     return None
+
+
+def _saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: bytes) -> None:
+    """Raises WorkFailed when the backup saved a file at `rel` (the catalog says) and `path`, where
+    it holds it, is something else now (a symlink to a file of this server put there, say)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        return
+    version = catalog.archive_as_of(store, backup, (dir_path,), rel).get(rel)
+    if version is not None and version[2] == backup["id"] and _as_saved(path, version) is None:
+        raise WorkFailed(f"/{fmt.name(rel)} as backup {backup['name']} had it is not on medium {backup['medium']}"
+                         f" any more ({fmt.name(path)} is no longer the file it saved)")
+
+
+def _as_saved(path: bytes, version) -> os.stat_result | None:
+    """The lstat of `path` when it is the file the catalog records as `version` (size, mtime, ...):
+    a regular file of that size and mtime; None when it is not (anything put in its place on the
+    medium since, a symlink to a file of this server's included) or cannot be looked at."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) and (st.st_size, int(st.st_mtime)) == tuple(version[:2]) else None
 
 
 def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts,
@@ -141,6 +171,7 @@ class AsOf:
     def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts,
                  others: dict[bytes, Saved] | None = None, item: bytes | None = None, unread: list[bytes] = ()):
         self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
+        self.item = item
         # path -> the symlink, special file or empty directory only kept data saved, but those the
         # walk of `item` shows (a directory of a kept backup, saved_elsewhere)
         self.others = {full: saved for full, saved in (others or {}).items()
@@ -148,6 +179,14 @@ class AsOf:
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
+
+    def not_saved(self, under: bytes, _path: bytes) -> bool:
+        """Is the entry `under` the walked item (no regular file, no directory) in the backup that
+        the catalog says saved a regular file there? It is not what that backup saved (a symlink
+        put in its place on the medium since); the file is named as lost by unseen()."""
+        version = self.versions.get(self._full(under))
+        return (version is not None and self.item is not None
+                and self.item.startswith(os.path.join(self.folders[version[2]], b"data", b"")))
 
     def _full(self, under: bytes) -> bytes:
         return os.path.join(self.rel, under) if under else self.rel
@@ -167,11 +206,12 @@ class AsOf:
         if (st.st_size, int(st.st_mtime)) == version[:2]:
             return path, st
         older = self._saved(full, version)
-        try:
-            return self.sc.path(older), os.lstat(self.sc.path(older))
-        except OSError:
+        st = _as_saved(self.sc.path(older), version)
+        if st is None:
             raise WorkFailed(f"/{fmt.name(full)} as backup {self.backup['name']} had it is not on medium"
-                             f" {self.backup['medium']} any more ({fmt.name(older)} is gone)") from None
+                             f" {self.backup['medium']} any more ({fmt.name(older)} is gone or is no longer"
+                             " the file it saved)")
+        return self.sc.path(older), st
 
     def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, and of the
@@ -193,9 +233,8 @@ class AsOf:
             if other is not None:
                 st = other.st
             else:
-                try:
-                    st = os.lstat(saved)
-                except OSError:
+                st = _as_saved(saved, self.versions[full])
+                if st is None:    # gone, or something else in its place (a symlink to any file)
                     lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
                                         f" {self.backup['name']} held it"))
                     continue

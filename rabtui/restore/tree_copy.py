@@ -88,6 +88,9 @@ def _picked(entries, pick):
             if chosen is None:
                 continue
             path, st = chosen
+        elif (pick is not None and not stat.S_ISDIR(st.st_mode) and hasattr(pick, "not_saved")
+              and pick.not_saved(rel, path)):
+            continue
         yield path, rel, st
 
 
