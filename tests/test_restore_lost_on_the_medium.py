@@ -107,3 +107,27 @@ def test_the_check_lists_each_directory_once_and_names_what_each_lost(tmp_path, 
     assert lost == sorted([os.fsencode(f"{top}/d01/f007"), os.fsencode(top) + b"/d00/caf\xe9\x1b"]
                           + [os.fsencode(f"{top}/d{d:02d}/f{f:03d}") for d in (2, 3) for f in range(20)])
     assert counts["lstat"] + counts["listdir"] <= 20 + 2, counts
+
+
+def test_a_symlink_in_place_of_a_file_or_a_directory_on_the_medium_is_no_file_of_the_backup(tmp_path, capsys):
+    """Root put a symlink to a file of the backup server in place of a file of the backup, and a
+    symlink to a directory of the same names in place of one of its directories: the restore names
+    the files as lost (the listing followed the symlinks and found them there)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"a/1": b"1", "b/2": b"2", "c/3": b"3"})
+    backup = lab.backup(cfg)
+    elsewhere = tmp_path / "elsewhere"
+    write_files(elsewhere, {"2": b"of the server", "c/3": b"of the server"})
+    on_medium = Path(backup.path) / "data" / str(data).lstrip("/")
+    os.unlink(on_medium / "b" / "2")
+    os.symlink(elsewhere / "2", on_medium / "b" / "2")
+    shutil.rmtree(on_medium / "c")
+    os.symlink(elsewhere / "c", on_medium / "c")
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "out"),
+                 "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 3, got
+    assert sorted(n["path"] for n in got["not_restored"]) == [str(data / "b/2").lstrip("/"),
+                                                               str(data / "c/3").lstrip("/")], got

@@ -11,6 +11,7 @@ would write, is a symlink there. An existing file is never replaced without `ove
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -216,15 +217,29 @@ def _lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: byte
     for parent, entries in by_dir.items():
         where = os.path.join(item, parent) if parent else item
         try:
-            names = set(os.listdir(sc.path(where)))
+            names = _files_in(sc.path(where))
         except (FileNotFoundError, NotADirectoryError):
             names = set()
-        except OSError:     # not to be listed here: each looked up, as the restore will
-            names = {n for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:    # a symlink in the directory's place: it holds none of them
+                names = set()
+            else:   # not to be listed here: each looked up, as the restore will
+                names = {n for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
         lost += [path for name, path in entries if name not in names]
     return [("file", path[strip:].lstrip(b"/"),
              f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
             for path in sorted(lost)]
+
+
+def _files_in(path: bytes) -> set[bytes]:
+    """The names of the regular files in the directory `path` (itself no symlink), as its listing
+    tells their kinds: a symlink or anything else in the place of a file the backup saved is not it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        with os.scandir(fd) as listing:
+            return {os.fsencode(e.name) for e in listing if e.is_file(follow_symlinks=False)}
+    finally:
+        os.close(fd)
 
 
 def _there(path: bytes) -> bool:
