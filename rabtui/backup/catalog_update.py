@@ -31,6 +31,7 @@ versions a backup wrote are, in the same transaction, the changed-files trigger'
 from __future__ import annotations
 
 from itertools import chain
+from operator import itemgetter
 from sqlite3 import Connection
 from typing import Iterator
 
@@ -40,8 +41,10 @@ from rabtui.state.store import Store, rollback
 
 # a batch of items as they go into temp.backup_items, each file with the id of its path: a look-up
 # in the index of `paths` alone (with the path's `dir` as well, a read of the table per file, the
-# batch took twice as long)
-_WITH_PATH = ("SELECT v.*, p.id FROM (VALUES {}) v"
+# batch took twice as long); and whether `changes` holds its version already, under the item's
+# directory (a row of `changes` is in its path's directory: found so, it is the path's own version)
+_WITH_PATH = ("SELECT v.*, p.id, EXISTS (SELECT 1 FROM changes c WHERE c.source=p.source AND c.dir=v.column1"
+              " AND c.path_id=p.id AND c.size=v.column5 AND c.mtime=v.column6) FROM (VALUES {}) v"
               " LEFT JOIN paths p ON v.column3=? AND p.source=? AND p.path=v.column2")
 
 # paths added at a time: each transaction writes the pages of `paths` it changed, and a batch of
@@ -52,6 +55,7 @@ _PATH_ID = "COALESCE(i.path_id, :ids + i.rowid)"
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 ROWS_PER_INSERT = 100
 _F = ord("f")
+_FTYPE = itemgetter(2)
 
 
 def insert_rows(conn: Connection, table: str, width: int, rows: list[tuple], select: str = "VALUES {}",
@@ -88,7 +92,9 @@ class CatalogSpool:
             " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
             " size INTEGER NOT NULL, mtime INTEGER NOT NULL,"
             # a file's path in `paths`, looked up while rsync runs (NULL: a path the catalog does not know yet)
-            " path_id INTEGER)"
+            " path_id INTEGER,"
+            # 1: its version was in `changes` then (true still if none of its rows were taken since)
+            " recorded INTEGER)"
         )
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS backup_same("
@@ -126,6 +132,10 @@ class CatalogSpool:
         self._first: bool | None = None
         self._ids: int | None = None
         self._all_added = True   # every path added by the spool itself (in its row's directory)
+        # a first backup's files per directory of their items (None: not known, after a forget)
+        self._files: dict[str, int] | None = {}
+        # changes.removed() when the first version was found in `changes` (None: none looked up)
+        self._removed: int | None = None
 
     def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
@@ -135,6 +145,8 @@ class CatalogSpool:
         (rsync.SAME), as (dir_path, path, size, mtime)."""
         if rows or same:
             self._dirs.add(dir_path)
+        if self._first and self._files is not None and rows:
+            self._files[dir_path] = self._files.get(dir_path, 0) + list(map(_FTYPE, rows)).count(_F)
         self._rows += rows
         self._same += same
         if len(self._rows) + len(self._same) >= BATCH:
@@ -151,6 +163,8 @@ class CatalogSpool:
                 if self._first:
                     insert_rows(conn, "temp.backup_items(dir, path, ftype, state, size, mtime)", 6, self._rows)
                 else:   # each file's path looked up now, as it goes in, not in step 7
+                    if self._removed is None:
+                        self._removed = changes.removed(conn)    # read as the look-ups below, at once
                     insert_rows(conn, "temp.backup_items", 6, self._rows, _WITH_PATH, (_F, self._params.get("s")))
                 unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
                                        " AND path_id IS NULL", (last, _F)).fetchone()[0]
@@ -213,6 +227,7 @@ class CatalogSpool:
         """Items of `dir_path` handed over before (not unchanged files) that are not in the backup
         after all: copied again, they come back as items of their own."""
         self.flush()
+        self._files = None
         self.store.conn.executemany("DELETE FROM temp.backup_items WHERE dir=? AND path=?",
                                     [(dir_path, path) for path in paths])
 
@@ -236,6 +251,10 @@ class CatalogSpool:
         params = {**self._params, "b": backup_id, "ids": self._ids}
         with self.store.transaction(durable=True) as conn:
             before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()[0]
+            # no row of `changes` taken since the versions were found there: they still are
+            recorded = ("i.recorded IS NOT 1" if self._removed is not None and changes.removed(conn) == self._removed
+                        else f"NOT EXISTS (SELECT 1 FROM changes c WHERE c.source=:s AND c.dir=i.dir"
+                             f" AND c.path_id={_PATH_ID} AND c.size=i.size AND c.mtime=i.mtime)")
             same = self.same_count
             extended = 0
             # every path added by the spool itself (a first backup's are all new): each in the
@@ -251,11 +270,13 @@ class CatalogSpool:
                 cur = conn.execute(
                     "INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
                     f" SELECT {_PATH_ID}, :m, size, mtime, :b, :b FROM temp.backup_items i WHERE ftype=:f", params)
-                # the versions just inserted are exactly these, each in its path's directory
+                # the versions just inserted are exactly these, each in its path's directory; but
+                # for those `changes` holds already under their item's directory (a medium's first
+                # backup: nearly all; see _WITH_PATH), left out before their paths are read
                 written = (f"SELECT i.dir, {_PATH_ID}, i.path, i.size, i.mtime FROM temp.backup_items i WHERE i.ftype=:f"
                            if in_own_dirs else
                            f"SELECT p.dir, p.id, i.path, i.size, i.mtime FROM temp.backup_items i"
-                           f" JOIN paths p ON p.id={_PATH_ID} WHERE i.ftype=:f")
+                           f" JOIN paths p ON p.id={_PATH_ID} WHERE i.ftype=:f AND {recorded}")
             else:
                 # some unchanged files have no version in the base (a base the catalog does not know)
                 conn.execute("INSERT OR IGNORE INTO paths(source, dir, path) SELECT :s, dir, path"
@@ -272,7 +293,7 @@ class CatalogSpool:
                            " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
             inserted = cur.rowcount
             changes.record(conn, params["s"], backup_id, written, {**params, "before": before}, self._dirs,
-                           dirs_exact=in_own_dirs and extended == same)
+                           dirs_exact=in_own_dirs and extended == same, files=self._files)
         return inserted
 
     def discard(self) -> None:

@@ -18,17 +18,23 @@ import math
 import sqlite3
 from typing import Iterable
 
+# meta: how many times rows of `changes` were taken (forget, reset, rebuild). A backup's spool finds
+# versions there while rsync runs; step 7 trusts what it found if this has not moved since
+REMOVED = "changes_removed"
+
 # the checkpoint `number` holds this version of the path (a file cut into parts: its parts' mtime)
 _HELD = ("SELECT 1 FROM disc_files f WHERE f.number={n} AND f.source={s} AND f.path={path}"
          " AND f.mtime={mtime} AND (f.size={size} OR f.parts IS NOT NULL)")
 
 
 def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: str, params: dict,
-           dirs: Iterable[str], *, dirs_exact: bool = False) -> None:
+           dirs: Iterable[str], *, dirs_exact: bool = False, files: dict[str, int] | None = None) -> None:
     """Count what backup `backup_id` wrote: `written_sql` (with `params`) selects its versions as
-    (dir, path_id, path, size, mtime); `dirs`: the directories its items came from (a path keeps
-    the directory it was first seen in, so others may be among them too: those are counted the
-    general way, unless `dirs_exact` says there are none). Called inside the catalog's transaction."""
+    (dir, path_id, path, size, mtime), of which those recorded already may be left out; `dirs`: the
+    directories its items came from (a path keeps the directory it was first seen in, so others
+    may be among them too: those are counted the general way, unless `dirs_exact` says there are
+    none); `files`: with `dirs_exact`, how many versions `written_sql` selects in each directory,
+    if known. Called inside the catalog's transaction."""
     # a backup made no later than the last checkpoint's content (as made: by id, not by the dates a
     # wrong clock gave) adds nothing to it: its directories, found once here, not once per file
     covered = {row[0] for row in conn.execute(
@@ -44,8 +50,19 @@ def record(conn: sqlite3.Connection, source: str, backup_id: int, written_sql: s
                      " INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
                      f" SELECT :s, dir, path_id, size, mtime, :b FROM w WHERE w.dir IN ({marks})",
                      {**params, **named})
-        _add_counts(conn, f"SELECT :s, dir, COUNT(*) FROM changes WHERE source=:s AND dir IN ({marks}) GROUP BY dir",
-                    {"s": source, **named})
+        added = conn.execute("SELECT changes()").fetchone()[0]    # (no rowcount for a WITH ... INSERT)
+        known = [files.get(d, 0) for d in fresh] if files is not None and dirs_exact else None
+        if known is not None and sum(known) == added:
+            # each directory had no row before and got each of its versions (none ignored): its
+            # count is its number of versions, without reading a million rows back to count them
+            # (a directory with no version gets no row, as from a count of its rows)
+            values = ", ".join(f"(:f{i}, :n{i})" for i, n in enumerate(known) if n)
+            if values:
+                _add_counts(conn, f"SELECT :s, column1, column2 FROM (VALUES {values}) WHERE true",
+                            {"s": source, **named, **{f"n{i}": n for i, n in enumerate(known)}})
+        else:
+            _add_counts(conn, f"SELECT :s, dir, COUNT(*) FROM changes WHERE source=:s AND dir IN ({marks}) GROUP BY dir",
+                        {"s": source, **named})
     if dirs_exact and covered.union(fresh).issuperset(dirs):
         return      # no version is in another directory
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_changes("
@@ -92,10 +109,21 @@ def _in_list(prefix: str, values: list) -> tuple[str, dict]:
     return ", ".join(f":{name}" for name in named), named
 
 
+def removed(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key=?", (REMOVED,)).fetchone()
+    return 0 if row is None else row[0]
+
+
+def _removing(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, '1')"
+                 " ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER) + 1", (REMOVED,))
+
+
 def forget(conn: sqlite3.Connection, backup_id: int) -> None:
     """A run undone by recovery: the versions only it wrote are changes no more."""
     dirs = conn.execute("SELECT DISTINCT source, dir FROM changes WHERE backup=?", (backup_id,)).fetchall()
-    conn.execute("DELETE FROM changes WHERE backup=?", (backup_id,))
+    if conn.execute("DELETE FROM changes WHERE backup=?", (backup_id,)).rowcount:
+        _removing(conn)
     for source, dir_path in dirs:
         recount(conn, source, dir_path)
 
@@ -119,12 +147,14 @@ def reset(conn: sqlite3.Connection, source: str, dir_path: str, number: int, *, 
     content = conn.execute("SELECT c.id FROM checkpoint_dirs cd JOIN backups c ON c.id=cd.backup_id"
                            " WHERE cd.number=? AND cd.source=? AND cd.path=?", (number, source, dir_path)).fetchone()
     before = "id <= :content" if content is not None else "started <= :taken"
-    conn.execute(
+    taken_rows = conn.execute(
         "DELETE FROM changes WHERE source=:s AND dir=:d AND EXISTS (SELECT 1 FROM paths p WHERE p.id=changes.path_id"
         f" AND (EXISTS ({held}) OR (changes.backup IN (SELECT id FROM backups WHERE source=:s AND {before})"
         f"   AND (:standard OR EXISTS ({held_path})))))",
         {"s": source, "d": dir_path, "n": number, "taken": taken, "standard": kind == "standard",
-         "content": content[0] if content is not None else None})
+         "content": content[0] if content is not None else None}).rowcount
+    if taken_rows:
+        _removing(conn)
     recount(conn, source, dir_path)
 
 
@@ -132,6 +162,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     """The changes from the catalog (after rebuild-state, or in a database made before them): each
     version a complete backup (or kept data) wrote, less what each directory's last checkpoint covers
     (taken no later than the checkpoint was made, when it does not name its content backup)."""
+    _removing(conn)
     conn.execute("DELETE FROM changes")
     conn.execute(
         "INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
