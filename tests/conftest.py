@@ -146,3 +146,25 @@ def ramfs():
     otherwise): a file system that takes no xattr and tells no size (statvfs: 0 blocks, 0 free)."""
     with _mounter("a ramfs") as mount:
         yield lambda path: mount(path, "-t", "ramfs", "ramfs")
+
+
+@pytest.fixture
+def disk_image(tmp_path):
+    """An 8 MB ext2 image to give a medium as its `device` (mounted at tmp_path/medium1 by rabtui)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a disk image needs root")
+    image = tmp_path / "usb.img"
+    subprocess.run(["truncate", "-s", "8M", str(image)], check=True)
+    done = subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mkfs.ext2 failed: {done.stderr}")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    done = subprocess.run(["mount", str(image), str(probe)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a disk image here: {done.stderr.strip()}")
+    subprocess.run(["umount", str(probe)], check=True)
+    yield image
+    mount_point = tmp_path / "medium1"
+    if os.path.ismount(mount_point):   # a failed test must not leave it mounted
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)

@@ -227,3 +227,33 @@ def test_a_killed_run_whose_record_cannot_be_read_is_kept_when_its_medium_is_bac
         in out, out
     assert (medium_layout.backup_data_path(path, str(lab.src / "data")) / "a").read_text() == "a1"
     assert lab.store().one("SELECT status FROM backups WHERE name=? AND medium='m1'", (name,))["status"] == "abandoned"
+
+
+def test_a_kept_directory_on_a_medium_mounted_by_cleanup_stays(tmp_path, disk_image):
+    """The medium of such a run has a device: it is not mounted when cleanup plans (the directory
+    is not there to be read then), and cleanup mounts it to delete: the directory stays all the same."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    write_files(lab.src / "data", {"a": "a1"})
+    killed = _killed_at_write(lab, 3, "before", "backup", "loc")
+    assert killed.returncode == -9 and os.path.ismount(m1), killed.stdout + killed.stderr
+    (name, path, _), = medium_layout.list_backups(m1, "loc")
+    RECORD_LOST["damaged"](path / "backup.json")
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode in (0, 3) and "its directory is kept" in done.stdout, done.stdout + done.stderr
+    assert not os.path.ismount(m1)
+
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="minutes")
+    cleanup = _rabtui(lab, "cleanup", "--now", later)
+    assert cleanup.returncode in (0, 3), cleanup.stdout + cleanup.stderr
+    assert f"kept loc {name} on m1: its backup.json: " in cleanup.stdout, cleanup.stdout
+    subprocess.run(["mount", str(disk_image), str(m1)], check=True)
+    try:
+        assert (medium_layout.backup_data_path(path, str(lab.src / "data")) / "a").read_text() == "a1"
+    finally:
+        subprocess.run(["umount", str(m1)], check=True)
+    row = lab.store().one("SELECT status FROM backups WHERE name=?", (name,))
+    assert row["status"] == "abandoned"

@@ -75,27 +75,6 @@ def test_rotation_order(tmp_path):
     assert next_medium(cfg, store).id == "m1"   # a medium no longer configured is ignored
 
 
-@pytest.fixture
-def disk_image(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a disk image needs root")
-    image = tmp_path / "usb.img"
-    subprocess.run(["truncate", "-s", "8M", str(image)], check=True)
-    done = subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"mkfs.ext2 failed: {done.stderr}")
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    done = subprocess.run(["mount", str(image), str(probe)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a disk image here: {done.stderr.strip()}")
-    subprocess.run(["umount", str(probe)], check=True)
-    yield image
-    mount_point = tmp_path / "medium1"
-    if os.path.ismount(mount_point):   # a failed test must not leave it mounted
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
-
-
 def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
     lab = Lab(tmp_path)
     mount_point = lab.media[0][1]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import faults
-from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present
+from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present, unread_record
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
@@ -221,6 +221,10 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
     try:
         for c in going:
             path = Path(c.path)
+            unread = c.status not in RESTORABLE and unread_record(c.path)
+            if unread:     # planned while its medium was away (cleanup mounts one with a device)
+                say(f"kept {c.source} {c.name} on {c.medium}: {unread}", done.kept)
+                continue
             if c.status in RESTORABLE and path.is_dir():
                 union = _union_of(cfg, c, say, done)
                 if union is None:

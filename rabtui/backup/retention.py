@@ -92,9 +92,10 @@ class Plan:
         return f"{len(self.delete)} backups, {self.freed_bytes} bytes freed"
 
 
-def _unread_record(row) -> str | None:
-    """Why the failed or abandoned backup `row` may be complete after all, or None."""
-    path = Path(row["path"]) if row["path"] else None
+def unread_record(backup_path: str | None) -> str | None:
+    """Why the failed or abandoned backup at `backup_path` may be complete after all, or None. A
+    medium that is not there now says nothing: deletion asks again once it is (mounted by then)."""
+    path = Path(backup_path) if backup_path else None
     if path is None or not path.is_dir():
         return None
     why = medium_layout.not_a_run(path, medium_layout.read_backup_json(path))
@@ -224,7 +225,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run)
         for r in rows:
             if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
-                unread = _unread_record(r)
+                unread = unread_record(r["path"])
                 if unread:
                     plan.guarded.append((r["id"], r["name"], unread))
                 else:
