@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -393,5 +394,26 @@ def test_a_parallel_run_whose_state_directory_fills_up_reports_every_source_s_ou
     os.unlink(lab.state.parent / "filler")
     out = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in out, out
-    for source in ("one", "two", "three"):
-        assert f"{source}: the state database" in out, out
+    for source in ("one", "two", "three"):     # the backup failed so, or its job could not start
+        assert re.search(rf"^(rabtui: )?{source}: (failed: )?the state database", out, re.M), out
+
+
+
+def test_a_scheduled_backup_whose_end_fills_the_state_directory_is_said_once_as_it_ended(tmp_path, tmpfs):
+    """`run-due`: a backup fails (a directory missing), and its notification fills the state
+    directory, so that neither its job's row nor its schedule's mark can be written. Its outcome is
+    said as it ended (why it failed, and what could not be recorded), notified once, and the run
+    exits 1."""
+    lab = _small_state(tmp_path, tmpfs)
+    notified, script = tmp_path / "notified", tmp_path / "notify.sh"
+    script.write_text(f"cat >> {notified}; echo >> {notified}; cat /dev/zero > {lab.state.parent}/filler 2>/dev/null\n")
+    lab.write(lab._local_source([("one", "standard")], 'schedule = "0 2 * * *"\n', "one")
+              + f'\n[notify]\ncommand = "sh {script}"\n')
+    shutil.rmtree(lab.src / "one", ignore_errors=True)
+    done = _rabtui(lab, "run-due", "--now", "2026-10-01T03:00")
+    os.unlink(lab.state.parent / "filler")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    line, = [n for n in out.splitlines() if n.startswith("one: ") and "due (schedule" not in n]
+    assert "one: failed: " in line and "could not be recorded" in line, out
+    assert notified.read_text().count('"kind"') == 1, notified.read_text()

@@ -82,8 +82,9 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
         recorder.finish(result.status, result.exit_code, summary)
     except sqlite3.Error as exc:     # the backup ended as it says; its job's row could not say so
         error = state_failure(exc, cfg.state_dir / "rabtui.db")
-        return SourceOutcome(source_id, worst_exit(result.exit_code, error.exit_code),
-                             f"{summary}; its job could not be recorded: {error}", str(error), undelivered)
+        said = summary + ("; nor could its job be recorded" if str(error) in summary     # the error, said with
+                          else f"; its job could not be recorded: {error}")                  # the outcome
+        return SourceOutcome(source_id, worst_exit(result.exit_code, error.exit_code), said, said, undelivered)
     return SourceOutcome(source_id, result.exit_code, summary, None, undelivered)
 
 

@@ -9,6 +9,8 @@ that could not be sent, ERROR for what failed.
 from __future__ import annotations
 
 import functools
+import sqlite3
+from dataclasses import replace
 from datetime import datetime
 
 from rabtui.actions import backup as backup_actions
@@ -23,6 +25,7 @@ from rabtui.ops import notify, schedule
 from rabtui.state import jobs, locks
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
+from rabtui.state.store_check import state_failure
 
 
 def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, now: datetime | None = None) -> int:
@@ -99,7 +102,14 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
         # leaves it due, and so does one cancelled as a whole before this backup saved its data
         if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
-            schedule.mark_run(store, due.source, due.slot, now)
+            try:
+                schedule.mark_run(store, due.source, due.slot, now)
+            except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
+                error = state_failure(exc, cfg.state_dir / "rabtui.db")
+                said = outcome.summary + ("; nor could its schedule time be marked done" if str(error) in outcome.summary
+                                          else f"; its schedule time could not be marked done: {error}")
+                outcome = replace(outcome, exit_code=worst_exit(outcome.exit_code, error.exit_code), summary=said,
+                                  error=said)
         if outcome.error:
             emit(Event(ERROR, f"{due.source}: {outcome.error}"))
         else:
