@@ -6,12 +6,16 @@ is read without that warning. Real backups, real xorriso onto `images:` drives."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 
 import pytest
 
+from rabtui.checkpoint import prepare
+from rabtui.checkpoint.layout import made_by_line
+from rabtui.media import mounts
 from tests.test_rebuild_odd_records import _rabtui
 from tests.trees import Lab, write_files
 
@@ -99,3 +103,18 @@ def test_a_disc_whose_server_cannot_be_told_with_every_medium_away_is_said_so(tm
     assert "checkpoint 1: its discs were made by the server whose media m1 were labelled on" in done.stdout, done.stdout
     assert "cannot tell whether they are this server's" in done.stdout, done.stdout
     assert ours.store().one("SELECT COUNT(*) FROM disc_files WHERE number=1")[0] > 0     # recorded all the same
+
+
+def test_the_media_line_of_a_discs_readme_is_reserved_for_as_long_as_it_is(tmp_path):
+    """A label taken over with `media label --force` may carry a long serial, which README.txt's
+    line of the server's media repeats (escaped) on every disc: the plan keeps room for all of it."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    store = lab.store()
+    before = prepare._extra_reserve(cfg, store, 1)
+    serial = "é" * 20_000                     # 6 bytes each as README.txt writes it (\u00e9)
+    store.conn.execute("INSERT INTO media(id, label) VALUES (?, ?)",
+                       (cfg.media[0].id, json.dumps({"id": cfg.media[0].id, "serial": serial, "created": 1.0})))
+    line = made_by_line(mounts.made_by(cfg.media, store))
+    assert len(line) > 120_000
+    assert prepare._extra_reserve(cfg, store, 1) - before >= len(line) - 200

@@ -43,16 +43,6 @@ def load_plan(store: Store, number: int) -> tuple[dict, dict]:
     return dict(row), json.loads(row["plan"])
 
 
-def made_by(cfg, store: Store) -> dict[str, dict]:
-    """The labelling of the disk used as each medium of this server (those that tell it apart)."""
-    out = {}
-    for medium in cfg.media:
-        label = mounts.recorded_label(store, medium.id)
-        if mounts.tells_apart(label):
-            out[medium.id] = {"id": medium.id, **mounts.labellings(label)[0]}
-    return out
-
-
 def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, rows: list[Row],
           cancel=None) -> tuple[Path, Path]:
     """README.txt and rabtui/ of the disc, and its xorriso command file."""
@@ -63,7 +53,8 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     filler = [d for d in plan_json["dirs"] if d["role"] == "filler" and d.get("disc") == disc]
     readme = layout.readme_text(number=number, created=plan_json["created"], disc=disc, discs=cp["discs"],
                                 disc_type=cp["disc_type"], dirs=plan_json["dirs"],
-                                on_disc=plan_json.get("on_disc", {}), filler=filler, media=made_by(cfg, store))
+                                on_disc=plan_json.get("on_disc", {}), filler=filler,
+                                media=mounts.made_by(cfg.media, store))
     if not (folder / "catalog.tsv").exists():   # the recording process was killed before it wrote it
         layout.write_catalog(folder / "catalog.tsv", load_rows(store, number))
     if not (folder / layout.CATALOG_ON_DISC).exists():

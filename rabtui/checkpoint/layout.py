@@ -128,6 +128,10 @@ def parse_catalog(text: str) -> list[tuple[int, bytes, int, int, str]]:
 MADE_BY = "  media: "     # README.txt's line of the labels of the media of the server that made the disc
 
 
+def made_by_line(media: dict[str, dict] | None) -> str:
+    return MADE_BY + json.dumps(media or {}, sort_keys=True)
+
+
 def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type: str,
                 dirs: Sequence[dict], on_disc: dict[str, list[int]], filler: Sequence[dict],
                 media: dict[str, dict] | None = None) -> str:
@@ -162,7 +166,7 @@ def readme_text(*, number: int, created: float, disc: int, discs: int, disc_type
     else:
         lines.append("  (none)")
     lines += ["", "Made by the server whose media were labelled so (medium id: labelling):",
-              MADE_BY + json.dumps(media or {}, sort_keys=True)]
+              made_by_line(media)]
     lines += [
         "",
         "Also on this disc:",

@@ -192,3 +192,14 @@ def remember_label(store: Store, medium: Medium, label: dict) -> str | None:
     store.execute("INSERT INTO media(id, label) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET label=excluded.label",
                   (medium.id, json.dumps(label)))
     return labels_kept.keep(store.state_dir, medium.id, label)
+
+
+def made_by(media: list[Medium], store: Store) -> dict[str, dict]:
+    """The labelling of the disk used as each of `media` (those that tell it apart): a checkpoint's
+    discs name them, which tells this server's discs from another's (checkpoint.layout.MADE_BY)."""
+    out = {}
+    for medium in media:
+        label = recorded_label(store, medium.id)
+        if tells_apart(label):
+            out[medium.id] = {"id": medium.id, **labellings(label)[0]}
+    return out
