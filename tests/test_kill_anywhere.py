@@ -297,19 +297,23 @@ def _xorriso_pids(*needles: bytes) -> set[int]:
     return out
 
 
-def _killed_then_away(lab: Lab, cfg, source: str, copies: dict):
-    """A run of `source` onto m1 killed in step 7 (its archive links written), then its next run
-    onto m2 while m1 is not mounted (what it holds into `copies`), then m1 mounted again: the
-    killed run's row."""
+def _killed_then_away(lab: Lab, cfg, source: str, copies: dict, point: str = "backup.archive_linked",
+                      meanwhile=None):
+    """A run of `source` onto m1 killed in step 7 at `point` (its archive links written), then its
+    next run onto m2 while m1 is not mounted (what it holds into `copies`; `meanwhile()` called
+    before it), then m1 mounted again: the killed run's row."""
     store = lab.store()
-    _killed(rabtui(lab, "backup", source, "--medium", "m1", point="backup.archive_linked"))
+    _killed(rabtui(lab, "backup", source, "--medium", "m1", point=point))
+    if meanwhile is not None:
+        meanwhile()
     killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     away = lab.tmp / "medium1-away"
     os.rename(lab.media[0][1], away)            # the medium is not mounted
     lab.media[0][1].mkdir()
     other = rabtui(lab, "backup", source, "--medium", "m2")
     assert other.returncode == 0, other.stdout + other.stderr
-    assert "its directory is not there" in other.stdout + other.stderr
+    if point == "backup.archive_linked":
+        assert "its directory is not there" in other.stdout + other.stderr
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     os.rmdir(lab.media[0][1])
     os.rename(away, lab.media[0][1])            # mounted again
@@ -335,6 +339,39 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     out = back.stdout + back.stderr
     assert back.returncode == 0, out
     assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 2 archive link(s) undone" in out
+    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
+    _check_after(lab, cfg, copies, killed)
+
+
+def test_a_run_killed_complete_while_its_medium_is_away_stays_complete(tmp_path):
+    """A run killed once its backup.json said complete (its row not yet: or the state directory
+    full then), and its medium away (offsite, as rotation has it) at the next run: that backup is
+    complete on its medium, and stays so once the medium is back, its files in the archive union
+    and the catalog. It was marked abandoned with its catalog rows forgotten, and deleted with its
+    links when the medium came back: a file only it saved, dropped by the source meanwhile, was
+    on no medium any more."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    _files(lab.src / "data", {"a": b"a2" * 10})
+    _files(lab.src / "arch", {"x": b"x2" * 10, "only": b"saved once"})
+    at_kill = _copy(lab, cfg)
+
+    def dropped():
+        os.unlink(lab.src / "arch" / "only")
+
+    killed = _killed_then_away(lab, cfg, "loc", copies, point="backup.json_written", meanwhile=dropped)
+    copies[killed["id"]] = at_kill
+    back = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "completed"
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert (union / "only").read_bytes() == b"saved once"
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     _check_after(lab, cfg, copies, killed)
 

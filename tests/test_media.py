@@ -169,6 +169,45 @@ def test_a_backup_that_joins_a_run_on_its_device_medium_and_ends_last_unmounts_i
         assert {"a", "b", "c"} <= {p.name for p in mount_point.iterdir()}
 
 
+def test_a_run_killed_complete_on_a_device_medium_is_recorded_once_it_is_mounted(tmp_path, disk_image):
+    """Killed once its backup.json said complete (its row not yet), on a medium with a device, which
+    is unmounted then (a reboot): the next run finds the run before it mounts the medium, and
+    records it as its backup.json says once it is mounted. It was marked abandoned then, and the
+    run undid and deleted it as soon as it had mounted the medium: a file only it saved, dropped by
+    the source meanwhile, was lost."""
+    from tests.test_kill_anywhere import _check_after, _copy, _files, _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    mount_point = lab.media[0][1]
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    cfg = lab.load()
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
+    _files(lab.src / "arch", {"only": b"saved once"})
+    copies_at_kill = _copy(lab, cfg)
+    _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
+    killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[killed["id"]] = copies_at_kill
+    if os.path.ismount(mount_point):
+        subprocess.run(["umount", str(mount_point)], check=True)
+    os.unlink(lab.src / "arch" / "only")
+    again = rabtui(lab, "backup", "loc")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "completed"
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    assert newest["link_dest"] == killed["id"], again.stdout + again.stderr
+    copies[newest["id"]] = _copy(lab, cfg)
+    with mounting.mounted(cfg.medium("m1")):
+        union = medium_layout.archive_root(mount_point, "loc", str(lab.src / "arch"))
+        assert (union / "only").read_bytes() == b"saved once"
+        _check_after(lab, cfg, copies, killed)
+
+
 def test_mount_failure_is_a_clear_error(tmp_path):
     lab = Lab(tmp_path)
     lab.local()

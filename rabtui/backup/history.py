@@ -139,22 +139,34 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
 
 
 def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
-                      cancel: threading.Event | None = None) -> list[tuple[str, str]]:
+                      cancel: threading.Event | None = None, *, medium: str | None = None,
+                      but: int | None = None) -> list[tuple[str, str]]:
     """Backups of this source still `running` belong to a dead process (the caller holds the
-    source lock). One whose backup.json says complete was complete on the medium (its catalog and
-    archive links were written before it): it is recorded as such. Any other is undone: its
-    archive links (the union shows the older version again), its catalog rows and its partial
-    directory go (not one whose record cannot be read: medium_layout.not_a_run), and it is marked
-    abandoned. Each is said. Returns, (its medium, a sentence) each,
-    the runs left as they are for the next run to undo (its writers could not be stopped, its
-    archive links not undone), saying which and why. `cancel` ends a wait for the union's holder (that run is then
-    left as it is)."""
+    source lock); `medium`: only those on it, `but`: not the caller's own. One whose backup.json
+    says complete was complete on the medium (its catalog and archive links were written before
+    it): it is recorded as such. One whose medium is not there and that ended its step 7 (its
+    backup.json may say complete) is left as it is until a run finds its medium there. Any other
+    is undone: its archive links (the union shows the older version again), its catalog rows and
+    its partial directory go (not one whose record cannot be read: medium_layout.not_a_run), and it
+    is marked abandoned. Each is said. Returns, (its medium, a sentence) each, the runs left as they
+    are for the next run to undo (its writers could not be stopped, its archive links not undone),
+    saying which and why. `cancel` ends a wait for the union's holder (that run is then left as it
+    is)."""
     left: list[tuple[str, str]] = []
     for row in find_abandoned(store, source_id):
+        if (medium is not None and row["medium"] != medium) or row["id"] == but:
+            continue
         path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
         info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
+        if path is None and row["path"] and _step7_ended(store, row):
+            # complete on its medium, perhaps: marked abandoned, its catalog rows forgotten, it would
+            # be undone and deleted once the medium is back, and what only it saved lost
+            emit(Event(WARNING, f"found {what}: its medium is not there, and the backup may be complete on it"
+                                " (its step 7 ended); left as it is until a backup finds the medium there",
+                       {"backup_id": row["id"]}))
+            continue
         if info and info.get("status") in RESTORABLE:
             _record_as_said(store, row, info)
             remove_leftovers(path)
@@ -269,6 +281,12 @@ def _on_its_medium(store: Store, cfg, row) -> bool:
 
     medium = next((m for m in cfg.media if m.id == row["medium"]), None) if cfg is not None else None
     return medium is None or medium_present(store, medium)
+
+
+def _step7_ended(store: Store, row) -> bool:
+    """Whether the run's step 7 ended: its final backup.json was written next (complete), perhaps."""
+    step = store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))
+    return step is not None and step["state"] == "ok"
 
 
 def _record_as_said(db, row, info: dict) -> None:

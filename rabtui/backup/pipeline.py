@@ -129,8 +129,8 @@ class _Run(Completion):
                 try:
                     try:
                         info = self._step2(medium)
-                        self._over_no_killed_run(3, history.finish_abandoned(self.store, self.cfg, medium,
-                                                                             self.source.id, self.emit, self.cancel))
+                        self._over_no_killed_run(3, self._recovered_here(medium) + history.finish_abandoned(
+                            self.store, self.cfg, medium, self.source.id, self.emit, self.cancel))
                         faults.point("backup.step2")
                         self._step3(medium, info)
                         faults.point("backup.step3")
@@ -204,6 +204,17 @@ class _Run(Completion):
         except (WorkFailed, Cancelled) as exc:
             return f"the post-backup commands, run all the same, failed: {exc}"
         return None
+
+    def _recovered_here(self, medium: Medium) -> list[str]:
+        """Runs of this source on `medium` that recovery left as it was not there (a device is mounted
+        only now), recovered now; what could not be undone. The base and listing are read again."""
+        if not any(r["medium"] == medium.id and r["id"] != self.rec.id
+                   for r in history.find_abandoned(self.store, self.source.id)):
+            return []
+        left = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel,
+                                         medium=medium.id, but=self.rec.id)
+        self._base_cache, self._listed_cache = False, None
+        return [why for _, why in left]
 
     def _over_no_killed_run(self, n: int, not_undone: list[str]) -> None:
         why = history.left_undone(self.source, not_undone)
