@@ -343,6 +343,38 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     _check_after(lab, cfg, copies, killed)
 
 
+def test_a_cleanup_undoes_the_links_of_a_run_killed_while_its_medium_was_away(tmp_path):
+    """The killed run marked abandoned while its medium was away is deleted by a cleanup a day on,
+    its medium back, before any backup of its source onto it: its links in the archive union are
+    undone with it. They stayed: the union showed a version no backup held and the catalog did not
+    know, and the next backup there, finding it in the union, did not save it again."""
+    from datetime import datetime, timedelta
+
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    store = lab.store()
+    copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
+    _files(lab.src / "arch", {"x": b"x2" * 10})
+    killed = _killed_then_away(lab, cfg, "loc", copies)
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    cleanup = rabtui(lab, "cleanup", "--now", later)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert f"deleting loc {killed['name']} on m1" in cleanup.stdout
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert (union / "x").read_bytes() == b"x1"
+    invariants.check_catalog_is_media(cfg, store)
+    back = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert back.returncode == 0, back.stdout + back.stderr
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[newest["id"]] = _copy(lab, cfg)
+    assert (medium_layout.backup_data_path(newest["path"], str(lab.src / "arch")) / "x").read_bytes() == b"x2" * 10
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)
+
+
 def test_a_run_killed_complete_while_its_medium_is_away_stays_complete(tmp_path):
     """A run killed once its backup.json said complete (its row not yet: or the state directory
     full then), and its medium away (offsite, as rotation has it) at the next run: that backup is

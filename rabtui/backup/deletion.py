@@ -217,6 +217,8 @@ def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
 
 
 def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
+    from rabtui.backup.history import undone_with_it
+
     emptied: list[tuple[Candidate, Path | None]] = []
     try:
         for c in going:
@@ -225,7 +227,8 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
             if unread:     # planned while its medium was away (cleanup mounts one with a device)
                 say(f"kept {c.source} {c.name} on {c.medium}: {unread}", done.kept)
                 continue
-            if c.status in RESTORABLE and path.is_dir():
+            if path.is_dir() and (c.status in RESTORABLE or (
+                    c.status == "abandoned" and undone_with_it(store, medium, c.source, c.name))):
                 union = _union_of(cfg, c, say, done)
                 if union is None:
                     continue

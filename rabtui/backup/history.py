@@ -237,17 +237,10 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         return []         # the usual case: no need to read every backup.json on the medium
     not_undone: list[str] = []
     listed = medium_layout.list_backups(medium.path, source_id)
-    rows = {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=?",
-                                            (medium.id, source_id))}
-    complete = [(i, rows.get(name)) for i, (name, _, info) in enumerate(listed)
-                if info and info.get("status") in COMPLETE]
+    rows = _rows_by_name(store, medium.id, source_id)
     for at, (name, path, info) in enumerate(listed):
         row = rows.get(name)
-        if row is None or row["status"] != "abandoned":
-            continue
-        # a complete backup came after it: made after it (a higher id), or, unknown to the database,
-        # named after it. One known that is named after it only was dated by a clock that was ahead.
-        if any(c["id"] > row["id"] if c is not None else i > at for i, c in complete):
+        if row is None or row["status"] != "abandoned" or _complete_after(listed, rows, at):
             continue
         try:
             with union_held(cfg, source_id, emit, cancel):
@@ -271,6 +264,31 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, now mounted: "
                             f"{undone} archive link(s) undone, its partial directory was deleted"))
     return not_undone
+
+
+def _rows_by_name(store: Store, medium_id: str, source_id: str) -> dict:
+    return {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=?",
+                                            (medium_id, source_id))}
+
+
+def _complete_after(listed: list, rows: dict, at: int) -> bool:
+    """Whether a complete backup came after the one listed[at] (list_backups; `rows`: the database's
+    by name): made after it (a higher id), or, unknown to the database, named after it. One known
+    that is named after it only was dated by a clock that was ahead. That backup may show files of
+    the one before through the archive union, saved nowhere else: its links there stay."""
+    row = rows[listed[at][0]]
+    return any((rows[name]["id"] > row["id"]) if name in rows else i > at
+               for i, (name, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE)
+
+
+def undone_with_it(store: Store, medium: Medium, source_id: str, name: str) -> bool:
+    """Whether the archive links of the abandoned run `name` on the medium are undone as it is
+    deleted: recovery marked it abandoned while its medium was away, and no backup onto it has
+    finished it since (finish_abandoned), unless a complete backup came after it there."""
+    listed = medium_layout.list_backups(medium.path, source_id)
+    at = next((i for i, (n, _, _) in enumerate(listed) if n == name), None)
+    rows = _rows_by_name(store, medium.id, source_id)
+    return at is not None and name in rows and not _complete_after(listed, rows, at)
 
 
 def _on_its_medium(store: Store, cfg, row) -> bool:
