@@ -82,3 +82,34 @@ def test_a_killed_runs_file_where_an_older_backup_has_an_empty_directory_is_undo
     assert not (union / "e").is_file()
     invariants.check_backups_hold(cfg, store, copies)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_killed_run_the_state_database_does_not_know_is_undone_before_the_next_backup(tmp_path):
+    """A run killed as its files were linked into the union, then the state database lost (made anew
+    by the next run, or rebuilt while the medium was offsite): the next backup onto the medium
+    undoes that run first, as the recovery of a run the database knows does, and saves the file
+    itself. The union kept the killed run's link: the backup took the file for saved and left it
+    out, rebuild-state recorded the killed run abandoned, and a restore brought the version before."""
+    lab, cfg = _local_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "arch", {"x": b"x2" * 120})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    killed = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    for path in lab.state.glob("rabtui.db*"):      # lost: made anew by the next run
+        os.unlink(path)
+    after = rabtui(lab, "backup", "loc")
+    out = after.stdout + after.stderr
+    assert after.returncode == 0, out
+    assert f"found the interrupted backup {killed['name']} on medium m1" in out, out
+    assert not os.path.exists(killed["path"])
+    store = lab.store()
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    arch = str(lab.src / "arch")
+    assert (medium_layout.backup_data_path(newest["path"], arch) / "x").read_bytes() == b"x2" * 120
+    rebuilt = rabtui(lab, "rebuild-state")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    invariants.check_catalog_is_media(cfg, lab.store())
+    restored = tmp_path / "out"
+    done = rabtui(lab, "restore", "loc", arch + "/x", "--to", str(restored))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (restored / arch.lstrip("/") / "x").read_bytes() == b"x2" * 120

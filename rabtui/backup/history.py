@@ -226,21 +226,28 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
 
 
 def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit,
-                     cancel: threading.Event | None = None) -> list[str]:
+                     cancel: threading.Event | None = None, listed: list | None = None) -> list[str]:
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
-    they are undone as recovery would have (only when no complete backup came after it there).
-    Returns, a sentence each, those whose archive links could not be undone (as recover_abandoned)."""
+    they are undone as recovery would have (only when no complete backup came after it there). So
+    is a run whose backup.json says `running` that the database does not know (it was lost, made
+    anew, or rebuilt while the medium was away): its links in the union would stand for files the
+    next backup then leaves out. `listed`: the source's backups there (list_backups), when read
+    already. Returns, a sentence each, those whose archive links could not be undone (as
+    recover_abandoned)."""
     left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
                      (medium.id, source_id))
-    if not any(r["path"] and Path(r["path"]).is_dir() for r in left):
+    rows = _rows_by_name(store, medium.id, source_id) if listed is not None else None
+    if not any(r["path"] and Path(r["path"]).is_dir() for r in left) and (
+            rows is None or not any(_unknown_running(rows, name, info) for name, _, info in listed)):
         return []         # the usual case: no need to read every backup.json on the medium
     not_undone: list[str] = []
-    listed = medium_layout.list_backups(medium.path, source_id)
+    listed = medium_layout.list_backups(medium.path, source_id) if listed is None else listed
     rows = _rows_by_name(store, medium.id, source_id)
     for at, (name, path, info) in enumerate(listed):
         row = rows.get(name)
-        if row is None or row["status"] != "abandoned" or _complete_after(listed, rows, at):
+        unknown = _unknown_running(rows, name, info)
+        if not unknown and (row is None or row["status"] != "abandoned") or _complete_after(listed, rows, at):
             continue
         try:
             with union_held(cfg, source_id, emit, cancel):
@@ -261,9 +268,14 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         except OSError as exc:
             emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
             continue
-        emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}, now mounted: "
+        how = ", which the state database does not know" if unknown else ", now mounted"
+        emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}{how}: "
                             f"{undone} archive link(s) undone, its partial directory was deleted"))
     return not_undone
+
+
+def _unknown_running(rows: dict, name: str, info: dict | None) -> bool:
+    return name not in rows and bool(info) and info.get("status") == "running"
 
 
 def _rows_by_name(store: Store, medium_id: str, source_id: str) -> dict:
@@ -276,7 +288,10 @@ def _complete_after(listed: list, rows: dict, at: int) -> bool:
     by name): made after it (a higher id), or, unknown to the database, named after it. One known
     that is named after it only was dated by a clock that was ahead. That backup may show files of
     the one before through the archive union, saved nowhere else: its links there stay."""
-    row = rows[listed[at][0]]
+    row = rows.get(listed[at][0])
+    if row is None:      # unknown to the database too: by the ids their backup.json files record, else names
+        return any(_made_before(listed, at, i) for i, (_, _, info) in enumerate(listed)
+                   if i != at and info and info.get("status") in COMPLETE)
     return any((rows[name]["id"] > row["id"]) if name in rows else i > at
                for i, (name, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE)
 

@@ -130,7 +130,8 @@ class _Run(Completion):
                     try:
                         info = self._step2(medium)
                         self._over_no_killed_run(3, self._recovered_here(medium) + history.finish_abandoned(
-                            self.store, self.cfg, medium, self.source.id, self.emit, self.cancel))
+                            self.store, self.cfg, medium, self.source.id, self.emit, self.cancel,
+                            self._listed(medium)))
                         faults.point("backup.step2")
                         self._step3(medium, info)
                         faults.point("backup.step3")
