@@ -217,7 +217,7 @@ def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
 
 
 def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
-    from rabtui.backup.history import undone_with_it
+    from rabtui.backup.recovery import undone_with_it
 
     emptied: list[tuple[Candidate, Path | None]] = []
     try:

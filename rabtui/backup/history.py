@@ -1,26 +1,23 @@
-"""What earlier runs left: the link-dest base, the expected size, and runs that were killed."""
+"""What earlier runs left: the link-dest base, the expected size, and the undoing of a run that
+goes (its archive links, its catalog rows); recovery.py finds the runs that were killed."""
 
 from __future__ import annotations
 
 import functools
-import shutil
 import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from rabtui import proc_table
 from rabtui.state import changes
 from rabtui.media import medium_layout
-from rabtui.media.medium_layout import TO_DO
 from rabtui.backup.archive import unlink_from_union
-from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers
 from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
-from rabtui.state.store import COMPLETE, ID_REACH, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, ID_REACH, Store
 
 
 
@@ -39,7 +36,7 @@ def free_name(store: Store, medium: Medium, source_id: str, when: datetime) -> s
 
 def left_undone(source: Source, not_undone: list[str]) -> str | None:
     """Why a backup of `source` does not start over killed runs on its medium that could not be
-    undone (`not_undone`, as recover_abandoned and finish_abandoned say them), or None. An archive
+    undone (`not_undone`, as recovery.recover_abandoned and finish_abandoned say them), or None. An archive
     directory is backed up against its union on that medium, which may still show the files of
     such a run: the backup would save none of them, and once that run is undone, a file the source
     has dropped meanwhile would be on the medium nowhere. (The other sources of a run go on, and so
@@ -132,223 +129,6 @@ def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
         "SELECT d.files FROM backup_dirs d JOIN backups b ON b.id = d.backup_id WHERE b.source=? AND d.path=?"
         " AND b.status IN ('completed','warnings') ORDER BY b.id DESC LIMIT 1", (source_id, dir_path))
     return row["files"] if row else None
-
-
-def _is_backup_dir(path: Path, source_id: str) -> bool:
-    return bool(medium_layout.BACKUP_NAME.match(path.name)) and path.parent.name == source_id
-
-
-def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
-                      cancel: threading.Event | None = None, *, medium: str | None = None,
-                      but: int | None = None) -> list[tuple[str, str]]:
-    """Backups of this source still `running` belong to a dead process (the caller holds the
-    source lock); `medium`: only those on it, `but`: not the caller's own. One whose backup.json
-    says complete was complete on the medium (its catalog and archive links were written before
-    it): it is recorded as such. One whose medium is not there and that ended its step 7 (its
-    backup.json may say complete) is left as it is until a run finds its medium there. Any other
-    is undone: its archive links (the union shows the older version again), its catalog rows and
-    its partial directory go (not one whose record cannot be read: medium_layout.not_a_run), and it
-    is marked abandoned. Each is said. Returns, (its medium, a sentence) each, the runs left as they
-    are for the next run to undo (its writers could not be stopped, its archive links not undone),
-    saying which and why. `cancel` ends a wait for the union's holder (that run is then left as it
-    is)."""
-    left: list[tuple[str, str]] = []
-    for row in find_abandoned(store, source_id):
-        if (medium is not None and row["medium"] != medium) or row["id"] == but:
-            continue
-        path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
-        info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
-        when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
-        what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
-        if path is None and row["path"] and _step7_ended(store, row):
-            # complete on its medium, perhaps: marked abandoned, its catalog rows forgotten, it would
-            # be undone and deleted once the medium is back, and what only it saved lost
-            emit(Event(WARNING, f"found {what}: its medium is not there, and the backup may be complete on it"
-                                " (its step 7 ended); left as it is until a backup finds the medium there",
-                       {"backup_id": row["id"]}))
-            continue
-        if info and info.get("status") in RESTORABLE:
-            _record_as_said(store, row, info)
-            remove_leftovers(path)
-            emit(Event(WARNING, f"found {what}: its backup.json says {info['status']}; recorded as such, kept",
-                       {"backup_id": row["id"]}))
-            continue
-        if info and info.get("status") == "failed" and _is_backup_dir(path, source_id):
-            # it ended, failed, but could not record so in the database (its state directory full, say)
-            problem = undo_links(cfg, source_id, path, emit, cancel)
-            if problem:
-                emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
-                left.append((row["medium"], f"{what}: {problem}"))
-                continue
-            _forget_catalog(store, row)
-            _record_ended(store, row, info)
-            remove_leftovers(path)
-            emit(Event(WARNING, f"found {what}: its backup.json says failed ({info.get('reason')}); recorded as"
-                                " such", {"backup_id": row["id"]}))
-            continue
-        done = ""
-        if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
-            stopped, writing = proc_table.kill_writers(path)
-            if writing:     # left as it is: the next run tries again
-                why = (f"{len(writing)} rsync process(es) still write into it and could not be stopped:"
-                       f" {proc_table.named(writing)}")
-                emit(Event(WARNING, f"found {what}: {why}; its partial directory stays for now",
-                           {"backup_id": row["id"]}))
-                left.append((row["medium"], f"{what}: {why}"))
-                continue
-            if stopped:
-                done = f"{stopped} of its rsync processes still writing into it stopped, "
-            try:
-                with union_held(cfg, source_id, emit, cancel):
-                    undone = unlink_archive(cfg, source_id, path)
-            except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
-                emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
-                           {"backup_id": row["id"]}))
-                left.append((row["medium"], f"{what}: its archive links cannot be undone now: {exc}"))
-                continue
-            if undone:
-                done += f"{undone} archive link(s) undone, "
-            kept = medium_layout.not_a_run(path, info)
-            if kept:
-                done += f"its directory is kept, never used as a base: its backup.json: {kept} {TO_DO}"
-            else:
-                try:
-                    shutil.rmtree(path)
-                    done += "its partial directory was deleted"
-                except OSError as exc:
-                    done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
-        else:
-            done = "its directory is not there (medium not mounted, or never created)"
-        _forget_catalog(store, row)
-        mark_abandoned(store, row["id"], f"interrupted: the run ended before it finished; {done}")
-        emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
-    return left
-
-
-def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit,
-                     cancel: threading.Event | None = None, listed: list | None = None) -> list[str]:
-    """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
-    its directory, and maybe archive links, stayed on the medium: now that the medium is here,
-    they are undone as recovery would have (only when no complete backup came after it there). So
-    is a run whose backup.json says `running` that the database does not know (it was lost, made
-    anew, or rebuilt while the medium was away): its links in the union would stand for files the
-    next backup then leaves out. `listed`: the source's backups there (list_backups), when read
-    already. Returns, a sentence each, those whose archive links could not be undone (as
-    recover_abandoned)."""
-    left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
-                     (medium.id, source_id))
-    rows = _rows_by_name(store, medium.id, source_id) if listed is not None else None
-    if not any(r["path"] and Path(r["path"]).is_dir() for r in left) and (
-            rows is None or not any(_unknown_running(rows, name, info) for name, _, info in listed)):
-        return []         # the usual case: no need to read every backup.json on the medium
-    not_undone: list[str] = []
-    listed = medium_layout.list_backups(medium.path, source_id) if listed is None else listed
-    rows = _rows_by_name(store, medium.id, source_id)
-    for at, (name, path, info) in enumerate(listed):
-        row = rows.get(name)
-        unknown = _unknown_running(rows, name, info)
-        if not unknown and (row is None or row["status"] != "abandoned") or _complete_after(listed, rows, at):
-            continue
-        try:
-            with union_held(cfg, source_id, emit, cancel):
-                undone = unlink_archive(cfg, source_id, path)
-        except (WorkFailed, OSError) as exc:
-            why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
-            emit(Event(WARNING, why))
-            not_undone.append(why)
-            continue
-        kept = medium_layout.not_a_run(path, info)
-        if kept:
-            emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id}, now mounted: {undone} archive"
-                                f" link(s) undone, its directory is kept, never used as a base: its backup.json:"
-                                f" {kept} {TO_DO}"))
-            continue
-        try:
-            shutil.rmtree(path)
-        except OSError as exc:
-            emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
-            continue
-        how = ", which the state database does not know" if unknown else ", now mounted"
-        emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}{how}: "
-                            f"{undone} archive link(s) undone, its partial directory was deleted"))
-    return not_undone
-
-
-def _unknown_running(rows: dict, name: str, info: dict | None) -> bool:
-    return name not in rows and bool(info) and info.get("status") == "running"
-
-
-def _rows_by_name(store: Store, medium_id: str, source_id: str) -> dict:
-    return {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=?",
-                                            (medium_id, source_id))}
-
-
-def _complete_after(listed: list, rows: dict, at: int) -> bool:
-    """Whether a complete backup came after the one listed[at] (list_backups; `rows`: the database's
-    by name): made after it (a higher id), or, unknown to the database, named after it. One known
-    that is named after it only was dated by a clock that was ahead. That backup may show files of
-    the one before through the archive union, saved nowhere else: its links there stay."""
-    row = rows.get(listed[at][0])
-    if row is None:      # unknown to the database too: by the ids their backup.json files record, else names
-        return any(_made_before(listed, at, i) for i, (_, _, info) in enumerate(listed)
-                   if i != at and info and info.get("status") in COMPLETE)
-    return any((rows[name]["id"] > row["id"]) if name in rows else i > at
-               for i, (name, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE)
-
-
-def undone_with_it(store: Store, medium: Medium, source_id: str, name: str) -> bool:
-    """Whether the archive links of the abandoned run `name` on the medium are undone as it is
-    deleted: recovery marked it abandoned while its medium was away, and no backup onto it has
-    finished it since (finish_abandoned), unless a complete backup came after it there."""
-    listed = medium_layout.list_backups(medium.path, source_id)
-    at = next((i for i, (n, _, _) in enumerate(listed) if n == name), None)
-    rows = _rows_by_name(store, medium.id, source_id)
-    return at is not None and name in rows and not _complete_after(listed, rows, at)
-
-
-def _on_its_medium(store: Store, cfg, row) -> bool:
-    """Whether the disk at the path of the backup's medium is that medium: another server's disk
-    with its id may hold a backup of the same name, which is not this one (a run of this source
-    finishes it once the medium is there: finish_abandoned)."""
-    from rabtui.backup.retention import medium_present
-
-    medium = next((m for m in cfg.media if m.id == row["medium"]), None) if cfg is not None else None
-    return medium is None or medium_present(store, medium)
-
-
-def _step7_ended(store: Store, row) -> bool:
-    """Whether the run's step 7 ended: its final backup.json was written next (complete), perhaps."""
-    step = store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))
-    return step is not None and step["state"] == "ok"
-
-
-def _record_as_said(db, row, info: dict) -> None:
-    """The row of a run says how it ended as its backup.json does (`db`: the store, or a
-    transaction's connection)."""
-    db.execute("UPDATE backups SET status=?, reason=?, finished=? WHERE id=?",
-               (info["status"], _reason(info), _finished(info), row["id"]))
-
-
-def _record_ended(store: Store, row, info: dict) -> None:
-    """A run that ended as its backup.json says (failed) without its row saying so: recorded so, the
-    steps that had not ended failed or skipped, as the run would have."""
-    with store.transaction() as conn:
-        _record_as_said(conn, row, info)
-        end_steps(conn, row["id"])
-
-
-def _finished(info: dict) -> float:
-    try:
-        return datetime.fromisoformat(info["finished"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return time.time()
-
-
-def _reason(info: dict) -> str | None:
-    reason = info.get("reason")
-    if reason is not None and not isinstance(reason, str):   # a hand-edited backup.json
-        reason = str(reason)
-    return reason
 
 
 @contextmanager

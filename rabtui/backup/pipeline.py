@@ -20,7 +20,7 @@ from typing import Iterator
 
 from rabtui import faults
 from rabtui.backup import source_commands
-from rabtui.backup import history
+from rabtui.backup import history, recovery
 from rabtui.media import checkpoint_numbers
 from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
@@ -97,7 +97,7 @@ class _Run(Completion):
     # --- the run -----------------------------------------------------------------------------------
 
     def run(self, medium_id: str | None) -> BackupResult:
-        left = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel)
+        left = recovery.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel)
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
         self._not_undone = [why for on, why in left if on == medium.id]   # another medium's union is its own
         name = history.free_name(self.store, medium, self.source.id, self.when)
@@ -129,7 +129,7 @@ class _Run(Completion):
                 try:
                     try:
                         info = self._step2(medium)
-                        self._over_no_killed_run(3, self._recovered_here(medium) + history.finish_abandoned(
+                        self._over_no_killed_run(3, self._recovered_here(medium) + recovery.finish_abandoned(
                             self.store, self.cfg, medium, self.source.id, self.emit, self.cancel,
                             self._listed(medium)))
                         faults.point("backup.step2")
@@ -210,9 +210,9 @@ class _Run(Completion):
         """Runs of this source on `medium` that recovery left as it was not there (a device is mounted
         only now), recovered now; what could not be undone. The base and listing are read again."""
         if not any(r["medium"] == medium.id and r["id"] != self.rec.id
-                   for r in history.find_abandoned(self.store, self.source.id)):
+                   for r in recovery.find_abandoned(self.store, self.source.id)):
             return []
-        left = history.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel,
+        left = recovery.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel,
                                          medium=medium.id, but=self.rec.id)
         self._base_cache, self._listed_cache = False, None
         return [why for _, why in left]
