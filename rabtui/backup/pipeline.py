@@ -131,7 +131,7 @@ class _Run(Completion):
                         info = self._step2(medium)
                         self._over_no_killed_run(3, self._recovered_here(medium) + recovery.finish_abandoned(
                             self.store, self.cfg, medium, self.source.id, self.emit, self.cancel,
-                            self._listed(medium)))
+                            self._listed(medium), self.rec.id))
                         faults.point("backup.step2")
                         self._step3(medium, info)
                         faults.point("backup.step3")

@@ -113,24 +113,26 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
 
 
 def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Emit,
-                     cancel: threading.Event | None = None, listed: list | None = None) -> list[str]:
+                     cancel: threading.Event | None = None, listed: list | None = None,
+                     but: int | None = None) -> list[str]:
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
     they are undone as recovery would have (only when no complete backup came after it there). So
     is a run whose backup.json says `running` that the database does not know (it was lost, made
     anew, or rebuilt while the medium was away): its links in the union would stand for files the
     next backup then leaves out. `listed`: the source's backups there (list_backups), when read
-    already. Returns, a sentence each, those whose archive links could not be undone (as
+    already; `but`: the caller's own run, whose name (not yet its directory's) may be that run's.
+    Returns, a sentence each, those whose archive links could not be undone (as
     recover_abandoned)."""
     left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
                      (medium.id, source_id))
-    rows = _rows_by_name(store, medium.id, source_id) if listed is not None else None
+    rows = _rows_by_name(store, medium.id, source_id, but) if listed is not None else None
     if not any(r["path"] and Path(r["path"]).is_dir() for r in left) and (
             rows is None or not any(_unknown_running(rows, name, info) for name, _, info in listed)):
         return []         # the usual case: no need to read every backup.json on the medium
     not_undone: list[str] = []
     listed = medium_layout.list_backups(medium.path, source_id) if listed is None else listed
-    rows = _rows_by_name(store, medium.id, source_id)
+    rows = _rows_by_name(store, medium.id, source_id, but)
     for at, (name, path, info) in enumerate(listed):
         row = rows.get(name)
         unknown = _unknown_running(rows, name, info)
@@ -165,9 +167,9 @@ def _unknown_running(rows: dict, name: str, info: dict | None) -> bool:
     return name not in rows and bool(info) and info.get("status") == "running"
 
 
-def _rows_by_name(store: Store, medium_id: str, source_id: str) -> dict:
-    return {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=?",
-                                            (medium_id, source_id))}
+def _rows_by_name(store: Store, medium_id: str, source_id: str, but: int | None = None) -> dict:
+    return {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=? AND id IS NOT ?",
+                                            (medium_id, source_id, but))}
 
 
 def _complete_after(listed: list, rows: dict, at: int) -> bool:
