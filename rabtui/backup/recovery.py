@@ -132,7 +132,7 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         return []         # the usual case: no need to read every backup.json on the medium
     not_undone: list[str] = []
     listed = medium_layout.list_backups(medium.path, source_id) if listed is None else listed
-    rows = _rows_by_name(store, medium.id, source_id, but)
+    rows = _rows_by_name(store, medium.id, source_id, but) if rows is None else rows
     for at, (name, path, info) in enumerate(listed):
         row = rows.get(name)
         unknown = _unknown_running(rows, name, info)
