@@ -1,6 +1,6 @@
 """Catalog = media, as a property: after any generated history of backups (local source, a
 standard and an archive directory, files added, changed and deleted), cleanups, backups killed
-at a fault point and `rebuild-state`, what `find` says is on each medium is exactly what is there
+at a fault point, `rebuild-state`, a medium offsite and back, and the state database lost, what `find` says is on each medium is exactly what is there
 (walked), and backup.json and the database agree about "completed". Half the histories have the
 spool write each read of rsync's output and add its new paths at once (as a tree of millions of
 files does while rsync runs), so kills fall between those and step 7."""
@@ -40,6 +40,8 @@ op = st.one_of(
               st.sampled_from(KILLS)),
     st.tuples(st.just("cleanup"), st.integers(1, 40)),
     st.tuples(st.just("rebuild"),),
+    st.tuples(st.just("away"),),    # m1 taken offsite, or brought back (the backups meanwhile go to m2)
+    st.tuples(st.just("lost"),),    # the state database lost: made anew by the next step
 )
 
 KILLED = textwrap.dedent("""
@@ -88,12 +90,22 @@ def _apply(lab: Lab, changes, when: datetime) -> None:
 def _run(lab: Lab, cfg, history, tmp_path, each_read: bool = False) -> None:
     when = START
     pending = False     # a kill that the next backup (or rebuild-state) has not found yet
+    away = None         # where m1 is while it is offsite
+    unknown = False     # backups the database does not know, until a rebuild-state with every medium there
     for step in history:
         kind = step[0]
-        pending = kind == "kill" or (pending and kind == "cleanup")
+        pending = kind == "kill" or (pending and kind in ("cleanup", "away", "lost"))
+        if kind == "away":
+            away = _away(lab, away, tmp_path)
+            continue
+        if kind == "lost":
+            for path in lab.state.glob("rabtui.db*"):
+                path.unlink()
+            unknown = True
+            continue
         if kind in ("backup", "kill"):
             _apply(lab, step[1], when)
-            medium = step[2]
+            medium = "m2" if away else step[2]
             when += timedelta(days=step[3])
             if kind == "backup":
                 result = lab.backup(cfg, medium_id=medium, now=when)
@@ -111,15 +123,34 @@ def _run(lab: Lab, cfg, history, tmp_path, each_read: bool = False) -> None:
             deletion.apply_cleanup(cfg, store, plan)
         else:
             rebuild_state(cfg, no_emit, None, None)
-        if not pending:
+            unknown = away is not None
+        if not pending and not unknown and not away:
             store = lab.store()
             invariants.check_json_agrees(cfg, store)
             invariants.check_catalog_is_media(cfg, store)
-    # the next backup finds whatever a kill left, and the invariants still hold
-    lab.backup(cfg, medium_id="m1", now=when + timedelta(days=1))
+    if away:
+        _away(lab, away, tmp_path)
+    # the next backups find whatever a kill left, and the invariants still hold
+    for n, medium in enumerate(("m1", "m2")):
+        lab.backup(cfg, medium_id=medium, now=when + timedelta(days=1 + n))
+    if unknown:
+        rebuild_state(cfg, no_emit, None, None)
     store = lab.store()
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def _away(lab: Lab, away, tmp_path):
+    """m1 taken away (an empty directory where it was mounted), or brought back: where it is away."""
+    m1 = lab.media[0][1]
+    if away is None:
+        away = tmp_path / "m1-away"
+        os.rename(m1, away)
+        m1.mkdir()
+        return away
+    os.rmdir(m1)
+    os.rename(away, m1)
+    return None
 
 
 @settings(max_examples=40)
