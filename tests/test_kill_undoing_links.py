@@ -116,3 +116,32 @@ def test_a_killed_run_the_state_database_does_not_know_is_undone_before_the_next
     done = rabtui(lab, "restore", "loc", arch + "/x", "--to", str(restored))
     assert done.returncode == 0, done.stdout + done.stderr
     assert (restored / arch.lstrip("/") / "x").read_bytes() == b"x2" * 120
+
+
+def test_a_symlink_a_killed_run_made_a_directory_of_the_union_comes_back(tmp_path):
+    """A symlink of an older backup that the source replaced by a directory of files, made a
+    directory of the union by a run killed once its files were linked there: undoing that run puts
+    the symlink back. The union kept an empty directory for good (a directory wins over a symlink
+    there), and a restore of the directory brought one where the source and every backup had the
+    symlink."""
+    import shutil
+
+    lab, cfg = _local_lab(tmp_path)
+    arch = lab.src / "arch"
+    os.symlink("x", arch / "e")
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    os.unlink(arch / "e")
+    _files(arch, {"e/f": b"f2"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(arch))
+    assert (union / "e").is_dir() and not (union / "e").is_symlink()
+    shutil.rmtree(arch / "e")
+    os.symlink("x", arch / "e")             # the source has its symlink again
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert os.readlink(union / "e") == "x"
+    invariants.check_catalog_is_media(cfg, lab.store())
+    out = tmp_path / "out"
+    done = rabtui(lab, "restore", "loc", str(arch), "--to", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert os.readlink(out / str(arch).lstrip("/") / "e") == "x"

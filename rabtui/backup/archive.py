@@ -186,12 +186,50 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     undone = 0
     for rel, _ in list(same_in_union(data, union)):
         undone += 1
-        base = next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and below.exists(b, rel)), None)
+        base = _holder(older_b, rel)
         if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
             _remove(union, rel)     # a directory (empty there: the union had none) is no version to link
         else:
             link_into_union(base, union, [rel])
+    _directories_undone(os.fsencode(data), union, older_b)
     return undone
+
+
+def _holder(older_b: list[bytes], rel: bytes) -> bytes | None:
+    """The newest of the `older` trees that holds `rel` (no symlink on the way there)."""
+    return next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and below.exists(b, rel)), None)
+
+
+def _directories_undone(data_b: bytes, union: Path, older_b: list[bytes]) -> None:
+    """Each directory of the backup that goes where the newest older backup holding that path has a
+    symlink or a file (the backup made it a directory of the union: link_new_files), left empty in
+    the union or not there, takes that older entry again, deepest first: the union showed an empty
+    directory there for good, and a restore brought one where the source and every backup kept
+    had the symlink. (A directory cannot be replaced by a link in one rename: a run killed between
+    the removal and the link leaves the path missing, which the next undoing finds too.)"""
+    union_b = os.fsencode(union)
+    for rel in sorted((rel for rel, _ in _tree(data_b) if rel), key=len, reverse=True):
+        base = _holder(older_b, rel)
+        if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
+            continue
+        try:
+            mode = below.lstat(union_b, rel).st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError:
+            continue
+        if mode is not None:
+            if not stat.S_ISDIR(mode) or below.entries(union_b, rel):
+                continue
+            try:
+                fd = below.open_dir(union_b, os.path.dirname(rel))
+                try:
+                    os.rmdir(os.path.basename(rel), dir_fd=fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
+        link_into_union(base, union, [rel])
 
 
 def _remove(union: Path, rel: bytes) -> None:
