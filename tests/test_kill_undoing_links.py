@@ -121,7 +121,8 @@ def test_a_killed_run_the_state_database_does_not_know_is_undone_before_the_next
 def test_a_symlink_a_killed_run_made_a_directory_of_the_union_comes_back(tmp_path):
     """A symlink of an older backup that the source replaced by a directory of files, made a
     directory of the union by a run killed once its files were linked there: undoing that run puts
-    the symlink back. The union kept an empty directory for good (a directory wins over a symlink
+    the symlink back, also when that undoing is killed as it links it (nothing left under a
+    temporary name). The union kept an empty directory for good (a directory wins over a symlink
     there), and a restore of the directory brought one where the source and every backup had the
     symlink."""
     import shutil
@@ -135,11 +136,14 @@ def test_a_symlink_a_killed_run_made_a_directory_of_the_union_comes_back(tmp_pat
     _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
     union = medium_layout.archive_root(cfg.media[0].path, "loc", str(arch))
     assert (union / "e").is_dir() and not (union / "e").is_symlink()
+    # the next run undoes it, and is killed as it links the symlink back (the directory removed)
+    _killed(rabtui(lab, "backup", "loc", point="backup.union_linking"))
     shutil.rmtree(arch / "e")
     os.symlink("x", arch / "e")             # the source has its symlink again
     after = rabtui(lab, "backup", "loc")
     assert after.returncode == 0, after.stdout + after.stderr
     assert os.readlink(union / "e") == "x"
+    assert sorted(os.listdir(union)) == ["e", "x", "y"]     # nothing under a temporary name
     invariants.check_catalog_is_media(cfg, lab.store())
     out = tmp_path / "out"
     done = rabtui(lab, "restore", "loc", str(arch), "--to", str(out))

@@ -140,11 +140,12 @@ def _left_beside(data_b: bytes, union_b: bytes, older: list[bytes]) -> Iterator[
     """The temporary names (_link_beside) a run killed between a link and its rename left in the
     union: each a link, under a name of that form the backup does not have, to a file of the same
     directory in the backup (its linking) or in one of the `older` backups' trees (the undoing that
-    put an older version back), under another name there: a source's own file of such a name is
-    never taken for one."""
+    put an older version back, a file of the backup's or an entry where it has a directory:
+    _directories_undone), under another name there: a source's own file of such a name is never
+    taken for one."""
     for rel_dir, items in _tree(data_b):
         names = {name for name, _ in items}
-        if not any(not stat.S_ISDIR(st.st_mode) for _, st in items):
+        if not items:
             continue
         try:
             theirs = below.entries(union_b, rel_dir)
