@@ -17,6 +17,7 @@ import pytest
 
 from rabtui.media import medium_layout
 from tests import invariants
+from tests.test_kill_anywhere import rabtui
 from tests.test_medium_identity import ROOT, _rabtui
 from tests.trees import Lab, write_files
 
@@ -202,12 +203,12 @@ def test_a_killed_run_whose_record_cannot_be_read_is_kept_by_recovery_as_by_rebu
 
 
 def test_a_killed_run_whose_record_cannot_be_read_is_kept_when_its_medium_is_back(tmp_path):
-    """The same run, its medium away at the next run (marked abandoned then, its directory not
-    there): once the medium is back, the next run onto it keeps the directory too."""
+    """Such a run killed before its step 7, its medium away at the next run (marked abandoned then,
+    its directory not there): once the medium is back, the next run onto it keeps the directory too."""
     lab = Lab(tmp_path, media_count=2)
     lab.local()
     write_files(lab.src / "data", {"a": "a1"})
-    killed = _killed_at_write(lab, 3, "before", "backup", "loc", "--medium", "m1")
+    killed = rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.step6")
     assert killed.returncode == -9, killed.stdout + killed.stderr
     m1 = lab.media[0][1]
     (name, path, _), = medium_layout.list_backups(m1, "loc")
