@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -111,11 +114,11 @@ class Lab:
     def __init__(self, tmp_path: Path, media_count: int = 2):
         self.tmp = tmp_path
         self.src = tmp_path / "src"
-        self.src.mkdir()
+        self.src.mkdir(exist_ok=True)      # exists in a copy of a sandbox made before
         self.state = tmp_path / "state"
         self.media = [(f"m{i + 1}", tmp_path / f"medium{i + 1}") for i in range(media_count)]
         for _, path in self.media:
-            path.mkdir()
+            path.mkdir(exist_ok=True)
         self.config_path = tmp_path / "rabtui.toml"
         self.events: list[Event] = []
 
@@ -176,3 +179,33 @@ def burn_due(cfg, store, asked: set[str] | None = None) -> int:
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
     return number
+
+
+class MadeOnce:
+    """A sandbox made once (for a module or the session) and given to each test as it was made, at
+    the place it was made: its config, state, labels and backups name absolute paths. `cp -a` keeps
+    hard links, modes, times and xattrs. The copy a test used is removed while the next test runs:
+    removing thousands of entries can take seconds on a disk mounted with `discard`, more than the
+    copy, and is mostly waiting. Call done() when no test needs it any more."""
+
+    def __init__(self, live: Path):
+        self.live = live
+        self.as_made = live.with_name(live.name + ".as-made")
+        self._removal: threading.Thread | None = None
+        subprocess.run(["cp", "-a", "--", str(live), str(self.as_made)], check=True)
+
+    def anew(self) -> Path:
+        if self.live.exists():
+            self.done()
+            used = Path(tempfile.mkdtemp(prefix="used-", dir=self.live.parent))
+            self.live.rename(used / self.live.name)
+            self._removal = threading.Thread(target=shutil.rmtree, args=(used,), kwargs={"ignore_errors": True},
+                                             name="removal of a used sandbox", daemon=True)
+            self._removal.start()
+        subprocess.run(["cp", "-a", "--", str(self.as_made), str(self.live)], check=True)
+        return self.live
+
+    def done(self) -> None:
+        if self._removal is not None:
+            self._removal.join()
+            self._removal = None

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from rabtui import demo
 from rabtui.state.store import Store
+from tests.trees import MadeOnce
 
 
 @pytest.fixture
@@ -78,20 +76,17 @@ def demo_template(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo")
     config = demo.build(base / "live", documents=300, photos=120, backups=3)
     Store(config.parent / "state").conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    subprocess.run(["cp", "-a", "--", str(config.parent), str(base / "as-built")], check=True)
-    return config, base / "as-built"
+    made = MadeOnce(config.parent)
+    yield config, made
+    made.done()
 
 
 @pytest.fixture
 def demo_config(demo_template):
     """The demo sandbox as it was built: a test may change it (config, source, backups, jobs)."""
-    config, as_built = demo_template
-    live = config.parent
-    stop_jobs(live)
-    # set aside, not removed: removing its ~4,000 entries takes seconds on a disk mounted with
-    # `discard`, a copy a fraction of that; pytest removes its base directory with the rest
-    live.rename(Path(tempfile.mkdtemp(prefix="used-", dir=as_built.parent)) / "live")
-    subprocess.run(["cp", "-a", "--", str(as_built), str(live)], check=True)   # hard links kept
+    config, made = demo_template
+    stop_jobs(made.live)
+    made.anew()
     return config
 
 
