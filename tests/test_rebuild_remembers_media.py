@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_medium_identity import _rabtui, _swap
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, MadeOnce, snapshot, write_files
 
 OTHER = "not the one rabtui used as medium m2"
 
@@ -40,6 +40,25 @@ def _server(tmp_path: Path, name: str) -> Lab:
     assert sorted(os.listdir(kept)) == ["m1.label", "m2.label"]
     assert {p.stat().st_mode & 0o777 for p in kept.iterdir()} == {0o600} and kept.stat().st_mode & 0o777 == 0o700
     return lab
+
+
+@pytest.fixture(scope="module")
+def _servers_made(tmp_path_factory) -> MadeOnce:
+    """Servers one and two, made once for the module."""
+    live = tmp_path_factory.mktemp("servers") / "live"
+    live.mkdir()
+    for name in ("one", "two"):
+        _server(live, name)
+    made = MadeOnce(live)
+    yield made
+    made.done()
+
+
+@pytest.fixture
+def servers(_servers_made) -> tuple[Lab, Lab]:
+    """Servers one and two as _server makes them, anew for each test."""
+    live = _servers_made.anew()
+    return Lab(live / "one", media_count=2), Lab(live / "two", media_count=2)
 
 
 def _rows(lab: Lab, sql: str) -> list[tuple]:
@@ -69,8 +88,8 @@ def _damage(db: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["garbage", "truncated", "deleted"])
-def test_a_damaged_state_is_rebuilt_without_another_servers_disk_at_a_medium_path(tmp_path, how):
-    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+def test_a_damaged_state_is_rebuilt_without_another_servers_disk_at_a_medium_path(servers, how):
+    one, two = servers
     backups = _rows(two, BACKUPS)
     labels = _rows(two, "SELECT id, label FROM media ORDER BY id")
     _damage(two.state / "rabtui.db", how)
@@ -102,11 +121,11 @@ def test_a_damaged_state_is_rebuilt_without_another_servers_disk_at_a_medium_pat
     assert refused.returncode == 1 and OTHER in refused.stdout, refused.stdout + refused.stderr
 
 
-def test_a_medium_away_during_a_rebuild_keeps_its_label(tmp_path):
+def test_a_medium_away_during_a_rebuild_keeps_its_label(servers):
     """m2's disk is away (an empty directory at its path) while rebuild-state runs: the database
     made anew remembers the label m2's disk had, so another server's m2 disk plugged in afterwards
     is refused, and m2's own disk is used as before."""
-    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    one, two = servers
     own = two.tmp / "m2-disk"
     two.media[1][1].rename(own)
     two.media[1][1].mkdir()
@@ -125,12 +144,12 @@ def test_a_medium_away_during_a_rebuild_keeps_its_label(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_backups_on_a_state_made_anew_before_rebuild_state_take_no_other_disk_for_a_medium(tmp_path):
+def test_backups_on_a_state_made_anew_before_rebuild_state_take_no_other_disk_for_a_medium(servers):
     """The database is deleted and cron backs up before rebuild-state is run (a new, empty database
     is made): another server's disk at m2's path is refused all the same, and so is the empty
     directory at m1's path (its disk not mounted), which is not labelled afresh; with the disks in
     place, the backups go on and rebuild-state brings every backup back."""
-    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    one, two = servers
     backups = _rows(two, BACKUPS)
     for name in os.listdir(two.state):
         if name.startswith("rabtui.db"):
