@@ -18,7 +18,7 @@ from rabtui.actions import rebuild
 from rabtui.errors import WorkFailed
 from rabtui.events import no_emit
 from rabtui.rebuild import scan
-from tests.trees import Lab, write_files
+from tests.trees import Lab, MadeOnce, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +39,29 @@ def _two_backups(tmp_path) -> tuple[Lab, Path]:
     assert _rabtui(lab, "backup", "loc").returncode == 0
     write_files(lab.src / "data", {"a": b"two, longer"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
+    return lab, _first_json(lab)
+
+
+def _first_json(lab: Lab) -> Path:
     root = lab.media[0][1] / "loc"
-    return lab, root / sorted(os.listdir(root))[0] / "backup.json"
+    return root / sorted(os.listdir(root))[0] / "backup.json"
+
+
+@pytest.fixture(scope="module")
+def _two_backups_made(tmp_path_factory):
+    live = tmp_path_factory.mktemp("two-backups") / "live"
+    live.mkdir()
+    _two_backups(live)
+    made = MadeOnce(live)
+    yield made
+    made.done()
+
+
+@pytest.fixture
+def two_backups(_two_backups_made) -> tuple[Lab, Path]:
+    """What _two_backups makes, anew for each test (made once for the module)."""
+    lab = Lab(_two_backups_made.anew(), media_count=1)
+    return lab, _first_json(lab)
 
 
 def _backups(lab) -> list[tuple]:
@@ -56,8 +77,8 @@ def _backups(lab) -> list[tuple]:
                                                 ("backup_id", 2 ** 70, 2),
                                                 ("totals", {"files": "many", "new_bytes": 2 ** 64}, 2),
                                                 ("directories", [{"path": ["x"]}, "data"], 2)])
-def test_rebuild_state_survives_an_odd_backup_json(tmp_path, key, value, recorded):
-    lab, first = _two_backups(tmp_path)
+def test_rebuild_state_survives_an_odd_backup_json(two_backups, key, value, recorded):
+    lab, first = two_backups
     info = json.loads(first.read_text())
     info[key] = value                       # an operator's note, an editor's slip
     first.write_text(json.dumps(info))
@@ -79,8 +100,8 @@ def test_rebuild_state_survives_an_odd_backup_json(tmp_path, key, value, recorde
         assert json.loads(rows[0][2]) == value
 
 
-def test_a_backup_json_that_is_no_json_object_leaves_its_backup_out_and_says_so(tmp_path):
-    lab, first = _two_backups(tmp_path)
+def test_a_backup_json_that_is_no_json_object_leaves_its_backup_out_and_says_so(two_backups):
+    lab, first = two_backups
     first.write_text("[1, 2]")
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3, done.stdout + done.stderr
@@ -113,7 +134,7 @@ def test_a_failed_rebuild_leaves_the_old_database_in_place_and_says_so(tmp_path,
 
 
 @pytest.mark.parametrize("point", ["rebuild.kept_aside", "rebuild.old_wal_gone"])
-def test_a_rebuild_killed_while_it_swaps_leaves_a_database_in_place_and_the_old_one_whole(tmp_path, point):
+def test_a_rebuild_killed_while_it_swaps_leaves_a_database_in_place_and_the_old_one_whole(two_backups, point):
     """Killed (SIGKILL) anywhere between keeping the old database aside and putting the new one in
     its place: a database is at rabtui.db, the backups are known, and the old database's last
     transaction, still in its -wal when rabtui died earlier, is in the copy kept aside too."""
@@ -121,7 +142,7 @@ def test_a_rebuild_killed_while_it_swaps_leaves_a_database_in_place_and_the_old_
 
     from rabtui import faults
 
-    lab, _ = _two_backups(tmp_path)
+    lab, _ = two_backups
     db = lab.state / "rabtui.db"
     subprocess.run([sys.executable, "-c", "import sqlite3, os\n"
                     f"c = sqlite3.connect({str(db)!r}); c.execute('PRAGMA wal_autocheckpoint=0')\n"
@@ -144,8 +165,8 @@ def test_a_rebuild_killed_while_it_swaps_leaves_a_database_in_place_and_the_old_
     assert len(_backups(lab)) == 2
 
 
-def test_a_rebuild_never_builds_through_a_symlink_planted_in_the_state_directory(tmp_path):
-    lab, _ = _two_backups(tmp_path)
+def test_a_rebuild_never_builds_through_a_symlink_planted_in_the_state_directory(tmp_path, two_backups):
+    lab, _ = two_backups
     elsewhere = tmp_path / "theirs"          # a directory of whoever planted the link
     elsewhere.mkdir()
     os.symlink(elsewhere, lab.state / "rabtui.db.rebuilding")
@@ -155,10 +176,10 @@ def test_a_rebuild_never_builds_through_a_symlink_planted_in_the_state_directory
     assert len(_backups(lab)) == 2
 
 
-def test_names_found_on_a_medium_are_printed_escaped(tmp_path):
+def test_names_found_on_a_medium_are_printed_escaped(two_backups):
     """A stranger's directory on a medium, its name holding a line break, an escape sequence and
     a byte that is not UTF-8: the report names it on one line, as `ls -b` shows it."""
-    lab, _ = _two_backups(tmp_path)
+    lab, _ = two_backups
     medium = os.fsencode(lab.media[0][1])
     for name in (b"ev\nil\x1b[31m", b"bad\xff"):
         os.makedirs(os.path.join(medium, name, b"backup-20260101000000"))
@@ -190,12 +211,12 @@ def _to_zero(first: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_nested, _huge, _fifo, _to_zero])
-def test_a_backup_json_no_run_of_rabtui_wrote_leaves_its_backup_out_and_the_rest_is_rebuilt(tmp_path, damage):
+def test_a_backup_json_no_run_of_rabtui_wrote_leaves_its_backup_out_and_the_rest_is_rebuilt(two_backups, damage):
     """Nested deeper than Python's JSON reader goes, larger than any record rabtui writes, a FIFO
     (read for ever), a symlink to /dev/zero (all memory): that backup is left out and named, as an
     unreadable one is; the rebuild neither fails whole, nor waits, nor fills the memory; and the next
     backup, which lists the medium's backups too, does not wait on it either."""
-    lab, first = _two_backups(tmp_path)
+    lab, first = two_backups
     damage(first)
     done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
                           capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
