@@ -15,7 +15,7 @@ import pytest
 from rabtui.faults import ENV, REBUILD_POINTS
 from tests.test_rebuild_keeps_writers_out import _held_rebuild
 from tests.test_rebuild_odd_records import ROOT, _rabtui
-from tests.trees import Lab, write_files
+from tests.trees import Lab, MadeOnce, write_files
 
 
 def _lab(tmp_path, media_count: int = 1) -> Lab:
@@ -36,11 +36,23 @@ def _rows(lab, sql: str) -> list[tuple]:
         conn.close()
 
 
-@pytest.mark.parametrize("point", REBUILD_POINTS)
-def test_rebuild_state_killed_at_each_step_then_a_checkpoint(tmp_path, point):
-    lab = _lab(tmp_path)
+@pytest.fixture(scope="module")
+def _burnt_made(tmp_path_factory):
+    """_lab's lab with a checkpoint burnt, its disc on the shelf; made once for the module."""
+    live = tmp_path_factory.mktemp("burnt") / "live"
+    live.mkdir()
+    lab = _lab(live)
     assert _rabtui(lab, "checkpoint", "burn", "--now", "--yes").returncode == 0
-    (tmp_path / "iso" / "RAB1D01.iso").rename(tmp_path / "RAB1D01.iso")     # the disc goes on the shelf
+    (live / "iso" / "RAB1D01.iso").rename(live / "RAB1D01.iso")     # the disc goes on the shelf
+    made = MadeOnce(live)
+    yield made
+    made.done()
+
+
+@pytest.mark.parametrize("point", REBUILD_POINTS)
+def test_rebuild_state_killed_at_each_step_then_a_checkpoint(_burnt_made, point):
+    lab = Lab(_burnt_made.anew(), media_count=1)
+    assert os.listdir(lab.tmp / "iso") == []
     killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
                             cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
                             env={**os.environ, ENV: point})
@@ -48,7 +60,7 @@ def test_rebuild_state_killed_at_each_step_then_a_checkpoint(tmp_path, point):
 
     done = _rabtui(lab, "checkpoint", "burn", "--now", "--yes", "--new")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert os.listdir(tmp_path / "iso") == ["RAB2D01.iso"]
+    assert os.listdir(lab.tmp / "iso") == ["RAB2D01.iso"]
     assert _rows(lab, "PRAGMA integrity_check") == [("ok",)]
     again = _rabtui(lab, "rebuild-state")
     assert again.returncode == 0, again.stdout + again.stderr
