@@ -15,7 +15,7 @@ import pytest
 from rabtui.faults import ENV, REBUILD_POINTS
 from tests.test_rebuild_keeps_writers_out import _held_rebuild
 from tests.test_rebuild_odd_records import ROOT, _rabtui
-from tests.trees import Lab, MadeOnce, write_files
+from tests.trees import Lab, made_once, write_files
 
 
 def _lab(tmp_path, media_count: int = 1) -> Lab:
@@ -39,19 +39,17 @@ def _rows(lab, sql: str) -> list[tuple]:
 @pytest.fixture(scope="module")
 def _burnt_made(tmp_path_factory):
     """_lab's lab with a checkpoint burnt, its disc on the shelf; made once for the module."""
-    live = tmp_path_factory.mktemp("burnt") / "live"
-    live.mkdir()
-    lab = _lab(live)
-    assert _rabtui(lab, "checkpoint", "burn", "--now", "--yes").returncode == 0
-    (live / "iso" / "RAB1D01.iso").rename(live / "RAB1D01.iso")     # the disc goes on the shelf
-    made = MadeOnce(live)
-    yield made
-    made.done()
+    def make(live):
+        lab = _lab(live)
+        assert _rabtui(lab, "checkpoint", "burn", "--now", "--yes").returncode == 0
+        (live / "iso" / "RAB1D01.iso").rename(live / "RAB1D01.iso")     # the disc goes on the shelf
+
+    yield from made_once(tmp_path_factory, make)
 
 
 @pytest.mark.parametrize("point", REBUILD_POINTS)
 def test_rebuild_state_killed_at_each_step_then_a_checkpoint(_burnt_made, point):
-    lab = Lab(_burnt_made.anew(), media_count=1)
+    lab = Lab(_burnt_made[1].anew(), media_count=1)
     assert os.listdir(lab.tmp / "iso") == []
     killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
                             cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,

@@ -18,7 +18,7 @@ from rabtui.actions import rebuild
 from rabtui.errors import WorkFailed
 from rabtui.events import no_emit
 from rabtui.rebuild import scan
-from tests.trees import Lab, MadeOnce, write_files
+from tests.trees import Lab, made_once, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,18 +49,13 @@ def _first_json(lab: Lab) -> Path:
 
 @pytest.fixture(scope="module")
 def _two_backups_made(tmp_path_factory):
-    live = tmp_path_factory.mktemp("two-backups") / "live"
-    live.mkdir()
-    _two_backups(live)
-    made = MadeOnce(live)
-    yield made
-    made.done()
+    yield from made_once(tmp_path_factory, _two_backups)
 
 
 @pytest.fixture
 def two_backups(_two_backups_made) -> tuple[Lab, Path]:
     """What _two_backups makes, anew for each test (made once for the module)."""
-    lab = Lab(_two_backups_made.anew(), media_count=1)
+    lab = Lab(_two_backups_made[1].anew(), media_count=1)
     return lab, _first_json(lab)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_medium_identity import _rabtui, _swap
-from tests.trees import Lab, MadeOnce, snapshot, write_files
+from tests.trees import Lab, made_once, snapshot, write_files
 
 OTHER = "not the one rabtui used as medium m2"
 
@@ -43,21 +43,15 @@ def _server(tmp_path: Path, name: str) -> Lab:
 
 
 @pytest.fixture(scope="module")
-def _servers_made(tmp_path_factory) -> MadeOnce:
+def _servers_made(tmp_path_factory):
     """Servers one and two, made once for the module."""
-    live = tmp_path_factory.mktemp("servers") / "live"
-    live.mkdir()
-    for name in ("one", "two"):
-        _server(live, name)
-    made = MadeOnce(live)
-    yield made
-    made.done()
+    yield from made_once(tmp_path_factory, lambda live: [_server(live, name) for name in ("one", "two")])
 
 
 @pytest.fixture
 def servers(_servers_made) -> tuple[Lab, Lab]:
     """Servers one and two as _server makes them, anew for each test."""
-    live = _servers_made.anew()
+    live = _servers_made[1].anew()
     return Lab(live / "one", media_count=2), Lab(live / "two", media_count=2)
 
 

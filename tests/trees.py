@@ -9,6 +9,7 @@ import tempfile
 import textwrap
 import threading
 from pathlib import Path
+from typing import Callable, Iterator, TypeVar
 
 from rabtui import config as configmod
 from rabtui.events import Event
@@ -181,6 +182,9 @@ def burn_due(cfg, store, asked: set[str] | None = None) -> int:
     return number
 
 
+T = TypeVar("T")
+
+
 class MadeOnce:
     """A sandbox made once (for a module or the session) and given to each test as it was made, at
     the place it was made: its config, state, labels and backups name absolute paths. `cp -a` keeps
@@ -209,3 +213,14 @@ class MadeOnce:
         if self._removal is not None:
             self._removal.join()
             self._removal = None
+
+
+def made_once(tmp_path_factory, make: Callable[[Path], T]) -> Iterator[tuple[T, MadeOnce]]:
+    """The body of a module- or session-scoped fixture: make(live) once, in a directory of its own;
+    yields what make returned and the MadeOnce of live (each test calls its anew())."""
+    live = tmp_path_factory.mktemp("made") / "live"
+    live.mkdir()
+    what = make(live)
+    made = MadeOnce(live)
+    yield what, made
+    made.done()

@@ -12,7 +12,7 @@ import pytest
 
 from rabtui import demo
 from rabtui.state.store import Store
-from tests.trees import MadeOnce
+from tests.trees import made_once
 
 
 @pytest.fixture
@@ -73,12 +73,12 @@ def demo_template(tmp_path_factory):
     once per test run, and a copy of it as it was built. The sandbox holds absolute paths (the
     source's directories in the config, the catalog and the backup trees), so it stays where it was
     built and each test gets it back there as new (see demo_config)."""
-    base = tmp_path_factory.mktemp("demo")
-    config = demo.build(base / "live", documents=300, photos=120, backups=3)
-    Store(config.parent / "state").conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    made = MadeOnce(config.parent)
-    yield config, made
-    made.done()
+    def make(live):
+        config = demo.build(live, documents=300, photos=120, backups=3)
+        Store(live / "state").conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return config
+
+    yield from made_once(tmp_path_factory, make)
 
 
 @pytest.fixture
