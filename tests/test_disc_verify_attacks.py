@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_checkpoint_deep import _deep_tree, _name, no_room_to_extract
 from tests.test_disc_verify_metadata import MTIME, _verify, alter, burn_one
-from tests.trees import Lab, write_files
+from tests.trees import Lab, made_once, write_files
 
 ODD = _name(7)                       # 255 bytes: control bytes, a newline, non-UTF-8, CJK
 
@@ -35,8 +35,26 @@ def _burnt(tmp_path):
     return lab, cfg, store, number, iso, prefix, deepest
 
 
-def test_a_file_added_to_a_disc_fails_it_by_name(tmp_path):
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+@pytest.fixture(scope="module")
+def _burnt_made(tmp_path_factory):
+    def make(live):
+        made = _burnt(live)
+        made[2].close()
+        return made
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def burnt(_burnt_made):
+    """What _burnt makes, anew for each test (made once for the module, at the same paths)."""
+    (_lab, _cfg, _store, number, iso, prefix, deepest), made = _burnt_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, lab.load(), lab.store(), number, iso, prefix, deepest
+
+
+def test_a_file_added_to_a_disc_fails_it_by_name(tmp_path, burnt):
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     planted = tmp_path / "planted"
     planted.write_bytes(b"not backed up")
     alter(iso, "-map", str(planted), os.fsdecode(prefix + b"/planted"))
@@ -44,45 +62,45 @@ def test_a_file_added_to_a_disc_fails_it_by_name(tmp_path):
     assert "verification failed" in why and "/planted" in why and "not in the catalog" in why, why
 
 
-def test_a_directory_added_to_a_disc_fails_it_by_name(tmp_path):
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+def test_a_directory_added_to_a_disc_fails_it_by_name(burnt):
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     alter(iso, "-mkdir", os.fsdecode(prefix + b"/odd/newdir"), "--")
     why = _verify(cfg, store, number)
     assert "/odd/newdir" in why and "not in the catalog" in why, why
 
 
-def test_a_file_removed_from_a_disc_fails_it_by_name(tmp_path):
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+def test_a_file_removed_from_a_disc_fails_it_by_name(burnt):
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     alter(iso, "-rm", os.fsdecode(prefix + b"/plain"), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "1 files missing" in why and "/plain" in why, why
 
 
-def test_hard_links_symlinks_to_directories_and_odd_names_verify_as_they_are(tmp_path):
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+def test_hard_links_symlinks_to_directories_and_odd_names_verify_as_they_are(burnt):
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     assert _verify(cfg, store, number) == ""
 
 
-def test_the_time_of_a_file_with_a_255_byte_non_utf8_name_is_compared(tmp_path):
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+def test_the_time_of_a_file_with_a_255_byte_non_utf8_name_is_compared(burnt):
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     alter(iso, "-alter_date", "m", "Jan 01 00:00:00 2011", os.fsdecode(prefix + b"/odd/" + ODD), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "(mtime 2011-01-01 00:00:00 UTC" in why, why
 
 
-def test_the_mode_of_a_file_at_the_end_of_a_4000_byte_path_is_compared(tmp_path):
-    lab, cfg, store, number, iso, prefix, deepest = _burnt(tmp_path)
+def test_the_mode_of_a_file_at_the_end_of_a_4000_byte_path_is_compared(burnt):
+    lab, cfg, store, number, iso, prefix, deepest = burnt
     alter(iso, "-chmod", "0600", os.fsdecode(prefix + b"/deep/" + deepest), "--")
     why = _verify(cfg, store, number)
     assert "verification failed" in why and "(mode 0600, backed up 0644)" in why, why
 
 
 @pytest.mark.parametrize("room", ["extracted", "streamed"])
-def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path, monkeypatch, room):
+def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path, burnt, monkeypatch, room):
     """b was backed up as a hard link of a; the disc holds it as a copy with the same content, time
     and mode: a restore from it would not give the hard link back. Streamed, the listing shows the
     copy's data apart from a's."""
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     if room == "streamed":
         no_room_to_extract(monkeypatch)
     copy = tmp_path / "b-copy"
@@ -95,9 +113,9 @@ def test_a_hard_link_broken_on_a_disc_fails_it_by_name(tmp_path, monkeypatch, ro
 
 
 @pytest.mark.parametrize("room", ["extracted", "streamed"])
-def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(tmp_path, monkeypatch, room):
+def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(burnt, monkeypatch, room):
     """twin has a's content, time and mode, and was backed up as a file of its own."""
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     if room == "streamed":
         no_room_to_extract(monkeypatch)
     alter(iso, "-rm", os.fsdecode(prefix + b"/twin"), "--", "-hardlinks", "on",
@@ -113,11 +131,11 @@ def test_files_hard_linked_on_a_disc_that_were_not_so_backed_up_fail_it(tmp_path
     (lambda p, tmp: ["-map", str(tmp / "planted"), os.fsdecode(p + b"/odd/planted")], "not in the catalog"),
     (lambda p, tmp: ["-chmod", "0700", os.fsdecode(p + b"/odd/" + ODD), "--"], "(mode 0700, backed up 0644)"),
 ])
-def test_without_room_to_extract_modes_symlinks_and_extra_entries_are_still_compared(tmp_path, monkeypatch,
+def test_without_room_to_extract_modes_symlinks_and_extra_entries_are_still_compared(tmp_path, burnt, monkeypatch,
                                                                                      change, named):
     """No room to extract the disc: each file is read back as a stream, and the disc's listing
     (xorriso's `-exec lsdl`) is compared with what was backed up."""
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     (tmp_path / "planted").write_bytes(b"not backed up")
     alter(iso, *change(prefix, tmp_path))
     no_room_to_extract(monkeypatch)
@@ -126,12 +144,12 @@ def test_without_room_to_extract_modes_symlinks_and_extra_entries_are_still_comp
 
 
 @pytest.mark.parametrize("room", ["extracted", "streamed"])
-def test_an_owner_that_differs_on_a_disc_fails_it_by_name(tmp_path, monkeypatch, room):
+def test_an_owner_that_differs_on_a_disc_fails_it_by_name(burnt, monkeypatch, room):
     """Extracted, owners come off a disc only as root: then they are compared; the listing
     compares them as any user."""
     if room == "extracted" and os.geteuid() != 0:
         pytest.skip("only root extracts a disc with its owners")
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     st = os.stat(lab.src / "data" / "plain")
     alter(iso, "-chown", str(st.st_uid + 4321), os.fsdecode(prefix + b"/plain"), "--",
           "-chgrp", str(st.st_gid + 1234), os.fsdecode(prefix + b"/twin"), "--")
@@ -143,10 +161,10 @@ def test_an_owner_that_differs_on_a_disc_fails_it_by_name(tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize("room", ["extracted", "streamed"])
-def test_a_checkpoint_recorded_before_modes_owners_and_links_were_kept_verifies(tmp_path, monkeypatch, room):
+def test_a_checkpoint_recorded_before_modes_owners_and_links_were_kept_verifies(burnt, monkeypatch, room):
     """Its rows hold no mode, owner, symlink target nor hard links (NULL): only what they hold is
     compared, and its discs, hard links and all, verify."""
-    lab, cfg, store, number, iso, prefix, _deep = _burnt(tmp_path)
+    lab, cfg, store, number, iso, prefix, _deep = burnt
     store.execute("UPDATE disc_files SET mode=NULL, link=NULL, link_group=NULL, uid=NULL, gid=NULL")
     if room == "streamed":
         no_room_to_extract(monkeypatch)
