@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rabtui.state.store_check import StateUnusable
-from tests.trees import Lab, write_files
+from tests.trees import Lab, made_once, write_files
 
 HINT = "rabtui rebuild-state"
 
@@ -45,6 +45,17 @@ def _backed_up_lab(tmp_path: Path, state: Path | None = None) -> Lab:
     return lab
 
 
+@pytest.fixture(scope="module")
+def _backed_up_made(tmp_path_factory):
+    yield from made_once(tmp_path_factory, _backed_up_lab)
+
+
+@pytest.fixture
+def backed_up_lab(_backed_up_made) -> Lab:
+    """What _backed_up_lab makes, anew for each test (made once for the module)."""
+    return Lab(_backed_up_made[1].anew())
+
+
 def _refused(lab: Lab, *words: str) -> None:
     """status and backup both exit non-zero with the words and the hint; the media stay as they were."""
     before = _media_view(lab)
@@ -58,8 +69,8 @@ def _refused(lab: Lab, *words: str) -> None:
     assert _media_view(lab) == before
 
 
-def test_truncated_database_is_refused_not_read_as_never_backed_up(tmp_path):
-    lab = _backed_up_lab(tmp_path)
+def test_truncated_database_is_refused_not_read_as_never_backed_up(backed_up_lab):
+    lab = backed_up_lab
     db = lab.state / "rabtui.db"
     _rabtui(lab, "status")              # the WAL is written into the database on the last close
     size = db.stat().st_size
@@ -69,8 +80,8 @@ def test_truncated_database_is_refused_not_read_as_never_backed_up(tmp_path):
     _refused(lab, "is damaged", "truncated", HINT)
 
 
-def test_database_truncated_to_nothing_is_refused(tmp_path):
-    lab = _backed_up_lab(tmp_path)
+def test_database_truncated_to_nothing_is_refused(backed_up_lab):
+    lab = backed_up_lab
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db-"):
             os.unlink(lab.state / name)
@@ -78,8 +89,8 @@ def test_database_truncated_to_nothing_is_refused(tmp_path):
     _refused(lab, "is damaged: it is empty (truncated?)", HINT)
 
 
-def test_garbage_database_is_refused(tmp_path):
-    lab = _backed_up_lab(tmp_path)
+def test_garbage_database_is_refused(backed_up_lab):
+    lab = backed_up_lab
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db-"):
             os.unlink(lab.state / name)
@@ -87,10 +98,10 @@ def test_garbage_database_is_refused(tmp_path):
     _refused(lab, "is damaged: it is not an SQLite database", HINT)
 
 
-def test_damaged_page_inside_the_database_is_refused(tmp_path):
+def test_damaged_page_inside_the_database_is_refused(backed_up_lab):
     """The header is intact but a page of a table is garbage: SQLite's error, met after the open,
     becomes the same message."""
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     _rabtui(lab, "status")
     db = lab.state / "rabtui.db"
     from rabtui.state.store import connect
@@ -122,10 +133,10 @@ def test_foreign_database_is_refused_not_filled_with_tables(tmp_path):
 @pytest.mark.parametrize("version,words", [("2", ("made by a newer rabtui (schema version 2", "rabtui rebuild-state")),
                                            ("banana", ("is damaged: its schema version", HINT)),
                                            ("0", ("is damaged: its schema version", HINT))])
-def test_a_database_of_another_schema_version_is_refused(tmp_path, version, words):
+def test_a_database_of_another_schema_version_is_refused(tmp_path, backed_up_lab, version, words):
     """A database a newer rabtui made (its tables may mean other things now), or one whose version
     is no version at all, is refused; nothing is read from it or written into it."""
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     from rabtui.state.store import connect
 
     conn = connect(lab.state / "rabtui.db")
@@ -143,10 +154,10 @@ def test_a_database_of_another_schema_version_is_refused(tmp_path, version, word
     assert _rabtui(lab, "status").returncode == 0
 
 
-def test_a_directory_in_the_place_of_the_database_is_kept_aside_by_rebuild_state(tmp_path):
+def test_a_directory_in_the_place_of_the_database_is_kept_aside_by_rebuild_state(tmp_path, backed_up_lab):
     """rabtui.db (and its -wal) replaced by directories: commands refuse with the way out, and
     rebuild-state, that way, makes the database again and keeps what was there aside as it was."""
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     (tmp_path / "iso").mkdir()
     lab.config_path.write_text(lab.config_path.read_text().replace(
         "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
@@ -228,10 +239,10 @@ def test_disk_full_after_the_open_gives_the_message(tmp_path, tmpfs):
     assert "cannot be written" in done.stderr and "full" in done.stderr and HINT in done.stderr
 
 
-def test_tui_start_refuses_a_damaged_database(tmp_path):
+def test_tui_start_refuses_a_damaged_database(backed_up_lab):
     from rabtui.tui.app import make_app
 
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     (lab.state / "rabtui.db").write_bytes(b"SQLite format 3\0" + os.urandom(5000))
     for name in os.listdir(lab.state):
         if name.startswith("rabtui.db-"):
@@ -250,8 +261,8 @@ HOLD_LOCK = textwrap.dedent("""
 """)
 
 
-def test_rebuild_state_waits_for_no_backup_and_brings_the_state_back(tmp_path):
-    lab = _backed_up_lab(tmp_path)
+def test_rebuild_state_waits_for_no_backup_and_brings_the_state_back(tmp_path, backed_up_lab):
+    lab = backed_up_lab
     (tmp_path / "iso").mkdir()
     text = lab.config_path.read_text()
     lab.config_path.write_text(text.replace("[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
@@ -335,11 +346,11 @@ def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):
         assert all(p.returncode == 0 for p in procs), errors
 
 
-def test_check_with_a_damaged_database_is_critical_and_says_so_to_prometheus(tmp_path):
+def test_check_with_a_damaged_database_is_critical_and_says_so_to_prometheus(tmp_path, backed_up_lab):
     """`check` is what the monitoring runs: a database it cannot read is critical (exit 2, nothing
     can be backed up), and the textfile says so at once, instead of keeping the last good figures
     until the check is taken for not running."""
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     prom = tmp_path / "rabtui.prom"
     assert _rabtui(lab, "check", "--prometheus", str(prom)).returncode in (0, 1)
     assert "rabtui_health_status 2" not in prom.read_text()
@@ -359,11 +370,11 @@ def test_check_with_a_damaged_database_is_critical_and_says_so_to_prometheus(tmp
             "RabtuiHealthCritical": [_expect("RabtuiHealthCritical", check="state")]}}))
 
 
-def test_a_process_that_had_the_database_open_uses_the_rebuilt_one(tmp_path):
+def test_a_process_that_had_the_database_open_uses_the_rebuilt_one(tmp_path, backed_up_lab):
     """The UI stays open while rebuild-state, in another terminal, puts a new database in place: its
     next queries read the new one (they went on reading, and writing the jobs it started into, the
     old one kept aside, which no other process reads)."""
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     (tmp_path / "iso").mkdir()
     lab.config_path.write_text(lab.config_path.read_text().replace(
         "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
@@ -389,10 +400,10 @@ def test_a_process_that_had_the_database_open_uses_the_rebuilt_one(tmp_path):
     store.close()
 
 
-def test_a_damaged_database_is_notified_once_and_its_repair_once(tmp_path):
+def test_a_damaged_database_is_notified_once_and_its_repair_once(tmp_path, backed_up_lab):
     """The health table, which keeps what was said, is in the database: its own damage is said
     once all the same (a file beside it keeps that), and so is its coming back."""
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     events = tmp_path / "events.jsonl"
     script = tmp_path / "alert.py"
     script.write_text(f"import sys\nopen({str(events)!r}, 'a').write(sys.stdin.read())\n")
@@ -421,13 +432,13 @@ def test_a_damaged_database_is_notified_once_and_its_repair_once(tmp_path):
     assert not (lab.state / "state-damage-said").exists()
 
 
-def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_truncated(tmp_path):
+def test_a_database_whose_pages_another_process_is_writing_back_is_not_called_truncated(tmp_path, backed_up_lab):
     """Another rabtui process writes its WAL back into the file (a checkpoint): the header, giving
     the new page count, comes before the pages past the old end. A command starting meanwhile
     read a file shorter than its header said and refused it as damaged; it looks again first."""
     from rabtui.state.store_check import check_usable
 
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     db = lab.state / "rabtui.db"
     _rabtui(lab, "status")              # the WAL is written into the database on the last close
     whole = db.read_bytes()
@@ -456,14 +467,14 @@ def _last_frame_of_page_one(wal: bytes, page_size: int) -> bytes:
     return found
 
 
-def test_a_database_whose_last_process_ended_in_the_middle_of_writing_back_its_wal_opens_whole(tmp_path):
+def test_a_database_whose_last_process_ended_in_the_middle_of_writing_back_its_wal_opens_whole(backed_up_lab):
     """A process ends (its daemon thread was writing the WAL back: a checkpoint) after the header,
     giving the new page count, and before the pages past the old end: the file stays shorter than
     its header says, and the WAL beside it holds those pages. SQLite reads them from there; rabtui
     called the database truncated and sent the operator to rebuild-state."""
     import sqlite3
 
-    lab = _backed_up_lab(tmp_path)
+    lab = backed_up_lab
     db = lab.state / "rabtui.db"
     _rabtui(lab, "status")              # the WAL is written into the database on the last close
     conn = sqlite3.connect(db)
