@@ -23,7 +23,7 @@ from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.media import medium_layout
 from tests.test_checkpoint import _burn, _lab, _record
-from tests.trees import path_target, write_files
+from tests.trees import Lab, made_once, path_target, write_files
 
 
 def _two_discs(tmp_path):
@@ -37,15 +37,34 @@ def _two_discs(tmp_path):
     return lab, cfg, store, number
 
 
+@pytest.fixture(scope="module")
+def _two_discs_made(tmp_path_factory):
+    def make(live):
+        made = _two_discs(live)
+        made[2].close()
+        return made[3]
+
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.fixture
+def two_discs(_two_discs_made):
+    """What _two_discs makes, anew for each test (made once for the module): its lab is in lab.tmp,
+    its images in lab.tmp / "iso"."""
+    number, made = _two_discs_made
+    lab = Lab(made.anew(), media_count=1)
+    return lab, lab.load(), lab.store(), number
+
+
 def _states(store, number) -> dict[int, str]:
     return {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs WHERE number=?", (number,))}
 
 
-def test_an_os_error_while_writing_prompts_like_a_failed_write(tmp_path):
+def test_an_os_error_while_writing_prompts_like_a_failed_write(two_discs):
     """The image path is a directory: the operator is asked (with the reason), the disc reads
     failed meanwhile, and a retry once the path is free completes the checkpoint."""
-    lab, cfg, store, number = _two_discs(tmp_path)
-    blocker = tmp_path / "iso" / f"RAB{number}D01.iso"
+    lab, cfg, store, number = two_discs
+    blocker = lab.tmp / "iso" / f"RAB{number}D01.iso"
     (blocker / "in the way").mkdir(parents=True)
     seen_while_asked = []
 
@@ -66,11 +85,11 @@ def test_an_os_error_while_writing_prompts_like_a_failed_write(tmp_path):
     assert set(_states(store, number).values()) == {"verified"}
 
 
-def test_a_full_image_file_system_prompts_and_the_job_survives(tmp_path):
+def test_a_full_image_file_system_prompts_and_the_job_survives(two_discs):
     """ENOSPC: the images: directory on a 1 MiB tmpfs. The write fails with the reason and a
     prompt; abort leaves the disc failed, not writing."""
-    lab, cfg, store, number = _two_discs(tmp_path)
-    small = tmp_path / "iso"
+    lab, cfg, store, number = two_discs
+    small = lab.tmp / "iso"
     small.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(small)], capture_output=True)
     if done.returncode != 0:
@@ -130,10 +149,10 @@ def test_a_disc_xorriso_stops_writing_leaves_no_image_and_resume_writes_it(tmp_p
     assert set(_states(store, number).values()) == {"verified"}
 
 
-def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
+def test_killed_while_writing_reads_interrupted_then_resume_completes(two_discs):
     """A real SIGKILL of the whole burn (rabtui and xorriso) as soon as the first image appears."""
-    lab, cfg, store, number = _two_discs(tmp_path)
-    first = tmp_path / "iso" / f"RAB{number}D01.iso"
+    lab, cfg, store, number = two_discs
+    first = lab.tmp / "iso" / f"RAB{number}D01.iso"
     proc = subprocess.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -162,13 +181,13 @@ def test_killed_while_writing_reads_interrupted_then_resume_completes(tmp_path):
     assert set(_states(store, number).values()) == {"verified"}
 
 
-def test_a_disc_written_but_not_verified_is_verified_on_resume_not_rewritten(tmp_path):
+def test_a_disc_written_but_not_verified_is_verified_on_resume_not_rewritten(two_discs):
     """Killed after the image was complete, before its row said verified: resume verifies it."""
-    lab, cfg, store, number = _two_discs(tmp_path)
+    lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
     assert res.status == "aborted" and res.verified == [1]
     store.execute("UPDATE discs SET state='written' WHERE number=? AND disc=1", (number,))
-    image = tmp_path / "iso" / f"RAB{number}D01.iso"
+    image = lab.tmp / "iso" / f"RAB{number}D01.iso"
     before = image.stat().st_ino, image.stat().st_mtime_ns
     res, prompter, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
@@ -184,8 +203,8 @@ def test_a_disc_written_but_not_verified_is_verified_on_resume_not_rewritten(tmp
     assert any(q.kind == questions.FAILED for q in prompter.asked)
 
 
-def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(tmp_path, capsys):
-    lab, cfg, store, number = _two_discs(tmp_path)
+def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs, capsys):
+    lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
     assert res.verified == [1]
     conf = ["--config", str(lab.config_path)]
@@ -212,22 +231,22 @@ def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(tmp_path, 
     assert "is complete" in capsys.readouterr().err
 
 
-def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resume(tmp_path):
-    lab, cfg, store, number = _two_discs(tmp_path)
+def test_killed_between_the_rows_and_the_catalog_the_catalog_is_written_on_resume(tmp_path, two_discs):
+    lab, cfg, store, number = two_discs
     catalog = prepare.checkpoint_dir(cfg, number) / "catalog.tsv"
     recorded = catalog.read_text()
     catalog.unlink()      # where a kill right after the database rows leaves it
     res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
     assert catalog.read_text() == recorded
-    on_disc = subprocess.run(["xorriso", "-no_rc", "-indev", f"stdio:{tmp_path}/iso/RAB{number}D02.iso",
+    on_disc = subprocess.run(["xorriso", "-no_rc", "-indev", f"stdio:{lab.tmp}/iso/RAB{number}D02.iso",
                               "-osirrox", "on", "-extract", "/rabtui/catalog.tsv.gz", str(tmp_path / "cat.tsv.gz")],
                              capture_output=True)
     assert on_disc.returncode == 0 and gzip.decompress((tmp_path / "cat.tsv.gz").read_bytes()).decode() == recorded
 
 
-def test_a_writing_disc_reads_interrupted_only_when_no_job_writes_the_checkpoint(tmp_path, capsys):
-    lab, cfg, store, number = _two_discs(tmp_path)
+def test_a_writing_disc_reads_interrupted_only_when_no_job_writes_the_checkpoint(two_discs, capsys):
+    lab, cfg, store, number = two_discs
     # as a job killed while writing disc 1 leaves the rows
     store.execute("UPDATE checkpoints SET status='burning' WHERE number=?", (number,))
     store.execute("UPDATE discs SET state='writing' WHERE number=? AND disc=1", (number,))
@@ -246,9 +265,9 @@ def test_a_writing_disc_reads_interrupted_only_when_no_job_writes_the_checkpoint
     assert _states(store, number)[2] == "planned"
 
 
-def test_a_read_only_image_directory_prompts_with_the_reason(tmp_path):
+def test_a_read_only_image_directory_prompts_with_the_reason(tmp_path, two_discs):
     """EROFS from rabtui itself (making the images: directory), not from xorriso."""
-    lab, cfg, store, number = _two_discs(tmp_path)
+    lab, cfg, store, number = two_discs
     ro = tmp_path / "ro"
     ro.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(ro)], capture_output=True)
@@ -267,12 +286,12 @@ def test_a_read_only_image_directory_prompts_with_the_reason(tmp_path):
         subprocess.run(["umount", str(ro)], check=True)
 
 
-def test_verify_after_a_kill_while_writing_does_not_take_the_half_written_disc_for_a_failed_one(tmp_path):
+def test_verify_after_a_kill_while_writing_does_not_take_the_half_written_disc_for_a_failed_one(two_discs):
     """A real SIGKILL with disc 1 marked writing: `checkpoint verify` says it was never written,
     fails no disc (check raises no critical disc), and resume writes it."""
     from tests.test_kill_anywhere import rabtui
 
-    lab, cfg, store, number = _two_discs(tmp_path)
+    lab, cfg, store, number = two_discs
     killed = rabtui(lab, "checkpoint", "resume", str(number), "--yes", point="burn.before_write")
     assert killed.returncode == -signal.SIGKILL
     assert _states(store, number)[1] == "writing"
@@ -287,15 +306,15 @@ def test_verify_after_a_kill_while_writing_does_not_take_the_half_written_disc_f
     assert set(_states(store, number).values()) == {"verified"}
 
 
-def test_what_was_staged_for_a_disc_goes_once_it_is_verified(tmp_path):
+def test_what_was_staged_for_a_disc_goes_once_it_is_verified(two_discs):
     """Each disc's staging holds a copy of the state database: 64 discs kept 64 copies in the
     state directory for good. Once verified only the catalog stays (a rewrite stages anew)."""
-    lab, cfg, store, number = _two_discs(tmp_path)
+    lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
     folder = prepare.checkpoint_dir(cfg, number)
     assert sorted(p.name for p in folder.iterdir()) == ["catalog.tsv", "catalog.tsv.gz"]
-    os.truncate(tmp_path / "iso" / f"RAB{number}D02.iso", 100_000)
+    os.truncate(lab.tmp / "iso" / f"RAB{number}D02.iso", 100_000)
     out = run.verify_checkpoint(cfg, store, number, disc=2, emit=lambda e: None, cancel=threading.Event(),
                                 prompter=ScriptedPrompter(lambda q: "rewrite" if q.kind == questions.FAILED else READY))
     assert out.verified == [2], out.message
