@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rabtui import faults
 from rabtui.actions import status
 from rabtui.media import medium as media
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, made_once, snapshot, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
 LATER = "2030-01-01T00:00:00"
@@ -41,6 +43,18 @@ def _server(tmp_path: Path, name: str) -> Lab:
     return lab
 
 
+@pytest.fixture(scope="module")
+def _servers_made(tmp_path_factory):
+    yield from made_once(tmp_path_factory, lambda live: [_server(live, name) for name in ("one", "two")])
+
+
+@pytest.fixture
+def servers(_servers_made) -> tuple[Lab, Lab]:
+    """Servers one and two as _server makes them, anew for each test (made once for the module)."""
+    live = _servers_made[1].anew()
+    return Lab(live / "one", media_count=1), Lab(live / "two", media_count=1)
+
+
 def _swap(a: Path, b: Path) -> None:
     """The disks at `a` and `b` change places (each plugged in at the other's mount point)."""
     os.rename(a, f"{a}-swap")
@@ -48,8 +62,8 @@ def _swap(a: Path, b: Path) -> None:
     os.rename(f"{a}-swap", b)
 
 
-def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path):
-    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+def test_another_servers_disk_with_the_same_medium_id_is_refused(tmp_path, servers):
+    one, two = servers
     disk_one, disk_two = one.media[0][1], two.media[0][1]
     label_one = media.read_label(disk_one)
     assert label_one["id"] == media.read_label(disk_two)["id"] == "m1"
@@ -216,12 +230,12 @@ def test_backups_starting_at_once_on_a_new_medium_record_the_same_label(tmp_path
         assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_a_cleanup_leaves_another_servers_interrupted_deletion_alone(tmp_path):
+def test_a_cleanup_leaves_another_servers_interrupted_deletion_alone(servers):
     """A `.deleting-` directory (a deletion its own server's cleanup did not finish) on another
     server's disk with the same medium id is that server's to finish: a cleanup here neither deletes
     it nor forgets the backup of the same name recorded here (servers whose timers start at the
     same second name their backups alike)."""
-    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    one, two = servers
     disk_one, disk_two = one.media[0][1], two.media[0][1]
     ours = two.store().one("SELECT id, name FROM backups WHERE status='completed' ORDER BY id LIMIT 1")
     theirs = one.store().one("SELECT path FROM backups WHERE status='completed' ORDER BY id LIMIT 1")["path"]
@@ -305,12 +319,12 @@ def test_a_disk_whose_label_names_only_the_id_is_not_taken_for_a_medium_the_stat
     assert _rabtui(lab, "backup", "loc").returncode == 1
 
 
-def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(tmp_path):
+def test_an_interrupted_backup_is_not_recovered_from_another_servers_disk(servers):
     """A backup killed on its medium is recovered by the next run of its source, before that run
     checks the medium: another server's disk at the medium's path, holding a backup of the same
     name (servers whose timers start at the same second name their backups alike), is not read
     for it (its backup.json would record the killed backup complete) nor changed."""
-    one, two = _server(tmp_path, "one"), _server(tmp_path, "two")
+    one, two = servers
     disk_one, disk_two = one.media[0][1], two.media[0][1]
     write_files(one.src / "data", {"three": b"3"})
     killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(one.config_path), "backup", "loc"],
