@@ -26,10 +26,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "rabtui"))
 os.environ.pop("RABTUI_CONFIG", None)
 
 
+@pytest.hookimpl(tryfirst=True)      # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     missing = [p for p in ("rsync", "ssh", "xorriso") if not shutil.which(p)]
     if missing:
         raise pytest.UsageError(f"the tests need {', '.join(missing)}: run them with `make test`")
+    # the tests of a module that use a sandbox its fixture `_..._made` makes once (trees.made_once)
+    # run in one process (`--dist loadgroup`), so that it is made once, not once in each
+    for item in items:
+        made = sorted(n for n in getattr(item, "fixturenames", ()) if n.startswith("_") and n.endswith("_made"))
+        if made:
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{made[0]}"))
 
 
 @pytest.fixture(scope="session")

@@ -217,7 +217,8 @@ class MadeOnce:
 
 def made_once(tmp_path_factory, make: Callable[[Path], T]) -> Iterator[tuple[T, MadeOnce]]:
     """The body of a module- or session-scoped fixture: make(live) once, in a directory of its own;
-    yields what make returned and the MadeOnce of live (each test calls its anew())."""
+    yields what make returned and the MadeOnce of live (each test calls its anew()). A module's is
+    named `_..._made`, so that its tests run in one process (see conftest)."""
     live = tmp_path_factory.mktemp("made") / "live"
     live.mkdir()
     what = make(live)
