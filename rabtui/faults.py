@@ -30,6 +30,10 @@ BACKUP_POINTS = (
 # Passed only by a backup that links new files into an archive directory's union: a file's link
 # made under a temporary name there, not yet renamed to its own.
 UNION_POINTS = ("backup.union_linking",)
+# Passed only where the union gives an older shape's place to the backup's: a file of the union
+# removed where the backup has a directory (not yet made), or a directory of the union being
+# removed where the backup has a file (its link under a temporary name beside it).
+RESHAPE_POINTS = ("backup.union_reshaping",)
 # Passed only when a directory holds directories that were symlinks in the basis (transfer.py):
 # the first rsync may have linked a file of this server below them.
 COPY_AGAIN_POINTS = (

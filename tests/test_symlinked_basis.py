@@ -203,13 +203,13 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
     assert link_into_union(data, union, [b"a/b/f"]) == 1
     assert not (union / "a").is_symlink() and (union / "a" / "b" / "f").read_bytes() == b"new"
     assert os.listdir(outside) == []
-    # a file where a directory is needed is not replaced: the backup stops
+    # a file where a directory is needed gives its place too, and is named (its backup keeps it)
     (data / "c").mkdir()
     (data / "c" / "g").write_bytes(b"g")
     (union / "c").write_bytes(b"a file")
-    with pytest.raises(WorkFailed):
-        link_into_union(data, union, [b"c/g"])
-    assert (union / "c").read_bytes() == b"a file"
+    replaced = []
+    assert link_into_union(data, union, [b"c/g"], replaced) == 1
+    assert replaced == [b"c"] and (union / "c" / "g").read_bytes() == b"g"
 
 
 @pytest.mark.parametrize("other", [b"z/g", b"0/g"])
@@ -307,8 +307,9 @@ def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(
 
     history.unlink_archive(cfg, sid, second.path)
     assert secret.read_bytes() == b"SERVER SECRET" and os.stat(secret).st_nlink == 1
-    # the union shows the older backup's symlink again, as before the second backup: nothing below it
+    # the union shows the older backup's symlink again, nothing linked through it
     assert os.readlink(os.path.join(union, b"d")) == os.fsencode(outside)
+    assert sorted(os.listdir(outside)) == ["shadow"]
 
 @pytest.mark.parametrize("kind", ["standard", "archive"])
 def test_a_restore_takes_nothing_through_a_symlink_of_the_backup(tmp_path, kind):

@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import stat
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -21,16 +22,22 @@ from rabtui.errors import WorkFailed
 from rabtui.media import below, opened_dirs
 
 
-def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> int:
+def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
+                    replaced: list[bytes] | None = None) -> int:
     """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
 
     A file already in the union under that path (an older version) is replaced atomically; the
     older backup that holds it keeps its own link. Nothing is linked from or through a symlink
     (below.py: each directory is opened part by part, so paths of any length work too); a symlink
-    of the union where a directory is needed becomes a directory.
+    of the union where a directory is needed becomes a directory. The newest backup's shape takes
+    the place of an older one: a file (or FIFO, ...) of the union where a directory is needed
+    becomes a directory, and a directory of the union where the backup has a file gives its place
+    to the file; the older backups keep theirs in their own trees, and each such path goes into
+    `replaced`.
     """
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
+    replaced = [] if replaced is None else replaced
     last_parent = None
     fds: tuple[int, int] | None = None
     count = 0
@@ -46,20 +53,23 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
                     fds = None
                     src_fd = below.open_dir(data_b, parent)
                     try:
-                        fds = (src_fd, below.open_dir(union_b, parent, make=True))
+                        fds = (src_fd, _open_union_dir(union_b, parent, replaced))
                     except BaseException:
                         os.close(src_fd)
                         raise
                     last_parent = parent
                 src_fd, dst_fd = fds
-                try:
-                    if stat.S_ISDIR(os.stat(name, dir_fd=dst_fd, follow_symlinks=False).st_mode):
-                        continue  # a directory became a file on the source: keep the older tree
-                except FileNotFoundError:
-                    pass
                 tmp = _link_beside(name, src_fd, dst_fd)
                 if not count:
                     faults.point("backup.union_linking")
+                try:
+                    if stat.S_ISDIR(os.stat(name, dir_fd=dst_fd, follow_symlinks=False).st_mode):
+                        # a directory became a file on the source: the file takes its place
+                        faults.point("backup.union_reshaping")
+                        shutil.rmtree(name, dir_fd=dst_fd)
+                        replaced.append(rel)
+                except FileNotFoundError:
+                    pass
                 os.replace(tmp, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
             except OSError as exc:
                 raise WorkFailed(
@@ -69,6 +79,32 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes]) -> 
     finally:
         _close(fds)
     return count
+
+
+def _open_union_dir(union: bytes, rel: bytes, replaced: list[bytes]) -> int:
+    """below.open_dir(make=True) of `rel` in the union, where a part that is a file (or FIFO, ...)
+    becomes a directory first: the source made it one since (its path goes into `replaced`)."""
+    while True:
+        try:
+            return below.open_dir(union, rel, make=True)
+        except NotADirectoryError:
+            pass
+        parts = rel.split(b"/")
+        for i in range(1, len(parts) + 1):
+            part = b"/".join(parts[:i])
+            if not stat.S_ISDIR(below.lstat(union, part).st_mode):
+                break
+        else:
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), rel)
+        up, name = os.path.split(part)
+        fd = below.open_dir(union, up)
+        try:
+            os.unlink(name, dir_fd=fd)
+            faults.point("backup.union_reshaping")
+            os.mkdir(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+        replaced.append(part)
 
 
 _TEMPORARY = re.compile(rb"\.rabtui-link-[0-9a-f]{16}\Z")
@@ -141,7 +177,7 @@ def _left_beside(data_b: bytes, union_b: bytes, older: list[bytes]) -> Iterator[
     union: each a link, under a name of that form the backup does not have, to a file of the same
     directory in the backup (its linking) or in one of the `older` backups' trees (the undoing that
     put an older version back, a file of the backup's or an entry where it has a directory:
-    _directories_undone), under another name there: a source's own file of such a name is never
+    _put_back), under another name there: a source's own file of such a name is never
     taken for one."""
     for rel_dir, items in _tree(data_b):
         names = {name for name, _ in items}
@@ -192,7 +228,14 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
             _remove(union, rel)     # a directory (empty there: the union had none) is no version to link
         else:
             link_into_union(base, union, [rel])
-    _directories_undone(os.fsencode(data), union, older_b)
+    # where the backup's shape took the place of an older one (a file where it has a directory, a
+    # directory where it has a file), the older shape comes back: after its own links went, or
+    # half-way, where a run was killed as it replaced one by the other
+    for rel_dir, items in list(_tree(os.fsencode(data))):
+        for name, st in items:
+            rel = _joined(rel_dir, name)
+            if _older_shape_lost(union_b, rel, stat.S_ISDIR(st.st_mode)):
+                _put_back(union, rel, older_b)
     return undone
 
 
@@ -201,36 +244,68 @@ def _holder(older_b: list[bytes], rel: bytes) -> bytes | None:
     return next((b for b in older_b if below.symlink_on_the_way(b, rel) is None and below.exists(b, rel)), None)
 
 
-def _directories_undone(data_b: bytes, union: Path, older_b: list[bytes]) -> None:
-    """Each directory of the backup that goes where the newest older backup holding that path has a
-    symlink or a file (the backup made it a directory of the union: link_new_files), left empty in
-    the union or not there, takes that older entry again, deepest first: the union showed an empty
-    directory there for good, and a restore brought one where the source and every backup kept
-    had the symlink. (A directory cannot be replaced by a link in one rename: a run killed between
-    the removal and the link leaves the path missing, which the next undoing finds too.)"""
+def _union_kind(union: bytes, rel: bytes) -> os.stat_result | None | bool:
+    """The union's entry at `rel` (lstat), None where it has none (its directory there), False where
+    the way there is no directory of the union."""
+    if below.symlink_on_the_way(union, rel) is not None:
+        return False
+    try:
+        return below.lstat(union, rel)
+    except FileNotFoundError:
+        parent = os.path.dirname(rel)
+        return None if not parent or below.exists(union, parent) else False
+    except OSError:
+        return False
+
+
+def _older_shape_lost(union: bytes, rel: bytes, is_dir: bool) -> bool:
+    """May an older shape of `rel` have given its place to this backup's? The union holds nothing
+    there (its directory there), only empty directories, or a directory where this backup has a file."""
+    there = _union_kind(union, rel)
+    if there is None:
+        return True
+    if there is False or not stat.S_ISDIR(there.st_mode):
+        return False
+    return not is_dir or _only_empty_dirs(union, rel)
+
+
+def _only_empty_dirs(union: bytes, rel: bytes) -> bool:
+    """Does the union's directory `rel` hold nothing but directories that hold nothing? (Stops at
+    the first other entry: a directory of files answers at once.)"""
+    way = below.open_dir(union, rel)
+    try:
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=way)
+    finally:
+        os.close(way)
+    with os.scandir(fd) as it:
+        dirs = []
+        for entry in it:
+            if not entry.is_dir(follow_symlinks=False):
+                return False
+            dirs.append(entry.name)
+    return all(_only_empty_dirs(union, _joined(rel, os.fsencode(d))) for d in dirs)
+
+
+def _put_back(union: Path, rel: bytes, older_b: list[bytes]) -> None:
+    """What the `older` backups (newest first) show at `rel`, put back into the union where it
+    holds nothing or only empty directories: the newest one's file, or the entries of the
+    directories they hold there, each from the newest backup that holds it, down to the first
+    older one whose shape there is other. The union's own entries stay."""
     union_b = os.fsencode(union)
-    for rel in sorted((rel for rel, _ in _tree(data_b) if rel), key=len, reverse=True):
-        base = _holder(older_b, rel)
-        if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
+    there = _union_kind(union_b, rel)
+    if there is False or (there is not None and not stat.S_ISDIR(there.st_mode)):
+        return
+    held_dir = False
+    for i, base in enumerate(older_b):
+        if below.symlink_on_the_way(base, rel) is not None or not below.exists(base, rel):
             continue
-        try:
-            mode = below.lstat(union_b, rel).st_mode
-        except FileNotFoundError:
-            mode = None
-        except OSError:
-            continue
-        if mode is not None:
-            if not stat.S_ISDIR(mode) or below.entries(union_b, rel):
-                continue
-            try:
-                fd = below.open_dir(union_b, os.path.dirname(rel))
-                try:
-                    os.rmdir(os.path.basename(rel), dir_fd=fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
-        link_into_union(base, union, [rel])
+        if not stat.S_ISDIR(below.lstat(base, rel).st_mode):
+            if not held_dir and (there is None or _only_empty_dirs(union_b, rel)):
+                link_into_union(base, union, [rel])
+            return
+        held_dir = True
+        for name, _ in below.entries(base, rel):
+            _put_back(union, _joined(rel, name), older_b[i:])
 
 
 def _remove(union: Path, rel: bytes) -> None:
@@ -240,8 +315,10 @@ def _remove(union: Path, rel: bytes) -> None:
         raise WorkFailed(f"cannot remove {fmt.name(rel)} from the archive {union}: {exc.strerror}") from None
 
 
-def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool) -> int:
-    """After a complete backup: link the items it wrote for an archive directory into the union."""
+def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool,
+                   replaced: list[bytes]) -> int:
+    """After a complete backup: link the items it wrote for an archive directory into the union.
+    The paths where an older shape gave its place to this backup's go into `replaced`."""
     from rabtui.media import medium_layout
     from rabtui.backup.catalog_update import dir_prefix
 
@@ -257,4 +334,4 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
             raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
     # a user other than root cannot link from the backup's directories closed on the source
     with opened_dirs.opened_to_read(os.fsencode(data)):
-        return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)))
+        return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)), replaced)

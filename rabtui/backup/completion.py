@@ -8,7 +8,7 @@ import sqlite3
 import stat
 from typing import NoReturn
 
-from rabtui import faults
+from rabtui import faults, fmt
 from rabtui.backup import history
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
@@ -189,12 +189,26 @@ class Completion:
             # data, complete on the medium, is kept as after a failing post-backup command
             spool.target(source=self.source.id, medium=medium.id, base_id=None)
             return KEPT, f"{exc}; the data is kept, not linked into the archive union"
+        warnings = []
         with union:
             for d in archives:
-                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool)
+                replaced: list[bytes] = []
+                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced)
                 self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                      f" medium {medium.id}"))
+                if replaced:
+                    text = (f"{d.path}: {len(replaced)} entries of the archive of medium {medium.id} replaced by"
+                            f" what the source has in their place now (a directory where a file was, or a file"
+                            f" where a directory was): {', '.join(fmt.name(r) for r in replaced[:5])}"
+                            + (", ..." if len(replaced) > 5 else "") + "; the older backups still hold them"
+                            " (restore --backup gives them), checkpoints from now on hold the newer ones")
+                    self.emit(Event(WARNING, text))
+                    warnings.append(text)
             faults.point("backup.archive_linked")
+        if warnings and status == "completed":
+            status = "warnings"
+        if warnings:
+            reason = "; ".join(([reason] if reason else []) + warnings)
         return status, reason
 
     def _result(self, status: str, reason: str | None) -> BackupResult:

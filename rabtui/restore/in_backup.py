@@ -16,7 +16,7 @@ from rabtui.errors import WorkFailed
 from rabtui.restore.copies import directory_of
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import Store
+from rabtui.state.store import COMPLETE_SQL, Store
 
 
 def roots_of(cfg: Config, source: Source, backup, rel: bytes) -> list[tuple[bytes, bytes]]:
@@ -152,6 +152,8 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
             versions.pop(full, None)
             others[full] = saved
     pick = AsOf(versions, folders, backup, rel, sc, others, item, unread)
+    pick.linked = {r["id"] for r in store.all(
+        f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}", (source.id, backup["medium"]))}
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -179,6 +181,7 @@ class AsOf:
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
+        self.linked: set[int] = set()   # the complete backups (linked into the union)
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
@@ -187,6 +190,26 @@ class AsOf:
         version = self.versions.get(self._full(under))
         return (version is not None and self.item is not None
                 and self.item.startswith(os.path.join(self.folders[version[2]], b"data", b"")))
+
+    def below_a_file(self, under: bytes, is_dir: bool) -> bool:
+        """Is the walked entry `under` of the union (a directory itself, or in one) a directory
+        where the backup had a regular file (the catalog says), or below it? A newer backup's
+        directory took the file's place in the union since: none of it is this backup's (unseen()
+        gives the file)."""
+        full = self._full(under) if is_dir else os.path.dirname(self._full(under))
+        while full and full != self.rel:
+            if full in self.versions:     # kept data's never took the union's place: its own rule
+                return self.versions[full][2] in self.linked and not self._a_directory_then(full)
+            full = os.path.dirname(full)
+        return False
+
+    def _a_directory_then(self, full: bytes) -> bool:
+        """Does the backup's own tree hold a directory at `full` (the source's shape then: each
+        backup holds every directory of an archive directory)?"""
+        try:
+            return stat.S_ISDIR(os.lstat(self.sc.path(self._saved_by(self.backup["id"], full))).st_mode)
+        except (OSError, KeyError):
+            return False
 
     def _full(self, under: bytes) -> bytes:
         return os.path.join(self.rel, under) if under else self.rel
@@ -228,6 +251,8 @@ class AsOf:
             if not under:
                 continue
             other = self.others.get(full)
+            if other is None and self.versions[full][2] in self.linked and self._a_directory_then(full):
+                continue      # a file an older backup saved, a directory in this one
             first = other.backup if other is not None else self.versions[full][2]
             saved = self.sc.path(self._saved_by(first, full))
             if other is not None:

@@ -83,6 +83,9 @@ def _clashes(writer: SafeWriter, rels) -> list[bytes]:
 def _picked(entries, pick):
     """The entries of a walk, each regular file as `pick` chooses it (left out on None)."""
     for path, rel, st in entries:
+        if not stat.S_ISREG(st.st_mode):
+            if hasattr(pick, "below_a_file") and pick.below_a_file(rel, stat.S_ISDIR(st.st_mode)):
+                continue
         if pick is not None and stat.S_ISREG(st.st_mode):
             chosen = pick(rel, path, st)
             if chosen is None:
@@ -174,6 +177,8 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             for path, r, st in reversed(made):      # deepest first, before the union's around them
                 writer.finish_dir(path, join(r), st)
             for path, r, st in _walk(src, topdown=False):
+                if hasattr(pick, "below_a_file") and pick.below_a_file(r, True):
+                    continue
                 st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
                     writer.finish_dir(path, join(r), st)

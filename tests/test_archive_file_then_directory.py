@@ -1,0 +1,144 @@
+"""A name of an archive directory that a complete backup saved as a file (or FIFO) and the source
+made a directory with entries since, or the reverse: the newest backup's shape takes its place in
+the medium's union (the older one said as a warning, kept in its own backup), later backups go on,
+restores of either backup give what it saved, a checkpoint of the archive is written and verified,
+and a run killed after it changed the union is undone back to the older shape exactly."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+
+import pytest
+
+from rabtui.checkpoint import prepare, run
+from rabtui.cli import main
+from rabtui.events import READY, ScriptedPrompter
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_kill_anywhere import _copy, _killed, rabtui
+from tests.trees import Lab, ssh_source_lines, write_files
+
+T = 1_650_000_000
+
+
+def _as_directory(path) -> None:
+    """`path` (a file now) becomes a directory holding a file, a symlink and a FIFO."""
+    os.unlink(path)
+    os.mkdir(path)
+    write_files(path, {"x": b"inside"})
+    os.symlink("../elsewhere", path / "l")
+    os.mkfifo(path / "f", 0o640)
+
+
+def _restored(lab: Lab, path, backup: str, to) -> None:
+    code = main(["--config", str(lab.config_path), "restore", "web", str(path), "--backup", backup, "--to", str(to)])
+    assert code == 0
+
+
+def _kinds(root) -> dict[str, str]:
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            mode = os.lstat(p).st_mode
+            kind = ("link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode)
+                    else "fifo" if stat.S_ISFIFO(mode) else open(p, "rb").read().decode())
+            out[os.path.relpath(p, root)] = kind
+    return out
+
+
+def test_a_file_that_became_a_directory_takes_its_place_in_the_union(tmp_path, sshd):
+    lab = Lab(tmp_path, media_count=1)
+    arch = lab.src / "arch"
+    arch.mkdir()
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{arch}"\nkind = "archive"\n'
+                    f'\n[checkpoint]\ndisc = "cd-700"\ndrive = "images:{tmp_path / "iso"}"\n')
+    lab.trust(sshd)
+    write_files(arch, {"b": b"the file b", "keep": b"k"})
+    first = lab.backup(cfg, "web", medium_id="m1")
+    assert first.status == "completed", first.reason
+    _as_directory(arch / "b")
+
+    second = lab.backup(cfg, "web", medium_id="m1")
+    assert second.status == "warnings", second.reason
+    assert "b" in second.reason and "replaced" in second.reason
+    assert "replaced" in (second.path / "backup.log").read_text()
+    third = lab.backup(cfg, "web", medium_id="m1")
+    assert third.status == "completed", third.reason
+    union = medium_layout.archive_root(lab.media[0][1], "web", str(arch))
+    assert _kinds(union) == {"keep": "k", "b": "dir", "b/x": "inside", "b/l": "link", "b/f": "fifo"}
+    assert os.readlink(union / "b" / "l") == "../elsewhere"
+    old = medium_layout.backup_data_path(first.path, str(arch))
+    assert (old / "b").read_bytes() == b"the file b"
+
+    _restored(lab, arch, first.path.name, tmp_path / "r1")
+    top = str(arch).lstrip("/")
+    assert _kinds(tmp_path / "r1" / top) == {"keep": "k", "b": "the file b"}
+    _restored(lab, arch, second.path.name, tmp_path / "r2")
+    assert _kinds(tmp_path / "r2" / top) == _kinds(union)
+
+    store = lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert burnt.status == "completed", burnt.message
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    from_discs = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "web", str(arch), "--checkpoint", str(number),
+                 "--to", str(from_discs)]) == 0
+    assert _kinds(from_discs / top) == _kinds(union)
+
+
+@pytest.mark.parametrize("point", ["backup.union_reshaping", "backup.union_linking", "backup.archive_linked"])
+def test_a_killed_run_that_replaced_a_file_by_a_directory_in_the_union_is_undone(tmp_path, point):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    write_files(arch, {"b": b"the file b", "keep": b"k"})
+    os.utime(arch / "b", (T, T))
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(arch))
+    before = os.lstat(union / "b")
+    _as_directory(arch / "b")
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    # the source has its file back as the first backup saved it: nothing is new for the next run
+    os.unlink(arch / "b" / "x"), os.unlink(arch / "b" / "l"), os.unlink(arch / "b" / "f")
+    os.rmdir(arch / "b")
+    write_files(arch, {"b": b"the file b"})
+    os.utime(arch / "b", (T, T))
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    now = os.lstat(union / "b")
+    assert stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino)
+    assert sorted(os.listdir(union)) == ["b", "keep"]
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[newest["id"]] = _copy(lab, cfg)
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_directory_that_became_a_file_takes_its_place_in_the_union(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    write_files(arch, {"b/x": b"inside", "b/d/y": b"deeper", "keep": b"k"})
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    for rel in ("b/d/y", "b/x"):
+        os.unlink(arch / rel)
+    os.rmdir(arch / "b" / "d"), os.rmdir(arch / "b")
+    write_files(arch, {"b": b"a file now"})
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "warnings", second.reason
+    assert "replaced" in second.reason
+    third = lab.backup(cfg, medium_id="m1")
+    assert third.status == "completed", third.reason
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(arch))
+    assert _kinds(union) == {"keep": "k", "b": "a file now"}
