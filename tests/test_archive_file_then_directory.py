@@ -142,3 +142,35 @@ def test_a_directory_that_became_a_file_takes_its_place_in_the_union(tmp_path):
     assert third.status == "completed", third.reason
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(arch))
     assert _kinds(union) == {"keep": "k", "b": "a file now"}
+
+
+@pytest.mark.parametrize("point", ["backup.union_reshaping", "backup.archive_linked"])
+def test_a_killed_run_that_replaced_a_directory_by_a_file_in_the_union_is_undone(tmp_path, point):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    inside = {"b/x": b"inside", "b/d/y": b"deeper"}
+    write_files(arch, {**inside, "keep": b"k"})
+    for rel in inside:
+        os.utime(arch / rel, (T, T))
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    store = lab.store()
+    b1 = store.one("SELECT * FROM backups")
+    copies = {b1["id"]: _copy(lab, cfg)}
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(arch))
+    before = {rel: os.lstat(union / rel).st_ino for rel in inside}
+    os.unlink(arch / "b/d/y"), os.rmdir(arch / "b/d"), os.unlink(arch / "b/x"), os.rmdir(arch / "b")
+    write_files(arch, {"b": b"a file now"})
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    os.unlink(arch / "b")
+    write_files(arch, inside)
+    for rel in inside:
+        os.utime(arch / rel, (T, T))
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert {rel: os.lstat(union / rel).st_ino for rel in inside} == before
+    assert _kinds(union) == {"keep": "k", "b": "dir", "b/x": "inside", "b/d": "dir", "b/d/y": "deeper"}
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    copies[newest["id"]] = _copy(lab, cfg)
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)

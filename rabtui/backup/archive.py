@@ -245,15 +245,22 @@ def _holder(older_b: list[bytes], rel: bytes) -> bytes | None:
 
 
 def _union_kind(union: bytes, rel: bytes) -> os.stat_result | None | bool:
-    """The union's entry at `rel` (lstat), None where it has none (its directory there), False where
-    the way there is no directory of the union."""
+    """The union's entry at `rel` (lstat), None where it has none (nor, perhaps, the directories on
+    the way there), False where something on the way there is no directory of the union."""
     if below.symlink_on_the_way(union, rel) is not None:
         return False
     try:
         return below.lstat(union, rel)
     except FileNotFoundError:
-        parent = os.path.dirname(rel)
-        return None if not parent or below.exists(union, parent) else False
+        up = os.path.dirname(rel)
+        while up:
+            try:
+                return None if stat.S_ISDIR(below.lstat(union, up).st_mode) else False
+            except FileNotFoundError:
+                up = os.path.dirname(up)
+            except OSError:
+                return False
+        return None
     except OSError:
         return False
 
