@@ -311,6 +311,7 @@ def test_undoing_an_archive_backup_never_links_through_an_older_backups_symlink(
     assert os.readlink(os.path.join(union, b"d")) == os.fsencode(outside)
     assert sorted(os.listdir(outside)) == ["shadow"]
 
+
 @pytest.mark.parametrize("kind", ["standard", "archive"])
 def test_a_restore_takes_nothing_through_a_symlink_of_the_backup(tmp_path, kind):
     lab, cfg, src, sid = _local_lab(tmp_path, kind)
