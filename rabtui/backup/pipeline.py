@@ -22,6 +22,7 @@ from rabtui import faults
 from rabtui.backup import source_commands
 from rabtui.backup import history, recovery
 from rabtui.media import checkpoint_numbers
+from rabtui.media.at_hand import medium_problem
 from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
@@ -100,6 +101,7 @@ class _Run(Completion):
         left = recovery.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel)
         medium = self.cfg.medium(medium_id) if medium_id else next_medium(self.cfg, self.store)
         self._not_undone = [why for on, why in left if on == medium.id]   # another medium's union is its own
+        self._away_at_recovery = medium_problem(medium, self.store) is not None
         name = history.free_name(self.store, medium, self.source.id, self.when)
         path = medium_layout.source_root(medium.path, self.source.id) / name
         self.rec = RunRecord(self.store, source=self.source.id, medium=medium.id, name=name, path=path,
@@ -208,8 +210,10 @@ class _Run(Completion):
 
     def _recovered_here(self, medium: Medium) -> list[str]:
         """Runs of this source on `medium` that recovery left as it was not there (a device is mounted
-        only now), recovered now; what could not be undone. The base and listing are read again."""
-        if not any(r["medium"] == medium.id and r["id"] != self.rec.id
+        only now), recovered now; what could not be undone. The base and listing are read again.
+        (Those recovery left on a medium that was there, their writers still running, wait for the
+        next run: they were said once.)"""
+        if not self._away_at_recovery or not any(r["medium"] == medium.id and r["id"] != self.rec.id
                    for r in recovery.find_abandoned(self.store, self.source.id)):
             return []
         left = recovery.recover_abandoned(self.store, self.source.id, self.emit, self.cfg, self.cancel,
