@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 
 import pytest
 
-from rabtui.checkpoint import prepare, run
 from rabtui.cli import main
-from rabtui.events import READY, ScriptedPrompter
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.test_kill_anywhere import _copy, _killed, rabtui
-from tests.trees import Lab, ssh_source_lines, write_files
+from tests.trees import Lab, burn_due, ssh_source_lines, write_files
 
 T = 1_650_000_000
 
@@ -80,13 +77,7 @@ def test_a_file_that_became_a_directory_takes_its_place_in_the_union(tmp_path, s
     assert _kinds(tmp_path / "r2" / top) == _kinds(union)
 
     store = lab.store()
-    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
-    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                prompter=ScriptedPrompter(lambda q: READY))
-    assert burnt.status == "completed", burnt.message
-    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                    prompter=ScriptedPrompter(lambda q: READY))
-    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
     from_discs = tmp_path / "from-discs"
     assert main(["--config", str(lab.config_path), "restore", "web", str(arch), "--checkpoint", str(number),
                  "--to", str(from_discs)]) == 0

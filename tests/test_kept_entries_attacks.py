@@ -77,10 +77,7 @@ def _burn_verify_restore(lab, tmp_path, photos) -> tuple[dict, dict]:
     store = lab.store()
     from_medium = tmp_path / "from-medium"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) == 0
-    number = burn_due(cfg, store, asked={"*"})
-    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                    prompter=ScriptedPrompter(lambda q: READY))
-    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    number = burn_due(cfg, store, asked={"*"}, verified=True)
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     from_discs = tmp_path / "from-discs"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
@@ -182,13 +179,7 @@ def test_a_file_kept_data_saved_below_a_symlink_the_archive_holds_in_its_directo
     assert [e.message for e in said if e.kind == WARNING] == [
         f"loc:{photos}: 1 files that kept data saved lie below a symlink or a file that its backup holds in place of"
         " their directory (a restore refuses them too), and are not put on discs, e.g. a/ssl/f"]
-    number = prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
-    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                prompter=ScriptedPrompter(lambda q: READY))
-    assert burnt.status == "completed", burnt.message
-    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                    prompter=ScriptedPrompter(lambda q: READY))
-    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    burn_due(cfg, store, plan=plan, verified=True)
     iso = next((tmp_path / "iso").iterdir())
     listing = subprocess.run(["xorriso", "-indev", str(iso), "-find", "/", "-exec", "lsdl", "--"],
                              capture_output=True, text=True, errors="replace").stdout
@@ -263,13 +254,7 @@ def test_files_kept_data_saved_where_a_directory_was_or_is_are_left_out_as_a_res
         f"loc:{photos}: 2 entries that kept data saved are where its backup holds a directory, a symlink or a special"
         " file, or below a file that kept data saved in place of their directory (a restore refuses them too), and are"
         " not put on discs, e.g. a"]
-    number = prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
-    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                prompter=ScriptedPrompter(lambda q: READY))
-    assert burnt.status == "completed", burnt.message
-    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                    prompter=ScriptedPrompter(lambda q: READY))
-    assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+    number = burn_due(cfg, store, plan=plan, verified=True)
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     from_discs = tmp_path / "from-discs"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),

@@ -10,18 +10,16 @@ import os
 import shutil
 import stat
 import tempfile
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rabtui.checkpoint import prepare, run
 from rabtui.cli import main
-from rabtui.events import READY, ScriptedPrompter
 from tests.test_kept_entries_attacks import _lab
 from tests.test_kept_data import _post_commands
+from tests.trees import burn_due
 
 T0 = datetime(2026, 7, 1, 3, 0)
 LEAF = st.sampled_from(["none", "file", "link", "fifo", "empty"])
@@ -95,13 +93,7 @@ def test_a_restore_from_the_discs_gives_what_one_from_the_medium_gives_after_kep
         store = lab.store()
         from_medium = tmp_path / "from-medium"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) in (0, 3)
-        number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
-        burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                    prompter=ScriptedPrompter(lambda q: READY))
-        assert burnt.status == "completed", burnt.message
-        checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
-                                        prompter=ScriptedPrompter(lambda q: READY))
-        assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
+        number = burn_due(cfg, store, asked={"*"}, verified=True)
         shutil.move(lab.media[0][1], tmp_path / "medium-away")
         from_discs = tmp_path / "from-discs"
         assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),

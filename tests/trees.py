@@ -169,16 +169,22 @@ class Lab:
         return [e.message for e in self.events if kind is None or e.kind == kind]
 
 
-def burn_due(cfg, store, asked: set[str] | None = None) -> int:
-    """Record the checkpoint due now (`asked`: directories made due, "*" all) and write every
-    disc of it, answering "ready" to each question; it must complete. Returns its number."""
+def burn_due(cfg, store, asked: set[str] | None = None, *, plan=None, verified: bool = False) -> int:
+    """Record the checkpoint due now (`asked`: directories made due, "*" all; or `plan`, computed
+    already) and write every disc of it, answering "ready" to each question; it must complete, and
+    with `verified` its one disc verify again. Returns its number."""
     from rabtui.checkpoint import prepare, run
     from rabtui.events import READY, ScriptedPrompter
 
-    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked=asked), drive=cfg.checkpoint.drive)
+    plan = plan or prepare.compute(cfg, store, asked=asked)
+    number = prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
                               prompter=ScriptedPrompter(lambda q: READY))
     assert res.status == "completed", res.message
+    if verified:
+        checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                        prompter=ScriptedPrompter(lambda q: READY))
+        assert (checked.verified, checked.unchecked) == ([1], {}), checked.message
     return number
 
 
