@@ -14,6 +14,7 @@ from rabtui.rebuild import scan as rebuild
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
+from rabtui.state import changes
 from rabtui.state.store import Store
 from tests.trees import Lab, write_files
 
@@ -172,3 +173,26 @@ def test_a_file_keeps_counting_in_its_directory_after_a_wider_one_takes_it_in(tm
     # s0's new version is a change of its own directory (what a checkpoint of it will have to hold)
     rows = lab.store().all("SELECT dir FROM changes")
     assert sorted(os.path.basename(r["dir"]) for r in rows) == ["d"] + ["sub"] * 5
+
+
+def test_a_version_back_after_the_checkpoint_stays_counted_when_the_changes_are_rebuilt(tmp_path):
+    """A file changed and then back as it was before the checkpoint (same size and time): the
+    backup after the checkpoint wrote that version again, a change the checkpoint does not hold.
+    The changes made anew from the catalog (rebuild-state, a checkpoint abandoned) count it still:
+    they took its first backup, one the checkpoint covers, and dropped it."""
+    lab, cfg = _lab(tmp_path)
+    data = lab.src / "data"
+    was = os.stat(data / "f00")
+    _backups(lab, cfg, "m1")
+    _files(data, {"f00": b"changed, longer than it was"})
+    _backups(lab, cfg, "m1")
+    _checkpoint(lab, cfg)
+    assert _counts(lab)["data"] == 0
+    write_files(data, {"f00": b"d0" * 50})
+    os.utime(data / "f00", ns=(was.st_atime_ns, was.st_mtime_ns))
+    _backups(lab, cfg, "m1")
+    assert _counts(lab)["data"] == 1
+    store = lab.store()
+    with store.transaction() as conn:
+        changes.rebuild(conn)
+    assert _counts(lab)["data"] == 1

@@ -164,11 +164,19 @@ def rebuild(conn: sqlite3.Connection) -> None:
     (taken no later than the checkpoint was made, when it does not name its content backup)."""
     _removing(conn)
     conn.execute("DELETE FROM changes")
+    # each version's row names the first backup that wrote it since its directory's last checkpoint
+    # (those the checkpoint covers, as reset below takes them, sort last): a version the checkpoint
+    # covers that was written again after it (the file changed, then back as it was) stays a change
     conn.execute(
         "INSERT OR IGNORE INTO changes(source, dir, path_id, size, mtime, backup)"
         " SELECT p.source, p.dir, v.path_id, v.size, v.mtime, v.first_backup FROM versions v"
         " JOIN paths p ON p.id=v.path_id JOIN backups b ON b.id=v.first_backup"
-        " WHERE b.status IN ('completed', 'warnings', 'kept') ORDER BY b.started, b.id")
+        " LEFT JOIN dir_state d ON d.source=p.source AND d.path=p.dir"
+        " LEFT JOIN checkpoint_dirs cd ON cd.number=d.last_checkpoint AND cd.source=p.source AND cd.path=p.dir"
+        " LEFT JOIN backups c ON c.id=cd.backup_id"
+        " WHERE b.status IN ('completed', 'warnings', 'kept')"
+        " ORDER BY CASE WHEN d.last_checkpoint IS NULL THEN 0 WHEN c.id IS NOT NULL THEN b.id <= c.id"
+        "   ELSE b.started <= CAST(d.last_checkpoint_time AS INTEGER) - 0.5 END, b.started, b.id")
     dirs = {(r[0], r[1]): r for r in conn.execute(
         "SELECT source, path, last_checkpoint, last_checkpoint_time FROM dir_state").fetchall()}
     dirs.update({key: None for key in conn.execute("SELECT DISTINCT source, dir FROM changes").fetchall()
