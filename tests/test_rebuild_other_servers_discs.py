@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rabtui.checkpoint import prepare
+from rabtui.checkpoint import reserve
 from rabtui.checkpoint.layout import made_by_line
 from rabtui.media import mounts
 from tests.test_rebuild_odd_records import _rabtui
@@ -111,10 +111,10 @@ def test_the_media_line_of_a_discs_readme_is_reserved_for_as_long_as_it_is(tmp_p
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     store = lab.store()
-    before = prepare._extra_reserve(cfg, store, 1)
+    before = reserve.files_beside(cfg, store, 1)
     serial = "é" * 20_000                     # 6 bytes each as README.txt writes it (\u00e9)
     store.conn.execute("INSERT INTO media(id, label) VALUES (?, ?)",
                        (cfg.media[0].id, json.dumps({"id": cfg.media[0].id, "serial": serial, "created": 1.0})))
     line = made_by_line(mounts.made_by(cfg.media, store))
     assert len(line) > 120_000
-    assert prepare._extra_reserve(cfg, store, 1) - before >= len(line) - 200
+    assert reserve.files_beside(cfg, store, 1) - before >= len(line) - 200

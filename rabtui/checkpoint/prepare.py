@@ -21,14 +21,12 @@ from rabtui.checkpoint import (as_backed_up, content, continuation, dir_attrs, d
                                plan as planmod, triggers)
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
-from rabtui.checkpoint.layout import (CATALOG_ON_DISC, Row, catalog_lines, escape_path, made_by_line, volid,
-                                     write_catalog)
+from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import LOG, PROGRESS, STEP, WARNING, Emit, Event, no_emit
-from rabtui.media import mounts
 from rabtui.state.store import Store
 
 DB_ROW_BYTES = 140          # a disc_files row in the database copy, besides its paths (measured: ~250 in all)
@@ -63,15 +61,6 @@ class Computed:
 def prefix_of(source: str, path: str) -> bytes:
     rel = os.fsencode(path.strip("/"))
     return b"data/" + source.encode() + (b"/" + rel if rel else b"")
-
-
-def _extra_reserve(cfg: Config, store: Store, ndirs: int) -> int:
-    """README, config and the database copy as it is now (the rows of this checkpoint are counted
-    per file by the planner, with `DB_ROW_BYTES`)."""
-    db = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
-    conf = cfg.path.stat().st_size if cfg.path and Path(cfg.path).is_file() else 0
-    readme = 8192 + 300 * ndirs + len(made_by_line(mounts.made_by(cfg.media, store)))
-    return readme + conf + db + (256 << 10)
 
 
 def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: str | None = None,
@@ -145,7 +134,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     recorded = records_bytes(data, filler)
     while True:
         # xattrs and ACLs are not placed file by file: every disc keeps room for all of them
-        extra = (_extra_reserve(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
+        extra = (reserve.files_beside(cfg, store, len(data) + len(filler)) + sum(d.attr_bytes for d in data + filler)
                  + recorded)
         try:
             p = planmod.plan(groups, sectors, extra_reserve_bytes=extra, db_row_bytes=DB_ROW_BYTES, filler=fgroups)

@@ -5,11 +5,15 @@ file planned (one catalog line and one `disc_files` row in the database copy per
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Sequence
 
 from rabtui.checkpoint.isosize import FIXED_SECTORS, PADDING_SECTORS, SECTOR
-from rabtui.checkpoint.layout import escape_path
+from rabtui.checkpoint.layout import escape_path, made_by_line
 from rabtui.checkpoint.packing import Group
+from rabtui.config import Config
+from rabtui.media import mounts
+from rabtui.state.store import Store
 
 # The catalog goes on discs gzip-compressed (layout.CATALOG_ON_DISC). Its size is not known before
 # the checksums are, so the room kept is an upper bound: a row's sha256 stays about 32 bytes of
@@ -148,3 +152,12 @@ def reserve_for(catalog_bytes: int, extra_bytes: int) -> int:
     """Sectors kept on every disc for the fixed ISO parts, README, rabtui/ and the catalog."""
     files = -(-(catalog_bytes + extra_bytes) // SECTOR) + 16   # + their own records and README slack
     return FIXED_SECTORS + PADDING_SECTORS + SAFETY_SECTORS + files
+
+
+def files_beside(cfg: Config, store: Store, ndirs: int) -> int:
+    """README.txt, the config and the database copy as it is now (the rows of this checkpoint are
+    counted per file by the planner, with `DB_ROW_BYTES`)."""
+    db = store.one("PRAGMA page_count")[0] * store.one("PRAGMA page_size")[0]
+    conf = cfg.path.stat().st_size if cfg.path and Path(cfg.path).is_file() else 0
+    readme = 8192 + 300 * ndirs + len(made_by_line(mounts.made_by(cfg.media, store)))
+    return readme + conf + db + (256 << 10)
