@@ -200,7 +200,9 @@ class MadeOnce:
 
     def __init__(self, live: Path):
         self.live = live
-        self.as_made = live.with_name(live.name + ".as-made")
+        # a name no longer than live's: a test's paths go up to PATH_MAX below live
+        self.as_made = live.with_name("made")
+        assert len(self.as_made.name) <= len(live.name) and live.name != "made", live
         self._removal: threading.Thread | None = None
         subprocess.run(["cp", "-a", "--", str(live), str(self.as_made)], check=True)
 
