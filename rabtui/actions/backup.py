@@ -82,10 +82,16 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
         recorder.finish(result.status, result.exit_code, summary)
     except sqlite3.Error as exc:     # the backup ended as it says; its job's row could not say so
         error = state_failure(exc, cfg.state_dir / "rabtui.db")
-        said = summary + ("; nor could its job be recorded" if str(error) in summary     # the error, said with
-                          else f"; its job could not be recorded: {error}")                  # the outcome
+        said = not_recorded(summary, error, "its job", "recorded")
         return SourceOutcome(source_id, worst_exit(result.exit_code, error.exit_code), said, said, undelivered)
     return SourceOutcome(source_id, result.exit_code, summary, None, undelivered)
+
+
+def not_recorded(summary: str, error: RabtuiError, what: str, done: str) -> str:
+    """How a backup ended (`summary`), and that `what` could not be `done` for the state's `error`
+    (said once: the summary may say it already)."""
+    return summary + (f"; nor could {what} be {done}" if str(error) in summary
+                      else f"; {what} could not be {done}: {error}")
 
 
 def fault_outcome(cfg: Config, source_id: str, exc: Exception, now: datetime | None = None) -> SourceOutcome:

@@ -106,8 +106,7 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
                 schedule.mark_run(store, due.source, due.slot, now)
             except sqlite3.Error as exc:     # the backup ended as its outcome says: still due next time
                 error = state_failure(exc, cfg.state_dir / "rabtui.db")
-                said = outcome.summary + ("; nor could its schedule time be marked done" if str(error) in outcome.summary
-                                          else f"; its schedule time could not be marked done: {error}")
+                said = backup_actions.not_recorded(outcome.summary, error, "its schedule time", "marked done")
                 outcome = replace(outcome, exit_code=worst_exit(outcome.exit_code, error.exit_code), summary=said,
                                   error=said)
         if outcome.error:
