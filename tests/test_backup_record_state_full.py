@@ -243,6 +243,21 @@ def _argv(lab: Lab) -> list[str]:
     return [sys.executable, "-m", "rabtui", "--config", str(lab.config_path)]
 
 
+def _failed_as_the_state_fills(lab: Lab) -> tuple[str, dict, dict]:
+    """A backup of loc whose commands fill the state directory (`filler`, removed after): it fails,
+    saying the state cannot be written. Its output, its row and its backup.json."""
+    write_files(lab.src / "data", {"a": "a1"})
+    run = subprocess.run([*_argv(lab), "backup", "loc"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                         timeout=120)
+    out = run.stdout + run.stderr
+    os.unlink(lab.state.parent / "filler")
+    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
+        record = json.load(f)
+    return out, row, record
+
+
 def test_a_failed_transfer_whose_post_backup_commands_fill_the_state_directory_says_failed_on_its_medium(
         tmp_path, tmpfs):
     """rsync failed after the pre-backup commands ran; the post-backup commands that then run fill
@@ -255,15 +270,7 @@ def test_a_failed_transfer_whose_post_backup_commands_fill_the_state_directory_s
     post = [f"cat /dev/zero > {lab.state.parent}/filler; true"]
     lab.local(extra=f'rsync_path = "{failing}"\npre_backup_commands = ["true"]\n'
                     f"post_backup_commands = {json.dumps(post)}")
-    write_files(lab.src / "data", {"a": "a1"})
-    run = subprocess.run([*_argv(lab), "backup", "loc"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                         timeout=120)
-    out = run.stdout + run.stderr
-    os.unlink(lab.state.parent / "filler")
-    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
-    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
-        record = json.load(f)
+    _, row, record = _failed_as_the_state_fills(lab)
     assert record["status"] == "failed", record
     assert "rsync" in record["reason"] and "state database" in record["reason"], record["reason"]
     done = _rabtui(lab, "backup", "loc")       # its own post-backup commands fill it again
@@ -330,16 +337,8 @@ def test_no_post_backup_command_runs_when_a_pre_backup_one_failed_and_the_state_
     marker = tmp_path / "post-ran"
     pre = [f"cat /dev/zero > {lab.state.parent}/filler 2>/dev/null; exit 3"]
     lab.local(extra=f'pre_backup_commands = {json.dumps(pre)}\npost_backup_commands = ["touch {marker}"]')
-    write_files(lab.src / "data", {"a": "a1"})
-    run = subprocess.run([*_argv(lab), "backup", "loc"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                         timeout=120)
-    out = run.stdout + run.stderr
-    os.unlink(lab.state.parent / "filler")
-    assert run.returncode == 1 and "Traceback" not in out and "cannot be written" in out, out
+    out, _, record = _failed_as_the_state_fills(lab)
     assert not marker.exists(), out
-    row = dict(lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
-    with open(os.path.join(row["path"], "backup.json"), encoding="utf-8") as f:
-        record = json.load(f)
     assert record["status"] == "failed" and "pre-backup command failed (exit 3)" in record["reason"], record
 
 

@@ -297,6 +297,18 @@ def _xorriso_pids(*needles: bytes) -> set[int]:
     return out
 
 
+def _backed_up_on_m1(tmp_path):
+    """Two media; a standard and an archive directory backed up onto m1: (lab, cfg, store, the
+    copies of what each backup holds)."""
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard"), ("arch", "archive")])
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    store = lab.store()
+    return lab, cfg, store, {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
+
+
 def _killed_then_away(lab: Lab, cfg, source: str, copies: dict, point: str = "backup.archive_linked",
                       meanwhile=None):
     """A run of `source` onto m1 killed in step 7 at `point` (its archive links written), then its
@@ -324,14 +336,7 @@ def test_kill_then_the_medium_is_away_at_the_next_run(tmp_path):
     """The run after a kill in step 7 goes to another medium while the killed run's medium is not
     there (not mounted): it is marked abandoned then, and its directory and archive links are
     undone when its medium is back."""
-    lab = Lab(tmp_path, media_count=2)
-    cfg = lab.local([("data", "standard"), ("arch", "archive")])
-    _files(lab.src / "data", {"a": b"a1"})
-    _files(lab.src / "arch", {"x": b"x1"})
-    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
-    store = lab.store()
-    b1 = store.one("SELECT * FROM backups")
-    copies = {b1["id"]: _copy(lab, cfg)}
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10, "y": b"y2"})
     killed = _killed_then_away(lab, cfg, "loc", copies)
 
@@ -350,13 +355,7 @@ def test_a_cleanup_undoes_the_links_of_a_run_killed_while_its_medium_was_away(tm
     know, and the next backup there, finding it in the union, did not save it again."""
     from datetime import datetime, timedelta
 
-    lab = Lab(tmp_path, media_count=2)
-    cfg = lab.local([("data", "standard"), ("arch", "archive")])
-    _files(lab.src / "data", {"a": b"a1"})
-    _files(lab.src / "arch", {"x": b"x1"})
-    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
-    store = lab.store()
-    copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "arch", {"x": b"x2" * 10})
     killed = _killed_then_away(lab, cfg, "loc", copies)
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
@@ -382,14 +381,7 @@ def test_a_run_killed_complete_while_its_medium_is_away_stays_complete(tmp_path)
     and the catalog. It was marked abandoned with its catalog rows forgotten, and deleted with its
     links when the medium came back: a file only it saved, dropped by the source meanwhile, was
     on no medium any more."""
-    lab = Lab(tmp_path, media_count=2)
-    cfg = lab.local([("data", "standard"), ("arch", "archive")])
-    _files(lab.src / "data", {"a": b"a1"})
-    _files(lab.src / "arch", {"x": b"x1"})
-    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
-    store = lab.store()
-    b1 = store.one("SELECT * FROM backups")
-    copies = {b1["id"]: _copy(lab, cfg)}
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
     _files(lab.src / "data", {"a": b"a2" * 10})
     _files(lab.src / "arch", {"x": b"x2" * 10, "only": b"saved once"})
     at_kill = _copy(lab, cfg)
