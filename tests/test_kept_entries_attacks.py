@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main
@@ -72,18 +73,24 @@ def _tree(root: bytes) -> dict[bytes, str]:
     return out
 
 
-def _burn_verify_restore(lab, tmp_path, photos) -> tuple[dict, dict]:
-    cfg = lab.load()
-    store = lab.store()
+def restored_both_ways(lab, tmp_path, photos, medium_exits=(0,)) -> tuple[Path, Path]:
+    """`photos` restored from the medium (its exit one of `medium_exits`), then burnt on a
+    verified disc and restored from it with the medium away: where each put it."""
     from_medium = tmp_path / "from-medium"
-    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) == 0
-    number = burn_due(cfg, store, asked={"*"}, verified=True)
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) \
+        in medium_exits
+    number = burn_due(lab.load(), lab.store(), asked={"*"}, verified=True)
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     from_discs = tmp_path / "from-discs"
     assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
                  "--to", str(from_discs)]) == 0
     top = str(photos).lstrip("/")
-    return _tree(os.fsencode(from_medium / top)), _tree(os.fsencode(from_discs / top))
+    return from_medium / top, from_discs / top
+
+
+def _burn_verify_restore(lab, tmp_path, photos) -> tuple[dict, dict]:
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    return _tree(os.fsencode(from_medium)), _tree(os.fsencode(from_discs))
 
 
 def test_hostile_names_only_kept_data_saved_reach_the_discs_and_come_back(tmp_path):

@@ -16,10 +16,8 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rabtui.cli import main
-from tests.test_kept_entries_attacks import _lab
+from tests.test_kept_entries_attacks import _lab, restored_both_ways
 from tests.test_kept_data import _post_commands
-from tests.trees import burn_due
 
 T0 = datetime(2026, 7, 1, 3, 0)
 LEAF = st.sampled_from(["none", "file", "link", "fifo", "empty"])
@@ -89,14 +87,5 @@ def test_a_restore_from_the_discs_gives_what_one_from_the_medium_gives_after_kep
             done = lab.backup(_post_commands(lab, kept), now=T0 + timedelta(days=step))
             # a symlink of the union where the source has a directory now is said as a warning
             assert done.status in (("failed",) if kept else ("completed", "warnings")), done.reason
-        cfg = lab.load()
-        store = lab.store()
-        from_medium = tmp_path / "from-medium"
-        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(from_medium)]) in (0, 3)
-        number = burn_due(cfg, store, asked={"*"}, verified=True)
-        shutil.move(lab.media[0][1], tmp_path / "medium-away")
-        from_discs = tmp_path / "from-discs"
-        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
-                     "--to", str(from_discs)]) == 0
-        top = str(photos).lstrip("/")
-        assert _tree(from_discs / top) == _tree(from_medium / top)
+        from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(0, 3))
+        assert _tree(from_discs) == _tree(from_medium)
