@@ -158,8 +158,11 @@ def _joined(rel_dir: bytes, name: bytes) -> bytes:
 def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
     """(path relative to the directory, (dev, inode)) of each entry of a backup's directory whose
     union-tree entry is the same inode (the version the union shows is this backup's)."""
-    data_b, union_b = os.fsencode(data_dir), os.fsencode(union)
-    for rel_dir, items in _tree(data_b):
+    return _same_in(_tree(os.fsencode(data_dir)), os.fsencode(union))
+
+
+def _same_in(tree: Iterable[tuple[bytes, list]], union_b: bytes) -> Iterator[tuple[bytes, tuple[int, int]]]:
+    for rel_dir, items in tree:
         for name, st in items:
             if stat.S_ISDIR(st.st_mode):
                 continue
@@ -172,14 +175,14 @@ def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[in
                 yield rel, (st.st_dev, st.st_ino)
 
 
-def _left_beside(data_b: bytes, union_b: bytes, older: list[bytes]) -> Iterator[bytes]:
+def _left_beside(tree: list[tuple[bytes, list]], union_b: bytes, older: list[bytes]) -> Iterator[bytes]:
     """The temporary names (_link_beside) a run killed between a link and its rename left in the
     union: each a link, under a name of that form the backup does not have, to a file of the same
     directory in the backup (its linking) or in one of the `older` backups' trees (the undoing that
     put an older version back, a file of the backup's or an entry where it has a directory:
     _put_back), under another name there: a source's own file of such a name is never
-    taken for one."""
-    for rel_dir, items in _tree(data_b):
+    taken for one. `tree`: the backup's (_tree)."""
+    for rel_dir, items in tree:
         names = {name for name, _ in items}
         if not items:
             continue
@@ -218,10 +221,11 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
         return 0
     union_b = os.fsencode(union)
     older_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in older]
-    for rel in list(_left_beside(os.fsencode(data), union_b, older_b)):
+    tree = list(_tree(os.fsencode(data)))      # walked once: the undoing changes the union only
+    for rel in list(_left_beside(tree, union_b, older_b)):
         _remove(union, rel)
     undone = 0
-    for rel, _ in list(same_in_union(data, union)):
+    for rel, _ in list(_same_in(tree, union_b)):
         undone += 1
         base = _holder(older_b, rel)
         if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
@@ -231,7 +235,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     # where the backup's shape took the place of an older one (a file where it has a directory, a
     # directory where it has a file), the older shape comes back: after its own links went, or
     # half-way, where a run was killed as it replaced one by the other
-    for rel_dir, items in list(_tree(os.fsencode(data))):
+    for rel_dir, items in tree:
         for name, st in items:
             rel = _joined(rel_dir, name)
             if _older_shape_lost(union_b, rel, stat.S_ISDIR(st.st_mode)):
