@@ -242,7 +242,7 @@ def _history(tmp: str, ops: list) -> None:
             model.step7(run)
             _check(admin, model, f"op {i}: step 7 of backup {run.id}")
             if o[2] == "undone":     # killed after step 7: recovery undoes it
-                history._forget_catalog(admin, admin.one("SELECT * FROM backups WHERE id=?", (run.id,)))
+                history.forget_catalog(admin, admin.one("SELECT * FROM backups WHERE id=?", (run.id,)))
                 admin.execute("UPDATE backups SET status='failed' WHERE id=?", (run.id,))
                 model.take()
             else:

@@ -161,8 +161,8 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
     listed = medium_layout.list_backups(medium_path, source_id)
     at = next((i for i, (name, _, _) in enumerate(listed) if name == path.name), len(listed))
     older = [(i, p, info) for i, (_, p, info) in enumerate(listed)
-             if i != at and info and info.get("status") in COMPLETE and _made_before(listed, i, at)]
-    older.sort(key=functools.cmp_to_key(lambda a, b: -1 if _made_before(listed, b[0], a[0]) else 1))
+             if i != at and info and info.get("status") in COMPLETE and made_before(listed, i, at)]
+    older.sort(key=functools.cmp_to_key(lambda a, b: -1 if made_before(listed, b[0], a[0]) else 1))
     older = [p for _, p, _ in older]     # newest first
     undone = 0
     for d in cfg.source(source_id).directories:
@@ -171,7 +171,7 @@ def unlink_archive(cfg, source_id: str, path: Path) -> int:
     return undone
 
 
-def _made_before(listed: list, a: int, b: int) -> bool:
+def made_before(listed: list, a: int, b: int) -> bool:
     """Whether backup listed[a] (list_backups) was made before listed[b]: by the ids their backup.json
     record, else by their names. A backup dated ahead by a clock that was wrong is named after
     those made after it."""
@@ -193,7 +193,7 @@ def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,
     row = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
     problem = undo_links(cfg, row["source"], Path(row["path"]), emit, cancel)
     if problem is None:
-        _forget_catalog(store, row)
+        forget_catalog(store, row)
     return problem
 
 
@@ -210,7 +210,7 @@ def undo_links(cfg, source_id: str, path: Path, emit: Emit = no_emit,
     return None
 
 
-def _forget_catalog(store: Store, row) -> None:
+def forget_catalog(store: Store, row) -> None:
     """Catalog rows that a run killed after step 7 wrote: its new versions go (and so do the
     changes they were for the checkpoint trigger), and the versions it extended end at its base again."""
     with store.transaction() as conn:

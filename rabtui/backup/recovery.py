@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import proc_table
-from rabtui.backup.history import _forget_catalog, _made_before, undo_links, union_held, unlink_archive
+from rabtui.backup.history import forget_catalog, made_before, undo_links, union_held, unlink_archive
 from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
@@ -67,7 +67,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                 emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
                 left.append((row["medium"], f"{what}: {problem}"))
                 continue
-            _forget_catalog(store, row)
+            forget_catalog(store, row)
             _record_ended(store, row, info)
             remove_leftovers(path)
             emit(Event(WARNING, f"found {what}: its backup.json says failed ({info.get('reason')}); recorded as"
@@ -106,7 +106,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                     done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
         else:
             done = "its directory is not there (medium not mounted, or never created)"
-        _forget_catalog(store, row)
+        forget_catalog(store, row)
         mark_abandoned(store, row["id"], f"interrupted: the run ended before it finished; {done}")
         emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
     return left
@@ -179,7 +179,7 @@ def _complete_after(listed: list, rows: dict, at: int) -> bool:
     the one before through the archive union, saved nowhere else: its links there stay."""
     row = rows.get(listed[at][0])
     if row is None:      # unknown to the database too: by the ids their backup.json files record, else names
-        return any(_made_before(listed, at, i) for i, (_, _, info) in enumerate(listed)
+        return any(made_before(listed, at, i) for i, (_, _, info) in enumerate(listed)
                    if i != at and info and info.get("status") in COMPLETE)
     return any((rows[name]["id"] > row["id"]) if name in rows else i > at
                for i, (name, _, info) in enumerate(listed) if info and info.get("status") in COMPLETE)
