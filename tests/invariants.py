@@ -13,7 +13,7 @@ import stat
 
 from rabtui.state import catalog
 from rabtui.media import medium_layout
-from rabtui.state.store import COMPLETE
+from rabtui.state.store import COMPLETE, OWN_DIR_SQL
 
 UNION = ".archive"
 
@@ -95,7 +95,7 @@ def check_json_agrees(cfg, store) -> None:
     for medium in cfg.media:
         for source in cfg.sources:
             for name, bpath, info in medium_layout.list_backups(medium.path, source.id):
-                row = store.one("SELECT * FROM backups WHERE medium=? AND source=? AND name=?",
+                row = store.one(f"SELECT * FROM backups WHERE medium=? AND source=? AND name=? AND {OWN_DIR_SQL}",
                                 (medium.id, source.id, name))
                 json_done = bool(info) and info.get("status") in COMPLETE
                 db_done = row is not None and row["status"] in COMPLETE

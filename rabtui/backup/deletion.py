@@ -222,6 +222,9 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
     emptied: list[tuple[Candidate, Path | None]] = []
     try:
         for c in going:
+            if not c.made:     # a run that ended before it made its directory: only its row goes
+                emptied.append((c, None))
+                continue
             path = Path(c.path)
             unread = c.status not in RESTORABLE and unread_record(c.path)
             if unread:     # planned while its medium was away (cleanup mounts one with a device)

@@ -17,7 +17,7 @@ from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
-from rabtui.state.store import COMPLETE, ID_REACH, Store
+from rabtui.state.store import COMPLETE, ID_REACH, OWN_DIR_SQL, Store
 
 
 
@@ -61,8 +61,8 @@ def find_base(store: Store, medium: Medium, source_id: str,
     and it holds the newer state. Linked from the one dated ahead, a file it lacked that came back
     unchanged would stretch the catalog's version over it.
     """
-    rows = {r["name"]: r for r in store.all("SELECT id, name, status FROM backups WHERE medium=? AND source=?",
-                                            (medium.id, source_id))}
+    rows = {r["name"]: r for r in store.all("SELECT id, name, status FROM backups WHERE medium=? AND source=?"
+                                            f" AND {OWN_DIR_SQL}", (medium.id, source_id))}
     complete = []
     if listed is None:
         listed = medium_layout.list_backups(medium.path, source_id)

@@ -289,8 +289,7 @@ class _Run(Completion):
         try:
             self._close_medium(medium)
             path = medium_layout.make_backup_dir(medium.path, self.source.id, self.when, taken)
-            if path.name != rec.name:
-                rec.moved(path.name, path)
+            rec.made(path)
             (path / "data").mkdir()
             gone = media.left_since_checked(medium, info, path)
             if gone:

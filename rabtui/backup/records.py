@@ -189,8 +189,8 @@ class RunRecord:
         self.dirs: list[DirSizes] = []
         with store.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO backups(id, source, medium, name, path, status, started, job_id)"
-                f" VALUES ({NEXT_BACKUP_ID_SQL}, ?,?,?,?, 'running', ?, ?)",
+                "INSERT INTO backups(id, source, medium, name, path, status, started, job_id, dir_made)"
+                f" VALUES ({NEXT_BACKUP_ID_SQL}, ?,?,?,?, 'running', ?, ?, 0)",
                 (source, medium, name, str(path), started, job_id),
             )
             self.id = cur.lastrowid
@@ -221,10 +221,12 @@ class RunRecord:
             s["message"] = message
         return s
 
-    def moved(self, name: str, path: Path) -> None:
-        """The directory got another name than planned (same second: -2, -3 ...)."""
-        self.name, self.path = name, path
-        self.store.execute("UPDATE backups SET name=?, path=? WHERE id=?", (name, str(path), self.id))
+    def made(self, path: Path) -> None:
+        """The run made its directory (a new one: never one that was there), named as planned or
+        not (same second: -2, -3 ...). Until the row says so, its name and path are only planned:
+        an older backup there may bear them, which its recovery never takes for its own."""
+        self.name, self.path = path.name, path
+        self.store.execute("UPDATE backups SET name=?, path=?, dir_made=1 WHERE id=?", (path.name, str(path), self.id))
 
     def number_above(self, highest: int) -> int | None:
         """The run's id raised above `highest` (the highest id its source's backups on its medium

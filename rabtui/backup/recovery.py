@@ -18,7 +18,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
-from rabtui.state.store import COMPLETE, RESTORABLE, Store
+from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, Store
 
 
 def _is_backup_dir(path: Path, source_id: str) -> bool:
@@ -31,8 +31,10 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock); `medium`: only those on it, `but`: not the caller's own. One whose backup.json
     says complete was complete on the medium (its catalog and archive links were written before
-    it): it is recorded as such. One whose medium is not there and that ended its step 7 (its
-    backup.json may say complete) is left as it is until a run finds its medium there. Any other
+    it): it is recorded as such. One that ended before it made its directory is marked abandoned,
+    nothing on its medium touched (the backup at its planned path, if any, is not its own). One
+    whose medium is not there and that ended its step 7 (its backup.json may say complete) is left
+    as it is until a run (or a cleanup) finds its medium there. Any other
     is undone: its archive links (the union shows the older version again), its catalog rows and
     its partial directory go (not one whose record cannot be read: medium_layout.not_a_run), and it
     is marked abandoned. Each is said. Returns, (its medium, a
@@ -43,11 +45,12 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     for row in find_abandoned(store, source_id):
         if (medium is not None and row["medium"] != medium) or row["id"] == but:
             continue
-        path = Path(row["path"]) if row["path"] and _on_its_medium(store, cfg, row) else None
+        made = row["dir_made"] != 0     # else its path is only planned: an older backup there is not its own
+        path = Path(row["path"]) if made and row["path"] and _on_its_medium(store, cfg, row) else None
         info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
-        if path is None and row["path"] and _step7_ended(store, row):
+        if path is None and made and row["path"] and _step7_ended(store, row):
             # complete on its medium, perhaps: marked abandoned, its catalog rows forgotten, it would
             # be undone and deleted once the medium is back, and what only it saved lost
             emit(Event(WARNING, f"found {what}: its medium is not there, and the backup may be complete on it"
@@ -104,6 +107,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                     done += "its partial directory was deleted"
                 except OSError as exc:
                     done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
+        elif not made:
+            done = "it ended before it made its directory (step 3): nothing of it is on the medium"
         else:
             done = "its directory is not there (medium not mounted, or never created)"
         forget_catalog(store, row)
@@ -124,7 +129,7 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
     already; `but`: the caller's own run, whose name (not yet its directory's) may be that run's.
     Returns, a sentence each, those whose archive links could not be undone (as
     recover_abandoned)."""
-    left = store.all("SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned'",
+    left = store.all(f"SELECT path FROM backups WHERE medium=? AND source=? AND status='abandoned' AND {OWN_DIR_SQL}",
                      (medium.id, source_id))
     rows = _rows_by_name(store, medium.id, source_id, but) if listed is not None else None
     if not any(r["path"] and Path(r["path"]).is_dir() for r in left) and (
@@ -168,8 +173,10 @@ def _unknown_running(rows: dict, name: str, info: dict | None) -> bool:
 
 
 def _rows_by_name(store: Store, medium_id: str, source_id: str, but: int | None = None) -> dict:
-    return {r["name"]: r for r in store.all("SELECT * FROM backups WHERE medium=? AND source=? AND id IS NOT ?",
-                                            (medium_id, source_id, but))}
+    """The database's backups of the source on the medium by the name of their directory (not a run's
+    that never made its own: an older backup there may bear the name it planned)."""
+    return {r["name"]: r for r in store.all(f"SELECT * FROM backups WHERE medium=? AND source=? AND id IS NOT ?"
+                                            f" AND {OWN_DIR_SQL}", (medium_id, source_id, but))}
 
 
 def _complete_after(listed: list, rows: dict, at: int) -> bool:

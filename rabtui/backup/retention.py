@@ -76,6 +76,7 @@ class Candidate:
     started: float
     why: str                         # why it goes
     freed_bytes: int = 0
+    made: bool = True                # the run made its directory: else its path is another's, if any
 
 
 @dataclass
@@ -225,7 +226,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run)
         for r in rows:
             if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
-                unread = unread_record(r["path"])
+                unread = unread_record(r["path"]) if r["dir_made"] != 0 else None
                 if unread:
                     plan.guarded.append((r["id"], r["name"], unread))
                 else:
@@ -233,7 +234,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         counter = FreedCounter() if count_space else None
 
         def count(c: Candidate) -> None:
-            if counter is not None:
+            if counter is not None and c.made:
                 extra = list(_union_links(cfg, medium, c)) if adirs and c.status in RESTORABLE else []
                 c.freed_bytes = counter.add(Path(c.path), extra)
 
@@ -314,7 +315,8 @@ def _newest(rows: list) -> set[int]:
 
 
 def _candidate(r, why: str) -> Candidate:
-    return Candidate(r["id"], r["source"], r["medium"], r["name"], r["path"], r["status"], r["started"], why)
+    return Candidate(r["id"], r["source"], r["medium"], r["name"], r["path"], r["status"], r["started"], why,
+                     made=r["dir_made"] != 0)
 
 
 def _union_links(cfg: Config, medium: Medium, c: Candidate):

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS backups(
     reason TEXT,                -- why it failed or warned
     job_id INTEGER,
     link_dest INTEGER,          -- id of the backup used as --link-dest base
+    dir_made INTEGER,           -- 0: the run has not made its directory yet (name and path only planned)
     UNIQUE(medium, source, name)
 );
 CREATE INDEX IF NOT EXISTS backups_source ON backups(source, medium, status, started);
@@ -239,7 +240,8 @@ def schema_script(insert: str = "") -> str:
 # columns added to tables since they were first made: NULL in the rows written before
 ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"),
                  ("disc_files", "link_group", "INTEGER"), ("disc_files", "uid", "INTEGER"),
-                 ("disc_files", "gid", "INTEGER"), ("checkpoints", "dirs_recorded", "INTEGER"))
+                 ("disc_files", "gid", "INTEGER"), ("checkpoints", "dirs_recorded", "INTEGER"),
+                 ("backups", "dir_made", "INTEGER"))
 
 
 def add_columns(conn: sqlite3.Connection) -> None:

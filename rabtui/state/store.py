@@ -36,6 +36,10 @@ COMPLETE_SQL = "('completed', 'warnings')"
 KEPT = "kept"
 RESTORABLE = COMPLETE + (KEPT,)
 RESTORABLE_SQL = "('completed', 'warnings', 'kept')"
+# A backup row whose directory on its medium is its own: not one of a run that ended before it made it
+# (its name was only planned then, and an older backup the database does not know may bear it). NULL:
+# a row of rebuild-state's, or written before runs recorded it, taken as its own.
+OWN_DIR_SQL = "dir_made IS NOT 0"
 
 
 def made_first() -> str:
