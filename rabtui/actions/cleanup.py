@@ -1,19 +1,50 @@
-"""The cleanup verb: retention applied across all media at once (the plan: backup/retention.py;
-doing it: backup/deletion.py), then the event log pruned. The front shows the plan (plan_lines) before it is applied."""
+"""The cleanup verb: the killed runs on the media that are here recovered first (recover), then
+retention applied across all media at once (the plan: backup/retention.py; doing it:
+backup/deletion.py), then the event log pruned. The front shows the plan (plan_lines) before it is
+applied."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from rabtui import fmt
-from rabtui.backup import deletion, retention
+from rabtui.backup import deletion, recovery, retention
+from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
+from rabtui.errors import LockBusy, WorkFailed
+from rabtui.events import WARNING, Emit, Event
+from rabtui.media.mounting import mounted
 from rabtui.ops import notify
 from rabtui.state import jobs
 from rabtui.state.store import Store
 
 Plan = retention.Plan
 Applied = deletion.Applied
+
+
+def recover(cfg: Config, store: Store, emit: Emit) -> None:
+    """The killed runs on the media that are here (mounting those with a device), recovered as the
+    next backup of their source onto their medium would (recovery.recover_abandoned), each source's
+    under its lock, before the plan is made: one killed once its backup.json said complete, its
+    medium away at the next run, waits `running` for a run that finds the medium there, and is
+    recorded then. A source whose backup runs now is left to it (it recovers them itself)."""
+    media = {m.id: m for m in cfg.media}
+    sources = {s.id for s in cfg.sources}
+    waiting: dict[str, list] = {}
+    for r in store.all("SELECT DISTINCT source, medium FROM backups WHERE status='running' ORDER BY source, medium"):
+        if r["source"] in sources and r["medium"] in media:
+            waiting.setdefault(r["source"], []).append(media[r["medium"]])
+    for source_id, on in waiting.items():
+        try:
+            with source_lock(cfg, source_id):
+                for medium in on:
+                    with mounted(medium, emit, cfg.state_dir):
+                        if retention.medium_present(store, medium):
+                            recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
+        except LockBusy:
+            continue
+        except WorkFailed as exc:      # a device that cannot be mounted, say: the next run tries again
+            emit(Event(WARNING, f"{source_id}: its interrupted backups are left for the next run: {exc}"))
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:

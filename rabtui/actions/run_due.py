@@ -52,6 +52,7 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     """Retention's plan, applied; EXIT_FAILED (said as ERROR events, and notified) when it failed
     or a deletion did."""
     try:
+        cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)))
         plan = cleanup_actions.plan(cfg, store, now=clock)
         if not cleanup_actions.has_work(plan):
             jobs.prune_events(store)

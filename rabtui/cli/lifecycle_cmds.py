@@ -171,6 +171,8 @@ def print_restore(outcome: restore_actions.RestoreOutcome, as_json: bool) -> Non
 def cmd_cleanup(args) -> int:
     cfg = load_config(args, check_media=False)
     store = open_store(cfg)
+    if not args.dry_run:
+        cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)))
     plan = cleanup_actions.plan(cfg, store, now=_now(args))
     for line in cleanup_actions.plan_lines(plan, args.dry_run):
         print(line)

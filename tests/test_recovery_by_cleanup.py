@@ -1,0 +1,47 @@
+"""A run killed once its backup.json said complete, its medium away at the next run (which leaves it
+as it is, `running`, until its medium is there): a cleanup with that medium there records it as a
+backup onto that medium does (the same recovery), and a backup of the source under way keeps the
+cleanup out of it. It stayed `running`, its versions counted as no copy by retention, its backup
+never a base nor restorable as complete, until a backup onto that medium came. Real rsync, the real
+process killed (SIGKILL) at the fault point."""
+
+from __future__ import annotations
+
+from rabtui.state import locks
+from tests import invariants
+from tests.test_kill_anywhere import _backed_up_on_m1, _copy, _files, _killed_then_away, rabtui
+
+
+def test_a_cleanup_with_its_medium_there_records_a_run_killed_complete(tmp_path):
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
+    _files(lab.src / "arch", {"x": b"x2" * 10, "only": b"saved once"})
+    at_kill = _copy(lab, cfg)
+    killed = _killed_then_away(lab, cfg, "loc", copies, point="backup.json_written")
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+
+    held = locks.source_lock(cfg.state_dir, "loc")     # a backup of loc under way: it recovers them itself
+    held.acquire()
+    try:
+        busy = rabtui(lab, "cleanup")
+    finally:
+        held.release()
+    assert busy.returncode == 0, busy.stdout + busy.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+
+    dry = rabtui(lab, "cleanup", "--dry-run")       # writes nothing
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+
+    cleanup = rabtui(lab, "cleanup")
+    out = cleanup.stdout + cleanup.stderr
+    assert cleanup.returncode == 0, out
+    assert f"({killed['name']} on medium m1" in out and "recorded as such" in out, out
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "completed"
+    copies[killed["id"]] = at_kill
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_backups_hold(cfg, store, copies)
+    invariants.check_catalog_is_media(cfg, store)
+    back = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "interrupted" not in back.stdout + back.stderr
+    assert store.one("SELECT link_dest FROM backups ORDER BY id DESC LIMIT 1")["link_dest"] == killed["id"]
