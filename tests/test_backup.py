@@ -344,7 +344,7 @@ def test_a_source_file_named_like_a_temporary_link_stays_in_the_union(tmp_path):
     for name in names:
         (union / "d" / name).write_bytes(b"a file of the source")
     (data / "d" / "new").write_bytes(b"new")
-    assert archive.link_into_union(data, union, [b"d/new"]) == 1
-    assert (union / "d" / "new").read_bytes() == b"new"
+    assert archive.link_into_union(data, union, [b"d/new"], staging=tmp_path / "linking") == 1
+    assert (union / "d" / "new").read_bytes() == b"new" and os.listdir(tmp_path / "linking") == []
     assert sorted(os.listdir(union / "d")) == sorted([*names, "new"])
     assert all((union / "d" / name).read_bytes() == b"a file of the source" for name in names)

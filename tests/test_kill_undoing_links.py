@@ -149,3 +149,43 @@ def test_a_symlink_a_killed_run_made_a_directory_of_the_union_comes_back(tmp_pat
     done = rabtui(lab, "restore", "loc", str(arch), "--to", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     assert os.readlink(out / str(arch).lstrip("/") / "e") == "x"
+
+
+
+def test_a_cleanup_killed_as_it_puts_an_older_version_back_leaves_no_temporary_link_in_the_union(tmp_path):
+    """A cleanup deleting a killed run (marked abandoned while its medium was away) is killed as it
+    puts the older backup's version of a file back in the union: no link under a temporary name is
+    in the union then, for a checkpoint (which takes an archive directory from its union) to burn as
+    a file of the source, and the next cleanup leaves none anywhere on the medium."""
+    from datetime import timedelta
+
+    from tests.test_kill_anywhere import _backed_up_on_m1, _killed_then_away
+    from tests.trees import burn_due
+
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
+    _files(lab.src / "arch", {"x": b"x2" * 10})
+    _killed_then_away(lab, cfg, "loc", copies)
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    _killed(rabtui(lab, "cleanup", "--now", later, point="backup.union_linking"))
+    arch = str(lab.src / "arch")
+    union = medium_layout.archive_root(lab.media[0][1], "loc", arch)
+    assert "x" in os.listdir(union)
+    staged = medium_layout.linking_dir(lab.media[0][1], "loc")
+    assert [n for n in os.listdir(staged) if n.startswith(".rabtui-link-")]     # killed there
+    cfg = lab.with_discs("4MiB", [("data", "standard"), ("arch", "archive")])
+    m2 = lab.media[1][1]
+    os.rename(m2, tmp_path / "medium2-away")        # the checkpoint takes the directories from m1
+    number = burn_due(cfg, store, asked={"*"})
+    os.rename(tmp_path / "medium2-away", m2)
+    burned = [bytes(r["path"]) for r in store.all("SELECT path FROM disc_files WHERE number=?", (number,))]
+    assert os.fsencode(arch.lstrip("/")) + b"/x" in burned, burned
+    assert not [p for p in burned if b".rabtui-link-" in p], burned
+
+    cleanup = rabtui(lab, "cleanup", "--now", later)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert (union / "x").read_bytes() == b"x1"
+    left = [os.path.join(d, n) for d, dirs, files in os.walk(lab.media[0][1]) for n in dirs + files
+            if n.startswith(".rabtui-link-")]
+    assert not left, left
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_backups_hold(cfg, store, copies)

@@ -200,7 +200,7 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
         d.mkdir(parents=True)
     (data / "a" / "b" / "f").write_bytes(b"new")
     os.symlink(outside, union / "a")
-    assert link_into_union(data, union, [b"a/b/f"]) == 1
+    assert link_into_union(data, union, [b"a/b/f"], staging=tmp_path / "linking") == 1
     assert not (union / "a").is_symlink() and (union / "a" / "b" / "f").read_bytes() == b"new"
     assert os.listdir(outside) == []
     # a file where a directory is needed gives its place too, and is named (its backup keeps it)
@@ -208,7 +208,7 @@ def test_the_union_replaces_a_symlink_that_stands_where_a_directory_is_needed(tm
     (data / "c" / "g").write_bytes(b"g")
     (union / "c").write_bytes(b"a file")
     replaced = []
-    assert link_into_union(data, union, [b"c/g"], replaced) == 1
+    assert link_into_union(data, union, [b"c/g"], replaced, staging=tmp_path / "linking") == 1
     assert replaced == [b"c"] and (union / "c" / "g").read_bytes() == b"g"
 
 

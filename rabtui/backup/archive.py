@@ -8,6 +8,7 @@ itemized stream are visited, never the tree.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -17,17 +18,21 @@ import stat
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import faults, fmt
+from rabtui import faults, fmt, privacy
 from rabtui.errors import WorkFailed
 from rabtui.media import below, opened_dirs
 
 
 def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
-                    replaced: list[bytes] | None = None) -> int:
+                    replaced: list[bytes] | None = None, *, staging: Path) -> int:
     """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
 
-    A file already in the union under that path (an older version) is replaced atomically; the
-    older backup that holds it keeps its own link. Nothing is linked from or through a symlink
+    Each link is made under a temporary name in `staging` (medium_layout.linking_dir, on the same
+    file system) and renamed into place: a run killed between the two leaves it there, never in
+    the union, where a checkpoint or a restore would take it for a file of the source (the next
+    writer of the source's unions there removes it: clear_staging). A file already in the union
+    under that path (an older version) is replaced atomically; the older backup that holds it
+    keeps its own link. Nothing is linked from or through a symlink
     (below.py: each directory is opened part by part, so paths of any length work too); a symlink
     of the union where a directory is needed becomes a directory. The newest backup's shape takes
     the place of an older one: a file (or FIFO, ...) of the union where a directory is needed
@@ -41,6 +46,7 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
     last_parent = None
     fds: tuple[int, int] | None = None
     count = 0
+    stage_fd = _open_staging(staging)
     try:
         for rel in rel_paths:
             rel = rel.rstrip(b"/")
@@ -59,18 +65,15 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
                         raise
                     last_parent = parent
                 src_fd, dst_fd = fds
-                tmp = _link_beside(name, src_fd, dst_fd)
-                if not count:
-                    faults.point("backup.union_linking")
+                tmp = _link_beside(name, src_fd, stage_fd)
                 try:
-                    if stat.S_ISDIR(os.stat(name, dir_fd=dst_fd, follow_symlinks=False).st_mode):
-                        # a directory became a file on the source: the file takes its place
-                        faults.point("backup.union_reshaping")
-                        shutil.rmtree(name, dir_fd=dst_fd)
-                        replaced.append(rel)
-                except FileNotFoundError:
-                    pass
-                os.replace(tmp, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
+                    if not count:
+                        faults.point("backup.union_linking")
+                    _replace_from(stage_fd, tmp, dst_fd, name, rel, replaced)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp, dir_fd=stage_fd)
+                    raise
             except OSError as exc:
                 raise WorkFailed(
                     f"cannot link {fmt.name(rel)} of {fmt.name(data_b)} into the archive {union}: {exc.strerror}"
@@ -78,7 +81,55 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
             count += 1
     finally:
         _close(fds)
+        os.close(stage_fd)
     return count
+
+
+def _replace_from(stage_fd: int, tmp: bytes, dst_fd: int, name: bytes, rel: bytes, replaced: list[bytes]) -> None:
+    """The staged link `tmp` renamed to `name` in the union's directory `dst_fd`, in place of what is
+    there; a directory there (the source made it a file since) is removed first (`rel` into
+    `replaced`)."""
+    try:
+        if stat.S_ISDIR(os.stat(name, dir_fd=dst_fd, follow_symlinks=False).st_mode):
+            faults.point("backup.union_reshaping")
+            shutil.rmtree(name, dir_fd=dst_fd)
+            replaced.append(rel)
+    except FileNotFoundError:
+        pass
+    os.replace(tmp, name, src_dir_fd=stage_fd, dst_dir_fd=dst_fd)
+
+
+def _open_staging(staging: Path) -> int:
+    """The staging directory opened (made 0700 when missing; never through a symlink)."""
+    try:
+        privacy.private_dir(staging)
+        return os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WorkFailed(f"cannot use {staging} to link files into the archive: {exc.strerror}") from None
+
+
+def clear_staging(staging: Path) -> int:
+    """The links a killed run left in `staging` (link_into_union), removed: only entries of the
+    temporary names it gives that are no directories. The caller holds the source's union lock
+    (no other run stages links there meanwhile). Returns how many."""
+    try:
+        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    except OSError as exc:
+        raise WorkFailed(f"cannot read {staging}: {exc.strerror}") from None
+    removed = 0
+    try:
+        for name in os.listdir(fd):
+            name_b = os.fsencode(name)
+            if _TEMPORARY.match(name_b) and not stat.S_ISDIR(os.stat(name_b, dir_fd=fd, follow_symlinks=False).st_mode):
+                os.unlink(name_b, dir_fd=fd)
+                removed += 1
+    except OSError as exc:
+        raise WorkFailed(f"cannot remove what a killed run left in {staging}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return removed
 
 
 def _open_union_dir(union: bytes, rel: bytes, replaced: list[bytes]) -> int:
@@ -112,8 +163,8 @@ _TEMPORARY = re.compile(rb"\.rabtui-link-[0-9a-f]{16}\Z")
 
 def _link_beside(name: bytes, src_fd: int, dst_fd: int) -> bytes:
     """A new hard link to `name` (in src_fd) under a free temporary name in dst_fd, returned. The
-    name is short (the item's own may be 255 bytes) and random: a source may hold any name, and
-    none of its files is ever replaced or removed by it."""
+    name is short (the item's own may be 255 bytes) and random. (Runs of earlier versions made it
+    in the union's directory itself: _left_beside finds what they left there.)"""
     for _ in range(100):
         tmp = b".rabtui-link-" + secrets.token_hex(8).encode()
         try:
@@ -176,8 +227,8 @@ def _same_in(tree: Iterable[tuple[bytes, list]], union_b: bytes) -> Iterator[tup
 
 
 def _left_beside(tree: list[tuple[bytes, list]], union_b: bytes, older: list[bytes]) -> Iterator[bytes]:
-    """The temporary names (_link_beside) a run killed between a link and its rename left in the
-    union: each a link, under a name of that form the backup does not have, to a file of the same
+    """The temporary names (_link_beside) a run of an earlier version, which linked there, killed
+    between a link and its rename left in the union: each a link, under a name of that form the backup does not have, to a file of the same
     directory in the backup (its linking) or in one of the `older` backups' trees (the undoing that
     put an older version back, a file of the backup's or an entry where it has a directory:
     _put_back), under another name there: a source's own file of such a name is never
@@ -217,6 +268,8 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
 
     union = medium_layout.archive_root(medium_path, source_id, dir_path)
     data = medium_layout.backup_data_path(backup_path, dir_path)
+    staging = medium_layout.linking_dir(medium_path, source_id)
+    clear_staging(staging)
     if not data.is_dir() or not union.is_dir():
         return 0
     union_b = os.fsencode(union)
@@ -231,7 +284,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
         if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
             _remove(union, rel)     # a directory (empty there: the union had none) is no version to link
         else:
-            link_into_union(base, union, [rel])
+            link_into_union(base, union, [rel], staging=staging)
     # where the backup's shape took the place of an older one (a file where it has a directory, a
     # directory where it has a file), the older shape comes back: after its own links went, or
     # half-way, where a run was killed as it replaced one by the other
@@ -239,7 +292,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
         for name, st in items:
             rel = _joined(rel_dir, name)
             if _older_shape_lost(union_b, rel, stat.S_ISDIR(st.st_mode)):
-                _put_back(union, rel, older_b)
+                _put_back(union, rel, older_b, staging)
     return undone
 
 
@@ -297,7 +350,7 @@ def _only_empty_dirs(union: bytes, rel: bytes) -> bool:
     return all(_only_empty_dirs(union, _joined(rel, os.fsencode(d))) for d in dirs)
 
 
-def _put_back(union: Path, rel: bytes, older_b: list[bytes]) -> None:
+def _put_back(union: Path, rel: bytes, older_b: list[bytes], staging: Path) -> None:
     """What the `older` backups (newest first) show at `rel`, put back into the union where it
     holds nothing or only empty directories: the newest one's file, or the entries of the
     directories they hold there, each from the newest backup that holds it, down to the first
@@ -312,11 +365,11 @@ def _put_back(union: Path, rel: bytes, older_b: list[bytes]) -> None:
             continue
         if not stat.S_ISDIR(below.lstat(base, rel).st_mode):
             if not held_dir and (there is None or _only_empty_dirs(union_b, rel)):
-                link_into_union(base, union, [rel])
+                link_into_union(base, union, [rel], staging=staging)
             return
         held_dir = True
         for name, _ in below.entries(base, rel):
-            _put_back(union, _joined(rel, name), older_b[i:])
+            _put_back(union, _joined(rel, name), older_b[i:], staging)
 
 
 def _remove(union: Path, rel: bytes) -> None:
@@ -338,6 +391,8 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
     union.mkdir(parents=True, exist_ok=True)
     cut = len(dir_prefix(dir_path))
     data = medium_layout.backup_data_path(backup_path, dir_path)
+    staging = medium_layout.linking_dir(medium_path, source_id)
+    clear_staging(staging)
     for rel in spool.were_symlinks.get(dir_path, ()):
         try:
             _union_dir(os.fsencode(union), rel)
@@ -345,4 +400,5 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
             raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
     # a user other than root cannot link from the backup's directories closed on the source
     with opened_dirs.opened_to_read(os.fsencode(data)):
-        return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)), replaced)
+        return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)), replaced,
+                               staging=staging)

@@ -5,6 +5,7 @@ listing and making them, and the directories that keep other users out.
 <medium>/.rabtui-medium
 <medium>/<source-id>/backup-YYYYmmddHHMMSS[-N]/{backup.json, backup.log, data/...}
 <medium>/<source-id>/.archive/<dir>/...      union tree of an archive directory on this medium
+<medium>/<source-id>/.linking/               links on their way into a union (what a kill left there)
 ```
 """
 
@@ -24,6 +25,7 @@ from rabtui.errors import WorkFailed
 from rabtui.state.store import STATUSES
 
 ARCHIVE = ".archive"
+LINKING = ".linking"     # beside .archive: links made under a temporary name, renamed into a union from there
 BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
 BACKUP_ID_MAX = 2**63 - 1          # the largest integer the state database holds
 
@@ -52,6 +54,12 @@ def archive_root(medium_path: str | os.PathLike, source_id: str, dir_path: str) 
 def archive_base(medium_path: str | os.PathLike, source_id: str) -> Path:
     """<medium>/<source>/.archive, made 0700 when missing."""
     return privacy.private_dir(Path(medium_path) / source_id / ARCHIVE)
+
+
+def linking_dir(medium_path: str | os.PathLike, source_id: str) -> Path:
+    """<medium>/<source>/.linking: where a link into one of the source's unions is made under a
+    temporary name before it is renamed into place (what a kill leaves there is in no union)."""
+    return Path(medium_path) / source_id / LINKING
 
 
 def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:
