@@ -24,6 +24,8 @@ demo: sysdeps venv
 
 test: sysdeps venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
+	@# the tests start rabtui thousands of times: compiled once here, not in each (PYTHONDONTWRITEBYTECODE)
+	$(PY) -m compileall -q rabtui
 	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS)
 
 screenshots: sysdeps venv
