@@ -231,8 +231,8 @@ def test_a_killed_run_whose_record_cannot_be_read_is_kept_when_its_medium_is_bac
 
 
 def test_a_kept_directory_on_a_medium_mounted_by_cleanup_stays(tmp_path, disk_image):
-    """The medium of such a run has a device: it is not mounted when cleanup plans (the directory
-    is not there to be read then), and cleanup mounts it to delete: the directory stays all the same."""
+    """The medium of such a run has a device, not mounted when cleanup starts: cleanup mounts it to
+    plan as to delete, so the directory stays, and a dry run says so too (not that it would go)."""
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     m1 = lab.media[0][1]
@@ -248,9 +248,14 @@ def test_a_kept_directory_on_a_medium_mounted_by_cleanup_stays(tmp_path, disk_im
     assert not os.path.ismount(m1)
 
     later = (datetime.now() + timedelta(days=2)).isoformat(timespec="minutes")
+    dry = _rabtui(lab, "cleanup", "--dry-run", "--now", later)      # says what the cleanup does
     cleanup = _rabtui(lab, "cleanup", "--now", later)
-    assert cleanup.returncode in (0, 3), cleanup.stdout + cleanup.stderr
-    assert f"kept loc {name} on m1: its backup.json: " in cleanup.stdout, cleanup.stdout
+    for done in (dry, cleanup):
+        assert done.returncode in (0, 3), done.stdout + done.stderr
+        assert f"keeping {name}: its backup.json: " in done.stdout, done.stdout
+        assert f"delete loc {name}" not in done.stdout and f"deleting loc {name}" not in done.stdout, done.stdout
+        assert not os.path.ismount(m1)
+    assert "0 backups, 0 B freed (dry run: nothing deleted)" in dry.stdout, dry.stdout
     subprocess.run(["mount", str(disk_image), str(m1)], check=True)
     try:
         assert (medium_layout.backup_data_path(path, str(lab.src / "data")) / "a").read_text() == "a1"

@@ -13,7 +13,7 @@ from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
 from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event
-from rabtui.media.mounting import mounted
+from rabtui.media import mounting
 from rabtui.ops import notify
 from rabtui.state import jobs
 from rabtui.state.store import Store
@@ -38,7 +38,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
         try:
             with source_lock(cfg, source_id):
                 for medium in on:
-                    with mounted(medium, emit, cfg.state_dir):
+                    with mounting.mounted(medium, emit, cfg.state_dir):
                         if retention.medium_present(store, medium):
                             recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
         except LockBusy:
@@ -48,8 +48,12 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
-    """What cleanup would delete now, judged across all media at once (writes nothing)."""
-    return retention.plan_cleanup(cfg, store, now=now)
+    """What cleanup would delete now, judged across all media at once (writes nothing), with each
+    medium that has a device mounted as the cleanup mounts it to delete: what is on it is read
+    (a backup whose record cannot be read is kept, what it frees is counted), so that the plan, and
+    a dry run, say what the cleanup does."""
+    with mounting.all_mounted(cfg.media, state_dir=cfg.state_dir):
+        return retention.plan_cleanup(cfg, store, now=now)
 
 
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:

@@ -4,13 +4,13 @@ the state remembers of where a medium was mounted)."""
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from rabtui import privacy, proc
 from rabtui.config import Medium
-from rabtui.errors import LockBusy, WorkFailed
+from rabtui.errors import LockBusy, MissingTool, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
 
@@ -58,6 +58,19 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         yield medium
     finally:
         _leave(medium, emit, turn, users, ours)
+
+
+@contextmanager
+def all_mounted(media: Iterable[Medium], emit: Emit = no_emit, state_dir: str | Path | None = None) -> Iterator[None]:
+    """Each of `media` mounted for the duration, as `mounted` mounts one; one that cannot be (its
+    disk not plugged in) is left as it is: not there, as a medium with no device that is away."""
+    with ExitStack() as stack:
+        for medium in media:
+            try:
+                stack.enter_context(mounted(medium, emit, state_dir))
+            except (WorkFailed, LockBusy, MissingTool, OSError):
+                pass
+        yield
 
 
 def _leave(medium: Medium, emit: Emit, turn: locks.Lock, users: locks.Lock, ours: Path) -> None:
