@@ -198,8 +198,12 @@ def test_a_killed_run_whose_record_cannot_be_read_is_kept_by_recovery_as_by_rebu
 
     rebuilt = _rabtui(lab, "rebuild-state")
     assert rebuilt.returncode in (0, 3), rebuilt.stdout + rebuilt.stderr
-    assert f"{path / 'backup.json'}" in rebuilt.stdout and "left out" in rebuilt.stdout, rebuilt.stdout
+    again = _rabtui(lab, "cleanup", "--now", later)        # named still, as before the rebuild
+    assert again.returncode in (0, 3), again.stdout + again.stderr
+    assert f"keeping {name}: its backup.json: " in again.stdout, again.stdout
     assert all(p.read_text() == t for p, t in held.items())
+    assert f"{path / 'backup.json'}" in rebuilt.stdout and "kept, never deleted" in rebuilt.stdout, rebuilt.stdout
+    assert lab.store().one("SELECT status FROM backups WHERE name=?", (name,))["status"] == "failed"
 
 
 def test_a_killed_run_whose_record_cannot_be_read_is_kept_when_its_medium_is_back(tmp_path):

@@ -1,6 +1,7 @@
 """rebuild-state and a backup.json edited by hand (a note in `reason`, a list for `status`, an id
-SQLite cannot hold): each field is checked, an unusable record leaves its backup out and is named in
-the report with what to do, and the rebuild goes on. A rebuild that fails for any other reason
+SQLite cannot hold): each field is checked, a record that does not say what its backup is has that
+backup recorded as failed (kept: it may be complete) and is named in the report with what to do,
+and the rebuild goes on. A rebuild that fails for any other reason
 leaves the database that was there in its place, names it, and leaves nothing half made beside it."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from rabtui.actions import rebuild
 from rabtui.errors import WorkFailed
 from rabtui.events import no_emit
+from rabtui.media import medium_layout
 from rabtui.rebuild import scan
 from tests.trees import Lab, made_once, write_files
 
@@ -67,11 +69,11 @@ def _backups(lab) -> list[tuple]:
         store.close()
 
 
-@pytest.mark.parametrize("key,value,recorded", [("reason", {"note": "checked by hand"}, 2),
-                                                ("status", ["completed"], 1),
-                                                ("backup_id", 2 ** 70, 2),
-                                                ("totals", {"files": "many", "new_bytes": 2 ** 64}, 2),
-                                                ("directories", [{"path": ["x"]}, "data"], 2)])
+@pytest.mark.parametrize("key,value,recorded", [("reason", {"note": "checked by hand"}, "completed"),
+                                                ("status", ["completed"], "failed"),
+                                                ("backup_id", 2 ** 70, "completed"),
+                                                ("totals", {"files": "many", "new_bytes": 2 ** 64}, "completed"),
+                                                ("directories", [{"path": ["x"]}, "data"], "completed")])
 def test_rebuild_state_survives_an_odd_backup_json(two_backups, key, value, recorded):
     lab, first = two_backups
     info = json.loads(first.read_text())
@@ -82,27 +84,47 @@ def test_rebuild_state_survives_an_odd_backup_json(two_backups, key, value, reco
     out = done.stdout + done.stderr
     assert "Traceback" not in out
     assert done.returncode in (0, 3), out
-    assert f"backups: {recorded}," in done.stdout, out
+    assert "backups: 2," in done.stdout, out
     if key != "reason":                     # what was left out is said, with the file it is in
         assert done.returncode == 3 and f"not matched: medium m1: {first}: {key}" in done.stdout, out
     assert "kept the old database as" in done.stdout and "rabtui.db.before-rebuild-" in done.stdout
     status = _rabtui(lab, "status")
     assert status.returncode == 0, status.stderr
     assert "never backed up" not in status.stdout, f"rebuild-state said:\n{out}"
-    rows = _backups(lab)
-    assert len(rows) == recorded and all(status == "completed" for _, status, _ in rows)
+    assert [s for _, s, _ in _backups(lab)] == [recorded, "completed"]
     if key == "reason":                     # the note is kept, as text
-        assert json.loads(rows[0][2]) == value
+        assert json.loads(_backups(lab)[0][2]) == value
 
 
-def test_a_backup_json_that_is_no_json_object_leaves_its_backup_out_and_says_so(two_backups):
+def test_a_backup_json_that_is_no_json_object_has_its_backup_kept_and_says_so(two_backups):
     lab, first = two_backups
     first.write_text("[1, 2]")
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"not matched: medium m1: {first}: it cannot be read as a JSON object" in done.stdout
     assert "run `rabtui rebuild-state` again" in done.stdout
-    assert [status for _, status, _ in _backups(lab)] == ["completed"]   # not taken for abandoned
+    # kept: no cleanup deletes it (retention.unread_record), each names it
+    assert [status for _, status, _ in _backups(lab)] == ["failed", "completed"]
+    assert "its backup.json: it cannot be read as a JSON object" in _backups(lab)[0][2]
+
+
+def test_a_backup_kept_by_rebuild_state_keeps_its_links_in_the_archive_union(tmp_path):
+    """A complete backup whose backup.json was damaged since, made before the source's newest one:
+    the rebuild records it as kept (it may be complete; each cleanup names it: test_backup_record_killed),
+    and the next backup onto its medium does not undo its links in the archive union, as it does a
+    killed run's."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard"), ("arch", "archive")])
+    write_files(lab.src / "arch", {"x": b"x1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    write_files(lab.src / "arch", {"y": b"y1"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    first = medium_layout.list_backups(lab.media[0][1], "loc")[0][1] / "backup.json"
+    first.write_text('{"status": "comp')
+    assert _rabtui(lab, "rebuild-state").returncode == 3
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch")) / "x"
+    assert os.path.samefile(union, medium_layout.backup_data_path(first.parent, str(lab.src / "arch")) / "x")
 
 
 def test_a_failed_rebuild_leaves_the_old_database_in_place_and_says_so(tmp_path, monkeypatch):
@@ -206,10 +228,10 @@ def _to_zero(first: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_nested, _huge, _fifo, _to_zero])
-def test_a_backup_json_no_run_of_rabtui_wrote_leaves_its_backup_out_and_the_rest_is_rebuilt(two_backups, damage):
+def test_a_backup_json_no_run_of_rabtui_wrote_has_its_backup_kept_and_the_rest_is_rebuilt(two_backups, damage):
     """Nested deeper than Python's JSON reader goes, larger than any record rabtui writes, a FIFO
-    (read for ever), a symlink to /dev/zero (all memory): that backup is left out and named, as an
-    unreadable one is; the rebuild neither fails whole, nor waits, nor fills the memory; and the next
+    (read for ever), a symlink to /dev/zero (all memory): that backup is recorded as failed (kept)
+    and named, as an unreadable one is; the rebuild neither fails whole, nor waits, nor fills the memory; and the next
     backup, which lists the medium's backups too, does not wait on it either."""
     lab, first = two_backups
     damage(first)
@@ -218,7 +240,7 @@ def test_a_backup_json_no_run_of_rabtui_wrote_leaves_its_backup_out_and_the_rest
     out = done.stdout + done.stderr
     assert done.returncode == 3 and "Traceback" not in out, out
     assert f"not matched: medium m1: {first}: it cannot be read as a JSON object" in done.stdout, out
-    assert "backups: 1," in done.stdout and [s for _, s, _ in _backups(lab)] == ["completed"], out
+    assert "backups: 2," in done.stdout and [s for _, s, _ in _backups(lab)] == ["failed", "completed"], out
     write_files(lab.src / "data", {"a": b"three"})
     after = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
                            capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)

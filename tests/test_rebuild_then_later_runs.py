@@ -19,11 +19,11 @@ from tests.trees import Lab, snapshot, write_files
 T0 = datetime(2026, 11, 1, 3, 0)
 
 
-def test_a_backup_whose_backup_json_went_missing_is_left_out_and_never_deleted(tmp_path):
+def test_a_backup_whose_backup_json_went_missing_is_kept_and_never_deleted(tmp_path):
     """rabtui writes backup.json before the first file of a backup: a backup directory holding
     files but no backup.json was not left so by a run (its record was lost, or moved by hand).
-    rebuild-state says so and leaves it out; it is not taken for an interrupted run, which the next
-    backup onto the medium would delete."""
+    rebuild-state says so and records it as failed, kept; it is not taken for an interrupted run,
+    which the next backup onto the medium would delete."""
     lab, _ = _two_backups(tmp_path)
     root = lab.media[0][1] / "loc"
     newest = root / sorted(os.listdir(root))[-1]
@@ -34,7 +34,8 @@ def test_a_backup_whose_backup_json_went_missing_is_left_out_and_never_deleted(t
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"not matched: medium m1: {newest / 'backup.json'}: missing, but" in done.stdout, done.stdout
-    assert [name for name, _, _ in _backups(lab)] == [sorted(os.listdir(root))[0]]
+    assert [(name, status) for name, status, _ in _backups(lab)] == [(sorted(os.listdir(root))[0], "completed"),
+                                                                     (newest.name, "failed")]
 
     done = _rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr

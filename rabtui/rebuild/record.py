@@ -1,7 +1,9 @@
 """What rebuild-state takes from one backup's `backup.json`, each field checked. The file lies on a
 medium the operator may read and edit (a note put in `reason`, a slip in `status`): a field of the
-wrong type or out of range is left out and said, and a record that does not say what the backup is
-(no backup status, not a JSON object) leaves its backup out, with the reason."""
+wrong type or out of range is left out and said, and a backup whose record does not say what it is
+(no backup status, not a JSON object: medium_layout.not_a_run) is recorded as failed, with the
+reason: kept, never deleted nor used as a base, and named by every cleanup until the file is
+corrected."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rabtui.media.medium_layout import not_a_run
+from rabtui.media.medium_layout import TO_DO, not_a_run
 from rabtui.state.store import ID_REACH
 
 KINDS = ("standard", "archive")
@@ -19,10 +21,6 @@ MAX_INT = 2 ** 63 - 1          # SQLite's largest integer: ids, sizes and counts
 COUNTS = ("total_bytes", "new_bytes", "files", "new_files")
 DIR_COUNTS = COUNTS + ("changed_files",)
 NAME_TIME = re.compile(r"^backup-(\d{14})")
-
-
-class Unusable(Exception):
-    """The backup.json does not say what its backup is: the backup is left out."""
 
 
 @dataclass
@@ -38,14 +36,20 @@ class Record:
     former_ids: list[int] = field(default_factory=list)   # ids an earlier rebuild-state renumbered it from
     link_dest: str | None = None   # the name of the backup it was linked from (made before it)
     on_medium: bool = True         # its backup.json holds it (which says the id it is recorded under)
+    unread: str | None = None      # why its backup.json does not say what it is (not_a_run): it may be complete
 
 
 def read(name: str, path: Path, info: dict | None) -> Record:
     """The record of the backup `name` at `path` from its backup.json (`info`, None when it is
-    missing or no JSON object). Raises Unusable."""
+    missing or no JSON object)."""
     why = not_a_run(path, info)
-    if why:       # a wrong guess could make cleanup delete a complete backup
-        raise Unusable(why)
+    # it may be complete: failed (never a base), which no cleanup deletes while its record cannot be read
+    # (retention.unread_record); not abandoned, whose archive links the next backup onto its medium
+    # would undo (recovery.finish_abandoned), as for a run known to be killed
+    if why:
+        return Record("failed", f"found by rebuild-state: its directory is kept, never used as a base: its"
+                                   f" backup.json: {why} {TO_DO}", _name_time(name), None, None,
+                      dict.fromkeys(COUNTS), [], on_medium=False, unread=why)
     if info is None:
         return Record("abandoned", "no backup.json (found by rebuild-state)", _name_time(name), None, None,
                       dict.fromkeys(COUNTS), [], on_medium=False)

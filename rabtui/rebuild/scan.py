@@ -3,9 +3,10 @@
 - media: each configured medium's label; each `<source>/backup-*/backup.json` gives a backup row
   (keeping its original id, so that the catalog's ranges and the discs' references still agree,
   unless another backup holds it or it would break the order of its source's ids there: ids.py),
-  its directories and sizes, each field checked (rebuild/record.py): a backup whose record is
-  unusable is left out and said; a backup without a `backup.json` is recorded as abandoned
-  (one whose data/ holds files is left out: a run writes the record before any file);
+  its directories and sizes, each field checked (rebuild/record.py); a backup without a
+  `backup.json` is recorded as abandoned; one whose record does not say what it is (damaged, or
+  missing while its data/ holds files: a run writes the record before any file) may be complete:
+  it is recorded as failed, kept (no cleanup deletes it, each names it; its archive links stay) and said;
 - catalog: the data trees of the complete backups are walked (this is a rare repair, so a walk
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
@@ -63,7 +64,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     used = backup_ids.used_in(Path(cfg.state_dir) / "rabtui.db")
     ids = backup_ids.assign([[backup_ids.Found((mid, source, name), rec.started or 0, rec.backup_id,
                                                rec.status in RESTORABLE)
-                              for name, _, rec in listed if rec is not None]
+                              for name, _, rec in listed]
                              for mid, sources in found.items() if sources for source, listed in sources.items()],
                             used)
     if used:
@@ -127,7 +128,7 @@ def _still_known(store: Store, medium, known: dict) -> None:
         mounts.remember_away(store, medium.id)
 
 
-Listed = list[tuple[str, Path, "record.Record | None"]]
+Listed = list[tuple[str, Path, "record.Record"]]
 
 
 def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict[str, Listed] | None:
@@ -174,7 +175,7 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
             continue
         listed = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
                   for bname, bpath, bj in medium_layout.list_backups(medium.path, name)]
-        order = backup_ids.made_order([n for n, _, _ in listed], [r.link_dest if r else None for _, _, r in listed])
+        order = backup_ids.made_order([n for n, _, _ in listed], [r.link_dest for _, _, r in listed])
         found[name] = [listed[i] for i in order]
     return found
 
@@ -205,11 +206,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
     kinds = {d.path: d.kind for d in src.directories}
     complete_rows, kept_rows = [], []
     # a record that cannot be read may be a complete backup: no run before it is undone
-    last_complete = max((i for i, (_, _, rec) in enumerate(listed) if rec is None or rec.status in COMPLETE),
-                        default=-1)
+    last_complete = max((i for i, (_, _, rec) in enumerate(listed)
+                         if rec.status in COMPLETE or rec.unread), default=-1)
     for index, (name, bpath, rec) in enumerate(listed):
-        if rec is None:
-            continue
         remove_leftovers(bpath)      # every run is over (actions/rebuild.all_locks)
         # killed in step 7, or failed there with links it could not undo, nothing after it: its
         # archive links are undone (the union lock is held: actions/rebuild.all_locks)
@@ -262,12 +261,13 @@ def _did_not_fit(store: Store, report: Report) -> None:
                          (source, path, when))
 
 
-def _record(medium_id: str, name: str, bpath: Path, info: dict | None, report: Report) -> record.Record | None:
-    """The backup's record from its backup.json; None, said in the report, when it is unusable."""
-    try:
-        rec = record.read(name, bpath, info)
-    except record.Unusable as exc:
-        return _left_out(report, medium_id, bpath, str(exc))
+def _record(medium_id: str, name: str, bpath: Path, info: dict | None, report: Report) -> record.Record:
+    """The backup's record from its backup.json; one that does not say what it is, said in the report."""
+    rec = record.read(name, bpath, info)
+    if rec.unread:
+        report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: {rec.unread}; the backup is recorded as"
+                                " failed, kept, never deleted nor used as a base (it may be complete): correct the"
+                                " file and run `rabtui rebuild-state` again, or delete the directory")
     if rec.notes:
         report.unmatched.append(f"medium {medium_id}: {bpath / 'backup.json'}: {'; '.join(rec.notes)};"
                                 " the backup is recorded from the rest of the file")
