@@ -297,3 +297,70 @@ def test_an_id_that_cannot_be_written_on_a_medium_mounted_read_only_is_said(tmp_
     assert (f"medium m1: {first.parent}: recorded as backup id {bid} (its backup.json held none of rabtui's);"
             " its backup.json could not be changed: Read-only file system") in done.stdout, done.stdout
     assert json.loads(first.read_text())["backup_id"] == "7"
+
+
+def test_a_rebuild_killed_before_its_database_is_in_place_changes_no_backup_json(two_backups):
+    """rebuild-state renumbers both backups (the first one's backup.json holds no id) and is killed
+    once the media are read, before the new database takes the old one's place: the old database
+    stays, and so does every backup.json (the ids in them are the ones that database recorded), and
+    a restore goes on from it; the next rebuild writes the new ids."""
+    from rabtui import faults
+
+    lab, first = two_backups
+    info = json.loads(first.read_text())
+    del info["backup_id"]
+    first.write_text(json.dumps(info))
+    records = {p: p.read_bytes() for p in sorted(first.parent.parent.glob("backup-*/backup.json"))}
+    before = _ids_in_database(lab)
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                            cwd=ROOT, env={**os.environ, faults.ENV: "rebuild.media_read"}, capture_output=True,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    assert {p: p.read_bytes() for p in records} == records
+    assert _ids_in_database(lab) == before
+    assert _ids_on_medium(lab)[sorted(before)[1]] == before[sorted(before)[1]]
+    out = lab.tmp / "out"
+    restored = _rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", first.parent.name, "--to", str(out))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert (out / str(lab.src / "data").lstrip("/") / "a").read_text() == "one"
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3) and "renumbered" in done.stdout, done.stdout + done.stderr
+    assert _ids_on_medium(lab) == _ids_in_database(lab)
+
+
+def _ids_in_database(lab) -> dict[str, int]:
+    store = lab.store()
+    try:
+        return {r["name"]: r["id"] for r in store.all("SELECT name, id FROM backups")}
+    finally:
+        store.close()
+
+
+def test_ids_are_written_on_a_medium_with_a_device_mounted_again_once_the_database_is_in_place(tmp_path, disk_image):
+    """The medium has a device: rebuild-state mounts it to read it, and again to write the ids it
+    renumbered once the new database is in place; it is left unmounted."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    medium = lab.media[0][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{medium}"\n', f'path = "{medium}"\ndevice = "{disk_image}"\n'))
+    write_files(lab.src / "data", {"a": b"one"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    subprocess.run(["mount", str(disk_image), str(medium)], check=True)
+    try:
+        first = _first_json(lab)
+        info = json.loads(first.read_text())
+        del info["backup_id"]
+        first.write_text(json.dumps(info))
+    finally:
+        subprocess.run(["umount", str(medium)], check=True)
+
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0 and "its backup.json says so now" in done.stdout, done.stdout + done.stderr
+    assert not os.path.ismount(medium)
+    subprocess.run(["mount", str(disk_image), str(medium)], check=True)
+    try:
+        assert _ids_on_medium(lab) == _ids_in_database(lab)
+    finally:
+        subprocess.run(["umount", str(medium)], check=True)

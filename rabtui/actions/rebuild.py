@@ -62,6 +62,8 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
             for not_kept in _keep_labels(state_dir):
                 emit(Event(WARNING, not_kept))
             faults.point("rebuild.in_place")
+            # only now: a rebuild that failed before left the records as the old database knows them
+            scan.write_ids(cfg, report, emit)
         finally:
             _remove(building)
     return RebuildResult(aside, report)

@@ -151,14 +151,15 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
         yield
 
 
-def unlink_archive(cfg, source_id: str, path: Path) -> int:
+def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
-    saved on this medium. The caller holds the source's union lock (union_held)."""
+    saved on this medium (`listed`: the source's backups there, list_backups, when read already).
+    The caller holds the source's union lock (union_held)."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
-    listed = medium_layout.list_backups(medium_path, source_id)
+    listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed
     at = next((i for i, (name, _, _) in enumerate(listed) if name == path.name), len(listed))
     older = [(i, p, info) for i, (_, p, info) in enumerate(listed)
              if i != at and info and info.get("status") in COMPLETE and made_before(listed, i, at)]

@@ -215,15 +215,16 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         undo = rec.status in ("running", "failed") and index > last_complete
         if rec.status == "running":
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
-        undone = history.unlink_archive(cfg, source_id, bpath) if undo else 0
+        undone = (history.unlink_archive(cfg, source_id, bpath, _as_recorded(medium, source_id, listed, ids))
+                  if undo else 0)
         if undone:
             rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
                              kinds, report)
         if bid is None:
             continue
-        if rec.on_medium and bid != rec.backup_id:
-            _renumber(medium.id, bpath, rec.backup_id, bid, report)
+        if rec.on_medium and bid != rec.backup_id:     # written once the new database is in place
+            report.to_write.append((medium.id, bpath, rec.backup_id, bid))
         for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
             report.former.setdefault((source_id, was), []).append(bid)
         report.backups += 1
@@ -238,6 +239,17 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
             report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
+
+
+def _as_recorded(medium, source_id: str, listed: Listed, ids: dict) -> list:
+    """The source's backups on the medium (list_backups), the id in each record the one the new
+    database records it under: the order they were made in, as the records will say it once their
+    new ids are written (write_ids)."""
+    from rabtui.media import medium_layout
+
+    written = {name for name, _, rec in listed if rec.on_medium}
+    return [(name, path, {**info, "backup_id": ids[(medium.id, source_id, name)]} if info and name in written else info)
+            for name, path, info in medium_layout.list_backups(medium.path, source_id)]
 
 
 def _note_did_not_fit(report: Report, source_id: str, rec: record.Record, bpath: Path) -> None:
@@ -299,6 +311,30 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
     return cur.lastrowid
+
+
+def write_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> None:
+    """The ids the new database records backups under, written into their backup.json (rebuild-state
+    does it once that database is in place: a rebuild that fails before leaves every record as the
+    database kept in place knows it), each medium mounted again; what could not be is said."""
+    for medium in cfg.media:
+        mine = [w for w in report.to_write if w[0] == medium.id]
+        if mine and _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, report)) is None:
+            report.unmatched += [f"medium {medium.id}: {bpath}: recorded as backup id {bid}; its backup.json could"
+                                 " not be changed: the medium cannot be mounted" for _, bpath, _, bid in mine]
+    report.to_write = []
+
+
+def _write_ids_on(medium, writes: list, report: Report) -> bool:
+    """True once done (_with_medium returns None for a medium it could not mount)."""
+    problem = medium_problem(medium)
+    for _, bpath, was, bid in writes:
+        if problem is None:
+            _renumber(medium.id, bpath, was, bid, report)
+        else:
+            report.unmatched.append(f"medium {medium.id}: {bpath}: recorded as backup id {bid}; its backup.json could"
+                                    f" not be changed: {problem}")
+    return True
 
 
 def _renumber(medium_id: str, bpath: Path, was: int | None, bid: int, report: Report) -> None:
