@@ -199,3 +199,21 @@ def test_a_target_there_already_deeper_than_path_max_is_restored_into(lab, tmp_p
     err = capsys.readouterr().err
     assert code == 0 and "Traceback" not in err, err
     assert _read_deep(deep + b"/" + os.fsencode(str(lab.src / "data" / "small")).lstrip(b"/")) == b"s"
+
+
+def test_a_path_the_copy_lacks_leaves_no_directory_it_made_and_keeps_one_that_was_there(lab, tmp_path, capsys):
+    """From the discs, from a backup named or numbered, from the newest copy: a path it does not hold
+    is said in a line (exit 1), and the target directories the restore made on the way are gone
+    again; a target that was there before stays, with what it held."""
+    there = tmp_path / "there"
+    there.mkdir()
+    (there / "mine").write_bytes(b"mine")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for more in (("--checkpoint", "1"), ("--backup", "1"), ("--backup", "backup-20260601030000"), ()):
+        for target in (tmp_path / "new" / "x" / "y", there, empty):
+            assert _restore(lab, "missing", target, *more) == 1, more
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and ("holds nothing at" in err or "is not in backup" in err), err
+            assert not (tmp_path / "new").exists(), (more, target)
+    assert os.listdir(there) == ["mine"] and (there / "mine").read_bytes() == b"mine" and os.listdir(empty) == []

@@ -32,7 +32,7 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.target_dirs import Refused, check_name, open_target, resolve_target
+from rabtui.restore.target_dirs import Refused, check_name, open_target, remove_made, resolve_target
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -112,8 +112,6 @@ def restore(cfg: Config, store: Store, source_id: str, path: str | bytes, *, bac
 
 def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, backup, checkpoint, to, to_source,
              overwrite, emit, cancel, prompter) -> RestoreResult:
-    from rabtui.media import medium as mediamod, mounting
-
     if to_source:
         check_restorable_onto(cfg, source.id)
     rel = rel_path(path)
@@ -132,8 +130,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
                          hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")
     shown = "/" + fmt.name(rel)
     target = "source " + source.id if to_source else os.fspath(to)
+    missing = 0       # directories on the way to the target not there yet: made by the restore
     if to is not None:
-        to = _resolved(to)     # everything below names the target by this path, as the writer reaches it
+        to, missing = _resolved(to)     # everything below names the target by this path, as the writer reaches it
         problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(to, rel))
         if problem:
             raise UsageError(f"{shown} is not restored into {target}: {problem}",
@@ -141,6 +140,19 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         _target_ready(to, target)
         if privacy.others_can_change(to) is None:     # where a restore may stage, one killed may have
             stagingmod.remove_abandoned(to, emit)
+    try:
+        return _restore_from(cfg, store, source, rel, shown, target, backup=backup, checkpoint=checkpoint, to=to,
+                             to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
+    except BaseException:
+        if missing:     # one that failed leaves no directory it made and wrote nothing in
+            remove_made(to, missing)
+        raise
+
+
+def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: str, target: str, *, backup,
+                  checkpoint, to, to_source, overwrite, emit, cancel, prompter) -> RestoreResult:
+    from rabtui.media import medium as mediamod, mounting
+
     warnings: list[str] = []
     if backup is None and checkpoint is None:   # the newest copy at hand (rabtui.restore.copies)
         chosen, warnings = copies.choose(cfg, store, source, rel, emit=emit, prompter=prompter, cancel=cancel)
@@ -253,9 +265,10 @@ def _there(path: bytes) -> bool:
     return True
 
 
-def _resolved(to) -> bytes:
-    """`--to` as the path to the directory it names with no symlink on the way (resolve_target), once
-    it names a directory or a place where one can be made; else why not, before anything is read."""
+def _resolved(to) -> tuple[bytes, int]:
+    """`--to` as the path to the directory it names with no symlink on the way, and how many of its
+    last directories are not there yet (resolve_target), once it names a directory or a place where
+    one can be made; else why not, before anything is read."""
     shown = fmt.name(os.fsencode(to))
     if not shown:
         raise UsageError("give the directory to restore into after --to")

@@ -36,23 +36,57 @@ def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
     turns on). Another's raises Refused: a user's symlink in their home, or in /tmp, would send
     what root restores anywhere. A `..` is the parent of the directory reached, as the kernel takes
     it: after a symlink, the parent of where it leads, never the name before it cancelled."""
-    fd, _, found = _walk(path, make=True)
-    return fd, found
+    fd, _, made = _walk(path, make=True)
+    return fd, not made
 
 
-def resolve_target(path: bytes | str | os.PathLike) -> bytes:
-    """The directory `path` names, from /, with no symlink on the way: each followed as open_target
-    follows it (Refused where it would not be) and its `..` taken as the kernel takes them. Below a
-    directory that is not there yet, a `..` cancels the name before it (open_target makes those as
-    real directories, and not the one the `..` cancels). Nothing is made."""
-    fd, way, _ = _walk(path, make=False)
+def resolve_target(path: bytes | str | os.PathLike) -> tuple[bytes, int]:
+    """(the directory `path` names, from /, with no symlink on the way, how many of its last
+    components are not there yet): each symlink followed as open_target follows it (Refused where
+    it would not be) and its `..` taken as the kernel takes them. Below a directory that is not
+    there yet, a `..` cancels the name before it (open_target makes those as real directories, and
+    not the one the `..` cancels). Nothing is made."""
+    fd, way, missing = _walk(path, make=False)
     os.close(fd)
-    return way
+    return way, missing
 
 
-def _walk(path, make: bool) -> tuple[int, bytes, bool]:
-    """(a descriptor of the deepest directory reached, the path to `path` without symlinks, whether
-    every component was there); see open_target and resolve_target."""
+def remove_made(path: bytes, made: int) -> None:
+    """Remove the last `made` directories of `path` (as resolve_target gave it), those a restore
+    that failed had made on the way to its target, deepest first and only while each is empty:
+    one that holds anything, or is no directory any more, stays with all above it. Never raises:
+    the restore's own error is what the operator is told."""
+    parts = [p for p in path.split(b"/") if p]
+    if not 0 < made <= len(parts):
+        return
+    try:        # walked as the restore did: a symlink swapped in on the way is not followed
+        fd, _, missing = _walk(b"/" + b"/".join(parts[:-made]), make=False)
+    except (Refused, OSError):
+        return
+    fds = [fd]
+    try:
+        if missing:
+            return
+        for part in parts[-made:]:
+            try:
+                fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
+            except OSError:
+                break
+        for name in reversed(parts[len(parts) - made:][:len(fds) - 1]):
+            os.close(fds.pop())
+            try:
+                os.rmdir(name, dir_fd=fds[-1])
+            except OSError:
+                return
+    finally:
+        for f in fds:
+            os.close(f)
+
+
+def _walk(path, make: bool) -> tuple[int, bytes, int]:
+    """(a descriptor of the deepest directory reached, the path to `path` without symlinks, how many
+    of its components were not there: the last ones, made with `make`); see open_target and
+    resolve_target."""
     from rabtui import privacy
 
     path = os.fsencode(path)
@@ -61,7 +95,7 @@ def _walk(path, make: bool) -> tuple[int, bytes, bool]:
     todo = [p for p in path.split(b"/") if p]
     fd = os.open(b"/", _DIR_FLAGS)
     way: list[bytes] = []           # the directories walked so far, from /, none a symlink
-    found, links = True, 0
+    made, links = 0, 0
     try:
         while todo:
             part = todo.pop(0)
@@ -80,9 +114,10 @@ def _walk(path, make: bool) -> tuple[int, bytes, bool]:
                     todo = missing[:-1] + todo[i + 1:]
                     continue
                 if not make:
-                    return fd, b"/" + b"/".join(way + [part] + [p for p in todo if p != b"."]), False
+                    rest = [part] + [p for p in todo if p != b"."]
+                    return fd, b"/" + b"/".join(way + rest), len(rest)
                 os.mkdir(part, 0o777, dir_fd=fd)
-                found = False
+                made += 1
                 st = os.stat(part, dir_fd=fd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 links += 1
@@ -105,7 +140,7 @@ def _walk(path, make: bool) -> tuple[int, bytes, bool]:
     except BaseException:
         os.close(fd)
         raise
-    return fd, b"/" + b"/".join(way), found
+    return fd, b"/" + b"/".join(way), made
 
 
 def _moved(old: int, new: int) -> int:
