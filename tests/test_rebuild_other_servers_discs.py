@@ -118,3 +118,34 @@ def test_the_media_line_of_a_discs_readme_is_reserved_for_as_long_as_it_is(tmp_p
     line = made_by_line(mounts.made_by(cfg.media, store))
     assert len(line) > 120_000
     assert reserve.files_beside(cfg, store, 1) - before >= len(line) - 200
+
+
+def test_a_disk_taken_over_from_another_server_keeps_this_servers_older_discs_its_own(tmp_path):
+    """`media label m1 --force` takes over another server's disk labelled m1 (its label kept, it
+    tells that disk apart), then a disk whose label a hand wrote (labelled anew): the discs this
+    server made before, which name m1's earlier label, are still its own to rebuild-state, with the
+    database lost and then with the whole state directory lost (the disk's label says it)."""
+    from rabtui.config import Medium
+    from rabtui.media import medium as mediamod
+
+    ours = _server(tmp_path / "srv", b"ours")
+    disk = ours.media[0][1]
+    for n, theirs in enumerate(("labelled", "by hand")):
+        os.rename(disk, tmp_path / f"away{n}")
+        disk.mkdir()
+        if theirs == "labelled":       # as another server labelled it
+            other = mediamod.write_label(Medium(id="m1", path=disk))
+            assert other["serial"] != mediamod.read_label(tmp_path / "away0")["serial"]
+        else:
+            (disk / ".rabtui-medium").write_text("m1\n")
+        taken = _rabtui(ours, "media", "label", "m1", "--force")
+        assert taken.returncode == 0 and "from now on" in taken.stdout, taken.stdout + taken.stderr
+        if theirs == "labelled":
+            assert mediamod.read_label(disk)["serial"] == other["serial"]     # the disk keeps its own
+        for lost in ("database", "state directory"):
+            if lost == "state directory":
+                shutil.rmtree(ours.state)
+            done = _rebuilt(ours) if lost == "database" else _rabtui(ours, "rebuild-state")
+            out = done.stdout + done.stderr
+            assert done.returncode == 0 and "checkpoint 1:" not in out and "Traceback" not in out, (theirs, out)
+            assert ours.store().one("SELECT COUNT(*) FROM disc_files WHERE number=1")[0] > 0

@@ -290,8 +290,11 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
                 raise RabtuiError(f"medium {medium.id}: {other}", hint=_other_disk_hint(medium))
             media_state.remember_mount(store, medium)
             if other:
+                earlier = media_state.remembered_label(store, medium.id)
                 if not media_state.tells_apart(label):    # written by hand: labelled anew, to be told apart
-                    label = write_label(medium)
+                    label = write_label(medium, follows=earlier)
+                elif (taken := media_state.following(label, earlier)) != label:
+                    label = _store_label(medium, taken)   # this server's earlier labellings added to the disk's
                 return _said(f"the disk at {path} is medium {medium.id} from now on",
                              media_state.remember_label(store, medium, label))
             # the label the database records kept beside it again (`check` asks for this when not)

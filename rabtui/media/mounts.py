@@ -158,6 +158,17 @@ def labellings(label: dict) -> list[dict]:
     return [each[0]] + [e for e in each[1:] if tells_apart(e)][:100]
 
 
+def following(label: dict, earlier: dict | None) -> dict:
+    """`label` (another disk's, taken over as the medium) following also the labellings of
+    `earlier`, the label this server used as the medium before: the discs it made then name those,
+    and stay its own to rebuild-state. This server's come first, then the disk's own earlier ones."""
+    if not tells_apart(earlier):
+        return label
+    own = labellings(label)
+    ours = [e for e in labellings(earlier) if not any(same_labelling(e, o) for o in own)]
+    return {**label, "follows": (ours + own[1:])[:100]} if ours else label
+
+
 def _labelling(label: dict) -> dict:
     return {k: label[k] for k in ("serial", "created") if isinstance(label.get(k), str)}
 
