@@ -217,3 +217,16 @@ def test_a_path_the_copy_lacks_leaves_no_directory_it_made_and_keeps_one_that_wa
             assert "Traceback" not in err and ("holds nothing at" in err or "is not in backup" in err), err
             assert not (tmp_path / "new").exists(), (more, target)
     assert os.listdir(there) == ["mine"] and (there / "mine").read_bytes() == b"mine" and os.listdir(empty) == []
+
+
+def test_a_file_the_target_has_no_room_for_is_not_restored_cut_short(tmp_path, lab, tmpfs, capsys):
+    """100 KB onto a 64 KiB file system: the write that fills it up writes part of what it was
+    given (a short write), and the rest was taken as written: the file was restored with its end
+    a hole of zeros, and the restore said it had restored it (exit 0). It fails, and no file of
+    that name is left."""
+    target = tmpfs(tmp_path / "small", "size=64k")
+    assert _restore(lab, "d/f00", target) == 1
+    got = capsys.readouterr()
+    assert "Traceback" not in got.err and "d/f00: No space left on device" in got.out, got
+    restored = target / str(lab.src / "data/d").lstrip("/")
+    assert not restored.exists() or os.listdir(restored) == []

@@ -13,7 +13,7 @@ from rabtui import fmt
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import LOG, Emit, Event
 from rabtui.restore.disc_checks import disc_name
-from rabtui.restore.filecopy import read_xattrs
+from rabtui.restore.filecopy import pwrite_all, read_xattrs
 from rabtui.restore.staging import ACLS
 
 BLOCK = 1 << 16          # a run of zeros this long is left a hole when cut parts are joined
@@ -57,7 +57,7 @@ def join_parts(trees: dict[int, bytes], under: bytes, prs: list, sc, emit: Emit,
                     for at in range(0, len(chunk), BLOCK):
                         block = view[at:at + BLOCK]
                         if block != _ZEROS[:len(block)]:
-                            os.pwrite(fd, block, pos + at)
+                            pwrite_all(fd, block, pos + at)
                     pos += len(chunk)
             if r["sha256"] is not None and h.hexdigest() != r["sha256"]:
                 bad.append((name, f"part {r['part']} of {r['parts']} differs from the catalog on {disc_name(r)}"))

@@ -57,8 +57,20 @@ def _copy_range(fd_in: int, fd_out: int, offset: int, count: int) -> None:
         chunk = os.pread(fd_in, min(1 << 20, count - done), offset + done)
         if not chunk:
             raise OSError(errno.EIO, "the file on the backup is shorter than its size")
-        os.pwrite(fd_out, chunk, offset + done)
+        pwrite_all(fd_out, chunk, offset + done)
         done += len(chunk)
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """All of `data` written at `offset`. A write that fills the file system up writes only part of
+    what it is given: the rest is written on from there, and that write says ENOSPC; taken for the
+    whole, the rest would be a hole of zeros in a file said to be restored."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view, offset = view[n:], offset + n
 
 
 def new_file(dir_fd: int, tmp: bytes) -> tuple[int, bool]:
