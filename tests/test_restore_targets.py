@@ -230,3 +230,25 @@ def test_a_file_the_target_has_no_room_for_is_not_restored_cut_short(tmp_path, l
     assert "Traceback" not in got.err and "d/f00: No space left on device" in got.out, got
     restored = target / str(lab.src / "data/d").lstrip("/")
     assert not restored.exists() or os.listdir(restored) == []
+
+
+@pytest.mark.parametrize("what, code", [("small", 0), ("missing", 1)])
+def test_a_target_directory_another_restore_makes_at_the_same_moment_is_shared(lab, tmp_path, monkeypatch, capsys,
+                                                                              what, code):
+    """Two restores into one new directory: the other makes it between this one's look and its
+    mkdir. This one writes into it (it failed: "File exists"); failing itself, it leaves the
+    other's directory alone (it removed it, as one it had made, under the other restore)."""
+    from rabtui.restore import target_dirs
+
+    made = os.mkdir
+
+    def the_other_first(path, mode=0o777, *, dir_fd=None):
+        if path == b"new" and not os.path.lexists(tmp_path / "new"):
+            made(tmp_path / "new")
+        return made(path, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(target_dirs.os, "mkdir", the_other_first)
+    assert _restore(lab, what, tmp_path / "new", "--checkpoint", "1") == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "File exists" not in err, err
+    assert (tmp_path / "new").is_dir()

@@ -32,7 +32,7 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.target_dirs import Refused, check_name, open_target, remove_made, resolve_target
+from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made, resolve_target
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -130,9 +130,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
                          hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")
     shown = "/" + fmt.name(rel)
     target = "source " + source.id if to_source else os.fspath(to)
-    missing = 0       # directories on the way to the target not there yet: made by the restore
+    made = 0       # directories on the way to the target that this restore made
     if to is not None:
-        to, missing = _resolved(to)     # everything below names the target by this path, as the writer reaches it
+        to = _resolved(to)     # everything below names the target by this path, as the writer reaches it
         problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(to, rel))
         if problem:
             raise UsageError(f"{shown} is not restored into {target}: {problem}",
@@ -140,12 +140,13 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
         _target_ready(to, target)
         if privacy.others_can_change(to) is None:     # where a restore may stage, one killed may have
             stagingmod.remove_abandoned(to, emit)
+        made = _made(to, target)
     try:
         return _restore_from(cfg, store, source, rel, shown, target, backup=backup, checkpoint=checkpoint, to=to,
                              to_source=to_source, overwrite=overwrite, emit=emit, cancel=cancel, prompter=prompter)
     except BaseException:
-        if missing:     # one that failed leaves no directory it made and wrote nothing in
-            remove_made(to, missing)
+        if made:     # one that failed leaves no directory it made and wrote nothing in
+            remove_made(to, made)
         raise
 
 
@@ -163,7 +164,6 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     if checkpoint is not None:
         work_parent = os.fsencode(cfg.state_dir)
         if to is not None:
-            _made(to, target)
             # the disc is extracted by path (xorriso): beside the target only where nobody else can
             # put a symlink in place of the staging directory (the target's own file system, room)
             if privacy.others_can_change(to) is None:
@@ -265,10 +265,9 @@ def _there(path: bytes) -> bool:
     return True
 
 
-def _resolved(to) -> tuple[bytes, int]:
-    """`--to` as the path to the directory it names with no symlink on the way, and how many of its
-    last directories are not there yet (resolve_target), once it names a directory or a place where
-    one can be made; else why not, before anything is read."""
+def _resolved(to) -> bytes:
+    """`--to` as the path to the directory it names with no symlink on the way (resolve_target), once
+    it names a directory or a place where one can be made; else why not, before anything is read."""
     shown = fmt.name(os.fsencode(to))
     if not shown:
         raise UsageError("give the directory to restore into after --to")
@@ -313,9 +312,13 @@ def _source_way_ready(source: Source, rel: bytes) -> None:
                               " change the directories above it")
 
 
-def _made(to: bytes, given: str) -> None:
+def _made(to: bytes, given: str) -> int:
+    """The target directory made, as the restore's writer will open it (see open_target); returns
+    how many directories on the way to it were made (removed again when the restore fails)."""
     try:
-        os.close(open_target(to)[0])     # as the restore's writer will open it: see open_target
+        fd, made = made_target(to)
+        os.close(fd)
+        return made
     except Refused as exc:
         raise WorkFailed(f"refusing to restore into {fmt.name(os.fsencode(given))}: {exc}") from None
     except OSError as exc:

@@ -30,30 +30,36 @@ class Refused(Exception):
 
 def open_target(path: bytes | str | os.PathLike) -> tuple[int, bool]:
     """(a descriptor of the directory `path`, whether it was there), the directories missing on the
-    way made. It is walked from / one component at a time, and a symlink on the way is followed only
+    way made (see made_target). It is walked from / one component at a time, and a symlink on the way is followed only
     where no one but root and this user could have put it: theirs, in a directory only they can
     change (as the kernel's protected_symlinks does in sticky directories, which not every system
     turns on). Another's raises Refused: a user's symlink in their home, or in /tmp, would send
     what root restores anywhere. A `..` is the parent of the directory reached, as the kernel takes
     it: after a symlink, the parent of where it leads, never the name before it cancelled."""
-    fd, _, made = _walk(path, make=True)
+    fd, made = made_target(path)
     return fd, not made
 
 
-def resolve_target(path: bytes | str | os.PathLike) -> tuple[bytes, int]:
-    """(the directory `path` names, from /, with no symlink on the way, how many of its last
-    components are not there yet): each symlink followed as open_target follows it (Refused where
-    it would not be) and its `..` taken as the kernel takes them. Below a directory that is not
-    there yet, a `..` cancels the name before it (open_target makes those as real directories, and
-    not the one the `..` cancels). Nothing is made."""
-    fd, way, missing = _walk(path, make=False)
+def made_target(path: bytes | str | os.PathLike) -> tuple[int, int]:
+    """open_target's descriptor, and how many of the last directories of `path` it made itself
+    (one another process made meanwhile is not counted, nor any above it)."""
+    fd, _, made = _walk(path, make=True)
+    return fd, made
+
+
+def resolve_target(path: bytes | str | os.PathLike) -> bytes:
+    """The directory `path` names, from /, with no symlink on the way: each followed as open_target
+    follows it (Refused where it would not be) and its `..` taken as the kernel takes them. Below a
+    directory that is not there yet, a `..` cancels the name before it (open_target makes those as
+    real directories, and not the one the `..` cancels). Nothing is made."""
+    fd, way, _ = _walk(path, make=False)
     os.close(fd)
-    return way, missing
+    return way
 
 
 def remove_made(path: bytes, made: int) -> None:
     """Remove the last `made` directories of `path` (as resolve_target gave it), those a restore
-    that failed had made on the way to its target, deepest first and only while each is empty:
+    that failed had made on the way to its target (made_target), deepest first and only while each is empty:
     one that holds anything, or is no directory any more, stays with all above it. Never raises:
     the restore's own error is what the operator is told."""
     parts = [p for p in path.split(b"/") if p]
@@ -85,8 +91,8 @@ def remove_made(path: bytes, made: int) -> None:
 
 def _walk(path, make: bool) -> tuple[int, bytes, int]:
     """(a descriptor of the deepest directory reached, the path to `path` without symlinks, how many
-    of its components were not there: the last ones, made with `make`); see open_target and
-    resolve_target."""
+    of its last components were not there: with `make`, those it made itself, one after the other);
+    see open_target and resolve_target."""
     from rabtui import privacy
 
     path = os.fsencode(path)
@@ -103,6 +109,7 @@ def _walk(path, make: bool) -> tuple[int, bytes, int]:
                 if part == b"..":
                     fd = _moved(fd, os.open(b"..", _DIR_FLAGS, dir_fd=fd))
                     way = way[:-1]
+                    made = max(0, made - 1)
                 continue
             shown = b"/" + b"/".join(way + [part])
             try:
@@ -116,8 +123,11 @@ def _walk(path, make: bool) -> tuple[int, bytes, int]:
                 if not make:
                     rest = [part] + [p for p in todo if p != b"."]
                     return fd, b"/" + b"/".join(way + rest), len(rest)
-                os.mkdir(part, 0o777, dir_fd=fd)
-                made += 1
+                try:
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                    made += 1
+                except FileExistsError:     # made meanwhile (another restore into it): not ours to remove
+                    made = 0
                 st = os.stat(part, dir_fd=fd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 links += 1
