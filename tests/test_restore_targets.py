@@ -252,3 +252,24 @@ def test_a_target_directory_another_restore_makes_at_the_same_moment_is_shared(l
     err = capsys.readouterr().err
     assert "Traceback" not in err and "File exists" not in err, err
     assert (tmp_path / "new").is_dir()
+
+
+def test_a_restore_whose_output_cannot_be_written_ends_with_its_own_exit_code(lab, tmp_path):
+    """Its output to a full disk (/dev/full) or to a reader gone (a closed pipe): the restore's
+    own exit code, never a traceback (it was one, exit 1, for a restore that succeeded; and 0 for
+    one that failed, once its reader was gone)."""
+    import sys
+
+    out = tmp_path / "out"
+    (out / str(lab.src / "data/d/f03").lstrip("/")).mkdir(parents=True)   # a file is not restored over it
+    args = [sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "restore", "loc"]
+    with open("/dev/full", "w") as full:
+        for what, code, more in (("small", 0, []), ("d", 1, ["--json"])):
+            done = subprocess.run([*args, str(lab.src / "data" / what), "--to", str(out), "--overwrite", *more],
+                                  stdout=full, stderr=subprocess.PIPE, text=True)
+            assert (done.returncode, "Traceback" in done.stderr) == (code, False), (what, more, done.stderr)
+    closed = subprocess.Popen([*args, str(lab.src / "data/d"), "--to", str(out), "--overwrite"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    closed.stdout.close()
+    err = closed.stderr.read()
+    assert (closed.wait(), "Traceback" in err) == (1, False), err

@@ -115,8 +115,13 @@ def output_gone(stream: TextIO) -> None:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    """`data` as JSON on stdout, written as it is encoded; a reader gone is taken as say() takes it."""
+    try:
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except OSError:
+        output_gone(sys.stdout)
 
 
 class TerminalPrompter:

@@ -144,7 +144,7 @@ def cmd_restore(args) -> int:
 
     def emit(event):
         if event.kind in ("log", "warning", "error"):
-            print(fmt.name(event.message), file=sys.stderr)
+            say(fmt.name(event.message), sys.stderr)
 
     outcome = restore_actions.restore(
         cfg, store, emit, cancel_on_term(), TerminalPrompter() if args.job_id is None else None,
@@ -160,9 +160,9 @@ def print_restore(outcome: restore_actions.RestoreOutcome, as_json: bool) -> Non
     if as_json:
         print_json(outcome.as_json())
         return
-    print(outcome.result.summary)
+    say(outcome.result.summary)
     for line in outcome.problems():
-        print("  " + line)
+        say("  " + line)
 
 
 # --- cleanup, check -------------------------------------------------------------------------------------
