@@ -292,3 +292,45 @@ def test_what_kept_data_saved_inside_a_closed_directory_is_refused_by_the_plan_w
         assert os.readlink(out / "closed/link") == "in" and os.listdir(out / "closed/empty") == []
     else:
         assert (out / "closed/kept.txt").read_bytes() == b"kept only"
+
+
+def _killed_as_nobody(lab: Lab, fn, point: str) -> None:
+    """`fn()` run in a child process as the user other than root, killed (SIGKILL) at the fault
+    point `point`."""
+    from rabtui import faults
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.environ["HOME"] = str(lab.tmp / "home")
+            os.environ[faults.ENV] = point
+            fn()
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, status
+
+
+def test_a_restore_killed_while_the_backups_closed_directories_are_open_leaves_them_closed(open_base, sshd):
+    """A restore by the user other than root opens the backup's closed directories on the medium
+    to read them; killed meanwhile (SIGKILL), it left them open for good: the older backup changed,
+    and each restore and checkpoint of it gave those directories the opened mode. The next run
+    gives them their own modes back, and the restore run again restores them as they were."""
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    in_backup = _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)
+    modes = {p: stat.S_IMODE(os.lstat(in_backup / p).st_mode) for p in ("closed", "read-only")}
+    out = open_base / "out"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+    _killed_as_nobody(lab, lambda: R.restore(lab.load(), lab.store(), "loc", str(data), to=out),
+                      "restore.file_written")
+    summary, problems = _restored_as_nobody(lab, data, to=out, overwrite=True)
+    assert not problems, summary
+    assert {p: stat.S_IMODE(os.lstat(in_backup / p).st_mode) for p in modes} == modes == {"closed": 0,
+                                                                                          "read-only": 0o555}
+    assert _differences(data, out / str(data).lstrip("/")) == ""
+    assert os.listdir(lab.state / "opened") == []

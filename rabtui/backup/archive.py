@@ -380,9 +380,10 @@ def _remove(union: Path, rel: bytes) -> None:
 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool,
-                   replaced: list[bytes]) -> int:
+                   replaced: list[bytes], state_dir=None) -> int:
     """After a complete backup: link the items it wrote for an archive directory into the union.
-    The paths where an older shape gave its place to this backup's go into `replaced`."""
+    The paths where an older shape gave its place to this backup's go into `replaced`. `state_dir`:
+    where the directories opened meanwhile are written down (opened_dirs.opened_to_read)."""
     from rabtui.media import medium_layout
     from rabtui.backup.catalog_update import dir_prefix
 
@@ -399,6 +400,6 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
         except OSError as exc:
             raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
     # a user other than root cannot link from the backup's directories closed on the source
-    with opened_dirs.opened_to_read(os.fsencode(data)):
+    with opened_dirs.opened_to_read(os.fsencode(data), state_dir):
         return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)), replaced,
                                staging=staging)

@@ -193,7 +193,8 @@ class Completion:
         with union:
             for d in archives:
                 replaced: list[bytes] = []
-                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced)
+                linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,
+                                        state_dir=self.cfg.state_dir)
                 self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                      f" medium {medium.id}"))
                 if replaced:

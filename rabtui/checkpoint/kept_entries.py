@@ -59,7 +59,8 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     for kid, root in kept:
         # a user other than root: through the directories of theirs closed on the source
         top = os.path.join(root, under) if under else root
-        with opened_dirs.searchable_on_the_way(root, under), opened_dirs.opened_to_read(top) as was:
+        with opened_dirs.searchable_on_the_way(root, under, store.state_dir), \
+                opened_dirs.opened_to_read(top, store.state_dir) as was:
             closed += [os.path.join(top, d) if d else top for d in was]
             for rel, st in _walk(root, under, unread):
                 if st is None:

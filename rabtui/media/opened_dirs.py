@@ -11,16 +11,18 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from rabtui.media import below
+from rabtui.media.opened_journal import Journal, give_back
 
 OWNER = stat.S_IRWXU
 READ = stat.S_IRUSR | stat.S_IXUSR
 
 
-def open_up(top: bytes, need: int = OWNER, *, as_can: bool = False) -> dict[bytes, int]:
+def open_up(top: bytes, need: int = OWNER, *, as_can: bool = False, journal: Journal | None = None) -> dict[bytes, int]:
     """Each directory at or below `top` that is ours and lacks some of the owner's rights `need`
     given them; returns the st_mode each one had, by its path below `top` (b"": `top`). Root reads
     and writes every directory as it is: nothing to do. `as_can`: one that cannot be changed (a
-    medium mounted read-only) is left as it is, and what reads it says so; else that raises."""
+    medium mounted read-only) is left as it is, and what reads it says so; else that raises.
+    `journal`: each written down there before it is opened (opened_journal)."""
     if os.geteuid() == 0:
         return {}
     me = os.geteuid()
@@ -31,20 +33,26 @@ def open_up(top: bytes, need: int = OWNER, *, as_can: bool = False) -> dict[byte
         return was
     if not stat.S_ISDIR(st.st_mode):
         return was
-    if st.st_mode & need != need and st.st_uid == me and _chmod(top, stat.S_IMODE(st.st_mode) | need, None, as_can):
+    if st.st_mode & need != need and st.st_uid == me and _chmod(top, b"", st, need, None, as_can, journal):
         was[b""] = st.st_mode
     for dirpath, dirnames, _files, fd in os.fwalk(top):    # by descriptor: any depth
         under = dirpath[len(top):].lstrip(b"/")
         for name in dirnames:     # before fwalk goes into them
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            rel = os.path.join(under, name) if under else name
             if stat.S_ISDIR(st.st_mode) and st.st_mode & need != need and st.st_uid == me \
-                    and _chmod(name, stat.S_IMODE(st.st_mode) | need, fd, as_can):
-                was[os.path.join(under, name) if under else name] = st.st_mode
+                    and _chmod(name, rel, st, need, fd, as_can, journal, top):
+                was[rel] = st.st_mode
     return was
 
 
-def _chmod(path: bytes, mode: int, dir_fd: int | None, as_can: bool) -> bool:
+def _chmod(path: bytes, under: bytes, st: os.stat_result, need: int, dir_fd: int | None, as_can: bool,
+           journal: Journal | None = None, top: bytes | None = None) -> bool:
+    """`path` (`under` below `top`; b"": `path` itself) given the rights `need` besides its own."""
+    mode = stat.S_IMODE(st.st_mode) | need
     try:
+        if journal is not None:
+            journal.note(path if top is None else top, under, st, mode)
         os.chmod(path, mode, dir_fd=dir_fd)
     except OSError:
         if not as_can:
@@ -68,23 +76,29 @@ def close_again(top: bytes, was: dict[bytes, int]) -> None:
 
 
 @contextmanager
-def opened_to_read(top: bytes) -> Iterator[dict[bytes, int]]:
+def opened_to_read(top: bytes, state_dir: str | os.PathLike | None = None) -> Iterator[dict[bytes, int]]:
     """The directories at or below `top` in a backup (or an archive's union) that are ours and
     closed to us, opened to be read for the time of the `with` and closed again as they were; yields
-    the modes they have there, by their path below `top`."""
-    was = open_up(top, READ, as_can=True)
+    the modes they have there, by their path below `top`. With `state_dir`, written down there
+    first, and those a killed run left open given back (opened_journal)."""
+    give_back(state_dir)
+    journal = Journal(state_dir)
+    was = open_up(top, READ, as_can=True, journal=journal)
     try:
         yield was
     finally:
         close_again(top, was)
+        journal.done()
 
 
 @contextmanager
-def searchable_on_the_way(root: bytes, rel: bytes) -> Iterator[None]:
+def searchable_on_the_way(root: bytes, rel: bytes, state_dir: str | os.PathLike | None = None) -> Iterator[None]:
     """`root` and the directories below it on the way to `rel` (not `rel` itself) that are ours and
     that we cannot search, made searchable for the time of the `with` (`rel` can be looked at and
     opened) and closed again as they were. Stops where the way ends (a part missing, not a
-    directory, not ours to change)."""
+    directory, not ours to change). `state_dir`: as opened_to_read's."""
+    give_back(state_dir)
+    journal = Journal(state_dir)
     opened: list[tuple[bytes, int]] = []
     try:
         if os.geteuid() != 0:
@@ -99,10 +113,11 @@ def searchable_on_the_way(root: bytes, rel: bytes) -> Iterator[None]:
                     break
                 if st.st_mode & stat.S_IXUSR or st.st_uid != os.geteuid():
                     continue
-                if not _chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IXUSR, None, True):
+                if not _chmod(path, b"", st, stat.S_IXUSR, None, True, journal):
                     break
                 opened.append((path, st.st_mode))
         yield
     finally:
         for path, mode in reversed(opened):
             os.chmod(path, stat.S_IMODE(mode))
+        journal.done()

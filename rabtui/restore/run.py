@@ -186,11 +186,11 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
     with mounting.mounted(medium, emit, cfg.state_dir), Shortcuts() as sc, contextlib.ExitStack() as on_the_way:
         _medium_ready(medium, store, prompter, cancel)
         for root, under in roots_of(cfg, source, row, rel):   # a user other than root: through their closed directories
-            on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under))
+            on_the_way.enter_context(opened_dirs.searchable_on_the_way(root, under, cfg.state_dir))
         item = backup_source_path(cfg, source, row, rel, sc, store)
         pick = as_of(store, source, row, rel, item, sc, roots_of(cfg, source, row, rel)[-1][0])
         for shut in pick.closed if pick is not None else ():   # kept data's, read by a user other than root
-            on_the_way.enter_context(opened_dirs.opened_to_read(shut))
+            on_the_way.enter_context(opened_dirs.opened_to_read(shut, cfg.state_dir))
         item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
@@ -200,7 +200,7 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
                             exact_times=mediamod.labelled_nanoseconds(medium),
                             not_restored=_lost_on_medium(store, source, row, rel, item, sc, onto_local=False))
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
-        with opened_dirs.opened_to_read(item) as closed:
+        with opened_dirs.opened_to_read(item, cfg.state_dir) as closed:
             lost = _lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
