@@ -273,3 +273,17 @@ def test_a_restore_whose_output_cannot_be_written_ends_with_its_own_exit_code(la
     closed.stdout.close()
     err = closed.stderr.read()
     assert (closed.wait(), "Traceback" in err) == (1, False), err
+
+
+def test_a_checkpoint_whose_disc_was_never_written_is_said_so_without_asking_for_it(lab, tmp_path, capsys):
+    """Checkpoint 2 planned, its disc never written: a restore from it asked to insert that disc
+    (there is none), and with no one to answer said there was no readable disc."""
+    from rabtui.checkpoint import prepare
+
+    cfg, store = lab.load(), lab.store()
+    assert prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive) == 2
+    assert _restore(lab, "small", tmp_path / "out", "--checkpoint", "2") == 1
+    err = capsys.readouterr().err
+    assert "checkpoint 2: disc 1 (RAB2D01), which holds " in err and "was never written" in err \
+        and "rabtui checkpoint resume 2" in err and "Insert" not in err, err
+    assert not (tmp_path / "out").exists()

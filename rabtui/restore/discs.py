@@ -28,6 +28,9 @@ from rabtui.restore.staging import ACLS
 PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
 
+NEVER_WRITTEN = ("planned", "skipped")      # states of a disc nothing was written onto
+
+
 def address(dev: str) -> str:
     """xorriso's address of a disc: an image file as `stdio:` (xorriso refuses one below /dev else)."""
     return "stdio:" + dev if os.path.isfile(dev) else dev
@@ -121,13 +124,20 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
     directories opened up there (opened_dirs), by their path below the restored item. Returns the
     restored item's path there."""
     rows = store.all(
-        "SELECT f.*, d.volid FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
+        "SELECT f.*, d.volid, d.state FROM disc_files f LEFT JOIN discs d ON d.number=f.number AND d.disc=f.disc"
         " WHERE f.number=? AND f.source=? AND (f.path=? OR substr(f.path, 1, ?)=?)"
         " ORDER BY f.disc, f.path, f.part",
         (number, source.id, rel, len(rel) + 1, rel + b"/"))
     if not rows:
         raise WorkFailed(f"checkpoint {number} holds nothing at /{fmt.name(rel)} of {source.id}",
                          hint="if the state database was lost: rabtui rebuild-state")
+    unwritten = sorted({(r["disc"], r["volid"], r["state"]) for r in rows if r["state"] in NEVER_WRITTEN})
+    if unwritten:     # no disc to ask for
+        disc, volid, state = unwritten[0]
+        raise WorkFailed(f"checkpoint {number}: disc {disc} ({volid}), which holds /{fmt.name(rel)} of {source.id}"
+                         f" or part of it, was never written ({state})",
+                         hint=f"rabtui checkpoint resume {number} writes it; or restore from a backup or another"
+                              " checkpoint")
     is_file = all(bytes(r["path"]) == rel for r in rows)
     top = os.path.join(staging, b"item")
     with shortpath.alias(Path(os.fsdecode(staging))) as short, shortpath.Shortcuts() as sc:
