@@ -208,3 +208,23 @@ def test_discs_whose_images_are_below_dev_are_restored_from(shm):
     res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=shm / "out")
     assert not res.written.problems(), res.summary
     assert snapshot(shm / "out" / str(data).lstrip("/")) == snapshot(data)
+
+
+def test_a_cut_file_the_target_has_no_room_to_join_is_said_in_a_line(tmp_path, tmpfs, capsys):
+    """Its parts come off the discs into the target's file system, and the whole file is joined
+    beside them: on a 7 MiB file system a 5 MB file's parts fit, the joined file does not. It
+    ended in a traceback (OSError: No space left on device)."""
+    from rabtui.cli import main
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"big.bin": 5_000_000})
+    assert lab.backup(cfg).status == "completed"
+    assert burn_due(cfg, lab.store()) == 1
+    target = tmpfs(tmp_path / "small", "size=7m")
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(target),
+                 "--checkpoint", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"could not join the 2 parts of {lab.src}/data/big.bin that came off the" \
+        f" discs: {target} is full" in err, err
+    assert os.listdir(target) == []

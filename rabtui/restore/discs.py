@@ -5,11 +5,13 @@ files cut into `NAME.partNN-of-MM` (disc_parts.py)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
 
 from pathlib import Path
+from typing import NoReturn
 
 from rabtui import fmt, proc
 from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, xorriso, xorriso_output
@@ -154,7 +156,10 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         bad: list[tuple[bytes, str]] = []
         for path, prs in parts.items():
             under = in_tree(rel, path, is_file)
-            found = disc_parts.join_parts(trees, under, prs, sc, emit, cancel)
+            try:
+                found = disc_parts.join_parts(trees, under, prs, sc, emit, cancel)
+            except OSError as exc:
+                _not_joined(path, len(prs), os.path.dirname(staging), exc)
             if not found:   # the whole file, in the tree of its first part
                 own_time(os.path.join(trees[min(prs, key=lambda p: p["part"])["disc"]], under), prs[0], sc)
             bad += found
@@ -314,6 +319,16 @@ def _xorriso_failure(lines: list[str]) -> str:
             if mark in line:
                 return line.split(mark, 1)[1]
     return "\n".join(lines)[-300:]
+
+
+def _not_joined(path: bytes, parts: int, where: bytes, exc: OSError) -> NoReturn:
+    """The parts of a cut file, off the discs in a staging directory in `where`, could not be
+    joined: why (its file system full, for one), as a restore's failure."""
+    full = _full(where) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    why = f"{full} is full" if full else os.strerror(exc.errno or 0) if exc.errno else str(exc)
+    raise WorkFailed(f"could not join the {parts} parts of /{fmt.name(path)} that came off the discs: {why}",
+                     hint=f"what comes off the discs is put in {full} first: make room there (the whole file"
+                          " beside its parts), then restore again" if full else None) from None
 
 
 def _full(path: bytes) -> str | None:
