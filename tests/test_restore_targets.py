@@ -75,6 +75,16 @@ def test_a_restore_from_discs_needs_room_for_what_it_restores_once(tmp_path, lab
     assert os.listdir(target) == ["tmp"]
 
 
+def test_a_target_out_of_inodes_for_what_comes_off_the_disc_says_so(tmp_path, lab, tmpfs, capsys):
+    """Room for the bytes, no inode left (what `df -h` does not show): said as that, not as a
+    disc that may not be read whole."""
+    target = tmpfs(tmp_path / "few", "size=4m,nr_inodes=8")
+    assert _restore(lab, "d", target, "--checkpoint", "1") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{target} is full: no inode left (df -i)" in err and "verify" not in err, err
+    assert os.listdir(target) == []
+
+
 def _grow(path, size: str) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True, capture_output=True)
 

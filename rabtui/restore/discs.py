@@ -258,9 +258,9 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
             if not done.ok:
                 full = _full(where)
                 if full:
-                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full} is full",
-                                     hint=f"what comes off the discs is put in {full} first: make room there, then"
-                                          " restore again")
+                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full}",
+                                     hint=f"what comes off the discs is put in {fmt.name(where)} first: make room"
+                                          " there, then restore again")
                 why = (f"xorriso was killed by signal {done.killed_by}" if done.killed_by
                        else _xorriso_failure(done.stderr_tail))
                 raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
@@ -325,23 +325,26 @@ def _not_joined(path: bytes, parts: int, where: bytes, exc: OSError) -> NoReturn
     """The parts of a cut file, off the discs in a staging directory in `where`, could not be
     joined: why (its file system full, for one), as a restore's failure."""
     full = _full(where) if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
-    why = f"{full} is full" if full else os.strerror(exc.errno or 0) if exc.errno else str(exc)
+    why = full or (os.strerror(exc.errno) if exc.errno else str(exc))
     raise WorkFailed(f"could not join the {parts} parts of /{fmt.name(path)} that came off the discs: {why}",
-                     hint=f"what comes off the discs is put in {full} first: make room there (the whole file"
-                          " beside its parts), then restore again" if full else None) from None
+                     hint=f"what comes off the discs is put in {fmt.name(where)} first: make room there (the whole"
+                          " file beside its parts), then restore again" if full else None) from None
 
 
 def _full(path: bytes) -> str | None:
-    """`path` as shown, when its file system has less than 1 MiB left (for this user). One that
-    tells no size (ramfs: no blocks at all) is never called full."""
+    """"`path` is full", when its file system has less than 1 MiB left (for this user), or no inode
+    (what `df -h` does not show). One that tells no size (ramfs: no blocks at all) is never called
+    full, nor short of inodes one that counts none."""
     try:
         st = os.statvfs(path)
     except OSError:
         return None
+    if st.f_files and not (st.f_ffree if os.geteuid() == 0 else st.f_favail):
+        return f"{fmt.name(path)} is full: no inode left (df -i)"
     if st.f_blocks == 0:
         return None
     free = st.f_bfree if os.geteuid() == 0 else st.f_bavail
-    return fmt.name(path) if free * st.f_frsize < (1 << 20) else None
+    return f"{fmt.name(path)} is full" if free * st.f_frsize < (1 << 20) else None
 
 
 def _set_link_attrs(start: bytes, target: bytes, mtimes: dict[bytes, int], owners: dict[bytes, tuple[int, int]],
