@@ -89,3 +89,11 @@ def test_a_checkpoint_that_was_never_made(lab):
                            "--to", str(lab.tmp / "nowhere")))
     assert "rabtui: there is no checkpoint 5" in err and "checkpoint status" in err
     assert not (lab.tmp / "nowhere").exists()
+
+
+def test_a_path_to_restore_that_names_no_place_on_the_source(lab):
+    """`.` and `../x` (no path from / on the source) are bad usage, exit 2, as an empty one is."""
+    for path in (".", "../x"):
+        err = _refused(_rabtui(lab.config_path, "restore", "loc", path, "--to", str(lab.tmp / "nowhere")))
+        assert f"rabtui: refusing to restore the unsafe name {path}" in err and "give the path on the source" in err
+    assert not (lab.tmp / "nowhere").exists()

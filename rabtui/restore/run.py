@@ -117,7 +117,10 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     rel = rel_path(path)
     if not rel:
         raise UsageError("give the path to restore (a file or directory of the source)")
-    check_name(rel)
+    try:
+        check_name(rel)
+    except WorkFailed as exc:
+        raise UsageError(exc.message, hint="give the path on the source, from /") from None
     if (to is None) == (not to_source):
         raise UsageError("give exactly one of --to DIR and --to-source")
     if backup and checkpoint is not None:
