@@ -24,7 +24,7 @@ demo: sysdeps venv
 
 test: sysdeps venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
-	@# the tests start rabtui thousands of times: compiled once here, not in each (PYTHONDONTWRITEBYTECODE)
+	@# the tests start rabtui over a thousand times: compiled once here, not in each (PYTHONDONTWRITEBYTECODE)
 	$(PY) -m compileall -q rabtui
 	$(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS)
 
