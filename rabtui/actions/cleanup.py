@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rabtui import fmt
-from rabtui.backup import deletion, recovery, retention
+from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
 from rabtui.errors import LockBusy, WorkFailed
@@ -31,7 +31,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}
-    for r in store.all("SELECT DISTINCT source, medium FROM backups WHERE status='running' ORDER BY source, medium"):
+    for r in records.running_anywhere(store):
         if r["source"] in sources and r["medium"] in media:
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():

@@ -347,6 +347,11 @@ def find_abandoned(store: Store, source: str) -> list:
     return store.all("SELECT * FROM backups WHERE source=? AND status='running' ORDER BY id", (source,))
 
 
+def running_anywhere(store: Store) -> list:
+    """(source, medium) of each row still `running`: a backup going on, or one whose process died."""
+    return store.all("SELECT DISTINCT source, medium FROM backups WHERE status='running' ORDER BY source, medium")
+
+
 def mark_abandoned(store: Store, backup_id: int, note: str) -> None:
     store.execute(
         "UPDATE backups SET status='abandoned', finished=COALESCE(finished, ?), reason=? WHERE id=?",
