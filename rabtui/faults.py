@@ -75,6 +75,9 @@ REPLACE_POINTS = (
 CLEANUP_POINTS = (
     "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them
 )
+# Passed only where a backup that goes had files the union shows: the first of them undone (its
+# link removed, or an older version put back), the others not yet.
+UNDO_POINTS = ("union.undoing",)
 
 
 REBUILD_POINTS = (

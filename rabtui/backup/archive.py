@@ -285,6 +285,8 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
             _remove(union, rel)     # a directory (empty there: the union had none) is no version to link
         else:
             link_into_union(base, union, [rel], staging=staging)
+        if undone == 1:
+            faults.point("union.undoing")
     # where the backup's shape took the place of an older one (a file where it has a directory, a
     # directory where it has a file), the older shape comes back: after its own links went, or
     # half-way, where a run was killed as it replaced one by the other

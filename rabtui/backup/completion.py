@@ -9,7 +9,7 @@ import stat
 from typing import NoReturn
 
 from rabtui import faults, fmt
-from rabtui.backup import history
+from rabtui.backup import history, union_undo
 from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
@@ -191,6 +191,8 @@ class Completion:
             return KEPT, f"{exc}; the data is kept, not linked into the archive union"
         warnings = []
         with union:
+            # a cleanup killed as it undid a backup that is still there: its files first
+            union_undo.settle(medium.path, self.source.id, self.source.archive_paths)
             for d in archives:
                 replaced: list[bytes] = []
                 linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import faults
+from rabtui.backup import union_undo
 from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present, unread_record
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
@@ -28,10 +29,21 @@ def _empty_tree(path: Path) -> Path | None:
     """Crash-safe removal, but for the top directory: the tree renamed to .deleting-<name>
     (atomic) and emptied, the empty directory returned (None: there was no directory). A leftover
     .deleting-* directory is finished by the next cleanup."""
+    return _emptied(_set_aside(path))
+
+
+def _set_aside(path: Path) -> Path | None:
+    """The tree renamed to .deleting-<name> (None: there was no directory)."""
     target = path.parent / f"{DELETING_PREFIX}{path.name}"
     try:
         os.rename(path, target)
     except FileNotFoundError:
+        return None
+    return target
+
+
+def _emptied(target: Path | None) -> Path | None:
+    if target is None:
         return None
     if not stat.S_ISDIR(os.lstat(target).st_mode):     # a symlink planted in its place: only it goes
         os.unlink(target)
@@ -237,6 +249,12 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
                     continue
                 with union:
                     _remove_archive_entries(cfg, medium, c)
+                    # set aside before another run may take the union: the record of the undoing
+                    # (union_undo.py) would have it go back on the undoing of a backup still there
+                    aside = _set_aside(path)
+                    union_undo.end(medium.path, c.source, path.name)
+                emptied.append((c, _emptied(aside)))
+                continue
             emptied.append((c, _empty_tree(path)))
     finally:
         if emptied:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from rabtui.state import changes
 from rabtui.media import medium_layout
+from rabtui.backup import union_undo
 from rabtui.backup.archive import unlink_from_union
+from rabtui.backup.made_order import an_id, made_before
 from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
-from rabtui.state.store import COMPLETE, ID_REACH, OWN_DIR_SQL, Store
+from rabtui.state.store import COMPLETE, OWN_DIR_SQL, Store
 
 
 
@@ -87,12 +89,6 @@ def highest_id(listed: list) -> int:
     return max(ids)
 
 
-def an_id(value) -> bool:
-    """Whether a backup.json's id is one the backups' order goes by: one given by hand from ID_REACH
-    up is none (the ids after it would pass SQLite's largest), nor is a bool."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < ID_REACH
-
-
 # "the source's newest complete backup" below is the one made last (the highest id), whatever its
 # date: one dated ahead by a clock that was wrong would stay the newest for years (store.as_made)
 
@@ -151,6 +147,15 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
         yield
 
 
+def union_settled(cfg, source_id: str, medium_path) -> None:
+    """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint) and holds no
+    union lock: taken only when an undoing is recorded there (union_held: waited for a while)."""
+    if not union_undo.pending(medium_path, source_id):
+        return
+    with union_held(cfg, source_id):
+        union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths))
+
+
 def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
@@ -165,23 +170,20 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) 
              if i != at and info and info.get("status") in COMPLETE and made_before(listed, i, at)]
     older.sort(key=functools.cmp_to_key(lambda a, b: -1 if made_before(listed, b[0], a[0]) else 1))
     older = [p for _, p, _ in older]     # newest first
+    dirs = [d.path for d in cfg.source(source_id).directories if d.kind == "archive"]
+    if not dirs:
+        return 0
+    union_undo.settle(medium_path, source_id, dirs, listed, but=path.name)
+    info = listed[at][2] if at < len(listed) else None
+    if info and info.get("status") in COMPLETE:
+        # until its tree is set aside (deletion.py), a run killed midway is gone back on
+        union_undo.begin(medium_path, source_id, path.name)
     undone = 0
-    for d in cfg.source(source_id).directories:
-        if d.kind == "archive":
-            undone += unlink_from_union(medium_path, source_id, path, d.path, older)
+    for d in dirs:
+        undone += unlink_from_union(medium_path, source_id, path, d, older)
+    if not (info and info.get("status") in COMPLETE):
+        union_undo.end(medium_path, source_id, path.name)
     return undone
-
-
-def made_before(listed: list, a: int, b: int) -> bool:
-    """Whether backup listed[a] (list_backups) was made before listed[b]: by the ids their backup.json
-    record, else by their names. A backup dated ahead by a clock that was wrong is named after
-    those made after it."""
-    if b >= len(listed):      # not listed (no longer a backup's name): every backup there came before it
-        return True
-    ids = [listed[i][2].get("backup_id") if listed[i][2] else None for i in (a, b)]
-    if all(an_id(i) for i in ids):
-        return ids[0] < ids[1]
-    return a < b
 
 
 def undo_written(store: Store, cfg, backup_id: int, emit: Emit = no_emit,

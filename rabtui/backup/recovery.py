@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import proc_table
-from rabtui.backup.history import forget_catalog, made_before, undo_links, union_held, unlink_archive
+from rabtui.backup.history import forget_catalog, undo_links, union_held, unlink_archive
+from rabtui.backup.made_order import made_before
 from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed

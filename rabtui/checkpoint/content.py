@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
+from rabtui.backup import history
 from rabtui.checkpoint import kept_data, kept_off, marks, triggers, xorriso
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout
@@ -40,6 +41,7 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) ->
         raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
     if row["kind"] == "archive":
         medium = cfg.medium(row["medium"])
+        history.union_settled(cfg, source, medium.path)
         root = medium_layout.archive_root(medium.path, source, path)
     else:
         root = medium_layout.backup_data_path(row["path"], path)

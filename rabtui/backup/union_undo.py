@@ -1,0 +1,137 @@
+"""The undoing of a complete backup's union links (a cleanup deleting it), recorded on the medium
+until the backup's tree is set aside (`.linking/.undoing-<backup name>`).
+
+A run killed partway leaves the union without some of the backup's files (or with older versions
+of them) while the backup is still there: a later cleanup may keep it after all (retention changed,
+a checkpoint reads from it), and a checkpoint burned from the union would miss its versions. So the
+next run that changes the union, or reads it for a checkpoint, first gives the union back the
+backup's files that no complete backup made after it replaced (`settle`), as they were before the
+undoing began; a cleanup that still deletes the backup undoes them again. A record whose backup is
+no longer there, or not complete, is dropped: its undoing needs no going back.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from rabtui import privacy
+from rabtui.backup.archive import _joined, _tree, link_into_union
+from rabtui.backup.made_order import made_before
+from rabtui.errors import WorkFailed
+from rabtui.media import below, medium_layout, opened_dirs
+from rabtui.state.store import COMPLETE
+
+PREFIX = ".undoing-"
+
+
+def _record(medium_path, source_id: str, name: str) -> Path:
+    return medium_layout.linking_dir(medium_path, source_id) / f"{PREFIX}{name}"
+
+
+def begin(medium_path, source_id: str, name: str) -> None:
+    """The undoing of backup `name`'s union links recorded, on the disk before any is undone."""
+    record = _record(medium_path, source_id, name)
+    try:
+        privacy.private_dir(record.parent)
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _sync_dir(record.parent)
+    except OSError as exc:
+        raise WorkFailed(f"cannot record the undoing of {name}'s archive links in {record.parent}:"
+                         f" {exc.strerror}") from None
+
+
+def end(medium_path, source_id: str, name: str) -> None:
+    """The record of backup `name`'s undoing removed: its tree is set aside (or its links are back)."""
+    try:
+        os.unlink(_record(medium_path, source_id, name))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise WorkFailed(f"cannot remove {_record(medium_path, source_id, name)}: {exc.strerror}") from None
+
+
+def pending(medium_path, source_id: str) -> list[str]:
+    """The names of the backups whose undoing is recorded on the medium."""
+    try:
+        names = os.listdir(medium_layout.linking_dir(medium_path, source_id))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise WorkFailed(f"cannot read {medium_layout.linking_dir(medium_path, source_id)}: {exc.strerror}") from None
+    return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX)
+                  and medium_layout.BACKUP_NAME.match(n[len(PREFIX):]))
+
+
+def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | None = None,
+           but: str | None = None) -> int:
+    """Each recorded undoing (but that of `but`, which the caller undoes again now) gone back on:
+    the backup's files linked into the union again where no complete backup made after it holds
+    that path (or a file on the way there). The caller holds the source's union lock. `listed`:
+    the source's backups on the medium (list_backups), when read already. Returns how many."""
+    names = [n for n in pending(medium_path, source_id) if n != but]
+    if not names:
+        return 0
+    listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed
+    linked = 0
+    for name in names:
+        at = next((i for i, (n, _, _) in enumerate(listed) if n == name), None)
+        info = listed[at][2] if at is not None else None
+        if info and info.get("status") in COMPLETE:
+            newer = [os.fsencode(p) for i, (_, p, other) in enumerate(listed)
+                     if i != at and other and other.get("status") in COMPLETE and made_before(listed, at, i)]
+            for d in dir_paths:
+                linked += _relink(medium_path, source_id, listed[at][1], d, newer)
+        end(medium_path, source_id, name)
+    return linked
+
+
+def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[bytes]) -> int:
+    data = medium_layout.backup_data_path(path, dir_path)
+    if not data.is_dir():
+        return 0
+    data_b = os.fsencode(data)
+    union = medium_layout.archive_root(medium_path, source_id, dir_path)
+    union.mkdir(parents=True, exist_ok=True)
+    union_b = os.fsencode(union)
+    newer_b = [os.fsencode(medium_layout.backup_data_path(os.fsdecode(p), dir_path)) for p in newer]
+    with opened_dirs.opened_to_read(data_b):
+        rels = [rel for rel_dir, items in _tree(data_b) for name, st in items if not stat.S_ISDIR(st.st_mode)
+                for rel in [_joined(rel_dir, name)]
+                if not _shown(union_b, rel, st) and not any(_holds(b, rel) for b in newer_b)]
+        return link_into_union(data, union, rels, staging=medium_layout.linking_dir(medium_path, source_id))
+
+
+def _shown(union: bytes, rel: bytes, st: os.stat_result) -> bool:
+    """Whether the union's entry at `rel` is the file `st`."""
+    try:
+        there = below.lstat(union, rel)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _holds(base: bytes, rel: bytes) -> bool:
+    """Whether the backup tree `base` has an entry at `rel`, or one other than a directory on the way."""
+    parts = rel.split(b"/")
+    for i in range(1, len(parts) + 1):
+        try:
+            st = below.lstat(base, b"/".join(parts[:i]))
+        except OSError:
+            return False
+        if i == len(parts) or not stat.S_ISDIR(st.st_mode):
+            return True
+    return False
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

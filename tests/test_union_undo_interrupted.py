@@ -1,0 +1,61 @@
+"""A cleanup killed as it undoes the union links of a complete backup it deletes, then that backup
+kept after all (retention changed): the union shows that backup's files again before anything reads
+or changes it, and a checkpoint burned from it holds them. The union lacked the files undone so far
+(or showed older versions) until the backup was deleted, and a checkpoint burned meanwhile missed
+them. Real rsync, a real process killed at its fault point, real xorriso writing an image."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from rabtui.media import medium_layout
+from tests import invariants
+from tests.test_kill_anywhere import _copy, _files, _killed, rabtui
+from tests.trees import Lab, burn_due
+
+SHORT = ("[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+         "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+
+
+def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_on_the_disc(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.with_discs("4MiB", [("arch", "archive")], more=SHORT)
+    arch = lab.src / "arch"
+    _files(arch, {"x": b"x1" * 50, "y": b"y1" * 60, "d/w": b"w1"})
+    store = lab.store()
+    for medium in ("m1", "m2"):     # m2's backup holds the same versions: the guard lets m1's go
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    first = store.one("SELECT * FROM backups WHERE medium='m1'")
+    copies = {r["id"]: _copy(lab, cfg) for r in store.all("SELECT id FROM backups")}
+    _files(arch, {"z": b"z2"})
+    done = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
+
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    _killed(rabtui(lab, "cleanup", "--now", later, point="union.undoing"))
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(arch))
+    shown = {p for p in ("x", "y", "d/w") if (union / p).exists()}
+    assert len(shown) == 2, shown       # killed once the first of its files was undone
+
+    # retention changed: the first backup stays
+    lab.config_path.write_text(lab.config_path.read_text().replace(SHORT, ""))
+    cfg = lab.load()
+    kept = rabtui(lab, "cleanup", "--now", later)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "completed"
+
+    m2 = lab.media[1][1]
+    os.rename(m2, tmp_path / "medium2-away")     # the checkpoint takes the directory from m1's union
+    number = burn_due(cfg, store, asked={"*"})
+    os.rename(tmp_path / "medium2-away", m2)
+    burned = {bytes(r["path"]): r["size"] for r in store.all("SELECT path, size FROM disc_files WHERE number=?",
+                                                             (number,))}
+    top = os.fsencode(str(arch).lstrip("/"))
+    assert {p: burned.get(top + b"/" + p) for p in (b"x", b"y", b"d/w", b"z")} == {
+        b"x": 100, b"y": 120, b"d/w": 2, b"z": 2}, burned
+    assert (union / "x").read_bytes() == b"x1" * 50 and (union / "d/w").read_bytes() == b"w1"
+    assert not os.listdir(medium_layout.linking_dir(lab.media[0][1], "loc"))
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_backups_hold(cfg, store, copies)
