@@ -158,3 +158,44 @@ def test_a_backup_made_after_one_rebuild_state_numbers_anew_is_numbered_above_it
     restored = tmp_path / "out"
     _ok(lab, "restore", "loc", str(doc), "--to", str(restored))
     assert (restored / str(doc).lstrip("/")).read_bytes() == b"onto m1, made last"
+
+
+def test_a_killed_run_after_a_backup_rebuild_state_renumbers_gives_the_union_back_its_version(tmp_path, sshd):
+    """A state database made anew, a backup onto m1 (id 1 again: it clashes with m2's first), then a
+    run onto m1 killed once it linked its new version of x into the union (id 2). rebuild-state
+    numbers the complete backup anew, above every id, and the killed run after it too: undoing the
+    run gives the union that backup's x back, and a checkpoint from the union holds it. The killed
+    run kept 2, was taken for made before the backup, and the union lost x."""
+    from tests import invariants
+    from tests.trees import burn_due
+
+    lab = _lab(tmp_path, sshd)
+    lab.config_path.write_text(lab.config_path.read_text()
+                               + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n')
+    cfg = lab.load()
+    (m1, m1_path), (m2, m2_path) = lab.media
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x0"})
+    _ok(lab, "backup", "web", "--medium", m2)                      # id 1
+    for path in lab.state.glob("rabtui.db*"):                       # lost: made anew by the next run
+        os.unlink(path)
+    _files(lab.src / "arch", {"x": b"x1" * 10})
+    _ok(lab, "backup", "web", "--medium", m1)                      # id 1 again
+    _files(lab.src / "arch", {"x": b"x2" * 20})
+    _killed(rabtui(lab, "backup", "web", "--medium", m1, point="backup.archive_linked"))     # id 2
+    union = medium_layout.archive_root(m1_path, "web", str(lab.src / "arch"))
+    assert (union / "x").read_bytes() == b"x2" * 20
+
+    _ok(lab, "rebuild-state")
+    ids = _ids(m1_path)
+    assert list(ids.values()) == sorted(ids.values()) and ids[min(ids)] > _ids(m2_path)[min(_ids(m2_path))], ids
+    assert (union / "x").read_bytes() == b"x1" * 10
+    store = lab.store()
+    invariants.check_catalog_is_media(cfg, store)
+    away = tmp_path / "m2-away"
+    os.rename(m2_path, away)                                        # the checkpoint reads m1's union
+    number = burn_due(cfg, store, asked={"*"})
+    os.rename(away, m2_path)
+    burned = {bytes(r["path"]): r["size"] for r in store.all("SELECT path, size FROM disc_files WHERE number=?",
+                                                             (number,))}
+    assert burned.get(os.fsencode(str(lab.src / "arch" / "x").lstrip("/"))) == 20, burned

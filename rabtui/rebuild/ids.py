@@ -5,9 +5,10 @@ it by that id), unless
 - another backup found holds the same id: a state database made anew after the old one was lost
   numbers its backups from 1 again, and cron may back up onto it before rebuild-state runs; the
   backup started first keeps the id;
-- keeping it would break the order of the ids of a source's restorable backups on a medium: the
-  catalog's ranges run over those ids, and the first backup after the rebuild extends the ranges
-  of the newest one, so an older backup with a higher id would be said to hold its files.
+- keeping it would break the order of the ids of a source's backups on a medium: the catalog's
+  ranges run over those ids, and the first backup after the rebuild extends the ranges of the
+  newest one, so an older backup with a higher id would be said to hold its files; and a killed
+  run's archive links are undone against the complete backups made before it, by their ids.
 Any other backup gets an id above every id found, in the order of its source's backups there
 and, across media, in the order they started; so do the source's backups on any medium that
 started after it (a backup made later never has an id below one made before it).
@@ -48,17 +49,19 @@ def assign(groups: list[list[Found]], used: int = 0) -> dict[Key, int]:
     fresh = max(max((f.wanted for f in found if f.wanted is not None), default=0), used) + 1
     ids: dict[Key, int] = {}
     last = [0] * len(groups)
-    renumbered: set[str] = set()      # sources one of whose restorable backups got a new id
+    renumbered: set[str] = set()      # sources one of whose backups got a new id
     # in the order the backups started across media, each medium's in its own order: once one of a
     # source's backups gets a new id (above every id), so do those that started after it, on any
-    # medium, else a backup made later would keep an id below it, and be taken for made before it
+    # medium, else a backup made later would keep an id below it, and be taken for made before it.
+    # A killed or failed run too: undoing its archive links gives the union back the versions of
+    # the complete backups made before it, known by their ids.
     for g, f in heapq.merge(*([(g, f) for f in group] for g, group in enumerate(groups)), key=lambda e: e[1].started):
         bid = f.wanted if f.wanted is not None and owner[f.wanted] == f.key else None
-        if bid is None or (f.restorable and (f.key[1] in renumbered or bid <= last[g])):
+        if bid is None or f.key[1] in renumbered or bid <= last[g]:
             bid, fresh = fresh, fresh + 1
-            if f.restorable:
+        if f.restorable or f.wanted is not None:     # a run that recorded no id orders nothing
+            if bid != f.wanted:
                 renumbered.add(f.key[1])
-        if f.restorable:
             last[g] = bid
         ids[f.key] = bid
     return ids
