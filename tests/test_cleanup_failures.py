@@ -90,10 +90,10 @@ def test_a_deletion_failing_midway_counts_only_what_went(tmp_path, monkeypatch):
     first, second = plan.delete
     empty_tree = deletion._empty_tree
 
-    def failing(path):
+    def failing(path, *rest):
         if Path(path).name == second.name:
             raise OSError(5, "Input/output error", str(path))
-        return empty_tree(path)
+        return empty_tree(path, *rest)
 
     monkeypatch.setattr(deletion, "_empty_tree", failing)
     done = cleanup_actions.apply(cfg, store, plan)

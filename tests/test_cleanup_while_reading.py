@@ -149,10 +149,10 @@ def test_rebuild_state_waits_for_no_cleanup_and_a_cleanup_none_for_it(tmp_path, 
     rebuilds: list[subprocess.CompletedProcess] = []
     emptying = deletion._empty_tree
 
-    def rebuild_first(path):
+    def rebuild_first(path, *rest):
         if not rebuilds:
             rebuilds.append(_rabtui(lab, "rebuild-state"))
-        return emptying(path)
+        return emptying(path, *rest)
 
     monkeypatch.setattr(deletion, "_empty_tree", rebuild_first)
     done = cleanup_actions.apply(cfg, store, plan)

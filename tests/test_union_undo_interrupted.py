@@ -18,7 +18,10 @@ SHORT = ("[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks
          "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
 
 
-def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_on_the_disc(tmp_path):
+def _killed_undoing(tmp_path):
+    """Two media, an archive directory backed up onto both, then a newer file onto m1; a cleanup
+    deleting m1's first backup killed once it undid the first of its union links; then retention
+    changed so that a cleanup keeps it. (lab, cfg, store, copies, union)."""
     lab = Lab(tmp_path, media_count=2)
     cfg = lab.with_discs("4MiB", [("arch", "archive")], more=SHORT)
     arch = lab.src / "arch"
@@ -39,13 +42,17 @@ def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_o
     shown = {p for p in ("x", "y", "d/w") if (union / p).exists()}
     assert len(shown) == 2, shown       # killed once the first of its files was undone
 
-    # retention changed: the first backup stays
     lab.config_path.write_text(lab.config_path.read_text().replace(SHORT, ""))
     cfg = lab.load()
     kept = rabtui(lab, "cleanup", "--now", later)
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "completed"
+    return lab, cfg, store, copies, union
 
+
+def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_on_the_disc(tmp_path):
+    lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+    arch = lab.src / "arch"
     m2 = lab.media[1][1]
     os.rename(m2, tmp_path / "medium2-away")     # the checkpoint takes the directory from m1's union
     number = burn_due(cfg, store, asked={"*"})
@@ -57,5 +64,20 @@ def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_o
         b"x": 100, b"y": 120, b"d/w": 2, b"z": 2}, burned
     assert (union / "x").read_bytes() == b"x1" * 50 and (union / "d/w").read_bytes() == b"w1"
     assert not os.listdir(medium_layout.linking_dir(lab.media[0][1], "loc"))
+    invariants.check_catalog_is_media(cfg, store)
+    invariants.check_backups_hold(cfg, store, copies)
+
+
+
+def test_the_next_backup_gives_the_union_back_the_kept_backups_files(tmp_path):
+    lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+    undone, = {"x", "y", "d/w"} - {p for p in ("x", "y", "d/w") if (union / p).exists()}
+    os.unlink(lab.src / "arch" / undone)      # gone from the source: only the kept backup holds it
+    _files(lab.src / "arch", {"n": b"n3"})
+    done = rabtui(lab, "backup", "loc", "--medium", "m1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
+    assert [(union / p).read_bytes() for p in ("x", "y", "d/w", "z", "n")] == [
+        b"x1" * 50, b"y1" * 60, b"w1", b"z2", b"n3"]
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_backups_hold(cfg, store, copies)

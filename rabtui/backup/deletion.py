@@ -25,24 +25,18 @@ from rabtui.state.store import RESTORABLE, Store
 from rabtui.state.store_check import state_failure
 
 
-def _empty_tree(path: Path) -> Path | None:
+def _empty_tree(path: Path, set_aside=None) -> Path | None:
     """Crash-safe removal, but for the top directory: the tree renamed to .deleting-<name>
     (atomic) and emptied, the empty directory returned (None: there was no directory). A leftover
-    .deleting-* directory is finished by the next cleanup."""
-    return _emptied(_set_aside(path))
-
-
-def _set_aside(path: Path) -> Path | None:
-    """The tree renamed to .deleting-<name> (None: there was no directory)."""
+    .deleting-* directory is finished by the next cleanup. `set_aside()` is called once it is renamed
+    (or found not there), before it is emptied."""
     target = path.parent / f"{DELETING_PREFIX}{path.name}"
     try:
         os.rename(path, target)
     except FileNotFoundError:
-        return None
-    return target
-
-
-def _emptied(target: Path | None) -> Path | None:
+        target = None
+    if set_aside is not None:
+        set_aside()
     if target is None:
         return None
     if not stat.S_ISDIR(os.lstat(target).st_mode):     # a symlink planted in its place: only it goes
@@ -249,11 +243,9 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
                     continue
                 with union:
                     _remove_archive_entries(cfg, medium, c)
-                    # set aside before another run may take the union: the record of the undoing
+                    # set aside before another run takes the union: the record of the undoing
                     # (union_undo.py) would have it go back on the undoing of a backup still there
-                    aside = _set_aside(path)
-                    union_undo.end(medium.path, c.source, path.name)
-                emptied.append((c, _emptied(aside)))
+                    emptied.append((c, _empty_tree(path, lambda: _undone(medium, c, union))))
                 continue
             emptied.append((c, _empty_tree(path)))
     finally:
@@ -268,3 +260,10 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
                     say(f"{c.source} {c.name} on {c.medium}: its emptied directory stays: {exc}", done.failed)
                 done.deleted.append(c)
                 say(f"deleted {c.source} {c.name} on {c.medium}: {c.why}")
+
+
+def _undone(medium: Medium, c: Candidate, union: Lock) -> None:
+    """A backup whose archive links are undone, set aside: the record of its undoing goes, and the
+    union is another run's again (its tree is emptied meanwhile)."""
+    union_undo.end(medium.path, c.source, Path(c.path).name)
+    union.release()
