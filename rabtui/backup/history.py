@@ -148,8 +148,9 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
 
 
 def union_settled(cfg, source_id: str, medium_path) -> None:
-    """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint) and holds no
-    union lock: taken only when an undoing is recorded there (union_held: waited for a while)."""
+    """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint)
+    and holds no union lock: taken only when an undoing is recorded there (union_held: waited for
+    a while, then WorkFailed)."""
     if not union_undo.pending(medium_path, source_id):
         return
     with union_held(cfg, source_id):
