@@ -135,3 +135,42 @@ def test_remains_that_another_cleanup_finished_meanwhile_are_no_failure(tmp_path
     plan.leftovers.append(lab.media[0][1] / "loc" / ".deleting-backup-20250101030000")   # gone meanwhile
     done = cleanup_actions.apply(cfg, store, plan)
     assert done.failed == [] and len(done.deleted) == 1
+
+
+def test_the_remains_of_a_deletion_killed_on_a_medium_with_a_device_are_finished(tmp_path, disk_image):
+    """A cleanup killed once it emptied the doomed backups of a medium with a device (unmounted
+    since: a reboot): the next cleanup, which mounts it, finishes those deletions, as its plan and a
+    dry run say it does. It said it deleted them, and left them on the medium for ever (the medium
+    was not mounted yet when it removed the remains)."""
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n').replace(
+        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    cfg = lab.load()
+    t0 = datetime(2026, 4, 1, 3, 0)
+    for day in range(3):
+        write_files(lab.src / "data", {f"d{day}": b"d" * 3000 * day, "v": b"v%d" % day})
+        assert lab.backup(cfg, now=t0 + timedelta(days=day), medium_id="m1").status == "completed"
+    later = (t0 + timedelta(days=8)).isoformat(timespec="minutes")
+    _killed(rabtui(lab, "cleanup", "--now", later, point="cleanup.trees_emptied"))
+    if os.path.ismount(m1):
+        subprocess.run(["umount", str(m1)], check=True)
+
+    dry = rabtui(lab, "cleanup", "--dry-run", "--now", later)
+    assert dry.returncode == 0 and "would delete the remains of an interrupted deletion" in dry.stdout, dry.stdout
+    done = rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not os.path.ismount(m1)
+    subprocess.run(["mount", str(disk_image), str(m1)], check=True)
+    try:
+        left = sorted(os.listdir(m1 / "loc"))
+    finally:
+        subprocess.run(["umount", str(m1)], check=True)
+    assert left == ["backup-20260403030000"], left
+    assert [r["status"] for r in lab.store().all("SELECT status FROM backups ORDER BY id")] == \
+        ["deleted", "deleted", "completed"]

@@ -135,7 +135,39 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
 def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
     from rabtui.media.mounting import mounted
 
-    for path in plan.leftovers:
+    # the remains on a medium with a device are finished once it is mounted, as its deletions are
+    left_on = {m.id: [p for p in plan.leftovers if p.parent.parent == Path(m.path)] for m in cfg.media}
+    _finish_leftovers(store, cfg, [p for p in plan.leftovers if all(p not in ps for ps in left_on.values())],
+                      say, done)
+    for medium in cfg.media:
+        mine = [c for c in plan.delete if c.medium == medium.id]
+        if not mine and not left_on[medium.id]:
+            continue
+        try:
+            with mounted(medium, state_dir=cfg.state_dir):
+                if not medium_present(store, medium):
+                    if mine:
+                        say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now",
+                            done.kept)
+                    continue
+                _finish_leftovers(store, cfg, left_on[medium.id], say, done)
+                if mine:
+                    _delete(cfg, store, medium, mine, say, done)
+        except sqlite3.Error as exc:
+            # the catalog cannot forget what was emptied: the next media's backups stay as they are
+            failure = state_failure(exc, store.path).message
+            say(f"medium {medium.id}: cleanup stopped, the next media not touched: {failure}; once there is room,"
+                " the next cleanup forgets the backups this one emptied", done.failed)
+            break
+        except Exception as exc:  # one medium's trouble must not stop the others
+            if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
+                raise
+            say(f"medium {medium.id}: cleanup stopped: {exc}", done.failed)
+
+
+def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: Applied) -> None:
+    """The remains of interrupted deletions (plan.leftovers) removed, the medium they are on there."""
+    for path in paths:
         if not os.path.lexists(path):     # finished by a cleanup that ran meanwhile
             continue
         # killed before the catalog had forgotten the backup: it does so now, before the directory
@@ -150,26 +182,6 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
             say(f"could not finish an interrupted deletion: {path}: {exc}", done.failed)
             continue
         say(f"finished an interrupted deletion: {path}")
-    for medium in cfg.media:
-        mine = [c for c in plan.delete if c.medium == medium.id]
-        if not mine:
-            continue
-        try:
-            with mounted(medium, state_dir=cfg.state_dir):
-                if not medium_present(store, medium):
-                    say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now", done.kept)
-                    continue
-                _delete(cfg, store, medium, mine, say, done)
-        except sqlite3.Error as exc:
-            # the catalog cannot forget what was emptied: the next media's backups stay as they are
-            failure = state_failure(exc, store.path).message
-            say(f"medium {medium.id}: cleanup stopped, the next media not touched: {failure}; once there is room,"
-                " the next cleanup forgets the backups this one emptied", done.failed)
-            break
-        except Exception as exc:  # one medium's trouble must not stop the others
-            if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
-                raise
-            say(f"medium {medium.id}: cleanup stopped: {exc}", done.failed)
 
 
 def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
