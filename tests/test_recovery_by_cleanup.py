@@ -45,3 +45,36 @@ def test_a_cleanup_with_its_medium_there_records_a_run_killed_complete(tmp_path)
     assert back.returncode == 0, back.stdout + back.stderr
     assert "interrupted" not in back.stdout + back.stderr
     assert store.one("SELECT link_dest FROM backups ORDER BY id DESC LIMIT 1")["link_dest"] == killed["id"]
+
+
+def test_a_medium_that_cannot_be_mounted_leaves_the_killed_runs_on_the_others_to_the_cleanup(tmp_path, disk_image):
+    """A source has a run killed complete on each of two media; the first's device cannot be
+    mounted now (unplugged): the cleanup says so and still records the run on the second, which is
+    there. It left that one `running` too, as if every medium of the source had failed."""
+    import os
+    import subprocess
+
+    from tests.test_kill_anywhere import _killed
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("data", "standard"), ("arch", "archive")])
+    m1 = lab.media[0][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    _files(lab.src / "data", {"a": b"a1"})
+    _files(lab.src / "arch", {"x": b"x1"})
+    for medium in ("m1", "m2"):
+        _killed(rabtui(lab, "backup", "loc", "--medium", medium, point="backup.json_written"))
+        if os.path.ismount(m1):
+            subprocess.run(["umount", str(m1)], check=True)
+    store = lab.store()
+    assert [r["status"] for r in store.all("SELECT status FROM backups ORDER BY id")] == ["running", "running"]
+    os.rename(disk_image, tmp_path / "unplugged.img")
+
+    cleanup = rabtui(lab, "cleanup")
+    out = cleanup.stdout + cleanup.stderr
+    assert cleanup.returncode == 0, out
+    assert "cannot mount" in out, out
+    assert [r["status"] for r in store.all("SELECT medium, status FROM backups ORDER BY id")] == \
+        ["running", "completed"], out

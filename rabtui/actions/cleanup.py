@@ -11,7 +11,7 @@ from rabtui import fmt
 from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
-from rabtui.errors import LockBusy, WorkFailed
+from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media import mounting
 from rabtui.ops import notify
@@ -38,13 +38,15 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
         try:
             with source_lock(cfg, source_id):
                 for medium in on:
-                    with mounting.mounted(medium, emit, cfg.state_dir):
-                        if retention.medium_present(store, medium):
-                            recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
+                    try:
+                        with mounting.mounted(medium, emit, cfg.state_dir):
+                            if retention.medium_present(store, medium):
+                                recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
+                    except RabtuiError as exc:     # a device that cannot be mounted, say: the next run tries again
+                        emit(Event(WARNING, f"{source_id}: its interrupted backups on medium {medium.id} are left"
+                                            f" for the next run: {exc}"))
         except LockBusy:
             continue
-        except WorkFailed as exc:      # a device that cannot be mounted, say: the next run tries again
-            emit(Event(WARNING, f"{source_id}: its interrupted backups are left for the next run: {exc}"))
 
 
 def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
