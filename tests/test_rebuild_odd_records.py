@@ -364,3 +364,26 @@ def test_ids_are_written_on_a_medium_with_a_device_mounted_again_once_the_databa
         assert _ids_on_medium(lab) == _ids_in_database(lab)
     finally:
         subprocess.run(["umount", str(medium)], check=True)
+
+
+def test_a_backup_kept_by_rebuild_state_stays_once_its_record_is_corrected(two_backups):
+    """The operator corrects the damaged backup.json of a backup rebuild-state recorded as failed and
+    kept, and a cleanup (run-due's, say) comes before the rebuild-state the report asks for: the
+    cleanup keeps it and says what to do. It deleted it as a failed run, complete as it is."""
+    from datetime import datetime, timedelta
+
+    lab, first = two_backups
+    original = first.read_text()
+    first.write_text("[1, 2]")
+    assert _rabtui(lab, "rebuild-state").returncode == 3
+    first.write_text(original)                  # corrected
+
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="minutes")
+    done = _rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert first.exists(), done.stdout
+    assert f"keeping {first.parent.name}: its backup.json says completed" in done.stdout, done.stdout
+    assert "rebuild-state" in done.stdout, done.stdout
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [s for _, s, _ in _backups(lab)] == ["completed", "completed"]

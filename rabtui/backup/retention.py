@@ -95,11 +95,19 @@ class Plan:
 
 def unread_record(backup_path: str | None) -> str | None:
     """Why the failed or abandoned backup at `backup_path` may be complete after all, or None. A
-    medium that is not there now says nothing: deletion asks again once it is (mounted by then)."""
+    medium that is not there now says nothing: deletion asks again once it is (mounted by then).
+    One whose backup.json says it is restorable had its record corrected by hand since it was found
+    damaged (rebuild-state or a recovery kept it): the database records it so once rebuild-state
+    has read it again."""
     path = Path(backup_path) if backup_path else None
     if path is None or not path.is_dir():
         return None
-    why = medium_layout.not_a_run(path, medium_layout.read_backup_json(path))
+    info = medium_layout.read_backup_json(path)
+    said = info.get("status") if info else None
+    if said in RESTORABLE:
+        return (f"its backup.json says {said}, the state database does not: it may be a complete backup (run"
+                " `rabtui rebuild-state` to record it as its backup.json says, or delete the directory)")
+    why = medium_layout.not_a_run(path, info)
     return why and f"its backup.json: {why}; it may be a complete backup {TO_DO}"
 
 
