@@ -78,3 +78,38 @@ def test_a_medium_that_cannot_be_mounted_leaves_the_killed_runs_on_the_others_to
     assert "cannot mount" in out, out
     assert [r["status"] for r in store.all("SELECT medium, status FROM backups ORDER BY id")] == \
         ["running", "completed"], out
+
+
+def test_a_dry_run_names_the_killed_runs_the_cleanup_would_recover_first(tmp_path):
+    """A run killed complete, its medium there: the cleanup records it first, and the backup before
+    it is then no longer the newest and goes. A dry run, which recovers nothing, said nothing of it
+    and that nothing would go: it names the run, what its backup.json says, and that the cleanup
+    may delete more than it says."""
+    from datetime import datetime, timedelta
+
+    from tests.test_kill_anywhere import _killed
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    _files(lab.src / "data", {"a": b"a1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "data", {"a": b"a2"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
+    store = lab.store()
+    first, killed = store.all("SELECT * FROM backups ORDER BY id")
+    later = (datetime.now() + timedelta(days=8)).isoformat(timespec="minutes")
+
+    dry = rabtui(lab, "cleanup", "--dry-run", "--now", later)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert (f"the cleanup would first recover the interrupted backup loc {killed['name']} on m1 (its backup.json"
+            " says completed)") in dry.stdout, dry.stdout
+    assert "may delete more or less than it says" in dry.stdout, dry.stdout
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "running"
+    real = rabtui(lab, "cleanup", "--now", later)
+    assert real.returncode == 0, real.stdout + real.stderr
+    assert f"deleting loc {first['name']} on m1" in real.stdout, real.stdout
+    assert "would first recover" not in real.stdout, real.stdout

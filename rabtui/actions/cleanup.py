@@ -6,6 +6,7 @@ applied."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from rabtui import fmt
 from rabtui.backup import deletion, records, recovery, retention
@@ -13,9 +14,9 @@ from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import WARNING, Emit, Event
-from rabtui.media import mounting
+from rabtui.media import medium_layout, mounting
 from rabtui.ops import notify
-from rabtui.state import jobs
+from rabtui.state import jobs, locks
 from rabtui.state.store import Store
 
 Plan = retention.Plan
@@ -49,13 +50,37 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
             continue
 
 
-def plan(cfg: Config, store: Store, now: datetime | None = None) -> Plan:
+def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool = False) -> Plan:
     """What cleanup would delete now, judged across all media at once (writes nothing), with each
     medium that has a device mounted as the cleanup mounts it to delete: what is on it is read
     (a backup whose record cannot be read is kept, what it frees is counted), so that the plan, and
-    a dry run, say what the cleanup does."""
+    a dry run, say what the cleanup does. A dry run recovers no killed run (recover): those the
+    cleanup would recover first are named in its notes, with what that may change."""
     with mounting.all_mounted(cfg.media, state_dir=cfg.state_dir):
-        return retention.plan_cleanup(cfg, store, now=now)
+        made = retention.plan_cleanup(cfg, store, now=now)
+        if dry_run:
+            made.notes[:0] = _not_recovered(cfg, store)
+        return made
+
+
+def _not_recovered(cfg: Config, store: Store) -> list[str]:
+    """The killed runs on the media that are here that `recover` would recover before the plan is
+    made (a source whose backup runs now left out), each said with what its backup.json says."""
+    media = {m.id: m for m in cfg.media}
+    sources = {s.id for s in cfg.sources}
+    out = []
+    for r in store.all("SELECT * FROM backups WHERE status='running' ORDER BY source, medium, id"):
+        medium = media.get(r["medium"])
+        if (r["source"] not in sources or medium is None or locks.source_lock(cfg.state_dir, r["source"]).is_held()
+                or not retention.medium_present(store, medium)):
+            continue
+        path = Path(r["path"]) if r["dir_made"] != 0 and r["path"] else None
+        info = medium_layout.read_backup_json(path) if path is not None and path.is_dir() else None
+        said = f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
+        out.append(f"the cleanup would first recover the interrupted backup {r['source']} {r['name']} on {r['medium']}"
+                   f" ({said}), as the next backup of {r['source']} would: this dry run does not, and the cleanup"
+                   " may delete more or less than it says")
+    return out
 
 
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:
