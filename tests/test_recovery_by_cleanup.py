@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rabtui.state import locks
 from tests import invariants
-from tests.test_kill_anywhere import _backed_up_on_m1, _copy, _files, _killed_then_away, rabtui
+from tests.test_kill_anywhere import _backed_up_on_m1, _copy, _files, _killed, _killed_then_away, rabtui
 
 
 def test_a_cleanup_with_its_medium_there_records_a_run_killed_complete(tmp_path):
@@ -54,7 +54,6 @@ def test_a_medium_that_cannot_be_mounted_leaves_the_killed_runs_on_the_others_to
     import os
     import subprocess
 
-    from tests.test_kill_anywhere import _killed
     from tests.trees import Lab
 
     lab = Lab(tmp_path, media_count=2)
@@ -87,7 +86,6 @@ def test_a_dry_run_names_the_killed_runs_the_cleanup_would_recover_first(tmp_pat
     may delete more than it says."""
     from datetime import datetime, timedelta
 
-    from tests.test_kill_anywhere import _killed
     from tests.trees import Lab
 
     lab = Lab(tmp_path, media_count=1)
@@ -113,3 +111,40 @@ def test_a_dry_run_names_the_killed_runs_the_cleanup_would_recover_first(tmp_pat
     assert real.returncode == 0, real.stdout + real.stderr
     assert f"deleting loc {first['name']} on m1" in real.stdout, real.stdout
     assert "would first recover" not in real.stdout, real.stdout
+
+
+def test_a_backup_refused_while_a_cleanup_recovers_its_source_names_the_cleanup(tmp_path):
+    """A cleanup holds a source's lock while it undoes a killed run of it: a backup of the source
+    started meanwhile is refused naming the cleanup, not "a backup of loc is already running"."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rabtui import faults
+
+    lab, cfg, store, copies = _backed_up_on_m1(tmp_path)
+    _files(lab.src / "arch", {"x": b"x2" * 10})
+    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.archive_linked"))
+    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup"],
+                               env={**os.environ, faults.STOP_ENV: "backup.union_linking"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open(f"/proc/{cleanup.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the cleanup never came to put the older version back")
+        refused = rabtui(lab, "backup", "loc", "--medium", "m1")
+    finally:
+        os.kill(cleanup.pid, signal.SIGCONT)
+        out, err = cleanup.communicate(timeout=60)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0, said
+    assert "a cleanup recovering loc's interrupted backups is running" in said, said
+    assert cleanup.returncode == 0, out + err
+    assert "marked abandoned" in out, out

@@ -37,7 +37,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():
         try:
-            with source_lock(cfg, source_id):
+            with source_lock(cfg, source_id, by=f"a cleanup recovering {source_id}'s interrupted backups"):
                 for medium in on:
                     try:
                         with mounting.mounted(medium, emit, cfg.state_dir):

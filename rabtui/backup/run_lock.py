@@ -16,11 +16,12 @@ _RUNNING_LOCK = threading.Lock()
 
 
 @contextmanager
-def source_lock(cfg: Config, source_id: str):
+def source_lock(cfg: Config, source_id: str, by: str | None = None):
     """The source's lock file (other processes), plus a guard against a second thread of this
-    process; a caller that took the lock file itself (run-due, the CLI) is let through."""
+    process; a caller that took the lock file itself (run-due, the CLI) is let through. `by`: what
+    holds it, when not a backup (as a backup refused meanwhile says it)."""
     key = (str(cfg.state_dir), source_id)
-    lock = locks.source_lock(cfg.state_dir, source_id)
+    lock = locks.source_lock(cfg.state_dir, source_id, by=by)
     with _RUNNING_LOCK:
         if key in _RUNNING:
             raise LockBusy(f"a backup of {source_id} is already running in this process (pid {os.getpid()})")
