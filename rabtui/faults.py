@@ -27,6 +27,9 @@ BACKUP_POINTS = (
     "backup.json_written",         # step 7: backup.json says complete, the database row not yet
     "backup.step7",
 )
+# Passed by every backup, inside step 3: its directory made, the database not yet told so (it takes
+# the name the run planned for that of another backup's there, and touches nothing).
+DIR_POINTS = ("backup.dir_made",)
 # Passed only by a backup that links new files into an archive directory's union: a file's link
 # made under a temporary name there, not yet renamed to its own.
 UNION_POINTS = ("backup.union_linking",)

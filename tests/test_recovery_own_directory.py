@@ -59,3 +59,27 @@ def test_a_run_killed_before_its_directory_never_takes_an_older_backup_of_its_na
     assert store.one("SELECT status FROM backups WHERE name=?", (older.path.name,))["status"] == "completed"
     invariants.check_json_agrees(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_run_killed_as_it_made_its_directory_leaves_no_empty_directory(tmp_path):
+    """Killed once its directory was made, before its row said so: the next run's recovery takes
+    it for a run that made none, and left that empty directory on the medium for ever (no cleanup
+    deletes a directory whose run made none). An empty one at the names the run could have given
+    is removed; another backup's, under one of those names, never is."""
+    lab, cfg = _local_lab(tmp_path)
+    when = datetime.now().replace(microsecond=0)
+    older = lab.backup(cfg, now=when, medium_id="m1")          # takes the planned name: the run makes -2
+    assert older.status == "completed", older.reason
+    as_made = snapshot(older.path)
+    for path in lab.state.glob("rabtui.db*"):      # lost: made anew by the next run
+        os.unlink(path)
+
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(lab.config_path), when.isoformat(), "m1", "-"],
+                            env={**os.environ, faults.ENV: "backup.dir_made"}, capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    made = older.path.with_name(older.path.name + "-2")
+    assert made.is_dir() and not os.listdir(made)
+    after = rabtui(lab, "backup", "loc")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert not os.path.lexists(made), after.stdout
+    assert snapshot(older.path) == as_made

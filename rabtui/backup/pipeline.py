@@ -289,6 +289,7 @@ class _Run(Completion):
         try:
             self._close_medium(medium)
             path = medium_layout.make_backup_dir(medium.path, self.source.id, self.when, taken)
+            faults.point("backup.dir_made")
             rec.made(path)
             (path / "data").mkdir()
             gone = media.left_since_checked(medium, info, path)

@@ -4,6 +4,7 @@ rows) and marked abandoned."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -110,6 +111,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                     done += f"its partial directory could not be deleted ({exc.strerror}); it is never used as a base"
         elif not made:
             done = "it ended before it made its directory (step 3): nothing of it is on the medium"
+            if row["path"] and _on_its_medium(store, cfg, row) and _empty_dir_removed(store, row):
+                done = "it was killed as it made its directory (step 3): that directory, empty, was removed"
         else:
             done = "its directory is not there (medium not mounted, or never created)"
         forget_catalog(store, row)
@@ -167,6 +170,33 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}{how}: "
                             f"{undone} archive link(s) undone, its partial directory was deleted"))
     return not_undone
+
+
+def _empty_dir_removed(store: Store, row) -> bool:
+    """The directory a run killed in step 3 made before its row said so, removed when it is empty:
+    of the names the run could give it (its planned one, then -2, -3 ...: make_backup_dir), one no
+    other row holds. Another backup's directory there is never empty (its record and data/ are
+    made with it), and no run of the source makes one now (the caller holds the source lock)."""
+    planned = Path(row["path"])
+    base = medium_layout.BACKUP_NAME.match(planned.name)
+    if base is None:
+        return False
+    held = {r["name"] for r in store.all("SELECT name FROM backups WHERE medium=? AND source=? AND id<>?",
+                                         (row["medium"], row["source"], row["id"]))}
+    stem = f"backup-{base.group(1)}"
+    try:
+        names = [n for n in os.listdir(planned.parent) if n not in held and (n == stem or (
+            n.startswith(stem + "-") and n[len(stem) + 1:].isdigit()))]
+    except OSError:
+        return False
+    removed = False
+    for name in names:
+        try:
+            os.rmdir(planned.parent / name)      # only an empty directory goes
+            removed = True
+        except OSError:
+            continue
+    return removed
 
 
 def _unknown_running(rows: dict, name: str, info: dict | None) -> bool:
