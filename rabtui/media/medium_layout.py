@@ -160,7 +160,7 @@ def not_a_run(backup_path: str | os.PathLike, info: dict | None) -> str | None:
     its record before its first file, by atomic replace: a record that cannot be read (an entry at
     its name that is no record, or none beside files in data/), or says no status of rabtui's, was
     damaged, lost or edited since, and its backup may be complete. Such a backup is never deleted:
-    not by the recovery of its run, nor by a cleanup, and rebuild-state leaves it out."""
+    not by the recovery of its run, nor by a cleanup, and rebuild-state records it as failed, kept."""
     path = Path(backup_path)
     if info is not None:
         status = info.get("status")
