@@ -148,3 +148,33 @@ def test_a_backup_refused_while_a_cleanup_recovers_its_source_names_the_cleanup(
     assert "a cleanup recovering loc's interrupted backups is running" in said, said
     assert cleanup.returncode == 0, out + err
     assert "marked abandoned" in out, out
+
+
+def test_a_mount_point_that_cannot_be_made_leaves_the_cleanup_going(tmp_path, disk_image):
+    """The mount point of a medium with a device is a file now (no directory can be made there to
+    mount it on): the cleanup says so for that medium's killed run and goes on, run-due's too. It
+    ended in a traceback, and run-due's cleanup failed whole."""
+    import os
+    import subprocess
+
+    from tests.trees import Lab
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    _files(lab.src / "data", {"a": b"a1"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
+    if os.path.ismount(m1):
+        subprocess.run(["umount", str(m1)], check=True)
+    os.rmdir(m1)
+    m1.write_text("not a directory")
+
+    for args in (["cleanup"], ["run-due"]):
+        done = rabtui(lab, *args)
+        out = done.stdout + done.stderr
+        assert "Traceback" not in out, out
+        assert done.returncode == 0, out
+        assert "its interrupted backups on medium m1 are left for the next run" in out, out
+    assert lab.store().one("SELECT status FROM backups")["status"] == "running"

@@ -43,9 +43,10 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
                         with mounting.mounted(medium, emit, cfg.state_dir):
                             if retention.medium_present(store, medium):
                                 recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
-                    except RabtuiError as exc:     # a device that cannot be mounted, say: the next run tries again
+                    except (RabtuiError, OSError) as exc:     # a device that cannot be mounted: the next run tries
+                        why = exc if isinstance(exc, RabtuiError) else f"{exc.filename}: {exc.strerror}"
                         emit(Event(WARNING, f"{source_id}: its interrupted backups on medium {medium.id} are left"
-                                            f" for the next run: {exc}"))
+                                            f" for the next run: {why}"))
         except LockBusy:
             continue
 
