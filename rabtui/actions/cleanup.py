@@ -77,7 +77,8 @@ def _not_recovered(cfg: Config, store: Store) -> list[str]:
             continue
         path = Path(r["path"]) if r["dir_made"] != 0 and r["path"] else None
         info = medium_layout.read_backup_json(path) if path is not None and path.is_dir() else None
-        said = f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
+        said = (f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
+                if path is not None else "it ended before it made its directory")
         out.append(f"the cleanup would first recover the interrupted backup {r['source']} {r['name']} on {r['medium']}"
                    f" ({said}), as the next backup of {r['source']} would: this dry run does not, and the cleanup"
                    " may delete more or less than it says")
