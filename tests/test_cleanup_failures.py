@@ -174,3 +174,30 @@ def test_the_remains_of_a_deletion_killed_on_a_medium_with_a_device_are_finished
     assert left == ["backup-20260403030000"], left
     assert [r["status"] for r in lab.store().all("SELECT status FROM backups ORDER BY id")] == \
         ["deleted", "deleted", "completed"]
+
+
+def test_a_dry_run_that_cannot_unmount_a_medium_says_it_stays_mounted(tmp_path, disk_image):
+    """A killed backup left a medium with a device mounted; the dry run, the last user of it,
+    unmounts it as it ends, and a process working in it keeps it busy: the dry run says the
+    medium could not be unmounted (it said nothing, and left it mounted)."""
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    m1 = lab.media[0][1]
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    write_files(lab.src / "data", {"a": b"a1"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.step5"))
+    assert os.path.ismount(m1)
+    holder = subprocess.Popen(["sleep", "60"], cwd=m1)
+    try:
+        dry = rabtui(lab, "cleanup", "--dry-run")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"cannot unmount {m1}" in dry.stdout and "busy" in dry.stdout, dry.stdout
+    assert os.path.ismount(m1)
+    done = rabtui(lab, "cleanup", "--dry-run")        # its last user again: unmounted now
+    assert done.returncode == 0 and not os.path.ismount(m1), done.stdout + done.stderr

@@ -13,7 +13,7 @@ from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
-from rabtui.events import WARNING, Emit, Event
+from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.media import medium_layout, mounting
 from rabtui.ops import notify
 from rabtui.state import jobs, locks
@@ -51,13 +51,15 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
             continue
 
 
-def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool = False) -> Plan:
+def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool = False,
+         emit: Emit = no_emit) -> Plan:
     """What cleanup would delete now, judged across all media at once (writes nothing), with each
     medium that has a device mounted as the cleanup mounts it to delete: what is on it is read
     (a backup whose record cannot be read is kept, what it frees is counted), so that the plan, and
     a dry run, say what the cleanup does. A dry run recovers no killed run (recover): those the
-    cleanup would recover first are named in its notes, with what that may change."""
-    with mounting.all_mounted(cfg.media, state_dir=cfg.state_dir):
+    cleanup would recover first are named in its notes, with what that may change. `emit` hears
+    of the mounting (a medium left mounted: its WARNING)."""
+    with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir):
         made = retention.plan_cleanup(cfg, store, now=now)
         if dry_run:
             made.notes[:0] = _not_recovered(cfg, store)

@@ -53,7 +53,7 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     or a deletion did."""
     try:
         cleanup_actions.recover(cfg, store, lambda event: emit(Event(LOG, event.message)))
-        plan = cleanup_actions.plan(cfg, store, now=clock)
+        plan = cleanup_actions.plan(cfg, store, now=clock, emit=lambda event: emit(Event(LOG, event.message)))
         if not cleanup_actions.has_work(plan):
             jobs.prune_events(store)
             return EXIT_OK

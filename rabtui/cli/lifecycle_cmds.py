@@ -173,7 +173,8 @@ def cmd_cleanup(args) -> int:
     store = open_store(cfg)
     if not args.dry_run:
         cleanup_actions.recover(cfg, store, lambda event: print(fmt.name(event.message)))
-    plan = cleanup_actions.plan(cfg, store, now=_now(args), dry_run=args.dry_run)
+    plan = cleanup_actions.plan(cfg, store, now=_now(args), dry_run=args.dry_run,
+                                emit=lambda event: event.kind == WARNING and print(fmt.name(event.message)))
     for line in cleanup_actions.plan_lines(plan, args.dry_run):
         print(line)
     if args.dry_run:
