@@ -6,7 +6,6 @@ applied."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from rabtui import fmt
 from rabtui.backup import deletion, records, recovery, retention
@@ -14,9 +13,9 @@ from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import WARNING, Emit, Event, no_emit
-from rabtui.media import medium_layout, mounting
+from rabtui.media import mounting
 from rabtui.ops import notify
-from rabtui.state import jobs, locks
+from rabtui.state import jobs
 from rabtui.state.store import Store
 
 Plan = retention.Plan
@@ -32,8 +31,8 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}
-    for r in records.running_anywhere(store):
-        if r["source"] in sources and r["medium"] in media:
+    for r in records.running_rows(store):
+        if r["source"] in sources and r["medium"] in media and media[r["medium"]] not in waiting.get(r["source"], ()):
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():
         try:
@@ -62,29 +61,8 @@ def plan(cfg: Config, store: Store, now: datetime | None = None, dry_run: bool =
     with mounting.all_mounted(cfg.media, emit, state_dir=cfg.state_dir):
         made = retention.plan_cleanup(cfg, store, now=now)
         if dry_run:
-            made.notes[:0] = _not_recovered(cfg, store)
+            made.notes[:0] = recovery.would_recover(cfg, store)
         return made
-
-
-def _not_recovered(cfg: Config, store: Store) -> list[str]:
-    """The killed runs on the media that are here that `recover` would recover before the plan is
-    made (a source whose backup runs now left out), each said with what its backup.json says."""
-    media = {m.id: m for m in cfg.media}
-    sources = {s.id for s in cfg.sources}
-    out = []
-    for r in store.all("SELECT * FROM backups WHERE status='running' ORDER BY source, medium, id"):
-        medium = media.get(r["medium"])
-        if (r["source"] not in sources or medium is None or locks.source_lock(cfg.state_dir, r["source"]).is_held()
-                or not retention.medium_present(store, medium)):
-            continue
-        path = Path(r["path"]) if r["dir_made"] != 0 and r["path"] else None
-        info = medium_layout.read_backup_json(path) if path is not None and path.is_dir() else None
-        said = (f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
-                if path is not None else "it ended before it made its directory")
-        out.append(f"the cleanup would first recover the interrupted backup {r['source']} {r['name']} on {r['medium']}"
-                   f" ({said}), as the next backup of {r['source']} would: this dry run does not, and the cleanup"
-                   " may delete more or less than it says")
-    return out
 
 
 def apply(cfg: Config, store: Store, plan: Plan, now: datetime | None = None) -> Applied:

@@ -347,9 +347,9 @@ def find_abandoned(store: Store, source: str) -> list:
     return store.all("SELECT * FROM backups WHERE source=? AND status='running' ORDER BY id", (source,))
 
 
-def running_anywhere(store: Store) -> list:
-    """(source, medium) of each row still `running`: a backup going on, or one whose process died."""
-    return store.all("SELECT DISTINCT source, medium FROM backups WHERE status='running' ORDER BY source, medium")
+def running_rows(store: Store) -> list:
+    """Every row still `running`, by source, medium and id: a backup going on, or a killed one's."""
+    return store.all("SELECT * FROM backups WHERE status='running' ORDER BY source, medium, id")
 
 
 def mark_abandoned(store: Store, backup_id: int, note: str) -> None:

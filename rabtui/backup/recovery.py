@@ -14,12 +14,14 @@ from pathlib import Path
 from rabtui import proc_table
 from rabtui.backup.history import forget_catalog, undo_links, union_held, unlink_archive
 from rabtui.backup.made_order import made_before
-from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers
+from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers, running_rows
+from rabtui.backup.retention import medium_present
 from rabtui.config import Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
+from rabtui.state.locks import source_lock
 from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, Store
 
 
@@ -276,3 +278,25 @@ def _reason(info: dict) -> str | None:
     if reason is not None and not isinstance(reason, str):   # a hand-edited backup.json
         reason = str(reason)
     return reason
+
+
+def would_recover(cfg, store: Store) -> list[str]:
+    """The killed runs on the media that are here that a cleanup recovers before it plans
+    (actions/cleanup.recover; a source whose backup runs now left out), a sentence each with what
+    its backup.json says: what a dry run, which recovers none, says of them."""
+    media = {m.id: m for m in cfg.media}
+    sources = {s.id for s in cfg.sources}
+    out = []
+    for r in running_rows(store):
+        medium = media.get(r["medium"])
+        if (r["source"] not in sources or medium is None or source_lock(cfg.state_dir, r["source"]).is_held()
+                or not medium_present(store, medium)):
+            continue
+        path = Path(r["path"]) if r["dir_made"] != 0 and r["path"] else None
+        info = medium_layout.read_backup_json(path) if path is not None and path.is_dir() else None
+        said = (f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
+                if path is not None else "it ended before it made its directory")
+        out.append(f"the cleanup would first recover the interrupted backup {r['source']} {r['name']} on {r['medium']}"
+                   f" ({said}), as the next backup of {r['source']} would: this dry run does not, and the cleanup"
+                   " may delete more or less than it says")
+    return out
