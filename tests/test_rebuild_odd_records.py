@@ -387,3 +387,109 @@ def test_a_backup_kept_by_rebuild_state_stays_once_its_record_is_corrected(two_b
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
     assert [s for _, s, _ in _backups(lab)] == ["completed", "completed"]
+
+
+def _killed_once_in_place(lab, first: Path) -> dict[str, int]:
+    """rebuild-state renumbers both backups (the first one's backup.json holds no id) and is killed
+    once its database is in place, before it writes the new ids: the ids it gave, by name."""
+    from rabtui import faults
+
+    info = json.loads(first.read_text())
+    del info["backup_id"]
+    first.write_text(json.dumps(info))
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                            cwd=ROOT, env={**os.environ, faults.ENV: "rebuild.in_place"}, capture_output=True,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    given = _ids_in_database(lab)
+    assert _ids_on_medium(lab) != given       # the records still hold the ids from before
+    return given
+
+
+def _former_ids(lab) -> dict[str, list[int]]:
+    root = lab.media[0][1] / "loc"
+    return {name: json.loads((root / name / "backup.json").read_text()).get("former_ids", [])
+            for name in sorted(os.listdir(root))}
+
+
+def test_ids_a_killed_rebuild_left_unwritten_are_written_by_the_next_backup(two_backups):
+    """Killed once its database is in place, before the ids are written: the database keeps the
+    writes still to do, and the next backup of the source onto the medium does them first; the
+    records and the database agree again, the ids the records held before kept as former ids."""
+    lab, first = two_backups
+    was = _ids_on_medium(lab)
+    given = _killed_once_in_place(lab, first)
+    check = _rabtui(lab, "check")
+    assert "medium m1: 2 backup record(s) do not say the id" in check.stdout, check.stdout + check.stderr
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    on_medium = _ids_on_medium(lab)
+    assert {n: on_medium[n] for n in given} == given, (on_medium, given)
+    second = sorted(given)[1]
+    assert _former_ids(lab)[second] == [was[second]]
+    assert not lab.store().all("SELECT key FROM meta WHERE key LIKE 'id_write:%'")
+    assert "do not say the id" not in _rabtui(lab, "check").stdout
+
+
+def test_ids_a_killed_rebuild_left_unwritten_are_written_by_the_next_rebuild(two_backups):
+    """The same, rebuild-state run again next: it writes the ids the database it replaces recorded
+    before it reads the media, so that each backup keeps the id the killed rebuild gave it (a disc
+    burned since names it by that id); it numbered them anew, and those ids were in no record."""
+    lab, first = two_backups
+    given = _killed_once_in_place(lab, first)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _ids_in_database(lab) == given == _ids_on_medium(lab), done.stdout
+    assert not lab.store().all("SELECT key FROM meta WHERE key LIKE 'id_write:%'")
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[0] == b"T"
+
+
+def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_the_rest_written(tmp_path,
+                                                                                               disk_image):
+    """m1 has a device; its mount point becomes a file while rebuild-state holds its new database in
+    place (stopped there): the ids of m1's backups cannot be written. That is said (exit 3, no
+    traceback), m2's are written, and m1's stay recorded for the next rebuild to write."""
+    import signal
+    import time
+
+    from rabtui import faults
+
+    lab = Lab(tmp_path, media_count=2)
+    lab.local()
+    (m1, m1_path), (m2, m2_path) = lab.media
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        f'path = "{m1_path}"\n', f'path = "{m1_path}"\ndevice = "{disk_image}"\n'))
+    write_files(lab.src / "data", {"a": b"one"})
+    assert _rabtui(lab, "backup", "loc", "--medium", m2).returncode == 0         # id 1
+    for path in lab.state.glob("rabtui.db*"):      # lost: the next backup, onto m1, takes id 1 again
+        os.unlink(path)
+    for medium in (m1, m2):       # both renumbered: m1's clashes, m2's second was made after it
+        time.sleep(1.1)
+        done = _rabtui(lab, "backup", "loc", "--medium", medium)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                           cwd=ROOT, env={**os.environ, faults.STOP_ENV: "rebuild.in_place"}, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(run.pid):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.02)
+        assert not os.path.ismount(m1_path)
+        os.rmdir(m1_path)
+        m1_path.write_text("no mount point")
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 3 and "Traceback" not in err, out + err
+    assert f"medium m1: cannot be used at {m1_path}" in out and "renumbered: medium m2" in out, out
+    rows = {(r["medium"], r["name"]): r["id"] for r in lab.store().all("SELECT medium, name, id FROM backups")}
+    for name, _, info in medium_layout.list_backups(m2_path, "loc"):
+        assert info["backup_id"] == rows[("m2", name)], (name, info, rows)
+    left = lab.store().all("SELECT key FROM meta WHERE key LIKE 'id_write:%'")
+    assert left and all(":m1:" in r["key"] for r in left), [tuple(r) for r in left]

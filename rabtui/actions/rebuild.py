@@ -63,10 +63,26 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
                 emit(Event(WARNING, not_kept))
             faults.point("rebuild.in_place")
             # only now: a rebuild that failed before left the records as the old database knows them
-            scan.write_ids(cfg, report, emit)
+            _write_ids(cfg, report, emit)
         finally:
             _remove(building)
     return RebuildResult(aside, report)
+
+
+def _write_ids(cfg: Config, report: Report, emit: Emit) -> None:
+    """The renumbered ids written into the backups' records; what stops it is said, and the ids
+    left unwritten stay recorded in the database in place for the next backup or rebuild."""
+    try:
+        store = Store(cfg.state_dir)
+        try:
+            scan.write_ids(cfg, store, report, emit)
+        finally:
+            store.close()
+    except (RabtuiError, OSError, sqlite3.Error) as exc:
+        what = exc.message if isinstance(exc, RabtuiError) else f"{type(exc).__name__}: {exc}"
+        report.unmatched.append(f"the renumbered ids were not all written into their backup.json: {what}; the"
+                                " database keeps those left, and the next backup of their source onto their"
+                                " medium, or the next rebuild-state, writes them")
 
 
 def _keep_labels(state_dir: Path) -> list[str]:

@@ -13,6 +13,7 @@ Checks, each with a stable id (the key of the `health` table):
 | readonly:MEDIUM        | warning  | the medium is there, mounted read-only: a backup onto it would fail |
 | holds:MEDIUM           | warning  | the medium's file system cannot hold what backups keep (xattrs, ACLs, holes, ...) |
 | kept-label:MEDIUM      | warning  | the label kept in STATE_DIR/media/MEDIUM.label is missing or not the one the database records |
+| ids:MEDIUM             | warning  | backup records on the medium still hold ids rebuild-state renumbered (it was killed, or could not write them) |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
@@ -61,6 +62,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _backups(cfg, store, ts)
     out += _media(cfg, store, ts)
     out += _media_holds(cfg, store)
+    out += _unwritten_ids(store)
     out += _checkpoints(cfg, store, now)
     out += _discs(store)
     out += _unfinished(store)
@@ -258,6 +260,18 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
         if not_kept:
             out.append(Problem(f"kept-label:{m.id}", WARNING, not_kept))
     return out
+
+
+def _unwritten_ids(store: Store) -> list[Problem]:
+    from rabtui.backup import id_writes
+
+    by_medium: dict[str, list] = {}
+    for w in id_writes.pending(store):
+        by_medium.setdefault(w.medium, []).append(w)
+    return [Problem(f"ids:{m}", WARNING, f"medium {m}: {len(ws)} backup record(s) do not say the id the database"
+                    f" records the backup under yet (e.g. {ws[0].path}: {ws[0].bid}): the next backup of their source"
+                    " onto the medium, or `rabtui rebuild-state`, writes them")
+            for m, ws in sorted(by_medium.items())]
 
 
 def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:

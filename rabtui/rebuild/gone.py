@@ -21,6 +21,6 @@ def forget_medium(store: Store, medium_id: str, report) -> None:
     report.backups -= backups
     report.versions -= versions
     report.media.remove(medium_id)
-    report.to_write = [w for w in report.to_write if w[0] != medium_id]
+    report.to_write = [w for w in report.to_write if w.medium != medium_id]
     report.unmatched.append(f"medium {medium_id}: gone while rebuild-state read it (unplugged?); its backups are not"
                             " recorded: put it back and run `rabtui rebuild-state` again")

@@ -64,26 +64,6 @@ def read(name: str, path: Path, info: dict | None) -> Record:
                   info.get("link_dest") if isinstance(info.get("link_dest"), str) else None)
 
 
-def write_id(path: Path, bid: int, was: int | None) -> str | None:
-    """The backup at `path`, whose backup.json said `was` (None: no id, or none of rabtui's), was
-    recorded under the id `bid`: its backup.json says so too, so that the record and the database
-    agree and a later rebuild meets no clash again, nor numbers it otherwise; the ids it had are
-    kept (`former_ids`: a checkpoint disc's README names a backup by the id it had then). What
-    failed, if any."""
-    from rabtui.backup.records import write_json_atomic
-    from rabtui.media.medium_layout import read_backup_json
-
-    info = read_backup_json(path)
-    if info is None:
-        return "it cannot be read again"
-    try:
-        former = sorted(set(_former_ids(info.get("former_ids"))) | ({was} if was is not None else set()))
-        write_json_atomic(path / "backup.json", {**info, "backup_id": bid, "former_ids": former})
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
-
-
 def _shown(value) -> str:
     return json.dumps(value)[:80]
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rabtui.backup.id_writes import Write
 
 
 @dataclass
@@ -20,9 +23,8 @@ class Report:
     notes: list[str] = field(default_factory=list)       # said, with nothing lacking
     lacking: list[str] = field(default_factory=list)     # warnings: what the state rebuilt lacks, and for what
     renumbered: list[str] = field(default_factory=list)
-    # (medium, backup directory, the id its backup.json holds, the id recorded): written into it once
-    # the new database is in place (scan.write_ids)
-    to_write: list[tuple[str, Path, int | None, int]] = field(default_factory=list)
+    # ids to write into backup.json once the new database is in place (id_writes.py, scan.write_ids)
+    to_write: list["Write"] = field(default_factory=list)
     numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
     # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
     former: dict[tuple[str, int], list[int]] = field(default_factory=dict)

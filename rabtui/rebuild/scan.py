@@ -37,8 +37,9 @@ from rabtui.media import checkpoint_numbers, mounts
 from rabtui.media.at_hand import medium_problem
 from rabtui.state import changes
 from rabtui.config import Config
-from rabtui.errors import WorkFailed
+from rabtui.errors import MissingTool, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
+from rabtui.backup import id_writes
 from rabtui.rebuild import gone
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record
@@ -54,6 +55,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     """`known`: the media the database replaced knew (used, or labelled), with the label it used."""
     known = known or {}
     report = Report()
+    write_old_ids(cfg, report, emit)
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
     found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, known))
@@ -87,6 +89,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     _schedule_marks(cfg, store)
     with store.transaction() as conn:
         changes.rebuild(conn)
+    id_writes.keep(store, report.to_write)     # in the file put in place: written or still to write
     return report
 
 
@@ -106,16 +109,22 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
             schedule.mark_run(store, s.id, schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])))
 
 
-def _with_medium(medium, report: Report, emit: Emit, work):
-    """What `work` returns, run with the medium mounted; None, said, when it cannot be mounted."""
+def _with_medium(medium, report: Report, emit: Emit, work, *, writing: bool = False):
+    """What `work` returns, run with the medium mounted; None, said, when it cannot be mounted.
+    `writing` (once the new database is in place, where a failure must leave the rest written): its
+    mount point no directory any more, or on a file system turned read-only, is said too."""
     from rabtui.media import mounting
 
     try:
         with mounting.mounted(medium, emit):
             return work()
-    except WorkFailed as exc:
+    except (WorkFailed, MissingTool) as exc:
         report.unmatched.append(f"medium {medium.id}: {exc}")
-        return None
+    except OSError as exc:
+        if not writing:
+            raise
+        report.unmatched.append(f"medium {medium.id}: cannot be used at {medium.path}: {exc.strerror or exc}")
+    return None
 
 
 def _still_known(store: Store, medium, known: dict) -> None:
@@ -224,7 +233,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         if bid is None:
             continue
         if rec.on_medium and bid != rec.backup_id:     # written once the new database is in place
-            report.to_write.append((medium.id, bpath, rec.backup_id, bid))
+            report.to_write.append(id_writes.Write(medium.id, bpath, rec.backup_id, bid))
         for was in {*rec.former_ids, rec.backup_id} - {None, bid}:
             report.former.setdefault((source_id, was), []).append(bid)
         report.backups += 1
@@ -313,39 +322,43 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
     return cur.lastrowid
 
 
-def write_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> None:
-    """The ids the new database records backups under, written into their backup.json (rebuild-state
-    does it once that database is in place: a rebuild that fails before leaves every record as the
-    database kept in place knows it), each medium mounted again; what could not be is said."""
+def write_ids(cfg: Config, store: Store, report: Report, emit: Emit = no_emit) -> None:
+    """The ids the database in place (`store`) records backups under and their backup.json does not
+    say yet (id_writes.py: rebuild-state's, once that database is in place; a rebuild that fails
+    before leaves every record as the database kept in place knows it), each medium mounted again;
+    each written is forgotten, what could not be is said, and stays to write."""
+    todo = id_writes.pending(store)
     for medium in cfg.media:
-        mine = [w for w in report.to_write if w[0] == medium.id]
-        if mine and _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, report)) is None:
-            report.unmatched += [f"medium {medium.id}: {bpath}: recorded as backup id {bid}; its backup.json could"
-                                 " not be changed: the medium cannot be mounted" for _, bpath, _, bid in mine]
+        mine = [w for w in todo if w.medium == medium.id]
+        if mine and _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, store, report),
+                                 writing=True) is None:
+            report.unmatched += [f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json could"
+                                 " not be changed: the medium cannot be mounted" for w in mine]
     report.to_write = []
 
 
-def _write_ids_on(medium, writes: list, report: Report) -> bool:
+def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> None:
+    """The ids the database about to be replaced records backups under and a rebuild-state killed
+    before it wrote them left unwritten: written before the media are read, so that the records say
+    the ids the discs' READMEs may name them by, and keep them as former ids if renumbered again."""
+    todo = id_writes.pending_in(Path(cfg.state_dir) / "rabtui.db")
+    for medium in cfg.media:
+        mine = [w for w in todo if w.medium == medium.id]
+        if mine:
+            _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, None, report),
+                         writing=True)
+
+
+def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> bool:
     """True once done (_with_medium returns None for a medium it could not mount)."""
     problem = medium_problem(medium)
-    for _, bpath, was, bid in writes:
-        if problem is None:
-            _renumber(medium.id, bpath, was, bid, report)
-        else:
-            report.unmatched.append(f"medium {medium.id}: {bpath}: recorded as backup id {bid}; its backup.json could"
-                                    f" not be changed: {problem}")
+    for w in writes:
+        if problem is not None:
+            report.unmatched.append(f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json"
+                                    f" could not be changed: {problem}")
+            continue
+        finished, said = id_writes.write(medium.id, w)
+        (report.renumbered if finished else report.unmatched).append(said)
+        if finished and store is not None:
+            id_writes.done(store, w)
     return True
-
-
-def _renumber(medium_id: str, bpath: Path, was: int | None, bid: int, report: Report) -> None:
-    if was is None:
-        what = f"medium {medium_id}: {bpath}: recorded as backup id {bid} (its backup.json held none of rabtui's)"
-    else:
-        what = f"medium {medium_id}: {bpath}: backup id {was} recorded as {bid} (another backup holds it, or it"\
-               " came before an older backup's there)"
-    failed = record.write_id(bpath, bid, was)
-    if failed:
-        report.unmatched.append(f"{what}; its backup.json could not be changed: {failed}")
-    else:
-        report.renumbered.append(f"{what}; its backup.json says so now")
-
