@@ -78,6 +78,9 @@ REPLACE_POINTS = (
 CLEANUP_POINTS = (
     "cleanup.trees_emptied",       # a medium's doomed backups emptied, before the catalog forgets them
 )
+# Passed only by a cleanup that finds killed runs on a medium that is here: the source's lock held,
+# its killed runs there not yet recovered.
+RECOVER_POINTS = ("cleanup.recovering",)
 # Passed only where a backup that goes had files the union shows: the first of them undone (its
 # link removed, or an older version put back), the others not yet.
 UNDO_POINTS = ("union.undoing",)

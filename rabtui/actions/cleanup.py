@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rabtui import fmt
+from rabtui import faults, fmt
 from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
@@ -41,6 +41,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
                     try:
                         with mounting.mounted(medium, emit, cfg.state_dir):
                             if retention.medium_present(store, medium):
+                                faults.point("cleanup.recovering")
                                 recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
                     except (RabtuiError, OSError) as exc:     # a device that cannot be mounted: the next run tries
                         why = exc if isinstance(exc, RabtuiError) else f"{exc.filename}: {exc.strerror}"

@@ -60,7 +60,9 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
         for line in cleanup_actions.plan_lines(plan, False):
             emit(Event(LOG, line))
         done = cleanup_actions.apply(cfg, store, plan, now=now)
-    except (RabtuiError, OSError) as exc:
+    except (RabtuiError, OSError, sqlite3.Error) as exc:   # the state directory full, say: the health check runs still
+        if isinstance(exc, sqlite3.Error):
+            exc = state_failure(exc, cfg.state_dir / "rabtui.db")
         emit(Event(ERROR, f"rabtui: cleanup: {exc}"))
         _warn(emit, notify.send(cfg, notify.make_event("cleanup_failed", "failed", str(exc), now=now)))
         return EXIT_FAILED

@@ -1,0 +1,50 @@
+"""run-due and the cleanup's recovery of killed runs: a state database that fails while the cleanup
+records a killed run (its state directory filling up) fails the cleanup, said and notified, and
+run-due goes on to its health check; a source whose lock that recovery holds when its time comes is
+left to the next run-due, said as what it is. Real processes, killed and stopped at their fault points."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from rabtui import faults
+from tests.test_kill_anywhere import _killed, rabtui
+from tests.test_state_dir_full import _run_filling_at
+from tests.trees import Lab, write_files
+
+
+def _killed_run(lab: Lab, extra: str = "") -> None:
+    """A local source `loc` (`extra`: more lines of its table) whose backup onto m1 was killed as it
+    made its directory: a `running` row the next backup or cleanup recovers."""
+    lab.local(extra=extra)
+    write_files(lab.src / "data", {"a": b"a"})
+    _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.dir_made"))
+    assert lab.store().one("SELECT status FROM backups")["status"] == "running"
+
+
+def test_a_state_database_failing_in_the_cleanups_recovery_leaves_run_due_its_health_check(tmp_path, tmpfs):
+    """The state directory fills up as run-due's cleanup records a killed run: the cleanup fails
+    (said, notified: the operator's alert script frees the room), and the health check runs after
+    it (its changes notified). The database error ended run-due whole, the health check skipped."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
+    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
+    script.write_text(f"cat >> {notified}; echo >> {notified}; rm -f {lab.state.parent}/filler\n")
+    _killed_run(lab, extra="")
+    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+
+    done = _run_filling_at(lab, "cleanup.recovering", "run-due")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "rabtui: cleanup: the state database" in done.stderr and "cannot be written" in done.stderr, done.stderr
+    kinds = [json.loads(line)["kind"] for line in notified.read_text().splitlines() if line.strip()]
+    assert kinds[0] == "cleanup_failed" and "health" in kinds[1:], kinds
+    assert lab.store().one("SELECT COUNT(*) FROM health WHERE level!='ok'")[0] > 0
+
+    again = rabtui(lab, "cleanup")      # room back: the killed run is recovered now
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert lab.store().one("SELECT status FROM backups")["status"] == "abandoned"
