@@ -48,3 +48,38 @@ def test_a_state_database_failing_in_the_cleanups_recovery_leaves_run_due_its_he
     again = rabtui(lab, "cleanup")      # room back: the killed run is recovered now
     assert again.returncode == 0, again.stdout + again.stderr
     assert lab.store().one("SELECT status FROM backups")["status"] == "abandoned"
+
+
+def test_a_source_whose_killed_runs_a_cleanup_recovers_is_left_to_the_next_run_due_said_so(tmp_path):
+    """run-due comes while a cleanup holds the lock of a scheduled source to recover its killed run:
+    it says the cleanup holds it (pid, command), not that a backup of it is under way, and the next
+    run-due backs it up."""
+    lab = Lab(tmp_path, media_count=1)
+    _killed_run(lab, extra='schedule = "0 2 * * *"')
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV} | {faults.STOP_ENV: "cleanup.recovering"}
+    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while cleanup.poll() is None and time.monotonic() < deadline:
+            with open(f"/proc/{cleanup.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    break
+            time.sleep(0.05)
+        assert cleanup.poll() is None, cleanup.communicate()
+        due = rabtui(lab, "run-due")
+    finally:
+        os.kill(cleanup.pid, signal.SIGCONT)
+        out, err = cleanup.communicate(timeout=60)
+    assert cleanup.returncode == 0, out + err
+    said = due.stdout + due.stderr
+    assert due.returncode == 0, said
+    assert f"and a cleanup recovering loc's interrupted backups (pid {cleanup.pid}" in said, said
+    assert "holds its lock: left to the next run-due" in said and "a backup of it is under way" not in said, said
+    assert lab.store().one("SELECT COUNT(*) FROM backups")[0] == 1
+
+    after = rabtui(lab, "run-due")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert [r["status"] for r in lab.store().all("SELECT status FROM backups ORDER BY id")] == \
+        ["abandoned", "completed"]

@@ -36,8 +36,10 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
     for due in schedule.due_sources(cfg, store, clock):
         if locks.source_lock(cfg.state_dir, due.source).is_held():
             # its slot is marked when that backup ends (if run-due started it), else it is due next time
-            emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M}), and a backup of it is"
-                            " under way: left to the next run-due"))
+            other = _other_holder(cfg, due.source)
+            held = f"{other} holds its lock" if other else "a backup of it is under way"
+            emit(Event(LOG, f"{due.source}: due (schedule time {due.slot:%Y-%m-%d %H:%M}), and {held}:"
+                            " left to the next run-due"))
         else:
             due_now.append(due)
     codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
@@ -74,6 +76,13 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
     return EXIT_FAILED if done.failed else EXIT_OK
 
 
+def _other_holder(cfg: Config, source_id: str) -> str | None:
+    """What holds the source's lock when it is not a backup of it (a cleanup recovering its killed
+    runs, rebuild-state), as the lock names it: its pid, command and since when; None for a backup."""
+    lock = locks.source_lock(cfg.state_dir, source_id)
+    return lock.holder_described() if (lock.live_holder() or {}).get("by") else None
+
+
 def _warn(emit: Emit, undelivered: list[str]) -> None:
     for problem in undelivered:
         emit(Event(WARNING, problem))
@@ -100,7 +109,9 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
                                                 prompter=recorder.prompter(), medium_id=medium and medium.id, now=now)
         except LockBusy as exc:   # a backup of this source began meanwhile: left to the next run-due too,
             recorder.finish("cancelled", EXIT_OK, str(exc))      # as one under way when this run began
-            emit(Event(LOG, f"{due.source}: due, and a backup of it began meanwhile: left to the next run-due ({exc})"))
+            other = _other_holder(cfg, due.source)
+            took = f"{other} took its lock meanwhile" if other else "a backup of it began meanwhile"
+            emit(Event(LOG, f"{due.source}: due, and {took}: left to the next run-due ({exc})"))
             return EXIT_OK
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
         # leaves it due, and so does one cancelled as a whole before this backup saved its data
