@@ -10,6 +10,7 @@ import os
 from datetime import datetime, timedelta
 
 from rabtui.media import medium_layout
+from rabtui.ops import health
 from tests import invariants
 from tests.test_kill_anywhere import _copy, _files, _killed, rabtui
 from tests.trees import Lab, burn_due
@@ -69,8 +70,26 @@ def test_a_backup_kept_after_a_killed_undoing_shows_its_files_in_the_union_and_o
 
 
 
+def _undoing_said(cfg, store) -> list[str]:
+    return [p.message for p in health.run_checks(cfg, store) if p.check_id == "undoing:loc:m1"]
+
+
 def test_the_next_backup_gives_the_union_back_the_kept_backups_files(tmp_path):
+    """Until then `check` warns of the undoing recorded on m1 (in its Prometheus textfile too),
+    while m1 is here; it said nothing of it."""
     lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+    first = store.one("SELECT name FROM backups WHERE medium='m1' ORDER BY id")["name"]
+    checked = rabtui(lab, "check", "--prometheus", str(tmp_path / "rabtui.prom"))
+    said = [line for line in checked.stdout.splitlines() if "interrupted as it undid" in line]
+    assert len(said) == 1 and said[0].startswith("WARNING: medium m1:"), checked.stdout + checked.stderr
+    assert f"source loc's backup {first}:" in said[0] and "next backup of loc onto m1" in said[0], said
+    assert 'rabtui_check_status{check="undoing:loc:m1"} 1' in (tmp_path / "rabtui.prom").read_text()
+    m1 = lab.media[0][1]
+    os.rename(m1, tmp_path / "medium1-away")        # away: nothing said of it, nothing read there
+    m1.mkdir()
+    assert not _undoing_said(cfg, store)
+    m1.rmdir()
+    os.rename(tmp_path / "medium1-away", m1)
     undone, = {"x", "y", "d/w"} - {p for p in ("x", "y", "d/w") if (union / p).exists()}
     os.unlink(lab.src / "arch" / undone)      # gone from the source: only the kept backup holds it
     _files(lab.src / "arch", {"n": b"n3"})
@@ -79,5 +98,6 @@ def test_the_next_backup_gives_the_union_back_the_kept_backups_files(tmp_path):
     copies[store.one("SELECT id FROM backups ORDER BY id DESC LIMIT 1")["id"]] = _copy(lab, cfg)
     assert [(union / p).read_bytes() for p in ("x", "y", "d/w", "z", "n")] == [
         b"x1" * 50, b"y1" * 60, b"w1", b"z2", b"n3"]
+    assert not _undoing_said(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_backups_hold(cfg, store, copies)

@@ -15,6 +15,7 @@ Checks, each with a stable id (the key of the `health` table):
 | kept-label:MEDIUM      | warning  | the label kept in STATE_DIR/media/MEDIUM.label is missing or not the one the database records |
 | ids:MEDIUM             | warning  | backup records on the medium still hold ids rebuild-state renumbered (it was killed, or could not write them) |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
+| undoing:SOURCE:MEDIUM  | warning  | a cleanup was killed as it undid a complete backup's union links: the union lacks some of its files until the next backup, checkpoint or cleanup settles it (media that are here only) |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
@@ -63,6 +64,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _media(cfg, store, ts)
     out += _media_holds(cfg, store)
     out += _unwritten_ids(store)
+    out += _undoings(cfg, store)
     out += _checkpoints(cfg, store, now)
     out += _discs(store)
     out += _unfinished(store)
@@ -272,6 +274,32 @@ def _unwritten_ids(store: Store) -> list[Problem]:
                     f" records the backup under yet (e.g. {ws[0].path}: {ws[0].bid}): the next backup of their source"
                     " onto the medium, or `rabtui rebuild-state`, writes them")
             for m, ws in sorted(by_medium.items())]
+
+
+def _undoings(cfg: Config, store: Store) -> list[Problem]:
+    """The undoings of complete backups' union links a killed cleanup recorded on a medium
+    (backup/union_undo.py), read on the media that are here only: one away is never mounted nor
+    waited for."""
+    from rabtui.backup import union_undo
+    from rabtui.errors import WorkFailed
+    from rabtui.media.at_hand import medium_problem
+
+    out = []
+    for m in cfg.media:
+        if medium_problem(m, store) is not None:
+            continue
+        for s in cfg.sources:
+            try:
+                names = union_undo.pending(m.path, s.id)
+            except WorkFailed:
+                continue
+            if names:
+                out.append(Problem(f"undoing:{s.id}:{m.id}", WARNING, (
+                    f"medium {m.id}: a cleanup was interrupted as it undid the union links of source {s.id}'s"
+                    f" backup {', '.join(names)}: the union (.archive) lacks some of its files, or shows older"
+                    f" versions, until the next backup of {s.id} onto {m.id}, a checkpoint reading it, or a"
+                    f" cleanup deleting one of its backups there puts them back")))
+    return out
 
 
 def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
