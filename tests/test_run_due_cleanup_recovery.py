@@ -24,30 +24,51 @@ def _killed_run(lab: Lab, extra: str = "") -> None:
     lab.local(extra=extra)
     write_files(lab.src / "data", {"a": b"a"})
     _killed(rabtui(lab, "backup", "loc", "--medium", "m1", point="backup.dir_made"))
-    assert lab.store().one("SELECT status FROM backups")["status"] == "running"
+    assert lab.store().one("SELECT status FROM backups ORDER BY id DESC LIMIT 1")["status"] == "running"
+
+
+def _full_at_recovery(tmp_path, tmpfs, alert: str):
+    """A killed run of `loc` (with a checkpoint config: it is due), its state directory on a small
+    tmpfs, `alert` the notify command's script (the file the events go to: NOTIFIED, the filler:
+    FILLER); then run-due, the state directory filled up as its cleanup is about to record the
+    killed run. (lab, run-due's result, the kinds of the events notified)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
+    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
+    script.write_text(alert.replace("NOTIFIED", str(notified)).replace("FILLER", str(lab.state.parent / "filler")))
+    lab.local()
+    write_files(lab.src / "data", {"b": b"b"})
+    assert rabtui(lab, "backup", "loc").returncode == 0      # a checkpoint of it is due
+    _killed_run(lab)
+    lab.with_discs("4MiB", more=f'[notify]\ncommand = "sh {script}"\n')
+    done = _run_filling_at(lab, "cleanup.recovering", "run-due")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert "rabtui: cleanup: the state database" in done.stderr and "cannot be written" in done.stderr, done.stderr
+    kinds = [json.loads(line)["kind"] for line in notified.read_text().splitlines() if line.strip()]
+    return lab, done, kinds
 
 
 def test_a_state_database_failing_in_the_cleanups_recovery_leaves_run_due_its_health_check(tmp_path, tmpfs):
     """The state directory fills up as run-due's cleanup records a killed run: the cleanup fails
     (said, notified: the operator's alert script frees the room), and the health check runs after
     it (its changes notified). The database error ended run-due whole, the health check skipped."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
-    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
-    script.write_text(f"cat >> {notified}; echo >> {notified}; rm -f {lab.state.parent}/filler\n")
-    _killed_run(lab, extra="")
-    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
-
-    done = _run_filling_at(lab, "cleanup.recovering", "run-due")
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
-    assert "rabtui: cleanup: the state database" in done.stderr and "cannot be written" in done.stderr, done.stderr
-    kinds = [json.loads(line)["kind"] for line in notified.read_text().splitlines() if line.strip()]
+    lab, done, kinds = _full_at_recovery(tmp_path, tmpfs, "cat >> NOTIFIED; echo >> NOTIFIED; rm -f FILLER\n")
     assert kinds[0] == "cleanup_failed" and "health" in kinds[1:], kinds
     assert lab.store().one("SELECT COUNT(*) FROM health WHERE level!='ok'")[0] > 0
+    assert "checkpoint due: loc:" in done.stdout, done.stdout
 
     again = rabtui(lab, "cleanup")      # room back: the killed run is recovered now
     assert again.returncode == 0, again.stdout + again.stderr
-    assert lab.store().one("SELECT status FROM backups")["status"] == "abandoned"
+    assert lab.store().one("SELECT status FROM backups ORDER BY id DESC LIMIT 1")["status"] == "abandoned"
+
+
+def test_a_health_check_the_full_state_directory_cannot_record_is_said_and_run_due_goes_on(tmp_path, tmpfs):
+    """The state directory stays full: the health check cannot record its changes either; said as
+    the health check's failure, and the checkpoints due are named all the same."""
+    _lab, done, kinds = _full_at_recovery(tmp_path, tmpfs, "cat >> NOTIFIED; echo >> NOTIFIED\n")
+    assert kinds == ["cleanup_failed"], kinds
+    assert "rabtui: health check: the state database" in done.stderr, done.stderr
+    assert "checkpoint due: loc:" in done.stdout, done.stdout
 
 
 def test_a_source_whose_killed_runs_a_cleanup_recovers_is_left_to_the_next_run_due_said_so(tmp_path):

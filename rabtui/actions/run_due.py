@@ -29,8 +29,9 @@ from rabtui.state.store_check import state_failure
 
 
 def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, now: datetime | None = None) -> int:
-    """Everything that is due; the worst exit code of the backups and the cleanup (1 when it failed
-    to delete what it planned). `now`: pretend it is this time."""
+    """Everything that is due; the worst exit code of the backups, the cleanup (1 when it failed
+    to delete what it planned) and the health check (1 when the state database could not record
+    it). `now`: pretend it is this time."""
     clock = now or datetime.now()
     due_now = []
     for due in schedule.due_sources(cfg, store, clock):
@@ -44,7 +45,7 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
             due_now.append(due)
     codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     codes.append(_cleanup(cfg, store, emit, clock, now))
-    _warn(emit, status_actions.check(cfg, store, now).undelivered)
+    codes.append(_health_check(cfg, store, emit, now))
     for st in triggers.due(cfg, store, now=clock.timestamp()):
         emit(Event(LOG, f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
     return functools.reduce(worst_exit, codes, EXIT_OK)
@@ -74,6 +75,17 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
         emit(Event(ERROR, f"rabtui: cleanup: {problem}"))
     _warn(emit, done.undelivered)
     return EXIT_FAILED if done.failed else EXIT_OK
+
+
+def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -> int:
+    """The health check, its changes recorded and notified; EXIT_FAILED, said, when the state
+    database cannot record them (its directory full, say): the checkpoints due are named still."""
+    try:
+        _warn(emit, status_actions.check(cfg, store, now).undelivered)
+    except sqlite3.Error as exc:
+        emit(Event(ERROR, f"rabtui: health check: {state_failure(exc, cfg.state_dir / 'rabtui.db')}"))
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _other_holder(cfg: Config, source_id: str) -> str | None:
