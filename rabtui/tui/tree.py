@@ -79,6 +79,17 @@ def list_names(root: bytes, rel: bytes, cancel: threading.Event | None = None) -
     return dirs, ndirs
 
 
+def with_extra(names: list[bytes], ndirs: int, extra: dict) -> tuple[list[bytes], int, dict]:
+    """A listing of `list_names` with the entries of `extra` (name -> (is_dir, ...)) it lacks, in
+    their places; and those entries (details takes them from there, the others from the tree)."""
+    listed = set(names)
+    more = {n: v for n, v in extra.items() if n not in listed}
+    if not more:
+        return names, ndirs, {}
+    dirs = sorted(names[:ndirs] + [n for n, v in more.items() if v[0]])
+    return dirs + sorted(names[ndirs:] + [n for n, v in more.items() if not v[0]]), len(dirs), more
+
+
 def position(names: list[bytes], ndirs: int, name: bytes) -> int | None:
     """Where `name` is in a listing of `list_names` (directories first, each part sorted)."""
     for lo, hi in ((ndirs, len(names)), (0, ndirs)):
@@ -89,17 +100,19 @@ def position(names: list[bytes], ndirs: int, name: bytes) -> int | None:
 
 
 def details(root: bytes, rel: bytes, prev_root: bytes | None, names: list[bytes], ndirs: int,
-            compare: bool = True, cancel: threading.Event | None = None) -> list[Entry]:
+            compare: bool = True, cancel: threading.Event | None = None, extra: dict | None = None) -> list[Entry]:
     """Stat one page of entries of the directory `rel` below `root` (the first `ndirs` are
     directories) and compare each with the same directory below `prev_root`, the previous backup's
-    (`compare=False`: a view with nothing to compare with, e.g. an archive union)."""
+    (`compare=False`: a view with nothing to compare with, e.g. an archive union). `extra`: name ->
+    (is_dir, size, mtime, state) of the entries listed that are not below `root` (with_extra)."""
     fd = open_dir(root, rel)
     try:
         prev_fd = open_dir(prev_root, rel) if prev_root is not None else None
     except OSError:    # not in the previous backup
         prev_fd = None
     try:
-        return [_entry(fd, prev_fd, name, i < ndirs, compare, cancel if not i % 64 else None)
+        return [Entry(name, *extra[name]) if extra and name in extra else
+                _entry(fd, prev_fd, name, i < ndirs, compare, cancel if not i % 64 else None)
                 for i, name in enumerate(names)]
     finally:
         os.close(fd)
@@ -137,7 +150,8 @@ class Listing:
     names: list[bytes]
     ndirs: int
     prev: dict | None      # the backup before it on its medium (None: the first, or the merged view)
-    as_of: tuple | None    # an archive directory's listing as of the backup (catalog.archive_listing)
+    as_of: tuple | None    # an archive directory's listing as of the backup (actions.archive_view.listing)
+    extra: dict | None = None   # the merged view's entries only kept data saved (archive_view.merged_extra)
 
 
 def data_root(backup: dict | None) -> bytes | None:

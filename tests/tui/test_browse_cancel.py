@@ -24,18 +24,18 @@ def test_a_superseded_listing_stops_and_is_not_shown(tmp_path, box_config, monke
     held, release = threading.Event(), threading.Event()
     outcome: list[str] = []
 
-    def held_first(root, rel, prev_root, names, ndirs, compare=True, cancel=None):
+    def held_first(root, rel, prev_root, names, ndirs, compare=True, cancel=None, extra=None):
         if rel.endswith(b"/big") and not outcome:
             outcome.append("held")
             held.set()
             release.wait(30)        # the operator moves on while this listing is being read
             try:
-                real(root, rel, prev_root, names, ndirs, compare, cancel)
+                real(root, rel, prev_root, names, ndirs, compare, cancel, extra)
             except Cancelled:
                 outcome.append("stopped")
                 raise
             outcome.append("read on to the end")
-        return real(root, rel, prev_root, names, ndirs, compare, cancel)
+        return real(root, rel, prev_root, names, ndirs, compare, cancel, extra)
 
     monkeypatch.setattr(tree, "details", held_first)
 

@@ -58,7 +58,8 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
         self.rel = b""                      # directory below the backup's data/
         self.names: list[bytes] = []
         self.ndirs = 0
-        self.as_of = None   # an archive directory's listing as of the open backup (catalog.archive_listing)
+        self.as_of = None   # an archive directory's listing as of the open backup (actions.archive_view.listing)
+        self.extra = None   # the merged view's entries that only kept data saved (tree.with_extra)
         self.loaded = 0
         self.loading = False
         self.keys: list = []

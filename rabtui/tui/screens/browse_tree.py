@@ -12,7 +12,6 @@ from textual.worker import get_current_worker
 from textual.widgets import DataTable
 
 from rabtui import fmt
-from rabtui.state import catalog
 from rabtui.errors import Cancelled, RabtuiError
 from rabtui.tui import tree
 from rabtui.state import queries
@@ -45,24 +44,33 @@ class TreeLevel:
         if away:   # its files may still be there (a label replaced): they are not this medium's
             self._deliver(self._list_failed, rel, None, away)
             return
-        store, merged = self.app.store, bool(backup.get("root"))
+        from rabtui.actions import archive_view
+
+        store, merged, cfg = self.app.store, bool(backup.get("root")), self.app.cfg
         prev = None if merged else queries.previous_backup(store, backup)
-        # an archive directory in a backup: the union as of it, from the catalog (as restore has it)
-        as_of = None if merged else catalog.archive_listing(
-            store, source, backup, self.app.cfg.source(source).directories, rel)
         root = tree.data_root(backup)
+        extra = None
         try:
-            names, ndirs = as_of[:2] if as_of is not None else tree.list_names(root, rel, cancel)
+            # an archive directory in a backup: the union as of it (as restore has it)
+            as_of = None if merged else archive_view.listing(cfg, store, source, backup, rel)
+            if as_of is not None:
+                names, ndirs = as_of[:2]
+            else:
+                names, ndirs = tree.list_names(root, rel, cancel)
+                if merged:     # what only kept data saved, which the union lacks
+                    names, ndirs, extra = tree.with_extra(
+                        names, ndirs, archive_view.merged_extra(cfg, store, source, backup["medium"], rel))
             at = tree.position(names, ndirs, select) if select is not None else None
             upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
             first = tree.as_of_page(as_of, names[:upto]) if as_of is not None else \
-                tree.details(root, rel, tree.data_root(prev), names[:upto], ndirs, compare=not merged, cancel=cancel)
+                tree.details(root, rel, tree.data_root(prev), names[:upto], ndirs, compare=not merged, cancel=cancel,
+                             extra=extra)
         except Cancelled:
             return
         except OSError as exc:   # not in this backup (an archive directory holds only what was new)
             self._deliver(self._list_failed, rel, exc, *self._why_unreadable(backup))
             return
-        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of), first, at)
+        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of, extra), first, at)
 
     def _medium_away(self, backup: dict) -> str | None:
         """From a worker: why the backup's medium is not at hand now (None: it is mounted, with its
@@ -114,6 +122,7 @@ class TreeLevel:
 
     def _show_dir(self, listing: tree.Listing, first: list, at: int | None = None) -> None:
         self.names, self.ndirs, self.prev, self.as_of = listing.names, listing.ndirs, listing.prev, listing.as_of
+        self.extra = listing.extra
         table = self._table("name", "size", "modified", "in this backup")
         self.loaded = 0
         self._add_entries(first)
@@ -154,7 +163,8 @@ class TreeLevel:
 
     @work(thread=True, group="page", exit_on_error=False)
     def _next_page(self, rel: bytes, start: int) -> None:
-        backup, prev, as_of, names = self.backup, self.prev, self.as_of, self.names[start: start + tree.PAGE]
+        backup, prev, as_of, extra = self.backup, self.prev, self.as_of, self.extra
+        names = self.names[start: start + tree.PAGE]
         if as_of is not None:
             self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
@@ -164,7 +174,7 @@ class TreeLevel:
             return
         try:
             page = tree.details(tree.data_root(backup), rel, tree.data_root(prev), names, max(0, self.ndirs - start),
-                                compare=not backup.get("root"))
+                                compare=not backup.get("root"), extra=extra)
         except OSError as exc:
             self.app.call_from_thread(self._list_failed, rel, exc, *self._why_unreadable(backup))
             return

@@ -1,0 +1,123 @@
+"""What Browse lists of an archive directory besides the regular files the catalog records: the
+symlinks, special files and directories a backup holds there.
+
+The catalog records regular files only (catalog.archive_listing lists those saved on the medium up
+to a backup). The other entries are where a restore takes them from (restore.in_backup): the
+medium's union tree (the symlinks and special files complete backups saved), the backup's own tree
+(each holds every directory of the source then, an empty one too, and what it saved itself) and
+the kept backups up to it (what only kept data saved, never linked into the union:
+checkpoint/kept_entries.py). One directory is read in each tree, a stat for none but the entries
+that are not regular files; the kept backups, few and small, below it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui.checkpoint import kept_entries
+from rabtui.config import Config
+from rabtui.errors import UsageError
+from rabtui.media import below, medium_layout
+from rabtui.restore.copies import directory_of
+from rabtui.state import catalog
+from rabtui.state.catalog import rel_path
+from rabtui.state.store import Store
+
+_NEWEST = 1 << 62     # a backup id past every backup's: the merged view holds what all of them saved
+
+
+def _others(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
+    """(name, lstat) of the entries of the directory `root/rel` that are not regular files (d_type
+    tells those apart without a stat); none when it is not there, or is reached through a symlink."""
+    try:
+        fd = below.open_dir(root, rel)
+        try:
+            fd_read = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        return []
+    out = []
+    try:
+        with os.scandir(fd_read) as it:
+            for e in it:
+                try:
+                    if e.is_file(follow_symlinks=False):
+                        continue
+                    out.append((os.fsencode(e.name), os.stat(e.name, dir_fd=fd_read, follow_symlinks=False)))
+                except OSError:     # removed meanwhile
+                    continue
+    except OSError:
+        return []
+    finally:
+        os.close(fd_read)
+    return out
+
+
+def _entry(st: os.stat_result, state: str) -> tuple:
+    """(is_dir, size, mtime, state) as catalog.archive_listing gives an entry."""
+    if stat.S_ISDIR(st.st_mode):
+        return True, None, None, ""
+    return False, st.st_size, st.st_mtime, state
+
+
+def _kept_only(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes) -> dict[bytes, tuple]:
+    """name -> entry of what only kept data up to `backup` saved in the directory `rel` (relative
+    to /) of the archive directory `dir_path`: the entries there, and the directories on the way to
+    those deeper down."""
+    union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
+    under = rel[len(rel_path(dir_path)):].lstrip(b"/")
+    found = kept_entries.found(store, backup, dir_path, union, under)
+    out: dict[bytes, tuple] = {}
+    cut = len(under) + 1 if under else 0
+    for path, saved in found.taken.items():
+        if path == under:
+            continue
+        name, deeper, _ = path[cut:].partition(b"/")
+        if deeper:
+            out.setdefault(name, (True, None, None, ""))
+        else:
+            out[name] = _entry(saved.st, "new" if saved.backup == backup["id"] else "")
+    return out
+
+
+def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
+    """catalog.archive_listing with the other entries the backup holds in the directory `rel`: the
+    union's symlinks and special files, the backup's own directories (an empty one too), symlinks
+    and special files ("new": it saved them), and what only kept data up to it saved. None when
+    `rel` is not in an archive directory."""
+    source = cfg.source(source_id)
+    backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
+    found = catalog.archive_listing(store, source_id, backup, source.directories, rel)
+    if found is None:
+        return None
+    children = found[2]
+    d = directory_of(source, rel)
+    under = rel[len(rel_path(d.path)):].lstrip(b"/")
+    own = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
+    union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, d.path))
+    for name, st in _others(own, under):
+        children.setdefault(name, _entry(st, "new"))
+    for name, st in _others(union, under):
+        if not stat.S_ISDIR(st.st_mode):     # a directory of the union may hold files saved after it
+            children.setdefault(name, _entry(st, ""))
+    for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
+        children.setdefault(name, entry)
+    dirs = sorted(n for n, v in children.items() if v[0])
+    return dirs + sorted(n for n, v in children.items() if not v[0]), len(dirs), children
+
+
+def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel: bytes) -> dict[bytes, tuple]:
+    """name -> (is_dir, size, mtime, state) of the entries in the directory `rel` (relative to /)
+    of the merged view of the archive directories on a medium (its union tree) that only kept data
+    saved: the union lacks them. Empty when `rel` is not in an archive directory."""
+    source = cfg.source(source_id)
+    try:
+        d = directory_of(source, rel)
+    except UsageError:     # above every configured directory
+        return {}
+    if d.kind != "archive":
+        return {}
+    newest = {"source": source_id, "medium": medium_id, "id": _NEWEST}
+    return {name: entry[:3] + ("",) for name, entry in _kept_only(cfg, store, source_id, newest, d.path, rel).items()}
