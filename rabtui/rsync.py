@@ -253,6 +253,8 @@ NEW = 1         # a new path: data written
 CHANGED = 2     # a path that existed with another size/mtime/attributes: data written
 LINKED = 3      # hard-linked to another file of this same transfer (-H): no data written
 ABSENT = 4      # not in this backup (archive kind: already on the medium)
+BASE_OTHER = 5  # a symlink or special file hard-linked from the --link-dest base: unchanged (not SAME,
+                # which the catalog's spool takes for a regular file)
 
 
 def file_state(code: bytes) -> int:

@@ -1,7 +1,7 @@
 """Invariants checked against the media themselves (walked), not against the database alone:
 
 - catalog = media: what `find` says each complete backup holds, and what the archive union trees
-  show, is exactly the regular files there (path, size, mtime);
+  show, is exactly the regular files, symlinks and special files there (kind, path, size, mtime);
 - backup.json and the database agree about "completed", and only complete backups are bases;
 - every complete backup holds the source as it was at its time (byte for byte).
 """
@@ -11,22 +11,32 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui.state import catalog
+from rabtui.state import catalog, others
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE, OWN_DIR_SQL
 
 UNION = ".archive"
 
 
+def _kind(mode: int) -> str | None:
+    """What `find` calls an entry of this mode (None: a directory, which it does not list)."""
+    if stat.S_ISDIR(mode):
+        return None
+    return "file" if stat.S_ISREG(mode) else "symlink" if stat.S_ISLNK(mode) else "special"
+
+
 def _walk(top: bytes, prefix: bytes):
-    """(path relative to / , size, mtime) of the regular files below top (a dir's copy)."""
-    for dirpath, _dirs, names in os.walk(top):
-        for name in names:
+    """(kind, path relative to / , size, mtime) of the regular files, symlinks and special files
+    (size 0, as `find` gives theirs) below top (a dir's copy)."""
+    for dirpath, dirs, names in os.walk(top):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
             full = os.path.join(dirpath, name)
             st = os.lstat(full)
-            if stat.S_ISREG(st.st_mode):
+            kind = _kind(st.st_mode)
+            if kind is not None:
                 rel = os.path.relpath(full, top)
-                yield (os.path.join(prefix, rel) if prefix else rel), st.st_size, int(st.st_mtime)
+                yield (kind, (os.path.join(prefix, rel) if prefix else rel), st.st_size if kind == "file" else 0,
+                       int(st.st_mtime))
 
 
 def _prefix(dir_path: str) -> bytes:
@@ -34,8 +44,9 @@ def _prefix(dir_path: str) -> bytes:
 
 
 def on_media(cfg) -> set[tuple]:
-    """(medium, source, backup name or .archive, path, size, mtime) of every regular file that the
-    complete backups (by their backup.json) and the union trees hold."""
+    """(medium, source, backup name or .archive, kind, path, size, mtime) of every regular file,
+    symlink and special file that the complete backups (by their backup.json) and the union trees
+    hold."""
     out = set()
     for medium in cfg.media:
         for source in cfg.sources:
@@ -61,23 +72,23 @@ def in_catalog(cfg, store) -> set[tuple]:
     made = {(r["medium"], r["source"], r["name"]): r["id"] for r in store.all("SELECT * FROM backups")}
     out = set()
     union: dict[tuple, tuple] = {}
-    for v in catalog.find(store, "*", archive_dirs=archive):
+    for v in catalog.find(store, "*", archive_dirs=archive) + others.find(store, "*", archive_dirs=archive):
         for loc in v.locations:
             if loc.kind != "backup":
                 continue
-            out |= {(loc.medium, v.source, name, v.path, v.size, v.mtime) for name in loc.backups}
+            out |= {(loc.medium, v.source, name, v.kind, v.path, v.size, v.mtime) for name in loc.backups}
             if loc.archive:
                 key = (loc.medium, v.source, v.path)
                 first = made[(loc.medium, v.source, loc.backups[0])] if loc.backups else 2 ** 63
                 if key not in union or first > union[key][0]:
-                    union[key] = (first, v.size, v.mtime)
-    out |= {(m, s, UNION, p, size, mtime) for (m, s, p), (_, size, mtime) in union.items()}
+                    union[key] = (first, v.kind, v.size, v.mtime)
+    out |= {(m, s, UNION, kind, p, size, mtime) for (m, s, p), (_, kind, size, mtime) in union.items()}
     return out
 
 
 def _show(rows) -> str:
-    return "\n".join(f"  {m} {s} {n} /{os.fsdecode(p)!r} size={size} mtime={mt}"
-                     for m, s, n, p, size, mt in sorted(rows)[:20])
+    return "\n".join(f"  {m} {s} {n} {kind} /{os.fsdecode(p)!r} size={size} mtime={mt}"
+                     for m, s, n, kind, p, size, mt in sorted(rows)[:20])
 
 
 def check_catalog_is_media(cfg, store) -> None:
@@ -105,10 +116,11 @@ def check_json_agrees(cfg, store) -> None:
                     seen.add(row["id"])
     for row in store.all(f"SELECT * FROM backups WHERE status IN {tuple(COMPLETE)!r}"):
         assert row["id"] in seen, f"backup {row['name']} is complete in the database but not on its medium"
-    stray = store.all(
-        f"SELECT v.id, b.name, b.status FROM versions v JOIN backups b ON b.id IN (v.first_backup, v.last_backup)"
-        f" WHERE b.status NOT IN {tuple(COMPLETE)!r}")
-    assert not stray, f"catalog versions in backups that are not complete: {[(r['name'], r['status']) for r in stray]}"
+    for table in ("versions", "others"):
+        stray = store.all(
+            f"SELECT v.id, b.name, b.status FROM {table} v JOIN backups b ON b.id IN (v.first_backup, v.last_backup)"
+            f" WHERE b.status NOT IN {tuple(COMPLETE)!r}")
+        assert not stray, f"catalog {table} in backups that are not complete: {[(r['name'], r['status']) for r in stray]}"
     for row in store.all("SELECT id, name, link_dest FROM backups WHERE link_dest IS NOT NULL"):
         base = store.one("SELECT status, name FROM backups WHERE id=?", (row["link_dest"],))
         assert base is not None and base["status"] in (*COMPLETE, "deleted"), (

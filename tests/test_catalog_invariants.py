@@ -32,7 +32,8 @@ NAMES = ("a", "b", "sub/c", "sub/d", ".hidden")
 KILLS = ("backup.step3", "backup.rsync_ended", "backup.archive_linked", "backup.catalog", "backup.json_written")
 START = datetime(2026, 1, 5, 3, 0)
 
-change = st.tuples(st.sampled_from(DIRS), st.sampled_from(NAMES), st.integers(-1, 4000))   # size -1: delete
+# size -1: delete, -2: a symlink
+change = st.tuples(st.sampled_from(DIRS), st.sampled_from(NAMES), st.integers(-2, 4000))
 day = st.integers(1, 12)
 op = st.one_of(
     st.tuples(st.just("backup"), st.lists(change, max_size=4), st.sampled_from(("m1", "m2")), day),
@@ -71,19 +72,26 @@ def _lab(tmp_path) -> tuple[Lab, object]:
         keep_yearly_years = 0
     """)
     lab.config_path.write_text(text)
+    for d in DIRS:      # in every backup: a symlink and a FIFO, which `find` lists too
+        os.symlink("a", lab.src / d / "to-a")
+        os.mkfifo(lab.src / d / "fifo")
     return lab, lab.load()
 
 
 def _apply(lab: Lab, changes, when: datetime) -> None:
     for n, (d, name, size) in enumerate(changes):
         path = lab.src / d / name
-        if size < 0:
-            if path.exists():
-                path.unlink()
+        if os.path.lexists(path) and (size < 0 or path.is_symlink()):
+            path.unlink()
+        if size == -1:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(size))
         t = when.timestamp() - 3600 + n      # each change its own mtime
+        if size == -2:      # a symlink in its place, to a target as long as n + 1
+            os.symlink("t" * (n + 1), path)
+            os.utime(path, (t, t), follow_symlinks=False)
+            continue
+        path.write_bytes(os.urandom(size))
         os.utime(path, (t, t))
 
 
@@ -166,18 +174,21 @@ def test_catalog_is_what_the_media_hold(tmp_path_factory, history, each_read):
 
 
 def test_catalog_after_kills_cleanup_and_rebuild(tmp_path):
-    """A fixed history through every kind of step, archive files replaced and deleted at the source."""
+    """A fixed history through every kind of step, archive files replaced and deleted at the source,
+    files replaced by symlinks and back."""
     lab, cfg = _lab(tmp_path)
     history = [
         ("backup", [("data", "a", 100), ("arch", "a", 200), ("arch", "sub/c", 10)], "m1", 1),
         ("backup", [("arch", "a", 300), ("data", "b", 5)], "m2", 1),
         ("kill", [("arch", "a", 400), ("arch", "b", 7)], "m1", 1, "backup.archive_linked"),
-        ("backup", [("arch", "sub/c", -1), ("data", "a", -1)], "m1", 1),
-        ("kill", [("data", "sub/d", 9)], "m1", 1, "backup.catalog"),
+        ("backup", [("arch", "sub/c", -1), ("data", "a", -1), ("data", "sub/c", -2), ("arch", "b", -2)], "m1", 1),
+        ("kill", [("data", "sub/d", 9), ("data", "sub/c", -2)], "m1", 1, "backup.catalog"),
+        ("backup", [], "m1", 1),    # the killed run's catalog rows undone by this one
         ("kill", [("arch", "sub/d", 11)], "m2", 2, "backup.json_written"),
         ("cleanup", 20),
+        ("backup", [], "m2", 1),    # what the cleanup deleted is in no row of the catalog
         ("rebuild",),
-        ("backup", [("arch", "a", 500)], "m1", 3),
+        ("backup", [("arch", "a", 500), ("arch", "b", 8), ("data", "b", -2)], "m1", 3),
         ("kill", [("arch", "a", 600), ("arch", "e", 3)], "m1", 1, "backup.archive_linked"),
         ("rebuild",),
     ]

@@ -214,7 +214,7 @@ def test_backup_stream_reads_real_rsync_output_however_it_is_cut(tmp_path):
     assert {name for *_, name in files_seen} == set(files) | {b"hardlink"}
     for size in (1, 2, 3, 7, 64, 1000, len(out)):
         sizes, rows, events = DirSizes("/", "standard"), [], []
-        spool = SimpleNamespace(add=lambda dir_path, new, same: rows.extend(new + same))
+        spool = SimpleNamespace(add=lambda dir_path, new, same, others=0: rows.extend(new + same))
         stream = rsync_stream.Stream(sizes, spool, events.append, archive=False, index=0, count=1)
         for i in range(0, len(out), size):
             stream.data(out[i:i + size])

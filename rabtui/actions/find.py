@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rabtui.checkpoint import marks
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media.at_hand import media_at_hand
 from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
-from rabtui.state import catalog, queries
+from rabtui.state import catalog, others, queries
 from rabtui.state.store import Store
 
 
@@ -29,6 +30,10 @@ class Found:
         return location.kind == "backup" and location.medium not in self.at_hand
 
 
+# a disc's catalog marks its entries that are no regular file (checkpoint/marks.py): find's kinds
+DISC_KINDS = {marks.LINK_MARK: "symlink", marks.SPECIAL_MARK: "special", marks.DIR_MARK: "directory"}
+
+
 def archive_dirs(cfg: Config) -> dict[str, tuple[str, ...]]:
     """Each source's archive directories (their backups hold only what was new)."""
     return {s.id: s.archive_paths for s in cfg.sources}
@@ -42,7 +47,16 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     if source:
         source_of(cfg, store, source)
     found = catalog.find(store, pattern, source, archive_dirs(cfg), limit=limit, ignore_case=ignore_case, cancel=cancel)
-    found += catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case)
+    # the symlinks and special files: in the backups, and on the discs (as their catalog marks them)
+    entries = {(v.source, v.path, v.kind, v.size, v.mtime): v for v in
+               others.find(store, pattern, source, archive_dirs(cfg), ignore_case=ignore_case, cancel=cancel)}
+    for v in catalog.find_on_discs(store, pattern, source, ignore_case=ignore_case, kinds=DISC_KINDS):
+        held = entries.get((v.source, v.path, v.kind, v.size, v.mtime))
+        if held is not None:
+            held.locations += v.locations
+        else:
+            found.append(v)
+    found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
     return Found(found, media_at_hand(cfg, store))
 
@@ -57,7 +71,7 @@ def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int 
         if backups:
             loc = backups[-1]
             newest = queries.backup_named(store, v.source, loc.medium, loc.backups[-1])
-        out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime,
+        out.append({"source": v.source, "path": v.path, "size": v.size, "mtime": v.mtime, "kind": v.kind,
                     "where": "; ".join(loc.describe() for loc in v.locations), "backup": newest})
     return out
 

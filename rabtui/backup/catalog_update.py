@@ -36,7 +36,7 @@ from sqlite3 import Connection
 from typing import Iterator
 
 from rabtui.state import changes
-from rabtui.rsync import SAME
+from rabtui.rsync import BASE_OTHER, SAME
 from rabtui.state.store import Store, rollback
 
 # a batch of items as they go into temp.backup_items, each file with the id of its path: a look-up
@@ -54,7 +54,7 @@ PATHS_AT_ONCE = 50_000
 _PATH_ID = "COALESCE(i.path_id, :ids + i.rowid)"
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 ROWS_PER_INSERT = 100
-_F = ord("f")
+_F, _D = ord("f"), ord("d")
 _FTYPE = itemgetter(2)
 
 
@@ -124,6 +124,7 @@ class CatalogSpool:
         # an archive's union makes them directories when the backup is complete, files or not
         self.were_symlinks: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
+        self._others = 0     # symlinks and special files among the items (none: `others` is not looked at)
         self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet
         self._unknown = 0
         # the catalog knew no path of the source when the backup began (its first): nothing is
@@ -137,12 +138,14 @@ class CatalogSpool:
         # changes.removed() when the first version was found in `changes` (None: none looked up)
         self._removed: int | None = None
 
-    def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = ()) -> None:
+    def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = (), others: int = 0) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
         mtime): `path` relative to `/` (bytes), `ftype` ord of rsync's type letter, `state` from
-        rsync.file_state (NEW for other new items; never SAME: those are `same`, nor ABSENT: those
-        are not in the backup). `same`: the regular files unchanged since the link base
-        (rsync.SAME), as (dir_path, path, size, mtime)."""
+        rsync.file_state (NEW for other new items, BASE_OTHER for those unchanged since the link
+        base; never SAME: those are `same`, nor ABSENT: those are not in the backup). `same`: the
+        regular files unchanged since the link base (rsync.SAME), as (dir_path, path, size, mtime).
+        `others`: how many of `rows` are symlinks or special files."""
+        self._others += others
         if rows or same:
             self._dirs.add(dir_path)
         if self._first and self._files is not None and rows:
@@ -292,9 +295,33 @@ class CatalogSpool:
                 written = ("SELECT p.dir, p.id, p.path, i.size, i.mtime FROM temp.backup_items i"
                            " JOIN paths p ON p.source=:s AND p.path=i.path WHERE i.ftype=:f AND i.state<>:same")
             inserted = cur.rowcount
+            if self._others:
+                _apply_others(conn, params)
             changes.record(conn, params["s"], backup_id, written, {**params, "before": before}, self._dirs,
                            dirs_exact=in_own_dirs and extended == same, files=self._files)
         return inserted
 
     def discard(self) -> None:
         self._empty()
+
+
+# the symlinks and special files of the backup (items that are neither `f` nor `d`), into `others`:
+# one unchanged since the base (BASE_OTHER) extends the base's entry, anything else is new. They
+# are few beside the files: these read the staged items once, and look up only theirs.
+_OTHER_ITEMS = "FROM temp.backup_items i WHERE i.ftype NOT IN (:f, :d)"
+_EXTEND_OTHERS = (
+    "UPDATE others SET last_backup=:b WHERE id IN (SELECT o.id " + _OTHER_ITEMS.replace(" WHERE", " JOIN others o"
+    " ON o.source=:s AND o.path=i.path AND o.medium=:m AND o.last_backup=:base AND o.kind=i.ftype"
+    " AND o.mtime=i.mtime WHERE") + " AND i.state=:base_other)")
+_NEW_OTHERS = (
+    "INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup)"
+    " SELECT :s, i.dir, i.path, i.ftype, :m, i.mtime, :b, :b " + _OTHER_ITEMS
+    + " AND NOT EXISTS (SELECT 1 FROM others o WHERE o.source=:s AND o.path=i.path AND o.medium=:m"
+    " AND o.last_backup=:b) GROUP BY i.path")
+
+
+def _apply_others(conn: Connection, params: dict) -> None:
+    others = {**params, "d": _D, "base_other": BASE_OTHER}
+    if params["base"] is not None:
+        conn.execute(_EXTEND_OTHERS, others)
+    conn.execute(_NEW_OTHERS, others)

@@ -218,8 +218,10 @@ def forget_catalog(store: Store, row) -> None:
     """Catalog rows that a run killed after step 7 wrote: its new versions go (and so do the
     changes they were for the checkpoint trigger), and the versions it extended end at its base again."""
     with store.transaction() as conn:
-        conn.execute("DELETE FROM versions WHERE medium=? AND first_backup=?", (row["medium"], row["id"]))
+        for table in ("versions", "others"):
+            conn.execute(f"DELETE FROM {table} WHERE medium=? AND first_backup=?", (row["medium"], row["id"]))
         changes.forget(conn, row["id"])
         if row["link_dest"] is not None:
-            conn.execute("UPDATE versions SET last_backup=? WHERE medium=? AND last_backup=?",
-                         (row["link_dest"], row["medium"], row["id"]))
+            for table in ("versions", "others"):
+                conn.execute(f"UPDATE {table} SET last_backup=? WHERE medium=? AND last_backup=?",
+                             (row["link_dest"], row["medium"], row["id"]))

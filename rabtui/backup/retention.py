@@ -376,14 +376,17 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
             # a backup id is one source's: the versions starting at it are its source's paths
             conn.execute(f"DELETE FROM versions WHERE first_backup IN ({gone}) AND path_id IN"
                          " (SELECT p.id FROM paths p JOIN temp.gone_archive_dirs a ON a.source=p.source AND a.dir=p.dir)")
-        conn.execute(
-            "UPDATE versions SET first_backup=(SELECT CASE WHEN versions.last_backup >= g.nxt THEN g.nxt"
-            f" ELSE -1 END FROM temp.gone_backups g WHERE g.id=versions.first_backup) WHERE first_backup IN ({gone})")
-        conn.execute(
-            "UPDATE versions SET last_backup=(SELECT CASE WHEN versions.first_backup <= g.prv THEN g.prv"
-            f" ELSE -1 END FROM temp.gone_backups g WHERE g.id=versions.last_backup)"
-            f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
-        conn.execute("DELETE FROM versions WHERE first_backup=-1 OR last_backup=-1")
+            conn.execute(f"DELETE FROM others WHERE first_backup IN ({gone}) AND EXISTS (SELECT 1 FROM"
+                         " temp.gone_archive_dirs a WHERE a.source=others.source AND a.dir=others.dir)")
+        for table in ("versions", "others"):     # the symlinks and special files as the files
+            conn.execute(
+                f"UPDATE {table} SET first_backup=(SELECT CASE WHEN {table}.last_backup >= g.nxt THEN g.nxt"
+                f" ELSE -1 END FROM temp.gone_backups g WHERE g.id={table}.first_backup) WHERE first_backup IN ({gone})")
+            conn.execute(
+                f"UPDATE {table} SET last_backup=(SELECT CASE WHEN {table}.first_backup <= g.prv THEN g.prv"
+                f" ELSE -1 END FROM temp.gone_backups g WHERE g.id={table}.last_backup)"
+                f" WHERE last_backup IN ({gone}) AND first_backup<>-1")
+            conn.execute(f"DELETE FROM {table} WHERE first_backup=-1 OR last_backup=-1")
 
 
 def medium_present(store: Store, medium: Medium) -> bool:

@@ -18,7 +18,7 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 _F, _D, _DOT, _H, _PLUS = ord("f"), ord("d"), ord("."), ord("h"), ord("+")
-_NEW, _ABSENT, _SAME, _LINKED = rsync.NEW, rsync.ABSENT, rsync.SAME, rsync.LINKED
+_NEW, _ABSENT, _SAME, _LINKED, _BASE_OTHER = rsync.NEW, rsync.ABSENT, rsync.SAME, rsync.LINKED, rsync.BASE_OTHER
 _CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
 
 
@@ -70,7 +70,7 @@ class Stream:
     def _records(self, data: bytes, end: int) -> None:
         """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
         to local names, and sizes, catalog rows and events are handed on once per read."""
-        counts, nbytes, rows, same = [0] * 5, [0] * 5, [], []
+        counts, nbytes, rows, same, others = [0] * 5, [0] * 5, [], [], 0
         d, prefix, archive = self.dir, self.prefix, self.archive
         add, add_same = rows.append, same.append
         states, state_of = rsync.FILE_STATES, rsync.file_state_of
@@ -98,9 +98,12 @@ class Stream:
             else:
                 if skipped and code[0] == _H and code[2] == _PLUS:
                     self.linked.append(name)    # a symlink or special file linked by -H, as above
-                if not archive or code[0] == _DOT:
+                if code[0] == _DOT:
                     continue
-                state, size = _NEW, int(size)
+                others += 1
+                # a symlink or special file, for the catalog's `others`: of a standard directory,
+                # one hard-linked from the --link-dest base (`hL`) is the base's, unchanged
+                state, size = _NEW if archive or code[0] != _H or code[2] == _PLUS else _BASE_OTHER, 0
             minute = minutes.get(m)
             if b"\\#" in name:
                 name = rsync.unescape(name)
@@ -113,7 +116,7 @@ class Stream:
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
         if rows or same:
-            self.spool.add(d, rows, same)
+            self.spool.add(d, rows, same, others)
         if not self._stats:
             # --stats comes after every item; from its first line on, each read is scanned for its
             # lines (a name that holds these words costs only those scans)

@@ -105,7 +105,8 @@ def cmd_find(args) -> int:
         return EXIT_OK if found.versions else EXIT_FAILED
     for v in found.versions:
         when = datetime.fromtimestamp(v.mtime).strftime("%Y-%m-%d %H:%M")
-        print(f"{fmt.name(v.source)}:{_show(v.path)}  {fmt.size(v.size)}  {when}")
+        kind = f"  {v.kind}" if v.kind != "file" else ""
+        print(f"{fmt.name(v.source)}:{_show(v.path)}{kind}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
             away = " (not mounted)" if found.out_of_reach(loc) else ""
             print(f"    {fmt.name(loc.describe())}{away}")

@@ -16,17 +16,47 @@ from rabtui.state.store import Store
 BATCH = 1000
 
 
+def _kind(mode: int) -> int | None:
+    """rsync's letter (its code point) for an entry other than a regular file or a directory, as
+    the stream gives it to the catalog's `others`; None for those two."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return _L if stat.S_ISLNK(mode) else _D if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else _S
+
+
+_L, _D, _S = ord("L"), ord("D"), ord("S")
+
+
 def _walk_files(top: bytes):
-    """(path relative to top, size, mtime, inode) of the regular files below top; the inode is
-    the device and the inode number in one number."""
+    """(path relative to top, size, mtime, inode, kind) of the regular files (kind None) and the
+    symlinks and special files (kind: `_kind`) below top; the inode is the device and the inode
+    number in one number."""
     for e, st in fstree.scan(top):
-        if stat.S_ISREG(st.st_mode):
-            yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), st.st_dev << 64 | st.st_ino
+        kind = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+        if kind is not None or stat.S_ISREG(st.st_mode):
+            yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), st.st_dev << 64 | st.st_ino, kind
+
+
+def _record_others(conn, source: str, medium: str, dir_path: str, dir_kind: str, bid: int, others: list,
+                   prev: dict, cur: dict) -> None:
+    """The symlinks and special files of a backup into `others`, as a backup records them: one that
+    is the previous backup's (the same inode: --link-dest linked it) extends its entry, any other is
+    new (each of an archive directory's backups holds only what it saved)."""
+    for p, _size, mtime, ino, kind in others:
+        old = prev.get((kind, p))
+        if dir_kind != "archive" and old is not None and old[0] == ino:
+            conn.execute("UPDATE others SET last_backup=? WHERE id=?", (bid, old[1]))
+            cur[(kind, p)] = old
+        else:
+            c = conn.execute("INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup)"
+                             " VALUES (?,?,?,?,?,?,?,?)", (source, dir_path, p, kind, medium, mtime, bid, bid))
+            cur[(kind, p)] = (ino, c.lastrowid)
 
 
 def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str, backups) -> int:
     prefix = dir_path.strip("/").encode("utf-8", "surrogateescape")
-    prev: dict[bytes, tuple] = {}      # path -> (inode, version id)   in the previous backup
+    # path -> (inode, version id) in the previous backup; (kind, path) -> (inode, id in `others`)
+    prev: dict = {}
     count = 0
     conn = store.conn
     for bid, bpath in backups:
@@ -34,11 +64,15 @@ def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str
         if not os.path.isdir(top):
             prev = {}
             continue
-        cur: dict[bytes, tuple] = {}
+        cur: dict = {}
         walked = _walk_files(top)
         with store.transaction():
-            while items := [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino)
-                            for rel, size, mtime, ino in itertools.islice(walked, BATCH)]:
+            while batch := list(itertools.islice(walked, BATCH)):
+                items = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino)
+                         for rel, size, mtime, ino, what in batch if what is None]
+                others = [((os.path.join(prefix, rel) if prefix else rel), size, mtime, ino, what)
+                          for rel, size, mtime, ino, what in batch if what is not None]
+                _record_others(conn, source, medium, dir_path, kind, bid, others, prev, cur)
                 conn.executemany("INSERT OR IGNORE INTO paths(source, dir, path) VALUES (?,?,?)",
                                  [(source, dir_path, p) for p, _, _, _ in items])
                 extend, new = [], []

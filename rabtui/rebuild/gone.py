@@ -16,6 +16,7 @@ def forget_medium(store: Store, medium_id: str, report) -> None:
         conn.execute("DELETE FROM backup_dirs WHERE backup_id IN (SELECT id FROM backups WHERE medium=?)",
                      (medium_id,))
         conn.execute("DELETE FROM versions WHERE medium=?", (medium_id,))
+        conn.execute("DELETE FROM others WHERE medium=?", (medium_id,))
         conn.execute("DELETE FROM backups WHERE medium=?", (medium_id,))
         conn.execute("DELETE FROM paths WHERE id NOT IN (SELECT path_id FROM versions)")
     report.backups -= backups

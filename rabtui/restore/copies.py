@@ -91,7 +91,15 @@ def _backup_copies(store: Store, source: str, rel: bytes, version: tuple[int, in
             ORDER BY made DESC, b.id DESC""", (source, source, rel, *(version or ())))
     is_file = bool(rows)
     if not rows and version:
-        return []
+        # a symlink or special file `find` found (the catalog's `others`): the path in those backups
+        rows = store.all(
+            f"""{made_first()}SELECT b.*, {as_made()} AS made FROM others o
+                  JOIN backups b ON b.source=o.source AND b.medium=o.medium AND b.id BETWEEN o.first_backup AND o.last_backup
+                WHERE o.source=? AND o.path=? AND o.mtime=? AND b.status IN {RESTORABLE_SQL}
+                  AND (b.status<>'{KEPT}' OR b.id=o.first_backup)
+                ORDER BY made DESC, b.id DESC""", (source, source, rel, version[1])) if version[0] == 0 else []
+        if not rows:
+            return []
     if not rows:
         rows = store.all(f"{made_first()}SELECT b.*, {as_made()} AS made FROM backups b WHERE b.source=?"
                          f" AND b.status IN {RESTORABLE_SQL} ORDER BY made DESC, b.id DESC", (source, source))

@@ -56,10 +56,12 @@ class Version:
     size: int
     mtime: int
     locations: list[Location] = field(default_factory=list)
+    kind: str = "file"               # "symlink" | "device" | "special" (a FIFO or socket): `others`
 
     def as_json(self) -> dict:
         return {
             "source": self.source, "path": "/" + os.fsdecode(self.path), "size": self.size, "mtime": self.mtime,
+            **({"kind": self.kind} if self.kind != "file" else {}),
             "locations": [
                 {k: (os.fsdecode(v) if isinstance(v, bytes) else v) for k, v in loc.__dict__.items()
                  if v not in (None, [], False)}
@@ -220,8 +222,10 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
     return result
 
 
-def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_case: bool = False) -> list[Version]:
-    """Disc files matching `pattern` whose path is not in `paths` (only known from a checkpoint)."""
+def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_case: bool = False,
+                  kinds: dict[str, str] | None = None) -> list[Version]:
+    """Disc files matching `pattern` whose path is not in `paths` (only known from a checkpoint);
+    `kinds`: the Version.kind of the entries a disc's catalog marks as no regular file, by mark."""
     pat = as_glob(pattern)
     where = "f.source=?" if source else "1"
     rows = store.all(
@@ -232,8 +236,9 @@ def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_
     for f in rows:
         if not _matches(bytes(f["path"]), pat, ignore_case):
             continue
-        key = (f["source"], bytes(f["path"]), f["size"], f["mtime"])
-        ver = out.setdefault(key, Version(f["source"], bytes(f["path"]), f["size"], f["mtime"]))
+        kind = (kinds or {}).get(f["sha256"], "file")
+        key = (f["source"], bytes(f["path"]), kind, f["size"], f["mtime"])
+        ver = out.setdefault(key, Version(f["source"], bytes(f["path"]), f["size"], f["mtime"], kind=kind))
         ver.locations.append(Location("disc", checkpoint=f["number"], disc=f["disc"], volid=f["volid"],
                                       disc_state=f["state"], disc_path=bytes(f["disc_path"]),
                                       part=f["part"], parts=f["parts"]))

@@ -147,6 +147,23 @@ DROP INDEX IF EXISTS versions_path;
 DROP INDEX IF EXISTS versions_last;
 CREATE INDEX IF NOT EXISTS versions_of_path ON versions(path_id, medium);
 
+-- the entries other than regular files and directories (symlinks, device nodes, FIFOs, sockets),
+-- kept as `versions` keeps the files (each, with its mtime, in every complete backup of its source
+-- on the medium whose id lies in [first_backup, last_backup]; an archive directory's in first_backup
+-- and in the union), so that `find` finds them too; apart from `paths`, which names files
+CREATE TABLE IF NOT EXISTS others(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    dir TEXT NOT NULL,          -- the configured directory it belongs to
+    path BLOB NOT NULL,         -- bytes, relative to /
+    kind INTEGER NOT NULL,      -- rsync's letter for it (its code point): L symlink, D device, S FIFO or socket
+    medium TEXT NOT NULL,
+    mtime INTEGER NOT NULL,
+    first_backup INTEGER NOT NULL,
+    last_backup INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS others_path ON others(source, path, medium);
+
 CREATE TABLE IF NOT EXISTS checkpoints(
     number INTEGER PRIMARY KEY,
     created REAL NOT NULL,

@@ -39,7 +39,8 @@ class FindLevel:
     def _show_found(self, pattern: str, rows: list) -> None:
         table = self._table("source", "path", "size", "modified", "where")
         for r in rows:
-            table.add_row(plain(r["source"]), Text("/" + tree.display(r["path"])), fmt.size(r["size"]), fmt.stamp(r["mtime"]),
+            size = fmt.size(r["size"]) if r["kind"] == "file" else r["kind"]     # a symlink, a FIFO, ...
+            table.add_row(plain(r["source"]), Text("/" + tree.display(r["path"])), size, fmt.stamp(r["mtime"]),
                           plain(r["where"]))
             self.keys.append(r)
         self._where(f"{len(rows)} versions matching {pattern!r}{' (first 500)' if len(rows) >= 500 else ''}"

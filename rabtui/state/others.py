@@ -1,0 +1,45 @@
+"""The symlinks and special files in the catalog (`others`, schema.py): found by name as `find`
+finds the files, with the backups holding each. Directories are not recorded: a directory with
+entries is found by theirs.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rabtui.state.catalog import Location, Version, _Backups, _matches, _prefilter, as_glob
+from rabtui.state.store import Store
+
+# what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
+KINDS = {ord("L"): "symlink", ord("D"): "special", ord("S"): "special"}
+
+
+def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
+         ignore_case: bool = False, cancel: threading.Event | None = None) -> list[Version]:
+    """As catalog.find, the symlinks and special files matching `pattern` (the catalog's `others`), each
+    (kind, mtime) of a path with the backups holding it; their size is 0, as a checkpoint's catalog
+    has it."""
+    pat = as_glob(pattern)
+    test, test_params = _prefilter(pat, ignore_case)
+    where = "source=?" if source else "1"
+    archive_dirs = archive_dirs or {}
+    with store.interruptible(cancel):
+        rows = store.all(f"SELECT * FROM others WHERE {where} AND {test} ORDER BY first_backup",
+                         ((source,) if source else ()) + test_params)
+    rows = [r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)]
+    if not rows:
+        return []
+    backups = _Backups(store, source)
+    out: dict[tuple, Version] = {}
+    for r in rows:
+        is_archive = r["dir"] in archive_dirs.get(r["source"], ())
+        names = backups.between(r["source"], r["medium"], r["first_backup"],
+                                r["first_backup"] if is_archive else r["last_backup"])
+        if not names and not is_archive:
+            continue
+        kind = KINDS.get(r["kind"], "special")
+        key = (r["source"], bytes(r["path"]), kind, r["mtime"])
+        ver = out.setdefault(key, Version(r["source"], bytes(r["path"]), 0, r["mtime"], kind=kind))
+        ver.locations.append(Location("backup", medium=r["medium"], backups=names,
+                                      archive=is_archive and r["first_backup"] not in backups.kept))
+    return list(out.values())
