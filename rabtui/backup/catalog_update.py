@@ -54,7 +54,7 @@ PATHS_AT_ONCE = 50_000
 _PATH_ID = "COALESCE(i.path_id, :ids + i.rowid)"
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
 ROWS_PER_INSERT = 100
-_F, _D = ord("f"), ord("d")
+_F = ord("f")
 _FTYPE = itemgetter(2)
 
 
@@ -101,7 +101,12 @@ class CatalogSpool:
             " dir TEXT NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL)"
         )
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_extends(version INTEGER PRIMARY KEY)")
+        # the symlinks and special files (catalog `others`), apart: step 7 reads none of the files for them
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS backup_others("
+                     " dir TEXT NOT NULL, path BLOB NOT NULL, ftype INTEGER NOT NULL, state INTEGER NOT NULL,"
+                     " mtime INTEGER NOT NULL)")
         self._same: list[tuple] = []
+        self._other_rows: list[tuple] = []
         self._empty()
         self._params: dict = {}
 
@@ -115,16 +120,17 @@ class CatalogSpool:
 
     def _empty(self) -> None:
         conn = self.store.conn
-        for table in ("backup_items", "backup_same", "backup_extends"):
+        for table in ("backup_items", "backup_same", "backup_extends", "backup_others"):
             conn.execute(f"DELETE FROM temp.{table}")
         self._rows.clear()
         self._same.clear()
+        self._other_rows.clear()
         self._dirs: set[str] = set()    # the directories of the items
         # per configured directory, its directories that were symlinks in the basis (transfer.py):
         # an archive's union makes them directories when the backup is complete, files or not
         self.were_symlinks: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
-        self._others = 0     # symlinks and special files among the items (none: `others` is not looked at)
+        self._others = 0     # symlinks and special files staged (none: `others` is not looked at)
         self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet
         self._unknown = 0
         # the catalog knew no path of the source when the backup began (its first): nothing is
@@ -138,25 +144,28 @@ class CatalogSpool:
         # changes.removed() when the first version was found in `changes` (None: none looked up)
         self._removed: int | None = None
 
-    def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = (), others: int = 0) -> None:
+    def add(self, dir_path: str, rows: list[tuple], same: list[tuple] = (), others: list[tuple] = ()) -> None:
         """Items of the configured directory `dir_path` as (dir_path, path, ftype, state, size,
         mtime): `path` relative to `/` (bytes), `ftype` ord of rsync's type letter, `state` from
-        rsync.file_state (NEW for other new items, BASE_OTHER for those unchanged since the link
-        base; never SAME: those are `same`, nor ABSENT: those are not in the backup). `same`: the
-        regular files unchanged since the link base (rsync.SAME), as (dir_path, path, size, mtime).
-        `others`: how many of `rows` are symlinks or special files."""
-        self._others += others
+        rsync.file_state (NEW for other new items; never SAME: those are `same`, nor ABSENT: those
+        are not in the backup). `same`: the regular files unchanged since the link base
+        (rsync.SAME), as (dir_path, path, size, mtime). `others`: the symlinks and special files
+        for the catalog's `others`, as (dir_path, path, ftype, state, mtime), state NEW or
+        BASE_OTHER (unchanged since the link base); an archive directory's are among `rows` too."""
+        self._other_rows += others
+        if others:
+            self._dirs.add(dir_path)
         if rows or same:
             self._dirs.add(dir_path)
         if self._first and self._files is not None and rows:
             self._files[dir_path] = self._files.get(dir_path, 0) + list(map(_FTYPE, rows)).count(_F)
         self._rows += rows
         self._same += same
-        if len(self._rows) + len(self._same) >= BATCH:
+        if len(self._rows) + len(self._same) + len(self._other_rows) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if not self._rows and not self._same:
+        if not self._rows and not self._same and not self._other_rows:
             return
         conn = self.store.conn
         conn.execute("BEGIN")
@@ -171,6 +180,8 @@ class CatalogSpool:
                     insert_rows(conn, "temp.backup_items", 6, self._rows, _WITH_PATH, (_F, self._params.get("s")))
                 unknown = conn.execute("SELECT COUNT(*) FROM temp.backup_items WHERE rowid>? AND ftype=?"
                                        " AND path_id IS NULL", (last, _F)).fetchone()[0]
+            if self._other_rows:
+                insert_rows(conn, "temp.backup_others", 5, self._other_rows)
             if self._same:
                 insert_rows(conn, "temp.backup_same", 4, self._same)
                 if self._params.get("base") is not None:
@@ -193,8 +204,10 @@ class CatalogSpool:
                 self._add_paths()
         self.count += len(self._rows)
         self.same_count += len(self._same)
+        self._others += len(self._other_rows)
         self._rows.clear()
         self._same.clear()
+        self._other_rows.clear()
 
     def _add_paths(self) -> None:
         """The files staged since the last call whose path the catalog did not know when looked up:
@@ -231,8 +244,9 @@ class CatalogSpool:
         after all: copied again, they come back as items of their own."""
         self.flush()
         self._files = None
-        self.store.conn.executemany("DELETE FROM temp.backup_items WHERE dir=? AND path=?",
-                                    [(dir_path, path) for path in paths])
+        for table in ("backup_items", "backup_others"):
+            self.store.conn.executemany(f"DELETE FROM temp.{table} WHERE dir=? AND path=?",
+                                        [(dir_path, path) for path in paths])
 
     def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
         """(path, ftype) of the items written by this backup in one directory, streamed."""
@@ -305,23 +319,21 @@ class CatalogSpool:
         self._empty()
 
 
-# the symlinks and special files of the backup (items that are neither `f` nor `d`), into `others`:
-# one unchanged since the base (BASE_OTHER) extends the base's entry, anything else is new. They
-# are few beside the files: these read the staged items once, and look up only theirs.
-_OTHER_ITEMS = "FROM temp.backup_items i WHERE i.ftype NOT IN (:f, :d)"
+# the symlinks and special files of the backup into `others`: one unchanged since the base
+# (BASE_OTHER) extends the base's entry, anything else is new
 _EXTEND_OTHERS = (
-    "UPDATE others SET last_backup=:b WHERE id IN (SELECT o.id " + _OTHER_ITEMS.replace(" WHERE", " JOIN others o"
+    "UPDATE others SET last_backup=:b WHERE id IN (SELECT o.id FROM temp.backup_others i JOIN others o"
     " ON o.source=:s AND o.path=i.path AND o.medium=:m AND o.last_backup=:base AND o.kind=i.ftype"
-    " AND o.mtime=i.mtime WHERE") + " AND i.state=:base_other)")
+    " AND o.mtime=i.mtime WHERE i.state=:base_other)")
 _NEW_OTHERS = (
     "INSERT INTO others(source, dir, path, kind, medium, mtime, first_backup, last_backup)"
-    " SELECT :s, i.dir, i.path, i.ftype, :m, i.mtime, :b, :b " + _OTHER_ITEMS
-    + " AND NOT EXISTS (SELECT 1 FROM others o WHERE o.source=:s AND o.path=i.path AND o.medium=:m"
+    " SELECT :s, i.dir, i.path, i.ftype, :m, i.mtime, :b, :b FROM temp.backup_others i"
+    " WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.source=:s AND o.path=i.path AND o.medium=:m"
     " AND o.last_backup=:b) GROUP BY i.path")
 
 
 def _apply_others(conn: Connection, params: dict) -> None:
-    others = {**params, "d": _D, "base_other": BASE_OTHER}
+    others = {**params, "base_other": BASE_OTHER}
     if params["base"] is not None:
         conn.execute(_EXTEND_OTHERS, others)
     conn.execute(_NEW_OTHERS, others)

@@ -70,9 +70,9 @@ class Stream:
     def _records(self, data: bytes, end: int) -> None:
         """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
         to local names, and sizes, catalog rows and events are handed on once per read."""
-        counts, nbytes, rows, same, others = [0] * 5, [0] * 5, [], [], 0
+        counts, nbytes, rows, same, others = [0] * 5, [0] * 5, [], [], []
         d, prefix, archive = self.dir, self.prefix, self.archive
-        add, add_same = rows.append, same.append
+        add, add_same, add_other = rows.append, same.append, others.append
         states, state_of = rsync.FILE_STATES, rsync.file_state_of
         minutes, mtime = rsync.MINUTES, rsync.mtime
         basis, skipped = self.basis, self._skipped
@@ -100,10 +100,18 @@ class Stream:
                     self.linked.append(name)    # a symlink or special file linked by -H, as above
                 if code[0] == _DOT:
                     continue
-                others += 1
                 # a symlink or special file, for the catalog's `others`: of a standard directory,
-                # one hard-linked from the --link-dest base (`hL`) is the base's, unchanged
-                state, size = _NEW if archive or code[0] != _H or code[2] == _PLUS else _BASE_OTHER, 0
+                # one hard-linked from the --link-dest base (`hL`) is the base's, unchanged; of an
+                # archive directory, an item of its own too (linked into the union)
+                minute = minutes.get(m)
+                if b"\\#" in name:
+                    name = rsync.unescape(name)
+                seconds = minute + int(sec) if minute is not None else mtime(m, sec)
+                add_other((d, prefix + name, ftype, _NEW if archive or code[0] != _H or code[2] == _PLUS
+                           else _BASE_OTHER, seconds))
+                if archive:
+                    add((d, prefix + name, ftype, _NEW, int(size), seconds))
+                continue
             minute = minutes.get(m)
             if b"\\#" in name:
                 name = rsync.unescape(name)
@@ -115,7 +123,7 @@ class Stream:
         for state, count in enumerate(counts):
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
-        if rows or same:
+        if rows or same or others:
             self.spool.add(d, rows, same, others)
         if not self._stats:
             # --stats comes after every item; from its first line on, each read is scanned for its
