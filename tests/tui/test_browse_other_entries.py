@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from rabtui.tui.app import make_app
 from tests.trees import Lab, write_files
-from tests.tui.conftest import browse_backups, run, texts, wait_for
+from rabtui.tui.dialogs.common import TextDialog
+from tests.tui.conftest import browse_backups, ready, run, texts, wait_for
 
 T0 = datetime(2026, 7, 1, 3, 0)
 OFF, FAILING = "post_backup_commands = []", 'post_backup_commands = ["exit 4"]'
@@ -77,5 +78,19 @@ def test_browse_lists_the_symlinks_fifos_and_empty_directories_each_backup_holds
             assert set(await listed(last, arc)) == A | K
             # the union holds the complete backups' link and pipe; the rest only the kept backup
             assert set(await listed(".archive (merged)", arc)) == A | K
+
+            # found by name with / (their kind in the size column), opened where the newest backup has it
+            await pilot.press("slash")
+            await wait_for(pilot, lambda: ready(app, TextDialog), what="find dialog")
+            await pilot.press(*"link-k", "enter")
+            await wait_for(pilot, lambda: screen.level == "find" and "versions matching" in texts(app, "#browse-where"))
+            assert sorted(os.path.basename(os.path.dirname(bytes(r["path"]))) for r in screen.keys) == [b"arc", b"std"]
+            assert texts(app, "#browse").count("link-k symlink ") == 2
+            table = app.screen.query_one("#browse")
+            table.move_cursor(row=[i for i, r in enumerate(screen.keys) if b"/arc/" in bytes(r["path"])][0])
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.level == "dir" and screen.rel == arc and not screen.loading)
+            assert screen.backup["name"] == kept
+            assert screen.keys[table.cursor_row].name == b"link-k"
 
     run(go())
