@@ -137,7 +137,8 @@ def _entry(fd: int, prev_fd: int | None, name: bytes, is_dir: bool, compare: boo
                 pst = os.stat(name, dir_fd=prev_fd, follow_symlinks=False)
             except OSError:
                 pst = None
-            if pst is not None and stat.S_ISREG(pst.st_mode):
+            # a symlink or FIFO unchanged is hard-linked from the base as a file is
+            if pst is not None and not stat.S_ISDIR(pst.st_mode):
                 e.state = "link" if (pst.st_ino, pst.st_dev) == (st.st_ino, st.st_dev) else "changed"
     return e
 
