@@ -140,7 +140,7 @@ def test_a_stopped_xorriso_reading_the_symlinks_xattrs_ends_the_restore_naming_t
     if os.geteuid() != 0:
         pytest.skip("only root sets xattrs on a symlink")
     lab = Lab(shm, media_count=1)
-    cfg = lab.with_discs("4MiB", [("data", "standard")], f"io_timeout = {STALL}\n")
+    cfg = lab.with_discs("8MiB", [("data", "standard")], f"io_timeout = {STALL}\n")
     data = lab.src / "data"
     write_files(data, {"f": b"the target"})
     (data / "links").mkdir()
