@@ -64,8 +64,9 @@ def _entry(st: os.stat_result, state: str) -> tuple:
 
 def _kept_only(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes) -> dict[bytes, tuple]:
     """name -> entry of what only kept data up to `backup` saved in the directory `rel` (relative
-    to /) of the archive directory `dir_path`: the entries there, and the directories on the way to
-    those deeper down."""
+    to /) of the archive directory `dir_path`, and the empty directories of `backup` itself
+    (kept_entries.found: the union lacks both): the entries there, and the directories on the way
+    to those deeper down."""
     union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
     under = rel[len(rel_path(dir_path)):].lstrip(b"/")
     found = kept_entries.found(store, backup, dir_path, union, under)

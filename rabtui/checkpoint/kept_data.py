@@ -42,9 +42,9 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
     kept = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
-    if not kept:
+    seen = found(store, backup, dir_path, union)     # the backup's own empty directories too
+    if not kept and not seen.taken:
         return []
-    seen = found(store, backup, dir_path, union)
     if seen.unread:
         raise _closed(backup, dir_path, seen.unread[0])
     others = seen.taken

@@ -1,11 +1,14 @@
-"""The entries of an archive directory other than regular files that only kept data saved.
+"""The entries of an archive directory other than regular files that only kept data saved, and
+the empty directories of the backup itself.
 
 A kept backup (its post-backup commands failed) is never linked into the medium's union, and the
 catalog records regular files only: a symlink, a FIFO, a device node or an empty directory that
 such a backup saved, the source removing it before the next complete backup, is neither in the
 union nor in the catalog. It is found by walking the kept backups themselves (each holds what the
-union lacked then, in the source's directories). A checkpoint (kept_data.py) and a restore from
-the medium (restore.in_backup.AsOf) both take them from here, so that both give the same tree.
+union lacked then, in the source's directories). Nor does the union hold an empty directory (only
+the directories on the way to what is linked there): a complete backup holds each directory of
+the source then, so its own are read as well. A checkpoint (kept_data.py) and a restore from the
+medium (restore.in_backup.AsOf) both take them from here, so that both give the same tree.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import KEPT, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,12 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     backup of `backup`'s source and medium, up to `backup`, saved where the union (its root,
     `union`) holds nothing: of each path the newest kept backup's. An entry that another of them
     holds a directory with entries in place of (their regular files are in the catalog) is left
-    out: the directory is taken."""
+    out: the directory is taken. And the empty directories `backup` itself holds there, when it is
+    complete, which the union lacks too."""
     kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<=? ORDER BY id DESC",
-        (backup["source"], backup["medium"], KEPT, backup["id"]))]
+        f"SELECT id, path FROM backups WHERE source=? AND medium=? AND (status=? OR (id=? AND status IN {COMPLETE_SQL}))"
+        " AND id<=? ORDER BY id DESC", (backup["source"], backup["medium"], KEPT, backup["id"], backup["id"]))]
+    complete = kept[0][0] if kept and kept[0][0] == backup["id"] and not _is_kept(store, backup["id"]) else None
     taken: dict[bytes, Saved] = {}
     sockets: dict[bytes, Saved] = {}
     unread: list[bytes] = []
@@ -63,7 +68,10 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                 opened_dirs.opened_to_read(top, store.state_dir) as was:
             closed += [os.path.join(top, d) if d else top for d in was]
             for rel, st in _walk(root, under, unread):
-                if st is None:
+                if kid == complete:    # its empty directories only: the rest is in the union and the catalog
+                    if st is None or not stat.S_ISDIR(st.st_mode):
+                        continue
+                elif st is None:
                     filled[rel] = kid if filled.get(rel, kid) == kid else MANY
                     continue
                 if rel in taken or rel in sockets or not _union_lacks(union, rel):
@@ -74,6 +82,10 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     for rel in _files_they_saved(store, backup, dir_path, taken):
         del taken[rel]
     return Found(taken, sorted(sockets), unread, closed)
+
+
+def _is_kept(store: Store, backup_id: int) -> bool:
+    return store.one("SELECT status FROM backups WHERE id=?", (backup_id,))["status"] == KEPT
 
 
 def _files_they_saved(store: Store, backup, dir_path: str, taken: dict[bytes, Saved]) -> list[bytes]:
