@@ -22,7 +22,7 @@ from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import Store
+from rabtui.state.store import COMPLETE_SQL, Store
 
 _NEWEST = 1 << 62     # a backup id past every backup's: the merged view holds what all of them saved
 
@@ -111,8 +111,9 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
 
 def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel: bytes) -> dict[bytes, tuple]:
     """name -> (is_dir, size, mtime, state) of the entries in the directory `rel` (relative to /)
-    of the merged view of the archive directories on a medium (its union tree) that only kept data
-    saved: the union lacks them. Empty when `rel` is not in an archive directory."""
+    of the merged view of the archive directories on a medium (its union tree) that the union
+    lacks: what only kept data saved, and the empty directories of the newest complete backup there
+    (which a restore from the merged view reads). Empty when `rel` is not in an archive directory."""
     source = cfg.source(source_id)
     try:
         d = directory_of(source, rel)
@@ -120,5 +121,12 @@ def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel:
         return {}
     if d.kind != "archive":
         return {}
-    newest = {"source": source_id, "medium": medium_id, "id": _NEWEST}
-    return {name: entry[:3] + ("",) for name, entry in _kept_only(cfg, store, source_id, newest, d.path, rel).items()}
+    out = {}
+    complete = store.one(f"SELECT MAX(id) AS id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
+                         (source_id, medium_id))["id"]
+    for newest in (_NEWEST, complete):
+        if newest is not None:
+            backup = {"source": source_id, "medium": medium_id, "id": newest}
+            for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
+                out.setdefault(name, entry[:3] + ("",))
+    return out
