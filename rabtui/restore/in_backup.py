@@ -182,6 +182,9 @@ class AsOf:
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
+        self._own: dict[bytes, os.stat_result | None] = {}   # the backup's own tree, as looked at
+        # path -> the backup's own entry where the union holds another (own_shape), in its place
+        self.own_taken: dict[bytes, os.stat_result] = {}
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
@@ -191,11 +194,56 @@ class AsOf:
         return (version is not None and self.item is not None
                 and self.item.startswith(os.path.join(self.folders[version[2]], b"data", b"")))
 
-    def below_a_file(self, under: bytes, is_dir: bool) -> bool:
-        """Is the walked entry `under` of the union (a directory itself, or in one) a directory
-        where the backup had a regular file (the catalog says), or below it? A newer backup's
-        directory took the file's place in the union since: none of it is this backup's (unseen()
-        gives the file)."""
+    def own_shape(self, full: bytes) -> tuple[bytes, os.stat_result] | None:
+        """What the backup's own tree holds at `full` (below the restored item), looked at part by
+        part from the item down, never through a symlink: (path, lstat) of the first entry on the
+        way there that is no directory, else of the directory there; None where it holds nothing.
+        An archive's backup holds every directory the source had and each entry it saved: that is
+        its shape there, whatever shape an older or newer backup gave the union since."""
+        path, found = self.rel, None
+        for part in full[len(self.rel):].lstrip(b"/").split(b"/"):
+            path = os.path.join(path, part) if path else part
+            if path not in self._own:
+                try:
+                    self._own[path] = os.lstat(self.sc.path(self._saved_by(self.backup["id"], path)))
+                except OSError:
+                    self._own[path] = None
+            found = self._own[path]
+            if found is None:
+                return None
+            if not stat.S_ISDIR(found.st_mode):
+                return path, found
+        return path, found
+
+    def _not_own(self, full: bytes, st: os.stat_result) -> bool:
+        """Is the union's entry at `full` (its lstat `st`) not the backup's own shape there? Below
+        an entry of the backup that is no directory, or where it holds another entry (another
+        inode: one of an older or newer backup), or no directory where it holds one. The backup's
+        own entry there goes into `own_taken`, but a regular file it saved (the catalog's rules:
+        the union's file of its size and mtime, else its own, else named lost)."""
+        own = self.own_shape(full) if full != self.rel else None
+        if own is None:
+            return False
+        at, mine = own
+        if at != full:
+            return True
+        version = self.versions.get(full)
+        if version is not None and version[2] == self.backup["id"]:
+            return not stat.S_ISREG(st.st_mode)     # the file it saved comes from the catalog's rules
+        if stat.S_ISDIR(mine.st_mode) == stat.S_ISDIR(st.st_mode) and (
+                stat.S_ISDIR(st.st_mode) or (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)):
+            return False
+        self.own_taken[full] = mine
+        return True
+
+    def below_a_file(self, under: bytes, st: os.stat_result) -> bool:
+        """Is the walked entry `under` of the union (a directory itself, or in one) not this
+        backup's (_not_own), or a directory where the backup had a regular file (the catalog says),
+        or below it? A newer backup's directory took the file's place in the union since: none of
+        it is this backup's (unseen() gives the file)."""
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if self._not_own(self._full(under), st):
+            return True
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))
         while full and full != self.rel:
             if full in self.versions:     # kept data's never took the union's place: its own rule
@@ -223,7 +271,7 @@ class AsOf:
     def __call__(self, under: bytes, path: bytes, st):
         full = self._full(under)
         version = self.versions.get(full)
-        if version is None:
+        if version is None or self._not_own(full, st):
             return None
         self.seen.add(full)
         if (st.st_size, int(st.st_mtime)) == version[:2]:
@@ -246,16 +294,28 @@ class AsOf:
         lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
                 for path in self.unread]
         dirs: set[bytes] = set()
-        for full in sorted((set(self.versions) - self.seen) | set(self.others)):
+        for full in sorted((set(self.versions) - self.seen) | set(self.others) | set(self.own_taken)):
             under = full[len(self.rel):].lstrip(b"/")
             if not under:
                 continue
+            mine = self.own_taken.get(full)
             other = self.others.get(full)
-            if other is None and self.versions[full][2] in self.linked and self._a_directory_then(full):
-                continue      # a file an older backup saved, a directory in this one
-            first = other.backup if other is not None else self.versions[full][2]
+            own = self.own_shape(full) if mine is None else None
+            if own is not None:
+                at, found_st = own
+                if at != full:
+                    continue      # below an entry of this backup's that is no directory
+                if stat.S_ISDIR(found_st.st_mode):
+                    if other is None or not stat.S_ISDIR(other.st.st_mode):
+                        continue      # an older backup's file, kept data's entry: a directory in this one
+                elif full not in self.versions or self.versions[full][2] != self.backup["id"]:
+                    mine = found_st   # this backup's own entry, the union's of another (or none)
+            first = self.backup["id"] if mine is not None else other.backup if other is not None \
+                else self.versions[full][2]
             saved = self.sc.path(self._saved_by(first, full))
-            if other is not None:
+            if mine is not None:
+                st = mine
+            elif other is not None:
                 st = other.st
             else:
                 st = _as_saved(saved, self.versions[full])

@@ -65,6 +65,13 @@ def _readable(dir_fd: int, name: bytes, under: bytes, unread: list[tuple[bytes, 
     return True
 
 
+def _is_dir(path: bytes) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _clashes(writer: SafeWriter, rels) -> list[bytes]:
     out = []
     for rel, st in rels:
@@ -84,7 +91,7 @@ def _picked(entries, pick):
     """The entries of a walk, each regular file as `pick` chooses it (left out on None)."""
     for path, rel, st in entries:
         if not stat.S_ISREG(st.st_mode):
-            if hasattr(pick, "below_a_file") and pick.below_a_file(rel, stat.S_ISDIR(st.st_mode)):
+            if hasattr(pick, "below_a_file") and pick.below_a_file(rel, st):
                 continue
         if pick is not None and stat.S_ISREG(st.st_mode):
             chosen = pick(rel, path, st)
@@ -158,7 +165,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             made: list[tuple[bytes, bytes, os.stat_result]] = []   # directories the union lacks
             for path, r, st in found:
                 if stat.S_ISDIR(st.st_mode):
-                    if not os.path.lexists(os.path.join(src, r)):   # made as the backup that saved it has it
+                    if not _is_dir(os.path.join(src, r)):   # made as the backup that saved it has it
                         made.append((path, r, st))
                         writer.put(path, join(r), st)
                     continue
@@ -177,7 +184,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             for path, r, st in reversed(made):      # deepest first, before the union's around them
                 writer.finish_dir(path, join(r), st)
             for path, r, st in _walk(src, topdown=False):
-                if hasattr(pick, "below_a_file") and pick.below_a_file(r, True):
+                if hasattr(pick, "below_a_file") and pick.below_a_file(r, st):
                     continue
                 st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
