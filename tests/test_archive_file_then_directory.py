@@ -29,8 +29,8 @@ def _as_directory(path) -> None:
     os.mkfifo(path / "f", 0o640)
 
 
-def _restored(lab: Lab, path, backup: str, to) -> None:
-    code = main(["--config", str(lab.config_path), "restore", "web", str(path), "--backup", backup, "--to", str(to)])
+def _restored(lab: Lab, path, backup: str, to, source: str = "web") -> None:
+    code = main(["--config", str(lab.config_path), "restore", source, str(path), "--backup", backup, "--to", str(to)])
     assert code == 0
 
 
@@ -165,3 +165,29 @@ def test_a_killed_run_that_replaced_a_directory_by_a_file_in_the_union_is_undone
     copies[newest["id"]] = _copy(lab, cfg)
     invariants.check_backups_hold(cfg, store, copies)
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_symlink_that_became_a_directory_is_replaced_in_the_union_with_a_warning(tmp_path):
+    """A symlink of the union (one pointing into the directory, one at an empty directory that
+    became one) where the source has a directory now: said as a warning naming both paths, as for
+    a file; the union holds the directories, the older backup its symlinks."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    write_files(arch, {"sub/x": b"inside", "keep": b"k"})
+    os.symlink("sub", arch / "a")
+    os.symlink("sub", arch / "e")
+    first = lab.backup(cfg, medium_id="m1")
+    assert first.status == "completed", first.reason
+    os.unlink(arch / "a"), os.unlink(arch / "e")
+    write_files(arch, {"a/g": b"in a directory now"})
+    os.mkdir(arch / "e")
+    second = lab.backup(cfg, medium_id="m1")
+    assert second.status == "warnings", second.reason
+    assert "2 entries of the archive" in second.reason and "a, e" in second.reason, second.reason
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(arch))
+    assert _kinds(union) == {"keep": "k", "sub": "dir", "sub/x": "inside", "a": "dir", "a/g": "in a directory now",
+                             "e": "dir"}
+    top = str(arch).lstrip("/")
+    _restored(lab, arch, first.path.name, tmp_path / "r1", "loc")
+    assert _kinds(tmp_path / "r1" / top) == {"keep": "k", "sub": "dir", "sub/x": "inside", "a": "link", "e": "link"}

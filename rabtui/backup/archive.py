@@ -32,13 +32,12 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
     the union, where a checkpoint or a restore would take it for a file of the source (the next
     writer of the source's unions there removes it: clear_staging). A file already in the union
     under that path (an older version) is replaced atomically; the older backup that holds it
-    keeps its own link. Nothing is linked from or through a symlink
-    (below.py: each directory is opened part by part, so paths of any length work too); a symlink
-    of the union where a directory is needed becomes a directory. The newest backup's shape takes
-    the place of an older one: a file (or FIFO, ...) of the union where a directory is needed
-    becomes a directory, and a directory of the union where the backup has a file gives its place
-    to the file; the older backups keep theirs in their own trees, and each such path goes into
-    `replaced`.
+    keeps its own link. Nothing is linked from or through a symlink (below.py: each directory is
+    opened part by part, so paths of any length work too). The newest backup's shape takes the
+    place of an older one: a file, FIFO or symlink of the union where a directory is needed
+    becomes a directory (_open_union_dir), and a directory of the union where the backup has a
+    file gives its place to the file; the older backups keep theirs in their own trees, and each
+    such path goes into `replaced`.
     """
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
@@ -133,13 +132,15 @@ def clear_staging(staging: Path) -> int:
 
 
 def _open_union_dir(union: bytes, rel: bytes, replaced: list[bytes]) -> int:
-    """below.open_dir(make=True) of `rel` in the union, where a part that is a file (or FIFO, ...)
-    becomes a directory first: the source made it one since (its path goes into `replaced`)."""
+    """below.open_dir(make=True) of `rel` in the union, where a part that is a file, a FIFO, ... or
+    a symlink becomes a directory first: the source made it one since (its path goes into
+    `replaced`). A symlink came from the source and may point anywhere: nothing is linked through it."""
     while True:
         try:
             return below.open_dir(union, rel, make=True)
-        except NotADirectoryError:
-            pass
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
         parts = rel.split(b"/")
         for i in range(1, len(parts) + 1):
             part = b"/".join(parts[:i])
@@ -178,15 +179,6 @@ def _link_beside(name: bytes, src_fd: int, dst_fd: int) -> bytes:
 def _close(fds: tuple[int, int] | None) -> None:
     for fd in fds or ():
         os.close(fd)
-
-
-def _union_dir(union: bytes, rel: bytes) -> None:
-    """Make `rel` (relative to the union) a directory, each part of it a directory of the union. A
-    part that is a symlink there (the source had a symlink where it has a directory now) becomes a
-    directory: the symlink came from the source and may point anywhere, and a file linked through
-    it would land there, outside the medium too (the older backup keeps its own copy of the
-    symlink). A part that is some other file raises OSError."""
-    os.close(below.open_dir(union, rel, make=True))
 
 
 def _tree(data_b: bytes) -> Iterator[tuple[bytes, list[tuple[bytes, os.stat_result]]]]:
@@ -396,9 +388,11 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
     data = medium_layout.backup_data_path(backup_path, dir_path)
     staging = medium_layout.linking_dir(medium_path, source_id)
     clear_staging(staging)
+    # the directories the source has where the union holds a symlink (copied again, transfer.py),
+    # with no new item below them perhaps (an empty directory)
     for rel in spool.were_symlinks.get(dir_path, ()):
         try:
-            _union_dir(os.fsencode(union), rel)
+            os.close(_open_union_dir(os.fsencode(union), rel, replaced))
         except OSError as exc:
             raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
     # a user other than root cannot link from the backup's directories closed on the source

@@ -201,7 +201,7 @@ class Completion:
                                      f" medium {medium.id}"))
                 if replaced:
                     text = (f"{d.path}: {len(replaced)} entries of the archive of medium {medium.id} replaced by"
-                            f" what the source has in their place now (a directory where a file was, or a file"
+                            f" what the source has in their place now (a directory where a file or a symlink was, or a file"
                             f" where a directory was): {', '.join(fmt.name(r) for r in replaced[:5])}"
                             + (", ..." if len(replaced) > 5 else "") + "; the older backups still hold them"
                             " (restore --backup gives them), checkpoints from now on hold the newer ones")

@@ -26,10 +26,9 @@ def _parts(rel: bytes) -> list[bytes]:
 
 def open_dir(root: bytes, rel: bytes, *, make: bool = False) -> int:
     """A descriptor of the directory `root/rel`. A part that is a symlink raises OSError (ELOOP or
-    ENOTDIR), as does one that is a file. With `make`, missing parts are made, and a part that is a
-    symlink is replaced by a directory (the symlink came from a source: nothing may land where it
-    points). The descriptor is for passing through and for the *at calls (O_PATH: no read
-    permission needed on the way); `entries` reads one. The caller closes it."""
+    ENOTDIR), as does one that is a file. With `make`, missing parts are made. The descriptor is
+    for passing through and for the *at calls (O_PATH: no read permission needed on the way);
+    `entries` reads one. The caller closes it."""
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in _parts(rel):
@@ -38,13 +37,6 @@ def open_dir(root: bytes, rel: bytes, *, make: bool = False) -> int:
             except FileNotFoundError:
                 if not make:
                     raise
-                os.mkdir(part, dir_fd=fd)
-                nfd = os.open(part, _PASS, dir_fd=fd)
-            except OSError as exc:
-                if not (make and exc.errno in (errno.ELOOP, errno.ENOTDIR)
-                        and stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)):
-                    raise
-                os.unlink(part, dir_fd=fd)
                 os.mkdir(part, dir_fd=fd)
                 nfd = os.open(part, _PASS, dir_fd=fd)
             os.close(fd)
