@@ -15,8 +15,8 @@ import pytest
 
 from rabtui.cli import main
 from tests.test_kept_data import _post_commands
-from tests.test_kept_entries_attacks import T0, _lab, _tree
-from tests.trees import write_files
+from tests.test_kept_entries_attacks import T0, _lab, _tree, restored_both_ways
+from tests.trees import burn_due, write_files
 
 
 def _restored(lab, tmp_path, photos, backup, to: str) -> dict[bytes, str]:
@@ -31,6 +31,31 @@ def _backed_up(lab, kept: bool, day: int, *statuses: str):
     done = lab.backup(_post_commands(lab, kept), now=T0 + timedelta(days=day))
     assert done.status in (statuses or (("failed",) if kept else ("completed",))), done.reason
     return done
+
+
+def test_a_backup_deleted_between_leaves_a_newer_backups_directory_where_an_older_file_was(tmp_path):
+    """`p` a file (b1), a directory with a file (b2: it takes the file's place in the union), an
+    empty directory in b3 and in the kept b4. The cleanup deletes b2 (a verified disc holds p/x, b1
+    holds the only copy of the file p): its undoing put b1's file back at p, and restores of b3 and
+    b4, from the medium and from the next checkpoint's disc, gave that file."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "p": b"the file p"})
+    _backed_up(lab, False, 0)
+    os.unlink(photos / "p")
+    write_files(photos, {"p/x": b"in p"})
+    second = _backed_up(lab, False, 1, "warnings")
+    burn_due(lab.load(), lab.store(), asked={"*"}, verified=True)
+    os.unlink(photos / "p/x")
+    third = _backed_up(lab, False, 2)
+    fourth = _backed_up(lab, True, 3)
+    assert main(["--config", str(lab.config_path), "cleanup"]) == 0
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (second.backup_id,))["status"] == "deleted"
+    want = {b"first.jpg": oct(0o100644), b"p": "dir"}
+    assert _restored(lab, tmp_path, photos, third, "r3") == want
+    assert _restored(lab, tmp_path, photos, fourth, "r4") == want
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want
 
 
 @pytest.mark.parametrize("kept", [False, True], ids=["complete", "kept"])

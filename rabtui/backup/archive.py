@@ -248,10 +248,13 @@ def _left_beside(tree: list[tuple[bytes, list]], union_b: bytes, older: list[byt
                 yield _joined(rel_dir, name)
 
 
-def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path]) -> int:
+def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path],
+                      newer: list[Path] = ()) -> int:
     """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
     that is one of its files goes, and the same path in the newest of the `older` complete backups
-    (newest first) takes its place again, as it was before. Returns how many entries were undone.
+    (newest first) takes its place again, as it was before. An older shape comes back only where
+    the newest of the `newer` backups that stay (newest first, kept ones too) holding the path has
+    no directory there: the source's shape since. Returns how many entries were undone.
 
     The older version replaces the entry in one rename: a run killed there leaves the entry as it
     was, found and undone again by the next (the entry removed first, then linked, left the union
@@ -266,6 +269,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
         return 0
     union_b = os.fsencode(union)
     older_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in older]
+    newer_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in newer]
     tree = list(_tree(os.fsencode(data)))      # walked once: the undoing changes the union only
     for rel in list(_left_beside(tree, union_b, older_b)):
         _remove(union, rel)
@@ -286,7 +290,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
         for name, st in items:
             rel = _joined(rel_dir, name)
             if _older_shape_lost(union_b, rel, stat.S_ISDIR(st.st_mode)):
-                _put_back(union, rel, older_b, staging)
+                _put_back(union, rel, older_b, staging, newer_b)
     return undone
 
 
@@ -344,14 +348,19 @@ def _only_empty_dirs(union: bytes, rel: bytes) -> bool:
     return all(_only_empty_dirs(union, _joined(rel, os.fsencode(d))) for d in dirs)
 
 
-def _put_back(union: Path, rel: bytes, older_b: list[bytes], staging: Path) -> None:
+def _put_back(union: Path, rel: bytes, older_b: list[bytes], staging: Path, newer_b: list[bytes] = ()) -> None:
     """What the `older` backups (newest first) show at `rel`, put back into the union where it
     holds nothing or only empty directories: the newest one's file, or the entries of the
     directories they hold there, each from the newest backup that holds it, down to the first
-    older one whose shape there is other. The union's own entries stay."""
+    older one whose shape there is other. The union's own entries stay, and so does a directory
+    where the newest of the `newer` backups holding `rel` has one (an empty one, say, whose
+    place an older file would take)."""
     union_b = os.fsencode(union)
     there = _union_kind(union_b, rel)
     if there is False or (there is not None and not stat.S_ISDIR(there.st_mode)):
+        return
+    since = _holder(newer_b, rel)
+    if since is not None and stat.S_ISDIR(below.lstat(since, rel).st_mode):
         return
     held_dir = False
     for i, base in enumerate(older_b):
@@ -363,7 +372,7 @@ def _put_back(union: Path, rel: bytes, older_b: list[bytes], staging: Path) -> N
             return
         held_dir = True
         for name, _ in below.entries(base, rel):
-            _put_back(union, _joined(rel, name), older_b[i:], staging)
+            _put_back(union, _joined(rel, name), older_b[i:], staging, newer_b)
 
 
 def _remove(union: Path, rel: bytes) -> None:

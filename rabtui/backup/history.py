@@ -19,7 +19,7 @@ from rabtui.config import Medium, Source
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.state import locks
-from rabtui.state.store import COMPLETE, OWN_DIR_SQL, Store
+from rabtui.state.store import COMPLETE, OWN_DIR_SQL, RESTORABLE, Store
 
 
 
@@ -160,17 +160,25 @@ def union_settled(cfg, source_id: str, medium_path) -> None:
 def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
-    saved on this medium (`listed`: the source's backups there, list_backups, when read already).
-    The caller holds the source's union lock (union_held)."""
+    saved on this medium (`listed`: the source's backups there, list_backups, when read already),
+    but an older shape where a backup made after it has a directory. The caller holds the source's
+    union lock (union_held)."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
     listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed
     at = next((i for i, (name, _, _) in enumerate(listed) if name == path.name), len(listed))
-    older = [(i, p, info) for i, (_, p, info) in enumerate(listed)
-             if i != at and info and info.get("status") in COMPLETE and made_before(listed, i, at)]
-    older.sort(key=functools.cmp_to_key(lambda a, b: -1 if made_before(listed, b[0], a[0]) else 1))
-    older = [p for _, p, _ in older]     # newest first
+
+    def newest_first(statuses: tuple[str, ...], made) -> list[Path]:
+        rows = [(i, p) for i, (_, p, info) in enumerate(listed)
+                if i != at and info and info.get("status") in statuses and made(i)]
+        rows.sort(key=functools.cmp_to_key(lambda a, b: -1 if made_before(listed, b[0], a[0]) else 1))
+        return [p for _, p in rows]
+
+    older = newest_first(COMPLETE, lambda i: made_before(listed, i, at))
+    # the restorable backups made after it that stay (one deleted in the middle of the medium's
+    # history): where the newest of them holding a path has a directory, no older shape comes back
+    newer = newest_first(RESTORABLE, lambda i: at < len(listed) and made_before(listed, at, i))
     dirs = [d.path for d in cfg.source(source_id).directories if d.kind == "archive"]
     if not dirs:
         return 0
@@ -181,7 +189,7 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) 
         union_undo.begin(medium_path, source_id, path.name)
     undone = 0
     for d in dirs:
-        undone += unlink_from_union(medium_path, source_id, path, d, older)
+        undone += unlink_from_union(medium_path, source_id, path, d, older, newer)
     if not (info and info.get("status") in COMPLETE):
         union_undo.end(medium_path, source_id, path.name)
     return undone
