@@ -75,3 +75,23 @@ def test_the_backup_between_gives_the_file_it_saved_not_the_older_directorys_ent
     _backed_up(lab, False, 2, "completed", "warnings")
     assert _restored(lab, tmp_path, photos, between, "r") == {b"first.jpg": oct(0o100644), b"d": oct(0o100644)}
     assert (tmp_path / "r" / str(photos).lstrip("/") / "d").read_bytes() == b"d, a file"
+
+
+def test_a_kept_symlink_newer_than_the_file_the_union_holds_is_restored(tmp_path):
+    """`s` a file (b1, complete), a symlink (b2, kept), gone from the source (b3): restores of b2
+    and of b3, from the medium and from the disc, gave b1's file, the union's (it holds the newest
+    file a complete backup saved, never a kept backup's entry: the catalog tells which is newer)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "s": b"the file s"})
+    _backed_up(lab, False, 0)
+    os.unlink(photos / "s")
+    os.symlink("first.jpg", photos / "s")
+    kept = _backed_up(lab, True, 1)
+    os.unlink(photos / "s")
+    third = _backed_up(lab, False, 2)
+    linked = {b"first.jpg": oct(0o100644), b"s": "link first.jpg"}
+    assert _restored(lab, tmp_path, photos, kept, "r2") == linked
+    assert _restored(lab, tmp_path, photos, third, "r3") == linked
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == linked

@@ -47,7 +47,8 @@ class Found:
 def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
     """Each symlink, FIFO, device node, socket and empty directory at or below `under` that a kept
     backup of `backup`'s source and medium, up to `backup`, saved where the union (its root,
-    `union`) holds nothing: of each path the newest kept backup's. An entry that another of them
+    `union`) holds nothing, or a regular file older than it (_newer_than_files): of each path the
+    newest kept backup's. An entry that another of them
     holds a directory with entries in place of (their regular files are in the catalog) is left
     out: the directory is taken. And the empty directories `backup` itself holds there, when it is
     complete, which the union lacks too."""
@@ -57,6 +58,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     complete = kept[0][0] if kept and kept[0][0] == backup["id"] and not _is_kept(store, backup["id"]) else None
     taken: dict[bytes, Saved] = {}
     sockets: dict[bytes, Saved] = {}
+    over_files: dict[bytes, Saved] = {}     # where the union holds a regular file
     unread: list[bytes] = []
     closed: list[bytes] = []
     # path -> the kept backup holding a directory with entries there, MANY where two or more do
@@ -74,9 +76,14 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                 elif st is None:
                     filled[rel] = kid if filled.get(rel, kid) == kid else MANY
                     continue
-                if rel in taken or rel in sockets or not _union_lacks(union, rel):
+                if rel in taken or rel in sockets or rel in over_files:
                     continue
-                (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
+                there = _in_union(union, rel)
+                if there is None:
+                    (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
+                elif there and not stat.S_ISSOCK(st.st_mode):
+                    over_files[rel] = Saved(kid, root, st)
+    taken.update(_newer_than_files(store, backup, dir_path, over_files))
     for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup]:
         del taken[rel]
     for rel in _files_they_saved(store, backup, dir_path, taken):
@@ -147,16 +154,41 @@ def _walk(root: bytes, under: bytes, unread: list[bytes]):
                 yield r, est
 
 
-def _union_lacks(union: bytes, rel: bytes) -> bool:
-    """Does the union hold nothing at `rel`, nor a symlink or a file on the way there? (Something
+def _in_union(union: bytes, rel: bytes) -> bool | None:
+    """None where the union holds nothing at `rel`, nor a symlink or a file on the way there; True
+    where it holds a regular file there (no symlink on the way); False for anything else. (Something
     found there, even through a symlink on the way, is held; most are: looked for first.)"""
     try:
-        below.lstat(union, rel)
+        st = below.lstat(union, rel)
     except FileNotFoundError:
-        return below.symlink_on_the_way(union, rel) is None
+        return None if below.symlink_on_the_way(union, rel) is None else False
     except OSError:     # a file on the way (ENOTDIR), or not to be read: taken as held
         return False
-    return False
+    return stat.S_ISREG(st.st_mode) and below.symlink_on_the_way(union, rel) is None
+
+
+def _newer_than_files(store: Store, backup, dir_path: str, over_files: dict[bytes, Saved]) -> dict[bytes, Saved]:
+    """The entries of `over_files` (a kept backup's, where the union holds a regular file) newer
+    than the newest version of that file saved on the medium up to `backup` (newer_than_file, as
+    for a file kept data saved): the union holds the newest file a complete backup saved there,
+    never a kept backup's entry; the catalog tells which is newer."""
+    top = rel_path(dir_path)
+    out = {}
+    items = list(over_files.items())
+    for i in range(0, len(items), 400):
+        part = dict(items[i:i + 400])
+        full = {os.path.join(top, rel) if top else rel: rel for rel in part}
+        marks = ",".join("?" * len(full))
+        newest: dict[bytes, int] = {}
+        for r in store.all(
+                "SELECT p.path, MAX(v.first_backup) FROM versions v JOIN paths p ON p.id=v.path_id"
+                f" WHERE v.medium=? AND p.source=? AND v.first_backup<=? AND p.path IN ({marks}) GROUP BY p.path",
+                (backup["medium"], backup["source"], backup["id"], *full)):
+            newest[bytes(r[0])] = r[1]
+        for path, rel in full.items():
+            if newer_than_file(part[rel], newest.get(path)):
+                out[rel] = part[rel]
+    return out
 
 
 def newer_than_file(saved: Saved, first_backup: int | None) -> bool:

@@ -121,6 +121,14 @@ def _as_saved(path: bytes, version) -> os.stat_result | None:
     return st if stat.S_ISREG(st.st_mode) and (st.st_size, int(st.st_mtime)) == tuple(version[:2]) else None
 
 
+def _other_than_a_file(path: bytes) -> bool:
+    """Is there something at `path` other than a regular file?"""
+    try:
+        return not stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts,
           union: bytes | None = None) -> "AsOf | None":
     """The `pick` for copy_into when `item` comes from an archive directory's union tree, which
@@ -175,9 +183,10 @@ class AsOf:
         self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
         self.item = item
         # path -> the symlink, special file or empty directory only kept data saved, but those the
-        # walk of `item` shows (a directory of a kept backup, saved_elsewhere)
+        # walk of `item` shows (a directory of a kept backup, saved_elsewhere); in place of a file
+        # of the union (kept_entries.found), which is left out then (no version of it as of the backup)
         self.others = {full: saved for full, saved in (others or {}).items()
-                       if item is None or not os.path.lexists(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
+                       if item is None or not _other_than_a_file(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
