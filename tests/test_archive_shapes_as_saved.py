@@ -95,3 +95,17 @@ def test_a_kept_symlink_newer_than_the_file_the_union_holds_is_restored(tmp_path
     assert _restored(lab, tmp_path, photos, third, "r3") == linked
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == linked
+
+
+def test_a_symlink_whose_place_a_newer_file_took_in_the_union_is_restored_as_of_its_backup(tmp_path):
+    """`a` a symlink (b1), a file (b2, in the union in its place): a restore of b1 gave nothing at
+    `a` (the union's file is newer than b1, and b1's symlink was not looked for)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    os.symlink("first.jpg", photos / "a")
+    first = _backed_up(lab, False, 0)
+    os.unlink(photos / "a")
+    write_files(photos, {"a": b"a file now"})
+    _backed_up(lab, False, 1)
+    assert _restored(lab, tmp_path, photos, first, "r1") == {b"first.jpg": oct(0o100644), b"a": "link first.jpg"}

@@ -280,7 +280,7 @@ class AsOf:
     def __call__(self, under: bytes, path: bytes, st):
         full = self._full(under)
         version = self.versions.get(full)
-        if version is None or self._not_own(full, st):
+        if self._not_own(full, st) or version is None:
             return None
         self.seen.add(full)
         if (st.st_size, int(st.st_mtime)) == version[:2]:
