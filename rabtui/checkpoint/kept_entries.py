@@ -47,11 +47,12 @@ class Found:
 def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
     """Each symlink, FIFO, device node, socket and empty directory at or below `under` that a kept
     backup of `backup`'s source and medium, up to `backup`, saved where the union (its root,
-    `union`) holds nothing, or a regular file older than it (_newer_than_files): of each path the
-    newest kept backup's. An entry that another of them
-    holds a directory with entries in place of (their regular files are in the catalog) is left
-    out: the directory is taken. And the empty directories `backup` itself holds there, when it is
-    complete, which the union lacks too."""
+    `union`) holds nothing, or a regular file older than it (_newer_than_files; an empty directory
+    never takes a file's place there): of each path the newest kept backup's. An entry that
+    another of them holds a directory with entries in place of (their regular files are in the
+    catalog) is left out: the directory is taken; so is one that is not `backup`'s own shape there
+    (_its_shape). And the empty directories `backup` itself holds there, when it is complete,
+    which the union lacks too."""
     kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
         f"SELECT id, path FROM backups WHERE source=? AND medium=? AND (status=? OR (id=? AND status IN {COMPLETE_SQL}))"
         " AND id<=? ORDER BY id DESC", (backup["source"], backup["medium"], KEPT, backup["id"], backup["id"]))]
@@ -81,10 +82,12 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                 there = _in_union(union, rel)
                 if there is None:
                     (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
-                elif there and not stat.S_ISSOCK(st.st_mode):
+                elif there and not stat.S_ISSOCK(st.st_mode) and not stat.S_ISDIR(st.st_mode):
                     over_files[rel] = Saved(kid, root, st)
     taken.update(_newer_than_files(store, backup, dir_path, over_files))
-    for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup]:
+    own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
+    for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup
+                or not _its_shape(own, r, s, backup["id"])]:
         del taken[rel]
     for rel in _files_they_saved(store, backup, dir_path, taken):
         del taken[rel]
@@ -152,6 +155,24 @@ def _walk(root: bytes, under: bytes, unread: list[bytes]):
                 stack.append((r, est))
             elif not stat.S_ISREG(est.st_mode):
                 yield r, est
+
+
+def _its_shape(own: bytes, rel: bytes, saved: Saved, backup_id: int) -> bool:
+    """Is `saved` (at `rel`) what the backup `backup_id` (its tree of the directory at `own`) has
+    there? It holds every directory its source had and each entry it saved: an older kept
+    backup's entry where it has a directory, or below an entry of its that is no directory, is not
+    (a restore of it gives its own shape, in_backup.AsOf). Where it holds nothing, it may be."""
+    if saved.backup == backup_id:
+        return True
+    parts = rel.split(b"/")
+    for i in range(1, len(parts) + 1):
+        try:
+            st = below.lstat(own, b"/".join(parts[:i]))
+        except OSError:
+            return True
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+    return stat.S_ISDIR(saved.st.st_mode)
 
 
 def _in_union(union: bytes, rel: bytes) -> bool | None:
