@@ -167,27 +167,31 @@ def test_a_killed_run_that_replaced_a_directory_by_a_file_in_the_union_is_undone
     invariants.check_catalog_is_media(cfg, store)
 
 
-def test_a_symlink_that_became_a_directory_is_replaced_in_the_union_with_a_warning(tmp_path):
+def test_a_symlink_or_a_file_that_became_a_directory_is_replaced_in_the_union_with_a_warning(tmp_path):
     """A symlink of the union (one pointing into the directory, one at an empty directory that
-    became one) where the source has a directory now: said as a warning naming both paths, as for
-    a file; the union holds the directories, the older backup its symlinks."""
+    became one) and a file that became an empty directory (no new file below it makes it one in the
+    union): each said as a warning naming it, as for a file that became a directory with files; the
+    union holds the directories, the older backup its symlinks and file. The symlinks were said in
+    the backup's log only; the file stayed in the union, and checkpoints held it."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("arch", "archive")])
     arch = lab.src / "arch"
-    write_files(arch, {"sub/x": b"inside", "keep": b"k"})
+    write_files(arch, {"sub/x": b"inside", "keep": b"k", "n": b"a file"})
     os.symlink("sub", arch / "a")
     os.symlink("sub", arch / "e")
     first = lab.backup(cfg, medium_id="m1")
     assert first.status == "completed", first.reason
-    os.unlink(arch / "a"), os.unlink(arch / "e")
+    os.unlink(arch / "a"), os.unlink(arch / "e"), os.unlink(arch / "n")
     write_files(arch, {"a/g": b"in a directory now"})
-    os.mkdir(arch / "e")
+    os.mkdir(arch / "e"), os.mkdir(arch / "n")
     second = lab.backup(cfg, medium_id="m1")
     assert second.status == "warnings", second.reason
-    assert "2 entries of the archive" in second.reason and "a, e" in second.reason, second.reason
+    said = second.reason.split("3 entries of the archive", 1)[1]
+    assert all(f" {name}," in said or f" {name};" in said for name in "aen"), second.reason
     union = medium_layout.archive_root(lab.media[0][1], "loc", str(arch))
     assert _kinds(union) == {"keep": "k", "sub": "dir", "sub/x": "inside", "a": "dir", "a/g": "in a directory now",
-                             "e": "dir"}
+                             "e": "dir", "n": "dir"}
     top = str(arch).lstrip("/")
     _restored(lab, arch, first.path.name, tmp_path / "r1", "loc")
-    assert _kinds(tmp_path / "r1" / top) == {"keep": "k", "sub": "dir", "sub/x": "inside", "a": "link", "e": "link"}
+    assert _kinds(tmp_path / "r1" / top) == {"keep": "k", "sub": "dir", "sub/x": "inside", "a": "link", "e": "link",
+                                             "n": "a file"}

@@ -397,9 +397,9 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
     data = medium_layout.backup_data_path(backup_path, dir_path)
     staging = medium_layout.linking_dir(medium_path, source_id)
     clear_staging(staging)
-    # the directories the source has where the union holds a symlink (copied again, transfer.py),
-    # with no new item below them perhaps (an empty directory)
-    for rel in spool.were_symlinks.get(dir_path, ()):
+    # the directories the source has where the union holds a symlink (copied again, transfer.py)
+    # or another file, with no new item below them perhaps (an empty directory)
+    for rel in spool.became_dirs.get(dir_path, ()):
         try:
             os.close(_open_union_dir(os.fsencode(union), rel, replaced))
         except OSError as exc:

@@ -126,9 +126,10 @@ class CatalogSpool:
         self._same.clear()
         self._other_rows.clear()
         self._dirs: set[str] = set()    # the directories of the items
-        # per configured directory, its directories that were symlinks in the basis (transfer.py):
-        # an archive's union makes them directories when the backup is complete, files or not
-        self.were_symlinks: dict[str, list[bytes]] = {}
+        # per configured directory, its directories that were symlinks (transfer.py) or other files
+        # in the basis: an archive's union makes them directories when the backup is complete,
+        # files below them or not
+        self.became_dirs: dict[str, list[bytes]] = {}
         self.count = self.same_count = 0
         self._others = 0     # symlinks and special files staged (none: `others` is not looked at)
         self._unknown_from: int | None = None   # a rowid after which are all the paths not added yet

@@ -47,6 +47,9 @@ class Stream:
         # symlinks there: rsync looks for their files through the symlinks (transfer_directory)
         self.basis = os.fsencode(basis) + b"/" if basis is not None else None
         self.via_symlinks: list[bytes] = []
+        # an archive's directories that are files (FIFOs, ...) in its union: the source made them
+        # directories since (an empty one holds no item that would make it one there)
+        self.were_files: list[bytes] = []
         self._skipped: tuple[bytes, ...] = ()     # their items as the stream names them: "d/e/"
         self.linked: list[bytes] = []             # -H links made after the first of them was found
 
@@ -150,9 +153,15 @@ class Stream:
 
     def _symlink_in_basis(self, name: bytes) -> bool:
         """Whether the directory `name` (as the stream names it, with its slash) is a symlink in the
-        basis; if so it is noted, and the items below it are left out from here on."""
+        basis; if so it is noted, and the items below it are left out from here on. One that is
+        another file in an archive's union is noted in `were_files`."""
         rel = rsync.unescape(name).rstrip(b"/")
-        if not rel or rel == b"." or not _is_symlink(self.basis, rel):
+        if not rel or rel == b".":
+            return False
+        kind = _kind_in_basis(self.basis, rel)
+        if kind != stat.S_IFLNK:
+            if self.archive and kind not in (0, stat.S_IFDIR):
+                self.were_files.append(rel)
             return False
         self.via_symlinks.append(rel)
         self._skipped += (name,)
@@ -174,19 +183,24 @@ class Stream:
             self.emit(Event(LOG, f"{self.dir}: {record.decode('utf-8', 'backslashreplace')}", {"stream": "stderr"}))
 
 
-def _is_symlink(basis: bytes, rel: bytes) -> bool:
-    """Is `rel` (a directory of the stream) a symlink in the basis, or below one? Its parents were
-    checked when the stream named them, so one lstat answers, unless the path is too long for one
-    call (then part by part). When the answer is unsure (another error), it is yes: copied again
-    with no basis, the directory is safe either way."""
+def _kind_in_basis(basis: bytes, rel: bytes) -> int:
+    """The file type (stat.S_IFMT) of `rel` (a directory of the stream) in the basis, 0 where it
+    has none; S_IFLNK where it is a symlink or below one. Its parents were checked when the stream
+    named them, so one lstat answers, unless the path is too long for one call (then part by part).
+    When the answer is unsure (another error), it is a symlink: copied again with no basis, the
+    directory is safe either way."""
     try:
-        return stat.S_ISLNK(os.lstat(basis + rel).st_mode)
+        return stat.S_IFMT(os.lstat(basis + rel).st_mode)
     except (FileNotFoundError, NotADirectoryError):
-        return False
+        return 0
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:
-            return True
+            return stat.S_IFLNK
     try:
-        return below.symlink_on_the_way(basis, rel + b"/") is not None
+        if below.symlink_on_the_way(basis, rel + b"/") is not None:
+            return stat.S_IFLNK
+        return stat.S_IFMT(below.lstat(basis, rel).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
     except OSError:
-        return True
+        return stat.S_IFLNK

@@ -94,6 +94,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                      basis=link_dest or compare_dest)
     started = time.monotonic()
     result = _rsync(argv, stream, source, cancel)
+    spool.became_dirs.setdefault(directory.path, []).extend(stream.were_files)
     warning = None
     if result is not None and stream.via_symlinks:
         again, warning = _copy_again(source, directory, dest, link_dest or compare_dest, stream, rsh=rsh,
@@ -184,7 +185,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     if counted:
         first.spool.forget(directory.path, [first.prefix + rel for rel in counted])
         first.sizes.add_files(rsync.LINKED, -len(counted), -sum(counted.values()))
-    first.spool.were_symlinks.setdefault(directory.path, []).extend(rels)
+    first.spool.became_dirs.setdefault(directory.path, []).extend(rels)
     listed = [*rels, *followers]
     changed = []
     if source.is_local:
