@@ -111,18 +111,19 @@ def test_a_symlink_whose_place_a_newer_file_took_in_the_union_is_restored_as_of_
     assert _restored(lab, tmp_path, photos, first, "r1") == {b"first.jpg": oct(0o100644), b"a": "link first.jpg"}
 
 
-def test_an_older_kept_fifo_where_the_backup_has_a_directory_is_neither_restored_nor_burnt(tmp_path):
-    """`a` a FIFO in a kept backup, an empty directory in the complete one after it: neither a
-    restore of the directory as of that backup nor its checkpoint holds the FIFO (the restore left
-    it out and the disc held it)."""
+def test_older_kept_entries_where_the_backup_has_directories_are_neither_restored_nor_burnt(tmp_path):
+    """`a` a FIFO and `f` a file in a kept backup, empty directories in the complete one after it:
+    neither a restore of the directory as of that backup nor its checkpoint holds them (the restore
+    left out the FIFO and the disc held it; the disc held the file, the restore did not)."""
     lab = _lab(tmp_path)
     photos = lab.src / "photos"
-    write_files(photos, {"first.jpg": b"one"})
+    write_files(photos, {"first.jpg": b"one", "f": b"kept file"})
     os.mkfifo(photos / "a")
     _backed_up(lab, True, 0)
-    os.unlink(photos / "a")
-    os.mkdir(photos / "a")
+    os.unlink(photos / "a"), os.unlink(photos / "f")
+    os.mkdir(photos / "a"), os.mkdir(photos / "f")
     _backed_up(lab, False, 1)
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _tree(os.fsencode(from_discs)) == _tree(os.fsencode(from_medium))
-    assert _tree(os.fsencode(from_medium)).get(b"a", "dir") == "dir"
+    got = _tree(os.fsencode(from_medium))
+    assert got.get(b"a", "dir") == got.get(b"f", "dir") == "dir", got

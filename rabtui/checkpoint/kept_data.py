@@ -17,7 +17,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
-from rabtui.checkpoint.kept_entries import found, newer_than_file
+from rabtui.checkpoint.kept_entries import fits_its_shape, found, newer_than_file
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
@@ -60,12 +60,15 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
     shown = {rel: i for i, rel in enumerate(scanned.paths)}
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
     lost = []
+    own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     with Shortcuts() as short:
         for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept)):
             rel = full[len(top):].lstrip(b"/") if top else full
             if _in_place_of_a_directory(scanned, shown, rel):
                 scanned.kept_shadowed.append(rel)
                 continue
+            if not fits_its_shape(own, rel, False):
+                continue    # a directory in the backup read (or below its entry), as a restore has it
             i = shown.get(rel)
             if rel in others and newer_than_file(others[rel], first):
                 continue

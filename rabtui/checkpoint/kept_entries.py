@@ -50,9 +50,9 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     `union`) holds nothing, or a regular file older than it (_newer_than_files; an empty directory
     never takes a file's place there): of each path the newest kept backup's. An entry that
     another of them holds a directory with entries in place of (their regular files are in the
-    catalog) is left out: the directory is taken; so is one that is not `backup`'s own shape there
-    (_its_shape). And the empty directories `backup` itself holds there, when it is complete,
-    which the union lacks too."""
+    catalog) is left out: the directory is taken; so is one that does not fit `backup`'s own
+    shape there (fits_its_shape). And the empty directories `backup` itself holds there, when it
+    is complete, which the union lacks too."""
     kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
         f"SELECT id, path FROM backups WHERE source=? AND medium=? AND (status=? OR (id=? AND status IN {COMPLETE_SQL}))"
         " AND id<=? ORDER BY id DESC", (backup["source"], backup["medium"], KEPT, backup["id"], backup["id"]))]
@@ -87,7 +87,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     taken.update(_newer_than_files(store, backup, dir_path, over_files))
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup
-                or not _its_shape(own, r, s, backup["id"])]:
+                or s.backup != backup["id"] and not fits_its_shape(own, r, stat.S_ISDIR(s.st.st_mode))]:
         del taken[rel]
     for rel in _files_they_saved(store, backup, dir_path, taken):
         del taken[rel]
@@ -157,13 +157,12 @@ def _walk(root: bytes, under: bytes, unread: list[bytes]):
                 yield r, est
 
 
-def _its_shape(own: bytes, rel: bytes, saved: Saved, backup_id: int) -> bool:
-    """Is `saved` (at `rel`) what the backup `backup_id` (its tree of the directory at `own`) has
-    there? It holds every directory its source had and each entry it saved: an older kept
-    backup's entry where it has a directory, or below an entry of its that is no directory, is not
-    (a restore of it gives its own shape, in_backup.AsOf). Where it holds nothing, it may be."""
-    if saved.backup == backup_id:
-        return True
+def fits_its_shape(own: bytes, rel: bytes, is_dir: bool) -> bool:
+    """May an entry at `rel` (a directory or not: `is_dir`) that an older kept backup saved be part
+    of a backup whose tree of the directory is at `own`? That backup holds every directory its
+    source had and each entry it saved: not where it has a directory (but a directory), nor below
+    an entry of its that is no directory, nor in place of one (a restore of it gives its own shape,
+    restore.in_backup.AsOf). Where it holds nothing, it may be."""
     parts = rel.split(b"/")
     for i in range(1, len(parts) + 1):
         try:
@@ -172,7 +171,7 @@ def _its_shape(own: bytes, rel: bytes, saved: Saved, backup_id: int) -> bool:
             return True
         if not stat.S_ISDIR(st.st_mode):
             return False
-    return stat.S_ISDIR(saved.st.st_mode)
+    return is_dir
 
 
 def _in_union(union: bytes, rel: bytes) -> bool | None:
