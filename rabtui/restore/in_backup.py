@@ -245,6 +245,26 @@ class AsOf:
         self.own_taken[full] = mine
         return True
 
+    def _own_below(self, full: bytes) -> None:
+        """Into `own_taken`: the entries other than regular files and directories the backup's own
+        tree holds below its directory `full` (its files are the catalog's)."""
+        from rabtui.media import below
+
+        root = os.path.join(self.folders[self.backup["id"]], b"data")
+        stack = [full]
+        while stack:
+            rel = stack.pop()
+            try:
+                items = below.entries(root, rel)
+            except OSError:
+                continue
+            for name, st in items:
+                path = os.path.join(rel, name)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(path)
+                elif not stat.S_ISREG(st.st_mode) and self.versions.get(path, (0, 0, None))[2] != self.backup["id"]:
+                    self.own_taken.setdefault(path, st)     # (a file it saved: the catalog's rules)
+
     def below_a_file(self, under: bytes, st: os.stat_result) -> bool:
         """Is the walked entry `under` of the union (a directory itself, or in one) not this
         backup's (_not_own), or a directory where the backup had a regular file (the catalog says),
@@ -303,6 +323,9 @@ class AsOf:
         lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
                 for path in self.unread]
         dirs: set[bytes] = set()
+        for full, st in list(self.own_taken.items()):
+            if stat.S_ISDIR(st.st_mode):     # the union holds something else: what it had below
+                self._own_below(full)
         for full in sorted((set(self.versions) - self.seen) | set(self.others) | set(self.own_taken)):
             under = full[len(self.rel):].lstrip(b"/")
             if not under:
@@ -347,4 +370,6 @@ class AsOf:
                 dirs.add(d)
                 found.append((path, d, dst))
             found.append((saved, under, st))
+            if stat.S_ISDIR(st.st_mode):
+                dirs.add(under)     # made once, before what the backup holds below it
         return found, lost
