@@ -129,9 +129,11 @@ def test_older_kept_entries_where_the_backup_has_directories_are_neither_restore
     assert got.get(b"a", "dir") == got.get(b"f", "dir") == "dir", got
 
 
-def test_what_a_backup_saved_below_a_directory_whose_place_a_newer_file_took_is_restored(tmp_path):
-    """`b` a directory holding a FIFO and a symlink (b1), a file (b2, in the union in its place):
-    a restore of b1 gave the directory `b` empty (its FIFO and symlink left the union with it)."""
+@pytest.mark.parametrize("emptied", [False, True], ids=["file", "file-then-empty-directory"])
+def test_what_a_backup_saved_below_a_directory_whose_place_a_newer_file_took_is_restored(tmp_path, emptied):
+    """`b` a directory holding a FIFO and a symlink (b1), a file (b2, in the union in its place),
+    an empty directory (b3, `emptied`: the union's directory there holds none of b1's): a restore of
+    b1 gave the directory `b` empty (its FIFO and symlink left the union with it)."""
     lab = _lab(tmp_path)
     photos = lab.src / "photos"
     write_files(photos, {"first.jpg": b"one", "b/x": b"x"})
@@ -141,6 +143,10 @@ def test_what_a_backup_saved_below_a_directory_whose_place_a_newer_file_took_is_
     shutil.rmtree(photos / "b")
     write_files(photos, {"b": b"b, a file now"})
     _backed_up(lab, False, 1, "warnings")
+    if emptied:
+        os.unlink(photos / "b")
+        os.mkdir(photos / "b")
+        _backed_up(lab, False, 2, "warnings")
     got = _restored(lab, tmp_path, photos, first, "r1")
     assert got == {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/x": oct(0o100644), b"b/y": oct(0o10644),
                    b"b/l": "link ../first.jpg"}, got

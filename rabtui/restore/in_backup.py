@@ -191,7 +191,7 @@ class AsOf:
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
-        self._own: dict[bytes, os.stat_result | None] = {}   # the backup's own tree, as looked at
+        self._own: dict[bytes, os.stat_result | None] = {}   # the backup's own tree on the way, as looked at
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
 
@@ -210,14 +210,18 @@ class AsOf:
         An archive's backup holds every directory the source had and each entry it saved: that is
         its shape there, whatever shape an older or newer backup gave the union since."""
         path, found = self.rel, None
-        for part in full[len(self.rel):].lstrip(b"/").split(b"/"):
+        parts = full[len(self.rel):].lstrip(b"/").split(b"/")
+        for i, part in enumerate(parts):
             path = os.path.join(path, part) if path else part
-            if path not in self._own:
+            if path in self._own:
+                found = self._own[path]
+            else:
                 try:
-                    self._own[path] = os.lstat(self.sc.path(self._saved_by(self.backup["id"], path)))
+                    found = os.lstat(self.sc.path(self._saved_by(self.backup["id"], path)))
                 except OSError:
-                    self._own[path] = None
-            found = self._own[path]
+                    found = None
+                if i < len(parts) - 1 or (found is not None and stat.S_ISDIR(found.st_mode)):
+                    self._own[path] = found     # the way to other entries: its directories, looked at once
             if found is None:
                 return None
             if not stat.S_ISDIR(found.st_mode):
@@ -245,13 +249,14 @@ class AsOf:
         self.own_taken[full] = mine
         return True
 
-    def _own_below(self, full: bytes) -> None:
-        """Into `own_taken`: the entries other than regular files and directories the backup's own
-        tree holds below its directory `full` (its files are the catalog's)."""
+    def _own_entries(self):
+        """(path, lstat) of each symlink, FIFO, ... the backup's own tree holds below the item that
+        the walk did not show as it is (another entry in the union, or none: a newer backup's shape
+        took its place there and left it out); not one where the catalog says it saved a file."""
         from rabtui.media import below
 
         root = os.path.join(self.folders[self.backup["id"]], b"data")
-        stack = [full]
+        stack = [self.rel]
         while stack:
             rel = stack.pop()
             try:
@@ -259,11 +264,18 @@ class AsOf:
             except OSError:
                 continue
             for name, st in items:
-                path = os.path.join(rel, name)
+                full = os.path.join(rel, name) if rel else name
                 if stat.S_ISDIR(st.st_mode):
-                    stack.append(path)
-                elif not stat.S_ISREG(st.st_mode) and self.versions.get(path, (0, 0, None))[2] != self.backup["id"]:
-                    self.own_taken.setdefault(path, st)     # (a file it saved: the catalog's rules)
+                    stack.append(full)
+                elif not stat.S_ISREG(st.st_mode) and self.versions.get(full, (0, 0, None))[2] != self.backup["id"]:
+                    if self.item is not None:
+                        try:
+                            there = os.lstat(self.sc.path(os.path.join(self.item, full[len(self.rel):].lstrip(b"/"))))
+                            if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
+                                continue
+                        except OSError:
+                            pass
+                    yield full, st
 
     def below_a_file(self, under: bytes, st: os.stat_result) -> bool:
         """Is the walked entry `under` of the union (a directory itself, or in one) not this
@@ -323,9 +335,8 @@ class AsOf:
         lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
                 for path in self.unread]
         dirs: set[bytes] = set()
-        for full, st in list(self.own_taken.items()):
-            if stat.S_ISDIR(st.st_mode):     # the union holds something else: what it had below
-                self._own_below(full)
+        for full, st in self._own_entries():
+            self.own_taken.setdefault(full, st)
         for full in sorted((set(self.versions) - self.seen) | set(self.others) | set(self.own_taken)):
             under = full[len(self.rel):].lstrip(b"/")
             if not under:
