@@ -1,8 +1,9 @@
 """Generated histories of an archive directory whose backups are complete or kept (post-backup
 commands failed), the source turning a few names into files, directories, symlinks, FIFOs and back
-between them: the checkpoint taken after them is written and verified, and a restore from its discs,
-the medium gone, gives the tree a restore from the medium gives. Real rsync and xorriso, an
-`images:` drive, a local source; more examples with KEPT_HISTORIES=N."""
+between them: a restore as of each backup gives what it saved; the checkpoint taken after them is
+written and verified, and a restore from its discs, the medium gone, gives the tree a restore from
+the medium gives. Real rsync and xorriso, an `images:` drive, a local source; more examples with
+KEPT_HISTORIES=N."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from rabtui.cli import main
 from tests.test_kept_entries_attacks import _lab, restored_both_ways
 from tests.test_kept_data import _post_commands
 
@@ -81,11 +83,39 @@ def test_a_restore_from_the_discs_gives_what_one_from_the_medium_gives_after_kep
         lab = _lab(tmp_path)
         photos = lab.src / "photos"
         (photos / "first.jpg").write_bytes(b"one")
+        made = []
         for step, (state, kept) in enumerate(runs + [(runs[-1][0], False)]):
             for name, kind in state.items():
                 _make(photos / name, kind, step)
             done = lab.backup(_post_commands(lab, kept), now=T0 + timedelta(days=step))
-            # a symlink of the union where the source has a directory now is said as a warning
+            # the union's file or symlink where the source has a directory now is said as a warning
             assert done.status in (("failed",) if kept else ("completed", "warnings")), done.reason
+            made.append((done, state, step))
+        for done, state, step in made[:-1]:
+            restored = tmp_path / f"as-of-{step}"
+            assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--backup", done.path.name,
+                         "--to", str(restored)]) in (0, 3)
+            _as_saved(_tree(restored / str(photos).lstrip("/")), state, step)
         from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(0, 3))
         assert _tree(from_discs) == _tree(from_medium)
+        _as_saved(_tree(from_medium), *made[-1][1:])
+
+
+def _as_saved(tree: dict[str, str], state: dict, step: int, top: str = "") -> None:
+    """A restore as of the backup of `step` holds each file, symlink and FIFO it saved (each of
+    them anew: its content, target or time is the step's) as it saved it, and a directory where it
+    had one (an empty one may be missing: the union holds no directory without entries)."""
+    for name, kind in state.items():
+        rel = os.path.join(top, name)
+        if isinstance(kind, dict):
+            assert tree.get(rel, "0o40").startswith("0o40"), (rel, tree)
+            _as_saved(tree, kind, step, rel)
+        elif kind == "file":
+            assert tree.get(rel) == "v" * (step + 1) + name, (rel, tree)
+        elif kind == "link":
+            assert tree.get(rel) == f"link ../target-{step}", (rel, tree)
+        elif kind == "fifo":
+            assert tree.get(rel, "").startswith("0o10") and tree[rel].endswith(f" {1_600_000_000 + step * 1000}"), \
+                (rel, tree)
+        elif kind == "empty":
+            assert tree.get(rel, "0o40").startswith("0o40"), (rel, tree)
