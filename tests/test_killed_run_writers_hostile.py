@@ -86,7 +86,7 @@ def test_many_writers_left_are_said_in_a_bounded_message(tmp_path):
         assert took < 4 * proc_table.GROUP_DEATH, took
         warning = next(line for line in said.splitlines() if "could not be stopped" in line)
         assert len(warning) < 2000, len(warning)
-        shown = sorted(p for p in pids if str(p) in warning)
+        shown = sorted(p for p in pids if f"pid {p} (" in warning)
         assert f"and {many - len(shown)} more" in warning and 0 < len(shown) < 10, warning
 
 
