@@ -31,7 +31,7 @@ def _full_at_recovery(tmp_path, tmpfs, alert: str):
     """A killed run of `loc` (with a checkpoint config: it is due), its state directory on a small
     tmpfs, `alert` the notify command's script (the file the events go to: NOTIFIED, the filler:
     FILLER); then run-due, the state directory filled up as its cleanup is about to record the
-    killed run. (lab, run-due's result, the kinds of the events notified)."""
+    killed run. (lab, run-due's result, the kind, check and level of each event notified)."""
     lab = Lab(tmp_path, media_count=1)
     lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
     notified, script = tmp_path / "notified", tmp_path / "alert.sh"
@@ -44,15 +44,16 @@ def _full_at_recovery(tmp_path, tmpfs, alert: str):
     done = _run_filling_at(lab, "cleanup.recovering", "run-due")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert "rabtui: cleanup: the state database" in done.stderr and "cannot be written" in done.stderr, done.stderr
-    kinds = [json.loads(line)["kind"] for line in notified.read_text().splitlines() if line.strip()]
-    return lab, done, kinds
+    events = [json.loads(line) for line in notified.read_text().splitlines() if line.strip()]
+    return lab, done, [(e["kind"], e["data"].get("check"), e["level"]) for e in events]
 
 
 def test_a_state_database_failing_in_the_cleanups_recovery_leaves_run_due_its_health_check(tmp_path, tmpfs):
     """The state directory fills up as run-due's cleanup records a killed run: the cleanup fails
     (said, notified: the operator's alert script frees the room), and the health check runs after
     it (its changes notified). The database error ended run-due whole, the health check skipped."""
-    lab, done, kinds = _full_at_recovery(tmp_path, tmpfs, "cat >> NOTIFIED; echo >> NOTIFIED; rm -f FILLER\n")
+    lab, done, events = _full_at_recovery(tmp_path, tmpfs, "cat >> NOTIFIED; echo >> NOTIFIED; rm -f FILLER\n")
+    kinds = [kind for kind, _check, _level in events]
     assert kinds[0] == "cleanup_failed" and "health" in kinds[1:], kinds
     assert lab.store().one("SELECT COUNT(*) FROM health WHERE level!='ok'")[0] > 0
     assert "checkpoint due: loc:" in done.stdout, done.stdout
@@ -64,10 +65,15 @@ def test_a_state_database_failing_in_the_cleanups_recovery_leaves_run_due_its_he
 
 def test_a_health_check_the_full_state_directory_cannot_record_is_said_and_run_due_goes_on(tmp_path, tmpfs):
     """The state directory stays full: the health check cannot record its changes either; said as
-    the health check's failure, and the checkpoints due are named all the same."""
-    _lab, done, kinds = _full_at_recovery(tmp_path, tmpfs, "cat >> NOTIFIED; echo >> NOTIFIED\n")
-    assert kinds == ["cleanup_failed"], kinds
+    the health check's failure, and the checkpoints due are named all the same. Its changes are
+    notified still, `full:state` among them, with the database's failure (`state`); they were not,
+    the full directory keeping its own alert from the operator."""
+    _lab, done, events = _full_at_recovery(tmp_path, tmpfs, "cat >> NOTIFIED; echo >> NOTIFIED\n")
+    assert events[0][0] == "cleanup_failed", events
+    health = {(check, level) for kind, check, level in events[1:] if kind == "health"}
+    assert {("full:state", "critical"), ("state", "critical")} <= health, events
     assert "rabtui: health check: the state database" in done.stderr, done.stderr
+    assert done.stderr.count("cannot be written") == 2, done.stderr
     assert "checkpoint due: loc:" in done.stdout, done.stdout
 
 

@@ -79,11 +79,16 @@ def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: dateti
 
 def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -> int:
     """The health check, its changes recorded and notified; EXIT_FAILED, said, when the state
-    database cannot record them (its directory full, say): the checkpoints due are named still."""
+    database cannot record them (its directory full, say: they are notified all the same) or
+    cannot be read: the checkpoints due are named still."""
     try:
-        _warn(emit, status_actions.check(cfg, store, now).undelivered)
+        result = status_actions.check(cfg, store, now)
     except sqlite3.Error as exc:
         emit(Event(ERROR, f"rabtui: health check: {state_failure(exc, cfg.state_dir / 'rabtui.db')}"))
+        return EXIT_FAILED
+    _warn(emit, result.undelivered)
+    if result.unrecorded:       # its changes notified all the same
+        emit(Event(ERROR, f"rabtui: health check: {result.unrecorded}"))
         return EXIT_FAILED
     return EXIT_OK
 

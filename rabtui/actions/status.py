@@ -234,20 +234,33 @@ class CheckResult:
     problems: list            # health.Problem
     exit_code: int
     undelivered: list[str]    # notifications of health changes that could not be sent
+    unrecorded: str | None = None   # why the state database could not record the changes (notified all the same)
 
 
 def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: str | None = None) -> CheckResult:
     """`rabtui check`: the health checks, their changes recorded and notified, the Prometheus
     textfile written when asked (a file that cannot be written there is a usage error, its
-    directory checked before the checks run)."""
+    directory checked before the checks run). A database that cannot record the changes (its
+    directory full, a writer that holds it too long) does not keep them from the operator: they are
+    notified from the levels it holds, and again at the next check until it records them, with
+    that failure as the `state` check's own."""
     if prometheus and not Path(prometheus).parent.is_dir():
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     found = health.run_checks(cfg, store, now)
-    changes = health_changes.record_state(cfg.state_dir, None) + health_changes.record(store, found, now)
+    unrecorded = None
+    try:
+        changes = health_changes.record(store, found, now)
+    except sqlite3.Error as exc:
+        unrecorded = str(state_failure(exc, cfg.state_dir / "rabtui.db"))
+        changes = (health_changes.unrecorded(store, found)
+                   + health_changes.record_state(cfg.state_dir, unrecorded))
+        found = found + [health.Problem("state", health.CRITICAL, unrecorded)]
+    else:
+        changes = health_changes.record_state(cfg.state_dir, None) + changes
     undelivered = health_changes.notify_changes(cfg, changes, now)
     if prometheus:
         _write_textfile(prometheus, prometheus_file.text(cfg, store, found, now))
-    return CheckResult(found, health.exit_code(found), undelivered)
+    return CheckResult(found, health.exit_code(found), undelivered, unrecorded)
 
 
 def check_command(load_config: Callable[[], Config], open_store: Callable[[Config], Store],

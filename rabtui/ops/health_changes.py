@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,25 +24,41 @@ class Change:
 
 
 def record(store: Store, problems: list[Problem], now: datetime | None = None) -> list[Change]:
+    """The changes since the levels the `health` table holds, recorded there."""
     ts = (now or datetime.now()).timestamp()
-    current = {p.check_id: p for p in problems}
-    changes: list[Change] = []
     with store.transaction() as conn:
         old = {r["check_id"]: r for r in conn.execute("SELECT * FROM health").fetchall()}
-        for cid, p in current.items():
-            prev = old.get(cid)
+        changes = _changes(old, problems)
+        for p in problems:
+            prev = old.get(p.check_id)
             if prev is None or prev["level"] != p.level:
-                changes.append(Change(cid, prev["level"] if prev else OK, p.level, p.message))
                 conn.execute("INSERT OR REPLACE INTO health(check_id, level, message, since) VALUES (?,?,?,?)",
-                             (cid, p.level, p.message, ts))
+                             (p.check_id, p.level, p.message, ts))
             elif prev["message"] != p.message:
-                conn.execute("UPDATE health SET message=? WHERE check_id=?", (p.message, cid))
-        for cid, prev in old.items():
-            if cid not in current and prev["level"] != OK:
-                changes.append(Change(cid, prev["level"], OK, f"{cid}: back to normal"))
+                conn.execute("UPDATE health SET message=? WHERE check_id=?", (p.message, p.check_id))
+        for c in changes:
+            if c.new == OK:
                 conn.execute("UPDATE health SET level='ok', message=?, since=? WHERE check_id=?",
-                             (f"{cid}: back to normal", ts, cid))
+                             (c.message, ts, c.check_id))
     return changes
+
+
+def unrecorded(store: Store, problems: list[Problem]) -> list[Change]:
+    """The changes since the levels the `health` table holds, when it cannot take them (its state
+    directory full): found again, and notified again, at each check until it can."""
+    try:
+        old = {r["check_id"]: r for r in store.all("SELECT * FROM health")}
+    except sqlite3.Error:
+        return []
+    return _changes(old, problems)
+
+
+def _changes(old: dict, problems: list[Problem]) -> list[Change]:
+    current = {p.check_id: p for p in problems}
+    changes = [Change(cid, old[cid]["level"] if cid in old else OK, p.level, p.message)
+               for cid, p in current.items() if cid not in old or old[cid]["level"] != p.level]
+    return changes + [Change(cid, prev["level"], OK, f"{cid}: back to normal")
+                      for cid, prev in old.items() if cid not in current and prev["level"] != OK]
 
 
 # the checks whose id names a source after the first colon (its pause_notifications_until holds them)
@@ -49,7 +66,8 @@ SOURCE_CHECKS = ("stale", "failed", "partial", "clock", "size", "checkpoint")
 
 
 # While the database cannot be read, whether its damage was said already is kept in this file of the
-# state directory: said once, and "back to normal" once it can be read again.
+# state directory: said once, and "back to normal" once it can be read again. Empty, the failure
+# could not be written into it (no room): said again at each check.
 STATE_SAID = "state-damage-said"
 
 
@@ -62,12 +80,21 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
             return []
         said.unlink(missing_ok=True)
         return [Change("state", CRITICAL, OK, "state: back to normal")]
-    if said.exists():
-        return []
+    try:
+        if said.stat().st_size:
+            return []
+    except FileNotFoundError:
+        pass
     try:
         privacy.replace_file(said, failure.encode("utf-8", "replace"))
     except OSError:
-        pass        # a state directory that cannot be written: said at every check, better than never
+        # a state directory that cannot be written: said at every check, better than never; an empty
+        # file (an inode, no block: a full directory may have one) keeps that it was said, so that
+        # its repair is said too
+        try:
+            privacy.create_private_file(said)
+        except OSError:
+            pass
     return [Change("state", OK, CRITICAL, failure)]
 
 

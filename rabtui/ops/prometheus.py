@@ -3,6 +3,8 @@ collector, read by the rules of contrib/prometheus/rabtui-alerts.yml."""
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -60,5 +62,29 @@ def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
 
 
 def write(path: Path, content: str) -> None:
-    """Atomically (a temporary file beside it, renamed): node_exporter never reads half a file."""
-    privacy.replace_file(path, content.encode(), 0o644)     # read by node_exporter's own user; no secret
+    """Atomically (a temporary file beside it, renamed): node_exporter never reads half a file. On
+    a file system with no room for the new file beside the old (the state directory's, full), the
+    old one is written over in place, in the room it frees; failing that it is removed, so that
+    its figures of before are not read as those of now (RabtuiMetricsGone says it), and the
+    error raised."""
+    try:
+        privacy.replace_file(path, content.encode(), 0o644)     # read by node_exporter's own user; no secret
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        failure = exc
+    try:
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(content.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        return
+    except OSError:
+        pass
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    raise failure

@@ -1,0 +1,113 @@
+"""`rabtui check` when the state database cannot take what it found: its state directory full (the
+Prometheus textfile on the same file system), or its database held by a writer that stopped. The
+operator hears of it all the same: notified (again at each check, until the database records it),
+and said in a textfile of now, not the figures of the last check that could write one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from rabtui.actions import status
+from tests.trees import Lab, fill_up, write_files
+
+
+def _alerted(tmp_path, lab: Lab) -> tuple:
+    """A notify command whose script keeps each event it gets; (the file it keeps them in, a
+    function giving the (check, level) of those kept so far)."""
+    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
+    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
+    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+
+    def events() -> list[tuple[str, str]]:
+        lines = notified.read_text().splitlines() if notified.exists() else []
+        return [(e["data"]["check"], e["level"]) for e in map(json.loads, filter(str.strip, lines))]
+    return notified, events
+
+
+def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def _series(prom) -> dict[str, float]:
+    return {m[1]: float(m[2]) for m in re.finditer(r"^(\S+) (\S+)$", prom.read_text(), re.M)}
+
+
+def test_a_full_state_directory_is_said_in_a_textfile_on_the_same_full_file_system(tmp_path, tmpfs):
+    """The state directory and the textfile share a file system that fills up: each check notifies
+    the state directory's failure (again at the next one: nothing can keep that it was said), and
+    puts the textfile of now in place of the last one, in the room that frees. It kept the last
+    good figures, read by Prometheus as current (a warning, no critical), for hours."""
+    lab = Lab(tmp_path, media_count=1)
+    small = tmpfs(tmp_path / "small", "size=6m")
+    lab.state = small / "state"
+    lab.local()
+    _notified, events = _alerted(tmp_path, lab)
+    write_files(lab.src / "data", {"a": b"a"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0
+    prom = small / "rabtui.prom"
+    assert _rabtui(lab, "check", "--prometheus", str(prom)).returncode == 1    # a checkpoint is due
+    assert _series(prom)["rabtui_health_status"] == 1
+    fill_up(small / "filler")
+    for said in (1, 2):
+        done = _rabtui(lab, "check", "--prometheus", str(prom))
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert f"the state directory {lab.state} is full" in done.stdout, done.stdout
+        assert events().count(("state", "critical")) == said, events()
+        series = _series(prom)
+        assert series['rabtui_check_status{check="state"}'] == 2 and series["rabtui_health_status"] == 2, series
+    os.unlink(small / "filler")
+    done = _rabtui(lab, "check", "--prometheus", str(prom))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert events()[-1] == ("state", "ok") and _series(prom)["rabtui_health_status"] == 1
+
+
+def _stopped_writer(db) -> subprocess.Popen:
+    """A process that holds a write transaction on the database `db`, stopped (SIGSTOP) in it."""
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import os, signal, sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('BEGIN IMMEDIATE')\n"
+        "conn.execute(\"INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'held', 'held')\")\n"
+        "os.kill(os.getpid(), signal.SIGSTOP)\n"), str(db)])
+    deadline = time.monotonic() + 30
+    while writer.poll() is None and time.monotonic() < deadline:
+        with open(f"/proc/{writer.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                return writer
+        time.sleep(0.02)
+    writer.kill()
+    raise AssertionError("the writer did not stop in its transaction")
+
+
+def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp_path):
+    """A process stopped while it held a write transaction (SIGSTOP): the check reads what it
+    checks all the same, waits the database's busy timeout to record it (SQLite's 30 s; here
+    shortened), and reports and notifies what it found with the database's failure; the found
+    problems were lost behind a "database is locked" raised out of the check."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("4MiB")
+    _notified, events = _alerted(tmp_path, lab)
+    write_files(lab.src / "data", {"a": b"a"})
+    assert _rabtui(lab, "backup", "loc").returncode == 0     # a checkpoint of it is due: a warning
+    cfg, store = lab.load(), lab.store()
+    writer = _stopped_writer(lab.state / "rabtui.db")
+    try:
+        store.conn.execute("PRAGMA busy_timeout=300")
+        result = status.check(cfg, store)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert [(p.check_id.split(":")[0], p.level) for p in result.problems] == \
+        [("checkpoint", "warning"), ("state", "critical")], result.problems
+    assert result.exit_code == 2 and "is busy" in result.problems[-1].message
+    assert [(c.split(":")[0], level) for c, level in events()] == [("checkpoint", "warning"), ("state", "critical")]
+
+    again = status.check(cfg, store)      # the writer gone: recorded now, the state back to normal
+    assert [p.check_id.split(":")[0] for p in again.problems] == ["checkpoint"] and again.unrecorded is None
+    assert [(c.split(":")[0], level) for c, level in events()][2:] == [("state", "ok"), ("checkpoint", "warning")]
