@@ -86,8 +86,8 @@ def _stopped_writer(db) -> subprocess.Popen:
 
 
 def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp_path):
-    """A process stopped while it held a write transaction (SIGSTOP): the check reads what it
-    checks all the same, waits the database's busy timeout to record it (SQLite's 30 s; here
+    """A process stopped while it held a write transaction (SIGSTOP): commands that only read open
+    the database at once, and the check reads what it checks all the same, waits the database's busy timeout to record it (SQLite's 30 s; here
     shortened), and reports and notifies what it found with the database's failure; the found
     problems were lost behind a "database is locked" raised out of the check."""
     lab = Lab(tmp_path, media_count=1)
@@ -98,6 +98,11 @@ def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp
     cfg, store = lab.load(), lab.store()
     writer = _stopped_writer(lab.state / "rabtui.db")
     try:
+        # opening the database takes no write lock when its schema is whole: it waited 30 s for this
+        # one and failed every command, `status` too
+        done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "status"],
+                              capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0 and "loc" in done.stdout, done.stdout + done.stderr
         store.conn.execute("PRAGMA busy_timeout=300")
         result = status.check(cfg, store)
     finally:

@@ -10,6 +10,7 @@ grows with changes, not with the number of backups.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 SCHEMA_VERSION = 1
@@ -246,6 +247,15 @@ CREATE TABLE IF NOT EXISTS schedule_runs(
     last_due REAL               -- the schedule time last run for
 );
 """
+
+
+def schema_complete(conn: sqlite3.Connection) -> bool:
+    """Every table and index of the schema there, and its version recorded: nothing for the schema
+    script to write. Read, no lock taken: the script's write lock, waited for behind a writer that
+    stopped, would hold every command's start (`check`, `status`) for the busy timeout and fail it."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    return (set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA)) <= names
+            and conn.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is not None)
 
 
 def schema_script(insert: str = "") -> str:

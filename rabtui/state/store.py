@@ -21,7 +21,7 @@ from rabtui import privacy
 from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
-from rabtui.state.schema import SCHEMA_VERSION, add_columns, schema_script
+from rabtui.state.schema import SCHEMA_VERSION, add_columns, schema_complete, schema_script
 from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
 
 T = TypeVar("T")
@@ -212,7 +212,8 @@ class Store:
             conn = self.conn
             check_tables(conn, self.path, SCHEMA_VERSION)
             counted = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='changes'").fetchone()
-            conn.executescript(schema_script("OR IGNORE"))   # tables added by a newer version, if any
+            if not schema_complete(conn):
+                conn.executescript(schema_script("OR IGNORE"))   # tables added by a newer version, if any
             add_columns(conn)
             if not counted:      # a database made before the changes table: count them from the catalog
                 self._count_changes()
