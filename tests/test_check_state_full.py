@@ -87,9 +87,10 @@ def _stopped_writer(db) -> subprocess.Popen:
 
 def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp_path):
     """A process stopped while it held a write transaction (SIGSTOP): commands that only read open
-    the database at once, and the check reads what it checks all the same, waits the database's busy timeout to record it (SQLite's 30 s; here
-    shortened), and reports and notifies what it found with the database's failure; the found
-    problems were lost behind a "database is locked" raised out of the check."""
+    the database at once, and the check reads what it checks all the same, waits the database's
+    busy timeout to record it (SQLite's 30 s; here shortened), and reports and notifies what it
+    found with the database's failure; the found problems were lost behind a "database is locked"
+    raised out of the check."""
     lab = Lab(tmp_path, media_count=1)
     lab.with_discs("4MiB")
     _notified, events = _alerted(tmp_path, lab)

@@ -296,10 +296,13 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
 
 
 def _write_textfile(prometheus: str, text: str) -> None:
+    had = os.path.lexists(prometheus)
     try:
         prometheus_file.write(Path(prometheus), text)
     except OSError as exc:
-        raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}") from None
+        gone = "" if not had or os.path.lexists(prometheus) else \
+            " (the file of the last check removed: its figures were not those of now)"
+        raise UsageError(f"--prometheus {prometheus}: cannot write it: {exc.strerror or exc}{gone}") from None
 
 
 # --- `rabtui status --json` ----------------------------------------------------------------------
