@@ -7,11 +7,18 @@ them. Real rsync, a real process killed at its fault point, real xorriso writing
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta
 
+from rabtui import faults
+from rabtui.backup import union_undo
 from rabtui.media import medium_layout
 from rabtui.ops import health
 from tests import invariants
+from tests.test_cleanup_while_reading import ROOT, _stopped
 from tests.test_kill_anywhere import _copy, _files, _killed, rabtui
 from tests.trees import Lab, burn_due
 
@@ -101,3 +108,36 @@ def test_the_next_backup_gives_the_union_back_the_kept_backups_files(tmp_path):
     assert not _undoing_said(cfg, store)
     invariants.check_catalog_is_media(cfg, store)
     invariants.check_backups_hold(cfg, store, copies)
+
+
+def test_a_checkpoint_says_at_once_what_holds_the_union_it_has_to_settle(tmp_path):
+    """A backup stopped as it gives the union back the kept backup's files (hung on its medium,
+    say) holds the union lock, the undoing still recorded: a checkpoint planned meanwhile names the
+    holder (pid, stopped) at once and gives up after the source's io_timeout with the holder named,
+    exit 1. It waited in silence (io_timeout is ten minutes by default)."""
+    lab, cfg, store, copies, union = _killed_undoing(tmp_path)
+    lab.config_path.write_text(lab.config_path.read_text().replace('id = "loc"\n', 'id = "loc"\nio_timeout = 2\n', 1))
+    _files(lab.src / "arch", {"n": b"n3"})
+    env = {**os.environ, faults.STOP_ENV: "backup.union_linking"}     # passed by the settling's first link
+    hung = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
+                             "--medium", "m1"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(hung.pid):
+            assert hung.poll() is None and time.monotonic() < deadline, "the backup did not reach the point"
+            time.sleep(0.05)
+        assert union_undo.pending(lab.media[0][1], "loc")
+        done = rabtui(lab, "checkpoint", "plan", "--now", f"loc:{lab.src / 'arch'}")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1 and "Traceback" not in out, out
+        waiting = [line for line in out.splitlines() if "waiting (at most 2 s)" in line]
+        assert waiting and f"pid {hung.pid}" in waiting[0] and "stopped" in waiting[0], out
+        assert f"pid {hung.pid}" in out.split(waiting[0], 1)[1] and "for more than 2 s" in out, out
+    finally:
+        while hung.poll() is None:       # stops again at the backup's own first link
+            hung.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+    assert hung.returncode == 0
+    assert not union_undo.pending(lab.media[0][1], "loc")
+    invariants.check_catalog_is_media(cfg, store)

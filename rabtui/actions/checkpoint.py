@@ -23,7 +23,7 @@ from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts a
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
-from rabtui.events import NO, YES, Emit, Prompter, Question
+from rabtui.events import NO, YES, Emit, Prompter, Question, no_emit
 from rabtui.ops import notify
 from rabtui.state import jobs, locks, queries
 from rabtui.state.store import Store
@@ -99,11 +99,12 @@ def asked_dirs(cfg: Config, store: Store, names: list[str] | None) -> set[str]:
     return set(names)
 
 
-def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str | None = None) -> PlanResult:
+def plan(cfg: Config, store: Store, *, now: list[str] | None = None, disc: str | None = None,
+         emit: Emit = no_emit) -> PlanResult:
     """The plan of the next checkpoint (writes no disc). Directories asked for stay due until a
-    checkpoint holds them."""
+    checkpoint holds them. `emit`: what the planning has to say as it goes (a wait for a union's lock)."""
     asked = asked_dirs(cfg, store, now)
-    computed = prepare.compute(cfg, store, asked=asked, disc=disc)
+    computed = prepare.compute(cfg, store, asked=asked, disc=disc, emit=emit)
     if asked:
         with recording(store):
             triggers.request(store, sorted(asked))

@@ -147,13 +147,14 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
         yield
 
 
-def union_settled(cfg, source_id: str, medium_path) -> None:
+def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
+                  cancel: threading.Event | None = None) -> None:
     """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint)
     and holds no union lock: taken only when an undoing is recorded there (union_held: waited for
-    a while, then WorkFailed)."""
+    a while, the holder said at once through `emit`, then WorkFailed; `cancel` ends the wait)."""
     if not union_undo.pending(medium_path, source_id):
         return
-    with union_held(cfg, source_id):
+    with union_held(cfg, source_id, emit, cancel):
         union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths))
 
 

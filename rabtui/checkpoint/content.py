@@ -33,15 +33,18 @@ INSERT_MEDIUM = "insert_medium"
 MARKS = marks.MARKS   # the rows that are not regular files: DIR_MARK, LINK_MARK, SPECIAL_MARK
 
 
-def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> tuple[str, Path]:
-    """(medium id, root on the medium) of directory `path` in backup `backup_id`."""
+def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit = no_emit,
+           cancel=None) -> tuple[str, Path]:
+    """(medium id, root on the medium) of directory `path` in backup `backup_id`. An archive's union
+    is settled first (history.union_settled): a wait for its lock is said through `emit`, ended by
+    `cancel`."""
     row = store.one("SELECT b.*, d.kind FROM backups b JOIN backup_dirs d ON d.backup_id=b.id"
                     " WHERE b.id=? AND d.path=?", (backup_id, path))
     if row is None:
         raise WorkFailed(f"backup {backup_id} of {source} does not hold {path}")
     if row["kind"] == "archive":
         medium = cfg.medium(row["medium"])
-        history.union_settled(cfg, source, medium.path)
+        history.union_settled(cfg, source, medium.path, emit, cancel)
         root = medium_layout.archive_root(medium.path, source, path)
     else:
         root = medium_layout.backup_data_path(row["path"], path)
@@ -233,8 +236,9 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
     return ask_in_turn(held, problem, question, prompter, cancel, key)["id"]
 
 
-def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int) -> DirContent:
-    medium, root = locate(cfg, store, source, path, backup_id)
+def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, emit: Emit = no_emit,
+           cancel=None) -> DirContent:
+    medium, root = locate(cfg, store, source, path, backup_id, emit, cancel)
     row = store.one("SELECT d.kind, b.name FROM backup_dirs d JOIN backups b ON b.id=d.backup_id"
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():

@@ -90,7 +90,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     data = []
     for s in chosen:
         backup_id = content.backup_at_hand(cfg, store, s.source, s.path, emit=emit, prompter=prompter, cancel=cancel)
-        d = content.gather(cfg, store, s.source, s.path, backup_id)
+        d = content.gather(cfg, store, s.source, s.path, backup_id, emit, cancel)
         emit(Event(LOG, f"reading {s.key} from backup {d.backup_name} on medium {d.medium}"))
         if d.skipped:
             emit(Event(WARNING, f"{s.key}: {len(d.skipped)} sockets are not put on discs (no tool can extract"
@@ -117,7 +117,7 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
     for s in others:
         try:
             filler.append(content.gather(cfg, store, s.source, s.path,
-                                         content.backup_at_hand(cfg, store, s.source, s.path)))
+                                         content.backup_at_hand(cfg, store, s.source, s.path), emit, cancel))
         except Exception as exc:  # a filler candidate that cannot be read is simply not used
             emit(Event(LOG, f"filler {s.key} left out: {exc}"))
     filler = [d for d in filler if disc_names.fits_on_disc(b"add/%d" % len(sts), d.paths, emit, d.key)]

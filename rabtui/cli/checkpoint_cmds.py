@@ -131,7 +131,10 @@ def cmd_plan(args) -> int:
         return _plan_list(args)
     cfg = load_config(args, check_media=False)
     store = open_store(cfg, records=args.now is not None)    # --now: the directories stay asked for
-    return _show_plan(actions.plan(cfg, store, now=args.now, disc=args.disc), args.json)
+    # said on stderr as it plans (stdout holds the plan, JSON perhaps): a wait for a union's lock
+    said = lambda event: event.kind == events.WARNING and print(fmt.name(f"rabtui: warning: {event.message}"),  # noqa: E731
+                                                                file=sys.stderr, flush=True)
+    return _show_plan(actions.plan(cfg, store, now=args.now, disc=args.disc, emit=said), args.json)
 
 
 def _plan_list(args) -> int:
