@@ -95,6 +95,9 @@ REBUILD_POINTS = (
     "rebuild.old_wal_gone",        # its -wal and -shm are gone, the new one not yet in its place
     "rebuild.in_place",            # the new one is in place, the locks not yet released
 )
+# Passed by each id rebuild-state renumbered a backup to once written into its backup.json (by the
+# rebuild, or by the next backup or rebuild after one killed), the others not yet.
+ID_WRITE_POINTS = ("ids.written",)
 
 def point(name: str) -> None:
     if os.environ.get(ENV) == name:

@@ -493,3 +493,30 @@ def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_t
         assert info["backup_id"] == rows[("m2", name)], (name, info, rows)
     left = lab.store().all("SELECT key FROM meta WHERE key LIKE 'id_write:%'")
     assert left and all(":m1:" in r["key"] for r in left), [tuple(r) for r in left]
+
+
+def test_a_rebuild_killed_as_it_writes_the_ids_leaves_the_records_in_the_order_the_backups_were_made(two_backups):
+    """Both backups renumbered (the first one's backup.json holds no id), rebuild-state killed once it
+    wrote one id: the records on the medium still say the first was made first. The union's undoings
+    go by that order (made_order.made_before: the complete backups made before a killed run, those
+    made after a backup whose undoing a killed cleanup recorded). It wrote the oldest first: the
+    first one's new id (above every id) then passed the second one's old id, taken for made later."""
+    from rabtui import faults
+    from rabtui.backup.made_order import made_before
+
+    lab, first = two_backups
+    info = json.loads(first.read_text())
+    del info["backup_id"]
+    first.write_text(json.dumps(info))
+    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                            cwd=ROOT, env={**os.environ, faults.ENV: "ids.written"}, capture_output=True,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    given = _ids_in_database(lab)
+    assert sum(_ids_on_medium(lab)[n] == given[n] for n in given) == 1     # one written, one left
+    listed = medium_layout.list_backups(lab.media[0][1], "loc")
+    assert [n for n, _, _ in listed] == sorted(given)
+    assert made_before(listed, 0, 1) and not made_before(listed, 1, 0), [(n, i) for n, _, i in listed]
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rabtui import faults
 from rabtui.state.store import Store, read_only
 
 MAX_INT = 2 ** 63 - 1          # SQLite's largest integer
@@ -60,6 +61,11 @@ def _read(conn) -> list[Write]:
             out.append(Write(str(v["medium"]), Path(v["path"]), was, int(v["id"])))
         except (ValueError, KeyError, TypeError):     # no row of rabtui's: nothing to write
             continue
+    # the newest first: rebuild-state gives new ids in the order the backups were made, above every
+    # id found, so that a run killed between two writes leaves the records on a medium in that
+    # order still (made_order.made_before, which the union's undoings go by); the oldest first left
+    # an older backup's new id above a newer one's old id there
+    out.sort(key=lambda w: -w.bid)
     return out
 
 
@@ -89,6 +95,8 @@ def write(medium_id: str, w: Write) -> tuple[bool, str]:
         failed = _write_id(w.path, w.bid, w.was)
     except OSError as exc:
         failed = exc.strerror or str(exc)
+    if not failed:
+        faults.point("ids.written")
     if failed:
         return False, f"{what}; its backup.json could not be changed: {failed}"
     return True, f"{what}; its backup.json says so now"
