@@ -294,8 +294,11 @@ def test_an_id_that_cannot_be_written_on_a_medium_mounted_read_only_is_said(tmp_
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3, done.stdout + done.stderr
     bid = lab.store().one("SELECT id FROM backups WHERE name=?", (first.parent.name,))["id"]
-    assert (f"medium m1: {first.parent}: recorded as backup id {bid} (its backup.json held none of rabtui's);"
-            " its backup.json could not be changed: Read-only file system") in done.stdout, done.stdout
+    # the second one's, written first (the newest first), fails; the first one's waits for it
+    assert "(another backup holds it, or it came before an older backup's there); its backup.json could not be"\
+           " changed: Read-only file system" in done.stdout, done.stdout
+    assert (f"medium m1: {first.parent}: recorded as backup id {bid}; its backup.json is left as it is until the id"
+            " of a backup made after it there is written") in done.stdout, done.stdout
     assert json.loads(first.read_text())["backup_id"] == "7"
 
 
@@ -517,6 +520,34 @@ def test_a_rebuild_killed_as_it_writes_the_ids_leaves_the_records_in_the_order_t
     listed = medium_layout.list_backups(lab.media[0][1], "loc")
     assert [n for n, _, _ in listed] == sorted(given)
     assert made_before(listed, 0, 1) and not made_before(listed, 1, 0), [(n, i) for n, _, i in listed]
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
+
+
+def test_an_id_that_cannot_be_written_leaves_the_older_backups_records_as_they_were(two_backups):
+    """Both backups renumbered; the second one's backup.json cannot be replaced (immutable: chattr +i,
+    as a medium failing there would refuse it). The first one's is left as it was too, to be written
+    after it, so that the records still say the first was made first (made_order.made_before, which
+    the union's undoings go by): its new id, above every id, was written and passed the second one's
+    old id. Said (exit 3), and the next backup writes both once the second can be written."""
+    from rabtui.backup.made_order import made_before
+
+    lab, first = two_backups
+    info = json.loads(first.read_text())
+    del info["backup_id"]
+    first.write_text(json.dumps(info))
+    second = sorted(first.parent.parent.iterdir())[1] / "backup.json"
+    subprocess.run(["chattr", "+i", str(second)], check=True)
+    try:
+        done = _rabtui(lab, "rebuild-state")
+        assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        listed = medium_layout.list_backups(lab.media[0][1], "loc")
+        assert made_before(listed, 0, 1) and not made_before(listed, 1, 0), [(n, i) for n, _, i in listed]
+        assert f"{first.parent}: recorded as backup id" in done.stdout, done.stdout
+    finally:
+        subprocess.run(["chattr", "-i", str(second)], check=True)
+    given = _ids_in_database(lab)
     done = _rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given

@@ -102,6 +102,22 @@ def write(medium_id: str, w: Write) -> tuple[bool, str]:
     return True, f"{what}; its backup.json says so now"
 
 
+def write_in_order(medium_id: str, writes: list[Write]):
+    """(write, whether nothing is left to do, what to say) for each of `writes` (pending's order, the
+    newest first) on the medium: once one of a source's fails, its older ones there are left as
+    they are, for after it, so that its new id never passes a newer backup's old id there."""
+    stopped: set[Path] = set()
+    for w in writes:
+        if w.path.parent in stopped:
+            yield w, False, (f"medium {medium_id}: {w.path}: recorded as backup id {w.bid}; its backup.json is"
+                             " left as it is until the id of a backup made after it there is written")
+            continue
+        finished, said = write(medium_id, w)
+        if not finished:
+            stopped.add(w.path.parent)
+        yield w, finished, said
+
+
 def _write_id(path: Path, bid: int, was: int | None) -> str | None:
     """The backup at `path`, whose backup.json said `was` (None: no id, or none of rabtui's), was
     recorded under the id `bid`: its backup.json says so too, so that the record and the database
@@ -129,10 +145,8 @@ def finish(store: Store, medium_id: str, source_id: str, emit) -> None:
     backup of that source, its lock held, the medium found there and checked)."""
     from rabtui.events import LOG, WARNING, Event
 
-    for w in pending(store):
-        if w.medium != medium_id or w.path.parent.name != source_id:
-            continue
-        finished, said = write(medium_id, w)
+    mine = [w for w in pending(store) if w.medium == medium_id and w.path.parent.name == source_id]
+    for w, finished, said in write_in_order(medium_id, mine):
         if finished:
             done(store, w)
         emit(Event(LOG if finished else WARNING, f"left by rebuild-state: {said}"))

@@ -352,12 +352,11 @@ def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> None:
 def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> bool:
     """True once done (_with_medium returns None for a medium it could not mount)."""
     problem = medium_problem(medium)
-    for w in writes:
-        if problem is not None:
-            report.unmatched.append(f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json"
-                                    f" could not be changed: {problem}")
-            continue
-        finished, said = id_writes.write(medium.id, w)
+    if problem is not None:
+        report.unmatched += [f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json"
+                             f" could not be changed: {problem}" for w in writes]
+        return True
+    for w, finished, said in id_writes.write_in_order(medium.id, writes):
         (report.renumbered if finished else report.unmatched).append(said)
         if finished and store is not None:
             id_writes.done(store, w)
