@@ -89,6 +89,9 @@ def test_same_second_gets_a_suffix(tmp_path):
     when = datetime(2026, 11, 22, 3, 15, 0)
     names = [lab.backup(cfg, medium_id="m1", now=when).path.name for _ in range(3)]
     assert names == ["backup-20261122031500", "backup-20261122031500-2", "backup-20261122031500-3"]
+    # names that only look like a backup's: a newline at the end, digits of another script
+    for odd in ("backup-20261122031500\n", "backup-20261122031500-4\n", "backup-\u0662" * 1 + "0" * 13):
+        (tmp_path / "medium1" / "loc" / odd).mkdir()
     listed = [n for n, _, _ in medium_layout.list_backups(tmp_path / "medium1", "loc")]
     assert listed == names
     # a pretended time is the backup's start as well as its name

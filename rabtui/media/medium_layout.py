@@ -26,7 +26,7 @@ from rabtui.state.store import STATUSES
 
 ARCHIVE = ".archive"
 LINKING = ".linking"     # beside .archive: links made under a temporary name, renamed into a union from there
-BACKUP_NAME = re.compile(r"^backup-(\d{14})(?:-(\d+))?$")
+BACKUP_NAME = re.compile(r"backup-([0-9]{14})(?:-([0-9]+))?\Z")   # \Z: $ takes a newline at the end
 BACKUP_ID_MAX = 2**63 - 1          # the largest integer the state database holds
 
 
