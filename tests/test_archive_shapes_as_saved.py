@@ -150,3 +150,24 @@ def test_what_a_backup_saved_below_a_directory_whose_place_a_newer_file_took_is_
     got = _restored(lab, tmp_path, photos, first, "r1")
     assert got == {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/x": oct(0o100644), b"b/y": oct(0o10644),
                    b"b/l": "link ../first.jpg"}, got
+
+
+def test_an_older_backups_symlink_and_fifo_whose_place_a_newer_shape_took_are_restored_as_of_the_backup_between(
+        tmp_path):
+    """`s` a symlink and `f` a FIFO (b1), unchanged (b2 saves neither again), a file and a directory
+    with a file (b3, in the union in their places): a restore of b2 gave neither (b2's tree lacks
+    them, the union holds b3's shapes there); the catalog's `others` says b1 saved them."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    os.symlink("first.jpg", photos / "s")
+    os.mkfifo(photos / "f")
+    _backed_up(lab, False, 0)
+    write_files(photos, {"second.jpg": b"two"})
+    between = _backed_up(lab, False, 1)
+    os.unlink(photos / "s"), os.unlink(photos / "f")
+    write_files(photos, {"s": b"s, a file now", "f/x": b"in f"})
+    _backed_up(lab, False, 2, "completed", "warnings")
+    got = _restored(lab, tmp_path, photos, between, "r2")
+    assert got == {b"first.jpg": oct(0o100644), b"second.jpg": oct(0o100644), b"s": "link first.jpg",
+                   b"f": oct(0o10644)}, got

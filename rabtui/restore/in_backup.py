@@ -14,6 +14,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore.copies import directory_of
+from rabtui.restore.saved_others import saved_before
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import COMPLETE_SQL, Store
@@ -159,9 +160,14 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
                 continue
             versions.pop(full, None)
             others[full] = saved
-    pick = AsOf(versions, folders, backup, rel, sc, others, item, unread)
-    pick.linked = {r["id"] for r in store.all(
+    linked = {r["id"] for r in store.all(
         f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}", (source.id, backup["medium"]))}
+    catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), sc) \
+        if union is not None else {}
+    for full in catalogued:
+        versions.pop(full, None)    # an older file: the entry took its place
+    pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued)
+    pick.linked = linked
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -179,7 +185,8 @@ class AsOf:
     post-backup commands failed is not linked into the union), or one lost from it."""
 
     def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts,
-                 others: dict[bytes, Saved] | None = None, item: bytes | None = None, unread: list[bytes] = ()):
+                 others: dict[bytes, Saved] | None = None, item: bytes | None = None, unread: list[bytes] = (),
+                 catalogued: dict[bytes, Saved] | None = None):
         self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
         self.item = item
         # path -> the symlink, special file or empty directory only kept data saved, but those the
@@ -187,6 +194,10 @@ class AsOf:
         # of the union (kept_entries.found), which is left out then (no version of it as of the backup)
         self.others = {full: saved for full, saved in (others or {}).items()
                        if item is None or not _other_than_a_file(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
+        # path -> an older complete backup's entry the union shows another shape in place of, or
+        # none (saved_before): the union's there, and all below it, are not this backup's
+        self.catalogued = catalogued or {}
+        self.others.update(self.catalogued)
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
@@ -283,12 +294,20 @@ class AsOf:
         or below it? A newer backup's directory took the file's place in the union since: none of
         it is this backup's (unseen() gives the file)."""
         is_dir = stat.S_ISDIR(st.st_mode)
-        if self._not_own(self._full(under), st):
+        if self._not_own(self._full(under), st) or self._in_place_of_catalogued(self._full(under)):
             return True
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))
         while full and full != self.rel:
             if full in self.versions:     # kept data's never took the union's place: its own rule
                 return self.versions[full][2] in self.linked and not self._a_directory_then(full)
+            full = os.path.dirname(full)
+        return False
+
+    def _in_place_of_catalogued(self, full: bytes) -> bool:
+        """Is `full` at or below an entry of `catalogued` (the union's there is a newer shape)?"""
+        while self.catalogued and len(full) > len(self.rel):
+            if full in self.catalogued:
+                return True
             full = os.path.dirname(full)
         return False
 

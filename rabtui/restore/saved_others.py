@@ -1,0 +1,67 @@
+"""The symlinks, FIFOs and device nodes an archive directory held as of a backup that neither that
+backup's own tree nor the medium's union gives: saved by an older complete backup (the catalog's
+`others`), not saved again since (an archive's backup saves only what is new or changed), and a
+newer backup's shape (a file, a directory) took their place in the union. Each is read from the
+tree of the backup that saved it (restore.in_backup.AsOf takes it as it takes kept data's)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui.checkpoint.kept_entries import Saved, fits_its_shape
+from rabtui.checkpoint.shortpath import Shortcuts
+from rabtui.media import below, medium_layout
+from rabtui.state import others
+from rabtui.state.catalog import rel_path
+from rabtui.state.store import Store
+
+# the catalog's letter (its code point) -> the kind the saved entry must have still
+_KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
+
+
+def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, versions: dict,
+                 folders: dict[int, bytes], linked: set[int], taken: set[bytes], sc: Shortcuts) -> dict[bytes, Saved]:
+    """full path -> how an older complete backup saved each entry the catalog has at or below `rel`
+    as of `backup` where the union (its root `union`) holds another entry or none, and nothing
+    newer took its place as of `backup`: no newer version of a file at, above or below it
+    (`versions`, as_of's), no newer entry of the catalog above or below it, and `backup`'s own
+    shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
+    `backup` saved itself (its own tree gives those), nor sockets (no restore gives them)."""
+    top = rel_path(dir_path)
+    own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
+    entries = others.archive_as_of(store, backup, dir_path, rel)
+    out: dict[bytes, Saved] = {}
+    for full, (kind, _mtime, first) in entries.items():
+        if full == rel or full in taken or first == backup["id"] or first not in linked or first not in folders \
+                or versions.get(full, (0, 0, 0))[2] >= first:
+            continue
+        under = full[len(top):].lstrip(b"/")
+        root = os.path.join(folders[first], b"data", top) if top else os.path.join(folders[first], b"data")
+        try:
+            st = os.lstat(sc.path(os.path.join(root, under)))
+        except OSError:
+            continue
+        try:
+            there = os.lstat(sc.path(os.path.join(union, under)))
+            if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
+                continue    # the union's: the walk gives it
+        except OSError:
+            pass
+        if not any(test(st.st_mode) for test in _KINDS.get(kind, ())) \
+                or below.symlink_on_the_way(root, under) is not None or not fits_its_shape(own, under, False) \
+                or _newer_around(full, first, rel, entries, versions):
+            continue
+        out[full] = Saved(first, root, st)
+    return out
+
+
+def _newer_around(full: bytes, first: int, rel: bytes, entries: dict, versions: dict) -> bool:
+    """Did a backup after `first` save a file or an entry above `full` (up to `rel`) or below it?"""
+    up = os.path.dirname(full)
+    while len(up) > len(rel):
+        if max(entries.get(up, (0, 0, 0))[2], versions.get(up, (0, 0, 0))[2]) > first:
+            return True
+        up = os.path.dirname(up)
+    inside = full + b"/"
+    return any(path.startswith(inside) and v[2] > first for table in (entries, versions) for path, v in table.items())
