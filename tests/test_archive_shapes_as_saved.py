@@ -154,20 +154,23 @@ def test_what_a_backup_saved_below_a_directory_whose_place_a_newer_file_took_is_
 
 def test_an_older_backups_symlink_and_fifo_whose_place_a_newer_shape_took_are_restored_as_of_the_backup_between(
         tmp_path):
-    """`s` a symlink and `f` a FIFO (b1), unchanged (b2 saves neither again), a file and a directory
-    with a file (b3, in the union in their places): a restore of b2 gave neither (b2's tree lacks
-    them, the union holds b3's shapes there); the catalog's `others` says b1 saved them."""
+    """`s` a symlink, `f` a FIFO and `t` a symlink (b1), unchanged (b2 saves none again), a file, a
+    directory with a file and a symlink elsewhere (b3, in the union in their places): a restore of
+    b2 gave no `s`, the directory `f` and b3's `t` (b2's tree lacks them, the union holds b3's
+    shapes there); the catalog's `others` says b1 saved them."""
     lab = _lab(tmp_path)
     photos = lab.src / "photos"
     write_files(photos, {"first.jpg": b"one"})
     os.symlink("first.jpg", photos / "s")
     os.mkfifo(photos / "f")
+    os.symlink("first.jpg", photos / "t")
     _backed_up(lab, False, 0)
     write_files(photos, {"second.jpg": b"two"})
     between = _backed_up(lab, False, 1)
-    os.unlink(photos / "s"), os.unlink(photos / "f")
+    os.unlink(photos / "s"), os.unlink(photos / "f"), os.unlink(photos / "t")
     write_files(photos, {"s": b"s, a file now", "f/x": b"in f"})
+    os.symlink("second.jpg", photos / "t")
     _backed_up(lab, False, 2, "completed", "warnings")
     got = _restored(lab, tmp_path, photos, between, "r2")
     assert got == {b"first.jpg": oct(0o100644), b"second.jpg": oct(0o100644), b"s": "link first.jpg",
-                   b"f": oct(0o10644)}, got
+                   b"f": oct(0o10644), b"t": "link first.jpg"}, got
