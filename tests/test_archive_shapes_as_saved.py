@@ -174,3 +174,8 @@ def test_an_older_backups_symlink_and_fifo_whose_place_a_newer_shape_took_are_re
     got = _restored(lab, tmp_path, photos, between, "r2")
     assert got == {b"first.jpg": oct(0o100644), b"second.jpg": oct(0o100644), b"s": "link first.jpg",
                    b"f": oct(0o10644), b"t": "link first.jpg"}, got
+    for name, want in ((b"s", "link first.jpg"), (b"f", oct(0o10644)), (b"t", "link first.jpg")):
+        out = tmp_path / f"one-{name.decode()}"
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos / name.decode()), "--backup",
+                     between.path.name, "--to", str(out)]) == 0, name
+        assert _tree(os.fsencode(out / str(photos).lstrip("/"))) == {name: want}, name

@@ -14,7 +14,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore.copies import directory_of
-from rabtui.restore.saved_others import saved_before
+from rabtui.restore.saved_others import saved_before, saved_before_at
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import COMPLETE_SQL, Store
@@ -59,6 +59,9 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         link = below.symlink_on_the_way(root, under)
         if link is None and under and store is not None and not os.path.lexists(sc.path(in_backup)):
             in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
+        elif link is None and under and store is not None:     # the union's shape may be a newer backup's
+            saved = saved_before_at(store, backup, d.path, rel, root, _folders(store, backup), _linked(store, backup), sc)
+            in_backup = saved.path(under) if saved is not None else in_backup
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
@@ -144,8 +147,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     if d.kind != "archive" or (item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b""))
                                and not os.path.isdir(sc.path(item))):
         return None
-    folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=?", (source.id, backup["medium"]))}
+    folders = _folders(store, backup)
     versions = catalog.archive_as_of(store, backup, (d.path,), rel)
     others: dict[bytes, Saved] = {}
     unread: list[bytes] = []
@@ -160,8 +162,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
                 continue
             versions.pop(full, None)
             others[full] = saved
-    linked = {r["id"] for r in store.all(
-        f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}", (source.id, backup["medium"]))}
+    linked = _linked(store, backup)
     catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), sc) \
         if union is not None else {}
     for full in catalogued:
@@ -177,6 +178,18 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         if not any(path.startswith(c + b"/") for c in pick.closed) and any(t.startswith(path + b"/") for t in taken):
             pick.closed.append(path)
     return pick
+
+
+def _folders(store: Store, backup) -> dict[int, bytes]:
+    """id -> directory of each backup of the backup's source on its medium."""
+    return {r["id"]: os.fsencode(r["path"]) for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
+
+
+def _linked(store: Store, backup) -> set[int]:
+    """The complete backups of the backup's source on its medium (linked into the union)."""
+    return {r["id"] for r in store.all(f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
+                                       (backup["source"], backup["medium"]))}
 
 
 class AsOf:

@@ -12,7 +12,7 @@ import stat
 from rabtui.checkpoint.kept_entries import Saved, fits_its_shape
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.media import below, medium_layout
-from rabtui.state import others
+from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
@@ -28,12 +28,41 @@ def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, 
     (`versions`, as_of's), no newer entry of the catalog above or below it, and `backup`'s own
     shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
     `backup` saved itself (its own tree gives those), nor sockets (no restore gives them)."""
+    return _taken(backup, dir_path, rel, union, versions, folders, linked, taken, sc,
+                  others.archive_as_of(store, backup, dir_path, rel), rel)
+
+
+def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, folders: dict[int, bytes],
+                    linked: set[int], sc: Shortcuts) -> Saved | None:
+    """saved_before of `rel` itself (a restore of it alone), looked up by its path and those of the
+    directories on the way there."""
+    top = rel_path(dir_path)
+    if not others.archive_as_of(store, backup, dir_path, paths=(rel,)):
+        return None     # most: no look at what lies on the way
+    above: list[bytes] = []
+    up = os.path.dirname(rel)
+    while len(up) > len(top):
+        above.append(up)
+        up = os.path.dirname(up)
+    versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
+    versions.update(catalog.archive_as_of(store, backup, (dir_path,), paths=tuple(above)))
+    entries = others.archive_as_of(store, backup, dir_path, rel)
+    entries.update(others.archive_as_of(store, backup, dir_path, paths=tuple(above)))
+    return _taken(backup, dir_path, top, union, versions, folders, linked, set(), sc,
+                  {rel: entries[rel]}, None, entries).get(rel)
+
+
+def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, folders: dict[int, bytes],
+           linked: set[int], taken: set[bytes], sc: Shortcuts, candidates: dict, skip: bytes | None,
+           entries: dict | None = None) -> dict[bytes, Saved]:
+    """saved_before's look at each of `candidates` (of `entries`: all the catalog has around them),
+    but `skip`, up to `rel`."""
     top = rel_path(dir_path)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
-    entries = others.archive_as_of(store, backup, dir_path, rel)
+    entries = candidates if entries is None else entries
     out: dict[bytes, Saved] = {}
-    for full, (kind, _mtime, first) in entries.items():
-        if full == rel or full in taken or first == backup["id"] or first not in linked or first not in folders \
+    for full, (kind, _mtime, first) in candidates.items():
+        if full == skip or full in taken or first == backup["id"] or first not in linked or first not in folders \
                 or versions.get(full, (0, 0, 0))[2] >= first:
             continue
         under = full[len(top):].lstrip(b"/")

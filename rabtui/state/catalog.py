@@ -280,6 +280,11 @@ def _below(prefix: bytes) -> tuple[str, tuple]:
     return f" AND ({p}=? OR ({p}>=? AND {p}<?))", (prefix, prefix + b"/", prefix + b"0")
 
 
+def _exactly(paths: tuple[bytes, ...]) -> tuple[str, tuple]:
+    """SQL filter (on `p.path`) for `paths` themselves (relative to /), none below them."""
+    return f" AND CAST(p.path AS BLOB) IN ({','.join('?' * len(paths)) or 'NULL'})", tuple(paths)
+
+
 def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> dict[bytes, tuple[int, int]]:
     """path -> (size, mtime) of the files of a complete backup (archive directories: the union as
     it stood after this backup); with `prefix`, only the paths at or below it."""
@@ -301,10 +306,12 @@ def contents(store: Store, backup, archive_dirs: tuple[str, ...] = (), prefix: b
     return out
 
 
-def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"") -> dict[bytes, tuple]:
+def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: bytes = b"",
+                  paths: tuple[bytes, ...] | None = None) -> dict[bytes, tuple]:
     """path -> (size, mtime, first_backup) of the archive directories' files as they stood on the
-    backup's medium after it: for each path, the newest version saved there by a backup up to it."""
-    below, below_args = _below(prefix)
+    backup's medium after it: for each path, the newest version saved there by a backup up to it.
+    Those at or below `prefix`; given `paths`, those paths alone."""
+    below, below_args = _below(prefix) if paths is None else _exactly(paths)
     marks = ",".join("?" * len(archive_dirs))
     out = {}
     for r in store.all(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from rabtui.state.catalog import Location, Version, _Backups, _below, _matches, _prefilter, as_glob
+from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly, _matches, _prefilter, as_glob
 from rabtui.state.store import Store
 
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
@@ -45,12 +45,14 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
     return list(out.values())
 
 
-def archive_as_of(store: Store, backup, dir_path: str, prefix: bytes = b"") -> dict[bytes, tuple[int, int, int]]:
+def archive_as_of(store: Store, backup, dir_path: str, prefix: bytes = b"",
+                  paths: tuple[bytes, ...] | None = None) -> dict[bytes, tuple[int, int, int]]:
     """path -> (kind, mtime, first_backup) of an archive directory's symlinks and special files at
-    or below `prefix` as they stood on the backup's medium after it, as catalog.archive_as_of has
-    its files: for each path, the newest entry saved there by a backup up to it (an archive's
-    entry is in the backup that saved it and in the union, its range that backup alone)."""
-    below, below_args = _below(prefix)
+    or below `prefix` (given `paths`: those alone) as they stood on the backup's medium after it,
+    as catalog.archive_as_of has its files: for each path, the newest entry saved there by a
+    backup up to it (an archive's entry is in the backup that saved it and in the union, its range
+    that backup alone)."""
+    below, below_args = _below(prefix) if paths is None else _exactly(paths)
     out = {}
     for r in store.all(
             "SELECT p.path, p.kind, p.mtime, p.first_backup FROM others p WHERE p.medium=? AND p.source=?"
