@@ -14,10 +14,10 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore.copies import directory_of
-from rabtui.restore.saved_others import saved_before, saved_before_at
+from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import COMPLETE_SQL, Store
+from rabtui.state.store import Store
 
 
 def roots_of(cfg: Config, source: Source, backup, rel: bytes) -> list[tuple[bytes, bytes]]:
@@ -60,7 +60,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         if link is None and under and store is not None and not os.path.lexists(sc.path(in_backup)):
             in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
         elif link is None and under and store is not None:     # the union's shape may be a newer backup's
-            saved = saved_before_at(store, backup, d.path, rel, root, _folders(store, backup), _linked(store, backup), sc)
+            saved = saved_before_at(store, backup, d.path, rel, root, sc)
             in_backup = saved.path(under) if saved is not None else in_backup
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
@@ -147,7 +147,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     if d.kind != "archive" or (item.startswith(os.path.join(os.fsencode(backup["path"]), b"data", b""))
                                and not os.path.isdir(sc.path(item))):
         return None
-    folders = _folders(store, backup)
+    folders = backup_dirs(store, backup)
     versions = catalog.archive_as_of(store, backup, (d.path,), rel)
     others: dict[bytes, Saved] = {}
     unread: list[bytes] = []
@@ -162,7 +162,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
                 continue
             versions.pop(full, None)
             others[full] = saved
-    linked = _linked(store, backup)
+    linked = complete_ids(store, backup)
     catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), sc) \
         if union is not None else {}
     for full in catalogued:
@@ -178,18 +178,6 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         if not any(path.startswith(c + b"/") for c in pick.closed) and any(t.startswith(path + b"/") for t in taken):
             pick.closed.append(path)
     return pick
-
-
-def _folders(store: Store, backup) -> dict[int, bytes]:
-    """id -> directory of each backup of the backup's source on its medium."""
-    return {r["id"]: os.fsencode(r["path"]) for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
-
-
-def _linked(store: Store, backup) -> set[int]:
-    """The complete backups of the backup's source on its medium (linked into the union)."""
-    return {r["id"] for r in store.all(f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
-                                       (backup["source"], backup["medium"]))}
 
 
 class AsOf:

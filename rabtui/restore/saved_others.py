@@ -14,7 +14,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.media import below, medium_layout
 from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import Store
+from rabtui.state.store import COMPLETE_SQL, Store
 
 # the catalog's letter (its code point) -> the kind the saved entry must have still
 _KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
@@ -32,8 +32,7 @@ def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, 
                   others.archive_as_of(store, backup, dir_path, rel), rel)
 
 
-def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, folders: dict[int, bytes],
-                    linked: set[int], sc: Shortcuts) -> Saved | None:
+def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, sc: Shortcuts) -> Saved | None:
     """saved_before of `rel` itself (a restore of it alone), looked up by its path and those of the
     directories on the way there."""
     top = rel_path(dir_path)
@@ -48,8 +47,8 @@ def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: byte
     versions.update(catalog.archive_as_of(store, backup, (dir_path,), paths=tuple(above)))
     entries = others.archive_as_of(store, backup, dir_path, rel)
     entries.update(others.archive_as_of(store, backup, dir_path, paths=tuple(above)))
-    return _taken(backup, dir_path, top, union, versions, folders, linked, set(), sc,
-                  {rel: entries[rel]}, None, entries).get(rel)
+    return _taken(backup, dir_path, top, union, versions, backup_dirs(store, backup), complete_ids(store, backup),
+                  set(), sc, {rel: entries[rel]}, None, entries).get(rel)
 
 
 def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, folders: dict[int, bytes],
@@ -94,3 +93,15 @@ def _newer_around(full: bytes, first: int, rel: bytes, entries: dict, versions: 
         up = os.path.dirname(up)
     inside = full + b"/"
     return any(path.startswith(inside) and v[2] > first for table in (entries, versions) for path, v in table.items())
+
+
+def backup_dirs(store: Store, backup) -> dict[int, bytes]:
+    """id -> directory of each backup of the backup's source on its medium."""
+    return {r["id"]: os.fsencode(r["path"]) for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
+
+
+def complete_ids(store: Store, backup) -> set[int]:
+    """The complete backups of the backup's source on its medium (linked into the union)."""
+    return {r["id"] for r in store.all(f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
+                                       (backup["source"], backup["medium"]))}
