@@ -179,3 +179,20 @@ def test_an_older_backups_symlink_and_fifo_whose_place_a_newer_shape_took_are_re
         assert main(["--config", str(lab.config_path), "restore", "loc", str(photos / name.decode()), "--backup",
                      between.path.name, "--to", str(out)]) == 0, name
         assert _tree(os.fsencode(out / str(photos).lstrip("/"))) == {name: want}, name
+
+
+def test_an_older_backups_symlink_whose_place_a_newer_directory_took_stays_out_once_the_source_drops_both(tmp_path):
+    """`s` a symlink (b1), a directory with a file (b2), gone from the source (b3): the archive
+    keeps b2's directory, and a restore of b3 gives it, not b1's symlink the catalog still has."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    os.symlink("first.jpg", photos / "s")
+    _backed_up(lab, False, 0)
+    os.unlink(photos / "s")
+    write_files(photos, {"s/x": b"in s"})
+    _backed_up(lab, False, 1, "completed", "warnings")
+    shutil.rmtree(photos / "s")
+    third = _backed_up(lab, False, 2)
+    want = {b"first.jpg": oct(0o100644), b"s": "dir+", b"s/x": oct(0o100644)}
+    assert _restored(lab, tmp_path, photos, third, "r3") == want

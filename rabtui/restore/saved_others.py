@@ -58,7 +58,7 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
     but `skip`, up to `rel`."""
     top = rel_path(dir_path)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
-    entries = candidates if entries is None else entries
+    around = _Around(rel, candidates if entries is None else entries, versions)
     out: dict[bytes, Saved] = {}
     for full, (kind, _mtime, first) in candidates.items():
         if full == skip or full in taken or first == backup["id"] or first not in linked or first not in folders \
@@ -78,21 +78,36 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
             pass
         if not any(test(st.st_mode) for test in _KINDS.get(kind, ())) \
                 or below.symlink_on_the_way(root, under) is not None or not fits_its_shape(own, under, False) \
-                or _newer_around(full, first, rel, entries, versions):
+                or around.newer(full, first):
             continue
         out[full] = Saved(first, root, st)
     return out
 
 
-def _newer_around(full: bytes, first: int, rel: bytes, entries: dict, versions: dict) -> bool:
-    """Did a backup after `first` save a file or an entry above `full` (up to `rel`) or below it?"""
-    up = os.path.dirname(full)
-    while len(up) > len(rel):
-        if max(entries.get(up, (0, 0, 0))[2], versions.get(up, (0, 0, 0))[2]) > first:
-            return True
-        up = os.path.dirname(up)
-    inside = full + b"/"
-    return any(path.startswith(inside) and v[2] > first for table in (entries, versions) for path, v in table.items())
+class _Around:
+    """What was saved above and below each path of the catalog, up to `rel` (`entries`, the
+    catalog's others, and `versions`, its files, as of the backup: path -> (..., first_backup))."""
+
+    def __init__(self, rel: bytes, entries: dict, versions: dict):
+        self.rel, self.entries, self.versions = rel, entries, versions
+        self._inside: dict[bytes, int] | None = None    # directory -> the newest backup that saved below it
+
+    def newer(self, full: bytes, first: int) -> bool:
+        """Did a backup after `first` save a file or an entry above `full` (up to `rel`) or below it?"""
+        up = os.path.dirname(full)
+        while len(up) > len(self.rel):
+            if max(self.entries.get(up, (0, 0, 0))[2], self.versions.get(up, (0, 0, 0))[2]) > first:
+                return True
+            up = os.path.dirname(up)
+        if self._inside is None:    # once, and only when some entry gets this far
+            self._inside = {}
+            for table in (self.entries, self.versions):
+                for path, v in table.items():
+                    up = os.path.dirname(path)
+                    while len(up) > len(self.rel) and self._inside.get(up, 0) < v[2]:
+                        self._inside[up] = v[2]
+                        up = os.path.dirname(up)
+        return self._inside.get(full, 0) > first
 
 
 def backup_dirs(store: Store, backup) -> dict[int, bytes]:
