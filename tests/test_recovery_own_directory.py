@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 
 from rabtui import faults
@@ -79,6 +80,7 @@ def test_a_run_killed_as_it_made_its_directory_leaves_no_empty_directory(tmp_pat
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     made = older.path.with_name(older.path.name + "-2")
     assert made.is_dir() and not os.listdir(made)
+    time.sleep(max(0.0, when.timestamp() + 1 - time.time()))    # else the next backup may take `made`'s name
     after = rabtui(lab, "backup", "loc")
     assert after.returncode == 0, after.stdout + after.stderr
     assert not os.path.lexists(made), after.stdout

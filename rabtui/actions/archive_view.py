@@ -20,9 +20,9 @@ from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
-from rabtui.state import catalog
+from rabtui.state import catalog, queries
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import COMPLETE_SQL, Store
+from rabtui.state.store import Store
 
 _NEWEST = 1 << 62     # a backup id past every backup's: the merged view holds what all of them saved
 
@@ -122,11 +122,10 @@ def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel:
     if d.kind != "archive":
         return {}
     out = {}
-    complete = store.one(f"SELECT MAX(id) AS id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
-                         (source_id, medium_id))["id"]
-    for newest in (_NEWEST, complete):
-        if newest is not None:
-            backup = {"source": source_id, "medium": medium_id, "id": newest}
+    complete = queries.last_backup(store, source_id, complete=True, medium=medium_id)
+    # what every kept backup saved (no backup's own shape to fit), then the newest complete one's
+    for backup in ({"source": source_id, "medium": medium_id, "id": _NEWEST, "path": None}, complete):
+        if backup is not None:
             for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
                 out.setdefault(name, entry[:3] + ("",))
     return out

@@ -85,9 +85,10 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                 elif there and not stat.S_ISSOCK(st.st_mode) and not stat.S_ISDIR(st.st_mode):
                     over_files[rel] = Saved(kid, root, st)
     taken.update(_newer_than_files(store, backup, dir_path, over_files))
-    own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
+    # None: no backup's own shape to fit (what every kept backup saved, Browse's merged view)
+    own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path)) if backup["path"] else None
     for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup
-                or s.backup != backup["id"] and not fits_its_shape(own, r, stat.S_ISDIR(s.st.st_mode))]:
+                or own is not None and s.backup != backup["id"] and not fits_its_shape(own, r, stat.S_ISDIR(s.st.st_mode))]:
         del taken[rel]
     for rel in _files_they_saved(store, backup, dir_path, taken):
         del taken[rel]

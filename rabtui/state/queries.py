@@ -23,11 +23,14 @@ def _dict(row) -> dict | None:
 # behind (an RTC reset) older than the backups made before it.
 
 
-def last_backup(store: Store, source: str, *, complete: bool = False) -> dict | None:
+def last_backup(store: Store, source: str, *, complete: bool = False, medium: str | None = None) -> dict | None:
     """The source's backup made last that cleanup has not deleted (with `complete`: the complete
-    one made last, warnings included)."""
+    one made last, warnings included; with `medium`: on that medium)."""
     only = f" AND status IN {COMPLETE_SQL}" if complete else " AND status <> 'deleted'"
-    return _dict(store.one(f"SELECT * FROM backups WHERE source=?{only} ORDER BY id DESC LIMIT 1", (source,)))
+    if medium is not None:
+        only += " AND medium=?"
+    return _dict(store.one(f"SELECT * FROM backups WHERE source=?{only} ORDER BY id DESC LIMIT 1",
+                           (source,) if medium is None else (source, medium)))
 
 
 def last_finished_backup(store: Store, source: str) -> dict | None:
