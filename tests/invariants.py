@@ -82,7 +82,25 @@ def in_catalog(cfg, store) -> set[tuple]:
                 first = made[(loc.medium, v.source, loc.backups[0])] if loc.backups else 2 ** 63
                 if key not in union or first > union[key][0]:
                     union[key] = (first, v.kind, v.size, v.mtime)
-    out |= {(m, s, UNION, kind, p, size, mtime) for (m, s, p), (_, kind, size, mtime) in union.items()}
+    out |= {(m, s, UNION, kind, p, size, mtime) for (m, s, p), (_, kind, size, mtime) in _newest_shapes(union).items()}
+    return out
+
+
+def _newest_shapes(union: dict[tuple, tuple]) -> dict[tuple, tuple]:
+    """The union's entries but those a newer shape took the place of: an entry below which a backup
+    made later saved one (it became a directory), or below an entry saved later (that became a file)."""
+    newest_below: dict[tuple, int] = {}
+    for (m, s, p), (first, *_) in union.items():
+        parts = p.split(b"/")
+        for i in range(1, len(parts)):
+            key = (m, s, b"/".join(parts[:i]))
+            newest_below[key] = max(newest_below.get(key, -1), first)
+    out = {}
+    for (m, s, p), entry in union.items():
+        parts = p.split(b"/")
+        above = (union.get((m, s, b"/".join(parts[:i]))) for i in range(1, len(parts)))
+        if newest_below.get((m, s, p), -1) <= entry[0] and all(a is None or a[0] <= entry[0] for a in above):
+            out[(m, s, p)] = entry
     return out
 
 
