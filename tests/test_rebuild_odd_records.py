@@ -392,21 +392,20 @@ def test_a_backup_kept_by_rebuild_state_stays_once_its_record_is_corrected(two_b
     assert [s for _, s, _ in _backups(lab)] == ["completed", "completed"]
 
 
-def _killed_once_in_place(lab, first: Path) -> dict[str, int]:
+def _killed_once_in_place(lab, first: Path, point: str = "rebuild.in_place") -> dict[str, int]:
     """rebuild-state renumbers both backups (the first one's backup.json holds no id) and is killed
-    once its database is in place, before it writes the new ids: the ids it gave, by name."""
+    at `point` (by default once its database is in place, before it writes the new ids): the ids
+    it gave, by name."""
     from rabtui import faults
 
     info = json.loads(first.read_text())
     del info["backup_id"]
     first.write_text(json.dumps(info))
     killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, env={**os.environ, faults.ENV: "rebuild.in_place"}, capture_output=True,
+                            cwd=ROOT, env={**os.environ, faults.ENV: point}, capture_output=True,
                             text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert killed.returncode == -9, killed.stdout + killed.stderr
-    given = _ids_in_database(lab)
-    assert _ids_on_medium(lab) != given       # the records still hold the ids from before
-    return given
+    return _ids_in_database(lab)
 
 
 def _former_ids(lab) -> dict[str, list[int]]:
@@ -422,6 +421,7 @@ def test_ids_a_killed_rebuild_left_unwritten_are_written_by_the_next_backup(two_
     lab, first = two_backups
     was = _ids_on_medium(lab)
     given = _killed_once_in_place(lab, first)
+    assert _ids_on_medium(lab) != given       # the records still hold the ids from before
     check = _rabtui(lab, "check")
     assert "medium m1: 2 backup record(s) do not say the id" in check.stdout, check.stdout + check.stderr
     done = _rabtui(lab, "backup", "loc")
@@ -440,6 +440,7 @@ def test_ids_a_killed_rebuild_left_unwritten_are_written_by_the_next_rebuild(two
     burned since names it by that id); it numbered them anew, and those ids were in no record."""
     lab, first = two_backups
     given = _killed_once_in_place(lab, first)
+    assert _ids_on_medium(lab) != given       # the records still hold the ids from before
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 0, done.stdout + done.stderr
     assert _ids_in_database(lab) == given == _ids_on_medium(lab), done.stdout
@@ -504,18 +505,10 @@ def test_a_rebuild_killed_as_it_writes_the_ids_leaves_the_records_in_the_order_t
     go by that order (made_order.made_before: the complete backups made before a killed run, those
     made after a backup whose undoing a killed cleanup recorded). It wrote the oldest first: the
     first one's new id (above every id) then passed the second one's old id, taken for made later."""
-    from rabtui import faults
     from rabtui.backup.made_order import made_before
 
     lab, first = two_backups
-    info = json.loads(first.read_text())
-    del info["backup_id"]
-    first.write_text(json.dumps(info))
-    killed = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
-                            cwd=ROOT, env={**os.environ, faults.ENV: "ids.written"}, capture_output=True,
-                            text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert killed.returncode == -9, killed.stdout + killed.stderr
-    given = _ids_in_database(lab)
+    given = _killed_once_in_place(lab, first, "ids.written")
     assert sum(_ids_on_medium(lab)[n] == given[n] for n in given) == 1     # one written, one left
     listed = medium_layout.list_backups(lab.media[0][1], "loc")
     assert [n for n, _, _ in listed] == sorted(given)
