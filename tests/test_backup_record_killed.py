@@ -240,8 +240,7 @@ def test_a_kept_directory_on_a_medium_mounted_by_cleanup_stays(tmp_path, disk_im
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     m1 = lab.media[0][1]
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(m1, disk_image)
     write_files(lab.src / "data", {"a": "a1"})
     killed = _killed_at_write(lab, 3, "before", "backup", "loc")
     assert killed.returncode == -9 and os.path.ismount(m1), killed.stdout + killed.stderr

@@ -147,8 +147,8 @@ def test_the_remains_of_a_deletion_killed_on_a_medium_with_a_device_are_finished
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
     lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n').replace(
         "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
         "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
     cfg = lab.load()
@@ -185,8 +185,7 @@ def test_a_dry_run_that_cannot_unmount_a_medium_says_it_stays_mounted(tmp_path, 
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     m1 = lab.media[0][1]
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(m1, disk_image)
     write_files(lab.src / "data", {"a": b"a1"})
     _killed(rabtui(lab, "backup", "loc", point="backup.step5"))
     assert os.path.ismount(m1)

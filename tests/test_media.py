@@ -79,8 +79,7 @@ def test_medium_with_a_device_is_mounted_for_the_backup(tmp_path, disk_image):
     lab = Lab(tmp_path)
     mount_point = lab.media[0][1]
     cfg = lab.local()
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(mount_point, disk_image)
     cfg = lab.load()
     write_files(lab.src / "data", {"a": b"on the usb disk"})
     result = lab.backup(cfg, medium_id="m1")
@@ -102,8 +101,7 @@ def test_a_failure_after_a_backup_is_complete_undoes_nothing_of_it(tmp_path, dis
     lab = Lab(tmp_path)
     mount_point = lab.media[0][1]
     lab.local()
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(mount_point, disk_image)
     cfg = lab.load()
     write_files(lab.src / "data", {"a": b"on the usb disk"})
     mark = lab.state / "locks" / "medium-users-m1.mounted"
@@ -140,8 +138,7 @@ def test_a_backup_that_joins_a_run_on_its_device_medium_and_ends_last_unmounts_i
         text += f'[[sources]]\nid = "{sid}"\npre_backup_commands = ["{pre}"]\n' \
                 f'[[sources.directories]]\npath = "{lab.src / sid}"\n'
     lab.write(text)
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(mount_point, disk_image)
 
     def rabtui(*argv: str) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *argv],
@@ -180,8 +177,7 @@ def test_a_run_killed_complete_on_a_device_medium_is_recorded_once_it_is_mounted
     lab = Lab(tmp_path, media_count=1)
     mount_point = lab.media[0][1]
     cfg = lab.local([("data", "standard"), ("arch", "archive")])
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{mount_point}"\n', f'path = "{mount_point}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(mount_point, disk_image)
     cfg = lab.load()
     _files(lab.src / "data", {"a": b"a1"})
     _files(lab.src / "arch", {"x": b"x1"})

@@ -346,8 +346,7 @@ def test_ids_are_written_on_a_medium_with_a_device_mounted_again_once_the_databa
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     medium = lab.media[0][1]
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{medium}"\n', f'path = "{medium}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(medium, disk_image)
     write_files(lab.src / "data", {"a": b"one"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
     subprocess.run(["mount", str(disk_image), str(medium)], check=True)
@@ -465,8 +464,7 @@ def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_t
     lab = Lab(tmp_path, media_count=2)
     lab.local()
     (m1, m1_path), (m2, m2_path) = lab.media
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{m1_path}"\n', f'path = "{m1_path}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(m1_path, disk_image)
     write_files(lab.src / "data", {"a": b"one"})
     assert _rabtui(lab, "backup", "loc", "--medium", m2).returncode == 0         # id 1
     for path in lab.state.glob("rabtui.db*"):      # lost: the next backup, onto m1, takes id 1 again

@@ -59,8 +59,7 @@ def test_a_medium_that_cannot_be_mounted_leaves_the_killed_runs_on_the_others_to
     lab = Lab(tmp_path, media_count=2)
     lab.local([("data", "standard"), ("arch", "archive")])
     m1 = lab.media[0][1]
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(m1, disk_image)
     _files(lab.src / "data", {"a": b"a1"})
     _files(lab.src / "arch", {"x": b"x1"})
     for medium in ("m1", "m2"):
@@ -162,8 +161,7 @@ def test_a_mount_point_that_cannot_be_made_leaves_the_cleanup_going(tmp_path, di
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     m1 = lab.media[0][1]
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        f'path = "{m1}"\n', f'path = "{m1}"\ndevice = "{disk_image}"\n'))
+    lab.on_device(m1, disk_image)
     _files(lab.src / "data", {"a": b"a1"})
     _killed(rabtui(lab, "backup", "loc", point="backup.json_written"))
     if os.path.ismount(m1):

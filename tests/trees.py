@@ -136,6 +136,11 @@ class Lab:
     def load(self) -> configmod.Config:
         return configmod.load(self.config_path, check_media=False)
 
+    def on_device(self, medium_path, device) -> None:
+        """The medium at `medium_path` mounted from `device` (its config line added)."""
+        self.config_path.write_text(self.config_path.read_text().replace(
+            f'path = "{medium_path}"\n', f'path = "{medium_path}"\ndevice = "{device}"\n'))
+
     def local(self, dirs: list[tuple[str, str]] | None = None, extra: str = "", source_id: str = "loc") -> configmod.Config:
         """A local source with the given (relative dir, kind) directories under self.src."""
         return self.write(self._local_source(dirs, extra, source_id))
