@@ -401,8 +401,8 @@ def test_a_parallel_run_whose_state_directory_fills_up_reports_every_source_s_ou
 def test_a_scheduled_backup_whose_end_fills_the_state_directory_is_said_once_as_it_ended(tmp_path, tmpfs):
     """`run-due`: a backup fails (a directory missing), and its notification fills the state
     directory, so that neither its job's row nor its schedule's mark can be written. Its outcome is
-    said as it ended (why it failed, and what could not be recorded), notified once, and the run
-    exits 1."""
+    said as it ended (why it failed, and what could not be recorded), notified once (the health
+    check's changes after it, the full directory among them, are notified too), and the run exits 1."""
     lab = _small_state(tmp_path, tmpfs)
     notified, script = tmp_path / "notified", tmp_path / "notify.sh"
     script.write_text(f"cat >> {notified}; echo >> {notified}; cat /dev/zero > {lab.state.parent}/filler 2>/dev/null\n")
@@ -415,4 +415,7 @@ def test_a_scheduled_backup_whose_end_fills_the_state_directory_is_said_once_as_
     assert done.returncode == 1 and "Traceback" not in out, out
     line, = [n for n in out.splitlines() if n.startswith("one: ") and "due (schedule" not in n]
     assert "one: failed: " in line and "could not be recorded" in line, out
-    assert notified.read_text().count('"kind"') == 1, notified.read_text()
+    said = [json.loads(n) for n in notified.read_text().splitlines() if n.strip()]
+    assert [n["kind"] for n in said].count("backup_failed") == 1, said
+    # the health check after it cannot record its changes either: they are notified all the same
+    assert any(n["kind"] == "health" and n["data"]["check"] == "full:state" for n in said), said

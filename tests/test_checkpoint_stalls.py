@@ -178,16 +178,22 @@ class Throttler(threading.Thread):
         while not self.done.is_set():
             pids = _xorriso_pids(*self.needles)
             self.seen |= set(pids)
-            for sig, wait in ((signal.SIGCONT, self.share), (signal.SIGSTOP, 1 - self.share)):
-                for pid in pids:
-                    try:
-                        os.kill(pid, sig)
-                    except ProcessLookupError:
-                        pass
-                time.sleep(self.period * wait)
-        for pid in self.seen:
+            self._send(pids, signal.SIGCONT)
+            time.sleep(self.period * self.share)
+            self._send(pids, signal.SIGSTOP)
+            stopped_until = time.monotonic() + self.period * (1 - self.share)
+            while time.monotonic() < stopped_until and not self.done.is_set():
+                new = set(_xorriso_pids(*self.needles)) - self.seen     # one started meanwhile: slow at once
+                self.seen |= new
+                self._send(new, signal.SIGSTOP)
+                time.sleep(0.02)
+        self._send(self.seen, signal.SIGCONT)
+
+    @staticmethod
+    def _send(pids, sig: int) -> None:
+        for pid in pids:
             try:
-                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -201,7 +207,7 @@ def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    throttler = Throttler(b"-check_media", tmp_path, share=0.1, period=0.4)   # twice the margin on a loaded machine
+    throttler = Throttler(b"-check_media", tmp_path)
     cancel = threading.Event()
     watchdog = threading.Timer(120, cancel.set)
     throttler.start()
