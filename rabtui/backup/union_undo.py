@@ -118,15 +118,7 @@ def _shown(union: bytes, rel: bytes, st: os.stat_result) -> bool:
 
 def _holds(base: bytes, rel: bytes) -> bool:
     """Whether the backup tree `base` has an entry at `rel`, or one other than a directory on the way."""
-    parts = rel.split(b"/")
-    for i in range(1, len(parts) + 1):
-        try:
-            st = below.lstat(base, b"/".join(parts[:i]))
-        except OSError:
-            return False
-        if i == len(parts) or not stat.S_ISDIR(st.st_mode):
-            return True
-    return False
+    return below.reach(base, rel) != below.MISSING
 
 
 def _sync_dir(path: Path) -> None:

@@ -164,15 +164,8 @@ def fits_its_shape(own: bytes, rel: bytes, is_dir: bool) -> bool:
     source had and each entry it saved: not where it has a directory (but a directory), nor below
     an entry of its that is no directory, nor in place of one (a restore of it gives its own shape,
     restore.in_backup.AsOf). Where it holds nothing, it may be."""
-    parts = rel.split(b"/")
-    for i in range(1, len(parts) + 1):
-        try:
-            st = below.lstat(own, b"/".join(parts[:i]))
-        except OSError:
-            return True
-        if not stat.S_ISDIR(st.st_mode):
-            return False
-    return is_dir
+    ends = below.reach(own, rel)
+    return ends == below.MISSING or (ends == below.DIR and is_dir)
 
 
 def _in_union(union: bytes, rel: bytes) -> bool | None:

@@ -92,6 +92,25 @@ def lstat(root: bytes, rel: bytes) -> os.stat_result:
     return _reached(root, rel, os.lstat, lambda name, fd: os.stat(name, dir_fd=fd, follow_symlinks=False))
 
 
+# what ends a walk down a path part by part (reach)
+MISSING, OTHER, DIR = "missing", "other", "dir"
+
+
+def reach(root: bytes, rel: bytes) -> str:
+    """What ends a walk down `rel` under `root`, part by part (lstat): MISSING, a part that cannot be
+    looked at; OTHER, a part that is no directory (a file, a symlink, ...); DIR, every part a
+    directory."""
+    parts = rel.split(b"/")
+    for i in range(1, len(parts) + 1):
+        try:
+            st = lstat(root, b"/".join(parts[:i]))
+        except OSError:
+            return MISSING
+        if not stat.S_ISDIR(st.st_mode):
+            return OTHER
+    return DIR
+
+
 def exists(root: bytes, rel: bytes) -> bool:
     """Whether `root/rel` can be looked at (lstat), however long its path."""
     try:
