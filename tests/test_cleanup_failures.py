@@ -148,9 +148,7 @@ def test_the_remains_of_a_deletion_killed_on_a_medium_with_a_device_are_finished
     lab.local()
     m1 = lab.media[0][1]
     lab.on_device(m1, disk_image)
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
-        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    lab.keep_a_day()
     cfg = lab.load()
     t0 = datetime(2026, 4, 1, 3, 0)
     for day in range(3):

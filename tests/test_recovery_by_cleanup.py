@@ -89,9 +89,7 @@ def test_a_dry_run_names_the_killed_runs_the_cleanup_would_recover_first(tmp_pat
 
     lab = Lab(tmp_path, media_count=1)
     lab.local()
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
-        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    lab.keep_a_day()
     _files(lab.src / "data", {"a": b"a1"})
     assert rabtui(lab, "backup", "loc").returncode == 0
     _files(lab.src / "data", {"a": b"a2"})

@@ -269,10 +269,7 @@ def _history(tmp_path, media: int = 1, archive: bool = False):
     deleted between them, over `media` media in turn."""
     lab = Lab(tmp_path, media_count=media)
     cfg = lab.local([("data", "standard")] + ([("arch", "archive")] if archive else []))
-    text = lab.config_path.read_text().replace(
-        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
-        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1)
-    lab.config_path.write_text(text)
+    lab.keep_a_day()
     cfg = lab.load()
     t0 = datetime(2026, 4, 1, 3, 0)
     results = []

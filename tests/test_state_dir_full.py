@@ -139,9 +139,7 @@ def test_a_cleanup_that_cannot_record_its_deletions_stops_before_the_next_medium
     lab = Lab(tmp_path)
     lab.state = tmpfs(tmp_path / "small", "size=6m") / "state"
     lab.local()
-    lab.config_path.write_text(lab.config_path.read_text().replace(
-        "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
-        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    lab.keep_a_day()
     cfg = lab.load()
     t0 = datetime(2026, 4, 1, 3, 0)
     for day in range(6):

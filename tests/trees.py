@@ -141,6 +141,12 @@ class Lab:
         self.config_path.write_text(self.config_path.read_text().replace(
             f'path = "{medium_path}"\n', f'path = "{medium_path}"\ndevice = "{device}"\n'))
 
+    def keep_a_day(self) -> None:
+        """Retention that keeps each backup a day and nothing beyond (a [retention] table added)."""
+        self.config_path.write_text(self.config_path.read_text().replace(
+            "[[media]]", "[retention]\nkeep_all_days = 1\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+            "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+
     def local(self, dirs: list[tuple[str, str]] | None = None, extra: str = "", source_id: str = "loc") -> configmod.Config:
         """A local source with the given (relative dir, kind) directories under self.src."""
         return self.write(self._local_source(dirs, extra, source_id))
