@@ -71,8 +71,8 @@ def run(
     `capture` keeps all of stdout in the result (only for small outputs). The last
     `stderr_lines` records of stderr are always kept. `cancel` (or `timeout`) kills the process
     group and raises Cancelled. `silence` (seconds) kills it and raises Stalled when it has
-    written nothing, on stdout or stderr, for that long; with `busy`, only when it has not used the
-    processor either (BUSY_CPU seconds, its group) meanwhile: xorriso says nothing while it hashes a
+    written nothing, on stdout or stderr, for that long; with `busy`, only when its group has neither used the
+    processor (BUSY_CPU seconds) nor read (BUSY_READ bytes) meanwhile: xorriso says nothing while it hashes a
     large file, which on a slow drive takes longer than a hung drive is waited for; `progress` likewise when the callbacks
     have not marked it moved for its seconds.
 

@@ -22,7 +22,8 @@ from rabtui.proc_table import GROUP_DEATH
 READ_BYTES = 1 << 16
 NAP_PIPE_BYTES = 1 << 20   # with `nap`: /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for
 NAP_UNTIL = 1 << 18        # a read this large means the output comes faster than naps let through
-BUSY_CPU = 0.05            # with `busy`: the processor seconds a silent process must use to count as working
+BUSY_CPU = 0.05            # with `busy`: the processor seconds a silent process must use to count as working,
+BUSY_READ = 1 << 16        # or the bytes it must read (a disc read slowly: little processor time, data coming in)
 
 
 @dataclass
@@ -160,17 +161,17 @@ class Started:
             _roomy_pipe(proc.stdout)
         out_bytes = NAP_PIPE_BYTES if nap else READ_BYTES
         last_output = time.monotonic()
-        worked = 0.0    # with `busy`: the group's processor time when `last_output` was last moved on
+        worked, read = 0.0, 0    # with `busy`: the group's processor time and bytes read when `last_output` was last moved on
         killed = False
 
         def check() -> None:
             """Stop the process's group when cancelled, past the timeout, silent or without progress too long."""
-            nonlocal killed, last_output, worked
+            nonlocal killed, last_output, worked, read
             now = time.monotonic()
             if busy and silence is not None and now - last_output > silence:
-                used = proc_table.group_cpu(proc.pid)
-                if used - worked >= BUSY_CPU:    # silent, but working (hashing a large file)
-                    last_output, worked = now, used
+                used, got = proc_table.group_work(proc.pid)
+                if used - worked >= BUSY_CPU or got - read >= BUSY_READ:    # silent, but working (hashing a large file)
+                    last_output, worked, read = now, used, got
             if cancel is not None and cancel.is_set():
                 error: Exception = Cancelled(f"cancelled: {name}")
             elif timeout is not None and now - started > timeout:

@@ -90,10 +90,25 @@ def _of_group(pgid: int) -> Iterator[tuple[str, list[bytes]]]:
 _UTIME, _STIME = 11, 12    # the processor time in user and system mode, in clock ticks, among those fields
 
 
-def group_cpu(pgid: int) -> float:
-    """The seconds of processor time that the processes of group `pgid` alive now have used."""
-    ticks = sum(int(fields[_UTIME]) + int(fields[_STIME]) for _pid, fields in _of_group(pgid))
-    return ticks / os.sysconf("SC_CLK_TCK")
+def group_work(pgid: int) -> tuple[float, int]:
+    """What the processes of group `pgid` alive now have done: (seconds of processor time used,
+    bytes read, through any read call: /proc/PID/io's rchar, 0 for a process whose io is not ours to read)."""
+    ticks = read = 0
+    for pid, fields in _of_group(pgid):
+        ticks += int(fields[_UTIME]) + int(fields[_STIME])
+        read += _bytes_read(pid)
+    return ticks / os.sysconf("SC_CLK_TCK"), read
+
+
+def _bytes_read(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/io", "rb") as f:
+            for line in f:
+                if line.startswith(b"rchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _runs(pid: int | str, fields: list[bytes]) -> bool:

@@ -207,7 +207,7 @@ def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
-    throttler = Throttler(b"-check_media", tmp_path)
+    throttler = Throttler(b"-check_media", tmp_path, share=0.02)
     cancel = threading.Event()
     watchdog = threading.Timer(120, cancel.set)
     throttler.start()

@@ -79,6 +79,23 @@ def test_a_silent_process_is_killed_with_its_group_and_a_talking_one_is_not(tmp_
     assert proc.run(["/bin/sh", "-c", talker], silence=1).returncode == 0
 
 
+def test_a_silent_busy_process_that_reads_is_working_and_one_that_only_waits_is_not(tmp_path):
+    """With `busy`, silence alone is no stall while the group reads (a disc read slowly: little
+    processor time, its data coming in), nor while it computes; waiting is one."""
+    import pytest
+
+    from rabtui.errors import Stalled
+
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * (1 << 17))
+    reader = f"for i in 1 2 3 4 5 6 7 8 9 10; do cat '{data}' > /dev/null; sleep 0.3; done"
+    assert proc.run(["/bin/sh", "-c", reader], silence=1, busy=True).returncode == 0
+    with pytest.raises(Stalled, match="wrote nothing for 1 s"):
+        proc.run(["/bin/sh", "-c", "sleep 30"], silence=1, busy=True, timeout=20)
+    with pytest.raises(Stalled, match="wrote nothing for 1 s"):     # reading without `busy` is silence
+        proc.run(["/bin/sh", "-c", reader], silence=1)
+
+
 # --- a stopped command leaves nothing of its process group behind --------------------------------
 
 # its main thread ends while another runs on, ignoring SIGTERM: /proc shows the process as a zombie
