@@ -57,6 +57,9 @@ RESTORE_POINTS = (
     "restore.file_written",        # a file's content and attributes written, not yet in place
     "restore.entries_put",         # every entry in place, the directories' modes and times not yet set
 )
+# Passed only by a restore from discs: each disc read into the staging directory through the short
+# alias of the temporary directory (shortpath.alias), nothing checked yet.
+DISC_READ_POINTS = ("restore.discs_read",)
 # Passed only by a restore onto a remote source, without --overwrite, into a directory that is there.
 TO_SOURCE_POINTS = (
     "restore.sending",             # the paths to send are listed, rsync has not run

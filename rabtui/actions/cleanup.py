@@ -5,6 +5,7 @@ applied."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from rabtui import faults, fmt
@@ -15,6 +16,7 @@ from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import WARNING, Emit, Event, no_emit
 from rabtui.media import mounting
 from rabtui.ops import notify
+from rabtui.restore import staging
 from rabtui.state import jobs
 from rabtui.state.store import Store
 
@@ -27,7 +29,9 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     next backup of their source onto their medium would (recovery.recover_abandoned), each source's
     under its lock, before the plan is made: one killed once its backup.json said complete, its
     medium away at the next run, waits `running` for a run that finds the medium there, and is
-    recorded then. A source whose backup runs now is left to it (it recovers them itself)."""
+    recorded then. A source whose backup runs now is left to it (it recovers them itself). The
+    staging directories killed restores left in the state directory go first (restore/staging.py)."""
+    staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}

@@ -8,12 +8,14 @@ and the path goes on from there (again, while it is still too long).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from rabtui import temp_dirs
 
 LIMIT = 3800          # below PATH_MAX and xorriso's 4095 with a 255-byte name added to a directory
 HEAD = 3000
@@ -25,7 +27,7 @@ class Shortcuts:
 
     def __init__(self, folder: str | os.PathLike | None = None):
         self._folder = os.fsencode(folder) if folder is not None else None
-        self._temporary = folder is None
+        self._temporary: contextlib.AbstractContextManager | None = None
         self._made: dict[bytes, bytes] = {}
 
     def path(self, p: bytes | str) -> bytes:
@@ -43,14 +45,17 @@ class Shortcuts:
 
     def _ensure(self) -> bytes:
         if self._folder is None:
-            self._folder = os.fsencode(tempfile.mkdtemp(prefix="rabtui-links-"))
+            self._temporary = temp_dirs.private("l")
+            self._folder = self._temporary.__enter__()
         elif not self._made:
             os.makedirs(self._folder, exist_ok=True)
         return self._folder
 
     def close(self) -> None:
-        if self._temporary and self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
+        if self._temporary is not None:
+            self._temporary.__exit__(None, None, None)
+            self._temporary = self._folder = None
+            self._made.clear()
 
     def __enter__(self) -> "Shortcuts":
         return self
@@ -69,11 +74,10 @@ def fresh(folder: Path) -> Shortcuts:
 @contextmanager
 def alias(target: Path) -> Iterator[bytes]:
     """A symlink with a short name, in a private temporary directory, to `target`: xorriso
-    extracts a disc below it, so that the path on the disc plus this stays within 4095 bytes."""
-    folder = tempfile.mkdtemp(prefix="rv")
-    link = os.path.join(os.fsencode(folder), b"d")
-    try:
+    extracts a disc below it, so that the path on the disc plus this stays within 4095 bytes
+    (disc_names.DISC_PATH_MAX leaves 32 bytes for it: `/tmp/rabtui-a-<pid>-<n>/d/<disc>`). One a
+    killed run left is removed by the next (temp_dirs)."""
+    with temp_dirs.private("a") as folder:
+        link = os.path.join(folder, b"d")
         os.symlink(os.fsencode(target), link)
         yield link
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import NoReturn
 
-from rabtui import fmt, proc
+from rabtui import faults, fmt, proc
 from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
@@ -149,6 +149,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         closed: dict[int, dict[bytes, int]] = {disc: {} for disc in trees}   # opened_dirs.open_up's
         _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
                  os.path.dirname(staging), off, closed)
+        faults.point("restore.discs_read")
         parts: dict[bytes, list] = {}
         for r in rows:
             if r["parts"] and r["parts"] > 1:

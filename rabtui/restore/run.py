@@ -131,6 +131,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     if checkpoint is not None and store.one("SELECT 1 FROM checkpoints WHERE number=?", (checkpoint,)) is None:
         raise UsageError(f"there is no checkpoint {checkpoint}",
                          hint="rabtui checkpoint status lists them; if the state database was lost: rabtui rebuild-state")
+    # the state directory's staging directories of killed restores (from discs onto a source, say):
+    # each as large as what it restored, in the directory whose filling stops every backup
+    stagingmod.remove_abandoned(os.fsencode(cfg.state_dir), emit)
     shown = "/" + fmt.name(rel)
     target = "source " + source.id if to_source else os.fspath(to)
     made = 0       # directories on the way to the target that this restore made

@@ -1,7 +1,8 @@
 """The private staging directories of restores (what comes off the discs; a tree put together before
 rsync sends it to a source). Each is locked (flock) while its restore runs, so that one a killed
 restore left behind is known by its lock being free: the next restore that stages in the same
-directory, or writes into it as a target, removes it."""
+directory, or writes into it as a target, removes it; one in the state directory goes with the next
+restore of any kind, or the next cleanup."""
 
 from __future__ import annotations
 

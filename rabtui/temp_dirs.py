@@ -1,0 +1,87 @@
+"""This run's private directories in the temporary directory (TMPDIR, else /tmp), and those of
+runs killed before they removed theirs (SIGKILL). Each is named `rabtui-<kind>-<pid>-<n>` and
+locked (flock) while its run holds it: one is removed only when its lock is free and its pid runs no
+more (or runs a process that began after it was made), so a run that has just made its directory,
+and not yet locked it, keeps it. Nothing of another name, not ours, or not a directory is touched:
+the operator's files in the temporary directory are never looked into."""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import re
+import shutil
+import stat
+import tempfile
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from rabtui import proc_table
+
+KINDS = ("a", "l")    # a: shortpath.alias, l: shortpath.Shortcuts; short, as the alias's path must be
+_NAME = re.compile(rb"rabtui-([%s])-(\d+)-(\d+)" % "".join(KINDS).encode())
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_count = itertools.count()
+_count_lock = threading.Lock()
+
+
+@contextmanager
+def private(kind: str) -> Iterator[bytes]:
+    """A new directory (0700) of this run in the temporary directory, removed afterwards; those
+    killed runs left are removed first."""
+    assert kind in KINDS
+    tmp = os.fsencode(tempfile.gettempdir())
+    remove_dead(tmp)
+    while True:
+        with _count_lock:
+            n = next(_count)
+        path = os.path.join(tmp, b"rabtui-%s-%d-%d" % (kind.encode(), os.getpid(), n))
+        try:
+            os.mkdir(path, 0o700)
+            break
+        except FileExistsError:      # a killed run's of the same pid, not removable: the next number
+            continue
+    fd = None
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)      # after the removal: until then no other run takes it for a dead one's
+
+
+def remove_dead(tmp: bytes) -> list[bytes]:
+    """Remove each directory of this user named as `private` names them in `tmp` whose run is
+    dead; returns their paths."""
+    try:
+        entries = [e for e in os.scandir(tmp) if _NAME.fullmatch(e.name)]
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        pid = int(_NAME.fullmatch(entry.name).group(2))
+        try:
+            fd = os.open(entry.path, _DIR_FLAGS)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            # the change time: no one sets it back (an mtime can be), so a live run is not taken
+            # for one begun after it
+            if pid == os.getpid() or proc_table.pid_alive(pid, since=st.st_ctime):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue       # held: a run of another pid namespace that shares this directory
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+        finally:
+            os.close(fd)
+    return removed

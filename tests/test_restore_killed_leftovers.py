@@ -1,0 +1,92 @@
+"""What a restore killed (SIGKILL) leaves outside its target is removed by the next run once its
+run is dead, never while a run uses it, and nothing of the operator's with it: the short alias a
+restore from discs reads them through (in the temporary directory), the staging directory in the
+state directory. The real `rabtui` process, a real backup and a real ISO disc."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+from tests.test_kill_anywhere import _killed, rabtui
+from tests.test_medium_identity import _killed as _stop_killed, _stopped_at
+from tests.trees import Lab, burn_due, snapshot, write_files
+
+
+def _on_a_disc(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    data = lab.src / "data"
+    write_files(data, {"f": b"on the disc", "sub/g": b"g"})
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    return lab, data
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_the_temporary_directory_a_killed_restore_from_discs_left_goes_with_the_next_not_a_live_ones(
+        tmp_path, monkeypatch):
+    """Killed while it read the discs, a restore left its private directory (0700, holding the
+    short alias of its staging directory) in /tmp for good. The next restore from discs removes it;
+    one that a restore stopped there still uses stays, as does what is not a killed run's of ours."""
+    lab, data = _on_a_disc(tmp_path)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    dead = _dead_pid()
+    theirs = {"rv1a2b3c4d": "dir", f"rabtui-a-{dead}-0": "file", f"rabtui-x-{dead}-0": "dir",
+              f"rabtui-l-{dead}": "dir", f"rabtui-l-{os.getppid()}-0": "dir"}    # the last: a live pid's
+    for name, kind in theirs.items():
+        (tmp / name).mkdir() if kind == "dir" else (tmp / name).write_text("the operator's")
+    if os.geteuid() == 0:      # another user's, of a dead pid
+        theirs[f"rabtui-a-{dead}-1"] = "dir"
+        (tmp / f"rabtui-a-{dead}-1").mkdir()
+        os.chown(tmp / f"rabtui-a-{dead}-1", 65534, 65534)
+    args = ["restore", "loc", str(data), "--checkpoint", "1", "--to"]
+    _killed(rabtui(lab, *args, str(tmp_path / "killed"), point="restore.discs_read"))
+    left = sorted(set(os.listdir(tmp)) - set(theirs))
+    assert len(left) == 1 and os.stat(tmp / left[0]).st_mode & 0o777 == 0o700, left
+    stopped = None
+    try:
+        stopped = _stopped_at(lab, "restore.discs_read", *args, str(tmp_path / "stopped"))
+        in_use = sorted(set(os.listdir(tmp)) - set(theirs) - set(left))
+        assert len(in_use) == 1, in_use
+        done = rabtui(lab, *args, str(tmp_path / "next"))
+        assert done.returncode == 0, done.stderr
+        assert sorted(os.listdir(tmp)) == sorted(set(theirs) | set(in_use))
+        stopped.send_signal(signal.SIGCONT)
+        out = stopped.communicate(timeout=60)[0].decode()
+        assert stopped.returncode == 0, out
+    finally:
+        _stop_killed(stopped)
+    assert sorted(os.listdir(tmp)) == sorted(theirs)
+    for out in ("next", "stopped"):
+        assert snapshot(tmp_path / out / str(data).lstrip("/")) == snapshot(data)
+    assert (tmp / f"rabtui-a-{dead}-0").read_text() == "the operator's"
+
+
+def test_a_staging_directory_a_killed_restore_left_in_the_state_directory_goes_with_a_cleanup_or_any_restore(
+        tmp_path):
+    """A restore from discs onto the source stages in the state directory; killed there, what it
+    read stayed (as large as what was restored, in the directory whose filling stops every backup)
+    until the next restore that staged there too. A cleanup (run-due's too) removes it now, and so
+    does any restore, one from the medium too (one a running restore holds stays:
+    test_restore_kill.test_a_staging_directory_in_use_is_left_to_its_restore)."""
+    lab, data = _on_a_disc(tmp_path)
+    for then in (["cleanup"], ["restore", "loc", str(data / "f"), "--to", str(tmp_path / "out")]):
+        _killed(rabtui(lab, "restore", "loc", str(data), "--checkpoint", "1", "--to-source",
+                       point="restore.extracted"))
+        staged = [n for n in os.listdir(lab.state) if n.startswith(".rabtui-restore-")]
+        assert len(staged) == 1, os.listdir(lab.state)
+        done = rabtui(lab, *then)
+        assert done.returncode == 0, done.stderr
+        assert f"removed {lab.state / staged[0]}, the staging directory of a restore that did not end" \
+            in done.stdout + done.stderr, done
+        assert [n for n in os.listdir(lab.state) if n.startswith(".rabtui")] == []
+    assert (tmp_path / "out" / str(data / "f").lstrip("/")).read_bytes() == b"on the disc"
