@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _strptime  # noqa: F401  (the child as nobody cannot import what lives below /root)
 import os
+import shutil
 import stat
 import secrets  # noqa: F401
 import subprocess
@@ -334,3 +335,41 @@ def test_a_restore_killed_while_the_backups_closed_directories_are_open_leaves_t
                                                                                           "read-only": 0o555}
     assert _differences(data, out / str(data).lstrip("/")) == ""
     assert os.listdir(lab.state / "opened") == []
+
+
+def test_what_a_killed_restore_wrote_down_of_a_backup_gone_since_is_dropped_of_a_medium_away_kept(
+        open_base, sshd, tmpfs):
+    """A restore killed while the backup's closed directories were open leaves them written down
+    (STATE_DIR/opened/) for the next run to give them their modes back. The medium away then
+    (another file system where it was) keeps them for its return; the backup deleted meanwhile (by
+    a cleanup run as root, or by hand) drops them: they were kept, and read at each run, for good."""
+    from rabtui.media import opened_journal
+
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    in_backup = _backup_data(lab, T0.strftime("backup-%Y%m%d%H%M%S"), data)
+    journal = lab.state / "opened"
+
+    def killed(out: Path) -> list[str]:
+        out.mkdir()
+        os.chown(out, NOBODY, NOBODY)
+        _killed_as_nobody(lab, lambda: R.restore(lab.load(), lab.store(), "loc", str(data), to=out),
+                          "restore.file_written")
+        assert stat.S_IMODE(os.lstat(in_backup / "closed").st_mode) == 0o500    # opened to be read
+        assert len(os.listdir(journal)) == 1
+        return os.listdir(journal)
+
+    def next_run() -> None:
+        _as_nobody(lab, lambda: opened_journal.give_back(lab.state))
+
+    written = killed(open_base / "out")
+    medium = tmpfs(lab.media[0][1], "size=1m")
+    next_run()
+    assert os.listdir(journal) == written
+    subprocess.run(["umount", str(medium)], check=True)
+    next_run()
+    assert os.listdir(journal) == [] and stat.S_IMODE(os.lstat(in_backup / "closed").st_mode) == 0
+    killed(open_base / "again")
+    shutil.rmtree(lab.media[0][1] / "loc" / T0.strftime("backup-%Y%m%d%H%M%S"))
+    next_run()
+    assert os.listdir(journal) == []

@@ -3,7 +3,8 @@ directories closed on the source), written down in the state directory before ea
 `<state_dir>/opened/<pid>-<random>`, locked (flock) while its run holds them open, removed once
 each has its own mode back. A run killed meanwhile (SIGKILL) leaves its file, and the next run
 that opens directories gives each the mode it had (give_back): else the older backup would keep
-the opened mode for good, and every restore and checkpoint of it would hand that on."""
+the opened mode for good, and every restore and checkpoint of it would hand that on. A directory
+gone meanwhile (its backup deleted) is settled too; one on a medium that is away waits for it."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ class Journal:
 
 def give_back(state_dir: str | os.PathLike | None) -> None:
     """Each directory a killed run opened (its file's lock free) given its own mode back, where it
-    is still that directory with the mode that run gave it; a file whose medium is away (a path
-    not there) is kept for the next run."""
+    is still that directory with the mode that run gave it; a file is removed once each of its
+    directories is given back or gone for good, and kept for the next run while one is on a
+    medium that is away (_gone)."""
     if state_dir is None or os.geteuid() == 0:
         return
     where = os.path.join(state_dir, DIR)
@@ -79,7 +81,7 @@ def give_back(state_dir: str | os.PathLike | None) -> None:
 
 
 def _given_back(line: bytes) -> bool:
-    """False when the directory of `line` is not there now (its medium away, perhaps)."""
+    """False when the directory of `line` is not there now and may come back (its medium away)."""
     try:
         dev, ino, mode, opened, top, under = line.split(b" ")
         top, under = bytes.fromhex(top.decode()), bytes.fromhex(under.decode())
@@ -94,15 +96,30 @@ def _given_back(line: bytes) -> bool:
             parent, name = os.path.split(top.rstrip(b"/"))
             fd = os.open(parent or b"/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        return exc.errno not in (errno.ENOENT, errno.ENOTDIR)
+        return exc.errno not in (errno.ENOENT, errno.ENOTDIR) or _gone(os.path.join(top, under), dev)
     try:
         st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         if (st.st_dev, st.st_ino) == (dev, ino) and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == opened:
             os.chmod(name, mode, dir_fd=fd)
     except FileNotFoundError:
-        return False
+        return _gone(os.path.join(top, under), dev)
     except OSError:
         pass
     finally:
         os.close(fd)
     return True
+
+
+def _gone(path: bytes, dev: int) -> bool:
+    """Whether the directory `path`, not there, is gone for good (a cleanup deleted its backup, the
+    operator removed it): the nearest directory above it that is there is on its file system
+    (`dev`). Else that file system is not mounted now (its medium away): it may come back."""
+    while path not in (b"/", b""):
+        path = os.path.dirname(path.rstrip(b"/"))
+        try:
+            return os.stat(path or b"/").st_dev == dev
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return False
