@@ -1,7 +1,8 @@
 """What a restore killed (SIGKILL) leaves outside its target is removed by the next run once its
 run is dead, never while a run uses it, and nothing of the operator's with it: the short alias a
-restore from discs reads them through (in the temporary directory), the staging directory in the
-state directory. The real `rabtui` process, a real backup and a real ISO disc."""
+restore from discs reads them through and the links to paths past PATH_MAX (in the temporary
+directory), the staging directory in the state directory. The real `rabtui` process, a real
+backup and a real ISO disc."""
 
 from __future__ import annotations
 
@@ -90,3 +91,28 @@ def test_a_staging_directory_a_killed_restore_left_in_the_state_directory_goes_w
             in done.stdout + done.stderr, done
         assert [n for n in os.listdir(lab.state) if n.startswith(".rabtui")] == []
     assert (tmp_path / "out" / str(data / "f").lstrip("/")).read_bytes() == b"on the disc"
+
+
+def test_the_links_a_killed_restore_made_to_reach_paths_past_path_max_go_with_the_next(tmp_path, monkeypatch):
+    """A path in the backup deeper than the kernel takes is reached through symlinks in a private
+    directory of the temporary directory (shortpath.Shortcuts); a restore killed meanwhile left it
+    for good. The next run that needs one removes it."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    deep = os.fsencode(lab.src / "data")
+    while len(deep) < 3850:
+        deep += b"/" + b"d" * min(200, 3850 - len(deep) - 1)
+    os.makedirs(deep)
+    write_files(deep, {"file": b"deep"})
+    assert lab.backup(lab.load()).status == "completed"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    args = ["restore", "loc", os.fsdecode(deep + b"/file"), "--to"]
+    _killed(rabtui(lab, *args, str(tmp_path / "killed"), point="restore.file_written"))
+    assert len(os.listdir(tmp)) == 1, os.listdir(tmp)
+    done = rabtui(lab, *args, str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(tmp) == []
+    with open(os.fsencode(tmp_path / "out") + deep + b"/file", "rb") as f:
+        assert f.read() == b"deep"
