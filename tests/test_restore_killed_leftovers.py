@@ -31,11 +31,19 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_the_temporary_directory_a_killed_restore_from_discs_left_goes_with_the_next_not_a_live_ones(
+def _staged(lab: Lab) -> list[str]:
+    return [n for n in os.listdir(lab.state) if n.startswith(".rabtui")]
+
+
+def test_what_a_killed_restore_from_discs_left_goes_with_the_next_restore_or_cleanup_not_a_live_ones(
         tmp_path, monkeypatch):
     """Killed while it read the discs, a restore left its private directory (0700, holding the
-    short alias of its staging directory) in /tmp for good. The next restore from discs removes it;
-    one that a restore stopped there still uses stays, as does what is not a killed run's of ours."""
+    short alias of its staging directory) in /tmp for good; one onto the source, staging in the
+    state directory, left what it read there (as large as what it restores, in the directory whose
+    filling stops every backup) until the next restore that staged there too. The next restore of
+    any kind removes both, and a cleanup (run-due's too) the staging directory; what a restore
+    stopped there still uses stays (its staging directory: test_restore_kill's
+    test_a_staging_directory_in_use_is_left_to_its_restore), as does what is not a killed run's of ours."""
     lab, data = _on_a_disc(tmp_path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -49,48 +57,38 @@ def test_the_temporary_directory_a_killed_restore_from_discs_left_goes_with_the_
         theirs[f"rabtui-a-{dead}-1"] = "dir"
         (tmp / f"rabtui-a-{dead}-1").mkdir()
         os.chown(tmp / f"rabtui-a-{dead}-1", 65534, 65534)
-    args = ["restore", "loc", str(data), "--checkpoint", "1", "--to"]
-    _killed(rabtui(lab, *args, str(tmp_path / "killed"), point="restore.discs_read"))
+    args = ["restore", "loc", str(data), "--checkpoint", "1"]
+    _killed(rabtui(lab, *args, "--to-source", point="restore.discs_read"))
     left = sorted(set(os.listdir(tmp)) - set(theirs))
     assert len(left) == 1 and os.stat(tmp / left[0]).st_mode & 0o777 == 0o700, left
+    staged = _staged(lab)
+    assert len(staged) == 1, staged
     stopped = None
     try:
-        stopped = _stopped_at(lab, "restore.discs_read", *args, str(tmp_path / "stopped"))
+        stopped = _stopped_at(lab, "restore.discs_read", *args, "--to", str(tmp_path / "stopped"))
+        assert _staged(lab) == []      # the restore removed it as it began
         in_use = sorted(set(os.listdir(tmp)) - set(theirs) - set(left))
         assert len(in_use) == 1, in_use
-        done = rabtui(lab, *args, str(tmp_path / "next"))
+        done = rabtui(lab, *args, "--to", str(tmp_path / "next"))
         assert done.returncode == 0, done.stderr
         assert sorted(os.listdir(tmp)) == sorted(set(theirs) | set(in_use))
         stopped.send_signal(signal.SIGCONT)
         out = stopped.communicate(timeout=60)[0].decode()
         assert stopped.returncode == 0, out
+        assert f"removed {lab.state / staged[0]}, the staging directory of a restore that did not end" in out
     finally:
         _stop_killed(stopped)
     assert sorted(os.listdir(tmp)) == sorted(theirs)
     for out in ("next", "stopped"):
         assert snapshot(tmp_path / out / str(data).lstrip("/")) == snapshot(data)
     assert (tmp / f"rabtui-a-{dead}-0").read_text() == "the operator's"
-
-
-def test_a_staging_directory_a_killed_restore_left_in_the_state_directory_goes_with_a_cleanup_or_any_restore(
-        tmp_path):
-    """A restore from discs onto the source stages in the state directory; killed there, what it
-    read stayed (as large as what was restored, in the directory whose filling stops every backup)
-    until the next restore that staged there too. A cleanup (run-due's too) removes it now, and so
-    does any restore, one from the medium too (one a running restore holds stays:
-    test_restore_kill.test_a_staging_directory_in_use_is_left_to_its_restore)."""
-    lab, data = _on_a_disc(tmp_path)
-    for then in (["cleanup"], ["restore", "loc", str(data / "f"), "--to", str(tmp_path / "out")]):
-        _killed(rabtui(lab, "restore", "loc", str(data), "--checkpoint", "1", "--to-source",
-                       point="restore.extracted"))
-        staged = [n for n in os.listdir(lab.state) if n.startswith(".rabtui-restore-")]
-        assert len(staged) == 1, os.listdir(lab.state)
-        done = rabtui(lab, *then)
-        assert done.returncode == 0, done.stderr
-        assert f"removed {lab.state / staged[0]}, the staging directory of a restore that did not end" \
-            in done.stdout + done.stderr, done
-        assert [n for n in os.listdir(lab.state) if n.startswith(".rabtui")] == []
-    assert (tmp_path / "out" / str(data / "f").lstrip("/")).read_bytes() == b"on the disc"
+    _killed(rabtui(lab, *args, "--to-source", point="restore.extracted"))
+    staged = _staged(lab)
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stderr
+    assert len(staged) == 1 and f"removed {lab.state / staged[0]}, the staging directory of a restore that" \
+        " did not end" in done.stdout, done
+    assert _staged(lab) == []
 
 
 def test_the_links_a_killed_restore_made_to_reach_paths_past_path_max_go_with_the_next(tmp_path, monkeypatch):
