@@ -1,5 +1,6 @@
 """This run's private directories in the temporary directory (TMPDIR, else /tmp), and those of
-runs killed before they removed theirs (SIGKILL). Each is named `rabtui-<kind>-<pid>-<n>` and
+runs killed before they removed theirs (SIGKILL). Each is named `rabtui-<pid>-<n>` (short: a
+restore from discs reads them below one, within xorriso's longest path: shortpath.alias) and
 locked (flock) while its run holds it: one is removed only when its lock is free and its pid runs no
 more (or runs a process that began after it was made), so a run that has just made its directory,
 and not yet locked it, keeps it. Nothing of another name, not ours, or not a directory is touched:
@@ -20,24 +21,22 @@ from typing import Iterator
 
 from rabtui import proc_table
 
-KINDS = ("a", "l")    # a: shortpath.alias, l: shortpath.Shortcuts; short, as the alias's path must be
-_NAME = re.compile(rb"rabtui-([%s])-(\d+)-(\d+)" % "".join(KINDS).encode())
+_NAME = re.compile(rb"rabtui-(\d+)-(\d+)")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _count = itertools.count()
 _count_lock = threading.Lock()
 
 
 @contextmanager
-def private(kind: str) -> Iterator[bytes]:
+def private() -> Iterator[bytes]:
     """A new directory (0700) of this run in the temporary directory, removed afterwards; those
     killed runs left are removed first."""
-    assert kind in KINDS
     tmp = os.fsencode(tempfile.gettempdir())
     remove_dead(tmp)
     while True:
         with _count_lock:
             n = next(_count)
-        path = os.path.join(tmp, b"rabtui-%s-%d-%d" % (kind.encode(), os.getpid(), n))
+        path = os.path.join(tmp, b"rabtui-%d-%d" % (os.getpid(), n))
         try:
             os.mkdir(path, 0o700)
             break
@@ -63,7 +62,7 @@ def remove_dead(tmp: bytes) -> list[bytes]:
         return []
     removed = []
     for entry in entries:
-        pid = int(_NAME.fullmatch(entry.name).group(2))
+        pid = int(_NAME.fullmatch(entry.name).group(1))
         try:
             fd = os.open(entry.path, _DIR_FLAGS)
         except OSError:

@@ -49,14 +49,15 @@ def test_what_a_killed_restore_from_discs_left_goes_with_the_next_restore_or_cle
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     dead = _dead_pid()
-    theirs = {"rv1a2b3c4d": "dir", f"rabtui-a-{dead}-0": "file", f"rabtui-x-{dead}-0": "dir",
-              f"rabtui-l-{dead}": "dir", f"rabtui-l-{os.getppid()}-0": "dir"}    # the last: a live pid's
+    theirs = {"rv1a2b3c4d": "dir", f"rabtui-{dead}-0": "file", f"rabtui-x-{dead}-0": "dir",
+              f"rabtui-{dead}": "dir", f"rabtui-{dead}-0a": "dir",
+              f"rabtui-{os.getppid()}-0": "dir"}    # the last: a live pid's
     for name, kind in theirs.items():
         (tmp / name).mkdir() if kind == "dir" else (tmp / name).write_text("the operator's")
     if os.geteuid() == 0:      # another user's, of a dead pid
-        theirs[f"rabtui-a-{dead}-1"] = "dir"
-        (tmp / f"rabtui-a-{dead}-1").mkdir()
-        os.chown(tmp / f"rabtui-a-{dead}-1", 65534, 65534)
+        theirs[f"rabtui-{dead}-1"] = "dir"
+        (tmp / f"rabtui-{dead}-1").mkdir()
+        os.chown(tmp / f"rabtui-{dead}-1", 65534, 65534)
     args = ["restore", "loc", str(data), "--checkpoint", "1"]
     _killed(rabtui(lab, *args, "--to-source", point="restore.discs_read"))
     left = sorted(set(os.listdir(tmp)) - set(theirs))
@@ -81,7 +82,7 @@ def test_what_a_killed_restore_from_discs_left_goes_with_the_next_restore_or_cle
     assert sorted(os.listdir(tmp)) == sorted(theirs)
     for out in ("next", "stopped"):
         assert snapshot(tmp_path / out / str(data).lstrip("/")) == snapshot(data)
-    assert (tmp / f"rabtui-a-{dead}-0").read_text() == "the operator's"
+    assert (tmp / f"rabtui-{dead}-0").read_text() == "the operator's"
     _killed(rabtui(lab, *args, "--to-source", point="restore.extracted"))
     staged = _staged(lab)
     done = rabtui(lab, "cleanup")

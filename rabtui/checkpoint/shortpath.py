@@ -45,7 +45,7 @@ class Shortcuts:
 
     def _ensure(self) -> bytes:
         if self._folder is None:
-            self._temporary = temp_dirs.private("l")
+            self._temporary = temp_dirs.private()
             self._folder = self._temporary.__enter__()
         elif not self._made:
             os.makedirs(self._folder, exist_ok=True)
@@ -75,9 +75,9 @@ def fresh(folder: Path) -> Shortcuts:
 def alias(target: Path) -> Iterator[bytes]:
     """A symlink with a short name, in a private temporary directory, to `target`: xorriso
     extracts a disc below it, so that the path on the disc plus this stays within 4095 bytes
-    (disc_names.DISC_PATH_MAX leaves 32 bytes for it: `/tmp/rabtui-a-<pid>-<n>/d/<disc>`). One a
+    (disc_names.DISC_PATH_MAX leaves 32 bytes for it: `/tmp/rabtui-<pid>-<n>/d/<disc>`). One a
     killed run left is removed by the next (temp_dirs)."""
-    with temp_dirs.private("a") as folder:
+    with temp_dirs.private() as folder:
         link = os.path.join(folder, b"d")
         os.symlink(os.fsencode(target), link)
         yield link
