@@ -118,8 +118,7 @@ def _gone(path: bytes, dev: int) -> bool:
         path = os.path.dirname(path.rstrip(b"/"))
         try:
             return os.stat(path or b"/").st_dev == dev
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return False
+        except OSError as exc:     # too long for one call: one higher tells the same
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+                return False
     return False
