@@ -128,16 +128,17 @@ def last_files(store: Store, source_id: str, dir_path: str) -> int | None:
 
 
 @contextmanager
-def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Event | None = None):
+def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Event | None = None,
+               by: str | None = None):
     """The source's union lock, for undoing a backup's archive links (the caller holds the source
     lock, and the medium's if any: the order a backup takes them in). A backup linking its files
     or a cleanup removing a deleted backup's holds it a short while: it is waited for, at most the
     source's io_timeout (a holder hung on its medium is not waited for longer) or until `cancel`;
-    then WorkFailed naming the holder, nothing undone."""
+    then WorkFailed naming the holder, nothing undone. `by`: what holds it, as others are told."""
     if cfg is None or not any(d.kind == "archive" for d in cfg.source(source_id).directories):
         yield             # unlink_archive does nothing then
         return
-    lock = locks.union_lock(cfg.state_dir, source_id, by=f"the undoing of a backup of {source_id}")
+    lock = locks.union_lock(cfg.state_dir, source_id, by=by or f"the undoing of a backup of {source_id}")
     try:
         lock.acquire_within(cfg.source(source_id).io_timeout, cancel,
                             lambda text: emit(Event(WARNING, f"{source_id}: {text}")))
@@ -148,13 +149,14 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
 
 
 def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
-                  cancel: threading.Event | None = None) -> None:
-    """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint)
-    and holds no union lock: taken only when an undoing is recorded there (union_held: waited for
-    a while, the holder said at once through `emit`, then WorkFailed; `cancel` ends the wait)."""
+                  cancel: threading.Event | None = None, by: str | None = None) -> None:
+    """union_undo.settle, for a run that reads the source's unions on the medium (a checkpoint, a
+    backup before rsync compares with them) and holds no union lock: taken only when an undoing is
+    recorded there (union_held: waited for a while, the holder said at once through `emit`, then
+    WorkFailed; `cancel` ends the wait)."""
     if not union_undo.pending(medium_path, source_id):
         return
-    with union_held(cfg, source_id, emit, cancel):
+    with union_held(cfg, source_id, emit, cancel, by):
         union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths))
 
 
