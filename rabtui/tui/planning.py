@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rabtui.config import Config
 from rabtui.errors import RabtuiError
+from rabtui.events import Emit, no_emit
 from rabtui.state.store import Store
 
 
@@ -58,12 +59,13 @@ class PlanChoice:
         return (["--now", *self.asked] if self.asked else []) + (["--disc", self.disc] if self.disc else [])
 
 
-def fill_plan(cfg: Config, store: Store, choice: PlanChoice = PlanChoice()) -> FillPlan:
+def fill_plan(cfg: Config, store: Store, choice: PlanChoice = PlanChoice(), emit: Emit = no_emit) -> FillPlan:
+    """`emit`: what the planning says as it goes (a wait for a union's lock, naming its holder)."""
     from rabtui.actions import checkpoint as checkpoint_actions
 
     limit = cfg.checkpoint.max_discs
     try:
-        planned = checkpoint_actions.plan(cfg, store, now=list(choice.asked) or None, disc=choice.disc)
+        planned = checkpoint_actions.plan(cfg, store, now=list(choice.asked) or None, disc=choice.disc, emit=emit)
     except RabtuiError as exc:   # nothing due, no backup yet, a disc too small: said on the screen
         return FillPlan(choice.disc or cfg.checkpoint.disc, 0, [], 0, limit, [], 0, note=str(exc))
     return from_summary(planned.summary, limit)

@@ -17,6 +17,7 @@ from rabtui import fmt
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.actions import status
+from rabtui.events import WARNING, Event
 from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, PlanChoice, fill_plan
@@ -162,8 +163,18 @@ class CheckpointsScreen(RabtuiScreen):
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def _plan(self, choice: PlanChoice) -> None:
         app = self.app
-        plan = fill_plan(app.cfg, app.store, choice)
+
+        def said(event: Event) -> None:      # as `checkpoint plan` says it on stderr
+            if event.kind == WARNING:
+                app.call_from_thread(self._planning_said, event.message)
+
+        plan = fill_plan(app.cfg, app.store, choice, emit=said)
         self.app.call_from_thread(self._planned, plan, choice)
+
+    def _planning_said(self, message: str) -> None:
+        """What the planning waits for (a union's lock, held by a process named with its pid)."""
+        self.notify(message, severity="warning", timeout=10)
+        self.set_status(f"planning ... {message}")
 
     def _planned(self, plan: FillPlan, choice: PlanChoice) -> None:
         self.plan, self.plan_choice = plan, choice

@@ -1,0 +1,53 @@
+"""Checkpoints: a plan that has to settle an archive union (a cleanup killed as it undid a backup's
+links recorded it) while another process holds the union's lock says at once, on the status line
+and in a notification, what it waits for and who holds it (pid, stopped), as `checkpoint plan`
+says it on stderr; then plans once the lock is free. It waited in silence (io_timeout: ten minutes
+by default). A real process holds the lock."""
+
+from __future__ import annotations
+
+from rabtui import config as configmod
+from rabtui.backup import union_undo
+from rabtui.state.store import Store
+from rabtui.tui.app import make_app
+from rabtui.tui.planning import PlanChoice
+from rabtui.tui.screens.checkpoints import CheckpointsScreen
+from tests.test_lock_waits import _end, _stopped_holder
+from tests.tui.conftest import ready, run, texts, wait_for
+
+
+def test_a_plan_waiting_for_a_held_union_lock_says_who_holds_it(demo_config):
+    cfg = configmod.load(demo_config)
+    source = cfg.sources[0]
+    photos, = source.archive_paths
+    store = Store(cfg.state_dir)
+    newest = store.one("SELECT medium, name FROM backups WHERE source=? AND status='completed' ORDER BY id DESC"
+                       " LIMIT 1", (source.id,))
+    store.close()
+    medium = cfg.medium(newest["medium"]).path
+    union_undo.begin(medium, source.id, newest["name"])
+    holder = _stopped_holder(cfg.state_dir, source.id)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(120, 30)) as pilot:
+            try:
+                await pilot.press("5")
+                await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+                app.screen.choice = PlanChoice(asked=(f"{source.id}:{photos}",))
+                await pilot.press("p")
+                await wait_for(pilot, lambda: "waiting (at most" in texts(app, "#status-line"), timeout=20,
+                               what=lambda: f"the wait said: {texts(app, '#status-line')!r}")
+                said = texts(app, "#status-line")
+                assert f"a cleanup (pid {holder.pid}" in said and "stopped" in said, said
+                assert app.screen.plan is None
+            finally:      # the planning's thread waits for the lock: the app ends once it has it
+                _end(holder)
+            await wait_for(pilot, lambda: app.screen.plan is not None, timeout=60, what="the plan")
+            assert app.screen.plan.discs and f"{source.id}:{photos}" in app.screen.plan.directories, app.screen.plan
+            assert not union_undo.pending(medium, source.id)
+
+    try:
+        run(go())
+    finally:
+        _end(holder)
