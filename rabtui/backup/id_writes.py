@@ -5,8 +5,9 @@ one's place, so that the write and the database that needs it become true togeth
 writes them once that database is in place and removes each row once written. Killed before or
 while it writes, or with a medium it could not write, the rows stay: the next backup of the source
 onto that medium writes them first (under the source's lock, the medium mounted), and so does the
-next rebuild-state, from the database it replaces, before it reads the media. Until then `rabtui
-check` warns of them (ids:MEDIUM), and each write that fails is said."""
+next rebuild-state, from the database it replaces, before it reads the media; one that cannot
+read the medium keeps those rows in its own database (rebuild/scan.py). Until then `rabtui check`
+warns of them (ids:MEDIUM), and each write that fails is said."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     """`known`: the media the database replaced knew (used, or labelled), with the label it used."""
     known = known or {}
     report = Report()
-    write_old_ids(cfg, report, emit)
+    unwritten = write_old_ids(cfg, report, emit)
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
     found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, known))
@@ -89,7 +89,14 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     _schedule_marks(cfg, store)
     with store.transaction() as conn:
         changes.rebuild(conn)
-    id_writes.keep(store, report.to_write)     # in the file put in place: written or still to write
+    # in the file put in place: written or still to write; and those of the database replaced on the
+    # media not read now, which their next backup or rebuild-state writes (their backups keep the ids)
+    carried = [w for w in unwritten if w.medium in found and found[w.medium] is None]
+    for m in sorted({w.medium for w in carried}):
+        report.notes.append(f"medium {m}: {sum(w.medium == m for w in carried)} id(s) still to write into its"
+                            " backup records kept: the next backup of their source onto it, or rebuild-state with"
+                            " it here, writes them")
+    id_writes.keep(store, report.to_write + carried)
     return report
 
 
@@ -337,27 +344,34 @@ def write_ids(cfg: Config, store: Store, report: Report, emit: Emit = no_emit) -
     report.to_write = []
 
 
-def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> None:
+def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> list[id_writes.Write]:
     """The ids the database about to be replaced records backups under and a rebuild-state killed
     before it wrote them left unwritten: written before the media are read, so that the records say
-    the ids the discs' READMEs may name them by, and keep them as former ids if renumbered again."""
+    the ids the discs' READMEs may name them by, and keep them as former ids if renumbered again.
+    Those of configured media left unwritten."""
     todo = id_writes.pending_in(Path(cfg.state_dir) / "rabtui.db")
+    left = []
     for medium in cfg.media:
         mine = [w for w in todo if w.medium == medium.id]
         if mine:
-            _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, None, report),
-                         writing=True)
+            rest = _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, None, report),
+                                writing=True)
+            left += mine if rest is None else rest
+    return left
 
 
-def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> bool:
-    """True once done (_with_medium returns None for a medium it could not mount)."""
+def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> list:
+    """Those of `writes` left unwritten (_with_medium returns None for a medium it could not mount)."""
     problem = medium_problem(medium)
     if problem is not None:
         report.unmatched += [f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json"
                              f" could not be changed: {problem}" for w in writes]
-        return True
+        return writes
+    left = []
     for w, finished, said in id_writes.write_in_order(medium.id, writes):
         (report.renumbered if finished else report.unmatched).append(said)
         if finished and store is not None:
             id_writes.done(store, w)
-    return True
+        if not finished:
+            left.append(w)
+    return left

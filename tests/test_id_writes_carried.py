@@ -1,0 +1,48 @@
+"""rebuild-state killed once its database was in place, with renumbered ids still to write into the
+backup records of a medium, then a rebuild-state that cannot mount that medium: the new database
+keeps those writes (said in its report, `check` warning ids:MEDIUM meanwhile), and the next backup
+of the source onto the medium, or the next rebuild-state with it mounted, writes them: each backup
+keeps the id the killed rebuild gave it (a disc burned since names it by that id). The new
+database dropped them: the medium's records kept their older ids, and the rebuild after numbered
+them anew. Real rsync, a real rebuild-state killed at its fault point, a real failing mount."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import test_rebuild_odd_records as odd
+from tests.test_rebuild_odd_records import _ids_in_database, _ids_on_medium, _killed_once_in_place, _rabtui
+
+_two_backups_made, two_backups = odd._two_backups_made, odd.two_backups     # its fixtures, here too
+
+
+def _pending(lab) -> list[str]:
+    store = lab.store()
+    try:
+        return [r["key"] for r in store.all("SELECT key FROM meta WHERE key LIKE 'id_write:%'")]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("then", [("rebuild-state",), ("backup", "loc")])
+def test_ids_left_to_write_on_a_medium_a_rebuild_cannot_mount_are_kept_for_later(two_backups, then):
+    lab, first = two_backups
+    given = _killed_once_in_place(lab, first)
+    assert _ids_on_medium(lab) != given and len(_pending(lab)) == 2
+    text = lab.config_path.read_text()
+    lab.on_device(lab.media[0][1], lab.tmp / "no-such-disk.img")
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert len(_pending(lab)) == 2 and all(":m1:" in k for k in _pending(lab)), _pending(lab)
+    assert "medium m1: 2 id(s) still to write into its backup records kept" in done.stdout, done.stdout
+    check = _rabtui(lab, "check")
+    assert "medium m1: 2 backup record(s) do not say the id" in check.stdout, check.stdout + check.stderr
+
+    lab.config_path.write_text(text)          # mountable again (no device: the directory itself)
+    done = _rabtui(lab, *then)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
+    assert not _pending(lab)
+    if then == ("rebuild-state",):
+        assert _ids_in_database(lab) == given
+    assert "do not say the id" not in _rabtui(lab, "check").stdout
