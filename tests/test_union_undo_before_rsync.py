@@ -21,18 +21,19 @@ from tests.trees import Lab, write_files
 
 
 def _undoing_killed(tmp_path, extra: str = ""):
-    """x saved by a first backup, then a newer x by a second; then what a cleanup deleting the
-    second leaves when killed once it undid its first link (archive.unlink_from_union: the older
-    version linked back into the union, the undoing recorded). (lab, cfg, union, x's stat then)."""
+    """x saved by a first backup, then a newer x and a new w by a second; then what a cleanup
+    deleting the second leaves when killed once it undid two of its links (archive.unlink_from_union:
+    the older x linked back into the union, w taken out, the undoing recorded). (lab, cfg, union,
+    x's stat then)."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("arch", "archive")], extra=extra)
     arch = lab.src / "arch"
     _files(arch, {"x": b"x1" * 50, "y": b"y1"})
     first = os.stat(arch / "x")
-    for _ in range(2):
+    for change in ({"x": b"x2" * 50, "w": b"w2"}, {}):      # x: the same size, a newer time
         done = rabtui(lab, "backup", "loc")
         assert done.returncode == 0, done.stdout + done.stderr
-        _files(arch, {"x": b"x2" * 50})      # the same size, a newer time
+        _files(arch, change)
     m1 = lab.media[0][1]
     (_, older, _), (newer, _, _) = medium_layout.list_backups(m1, "loc")
     union = medium_layout.archive_root(m1, "loc", str(arch))
@@ -40,6 +41,7 @@ def _undoing_killed(tmp_path, extra: str = ""):
     union_undo.begin(m1, "loc", newer)
     link_into_union(medium_layout.backup_data_path(older, str(arch)), union, [b"x"],
                     staging=medium_layout.linking_dir(m1, "loc"))
+    os.unlink(union / "w")
     assert (union / "x").read_bytes() == b"x1" * 50 and union_undo.pending(m1, "loc") == [newer]
     return lab, cfg, union, first
 
@@ -58,7 +60,9 @@ def test_the_next_backup_settles_the_union_before_rsync_compares_with_it(tmp_pat
     # compared with the second backup's x (what the union shows once settled): copied, and linked in
     assert (latest / "x").read_bytes() == b"x1" * 50, sorted(os.listdir(latest))
     assert os.stat(union / "x").st_ino == os.stat(latest / "x").st_ino
-    assert not (latest / "y").exists()       # unchanged: the union's (the first backup's) stays
+    # unchanged since the backups that saved them (w: the second, given back to the union first): not copied
+    assert not (latest / "y").exists() and not (latest / "w").exists(), sorted(os.listdir(latest))
+    assert (union / "w").read_bytes() == b"w2"
     invariants.check_catalog_is_media(cfg, lab.store())
 
 
@@ -86,4 +90,4 @@ def test_a_backup_that_cannot_settle_the_union_writes_nothing(tmp_path):
     again = rabtui(lab, "backup", "loc")
     assert again.returncode == 0, again.stdout + again.stderr
     assert not union_undo.pending(lab.media[0][1], "loc")
-    assert (union / "x").read_bytes() == b"x2" * 50
+    assert (union / "x").read_bytes() == b"x2" * 50 and (union / "w").read_bytes() == b"w2"
