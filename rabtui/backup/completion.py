@@ -14,7 +14,7 @@ from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
 from rabtui.config import Medium
-from rabtui.errors import Cancelled, LockBusy
+from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
 from rabtui.media import medium_layout
 from rabtui.media.rotation import record_space
@@ -174,6 +174,20 @@ class Completion:
             say(Event(WARNING, f"cannot write {rec.path}/backup.json: {err.strerror}"))
             return
         remove_leftovers(rec.path)
+
+    def _union_settled(self, medium: Medium, n: int) -> None:
+        """A killed cleanup's undoing settled (union_undo.py) before rsync compares the archive
+        directories with their union (--compare-dest): else a file back at a version an older backup
+        saved would be neither copied nor linked, and the settling would then show the newer one.
+        Under the union lock; its holder said at once, step `n` failed after io_timeout."""
+        try:
+            history.union_settled(self.cfg, self.source.id, medium.path, self.emit, self.cancel,
+                                  by=f"a backup of {self.source.id}")
+        except WorkFailed as exc:
+            if self.cancel.is_set():
+                self.step(n, "failed", "cancelled")
+                raise Cancelled("cancelled: while waiting for the lock of the archive union") from None
+            self._fail_step(n, str(exc))
 
     def _link_into_unions(self, medium: Medium, spool: CatalogSpool, archives: list,
                           status: str, reason: str | None) -> tuple[str, str | None]:

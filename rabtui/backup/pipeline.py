@@ -274,14 +274,7 @@ class _Run(Completion):
     def _step3(self, medium: Medium, info: dict) -> None:
         rec = self.rec
         self.step(3, "running")
-        try:    # rsync compares archive directories with their union (--compare-dest): it is whole first
-            history.union_settled(self.cfg, self.source.id, medium.path, self.emit, self.cancel,
-                                  by=f"a backup of {self.source.id}")
-        except WorkFailed as exc:
-            if self.cancel.is_set():
-                self.step(3, "failed", "cancelled")
-                raise Cancelled("cancelled: while waiting for the lock of the archive union") from None
-            self._fail_step(3, str(exc))
+        self._union_settled(medium, 3)
         highest = history.highest_id(self._listed(medium))
         was = rec.number_above(highest)
         if was is not None:
