@@ -6,7 +6,7 @@ import json
 import os
 from datetime import datetime, timedelta
 
-from rabtui.state import catalog
+from rabtui.state import backup_diff, catalog
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
@@ -69,11 +69,11 @@ def test_diff_last_two_and_named(tmp_path, capsys):
     lab, cfg, (b1, b2, b3) = _lab(tmp_path)
     store = lab.store()
     rows = catalog.complete_backups(store, "loc", "m1")
-    d = catalog.diff(store, rows[0], rows[1], (str(lab.src / "photos"),))
+    d = backup_diff.diff(store, rows[0], rows[1], (str(lab.src / "photos"),))
     name = lambda p: os.path.basename(p)
-    assert [name(p) for p, _ in d.added] == [b"new.txt", b"p2.jpg"]
-    assert [(name(p), s) for p, s in d.removed] == [(b"gone.txt", 9)]
-    assert [(name(p), o, n) for p, o, n in d.changed] == [(b"fstab", 3, 4)]
+    assert [name(e.path) for e in d.added] == [b"new.txt", b"p2.jpg"]
+    assert [(name(e.path), e.size) for e in d.removed] == [(b"gone.txt", 9)]
+    assert [(name(c.path), c.old_size, c.size) for c in d.changed] == [(b"fstab", 3, 4)]
 
     code = main(["--config", str(lab.config_path), "diff", "loc", b1.path.name, b2.path.name])
     out = capsys.readouterr().out

@@ -12,7 +12,7 @@ from rabtui.media.at_hand import media_at_hand
 from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
-from rabtui.state import catalog, others, queries
+from rabtui.state import backup_diff, catalog, others, queries
 from rabtui.state.store import Store
 
 
@@ -83,7 +83,7 @@ def check_backup_ref(ref: str) -> None:
         raise UsageError(f"{ref}: not a backup's name (backup-YYYYmmddHHMMSS[-N]) or id")
 
 
-def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[list, catalog.Diff]:
+def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[list, backup_diff.Diff]:
     """The two backups compared (two names, or none for the last two complete ones) and the diff."""
     source_of(cfg, store, source)
     for ref in backups:
@@ -100,4 +100,4 @@ def diff(cfg: Config, store: Store, source: str, backups: list[str]) -> tuple[li
         rows = done[-2:]
     else:
         raise UsageError("give two backups, or none for the last two")
-    return rows, catalog.diff(store, rows[0], rows[1], archive_dirs(cfg).get(source, ()))
+    return rows, backup_diff.diff(store, rows[0], rows[1], archive_dirs(cfg).get(source, ()))

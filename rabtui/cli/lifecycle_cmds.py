@@ -123,15 +123,22 @@ def cmd_diff(args) -> int:
         print_json(d.as_json())
         return EXIT_OK
     print(fmt.name(f"{args.source}: {rows[0]['name']} ({rows[0]['medium']}) -> {rows[1]['name']} ({rows[1]['medium']})"))
-    for p, s in d.added:
-        print(f"+ {_show(p)}  {fmt.size(s)}")
-    for p, s in d.removed:
-        print(f"- {_show(p)}  {fmt.size(s)}")
-    for p, o, n in d.changed:
-        print(f"~ {_show(p)}  {fmt.size(o)} -> {fmt.size(n)}")
-    print(f"{len(d.added)} added ({fmt.size(sum(s for _, s in d.added))}), {len(d.removed)} removed "
-          f"({fmt.size(sum(s for _, s in d.removed))}), {len(d.changed)} changed")
+    for e in d.added:
+        print(f"+ {_show(e.path)}  {_what(e.size, e.kind)}")
+    for e in d.removed:
+        print(f"- {_show(e.path)}  {_what(e.size, e.kind)}")
+    for c in d.changed:
+        was, now = _what(c.old_size, c.old_kind), _what(c.size, c.kind)
+        # a symlink re-pointed says its kind once; a file its sizes, even the same two
+        print(f"~ {_show(c.path)}  {now if was == now and c.kind != 'file' else f'{was} -> {now}'}")
+    print(f"{len(d.added)} added ({fmt.size(sum(e.size for e in d.added))}), {len(d.removed)} removed "
+          f"({fmt.size(sum(e.size for e in d.removed))}), {len(d.changed)} changed")
     return EXIT_OK
+
+
+def _what(size: int, kind: str) -> str:
+    """A diff line's last field: a file's size, else its kind (a symlink, a FIFO, ...), as find says."""
+    return fmt.size(size) if kind == "file" else kind
 
 
 # --- restore ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Queries over the catalog: find, diff, and what a backup holds. Never a walk of the trees.
+"""Queries over the catalog: find, and what a backup holds (backup_diff.py compares two). Never a
+walk of the trees.
 
 A version (size, mtime) of a path lives, on its medium, in every complete backup of its source
 whose id lies in [first_backup, last_backup]; for an archive directory, in backup first_backup and
@@ -245,7 +246,7 @@ def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_
     return list(out.values())
 
 
-# --- what a backup holds, diff ------------------------------------------------------------------------
+# --- what a backup holds ------------------------------------------------------------------------------
 
 
 def backup_row(store: Store, source: str, name_or_id: str | int | None):
@@ -345,42 +346,3 @@ def archive_listing(store: Store, source: str, backup, directories, rel: bytes):
     dirs = sorted(n for n, v in children.items() if v[0])
     files = sorted(n for n, v in children.items() if not v[0])
     return dirs + files, len(dirs), children
-
-
-@dataclass
-class Diff:
-    a: str
-    b: str
-    added: list[tuple[bytes, int]] = field(default_factory=list)          # path, size
-    removed: list[tuple[bytes, int]] = field(default_factory=list)
-    changed: list[tuple[bytes, int, int]] = field(default_factory=list)   # path, old size, new size
-
-    def as_json(self) -> dict:
-        d = os.fsdecode
-        return {
-            "a": self.a, "b": self.b,
-            "added": [{"path": "/" + d(p), "size": s} for p, s in self.added],
-            "removed": [{"path": "/" + d(p), "size": s} for p, s in self.removed],
-            "changed": [{"path": "/" + d(p), "old_size": o, "size": n} for p, o, n in self.changed],
-        }
-
-
-def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> Diff:
-    """Files added, removed and changed (other size or mtime) from backup `a` to backup `b`; with
-    `prefix` (a path relative to /), only those at or below it."""
-    old = contents(store, a, archive_dirs, prefix)
-    new = contents(store, b, archive_dirs, prefix)
-    out = Diff(a["name"], b["name"])
-    for path, (size, mtime) in new.items():
-        prev = old.get(path)
-        if prev is None:
-            out.added.append((path, size))
-        elif prev != (size, mtime):
-            out.changed.append((path, prev[0], size))
-    for path, (size, _) in old.items():
-        if path not in new:
-            out.removed.append((path, size))
-    out.added.sort()
-    out.removed.sort()
-    out.changed.sort()
-    return out

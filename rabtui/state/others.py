@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly, _matches, _prefilter, as_glob
-from rabtui.state.store import Store
+from rabtui.state.store import KEPT, Store
 
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
 KINDS = {ord("L"): "symlink", ord("D"): "special", ord("S"): "special"}
@@ -60,3 +60,56 @@ def archive_as_of(store: Store, backup, dir_path: str, prefix: bytes = b"",
             (backup["medium"], backup["source"], dir_path, backup["id"], *below_args)):
         out[bytes(r["path"])] = (r["kind"], r["mtime"], r["first_backup"])
     return out
+
+
+def _holds(backup) -> tuple[str, tuple]:
+    """SQL (on `p`) true for the entry of a standard directory a backup holds: the one whose range
+    holds it (kept data: its own, as catalog.contents)."""
+    first = "=" if backup["status"] == KEPT else "<="
+    return (f"p.medium=? AND p.first_backup{first}? AND p.last_backup>=?", (backup["medium"], backup["id"], backup["id"]))
+
+
+def changes(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> list[tuple]:
+    """The symlinks and special files (at or below `prefix`) that differ from backup `a` to backup
+    `b`, compared in SQL: (path, kind in a, kind in b), a kind None where that backup holds none.
+    Changed: another kind or mtime; on one medium, another entry too (rsync made it anew rather
+    than link the one before: a symlink's target or a device's numbers changed, which `others`
+    does not hold). Kept data has entries of its own whatever changed, so beside it only the first
+    test tells. An archive directory's entries are those of its union (archive_as_of)."""
+    below, below_args = _below(prefix)
+    same = a["medium"] == b["medium"] and KEPT not in (a["status"], b["status"])
+    in_a, a_args = _holds(a)
+    in_b, b_args = _holds(b)
+    # One pass over the table gathers each path's entries in a and in b: of a standard directory
+    # the entry itself (ia, ka, ta), of an archive directory the newest saved up to the backup
+    # (fa: when), read again by others_path for the paths that may differ. Not through others_path
+    # in the pass: no index holds the backup range, and a look-up in the table for each of the
+    # source's entries (in the index's order) took 3-4x as long as the table read in its order.
+    grouped = (
+        f"SELECT p.path, max(p.in_arc) AS arc, {_side('a')}, {_side('b')} FROM ("
+        f"SELECT p.*, NOT p.in_arc AND {in_a} AS in_a, NOT p.in_arc AND {in_b} AS in_b,"
+        " p.in_arc AND p.medium=? AND p.first_backup<=? AS up_a, p.in_arc AND p.medium=? AND p.first_backup<=? AS up_b"
+        f" FROM (SELECT p.*, p.dir IN ({','.join('?' * len(archive_dirs))}) AS in_arc FROM others p NOT INDEXED"
+        f" WHERE p.source=?{below}) p) p WHERE in_a OR in_b OR up_a OR up_b GROUP BY p.path"
+        " HAVING arc AND (fa IS NOT fb OR NOT ?)"
+        " OR NOT arc AND (ia IS NULL OR ib IS NULL OR ka<>kb OR ta<>tb OR (? AND ia<>ib))")
+    params = (*a_args, *b_args, a["medium"], a["id"], b["medium"], b["id"], *archive_dirs, a["source"],
+              *below_args, same, same)
+    rows = store.all(
+        f"SELECT g.path, coalesce(g.ka, oa.kind), coalesce(g.kb, ob.kind) FROM ({grouped}) g"
+        " LEFT JOIN others oa ON g.arc AND oa.source=? AND oa.path=g.path AND oa.medium=? AND oa.first_backup=g.fa"
+        " LEFT JOIN others ob ON g.arc AND ob.source=? AND ob.path=g.path AND ob.medium=? AND ob.first_backup=g.fb"
+        " WHERE NOT g.arc OR g.fa IS NULL OR g.fb IS NULL OR oa.kind<>ob.kind OR oa.mtime<>ob.mtime OR ?",
+        (*params, a["source"], a["medium"], b["source"], b["medium"], same))
+    return [(bytes(r[0]), _shown(r[1]), _shown(r[2])) for r in rows]
+
+
+def _side(x: str) -> str:
+    """The aggregates of one side (a or b) of changes()'s pass: the standard directory's entry
+    the backup holds (its id, kind, mtime), an archive directory's newest up to the backup."""
+    return (f"max(CASE WHEN in_{x} THEN p.id END) AS i{x}, max(CASE WHEN in_{x} THEN p.kind END) AS k{x},"
+            f" max(CASE WHEN in_{x} THEN p.mtime END) AS t{x}, max(CASE WHEN up_{x} THEN p.first_backup END) AS f{x}")
+
+
+def _shown(kind: int | None) -> str | None:
+    return None if kind is None else KINDS.get(kind, "special")

@@ -172,14 +172,23 @@ class Change:
     path: bytes
     what: str                # added | removed | changed
     size: int | None
+    kind: str = "file"              # as find names it: "symlink", "special" (a FIFO, a device node)
+    old_kind: str | None = None     # a changed path's kind before, when another (a file that became a symlink)
+
+    def shown(self) -> str:
+        """Its size column: a file's size, else its kind; a change of kind, the two."""
+        if self.old_kind:
+            return f"{self.old_kind} → {self.kind}"
+        return fmt.size(self.size) if self.kind == "file" else self.kind
 
 
 def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], int]:
-    """A catalog diff (`rabtui.state.catalog.Diff`, paths relative to /) as Browse shows it: the paths
+    """A catalog diff (`rabtui.state.backup_diff.Diff`, paths relative to /) as Browse shows it: the paths
     below the directory `rel`, relative to it, sorted; the first `limit` and how many in all."""
     cut = len(rel) + 1 if rel else 0
-    changes = [Change(p[cut:], "added", s) for p, s in diff.added]
-    changes += [Change(p[cut:], "removed", s) for p, s in diff.removed]
-    changes += [Change(p[cut:], "changed", new) for p, _, new in diff.changed]
+    changes = [Change(e.path[cut:], "added", e.size, e.kind) for e in diff.added]
+    changes += [Change(e.path[cut:], "removed", e.size, e.kind) for e in diff.removed]
+    changes += [Change(c.path[cut:], "changed", c.size, c.kind, c.old_kind if c.old_kind != c.kind else None)
+                for c in diff.changed]
     changes.sort(key=lambda c: c.path)
     return changes[:limit], len(changes)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.state import catalog
+from rabtui.state import backup_diff, catalog
 from rabtui import config as configmod
 from rabtui.state.store import Store
 from rabtui.tui import tree
@@ -44,7 +44,8 @@ def test_check_target():
 
 
 def test_changes_below_is_relative_to_the_directory():
-    d = catalog.Diff("a", "b", added=[(b"x/y/new", 5)], removed=[(b"x/y/z/gone", 7)], changed=[(b"x/y/c", 1, 2)])
+    d = backup_diff.Diff("a", "b", added=[backup_diff.Entry(b"x/y/new", 5)], removed=[backup_diff.Entry(b"x/y/z/gone", 7)],
+                         changed=[backup_diff.Change(b"x/y/c", 1, 2)])
     changes, count = tree.changes_below(d, b"x/y", limit=2)
     assert count == 3
     assert [(c.path, c.what, c.size) for c in changes] == [(b"c", "changed", 2), (b"new", "added", 5)]
@@ -214,7 +215,7 @@ def test_restore_dialog_checks_the_target_and_can_be_cancelled(demo_config):
 
 
 def test_browse_diff_comes_from_the_catalog(demo_config):
-    """The diff below a directory equals `catalog.diff` (what `rabtui diff` says) filtered to it."""
+    """The diff below a directory equals `backup_diff.diff` (what `rabtui diff` says) filtered to it."""
     cfg = configmod.load(demo_config, check_media=False)
     store = Store(cfg.state_dir)
     projects = str(demo_config.parent / "source" / "documents" / "projects").lstrip("/").encode()
@@ -237,10 +238,10 @@ def test_browse_diff_comes_from_the_catalog(demo_config):
             shown = [(c.path, c.what) for c in screen.keys]
             prev, new = dict(screen.prev), dict(newest, source="demo-host")
 
-            whole = catalog.diff(store, prev, new)
-            want = sorted([(p[len(projects) + 1:], "added") for p, _ in whole.added if p.startswith(projects + b"/")]
-                          + [(p[len(projects) + 1:], "removed") for p, _ in whole.removed if p.startswith(projects + b"/")]
-                          + [(p[len(projects) + 1:], "changed") for p, _, _ in whole.changed if p.startswith(projects + b"/")])
+            whole = backup_diff.diff(store, prev, new)
+            want = sorted([(e.path[len(projects) + 1:], what) for what, part in
+                           (("added", whole.added), ("removed", whole.removed), ("changed", whole.changed))
+                           for e in part if e.path.startswith(projects + b"/")])
             assert shown == want and want, "the projects directory was edited between the backups"
             assert f"{len(want)} changes" in texts(app, "#browse-where")
             # nothing from the sibling directories
@@ -257,9 +258,9 @@ def test_catalog_diff_prefix_keeps_only_that_directory(demo_config):
     a, b = catalog.complete_backups(store, "demo-host")[-2:]
     archive = tuple(d.path for d in cfg.source("demo-host").directories if d.kind == "archive")
     docs = str(demo_config.parent / "source" / "documents").lstrip("/").encode()
-    whole = catalog.diff(store, a, b, archive)
+    whole = backup_diff.diff(store, a, b, archive)
     for prefix in (docs, docs + b"/projects", b"/" + docs + b"/"):
-        part = catalog.diff(store, a, b, archive, prefix=prefix)
+        part = backup_diff.diff(store, a, b, archive, prefix=prefix)
         p = catalog.rel_path(prefix)
 
         def below(items):
@@ -267,10 +268,10 @@ def test_catalog_diff_prefix_keeps_only_that_directory(demo_config):
 
         assert part.added == below(whole.added) and part.removed == below(whole.removed)
         assert part.changed == below(whole.changed)
-    assert catalog.diff(store, a, b, archive, prefix=b"") == whole
-    assert [p for p, _, _ in whole.changed if p.startswith(docs + b"/")]
+    assert backup_diff.diff(store, a, b, archive, prefix=b"") == whole
+    assert [c for c in whole.changed if c.path.startswith(docs + b"/")]
     # a sibling whose name extends the prefix ("documents" vs "documents-old") is not below it
-    assert not catalog.diff(store, a, b, archive, prefix=docs[:-1]).added
+    assert not backup_diff.diff(store, a, b, archive, prefix=docs[:-1]).added
 
 
 def test_restore_from_the_archive_merged_view(demo_config, tmp_path):

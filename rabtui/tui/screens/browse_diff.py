@@ -6,8 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 
-from rabtui import fmt
-from rabtui.state import catalog
+from rabtui.state import backup_diff
 from rabtui.tui import tree
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.browse_tree import STATE_STYLE
@@ -35,15 +34,15 @@ class DiffLevel:
 
         source = self.app.cfg.source(self.source)
         archive = source.archive_paths
-        d = catalog.diff(self.app.store, dict(self.prev, source=self.source), dict(self.backup, source=self.source),
-                         archive, prefix=rel)
+        d = backup_diff.diff(self.app.store, dict(self.prev, source=self.source),
+                             dict(self.backup, source=self.source), archive, prefix=rel)
         changes, count = tree.changes_below(d, rel)
         self._deliver(self._show_diff, changes, count)
 
     def _show_diff(self, changes: list, count: int) -> None:
         table = self._table("change", "path", "size")
         for c in changes:
-            table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), plain(c.path), fmt.size(c.size))
+            table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), plain(c.path), c.shown())
             self.keys.append(c)
         more = f", first {len(changes)} shown" if count > len(changes) else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "

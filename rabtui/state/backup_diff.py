@@ -1,0 +1,89 @@
+"""What changed from one backup of a source to another, from the catalog (never the trees): the
+files (`versions`) and the symlinks and special files (`others`), each with its kind as `find`
+names it ("file", "symlink", "special")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from rabtui.state import others
+from rabtui.state.catalog import contents
+from rabtui.state.store import Store
+
+FILE = "file"
+
+
+class Entry(NamedTuple):
+    """A path added or removed: a file with its size, or a symlink or special file (size 0)."""
+    path: bytes
+    size: int
+    kind: str = FILE
+
+
+class Change(NamedTuple):
+    """A path both backups hold, changed: a file of another size or mtime, a symlink or special
+    file made anew (others.changes), or a path of another kind (a file that became a symlink)."""
+    path: bytes
+    old_size: int
+    size: int
+    old_kind: str = FILE
+    kind: str = FILE
+
+
+def _kinds(key: str, kind: str) -> dict:
+    """A kind in JSON as find gives it: only when it is no regular file."""
+    return {} if kind == FILE else {key: kind}
+
+
+@dataclass
+class Diff:
+    a: str
+    b: str
+    added: list[Entry] = field(default_factory=list)
+    removed: list[Entry] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        d = os.fsdecode
+        return {
+            "a": self.a, "b": self.b,
+            "added": [{"path": "/" + d(e.path), "size": e.size, **_kinds("kind", e.kind)} for e in self.added],
+            "removed": [{"path": "/" + d(e.path), "size": e.size, **_kinds("kind", e.kind)} for e in self.removed],
+            "changed": [{"path": "/" + d(c.path), "old_size": c.old_size, "size": c.size,
+                         **_kinds("old_kind", c.old_kind), **_kinds("kind", c.kind)} for c in self.changed],
+        }
+
+
+def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes = b"") -> Diff:
+    """Files added, removed and changed (other size or mtime) from backup `a` to backup `b`, and
+    the symlinks and special files likewise (others.changes); a path that is a file in one and
+    no file in the other is changed. With `prefix` (a path relative to /), only those at or
+    below it."""
+    old = contents(store, a, archive_dirs, prefix)
+    new = contents(store, b, archive_dirs, prefix)
+    out = Diff(a["name"], b["name"])
+    for path, (size, mtime) in new.items():
+        prev = old.get(path)
+        if prev is None:
+            out.added.append(Entry(path, size))
+        elif prev != (size, mtime):
+            out.changed.append(Change(path, prev[0], size))
+    gone = {path: size for path, (size, _) in old.items() if path not in new}
+    came = {e.path: e.size for e in out.added}
+    for path, was, now in others.changes(store, a, b, archive_dirs, prefix):
+        if was is None and path in gone:
+            out.changed.append(Change(path, gone.pop(path), 0, FILE, now))
+        elif now is None and path in came:
+            out.changed.append(Change(path, 0, came.pop(path), was, FILE))
+        elif was is None:
+            out.added.append(Entry(path, 0, now))
+        elif now is None:
+            out.removed.append(Entry(path, 0, was))
+        else:
+            out.changed.append(Change(path, 0, 0, was, now))
+    out.added = sorted(e for e in out.added if e.kind != FILE or e.path in came)
+    out.removed = sorted([Entry(p, s) for p, s in gone.items()] + out.removed)
+    out.changed.sort()
+    return out
