@@ -98,6 +98,10 @@ REBUILD_POINTS = (
     "rebuild.old_wal_gone",        # its -wal and -shm are gone, the new one not yet in its place
     "rebuild.in_place",            # the new one is in place, the locks not yet released
 )
+# Passed only by a rebuild-state that reads checkpoint discs: a disc's catalog extracted into a
+# private directory of the temporary directory, and its copy of the state database into one of the
+# state directory (temp_dirs.py), neither read yet.
+REBUILD_DISC_POINTS = ("rebuild.catalog_extracted", "rebuild.state_copy_extracted")
 # Passed by each id rebuild-state renumbered a backup to once written into its backup.json (by the
 # rebuild, or by the next backup or rebuild after one killed), the others not yet.
 ID_WRITE_POINTS = ("ids.written",)

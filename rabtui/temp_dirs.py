@@ -1,5 +1,6 @@
-"""This run's private directories in the temporary directory (TMPDIR, else /tmp), and those of
-runs killed before they removed theirs (SIGKILL). Each is named `rabtui-<pid>-<n>` (short: a
+"""This run's private directories in the temporary directory (TMPDIR, else /tmp) or another
+(/dev/shm, the state directory), and those of runs killed before they removed theirs (SIGKILL):
+the next run that makes one in the same directory removes them. Each is named `rabtui-<pid>-<n>` (short: a
 restore from discs reads them below one, within xorriso's longest path: shortpath.alias) and
 locked (flock) while its run holds it: one is removed only when its lock is free and its pid runs no
 more (or runs a process that began after it was made), so a run that has just made its directory,
@@ -28,10 +29,10 @@ _count_lock = threading.Lock()
 
 
 @contextmanager
-def private() -> Iterator[bytes]:
-    """A new directory (0700) of this run in the temporary directory, removed afterwards; those
-    killed runs left are removed first."""
-    tmp = os.fsencode(tempfile.gettempdir())
+def private(parent: str | bytes | os.PathLike | None = None) -> Iterator[bytes]:
+    """A new directory (0700) of this run in `parent` (the temporary directory when None), removed
+    afterwards; those killed runs left there are removed first. OSError when none can be made."""
+    tmp = os.fsencode(tempfile.gettempdir() if parent is None else parent)
     remove_dead(tmp)
     while True:
         with _count_lock:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from rabtui import faults, fmt
+from rabtui import faults, fmt, temp_dirs
 from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
-from rabtui.events import WARNING, Emit, Event, no_emit
+from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.media import mounting
 from rabtui.ops import notify
 from rabtui.restore import staging
@@ -30,8 +30,12 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     under its lock, before the plan is made: one killed once its backup.json said complete, its
     medium away at the next run, waits `running` for a run that finds the medium there, and is
     recorded then. A source whose backup runs now is left to it (it recovers them itself). The
-    staging directories killed restores left in the state directory go first (restore/staging.py)."""
+    staging directories killed restores left in the state directory go first (restore/staging.py),
+    with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
+    of a disc's database)."""
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
+    for path in temp_dirs.remove_dead(os.fsencode(cfg.state_dir)):
+        emit(Event(LOG, f"removed {fmt.name(path)}, the private directory of a run that did not end"))
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}

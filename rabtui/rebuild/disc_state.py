@@ -16,9 +16,9 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 from urllib.parse import quote
 
+from rabtui import faults, temp_dirs
 from rabtui.errors import Stalled
 from rabtui.rebuild.disc_text import extract
 
@@ -57,13 +57,15 @@ def _unread(why: str) -> Recorded:
 
 def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | None = None) -> Recorded:
     """What the state copy on the disc at `dev` recorded of checkpoint `number`'s entries. The copy
-    is read in the state directory (as large as the database, which /tmp may not hold), and removed.
-    `silence`: the seconds a hung drive's xorriso may go without output or work before it is
-    stopped (checkpoint.io_timeout), the copy then unread."""
-    with tempfile.TemporaryDirectory(prefix=".rebuild-", dir=state_dir) as tmp:
-        target = os.path.join(tmp, "rabtui.db")
+    is read in a private directory of the state directory (as large as the database, which /tmp may
+    not hold), and removed; one a killed run left goes with the next (or with a cleanup). `silence`:
+    the seconds a hung drive's xorriso may go without output or work before it is stopped
+    (checkpoint.io_timeout), the copy then unread."""
+    with temp_dirs.private(state_dir) as tmp:
+        target = os.fsdecode(os.path.join(tmp, b"rabtui.db"))
         try:
             done = extract(dev, DB_ON_DISC, target, silence, limit=3600)
+            faults.point("rebuild.state_copy_extracted")
         except Stalled as exc:
             return _unread(f"xorriso could not extract {os.fsdecode(DB_ON_DISC)}: {exc} (checkpoint.io_timeout)")
         if not done.ok or not os.path.isfile(target):

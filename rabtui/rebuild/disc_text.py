@@ -10,12 +10,11 @@ import io
 import json
 import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import proc
+from rabtui import faults, proc, temp_dirs
 from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, MADE_BY, catalog_text, escape_path
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
@@ -138,25 +137,26 @@ def extract(dev: str, name: bytes, target: str, silence: float | None, limit: fl
 def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None = None) -> bytes:
     """The catalog's file from a disc as it is there: rabtui/catalog.tsv.gz (compressed), or the
     plain one of older discs. `silence`: as for extract."""
-    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
+    with temp_dirs.private() as tmp:     # one a killed run left goes with the next
         for name in CATALOG_NAMES:
-            target = os.path.join(tmp, os.path.basename(os.fsdecode(name)))
+            target = os.path.join(tmp, os.path.basename(name))
             done = extract(dev, b"/" + name, target, silence)
+            faults.point("rebuild.catalog_extracted")
             if done.ok and os.path.exists(target):
-                return Path(target).read_bytes()
+                return Path(os.fsdecode(target)).read_bytes()
         raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
                          f" {done.stderr_text()[-200:]}")
 
 
 def read_disc_readme(dev: str, silence: float | None = None) -> bytes | None:
     """README.txt of a disc, None when it cannot be read (`silence`: as for extract)."""
-    with tempfile.TemporaryDirectory(prefix="rabtui-rebuild-") as tmp:
-        target = os.path.join(tmp, "README.txt")
+    with temp_dirs.private() as tmp:
+        target = os.path.join(tmp, b"README.txt")
         try:
             done = extract(dev, b"/README.txt", target, silence)
         except Stalled:
             return None
-        return Path(target).read_bytes() if done.ok and os.path.exists(target) else None
+        return Path(os.fsdecode(target)).read_bytes() if done.ok and os.path.exists(target) else None
 
 
 def readme_made(readme: bytes, number: int) -> float | None:

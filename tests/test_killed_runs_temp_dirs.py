@@ -1,0 +1,50 @@
+"""What a run killed (SIGKILL) left in a private directory of its own (temp_dirs.py) outside the
+media is removed by the next run that makes one there, once its run is dead: a rebuild-state's copy
+of a disc's catalog in the temporary directory and of its state database in the state directory
+(also removed by a cleanup), a verification's long xattrs read back in /dev/shm. The real `rabtui` process, a real backup and real ISO discs."""
+
+from __future__ import annotations
+
+import os
+from tests.test_kill_anywhere import _killed, rabtui
+from tests.trees import Lab, burn_due, write_files
+
+
+def _ours(folder) -> list[str]:
+    """The private directories of runs in `folder` (temp_dirs: rabtui-<pid>-<n>)."""
+    return sorted(n for n in os.listdir(folder) if n.startswith("rabtui-"))
+
+
+def test_what_a_killed_rebuild_state_read_off_a_disc_goes_with_the_next_rebuild_or_cleanup(tmp_path):
+    """Killed as it read a disc, rebuild-state left the disc's catalog in /tmp, and the disc's copy of
+    the state database (as large as the database) in the state directory, for good."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"f": b"on the disc", "sub/g": b"g"})
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    (tmp / "rabtui-notes").write_text("the operator's")
+    before = _ours(lab.state)
+
+    _killed(rabtui(lab, "rebuild-state", point="rebuild.catalog_extracted", tmpdir=tmp))
+    (left,) = set(_ours(tmp)) - {"rabtui-notes"}
+    assert os.listdir(tmp / left) == ["catalog.tsv.gz"] and os.stat(tmp / left).st_mode & 0o777 == 0o700
+
+    _killed(rabtui(lab, "rebuild-state", point="rebuild.state_copy_extracted", tmpdir=tmp))
+    assert _ours(tmp) == ["rabtui-notes"]         # the first one's went as the second began
+    (copy,) = set(_ours(lab.state)) - set(before)
+    assert os.listdir(lab.state / copy) == ["rabtui.db"]
+    done = rabtui(lab, "cleanup", tmpdir=tmp)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"removed {lab.state / copy}, the private directory of a run that did not end" in done.stdout
+    assert _ours(lab.state) == before
+
+    _killed(rabtui(lab, "rebuild-state", point="rebuild.state_copy_extracted", tmpdir=tmp))
+    assert len(_ours(lab.state)) == len(before) + 1
+    done = rabtui(lab, "rebuild-state", tmpdir=tmp)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _ours(lab.state) == before and _ours(tmp) == ["rabtui-notes"]
+    assert lab.store().one("SELECT status FROM checkpoints")["status"] == "completed"
+
