@@ -6,6 +6,12 @@ of a disc's catalog in the temporary directory and of its state database in the 
 from __future__ import annotations
 
 import os
+import re
+
+import pytest
+
+from rabtui import proc_table
+from tests.test_disc_large_xattrs import _backed_up, big  # noqa: F401  (a fixture)
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.trees import Lab, burn_due, write_files
 
@@ -48,3 +54,32 @@ def test_what_a_killed_rebuild_state_read_off_a_disc_goes_with_the_next_rebuild_
     assert _ours(lab.state) == before and _ours(tmp) == ["rabtui-notes"]
     assert lab.store().one("SELECT status FROM checkpoints")["status"] == "completed"
 
+
+def _dead_runs_in(folder: str) -> set[str]:
+    """The private directories of dead runs in `folder` (tests elsewhere on the machine may be
+    making their own there meanwhile)."""
+    found = set()
+    for name in os.listdir(folder):
+        m = re.fullmatch(r"rabtui-(\d+)-\d+", name)
+        if m and not proc_table.pid_alive(int(m.group(1))):
+            found.add(name)
+    return found
+
+
+def test_the_long_xattrs_a_killed_verification_read_back_in_dev_shm_go_with_the_next(big, tmp_path):
+    """xattrs values the state directory's file system refuses (the ext4 of /tmp) are read back in
+    /dev/shm, a tmpfs: a verification killed meanwhile left them there, in memory, until a reboot."""
+    try:
+        (tmp_path / "probe").write_bytes(b"")
+        os.setxattr(tmp_path / "probe", "user.big", b"v" * 20_000)
+        pytest.skip(f"{tmp_path} takes a 20,000-byte value: /dev/shm is not needed here")
+    except OSError:
+        pass
+    lab, *_ = _backed_up(big, 20_000, state=tmp_path / "state")
+    before = _dead_runs_in("/dev/shm")
+    _killed(rabtui(lab, "checkpoint", "verify", "--yes", point="verify.xattrs_read"))
+    (left,) = _dead_runs_in("/dev/shm") - before
+    assert os.stat(os.path.join("/dev/shm", left)).st_mode & 0o777 == 0o700
+    done = rabtui(lab, "checkpoint", "verify", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not os.path.exists(os.path.join("/dev/shm", left))

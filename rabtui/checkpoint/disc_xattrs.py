@@ -6,10 +6,11 @@ xattrs are read back by extracting what carries them, and not its content: one b
 (`-extract_cut`), anything else without what is below it (`-extract_single`), into a scratch
 directory, where the kernel gives them. A file system may refuse values that long (ext4 takes one
 block's worth); the next place is tried then: /dev/shm, whose tmpfs takes them (those of user.
-since Linux 6.6). Each value read is compared as those xorriso prints are (backed_up_attrs.py);
-one that could not be read back fails the disc, with the reason. The whole disc extracted for
-verification leaves those entries' xattrs out (strip_list): a value its file system refused would
-leave the entry without its mode and times, and stop the extraction.
+since Linux 6.6), in a private directory of the run (temp_dirs.py: one a killed run left there, in
+memory, goes with the next that reads values there). Each value read is compared as those xorriso
+prints are (backed_up_attrs.py); one that could not be read back fails the disc, with the reason.
+The whole disc extracted for verification leaves those entries' xattrs out (strip_list): a value
+its file system refused would leave the entry without its mode and times, and stop the extraction.
 
 A symlink's long values (trusted. and security. ones: only root sets xattrs on a symlink) cannot be
 read back at all: every xorriso command that prints xattrs (-getfattr, -getfattr_r, `-exec
@@ -22,11 +23,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
-from rabtui import proc
+from rabtui import faults, proc, temp_dirs
 from rabtui.checkpoint import xorriso, xorriso_output
 from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.layout import Row
@@ -104,31 +105,39 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
     for place in [scratch.with_name(scratch.name + "-xattrs"), *map(Path, ELSEWHERE)]:
         if not left:
             break
-        try:
-            folder = _folder(place, scratch)
-        except OSError:   # not there, or not ours to write in
-            continue
-        try:
+        with ExitStack() as stack:
+            try:
+                folder = stack.enter_context(_folder(place, scratch))
+            except OSError:   # not there, or not ours to write in
+                continue
             for found, failed in _read(exe, indev, volid, left, data, folder, cancel, silence):
+                if found:
+                    faults.point("verify.xattrs_read")
                 for path, values in found.items():
                     attrs.setdefault(path, {}).update(values)
                     del left[path]
                     why.pop(path, None)
                 why.update(failed)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
     for path, sizes in left.items():
         why.setdefault(path, f"xattr of {sizes[0][1]} bytes not read back from the disc")
     return why
 
 
-def _folder(place: Path, scratch: Path) -> Path:
-    """A new private directory: `place` itself beside the scratch, else one made in `place`."""
-    if place.parent == scratch.parent:
+@contextmanager
+def _folder(place: Path, scratch: Path) -> Iterator[Path]:
+    """A new private directory, removed afterwards: `place` itself beside the scratch (in the state
+    directory: the next verification of the disc empties it first), else one of this run in
+    `place` (/dev/shm: one a killed run left goes with the next, temp_dirs)."""
+    if place.parent != scratch.parent:
+        with temp_dirs.private(place) as folder:
+            yield Path(os.fsdecode(folder))
+        return
+    shutil.rmtree(place, ignore_errors=True)
+    place.mkdir(mode=0o700, parents=True)
+    try:
+        yield place
+    finally:
         shutil.rmtree(place, ignore_errors=True)
-        place.mkdir(mode=0o700, parents=True)
-        return place
-    return Path(tempfile.mkdtemp(prefix="rabtui-xattrs-", dir=place))
 
 
 def _read(exe: str, indev: str, volid: str, left: dict[bytes, list[tuple[int, int]]], data: dict[bytes, bool],
