@@ -102,6 +102,9 @@ REBUILD_POINTS = (
 # private directory of the temporary directory, and its copy of the state database into one of the
 # state directory (temp_dirs.py), neither read yet.
 REBUILD_DISC_POINTS = ("rebuild.catalog_extracted", "rebuild.state_copy_extracted")
+# Passed only by a plan, or a disc about to be written, with directories xorriso may not write
+# (continuation.py): their stand-ins made in a private directory of the state directory, not yet tried.
+TRIAL_POINTS = ("checkpoint.trial_made",)
 # Passed only by a verification that reads xattrs values too long for xorriso to print back from a
 # disc (disc_xattrs.py): some read in their folder, which is not yet removed.
 XATTRS_POINTS = ("verify.xattrs_read",)

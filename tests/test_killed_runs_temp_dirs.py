@@ -1,7 +1,9 @@
 """What a run killed (SIGKILL) left in a private directory of its own (temp_dirs.py) outside the
 media is removed by the next run that makes one there, once its run is dead: a rebuild-state's copy
 of a disc's catalog in the temporary directory and of its state database in the state directory
-(also removed by a cleanup), a verification's long xattrs read back in /dev/shm. The real `rabtui` process, a real backup and real ISO discs."""
+(also removed by a cleanup), a verification's long xattrs read back in /dev/shm, a plan's
+stand-ins of directories xorriso may not write. The real `rabtui` process, a real backup and real
+ISO discs."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from rabtui import proc_table
 from tests.test_disc_large_xattrs import _backed_up, big  # noqa: F401  (a fixture)
 from tests.test_kill_anywhere import _killed, rabtui
-from tests.trees import Lab, burn_due, write_files
+from tests.trees import Lab, burn_due, path_target, write_files
 
 
 def _ours(folder) -> list[str]:
@@ -83,3 +85,21 @@ def test_the_long_xattrs_a_killed_verification_read_back_in_dev_shm_go_with_the_
     done = rabtui(lab, "checkpoint", "verify", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert not os.path.exists(os.path.join("/dev/shm", left))
+
+
+def test_the_stand_ins_a_killed_plan_tried_go_with_the_next(tmp_path):
+    """A directory xorriso may not write (symlinks with long targets: continuation.py) is tried
+    with stand-ins of its entries in the state directory; a plan killed meanwhile left them for good."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    links = lab.src / "data" / "links"
+    links.mkdir(parents=True)
+    for i in range(3):
+        os.symlink(path_target(764), links / f"l{i}")
+    assert lab.backup(cfg).status == "completed"
+    _killed(rabtui(lab, "checkpoint", "plan", point="checkpoint.trial_made"))
+    (left,) = os.listdir(lab.state / "checkpoints")      # a plan records nothing there
+    assert sorted(os.listdir(lab.state / "checkpoints" / left / "0")) == ["0", "1", "2"]
+    done = rabtui(lab, "checkpoint", "plan")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert os.listdir(lab.state / "checkpoints") == []

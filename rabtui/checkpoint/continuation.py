@@ -28,14 +28,12 @@ xattrs and ACLs (empty files: contents do not count, only how many extents a fil
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rabtui import proc
+from rabtui import faults, proc, temp_dirs
 from rabtui.checkpoint import cut_attrs, isosize, kept_off, layout, xorriso, xorriso_output
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -125,18 +123,16 @@ def check(entries: Sequence[Entry], scratch: Path, cancel=None) -> Found:
         risky = [(d, kids) for d, kids in _directories(entries, short).items() if _may_miscount(kids, short)]
     if not risky:
         return found
-    trial = tempfile.mkdtemp(prefix="trial-", dir=scratch)
-    try:
+    with temp_dirs.private(scratch) as trial:     # one a killed run left goes with the next trial there
         tried = []
         for k, (iso_dir, kids) in enumerate(risky):
-            why = _skeleton(os.path.join(os.fsencode(trial), b"%d" % k), kids)
+            why = _skeleton(os.path.join(trial, b"%d" % k), kids)
             if why:
                 found.untried[iso_dir] = why
             else:
                 tried.append((iso_dir, [c.entry for c in kids]))
-        _bisect(tried, os.path.join(trial, "trial.xorriso"), found, cancel)
-    finally:
-        shutil.rmtree(trial, ignore_errors=True)
+        faults.point("checkpoint.trial_made")
+        _bisect(tried, os.fsdecode(os.path.join(trial, b"trial.xorriso")), found, cancel)
     return found
 
 
