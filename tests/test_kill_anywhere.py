@@ -136,7 +136,7 @@ def test_kill_during_an_ssh_backup(tmp_path, sshd):
     tmp.mkdir()
     _killed(rabtui(lab, "backup", "web", point="backup.catalog", tmpdir=tmp))
     # the directory of the shared connection's socket outlives a killed run; the next one removes it
-    assert [n for n in os.listdir(tmp) if n.startswith("rabtui-ssh-")], os.listdir(tmp)
+    assert [n for n in os.listdir(tmp) if n.startswith("rabtui-")], os.listdir(tmp)
     killed = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
     after = rabtui(lab, "backup", "web", tmpdir=tmp)
     assert after.returncode == 0, after.stderr

@@ -3,6 +3,7 @@ over it, and it is closed at the end; when it is gone, rsync logs in on its own.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui import proc
+from rabtui import proc, temp_dirs
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.events import LOG, STEP
 from tests.sshd import free_port, start_sshd
@@ -165,7 +166,7 @@ def test_rsync_logs_in_itself_when_the_shared_login_is_gone(tmp_path, short_dir,
     source = cfg.source("web")
 
     def close_it() -> None:
-        (control,) = sockets.glob("rabtui-ssh-*/mux")
+        (control,) = sockets.glob("rabtui-*/mux")
         done = proc.run(ssh_target.shared_exit_argv(cfg, source, control))
         assert done.ok, done.stderr_text()
 
@@ -206,10 +207,11 @@ def test_the_longest_socket_path_that_is_shared_works(tmp_path, short_dir, sshd,
     from rabtui.ssh.shared import SOCKET_PATH_MAX
 
     lab, cfg = _lab(tmp_path, sshd, dirs=1)
+    monkeypatch.setattr(temp_dirs, "_count", itertools.count(1))    # the socket's directory names a number of one digit
     for extra, shared in ((0, True), (1, False)):
         base = short_dir / f"s{extra}"
-        # the socket: <base>/<padding>/rabtui-ssh-<pid>-XXXXXXXX/mux
-        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len(f"//rabtui-ssh-{os.getpid()}-XXXXXXXX/mux")
+        # the socket: <base>/<padding>/rabtui-<pid>-<n>/mux
+        padding = SOCKET_PATH_MAX + extra - len(os.fsencode(base)) - len(f"//rabtui-{os.getpid()}-1/mux")
         where = base / ("p" * padding)
         where.mkdir(parents=True)
         monkeypatch.setattr(tempfile, "tempdir", str(where))

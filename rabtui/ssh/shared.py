@@ -14,16 +14,14 @@ pre/post commands, is paramiko loaded.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
-import shutil
-import stat
-import tempfile
 import threading
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from rabtui import proc, proc_started, proc_table
+from rabtui import proc, proc_started, temp_dirs
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
@@ -32,7 +30,6 @@ from rabtui.errors import Cancelled, WorkFailed
 # plus a suffix of 17 bytes (".XXXXXXXXXXXXXXXX"), then renames it.
 SOCKET_PATH_MAX = 90
 SSH_FAILED = 255           # ssh's own exit status: it could not connect or log in
-DIR_PREFIX = "rabtui-ssh-"
 LOGIN_GRACE = 2            # seconds past the connect timeout before ssh is stopped: it says a silent port itself
 
 
@@ -44,6 +41,7 @@ class SharedConnection:
         self.cfg, self.source = cfg, source
         self._ep: ssh_target.Endpoint | None = None   # read once: ~/.ssh/config may fill it in
         self._dir: Path | None = None
+        self._temporary: contextlib.AbstractContextManager | None = None
         self._login: proc_started.Started | None = None
         self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
@@ -52,9 +50,12 @@ class SharedConnection:
     def start(self) -> SharedConnection:
         if self._login is None:
             self._ep = ssh_target.endpoint(self.source)
+            # the socket's directory; one a killed run left goes with the next (the connection
+            # itself, if still there, ends once idle)
+            temporary = temp_dirs.private()
             try:
-                _remove_dead_ones(tempfile.gettempdir())
-                self._dir = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-"))
+                self._dir = Path(os.fsdecode(temporary.__enter__()))
+                self._temporary = temporary
             except OSError:     # no temporary directory can be written (read-only, full, missing)
                 self._dir = None
             control = self._dir / "mux" if self._dir is not None else None
@@ -161,29 +162,9 @@ class SharedConnection:
             except Cancelled:
                 pass
             self._exit = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-
-
-def _remove_dead_ones(tmp: str) -> None:
-    """The socket directories that runs killed before they closed their connection left in `tmp`:
-    `rabtui-ssh-<pid>-XXXXXXXX` of this user, whose pid no longer runs (the connection itself, if
-    still there, ends once idle)."""
-    try:
-        entries = list(os.scandir(tmp))
-    except OSError:
-        return
-    for entry in entries:
-        pid, _, rest = entry.name[len(DIR_PREFIX):].partition("-")
-        if not (entry.name.startswith(DIR_PREFIX) and pid.isdigit() and rest) or proc_table.pid_alive(int(pid)):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
-            shutil.rmtree(entry.path, ignore_errors=True)
+        if self._temporary is not None:
+            self._temporary.__exit__(None, None, None)
+            self._temporary = self._dir = None
 
 
 class Answer(NamedTuple):
