@@ -13,7 +13,7 @@ import re
 import pytest
 
 from rabtui import proc_table
-from tests.test_disc_large_xattrs import _backed_up, big  # noqa: F401  (a fixture)
+from tests.test_disc_large_xattrs import _backed_up
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.trees import Lab, burn_due, path_target, write_files
 
@@ -68,16 +68,23 @@ def _dead_runs_in(folder: str) -> set[str]:
     return found
 
 
-def test_the_long_xattrs_a_killed_verification_read_back_in_dev_shm_go_with_the_next(big, tmp_path):
+def _takes_a_long_value(folder) -> bool:
+    try:
+        (folder / "probe").write_bytes(b"")
+        os.setxattr(folder / "probe", "user.big", b"v" * 20_000)
+        return True
+    except OSError:
+        return False
+    finally:
+        (folder / "probe").unlink()
+
+
+def test_the_long_xattrs_a_killed_verification_read_back_in_dev_shm_go_with_the_next(shm, tmp_path):
     """xattrs values the state directory's file system refuses (the ext4 of /tmp) are read back in
     /dev/shm, a tmpfs: a verification killed meanwhile left them there, in memory, until a reboot."""
-    try:
-        (tmp_path / "probe").write_bytes(b"")
-        os.setxattr(tmp_path / "probe", "user.big", b"v" * 20_000)
-        pytest.skip(f"{tmp_path} takes a 20,000-byte value: /dev/shm is not needed here")
-    except OSError:
-        pass
-    lab, *_ = _backed_up(big, 20_000, state=tmp_path / "state")
+    if not _takes_a_long_value(shm) or _takes_a_long_value(tmp_path):
+        pytest.skip("here /dev/shm takes no 20,000-byte xattr value, or the state directory takes one")
+    lab, *_ = _backed_up(shm, 20_000, state=tmp_path / "state")
     before = _dead_runs_in("/dev/shm")
     _killed(rabtui(lab, "checkpoint", "verify", "--yes", point="verify.xattrs_read"))
     (left,) = _dead_runs_in("/dev/shm") - before
