@@ -72,6 +72,10 @@ LABEL_POINTS = (
     "medium.label_writing",        # `media label`: found without a label, its label not yet written
 )
 
+# Passed where what a medium's file system holds is tried (medium_fs.probe: at its labelling): the
+# probe's directory made in its root, with a file in it.
+PROBE_POINTS = ("medium.probing",)
+
 # Passed by every file written whole through privacy.replace_file (config, labels kept, settings).
 REPLACE_POINTS = (
     "replace.written",             # the temporary file written and synced, not yet renamed

@@ -1,7 +1,8 @@
 """This run's private directories in the temporary directory (TMPDIR, else /tmp) or another
-(/dev/shm, the state directory), and those of runs killed before they removed theirs (SIGKILL):
-the next run that makes one in the same directory removes them. Each is named `rabtui-<pid>-<n>` (short: a
-restore from discs reads them below one, within xorriso's longest path: shortpath.alias) and
+(/dev/shm, the state directory, a medium's root), and those of runs killed before they removed
+theirs (SIGKILL): the next run that makes one in the same directory removes them. Each is named
+`rabtui-<pid>-<n>` (short: a restore from discs reads them below one, within xorriso's longest
+path: shortpath.alias), or with another prefix where other names are (a medium's root) and
 locked (flock) while its run holds it: one is removed only when its lock is free and its pid runs no
 more (or runs a process that began after it was made), so a run that has just made its directory,
 and not yet locked it, keeps it. Nothing of another name, not ours, or not a directory is touched:
@@ -22,22 +23,23 @@ from typing import Iterator
 
 from rabtui import proc_table
 
-_NAME = re.compile(rb"rabtui-(\d+)-(\d+)")
+PREFIX = "rabtui-"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _count = itertools.count()
 _count_lock = threading.Lock()
 
 
 @contextmanager
-def private(parent: str | bytes | os.PathLike | None = None) -> Iterator[bytes]:
-    """A new directory (0700) of this run in `parent` (the temporary directory when None), removed
-    afterwards; those killed runs left there are removed first. OSError when none can be made."""
+def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFIX) -> Iterator[bytes]:
+    """A new directory (0700) of this run in `parent` (the temporary directory when None), named
+    `<prefix><pid>-<n>`, removed afterwards; those killed runs left there under `prefix` are removed
+    first. OSError when none can be made."""
     tmp = os.fsencode(tempfile.gettempdir() if parent is None else parent)
-    remove_dead(tmp)
+    remove_dead(tmp, prefix)
     while True:
         with _count_lock:
             n = next(_count)
-        path = os.path.join(tmp, b"rabtui-%d-%d" % (os.getpid(), n))
+        path = os.path.join(tmp, os.fsencode(prefix) + b"%d-%d" % (os.getpid(), n))
         try:
             os.mkdir(path, 0o700)
             break
@@ -54,16 +56,17 @@ def private(parent: str | bytes | os.PathLike | None = None) -> Iterator[bytes]:
             os.close(fd)      # after the removal: until then no other run takes it for a dead one's
 
 
-def remove_dead(tmp: bytes) -> list[bytes]:
+def remove_dead(tmp: bytes, prefix: str = PREFIX) -> list[bytes]:
     """Remove each directory of this user named as `private` names them in `tmp` whose run is
     dead; returns their paths."""
+    name = re.compile(re.escape(os.fsencode(prefix)) + rb"(\d+)-\d+")
     try:
-        entries = [e for e in os.scandir(tmp) if _NAME.fullmatch(e.name)]
+        entries = [e for e in os.scandir(tmp) if name.fullmatch(e.name)]
     except OSError:
         return []
     removed = []
     for entry in entries:
-        pid = int(_NAME.fullmatch(entry.name).group(1))
+        pid = int(name.fullmatch(entry.name).group(1))
         try:
             fd = os.open(entry.path, _DIR_FLAGS)
         except OSError:

@@ -1,9 +1,9 @@
-"""What a run killed (SIGKILL) left in a private directory of its own (temp_dirs.py) outside the
-media is removed by the next run that makes one there, once its run is dead: a rebuild-state's copy
-of a disc's catalog in the temporary directory and of its state database in the state directory
-(also removed by a cleanup), a verification's long xattrs read back in /dev/shm, a plan's
-stand-ins of directories xorriso may not write. The real `rabtui` process, a real backup and real
-ISO discs."""
+"""What a run killed (SIGKILL) left in a private directory of its own (temp_dirs.py) is removed by
+the next run that makes one there, once its run is dead: a rebuild-state's copy of a disc's
+catalog in the temporary directory and of its state database in the state directory (also
+removed by a cleanup), a verification's long xattrs read back in /dev/shm, a plan's stand-ins of
+directories xorriso may not write, the probe of a medium's file system in its root. The real
+`rabtui` process, a real backup and real ISO discs."""
 
 from __future__ import annotations
 
@@ -110,3 +110,19 @@ def test_the_stand_ins_a_killed_plan_tried_go_with_the_next(tmp_path):
     done = rabtui(lab, "checkpoint", "plan")
     assert done.returncode == 0, done.stdout + done.stderr
     assert os.listdir(lab.state / "checkpoints") == []
+
+
+def test_the_probe_a_killed_labelling_left_on_a_medium_goes_with_the_next_use_of_it(tmp_path):
+    """What a medium's file system holds is tried in a directory of its root as it is labelled; a
+    backup killed meanwhile left it there for good (the labelling took it for rabtui's own)."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    disk = lab.media[0][1]
+    (disk / ".rabtui-probe-notes").mkdir()       # not a name of ours: it stays
+    _killed(rabtui(lab, "backup", "loc", point="medium.probing"))
+    (left,) = set(os.listdir(disk)) - {".rabtui-probe-notes"}
+    assert left.startswith(".rabtui-probe-") and os.listdir(disk / left) == ["file"]
+    done = rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(n for n in os.listdir(disk) if n.startswith(".rabtui-probe-")) == [".rabtui-probe-notes"]

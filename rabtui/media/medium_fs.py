@@ -8,11 +8,11 @@ instead of a silent loss.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import struct
-import tempfile
 from pathlib import Path
+
+from rabtui import faults, temp_dirs
 
 PROBE_PREFIX = ".rabtui-probe-"
 # What each probe stands for, in the words of a warning. None in `holds`: not tried (root only).
@@ -37,12 +37,14 @@ _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for t
 
 
 def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
-    """Try each kind in a new `<medium>/.rabtui-probe-*/`, removed afterwards. Its own directory:
-    the backups of one run check the same medium at once, from threads of one process."""
-    root = Path(tempfile.mkdtemp(prefix=PROBE_PREFIX, dir=medium_path))
-    try:
+    """Try each kind in a new `<medium>/.rabtui-probe-<pid>-<n>/`, removed afterwards (one a killed
+    run left goes with the next probe: temp_dirs.py). Its own directory: the backups of one run
+    check the same medium at once, from threads of one process."""
+    with temp_dirs.private(medium_path, PROBE_PREFIX) as folder:
+        root = Path(os.fsdecode(folder))
         f = root / "file"
         f.write_bytes(b"probe")
+        faults.point("medium.probing")
         root_user = os.geteuid() == 0
         return {
             "xattrs": _tries(lambda: _xattr_round_trip(f, "user.rabtui")),
@@ -56,8 +58,6 @@ def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
             "hardlinks": _tries(lambda: os.link(f, root / "hardlink")),
             "nanoseconds": _tries(lambda: _nanoseconds(f)),
         }
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _tries(attempt) -> bool:
@@ -87,12 +87,10 @@ def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
     """The nanoseconds probe alone, tried again at each use of a medium: a medium copied onto a file
     system that keeps only seconds, its label with it, must not go on comparing nanoseconds (every
     file would be copied again at every backup)."""
-    fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=medium_path)
-    os.close(fd)
-    try:
-        return _tries(lambda: _nanoseconds(Path(name)))
-    finally:
-        os.unlink(name)
+    with temp_dirs.private(medium_path, PROBE_PREFIX) as folder:
+        name = Path(os.fsdecode(folder)) / "file"
+        name.write_bytes(b"")
+        return _tries(lambda: _nanoseconds(name))
 
 
 def _sparse(path: Path) -> bool:
