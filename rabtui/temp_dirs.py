@@ -48,7 +48,10 @@ def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFI
     fd = None
     try:
         fd = os.open(path, _DIR_FLAGS)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:     # a file system without locks (a medium on some network ones): used all the
+            pass            # same, and never taken for a dead run's there (its lock cannot be had)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
