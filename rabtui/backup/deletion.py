@@ -19,7 +19,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
-from rabtui.media import opened_dirs
+from rabtui.media import medium_layout, opened_dirs
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import RESTORABLE, Store
 from rabtui.state.store_check import state_failure
@@ -170,6 +170,10 @@ def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: A
     for path in paths:
         if not os.path.lexists(path):     # finished by a cleanup that ran meanwhile
             continue
+        planted = medium_layout.symlink_in_layout(path.parent.parent, path.parent.name)
+        if planted:
+            say(f"could not finish an interrupted deletion: {path}: {planted}", done.failed)
+            continue
         # killed before the catalog had forgotten the backup: it does so now, before the directory
         # that marks the unfinished deletion goes (as _delete does)
         row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
@@ -242,6 +246,10 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
         for c in going:
             if not c.made:     # a run that ended before it made its directory: only its row goes
                 emptied.append((c, None))
+                continue
+            planted = medium_layout.symlink_in_layout(medium.path, c.source, cfg.source(c.source).archive_paths)
+            if planted:
+                say(f"kept {c.source} {c.name} on {c.medium}: {planted}", done.failed)
                 continue
             path = Path(c.path)
             unread = c.status not in RESTORABLE and unread_record(c.path)

@@ -154,6 +154,9 @@ def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
     backup before rsync compares with them) and holds no union lock: taken only when an undoing is
     recorded there (union_held: waited for a while, the holder said at once through `emit`, then
     WorkFailed; `cancel` ends the wait)."""
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths)
+    if planted:
+        raise WorkFailed(planted)
     if not union_undo.pending(medium_path, source_id):
         return
     with union_held(cfg, source_id, emit, cancel, by):
@@ -169,6 +172,9 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) 
     if cfg is None:
         return 0
     medium_path = path.parent.parent
+    planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths)
+    if planted:
+        raise WorkFailed(planted)
     listed = medium_layout.list_backups(medium_path, source_id) if listed is None else listed
     at = next((i for i, (name, _, _) in enumerate(listed) if name == path.name), len(listed))
 

@@ -244,6 +244,9 @@ class _Run(Completion):
             info = media.check_medium(medium, self.emit, self.store)
         except WorkFailed as exc:
             self._fail_step(2, str(exc))
+        planted = medium_layout.symlink_in_layout(medium.path, self.source.id, self.source.archive_paths)
+        if planted:
+            self._fail_step(2, f"medium {medium.id}: {planted}; nothing written")
         not_kept = record_use(self.store, medium, info)
         if not_kept:
             self.emit(Event(WARNING, not_kept))

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import privacy
+from rabtui.media import below
 from rabtui.config import Medium, Source
 from rabtui.errors import WorkFailed
 from rabtui.state.store import STATUSES
@@ -60,6 +61,22 @@ def linking_dir(medium_path: str | os.PathLike, source_id: str) -> Path:
     """<medium>/<source>/.linking: where a link into one of the source's unions is made under a
     temporary name before it is renamed into place (what a kill leaves there is in no union)."""
     return Path(medium_path) / source_id / LINKING
+
+
+def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_paths=()) -> str | None:
+    """What of the source's layout on the medium is a symlink (walked part by part below the
+    medium): its directory, an archive's union or a directory on the way there, `.linking`. Each
+    write or removal there would go through it, off the medium (a backup's new files linked into
+    another directory, the files there removed). None when there is none."""
+    medium_b = os.fsencode(medium_path)
+    rels = [f"{source_id}/{LINKING}/"] + [f"{source_id}/{ARCHIVE}/{_rel(d)}/" for d in archive_paths]
+    for rel in rels:
+        found = below.symlink_on_the_way(medium_b, os.fsencode(rel))
+        if found is not None:
+            where = Path(medium_path) / os.fsdecode(found)
+            return (f"{where} is a symlink, which rabtui never makes: nothing is written or removed through it,"
+                    " off the medium (remove it, after checking what it points to)")
+    return None
 
 
 def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:

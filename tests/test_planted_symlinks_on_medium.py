@@ -1,0 +1,99 @@
+"""Symlinks planted in a source's layout on a medium (its directory, `.archive`, a union, `.linking`):
+no backup, recovery or cleanup writes or removes anything through them, off the medium; each says
+what it found and fails. Real rsync, the real `rabtui` process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.media import medium_layout
+from tests.test_kill_anywhere import _files, _killed, rabtui
+from tests.trees import Lab, snapshot
+
+SHORT = ("[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+         "keep_monthly_months = 0\nkeep_yearly_years = 0\n")
+
+
+def _plant(lab: Lab, where: str, medium_path) -> os.PathLike:
+    """The part `where` of loc's layout on the medium moved off it, a symlink to it in its place;
+    `.linking`'s target holds a record of an undoing and a staged link of the names rabtui gives.
+    Returns the place it points to."""
+    places = {"source": medium_layout.source_root(medium_path, "loc"),
+              "archive": medium_layout.source_root(medium_path, "loc") / medium_layout.ARCHIVE,
+              "union": medium_layout.archive_root(medium_path, "loc", str(lab.src / "arch")),
+              "linking": medium_layout.linking_dir(medium_path, "loc")}
+    planted = places[where]
+    elsewhere = lab.tmp / "elsewhere" / where
+    elsewhere.parent.mkdir(exist_ok=True)
+    if planted.is_dir():
+        shutil.copytree(planted, elsewhere, symlinks=True)
+        shutil.rmtree(planted)
+    else:
+        elsewhere.mkdir()
+    _files(elsewhere, {".undoing-backup-20200101000000": b"", ".rabtui-link-0123456789abcdef": b"theirs"})
+    os.symlink(elsewhere, planted)
+    return elsewhere
+
+
+@pytest.mark.parametrize("where", ["source", "archive", "union", "linking"])
+def test_a_backup_over_a_planted_symlink_fails_and_writes_nothing_through_it(tmp_path, where):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    _files(lab.src / "arch", {"x": b"x1", "y": b"y1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "arch", {"z": b"z2"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))    # its links are to be undone
+    elsewhere = _plant(lab, where, cfg.media[0].path)
+    before = snapshot(elsewhere)
+
+    done = rabtui(lab, "backup", "loc")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "is a symlink, which rabtui never makes" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(elsewhere) == before
+
+
+@pytest.mark.parametrize("where", ["source", "linking"])
+def test_a_cleanup_over_a_planted_symlink_fails_and_removes_nothing_through_it(tmp_path, where):
+    """m1's first backup is due (m2 holds its archive files too); `loc` on m1, or its `.linking`,
+    is a symlink by then: the cleanup keeps it, says why and exits 1."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("arch", "archive"), ("data", "standard")], extra="")
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", SHORT + "[[media]]", 1))
+    cfg = lab.load()
+    _files(lab.src / "arch", {"x": b"x1", "y": b"y1"})
+    _files(lab.src / "data", {"a": b"a1"})
+    for medium in ("m1", "m2", "m1"):
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    store = lab.store()
+    first = store.one("SELECT * FROM backups WHERE medium='m1' ORDER BY id LIMIT 1")
+    elsewhere = _plant(lab, where, cfg.media[0].path)
+    before = snapshot(elsewhere)
+
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    dry = rabtui(lab, "cleanup", "--dry-run", "--now", later)
+    assert f"would delete loc {first['name']} on m1" in dry.stdout, dry.stdout + dry.stderr
+    done = rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"kept loc {first['name']} on m1" in done.stdout + done.stderr
+    assert "is a symlink, which rabtui never makes" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(elsewhere) == before
+    assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "completed"
+
+
+def test_a_checkpoint_plan_reads_no_union_through_a_planted_symlink(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", [("arch", "archive")])
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _plant(lab, "union", cfg.media[0].path)
+
+    done = rabtui(lab, "checkpoint", "plan")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "is a symlink, which rabtui never makes" in done.stderr
+    assert "Traceback" not in done.stderr
