@@ -97,3 +97,34 @@ def test_a_checkpoint_plan_reads_no_union_through_a_planted_symlink(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "is a symlink, which rabtui never makes" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("planted", ["fifo", "symlink"])
+def test_a_fifo_or_symlink_in_place_of_an_undoing_record_neither_hangs_nor_stops_a_cleanup(tmp_path, planted):
+    """`.linking/.undoing-<name>` of the backup a cleanup deletes is a FIFO (its open waited for a
+    reader for ever, the cleanup's locks held) or a symlink: it is removed, not followed, and the
+    record made in its place."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("arch", "archive")])
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", SHORT + "[[media]]", 1))
+    cfg = lab.load()
+    _files(lab.src / "arch", {"x": b"x1"})
+    for medium in ("m1", "m2", "m1"):
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    store = lab.store()
+    first = store.one("SELECT * FROM backups WHERE medium='m1' ORDER BY id LIMIT 1")
+    record = medium_layout.linking_dir(cfg.media[0].path, "loc") / f".undoing-{first['name']}"
+    record.parent.mkdir(exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"theirs")
+    if planted == "fifo":
+        os.mkfifo(record)
+    else:
+        os.symlink(elsewhere, record)
+
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    done = rabtui(lab, "cleanup", "--now", later, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "deleted"
+    assert not os.path.lexists(record) and not os.path.lexists(first["path"])
+    assert elsewhere.read_bytes() == b"theirs"

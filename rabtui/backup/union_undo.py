@@ -35,7 +35,10 @@ def begin(medium_path, source_id: str, name: str) -> None:
     record = _record(medium_path, source_id, name)
     try:
         privacy.private_dir(record.parent)
-        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        _drop_planted(record)
+        # O_NONBLOCK: a FIFO planted there meanwhile fails the open, never hangs it
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o600)
         try:
             os.fsync(fd)
         finally:
@@ -44,6 +47,18 @@ def begin(medium_path, source_id: str, name: str) -> None:
     except OSError as exc:
         raise WorkFailed(f"cannot record the undoing of {name}'s archive links in {record.parent}:"
                          f" {exc.strerror}") from None
+
+
+def _drop_planted(record: Path) -> None:
+    """What is at the record's name that no run of rabtui made there (a FIFO, whose opening would
+    wait for a reader for ever; a symlink; a device node), removed; a directory is left (its open
+    fails, saying so)."""
+    try:
+        mode = os.lstat(record).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        os.unlink(record)
 
 
 def end(medium_path, source_id: str, name: str) -> None:
