@@ -198,3 +198,39 @@ def test_a_dry_run_that_cannot_unmount_a_medium_says_it_stays_mounted(tmp_path, 
     assert os.path.ismount(m1)
     done = rabtui(lab, "cleanup", "--dry-run")        # its last user again: unmounted now
     assert done.returncode == 0 and not os.path.ismount(m1), done.stdout + done.stderr
+
+
+def test_a_cleanup_frees_a_medium_with_no_inode_left(tmp_path, disk_image):
+    """The medium (a real ext2 file system) has no inode left: the cleanup, which is what frees it,
+    still deletes an archive directory's backup that is due. It stopped there, unable to make the
+    file that records the undoing of that backup's union links."""
+    from tests.test_kill_anywhere import _files, rabtui
+
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("arch", "archive")])
+    m1 = lab.media[0][1]
+    lab.on_device(m1, disk_image)
+    lab.keep_a_day()
+    _files(lab.src / "arch", {"x": b"x1"})
+    for medium in ("m1", "m2"):      # m2 holds x too: m1's first backup may go
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    _files(lab.src / "arch", {"y": b"y2"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    first = lab.store().one("SELECT * FROM backups WHERE medium='m1' ORDER BY id LIMIT 1")
+    if not os.path.ismount(m1):
+        subprocess.run(["mount", str(disk_image), str(m1)], check=True)
+    try:
+        for i in range(100_000):
+            try:
+                os.close(os.open(m1 / f"filler{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            except OSError:
+                break
+        assert os.statvfs(m1).f_ffree == 0
+    finally:
+        subprocess.run(["umount", str(m1)], check=True)
+
+    later = (datetime.now() + timedelta(days=3)).isoformat(timespec="seconds")
+    done = rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"deleting loc {first['name']} on m1" in done.stdout
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "deleted"

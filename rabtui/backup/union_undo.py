@@ -36,17 +36,37 @@ def begin(medium_path, source_id: str, name: str) -> None:
     try:
         privacy.private_dir(record.parent)
         _drop_planted(record)
-        # O_NONBLOCK: a FIFO planted there meanwhile fails the open, never hangs it
-        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     0o600)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not _linked(record, medium_layout.source_root(medium_path, source_id) / name):
+            # O_NONBLOCK: a FIFO planted there meanwhile fails the open, never hangs it
+            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | os.O_CLOEXEC, 0o600)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         _sync_dir(record.parent)
     except OSError as exc:
         raise WorkFailed(f"cannot record the undoing of {name}'s archive links in {record.parent}:"
                          f" {exc.strerror}") from None
+
+
+def _linked(record: Path, backup: Path) -> bool:
+    """The record made as a hard link to the backup's backup.json: a name only, no new inode (a
+    cleanup is what frees a medium that has none left). False when it cannot be (the record is
+    then made as a file of its own)."""
+    try:
+        fd = os.open(backup, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        os.link("backup.json", record, src_dir_fd=fd, follow_symlinks=False)
+    except FileExistsError:     # recorded already (a cleanup killed as it undid these links)
+        pass
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _drop_planted(record: Path) -> None:
