@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,27 @@ def test_a_fifo_or_symlink_in_place_of_an_undoing_record_neither_hangs_nor_stops
     assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "deleted"
     assert not os.path.lexists(record) and not os.path.lexists(first["path"])
     assert elsewhere.read_bytes() == b"theirs"
+
+
+def test_a_backup_never_links_to_files_through_a_backup_replaced_by_a_symlink(tmp_path):
+    """The newest backup on the medium is a symlink to a copy of it elsewhere (on the same file
+    system): the next backup takes it for no base, and none of its files is a hard link to a file
+    there, which others could change after it completed."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")])
+    _files(lab.src / "data", {"a": b"a1", "b": b"b1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    first = lab.store().one("SELECT * FROM backups")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(first["path"], elsewhere, symlinks=True)
+    shutil.rmtree(first["path"])
+    os.symlink(elsewhere, first["path"])
+    _files(lab.src / "data", {"c": b"c2"})
+
+    done = rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    newest = lab.store().one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    theirs = {(st.st_dev, st.st_ino) for p in elsewhere.rglob("*") if (st := p.lstat()) and p.is_file()}
+    ours = {(st.st_dev, st.st_ino) for p in Path(newest["path"]).rglob("*") if (st := p.lstat()) and p.is_file()}
+    assert not ours & theirs
+    assert newest["link_dest"] is None

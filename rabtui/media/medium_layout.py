@@ -143,7 +143,9 @@ def _name_key(name: str) -> tuple[str, int]:
 
 
 def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[str, Path, dict | None]]:
-    """Backups of a source on a medium, oldest first: (name, path, backup.json or None)."""
+    """Backups of a source on a medium, oldest first: (name, path, backup.json or None). A symlink
+    of a backup's name is none (rabtui never makes one): it may point off the medium, where a
+    --link-dest base would give a new backup hard links to files others can change."""
     root = source_root(medium_path, source_id)
     try:
         names = [n for n in os.listdir(root) if BACKUP_NAME.match(n)]
@@ -152,7 +154,7 @@ def list_backups(medium_path: str | os.PathLike, source_id: str) -> list[tuple[s
     out = []
     for name in sorted(names, key=_name_key):
         path = root / name
-        if not path.is_dir():
+        if not path.is_dir() or path.is_symlink():
             continue
         out.append((name, path, read_backup_json(path)))
     return out
