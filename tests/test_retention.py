@@ -366,6 +366,26 @@ def test_a_symlink_planted_in_place_of_a_backup_is_removed_not_followed(tmp_path
     assert store.one("SELECT status FROM backups WHERE id=?", (results[0].backup_id,))["status"] == "deleted"
 
 
+def test_a_deleting_directory_planted_beside_a_backup_never_makes_the_catalog_forget_it(tmp_path):
+    """An empty `.deleting-<name>` beside the newest complete backup, which is there: the cleanup
+    removes it, as the remains of an interrupted deletion, but the catalog keeps the backup (it
+    forgot it, the backup still on the medium)."""
+    from tests import invariants
+
+    lab, cfg, results, now = _history(tmp_path)
+    newest = results[-1]
+    mark = newest.path.with_name(retention.DELETING_PREFIX + newest.path.name)
+    mark.mkdir()
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=now)
+    assert mark in plan.leftovers
+    deletion.apply_cleanup(cfg, store, plan)
+    assert not os.path.lexists(mark) and newest.path.is_dir()
+    assert store.one("SELECT status FROM backups WHERE id=?", (newest.backup_id,))["status"] == "completed"
+    invariants.check_json_agrees(cfg, store)
+    invariants.check_catalog_is_media(cfg, store)
+
+
 def test_hostile_names_in_a_doomed_backup_go_with_it(tmp_path):
     """255-byte names that are not UTF-8, a 4,000-byte path, a read-only directory and a symlink out
     of the medium, inside a backup that cleanup deletes: all of it goes, nothing outside does."""

@@ -175,10 +175,11 @@ def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: A
             say(f"could not finish an interrupted deletion: {path}: {planted}", done.failed)
             continue
         # killed before the catalog had forgotten the backup: it does so now, before the directory
-        # that marks the unfinished deletion goes (as _delete does)
-        row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'",
-                        (str(path.with_name(path.name[len(DELETING_PREFIX):])),))
-        if row is not None:
+        # that marks the unfinished deletion goes (as _delete does); not while a backup of that name
+        # is there (such a directory beside it is none of its deletion's)
+        backup = path.with_name(path.name[len(DELETING_PREFIX):])
+        row = store.one("SELECT id FROM backups WHERE path=? AND status<>'deleted'", (str(backup),))
+        if row is not None and not os.path.lexists(backup):
             forget_backups(store, [row["id"]], cfg)
         try:
             _make_writable_and_rm(path)
