@@ -153,3 +153,29 @@ def test_a_backup_never_links_to_files_through_a_backup_replaced_by_a_symlink(tm
     ours = {(st.st_dev, st.st_ino) for p in Path(newest["path"]).rglob("*") if (st := p.lstat()) and p.is_file()}
     assert not ours & theirs
     assert newest["link_dest"] is None
+
+
+def test_a_killed_runs_directory_replaced_by_a_symlink_is_never_recorded_complete(tmp_path):
+    """A run killed in step 5; its directory then a symlink to a directory elsewhere whose
+    backup.json says completed. The cleanup's recovery took it for a complete backup, and retention
+    then deleted the only real one, taking that phantom for the newest."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")])
+    lab.keep_a_day()
+    _files(lab.src / "data", {"a": b"a1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _files(lab.src / "data", {"b": b"b2"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.step5"))
+    store = lab.store()
+    first, killed = store.all("SELECT * FROM backups ORDER BY id")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(first["path"], elsewhere, symlinks=True)
+    shutil.rmtree(killed["path"])
+    os.symlink(elsewhere, killed["path"])
+
+    later = (datetime.now() + timedelta(days=3)).isoformat(timespec="seconds")
+    done = rabtui(lab, "cleanup", "--now", later)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
+    assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "completed"
+    assert os.path.isdir(first["path"]) and sorted(os.listdir(elsewhere)) == ["backup.json", "backup.log", "data"]

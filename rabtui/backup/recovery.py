@@ -51,7 +51,10 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             continue
         made = row["dir_made"] != 0     # else its path is only planned: an older backup there is not its own
         path = Path(row["path"]) if made and row["path"] and _on_its_medium(store, cfg, row) else None
-        info = medium_layout.read_backup_json(path) if path and path.is_dir() else None
+        # a symlink in its place (rabtui never makes one) is not its directory: what it points to is
+        # never recorded as the run, nor undone, nor deleted
+        there = path is not None and path.is_dir() and not path.is_symlink()
+        info = medium_layout.read_backup_json(path) if there else None
         when = datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         what = f"an interrupted backup of {source_id} ({row['name']} on medium {row['medium']}, started {when})"
         if path is None and made and row["path"] and _step7_ended(store, row):
@@ -81,7 +84,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                                 " such", {"backup_id": row["id"]}))
             continue
         done = ""
-        if path is not None and path.is_dir() and _is_backup_dir(path, source_id):
+        if there and _is_backup_dir(path, source_id):
             stopped, writing = proc_table.kill_writers(path)
             if writing:     # left as it is: the next run tries again
                 why = (f"{len(writing)} rsync process(es) still write into it and could not be stopped:"
@@ -116,7 +119,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             if row["path"] and _on_its_medium(store, cfg, row) and _empty_dir_removed(store, row):
                 done = "it was killed as it made its directory (step 3): that directory, empty, was removed"
         else:
-            done = "its directory is not there (medium not mounted, or never created)"
+            done = ("a symlink stands in the place of its directory (left as it is)" if path is not None
+                    and path.is_symlink() else "its directory is not there (medium not mounted, or never created)")
         forget_catalog(store, row)
         mark_abandoned(store, row["id"], f"interrupted: the run ended before it finished; {done}")
         emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
@@ -293,7 +297,8 @@ def would_recover(cfg, store: Store) -> list[str]:
                 or not medium_present(store, medium)):
             continue
         path = Path(r["path"]) if r["dir_made"] != 0 and r["path"] else None
-        info = medium_layout.read_backup_json(path) if path is not None and path.is_dir() else None
+        info = (medium_layout.read_backup_json(path) if path is not None and path.is_dir() and not path.is_symlink()
+                else None)
         said = (f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
                 if path is not None else "it ended before it made its directory")
         out.append(f"the cleanup would first recover the interrupted backup {r['source']} {r['name']} on {r['medium']}"
