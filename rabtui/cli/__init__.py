@@ -12,7 +12,7 @@ import sqlite3
 import sys
 
 from rabtui import __version__, fmt
-from rabtui.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RabtuiError
+from rabtui.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RabtuiError
 from rabtui.state.store_check import state_failure
 
 from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
@@ -98,6 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(args, "func", None)
     if func is None:
         func = tui_cmds.open_tui
+    out = common.Output(sys.stdout)
+    sys.stdout = out
+    try:
+        code = _run(func, args)
+    except OSError:
+        if out.failure is None:
+            raise
+        code = EXIT_FAILED       # a line of its report could not be written: it stopped there
+    finally:
+        sys.stdout = out.stream
+    return out.ended(code)
+
+
+def _run(func, args) -> int:
     try:
         return int(func(args) or EXIT_OK)
     except RabtuiError as exc:

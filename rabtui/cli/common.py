@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import errno
 import json
 import os
 import select
@@ -18,7 +19,7 @@ from rabtui import fmt
 from rabtui.actions.recording import hold_state
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
-from rabtui.errors import Cancelled, NoAnswer, RabtuiError
+from rabtui.errors import EXIT_FAILED, Cancelled, NoAnswer, RabtuiError
 from rabtui.events import Question
 from rabtui.state.store import Store
 
@@ -112,6 +113,50 @@ def output_gone(stream: TextIO) -> None:
         os.dup2(devnull, fd)
     finally:
         os.close(devnull)
+
+
+class Output:
+    """sys.stdout while a command runs: a write or flush that fails for another reason than its
+    reader gone (EPIPE, `| head`), such as a full disk, /dev/full or an I/O error, is kept, so that
+    the command ends saying so and exits non-zero (`ended`), as `ls > /dev/full` does; the error
+    still reaches the writer, say() and print_json() go on without the output as before."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.failure: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            self._failed(exc)
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: OSError) -> None:
+        if exc.errno != errno.EPIPE and self.failure is None:
+            self.failure = exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def ended(self, code: int) -> int:
+        """The command's exit status, EXIT_FAILED instead of success when its output was lost
+        (said on stderr); what Python flushes at exit goes to /dev/null."""
+        if self.failure is None:
+            return code
+        output_gone(self.stream)
+        try:
+            print(f"rabtui: cannot write the output: {self.failure.strerror or self.failure}", file=sys.stderr)
+        except OSError:
+            pass
+        return code or EXIT_FAILED
 
 
 def print_json(data: Any) -> None:
