@@ -116,6 +116,26 @@ def test_damaged_page_inside_the_database_is_refused(backed_up_lab):
     _refused(lab, "is damaged", HINT)
 
 
+@pytest.mark.parametrize("table", ["paths", "disc_files"])
+def test_a_dropped_table_is_refused_not_made_anew_empty(backed_up_lab, table):
+    """Every table rabtui's first schema had is in any database it made: one that is gone (a hand, a
+    tool) is damage, not a table to make anew and empty (a catalog without its paths: `find` and
+    `diff` would say nothing changed); rebuild-state brings it back from the media."""
+    lab = backed_up_lab
+    _rabtui(lab, "status")
+    from rabtui.state.store import connect
+
+    conn = connect(lab.state / "rabtui.db")
+    conn.execute(f"DROP TABLE {table}")
+    conn.close()
+    _refused(lab, f"is damaged: tables missing: {table}", HINT)
+    done = _rabtui(lab, "find", "c")
+    assert done.returncode == 1 and "tables missing" in done.stderr, (done.stdout, done.stderr)
+    assert _rabtui(lab, "rebuild-state").returncode in (0, 3)
+    done = _rabtui(lab, "find", "c")
+    assert done.returncode == 0 and "/b/c" in done.stdout, (done.stdout, done.stderr)
+
+
 def test_foreign_database_is_refused_not_filled_with_tables(tmp_path):
     lab = Lab(tmp_path)
     lab.local()
@@ -126,7 +146,7 @@ def test_foreign_database_is_refused_not_filled_with_tables(tmp_path):
     conn.execute("CREATE TABLE other(x)")
     conn.close()
     done = _rabtui(lab, "status")
-    assert done.returncode == 1 and "tables missing: meta, backups, jobs, versions" in done.stderr
+    assert done.returncode == 1 and "tables missing: meta, media, backups, backup_steps and 13 more" in done.stderr
     assert HINT in done.stderr
 
 

@@ -26,7 +26,12 @@ MIN_FREE_INODES = 64        # the -wal and -shm, locks, a job's log, a checkpoin
 SETTLE_TRIES, SETTLE_PAUSE = 10, 0.05   # a header ahead of the file's size, judged again for 0.5 s
 WRITE_BACK_WAIT = 30       # seconds another process's writing back of the WAL is waited for (as SQLite's busy timeout)
 WAL_HEADER = 32            # a -wal of its header alone holds no page
-CORE_TABLES = ("meta", "backups", "jobs", "versions")
+# every table of the first schema, so in every database rabtui made: one missing was dropped, and
+# made anew it would be empty (the catalog's paths gone, `find` and `diff` would find nothing changed);
+# the tables added since (changes, others, disc_xattrs_off, disc_dir_attrs) an older database lacks
+CORE_TABLES = ("meta", "media", "backups", "backup_steps", "backup_dirs", "dir_state", "jobs", "events", "prompts",
+               "paths", "versions", "checkpoints", "checkpoint_dirs", "discs", "disc_files", "health",
+               "schedule_runs")
 _OPENED_HERE: set[str] = set()   # databases this process has opened (see check_usable)
 
 
@@ -203,7 +208,8 @@ def check_tables(conn: sqlite3.Connection, path: Path, schema_version: int) -> N
         return
     missing = [t for t in CORE_TABLES if t not in have]
     if missing:
-        raise damaged(path, f"tables missing: {', '.join(missing)}")
+        more = f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        raise damaged(path, f"tables missing: {', '.join(missing[:4])}{more}")
     # fetchall: a cursor left open would hold its read transaction, and this connection would see
     # the database as it was at this moment for as long as it lives
     rows = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
