@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rabtui import config as configmod
 from rabtui.config import edit as config_edit
 from rabtui.cli import main
-from rabtui.errors import ConfigError
+from rabtui.errors import ConfigError, RabtuiError
 
 TEXT = """\
 # The backup server's configuration. Written by hand.
@@ -166,3 +166,36 @@ def test_check_config_warns_of_a_local_directory_that_does_not_exist(tmp_path, c
     err = capsys.readouterr().err
     assert f"directory {tmp_path / 'not-there'} does not exist" in err
     assert f"directory {tmp_path / 'there'} does" not in err
+
+
+_HEAD = TEXT[:TEXT.index("# web servers")]
+_WEB1 = '[[sources]]\nid = "web1"\n'
+
+
+@pytest.mark.parametrize("by_hand", [
+    _HEAD + '[sources]\nid = "web1"\n',
+    _HEAD + "sources = 5\n",           # a key of the [[media]] table above it
+    "sources = 5\n" + _HEAD,
+    "sources = [1, 2]\n" + _HEAD,
+    _HEAD + _WEB1 + "directories = 3\n",
+    _HEAD + _WEB1 + "directories = [1]\n",
+    _HEAD + _WEB1 + '[sources.directories]\npath = "/etc"\n',
+    _HEAD + _WEB1 + '[[sources.directories]]\nkind = "archive"\n',
+], ids=["sources-a-table", "sources-in-media", "sources-a-number", "sources-numbers", "directories-a-number",
+        "directories-numbers", "directories-a-table", "a-directory-without-path"])
+def test_a_file_of_another_shape_by_hand_is_refused_as_it_is(config_file, by_hand):
+    """Valid TOML in a shape the form cannot edit (written by hand while the UI was open): opening
+    the form, adding, editing or deleting a source is refused with the operator's message (shown
+    by the UI), never an exception of the editor's own, and the file stays byte for byte."""
+    config_file.write_text(by_hand)
+    new = {"id": "new", "directories": [{"path": "/x", "kind": "standard"}]}
+    edits = [lambda s: s.source_ids(), lambda s: s.source_values("web1"),
+             lambda s: config_edit.save(s, s.put_source(new)),
+             lambda s: config_edit.save(s, s.put_source(new | {"id": "web1"}, "web1")),
+             lambda s: config_edit.save(s, s.delete_source("web1"))]
+    for edit in edits:
+        try:
+            edit(config_edit.read(config_file))
+        except RabtuiError as exc:
+            assert str(config_file) in str(exc) or "web1" in str(exc), exc
+        assert config_file.read_text() == by_hand

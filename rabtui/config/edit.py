@@ -52,7 +52,7 @@ class Snapshot:
 
     def source_values(self, source_id: str) -> dict[str, Any]:
         """The form's keys of one source as written in the file (a relative path stays relative)."""
-        table = _find_source(tomlkit.parse(self._toml()), source_id)
+        table = _find_source(self._parse(), source_id)
         out = {key: plain(table[key]) for key in SOURCE_KEYS if key in table}
         out["directories"] = [{k: plain(d[k]) for k in DIRECTORY_KEYS if k in d} for d in table.get("directories", [])]
         return out
@@ -84,12 +84,13 @@ class Snapshot:
         return self._dumps(doc)
 
     def source_ids(self) -> list[str]:
-        return [str(t.get("id")) for t in tomlkit.parse(self._toml()).get("sources", [])]
+        return [str(t.get("id")) for t in self._parse().get("sources", [])]
 
     def delete_source(self, source_id: str) -> str:
         doc = self._parse()
+        table = _find_source(doc, source_id)
         sources = doc["sources"]
-        index = list(sources).index(_find_source(doc, source_id))
+        index = list(sources).index(table)
         # the comments that introduced the next table stay before it
         if index:
             move_trailing_trivia(sources[index], deepest_last(sources[index - 1]))
@@ -127,6 +128,10 @@ class Snapshot:
             raise UsageError(f"{self.path} cannot be edited here without moving parts of it (for instance"
                              " [[sources]] tables with other tables between them); nothing was changed",
                              hint="edit it by hand, or put its [[sources]] tables one after another")
+        where = _not_editable(doc)
+        if where:
+            raise UsageError(f"{self.path}: {where} is not written as the form edits it (edited by hand?);"
+                             " nothing was changed", hint="correct it by hand: `rabtui check-config` says how")
         return doc
 
     def _dumps(self, doc) -> str:
@@ -201,6 +206,25 @@ def replace(path: str | os.PathLike, text: str) -> None:
     # file written as root (sudo) is left to its owner
     privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner)
 
+
+
+def _tables(value: Any) -> bool:
+    return isinstance(value, (AoT, Array)) and all(isinstance(t, (Table, InlineTable)) for t in value)
+
+
+def _not_editable(doc) -> str | None:
+    """The key of valid TOML whose shape the editor cannot walk: `sources` not an array of tables, a
+    source's `directories` not one, or a directory without its path."""
+    sources = doc.get("sources")
+    if sources is None:
+        return None
+    if not _tables(sources):
+        return "sources"
+    for i, source in enumerate(sources):
+        dirs = source.get("directories")
+        if dirs is not None and not (_tables(dirs) and all(isinstance(d.get("path"), str) for d in dirs)):
+            return f"sources[{i}].directories"
+    return None
 
 
 def _find_source(doc, source_id: str) -> Table:
