@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_FAILED       # a line of its report could not be written: it stopped there
     finally:
         sys.stdout = out.stream
-    return out.ended(code)
+    return out.ended(code, getattr(args, "reports", False))
 
 
 def _run(func, args) -> int:

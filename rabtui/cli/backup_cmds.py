@@ -27,7 +27,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("status", help="sources, last backups, media, checkpoint counters, running jobs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=cmd_status, reports=True)
 
     p = sub.add_parser("media", help="media of the rotation")
     group = p.add_subparsers(dest="media_command", metavar="ACTION")

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
     p = csub.add_parser("status", help="every directory: counters, last checkpoint, why it is due or not")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=cmd_status, reports=True)
 
     p = csub.add_parser("plan", help="show the per-disc plan of the next checkpoint (writes nothing)")
     p.add_argument("--now", nargs="*", metavar="SOURCE:PATH",
@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--disc", metavar="TYPE", help="disc type (cd-700, dvd+r, bd-r-25, ...) or a size like 700MiB")
     p.add_argument("--from-list", metavar="FILE", help='plan a "SIZE PATH" list (find -printf "%%s %%p\\n"); - for stdin')
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_plan)
+    p.set_defaults(func=cmd_plan, reports=True)
 
     for name, helptext, func in (("burn", "plan, then write and verify the discs of a new checkpoint", cmd_burn),
                                  ("resume", "go on with an unfinished checkpoint at its first unverified disc",

@@ -19,7 +19,7 @@ from rabtui import fmt
 from rabtui.actions.recording import hold_state
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, Cancelled, NoAnswer, RabtuiError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, NoAnswer, RabtuiError
 from rabtui.events import Question
 from rabtui.state.store import Store
 
@@ -118,7 +118,7 @@ def output_gone(stream: TextIO) -> None:
 class Output:
     """sys.stdout while a command runs: a write or flush that fails for another reason than its
     reader gone (EPIPE, `| head`), such as a full disk, /dev/full or an I/O error, is kept, so that
-    the command ends saying so and exits non-zero (`ended`), as `ls > /dev/full` does; the error
+    the command ends saying so, and a report exits non-zero (`ended`) as `ls > /dev/full` does; the error
     still reaches the writer, say() and print_json() go on without the output as before."""
 
     def __init__(self, stream: TextIO):
@@ -146,9 +146,11 @@ class Output:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
-    def ended(self, code: int) -> int:
-        """The command's exit status, EXIT_FAILED instead of success when its output was lost
-        (said on stderr); what Python flushes at exit goes to /dev/null."""
+    def ended(self, code: int, reports: bool) -> int:
+        """The command's exit status, when its output was lost said on stderr; and EXIT_FAILED
+        instead of success for a command whose output is its work (`reports`: find, status, ...),
+        not for one whose work is done elsewhere (a restore, a backup: their own status stands).
+        What Python flushes at exit goes to /dev/null."""
         if self.failure is None:
             return code
         output_gone(self.stream)
@@ -156,7 +158,7 @@ class Output:
             print(f"rabtui: cannot write the output: {self.failure.strerror or self.failure}", file=sys.stderr)
         except OSError:
             pass
-        return code or EXIT_FAILED
+        return EXIT_FAILED if reports and code == EXIT_OK else code
 
 
 def print_json(data: Any) -> None:

@@ -31,13 +31,13 @@ def register(sub) -> None:
     p.add_argument("-i", "--ignore-case", action="store_true", help="match upper and lower case alike")
     p.add_argument("--source", metavar="ID")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_find)
+    p.set_defaults(func=cmd_find, reports=True)
 
     p = sub.add_parser("diff", help="files added, removed and changed between two backups")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("backups", nargs="*", metavar="BACKUP", help="two backup names (default: the last two complete)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_diff)
+    p.set_defaults(func=cmd_diff, reports=True)
 
     p = sub.add_parser("restore", help="restore a file or directory from a backup or a checkpoint")
     p.add_argument("source", metavar="SOURCE")
@@ -61,7 +61,7 @@ def register(sub) -> None:
     p = sub.add_parser("check", help="health check: exit 0 ok, 1 warning, 2 critical")
     p.add_argument("--prometheus", metavar="FILE", help="also write node_exporter textfile metrics")
     p.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, reports=True)
 
     p = sub.add_parser("run-due", help="for cron/systemd: due backups, cleanup, health check, due checkpoints")
     p.add_argument("--now", metavar="ISO", help="pretend it is this time (testing)")

@@ -26,12 +26,12 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("check-config", help="validate the configuration (exit 2 with file:line on error)")
-    p.set_defaults(func=cmd_check_config)
+    p.set_defaults(func=cmd_check_config, reports=True)
     p = sub.add_parser("config", help="the configuration's description")
     group = p.add_subparsers(dest="config_command", metavar="ACTION")
     p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
     group.add_parser("schema", help="print the JSON Schema of the configuration, for editors").set_defaults(
-        func=cmd_config_schema)
+        func=cmd_config_schema, reports=True)
 
 
 def cmd_init(args) -> int:

@@ -23,7 +23,7 @@ def register(sub) -> None:
 
     q = group.add_parser("list", help="the configured sources")
     q.add_argument("--json", action="store_true", help="machine-readable output")
-    q.set_defaults(func=cmd_list)
+    q.set_defaults(func=cmd_list, reports=True)
 
     q = group.add_parser("test", help="log in to each source (or one) and run whoami")
     q.add_argument("id", nargs="?", metavar="ID", help="only this source")

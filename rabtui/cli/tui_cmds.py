@@ -31,7 +31,7 @@ def register(sub) -> None:
     q = jsub.add_parser("list", help="the newest jobs (default)")
     q.add_argument("--json", action="store_true")
     q.add_argument("--all", action="store_true", help="not only the newest 20")
-    q.set_defaults(func=cmd_jobs_list)
+    q.set_defaults(func=cmd_jobs_list, reports=True)
     q = jsub.add_parser("follow", help="print a job's events as they come, until it ends")
     q.add_argument("job_id", type=number)
     q.set_defaults(func=cmd_jobs_follow)
@@ -42,7 +42,7 @@ def register(sub) -> None:
     q = jsub.add_parser("cancel", help="ask a job to stop")
     q.add_argument("job_id", type=number)
     q.set_defaults(func=cmd_jobs_cancel)
-    p.set_defaults(func=cmd_jobs_list, json=False, all=False)
+    p.set_defaults(func=cmd_jobs_list, json=False, all=False, reports=True)
 
 
 def _log_to_file(state_dir: Path) -> None:
