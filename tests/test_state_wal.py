@@ -74,3 +74,27 @@ def test_a_database_damaged_by_the_wal_of_another_says_so(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert f"the state database {db} is damaged" in done.stderr, done.stderr
     assert f"{db}-wal" in done.stderr and "another database" in done.stderr, done.stderr
+
+
+def test_backups_the_database_lost_with_its_wal_are_said_by_check(tmp_path):
+    """The database's -wal lost (deleted, or an older copy of the database put back): the backups it
+    recorded are on the medium, and find, restore, cleanup and checkpoints do not see them. `check`
+    says which medium holds them and that rebuild-state records them; not before, nor after it."""
+    lab = _backed_up_lab(tmp_path)
+    db = lab.state / "rabtui.db"
+    done = _rabtui(lab, "check")
+    assert "does not know" not in done.stdout, done.stdout
+    older = tmp_path / "older.db"
+    shutil.copy(db, older)                 # the command closed it: its -wal is in the file
+    assert _rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    newest = sorted(p.name for p in (lab.media[0][1] / "loc").iterdir() if p.name.startswith("backup-"))[-1]
+    for name in ("rabtui.db-wal", "rabtui.db-shm"):
+        (lab.state / name).unlink(missing_ok=True)
+    shutil.copy(older, db)
+    done = _rabtui(lab, "check")
+    assert done.returncode in (1, 2) and "Traceback" not in done.stderr, done.stderr
+    line = next(line for line in done.stdout.splitlines() if "does not know" in line)
+    assert line.startswith("WARNING: medium m1: 1 backup") and f"loc/{newest}" in line and "rebuild-state" in line
+    assert _rabtui(lab, "rebuild-state").returncode in (0, 3)
+    done = _rabtui(lab, "check")
+    assert "does not know" not in done.stdout, done.stdout

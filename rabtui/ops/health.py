@@ -42,6 +42,7 @@ from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
 from rabtui.ops import schedule
 from rabtui.ops.health_local import privacy_problems, state_space
+from rabtui.ops.health_unknown import unknown_backups
 from rabtui.ops.problems import CRITICAL, FULL_CRIT, FULL_WARN, RANK, WARNING, Problem
 from rabtui.checkpoint import status as checkpoint_status, triggers
 from rabtui.config import Config
@@ -63,6 +64,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _backups(cfg, store, ts)
     out += _media(cfg, store, ts)
     out += _media_holds(cfg, store)
+    out += unknown_backups(cfg, store)
     out += _unwritten_ids(store)
     out += _undoings(cfg, store)
     out += _checkpoints(cfg, store, now)
