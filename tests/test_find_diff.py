@@ -150,3 +150,21 @@ def test_a_glob_with_brackets_means_what_it_means_to_the_shell(tmp_path):
     assert names("*/x/[y") == ["[y"]      # a glob with a / matches the whole path
     assert names("[[]y") == ["[y"]
     assert names("[ab]*") == ["a[b", "apple", "berry"]
+
+
+def test_diff_refuses_a_deleted_backup_named_by_its_id_as_by_its_name(tmp_path, capsys):
+    """A backup that cleanup deleted has no files left in the catalog: a diff against it would list
+    every file of the other as added (exit 0). Named by its id as by its name, it is refused."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1", "b": b"2"})
+    b1 = lab.backup(cfg, now=T0, medium_id="m1")
+    b2 = lab.backup(cfg, now=T0 + timedelta(days=1), medium_id="m1")
+    lab.keep_a_day()
+    assert main(["--config", str(lab.config_path), "cleanup"]) == 0
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (b1.backup_id,))["status"] == "deleted"
+    capsys.readouterr()
+    for ref in (b1.path.name, str(b1.backup_id)):
+        assert main(["--config", str(lab.config_path), "diff", "loc", ref, b2.path.name]) == 2
+        captured = capsys.readouterr()
+        assert f"source loc has no backup {ref}" in captured.err and "added" not in captured.out, captured

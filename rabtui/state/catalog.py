@@ -253,7 +253,7 @@ def backup_row(store: Store, source: str, name_or_id: str | int | None):
     if name_or_id is None:
         return None
     if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        row = store.one("SELECT * FROM backups WHERE source=? AND id=?", (source, int(name_or_id)))
+        row = store.one("SELECT * FROM backups WHERE source=? AND id=? AND status<>'deleted'", (source, int(name_or_id)))
         if row is not None:
             return row
     return store.one("SELECT * FROM backups WHERE source=? AND name=? AND status<>'deleted'"
