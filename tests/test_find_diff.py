@@ -168,3 +168,14 @@ def test_diff_refuses_a_deleted_backup_named_by_its_id_as_by_its_name(tmp_path, 
         assert main(["--config", str(lab.config_path), "diff", "loc", ref, b2.path.name]) == 2
         captured = capsys.readouterr()
         assert f"source loc has no backup {ref}" in captured.err and "added" not in captured.out, captured
+
+
+def test_find_in_a_source_named_empty_is_refused_not_taken_for_every_source(tmp_path, capsys):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    assert lab.backup(cfg, now=T0, medium_id="m1").status == "completed"
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "find", "a", "--source", ""]) == 2
+    captured = capsys.readouterr()
+    assert "no source with id ''" in captured.err and "loc:" not in captured.out, captured

@@ -44,7 +44,7 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
     """Every version of the files whose name (or path, with a /) matches `pattern`, with where it is."""
     if not pattern:
         raise UsageError("give a pattern: a file name, or a glob like '*.conf' or 'etc/*'")
-    if source:
+    if source is not None:       # "" names no source, rather than every one
         source_of(cfg, store, source)
     found = catalog.find(store, pattern, source, archive_dirs(cfg), limit=limit, ignore_case=ignore_case, cancel=cancel)
     # the symlinks and special files: in the backups, and on the discs (as their catalog marks them)
