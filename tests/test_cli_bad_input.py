@@ -84,6 +84,13 @@ def test_prometheus_file_in_a_missing_directory(lab, tmp_path):
     assert f"rabtui: --prometheus {target}: {target.parent} is not a directory" in err
 
 
+def test_prometheus_file_named_empty(lab):
+    """An empty name (an unset variable in a timer's command line) is no file: said, not a check
+    that writes no metrics and looks as if it did."""
+    err = _refused(_rabtui(lab.config_path, "check", "--prometheus", ""))
+    assert "rabtui: give the file to write after --prometheus" in err
+
+
 def test_a_checkpoint_that_was_never_made(lab):
     err = _refused(_rabtui(lab.config_path, "restore", "--checkpoint", "5", "loc", str(lab.src / "data"),
                            "--to", str(lab.tmp / "nowhere")))

@@ -197,6 +197,8 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_check(args) -> int:
+    if args.prometheus == "":
+        raise UsageError("give the file to write after --prometheus")
     result = status_actions.check_command(lambda: load_config(args, check_media=False), open_store, _now(args),
                                           args.prometheus)
     warn_undelivered(result.undelivered)
