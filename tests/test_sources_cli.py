@@ -68,6 +68,18 @@ def test_list(conf, capsys, sshd):
     assert [s["id"] for s in data] == ["box", "here"] and data[0]["port"] == sshd.port
 
 
+def test_list_escapes_terminal_controls_in_paths_and_json_keeps_them(conf, capsys):
+    """A directory written with \\u escapes (a title-setting OSC, a bell): shown as `ls -b` shows it,
+    so that listing the sources sets no terminal's title and moves no cursor."""
+    path = conf(LOCAL.replace('path = "/etc"', 'path = "/srv/x\\u001b]0;owned\\u0007y"'))
+    assert main(["--config", path, "sources", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert "here  local machine  /srv/x\\033]0;owned\\ay (archive)" in out
+    assert main(["--config", path, "sources", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[1]["directories"][0]["path"] == "/srv/x\x1b]0;owned\x07y"
+
+
 def test_test_unknown_key_prints_fingerprint_and_the_trust_command(conf, capsys, sshd):
     path = conf(LOCAL)
     assert main(["--config", path, "sources", "test"]) == 1

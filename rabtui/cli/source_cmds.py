@@ -62,7 +62,7 @@ def cmd_list(args) -> int:
     for s in cfg.sources:
         dirs = ", ".join(f"{d.path} ({d.kind})" for d in s.directories) or "no directories"
         schedule = f"  schedule {s.schedule}" if s.schedule else ""
-        print(f"{s.id:<{width}}  {_where(s)}  {dirs}{schedule}")
+        print(fmt.name(f"{s.id:<{width}}  {_where(s)}  {dirs}{schedule}"))
     return EXIT_OK
 
 
@@ -79,7 +79,7 @@ def cmd_test(args) -> int:
         started = time.monotonic()
         try:
             answer = whoami(cfg, source)
-            state, detail = "ok", f"{answer.where}  whoami: {answer.user}"
+            state, detail = "ok", fmt.name(f"{answer.where}  whoami: {answer.user}")   # the source's words
         except RabtuiError as exc:
             failed += 1
             state, detail = "FAILED", ("\n" + " " * (width + 2)).join([fmt.name(exc.message), *hint_lines(exc)])
