@@ -3,6 +3,8 @@ medium by a backup up to it, each in the newest version saved by then; nothing s
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import datetime, timedelta
 
 import pytest
@@ -43,3 +45,43 @@ def test_archive_directory_restores_as_of_a_backup(tmp_path):
     assert restored(b3, "2025/keep.jpg") == {b"2025/keep.jpg": b"K" * 30}
     with pytest.raises(WorkFailed, match="not in that backup"):
         restored(b1, "2026/b.jpg")
+
+
+def _dir_attrs(path) -> tuple:
+    st = os.lstat(path)
+    try:
+        x = os.getxattr(path, "user.k", follow_symlinks=False)
+    except OSError:
+        x = None
+    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns, x
+
+
+def test_an_archive_directorys_directories_come_back_as_the_backup_had_them(tmp_path):
+    """The union's directories are rabtui's own, made as files were linked into it (its mode, owner
+    and time of linking, no xattrs): each restored directory is the backup's own instead, with the
+    mode, owner, time to the nanosecond and xattrs the source gave it then (a 0700 directory does
+    not come back open to everyone), as of the newest backup and as of an older one."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/a.jpg": b"A", "2025/deep/b.jpg": b"B"})
+    owner = (1234, 4321) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+    def set_dirs(mode: int, when: int) -> dict[str, tuple]:
+        for rel in ("2025/deep", "2025", ""):
+            os.chmod(photos / rel, mode)
+            os.chown(photos / rel, *owner)
+            os.setxattr(photos / rel, "user.k", f"{rel}@{when}".encode())
+            os.utime(photos / rel, ns=(when * 10**9 + 123, when * 10**9 + 123))
+        return {rel: _dir_attrs(photos / rel) for rel in ("", "2025", "2025/deep")}
+
+    then = set_dirs(0o700, 1_000_000_000)
+    b1 = lab.backup(cfg, now=T0)
+    now = set_dirs(0o750, 1_100_000_000)
+    b2 = lab.backup(cfg, now=T0 + timedelta(days=1))
+    assert (b1.status, b2.status) == ("completed", "completed")
+    for backup, want in ((b2, now), (b1, then)):
+        out = tmp_path / f"out-{backup.path.name}"
+        R.restore(cfg, lab.store(), "loc", str(photos), backup=backup.path.name, to=out)
+        got = {rel: _dir_attrs(out / str(photos / rel).lstrip("/")) for rel in want}
+        assert got == want, backup.path.name

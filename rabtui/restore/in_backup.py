@@ -169,6 +169,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         versions.pop(full, None)    # an older file: the entry took its place
     pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued)
     pick.linked = linked
+    pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -203,6 +204,7 @@ class AsOf:
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
+        self.from_union = False         # the walked item is in the union (own_dir)
         self._own: dict[bytes, os.stat_result | None] = {}   # the backup's own tree on the way, as looked at
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
@@ -239,6 +241,20 @@ class AsOf:
             if not stat.S_ISDIR(found.st_mode):
                 return path, found
         return path, found
+
+    def own_dir(self, under: bytes, path: bytes, st: os.stat_result) -> tuple[bytes, os.stat_result]:
+        """The union's directory `under` the item (at `path`, its lstat `st`) as the backup's own tree
+        has it, whose mode, owner, times, ACLs and xattrs are the source's (the union's are rabtui's,
+        made as files were linked into it); as it is where that tree holds none (removed by then)."""
+        full = self._full(under)
+        if not self.from_union or (full != self.rel and (self.own_shape(full) or (None,))[0] != full):
+            return path, st
+        own = self.sc.path(self._saved_by(self.backup["id"], full))
+        try:
+            mine = os.lstat(own)
+        except OSError:
+            return path, st
+        return (own, mine) if stat.S_ISDIR(mine.st_mode) else (path, st)
 
     def _not_own(self, full: bytes, st: os.stat_result) -> bool:
         """Is the union's entry at `full` (its lstat `st`) not the backup's own shape there? Below

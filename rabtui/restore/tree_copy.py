@@ -186,6 +186,8 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
             for path, r, st in _walk(src, topdown=False):
                 if hasattr(pick, "below_a_file") and pick.below_a_file(r, st):
                     continue
+                if hasattr(pick, "own_dir"):     # an archive's union: the backup's own directory
+                    path, st = pick.own_dir(r, path, st)
                 st = closed_dirs.as_extracted(st, (dir_modes or {}).get(r))
                 if join(r):
                     writer.finish_dir(path, join(r), st)
