@@ -85,3 +85,27 @@ def test_an_archive_directorys_directories_come_back_as_the_backup_had_them(tmp_
         R.restore(cfg, lab.store(), "loc", str(photos), backup=backup.path.name, to=out)
         got = {rel: _dir_attrs(out / str(photos / rel).lstrip("/")) for rel in want}
         assert got == want, backup.path.name
+
+
+def test_a_symlink_put_in_the_backups_own_tree_gives_the_restore_nothing_of_where_it_points(tmp_path):
+    """A directory of the backup's own tree on the way to the restored item replaced by a symlink on
+    the medium (to a directory of the server's holding one of that name, open to all, with an
+    xattr): no attribute is read through it."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("photos", "archive")])
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/a.jpg": b"A"})
+    os.chmod(photos, 0o700)
+    b1 = lab.backup(cfg, now=T0)
+    assert b1.status == "completed"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "photos").mkdir(parents=True)
+    os.chmod(elsewhere / "photos", 0o777)
+    os.setxattr(elsewhere / "photos", "user.k", b"elsewhere")
+    above = (b1.path / "data" / str(photos).lstrip("/")).parent    # a directory on the way to it
+    os.rename(above, tmp_path / "own-aside")
+    os.symlink(elsewhere, above)
+    out = tmp_path / "out"
+    R.restore(cfg, lab.store(), "loc", str(photos), backup=b1.path.name, to=out)
+    mode, _, _, _, x = _dir_attrs(out / str(photos).lstrip("/"))
+    assert (mode, x) != (0o777, b"elsewhere") and mode != 0o777 and x is None

@@ -205,6 +205,7 @@ class AsOf:
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
         self.from_union = False         # the walked item is in the union (own_dir)
+        self.own_root_safe: bool | None = None
         self._own: dict[bytes, os.stat_result | None] = {}   # the backup's own tree on the way, as looked at
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
@@ -246,8 +247,13 @@ class AsOf:
         """The union's directory `under` the item (at `path`, its lstat `st`) as the backup's own tree
         has it, whose mode, owner, times, ACLs and xattrs are the source's (the union's are rabtui's,
         made as files were linked into it); as it is where that tree holds none (removed by then)."""
+        from rabtui.media import below
+
         full = self._full(under)
-        if not self.from_union or (full != self.rel and (self.own_shape(full) or (None,))[0] != full):
+        if self.own_root_safe is None:     # no symlink on the way to the item in that tree: none followed
+            self.own_root_safe = below.symlink_on_the_way(self._saved_by(self.backup["id"], b""), self.rel + b"/") is None
+        if not (self.from_union and self.own_root_safe) or (
+                full != self.rel and (self.own_shape(full) or (None,))[0] != full):
             return path, st
         own = self.sc.path(self._saved_by(self.backup["id"], full))
         try:
