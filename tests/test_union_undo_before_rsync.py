@@ -91,3 +91,22 @@ def test_a_backup_that_cannot_settle_the_union_writes_nothing(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert not union_undo.pending(lab.media[0][1], "loc")
     assert (union / "x").read_bytes() == b"x2" * 50 and (union / "w").read_bytes() == b"w2"
+
+
+def test_a_medium_others_can_change_is_refused_before_the_union_is_settled(tmp_path):
+    """The source's directory on the medium writable by everyone (another user could put a symlink
+    where the settling links files): the backup fails in step 3 with what the check says, and the
+    recorded undoing is left as it was, no link made. The settling ran before that check."""
+    lab, cfg, union, _ = _undoing_killed(tmp_path)
+    m1 = lab.media[0][1]
+    root = medium_layout.source_root(m1, "loc")
+    os.chmod(root, 0o777)
+    try:
+        done = rabtui(lab, "backup", "loc")
+    finally:
+        os.chmod(root, 0o700)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert "is writable by everyone" in out and "nothing written" in out, out
+    assert union_undo.pending(m1, "loc") and not (union / "w").exists()
+    assert (union / "x").read_bytes() == b"x1" * 50

@@ -277,7 +277,6 @@ class _Run(Completion):
     def _step3(self, medium: Medium, info: dict) -> None:
         rec = self.rec
         self.step(3, "running")
-        self._union_settled(medium, 3)
         highest = history.highest_id(self._listed(medium))
         was = rec.number_above(highest)
         if was is not None:
@@ -291,6 +290,7 @@ class _Run(Completion):
             self._fail_step(3, f"medium {medium.id}: {others}, who could read or change {self.source.id}'s backups"
                                " there; nothing written (give it to this user or root, closed to others: chown,"
                                " chmod go-w)")
+        self._union_settled(medium, 3)     # writes in the unions: only once no other user can change them
         try:
             self._close_medium(medium)
             path = medium_layout.make_backup_dir(medium.path, self.source.id, self.when, taken)
