@@ -46,3 +46,23 @@ def test_ids_left_to_write_on_a_medium_a_rebuild_cannot_mount_are_kept_for_later
     if then == ("rebuild-state",):
         assert _ids_in_database(lab) == given
     assert "do not say the id" not in _rabtui(lab, "check").stdout
+
+
+def test_ids_left_to_write_on_a_medium_taken_out_of_the_config_are_kept_for_when_it_is_back(two_backups):
+    """The medium taken out of the config (renamed there) between the killed rebuild and the next:
+    that rebuild reads no medium m1, and keeps its writes as it keeps those of one it cannot mount;
+    with m1 back in the config, the next rebuild-state writes them. They were dropped unsaid, and
+    the medium's backups were numbered anew."""
+    lab, first = two_backups
+    given = _killed_once_in_place(lab, first)
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text.replace('id = "m1"', 'id = "m9"'))
+    done = _rabtui(lab, "rebuild-state")
+    assert "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert len(_pending(lab)) == 2 and all(":m1:" in k for k in _pending(lab)), _pending(lab)
+    assert "medium m1: 2 id(s) still to write into its backup records kept" in done.stdout, done.stdout
+    lab.config_path.write_text(text)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
+    assert _ids_in_database(lab) == given and not _pending(lab)

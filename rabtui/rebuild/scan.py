@@ -91,7 +91,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
         changes.rebuild(conn)
     # in the file put in place: written or still to write; and those of the database replaced on the
     # media not read now, which their next backup or rebuild-state writes (their backups keep the ids)
-    carried = [w for w in unwritten if w.medium in found and found[w.medium] is None]
+    carried = [w for w in unwritten if found.get(w.medium) is None]
     for m in sorted({w.medium for w in carried}):
         report.notes.append(f"medium {m}: {sum(w.medium == m for w in carried)} id(s) still to write into its"
                             " backup records kept: the next backup of their source onto it, or rebuild-state with"
@@ -348,9 +348,11 @@ def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> list[id_
     """The ids the database about to be replaced records backups under and a rebuild-state killed
     before it wrote them left unwritten: written before the media are read, so that the records say
     the ids the discs' READMEs may name them by, and keep them as former ids if renumbered again.
-    Those of configured media left unwritten."""
+    Those left unwritten, of media not in the config too (taken out of it meanwhile: kept for
+    when it is back)."""
     todo = id_writes.pending_in(Path(cfg.state_dir) / "rabtui.db")
-    left = []
+    configured = {m.id for m in cfg.media}
+    left = [w for w in todo if w.medium not in configured]
     for medium in cfg.media:
         mine = [w for w in todo if w.medium == medium.id]
         if mine:
