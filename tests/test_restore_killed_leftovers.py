@@ -92,10 +92,8 @@ def test_what_a_killed_restore_from_discs_left_goes_with_the_next_restore_or_cle
     assert _staged(lab) == []
 
 
-def test_the_links_a_killed_restore_made_to_reach_paths_past_path_max_go_with_the_next(tmp_path, monkeypatch):
-    """A path in the backup deeper than the kernel takes is reached through symlinks in a private
-    directory of the temporary directory (shortpath.Shortcuts); a restore killed meanwhile left it
-    for good. The next run that needs one removes it."""
+def _deep_backup(tmp_path):
+    """A backup of a file below a path deeper than the kernel takes (links reach it: shortpath)."""
     lab = Lab(tmp_path, media_count=1)
     lab.local()
     deep = os.fsencode(lab.src / "data")
@@ -104,6 +102,14 @@ def test_the_links_a_killed_restore_made_to_reach_paths_past_path_max_go_with_th
     os.makedirs(deep)
     write_files(deep, {"file": b"deep"})
     assert lab.backup(lab.load()).status == "completed"
+    return lab, deep
+
+
+def test_the_links_a_killed_restore_made_to_reach_paths_past_path_max_go_with_the_next(tmp_path, monkeypatch):
+    """A path in the backup deeper than the kernel takes is reached through symlinks in a private
+    directory of the temporary directory (shortpath.Shortcuts); a restore killed meanwhile left it
+    for good. The next run that needs one removes it."""
+    lab, deep = _deep_backup(tmp_path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
@@ -115,3 +121,19 @@ def test_the_links_a_killed_restore_made_to_reach_paths_past_path_max_go_with_th
     assert os.listdir(tmp) == []
     with open(os.fsencode(tmp_path / "out") + deep + b"/file", "rb") as f:
         assert f.read() == b"deep"
+
+
+def test_a_temporary_directory_too_long_for_the_links_fails_the_restore_clearly(tmp_path):
+    """TMPDIR itself past 3,000 bytes: a link in it is no shorter than the path it stands for. The
+    restore said so and failed; it made links for ever (a hang, its memory growing)."""
+    lab, deep = _deep_backup(tmp_path)
+    tmp = os.fsencode(tmp_path / "tmp")
+    while len(tmp) < 3100:
+        tmp += b"/" + b"t" * 200
+    os.makedirs(tmp)
+    done = rabtui(lab, "restore", "loc", os.fsdecode(deep + b"/file"), "--to", str(tmp_path / "out"),
+                  tmpdir=os.fsdecode(tmp), timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "is too long to reach paths deeper than PATH_MAX through" in done.stderr
+    assert "set TMPDIR to a shorter directory" in done.stderr, done.stderr
+    assert os.listdir(tmp) == []

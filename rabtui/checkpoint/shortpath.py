@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from rabtui import temp_dirs
+from rabtui import fmt, temp_dirs
+from rabtui.errors import WorkFailed
 
 LIMIT = 3800          # below PATH_MAX and xorriso's 4095 with a 255-byte name added to a directory
 HEAD = 3000
@@ -37,7 +38,12 @@ class Shortcuts:
             head, tail = p[:cut], p[cut:]
             link = self._made.get(head)
             if link is None:
-                link = os.path.join(self._ensure(), b"%d" % len(self._made))
+                folder = self._ensure()
+                link = os.path.join(folder, b"%d" % len(self._made))
+                if len(link) >= cut:      # no shorter than what it stands for: it would go on for ever
+                    raise WorkFailed(f"{fmt.name(folder)} ({len(folder)} bytes) is too long to reach paths deeper"
+                                     " than PATH_MAX through links in it",
+                                     hint="set TMPDIR to a shorter directory" if self._temporary else None)
                 os.symlink(head, link)
                 self._made[head] = link
             p = link + tail
