@@ -6,7 +6,9 @@ path: shortpath.alias), or with another prefix where other names are (a medium's
 locked (flock) while its run holds it: one is removed only when its lock is free and its pid runs no
 more (or runs a process that began after it was made), so a run that has just made its directory,
 and not yet locked it, keeps it. Nothing of another name, not ours, or not a directory is touched:
-the operator's files in the temporary directory are never looked into."""
+the operator's files in the temporary directory are never looked into. A temporary directory
+another user can change (a symlink of theirs in /tmp, say) is not used: they could swap a run's
+directory, or the links made in it, for their own."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from rabtui import proc_table
+from rabtui import fmt, privacy, proc_table
+from rabtui.errors import WorkFailed
 
 PREFIX = "rabtui-"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -33,8 +36,13 @@ _count_lock = threading.Lock()
 def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFIX) -> Iterator[bytes]:
     """A new directory (0700) of this run in `parent` (the temporary directory when None), named
     `<prefix><pid>-<n>`, removed afterwards; those killed runs left there under `prefix` are removed
-    first. OSError when none can be made."""
+    first. OSError when none can be made; WorkFailed when the temporary directory is one another
+    user can change."""
     tmp = os.fsencode(tempfile.gettempdir() if parent is None else parent)
+    why = privacy.others_can_change(tmp) if parent is None else None
+    if why:       # they could swap the directory, or the links made in it, for their own
+        raise WorkFailed(f"the temporary directory {fmt.name(tmp)}: {why}",
+                         hint="set TMPDIR to a directory no other user can change (as /tmp, sticky)")
     remove_dead(tmp, prefix)
     while True:
         with _count_lock:

@@ -137,3 +137,25 @@ def test_a_temporary_directory_too_long_for_the_links_fails_the_restore_clearly(
     assert "is too long to reach paths deeper than PATH_MAX through" in done.stderr
     assert "set TMPDIR to a shorter directory" in done.stderr, done.stderr
     assert os.listdir(tmp) == []
+
+
+def test_a_temporary_directory_another_user_can_change_is_not_used(tmp_path):
+    """TMPDIR named by a symlink another user planted in /tmp (to a directory of theirs): that user
+    could swap the run's private directory for one of theirs, and its links (where a path deeper
+    than PATH_MAX is written, where the discs are extracted) for their own. The run says so and
+    makes nothing there; it used the directory."""
+    lab, deep = _deep_backup(tmp_path)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)
+    planted = tmp_path / "sticky"
+    planted.mkdir()
+    os.chmod(planted, 0o1777)
+    os.symlink(theirs, planted / "tmp")
+    os.lchown(planted / "tmp", 65534, 65534)
+    done = rabtui(lab, "restore", "loc", os.fsdecode(deep + b"/file"), "--to", str(tmp_path / "out"),
+                  tmpdir=planted / "tmp")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"the temporary directory {planted / 'tmp'}: {planted / 'tmp'} is a symlink of user" in done.stderr
+    assert "set TMPDIR to a directory no other user can change" in done.stderr, done.stderr
+    assert os.listdir(theirs) == []

@@ -56,8 +56,8 @@ class SharedConnection:
             try:
                 self._dir = Path(os.fsdecode(temporary.__enter__()))
                 self._temporary = temporary
-            except OSError:     # no temporary directory can be written (read-only, full, missing)
-                self._dir = None
+            except (OSError, WorkFailed):     # no temporary directory can be written (read-only, full,
+                self._dir = None                 # missing), or another user could change it
             control = self._dir / "mux" if self._dir is not None else None
             if control is not None and len(os.fsencode(control)) <= SOCKET_PATH_MAX:
                 self._want = control
