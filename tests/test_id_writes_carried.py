@@ -66,3 +66,44 @@ def test_ids_left_to_write_on_a_medium_taken_out_of_the_config_are_kept_for_when
     assert done.returncode == 0, done.stdout + done.stderr
     assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
     assert _ids_in_database(lab) == given and not _pending(lab)
+
+
+@pytest.mark.parametrize("then", [("rebuild-state",), ("backup", "loc")])
+def test_ids_left_to_write_on_a_medium_mounted_elsewhere_since_are_written_there(two_backups, then):
+    """The medium mounted at another path since the killed rebuild (its config says so): the ids
+    are written into its records there, each backup keeping the id it was given. They were taken
+    for backups gone since (looked for at the old path), dropped, and the backups numbered anew."""
+    lab, first = two_backups
+    given = _killed_once_in_place(lab, first)
+    old = lab.media[0][1]
+    moved = old.with_name("moved")
+    old.rename(moved)
+    lab.config_path.write_text(lab.config_path.read_text().replace(f'path = "{old}"', f'path = "{moved}"'))
+    done = _rabtui(lab, *then)
+    assert done.returncode == 0 and "gone since" not in done.stdout + done.stderr, done.stdout + done.stderr
+    moved.rename(old)        # where _ids_on_medium reads
+    assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
+    assert not _pending(lab)
+    if then == ("rebuild-state",):
+        assert _ids_in_database(lab) == given
+
+
+def test_a_row_that_names_no_backup_directory_writes_nothing(two_backups):
+    """A row to write whose path ends in no backup's name (`..`, damaged): nothing is written by it,
+    the medium's own files least of all (a path is taken on the medium's current path by its last
+    two names, which would have named the medium's top)."""
+    import json
+
+    lab, _ = two_backups
+    m1 = lab.media[0][1]
+    planted = m1 / "backup.json"
+    planted.write_text('{"backup_id": 1}')
+    store = lab.store()
+    try:
+        store.set_meta(f"id_write:m1:{m1}/loc/..", json.dumps(
+            {"medium": "m1", "path": f"{m1}/loc/..", "was": None, "id": 99}))
+    finally:
+        store.close()
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert planted.read_text() == '{"backup_id": 1}' and not _pending(lab)

@@ -53,15 +53,19 @@ def pending_in(db: Path) -> list[Write]:
 
 
 def _read(conn) -> list[Write]:
+    from rabtui.media.medium_layout import BACKUP_NAME
+
     out = []
     for key, value in conn.execute("SELECT key, value FROM meta WHERE key LIKE ? ORDER BY key",
                                    (PREFIX + "%",)).fetchall():
         try:
             v = json.loads(value)
             was = v["was"] if isinstance(v["was"], int) else None
-            out.append(Write(str(v["medium"]), Path(v["path"]), was, int(v["id"])))
+            w = Write(str(v["medium"]), Path(v["path"]), was, int(v["id"]))
         except (ValueError, KeyError, TypeError):     # no row of rabtui's: nothing to write
             continue
+        if BACKUP_NAME.fullmatch(w.path.name) and w.path.parent.name not in ("", ".", ".."):
+            out.append(w)     # else no backup's directory (`at` would name another place)
     # the newest first: rebuild-state gives new ids in the order the backups were made, above every
     # id found, so that a run killed between two writes leaves the records on a medium in that
     # order still (made_order.made_before, which the union's undoings go by); the oldest first left
@@ -75,25 +79,32 @@ def done(store: Store, w: Write) -> None:
         store.execute("DELETE FROM meta WHERE key=?", (w.key,))
 
 
-def write(medium_id: str, w: Write) -> tuple[bool, str]:
+def at(medium, w: Write) -> Path:
+    """Where the backup of `w` is on `medium` now: the path recorded, on the medium's path as the
+    config gives it (one mounted elsewhere since keeps its backups; the old path names none)."""
+    return Path(medium.path) / w.path.parent.name / w.path.name
+
+
+def write(medium, w: Write) -> tuple[bool, str]:
     """The id written into the backup's record: (whether nothing is left to do, what to say). A
     backup gone since (a cleanup deleted it) or whose record says the id already needs nothing."""
+    path = at(medium, w)
     if w.was is None:
-        what = f"medium {medium_id}: {w.path}: recorded as backup id {w.bid} (its backup.json held none of rabtui's)"
+        what = f"medium {medium.id}: {path}: recorded as backup id {w.bid} (its backup.json held none of rabtui's)"
     else:
-        what = f"medium {medium_id}: {w.path}: backup id {w.was} recorded as {w.bid} (another backup holds it, or it"\
+        what = f"medium {medium.id}: {path}: backup id {w.was} recorded as {w.bid} (another backup holds it, or it"\
                " came before an older backup's there)"
     try:
-        if not os.path.lexists(w.path):
+        if not os.path.lexists(path):
             return True, f"{what}; the backup is gone since"
         from rabtui.media.medium_layout import read_backup_json
 
-        info = read_backup_json(w.path)
+        info = read_backup_json(path)
         if info is not None and info.get("backup_id") == w.bid:
             return True, f"{what}; its backup.json says so now"
         if info is not None and w.was is not None and info.get("backup_id") != w.was:
             return True, f"{what}; its backup.json says {json.dumps(info.get('backup_id'))[:40]} now: left as it is"
-        failed = _write_id(w.path, w.bid, w.was)
+        failed = _write_id(path, w.bid, w.was)
     except OSError as exc:
         failed = exc.strerror or str(exc)
     if not failed:
@@ -103,19 +114,19 @@ def write(medium_id: str, w: Write) -> tuple[bool, str]:
     return True, f"{what}; its backup.json says so now"
 
 
-def write_in_order(medium_id: str, writes: list[Write]):
+def write_in_order(medium, writes: list[Write]):
     """(write, whether nothing is left to do, what to say) for each of `writes` (pending's order, the
     newest first) on the medium: once one of a source's fails, its older ones there are left as
     they are, for after it, so that its new id never passes a newer backup's old id there."""
-    stopped: set[Path] = set()
+    stopped: set[str] = set()
     for w in writes:
-        if w.path.parent in stopped:
-            yield w, False, (f"medium {medium_id}: {w.path}: recorded as backup id {w.bid}; its backup.json is"
+        if w.path.parent.name in stopped:
+            yield w, False, (f"medium {medium.id}: {at(medium, w)}: recorded as backup id {w.bid}; its backup.json is"
                              " left as it is until the id of a backup made after it there is written")
             continue
-        finished, said = write(medium_id, w)
+        finished, said = write(medium, w)
         if not finished:
-            stopped.add(w.path.parent)
+            stopped.add(w.path.parent.name)
         yield w, finished, said
 
 
@@ -141,13 +152,13 @@ def _an_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_INT
 
 
-def finish(store: Store, medium_id: str, source_id: str, emit) -> None:
+def finish(store: Store, medium, source_id: str, emit) -> None:
     """The ids still to write into the records of `source_id`'s backups on the medium, written (a
     backup of that source, its lock held, the medium found there and checked)."""
     from rabtui.events import LOG, WARNING, Event
 
-    mine = [w for w in pending(store) if w.medium == medium_id and w.path.parent.name == source_id]
-    for w, finished, said in write_in_order(medium_id, mine):
+    mine = [w for w in pending(store) if w.medium == medium.id and w.path.parent.name == source_id]
+    for w, finished, said in write_in_order(medium, mine):
         if finished:
             done(store, w)
         emit(Event(LOG if finished else WARNING, f"left by rebuild-state: {said}"))

@@ -251,7 +251,7 @@ class _Run(Completion):
         if not_kept:
             self.emit(Event(WARNING, not_kept))
         checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
-        id_writes.finish(self.store, medium.id, self.source.id, self.emit)
+        id_writes.finish(self.store, medium, self.source.id, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)
         if lost:

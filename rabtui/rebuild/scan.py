@@ -370,7 +370,7 @@ def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> 
                              f" could not be changed: {problem}" for w in writes]
         return writes
     left = []
-    for w, finished, said in id_writes.write_in_order(medium.id, writes):
+    for w, finished, said in id_writes.write_in_order(medium, writes):
         (report.renumbered if finished else report.unmatched).append(said)
         if finished and store is not None:
             id_writes.done(store, w)
