@@ -8,6 +8,8 @@ them anew. Real rsync, a real rebuild-state killed at its fault point, a real fa
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests import test_rebuild_odd_records as odd
@@ -107,3 +109,28 @@ def test_a_row_that_names_no_backup_directory_writes_nothing(two_backups):
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
     assert planted.read_text() == '{"backup_id": 1}' and not _pending(lab)
+
+
+def test_ids_left_to_write_are_not_given_up_for_another_disk_labelled_as_the_medium(two_backups):
+    """Another disk labelled m1 (another server's, or one labelled anew) at the medium's path: the
+    rebuild reads none of its backups, and keeps the writes as for a medium away, for when m1's own
+    disk is back. They were looked for on that disk, taken for backups gone since, and dropped."""
+    import json
+
+    lab, first = two_backups
+    given = _killed_once_in_place(lab, first)
+    own = lab.media[0][1]
+    away = own.with_name("own-disk")
+    own.rename(away)
+    own.mkdir()
+    label = json.loads((away / ".rabtui-medium").read_text())
+    (own / ".rabtui-medium").write_text(json.dumps({**label, "created": "2020-01-01T00:00:00", "serial": "0123456789abcdef"}))
+    done = _rabtui(lab, "rebuild-state")
+    assert "Traceback" not in done.stderr and "gone since" not in done.stdout, done.stdout + done.stderr
+    assert len(_pending(lab)) == 2, done.stdout
+    shutil.rmtree(own)
+    away.rename(own)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {n: i for n, i in _ids_on_medium(lab).items() if n in given} == given
+    assert _ids_in_database(lab) == given and not _pending(lab)

@@ -55,7 +55,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     """`known`: the media the database replaced knew (used, or labelled), with the label it used."""
     known = known or {}
     report = Report()
-    unwritten = write_old_ids(cfg, report, emit)
+    unwritten = write_old_ids(cfg, report, emit, known)
     source_ids = {s.id for s in cfg.sources}
     # every medium's records are read before any backup is recorded: the ids depend on them all
     found = {m.id: _with_medium(m, report, emit, lambda m=m: _read_medium(store, m, source_ids, report, known))
@@ -344,7 +344,8 @@ def write_ids(cfg: Config, store: Store, report: Report, emit: Emit = no_emit) -
     report.to_write = []
 
 
-def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> list[id_writes.Write]:
+def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit,
+                  known: dict | None = None) -> list[id_writes.Write]:
     """The ids the database about to be replaced records backups under and a rebuild-state killed
     before it wrote them left unwritten: written before the media are read, so that the records say
     the ids the discs' READMEs may name them by, and keep them as former ids if renumbered again.
@@ -356,15 +357,28 @@ def write_old_ids(cfg: Config, report: Report, emit: Emit = no_emit) -> list[id_
     for medium in cfg.media:
         mine = [w for w in todo if w.medium == medium.id]
         if mine:
-            rest = _with_medium(medium, report, emit, lambda m=medium, w=mine: _write_ids_on(m, w, None, report),
+            rest = _with_medium(medium, report, emit, lambda m=medium, w=mine: _old_ids_on(m, w, report, known or {}),
                                 writing=True)
             left += mine if rest is None else rest
     return left
 
 
+def _old_ids_on(medium, writes: list, report: Report, known: dict) -> list:
+    """_write_ids_on, on the disk the database replaced used as the medium only: another labelled as
+    it (another server's, one labelled anew) holds none of these backups, which would be taken for
+    gone and their writes dropped; they are left, and _read_medium says why it reads no backup there."""
+    from rabtui.media import medium as mediamod
+
+    path = Path(medium.path)
+    label = mediamod.read_label(path) if path.is_dir() else None
+    if mounts.labelled_otherwise(medium, label, known.get(medium.id)):
+        return writes
+    return _write_ids_on(medium, writes, None, report)
+
+
 def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> list:
     """Those of `writes` left unwritten (_with_medium returns None for a medium it could not mount)."""
-    problem = medium_problem(medium)
+    problem = medium_problem(medium, store)     # with the new database: another disk labelled as it is not it
     if problem is not None:
         report.unmatched += [f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json"
                              f" could not be changed: {problem}" for w in writes]
