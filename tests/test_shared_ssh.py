@@ -201,6 +201,21 @@ def test_no_sharing_when_no_temporary_directory_can_be_written(tmp_path, sshd, m
     assert not any("ControlPath" in a for a in argv)
 
 
+def test_no_sharing_through_a_temporary_directory_another_user_can_change(tmp_path, sshd, monkeypatch):
+    """TMPDIR a directory of another user (a symlink of theirs planted in /tmp, say): the socket is
+    not put there, where they could swap its directory for theirs and have each rsync talk through
+    their socket; the backup goes on, each rsync logging in itself."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)
+    monkeypatch.setattr(tempfile, "tempdir", str(theirs))
+    lab, cfg = _lab(tmp_path, sshd, dirs=1)
+    result = lab.backup(cfg, "web", medium_id="m1")
+    assert result.status == "completed", result.reason
+    (argv,) = _rsync_argvs(lab)
+    assert not any("ControlPath" in a for a in argv), argv
+
+
 def test_the_longest_socket_path_that_is_shared_works(tmp_path, short_dir, sshd, monkeypatch):
     """A control path of exactly SOCKET_PATH_MAX bytes is shared (ssh can bind it, with the suffix
     it adds meanwhile); one byte more, and each rsync logs in on its own."""
