@@ -2,10 +2,11 @@
 from on the medium: each entry's ACLs and xattrs (each part of a file cut into parts holds those of
 the whole file), and each directory's own mode, owner and time. Only metadata is read there (lstat
 and xattrs), never content. An entry the medium no longer holds as recorded (the medium not
-mounted, the backup gone, the union holding a newer version) is passed over; so are the
-directories of an archive directory, whose union each backup changes (rabtui makes them: they do
-not hold the source's directories' metadata). What else is passed over is said in the
-verification's result (unchecked.py)."""
+mounted, the backup gone, the union holding a newer version) is passed over. The directories of
+an archive directory are compared with those of the backups' own trees they were written from
+(own_dirs.py: the union's are rabtui's, not the source's); those of a checkpoint planned before
+that was recorded are passed over. What else is passed over is said in the verification's result
+(unchecked.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import stat
 import struct
 from dataclasses import dataclass
 
-from rabtui.checkpoint import kept_off
+from rabtui.checkpoint import kept_off, own_dirs
 from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
 from rabtui.checkpoint.xorriso_output import ACL_KEY
 from rabtui.media import below
@@ -35,11 +37,12 @@ class Origin:
     prefix: bytes     # the directory's path on the disc
     root: bytes       # where it was read on the medium
     archive: bool
+    own: OwnDirs | None = None    # an archive's: where its directories were read
 
 
 def origins(plan_json: dict, disc: int) -> list[Origin]:
     """The directories a disc was written from, longest prefix first (filler only of this disc)."""
-    out = [Origin(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d["kind"] == "archive")
+    out = [Origin(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d["kind"] == "archive", own_dirs.from_plan(d))
            for d in plan_json["dirs"] if d.get("role") != "filler" or d.get("disc") == disc]
     return sorted(out, key=lambda o: -len(o.prefix))
 
@@ -52,6 +55,27 @@ def where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Origin] 
         if disc_path.startswith(o.prefix + b"/"):
             return o.root, disc_path[len(o.prefix) + 1:], o
     return None
+
+
+def dir_where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Origin] | None:
+    """`where` a directory of the disc was read: an archive's that its union holds in the backup's
+    own tree it was read from (own_dirs.py); None when none holds it (the union's, rabtui's own, is
+    all there is), or the union lacks it (kept data's: as the backup that saved what is below it
+    has it, read_from.py)."""
+    at = where(found, disc_path)
+    if at is None or at[2].own is None:
+        return at
+    if _kept_datas(at):
+        return None
+    mine = at[2].own.of(at[1])
+    return None if mine is None else (mine[0], mine[1], at[2])
+
+
+def _kept_datas(at: tuple[bytes, bytes, Origin]) -> bool:
+    """Is the directory of an archive at `at` (where) one its union lacks (kept data's)? They are not
+    compared: the disc holds them as the kept backup that saved what is below them has them."""
+    st = _lstat(at[0], at[1])
+    return os.path.isdir(at[0]) and (st is None or not stat.S_ISDIR(st.st_mode))
 
 
 def acl_text(value: bytes, prefix: str = "") -> list[str]:
@@ -188,9 +212,15 @@ def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: t
     ACLs and xattrs; `shown`: its time as the disc's listing shows it) is not as its backup holds it.
     `recorded`: the catalog holds it (an empty directory), whose mode, time and owner are compared
     with the catalog. Into `passed`: the directory, when it is passed over though the backup it
-    was read from is there (an archive directory's are not the source's: they are never compared)."""
-    at = where(found, disc_path)
-    if at is None or at[2].archive:
+    was read from is there (an archive directory's where its backups' trees lack it, or planned
+    before where they were read was recorded: the union's are not the source's)."""
+    origin = where(found, disc_path)
+    if origin is None or (origin[2].archive and (origin[2].own is None or _kept_datas(origin))):
+        return None
+    at = dir_where(found, disc_path)
+    if at is None:     # an archive's that no backup's own tree holds
+        if passed is not None and os.path.isdir(origin[0]):
+            passed.append(disc_path)
         return None
     st = _lstat(at[0], at[1])
     if st is None or not stat.S_ISDIR(st.st_mode):

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from rabtui import faults, privacy, proc, proc_records
-from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, shortpath,
-                               xorriso, xorriso_output)
+from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, own_dirs,
+                               shortpath, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.read_from import load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
@@ -64,7 +64,8 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     _check_as_recorded(store, number, plan_json, disc, rows)
     prefixes = {os.fsencode(d["prefix"]): os.fsencode(d["root"]) for d in plan_json["dirs"]}
     with_disk(plan_json, rows)
-    entries = layout.disc_entries(rows, prefixes, staging)
+    own = {os.fsencode(d["prefix"]): o for d in plan_json["dirs"] if (o := own_dirs.from_plan(d)) is not None}
+    entries = layout.disc_entries(rows, prefixes, staging, own)
     bare = kept_off.disc_paths(store, number)
     for e in entries:
         e.bare = e.kind in ("file", "dir") and e.iso in bare
@@ -108,7 +109,7 @@ def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, ro
     """A directory whose ACLs or xattrs, or a file whose xattrs kept off the discs, changed in the
     backup after the plan recorded them would fail the disc's verification, whenever it is written
     (dir_attrs.changed_since, dir_attrs.kept_off_changed_since): it is named before the disc is
-    begun. (The directories of an archive's union are rabtui's own: never compared.)"""
+    begun. (An archive's directories as its backups hold them, where the plan recorded those: own_dirs.py.)"""
     record = dir_attrs.load(store, number)
     found = backed_up_attrs.origins(plan_json, disc)
     kept = kept_off.by_disc_path(store, number)
@@ -120,7 +121,7 @@ def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, ro
             dirs.add(path)
     if record is not None:
         for path in sorted(p for p in dirs if dir_attrs.subject(p)):
-            what = dir_attrs.changed_since(path, record, kept.get(path, set()), [o for o in found if not o.archive])
+            what = dir_attrs.changed_since(path, record, kept.get(path, set()), found)
             if what:
                 raise _changed_since_plan(path, "directory", what, number, disc)
     for r in rows:

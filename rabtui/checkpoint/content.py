@@ -18,7 +18,8 @@ from pathlib import Path
 
 from rabtui import fmt
 from rabtui.backup import history
-from rabtui.checkpoint import kept_data, kept_off, marks, triggers, xorriso
+from rabtui.checkpoint import kept_data, kept_off, marks, own_dirs, triggers, xorriso
+from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.media import medium_layout
 from rabtui.media.at_hand import ask_in_turn, medium_problem
@@ -77,6 +78,8 @@ class Scanned:
     kept_lost: list[bytes] = field(default_factory=list)
     kept_shadowed: list[bytes] = field(default_factory=list)   # below a symlink or file of the union (not on discs)
     kept_clashing: list[bytes] = field(default_factory=list)   # kept_data._clashing's (not on discs)
+    # archive: the data/ folders of the backups its directories are read from (own_dirs.covered)
+    own: list[bytes] = field(default_factory=list)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
@@ -120,10 +123,11 @@ class Unreadable(OSError):
         self.rel, self.mode, self.why = rel, mode, why
 
 
-def scan(root: Path) -> Scanned:
+def scan(root: Path, own: OwnDirs | None = None) -> Scanned:
     """Walk `root` in name order: files, symlinks (with their targets), FIFOs, device nodes and
     empty directories, as bytes relative to it; the sockets left out; and the bytes that xattrs
-    and ACLs may take in the ISO."""
+    and ACLs may take in the ISO. `own` (an archive's union): each directory's own mode, owner,
+    times, ACLs and xattrs are read where it says, else in the union."""
     out = Scanned()
     base = os.fsencode(root)
 
@@ -138,10 +142,12 @@ def scan(root: Path) -> Scanned:
                     entries = sorted(it, key=lambda e: e.name)
             except PermissionError as exc:
                 raise Unreadable(rel, os.lstat(dir_bytes).st_mode, exc.strerror) from None
+            found = own.of(rel) if own is not None else None
+            own_path = short.path(os.path.join(found[0], found[1])) if found is not None else dir_bytes
             if not entries and rel:
-                out.add(rel, os.lstat(dir_bytes), DIR_MARK)
+                out.add(rel, found[2] if found is not None else os.lstat(dir_bytes), DIR_MARK)
             subdirs = []
-            _take_attrs(out, dir_bytes, rel, directory=True)
+            _take_attrs(out, own_path, rel, directory=True)
             for e in entries:
                 r = rel + b"/" + e.name if rel else e.name
                 st = e.stat(follow_symlinks=False)
@@ -243,8 +249,9 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
+    own = own_dirs.covered(store, source, medium, backup_id, path) if row["kind"] == "archive" else []
     try:
-        scanned = scan(root)
+        scanned = scan(root, OwnDirs(own, os.fsencode(path.strip("/"))) if own else None)
     except Unreadable as exc:
         # a backup made by a user other than root holds the directories closed on the source as
         # they were: xorriso could read neither them nor what is in them
@@ -256,6 +263,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
     if row["kind"] == "archive":    # what kept data saved is not in the union
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
         scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs)
+    scanned.own = own
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                    root=root, backup_name=row["name"], **vars(scanned))
     if d.attr_refused:   # refused before anything is recorded (a filler candidate is left out)

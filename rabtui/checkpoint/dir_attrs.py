@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from rabtui.checkpoint.backed_up_attrs import ACL_NAMES, Origin, row_held, where, with_acl_text, xattrs, xattrs_differ
+from rabtui.checkpoint.backed_up_attrs import ACL_NAMES, Origin, dir_where, row_held, with_acl_text, xattrs, xattrs_differ
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.xorriso_output import ACL_KEY
 
@@ -77,7 +77,7 @@ def changed_since(disc_path: bytes, recorded: Recorded, off: set[bytes], found: 
     """What of the ACLs and xattrs of a directory of the disc its backup on the medium (`found`:
     where the disc was read) no longer holds as recorded when the checkpoint was planned; None
     when it holds them so, or cannot be read."""
-    at = where(found, disc_path)
+    at = dir_where(found, disc_path)
     held = None if at is None else xattrs(at[0], at[1])
     return None if held is None else _changes(_expected(disc_path, recorded, off), held, off)
 

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.xorriso import Entry
+from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.media import below
 
 CATALOG_HEADER = "disc\tpath\tsize\tmtime\tsha256\n"
@@ -216,10 +217,13 @@ def _shown(path: str) -> str:
     return escape_path(os.fsencode(path))
 
 
-def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Path) -> list[Entry]:
+def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Path,
+                 own: dict[bytes, OwnDirs] | None = None) -> list[Entry]:
     """The xorriso entries of one disc: README, rabtui/, then each directory and file in path
     order, directories first so that their own attributes (mode, times) are kept.
-    `prefixes`: disc prefix (b"data/web1/etc") -> root of that directory on the medium."""
+    `prefixes`: disc prefix (b"data/web1/etc") -> root of that directory on the medium; `own`:
+    disc prefix -> where an archive directory's directories its union holds are read (own_dirs.py),
+    else below its root."""
     out = [Entry("file", os.fsencode(staging / "README.txt"), b"/README.txt"),
            Entry("tree", os.fsencode(staging / "rabtui"), b"/rabtui")]
     seen: set[bytes] = set()
@@ -238,6 +242,8 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
                 disk = os.path.join(root, rel) if rel else root
                 if near and rel and _missing(root, rel):
                     disk = near
+                elif own and prefix in own and (found := own[prefix].of(rel)) is not None:
+                    disk = os.path.join(found[0], found[1])
                 out.append(Entry("dir", disk, b"/" + iso_dir))
                 seen.add(iso_dir)
                 return

@@ -310,6 +310,11 @@ def checkpoint_dir(cfg: Config, number: int) -> Path:
     return Path(cfg.state_dir) / "checkpoints" / str(number)
 
 
+def _own(d) -> dict:
+    """An archive directory's `own` in the plan: where its directories are read (own_dirs.from_plan)."""
+    return {"own": [os.fsdecode(p) for p in d.own]} if d.kind == "archive" else {}
+
+
 def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = no_emit, cancel=None,
            now: float | None = None) -> int:
     """Number the checkpoint and write its rows; returns its number. Nothing is burnt yet."""
@@ -325,14 +330,14 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
         dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "data", "add": None,
                      "backup_id": d.backup_id, "medium": d.medium, "root": os.fsdecode(d.root),
                      "prefix": os.fsdecode(prefix_of(d.source, d.path)),
-                     "reason": "; ".join(c.reasons.get(d.key, []))})
+                     "reason": "; ".join(c.reasons.get(d.key, [])), **_own(d)})
     for k, dp in enumerate(p.discs):
         for ci in dp.filler:
             d = c.filler[ci]
             n = p.filler_numbers[ci]
             dirs.append({"source": d.source, "path": d.path, "kind": d.kind, "role": "filler", "add": n,
                          "disc": k + 1, "backup_id": d.backup_id, "medium": d.medium,
-                         "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler"})
+                         "root": os.fsdecode(d.root), "prefix": f"add/{n}", "reason": "filler", **_own(d)})
     on_disc: dict[str, set[int]] = {}
     prefixes = sorted((os.fsencode(d["prefix"]) for d in dirs), key=len, reverse=True)
     names = 0    # the catalog's paths below their directory's prefix, escaped

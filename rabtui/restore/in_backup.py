@@ -8,8 +8,9 @@ import os
 import stat
 
 from rabtui import fmt
-from rabtui.checkpoint import kept_entries
+from rabtui.checkpoint import kept_entries, own_dirs
 from rabtui.checkpoint.kept_entries import Saved
+from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
@@ -170,6 +171,8 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued)
     pick.linked = linked
     pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
+    if pick.from_union:
+        pick.own_dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], d.path), rel)
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -205,8 +208,8 @@ class AsOf:
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
         self.from_union = False         # the walked item is in the union (own_dir)
-        self.own_root_safe: bool | None = None
-        self._own: dict[bytes, os.stat_result | None] = {}   # the backup's own tree on the way, as looked at
+        self._tree: OwnTree | None = None    # the backup's own tree (own_shape)
+        self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
 
@@ -220,47 +223,26 @@ class AsOf:
 
     def own_shape(self, full: bytes) -> tuple[bytes, os.stat_result] | None:
         """What the backup's own tree holds at `full` (below the restored item), looked at part by
-        part from the item down, never through a symlink: (path, lstat) of the first entry on the
-        way there that is no directory, else of the directory there; None where it holds nothing.
-        An archive's backup holds every directory the source had and each entry it saved: that is
-        its shape there, whatever shape an older or newer backup gave the union since."""
-        path, found = self.rel, None
-        parts = full[len(self.rel):].lstrip(b"/").split(b"/")
-        for i, part in enumerate(parts):
-            path = os.path.join(path, part) if path else part
-            if path in self._own:
-                found = self._own[path]
-            else:
-                try:
-                    found = os.lstat(self.sc.path(self._saved_by(self.backup["id"], path)))
-                except OSError:
-                    found = None
-                if i < len(parts) - 1 or (found is not None and stat.S_ISDIR(found.st_mode)):
-                    self._own[path] = found     # the way to other entries: its directories, looked at once
-            if found is None:
-                return None
-            if not stat.S_ISDIR(found.st_mode):
-                return path, found
-        return path, found
+        part from the item down, never through a symlink (OwnTree.shape). An archive's backup holds
+        every directory the source had and each entry it saved: that is its shape there, whatever
+        shape an older or newer backup gave the union since."""
+        return self._own_tree().shape(full)
+
+    def _own_tree(self) -> OwnTree:
+        if self._tree is None:
+            self._tree = OwnTree(os.path.join(self.folders[self.backup["id"]], b"data"), self.rel)
+        return self._tree
 
     def own_dir(self, under: bytes, path: bytes, st: os.stat_result) -> tuple[bytes, os.stat_result]:
         """The union's directory `under` the item (at `path`, its lstat `st`) as the backup's own tree
         has it, whose mode, owner, times, ACLs and xattrs are the source's (the union's are rabtui's,
-        made as files were linked into it); as it is where that tree holds none (removed by then)."""
-        from rabtui.media import below
-
-        full = self._full(under)
-        if self.own_root_safe is None:     # no symlink on the way to the item in that tree: none followed
-            self.own_root_safe = below.symlink_on_the_way(self._saved_by(self.backup["id"], b""), self.rel + b"/") is None
-        if not (self.from_union and self.own_root_safe) or (
-                full != self.rel and (self.own_shape(full) or (None,))[0] != full):
+        made as files were linked into it); where it holds none (removed by then), as the newest
+        older backup that does has it (own_dirs.covered); as it is where none does, or only
+        through a symlink (OwnTree.directory)."""
+        found = self.own_dirs.of(under) if self.from_union and self.own_dirs is not None else None
+        if found is None:
             return path, st
-        own = self.sc.path(self._saved_by(self.backup["id"], full))
-        try:
-            mine = os.lstat(own)
-        except OSError:
-            return path, st
-        return (own, mine) if stat.S_ISDIR(mine.st_mode) else (path, st)
+        return self.sc.path(os.path.join(found[0], found[1])), found[2]
 
     def _not_own(self, full: bytes, st: os.stat_result) -> bool:
         """Is the union's entry at `full` (its lstat `st`) not the backup's own shape there? Below

@@ -1,0 +1,100 @@
+"""An archive directory's directories as a backup's own tree holds them. The medium's union holds
+every file saved there, in directories rabtui made as it linked files into it (mode 0755, owner
+root, the time of linking, no ACLs or xattrs); each backup's own tree holds every directory the
+source had then, with the source's mode, owner, times, ACLs and xattrs. A restore from the medium
+(restore/in_backup.py) and a checkpoint (content.py, layout.py, backed_up_attrs.py) give each
+directory those of the backup's own tree: the newest backup that holds it of those the restore or
+the checkpoint covers. Nothing is read through a symlink on the way there (one put into a backup
+on the medium would hand over those of a directory elsewhere)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Iterable
+
+from rabtui.media import below
+
+
+class OwnTree:
+    """One backup's own tree (`root`: its data/ folder), looked at from `rel` (an item below it) down."""
+
+    def __init__(self, root: bytes, rel: bytes):
+        self.root, self.rel = root, rel
+        self._own: dict[bytes, os.stat_result | None] = {}   # the directories on the way, as looked at
+        self._safe: bool | None = None
+
+    def shape(self, full: bytes) -> tuple[bytes, os.stat_result] | None:
+        """What the tree holds at `full` (below `rel`), looked at part by part from `rel` down, never
+        through a symlink: (path, lstat) of the first entry on the way there that is no directory,
+        else of the directory there; None where it holds nothing."""
+        path, found = self.rel, None
+        parts = full[len(self.rel):].lstrip(b"/").split(b"/")
+        for i, part in enumerate(parts):
+            path = os.path.join(path, part) if path else part
+            if path in self._own:
+                found = self._own[path]
+            else:
+                try:
+                    found = below.lstat(self.root, path)
+                except OSError:
+                    found = None
+                if i < len(parts) - 1 or (found is not None and stat.S_ISDIR(found.st_mode)):
+                    self._own[path] = found     # the way to other entries: its directories, looked at once
+            if found is None:
+                return None
+            if not stat.S_ISDIR(found.st_mode):
+                return path, found
+        return path, found
+
+    def directory(self, full: bytes) -> os.stat_result | None:
+        """The lstat of the tree's own directory at `full` (`rel` or below it), when every part of the
+        way there, `rel`'s own included, is a directory (no symlink); None otherwise."""
+        if self._safe is None:
+            self._safe = below.symlink_on_the_way(self.root, self.rel + b"/") is None
+        if not self._safe or (full != self.rel and (self.shape(full) or (None,))[0] != full):
+            return None
+        try:
+            mine = below.lstat(self.root, full)
+        except OSError:
+            return None
+        return mine if stat.S_ISDIR(mine.st_mode) else None
+
+
+class OwnDirs:
+    """Where each directory of an archive directory (`rel`, its path without the leading slash) is
+    read for its attributes: in the first of the backups' own trees (`roots`, their data/ folders,
+    newest first) that holds it."""
+
+    def __init__(self, roots: Iterable[bytes], rel: bytes):
+        self.rel = rel
+        self.trees = [OwnTree(root, rel) for root in roots]
+
+    def of(self, under: bytes) -> tuple[bytes, bytes, os.stat_result] | None:
+        """(data/ folder, path below it, lstat) of the directory `under` the archive directory in the
+        newest backup holding it; None when none does (the union's is all there is)."""
+        full = os.path.join(self.rel, under) if under else self.rel
+        for tree in self.trees:
+            st = tree.directory(full)
+            if st is not None:
+                return tree.root, full, st
+        return None
+
+
+def from_plan(d: dict) -> OwnDirs | None:
+    """The OwnDirs of an archive directory of a plan (`own`: the backups' data/ folders it covers,
+    newest first); None for another directory, or one planned before they were recorded."""
+    if d.get("kind") != "archive" or d.get("own") is None:
+        return None
+    return OwnDirs([os.fsencode(p) for p in d["own"]], os.fsencode(d["path"].strip("/")))
+
+
+def covered(store, source: str, medium: str, backup_id: int, dir_path: str) -> list[bytes]:
+    """The data/ folders of the restorable backups of `source` on `medium` up to `backup_id` that
+    hold directory `dir_path`, newest first: where OwnDirs looks."""
+    from rabtui.state.store import RESTORABLE_SQL
+
+    return [os.path.join(os.fsencode(r["path"]), b"data") for r in store.all(
+        "SELECT b.path FROM backups b JOIN backup_dirs d ON d.backup_id=b.id WHERE b.source=? AND b.medium=?"
+        f" AND b.id<=? AND d.path=? AND b.status IN {RESTORABLE_SQL} ORDER BY b.id DESC",
+        (source, medium, backup_id, dir_path))]
