@@ -179,3 +179,23 @@ def test_a_killed_runs_directory_replaced_by_a_symlink_is_never_recorded_complet
     assert store.one("SELECT status FROM backups WHERE id=?", (killed["id"],))["status"] == "abandoned"
     assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "completed"
     assert os.path.isdir(first["path"]) and sorted(os.listdir(elsewhere)) == ["backup.json", "backup.log", "data"]
+
+
+def test_check_warns_of_a_symlink_planted_in_a_sources_layout(tmp_path):
+    """`check` said nothing of it (nor its Prometheus textfile), while it stopped the source's
+    backups, cleanups and checkpoints on that medium."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    prom = tmp_path / "rabtui.prom"
+    assert "symlink:" not in rabtui(lab, "check", "--prometheus", str(prom)).stdout + prom.read_text()
+    _plant(lab, "union", cfg.media[0].path)
+
+    checked = rabtui(lab, "check", "--prometheus", str(prom))
+    said = [line for line in checked.stdout.splitlines() if "is a symlink, which rabtui never makes" in line]
+    union = medium_layout.archive_root(cfg.media[0].path, "loc", str(lab.src / "arch"))
+    assert len(said) == 1 and said[0].startswith("WARNING: medium m1: source loc's layout:"), checked.stdout
+    assert f"{union} is a symlink" in said[0] and "no backup of loc goes onto m1" in said[0], said
+    assert 'rabtui_check_status{check="symlink:loc:m1"} 1' in prom.read_text()
+    assert "Traceback" not in checked.stderr

@@ -15,6 +15,7 @@ Checks, each with a stable id (the key of the `health` table):
 | kept-label:MEDIUM      | warning  | the label kept in STATE_DIR/media/MEDIUM.label is missing or not the one the database records |
 | ids:MEDIUM             | warning  | backup records on the medium still hold ids rebuild-state renumbered (it was killed, or could not write them) |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
+| symlink:SOURCE:MEDIUM  | warning  | a symlink is planted in the source's layout on the medium (its directory, `.archive`, a union or a directory on the way, `.linking`): its backups, cleanups and checkpoints stop there (media that are here only) |
 | undoing:SOURCE:MEDIUM  | warning  | a cleanup was killed as it undid a complete backup's union links: the union lacks some of its files until the next backup, checkpoint or cleanup settles it (media that are here only) |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
@@ -42,6 +43,7 @@ from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
 from rabtui.ops import schedule
 from rabtui.ops.health_local import privacy_problems, state_space
+from rabtui.ops.health_layout import planted_symlinks
 from rabtui.ops.health_unknown import unknown_backups
 from rabtui.ops.problems import CRITICAL, FULL_CRIT, FULL_WARN, RANK, WARNING, Problem
 from rabtui.checkpoint import status as checkpoint_status, triggers
@@ -65,6 +67,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += _media(cfg, store, ts)
     out += _media_holds(cfg, store)
     out += unknown_backups(cfg, store)
+    out += planted_symlinks(cfg, store)
     out += _unwritten_ids(store)
     out += _undoings(cfg, store)
     out += _checkpoints(cfg, store, now)
