@@ -72,6 +72,11 @@ LABEL_POINTS = (
     "medium.label_writing",        # `media label`: found without a label, its label not yet written
 )
 
+# Passed by every backup's check of its medium: the write test's file made in the medium's root,
+# not yet removed; and by each writing of a label: its temporary file written beside it, not yet
+# linked or renamed into place.
+MEDIUM_FILE_POINTS = ("medium.write_testing", "medium.label_temporary")
+
 # Passed where what a medium's file system holds is tried (medium_fs.probe: at its labelling): the
 # probe's directory made in its root, with a file in it.
 PROBE_POINTS = ("medium.probing",)

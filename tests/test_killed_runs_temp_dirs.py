@@ -2,7 +2,8 @@
 the next run that makes one there, once its run is dead: a rebuild-state's copy of a disc's
 catalog in the temporary directory and of its state database in the state directory (also
 removed by a cleanup), a verification's long xattrs read back in /dev/shm, a plan's stand-ins of
-directories xorriso may not write, the probe of a medium's file system in its root. The real
+directories xorriso may not write, the probe of a medium's file system in its root (and the files
+a run makes there for a moment: the label's temporary file, the write test). The real
 `rabtui` process, a real backup and real ISO discs."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 
 import pytest
 
-from rabtui import proc_table
+from rabtui import faults, proc_table
 from tests.test_disc_large_xattrs import _backed_up
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.trees import Lab, burn_due, path_target, write_files
@@ -126,3 +127,22 @@ def test_the_probe_a_killed_labelling_left_on_a_medium_goes_with_the_next_use_of
     done = rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(n for n in os.listdir(disk) if n.startswith(".rabtui-probe-")) == [".rabtui-probe-notes"]
+
+
+@pytest.mark.parametrize("point", faults.MEDIUM_FILE_POINTS)
+def test_the_files_a_killed_run_left_in_a_mediums_root_go_with_the_next_use_of_it(tmp_path, point):
+    """A backup killed while its write test, or the label's temporary file, was in the medium's root
+    left it there for good; one of a run that still runs stays."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    write_files(lab.src / "data", {"a": b"a"})
+    disk = lab.media[0][1]
+    prefix = ".rabtui-write-test-" if point == "medium.write_testing" else ".rabtui-medium.tmp-"
+    live = disk / f"{prefix}{os.getpid()}-1"
+    live.write_bytes(b"")
+    _killed(rabtui(lab, "backup", "loc", point=point))
+    (left,) = {n for n in os.listdir(disk) if n.startswith(prefix)} - {live.name}
+    assert re.fullmatch(re.escape(prefix) + r"\d+-\d+", left)
+    done = rabtui(lab, "backup", "loc")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(n for n in os.listdir(disk) if n.startswith(prefix)) == [live.name]

@@ -8,13 +8,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
+import stat
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from rabtui import __version__, faults, fmt
+from rabtui import __version__, faults, fmt, proc_table
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
 from rabtui.media.medium_layout import read_regular
@@ -32,6 +34,9 @@ ID_CHARS = 255
 WRITE_TEST = ".rabtui-write-test-"
 # what a labelling killed half-way leaves: the label's temporary file, its tries of the medium
 OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
+# the label's temporary file and the write test, named by their run's pid and thread (_writer)
+_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"|" + re.escape(WRITE_TEST.encode())
+                        + rb")(\d+)-\d+")
 
 
 # --- label -----------------------------------------------------------------------------------------
@@ -113,6 +118,7 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
                          f" may ({LABEL_BYTES} bytes); the label there is not one of rabtui's")
     try:
         tmp.write_text(text, encoding="utf-8")
+        faults.point("medium.label_temporary")
         if first:
             try:
                 _link_first(tmp, path / LABEL, text)     # fails where another process labelled it first
@@ -199,6 +205,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
                 f"medium {medium.id}: {path} holds files but no {LABEL} label ({shown}); refusing to use it",
                 hint=f"if it really is this medium: rabtui media label {medium.id} --force",
             )
+        remove_dead_runs_files(path)
         _check_writable(medium)
         faults.point("medium.labelling")
         label = write_label(medium, first=True)
@@ -213,6 +220,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     elif other := media_state.other_labelling(store, medium, label):
         raise WorkFailed(f"medium {medium.id}: {other}; refusing to use it", hint=_other_disk_hint(medium))
     else:
+        remove_dead_runs_files(path)
         _check_writable(medium)
         holds = label.get("holds")
         if (not isinstance(holds, dict) or not set(medium_fs.WHAT) <= holds.keys()
@@ -251,12 +259,40 @@ def _writer() -> str:
     return f"{os.getpid()}-{threading.get_ident()}"
 
 
+def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
+    """Remove the label's temporary files and the write tests that runs killed while they were
+    there left in the medium's root (regular files of this user named by a pid that runs no more:
+    temp_dirs does the same with directories); returns their paths."""
+    try:
+        entries = [e for e in os.scandir(os.fsencode(path)) if _RUNS_FILE.fullmatch(e.name)]
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        pid = int(_RUNS_FILE.fullmatch(entry.name).group(1))
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        # the change time: a live run that made its file is not taken for one begun after it
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or pid == os.getpid()
+                or proc_table.pid_alive(pid, since=st.st_ctime)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.path)
+    return removed
+
+
 def _check_writable(medium: Medium) -> None:
     # os.access says yes to root even on a read-only mount: try it.
     probe = Path(medium.path) / f"{WRITE_TEST}{_writer()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
+        faults.point("medium.write_testing")
         os.unlink(probe)
     except OSError as exc:
         raise WorkFailed(f"medium {medium.id}: {medium.path} is not writable: {exc.strerror}") from None
