@@ -21,7 +21,7 @@ import stat
 import tempfile
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rabtui import fmt, privacy, proc_table
 from rabtui.errors import WorkFailed
@@ -32,18 +32,27 @@ _count = itertools.count()
 _count_lock = threading.Lock()
 
 
+def _remove(path: bytes) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+Remover = Callable[[bytes], None]
+
+
 @contextmanager
-def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFIX) -> Iterator[bytes]:
+def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFIX,
+            remove: Remover = _remove) -> Iterator[bytes]:
     """A new directory (0700) of this run in `parent` (the temporary directory when None), named
     `<prefix><pid>-<n>`, removed afterwards; those killed runs left there under `prefix` are removed
-    first. OSError when none can be made; WorkFailed when the temporary directory is one another
-    user can change."""
+    first. `remove(path)` removes one, quietly (what a verification extracts may be read-only).
+    OSError when none can be made; WorkFailed when the temporary directory is one another user can
+    change."""
     tmp = os.fsencode(tempfile.gettempdir() if parent is None else parent)
     why = privacy.others_can_change(tmp) if parent is None else None
     if why:       # they could swap the directory, or the links made in it, for their own
         raise WorkFailed(f"the temporary directory {fmt.name(tmp)}: {why}",
                          hint="set TMPDIR to a directory no other user can change (as /tmp, sticky)")
-    remove_dead(tmp, prefix)
+    remove_dead(tmp, prefix, remove)
     while True:
         with _count_lock:
             n = next(_count)
@@ -62,12 +71,12 @@ def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFI
             pass            # same, and never taken for a dead run's there (its lock cannot be had)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        remove(path)
         if fd is not None:
             os.close(fd)      # after the removal: until then no other run takes it for a dead one's
 
 
-def remove_dead(tmp: bytes, prefix: str = PREFIX) -> list[bytes]:
+def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> list[bytes]:
     """Remove each directory of this user named as `private` names them in `tmp` whose run is
     dead; returns their paths."""
     name = re.compile(re.escape(os.fsencode(prefix)) + rb"(\d+)-\d+")
@@ -94,7 +103,7 @@ def remove_dead(tmp: bytes, prefix: str = PREFIX) -> list[bytes]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue       # held: a run of another pid namespace that shares this directory
-            shutil.rmtree(entry.path, ignore_errors=True)
+            remove(entry.path)
             removed.append(entry.path)
         finally:
             os.close(fd)

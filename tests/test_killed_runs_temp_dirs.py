@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from rabtui import faults, proc_table
+from rabtui.checkpoint import verify
 from tests.test_disc_large_xattrs import _backed_up
+from tests.other_user import nobody_returns
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.trees import Lab, burn_due, path_target, write_files
 
@@ -56,6 +60,57 @@ def test_what_a_killed_rebuild_state_read_off_a_disc_goes_with_the_next_rebuild_
     assert done.returncode == 0, done.stdout + done.stderr
     assert _ours(lab.state) == before and _ours(tmp) == ["rabtui-notes"]
     assert lab.store().one("SELECT status FROM checkpoints")["status"] == "completed"
+
+
+def _verifications_in(lab: Lab) -> list[str]:
+    """The private directories of verifications in the state directory (verify.py: verify-<pid>-<n>)."""
+    folder = lab.state / "checkpoints"
+    return sorted(n for n in os.listdir(folder) if re.fullmatch(r"verify-\d+-\d+", n))
+
+
+def test_the_disc_a_killed_verification_extracted_goes_with_the_next_verification_or_cleanup(tmp_path):
+    """A verification extracts the whole disc into the state directory: `checkpoint verify` of a
+    finished checkpoint, or rebuild-state's check of an image, killed meanwhile left it there (a
+    read-only directory in it) until that disc was verified again in a burn."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB")
+    write_files(lab.src / "data", {"f": b"on the disc", "ro/g": b"g"})
+    os.chmod(lab.src / "data" / "ro", 0o500)
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    before = sorted(os.listdir(lab.state / "checkpoints"))
+
+    _killed(rabtui(lab, "checkpoint", "verify", "--yes", point="verify.extracted"))
+    (first,) = _verifications_in(lab)
+    extracted = lab.state / "checkpoints" / first / "disc"
+    assert os.stat(lab.state / "checkpoints" / first).st_mode & 0o777 == 0o700
+    assert any(p.name == "g" and p.read_bytes() == b"g" for p in extracted.rglob("*"))
+    if os.geteuid() == 0:      # for a user other than root, a read-only directory's files stay unless it is opened
+        (ro,) = (p for p in extracted.rglob("ro") if p.is_dir())
+        assert os.stat(ro).st_mode & 0o777 == 0o500
+        subprocess.run(["chown", "-R", "65534:65534", lab.state / "checkpoints"], check=True)
+        for d in (lab.state / "checkpoints", *(lab.state / "checkpoints").parents):   # the way to it
+            if d in (Path("/"), Path("/tmp")):
+                break
+            os.chmod(d, os.stat(d).st_mode | 0o055)
+        removed = nobody_returns(lambda: verify.remove_dead_scratch(lab.state), tmp_path)
+        assert removed == [os.fsencode(lab.state / "checkpoints" / first)] and not _verifications_in(lab)
+        _killed(rabtui(lab, "checkpoint", "verify", "--yes", point="verify.extracted"))
+        (first,) = _verifications_in(lab)
+    _killed(rabtui(lab, "rebuild-state", point="verify.extracted"))
+    (second,) = _verifications_in(lab)          # the first went as the rebuild's began
+    assert second != first
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"removed {lab.state / 'checkpoints' / second}, the private directory of a run that did not end" in done.stdout
+    assert _verifications_in(lab) == []
+
+    _killed(rabtui(lab, "checkpoint", "verify", "--yes", point="verify.extracted"))
+    assert len(_verifications_in(lab)) == 1
+    done = rabtui(lab, "checkpoint", "verify", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(os.listdir(lab.state / "checkpoints")) == before
+    assert lab.store().one("SELECT state FROM discs")["state"] == "verified"
 
 
 def _dead_runs_in(folder: str) -> set[str]:

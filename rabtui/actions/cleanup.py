@@ -11,6 +11,7 @@ from datetime import datetime
 from rabtui import faults, fmt, temp_dirs
 from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
+from rabtui.checkpoint import verify
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
@@ -32,9 +33,9 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     recorded then. A source whose backup runs now is left to it (it recovers them itself). The
     staging directories killed restores left in the state directory go first (restore/staging.py),
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
-    of a disc's database)."""
+    of a disc's database, the discs verifications extracted in `checkpoints/`)."""
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
-    for path in temp_dirs.remove_dead(os.fsencode(cfg.state_dir)):
+    for path in temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + verify.remove_dead_scratch(cfg.state_dir):
         emit(Event(LOG, f"removed {fmt.name(path)}, the private directory of a run that did not end"))
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}

@@ -125,9 +125,9 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
 
 @contextmanager
 def _folder(place: Path, scratch: Path) -> Iterator[Path]:
-    """A new private directory, removed afterwards: `place` itself beside the scratch (in the state
-    directory: the next verification of the disc empties it first), else one of this run in
-    `place` (/dev/shm: one a killed run left goes with the next, temp_dirs)."""
+    """A new private directory, removed afterwards: `place` itself beside the scratch (in the
+    verification's private directory: verify._scratch), else one of this run in `place`
+    (/dev/shm: one a killed run left goes with the next, temp_dirs)."""
     if place.parent != scratch.parent:
         with temp_dirs.private(place) as folder:
             yield Path(os.fsdecode(folder))

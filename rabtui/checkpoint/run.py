@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from rabtui import faults, proc
 from rabtui.state import locks
 from rabtui.checkpoint import backed_up_attrs, burn, dir_attrs, images_mount, kept_off, layout, read_from, unchecked, xorriso
-from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
 )
 from rabtui.checkpoint.status import complete, record_interrupted, set_disc
-from rabtui.checkpoint.verify import verify_disc
+from rabtui.checkpoint.verify import scratch_place, verify_disc
 from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Stalled, UsageError, WorkFailed
@@ -230,13 +229,12 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
     Into `gaps`: what the verification of a disc that passed could not check (unchecked.py)."""
     number = cp["number"]
     vid = layout.volid(number, disc)
-    scratch = checkpoint_dir(cfg, number) / f"verify-{disc:02d}"
     while True:
         emit(Event(LOG, f"verifying {vid}"))
         where = _read_from(store, number, disc, drive)
         stalled = False
         try:
-            res = verify_disc(where, vid, rows, scratch, emit=emit, cancel=cancel,
+            res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
                               kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),

@@ -22,9 +22,11 @@ import itertools
 import os
 import shutil
 import stat
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from rabtui import proc, proc_records
+from rabtui import faults, privacy, proc, proc_records, temp_dirs
 from rabtui.checkpoint import (acl_dirs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked, verify_attrs,
                                verify_stream, xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
@@ -46,11 +48,48 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     return found, "; ".join(xorriso_output.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
 
 
-def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
-                filler_known: bool = True, origins: list[Origin] | None = None,
-                kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None,
-                silence: float | None = None) -> VerifyResult:
-    """`filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
+SCRATCH_PREFIX = "verify-"
+
+
+def scratch_place(state_dir: str | os.PathLike) -> Path:
+    """Where verifications extract discs: `checkpoints/` of the state directory."""
+    return Path(state_dir) / "checkpoints"
+
+
+def _remove_scratch(path: bytes) -> None:
+    try:
+        _rmtree(path)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)     # what can go
+
+
+@contextmanager
+def _scratch(place: Path) -> Iterator[Path]:
+    """A private directory of this run in `place` (`verify-<pid>-<n>`, temp_dirs.py): what a
+    verification killed meanwhile extracted there goes with the next verification of any disc, or
+    the next cleanup (remove_dead_scratch), read-only directories and all."""
+    with temp_dirs.private(privacy.private_dir(place), SCRATCH_PREFIX, _remove_scratch) as top:
+        yield Path(os.fsdecode(top))
+
+
+def remove_dead_scratch(state_dir: str | os.PathLike) -> list[bytes]:
+    """Remove what verifications killed (SIGKILL) left in the state directory; returns their paths."""
+    return temp_dirs.remove_dead(os.fsencode(scratch_place(state_dir)), SCRATCH_PREFIX, _remove_scratch)
+
+
+def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> VerifyResult:
+    """Verify the disc `volid` in `drive`, extracting it (and the xattrs values xorriso does not
+    print) in a private directory of this run in `place` (_scratch); the keywords are _verify's."""
+    with _scratch(place) as top:
+        return _verify(drive, volid, rows, top / "disc", **kw)
+
+
+def _verify(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
+            filler_known: bool = True, origins: list[Origin] | None = None,
+            kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None,
+            silence: float | None = None) -> VerifyResult:
+    """`scratch`: a new directory to extract the disc in, in this run's private one (_scratch).
+    `filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
     knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
     xattrs and directories are compared with the disc's (backed_up_attrs.py). `kept`: path on the
     disc -> the names of its xattrs recorded as kept off the discs (kept_off.py). `dir_record`: the
@@ -133,13 +172,12 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
         res.ok = check.ok and not (res.mismatched or res.missing or res.extra or res.messages)
         return res
 
-    if scratch.exists():
-        _rmtree(scratch)
-    scratch.mkdir(parents=True)
+    scratch.mkdir()
+    place = scratch.parent.parent      # where this run's private directory is
     need = sum(r.size for r in rows) + (64 << 20)
     free = shutil.disk_usage(scratch).free
     if free < need:
-        return by_stream(f"{free / 1e9:.1f} GB free in {scratch.parent}, {need / 1e9:.1f} GB needed to extract the disc")
+        return by_stream(f"{free / 1e9:.1f} GB free in {place}, {need / 1e9:.1f} GB needed to extract the disc")
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
     try:
         with shortpath.alias(scratch) as short:   # the disc's deepest paths fit below it
@@ -151,6 +189,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
             acls: list[bytes] = []
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
                             on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
+            faults.point("verify.extracted")
             if not done.ok and _out_of_room(scratch, acls, done.stderr_text()):
                 raise _OutOfRoom
             if not done.ok:
@@ -185,7 +224,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit:
     finally:
         _rmtree(scratch)
     if ran_out:
-        return by_stream(f"{scratch.parent} filled up while the disc was extracted there")
+        return by_stream(f"{place} filled up while the disc was extracted there")
     seen = set()
     res.mismatched = [p for p in res.mismatched if not (p in seen or seen.add(p))]
     res.ok = not (res.mismatched or res.missing or res.extra or res.messages) and check.ok
@@ -353,7 +392,8 @@ def _opened_up(base: bytes) -> dict[bytes, int]:
     return was
 
 
-def _rmtree(path: Path) -> None:
-    if path.exists():
+def _rmtree(path: str | bytes | os.PathLike) -> None:
+    """Remove the tree at `path`, its directories opened to their owner first (_opened_up)."""
+    if os.path.lexists(path):
         _opened_up(os.fsencode(path))
         shutil.rmtree(path)

@@ -7,14 +7,12 @@ back as `written`."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 from rabtui.checkpoint.layout import Row
-from rabtui.checkpoint.prepare import checkpoint_dir
 from rabtui.checkpoint import dir_attrs, kept_off
-from rabtui.checkpoint.verify import verify_disc
+from rabtui.checkpoint.verify import scratch_place, verify_disc
 from rabtui.config import Config
 from rabtui.events import LOG, Emit, Event
 from rabtui.rebuild import disc_state
@@ -39,14 +37,9 @@ def reverify_images(cfg: Config, store: Store, number: int, rows: Catalog, emit:
         if any(r.sha256 is None for r in on_disc):
             continue      # a catalog without checksums proves nothing about the files
         emit(Event(LOG, f"{disc['volid']}: verifying the image again"))
-        scratch = checkpoint_dir(cfg, number) / f"verify-{disc['disc']:02d}"
-        res = verify_disc(cfg.checkpoint.drive, disc["volid"], on_disc, scratch, emit=emit, cancel=cancel,
-                          kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
-                          silence=cfg.checkpoint.io_timeout)
-        try:
-            os.rmdir(scratch.parent)
-        except OSError:
-            pass
+        res = verify_disc(cfg.checkpoint.drive, disc["volid"], on_disc, scratch_place(cfg.state_dir), emit=emit,
+                          cancel=cancel, kept=kept_off.by_disc_path(store, number),
+                          dir_record=dir_attrs.load(store, number), silence=cfg.checkpoint.io_timeout)
         if res.ok:
             store.execute("UPDATE discs SET state='verified', verified=?, message=? WHERE number=? AND disc=?",
                           (time.time(), "verified again by rebuild-state" + (", but not checked: " + "; ".join(
