@@ -78,7 +78,8 @@ def private(parent: str | bytes | os.PathLike | None = None, prefix: str = PREFI
 
 def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> list[bytes]:
     """Remove each directory of this user named as `private` names them in `tmp` whose run is
-    dead; returns their paths."""
+    dead; returns the paths of those gone (one `remove` could not remove, a mount point in it say,
+    is tried again by the next run)."""
     name = re.compile(re.escape(os.fsencode(prefix)) + rb"(\d+)-\d+")
     try:
         entries = [e for e in os.scandir(tmp) if name.fullmatch(e.name)]
@@ -104,7 +105,8 @@ def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> 
             except OSError:
                 continue       # held: a run of another pid namespace that shares this directory
             remove(entry.path)
-            removed.append(entry.path)
+            if not os.path.lexists(entry.path):
+                removed.append(entry.path)
         finally:
             os.close(fd)
     return removed

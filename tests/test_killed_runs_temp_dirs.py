@@ -19,6 +19,7 @@ from rabtui import faults, proc_table
 from rabtui.checkpoint import verify
 from tests.test_disc_large_xattrs import _backed_up
 from tests.other_user import nobody_returns
+from tests.test_restore_killed_leftovers import _dead_pid
 from tests.test_kill_anywhere import _killed, rabtui
 from tests.trees import Lab, burn_due, path_target, write_files
 
@@ -150,9 +151,10 @@ def test_the_long_xattrs_a_killed_verification_read_back_in_dev_shm_go_with_the_
     assert not os.path.exists(os.path.join("/dev/shm", left))
 
 
-def test_the_stand_ins_a_killed_plan_tried_go_with_the_next(tmp_path):
+def test_the_stand_ins_a_killed_plan_tried_go_with_the_next_or_cleanup(tmp_path):
     """A directory xorriso may not write (symlinks with long targets: continuation.py) is tried
-    with stand-ins of its entries in the state directory; a plan killed meanwhile left them for good."""
+    with stand-ins of its entries in the state directory; a plan killed meanwhile left them for good,
+    and a cleanup, which removes the other leftovers of killed runs there, left them too."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     links = lab.src / "data" / "links"
@@ -163,9 +165,34 @@ def test_the_stand_ins_a_killed_plan_tried_go_with_the_next(tmp_path):
     _killed(rabtui(lab, "checkpoint", "plan", point="checkpoint.trial_made"))
     (left,) = os.listdir(lab.state / "checkpoints")      # a plan records nothing there
     assert sorted(os.listdir(lab.state / "checkpoints" / left / "0")) == ["0", "1", "2"]
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"removed {lab.state / 'checkpoints' / left}, the private directory of a run that did not end" in done.stdout
+    assert os.listdir(lab.state / "checkpoints") == []
+    _killed(rabtui(lab, "checkpoint", "plan", point="checkpoint.trial_made"))
+    assert len(os.listdir(lab.state / "checkpoints")) == 1
     done = rabtui(lab, "checkpoint", "plan")
     assert done.returncode == 0, done.stdout + done.stderr
     assert os.listdir(lab.state / "checkpoints") == []
+
+
+def test_cleanup_says_removed_only_what_is_gone(tmp_path, tmpfs):
+    """A dead run's private directory that cannot be removed (a file system mounted in it) was said
+    removed by each cleanup; it is said once it is gone."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    left = lab.state / f"rabtui-{_dead_pid()}-0"
+    left.mkdir(parents=True)
+    tmpfs(left / "mounted", "size=1m")
+    (left / "mounted" / "f").write_text("f")
+    said = f"removed {left}, the private directory of a run that did not end"
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert said not in done.stdout and os.path.isdir(left / "mounted")
+    subprocess.run(["umount", str(left / "mounted")], check=True)
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert said in done.stdout and not os.path.lexists(left)
 
 
 def test_the_probe_a_killed_labelling_left_on_a_medium_goes_with_the_next_use_of_it(tmp_path):

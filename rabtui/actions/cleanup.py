@@ -33,9 +33,12 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     recorded then. A source whose backup runs now is left to it (it recovers them itself). The
     staging directories killed restores left in the state directory go first (restore/staging.py),
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
-    of a disc's database, the discs verifications extracted in `checkpoints/`)."""
+    of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
+    plans and burns tried)."""
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
-    for path in temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + verify.remove_dead_scratch(cfg.state_dir):
+    checkpoints = os.fsencode(verify.scratch_place(cfg.state_dir))
+    for path in (temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + temp_dirs.remove_dead(checkpoints)
+                 + verify.remove_dead_scratch(cfg.state_dir)):
         emit(Event(LOG, f"removed {fmt.name(path)}, the private directory of a run that did not end"))
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
