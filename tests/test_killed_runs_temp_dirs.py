@@ -17,6 +17,7 @@ import pytest
 
 from rabtui import faults, proc_table
 from rabtui.checkpoint import verify
+from rabtui.state import locks
 from tests.test_disc_large_xattrs import _backed_up
 from tests.other_user import nobody_returns
 from tests.test_restore_killed_leftovers import _dead_pid
@@ -193,6 +194,35 @@ def test_cleanup_says_removed_only_what_is_gone(tmp_path, tmpfs):
     done = rabtui(lab, "cleanup")
     assert done.returncode == 0, done.stdout + done.stderr
     assert said in done.stdout and not os.path.lexists(left)
+
+
+def test_what_verifications_of_the_earlier_layout_left_goes_with_a_cleanup_unless_in_use(tmp_path):
+    """Earlier versions extracted a disc into `checkpoints/N/verify-NN` (its long xattrs beside it,
+    `verify-NN-xattrs`): one killed there left the disc, read-only directories and all, and no run
+    of this version clears that. A cleanup removes it, saying so, but not where a run works on
+    checkpoint N now (its lock held), nor anything else of the checkpoint's."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    checkpoints = lab.state / "checkpoints"
+    for number in (1, 2):
+        write_files(checkpoints / str(number), {"catalog.tsv.gz": b"kept", "verify-01/data/ro/f": b"f",
+                                                "verify-01-xattrs/x": b"x", "verify-02/data/g": b"g",
+                                                "verify-03": b"a file", "verify-1x/h": b"not that name"})
+        os.chmod(checkpoints / str(number) / "verify-01" / "data" / "ro", 0o500)
+        os.chmod(checkpoints / str(number) / "verify-01" / "data", 0o500)
+    with locks.checkpoint_lock(lab.state, 2):      # a burn or verify of checkpoint 2 runs
+        done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("verify-01", "verify-01-xattrs", "verify-02"):
+        assert f"removed {checkpoints / '1' / name}, what a verification by an earlier version extracted" \
+            in done.stdout, done.stdout
+    assert sorted(os.listdir(checkpoints / "1")) == ["catalog.tsv.gz", "verify-03", "verify-1x"]
+    assert "checkpoints/2/" not in done.stdout
+    assert sorted(os.listdir(checkpoints / "2")) == ["catalog.tsv.gz", "verify-01", "verify-01-xattrs", "verify-02",
+                                                    "verify-03", "verify-1x"]
+    done = rabtui(lab, "cleanup")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(os.listdir(checkpoints / "2")) == ["catalog.tsv.gz", "verify-03", "verify-1x"]
 
 
 def test_the_probe_a_killed_labelling_left_on_a_medium_goes_with_the_next_use_of_it(tmp_path):

@@ -11,7 +11,7 @@ from datetime import datetime
 from rabtui import faults, fmt, temp_dirs
 from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
-from rabtui.checkpoint import verify
+from rabtui.checkpoint import old_scratch, verify
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
@@ -34,12 +34,15 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     staging directories killed restores left in the state directory go first (restore/staging.py),
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
     of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
-    plans and burns tried)."""
+    plans and burns tried, and what verifications of earlier versions extracted into a checkpoint's
+    own directory: old_scratch.py)."""
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
     checkpoints = os.fsencode(verify.scratch_place(cfg.state_dir))
     for path in (temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + temp_dirs.remove_dead(checkpoints)
                  + verify.remove_dead_scratch(cfg.state_dir)):
         emit(Event(LOG, f"removed {fmt.name(path)}, the private directory of a run that did not end"))
+    for path in old_scratch.remove(cfg.state_dir):
+        emit(Event(LOG, f"removed {fmt.name(path)}, what a verification by an earlier version extracted and left"))
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}

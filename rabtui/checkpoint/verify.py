@@ -56,7 +56,8 @@ def scratch_place(state_dir: str | os.PathLike) -> Path:
     return Path(state_dir) / "checkpoints"
 
 
-def _remove_scratch(path: bytes) -> None:
+def remove_extracted(path: bytes) -> None:
+    """Remove what a verification extracted at `path`, its read-only directories too, quietly."""
     try:
         _rmtree(path)
     except OSError:
@@ -68,13 +69,13 @@ def _scratch(place: Path) -> Iterator[Path]:
     """A private directory of this run in `place` (`verify-<pid>-<n>`, temp_dirs.py): what a
     verification killed meanwhile extracted there goes with the next verification of any disc, or
     the next cleanup (remove_dead_scratch), read-only directories and all."""
-    with temp_dirs.private(privacy.private_dir(place), SCRATCH_PREFIX, _remove_scratch) as top:
+    with temp_dirs.private(privacy.private_dir(place), SCRATCH_PREFIX, remove_extracted) as top:
         yield Path(os.fsdecode(top))
 
 
 def remove_dead_scratch(state_dir: str | os.PathLike) -> list[bytes]:
     """Remove what verifications killed (SIGKILL) left in the state directory; returns their paths."""
-    return temp_dirs.remove_dead(os.fsencode(scratch_place(state_dir)), SCRATCH_PREFIX, _remove_scratch)
+    return temp_dirs.remove_dead(os.fsencode(scratch_place(state_dir)), SCRATCH_PREFIX, remove_extracted)
 
 
 def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> VerifyResult:
