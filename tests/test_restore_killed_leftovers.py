@@ -159,3 +159,17 @@ def test_a_temporary_directory_another_user_can_change_is_not_used(tmp_path):
     assert f"the temporary directory {planted / 'tmp'}: {planted / 'tmp'} is a symlink of user" in done.stderr
     assert "set TMPDIR to a directory no other user can change" in done.stderr, done.stderr
     assert os.listdir(theirs) == []
+
+
+def test_a_temporary_directory_without_room_fails_the_restore_from_discs_clearly(tmp_path, tmpfs):
+    """TMPDIR on a file system with one inode left: the restore from discs makes its private
+    directory there, and no link to what it extracts in it. It ended in a traceback."""
+    lab, data = _on_a_disc(tmp_path)
+    tmp = tmpfs(tmp_path / "tmp", "size=1m,nr_inodes=2")
+    done = rabtui(lab, "restore", "loc", str(data), "--checkpoint", "1", "--to", str(tmp_path / "out"),
+                  tmpdir=tmp, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot make a private directory, or a link in it, in the temporary directory {tmp}: No space left" \
+        " on device" in done.stderr, done.stderr
+    assert "set TMPDIR to a directory with room" in done.stderr, done.stderr
+    assert os.listdir(tmp) == [] and not os.path.exists(tmp_path / "out")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -44,15 +45,24 @@ class Shortcuts:
                     raise WorkFailed(f"{fmt.name(folder)} ({len(folder)} bytes) is too long to reach paths deeper"
                                      " than PATH_MAX through links in it",
                                      hint="set TMPDIR to a shorter directory" if self._temporary else None)
-                os.symlink(head, link)
+                try:
+                    os.symlink(head, link)
+                except OSError as exc:
+                    if self._temporary is None:
+                        raise
+                    raise _unusable(exc) from None
                 self._made[head] = link
             p = link + tail
         return p
 
     def _ensure(self) -> bytes:
         if self._folder is None:
-            self._temporary = temp_dirs.private()
-            self._folder = self._temporary.__enter__()
+            temporary = temp_dirs.private()
+            try:
+                self._folder = temporary.__enter__()
+            except OSError as exc:
+                raise _unusable(exc) from None
+            self._temporary = temporary
         elif not self._made:
             os.makedirs(self._folder, exist_ok=True)
         return self._folder
@@ -83,7 +93,19 @@ def alias(target: Path) -> Iterator[bytes]:
     extracts a disc below it, so that the path on the disc plus this stays within 4095 bytes
     (disc_names.DISC_PATH_MAX leaves 32 bytes for it: `/tmp/rabtui-<pid>-<n>/d/<disc>`). One a
     killed run left is removed by the next (temp_dirs)."""
-    with temp_dirs.private() as folder:
-        link = os.path.join(folder, b"d")
-        os.symlink(os.fsencode(target), link)
+    with contextlib.ExitStack() as stack:
+        try:
+            link = os.path.join(stack.enter_context(temp_dirs.private()), b"d")
+            os.symlink(os.fsencode(target), link)
+        except OSError as exc:
+            raise _unusable(exc) from None
         yield link
+
+
+def _unusable(exc: OSError) -> WorkFailed:
+    """The temporary directory cannot hold this run's private directory or a link in it (full,
+    out of inodes, read-only since the run began)."""
+    return WorkFailed(f"cannot make a private directory, or a link in it, in the temporary directory"
+                      f" {fmt.name(tempfile.gettempdir())}: {exc.strerror}",
+                      hint="free some room there, or set TMPDIR to a directory with room (inodes too) that can be"
+                           " written")
