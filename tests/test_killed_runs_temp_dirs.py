@@ -3,8 +3,8 @@ the next run that makes one there, once its run is dead: a rebuild-state's copy 
 catalog in the temporary directory and of its state database in the state directory (also
 removed by a cleanup), a verification's long xattrs read back in /dev/shm, a plan's stand-ins of
 directories xorriso may not write, the probe of a medium's file system in its root (and the files
-a run makes there for a moment: the label's temporary file, the write test). The real
-`rabtui` process, a real backup and real ISO discs."""
+a run makes there for a moment: the label's temporary file, the write test, also removed by the
+next `media label`). The real `rabtui` process, a real backup and real ISO discs."""
 
 from __future__ import annotations
 
@@ -258,3 +258,20 @@ def test_the_files_a_killed_run_left_in_a_mediums_root_go_with_the_next_use_of_i
     done = rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(n for n in os.listdir(disk) if n.startswith(prefix)) == [live.name]
+
+
+def test_the_label_file_a_killed_media_label_left_goes_with_the_next_labelling(tmp_path):
+    """`media label` killed while the label's temporary file was in the medium's root left it there
+    until a backup onto the medium: the next `media label` left it too."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    disk = lab.media[0][1]
+
+    def left() -> list[str]:
+        return sorted(n for n in os.listdir(disk) if n.startswith(".rabtui-medium.tmp-"))
+
+    _killed(rabtui(lab, "media", "label", "m1", point="medium.label_temporary"))
+    assert len(left()) == 1 and not (disk / ".rabtui-medium").exists()
+    done = rabtui(lab, "media", "label", "m1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert left() == [] and (disk / ".rabtui-medium").exists()

@@ -310,7 +310,8 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
     """Write the medium's label when that is safe, or with `force`; says what was done. Refused
     (RabtuiError with the reason): a path that is not mounted where the medium was, a medium
     labelled as another, files without a label, a medium the state knows found unlabelled, or
-    another disk labelled with this medium's id (taken over as this medium with `force`)."""
+    another disk labelled with this medium's id (taken over as this medium with `force`). What runs
+    killed meanwhile left in the medium's root (remove_dead_runs_files) goes first."""
     with mounted(medium, state_dir=store.state_dir):
         path = medium.path
         if not os.path.isdir(path):
@@ -320,6 +321,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
         if unmounted and not force:
             raise RabtuiError(f"medium {medium.id}: {unmounted}",
                               hint=f"mount it; if the medium lives in this directory now: rabtui media label {medium.id} --force")
+        remove_dead_runs_files(path)     # a labelling killed with its temporary file there: the next one
         if label is not None and label.get("id") == medium.id:
             other = media_state.other_labelling(store, medium, label)
             if other and not force:
