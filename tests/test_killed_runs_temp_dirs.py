@@ -182,18 +182,21 @@ def test_cleanup_says_removed_only_what_is_gone(tmp_path, tmpfs):
     removed by each cleanup; it is said once it is gone."""
     lab = Lab(tmp_path, media_count=1)
     lab.local()
-    left = lab.state / f"rabtui-{_dead_pid()}-0"
-    left.mkdir(parents=True)
-    tmpfs(left / "mounted", "size=1m")
-    (left / "mounted" / "f").write_text("f")
-    said = f"removed {left}, the private directory of a run that did not end"
+    left = {lab.state / f"rabtui-{_dead_pid()}-0": "the private directory of a run that did not end",
+            lab.state / ".rabtui-restore-killed": "the staging directory of a restore that did not end"}
+    for path in left:
+        path.mkdir(parents=True)
+        tmpfs(path / "mounted", "size=1m")
+        (path / "mounted" / "f").write_text("f")
     done = rabtui(lab, "cleanup")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert said not in done.stdout and os.path.isdir(left / "mounted")
-    subprocess.run(["umount", str(left / "mounted")], check=True)
+    assert "removed" not in done.stdout and all(os.path.isdir(path / "mounted") for path in left)
+    for path in left:
+        subprocess.run(["umount", str(path / "mounted")], check=True)
     done = rabtui(lab, "cleanup")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert said in done.stdout and not os.path.lexists(left)
+    for path, what in left.items():
+        assert f"removed {path}, {what}" in done.stdout and not os.path.lexists(path)
 
 
 def test_what_verifications_of_the_earlier_layout_left_goes_with_a_cleanup_unless_in_use(tmp_path):

@@ -73,6 +73,7 @@ def remove_abandoned(parent: bytes, emit: Emit = no_emit) -> None:
             except OSError:
                 continue          # a restore that runs now
             shutil.rmtree(path, ignore_errors=True)
-            emit(Event(LOG, f"removed {fmt.name(path)}, the staging directory of a restore that did not end"))
+            if not os.path.lexists(path):      # one that could not go (a mount point in it) is tried again next time
+                emit(Event(LOG, f"removed {fmt.name(path)}, the staging directory of a restore that did not end"))
         finally:
             os.close(fd)
