@@ -99,6 +99,19 @@ def test_same_second_gets_a_suffix(tmp_path):
     assert started == {when.timestamp()}
 
 
+def test_backup_json_records_the_start_to_the_microsecond(tmp_path):
+    """rebuild-state orders two backups that started in the same second (onto two media, each
+    numbered 1 by a database made anew) by their backup.json's start: to the second, it took the
+    one that came second for the first (test_made_order_across_rebuild failed one run in four)."""
+    lab = Lab(tmp_path)
+    cfg = lab.local()
+    write_files(lab.src / "data", {"a": b"1"})
+    when = datetime(2026, 11, 22, 3, 15, 0, 654321)
+    path = lab.backup(cfg, medium_id="m1", now=when).path
+    recorded = json.loads((path / "backup.json").read_text())["started"]
+    assert datetime.fromisoformat(recorded).timestamp() == when.timestamp(), recorded
+
+
 def test_archive_directory(tmp_path):
     lab = Lab(tmp_path)
     cfg = lab.local([("photos", "archive")])

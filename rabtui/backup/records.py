@@ -40,7 +40,9 @@ STEPS = (
 
 
 def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+    """A time in backup.json: to the microsecond, so that rebuild-state knows which of two backups
+    started in the same second (onto two media, each numbered 1 by a database made anew) came first."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="microseconds") if ts else None
 
 
 ROOM = 64 << 10      # bytes kept on the medium for a running backup's final backup.json (a few KiB)
