@@ -94,11 +94,7 @@ def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> 
             continue
         try:
             st = os.fstat(fd)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-                continue
-            # the change time: no one sets it back (an mtime can be), so a live run is not taken
-            # for one begun after it
-            if pid == os.getpid() or proc_table.pid_alive(pid, since=st.st_ctime):
+            if not stat.S_ISDIR(st.st_mode) or not left_by_dead_run(pid, st):
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,3 +106,10 @@ def remove_dead(tmp: bytes, prefix: str = PREFIX, remove: Remover = _remove) -> 
         finally:
             os.close(fd)
     return removed
+
+
+def left_by_dead_run(pid: int, st: os.stat_result) -> bool:
+    """Whether an entry of this user (`st`, its lstat) named by `pid` was left by a run that runs no
+    more: by its change time, which no one sets back (an mtime can be), a live run is not taken for
+    one begun after it."""
+    return st.st_uid == os.geteuid() and pid != os.getpid() and not proc_table.pid_alive(pid, since=st.st_ctime)

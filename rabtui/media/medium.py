@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from rabtui import __version__, faults, fmt, proc_table
+from rabtui import __version__, faults, fmt, temp_dirs
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
 from rabtui.media.medium_layout import read_regular
@@ -274,9 +274,7 @@ def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        # the change time: a live run that made its file is not taken for one begun after it
-        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or pid == os.getpid()
-                or proc_table.pid_alive(pid, since=st.st_ctime)):
+        if not stat.S_ISREG(st.st_mode) or not temp_dirs.left_by_dead_run(pid, st):
             continue
         try:
             os.unlink(entry.path)
