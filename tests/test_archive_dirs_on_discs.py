@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -131,3 +132,43 @@ def test_a_symlink_planted_in_a_backup_in_place_of_a_directory_is_not_followed(b
     assert from_medium == {rel: v for rel, v in want.items() if rel != "closed"}
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     assert _restored(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number)) == want
+
+
+def test_a_backup_gone_since_the_plan_fails_no_disc_for_its_directories(burnt, tmp_path):
+    """The backup whose own tree a disc's archive directories were read from, deleted since (by a
+    cleanup: retention keeps only those the discs' files are read from): the older backup that
+    still holds them has them otherwise, and the disc is not failed for that. Verification passes
+    them over and says so."""
+    lab, photos, number, _want = burnt
+    store = lab.store()
+    newest = store.one("SELECT path FROM backups WHERE source='web' ORDER BY id DESC LIMIT 1")["path"]
+    shutil.move(os.path.join(newest, "data"), tmp_path / "data-away")
+    prompter_text = _verify(lab.load(), store, number)
+    assert "verification failed" not in prompter_text, prompter_text
+    row = store.one("SELECT * FROM discs WHERE number=? AND disc=1", (number,))
+    said = " ".join(str(v) for v in dict(row).values() if v)
+    assert "not checked" in said and "mode, owner and time of 5 directories" in said, said
+
+
+def test_a_backup_gone_between_plan_and_burn_is_named(burnt, tmp_path):
+    """`closed` removed from the source before a third backup: the plan reads it in the second
+    backup's own tree. That backup deleted before the burn (retention keeps only the backups the
+    discs' files are read from): the burn writes nothing and names the directory and the backup
+    gone, rather than saying its xattrs changed in the backup (they did not) or writing it as
+    another backup has it."""
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+
+    lab, photos, _number, _want = burnt
+    shutil.rmtree(photos / "closed")
+    assert lab.backup(lab.load(), "web", now=T0 + timedelta(days=2)).status == "completed"
+    cfg, store = lab.load(), lab.store()
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    second = store.one("SELECT path FROM backups WHERE source='web' ORDER BY id DESC LIMIT 1 OFFSET 1")["path"]
+    shutil.move(os.path.join(second, "data"), tmp_path / "data-away")
+    asked = ScriptedPrompter(lambda q: READY)
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=asked)
+    said = res.message + " ".join(q.text for q in asked.asked)
+    assert res.status != "completed" and "/photos/closed: checkpoint 2 was planned" in said, said
+    assert f"backup {second} held them, and that backup has been deleted since" in said, said
+    assert not list((tmp_path / "iso").glob("RAB2*")), "nothing is written"

@@ -14,7 +14,7 @@ import stat
 import time
 from pathlib import Path
 
-from rabtui import faults, privacy, proc, proc_records
+from rabtui import faults, fmt, privacy, proc, proc_records
 from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_attrs, kept_off, layout, own_dirs,
                                shortpath, xorriso, xorriso_output)
 from rabtui.checkpoint.content import DIR_MARK
@@ -119,6 +119,10 @@ def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, ro
         while b"/" in path and path not in dirs:
             path = path.rsplit(b"/", 1)[0]
             dirs.add(path)
+    for path in sorted(dirs):
+        at = backed_up_attrs.where(found, path)
+        if at is not None and at[2].own is not None and (gone := at[2].own.gone_before(at[1])) is not None:
+            raise _gone_since_plan(path, gone, number, disc)
     if record is not None:
         for path in sorted(p for p in dirs if dir_attrs.subject(p)):
             what = dir_attrs.changed_since(path, record, kept.get(path, set()), found)
@@ -138,6 +142,15 @@ def _changed_since_plan(path: bytes, kind: str, what: str, number: int, disc: in
         f" written",
         hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from the"
              f" backup as it is now; or put the {kind}'s ACLs and xattrs back on the medium as recorded and retry")
+
+
+def _gone_since_plan(path: bytes, gone: bytes, number: int, disc: int) -> ChangedSincePlan:
+    return ChangedSincePlan(
+        f"{fmt.name(path)}: checkpoint {number} was planned with this directory's mode, owner, times, ACLs and"
+        f" xattrs as backup {fmt.name(os.path.dirname(gone))} held them, and that backup has been deleted since;"
+        f" disc {disc} would not hold them as recorded; nothing was written",
+        hint=f"`rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint from"
+             " the backups there now")
 
 
 def _check_writable(entries: list, folder: Path, number: int, disc: int, cancel) -> None:

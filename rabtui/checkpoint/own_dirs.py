@@ -23,6 +23,13 @@ class OwnTree:
         self.root, self.rel = root, rel
         self._own: dict[bytes, os.stat_result | None] = {}   # the directories on the way, as looked at
         self._safe: bool | None = None
+        self._there: bool | None = None
+
+    def there(self) -> bool:
+        """Is the tree's data/ folder there (not deleted since the plan named it)? Looked at once."""
+        if self._there is None:
+            self._there = os.path.isdir(self.root)
+        return self._there
 
     def shape(self, full: bytes) -> tuple[bytes, os.stat_result] | None:
         """What the tree holds at `full` (below `rel`), looked at part by part from `rel` down, never
@@ -70,15 +77,29 @@ class OwnDirs:
         self.rel = rel
         self.trees = [OwnTree(root, rel) for root in roots]
 
-    def of(self, under: bytes) -> tuple[bytes, bytes, os.stat_result] | None:
+    def of(self, under: bytes, *, sure: bool = False) -> tuple[bytes, bytes, os.stat_result] | None:
         """(data/ folder, path below it, lstat) of the directory `under` the archive directory in the
-        newest backup holding it; None when none does (the union's is all there is)."""
+        newest backup holding it; None when none does (the union's is all there is). `sure`: None
+        too when a newer backup's tree is gone (deleted since the plan: gone_before)."""
+        found, gone = self._lookup(under)
+        return None if sure and gone is not None else found
+
+    def gone_before(self, under: bytes) -> bytes | None:
+        """The data/ folder of a backup gone since the plan named it (a cleanup deleted it) that is
+        newer than the one holding the directory `under` (or than all, none holding it): the plan
+        read the directory's attributes there, perhaps; None when none is."""
+        return self._lookup(under)[1]
+
+    def _lookup(self, under: bytes) -> tuple[tuple[bytes, bytes, os.stat_result] | None, bytes | None]:
         full = os.path.join(self.rel, under) if under else self.rel
+        gone = None
         for tree in self.trees:
             st = tree.directory(full)
             if st is not None:
-                return tree.root, full, st
-        return None
+                return (tree.root, full, st), gone
+            if gone is None and not tree.there():
+                gone = tree.root
+        return None, gone
 
 
 def from_plan(d: dict) -> OwnDirs | None:
