@@ -71,6 +71,15 @@ def dir_where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Orig
     return None if mine is None else (mine[0], mine[1], at[2])
 
 
+def gone_since_plan(found: list[Origin], disc_path: bytes) -> bytes | None:
+    """The data/ folder of a backup deleted since the plan in which an archive's directory of the
+    disc was perhaps read (OwnDirs.gone_before); None when none is, or it is kept data's."""
+    at = where(found, disc_path)
+    if at is None or at[2].own is None or _kept_datas(at):
+        return None
+    return at[2].own.gone_before(at[1])
+
+
 def _kept_datas(at: tuple[bytes, bytes, Origin]) -> bool:
     """Is the directory of an archive at `at` (where) one its union lacks (kept data's)? They are not
     compared: the disc holds them as the kept backup that saved what is below them has them."""

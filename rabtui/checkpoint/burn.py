@@ -120,8 +120,7 @@ def _check_as_recorded(store: Store, number: int, plan_json: dict, disc: int, ro
             path = path.rsplit(b"/", 1)[0]
             dirs.add(path)
     for path in sorted(dirs):
-        at = backed_up_attrs.where(found, path)
-        if at is not None and at[2].own is not None and (gone := at[2].own.gone_before(at[1])) is not None:
+        if (gone := backed_up_attrs.gone_since_plan(found, path)) is not None:
             raise _gone_since_plan(path, gone, number, disc)
     if record is not None:
         for path in sorted(p for p in dirs if dir_attrs.subject(p)):
