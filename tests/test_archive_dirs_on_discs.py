@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import threading
 from datetime import datetime, timedelta
 
@@ -172,3 +173,26 @@ def test_a_backup_gone_between_plan_and_burn_is_named(burnt, tmp_path):
     assert res.status != "completed" and "/photos/closed: checkpoint 2 was planned" in said, said
     assert f"backup {second} held them, and that backup has been deleted since" in said, said
     assert not list((tmp_path / "iso").glob("RAB2*")), "nothing is written"
+
+
+@pytest.mark.parametrize("planted", ["data", "backup"])
+def test_a_symlink_planted_in_place_of_a_backups_data_folder_is_not_followed(burnt, tmp_path, planted):
+    """The older backup's data/ folder (or its whole directory) on the medium replaced by a symlink
+    to a copy in which `gone` (that only that backup holds) is 0777 with another xattr: nothing of
+    it goes onto the discs, nor comes back from them (a restore as root would make it
+    world-writable)."""
+    lab, photos, _number, _want = burnt
+    store = lab.store()
+    first = store.one("SELECT path FROM backups WHERE source='web' ORDER BY id LIMIT 1")["path"]
+    moved = os.path.join(first, "data") if planted == "data" else first
+    elsewhere = tmp_path / "elsewhere"
+    subprocess.run(["cp", "-a", moved, str(elsewhere)], check=True)
+    gone = (elsewhere if planted == "data" else elsewhere / "data") / str(photos).lstrip("/") / "gone"
+    os.chmod(gone, 0o777)
+    os.setxattr(gone, "user.k", b"planted")
+    shutil.move(moved, tmp_path / "moved-away")
+    os.symlink(elsewhere, moved)
+    number = burn_due(lab.load(), store, asked={"*"})
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    got = _restored(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number))["gone"]
+    assert got[0] != "0o777" and got[4] != b"planted", got

@@ -4,8 +4,9 @@ root, the time of linking, no ACLs or xattrs); each backup's own tree holds ever
 source had then, with the source's mode, owner, times, ACLs and xattrs. A restore from the medium
 (restore/in_backup.py) and a checkpoint (content.py, layout.py, backed_up_attrs.py) give each
 directory those of the backup's own tree: the newest backup that holds it of those the restore or
-the checkpoint covers. Nothing is read through a symlink on the way there (one put into a backup
-on the medium would hand over those of a directory elsewhere)."""
+the checkpoint covers. Nothing is read through a symlink on the way there, the backup's directory
+and its data/ folder included (one put into a backup on the medium would hand over those of a
+directory elsewhere)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,11 @@ class OwnTree:
         """The lstat of the tree's own directory at `full` (`rel` or below it), when every part of the
         way there, `rel`'s own included, is a directory (no symlink); None otherwise."""
         if self._safe is None:
-            self._safe = below.symlink_on_the_way(self.root, self.rel + b"/") is None
+            # from the source's directory of the medium (the layout's checks cover it and above):
+            # the backup's directory and its data/ folder are on the way too
+            backup, data = os.path.split(self.root.rstrip(b"/"))
+            top, name = os.path.split(backup)
+            self._safe = below.symlink_on_the_way(top, b"/".join((name, data, self.rel)) + b"/") is None
         if not self._safe or (full != self.rel and (self.shape(full) or (None,))[0] != full):
             return None
         try:
