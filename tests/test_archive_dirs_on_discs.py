@@ -179,8 +179,8 @@ def test_a_backup_gone_between_plan_and_burn_is_named(burnt, tmp_path):
 def test_a_symlink_planted_in_place_of_a_backups_data_folder_is_not_followed(burnt, tmp_path, planted):
     """The older backup's data/ folder (or its whole directory) on the medium replaced by a symlink
     to a copy in which `gone` (that only that backup holds) is 0777 with another xattr: nothing of
-    it goes onto the discs, nor comes back from them (a restore as root would make it
-    world-writable)."""
+    it goes onto the discs, nor comes back from them or from the medium (a restore as root would
+    make it world-writable)."""
     lab, photos, _number, _want = burnt
     store = lab.store()
     first = store.one("SELECT path FROM backups WHERE source='web' ORDER BY id LIMIT 1")["path"]
@@ -193,6 +193,8 @@ def test_a_symlink_planted_in_place_of_a_backups_data_folder_is_not_followed(bur
     shutil.move(moved, tmp_path / "moved-away")
     os.symlink(elsewhere, moved)
     number = burn_due(lab.load(), store, asked={"*"})
+    got = _restored(lab, photos, tmp_path / "from-medium")["gone"]
+    assert got[0] != "0o777" and got[4] != b"planted", got
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     got = _restored(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number))["gone"]
     assert got[0] != "0o777" and got[4] != b"planted", got
