@@ -136,10 +136,11 @@ def test_a_symlink_planted_in_a_backup_in_place_of_a_directory_is_not_followed(b
 
 
 def test_a_backup_gone_since_the_plan_fails_no_disc_for_its_directories(burnt, tmp_path):
-    """The backup whose own tree a disc's archive directories were read from, deleted since (by a
-    cleanup: retention keeps only those the discs' files are read from): the older backup that
-    still holds them has them otherwise, and the disc is not failed for that. Verification passes
-    them over and says so."""
+    """The backup whose own tree a verified disc's archive directories were read from, its data/
+    folder gone since (a cleanup deletes a backup no unfinished checkpoint reads files from): the
+    older backup that still holds them has them otherwise, and a verification again does not fail
+    the disc for that (it said their xattrs changed in the backup after the plan); it passes them
+    over and says so."""
     lab, photos, number, _want = burnt
     store = lab.store()
     newest = store.one("SELECT path FROM backups WHERE source='web' ORDER BY id DESC LIMIT 1")["path"]
