@@ -199,3 +199,37 @@ def test_a_symlink_planted_in_place_of_a_backups_data_folder_is_not_followed(bur
     shutil.move(lab.media[0][1], tmp_path / "medium-away")
     got = _restored(lab, photos, tmp_path / "from-discs", "--checkpoint", str(number))["gone"]
     assert got[0] != "0o777" and got[4] != b"planted", got
+
+
+def test_retention_keeps_the_backups_a_plan_read_directories_in_until_the_checkpoint_is_done(burnt, tmp_path):
+    """`closed` given another mode before a third backup (which saves no file), removed before a
+    fourth, a fifth as the fourth: a plan of the fifth reads `closed` in the third backup's own
+    tree. A cleanup before the burn keeps the third (it deleted it: no file of the discs is read
+    there, and the burn was refused) and deletes the fourth (nothing read there, and no longer
+    named by the plan); once the checkpoint is done, the third goes."""
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+
+    lab, photos, _number, _want = burnt
+    os.chmod(photos / "closed", 0o710)
+    assert lab.backup(lab.load(), "web", now=T0 + timedelta(days=2)).status == "completed"
+    shutil.rmtree(photos / "closed")
+    for day in (3, 4):
+        assert lab.backup(lab.load(), "web", now=T0 + timedelta(days=day)).status == "completed"
+    lab.keep_a_day()
+    cfg, store = lab.load(), lab.store()
+    ids = [r["id"] for r in store.all("SELECT id FROM backups WHERE source='web' ORDER BY id")]
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    later = (T0 + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", later]) == 0
+
+    def standing() -> list[int]:
+        return [r["id"] for r in store.all("SELECT id FROM backups WHERE source='web' AND status<>'deleted' ORDER BY id")]
+
+    assert ids[2] in standing() and ids[3] not in standing(), (ids, standing())
+    res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                              prompter=ScriptedPrompter(lambda q: READY))
+    assert res.status == "completed", res.message
+    assert _restored(lab, photos, tmp_path / "out", "--checkpoint", str(number))["closed"][0] == "0o710"
+    assert main(["--config", str(lab.config_path), "cleanup", "--now", later]) == 0
+    assert ids[2] not in standing()

@@ -21,6 +21,7 @@ compares a candidate's archive files on the medium with what the catalog says it
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -90,7 +91,8 @@ class ArchiveGuard:
 
 def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
     """The backups of `source` that an unfinished checkpoint still reads from, each with the
-    checkpoint's number: a directory's content backup, and for an archive directory the backups that
+    checkpoint's number: a directory's content backup, for an archive directory the backups whose
+    own trees its directories are read in, and the backups that
     first saved the versions its discs not yet verified hold (a newer backup may have replaced them
     in the union since; checkpoint/read_from.py reads them there). A directory that a later
     checkpoint has completed holds nothing back for an older one left unfinished (`burn --new`)."""
@@ -110,7 +112,28 @@ def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
         " JOIN versions v ON v.path_id=p.id AND v.medium=cb.medium AND v.mtime=f.mtime"
         "  AND (v.size=f.size OR f.parts IS NOT NULL)"
         f" WHERE d.number IN ({unfinished}) AND d.state<>'verified' AND NOT {superseded}", (source, source))
-    return {r["id"]: r["number"] for r in rows}
+    return {**_attributes_read(store, source, unfinished, superseded), **{r["id"]: r["number"] for r in rows}}
+
+
+def _attributes_read(store: Store, source: str, unfinished: str, superseded: str) -> dict[int, int]:
+    """The backups whose own trees an unfinished checkpoint's plan read an archive directory's
+    directories in (their mode, owner, times, ACLs and xattrs: checkpoint/own_dirs.py, the plan's
+    `own`), each with its number: its burn and verification read them there again."""
+    read: dict[int, int] = {}
+    for r in store.all(
+            f"SELECT cd.number, cd.path, c.plan FROM checkpoint_dirs cd JOIN checkpoints c ON c.number=cd.number"
+            f" WHERE cd.source=? AND cd.number IN ({unfinished}) AND NOT {superseded}", (source,)):
+        try:
+            dirs = json.loads(r["plan"] or "{}").get("dirs", [])
+        except (ValueError, AttributeError):
+            continue
+        own = {p for d in dirs if isinstance(d, dict) and d.get("source") == source and d.get("path") == r["path"]
+               for p in d.get("own") or () if isinstance(p, str)}
+        if own:
+            for b in store.all("SELECT id, path FROM backups WHERE source=? AND status<>'deleted'", (source,)):
+                if os.path.join(b["path"], "data") in own:
+                    read.setdefault(b["id"], r["number"])
+    return read
 
 
 def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dirs: list[str]) -> str | None:

@@ -78,7 +78,7 @@ class Scanned:
     kept_lost: list[bytes] = field(default_factory=list)
     kept_shadowed: list[bytes] = field(default_factory=list)   # below a symlink or file of the union (not on discs)
     kept_clashing: list[bytes] = field(default_factory=list)   # kept_data._clashing's (not on discs)
-    # archive: the data/ folders of the backups its directories are read from (own_dirs.covered)
+    # archive: the data/ folders of the backups its directories are read from (OwnDirs.used)
     own: list[bytes] = field(default_factory=list)
 
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
@@ -249,9 +249,10 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
                     " WHERE d.backup_id=? AND d.path=?", (backup_id, path))
     if not root.is_dir():
         raise WorkFailed(f"{source}:{path}: {root} is not there (is medium {medium} mounted?)")
-    own = own_dirs.covered(store, source, medium, backup_id, path) if row["kind"] == "archive" else []
+    covered = own_dirs.covered(store, source, medium, backup_id, path) if row["kind"] == "archive" else []
+    own = OwnDirs(covered, os.fsencode(path.strip("/"))) if covered else None
     try:
-        scanned = scan(root, OwnDirs(own, os.fsencode(path.strip("/"))) if own else None)
+        scanned = scan(root, own)
     except Unreadable as exc:
         # a backup made by a user other than root holds the directories closed on the source as
         # they were: xorriso could read neither them nor what is in them
@@ -263,7 +264,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
     if row["kind"] == "archive":    # what kept data saved is not in the union
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
         scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs)
-    scanned.own = own
+    scanned.own = own.used() if own is not None else []
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                    root=root, backup_name=row["name"], **vars(scanned))
     if d.attr_refused:   # refused before anything is recorded (a filler candidate is left out)

@@ -81,6 +81,13 @@ class OwnDirs:
     def __init__(self, roots: Iterable[bytes], rel: bytes):
         self.rel = rel
         self.trees = [OwnTree(root, rel) for root in roots]
+        self._used: set[bytes] = set()
+
+    def used(self) -> list[bytes]:
+        """The data/ folders a directory was found in so far, newest first: what a plan records
+        (each directory is found in the same one among them) and retention keeps until the
+        checkpoint is done (retention_guard.read_by_checkpoints)."""
+        return [t.root for t in self.trees if t.root in self._used]
 
     def of(self, under: bytes, *, sure: bool = False) -> tuple[bytes, bytes, os.stat_result] | None:
         """(data/ folder, path below it, lstat) of the directory `under` the archive directory in the
@@ -101,6 +108,7 @@ class OwnDirs:
         for tree in self.trees:
             st = tree.directory(full)
             if st is not None:
+                self._used.add(tree.root)
                 return (tree.root, full, st), gone
             if gone is None and not tree.there():
                 gone = tree.root
