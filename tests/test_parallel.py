@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,12 @@ def _sources(lab: Lab, names: list[str], files: int = 40, extra: dict[str, str] 
     lab.write(text)
     if rabtui:
         lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", f"[rabtui]\n{rabtui}\n", 1))
+
+
+def _gate(path: Path) -> str:
+    """A shell command that waits until `path` exists (at most 60 s): a pre-backup command that
+    holds its backup in step 4 until the test lets it go on."""
+    return f"for i in $(seq 1200); do [ -e {path} ] && break; sleep 0.05; done"
 
 
 def _run(lab: Lab, *argv: str) -> int:
@@ -328,17 +335,21 @@ def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
     from rabtui.actions import jobs as queries
 
     lab = Lab(tmp_path)
-    _sources(lab, ["a", "b", "c"], files=3, extra={n: 'pre_backup_commands = ["sleep 2"]' for n in "abc"},
+    go = tmp_path / "go-on"     # the first backup waits in its pre-command until all is looked at
+    _sources(lab, ["a", "b", "c"], files=3, extra={n: f'pre_backup_commands = ["{_gate(go)}"]' for n in "abc"},
              rabtui="max_parallel = 1")
     child = _start_run(lab, "backup", "--all")
-    live = queries.poll_jobs(lab.store()).running
-    seen = {j["target"]: j["status"] for j in live}
-    assert sorted(seen.values()) == ["queued", "queued", "running"], seen
-    assert _run(lab, "jobs", "list") == 0
-    listed = capsys.readouterr().out
-    assert sum(" queued " in line and "backup of" in line for line in listed.splitlines()) == 2, listed
-    waiting = next(j for j in live if j["status"] == "queued")
-    assert _run(lab, "jobs", "cancel", str(waiting["id"])) == 0
+    try:
+        live = queries.poll_jobs(lab.store()).running
+        seen = {j["target"]: j["status"] for j in live}
+        assert sorted(seen.values()) == ["queued", "queued", "running"], seen
+        assert _run(lab, "jobs", "list") == 0
+        listed = capsys.readouterr().out
+        assert sum(" queued " in line and "backup of" in line for line in listed.splitlines()) == 2, listed
+        waiting = next(j for j in live if j["status"] == "queued")
+        assert _run(lab, "jobs", "cancel", str(waiting["id"])) == 0
+    finally:
+        go.touch()
     out, err = child.communicate(timeout=60)
     assert child.returncode == 1, err
     jobs = {j["target"]: (j["status"], j["exit_code"], j["summary"])
@@ -532,12 +543,16 @@ def test_two_run_dues_that_overlap_back_up_a_slot_once(tmp_path, capsys):
     """run-due A backs up slow t while s waits its turn; run-due B, started meanwhile for the same
     slot, backs s up (its lock is free). When s's turn comes in A, the slot is done: no second backup."""
     lab = Lab(tmp_path)
+    go = tmp_path / "t-goes-on"     # t waits in its pre-command until B has ended
     _sources(lab, ["t", "s"], files=3,
-             extra={"t": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 4"]', "s": 'schedule = "0 2 * * *"'},
+             extra={"t": f'schedule = "0 2 * * *"\npre_backup_commands = ["{_gate(go)}"]', "s": 'schedule = "0 2 * * *"'},
              rabtui="max_parallel = 1")
     child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")      # t is in its pre-command
     capsys.readouterr()
-    assert _run(lab, "run-due", "--now", "2026-10-01T03:05") == 0
+    try:
+        assert _run(lab, "run-due", "--now", "2026-10-01T03:05") == 0
+    finally:
+        go.touch()
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     assert b"s: backed up meanwhile by another run-due for this schedule time" in out
@@ -551,13 +566,21 @@ def test_a_run_due_whose_source_began_in_another_meanwhile_says_so_without_an_er
     when it starts, in a line of its report; it wrote an error to stderr (a mail from cron), for
     a run that did all it should and exited 0."""
     lab = Lab(tmp_path)
+    # each pre-command holds its backup until the test opens its gate (at most 60 s), however slow
+    # the machine: with fixed sleeps, B could reach s's pre-command only after t's had ended
+    go, left = tmp_path / "t-goes-on", tmp_path / "a-ended"
     _sources(lab, ["t", "s"], files=3,
-             extra={"t": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 2"]',
-                    "s": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 6"]'},
+             extra={"t": f'schedule = "0 2 * * *"\npre_backup_commands = ["{_gate(go)}"]',
+                    "s": f'schedule = "0 2 * * *"\npre_backup_commands = ["{_gate(left)}"]'},
              rabtui="max_parallel = 1")
     first = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")                 # t is in its pre-command
-    second = _start_run(lab, "run-due", "--now", "2026-10-01T03:00", running=2)     # and s too, in B
-    out, err = first.communicate(timeout=60)
+    try:
+        second = _start_run(lab, "run-due", "--now", "2026-10-01T03:00", running=2)     # and s too, in B
+        go.touch()
+        out, err = first.communicate(timeout=60)
+    finally:
+        go.touch()
+        left.touch()
     assert first.returncode == 0, err
     assert err == b"", err
     assert b"s: due, and a backup of it began meanwhile: left to the next run-due" in out, out
