@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rabtui import proc_table
 from rabtui.state.store import Store
@@ -11,15 +12,19 @@ from rabtui.tui.screens.runs import RunsScreen
 from tests.tui.conftest import demo_config, demo_template, run, texts, wait_for  # noqa: F401 (fixtures)
 
 
-def _slow_source(config_path):
-    """The demo source with a pre-backup command that takes a few seconds (a local shell command)."""
+def _held_source(config_path) -> Path:
+    """The demo source with a pre-backup command that holds its backup in step 4 until the file
+    returned exists (at most 60 s): the test, not the machine's load, says when it goes on."""
+    gate = config_path.parent / "go-on"
+    wait = f"for i in $(seq 1200); do [ -e {gate} ] && break; sleep 0.05; done"
     text = config_path.read_text().replace('excludes = ["*.tmp"]',
-                                           'excludes = ["*.tmp"]\npre_backup_commands = ["sleep 4"]')
+                                           f'excludes = ["*.tmp"]\npre_backup_commands = ["{wait}"]')
     config_path.write_text(text)
+    return gate
 
 
 def test_job_survives_the_ui_and_shows_in_a_new_one(demo_config):
-    _slow_source(demo_config)
+    gate = _held_source(demo_config)
 
     async def start_and_quit():
         app = make_app(demo_config, poll_interval=0.2)
@@ -42,10 +47,10 @@ def test_job_survives_the_ui_and_shows_in_a_new_one(demo_config):
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("4")
             await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and "backup demo-host" in texts(app, "#runs-jobs"))
-            first = store.one("SELECT status FROM jobs WHERE id=?", (job_id,))["status"]
-            shown_running = "running" in texts(app, "#runs-jobs") or first != "running"
-            assert shown_running
-            assert "▶ 4 pre-backup commands" in texts(app, "#run-steps") or first != "running"
+            await wait_for(pilot, lambda: "▶ 4 pre-backup commands" in texts(app, "#run-steps"), timeout=30,
+                           what="the job shown live in its step 4")
+            assert "running" in texts(app, "#runs-jobs")
+            gate.touch()
             await wait_for(pilot, lambda: "completed" in texts(app, "#run-title"), timeout=60, what="job completes")
             assert "hard links saved" in texts(app, "#run-savings")
             assert "✔ 7 sizes" in texts(app, "#run-steps")
