@@ -37,9 +37,9 @@ def begin(medium_path, source_id: str, name: str) -> None:
         privacy.private_dir(record.parent)
         _drop_planted(record)
         if not _linked(record, medium_layout.source_root(medium_path, source_id) / name):
-            # O_NONBLOCK: a FIFO planted there meanwhile fails the open, never hangs it
-            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
-                         | os.O_CLOEXEC, 0o600)
+            # O_NONBLOCK: a FIFO planted there meanwhile fails the open, never hangs it; no O_TRUNC:
+            # one there already may be a link to a backup's backup.json, which is never written
+            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
             try:
                 os.fsync(fd)
             finally:
