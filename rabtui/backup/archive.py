@@ -181,19 +181,6 @@ def _close(fds: tuple[int, int] | None) -> None:
         os.close(fd)
 
 
-def _tree(data_b: bytes) -> Iterator[tuple[bytes, list[tuple[bytes, os.stat_result]]]]:
-    """(path relative to `data_b`, its entries) of each directory of a backup's directory tree."""
-    stack = [b""]
-    while stack:
-        rel_dir = stack.pop()
-        try:
-            items = below.entries(data_b, rel_dir)
-        except OSError:
-            continue
-        yield rel_dir, items
-        stack.extend(_joined(rel_dir, name) for name, st in items if stat.S_ISDIR(st.st_mode))
-
-
 def _joined(rel_dir: bytes, name: bytes) -> bytes:
     return rel_dir + b"/" + name if rel_dir else name
 
@@ -201,7 +188,7 @@ def _joined(rel_dir: bytes, name: bytes) -> bytes:
 def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[int, int]]]:
     """(path relative to the directory, (dev, inode)) of each entry of a backup's directory whose
     union-tree entry is the same inode (the version the union shows is this backup's)."""
-    return _same_in(_tree(os.fsencode(data_dir)), os.fsencode(union))
+    return _same_in(below.walk(os.fsencode(data_dir)), os.fsencode(union))
 
 
 def _same_in(tree: Iterable[tuple[bytes, list]], union_b: bytes) -> Iterator[tuple[bytes, tuple[int, int]]]:
@@ -224,7 +211,7 @@ def _left_beside(tree: list[tuple[bytes, list]], union_b: bytes, older: list[byt
     directory in the backup (its linking) or in one of the `older` backups' trees (the undoing that
     put an older version back, a file of the backup's or an entry where it has a directory:
     _put_back), under another name there: a source's own file of such a name is never
-    taken for one. `tree`: the backup's (_tree)."""
+    taken for one. `tree`: the backup's (below.walk)."""
     for rel_dir, items in tree:
         names = {name for name, _ in items}
         if not items:
@@ -270,7 +257,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     union_b = os.fsencode(union)
     older_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in older]
     newer_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in newer]
-    tree = list(_tree(os.fsencode(data)))      # walked once: the undoing changes the union only
+    tree = list(below.walk(os.fsencode(data)))      # walked once: the undoing changes the union only
     for rel in list(_left_beside(tree, union_b, older_b)):
         _remove(union, rel)
     undone = 0

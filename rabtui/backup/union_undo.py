@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.backup.archive import _joined, _tree, link_into_union
+from rabtui.backup.archive import _joined, link_into_union
 from rabtui.backup.made_order import made_before
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout, opened_dirs
@@ -136,7 +136,7 @@ def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[
     union_b = os.fsencode(union)
     newer_b = [os.fsencode(medium_layout.backup_data_path(os.fsdecode(p), dir_path)) for p in newer]
     with opened_dirs.opened_to_read(data_b):
-        rels = [rel for rel_dir, items in _tree(data_b) for name, st in items if not stat.S_ISDIR(st.st_mode)
+        rels = [rel for rel_dir, items in below.walk(data_b) for name, st in items if not stat.S_ISDIR(st.st_mode)
                 for rel in [_joined(rel_dir, name)]
                 if not _shown(union_b, rel, st) and not any(_holds(b, rel) for b in newer_b)]
         return link_into_union(data, union, rels, staging=medium_layout.linking_dir(medium_path, source_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import Iterator
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # to pass through a directory only: no read permission needed on it
@@ -183,6 +184,20 @@ def entries(root: bytes, rel: bytes) -> list[tuple[bytes, os.stat_result]]:
             return [(os.fsencode(e.name), e.stat(follow_symlinks=False)) for e in it]
     finally:
         os.close(fd)
+
+
+def walk(root: bytes, rel: bytes = b"") -> Iterator[tuple[bytes, list[tuple[bytes, os.stat_result]]]]:
+    """(path relative to `root`, its entries) of the directory `root/rel` and of each directory
+    below it, never through a symlink; one that cannot be read (removed meanwhile) is passed over."""
+    stack = [rel]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            items = entries(root, rel_dir)
+        except OSError:
+            continue
+        yield rel_dir, items
+        stack.extend(os.path.join(rel_dir, name) if rel_dir else name for name, st in items if stat.S_ISDIR(st.st_mode))
 
 
 def open_file(root: bytes, rel: bytes) -> int:

@@ -272,26 +272,20 @@ class AsOf:
         from rabtui.media import below
 
         root = os.path.join(self.folders[self.backup["id"]], b"data")
-        stack = [self.rel]
-        while stack:
-            rel = stack.pop()
-            try:
-                items = below.entries(root, rel)
-            except OSError:
-                continue
+        for rel, items in below.walk(root, self.rel):
             for name, st in items:
                 full = os.path.join(rel, name) if rel else name
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append(full)
-                elif not stat.S_ISREG(st.st_mode) and self.versions.get(full, (0, 0, None))[2] != self.backup["id"]:
-                    if self.item is not None:
-                        try:
-                            there = os.lstat(self.sc.path(os.path.join(self.item, full[len(self.rel):].lstrip(b"/"))))
-                            if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
-                                continue
-                        except OSError:
-                            pass
-                    yield full, st
+                if (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)
+                        or self.versions.get(full, (0, 0, None))[2] == self.backup["id"]):
+                    continue
+                if self.item is not None:
+                    try:
+                        there = os.lstat(self.sc.path(os.path.join(self.item, full[len(self.rel):].lstrip(b"/"))))
+                        if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
+                            continue
+                    except OSError:
+                        pass
+                yield full, st
 
     def below_a_file(self, under: bytes, st: os.stat_result) -> bool:
         """Is the walked entry `under` of the union (a directory itself, or in one) not this
