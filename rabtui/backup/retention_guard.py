@@ -119,21 +119,27 @@ def _attributes_read(store: Store, source: str, unfinished: str, superseded: str
     """The backups whose own trees an unfinished checkpoint's plan read an archive directory's
     directories in (their mode, owner, times, ACLs and xattrs: checkpoint/own_dirs.py, the plan's
     `own`), each with its number: its burn and verification read them there again."""
-    read: dict[int, int] = {}
-    for r in store.all(
-            f"SELECT cd.number, cd.path, c.plan FROM checkpoint_dirs cd JOIN checkpoints c ON c.number=cd.number"
-            f" WHERE cd.source=? AND cd.number IN ({unfinished}) AND NOT {superseded}", (source,)):
+    paths: dict[int, set[str]] = {}      # checkpoint -> its directories of the source it still reads
+    for r in store.all(f"SELECT cd.number, cd.path FROM checkpoint_dirs cd WHERE cd.source=?"
+                       f" AND cd.number IN ({unfinished}) AND NOT {superseded}", (source,)):
+        paths.setdefault(r["number"], set()).add(r["path"])
+    own: dict[str, int] = {}             # a data/ folder read -> the first checkpoint reading it
+    for number in sorted(paths):
+        row = store.one("SELECT plan FROM checkpoints WHERE number=?", (number,))
         try:
-            dirs = json.loads(r["plan"] or "{}").get("dirs", [])
+            dirs = json.loads(row["plan"] or "{}").get("dirs", [])
         except (ValueError, AttributeError):
             continue
-        own = {p for d in dirs if isinstance(d, dict) and d.get("source") == source and d.get("path") == r["path"]
-               for p in d.get("own") or () if isinstance(p, str)}
-        if own:
-            for b in store.all("SELECT id, path FROM backups WHERE source=? AND status<>'deleted'", (source,)):
-                if os.path.join(b["path"], "data") in own:
-                    read.setdefault(b["id"], r["number"])
-    return read
+        for d in dirs:
+            if isinstance(d, dict) and d.get("source") == source and d.get("path") in paths[number]:
+                for folder in d.get("own") or ():
+                    if isinstance(folder, str):
+                        own.setdefault(folder, number)
+    if not own:
+        return {}
+    return {b["id"]: own[folder] for b in store.all("SELECT id, path FROM backups WHERE source=? AND status<>'deleted'",
+                                                    (source,))
+            if (folder := os.path.join(b["path"], "data")) in own}
 
 
 def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dirs: list[str]) -> str | None:
