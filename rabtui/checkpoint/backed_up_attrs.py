@@ -22,6 +22,7 @@ from rabtui.checkpoint import kept_off, own_dirs
 from rabtui.checkpoint.as_backed_up import attributes_differ, listed_time_differs, of_kind
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.marks import DIR_MARK
 from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
 from rabtui.checkpoint.xorriso_output import ACL_KEY
@@ -204,7 +205,9 @@ def row_held(r: Row, found: list[Origin], passed: list[bytes] | None = None) -> 
     if at is None or not at[1]:
         return None
     root, rel = at[0], at[1][:-PART_SUFFIX_LEN] if r.part else at[1]
-    if r.disk.endswith(b"/" + rel):     # read from the backup that first saved it (read_from.py)
+    if r.sha256 == DIR_MARK and at[2].own is not None and (mine := dir_where(found, r.disc_path)) is not None:
+        root, rel = mine[0], mine[1]    # an archive's empty directory: written from a backup's own tree
+    elif r.disk.endswith(b"/" + rel):     # read from the backup that first saved it (read_from.py)
         root = r.disk[:-len(rel) - 1]
     st = _lstat(root, rel)
     held = xattrs(root, rel) if st is not None and _as_recorded(r, st) else None
