@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -372,3 +373,32 @@ def test_a_backup_whose_record_the_state_disk_fails_to_write_back_is_not_said_co
         store.close()
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.parametrize("inodes_left", [0, 1])
+def test_a_disc_verified_where_the_state_directory_cannot_take_its_scratch_is_read_as_a_stream(tmp_path, tmpfs,
+                                                                                               inodes_left):
+    """The state directory has no room for the directory a verification extracts the disc in (out
+    of inodes here, or with one left, for its private directory and not the disc's in it; a full
+    ext4 refuses a new directory the same way): the disc is read back as a stream and verified,
+    never marked failed ("cannot verify") and offered for a rewrite."""
+    from rabtui.checkpoint import questions, run
+    from rabtui.events import ABORT, READY, ScriptedPrompter
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path)
+    lab.state = tmpfs(tmp_path / "small", "size=64m,nr_inodes=400") / "state"
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a": 3000, "b/c": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    _use_every_inode(lab.state.parent / "files")
+    for name in os.listdir(lab.state.parent / "files")[:inodes_left]:
+        os.unlink(lab.state.parent / "files" / name)
+    said = []
+    prompter = ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else ABORT)
+    res = run.verify_checkpoint(cfg, store, number, emit=said.append, cancel=threading.Event(), prompter=prompter)
+    assert (res.status, res.verified) == ("completed", [1]), (res.message, [q.text for q in prompter.asked])
+    assert any("reading each file back as a stream" in e.message for e in said), [e.message for e in said]
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"

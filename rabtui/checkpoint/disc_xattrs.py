@@ -88,11 +88,12 @@ def write_strip_list(folder: bytes, oversized: dict[bytes, list[tuple[int, int]]
 
 def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, bytes]],
              oversized: dict[bytes, list[tuple[int, int]]], rows: list[Row], dirs: Iterable[bytes],
-             scratch: Path, cancel, by_length: dict[bytes, list[tuple[int, int]]] | None = None,
+             scratch: Path | None, cancel, by_length: dict[bytes, list[tuple[int, int]]] | None = None,
              silence: float | None = None) -> dict[bytes, str]:
     """Put into `attrs` (parse_getfattr) the values `oversized` (parse_oversized) lists, of the
     entries compared: `rows` and the directories `dirs`; into `by_length`, those of the symlinks,
-    which cannot be read back (LINKS_UNREAD). Returns why, by path, for those that could not be."""
+    which cannot be read back (LINKS_UNREAD). Returns why, by path, for those that could not be.
+    They are read beside `scratch` (None: the disc is read as a stream, with no scratch), else in ELSEWHERE."""
     data = {r.disc_path: r.sha256 not in MARKS and r.size > 0 for r in rows}
     data.update((d, False) for d in dirs if d not in data)
     left = {p: sorted(sizes) for p, sizes in oversized.items() if p in data}
@@ -102,7 +103,8 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
             if by_length is not None:
                 by_length[r.disc_path] = sizes
     why: dict[bytes, str] = {}
-    for place in [scratch.with_name(scratch.name + "-xattrs"), *map(Path, ELSEWHERE)]:
+    beside = [] if scratch is None else [scratch.with_name(scratch.name + "-xattrs")]
+    for place in [*beside, *map(Path, ELSEWHERE)]:
         if not left:
             break
         with ExitStack() as stack:
@@ -124,11 +126,11 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
 
 
 @contextmanager
-def _folder(place: Path, scratch: Path) -> Iterator[Path]:
+def _folder(place: Path, scratch: Path | None) -> Iterator[Path]:
     """A new private directory, removed afterwards: `place` itself beside the scratch (in the
     verification's private directory: verify._scratch), else one of this run in `place`
     (/dev/shm: one a killed run left goes with the next, temp_dirs)."""
-    if place.parent != scratch.parent:
+    if scratch is None or place.parent != scratch.parent:
         with temp_dirs.private(place) as folder:
             yield Path(os.fsdecode(folder))
         return

@@ -22,7 +22,7 @@ import itertools
 import os
 import shutil
 import stat
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -80,16 +80,23 @@ def remove_dead_scratch(state_dir: str | os.PathLike) -> list[bytes]:
 
 def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> VerifyResult:
     """Verify the disc `volid` in `drive`, extracting it (and the xattrs values xorriso does not
-    print) in a private directory of this run in `place` (_scratch); the keywords are _verify's."""
-    with _scratch(place) as top:
+    print) in a private directory of this run in `place` (_scratch); the keywords are _verify's.
+    Where not even that directory can be made (its file system full, out of inodes), the disc is
+    read back as a stream."""
+    with ExitStack() as stack:
+        try:
+            top = stack.enter_context(_scratch(place))
+        except OSError as exc:
+            return _verify(drive, volid, rows, None, unmade=_unmade(place, exc), **kw)
         return _verify(drive, volid, rows, top / "disc", **kw)
 
 
-def _verify(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emit, cancel,
+def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, emit: Emit, cancel,
             filler_known: bool = True, origins: list[Origin] | None = None,
             kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None,
-            silence: float | None = None) -> VerifyResult:
-    """`scratch`: a new directory to extract the disc in, in this run's private one (_scratch).
+            silence: float | None = None, unmade: str | None = None) -> VerifyResult:
+    """`scratch`: a new directory to extract the disc in, in this run's private one (_scratch);
+    None where that could not be made, for `unmade`: the disc is read back as a stream.
     `filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
     knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
     xattrs and directories are compared with the disc's (backed_up_attrs.py). `kept`: path on the
@@ -144,7 +151,8 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emi
         # (what the extraction checks besides, the types of links and special files, is left to
         # xorriso's check of every block and MD5)
         emit(Event(LOG, f"{volid}: {why}; reading each file back as a stream and comparing it with the catalog"))
-        _rmtree(scratch)
+        if scratch is not None:
+            _rmtree(scratch)
         bad, failed = verify_stream.read_back(exe, indev, volid, rows, emit, cancel, silence)
         res.mismatched += bad
         res.messages += failed
@@ -173,8 +181,13 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emi
         res.ok = check.ok and not (res.mismatched or res.missing or res.extra or res.messages)
         return res
 
-    scratch.mkdir()
+    if scratch is None:
+        return by_stream(unmade or "no directory to extract the disc in")
     place = scratch.parent.parent      # where this run's private directory is
+    try:
+        scratch.mkdir()
+    except OSError as exc:
+        return by_stream(_unmade(place, exc))
     need = sum(r.size for r in rows) + (64 << 20)
     free = shutil.disk_usage(scratch).free
     if free < need:
@@ -232,6 +245,10 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path, *, emit: Emi
     if not check.ok and not (res.mismatched or res.messages):
         res.messages.append("xorriso reported a problem with the disc")
     return res
+
+
+def _unmade(place: Path, exc: OSError) -> str:
+    return f"no directory can be made in {place} to extract the disc ({exc.strerror or exc})"
 
 
 class _OutOfRoom(Exception):
