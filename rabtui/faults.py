@@ -96,6 +96,8 @@ RECOVER_POINTS = ("cleanup.recovering",)
 # Passed only where a backup that goes had files the union shows: the first of them undone (its
 # link removed, or an older version put back), the others not yet.
 UNDO_POINTS = ("union.undoing",)
+# Passed there after each of those files undone (the first too, after union.undoing).
+UNDO_EACH_POINTS = ("union.undone",)
 
 
 REBUILD_POINTS = (

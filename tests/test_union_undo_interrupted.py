@@ -2,7 +2,8 @@
 kept after all (retention changed): the union shows that backup's files again before anything reads
 or changes it, and a checkpoint burned from it holds them. The union lacked the files undone so far
 (or showed older versions) until the backup was deleted, and a checkpoint burned meanwhile missed
-them. Real rsync, a real process killed at its fault point, real xorriso writing an image."""
+them. A backup that meets a cleanup's undoing still under way waits for it while it makes progress.
+Real rsync, real processes killed or stopped at their fault points, real xorriso writing an image."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
+
+import pytest
 
 from rabtui import faults
 from rabtui.backup import union_undo
@@ -20,6 +24,7 @@ from rabtui.ops import health
 from tests import invariants
 from tests.test_cleanup_while_reading import ROOT, _stopped
 from tests.test_kill_anywhere import _copy, _files, _killed, rabtui
+from tests.test_union_undo_lock import _output_until, _started
 from tests.trees import Lab, burn_due
 
 SHORT = ("[retention]\nkeep_all_days = 0\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
@@ -139,5 +144,83 @@ def test_a_checkpoint_says_at_once_what_holds_the_union_it_has_to_settle(tmp_pat
             hung.send_signal(signal.SIGCONT)
             time.sleep(0.05)
     assert hung.returncode == 0
+    assert not union_undo.pending(lab.media[0][1], "loc")
+    invariants.check_catalog_is_media(cfg, store)
+
+
+
+@pytest.mark.parametrize("hangs", [False, True])
+def test_a_backup_waits_for_a_cleanup_that_undoes_a_large_backup_while_it_makes_progress(tmp_path, hangs):
+    """A cleanup deleting a large backup undoes its union links for longer than the source's
+    io_timeout (a slow disk): a backup that starts meanwhile waits in step 3 for as long as the
+    cleanup goes on making progress, saying who it waits for, and completes once the union is
+    settled; it failed after io_timeout, nothing backed up that night. A cleanup that stops making
+    progress (hung on its medium) fails the backup io_timeout later, named, nothing written, and the
+    next backup goes on. Here the cleanup stops itself at each link it undoes, and is let go on
+    0.3 s later (or, hung, no more after a few)."""
+    io_timeout = 2
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.write(lab._local_source([("arch", "archive")], f"io_timeout = {io_timeout}", "loc") + SHORT)
+    arch = lab.src / "arch"
+    _files(arch, {f"f{i:02}": b"%d" % i * 50 for i in range(20)})
+    for medium in ("m1", "m2"):     # m2's backup holds the same versions: the guard lets m1's go
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    store = lab.store()
+    first = store.one("SELECT * FROM backups WHERE medium='m1'")
+    _files(arch, {"z": b"z2"})
+    assert rabtui(lab, "backup", "loc", "--medium", "m1").returncode == 0
+    _files(arch, {"n": b"n3"})
+    later = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    cleanup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "cleanup", "--now",
+                                later], cwd=ROOT, env={**os.environ, faults.STOP_ENV: "union.undone"},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    paced: list[float] = []        # when the cleanup was let go on, each time
+
+    def pace() -> None:
+        while cleanup.poll() is None and not (hangs and len(paced) == 5):
+            if _stopped(cleanup.pid):
+                time.sleep(0.3)
+                paced.append(time.monotonic())
+                cleanup.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+
+    pacer = threading.Thread(target=pace)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(cleanup.pid):      # once it undid the first link
+            assert cleanup.poll() is None and time.monotonic() < deadline, "the cleanup did not reach the point"
+            time.sleep(0.01)
+        assert union_undo.pending(lab.media[0][1], "loc")
+        out = tmp_path / "backup.out"
+        backup = _started(lab, out, "loc", "--medium", "m1")
+        _output_until(backup, out, f"waiting (at most {io_timeout} s)")
+        waited = time.monotonic()
+        pacer.start()
+        backup.wait(timeout=120)
+        pacer.join(timeout=120)     # at its pace, whether the backup ended before it or not
+    finally:
+        while cleanup.poll() is None:
+            cleanup.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+    said = out.read_text()
+    cleaned = cleanup.communicate(timeout=60)[0].decode()
+    assert cleanup.returncode == 0 and f"deleting loc {first['name']} on m1" in cleaned, cleaned
+    waiting = [line for line in said.splitlines() if f"waiting (at most {io_timeout} s)" in line]
+    assert waiting and f"a cleanup (pid {cleanup.pid}" in waiting[0], said
+    assert f"a cleanup (pid {cleanup.pid}" in said.split("is making progress: waiting for as long as it does")[0], said
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(arch))
+    if hangs:
+        failed = [line for line in said.splitlines() if "error: backup of loc failed" in line]
+        assert backup.returncode == 1 and "Traceback" not in said, said
+        assert failed and f"pid {cleanup.pid}" in failed[0] and "stopped" in failed[0], said
+        assert f"for more than {io_timeout} s without progress (after" in failed[0], said
+        assert not (union / "n").exists()
+        after = rabtui(lab, "backup", "loc", "--medium", "m1")
+        assert after.returncode == 0, after.stdout + after.stderr
+    else:
+        # the premise: the cleanup was still undoing, io_timeout after the backup began waiting for it
+        assert paced[-1] > waited + 2 * io_timeout, (len(paced), paced[-1] - waited, said)
+        assert backup.returncode == 0, said
+    assert (union / "n").read_bytes() == b"n3"
     assert not union_undo.pending(lab.media[0][1], "loc")
     invariants.check_catalog_is_media(cfg, store)

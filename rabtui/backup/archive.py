@@ -16,15 +16,16 @@ import secrets
 import shutil
 import stat
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from rabtui import faults, fmt, privacy
 from rabtui.errors import WorkFailed
 from rabtui.media import below, opened_dirs
+from rabtui.state.locks import marking, still
 
 
 def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
-                    replaced: list[bytes] | None = None, *, staging: Path) -> int:
+                    replaced: list[bytes] | None = None, *, staging: Path, moved: Callable[[], None] = still) -> int:
     """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
 
     Each link is made under a temporary name in `staging` (medium_layout.linking_dir, on the same
@@ -37,7 +38,8 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
     place of an older one: a file, FIFO or symlink of the union where a directory is needed
     becomes a directory (_open_union_dir), and a directory of the union where the backup has a
     file gives its place to the file; the older backups keep theirs in their own trees, and each
-    such path goes into `replaced`.
+    such path goes into `replaced`. `moved()` is called at each: it marks the progress of the
+    holder of the union lock (locks.Lock.moved), which one waiting for the lock waits on for.
     """
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
@@ -47,7 +49,7 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
     count = 0
     stage_fd = _open_staging(staging)
     try:
-        for rel in rel_paths:
+        for rel in marking(rel_paths, moved):
             rel = rel.rstrip(b"/")
             if not rel:
                 continue
@@ -191,9 +193,10 @@ def same_in_union(data_dir: Path, union: Path) -> Iterator[tuple[bytes, tuple[in
     return _same_in(below.walk(os.fsencode(data_dir)), os.fsencode(union))
 
 
-def _same_in(tree: Iterable[tuple[bytes, list]], union_b: bytes) -> Iterator[tuple[bytes, tuple[int, int]]]:
+def _same_in(tree: Iterable[tuple[bytes, list]], union_b: bytes,
+             moved: Callable[[], None] = still) -> Iterator[tuple[bytes, tuple[int, int]]]:
     for rel_dir, items in tree:
-        for name, st in items:
+        for name, st in marking(items, moved):
             if stat.S_ISDIR(st.st_mode):
                 continue
             rel = _joined(rel_dir, name)
@@ -236,7 +239,7 @@ def _left_beside(tree: list[tuple[bytes, list]], union_b: bytes, older: list[byt
 
 
 def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: str, older: list[Path],
-                      newer: list[Path] = ()) -> int:
+                      newer: list[Path] = (), moved: Callable[[], None] = still) -> int:
     """Undo `link_new_files` for a backup that goes (deleted, or killed in step 7): each union entry
     that is one of its files goes, and the same path in the newest of the `older` complete backups
     (newest first) takes its place again, as it was before. An older shape comes back only where
@@ -245,7 +248,7 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
 
     The older version replaces the entry in one rename: a run killed there leaves the entry as it
     was, found and undone again by the next (the entry removed first, then linked, left the union
-    without it for good)."""
+    without it for good). `moved()` is called at each entry looked at (link_into_union)."""
     from rabtui.media import medium_layout
 
     union = medium_layout.archive_root(medium_path, source_id, dir_path)
@@ -257,11 +260,12 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
     union_b = os.fsencode(union)
     older_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in older]
     newer_b = [os.fsencode(medium_layout.backup_data_path(base, dir_path)) for base in newer]
-    tree = list(below.walk(os.fsencode(data)))      # walked once: the undoing changes the union only
+    tree = list(marking(below.walk(os.fsencode(data)), moved))    # walked once: the undoing changes the union only
     for rel in list(_left_beside(tree, union_b, older_b)):
         _remove(union, rel)
     undone = 0
-    for rel, _ in list(_same_in(tree, union_b)):
+    for rel, _ in list(_same_in(tree, union_b, moved)):
+        moved()
         undone += 1
         base = _holder(older_b, rel)
         if base is None or stat.S_ISDIR(below.lstat(base, rel).st_mode):
@@ -270,10 +274,11 @@ def unlink_from_union(medium_path, source_id: str, backup_path: Path, dir_path: 
             link_into_union(base, union, [rel], staging=staging)
         if undone == 1:
             faults.point("union.undoing")
+        faults.point("union.undone")
     # where the backup's shape took the place of an older one (a file where it has a directory, a
     # directory where it has a file), the older shape comes back: after its own links went, or
     # half-way, where a run was killed as it replaced one by the other
-    for rel_dir, items in tree:
+    for rel_dir, items in marking(tree, moved):
         for name, st in items:
             rel = _joined(rel_dir, name)
             if _older_shape_lost(union_b, rel, stat.S_ISDIR(st.st_mode)):

@@ -206,7 +206,7 @@ class Completion:
         warnings = []
         with union:
             # a cleanup killed as it undid a backup that is still there: its files first
-            union_undo.settle(medium.path, self.source.id, self.source.archive_paths)
+            union_undo.settle(medium.path, self.source.id, self.source.archive_paths, moved=union.moved)
             for d in archives:
                 replaced: list[bytes] = []
                 linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,

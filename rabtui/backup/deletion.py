@@ -78,13 +78,14 @@ def _make_writable_and_rm(path: Path) -> None:
         raise errors[0]
 
 
-def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate) -> int:
+def _remove_archive_entries(cfg: Config, medium: Medium, c: Candidate, union: Lock) -> int:
     """Deleting a backup of an archive directory removes its files' union links too, so that the
     space is freed (the guard made sure they are safe elsewhere); where an older backup on this
-    medium holds the path, the union shows its version again. Returns how many."""
+    medium holds the path, the union shows its version again. Returns how many. Its progress is
+    marked on the `union` lock held: a backup waiting for it waits on while it goes on."""
     from rabtui.backup.history import unlink_archive
 
-    return unlink_archive(cfg, c.source, Path(c.path))
+    return unlink_archive(cfg, c.source, Path(c.path), moved=union.moved)
 
 
 @dataclass
@@ -263,7 +264,7 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
                 if union is None:
                     continue
                 with union:
-                    _remove_archive_entries(cfg, medium, c)
+                    _remove_archive_entries(cfg, medium, c, union)
                     # set aside before another run takes the union: the record of the undoing
                     # (union_undo.py) would have it go back on the undoing of a backup still there
                     emptied.append((c, _empty_tree(path, lambda: _undone(medium, c, union))))

@@ -134,9 +134,11 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
     lock, and the medium's if any: the order a backup takes them in). A backup linking its files
     or a cleanup removing a deleted backup's holds it a short while: it is waited for, at most the
     source's io_timeout (a holder hung on its medium is not waited for longer) or until `cancel`;
-    then WorkFailed naming the holder, nothing undone. `by`: what holds it, as others are told."""
+    then WorkFailed naming the holder, nothing undone; one that marks its progress (a cleanup
+    undoing a large backup's links) is waited for while it does. `by`: what holds it, as others are
+    told. Yields what marks the progress of the caller's work under it (Lock.moved)."""
     if cfg is None or not any(d.kind == "archive" for d in cfg.source(source_id).directories):
-        yield             # unlink_archive does nothing then
+        yield locks.still      # unlink_archive does nothing then
         return
     lock = locks.union_lock(cfg.state_dir, source_id, by=by or f"the undoing of a backup of {source_id}")
     try:
@@ -145,7 +147,7 @@ def union_held(cfg, source_id: str, emit: Emit = no_emit, cancel: threading.Even
     except (LockBusy, Cancelled) as exc:
         raise WorkFailed(str(exc)) from None
     with lock:
-        yield
+        yield lock.moved
 
 
 def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
@@ -159,16 +161,16 @@ def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
         raise WorkFailed(planted)
     if not union_undo.pending(medium_path, source_id):
         return
-    with union_held(cfg, source_id, emit, cancel, by):
-        union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths))
+    with union_held(cfg, source_id, emit, cancel, by) as moved:
+        union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths), moved=moved)
 
 
-def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) -> int:
+def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, moved=locks.still) -> int:
     """Undo what step 7 linked into the archive union trees for a backup that goes (deleted, or
     killed before it completed): the union shows again what the complete backups older than it
     saved on this medium (`listed`: the source's backups there, list_backups, when read already),
     but an older shape where a backup made after it has a directory. The caller holds the source's
-    union lock (union_held)."""
+    union lock (union_held), and `moved()` marks the progress made under it."""
     if cfg is None:
         return 0
     medium_path = path.parent.parent
@@ -191,14 +193,14 @@ def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None) 
     dirs = [d.path for d in cfg.source(source_id).directories if d.kind == "archive"]
     if not dirs:
         return 0
-    union_undo.settle(medium_path, source_id, dirs, listed, but=path.name)
+    union_undo.settle(medium_path, source_id, dirs, listed, but=path.name, moved=moved)
     info = listed[at][2] if at < len(listed) else None
     if info and info.get("status") in COMPLETE:
         # until its tree is set aside (deletion.py), a run killed midway is gone back on
         union_undo.begin(medium_path, source_id, path.name)
     undone = 0
     for d in dirs:
-        undone += unlink_from_union(medium_path, source_id, path, d, older, newer)
+        undone += unlink_from_union(medium_path, source_id, path, d, older, newer, moved)
     if not (info and info.get("status") in COMPLETE):
         union_undo.end(medium_path, source_id, path.name)
     return undone
@@ -223,8 +225,8 @@ def undo_links(cfg, source_id: str, path: Path, emit: Emit = no_emit,
     """The links a failed backup at `path` made in the archive unions, undone (the medium only);
     why they could not be, if so."""
     try:
-        with union_held(cfg, source_id, emit, cancel):
-            unlink_archive(cfg, source_id, path)
+        with union_held(cfg, source_id, emit, cancel) as moved:
+            unlink_archive(cfg, source_id, path, moved=moved)
     except (WorkFailed, OSError) as exc:
         return (f"its links in the archive union cannot be undone now: {exc}; they and its catalog rows are"
                 f" left for the next backup of {source_id} to undo")

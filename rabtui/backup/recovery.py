@@ -96,8 +96,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
-                with union_held(cfg, source_id, emit, cancel):
-                    undone = unlink_archive(cfg, source_id, path)
+                with union_held(cfg, source_id, emit, cancel) as moved:
+                    undone = unlink_archive(cfg, source_id, path, moved=moved)
             except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
@@ -154,8 +154,8 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         if not unknown and (row is None or row["status"] != "abandoned") or _complete_after(listed, rows, at):
             continue
         try:
-            with union_held(cfg, source_id, emit, cancel):
-                undone = unlink_archive(cfg, source_id, path)
+            with union_held(cfg, source_id, emit, cancel) as moved:
+                undone = unlink_archive(cfg, source_id, path, moved=moved)
         except (WorkFailed, OSError) as exc:
             why = f"the interrupted backup {name} on medium {medium.id}: its archive links cannot be undone now: {exc}"
             emit(Event(WARNING, why))

@@ -21,6 +21,7 @@ from rabtui.backup.archive import _joined, link_into_union
 from rabtui.backup.made_order import made_before
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout, opened_dirs
+from rabtui.state.locks import marking, still
 from rabtui.state.store import COMPLETE
 
 PREFIX = ".undoing-"
@@ -104,11 +105,12 @@ def pending(medium_path, source_id: str) -> list[str]:
 
 
 def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | None = None,
-           but: str | None = None) -> int:
+           but: str | None = None, moved=still) -> int:
     """Each recorded undoing (but that of `but`, which the caller undoes again now) gone back on:
     the backup's files linked into the union again where no complete backup made after it holds
-    that path (or a file on the way there). The caller holds the source's union lock. `listed`:
-    the source's backups on the medium (list_backups), when read already. Returns how many."""
+    that path (or a file on the way there). The caller holds the source's union lock, and `moved()`
+    marks the progress made under it (Lock.moved). `listed`: the source's backups on the medium
+    (list_backups), when read already. Returns how many."""
     names = [n for n in pending(medium_path, source_id) if n != but]
     if not names:
         return 0
@@ -121,12 +123,12 @@ def settle(medium_path, source_id: str, dir_paths: list[str], listed: list | Non
             newer = [os.fsencode(p) for i, (_, p, other) in enumerate(listed)
                      if i != at and other and other.get("status") in COMPLETE and made_before(listed, at, i)]
             for d in dir_paths:
-                linked += _relink(medium_path, source_id, listed[at][1], d, newer)
+                linked += _relink(medium_path, source_id, listed[at][1], d, newer, moved)
         end(medium_path, source_id, name)
     return linked
 
 
-def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[bytes]) -> int:
+def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[bytes], moved) -> int:
     data = medium_layout.backup_data_path(path, dir_path)
     if not data.is_dir():
         return 0
@@ -136,10 +138,11 @@ def _relink(medium_path, source_id: str, path: Path, dir_path: str, newer: list[
     union_b = os.fsencode(union)
     newer_b = [os.fsencode(medium_layout.backup_data_path(os.fsdecode(p), dir_path)) for p in newer]
     with opened_dirs.opened_to_read(data_b):
-        rels = [rel for rel_dir, items in below.walk(data_b) for name, st in items if not stat.S_ISDIR(st.st_mode)
-                for rel in [_joined(rel_dir, name)]
+        rels = [rel for rel_dir, items in marking(below.walk(data_b), moved) for name, st in items
+                if not stat.S_ISDIR(st.st_mode) for rel in [_joined(rel_dir, name)]
                 if not _shown(union_b, rel, st) and not any(_holds(b, rel) for b in newer_b)]
-        return link_into_union(data, union, rels, staging=medium_layout.linking_dir(medium_path, source_id))
+        return link_into_union(data, union, rels, staging=medium_layout.linking_dir(medium_path, source_id),
+                               moved=moved)
 
 
 def _shown(union: bytes, rel: bytes, st: os.stat_result) -> bool:

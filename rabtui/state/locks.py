@@ -16,12 +16,13 @@ import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from rabtui import privacy, proc_table
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 
 WAIT_POLL = 0.2     # seconds between two tries of a lock waited for
+MARK_EVERY = 0.5    # seconds between two marks of a holder's progress (Lock.moved), at the least
 MEDIUM_WAIT = 60.0  # seconds a backup waits for a `media label` under way (it takes a moment)
 
 
@@ -44,6 +45,7 @@ class Lock:
         self.kept_out = kept_out or self.what
         self.shared_by = shared_by
         self._fd: int | None = None
+        self._marked = 0.0
 
     def acquire(self, shared: bool = False) -> "Lock":
         """Take the lock, or raise LockBusy saying who holds it. `shared`: one of many readers,
@@ -73,10 +75,12 @@ class Lock:
 
     def acquire_within(self, seconds: float, cancel: threading.Event | None = None, say=None,
                        shared: bool = False) -> "Lock":
-        """Take the lock (`shared`: as acquire), waiting at most `seconds` for another process to
-        release it. `say` is told at once who holds it (its pid and command: a stopped or hung one
-        is never waited for in silence); LockBusy naming it after `seconds`, Cancelled as soon as
-        `cancel` is set."""
+        """Take the lock (`shared`: as acquire), waiting for another process to release it at most
+        `seconds` after it last marked its progress (moved; after the wait began, if it marks none:
+        a long work that goes on is waited for, a hung holder is not). `say` is told at once who
+        holds it (its pid and command: a stopped or hung one is never waited for in silence), and
+        when it first marks its progress; LockBusy naming it once `seconds` pass without, Cancelled
+        as soon as `cancel` is set."""
         try:
             return self.acquire(shared)
         except LockBusy:
@@ -84,16 +88,44 @@ class Lock:
         if say is not None:
             say(f"waiting (at most {seconds:g} s) for {self.holder_described()} to release the lock of {self.what}")
         cancel = cancel or threading.Event()
-        deadline = time.monotonic() + seconds
+        began = time.monotonic()
+        deadline, mark, moving = began + seconds, self._mark(), False
         while True:
             if cancel.wait(min(WAIT_POLL, max(0.0, deadline - time.monotonic()))):
                 raise Cancelled(f"cancelled while waiting for the lock of {self.what}")
             try:
                 return self.acquire(shared)
             except LockBusy:
-                if time.monotonic() >= deadline:
+                seen = self._mark()
+                if seen != mark:       # its holder goes on: waited for again (the time of a change
+                    mark, deadline = seen, time.monotonic() + seconds     # seen, not the file's: clocks jump)
+                    if not moving and say is not None:
+                        say(f"{self.holder_described()} is making progress: waiting for as long as it does"
+                            f" (at most {seconds:g} s without)")
+                    moving = True
+                elif time.monotonic() >= deadline:
+                    made = f" without progress (after {deadline - seconds - began:.0f} s of it)" if moving else ""
                     raise LockBusy(f"{self.holder_described()} held the lock of {self.what} for more than"
-                                   f" {seconds:g} s") from None
+                                   f" {seconds:g} s{made}") from None
+
+    def moved(self) -> None:
+        """Mark the holder's progress (the lock file's time set to now, every MARK_EVERY seconds at
+        the most): one waiting for the lock (acquire_within) waits on."""
+        now = time.monotonic()
+        if self._fd is None or now - self._marked < MARK_EVERY:
+            return
+        self._marked = now
+        try:
+            os.utime(self._fd)
+        except OSError:     # a waiter then gives up after its time, as for a holder that marks nothing
+            pass
+
+    def _mark(self) -> int | None:
+        """The lock file's last change (its holder taking it, or marking its progress: moved)."""
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError:
+            return None
 
     def _refusal(self) -> str:
         """Why the lock cannot be had now, naming its holder: the one the file names while it holds
@@ -221,6 +253,21 @@ class Lock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def still() -> None:
+    """No progress to mark (no lock held, or none waited for)."""
+
+
+T = TypeVar("T")
+
+
+def marking(items: Iterable[T], moved: Callable[[], None]) -> Iterator[T]:
+    """`items`, `moved()` called at each: the progress of a long work under a lock marked
+    (Lock.moved), so that one waiting for the lock waits on while it goes on."""
+    for item in items:
+        moved()
+        yield item
 
 
 def source_lock(state_dir: str | Path, source_id: str, by: str | None = None) -> Lock:
