@@ -44,3 +44,52 @@ def test_no_backup_goes_into_a_source_directory_of_another_user(open_base, capsy
     cli_main(["--config", str(lab.config_path), "check"])
     out = capsys.readouterr().out
     assert "CRITICAL" in out and "belongs to user nobody" in out and "backups of loc" in out, out
+
+
+@pytest.mark.parametrize("how", ["owned", "open"])
+def test_nothing_is_written_in_a_medium_directory_another_user_can_change(open_base, monkeypatch, capsys, how):
+    """The medium's own directory another user's (their disk) or writable by everyone: a backup
+    wrote the medium's probe there before it refused it, and the user who renamed the probe's
+    directory away and put a symlink of theirs in its place (their inotify watch: the hook) had
+    root truncate and touch any file of this server (here one standing for /etc/shadow)."""
+    from pathlib import Path
+
+    from tests.other_user import NOBODY, as_nobody
+
+    lab = Lab(open_base, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"f": b"f"})
+    assert lab.backup(cfg, medium_id="m1").status == "completed"
+    medium = lab.media[0][1]
+    if how == "owned":
+        os.chown(medium, NOBODY.pw_uid, NOBODY.pw_gid)
+    else:
+        medium.chmod(0o777)
+    victim = open_base / "shadow"
+    victim.write_bytes(b"root:$6$secret\n")
+    victim.chmod(0o600)
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    os.symlink(victim, theirs / "file")
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    real = Path.write_bytes
+
+    def swapped_first(self, data):
+        if self.parent.name.startswith(".rabtui-probe-"):
+            def swap():
+                os.rename(self.parent, self.parent.with_name("aside"))
+                os.symlink(theirs, self.parent)
+            as_nobody(swap)
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", swapped_first)
+    res = lab.backup(cfg, medium_id="m1")
+    monkeypatch.undo()
+    assert victim.read_bytes() == b"root:$6$secret\n"
+    said = "belongs to user nobody" if how == "owned" else "is writable by everyone"
+    assert res.status == "failed" and said in res.reason and str(medium) in res.reason, res.reason
+    assert len([p for p in (medium / "loc").iterdir() if p.name.startswith("backup-")]) == 1
+    capsys.readouterr()
+    assert cli_main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) != 0
+    err = capsys.readouterr().err
+    assert said in err and "nothing written" in err and "Traceback" not in err, err

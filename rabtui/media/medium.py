@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from rabtui import __version__, faults, fmt, temp_dirs
+from rabtui import __version__, faults, fmt, privacy, temp_dirs
 from rabtui.media import mounts as media_state
 from rabtui.media import medium_fs
 from rabtui.media.medium_layout import read_regular
@@ -166,6 +166,18 @@ def foreign_files(path: Path) -> list[str]:
 # --- checks ----------------------------------------------------------------------------------------
 
 
+def _others_can_change(medium: Medium, error: type[RabtuiError]) -> None:
+    """Raises `error` when a user other than root and this one can change the medium's directory or
+    one above it: rabtui writes there by name (the label, its temporary file, the probe's directory
+    and its files), and they could rename what it made and put a symlink to any file of this
+    server in its place, which root would then write (README: directories other users can change)."""
+    why = privacy.others_can_change(medium.path)
+    if why:
+        raise error(f"medium {medium.id}: {why}, who could have rabtui write elsewhere through a symlink of theirs;"
+                    " nothing written",
+                    hint=f"give {medium.path} to this user or root, closed to others (chown, chmod go-w)")
+
+
 def space(path: str | os.PathLike) -> dict:
     st = os.statvfs(path)
     return {
@@ -184,6 +196,7 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
     if not path.is_dir():
         hint = " (not mounted?)" if medium.device else ""
         raise WorkFailed(f"medium {medium.id}: {path} does not exist or is not a directory{hint}")
+    _others_can_change(medium, WorkFailed)
     problem = media_state.mount_problem(store, medium)
     if problem:
         raise WorkFailed(f"medium {medium.id}: {problem}; refusing to use it",
@@ -314,6 +327,7 @@ def label_medium(store: Store, medium: Medium, force: bool = False) -> Labelled:
         path = medium.path
         if not os.path.isdir(path):
             raise RabtuiError(f"medium {medium.id}: {path} does not exist or is not a directory")
+        _others_can_change(medium, RabtuiError)
         label = read_label(path)
         unmounted = media_state.mount_problem(store, medium)
         if unmounted and not force:
