@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import threading
 from datetime import datetime, timedelta
 
@@ -327,3 +329,33 @@ def test_a_checkpoint_names_a_file_kept_data_saved_that_its_backup_lost(tmp_path
     assert any("1 files that kept data saved are not in its backup" in m and "only-kept.jpg" in m for m in said), said
     photos_dir = next(d for d in c.data if d.path == str(photos))
     assert photos_dir.paths == [b"first.jpg"]
+
+
+def test_a_directory_only_kept_data_holds_goes_onto_a_disc_with_its_xattrs_and_acl(tmp_path):
+    """A directory only a kept backup holds (the union lacks it), with an xattr and a default ACL:
+    the plan did not record them (it records those of the union's directories), and every disc
+    written of it failed its verification ("xattr user.k on the disc, not recorded"); the
+    checkpoint could never complete. It does, and the directory comes back from the disc so."""
+    from tests.trees import burn_due
+
+    lab = _lab_with_discs(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"2025/first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    write_files(photos, {"2026/deep/only-kept.jpg": b"kept"})
+    for d, value in (("2026", b"outer"), ("2026/deep", b"inner")):
+        os.setxattr(photos / d, "user.k", value)
+    subprocess.run(["setfacl", "-m", "d:u:1234:rx", str(photos / "2026/deep")], check=True)
+    assert lab.backup(_post_commands(lab, True), now=T0 + timedelta(days=1)).status == "failed"
+    shutil.rmtree(photos / "2026")
+    cfg = _post_commands(lab, False)
+    assert lab.backup(cfg, now=T0 + timedelta(days=2)).status == "completed"
+    number = burn_due(cfg, lab.store(), asked={"*"}, verified=True)
+    out = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
+                 "--to", str(out)]) == 0
+    got = out / str(photos).lstrip("/")
+    assert (got / "2026/deep/only-kept.jpg").read_bytes() == b"kept"
+    assert [os.getxattr(got / d, "user.k") for d in ("2026", "2026/deep")] == [b"outer", b"inner"]
+    acl = subprocess.run(["getfacl", "-cp", str(got / "2026/deep")], capture_output=True, text=True).stdout
+    assert "default:user:1234:r-x" in acl, acl

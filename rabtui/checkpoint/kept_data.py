@@ -97,7 +97,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
             del extra[rel]
             scanned.kept_clashing.append(rel)
         if extra:
-            _merge(scanned, extra, take_attrs, short)
+            _merge(scanned, extra, take_attrs, short, union)
     return lost
 
 
@@ -121,9 +121,11 @@ def _newest_kept(store: Store, backup, dir_path: str, kept: list[int]):
         yield bytes(r[0]), r[1], r[2], r[3]
 
 
-def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs, short: Shortcuts) -> None:
+def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs, short: Shortcuts,
+           union: bytes) -> None:
     """`scanned` with the entries of `extra` (rel -> (path, lstat)) in scan's order, each in the
-    place of the union's entry of that name (an older version) if any."""
+    place of the union's entry of that name (an older version) if any; the directories on their
+    way that the union lacks with their xattrs and ACLs (_dirs_beside)."""
     old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
                                if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
                                             "inodes", "disks")})
@@ -164,7 +166,23 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                 old.add(rel, st, DIR_MARK if stat.S_ISDIR(st.st_mode) else SPECIAL_MARK)
             old.disks[n] = path
             take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
+    for rel, path in _dirs_beside(extra, union).items():
+        take_attrs(old, short.path(path), rel, True)
     vars(scanned).update(vars(old))
+
+
+def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes) -> dict[bytes, bytes]:
+    """Each directory on the way to an entry of `extra` that the union lacks -> where a disc takes
+    it (layout.disc_entries): beside the first entry below it, in the backup that saved that. Its
+    xattrs and ACLs are recorded as the others' (dir_attrs.py): a disc holding some unrecorded
+    failed its verification, every time it was written."""
+    out: dict[bytes, bytes] = {}
+    for rel in sorted(extra):
+        d, path = rel.rpartition(b"/")[0], extra[rel][0].rpartition(b"/")[0]
+        while d and d not in out and below.missing(union, d):
+            out[d] = path
+            d, path = d.rpartition(b"/")[0], path.rpartition(b"/")[0]
+    return out
 
 
 def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]]

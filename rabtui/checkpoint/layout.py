@@ -240,7 +240,7 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
                     ensure_dir(parent, near.rpartition(b"/")[0] if near else None)
                 rel = iso_dir[len(prefix) + 1:]
                 disk = os.path.join(root, rel) if rel else root
-                if near and rel and _missing(root, rel):
+                if near and rel and below.missing(root, rel):
                     disk = near
                 elif own and prefix in own and (found := own[prefix].of(rel)) is not None:
                     disk = os.path.join(found[0], found[1])
@@ -259,18 +259,6 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
         else:
             out.append(Entry("file", r.disk, b"/" + r.disc_path))
     return out
-
-
-def _missing(root: bytes, rel: bytes) -> bool:
-    """Does `root` lack `rel` (paths of any length: one deeper than the kernel takes in one call is
-    looked for part by part)?"""
-    try:
-        below.lstat(root, rel)
-    except FileNotFoundError:
-        return True
-    except OSError:     # a symlink or a file on the way: that is what the root holds there
-        return False
-    return False
 
 
 def stage_disc(staging: Path, readme: str, config_path: Path | None, catalog_gz: Path, store) -> None:

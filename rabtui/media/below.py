@@ -121,6 +121,18 @@ def exists(root: bytes, rel: bytes) -> bool:
     return True
 
 
+def missing(root: bytes, rel: bytes) -> bool:
+    """Does `root` lack `rel` (as `lstat` reaches it)? Not where a symlink or a file on the way is
+    what the root holds there."""
+    try:
+        lstat(root, rel)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def readlink(root: bytes, rel: bytes) -> bytes:
     """os.readlink of `root/rel`, however long (as `lstat` reaches it)."""
     return _reached(root, rel, os.readlink, lambda name, fd: os.readlink(name, dir_fd=fd))
