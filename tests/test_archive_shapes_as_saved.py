@@ -201,3 +201,32 @@ def test_an_older_backups_symlink_whose_place_a_newer_directory_took_stays_out_o
     want = {b"first.jpg": oct(0o100644), b"s": "dir+", b"s/x": oct(0o100644)}
     assert _restored(lab, tmp_path, photos, third, "r3") == want
 
+
+@pytest.mark.parametrize("between", ["file", "symlink"])
+def test_what_an_older_directory_held_comes_back_from_the_discs_when_the_directory_comes_back(tmp_path, between):
+    """`d` a directory holding `x` and `sub/z` (`sub` 0700 with an xattr: b1), a file or a symlink
+    (b2: the union gives it the place, and b1's entries leave it), a directory again with `y` (b3):
+    a restore from the medium gives b1's entries below it (read in b1, which retention keeps for
+    them), and the discs lacked them: with the medium gone they were lost."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "d/x": b"x of b1", "d/sub/z": b"z of b1"})
+    os.chmod(photos / "d/sub", 0o700)
+    os.setxattr(photos / "d/sub", "user.k", b"sub of b1")
+    os.utime(photos / "d/sub", (1_000_000_000, 1_000_000_000))
+    _backed_up(lab, False, 0)
+    shutil.rmtree(photos / "d")
+    write_files(photos, {"d": b"d, a file"}) if between == "file" else os.symlink("first.jpg", photos / "d")
+    _backed_up(lab, False, 1, "completed", "warnings")
+    os.unlink(photos / "d")
+    write_files(photos, {"d/y": b"y of b3"})
+    _backed_up(lab, False, 2, "completed", "warnings")
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    want = {b"first.jpg": oct(0o100644), b"d": "dir+", b"d/x": oct(0o100644), b"d/y": oct(0o100644),
+            b"d/sub": "dir+", b"d/sub/z": oct(0o100644)}
+    assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want
+    for top in (from_medium, from_discs):
+        assert (top / "d/x").read_bytes() == b"x of b1" and (top / "d/sub/z").read_bytes() == b"z of b1"
+        st = os.lstat(top / "d/sub")
+        assert (oct(st.st_mode & 0o7777), int(st.st_mtime), os.getxattr(top / "d/sub", "user.k")) \
+            == (oct(0o700), 1_000_000_000, b"sub of b1"), top

@@ -7,7 +7,9 @@ as Browse and a restore show it): a file that only kept data saved (the source r
 next backup), or a version of it newer than the union's, would never reach a disc. Those entries
 are read from the kept backup itself, put among the scanned ones in their place; so are the symlinks,
 special files and empty directories only kept data saved (kept_entries.py: the catalog records
-regular files only).
+regular files only). So are the files of complete backups the union lost with their directory
+(the source made it a file or a symlink, which took its place there, then a directory again):
+read from the backup that saved each, as a restore from the medium reads them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
 from rabtui.state import catalog
-from rabtui.state.store import KEPT, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 
 def _order(rel: bytes, directory: bool = False) -> list[tuple[int, bytes]]:
@@ -42,9 +44,10 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
     kept = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
+    linked = {r["id"]: r["path"] for r in store.all(
+        f"SELECT id, path FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id<?",
+        (backup["source"], backup["medium"], backup["id"]))}
     seen = found(store, backup, dir_path, union)     # the backup's own empty directories too
-    if not kept and not seen.taken:
-        return []
     if seen.unread:
         raise _closed(backup, dir_path, seen.unread[0])
     others = seen.taken
@@ -62,8 +65,10 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
     lost = []
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     with Shortcuts() as short:
-        for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept)):
+        for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept) + list(linked)):
             rel = full[len(top):].lstrip(b"/") if top else full
+            if first in linked and (rel in shown or not _lost_from_union(scanned, shown, union, rel)):
+                continue    # the union holds it, or a newer shape took its place there
             if _in_place_of_a_directory(scanned, shown, rel):
                 scanned.kept_shadowed.append(rel)
                 continue
@@ -76,7 +81,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
             if rel == b"" or (i is not None and scanned.marks[i] is None
                               and (scanned.sizes[i], scanned.mtimes[i]) == (size, mtime)):
                 continue
-            root = os.fsencode(medium_layout.backup_data_path(kept[first], dir_path))
+            root = os.fsencode(medium_layout.backup_data_path(kept.get(first) or linked[first], dir_path))
             path = os.path.join(root, rel)
             try:
                 if below.symlink_on_the_way(root, rel) is not None:
@@ -85,10 +90,10 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
             except PermissionError:
                 raise _closed(backup, dir_path, os.path.dirname(path)) from None
             except OSError:
-                lost.append(rel)
+                lost.append(rel) if first in kept else None
                 continue
             if not stat.S_ISREG(st.st_mode) or (st.st_size, int(st.st_mtime)) != (size, mtime):
-                lost.append(rel)
+                lost.append(rel) if first in kept else None
                 continue
             extra[rel] = (path, st)
         for rel, saved in others.items():
@@ -210,6 +215,24 @@ def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes,
                for d in _above(rel.rpartition(b"/")[0])):
             out.append(rel)
     return out
+
+
+def _lost_from_union(scanned, shown: dict[bytes, int], union: bytes, rel: bytes) -> bool:
+    """Is the file `rel`, whose newest version a complete backup saved, one the union no longer
+    holds though nothing took its place there: the source made its directory a file or a symlink
+    (the union gave that the place, and the file left it with its directory), then a directory
+    again? A restore from the medium gives it (read from the backup that saved it), and so must
+    the discs. Not where the union holds anything at `rel`, nor a file, symlink or special file on
+    the way (a newer shape's there: neither gives it then)."""
+    if _in_place_of_a_directory(scanned, shown, rel):
+        return False
+    try:
+        below.lstat(union, rel)
+    except FileNotFoundError:     # its directory too, maybe: made on the discs as that backup has it
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _in_place_of_a_directory(scanned, shown: dict[bytes, int], rel: bytes) -> bool:
