@@ -14,6 +14,7 @@ from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
+from rabtui.restore import closed_dirs
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
 from rabtui.state import catalog
@@ -212,6 +213,9 @@ class AsOf:
         self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
+        # path -> the mode of a backup's directory closed to the user other than root, opened to be
+        # read for the restore (`closed`): the mode own_dir gives
+        self.opened: dict[bytes, int] = {}
 
     def not_saved(self, under: bytes, _path: bytes) -> bool:
         """Is the entry `under` the walked item (no regular file, no directory) in the backup that
@@ -242,7 +246,8 @@ class AsOf:
         found = self.own_dirs.of(under) if self.from_union and self.own_dirs is not None else None
         if found is None:
             return path, st
-        return self.sc.path(os.path.join(found[0], found[1])), found[2]
+        own = os.path.join(found[0], found[1])
+        return self.sc.path(own), closed_dirs.as_extracted(found[2], self.opened.get(os.path.normpath(own)))
 
     def _not_own(self, full: bytes, st: os.stat_result) -> bool:
         """Is the union's entry at `full` (its lstat `st`) not the backup's own shape there? Below

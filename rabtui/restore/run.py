@@ -196,7 +196,8 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
         item = backup_source_path(cfg, source, row, rel, sc, store)
         pick = as_of(store, source, row, rel, item, sc, roots_of(cfg, source, row, rel)[-1][0])
         for shut in pick.closed if pick is not None else ():   # kept data's, read by a user other than root
-            on_the_way.enter_context(opened_dirs.opened_to_read(shut, cfg.state_dir))
+            was = on_the_way.enter_context(opened_dirs.opened_to_read(shut, cfg.state_dir))
+            pick.opened.update({os.path.normpath(os.path.join(shut, under)): mode for under, mode in was.items()})
         item = sc.path(item)
         if not os.path.lexists(item):
             raise WorkFailed(f"{shown} is not in {origin}")
