@@ -151,3 +151,34 @@ def test_a_directory_carried_as_filler_is_restored_from_the_discs_as_recorded(tm
     out = tmp_path / "out" / str(fill).lstrip("/") / "sub"
     assert os.getxattr(out, "user.tag") == b"of-the-directory"
     assert os.getxattr(out, "system.posix_acl_default") == os.getxattr(fill / "sub", "system.posix_acl_default")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root sets trusted. and security. xattrs")
+@pytest.mark.parametrize("kind", ["standard", "archive"])
+def test_a_directorys_trusted_and_security_xattrs_go_onto_the_disc(tmp_path, kind):
+    """xorriso 1.5.4 gives a directory it maps by itself (-map_single) its user. xattrs only: one
+    with a trusted. or security. xattr (an SELinux label, say) failed the verification of every
+    disc written of it ("missing on the disc"), and the checkpoint could never complete. The disc
+    holds them (its setgid and sticky bits kept), and a restore from it gives them back."""
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    cfg = lab.with_discs("cd-700", [("data", kind)])
+    data = lab.src / "data"
+    write_files(data, {"sub/f": b"f"})
+    want = {"user.k": b"u", "trusted.t": b"t", "security.s": b"s"}
+    for d in (data / "sub", data):
+        for name, value in want.items():
+            os.setxattr(d, name, value)
+    os.chmod(data / "sub", 0o3750)
+    assert lab.backup(cfg).status == "completed"
+    number = burn_due(cfg, lab.store(), asked={"*"}, verified=True)
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    out = tmp_path / "out"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(data), "--checkpoint", str(number),
+                 "--to", str(out)]) == 0
+    got = out / str(data).lstrip("/")
+    for d in (got / "sub", got):
+        assert {name: os.getxattr(d, name) for name in os.listxattr(d)} == want, d
+    assert oct(os.lstat(got / "sub").st_mode) == oct(0o43750)

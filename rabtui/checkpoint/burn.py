@@ -74,6 +74,8 @@ def stage(cfg, store: Store, number: int, disc: int, cp: dict, plan_json: dict, 
     for e in entries:
         e.disk = short.path(e.disk)
     _check_kept_off(entries, number, disc)
+    for e in entries:
+        e.bare = e.bare or (e.kind == "dir" and cut_attrs.map_single_drops(e.disk))
     try:
         cut_attrs.prepare(entries, folder / f"lists-{disc:02d}")
     except ValueError as exc:

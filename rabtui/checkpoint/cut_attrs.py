@@ -2,7 +2,8 @@
 `-cut_out` gives a part the file's mode, owner and times but none of them (xorriso.py). They are
 read from the file on the medium as the disc is staged and written into lists beside its command
 file, which xorriso reads right after each part's `-cut_out`. So are those of an entry mapped bare,
-for an xattr with an empty value (kept_off.py), which none of them holds."""
+for an xattr with an empty value (kept_off.py), which none of them holds, or a directory's that
+`-map_single` leaves out (map_single_drops)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,18 @@ def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
         acl = mode_acl(os.lstat(path).st_mode)
     text = "\n".join(acl + default) if len(acl) > 3 or default else ""
     return [(n, v) for n, v in kept_off.carried(attrs) if n != DEFAULT_ACL], text
+
+
+def map_single_drops(path: bytes) -> bool:
+    """Does the directory at `path` hold an xattr that xorriso's `-map_single` leaves out? xorriso
+    1.5.4 gives a directory it maps by itself its ACL and user. xattrs only, not its trusted. and
+    security. ones (an SELinux label, say; `-map` of a whole tree gives them all): such a directory
+    is mapped bare and given them all from the lists."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:     # none on this file system, or unreadable: xorriso says so
+        return False
+    return any(not n.startswith(("user.", "system.posix_acl_")) for n in names)
 
 
 def refused(root: bytes, rel: bytes) -> str | None:
