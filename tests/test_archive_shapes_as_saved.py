@@ -230,3 +230,26 @@ def test_what_an_older_directory_held_comes_back_from_the_discs_when_the_directo
         st = os.lstat(top / "d/sub")
         assert (oct(st.st_mode & 0o7777), int(st.st_mtime), os.getxattr(top / "d/sub", "user.k")) \
             == (oct(0o700), 1_000_000_000, b"sub of b1"), top
+
+
+def test_an_older_directorys_file_its_backup_lost_too_is_named_by_the_plan(tmp_path):
+    """As above (a file between), the file `d/x` then gone from b1 on the medium (an fsck, a hand):
+    the plan names it as not put on discs, as for kept data, rather than leaving it out unsaid."""
+    from rabtui.checkpoint import prepare
+
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "d/x": b"x of b1"})
+    first = _backed_up(lab, False, 0)
+    shutil.rmtree(photos / "d")
+    write_files(photos, {"d": b"d, a file"})
+    _backed_up(lab, False, 1, "completed", "warnings")
+    os.unlink(photos / "d")
+    write_files(photos, {"d/y": b"y of b3"})
+    _backed_up(lab, False, 2, "completed", "warnings")
+    os.unlink(first.path / "data" / str(photos).lstrip("/") / "d/x")
+    said = []
+    plan = prepare.compute(lab.load(), lab.store(), asked={"*"}, emit=lambda e: said.append(e.message))
+    assert any("1 files that kept data saved are not in its backup" in m and "lost from the archive with their"
+               " directory" in m and "e.g. d/x" in m for m in said), said
+    assert b"d/y" in plan.data[0].paths and b"d/x" not in plan.data[0].paths

@@ -37,10 +37,11 @@ def _order(rel: bytes, directory: bool = False) -> list[tuple[int, bytes]]:
 def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) -> list[bytes]:
     """Put into `scanned` (content.Scanned of the union of `dir_path`, at `union`, as of `backup`)
     the entries that kept data saved and the union does not show in that version, each read from
-    the kept backup: `scanned.disks` says where. `take_attrs(scanned, path, rel, directory)` counts
-    their xattrs. Returns the names (below the directory) of the files the kept backup no longer
-    holds as recorded; into `scanned.kept_shadowed` those below a symlink or a file the union holds
-    in place of a directory on their way."""
+    the kept backup: `scanned.disks` says where; and the files of complete backups it lost with their
+    directory (_lost_from_union), from the backup that saved each. `take_attrs(scanned, path, rel,
+    directory)` counts their xattrs. Returns the names (below the directory) of the files the backup
+    that saved them no longer holds as recorded; into `scanned.kept_shadowed` those of kept data
+    below a symlink or a file the union holds in place of a directory on their way."""
     kept = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=? AND status=? AND id<?",
         (backup["source"], backup["medium"], KEPT, backup["id"]))}
@@ -90,10 +91,10 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
             except PermissionError:
                 raise _closed(backup, dir_path, os.path.dirname(path)) from None
             except OSError:
-                lost.append(rel) if first in kept else None
+                lost.append(rel)
                 continue
             if not stat.S_ISREG(st.st_mode) or (st.st_size, int(st.st_mtime)) != (size, mtime):
-                lost.append(rel) if first in kept else None
+                lost.append(rel)
                 continue
             extra[rel] = (path, st)
         for rel, saved in others.items():

@@ -97,7 +97,9 @@ def compute(cfg: Config, store: Store, *, asked: set[str] | None = None, disc: s
                                 f" them; their program makes them anew), e.g. {os.fsdecode(d.skipped[0])}"))
         if d.kept_lost:
             emit(Event(WARNING, f"{s.key}: {len(d.kept_lost)} files that kept data saved are not in its backup as"
-                                f" the catalog records them, and are not put on discs, e.g. {os.fsdecode(d.kept_lost[0])}"))
+                                " the catalog records them (or, lost from the archive with their directory, in the"
+                                " backup that saved them), and are not put on discs, e.g."
+                                f" {os.fsdecode(d.kept_lost[0])}"))
         if d.kept_shadowed:
             emit(Event(WARNING, f"{s.key}: {len(d.kept_shadowed)} files that kept data saved lie below a symlink or a file"
                                 " that its backup holds in place of their directory (a restore refuses them too), and are"
