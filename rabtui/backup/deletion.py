@@ -19,9 +19,10 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
+from rabtui.events import WARNING, Event
 from rabtui.media import medium_layout, opened_dirs
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
-from rabtui.state.store import RESTORABLE, Store
+from rabtui.state.store import OWN_DIR_SQL, RESTORABLE, Store
 from rabtui.state.store_check import state_failure
 
 
@@ -109,7 +110,7 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
     say) stops there and the others go on; a state database that cannot record them stops the
     whole cleanup. Each failure is in `failed`."""
-    from rabtui.events import LOG, Event
+    from rabtui.events import LOG
 
     done = Applied()
 
@@ -188,6 +189,36 @@ def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: A
             say(f"could not finish an interrupted deletion: {path}: {exc}", done.failed)
             continue
         say(f"finished an interrupted deletion: {path}")
+
+
+def forget_set_aside(cfg: Config, store: Store, medium: Medium, source_id: str, emit) -> None:
+    """The backups of the source on the medium (there: the caller checked it) whose trees a cleanup
+    killed midway had set aside (.deleting-<name>, their own name gone) before the catalog forgot
+    them: forgotten now, by the next backup onto the medium, so that the catalog names no backup the
+    medium no longer holds until a later cleanup (which removes what is left of their trees). Not
+    while a cleanup runs: it forgets them itself. Each is said through `emit`."""
+    root = medium_layout.source_root(medium.path, source_id)
+    try:
+        names = [n[len(DELETING_PREFIX):] for n in os.listdir(root) if n.startswith(DELETING_PREFIX)]
+    except OSError:
+        return
+    names = [n for n in names if medium_layout.BACKUP_NAME.match(n) and not os.path.lexists(root / n)]
+    if not names:
+        return
+    try:
+        lock = cleanup_lock(cfg.state_dir, by=f"a backup of {source_id} forgetting what a cleanup deleted").acquire()
+    except LockBusy:
+        return
+    try:
+        rows = [r for n in names for r in store.all(
+            f"SELECT id, name FROM backups WHERE medium=? AND source=? AND path=? AND status<>'deleted' AND {OWN_DIR_SQL}",
+            (medium.id, source_id, str(root / n)))]
+        forget_backups(store, [r["id"] for r in rows], cfg)
+    finally:
+        lock.release()
+    for r in rows:
+        emit(Event(WARNING, f"found an interrupted deletion of {source_id} {r['name']} on medium {medium.id}: the"
+                            " catalog forgets it now; the next cleanup removes what is left of it"))
 
 
 def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:

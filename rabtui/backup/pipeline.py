@@ -20,7 +20,7 @@ from typing import Iterator
 
 from rabtui import faults
 from rabtui.backup import source_commands
-from rabtui.backup import history, id_writes, recovery
+from rabtui.backup import deletion, history, id_writes, recovery
 from rabtui.media import checkpoint_numbers
 from rabtui.media.at_hand import medium_problem
 from rabtui.media import medium as media, medium_layout, mounting
@@ -252,6 +252,7 @@ class _Run(Completion):
             self.emit(Event(WARNING, not_kept))
         checkpoint_numbers.note_on_medium(self.cfg, self.store, medium, self.cancel, self.emit)
         id_writes.finish(self.store, medium, self.source.id, self.emit)
+        deletion.forget_set_aside(self.cfg, self.store, medium, self.source.id, self.emit)
         lost = medium_fs.warning(medium.id, info["label"].get("holds"), acls=self.source.acls,
                                  xattrs=self.source.xattrs)
         if lost:
