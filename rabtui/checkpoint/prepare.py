@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rabtui import privacy
 from rabtui.checkpoint import (as_backed_up, content, continuation, dir_attrs, disc_names, isosize, kept_off,
-                               plan as planmod, triggers)
+                               plan as planmod, read_from, triggers)
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
@@ -232,7 +232,7 @@ def _row(d: DirContent, prefix: bytes, i: int, disc: int, part: planmod.Part | N
                mode=d.modes[i], owner=d.owners[i])
 
 
-def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
+def _rows(store: Store, c: Computed, emit: Emit, cancel) -> list[Row]:
     """Every file of the checkpoint with its disc and sha256 (read from the medium)."""
     p = c.plan
     rows: list[Row] = []
@@ -254,10 +254,8 @@ def _rows(c: Computed, emit: Emit, cancel) -> list[Row]:
                 row.link_group = groups.setdefault((id(d), d.inodes[i]), len(groups) + 1)
             if row.sha256 is None:
                 progress(row.disc_path[len(prefix) + 1:])
-                if part is None:
-                    row.sha256 = content.sha256_file(short.path(row.disk), cancel)
-                else:
-                    row.sha256 = content.sha256_range(short.path(row.disk), part.offset, part.length)
+                row.sha256 = read_from.sha256_as_scanned(store, d.source, d.medium, d.path, d.kind, row.disk,
+                                                         d.paths[i], row, d.sizes[i], short.path, cancel)
                 done += row.size
             rows.append(row)
     return rows
@@ -323,7 +321,7 @@ def record(cfg: Config, store: Store, c: Computed, *, drive: str, emit: Emit = n
     planmod.check_max_discs(c.plan, cfg.checkpoint.max_discs, c.disc_type)
     emit(Event(STEP, "checksums of every file, read from the media", {"step": 1, "name": "checksums",
                                                                          "state": "running"}))
-    rows = _rows(c, emit, cancel)
+    rows = _rows(store, c, emit, cancel)
     emit(Event(STEP, "checksums done", {"step": 1, "name": "checksums", "state": "ok"}))
     created = now or time.time()
     p = c.plan

@@ -159,6 +159,38 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
     return moved
 
 
+def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kind: str, disk: bytes, rel: bytes,
+                      row: Row, size: int, path_of, cancel=None) -> str:
+    """The sha256 of the file (or part) `row` as a plan found it, `size` bytes whole at `disk`
+    (`path_of`: the path to open it by, past PATH_MAX). An archive directory's union may show a
+    newer version by now (a backup saved one while the plan waited for its yes): the version the
+    plan found is then read in a backup that first saved it, as its disc will be (read_saved_versions);
+    WorkFailed when none holds it any more."""
+    for at in (disk, None):
+        if at is None:
+            entry = {"source": source, "medium": medium, "path": dir_path}
+            held = _held_in(_first_saved(store, entry, {row.path}).get((row.path, size, row.mtime), ()), entry, rel,
+                            row, size, False, cancel)
+            if held is None:
+                raise WorkFailed(f"{os.fsdecode(row.path)}: the version the plan found ({size} bytes, mtime"
+                                 f" {row.mtime}) is no longer on medium {medium}; nothing was recorded",
+                                 hint="plan the checkpoint again")
+            at = os.path.join(held, rel)
+        fd = os.open(path_of(at), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if kind == "archive" and at is disk and (st.st_size, int(st.st_mtime)) != (size, row.mtime):
+            os.close(fd)
+            continue
+        if row.part is None:
+            return content.sha256_file(fd, cancel)
+        return content.sha256_range(fd, row.offset, row.size)
+    raise AssertionError("unreachable")
+
+
 def _is_dir(root: bytes, rel: bytes) -> bool:
     if below.symlink_on_the_way(root, rel) is not None:
         return False

@@ -1,0 +1,36 @@
+"""A checkpoint's plan waits for its yes (the operator away, the TUI open) while the nightly backup
+saves a newer version of an archive file into the union the plan read: the checkpoint records and
+writes the version the plan showed, with that version's checksum, never the size and time of one
+with the sha256 of the other (its disc would fail verification for ever, or its catalog lie)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime, timedelta
+
+from rabtui.checkpoint import prepare
+from tests.trees import Lab, burn_due, write_files
+
+T0 = datetime(2026, 4, 1, 3, 0)
+
+
+def test_a_newer_version_saved_while_the_plan_waits_is_not_what_it_records(tmp_path):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700", [("arch", "archive")])
+    x = lab.src / "arch" / "x"
+    write_files(lab.src / "arch", {"x": b"version one", "y": b"y"})
+    os.utime(x, (1_700_000_000, 1_700_000_000))
+    assert lab.backup(cfg, now=T0).status == "completed"
+    store = lab.store()
+    plan = prepare.compute(cfg, store, asked={"*"})
+
+    write_files(lab.src / "arch", {"x": b"version two, longer"})
+    os.utime(x, (1_700_100_000, 1_700_100_000))
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+
+    number = burn_due(cfg, store, plan=plan, verified=True)
+    row = next(r for r in store.all("SELECT * FROM disc_files WHERE number=?", (number,))
+               if bytes(r["path"]).endswith(b"/arch/x"))
+    assert (row["size"], row["mtime"]) == (11, 1_700_000_000)
+    assert row["sha256"] == hashlib.sha256(b"version one").hexdigest()
