@@ -34,3 +34,30 @@ def test_a_newer_version_saved_while_the_plan_waits_is_not_what_it_records(tmp_p
                if bytes(r["path"]).endswith(b"/arch/x"))
     assert (row["size"], row["mtime"]) == (11, 1_700_000_000)
     assert row["sha256"] == hashlib.sha256(b"version one").hexdigest()
+
+
+def test_a_file_the_union_lost_while_the_plan_waited_stops_the_record_with_a_message(tmp_path):
+    """The plan found a file in the union that a killed backup had linked there; the next backup
+    undid that run while the plan waited (the file gone from the source meanwhile): nothing is
+    recorded, and the operator is told to plan again (it was a bare FileNotFoundError)."""
+    import pytest
+
+    from rabtui.errors import WorkFailed
+    from tests.test_kill_anywhere import _killed, rabtui
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700", [("arch", "archive")])
+    write_files(lab.src / "arch", {"x": b"x"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    write_files(lab.src / "arch", {"n": b"new"})
+    _killed(rabtui(lab, "backup", "loc", point="backup.archive_linked"))
+    store = lab.store()
+    plan = prepare.compute(cfg, store, asked={"*"})
+    (lab.src / "arch" / "n").unlink()
+    assert lab.backup(cfg).status == "completed"     # undoes the killed run: n leaves the union
+
+    with pytest.raises(WorkFailed) as caught:
+        prepare.record(cfg, store, plan, drive=cfg.checkpoint.drive)
+    assert "arch/n: the version the plan found (3 bytes" in caught.value.message
+    assert "plan the checkpoint again" in caught.value.hint
+    assert not store.all("SELECT * FROM checkpoints")

@@ -176,13 +176,19 @@ def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kin
                                  f" {row.mtime}) is no longer on medium {medium}; nothing was recorded",
                                  hint="plan the checkpoint again")
             at = os.path.join(held, rel)
-        fd = os.open(path_of(at), os.O_RDONLY | os.O_CLOEXEC)
+        in_union = kind == "archive" and at is disk
+        try:
+            fd = os.open(path_of(at), os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            if in_union:     # the union lost it meanwhile (a killed run's links undone)
+                continue
+            raise
         try:
             st = os.fstat(fd)
         except OSError:
             os.close(fd)
             raise
-        if kind == "archive" and at is disk and (st.st_size, int(st.st_mtime)) != (size, row.mtime):
+        if in_union and (st.st_size, int(st.st_mtime)) != (size, row.mtime):
             os.close(fd)
             continue
         if row.part is None:
