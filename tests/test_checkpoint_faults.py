@@ -18,7 +18,7 @@ import pytest
 from rabtui.checkpoint import prepare, questions, run
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.cli import main as cli_main
-from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
+from rabtui.events import ABORT, READY, RETRY, REWRITE, SKIP, ScriptedPrompter
 from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.media import medium_layout
@@ -319,3 +319,42 @@ def test_what_was_staged_for_a_disc_goes_once_it_is_verified(two_discs):
                                 prompter=ScriptedPrompter(lambda q: "rewrite" if q.kind == questions.FAILED else READY))
     assert out.verified == [2], out.message
     assert sorted(p.name for p in folder.iterdir()) == ["catalog.tsv", "catalog.tsv.gz"]
+
+
+def test_a_verification_this_machine_fails_leaves_the_disc_unjudged_and_offers_no_rewrite(two_discs):
+    """The machine verifying a disc fails it (here EMFILE: no file descriptor left to run xorriso
+    with; a full or failing state directory or TMPDIR, ENOMEM likewise), not the disc: the disc is
+    not marked failed and no rewrite on a new disc is offered (one would throw a good disc away),
+    the run ends not verified (exit 1), and once the machine is fixed a retry verifies the disc."""
+    import resource
+
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.INSERT:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (0, limits[1]))   # no new descriptor from here on
+            return READY
+        asked.append(q)
+        if len(asked) == 1:
+            return RETRY
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+        return SKIP
+
+    try:
+        out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(operator))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+    assert (out.status, out.skipped, out.exit_code) == ("incomplete", [1], 1), out.message
+    assert len(asked) == 2 and all(q.kind == questions.FAILED for q in asked), [q.text for q in asked]
+    for q in asked:
+        assert "could not be verified" in q.text and "Too many open files" in q.text, q.text
+        assert "verification failed" not in q.text and REWRITE not in q.choices, (q.text, q.choices)
+    assert _states(store, number)[1] == "verified"
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert (out.status, out.verified) == ("completed", [1]), out.message

@@ -5,8 +5,10 @@ starts at the first disc that is not verified, so `resume` after a killed proces
 a skip or an abort simply runs again; a verified disc is never written again, a disc left written
 but not verified is verified first. Before each disc the operator is asked to insert it (ready /
 skip / abort); after a failure (xorriso's, or an OS error such as a full or unwritable image
-directory): retry, rewrite on a new disc, skip or abort. When every disc is verified the
-checkpoint is completed (checkpoint/status.py).
+directory): retry, rewrite on a new disc, skip or abort. A verification this machine cannot carry
+out (an OS error: its state directory or TMPDIR, open files, memory) or a hung drive leaves the
+disc unjudged, in its state. When every disc is verified the checkpoint is completed
+(checkpoint/status.py).
 """
 
 from __future__ import annotations
@@ -233,15 +235,21 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         emit(Event(LOG, f"verifying {vid}"))
         where = _read_from(store, number, disc, drive)
         stalled = False
+        machine = None      # why this machine could not verify the disc
         try:
             res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
                               kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
                               silence=cfg.checkpoint.io_timeout)
-        except (OSError, Stalled) as exc:   # no room to read the disc back, a hung drive: a failed verification
-            stalled = isinstance(exc, Stalled)
+        except Stalled as exc:   # a hung drive
+            stalled = True
             res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {burn.reason(exc)}"])
+        except OSError as exc:
+            # what the disc's reading meets is in the result (verify.py); an OS error is this
+            # machine's (its state directory or TMPDIR, open files, memory) and says nothing of the disc
+            machine = burn.reason(exc)
+            res = VerifyResult(volid=vid, found_volid=vid, messages=[f"cannot verify: {machine}"])
         if res.ok:
             faults.point("burn.verified")
             set_disc(store, number, disc, "verified", emit, unchecked.said(vid, res.unchecked), verified=time.time())
@@ -259,6 +267,13 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             q = insert_question(cp, plan_json, disc, drive, note=f"Wrong disc: {res.describe()}.",
                                 verb="Insert disc", choices=(RETRY, SKIP, ABORT))
             answer = prompter.ask(Question(WRONG, q.text, q.choices, q.data), cancel)
+        elif machine is not None:   # not judged, as a stalled one, and no rewrite offered: the disc may well be fine
+            said = f"{vid} could not be verified: {machine}"
+            emit(Event(ERROR, said))
+            answer = ask_failed(prompter, cancel, f"{said}\nThe disc was not judged and keeps its state: this machine"
+                                                  " failed while reading it back, not the disc. Fix that, then retry (a"
+                                                  " disc left written is verified by the next run, never written anew).",
+                                disc, choices=(RETRY, SKIP, ABORT))
         elif stalled:   # the disc was not judged: it keeps its state (a later run verifies it, never writes it anew)
             emit(Event(ERROR, res.describe()))
             choices = (RETRY, SKIP, ABORT) if plan_json.get("rebuilt") else (RETRY, REWRITE, SKIP, ABORT)

@@ -18,6 +18,7 @@ and a disc that passes then is verified "but not checked: ..." (unchecked.py).
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
@@ -107,9 +108,14 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     res = VerifyResult(volid=volid)
     unjudged = () if filler_known else (b"add",)
     indev = xorriso.device_of(drive, volid)
-    if xorriso.is_image_drive(drive) and not Path(xorriso.image_path(drive, volid)).exists():
-        res.messages.append(f"{xorriso.image_path(drive, volid)} does not exist")
-        return res
+    if xorriso.is_image_drive(drive):
+        image = xorriso.image_path(drive, volid)
+        try:
+            os.stat(image)
+        except OSError as exc:   # the image is the disc: one that cannot be reached fails it (run._verify_loop)
+            gone = exc.errno in (errno.ENOENT, errno.ENOTDIR)
+            res.messages.append(f"{image} does not exist" if gone else f"cannot read {image}: {exc.strerror}")
+            return res
     res.found_volid, why = read_volid(indev, cancel)
     if res.found_volid is None:
         if why:
