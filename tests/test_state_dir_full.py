@@ -402,3 +402,33 @@ def test_a_disc_verified_where_the_state_directory_cannot_take_its_scratch_is_re
     assert (res.status, res.verified) == ("completed", [1]), (res.message, [q.text for q in prompter.asked])
     assert any("reading each file back as a stream" in e.message for e in said), [e.message for e in said]
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"
+
+
+def test_a_disc_verified_where_tmpdir_is_full_is_read_as_a_stream(tmp_path, tmpfs, monkeypatch):
+    """TMPDIR filled up (no byte, no inode left) after the run chose it (Python's tempfile keeps
+    the first usable one: a job, the UI, a burn of several discs): the short alias through which a
+    verification extracts a disc cannot be made there. The disc is read back as a stream and
+    verified, instead of the whole verification stopping."""
+    import tempfile
+
+    from rabtui.checkpoint import run
+    from rabtui.events import READY, ScriptedPrompter
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a": 3000, "b/c": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store)
+    temp = tmpfs(tmp_path / "temp", "size=1m,nr_inodes=64")
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    _use_every_inode(temp / "files")
+    fill_up(temp / "files" / "0")
+    said = []
+    res = run.verify_checkpoint(cfg, store, number, emit=said.append, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert (res.status, res.verified) == ("completed", [1]), res.message
+    streamed = [e.message for e in said if "reading each file back as a stream" in e.message]
+    assert streamed and str(temp) in streamed[0], [e.message for e in said]
+    assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"

@@ -36,6 +36,7 @@ from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs
 from rabtui.checkpoint.content import LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify_result import VerifyResult
+from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
 
@@ -82,8 +83,9 @@ def remove_dead_scratch(state_dir: str | os.PathLike) -> list[bytes]:
 def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> VerifyResult:
     """Verify the disc `volid` in `drive`, extracting it (and the xattrs values xorriso does not
     print) in a private directory of this run in `place` (_scratch); the keywords are _verify's.
-    Where not even that directory can be made (its file system full, out of inodes), the disc is
-    read back as a stream."""
+    Where not even that directory can be made (its file system full, out of inodes), or the short
+    alias it is extracted through (the temporary directory's: shortpath.alias), the disc is read
+    back as a stream."""
     with ExitStack() as stack:
         try:
             top = stack.enter_context(_scratch(place))
@@ -198,9 +200,14 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     free = shutil.disk_usage(scratch).free
     if free < need:
         return by_stream(f"{free / 1e9:.1f} GB free in {place}, {need / 1e9:.1f} GB needed to extract the disc")
+    aliased = ExitStack()
+    try:
+        short = aliased.enter_context(shortpath.alias(scratch))   # the disc's deepest paths fit below it
+    except WorkFailed as exc:    # the temporary directory full, out of inodes: a stream needs no alias
+        return by_stream(exc.message)
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
     try:
-        with shortpath.alias(scratch) as short:   # the disc's deepest paths fit below it
+        with aliased:
             disc_root = os.path.join(short, b"d")   # a new directory: xorriso never replaces the link itself
             # only root makes device nodes: another user's are compared as the disc lists them
             devices = os.geteuid() == 0
