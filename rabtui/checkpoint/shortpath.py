@@ -102,10 +102,13 @@ def alias(target: Path) -> Iterator[bytes]:
         yield link
 
 
-def _unusable(exc: OSError) -> WorkFailed:
+class Unusable(WorkFailed):
     """The temporary directory cannot hold this run's private directory or a link in it (full,
     out of inodes, read-only since the run began)."""
-    return WorkFailed(f"cannot make a private directory, or a link in it, in the temporary directory"
+
+
+def _unusable(exc: OSError) -> Unusable:
+    return Unusable(f"cannot make a private directory, or a link in it, in the temporary directory"
                       f" {fmt.name(tempfile.gettempdir())}: {exc.strerror}",
                       hint="free some room there, or set TMPDIR to a directory with room (inodes too) that can be"
                            " written")

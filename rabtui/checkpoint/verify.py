@@ -36,7 +36,6 @@ from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs
 from rabtui.checkpoint.content import LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify_result import VerifyResult
-from rabtui.errors import WorkFailed
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 
 
@@ -203,7 +202,7 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     aliased = ExitStack()
     try:
         short = aliased.enter_context(shortpath.alias(scratch))   # the disc's deepest paths fit below it
-    except WorkFailed as exc:    # the temporary directory full, out of inodes: a stream needs no alias
+    except shortpath.Unusable as exc:    # the temporary directory full, out of inodes: a stream needs none
         return by_stream(exc.message)
     emit(Event(LOG, f"{volid}: reading every file back and comparing it with the catalog"))
     try:
