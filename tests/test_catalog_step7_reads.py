@@ -3,9 +3,13 @@ it). A source's first backup counts each directory's changes from what the spool
 without reading its rows back; the counts are those of the rows, in every directory, also when
 items were taken back (then they are read back). A medium's first backup finds the versions
 recorded already as the spool takes them, while rsync runs, and step 7 looks none up: unless rows
-of `changes` were taken meanwhile (a run undone, a checkpoint), when it looks them all up again."""
+of `changes` were taken meanwhile (a run undone, a checkpoint), when it looks them all up again;
+nor does it read the staged rows of those found (an index holds the others). A statement of step 7
+that fails leaves nothing of the backup in the catalog."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import pytest
 
@@ -114,3 +118,51 @@ def test_rows_of_changes_taken_while_the_spool_ran_are_looked_up_again(tmp_path,
     else:
         assert counted == rows == {"/a": 2100, "/b": 5}
     assert store.one("SELECT COUNT(*) AS n FROM changes WHERE backup=3")["n"] == (2090 if taken == "undone" else 2100)
+
+
+def test_a_mediums_first_backup_reads_in_step_7_only_the_files_not_recorded_yet(tmp_path):
+    """Of 2,100 staged files ten are new versions: the changed-files pass goes to those through an
+    index, where it read every staged row (on 1,000,000 files, a tenth of step 7)."""
+    store = Store(tmp_path)
+    _completed(store, ("src", "m1"), ("src", "m2"))
+    _first_backup(store, taken_back=False)
+    statements = [s for s in _mediums_first_backup(store, 2, "m2") if "recorded" in s]
+    assert statements
+    for statement in statements:
+        plan = [row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + statement)]
+        assert not [step for step in plan if step.startswith("SCAN i")], plan
+    counted, rows = _counts(store)
+    assert counted == {"/a": 2100, "/b": 5}
+    assert rows == {"/a": 2110, "/b": 5}       # the ten changed files' new versions too, counted once
+
+
+def _catalog(store: Store) -> list:
+    return [[tuple(r) for r in store.all(f"SELECT * FROM {table} ORDER BY 1, 2, 3")]
+            for table in ("paths", "versions", "changes", "dir_state")]
+
+
+@pytest.mark.parametrize("fails", ["insert", "update"])
+def test_a_step_7_that_fails_part_way_leaves_the_catalog_as_it_was(tmp_path, fails):
+    """The writes to `versions` stop where they fail (OR FAIL, no statement journal): what they
+    wrote before goes with the rest of the transaction."""
+    store = Store(tmp_path)
+    _completed(store, ("src", "m1"), ("src", "m1"))
+    _first_backup(store, taken_back=False)
+    spool = CatalogSpool(store)
+    spool.target(source="src", medium="m1", base_id=1)
+    spool.add("/a", [("/a", b"a/f%d" % i, F, rsync.CHANGED, i + 1, 8) for i in range(700, 1400)],
+              [("/a", b"a/f%d" % i, i, 7) for i in range(700)] + [("/a", b"a/f%d" % i, i, 7) for i in range(1400, 2100)])
+    before = _catalog(store)
+    # the 500th row the statement writes fails (of 1,400 extended, or of 700 inserted after those)
+    store.execute("CREATE TEMP TABLE n(k INTEGER)")
+    when = "(SELECT COUNT(*) FROM temp.n) >= 500"
+    if fails == "insert":
+        store.execute("CREATE TEMP TRIGGER t BEFORE INSERT ON main.versions BEGIN INSERT INTO n VALUES (1);"
+                      f" SELECT RAISE(FAIL, 'no room') WHERE {when}; END")
+    else:
+        store.execute("CREATE TEMP TRIGGER t BEFORE UPDATE ON main.versions BEGIN INSERT INTO n VALUES (1);"
+                      f" SELECT RAISE(FAIL, 'no room') WHERE {when}; END")
+    with pytest.raises(sqlite3.IntegrityError, match="no room"):
+        spool.apply(2)
+    assert not store.conn.in_transaction
+    assert _catalog(store) == before
