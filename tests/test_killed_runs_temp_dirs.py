@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rabtui import faults, proc_table
-from rabtui.checkpoint import verify
+from rabtui.checkpoint import verify_scratch
 from rabtui.state import locks
 from tests.test_disc_large_xattrs import _backed_up
 from tests.other_user import nobody_returns
@@ -65,7 +65,7 @@ def test_what_a_killed_rebuild_state_read_off_a_disc_goes_with_the_next_rebuild_
 
 
 def _verifications_in(lab: Lab) -> list[str]:
-    """The private directories of verifications in the state directory (verify.py: verify-<pid>-<n>)."""
+    """The private directories of verifications in the state directory (verify_scratch.py: verify-<pid>-<n>)."""
     folder = lab.state / "checkpoints"
     return sorted(n for n in os.listdir(folder) if re.fullmatch(r"verify-\d+-\d+", n))
 
@@ -95,7 +95,7 @@ def test_the_disc_a_killed_verification_extracted_goes_with_the_next_verificatio
             if d in (Path("/"), Path("/tmp")):
                 break
             os.chmod(d, os.stat(d).st_mode | 0o055)
-        removed = nobody_returns(lambda: verify.remove_dead_scratch(lab.state), tmp_path)
+        removed = nobody_returns(lambda: verify_scratch.remove_dead_scratch(lab.state), tmp_path)
         assert removed == [os.fsencode(lab.state / "checkpoints" / first)] and not _verifications_in(lab)
         _killed(rabtui(lab, "checkpoint", "verify", "--yes", point="verify.extracted"))
         (first,) = _verifications_in(lab)

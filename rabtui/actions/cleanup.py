@@ -11,7 +11,7 @@ from datetime import datetime
 from rabtui import faults, fmt, temp_dirs
 from rabtui.backup import deletion, records, recovery, retention
 from rabtui.backup.run_lock import source_lock
-from rabtui.checkpoint import old_scratch, verify
+from rabtui.checkpoint import old_scratch, verify_scratch
 from rabtui.config import Config
 from rabtui.errors import LockBusy, RabtuiError
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
@@ -37,9 +37,9 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     plans and burns tried, and what verifications of earlier versions extracted into a checkpoint's
     own directory: old_scratch.py)."""
     staging.remove_abandoned(os.fsencode(cfg.state_dir), emit)
-    checkpoints = os.fsencode(verify.scratch_place(cfg.state_dir))
+    checkpoints = os.fsencode(verify_scratch.scratch_place(cfg.state_dir))
     for path in (temp_dirs.remove_dead(os.fsencode(cfg.state_dir)) + temp_dirs.remove_dead(checkpoints)
-                 + verify.remove_dead_scratch(cfg.state_dir)):
+                 + verify_scratch.remove_dead_scratch(cfg.state_dir)):
         emit(Event(LOG, f"removed {fmt.name(path)}, the private directory of a run that did not end"))
     for path in old_scratch.remove(cfg.state_dir):
         emit(Event(LOG, f"removed {fmt.name(path)}, what a verification by an earlier version extracted and left"))

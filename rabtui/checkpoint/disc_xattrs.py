@@ -128,7 +128,7 @@ def complete(exe: str, indev: str, volid: str, attrs: dict[bytes, dict[bytes, by
 @contextmanager
 def _folder(place: Path, scratch: Path | None) -> Iterator[Path]:
     """A new private directory, removed afterwards: `place` itself beside the scratch (in the
-    verification's private directory: verify._scratch), else one of this run in `place`
+    verification's private directory: verify_scratch.scratch), else one of this run in `place`
     (/dev/shm: one a killed run left goes with the next, temp_dirs)."""
     if scratch is None or place.parent != scratch.parent:
         with temp_dirs.private(place) as folder:

@@ -25,7 +25,8 @@ from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
 )
 from rabtui.checkpoint.status import complete, record_interrupted, set_disc
-from rabtui.checkpoint.verify import scratch_place, verify_disc
+from rabtui.checkpoint.verify import verify_disc
+from rabtui.checkpoint.verify_scratch import scratch_place
 from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, Cancelled, Stalled, UsageError, WorkFailed

@@ -23,13 +23,12 @@ import itertools
 import os
 import shutil
 import stat
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterator
 
-from rabtui import faults, privacy, proc, proc_records, temp_dirs
+from rabtui import faults, proc, proc_records
 from rabtui.checkpoint import (acl_dirs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked, verify_attrs,
-                               verify_stream, xorriso, xorriso_output)
+                               verify_scratch, verify_stream, xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -49,47 +48,17 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     return found, "; ".join(xorriso_output.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
 
 
-SCRATCH_PREFIX = "verify-"
-
-
-def scratch_place(state_dir: str | os.PathLike) -> Path:
-    """Where verifications extract discs: `checkpoints/` of the state directory."""
-    return Path(state_dir) / "checkpoints"
-
-
-def remove_extracted(path: bytes) -> None:
-    """Remove what a verification extracted at `path`, its read-only directories too, quietly."""
-    try:
-        _rmtree(path)
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)     # what can go
-
-
-@contextmanager
-def _scratch(place: Path) -> Iterator[Path]:
-    """A private directory of this run in `place` (`verify-<pid>-<n>`, temp_dirs.py): what a
-    verification killed meanwhile extracted there goes with the next verification of any disc, or
-    the next cleanup (remove_dead_scratch), read-only directories and all."""
-    with temp_dirs.private(privacy.private_dir(place), SCRATCH_PREFIX, remove_extracted) as top:
-        yield Path(os.fsdecode(top))
-
-
-def remove_dead_scratch(state_dir: str | os.PathLike) -> list[bytes]:
-    """Remove what verifications killed (SIGKILL) left in the state directory; returns their paths."""
-    return temp_dirs.remove_dead(os.fsencode(scratch_place(state_dir)), SCRATCH_PREFIX, remove_extracted)
-
-
 def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> VerifyResult:
     """Verify the disc `volid` in `drive`, extracting it (and the xattrs values xorriso does not
-    print) in a private directory of this run in `place` (_scratch); the keywords are _verify's.
-    Where not even that directory can be made (its file system full, out of inodes), or the short
+    print) in a private directory of this run in `place` (verify_scratch.scratch); the keywords
+    are _verify's. Where not even that directory can be made (its file system full, out of inodes), or the short
     alias it is extracted through (the temporary directory's: shortpath.alias), the disc is read
     back as a stream."""
     with ExitStack() as stack:
         try:
-            top = stack.enter_context(_scratch(place))
+            top = stack.enter_context(verify_scratch.scratch(place))
         except OSError as exc:
-            return _verify(drive, volid, rows, None, unmade=_unmade(place, exc), **kw)
+            return _verify(drive, volid, rows, None, unmade=verify_scratch.unmade(place, exc), **kw)
         return _verify(drive, volid, rows, top / "disc", **kw)
 
 
@@ -97,8 +66,8 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             filler_known: bool = True, origins: list[Origin] | None = None,
             kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None,
             silence: float | None = None, unmade: str | None = None) -> VerifyResult:
-    """`scratch`: a new directory to extract the disc in, in this run's private one (_scratch);
-    None where that could not be made, for `unmade`: the disc is read back as a stream.
+    """`scratch`: a new directory to extract the disc in, in this run's private one
+    (verify_scratch.scratch); None where that could not be made, for `unmade`: the disc is read back as a stream.
     `filler_known`: `rows` hold the disc's filler (add/) too; a checkpoint rebuilt from its discs
     knows only their data/. `origins`: where its directories were read on the media, whose ACLs,
     xattrs and directories are compared with the disc's (backed_up_attrs.py). `kept`: path on the
@@ -159,7 +128,7 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
         # xorriso's check of every block and MD5)
         emit(Event(LOG, f"{volid}: {why}; reading each file back as a stream and comparing it with the catalog"))
         if scratch is not None:
-            _rmtree(scratch)
+            verify_scratch.rmtree(scratch)
         bad, failed = verify_stream.read_back(exe, indev, volid, rows, emit, cancel, silence)
         res.mismatched += bad
         res.messages += failed
@@ -194,7 +163,7 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     try:
         scratch.mkdir()
     except OSError as exc:
-        return by_stream(_unmade(place, exc))
+        return by_stream(verify_scratch.unmade(place, exc))
     need = sum(r.size for r in rows) + (64 << 20)
     free = shutil.disk_usage(scratch).free
     if free < need:
@@ -216,12 +185,12 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
                             on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
             faults.point("verify.extracted")
-            if not done.ok and _out_of_room(scratch, acls, done.stderr_text()):
-                raise _OutOfRoom
+            if not done.ok and verify_scratch.out_of_room(scratch, acls, done.stderr_text()):
+                raise verify_scratch.OutOfRoom
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
-            opened = _opened_up(disc_root)
+            opened = verify_scratch.opened_up(disc_root)
             _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
             # osirrox gives no symlink its owner, which a restore as root sets from the disc's listing
             links = [r for r in rows if r.sha256 == LINK_MARK and r.owner is not None]
@@ -241,14 +210,14 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
                 res.missing.append(layout.CATALOG_NAMES[0])
-    except _OutOfRoom:
+    except verify_scratch.OutOfRoom:
         # its file system filled up meanwhile (another process's catalog grew there): the disc was
         # not judged, and is read back as a stream, which needs no room, once the scratch is gone
         ran_out = True
     else:
         ran_out = False
     finally:
-        _rmtree(scratch)
+        verify_scratch.rmtree(scratch)
     if ran_out:
         return by_stream(f"{place} filled up while the disc was extracted there")
     seen = set()
@@ -257,27 +226,6 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     if not check.ok and not (res.mismatched or res.messages):
         res.messages.append("xorriso reported a problem with the disc")
     return res
-
-
-def _unmade(place: Path, exc: OSError) -> str:
-    return f"no directory can be made in {place} to extract the disc ({exc.strerror or exc})"
-
-
-class _OutOfRoom(Exception):
-    """The extraction of a disc ran out of room in the scratch's file system."""
-
-
-def _out_of_room(scratch: Path, lines: list[bytes], stderr: str) -> bool:
-    """Whether an extraction that failed did so for want of room: xorriso says so, or the scratch's
-    file system is full now."""
-    said = ("No space left on device", "Disk quota exceeded")
-    if any(w in stderr or any(w.encode() in line for line in lines) for w in said):
-        return True
-    try:
-        st = os.statvfs(scratch)
-    except OSError:
-        return False
-    return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
 
 
 Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
@@ -344,7 +292,8 @@ def _maybe_device(r: Row) -> bool:
 
 def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel,
              modes: dict[bytes, int] | None = None) -> None:
-    """`modes`: the modes the directories of `base` had before _opened_up gave their owner rwx."""
+    """`modes`: the modes the directories of `base` had before verify_scratch.opened_up gave
+    their owner rwx."""
     total = sum(r.size for r in rows if r.sha256 not in MARKS)
     done = 0
     by_inode: dict[int, Row | list[Row]] = {}    # (device, inode) in one number: a disc may hold a million files
@@ -395,7 +344,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
 def _on_disc(base: bytes, dirs: dict | None = None, modes: dict[bytes, int] | None = None):
     """(path, is a directory) of every entry of a disc extracted at `base` (a symlink to a
     directory is none: os.fwalk lists it among the directories). Into `dirs`: each directory's
-    (mode, time, owner: as root only), its mode as it was before _opened_up (`modes`)."""
+    (mode, time, owner: as root only), its mode as it was before verify_scratch.opened_up (`modes`)."""
     root = os.geteuid() == 0
     for dirpath, dirnames, filenames, fd in os.fwalk(base):
         under = dirpath[len(base):].lstrip(b"/")
@@ -406,24 +355,3 @@ def _on_disc(base: bytes, dirs: dict | None = None, modes: dict[bytes, int] | No
                 mode = (modes or {}).get(os.path.join(dirpath, name), st.st_mode)
                 dirs[path] = (mode, st.st_mtime, (st.st_uid, st.st_gid) if root else None)
             yield path, stat.S_ISDIR(st.st_mode)
-
-
-def _opened_up(base: bytes) -> dict[bytes, int]:
-    """Every directory below `base` given its owner's rwx (one of mode 0000 extracted by a user
-    other than root is closed to them: nothing in it could be compared, nor removed); returns the
-    mode each changed one had."""
-    was: dict[bytes, int] = {}
-    for dirpath, dirnames, _files, fd in os.fwalk(base):     # by descriptor: paths past 4,096 bytes
-        for name in dirnames:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o700 != 0o700:
-                os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=fd)
-                was[os.path.join(dirpath, name)] = st.st_mode
-    return was
-
-
-def _rmtree(path: str | bytes | os.PathLike) -> None:
-    """Remove the tree at `path`, its directories opened to their owner first (_opened_up)."""
-    if os.path.lexists(path):
-        _opened_up(os.fsencode(path))
-        shutil.rmtree(path)

@@ -12,7 +12,8 @@ import time
 
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint import dir_attrs, kept_off
-from rabtui.checkpoint.verify import scratch_place, verify_disc
+from rabtui.checkpoint.verify import verify_disc
+from rabtui.checkpoint.verify_scratch import scratch_place
 from rabtui.config import Config
 from rabtui.events import LOG, Emit, Event
 from rabtui.rebuild import disc_state
