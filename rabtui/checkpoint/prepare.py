@@ -22,7 +22,6 @@ from rabtui.checkpoint import (as_backed_up, content, continuation, dir_attrs, d
 from rabtui.checkpoint.content import DirContent
 from rabtui.checkpoint import numbering, reserve
 from rabtui.checkpoint.layout import CATALOG_ON_DISC, Row, catalog_lines, escape_path, volid, write_catalog
-from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import UsageError, WorkFailed
@@ -247,17 +246,16 @@ def _rows(store: Store, c: Computed, emit: Emit, cancel) -> list[Row]:
                                    "current": os.fsdecode(name)}))
 
     groups: dict[tuple[int, int], int] = {}   # (its directory, inode) of a file with hard links -> its group
-    with Shortcuts() as short:   # paths deeper than PATH_MAX on the medium
-        for d, prefix, i, k, part in _placed(c):
-            row = _row(d, prefix, i, k, part)
-            if part is None and i in d.inodes:
-                row.link_group = groups.setdefault((id(d), d.inodes[i]), len(groups) + 1)
-            if row.sha256 is None:
-                progress(row.disc_path[len(prefix) + 1:])
-                row.sha256 = read_from.sha256_as_scanned(store, d.source, d.medium, d.path, d.kind, row.disk,
-                                                         d.paths[i], row, d.sizes[i], short.path, cancel)
-                done += row.size
-            rows.append(row)
+    for d, prefix, i, k, part in _placed(c):
+        row = _row(d, prefix, i, k, part)
+        if part is None and i in d.inodes:
+            row.link_group = groups.setdefault((id(d), d.inodes[i]), len(groups) + 1)
+        if row.sha256 is None:
+            progress(row.disc_path[len(prefix) + 1:])
+            row.sha256 = read_from.sha256_as_scanned(store, d.source, d.medium, d.path, d.kind, row.disk,
+                                                     d.paths[i], row, d.sizes[i], cancel)
+            done += row.size
+        rows.append(row)
     return rows
 
 

@@ -4,6 +4,7 @@ the checkpoint recorded (a backup may put a newer one into the union meanwhile).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -160,12 +161,13 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
 
 
 def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kind: str, disk: bytes, rel: bytes,
-                      row: Row, size: int, path_of, cancel=None) -> str:
+                      row: Row, size: int, cancel=None) -> str:
     """The sha256 of the file (or part) `row` as a plan found it, `size` bytes whole at `disk`
-    (`path_of`: the path to open it by, past PATH_MAX). An archive directory's union may show a
-    newer version by now (a backup saved one while the plan waited for its yes): the version the
-    plan found is then read in a backup that first saved it, as its disc will be (read_saved_versions);
-    WorkFailed when none holds it any more."""
+    (`rel` below the directory's root there). An archive directory's union may show a newer
+    version by now (a backup saved one while the plan waited for its yes): the version the plan
+    found is then read in a backup that first saved it, as its disc will be (read_saved_versions);
+    WorkFailed when none holds it any more. Never read through a symlink (one a source saved in its
+    place, or on the way), nor a FIFO opened (it waits for a writer): only the regular file."""
     for at in (disk, None):
         if at is None:
             entry = {"source": source, "medium": medium, "path": dir_path}
@@ -177,12 +179,9 @@ def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kin
                                  hint="plan the checkpoint again")
             at = os.path.join(held, rel)
         in_union = kind == "archive" and at is disk
-        try:
-            fd = os.open(path_of(at), os.O_RDONLY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            if in_union:     # the union lost it meanwhile (a killed run's links undone)
-                continue
-            raise
+        fd = _open_regular(at, rel, replaced_is_none=in_union)
+        if fd is None:      # the union lost it meanwhile (a killed run's links undone), or another shape took its place
+            continue
         try:
             st = os.fstat(fd)
         except OSError:
@@ -195,6 +194,30 @@ def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kin
             return content.sha256_file(fd, cancel)
         return content.sha256_range(fd, row.offset, row.size)
     raise AssertionError("unreachable")
+
+
+def _open_regular(at: bytes, rel: bytes, replaced_is_none: bool) -> int | None:
+    """A descriptor of the regular file `at` (`rel` below the root it is in: no symlink followed
+    below that root, and paths of any length). Gone, or no regular file (a symlink, a FIFO, a
+    directory): None with `replaced_is_none`, else OSError."""
+    cut = len(at) - len(rel) - 1
+    root, rel = (at[:cut], rel) if cut > 0 and at[cut:] == b"/" + rel else os.path.split(at)
+    try:
+        fd = below.open_file(root, rel)
+    except (FileNotFoundError, NotADirectoryError):
+        if replaced_is_none:
+            return None
+        raise
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or not replaced_is_none:
+            raise
+        return None
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        return fd
+    os.close(fd)
+    if replaced_is_none:
+        return None
+    raise OSError(errno.EINVAL, "not a regular file", os.fsdecode(at))
 
 
 def _is_dir(root: bytes, rel: bytes) -> bool:

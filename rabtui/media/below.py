@@ -214,10 +214,10 @@ def walk(root: bytes, rel: bytes = b"") -> Iterator[tuple[bytes, list[tuple[byte
 
 def open_file(root: bytes, rel: bytes) -> int:
     """A descriptor of the file `root/rel` for reading, however long the path, never through a
-    symlink (nor one itself). The caller closes it."""
+    symlink (nor one itself), nor waiting for a writer where it is a FIFO. The caller closes it."""
     parent, name = os.path.split(rel)
     fd = open_dir(root, parent)
     try:
-        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
     finally:
         os.close(fd)
