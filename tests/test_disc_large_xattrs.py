@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.checkpoint import disc_xattrs, xorriso_output
+from rabtui.checkpoint import disc_xattrs, xorriso, xorriso_output
 from rabtui.restore import run as R
 from tests.test_checkpoint_deep import no_room_to_extract
 from tests.test_disc_verify_metadata import _verify, alter, burn_one
@@ -229,3 +229,38 @@ def test_a_restore_onto_a_file_system_that_refuses_a_value_names_it(big, tmp_pat
         R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=tmp_path / "out")
     assert "/f' , xattr user.big 'No space left on device'" in info.value.message, info.value.message
     assert "the file system restored onto refuses that xattr" in info.value.hint, info.value.hint
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root sets security. xattrs")
+@pytest.mark.parametrize("size", [5_000, 20_000])
+def test_a_directory_with_a_security_xattr_and_a_large_value(big, size):
+    """A directory with a security. xattr (an SELinux label) is given its xattrs from lists, whose
+    lines take no value over 16 KiB: with a user. value that fits, the checkpoint completes and
+    a restore from the disc gives all back; with one of 20,000 bytes it is refused as its plan is
+    made, naming the directory, nothing recorded (every disc of it failed as it was staged, so
+    the checkpoint could never complete)."""
+    from rabtui.checkpoint import prepare
+    from rabtui.errors import UsageError
+
+    lab = Lab(big, media_count=1)
+    cfg = lab.with_discs("4MiB", [("data", "standard")])
+    data = lab.src / "data"
+    write_files(data, {"sub/g": b"content of g"})
+    os.setxattr(data / "sub", "security.s", b"label\0")
+    os.setxattr(data / "sub", "user.dir", _value(size))
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    if size > xorriso.LIST_LINE:
+        with pytest.raises(UsageError) as info:
+            prepare.compute(cfg, store, asked={"*"})
+        assert "'sub': its xattr user.dir (20000 bytes) takes" in info.value.message, info.value.message
+        assert "it has a trusted. or security. xattr" in info.value.message
+        assert not store.all("SELECT * FROM checkpoints")
+        return
+    number = burn_one(lab, cfg, store)
+    assert _verify(cfg, store, number) == ""
+    res = R.restore(cfg, store, "loc", str(data), checkpoint=number, to=big / "out")
+    assert not res.written.problems(), res.summary
+    out = big / "out" / str(data).lstrip("/") / "sub"
+    assert os.getxattr(out, "user.dir") == _value(size)
+    assert os.getxattr(out, "security.s") == b"label\0"

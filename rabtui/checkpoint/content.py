@@ -198,6 +198,10 @@ def _take_attrs(out: Scanned, path: bytes, rel: bytes, directory: bool = False) 
             out.attr_refused.append((rel, f"{why}, and it has one with an empty value (which no disc holds:"
                                           " the others are given to it as to a part of a file cut)"))
             return
+    if directory and xorriso.map_single_drops(n for n, _ in carried) and (why := xorriso.too_long(carried)):
+        out.attr_refused.append((rel, f"{why}, and it has a trusted. or security. xattr (which xorriso gives a"
+                                      " directory only from a list, as to a part of a file cut)"))
+        return
     if why := aaip_refused(carried):
         out.attr_refused.append((rel, why))
 

@@ -43,15 +43,13 @@ def read(path: bytes) -> tuple[list[tuple[bytes, bytes]], str]:
 
 
 def map_single_drops(path: bytes) -> bool:
-    """Does the directory at `path` hold an xattr that xorriso's `-map_single` leaves out? xorriso
-    1.5.4 gives a directory it maps by itself its ACL and user. xattrs only, not its trusted. and
-    security. ones (an SELinux label, say; `-map` of a whole tree gives them all): such a directory
-    is mapped bare and given them all from the lists."""
+    """Does the directory at `path` hold an xattr that xorriso's `-map_single` leaves out
+    (xorriso.map_single_drops)?"""
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:     # none on this file system, or unreadable: xorriso says so
         return False
-    return any(not n.startswith(("user.", "system.posix_acl_")) for n in names)
+    return xorriso.map_single_drops(names)
 
 
 def refused(root: bytes, rel: bytes) -> str | None:

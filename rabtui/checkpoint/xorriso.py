@@ -144,6 +144,14 @@ def too_long(attrs: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def map_single_drops(names: Iterable[bytes | str]) -> bool:
+    """Does a directory with xattrs of these names hold one that xorriso's `-map_single` leaves out?
+    xorriso 1.5.4 gives a directory it maps by itself its ACL and user. xattrs only, not its
+    trusted. and security. ones (an SELinux label, say; `-map` of a whole tree gives them all):
+    such a directory is mapped bare and given them all from lists (cut_attrs.py)."""
+    return any(not os.fsencode(n).startswith((b"user.", b"system.posix_acl_")) for n in names)
+
+
 def attr_lists(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
     """(path, text) of each file that the command file of `entries` reads the ACL and xattrs of a
     cut part from; the part is named as it is in its directory of the image, where the command
