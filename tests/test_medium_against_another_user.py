@@ -93,3 +93,27 @@ def test_nothing_is_written_in_a_medium_directory_another_user_can_change(open_b
     assert cli_main(["--config", str(lab.config_path), "media", "label", "m1", "--force"]) != 0
     err = capsys.readouterr().err
     assert said in err and "nothing written" in err and "Traceback" not in err, err
+
+
+def test_a_sticky_medium_directory_is_used_and_no_label_is_written_through_a_symlink_of_theirs(open_base, capsys):
+    """A medium's directory open to everyone but sticky (as /tmp) is used: another user may make
+    entries there but not rename rabtui's. The label's temporary file bears a name they can know
+    in advance (pid and thread): one of theirs made first, a symlink to a file of this server, is
+    never written through (it was truncated and filled with the label, the label left a symlink)."""
+    import threading
+
+    from rabtui.media.medium import LABEL
+    from tests.other_user import as_nobody
+
+    lab = Lab(open_base, media_count=1)
+    lab.local([("data", "standard")])
+    medium = lab.media[0][1]
+    medium.chmod(0o1777)
+    victim = open_base / "shadow"
+    victim.write_bytes(b"root:$6$secret\n")
+    theirs = medium / f"{LABEL}.tmp-{os.getpid()}-{threading.get_ident()}"
+    as_nobody(lambda: os.symlink(victim, theirs))
+
+    assert cli_main(["--config", str(lab.config_path), "media", "label", "m1"]) == 0, capsys.readouterr().err
+    assert victim.read_bytes() == b"root:$6$secret\n"
+    assert not (medium / LABEL).is_symlink() and b'"m1"' in (medium / LABEL).read_bytes()
