@@ -253,3 +253,48 @@ def test_an_older_directorys_file_its_backup_lost_too_is_named_by_the_plan(tmp_p
     assert any("1 files that kept data saved are not in its backup" in m and "lost from the archive with their"
                " directory" in m and "e.g. d/x" in m for m in said), said
     assert b"d/y" in plan.data[0].paths and b"d/x" not in plan.data[0].paths
+
+
+@pytest.mark.parametrize("disc", ["cd-700", "4MiB"])
+def test_a_lost_directory_two_backups_held_comes_back_as_the_newer_had_it_from_every_disc(tmp_path, disc):
+    """`d/sub` holds `a` (b1, its xattr "of b1"), then `b` and `c` too (b2: mode 0750, another
+    xattr and time), `d` a file (b3), a directory again (b4): `sub` is read for its files from b1
+    and b2. Each disc took the directory beside its own first file below it, and the plan recorded
+    it as the first one: with `a` on disc 1 and `c` on disc 2 (discs of 4 MiB), disc 2 failed its
+    verification every time it was written ("xattr user.k differs from the one recorded"), and the
+    checkpoint could never complete. Every disc, and a restore from the medium, take it as b2, the
+    newest backup holding it, had it (a restore from the medium gave b1's)."""
+    lab = _lab(tmp_path)
+    if disc != "cd-700":
+        lab.config_path.write_text(lab.config_path.read_text().replace('disc = "cd-700"', f'disc = "{disc}"'))
+    photos = lab.src / "photos"
+    size = 10 if disc == "cd-700" else 1_500_000    # three files, two discs
+    write_files(photos, {"first.jpg": b"one", "d/sub/a": b"a" * size})
+    os.setxattr(photos / "d/sub", "user.k", b"of b1")
+    _backed_up(lab, False, 0)
+    write_files(photos, {"d/sub/b": b"b" * size, "d/sub/c": b"c" * size})
+    os.setxattr(photos / "d/sub", "user.k", b"of b2, longer")
+    os.chmod(photos / "d/sub", 0o750)
+    os.utime(photos / "d/sub", (1_100_000_000, 1_100_000_000))
+    _backed_up(lab, False, 1)
+    shutil.rmtree(photos / "d")
+    write_files(photos, {"d": b"d, a file"})
+    _backed_up(lab, False, 2, "completed", "warnings")
+    os.unlink(photos / "d")
+    write_files(photos, {"d/y": b"y of b4"})
+    _backed_up(lab, False, 3, "completed", "warnings")
+    if disc == "cd-700":
+        tops = restored_both_ways(lab, tmp_path, photos)
+    else:
+        number = burn_due(lab.load(), lab.store(), asked={"*"})     # every disc written and verified
+        assert sorted({r["disc"] for r in lab.store().all("SELECT disc, path FROM disc_files WHERE number=?", (number,))
+                       if b"/d/sub/" in bytes(r["path"])}) == [1, 2]
+        shutil.move(lab.media[0][1], tmp_path / "medium-away")
+        assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
+                     "--to", str(tmp_path / "from-discs")]) == 0
+        tops = (tmp_path / "from-discs" / str(photos).lstrip("/"),)
+    for top in tops:
+        assert [(top / "d/sub" / n).read_bytes() for n in "abc"] == [n.encode() * size for n in "abc"]
+        st = os.lstat(top / "d/sub")
+        assert (oct(st.st_mode & 0o7777), int(st.st_mtime), os.getxattr(top / "d/sub", "user.k")) \
+            == (oct(0o750), 1_100_000_000, b"of b2, longer"), top

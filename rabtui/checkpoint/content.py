@@ -267,7 +267,7 @@ def gather(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
                               " the checkpoint") from None
     if row["kind"] == "archive":    # what kept data saved is not in the union
         backup = store.one("SELECT * FROM backups WHERE id=?", (backup_id,))
-        scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs)
+        scanned.kept_lost = kept_data.add(store, scanned, backup, path, os.fsencode(root), _take_attrs, own)
     scanned.own = own.used() if own is not None else []
     d = DirContent(source=source, path=path, kind=row["kind"], backup_id=backup_id, medium=medium,
                    root=root, backup_name=row["name"], **vars(scanned))

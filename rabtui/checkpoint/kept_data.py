@@ -34,12 +34,13 @@ def _order(rel: bytes, directory: bool = False) -> list[tuple[int, bytes]]:
     return [(1, p) for p in parts] if directory else [(1, p) for p in parts[:-1]] + [(0, parts[-1])]
 
 
-def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) -> list[bytes]:
+def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, own_dirs=None) -> list[bytes]:
     """Put into `scanned` (content.Scanned of the union of `dir_path`, at `union`, as of `backup`)
     the entries that kept data saved and the union does not show in that version, each read from
     the kept backup: `scanned.disks` says where; and the files of complete backups it lost with their
     directory (_lost_from_union), from the backup that saved each. `take_attrs(scanned, path, rel,
-    directory)` counts their xattrs. Returns the names (below the directory) of the files the backup
+    directory)` counts their xattrs; `own_dirs` (own_dirs.OwnDirs): where the directories the union lacks
+    are read (_dirs_beside). Returns the names (below the directory) of the files the backup
     that saved them no longer holds as recorded; into `scanned.kept_shadowed` those of kept data
     below a symlink or a file the union holds in place of a directory on their way."""
     kept = {r["id"]: r["path"] for r in store.all(
@@ -103,7 +104,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs) 
             del extra[rel]
             scanned.kept_clashing.append(rel)
         if extra:
-            _merge(scanned, extra, take_attrs, short, union)
+            _merge(scanned, extra, take_attrs, short, union, own_dirs)
     return lost
 
 
@@ -128,7 +129,7 @@ def _newest_kept(store: Store, backup, dir_path: str, kept: list[int]):
 
 
 def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs, short: Shortcuts,
-           union: bytes) -> None:
+           union: bytes, own=None) -> None:
     """`scanned` with the entries of `extra` (rel -> (path, lstat)) in scan's order, each in the
     place of the union's entry of that name (an older version) if any; the directories on their
     way that the union lacks with their xattrs and ACLs (_dirs_beside)."""
@@ -172,21 +173,24 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                 old.add(rel, st, DIR_MARK if stat.S_ISDIR(st.st_mode) else SPECIAL_MARK)
             old.disks[n] = path
             take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
-    for rel, path in _dirs_beside(extra, union).items():
+    for rel, path in _dirs_beside(extra, union, own).items():
         take_attrs(old, short.path(path), rel, True)
     vars(scanned).update(vars(old))
 
 
-def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes) -> dict[bytes, bytes]:
-    """Each directory on the way to an entry of `extra` that the union lacks -> where a disc takes
-    it (layout.disc_entries): beside the first entry below it, in the backup that saved that. Its
-    xattrs and ACLs are recorded as the others' (dir_attrs.py): a disc holding some unrecorded
-    failed its verification, every time it was written."""
+def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes, own=None) -> dict[bytes, bytes]:
+    """Each directory on the way to an entry of `extra` that the union lacks -> where every disc
+    takes it (layout.disc_entries): in the newest backup's own tree that holds it (`own`), else
+    beside the first entry below it, in the backup that saved that. Its xattrs and ACLs are recorded
+    as the others' (dir_attrs.py): a disc holding some unrecorded failed its verification, every time
+    it was written; so did the second disc of entries below it that other backups saved, which took
+    the directory beside its own first entry."""
     out: dict[bytes, bytes] = {}
     for rel in sorted(extra):
         d, path = rel.rpartition(b"/")[0], extra[rel][0].rpartition(b"/")[0]
         while d and d not in out and below.missing(union, d):
-            out[d] = path
+            found = own.of(d) if own is not None else None
+            out[d] = os.path.join(found[0], found[1]) if found else path
             d, path = d.rpartition(b"/")[0], path.rpartition(b"/")[0]
     return out
 

@@ -240,10 +240,10 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
                     ensure_dir(parent, near.rpartition(b"/")[0] if near else None)
                 rel = iso_dir[len(prefix) + 1:]
                 disk = os.path.join(root, rel) if rel else root
-                if near and rel and below.missing(root, rel):
+                if own and prefix in own and (found := own[prefix].of(rel)) is not None:
+                    disk = os.path.join(found[0], found[1])     # on every disc (kept_data._dirs_beside)
+                elif near and rel and below.missing(root, rel):
                     disk = near
-                elif own and prefix in own and (found := own[prefix].of(rel)) is not None:
-                    disk = os.path.join(found[0], found[1])
                 out.append(Entry("dir", disk, b"/" + iso_dir))
                 seen.add(iso_dir)
                 return

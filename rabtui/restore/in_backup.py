@@ -402,6 +402,9 @@ class AsOf:
                 if not stat.S_ISDIR(dst.st_mode):
                     break
                 dirs.add(d)
+                # as the newest backup holding it has it, as a checkpoint's discs do, whichever
+                # backup saved the first entry below it (kept_data._dirs_beside)
+                path, dst = self.own_dir(d, path, dst)
                 found.append((path, d, dst))
             found.append((saved, under, st))
             if stat.S_ISDIR(st.st_mode):
