@@ -145,28 +145,58 @@ def others_can_change(path: str | bytes | os.PathLike) -> str | None:
     it (a symlink put where it made a directory or a file)? The owner of a directory on the way can,
     and anyone allowed to write in one that is not sticky, and the owner of a symlink in a sticky one.
     Every directory from `/` down to `path` (or to its nearest existing part) is looked at, as named
-    and as symlinks resolve it. None when nobody can, else the first such directory and why."""
-    named = os.path.abspath(os.fsencode(path))
-    for way in (named, os.path.realpath(named)):
-        parts = way.split(b"/")
-        for i in range(1, len(parts) + 1):
-            d = b"/".join(parts[:i]) or b"/"
-            try:
-                st = os.lstat(d)
-            except FileNotFoundError:
-                break
-            except OSError as exc:      # past PATH_MAX, say: what cannot be looked at is not known safe
-                return f"{os.fsdecode(d)[:200]} cannot be looked at ({exc.strerror})"
-            if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and _sticky(os.path.dirname(d)):
-                # its owner may replace it: a sticky directory (as /tmp) lets others make entries
-                # and keeps each one its owner's
-                return f"{os.fsdecode(d)} is a symlink of user {user_named(st.st_uid)} in a sticky directory"
-            if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-                continue    # a symlink cannot be changed, only replaced in the directory above
-            why = others_can_change_dir(st, d, os.fsdecode(d))
-            if why:
-                return why
+    and as each symlink met resolves it (a symlink's own directory too, wherever it lies). None when
+    nobody can, else the first such directory and why."""
+    for d in _looked_at(os.path.abspath(os.fsencode(path))):
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:      # past PATH_MAX, say: what cannot be looked at is not known safe
+            return f"{os.fsdecode(d)[:200]} cannot be looked at ({exc.strerror})"
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()) and _sticky(os.path.dirname(d)):
+            # its owner may replace it: a sticky directory (as /tmp) lets others make entries
+            # and keeps each one its owner's
+            return f"{os.fsdecode(d)} is a symlink of user {user_named(st.st_uid)} in a sticky directory"
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            continue    # a symlink cannot be changed, only replaced in the directory above
+        why = others_can_change_dir(st, d, os.fsdecode(d))
+        if why:
+            return why
     return None
+
+
+def _looked_at(named: bytes) -> list[bytes]:
+    """`/` and each entry the kernel looks up as it resolves the absolute path `named`, part by
+    part and symlink by symlink (as realpath does), up to the first part missing: the directories
+    on the way as named, those a symlink's target leads through, and each symlink met."""
+    seen, at, todo, hops = [b"/"], b"/", [p for p in named.split(b"/") if p], 0
+    while todo:
+        part = todo.pop(0)
+        if part == b".":
+            continue
+        if part == b"..":
+            at = os.path.dirname(at)
+            continue
+        entry = os.path.join(at, part)
+        seen.append(entry)
+        try:
+            st = os.lstat(entry)
+        except OSError:     # missing, or not to be looked at: others_can_change says which
+            break
+        if not stat.S_ISLNK(st.st_mode):
+            at = entry
+            continue
+        hops += 1
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            break
+        if hops > 40:        # a loop: what the kernel would refuse (ELOOP) is looked at no further
+            break
+        at = b"/" if target.startswith(b"/") else at
+        todo = [p for p in target.split(b"/") if p] + todo
+    return seen
 
 
 def _sticky(d: bytes) -> bool:

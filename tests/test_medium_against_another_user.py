@@ -117,3 +117,29 @@ def test_a_sticky_medium_directory_is_used_and_no_label_is_written_through_a_sym
     assert cli_main(["--config", str(lab.config_path), "media", "label", "m1"]) == 0, capsys.readouterr().err
     assert victim.read_bytes() == b"root:$6$secret\n"
     assert not (medium / LABEL).is_symlink() and b'"m1"' in (medium / LABEL).read_bytes()
+
+
+def test_a_medium_reached_through_a_symlink_in_another_users_directory_is_refused(open_base, capsys):
+    """The medium's path is a symlink to a symlink that lies in a directory of another user (their
+    home, say): neither the path as named nor where it resolves to is theirs, but they can put a
+    symlink of their own in place of the one in their directory and have rabtui write where they
+    choose. Refused before anything is written, naming their directory."""
+    from tests.other_user import NOBODY
+
+    lab = Lab(open_base, media_count=1)
+    lab.local([("data", "standard")])
+    medium = lab.media[0][1]
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    os.symlink(medium, theirs / "disk")
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    os.chown(theirs / "disk", NOBODY.pw_uid, NOBODY.pw_gid, follow_symlinks=False)
+    named = open_base / "mnt-m1"
+    os.symlink(theirs / "disk", named)
+    lab.config_path.write_text(lab.config_path.read_text().replace(f'"{medium}"', f'"{named}"'))
+    assert f'"{named}"' in lab.config_path.read_text()
+
+    assert cli_main(["--config", str(lab.config_path), "media", "label", "m1"]) != 0
+    err = capsys.readouterr().err
+    assert f"{theirs} belongs to user nobody" in err and "nothing written" in err, err
+    assert not [p for p in medium.iterdir() if p.name.startswith(".rabtui")]
