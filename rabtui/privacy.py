@@ -8,6 +8,7 @@ used as a library keeps them private too.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import grp
 import os
@@ -51,6 +52,23 @@ def create_private_file(path: str | os.PathLike) -> None:
     """An empty file of mode 0600, made before another program writes into it (xorriso keeps the
     mode of the file it finds; one it creates itself gets 0666 less the umask)."""
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> None:
+    """`data` into a file made anew at `path` (`mode` less the umask), never through what is there:
+    what another user made there first (in a sticky directory open to all), a symlink of theirs to
+    any file say, or what a killed run of this process's name left, is removed first (they cannot
+    remove ours)."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            break
+        except FileExistsError:
+            os.unlink(path)
+    else:
+        raise FileExistsError(errno.EEXIST, "made again by another user as it was removed", os.fspath(path))
+    with open(fd, "wb") as f:
+        f.write(data)
 
 
 def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,

@@ -98,23 +98,6 @@ def _probe(medium: Medium, probe=medium_fs.probe):
         raise WorkFailed(f"medium {medium.id}: cannot try what {medium.path} can hold: {exc.strerror}") from None
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """`data` into a file made anew at `path`, never through what is there: its name can be known in
-    advance (_writer), and in a medium's directory that is sticky and open to all (as /tmp), another
-    user could have made it first, a symlink of theirs to any file of this server. Such an entry (or
-    one a killed run of this pid left) goes first: root may remove it there, they cannot remove ours."""
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-            break
-        except FileExistsError:
-            os.unlink(path)
-    else:
-        raise FileExistsError(errno.EEXIST, "made again by another user as it was removed", str(path))
-    with open(fd, "wb") as f:
-        f.write(data)
-
-
 def labelled_nanoseconds(medium: Medium) -> bool:
     """Whether the medium keeps nanoseconds, as its label says (its last backup tried it again); for
     those who only read the medium, such as a restore."""
@@ -134,7 +117,9 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
         raise WorkFailed(f"medium {medium.id}: cannot write its label in {path}: it would hold more than a label"
                          f" may ({LABEL_BYTES} bytes); the label there is not one of rabtui's")
     try:
-        _write_new(tmp, text.encode("utf-8", errors="surrogateescape"))
+        # its name can be known in advance (_writer): in a medium directory that is sticky and
+        # open to all (as /tmp), another user could have made it first, a symlink to any file
+        privacy.write_new_file(tmp, text.encode("utf-8", errors="surrogateescape"))
         faults.point("medium.label_temporary")
         if first:
             try:
