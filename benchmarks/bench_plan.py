@@ -9,6 +9,15 @@ process), several runs each, the order alternating, medians reported. dirsplit g
 for file data on each disc (disc minus what we keep for README, rabtui/ and the catalog), so both
 pack into the same room; its own model counts file sizes only, ours counts ISO metadata too, so
 every dirsplit volume is also measured with our ISO model to show whether it would fit a disc.
+
+    .venv/bin/python benchmarks/bench_plan.py --archive 200000 [--trees OLD,NEW] [--runs 7]
+
+An archive directory instead (what a checkpoint's plan reads of one, content.scan and
+kept_data.add): a synthetic medium on tmpfs (/dev/shm) whose union holds FILES files, the catalog
+three complete backups of them (1% changed in each of the last two), and in a second run a
+directory the source made a file, then a directory again (its older files lost from the union,
+read from the backup that saved them). Each tree's rabtui (`--trees`, default this one) runs in its own process, alternating,
+medians reported; each run's counts must agree (else the trees plan differently).
 """
 
 from __future__ import annotations
@@ -47,6 +56,106 @@ print(json.dumps({"discs": len(p.discs), "lower_bound": p.lower_bound, "files": 
                   "parse_s": t2 - t1, "plan_s": t3 - t2, "import_s": t1 - t0,
                   "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
+
+
+ARCHIVE = r"""
+import json, os, sys, time
+from rabtui.checkpoint import content, kept_data
+from rabtui.state.store import Store
+store = Store(sys.argv[1])
+backup = store.one("SELECT * FROM backups WHERE id=3")
+t0 = time.perf_counter()
+scanned = content.scan(sys.argv[2])
+t1 = time.perf_counter()
+lost = kept_data.add(store, scanned, backup, "/srv/data", os.fsencode(sys.argv[2]), content._take_attrs)
+t2 = time.perf_counter()
+print(json.dumps({"scan_s": t1 - t0, "add_s": t2 - t1, "entries": len(scanned.paths), "lost": len(lost),
+                  "from_backups": len(scanned.disks)}))
+"""
+
+
+def build_archive(top: Path, n: int, shape_change: bool, seed: int = 1) -> tuple[Path, Path]:
+    """(state dir, union root) of a synthetic medium under `top` (see the module's doc)."""
+    from rabtui.state.store import Store
+
+    r = random.Random(seed)
+    rels = [b"d%03d/s%02d/file_%06d.dat" % (i // 4000, (i // 200) % 20, i) for i in range(n)]   # 200 a directory
+    union = top / "m1" / "web" / ".archive" / "srv" / "data"
+    backups = [top / "m1" / "web" / f"backup-2026120{b}030000" for b in (1, 2, 3)]
+    changed = {b: set(r.sample(range(n), n // 100)) for b in (2, 3)}
+    newest = {i: 3 if i in changed[3] else 2 if i in changed[2] else 1 for i in range(n)}
+    for d in sorted({os.path.dirname(rel) for rel in rels}):
+        for root in (union, *(b / "data" / "srv" / "data" for b in backups)):
+            os.makedirs(os.path.join(os.fsencode(root), d), exist_ok=True)
+    ub = os.fsencode(union)
+    for i, rel in enumerate(rels):
+        path = os.path.join(ub, rel)
+        with open(path, "wb") as f:
+            f.write(b"x" * (i % 50))
+        os.utime(path, (1_700_000_000 + newest[i], 1_700_000_000 + newest[i]))
+        if newest[i] > 1:
+            os.link(path, os.path.join(os.fsencode(backups[newest[i] - 1]), b"data/srv/data", rel))
+    # kc/d: a directory (backup 1: x, sub/z), a file (2), a directory again (3: y); the union holds y only
+    shapes = ((0, (b"kc/d/x", b"kc/d/sub/z")), (1, (b"kc/d",)), (2, (b"kc/d/y",))) if shape_change else ()
+    for b, names in shapes:
+        for name in names:
+            for root in ((backups[b] / "data" / "srv" / "data"),) + ((union,) if b == 2 else ()):
+                path = os.path.join(os.fsencode(root), name)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(name)
+                os.utime(path, (1_700_000_000, 1_700_000_000))
+    store = Store(top / "state")
+    with store.transaction() as conn:
+        for b, path in enumerate(backups, 1):
+            conn.execute("INSERT INTO backups(id, source, medium, name, path, status, started) VALUES"
+                         " (?, 'web', 'm1', ?, ?, 'completed', ?)", (b, path.name, str(path), 1_700_000_000 + b))
+        extra = [(b"kc/d/x", 1), (b"kc/d/sub/z", 1), (b"kc/d", 2), (b"kc/d/y", 3)] if shape_change else []
+        conn.executemany("INSERT INTO paths(id, source, dir, path) VALUES (?, 'web', '/srv/data', ?)",
+                         [(i + 1, b"srv/data/" + rel) for i, rel in enumerate(rels + [e[0] for e in extra])])
+        rows = []
+        for i in range(n):
+            last = {1: 1 if i in changed[2] else 2 if i in changed[3] else 3, 2: 2 if i in changed[3] else 3, 3: 3}
+            for b in (1, 2, 3):
+                if b == 1 or i in changed[b]:
+                    rows.append((i + 1, i % 50, 1_700_000_000 + b, b, last[b]))
+        rows += [(n + k + 1, len(e[0]), 1_700_000_000, e[1], e[1]) for k, e in enumerate(extra)]
+        conn.executemany("INSERT INTO versions(path_id, medium, size, mtime, first_backup, last_backup)"
+                         " VALUES (?, 'm1', ?, ?, ?, ?)", rows)
+    store.close()
+    return top / "state", union
+
+
+def run_archive(tree: Path, state: Path, union: Path) -> dict:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", ARCHIVE, str(state), str(union)], capture_output=True, text=True,
+                         cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+    res = json.loads(out.stdout)
+    res["wall_s"] = time.perf_counter() - started
+    return res
+
+
+def archive_bench(n: int, trees: list[Path], runs: int) -> None:
+    for shape_change in (False, True):
+        _archive_bench(n, trees, runs, shape_change)
+
+
+def _archive_bench(n: int, trees: list[Path], runs: int, shape_change: bool) -> None:
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:
+        state, union = build_archive(Path(tmp), n, shape_change)
+        load = os.getloadavg()[0]
+        for tree in trees:
+            run_archive(tree, state, union)     # warm-up
+        got: dict[Path, list[dict]] = {t: [] for t in trees}
+        for rep in range(runs):
+            for tree in trees if rep % 2 == 0 else trees[::-1]:
+                got[tree].append(run_archive(tree, state, union))
+        load = (load + os.getloadavg()[0]) / 2
+        for tree, rs in got.items():
+            counts = {k: rs[-1][k] for k in ("entries", "lost", "from_backups")}
+            print(json.dumps({"tree": str(tree), "files": n, "shape_change": shape_change, "runs": runs, "load": round(load, 1), **counts,
+                              **{k: round(statistics.median(r[k] for r in rs), 3)
+                                 for k in ("scan_s", "add_s", "wall_s")}}), flush=True)
 
 
 def generate(n: int, seed: int, path: Path) -> None:
@@ -162,7 +271,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="50000,200000")
     ap.add_argument("--discs", default="cd-700,dvd+r")
     ap.add_argument("--runs", type=int, default=3, help="runs of each tool per cell (medians are reported)")
+    ap.add_argument("--archive", type=int, default=0, help="FILES: time an archive directory's plan instead")
+    ap.add_argument("--trees", default=str(ROOT), help="archive: the rabtui trees to compare (comma-separated)")
     args = ap.parse_args()
+    if args.archive:
+        archive_bench(args.archive, [Path(t) for t in args.trees.split(",")], args.runs)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -62,15 +62,15 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             raise _closed(backup, dir_path, shut)
     scanned.skipped += seen.sockets
     top = catalog.rel_path(dir_path)
-    shown = {rel: i for i, rel in enumerate(scanned.paths)}
+    shown = dict(zip(scanned.paths, range(len(scanned.paths))))
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
     lost = []
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     with Shortcuts() as short:
-        for full, size, mtime, first in _newest_kept(store, backup, dir_path, list(kept) + list(linked)):
+        for full, size, mtime, first in _newest_saved(store, backup, dir_path, top, list(kept), list(linked), shown):
             rel = full[len(top):].lstrip(b"/") if top else full
-            if first in linked and (rel in shown or not _lost_from_union(scanned, shown, union, rel)):
-                continue    # the union holds it, or a newer shape took its place there
+            if first in linked and not _lost_from_union(scanned, shown, union, rel):
+                continue    # a newer shape took its place there
             if _in_place_of_a_directory(scanned, shown, rel):
                 scanned.kept_shadowed.append(rel)
                 continue
@@ -115,16 +115,35 @@ def _closed(backup, dir_path: str, path: bytes) -> WorkFailed:
                            " checkpoint")
 
 
-def _newest_kept(store: Store, backup, dir_path: str, kept: list[int]):
-    """(path, size, mtime, kept backup) of each file of the directory whose newest version saved on
-    the medium up to `backup` (catalog.archive_as_of) a kept backup saved; only those rows are read."""
-    marks = ",".join("?" * len(kept))
+def _newest_saved(store: Store, backup, dir_path: str, top: bytes, kept: list[int], linked: list[int],
+                  shown: dict[bytes, int]):
+    """(path, size, mtime, backup) of each file of the directory whose newest version saved on the
+    medium up to `backup` (catalog.archive_as_of) a kept backup saved, or a complete one (`linked`)
+    where the union does not show it (`shown`), in the order of their paths. Only those rows are
+    read: the union shows almost every file, and the newest versions of all took the plan seconds."""
+    rows = list(_newest_of(store, backup, dir_path, kept)) if kept else []
+    if linked:
+        cur = store.conn.cursor()
+        cur.row_factory = None
+        cut = len(top) + 1 if top else 0     # the directory's paths are `top` and those below `top/`
+        unseen = [full for (full,) in cur.execute("SELECT path FROM paths WHERE source=? AND dir=?",
+                                                  (backup["source"], dir_path)) if full[cut:] not in shown]
+        for i in range(0, len(unseen), 400):
+            rows += _newest_of(store, backup, dir_path, linked, unseen[i:i + 400])
+    return sorted(rows)
+
+
+def _newest_of(store: Store, backup, dir_path: str, saved_by: list[int], paths: list[bytes] | None = None):
+    """(path, size, mtime, backup) of each file of the directory (of `paths` only, if given) whose
+    newest version saved on the medium up to `backup` one of `saved_by` saved."""
+    marks = ",".join("?" * len(saved_by))
+    only = f" AND p.path IN ({','.join('?' * len(paths))})" if paths is not None else ""
     for r in store.execute(
             "SELECT p.path, v.size, v.mtime, v.first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
-            f" WHERE v.medium=? AND p.source=? AND p.dir=? AND v.first_backup IN ({marks})"
+            f" WHERE v.medium=? AND p.source=? AND p.dir=? AND v.first_backup IN ({marks}){only}"
             " AND NOT EXISTS (SELECT 1 FROM versions w WHERE w.path_id=v.path_id AND w.medium=v.medium"
             "  AND w.first_backup>v.first_backup AND w.first_backup<=?)",
-            (backup["medium"], backup["source"], dir_path, *kept, backup["id"])):
+            (backup["medium"], backup["source"], dir_path, *saved_by, *(paths or ()), backup["id"])):
         yield bytes(r[0]), r[1], r[2], r[3]
 
 
