@@ -359,3 +359,48 @@ def test_a_directory_only_kept_data_holds_goes_onto_a_disc_with_its_xattrs_and_a
     assert [os.getxattr(got / d, "user.k") for d in ("2026", "2026/deep")] == [b"outer", b"inner"]
     acl = subprocess.run(["getfacl", "-cp", str(got / "2026/deep")], capture_output=True, text=True).stdout
     assert "default:user:1234:r-x" in acl, acl
+
+
+def test_a_directory_two_kept_backups_hold_with_other_xattrs_goes_onto_every_disc_as_recorded(tmp_path):
+    """`2026`, which the union lacks, held by two kept backups with other xattrs and modes, its files
+    on two discs: the plan recorded it as one of them has it, and the disc whose first file below
+    it came from the other took it from there: that disc failed its verification every time it was
+    written (the checkpoint could never complete). Each disc takes it from where the plan did."""
+    from rabtui.checkpoint import run
+    from rabtui.events import READY, ScriptedPrompter
+    from tests.trees import burn_due
+
+    lab = Lab(tmp_path, media_count=1)
+    (tmp_path / "iso").mkdir()
+    lab.write(lab._local_source([("photos", "archive")], 'post_backup_commands = ["exit 4"]', "loc")
+              + f'\n[checkpoint]\ndisc = "4MiB"\ndrive = "images:{tmp_path / "iso"}"\n\n[retention]\n{SHORT}\n')
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    assert lab.backup(_post_commands(lab, False), now=T0).status == "completed"
+    cfg = _post_commands(lab, True)
+    for day, (name, value, mode) in enumerate((("b.jpg", b"first", 0o750), ("a.jpg", b"second", 0o710)), 1):
+        write_files(photos, {f"2026/{name}": os.urandom(2_500_000)})
+        os.setxattr(photos / "2026", "user.k", value)
+        os.chmod(photos / "2026", mode)
+        assert lab.backup(cfg, now=T0 + timedelta(days=day)).status == "failed"
+        shutil.rmtree(photos / "2026")
+    cfg = _post_commands(lab, False)
+    assert lab.backup(cfg, now=T0 + timedelta(days=3)).status == "completed"
+    store = lab.store()
+    number = burn_due(cfg, store, asked={"*"})      # each disc verified as it is written
+    checked = run.verify_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(lambda q: READY))
+    assert (checked.verified, checked.unchecked) == ([1, 2], {}), checked.message
+    top = str(photos).lstrip("/").encode() + b"/2026/"
+    discs = {bytes(r["path"]): r["disc"] for r in store.all("SELECT path, disc FROM disc_files WHERE number=?",
+                                                             (number,)) if bytes(r["path"]).startswith(top)}
+    assert sorted(discs.values()) == [1, 2], discs      # a file on each disc
+    recorded = [(r["mode"] & 0o777, bytes(r["value"])) for r in store.all(
+        "SELECT disc_path, mode, value FROM disc_dir_attrs WHERE number=?", (number,)) if bytes(r[0]).endswith(b"/2026")]
+    assert recorded == [(0o710, b"second")]     # as the backup beside the first file in path order has it
+    out = tmp_path / "from-discs"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--checkpoint", str(number),
+                 "--to", str(out)]) == 0
+    got = out / str(photos).lstrip("/") / "2026"
+    assert sorted(os.listdir(got)) == ["a.jpg", "b.jpg"]
+    assert os.getxattr(got, "user.k") == b"second"
