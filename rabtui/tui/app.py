@@ -169,6 +169,10 @@ class RabtuiApp(App):
     LIVE_EVERY = 2.0
 
     def _tick(self) -> None:
+        # the timer runs on while Textual closes the screens at exit (slowly on a busy machine):
+        # with none left on the stack, `self.screen` raises and the UI ended in a traceback
+        if not self.is_running:
+            return
         self._watch_config()
         every = self.LIVE_EVERY if self.jobs.running else self.IDLE_EVERY
         if self._changes.changed() or time.monotonic() - self._polled_at >= every:
@@ -197,6 +201,8 @@ class RabtuiApp(App):
 
     def _polled(self, snapshot: jobviews.JobsSnapshot) -> None:
         self._poll_ended()
+        if not self.is_running:   # a poll that ended while the UI closes: no screen to show it on
+            return
         self._poll_failure = ""
         self.jobs = snapshot
         self._note_failures(snapshot.failed)

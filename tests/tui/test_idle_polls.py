@@ -12,6 +12,7 @@ from rabtui.actions import jobs as jobviews
 from rabtui.tui.app import RabtuiApp, make_app
 from rabtui.tui.screens.dashboard import DashboardScreen
 from rabtui.tui.screens.runs import RunsScreen
+from rabtui.tui.screens.sources import SourcesScreen
 from tests.tui.conftest import ready, run, settled, texts, wait_for
 
 TICKS = 40
@@ -57,3 +58,26 @@ def test_idle_ticks_do_no_refresh_work_and_changes_still_show(demo_config, monke
             assert counts["recent_jobs"] and counts["load_data"]
 
     run(go())
+
+
+def test_a_tick_or_a_poll_that_comes_while_the_ui_closes_does_nothing(box_config):
+    """The timer ticks on while Textual closes the screens at exit, and a poll may end then: with no
+    screen left, a tick that saw the configuration edited on disk raised ScreenStackError (the UI
+    quit with a traceback; seen on a busy machine, after an edit under an open dialog)."""
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=3600)     # the test ticks and polls itself
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
+        return app
+
+    app = run(go())
+    assert not app.screen_stack
+    cfg = app.cfg
+    with open(path, "a") as f:
+        f.write("# edited by hand meanwhile\n")
+    app._tick()
+    app._polled(jobviews.JobsSnapshot([], [], 1.0))
+    assert app.cfg is cfg and app.jobs.taken != 1.0     # neither reloaded nor shown
