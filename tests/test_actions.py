@@ -18,7 +18,7 @@ from rabtui.errors import UsageError
 from rabtui.events import ABORT, READY, SKIP, YES, Question, no_emit
 from rabtui.state.store import Store
 from tests.test_checkpoint import _lab
-from tests.trees import Lab, write_files
+from tests.trees import Lab, gate_command, write_files
 
 
 def _run(lab: Lab, *argv: str) -> int:
@@ -110,35 +110,39 @@ path = "{lab.src / 'two'}"
         backup_actions.chosen_sources(cfg, ["one", "nope"], False)
 
 
-def two_sources_the_first_slow(tmp_path):
-    """Two local sources; the first one's backup takes three seconds (its pre-backup command)."""
+def two_sources_the_first_held(tmp_path):
+    """Two local sources; the first one's backup waits in its pre-backup command until the file
+    returned (the gate) exists: it is still under way when the second is started, however slow
+    the machine. Returns (lab, config, gate)."""
     lab = Lab(tmp_path)
     for name in ("one", "two"):
         write_files(lab.src / name, {"f": name})
+    gate = tmp_path / "go-on"
     return lab, lab.write(f'''
 [[sources]]
 id = "one"
-pre_backup_commands = ["sleep 3"]
+pre_backup_commands = ["{gate_command(gate)}"]
 [[sources.directories]]
 path = "{lab.src / 'one'}"
 [[sources]]
 id = "two"
 [[sources.directories]]
 path = "{lab.src / 'two'}"
-''')
+'''), gate
 
 
 def test_a_backup_the_ui_starts_while_one_runs_goes_onto_that_ones_medium(tmp_path):
     """Two backups started from the UI one after the other are one run: the second goes onto the
     medium the first writes to, not onto the next of the rotation."""
-    lab, cfg = two_sources_the_first_slow(tmp_path)
+    lab, cfg, gate = two_sources_the_first_held(tmp_path)
     store = Store(lab.state)
     first = backup_actions.start_detached(cfg, store, "one")
     deadline = time.monotonic() + 60
     while store.one("SELECT medium FROM backups WHERE job_id=?", (first,)) is None:   # past its step 2
         assert time.monotonic() < deadline, "the first backup did not start"
         time.sleep(0.1)
-    second = backup_actions.start_detached(cfg, store, "two")
+    second = backup_actions.start_detached(cfg, store, "two")     # its medium chosen, the first still held
+    gate.touch()
     while store.one(f"SELECT COUNT(*) FROM jobs WHERE id IN ({first}, {second})"
                     " AND status IN ('completed', 'warnings', 'failed', 'dead')")[0] < 2:
         assert time.monotonic() < deadline, "the backups did not end"

@@ -9,6 +9,7 @@ from rabtui import proc_table
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.screens.runs import RunsScreen
+from tests.trees import gate_command
 from tests.tui.conftest import demo_config, demo_template, run, texts, wait_for  # noqa: F401 (fixtures)
 
 
@@ -16,9 +17,8 @@ def _held_source(config_path) -> Path:
     """The demo source with a pre-backup command that holds its backup in step 4 until the file
     returned exists (at most 60 s): the test, not the machine's load, says when it goes on."""
     gate = config_path.parent / "go-on"
-    wait = f"for i in $(seq 1200); do [ -e {gate} ] && break; sleep 0.05; done"
     text = config_path.read_text().replace('excludes = ["*.tmp"]',
-                                           f'excludes = ["*.tmp"]\npre_backup_commands = ["{wait}"]')
+                                           f'excludes = ["*.tmp"]\npre_backup_commands = ["{gate_command(gate)}"]')
     config_path.write_text(text)
     return gate
 

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from rabtui.cli.progress import PlainDisplay, RichSourcesDisplay, terminal_emit
 from rabtui.config import ConfigError
 from rabtui.events import PROGRESS, RESULT, STEP, WARNING, Event
 from tests.test_backup_failures import _rsync_pids
-from tests.trees import Lab, ssh_source_lines, write_files
+from tests.trees import Lab, gate_command, ssh_source_lines, write_files
 
 
 def _sources(lab: Lab, names: list[str], files: int = 40, extra: dict[str, str] | None = None,
@@ -35,12 +34,6 @@ def _sources(lab: Lab, names: list[str], files: int = 40, extra: dict[str, str] 
     lab.write(text)
     if rabtui:
         lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", f"[rabtui]\n{rabtui}\n", 1))
-
-
-def _gate(path: Path) -> str:
-    """A shell command that waits until `path` exists (at most 60 s): a pre-backup command that
-    holds its backup in step 4 until the test lets it go on."""
-    return f"for i in $(seq 1200); do [ -e {path} ] && break; sleep 0.05; done"
 
 
 def _run(lab: Lab, *argv: str) -> int:
@@ -336,7 +329,7 @@ def test_sources_waiting_for_their_turn_are_queued_jobs(tmp_path, capsys):
 
     lab = Lab(tmp_path)
     go = tmp_path / "go-on"     # the first backup waits in its pre-command until all is looked at
-    _sources(lab, ["a", "b", "c"], files=3, extra={n: f'pre_backup_commands = ["{_gate(go)}"]' for n in "abc"},
+    _sources(lab, ["a", "b", "c"], files=3, extra={n: f'pre_backup_commands = ["{gate_command(go)}"]' for n in "abc"},
              rabtui="max_parallel = 1")
     child = _start_run(lab, "backup", "--all")
     try:
@@ -545,7 +538,7 @@ def test_two_run_dues_that_overlap_back_up_a_slot_once(tmp_path, capsys):
     lab = Lab(tmp_path)
     go = tmp_path / "t-goes-on"     # t waits in its pre-command until B has ended
     _sources(lab, ["t", "s"], files=3,
-             extra={"t": f'schedule = "0 2 * * *"\npre_backup_commands = ["{_gate(go)}"]', "s": 'schedule = "0 2 * * *"'},
+             extra={"t": f'schedule = "0 2 * * *"\npre_backup_commands = ["{gate_command(go)}"]', "s": 'schedule = "0 2 * * *"'},
              rabtui="max_parallel = 1")
     child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")      # t is in its pre-command
     capsys.readouterr()
@@ -570,8 +563,8 @@ def test_a_run_due_whose_source_began_in_another_meanwhile_says_so_without_an_er
     # the machine: with fixed sleeps, B could reach s's pre-command only after t's had ended
     go, left = tmp_path / "t-goes-on", tmp_path / "a-ended"
     _sources(lab, ["t", "s"], files=3,
-             extra={"t": f'schedule = "0 2 * * *"\npre_backup_commands = ["{_gate(go)}"]',
-                    "s": f'schedule = "0 2 * * *"\npre_backup_commands = ["{_gate(left)}"]'},
+             extra={"t": f'schedule = "0 2 * * *"\npre_backup_commands = ["{gate_command(go)}"]',
+                    "s": f'schedule = "0 2 * * *"\npre_backup_commands = ["{gate_command(left)}"]'},
              rabtui="max_parallel = 1")
     first = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")                 # t is in its pre-command
     try:

@@ -102,6 +102,12 @@ def config_text(state_dir: Path, media: list[tuple[str, Path]], sources: str) ->
     return out + "\n" + textwrap.dedent(sources)
 
 
+def gate_command(path: str | os.PathLike) -> str:
+    """A shell command that waits until `path` exists (at most 60 s): a pre-backup command that
+    holds its backup in step 4 until the test lets it go on, however slow the machine."""
+    return f"for i in $(seq 1200); do [ -e {path} ] && break; sleep 0.05; done"
+
+
 def ssh_source_lines(sshd, source_id: str = "web") -> str:
     return (
         f'[[sources]]\nid = "{source_id}"\nhost = "{sshd.host}"\nport = {sshd.port}\n'

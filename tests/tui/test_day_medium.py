@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
-from tests.test_actions import two_sources_the_first_slow
+from tests.test_actions import two_sources_the_first_held
 from tests.tui.conftest import run, texts, wait_for
 
 
 def test_two_backups_started_on_the_dashboard_go_onto_one_medium(tmp_path):
-    lab, _ = two_sources_the_first_slow(tmp_path)
+    lab, _, gate = two_sources_the_first_held(tmp_path)
     store = Store(lab.state)
 
     def medium_of(source: str):
@@ -24,6 +24,9 @@ def test_two_backups_started_on_the_dashboard_go_onto_one_medium(tmp_path):
             await pilot.press("b")                       # the cursor is on "one"
             await wait_for(pilot, lambda: medium_of("one") is not None, timeout=60, what="one's backup on its medium")
             await pilot.press("down", "b")
+            await wait_for(pilot, lambda: store.one("SELECT COUNT(*) FROM jobs WHERE target='two'")[0] == 1,
+                           what="two's job, its medium chosen")
+            gate.touch()                                 # one's backup goes on only now
             await wait_for(pilot, lambda: store.one("SELECT COUNT(*) FROM jobs WHERE status IN"
                                                     " ('completed', 'warnings', 'failed', 'dead')")[0] == 2,
                            timeout=60, what="both jobs ended")
