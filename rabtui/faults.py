@@ -98,6 +98,9 @@ RECOVER_POINTS = ("cleanup.recovering",)
 UNDO_POINTS = ("union.undoing",)
 # Passed there after each of those files undone (the first too, after union.undoing).
 UNDO_EACH_POINTS = ("union.undone",)
+# Passed after each file linked into a union (a backup's new files; an older version put back by an
+# undoing): one waiting for the union lock sees the holder's progress.
+LINK_EACH_POINTS = ("union.linked",)
 
 
 REBUILD_POINTS = (

@@ -224,3 +224,55 @@ def test_a_backup_waits_for_a_cleanup_that_undoes_a_large_backup_while_it_makes_
     assert (union / "n").read_bytes() == b"n3"
     assert not union_undo.pending(lab.media[0][1], "loc")
     invariants.check_catalog_is_media(cfg, store)
+
+
+def test_a_run_waiting_for_the_union_waits_while_a_backup_links_many_files(tmp_path):
+    """A backup linking a great many new files into the union (a first backup of a large archive
+    on a slow disk) holds the union lock for longer than the source's io_timeout: one waiting for it
+    (a checkpoint plan settling an undoing, a cleanup undoing a killed run's links: history.union_held)
+    waits while the backup goes on linking, and takes the lock once it is done; it failed after
+    io_timeout, the backup marking no progress. Here the backup stops itself after each link made and
+    is let go on 0.3 s later."""
+    from rabtui.backup import history
+
+    io_timeout = 2
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.write(lab._local_source([("arch", "archive")], f"io_timeout = {io_timeout}", "loc") + SHORT)
+    _files(lab.src / "arch", {f"f{i:02}": b"%d" % i for i in range(20)})
+    out = tmp_path / "backup.out"
+    with open(out, "wb") as sink:
+        backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
+                                  cwd=ROOT, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1", faults.STOP_ENV: "union.linked"})
+    paced: list[float] = []
+
+    def pace() -> None:
+        while backup.poll() is None:
+            if _stopped(backup.pid):
+                time.sleep(0.3)
+                paced.append(time.monotonic())
+                backup.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(backup.pid):      # once it linked its first file, the union lock held
+            assert backup.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.01)
+        pacer = threading.Thread(target=pace)
+        pacer.start()
+        waited = time.monotonic()
+        said: list[str] = []
+        with history.union_held(cfg, "loc", lambda e: said.append(e.message), by="a test"):
+            took = time.monotonic()
+        backup.wait(timeout=120)
+        pacer.join(timeout=120)
+    finally:
+        while backup.poll() is None:
+            backup.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+    assert backup.returncode == 0, out.read_text()
+    assert took - waited > 2 * io_timeout and len(paced) >= 15, (took - waited, len(paced))     # the premise
+    assert any(f"pid {backup.pid}" in m for m in said), said
+    union = medium_layout.archive_root(lab.media[0][1], "loc", str(lab.src / "arch"))
+    assert sorted(os.listdir(union)) == [f"f{i:02}" for i in range(20)]

@@ -80,6 +80,7 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
                     f"cannot link {fmt.name(rel)} of {fmt.name(data_b)} into the archive {union}: {exc.strerror}"
                 ) from None
             count += 1
+            faults.point("union.linked")
     finally:
         _close(fds)
         os.close(stage_fd)
@@ -375,10 +376,11 @@ def _remove(union: Path, rel: bytes) -> None:
 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool,
-                   replaced: list[bytes], state_dir=None) -> int:
+                   replaced: list[bytes], state_dir=None, moved: Callable[[], None] = still) -> int:
     """After a complete backup: link the items it wrote for an archive directory into the union.
     The paths where an older shape gave its place to this backup's go into `replaced`. `state_dir`:
-    where the directories opened meanwhile are written down (opened_dirs.opened_to_read)."""
+    where the directories opened meanwhile are written down (opened_dirs.opened_to_read); `moved()`
+    marks the progress (link_into_union)."""
     from rabtui.media import medium_layout
     from rabtui.backup.catalog_update import dir_prefix
 
@@ -399,4 +401,4 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
     # a user other than root cannot link from the backup's directories closed on the source
     with opened_dirs.opened_to_read(os.fsencode(data), state_dir):
         return link_into_union(data, union, (path[cut:] for path, _ in spool.new_items(dir_path)), replaced,
-                               staging=staging)
+                               staging=staging, moved=moved)

@@ -210,7 +210,7 @@ class Completion:
             for d in archives:
                 replaced: list[bytes] = []
                 linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,
-                                        state_dir=self.cfg.state_dir)
+                                        state_dir=self.cfg.state_dir, moved=union.moved)
                 self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                      f" medium {medium.id}"))
                 if replaced:
