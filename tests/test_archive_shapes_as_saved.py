@@ -298,3 +298,39 @@ def test_a_lost_directory_two_backups_held_comes_back_as_the_newer_had_it_from_e
         st = os.lstat(top / "d/sub")
         assert (oct(st.st_mode & 0o7777), int(st.st_mtime), os.getxattr(top / "d/sub", "user.k")) \
             == (oct(0o750), 1_100_000_000, b"of b2, longer"), top
+
+
+def test_the_plan_holds_each_file_a_restore_from_the_medium_gives_names_not_utf8(tmp_path):
+    """A directory of names not UTF-8 holding `x` and `sub/z` (b1), a file (b2), a directory again
+    with `y` (kept b3, which also saves a file the source then removes), the same (b4): the plan
+    reads the files the union does not show (b1's, lost with their directory; the kept file) from
+    the backups that saved them, and its regular files are those of a restore from the medium,
+    each with the content the restore gives. (The plan reads the newest versions of only the files
+    the union does not show: a file left out of them would be missing here.)"""
+    from rabtui.checkpoint import prepare
+
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    d, kept_only = b"d-\xff\xfe", b"k-\x80"
+    root = os.fsencode(photos)
+    write_files(photos, {"first.jpg": b"one", d + b"/x-\xe9": b"x of b1", d + b"/sub/z": b"z of b1"})
+    _backed_up(lab, False, 0)
+    shutil.rmtree(os.path.join(root, d))
+    write_files(photos, {d: b"d, a file"})
+    _backed_up(lab, False, 1, "completed", "warnings")
+    os.unlink(os.path.join(root, d))
+    write_files(photos, {d + b"/y": b"y of b3", kept_only: b"only kept data"})
+    _backed_up(lab, True, 2, "failed")
+    os.unlink(os.path.join(root, kept_only))
+    _backed_up(lab, False, 3, "completed", "warnings")
+    out = tmp_path / "from-medium"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(out)]) in (0, 3)
+    top = os.fsencode(out / str(photos).lstrip("/"))
+    restored = {rel: open(os.path.join(top, rel), "rb").read() for rel, kind in _tree(top).items()
+                if kind == oct(0o100644)}
+    assert set(restored) == {b"first.jpg", d + b"/x-\xe9", d + b"/sub/z", d + b"/y", kept_only}
+    scanned = prepare.compute(lab.load(), lab.store(), asked={"*"}).data[0]
+    union = os.fsencode(lab.media[0][1] / "loc" / ".archive" / str(photos).lstrip("/"))
+    planned = {rel: open(scanned.disks.get(i) or os.path.join(union, rel), "rb").read()
+               for i, rel in enumerate(scanned.paths) if scanned.marks[i] is None}
+    assert planned == restored

@@ -23,7 +23,9 @@ from tests.test_kept_data import _post_commands
 
 T0 = datetime(2026, 7, 1, 3, 0)
 LEAF = st.sampled_from(["none", "file", "link", "fifo", "empty"])
-TOP = st.one_of(LEAF, st.fixed_dictionaries({"x": LEAF, "y": LEAF}))
+# a name not UTF-8 among them (as os.fsdecode gives it)
+Y = os.fsdecode(b"y-\xff\xe9")
+TOP = st.one_of(LEAF, st.fixed_dictionaries({"x": LEAF, Y: LEAF}))
 STATE = st.fixed_dictionaries({"a": TOP, "b": TOP})
 RUNS = st.lists(st.tuples(STATE, st.booleans()), min_size=2, max_size=4)
 
@@ -45,7 +47,7 @@ def _make(path: Path, kind, step: int) -> None:
         for name, sub in kind.items():
             _make(path / name, sub, step)
     elif kind == "file":
-        path.write_bytes(b"v" * (step + 1) + path.name.encode())
+        path.write_bytes(b"v" * (step + 1) + os.fsencode(path.name))
     elif kind == "link":
         os.symlink(f"../target-{step}", path)
     elif kind == "fifo":
@@ -66,7 +68,7 @@ def _tree(root: Path) -> dict[str, str]:
                 out[rel] = "link " + os.readlink(name, dir_fd=dfd)
             elif stat.S_ISREG(st_.st_mode):
                 with open(os.open(name, os.O_RDONLY, dir_fd=dfd), "rb") as f:
-                    out[rel] = f.read().decode()
+                    out[rel] = f.read().decode(errors="surrogateescape")
             else:
                 out[rel] = f"{oct(st_.st_mode)} {int(st_.st_mtime)}"
     return out
@@ -75,8 +77,8 @@ def _tree(root: Path) -> dict[str, str]:
 @settings(max_examples=int(os.environ.get("KEPT_HISTORIES", "3")), deadline=None)
 @given(runs=RUNS)
 # a file kept data saved, a symlink at its name in the union after it: the discs held the file
-@example(runs=[({"a": {"x": "file", "y": "none"}, "b": "none"}, True),
-               ({"a": {"x": "link", "y": "none"}, "b": "none"}, False)])
+@example(runs=[({"a": {"x": "file", Y: "none"}, "b": "none"}, True),
+               ({"a": {"x": "link", Y: "none"}, "b": "none"}, False)])
 def test_a_restore_from_the_discs_gives_what_one_from_the_medium_gives_after_kept_backups(runs):
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
