@@ -336,17 +336,12 @@ def test_the_plan_holds_each_file_a_restore_from_the_medium_gives_names_not_utf8
     assert planned == restored
 
 
-_NEWER_SHAPE_GONE = ("a restore from the medium as of a backup that no longer holds a path takes the newest file"
-                     " version saved there, whatever shape a newer backup saved at the path after it (not yet"
-                     " done: the catalog's archive_as_of knows no shapes; the discs hold the newer shape)")
-
-
-@pytest.mark.xfail(strict=True, reason=_NEWER_SHAPE_GONE)
 @pytest.mark.parametrize("holds", ["a file", "nothing"])
 def test_a_path_gone_from_the_source_comes_back_as_the_newest_backup_that_saved_it_had_it(tmp_path, holds):
     """`a` a file (b1), a directory (b2, holding `y` or empty), gone from the source (b3): a restore
     of b3 from the medium gives b2's directory, the newest shape saved there up to b3, as its disc
-    does. It gives b1's file, and below it fails on b2's `a/y` (exit 1)."""
+    does. It gave b1's file (the newest file version saved there: the catalog holds no shapes), and
+    below it failed on b2's `a/y` (exit 1)."""
     lab = _lab(tmp_path)
     photos = lab.src / "photos"
     write_files(photos, {"first.jpg": b"one", "a": b"va"})

@@ -79,6 +79,11 @@ def _tree(root: Path) -> dict[str, str]:
 # a file kept data saved, a symlink at its name in the union after it: the discs held the file
 @example(runs=[({"a": {"x": "file", Y: "none"}, "b": "none"}, True),
                ({"a": {"x": "link", Y: "none"}, "b": "none"}, False)])
+# a file, then a directory (empty, or holding a file), then gone: the medium gave the older file
+@example(runs=[({"a": "file", "b": "none"}, False), ({"a": {"x": "none", Y: "none"}, "b": "none"}, False),
+               ({"a": "none", "b": "none"}, False)])
+@example(runs=[({"a": "file", "b": "none"}, False), ({"a": {"x": "none", Y: "file"}, "b": "none"}, False),
+               ({"a": "none", "b": "none"}, False)])
 def test_a_restore_from_the_discs_gives_what_one_from_the_medium_gives_after_kept_backups(runs):
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

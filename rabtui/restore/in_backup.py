@@ -303,7 +303,9 @@ class AsOf:
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))
         while full and full != self.rel:
             if full in self.versions:     # kept data's never took the union's place: its own rule
-                return self.versions[full][2] in self.linked and not self._a_directory_then(full)
+                first = self.versions[full][2]
+                return first in self.linked and not (self._a_directory_then(full)
+                                                     or self._dir_saved_after(full, first))
             full = os.path.dirname(full)
         return False
 
@@ -348,6 +350,16 @@ class AsOf:
                              " the file it saved)")
         return self.sc.path(older), st
 
+    def _dir_saved_after(self, full: bytes, first: int) -> bool:
+        """Does a backup newer than `first` (up to this one) hold a directory at `full` in its own
+        tree (own_dirs)? Then the file `first` saved there is an older shape of the path, which the
+        union and the discs hold as that directory."""
+        if not self.from_union or self.own_dirs is None:
+            return False
+        found = self.own_dirs.of(full[len(self.rel):].lstrip(b"/"))
+        return found is not None and any(os.path.join(path, b"data") == found[0] and i > first
+                                         for i, path in self.folders.items())
+
     def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, and of the
         symlinks, special files and empty directories only kept data saved, read from the backup
@@ -376,6 +388,8 @@ class AsOf:
                         continue      # an older backup's file, kept data's entry: a directory in this one
                 elif full not in self.versions or self.versions[full][2] != self.backup["id"]:
                     mine = found_st   # this backup's own entry, the union's of another (or none)
+            elif mine is None and other is None and self._dir_saved_after(full, self.versions[full][2]):
+                continue          # gone from this backup: a newer one saved a directory there after the file
             first = self.backup["id"] if mine is not None else other.backup if other is not None \
                 else self.versions[full][2]
             saved = self.sc.path(self._saved_by(first, full))
