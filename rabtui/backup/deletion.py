@@ -19,7 +19,7 @@ from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_bac
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
-from rabtui.events import WARNING, Event
+from rabtui.events import LOG, WARNING, Event
 from rabtui.media import medium_layout, opened_dirs
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import OWN_DIR_SQL, RESTORABLE, Store
@@ -110,8 +110,6 @@ def apply_cleanup(cfg: Config, store: Store, plan: Plan, emit=None) -> Applied:
     not there keeps its backups until a later cleanup. A medium whose deletions fail (read-only,
     say) stops there and the others go on; a state database that cannot record them stops the
     whole cleanup. Each failure is in `failed`."""
-    from rabtui.events import LOG
-
     done = Applied()
 
     def say(line: str, into: list | None = None) -> None:

@@ -61,8 +61,8 @@ def where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Origin] 
 def dir_where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Origin] | None:
     """`where` a directory of the disc was read: an archive's that its union holds in the backup's
     own tree it was read from (own_dirs.py); None when none holds it (the union's, rabtui's own, is
-    all there is) or one that may have is gone (OwnDirs.of's `sure`), or the union lacks it (kept data's: as the backup that saved what is below it
-    has it, read_from.py)."""
+    all there is) or one that may have is gone (OwnDirs.of's `sure`), or the union lacks it (kept
+    data's: as the backup that saved what is below it has it, read_from.py)."""
     at = where(found, disc_path)
     if at is None or at[2].own is None:
         return at

@@ -248,15 +248,8 @@ def _lost_from_union(scanned, shown: dict[bytes, int], union: bytes, rel: bytes)
     again? A restore from the medium gives it (read from the backup that saved it), and so must
     the discs. Not where the union holds anything at `rel`, nor a file, symlink or special file on
     the way (a newer shape's there: neither gives it then)."""
-    if _in_place_of_a_directory(scanned, shown, rel):
-        return False
-    try:
-        below.lstat(union, rel)
-    except FileNotFoundError:     # its directory too, maybe: made on the discs as that backup has it
-        return True
-    except OSError:
-        return False
-    return False
+    # missing: its directory too, maybe (made on the discs as that backup has it)
+    return not _in_place_of_a_directory(scanned, shown, rel) and below.missing(union, rel)
 
 
 def _in_place_of_a_directory(scanned, shown: dict[bytes, int], rel: bytes) -> bool:

@@ -109,6 +109,6 @@ class Unusable(WorkFailed):
 
 def _unusable(exc: OSError) -> Unusable:
     return Unusable(f"cannot make a private directory, or a link in it, in the temporary directory"
-                      f" {fmt.name(tempfile.gettempdir())}: {exc.strerror}",
-                      hint="free some room there, or set TMPDIR to a directory with room (inodes too) that can be"
-                           " written")
+                    f" {fmt.name(tempfile.gettempdir())}: {exc.strerror}",
+                    hint="free some room there, or set TMPDIR to a directory with room (inodes too) that can be"
+                         " written")
