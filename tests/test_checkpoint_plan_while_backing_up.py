@@ -15,7 +15,9 @@ from tests.trees import Lab, burn_due, write_files
 T0 = datetime(2026, 4, 1, 3, 0)
 
 
-def test_a_newer_version_saved_while_the_plan_waits_is_not_what_it_records(tmp_path):
+def _replaced_while_the_plan_waits(tmp_path, replace):
+    """A plan of a union holding x (version one); x then replaced at the source by `replace(x)` and
+    saved into the union by a backup; the checkpoint recorded. Returns the row of x."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("cd-700", [("arch", "archive")])
     x = lab.src / "arch" / "x"
@@ -25,13 +27,21 @@ def test_a_newer_version_saved_while_the_plan_waits_is_not_what_it_records(tmp_p
     store = lab.store()
     plan = prepare.compute(cfg, store, asked={"*"})
 
-    write_files(lab.src / "arch", {"x": b"version two, longer"})
-    os.utime(x, (1_700_100_000, 1_700_100_000))
+    x.unlink()
+    replace(x)
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
 
     number = burn_due(cfg, store, plan=plan, verified=True)
-    row = next(r for r in store.all("SELECT * FROM disc_files WHERE number=?", (number,))
-               if bytes(r["path"]).endswith(b"/arch/x"))
+    return next(r for r in store.all("SELECT * FROM disc_files WHERE number=?", (number,))
+                if bytes(r["path"]).endswith(b"/arch/x"))
+
+
+def test_a_newer_version_saved_while_the_plan_waits_is_not_what_it_records(tmp_path):
+    def newer(x):
+        x.write_bytes(b"version two, longer")
+        os.utime(x, (1_700_100_000, 1_700_100_000))
+
+    row = _replaced_while_the_plan_waits(tmp_path, newer)
     assert (row["size"], row["mtime"]) == (11, 1_700_000_000)
     assert row["sha256"] == hashlib.sha256(b"version one").hexdigest()
 
@@ -61,27 +71,6 @@ def test_a_file_the_union_lost_while_the_plan_waited_stops_the_record_with_a_mes
     assert "arch/n: the version the plan found (3 bytes" in caught.value.message
     assert "plan the checkpoint again" in caught.value.hint
     assert not store.all("SELECT * FROM checkpoints")
-
-
-def _replaced_while_the_plan_waits(tmp_path, replace):
-    """A plan of a union holding x (version one); x then replaced at the source by `replace(x)` and
-    saved into the union by a backup; the checkpoint recorded. Returns the row of x."""
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("cd-700", [("arch", "archive")])
-    x = lab.src / "arch" / "x"
-    write_files(lab.src / "arch", {"x": b"version one", "y": b"y"})
-    os.utime(x, (1_700_000_000, 1_700_000_000))
-    assert lab.backup(cfg, now=T0).status == "completed"
-    store = lab.store()
-    plan = prepare.compute(cfg, store, asked={"*"})
-
-    x.unlink()
-    replace(x)
-    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
-
-    number = burn_due(cfg, store, plan=plan, verified=True)
-    return next(r for r in store.all("SELECT * FROM disc_files WHERE number=?", (number,))
-                if bytes(r["path"]).endswith(b"/arch/x"))
 
 
 def test_a_symlink_saved_in_its_place_is_never_read_through(tmp_path):
