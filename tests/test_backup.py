@@ -351,7 +351,7 @@ def test_catalog_moves_only_versions_still_in_the_base(tmp_path, monkeypatch):
 def test_a_source_file_named_like_a_temporary_link_stays_in_the_union(tmp_path):
     """The union links each new item under a temporary name first: a file of the source that has
     such a name is never replaced or removed by it."""
-    from rabtui.backup import archive
+    from rabtui.backup import union_link
 
     data, union = tmp_path / "backup" / "data", tmp_path / "union"
     (data / "d").mkdir(parents=True)
@@ -360,7 +360,7 @@ def test_a_source_file_named_like_a_temporary_link_stays_in_the_union(tmp_path):
     for name in names:
         (union / "d" / name).write_bytes(b"a file of the source")
     (data / "d" / "new").write_bytes(b"new")
-    assert archive.link_into_union(data, union, [b"d/new"], staging=tmp_path / "linking") == 1
+    assert union_link.link_into_union(data, union, [b"d/new"], staging=tmp_path / "linking") == 1
     assert (union / "d" / "new").read_bytes() == b"new" and os.listdir(tmp_path / "linking") == []
     assert sorted(os.listdir(union / "d")) == sorted([*names, "new"])
     assert all((union / "d" / name).read_bytes() == b"a file of the source" for name in names)

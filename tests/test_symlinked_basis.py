@@ -19,7 +19,7 @@ import shutil
 import pytest
 from hypothesis import example, given, strategies as st
 
-from rabtui.backup.archive import link_into_union
+from rabtui.backup.union_link import link_into_union
 from rabtui.errors import WorkFailed
 from rabtui.media import medium_layout
 from rabtui.restore import run as R

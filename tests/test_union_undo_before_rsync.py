@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from rabtui.backup import union_undo
-from rabtui.backup.archive import link_into_union
+from rabtui.backup.union_link import link_into_union
 from rabtui.media import medium_layout
 from tests import invariants
 from tests.test_kill_anywhere import _files, rabtui

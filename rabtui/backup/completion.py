@@ -10,9 +10,9 @@ from typing import NoReturn
 
 from rabtui import faults, fmt
 from rabtui.backup import history, union_undo
-from rabtui.backup.archive import link_new_files
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.records import EXIT_OF, BackupResult, remove_leftovers
+from rabtui.backup.union_link import link_new_files
 from rabtui.config import Medium
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event

@@ -17,8 +17,9 @@ import stat
 from pathlib import Path
 
 from rabtui import privacy
-from rabtui.backup.archive import _joined, link_into_union
+from rabtui.backup.archive import _joined
 from rabtui.backup.made_order import made_before
+from rabtui.backup.union_link import link_into_union
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.locks import marking, still
