@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rabtui.checkpoint import prepare, questions, reserve, run
+from rabtui.checkpoint import placement, prepare, questions, reserve, run
 from rabtui.events import READY, ScriptedPrompter
 from tests.trees import Lab, write_files
 
@@ -72,7 +72,7 @@ def test_many_empty_valued_xattrs_fit_one_disc_and_their_rows_stay_within_the_ro
     lab, cfg, store = _lab(tmp_path, short, 860)
     c = prepare.compute(cfg, store)
     assert len(c.plan.discs) == 1, c.plan.summary()
-    kept = prepare.records_bytes(c.data, c.filler)
+    kept = placement.records_bytes(c.data, c.filler)
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
     prompter = ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else "abort")
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
@@ -106,7 +106,7 @@ def test_rows_of_400_byte_paths_stay_within_the_room_kept(tmp_path, short):
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     c = prepare.compute(cfg, store)
-    kept = prepare.records_bytes(c.data, c.filler)
+    kept = placement.records_bytes(c.data, c.filler)
     number = prepare.record(cfg, store, c, drive=cfg.checkpoint.drive)
     prompter = ScriptedPrompter(lambda q: READY if q.kind == questions.INSERT else "abort")
     res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)

@@ -99,7 +99,7 @@ def test_root_only_parts_are_in_the_backup(tmp_path, sshd):
 
 
 def test_checkpoint_keeps_everything_on_disc_and_osirrox_gives_it_back(tmp_path, sshd):
-    from rabtui.checkpoint import prepare, run
+    from rabtui.checkpoint import placement, prepare, run
     from rabtui.events import READY, ScriptedPrompter
 
     lab, cfg, data = _ssh_lab(tmp_path, sshd, extra="")
@@ -119,7 +119,7 @@ def test_checkpoint_keeps_everything_on_disc_and_osirrox_gives_it_back(tmp_path,
     (iso,) = (tmp_path / "iso").glob("*.iso")
     out = tmp_path / "extracted"
     done = subprocess.run(["osirrox", "-osirrox", "on:device_files", "-acl", "on", "-xattr", "any", "-hardlinks", "on",
-                           "-indev", f"stdio:{iso}", "-extract", "/" + os.fsdecode(prepare.prefix_of("web", data)),
+                           "-indev", f"stdio:{iso}", "-extract", "/" + os.fsdecode(placement.prefix_of("web", data)),
                            str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     # everything but sparseness (a disc holds the holes as zeros, README.txt says so) and the
@@ -130,7 +130,7 @@ def test_checkpoint_keeps_everything_on_disc_and_osirrox_gives_it_back(tmp_path,
             if not re.match(r"\.L\.\.t\.[o.][g.]\.\.\. ", line)]
     assert left == []
     listing = subprocess.run(["xorriso", "-no_rc", "-indev", f"stdio:{iso}", "-lsl",
-                              "/" + os.fsdecode(prepare.prefix_of("web", data)) + "/etc/relative-link"],
+                              "/" + os.fsdecode(placement.prefix_of("web", data)) + "/etc/relative-link"],
                              capture_output=True, text=True).stdout
     if fidelity.is_root():
         assert re.search(r"^l\S+\s+1\s+12345\s+23456 ", listing, re.M), listing

@@ -66,7 +66,7 @@ class Scanned:
     inodes: dict[int, int] = field(default_factory=dict)    # index of a file with hard links -> its inode
     skipped: list[bytes] = field(default_factory=list)      # sockets: osirrox does not extract them
     attr_bytes: int = 0             # what the xattrs and ACLs may add to the ISO (isosize.aaip_allowance); the rows
-                                    # that record some in the state copy: prepare.records_bytes
+                                    # that record some in the state copy: placement.records_bytes
     attr_refused: list[tuple[bytes, str]] = field(default_factory=list)   # entries whose xattrs no disc takes
     # entries (the root too: b"") with xattrs of an empty value, carried beside the discs (kept_off.py)
     kept_off: dict[bytes, list[bytes]] = field(default_factory=dict)
