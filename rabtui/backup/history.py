@@ -156,13 +156,32 @@ def union_settled(cfg, source_id: str, medium_path, emit: Emit = no_emit,
     backup before rsync compares with them) and holds no union lock: taken only when an undoing is
     recorded there (union_held: waited for a while, the holder said at once through `emit`, then
     WorkFailed; `cancel` ends the wait)."""
+    if not undoings(cfg, source_id, medium_path):
+        return
+    with union_held(cfg, source_id, emit, cancel, by) as moved:
+        settle_held(cfg, source_id, medium_path, moved=moved)
+
+
+def undoings(cfg, source_id: str, medium_path) -> list[str]:
+    """The backups of the source whose undoing is recorded on the medium (union_undo.pending);
+    WorkFailed when a symlink is planted in the source's layout there (nothing is followed)."""
     planted = medium_layout.symlink_in_layout(medium_path, source_id, cfg.source(source_id).archive_paths)
     if planted:
         raise WorkFailed(planted)
-    if not union_undo.pending(medium_path, source_id):
-        return
-    with union_held(cfg, source_id, emit, cancel, by) as moved:
-        union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths), moved=moved)
+    return union_undo.pending(medium_path, source_id)
+
+
+def settle_held(cfg, source_id: str, medium_path, listed: list | None = None,
+                moved=locks.still) -> tuple[list[str], int]:
+    """union_undo.settle, for a caller that holds the source's union lock (union_held; rebuild-state
+    holds it for its whole run), `moved()` marking the progress made under it: the names of the
+    backups whose undoing was recorded, and how many of their files were linked back. `listed`: as
+    union_undo.settle."""
+    names = undoings(cfg, source_id, medium_path)
+    if not names:
+        return [], 0
+    return names, union_undo.settle(medium_path, source_id, list(cfg.source(source_id).archive_paths), listed,
+                                    moved=moved)
 
 
 def unlink_archive(cfg, source_id: str, path: Path, listed: list | None = None, moved=locks.still) -> int:

@@ -7,6 +7,8 @@
   `backup.json` is recorded as abandoned; one whose record does not say what it is (damaged, or
   missing while its data/ holds files: a run writes the record before any file) may be complete:
   it is recorded as failed, kept (no cleanup deletes it, each names it; its archive links stay) and said;
+- archive unions: a run killed in step 7 is undone, and the undoing of a backup's union links that
+  a killed cleanup left half done is settled (rebuild/unions.py), on the media read, and said;
 - catalog: the data trees of the complete backups are walked (this is a rare repair, so a walk
   is fine): on each medium, a file whose inode is the same as in the previous backup of the source
   extends that version, anything else is a new version; archive directories: every file in a
@@ -42,11 +44,12 @@ from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.backup import id_writes
 from rabtui.rebuild import gone
 from rabtui.rebuild import ids as backup_ids
-from rabtui.rebuild import record
+from rabtui.rebuild import record, unions
 from rabtui.rebuild.catalog import catalog_dir
 from rabtui.rebuild.checkpoints import read_discs
 from rabtui.rebuild.report import Report
 from rabtui.rsync import NO_SPACE
+from rabtui.state.locks import still
 from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Store, as_made, made_first
 
 
@@ -224,6 +227,8 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
     # a record that cannot be read may be a complete backup: no run before it is undone
     last_complete = max((i for i, (_, _, rec) in enumerate(listed)
                          if rec.status in COMPLETE or rec.unread), default=-1)
+    # a cleanup killed as it undid a backup's union links: settled first, as a backup's step 3 does
+    unions.settle(cfg, medium, source_id, listed, ids, report, still)
     for index, (name, bpath, rec) in enumerate(listed):
         remove_leftovers(bpath)      # every run is over (actions/rebuild.all_locks)
         # killed in step 7, or failed there with links it could not undo, nothing after it: its
@@ -231,7 +236,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         undo = rec.status in ("running", "failed") and index > last_complete
         if rec.status == "running":
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
-        undone = (history.unlink_archive(cfg, source_id, bpath, _as_recorded(medium, source_id, listed, ids))
+        undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids))
                   if undo else 0)
         if undone:
             rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
@@ -255,17 +260,6 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
             report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
-
-
-def _as_recorded(medium, source_id: str, listed: Listed, ids: dict) -> list:
-    """The source's backups on the medium (list_backups), the id in each record the one the new
-    database records it under: the order they were made in, as the records will say it once their
-    new ids are written (write_ids)."""
-    from rabtui.media import medium_layout
-
-    written = {name for name, _, rec in listed if rec.on_medium}
-    return [(name, path, {**info, "backup_id": ids[(medium.id, source_id, name)]} if info and name in written else info)
-            for name, path, info in medium_layout.list_backups(medium.path, source_id)]
 
 
 def _note_did_not_fit(report: Report, source_id: str, rec: record.Record, bpath: Path) -> None:

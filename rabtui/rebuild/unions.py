@@ -1,0 +1,45 @@
+"""What rebuild-state changes in the archive union trees of a medium it reads, under the source's
+union lock (actions/rebuild.all_locks holds it for the whole rebuild): the undoing a cleanup killed
+midway left recorded is settled, as the next backup, checkpoint or cleanup would settle it; a run
+killed in step 7 is undone (scan.py). Its progress is marked on the lock (`moved`: Lock.moved) as it
+goes, so that a run waiting for the union (a checkpoint plan settling it) waits on meanwhile."""
+
+from __future__ import annotations
+
+from rabtui.errors import WorkFailed
+from rabtui.rebuild.report import Report
+
+
+def as_recorded(medium, source_id: str, listed: list, ids: dict) -> list:
+    """The source's backups on the medium (list_backups), the id in each record the one the new
+    database records it under: the order they were made in, as the records will say it once their
+    new ids are written (scan.write_ids). `listed`: the backups found (scan.Listed)."""
+    from rabtui.media import medium_layout
+
+    written = {name for name, _, rec in listed if rec.on_medium}
+    return [(name, path, {**info, "backup_id": ids[(medium.id, source_id, name)]} if info and name in written else info)
+            for name, path, info in medium_layout.list_backups(medium.path, source_id)]
+
+
+def settle(cfg, medium, source_id: str, listed: list, ids: dict, report: Report, moved) -> None:
+    """A killed cleanup's undoing of backups' union links recorded on the medium (there: it is read)
+    settled (history.settle_held), said in the report; what stops it is said too, and the record
+    stays on the medium for the next backup, checkpoint or cleanup to settle (`rabtui check` warns
+    of it until then)."""
+    from rabtui.backup import history
+
+    try:
+        if not history.undoings(cfg, source_id, medium.path):
+            return
+        names, linked = history.settle_held(cfg, source_id, medium.path, as_recorded(medium, source_id, listed, ids),
+                                            moved)
+    except (WorkFailed, OSError) as exc:
+        what = exc.message if isinstance(exc, WorkFailed) else exc.strerror or str(exc)
+        report.unmatched.append(f"medium {medium.id}: {source_id}: the union links an interrupted cleanup began to undo"
+                                f" could not be put back: {what}; the archive union (.archive) lacks some files until"
+                                f" the next backup of {source_id} onto {medium.id}, a checkpoint reading it, or a"
+                                " cleanup puts them back")
+        return
+    report.notes.append(f"medium {medium.id}: {source_id}: the undoing of backup {', '.join(names)}'s union links,"
+                        f" left half done by an interrupted cleanup, is settled: {linked} file(s) linked back into"
+                        " the archive union (.archive)")
