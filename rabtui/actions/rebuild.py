@@ -14,7 +14,7 @@ import time
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rabtui import faults, privacy
 from rabtui.config import Config
@@ -48,12 +48,12 @@ def rebuild_state(cfg: Config, emit: Emit, cancel: threading.Event | None, promp
     there (if any), which is moved aside only once the new one is whole. A rebuild that fails leaves
     the old one in its place and says so."""
     state_dir = Path(cfg.state_dir)
-    with all_locks(cfg):
+    with all_locks(cfg) as marks:
         faults.point("rebuild.locked")
         building = state_dir / BUILDING
         try:
             _fresh_dir(building)
-            made, report = _build(cfg, building, emit, cancel, prompter)
+            made, report = _build(cfg, building, emit, cancel, prompter, marks)
             faults.point("rebuild.built")
         except Exception as exc:
             raise _failed(exc, state_dir / "rabtui.db") from None
@@ -108,15 +108,15 @@ def _fresh_dir(path: Path) -> None:
 
 
 def _build(cfg: Config, building: Path, emit: Emit, cancel: threading.Event | None,
-           prompter: Prompter) -> tuple[Path, Report]:
+           prompter: Prompter, marks: dict[str, Callable[[], None]]) -> tuple[Path, Report]:
     """A new database filled in the directory `building`, with the rebuild recorded in it as a job;
-    returned as one whole file (no -wal beside it) to be put in place."""
+    returned as one whole file (no -wal beside it) to be put in place. `marks`: as all_locks yields."""
     store = Store(building)
     recorder = JobRecorder(store, "rebuild", None, "rebuild-state", cancel=cancel)
 
     try:
         report = scan.rebuild(cfg, store, emit=recorder.recording(emit), prompter=prompter, cancel=recorder.cancel,
-                              known=mounts.known_in(cfg.state_dir))
+                              known=mounts.known_in(cfg.state_dir), marks=marks)
         code = RebuildResult(None, report).exit_code
         recorder.finish("warnings" if code else "completed", code,
                         f"{report.backups} backups, checkpoints {report.checkpoints or 'none'}"
@@ -150,11 +150,13 @@ def _failed(exc: Exception, db: Path) -> RabtuiError:
 
 
 @contextmanager
-def all_locks(cfg: Config) -> Iterator[None]:
+def all_locks(cfg: Config) -> Iterator[dict[str, Callable[[], None]]]:
     """Every source's lock, reading lock and union lock, the drive's, the checkpoints' and the cleanup's: no
     backup, burn, restore or cleanup writes the database while it is rebuilt, nor changes the media
     it is rebuilt from (a running one is refused with its lock's "already running since ..., pid
-    ..." message; one started meanwhile with "cannot run now: rebuild-state is running ...")."""
+    ..." message; one started meanwhile with "cannot run now: rebuild-state is running ..."). Yields
+    what marks the rebuild's progress on each source's union lock (Lock.moved), by source id: a run
+    waiting for a union (a checkpoint plan settling it) waits on while the rebuild changes it."""
     by = "rebuild-state"
     with ExitStack() as stack:
         stack.enter_context(rebuild_lock(cfg.state_dir))
@@ -164,14 +166,15 @@ def all_locks(cfg: Config) -> Iterator[None]:
         # no restore reads meanwhile: its job and events would go into the database put aside
         for source_id in sorted({s.id for s in cfg.sources} | set(reading_lock_sources(cfg.state_dir))):
             stack.enter_context(reading_lock(cfg.state_dir, source_id, by=by))
-        # the rebuild undoes the archive links of a run killed in step 7 (scan.py), as a backup's recovery does
-        for source in cfg.sources:
-            stack.enter_context(union_lock(cfg.state_dir, source.id, by=by, kept_out=by))
+        # the rebuild undoes the archive links of a run killed in step 7, as a backup's recovery does, and
+        # settles a union a killed cleanup left half undone (rebuild/unions.py)
+        marks = {source.id: stack.enter_context(union_lock(cfg.state_dir, source.id, by=by, kept_out=by)).moved
+                 for source in cfg.sources}
         stack.enter_context(drive_lock(cfg.state_dir, cfg.checkpoint.drive, by=by))
         stack.enter_context(checkpoints_lock(cfg.state_dir, by=by))     # a burn on another drive too
         # no command records anything meanwhile (a job, a disc verified, a directory asked for)
         stack.enter_context(state_lock(cfg.state_dir, by=by))
-        yield
+        yield marks
 
 
 def aside_name(db: Path) -> Path | None:

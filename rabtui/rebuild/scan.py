@@ -33,6 +33,7 @@ import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, Mapping
 
 from rabtui import faults
 from rabtui.media import checkpoint_numbers, mounts
@@ -54,8 +55,10 @@ from rabtui.state.store import BACKUP_IDS_USED, COMPLETE, KEPT, RESTORABLE, Stor
 
 
 def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, cancel=None,
-            known: dict[str, dict | None] | None = None) -> Report:
-    """`known`: the media the database replaced knew (used, or labelled), with the label it used."""
+            known: dict[str, dict | None] | None = None,
+            marks: Mapping[str, Callable[[], None]] | None = None) -> Report:
+    """`known`: the media the database replaced knew (used, or labelled), with the label it used;
+    `marks`: what marks the progress made under each source's union lock (Lock.moved), held by the caller."""
     known = known or {}
     report = Report()
     unwritten = write_old_ids(cfg, report, emit, known)
@@ -78,7 +81,7 @@ def rebuild(cfg: Config, store: Store, *, emit: Emit = no_emit, prompter=None, c
     for medium in cfg.media:
         if found[medium.id]:
             _with_medium(medium, report, emit,
-                         lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit))
+                         lambda m=medium: _fill_medium(cfg, store, m, found[m.id], ids, report, emit, marks or {}))
     _last_used(cfg, store, [m.id for m in cfg.media if found[m.id]])
     faults.point("rebuild.media_read")
     # before the discs are asked for: with no one to answer, what these say decides whether the
@@ -199,9 +202,10 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
     return found
 
 
-def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report: Report, emit: Emit) -> None:
+def _fill_medium(cfg, store, medium, found: dict[str, Listed], ids: dict, report: Report, emit: Emit,
+                 marks: Mapping[str, Callable[[], None]]) -> None:
     for source_id, listed in found.items():
-        _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit)
+        _source_on_medium(cfg, store, medium, source_id, listed, ids, report, emit, marks.get(source_id, still))
     if medium_problem(medium) is not None:    # unplugged while walked: its backups would read as empty
         gone.forget_medium(store, medium.id, report)
 
@@ -217,7 +221,8 @@ def _last_used(cfg: Config, store: Store, media: list[str]) -> None:
                       (max((t for t in times if t is not None), default=None), medium_id))
 
 
-def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, report: Report, emit: Emit) -> None:
+def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, report: Report, emit: Emit,
+                      moved: Callable[[], None]) -> None:
     from rabtui.backup import history
     from rabtui.backup.records import remove_leftovers
 
@@ -228,7 +233,7 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
     last_complete = max((i for i, (_, _, rec) in enumerate(listed)
                          if rec.status in COMPLETE or rec.unread), default=-1)
     # a cleanup killed as it undid a backup's union links: settled first, as a backup's step 3 does
-    unions.settle(cfg, medium, source_id, listed, ids, report, still)
+    unions.settle(cfg, medium, source_id, listed, ids, report, moved)
     for index, (name, bpath, rec) in enumerate(listed):
         remove_leftovers(bpath)      # every run is over (actions/rebuild.all_locks)
         # killed in step 7, or failed there with links it could not undo, nothing after it: its
@@ -236,8 +241,8 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         undo = rec.status in ("running", "failed") and index > last_complete
         if rec.status == "running":
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
-        undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids))
-                  if undo else 0)
+        undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
+                                         moved) if undo else 0)
         if undone:
             rec.reason = f"{rec.reason or rec.status}; {undone} archive link(s) undone"
         bid = _insert_backup(store, ids[(medium.id, source_id, name)], medium.id, source_id, name, bpath, rec,
