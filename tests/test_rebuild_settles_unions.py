@@ -36,6 +36,18 @@ def test_rebuild_state_settles_a_union_a_killed_cleanup_left_half_undone(tmp_pat
     lab, cfg, store, copies, union = _killed_undoing(tmp_path)
     first = store.one("SELECT name FROM backups WHERE medium='m1' ORDER BY id")["name"]
     assert _undoing_said(cfg, store) and len({p for p in ("x", "y", "d/w") if (union / p).exists()}) == 2
+    # a symlink planted in the union's place: nothing linked through it, said, the rest rebuilt
+    aside = union.with_name("arch-aside")
+    os.rename(union, aside)
+    os.symlink(aside, union)
+    planted = rabtui(lab, "rebuild-state")
+    said = [line for line in planted.stdout.splitlines() if "could not be put back" in line]
+    assert planted.returncode == 3 and "Traceback" not in planted.stdout + planted.stderr, planted.stdout
+    assert said and said[0].startswith("not matched: medium m1: loc:") and f"{union} is a symlink" in said[0], said
+    assert "backups: 3," in planted.stdout and len(os.listdir(aside)) == 3, planted.stdout    # x or y, d, z
+    assert union_undo.pending(lab.media[0][1], "loc")
+    os.unlink(union)
+    os.rename(aside, union)
     done = rabtui(lab, "rebuild-state")
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "Traceback" not in out, out

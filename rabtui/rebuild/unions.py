@@ -35,10 +35,10 @@ def settle(cfg, medium, source_id: str, listed: list, ids: dict, report: Report,
                                             moved)
     except (WorkFailed, OSError) as exc:
         what = exc.message if isinstance(exc, WorkFailed) else exc.strerror or str(exc)
-        report.unmatched.append(f"medium {medium.id}: {source_id}: the union links an interrupted cleanup began to undo"
-                                f" could not be put back: {what}; the archive union (.archive) lacks some files until"
-                                f" the next backup of {source_id} onto {medium.id}, a checkpoint reading it, or a"
-                                " cleanup puts them back")
+        report.unmatched.append(f"medium {medium.id}: {source_id}: the union links of a backup whose undoing an"
+                                f" interrupted cleanup left half done could not be put back: {what}; the archive union (.archive) lacks some of that"
+                                f" backup's files, or shows older versions, until the next backup of {source_id} onto"
+                                f" {medium.id}, a checkpoint reading it, a cleanup or rebuild-state puts them back")
         return
     report.notes.append(f"medium {medium.id}: {source_id}: the undoing of backup {', '.join(names)}'s union links,"
                         f" left half done by an interrupted cleanup, is settled: {linked} file(s) linked back into"
