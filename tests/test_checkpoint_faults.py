@@ -358,3 +358,39 @@ def test_a_verification_this_machine_fails_leaves_the_disc_unjudged_and_offers_n
     out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
                                 prompter=ScriptedPrompter(lambda q: READY))
     assert (out.status, out.verified) == ("completed", [1]), out.message
+
+
+def test_a_verification_this_machine_fails_while_reading_the_media_leaves_the_disc_unjudged(two_discs):
+    """Before a disc is read back, where each file of an archive directory was read is found on the
+    media (the backup that first saved it): this machine failing there (EMFILE here) stops no
+    verification with a traceback and judges no disc: it is asked about as any verification this
+    machine fails, keeps its state, and a retry once the machine is fixed verifies it."""
+    import resource
+
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: READY)
+    assert res.status == "completed", res.message
+    [disc] = {r["disc"] for r in store.all("SELECT disc, disc_path FROM disc_files WHERE number=?", (number,))
+              if bytes(r["disc_path"]).endswith(b"/other/o")}
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.INSERT:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (0, limits[1]))   # no new descriptor from here on
+            return READY
+        asked.append(q)
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+        return RETRY
+
+    try:
+        out = run.verify_checkpoint(cfg, store, number, disc=disc, emit=lambda e: None, cancel=threading.Event(),
+                                    prompter=ScriptedPrompter(operator))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+    assert (out.status, out.verified) == ("completed", [disc]), out.message
+    [q] = asked
+    assert q.kind == questions.FAILED and REWRITE not in q.choices, (q.text, q.choices)
+    assert "could not be verified" in q.text and "Too many open files" in q.text, q.text
+    assert "reading the media it was written from" in q.text and "verification failed" not in q.text, q.text
+    assert _states(store, number)[disc] == "verified"

@@ -227,9 +227,11 @@ def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
 
 
 def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
-                 gaps: dict[int, list[str]] | None = None) -> str:
+                 gaps: dict[int, list[str]] | None = None, *, saved_versions: bool = False) -> str:
     """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted.
-    Into `gaps`: what the verification of a disc that passed could not check (unchecked.py)."""
+    Into `gaps`: what the verification of a disc that passed could not check (unchecked.py).
+    `saved_versions`: first find where the archive's files of `rows` were read on the media
+    (read_from.read_saved_versions), a part of each attempt that this machine may fail as well."""
     number = cp["number"]
     vid = layout.volid(number, disc)
     while True:
@@ -237,7 +239,12 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         where = _read_from(store, number, disc, drive)
         stalled = False
         machine = None      # why this machine could not verify the disc
+        doing = "reading it back"
         try:
+            if saved_versions:   # an archive's files compared where they were read from
+                doing = "reading the media it was written from"
+                read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False)
+                doing = "reading it back"
             res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
@@ -272,7 +279,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             said = f"{vid} could not be verified: {machine}"
             emit(Event(ERROR, said))
             answer = ask_failed(prompter, cancel, f"{said}\nThe disc was not judged and keeps its state: this machine"
-                                                  " failed while reading it back, not the disc. Fix that, then retry (a"
+                                                  f" failed while {doing}, not the disc. Fix that, then retry (a"
                                                   " disc left written is verified by the next run, never written anew).",
                                 disc, choices=(RETRY, SKIP, ABORT))
         elif stalled:   # the disc was not judged: it keeps its state (a later run verifies it, never writes it anew)
@@ -348,10 +355,8 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                     result.skipped.append(k)
                     continue
                 rows = read_from.load_rows(store, number, k)
-                if not plan_json.get("rebuilt"):    # an archive's files compared where they were read from
-                    read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False)
                 outcome = _verify_loop(cfg, store, cp, plan_json, k, drive, rows, emit, cancel, prompter,
-                                       result.unchecked)
+                                       result.unchecked, saved_versions=not plan_json.get("rebuilt"))
                 if outcome == REWRITE:
                     result.unchecked.pop(k, None)
                     outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter)
