@@ -8,7 +8,8 @@ and an entry the catalog does not hold fails the disc (as_backed_up.py); device 
 root makes, are compared as the disc lists them for another user. Without room to extract
 it, each file is read back as a stream (verify_stream.py), and the disc's listing gives the kinds, modes, owners,
 symlink targets and extra entries, the times to the minute or the day (as it shows them), and
-hard links as files sharing their data.
+hard links as files sharing their data. So too when the extraction fails where nothing can be
+written in the state directory (closed to this user, read-only): this machine's failure, not the disc's.
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
 lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
 are compared with the backup on the medium and the plan's record (verify_attrs.py). What cannot
@@ -186,7 +187,9 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
                             on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
             faults.point("verify.extracted")
             if not done.ok and verify_scratch.out_of_room(scratch, acls, done.stderr_text()):
-                raise verify_scratch.OutOfRoom
+                raise verify_scratch.NoPlace(f"{place} filled up while the disc was extracted there")
+            if not done.ok and (why := verify_scratch.unwritable(scratch)):
+                raise verify_scratch.NoPlace(f"{place} cannot be written to extract the disc ({why})")
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
             acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
@@ -210,16 +213,17 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
                 res.missing.append(b"README.txt")
             if not any(os.path.isfile(os.path.join(disc_root, name)) for name in layout.CATALOG_NAMES):
                 res.missing.append(layout.CATALOG_NAMES[0])
-    except verify_scratch.OutOfRoom:
-        # its file system filled up meanwhile (another process's catalog grew there): the disc was
-        # not judged, and is read back as a stream, which needs no room, once the scratch is gone
-        ran_out = True
+    except verify_scratch.NoPlace as exc:
+        # its file system filled up meanwhile (another process's catalog grew there), or cannot be
+        # written (closed to this user, read-only): the disc was not judged, and is read back as a
+        # stream, which needs no room, once the scratch is gone
+        no_place = exc.why
     else:
-        ran_out = False
+        no_place = None
     finally:
         verify_scratch.rmtree(scratch)
-    if ran_out:
-        return by_stream(f"{place} filled up while the disc was extracted there")
+    if no_place:
+        return by_stream(no_place)
     seen = set()
     res.mismatched = [p for p in res.mismatched if not (p in seen or seen.add(p))]
     res.ok = not (res.mismatched or res.missing or res.extra or res.messages) and check.ok

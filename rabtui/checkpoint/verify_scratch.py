@@ -1,6 +1,6 @@
 """Where a verification extracts a disc: a private directory of the run in `checkpoints/` of the
-state directory (temp_dirs.py), what killed runs left there, and what tells an extraction ran out
-of room."""
+state directory (temp_dirs.py), what killed runs left there, and what tells an extraction failed
+for want of a place to write (out of room, or unwritable): this machine's failure, not the disc's."""
 
 from __future__ import annotations
 
@@ -47,8 +47,13 @@ def unmade(place: Path, exc: OSError) -> str:
     return f"no directory can be made in {place} to extract the disc ({exc.strerror or exc})"
 
 
-class OutOfRoom(Exception):
-    """The extraction of a disc ran out of room in the scratch's file system."""
+class NoPlace(Exception):
+    """The extraction of a disc found no place to write in the scratch's file system (out of room,
+    or unwritable): `why`, said to the operator."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
 
 
 def out_of_room(scratch: Path, lines: list[bytes], stderr: str) -> bool:
@@ -62,6 +67,24 @@ def out_of_room(scratch: Path, lines: list[bytes], stderr: str) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
+
+
+PROBE = ".rabtui-write-test"
+
+
+def unwritable(scratch: Path) -> str | None:
+    """Why nothing can be written in `scratch` now (its directory closed to this user, the file
+    system read-only or failing), or None: an extraction that failed then tells nothing of the disc."""
+    probe = scratch / PROBE
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        os.unlink(probe)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def opened_up(base: bytes) -> dict[bytes, int]:
@@ -79,7 +102,13 @@ def opened_up(base: bytes) -> dict[bytes, int]:
 
 
 def rmtree(path: str | bytes | os.PathLike) -> None:
-    """Remove the tree at `path`, its directories opened to their owner first (opened_up)."""
-    if os.path.lexists(path):
-        opened_up(os.fsencode(path))
-        shutil.rmtree(path)
+    """Remove the tree at `path`, its directories opened to their owner first (opened_up), `path`
+    itself too (closed since it was made: an extraction then failed in it)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode) and st.st_mode & 0o700 != 0o700:
+        os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
+    opened_up(os.fsencode(path))
+    shutil.rmtree(path)
