@@ -50,3 +50,58 @@ def test_a_disc_whose_extraction_the_state_directory_refuses_is_read_as_a_stream
     assert "verification failed" not in err and "extracting the disc failed" not in err, err
     assert store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"] == "verified"
     assert not glob.glob(str(lab.state / "checkpoints" / "verify-*")), "the scratch is left behind"
+
+
+def test_rebuild_state_names_an_image_this_machine_could_not_verify_and_goes_on(tmp_path, monkeypatch, capsys):
+    """rebuild-state verifies each disc image again: this machine failing while it verifies one
+    (EMFILE here: no descriptor left to run xorriso with) judges no disc and ends no rebuild. That
+    image stays written, named with why (a warning, exit 3), the other disc is verified, the new
+    state database is in place, and `checkpoint verify` then verifies the one left."""
+    import resource
+    import threading
+
+    from rabtui.checkpoint import run
+    from rabtui.cli import main
+    from rabtui.events import READY, ScriptedPrompter
+    from rabtui.rebuild import verify as rebuild_verify
+    from rabtui.state.store import Store
+
+    lab = Lab(tmp_path, media_count=1)
+    lab.with_discs("4MiB")
+    write_files(lab.src / "data", {f"big{k}": os.urandom(1_500_000) for k in range(3)})
+    assert lab.backup(lab.load()).status == "completed"
+    argv = ["--config", str(lab.config_path)]
+    assert main([*argv, "checkpoint", "burn", "--yes", "--now"]) == 0
+    assert (tmp_path / "iso" / "RAB1D02.iso").exists()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    real, calls = rebuild_verify.verify_disc, []
+
+    def out_of_descriptors_once(*args, **kw):
+        calls.append(args[1])
+        if len(calls) > 1:
+            return real(*args, **kw)
+        limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (0, limits[1]))
+        try:
+            return real(*args, **kw)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+    monkeypatch.setattr(rebuild_verify, "verify_disc", out_of_descriptors_once)
+    capsys.readouterr()
+    code = main([*argv, "rebuild-state"])
+    said = "".join(capsys.readouterr())
+    assert code == 3, said
+    assert calls == ["RAB1D01", "RAB1D02"], calls
+    assert "RAB1D01 could not be verified again: Too many open files" in said and "not the disc" in said, said
+    assert "failed verification" not in said, said
+    store = Store(lab.state)
+    states = {r["disc"]: (r["state"], r["message"]) for r in store.all("SELECT * FROM discs WHERE number=1")}
+    assert states[1][0] == "written" and "Too many open files" in states[1][1], states
+    assert states[2][0] == "verified", states
+    monkeypatch.undo()
+    out = run.verify_checkpoint(lab.load(), store, 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert out.verified == [1], out.message

@@ -256,8 +256,9 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 load_checkpoint(cfg, store, number, catalog, image_dir, report,
                                 read_disc_readme(iso, cfg.checkpoint.io_timeout), recorded)
                 seen.add(number)
-                passed, failed, gaps = reverify_images(cfg, store, number, Catalog(catalog), emit,
-                                                       cancel, recorded)
+                passed, failed, gaps, unjudged = reverify_images(cfg, store, number, Catalog(catalog), emit,
+                                                                 cancel, recorded)
+                report.lacking += unjudged
                 report.verified += passed
                 report.unchecked += [gap for gap in gaps if gap not in report.unchecked]
                 report.failed += failed
