@@ -119,9 +119,9 @@ REBUILD_DISC_POINTS = ("rebuild.catalog_extracted", "rebuild.state_copy_extracte
 # Passed only by a plan, or a disc about to be written, with directories xorriso may not write
 # (continuation.py): their stand-ins made in a private directory of the state directory, not yet tried.
 TRIAL_POINTS = ("checkpoint.trial_made",)
-# Passed by each verification that extracts a disc: extracted into its private directory of the
-# state directory's checkpoints/ (verify.py), nothing compared yet.
-VERIFY_POINTS = ("verify.extracted",)
+# Passed by each verification that extracts a disc: its private directory of the state directory's
+# checkpoints/ made (verify.py), xorriso not yet run; extracted into it, nothing compared yet.
+VERIFY_POINTS = ("verify.extracting", "verify.extracted")
 # Passed only by a verification that reads xattrs values too long for xorriso to print back from a
 # disc (disc_xattrs.py): some read in their folder, which is not yet removed.
 XATTRS_POINTS = ("verify.xattrs_read",)

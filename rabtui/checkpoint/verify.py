@@ -183,12 +183,13 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             listed = [] if devices else [r for r in rows if _maybe_device(r)]
             strip = disc_xattrs.write_strip_list(short, oversized)   # long values its file system may refuse
             acls: list[bytes] = []
+            faults.point("verify.extracting")
             done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
                             on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
             faults.point("verify.extracted")
             if not done.ok and verify_scratch.out_of_room(scratch, acls, done.stderr_text()):
                 raise verify_scratch.NoPlace(f"{place} filled up while the disc was extracted there")
-            if not done.ok and (why := verify_scratch.unwritable(scratch)):
+            if not done.ok and (why := verify_scratch.unwritable(scratch, disc_root)):
                 raise verify_scratch.NoPlace(f"{place} cannot be written to extract the disc ({why})")
             if not done.ok:
                 res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")

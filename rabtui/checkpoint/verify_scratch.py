@@ -69,21 +69,22 @@ def out_of_room(scratch: Path, lines: list[bytes], stderr: str) -> bool:
     return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
 
 
-PROBE = ".rabtui-write-test"
+PROBE = b".rabtui-write-test"
 
 
-def unwritable(scratch: Path) -> str | None:
-    """Why nothing can be written in `scratch` now (its directory closed to this user, the file
-    system read-only or failing), or None: an extraction that failed then tells nothing of the disc."""
-    probe = scratch / PROBE
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    try:
-        os.unlink(probe)
-    except OSError as exc:
-        return exc.strerror or str(exc)
+def unwritable(*dirs: str | bytes | os.PathLike) -> str | None:
+    """Why nothing can be written in one of `dirs` that is there now (the scratch and what the
+    extraction made of the disc's root in it: closed to this user, the file system read-only or
+    failing), or None: an extraction that failed then tells nothing of the disc."""
+    for d in dirs:
+        if not os.path.isdir(d):
+            continue
+        probe = os.path.join(os.fsencode(d), PROBE)
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            return exc.strerror or str(exc)
     return None
 
 
