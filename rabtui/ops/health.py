@@ -16,7 +16,7 @@ Checks, each with a stable id (the key of the `health` table):
 | ids:MEDIUM             | warning  | backup records on the medium still hold ids rebuild-state renumbered (it was killed, or could not write them) |
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | symlink:SOURCE:MEDIUM  | warning  | a symlink is planted in the source's layout on the medium (its directory, `.archive`, a union or a directory on the way, `.linking`): its backups, cleanups and checkpoints stop there (media that are here only) |
-| undoing:SOURCE:MEDIUM  | warning  | a cleanup was killed as it undid a complete backup's union links: the union lacks some of its files until the next backup, checkpoint or cleanup settles it (media that are here only) |
+| undoing:SOURCE:MEDIUM  | warning  | a cleanup was killed as it undid a complete backup's union links: the union lacks some of its files until the next backup, checkpoint, cleanup or rebuild-state settles it (media that are here only) |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
@@ -302,8 +302,8 @@ def _undoings(cfg: Config, store: Store) -> list[Problem]:
                 out.append(Problem(f"undoing:{s.id}:{m.id}", WARNING, (
                     f"medium {m.id}: a cleanup was interrupted as it undid the union links of source {s.id}'s"
                     f" backup {', '.join(names)}: the union (.archive) lacks some of its files, or shows older"
-                    f" versions, until the next backup of {s.id} onto {m.id}, a checkpoint reading it, or a"
-                    f" cleanup deleting one of its backups there puts them back")))
+                    f" versions, until the next backup of {s.id} onto {m.id}, a checkpoint reading it, a"
+                    f" cleanup deleting one of its backups there, or rebuild-state puts them back")))
     return out
 
 
