@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 from rabtui import faults
-from rabtui.backup import source_commands
 from rabtui.backup import deletion, history, id_writes, recovery
 from rabtui.media import checkpoint_numbers
 from rabtui.media.at_hand import medium_problem
@@ -27,6 +26,7 @@ from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
 from rabtui.backup.catalog_update import CatalogSpool
+from rabtui.backup.command_steps import CommandSteps
 from rabtui.backup.completion import Completion, Stop as _Stop, ending
 from rabtui.backup.records import BackupResult, RunRecord
 from rabtui.backup.run_lock import source_lock
@@ -62,7 +62,7 @@ def run_backup(cfg: Config, store: Store, source_id: str, *, emit: Emit, cancel:
         return run.run(medium_id)
 
 
-class _Run(Completion):
+class _Run(Completion, CommandSteps):
     def __init__(self, cfg: Config, store: Store, source: Source, *, emit: Emit, cancel: threading.Event,
                  now: datetime | None, job_id: int | None, ssh: SharedConnection | None = None):
         self.cfg, self.store, self.source = cfg, store, source
@@ -77,9 +77,6 @@ class _Run(Completion):
         self._log = RunLog()
         self._ssh = ssh
         self._step7_wrote = False     # archive links or catalog rows: undone should the backup fail after all
-        # the pre-backup commands began, all ran; the post-backup ones began: those run at most once,
-        # after a failure once the pre-backup ones ran (or the state database cut them off)
-        self._pre_begun = self._pre_ran = self._post_begun = False
         self._not_undone: list[str] = []   # killed runs on its medium that its recovery left as they were
 
     # --- events (into the run's log too) ------------------------------------------------------------------
@@ -180,33 +177,6 @@ class _Run(Completion):
             self._fail_step(2, str(exc))
         with lock:
             yield
-
-    def _undo_pre(self, exc: Exception) -> Exception:
-        """The transfer failed or was cancelled after the pre-backup commands ran: the post-backup
-        commands run all the same, since they undo what those did (a dump with secrets left on the
-        source, a service left stopped). After a cancel they run to their end or their timeout; only
-        the end of rabtui itself (a second Ctrl-C, a kill) stops them. The failure or cancel stays the
-        backup's; their own failure, if any, is added to its reason."""
-        cancelled = isinstance(exc, Cancelled)
-        if cancelled and self.source.post_backup_commands:
-            self.emit(Event(WARNING, f"{self.source.id}: cancelled; the post-backup commands run all the same, to undo"
-                                     " what the pre-backup commands did"))
-        post_error = self._step6(threading.Event() if cancelled else self.cancel)
-        if post_error is None:
-            return exc
-        reason = exc.reason if isinstance(exc, _Stop) else str(exc).removeprefix("cancelled: ")
-        return _Stop(f"{reason}; then {post_error}", "cancelled" if cancelled else "failed")
-
-    def _undo_pre_unrecorded(self) -> str | None:
-        """The post-backup commands after the state database failed between the pre-backup commands and
-        them: they run all the same (they undo what those did), said only in the run's log on the medium
-        (the database cannot take it); their failure, if any."""
-        try:
-            source_commands.run_commands(self.cfg, self.source, self.source.post_backup_commands,
-                                         emit=self._log.write, cancel=threading.Event(), what="post-backup")
-        except (WorkFailed, Cancelled) as exc:
-            return f"the post-backup commands, run all the same, failed: {exc}"
-        return None
 
     def _recovered_here(self, medium: Medium) -> list[str]:
         """Runs of this source on `medium` that recovery left as it was not there (a device is mounted
@@ -324,30 +294,6 @@ class _Run(Completion):
         for error in errors:    # the backup goes on: `check` keeps reporting what is still open
             self.emit(Event(WARNING, f"medium {medium.id}: cannot close to other users {error}"))
 
-    def _step4(self) -> None:
-        self._commands(4, self.source.pre_backup_commands, "pre-backup", self.cancel)
-
-    def _commands(self, n: int, commands, what: str, cancel: threading.Event) -> None:
-        self.step(n, "running")
-        if commands:
-            try:
-                self._pre_begun, self._post_begun = self._pre_begun or n == 4, self._post_begun or n == 6
-                source_commands.run_commands(self.cfg, self.source, commands, emit=self.emit, cancel=cancel,
-                                             what=what)
-            except (Cancelled, WorkFailed) as exc:
-                if n == 4:
-                    self._pre_begun = False    # cancelled, or one of them failed: no post-backup command runs
-                if isinstance(exc, Cancelled):
-                    self.step(n, "failed", "cancelled")
-                    raise
-                if n == 6:
-                    self.step(n, "failed", str(exc))
-                    raise
-                self._fail_step(n, str(exc))
-        if n == 4:
-            self._pre_ran = True
-        self.step(n, "ok" if commands else "skipped", f"{len(commands)} command(s)" if commands else "no commands")
-
     def _step5(self, medium: Medium, spool: CatalogSpool, *, exact_times: bool) -> None:
         rec = self.rec
         self.step(5, "running")
@@ -388,13 +334,6 @@ class _Run(Completion):
         else:
             self.step(5, "ok", f"{len(dirs)} director{'y' if len(dirs) == 1 else 'ies'}, "
                                f"{totals.files} files, {totals.new_bytes} new bytes")
-
-    def _step6(self, cancel: threading.Event | None = None) -> str | None:
-        try:
-            self._commands(6, self.source.post_backup_commands, "post-backup", cancel or self.cancel)
-        except WorkFailed as exc:
-            return str(exc)
-        return None
 
     # --- helpers -----------------------------------------------------------------------------------
 
