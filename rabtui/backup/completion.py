@@ -16,7 +16,7 @@ from rabtui.backup.union_link import link_new_files
 from rabtui.config import Medium
 from rabtui.errors import Cancelled, LockBusy, WorkFailed
 from rabtui.events import ERROR, LOG, RESULT, WARNING, Emit, Event
-from rabtui.media import medium_layout
+from rabtui.media.backup_place import BackupPlace
 from rabtui.media.rotation import record_space
 from rabtui.state import locks
 from rabtui.state.store import COMPLETE, KEPT, RESTORABLE
@@ -50,13 +50,12 @@ class Completion:
 
     _end_said = False      # _state_failed has said how the run ended on the medium
     _stopping: Stop | None = None    # the failure _fail_step was recording
+    _place: BackupPlace | None = None     # where step 3 made the backup's directory
 
     def _step7(self, medium: Medium, spool: CatalogSpool, post_error: str | None) -> tuple[str, str | None]:
         rec = self.rec
         self.step(7, "running")
-        gone = medium_layout.gone_from(medium, rec.path)
-        if gone:      # the rsync wrote onto a medium unmounted meanwhile: nothing of it is to be had
-            self._fail_step(7, gone)
+        self._still_in_place(7)    # the rsync wrote onto a medium unmounted or swapped meanwhile: nothing to be had
         # on the disk, with the run's record, before anything of step 7 reaches the medium: recovery
         # goes by that record to undo what a run that ended here left there
         totals = rec.save_dirs(durable=True)
@@ -80,6 +79,7 @@ class Completion:
         if status in RESTORABLE:
             spool.apply(rec.id)
             faults.point("backup.catalog")
+        self._still_in_place(7)    # what step 7 wrote is undone (_failed) when the medium went away meanwhile
         self.step(7, "ok", f"total {totals.total_bytes} bytes, new {totals.new_bytes} bytes, "
                            f"{totals.files} files, {totals.new_files} new or modified")
         try:
@@ -109,6 +109,12 @@ class Completion:
             why += (f"; without it the backup is not complete on the medium: free space on medium {medium.id},"
                     f" then back up {self.source.id} again")
         return why
+
+    def _still_in_place(self, n: int) -> None:
+        """Step `n` fails unless the backup's directory is where step 3 made it, on the disk step 2 checked."""
+        gone = self._place.gone()
+        if gone:
+            self._fail_step(n, gone)
 
     def _fail_step(self, n: int, reason: str, status: str = "failed") -> NoReturn:
         self._stopping = Stop(reason, status)     # the reason all the same, should the step's state not be recorded
@@ -167,6 +173,9 @@ class Completion:
         """backup.json as the run ended; then the temporary files of its own that a kill may have left."""
         rec = self.rec
         if not rec.dir_created:
+            return
+        if gone := self._place.gone():    # what is at its path now is another disk's, or a copy
+            say(Event(LOG, f"{rec.path}/backup.json not written: {gone}"))
             return
         try:
             rec.write_json()

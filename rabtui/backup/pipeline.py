@@ -25,6 +25,7 @@ from rabtui.media.at_hand import medium_problem
 from rabtui.media import medium as media, medium_layout, mounting
 from rabtui.media.rotation import next_medium, record_use
 from rabtui.media import medium_fs
+from rabtui.media.backup_place import BackupPlace, left_since_checked
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.command_steps import CommandSteps
 from rabtui.backup.completion import Completion, Stop as _Stop, ending
@@ -268,9 +269,10 @@ class _Run(Completion, CommandSteps):
             faults.point("backup.dir_made")
             rec.made(path)
             (path / "data").mkdir()
-            gone = media.left_since_checked(medium, info, path)
+            gone = left_since_checked(medium, info, path)
             if gone:
                 self._fail_step(3, gone)
+            self._place = BackupPlace.taken(medium, info, path)
         except (WorkFailed, OSError) as exc:
             reason = exc.message if isinstance(exc, WorkFailed) else f"cannot create {rec.path}: {exc.strerror}"
             self._fail_step(3, reason)
@@ -304,6 +306,7 @@ class _Run(Completion, CommandSteps):
         spool.target(source=self.source.id, medium=medium.id, base_id=rec.link_dest_id)
         dirs = self.source.directories
         for index, directory in enumerate(dirs):
+            self._still_in_place(5)    # else the parents made here would hold the backup in another's place
             try:
                 sizes = transfer_directory(
                     self.cfg, self.source, directory, medium, rec.path, base_path=self._base_path,

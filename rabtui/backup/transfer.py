@@ -24,7 +24,7 @@ from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source
-from rabtui.errors import Stalled, WorkFailed
+from rabtui.errors import Stalled
 from rabtui.events import LOG, Emit, Event
 
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
@@ -67,14 +67,11 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     backup held `last_files` files, fails unless it has `allow_empty`. `exact_times`: the medium
     keeps nanoseconds (see rsync.build_argv).
 
-    Raises Cancelled when `cancel` is set (rsync's process group is killed), WorkFailed when the
-    backup's directory is no longer on the medium.
+    Raises Cancelled when `cancel` is set (rsync's process group is killed). The caller has checked
+    that the backup's directory is still on the medium (backup_place.py).
     """
     sizes = DirSizes(directory.path, directory.kind)
     dest = medium_layout.backup_data_path(backup_path, directory.path)
-    gone = medium_layout.gone_from(medium, backup_path)
-    if gone:     # else the parents made here would hold the backup in the medium's place
-        raise WorkFailed(gone)
     dest.parent.mkdir(parents=True, exist_ok=True)
     link_dest = compare_dest = union = None
     if directory.kind == "archive":

@@ -244,28 +244,8 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
             label = _store_label(medium, {**label, "holds": _probe(medium)})
     if store is not None:
         media_state.remember_mount(store, medium)
-    return {"label": label, "device": path.stat().st_dev, **space(path)}
-
-
-def left_since_checked(medium: Medium, info: dict, made: Path) -> str | None:
-    """Why the directory `made` a moment ago at the medium's path is not on the medium `info`
-    (check_medium's) says, or None: the medium was unmounted, unplugged or moved away since it was
-    checked. What is made then is in the place the medium left (the root file system, often), and
-    is removed again as far as it is empty (never the medium's own path: a mount point)."""
-    path = Path(medium.path)
-    try:
-        label = read_label(path)
-        there = path.stat().st_dev == info["device"] and label is not None and label.get("id") == medium.id
-    except (OSError, WorkFailed):
-        there = False
-    if there:
-        return None
-    for stray in (made / "data", made, made.parent):
-        try:
-            stray.rmdir()
-        except OSError:
-            break
-    return f"medium {medium.id} went away before the backup began: {path} is not that medium now (unmounted or unplugged?)"
+    root = path.stat()     # the disk a backup goes on: backup_place.py tells when another is in its place
+    return {"label": label, "device": root.st_dev, "inode": root.st_ino, **space(path)}
 
 
 def _writer() -> str:

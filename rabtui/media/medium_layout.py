@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rabtui import privacy
 from rabtui.media import below
-from rabtui.config import Medium, Source
+from rabtui.config import Source
 from rabtui.errors import WorkFailed
 from rabtui.state.store import STATUSES
 
@@ -125,16 +125,6 @@ def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list
 def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
     """<backup>/data/<dir without leading slash>."""
     return Path(backup_path) / "data" / _rel(dir_path)
-
-
-def gone_from(medium: Medium, backup_path: str | os.PathLike) -> str | None:
-    """Why a backup being written is no longer on its medium (unmounted or unplugged since step 3
-    made its directory), or None. What is written then would go into the directory the medium was
-    mounted on: another file system, the root one often."""
-    data = Path(backup_path) / "data"
-    if data.is_dir():
-        return None
-    return f"medium {medium.id} went away during the backup: {data} is gone (unmounted or unplugged?)"
 
 
 def _name_key(name: str) -> tuple[str, int]:
