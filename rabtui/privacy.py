@@ -236,24 +236,26 @@ def others_can_change_dir(st: os.stat_result, d: bytes | int, shown: str) -> str
     if st.st_mode & stat.S_IWGRP:
         if _has_acl(d):     # the group's bits are then the mask of what the ACL grants
             return f"{shown} has an ACL that lets others write in it (getfacl {shlex.quote(shown)})"
-        if st.st_gid != 0 and not _mine_alone(st.st_gid):
+        if not _root_and_mine_alone(st.st_gid):
             return f"{shown} is writable by its group {_group(st.st_gid)}"
     return None
 
 
-def _mine_alone(gid: int) -> bool:
-    """Is `gid` this user's own group, with nobody else in it (a user private group, as Debian
-    gives every user, whose umask 002 makes their directories group-writable)?"""
-    if gid != os.getegid():
+def _root_and_mine_alone(gid: int) -> bool:
+    """Is `gid` root's group or this user's own, with nobody but root and this user in it (as a
+    member, or as a user whose primary group it is)? Root's group holds only root on most systems,
+    and a user private group (Debian gives every user one, whose umask 002 makes their directories
+    group-writable) only its user; where another user is in either, that user can write there."""
+    if gid not in (0, os.getegid()):
         return False
-    me = os.geteuid()
+    trusted = {0, os.geteuid()}
     try:
         members = set(grp.getgrgid(gid).gr_mem)
-        names = {p.pw_name for p in pwd.getpwall() if p.pw_uid == me}
-        others = [p for p in pwd.getpwall() if p.pw_gid == gid and p.pw_uid != me]
+        users = pwd.getpwall()
     except KeyError:
         return False
-    return members <= names and not others
+    names = {p.pw_name for p in users if p.pw_uid in trusted}
+    return members <= names and not any(p.pw_gid == gid and p.pw_uid not in trusted for p in users)
 
 
 def _has_acl(path: bytes | int) -> bool:

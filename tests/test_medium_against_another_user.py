@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from rabtui.cli import main as cli_main
-from tests.trees import Lab, write_files
+from tests.trees import Lab, snapshot, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -52,8 +54,6 @@ def test_nothing_is_written_in_a_medium_directory_another_user_can_change(open_b
     wrote the medium's probe there before it refused it, and the user who renamed the probe's
     directory away and put a symlink of theirs in its place (their inotify watch: the hook) had
     root truncate and touch any file of this server (here one standing for /etc/shadow)."""
-    from pathlib import Path
-
     from tests.other_user import NOBODY, as_nobody
 
     lab = Lab(open_base, media_count=1)
@@ -143,3 +143,65 @@ def test_a_medium_reached_through_a_symlink_in_another_users_directory_is_refuse
     err = capsys.readouterr().err
     assert f"{theirs} belongs to user nobody" in err and "nothing written" in err, err
     assert not [p for p in medium.iterdir() if p.name.startswith(".rabtui")]
+
+
+def _in_roots_group(lab: Lab, how: str) -> Path:
+    """A copy of /etc/group with nobody a member of root's group (gid 0), or of /etc/passwd with
+    root's group nobody's primary one, in the lab: what `_as_with` puts in the original's place."""
+    name = "group" if how == "member" else "passwd"
+    lines = Path("/etc", name).read_text().splitlines()
+    for i, line in enumerate(lines):
+        fields = line.split(":")
+        if how == "member" and fields[0] == "root":
+            fields[3] = ",".join(filter(None, [fields[3], "nobody"]))
+        elif how == "primary group" and fields[0] == "nobody":
+            fields[3] = "0"
+        lines[i] = ":".join(fields)
+    copy = lab.tmp / name
+    copy.write_text("\n".join(lines) + "\n")
+    return copy
+
+
+def _as_with(copy: Path, *args: str) -> subprocess.CompletedProcess:
+    """`rabtui ARGS` in a mount namespace of its own where `copy` is bind-mounted over the file of
+    /etc that has its name: the machine's users and groups as that copy says, for it alone."""
+    target = f"/etc/{copy.name}"
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(copy), target,
+                           sys.executable, "-m", "rabtui", *args],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+@pytest.mark.parametrize("how", ["member", "primary group"])
+def test_a_medium_writable_by_roots_group_is_refused_once_another_user_is_in_that_group(tmp_path, how):
+    """A medium's directory writable by its group root (gid 0): used while only root is in that
+    group, as on most systems; refused, with nothing written, once another user is in it (a member,
+    or a user whose primary group it is), as it is for any other group: that user could rename what
+    rabtui makes there and put a symlink of theirs in its place. (It was never refused: gid 0 was
+    taken for root alone.)"""
+    import grp
+
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespace here (unshare --mount)")
+    if grp.getgrgid(0).gr_mem or any(p.pw_gid == 0 and p.pw_uid != 0 for p in pwd.getpwall()):
+        pytest.skip("root's group holds other users on this machine")
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"f": b"f"})
+    medium = lab.media[0][1]
+    os.chown(medium, 0, 0)
+    medium.chmod(0o775)
+    config = ["--config", str(lab.config_path)]
+    assert cli_main([*config, "backup", "loc"]) == 0     # root's group of root alone: fine
+    before = snapshot(medium)
+
+    refused = _as_with(_in_roots_group(lab, how), *config, "backup", "loc")
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "Traceback" not in out, out
+    assert f"{medium} is writable by its group root (gid 0)" in out and "nothing written" in out, out
+    assert snapshot(medium) == before
+    labelled = _as_with(_in_roots_group(lab, how), *config, "media", "label", "m1", "--force")
+    assert labelled.returncode != 0 and "writable by its group root (gid 0)" in labelled.stderr, \
+        labelled.stdout + labelled.stderr
+    assert snapshot(medium) == before
