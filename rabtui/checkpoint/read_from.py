@@ -128,6 +128,7 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
         if d is None or d["kind"] != "archive":
             continue
+        row.disk = b""      # decided anew: a run that verified the disc first may have put it elsewhere
         path = _original(d, rel, row)
         size = whole.get((row.source, path), row.size)
         # a version the medium holds twice under one size and mtime is told apart by its content

@@ -140,8 +140,9 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
                                               choices=(READY, REWRITE, ABORT)), cancel)
         if answer == ABORT:
             raise Aborted(f"aborted at disc {disc}")
-        if answer == READY:
-            outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
+        if answer == READY:   # compared with where it was read, as right after it is written
+            outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
+                                   saved_versions=not plan_json.get("rebuilt"))
             if outcome != REWRITE:
                 return outcome
         _eject(drive, cancel)
