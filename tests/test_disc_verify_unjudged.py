@@ -1,7 +1,8 @@
 """What fails on this machine while a disc is verified judges no disc (operators throw failed discs
-away): an extraction the state directory refuses to take is read back as a stream instead, and
-rebuild-state names the image it could not verify again and goes on. Real backups, real xorriso,
-an `images:` drive."""
+away): an extraction the state directory refuses to take is read back as a stream instead, one
+xorriso fails for want of file descriptors leaves the disc in its state, and rebuild-state names
+the image it could not verify again and goes on. A disc xorriso cannot read when it extracts it is
+failed, saying so. Real backups, real xorriso, an `images:` drive."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import time
 
 import pytest
 
+from rabtui import faults
 from rabtui.faults import STOP_ENV
 from tests.test_rebuild_keeps_writers_out import _stopped
 from tests.trees import Lab, burn_due, write_files
@@ -115,3 +117,80 @@ def test_rebuild_state_names_an_image_this_machine_could_not_verify_and_goes_on(
     out = run.verify_checkpoint(lab.load(), store, 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
                                 prompter=ScriptedPrompter(lambda q: READY))
     assert out.verified == [1], out.message
+
+
+def _verified_disc(tmp_path):
+    lab = Lab(tmp_path)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a": 3000, "b/c": b"x"})
+    assert lab.backup(cfg).status == "completed"
+    store = lab.store()
+    return cfg, store, burn_due(cfg, store), tmp_path / "iso"
+
+
+def _verify_again(cfg, store, number):
+    """Verify disc 1 again, skipping it at the first failure: (what that asked, the disc's state)."""
+    import threading
+
+    from rabtui.checkpoint import questions, run
+    from rabtui.events import READY, SKIP, ScriptedPrompter
+
+    asked = []
+
+    def operator(q):
+        if q.kind == questions.INSERT:
+            return READY
+        asked.append(q)
+        return SKIP
+
+    out = run.verify_checkpoint(cfg, store, number, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(operator))
+    assert out.skipped == [1] and len(asked) == 1, out.message
+    return asked[0], store.one("SELECT state FROM discs WHERE number=? AND disc=1", (number,))["state"]
+
+
+def test_a_disc_xorriso_cannot_read_when_it_extracts_it_is_failed_saying_so(tmp_path, monkeypatch):
+    """The disc is read (its volume id, every block and MD5 checked), then, as the extraction
+    begins, it cannot be read any more (here the image is cut short: a disc the drive no longer
+    reads): xorriso fails before it makes the disc's root in the scratch. Nothing could be
+    compared, the disc is failed with xorriso's reason and a rewrite is offered; it is not taken
+    for this machine's failure over the root that is not there."""
+    from rabtui.events import REWRITE
+
+    cfg, store, number, iso = _verified_disc(tmp_path)
+    image = iso / f"RAB{number}D01.iso"
+    real = faults.point
+
+    def cut_short(name):
+        if name == "verify.extracting":
+            os.truncate(image, 20 * 2048)     # the volume descriptors, not the directory tree
+        real(name)
+
+    monkeypatch.setattr(faults, "point", cut_short)
+    q, state = _verify_again(cfg, store, number)
+    assert state == "failed" and REWRITE in q.choices, (state, q.choices, q.text)
+    assert "verification failed: nothing could be extracted from the disc (xorriso exit" in q.text, q.text
+    assert "Cannot read ISO image tree" in q.text and "could not be verified" not in q.text, q.text
+
+
+@pytest.mark.parametrize("limit, said", [
+    ("--nofile=4", "xorriso could not extract the disc: "),      # the image opens, the first file restored does not
+    ("--cpu=0", "xorriso was killed by signal SIGKILL while it extracted the disc"),     # as the OOM killer would
+])
+def test_an_extraction_this_machine_fails_judges_no_disc(tmp_path, monkeypatch, limit, said):
+    """xorriso extracts the disc with no file descriptor to spare, or is killed: this machine's
+    failure (xorriso says it is out of descriptors, or it was killed by a signal), whether or not it
+    made the disc's root before. The disc keeps its state (verified), no rewrite is offered, and the
+    question names the reason."""
+    if not shutil.which("prlimit"):
+        pytest.skip("needs prlimit")
+    from rabtui.checkpoint import xorriso
+    from rabtui.events import REWRITE
+
+    cfg, store, number, _iso = _verified_disc(tmp_path)
+    real = xorriso.extract_argv
+    monkeypatch.setattr(xorriso, "extract_argv", lambda *a, **k: ["prlimit", limit, "--", *real(*a, **k)])
+    q, state = _verify_again(cfg, store, number)
+    assert state == "verified" and REWRITE not in q.choices, (state, q.choices, q.text)
+    assert f"could not be verified: {said}" in q.text and "not the disc" in q.text, q.text
+    assert limit != "--nofile=4" or "Too many open files" in q.text, q.text

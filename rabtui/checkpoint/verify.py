@@ -10,6 +10,8 @@ it, each file is read back as a stream (verify_stream.py), and the disc's listin
 symlink targets and extra entries, the times to the minute or the day (as it shows them), and
 hard links as files sharing their data. So too when the extraction fails where nothing can be
 written in the state directory (closed to this user, read-only): this machine's failure, not the disc's.
+An extraction whose xorriso was killed, or short of file descriptors or memory, judges no disc (an
+OSError, as run._verify_loop takes it); one that made nothing of a disc it could not read fails it.
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
 lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
 are compared with the backup on the medium and the plan's record (verify_attrs.py). What cannot
@@ -46,7 +48,19 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     found = xorriso_output.parse_volid(lines) if done.ok else None
     if done.ok and xorriso_output.is_blank(lines):
         return None, f"{indev.removeprefix('stdio:')} is blank: nothing is written on it"
-    return found, "; ".join(xorriso_output.payload(x)[1] for x in lines if "FAILURE" in x or "SORRY" in x)[-300:]
+    return found, _failures(lines)
+
+
+def _failures(lines) -> str:
+    """What xorriso said went wrong among its `-pkt_output` lines, in one line (the first 300 characters:
+    the cause comes first)."""
+    texts = (xorriso_output.payload(x)[1].strip() for x in lines)
+    said = "; ".join(t for t in texts if any(w in t for w in ("FATAL", "FAILURE", "SORRY")))
+    return said if len(said) <= 300 else said[:300] + " ..."
+
+
+class _NothingExtracted(Exception):
+    """xorriso failed before it made the disc's root in the scratch: nothing came off the disc."""
 
 
 def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> VerifyResult:
@@ -192,7 +206,14 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             if not done.ok and (why := verify_scratch.unwritable(scratch, disc_root)):
                 raise verify_scratch.NoPlace(f"{place} cannot be written to extract the disc ({why})")
             if not done.ok:
-                res.messages.append(f"extracting the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
+                said = _failures(acls) or done.stderr_text()[-200:]
+                if why := verify_scratch.machine_failed(done.killed_by, said):
+                    raise OSError(why)      # the disc is not judged (run._verify_loop)
+                if not os.path.isdir(disc_root):
+                    os.stat(short)      # the link it extracts through gone meanwhile: this machine's, an OSError
+                    raise _NothingExtracted(f"nothing could be extracted from the disc (xorriso exit {done.returncode}):"
+                                            f" {said}")
+                res.messages.append(f"extracting the disc failed (exit {done.returncode}): {said}")
             acl_dirs.give_masks(acl_dirs.masks(acls), b"/", disc_root)
             opened = verify_scratch.opened_up(disc_root)
             _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
@@ -219,6 +240,9 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
         # written (closed to this user, read-only): the disc was not judged, and is read back as a
         # stream, which needs no room, once the scratch is gone
         no_place = exc.why
+    except _NothingExtracted as exc:   # xorriso could not read the disc (damaged, truncated), there is nothing to compare
+        res.messages.append(str(exc))
+        no_place = None
     else:
         no_place = None
     finally:
