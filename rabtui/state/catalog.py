@@ -106,9 +106,12 @@ def as_glob(pattern: str | bytes) -> bytes:
 
 def _glob_sql(pattern: bytes) -> bytes:
     """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end.
-    A bracket expression becomes `?` (any one character): SQLite's GLOB says `[^...]` where the
-    shell and fnmatch say `[!...]`, and takes `^` for negation where they take it as it is; a `[`
-    that no `]` closes is a plain character to fnmatch, and never matches in SQLite unless `[[]`."""
+    A `?` and a bracket expression become `*`: SQLite reads a byte of 0xc0 and up with the bytes of
+    0x80-0xbf after it as one character where they are no UTF-8 (b"\\xe9\\x92", an e-acute and a
+    quote in cp1252), and the exact test, as `ls -b` shows them, as one each; SQLite's GLOB says
+    `[^...]` where the shell and fnmatch say `[!...]`, and takes `^` for negation where they take it
+    as it is; a `[` that no `]` closes is a plain character to fnmatch, and never matches in SQLite
+    unless `[[]`."""
     out, i = bytearray(), 0
     while i < len(pattern):
         c = pattern[i:i + 1]
@@ -122,8 +125,10 @@ def _glob_sql(pattern: bytes) -> bytes:
             if j < 0:
                 out += b"[[]"
             else:
-                out += b"?"
+                out += b"*"
                 i = j
+        elif c == b"?":
+            out += b"*"
         else:
             out += c
         i += 1
@@ -131,13 +136,19 @@ def _glob_sql(pattern: bytes) -> bytes:
     return glob.lstrip(b"/") if b"/" in pattern else b"*" + glob
 
 
+# the letters whose case folding holds ASCII ones (ß is ss, the Kelvin sign k, ﬁ fi, ...)
+FOLD_TO_ASCII = "ß\u0130ŉſǰẖẗẘẙẚẞ\u212aﬀﬁﬂﬃﬄﬅﬆ"
+
+
 def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
-    """SQL that narrows `paths` (column p) before the exact test. SQLite lowers ASCII letters only,
-    so a case-blind search for other letters reads every path of the source."""
+    """SQL that narrows `paths` (column p) before the exact test. SQLite lowers ASCII letters only:
+    a case-blind search for ASCII letters reads the paths holding a letter that folds to ASCII ones
+    too (`-i strasse` finds Straße), and one for other letters reads every path of the source."""
     if not ignore_case:
         return "CAST(path AS TEXT) GLOB CAST(? AS TEXT)", (_glob_sql(pattern),)
     if pattern.isascii():
-        return "lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT)", (_glob_sql(pattern.lower()),)
+        return ("(lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT) OR CAST(path AS TEXT) GLOB ?)",
+                (_glob_sql(pattern.lower()), f"*[{FOLD_TO_ASCII}]*"))
     return "1", ()
 
 

@@ -1,0 +1,52 @@
+"""`find` matches a name as its exact test does, whatever SQLite's prefilter makes of its bytes:
+letters whose case folding is ASCII (`-i strasse` finds Straße), and bytes that are no UTF-8,
+each one character as `ls -b` shows it (b"Caf\\xe9\\x92s": an e-acute and a quote in cp1252)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.actions.find import find
+from rabtui.state import catalog
+from tests.trees import Lab, write_files
+
+NAMES = {"Straße.txt": b"1", "STRASSE.md": b"2", b"Caf\xe9\x92s.txt": b"3", "Kelvin-\u212a.txt": b"4",
+         "plain.txt": b"5"}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):      # only read
+    lab = Lab(tmp_path_factory.mktemp("names"), media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", NAMES)
+    os.symlink("x", lab.src / "data" / "Maße-link")
+    assert lab.backup(cfg).status == "completed"
+    return lab, cfg
+
+
+def _names(lab, pattern, ignore_case=False):
+    cfg, store = lab[1], lab[0].store()
+    return sorted(os.path.basename(v.path) for v in find(cfg, store, pattern, ignore_case=ignore_case).versions)
+
+
+def test_a_case_blind_search_finds_letters_that_fold_to_what_it_asks(lab):
+    assert _names(lab, "strasse", ignore_case=True) == [b"STRASSE.md", "Straße.txt".encode()]
+    assert _names(lab, "straße", ignore_case=True) == [b"STRASSE.md", "Straße.txt".encode()]
+    assert _names(lab, "kelvin-k", ignore_case=True) == ["Kelvin-\u212a.txt".encode()]
+    assert _names(lab, "masse-*", ignore_case=True) == ["Maße-link".encode()]     # a symlink too
+    assert _names(lab, "strasse") == []
+
+
+def test_bytes_that_are_no_utf8_are_one_character_each_as_ls_shows_them(lab):
+    assert _names(lab, "Caf??s.txt") == [b"Caf\xe9\x92s.txt"]
+    assert _names(lab, "Caf[!a][!a]s.txt") == [b"Caf\xe9\x92s.txt"]
+    assert _names(lab, "Caf?s.txt") == []
+    assert _names(lab, "Caf\udce9\udc92s.txt") == [b"Caf\xe9\x92s.txt"]
+
+
+def test_the_letters_folding_to_ascii_are_all_there():
+    every = {c for c in map(chr, range(0x80, 0x110000))
+             if not 0xd800 <= ord(c) < 0xe000 and any(f.isascii() for f in c.casefold())}
+    assert set(catalog.FOLD_TO_ASCII) == every
