@@ -72,13 +72,18 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
 
 def restore_target_problem(media: Sequence[Medium], state_dir: Path, path: str | bytes) -> str | None:
     """Why a restore must not write `path` (the target with the restored path below it): into a
-    medium, whose backups are never changed and which holds backups only, or the state directory."""
+    medium, whose backups are never changed and which holds backups only, or the state directory;
+    nor a tree that would hold one (the restored directory's files would land in it)."""
     path = os.fsdecode(path)
     for m in media:
         if _inside(path, m.path):
             return f"it lies in medium {m.id!r} ({m.path}), whose backups are never changed"
+        if _inside(m.path, path):
+            return f"medium {m.id!r} ({m.path}) lies in it, and its backups are never changed"
     if _inside(path, state_dir):
         return f"it lies in the state directory ({state_dir})"
+    if _inside(state_dir, path):
+        return f"the state directory ({state_dir}) lies in it"
     return None
 
 
