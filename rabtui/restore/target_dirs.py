@@ -226,13 +226,14 @@ class TargetDirs:
         self._cached = (rel_dir, fd)
         return fd
 
-    def make_parents(self, rel: bytes) -> None:
-        """Create the directories leading to `rel` (0755, as the tree above a restored item)."""
+    def make_parents(self, rel: bytes, modes: list[int] | None = None) -> None:
+        """Create the directories leading to `rel`: each with its mode in `modes` (from the top
+        down), else 0755. One already there keeps its own."""
         parts = rel.split(b"/")[:-1]
         for i in range(len(parts)):
             fd = self.parent_fd(b"/".join(parts[:i]))
             try:
-                os.mkdir(parts[i], 0o755, dir_fd=fd)
+                os.mkdir(parts[i], modes[i] if modes else 0o755, dir_fd=fd)
             except FileExistsError:
                 pass
 

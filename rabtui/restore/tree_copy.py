@@ -104,6 +104,32 @@ def _picked(entries, pick):
         yield path, rel, st
 
 
+def _parent_modes(src: bytes, count: int, staged: bool) -> list[int]:
+    """The permissions of the `count` directories above `src` where the backup has it, from the top
+    down, for those a restore makes on the way to it: a file the backup kept from others in a
+    closed directory stays out of their reach. 0700 where they are not at hand: a staging
+    directory (what came off a disc) holds none of them."""
+    if staged or not count:
+        return [0o700] * count
+    modes: list[int] = []
+    try:      # by `..` from the directory holding it: a path past PATH_MAX reaches it through a shortcut
+        fd = os.open(os.path.dirname(src), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            while True:
+                modes.append(stat.S_IMODE(os.fstat(fd).st_mode) & 0o777)
+                if len(modes) == count:
+                    break
+                up = os.open(b"..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+                os.close(fd)
+                fd = up
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    modes += [0o700] * (count - len(modes))
+    return modes[::-1]
+
+
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
               cancel=None, *, onto_source: bool = False, pick=None, staged: bool = False,
               dir_modes: dict[bytes, int] | None = None) -> Written:
@@ -147,7 +173,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         del listed
         if rel_dest:
             try:
-                writer.make_parents(rel_dest)
+                writer.make_parents(rel_dest, _parent_modes(src, rel_dest.count(b"/"), staged))
             except Refused as exc:
                 writer.result.refused.append((rel_dest, str(exc)))
                 return writer.result

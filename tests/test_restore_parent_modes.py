@@ -1,0 +1,45 @@
+"""A file restored by itself below a directory the restore makes on the way to it: that directory
+gets the mode the backup has for it, so a file the source kept from others in a closed directory
+(0644 in a 0700 one) does not come back open to every user of the restoring machine. From the
+discs, whose staging holds none of those directories, they are made 0700."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pytest
+
+from rabtui.restore import run as R
+from tests.trees import Lab, burn_due, write_files
+
+T0 = datetime(2026, 6, 1, 3, 0)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = Lab(tmp_path_factory.mktemp("modes"), media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"priv/deeper/notes": b"secret"})
+    os.chmod(lab.src / "data/priv", 0o700)
+    os.chmod(lab.src / "data/priv/deeper", 0o711)
+    os.chmod(lab.src / "data/priv/deeper/notes", 0o644)
+    assert lab.backup(cfg, now=T0).status == "completed"
+    burn_due(cfg, lab.store(), verified=True)
+    return lab, cfg
+
+
+@pytest.mark.parametrize("disc", [False, True])
+def test_directories_made_on_the_way_to_a_file_keep_it_as_closed_as_the_backup(lab, tmp_path, disc):
+    lab, cfg = lab
+    old = os.umask(0o022)
+    try:
+        R.restore(cfg, lab.store(), "loc", str(lab.src / "data/priv/deeper/notes"), to=tmp_path / "out",
+                  **({"checkpoint": 1} if disc else {}))
+    finally:
+        os.umask(old)
+    data = tmp_path / "out" / str(lab.src / "data").lstrip("/")
+    assert (data / "priv/deeper/notes").read_bytes() == b"secret"
+    modes = [os.stat(data / d).st_mode & 0o777 for d in ("priv", "priv/deeper")]
+    assert modes == ([0o700, 0o700] if disc else [0o700, 0o711])
+    assert os.stat(data / "priv/deeper/notes").st_mode & 0o777 == 0o644
