@@ -63,7 +63,7 @@ def test_the_check_lists_each_directory_once_and_names_what_each_lost(tmp_path, 
     """The check costs a listing of each directory, not a look-up of each file by its path (with
     110,000 files about 1 s of a restore's start): a file gone, a name that is not UTF-8 gone, a
     directory put back as a file of its name, a directory gone whole, each named."""
-    from rabtui.restore import run as R
+    from rabtui.restore import as_saved
 
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local()
@@ -94,8 +94,8 @@ def test_the_check_lists_each_directory_once_and_names_what_each_lost(tmp_path, 
         finally:
             counts["checking"] = False
 
-    real_check = R._lost_on_medium
-    monkeypatch.setattr(R, "_lost_on_medium", checking)
+    real_check = as_saved.lost_on_medium
+    monkeypatch.setattr(as_saved, "lost_on_medium", checking)
     monkeypatch.setattr(os, "lstat", counted("lstat", os.lstat))
     monkeypatch.setattr(os, "listdir", counted("listdir", os.listdir))
     code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(tmp_path / "out"),
@@ -131,3 +131,34 @@ def test_a_symlink_in_place_of_a_file_or_a_directory_on_the_medium_is_no_file_of
     assert code == 3, got
     assert sorted(n["path"] for n in got["not_restored"]) == [str(data / "b/2").lstrip("/"),
                                                                str(data / "c/3").lstrip("/")], got
+
+
+def test_a_file_the_medium_holds_at_another_size_than_the_backup_saved_is_named_not_restored(tmp_path, capsys):
+    """A crash after the backup completed left files of it empty (their data never reached the
+    disk), or someone wrote into one in place: the medium holds it at another size than the one
+    the catalog says the backup saved. The restore names it and leaves it out (exit 3), in a
+    directory as alone (exit 1), never handing it back as the file that was saved."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"a/1": b"one", "a/2": b"two", "b/3": b"three"})
+    backup = lab.backup(cfg)
+    assert backup.status == "completed"
+    on_medium = Path(backup.path) / "data" / str(data).lstrip("/")
+    for name, size in (("a/2", 0), ("b/3", 2)):
+        st = os.stat(on_medium / name)
+        os.truncate(on_medium / name, size)
+        os.utime(on_medium / name, ns=(st.st_atime_ns, st.st_mtime_ns))
+    out = tmp_path / "out"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 3, got
+    top = str(data).lstrip("/")
+    assert sorted(n["path"] for n in got["not_restored"]) == [f"{top}/a/2", f"{top}/b/3"], got
+    assert "0 bytes on medium m1, where backup" in got["not_restored"][0]["why"], got
+    assert (out / top / "a/1").read_bytes() == b"one"
+    assert not (out / top / "a/2").exists() and not (out / top / "b/3").exists()
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data / "b/3"), "--to", str(tmp_path / "o2")])
+    err = capsys.readouterr().err
+    assert code == 1 and "2 bytes on medium m1, where backup" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o2" / top / "b/3").exists()

@@ -11,20 +11,18 @@ would write, is a symlink there. An existing file is never replaced without `ove
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat
 from dataclasses import dataclass, field
 
 from rabtui import faults, fmt, privacy
-from rabtui.state import catalog, locks
+from rabtui.state import locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
-from rabtui.restore import copies
+from rabtui.restore import as_saved, copies
 from rabtui.restore import staging as stagingmod
 from rabtui.media import opened_dirs
 from rabtui.media.at_hand import medium_problem
@@ -203,73 +201,17 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
             raise WorkFailed(f"{shown} is not in {origin}")
         result = RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
-            return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
-                            exact_times=mediamod.labelled_nanoseconds(medium),
-                            not_restored=_lost_on_medium(store, source, row, rel, item, sc, onto_local=False))
+            lost, changed = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=False)
+            if not changed:
+                return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
+                                exact_times=mediamod.labelled_nanoseconds(medium), not_restored=lost)
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
         with opened_dirs.opened_to_read(item, cfg.state_dir) as closed:
-            lost = _lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
+            lost, changed = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
+            if changed and pick is None:      # left out: never handed back as the file that was saved
+                pick = as_saved.LeftOut(changed)
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
-
-
-def _lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts, *,
-                    onto_local: bool) -> list[tuple[str, bytes, str]]:
-    """The files of a standard directory that the catalog says the backup holds at or below `rel`
-    (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
-    removed them): named as not restored, never passed over. An archive's are looked for by as_of.
-    Each directory on the medium is listed once, not each file looked up by its path."""
-    d = directory_of(source, rel)
-    if d.kind != "standard" or not stat.S_ISDIR(os.lstat(sc.path(item)).st_mode):   # a file: it is there
-        return []
-    strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
-    # configured directories of their own inside this one
-    inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
-    by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path)
-    for path in catalog.contents(store, backup, (), prefix=rel):
-        if inner and any((path + b"/").startswith(r) for r in inner):
-            continue
-        parent, _, name = path[len(rel):].lstrip(b"/").rpartition(b"/")
-        if name:
-            by_dir.setdefault(parent, []).append((name, path))
-    lost = []
-    for parent, entries in by_dir.items():
-        where = os.path.join(item, parent) if parent else item
-        try:
-            names = _files_in(sc.path(where))
-        except (FileNotFoundError, NotADirectoryError):
-            names = set()
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:    # a symlink in the directory's place: it holds none of them
-                names = set()
-            else:   # not to be listed here: each looked up, as the restore will
-                names = {n for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
-        lost += [path for name, path in entries if name not in names]
-    return [("file", path[strip:].lstrip(b"/"),
-             f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
-            for path in sorted(lost)]
-
-
-def _files_in(path: bytes) -> set[bytes]:
-    """The names of the regular files in the directory `path` (itself no symlink), as its listing
-    tells their kinds: a symlink or anything else in the place of a file the backup saved is not it."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        with os.scandir(fd) as listing:
-            return {os.fsencode(e.name) for e in listing if e.is_file(follow_symlinks=False)}
-    finally:
-        os.close(fd)
-
-
-def _there(path: bytes) -> bool:
-    """False only when `path` is not there; True when it cannot be looked at (the copy says why)."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:
-        pass
-    return True
 
 
 def _resolved(to) -> bytes:

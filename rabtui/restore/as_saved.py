@@ -1,0 +1,117 @@
+"""Whether a medium still holds a standard directory's files as the backup saved them: the catalog
+says which files a backup holds, and their sizes; the medium may have lost some since (an fsck, a
+hand, another server removed them) or hold them at another size (emptied by a crash before their
+data reached the disk, written into in place). A restore names those, never passing them over, and
+leaves out those of another size."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from rabtui import fmt
+from rabtui.checkpoint.shortpath import Shortcuts
+from rabtui.config import Source
+from rabtui.errors import WorkFailed
+from rabtui.restore.copies import directory_of
+from rabtui.state import catalog
+from rabtui.state.catalog import rel_path
+from rabtui.state.store import Store
+
+
+def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts, *,
+                    onto_local: bool) -> tuple[list[tuple[str, bytes, str]], set[bytes]]:
+    """The files of a standard directory that the catalog says the backup holds at or below `rel`
+    (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
+    removed them), or holds at another size than the backup saved (emptied by a crash before its
+    data reached the disk, written into in place): named as not restored, never passed over; and
+    the paths below `item` of those of another size, which the restore leaves out (a file alone:
+    the restore fails). An archive's are looked for by as_of. Each directory on the medium is
+    listed once, not each file looked up by its path."""
+    d = directory_of(source, rel)
+    if d.kind != "standard":
+        return [], set()
+    saved = f"backup {backup['name']} saved"
+    top = os.lstat(sc.path(item))
+    if not stat.S_ISDIR(top.st_mode):      # a file: it is there
+        size = catalog.contents(store, backup, (), prefix=rel).get(rel, (top.st_size,))[0]
+        if stat.S_ISREG(top.st_mode) and size != top.st_size:
+            raise WorkFailed(f"/{fmt.name(rel)} is {top.st_size} bytes on medium {backup['medium']}, where {saved}"
+                             f" {size}: not restored as it is there now")
+        return [], set()
+    strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
+    # configured directories of their own inside this one
+    inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
+    by_dir: dict[bytes, list[tuple[bytes, bytes, int]]] = {}    # directory below `item` -> (name, path, size)
+    for path, (size, _) in catalog.contents(store, backup, (), prefix=rel).items():
+        if inner and any((path + b"/").startswith(r) for r in inner):
+            continue
+        parent, _, name = path[len(rel):].lstrip(b"/").rpartition(b"/")
+        if name:
+            by_dir.setdefault(parent, []).append((name, path, size))
+    lost, changed = [], []
+    for parent, entries in by_dir.items():
+        where = os.path.join(item, parent) if parent else item
+        try:
+            sizes = _files_in(sc.path(where))
+        except (FileNotFoundError, NotADirectoryError):
+            sizes = {}
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:    # a symlink in the directory's place: it holds none of them
+                sizes = {}
+            else:   # not to be listed here: each looked up, as the restore will
+                sizes = {n: size for n, _, size in entries if _there(sc.path(os.path.join(where, n)))}
+        lost += [path for name, path, _ in entries if name not in sizes]
+        changed += [(path, sizes[name], size) for name, path, size in entries
+                    if name in sizes and sizes[name] != size]
+    return ([("file", path[strip:].lstrip(b"/"),
+              f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
+             for path in sorted(lost)]
+            + [("file", path[strip:].lstrip(b"/"), f"{now} bytes on medium {backup['medium']}, where {saved} {size}:"
+                                                   f" not restored as it is there now")
+               for path, now, size in sorted(changed)],
+            {path[len(rel):].lstrip(b"/") for path, _, _ in changed})
+
+
+def _files_in(path: bytes) -> dict[bytes, int]:
+    """The names of the regular files in the directory `path` (itself no symlink), as its listing
+    tells their kinds (a symlink or anything else in the place of a file the backup saved is not
+    it), with their sizes."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    out = {}
+    try:
+        with os.scandir(fd) as listing:
+            for e in listing:
+                if e.is_file(follow_symlinks=False):
+                    try:
+                        out[os.fsencode(e.name)] = e.stat(follow_symlinks=False).st_size
+                    except OSError:      # gone since it was listed: not there
+                        continue
+    finally:
+        os.close(fd)
+    return out
+
+
+def _there(path: bytes) -> bool:
+    """False only when `path` is not there; True when it cannot be looked at (the copy says why)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        pass
+    return True
+
+
+
+class LeftOut:
+    """A copy_into `pick` that takes each regular file as it is, but those below the item (by their
+    path below it) that the medium holds at another size than the backup saved."""
+
+    def __init__(self, paths: set[bytes]):
+        self.paths = paths
+
+    def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
+        return None if rel in self.paths else (path, st)
+
