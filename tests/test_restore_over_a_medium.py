@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from rabtui.cli import main
-from tests.trees import Lab, snapshot, write_files
+from tests.trees import Lab, burn_due, snapshot, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
 
@@ -44,3 +44,44 @@ def test_a_restore_over_a_medium_or_the_state_directory_is_refused(tmp_path, cap
     # a path beside it is restored
     assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data/other"), "--to", str(alt)]) == 0
     assert (under / "other").read_bytes() == b"o"
+
+
+def test_a_restore_over_the_images_of_an_images_drive_is_refused(tmp_path, capsys):
+    """The images an `images:` drive wrote (a checkpoint's discs, maybe not burned yet) are kept as
+    the media are: a restore whose tree holds their directory would replace them."""
+    lab = Lab(tmp_path, media_count=1)
+    alt = tmp_path / "alt"
+    images = alt / str(lab.src / "data").lstrip("/") / "iso"
+    cfg = lab.with_discs("cd-700")
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"images:{tmp_path / 'iso'}", f"images:{images}"))
+    cfg = lab.load()
+    write_files(lab.src / "data", {"iso/RAB1D01.iso": b"not the disc", "other": b"o"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    burn_due(cfg, lab.store())
+    before = snapshot(images)
+    assert list(before) == [b"RAB1D01.iso"]
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(alt),
+                 "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "images of drive" in err, err
+    assert snapshot(images) == before
+    assert not (images.parent / "other").exists()
+
+
+def test_a_medium_reached_by_another_mount_of_it_is_refused(tmp_path, capsys, bind_mount):
+    """The medium mounted at a second place too (a bind mount, the desktop's automount of its
+    disk): a restore into a backup there, by that other path, changes the backup as one by the
+    configured path would."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"f": b"new"})
+    backup = lab.backup(cfg, now=T0)
+    assert backup.status == "completed"
+    alias = bind_mount(tmp_path / "alias", lab.media[0][1])
+    inside = alias / backup.path.relative_to(lab.media[0][1]) / "data"
+    before = snapshot(lab.media[0][1])
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / "data"), "--to", str(inside),
+                 "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "medium 'm1'" in err, err
+    assert snapshot(lab.media[0][1]) == before

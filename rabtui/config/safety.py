@@ -70,21 +70,43 @@ def overlap_problem(media: Sequence[Medium], sources: Sequence[Source],
     return None
 
 
-def restore_target_problem(media: Sequence[Medium], state_dir: Path, path: str | bytes) -> str | None:
+def restore_target_problem(media: Sequence[Medium], state_dir: Path, path: str | bytes,
+                           images: str | None = None) -> str | None:
     """Why a restore must not write `path` (the target with the restored path below it): into a
-    medium, whose backups are never changed and which holds backups only, or the state directory;
-    nor a tree that would hold one (the restored directory's files would land in it)."""
+    medium, whose backups are never changed and which holds backups only, the state directory, or
+    the directory of an `images:` drive's images (`images`); nor a tree that would hold one (the
+    restored directory's files would land in it). A place is known by its path, and by its
+    directory itself too: another mount of a medium (a bind mount, an automount of its disk)."""
     path = os.fsdecode(path)
-    for m in media:
-        if _inside(path, m.path):
-            return f"it lies in medium {m.id!r} ({m.path}), whose backups are never changed"
-        if _inside(m.path, path):
-            return f"medium {m.id!r} ({m.path}) lies in it, and its backups are never changed"
-    if _inside(path, state_dir):
-        return f"it lies in the state directory ({state_dir})"
-    if _inside(state_dir, path):
-        return f"the state directory ({state_dir}) lies in it"
+    kept = [(f"medium {m.id!r} ({m.path})", m.path, ", whose backups are never changed") for m in media]
+    kept.append((f"the state directory ({state_dir})", state_dir, ""))
+    if images:
+        kept.append((f"the images of drive images:{images}", images, ""))
+    for what, place, why in kept:
+        if _inside(path, place) or _below_the_same(path, place):
+            return f"it lies in {what}{why}"
+        if _inside(place, path):
+            return f"{what} lies in it{why}"
     return None
+
+
+def _below_the_same(path: str, place: str | os.PathLike) -> bool:
+    """`path` is at or below a directory that is `place` itself, by whatever name it is reached."""
+    try:
+        st = os.stat(place)
+    except OSError:
+        return False
+    at = os.path.normpath(os.path.abspath(path))
+    while True:
+        try:
+            here = os.stat(at)
+            if (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        except OSError:       # not there yet (or too long a path): what is above it is
+            pass
+        if at == os.path.dirname(at):
+            return False
+        at = os.path.dirname(at)
 
 
 def permission_problem(path: Path) -> str | None:

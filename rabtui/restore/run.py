@@ -21,6 +21,7 @@ from rabtui.config import Config, Source
 from rabtui.config.safety import restore_target_problem
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
+from rabtui.checkpoint.xorriso import images_dir, is_image_drive
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import as_saved, copies
 from rabtui.restore import staging as stagingmod
@@ -137,7 +138,9 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     made = 0       # directories on the way to the target that this restore made
     if to is not None:
         to = _resolved(to)     # everything below names the target by this path, as the writer reaches it
-        problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(to, rel))
+        drive = cfg.checkpoint.drive
+        problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(to, rel),
+                                         images_dir(drive) if is_image_drive(drive) else None)
         if problem:
             raise UsageError(f"{shown} is not restored into {target}: {problem}",
                              hint="restore into another directory")
