@@ -10,6 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
@@ -162,3 +164,45 @@ def test_a_file_the_medium_holds_at_another_size_than_the_backup_saved_is_named_
     err = capsys.readouterr().err
     assert code == 1 and "2 bytes on medium m1, where backup" in err and "Traceback" not in err, err
     assert not (tmp_path / "o2" / top / "b/3").exists()
+
+
+def test_a_file_the_medium_cuts_short_while_the_restore_runs_is_named_not_restored(tmp_path, capsys, monkeypatch):
+    """A file of the backup cut short on the medium after the restore checked the directory (while
+    it writes the files before it): named and left out (exit 3), as one found so at the start."""
+    from rabtui.restore.write import SafeWriter
+
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local()
+    data = lab.src / "data"
+    write_files(data, {"d/1": b"1", "d/2": b"2" * 100_000})
+    backup = lab.backup(cfg)
+    on_medium = Path(backup.path) / "data" / str(data).lstrip("/")
+    real_file = SafeWriter._file
+
+    def cutting(self, *args):
+        if os.path.getsize(on_medium / "d" / "2") == 100_000:      # while the restore writes d/1
+            os.truncate(on_medium / "d" / "2", 10)
+        return real_file(self, *args)
+
+    monkeypatch.setattr(SafeWriter, "_file", cutting)
+    out = tmp_path / "out"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(data), "--to", str(out), "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 3, got
+    top = str(data).lstrip("/")
+    assert [(n["path"], n["why"][:30]) for n in got["not_restored"]] == [(f"{top}/d/2", "10 bytes on medium m1, where b")]
+    assert (out / top / "d/1").read_bytes() == b"1"
+    assert not (out / top / "d/2").exists()
+
+
+def test_a_file_cut_short_after_it_was_looked_at_is_not_padded_with_zeros(tmp_path):
+    """Cut short between the look at its size and the copy: an error, never a whole-looking file
+    whose end is zeros."""
+    from rabtui.restore.filecopy import copy_sparse
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(b"x" * 100_000)
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        os.truncate(src, 10)
+        with pytest.raises(OSError, match="shorter than its size"):
+            copy_sparse(fin.fileno(), fout.fileno(), 100_000)

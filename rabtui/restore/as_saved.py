@@ -21,36 +21,36 @@ from rabtui.state.store import Store
 
 
 def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Shortcuts, *,
-                    onto_local: bool) -> tuple[list[tuple[str, bytes, str]], set[bytes]]:
+                   onto_local: bool) -> tuple[list[tuple[str, bytes, str]], "AsSaved | None"]:
     """The files of a standard directory that the catalog says the backup holds at or below `rel`
     (at `item` on its medium) and that the medium no longer has (an fsck, a hand, another server
-    removed them), or holds at another size than the backup saved (emptied by a crash before its
-    data reached the disk, written into in place): named as not restored, never passed over; and
-    the paths below `item` of those of another size, which the restore leaves out (a file alone:
-    the restore fails). An archive's are looked for by as_of. Each directory on the medium is
+    removed them): named as not restored, never passed over; and the copy_into `pick` that leaves
+    out, and names, each one it holds at another size than the backup saved (a file alone: the
+    restore fails here). An archive's are looked for by as_of. Each directory on the medium is
     listed once, not each file looked up by its path."""
     d = directory_of(source, rel)
     if d.kind != "standard":
-        return [], set()
-    saved = f"backup {backup['name']} saved"
+        return [], None
     top = os.lstat(sc.path(item))
     if not stat.S_ISDIR(top.st_mode):      # a file: it is there
         size = catalog.contents(store, backup, (), prefix=rel).get(rel, (top.st_size,))[0]
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
-            raise WorkFailed(f"/{fmt.name(rel)} is {top.st_size} bytes on medium {backup['medium']}, where {saved}"
-                             f" {size}: not restored as it is there now")
-        return [], set()
+            raise WorkFailed(f"/{fmt.name(rel)}: {_other_size(backup, top.st_size, size)}")
+        return [], None
     strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
     # configured directories of their own inside this one
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
-    by_dir: dict[bytes, list[tuple[bytes, bytes, int]]] = {}    # directory below `item` -> (name, path, size)
+    by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path)
+    pick = AsSaved(backup)
     for path, (size, _) in catalog.contents(store, backup, (), prefix=rel).items():
         if inner and any((path + b"/").startswith(r) for r in inner):
             continue
-        parent, _, name = path[len(rel):].lstrip(b"/").rpartition(b"/")
+        below = path[len(rel):].lstrip(b"/")
+        parent, _, name = below.rpartition(b"/")
         if name:
-            by_dir.setdefault(parent, []).append((name, path, size))
-    lost, changed = [], []
+            by_dir.setdefault(parent, []).append((name, path))
+            pick.sizes[below] = size
+    lost = []
     for parent, entries in by_dir.items():
         where = os.path.join(item, parent) if parent else item
         try:
@@ -61,17 +61,42 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
             if exc.errno == errno.ELOOP:    # a symlink in the directory's place: it holds none of them
                 sizes = {}
             else:   # not to be listed here: each looked up, as the restore will
-                sizes = {n: size for n, _, size in entries if _there(sc.path(os.path.join(where, n)))}
-        lost += [path for name, path, _ in entries if name not in sizes]
-        changed += [(path, sizes[name], size) for name, path, size in entries
-                    if name in sizes and sizes[name] != size]
+                sizes = {n: None for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
+        lost += [path for name, path in entries if name not in sizes]
+        pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[path[len(rel):].lstrip(b"/")])
+                                           for name, path in entries if name in sizes)
     return ([("file", path[strip:].lstrip(b"/"),
               f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
-             for path in sorted(lost)]
-            + [("file", path[strip:].lstrip(b"/"), f"{now} bytes on medium {backup['medium']}, where {saved} {size}:"
-                                                   f" not restored as it is there now")
-               for path, now, size in sorted(changed)],
-            {path[len(rel):].lstrip(b"/") for path, _, _ in changed})
+             for path in sorted(lost)], pick)
+
+
+def _other_size(backup, now: int, size: int) -> str:
+    return (f"{now} bytes on medium {backup['medium']}, where backup {backup['name']} saved {size}:"
+            f" not restored as it is there now")
+
+
+class AsSaved:
+    """A copy_into `pick` that takes each regular file below the item as the walk finds it, but one
+    of another size than the backup saved (by its path below the item), which it names instead
+    (`unseen`). `changed`: whether one was of another size when the directories were listed."""
+
+    def __init__(self, backup):
+        self.backup = backup
+        self.sizes: dict[bytes, int] = {}
+        self.changed = False
+        self._left_out: dict[bytes, str] = {}
+
+    def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
+        size = self.sizes.get(rel)
+        if size is None or size == st.st_size:
+            return path, st
+        self._left_out[rel] = _other_size(self.backup, st.st_size, size)
+        return None
+
+    def unseen(self):
+        """No entry the walk does not see; those it left out, as copy_into reads them after the walk
+        (a live view: each walk adds to it, each name once)."""
+        return [], self._left_out.items()
 
 
 def _files_in(path: bytes) -> dict[bytes, int]:
@@ -102,16 +127,3 @@ def _there(path: bytes) -> bool:
     except OSError:
         pass
     return True
-
-
-
-class LeftOut:
-    """A copy_into `pick` that takes each regular file as it is, but those below the item (by their
-    path below it) that the medium holds at another size than the backup saved."""
-
-    def __init__(self, paths: set[bytes]):
-        self.paths = paths
-
-    def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
-        return None if rel in self.paths else (path, st)
-

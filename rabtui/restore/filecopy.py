@@ -37,9 +37,11 @@ def copy_sparse(fd_in: int, fd_out: int, size: int) -> None:
             if exc.errno == errno.ENXIO:   # only a hole is left
                 break
             raise
-        end = os.lseek(fd_in, start, os.SEEK_HOLE)
+        end = min(os.lseek(fd_in, start, os.SEEK_HOLE), size)
         _copy_range(fd_in, fd_out, start, end - start)
         pos = end
+    if os.fstat(fd_in).st_size < size:     # cut short since: its end is no hole to leave as zeros
+        raise OSError(errno.EIO, "the file on the backup is shorter than its size")
     os.ftruncate(fd_out, size)
 
 

@@ -204,15 +204,14 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
             raise WorkFailed(f"{shown} is not in {origin}")
         result = RestoreResult(source.id, "/" + os.fsdecode(rel), origin, target, warnings=warnings)
         if to_source and not source.is_local and pick is None:    # rsync sends it as the backup holds it
-            lost, changed = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=False)
-            if not changed:
+            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=False)
+            if saved is None or not saved.changed:
                 return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                                 exact_times=mediamod.labelled_nanoseconds(medium), not_restored=lost)
         # read by a user other than root: the backup's directories closed to them are opened meanwhile
         with opened_dirs.opened_to_read(item, cfg.state_dir) as closed:
-            lost, changed = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
-            if changed and pick is None:      # left out: never handed back as the file that was saved
-                pick = as_saved.LeftOut(changed)
+            lost, saved = as_saved.lost_on_medium(store, source, row, rel, item, sc, onto_local=to_source)
+            pick = saved if pick is None else pick     # one of another size is left out, never handed back as the file saved
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
 
