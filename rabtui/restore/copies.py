@@ -183,9 +183,15 @@ def copies_of(store: Store, source: Source, rel: bytes) -> list[Copy]:
 def _backups_of_version(cfg: Config, store: Store, source: str, rel: bytes, size: int, mtime: int) -> list[Copy]:
     """The backups holding this version of a file, one per medium: those on a medium mounted now
     first, each part newest first."""
-    held = _backup_copies(store, source, rel, (size, mtime))
+    held = [c for c in _backup_copies(store, source, rel, (size, mtime)) if configured(cfg, c.medium)]
     held.sort(key=lambda c: (medium_problem(cfg.medium(c.medium), store) is not None, -c.when))
     return held
+
+
+def configured(cfg: Config, medium_id: str) -> bool:
+    """Whether the config names the medium: one taken out of it (retired, lost) keeps its backups
+    in the state, but it has no path to read them at, and is never asked for."""
+    return any(m.id == medium_id for m in cfg.media)
 
 
 def copy_of_version(cfg: Config, store: Store, source: Source, rel: bytes, size: int, mtime: int) -> Copy | None:
@@ -215,6 +221,8 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
     if copy.kind == "backup":
         from rabtui.media.mounting import mounted
 
+        if not configured(cfg, copy.medium):
+            return f"medium {copy.medium} is not in the configuration"
         medium = cfg.medium(copy.medium)
         try:
             with mounted(medium, state_dir=cfg.state_dir):
@@ -330,7 +338,10 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     if prompter is None:
         raise WorkFailed(f"no copy of {shown} is at hand: {why}",
                          hint=f"mount medium {newest.medium}" if newest.kind == "backup" else "insert the disc")
-    chosen = ask_in_turn(copies, lambda c: not_at_hand(cfg, store, c),
+    askable = [c for c in copies if c.kind != "backup" or configured(cfg, c.medium)]
+    if not askable:
+        raise WorkFailed(f"no copy of {shown} is at hand: {why}")
+    chosen = ask_in_turn(askable, lambda c: not_at_hand(cfg, store, c),
                          lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
                          prompter, cancel, shown)
     if chosen is newest:

@@ -1,0 +1,56 @@
+"""A medium taken out of the configuration (retired from the rotation, lost) whose backups the
+state still knows: a restore that names no copy reads the newest copy at hand, saying that the
+newest is on a medium no longer configured (exit 3), instead of failing on that medium; asked for
+copies in turn, it is not among them. Real backups (rsync) on two media."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.errors import WorkFailed
+from rabtui.events import ScriptedPrompter
+from rabtui.restore import copies
+from rabtui.restore import run as R
+from tests.trees import Lab, write_files
+
+T0 = datetime(2026, 7, 1, 3, 0)
+
+
+def _retired(tmp_path):
+    lab = Lab(tmp_path, media_count=2)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"f": b"1"})
+    assert lab.backup(cfg, medium_id="m1", now=T0).status == "completed"
+    (lab.src / "data/f").write_bytes(b"22")
+    assert lab.backup(cfg, medium_id="m2", now=T0 + timedelta(days=1)).status == "completed"
+    text = lab.config_path.read_text()
+    lab.config_path.write_text(text[:text.index('[[media]]\nid = "m2"')] + text[text.index("[[sources]]"):])
+    return lab, lab.load()
+
+
+def test_the_newest_copy_on_a_medium_no_longer_configured_leaves_the_one_at_hand(tmp_path, capsys):
+    lab, cfg = _retired(tmp_path)
+    f = lab.src / "data/f"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(f), "--to", str(tmp_path / "out"), "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 3, got
+    assert (tmp_path / "out" / str(f).lstrip("/")).read_bytes() == b"1"
+    assert "m2" in got["warnings"][0] and "not at hand" in got["warnings"][0], got
+    # Browse: the version only m2 holds has no copy to restore it from; the one m1 holds has
+    rel = str(f).lstrip("/").encode()
+    assert copies.copy_of_version(cfg, lab.store(), cfg.sources[0], rel, 2, int(f.stat().st_mtime)) is None
+    old = int((tmp_path / "out" / str(f).lstrip("/")).stat().st_mtime)
+    assert copies.copy_of_version(cfg, lab.store(), cfg.sources[0], rel, 1, old).medium == "m1"
+
+
+def test_asked_in_turn_a_medium_no_longer_configured_is_not_asked_for(tmp_path):
+    lab, cfg = _retired(tmp_path)
+    lab.media[0][1].joinpath(".rabtui-medium").rename(tmp_path / "label")   # m1 away too
+    prompter = ScriptedPrompter(["skip"])
+    with pytest.raises(WorkFailed, match="each of the 1 copies .* was skipped"):    # m1 skipped: no other
+        R.restore(cfg, lab.store(), "loc", str(lab.src / "data/f"), to=tmp_path / "out", prompter=prompter)
+    assert [q.data.get("medium") for q in prompter.asked] == ["m1"]
