@@ -206,3 +206,26 @@ def test_a_file_cut_short_after_it_was_looked_at_is_not_padded_with_zeros(tmp_pa
         os.truncate(src, 10)
         with pytest.raises(OSError, match="shorter than its size"):
             copy_sparse(fin.fileno(), fout.fileno(), 100_000)
+
+
+def test_onto_an_ssh_source_a_file_of_another_size_on_the_medium_is_left_out(tmp_path, sshd):
+    """Onto the source over SSH (where rsync sends the backup's tree as it is), a file the medium
+    holds at another size than the backup saved is left out and named too; the others come back."""
+    from rabtui.restore import run as R
+    from tests.trees import ssh_source_lines
+
+    lab = Lab(tmp_path, media_count=1)
+    remote = tmp_path / "remote"
+    write_files(remote, {"a/1": b"one", "a/2": b"two"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote}"\nkind = "standard"\n')
+    lab.trust(sshd)
+    backup = lab.backup(cfg, "web")
+    assert backup.status == "completed"
+    on_medium = Path(backup.path) / "data" / str(remote).lstrip("/")
+    os.truncate(on_medium / "a/2", 0)
+    shutil.rmtree(remote / "a")
+    res = R.restore(cfg, lab.store(), "web", str(remote), to_source=True)
+    assert (remote / "a/1").read_bytes() == b"one"
+    assert not (remote / "a/2").exists()
+    assert [(n.rsplit(b"/", 2)[-2:], why[:28]) for _, n, why in res.written.not_restored] == \
+        [([b"a", b"2"], "0 bytes on medium m1, where ")]
