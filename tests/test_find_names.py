@@ -9,7 +9,6 @@ import os
 import pytest
 
 from rabtui.actions.find import find
-from rabtui.state import catalog
 from tests.trees import Lab, write_files
 
 NAMES = {"Straße.txt": b"1", "STRASSE.md": b"2", b"Caf\xe9\x92s.txt": b"3", "Kelvin-\u212a.txt": b"4",
@@ -45,8 +44,3 @@ def test_bytes_that_are_no_utf8_are_one_character_each_as_ls_shows_them(lab):
     assert _names(lab, "Caf?s.txt") == []
     assert _names(lab, "Caf\udce9\udc92s.txt") == [b"Caf\xe9\x92s.txt"]
 
-
-def test_the_letters_folding_to_ascii_are_all_there():
-    every = {c for c in map(chr, range(0x80, 0x110000))
-             if not 0xd800 <= ord(c) < 0xe000 and any(f.isascii() for f in c.casefold())}
-    assert set(catalog.FOLD_TO_ASCII) == every

@@ -136,25 +136,23 @@ def _glob_sql(pattern: bytes) -> bytes:
     return glob.lstrip(b"/") if b"/" in pattern else b"*" + glob
 
 
-# the letters whose case folding holds ASCII ones (ß is ss, the Kelvin sign k, ﬁ fi, ...)
-FOLD_TO_ASCII = "ß\u0130ŉſǰẖẗẘẙẚẞ\u212aﬀﬁﬂﬃﬄﬅﬆ"
-
-
 def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
     """SQL that narrows `paths` (column p) before the exact test. SQLite lowers ASCII letters only:
-    a case-blind search for ASCII letters reads the paths holding a letter that folds to ASCII ones
-    too (`-i strasse` finds Straße), and one for other letters reads every path of the source."""
+    a case-blind search for ASCII letters reads the paths holding a letter that is not ASCII too,
+    which may fold to ASCII ones (`-i strasse` finds Straße, ß folding to ss; such a letter makes
+    the text shorter in characters than in bytes, a test far cheaper than a GLOB for each), and
+    one for other letters reads every path of the source."""
     if not ignore_case:
         return "CAST(path AS TEXT) GLOB CAST(? AS TEXT)", (_glob_sql(pattern),)
     if pattern.isascii():
-        return ("(lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT) OR CAST(path AS TEXT) GLOB ?)",
-                (_glob_sql(pattern.lower()), f"*[{FOLD_TO_ASCII}]*"))
+        return ("(lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT)"
+                " OR length(CAST(path AS TEXT)) < length(CAST(path AS BLOB)))", (_glob_sql(pattern.lower()),))
     return "1", ()
 
 
 def _matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
     """The exact test after SQLite's GLOB prefilter; on decoded text so that `?` is one character
-    (an undecodable byte is one character too, as for SQLite)."""
+    (an undecodable byte is one character too, as `ls -b` shows it)."""
     if b"/" in pattern:
         name, pat = os.fsdecode(path), os.fsdecode(pattern.lstrip(b"/"))
     else:
