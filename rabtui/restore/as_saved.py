@@ -40,7 +40,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
     # configured directories of their own inside this one
     inner = [r + b"/" for r in (rel_path(o.path) for o in source.directories) if len(r) > len(rel_path(d.path))]
-    by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path)
+    by_dir: dict[bytes, list[tuple[bytes, bytes]]] = {}    # directory below `item` -> (name, path below it)
     pick = AsSaved(backup)
     for path, (size, _) in catalog.contents(store, backup, (), prefix=rel).items():
         if inner and any((path + b"/").startswith(r) for r in inner):
@@ -48,7 +48,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         below = path[len(rel):].lstrip(b"/")
         parent, _, name = below.rpartition(b"/")
         if name:
-            by_dir.setdefault(parent, []).append((name, path))
+            by_dir.setdefault(parent, []).append((name, below))
             pick.sizes[below] = size
     lost = []
     for parent, entries in by_dir.items():
@@ -62,12 +62,12 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
                 sizes = {}
             else:   # not to be listed here: each looked up, as the restore will
                 sizes = {n: None for n, _ in entries if _there(sc.path(os.path.join(where, n)))}
-        lost += [path for name, path in entries if name not in sizes]
-        pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[path[len(rel):].lstrip(b"/")])
-                                           for name, path in entries if name in sizes)
-    return ([("file", path[strip:].lstrip(b"/"),
+        lost += [below for name, below in entries if name not in sizes]
+        pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[below])
+                                           for name, below in entries if name in sizes)
+    return ([("file", os.path.join(rel, below)[strip:].lstrip(b"/"),
               f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
-             for path in sorted(lost)], pick)
+             for below in sorted(lost)], pick)
 
 
 def _other_size(backup, now: int, size: int) -> str:
