@@ -44,3 +44,15 @@ def test_bytes_that_are_no_utf8_are_one_character_each_as_ls_shows_them(lab):
     assert _names(lab, "Caf?s.txt") == []
     assert _names(lab, "Caf\udce9\udc92s.txt") == [b"Caf\xe9\x92s.txt"]
 
+
+
+def test_a_path_as_find_prints_it_finds_it(lab):
+    """`find` prints paths from `/`; given back (as `locate` takes one), or as a glob from `/`,
+    they find the file, as the path without its `/` does."""
+    lab, cfg = lab
+    full = str(lab.src / "data" / "plain.txt")
+    for pattern in (full, full[1:], "/" + full.split("/")[1] + "/*/plain.txt", full[:-4] + "*", "*/plain.txt",
+                    full.rsplit("/", 2)[0][1:] + "/*/plain.txt"):
+        assert _names((lab, cfg), pattern) == [b"plain.txt"], pattern
+    assert _names((lab, cfg), "/data/plain.txt") == [b"plain.txt"]      # a part of the path
+    assert _names((lab, cfg), "/plain.txt/") == []

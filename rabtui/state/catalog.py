@@ -133,7 +133,14 @@ def _glob_sql(pattern: bytes) -> bytes:
             out += c
         i += 1
     glob = bytes(out)
-    return glob.lstrip(b"/") if b"/" in pattern else b"*" + glob
+    if b"/" not in pattern:
+        return b"*" + glob
+    # the path as find prints it, from `/`, or as the catalog keeps it: a `/` after the leading
+    # stars may be the one the catalog leaves out
+    stars = len(glob) - len(glob.lstrip(b"*"))
+    if stars and glob[stars:stars + 1] == b"/":
+        return b"*" + glob[stars + 1:]
+    return glob.lstrip(b"/")
 
 
 def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
@@ -152,14 +159,19 @@ def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
 
 def _matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
     """The exact test after SQLite's GLOB prefilter; on decoded text so that `?` is one character
-    (an undecodable byte is one character too, as `ls -b` shows it)."""
+    (an undecodable byte is one character too, as `ls -b` shows it). A pattern with a `/` is
+    matched against the path from `/`, as find prints it, and as the catalog keeps it (without)."""
     if b"/" in pattern:
-        name, pat = os.fsdecode(path), os.fsdecode(pattern.lstrip(b"/"))
+        tries = [(b"/" + path, pattern), (path, pattern.lstrip(b"/"))]
     else:
-        name, pat = os.fsdecode(path.rsplit(b"/", 1)[-1]), os.fsdecode(pattern)
-    if ignore_case:
-        name, pat = name.casefold(), pat.casefold()
-    return fnmatch.fnmatchcase(name, pat)
+        tries = [(path.rsplit(b"/", 1)[-1], pattern)]
+    for name, pat in tries:
+        name, pat = os.fsdecode(name), os.fsdecode(pat)
+        if ignore_case:
+            name, pat = name.casefold(), pat.casefold()
+        if fnmatch.fnmatchcase(name, pat):
+            return True
+    return False
 
 
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
