@@ -1,11 +1,13 @@
 """A file restored by itself below a directory the restore makes on the way to it: that directory
 gets the mode the backup has for it, so a file the source kept from others in a closed directory
-(0644 in a 0700 one) does not come back open to every user of the restoring machine. From the
-discs, whose staging holds none of those directories, they are made 0700."""
+(0644 in a 0700 one) does not come back open to every user of the restoring machine, and, restored
+by root, its owner once the file is in it (the user it belongs to reaches their file). From the
+discs, whose staging holds none of those directories, they are made 0700, root's."""
 
 from __future__ import annotations
 
 import os
+import pwd
 from datetime import datetime
 
 import pytest
@@ -14,6 +16,7 @@ from rabtui.restore import run as R
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
+NOBODY = pwd.getpwnam("nobody").pw_uid
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +25,8 @@ def lab(tmp_path_factory):
     cfg = lab.with_discs("cd-700")
     write_files(lab.src / "data", {"priv/deeper/notes": b"secret"})
     os.chmod(lab.src / "data/priv", 0o700)
+    if os.geteuid() == 0:
+        os.chown(lab.src / "data/priv", NOBODY, NOBODY)
     os.chmod(lab.src / "data/priv/deeper", 0o711)
     os.chmod(lab.src / "data/priv/deeper/notes", 0o644)
     assert lab.backup(cfg, now=T0).status == "completed"
@@ -43,3 +48,5 @@ def test_directories_made_on_the_way_to_a_file_keep_it_as_closed_as_the_backup(l
     modes = [os.stat(data / d).st_mode & 0o777 for d in ("priv", "priv/deeper")]
     assert modes == ([0o700, 0o700] if disc else [0o700, 0o711])
     assert os.stat(data / "priv/deeper/notes").st_mode & 0o777 == 0o644
+    if os.geteuid() == 0:
+        assert [os.stat(data / d).st_uid for d in ("priv", "priv/deeper")] == ([0, 0] if disc else [NOBODY, 0])

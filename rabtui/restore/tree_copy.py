@@ -104,20 +104,20 @@ def _picked(entries, pick):
         yield path, rel, st
 
 
-def _parent_modes(src: bytes, count: int, staged: bool) -> list[int]:
-    """The permissions of the `count` directories above `src` where the backup has it, from the top
-    down, for those a restore makes on the way to it: a file the backup kept from others in a
-    closed directory stays out of their reach. 0700 where they are not at hand: a staging
-    directory (what came off a disc) holds none of them."""
+def _parents_as_saved(src: bytes, count: int, staged: bool) -> list[os.stat_result | None]:
+    """The `count` directories above `src` where the backup has it, from the top down, for those a
+    restore makes on the way to it (their modes, and owners once it is done): a file the backup
+    kept from others in a closed directory stays out of their reach. None where they are not at
+    hand: a staging directory (what came off a disc) holds none of them."""
     if staged or not count:
-        return [0o700] * count
-    modes: list[int] = []
+        return [None] * count
+    found: list[os.stat_result | None] = []
     try:      # by `..` from the directory holding it: a path past PATH_MAX reaches it through a shortcut
         fd = os.open(os.path.dirname(src), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             while True:
-                modes.append(stat.S_IMODE(os.fstat(fd).st_mode) & 0o777)
-                if len(modes) == count:
+                found.append(os.fstat(fd))
+                if len(found) == count:
                     break
                 up = os.open(b"..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
                 os.close(fd)
@@ -126,8 +126,8 @@ def _parent_modes(src: bytes, count: int, staged: bool) -> list[int]:
             os.close(fd)
     except OSError:
         pass
-    modes += [0o700] * (count - len(modes))
-    return modes[::-1]
+    found += [None] * (count - len(found))
+    return found[::-1]
 
 
 def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, emit: Emit = no_emit,
@@ -173,7 +173,9 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
         del listed
         if rel_dest:
             try:
-                writer.make_parents(rel_dest, _parent_modes(src, rel_dest.count(b"/"), staged))
+                saved = _parents_as_saved(src, rel_dest.count(b"/"), staged)
+                made_parents = writer.make_parents(rel_dest, [0o700 if st is None else stat.S_IMODE(st.st_mode) & 0o777
+                                                              for st in saved])
             except Refused as exc:
                 writer.result.refused.append((rel_dest, str(exc)))
                 return writer.result
@@ -219,4 +221,6 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                     writer.finish_dir(path, join(r), st)
                 else:
                     writer.finish_root(path, st)
+        if rel_dest:
+            writer.own_made(made_parents, saved)
         return writer.result

@@ -243,6 +243,25 @@ class SafeWriter(TargetDirs):
 
     # --- directories' metadata, last ---------------------------------------------------------
 
+    def own_made(self, made: list[bytes], saved: list[os.stat_result | None]) -> None:
+        """The directories make_parents made on the way (`made`, b"" for one there before) given
+        the owners the backup has for them (`saved`, None where not known), deepest first, once all
+        below them is written, as each restored directory's own: by root only."""
+        if os.geteuid() != 0:
+            return
+        for rel, st in reversed(list(zip(made, saved))):
+            if not rel or st is None:
+                continue
+            try:
+                rel_dir, name = os.path.split(rel)
+                fd = self._open_child(self.parent_fd(rel_dir), name, rel)
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                finally:
+                    os.close(fd)
+            except (Refused, OSError) as exc:
+                self._recorded(rel, exc)
+
     def finish_root(self, src: bytes | int, st: os.stat_result) -> None:
         """The root's own ownership, mode, attributes and times, as finish_dir's for a directory."""
         try:
