@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from datetime import timedelta
 
 import pytest
@@ -354,3 +355,38 @@ def test_a_path_gone_from_the_source_comes_back_as_the_newest_backup_that_saved_
     want = {b"first.jpg": oct(0o100644), **({b"a": "dir+", b"a/y": oct(0o100644)} if holds == "a file"
                                             else {b"a": "dir"})}
     assert _restored(lab, tmp_path, photos, third, "r3") == want
+
+
+@pytest.mark.parametrize("entry", ["symlink", "FIFO", "device"])
+def test_an_older_symlink_or_special_file_where_a_newer_backup_saved_a_directory_stays_out_once_the_source_drops_it(
+        tmp_path, entry):
+    """`b/y` a symlink, a FIFO or a device node (b2), an empty directory (b3), `b` gone from the
+    source (b4): the union and the discs hold b3's directory, the newest shape saved there. A
+    restore of b4 from the medium, of the directory or of `b/y` alone, gave b2's entry instead (the
+    catalog's `others` holds it, nothing newer than it in the catalog: a directory is not recorded
+    there, as a file's version is)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    _backed_up(lab, False, 0)
+    os.mkdir(photos / "b")
+    if entry == "symlink":
+        os.symlink("../first.jpg", photos / "b/y")
+    elif entry == "FIFO":
+        os.mkfifo(photos / "b/y")
+    else:
+        os.mknod(photos / "b/y", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    _backed_up(lab, False, 1)
+    os.unlink(photos / "b/y")
+    os.mkdir(photos / "b/y")
+    _backed_up(lab, False, 2, "completed", "warnings")
+    shutil.rmtree(photos / "b")
+    last = _backed_up(lab, False, 3)
+    want = {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/y": "dir"}
+    assert _restored(lab, tmp_path, photos, last, "r4") == want
+    out = tmp_path / "y-alone"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos / "b/y"), "--backup", last.path.name,
+                 "--to", str(out)]) == 0
+    assert _tree(os.fsencode(out / str(photos).lstrip("/") / "b")) == {b"y": "dir"}
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want

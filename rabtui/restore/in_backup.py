@@ -1,6 +1,6 @@
 """Where an item is in a backup on its medium: the backup's own tree, or for an archive directory
-the medium's union (which holds every file saved there), and which version of each file a backup
-had (as_of)."""
+the medium's union (which holds every file saved there; what it lacks: where_saved.py), and which
+version of each file a backup had (as_of)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.restore import closed_dirs
 from rabtui.restore.copies import directory_of
+from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
+from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -53,7 +55,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
     # (every file saved there), a file from the backup that saved it (else the union)
     link = below.symlink_on_the_way(root, under)
     if d.kind == "archive" and store is not None and link is None and under:
-        _saved_as_recorded(store, backup, d.path, rel, sc.path(in_backup))
+        saved_as_recorded(store, backup, d.path, rel, sc.path(in_backup))
     if d.kind == "archive" and (link is not None or os.path.isdir(sc.path(in_backup))
                                 or not os.path.lexists(sc.path(in_backup))):
         root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
@@ -68,63 +70,6 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
-
-
-def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcuts,
-                    union: bytes | None = None) -> bytes | None:
-    """`rel` of an archive directory as of `backup` where its union (at `union`) lacks it (kept
-    data's): the file in the backup that saved that version; a directory in the backup that saved
-    the newest of the files below it that holds it (as_of takes each of them from where it was
-    saved); a symlink, a special file or an empty directory in the kept backup that saved it
-    (kept_entries.py). None: none."""
-    from rabtui.media import below, medium_layout
-
-    versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
-    under = rel[len(rel_path(dir_path)):].lstrip(b"/")
-    others = kept_entries.found(store, backup, dir_path, union, under).taken if union is not None else {}
-    mine = others.get(under)
-    if mine is not None and kept_entries.newer_than_file(mine, versions[rel][2] if rel in versions else None):
-        return mine.path(under)
-    folders = {r["id"]: r["path"] for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
-    for first in sorted({v[2] for v in versions.values()}, reverse=True):
-        if first not in folders:
-            continue
-        root = os.fsencode(medium_layout.backup_data_path(folders[first], dir_path))
-        path = os.path.join(root, under)
-        if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
-            if rel in versions and _as_saved(sc.path(path), versions[rel]) is None:
-                continue    # not the file that backup saved (a symlink put in its place on the medium)
-            return path
-    if others:      # a directory of none but them: in the backup that saved the newest
-        return max(others.values(), key=lambda saved: saved.backup).path(under)
-    return None
-
-
-def _saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: bytes) -> None:
-    """Raises WorkFailed when the backup saved a file at `rel` (the catalog says) and `path`, where
-    it holds it, is something else now (a symlink to a file of this server put there, say)."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        return
-    version = catalog.archive_as_of(store, backup, (dir_path,), rel).get(rel)
-    if version is not None and version[2] == backup["id"] and _as_saved(path, version) is None:
-        raise WorkFailed(f"/{fmt.name(rel)} as backup {backup['name']} had it is not on medium {backup['medium']}"
-                         f" any more ({fmt.name(path)} is no longer the file it saved)")
-
-
-def _as_saved(path: bytes, version) -> os.stat_result | None:
-    """The lstat of `path` when it is the file the catalog records as `version` (size, mtime, ...):
-    a regular file of that size and mtime; None when it is not (anything put in its place on the
-    medium since, a symlink to a file of this server's included) or cannot be looked at."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return st if stat.S_ISREG(st.st_mode) and (st.st_size, int(st.st_mtime)) == tuple(version[:2]) else None
 
 
 def _other_than_a_file(path: bytes) -> bool:
@@ -165,7 +110,8 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
             versions.pop(full, None)
             others[full] = saved
     linked = complete_ids(store, backup)
-    catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), sc) \
+    dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], d.path), rel)
+    catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), dirs, sc) \
         if union is not None else {}
     for full in catalogued:
         versions.pop(full, None)    # an older file: the entry took its place
@@ -173,7 +119,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     pick.linked = linked
     pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
     if pick.from_union:
-        pick.own_dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], d.path), rel)
+        pick.own_dirs = dirs
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
     taken = [saved.path(full[len(rel_path(d.path)):].lstrip(b"/")) for full, saved in pick.others.items()]
@@ -343,7 +289,7 @@ class AsOf:
         if (st.st_size, int(st.st_mtime)) == version[:2]:
             return path, st
         older = self._saved(full, version)
-        st = _as_saved(self.sc.path(older), version)
+        st = as_saved(self.sc.path(older), version)
         if st is None:
             raise WorkFailed(f"/{fmt.name(full)} as backup {self.backup['name']} had it is not on medium"
                              f" {self.backup['medium']} any more ({fmt.name(older)} is gone or is no longer"
@@ -351,14 +297,9 @@ class AsOf:
         return self.sc.path(older), st
 
     def _dir_saved_after(self, full: bytes, first: int) -> bool:
-        """Does a backup newer than `first` (up to this one) hold a directory at `full` in its own
-        tree (own_dirs)? Then the file `first` saved there is an older shape of the path, which the
-        union and the discs hold as that directory."""
-        if not self.from_union or self.own_dirs is None:
-            return False
-        found = self.own_dirs.of(full[len(self.rel):].lstrip(b"/"))
-        return found is not None and any(os.path.join(path, b"data") == found[0] and i > first
-                                         for i, path in self.folders.items())
+        """Is the file `first` saved at `full` an older shape of the path (dir_saved_after)?"""
+        return self.from_union and self.own_dirs is not None and dir_saved_after(self.own_dirs, self.folders,
+                                                                                  full, first)
 
     def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, and of the
@@ -398,7 +339,7 @@ class AsOf:
             elif other is not None:
                 st = other.st
             else:
-                st = _as_saved(saved, self.versions[full])
+                st = as_saved(saved, self.versions[full])
                 if st is None:    # gone, or something else in its place (a symlink to any file)
                     lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
                                         f" {self.backup['name']} held it"))

@@ -2,16 +2,20 @@
 backup's own tree nor the medium's union gives: saved by an older complete backup (the catalog's
 `others`), not saved again since (an archive's backup saves only what is new or changed), and a
 newer backup's shape (a file, a directory) took their place in the union. Each is read from the
-tree of the backup that saved it (restore.in_backup.AsOf takes it as it takes kept data's)."""
+tree of the backup that saved it (restore.in_backup.AsOf takes it as it takes kept data's). Not one
+where a newer backup saved a directory (newer_dirs.py): the union's directory is the newer shape."""
 
 from __future__ import annotations
 
 import os
 import stat
 
+from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.kept_entries import Saved, fits_its_shape
+from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.media import below, medium_layout
+from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import COMPLETE_SQL, Store
@@ -21,14 +25,16 @@ _KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat
 
 
 def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, versions: dict,
-                 folders: dict[int, bytes], linked: set[int], taken: set[bytes], sc: Shortcuts) -> dict[bytes, Saved]:
+                 folders: dict[int, bytes], linked: set[int], taken: set[bytes], dirs: OwnDirs,
+                 sc: Shortcuts) -> dict[bytes, Saved]:
     """full path -> how an older complete backup saved each entry the catalog has at or below `rel`
     as of `backup` where the union (its root `union`) holds another entry or none, and nothing
     newer took its place as of `backup`: no newer version of a file at, above or below it
-    (`versions`, as_of's), no newer entry of the catalog above or below it, and `backup`'s own
-    shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
+    (`versions`, as_of's), no newer entry of the catalog above or below it, no newer backup's
+    directory at it (dir_saved_after; `dirs`: the own trees up to `backup`, from `rel` or above),
+    and `backup`'s own shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
     `backup` saved itself (its own tree gives those), nor sockets (no restore gives them)."""
-    return _taken(backup, dir_path, rel, union, versions, folders, linked, taken, sc,
+    return _taken(backup, dir_path, rel, union, versions, folders, linked, taken, dirs, sc,
                   others.archive_as_of(store, backup, dir_path, rel), rel)
 
 
@@ -47,13 +53,14 @@ def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: byte
     versions.update(catalog.archive_as_of(store, backup, (dir_path,), paths=tuple(above)))
     entries = others.archive_as_of(store, backup, dir_path, rel)
     entries.update(others.archive_as_of(store, backup, dir_path, paths=tuple(above)))
+    dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], dir_path), top)
     return _taken(backup, dir_path, top, union, versions, backup_dirs(store, backup), complete_ids(store, backup),
-                  set(), sc, {rel: entries[rel]}, None, entries).get(rel)
+                  set(), dirs, sc, {rel: entries[rel]}, None, entries).get(rel)
 
 
 def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, folders: dict[int, bytes],
-           linked: set[int], taken: set[bytes], sc: Shortcuts, candidates: dict, skip: bytes | None,
-           entries: dict | None = None) -> dict[bytes, Saved]:
+           linked: set[int], taken: set[bytes], dirs: OwnDirs, sc: Shortcuts, candidates: dict,
+           skip: bytes | None, entries: dict | None = None) -> dict[bytes, Saved]:
     """saved_before's look at each of `candidates` (of `entries`: all the catalog has around them),
     but `skip`, up to `rel`."""
     top = rel_path(dir_path)
@@ -78,7 +85,7 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
             pass
         if not any(test(st.st_mode) for test in _KINDS.get(kind, ())) \
                 or below.symlink_on_the_way(root, under) is not None or not fits_its_shape(own, under, False) \
-                or around.newer(full, first):
+                or around.newer(full, first) or dir_saved_after(dirs, folders, full, first):
             continue
         out[full] = Saved(first, root, st)
     return out

@@ -1,0 +1,74 @@
+"""Where an archive directory's file is read when the medium's union does not give it as a backup
+had it: in the backup that saved it (the catalog says which), each checked against what the catalog
+records of it (a symlink put in its place on the medium since would lead anywhere on this
+server)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rabtui import fmt
+from rabtui.checkpoint import kept_entries
+from rabtui.checkpoint.shortpath import Shortcuts
+from rabtui.errors import WorkFailed
+from rabtui.state import catalog
+from rabtui.state.catalog import rel_path
+from rabtui.state.store import Store
+
+
+def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcuts,
+                    union: bytes | None = None) -> bytes | None:
+    """`rel` of an archive directory as of `backup` where its union (at `union`) lacks it (kept
+    data's): the file in the backup that saved that version; a directory in the backup that saved
+    the newest of the files below it that holds it (as_of takes each of them from where it was
+    saved); a symlink, a special file or an empty directory in the kept backup that saved it
+    (kept_entries.py). None: none."""
+    from rabtui.media import below, medium_layout
+
+    versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
+    under = rel[len(rel_path(dir_path)):].lstrip(b"/")
+    others = kept_entries.found(store, backup, dir_path, union, under).taken if union is not None else {}
+    mine = others.get(under)
+    if mine is not None and kept_entries.newer_than_file(mine, versions[rel][2] if rel in versions else None):
+        return mine.path(under)
+    folders = {r["id"]: r["path"] for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
+    for first in sorted({v[2] for v in versions.values()}, reverse=True):
+        if first not in folders:
+            continue
+        root = os.fsencode(medium_layout.backup_data_path(folders[first], dir_path))
+        path = os.path.join(root, under)
+        if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
+            if rel in versions and as_saved(sc.path(path), versions[rel]) is None:
+                continue    # not the file that backup saved (a symlink put in its place on the medium)
+            return path
+    if others:      # a directory of none but them: in the backup that saved the newest
+        return max(others.values(), key=lambda saved: saved.backup).path(under)
+    return None
+
+
+def saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: bytes) -> None:
+    """Raises WorkFailed when the backup saved a file at `rel` (the catalog says) and `path`, where
+    it holds it, is something else now (a symlink to a file of this server put there, say)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        return
+    version = catalog.archive_as_of(store, backup, (dir_path,), rel).get(rel)
+    if version is not None and version[2] == backup["id"] and as_saved(path, version) is None:
+        raise WorkFailed(f"/{fmt.name(rel)} as backup {backup['name']} had it is not on medium {backup['medium']}"
+                         f" any more ({fmt.name(path)} is no longer the file it saved)")
+
+
+def as_saved(path: bytes, version) -> os.stat_result | None:
+    """The lstat of `path` when it is the file the catalog records as `version` (size, mtime, ...):
+    a regular file of that size and mtime; None when it is not (anything put in its place on the
+    medium since, a symlink to a file of this server's included) or cannot be looked at."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) and (st.st_size, int(st.st_mtime)) == tuple(version[:2]) else None
