@@ -255,20 +255,3 @@ def test_an_archive_file_the_medium_holds_at_another_size_is_named_and_the_rest_
     assert [n["path"] for n in json.loads(got.out)["not_restored"]] == [f"{top}/a/2.jpg"]
     assert (out / top / "a/1.jpg").read_bytes() == b"one" * 100
     assert not (out / top / "a/2.jpg").exists()
-
-
-@pytest.mark.xfail(strict=True, reason="the catalog keeps rsync's mtime, floored to the second (-2 for -1.5 s), and"
-                   " restore/in_backup.py compares int(st.st_mtime), cut toward zero (-1): an archive file dated"
-                   " before 1970 with a part of a second is never restored (the same int() in rebuild/catalog.py,"
-                   " checkpoint/read_from.py, kept_data.py, backed_up_attrs.py, backup/retention_guard.py)")
-def test_an_archive_file_dated_before_1970_with_a_part_of_a_second_is_restored(tmp_path):
-    from rabtui.restore import run as R
-
-    lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("photos", "archive")])
-    photos = lab.src / "photos"
-    write_files(photos, {"old.jpg": b"old"})
-    os.utime(photos / "old.jpg", ns=(0, -1_500_000_000))
-    assert lab.backup(cfg).status == "completed"
-    R.restore(cfg, lab.store(), "loc", str(photos), to=tmp_path / "out")
-    assert (tmp_path / "out" / str(photos).lstrip("/") / "old.jpg").read_bytes() == b"old"

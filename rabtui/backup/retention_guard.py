@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rabtui.media import fstree
 from rabtui.media import medium_layout
+from rabtui.mtimes import seconds
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 
@@ -160,7 +161,7 @@ def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dir
             unknown = 0
             for e, st in fstree.scan(top):
                 if e.is_file(follow_symlinks=False):
-                    key = (os.path.relpath(e.path, data_root), st.st_size, int(st.st_mtime))
+                    key = (os.path.relpath(e.path, data_root), st.st_size, seconds(st))
                     unknown += key not in known
             if unknown:
                 return (f"{unknown} archive files of {backup['name']} on {medium_id} ({d}) are not in"
@@ -208,4 +209,4 @@ def _holds(backup_path: str, rel: bytes, size: int, mtime: int) -> bool:
         st = os.lstat(os.path.join(os.fsencode(backup_path), b"data", rel))
     except OSError:
         return False
-    return st.st_size == size and int(st.st_mtime) == mtime
+    return st.st_size == size and seconds(st) == mtime

@@ -12,6 +12,7 @@ from typing import Hashable, Iterable
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.xorriso_output import lsdl_dates
+from rabtui.mtimes import seconds
 
 # the times a disc holds (Rock Ridge: years 1900..2155); xorriso writes the nearest for any other
 DISC_TIMES = (-2_208_988_800, 5_869_583_999)
@@ -40,24 +41,24 @@ def extracted_differs(st: os.stat_result, readlink, mtime: int, mode: int | None
     not even then: compared when `links_owned` (a restore set them from the disc's listing)."""
     target = readlink() if stat.S_ISLNK(st.st_mode) and link is not None else None
     owned = (st.st_uid, st.st_gid) if os.geteuid() == 0 and (links_owned or not stat.S_ISLNK(st.st_mode)) else None
-    return attributes_differ(st.st_mode, st.st_mtime, target, mtime, mode, link, owned, owner)
+    return attributes_differ(st.st_mode, seconds(st), target, mtime, mode, link, owned, owner)
 
 
-def attributes_differ(st_mode: int, st_mtime: float | None, target: bytes | None, mtime: int, mode: int | None,
+def attributes_differ(st_mode: int, st_seconds: int | None, target: bytes | None, mtime: int, mode: int | None,
                       link: bytes | None, st_owner: tuple[int, int] | None = None,
                       owner: tuple[int, int] | None = None) -> str | None:
-    """What of an entry of a disc (its `st_mode`, `st_mtime` and `st_owner`: None when not known,
-    and a symlink's `target`) is not as it was backed up (`mtime`, `mode`, `link` and `owner`: None
-    when not known); None when nothing. osirrox gives a symlink the time of extraction: its time is
-    not compared."""
+    """What of an entry of a disc (its `st_mode`, its mtime's `st_seconds` (mtimes.seconds) and
+    `st_owner`: None when not known, and a symlink's `target`) is not as it was backed up (`mtime`,
+    `mode`, `link` and `owner`: None when not known); None when nothing. osirrox gives a symlink
+    the time of extraction: its time is not compared."""
     if st_owner is not None and owner is not None and tuple(st_owner) != tuple(owner):
         return f"owner {st_owner[0]}:{st_owner[1]}, backed up {owner[0]}:{owner[1]}"
     if stat.S_ISLNK(st_mode):
         if link is not None and target != link:
             return f"symlink to {_shown(target)}, backed up to {_shown(link)}"
         return None
-    if st_mtime is not None and int(st_mtime) not in _disc_times(mtime):
-        return f"mtime {_when(int(st_mtime))}, backed up {_when(mtime)}"
+    if st_seconds is not None and st_seconds not in _disc_times(mtime):
+        return f"mtime {_when(st_seconds)}, backed up {_when(mtime)}"
     if mode is not None and st_mode != mode:
         if stat.S_IFMT(st_mode) != stat.S_IFMT(mode):
             return f"mode {st_mode:o}, backed up {mode:o}"

@@ -27,6 +27,7 @@ from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.read_from import PART_SUFFIX_LEN
 from rabtui.checkpoint.xorriso_output import ACL_KEY
 from rabtui.media import below
+from rabtui.mtimes import seconds
 
 ACL_NAMES = (b"system.posix_acl_access", b"system.posix_acl_default")
 _TAGS = {0x01: "user:", 0x02: "user:", 0x04: "group:", 0x08: "group:", 0x10: "mask:", 0x20: "other:"}
@@ -176,7 +177,7 @@ def _as_recorded(r: Row, st: os.stat_result) -> bool:
         size = st.st_size == r.offset + r.size if r.part == r.parts else st.st_size >= r.offset + r.size
     else:
         size = r.sha256 in MARKS or st.st_size == r.size
-    return of_kind(r, st.st_mode) and int(st.st_mtime) == r.mtime and size
+    return of_kind(r, st.st_mode) and seconds(st) == r.mtime and size
 
 
 def row_differs(r: Row, on_disc: dict[bytes, bytes], found: list[Origin],
@@ -216,7 +217,7 @@ def row_held(r: Row, found: list[Origin], passed: list[bytes] | None = None) -> 
     return held
 
 
-def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: tuple[int, int] | None,
+def dir_differs(disc_path: bytes, st_mode: int, st_seconds: int | None, owner: tuple[int, int] | None,
                 on_disc: dict[bytes, bytes], found: list[Origin], recorded: bool,
                 shown: str | None = None, passed: list[bytes] | None = None,
                 off: set[bytes] = frozenset()) -> str | None:
@@ -240,8 +241,8 @@ def dir_differs(disc_path: bytes, st_mode: int, st_mtime: float | None, owner: t
             passed.append(disc_path)
         return None
     if not recorded:
-        why = attributes_differ(st_mode, st_mtime, None, int(st.st_mtime), st.st_mode, None, owner,
-                                (st.st_uid, st.st_gid)) or listed_time_differs(shown, int(st.st_mtime))
+        why = attributes_differ(st_mode, st_seconds, None, seconds(st), st.st_mode, None, owner,
+                                (st.st_uid, st.st_gid)) or listed_time_differs(shown, seconds(st))
         if why:
             return why
     held = xattrs(at[0], at[1])

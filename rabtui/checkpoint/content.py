@@ -28,6 +28,7 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
+from rabtui.mtimes import seconds
 from rabtui.state.store import Store
 
 INSERT_MEDIUM = "insert_medium"
@@ -84,7 +85,7 @@ class Scanned:
     def add(self, rel: bytes, st: os.stat_result, mark: str | None, size: int = 0) -> None:
         self.paths.append(rel)
         self.sizes.append(size)
-        self.mtimes.append(int(st.st_mtime))
+        self.mtimes.append(seconds(st))
         self.marks.append(mark)
         self.modes.append(st.st_mode)
         self.owners.append((st.st_uid, st.st_gid))

@@ -23,6 +23,7 @@ from rabtui.checkpoint.kept_entries import fits_its_shape, found, newer_than_fil
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
+from rabtui.mtimes import seconds
 from rabtui.state import catalog
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
@@ -94,7 +95,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             except OSError:
                 lost.append(rel)
                 continue
-            if not stat.S_ISREG(st.st_mode) or (st.st_size, int(st.st_mtime)) != (size, mtime):
+            if not stat.S_ISREG(st.st_mode) or (st.st_size, seconds(st)) != (size, mtime):
                 lost.append(rel)
                 continue
             extra[rel] = (path, st)

@@ -13,6 +13,7 @@ from rabtui.checkpoint.as_backed_up import of_kind
 from rabtui.checkpoint.layout import Row
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
+from rabtui.mtimes import seconds
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 PART_SUFFIX_LEN = len(".part00-of-00")
@@ -188,7 +189,7 @@ def sha256_as_scanned(store: Store, source: str, medium: str, dir_path: str, kin
         except OSError:
             os.close(fd)
             raise
-        if in_union and (st.st_size, int(st.st_mtime)) != (size, row.mtime):
+        if in_union and (st.st_size, seconds(st)) != (size, row.mtime):
             os.close(fd)
             continue
         if row.part is None:
@@ -290,7 +291,7 @@ def _as_recorded(root: bytes, rel: bytes, row: Row, size: int, by_content: bool 
     kind = of_kind(row, st.st_mode) and (
         target == row.link if row.sha256 == content.LINK_MARK and row.link is not None
         else row.sha256 in content.MARKS or st.st_size == size)
-    if not kind or int(st.st_mtime) != row.mtime:
+    if not kind or seconds(st) != row.mtime:
         return False
     if not by_content or row.sha256 in content.MARKS:
         return True

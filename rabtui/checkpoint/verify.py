@@ -39,6 +39,7 @@ from rabtui.checkpoint.content import LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
+from rabtui.mtimes import seconds
 
 
 def read_volid(indev: str, cancel) -> tuple[str | None, str]:
@@ -382,5 +383,5 @@ def _on_disc(base: bytes, dirs: dict | None = None, modes: dict[bytes, int] | No
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if dirs is not None and stat.S_ISDIR(st.st_mode):
                 mode = (modes or {}).get(os.path.join(dirpath, name), st.st_mode)
-                dirs[path] = (mode, st.st_mtime, (st.st_uid, st.st_gid) if root else None)
+                dirs[path] = (mode, seconds(st), (st.st_uid, st.st_gid) if root else None)
             yield path, stat.S_ISDIR(st.st_mode)

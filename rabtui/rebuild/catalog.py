@@ -9,6 +9,7 @@ import os
 import stat
 
 from rabtui.media import fstree
+from rabtui.mtimes import seconds
 from rabtui.state.store import Store
 
 
@@ -34,7 +35,7 @@ def _walk_files(top: bytes):
     for e, st in fstree.scan(top):
         kind = None if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
         if kind is not None or stat.S_ISREG(st.st_mode):
-            yield os.path.relpath(e.path, top), st.st_size, int(st.st_mtime), st.st_dev << 64 | st.st_ino, kind
+            yield os.path.relpath(e.path, top), st.st_size, seconds(st), st.st_dev << 64 | st.st_ino, kind
 
 
 def _record_others(conn, source: str, medium: str, dir_path: str, dir_kind: str, bid: int, others: list,

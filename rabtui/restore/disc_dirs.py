@@ -14,6 +14,7 @@ import stat
 from rabtui.checkpoint import shortpath
 from rabtui.checkpoint.as_backed_up import listed_time_differs
 from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl
+from rabtui.mtimes import seconds
 from rabtui.restore import closed_dirs
 
 MARK = b"rabtui: the directories"
@@ -67,7 +68,7 @@ def differing(listed: Listed, start: bytes, target: bytes, rel: bytes, volid: st
                 why = f"mode {stat.S_IMODE(st.st_mode):04o} as it came off {volid}, which holds {stat.S_IMODE(mode):04o}"
             elif as_root and (st.st_uid, st.st_gid) != tuple(owner):
                 why = f"owner {st.st_uid}:{st.st_gid} as it came off {volid}, which holds {owner[0]}:{owner[1]}"
-            elif listed_time_differs(shown, int(st.st_mtime)) is not None:
+            elif listed_time_differs(shown, seconds(st)) is not None:
                 why = f"a time other than {volid} holds ({shown}) as it came off"
             if why:
                 out.append(("directory", _name(rel, under), why))

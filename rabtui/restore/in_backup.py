@@ -14,6 +14,7 @@ from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
+from rabtui.mtimes import seconds
 from rabtui.restore import closed_dirs
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newer_dirs import dir_saved_after
@@ -286,7 +287,7 @@ class AsOf:
         if self._not_own(full, st) or version is None:
             return None
         self.seen.add(full)
-        if (st.st_size, int(st.st_mtime)) == version[:2]:
+        if (st.st_size, seconds(st)) == version[:2]:
             return path, st
         older = self._saved(full, version)
         st = as_saved(self.sc.path(older), version)

@@ -12,6 +12,7 @@ from rabtui import fmt
 from rabtui.checkpoint import kept_entries
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
+from rabtui.mtimes import seconds
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -71,4 +72,4 @@ def as_saved(path: bytes, version) -> os.stat_result | None:
         st = os.lstat(path)
     except OSError:
         return None
-    return st if stat.S_ISREG(st.st_mode) and (st.st_size, int(st.st_mtime)) == tuple(version[:2]) else None
+    return st if stat.S_ISREG(st.st_mode) and (st.st_size, seconds(st)) == tuple(version[:2]) else None
