@@ -108,6 +108,23 @@ def test_a_value_the_scratch_cannot_hold_is_read_back_elsewhere_or_named(big, tm
     assert "user.big" in why, why
 
 
+def test_a_value_an_xorriso_this_machine_fails_cannot_read_back_judges_no_disc(big, monkeypatch):
+    """The xorriso that reads the large values back is killed by a signal (its stack overflowing):
+    this machine's failure, not the disc's. The disc keeps its state, no rewrite is offered."""
+    import shutil
+
+    from rabtui.events import REWRITE
+    from tests.test_disc_verify_unjudged import _verify_again
+
+    if not shutil.which("prlimit"):
+        pytest.skip("needs prlimit")
+    _lab, cfg, store, number, _iso, _prefix = _backed_up(big, 5_000)
+    real = disc_xattrs.read_back_argv
+    monkeypatch.setattr(disc_xattrs, "read_back_argv", lambda *a: ["prlimit", "--stack=16000", "--", *real(*a)])
+    q, state = _verify_again(cfg, store, number)
+    assert state == "verified" and REWRITE not in q.choices, (state, q.text)
+    assert "could not be verified: xorriso was killed by signal SIGSEGV while reading xattrs back" in q.text, q.text
+
 def test_the_listing_names_the_values_it_leaves_out():
     lines = [b"# file: a/f\n", b'user.small="x"\n', b"# oversized: name 8 , value 20000 bytes\n", b"\n",
              b"# file: a/sp\\040ace\n", b"# oversized: name 10 , value 5000 bytes\n",

@@ -1,6 +1,8 @@
 """What fails on this machine while a disc is verified judges no disc (operators throw failed discs
 away): an extraction the state directory refuses to take is read back as a stream instead, one
-xorriso fails for want of file descriptors leaves the disc in its state, and rebuild-state names
+xorriso fails for want of file descriptors or memory, or killed by a signal, as it reads the disc
+in any way (its volume id, its check, its listings, its extraction, each file streamed) leaves the
+disc in its state, and rebuild-state names
 the image it could not verify again and goes on. A disc xorriso cannot read when it extracts it is
 failed, saying so. Real backups, real xorriso, an `images:` drive."""
 
@@ -174,8 +176,8 @@ def test_a_disc_xorriso_cannot_read_when_it_extracts_it_is_failed_saying_so(tmp_
 
 
 @pytest.mark.parametrize("limit, said", [
-    ("--nofile=4", "xorriso could not extract the disc: "),      # the image opens, the first file restored does not
-    ("--cpu=0", "xorriso was killed by signal SIGKILL while it extracted the disc"),     # as the OOM killer would
+    ("--nofile=4", "xorriso failed while extracting the disc: "),      # the image opens, the first file restored does not
+    ("--cpu=0", "xorriso was killed by signal SIGKILL while extracting the disc"),     # as the OOM killer would
 ])
 def test_an_extraction_this_machine_fails_judges_no_disc(tmp_path, monkeypatch, limit, said):
     """xorriso extracts the disc with no file descriptor to spare, or is killed: this machine's
@@ -194,3 +196,43 @@ def test_an_extraction_this_machine_fails_judges_no_disc(tmp_path, monkeypatch, 
     assert state == "verified" and REWRITE not in q.choices, (state, q.choices, q.text)
     assert f"could not be verified: {said}" in q.text and "not the disc" in q.text, q.text
     assert limit != "--nofile=4" or "Too many open files" in q.text, q.text
+
+
+# how each xorriso that reads the disc is built (xorriso.py), and what a failure of it is said to be doing
+READS = {"volid_argv": "reading the disc's volume id", "check_argv": "checking the disc",
+         "attrs_argv": "listing the ACLs and xattrs of the disc", "list_argv": "listing the disc",
+         "concat_argv": "reading files back from the disc"}
+
+
+@pytest.mark.parametrize("limit, said", [
+    ("--stack=16000", "xorriso was killed by signal SIGSEGV while "),   # its stack overflows: killed by the kernel
+    ("--as=7000000", "xorriso failed while "),    # its libraries load, what it then allocates does not
+])
+def test_an_xorriso_this_machine_fails_as_it_reads_the_disc_judges_no_disc(tmp_path, monkeypatch, limit, said):
+    """Each xorriso run that reads the disc (its volume id, the check of every block and MD5, the
+    listing of its xattrs and ACLs, of its entries, each file read back as a stream) in turn killed
+    by a signal, or short of memory: this machine's failure. The disc keeps its state (verified), no
+    rewrite is offered, and the question names what xorriso was doing. The same disc cut short (the
+    drive reads it, the disc is bad) still fails, with a rewrite offered."""
+    if not shutil.which("prlimit"):
+        pytest.skip("needs prlimit")
+    from rabtui.checkpoint import xorriso
+    from rabtui.events import REWRITE
+    from tests.test_checkpoint_deep import no_room_to_extract
+
+    cfg, store, number, iso = _verified_disc(tmp_path)
+    no_room_to_extract(monkeypatch)     # read back as a stream, with the listing of its entries
+    judged = {}
+    for builder, doing in READS.items():
+        real = getattr(xorriso, builder)
+        with monkeypatch.context() as limited:
+            limited.setattr(xorriso, builder, lambda *a, real=real, **k: ["prlimit", limit, "--", *real(*a, **k)])
+            q, state = _verify_again(cfg, store, number)
+        if state != "verified" or REWRITE in q.choices or f"could not be verified: {said}" not in q.text \
+                or doing not in q.text or "not the disc" not in q.text:
+            judged[builder] = (state, q.text)
+            store.execute("UPDATE discs SET state='verified' WHERE number=?", (number,))   # as it was, for the next
+    assert not judged, (sorted(judged), judged)
+    os.truncate(iso / f"RAB{number}D01.iso", 20 * 2048)
+    q, state = _verify_again(cfg, store, number)
+    assert state == "failed" and REWRITE in q.choices and "could not be verified" not in q.text, (state, q.text)

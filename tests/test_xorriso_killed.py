@@ -1,7 +1,7 @@
 """An xorriso killed by a signal (the OOM killer, an operator's kill) while it writes or checks a
 disc, or reads one for a restore: the question or the error says so, by the signal's name, instead
-of xorriso's exit -9 and its banner, or "a problem with the disc" (the disc was not judged), and a
-retry goes on."""
+of xorriso's exit -9 and its banner, or "a problem with the disc" (the disc was not judged: no
+rewrite is offered), and a retry goes on."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def test_a_killed_writer_is_said_killed_and_a_retry_writes_the_disc(tmp_path):
 def test_a_killed_checker_is_said_killed_not_a_bad_disc_and_a_retry_verifies(tmp_path):
     res, asked, _, store, number = burn_with(tmp_path, b"-check_media", signal.SIGKILL)
     text = _said(asked)
-    assert "xorriso was killed by signal SIGKILL" in text and "problem with the disc" not in text, text
+    assert "could not be verified: xorriso was killed by signal SIGKILL while checking the disc" in text, text
+    assert "problem with the disc" not in text and "Rewrite" not in text, text
     assert res.status == "completed", res.message
 
 

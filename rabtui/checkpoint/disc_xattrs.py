@@ -46,6 +46,7 @@ def listed(exe: str, indev: str, volid: str, problems: list[str], cancel,
     listing = xorriso_output.AttrsListing()
     done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel,
                     silence=silence, busy=True)
+    xorriso_output.raise_machine_failure(done, "listing the ACLs and xattrs of the disc")   # the disc not judged
     if not done.ok:
         problems.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
                         f" {done.stderr_text()[-200:]}")
@@ -150,6 +151,7 @@ def _read(exe: str, indev: str, volid: str, left: dict[bytes, list[tuple[int, in
         jobs = [(p, data[p], os.path.join(os.fsencode(folder), b"%d" % (i + k)))
                 for k, p in enumerate(paths[i:i + BATCH])]
         done = proc.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel, silence=silence, busy=True)
+        xorriso_output.raise_machine_failure(done, "reading xattrs back from the disc")
         complaint = _complaint(done.stderr_tail) or f"xorriso exited {done.returncode}"
         found, failed = {}, {}
         for path, _data, target in jobs:

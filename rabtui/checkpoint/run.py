@@ -6,7 +6,8 @@ a skip or an abort simply runs again; a verified disc is never written again, a 
 but not verified is verified first. Before each disc the operator is asked to insert it (ready /
 skip / abort); after a failure (xorriso's, or an OS error such as a full or unwritable image
 directory): retry, rewrite on a new disc, skip or abort. A verification this machine cannot carry
-out (an OS error: its state directory or TMPDIR, open files, memory) or a hung drive leaves the
+out (an OS error: its state directory or TMPDIR, open files, memory; an xorriso reading the disc
+killed, or short of those: xorriso_output.MachineFailed) or a hung drive leaves the
 disc unjudged, in its state. When every disc is verified the checkpoint is completed
 (checkpoint/status.py).
 """

@@ -10,8 +10,10 @@ it, each file is read back as a stream (verify_stream.py), and the disc's listin
 symlink targets and extra entries, the times to the minute or the day (as it shows them), and
 hard links as files sharing their data. So too when the extraction fails where nothing can be
 written in the state directory (closed to this user, read-only): this machine's failure, not the disc's.
-An extraction whose xorriso was killed, or short of file descriptors or memory, judges no disc (an
-OSError, as run._verify_loop takes it); one that made nothing of a disc it could not read fails it.
+An xorriso killed, or short of file descriptors or memory, as it reads the disc (its volume id, its
+check, its listings, its extraction, each file streamed) judges no disc (xorriso_output.MachineFailed,
+an OSError, as run._verify_loop takes it); an extraction that made nothing of a disc it could not
+read fails it.
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
 lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
 are compared with the backup on the medium and the plan's record (verify_attrs.py). What cannot
@@ -46,18 +48,11 @@ def read_volid(indev: str, cancel) -> tuple[str | None, str]:
     exe = proc.which("xorriso")
     done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, timeout=600)
     lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
+    xorriso_output.raise_machine_failure(done, "reading the disc's volume id", lines)
     found = xorriso_output.parse_volid(lines) if done.ok else None
     if done.ok and xorriso_output.is_blank(lines):
         return None, f"{indev.removeprefix('stdio:')} is blank: nothing is written on it"
-    return found, _failures(lines)
-
-
-def _failures(lines) -> str:
-    """What xorriso said went wrong among its `-pkt_output` lines, in one line (the first 300 characters:
-    the cause comes first)."""
-    texts = (xorriso_output.payload(x)[1].strip() for x in lines)
-    said = "; ".join(t for t in texts if any(w in t for w in ("FATAL", "FAILURE", "SORRY")))
-    return said if len(said) <= 300 else said[:300] + " ..."
+    return found, xorriso_output.failures(lines)
 
 
 class _NothingExtracted(Exception):
@@ -115,9 +110,8 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     done = proc.run(xorriso.check_argv(exe, indev, volid),
                     on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel,
                     silence=silence, busy=True)
+    xorriso_output.raise_machine_failure(done, "checking the disc", lines)
     check = xorriso_output.parse_check(lines, done.returncode)
-    if done.killed_by:   # the disc was not judged
-        check.messages.append(f"xorriso was killed by signal {done.killed_by} while it checked the disc")
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
     res.messages += [f"unreadable blocks {a}..{a + n - 1} ({q})" for a, n, q in check.bad_regions]
     res.messages += check.messages
@@ -163,8 +157,10 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
-            return proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
-                            cancel=cancel, silence=silence, busy=True).ok
+            done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
+                            cancel=cancel, silence=silence, busy=True)
+            xorriso_output.raise_machine_failure(done, "reading files back from the disc")
+            return done.ok
 
         if not on_disc(b"README.txt"):
             res.missing.append(b"README.txt")
@@ -206,10 +202,9 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
                 raise verify_scratch.NoPlace(f"{place} filled up while the disc was extracted there")
             if not done.ok and (why := verify_scratch.unwritable(scratch, disc_root)):
                 raise verify_scratch.NoPlace(f"{place} cannot be written to extract the disc ({why})")
+            xorriso_output.raise_machine_failure(done, "extracting the disc", acls)   # the disc not judged
             if not done.ok:
-                said = _failures(acls) or done.stderr_text()[-200:]
-                if why := verify_scratch.machine_failed(done.killed_by, said):
-                    raise OSError(why)      # the disc is not judged (run._verify_loop)
+                said = xorriso_output.failures(acls) or done.stderr_text()[-200:]
                 if not os.path.isdir(disc_root):
                     os.stat(short)      # the link it extracts through gone meanwhile: this machine's, an OSError
                     raise _NothingExtracted(f"nothing could be extracted from the disc (xorriso exit {done.returncode}):"
@@ -280,6 +275,7 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silenc
 
     done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
                     silence=silence, busy=True)
+    xorriso_output.raise_machine_failure(done, "listing the disc")
     if not done.ok:
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
         return None

@@ -1,7 +1,7 @@
 """Where a verification extracts a disc: a private directory of the run in `checkpoints/` of the
 state directory (temp_dirs.py), what killed runs left there, and what tells an extraction failed
-for want of a place to write (out of room, or unwritable), or for want of file descriptors or
-memory, or killed: this machine's failure, not the disc's."""
+for want of a place to write (out of room, or unwritable): this machine's failure, not the disc's
+(as xorriso killed, or short of file descriptors or memory: xorriso_output.machine_failure)."""
 
 from __future__ import annotations
 
@@ -68,22 +68,6 @@ def out_of_room(scratch: Path, lines: list[bytes], stderr: str) -> bool:
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < (1 << 20) or (st.f_files > 0 and st.f_favail == 0)
-
-
-# the end of what xorriso says where this machine failed it (an errno's text): no descriptor, no memory
-MACHINE_ERRORS = ("Too many open files", "Too many open files in system", "Cannot allocate memory")
-
-
-def machine_failed(killed_by: str | None, said: str) -> str | None:
-    """Why an extraction failed for this machine, not for the disc: xorriso killed by a signal (the
-    OOM killer, an operator; one stopped on a hung drive is Stalled instead), or short of file
-    descriptors or memory as it says (`said`: its messages, joined by "; "); or None."""
-    if killed_by:
-        return f"xorriso was killed by signal {killed_by} while it extracted the disc"
-    for message in said.split("; "):
-        if message.rstrip().endswith(MACHINE_ERRORS):
-            return f"xorriso could not extract the disc: {message.strip()}"
-    return None
 
 
 PROBE = b".rabtui-write-test"

@@ -7,7 +7,7 @@ import hashlib
 import os
 
 from rabtui import proc
-from rabtui.checkpoint import xorriso
+from rabtui.checkpoint import xorriso, xorriso_output
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.events import PROGRESS, Emit, Event
@@ -20,7 +20,8 @@ def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, can
               silence: float | None = None) -> tuple[list[bytes], list[str]]:
     """Each regular file of the disc read with xorriso's -concat onto its standard output, in
     batches, the stream cut at the catalog's sizes and each piece's sha256 compared with it; the
-    files whose content differs or did not come, and the runs of xorriso that failed."""
+    files whose content differs or did not come, and the runs of xorriso that failed. One that failed
+    for this machine (killed, short of file descriptors or memory) raises MachineFailed."""
     mismatched: list[bytes] = []
     failed: list[str] = []
     files = [r for r in rows if r.sha256 not in MARKS]
@@ -31,6 +32,7 @@ def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, can
         cut = Cutter(batch)
         done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
                         on_stdout_data=cut.feed, cancel=cancel, silence=silence, busy=True)
+        xorriso_output.raise_machine_failure(done, "reading files back from the disc")   # the disc not judged
         mismatched += cut.finish()
         if not done.ok:
             failed.append(f"reading files back failed (exit {done.returncode}): {done.stderr_text()[-200:]}")

@@ -260,3 +260,52 @@ def is_blank(lines: Sequence[str]) -> bool:
     """xorriso found a blank medium: a disc with nothing written on it, or as an image an empty
     file or a directory. It still gives a volume id, its default one for a new image (ISOIMAGE)."""
     return any(_BLANK.search(payload(line)[1]) for line in lines)
+
+
+def _messages(lines: Iterable[bytes | str]) -> list[str]:
+    """xorriso's messages (FATAL, FAILURE, SORRY) among its `-pkt_output` lines or its standard error's."""
+    texts = (payload(x)[1].strip() for x in lines)
+    return [t for t in texts if any(w in t for w in ("FATAL", "FAILURE", "SORRY"))]
+
+
+def failures(lines: Iterable[bytes | str]) -> str:
+    """What xorriso said went wrong among its `-pkt_output` lines (or its standard error's), in one
+    line (the first 300 characters: the cause comes first)."""
+    said = "; ".join(_messages(lines))
+    return said if len(said) <= 300 else said[:300] + " ..."
+
+
+# what says xorriso failed for this machine, not for the disc: an errno's text ending a message (no
+# file descriptor, no memory); the loader that could not open or map its libraries (xorriso never
+# ran); xorriso that could not allocate its own object, or libisoburn the read cache of the disc
+# (isoburn_data_source_new fails on nothing else). Anchored: a name quoted in a message is none of these.
+_MACHINE = re.compile(r"(Too many open files|Too many open files in system|Cannot allocate memory"
+                      r"|Cannot create IsoDataSource object)$"
+                      r"|^Creation of XorrisO object failed|^[^:]*: error while loading shared libraries: ")
+
+
+class MachineFailed(OSError):
+    """xorriso failed for this machine while it read a disc: the disc is not judged (an OSError, as
+    run._verify_loop and rebuild-state take one)."""
+
+
+def machine_failure(killed_by: str | None, said: Iterable[str], doing: str) -> str | None:
+    """Why xorriso failed for this machine while `doing` ("checking the disc"), not for the disc it
+    read: killed by a signal (the OOM killer, an operator, a limit of this machine; one stopped on a
+    hung drive is Stalled instead), or short of file descriptors or memory as it says (`said`: its
+    messages); or None. A disc xorriso reads and finds bad says none of this."""
+    if killed_by:
+        return f"xorriso was killed by signal {killed_by} while {doing}"
+    for message in said:
+        if _MACHINE.search(message.strip()):
+            return f"xorriso failed while {doing}: {message.strip()}"
+    return None
+
+
+def raise_machine_failure(done, doing: str, lines: Iterable[bytes | str] = ()) -> None:
+    """Raise MachineFailed where the xorriso run `done` (proc.run's; `lines`: the `-pkt_output`
+    ones, where it printed its messages there) failed for this machine (machine_failure)."""
+    if done.ok:
+        return
+    if why := machine_failure(done.killed_by, [*_messages(lines), *done.stderr_tail], doing):
+        raise MachineFailed(why)
