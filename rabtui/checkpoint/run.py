@@ -78,12 +78,14 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         try:
             for row in store.all("SELECT * FROM discs WHERE number=? ORDER BY disc", (number,)):
                 disc = row["disc"]
-                if row["state"] == "verified":
+                if row["state"] == "verified":   # by an earlier run: what it could not check is in its record
                     result.verified.append(disc)
+                    if gaps := unchecked.recorded(row["volid"], row["message"]):
+                        result.unchecked[disc] = gaps
                     continue
                 emit(Event(STEP, f"disc {disc} of {cp['discs']}", {"step": disc, "name": row["volid"],
                                                                    "state": "running"}))
-                outcome = _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter)
+                outcome = _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter, result.unchecked)
                 getattr(result, outcome).append(disc)
                 faults.point("burn.disc_done")
                 emit(Event(STEP, f"disc {disc}: {outcome}", {"step": disc, "name": row["volid"],
@@ -102,13 +104,16 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
         if len(result.verified) == cp["discs"]:
             complete(store, number, plan_json)
             result.status = "completed"
-            result.message = f"checkpoint {number}: all {cp['discs']} discs written and verified"
+            if result.unchecked:   # completed with warnings (exit 3), as `checkpoint verify` says them
+                result.message = unchecked.result_message(number, result.verified, result.unchecked, written=True)
+            else:
+                result.message = f"checkpoint {number}: all {cp['discs']} discs written and verified"
         else:
             left = sorted(set(range(1, cp["discs"] + 1)) - set(result.verified))
             result.message = (f"checkpoint {number}: discs {', '.join(map(str, left))} not verified;"
                               f" `rabtui checkpoint resume {number}` writes them")
-        emit(Event(RESULT, result.message, {"number": number, "status": result.status,
-                                            "verified": result.verified, "skipped": result.skipped}))
+        emit(Event(RESULT, result.message, {"number": number, "status": result.status, "verified": result.verified,
+                                            "skipped": result.skipped, "unchecked": result.unchecked}))
         return result
 
 
@@ -126,8 +131,10 @@ def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
                         f" finished" + (f"; {what}" if what else ""), {"number": number}))
 
 
-def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) -> str:
-    """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted."""
+def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
+              gaps: dict[int, list[str]] | None = None) -> str:
+    """Insert, check, write, verify one disc; returns 'verified' or 'skipped'; raises Aborted. Into
+    `gaps`: what its verification could not check (_verify_loop)."""
     number = cp["number"]
     _not_rebuilt(cp, plan_json)
     vid = layout.volid(number, disc)
@@ -142,7 +149,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         if answer == ABORT:
             raise Aborted(f"aborted at disc {disc}")
         if answer == READY:   # compared with where it was read, as right after it is written
-            outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
+            outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps,
                                    saved_versions=not plan_json.get("rebuilt"))
             if outcome != REWRITE:
                 return outcome
@@ -198,7 +205,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter) ->
         set_disc(store, number, disc, "written", emit, f"{vid} written", written=time.time(), image=image)
         images_mount.remember(store, drive)
         faults.point("burn.written")
-        outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter)
+        outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps)
         if outcome == REWRITE:
             _eject(drive, cancel)
             note = "Use a new blank disc."
@@ -361,7 +368,7 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
                                        result.unchecked, saved_versions=not plan_json.get("rebuilt"))
                 if outcome == REWRITE:
                     result.unchecked.pop(k, None)
-                    outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter)
+                    outcome = _one_disc(cfg, store, cp, plan_json, k, drive, emit, cancel, prompter, result.unchecked)
                 getattr(result, outcome).append(k)
         except (Aborted, Cancelled) as exc:
             result.status = "aborted"

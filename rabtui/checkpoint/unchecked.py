@@ -81,11 +81,19 @@ def said(volid: str, gaps: list[str]) -> str:
     return f"{volid}: verified, but not checked: " + "; ".join(gaps) if gaps else f"{volid} verified"
 
 
-def result_message(number: int, discs: list[int], gaps: dict[int, list[str]]) -> str:
-    """The result of verifying `discs`, every one passed, those of `gaps` all but what it says."""
+def recorded(volid: str, message: str | None) -> list[str]:
+    """What the verification of a disc left out as its record says it (`said`), [] for one verified
+    whole: a run that goes on with discs an earlier one verified."""
+    head = f"{volid}: verified, but not checked: "
+    return message[len(head):].split("; ") if message and message.startswith(head) else []
+
+
+def result_message(number: int, discs: list[int], gaps: dict[int, list[str]], written: bool = False) -> str:
+    """The result of verifying `discs` (`written`: writing them too), every one passed, those of
+    `gaps` all but what it says."""
     named = "disc" if len(discs) == 1 else "discs"
-    head = (f"checkpoint {number}: {named} {', '.join(map(str, discs))} passed what could be checked, which is not"
-            " all")
+    head = (f"checkpoint {number}: {named} {', '.join(map(str, discs))} {'written and ' if written else ''}passed"
+            " what could be checked, which is not all")
     by_text: dict[str, list[int]] = {}
     for disc, texts in sorted(gaps.items()):
         for text in texts:
