@@ -42,7 +42,8 @@ LINKS_UNREAD = ("xorriso prints a name and value of 4,096 bytes or more together
 def listed(exe: str, indev: str, volid: str, problems: list[str], cancel,
            silence: float | None = None) -> tuple[dict, dict]:
     """Each entry's ACLs and xattrs as the disc lists them (xorriso_output.AttrsListing: its
-    `attrs`), and the xattrs it lists without their values (its `oversized`); into `problems` when it cannot."""
+    `attrs`), and the xattrs it lists without their values (its `oversized`); into `problems` when it
+    cannot (xorriso_output.MachineFailed where this machine failed it)."""
     listing = xorriso_output.AttrsListing()
     done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel,
                     silence=silence, busy=True)

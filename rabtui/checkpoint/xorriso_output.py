@@ -1,7 +1,8 @@
 """What xorriso prints, read: its `-pkt_output` packets, the progress of a write, the check of a
 written disc, the media, the volume id, and the listings of an image (`lsdl` under
 `-backslash_codes encode_results`, `report_lba`, `getfattr`/`getfacl`) that verification compares
-with the backup. The command lines that make it print them are in xorriso.py."""
+with the backup; and what tells a run of it failed for this machine (killed, short of file
+descriptors or memory), which judges no disc. The command lines that make it print them are in xorriso.py."""
 
 from __future__ import annotations
 
