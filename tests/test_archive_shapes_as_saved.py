@@ -392,17 +392,21 @@ def test_an_older_symlink_or_special_file_where_a_newer_backup_saved_a_directory
     assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want
 
 
-@pytest.mark.xfail(strict=True, reason="the checkpoint takes kept data's file where a newer backup saved a directory"
-                                       " (checkpoint/kept_data.py does not apply newer_dirs' rule)")
-def test_a_file_kept_data_saved_where_a_newer_backup_saved_a_directory_stays_off_the_discs(tmp_path):
-    """`b/y` a file (kept b2), an empty directory (b3), `b` gone from the source (b4): b3's
-    directory is the newest shape saved there. A restore from the medium leaves the file out (the
-    union holds no `b`: nothing was linked there); the discs held it."""
+@pytest.mark.parametrize("entry", ["file", "symlink", "FIFO"])
+def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_stays_off_the_discs(tmp_path, entry):
+    """`b/y` a file, a symlink or a FIFO (kept b2), an empty directory (b3), `b` gone from the
+    source (b4): b3's directory is the newest shape saved there. A restore from the medium leaves
+    the entry out (the union holds no `b`: nothing was linked there); the discs held the file (the
+    checkpoint looked at the newest backup's own tree only)."""
     lab = _lab(tmp_path)
     photos = lab.src / "photos"
     write_files(photos, {"first.jpg": b"one"})
     _backed_up(lab, False, 0)
-    write_files(photos, {"b/y": b"kept file"})
+    if entry == "file":
+        write_files(photos, {"b/y": b"kept file"})
+    else:
+        os.mkdir(photos / "b")
+        os.symlink("../first.jpg", photos / "b/y") if entry == "symlink" else os.mkfifo(photos / "b/y")
     _backed_up(lab, True, 1)
     os.unlink(photos / "b/y")
     os.mkdir(photos / "b/y")

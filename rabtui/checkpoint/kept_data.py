@@ -20,6 +20,7 @@ import stat
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.kept_entries import fits_its_shape, found, newer_than_file
+from rabtui.checkpoint.own_dirs import dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
@@ -41,7 +42,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     the kept backup: `scanned.disks` says where; and the files of complete backups it lost with their
     directory (_lost_from_union), from the backup that saved each. `take_attrs(scanned, path, rel,
     directory)` counts their xattrs; `own_dirs` (own_dirs.OwnDirs): where the directories the union lacks
-    are read (_dirs_beside). Returns the names (below the directory) of the files the backup
+    are read (_dirs_beside), and which files a newer backup saved a directory in place of (an older
+    shape: own_dirs.dir_saved_after). Returns the names (below the directory) of the files the backup
     that saved them no longer holds as recorded; into `scanned.kept_shadowed` those of kept data
     below a symlink or a file the union holds in place of a directory on their way."""
     kept = {r["id"]: r["path"] for r in store.all(
@@ -67,6 +69,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
     lost = []
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
+    folders = {i: os.fsencode(path) for i, path in (*kept.items(), *linked.items(), (backup["id"], backup["path"]))}
     with Shortcuts() as short:
         for full, size, mtime, first in _newest_saved(store, backup, dir_path, top, list(kept), list(linked), shown):
             rel = full[len(top):].lstrip(b"/") if top else full
@@ -77,6 +80,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
                 continue
             if not fits_its_shape(own, rel, False):
                 continue    # a directory in the backup read (or below its entry), as a restore has it
+            if own_dirs is not None and dir_saved_after(own_dirs, folders, full, first):
+                continue    # an older shape: a newer backup saved a directory there, as a restore has it
             i = shown.get(rel)
             if rel in others and newer_than_file(others[rel], first):
                 continue

@@ -17,6 +17,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from rabtui.checkpoint.own_dirs import OwnDirs, covered, dir_saved_after
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
@@ -51,7 +52,8 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     never takes a file's place there): of each path the newest kept backup's. An entry that
     another of them holds a directory with entries in place of (their regular files are in the
     catalog) is left out: the directory is taken; so is one that does not fit `backup`'s own
-    shape there (fits_its_shape). And the empty directories `backup` itself holds there, when it
+    shape there (fits_its_shape), and one a newer backup saved a directory in place of
+    (_older_shapes). And the empty directories `backup` itself holds there, when it
     is complete, which the union lacks too."""
     kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
         f"SELECT id, path FROM backups WHERE source=? AND medium=? AND (status=? OR (id=? AND status IN {COMPLETE_SQL}))"
@@ -92,6 +94,9 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
         del taken[rel]
     for rel in _files_they_saved(store, backup, dir_path, taken):
         del taken[rel]
+    if own is not None:
+        for rel in _older_shapes(store, backup, dir_path, taken):
+            del taken[rel]
     return Found(taken, sorted(sockets), unread, closed)
 
 
@@ -116,6 +121,19 @@ def _files_they_saved(store: Store, backup, dir_path: str, taken: dict[bytes, Sa
                 (backup["medium"], backup["source"], *[x for key in full for x in key])):
             out.append(full[(bytes(r[0]), r[1])])
     return out
+
+
+def _older_shapes(store: Store, backup, dir_path: str, taken: dict[bytes, Saved]) -> list[bytes]:
+    """The entries of `taken` other than directories where a backup newer than the kept one that
+    saved them, up to `backup`, holds a directory in its own tree (own_dirs.dir_saved_after)."""
+    saved = [(rel, s.backup) for rel, s in taken.items() if s.backup != backup["id"] and not stat.S_ISDIR(s.st.st_mode)]
+    if not saved:
+        return []
+    top = rel_path(dir_path)
+    dirs = OwnDirs(covered(store, backup["source"], backup["medium"], backup["id"], dir_path), top)
+    folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=? AND id<=?", (backup["source"], backup["medium"], backup["id"]))}
+    return [rel for rel, first in saved if dir_saved_after(dirs, folders, os.path.join(top, rel) if top else rel, first)]
 
 
 MANY = -1

@@ -102,6 +102,12 @@ class OwnDirs:
         read the directory's attributes there, perhaps; None when none is."""
         return self._lookup(under)[1]
 
+    def held_in(self, under: bytes, roots: set[bytes]) -> bool:
+        """Does one of the trees at `roots` (data/ folders) hold the directory `under`? Nothing is
+        recorded as used (no attribute is read there)."""
+        full = os.path.join(self.rel, under) if under else self.rel
+        return any(tree.root in roots and tree.directory(full) is not None for tree in self.trees)
+
     def _lookup(self, under: bytes) -> tuple[tuple[bytes, bytes, os.stat_result] | None, bytes | None]:
         full = os.path.join(self.rel, under) if under else self.rel
         gone = None
@@ -113,6 +119,21 @@ class OwnDirs:
             if gone is None and not tree.there():
                 gone = tree.root
         return None, gone
+
+
+def dir_saved_after(dirs: OwnDirs, folders: dict[int, bytes], full: bytes, first: int) -> bool:
+    """Is the entry backup `first` saved at `full` (a regular file, which the catalog's versions
+    record; a symlink, a FIFO or a device node, which its `others` record or a kept backup holds)
+    an older shape of its path: does a backup newer than `first`, up to the one restored or read by
+    the checkpoint, hold a directory at `full` in its own tree? Each backup of an archive directory
+    holds every directory the source had then, and the catalog records none. Where the union holds
+    that directory (the newest shape saved there wins), whatever the source did with the path
+    since, a restore from the medium gives it, not the older entry, and so do the discs; where it
+    holds nothing there (a kept backup's entry: kept data is never linked into it) neither gives
+    the older entry. `dirs`: the own trees of the backups up to that one, from an item
+    at or above `full` (covered); `folders`: id -> directory of each backup on the medium."""
+    newer = {os.path.join(path, b"data") for i, path in folders.items() if i > first}
+    return bool(newer) and dirs.held_in(full[len(dirs.rel):].lstrip(b"/"), newer)
 
 
 def from_plan(d: dict) -> OwnDirs | None:
