@@ -36,7 +36,7 @@ def masks(lines: Iterable[bytes]) -> dict[bytes, int]:
 def give_masks(found: dict[bytes, int], start: bytes, target: bytes, kept: dict[bytes, int] | None = None) -> None:
     """Each directory of `found` extracted from the image path `start` into `target`, given group
     bits that are its mask (chmod sets the mask of an ACL from them); so is the mode `kept` aside
-    for it (by its path below `target`: restore/closed_dirs.py)."""
+    for it (by its path below `target`: checkpoint/closed_dirs.py)."""
     start = b"/" + start.strip(b"/")
     with shortpath.Shortcuts() as short:
         for path, bits in found.items():

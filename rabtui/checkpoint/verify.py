@@ -32,8 +32,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from rabtui import faults, proc, proc_records
-from rabtui.checkpoint import (acl_dirs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked, verify_attrs,
-                               verify_scratch, verify_stream, xorriso, xorriso_output)
+from rabtui.checkpoint import (acl_dirs, closed_dirs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked,
+                               verify_attrs, verify_scratch, verify_stream, xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -334,7 +334,7 @@ def _compare(rows: list[Row], base: bytes, res: VerifyResult, emit: Emit, cancel
             res.mismatched.append(r.disc_path)
             continue
         if modes and path in modes:
-            st = os.stat_result((modes[path], *st[1:]))
+            st = closed_dirs.as_extracted(st, modes[path])
         differs = extracted_differs(st, lambda: os.readlink(path), r.mtime, r.mode, r.link, r.owner)
         if differs:
             res.mismatched.append(r.disc_path)

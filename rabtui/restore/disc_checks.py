@@ -8,10 +8,10 @@ import os
 import stat
 
 from rabtui import fmt
+from rabtui.checkpoint import closed_dirs
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
 from rabtui.checkpoint.as_backed_up import beyond_disc, extracted_differs
 from rabtui.errors import WorkFailed
-from rabtui.restore import closed_dirs
 
 
 def extract_hint(why: str, number: int) -> str:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui.checkpoint import shortpath
+from rabtui.checkpoint import closed_dirs, shortpath
 from rabtui.checkpoint.as_backed_up import listed_time_differs
 from rabtui.checkpoint.xorriso_output import lsdl_date, parse_lsdl
 from rabtui.mtimes import seconds
-from rabtui.restore import closed_dirs
 
 MARK = b"rabtui: the directories"
 

@@ -8,14 +8,13 @@ import os
 import stat
 
 from rabtui import fmt
-from rabtui.checkpoint import kept_entries, own_dirs
+from rabtui.checkpoint import closed_dirs, kept_entries, own_dirs
 from rabtui.checkpoint.kept_entries import Saved
 from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
-from rabtui.restore import closed_dirs
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at

@@ -76,7 +76,7 @@ class MetadataWriter:
         os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
         self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
         if any(n == ACCESS_ACL for n, _ in attrs):
-            # the mode again: a directory opened up in the staging (restore/closed_dirs.py) has an
+            # the mode again: a directory opened up in the staging (checkpoint/closed_dirs.py) has an
             # ACL that gives its owner rwx, which setting it gave the mode too
             os.fchmod(fd, stat.S_IMODE(st.st_mode))
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))

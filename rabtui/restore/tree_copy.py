@@ -7,9 +7,9 @@ import os
 import stat
 
 from rabtui import faults, fmt
+from rabtui.checkpoint import closed_dirs
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import Emit, no_emit
-from rabtui.restore import closed_dirs
 from rabtui.restore.target_dirs import Refused, check_name
 from rabtui.restore.write import SafeWriter
 from rabtui.restore.written import Written, os_reason
