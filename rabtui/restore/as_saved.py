@@ -35,7 +35,7 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
     if not stat.S_ISDIR(top.st_mode):      # a file: it is there
         size = catalog.contents(store, backup, (), prefix=rel).get(rel, (top.st_size,))[0]
         if stat.S_ISREG(top.st_mode) and size != top.st_size:
-            raise WorkFailed(f"/{fmt.name(rel)}: {_other_size(backup, top.st_size, size)}")
+            raise WorkFailed(f"/{fmt.name(rel)}: {other_size(backup, top.st_size, size)}")
         return [], None
     strip = len(rel_path(d.path)) if onto_local else 0     # named below the source's directory there
     # configured directories of their own inside this one
@@ -65,38 +65,57 @@ def lost_on_medium(store: Store, source: Source, backup, rel: bytes, item: bytes
         lost += [below for name, below in entries if name not in sizes]
         pick.changed = pick.changed or any(sizes[name] not in (None, pick.sizes[below])
                                            for name, below in entries if name in sizes)
-    return ([("file", os.path.join(rel, below)[strip:].lstrip(b"/"),
-              f"not on medium {backup['medium']} any more, though backup {backup['name']} held it")
-             for below in sorted(lost)], pick)
+    return [("file", os.path.join(rel, below)[strip:].lstrip(b"/"), gone(backup)) for below in sorted(lost)], pick
 
 
-def _other_size(backup, now: int, size: int) -> str:
-    return (f"{now} bytes on medium {backup['medium']}, where backup {backup['name']} saved {size}:"
+def gone(backup) -> str:
+    """Why a file the medium no longer holds as a file (gone, a symlink in its place) is named."""
+    return f"not on medium {backup['medium']} any more, though backup {backup['name']} held it"
+
+
+def other_size(backup, now: int, size: int, saved_by: str | None = None) -> str:
+    """Why a file the medium holds at `now` bytes, where the catalog says `backup` (or, in an
+    archive directory, the backup named `saved_by` before it) saved `size`, is left out."""
+    return (f"{now} bytes on medium {backup['medium']}, where backup {saved_by or backup['name']} saved {size}:"
             f" not restored as it is there now")
 
 
-class AsSaved:
+class LeftOut:
+    """What a copy_into `pick` leaves out of the files the walk finds, each named once with why,
+    by its path below the item: the medium holds it as another file than the backup saved."""
+
+    def __init__(self):
+        self._left_out: dict[bytes, str] = {}
+
+    def leave_out(self, rel: bytes, why: str) -> None:
+        self._left_out[rel] = why
+
+    def left_out(self):
+        """(path below the item, why) of each left out, as copy_into reads them after the walk (a
+        live view: each walk adds to it)."""
+        return self._left_out.items()
+
+
+class AsSaved(LeftOut):
     """A copy_into `pick` that takes each regular file below the item as the walk finds it, but one
     of another size than the backup saved (by its path below the item), which it names instead
     (`unseen`). `changed`: whether one was of another size when the directories were listed."""
 
     def __init__(self, backup):
+        super().__init__()
         self.backup = backup
         self.sizes: dict[bytes, int] = {}
         self.changed = False
-        self._left_out: dict[bytes, str] = {}
 
     def __call__(self, rel: bytes, path: bytes, st: os.stat_result):
         size = self.sizes.get(rel)
         if size is None or size == st.st_size:
             return path, st
-        self._left_out[rel] = _other_size(self.backup, st.st_size, size)
-        return None
+        return self.leave_out(rel, other_size(self.backup, st.st_size, size))
 
     def unseen(self):
-        """No entry the walk does not see; those it left out, as copy_into reads them after the walk
-        (a live view: each walk adds to it, each name once)."""
-        return [], self._left_out.items()
+        """No entry the walk does not see; those it left out (left_out)."""
+        return [], self.left_out()
 
 
 def _files_in(path: bytes) -> dict[bytes, int]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
+from itertools import chain
 
 from rabtui import fmt
 from rabtui.checkpoint import closed_dirs, kept_entries, own_dirs
@@ -15,10 +17,11 @@ from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
+from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
-from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere
+from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -117,6 +120,8 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         versions.pop(full, None)    # an older file: the entry took its place
     pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued)
     pick.linked = linked
+    pick.names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
+                                                        (backup["source"], backup["medium"]))}
     pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
     if pick.from_union:
         pick.own_dirs = dirs
@@ -131,14 +136,16 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     return pick
 
 
-class AsOf:
+class AsOf(LeftOut):
     """See as_of. Called for each file of the union below the restored item, then `unseen()` gives
     the files the backup had that the union does not show there: kept data's (a backup whose
-    post-backup commands failed is not linked into the union), or one lost from it."""
+    post-backup commands failed is not linked into the union), or one lost from it; and those the
+    walk found that the medium no longer holds as the backup saved them, left out (LeftOut)."""
 
     def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts,
                  others: dict[bytes, Saved] | None = None, item: bytes | None = None, unread: list[bytes] = (),
                  catalogued: dict[bytes, Saved] | None = None):
+        super().__init__()
         self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
         self.item = item
         # path -> the symlink, special file or empty directory only kept data saved, but those the
@@ -154,6 +161,7 @@ class AsOf:
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
+        self.names: dict[int, str] = {}  # id -> name of the backups on the medium (which saved a file, said)
         self.from_union = False         # the walked item is in the union (own_dir)
         self._tree: OwnTree | None = None    # the backup's own tree (own_shape)
         self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
@@ -288,25 +296,28 @@ class AsOf:
         self.seen.add(full)
         if (st.st_size, seconds(st)) == version[:2]:
             return path, st
-        older = self._saved(full, version)
-        st = as_saved(self.sc.path(older), version)
-        if st is None:
-            raise WorkFailed(f"/{fmt.name(full)} as backup {self.backup['name']} had it is not on medium"
-                             f" {self.backup['medium']} any more ({fmt.name(older)} is gone or is no longer"
-                             " the file it saved)")
-        return self.sc.path(older), st
+        older = self.sc.path(self._saved(full, version))
+        st = as_saved(older, version)
+        if st is not None:
+            return older, st
+        # neither the union nor the backup that saved it holds the file it saved (emptied by a
+        # crash, written into in place, gone): named and left out, never handed back as it is now
+        why = why_not_saved(self.backup, older, version, self.names.get(version[2]))
+        if not under:
+            raise WorkFailed(f"/{fmt.name(full)}: {why}")     # the file alone
+        return self.leave_out(under, why)
 
     def _dir_saved_after(self, full: bytes, first: int) -> bool:
         """Is the file `first` saved at `full` an older shape of the path (dir_saved_after)?"""
         return self.from_union and self.own_dirs is not None and dir_saved_after(self.own_dirs, self.folders,
                                                                                   full, first)
 
-    def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], list[tuple[bytes, str]]]:
+    def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], Iterable[tuple[bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, and of the
         symlinks, special files and empty directories only kept data saved, read from the backup
         that saved each, each after the directories on its way there as that backup has them (the
-        union may lack them too: copy_into makes those)], [(name below the item, why)] of the files
-        that backup lacks too)."""
+        union may lack them too: copy_into makes those)], (name below the item, why) of the files
+        that backup lacks too, then of those the walks leave out, read after them)."""
         found: list[tuple[bytes, bytes, os.stat_result]] = []
         lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
                 for path in self.unread]
@@ -341,8 +352,8 @@ class AsOf:
             else:
                 st = as_saved(saved, self.versions[full])
                 if st is None:    # gone, or something else in its place (a symlink to any file)
-                    lost.append((under, f"not on medium {self.backup['medium']} any more, though backup"
-                                        f" {self.backup['name']} held it"))
+                    lost.append((under, why_not_saved(self.backup, saved, self.versions[full],
+                                                      self.names.get(self.versions[full][2]))))
                     continue
             parts = under.split(b"/")[:-1]
             for i in range(1, len(parts) + 1):
@@ -364,4 +375,4 @@ class AsOf:
             found.append((saved, under, st))
             if stat.S_ISDIR(st.st_mode):
                 dirs.add(under)     # made once, before what the backup holds below it
-        return found, lost
+        return found, chain(lost, self.left_out())

@@ -13,6 +13,7 @@ from rabtui.checkpoint import kept_entries
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
+from rabtui.restore.as_saved import gone, other_size
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -60,8 +61,7 @@ def saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: byt
         return
     version = catalog.archive_as_of(store, backup, (dir_path,), rel).get(rel)
     if version is not None and version[2] == backup["id"] and as_saved(path, version) is None:
-        raise WorkFailed(f"/{fmt.name(rel)} as backup {backup['name']} had it is not on medium {backup['medium']}"
-                         f" any more ({fmt.name(path)} is no longer the file it saved)")
+        raise WorkFailed(f"/{fmt.name(rel)}: {why_not_saved(backup, path, version)}")
 
 
 def as_saved(path: bytes, version) -> os.stat_result | None:
@@ -73,3 +73,20 @@ def as_saved(path: bytes, version) -> os.stat_result | None:
     except OSError:
         return None
     return st if stat.S_ISREG(st.st_mode) and (st.st_size, seconds(st)) == tuple(version[:2]) else None
+
+
+def why_not_saved(backup, path: bytes, version, saved_by: str | None = None) -> str:
+    """Why `path`, where as_saved found no file as the catalog records `version`, is left out of a
+    restore of `backup` (as a standard directory's file is, as_saved.py): gone or no file there
+    now, another size (emptied by a crash, written into in place), or another time. `saved_by`:
+    the name of the backup that saved it, when another than `backup`."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return gone(backup)
+    if not stat.S_ISREG(st.st_mode):
+        return gone(backup)
+    if st.st_size != version[0]:
+        return other_size(backup, st.st_size, version[0], saved_by)
+    return (f"on medium {backup['medium']} with another modification time than backup"
+            f" {saved_by or backup['name']} saved: not restored as it is there now")
