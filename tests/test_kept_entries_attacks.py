@@ -307,3 +307,28 @@ def test_a_file_only_kept_data_saved_replaced_by_a_symlink_on_the_medium_is_name
         assert code == (3 if rel == "d" else 1), (rel, said)
         assert "not on medium m1 any more" in said.out + said.err, (rel, said)
         assert not any(kind.startswith("link") for kind in (_tree(os.fsencode(out)) if out.exists() else {}).values())
+
+
+def test_a_file_only_kept_data_saved_emptied_on_the_medium_is_named_with_its_size(tmp_path, capsys):
+    """A file only a kept backup saved, which the medium holds cut short since (a crash): named as
+    one of another size than that backup saved, as a standard directory's is, not as gone; the others
+    restored (exit 3); alone, the restore fails saying so."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+
+    def add(root: bytes) -> list[bytes]:
+        write_files(root, {b"d/f": b"kept two", b"d/g": b"fine"})
+        return [os.path.join(root, b"d/f"), os.path.join(root, b"d/g"), os.path.join(root, b"d")]
+
+    _kept(lab, photos, add)
+    kept = lab.store().one("SELECT name, path FROM backups WHERE status='kept'")
+    os.truncate(os.path.join(kept["path"], "data", str(photos).lstrip("/"), "d/f"), 2)
+    top = str(photos).lstrip("/")
+    why = f"2 bytes on medium m1, where backup {kept['name']} saved 8: not restored as it is there now"
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(tmp_path / "o")]) == 3
+    assert f"not restored (file): {top}/d/f: {why}" in capsys.readouterr().out
+    assert sorted(_tree(os.fsencode(tmp_path / "o" / top))) == [b"d", b"d/g", b"first.jpg"]
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos / "d/f"), "--to",
+                 str(tmp_path / "o2")]) == 1
+    assert f"/{top}/d/f: {why}" in capsys.readouterr().err
