@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+import shutil
 import signal
 import threading
 import time
@@ -236,6 +237,41 @@ def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_veri
     """A drive that hangs while a written disc is read back has not judged the disc: it is not
     marked failed (which a later run writes anew, on a new disc), the question says so and offers
     a retry first, and after an abort the next run verifies the disc it has."""
+    _stalled_verification_left_for_the_next_run(tmp_path, lambda cancel: stopping(b"-check_media", tmp_path,
+                                                                                   cancel.set))
+
+
+def test_a_drive_hanging_as_the_volume_id_is_read_leaves_the_disc_unjudged(tmp_path, monkeypatch):
+    """The volume id, read first, is read as the rest of the disc is: a drive that answers nothing
+    for checkpoint.io_timeout seconds leaves the disc unjudged, with a retry offered; it does not end
+    the run as cancelled (as it did, after ten minutes, whatever io_timeout said)."""
+    _stalled_verification_left_for_the_next_run(tmp_path, lambda cancel: _volid_read_hangs_once(tmp_path,
+                                                                                                monkeypatch, cancel))
+
+
+@contextmanager
+def _volid_read_hangs_once(tmp_path, monkeypatch, cancel):
+    """Within: the first xorriso reading a volume id (-pvd_info) stops itself (SIGSTOP) as it
+    starts, too soon for a Stopper to see it; the others run as they are. The run is cancelled if
+    still there STALL + 60 s on (a hang fails the test, not the run)."""
+    bin_dir, marker = tmp_path / "hung-bin", tmp_path / "hung-once"
+    bin_dir.mkdir()
+    (bin_dir / "xorriso").write_text(f"""#!/bin/sh
+case " $* " in *" -pvd_info "*) [ -e '{marker}' ] || {{ : > '{marker}'; kill -STOP $$; }} ;; esac
+exec '{shutil.which("xorriso")}' "$@"
+""")
+    (bin_dir / "xorriso").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    watchdog = threading.Timer(STALL + 60, cancel.set)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+    assert marker.exists(), "the volume id was never read"
+
+
+def _stalled_verification_left_for_the_next_run(tmp_path, hang):
     lab, cfg, store, number = small_stall_lab(tmp_path)
     asked = []
 
@@ -246,7 +282,7 @@ def test_a_stalled_verification_leaves_the_disc_written_for_the_next_run_to_veri
         return READY
 
     cancel = threading.Event()
-    with stopping(b"-check_media", tmp_path, cancel.set):
+    with hang(cancel):
         res = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=cancel,
                                   prompter=ScriptedPrompter(operator))
     assert res.status == "aborted", res.message

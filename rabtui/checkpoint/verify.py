@@ -43,10 +43,16 @@ from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.mtimes import seconds
 
+VOLID_SILENCE = 600     # seconds, where no checkpoint.io_timeout is given
 
-def read_volid(indev: str, cancel) -> tuple[str | None, str]:
+
+def read_volid(indev: str, cancel, silence: float | None = None) -> tuple[str | None, str]:
+    """(the volume id of the disc at `indev`, None where none is read; why not). A drive that
+    answers nothing for `silence` seconds (default VOLID_SILENCE) raises Stalled, as any other
+    reading of the disc: a hung drive leaves the disc unjudged, it does not end the run."""
     exe = proc.which("xorriso")
-    done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, timeout=600)
+    done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, silence=silence or VOLID_SILENCE,
+                    busy=True)
     lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
     xorriso_output.raise_machine_failure(done, "reading the disc's volume id", lines)
     found = xorriso_output.parse_volid(lines) if done.ok else None
@@ -97,7 +103,7 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             gone = exc.errno in (errno.ENOENT, errno.ENOTDIR)
             res.messages.append(f"{image} does not exist" if gone else f"cannot read {image}: {exc.strerror}")
             return res
-    res.found_volid, why = read_volid(indev, cancel)
+    res.found_volid, why = read_volid(indev, cancel, silence)
     if res.found_volid is None:
         if why:
             res.messages.append(why)
