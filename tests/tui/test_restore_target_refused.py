@@ -1,5 +1,5 @@
-"""The restore dialog refuses a target inside a medium or the state directory, as `rabtui restore
---to` does: the dialog stays open with the reason, no job is started."""
+"""The restore dialog refuses a target inside a medium, the state directory or an `images:` drive's
+directory, as `rabtui restore --to` does: the dialog stays open with the reason, no job is started."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from rabtui.tui.dialogs.restore import RestoreDialog
 from tests.tui.conftest import back_up, browse_backups, ready, run, wait_for
 
 
-def test_restore_into_a_medium_or_the_state_dir_is_refused_in_the_dialog(tmp_path, box_config):
+def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dialog(tmp_path, box_config):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "f").write_text("x")
-    path = box_config()
+    (tmp_path / "iso").mkdir()
+    path = box_config(f'[checkpoint]\ndrive = "images:{tmp_path}/iso"\n')
     back_up(path)
     cfg = configmod.load(path)
     store = Store(cfg.state_dir)
@@ -29,7 +30,8 @@ def test_restore_into_a_medium_or_the_state_dir_is_refused_in_the_dialog(tmp_pat
             await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
             i = [e.name for e in screen.keys].index(b"f")
             screen.query_one("#browse", DataTable).move_cursor(row=i, animate=False)
-            for target, why in ((tmp_path / "m" / "r", "medium 'm'"), (tmp_path / "state" / "r", "state directory")):
+            for target, why in ((tmp_path / "m" / "r", "medium 'm'"), (tmp_path / "state" / "r", "state directory"),
+                                (tmp_path / "iso" / "r", f"the images of drive images:{tmp_path}/iso")):
                 await pilot.press("r")
                 await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
                 dialog = app.screen

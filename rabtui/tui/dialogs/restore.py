@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from rabtui import fmt
-from rabtui.config.safety import restore_target_problem
+from rabtui.actions.restore import target_problem
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
 
@@ -145,8 +145,7 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         to_source = self.query_one("#restore-source", RadioButton).value
         to = None if to_source else check_target(self.query_one("#restore-to", Input).value)
         if to is not None:   # refused here as `rabtui restore --to` would, before a job is started
-            cfg = self.app.cfg
-            problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(os.fsencode(to), self.path))
+            problem = target_problem(self.app.cfg, os.path.join(os.fsencode(to), self.path))
             if problem:
                 raise ValueError(f"cannot restore into {to}: {problem}")
         return RestoreRequest(self.source, self.path, self.backup, to,
