@@ -54,3 +54,19 @@ def test_asked_in_turn_a_medium_no_longer_configured_is_not_asked_for(tmp_path):
     with pytest.raises(WorkFailed, match="each of the 1 copies .* was skipped"):    # m1 skipped: no other
         R.restore(cfg, lab.store(), "loc", str(lab.src / "data/f"), to=tmp_path / "out", prompter=prompter)
     assert [q.data.get("medium") for q in prompter.asked] == ["m1"]
+
+
+def test_find_says_a_copy_lies_on_a_medium_no_longer_configured(tmp_path, capsys):
+    """`rabtui find` marks the copy on a medium taken out of the configuration as such (no restore
+    reads it), not as a medium not mounted; the one on a medium there is unmarked."""
+    lab, cfg = _retired(tmp_path)
+    args = ["--config", str(lab.config_path), "find", "data/f"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    on = {line.split(":")[0].strip(): line for line in out.splitlines() if line.startswith("    ")}
+    assert on["m2"].endswith("(medium no longer configured)"), out
+    assert "not mounted" not in out and "configured" not in on["m1"], out
+    assert main(args + ["--json"]) == 0
+    where = {loc["medium"]: loc for v in json.loads(capsys.readouterr().out) for loc in v["locations"]}
+    assert (where["m2"]["configured"], where["m2"]["at_hand"]) == (False, False), where
+    assert (where["m1"]["configured"], where["m1"]["at_hand"]) == (True, True), where

@@ -18,16 +18,27 @@ from rabtui.state.store import Store
 
 @dataclass
 class Found:
-    """The versions found, and which media are mounted now (a copy on another is out of reach)."""
+    """The versions found, which media are mounted now (a copy on another is out of reach), and
+    which the configuration names (one taken out of it, retired or lost, keeps its backups in the
+    state, but no restore reads them: restore/copies.configured)."""
 
     versions: list[catalog.Version]
     at_hand: set[str]
+    configured: set[str]
 
     def as_json(self) -> list[dict]:
-        return [copies.with_at_hand(v.as_json(), self.at_hand) for v in self.versions]
+        out = [copies.with_at_hand(v.as_json(), self.at_hand) for v in self.versions]
+        for loc in (loc for v in out for loc in v["locations"] if loc["kind"] == "backup"):
+            loc["configured"] = loc["medium"] in self.configured
+        return out
 
-    def out_of_reach(self, location) -> bool:
-        return location.kind == "backup" and location.medium not in self.at_hand
+    def out_of_reach(self, location) -> str | None:
+        """Why a copy at `location` cannot be read now (a medium no longer configured, not mounted), or None."""
+        if location.kind != "backup":
+            return None
+        if location.medium not in self.configured:
+            return "medium no longer configured"
+        return None if location.medium in self.at_hand else "not mounted"
 
 
 # a disc's catalog marks its entries that are no regular file (checkpoint/marks.py): find's kinds
@@ -58,7 +69,7 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
             found.append(v)
     found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
-    return Found(found, media_at_hand(cfg, store))
+    return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media})
 
 
 def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:

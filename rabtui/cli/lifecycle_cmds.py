@@ -108,8 +108,8 @@ def cmd_find(args) -> int:
         kind = f"  {v.kind}" if v.kind != "file" else ""
         print(f"{fmt.name(v.source)}:{_show(v.path)}{kind}  {fmt.size(v.size)}  {when}")
         for loc in v.locations:
-            away = " (not mounted)" if found.out_of_reach(loc) else ""
-            print(f"    {fmt.name(loc.describe())}{away}")
+            away = found.out_of_reach(loc)
+            print(f"    {fmt.name(loc.describe())}{f' ({away})' if away else ''}")
     if not found.versions:
         print(f'nothing matches "{fmt.name(os.fsencode(args.pattern))}"', file=sys.stderr)
         return EXIT_FAILED
