@@ -1,10 +1,12 @@
 """Bad input on the command line gets one clear `rabtui: ...` line and exit 2, never a traceback:
 ids and numbers the state database cannot hold, backup names that are not UTF-8 (checked against
-the backup-name pattern before any lookup), a Prometheus file in a directory that does not exist.
+the backup-name pattern before any lookup), a Prometheus file in a directory that does not exist,
+a name that begins with a dash (taken for an option: the message says how to write it).
 Each runs `python -m rabtui` as the operator would, with a real backup in the state."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,7 @@ def _rabtui(config, *args):
 def lab(tmp_path_factory):
     lab = Lab(tmp_path_factory.mktemp("bad_input"), media_count=1)
     lab.local()
-    write_files(lab.src / "data", {"a": b"one"})
+    write_files(lab.src / "data", {"a": b"one", "-rf": b"dashed"})
     assert _rabtui(lab.config_path, "backup", "loc").returncode == 0
     return lab
 
@@ -104,3 +106,27 @@ def test_a_path_to_restore_that_names_no_place_on_the_source(lab):
         err = _refused(_rabtui(lab.config_path, "restore", "loc", path, "--to", str(lab.tmp / "nowhere")))
         assert f"rabtui: refusing to restore the unsafe name {path}" in err and "give the path on the source" in err
     assert not (lab.tmp / "nowhere").exists()
+
+
+@pytest.mark.parametrize("args, what", [
+    (["find", "-rf"], "PATTERN"),
+    (["restore", "loc", "-rf", "--to", "{work}/dashed"], "PATH"),
+], ids=["find", "restore"])
+def test_a_name_that_begins_with_a_dash_is_said_how_to_write(lab, args, what):
+    """argparse takes `-rf` for an option and says a PATTERN is missing: the command says instead
+    that it has no such option, and the command line that gives the name (after --, the options
+    first), which does."""
+    args = [a.replace("{work}", str(lab.tmp)) for a in args]
+    err = _refused(_rabtui(lab.config_path, *args))
+    assert f"rabtui: {args[0]} has no option -rf\n" in err, err
+    said = err.split(f"a {what} that begins with a dash is written after --: rabtui ", 1)[1].strip()
+    again = shlex.split(said)
+    assert again[:3] == ["--config", str(lab.config_path), args[0]] and "--" in again, said
+    if args[0] == "find":
+        done = subprocess.run([sys.executable, "-m", "rabtui", *again], capture_output=True, text=True, cwd=ROOT,
+                              timeout=60)
+        assert done.returncode == 0 and "/data/-rf" in done.stdout, (done.returncode, done.stdout, done.stderr)
+    else:    # a path on the source is given from /: this one is refused as such, no longer for its dash
+        err = _refused(_rabtui(*again[1:]))
+        assert "has no option" not in err and "-rf" in err, err
+        assert not (lab.tmp / "dashed").exists()

@@ -15,7 +15,7 @@ from rabtui import __version__, fmt
 from rabtui.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RabtuiError
 from rabtui.state.store_check import state_failure
 
-from . import backup_cmds, checkpoint_cmds, common, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
+from . import backup_cmds, checkpoint_cmds, common, dashed, lifecycle_cmds, setup_cmds, source_cmds, tui_cmds
 
 MODULES = (setup_cmds, source_cmds, backup_cmds, checkpoint_cmds, lifecycle_cmds, tui_cmds)
 # The module of each command word: a command builds only its own module's parsers (all of them
@@ -32,9 +32,24 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
+    parent_parser: _Parser | None = None     # the parser whose command this one's is
+    words_read: list[str] | None = None
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.parent_parser is None:      # the top one: the commands below read afresh
+            dashed.forget_words(self)
+        self.words_read = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):  # exit 2, as the contract says, with the usage line
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"rabtui: {message}\n")
+        mistaken = dashed.mistaken_option(self)     # a name that begins with a dash, taken for an option
+        if mistaken is not None:
+            command, said, hint = mistaken
+            command.print_usage(sys.stderr)
+            sys.stderr.write(f"rabtui: {fmt.name(said)}\n  {fmt.name(hint)}\n")
+        else:
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"rabtui: {message}\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -57,6 +72,7 @@ def _accept_config_anywhere(parser: argparse.ArgumentParser) -> None:
     """`rabtui backup --config X` works as well as `rabtui --config X backup`."""
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         for child in getattr(action, "choices", {}).values():
+            child.parent_parser = parser
             if not any("--config" in a.option_strings for a in child._actions):
                 child.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
             _accept_config_anywhere(child)

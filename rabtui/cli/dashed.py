@@ -1,0 +1,102 @@
+"""A name that begins with a dash (`rabtui find -rf`, a file named `-x` to restore) is taken by
+argparse for an option, which then says that an argument is missing or unrecognized. The parser's
+error says instead that the command has no such option, and how to write the name: after `--`,
+as the command line with the options first (`rabtui find -- -rf`)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import shlex
+
+_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")     # argparse takes these for positionals (no option looks like one)
+
+
+def mistaken_option(parser: argparse.ArgumentParser) -> tuple[argparse.ArgumentParser, str, str] | None:
+    """(the parser of the command, the error, its hint) when the words the innermost parser read (of the chain below
+    `parser`'s top) hold a dashed word that is none of its options and would fit among its
+    positionals; None otherwise. The parsers record the words they read (`words_read`) and their parent (`parent_parser`)."""
+    chain = _parsed_chain(parser)
+    inner = chain[-1]
+    if any(isinstance(a, argparse._SubParsersAction) for a in inner._actions):
+        return None       # a group of commands (`rabtui media`): its words name a command, not a file
+    words = list(inner.words_read)
+    opts, pos, dashed = [], [], None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            pos += words[i:]
+            break
+        if not word.startswith("-") or word == "-" or _NUMBER.match(word):
+            pos.append(word)
+            continue
+        action = _option(inner, word)
+        if action is None:
+            pos.append(word)
+            dashed = dashed or word
+            continue
+        opts.append(word)
+        if action.nargs in (None, 1) and "=" not in word and i < len(words):   # its value
+            opts.append(words[i])
+            i += 1
+    if dashed is None:
+        return None
+    positionals = [a for a in inner._actions if not a.option_strings]
+    room = sum(math.inf if a.nargs in ("*", "+", argparse.REMAINDER) else a.nargs if isinstance(a.nargs, int) else 1
+               for a in positionals)
+    if len(pos) > room:
+        return None
+    top = chain[0].words_read
+    before = top[:len(top) - len(words)] if top[len(top) - len(words):] == words else inner.prog.split()[1:]
+    what = _named(positionals, pos.index(dashed))
+    command = inner.prog.split(" ", 1)[1] if " " in inner.prog else inner.prog
+    return (inner, f"{command} has no option {dashed}",
+            f"{what} that begins with a dash is written after --: rabtui {shlex.join([*before, *opts, '--', *pos])}")
+
+
+def forget_words(parser) -> None:
+    """Forget the words that `parser` and every parser below it read (before a new parse)."""
+    parser.words_read = None
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for child in a.choices.values():
+                forget_words(child)
+
+
+def _parsed_chain(parser) -> list:
+    """The parsers that read the command line, from the top one to the innermost."""
+    while getattr(parser, "parent_parser", None) is not None:
+        parser = parser.parent_parser
+    chain = [parser]
+    while True:
+        below = [child for a in chain[-1]._actions if isinstance(a, argparse._SubParsersAction)
+                 for child in a.choices.values() if getattr(child, "words_read", None) is not None]
+        if not below:
+            return chain
+        chain.append(below[0])
+
+
+def _option(parser, word: str):
+    """The option action `word` names (an unambiguous prefix of a long one too, `--opt=value`), or None."""
+    known = parser._option_string_actions
+    name = word.split("=", 1)[0] if word.startswith("--") else word
+    if name in known:
+        return known[name]
+    if word.startswith("--"):
+        actions = {id(a): a for s, a in known.items() if s.startswith(name)}
+        return next(iter(actions.values())) if len(actions) == 1 else None
+    return known.get(word[:2])       # a short option and its value (or more short options) in one word
+
+
+def _named(positionals, index: int) -> str:
+    """The metavar of the positional that the `index`th positional word fills ("a name" past them)."""
+    at = 0
+    for a in positionals:
+        n = math.inf if a.nargs in ("*", "+", argparse.REMAINDER) else a.nargs if isinstance(a.nargs, int) else 1
+        if index < at + n:
+            return "a " + (a.metavar or a.dest.upper())
+        at += n
+    return "a name"
