@@ -15,7 +15,7 @@ import pytest
 
 from rabtui.checkpoint import prepare, questions, run
 from rabtui.errors import WorkFailed
-from rabtui.events import ABORT, READY, RETRY, ScriptedPrompter
+from rabtui.events import ABORT, READY, RETRY, WARNING, ScriptedPrompter
 from rabtui.restore import run as restore_run
 from tests.test_kill_anywhere import _xorriso_pids
 from tests.test_disc_verify_metadata import burn_one
@@ -245,21 +245,46 @@ def test_a_drive_hanging_as_the_volume_id_is_read_leaves_the_disc_unjudged(tmp_p
     """The volume id, read first, is read as the rest of the disc is: a drive that answers nothing
     for checkpoint.io_timeout seconds leaves the disc unjudged, with a retry offered; it does not end
     the run as cancelled (as it did, after ten minutes, whatever io_timeout said)."""
-    _stalled_verification_left_for_the_next_run(tmp_path, lambda cancel: _volid_read_hangs_once(tmp_path,
-                                                                                                monkeypatch, cancel))
+    _stalled_verification_left_for_the_next_run(tmp_path, lambda cancel: _hangs_once(tmp_path, monkeypatch, cancel,
+                                                                                     "-pvd_info"))
+
+
+def test_a_burner_hanging_as_its_disc_is_checked_or_ejected_is_asked_about_not_cancelled(tmp_path, monkeypatch):
+    """A burner (xorriso's stdio: pseudo drive) that answers nothing for checkpoint.io_timeout as
+    the disc put in is checked for blank asks again, saying so; one that does not eject the verified
+    disc is said, and the run completes. Neither ends the run as cancelled (after 300 s and 120 s,
+    whatever io_timeout said)."""
+    lab, cfg, store, number = small_stall_lab(tmp_path)
+    disc_file = tmp_path / "burner.iso"
+    asked, warned = [], []
+
+    def operator(q):
+        asked.append(q.text)
+        disc_file.unlink(missing_ok=True)      # a new blank disc
+        return READY
+
+    cancel = threading.Event()
+    with _hangs_once(tmp_path, monkeypatch, cancel, "-toc", "-eject"):
+        res = run.burn_checkpoint(cfg, store, number, drive=f"stdio:{disc_file}", cancel=cancel,
+                                  emit=lambda e: e.kind == WARNING and warned.append(e.message),
+                                  prompter=ScriptedPrompter(operator))
+    assert res.status == "completed", res.message
+    assert len(asked) == 2 and f"did not answer (xorriso wrote nothing for {STALL} s)" in asked[1], asked
+    assert [w for w in warned if f"did not eject the disc (xorriso wrote nothing for {STALL} s)" in w], warned
+    assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
 
 
 @contextmanager
-def _volid_read_hangs_once(tmp_path, monkeypatch, cancel):
-    """Within: the first xorriso reading a volume id (-pvd_info) stops itself (SIGSTOP) as it
-    starts, too soon for a Stopper to see it; the others run as they are. The run is cancelled if
-    still there STALL + 60 s on (a hang fails the test, not the run)."""
-    bin_dir, marker = tmp_path / "hung-bin", tmp_path / "hung-once"
+def _hangs_once(tmp_path, monkeypatch, cancel, *options):
+    """Within: the first xorriso given each of `options` (-pvd_info: reading a volume id) stops
+    itself (SIGSTOP) as it starts, too soon for a Stopper to see it; the others run as they are.
+    The run is cancelled if still there STALL + 60 s on (a hang fails the test, not the run)."""
+    bin_dir = tmp_path / "hung-bin"
     bin_dir.mkdir()
-    (bin_dir / "xorriso").write_text(f"""#!/bin/sh
-case " $* " in *" -pvd_info "*) [ -e '{marker}' ] || {{ : > '{marker}'; kill -STOP $$; }} ;; esac
-exec '{shutil.which("xorriso")}' "$@"
-""")
+    marked = [tmp_path / f"hung{option}" for option in options]
+    (bin_dir / "xorriso").write_text("#!/bin/sh\n" + "".join(
+        f"""case " $* " in *" {option} "*) [ -e '{marker}' ] || {{ : > '{marker}'; kill -STOP $$; }} ;; esac\n"""
+        for option, marker in zip(options, marked)) + f"exec '{shutil.which('xorriso')}' \"$@\"\n")
     (bin_dir / "xorriso").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     watchdog = threading.Timer(STALL + 60, cancel.set)
@@ -268,7 +293,7 @@ exec '{shutil.which("xorriso")}' "$@"
         yield
     finally:
         watchdog.cancel()
-    assert marker.exists(), "the volume id was never read"
+    assert all(marker.exists() for marker in marked), f"not all of {options} were run"
 
 
 def _stalled_verification_left_for_the_next_run(tmp_path, hang):

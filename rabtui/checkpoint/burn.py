@@ -20,7 +20,7 @@ from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_att
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.read_from import load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
-from rabtui.errors import WorkFailed
+from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.state.store import Store
@@ -204,12 +204,18 @@ def reason(exc: Exception) -> str:
     return str(exc)
 
 
-def check_blank(drive: str, need_sectors: int, cancel) -> str | None:
-    """For a real burner: None when a blank medium of at least `need_sectors` is in; else why not."""
+def check_blank(drive: str, need_sectors: int, cancel, silence: float | None = None) -> str | None:
+    """For a real burner: None when a blank medium of at least `need_sectors` is in; else why not.
+    A drive that answers nothing for `silence` seconds (checkpoint.io_timeout) is one reason: the
+    operator frees it and is asked again, as for a disc that is not blank."""
     if xorriso.is_image_drive(drive):
         return None
     exe = proc.which("xorriso")
-    done = proc.run(xorriso.media_argv(exe, drive), capture=True, cancel=cancel, timeout=300)
+    try:
+        done = proc.run(xorriso.media_argv(exe, drive), capture=True, cancel=cancel,
+                        silence=silence or xorriso.DRIVE_SILENCE, busy=True)
+    except Stalled as exc:
+        return f"{drive} did not answer ({exc}): take the disc out and put it back in"
     info = xorriso_output.parse_media(proc_records.split_records(done.stdout))
     if not info["blank"]:
         return f"the disc in {drive} is not blank ({info['status'] or 'no disc?'})"

@@ -153,7 +153,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
                                    saved_versions=not plan_json.get("rebuilt"))
             if outcome != REWRITE:
                 return outcome
-        _eject(drive, cancel)
+        _eject(cfg, drive, emit, cancel)
         note = "Use a new blank disc."
     problem = None
     while True:   # insert a blank disc and write it
@@ -171,7 +171,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
             return "skipped"
         try:
             image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
-            problem = (images_mount.away(store, drive) or burn.check_blank(drive, need, cancel)
+            problem = (images_mount.away(store, drive) or burn.check_blank(drive, need, cancel, cfg.checkpoint.io_timeout)
                        or burn.image_in_the_way(drive, vid, _image_written(store, number, disc, drive)))
             if problem:
                 note = problem
@@ -196,7 +196,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
             if answer == RETRY or answer == REWRITE:
                 note = ""
                 if answer == REWRITE:
-                    _eject(drive, cancel)
+                    _eject(cfg, drive, emit, cancel)
                     note = "Use a new blank disc."
                 continue
             if answer == SKIP:
@@ -207,7 +207,7 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
         faults.point("burn.written")
         outcome = _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter, gaps)
         if outcome == REWRITE:
-            _eject(drive, cancel)
+            _eject(cfg, drive, emit, cancel)
             note = "Use a new blank disc."
             continue
         return outcome
@@ -273,7 +273,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             if gaps is not None and res.unchecked:
                 gaps[disc] = res.unchecked
             burn.unstage(cfg, number, disc)
-            _eject(drive, cancel)
+            _eject(cfg, drive, emit, cancel)
             return "verified"
         if res.wrong_disc and xorriso.is_image_drive(where):
             # the image is the disc: one holding another disc means this disc is gone
@@ -331,9 +331,16 @@ def _changed_since_plan(number: int, res: VerifyResult) -> str:
             f" before the change then passes; one written after it can then be rewritten). Retry, skip or abort?")
 
 
-def _eject(drive: str, cancel) -> None:
-    if not xorriso.is_image_drive(drive):
-        proc.run(xorriso.eject_argv(proc.which("xorriso"), drive), cancel=cancel, timeout=120)
+def _eject(cfg: Config, drive: str, emit: Emit, cancel) -> None:
+    """Eject a burner's disc. A drive that answers nothing for checkpoint.io_timeout is said, and
+    the run goes on: the operator takes the disc out, as the next question asks."""
+    if xorriso.is_image_drive(drive):
+        return
+    try:
+        proc.run(xorriso.eject_argv(proc.which("xorriso"), drive), cancel=cancel, silence=cfg.checkpoint.io_timeout,
+                 busy=True)
+    except Stalled as exc:
+        emit(Event(WARNING, f"{drive} did not eject the disc ({exc}): take it out by hand"))
 
 
 def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | None = None, drive: str | None = None,

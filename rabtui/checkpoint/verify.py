@@ -43,15 +43,13 @@ from rabtui.checkpoint.verify_result import VerifyResult
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
 from rabtui.mtimes import seconds
 
-VOLID_SILENCE = 600     # seconds, where no checkpoint.io_timeout is given
-
 
 def read_volid(indev: str, cancel, silence: float | None = None) -> tuple[str | None, str]:
     """(the volume id of the disc at `indev`, None where none is read; why not). A drive that
-    answers nothing for `silence` seconds (default VOLID_SILENCE) raises Stalled, as any other
+    answers nothing for `silence` seconds (default xorriso.DRIVE_SILENCE) raises Stalled, as any other
     reading of the disc: a hung drive leaves the disc unjudged, it does not end the run."""
     exe = proc.which("xorriso")
-    done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, silence=silence or VOLID_SILENCE,
+    done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, silence=silence or xorriso.DRIVE_SILENCE,
                     busy=True)
     lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
     xorriso_output.raise_machine_failure(done, "reading the disc's volume id", lines)

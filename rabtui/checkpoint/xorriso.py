@@ -243,6 +243,9 @@ def image_path(drive: str, volid: str) -> str:
 
 # the name image_path gives a disc's image, RAB<checkpoint>D<disc, two digits or more>.iso
 IMAGE_NAME = re.compile(r"RAB([0-9]+)D[0-9]{2,}\.iso")
+# seconds a drive may answer nothing (neither printing nor working) before it is taken for hung,
+# where no checkpoint.io_timeout is given
+DRIVE_SILENCE = 600
 
 
 def device_of(drive: str, volid: str) -> str:
