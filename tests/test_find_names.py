@@ -43,6 +43,9 @@ def test_bytes_that_are_no_utf8_are_one_character_each_as_ls_shows_them(lab):
     assert _names(lab, "Caf[!a][!a]s.txt") == [b"Caf\xe9\x92s.txt"]
     assert _names(lab, "Caf?s.txt") == []
     assert _names(lab, "Caf\udce9\udc92s.txt") == [b"Caf\xe9\x92s.txt"]
+    # a byte of the name given alone: SQLite reads it with the 0x92 after it as one character
+    assert _names(lab, "Caf\udce9*") == [b"Caf\xe9\x92s.txt"]
+    assert _names(lab, "\udce9") == [b"Caf\xe9\x92s.txt"]
 
 
 

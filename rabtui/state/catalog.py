@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import fnmatch
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -150,11 +151,29 @@ def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
     the text shorter in characters than in bytes, a test far cheaper than a GLOB for each), and
     one for other letters reads every path of the source."""
     if not ignore_case:
-        return "CAST(path AS TEXT) GLOB CAST(? AS TEXT)", (_glob_sql(pattern),)
+        return _exact_case_sql(_glob_sql(pattern))
     if pattern.isascii():
         return ("(lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT)"
                 " OR length(CAST(path AS TEXT)) < length(CAST(path AS BLOB)))", (_glob_sql(pattern.lower()),))
     return "1", ()
+
+
+_NOT_ASCII = re.compile(rb"[\x80-\xff]+")
+
+
+def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
+    """The case-sensitive prefilter of `glob` (_glob_sql's). SQLite's GLOB reads a byte of 0xc0 and
+    up with every byte of 0x80-0xbf after it as one character (b"\xc3\xa9\x92", an e-acute in UTF-8
+    and a quote in cp1252), where the exact test reads the quote apart: a letter that is not ASCII
+    in the pattern would miss the path. Such letters are left to `*` in the GLOB, and each part of
+    the pattern between wildcards that holds one is looked for among the path's bytes instead."""
+    if glob.isascii():
+        return "CAST(path AS TEXT) GLOB CAST(? AS TEXT)", (glob,)
+    parts = glob.split(b"*")
+    needles = [p.replace(b"[[]", b"[") for p in parts if not p.isascii()]
+    loose = b"*".join(_NOT_ASCII.sub(b"*", p) for p in parts)
+    return ("CAST(path AS TEXT) GLOB CAST(? AS TEXT)" + " AND instr(CAST(path AS BLOB), ?)" * len(needles),
+            (loose, *needles))
 
 
 def _matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
