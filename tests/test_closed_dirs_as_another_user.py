@@ -373,3 +373,17 @@ def test_what_a_killed_restore_wrote_down_of_a_backup_gone_since_is_dropped_of_a
     shutil.rmtree(lab.media[0][1] / "loc" / T0.strftime("backup-%Y%m%d%H%M%S"))
     next_run()
     assert os.listdir(journal) == []
+
+
+def test_a_file_below_a_read_only_directory_is_restored_alone(open_base, sshd):
+    """Restored alone by its user into their own directory, a file below a directory the backup
+    has read-only (0555, as Go's module cache keeps them): the directories made on the way take
+    the backup's modes only once what is below them is written."""
+    lab, data = _lab(open_base, sshd)
+    assert _backup(lab, T0) == ("completed", None)
+    out = open_base / "out"
+    summary, problems = _restored_as_nobody(lab, data / "read-only" / "sub" / "below", out)
+    assert not problems, summary
+    restored = out / str(data).lstrip("/") / "read-only"
+    assert (restored / "sub" / "below").read_bytes() == b"below"
+    assert stat.S_IMODE(os.stat(restored).st_mode) == 0o555

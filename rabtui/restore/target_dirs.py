@@ -228,14 +228,15 @@ class TargetDirs:
 
     def make_parents(self, rel: bytes, modes: list[int] | None = None) -> list[bytes]:
         """Create the directories leading to `rel`: each with its mode in `modes` (from the top
-        down), else 0755. One already there keeps its own. Returns, for each directory leading to
-        `rel`, its path if this call made it, else b""."""
+        down), the owner's bits all set until what is below it is written (SafeWriter.own_made),
+        else 0755. One already there keeps its own. Returns, for each directory leading to `rel`,
+        its path if this call made it, else b""."""
         parts = rel.split(b"/")[:-1]
         made = []
         for i in range(len(parts)):
             fd = self.parent_fd(b"/".join(parts[:i]))
             try:
-                os.mkdir(parts[i], modes[i] if modes else 0o755, dir_fd=fd)
+                os.mkdir(parts[i], modes[i] | 0o700 if modes else 0o755, dir_fd=fd)
                 made.append(b"/".join(parts[:i + 1]))
             except FileExistsError:
                 made.append(b"")

@@ -243,20 +243,24 @@ class SafeWriter(TargetDirs):
 
     # --- directories' metadata, last ---------------------------------------------------------
 
-    def own_made(self, made: list[bytes], saved: list[os.stat_result | None]) -> None:
-        """The directories make_parents made on the way (`made`, b"" for one there before) given
-        the owners the backup has for them (`saved`, None where not known), deepest first, once all
-        below them is written, as each restored directory's own: by root only."""
-        if os.geteuid() != 0:
-            return
-        for rel, st in reversed(list(zip(made, saved))):
-            if not rel or st is None:
+    def own_made(self, made: list[bytes], saved: list[os.stat_result | None], modes: list[int]) -> None:
+        """The directories make_parents made on the way (`made`, b"" for one there before) given,
+        deepest first, once all below them is written, as each restored directory's own: the
+        owner's bits of their modes in `modes` (make_parents left the owner all of them, so that a
+        user other than root could write below one the backup has read-only), and from root the
+        owners the backup has for them (`saved`, None where not known)."""
+        as_root = os.geteuid() == 0
+        for rel, st, mode in reversed(list(zip(made, saved, modes))):
+            if not rel or (st is None or not as_root) and mode & 0o700 == 0o700:
                 continue
             try:
                 rel_dir, name = os.path.split(rel)
                 fd = self._open_child(self.parent_fd(rel_dir), name, rel)
                 try:
-                    os.fchown(fd, st.st_uid, st.st_gid)
+                    if as_root and st is not None:
+                        os.fchown(fd, st.st_uid, st.st_gid)
+                    if mode & 0o700 != 0o700:
+                        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~0o700 | mode & 0o700)
                 finally:
                     os.close(fd)
             except (Refused, OSError) as exc:
