@@ -6,7 +6,9 @@ nothing more goes there, and nothing of the backup is recorded (a catalog and a 
 backup.json naming what the disk there does not hold, or holds only a copy of).
 
 rsync and the records reach the medium by its path, so the place is checked again before each
-directory's transfer (step 5) and before step 7 writes or records anything.
+directory's transfer (step 5) and before step 7 writes or records anything. The run's backup.log,
+open in the backup's directory from step 3 to the end, keeps that directory's inode in memory, and
+so its number where a file system numbers a directory afresh each time it reads it in (vfat, exfat).
 """
 
 from __future__ import annotations

@@ -18,10 +18,8 @@ from rabtui import faults, fmt, privacy
 from rabtui.state import locks
 from rabtui.state.catalog import rel_path
 from rabtui.config import Config, Source
-from rabtui.config.safety import restore_target_problem
 from rabtui.errors import UsageError, WorkFailed
 from rabtui.checkpoint.shortpath import Shortcuts
-from rabtui.checkpoint.xorriso import images_dir, is_image_drive
 from rabtui.events import ABORT, LOG, READY, Emit, Event, Question, no_emit
 from rabtui.restore import as_saved, copies
 from rabtui.restore import staging as stagingmod
@@ -32,6 +30,7 @@ from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made, resolve_target
+from rabtui.restore.target_places import target_problem
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -138,9 +137,7 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     made = 0       # directories on the way to the target that this restore made
     if to is not None:
         to = _resolved(to)     # everything below names the target by this path, as the writer reaches it
-        drive = cfg.checkpoint.drive
-        problem = restore_target_problem(cfg.media, cfg.state_dir, os.path.join(to, rel),
-                                         images_dir(drive) if is_image_drive(drive) else None)
+        problem = target_problem(cfg, os.path.join(to, rel))
         if problem:
             raise UsageError(f"{shown} is not restored into {target}: {problem}",
                              hint="restore into another directory")
