@@ -415,3 +415,77 @@ def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_stays_o
     _backed_up(lab, False, 3)
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _tree(os.fsencode(from_discs)) == _tree(os.fsencode(from_medium)) == {b"first.jpg": oct(0o100644)}
+
+
+def _not_in(lab, photos, backup, rel: str, capsys) -> None:
+    """`rel` restored alone from the medium: not in `backup` (exit 1, saying so), nothing written."""
+    capsys.readouterr()
+    out = lab.tmp / ("alone-" + rel.replace("/", "-"))
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos / rel), "--backup", backup.path.name,
+                 "--to", str(out)]) == 1, rel
+    assert f"/{rel} is not in backup {backup.path.name}" in capsys.readouterr().err
+    assert not os.path.lexists(out / str(photos).lstrip("/") / rel)
+
+
+def _listed(lab, backup, path) -> dict[bytes, tuple]:
+    """What Browse lists in the directory `path` of `backup` (archive_view.listing)."""
+    from rabtui.actions import archive_view
+
+    row = lab.store().one("SELECT * FROM backups WHERE id=?", (backup.backup_id,))
+    return archive_view.listing(lab.load(), lab.store(), "loc", row, os.fsencode(path).lstrip(b"/"))[2]
+
+
+@pytest.mark.parametrize("entry", ["file", "symlink", "FIFO"])
+def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_is_not_given_alone_nor_listed(
+        tmp_path, entry, capsys):
+    """The history above: restored alone from the medium, `b/y` and `b` are not in the last backup
+    (exit 1), as the restore of the whole directory leaves them out; Browse lists neither. A file
+    only the kept backup saved came back from it alone (exit 0) and Browse listed it: where the
+    union lacks an item, it was read from the kept backup, and the rule was not applied."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    _backed_up(lab, False, 0)
+    if entry == "file":
+        write_files(photos, {"b/y": b"kept file"})
+    else:
+        os.mkdir(photos / "b")
+        os.symlink("../first.jpg", photos / "b/y") if entry == "symlink" else os.mkfifo(photos / "b/y")
+    _backed_up(lab, True, 1)
+    os.unlink(photos / "b/y")
+    os.mkdir(photos / "b/y")
+    _backed_up(lab, False, 2)
+    shutil.rmtree(photos / "b")
+    last = _backed_up(lab, False, 3)
+    _not_in(lab, photos, last, "b/y", capsys)
+    _not_in(lab, photos, last, "b", capsys)
+    assert set(_listed(lab, last, photos)) == {b"first.jpg"}
+    assert b"y" not in _listed(lab, last, photos / "b")
+
+
+def test_a_kept_directory_gives_its_other_files_alone_but_not_one_a_newer_backup_saved_a_directory_in_place_of(
+        tmp_path, capsys):
+    """`b/y` and `b/z` files in a kept backup, `b/y` an empty directory and `b/z` gone in the next
+    (complete), `b` gone: `b` restored alone comes from the kept backup with `z`, not `y` (the
+    walk of that backup's directory gave every file the catalog has there), as the whole directory
+    and Browse have it."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    _backed_up(lab, False, 0)
+    write_files(photos, {"b/y": b"kept file", "b/z": b"kept too"})
+    _backed_up(lab, True, 1)
+    os.unlink(photos / "b/y")
+    os.unlink(photos / "b/z")
+    os.mkdir(photos / "b/y")
+    _backed_up(lab, False, 2)
+    shutil.rmtree(photos / "b")
+    last = _backed_up(lab, False, 3)
+    want = {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/z": oct(0o100644)}
+    assert _restored(lab, tmp_path, photos, last, "whole") == want
+    out = tmp_path / "b-alone"
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos / "b"), "--backup", last.path.name,
+                 "--to", str(out)]) == 0
+    assert _tree(os.fsencode(out / str(photos).lstrip("/") / "b")) == {b"z": oct(0o100644)}
+    _not_in(lab, photos, last, "b/y", capsys)
+    assert set(_listed(lab, last, photos / "b")) == {b"z"}

@@ -20,6 +20,8 @@ from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
+from rabtui.restore.saved_others import complete_ids
+from rabtui.restore.where_saved import older_shapes
 from rabtui.state import catalog, queries
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -86,11 +88,19 @@ def _kept_only(cfg: Config, store: Store, source_id: str, backup, dir_path: str,
 def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     """catalog.archive_listing with the other entries the backup holds in the directory `rel`: the
     union's symlinks and special files, the backup's own directories (an empty one too), symlinks
-    and special files ("new": it saved them), and what only kept data up to it saved. None when
-    `rel` is not in an archive directory."""
+    and special files ("new": it saved them), and what only kept data up to it saved, but a file of
+    theirs that is an older shape of its path (a newer backup saved a directory there: a restore
+    leaves it out). None when `rel` is not in an archive directory."""
     source = cfg.source(source_id)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
-    found = catalog.archive_listing(store, source_id, backup, source.directories, rel)
+    complete = complete_ids(store, backup)
+
+    def kept_older(dir_path: str, versions: dict) -> set[bytes]:
+        """The files only kept data saved (never linked into the union) that are an older shape of
+        their path: a restore leaves them out (where_saved.older_shapes)."""
+        return older_shapes(store, backup, dir_path, {p: v for p, v in versions.items() if v[2] not in complete})
+
+    found = catalog.archive_listing(store, source_id, backup, source.directories, rel, kept_older)
     if found is None:
         return None
     children = found[2]

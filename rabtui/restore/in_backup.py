@@ -123,6 +123,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     pick.names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
                                                         (backup["source"], backup["medium"]))}
     pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
+    pick.newer_dirs = dirs
     if pick.from_union:
         pick.own_dirs = dirs
     # of the kept backups' directories closed to the user other than root, the outermost of those
@@ -165,6 +166,7 @@ class AsOf(LeftOut):
         self.from_union = False         # the walked item is in the union (own_dir)
         self._tree: OwnTree | None = None    # the backup's own tree (own_shape)
         self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
+        self.newer_dirs: OwnDirs | None = None  # the same, where an older shape is told (_dir_saved_after)
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
         # path -> the mode of a backup's directory closed to the user other than root, opened to be
@@ -293,6 +295,8 @@ class AsOf(LeftOut):
         version = self.versions.get(full)
         if self._not_own(full, st) or version is None:
             return None
+        if not self.from_union and self._dir_saved_after(full, version[2]):
+            return None     # read from the backup that saved it (a kept one's tree): an older shape
         self.seen.add(full)
         if (st.st_size, seconds(st)) == version[:2]:
             return path, st
@@ -308,9 +312,10 @@ class AsOf(LeftOut):
         return self.leave_out(under, why)
 
     def _dir_saved_after(self, full: bytes, first: int) -> bool:
-        """Is the file `first` saved at `full` an older shape of the path (dir_saved_after)?"""
-        return self.from_union and self.own_dirs is not None and dir_saved_after(self.own_dirs, self.folders,
-                                                                                  full, first)
+        """Is the file `first` saved at `full` an older shape of the path (dir_saved_after)? Whether
+        the walked item is the union's or a kept backup's (saved_elsewhere): a file read from the
+        backup that saved it is left out then, as the discs leave it out."""
+        return self.newer_dirs is not None and dir_saved_after(self.newer_dirs, self.folders, full, first)
 
     def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], Iterable[tuple[bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, and of the

@@ -9,11 +9,14 @@ import os
 import stat
 
 from rabtui import fmt
-from rabtui.checkpoint import kept_entries
+from rabtui.checkpoint import kept_entries, own_dirs
+from rabtui.checkpoint.own_dirs import OwnDirs
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import gone, other_size
+from rabtui.restore.newer_dirs import dir_saved_after
+from rabtui.restore.saved_others import backup_dirs
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
@@ -25,10 +28,12 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     data's): the file in the backup that saved that version; a directory in the backup that saved
     the newest of the files below it that holds it (as_of takes each of them from where it was
     saved); a symlink, a special file or an empty directory in the kept backup that saved it
-    (kept_entries.py). None: none."""
+    (kept_entries.py). None: none. Never a file that is an older shape of its path (older_shapes)."""
     from rabtui.media import below, medium_layout
 
     versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
+    for full in older_shapes(store, backup, dir_path, versions):
+        del versions[full]
     under = rel[len(rel_path(dir_path)):].lstrip(b"/")
     others = kept_entries.found(store, backup, dir_path, union, under).taken if union is not None else {}
     mine = others.get(under)
@@ -48,6 +53,22 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     if others:      # a directory of none but them: in the backup that saved the newest
         return max(others.values(), key=lambda saved: saved.backup).path(under)
     return None
+
+
+def older_shapes(store: Store, backup, dir_path: str, versions: dict[bytes, tuple]) -> set[bytes]:
+    """The paths of `versions` (path -> (size, mtime, first_backup): catalog.archive_as_of's, as of
+    `backup`) whose file is an older shape of its path: a backup after the one that saved it, up to
+    `backup`, holds a directory there in its own tree (dir_saved_after). For files read from the
+    backup that saved them (kept data's, never linked into the union, or one the union lost), not
+    the union's (which holds the newest shape saved there): a restore from the medium leaves such a
+    file out, alone as with its directory, Browse does not list it, and the discs never hold it
+    (checkpoint.kept_data)."""
+    if not versions:
+        return set()
+    dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], dir_path),
+                   rel_path(dir_path))
+    folders = backup_dirs(store, backup)
+    return {full for full, v in versions.items() if dir_saved_after(dirs, folders, full, v[2])}
 
 
 def saved_as_recorded(store: Store, backup, dir_path: str, rel: bytes, path: bytes) -> None:

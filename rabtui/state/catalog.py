@@ -365,12 +365,14 @@ def archive_as_of(store: Store, backup, archive_dirs: tuple[str, ...], prefix: b
     return out
 
 
-def archive_listing(store: Store, source: str, backup, directories, rel: bytes):
+def archive_listing(store: Store, source: str, backup, directories, rel: bytes, leave_out=None):
     """One directory `rel` (relative to /) of an archive directory as of `backup`, as Browse lists
     it: every file saved on the backup's medium up to it (archive_as_of). `directories`: the
     source's configured ones (path, kind). Returns the names (directories first, each part sorted),
     how many are directories, and name -> (is_dir, size, mtime, "new" when this backup saved it);
-    None when `rel` is not in an archive directory."""
+    None when `rel` is not in an archive directory. `leave_out(dir_path, versions)`: the paths of
+    those files (archive_as_of's) a restore does not give, left out (none the directories on the
+    way to them only)."""
     d = next((d for d in directories if d.kind == "archive"
               and (rel == rel_path(d.path) or rel.startswith(rel_path(d.path) + b"/") or not rel_path(d.path))), None)
     if d is None:
@@ -378,7 +380,10 @@ def archive_listing(store: Store, source: str, backup, directories, rel: bytes):
     row = {"id": backup["id"], "medium": backup["medium"], "source": source}
     cut = len(rel) + 1 if rel else 0
     children: dict[bytes, tuple] = {}
-    for path, (size, mtime, first) in archive_as_of(store, row, (d.path,), rel).items():
+    versions = archive_as_of(store, row, (d.path,), rel)
+    for path in leave_out(d.path, versions) if leave_out is not None else ():
+        del versions[path]
+    for path, (size, mtime, first) in versions.items():
         name, below, _ = path[cut:].partition(b"/")
         if path != rel:
             children[name] = (True, None, None, "") if below else \

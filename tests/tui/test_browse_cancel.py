@@ -105,8 +105,8 @@ def test_a_superseded_archive_listing_changes_nothing_the_newer_listing_shows(tm
     real = catalog.archive_listing
     held, release = threading.Event(), threading.Event()
 
-    def held_for_photos(store, source, backup, directories, rel):
-        listing = real(store, source, backup, directories, rel)
+    def held_for_photos(store, source, backup, directories, rel, *more):
+        listing = real(store, source, backup, directories, rel, *more)
         if rel == photos:
             held.set()
             release.wait(30)        # the operator opened docs meanwhile
