@@ -489,3 +489,21 @@ def test_a_kept_directory_gives_its_other_files_alone_but_not_one_a_newer_backup
     assert _tree(os.fsencode(out / str(photos).lstrip("/") / "b")) == {b"z": oct(0o100644)}
     _not_in(lab, photos, last, "b/y", capsys)
     assert set(_listed(lab, last, photos / "b")) == {b"z"}
+
+
+def test_browse_lists_a_directory_a_newer_backup_saved_where_an_older_complete_one_saved_a_file(tmp_path):
+    """`b/y` a file (b1), an empty directory (b2, complete: it takes the file's place in the union),
+    `b` gone (b3): a restore of b2 or of b3 gives `y` as a directory; Browse listed the file."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "b/y": b"complete file"})
+    _backed_up(lab, False, 0)
+    os.unlink(photos / "b/y")
+    os.mkdir(photos / "b/y")
+    second = _backed_up(lab, False, 1, "completed", "warnings")
+    shutil.rmtree(photos / "b")
+    last = _backed_up(lab, False, 2)
+    want = {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/y": "dir"}
+    for backup in (second, last):
+        assert _restored(lab, tmp_path, photos, backup, backup.path.name) == want
+        assert _listed(lab, backup, photos / "b") == {b"y": (True, None, None, "")}, backup.path.name

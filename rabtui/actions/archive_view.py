@@ -90,7 +90,9 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     union's symlinks and special files, the backup's own directories (an empty one too), symlinks
     and special files ("new": it saved them), and what only kept data up to it saved, but a file of
     theirs that is an older shape of its path (a newer backup saved a directory there: a restore
-    leaves it out). None when `rel` is not in an archive directory."""
+    leaves it out). Where the catalog's file is an older shape and the backup's own tree or the
+    union holds that directory, the directory (_newer_dirs), as a restore gives it. None when `rel`
+    is not in an archive directory."""
     source = cfg.source(source_id)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
     complete = complete_ids(store, backup)
@@ -108,15 +110,33 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     under = rel[len(rel_path(d.path)):].lstrip(b"/")
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
     union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, d.path))
+    over_files: set[bytes] = set()   # directories there where the catalog has a file
     for name, st in _others(own, under):
         children.setdefault(name, _entry(st, "new"))
+        if stat.S_ISDIR(st.st_mode) and not children[name][0]:
+            over_files.add(name)
     for name, st in _others(union, under):
         if not stat.S_ISDIR(st.st_mode):     # a directory of the union may hold files saved after it
             children.setdefault(name, _entry(st, ""))
+        elif not children.get(name, (True,))[0]:
+            over_files.add(name)
+    for name in _newer_dirs(store, backup, d.path, rel, over_files):
+        children[name] = (True, None, None, "")
     for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
         children.setdefault(name, entry)
     dirs = sorted(n for n, v in children.items() if v[0])
     return dirs + sorted(n for n, v in children.items() if not v[0]), len(dirs), children
+
+
+def _newer_dirs(store: Store, backup, dir_path: str, rel: bytes, names: set[bytes]) -> list[bytes]:
+    """Those of `names` (in the directory `rel`) where the catalog's file is an older shape of its
+    path (where_saved.older_shapes): the backup's own tree, or the union, holds the directory a
+    newer backup up to it saved there, which a restore gives."""
+    if not names:
+        return []
+    full = {os.path.join(rel, n) if rel else n: n for n in names}
+    versions = catalog.archive_as_of(store, backup, (dir_path,), paths=tuple(full))
+    return [full[path] for path in older_shapes(store, backup, dir_path, versions)]
 
 
 def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel: bytes) -> dict[bytes, tuple]:
