@@ -27,8 +27,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rabtui import faults, proc, temp_dirs
-from rabtui.checkpoint import xorriso, xorriso_output
+from rabtui import faults, temp_dirs
+from rabtui.checkpoint import disc_tree, xorriso, xorriso_output
 from rabtui.checkpoint.content import LINK_MARK, MARKS
 from rabtui.checkpoint.layout import Row
 
@@ -45,8 +45,8 @@ def listed(exe: str, indev: str, volid: str, problems: list[str], cancel,
     `attrs`), and the xattrs it lists without their values (its `oversized`); into `problems` when it
     cannot (xorriso_output.MachineFailed where this machine failed it)."""
     listing = xorriso_output.AttrsListing()
-    done = proc.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel,
-                    silence=silence, busy=True)
+    done = disc_tree.run(xorriso.attrs_argv(exe, indev, volid), on_stdout=listing.take, cancel=cancel,
+                         silence=silence, busy=True)
     xorriso_output.raise_machine_failure(done, "listing the ACLs and xattrs of the disc")   # the disc not judged
     if not done.ok:
         problems.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
@@ -151,7 +151,7 @@ def _read(exe: str, indev: str, volid: str, left: dict[bytes, list[tuple[int, in
     for i in range(0, len(paths), BATCH):
         jobs = [(p, data[p], os.path.join(os.fsencode(folder), b"%d" % (i + k)))
                 for k, p in enumerate(paths[i:i + BATCH])]
-        done = proc.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel, silence=silence, busy=True)
+        done = disc_tree.run(read_back_argv(exe, indev, volid, jobs), cancel=cancel, silence=silence, busy=True)
         xorriso_output.raise_machine_failure(done, "reading xattrs back from the disc")
         complaint = _complaint(done.stderr_tail) or f"xorriso exited {done.returncode}"
         found, failed = {}, {}

@@ -13,7 +13,8 @@ written in the state directory (closed to this user, read-only): this machine's 
 An xorriso killed, or short of file descriptors or memory, as it reads the disc (its volume id, its
 check, its listings, its extraction, each file streamed) judges no disc (xorriso_output.MachineFailed,
 an OSError, as run._verify_loop takes it); an extraction that made nothing of a disc it could not
-read fails it.
+read fails it, and so does a tree that holds more entries than were written on the disc (one that
+loops, which xorriso would load until its memory ran out: disc_tree.py).
 Either way, each entry's ACLs and xattrs as the disc lists them (and read back from it where it
 lists only their size: disc_xattrs.py), and each directory's own mode, owner and (extracted) time,
 are compared with the backup on the medium and the plan's record (verify_attrs.py). What cannot
@@ -32,8 +33,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from rabtui import faults, proc, proc_records
-from rabtui.checkpoint import (acl_dirs, closed_dirs, content, dir_attrs, disc_xattrs, layout, shortpath, unchecked,
-                               verify_attrs, verify_scratch, verify_stream, xorriso, xorriso_output)
+from rabtui.checkpoint import (acl_dirs, closed_dirs, content, dir_attrs, disc_tree, disc_xattrs, layout, shortpath,
+                               unchecked, verify_attrs, verify_scratch, verify_stream, xorriso, xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
 from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
                                             unexpected)
@@ -49,8 +50,12 @@ def read_volid(indev: str, cancel, silence: float | None = None) -> tuple[str | 
     answers nothing for `silence` seconds (default xorriso.DRIVE_SILENCE) raises Stalled, as any other
     reading of the disc: a hung drive leaves the disc unjudged, it does not end the run."""
     exe = proc.which("xorriso")
-    done = proc.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel, silence=silence or xorriso.DRIVE_SILENCE,
-                    busy=True)
+    try:
+        done = disc_tree.run(xorriso.volid_argv(exe, indev), capture=True, cancel=cancel,
+                             silence=silence or xorriso.DRIVE_SILENCE, busy=True)
+    except disc_tree.TreeTooLarge as exc:   # which disc this is: another one, of more entries, is no bad disc
+        disc_tree.volid_unread(exc, exe, indev, cancel, silence or xorriso.DRIVE_SILENCE)
+        raise
     lines = [x.decode("utf-8", "replace") for x in proc_records.split_records(done.stdout)]
     xorriso_output.raise_machine_failure(done, "reading the disc's volume id", lines)
     found = xorriso_output.parse_volid(lines) if done.ok else None
@@ -77,7 +82,17 @@ def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> V
         return _verify(drive, volid, rows, top / "disc", **kw)
 
 
-def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, emit: Emit, cancel,
+def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, **kw) -> VerifyResult:
+    """_read_back, bounded by the disc's rows where its filler is known (disc_tree.py)."""
+    try:
+        with disc_tree.bounded(disc_tree.most(rows) if kw.get("filler_known", True) else None):
+            return _read_back(drive, volid, rows, scratch, **kw)
+    except disc_tree.TreeTooLarge as exc:
+        found = volid if exc.volid_read else exc.found_volid
+        return VerifyResult(volid=volid, found_volid=found, messages=[] if found not in (volid, None) else [str(exc)])
+
+
+def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, emit: Emit, cancel,
             filler_known: bool = True, origins: list[Origin] | None = None,
             kept: dict[bytes, set[bytes]] | None = None, dir_record: dir_attrs.Recorded | None = None,
             silence: float | None = None, unmade: str | None = None) -> VerifyResult:
@@ -111,9 +126,9 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
     exe = proc.which("xorriso")
     emit(Event(LOG, f"{volid}: reading every block and checking MD5 sums"))
     lines: list[str] = []
-    done = proc.run(xorriso.check_argv(exe, indev, volid),
-                    on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel,
-                    silence=silence, busy=True)
+    done = disc_tree.run(xorriso.check_argv(exe, indev, volid),
+                         on_stdout=lambda b: lines.append(b.decode("utf-8", "surrogateescape")), cancel=cancel,
+                         silence=silence, busy=True)
     xorriso_output.raise_machine_failure(done, "checking the disc", lines)
     check = xorriso_output.parse_check(lines, done.returncode)
     res.mismatched += [p.lstrip(b"/") for p in check.mismatched]
@@ -161,8 +176,8 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             verify_attrs.compare_recorded(rows, dirs, attrs, kept, dir_record, res)
             verify_attrs.changed_since_plan(rows, dirs, origins, kept, dir_record, res)
         def on_disc(name: bytes) -> bool:
-            done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]), on_stdout_data=lambda data: None,
-                            cancel=cancel, silence=silence, busy=True)
+            done = disc_tree.run(xorriso.concat_argv(exe, indev, volid, [b"/" + name]),
+                                 on_stdout_data=lambda data: None, cancel=cancel, silence=silence, busy=True)
             xorriso_output.raise_machine_failure(done, "reading files back from the disc")
             return done.ok
 
@@ -199,8 +214,8 @@ def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, em
             strip = disc_xattrs.write_strip_list(short, oversized)   # long values its file system may refuse
             acls: list[bytes] = []
             faults.point("verify.extracting")
-            done = proc.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
-                            on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
+            done = disc_tree.run(xorriso.extract_argv(exe, indev, volid, os.fsdecode(disc_root), devices, strip),
+                                 on_stdout=acls.append, cancel=cancel, silence=silence, busy=True)
             faults.point("verify.extracted")
             if not done.ok and verify_scratch.out_of_room(scratch, acls, done.stderr_text()):
                 raise verify_scratch.NoPlace(f"{place} filled up while the disc was extracted there")
@@ -277,8 +292,8 @@ def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silenc
         elif starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
             starts[data[0].lstrip(b"/")] = data[1:]
 
-    done = proc.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
-                    silence=silence, busy=True)
+    done = disc_tree.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
+                         silence=silence, busy=True)
     xorriso_output.raise_machine_failure(done, "listing the disc")
     if not done.ok:
         res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")

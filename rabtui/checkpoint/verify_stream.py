@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from rabtui import proc
-from rabtui.checkpoint import xorriso, xorriso_output
+from rabtui.checkpoint import disc_tree, xorriso, xorriso_output
 from rabtui.checkpoint.content import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.events import PROGRESS, Emit, Event
@@ -30,8 +29,8 @@ def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, can
     for i in range(0, len(files), STREAM_BATCH):
         batch = files[i:i + STREAM_BATCH]
         cut = Cutter(batch)
-        done = proc.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
-                        on_stdout_data=cut.feed, cancel=cancel, silence=silence, busy=True)
+        done = disc_tree.run(xorriso.concat_argv(exe, indev, volid, [b"/" + r.disc_path for r in batch]),
+                             on_stdout_data=cut.feed, cancel=cancel, silence=silence, busy=True)
         xorriso_output.raise_machine_failure(done, "reading files back from the disc")   # the disc not judged
         mismatched += cut.finish()
         if not done.ok:

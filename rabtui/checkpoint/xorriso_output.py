@@ -257,6 +257,20 @@ def parse_volid(lines: Sequence[str]) -> str | None:
     return None
 
 
+_SESSION = re.compile(r"ISO session\s*:\s*\d+\s*,\s*\d+\s*,\s*\d+s\s*,\s*(.*?)\s*$")
+
+
+def parse_toc_volid(lines: Sequence[str]) -> str | None:
+    """The volume id of the last session in what `media_argv` prints (its `-toc`, which reads no
+    directory tree); None without one."""
+    found = None
+    for line in lines:
+        m = _SESSION.search(payload(line)[1])
+        if m:
+            found = m.group(1) or None
+    return found
+
+
 def is_blank(lines: Sequence[str]) -> bool:
     """xorriso found a blank medium: a disc with nothing written on it, or as an image an empty
     file or a directory. It still gives a volume id, its default one for a new image (ISOIMAGE)."""
