@@ -34,10 +34,10 @@ from pathlib import Path
 
 from rabtui import faults, proc, proc_records
 from rabtui.checkpoint import (acl_dirs, closed_dirs, content, dir_attrs, disc_tree, disc_xattrs, layout, shortpath,
-                               unchecked, verify_attrs, verify_scratch, verify_stream, xorriso, xorriso_output)
+                               unchecked, verify_attrs, verify_listing, verify_scratch, verify_stream, xorriso,
+                               xorriso_output)
 from rabtui.checkpoint.backed_up_attrs import Origin
-from rabtui.checkpoint.as_backed_up import (attributes_differ, extracted_differs, hard_links, listed_time_differs, of_kind,
-                                            unexpected)
+from rabtui.checkpoint.as_backed_up import extracted_differs, hard_links, of_kind, unexpected
 from rabtui.checkpoint.content import LINK_MARK, MARKS, SPECIAL_MARK
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.verify_result import VerifyResult
@@ -163,10 +163,10 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
         res.messages += failed
         dates: dict[bytes, str | None] = {}
         starts: dict[bytes, tuple[int, int]] = {}
-        listing = _listing(exe, indev, volid, res, cancel, silence, dates, starts)
+        listing = verify_listing.listing(exe, indev, volid, res, cancel, silence, dates, starts)
         if listing is not None:
-            _compare_listed(rows, listing, res, dates)
-            _compare_shared_data(rows, starts, res)
+            verify_listing.compare_listed(rows, listing, res, dates)
+            verify_listing.compare_shared_data(rows, starts, res)
             res.extra = unexpected(rows, ((path, stat.S_ISDIR(entry[0])) for path, entry in listing.items()),
                                    unjudged)
             dirs = {path: (mode, None, owner) for path, (mode, _t, owner) in listing.items() if stat.S_ISDIR(mode)}
@@ -234,9 +234,9 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
             _compare([r for r in rows if not (listed and _maybe_device(r))], disc_root, res, emit, cancel, opened)
             # osirrox gives no symlink its owner, which a restore as root sets from the disc's listing
             links = [r for r in rows if r.sha256 == LINK_MARK and r.owner is not None]
-            listing = _listing(exe, indev, volid, res, cancel, silence) if listed or links or not devices else None
+            listing = verify_listing.listing(exe, indev, volid, res, cancel, silence) if listed or links or not devices else None
             if listing is not None:
-                _compare_listed(listed + links, listing, res)
+                verify_listing.compare_listed(listed + links, listing, res)
             nodes = ((p, False) for p, (mode, _t, _o) in (listing or {}).items()
                      if not devices and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)))
             dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]] = {}
@@ -270,64 +270,6 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
     if not check.ok and not (res.mismatched or res.messages):
         res.messages.append("xorriso reported a problem with the disc")
     return res
-
-
-Listing = dict[bytes, tuple[int, bytes | None, tuple[int, int]]]
-
-
-def _listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence: float | None,
-             dates: dict[bytes, str | None] | None = None,
-             starts: dict[bytes, tuple[int, int]] | None = None) -> Listing | None:
-    """Each entry of the disc: path -> (st_mode, a symlink's target, (uid, gid)) as xorriso lists
-    them (`-exec lsdl`), into `dates` its time as shown there, and into `starts` each file's (first
-    block, size); None, said in `res`, when it cannot."""
-    listing: Listing = {}
-
-    def take(line: bytes) -> None:
-        entry = xorriso_output.parse_lsdl(line)
-        if entry is not None and entry[0].strip(b"/"):
-            listing[entry[0].lstrip(b"/")] = entry[1:]
-            if dates is not None:
-                dates[entry[0].lstrip(b"/")] = xorriso_output.lsdl_date(line)
-        elif starts is not None and (data := xorriso_output.parse_report_lba(line)) is not None:
-            starts[data[0].lstrip(b"/")] = data[1:]
-
-    done = disc_tree.run(xorriso.list_argv(exe, indev, volid), on_stdout=take, cancel=cancel, env=xorriso.LIST_ENV,
-                         silence=silence, busy=True)
-    xorriso_output.raise_machine_failure(done, "listing the disc")
-    if not done.ok:
-        res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
-        return None
-    return listing
-
-
-def _compare_listed(rows: list[Row], listing: Listing, res: VerifyResult,
-                    dates: dict[bytes, str | None] | None = None) -> None:
-    """Without the entries extracted: each one's kind, mode, owner and symlink target as the disc
-    lists them, and its time as far as `dates` show it (to the minute or the day)."""
-    for r in rows:
-        if r.disc_path not in listing:
-            if r.disc_path not in res.missing:
-                res.missing.append(r.disc_path)
-            continue
-        mode, target, owned = listing[r.disc_path]
-        why = None if of_kind(r, mode) else "not of its kind"
-        why = why or attributes_differ(mode, None, target, r.mtime, r.mode, r.link, owned, r.owner)
-        if not why and not stat.S_ISLNK(mode):
-            why = listed_time_differs((dates or {}).get(r.disc_path), r.mtime)
-        res.note(r.disc_path, why)
-
-
-def _compare_shared_data(rows: list[Row], starts: dict[bytes, tuple[int, int]], res: VerifyResult) -> None:
-    """Without the entries extracted, hard links as far as the disc's listing shows them: the names
-    of one file share its data, where it starts (files of size 0 share none, and are passed over)."""
-    by_start: dict[tuple[int, int], list[Row]] = {}
-    for r in rows:
-        at = starts.get(r.disc_path)
-        if r.mode is not None and r.sha256 not in MARKS and not r.part and at is not None and at[1] > 0:
-            by_start.setdefault((0, at[0]), []).append(r)
-    for path, why in hard_links(by_start).items():
-        res.note(path, why)
 
 
 def _maybe_device(r: Row) -> bool:
