@@ -20,6 +20,7 @@ from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
+from rabtui.restore.newest_kind import SavedKinds
 from rabtui.restore.saved_others import complete_ids
 from rabtui.restore.where_saved import older_shapes
 from rabtui.state import catalog, queries
@@ -91,18 +92,24 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     and special files ("new": it saved them), and what only kept data up to it saved, but a file of
     theirs that is an older shape of its path (a newer backup saved a directory there: a restore
     leaves it out). Where the catalog's file is an older shape and the backup's own tree or the
-    union holds that directory, the directory (_newer_dirs), as a restore gives it. None when `rel`
-    is not in an archive directory."""
+    union holds that directory, the directory (_newer_dirs), as a restore gives it. Where backups up
+    to it saved a file and a symlink or special file at one path, the newest (newest_kind.py); none
+    of the union's saved after it. None when `rel` is not in an archive directory."""
     source = cfg.source(source_id)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
     complete = complete_ids(store, backup)
+    kinds: SavedKinds | None = None
 
-    def kept_older(dir_path: str, versions: dict) -> set[bytes]:
+    def older(dir_path: str, versions: dict) -> set[bytes]:
         """The files only kept data saved (never linked into the union) that are an older shape of
-        their path: a restore leaves them out (where_saved.older_shapes)."""
-        return older_shapes(store, backup, dir_path, {p: v for p, v in versions.items() if v[2] not in complete})
+        their path (where_saved.older_shapes), and those a newer backup saved a symlink, FIFO or
+        device in place of (newest_kind.py): a restore leaves them out."""
+        nonlocal kinds
+        kinds = SavedKinds(store, backup, dir_path, rel)
+        return older_shapes(store, backup, dir_path, {p: v for p, v in versions.items() if v[2] not in complete}) \
+            | kinds.files_older(versions)
 
-    found = catalog.archive_listing(store, source_id, backup, source.directories, rel, kept_older)
+    found = catalog.archive_listing(store, source_id, backup, source.directories, rel, older)
     if found is None:
         return None
     children = found[2]
@@ -115,8 +122,17 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         children.setdefault(name, _entry(st, "new"))
         if stat.S_ISDIR(st.st_mode) and not children[name][0]:
             over_files.add(name)
-    for name, st in _others(union, under):
+    in_union = _others(union, under)
+    entries = [name for name, st in in_union if not stat.S_ISDIR(st.st_mode) and name not in children]
+    versions = catalog.archive_as_of(store, backup, (d.path,), paths=tuple(_full(rel, n) for n in entries)) \
+        if entries else {}
+    for path in kinds.files_older(versions) if kinds is not None else ():
+        del versions[path]
+    for name, st in in_union:
         if not stat.S_ISDIR(st.st_mode):     # a directory of the union may hold files saved after it
+            if name not in children and kinds is not None \
+                    and kinds.union_entry_older(_full(rel, name), versions, complete):
+                continue    # saved after the backup, or a newer file took its place: a restore leaves it out
             children.setdefault(name, _entry(st, ""))
         elif not children.get(name, (True,))[0]:
             over_files.add(name)
@@ -126,6 +142,10 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         children.setdefault(name, entry)
     dirs = sorted(n for n, v in children.items() if v[0])
     return dirs + sorted(n for n, v in children.items() if not v[0]), len(dirs), children
+
+
+def _full(rel: bytes, name: bytes) -> bytes:
+    return os.path.join(rel, name) if rel else name
 
 
 def _newer_dirs(store: Store, backup, dir_path: str, rel: bytes, names: set[bytes]) -> list[bytes]:

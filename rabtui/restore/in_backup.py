@@ -20,6 +20,7 @@ from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newer_dirs import dir_saved_after
+from rabtui.restore.newest_kind import SavedKinds
 from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
 from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved
 from rabtui.state import catalog
@@ -59,16 +60,22 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
     link = below.symlink_on_the_way(root, under)
     if d.kind == "archive" and store is not None and link is None and under:
         saved_as_recorded(store, backup, d.path, rel, sc.path(in_backup))
-    if d.kind == "archive" and (link is not None or os.path.isdir(sc.path(in_backup))
-                                or not os.path.lexists(sc.path(in_backup))):
+    own_dir = in_backup if link is None and os.path.isdir(sc.path(in_backup)) else None
+    if d.kind == "archive" and (link is not None or own_dir is not None or not os.path.lexists(sc.path(in_backup))):
         root = os.fsencode(medium_layout.archive_root(medium.path, source.id, d.path))
         in_backup = os.path.join(root, under) if under else root
         link = below.symlink_on_the_way(root, under)
-        if link is None and under and store is not None and not os.path.lexists(sc.path(in_backup)):
+        there = os.lstat(sc.path(in_backup)) if link is None and os.path.lexists(sc.path(in_backup)) else None
+        if own_dir is not None and (link is not None or (there is not None and not stat.S_ISDIR(there.st_mode))):
+            in_backup, link = own_dir, None     # the backup had a directory there, a newer one another shape
+        elif link is None and under and store is not None and there is None:
             in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
         elif link is None and under and store is not None:     # the union's shape may be a newer backup's
             saved = saved_before_at(store, backup, d.path, rel, root, sc)
-            in_backup = saved.path(under) if saved is not None else in_backup
+            if saved is not None:
+                in_backup = saved.path(under)
+            elif not stat.S_ISDIR(there.st_mode):   # or an older one's: the newest saved there up to the backup
+                in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root, there) or in_backup
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
@@ -99,6 +106,9 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         return None
     folders = backup_dirs(store, backup)
     versions = catalog.archive_as_of(store, backup, (d.path,), rel)
+    kinds = SavedKinds(store, backup, d.path, rel)
+    for full in kinds.files_older(versions):
+        del versions[full]      # a newer backup saved a symlink, FIFO or device there, or above it
     others: dict[bytes, Saved] = {}
     unread: list[bytes] = []
     closed: list[bytes] = []
@@ -124,6 +134,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
                                                         (backup["source"], backup["medium"]))}
     pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
     pick.newer_dirs = dirs
+    pick.kinds = kinds
     if pick.from_union:
         pick.own_dirs = dirs
     # of the kept backups' directories closed to the user other than root, the outermost of those
@@ -167,6 +178,7 @@ class AsOf(LeftOut):
         self._tree: OwnTree | None = None    # the backup's own tree (own_shape)
         self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
         self.newer_dirs: OwnDirs | None = None  # the same, where an older shape is told (_dir_saved_after)
+        self.kinds: SavedKinds | None = None    # the entries saved around the item, where the union's is told
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
         # path -> the mode of a backup's directory closed to the user other than root, opened to be
@@ -252,10 +264,14 @@ class AsOf(LeftOut):
         """Is the walked entry `under` of the union (a directory itself, or in one) not this
         backup's (_not_own), or a directory where the backup had a regular file (the catalog says),
         or below it? A newer backup's directory took the file's place in the union since: none of
-        it is this backup's (unseen() gives the file)."""
+        it is this backup's (unseen() gives the file). Or a symlink, FIFO or device node that is not
+        the newest entry saved there as of the backup (SavedKinds.union_entry_older)."""
         is_dir = stat.S_ISDIR(st.st_mode)
         if self._not_own(self._full(under), st) or self._in_place_of_catalogued(self._full(under)):
             return True
+        if not is_dir and self.from_union and self.kinds is not None \
+                and self.kinds.union_entry_older(self._full(under), self.versions, self.linked):
+            return True     # saved after the backup, or a newer backup's file took its place (unseen() gives it)
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))
         while full and full != self.rel:
             if full in self.versions:     # kept data's never took the union's place: its own rule

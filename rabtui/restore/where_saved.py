@@ -16,29 +16,38 @@ from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import gone, other_size
 from rabtui.restore.newer_dirs import dir_saved_after
-from rabtui.restore.saved_others import backup_dirs
+from rabtui.restore.newest_kind import SavedKinds
+from rabtui.restore.saved_others import backup_dirs, complete_ids
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
 
 def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcuts,
-                    union: bytes | None = None) -> bytes | None:
+                    union: bytes | None = None, over: os.stat_result | None = None) -> bytes | None:
     """`rel` of an archive directory as of `backup` where its union (at `union`) lacks it (kept
     data's): the file in the backup that saved that version; a directory in the backup that saved
     the newest of the files below it that holds it (as_of takes each of them from where it was
     saved); a symlink, a special file or an empty directory in the kept backup that saved it
-    (kept_entries.py). None: none. Never a file that is an older shape of its path (older_shapes)."""
+    (kept_entries.py). None: none. Never a file that is an older shape of its path (older_shapes,
+    or a newer backup saved a symlink, FIFO or device there or above it: newest_kind.py). `over`:
+    the lstat of the union's entry at `rel`, no directory, where it holds one: None too when that
+    is the newest entry saved there as of `backup` (a file of the union: the catalog's version of
+    it comes from as_of's rules), else where the newer one is."""
     from rabtui.media import below, medium_layout
 
     versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
-    for full in older_shapes(store, backup, dir_path, versions):
+    kinds = SavedKinds(store, backup, dir_path, rel)
+    for full in older_shapes(store, backup, dir_path, versions) | kinds.files_older(versions):
         del versions[full]
     under = rel[len(rel_path(dir_path)):].lstrip(b"/")
     others = kept_entries.found(store, backup, dir_path, union, under).taken if union is not None else {}
     mine = others.get(under)
     if mine is not None and kept_entries.newer_than_file(mine, versions[rel][2] if rel in versions else None):
         return mine.path(under)
+    if over is not None and (stat.S_ISREG(over.st_mode)
+                             or not kinds.union_entry_older(rel, versions, complete_ids(store, backup))):
+        return None
     folders = {r["id"]: r["path"] for r in store.all(
         "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
     for first in sorted({v[2] for v in versions.values()}, reverse=True):

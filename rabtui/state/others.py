@@ -52,13 +52,20 @@ def archive_as_of(store: Store, backup, dir_path: str, prefix: bytes = b"",
     as catalog.archive_as_of has its files: for each path, the newest entry saved there by a
     backup up to it (an archive's entry is in the backup that saved it and in the union, its range
     that backup alone)."""
+    return {path: saved[-1] for path, saved in archive_saved(store, backup, dir_path, prefix, paths).items()}
+
+
+def archive_saved(store: Store, backup, dir_path: str, prefix: bytes = b"",
+                  paths: tuple[bytes, ...] | None = None) -> dict[bytes, list[tuple[int, int, int]]]:
+    """path -> [(kind, mtime, first_backup)] of every entry saved at each path (archive_as_of's),
+    oldest first: by kept backups and complete ones alike."""
     below, below_args = _below(prefix) if paths is None else _exactly(paths)
-    out = {}
+    out: dict[bytes, list[tuple[int, int, int]]] = {}
     for r in store.all(
             "SELECT p.path, p.kind, p.mtime, p.first_backup FROM others p WHERE p.medium=? AND p.source=?"
             f" AND p.dir=? AND p.first_backup<=?{below} ORDER BY p.first_backup",
             (backup["medium"], backup["source"], dir_path, backup["id"], *below_args)):
-        out[bytes(r["path"])] = (r["kind"], r["mtime"], r["first_backup"])
+        out.setdefault(bytes(r["path"]), []).append((r["kind"], r["mtime"], r["first_backup"]))
     return out
 
 
