@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rabtui.checkpoint import dir_attrs, images_mount, kept_off, layout, xorriso
 from rabtui.config import Config
-from rabtui.errors import NoAnswer, WorkFailed
+from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
                                      readme_backup, readme_made, readme_media)
@@ -246,7 +246,11 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             if not m or int(m.group(1)) in seen:
                 continue
             number = int(m.group(1))
-            volid = disc_volid(iso)
+            try:
+                volid = disc_volid(iso, cfg.checkpoint.io_timeout, cancel)
+            except Stalled as exc:     # a hung file system: the image is left unread, said
+                report.unmatched.append(f"{iso}: {exc}")
+                continue
             if volid != Path(iso).stem:
                 report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
                 continue
@@ -283,7 +287,11 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
             return
         if answer != READY:
             return
-        volid = disc_volid(drive)
+        try:
+            volid = disc_volid(drive, cfg.checkpoint.io_timeout, cancel)
+        except Stalled as exc:     # a hung drive: said, and the next disc asked for
+            report.unmatched.append(f"disc in {drive}: {exc}")
+            continue
         m = VOLID_RE.match(volid or "")
         if not m:
             report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")

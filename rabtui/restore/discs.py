@@ -77,32 +77,54 @@ def parse_volid(output: bytes) -> str | None:
     return xorriso_output.parse_volid(output.decode("utf-8", "replace").splitlines())
 
 
-def disc_volid(dev: str) -> str | None:
-    done = proc.run(xorriso_volid_argv(dev), capture=True, timeout=300)
+def disc_volid(dev: str, silence: float, cancel=None) -> str | None:
+    """The volume id of the disc at `dev`; None when nothing readable is there. A drive that
+    answers nothing for `silence` seconds (checkpoint.io_timeout) raises Stalled (a WorkFailed)
+    naming it: a hung drive is not the operator cancelling."""
+    try:
+        done = proc.run(xorriso_volid_argv(dev), capture=True, cancel=cancel, silence=silence, busy=True)
+    except Stalled as exc:
+        raise Stalled(f"the drive {dev} did not answer as the volume id of the disc in it was read ({exc}:"
+                      f" checkpoint.io_timeout)") from None
     return parse_volid(done.stdout + "\n".join(done.stderr_tail).encode()) if done.ok else None
 
 
-def disc_in_drive(cfg: Config, store: Store, number: int, disc: int, volid: str) -> tuple[str, str | None]:
-    """(where disc `volid` is read from, the volume id found there: None when nothing readable)."""
+def disc_in_drive(cfg: Config, store: Store, number: int, disc: int, volid: str,
+                  cancel=None) -> tuple[str, str | None]:
+    """(where disc `volid` is read from, the volume id found there: None when nothing readable,
+    a hung drive included)."""
+    dev, got, _hung = _read_disc(cfg, store, number, disc, volid, cancel)
+    return dev, got
+
+
+def _read_disc(cfg: Config, store: Store, number: int, disc: int, volid: str,
+               cancel) -> tuple[str, str | None, str | None]:
+    """disc_in_drive's, and why nothing was read when the drive hung (else None)."""
     drive = cfg.checkpoint.drive
-    if not xorriso.is_image_drive(drive):
-        return drive, disc_volid(drive)
-    dev = xorriso.image_path(drive, volid)
-    if not os.path.exists(dev):
-        row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
-        if row and row["image"]:
-            dev = row["image"]
-    return dev, disc_volid(dev) if os.path.exists(dev) else None
+    dev = drive
+    if xorriso.is_image_drive(drive):
+        dev = xorriso.image_path(drive, volid)
+        if not os.path.exists(dev):
+            row = store.one("SELECT image FROM discs WHERE number=? AND disc=?", (number, disc))
+            if row and row["image"]:
+                dev = row["image"]
+        if not os.path.exists(dev):
+            return dev, None, None
+    try:
+        return dev, disc_volid(dev, cfg.checkpoint.io_timeout, cancel), None
+    except Stalled as exc:
+        return dev, None, str(exc)
 
 
 def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, prompter, cancel) -> str:
     while True:
-        dev, got = disc_in_drive(cfg, store, number, disc, volid)
+        dev, got, hung = _read_disc(cfg, store, number, disc, volid, cancel)
         if got == volid:
             return dev
-        why = f"the disc in {dev} is {got}" if got else f"no readable disc at {dev}"
+        why = hung or (f"the disc in {dev} is {got}" if got else f"no readable disc at {dev}")
         if prompter is None:
-            raise WorkFailed(f"wrong disc: {why}, not {volid}")
+            raise WorkFailed(f"{why}; checkpoint {number} disc {disc} ({volid}) was not read" if hung
+                             else f"wrong disc: {why}, not {volid}")
         answer = prompter.ask(Question("insert_disc", f"{why}. Insert checkpoint {number} disc {disc}"
                                        f" (volume id {volid}), then answer ready.", (READY, ABORT),
                                        {"volid": volid, "found": got}), cancel)
