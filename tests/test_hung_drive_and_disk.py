@@ -1,17 +1,22 @@
-"""A drive that answers nothing is said as such, never taken for the operator cancelling: a drive
-hanging as a restore or rebuild-state reads a disc's volume id (after checkpoint.io_timeout) asks
-for the disc again, or fails naming the drive. The hangs are real processes stopping themselves
-(SIGSTOP) as they start."""
+"""A drive or disk that answers nothing is said as such, never taken for the operator cancelling:
+a drive hanging as a restore or rebuild-state reads a disc's volume id (after checkpoint.io_timeout)
+asks for the disc again, or fails naming the drive; a `mount` that hangs fails the backup's step as
+a medium not there does; an `umount` that hangs after a complete backup leaves it complete, with a
+warning. The hangs are real processes stopping themselves (SIGSTOP) as they start."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
+from contextlib import contextmanager
 
 import pytest
 
 from rabtui.actions import rebuild
 from rabtui.errors import WorkFailed
 from rabtui.events import READY, SKIP, ScriptedPrompter, no_emit
+from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from tests.test_checkpoint_stalls import STALL, _hangs_once
 from tests.trees import Lab, burn_due, snapshot, write_files
@@ -68,3 +73,64 @@ def test_a_drive_hanging_as_rebuild_state_reads_a_disc_asks_for_one_again(tmp_pa
     [hung] = result.report.unmatched
     assert f"disc in stdio:{iso}: the drive stdio:{iso} did not answer" in hung and f"for {STALL} s" in hung, hung
     assert result.report.checkpoints == [number]
+
+
+@contextmanager
+def _hanging(tmp_path, monkeypatch, program: str, medium_path):
+    """Within: the first `program` (mount, umount) given `medium_path` stops itself as it starts;
+    the others run as they are. Its limit of silence is STALL seconds."""
+    bin_dir, marker = tmp_path / "hung-bin", tmp_path / f"hung-{program}"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / program).write_text(f"""#!/bin/sh
+case " $* " in *" {medium_path} "*) [ -e '{marker}' ] || {{ : > '{marker}'; kill -STOP $$; }} ;; esac
+exec '{shutil.which(program)}' "$@"
+""")
+    (bin_dir / program).chmod(0o755)
+    with monkeypatch.context() as patched:
+        patched.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        patched.setattr(mounting, f"{program.upper()}_SILENCE", STALL)
+        yield
+    assert marker.exists(), f"{program} was never run"
+    marker.unlink()
+
+
+def test_a_mount_that_hangs_fails_the_backup_as_a_medium_not_there(tmp_path, monkeypatch):
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, tmp_path / "usb.img")
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a": b"1"})
+    with _hanging(tmp_path, monkeypatch, "mount", mount_point):
+        result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed", (result.status, result.reason)
+    assert f"cannot mount {tmp_path / 'usb.img'} at {mount_point}: mount did not answer" in result.reason
+    assert f"for {STALL} s" in result.reason, result.reason
+
+
+def test_an_umount_that_hangs_after_a_backup_or_a_restore_leaves_it_done_with_a_warning(tmp_path, monkeypatch,
+                                                                                     disk_image):
+    """What was written is recorded, or delivered: the medium is only left mounted, said, and the
+    next user of it unmounts it. (A restore whose backup was looked for on its medium, unmounted
+    then, ended as cancelled; the backup was said to have been.)"""
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, disk_image)
+    cfg = lab.load()
+    data = lab.src / "data"
+    write_files(data, {"a": b"on the usb disk"})
+    with _hanging(tmp_path, monkeypatch, "umount", mount_point):
+        result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", (result.status, result.reason)
+    assert lab.store().one("SELECT status FROM backups WHERE id=?", (result.backup_id,))["status"] == "completed"
+    warned = [w for w in lab.messages("warning") if f"cannot unmount {mount_point}: umount did not answer" in w]
+    assert warned and f"for {STALL} s" in warned[0], lab.messages("warning")
+    assert os.path.ismount(mount_point)      # left mounted; the next user of it unmounts it
+    with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir):
+        pass
+    assert not os.path.ismount(mount_point)
+    with _hanging(tmp_path, monkeypatch, "umount", mount_point):    # as the backup is looked for on its medium
+        restored = restore_run.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out")
+    assert snapshot(tmp_path / "out" / str(data).lstrip("/")) == snapshot(data), restored
+    assert not os.path.ismount(mount_point)      # by the restore's own end

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 from rabtui import privacy, proc
 from rabtui.config import Medium
-from rabtui.errors import LockBusy, MissingTool, WorkFailed
+from rabtui.errors import LockBusy, MissingTool, Stalled, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import locks
 
@@ -24,6 +24,10 @@ def umount_argv(medium: Medium) -> list[str]:
 
 
 MOUNT_WAIT = 600     # seconds another rabtui process may take to mount or unmount the medium
+# seconds mount and umount may answer nothing before the disk is taken for hung (a mount that fails
+# the step, an unmount left undone)
+MOUNT_SILENCE = 120
+UMOUNT_SILENCE = 300
 
 
 @contextmanager
@@ -111,7 +115,11 @@ def _mounted_alone(medium: Medium, emit: Emit) -> Iterator[None]:
 
 def _mount(medium: Medium, emit: Emit) -> None:
     Path(medium.path).mkdir(parents=True, exist_ok=True)
-    result = proc.run(mount_argv(medium), timeout=120)
+    try:
+        result = proc.run(mount_argv(medium), silence=MOUNT_SILENCE)
+    except Stalled as exc:    # a hung disk fails the step as one not there does; nobody cancelled
+        raise WorkFailed(f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: mount did not"
+                         f" answer ({exc}); is the disk hung?") from None
     if not result.ok:
         raise WorkFailed(
             f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_text().strip()}"
@@ -121,7 +129,11 @@ def _mount(medium: Medium, emit: Emit) -> None:
 
 def _unmount(medium: Medium, emit: Emit) -> bool:
     os.sync()
-    done = proc.run(umount_argv(medium), timeout=300)
+    try:
+        done = proc.run(umount_argv(medium), silence=UMOUNT_SILENCE)
+    except Stalled as exc:    # what was written there is recorded: the medium is only left mounted
+        emit(Event(WARNING, f"cannot unmount {medium.path}: umount did not answer ({exc}); is the disk hung?"))
+        return False
     if done.ok:
         emit(Event(LOG, f"unmounted {medium.path}"))
     else:
