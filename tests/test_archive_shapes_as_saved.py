@@ -392,12 +392,9 @@ def test_an_older_symlink_or_special_file_where_a_newer_backup_saved_a_directory
     assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want
 
 
-@pytest.mark.parametrize("entry", ["file", "symlink", "FIFO"])
-def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_stays_off_the_discs(tmp_path, entry):
-    """`b/y` a file, a symlink or a FIFO (kept b2), an empty directory (b3), `b` gone from the
-    source (b4): b3's directory is the newest shape saved there. A restore from the medium leaves
-    the entry out (the union holds no `b`: nothing was linked there); the discs held the file (the
-    checkpoint looked at the newest backup's own tree only)."""
+def _kept_entry_then_a_directory(tmp_path, entry: str):
+    """`b/y` a file, a symlink or a FIFO (`entry`) in a kept backup, an empty directory in the next
+    (complete), `b` gone from the source in the last: (lab, photos, the last backup)."""
     lab = _lab(tmp_path)
     photos = lab.src / "photos"
     write_files(photos, {"first.jpg": b"one"})
@@ -412,7 +409,16 @@ def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_stays_o
     os.mkdir(photos / "b/y")
     _backed_up(lab, False, 2)
     shutil.rmtree(photos / "b")
-    _backed_up(lab, False, 3)
+    return lab, photos, _backed_up(lab, False, 3)
+
+
+@pytest.mark.parametrize("entry", ["file", "symlink", "FIFO"])
+def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_stays_off_the_discs(tmp_path, entry):
+    """`b/y` a file, a symlink or a FIFO (kept b2), an empty directory (b3), `b` gone from the
+    source (b4): b3's directory is the newest shape saved there. A restore from the medium leaves
+    the entry out (the union holds no `b`: nothing was linked there); the discs held the file (the
+    checkpoint looked at the newest backup's own tree only)."""
+    lab, photos, _ = _kept_entry_then_a_directory(tmp_path, entry)
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _tree(os.fsencode(from_discs)) == _tree(os.fsencode(from_medium)) == {b"first.jpg": oct(0o100644)}
 
@@ -442,21 +448,7 @@ def test_an_entry_kept_data_saved_where_a_newer_backup_saved_a_directory_is_not_
     (exit 1), as the restore of the whole directory leaves them out; Browse lists neither. A file
     only the kept backup saved came back from it alone (exit 0) and Browse listed it: where the
     union lacks an item, it was read from the kept backup, and the rule was not applied."""
-    lab = _lab(tmp_path)
-    photos = lab.src / "photos"
-    write_files(photos, {"first.jpg": b"one"})
-    _backed_up(lab, False, 0)
-    if entry == "file":
-        write_files(photos, {"b/y": b"kept file"})
-    else:
-        os.mkdir(photos / "b")
-        os.symlink("../first.jpg", photos / "b/y") if entry == "symlink" else os.mkfifo(photos / "b/y")
-    _backed_up(lab, True, 1)
-    os.unlink(photos / "b/y")
-    os.mkdir(photos / "b/y")
-    _backed_up(lab, False, 2)
-    shutil.rmtree(photos / "b")
-    last = _backed_up(lab, False, 3)
+    lab, photos, last = _kept_entry_then_a_directory(tmp_path, entry)
     _not_in(lab, photos, last, "b/y", capsys)
     _not_in(lab, photos, last, "b", capsys)
     assert set(_listed(lab, last, photos)) == {b"first.jpg"}

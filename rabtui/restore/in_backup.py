@@ -12,14 +12,13 @@ from itertools import chain
 from rabtui import fmt
 from rabtui.checkpoint import closed_dirs, kept_entries, own_dirs
 from rabtui.checkpoint.kept_entries import Saved
-from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree
+from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
-from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.restore.newest_kind import SavedKinds
 from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
 from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved

@@ -5,13 +5,13 @@ are ordered by the backup that saved each (one backup saves one entry at a path)
 is no directory takes the place of all an older backup saved below it. The medium's union holds
 the newest shape a complete backup saved (whatever came after the backup restored too), the discs
 what a restore from the medium gives. A directory a newer backup saved is the backups' own trees'
-to tell (newer_dirs.py); a kept backup's entry where the union holds another, kept_entries.py's."""
+to tell (checkpoint/own_dirs.py, dir_saved_after); a kept backup's entry where the union holds
+another, kept_entries.py's."""
 
 from __future__ import annotations
 
 from rabtui.checkpoint import own_dirs
-from rabtui.checkpoint.own_dirs import OwnDirs
-from rabtui.restore.newer_dirs import dir_saved_after
+from rabtui.checkpoint.own_dirs import OwnDirs, dir_saved_after
 from rabtui.restore.saved_others import backup_dirs
 from rabtui.state import others
 from rabtui.state.catalog import rel_path

@@ -3,7 +3,8 @@ backup's own tree nor the medium's union gives: saved by an older complete backu
 `others`), not saved again since (an archive's backup saves only what is new or changed), and a
 newer backup's shape (a file, a directory) took their place in the union. Each is read from the
 tree of the backup that saved it (restore.in_backup.AsOf takes it as it takes kept data's). Not one
-where a newer backup saved a directory (newer_dirs.py): the union's directory is the newer shape."""
+where a newer backup saved a directory (checkpoint/own_dirs.py, dir_saved_after): the union's
+directory is the newer shape."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import stat
 
 from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.kept_entries import Saved, fits_its_shape
-from rabtui.checkpoint.own_dirs import OwnDirs
+from rabtui.checkpoint.own_dirs import OwnDirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.media import below, medium_layout
-from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import COMPLETE_SQL, Store

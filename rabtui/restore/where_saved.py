@@ -10,12 +10,11 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint import kept_entries, own_dirs
-from rabtui.checkpoint.own_dirs import OwnDirs
+from rabtui.checkpoint.own_dirs import OwnDirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import gone, other_size
-from rabtui.restore.newer_dirs import dir_saved_after
 from rabtui.restore.newest_kind import SavedKinds
 from rabtui.restore.saved_others import backup_dirs, complete_ids
 from rabtui.state import catalog
