@@ -150,8 +150,6 @@ def test_a_kept_file_newer_than_the_symlink_the_union_holds_is_restored(tmp_path
     assert {n: e[:2] for n, e in _listed(lab, last, photos / "b").items()} == {b"y": (False, len(b"kept file"))}
 
 
-@pytest.mark.xfail(strict=True, reason="the discs hold the union's older symlink where a kept backup saved a newer file"
-                                       " (checkpoint/kept_data.py)")
 def test_a_kept_file_newer_than_the_symlink_the_union_holds_is_restored_from_the_discs_too(tmp_path):
     """The history above, burnt: the discs hold b1's symlink at `b/y`, where a restore from the
     medium gives b2's file (the newest saved there)."""

@@ -26,6 +26,7 @@ from rabtui.errors import WorkFailed
 from rabtui.media import below, medium_layout
 from rabtui.mtimes import seconds
 from rabtui.state import catalog
+from rabtui.state.others import union_entry_backups
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 
@@ -67,6 +68,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     top = catalog.rel_path(dir_path)
     shown = dict(zip(scanned.paths, range(len(scanned.paths))))
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
+    saved_by: dict[bytes, int] = {}     # rel -> the backup that saved extra's entry
     lost = []
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     folders = {i: os.fsencode(path) for i, path in (*kept.items(), *linked.items(), (backup["id"], backup["path"]))}
@@ -104,9 +106,12 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
                 lost.append(rel)
                 continue
             extra[rel] = (path, st)
+            saved_by[rel] = first
         for rel, saved in others.items():
             extra[rel] = (saved.path(rel), saved.st)
-        for rel in _clashing(scanned, shown, union, extra):
+            saved_by[rel] = saved.backup
+        newer = _newer_than_union_entries(store, backup, dir_path, top, scanned, shown, saved_by, linked)
+        for rel in _clashing(scanned, shown, union, extra, newer):
             del extra[rel]
             scanned.kept_clashing.append(rel)
         if extra:
@@ -220,18 +225,30 @@ def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes,
     return out
 
 
-def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]]
-              ) -> list[bytes]:
+def _newer_than_union_entries(store: Store, backup, dir_path: str, top: bytes, scanned, shown: dict[bytes, int],
+                              saved_by: dict[bytes, int], linked) -> set[bytes]:
+    """The entries of `saved_by` (rel -> the backup that saved it) where the union holds a symlink
+    or a special file that an older backup saved: the newest saved there up to `backup` wins,
+    whatever its kind, as a restore from the medium gives it (union_entry_backups)."""
+    over = {os.path.join(top, rel) if top else rel: rel for rel in saved_by
+            if (i := shown.get(rel)) is not None and scanned.marks[i] in (LINK_MARK, SPECIAL_MARK)}
+    if not over:
+        return set()
+    union_entries = union_entry_backups(store, backup, dir_path, tuple(over), {*linked, backup["id"]})
+    return {rel for full, rel in over.items() if saved_by[rel] > union_entries.get(full, 0)}
+
+
+def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]],
+              newer: set[bytes] = frozenset()) -> list[bytes]:
     """The entries of `extra` that no disc holds beside the others, as a restore from the medium
-    does not: one where the union holds a directory with entries, a symlink or a special file (the
-    restore keeps the union's and names the entry: which the source had last, the union does not
-    record), and one below another entry of `extra` that is no directory (the source replaced a
+    does not: one where the union holds a directory with entries, or a symlink or a special file
+    newer than it (not in `newer`: the restore keeps the union's), and one below another entry of `extra` that is no directory (the source replaced a
     directory by a file, or a file by a directory, between kept backups: the restore writes them by
     name, the file first, and refuses what lies below it)."""
     out = []
     for rel, (_path, st) in sorted(extra.items()):
         i = shown.get(rel)
-        if i is not None and scanned.marks[i] in (LINK_MARK, SPECIAL_MARK):
+        if i is not None and scanned.marks[i] in (LINK_MARK, SPECIAL_MARK) and rel not in newer:
             out.append(rel)
             continue
         if not stat.S_ISDIR(st.st_mode) and (i is None or scanned.marks[i] != DIR_MARK):

@@ -69,6 +69,23 @@ def archive_saved(store: Store, backup, dir_path: str, prefix: bytes = b"",
     return out
 
 
+def union_entry_backups(store: Store, backup, dir_path: str, paths: tuple[bytes, ...], complete: set[int]
+                        ) -> dict[bytes, int]:
+    """path -> the newest of the complete backups (`complete`) up to `backup` that saved a symlink or
+    a special file at each of `paths` (none where none did): the union's there, if it holds one. A
+    kept backup's file or entry saved after it there is the newer: the newest saved there wins."""
+    out = {}
+    for path, saved in archive_saved(store, backup, dir_path, paths=paths).items():
+        if linked := _linked(saved, complete):
+            out[path] = linked
+    return out
+
+
+def _linked(saved: list[tuple[int, int, int]], complete: set[int]) -> int:
+    """The newest of the complete backups that saved the entries `saved` (0: none)."""
+    return max((first for _kind, _mtime, first in saved if first in complete), default=0)
+
+
 def _holds(backup) -> tuple[str, tuple]:
     """SQL (on `p`) true for the entry of a standard directory a backup holds: the one whose range
     holds it (kept data: its own, as catalog.contents)."""
