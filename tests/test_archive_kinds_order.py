@@ -158,3 +158,34 @@ def test_a_kept_file_newer_than_the_symlink_the_union_holds_is_restored_from_the
     want = {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/y": oct(0o100644)}
     assert _tree(os.fsencode(from_medium)) == want
     assert _tree(os.fsencode(from_discs)) == want
+
+
+def test_a_kept_fifo_or_symlink_newer_than_the_symlink_the_union_holds_is_restored_and_burnt(tmp_path):
+    """`b/s` and `b/t` symlinks (b1, complete), a FIFO and a symlink to another target (b2, kept:
+    never linked into the union), `b` gone from the source (b3). The newest entries saved there
+    up to b3 are b2's: the medium, Browse and the discs all gave b1's symlinks (kept_entries.found
+    took a kept entry only where the union held nothing or an older file)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "other.jpg": b"two"})
+    os.mkdir(photos / "b")
+    os.symlink("../first.jpg", photos / "b/s")
+    os.symlink("../first.jpg", photos / "b/t")
+    _backed_up(lab, False, 0)
+    os.unlink(photos / "b/s"), os.unlink(photos / "b/t")
+    os.mkfifo(photos / "b/s")
+    os.symlink("../other.jpg", photos / "b/t")
+    _backed_up(lab, True, 1)
+    shutil.rmtree(photos / "b")
+    last = _backed_up(lab, False, 2)
+    want = {b"b": "dir+", b"b/s": oct(0o10644), b"b/t": "link ../other.jpg"}
+    assert _restore(lab, photos, last, "b", tmp_path / "b") == (0, want)
+    for name in (b"s", b"t"):
+        assert _restore(lab, photos, last, "b/" + name.decode(), tmp_path / name.decode()) == \
+            (0, {b"b": "dir+", b"b/" + name: want[b"b/" + name]})
+    assert {n: e[:2] for n, e in _listed(lab, last, photos / "b").items()} == \
+        {b"s": (False, 0), b"t": (False, len("../other.jpg"))}
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    want.update({b"first.jpg": oct(0o100644), b"other.jpg": oct(0o100644)})
+    assert _tree(os.fsencode(from_medium)) == want
+    assert _tree(os.fsencode(from_discs)) == want

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from rabtui.checkpoint.own_dirs import OwnDirs, covered, dir_saved_after
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.catalog import rel_path
+from rabtui.state.others import union_entry_backups
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 
@@ -48,12 +49,13 @@ class Found:
 def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
     """Each symlink, FIFO, device node, socket and empty directory at or below `under` that a kept
     backup of `backup`'s source and medium, up to `backup`, saved where the union (its root,
-    `union`) holds nothing, or a regular file older than it (_newer_than_files; an empty directory
-    never takes a file's place there): of each path the newest kept backup's. An entry that
-    another of them holds a directory with entries in place of (their regular files are in the
-    catalog) is left out: the directory is taken; so is one that does not fit `backup`'s own
-    shape there (fits_its_shape), and one a newer backup saved a directory in place of
-    (_older_shapes). And the empty directories `backup` itself holds there, when it
+    `union`) holds nothing, or a regular file, a symlink or a special file older than it
+    (_newer_than_files, _newer_than_others: the newest saved there wins, whatever its kind; an
+    empty directory never takes their place there): of each path the newest kept backup's. An
+    entry that another of them holds a directory with entries in place of (their regular files
+    are in the catalog) is left out: the directory is taken; so is one that does not fit
+    `backup`'s own shape there (fits_its_shape), and one a newer backup saved a directory in place
+    of (_older_shapes). And the empty directories `backup` itself holds there, when it
     is complete, which the union lacks too."""
     kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
         f"SELECT id, path FROM backups WHERE source=? AND medium=? AND (status=? OR (id=? AND status IN {COMPLETE_SQL}))"
@@ -62,6 +64,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     taken: dict[bytes, Saved] = {}
     sockets: dict[bytes, Saved] = {}
     over_files: dict[bytes, Saved] = {}     # where the union holds a regular file
+    over_others: dict[bytes, Saved] = {}    # where it holds a symlink or a special file
     unread: list[bytes] = []
     closed: list[bytes] = []
     # path -> the kept backup holding a directory with entries there, MANY where two or more do
@@ -79,14 +82,18 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                 elif st is None:
                     filled[rel] = kid if filled.get(rel, kid) == kid else MANY
                     continue
-                if rel in taken or rel in sockets or rel in over_files:
+                if rel in taken or rel in sockets or rel in over_files or rel in over_others:
                     continue
                 there = _in_union(union, rel)
                 if there is None:
                     (sockets if stat.S_ISSOCK(st.st_mode) else taken)[rel] = Saved(kid, root, st)
-                elif there and not stat.S_ISSOCK(st.st_mode) and not stat.S_ISDIR(st.st_mode):
-                    over_files[rel] = Saved(kid, root, st)
+                elif not stat.S_ISSOCK(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+                    if there:
+                        over_files[rel] = Saved(kid, root, st)
+                    elif _other_in_union(union, rel):
+                        over_others[rel] = Saved(kid, root, st)
     taken.update(_newer_than_files(store, backup, dir_path, over_files))
+    taken.update(_newer_than_others(store, backup, dir_path, over_others))
     # None: no backup's own shape to fit (what every kept backup saved, Browse's merged view)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path)) if backup["path"] else None
     for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup
@@ -221,6 +228,31 @@ def _newer_than_files(store: Store, backup, dir_path: str, over_files: dict[byte
             if newer_than_file(part[rel], newest.get(path)):
                 out[rel] = part[rel]
     return out
+
+
+def _other_in_union(union: bytes, rel: bytes) -> bool:
+    """Does the union hold a symlink or a special file at `rel` (none on the way there)?"""
+    try:
+        st = below.lstat(union, rel)
+    except OSError:
+        return False
+    return (not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
+            and below.symlink_on_the_way(union, rel) is None)
+
+
+def _newer_than_others(store: Store, backup, dir_path: str, over_others: dict[bytes, Saved]) -> dict[bytes, Saved]:
+    """The entries of `over_others` (a kept backup's, where the union holds a symlink or a special
+    file) that the backup that saved them saved after the union's (others.union_entry_backups):
+    the newest entry saved at a path up to `backup` wins, whatever its kind."""
+    if not over_others:
+        return {}
+    top = rel_path(dir_path)
+    full = {os.path.join(top, rel) if top else rel: rel for rel in over_others}
+    complete = {r["id"] for r in store.all(
+        f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id<=?",
+        (backup["source"], backup["medium"], backup["id"]))}
+    union_entries = union_entry_backups(store, backup, dir_path, tuple(full), complete)
+    return {rel: over_others[rel] for path, rel in full.items() if over_others[rel].backup > union_entries.get(path, 0)}
 
 
 def newer_than_file(saved: Saved, first_backup: int | None) -> bool:

@@ -127,11 +127,12 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         if union is not None else {}
     for full in catalogued:
         versions.pop(full, None)    # an older file: the entry took its place
-    pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued)
+    from_union = union is not None and (item == union or item.startswith(union + b"/"))
+    pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued, from_union)
     pick.linked = linked
     pick.names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
                                                         (backup["source"], backup["medium"]))}
-    pick.from_union = union is not None and (item == union or item.startswith(union + b"/"))
+    pick.from_union = from_union
     pick.newer_dirs = dirs
     pick.kinds = kinds
     if pick.from_union:
@@ -155,15 +156,17 @@ class AsOf(LeftOut):
 
     def __init__(self, versions: dict, folders: dict, backup, rel: bytes, sc: Shortcuts,
                  others: dict[bytes, Saved] | None = None, item: bytes | None = None, unread: list[bytes] = (),
-                 catalogued: dict[bytes, Saved] | None = None):
+                 catalogued: dict[bytes, Saved] | None = None, from_union: bool = False):
         super().__init__()
         self.versions, self.folders, self.backup, self.rel, self.sc = versions, folders, backup, rel, sc
         self.item = item
         # path -> the symlink, special file or empty directory only kept data saved, but those the
         # walk of `item` shows (a directory of a kept backup, saved_elsewhere); in place of a file
-        # of the union (kept_entries.found), which is left out then (no version of it as of the backup)
+        # of the union (kept_entries.found), which is left out then (no version of it as of the backup),
+        # or of an older symlink or special file of the union (below_a_file leaves that out)
         self.others = {full: saved for full, saved in (others or {}).items()
-                       if item is None or not _other_than_a_file(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
+                       if item is None or from_union
+                       or not _other_than_a_file(sc.path(os.path.join(item, full[len(rel):].lstrip(b"/"))))}
         # path -> an older complete backup's entry the union shows another shape in place of, or
         # none (saved_before): the union's there, and all below it, are not this backup's
         self.catalogued = catalogued or {}

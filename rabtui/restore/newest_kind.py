@@ -75,10 +75,6 @@ class SavedKinds:
 
     def union_entry_older(self, full: bytes, versions: dict[bytes, tuple], complete: set[int]) -> bool:
         """Is the union's symlink, FIFO or device node at `full` (a complete backup's) not the newest
-        entry saved there as of the backup: no complete backup up to it saved one there (a newer one
-        did), or a backup after that one saved a file there (`versions`, as files_older left them)?"""
-        linked = [first for _kind, _mtime, first in self.saved.get(full, ()) if first in complete]
-        if not linked:
-            return True
+        entry saved there as of the backup (others.union_entry_older; `versions` as files_older left them)?"""
         version = versions.get(full)
-        return version is not None and version[2] > linked[-1]
+        return others.union_entry_older(self.saved.get(full, []), version and version[2], complete)

@@ -73,12 +73,24 @@ def union_entry_backups(store: Store, backup, dir_path: str, paths: tuple[bytes,
                         ) -> dict[bytes, int]:
     """path -> the newest of the complete backups (`complete`) up to `backup` that saved a symlink or
     a special file at each of `paths` (none where none did): the union's there, if it holds one. A
-    kept backup's file or entry saved after it there is the newer: the newest saved there wins."""
+    kept backup's file or entry saved after it there is the newer (union_entry_older)."""
     out = {}
     for path, saved in archive_saved(store, backup, dir_path, paths=paths).items():
         if linked := _linked(saved, complete):
             out[path] = linked
     return out
+
+
+def union_entry_older(saved: list[tuple[int, int, int]], file_first: int | None, complete: set[int]) -> bool:
+    """Is the union's symlink, FIFO or device node at a path, whose entries saved up to a backup are
+    `saved` (archive_saved's), not the newest entry saved there as of that backup: no complete
+    backup (`complete`) up to it saved one there (a newer one did), or a backup after that one saved
+    a file there (`file_first`: the backup that saved the newest, None: none) or another entry (a
+    kept backup's, never linked into the union)? The newest saved there wins, whatever its kind."""
+    linked = _linked(saved, complete)
+    if not linked:
+        return True
+    return saved[-1][2] > linked or (file_first is not None and file_first > linked)
 
 
 def _linked(saved: list[tuple[int, int, int]], complete: set[int]) -> int:
