@@ -6,7 +6,9 @@ to a backup). The other entries are where a restore takes them from (restore.in_
 medium's union tree (the symlinks and special files complete backups saved), the backup's own tree
 (each holds every directory of the source then, an empty one too, and what it saved itself) and
 the kept backups up to it (what only kept data saved, never linked into the union:
-checkpoint/kept_entries.py). One directory is read in each tree, a stat for none but the entries
+checkpoint/kept_entries.py), and the trees of older complete backups (a symlink or special file
+one saved where a backup after the one browsed put another shape in the union:
+restore/saved_others.py). One directory is read in each tree, a stat for none but the entries
 that are not regular files; the kept backups, few and small, below it.
 """
 
@@ -16,12 +18,13 @@ import os
 import stat
 
 from rabtui.checkpoint import kept_entries
+from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newest_kind import SavedKinds
-from rabtui.restore.saved_others import complete_ids
+from rabtui.restore.saved_others import complete_ids, saved_before_at
 from rabtui.restore.where_saved import older_shapes
 from rabtui.state import catalog, queries
 from rabtui.state.catalog import rel_path
@@ -94,7 +97,8 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     leaves it out). Where the catalog's file is an older shape and the backup's own tree or the
     union holds that directory, the directory (_newer_dirs), as a restore gives it. Where backups up
     to it saved a file and a symlink or special file at one path, the newest (newest_kind.py); none
-    of the union's saved after it. None when `rel` is not in an archive directory."""
+    of the union's saved after it, but the older complete backup's symlink or special file the
+    restore reads in place of one (_saved_before). None when `rel` is not in an archive directory."""
     source = cfg.source(source_id)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
     complete = complete_ids(store, backup)
@@ -140,8 +144,30 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         children[name] = (True, None, None, "")
     for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
         children.setdefault(name, entry)
+    for name, st in _saved_before(store, backup, d.path, rel, union, kinds, children).items():
+        children[name] = _entry(st, "")
     dirs = sorted(n for n, v in children.items() if v[0])
     return dirs + sorted(n for n, v in children.items() if not v[0]), len(dirs), children
+
+
+def _saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, kinds: SavedKinds | None,
+                  children: dict) -> dict[bytes, os.stat_result]:
+    """name -> lstat of each symlink, FIFO or device node in the directory `rel` that an older
+    complete backup saved and a restore of `backup` reads from that backup's tree
+    (saved_others.saved_before_at): not saved again since, and a newer backup than `backup` put
+    another shape in its place in the union. Only the names nothing else gave (`children`) that
+    the catalog has such an entry at up to `backup` (`kinds`, read for the listing already)."""
+    cut = len(rel) + 1 if rel else 0
+    names = [path[cut:] for path in (kinds.saved if kinds is not None else ())
+             if (not rel or path.startswith(rel + b"/")) and b"/" not in path[cut:] and path[cut:] not in children]
+    out = {}
+    if names:
+        with Shortcuts() as sc:
+            for name in names:
+                saved = saved_before_at(store, backup, dir_path, _full(rel, name), union, sc)
+                if saved is not None:
+                    out[name] = saved.st
+    return out
 
 
 def _full(rel: bytes, name: bytes) -> bytes:
