@@ -189,3 +189,62 @@ def test_a_kept_fifo_or_symlink_newer_than_the_symlink_the_union_holds_is_restor
     want.update({b"first.jpg": oct(0o100644), b"other.jpg": oct(0o100644)})
     assert _tree(os.fsencode(from_medium)) == want
     assert _tree(os.fsencode(from_discs)) == want
+
+
+def _contents(root) -> dict[bytes, str | bytes]:
+    """_tree's, with each regular file's bytes in place of its mode."""
+    out = _tree(os.fsencode(root))
+    for k, v in out.items():
+        if v.startswith("0o100"):
+            out[k] = (root / os.fsdecode(k)).read_bytes()
+    return out
+
+
+def _kept_shapes_then_gone(tmp_path, second: bool, third: str):
+    """`b/y` v1 (b1, complete: in the union), v2 (b2, kept; when `second`), a directory holding
+    `z` or v3 (b3, kept), then `b` gone from the source (b4, complete)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "b/y": b"y v1"})
+    _backed_up(lab, False, 0)
+    if second:
+        write_files(photos, {"b/y": b"y v2, longer"})
+        _backed_up(lab, True, 1)
+    os.unlink(photos / "b/y")
+    write_files(photos, {"b/y/z": b"z below"} if third == "dir" else {"b/y": b"y v3, longer still"})
+    _backed_up(lab, True, 2)
+    shutil.rmtree(photos / "b")
+    return lab, photos, _backed_up(lab, False, 3)
+
+
+def test_the_newest_of_two_kept_files_is_restored_over_the_unions_older_file(tmp_path):
+    """b2's v2 and b3's v3 (both kept) after the union's v1: as of b4 the medium and the discs give v3."""
+    lab, photos, b4 = _kept_shapes_then_gone(tmp_path, True, "file")
+    want = {b"first.jpg": b"one", b"b": "dir+", b"b/y": b"y v3, longer still"}
+    assert _restore(lab, photos, b4, "", tmp_path / "r4")[0] == 0
+    assert _contents(tmp_path / "r4" / str(photos).lstrip("/")) == want
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _contents(from_medium) == _contents(from_discs) == want
+
+
+def test_a_kept_directory_where_the_union_holds_a_file_the_medium_and_the_discs_agree(tmp_path):
+    """b3's kept directory at `b/y` after the union's file v1 (no kept file between): the medium
+    refuses b3's `b/y/z` below the union's file (exit 3) and the discs leave it out (kept_data's
+    rule for kept entries where the union holds another shape); both give the union's v1."""
+    lab, photos, _ = _kept_shapes_then_gone(tmp_path, False, "dir")
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(3,))
+    assert _contents(from_medium) == _contents(from_discs) == \
+        {b"first.jpg": b"one", b"b": "dir+", b"b/y": b"y v1"}
+
+
+def test_a_kept_file_a_kept_directory_took_the_place_of_where_the_union_holds_an_older_file(tmp_path):
+    """`b/y` v1 (union), v2 (kept b2), a directory holding `z` (kept b3), `b` gone (b4): what kept
+    data saved below the union's file is left out of both (README), so the newest file saved there,
+    b2's v2, is what the medium gives at `b/y` (refusing b3's `b/y/z`: exit 3). The discs gave the
+    union's v1, even older: b2's v2 was taken for an older shape of b3's directory."""
+    lab, photos, b4 = _kept_shapes_then_gone(tmp_path, True, "dir")
+    assert _restore(lab, photos, b4, "b/y", tmp_path / "y")[0] == 0
+    assert (tmp_path / "y" / str(photos).lstrip("/") / "b/y").read_bytes() == b"y v2, longer"
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(3,))
+    assert _contents(from_medium) == _contents(from_discs) == \
+        {b"first.jpg": b"one", b"b": "dir+", b"b/y": b"y v2, longer"}

@@ -82,9 +82,13 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
                 continue
             if not fits_its_shape(own, rel, False):
                 continue    # a directory in the backup read (or below its entry), as a restore has it
-            if own_dirs is not None and dir_saved_after(own_dirs, folders, full, first):
-                continue    # an older shape: a newer backup saved a directory there, as a restore has it
             i = shown.get(rel)
+            if own_dirs is not None and dir_saved_after(own_dirs, folders, full, first) \
+                    and (i is None or scanned.marks[i] is not None):
+                # an older shape: a newer backup saved a directory there, as a restore has it; but
+                # where the union holds an older file, kept data's directory is left out below it
+                # (kept_shadowed) and the newest file wins, as a restore from the medium gives it
+                continue
             if rel in others and newer_than_file(others[rel], first):
                 continue
             others.pop(rel, None)
