@@ -24,10 +24,11 @@ from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newest_kind import SavedKinds
-from rabtui.restore.saved_others import complete_ids, saved_before_at
+from rabtui.restore.saved_others import saved_before_at
 from rabtui.restore.where_saved import older_shapes
 from rabtui.state import catalog, queries
 from rabtui.state.catalog import rel_path
+from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
 
 _NEWEST = 1 << 62     # a backup id past every backup's: the merged view holds what all of them saved

@@ -17,10 +17,10 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from rabtui.checkpoint.own_dirs import OwnDirs, covered, dir_saved_after
+from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, covered, dir_saved_after
 from rabtui.media import below, medium_layout, opened_dirs
 from rabtui.state.catalog import rel_path
-from rabtui.state.others import union_entry_backups
+from rabtui.state.others import complete_ids, union_entry_backups
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 
@@ -138,8 +138,7 @@ def _older_shapes(store: Store, backup, dir_path: str, taken: dict[bytes, Saved]
         return []
     top = rel_path(dir_path)
     dirs = OwnDirs(covered(store, backup["source"], backup["medium"], backup["id"], dir_path), top)
-    folders = {r["id"]: os.fsencode(r["path"]) for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=? AND id<=?", (backup["source"], backup["medium"], backup["id"]))}
+    folders = backup_dirs(store, backup)
     return [rel for rel, first in saved if dir_saved_after(dirs, folders, os.path.join(top, rel) if top else rel, first)]
 
 
@@ -248,10 +247,7 @@ def _newer_than_others(store: Store, backup, dir_path: str, over_others: dict[by
         return {}
     top = rel_path(dir_path)
     full = {os.path.join(top, rel) if top else rel: rel for rel in over_others}
-    complete = {r["id"] for r in store.all(
-        f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL} AND id<=?",
-        (backup["source"], backup["medium"], backup["id"]))}
-    union_entries = union_entry_backups(store, backup, dir_path, tuple(full), complete)
+    union_entries = union_entry_backups(store, backup, dir_path, tuple(full), complete_ids(store, backup))
     return {rel: over_others[rel] for path, rel in full.items() if over_others[rel].backup > union_entries.get(path, 0)}
 
 

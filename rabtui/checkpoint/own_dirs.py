@@ -136,6 +136,12 @@ def dir_saved_after(dirs: OwnDirs, folders: dict[int, bytes], full: bytes, first
     return bool(newer) and dirs.held_in(full[len(dirs.rel):].lstrip(b"/"), newer)
 
 
+def backup_dirs(store, backup) -> dict[int, bytes]:
+    """id -> directory of each backup of the backup's source on its medium: dir_saved_after's `folders`."""
+    return {r["id"]: os.fsencode(r["path"]) for r in store.all(
+        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
+
+
 def from_plan(d: dict) -> OwnDirs | None:
     """The OwnDirs of an archive directory of a plan (`own`: the backups' data/ folders it covers,
     newest first); None for another directory, or one planned before they were recorded."""

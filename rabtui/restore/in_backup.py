@@ -12,7 +12,7 @@ from itertools import chain
 from rabtui import fmt
 from rabtui.checkpoint import closed_dirs, kept_entries, own_dirs
 from rabtui.checkpoint.kept_entries import Saved
-from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree, dir_saved_after
+from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
 from rabtui.errors import WorkFailed
@@ -20,10 +20,11 @@ from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.newest_kind import SavedKinds
-from rabtui.restore.saved_others import backup_dirs, complete_ids, saved_before, saved_before_at
+from rabtui.restore.saved_others import saved_before, saved_before_at
 from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
+from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
 
 
@@ -132,10 +133,9 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     pick.linked = linked
     pick.names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
                                                         (backup["source"], backup["medium"]))}
-    pick.from_union = from_union
     pick.newer_dirs = dirs
     pick.kinds = kinds
-    if pick.from_union:
+    if from_union:
         pick.own_dirs = dirs
     # of the kept backups' directories closed to the user other than root, the outermost of those
     # holding what is taken from them: opened again while it is copied (opened_to_read)
@@ -176,7 +176,7 @@ class AsOf(LeftOut):
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
         self.names: dict[int, str] = {}  # id -> name of the backups on the medium (which saved a file, said)
-        self.from_union = False         # the walked item is in the union (own_dir)
+        self.from_union = from_union    # the walked item is in the union (own_dir)
         self._tree: OwnTree | None = None    # the backup's own tree (own_shape)
         self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
         self.newer_dirs: OwnDirs | None = None  # the same, where an older shape is told (_dir_saved_after)

@@ -11,8 +11,7 @@ another, kept_entries.py's."""
 from __future__ import annotations
 
 from rabtui.checkpoint import own_dirs
-from rabtui.checkpoint.own_dirs import OwnDirs, dir_saved_after
-from rabtui.restore.saved_others import backup_dirs
+from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.state import others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store

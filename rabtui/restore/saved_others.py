@@ -13,12 +13,13 @@ import stat
 
 from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.kept_entries import Saved, fits_its_shape
-from rabtui.checkpoint.own_dirs import OwnDirs, dir_saved_after
+from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.media import below, medium_layout
 from rabtui.state import catalog, others
+from rabtui.state.others import complete_ids
 from rabtui.state.catalog import rel_path
-from rabtui.state.store import COMPLETE_SQL, Store
+from rabtui.state.store import Store
 
 # the catalog's letter (its code point) -> the kind the saved entry must have still
 _KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
@@ -115,15 +116,3 @@ class _Around:
                         self._inside[up] = v[2]
                         up = os.path.dirname(up)
         return self._inside.get(full, 0) > first
-
-
-def backup_dirs(store: Store, backup) -> dict[int, bytes]:
-    """id -> directory of each backup of the backup's source on its medium."""
-    return {r["id"]: os.fsencode(r["path"]) for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
-
-
-def complete_ids(store: Store, backup) -> set[int]:
-    """The complete backups of the backup's source on its medium (linked into the union)."""
-    return {r["id"] for r in store.all(f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
-                                       (backup["source"], backup["medium"]))}

@@ -10,15 +10,15 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint import kept_entries, own_dirs
-from rabtui.checkpoint.own_dirs import OwnDirs, dir_saved_after
+from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import gone, other_size
 from rabtui.restore.newest_kind import SavedKinds
-from rabtui.restore.saved_others import backup_dirs, complete_ids
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
+from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
 
 
@@ -47,12 +47,11 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     if over is not None and (stat.S_ISREG(over.st_mode)
                              or not kinds.union_entry_older(rel, versions, complete_ids(store, backup))):
         return None
-    folders = {r["id"]: r["path"] for r in store.all(
-        "SELECT id, path FROM backups WHERE source=? AND medium=?", (backup["source"], backup["medium"]))}
+    folders = backup_dirs(store, backup)
     for first in sorted({v[2] for v in versions.values()}, reverse=True):
         if first not in folders:
             continue
-        root = os.fsencode(medium_layout.backup_data_path(folders[first], dir_path))
+        root = os.fsencode(medium_layout.backup_data_path(os.fsdecode(folders[first]), dir_path))
         path = os.path.join(root, under)
         if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
             if rel in versions and as_saved(sc.path(path), versions[rel]) is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly, _matches, _prefilter, as_glob
-from rabtui.state.store import KEPT, Store
+from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
 KINDS = {ord("L"): "symlink", ord("D"): "special", ord("S"): "special"}
@@ -67,6 +67,12 @@ def archive_saved(store: Store, backup, dir_path: str, prefix: bytes = b"",
             (backup["medium"], backup["source"], dir_path, backup["id"], *below_args)):
         out.setdefault(bytes(r["path"]), []).append((r["kind"], r["mtime"], r["first_backup"]))
     return out
+
+
+def complete_ids(store: Store, backup) -> set[int]:
+    """The complete backups of the backup's source on its medium (linked into the union)."""
+    return {r["id"] for r in store.all(f"SELECT id FROM backups WHERE source=? AND medium=? AND status IN {COMPLETE_SQL}",
+                                       (backup["source"], backup["medium"]))}
 
 
 def union_entry_backups(store: Store, backup, dir_path: str, paths: tuple[bytes, ...], complete: set[int]
