@@ -45,9 +45,7 @@ def mistaken_option(parser: argparse.ArgumentParser) -> tuple[argparse.ArgumentP
     if dashed is None:
         return None
     positionals = [a for a in inner._actions if not a.option_strings]
-    room = sum(math.inf if a.nargs in ("*", "+", argparse.REMAINDER) else a.nargs if isinstance(a.nargs, int) else 1
-               for a in positionals)
-    if len(pos) > room:
+    if len(pos) > sum(_words_taken(a) for a in positionals):
         return None
     top = chain[0].words_read
     before = top[:len(top) - len(words)] if top[len(top) - len(words):] == words else inner.prog.split()[1:]
@@ -95,8 +93,14 @@ def _named(positionals, index: int) -> str:
     """The metavar of the positional that the `index`th positional word fills ("a name" past them)."""
     at = 0
     for a in positionals:
-        n = math.inf if a.nargs in ("*", "+", argparse.REMAINDER) else a.nargs if isinstance(a.nargs, int) else 1
-        if index < at + n:
+        at += _words_taken(a)
+        if index < at:
             return "a " + (a.metavar or a.dest.upper())
-        at += n
     return "a name"
+
+
+def _words_taken(positional) -> float:
+    """How many words the positional takes at most (math.inf: any number)."""
+    if positional.nargs in ("*", "+", argparse.REMAINDER):
+        return math.inf
+    return positional.nargs if isinstance(positional.nargs, int) else 1
