@@ -6,12 +6,15 @@ rsync and xorriso, an `images:` drive, a local source."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
 import pytest
 
+from rabtui.checkpoint import prepare
 from rabtui.cli import main
+from rabtui.events import WARNING
 from tests.test_archive_shapes_as_saved import _backed_up, _listed
 from tests.test_kept_entries_attacks import _lab, _tree, restored_both_ways
 from tests.trees import write_files
@@ -248,3 +251,34 @@ def test_a_kept_file_a_kept_directory_took_the_place_of_where_the_union_holds_an
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(3,))
     assert _contents(from_medium) == _contents(from_discs) == \
         {b"first.jpg": b"one", b"b": "dir+", b"b/y": b"y v2, longer"}
+
+
+def test_a_kept_file_older_than_a_kept_symlink_at_its_path_is_no_clash_of_the_plan(tmp_path, capsys):
+    """`b` and `c` directories in the union (b1), kept files in their places (b2), then a symlink
+    at `b` and `c` still a file (b3, kept), both gone (b4): b2's file `b` is an older shape of b3's
+    symlink, which a restore from the medium leaves out in silence; b3's file `c`, where the union
+    holds a directory, it leaves out saying so (exit 3). The planning's warning counted `b` too."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one", "b/f": b"f in b", "c/g": b"g in c"})
+    _backed_up(lab, False, 0)
+    shutil.rmtree(photos / "b"), shutil.rmtree(photos / "c")
+    write_files(photos, {"b": b"b a file", "c": b"c a file"})
+    _backed_up(lab, True, 1)
+    os.unlink(photos / "b")
+    os.symlink("first.jpg", photos / "b")
+    _backed_up(lab, True, 2)
+    os.unlink(photos / "b"), os.unlink(photos / "c")
+    _backed_up(lab, False, 3)
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--to", str(tmp_path / "r"),
+                 "--json"]) == 3
+    said = json.loads(capsys.readouterr().out)
+    top = str(photos).lstrip("/")
+    assert [p for key in ("refused", "not_restored", "existing_kept", "errors") for p in said[key]] == [top + "/c"]
+    warned = []
+    prepare.compute(lab.load(), lab.store(), asked={"*"}, emit=warned.append)
+    assert [e.message for e in warned if e.kind == WARNING] == [
+        f"loc:{photos}: 1 entries that kept data saved are where its backup holds a directory, a symlink or a special"
+        " file, or below a file that kept data saved in place of their directory (a restore refuses them too), and are"
+        " not put on discs, e.g. c"]

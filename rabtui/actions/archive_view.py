@@ -18,12 +18,12 @@ import os
 import stat
 
 from rabtui.checkpoint import kept_entries
+from rabtui.checkpoint.newest_kind import SavedKinds
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.media import below, medium_layout
 from rabtui.restore.copies import directory_of
-from rabtui.restore.newest_kind import SavedKinds
 from rabtui.restore.saved_others import saved_before_at
 from rabtui.restore.where_saved import older_shapes
 from rabtui.state import catalog, queries

@@ -20,6 +20,7 @@ import stat
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.kept_entries import fits_its_shape, found, newer_than_file
+from rabtui.checkpoint.newest_kind import SavedKinds
 from rabtui.checkpoint.own_dirs import dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
@@ -115,9 +116,12 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             extra[rel] = (saved.path(rel), saved.st)
             saved_by[rel] = saved.backup
         newer = _newer_than_union_entries(store, backup, dir_path, top, scanned, shown, saved_by, linked)
-        for rel in _clashing(scanned, shown, union, extra, newer):
+        clashing = _clashing(scanned, shown, union, extra, newer)
+        older = _older_files(store, backup, dir_path, top, extra, saved_by, clashing)
+        for rel in clashing:
             del extra[rel]
-            scanned.kept_clashing.append(rel)
+            if rel not in older:
+                scanned.kept_clashing.append(rel)
         if extra:
             _merge(scanned, extra, take_attrs, short, union, own_dirs)
     return lost
@@ -240,6 +244,19 @@ def _newer_than_union_entries(store: Store, backup, dir_path: str, top: bytes, s
         return set()
     union_entries = union_entry_backups(store, backup, dir_path, tuple(over), {*linked, backup["id"]})
     return {rel for full, rel in over.items() if saved_by[rel] > union_entries.get(full, 0)}
+
+
+def _older_files(store: Store, backup, dir_path: str, top: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]],
+                 saved_by: dict[bytes, int], rels: list[bytes]) -> set[bytes]:
+    """Those of `rels` (entries of `extra`) that are files a newer backup, up to `backup`, saved a
+    symlink, FIFO or device at or above (SavedKinds.files_older): older shapes, which a restore from
+    the medium leaves out in silence, not clashes left out."""
+    files = {os.path.join(top, rel) if top else rel: rel for rel in rels if stat.S_ISREG(extra[rel][1].st_mode)}
+    if not files:
+        return set()
+    older = SavedKinds(store, backup, dir_path, top).files_older(
+        {full: (None, None, saved_by[rel]) for full, rel in files.items()})
+    return {files[full] for full in older}
 
 
 def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]],

@@ -12,6 +12,7 @@ from itertools import chain
 from rabtui import fmt
 from rabtui.checkpoint import closed_dirs, kept_entries, own_dirs
 from rabtui.checkpoint.kept_entries import Saved
+from rabtui.checkpoint.newest_kind import SavedKinds
 from rabtui.checkpoint.own_dirs import OwnDirs, OwnTree, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.config import Config, Source
@@ -19,7 +20,6 @@ from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
-from rabtui.restore.newest_kind import SavedKinds
 from rabtui.restore.saved_others import saved_before, saved_before_at
 from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved
 from rabtui.state import catalog

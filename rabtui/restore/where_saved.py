@@ -10,12 +10,12 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint import kept_entries, own_dirs
+from rabtui.checkpoint.newest_kind import SavedKinds
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
 from rabtui.errors import WorkFailed
 from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import gone, other_size
-from rabtui.restore.newest_kind import SavedKinds
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
