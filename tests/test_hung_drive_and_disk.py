@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
 
 from rabtui.actions import rebuild
-from rabtui.errors import WorkFailed
-from rabtui.events import READY, SKIP, ScriptedPrompter, no_emit
+from rabtui.errors import Cancelled, WorkFailed
+from rabtui.events import READY, SKIP, WARNING, ScriptedPrompter, no_emit
 from rabtui.media import mounting
 from rabtui.restore import run as restore_run
 from tests.test_checkpoint_stalls import STALL, _hangs_once
@@ -75,6 +76,32 @@ def test_a_drive_hanging_as_rebuild_state_reads_a_disc_asks_for_one_again(tmp_pa
     assert result.report.checkpoints == [number]
 
 
+def test_a_cancel_as_the_drive_hangs_while_a_restore_looks_for_a_copy_at_hand_stops_the_restore(tmp_path,
+                                                                                               monkeypatch):
+    """The medium away, the restore looks for the disc in the drive, which hangs as its volume id
+    is read, and the operator cancels: the restore stops. The look was given no cancel: it waited
+    out the whole io_timeout, then failed as no copy at hand."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("4MiB", more="io_timeout = 120\n")
+    data = lab.src / "data"
+    write_files(data, {"a": b"on the disc"})
+    assert lab.backup(cfg).status == "completed"
+    burn_due(cfg, lab.store())
+    shutil.move(lab.media[0][1], tmp_path / "medium-away")
+    cancel = threading.Event()
+    hung = tmp_path / "hung-pvd_info"      # _hangs_once's mark: the xorriso reading it has stopped
+
+    def operator() -> None:
+        while not hung.exists() and not cancel.is_set():
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=operator, daemon=True).start()
+    with _hangs_once(tmp_path, monkeypatch, cancel, "-pvd_info"):
+        with pytest.raises(Cancelled):
+            restore_run.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out", cancel=cancel)
+
+
 @contextmanager
 def _hanging(tmp_path, monkeypatch, program: str, medium_path):
     """Within: the first `program` (mount, umount) given `medium_path` stops itself as it starts;
@@ -112,7 +139,7 @@ def test_an_umount_that_hangs_after_a_backup_or_a_restore_leaves_it_done_with_a_
                                                                                      disk_image):
     """What was written is recorded, or delivered: the medium is only left mounted, said, and the
     next user of it unmounts it. (A restore whose backup was looked for on its medium, unmounted
-    then, ended as cancelled; the backup was said to have been.)"""
+    then, ended as cancelled; the backup was said to have been. Then that unmount hung unsaid.)"""
     lab = Lab(tmp_path)
     mount_point = lab.media[0][1]
     lab.local()
@@ -130,7 +157,11 @@ def test_an_umount_that_hangs_after_a_backup_or_a_restore_leaves_it_done_with_a_
     with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir):
         pass
     assert not os.path.ismount(mount_point)
+    said = []
     with _hanging(tmp_path, monkeypatch, "umount", mount_point):    # as the backup is looked for on its medium
-        restored = restore_run.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out")
+        restored = restore_run.restore(cfg, lab.store(), "loc", str(data), to=tmp_path / "out", emit=said.append)
     assert snapshot(tmp_path / "out" / str(data).lstrip("/")) == snapshot(data), restored
+    # said, not left to nobody (the look for the copy unmounted with no one to tell)
+    hung = [e.message for e in said if e.kind == WARNING and "umount did not answer" in e.message]
+    assert hung and f"cannot unmount {mount_point}" in hung[0] and f"for {STALL} s" in hung[0], said
     assert not os.path.ismount(mount_point)      # by the restore's own end

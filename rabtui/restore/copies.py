@@ -26,7 +26,7 @@ from rabtui.checkpoint import layout, xorriso
 from rabtui.checkpoint.content import MARKS
 from rabtui.config import Config, Source
 from rabtui.errors import UsageError, WorkFailed
-from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question
+from rabtui.events import ABORT, READY, SKIP, WARNING, Emit, Event, Question, no_emit
 from rabtui.media.at_hand import ask_in_turn, medium_problem
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
@@ -216,8 +216,9 @@ def with_at_hand(version_json: dict, at_hand: set[str]) -> dict:
     return version_json
 
 
-def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
-    """Why `copy` cannot be read now, or None when it can."""
+def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, cancel=None) -> str | None:
+    """Why `copy` cannot be read now, or None when it can. A mount that hangs is said in the
+    answer; an unmount that hangs after the look (the medium left mounted), to `emit`."""
     if copy.kind == "backup":
         from rabtui.media.mounting import mounted
 
@@ -225,14 +226,14 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy) -> str | None:
             return f"medium {copy.medium} is not in the configuration"
         medium = cfg.medium(copy.medium)
         try:
-            with mounted(medium, state_dir=cfg.state_dir):
+            with mounted(medium, emit, state_dir=cfg.state_dir):
                 return medium_problem(medium, store)
         except WorkFailed as exc:
             return str(exc)
     from rabtui.restore.discs import disc_in_drive
 
     images = xorriso.is_image_drive(cfg.checkpoint.drive)
-    found = [disc_in_drive(cfg, store, copy.checkpoint, disc, volid) for disc, volid in copy.discs]
+    found = [disc_in_drive(cfg, store, copy.checkpoint, disc, volid, cancel) for disc, volid in copy.discs]
     present = [got == volid for (_, volid), (_, got) in zip(copy.discs, found)]
     if all(present) or (not images and any(present)):
         return None
@@ -328,12 +329,12 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     if not copies:
         raise WorkFailed(f"source {source.id} has no complete backup and no verified disc holding {shown}")
     newest = copies[0]
-    why = not_at_hand(cfg, store, newest)
+    why = not_at_hand(cfg, store, newest, emit, cancel)
     if why is None:
         return newest, _guessed(newest, shown, emit)
     emit(Event(WARNING, f"the newest copy of {shown} ({newest.describe()}) is not at hand: {why}"))
     for c in copies[1:]:
-        if not_at_hand(cfg, store, c) is None:
+        if not_at_hand(cfg, store, c, emit, cancel) is None:
             return c, _older(store, source, rel, c, newest, copies, shown, emit)
     if prompter is None:
         raise WorkFailed(f"no copy of {shown} is at hand: {why}",
@@ -341,7 +342,7 @@ def choose(cfg: Config, store: Store, source: Source, rel: bytes, *, emit: Emit,
     askable = [c for c in copies if c.kind != "backup" or configured(cfg, c.medium)]
     if not askable:
         raise WorkFailed(f"no copy of {shown} is at hand: {why}")
-    chosen = ask_in_turn(askable, lambda c: not_at_hand(cfg, store, c),
+    chosen = ask_in_turn(askable, lambda c: not_at_hand(cfg, store, c, emit, cancel),
                          lambda c, k, n, why, following: _question(cfg, c, k, n, shown, why, following),
                          prompter, cancel, shown)
     if chosen is newest:
