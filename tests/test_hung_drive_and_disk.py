@@ -1,8 +1,8 @@
 """A drive or disk that answers nothing is said as such, never taken for the operator cancelling:
 a drive hanging as a restore or rebuild-state reads a disc's volume id (after checkpoint.io_timeout)
 asks for the disc again, or fails naming the drive; a `mount` that hangs fails the backup's step as
-a medium not there does; an `umount` that hangs after a complete backup leaves it complete, with a
-warning. The hangs are real processes stopping themselves (SIGSTOP) as they start."""
+a medium not there does; an `umount`, or the `sync` before it, that hangs after a complete backup
+leaves it complete, with a warning. The hangs are real processes stopping themselves (SIGSTOP) as they start."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from rabtui.actions import rebuild
+from rabtui.config import Medium
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.events import READY, SKIP, WARNING, ScriptedPrompter, no_emit
 from rabtui.media import mounting
@@ -165,3 +167,30 @@ def test_an_umount_that_hangs_after_a_backup_or_a_restore_leaves_it_done_with_a_
     hung = [e.message for e in said if e.kind == WARNING and "umount did not answer" in e.message]
     assert hung and f"cannot unmount {mount_point}" in hung[0] and f"for {STALL} s" in hung[0], said
     assert not os.path.ismount(mount_point)      # by the restore's own end
+
+
+def test_the_sync_before_an_umount_is_of_the_mediums_file_system_alone():
+    medium = Medium(id="usb", path=Path("/srv/a medium"), device="/dev/sdz1")
+    assert mounting.sync_argv(medium) == ["sync", "-f", "/srv/a medium"]
+
+
+def test_a_sync_that_hangs_before_the_umount_leaves_the_medium_mounted_and_says_so(tmp_path, monkeypatch, disk_image):
+    """The sync of the medium's file system before its unmount (a hung disk) is stopped after its
+    limit: the backup stays complete, the medium is left mounted, said (never unmounted as if all
+    were on the disk), and the next user of it unmounts it. os.sync() hung for ever there, with no
+    process to stop and nothing said."""
+    lab = Lab(tmp_path)
+    mount_point = lab.media[0][1]
+    lab.local()
+    lab.on_device(mount_point, disk_image)
+    cfg = lab.load()
+    write_files(lab.src / "data", {"a": b"on the usb disk"})
+    with _hanging(tmp_path, monkeypatch, "sync", mount_point):
+        result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "completed", (result.status, result.reason)
+    warned = [w for w in lab.messages("warning") if f"medium m1 is left mounted at {mount_point}: sync did not answer" in w]
+    assert warned and f"for {STALL} s" in warned[0] and "do not unplug it" in warned[0], lab.messages("warning")
+    assert os.path.ismount(mount_point)
+    with mounting.mounted(cfg.medium("m1"), state_dir=cfg.state_dir):
+        pass
+    assert not os.path.ismount(mount_point)

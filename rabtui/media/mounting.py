@@ -23,11 +23,19 @@ def umount_argv(medium: Medium) -> list[str]:
     return ["umount", str(medium.path)]
 
 
+def sync_argv(medium: Medium) -> list[str]:
+    """Write what is cached for the medium's file system only (syncfs), before it is unmounted."""
+    return ["sync", "-f", str(medium.path)]
+
+
 MOUNT_WAIT = 600     # seconds another rabtui process may take to mount or unmount the medium
 # seconds mount and umount may answer nothing before the disk is taken for hung (a mount that fails
 # the step, an unmount left undone)
 MOUNT_SILENCE = 120
 UMOUNT_SILENCE = 300
+# seconds the sync before an unmount may take (it prints nothing as it writes: a fixed limit),
+# writing what a backup left cached to a slow disk included, before the disk is taken for hung
+SYNC_SILENCE = 600
 
 
 @contextmanager
@@ -128,7 +136,20 @@ def _mount(medium: Medium, emit: Emit) -> None:
 
 
 def _unmount(medium: Medium, emit: Emit) -> bool:
-    os.sync()
+    """Sync the medium's file system, then unmount it; False when it is left mounted (said). A
+    sync that fails or hangs leaves it mounted: unmounted then, it would be taken away as if all
+    were written on it."""
+    try:
+        synced = proc.run(sync_argv(medium), silence=SYNC_SILENCE)
+    except Stalled as exc:    # a hung disk: nothing to stop but this process
+        emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: sync did not answer ({exc});"
+                            " is the disk hung? What was written there may not be on the disk yet: do not unplug it"))
+        return False
+    if not synced.ok:
+        emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: sync failed:"
+                            f" {synced.stderr_text().strip()}; what was written there may not be on the disk:"
+                            " do not unplug it"))
+        return False
     try:
         done = proc.run(umount_argv(medium), silence=UMOUNT_SILENCE)
     except Stalled as exc:    # what was written there is recorded: the medium is only left mounted
