@@ -92,7 +92,7 @@ def test_a_directory_of_another_user_swapped_for_a_symlink_after_the_target_was_
     symlink to where root's files are (as their inotify watch may, the moment the restore starts).
     The writer walks the path again from / and does not follow their symlink: nothing is written
     there, nor anything left in their directory."""
-    from rabtui.restore import run as R
+    from rabtui.restore import target_places
 
     (open_base / "lab").mkdir()
     lab = _lab(open_base / "lab", disc)
@@ -102,7 +102,7 @@ def test_a_directory_of_another_user_swapped_for_a_symlink_after_the_target_was_
         os.chown(d, NOBODY.pw_uid, NOBODY.pw_gid)
     elsewhere = open_base / "etc"            # stands for /etc
     elsewhere.mkdir(mode=0o755)
-    real_resolved = R._resolved
+    real_resolved = target_places.resolved
 
     def resolved_then_swapped(to):
         out = real_resolved(to)
@@ -114,7 +114,7 @@ def test_a_directory_of_another_user_swapped_for_a_symlink_after_the_target_was_
         as_nobody(swap)
         return out
 
-    monkeypatch.setattr(R, "_resolved", resolved_then_swapped)
+    monkeypatch.setattr(target_places, "resolved", resolved_then_swapped)
     code = _restore(lab, theirs / "dir" / "x", disc)
     out = capsys.readouterr()
     assert code == 1 and "dir is a symlink" in out.err and "Traceback" not in out.err, out

@@ -29,8 +29,8 @@ from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
 from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
-from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made, resolve_target
-from rabtui.restore.target_places import target_problem
+from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made
+from rabtui.restore.target_places import target_of
 from rabtui.restore.tree_copy import copy_into
 from rabtui.restore.written import Written
 from rabtui.state.store import RESTORABLE, Store
@@ -136,8 +136,8 @@ def _restore(cfg: Config, store: Store, source: Source, path: str | bytes, *, ba
     target = "source " + source.id if to_source else os.fspath(to)
     made = 0       # directories on the way to the target that this restore made
     if to is not None:
-        to = _resolved(to)     # everything below names the target by this path, as the writer reaches it
-        problem = target_problem(cfg, os.path.join(to, rel))
+        # everything below names the target by this path, as the writer reaches it
+        to, problem = target_of(cfg, to, rel)
         if problem:
             raise UsageError(f"{shown} is not restored into {target}: {problem}",
                              hint="restore into another directory")
@@ -211,23 +211,6 @@ def _restore_from(cfg: Config, store: Store, source: Source, rel: bytes, shown: 
             pick = saved if pick is None else pick     # one of another size is left out, never handed back as the file saved
             return _deliver(cfg, source, rel, item, to, to_source, overwrite, emit, cancel, result, pick,
                             exact_times=mediamod.labelled_nanoseconds(medium), dir_modes=closed, not_restored=lost)
-
-
-def _resolved(to) -> bytes:
-    """`--to` as the path to the directory it names with no symlink on the way (resolve_target), once
-    it names a directory or a place where one can be made; else why not, before anything is read."""
-    shown = fmt.name(os.fsencode(to))
-    if not shown:
-        raise UsageError("give the directory to restore into after --to")
-    if os.path.lexists(to) and not os.path.isdir(to):
-        what = "a symlink to nothing" if os.path.islink(to) and not os.path.exists(to) else "not a directory"
-        raise UsageError(f"--to {shown} is {what}", hint="give a directory (one that is missing is made)")
-    try:
-        return resolve_target(to)
-    except Refused as exc:
-        raise WorkFailed(f"refusing to restore into {shown}: {exc}") from None
-    except OSError as exc:
-        raise WorkFailed(f"--to {shown} cannot be reached: {os.strerror(exc.errno or 0).lower()}") from None
 
 
 def _target_ready(to: bytes, given: str) -> None:

@@ -1,7 +1,10 @@
 """The restore dialog refuses a target inside a medium, the state directory or an `images:` drive's
-directory, as `rabtui restore --to` does: the dialog stays open with the reason, no job is started."""
+directory, as `rabtui restore --to` does: the dialog stays open with the reason, no job is started.
+The target is taken as the restore takes it: a `..` after a symlink is the parent of where it leads."""
 
 from __future__ import annotations
+
+import os
 
 from textual.widgets import DataTable, Input
 
@@ -21,6 +24,7 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
     cfg = configmod.load(path)
     store = Store(cfg.state_dir)
     src_rel = str(tmp_path / "src").lstrip("/").encode()
+    os.symlink(tmp_path / "m" / "box", tmp_path / "into-m")
 
     async def go():
         app = make_app(path, poll_interval=0)
@@ -31,7 +35,9 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
             i = [e.name for e in screen.keys].index(b"f")
             screen.query_one("#browse", DataTable).move_cursor(row=i, animate=False)
             for target, why in ((tmp_path / "m" / "r", "medium 'm'"), (tmp_path / "state" / "r", "state directory"),
-                                (tmp_path / "iso" / "r", f"the images of drive images:{tmp_path}/iso")):
+                                (tmp_path / "iso" / "r", f"the images of drive images:{tmp_path}/iso"),
+                                # the `..` after the symlink is the parent of where it leads: the medium
+                                (f"{tmp_path}/into-m/../r", "medium 'm'")):
                 await pilot.press("r")
                 await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
                 dialog = app.screen

@@ -15,7 +15,8 @@ from rich.text import Text
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
 from rabtui import fmt
-from rabtui.actions.restore import target_problem
+from rabtui.actions.restore import target_of
+from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
 
@@ -57,7 +58,8 @@ def default_target(source: str, backup: str) -> str:
 
 def check_target(text: str) -> str:
     """The directory typed in the dialog, absolute (`~` expanded); ValueError says why not. A `..`
-    stays for the restore to take as the kernel does (after a symlink: the parent of where it leads)."""
+    stays for the restore to take as the kernel does (after a symlink: the parent of where it leads),
+    and for the dialog's check of the target (target_of) likewise."""
     text = text.strip()
     if not text:
         raise ValueError("give a directory to restore into")
@@ -145,7 +147,10 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         to_source = self.query_one("#restore-source", RadioButton).value
         to = None if to_source else check_target(self.query_one("#restore-to", Input).value)
         if to is not None:   # refused here as `rabtui restore --to` would, before a job is started
-            problem = target_problem(self.app.cfg, os.path.join(os.fsencode(to), self.path))
+            try:
+                _, problem = target_of(self.app.cfg, to, self.path)
+            except RabtuiError as exc:
+                raise ValueError(f"cannot restore into {to}: {exc}") from None
             if problem:
                 raise ValueError(f"cannot restore into {to}: {problem}")
         return RestoreRequest(self.source, self.path, self.backup, to,
