@@ -37,7 +37,9 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
             for target, why in ((tmp_path / "m" / "r", "medium 'm'"), (tmp_path / "state" / "r", "state directory"),
                                 (tmp_path / "iso" / "r", f"the images of drive images:{tmp_path}/iso"),
                                 # the `..` after the symlink is the parent of where it leads: the medium
-                                (f"{tmp_path}/into-m/../r", "medium 'm'")):
+                                (f"{tmp_path}/into-m/../r", "medium 'm'"),
+                                # said in the dialog's words, not the command line's
+                                (tmp_path / "src" / "f", f"{tmp_path}/src/f is not a directory")):
                 await pilot.press("r")
                 await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
                 dialog = app.screen
@@ -45,7 +47,8 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
                 await pilot.press("ctrl+s")
                 await pilot.pause(0.5)
                 assert app.screen is dialog, f"{target} accepted"
-                assert why in str(dialog.query_one("#restore-error").render())
+                said = str(dialog.query_one("#restore-error").render())
+                assert why in said and "--to" not in said
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: app.screen is screen, what="dialog closed")
             assert store.one("SELECT COUNT(*) AS n FROM jobs WHERE kind='restore'")["n"] == 0

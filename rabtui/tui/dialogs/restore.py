@@ -150,7 +150,7 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
             try:
                 _, problem = target_of(self.app.cfg, to, self.path)
             except RabtuiError as exc:
-                raise ValueError(f"cannot restore into {to}: {exc}") from None
+                raise ValueError(str(exc).removeprefix("--to ")) from None   # it names the target, as typed
             if problem:
                 raise ValueError(f"cannot restore into {to}: {problem}")
         return RestoreRequest(self.source, self.path, self.backup, to,
