@@ -102,8 +102,6 @@ def test_a_tree_that_loops_past_the_volume_id_fails_the_disc_and_another_disc_is
 
 def test_the_entries_a_disc_may_hold_count_its_rows_and_their_directories_twice():
     from rabtui.checkpoint import disc_tree
-    from rabtui.checkpoint.layout import Row
 
-    rows = [Row(disc=1, source="s", path=None, disc_path=p, size=0, mtime=0, sha256=None)
-            for p in (b"data/s/a/b/f", b"data/s/a/b/g", b"data/s/a/h", b"README.txt")]
-    assert disc_tree.most(rows) == 2 * (4 + 4) + disc_tree.SLACK     # data, data/s, data/s/a, data/s/a/b
+    paths = [b"data/s/a/b/f", b"data/s/a/b/g", b"data/s/a/h", b"README.txt"]
+    assert disc_tree.most(paths) == 2 * (4 + 4) + disc_tree.SLACK     # data, data/s, data/s/a, data/s/a/b

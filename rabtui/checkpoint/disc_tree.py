@@ -19,7 +19,6 @@ from typing import Iterable
 
 from rabtui import proc, proc_records
 from rabtui.checkpoint import xorriso, xorriso_output
-from rabtui.checkpoint.layout import Row
 
 _NODES = re.compile(rb"UPDATE\s*:\s*(\d+)\s+nodes read")
 SLACK_TIMES, SLACK = 2, 1000    # README, catalogs and the like that are no rows, and room to spare
@@ -35,14 +34,14 @@ class TreeTooLarge(Exception):
     found_volid: str | None = None
 
 
-def most(rows: Iterable[Row]) -> int:
-    """The entries xorriso may read of the tree of a disc holding `rows`: each row and each
-    directory above one, twice, and SLACK."""
+def most(disc_paths: Iterable[bytes]) -> int:
+    """The entries xorriso may read of the tree of a disc holding the catalog's rows at
+    `disc_paths`: each row and each directory above one, twice, and SLACK."""
     dirs: set[bytes] = set()
     count = 0
-    for r in rows:
+    for disc_path in disc_paths:
         count += 1
-        path = r.disc_path.strip(b"/")
+        path = disc_path.strip(b"/")
         while b"/" in path:
             path = path.rpartition(b"/")[0]
             if path in dirs:

@@ -85,7 +85,7 @@ def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> V
 def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, **kw) -> VerifyResult:
     """_read_back, bounded by the disc's rows where its filler is known (disc_tree.py)."""
     try:
-        with disc_tree.bounded(disc_tree.most(rows) if kw.get("filler_known", True) else None):
+        with disc_tree.bounded(disc_tree.most(r.disc_path for r in rows) if kw.get("filler_known", True) else None):
             return _read_back(drive, volid, rows, scratch, **kw)
     except disc_tree.TreeTooLarge as exc:
         found = volid if exc.volid_read else exc.found_volid

@@ -233,7 +233,10 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, can
     from rabtui.restore.discs import disc_in_drive
 
     images = xorriso.is_image_drive(cfg.checkpoint.drive)
-    found = [disc_in_drive(cfg, store, copy.checkpoint, disc, volid, cancel) for disc, volid in copy.discs]
+    try:
+        found = [disc_in_drive(cfg, store, copy.checkpoint, disc, volid, cancel) for disc, volid in copy.discs]
+    except WorkFailed as exc:     # a disc whose tree loops
+        return str(exc)
     present = [got == volid for (_, volid), (_, got) in zip(copy.discs, found)]
     if all(present) or (not images and any(present)):
         return None

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rabtui import fmt
-from rabtui.checkpoint import closed_dirs
+from rabtui.checkpoint import closed_dirs, disc_tree
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
 from rabtui.checkpoint.as_backed_up import beyond_disc, extracted_differs
 from rabtui.errors import WorkFailed
@@ -21,6 +23,28 @@ def extract_hint(why: str, number: int) -> str:
                 " btrfs and tmpfs take values up to 64 KiB): restore onto one that takes it (--to)")
     return (f"`rabtui checkpoint verify {number}` tells whether its discs can still be read whole; other copies:"
             " a backup on a medium (--backup), another checkpoint (--checkpoint N)")
+
+
+@contextmanager
+def tree_bounded(store, number: int, disc: int, volid: str) -> Iterator[None]:
+    """Within it, each xorriso reading disc `disc` of checkpoint `number` is stopped once it has
+    read more entries of the disc's tree than the catalog holds there (disc_tree.py), which fails the
+    restore naming the disc (`volid`): one whose tree loops, loaded without end, would otherwise end
+    it only with xorriso's memory. Not bounded where the checkpoint was rebuilt from its discs: their
+    filler is not known."""
+    try:
+        with disc_tree.bounded(_most(store, number, disc)):
+            yield
+    except disc_tree.TreeTooLarge as exc:
+        raise WorkFailed(f"{volid} (checkpoint {number} disc {disc}) cannot be read: {exc}",
+                         hint=extract_hint(str(exc), number)) from None
+
+
+def _most(store, number: int, disc: int) -> int | None:
+    if store.one("SELECT plan IS NULL AS rebuilt FROM checkpoints WHERE number=?", (number,))["rebuilt"]:
+        return None
+    return disc_tree.most(bytes(r["disc_path"]) for r in
+                          store.all("SELECT disc_path FROM disc_files WHERE number=? AND disc=?", (number, disc)))
 
 
 def in_tree(rel: bytes, path: bytes, is_file: bool) -> bytes:
@@ -62,7 +86,7 @@ def check_file(path: bytes, r, sc, cancel, mode: int | None = None) -> list[tupl
 def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str]]:
     link = None if r["link"] is None else bytes(r["link"])
     owner = None if r["uid"] is None else (r["uid"], r["gid"])
-    # a symlink's owner, as root, is the one the disc lists (discs._set_link_attrs)
+    # a symlink's owner, as root, is the one the disc lists (link_xattrs.set_times_owners)
     why = extracted_differs(st, lambda: os.readlink(sc.path(path)), r["mtime"], r["mode"], link, owner, True)
     return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rabtui import faults, fmt, proc
-from rabtui.checkpoint import acl_dirs, dir_attrs, kept_off, layout, shortpath, xorriso, xorriso_output
+from rabtui.checkpoint import acl_dirs, dir_attrs, disc_tree, kept_off, layout, shortpath, xorriso, xorriso_output
 from rabtui.checkpoint.content import LINK_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
@@ -22,8 +22,9 @@ from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
 from rabtui.restore import disc_dirs, disc_parts, link_xattrs
 from rabtui.restore.links_apart import links_apart
-from rabtui.restore.disc_checks import check_file, extract_hint, in_tree, own_time, refuse_damaged, unrecorded
-from rabtui.events import ABORT, LOG, READY, WARNING, Emit, Event, Question
+from rabtui.restore.disc_checks import (check_file, extract_hint, in_tree, own_time, refuse_damaged, tree_bounded,
+                                        unrecorded)
+from rabtui.events import ABORT, LOG, READY, Emit, Event, Question
 from rabtui.state.store import Store
 from rabtui.restore.staging import ACLS
 
@@ -80,20 +81,25 @@ def parse_volid(output: bytes) -> str | None:
 def disc_volid(dev: str, silence: float, cancel=None) -> str | None:
     """The volume id of the disc at `dev`; None when nothing readable is there. A drive that
     answers nothing for `silence` seconds (checkpoint.io_timeout) raises Stalled (a WorkFailed)
-    naming it: a hung drive is not the operator cancelling."""
+    naming it: a hung drive is not the operator cancelling. Within disc_tree.bounded, a tree larger
+    than that raises TreeTooLarge with the volume id of the disc's table of contents."""
     try:
-        done = proc.run(xorriso_volid_argv(dev), capture=True, cancel=cancel, silence=silence, busy=True)
+        done = disc_tree.run(xorriso_volid_argv(dev), capture=True, cancel=cancel, silence=silence, busy=True)
     except Stalled as exc:
         raise Stalled(f"the drive {dev} did not answer as the volume id of the disc in it was read ({exc}:"
                       f" checkpoint.io_timeout)") from None
+    except disc_tree.TreeTooLarge as exc:   # which disc this is: another one, of more entries, is no bad disc
+        disc_tree.volid_unread(exc, proc.which("xorriso"), address(dev), cancel, silence or xorriso.DRIVE_SILENCE)
+        raise
     return parse_volid(done.stdout + "\n".join(done.stderr_tail).encode()) if done.ok else None
 
 
 def disc_in_drive(cfg: Config, store: Store, number: int, disc: int, volid: str,
                   cancel=None) -> tuple[str, str | None]:
     """(where disc `volid` is read from, the volume id found there: None when nothing readable,
-    a hung drive included)."""
-    dev, got, _hung = _read_disc(cfg, store, number, disc, volid, cancel)
+    a hung drive included). A WorkFailed where it is that disc and its tree loops (tree_bounded)."""
+    with tree_bounded(store, number, disc, volid):
+        dev, got, _hung = _read_disc(cfg, store, number, disc, volid, cancel)
     return dev, got
 
 
@@ -114,6 +120,10 @@ def _read_disc(cfg: Config, store: Store, number: int, disc: int, volid: str,
         return dev, disc_volid(dev, cfg.checkpoint.io_timeout, cancel), None
     except Stalled as exc:
         return dev, None, str(exc)
+    except disc_tree.TreeTooLarge as exc:
+        if exc.found_volid == volid:
+            raise
+        return dev, exc.found_volid, None
 
 
 def _disc_device(cfg: Config, store: Store, number: int, disc: int, volid: str, prompter, cancel) -> str:
@@ -242,61 +252,62 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
     for disc, files in sorted(by_disc.items()):
         xtop = trees[disc]
         volid = files[0]["volid"] or layout.volid(number, disc)
-        dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
-        emit(Event(LOG, f"reading {len(files)} files from {volid}"))
-        if is_file:  # the file itself, or its parts on this disc
-            os.makedirs(xtop, exist_ok=True)
-            jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
-                    for r in files]
-        else:  # the directory's subtree on this disc (merged with the other discs' afterwards)
-            jobs = [(disc_top(files, rel, source.id), xtop)]
-        link_mtimes = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): r["mtime"]
-                       for r in files if r["sha256"] == LINK_MARK}
-        for disc_path, target in jobs:
-            start = b"/" + disc_path.lstrip(b"/")
-            owners: dict[bytes, tuple[int, int]] = {}
-            without_acl: list[bytes] = []
-            acls: list[bytes] = []   # acl_dirs.find_argv's
-            dirs = disc_dirs.Listed()
+        with tree_bounded(store, number, disc, volid):    # a WorkFailed naming the disc where its tree loops
+            dev = _disc_device(cfg, store, number, disc, volid, prompter, cancel)
+            emit(Event(LOG, f"reading {len(files)} files from {volid}"))
+            if is_file:  # the file itself, or its parts on this disc
+                os.makedirs(xtop, exist_ok=True)
+                jobs = [(bytes(r["disc_path"]), os.path.join(xtop, os.path.basename(bytes(r["disc_path"]))))
+                        for r in files]
+            else:  # the directory's subtree on this disc (merged with the other discs' afterwards)
+                jobs = [(disc_top(files, rel, source.id), xtop)]
+            link_mtimes = {b"/" + bytes(r["disc_path"]).lstrip(b"/"): r["mtime"]
+                           for r in files if r["sha256"] == LINK_MARK}
+            for disc_path, target in jobs:
+                start = b"/" + disc_path.lstrip(b"/")
+                owners: dict[bytes, tuple[int, int]] = {}
+                without_acl: list[bytes] = []
+                acls: list[bytes] = []   # acl_dirs.find_argv's
+                dirs = disc_dirs.Listed()
 
-            def listed(line: bytes) -> None:
-                if dirs.take(line):
-                    return
-                entry = parse_lsdl(line)
-                if entry is None:
-                    acls.append(line)
-                    return
-                if stat.S_ISLNK(entry[1]):
-                    owners[entry[0]] = entry[3]
-                elif entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/"):
-                    without_acl.append(entry[0])
+                def listed(line: bytes) -> None:
+                    if dirs.take(line):
+                        return
+                    entry = parse_lsdl(line)
+                    if entry is None:
+                        acls.append(line)
+                        return
+                    if stat.S_ISLNK(entry[1]):
+                        owners[entry[0]] = entry[3]
+                    elif entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/"):
+                        without_acl.append(entry[0])
 
-            try:
-                done = proc.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
-                                on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV,
-                                silence=cfg.checkpoint.io_timeout, busy=True)
-            except Stalled as exc:   # a hung drive
-                raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
-                                 f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
-            if not done.ok:
-                full = _full(where)
-                if full:
-                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full}",
-                                     hint=f"what comes off the discs is put in {fmt.name(where)} first: make room"
-                                          " there, then restore again")
-                why = (f"xorriso was killed by signal {done.killed_by}" if done.killed_by
-                       else _xorriso_failure(done.stderr_tail))
-                raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
-                                 hint=extract_hint(why, number))
-            opened = opened_dirs.open_up(target) if not is_file else {}
-            drop_inherited_acls(start, target, without_acl)
-            acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
-            kept[disc].update(opened)
-            off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
-            _set_link_attrs(start, target, link_mtimes, owners, volid, emit)
-            if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
-                off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
-                                           cfg.checkpoint.io_timeout)
+                try:
+                    done = disc_tree.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
+                                         on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV,
+                                         silence=cfg.checkpoint.io_timeout, busy=True)
+                except Stalled as exc:   # a hung drive
+                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
+                                     f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
+                if not done.ok:
+                    full = _full(where)
+                    if full:
+                        raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full}",
+                                         hint=f"what comes off the discs is put in {fmt.name(where)} first: make room"
+                                              " there, then restore again")
+                    why = (f"xorriso was killed by signal {done.killed_by}" if done.killed_by
+                           else _xorriso_failure(done.stderr_tail))
+                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
+                                     hint=extract_hint(why, number))
+                opened = opened_dirs.open_up(target) if not is_file else {}
+                drop_inherited_acls(start, target, without_acl)
+                acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
+                kept[disc].update(opened)
+                off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
+                link_xattrs.set_times_owners(start, target, link_mtimes, owners, volid, emit)
+                if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
+                    off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
+                                               cfg.checkpoint.io_timeout)
 
 
 def disc_top(rows, rel: bytes, source: str) -> bytes:
@@ -368,30 +379,6 @@ def _full(path: bytes) -> str | None:
         return None
     free = st.f_bfree if os.geteuid() == 0 else st.f_bavail
     return f"{fmt.name(path)} is full" if free * st.f_frsize < (1 << 20) else None
-
-
-def _set_link_attrs(start: bytes, target: bytes, mtimes: dict[bytes, int], owners: dict[bytes, tuple[int, int]],
-                    volid: str, emit: Emit) -> None:
-    """Give the symlinks extracted from `start` (a disc path) into `target` their time (the
-    catalog's, in whole seconds as on the disc) and, as root, their owner (from the disc)."""
-    as_root = os.geteuid() == 0
-    unknown: list[bytes] = []
-    with shortpath.Shortcuts() as short:
-        for disc_path, mtime in mtimes.items():
-            if disc_path != start and not disc_path.startswith(start + b"/"):
-                continue
-            link = short.path(target + disc_path[len(start):])
-            if not os.path.islink(link):
-                continue
-            if as_root:
-                if disc_path in owners:
-                    os.lchown(link, *owners[disc_path])
-                else:
-                    unknown.append(disc_path)
-            os.utime(link, (mtime, mtime), follow_symlinks=False)
-    if unknown:
-        emit(Event(WARNING, f"{volid}: the owner of {len(unknown)} symlinks was not found on the disc, they"
-                            f" keep the restoring user's, e.g. {fmt.name(unknown[0])}"))
 
 
 def _merge(src: bytes, dst: bytes, sc, kept: dict[bytes, tuple[int, int]]) -> None:

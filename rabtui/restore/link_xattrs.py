@@ -1,4 +1,4 @@
-"""The xattrs of the symlinks restored from a disc. osirrox (xorriso 1.5.4) extracts a symlink
+"""The xattrs of the symlinks restored from a disc, and their times and owners. osirrox (xorriso 1.5.4) extracts a symlink
 without them, though the disc holds them (trusted. and security. ones, which only root sets on a
 symlink; an empty-valued one is set again from the checkpoint's record, kept_off.py). As root, they
 are read from the disc with `-find -type l -exec getfattr` and set on each restored link through a
@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import stat
 
-from rabtui import fmt, proc
-from rabtui.checkpoint import shortpath
+from rabtui import fmt
+from rabtui.checkpoint import disc_tree, shortpath
 from rabtui.checkpoint.disc_xattrs import LINKS_UNREAD
 from rabtui.checkpoint.xorriso_output import ACL_KEY, AttrsListing
 from rabtui.errors import Stalled
+from rabtui.events import WARNING, Emit, Event
 
 
 def argv(indev: str, start: bytes) -> list[str]:
@@ -31,7 +32,7 @@ def restore(indev: str, start: bytes, target: bytes, rel: bytes, volid: str, can
     without output after which a hung drive's xorriso is stopped."""
     listing = AttrsListing()
     try:
-        done = proc.run(argv(indev, start), on_stdout=listing.take, cancel=cancel, silence=silence, busy=True)
+        done = disc_tree.run(argv(indev, start), on_stdout=listing.take, cancel=cancel, silence=silence, busy=True)
     except Stalled as exc:
         return [("attribute", rel, f"the xattrs of its symlinks could not be read from {volid}: {exc}"
                                    f" (checkpoint.io_timeout)")]
@@ -78,3 +79,27 @@ def _set(link: bytes, attrs: dict[bytes, bytes], shown: bytes) -> list[tuple[str
     finally:
         os.close(fd)
     return failed
+
+
+def set_times_owners(start: bytes, target: bytes, mtimes: dict[bytes, int], owners: dict[bytes, tuple[int, int]],
+                     volid: str, emit: Emit) -> None:
+    """Give the symlinks extracted from `start` (a disc path) into `target` their time (the
+    catalog's, in whole seconds as on the disc) and, as root, their owner (from the disc)."""
+    as_root = os.geteuid() == 0
+    unknown: list[bytes] = []
+    with shortpath.Shortcuts() as short:
+        for disc_path, mtime in mtimes.items():
+            if disc_path != start and not disc_path.startswith(start + b"/"):
+                continue
+            link = short.path(target + disc_path[len(start):])
+            if not os.path.islink(link):
+                continue
+            if as_root:
+                if disc_path in owners:
+                    os.lchown(link, *owners[disc_path])
+                else:
+                    unknown.append(disc_path)
+            os.utime(link, (mtime, mtime), follow_symlinks=False)
+    if unknown:
+        emit(Event(WARNING, f"{volid}: the owner of {len(unknown)} symlinks was not found on the disc, they"
+                            f" keep the restoring user's, e.g. {fmt.name(unknown[0])}"))
