@@ -6,8 +6,14 @@ loaded without end, xorriso's memory growing until it is killed or an allocation
 alone would be taken for this machine's failure (xorriso_output.machine_failure) and leave the bad
 disc unjudged run after run. So while a disc is verified (`bounded`), every xorriso reading it runs
 through `run`, which stops it once it has read more entries than were written on the disc (with
-slack), raising TreeTooLarge: the disc is failed (verify.py). Not bounded where the disc's filler
-is not known (a checkpoint rebuilt from its discs): its entries are not known either."""
+slack), raising TreeTooLarge: the disc is failed (verify.py); a restore from the discs is bounded
+so too (restore/disc_checks.py). A checkpoint rebuilt from its discs knows not their filler, but
+rebuild-state counts the entries each disc's catalog lists (discs.entries). Not bounded: rebuild-state's reading of a disc before its catalog (its volume id, the catalog
+itself), and a checkpoint rebuilt before that count was kept. A bound from the disc's size
+would be sound (each entry is a directory record of its own, of at least 34 bytes, none crossing
+a block's end: at most 60 a block), but is of no use: xorriso's memory grows with the depth of
+the tree it loads, a tree that loops on itself reaching some 100 MB at 9,000 entries, where that
+bound is 60 entries a block (123,000 for a 4 MiB image)."""
 
 from __future__ import annotations
 
@@ -36,7 +42,19 @@ class TreeTooLarge(Exception):
 
 def most(disc_paths: Iterable[bytes]) -> int:
     """The entries xorriso may read of the tree of a disc holding the catalog's rows at
-    `disc_paths`: each row and each directory above one, twice, and SLACK."""
+    `disc_paths`: most_of(entries)."""
+    return most_of(entries(disc_paths))
+
+
+def most_of(listed: int) -> int:
+    """The entries xorriso may read of the tree of a disc whose catalog lists `listed` entries:
+    twice those, and SLACK."""
+    return SLACK_TIMES * listed + SLACK
+
+
+def entries(disc_paths: Iterable[bytes]) -> int:
+    """The entries of a disc's tree the catalog's rows at `disc_paths` make: each row and each
+    directory above one."""
     dirs: set[bytes] = set()
     count = 0
     for disc_path in disc_paths:
@@ -47,7 +65,7 @@ def most(disc_paths: Iterable[bytes]) -> int:
             if path in dirs:
                 break
             dirs.add(path)
-    return SLACK_TIMES * (count + len(dirs)) + SLACK
+    return count + len(dirs)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-from rabtui.checkpoint import dir_attrs, images_mount, kept_off, layout, xorriso
+from rabtui.checkpoint import dir_attrs, disc_tree, images_mount, kept_off, layout, xorriso
 from rabtui.config import Config
 from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
@@ -20,7 +20,7 @@ from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_
 from rabtui.rebuild import disc_state
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
-from rabtui.restore.discs import disc_volid
+from rabtui.restore.discs import read_volid
 from rabtui.state.store import Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")
@@ -170,9 +170,11 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         for k in range(1, ndiscs + 1):
             volid = layout.volid(number, k)
             image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
-            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message)"
-                         " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again')",
-                         (number, k, volid, created, image if image and os.path.exists(image) else None))
+            # the entries its catalog lists, filler too, which bound the tree of the disc (disc_tree.py)
+            listed = disc_tree.entries(r["disc_path"] for r in rows.of_disc(k))
+            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message, entries)"
+                         " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again', ?)",
+                         (number, k, volid, created, image if image and os.path.exists(image) else None, listed))
         conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
         dirs: dict[tuple[str, str], None] = {}
         count = [0]
@@ -247,12 +249,12 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 continue
             number = int(m.group(1))
             try:
-                volid = disc_volid(iso, cfg.checkpoint.io_timeout, cancel)
+                volid, why = read_volid(iso, cfg.checkpoint.io_timeout, cancel)
             except Stalled as exc:     # a hung file system: the image is left unread, said
                 report.unmatched.append(f"{iso}: {exc}")
                 continue
             if volid != Path(iso).stem:
-                report.unmatched.append(f"{iso}: volume id {volid}, not {Path(iso).stem}")
+                report.unmatched.append(f"{iso}: {_unread(why)}" if why else f"{iso}: volume id {volid}, not {Path(iso).stem}")
                 continue
             try:
                 catalog = read_disc_catalog_file(iso, emit, cfg.checkpoint.io_timeout)
@@ -288,13 +290,14 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
         if answer != READY:
             return
         try:
-            volid = disc_volid(drive, cfg.checkpoint.io_timeout, cancel)
+            volid, why = read_volid(drive, cfg.checkpoint.io_timeout, cancel)
         except Stalled as exc:     # a hung drive: said, and the next disc asked for
             report.unmatched.append(f"disc in {drive}: {exc}")
             continue
         m = VOLID_RE.match(volid or "")
         if not m:
-            report.unmatched.append(f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
+            report.unmatched.append(f"disc in {drive}: {_unread(why)}" if why else
+                                    f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
             continue
         number = int(m.group(1))
         try:
@@ -325,6 +328,14 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                 copies_read.add(number)
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
+
+
+def _unread(why: str) -> str:
+    """A disc whose volume id xorriso failed to read for this machine (`why`), said: before its
+    catalog is read, its tree is bounded by nothing (checkpoint/disc_tree.py)."""
+    return (f"{why}: this machine's failure, or a disc whose directory tree loops, which xorriso loads until"
+            " its memory runs out (`rabtui checkpoint verify` tells, once the checkpoint is read from another of"
+            " its discs)")
 
 
 def _state_of(iso: str, number: int, state_dir, report: Report, silence: float) -> disc_state.Recorded:

@@ -79,7 +79,13 @@ def parse_volid(output: bytes) -> str | None:
 
 
 def disc_volid(dev: str, silence: float, cancel=None) -> str | None:
-    """The volume id of the disc at `dev`; None when nothing readable is there. A drive that
+    """The volume id of the disc at `dev` (read_volid's)."""
+    return read_volid(dev, silence, cancel)[0]
+
+
+def read_volid(dev: str, silence: float, cancel=None) -> tuple[str | None, str | None]:
+    """(The volume id of the disc at `dev`, None when nothing readable is there; why not, where
+    xorriso failed for this machine: killed by a signal, short of memory). A drive that
     answers nothing for `silence` seconds (checkpoint.io_timeout) raises Stalled (a WorkFailed)
     naming it: a hung drive is not the operator cancelling. Within disc_tree.bounded, a tree larger
     than that raises TreeTooLarge with the volume id of the disc's table of contents."""
@@ -91,7 +97,9 @@ def disc_volid(dev: str, silence: float, cancel=None) -> str | None:
     except disc_tree.TreeTooLarge as exc:   # which disc this is: another one, of more entries, is no bad disc
         disc_tree.volid_unread(exc, proc.which("xorriso"), address(dev), cancel, silence or xorriso.DRIVE_SILENCE)
         raise
-    return parse_volid(done.stdout + "\n".join(done.stderr_tail).encode()) if done.ok else None
+    if not done.ok:
+        return None, xorriso_output.machine_failure(done.killed_by, done.stderr_tail, "reading the volume id")
+    return parse_volid(done.stdout + "\n".join(done.stderr_tail).encode()), None
 
 
 def disc_in_drive(cfg: Config, store: Store, number: int, disc: int, volid: str,

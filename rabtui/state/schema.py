@@ -268,7 +268,10 @@ def schema_script(insert: str = "") -> str:
 ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB"),
                  ("disc_files", "link_group", "INTEGER"), ("disc_files", "uid", "INTEGER"),
                  ("disc_files", "gid", "INTEGER"), ("checkpoints", "dirs_recorded", "INTEGER"),
-                 ("backups", "dir_made", "INTEGER"))
+                 ("backups", "dir_made", "INTEGER"),
+                 # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
+                 # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)
+                 ("discs", "entries", "INTEGER"))
 
 
 def add_columns(conn: sqlite3.Connection) -> None:
