@@ -3,9 +3,12 @@
 nothing bounds it before the disc's catalog is read (checkpoint/disc_tree.py), and the image is
 named with what xorriso met. The rebuild goes on with the other disc, reads the checkpoint's catalog
 there and verifies each image again, bounded by its rows of the catalog: the disc that loops is
-failed by name. The entries each disc's catalog lists are kept (discs.entries), to bound the tree
-of the discs of the checkpoint rebuilt, whose filler is not known. Real backup and checkpoint, real
-xorriso on an `images:` drive, its memory bounded by prlimit, as the machine's would be."""
+failed by name. The entries each disc's catalog lists are kept (discs.entries): they bound the
+tree of the discs of the checkpoint rebuilt, whose filler is not known, so its verification fails a
+disc that loops by name, where xorriso loaded the tree until its memory ran out, which was taken for
+this machine's failure and left the disc unjudged; a restore from it fails naming the disc. Real
+backup and checkpoint, real xorriso on an `images:` drive, its memory bounded by prlimit, as the
+machine's would be."""
 
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ import shutil
 import pytest
 
 from rabtui.cli import main
+from rabtui.errors import WorkFailed
 from rabtui.state.store import Store
 from tests.test_disc_tree_loop import _loop_the_tree
-from tests.test_disc_verify_unjudged import READS
+from tests.test_disc_verify_unjudged import READS, _verify_again
 from tests.trees import Lab, write_files
 
 LOOPS = "directory tree holds more entries than were written: it loops or is damaged"
@@ -48,9 +52,11 @@ def _rebuilt(lab, argv, capsys) -> tuple[int, str]:
     return code, out.out + out.err
 
 
-def test_rebuild_state_names_a_disc_whose_tree_loops_and_goes_on(tmp_path, bounded_memory, capsys):
+def test_a_disc_whose_tree_loops_fails_by_name_as_a_rebuilt_checkpoint_is_read(tmp_path, bounded_memory, capsys):
     if not shutil.which("prlimit"):
         pytest.skip("needs prlimit")
+    from rabtui.restore import run as R
+
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("4MiB")
     write_files(lab.src / "data", {"big.bin": 6_000_000, "x": b"x"})     # cut across two discs
@@ -61,8 +67,15 @@ def test_rebuild_state_names_a_disc_whose_tree_loops_and_goes_on(tmp_path, bound
     store = Store(lab.state)
     listed = {r["disc"]: r["entries"] for r in store.all("SELECT disc, entries FROM discs WHERE number=1")}
     assert listed.keys() == {1, 2} and all(listed.values()), listed
-    store.close()
     _loop_the_tree(tmp_path / "iso" / "RAB1D01.iso")
+
+    with pytest.raises(WorkFailed) as got:
+        R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=1, to=tmp_path / "out")
+    assert "RAB1D01 (checkpoint 1 disc 1) cannot be read" in str(got.value) and LOOPS in str(got.value), got.value
+    assert not (tmp_path / "out").exists()
+    q, state = _verify_again(cfg, store, 1)
+    assert state == "failed" and LOOPS in q.text and "could not be verified" not in q.text, (state, q.text)
+    store.close()
 
     # rebuilt again, that disc looping: read first, it gives no volume id (xorriso fails, its memory
     # bounded here), and is named so; the checkpoint is read off its other disc, and the one that

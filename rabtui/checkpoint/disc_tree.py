@@ -8,9 +8,10 @@ disc unjudged run after run. So while a disc is verified (`bounded`), every xorr
 through `run`, which stops it once it has read more entries than were written on the disc (with
 slack), raising TreeTooLarge: the disc is failed (verify.py); a restore from the discs is bounded
 so too (restore/disc_checks.py). A checkpoint rebuilt from its discs knows not their filler, but
-rebuild-state counts the entries each disc's catalog lists (discs.entries). Not bounded: rebuild-state's reading of a disc before its catalog (its volume id, the catalog
-itself), and a checkpoint rebuilt before that count was kept. A bound from the disc's size
-would be sound (each entry is a directory record of its own, of at least 34 bytes, none crossing
+rebuild-state counts the entries each disc's catalog lists (discs.entries), which bound its
+verification and restores alike (most_of). Not bounded: rebuild-state's reading of a disc before
+its catalog (its volume id, the catalog itself), and a checkpoint rebuilt before that count was
+kept. A bound from the disc's size would be sound (each entry is a directory record of its own, of at least 34 bytes, none crossing
 a block's end: at most 60 a block), but is of no use: xorriso's memory grows with the depth of
 the tree it loads, a tree that loops on itself reaching some 100 MB at 9,000 entries, where that
 bound is 60 entries a block (123,000 for a 4 MiB image)."""

@@ -82,10 +82,17 @@ def verify_disc(drive: str, volid: str, rows: list[Row], place: Path, **kw) -> V
         return _verify(drive, volid, rows, top / "disc", **kw)
 
 
-def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, **kw) -> VerifyResult:
-    """_read_back, bounded by the disc's rows where its filler is known (disc_tree.py)."""
+def _verify(drive: str, volid: str, rows: list[Row], scratch: Path | None, *, listed: int | None = None,
+            **kw) -> VerifyResult:
+    """_read_back, bounded by the disc's rows where its filler is known, else by the entries its
+    catalog lists (`listed`: discs.entries of a checkpoint rebuilt from its discs) where those were
+    counted (disc_tree.py)."""
+    if kw.get("filler_known", True):
+        limit = disc_tree.most(r.disc_path for r in rows)
+    else:
+        limit = None if listed is None else disc_tree.most_of(listed)
     try:
-        with disc_tree.bounded(disc_tree.most(r.disc_path for r in rows) if kw.get("filler_known", True) else None):
+        with disc_tree.bounded(limit):
             return _read_back(drive, volid, rows, scratch, **kw)
     except disc_tree.TreeTooLarge as exc:
         found = volid if exc.volid_read else exc.found_volid

@@ -30,8 +30,8 @@ def tree_bounded(store, number: int, disc: int, volid: str) -> Iterator[None]:
     """Within it, each xorriso reading disc `disc` of checkpoint `number` is stopped once it has
     read more entries of the disc's tree than the catalog holds there (disc_tree.py), which fails the
     restore naming the disc (`volid`): one whose tree loops, loaded without end, would otherwise end
-    it only with xorriso's memory. Not bounded where the checkpoint was rebuilt from its discs: their
-    filler is not known."""
+    it only with xorriso's memory. Where the checkpoint was rebuilt from its discs (their filler not
+    known), by the entries the disc's catalog lists, as rebuild-state counted them (none: unbounded)."""
     try:
         with disc_tree.bounded(_most(store, number, disc)):
             yield
@@ -42,7 +42,8 @@ def tree_bounded(store, number: int, disc: int, volid: str) -> Iterator[None]:
 
 def _most(store, number: int, disc: int) -> int | None:
     if store.one("SELECT plan IS NULL AS rebuilt FROM checkpoints WHERE number=?", (number,))["rebuilt"]:
-        return None
+        listed = store.one("SELECT entries FROM discs WHERE number=? AND disc=?", (number, disc))["entries"]
+        return None if listed is None else disc_tree.most_of(listed)
     return disc_tree.most(bytes(r["disc_path"]) for r in
                           store.all("SELECT disc_path FROM disc_files WHERE number=? AND disc=?", (number, disc)))
 
