@@ -11,10 +11,10 @@ so too (restore/disc_checks.py). A checkpoint rebuilt from its discs knows not t
 rebuild-state counts the entries each disc's catalog lists (discs.entries), which bound its
 verification and restores alike (most_of). Not bounded: rebuild-state's reading of a disc before
 its catalog (its volume id, the catalog itself), and a checkpoint rebuilt before that count was
-kept. A bound from the disc's size would be sound (each entry is a directory record of its own, of at least 34 bytes, none crossing
-a block's end: at most 60 a block), but is of no use: xorriso's memory grows with the depth of
-the tree it loads, a tree that loops on itself reaching some 100 MB at 9,000 entries, where that
-bound is 60 entries a block (123,000 for a 4 MiB image)."""
+kept. A bound from the disc's size would be sound (each entry is a directory record of its own,
+of at least 34 bytes, none crossing a block's end: at most 60 a block), but is of no use:
+xorriso's memory grows with the depth of the tree it loads, a tree that loops on itself reaching
+some 100 MB at 9,000 entries, where that bound is 123,000 entries for a 4 MiB image."""
 
 from __future__ import annotations
 
@@ -67,6 +67,12 @@ def entries(disc_paths: Iterable[bytes]) -> int:
                 break
             dirs.add(path)
     return count + len(dirs)
+
+
+def listed(store, number: int, disc: int) -> int | None:
+    """The entries the catalog on disc `disc` of checkpoint `number` lists, as rebuild-state
+    counted them (None for a checkpoint rebuilt before they were counted, or never rebuilt)."""
+    return store.one("SELECT entries FROM discs WHERE number=? AND disc=?", (number, disc))["entries"]
 
 
 @contextmanager

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, proc
 from rabtui.state import locks
-from rabtui.checkpoint import backed_up_attrs, burn, dir_attrs, images_mount, kept_off, layout, read_from, unchecked, xorriso
+from rabtui.checkpoint import (backed_up_attrs, burn, dir_attrs, disc_tree, images_mount, kept_off, layout, read_from,
+                               unchecked, xorriso)
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
 )
@@ -235,11 +236,6 @@ def _read_from(store: Store, number: int, disc: int, drive: str) -> str:
     return drive
 
 
-def _listed(store: Store, number: int, disc: int) -> int | None:
-    """The entries the catalog of disc `disc` lists, as rebuild-state counted them (None where it did not)."""
-    return store.one("SELECT entries FROM discs WHERE number=? AND disc=?", (number, disc))["entries"]
-
-
 def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, prompter,
                  gaps: dict[int, list[str]] | None = None, *, saved_versions: bool = False) -> str:
     """Verify until it passes or the operator decides: 'verified', 'skipped', REWRITE; raises Aborted.
@@ -260,7 +256,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
                 read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False)
                 doing = "reading it back"
             res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
-                              filler_known=not plan_json.get("rebuilt"), listed=_listed(store, number, disc),
+                              filler_known=not plan_json.get("rebuilt"), listed=disc_tree.listed(store, number, disc),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
                               kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
                               silence=cfg.checkpoint.io_timeout)

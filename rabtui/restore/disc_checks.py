@@ -42,7 +42,7 @@ def tree_bounded(store, number: int, disc: int, volid: str) -> Iterator[None]:
 
 def _most(store, number: int, disc: int) -> int | None:
     if store.one("SELECT plan IS NULL AS rebuilt FROM checkpoints WHERE number=?", (number,))["rebuilt"]:
-        listed = store.one("SELECT entries FROM discs WHERE number=? AND disc=?", (number, disc))["entries"]
+        listed = disc_tree.listed(store, number, disc)
         return None if listed is None else disc_tree.most_of(listed)
     return disc_tree.most(bytes(r["disc_path"]) for r in
                           store.all("SELECT disc_path FROM disc_files WHERE number=? AND disc=?", (number, disc)))
