@@ -150,12 +150,22 @@ def open_mode(path: str | os.PathLike) -> int | None:
 
 
 def tighten(path: str | os.PathLike) -> bool:
-    """Take the group's and others' bits away from `path`; True when it had any."""
-    mode = open_mode(path)
-    if mode is None:
+    """Take the group's and others' bits away from `path` when it is this user's own (rabtui made
+    it); True when it had any. What is looked at is what is changed (by a descriptor): a symlink
+    another user put in its place meanwhile (a sticky medium lets them rename their own entries)
+    is never followed, and their own files and directories are left alone."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:     # gone, or not to be looked at (as open_mode): nothing to close
         return False
-    os.chmod(path, mode & ~OTHERS)
-    return True
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or not st.st_mode & OTHERS:
+            return False
+        os.chmod(b"/proc/self/fd/%d" % fd, stat.S_IMODE(st.st_mode) & ~OTHERS)   # chmod follows a name
+        return True
+    finally:
+        os.close(fd)
 
 
 def others_can_change(path: str | bytes | os.PathLike) -> str | None:
