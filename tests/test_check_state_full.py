@@ -117,3 +117,25 @@ def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp
     again = status.check(cfg, store)      # the writer gone: recorded now, the state back to normal
     assert [p.check_id.split(":")[0] for p in again.problems] == ["checkpoint"] and again.unrecorded is None
     assert [(c.split(":")[0], level) for c, level in events()][2:] == [("state", "ok"), ("checkpoint", "warning")]
+
+
+def test_a_textfile_written_over_in_place_on_a_full_file_system_is_never_a_symlink_followed(open_base, tmpfs):
+    """The textfile's directory is often node_exporter's: its user may put a symlink to a file of
+    this server (/etc/passwd) in place of the textfile; when the file system is full, the textfile
+    is written over in place, which must not truncate and fill the file the symlink points to."""
+    from rabtui.ops import prometheus as prometheus_file
+    from tests.other_user import NOBODY, as_nobody
+
+    collector = tmpfs(open_base / "collector", "size=1m")
+    os.chown(collector, NOBODY.pw_uid, NOBODY.pw_gid)
+    victim = open_base / "passwd"
+    victim.write_bytes(b"root:x:0:0::/root:/bin/sh\n")
+    prom = collector / "rabtui.prom"
+    as_nobody(lambda: os.symlink(victim, prom))
+    as_nobody(lambda: fill_up(collector / "filler"))
+
+    try:
+        prometheus_file.write(prom, "rabtui_health_status 2\n")
+    except OSError:
+        pass     # the file system is full: that may be said
+    assert victim.read_bytes() == b"root:x:0:0::/root:/bin/sh\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -75,11 +76,7 @@ def write(path: Path, content: str) -> None:
             raise
         failure = exc
     try:
-        with open(path, "r+b") as f:
-            f.truncate(0)
-            f.write(content.encode())
-            f.flush()
-            os.fsync(f.fileno())
+        _write_over(path, content.encode())
         return
     except OSError:
         pass
@@ -88,3 +85,18 @@ def write(path: Path, content: str) -> None:
     except OSError:
         pass
     raise failure
+
+
+def _write_over(path: Path, data: bytes) -> None:
+    """`data` written over the textfile in place: only the one an earlier check wrote (this user's,
+    a regular file of one name), never what a symlink or a hard link put there by the directory's
+    other users (node_exporter's, often) leads to (OSError)."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "wb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
+            raise OSError(errno.EPERM, "not the textfile of an earlier check", os.fspath(path))
+        f.truncate(0)
+        f.write(data)
+        f.flush()
+        os.fsync(fd)
