@@ -71,3 +71,38 @@ def test_a_lock_symlink_planted_in_a_state_dir_open_to_all_is_not_followed(open_
     assert victim.read_bytes() == b"root:$6$secret\n", (
         f"backup exit {done.returncode}; root wrote through the lock symlink: {victim.read_bytes()!r}")
     assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout, done.stderr
+
+
+def test_the_uis_log_is_not_written_through_a_symlink_planted_in_the_state_dir(open_base):
+    """The UI logs to logs/tui.log: a symlink another user put there (a state directory of theirs,
+    or open to all: `check` says CRITICAL, the UI opens all the same) is not followed by root."""
+    import logging
+
+    from rabtui.cli import tui_cmds
+    from rabtui.errors import WorkFailed
+
+    nobody = pwd.getpwnam("nobody")
+    state = open_base / "state"
+    (state / "logs").mkdir(parents=True, mode=0o700)
+    victim = open_base / "crontab"               # stands for /etc/crontab
+    victim.write_bytes(b"# root's\n")
+    os.symlink(victim, state / "logs" / "tui.log")
+    for p in (state, state / "logs", state / "logs" / "tui.log"):
+        os.lchown(p, nobody.pw_uid, nobody.pw_gid)
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with pytest.raises(WorkFailed, match="tui.log is a symlink: not followed"):
+            tui_cmds._log_to_file(state)
+        logging.getLogger("rabtui.tui").warning("* * * * * root sh /tmp/theirs")
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+                h.close()
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
+    assert victim.read_bytes() == b"# root's\n"

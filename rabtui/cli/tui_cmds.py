@@ -6,15 +6,17 @@ loads it.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from rabtui import demo, fmt, privacy
 from rabtui.actions import jobs as jobviews
-from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, UsageError, WorkFailed
 
 from .common import is_tty, load_config, number, open_store, print_json
 
@@ -49,7 +51,15 @@ def _log_to_file(state_dir: Path) -> None:
     """Engine and UI logs go to a file, never over the screen."""
     logs = Path(state_dir) / "logs"
     privacy.private_dir(logs)
-    handler = logging.FileHandler(logs / "tui.log")
+    path = logs / "tui.log"
+    try:    # as a job's log: never through a symlink planted there (root runs the UI, often)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, privacy.FILE_MODE)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise WorkFailed(f"cannot write {path}: {exc.strerror}") from None
+        raise WorkFailed(f"{path} is a symlink: not followed; someone else may have changed the state directory",
+                         hint="see `rabtui check`, then remove it") from None
+    handler = logging.StreamHandler(open(fd, "a", encoding="utf-8", errors="backslashreplace"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for h in list(root.handlers):
