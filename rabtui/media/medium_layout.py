@@ -91,7 +91,8 @@ def others_can_change_backups(medium_path: str | os.PathLike, source: Source) ->
 def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
     """What must stay closed to other users on a medium: each `<source>` directory (one that holds
     backups or an archive) and its `.archive`. Backups keep the sources' modes and owners (their
-    uids may be other people of this machine): these directories are what keeps them out."""
+    uids may be other people of this machine): these directories are what keeps them out. Only
+    this user's (rabtui's): another user's directory on a medium open to all (sticky) is theirs."""
     out = []
     try:
         entries = [e for e in os.scandir(medium_path) if e.is_dir(follow_symlinks=False)]
@@ -99,6 +100,8 @@ def private_dirs(medium_path: str | os.PathLike) -> list[Path]:
         return out
     for entry in sorted(entries, key=lambda e: e.name):
         try:
+            if entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                continue
             names = os.listdir(entry.path)
         except OSError:
             continue
