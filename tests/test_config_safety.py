@@ -148,3 +148,35 @@ def test_notify_command_of_a_config_others_can_change_is_not_run(tmp_path):
     lab.config_path.chmod(0o600)
     assert notify.send(cfg, {"kind": "backup", "level": "error", "message": "m"}) == []
     assert marker.exists()
+
+
+def test_commands_of_a_config_named_through_another_users_symlink_are_not_run(open_base):
+    """The config named by a path through another user's directory (their symlink to root's own
+    file): they may point it at a file of theirs whenever they like, say once rabtui has read it,
+    before it checks the file (an inotify watch tells them when): the check looks at the path as
+    named, not only at the file it leads to now."""
+    from tests.other_user import NOBODY, as_nobody
+
+    lab = Lab(open_base, media_count=1)
+    write_files(lab.src / "data", {"a": b"1"})
+    lab.local()                                          # root's own, 0600, no commands
+    marker = open_base / "ran"
+    theirs = open_base / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+    named = theirs / "rabtui.toml"
+    evil = config_text(lab.state, lab.media, f'[[sources]]\nid = "loc"\npre_backup_commands = ["touch {marker}"]\n'
+                                             f'[[sources.directories]]\npath = "{lab.src / "data"}"\n')
+
+    def theirs_now():
+        (theirs / "evil.toml").write_text(evil)
+        os.symlink(theirs / "evil.toml", named)
+    as_nobody(theirs_now)
+    from rabtui import config as configmod
+    cfg = configmod.load(named)                           # what rabtui read: theirs
+    as_nobody(lambda: (os.unlink(named), os.symlink(lab.config_path, named)))    # root's, once read
+
+    result = lab.backup(cfg, medium_id="m1")
+    assert not marker.exists(), "root ran a command of nobody's config"
+    assert result.status == "failed" and "refusing to run the pre-backup commands" in result.reason, result.reason
+    assert "belongs to user nobody" in result.reason, result.reason

@@ -126,7 +126,10 @@ def permission_problem(path: Path) -> str | None:
     if parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX:
         return (f"{path.resolve().parent} (which holds {path.name}) is writable by its group or by everyone:"
                 f" chmod go-w {path.resolve().parent}")
-    above = privacy.others_can_change(path.resolve().parent)   # whoever can change a directory above
-    if above:                                                  # can put a config of theirs in its place
-        return f"{above} (above {path}): chown it to you or root, chmod go-w"
+    # whoever can change a directory on the way can put a config of theirs in its place: on the way
+    # as named (a symlink of theirs, or in a directory of theirs, leads where they like, whenever
+    # they like: to their own file as it is read, to root's as it is checked) and as it resolves
+    above = privacy.others_can_change(path)
+    if above:
+        return f"{above} (on the way to {path}): chown it to you or root, chmod go-w"
     return None
