@@ -307,3 +307,37 @@ def test_new_keys_and_tables_of_a_file_indented_by_hand_are_indented_alike(tmp_p
     assert added == ('[[sources]]\n  id = "new"\n  host = "n"\n\n'
                      '  [[sources.directories]]\n    path = "/y"\n    kind = "standard"\n')
     assert [s["id"] for s in tomllib.loads(path.read_text())["sources"]] == ["web1", "new"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_a_config_another_user_can_point_elsewhere_is_not_written_by_root(open_base, monkeypatch):
+    """`sudo rabtui` on a config in another user's directory: they may make its name a symlink to
+    any file as it is saved (an inotify watch tells them when root has read it), and root would
+    write the configuration there (a line of a multi-line command in /etc/cron.d runs as root).
+    Nothing is saved, with the reason; a config whose way only root and rabtui's user can change
+    is saved as before (the tests above)."""
+    from tests.other_user import NOBODY, as_nobody
+
+    theirs = open_base / "home"
+    theirs.mkdir()
+    path = theirs / "rabtui"
+    _write(path, HEAD + WEB1)
+    for p in (theirs, path):
+        os.chown(p, NOBODY.pw_uid, NOBODY.pw_gid)
+    elsewhere = open_base / "cron.d" / "rabtui"          # stands for /etc/cron.d/rabtui
+    elsewhere.parent.mkdir()
+    snap = config_edit.read(path)
+    values = snap.source_values("web1")
+    values["host"] = "h2"
+    text = snap.put_source(values, "web1")
+    real_realpath = os.path.realpath
+
+    def realpath(p, *a, **kw):       # their symlink, put in place once root has read the file
+        if os.fspath(p) == str(path) and not os.path.islink(path):
+            as_nobody(lambda: (os.rename(path, f"{path}.was"), os.symlink(elsewhere, path)))
+        return real_realpath(p, *a, **kw)
+    monkeypatch.setattr(os.path, "realpath", realpath)
+
+    with pytest.raises(UsageError, match="belongs to user nobody"):
+        config_edit.save(snap, text)
+    assert not elsewhere.exists(), "root wrote the configuration where their symlink points"

@@ -194,7 +194,15 @@ def save(snapshot: Snapshot, text: str) -> Path:
 
 def replace(path: str | os.PathLike, text: str) -> None:
     """Put `text` in place of the config file at `path` atomically: a crash or a full disk leaves
-    the old file or the new one, never half of one (OSError is raised, the old file as it was)."""
+    the old file or the new one, never half of one (OSError is raised, the old file as it was).
+    Not where another user can change the way to it (UsageError): they could make its name, or a
+    directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
+    in their home would write it into /etc/cron.d)."""
+    others = privacy.others_can_change(path)
+    if others:
+        raise UsageError(f"{path}: {others}, who could point it at another file as it is written; nothing was saved",
+                         hint="edit it by hand, or keep it where only you and root can change the way to it"
+                              " (chown, chmod go-w)")
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
