@@ -504,6 +504,16 @@ def test_values_nested_beyond_the_parser_are_a_config_error(folder, capsys, nest
     assert capsys.readouterr().err.strip() == f"rabtui: {path}: invalid TOML: values nested too deeply"
 
 
+@pytest.mark.parametrize("where", ["rabtui.command_timeout = {n}", "x = [1, {n}]"], ids=["key", "in a list"])
+def test_a_number_too_long_for_python_is_a_config_error_with_its_line(folder, capsys, where):
+    # tomllib hands such a number to int(), which refuses more than 4300 digits with a ValueError
+    text = FULL + "[extra]\n" + where.format(n="9" * 5000) + "\n"
+    path = write(folder, text)
+    assert main(["--config", str(path), "check-config"]) == 2
+    line = len(FULL.splitlines()) + 2
+    assert capsys.readouterr().err.strip() == f"rabtui: {path}:{line}: invalid TOML: a number of more than 4300 digits"
+
+
 @pytest.mark.parametrize("key, value, problem", [
     ("host", "db2 example.com", "no spaces or control characters"),
     ("host", "db2\\texample.com", "no spaces or control characters"),

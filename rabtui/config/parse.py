@@ -9,6 +9,7 @@ import datetime as dt
 import difflib
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,16 @@ def read_toml(path: Path) -> tuple[str, dict]:
         raise ConfigError(_toml_message(path, exc)) from None
     except RecursionError:   # tomllib parses nested arrays and inline tables by recursion
         raise ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
+    except ValueError:       # int() of a number longer than Python converts (sys.get_int_max_str_digits)
+        raise ConfigError(_too_long_number(path, text)) from None
+
+
+def _too_long_number(path: Path, text: str) -> str:
+    """The line of the first number too long for Python to read, as its error names it."""
+    limit = sys.get_int_max_str_digits()
+    m = re.search(r"[0-9_]{%d,}" % (limit + 1), text)
+    where = f"{path}:{text.count(chr(10), 0, m.start()) + 1}" if m else f"{path}"
+    return f"{where}: invalid TOML: a number of more than {limit} digits"
 
 
 def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
