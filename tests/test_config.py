@@ -307,6 +307,18 @@ def test_bad_values(folder):
                  "must not be empty")
 
 
+@pytest.mark.parametrize("schedule, problem", [
+    ("0 2 31 2 *", "names no time that exists"),           # run-due and check failed in croniter
+    ("0 2 31 4,6,9,11 *", "names no time that exists"),
+    ("0 2 29 2 * 0 2027", "names no time that exists"),
+    ("R 2 * * *", "R (a random value) is not supported"),   # a new time due at each run-due
+    ("0 r * * *", "R (a random value) is not supported"),
+])
+def test_a_schedule_that_names_no_time_or_a_random_one_is_refused(folder, schedule, problem):
+    assert_error(folder, FULL.replace('"0 2 * * *"', f'"{schedule}"'), "schedule", "sources[0].schedule",
+                 re.escape(problem))
+
+
 def test_a_nul_character_in_a_value_names_its_line(folder, capsys):
     """No path, name or command can hold a NUL: the key is refused (file:line), by check-config too,
     instead of a ValueError from the first system call that meets it."""

@@ -24,6 +24,22 @@ def test_last_slot_and_due():
     assert schedule.last_slot("*/15 * * * *", datetime(2026, 1, 1, 10, 7)) == datetime(2026, 1, 1, 10, 0)
 
 
+def test_a_schedule_of_years_to_come_or_gone_is_not_due_and_never_a_traceback():
+    now = datetime(2026, 11, 22, 3, 0)
+    for to_come in ("0 0 1 1 * 0 2099", "0 0 29 2 1 0 2027"):    # croniter finds no time before now
+        assert schedule.last_slot(to_come, now) is None
+        assert schedule.is_due(to_come, now, None) is None
+    assert schedule.last_slot("0 0 1 1 * 0 2020", now) == datetime(2020, 1, 1)   # none to come
+    assert schedule.is_due("0 0 1 1 * 0 2020", now, datetime(2020, 1, 1)) is None
+
+
+def test_run_due_with_a_schedule_of_years_to_come_backs_up_nothing(tmp_path, capsys):
+    lab = Lab(tmp_path)
+    lab.local(extra='schedule = "0 0 1 1 * 0 2099"')
+    assert main(["--config", str(lab.config_path), "run-due"]) == 0
+    assert "loc" not in capsys.readouterr().out
+
+
 def test_units_and_install(tmp_path, capsys):
     units = schedule.units(tmp_path / "rabtui.toml")
     assert "ExecStart=" in units["rabtui-run-due.service"] and "run-due" in units["rabtui-run-due.service"]

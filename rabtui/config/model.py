@@ -88,9 +88,18 @@ def _host_problem(value: str) -> str | None:
 
 
 def _cron_problem(value: str) -> str | None:
-    from croniter import croniter
+    from croniter import CroniterBadDateError, croniter
 
-    return None if croniter.is_valid(value) else f"{value!r} is not a valid cron expression"
+    if not croniter.is_valid(value):
+        return f"{value!r} is not a valid cron expression"
+    if any(re.fullmatch(r"[Rr](\(.*\))?", field) for field in value.split()):
+        # croniter draws it again at each reading: run-due would find a new time due at each call
+        return f"{value!r}: R (a random value) is not supported: write the value"
+    try:     # from the first year croniter knows to past its last (2099)
+        croniter(value, dt.datetime(1970, 1, 1), max_years_between_matches=130).get_next(dt.datetime)
+    except CroniterBadDateError:
+        return f"{value!r} names no time that exists (a day no month has, such as 31 February)"
+    return None
 
 
 def _rsync_options_problem(options: list[str]) -> str | None:

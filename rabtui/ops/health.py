@@ -166,7 +166,7 @@ def _missed_a_scheduled_time(source, newest: float, ts: float) -> bool:
     if not source.schedule:
         return True
     due = schedule.last_slot(source.schedule, datetime.fromtimestamp(ts) - timedelta(days=1))
-    return newest < due.timestamp()
+    return due is not None and newest < due.timestamp()
 
 
 def _left_files_out(store: Store, source, backup: dict) -> bool:

@@ -15,21 +15,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from rabtui import privacy
 from rabtui.config import Config
 from rabtui.state.store import Store
 
 
-def last_slot(expr: str, now: datetime) -> datetime:
-    """The most recent time at or before `now` that the cron expression names."""
-    it = croniter(expr, now)
-    nxt = it.get_next(datetime)
-    # croniter's get_prev from `now` skips `now` itself when it is a slot; step back from next.
-    it = croniter(expr, nxt)
-    prev = it.get_prev(datetime)
-    return prev if prev <= now else croniter(expr, now).get_prev(datetime)
+def last_slot(expr: str, now: datetime) -> datetime | None:
+    """The most recent time at or before `now` that the cron expression names; None when it names
+    none (its years are all to come, or further back than croniter looks)."""
+    try:
+        nxt = croniter(expr, now).get_next(datetime)
+        # croniter's get_prev from `now` skips `now` itself when it is a slot; step back from next.
+        prev = croniter(expr, nxt).get_prev(datetime)
+        if prev <= now:
+            return prev
+    except CroniterBadDateError:     # no time to come (its years are past), or none before the next
+        pass
+    try:
+        return croniter(expr, now).get_prev(datetime)
+    except CroniterBadDateError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ CLOCK_SLACK = timedelta(days=1)
 
 def is_due(expr: str, now: datetime, last_due: datetime | None) -> datetime | None:
     slot = last_slot(expr, now)
+    if slot is None:
+        return None
     if last_due is None or slot > last_due or last_due > now + CLOCK_SLACK:
         return slot
     return None

@@ -118,8 +118,9 @@ def _schedule_marks(cfg: Config, store: Store) -> None:
             continue
         row = store.one("SELECT MAX(started) AS t FROM backups WHERE source=? AND status<>'deleted' AND started<=?",
                         (s.id, ahead))
-        if row and row["t"]:
-            schedule.mark_run(store, s.id, schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])))
+        slot = schedule.last_slot(s.schedule, datetime.fromtimestamp(row["t"])) if row and row["t"] else None
+        if slot is not None:
+            schedule.mark_run(store, s.id, slot)
 
 
 def _with_medium(medium, report: Report, emit: Emit, work, *, writing: bool = False):
