@@ -101,6 +101,33 @@ def test_an_invalid_field_shows_what_was_typed(demo_config):
     run(go())
 
 
+@pytest.mark.parametrize("field, typed, shown", [
+    ("port", "²", "must be a number"),                    # a digit to str.isdigit, not to int()
+    ("io_timeout", "9" * 5000, "must be a number"),       # more digits than int() converts
+    ("bwlimit", "¹²", "is not a rate rsync reads"),
+    ("directories", "standard /etc max_days=٣²", "max_days must be a number"),
+], ids=["superscript", "5000 digits", "bwlimit", "directory option"])
+def test_a_number_int_cannot_read_is_shown_in_the_form(demo_config, field, typed, shown):
+    before = demo_config.read_text()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            widget = form.query_one(f"#f-{field}")
+            if isinstance(widget, TextArea):
+                widget.text = typed
+            else:
+                widget.value = typed
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: widget.has_class("invalid"), what=f"{field} marked invalid")
+            assert shown in str(form.query_one(f"#e-{field}", Static).render())
+            assert app.is_running and isinstance(app.screen, SourceForm)
+
+    run(go())
+    assert demo_config.read_text() == before
+
+
 def test_a_directory_added_to_inline_directories_is_saved(demo_config):
     demo_config.write_text(demo_config.read_text()
                            + '\n[[sources]]\nid = "inl"\nhost = "inl.example.com"\ndirectories = [{path = "/etc"}]\n')

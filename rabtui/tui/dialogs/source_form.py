@@ -79,6 +79,17 @@ def directories_text(dirs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def whole_number(word: str) -> int | None:
+    """`word` as a whole number when it is written in ASCII digits ("²" and "٣" are digits to
+    str.isdigit) that Python converts (4300 of them at most), else None."""
+    if not (word.isascii() and word.isdigit()):
+        return None
+    try:
+        return int(word)
+    except ValueError:
+        return None
+
+
 def parse_directories(text: str) -> tuple[Directory, ...]:
     dirs = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -95,9 +106,9 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
         for word in rest:
             key, _, value = word.partition("=")
             if key in ("max_changed_files", "max_days"):
-                if not value.isdigit():
+                opts[key] = whole_number(value)
+                if opts[key] is None:
                     raise FieldError("directories", f"line {n}: {key} must be a number")
-                opts[key] = int(value)
             elif word == "allow_empty":
                 opts["allow_empty"] = True
             elif key == "exclude" and value:
@@ -127,14 +138,16 @@ def _typed(f: K.Field, text: str):
     if not word:
         return None
     if k.type == "integer":
-        if not word.isdigit():
+        number = whole_number(word)
+        if number is None:
             raise FieldError(f.name, "must be a number" + (f" of {k.unit}" if k.unit else ""))
-        problem = K.range_problem(k, int(word))
+        problem = K.range_problem(k, number)
         if problem:
             raise FieldError(f.name, problem)
-        return int(word)
+        return number
     if k.type == "string or integer":
-        return int(word) if word.isdigit() else word
+        number = whole_number(word)
+        return word if number is None else number
     return word
 
 
