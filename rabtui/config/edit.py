@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from rabtui import privacy
@@ -123,7 +124,11 @@ class Snapshot:
         the unedited file back as it is (it moves [[sources]] tables that other tables separate next
         to each other): the edit would change more than was asked."""
         text = self._ended()
-        doc = tomlkit.parse(text)
+        try:
+            doc = tomlkit.parse(text)
+        except (TOMLKitError, ValueError, RecursionError) as exc:   # valid TOML to tomllib all the same
+            raise UsageError(f"{self.path} cannot be edited here: {exc}; nothing was changed",
+                             hint="edit it by hand: `rabtui check-config` says what it holds") from None
         if tomlkit.dumps(doc) != text:
             raise UsageError(f"{self.path} cannot be edited here without moving parts of it (for instance"
                              " [[sources]] tables with other tables between them); nothing was changed",

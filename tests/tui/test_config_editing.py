@@ -189,9 +189,11 @@ def test_hand_edits_come_into_the_ui(demo_config):
     run(go())
 
 
-@pytest.mark.parametrize("damage", [b"\n[[[sources\n", b"\n# caf\xe9\n"], ids=["not TOML", "not UTF-8"])
+@pytest.mark.parametrize("damage", [b"\n[[[sources\n", b"\n# caf\xe9\n", b"\nx = " + b"[" * 200 + b"]" * 200 + b"\n"],
+                         ids=["not TOML", "not UTF-8", "nested beyond tomlkit"])
 def test_a_file_broken_on_disk_is_said_on_edit_and_delete_and_left_as_it_is(demo_config, damage):
-    """The file edited by hand into something that is not TOML (or not UTF-8) while the UI runs:
+    """The file edited by hand into something that is not TOML (or not UTF-8, or TOML that tomlkit
+    cannot read: arrays nested deeper than 100) while the UI runs:
     the watch keeps the config it has and says so (not "reloaded"); edit and delete say why they
     cannot, instead of ending the UI with a traceback; the file is not touched."""
     async def go():
