@@ -490,6 +490,12 @@ def test_init_force_on_a_full_disk_keeps_the_old_config(tmp_path, tmpfs, capsys)
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, 4242, 4343)
 
 
+def test_init_of_a_name_too_long_says_so(tmp_path, capsys):
+    path = tmp_path / ("x" * 300)
+    assert main(["--config", str(path), "init"]) == 1
+    assert capsys.readouterr().err.strip() == f"rabtui: could not write {path}: File name too long"
+
+
 def test_init_uses_rabtui_config_from_the_environment(tmp_path, monkeypatch, capsys):
     path = tmp_path / "env.toml"
     monkeypatch.setenv("RABTUI_CONFIG", str(path))

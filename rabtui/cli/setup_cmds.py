@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 def cmd_init(args) -> int:
     path = Path(args.config) if args.config else configmod.default_path()
-    if path.exists() and not args.force:
+    if os.path.exists(path) and not args.force:     # False, not OSError, for a name too long
         raise UsageError(f"{path} exists already", hint="use --force to overwrite it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
