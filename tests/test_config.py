@@ -568,6 +568,17 @@ def _lines_run_in_the_parser(folder: Path, sources: int) -> int:
     return count
 
 
+@pytest.mark.parametrize("value, problem", [
+    ("-a", "must not begin with '-' (mount would read it as an option)"),   # mount -a PATH: all of fstab
+    ("--bind", "must not begin with '-' (mount would read it as an option)"),
+    ("/dev/sdb1\\n", "no control characters"),
+])
+def test_a_device_mount_would_read_as_an_option_is_refused_with_its_line(folder, value, problem):
+    # the medium's device is handed to mount (as root) before its path
+    text = FULL.replace('device = "/dev/sr1"', f'device = "{value}"')
+    assert_error(folder, text, f'device = "{value}"', "media[0].device", re.escape(problem))
+
+
 def test_a_file_of_many_sources_is_checked_in_one_pass(folder):
     # the duplicate-id check compared each source with all those before it: a 10 MB file of
     # 70,000 sources took minutes to load, for every command

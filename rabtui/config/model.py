@@ -72,13 +72,24 @@ def _id_problem(what: str):
     return problem
 
 
+def _option_problem(value: str, program: str) -> str | None:
+    if value.startswith("-"):
+        return f"{value!r} must not begin with '-' ({program} would read it as an option)"
+    return None
+
+
 def _ssh_word_problem(value: str) -> str | None:
     """Why a host or user cannot be handed to ssh and rsync's remote shell as one argument."""
     if any(c.isspace() or not c.isprintable() for c in value):
         return f"{value!r}: no spaces or control characters"
-    if value.startswith("-"):
-        return f"{value!r} must not begin with '-' (ssh would read it as an option)"
-    return None
+    return _option_problem(value, "ssh")
+
+
+def _device_problem(value: str) -> str | None:
+    """Why `mount DEVICE PATH` (run as root) would not take `value` as the device."""
+    if not value.isprintable():
+        return f"{value!r}: no control characters"
+    return _option_problem(value, "mount")
 
 
 def _host_problem(value: str) -> str | None:
@@ -180,7 +191,8 @@ class NotifySettings:
 class Medium:
     id: str = key(required=True, check=_id_problem("medium"), help="the medium's name, written in its label file")
     path: Path = key(required=True, type="path", help="where the medium's file system is")
-    device: str | None = key(None, example="/dev/sdb1", help="mounted at path before use, unmounted after")
+    device: str | None = key(None, check=_device_problem, example="/dev/sdb1",
+                             help="mounted at path before use, unmounted after")
 
 
 @dataclass(frozen=True)
