@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 
 import pytest
 
+from rabtui import faults
 from rabtui.config import edit as config_edit
 from rabtui.errors import ConfigError, UsageError
+from tests.test_replace_file_leftovers import ROOT, _leftovers, _stopped
 
 HEAD = '[rabtui]\nstate_dir = "state"\n\n[[media]]\nid = "a"\npath = "media/a"\n\n'
 WEB1 = '# the shop\n[[sources]]\nid = "web1"\nhost = "h"\n[[sources.directories]]\npath = "/etc"\n'
@@ -70,6 +76,48 @@ def test_a_change_on_disk_behind_a_symlink_is_never_written_over(tmp_path):
     with pytest.raises(config_edit.ChangedOnDisk):
         config_edit.save(snap, snap.put_source(values, "web1"))
     assert link.is_symlink() and real.read_text() == by_hand
+
+
+# one edit of web1's user, saved by a process of its own
+_EDIT = """
+import sys
+from rabtui.config import edit
+snap = edit.read(sys.argv[1])
+values = snap.source_values("web1")
+values["user"] = "from-the-form"
+try:
+    edit.save(snap, snap.put_source(values, "web1"))
+except edit.ChangedOnDisk:
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("meanwhile", ["by hand", "by another edit"])
+def test_a_change_saved_while_an_edit_syncs_its_file_is_never_written_over(tmp_path, meanwhile):
+    """An edit stops between the fsync of its new file and its rename (a slow disk), after it
+    found the file unchanged; the operator's editor, or another edit, saves the file meanwhile: the
+    first edit is refused when it goes on, and what was saved meanwhile stays."""
+    config = tmp_path / "rabtui.toml"
+    _write(config, HEAD + WEB1 + DB1)
+    env = {k: v for k, v in os.environ.items() if k != faults.ENV} | {faults.STOP_ENV: "replace.written"}
+    first = subprocess.Popen([sys.executable, "-c", _EDIT, str(config)], cwd=ROOT, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _stopped(first.pid):
+            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+            time.sleep(0.05)
+        if meanwhile == "by hand":
+            config.write_text(config.read_text().replace('host = "d"', 'host = "d"  # moved\nport = 2222'))
+        else:
+            _edit(config, "db1", port=2222)
+        saved = config.read_text()
+    finally:
+        first.send_signal(signal.SIGCONT)
+        out = first.communicate(timeout=120)[0].decode()
+    assert first.returncode == 3, out
+    assert config.read_text() == saved and "port = 2222" in saved and "from-the-form" not in saved
+    assert _leftovers(config) == []
 
 
 def test_crlf_line_ends_stay_crlf(tmp_path):

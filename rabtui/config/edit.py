@@ -177,15 +177,19 @@ def save(snapshot: Snapshot, text: str) -> Path:
     link)."""
     check(snapshot, text)
     path = snapshot.path
-    try:
-        now = path.read_bytes()
-    except FileNotFoundError:
-        now = b""
-    if now != snapshot.text.encode("utf-8"):
-        diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True),
-                                            now.decode("utf-8", "replace").splitlines(True),
-                                            f"{path.name} (as read)", f"{path.name} (on disk now)"))
-        raise ChangedOnDisk(path, diff)
+
+    def unchanged() -> None:
+        try:
+            now = path.read_bytes()
+        except FileNotFoundError:
+            now = b""
+        if now != snapshot.text.encode("utf-8"):
+            diff = "".join(difflib.unified_diff(snapshot.text.splitlines(True),
+                                                now.decode("utf-8", "replace").splitlines(True),
+                                                f"{path.name} (as read)", f"{path.name} (on disk now)"))
+            raise ChangedOnDisk(path, diff)
+
+    unchanged()
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -193,16 +197,19 @@ def save(snapshot: Snapshot, text: str) -> Path:
     if not mode & stat.S_IWUSR:   # the rename would replace it all the same: the operator's no stands
         raise UsageError(f"{path} is read-only (mode {stat.S_IMODE(mode):04o}): nothing was saved",
                          hint="make it writable (chmod u+w) to edit it here")
-    replace(path, text)
+    # and again once the new file is on disk (its fsync may take long), just before the rename: a
+    # hand edit saved meanwhile, or another edit's, is not written over
+    replace(path, text, unchanged)
     return path
 
 
-def replace(path: str | os.PathLike, text: str) -> None:
+def replace(path: str | os.PathLike, text: str, before_rename=None) -> None:
     """Put `text` in place of the config file at `path` atomically: a crash or a full disk leaves
     the old file or the new one, never half of one (OSError is raised, the old file as it was).
     Not where another user can change the way to it (UsageError): they could make its name, or a
     directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
-    in their home would write it into /etc/cron.d)."""
+    in their home would write it into /etc/cron.d).
+    `before_rename` (privacy.replace_file's) may raise to keep the file as it is."""
     others = privacy.others_can_change(path)
     if others:
         raise UsageError(f"{path}: {others}, who could point it at another file as it is written; nothing was saved",
@@ -217,7 +224,7 @@ def replace(path: str | os.PathLike, text: str) -> None:
     # private: it may hold commands run as root on sources, and notification tokens; the temporary
     # file is made beside the real file, so that the rename replaces it and not a link to it; a
     # file written as root (sudo) is left to its owner
-    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner)
+    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, before_rename)
 
 
 
