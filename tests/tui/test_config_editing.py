@@ -56,6 +56,27 @@ def test_saving_a_source_changes_only_what_was_edited(demo_config):
     assert changed == ['+user = "backup"']
 
 
+def test_fields_left_as_shown_keep_what_the_file_holds(demo_config):
+    """What the form cannot show item by item (an exclude with a comma, one with a leading space, a
+    command of several lines, a rate written as a string) is not rewritten by a save that changed
+    another field: it was split into other items, and the command into commands of their own."""
+    odd = ('excludes = ["*.{jpg,png}", " lead"]\n'
+           'pre_backup_commands = ["""if true; then\n  echo a\nfi""", "  indented"]\nbwlimit = "100"\n')
+    demo_config.write_text(demo_config.read_text().replace('excludes = ["*.tmp"]\n', odd, 1))
+    before = demo_config.read_text()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="form closes")
+
+    run(go())
+    assert demo_config.read_text() == before.replace(odd, odd + 'user = "backup"\n')
+
+
 def test_a_change_on_disk_is_shown_and_never_written_over(demo_config):
     _commented(demo_config)
 

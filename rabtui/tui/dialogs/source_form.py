@@ -151,14 +151,40 @@ def _typed(f: K.Field, text: str):
     return word
 
 
-def source_from_form(values: dict[str, str]) -> dict:
-    """The source's keys as they go into the file: what was typed, nothing resolved."""
-    source = {f.name: _typed(f, values[f.name]) for f in FORM_KEYS}
-    source["id"] = source["id"] or ""
-    source["directories"] = [
-        {"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
-         "max_days": d.max_days, "allow_empty": d.allow_empty or None} for d in parse_directories(values["directories"])]
-    return source
+def form_texts(source: dict | None) -> dict[str, str]:
+    """What each field shows of a source as the file has it (`Snapshot.source_values`); all empty
+    for a new one."""
+    s = source or {}
+    texts = {}
+    for f in FORM_KEYS:
+        v = s.get(f.name)
+        if isinstance(v, bool):
+            texts[f.name] = "true" if v else "false"
+        elif isinstance(v, list):
+            texts[f.name] = ("\n" if f.spec.form_list == "lines" else JOINED[f.spec.form_list]).join(v)
+        else:
+            texts[f.name] = "" if v is None else str(v)
+    texts["directories"] = directories_text(s.get("directories", []))
+    return texts
+
+
+def source_from_form(values: dict[str, str], source: dict | None = None) -> dict:
+    """The source's keys as they go into the file: what was typed, nothing resolved. A field left
+    as it showed `source` (the file's values) keeps the file's value: a list the form cannot show
+    item by item (a command of several lines, an exclude with a comma) is not split on a save that
+    changed something else."""
+    shown = form_texts(source) if source is not None else {}
+    same = {key for key, text in shown.items() if values[key] == text}
+    out = {f.name: source.get(f.name) if f.name in same else _typed(f, values[f.name]) for f in FORM_KEYS}
+    out["id"] = out["id"] or ""
+    if "directories" in same:
+        out["directories"] = source.get("directories", [])
+    else:
+        out["directories"] = [
+            {"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
+             "max_days": d.max_days, "allow_empty": d.allow_empty or None}
+            for d in parse_directories(values["directories"])]
+    return out
 
 
 def missing_local_directories(source: dict) -> list[str]:
@@ -221,32 +247,16 @@ class SourceForm(Dialog[str | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def _fields(self) -> ComposeResult:
-        s = self.source
+        texts = form_texts(self.source)
         with VerticalScroll(id="form-fields"):
-            form_list = {f.name: f.spec.form_list for f in FORM_KEYS}
             for key, title, placeholder in FIELDS:
-                value = ""
-                if s is not None:
-                    v = s.get(key)
-                    if isinstance(v, bool):
-                        value = "true" if v else "false"
-                    elif isinstance(v, list):
-                        value = JOINED[form_list[key]].join(v)
-                    else:
-                        value = "" if v is None else str(v)
                 with Horizontal(classes="field"):
                     yield Label(title, classes="field-label")
-                    yield Input(value, placeholder=placeholder, id=f"f-{key}", compact=True)
+                    yield Input(texts[key], placeholder=placeholder, id=f"f-{key}", compact=True)
                 yield Static("", id=f"e-{key}", classes="field-error")
             for key, title in AREAS:
-                if s is None:
-                    value = ""
-                elif key == "directories":
-                    value = directories_text(s["directories"])
-                else:
-                    value = "\n".join(s.get(key, []))
                 yield Label(title, classes="area-label")
-                yield TextArea(value, id=f"f-{key}", soft_wrap=False, show_line_numbers=False)
+                yield TextArea(texts[key], id=f"f-{key}", soft_wrap=False, show_line_numbers=False)
                 yield Static("", id=f"e-{key}", classes="field-error")
 
     def values(self) -> dict[str, str]:
@@ -271,7 +281,7 @@ class SourceForm(Dialog[str | None]):
 
     def action_save(self) -> None:
         try:
-            source = source_from_form(self.values())
+            source = source_from_form(self.values(), self.source)
             if source["id"] != self.source_id and source["id"] in self.snapshot.source_ids():
                 raise FieldError("id", f"a source {source['id']!r} exists already")
         except FieldError as exc:
