@@ -149,6 +149,28 @@ def test_a_number_int_cannot_read_is_shown_in_the_form(demo_config, field, typed
     assert demo_config.read_text() == before
 
 
+def test_an_error_in_another_source_is_not_shown_beside_this_ones_field(demo_config):
+    """Another source made invalid by hand while the UI runs (its port): the edit of this one is
+    refused with the whole message, naming that source's key and line, not as this one's port."""
+    text = demo_config.read_text() + '\n[[sources]]\nid = "mail"\nhost = "m.example.com"\n'
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            demo_config.write_text(text + "port = 0\n")
+            form.snapshot = config_edit.read(demo_config)     # as a reload would read it
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("sources[1].port" in n.message for n in app._notifications),
+                           what="the other source's error notified")
+            assert not form.query_one("#f-port", Input).has_class("invalid")
+            assert isinstance(app.screen, SourceForm)
+
+    run(go())
+    assert demo_config.read_text() == text + "port = 0\n"
+
+
 def test_a_directory_added_to_inline_directories_is_saved(demo_config):
     demo_config.write_text(demo_config.read_text()
                            + '\n[[sources]]\nid = "inl"\nhost = "inl.example.com"\ndirectories = [{path = "/etc"}]\n')

@@ -194,12 +194,13 @@ def missing_local_directories(source: dict) -> list[str]:
     return [d["path"] for d in source["directories"] if not os.path.isdir(d["path"])]
 
 
-def field_of(error: ConfigError) -> str | None:
-    """Which form field a config error names (`...: sources[2].port: must be ...` -> port)."""
-    m = re.search(r"sources\[\d+\]\.(?:directories(?:\[\d+\])?\.)?(\w+)", str(error))
-    if m is None:
+def field_of(error: ConfigError, index: int) -> str | None:
+    """Which form field a config error names (`...: sources[2].port: must be ...` -> port), when it
+    is one of the form's source, the file's sources[index] (another's key is no field of the form)."""
+    m = re.search(r"sources\[(\d+)\]\.(?:directories(?:\[\d+\])?\.)?(\w+)", str(error))
+    if m is None or int(m.group(1)) != index:
         return None
-    key = m.group(1)
+    key = m.group(2)
     if "directories" in m.group(0) or key in ("path", "kind", "max_changed_files", "max_days"):
         return "directories"
     return key
@@ -331,8 +332,9 @@ class SourceForm(Dialog[str | None]):
         try:
             how(self.snapshot, self.snapshot.put_source(source, self.source_id))
         except ConfigError as exc:
-            message = str(exc).split(": ", 2)[-1] if field_of(exc) else str(exc)
-            self.show_error(field_of(exc), message)
+            ids = self.snapshot.source_ids()
+            field = field_of(exc, ids.index(self.source_id) if self.source_id in ids else len(ids))
+            self.show_error(field, str(exc).split(": ", 2)[-1] if field else str(exc))
             return False
         except config_edit.ChangedOnDisk as exc:
             self._changed_on_disk(exc)
