@@ -356,10 +356,19 @@ def test_bad_toml_syntax_names_the_line(folder):
     assert msg.startswith(f"{folder / 'rabtui.toml'}:{line_no(FULL, 'usb-b')}: ")
 
 
+@pytest.mark.parametrize("twice", ['port = 2222', '"port" = 2222'])
+def test_a_key_written_twice_names_the_key_and_its_line(folder, twice):
+    text = FULL.replace("port = 22\n", f"port = 22\n{twice}\n")
+    msg = config_error(write(folder, text))
+    line = line_no(text, "port", 2)
+    assert msg == (f"{folder / 'rabtui.toml'}:{line}: column {len(twice) + 1}: invalid TOML:"
+                   f" Cannot overwrite a value at key {twice.split(' ')[0]}")
+
+
 def test_not_utf8_and_missing_file(folder):
     path = folder / "rabtui.toml"
     path.write_bytes(b'[rabtui]\nstate_dir = "\xff"\n')
-    assert config_error(path) == f"{path}: not UTF-8 text"
+    assert config_error(path) == f"{path}:2: not UTF-8 text (byte 0xff)"
     with pytest.raises(ConfigError, match="no configuration file") as exc:
         configmod.load(folder / "none.toml")
     assert exc.value.hint == "write a starter one with: rabtui init"

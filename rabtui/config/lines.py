@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_.-]+)\s*=')
+KEY = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_.-]+)\s*=')
 
 
 def _split_key(raw: str) -> list[str]:
@@ -88,7 +88,7 @@ class KeyLines:
                 current = path
                 self._lines.setdefault(current, number)
                 continue
-            key = _KEY.match(line)
+            key = KEY.match(line)
             if key:
                 parts = tuple(_split_key(key.group(1)))
                 for n in range(1, len(parts) + 1):   # a.b.c = 1 also places a and a.b

@@ -16,7 +16,7 @@ from typing import Any
 
 from rabtui.config import keys as K
 from rabtui.config import safety as config_safety
-from rabtui.config.lines import KeyLines
+from rabtui.config.lines import KEY, KeyLines
 from rabtui.config.model import Config, Directory, Medium, Source, default_path, resolve
 from rabtui.errors import ConfigError
 
@@ -133,10 +133,11 @@ def read_toml(path: Path) -> tuple[str, dict]:
     try:
         text = raw.decode("utf-8")
         return text, tomllib.loads(text.removeprefix(BOM))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(_toml_message(path, exc)) from None
+        raise ConfigError(_toml_message(path, exc, text.removeprefix(BOM))) from None
     except RecursionError:   # tomllib parses nested arrays and inline tables by recursion
         raise ConfigError(f"{path}: invalid TOML: values nested too deeply") from None
     except ValueError:       # int() of a number longer than Python converts (sys.get_int_max_str_digits)
@@ -151,12 +152,17 @@ def _too_long_number(path: Path, text: str) -> str:
     return f"{where}: invalid TOML: a number of more than {limit} digits"
 
 
-def _toml_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
-    """tomllib's "Invalid value (at line 6, column 13)" as "FILE:6: column 13: invalid TOML: Invalid value"."""
+def _toml_message(path: Path, exc: tomllib.TOMLDecodeError, text: str) -> str:
+    """tomllib's "Invalid value (at line 6, column 13)" as "FILE:6: column 13: invalid TOML: Invalid value";
+    a key written twice ("Cannot overwrite a value") with the key's name, which tomllib leaves out."""
     msg = str(exc)
     m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
     if m:
-        return f"{path}:{m.group(1)}: column {m.group(2)}: invalid TOML: {msg[: m.start()].strip()}"
+        what = msg[: m.start()].strip()
+        key = KEY.match(text.splitlines()[int(m.group(1)) - 1]) if what == "Cannot overwrite a value" else None
+        if key:
+            what += f" at key {key.group(1)}"
+        return f"{path}:{m.group(1)}: column {m.group(2)}: invalid TOML: {what}"
     m = re.search(r"\(at end of document\)", msg)
     if m:
         return f"{path}: at the end: invalid TOML: {msg[: m.start()].strip()}"
