@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -287,6 +288,28 @@ def test_an_edit_made_as_root_leaves_the_file_to_its_owner(tmp_path):
     st = path.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (nobody.pw_uid, nobody.pw_gid, 0o600)
     assert 'host = "h2"' in path.read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_an_edit_by_another_user_than_the_owner_leaves_the_file_to_its_owner(open_base):
+    """A root-owned config that nobody may read but not write, in a folder nobody may write: the
+    rename would put nobody's file in its place (root's no is its mode and its owner)."""
+    from tests.other_user import NOBODY, nobody_returns
+
+    folder = open_base / "theirs"
+    folder.mkdir()
+    os.chown(folder, NOBODY.pw_uid, NOBODY.pw_gid)
+    path = folder / "rabtui.toml"
+    _write(path, HEAD + WEB1)
+    path.chmod(0o644)
+
+    def edit():
+        with pytest.raises(UsageError, match=f"belongs to uid 0, not to you \\(uid {NOBODY.pw_uid}\\)"):
+            _edit(path, user="nobody")
+
+    nobody_returns(edit, folder)
+    st = path.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode), path.read_text()) == (0, 0o644, HEAD + WEB1)
 
 
 def test_a_file_that_begins_with_a_byte_order_mark_is_read_and_keeps_it(tmp_path, capsys):

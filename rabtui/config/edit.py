@@ -197,6 +197,11 @@ def save(snapshot: Snapshot, text: str) -> Path:
     if not mode & stat.S_IWUSR:   # the rename would replace it all the same: the operator's no stands
         raise UsageError(f"{path} is read-only (mode {stat.S_IMODE(mode):04o}): nothing was saved",
                          hint="make it writable (chmod u+w) to edit it here")
+    owner = _owner(path)
+    if owner is not None and os.geteuid() not in (0, owner):
+        # the rename would put a file of ours in place of its owner's (only root gives a file away)
+        raise UsageError(f"{path} belongs to uid {owner}, not to you (uid {os.geteuid()}): nothing was saved",
+                         hint="edit it as its owner, or as root")
     # and again once the new file is on disk (its fsync may take long), just before the rename: a
     # hand edit saved meanwhile, or another edit's, is not written over
     replace(path, text, unchanged)
@@ -226,6 +231,13 @@ def replace(path: str | os.PathLike, text: str, before_rename=None) -> None:
     # file written as root (sudo) is left to its owner
     privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, before_rename)
 
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_uid
+    except FileNotFoundError:
+        return None
 
 
 def _tables(value: Any) -> bool:
