@@ -155,17 +155,22 @@ def test_any_edit_round_trips_and_leaves_the_other_source_byte_for_byte(tmp_path
     assert [(d["path"], d.get("kind", "standard")) for d in again["directories"]] == [("/" + p, k) for p, k in dirs]
 
 
-def test_check_config_warns_of_a_local_directory_that_does_not_exist(tmp_path, capsys):
+def test_check_config_warns_of_a_local_directory_or_an_identity_file_that_does_not_exist(tmp_path, capsys):
     path = tmp_path / "rabtui.toml"
     (tmp_path / "there").mkdir()
     path.write_text(f'[rabtui]\nstate_dir = "state"\n[[sources]]\nid = "here"\n'
                     f'[[sources.directories]]\npath = "{tmp_path / "there"}"\n'
-                    f'[[sources.directories]]\npath = "{tmp_path / "not-there"}"\n')
+                    f'[[sources.directories]]\npath = "{tmp_path / "not-there"}"\n'
+                    '[[sources]]\nid = "far"\nhost = "h"\nidentity_file = "keys/gone"\n'
+                    '[[sources]]\nid = "keyed"\nhost = "h"\nidentity_file = "rabtui.toml"\n')
     path.chmod(0o600)
     assert main(["--config", str(path), "check-config"]) == 0
     err = capsys.readouterr().err
     assert f"directory {tmp_path / 'not-there'} does not exist" in err
     assert f"directory {tmp_path / 'there'} does" not in err
+    # a key that is not there (a typo, a mount not made) fails each backup at its login
+    assert f"source far: identity_file {tmp_path / 'keys/gone'} is not a file here: its backups fail" in err
+    assert "source keyed" not in err
 
 
 _HEAD = TEXT[:TEXT.index("# web servers")]

@@ -82,6 +82,9 @@ def cmd_check_config(args) -> int:
         elif store is not None and (other := media_actions.other_disk(store, m)):
             print(fmt.name(f"  note: medium {m.id}: {other}: a backup refuses it"), file=sys.stderr)
     for s in cfg.sources:
+        if s.identity_file is not None and not s.identity_file.is_file():
+            print(fmt.name(f"  warning: source {s.id}: identity_file {s.identity_file} is not a file here:"
+                           " its backups fail"), file=sys.stderr)
         for d in s.directories:
             if s.is_local and not os.path.isdir(d.path):
                 print(fmt.name(f"  warning: source {s.id}: directory {d.path} does not exist on this machine"),
