@@ -262,6 +262,30 @@ def test_a_file_broken_on_disk_is_said_on_edit_and_delete_and_left_as_it_is(demo
     assert demo_config.read_bytes() == before
 
 
+def test_values_of_another_type_written_by_hand_are_shown_and_refused_on_save(demo_config):
+    """Lists written by hand meanwhile with an item that is not a string: the form shows them (it
+    ended the UI with a TypeError) and saving says what the check finds, with the line."""
+    text = demo_config.read_text().replace('excludes = ["*.tmp"]', "excludes = [1]", 1) + "excludes = [2]\n"
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            demo_config.write_text(text)
+            form = await _edit_demo_source(app, pilot)
+            assert form.query_one("#f-excludes", Input).value == "1"
+            assert "exclude=2" in form.query_one("#f-directories", TextArea).text
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: form.query_one("#f-excludes", Input).has_class("invalid"),
+                           what="the excludes marked invalid")
+            assert "item 1 must be a string" in str(form.query_one("#e-excludes", Static).render())
+            assert app.is_running and isinstance(app.screen, SourceForm)
+
+    run(go())
+    assert demo_config.read_text() == text
+
+
 def test_a_read_only_file_is_not_replaced(demo_config):
     """A config the operator made read-only (0400): Save says so and writes nothing (the rename
     that replaces the file would do it all the same, and leave it 0600)."""

@@ -64,17 +64,23 @@ class FieldError(Exception):
         self.field = field
 
 
+def _items(value) -> list[str]:
+    """A list of the file as the form shows its items; a value of another type (written by hand
+    meanwhile: check-config refuses it on save) as one item."""
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
 def directories_text(dirs: list[dict]) -> str:
     """Directories as the file has them (dicts of its keys), one line each."""
     lines = []
     for d in dirs:
-        parts = [d.get("kind", "standard"), shlex.quote(d["path"])]
+        parts = [str(d.get("kind", "standard")), shlex.quote(d["path"])]
         for key in ("max_changed_files", "max_days"):
             if d.get(key) is not None:
                 parts.append(f"{key}={d[key]}")
         if d.get("allow_empty"):
             parts.append("allow_empty")
-        parts += [f"exclude={shlex.quote(e)}" for e in d.get("excludes", [])]
+        parts += [f"exclude={shlex.quote(e)}" for e in _items(d.get("excludes", []))]
         lines.append(" ".join(parts))
     return "\n".join(lines)
 
@@ -160,8 +166,8 @@ def form_texts(source: dict | None) -> dict[str, str]:
         v = s.get(f.name)
         if isinstance(v, bool):
             texts[f.name] = "true" if v else "false"
-        elif isinstance(v, list):
-            texts[f.name] = ("\n" if f.spec.form_list == "lines" else JOINED[f.spec.form_list]).join(v)
+        elif f.spec.form_list and v is not None:
+            texts[f.name] = ("\n" if f.spec.form_list == "lines" else JOINED[f.spec.form_list]).join(_items(v))
         else:
             texts[f.name] = "" if v is None else str(v)
     texts["directories"] = directories_text(s.get("directories", []))
