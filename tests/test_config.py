@@ -288,6 +288,10 @@ def test_bad_values(folder):
                  "dvd-9000")
     assert_error(folder, FULL.replace("max_discs = 64", "max_discs = 65"), "max_discs", "checkpoint.max_discs",
                  "between 1 and 64")
+    # more sectors than the state database's integers hold: a burn ended in an OverflowError
+    for huge in ("9223372036854775807s", "99999999999999999999999999GiB", "8193GiB"):
+        assert_error(folder, FULL.replace('disc = "cd-700"', f'disc = "{huge}"'), "disc =", "checkpoint.disc",
+                     "too large")
     assert_error(folder, FULL.replace("port = 22", "port = 70000"), "port = 70000", "sources[0].port",
                  "between 1 and 65535")
     assert_error(folder, FULL.replace("keep_all_days = 7", "keep_all_days = -1"), "keep_all_days",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 SECTOR = 2048
+MAX_SECTORS = 2**32 - 1    # ISO 9660 counts a volume's sectors in 32 bits
 
 DISC_SECTORS = {
     "cd-650": 333_000,
@@ -35,4 +36,6 @@ def parse_disc(name: str) -> tuple[str, int]:
     sectors = int(float(m.group(1)) * _UNITS[m.group(2)]) // SECTOR
     if sectors < 256:
         raise ValueError(f"disc size {name!r} is too small (at least 512 KiB)")
+    if sectors > MAX_SECTORS:
+        raise ValueError(f"disc size {name!r} is too large (an ISO 9660 image addresses less than 8 TiB)")
     return name.strip(), sectors
