@@ -258,6 +258,13 @@ def test_duplicate_ids(folder):
     assert_error(folder, text, "dumps/", r"sources[1].directories[1].path", "duplicate directory")
 
 
+def test_source_ids_apart_by_case_alone_are_refused(folder):
+    # <medium>/<id>/ holds a source's backups: one directory for both on exFAT or vfat
+    text = FULL.replace('id = "db2"', 'id = "WEB1"')
+    assert_error(folder, text, 'id = "WEB1"', "sources[1].id", "'WEB1' is 'web1' but for case")
+    configmod.load(write(folder, FULL.replace('id = "usb-b"', 'id = "DVDRAM-A"')))   # media: their label's
+
+
 def test_missing_required_keys(folder):
     text = FULL.replace('id = "db2"\n', "")
     assert_error(folder, text, "[[sources]]", "sources[1]", "missing required key 'id'", nth=2)

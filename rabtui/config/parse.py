@@ -184,10 +184,12 @@ def parse(data: dict, *, path: Path, text: str = "", check_media: bool = True) -
                 for name, spec in top.items() if not spec.array}
     media = _media(r, data.get("media", []), check_media)
     sources: list[Source] = []
-    source_ids: set[str] = set()
+    source_ids: dict[str, str] = {}
     for i, item in enumerate(data.get("sources", [])):
         sources.append(_source(r, item, ("sources", i)))
-        _check_unique(r, source_ids, sources[-1].id, ("sources", i), "source")
+        # each source's backups are in <medium>/<id>/: on a medium that ignores case (exFAT, vfat)
+        # two ids apart by case alone would share one directory, and its archive union
+        _check_unique(r, source_ids, sources[-1].id, ("sources", i), "source", fold=True)
     state_dir = settings["rabtui"].state_dir
     problem = config_safety.overlap_problem(media, sources, state_dir)
     if problem:
@@ -215,7 +217,7 @@ def _not_a_directory(path: Path) -> str | None:
 
 def _media(r: _Reader, items: list, check_media: bool) -> list[Medium]:
     media: list[Medium] = []
-    ids: set[str] = set()
+    ids: dict[str, str] = {}
     for i, item in enumerate(items):
         kp = ("media", i)
         medium = Medium(**r.table(Medium, item, kp))
@@ -244,9 +246,14 @@ def _source(r: _Reader, item: Any, kp: tuple) -> Source:
     return Source(directories=tuple(dirs), **values)
 
 
-def _check_unique(r: _Reader, ids: set[str], item_id: str, kp: tuple, what: str) -> None:
-    """`item_id` is not one of `ids`, the ids before it (a set: a file of thousands of sources is
-    checked in one pass), and is added to them."""
-    if item_id in ids:
+def _check_unique(r: _Reader, ids: dict[str, str], item_id: str, kp: tuple, what: str, fold: bool = False) -> None:
+    """`item_id` is not one of `ids`, the ids before it (by the key `fold` makes of each: a file of
+    thousands of sources is checked in one pass), and is added to them. `fold`: ids apart by case
+    alone count as one."""
+    key = item_id.lower() if fold else item_id
+    if key in ids and ids[key] != item_id:
+        raise r.error(kp + ("id",), f"{what} id {item_id!r} is {ids[key]!r} but for case: on a medium whose file"
+                                    " system ignores case (exFAT, vfat) their backups would share one directory")
+    if key in ids:
         raise r.error(kp + ("id",), f"duplicate {what} id {item_id!r}")
-    ids.add(item_id)
+    ids[key] = item_id
