@@ -376,6 +376,17 @@ def test_a_key_written_twice_names_the_key_and_its_line(folder, twice):
                    f" Cannot overwrite a value at key {twice.split(' ')[0]}")
 
 
+def test_a_line_separator_in_a_comment_or_a_string_does_not_move_the_lines_named(folder):
+    # U+2028 ends a line for str.splitlines, not for TOML
+    text = FULL.replace("port = 22", "# a note\u2028on two lines\nhost = \"a\u2028b\"\nport = 0", 1)
+    line = text.split("\n").index("port = 0") + 1
+    msg = config_error(write(folder, text.replace("host = \"a\u2028b\"", "# and \u2028 one more")))
+    assert msg.startswith(f"{folder / 'rabtui.toml'}:{line}: sources[0].port: ")
+    msg = config_error(write(folder, text.replace("port = 0", "port = 22\nport = 23")))   # host: twice too
+    assert msg.startswith(f"{folder / 'rabtui.toml'}:{line - 1}: ")
+    assert msg.endswith("Cannot overwrite a value at key host")
+
+
 def test_not_utf8_and_missing_file(folder):
     path = folder / "rabtui.toml"
     path.write_bytes(b'[rabtui]\nstate_dir = "\xff"\n')

@@ -63,7 +63,8 @@ class KeyLines:
         counts: dict[tuple, int] = {}
         current: tuple = ()
         scan = _Scanner()
-        for number, line in enumerate(text.splitlines(), start=1):
+        # TOML ends a line at \n only (str.splitlines would end one at \u2028 in a comment or a string too)
+        for number, line in enumerate(text.split("\n"), start=1):
             if scan.inside:
                 scan.feed(line)
                 continue

@@ -159,7 +159,7 @@ def _toml_message(path: Path, exc: tomllib.TOMLDecodeError, text: str) -> str:
     m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
     if m:
         what = msg[: m.start()].strip()
-        key = KEY.match(text.splitlines()[int(m.group(1)) - 1]) if what == "Cannot overwrite a value" else None
+        key = KEY.match(text.split("\n")[int(m.group(1)) - 1]) if what == "Cannot overwrite a value" else None
         if key:
             what += f" at key {key.group(1)}"
         return f"{path}:{m.group(1)}: column {m.group(2)}: invalid TOML: {what}"
