@@ -217,7 +217,8 @@ def replace(path: str | os.PathLike, text: str, before_rename=None) -> None:
     `before_rename` (privacy.replace_file's) may raise to keep the file as it is."""
     others = privacy.others_can_change(path)
     if others:
-        raise UsageError(f"{path}: {others}, who could point it at another file as it is written; nothing was saved",
+        raise UsageError(f"{path} is not written: {others} (whoever can change the way to it could point it at"
+                         " another file as it is written); nothing was saved",
                          hint="edit it by hand, or keep it where only you and root can change the way to it"
                               " (chown, chmod go-w)")
     real = os.path.realpath(path)
