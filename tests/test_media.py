@@ -104,7 +104,7 @@ def test_a_failure_after_a_backup_is_complete_undoes_nothing_of_it(tmp_path, dis
     lab.on_device(mount_point, disk_image)
     cfg = lab.load()
     write_files(lab.src / "data", {"a": b"on the usb disk"})
-    mark = lab.state / "locks" / "medium-users-m1.mounted"
+    mark = lab.state / "locks" / "users-of-medium-m1.mounted"
     (mark / "in the way").mkdir(parents=True)
     result = lab.backup(cfg, medium_id="m1")
     assert result.status == "completed", result.reason

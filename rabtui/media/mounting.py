@@ -54,8 +54,8 @@ def mounted(medium: Medium, emit: Emit = no_emit, state_dir: str | Path | None =
         with _mounted_alone(medium, emit):
             yield medium
         return
-    turn = locks.Lock(state_dir, f"mounting-{medium.id}", what=f"mounting or unmounting medium {medium.id}")
-    users = locks.Lock(state_dir, f"medium-users-{medium.id}", what=f"the use of medium {medium.id}")
+    turn = locks.mounting_lock(state_dir, medium.id)
+    users = locks.medium_users_lock(state_dir, medium.id)
     ours = users.path.with_suffix(".mounted")     # rabtui mounted it, and has not unmounted it since
     with turn.acquire_within(MOUNT_WAIT):
         users.acquire(shared=True)     # never busy: only the holder of `turn` takes it whole

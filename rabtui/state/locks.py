@@ -287,6 +287,17 @@ def medium_lock(state_dir: str | Path, medium_id: str, by: str) -> Lock:
                 shared_by=f"backups onto medium {medium_id}")
 
 
+def mounting_lock(state_dir: str | Path, medium_id: str) -> Lock:
+    """Whole by whoever mounts or unmounts the medium, one at a time (media/mounting.py)."""
+    return Lock(state_dir, f"mounting-{medium_id}", what=f"mounting or unmounting medium {medium_id}")
+
+
+def medium_users_lock(state_dir: str | Path, medium_id: str) -> Lock:
+    """Held shared by each user of the mounted medium, whole by whoever would unmount it (media/
+    mounting.py). Not `medium-users-<id>`: that is medium `users-<id>`'s medium_lock."""
+    return Lock(state_dir, f"users-of-medium-{medium_id}", what=f"the use of medium {medium_id}")
+
+
 def cleanup_lock(state_dir: str | Path, by: str | None = None) -> Lock:
     """One cleanup at a time, and none while the database is rebuilt."""
     return Lock(state_dir, "cleanup", what="a cleanup", by=by)
