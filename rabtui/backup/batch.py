@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import resource
+import sqlite3
 import sys
 import threading
 from contextlib import ExitStack, contextmanager
@@ -23,6 +24,7 @@ from rabtui.errors import EXIT_FAILED, LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import jobs, locks
 from rabtui.state.store import Store
+from rabtui.state.store_check import state_failure
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,7 +76,8 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
     """The run's medium, mounted for the whole run (when it has a device) and checked once, an
     empty one labelled now. Yields whether the sources may run at once: not when it could not be
     mounted (each source then tries at its step 2 in turn, and its job says why it failed). A
-    check that fails is left to each source's step 2 too, which records the reason in its job."""
+    check that fails is left to each source's step 2 too, which records the reason in its job (as is
+    one whose record the state database cannot take: full, or held by another process)."""
     with ExitStack() as stack:
         try:
             stack.enter_context(mounting.mounted(medium, emit, store.state_dir))
@@ -89,7 +92,7 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
                 stack.enter_context(lock.acquire_within(locks.MEDIUM_WAIT, say=lambda text: emit(Event(LOG, text)),
                                                         shared=True))
                 media.check_medium(medium, emit, store)
-            except (WorkFailed, LockBusy):
+            except (WorkFailed, LockBusy, sqlite3.Error):
                 pass
         yield mounted
 
@@ -103,9 +106,10 @@ def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callabl
     The rows name the medium, so that a backup started while they wait joins it. `failed`: as
     for run_each."""
     entries = [titles(item) for item in items]
-    argv = jobs.naming_medium(sys.argv, medium.id)
-    with jobs.queued(store, "backup", entries, argv) as waiting, day_medium(store, medium, emit) as together:
-        turns = [(item, waiting[source]) for item, (source, _) in zip(items, entries)]
+    with ExitStack() as stack:
+        waiting = _queued(stack, store, medium, entries, emit)
+        together = stack.enter_context(day_medium(store, medium, emit))
+        turns = [(item, waiting.get(source)) for item, (source, _) in zip(items, entries)]
         at_once = _within_open_files(min(max_parallel, len(items)), max_parallel, emit) if together else 1
         try:
             return run_each(store, turns, lambda turn: work(*turn), at_once,
@@ -113,6 +117,20 @@ def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callabl
         except KeyboardInterrupt:     # the backups under way end with rabtui: their jobs say so
             jobs.interrupted(store, waiting.values())
             raise
+
+
+def _queued(stack: ExitStack, store: Store, medium: Medium, entries: list[tuple[str, str]],
+            emit: Emit) -> dict[str, int]:
+    """The queued job rows of a run's sources (jobs.queued), held open by `stack`; none when the
+    state database cannot take them (full, or held by another process past its busy timeout): the
+    run goes on without them, each source's job recorded in its turn, or its failure to be, so that
+    every source's outcome is still reported and notified, and run-due goes on to its health check."""
+    try:
+        return stack.enter_context(jobs.queued(store, "backup", entries, jobs.naming_medium(sys.argv, medium.id)))
+    except sqlite3.Error as exc:
+        emit(Event(WARNING, f"the sources waiting their turn could not be recorded as queued jobs:"
+                            f" {state_failure(exc, store.path)}"))
+        return {}
 
 
 JOIN_NAP = 0.2          # seconds between two looks of the main thread at its signals, while backups run

@@ -162,13 +162,15 @@ def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]],
     run beyond max_parallel): `jobs list` and the TUI show them at once. Yields target -> job id;
     `JobRecorder(job_id=...)` takes a row over when its turn comes. A row still queued when the
     block ends (the run stopped before its turn) is closed as cancelled. `argv`: the command line
-    the rows record (default: this process's)."""
+    the rows record (default: this process's). The rows are written all or none: an sqlite3.Error
+    (the database full, or held by another process) leaves none queued."""
     now = time.time()
     argv = json.dumps(list(sys.argv if argv is None else argv))
-    ids = {target: store.execute(
-        "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
-        " VALUES (?,?,?,?,?, 'queued', ?, ?)", (kind, target, title, argv, os.getpid(), now, now)).lastrowid
-        for target, title in entries}
+    with store.transaction() as conn:
+        ids = {target: conn.execute(
+            "INSERT INTO jobs(kind, target, title, argv, pid, status, started, heartbeat)"
+            " VALUES (?,?,?,?,?, 'queued', ?, ?)", (kind, target, title, argv, os.getpid(), now, now)).lastrowid
+            for target, title in entries}
     try:
         yield ids
     finally:
