@@ -52,6 +52,7 @@ class SshServer:
     host_key: Path
     proc: subprocess.Popen | None = None
     host: str = "127.0.0.1"
+    max_startups: str = "100"      # sshd's MaxStartups (its default, 10:30:100, drops logins past 10 at once)
 
     @property
     def host_public_line(self) -> str:
@@ -82,7 +83,7 @@ PubkeyAuthentication yes
 PermitRootLogin yes
 UsePAM no
 StrictModes no
-MaxStartups 100
+MaxStartups {self.max_startups}
 MaxSessions 100
 LogLevel ERROR
 Subsystem sftp internal-sftp
@@ -124,7 +125,7 @@ Subsystem sftp internal-sftp
             self.proc.wait(timeout=10)
 
 
-def start_sshd(directory: Path) -> SshServer:
+def start_sshd(directory: Path, max_startups: str = "100") -> SshServer:
     directory.mkdir(parents=True, exist_ok=True)
     host_key = directory / "host_ed25519"
     user_key = directory / "id_ed25519"
@@ -133,7 +134,7 @@ def start_sshd(directory: Path) -> SshServer:
     (directory / "authorized_keys").write_text(user_key.with_suffix(".pub").read_text())
     for attempt in range(5):
         server = SshServer(dir=directory, port=free_port(), user=getpass.getuser(),
-                           identity_file=user_key, host_key=host_key)
+                           identity_file=user_key, host_key=host_key, max_startups=max_startups)
         try:
             server.start()
             return server

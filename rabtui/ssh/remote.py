@@ -22,7 +22,7 @@ from typing import Callable
 import paramiko
 
 from rabtui import privacy, proc_records
-from rabtui.ssh import known_hosts
+from rabtui.ssh import dropped, known_hosts
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 from rabtui.ssh.endpoint import CONNECT_TIMEOUT, Endpoint, endpoint, known_hosts_files
@@ -119,24 +119,32 @@ def _connect(cfg: Config, source: Source, ep: Endpoint, timeout: float,
         if source.identity_file is not None and not path.is_file():
             raise _unreachable(ep, f"identity file {path} does not exist")
     preferred = {e.key_type for e in _entries_for(cfg, ep.known_hosts_name) if not e.marker}
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(policy)
-    started = time.monotonic()
-    try:
-        client.connect(
-            ep.hostname, port=ep.port, username=ep.user,
-            key_filename=[str(p) for p in ep.identity_files] or None,
-            look_for_keys=not ep.identity_files, allow_agent=not ep.identity_files,
-            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
-            transport_factory=_transport_factory(preferred),
-        )
-    except BaseException as exc:
-        client.close()
-        if isinstance(exc, (HostKeyError, _GotKey, Cancelled)) or not isinstance(exc, Exception):
-            raise
-        raise _describe(ep, exc, timeout, time.monotonic() - started) from None
-    client.get_transport().set_keepalive(30)
-    return client
+    pauses = iter(dropped.PAUSES)
+    while True:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(policy)
+        started = time.monotonic()
+        try:
+            with dropped.logging_in(ep.hostname, ep.port) as crowded:
+                client.connect(
+                    ep.hostname, port=ep.port, username=ep.user,
+                    key_filename=[str(p) for p in ep.identity_files] or None,
+                    look_for_keys=not ep.identity_files, allow_agent=not ep.identity_files,
+                    timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
+                    transport_factory=_transport_factory(preferred),
+                )
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, (HostKeyError, _GotKey, Cancelled)) or not isinstance(exc, Exception):
+                raise
+            elapsed = time.monotonic() - started
+            pause = next(pauses, None) if crowded[0] and dropped.by_paramiko(exc, elapsed, timeout) else None
+            if pause is None:
+                raise _describe(ep, exc, timeout, elapsed) from None
+            dropped.wait(pause)     # sshd took no more logins at once (MaxStartups): once more
+            continue
+        client.get_transport().set_keepalive(30)
+        return client
 
 
 def _describe(ep: Endpoint, exc: BaseException, timeout: float, elapsed: float) -> Exception:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 from rabtui import proc, proc_started, temp_dirs
-from rabtui.ssh import endpoint as ssh_target
+from rabtui.ssh import dropped, endpoint as ssh_target
 from rabtui.config import Config, Source
 from rabtui.errors import Cancelled, WorkFailed
 
@@ -43,6 +43,7 @@ class SharedConnection:
         self._dir: Path | None = None
         self._temporary: contextlib.AbstractContextManager | None = None
         self._login: proc_started.Started | None = None
+        self._argv: list[str] = []
         self._want: Path | None = None
         self.control: Path | None = None      # the socket, once the shared connection is open
         self._exit: proc_started.Started | None = None
@@ -66,13 +67,21 @@ class SharedConnection:
                 # no place for the socket, or a very long TMPDIR: no sharing, each rsync logs in
                 # itself; a login that stays open would hold step 1 up, so it runs `whoami` and ends
                 argv = ssh_target.whoami_argv(self.cfg, self.source, None, self._ep)
+            self._argv = argv
             self._login = proc.start(argv)
         return self
 
     def open(self, cancel: threading.Event | None = None) -> str:
         """Log in and keep the connection; returns the user logged in as. WorkFailed says why not."""
         self.start()
-        done = self._finish(self._login, cancel)
+        with dropped.logging_in(self._ep.hostname, self._ep.port) as crowded:
+            done = self._finish(self._login, cancel)
+            for pause in dropped.PAUSES:    # sshd took no more logins at once (MaxStartups): once more
+                if not (crowded[0] and done.returncode == SSH_FAILED and dropped.by_openssh(done.stderr_tail)):
+                    break
+                dropped.wait(pause, cancel)
+                self._login = proc.start(self._argv)
+                done = self._finish(self._login, cancel)
         if self._want is None:
             return self._answer(done)
         if done.returncode == 0:
