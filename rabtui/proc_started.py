@@ -176,7 +176,9 @@ class Started:
                 error: Exception = Cancelled(f"cancelled: {name}")
             elif timeout is not None and now - started > timeout:
                 error = Cancelled(f"{name} took longer than {timeout:.0f} s")
-            elif silence is not None and now - last_output > silence:
+            elif silence is not None and now - last_output > silence and not sel.select(timeout=0):
+                # (output waiting unread: rabtui was the one away, suspended by Ctrl-Z or a paused
+                # VM, or asleep in a nap; the process was not silent)
                 error = Stalled(f"{name} wrote nothing for {silence:.0f} s")
             elif progress is not None and now - progress.last > progress.seconds:
                 error = Stalled(f"{name} {progress.what} for {progress.seconds:.0f} s")
