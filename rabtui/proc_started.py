@@ -164,6 +164,12 @@ class Started:
         worked, read = 0.0, 0    # with `busy`: the group's processor time and bytes read when `last_output` was last moved on
         killed = False
 
+        def waiting() -> bool:
+            """Whether output waits unread while nothing was read for the limit: the process is judged by
+            it first (rabtui was the one away, suspended by Ctrl-Z or a paused VM, or held up in a
+            callback or a nap)."""
+            return bool(sel.get_map()) and bool(sel.select(timeout=0))
+
         def check() -> None:
             """Stop the process's group when cancelled, past the timeout, silent or without progress too long."""
             nonlocal killed, last_output, worked, read
@@ -176,11 +182,10 @@ class Started:
                 error: Exception = Cancelled(f"cancelled: {name}")
             elif timeout is not None and now - started > timeout:
                 error = Cancelled(f"{name} took longer than {timeout:.0f} s")
-            elif silence is not None and now - last_output > silence and not sel.select(timeout=0):
-                # (output waiting unread: rabtui was the one away, suspended by Ctrl-Z or a paused
-                # VM, or asleep in a nap; the process was not silent)
+            elif silence is not None and now - last_output > silence and not waiting():
                 error = Stalled(f"{name} wrote nothing for {silence:.0f} s")
-            elif progress is not None and now - progress.last > progress.seconds:
+            elif progress is not None and now - progress.last > progress.seconds and not (
+                    now - last_output > progress.seconds and waiting()):   # read on while it writes apace
                 error = Stalled(f"{name} {progress.what} for {progress.seconds:.0f} s")
             else:
                 return

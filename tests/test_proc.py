@@ -96,6 +96,38 @@ def test_a_silent_busy_process_that_reads_is_working_and_one_that_only_waits_is_
         proc.run(["/bin/sh", "-c", reader], silence=1)
 
 
+
+@pytest.mark.parametrize("limit", ["silence", "progress"])
+def test_output_waiting_while_its_reader_was_away_is_neither_silence_nor_no_progress(limit):
+    """The reader held up past the limit while the process went on writing (rabtui suspended by
+    Ctrl-Z or a paused VM; here the callback sleeps): what waits in the pipe is read before the
+    process is judged silent or stuck. The process was stopped as stalled when the reader came back
+    (every rsync of a run suspended past io_timeout, an xorriso past checkpoint.io_timeout)."""
+    progress = proc.Progress(1, "made no progress") if limit == "progress" else None
+    seen: list[bytes] = []
+
+    def line(record: bytes) -> None:
+        if progress is not None:
+            progress.moved()
+        seen.append(record)
+        if len(seen) == 1:
+            time.sleep(1.5)      # away past the limit of 1 s, the process writing on
+
+    talker = "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.2; done"
+    limits = {"silence": 1} if progress is None else {"progress": progress}
+    assert proc.run(["/bin/sh", "-c", talker], on_stdout=line, **limits).returncode == 0
+    assert len(seen) == 10
+
+
+def test_a_process_that_writes_apace_making_no_progress_is_still_stopped():
+    """Output always waiting (a drive's errors said over and over) while the reader reads on is no
+    excuse: the process made no progress."""
+    from rabtui.errors import Stalled
+
+    with pytest.raises(Stalled, match="made no progress for 1 s"):
+        proc.run(["/bin/sh", "-c", "yes"], on_stdout=lambda _: None, progress=proc.Progress(1, "made no progress"),
+                 timeout=30)
+
 # --- a stopped command leaves nothing of its process group behind --------------------------------
 
 # its main thread ends while another runs on, ignoring SIGTERM: /proc shows the process as a zombie
