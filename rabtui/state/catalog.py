@@ -9,12 +9,11 @@ in the medium's union tree. Checkpoint discs hold versions too (`disc_files`).
 from __future__ import annotations
 
 import bisect
-import fnmatch
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 
+from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
 
@@ -98,101 +97,6 @@ class _Backups:
         return [self.names[i] for i in ids[lo:hi] if i == first or i not in self.kept]
 
 
-def as_glob(pattern: str | bytes) -> bytes:
-    """A pattern without wildcards matches as a part of the name (or of the path when it holds a
-    `/`), as locate does; with `*`, `?` or `[` it is a glob."""
-    pat = _b(pattern)
-    return pat if any(w in pat for w in (b"*", b"?", b"[")) else b"*" + pat + b"*"
-
-
-def _glob_sql(pattern: bytes) -> bytes:
-    """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end.
-    A `?` and a bracket expression become `*`: SQLite reads a byte of 0xc0 and up with the bytes of
-    0x80-0xbf after it as one character where they are no UTF-8 (b"\\xe9\\x92", an e-acute and a
-    quote in cp1252), and the exact test, as `ls -b` shows them, as one each; SQLite's GLOB says
-    `[^...]` where the shell and fnmatch say `[!...]`, and takes `^` for negation where they take it
-    as it is; a `[` that no `]` closes is a plain character to fnmatch, and never matches in SQLite
-    unless `[[]`."""
-    out, i = bytearray(), 0
-    while i < len(pattern):
-        c = pattern[i:i + 1]
-        if c == b"[":
-            j = i + 1
-            if pattern[j:j + 1] == b"!":
-                j += 1
-            if pattern[j:j + 1] == b"]":
-                j += 1
-            j = pattern.find(b"]", j)
-            if j < 0:
-                out += b"[[]"
-            else:
-                out += b"*"
-                i = j
-        elif c == b"?":
-            out += b"*"
-        else:
-            out += c
-        i += 1
-    glob = bytes(out)
-    if b"/" not in pattern:
-        return b"*" + glob
-    # the path as find prints it, from `/`, or as the catalog keeps it: a `/` after the leading
-    # stars may be the one the catalog leaves out
-    stars = len(glob) - len(glob.lstrip(b"*"))
-    if stars and glob[stars:stars + 1] == b"/":
-        return b"*" + glob[stars + 1:]
-    return glob.lstrip(b"/")
-
-
-def _prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
-    """SQL that narrows `paths` (column p) before the exact test. SQLite lowers ASCII letters only:
-    a case-blind search for ASCII letters reads the paths holding a letter that is not ASCII too,
-    which may fold to ASCII ones (`-i strasse` finds Straße, ß folding to ss; such a letter makes
-    the text shorter in characters than in bytes, a test far cheaper than a GLOB for each), and
-    one for other letters reads every path of the source."""
-    if not ignore_case:
-        return _exact_case_sql(_glob_sql(pattern))
-    if pattern.isascii():
-        return ("(lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT)"
-                " OR length(CAST(path AS TEXT)) < length(CAST(path AS BLOB)))", (_glob_sql(pattern.lower()),))
-    return "1", ()
-
-
-_NOT_ASCII = re.compile(rb"[\x80-\xff]+")
-
-
-def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
-    """The case-sensitive prefilter of `glob` (_glob_sql's). SQLite's GLOB reads a byte of 0xc0 and
-    up with every byte of 0x80-0xbf after it as one character (b"\xc3\xa9\x92", an e-acute in UTF-8
-    and a quote in cp1252), where the exact test reads the quote apart: a letter that is not ASCII
-    in the pattern would miss the path. Such letters are left to `*` in the GLOB, and each part of
-    the pattern between wildcards that holds one is looked for among the path's bytes instead."""
-    if glob.isascii():
-        return "CAST(path AS TEXT) GLOB CAST(? AS TEXT)", (glob,)
-    parts = glob.split(b"*")
-    needles = [p.replace(b"[[]", b"[") for p in parts if not p.isascii()]
-    loose = b"*".join(_NOT_ASCII.sub(b"*", p) for p in parts)
-    return ("CAST(path AS TEXT) GLOB CAST(? AS TEXT)" + " AND instr(CAST(path AS BLOB), ?)" * len(needles),
-            (loose, *needles))
-
-
-def _matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
-    """The exact test after SQLite's GLOB prefilter; on decoded text so that `?` is one character
-    (an undecodable byte is one character too, as `ls -b` shows it). A pattern with a `/` is
-    matched against the path from `/`, as find prints it, and as the catalog keeps it (without)."""
-    if b"/" in pattern:
-        tries = [(b"/" + path, pattern), (path, pattern.lstrip(b"/"))]
-    else:
-        tries = [(path.rsplit(b"/", 1)[-1], pattern)]
-    for name, pat in tries:
-        name, pat = os.fsdecode(name), os.fsdecode(pat)
-        if ignore_case:
-            name, pat = name.casefold(), pat.casefold()
-        if fnmatch.fnmatchcase(name, pat):
-            return True
-    return False
-
-
 def find(store: Store, pattern: str, source: str | None = None, archive_dirs: dict | None = None,
          limit: int | None = None, ignore_case: bool = False, cancel: threading.Event | None = None) -> list[Version]:
     """Every version of the paths matching `pattern` (`as_glob`: on the file name, or on the whole
@@ -201,11 +105,11 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
     pat = as_glob(pattern)
     where = "source=?" if source else "1"
     params: list = [source] if source else []
-    test, test_params = _prefilter(pat, ignore_case)
+    test, test_params = prefilter(pat, ignore_case)
     with store.interruptible(cancel):
         rows = store.all(f"SELECT id, source, dir, path FROM paths WHERE {where} AND {test}", (*params, *test_params))
         # SQLite's GLOB compares the bytes as they are (names need not be UTF-8)
-        paths = {r["id"]: r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)}
+        paths = {r["id"]: r for r in rows if matches(bytes(r["path"]), pat, ignore_case)}
         return _versions(store, paths, source, archive_dirs or {}, limit)
 
 
@@ -275,7 +179,7 @@ def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_
         f" ORDER BY f.source, f.path, f.number, f.disc, f.part", (source,) if source else ())
     out: dict[tuple, Version] = {}
     for f in rows:
-        if not _matches(bytes(f["path"]), pat, ignore_case):
+        if not matches(bytes(f["path"]), pat, ignore_case):
             continue
         kind = (kinds or {}).get(f["sha256"], "file")
         key = (f["source"], bytes(f["path"]), kind, f["size"], f["mtime"])

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 
-from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly, _matches, _prefilter, as_glob
+from rabtui.state.catalog import Location, Version, _Backups, _below, _exactly
+from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
 
 # what find calls them, as a checkpoint's catalog marks them (checkpoint/marks.py)
@@ -20,13 +21,13 @@ def find(store: Store, pattern: str, source: str | None = None, archive_dirs: di
     (kind, mtime) of a path with the backups holding it; their size is 0, as a checkpoint's catalog
     has it."""
     pat = as_glob(pattern)
-    test, test_params = _prefilter(pat, ignore_case)
+    test, test_params = prefilter(pat, ignore_case)
     where = "source=?" if source else "1"
     archive_dirs = archive_dirs or {}
     with store.interruptible(cancel):
         rows = store.all(f"SELECT * FROM others WHERE {where} AND {test} ORDER BY first_backup",
                          ((source,) if source else ()) + test_params)
-    rows = [r for r in rows if _matches(bytes(r["path"]), pat, ignore_case)]
+    rows = [r for r in rows if matches(bytes(r["path"]), pat, ignore_case)]
     if not rows:
         return []
     backups = _Backups(store, source)

@@ -1,0 +1,221 @@
+"""How find matches a name: a part of it or a glob (as_glob), the SQL that narrows the catalog's
+paths before the exact test (prefilter), and that test (matches).
+
+Names are bytes. A name that is UTF-8 matches as its canonical composition (NFC): `café` saved
+from a macOS tree as `cafe` and a combining acute (NFD) is the same text as `café` saved whole,
+shown alike, and a pattern typed in either form finds both. Compatibility forms (the ligature `ﬁ`,
+a superscript `²`, full-width letters) are other characters that only look alike, and stay so, as
+on file systems that ignore the form (APFS, ZFS's normalization). A name that is no UTF-8 matches
+as it always did, byte for byte, each byte that is no UTF-8 one character as `ls -b` shows it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import re
+import sys
+import unicodedata
+from array import array
+
+
+def as_glob(pattern: str | bytes) -> bytes:
+    """A pattern without wildcards matches as a part of the name (or of the path when it holds a
+    `/`), as locate does; with `*`, `?` or `[` it is a glob."""
+    pat = pattern if isinstance(pattern, bytes) else os.fsencode(pattern)
+    return pat if any(w in pat for w in (b"*", b"?", b"[")) else b"*" + pat + b"*"
+
+
+def matches(path: bytes, pattern: bytes, ignore_case: bool = False) -> bool:
+    """The exact test after the SQL prefilter; on decoded text so that `?` is one character (an
+    undecodable byte is one character too, as `ls -b` shows it). A pattern with a `/` is matched
+    against the path from `/`, as find prints it, and as the catalog keeps it (without)."""
+    if b"/" in pattern:
+        tries = [(b"/" + path, pattern), (path, pattern.lstrip(b"/"))]
+    else:
+        tries = [(path.rsplit(b"/", 1)[-1], pattern)]
+    for name, pat in tries:
+        try:
+            text = _canonical(name.decode(), ignore_case)
+        except UnicodeDecodeError:
+            text, pat_text = os.fsdecode(name), os.fsdecode(pat)
+            if ignore_case:
+                text, pat_text = text.casefold(), pat_text.casefold()
+        else:
+            pat_text = _canonical_pattern(pat, ignore_case)
+        if fnmatch.fnmatchcase(text, pat_text):
+            return True
+    return False
+
+
+def _canonical(text: str, ignore_case: bool) -> str:
+    """`text` in its canonical composition (NFC); case-blind, canonically case-folded as Unicode
+    says (D145: folded after decomposing, so that a letter folds alike in either form)."""
+    if text.isascii():
+        return text.lower() if ignore_case else text
+    if ignore_case:
+        text = unicodedata.normalize("NFD", text).casefold()
+    return unicodedata.normalize("NFC", text)
+
+
+@functools.lru_cache(maxsize=64)
+def _canonical_pattern(pattern: bytes, ignore_case: bool) -> str:
+    return _canonical(os.fsdecode(pattern), ignore_case)
+
+
+def prefilter(pattern: bytes, ignore_case: bool) -> tuple[str, tuple]:
+    """SQL that narrows `paths` (column p) before the exact test, never leaving out a path it would
+    match. SQLite lowers ASCII letters only: a case-blind search for ASCII letters reads the paths
+    holding a letter that is not ASCII too, which may fold to ASCII ones (`-i strasse` finds
+    Straße, ß folding to ss; such a letter makes the text shorter in characters than in bytes, a
+    test far cheaper than a GLOB for each), and one for other letters reads every path of the
+    source. A case-sensitive one is narrowed for the pattern as given (the names that are no
+    UTF-8 match it so) and, where that differs, for its canonical form (those that are)."""
+    if not ignore_case:
+        canonical = os.fsencode(unicodedata.normalize("NFC", os.fsdecode(pattern)))
+        test, params = _exact_case_sql(_glob_sql(pattern))
+        if canonical == pattern:
+            return test, params
+        other, other_params = _exact_case_sql(_glob_sql(canonical))
+        return f"(({test}) OR ({other}))", (*params, *other_params)
+    if pattern.isascii():
+        return ("(lower(CAST(path AS TEXT)) GLOB CAST(? AS TEXT)"
+                " OR length(CAST(path AS TEXT)) < length(CAST(path AS BLOB)))", (_glob_sql(pattern.lower()),))
+    return "1", ()
+
+
+def _glob_sql(pattern: bytes) -> bytes:
+    """A superset filter for SQLite GLOB (bytes, compared as they are): the pattern at the end.
+    A `?` and a bracket expression become `*`: SQLite reads a byte of 0xc0 and up with the bytes of
+    0x80-0xbf after it as one character where they are no UTF-8 (b"\\xe9\\x92", an e-acute and a
+    quote in cp1252), and the exact test, as `ls -b` shows them, as one each; SQLite's GLOB says
+    `[^...]` where the shell and fnmatch say `[!...]`, and takes `^` for negation where they take it
+    as it is; a `[` that no `]` closes is a plain character to fnmatch, and never matches in SQLite
+    unless `[[]`."""
+    out, i = bytearray(), 0
+    while i < len(pattern):
+        c = pattern[i:i + 1]
+        if c == b"[":
+            j = i + 1
+            if pattern[j:j + 1] == b"!":
+                j += 1
+            if pattern[j:j + 1] == b"]":
+                j += 1
+            j = pattern.find(b"]", j)
+            if j < 0:
+                out += b"[[]"
+            else:
+                out += b"*"
+                i = j
+        elif c == b"?":
+            out += b"*"
+        else:
+            out += c
+        i += 1
+    glob = bytes(out)
+    if b"/" not in pattern:
+        return b"*" + glob
+    # the path as find prints it, from `/`, or as the catalog keeps it: a `/` after the leading
+    # stars may be the one the catalog leaves out
+    stars = len(glob) - len(glob.lstrip(b"*"))
+    if stars and glob[stars:stars + 1] == b"/":
+        return b"*" + glob[stars + 1:]
+    return glob.lstrip(b"/")
+
+
+# The ASCII characters that another stands for in canonical form (that one's canonical form is
+# this one alone), with those others: the Kelvin sign, the Greek question mark and varia. Unicode
+# never changes a character's decomposition; tests/test_find_canonical_names.py reads them again.
+_UNSTABLE_ASCII = {"K": "\u212a", ";": "\u037e", "`": "\u1fef"}
+
+_GLOB = "CAST(path AS TEXT) GLOB CAST(? AS TEXT)"
+_NEEDLE = " AND instr(CAST(path AS BLOB), ?)"
+_NOT_ASCII = " AND length(CAST(path AS TEXT)) < length(CAST(path AS BLOB))"
+
+
+def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
+    """The case-sensitive prefilter of `glob` (_glob_sql's), for the names the pattern matches as
+    they are and those it matches in canonical form alike. The GLOB holds the pattern's ASCII
+    characters, which such a name holds as they are, but for the three another character stands
+    for in canonical form (`K` for the Kelvin sign): those become a bracket of both. The rest
+    become `*`: SQLite's GLOB reads a byte of 0xc0 and up with every byte of 0x80-0xbf after it as
+    one character (b"\xc3\xa9\x92", an e-acute in UTF-8 and a quote in cp1252), where the exact
+    test reads the quote apart, and a letter that is not ASCII may be written another way (`é` as
+    `e` and a combining acute). The runs of characters that no name writes another way are looked
+    for among the path's bytes instead, and a letter that may be written otherwise asks for a
+    byte that is not ASCII."""
+    if glob.isascii() and not _UNSTABLE_ASCII.keys() & set(glob.decode()):
+        return _GLOB, (glob,)
+    loose, needles, other = bytearray(), [], False
+    for i, part in enumerate(glob.split(b"*")):
+        loose += b"*" if i else b""
+        run: list[str] = []
+        for j, piece in enumerate(part.split(b"[[]")):       # `[[]`: a plain `[`
+            if j:
+                loose += b"[[]"
+                run.append("[")
+            for ch in os.fsdecode(piece):
+                if ch.isascii() and ch not in _UNSTABLE_ASCII:
+                    loose += ch.encode()
+                    run.append(ch)
+                    continue
+                if _written_one_way(ch):
+                    run.append(ch)
+                else:
+                    needles += _needle(run)
+                    run = []
+                    other = other or not ch.isascii()
+                loose += _as_glob_char(ch)
+        needles += _needle(run)
+    loose = re.sub(rb"\*+", b"*", bytes(loose))
+    return _GLOB + _NEEDLE * len(needles) + (_NOT_ASCII if other else ""), (loose, *needles)
+
+
+def _needle(run: list[str]) -> list[bytes]:
+    text = "".join(run)
+    return [] if text.isascii() else [os.fsencode(text)]
+
+
+def _as_glob_char(ch: str) -> bytes:
+    """A character in the GLOB: an ASCII one that another stands for in canonical form as a
+    bracket of both, any other that is no ASCII as `*`."""
+    if ch in _UNSTABLE_ASCII:
+        return f"[{ch}{_UNSTABLE_ASCII[ch]}]".encode()
+    return b"*" if not ch.isascii() else ch.encode()
+
+
+def _written_one_way(ch: str) -> bool:
+    """Does every text equal to one holding `ch` (where its canonical form has it) hold it as it
+    is, the same bytes? Not a character that decomposes (`é`), nor a combining mark (those
+    reorder), nor one that canonical forms make out of another (`K` out of the Kelvin sign, the
+    jamo out of a Hangul syllable). A byte that is no UTF-8 (a surrogate escape) is itself."""
+    return (not unicodedata.combining(ch) and unicodedata.is_normalized("NFD", ch)
+            and ch not in _made_of_others())
+
+
+@functools.cache
+def _made_of_others() -> frozenset[str]:
+    """The characters that a canonical form makes out of others: those after the first of a
+    decomposition (the vowel of a Hangul syllable), and those of the composition of a character
+    that composes into another (`K`, from the Kelvin sign; a character that is excluded from
+    composition). Read from this Python's Unicode data, once."""
+    made: set[str] = set()
+    for ch in _decomposing():
+        made.update(unicodedata.normalize("NFD", ch)[1:])
+        if (composed := unicodedata.normalize("NFC", ch)) != ch:
+            made.update(composed)
+    return frozenset(made)
+
+
+def _decomposing() -> list[str]:
+    """Every character that canonical decomposition changes (a third of a millisecond per 64K
+    code points: the code points made into one string at C speed, read in blocks)."""
+    every = array("I", range(sys.maxunicode + 1)).tobytes().decode(f"utf-32-{sys.byteorder[0]}e", "surrogatepass")
+    out: list[str] = []
+    for lo in range(0, len(every), 1024):
+        block = every[lo:lo + 1024]
+        if not unicodedata.is_normalized("NFD", block):
+            out += [ch for ch in block if not unicodedata.is_normalized("NFD", ch)]
+    return out
+
