@@ -130,24 +130,28 @@ def _glob_sql(pattern: bytes) -> bytes:
 _UNSTABLE_ASCII = {"K": "\u212a", ";": "\u037e", "`": "\u1fef"}
 
 _GLOB = "CAST(path AS TEXT) GLOB CAST(? AS TEXT)"
-_NEEDLE = " AND instr(CAST(path AS BLOB), ?)"
-_NOT_ASCII = " AND length(CAST(path AS TEXT)) < length(CAST(path AS BLOB))"
+_NEEDLE = "instr(CAST(path AS BLOB), ?)"
+_NOT_ASCII = "length(CAST(path AS TEXT)) < length(CAST(path AS BLOB))"
 
 
 def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
     """The case-sensitive prefilter of `glob` (_glob_sql's), for the names the pattern matches as
     they are and those it matches in canonical form alike. The GLOB holds the pattern's ASCII
     characters, which such a name holds as they are, but for the three another character stands
-    for in canonical form (`K` for the Kelvin sign): those become a bracket of both. The rest
+    for in canonical form (`K` for the Kelvin sign): a path holding one of those others may hold
+    it there, and is matched by a GLOB that leaves it to `*` (a bracket of both in the GLOB would
+    be read at every place, where SQLite skips ahead to a plain letter after a `*`). The rest
     become `*`: SQLite's GLOB reads a byte of 0xc0 and up with every byte of 0x80-0xbf after it as
     one character (b"\xc3\xa9\x92", an e-acute in UTF-8 and a quote in cp1252), where the exact
     test reads the quote apart, and a letter that is not ASCII may be written another way (`é` as
     `e` and a combining acute). The runs of characters that no name writes another way are looked
-    for among the path's bytes instead, and a letter that may be written otherwise asks for a
-    byte that is not ASCII."""
+    for among the path's bytes instead; a Hangul syllable, among the three ways a name may write
+    it (whole, its jamo, or its first two whole before the last jamo: the bytes of one of the
+    syllable, of its first two whole, or of its first jamo are there); any other letter that may
+    be written otherwise asks for a byte that is not ASCII."""
     if glob.isascii() and not _UNSTABLE_ASCII.keys() & set(glob.decode()):
         return _GLOB, (glob,)
-    loose, needles, other = bytearray(), [], False
+    loose, tests, params, other = bytearray(), [], [], False
     for i, part in enumerate(glob.split(b"*")):
         loose += b"*" if i else b""
         run: list[str] = []
@@ -156,33 +160,61 @@ def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
                 loose += b"[[]"
                 run.append("[")
             for ch in os.fsdecode(piece):
-                if ch.isascii() and ch not in _UNSTABLE_ASCII:
-                    loose += ch.encode()
+                loose += _as_glob_char(ch)
+                if ch not in _UNSTABLE_ASCII and (ch.isascii() or _written_one_way(ch)):
                     run.append(ch)
                     continue
-                if _written_one_way(ch):
-                    run.append(ch)
-                else:
-                    needles += _needle(run)
-                    run = []
-                    other = other or not ch.isascii()
-                loose += _as_glob_char(ch)
-        needles += _needle(run)
-    loose = re.sub(rb"\*+", b"*", bytes(loose))
-    return _GLOB + _NEEDLE * len(needles) + (_NOT_ASCII if other else ""), (loose, *needles)
+                _needle(run, tests, params)
+                run = []
+                if ways := _hangul_ways(ch):
+                    tests.append("(" + " OR ".join([_NEEDLE] * len(ways)) + ")")
+                    params += ways
+                elif not ch.isascii():
+                    other = True
+        _needle(run, tests, params)
+    if other:
+        tests.append(_NOT_ASCII)
+    glob_test, glob_params = _glob_test(re.sub(rb"\*+", b"*", bytes(loose)))
+    return " AND ".join([glob_test, *tests]), (*glob_params, *params)
 
 
-def _needle(run: list[str]) -> list[bytes]:
+def _glob_test(loose: bytes) -> tuple[str, tuple]:
+    """The GLOB of _exact_case_sql: `loose` as it is, or where it holds an ASCII character that
+    another stands for, with those characters left to `*` in a path that holds one of the others."""
+    text = loose.decode(errors="surrogateescape")
+    others = [_UNSTABLE_ASCII[ch] for ch in dict.fromkeys(text) if ch in _UNSTABLE_ASCII]
+    if not others:
+        return _GLOB, (loose,)
+    ors = " OR ".join([_NEEDLE] * len(others))
+    return f"({_GLOB} OR ({ors}) AND {_GLOB})", (loose, *(o.encode() for o in others), _starred(loose))
+
+
+def _needle(run: list[str], tests: list[str], params: list) -> None:
+    """A run of characters no name writes another way, looked for among the path's bytes (one all
+    ASCII is the GLOB's already)."""
     text = "".join(run)
-    return [] if text.isascii() else [os.fsencode(text)]
+    if not text.isascii():
+        tests.append(_NEEDLE)
+        params.append(os.fsencode(text))
+
+
+def _hangul_ways(ch: str) -> list[bytes]:
+    """The bytes one of which a name holds where its canonical form holds the Hangul syllable `ch`
+    (none for another character): the syllable, its first two jamo whole, its first jamo."""
+    if not 0xAC00 <= ord(ch) <= 0xD7A3:
+        return []
+    jamo = unicodedata.normalize("NFD", ch)
+    return [w.encode() for w in dict.fromkeys((ch, unicodedata.normalize("NFC", jamo[:2]), jamo[0]))]
 
 
 def _as_glob_char(ch: str) -> bytes:
-    """A character in the GLOB: an ASCII one that another stands for in canonical form as a
-    bracket of both, any other that is no ASCII as `*`."""
-    if ch in _UNSTABLE_ASCII:
-        return f"[{ch}{_UNSTABLE_ASCII[ch]}]".encode()
-    return b"*" if not ch.isascii() else ch.encode()
+    """A character in the GLOB: ASCII as it is, any other as `*`."""
+    return ch.encode() if ch.isascii() else b"*"
+
+
+def _starred(glob: bytes) -> bytes:
+    """`glob` with the ASCII characters another stands for left to `*`."""
+    return re.sub(rb"\*+", b"*", re.sub(b"[" + re.escape("".join(_UNSTABLE_ASCII).encode()) + b"]", b"*", glob))
 
 
 def _written_one_way(ch: str) -> bool:
