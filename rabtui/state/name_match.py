@@ -175,18 +175,23 @@ def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
     if other:
         tests.append(_NOT_ASCII)
     glob_test, glob_params = _glob_test(re.sub(rb"\*+", b"*", bytes(loose)))
-    return " AND ".join([glob_test, *tests]), (*glob_params, *params)
+    return " AND ".join([*glob_test, *tests] or ["1"]), (*glob_params, *params)
 
 
-def _glob_test(loose: bytes) -> tuple[str, tuple]:
-    """The GLOB of _exact_case_sql: `loose` as it is, or where it holds an ASCII character that
-    another stands for, with those characters left to `*` in a path that holds one of the others."""
-    text = loose.decode(errors="surrogateescape")
-    others = [_UNSTABLE_ASCII[ch] for ch in dict.fromkeys(text) if ch in _UNSTABLE_ASCII]
+def _glob_test(loose: bytes) -> tuple[list[str], tuple]:
+    """The GLOBs of _exact_case_sql (none for `*`: each is one more call for each path): `loose`,
+    or where it holds an ASCII character that another stands for, `loose` with those characters
+    left to `*` (what SQLite reads for most paths, as fast as `loose`), then `loose` itself or one
+    of the others somewhere in the path."""
+    others = [_UNSTABLE_ASCII[ch].encode() for ch in dict.fromkeys(loose.decode(errors="surrogateescape"))
+              if ch in _UNSTABLE_ASCII]
     if not others:
-        return _GLOB, (loose,)
-    ors = " OR ".join([_NEEDLE] * len(others))
-    return f"({_GLOB} OR ({ors}) AND {_GLOB})", (loose, *(o.encode() for o in others), _starred(loose))
+        return ([], ()) if loose == b"*" else ([_GLOB], (loose,))
+    starred = _starred(loose)
+    either = f"({_GLOB} OR " + " OR ".join([_NEEDLE] * len(others)) + ")"
+    if starred == b"*":
+        return [either], (loose, *others)
+    return [_GLOB, either], (starred, loose, *others)
 
 
 def _needle(run: list[str], tests: list[str], params: list) -> None:
