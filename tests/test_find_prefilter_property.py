@@ -47,6 +47,8 @@ def _found(all_paths: list[bytes], pattern: bytes, ignore_case: bool) -> set[byt
 @example(["caf\u00e9".encode()], "cafe\u0301".encode(), False)    # and the other way round
 @example(["\u1100\u1161\u11a8".encode()], "\uac01".encode(), False)   # Hangul as jamo
 @example(["20\u212a".encode()], b"*0K", False)                  # the Kelvin sign is K
+@example([b"cafe\xcc\x81\xff"], "cafe\u0301".encode(), False)    # no UTF-8: as typed, decomposed
+@example([b"\xe2\x84\xaa\x92"], "\u212a".encode(), False)          # the Kelvin sign, then a cp1252 quote
 def test_the_prefilter_keeps_every_path_the_exact_test_matches(all_paths, pattern, ignore_case):
     pat = as_glob(pattern)
     exact = {p for p in all_paths if matches(p, pat, ignore_case)}
