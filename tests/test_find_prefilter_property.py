@@ -1,10 +1,11 @@
 """find's SQL prefilter never leaves out a path its exact test matches: over generated paths
 (bytes that are no UTF-8, letters whose case folding is ASCII, a stray continuation byte after a
-letter of several bytes, letters whole and decomposed: `é` and `e` with a combining acute, marks in
-either order, Hangul syllables and their jamo, the Kelvin sign and a CJK compatibility ideograph
-whose canonical forms are others) and generated patterns (globs, parts of names, from `/`), the
-paths find's prefilter and exact test keep together are those the exact test alone keeps over all
-of them. And a UTF-8 name matches as its canonical form: in either form, by a pattern in either."""
+letter of several bytes, letters whole and decomposed: `é` and `e` with a combining acute, marks
+in either order or given as characters that are them, Hangul syllables and their jamo, the Kelvin
+sign and a CJK compatibility ideograph whose canonical forms are others) and generated patterns
+(globs, parts of names, from `/`), the paths find's prefilter and exact test keep together are
+those the exact test alone keeps over all of them. And a UTF-8 name matches as its canonical
+form: in either form, by a pattern in either."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from hypothesis import strategies as st
 
 from rabtui.state.name_match import as_glob, matches, prefilter
 
-_CANONICAL = [s.encode() for s in ("e", "K", ";", "\u0301", "\u0323", "\u1eb9", "\uac00", "\u1100", "\u1161",
-                                   "\u11a8", "\u037e", "\uf900", "\u8c48")]
+_CANONICAL = [s.encode() for s in ("e", "K", ";", "\u0301", "\u0341", "\u0344", "\u0323", "\u1eb9", "\uac00",
+                                   "\u1100", "\u1161", "\u11a8", "\u037e", "\uf900", "\u8c48")]
 _PIECES = [b"a", b"B", b"s", b"/", b".", b"\xc3\xa9", b"\xc3\x9f", b"\xe2\x84\xaa", b"\xe9", b"\x92",
            b"\xa9", b"\xc3", b"x"] + _CANONICAL
 _PATTERN = _PIECES + [b"*", b"?", b"[", b"]", b"!", b"[!a]", b"[a-z]", b"SS", b"k"]
@@ -47,6 +48,7 @@ def _found(all_paths: list[bytes], pattern: bytes, ignore_case: bool) -> set[byt
 @example(["caf\u00e9".encode()], "cafe\u0301".encode(), False)    # and the other way round
 @example(["\u1100\u1161\u11a8".encode()], "\uac01".encode(), False)   # Hangul as jamo
 @example(["20\u212a".encode()], b"*0K", False)                  # the Kelvin sign is K
+@example(["e\u0341".encode()], "\u00e9".encode(), False)          # an acute given as the acute tone mark
 @example([b"cafe\xcc\x81\xff"], "cafe\u0301".encode(), False)    # no UTF-8: as typed, decomposed
 @example([b"\xe2\x84\xaa\x92"], "\u212a".encode(), False)          # the Kelvin sign, then a cp1252 quote
 def test_the_prefilter_keeps_every_path_the_exact_test_matches(all_paths, pattern, ignore_case):

@@ -163,7 +163,7 @@ def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
                     continue
                 _needle(run, tests, params)
                 run = []
-                if ways := _hangul_ways(ch):
+                if ways := _ways(ch):
                     tests.append("(" + " OR ".join([_NEEDLE] * len(ways)) + ")")
                     params += ways
                 elif not ch.isascii():
@@ -200,13 +200,47 @@ def _needle(run: list[str], tests: list[str], params: list) -> None:
         params.append(os.fsencode(text))
 
 
-def _hangul_ways(ch: str) -> list[bytes]:
-    """The bytes one of which a name holds where its canonical form holds the Hangul syllable `ch`
-    (none for another character): the syllable, its first two jamo whole, its first jamo."""
-    if not 0xAC00 <= ord(ch) <= 0xD7A3:
+def _ways(ch: str) -> list[bytes]:
+    """The bytes one of which a name holds where its canonical form holds `ch`, a letter written
+    more than one way (none where they are not known: any byte that is not ASCII then).
+
+    A Hangul syllable: itself, its first two jamo whole (before the last), its first jamo. A
+    letter and marks (`é`): itself, the characters that are it in canonical form (the Greek
+    letters with oxia for those with tonos), or whose canonical form holds it (one excluded from
+    composition), or one of its marks on its own (alone, or in a character made of marks alone,
+    such as the combining Greek dialytika tonos): a name holding it written otherwise holds the
+    letter bare or composed with some of its marks only, and the others after it."""
+    if 0xAC00 <= ord(ch) <= 0xD7A3:
+        jamo = unicodedata.normalize("NFD", ch)
+        return [w.encode() for w in dict.fromkeys((ch, unicodedata.normalize("NFC", jamo[:2]), jamo[0]))]
+    parts = unicodedata.normalize("NFD", ch)
+    if len(parts) < 2 or unicodedata.combining(parts[0]) or not all(map(unicodedata.combining, parts[1:])):
         return []
-    jamo = unicodedata.normalize("NFD", ch)
-    return [w.encode() for w in dict.fromkeys((ch, unicodedata.normalize("NFC", jamo[:2]), jamo[0]))]
+    same, holding, marks_in = _written_otherwise()
+    ways = [ch, *same.get(parts, ()), *holding.get(ch, ())]
+    for mark in parts[1:]:
+        ways += [mark, *marks_in.get(mark, ())]
+    return [w.encode() for w in dict.fromkeys(ways)]
+
+
+@functools.cache
+def _written_otherwise() -> tuple[dict, dict, dict]:
+    """From this Python's Unicode data, once: the characters by their canonical decomposition;
+    those whose canonical composition is another, by each character of that; the characters made
+    of marks alone, by each of their marks."""
+    same: dict[str, list[str]] = {}
+    holding: dict[str, list[str]] = {}
+    marks_in: dict[str, list[str]] = {}
+    for ch in _decomposing():
+        parts = unicodedata.normalize("NFD", ch)
+        same.setdefault(parts, []).append(ch)
+        if (composed := unicodedata.normalize("NFC", ch)) != ch:
+            for c in composed:
+                holding.setdefault(c, []).append(ch)
+        if all(map(unicodedata.combining, parts)):
+            for mark in parts:
+                marks_in.setdefault(mark, []).append(ch)
+    return same, holding, marks_in
 
 
 def _as_glob_char(ch: str) -> bytes:
