@@ -142,10 +142,9 @@ def _exact_case_sql(glob: bytes) -> tuple[str, tuple]:
     one character (b"\xc3\xa9\x92", an e-acute in UTF-8 and a quote in cp1252), where the exact
     test reads the quote apart, and a letter that is not ASCII may be written another way (`é` as
     `e` and a combining acute). The runs of characters that no name writes another way are looked
-    for among the path's bytes instead; a Hangul syllable, among the three ways a name may write
-    it (whole, its jamo, or its first two whole before the last jamo: the bytes of one of the
-    syllable, of its first two whole, or of its first jamo are there); any other letter that may
-    be written otherwise asks for a byte that is not ASCII."""
+    for among the path's bytes instead; a Hangul syllable or a letter with marks, among the ways
+    a name may write it (_ways); any other character that may be written otherwise asks for a
+    byte that is not ASCII."""
     if glob.isascii() and not _UNSTABLE_ASCII.keys() & set(glob.decode()):
         return _GLOB, (glob,)
     loose, tests, params, other = bytearray(), [], [], False
