@@ -275,7 +275,8 @@ def _made_of_others() -> frozenset[str]:
     return frozenset(made)
 
 
-def _decomposing() -> list[str]:
+@functools.cache
+def _decomposing() -> tuple[str, ...]:
     """Every character that canonical decomposition changes (some 20 ms of CPU: every code point
     made into one string at C speed, read in blocks, most of which nothing in changes)."""
     every = array("I", range(sys.maxunicode + 1)).tobytes().decode(f"utf-32-{sys.byteorder[0]}e", "surrogatepass")
@@ -284,5 +285,5 @@ def _decomposing() -> list[str]:
         block = every[lo:lo + 1024]
         if not unicodedata.is_normalized("NFD", block):
             out += [ch for ch in block if not unicodedata.is_normalized("NFD", ch)]
-    return out
+    return tuple(out)
 
