@@ -4,7 +4,9 @@ medium left mounted, its users taken to be still there)."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 
 from rabtui.state import locks
 
@@ -23,3 +25,20 @@ def test_no_two_locks_of_any_ids_share_a_file(tmp_path):
             made[(kind, i)] = lock.path
     for (a, pa), (b, pb) in itertools.combinations(made.items(), 2):
         assert pa != pb, f"{a} and {b} share {pa.name}"
+
+
+def test_a_lock_looked_at_without_proc_locks_is_never_opened_through_a_symlink(tmp_path, monkeypatch):
+    """Where the kernel's table of locks cannot be read, a lock is tried for an instant: a symlink
+    planted in its place (say to a device, which an open may act on) is not followed."""
+    lock = locks.source_lock(tmp_path, "web1")
+    lock.dir.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"")
+    held = os.open(elsewhere, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    os.symlink(elsewhere, lock.path)
+    monkeypatch.setattr(locks.Lock, "live_pids", lambda self: None)
+    try:
+        assert lock.is_held() is False
+    finally:
+        os.close(held)

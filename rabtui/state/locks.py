@@ -230,9 +230,11 @@ class Lock:
         return bool(pids)
 
     def _taken_by_another(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_RDWR)
+        try:    # flock needs no write; never through a symlink, nor waiting on a FIFO put there
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
+            return False
+        except OSError:     # a symlink (ELOOP), or what cannot be opened: no lock of a live process
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
