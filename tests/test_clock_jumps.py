@@ -41,3 +41,20 @@ def test_one_night_with_the_clock_years_ahead_deletes_no_older_backup(tmp_path, 
     assert main([*cfg, "run-due", "--now", "2030-01-02T03:00"]) == 0         # and a second night so
     kept = lab.store().all("SELECT name FROM backups WHERE status='completed'")
     assert len(kept) == 7, capsys.readouterr().out
+
+
+def test_a_night_with_the_clock_years_ahead_whose_backup_failed_deletes_no_older_backup(tmp_path, capsys):
+    """The night's backup fails under the clock that jumped (the source's file system not mounted):
+    the cleanup of that run-due runs under that clock all the same, and deletes nothing for it."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')        # default retention
+    cfg = ["--config", str(lab.config_path)]
+    for day in range(1, 6):
+        write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    (lab.src / "data").rename(lab.src / "unmounted")
+    assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 1         # the backup failed
+    out = capsys.readouterr().out
+    kept = lab.store().all("SELECT name FROM backups WHERE status='completed'")
+    assert len(kept) == 5, out
+    assert "judged as of 2026-10-12" in out and "not 2030-01-01" in out, out

@@ -162,9 +162,16 @@ def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str |
     dead RTC battery) dates its backup years ahead, and every backup before it would be past the
     retention periods; judged as of the backup before that gap plus CLOCK_LEAD instead, nothing goes
     for the jump. After a real pause of the backups this keeps more for a few nights. The second
-    value says so, or is None."""
+    value says so, or is None. A run that failed (or was killed) after its newest backup counts
+    too, once: that night's backup may have failed under the clock that jumped (the source away, a
+    pre-backup command failing), and the cleanup after it runs under that clock all the same."""
     times = sorted(backup_time(r) for r in store.all(
         "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
+    failed = [backup_time(r) for r in store.all(
+        "SELECT name, started FROM backups WHERE source=? AND status NOT IN " + RESTORABLE_SQL
+        + " AND status<>'deleted'", (source,))]
+    if failed and times and max(failed) > times[-1]:
+        times.append(max(failed))
     for i in range(len(times) - 1, max(0, len(times) - JUMPED_NIGHTS - 1), -1):
         if times[i] - times[i - 1] > CLOCK_LEAD:
             at = min(now, times[i - 1] + CLOCK_LEAD)
