@@ -2,6 +2,8 @@
 is deleted for the jump (retention judges a source as of its backup before the newest plus a week
 when the clock is further ahead than that, and says so), the schedule goes on once the clock is
 right again, and `check` says a backup is dated in the future. Real rsync, `run-due --now`."""
+from datetime import datetime
+
 from rabtui.cli import main
 from tests.trees import Lab, write_files
 
@@ -58,3 +60,21 @@ def test_a_night_with_the_clock_years_ahead_whose_backup_failed_deletes_no_older
     kept = lab.store().all("SELECT name FROM backups WHERE status='completed'")
     assert len(kept) == 5, out
     assert "judged as of 2026-10-12" in out and "not 2030-01-01" in out, out
+
+
+def test_a_night_with_the_clock_years_ahead_deletes_nothing_of_a_source_not_backed_up_then(tmp_path, capsys):
+    """`man` has no schedule (backed up by hand); `loc`'s night run under the clock years ahead dates
+    its backup then, and the cleanup of that run-due judges `man` under that clock too."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(lab._local_source([("data", "standard")], 'schedule = "0 2 * * *"', "loc")
+              + lab._local_source([("hand", "standard")], "", "man"))
+    cfg = ["--config", str(lab.config_path)]
+    for day in range(1, 6):
+        write_files(lab.src / "hand", {f"v{day}": b"version %d" % day})
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+        assert lab.backup(lab.load(), "man", now=datetime(2026, 10, day, 9)).status == "completed"
+    assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 0
+    out = capsys.readouterr().out
+    kept = lab.store().all("SELECT name FROM backups WHERE source='man' AND status='completed'")
+    assert len(kept) == 5, out
+    assert "man: judged as of" in out and "not 2030-01-01" in out, out

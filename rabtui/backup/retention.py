@@ -164,7 +164,9 @@ def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str |
     for the jump. After a real pause of the backups this keeps more for a few nights. The second
     value says so, or is None. A run that failed (or was killed) after its newest backup counts
     too, once: that night's backup may have failed under the clock that jumped (the source away, a
-    pre-backup command failing), and the cleanup after it runs under that clock all the same."""
+    pre-backup command failing), and the cleanup after it runs under that clock all the same. So do
+    the server's last nights of runs of any source: a source not backed up that night (no schedule,
+    its lock held) is judged under that clock too."""
     times = sorted(backup_time(r) for r in store.all(
         "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
     failed = [backup_time(r) for r in store.all(
@@ -172,15 +174,33 @@ def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str |
         + " AND status<>'deleted'", (source,))]
     if failed and times and max(failed) > times[-1]:
         times.append(max(failed))
+    nights: dict = {}         # the last run of each day, of any source
+    for r in store.all("SELECT name, started FROM backups"):
+        when = backup_time(r)
+        nights[when.date()] = max(nights.get(when.date(), when), when)
+    own, server = _jump(times, now), _jump(sorted(nights.values()), now)
+    if own is not None and (server is None or own[0] <= server[0]):
+        at, after, before = own
+        return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: backup"
+                    f" {after:%Y-%m-%d %H:%M} came more than {CLOCK_LEAD.days} days after the one before"
+                    f" it ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
+    if server is not None:
+        at, after, before = server
+        return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: the backups of"
+                    f" {after:%Y-%m-%d} came more than {CLOCK_LEAD.days} days after those before them"
+                    f" ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
+    return now, None
+
+
+def _jump(times: list[datetime], now: datetime) -> tuple[datetime, datetime, datetime] | None:
+    """(the time to judge at, the time after the gap, the time before it) when one of the last
+    JUMPED_NIGHTS of `times` (in order) came more than CLOCK_LEAD after the one before it, and that
+    judges earlier than `now`; else None."""
     for i in range(len(times) - 1, max(0, len(times) - JUMPED_NIGHTS - 1), -1):
         if times[i] - times[i - 1] > CLOCK_LEAD:
             at = min(now, times[i - 1] + CLOCK_LEAD)
-            if at == now:
-                return now, None
-            return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: backup"
-                        f" {times[i]:%Y-%m-%d %H:%M} came more than {CLOCK_LEAD.days} days after the one before"
-                        f" it ({times[i - 1]:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
-    return now, None
+            return None if at == now else (at, times[i], times[i - 1])
+    return None
 
 
 def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
