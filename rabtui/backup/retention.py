@@ -38,7 +38,6 @@ The space a deletion frees counts hard links (freed.py).
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,19 +46,15 @@ from typing import Iterable
 
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
+from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
-from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, RESTORABLE_SQL, Store
+from rabtui.state.store import COMPLETE, COMPLETE_SQL, RESTORABLE, Store
 
 DELETING_PREFIX = ".deleting-"
 FAILED_GRACE = timedelta(days=1)
-# a gap this long between two of a source's last JUMPED_NIGHTS backups may be a clock that jumped
-# ahead: its backups are then judged as of the backup before the gap plus this (judged_at)
-CLOCK_LEAD = timedelta(days=7)
-CLOCK_SLACK = timedelta(days=1)     # a backup dated further ahead of now ran under a clock that was ahead
-JUMPED_NIGHTS = 3
 
 
 # --- the plan ---------------------------------------------------------------------------------------
@@ -111,16 +106,6 @@ def unread_record(backup_path: str | None) -> str | None:
     return why and f"its backup.json: {why}; it may be a complete backup {TO_DO}"
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts)
-
-
-def backup_time(row) -> datetime:
-    """When a backup was taken: the time in its name (backup-YYYYmmddHHMMSS), else `started`."""
-    m = re.match(r"^backup-(\d{14})", row["name"] or "")
-    if m:
-        return datetime.strptime(m.group(1), "%Y%m%d%H%M%S")
-    return _dt(row["started"])
 
 
 def archive_dirs(cfg: Config, source_id: str) -> list[str]:
@@ -156,53 +141,6 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     return plan
 
 
-def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str | None]:
-    """The time a source's backups are judged at: `now`, unless one of its last few backups came
-    more than CLOCK_LEAD after the one before it. A night run under a clock that jumped ahead (NTP, a
-    dead RTC battery) dates its backup years ahead, and every backup before it would be past the
-    retention periods; judged as of the backup before that gap plus CLOCK_LEAD instead, nothing goes
-    for the jump. After a real pause of the backups this keeps more for a few nights. The second
-    value says so, or is None. A run that failed (or was killed) after its newest backup counts
-    too, once: that night's backup may have failed under the clock that jumped (the source away, a
-    pre-backup command failing), and the cleanup after it runs under that clock all the same. So do
-    the server's last nights of runs of any source: a source not backed up that night (no schedule,
-    its lock held) is judged under that clock too."""
-    times = sorted(backup_time(r) for r in store.all(
-        "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
-    failed = [backup_time(r) for r in store.all(
-        "SELECT name, started FROM backups WHERE source=? AND status NOT IN " + RESTORABLE_SQL
-        + " AND status<>'deleted'", (source,))]
-    if failed and times and max(failed) > times[-1]:
-        times.append(max(failed))
-    nights: dict = {}         # the last run of each day, of any source
-    for r in store.all("SELECT name, started FROM backups"):
-        when = backup_time(r)
-        nights[when.date()] = max(nights.get(when.date(), when), when)
-    own, server = _jump(times, now), _jump(sorted(nights.values()), now)
-    if own is not None and (server is None or own[0] <= server[0]):
-        at, after, before = own
-        return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: backup"
-                    f" {after:%Y-%m-%d %H:%M} came more than {CLOCK_LEAD.days} days after the one before"
-                    f" it ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
-    if server is not None:
-        at, after, before = server
-        return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: the backups of"
-                    f" {after:%Y-%m-%d} came more than {CLOCK_LEAD.days} days after those before them"
-                    f" ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
-    return now, None
-
-
-def _jump(times: list[datetime], now: datetime) -> tuple[datetime, datetime, datetime] | None:
-    """(the time to judge at, the time after the gap, the time before it) when one of the last
-    JUMPED_NIGHTS of `times` (in order) came more than CLOCK_LEAD after the one before it, and that
-    judges earlier than `now`; else None."""
-    for i in range(len(times) - 1, max(0, len(times) - JUMPED_NIGHTS - 1), -1):
-        if times[i] - times[i - 1] > CLOCK_LEAD:
-            at = min(now, times[i - 1] + CLOCK_LEAD)
-            return None if at == now else (at, times[i], times[i - 1])
-    return None
-
-
 def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
     """One source's part of the plan, over all media at once: the archive guard sees every backup
     the plan deletes on any medium; if the catalog cannot vouch for a backup that would go,
@@ -231,11 +169,12 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         going: list[Candidate] = []
 
         def guarded(r) -> bool:
-            if r["id"] in read:
+            why = elsewhere(r, medium)
+            if not why and r["id"] in read:
                 number = read[r["id"]]
                 why = (f"checkpoint {number} is not written yet and reads from it"
                        f" (`rabtui checkpoint resume {number}`, or abandon it)")
-            else:
+            elif not why:
                 n = guard.only_copies(r["id"])
                 why = n and f"holds the only copy of {n} archive files (no verified checkpoint holds them)"
                 shown = not why and guard.reverts(r["id"])
@@ -261,7 +200,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
         # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run)
         for r in rows:
             if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
-                unread = unread_record(r["path"]) if r["dir_made"] != 0 else None
+                unread = elsewhere(r, medium) or (unread_record(r["path"]) if r["dir_made"] != 0 else None)
                 if unread:
                     plan.guarded.append((r["id"], r["name"], unread))
                 else:
@@ -325,6 +264,18 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
         if gap:
             out.append(gap)
     return out
+
+
+def elsewhere(r, medium: Medium) -> str | None:
+    """Why a backup's directory, as the catalog records it, is not where its medium is now (the
+    medium's path changed in the config, its disk copied onto another): deleting there would delete
+    on whatever is at the old path now, another disk perhaps, and the catalog would forget a backup
+    its medium still holds. None when it is there (or the run made no directory)."""
+    if r["dir_made"] == 0 or not r["path"] or Path(r["path"]).parent == medium_layout.source_root(medium.path,
+                                                                                                  r["source"]):
+        return None
+    return (f"the catalog has it at {r['path']}, not on medium {medium.id} at {medium.path} (was the medium's"
+            " path changed?): nothing is deleted there; `rabtui rebuild-state` records the backups where they are")
 
 
 def _keep_made_after(retained: list, verdict: dict[int, str], newest: set[int], now: datetime) -> None:

@@ -1,0 +1,74 @@
+"""When a source's backups are dated and judged: the time in a backup's name, and the time retention
+judges a source at when its clock may have jumped ahead (judged_at)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from rabtui.state.store import RESTORABLE_SQL, Store
+
+# a gap this long between two of a source's last JUMPED_NIGHTS backups may be a clock that jumped
+# ahead: its backups are then judged as of the backup before the gap plus this (judged_at)
+CLOCK_LEAD = timedelta(days=7)
+CLOCK_SLACK = timedelta(days=1)     # a backup dated further ahead of now ran under a clock that was ahead
+JUMPED_NIGHTS = 3
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts)
+
+
+def backup_time(row) -> datetime:
+    """When a backup was taken: the time in its name (backup-YYYYmmddHHMMSS), else `started`."""
+    m = re.match(r"^backup-(\d{14})", row["name"] or "")
+    if m:
+        return datetime.strptime(m.group(1), "%Y%m%d%H%M%S")
+    return _dt(row["started"])
+
+
+def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str | None]:
+    """The time a source's backups are judged at: `now`, unless one of its last few backups came
+    more than CLOCK_LEAD after the one before it. A night run under a clock that jumped ahead (NTP, a
+    dead RTC battery) dates its backup years ahead, and every backup before it would be past the
+    retention periods; judged as of the backup before that gap plus CLOCK_LEAD instead, nothing goes
+    for the jump. After a real pause of the backups this keeps more for a few nights. The second
+    value says so, or is None. A run that failed (or was killed) after its newest backup counts
+    too, once: that night's backup may have failed under the clock that jumped (the source away, a
+    pre-backup command failing), and the cleanup after it runs under that clock all the same. So do
+    the server's last nights of runs of any source: a source not backed up that night (no schedule,
+    its lock held) is judged under that clock too."""
+    times = sorted(backup_time(r) for r in store.all(
+        "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
+    failed = [backup_time(r) for r in store.all(
+        "SELECT name, started FROM backups WHERE source=? AND status NOT IN " + RESTORABLE_SQL
+        + " AND status<>'deleted'", (source,))]
+    if failed and times and max(failed) > times[-1]:
+        times.append(max(failed))
+    nights: dict = {}         # the last run of each day, of any source
+    for r in store.all("SELECT name, started FROM backups"):
+        when = backup_time(r)
+        nights[when.date()] = max(nights.get(when.date(), when), when)
+    own, server = _jump(times, now), _jump(sorted(nights.values()), now)
+    if own is not None and (server is None or own[0] <= server[0]):
+        at, after, before = own
+        return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: backup"
+                    f" {after:%Y-%m-%d %H:%M} came more than {CLOCK_LEAD.days} days after the one before"
+                    f" it ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
+    if server is not None:
+        at, after, before = server
+        return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: the backups of"
+                    f" {after:%Y-%m-%d} came more than {CLOCK_LEAD.days} days after those before them"
+                    f" ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
+    return now, None
+
+
+def _jump(times: list[datetime], now: datetime) -> tuple[datetime, datetime, datetime] | None:
+    """(the time to judge at, the time after the gap, the time before it) when one of the last
+    JUMPED_NIGHTS of `times` (in order) came more than CLOCK_LEAD after the one before it, and that
+    judges earlier than `now`; else None."""
+    for i in range(len(times) - 1, max(0, len(times) - JUMPED_NIGHTS - 1), -1):
+        if times[i] - times[i - 1] > CLOCK_LEAD:
+            at = min(now, times[i - 1] + CLOCK_LEAD)
+            return None if at == now else (at, times[i], times[i - 1])
+    return None
