@@ -386,6 +386,22 @@ def test_a_deleting_directory_planted_beside_a_backup_never_makes_the_catalog_fo
     invariants.check_catalog_is_media(cfg, store)
 
 
+def test_a_symlink_planted_as_the_remains_of_a_deletion_is_removed_not_followed(tmp_path):
+    """`.deleting-<name>` is a symlink out of the medium: the cleanup removes the symlink only, and
+    does not fail on it at every run."""
+    lab, cfg, results, now = _history(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    write_files(elsewhere, {"precious": b"keep me"})
+    planted = results[0].path.with_name(retention.DELETING_PREFIX + "backup-20250101000000")
+    planted.symlink_to(elsewhere)
+    store = lab.store()
+    plan = retention.plan_cleanup(cfg, store, now=now)
+    assert planted in plan.leftovers
+    done = deletion.apply_cleanup(cfg, store, plan)
+    assert not done.failed, done.failed
+    assert not os.path.lexists(planted) and (elsewhere / "precious").read_bytes() == b"keep me"
+
+
 def test_hostile_names_in_a_doomed_backup_go_with_it(tmp_path):
     """255-byte names that are not UTF-8, a 4,000-byte path, a read-only directory and a symlink out
     of the medium, inside a backup that cleanup deletes: all of it goes, nothing outside does."""

@@ -182,7 +182,12 @@ def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: A
         if row is not None and not os.path.lexists(backup):
             forget_backups(store, [row["id"]], cfg)
         try:
-            _make_writable_and_rm(path)
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                _make_writable_and_rm(path)
+            else:       # a symlink (or file) planted at its name, which rabtui never makes: only it goes
+                os.unlink(path)
+        except FileNotFoundError:     # finished by a cleanup that ran meanwhile
+            continue
         except OSError as exc:
             say(f"could not finish an interrupted deletion: {path}: {exc}", done.failed)
             continue
