@@ -199,3 +199,41 @@ def test_check_warns_of_a_symlink_planted_in_a_sources_layout(tmp_path):
     assert f"{union} is a symlink" in said[0] and "no backup of loc goes onto m1" in said[0], said
     assert 'rabtui_check_status{check="symlink:loc:m1"} 1' in prom.read_text()
     assert "Traceback" not in checked.stderr
+
+
+@pytest.mark.parametrize("to", ["another backup", "off the medium"])
+def test_a_symlink_planted_in_a_doomed_backup_on_the_way_to_its_archive_copy(tmp_path, to):
+    """m1's first backup is due (m2 holds its archive files too); its copy of the archive directory
+    is a symlink by then, to a later backup's copy (whose files the union shows) or to a directory
+    off the medium. The cleanup neither fails with a traceback nor removes anything through it:
+    the union and where the symlink points are as they were, and the backup is kept (said, exit 1,
+    when the catalog could vouch for the rest of its plan)."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("arch", "archive")])
+    lab.config_path.write_text(lab.config_path.read_text().replace("[[media]]", SHORT + "[[media]]", 1))
+    _files(lab.src / "arch", {"x": b"x1", "y": b"y1"})
+    for medium in ("m1", "m2"):
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    _files(lab.src / "arch", {"z": b"z2"})
+    for medium in ("m1", "m2"):
+        assert rabtui(lab, "backup", "loc", "--medium", medium).returncode == 0
+    store = lab.store()
+    first, later = store.all("SELECT * FROM backups WHERE medium='m1' ORDER BY id")
+    copy = medium_layout.backup_data_path(first["path"], str(lab.src / "arch"))
+    shutil.rmtree(copy)
+    target = medium_layout.backup_data_path(later["path"], str(lab.src / "arch"))
+    if to == "off the medium":
+        target = tmp_path / "elsewhere"      # no file the catalog could miss: only the symlink keeps it
+        (target / "theirs").mkdir(parents=True)
+    os.symlink(target, copy)
+    m1 = lab.media[0][1]
+    before = snapshot(m1 / "loc" / ".archive"), snapshot(target)
+
+    when = (datetime.now() + timedelta(days=2)).isoformat(timespec="seconds")
+    done = rabtui(lab, "cleanup", "--now", when)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert (snapshot(m1 / "loc" / ".archive"), snapshot(target)) == before
+    assert store.one("SELECT status FROM backups WHERE id=?", (first["id"],))["status"] == "completed"
+    if to == "off the medium":
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"{copy} is a symlink, which rabtui never makes" in done.stdout + done.stderr

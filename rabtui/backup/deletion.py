@@ -283,7 +283,9 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
             if not c.made:     # a run that ended before it made its directory: only its row goes
                 emptied.append((c, None))
                 continue
-            planted = medium_layout.symlink_in_layout(medium.path, c.source, cfg.source(c.source).archive_paths)
+            archive_paths = cfg.source(c.source).archive_paths
+            planted = (medium_layout.symlink_in_layout(medium.path, c.source, archive_paths)
+                       or medium_layout.symlink_in_backup(c.path, archive_paths))
             if planted:
                 say(f"kept {c.source} {c.name} on {c.medium}: {planted}", done.failed)
                 continue

@@ -35,6 +35,7 @@ class FreedCounter:
         if Path(tree).is_dir():
             _walk(Path(tree), self.links, self.sizes, self.nlinks)
             for key in extra_links:
-                self.links[key] = self.links.get(key, 0) + 1
+                if key in self.sizes:     # else no file of the tree (reached through a symlink planted in it)
+                    self.links[key] = self.links.get(key, 0) + 1
             self.total = sum(self.sizes[k] for k, n in self.links.items() if n >= self.nlinks.get(k, 1))
         return self.total - before

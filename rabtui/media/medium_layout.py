@@ -79,6 +79,20 @@ def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_pa
     return None
 
 
+def symlink_in_backup(backup_path: str | os.PathLike, archive_paths=()) -> str | None:
+    """What on the way to an archive directory's copy in a backup (below the backup's own directory)
+    is a symlink: the undoing of the backup's union links would walk where it points and take the
+    files of other backups out of the union, the space it frees would count theirs. None when
+    there is none (a backup whose own directory is a symlink is no backup: list_backups)."""
+    for d in archive_paths:
+        found = below.symlink_on_the_way(os.fsencode(backup_path), os.fsencode(f"data/{_rel(d)}/"))
+        if found is not None:
+            where = Path(backup_path) / os.fsdecode(found)
+            return (f"{where} is a symlink, which rabtui never makes: the backup is kept, nothing is removed"
+                    " through it (remove it, after checking what it points to)")
+    return None
+
+
 def others_can_change_backups(medium_path: str | os.PathLike, source: Source) -> str | None:
     """Could a user other than root and this one change where the source's backups go on the
     medium: the medium's directory and those above it, the source's, its archive unions? The owner
