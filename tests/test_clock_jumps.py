@@ -2,6 +2,7 @@
 is deleted for the jump (retention judges a source as of its backup before the newest plus a week
 when the clock is further ahead than that, and says so), the schedule goes on once the clock is
 right again, and `check` says a backup is dated in the future. Real rsync, `run-due --now`."""
+import os
 from datetime import datetime
 
 from rabtui.cli import main
@@ -78,3 +79,23 @@ def test_a_night_with_the_clock_years_ahead_deletes_nothing_of_a_source_not_back
     kept = lab.store().all("SELECT name FROM backups WHERE source='man' AND status='completed'")
     assert len(kept) == 5, out
     assert "man: judged as of" in out and "not 2030-01-01" in out, out
+
+
+def test_a_run_that_failed_under_the_clock_years_ahead_goes_once_the_clock_is_right_again(tmp_path, capsys):
+    """Its directory is a day old once a backup made after it is, not in 2030."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    cfg = ["--config", str(lab.config_path)]
+    for day in range(1, 3):
+        write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    (lab.src / "data").rename(lab.src / "unmounted")
+    assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 1         # failed, dated 2030
+    (lab.src / "unmounted").rename(lab.src / "data")
+    for day in range(3, 6):                                                   # the clock right again
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    failed = lab.store().one("SELECT * FROM backups WHERE name LIKE 'backup-2030%'")
+    out = capsys.readouterr().out
+    assert failed["status"] == "deleted", out
+    assert not os.path.lexists(failed["path"])
+    assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 5, out

@@ -17,7 +17,7 @@ The strategy is laravel-backup-server's DefaultStrategy, on the backups' start t
 Each period ends where the previous one starts (periods are counted back from `now`, like
 DefaultStrategy's date ranges); a group is cut at the period edge, so the same day can keep one
 backup on each side of an edge. Only complete (and kept) backups take part; failed and abandoned
-runs go once they are older than a day.
+runs go once they are older than a day (one dated ahead: once a run made after it is).
 
 Guards come on top, judged on the whole plan of a source across all media at once
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
@@ -197,9 +197,13 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
             elif not guarded(r):
                 take(r, "past the retention periods")
         # failed, abandoned: gone after a day (a running one is never touched here), unless its
-        # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run)
+        # record was damaged or lost since: it may be a complete backup (medium_layout.not_a_run).
+        # One dated ahead by a clock that was ahead is a day old once a run made after it is
+        made_a_day_ago = max((r["id"] for r in rows if backup_time(r) < now - FAILED_GRACE), default=0)
         for r in rows:
-            if r["status"] in ("failed", "abandoned") and backup_time(r) < now - FAILED_GRACE:
+            when = backup_time(r)
+            if r["status"] in ("failed", "abandoned") and (when < now - FAILED_GRACE or (
+                    when > now + CLOCK_SLACK and r["id"] < made_a_day_ago)):
                 unread = elsewhere(r, medium) or (unread_record(r["path"]) if r["dir_made"] != 0 else None)
                 if unread:
                     plan.guarded.append((r["id"], r["name"], unread))
