@@ -201,9 +201,10 @@ def _history(tmp_path, sshd, steps) -> History:
     return history
 
 
-# few, short histories (each step runs real rsync over ssh, or a whole rabtui process); a failing
+# two short histories a run (each step runs real rsync over ssh, or a whole rabtui process; each run
+# draws others, and the fixed history below passes every point); a failing
 # one is reported as found, not shrunk: shrinking such histories takes minutes
-@settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(max_examples=2, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(first=nights, steps=st.lists(op, min_size=2, max_size=4))
 def test_cleanups_killed_anywhere_lose_nothing(tmp_path_factory, sshd, first, steps):
     _history(tmp_path_factory.mktemp("history"), sshd, first + steps)

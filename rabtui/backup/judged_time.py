@@ -27,7 +27,17 @@ def backup_time(row) -> datetime:
     return _dt(row["started"])
 
 
-def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str | None]:
+def server_nights(store: Store) -> list[datetime]:
+    """The last run of each day, of any source, in order (judged_at's `nights`): read once for all
+    sources of a cleanup."""
+    nights: dict = {}
+    for r in store.all("SELECT name, started FROM backups"):
+        when = backup_time(r)
+        nights[when.date()] = max(nights.get(when.date(), when), when)
+    return sorted(nights.values())
+
+
+def judged_at(store: Store, source: str, now: datetime, nights: list[datetime]) -> tuple[datetime, str | None]:
     """The time a source's backups are judged at: `now`, unless one of its last few backups came
     more than CLOCK_LEAD after the one before it. A night run under a clock that jumped ahead (NTP, a
     dead RTC battery) dates its backup years ahead, and every backup before it would be past the
@@ -37,7 +47,7 @@ def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str |
     too, once: that night's backup may have failed under the clock that jumped (the source away, a
     pre-backup command failing), and the cleanup after it runs under that clock all the same. So do
     the server's last nights of runs of any source: a source not backed up that night (no schedule,
-    its lock held) is judged under that clock too."""
+    its lock held) is judged under that clock too (`nights`: server_nights)."""
     times = sorted(backup_time(r) for r in store.all(
         "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
     failed = [backup_time(r) for r in store.all(
@@ -45,11 +55,7 @@ def judged_at(store: Store, source: str, now: datetime) -> tuple[datetime, str |
         + " AND status<>'deleted'", (source,))]
     if failed and times and max(failed) > times[-1]:
         times.append(max(failed))
-    nights: dict = {}         # the last run of each day, of any source
-    for r in store.all("SELECT name, started FROM backups"):
-        when = backup_time(r)
-        nights[when.date()] = max(nights.get(when.date(), when), when)
-    own, server = _jump(times, now), _jump(sorted(nights.values()), now)
+    own, server = _jump(times, now), _jump(nights, now)
     if own is not None and (server is None or own[0] <= server[0]):
         at, after, before = own
         return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: backup"

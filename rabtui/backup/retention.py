@@ -46,7 +46,7 @@ from typing import Iterable
 
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
-from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at
+from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
@@ -107,7 +107,6 @@ def unread_record(backup_path: str | None) -> str | None:
 
 
 
-
 def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     try:
         src = cfg.source(source_id)
@@ -130,8 +129,9 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     src_ids = list(sources) if sources is not None else [s.id for s in cfg.sources]
     # another server's disk with a medium's id holds its own server's unfinished deletions
     present = [m for m in cfg.media if medium_present(store, m)]
+    nights = server_nights(store)
     for source in src_ids:
-        _plan_source(cfg, store, source, now, plan, count_space)
+        _plan_source(cfg, store, source, now, nights, plan, count_space)
         for medium in present:
             root = Path(medium.path) / source
             try:
@@ -141,11 +141,12 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     return plan
 
 
-def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
+def _plan_source(cfg: Config, store: Store, source: str, now: datetime, nights: list[datetime], plan: Plan,
+                 count_space: bool) -> None:
     """One source's part of the plan, over all media at once: the archive guard sees every backup
     the plan deletes on any medium; if the catalog cannot vouch for a backup that would go,
     nothing of this source is deleted."""
-    now, note = judged_at(store, source, now)
+    now, note = judged_at(store, source, now, nights)
     if note:
         plan.notes.append(note)
     settings = cfg.retention
