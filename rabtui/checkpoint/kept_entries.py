@@ -52,8 +52,10 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     `union`) holds nothing, or a regular file, a symlink or a special file older than it
     (_newer_than_files, _newer_than_others: the newest saved there wins, whatever its kind; an
     empty directory never takes their place there): of each path the newest kept backup's. An
-    entry that another of them holds a directory with entries in place of (their regular files
-    are in the catalog) is left out: the directory is taken; so is one that does not fit
+    entry that a newer one of them holds a directory with entries in place of (their regular files
+    are in the catalog) is left out: the directory is taken (an older one's directory is an older
+    shape, which a symlink or a special file takes the place of, as it does in a restore; an empty
+    directory never does); so is one that does not fit
     `backup`'s own shape there (fits_its_shape), and one a newer backup saved a directory in place
     of (_older_shapes). And the empty directories `backup` itself holds there, when it
     is complete, which the union lacks too."""
@@ -67,7 +69,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     over_others: dict[bytes, Saved] = {}    # where it holds a symlink or a special file
     unread: list[bytes] = []
     closed: list[bytes] = []
-    # path -> the kept backup holding a directory with entries there, MANY where two or more do
+    # path -> the newest kept backup holding a directory with entries there (the first walked)
     filled: dict[bytes, int] = {}
     for kid, root in kept:
         # a user other than root: through the directories of theirs closed on the source
@@ -80,7 +82,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                     if st is None or not stat.S_ISDIR(st.st_mode):
                         continue
                 elif st is None:
-                    filled[rel] = kid if filled.get(rel, kid) == kid else MANY
+                    filled.setdefault(rel, kid)
                     continue
                 if rel in taken or rel in sockets or rel in over_files or rel in over_others:
                     continue
@@ -96,7 +98,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     taken.update(_newer_than_others(store, backup, dir_path, over_others))
     # None: no backup's own shape to fit (what every kept backup saved, Browse's merged view)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path)) if backup["path"] else None
-    for rel in [r for r, s in taken.items() if filled.get(r, s.backup) != s.backup
+    for rel in [r for r, s in taken.items() if _filled_after(filled, r, s)
                 or own is not None and s.backup != backup["id"] and not fits_its_shape(own, r, stat.S_ISDIR(s.st.st_mode))]:
         del taken[rel]
     for rel in _files_they_saved(store, backup, dir_path, taken):
@@ -105,6 +107,12 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
         for rel in _older_shapes(store, backup, dir_path, taken):
             del taken[rel]
     return Found(taken, sorted(sockets), unread, closed)
+
+
+def _filled_after(filled: dict[bytes, int], rel: bytes, saved: Saved) -> bool:
+    """Does a kept backup hold a directory with entries at `rel` in place of `saved`: any, for an
+    empty directory (the same directory, its entries saved); a newer one, for another entry?"""
+    return rel in filled if stat.S_ISDIR(saved.st.st_mode) else filled.get(rel, 0) > saved.backup
 
 
 def _is_kept(store: Store, backup_id: int) -> bool:
@@ -140,9 +148,6 @@ def _older_shapes(store: Store, backup, dir_path: str, taken: dict[bytes, Saved]
     dirs = OwnDirs(covered(store, backup["source"], backup["medium"], backup["id"], dir_path), top)
     folders = backup_dirs(store, backup)
     return [rel for rel, first in saved if dir_saved_after(dirs, folders, os.path.join(top, rel) if top else rel, first)]
-
-
-MANY = -1
 
 
 def _walk(root: bytes, under: bytes, unread: list[bytes]):
