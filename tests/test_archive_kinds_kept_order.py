@@ -48,3 +48,35 @@ def test_a_kept_symlink_or_fifo_in_place_of_an_older_kept_directory_is_given(tmp
     _backed_up(lab, True, 2)
     os.unlink(photos / "b")
     _agree(lab, tmp_path, photos, _backed_up(lab, False, 3), kind)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "FIFO"])
+@pytest.mark.parametrize("union_first", [True, False], ids=["union-then-kept", "kept-then-union"])
+def test_a_kept_symlink_or_fifo_and_the_unions_directory_the_one_saved_last_is_given(tmp_path, kind, union_first):
+    """`b/f` saved by a complete backup (the union holds the directory `b`) and a symlink or a FIFO
+    at `b` by a kept one, in either order, then `b` gone. The directory was saved last where a
+    backup after the kept one holds it in its own tree. The kept entry saved last: the medium gave
+    an empty directory `b` (the union's, its file an older shape), the discs the union's `b/f`."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    _backed_up(lab, False, 0)
+    for day, directory in enumerate((True, False) if union_first else (False, True), start=1):
+        if directory:
+            write_files(photos, {"b/f": b"f in b"})
+            _backed_up(lab, False, day)
+            shutil.rmtree(photos / "b")
+        else:
+            _OTHER[kind](photos / "b")
+            _backed_up(lab, True, day)
+            os.unlink(photos / "b")
+    last = _backed_up(lab, False, 3)
+    if union_first:
+        _agree(lab, tmp_path, photos, last, kind)
+        return
+    want = {b"first.jpg": oct(0o100644), b"b": "dir+", b"b/f": oct(0o100644)}
+    assert _restore(lab, photos, last, "", tmp_path / "whole") == (0, want)
+    assert _restore(lab, photos, last, "b", tmp_path / "b") == (0, {b"b": "dir+", b"b/f": oct(0o100644)})
+    assert {n: e[0] for n, e in _listed(lab, last, photos).items()} == {b"first.jpg": False, b"b": True}
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want

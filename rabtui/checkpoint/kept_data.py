@@ -19,7 +19,7 @@ import stat
 
 from rabtui import fmt
 from rabtui.checkpoint.marks import DIR_MARK, LINK_MARK, SPECIAL_MARK
-from rabtui.checkpoint.kept_entries import fits_its_shape, found, newer_than_file
+from rabtui.checkpoint.kept_entries import dir_in_union, fits_its_shape, found, newer_than_file
 from rabtui.checkpoint.newest_kind import SavedKinds
 from rabtui.checkpoint.own_dirs import dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
@@ -116,6 +116,9 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             extra[rel] = (saved.path(rel), saved.st)
             saved_by[rel] = saved.backup
         newer = _newer_than_union_entries(store, backup, dir_path, top, scanned, shown, saved_by, linked)
+        # found took these after the union's directory there: all it holds below them goes
+        newer |= {rel for rel, saved in others.items() if not stat.S_ISDIR(saved.st.st_mode)
+                  and dir_in_union(union, rel)}
         clashing = _clashing(scanned, shown, union, extra, newer)
         older = _older_files(store, backup, dir_path, top, extra, saved_by, clashing)
         for rel in clashing:
@@ -176,9 +179,12 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                                             "inodes", "disks")})
     # an empty directory of the union that kept data saved entries in is empty no more
     filled = {p.rpartition(b"/")[0] for rel in extra for p in _above(rel)}
+    # what the union holds below an entry that took the place of its directory is an older shape
+    over = {rel for rel, (_path, st) in extra.items() if not stat.S_ISDIR(st.st_mode)}
     entries = []
     for i, rel in enumerate(scanned.paths):
-        if rel not in extra and not (scanned.marks[i] == DIR_MARK and rel in filled):
+        if rel not in extra and not (scanned.marks[i] == DIR_MARK and rel in filled) \
+                and not (over and any(d in over for d in _above(rel.rpartition(b"/")[0]))):
             entries.append((rel, i, None))
     entries += [(rel, None, extra[rel]) for rel in extra]
     entries.sort(key=lambda e: _order(e[0], _is_empty_dir(scanned, e)))
@@ -263,7 +269,8 @@ def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes,
               newer: set[bytes] = frozenset()) -> list[bytes]:
     """The entries of `extra` that no disc holds beside the others, as a restore from the medium
     does not: one where the union holds a directory with entries, or a symlink or a special file
-    newer than it (not in `newer`: the restore keeps the union's), and one below another entry of `extra` that is no directory (the source replaced a
+    newer than it (not in `newer`: the restore keeps the union's; one in `newer` takes the place of
+    the union's directory too), and one below another entry of `extra` that is no directory (the source replaced a
     directory by a file, or a file by a directory, between kept backups: the restore writes them by
     name, the file first, and refuses what lies below it)."""
     out = []
@@ -272,7 +279,7 @@ def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes,
         if i is not None and scanned.marks[i] in (LINK_MARK, SPECIAL_MARK) and rel not in newer:
             out.append(rel)
             continue
-        if not stat.S_ISDIR(st.st_mode) and (i is None or scanned.marks[i] != DIR_MARK):
+        if not stat.S_ISDIR(st.st_mode) and (i is None or scanned.marks[i] != DIR_MARK) and rel not in newer:
             try:
                 if stat.S_ISDIR(below.lstat(union, rel).st_mode):
                     out.append(rel)

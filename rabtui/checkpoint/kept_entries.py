@@ -51,7 +51,9 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     backup of `backup`'s source and medium, up to `backup`, saved where the union (its root,
     `union`) holds nothing, or a regular file, a symlink or a special file older than it
     (_newer_than_files, _newer_than_others: the newest saved there wins, whatever its kind; an
-    empty directory never takes their place there): of each path the newest kept backup's. An
+    empty directory never takes their place there), or a directory that no backup after it, up to
+    `backup`, holds in its own tree (the directory an older backup saved there: _older_shapes):
+    of each path the newest kept backup's. An
     entry that a newer one of them holds a directory with entries in place of (their regular files
     are in the catalog) is left out: the directory is taken (an older one's directory is an older
     shape, which a symlink or a special file takes the place of, as it does in a restore; an empty
@@ -67,6 +69,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     sockets: dict[bytes, Saved] = {}
     over_files: dict[bytes, Saved] = {}     # where the union holds a regular file
     over_others: dict[bytes, Saved] = {}    # where it holds a symlink or a special file
+    over_dirs: dict[bytes, Saved] = {}      # where it holds a directory
     unread: list[bytes] = []
     closed: list[bytes] = []
     # path -> the newest kept backup holding a directory with entries there (the first walked)
@@ -94,8 +97,12 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                         over_files[rel] = Saved(kid, root, st)
                     elif _other_in_union(union, rel):
                         over_others[rel] = Saved(kid, root, st)
+                    elif dir_in_union(union, rel):
+                        over_dirs[rel] = Saved(kid, root, st)
     taken.update(_newer_than_files(store, backup, dir_path, over_files))
     taken.update(_newer_than_others(store, backup, dir_path, over_others))
+    older = set(_older_shapes(store, backup, dir_path, over_dirs))
+    taken.update((rel, saved) for rel, saved in over_dirs.items() if rel not in older)
     # None: no backup's own shape to fit (what every kept backup saved, Browse's merged view)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path)) if backup["path"] else None
     for rel in [r for r, s in taken.items() if _filled_after(filled, r, s)
@@ -242,6 +249,14 @@ def _other_in_union(union: bytes, rel: bytes) -> bool:
         return False
     return (not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
             and below.symlink_on_the_way(union, rel) is None)
+
+
+def dir_in_union(union: bytes, rel: bytes) -> bool:
+    """Does the union hold a directory at `rel` (no symlink on the way there)?"""
+    try:
+        return stat.S_ISDIR(below.lstat(union, rel).st_mode) and below.symlink_on_the_way(union, rel) is None
+    except OSError:
+        return False
 
 
 def _newer_than_others(store: Store, backup, dir_path: str, over_others: dict[bytes, Saved]) -> dict[bytes, Saved]:

@@ -24,7 +24,7 @@ from rabtui.restore.saved_others import saved_before, saved_before_at
 from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.others import complete_ids
+from rabtui.state.others import archive_saved, complete_ids
 from rabtui.state.store import Store
 
 
@@ -76,10 +76,23 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
                 in_backup = saved.path(under)
             elif not stat.S_ISDIR(there.st_mode):   # or an older one's: the newest saved there up to the backup
                 in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root, there) or in_backup
+            elif (mine := _kept_in_place_of_a_dir(store, backup, d.path, rel, root, under)) is not None:
+                in_backup = mine    # kept data's, saved after the union's directory
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
+
+
+def _kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes
+                            ) -> bytes | None:
+    """Where the kept backup that saved it holds the symlink, FIFO or device node at `rel` that
+    takes the place of the union's directory there as of `backup` (kept_entries.found); None where
+    none does (most: the catalog has no such entry at `rel`, looked up first)."""
+    if not archive_saved(store, backup, dir_path, paths=(rel,)):
+        return None
+    mine = kept_entries.found(store, backup, dir_path, union, under).taken.get(under)
+    return mine.path(under) if mine is not None and not stat.S_ISDIR(mine.st.st_mode) else None
 
 
 def _other_than_a_file(path: bytes) -> bool:
@@ -171,6 +184,8 @@ class AsOf(LeftOut):
         # none (saved_before): the union's there, and all below it, are not this backup's
         self.catalogued = catalogued or {}
         self.others.update(self.catalogued)
+        # where an entry of `others` that is no directory takes the place of what the union holds
+        self.in_place = {full for full, saved in self.others.items() if not stat.S_ISDIR(saved.st.st_mode)}
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.seen: set[bytes] = set()
@@ -269,7 +284,7 @@ class AsOf(LeftOut):
         it is this backup's (unseen() gives the file). Or a symlink, FIFO or device node that is not
         the newest entry saved there as of the backup (SavedKinds.union_entry_older)."""
         is_dir = stat.S_ISDIR(st.st_mode)
-        if self._not_own(self._full(under), st) or self._in_place_of_catalogued(self._full(under)):
+        if self._not_own(self._full(under), st) or self._in_place_of_others(self._full(under)):
             return True
         if not is_dir and self.from_union and self.kinds is not None \
                 and self.kinds.union_entry_older(self._full(under), self.versions, self.linked):
@@ -283,10 +298,12 @@ class AsOf(LeftOut):
             full = os.path.dirname(full)
         return False
 
-    def _in_place_of_catalogued(self, full: bytes) -> bool:
-        """Is `full` at or below an entry of `catalogued` (the union's there is a newer shape)?"""
-        while self.catalogued and len(full) > len(self.rel):
-            if full in self.catalogued:
+    def _in_place_of_others(self, full: bytes) -> bool:
+        """Is `full` at or below an entry of `others` that is no directory: one of `catalogued` (the
+        union's there is a newer shape), or kept data's saved after the union's (kept_entries.found:
+        a directory of the union too, which all below it goes with)?"""
+        while self.in_place and len(full) > len(self.rel):
+            if full in self.in_place:
                 return True
             full = os.path.dirname(full)
         return False
