@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from rabtui.cli import main
-from tests.test_archive_kinds_order import _restore
+from tests.test_archive_kinds_order import _contents, _restore
 from tests.test_archive_shapes_as_saved import _backed_up, _listed
 from tests.test_kept_entries_attacks import _lab, _tree, restored_both_ways
 from tests.trees import write_files
@@ -80,3 +80,69 @@ def test_a_kept_symlink_or_fifo_and_the_unions_directory_the_one_saved_last_is_g
     assert {n: e[0] for n, e in _listed(lab, last, photos).items()} == {b"first.jpg": False, b"b": True}
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _tree(os.fsencode(from_medium)) == _tree(os.fsencode(from_discs)) == want
+
+
+def _make(photos, kind: str, day: int) -> None:
+    """`kind` at `b` (a directory holding `f`), of its day."""
+    if kind == "file":
+        write_files(photos, {"b": b"b of day %d" % day})
+    elif kind == "dir":
+        write_files(photos, {"b/f": b"f of day %d" % day})
+    elif kind == "empty":
+        os.mkdir(photos / "b")
+    else:
+        _OTHER[kind](photos / "b")
+
+
+def _remove(photos) -> None:
+    shutil.rmtree(photos / "b") if (photos / "b").is_dir() and not (photos / "b").is_symlink() else os.unlink(photos / "b")
+
+
+def _union_file_then_kept(tmp_path, kinds: tuple[str, ...], union: str = "file"):
+    """A file (or a symlink) `b` (b1, complete: in the union), then each of `kinds` at `b` in a
+    kept backup, then `b` gone (the last backup, complete)."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    _make(photos, union, 0)
+    _backed_up(lab, False, 0)
+    for day, kind in enumerate(kinds, start=1):
+        _remove(photos)
+        _make(photos, kind, day)
+        _backed_up(lab, True, day)
+    _remove(photos)
+    return lab, photos, _backed_up(lab, False, len(kinds) + 1)
+
+
+@pytest.mark.parametrize("union, kinds", [("file", ("dir",)), ("file", ("symlink", "dir")), ("file", ("FIFO", "dir")),
+                                          ("file", ("file", "dir")), ("file", ("dir", "dir")), ("symlink", ("dir",))],
+                         ids=lambda v: v if isinstance(v, str) else "-then-".join(v))
+def test_a_kept_directory_saved_after_the_unions_file_is_given_with_what_it_holds(tmp_path, union, kinds):
+    """The union's file (or symlink) `b`, then kept directories (or other shapes, then a
+    directory) there: the last kept directory is the newest entry saved at `b`. The medium gave
+    the union's entry and refused kept data's `b/f` below it (exit 3), or gave the directory while
+    the discs held the union's file (the plan warning of `b/f` below it), and `b` alone was the
+    union's entry, or not there; `b/f` alone was refused below the union's symlink."""
+    lab, photos, last = _union_file_then_kept(tmp_path, kinds, union)
+    f = b"f of day %d" % len(kinds)
+    want = {b"first.jpg": b"one", b"b": "dir+", b"b/f": f}
+    assert _restore(lab, photos, last, "", tmp_path / "whole")[0] == 0
+    assert _contents(tmp_path / "whole" / str(photos).lstrip("/")) == want
+    for rel in ("b", "b/f"):
+        assert _restore(lab, photos, last, rel, tmp_path / rel.replace("/", "-"))[0] == 0, rel
+        assert _contents(tmp_path / rel.replace("/", "-") / str(photos).lstrip("/")) == {b"b": "dir+", b"b/f": f}
+    assert {n: e[0] for n, e in _listed(lab, last, photos).items()} == {b"first.jpg": False, b"b": True}
+    assert {n: e[:2] for n, e in _listed(lab, last, photos / "b").items()} == {b"f": (False, len(f))}
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _contents(from_medium) == _contents(from_discs) == want
+
+
+@pytest.mark.parametrize("union", ["file", "symlink"])
+def test_an_empty_kept_directory_saved_after_the_unions_entry_is_given(tmp_path, union):
+    """The union's file or symlink `b`, then an empty directory there (kept): the newest entry
+    saved at `b`. The medium and Browse gave the union's entry; the disc held it."""
+    lab, photos, last = _union_file_then_kept(tmp_path, ("empty",), union)
+    assert _restore(lab, photos, last, "b", tmp_path / "b") == (0, {b"b": "dir"})
+    assert {n: e[0] for n, e in _listed(lab, last, photos).items()} == {b"first.jpg": False, b"b": True}
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _contents(from_medium) == _contents(from_discs) == {b"first.jpg": b"one", b"b": "dir"}

@@ -230,27 +230,25 @@ def test_the_newest_of_two_kept_files_is_restored_over_the_unions_older_file(tmp
     assert _contents(from_medium) == _contents(from_discs) == want
 
 
-def test_a_kept_directory_where_the_union_holds_a_file_the_medium_and_the_discs_agree(tmp_path):
-    """b3's kept directory at `b/y` after the union's file v1 (no kept file between): the medium
-    refuses b3's `b/y/z` below the union's file (exit 3) and the discs leave it out (kept_data's
-    rule for kept entries where the union holds another shape); both give the union's v1."""
+def test_a_kept_directory_where_the_union_holds_an_older_file_is_given_by_the_medium_and_the_discs(tmp_path):
+    """b3's kept directory at `b/y` after the union's file v1 (no kept file between): the newest
+    entry saved there, given by both with what it holds, the union's file an older shape."""
     lab, photos, _ = _kept_shapes_then_gone(tmp_path, False, "dir")
-    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(3,))
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _contents(from_medium) == _contents(from_discs) == \
-        {b"first.jpg": b"one", b"b": "dir+", b"b/y": b"y v1"}
+        {b"first.jpg": b"one", b"b": "dir+", b"b/y": "dir+", b"b/y/z": b"z below"}
 
 
-def test_a_kept_file_a_kept_directory_took_the_place_of_where_the_union_holds_an_older_file(tmp_path):
-    """`b/y` v1 (union), v2 (kept b2), a directory holding `z` (kept b3), `b` gone (b4): what kept
-    data saved below the union's file is left out of both (README), so the newest file saved there,
-    b2's v2, is what the medium gives at `b/y` (refusing b3's `b/y/z`: exit 3). The discs gave the
-    union's v1, even older: b2's v2 was taken for an older shape of b3's directory."""
+def test_a_kept_directory_after_a_kept_file_and_the_unions_older_file_is_given(tmp_path):
+    """`b/y` v1 (union), v2 (kept b2), a directory holding `z` (kept b3), `b` gone (b4): b3's
+    directory is the newest entry saved at `b/y`, given alone and with the rest by the medium and
+    the discs alike; both files are older shapes of the path."""
     lab, photos, b4 = _kept_shapes_then_gone(tmp_path, True, "dir")
     assert _restore(lab, photos, b4, "b/y", tmp_path / "y")[0] == 0
-    assert (tmp_path / "y" / str(photos).lstrip("/") / "b/y").read_bytes() == b"y v2, longer"
-    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos, medium_exits=(3,))
+    assert _contents(tmp_path / "y" / str(photos).lstrip("/")) == {b"b": "dir+", b"b/y": "dir+", b"b/y/z": b"z below"}
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _contents(from_medium) == _contents(from_discs) == \
-        {b"first.jpg": b"one", b"b": "dir+", b"b/y": b"y v2, longer"}
+        {b"first.jpg": b"one", b"b": "dir+", b"b/y": "dir+", b"b/y/z": b"z below"}
 
 
 def test_a_kept_file_older_than_a_kept_symlink_at_its_path_is_no_clash_of_the_plan(tmp_path, capsys):

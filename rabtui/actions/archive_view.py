@@ -69,14 +69,16 @@ def _entry(st: os.stat_result, state: str) -> tuple:
     return False, st.st_size, st.st_mtime, state
 
 
-def _kept_only(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes) -> dict[bytes, tuple]:
+def _kept_only(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes,
+               found: kept_entries.Found | None = None) -> dict[bytes, tuple]:
     """name -> entry of what only kept data up to `backup` saved in the directory `rel` (relative
     to /) of the archive directory `dir_path`, and the empty directories of `backup` itself
-    (kept_entries.found: the union lacks both): the entries there, and the directories on the way
-    to those deeper down."""
-    union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
+    (kept_entries.found, unless given: the union lacks both): the entries there, and the
+    directories on the way to those deeper down."""
     under = rel[len(rel_path(dir_path)):].lstrip(b"/")
-    found = kept_entries.found(store, backup, dir_path, union, under)
+    if found is None:
+        union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
+        found = kept_entries.found(store, backup, dir_path, union, under)
     out: dict[bytes, tuple] = {}
     cut = len(under) + 1 if under else 0
     for path, saved in found.taken.items():
@@ -104,15 +106,21 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
     complete = complete_ids(store, backup)
     kinds: SavedKinds | None = None
+    seen: kept_entries.Found | None = None
 
     def older(dir_path: str, versions: dict) -> set[bytes]:
         """The files only kept data saved (never linked into the union) that are an older shape of
-        their path (where_saved.older_shapes), and those a newer backup saved a symlink, FIFO or
-        device in place of (newest_kind.py): a restore leaves them out."""
-        nonlocal kinds
+        their path (where_saved.older_shapes), those a newer backup saved a symlink, FIFO or
+        device in place of (newest_kind.py), and the union's that kept data saved a directory in
+        place of after them (kept_entries.union_older_than_dirs): a restore leaves them out."""
+        nonlocal kinds, seen
         kinds = SavedKinds(store, backup, dir_path, rel)
+        top = rel_path(dir_path)
+        union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
+        seen = kept_entries.found(store, backup, dir_path, union, rel[len(top):].lstrip(b"/"))
+        replaced = {os.path.join(top, r) if top else r for r in seen.replaced}
         return older_shapes(store, backup, dir_path, {p: v for p, v in versions.items() if v[2] not in complete}) \
-            | kinds.files_older(versions)
+            | kinds.files_older(versions) | (replaced & set(versions))
 
     found = catalog.archive_listing(store, source_id, backup, source.directories, rel, older)
     if found is None:
@@ -134,6 +142,8 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     for path in kinds.files_older(versions) if kinds is not None else ():
         del versions[path]
     for name, st in in_union:
+        if seen is not None and _full(under, name) in seen.replaced:
+            continue    # older than the directory kept data saved there (_kept_only gives that)
         if not stat.S_ISDIR(st.st_mode):     # a directory of the union may hold files saved after it
             if name not in children and kinds is not None \
                     and kinds.union_entry_older(_full(rel, name), versions, complete):
@@ -143,7 +153,7 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
             over_files.add(name)
     for name in _newer_dirs(store, backup, d.path, rel, over_files):
         children[name] = (True, None, None, "")
-    for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
+    for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel, seen).items():
         children.setdefault(name, entry)
     for name, st in _saved_before(store, backup, d.path, rel, union, kinds, children).items():
         children[name] = _entry(st, "")

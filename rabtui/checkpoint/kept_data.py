@@ -68,6 +68,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     scanned.skipped += seen.sockets
     top = catalog.rel_path(dir_path)
     shown = dict(zip(scanned.paths, range(len(scanned.paths))))
+    for rel in seen.replaced:   # the union's there is older than kept data's directory: an older shape
+        shown.pop(rel, None)
     extra: dict[bytes, tuple[bytes, os.stat_result]] = {}
     saved_by: dict[bytes, int] = {}     # rel -> the backup that saved extra's entry
     lost = []
@@ -125,8 +127,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             del extra[rel]
             if rel not in older:
                 scanned.kept_clashing.append(rel)
-        if extra:
-            _merge(scanned, extra, take_attrs, short, union, own_dirs)
+        if extra or seen.replaced:
+            _merge(scanned, extra, take_attrs, short, union, own_dirs, seen.replaced)
     return lost
 
 
@@ -170,10 +172,11 @@ def _newest_of(store: Store, backup, dir_path: str, saved_by: list[int], paths: 
 
 
 def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs, short: Shortcuts,
-           union: bytes, own=None) -> None:
+           union: bytes, own=None, replaced: set[bytes] = frozenset()) -> None:
     """`scanned` with the entries of `extra` (rel -> (path, lstat)) in scan's order, each in the
-    place of the union's entry of that name (an older version) if any; the directories on their
-    way that the union lacks with their xattrs and ACLs (_dirs_beside)."""
+    place of the union's entry of that name (an older version) if any, and without the union's
+    entries at `replaced` (older than kept data's directory there); the directories on their way
+    that the union lacks with their xattrs and ACLs (_dirs_beside)."""
     old = scanned.__class__(**{k: v for k, v in vars(scanned).items()
                                if k not in ("paths", "sizes", "mtimes", "marks", "modes", "owners", "links",
                                             "inodes", "disks")})
@@ -183,7 +186,7 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
     over = {rel for rel, (_path, st) in extra.items() if not stat.S_ISDIR(st.st_mode)}
     entries = []
     for i, rel in enumerate(scanned.paths):
-        if rel not in extra and not (scanned.marks[i] == DIR_MARK and rel in filled) \
+        if rel not in extra and rel not in replaced and not (scanned.marks[i] == DIR_MARK and rel in filled) \
                 and not (over and any(d in over for d in _above(rel.rpartition(b"/")[0]))):
             entries.append((rel, i, None))
     entries += [(rel, None, extra[rel]) for rel in extra]
@@ -217,13 +220,15 @@ def _merge(scanned, extra: dict[bytes, tuple[bytes, os.stat_result]], take_attrs
                 old.add(rel, st, DIR_MARK if stat.S_ISDIR(st.st_mode) else SPECIAL_MARK)
             old.disks[n] = path
             take_attrs(old, short.path(path), rel, stat.S_ISDIR(st.st_mode))
-    for rel, path in _dirs_beside(extra, union, own).items():
+    for rel, path in _dirs_beside(extra, union, own, replaced).items():
         take_attrs(old, short.path(path), rel, True)
     vars(scanned).update(vars(old))
 
 
-def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes, own=None) -> dict[bytes, bytes]:
-    """Each directory on the way to an entry of `extra` that the union lacks -> where every disc
+def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes, own=None,
+                 replaced: set[bytes] = frozenset()) -> dict[bytes, bytes]:
+    """Each directory on the way to an entry of `extra` that the union lacks (or holds an older
+    file, symlink or special file in place of: `replaced`) -> where every disc
     takes it (layout.disc_entries): in the newest backup's own tree that holds it (`own`), else
     beside the first entry below it, in the backup that saved that. Its xattrs and ACLs are recorded
     as the others' (dir_attrs.py): a disc holding some unrecorded failed its verification, every time
@@ -232,7 +237,7 @@ def _dirs_beside(extra: dict[bytes, tuple[bytes, os.stat_result]], union: bytes,
     out: dict[bytes, bytes] = {}
     for rel in sorted(extra):
         d, path = rel.rpartition(b"/")[0], extra[rel][0].rpartition(b"/")[0]
-        while d and d not in out and below.missing(union, d):
+        while d and d not in out and (d in replaced or below.missing(union, d)):
             found = own.of(d) if own is not None else None
             out[d] = os.path.join(found[0], found[1]) if found else path
             d, path = d.rpartition(b"/")[0], path.rpartition(b"/")[0]

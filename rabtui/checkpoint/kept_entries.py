@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, covered, dir_saved_after
 from rabtui.media import below, medium_layout, opened_dirs
+from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids, union_entry_backups
 from rabtui.state.store import COMPLETE_SQL, KEPT, Store
@@ -44,6 +45,11 @@ class Found:
     # directories of the kept backups closed to the user other than root, opened for the walk and
     # closed again (full paths): what lies in them cannot be read afterwards
     closed: list[bytes] = field(default_factory=list)
+    # path below the directory -> the newest kept backup holding a directory there (empty or not):
+    # a file, symlink or special file the union holds there that an older backup saved is an older shape
+    dirs: dict[bytes, int] = field(default_factory=dict)
+    # paths where the union's file, symlink or special file is such an older shape (union_older_than_dirs)
+    replaced: set[bytes] = field(default_factory=set)
 
 
 def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
@@ -74,6 +80,8 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     closed: list[bytes] = []
     # path -> the newest kept backup holding a directory with entries there (the first walked)
     filled: dict[bytes, int] = {}
+    dirs: dict[bytes, int] = {}     # the same, an empty directory too
+    empty_over: dict[bytes, Saved] = {}     # an empty directory where the union holds no directory
     for kid, root in kept:
         # a user other than root: through the directories of theirs closed on the source
         top = os.path.join(root, under) if under else root
@@ -86,7 +94,12 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
                         continue
                 elif st is None:
                     filled.setdefault(rel, kid)
+                    dirs.setdefault(rel, kid)
                     continue
+                elif stat.S_ISDIR(st.st_mode):
+                    dirs.setdefault(rel, kid)
+                    if _in_union(union, rel) is not None and not dir_in_union(union, rel):
+                        empty_over.setdefault(rel, Saved(kid, root, st))
                 if rel in taken or rel in sockets or rel in over_files or rel in over_others:
                     continue
                 there = _in_union(union, rel)
@@ -103,6 +116,8 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     taken.update(_newer_than_others(store, backup, dir_path, over_others))
     older = set(_older_shapes(store, backup, dir_path, over_dirs))
     taken.update((rel, saved) for rel, saved in over_dirs.items() if rel not in older)
+    replaced = union_older_than_dirs(store, backup, dir_path, union, dirs)
+    taken.update((rel, saved) for rel, saved in empty_over.items() if rel in replaced and rel not in taken)
     # None: no backup's own shape to fit (what every kept backup saved, Browse's merged view)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path)) if backup["path"] else None
     for rel in [r for r, s in taken.items() if _filled_after(filled, r, s)
@@ -113,7 +128,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     if own is not None:
         for rel in _older_shapes(store, backup, dir_path, taken):
             del taken[rel]
-    return Found(taken, sorted(sockets), unread, closed)
+    return Found(taken, sorted(sockets), unread, closed, dirs, replaced)
 
 
 def _filled_after(filled: dict[bytes, int], rel: bytes, saved: Saved) -> bool:
@@ -269,6 +284,34 @@ def _newer_than_others(store: Store, backup, dir_path: str, over_others: dict[by
     full = {os.path.join(top, rel) if top else rel: rel for rel in over_others}
     union_entries = union_entry_backups(store, backup, dir_path, tuple(full), complete_ids(store, backup))
     return {rel: over_others[rel] for path, rel in full.items() if over_others[rel].backup > union_entries.get(path, 0)}
+
+
+def union_older_than_dirs(store: Store, backup, dir_path: str, union: bytes, dirs: dict[bytes, int]) -> set[bytes]:
+    """The paths (below the directory) where the union holds a file, a symlink or a special file
+    that a backup older than the newest kept one holding a directory there (`dirs`, up to
+    `backup`) saved: an older shape of its path, which that directory takes the place of (the
+    newest saved there wins, whatever its kind). The catalog tells which backup saved the union's."""
+    held: dict[bytes, bool] = {}    # path -> is the union's a regular file
+    for rel in dirs:
+        try:
+            st = below.lstat(union, rel)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) and below.symlink_on_the_way(union, rel) is None:
+            held[rel] = stat.S_ISREG(st.st_mode)
+    if not held:
+        return set()
+    top = rel_path(dir_path)
+    full = {os.path.join(top, rel) if top else rel: rel for rel in held}
+    files, entries = {}, {}
+    for i in range(0, len(full), 400):
+        part = list(full.items())[i:i + 400]
+        if regular := tuple(p for p, r in part if held[r]):
+            files.update(catalog.archive_as_of(store, backup, (dir_path,), paths=regular))
+        if others := tuple(p for p, r in part if not held[r]):
+            entries.update(union_entry_backups(store, backup, dir_path, others, complete_ids(store, backup)))
+    return {rel for path, rel in full.items()
+            if (files[path][2] if held[rel] and path in files else entries.get(path, 0)) < dirs[rel]}
 
 
 def newer_than_file(saved: Saved, first_backup: int | None) -> bool:

@@ -242,8 +242,8 @@ def disc_entries(rows: Sequence[Row], prefixes: dict[bytes, bytes], staging: Pat
                 disk = os.path.join(root, rel) if rel else root
                 if own and prefix in own and (found := own[prefix].of(rel)) is not None:
                     disk = os.path.join(found[0], found[1])     # on every disc (kept_data._dirs_beside)
-                elif near and rel and below.missing(root, rel):
-                    disk = near
+                elif near and rel and below.reach(root, rel) != below.DIR:
+                    disk = near     # the root lacks it, or holds an older file or symlink there
                 out.append(Entry("dir", disk, b"/" + iso_dir))
                 seen.add(iso_dir)
                 return

@@ -21,10 +21,11 @@ from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import saved_before, saved_before_at
-from rabtui.restore.where_saved import as_saved, saved_as_recorded, saved_elsewhere, why_not_saved
+from rabtui.restore.where_saved import (as_saved, kept_in_place_of_a_dir, saved_as_recorded, saved_elsewhere,
+                                        why_not_saved)
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.others import archive_saved, complete_ids
+from rabtui.state.others import complete_ids
 from rabtui.state.store import Store
 
 
@@ -68,6 +69,10 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         there = os.lstat(sc.path(in_backup)) if link is None and os.path.lexists(sc.path(in_backup)) else None
         if own_dir is not None and (link is not None or (there is not None and not stat.S_ISDIR(there.st_mode))):
             in_backup, link = own_dir, None     # the backup had a directory there, a newer one another shape
+        elif link is not None and store is not None \
+                and link in kept_entries.found(store, backup, d.path, root, link).replaced \
+                and (kept := saved_elsewhere(store, backup, d.path, rel, sc, root)) is not None:
+            in_backup, link = kept, None    # the union's symlink is older than kept data's directory there
         elif link is None and under and store is not None and there is None:
             in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
         elif link is None and under and store is not None:     # the union's shape may be a newer backup's
@@ -76,23 +81,12 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
                 in_backup = saved.path(under)
             elif not stat.S_ISDIR(there.st_mode):   # or an older one's: the newest saved there up to the backup
                 in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root, there) or in_backup
-            elif (mine := _kept_in_place_of_a_dir(store, backup, d.path, rel, root, under)) is not None:
+            elif (mine := kept_in_place_of_a_dir(store, backup, d.path, rel, root, under)) is not None:
                 in_backup = mine    # kept data's, saved after the union's directory
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
                          f"{fmt.name(link)} is a symlink there, and a restore takes nothing through one")
     return in_backup
-
-
-def _kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes
-                            ) -> bytes | None:
-    """Where the kept backup that saved it holds the symlink, FIFO or device node at `rel` that
-    takes the place of the union's directory there as of `backup` (kept_entries.found); None where
-    none does (most: the catalog has no such entry at `rel`, looked up first)."""
-    if not archive_saved(store, backup, dir_path, paths=(rel,)):
-        return None
-    mine = kept_entries.found(store, backup, dir_path, union, under).taken.get(under)
-    return mine.path(under) if mine is not None and not stat.S_ISDIR(mine.st.st_mode) else None
 
 
 def _other_than_a_file(path: bytes) -> bool:
@@ -125,10 +119,16 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     others: dict[bytes, Saved] = {}
     unread: list[bytes] = []
     closed: list[bytes] = []
+    replaced: set[bytes] = set()
     if union is not None:
         top = rel_path(d.path)
         seen = kept_entries.found(store, backup, d.path, union, rel[len(top):].lstrip(b"/"))
         unread, closed = seen.unread, seen.closed
+        for under in seen.replaced:     # the union's entry there is older than kept data's directory
+            full = os.path.join(top, under) if top else under
+            replaced.add(full)
+            if full in versions and versions[full][2] < seen.dirs[under]:
+                del versions[full]
         for under, saved in seen.taken.items():
             full = os.path.join(top, under) if top else under
             if full in versions and not kept_entries.newer_than_file(saved, versions[full][2]):
@@ -148,6 +148,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
                                                         (backup["source"], backup["medium"]))}
     pick.newer_dirs = dirs
     pick.kinds = kinds
+    pick.replaced = replaced
     if from_union:
         pick.own_dirs = dirs
     # of the kept backups' directories closed to the user other than root, the outermost of those
@@ -196,6 +197,8 @@ class AsOf(LeftOut):
         self.own_dirs: OwnDirs | None = None  # its own and older backups' trees (own_dir)
         self.newer_dirs: OwnDirs | None = None  # the same, where an older shape is told (_dir_saved_after)
         self.kinds: SavedKinds | None = None    # the entries saved around the item, where the union's is told
+        # the union's symlinks and special files older than kept data's directory at their path
+        self.replaced: set[bytes] = set()
         # path -> the backup's own entry where the union holds another (own_shape), in its place
         self.own_taken: dict[bytes, os.stat_result] = {}
         # path -> the mode of a backup's directory closed to the user other than root, opened to be
@@ -286,6 +289,8 @@ class AsOf(LeftOut):
         is_dir = stat.S_ISDIR(st.st_mode)
         if self._not_own(self._full(under), st) or self._in_place_of_others(self._full(under)):
             return True
+        if not is_dir and self.from_union and self._full(under) in self.replaced:
+            return True     # older than the directory kept data saved there (unseen() gives that)
         if not is_dir and self.from_union and self.kinds is not None \
                 and self.kinds.union_entry_older(self._full(under), self.versions, self.linked):
             return True     # saved after the backup, or a newer backup's file took its place (unseen() gives it)

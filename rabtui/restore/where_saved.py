@@ -18,7 +18,7 @@ from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import gone, other_size
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
-from rabtui.state.others import complete_ids
+from rabtui.state.others import archive_saved, complete_ids
 from rabtui.state.store import Store
 
 
@@ -32,7 +32,8 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     or a newer backup saved a symlink, FIFO or device there or above it: newest_kind.py). `over`:
     the lstat of the union's entry at `rel`, no directory, where it holds one: None too when that
     is the newest entry saved there as of `backup` (a file of the union: the catalog's version of
-    it comes from as_of's rules), else where the newer one is."""
+    it comes from as_of's rules), else where the newer one is (kept data's directory saved after
+    it, say: kept_entries.union_older_than_dirs)."""
     from rabtui.media import below, medium_layout
 
     versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
@@ -40,12 +41,13 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     for full in older_shapes(store, backup, dir_path, versions) | kinds.files_older(versions):
         del versions[full]
     under = rel[len(rel_path(dir_path)):].lstrip(b"/")
-    others = kept_entries.found(store, backup, dir_path, union, under).taken if union is not None else {}
+    seen = kept_entries.found(store, backup, dir_path, union, under) if union is not None else None
+    others = seen.taken if seen is not None else {}
     mine = others.get(under)
     if mine is not None and kept_entries.newer_than_file(mine, versions[rel][2] if rel in versions else None):
         return mine.path(under)
-    if over is not None and (stat.S_ISREG(over.st_mode)
-                             or not kinds.union_entry_older(rel, versions, complete_ids(store, backup))):
+    if over is not None and (seen is None or under not in seen.replaced) and (
+            stat.S_ISREG(over.st_mode) or not kinds.union_entry_older(rel, versions, complete_ids(store, backup))):
         return None
     folders = backup_dirs(store, backup)
     for first in sorted({v[2] for v in versions.values()}, reverse=True):
@@ -60,6 +62,17 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     if others:      # a directory of none but them: in the backup that saved the newest
         return max(others.values(), key=lambda saved: saved.backup).path(under)
     return None
+
+
+def kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes
+                           ) -> bytes | None:
+    """Where the kept backup that saved it holds the symlink, FIFO or device node at `rel` that
+    takes the place of the union's directory there as of `backup` (kept_entries.found); None where
+    none does (most: the catalog has no such entry at `rel`, looked up first)."""
+    if not archive_saved(store, backup, dir_path, paths=(rel,)):
+        return None
+    mine = kept_entries.found(store, backup, dir_path, union, under).taken.get(under)
+    return mine.path(under) if mine is not None and not stat.S_ISDIR(mine.st.st_mode) else None
 
 
 def older_shapes(store: Store, backup, dir_path: str, versions: dict[bytes, tuple]) -> set[bytes]:
