@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from rabtui.cli import main
+from rabtui.checkpoint import prepare
+from rabtui.events import WARNING
 from tests.test_archive_kinds_order import _contents, _restore
 from tests.test_archive_shapes_as_saved import _backed_up, _listed
 from tests.test_kept_entries_attacks import _lab, _tree, restored_both_ways
@@ -146,3 +147,38 @@ def test_an_empty_kept_directory_saved_after_the_unions_entry_is_given(tmp_path,
     assert {n: e[0] for n, e in _listed(lab, last, photos).items()} == {b"first.jpg": False, b"b": True}
     from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
     assert _contents(from_medium) == _contents(from_discs) == {b"first.jpg": b"one", b"b": "dir"}
+
+
+@pytest.mark.parametrize("steps", [("kept dir", "kept file"), ("dir", "kept file"), ("dir", "kept dir", "kept file"),
+                                   ("dir", "file"), ("kept dir", "file")], ids="-then-".join)
+def test_a_file_saved_after_a_directory_at_its_path_is_given_what_the_directory_held_is_an_older_shape(
+        tmp_path, steps, capsys):
+    """A directory at `b` holding a file, then a file `b` (each saved by a complete or a kept
+    backup), then `b` gone: the file is the newest entry saved at `b`, what the directory held an
+    older shape, left out in silence. The medium refused `b/f` below the file and named `b` (exit
+    3), or gave the union's directory emptied; the discs held the union's directory, or left `b/f`
+    out with a warning of the plan; `b/f` alone came back from the kept backup that saved it."""
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    write_files(photos, {"first.jpg": b"one"})
+    _backed_up(lab, False, 0)
+    for day, step in enumerate(steps, start=1):
+        kept, _, kind = step.rpartition(" ")
+        if os.path.lexists(photos / "b"):
+            _remove(photos)
+        _make(photos, kind, day)
+        _backed_up(lab, bool(kept), day, *(() if kept else ("completed", "warnings")))
+    _remove(photos)
+    last = _backed_up(lab, False, len(steps) + 1, "completed", "warnings")
+    want = {b"first.jpg": b"one", b"b": b"b of day %d" % len(steps)}
+    assert _restore(lab, photos, last, "", tmp_path / "whole")[0] == 0
+    assert _contents(tmp_path / "whole" / str(photos).lstrip("/")) == want
+    assert _restore(lab, photos, last, "b", tmp_path / "b")[0] == 0
+    assert _contents(tmp_path / "b" / str(photos).lstrip("/")) == {b"b": want[b"b"]}
+    assert _restore(lab, photos, last, "b/f", tmp_path / "f")[0] == 1
+    assert {n: e[0] for n, e in _listed(lab, last, photos).items()} == {b"first.jpg": False, b"b": False}
+    warned = []
+    prepare.compute(lab.load(), lab.store(), asked={"*"}, emit=warned.append)
+    assert [e.message for e in warned if e.kind == WARNING and "kept data" in e.message] == []
+    from_medium, from_discs = restored_both_ways(lab, tmp_path, photos)
+    assert _contents(from_medium) == _contents(from_discs) == want

@@ -81,7 +81,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             if first in linked and not _lost_from_union(scanned, shown, union, rel):
                 continue    # a newer shape took its place there
             if _in_place_of_a_directory(scanned, shown, rel):
-                scanned.kept_shadowed.append(rel)
+                if not SavedKinds(store, backup, dir_path, full).files_older({full: (size, mtime, first)}):
+                    scanned.kept_shadowed.append(rel)   # else an older shape (the union's is newer), in silence
                 continue
             if not fits_its_shape(own, rel, False):
                 continue    # a directory in the backup read (or below its entry), as a restore has it
@@ -118,9 +119,13 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             extra[rel] = (saved.path(rel), saved.st)
             saved_by[rel] = saved.backup
         newer = _newer_than_union_entries(store, backup, dir_path, top, scanned, shown, saved_by, linked)
-        # found took these after the union's directory there: all it holds below them goes
+        # found took these after the union's directory there, and kept data's files saved after it
+        # (no newer backup holds that directory: dir_saved_after): all it holds below them goes
         newer |= {rel for rel, saved in others.items() if not stat.S_ISDIR(saved.st.st_mode)
                   and dir_in_union(union, rel)}
+        if own_dirs is not None:
+            newer |= {rel for rel, (_path, st) in extra.items() if rel not in others and stat.S_ISREG(st.st_mode)
+                      and saved_by[rel] in kept and dir_in_union(union, rel)}
         clashing = _clashing(scanned, shown, union, extra, newer)
         older = _older_files(store, backup, dir_path, top, extra, saved_by, clashing)
         for rel in clashing:
@@ -260,14 +265,15 @@ def _newer_than_union_entries(store: Store, backup, dir_path: str, top: bytes, s
 def _older_files(store: Store, backup, dir_path: str, top: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]],
                  saved_by: dict[bytes, int], rels: list[bytes]) -> set[bytes]:
     """Those of `rels` (entries of `extra`) that are files a newer backup, up to `backup`, saved a
-    symlink, FIFO or device at or above (SavedKinds.files_older): older shapes, which a restore from
-    the medium leaves out in silence, not clashes left out."""
-    files = {os.path.join(top, rel) if top else rel: rel for rel in rels if stat.S_ISREG(extra[rel][1].st_mode)}
-    if not files:
+    symlink, FIFO, device or file at or above (SavedKinds.files_older): older shapes, which a
+    restore from the medium leaves out in silence, not clashes left out."""
+    if not any(stat.S_ISREG(extra[rel][1].st_mode) for rel in rels):
         return set()
+    # all of them: one below a newer file of `extra` is an older shape too
+    files = {os.path.join(top, rel) if top else rel: rel for rel in extra if stat.S_ISREG(extra[rel][1].st_mode)}
     older = SavedKinds(store, backup, dir_path, top).files_older(
         {full: (None, None, saved_by[rel]) for full, rel in files.items()})
-    return {files[full] for full in older}
+    return {files[full] for full in older} & set(rels)
 
 
 def _clashing(scanned, shown: dict[bytes, int], union: bytes, extra: dict[bytes, tuple[bytes, os.stat_result]],

@@ -10,9 +10,11 @@ another, kept_entries.py's."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
-from rabtui.state import others
+from rabtui.state import catalog, others
 from rabtui.state.catalog import rel_path
 from rabtui.state.store import Store
 
@@ -35,19 +37,44 @@ class SavedKinds:
                 above.append(up)
         if above:
             self.saved.update(others.archive_saved(store, backup, dir_path, paths=tuple(above)))
+        self._above_paths = tuple(above)
         self._newest = {path: saved[-1][2] for path, saved in self.saved.items()}
 
     def files_older(self, versions: dict[bytes, tuple]) -> set[bytes]:
         """The paths of `versions` (path -> (size, mtime, first_backup): catalog.archive_as_of's, as
         of the backup) where, or above which, a backup after the one that saved the file saved an
-        entry: the file is an older shape of its path. Not below an entry a newer backup saved a
+        entry (a file too, above it: _below_newer_files): the file is an older shape of its path. Not below an entry a newer backup saved a
         directory in place of again (dir_saved_after): what an older directory held there comes
         back with the directory (the union, the discs)."""
+        older = self._below_newer_files(versions)
         if not self._newest:
-            return set()
+            return older
         latest = max(self._newest.values())
-        return {full for full, v in versions.items()
-                if v[2] < latest and (self._newest.get(full, 0) > v[2] or self._above(full.rpartition(b"/")[0]) > v[2])}
+        return older | {full for full, v in versions.items()
+                        if v[2] < latest and (self._newest.get(full, 0) > v[2] or self._above(full.rpartition(b"/")[0]) > v[2])}
+
+    def _below_newer_files(self, versions: dict[bytes, tuple]) -> set[bytes]:
+        """The paths of `versions` below a file a newer backup saved (of `versions`, or on the way
+        to the item), that no backup after it saved a directory in place of again: the source
+        replaced their directory by that file, which takes the place of all below it."""
+        files = {full: v[2] for full, v in versions.items()}
+        if self._above_paths:
+            files.update((full, v[2]) for full, v in catalog.archive_as_of(
+                self.store, self.backup, (self.dir_path,), paths=self._above_paths).items())
+        keys = sorted(files)
+        out: set[bytes] = set()
+        for head, first in files.items():
+            i = bisect_left(keys, head + b"/")
+            if i == len(keys) or not keys[i].startswith(head + b"/"):
+                continue    # most: nothing below it
+            below = []
+            while i < len(keys) and keys[i].startswith(head + b"/"):
+                if keys[i] in versions and versions[keys[i]][2] < first:
+                    below.append(keys[i])
+                i += 1
+            if below and not self._dir_after(head, first):
+                out.update(below)
+        return out
 
     def _above(self, path: bytes) -> int:
         """The newest backup that saved an entry at the directory `path` or above it, of those no

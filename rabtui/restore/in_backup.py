@@ -81,7 +81,7 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
                 in_backup = saved.path(under)
             elif not stat.S_ISDIR(there.st_mode):   # or an older one's: the newest saved there up to the backup
                 in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root, there) or in_backup
-            elif (mine := kept_in_place_of_a_dir(store, backup, d.path, rel, root, under)) is not None:
+            elif (mine := kept_in_place_of_a_dir(store, backup, d.path, rel, root, under, sc)) is not None:
                 in_backup = mine    # kept data's, saved after the union's directory
     if link is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not in backup {backup['name']}: /{fmt.name(rel_path(d.path))}/"
@@ -296,10 +296,9 @@ class AsOf(LeftOut):
             return True     # saved after the backup, or a newer backup's file took its place (unseen() gives it)
         full = self._full(under) if is_dir else os.path.dirname(self._full(under))
         while full and full != self.rel:
-            if full in self.versions:     # kept data's never took the union's place: its own rule
+            if full in self.versions:     # kept data's too, saved after the union's directory
                 first = self.versions[full][2]
-                return first in self.linked and not (self._a_directory_then(full)
-                                                     or self._dir_saved_after(full, first))
+                return not (self._a_directory_then(full) or self._dir_saved_after(full, first))
             full = os.path.dirname(full)
         return False
 

@@ -64,11 +64,25 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     return None
 
 
-def kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes
-                           ) -> bytes | None:
-    """Where the kept backup that saved it holds the symlink, FIFO or device node at `rel` that
-    takes the place of the union's directory there as of `backup` (kept_entries.found); None where
-    none does (most: the catalog has no such entry at `rel`, looked up first)."""
+def kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, union: bytes, under: bytes,
+                           sc: Shortcuts) -> bytes | None:
+    """Where the kept backup that saved it holds the file, symlink, FIFO or device node at `rel`
+    that takes the place of the union's directory there as of `backup`: saved after it (no newer
+    backup holds that directory: older_shapes; kept_entries.found), and no newer entry saved
+    there since (newest_kind.py). None where none does (most: no kept file, nor any entry but
+    files, that the catalog has at `rel`, looked up first)."""
+    from rabtui.media import below
+
+    version = catalog.archive_as_of(store, backup, (dir_path,), paths=(rel,)).get(rel)
+    if version is not None and version[2] not in complete_ids(store, backup) \
+            and not older_shapes(store, backup, dir_path, {rel: version}) \
+            and not SavedKinds(store, backup, dir_path, rel).files_older({rel: version}):
+        folder = backup_dirs(store, backup).get(version[2])
+        root = folder and os.path.join(folder, b"data")
+        if root and below.symlink_on_the_way(root, rel) is None \
+                and as_saved(sc.path(os.path.join(root, rel)), version) is not None:
+            return os.path.join(root, rel)
+        return None
     if not archive_saved(store, backup, dir_path, paths=(rel,)):
         return None
     mine = kept_entries.found(store, backup, dir_path, union, under).taken.get(under)
