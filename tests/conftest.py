@@ -175,3 +175,18 @@ def disk_image(tmp_path):
     mount_point = tmp_path / "medium1"
     if os.path.ismount(mount_point):   # a failed test must not leave it mounted
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+@pytest.fixture
+def short_busy_timeout(monkeypatch):
+    """SQLite's busy timeout of 30 s cut to a moment, for the connections of the run in this process."""
+    from rabtui.state import store as store_module
+
+    connect = store_module.connect
+
+    def quick(path):
+        conn = connect(path)
+        conn.execute("PRAGMA busy_timeout=200")
+        return conn
+
+    monkeypatch.setattr(store_module, "connect", quick)

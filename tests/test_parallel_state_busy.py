@@ -10,25 +10,11 @@ import json
 import pytest
 
 from rabtui.cli import main
-from rabtui.state import store as store_module
 from tests.test_check_state_full import _stopped_writer
 from tests.test_parallel import _sources
 from tests.trees import Lab
 
 NAMES = ("a", "b", "c")
-
-
-@pytest.fixture
-def short_busy_timeout(monkeypatch):
-    """SQLite's busy timeout of 30 s cut to a moment, for the connections of the run in this process."""
-    connect = store_module.connect
-
-    def quick(path):
-        conn = connect(path)
-        conn.execute("PRAGMA busy_timeout=200")
-        return conn
-
-    monkeypatch.setattr(store_module, "connect", quick)
 
 
 @pytest.mark.parametrize("argv", [["backup", "--all"], ["run-due", "--now", "2026-10-01T03:00"]])

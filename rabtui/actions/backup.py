@@ -105,6 +105,12 @@ def fault_outcome(cfg: Config, source_id: str, exc: Exception, now: datetime | N
     return _failed(cfg, source_id, error, now)
 
 
+def not_started(cfg: Config, ids: list[str], exc: Exception) -> BackupRun:
+    """A run none of whose backups can start, the state database being unusable (its directory full,
+    damaged, unreadable): each source's backup is reported and notified as failed all the same."""
+    return BackupRun(None, [fault_outcome(cfg, sid, exc) for sid in ids])
+
+
 def _failed(cfg: Config, source_id: str, error: RabtuiError, now: datetime | None) -> SourceOutcome:
     """A failed backup's outcome, notified."""
     event = notify.make_event("backup_failed", "failed", f"backup of {source_id} failed: {error}",
@@ -181,19 +187,24 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
         raise UsageError("--job-id goes with exactly one source")
     login = _start_login(cfg, ids[0])
     try:
-        target = cfg.medium(medium) if medium else day_medium(cfg, store)
+        try:
+            target = cfg.medium(medium) if medium else day_medium(cfg, store)
+        except sqlite3.Error as exc:     # the state database cannot be read: no backup can start
+            return not_started(cfg, ids, exc)
 
-        if len(ids) == 1:
-            return BackupRun(target.id, [_one(cfg, store, ids[0], target.id, emit_for(ids[0]), prompter, job_id,
-                                              cancel, login)])
+        def failed(sid: str, exc: Exception) -> SourceOutcome:
+            return fault_outcome(cfg, sid, exc)
+
+        if len(ids) == 1:   # its job's row not even written (the state database full or held): failed all the same
+            return BackupRun(target.id, batch.run_each(store, ids, lambda sid: _one(
+                cfg, store, sid, target.id, emit_for(sid), prompter, job_id, cancel, login), 1, failed))
 
         def work(sid: str, waiting_job: int) -> SourceOutcome:
             return _one(cfg, store, sid, target.id, emit_for(sid), prompter, waiting_job, cancel,
                         login if sid == ids[0] else None)
 
         outcomes = batch.run_queued(store, target, ids, lambda sid: (sid, f"backup of {sid}"), work,
-                                    cfg.rabtui.max_parallel, emit_for(None),
-                                    lambda sid, exc: fault_outcome(cfg, sid, exc))
+                                    cfg.rabtui.max_parallel, emit_for(None), failed)
         return BackupRun(target.id, outcomes)
     finally:
         if login is not None:

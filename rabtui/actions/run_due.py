@@ -21,7 +21,7 @@ from rabtui.checkpoint import triggers
 from rabtui.config import Config
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS, LockBusy, RabtuiError, worst_exit
 from rabtui.events import ERROR, LOG, WARNING, Emit, Event
-from rabtui.ops import notify, schedule
+from rabtui.ops import health_changes, notify, schedule
 from rabtui.state import jobs, locks
 from rabtui.state.jobs import JobRecorder
 from rabtui.state.store import Store
@@ -49,6 +49,16 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
     for st in triggers.due(cfg, store, now=clock.timestamp()):
         emit(Event(LOG, f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
     return functools.reduce(worst_exit, codes, EXIT_OK)
+
+
+def without_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime | None = None) -> int:
+    """run-due when the state database cannot even be opened (its directory full, damaged): no
+    backup can start, nor be told due. Said, and notified as the health check notifies it (the
+    `state` check, critical), so that a night without backups is not a silent one."""
+    emit(Event(ERROR, f"rabtui: no backup can run: {failure}"))
+    changes = health_changes.record_state(cfg.state_dir, str(failure))
+    _warn(emit, health_changes.notify_changes(cfg, changes, now))
+    return failure.exit_code
 
 
 def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> int:

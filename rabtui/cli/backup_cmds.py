@@ -10,6 +10,7 @@ from rabtui.actions import backup as backup_actions
 from rabtui.actions import media as media_actions
 from rabtui.actions import status as status_actions
 from rabtui.errors import EXIT_OK, EXIT_USAGE, EXIT_WARNINGS
+from rabtui.state.store_check import StateUnusable
 
 from . import progress
 from .common import (TerminalPrompter, cancel_on_signals, load_config, number, open_store, print_json, say,
@@ -45,12 +46,16 @@ def register(sub) -> None:
 def cmd_backup(args) -> int:
     cfg = load_config(args, check_media=False)
     ids = backup_actions.chosen_sources(cfg, args.ids, args.all)
-    store = open_store(cfg)
-    cancel = backup_actions.RunCancel()
-    prompter = TerminalPrompter() if args.job_id is None else None
-    with cancel_on_signals(cancel), progress.terminal_emit(verbose=args.verbose, several=len(ids) > 1) as display:
-        run = backup_actions.backup(cfg, store, display.emit_for, cancel, prompter, ids=ids, medium=args.medium,
-                                    job_id=args.job_id)
+    try:
+        store = open_store(cfg)
+    except StateUnusable as exc:      # the state directory full, say: each backup failed, and is notified
+        run = backup_actions.not_started(cfg, ids, exc)
+    else:
+        cancel = backup_actions.RunCancel()
+        prompter = TerminalPrompter() if args.job_id is None else None
+        with cancel_on_signals(cancel), progress.terminal_emit(verbose=args.verbose, several=len(ids) > 1) as display:
+            run = backup_actions.backup(cfg, store, display.emit_for, cancel, prompter, ids=ids, medium=args.medium,
+                                        job_id=args.job_id)
     for outcome in run.outcomes:
         if outcome.error:
             say(fmt.lines(f"rabtui: {outcome.source}: {outcome.error}"), sys.stderr)

@@ -19,6 +19,7 @@ from rabtui.actions import status as status_actions
 from rabtui.actions.backup import RunCancel
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from rabtui.events import LOG, WARNING, Event
+from rabtui.state.store_check import StateUnusable
 
 from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, number, open_store,
                      print_json, say, warn_undelivered)
@@ -214,7 +215,6 @@ def cmd_check(args) -> int:
 
 def cmd_run_due(args) -> int:
     cfg = load_config(args, check_media=False)
-    store = open_store(cfg)
 
     def emit(event: Event) -> None:
         if event.kind == LOG:
@@ -224,6 +224,10 @@ def cmd_run_due(args) -> int:
         else:
             say(fmt.lines(event.message), sys.stderr)
 
+    try:
+        store = open_store(cfg)
+    except StateUnusable as exc:
+        return run_due_actions.without_state(cfg, exc, emit, _now(args))
     cancel = RunCancel()
     with cancel_on_signals(cancel):
         return run_due_actions.run_due(cfg, store, emit, cancel, now=_now(args))
