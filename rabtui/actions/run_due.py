@@ -46,8 +46,7 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
     codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
     codes.append(_cleanup(cfg, store, emit, clock, now))
     codes.append(_health_check(cfg, store, emit, now))
-    for st in triggers.due(cfg, store, now=clock.timestamp()):
-        emit(Event(LOG, f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
+    codes.append(_checkpoints_due(cfg, store, emit, clock))
     return functools.reduce(worst_exit, codes, EXIT_OK)
 
 
@@ -56,9 +55,15 @@ def without_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
     backup can start, nor be told due. Said, and notified as the health check notifies it (the
     `state` check, critical), so that a night without backups is not a silent one."""
     emit(Event(ERROR, f"rabtui: no backup can run: {failure}"))
+    _notify_state(cfg, failure, emit, now)
+    return failure.exit_code
+
+
+def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime | None) -> None:
+    """The state database's `failure` notified as `check` notifies it: the `state` check, critical,
+    said once (health_changes.record_state keeps that beside the database)."""
     changes = health_changes.record_state(cfg.state_dir, str(failure))
     _warn(emit, health_changes.notify_changes(cfg, changes, now))
-    return failure.exit_code
 
 
 def _cleanup(cfg: Config, store: Store, emit: Emit, clock: datetime, now: datetime | None) -> int:
@@ -93,13 +98,28 @@ def _health_check(cfg: Config, store: Store, emit: Emit, now: datetime | None) -
     cannot be read: the checkpoints due are named still."""
     try:
         result = status_actions.check(cfg, store, now)
-    except sqlite3.Error as exc:
-        emit(Event(ERROR, f"rabtui: health check: {state_failure(exc, cfg.state_dir / 'rabtui.db')}"))
+    except sqlite3.Error as exc:     # the database cannot be read (damaged): notified as `check` does
+        failure = state_failure(exc, cfg.state_dir / "rabtui.db")
+        emit(Event(ERROR, f"rabtui: health check: {failure}"))
+        _notify_state(cfg, failure, emit, now)
         return EXIT_FAILED
     _warn(emit, result.undelivered)
     if result.unrecorded:       # its changes notified all the same
         emit(Event(ERROR, f"rabtui: health check: {result.unrecorded}"))
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _checkpoints_due(cfg: Config, store: Store, emit: Emit, clock: datetime) -> int:
+    """The checkpoints due, named; EXIT_FAILED, said, when the state database cannot be read for
+    them (damaged, say): the run ends as the rest of it says, with the worst of its exit codes."""
+    try:
+        due = triggers.due(cfg, store, now=clock.timestamp())
+    except sqlite3.Error as exc:
+        emit(Event(ERROR, f"rabtui: checkpoint triggers: {state_failure(exc, cfg.state_dir / 'rabtui.db')}"))
+        return EXIT_FAILED
+    for st in due:
+        emit(Event(LOG, f"checkpoint due: {st.key}: {'; '.join(st.reasons)}"))
     return EXIT_OK
 
 
