@@ -18,7 +18,8 @@ from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
 EVENT_EVERY = 0.1      # seconds between two PROGRESS (and two ITEM) events
 STDERR_LOG_LINES = 500
 _F, _D, _DOT, _H, _PLUS = ord("f"), ord("d"), ord("."), ord("h"), ord("+")
-_NEW, _ABSENT, _SAME, _LINKED, _BASE_OTHER = rsync.NEW, rsync.ABSENT, rsync.SAME, rsync.LINKED, rsync.BASE_OTHER
+_NEW, _CHANGED, _ABSENT, _SAME, _LINKED, _BASE_OTHER = (rsync.NEW, rsync.CHANGED, rsync.ABSENT, rsync.SAME, rsync.LINKED,
+                                                     rsync.BASE_OTHER)
 _CHANGE_DIR = re.compile(rb'change_dir "(.*)" failed: (.*)$')
 
 
@@ -52,6 +53,9 @@ class Stream:
         self.were_files: list[bytes] = []
         self._skipped: tuple[bytes, ...] = ()     # their items as the stream names them: "d/e/"
         self.linked: list[bytes] = []             # -H links made after the first of them was found
+        # the last file named as written (its name in the directory, state, size): rsync names a file
+        # as its data begins to come (the receiver, one file after another), so it may be under way
+        self.last_written: tuple[bytes, int, int] | None = None
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -133,6 +137,11 @@ class Stream:
         for state, count in enumerate(counts):
             if count:
                 self.sizes.add_files(state, count, nbytes[state])
+        if counts[_NEW] or counts[_CHANGED]:
+            for row in reversed(rows):
+                if row[2] == _F and row[3] in (_NEW, _CHANGED):
+                    self.last_written = (bytes(row[1][len(self.prefix):]), row[3], row[4])
+                    break
         if rows or same or others:
             self.spool.add(d, rows, same, others)
         if not self._stats:
@@ -157,6 +166,21 @@ class Stream:
             path, size = (rows[-1][1], rows[-1][4]) if rows else same[-1][1:3]
             name = path.decode("utf-8", "backslashreplace")
             self.emit(Event(ITEM, name, {"name": "/" + name, "size": size, **self.where}))
+
+    def unwritten(self, dest: Path) -> None:
+        """After a failed transfer into `dest`: the last file named as written, when `dest` does not
+        hold it whole (rsync removed its part), taken out of the sizes."""
+        if self.last_written is None:
+            return
+        rel, state, size = self.last_written
+        try:
+            st = below.lstat(os.fsencode(dest) + b"/", rel)
+            held = stat.S_ISREG(st.st_mode) and st.st_size == size
+        except OSError:
+            held = False
+        if not held:
+            self.sizes.not_written(state, size)
+        self.last_written = None
 
     def _symlink_in_basis(self, name: bytes) -> bool:
         """Whether the directory `name` (as the stream names it, with its slash) is a symlink in the

@@ -49,6 +49,17 @@ class DirSizes:
             self.changed_files += count
             self.new_bytes += size
 
+    def not_written(self, state: int, size: int) -> None:
+        """A file counted as written (NEW or CHANGED, of `size` bytes) that the backup does not hold:
+        rsync names a file as its data begins to come, and one under way when it failed is gone."""
+        self.files -= 1
+        self.total_bytes -= size
+        self.new_bytes -= size
+        if state == NEW:
+            self.new_files -= 1
+        else:
+            self.changed_files -= 1
+
     @property
     def modified(self) -> int:
         """New or modified files: the checkpoint trigger's input."""

@@ -108,6 +108,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         sizes.message = outcome.reason
         if warning and sizes.state == "ok":
             sizes.state, sizes.message = "warning", warning
+    if sizes.state == "failed":
+        stream.unwritten(dest)
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied
