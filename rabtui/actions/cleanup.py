@@ -46,8 +46,8 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}
-    for r in records.running_rows(store):
-        if r["source"] in sources and r["medium"] in media and media[r["medium"]] not in waiting.get(r["source"], ()):
+    for r in records.running_rows(store):     # a source no longer in the config's too: its partial runs go
+        if r["medium"] in media and media[r["medium"]] not in waiting.get(r["source"], ()):
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():
         try:
@@ -57,7 +57,8 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
                         with mounting.mounted(medium, emit, cfg.state_dir):
                             if retention.medium_present(store, medium):
                                 faults.point("cleanup.recovering")
-                                recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id)
+                                recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id,
+                                                           configured=source_id in sources)
                     except (RabtuiError, OSError) as exc:     # a device that cannot be mounted: the next run tries
                         why = exc if isinstance(exc, RabtuiError) else f"{exc.filename}: {exc.strerror}"
                         emit(Event(WARNING, f"{source_id}: its interrupted backups on medium {medium.id} are left"

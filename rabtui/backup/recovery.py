@@ -31,7 +31,7 @@ def _is_backup_dir(path: Path, source_id: str) -> bool:
 
 def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                       cancel: threading.Event | None = None, *, medium: str | None = None,
-                      but: int | None = None) -> list[tuple[str, str]]:
+                      but: int | None = None, configured: bool = True) -> list[tuple[str, str]]:
     """Backups of this source still `running` belong to a dead process (the caller holds the
     source lock); `medium`: only those on it, `but`: not the caller's own. One whose backup.json
     says complete was complete on the medium (its catalog and archive links were written before
@@ -44,8 +44,14 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
     is marked abandoned. Each is said. Returns, (its medium, a
     sentence) each, the runs left as they are for the next run to undo (its writers could not be
     stopped, its archive links not undone), saying which and why. `cancel` ends a wait for the
-    union's holder (that run is then left as it is)."""
+    union's holder (that run is then left as it is).
+
+    `configured` False: the source is no longer in the config (a cleanup recovers its killed runs
+    all the same). Its archive directories are not known then: a run whose step 7 began, and so may
+    have linked files into the source's unions, is left as it is unless its backup.json says it
+    complete, said with the ways to remove it; the others are undone as above (they linked nothing)."""
     left: list[tuple[str, str]] = []
+    union_cfg = cfg if configured else None     # unlink_archive does nothing without it
     for row in find_abandoned(store, source_id):
         if (medium is not None and row["medium"] != medium) or row["id"] == but:
             continue
@@ -64,6 +70,11 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
                                 " (its step 7 ended); left as it is until a backup finds the medium there",
                        {"backup_id": row["id"]}))
             continue
+        if not configured and step7_began(store, row) and not (info and info.get("status") in RESTORABLE):
+            why = f"{source_id} is no longer in the config, and {removed_source_left(source_id, row, there)}"
+            emit(Event(WARNING, f"found {what}: {why}", {"backup_id": row["id"]}))
+            left.append((row["medium"], f"{what}: {why}"))
+            continue
         if info and info.get("status") in RESTORABLE:
             _record_as_said(store, row, info)
             remove_leftovers(path)
@@ -72,7 +83,7 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             continue
         if info and info.get("status") == "failed" and _is_backup_dir(path, source_id):
             # it ended, failed, but could not record so in the database (its state directory full, say)
-            problem = undo_links(cfg, source_id, path, emit, cancel)
+            problem = undo_links(union_cfg, source_id, path, emit, cancel)
             if problem:
                 emit(Event(WARNING, f"found {what}: {problem}", {"backup_id": row["id"]}))
                 left.append((row["medium"], f"{what}: {problem}"))
@@ -96,8 +107,8 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
             if stopped:
                 done = f"{stopped} of its rsync processes still writing into it stopped, "
             try:
-                with union_held(cfg, source_id, emit, cancel) as moved:
-                    undone = unlink_archive(cfg, source_id, path, moved=moved)
+                with union_held(union_cfg, source_id, emit, cancel) as moved:
+                    undone = unlink_archive(union_cfg, source_id, path, moved=moved)
             except (WorkFailed, OSError) as exc:     # left as it is, its catalog rows too: the next run tries again
                 emit(Event(WARNING, f"found {what}: its archive links cannot be undone now: {exc}",
                            {"backup_id": row["id"]}))
@@ -249,6 +260,20 @@ def _on_its_medium(store: Store, cfg, row) -> bool:
     return medium is None or medium_present(store, medium)
 
 
+def step7_began(store: Store, row) -> bool:
+    """Whether the run's step 7 began: it may have linked new files into the archive unions."""
+    step = store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))
+    return step is not None and step["state"] not in ("pending", "skipped")
+
+
+def removed_source_left(source_id: str, row, there: bool = True) -> str:
+    """Why an interrupted run of a source no longer in the config stays, and how it goes."""
+    where = f" ({row['path']})" if there and row["path"] else ""
+    return (f"it had begun its step 7 and may have linked files into {source_id}'s archive unions, which only the"
+            f" source's directories tell how to undo: it stays as it is{where}; put {source_id} back in the config"
+            f" for a `rabtui cleanup` to undo it, then take it out again")
+
+
 def _step7_ended(store: Store, row) -> bool:
     """Whether the run's step 7 ended: its final backup.json was written next (complete), perhaps."""
     step = store.one("SELECT state FROM backup_steps WHERE backup_id=? AND step=7", (row["id"],))
@@ -293,15 +318,18 @@ def would_recover(cfg, store: Store) -> list[str]:
     out = []
     for r in running_rows(store):
         medium = media.get(r["medium"])
-        if (r["source"] not in sources or medium is None or source_lock(cfg.state_dir, r["source"]).is_held()
+        if (medium is None or source_lock(cfg.state_dir, r["source"]).is_held()
                 or not medium_present(store, medium)):
             continue
         path = Path(r["path"]) if r["dir_made"] != 0 and r["path"] else None
         info = (medium_layout.read_backup_json(path) if path is not None and path.is_dir() and not path.is_symlink()
                 else None)
+        if r["source"] not in sources and step7_began(store, r) and not (info and info.get("status") in RESTORABLE):
+            continue     # left as it is (recover_abandoned, `configured`)
         said = (f"its backup.json says {info.get('status')}" if info else "it has no backup.json that can be read"
                 if path is not None else "it ended before it made its directory")
+        as_next = (f"as the next backup of {r['source']} would" if r["source"] in sources
+                   else f"though {r['source']} is no longer in the config")
         out.append(f"the cleanup would first recover the interrupted backup {r['source']} {r['name']} on {r['medium']}"
-                   f" ({said}), as the next backup of {r['source']} would: this dry run does not, and the cleanup"
-                   " may delete more or less than it says")
+                   f" ({said}), {as_next}: this dry run does not, and the cleanup may delete more or less than it says")
     return out

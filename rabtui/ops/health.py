@@ -17,6 +17,7 @@ Checks, each with a stable id (the key of the `health` table):
 | rotation:MEDIUM        | warning  | the medium took no backup for max(7, 3 x number of media) days |
 | symlink:SOURCE:MEDIUM  | warning  | a symlink is planted in the source's layout on the medium (its directory, `.archive`, a union or a directory on the way, `.linking`): its backups, cleanups and checkpoints stop there (media that are here only) |
 | undoing:SOURCE:MEDIUM  | warning  | a cleanup was killed as it undid a complete backup's union links: the union lacks some of its files until the next backup, checkpoint, cleanup or rebuild-state settles it (media that are here only) |
+| leftover:SOURCE:MEDIUM | warning  | a source no longer in the config has interrupted runs on the medium (rows `running`): a cleanup removes their partial directories (health_removed.py) |
 | checkpoint:SOURCE:DIR  | warning  | a checkpoint of the directory is due (changed files, days, did not fit) |
 | disc:NUMBER:DISC       | critical | a disc of a checkpoint failed its write or verification and was not rewritten |
 | job:ID                 | warning  | a running job sent no heartbeat for 10 minutes (stuck) |
@@ -44,6 +45,7 @@ from rabtui.state import queries
 from rabtui.ops import schedule
 from rabtui.ops.health_local import privacy_problems, state_space
 from rabtui.ops.health_layout import planted_symlinks
+from rabtui.ops.health_removed import removed_sources_left
 from rabtui.ops.health_unknown import unknown_backups
 from rabtui.ops.problems import CRITICAL, FULL_CRIT, FULL_WARN, RANK, WARNING, Problem
 from rabtui.checkpoint import status as checkpoint_status, triggers
@@ -70,6 +72,7 @@ def run_checks(cfg: Config, store: Store, now: datetime | None = None) -> list[P
     out += planted_symlinks(cfg, store)
     out += _unwritten_ids(store)
     out += _undoings(cfg, store)
+    out += removed_sources_left(cfg, store)
     out += _checkpoints(cfg, store, now)
     out += _discs(store)
     out += _unfinished(store)
