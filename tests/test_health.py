@@ -77,7 +77,8 @@ def test_size_space_rotation_checkpoint_and_jobs(tmp_path):
     store = lab.store()
     now = T0.timestamp()
     store.execute("INSERT INTO backups(source, medium, name, path, status, started, new_bytes) VALUES"
-                  " ('loc','m1','backup-20260810020000','/x','completed',?,?)", (now - 3600, 6000 * 1024 * 1024))
+                  " ('loc','m1','backup-20260810020000',?,'completed',?,?)",
+                  (str(lab.media[0][1] / "loc" / "backup-20260810020000"), now - 3600, 6000 * 1024 * 1024))
     store.execute("INSERT INTO backup_dirs(backup_id, path, kind) VALUES (1, ?, 'standard')", (str(lab.src / "data"),))
     # m1 recorded as 99% full (it is not mounted as itself here), m2 unused for 30 days
     store.execute("INSERT INTO media(id, last_used, total_bytes, free_bytes, total_inodes, free_inodes) VALUES"

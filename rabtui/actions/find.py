@@ -3,12 +3,12 @@ changed between two backups of a source."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rabtui.checkpoint import marks
 from rabtui.config import Config
 from rabtui.errors import UsageError
-from rabtui.media.at_hand import media_at_hand
+from rabtui.media.at_hand import media_at_hand, moved_away
 from rabtui.media.medium_layout import is_backup_ref
 from rabtui.restore import copies
 from rabtui.restore.known_source import source_of
@@ -25,6 +25,7 @@ class Found:
     versions: list[catalog.Version]
     at_hand: set[str]
     configured: set[str]
+    moved: set[str] = field(default_factory=set)    # media whose backups the catalog records off their path
 
     def as_json(self) -> list[dict]:
         out = [copies.with_at_hand(v.as_json(), self.at_hand) for v in self.versions]
@@ -38,6 +39,8 @@ class Found:
             return None
         if location.medium not in self.configured:
             return "medium no longer configured"
+        if location.medium in self.moved:
+            return "recorded off the medium's path, not read: `rabtui check` says more"
         return None if location.medium in self.at_hand else "not mounted"
 
 
@@ -69,7 +72,8 @@ def find(cfg: Config, store: Store, pattern: str, *, source: str | None = None, 
             found.append(v)
     found += entries.values()
     found.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))    # a file only discs hold, in its place
-    return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media})
+    return Found(found, media_at_hand(cfg, store), {m.id for m in cfg.media},
+                 {m.id for m in cfg.media if moved_away(m, store)})
 
 
 def find_with_newest_backup(cfg: Config, store: Store, pattern: str, limit: int = 500, cancel=None) -> list[dict]:

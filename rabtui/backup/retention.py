@@ -276,11 +276,10 @@ def elsewhere(r, medium: Medium) -> str | None:
     medium's path changed in the config, its disk copied onto another): deleting there would delete
     on whatever is at the old path now, another disk perhaps, and the catalog would forget a backup
     its medium still holds. None when it is there (or the run made no directory)."""
-    if r["dir_made"] == 0 or not r["path"] or Path(r["path"]).parent == medium_layout.source_root(medium.path,
-                                                                                                  r["source"]):
+    if r["dir_made"] == 0 or not r["path"] or r["path"] == medium_layout.recorded_path(medium.path, r["source"],
+                                                                                          r["name"]):
         return None
-    return (f"the catalog has it at {r['path']}, not on medium {medium.id} at {medium.path} (was the medium's"
-            " path changed?): nothing is deleted there; `rabtui rebuild-state` records the backups where they are")
+    return medium_layout.stale_path(r["path"], medium.id, medium.path, "deleted")
 
 
 def _keep_made_after(retained: list, verdict: dict[int, str], newest: set[int], now: datetime) -> None:

@@ -233,7 +233,7 @@ def backup_at_hand(cfg: Config, store: Store, source: str, path: str, *, emit: E
             return r["id"]
     where = ", ".join(f"{r['medium']} ({r['name']})" for r in held)
     if prompter is None:
-        raise WorkFailed(f"{key}: no medium holding it is mounted; it is on {where}",
+        raise WorkFailed(f"{key}: no medium holding it is mounted; it is on {where} ({problem(held[0])})",
                          hint=f"mount medium {held[0]['medium']} at {cfg.medium(held[0]['medium']).path}")
 
     def question(r, k: int, n: int, why: str, following) -> Question:

@@ -12,15 +12,23 @@ from typing import Callable, Sequence, TypeVar
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import READY, SKIP, Question
+from rabtui.media.medium_layout import OFF_PATH_SQL, stale_path
 from rabtui.media.mounts import other_labelling
-from rabtui.state.store import Store
+from rabtui.state.store import OWN_DIR_SQL, Store
 
 T = TypeVar("T")
 
 
 def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
-    """Why `medium` is not usable at its path now (None: it is there, with its own label; with the
-    state's `store`, the label of the disk the state used as that medium)."""
+    """Why the backups of `medium` cannot be read now (None: it is there, with its own label; with
+    the state's `store`, the label of the disk the state used as that medium, and the catalog
+    records its backups at its path)."""
+    return moved_away(medium, store) or label_problem(medium, store)
+
+
+def label_problem(medium: Medium, store: Store | None = None) -> str | None:
+    """Why `medium` is not at its path now (None: it is there, with its own label; with the state's
+    `store`, the label of the disk the state used as that medium)."""
     from rabtui.media.medium import read_label, said_id
 
     try:
@@ -34,19 +42,37 @@ def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
     return f"medium {medium.id} is {found} at {medium.path}"
 
 
+def moved_away(medium: Medium, store: Store | None) -> str | None:
+    """Why the catalog's paths of the medium's backups are not read: some are off its path (it
+    changed in the config, the disk copied onto a larger one or mounted elsewhere). Its label is
+    checked at its path, while what is at the old path may be nothing, or another disk. None when
+    all are at its path (or no `store`)."""
+    if store is None:
+        return None
+    rows = store.all(f"SELECT source, name, path FROM backups WHERE medium=? AND status<>'deleted' AND {OWN_DIR_SQL}"
+                     f" AND {OFF_PATH_SQL} ORDER BY id", (medium.id, str(Path(medium.path))))
+    if not rows:
+        return None
+    more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+    return (f"medium {medium.id}: backup {rows[0]['source']}/{rows[0]['name']}{more}: "
+            + stale_path(rows[0]["path"], medium.id, medium.path, "read"))
+
+
 def another_there(medium: Medium, store: Store | None = None) -> str | None:
     """Why the disk at `medium`'s path is not that medium, when a labelled one is there (another
-    medium's label, another disk of its id, a label that cannot be read); None when it is the
-    medium, and when nothing labelled is there (what is read there then fails by itself)."""
+    medium's label, another disk of its id, a label that cannot be read), or why the catalog's
+    paths of its backups are not read (moved_away); None when it is the medium, and when nothing
+    labelled is there (what is read there then fails by itself)."""
     from rabtui.media.medium import LABEL
 
-    problem = medium_problem(medium, store)
-    return problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL) else None
+    problem = label_problem(medium, store)
+    return moved_away(medium, store) or (problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL)
+                                         else None)
 
 
 def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:
     """The configured media that are there now (their label at their path says so)."""
-    return [m for m in cfg.media if medium_problem(m, store) is None]
+    return [m for m in cfg.media if label_problem(m, store) is None]
 
 
 def media_at_hand(cfg: Config, store: Store | None = None) -> set[str]:

@@ -139,6 +139,24 @@ def close_private_dirs(medium_path: str | os.PathLike) -> tuple[list[Path], list
     return closed, errors
 
 
+def recorded_path(medium_path: str | os.PathLike, source_id: str, name: str) -> str:
+    """Where the catalog records the backup `name` of a source on the medium at `medium_path`
+    (backups.path): its place in the layout, as a run and rebuild-state record it. Another path is
+    stale (the medium's path changed in the config): what is there now is not that medium."""
+    return str(source_root(medium_path, source_id) / name)
+
+
+# recorded_path in SQL, true for the rows of `backups` recorded elsewhere (parameter: the medium's path)
+OFF_PATH_SQL = "path <> rtrim(?, '/') || '/' || source || '/' || name"
+
+
+def stale_path(recorded: str, medium_id: str, medium_path: str | os.PathLike, nothing_is: str) -> str:
+    """What a backup recorded off its medium's path (recorded_path) says: nothing is read or
+    deleted there (another disk may be mounted at the old path), until rebuild-state records it."""
+    return (f"the catalog has it at {recorded}, not on medium {medium_id} at {medium_path} (was the medium's"
+            f" path changed?): nothing is {nothing_is} there; `rabtui rebuild-state` records the backups where they are")
+
+
 def backup_data_path(backup_path: str | os.PathLike, dir_path: str) -> Path:
     """<backup>/data/<dir without leading slash>."""
     return Path(backup_path) / "data" / _rel(dir_path)

@@ -188,9 +188,9 @@ def _medium_space(m, row, store: Store) -> dict | None:
     """Live numbers (and whether it is read-only) when the medium is there (labelled as itself, not
     another disk with its id), else the last recorded ones."""
     try:
-        from rabtui.media.at_hand import medium_problem
+        from rabtui.media.at_hand import label_problem
 
-        if medium_problem(m, store) is None:
+        if label_problem(m, store) is None:
             st = os.statvfs(m.path)
             return {"total_bytes": st.f_blocks * st.f_frsize, "free_bytes": st.f_bavail * st.f_frsize,
                     "total_inodes": st.f_files, "free_inodes": st.f_favail,
@@ -246,6 +246,7 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
     when it is there, else the one recorded at its last use. Another disk labelled with the
     medium's id (another server's) is a problem of its own, and so is a label kept beside the
     database that is not the one it records."""
+    from rabtui.media.at_hand import moved_away
     from rabtui.media.medium import read_label
     from rabtui.media.medium_fs import warning
     from rabtui.media.mounts import kept_label_problem, other_labelling, remembered_label
@@ -266,6 +267,10 @@ def _media_holds(cfg: Config, store: Store) -> list[Problem]:
         message = warning(m.id, label.get("holds") if isinstance(label, dict) else None, acls=acls, xattrs=xattrs)
         if message:
             out.append(Problem(f"holds:{m.id}", WARNING, message))
+        moved = moved_away(m, store)
+        if moved:
+            out.append(Problem(f"moved:{m.id}", WARNING, f"{moved}: restore, Browse and checkpoints do not read"
+                               " this medium's backups, nor does a cleanup delete them, until then"))
         not_kept = kept_label_problem(store, m.id)
         if not_kept:
             out.append(Problem(f"kept-label:{m.id}", WARNING, not_kept))
@@ -290,11 +295,11 @@ def _undoings(cfg: Config, store: Store) -> list[Problem]:
     waited for."""
     from rabtui.backup import union_undo
     from rabtui.errors import WorkFailed
-    from rabtui.media.at_hand import medium_problem
+    from rabtui.media.at_hand import label_problem
 
     out = []
     for m in cfg.media:
-        if medium_problem(m, store) is not None:
+        if label_problem(m, store) is not None:
             continue
         for s in cfg.sources:
             try:

@@ -37,7 +37,7 @@ from typing import Callable, Mapping
 
 from rabtui import faults
 from rabtui.media import checkpoint_numbers, mounts
-from rabtui.media.at_hand import medium_problem
+from rabtui.media.at_hand import label_problem, medium_problem
 from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import MissingTool, WorkFailed
@@ -378,7 +378,7 @@ def _old_ids_on(medium, writes: list, report: Report, known: dict) -> list:
 
 def _write_ids_on(medium, writes: list, store: Store | None, report: Report) -> list:
     """Those of `writes` left unwritten (_with_medium returns None for a medium it could not mount)."""
-    problem = medium_problem(medium, store)     # with the new database: another disk labelled as it is not it
+    problem = label_problem(medium, store)     # with the new database: another disk labelled as it is not it
     if problem is not None:
         report.unmatched += [f"medium {medium.id}: {w.path}: recorded as backup id {w.bid}; its backup.json"
                              f" could not be changed: {problem}" for w in writes]
