@@ -32,6 +32,17 @@ def _tree(tmp_path, source: str, medium: str, name: str) -> str:
     return str(backup)
 
 
+def browsable(tmp_path, monkeypatch) -> None:
+    """Browse reads the backups of the media at /nonexistent (the paths the pictures show) from
+    their trees in `tmp_path` (_tree): no test may make /nonexistent, and a backup is never read
+    off its medium's path (media/at_hand.moved_away)."""
+    from rabtui.tui import tree
+
+    real = tree.data_root
+    monkeypatch.setattr(tree, "data_root", lambda backup: real(backup and {
+        **backup, "path": backup["path"].replace("/nonexistent/", f"{tmp_path}/media/", 1)}))
+
+
 def make(tmp_path) -> "os.PathLike":
     """The config path; the caller sets TZ=UTC (see the `utc` fixture in test_snapshots.py)."""
     cfg = tmp_path / "rabtui.toml"
@@ -74,7 +85,9 @@ def make(tmp_path) -> "os.PathLike":
         (4, "db1", "usb-a", "backup-20261121221000", "warnings", NOW - 1.8 * H, 820_000_000, 820_000_000, 12),
     ]
     for b in backups:
-        path = _tree(tmp_path, *b[1:4]) if b[0] == 3 else f"/nonexistent/{b[2]}/{b[1]}/{b[3]}"   # browsable
+        if b[0] == 3:
+            _tree(tmp_path, *b[1:4])    # browsable (see browsable)
+        path = f"/nonexistent/{b[2]}/{b[1]}/{b[3]}"
         s.execute("INSERT INTO backups(id, source, medium, name, path, status, started, finished, total_bytes,"
                   " new_bytes, files, job_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                   (b[0], b[1], b[2], b[3], path, b[4], b[5], b[5] + 300, b[6], b[7], b[8], b[0]))
@@ -93,7 +106,8 @@ def make(tmp_path) -> "os.PathLike":
                                                          "files_done": 18_420, "files_total": 41_200,
                                                          "current": "srv/photos/2026/11/IMG_4711.jpg"})))
     s.execute("INSERT INTO backups(id, source, medium, name, path, status, started, job_id)"
-              " VALUES (6, 'web1', 'usb-b', 'backup-20261122000000', '/nonexistent/x', 'running', ?, 5)", (NOW - 95,))
+              " VALUES (6, 'web1', 'usb-b', 'backup-20261122000000', '/nonexistent/usb-b/web1/backup-20261122000000',"
+              " 'running', ?, 5)", (NOW - 95,))
     for i, name in enumerate(STEPS, 1):
         state = "ok" if i < 5 else ("running" if i == 5 else "pending")
         s.execute("INSERT INTO backup_steps(backup_id, step, name, state) VALUES (6,?,?,?)", (i, name, state))

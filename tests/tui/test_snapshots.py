@@ -106,11 +106,12 @@ SHOTS = {
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("shot", SHOTS)
-def test_snapshot(snap_compare, request, tmp_path, shot, size):
+def test_snapshot(snap_compare, request, tmp_path, monkeypatch, shot, size):
     async def run_before(pilot):
         for step in SHOTS[shot]:
             await step(pilot)
 
+    frozen.browsable(tmp_path, monkeypatch)
     app = make_app(frozen.make(tmp_path), poll_interval=0, clock=lambda: frozen.NOW)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before), difference(request)
 
