@@ -65,9 +65,11 @@ def another_there(medium: Medium, store: Store | None = None) -> str | None:
     labelled is there (what is read there then fails by itself)."""
     from rabtui.media.medium import LABEL
 
+    moved = moved_away(medium, store)
+    if moved:
+        return moved
     problem = label_problem(medium, store)
-    return moved_away(medium, store) or (problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL)
-                                         else None)
+    return problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL) else None
 
 
 def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:
