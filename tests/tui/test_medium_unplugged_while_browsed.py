@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 from textual.widgets import DataTable, Input
@@ -151,5 +152,33 @@ def test_the_next_page_of_a_directory_whose_medium_went(tmp_path, box_config, ho
                            what="the medium said away")
             await wait_for(pilot, lambda: screen.level == "backups" and not screen.loading, what="the backups")
             assert screen.loaded == tree.PAGE
+
+    run(go())
+
+
+def test_a_medium_moved_is_not_browsed_at_its_old_path(tmp_path, box_config):
+    """The medium's path changed in the config (its disk mounted elsewhere), the catalog still
+    records its backups at the old path, where a copy of the old disk labelled as another medium
+    lies: opening the backup says why it is not read, and lists nothing of the old path."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "file").write_text("x")
+    path = box_config()
+    back_up(path)
+    old, new = tmp_path / "m", tmp_path / "m-larger"
+    old.rename(new)
+    path.write_text(path.read_text().replace(f'path = "{old}"', f'path = "{new}"'))
+    shutil.copytree(new, old, symlinks=True)
+    (old / ".rabtui-medium").write_text(json.dumps({"id": "another"}))
+
+    async def go():
+        app = make_app(path, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], os.fsencode(src / "sub").lstrip(b"/"))
+            await wait_for(pilot, lambda: any("cannot be listed" in m for m in _messages(app)), what="refused")
+            said = next(m for m in _messages(app) if "cannot be listed" in m)
+            assert f"not on medium m at {new}" in said and "rebuild-state" in said, said
+            await wait_for(pilot, lambda: screen.level == "backups" and not screen.loading, what="back to the backups")
 
     run(go())
