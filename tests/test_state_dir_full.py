@@ -309,7 +309,9 @@ def test_a_full_directory_of_sqlites_temporary_files_is_named_not_the_state_dire
     # not the source's first backup, whose new paths need no temporary file (nothing to look up)
     write_files(lab.src / "data", {"first": b"1"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
-    write_files(lab.src / "data", {f"d{i % 20}/file-with-a-long-name-{i:06d}": b"%d" % i for i in range(6000)})
+    # 1,500 new files: a few hundred already make SQLite write a temporary file (a backup with
+    # too few exits 0 here, and the test fails, not passes); more only take longer
+    write_files(lab.src / "data", {f"d{i % 20}/file-with-a-long-name-{i:06d}": b"%d" % i for i in range(1500)})
     temp = tmpfs(tmp_path / "temp", "size=1m")
     fill_up(temp / "filler")
     done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc"],
