@@ -17,7 +17,7 @@ FINAL = ("completed", "failed", "cancelled", "dead", "warnings")
 
 
 def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
-    demo_config.write_text(demo_config.read_text().replace('disc = "16MiB"', 'disc = "3MiB"'))
+    demo_config.write_text(demo_config.read_text().replace('disc = "16MiB"', 'disc = "6MiB"'))
     store = Store(demo_config.parent / "state")
     asked = []
 
@@ -53,7 +53,7 @@ def test_multi_disc_checkpoint_answered_in_the_ui(demo_config):
             await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
             await pilot.press("p")
             await wait_for(pilot, lambda: "lower bound" in texts(app, "#cp-plan"), what="the plan")
-            assert len(app.screen.plan.discs) >= 2, "the demo data spans several 3 MiB discs"
+            assert len(app.screen.plan.discs) >= 3, "the demo data spans several 6 MiB discs"
             await pilot.press("B")
             await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="burn dialog")
             await pilot.press("y")
