@@ -204,7 +204,7 @@ def test_a_slow_verification_of_a_large_file_is_no_stall(tmp_path):
     drive takes longer than checkpoint.io_timeout without a word, working all the while."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("200MiB", [("data", "standard")], "io_timeout = 2\n")
-    write_files(lab.src / "data", {"large": os.urandom(96 << 20)})
+    write_files(lab.src / "data", {"large": os.urandom(64 << 20)})
     assert lab.backup(cfg).status == "completed"
     store = lab.store()
     number = prepare.record(cfg, store, prepare.compute(cfg, store), drive=cfg.checkpoint.drive)
