@@ -137,7 +137,7 @@ def _rebuilt_with_a_hang(place, capsys, on_disc: str) -> tuple[int, str, float]:
     its exit code, what it said, how long it took."""
     lab, argv, _data, _prefix = _burnt(place)
     with open(place / "large", "wb") as f:
-        f.truncate(300 << 20)
+        f.truncate(100 << 20)
     alter(place / "iso" / "RAB1D01.iso", "-map", str(place / "large"), on_disc)
     os.unlink(place / "large")
     text = lab.config_path.read_text().replace("[checkpoint]\n", "[checkpoint]\nio_timeout = 2\n", 1)
