@@ -61,7 +61,7 @@ class Terminal:
 
 
 def test_a_burn_on_the_command_line_answered_from_the_runs_screen(demo_config):
-    demo_config.write_text(demo_config.read_text().replace('disc = "16MiB"', 'disc = "6MiB"'))
+    demo_config.write_text(demo_config.read_text().replace('disc = "16MiB"', 'disc = "8MiB"'))
     store = Store(demo_config.parent / "state")
     term = Terminal(["--config", str(demo_config), "checkpoint", "burn"])
     answered = []
