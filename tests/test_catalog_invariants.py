@@ -207,8 +207,13 @@ def test_cleanup_keeps_the_backup_whose_version_the_union_shows(tmp_path):
     lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 1, 3))
     lab.backup(cfg, medium_id="m2", now=datetime(2026, 2, 1, 4))
     lab.backup(cfg, medium_id="m1", now=datetime(2026, 2, 2, 3))
+    # a week on (a cleanup judges at most a week after the newest backup), with no weekly nor
+    # monthly backups kept: the older two on m1 are past the periods
+    lab.config_path.write_text(lab.config_path.read_text().replace("keep_weekly_weeks = 1", "keep_weekly_weeks = 0")
+                               .replace("keep_monthly_months = 1", "keep_monthly_months = 0"))
+    cfg = lab.load()
     store = lab.store()
-    plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 3, 15, 6))
+    plan = retention.plan_cleanup(cfg, store, now=datetime(2026, 2, 9, 3))
     assert plan.delete == []
     assert [name for _, name, why in plan.guarded if "an older version would show" in why] == ["backup-20260201030000"]
     deletion.apply_cleanup(cfg, store, plan)

@@ -18,7 +18,9 @@ from rabtui.backup import deletion
 from tests.trees import Lab, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
-LATER = "2031-01-01T00:00"
+# a cleanup judges at most a week after the newest backup (judged_at): the backups are old by
+# a retention that keeps them a day, or none
+LATER = (datetime.now() + timedelta(days=6)).isoformat(timespec="minutes")
 
 
 def _rabtui(lab, *args):
@@ -38,6 +40,7 @@ def read_only_lab(tmp_path):
     try:
         lab.write(lab._local_source(None, "", "loc")
                   + f'\n[notify]\ncommand = "sh -c \'cat >> {tmp_path / "notified"}\'"\n')
+        lab.keep_a_day()
         write_files(lab.src / "data", {"a": b"one"})
         assert _rabtui(lab, "backup", "loc").returncode == 0
         write_files(lab.src / "data", {"a": b"two, longer"})
@@ -78,14 +81,16 @@ def test_a_deletion_failing_midway_counts_only_what_went(tmp_path, monkeypatch):
     """Three backups, the two older due; the second deletion fails: the first is deleted and its
     space counted, the second is named as failed and stays in the catalog."""
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local()
+    lab.local()
+    lab.keep_a_day()
+    cfg = lab.load()
     t0 = datetime(2026, 1, 1, 3, 0)
     results = []
     for day, content in enumerate((b"a" * 5000, b"b" * 7000, b"c" * 9000)):
         write_files(lab.src / "data", {"f": content})
         results.append(lab.backup(cfg, now=t0 + timedelta(days=day)))
     store = lab.store()
-    plan = cleanup_actions.plan(cfg, store, now=t0 + timedelta(days=3650))
+    plan = cleanup_actions.plan(cfg, store, now=t0 + timedelta(days=4))
     assert [c.id for c in plan.delete] == [results[0].backup_id, results[1].backup_id]
     first, second = plan.delete
     empty_tree = deletion._empty_tree
@@ -107,12 +112,14 @@ def test_a_deletion_failing_midway_counts_only_what_went(tmp_path, monkeypatch):
 
 def _two_days(tmp_path):
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local()
+    lab.local()
+    lab.keep_a_day()
+    cfg = lab.load()
     t0 = datetime(2026, 1, 1, 3, 0)
     for day, content in enumerate((b"a" * 5000, b"b" * 7000)):
         write_files(lab.src / "data", {"f": content})
         lab.backup(cfg, now=t0 + timedelta(days=day))
-    return lab, cfg, t0 + timedelta(days=3650)
+    return lab, cfg, t0 + timedelta(days=4)
 
 
 def test_a_second_cleanup_while_one_runs_deletes_nothing_and_fails_nothing(tmp_path):

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rabtui import faults
@@ -28,7 +28,9 @@ from tests import invariants
 from tests.trees import Lab, snapshot, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
-LATER = "2031-01-01T00:00"
+# a cleanup judges at most a week after the newest backup (judged_at): the backups are old by
+# a retention that keeps them a day, or none
+LATER = (datetime.now() + timedelta(days=6)).isoformat(timespec="minutes")
 
 
 def _rabtui(lab, *args):
@@ -55,6 +57,7 @@ def _two_backups(tmp_path) -> tuple[Lab, str]:
     """Two backups of `loc`; the older (returned by name) is due for deletion at LATER."""
     lab = Lab(tmp_path, media_count=1)
     lab.with_discs("cd-700")      # an `images:` drive: rebuild-state reads its discs without asking
+    lab.keep_a_day()
     write_files(lab.src / "data", {"sub/deep/f1": b"one" * 100, "sub/deep/f2": b"two", "sub/g": b"g"})
     assert _rabtui(lab, "backup", "loc").returncode == 0
     old = sorted(os.listdir(lab.media[0][1] / "loc"))[0]
@@ -280,6 +283,7 @@ def test_a_cleanup_skips_a_source_whose_hung_backup_holds_its_union_and_goes_on(
     lab = Lab(tmp_path, media_count=1)
     lab.write(lab._local_source([("data", "standard"), ("arch", "archive")], "", "loc")
               + lab._local_source([("two", "standard")], "", "two"))
+    lab.keep_a_day()
     olds = {}
     for sid, d in (("loc", "data"), ("two", "two")):
         for n in (1, 2):

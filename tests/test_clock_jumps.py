@@ -1,11 +1,13 @@
 """A night run under a clock that was years ahead (NTP, a dead RTC battery): no backup made before it
 is deleted for the jump (retention judges a source as of its backup before the newest plus a week
 when the clock is further ahead than that, and says so), the schedule goes on once the clock is
-right again, and `check` says a backup is dated in the future. Real rsync, `run-due --now`."""
+right again, and `check` says a backup is dated in the future; a cleanup with no run under that
+clock judges at most a week after the newest backup. Real rsync, `run-due --now`."""
 import os
 from datetime import datetime
 
 from rabtui.cli import main
+from tests.test_kill_anywhere import rabtui
 from tests.trees import Lab, write_files
 
 
@@ -99,3 +101,50 @@ def test_a_run_that_failed_under_the_clock_years_ahead_goes_once_the_clock_is_ri
     assert failed["status"] == "deleted", out
     assert not os.path.lexists(failed["path"])
     assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 5, out
+
+
+def test_a_cleanup_under_the_clock_years_ahead_with_no_run_that_night_deletes_no_young_backup(tmp_path):
+    """No backup ran under the clock that jumped (a `cleanup` by hand, a `run-due` with nothing
+    due): nothing recorded is dated ahead to show the jump, and the source is judged as of a week
+    after the server's newest backup all the same."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")])                                       # no schedule, default retention
+    for day in range(1, 6):
+        write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
+        assert lab.backup(lab.load(), now=datetime(2026, 10, day, 9)).status == "completed"
+    done = rabtui(lab, "cleanup", "--now", "2030-01-01T03:00")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 5, done.stdout
+    assert ("loc: judged as of 2026-10-12 09:00, not 2030-01-01 03:00" in done.stdout
+            and "no backup of any source" in done.stdout), done.stdout
+    done = rabtui(lab, "run-due", "--now", "2030-01-02T03:00")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 5, done.stdout
+
+
+def test_after_a_real_pause_of_two_months_retention_judges_by_the_clock_from_the_fourth_night(tmp_path, capsys):
+    """The server was off two months: a cleanup before its first night keeps what a week after the
+    last backup keeps, the three nights after keep what they keep for a jump, the fourth judges by
+    the clock."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", "[retention]\nkeep_all_days = 10\nkeep_daily_days = 0\nkeep_weekly_weeks = 0\n"
+        "keep_monthly_months = 0\nkeep_yearly_years = 0\n[[media]]", 1))
+    cfg = ["--config", str(lab.config_path)]
+    for day in range(3, 6):
+        write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
+        assert main([*cfg, "run-due", "--now", f"2026-08-{day:02}T03:00"]) == 0
+
+    def august() -> int:
+        return len(lab.store().all("SELECT name FROM backups WHERE status='completed' AND name LIKE 'backup-202608%'"))
+
+    assert main([*cfg, "cleanup", "--now", "2026-10-10T01:00"]) == 0
+    assert august() == 3, capsys.readouterr().out
+    for day in range(10, 13):
+        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+        assert august() == 3, capsys.readouterr().out
+    assert main([*cfg, "run-due", "--now", "2026-10-13T03:00"]) == 0
+    out = capsys.readouterr().out
+    assert august() == 0, out
+    assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 4, out

@@ -15,9 +15,11 @@ The strategy is laravel-backup-server's DefaultStrategy, on the backups' start t
 8. then, oldest first, backups go while the source uses more than `max_size_mb` on the medium.
 
 Each period ends where the previous one starts (periods are counted back from `now`, like
-DefaultStrategy's date ranges); a group is cut at the period edge, so the same day can keep one
-backup on each side of an edge. Only complete (and kept) backups take part; failed and abandoned
-runs go once they are older than a day (one dated ahead: once a run made after it is).
+DefaultStrategy's date ranges; `now` as judged_time.judged_at gives it for a clock that may have
+jumped ahead: never more than a week after the server's newest backup); a group is cut at the
+period edge, so the same day can keep one backup on each side of an edge. Only complete (and kept)
+backups take part; failed and abandoned runs go once they are older than a day (one dated ahead:
+once a run made after it is).
 
 Guards come on top, judged on the whole plan of a source across all media at once
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
