@@ -19,7 +19,7 @@ from rabtui.actions.rebuild import rebuild_state
 from rabtui.checkpoint import prepare, run
 from rabtui.cli import main
 from rabtui.errors import WorkFailed
-from rabtui.events import ABORT, ScriptedPrompter, no_emit
+from rabtui.events import ABORT, READY, ScriptedPrompter, no_emit
 from rabtui.media.at_hand import another_there
 from rabtui.ops.health import run_checks
 from rabtui.ops.problems import WARNING
@@ -31,15 +31,20 @@ ADVICE = "`rabtui rebuild-state` records the backups where they are"
 
 
 def _moved(tmp_path):
-    """Two backups on m1, the medium then moved to `new` (the config says so), and a decoy at the
-    old path: the disk copied, labelled as m9, each file saying DECOY."""
+    """Two backups on m1, then the move (_move)."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.with_discs("cd-700")
     write_files(lab.src / "data", {"a.txt": b"real 1"})
     assert lab.backup(cfg, now=T0).status == "completed"
     write_files(lab.src / "data", {"a.txt": b"real 2"})
     assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
-    old, new = lab.media[0][1], tmp_path / "larger-disk"
+    return (lab, *_move(lab))
+
+
+def _move(lab):
+    """m1 moved to `new` (the config says so), a decoy at the old path: the disk copied, labelled
+    as m9, each file saying DECOY (its size and mtime kept, an xattr added)."""
+    old, new = lab.media[0][1], lab.tmp / "larger-disk"
     old.rename(new)
     lab.config_path.write_text(lab.config_path.read_text().replace(f'path = "{old}"', f'path = "{new}"'))
     subprocess.run(["cp", "-a", str(new), str(old)], check=True)
@@ -50,10 +55,14 @@ def _moved(tmp_path):
     for top, _, files in os.walk(old / "loc"):
         for f in files:
             if f not in ("backup.json", "backup.log"):
-                os.unlink(os.path.join(top, f))
-                with open(os.path.join(top, f), "wb") as out:
+                path = os.path.join(top, f)
+                st = os.lstat(path)
+                os.unlink(path)
+                with open(path, "wb") as out:
                     out.write(b"DECOY!")     # the size of the real files
-    return lab, lab.load(), old, new
+                os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+                os.setxattr(path, "user.decoy", b"1")
+    return lab.load(), old, new
 
 
 def test_readers_refuse_the_old_path_then_read_the_new_one_after_rebuild_state(tmp_path, capsys):
@@ -135,3 +144,22 @@ def test_a_checkpoint_planned_before_the_move_burns_nothing_from_the_old_path(tm
     assert asked and ADVICE in asked[0], asked
     iso = tmp_path / "iso"
     assert not iso.exists() or not any(b"DECOY" in p.read_bytes() for p in iso.rglob("*") if p.is_file())
+
+
+def test_verify_reads_nothing_at_the_old_path_and_says_why_it_did_not_compare(tmp_path):
+    """A disc burned before the move: its verification compares the disc's ACLs and xattrs with no
+    backup (the decoy's extra xattr would fail it), and says why, as for a medium not mounted."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.with_discs("cd-700")
+    write_files(lab.src / "data", {"a.txt": b"real", "b/c.txt": b"real too"})
+    assert lab.backup(cfg, now=T0).status == "completed"
+    number = burn_due(cfg, lab.store(), {"*"})
+    cfg, old, new = _move(lab)
+    decoy = snapshot(old)
+    res = run.verify_checkpoint(cfg, lab.store(), number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    assert res.verified == [1], res.message
+    said = " ".join(res.unchecked[1])
+    assert "the backup they are compared with is not at hand" in said and ADVICE in said, said
+    assert f"not on medium m1 at {new}" in said, said
+    assert snapshot(old) == decoy

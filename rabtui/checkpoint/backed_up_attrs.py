@@ -40,22 +40,27 @@ class Origin:
     root: bytes       # where it was read on the medium
     archive: bool
     own: OwnDirs | None = None    # an archive's: where its directories were read
+    away: str | None = None       # why nothing is read at `root` (media_away.py): it counts as absent
 
 
-def origins(plan_json: dict, disc: int) -> list[Origin]:
-    """The directories a disc was written from, longest prefix first (filler only of this disc)."""
-    out = [Origin(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d["kind"] == "archive", own_dirs.from_plan(d))
+def origins(plan_json: dict, disc: int, away: dict[str, str] | None = None) -> list[Origin]:
+    """The directories a disc was written from, longest prefix first (filler only of this disc).
+    `away`: the media not read (medium id -> why: media_away.py)."""
+    away = away or {}
+    out = [Origin(os.fsencode(d["prefix"]), os.fsencode(d["root"]), d["kind"] == "archive", own_dirs.from_plan(d),
+                  away.get(d["medium"]))
            for d in plan_json["dirs"] if d.get("role") != "filler" or d.get("disc") == disc]
     return sorted(out, key=lambda o: -len(o.prefix))
 
 
 def where(found: list[Origin], disc_path: bytes) -> tuple[bytes, bytes, Origin] | None:
-    """(root on the medium, path below it, origin) of an entry of the disc."""
+    """(root on the medium, path below it, origin) of an entry of the disc; None also when its
+    medium is not read (Origin.away)."""
     for o in found:
         if disc_path == o.prefix:
-            return o.root, b"", o
+            return None if o.away else (o.root, b"", o)
         if disc_path.startswith(o.prefix + b"/"):
-            return o.root, disc_path[len(o.prefix) + 1:], o
+            return None if o.away else (o.root, disc_path[len(o.prefix) + 1:], o)
     return None
 
 
@@ -250,5 +255,6 @@ def dir_differs(disc_path: bytes, st_mode: int, st_seconds: int | None, owner: t
 
 
 def unreachable(found: list[Origin]) -> list[bytes]:
-    """The roots not on a mounted medium: what is read there is not compared."""
-    return [o.root for o in found if not os.path.isdir(o.root)]
+    """The roots not on a mounted medium, or on one not read (Origin.away): what is read there is
+    not compared."""
+    return [o.root for o in found if o.away or not os.path.isdir(o.root)]

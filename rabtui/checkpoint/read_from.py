@@ -104,7 +104,7 @@ def _original(d: dict, rel: bytes, row: Row) -> bytes:
 
 
 def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[Row], cancel=None, *,
-                        strict: bool = True) -> int:
+                        strict: bool = True, away: dict[str, str] | None = None) -> int:
     """Before a disc is written: where each entry of an archive directory is read. A file from the
     backup that first saved the version the checkpoint recorded (the union's entry is a hard link
     to it while the union shows that version): a backup may put a newer version into the union
@@ -113,21 +113,22 @@ def read_saved_versions(store: Store, number: int, plan_json: dict, rows: list[R
     union when it shows it as recorded, else from a backup that holds it so; an empty directory the
     union lacks (kept data's, kept_entries.py) likewise. Returns how many the union holds otherwise
     now; raises WorkFailed if one is nowhere (not `strict`: it is read below the union's root, as
-    with_disk says, for a verification to say it is not there)."""
-    dirs = _dirs(plan_json)
+    with_disk says, for a verification to say it is not there). Nothing is read on the media of
+    `away` (media_away.py): their entries are left where with_disk puts them."""
+    dirs, away = _dirs(plan_json), away or {}
     whole = {key: sum(s.values()) for key, s in _part_sizes(store, number).items()}
     twins = _twins(store, plan_json)
     wanted: dict[str, tuple[dict, set[bytes]]] = {}    # per archive directory: the paths of its files here
     for row in rows:
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
-        if d is not None and d["kind"] == "archive" and row.sha256 not in content.MARKS:
+        if d is not None and d["kind"] == "archive" and d["medium"] not in away and row.sha256 not in content.MARKS:
             wanted.setdefault(d["prefix"], (d, set()))[1].add(_original(d, rel, row))
     first = {prefix: _first_saved(store, d, paths) for prefix, (d, paths) in wanted.items()}
     moved = 0
     held_in_order: dict[tuple[str, str], list[str]] = {}    # the restorable backups, newest first
     for row in rows:
         _disk, d, rel = _where(dirs, row.disc_path, row.part)
-        if d is None or d["kind"] != "archive":
+        if d is None or d["kind"] != "archive" or d["medium"] in away:
             continue
         row.disk = b""      # decided anew: a run that verified the disc first may have put it elsewhere
         path = _original(d, rel, row)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from rabtui import faults, proc
 from rabtui.state import locks
-from rabtui.checkpoint import (backed_up_attrs, burn, dir_attrs, disc_tree, images_mount, kept_off, layout, read_from,
-                               unchecked, xorriso)
+from rabtui.checkpoint import (backed_up_attrs, burn, dir_attrs, disc_tree, images_mount, kept_off, layout,
+                               media_away, read_from, unchecked, xorriso)
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
 )
@@ -250,14 +250,17 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         stalled = False
         machine = None      # why this machine could not verify the disc
         doing = "reading it back"
+        # each attempt: a medium may have been mounted (or another disk) while the operator was asked
+        away = {} if plan_json.get("rebuilt") else media_away.away(cfg, store, plan_json)
         try:
             if saved_versions:   # an archive's files compared where they were read from
                 doing = "reading the media it was written from"
-                read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False)
+                read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False, away=away)
                 doing = "reading it back"
             res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"), listed=disc_tree.listed(store, number, disc),
-                              origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc),
+                              origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc,
+                                                                                                     away),
                               kept=kept_off.by_disc_path(store, number), dir_record=dir_attrs.load(store, number),
                               silence=cfg.checkpoint.io_timeout)
         except Stalled as exc:   # a hung drive

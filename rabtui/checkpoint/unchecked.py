@@ -37,8 +37,9 @@ def not_checked(rows: list[Row], origins: list[Origin] | None, filler_known: boo
         if away:
             shown = ", ".join(os.fsdecode(root) for root in away[:3]) + (" ..." if len(away) > 3 else "")
             which = "" if len(away) == len(origins) else f", of what was read from {shown}"
-            out.append(f"{backup_only}{which}: the backup they are compared with is not at hand ({shown}: its"
-                       " medium is not mounted, or the backup was deleted since)")
+            whys = "; ".join(dict.fromkeys(o.away for o in origins if o.away))
+            out.append(f"{backup_only}{which}: the backup they are compared with is not at hand ({shown}: "
+                       + (f"{whys})" if whys else "its medium is not mounted, or the backup was deleted since)"))
     bare = sum(1 for r in rows if r.mode is None)
     if bare:
         out.append(f"the mode, owner, symlink target and hard links of {bare} entries (the catalog does not hold"
