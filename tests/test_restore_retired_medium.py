@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -70,3 +71,26 @@ def test_find_says_a_copy_lies_on_a_medium_no_longer_configured(tmp_path, capsys
     where = {loc["medium"]: loc for v in json.loads(capsys.readouterr().out) for loc in v["locations"]}
     assert (where["m2"]["configured"], where["m2"]["at_hand"]) == (False, False), where
     assert (where["m1"]["configured"], where["m1"]["at_hand"]) == (True, True), where
+
+
+def test_browse_reads_a_backup_of_a_medium_no_longer_configured_only_on_that_medium(tmp_path):
+    """Browse lists a backup on a medium taken out of the configuration where the catalog has it,
+    once the label at the medium root there says it is that medium; a decoy (another disk there,
+    labelled otherwise) or nothing there: refused, said why, nothing listed."""
+    from rabtui.state import queries
+    from rabtui.tui.screens.browse_tree import TreeLevel
+
+    lab, cfg = _retired(tmp_path)
+    store = lab.store()
+    backup = next(b for b in queries.source_backups(store, "loc") if b["medium"] == "m2")
+    screen = SimpleNamespace(app=SimpleNamespace(cfg=cfg, store=store))
+    assert TreeLevel._another_medium(screen, backup, "loc") is None     # m2's own disk: read there
+    label = lab.media[1][1] / ".rabtui-medium"
+    text = json.loads(label.read_text())
+    label.unlink()
+    label.write_text(json.dumps({**text, "id": "m9"}))
+    said = TreeLevel._another_medium(screen, backup, "loc")
+    assert said and "medium m2 is no longer in the config" in said and "labelled 'm9'" in said, said
+    label.unlink()
+    said = TreeLevel._another_medium(screen, backup, "loc")
+    assert said and "no longer in the config" in said and "not there" in said, said

@@ -16,7 +16,7 @@ from rabtui.restore import run as restoremod
 from rabtui.restore.known_source import source_of
 # what Browse needs of the engine: the directory of a file, the copy a found version is restored from
 # (a medium at hand, else a verified checkpoint), and why a medium is not there
-from rabtui.media.at_hand import another_there, medium_problem  # noqa: F401
+from rabtui.media.at_hand import another_there, medium_problem, unconfigured_problem  # noqa: F401
 from rabtui.restore.copies import copy_of_version, directory_of  # noqa: F401
 # the restore dialog refuses a target as the restore would, taking it as the restore does
 from rabtui.restore.target_places import target_of  # noqa: F401

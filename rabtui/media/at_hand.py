@@ -12,7 +12,7 @@ from typing import Callable, Sequence, TypeVar
 from rabtui.config import Config, Medium
 from rabtui.errors import WorkFailed
 from rabtui.events import READY, SKIP, Question
-from rabtui.media.medium_layout import OFF_PATH_SQL, stale_path
+from rabtui.media.medium_layout import OFF_PATH_SQL, recorded_path, stale_path
 from rabtui.media.mounts import other_labelling
 from rabtui.state.store import OWN_DIR_SQL, Store
 
@@ -70,6 +70,19 @@ def another_there(medium: Medium, store: Store | None = None) -> str | None:
         return moved
     problem = label_problem(medium, store)
     return problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL) else None
+
+
+def unconfigured_problem(medium_id: str, source: str, name: str, path: str, store: Store | None = None) -> str | None:
+    """Why the backup `source`/`name` of a medium no longer in the config is not read where the
+    catalog records it (`path`): no disk is there, or the disk at the medium root that path names
+    is not that medium (another medium's label, another disk of its id: medium_problem). None: it
+    is that medium, and the backup is read there."""
+    gone = f"medium {medium_id} is no longer in the config"
+    root = Path(path).parent.parent
+    if str(Path(path)) != recorded_path(root, source, name):
+        return f"{gone}, and the catalog has backup {source}/{name} at {path}, off a medium's layout"
+    problem = medium_problem(Medium(id=medium_id, path=root), store)
+    return None if problem is None else f"{gone}; where the catalog has backup {source}/{name}: {problem}"
 
 
 def media_there(cfg: Config, store: Store | None = None) -> list[Medium]:

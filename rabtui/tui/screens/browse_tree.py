@@ -40,7 +40,7 @@ class TreeLevel:
         """Everything read here (the database too) comes to the screen with the listing: a listing
         superseded meanwhile changes nothing the newer one shows."""
         cancel = get_current_worker().cancelled_event
-        away = self._another_medium(backup)
+        away = self._another_medium(backup, source)
         if away:   # its files may still be there (a label replaced): they are not this medium's
             self._deliver(self._list_failed, rel, None, away)
             return
@@ -82,15 +82,18 @@ class TreeLevel:
         except RabtuiError as exc:   # a medium no longer in the config
             return str(exc)
 
-    def _another_medium(self, backup: dict) -> str | None:
-        """From a worker, before reading the backup: why the disk mounted at its medium's path is
-        another one (None: it is the medium, or nothing is mounted there and the read says so)."""
-        from rabtui.actions.restore import another_there
+    def _another_medium(self, backup: dict, source: str) -> str | None:
+        """From a worker, before reading the backup of `source`: why the disk mounted at its
+        medium's path is another one (None: it is the medium, or nothing is mounted there and the
+        read says so). A medium no longer in the config: its backup is read where the catalog has
+        it, once the label at the medium root there says it is that medium."""
+        from rabtui.actions.restore import another_there, unconfigured_problem
 
         try:
-            return another_there(self.app.cfg.medium(backup["medium"]), self.app.store)
-        except RabtuiError:   # a medium no longer in the config: its backup is read where it was
-            return None
+            medium = self.app.cfg.medium(backup["medium"])
+        except RabtuiError:
+            return unconfigured_problem(backup["medium"], source, backup["name"], backup["path"], self.app.store)
+        return another_there(medium, self.app.store)
 
     def _why_unreadable(self, backup: dict) -> tuple[str | None, bool]:
         """From a worker, after a listing failed: why the backup's medium cannot be read now (None:
@@ -163,12 +166,12 @@ class TreeLevel:
 
     @work(thread=True, group="page", exit_on_error=False)
     def _next_page(self, rel: bytes, start: int) -> None:
-        backup, prev, as_of, extra = self.backup, self.prev, self.as_of, self.extra
+        backup, prev, as_of, extra, source = self.backup, self.prev, self.as_of, self.extra, self.source
         names = self.names[start: start + tree.PAGE]
         if as_of is not None:
             self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
-        away = self._another_medium(backup)
+        away = self._another_medium(backup, source)
         if away:
             self.app.call_from_thread(self._list_failed, rel, None, away)
             return
