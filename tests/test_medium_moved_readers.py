@@ -150,8 +150,9 @@ def test_verify_reads_nothing_at_the_old_path_and_says_why_it_did_not_compare(tm
     """A disc burned before the move: its verification compares the disc's ACLs and xattrs with no
     backup (the decoy's extra xattr would fail it), and says why, as for a medium not mounted."""
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.with_discs("cd-700")
+    cfg = lab.with_discs("cd-700", [("data", "standard"), ("arch", "archive")])
     write_files(lab.src / "data", {"a.txt": b"real", "b/c.txt": b"real too"})
+    write_files(lab.src / "arch", {"d/e.txt": b"kept"})
     assert lab.backup(cfg, now=T0).status == "completed"
     number = burn_due(cfg, lab.store(), {"*"})
     cfg, old, new = _move(lab)
