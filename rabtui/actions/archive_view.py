@@ -2,7 +2,7 @@
 symlinks, special files and directories a backup holds there.
 
 The catalog records regular files only (catalog.archive_listing lists those saved on the medium up
-to a backup). The other entries are where a restore takes them from (restore.in_backup): the
+to a backup). The other entries are where a restore takes them from (restore.as_of): the
 medium's union tree (the symlinks and special files complete backups saved), the backup's own tree
 (each holds every directory of the source then, an empty one too, and what it saved itself) and
 the kept backups up to it (what only kept data saved, never linked into the union:

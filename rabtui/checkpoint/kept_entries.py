@@ -8,7 +8,7 @@ union nor in the catalog. It is found by walking the kept backups themselves (ea
 union lacked then, in the source's directories). Nor does the union hold an empty directory (only
 the directories on the way to what is linked there): a complete backup holds each directory of
 the source then, so its own are read as well. A checkpoint (kept_data.py) and a restore from the
-medium (restore.in_backup.AsOf) both take them from here, so that both give the same tree.
+medium (restore.as_of.AsOf) both take them from here, so that both give the same tree.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def fits_its_shape(own: bytes, rel: bytes, is_dir: bool) -> bool:
     of a backup whose tree of the directory is at `own`? That backup holds every directory its
     source had and each entry it saved: not where it has a directory (but a directory), nor below
     an entry of its that is no directory, nor in place of one (a restore of it gives its own shape,
-    restore.in_backup.AsOf). Where it holds nothing, it may be."""
+    restore.as_of.AsOf). Where it holds nothing, it may be."""
     ends = below.reach(own, rel)
     return ends == below.MISSING or (ends == below.DIR and is_dir)
 

@@ -2,7 +2,7 @@
 every file saved there, in directories rabtui made as it linked files into it (mode 0755, owner
 root, the time of linking, no ACLs or xattrs); each backup's own tree holds every directory the
 source had then, with the source's mode, owner, times, ACLs and xattrs. A restore from the medium
-(restore/in_backup.py) and a checkpoint (content.py, layout.py, backed_up_attrs.py) give each
+(restore/as_of.py) and a checkpoint (content.py, layout.py, backed_up_attrs.py) give each
 directory those of the backup's own tree: the newest backup that holds it of those the restore or
 the checkpoint covers. Nothing is read through a symlink on the way there, the backup's directory
 and its data/ folder included (one put into a backup on the medium would hand over those of a

@@ -27,7 +27,8 @@ from rabtui.media import opened_dirs
 from rabtui.media.at_hand import medium_problem
 from rabtui.restore.copies import directory_of
 from rabtui.restore.discs import extract_from_checkpoint
-from rabtui.restore.in_backup import as_of, backup_source_path, roots_of
+from rabtui.restore.as_of import as_of
+from rabtui.restore.in_backup import backup_source_path, roots_of
 from rabtui.restore.known_source import check_restorable_onto, source_of
 from rabtui.restore.target_dirs import Refused, check_name, made_target, remove_made
 from rabtui.restore.target_places import target_of

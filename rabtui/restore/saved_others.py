@@ -2,7 +2,7 @@
 backup's own tree nor the medium's union gives: saved by an older complete backup (the catalog's
 `others`), not saved again since (an archive's backup saves only what is new or changed), and a
 newer backup's shape (a file, a directory) took their place in the union. Each is read from the
-tree of the backup that saved it (restore.in_backup.AsOf takes it as it takes kept data's). Not one
+tree of the backup that saved it (restore.as_of.AsOf takes it as it takes kept data's). Not one
 where a newer backup saved a directory (checkpoint/own_dirs.py, dir_saved_after): the union's
 directory is the newer shape."""
 
