@@ -13,7 +13,7 @@ import pytest
 
 from rabtui.checkpoint import questions, run
 from rabtui.events import ABORT, READY, ScriptedPrompter
-from rabtui.restore import discs as restore_discs
+from rabtui.restore import disc_drive
 from tests.trees import Lab, burn_due, write_files
 
 T0 = datetime(2026, 6, 1, 3, 0)
@@ -51,5 +51,5 @@ def test_verify_says_an_emptied_image_holds_no_disc(tmp_path, how):
 @pytest.mark.parametrize("how", ["empty", "directory"])
 def test_a_restore_finds_no_disc_in_an_emptied_image(tmp_path, how):
     lab, cfg, store, number, image = _emptied(tmp_path, how)
-    dev, found = restore_discs.disc_in_drive(cfg, store, number, 1, f"RAB{number}D01")
+    dev, found = disc_drive.disc_in_drive(cfg, store, number, 1, f"RAB{number}D01")
     assert (dev, found) == (str(image), None)

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from rabtui.errors import WorkFailed
-from rabtui.restore import discs, run as R
+from rabtui.restore import disc_drive, discs, run as R
 from tests.test_disc_tree_loop import _loop_the_tree
 from tests.trees import Lab, burn_due, write_files
 
@@ -38,9 +38,9 @@ def looped(tmp_path_factory):
 @pytest.fixture
 def bounded_memory(monkeypatch):
     """Each xorriso of the restore run with 40 MB of address space."""
-    for builder in ("xorriso_volid_argv", "xorriso_extract_argv"):
-        real = getattr(discs, builder)
-        monkeypatch.setattr(discs, builder, lambda *a, real=real, **k: ["prlimit", "--as=40000000", "--", *real(*a, **k)])
+    for module, builder in ((disc_drive, "xorriso_volid_argv"), (discs, "xorriso_extract_argv")):
+        real = getattr(module, builder)
+        monkeypatch.setattr(module, builder, lambda *a, real=real, **k: ["prlimit", "--as=40000000", "--", *real(*a, **k)])
 
 
 @pytest.mark.parametrize("where", ["volume id", "extraction"])
@@ -50,7 +50,7 @@ def test_a_restore_from_a_disc_whose_tree_loops_fails_naming_the_disc(looped, bo
     lab, cfg, store, number, _iso = looped
     volid = f"RAB{number}D01"
     if where == "extraction":
-        monkeypatch.setattr(discs, "disc_volid", lambda *a, **k: volid)
+        monkeypatch.setattr(disc_drive, "disc_volid", lambda *a, **k: volid)
     out = lab.tmp / f"out-{where.replace(' ', '-')}"
     with pytest.raises(WorkFailed) as got:
         R.restore(cfg, store, "loc", str(lab.src / "data"), checkpoint=number, to=out)

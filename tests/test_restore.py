@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from rabtui.restore import disc_drive
 from rabtui.restore import discs as restore_discs
 from rabtui.restore import remote as restore_remote
 from rabtui.restore import run as R
@@ -248,7 +249,7 @@ def test_wrong_disc_refused(tmp_path):
 
 
 def test_parse_volid_and_argv():
-    assert restore_discs.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
+    assert disc_drive.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
     argv = restore_discs.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
     at = argv.index("-extract")
     assert argv[:3] == ["xorriso", "-no_rc", "-osirrox"] and argv[at:at + 3] == ["-extract", "/data/s/-x", "/tmp/t"]

@@ -20,7 +20,7 @@ from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_
 from rabtui.rebuild import disc_state
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
-from rabtui.restore.discs import read_volid
+from rabtui.restore.disc_drive import read_volid
 from rabtui.state.store import Store
 
 VOLID_RE = re.compile(r"^RAB(\d+)D(\d+)$")

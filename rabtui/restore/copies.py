@@ -230,7 +230,7 @@ def not_at_hand(cfg: Config, store: Store, copy: Copy, emit: Emit = no_emit, can
                 return medium_problem(medium, store)
         except WorkFailed as exc:
             return str(exc)
-    from rabtui.restore.discs import disc_in_drive
+    from rabtui.restore.disc_drive import disc_in_drive
 
     images = xorriso.is_image_drive(cfg.checkpoint.drive)
     try:

@@ -20,7 +20,7 @@ from rabtui.events import WARNING, Emit, Event
 
 def argv(indev: str, start: bytes) -> list[str]:
     """The xattrs of every symlink of the disc at or below `start`, as `getfattr -d` shows them
-    (`indev`: xorriso's address of the disc, restore.discs.address)."""
+    (`indev`: xorriso's address of the disc, restore.disc_drive.address)."""
     return ["xorriso", "-no_rc", "-xattr", "any", "-indev", indev, "-backslash_codes", "encode_results",
             "-iso_rr_pattern", "off", "-find", os.fsdecode(start), "-type", "l", "-exec", "getfattr", "--", "-end"]
 
