@@ -108,7 +108,6 @@ def unread_record(backup_path: str | None) -> str | None:
     return why and f"its backup.json: {why}; it may be a complete backup {TO_DO}"
 
 
-
 def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     try:
         src = cfg.source(source_id)

@@ -15,7 +15,9 @@ def away(cfg, store, plan_json: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     for medium_id in sorted({d["medium"] for d in plan_json["dirs"]}):
         try:
-            why = another_there(cfg.medium(medium_id), store)
+            # a label this machine fails to read (out of descriptors, say) is not another disk:
+            # the reads there fail, saying so, and leave the disc unjudged
+            why = another_there(cfg.medium(medium_id), store, unread=False)
         except RabtuiError:
             why = f"medium {medium_id} is no longer in the config: nothing is read where it was"
         if why:

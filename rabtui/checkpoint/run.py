@@ -249,14 +249,13 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         where = _read_from(store, number, disc, drive)
         stalled = False
         machine = None      # why this machine could not verify the disc
-        doing = "reading it back"
-        # each attempt: a medium may have been mounted (or another disk) while the operator was asked
-        away = {} if plan_json.get("rebuilt") else media_away.away(cfg, store, plan_json)
+        doing = "reading the media it was written from"
         try:
+            # each attempt: a medium may have been mounted (or another disk) while the operator was asked
+            away = {} if plan_json.get("rebuilt") else media_away.away(cfg, store, plan_json)
             if saved_versions:   # an archive's files compared where they were read from
-                doing = "reading the media it was written from"
                 read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False, away=away)
-                doing = "reading it back"
+            doing = "reading it back"
             res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"), listed=disc_tree.listed(store, number, disc),
                               origins=None if plan_json.get("rebuilt") else backed_up_attrs.origins(plan_json, disc,

@@ -233,7 +233,6 @@ def replace(path: str | os.PathLike, text: str, before_rename=None) -> None:
     privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, before_rename)
 
 
-
 def _owner(path: Path) -> int | None:
     try:
         return os.stat(path).st_uid

@@ -26,15 +26,16 @@ def medium_problem(medium: Medium, store: Store | None = None) -> str | None:
     return moved_away(medium, store) or label_problem(medium, store)
 
 
-def label_problem(medium: Medium, store: Store | None = None) -> str | None:
+def label_problem(medium: Medium, store: Store | None = None, unread: bool = True) -> str | None:
     """Why `medium` is not at its path now (None: it is there, with its own label; with the state's
-    `store`, the label of the disk the state used as that medium)."""
+    `store`, the label of the disk the state used as that medium). `unread` False: a label that
+    cannot be read is no problem found (what is read there then fails by itself, saying why)."""
     from rabtui.media.medium import read_label, said_id
 
     try:
         label = read_label(medium.path) if Path(medium.path).is_dir() else None
     except WorkFailed as exc:
-        return str(exc)
+        return str(exc) if unread else None
     if label and label.get("id") == medium.id:
         other = other_labelling(store, medium, label)
         return f"medium {medium.id}: {other}" if other else None
@@ -58,17 +59,17 @@ def moved_away(medium: Medium, store: Store | None) -> str | None:
             + stale_path(rows[0]["path"], medium.id, medium.path, "read"))
 
 
-def another_there(medium: Medium, store: Store | None = None) -> str | None:
+def another_there(medium: Medium, store: Store | None = None, unread: bool = True) -> str | None:
     """Why the disk at `medium`'s path is not that medium, when a labelled one is there (another
-    medium's label, another disk of its id, a label that cannot be read), or why the catalog's
-    paths of its backups are not read (moved_away); None when it is the medium, and when nothing
-    labelled is there (what is read there then fails by itself)."""
+    medium's label, another disk of its id, a label that cannot be read unless `unread` is False),
+    or why the catalog's paths of its backups are not read (moved_away); None when it is the
+    medium, and when nothing labelled is there (what is read there then fails by itself)."""
     from rabtui.media.medium import LABEL
 
     moved = moved_away(medium, store)
     if moved:
         return moved
-    problem = label_problem(medium, store)
+    problem = label_problem(medium, store, unread)
     return problem if problem is not None and os.path.lexists(Path(medium.path) / LABEL) else None
 
 
