@@ -6,14 +6,13 @@ busy timeout shortened."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from rabtui.cli import main
 from tests.test_check_state_full import _stopped_writer
 from tests.test_parallel import _sources
-from tests.trees import Lab, fill_up
+from tests.trees import Lab, fill_up, notify_into_file
 
 
 def _lab(tmp_path, state=None) -> tuple[Lab, object]:
@@ -22,14 +21,8 @@ def _lab(tmp_path, state=None) -> tuple[Lab, object]:
     if state is not None:
         lab.state = state
     _sources(lab, ["a", "b"], files=2, extra={n: 'schedule = "0 2 * * *"' for n in "ab"})
-    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
-    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
-    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+    sent = notify_into_file(lab, tmp_path)
     lab.store().close()      # the database made, with its schema
-
-    def sent() -> list[dict]:
-        return [json.loads(line) for line in notified.read_text().splitlines() if line.strip()] \
-            if notified.exists() else []
     return lab, sent
 
 

@@ -5,7 +5,6 @@ and said in a textfile of now, not the figures of the last check that could writ
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -13,20 +12,17 @@ import sys
 import time
 
 from rabtui.actions import status
-from tests.trees import Lab, fill_up, write_files
+from tests.trees import Lab, fill_up, notify_into_file, write_files
 
 
 def _alerted(tmp_path, lab: Lab) -> tuple:
     """A notify command whose script keeps each event it gets; (the file it keeps them in, a
     function giving the (check, level) of those kept so far)."""
-    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
-    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
-    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+    sent = notify_into_file(lab, tmp_path)
 
     def events() -> list[tuple[str, str]]:
-        lines = notified.read_text().splitlines() if notified.exists() else []
-        return [(e["data"]["check"], e["level"]) for e in map(json.loads, filter(str.strip, lines))]
-    return notified, events
+        return [(e["data"]["check"], e["level"]) for e in sent()]
+    return tmp_path / "notified", events
 
 
 def _rabtui(lab: Lab, *argv: str) -> subprocess.CompletedProcess:

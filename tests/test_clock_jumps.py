@@ -29,13 +29,20 @@ def test_after_a_night_with_the_clock_ahead_the_schedule_goes_on_and_check_says_
     assert status == 2 and "dated" in said and "in the future" in said, said
 
 
-def test_one_night_with_the_clock_years_ahead_deletes_no_older_backup(tmp_path, capsys):
+def _five_nights(tmp_path) -> tuple[Lab, list[str]]:
+    """A source backed up by run-due on five nights (2026-10-01 to 05), default retention; (the lab,
+    the command line's --config)."""
     lab = Lab(tmp_path, media_count=1)
-    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')        # default retention
+    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')
     cfg = ["--config", str(lab.config_path)]
     for day in range(1, 6):
         write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
         assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    return lab, cfg
+
+
+def test_one_night_with_the_clock_years_ahead_deletes_no_older_backup(tmp_path, capsys):
+    lab, cfg = _five_nights(tmp_path)
     assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 0         # one night, RTC/NTP years ahead
     kept = [r["name"] for r in lab.store().all("SELECT name FROM backups WHERE status='completed' ORDER BY id")]
     # the five real nightly backups are days old in truth: a clock glitch must not wipe the history
@@ -51,12 +58,7 @@ def test_one_night_with_the_clock_years_ahead_deletes_no_older_backup(tmp_path, 
 def test_a_night_with_the_clock_years_ahead_whose_backup_failed_deletes_no_older_backup(tmp_path, capsys):
     """The night's backup fails under the clock that jumped (the source's file system not mounted):
     the cleanup of that run-due runs under that clock all the same, and deletes nothing for it."""
-    lab = Lab(tmp_path, media_count=1)
-    lab.local([("data", "standard")], extra='schedule = "0 2 * * *"')        # default retention
-    cfg = ["--config", str(lab.config_path)]
-    for day in range(1, 6):
-        write_files(lab.src / "data", {f"v{day}": b"version %d" % day})
-        assert main([*cfg, "run-due", "--now", f"2026-10-{day:02}T03:00"]) == 0
+    lab, cfg = _five_nights(tmp_path)
     (lab.src / "data").rename(lab.src / "unmounted")
     assert main([*cfg, "run-due", "--now", "2030-01-01T03:00"]) == 1         # the backup failed
     out = capsys.readouterr().out

@@ -5,14 +5,13 @@ run-due goes on to its health check. Real processes, real rsync; the busy timeou
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from rabtui.cli import main
 from tests.test_check_state_full import _stopped_writer
 from tests.test_parallel import _sources
-from tests.trees import Lab
+from tests.trees import Lab, notify_into_file
 
 NAMES = ("a", "b", "c")
 
@@ -26,9 +25,7 @@ def test_a_run_whose_state_database_is_held_reports_and_notifies_every_source(tm
     reported and notified)."""
     lab = Lab(tmp_path, media_count=1)
     _sources(lab, list(NAMES), files=2, extra={n: 'schedule = "0 2 * * *"' for n in NAMES}, rabtui="max_parallel = 2")
-    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
-    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
-    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+    notified = notify_into_file(lab, tmp_path)
     lab.store().close()      # the database made, with its schema
     writer = _stopped_writer(lab.state / "rabtui.db")
     try:
@@ -41,7 +38,7 @@ def test_a_run_whose_state_database_is_held_reports_and_notifies_every_source(tm
     assert code == 1 and "Traceback" not in said, said
     for name in NAMES:
         assert f"{name}: the state database {lab.state / 'rabtui.db'} is busy" in said, said
-    sent = [json.loads(line) for line in notified.read_text().splitlines() if line.strip()]
+    sent = notified()
     assert sorted(e["source"] for e in sent if e["kind"] == "backup_failed") == list(NAMES), sent
     if argv[0] == "run-due":     # the health check ran still, and said the state database failing
         assert any(e["data"].get("check") == "state" for e in sent), sent

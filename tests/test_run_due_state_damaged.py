@@ -7,12 +7,11 @@ error instead, and the health check notified nothing. A real backup, a real dama
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 
 from rabtui.cli import main
 from tests.test_parallel import _sources
-from tests.trees import Lab
+from tests.trees import Lab, notify_into_file
 
 
 def _damage_table(db, table: str) -> None:
@@ -29,9 +28,7 @@ def _damage_table(db, table: str) -> None:
 def test_run_due_whose_checkpoint_counters_cannot_be_read_says_so_and_ends(tmp_path, capsys):
     lab = Lab(tmp_path, media_count=1)
     _sources(lab, ["a"], files=2)
-    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
-    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
-    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+    notified = notify_into_file(lab, tmp_path)
     assert main(["--config", str(lab.config_path), "backup", "a"]) == 0
     capsys.readouterr()
     _damage_table(lab.state / "rabtui.db", "dir_state")
@@ -44,7 +41,6 @@ def test_run_due_whose_checkpoint_counters_cannot_be_read_says_so_and_ends(tmp_p
     assert f"rabtui: health check: {damaged}" in out.err, said
     assert f"rabtui: checkpoint triggers: {damaged}" in out.err, said
     assert f"rabtui: {damaged}" not in said, said      # nothing ended the run with the bare error
-    sent = [json.loads(line) for line in notified.read_text().splitlines() if line.strip()] \
-        if notified.exists() else []
+    sent = notified()
     assert [(e["kind"], e["level"], e["data"]["check"]) for e in sent] == [("health", "critical", "state")], sent
     assert damaged in sent[0]["message"]

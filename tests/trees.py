@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -100,6 +101,19 @@ def config_text(state_dir: Path, media: list[tuple[str, Path]], sources: str) ->
     for mid, path in media:
         out += f'\n[[media]]\nid = "{mid}"\npath = "{path}"\n'
     return out + "\n" + textwrap.dedent(sources)
+
+
+def notify_into_file(lab: "Lab", tmp_path: Path) -> Callable[[], list[dict]]:
+    """A notify command whose script keeps each event it gets beside the lab; a function giving
+    the events (JSON, as sent) kept so far."""
+    notified, script = tmp_path / "notified", tmp_path / "alert.sh"
+    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
+    lab.config_path.write_text(lab.config_path.read_text() + f'\n[notify]\ncommand = "sh {script}"\n')
+
+    def sent() -> list[dict]:
+        lines = notified.read_text().splitlines() if notified.exists() else []
+        return [json.loads(line) for line in lines if line.strip()]
+    return sent
 
 
 def gate_command(path: str | os.PathLike) -> str:
