@@ -257,7 +257,7 @@ def test_the_files_a_killed_run_left_in_a_mediums_root_go_with_the_next_use_of_i
     live.write_bytes(b"")
     _killed(rabtui(lab, "backup", "loc", point=point))
     (left,) = {n for n in os.listdir(disk) if n.startswith(prefix)} - {live.name}
-    assert re.fullmatch(re.escape(prefix) + r"\d+-\d+", left)
+    assert re.fullmatch(re.escape(prefix) + r"\d+-[0-9a-f]+", left)
     done = rabtui(lab, "backup", "loc")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(n for n in os.listdir(disk) if n.startswith(prefix)) == [live.name]

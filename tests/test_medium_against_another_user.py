@@ -205,3 +205,26 @@ def test_a_medium_writable_by_roots_group_is_refused_once_another_user_is_in_tha
     assert labelled.returncode != 0 and "writable by its group root (gid 0)" in labelled.stderr, \
         labelled.stdout + labelled.stderr
     assert snapshot(medium) == before
+
+
+def test_a_write_test_of_theirs_made_first_on_a_sticky_medium_does_not_fail_the_backup(open_base):
+    """The try of a medium's writing before a backup was named by pid and thread: another user of a
+    sticky medium open to all who made that file first (or a symlink there) failed every backup
+    onto it ("not writable: File exists"). Its name now cannot be known in advance."""
+    import threading
+
+    from rabtui.media.medium import WRITE_TEST
+    from tests.other_user import as_nobody
+
+    lab = Lab(open_base, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    write_files(lab.src / "data", {"f": b"f"})
+    medium = lab.media[0][1]
+    assert cli_main(["--config", str(lab.config_path), "media", "label", "m1"]) == 0
+    medium.chmod(0o1777)
+    theirs = medium / f"{WRITE_TEST}{os.getpid()}-{threading.get_ident()}"
+    as_nobody(lambda: theirs.write_bytes(b""))
+
+    res = lab.backup(cfg, medium_id="m1")
+    assert res.status == "completed", res.reason
+    assert sorted(p.name for p in medium.iterdir() if p.name.startswith(WRITE_TEST)) == [theirs.name]

@@ -34,9 +34,10 @@ ID_CHARS = 255
 WRITE_TEST = ".rabtui-write-test-"
 # what a labelling killed half-way leaves: the label's temporary file, its tries of the medium
 OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
-# the label's temporary file and the write test, named by their run's pid and thread (_writer)
-_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"|" + re.escape(WRITE_TEST.encode())
-                        + rb")(\d+)-\d+")
+# the label's temporary file, named by its run's pid and thread (_writer), and the write test, by
+# its run's pid and a random part (_check_writable)
+_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"(\d+)-\d+|"
+                        + re.escape(WRITE_TEST.encode()) + rb"(\d+)-[0-9a-f]+)")
 
 
 # --- label -----------------------------------------------------------------------------------------
@@ -264,7 +265,8 @@ def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
         return []
     removed = []
     for entry in entries:
-        pid = int(_RUNS_FILE.fullmatch(entry.name).group(1))
+        found = _RUNS_FILE.fullmatch(entry.name)
+        pid = int(found.group(1) or found.group(2))
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
@@ -280,10 +282,11 @@ def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
 
 
 def _check_writable(medium: Medium) -> None:
-    # os.access says yes to root even on a read-only mount: try it.
-    probe = Path(medium.path) / f"{WRITE_TEST}{_writer()}"
+    # os.access says yes to root even on a read-only mount: try it. A name nobody can know in
+    # advance: on a sticky medium open to all, another user could make a known one first.
+    probe = Path(medium.path) / f"{WRITE_TEST}{os.getpid()}-{secrets.token_hex(8)}"
     try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         os.close(fd)
         faults.point("medium.write_testing")
         os.unlink(probe)
