@@ -124,6 +124,19 @@ def test_a_cleanup_under_the_clock_years_ahead_with_no_run_that_night_deletes_no
     assert len(lab.store().all("SELECT name FROM backups WHERE status='completed'")) == 5, done.stdout
 
 
+def test_a_cleanup_under_the_clock_years_ahead_with_no_run_that_night_says_so_once(tmp_path, capsys):
+    """Judged as of a week after the server's newest backup, every source was said judged so, each
+    with the same sentence: once, naming them."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.write(lab._local_source([("data", "standard")], "", "loc") + lab._local_source([("hand", "standard")], "", "man"))
+    for source in ("loc", "man"):
+        assert lab.backup(lab.load(), source, now=datetime(2026, 10, 1, 9)).status == "completed"
+    assert main(["--config", str(lab.config_path), "cleanup", "--dry-run", "--now", "2030-01-01T03:00"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("no backup of any source ran") == 1, out
+    assert "loc, man: judged as of 2026-10-08 09:00, not 2030-01-01 03:00" in out, out
+
+
 def test_after_a_real_pause_of_two_months_retention_judges_by_the_clock_from_the_fourth_night(tmp_path, capsys):
     """The server was off two months: a cleanup before its first night keeps what a week after the
     last backup keeps, the three nights after keep what they keep for a jump, the fourth judges by

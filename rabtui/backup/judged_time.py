@@ -49,7 +49,9 @@ def judged_at(store: Store, source: str, now: datetime, nights: list[datetime]) 
     the server's last nights of runs of any source: a source not backed up that night (no schedule,
     its lock held) is judged under that clock too (`nights`: server_nights). And never later than
     CLOCK_LEAD after the server's newest backup of any source, whatever its status (`unwitnessed`): a
-    cleanup with no run that night under a clock years ahead has nothing dated ahead to show the jump."""
+    cleanup with no run that night under a clock years ahead has nothing dated ahead to show the jump.
+    Judged so, the second value is None: the why is the same for every source, and the cleanup says
+    it once (unwitnessed)."""
     times = sorted(backup_time(r) for r in store.all(
         "SELECT name, started FROM backups WHERE source=? AND status IN " + RESTORABLE_SQL, (source,)))
     failed = [backup_time(r) for r in store.all(
@@ -57,7 +59,7 @@ def judged_at(store: Store, source: str, now: datetime, nights: list[datetime]) 
         + " AND status<>'deleted'", (source,))]
     if failed and times and max(failed) > times[-1]:
         times.append(max(failed))
-    at_most, unwitnessed = _unwitnessed(nights, now)
+    at_most, _ = unwitnessed(nights, now)
     own, server = _jump(times, at_most), _jump(nights, at_most)
     if own is not None and (server is None or own[0] <= server[0]):
         at, after, before = own
@@ -69,10 +71,10 @@ def judged_at(store: Store, source: str, now: datetime, nights: list[datetime]) 
         return at, (f"{source}: judged as of {at:%Y-%m-%d %H:%M}, not {now:%Y-%m-%d %H:%M}: the backups of"
                     f" {after:%Y-%m-%d} came more than {CLOCK_LEAD.days} days after those before them"
                     f" ({before:%Y-%m-%d %H:%M}); if the clock was ahead then, check it")
-    return at_most, unwitnessed and f"{source}: {unwitnessed}"
+    return at_most, None
 
 
-def _unwitnessed(nights: list[datetime], now: datetime) -> tuple[datetime, str | None]:
+def unwitnessed(nights: list[datetime], now: datetime) -> tuple[datetime, str | None]:
     """`now`, or CLOCK_LEAD after the newest of `nights` when `now` is later than that, and why."""
     if not nights or now <= nights[-1] + CLOCK_LEAD:
         return now, None

@@ -48,7 +48,7 @@ from typing import Iterable
 
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
-from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights
+from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights, unwitnessed
 from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
@@ -131,25 +131,30 @@ def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
     # another server's disk with a medium's id holds its own server's unfinished deletions
     present = [m for m in cfg.media if medium_present(store, m)]
     nights = server_nights(store)
+    _, why_capped = unwitnessed(nights, now)
+    capped = []         # the sources judged as of a week after the server's newest backup, said once
     for source in src_ids:
-        _plan_source(cfg, store, source, now, nights, plan, count_space)
+        judged, note = judged_at(store, source, now, nights)
+        if note:
+            plan.notes.append(note)
+        elif why_capped:
+            capped.append(source)
+        _plan_source(cfg, store, source, judged, plan, count_space)
         for medium in present:
             root = Path(medium.path) / source
             try:
                 plan.leftovers += [root / n for n in os.listdir(root) if n.startswith(DELETING_PREFIX)]
             except OSError:
                 pass
+    if capped:
+        plan.notes.insert(0, f"{', '.join(capped)}: {why_capped}")
     return plan
 
 
-def _plan_source(cfg: Config, store: Store, source: str, now: datetime, nights: list[datetime], plan: Plan,
-                 count_space: bool) -> None:
-    """One source's part of the plan, over all media at once: the archive guard sees every backup
-    the plan deletes on any medium; if the catalog cannot vouch for a backup that would go,
-    nothing of this source is deleted."""
-    now, note = judged_at(store, source, now, nights)
-    if note:
-        plan.notes.append(note)
+def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Plan, count_space: bool) -> None:
+    """One source's part of the plan, judged at `now` (judged_at), over all media at once: the
+    archive guard sees every backup the plan deletes on any medium; if the catalog cannot vouch for
+    a backup that would go, nothing of this source is deleted."""
     settings = cfg.retention
     adirs = archive_dirs(cfg, source)
     guard = ArchiveGuard(store, source, adirs)
