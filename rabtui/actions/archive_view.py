@@ -69,16 +69,28 @@ def _entry(st: os.stat_result, state: str) -> tuple:
     return False, st.st_size, st.st_mtime, state
 
 
-def _kept_only(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes,
-               found: kept_entries.Found | None = None) -> dict[bytes, tuple]:
+def _union(cfg: Config, source_id: str, medium_id: str, dir_path: str) -> bytes:
+    """The root of the union tree of the archive directory `dir_path` on the medium."""
+    return os.fsencode(medium_layout.archive_root(cfg.medium(medium_id).path, source_id, dir_path))
+
+
+def _under(dir_path: str, rel: bytes) -> bytes:
+    """The directory `rel` (relative to /) relative to the archive directory `dir_path`."""
+    return rel[len(rel_path(dir_path)):].lstrip(b"/")
+
+
+def _found(cfg: Config, store: Store, source_id: str, backup, dir_path: str, rel: bytes) -> kept_entries.Found:
+    """kept_entries.found at the directory `rel` (relative to /) of the archive directory `dir_path`."""
+    return kept_entries.found(store, backup, dir_path, _union(cfg, source_id, backup["medium"], dir_path),
+                              _under(dir_path, rel))
+
+
+def _kept_only(backup, dir_path: str, rel: bytes, found: kept_entries.Found) -> dict[bytes, tuple]:
     """name -> entry of what only kept data up to `backup` saved in the directory `rel` (relative
     to /) of the archive directory `dir_path`, and the empty directories of `backup` itself
-    (kept_entries.found, unless given: the union lacks both): the entries there, and the
-    directories on the way to those deeper down."""
-    under = rel[len(rel_path(dir_path)):].lstrip(b"/")
-    if found is None:
-        union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
-        found = kept_entries.found(store, backup, dir_path, union, under)
+    (`found`: _found; the union lacks both): the entries there, and the directories on the way to
+    those deeper down."""
+    under = _under(dir_path, rel)
     out: dict[bytes, tuple] = {}
     cut = len(under) + 1 if under else 0
     for path, saved in found.taken.items():
@@ -116,8 +128,7 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         nonlocal kinds, seen
         kinds = SavedKinds(store, backup, dir_path, rel)
         top = rel_path(dir_path)
-        union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, dir_path))
-        seen = kept_entries.found(store, backup, dir_path, union, rel[len(top):].lstrip(b"/"))
+        seen = _found(cfg, store, source_id, backup, dir_path, rel)
         replaced = {os.path.join(top, r) if top else r for r in seen.replaced}
         return older_shapes(store, backup, dir_path, {p: v for p, v in versions.items() if v[2] not in complete}) \
             | kinds.files_older(versions) | (replaced & set(versions))
@@ -127,9 +138,9 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         return None
     children = found[2]
     d = directory_of(source, rel)
-    under = rel[len(rel_path(d.path)):].lstrip(b"/")
+    under = _under(d.path, rel)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
-    union = os.fsencode(medium_layout.archive_root(cfg.medium(backup["medium"]).path, source_id, d.path))
+    union = _union(cfg, source_id, backup["medium"], d.path)
     over_files: set[bytes] = set()   # directories there where the catalog has a file
     for name, st in _others(own, under):
         children.setdefault(name, _entry(st, "new"))
@@ -153,7 +164,7 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
             over_files.add(name)
     for name in _newer_dirs(store, backup, d.path, rel, over_files):
         children[name] = (True, None, None, "")
-    for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel, seen).items():
+    for name, entry in _kept_only(backup, d.path, rel, seen).items() if seen is not None else ():
         children.setdefault(name, entry)
     for name, st in _saved_before(store, backup, d.path, rel, union, kinds, children).items():
         children[name] = _entry(st, "")
@@ -213,6 +224,7 @@ def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel:
     # what every kept backup saved (no backup's own shape to fit), then the newest complete one's
     for backup in ({"source": source_id, "medium": medium_id, "id": _NEWEST, "path": None}, complete):
         if backup is not None:
-            for name, entry in _kept_only(cfg, store, source_id, backup, d.path, rel).items():
+            for name, entry in _kept_only(backup, d.path, rel,
+                                          _found(cfg, store, source_id, backup, d.path, rel)).items():
                 out.setdefault(name, entry[:3] + ("",))
     return out
