@@ -316,6 +316,9 @@ def test_bad_values(folder):
                  r"sources[1].directories[1].path", "lies inside /var/lib/postgresql/dumps")
     assert_error(folder, FULL.replace('host = "db2.example.com"', 'host = ""'), 'host = ""', "sources[1].host",
                  "must not be empty")
+    # resolved against the config file's folder, which got the ISO files (images:iso stays as documented)
+    assert_error(folder, FULL.replace('drive = "/dev/sr0"', 'drive = "images:"'), 'drive = "images:"',
+                 "checkpoint.drive", "names no folder for the ISO files")
 
 
 @pytest.mark.parametrize("schedule, problem", [

@@ -52,6 +52,13 @@ def _drive(value: str, base: Path) -> str:
     return value
 
 
+def _drive_problem(value: str) -> str | None:
+    if value == "images:":      # resolved against the config file's folder, ISO files would land there
+        return ('"images:" names no folder for the ISO files: write one after the colon, as'
+                ' "images:/srv/rabtui/iso" (a relative one is taken from the config file\'s folder)')
+    return None
+
+
 def _optional_path(value: str, base: Path) -> Path | None:
     return resolve(base, value) if value else None
 
@@ -149,7 +156,7 @@ class CheckpointSettings:
     disc: str = key("cd-700", check=_disc_problem, starter=True,
                     help=f"disc type ({' '.join(n for n in DISC_SECTORS if 'unformatted' not in n)}),"
                          " or a size such as \"700MiB\"")
-    drive: str = key("/dev/sr0", convert=_drive, starter=True,
+    drive: str = key("/dev/sr0", check=_drive_problem, convert=_drive, starter=True,
                      help="a burner, or \"images:DIR\" for ISO files to burn later")
     max_discs: int = key(64, type="integer", minimum=1, maximum=64, starter=True,
                          help="a plan needing more discs is refused before anything is written")
