@@ -228,3 +228,22 @@ def test_a_write_test_of_theirs_made_first_on_a_sticky_medium_does_not_fail_the_
     res = lab.backup(cfg, medium_id="m1")
     assert res.status == "completed", res.reason
     assert sorted(p.name for p in medium.iterdir() if p.name.startswith(WRITE_TEST)) == [theirs.name]
+
+
+def test_a_label_temporary_of_theirs_made_first_on_a_sticky_medium_does_not_fail_the_labelling(open_base):
+    """The label's temporary file was named by pid and thread too: a directory of another user's
+    there (which root does not remove as it removes their file) failed the labelling."""
+    import threading
+
+    from rabtui.media.medium import LABEL
+    from tests.other_user import as_nobody
+
+    lab = Lab(open_base, media_count=1)
+    lab.local([("data", "standard")])
+    medium = lab.media[0][1]
+    medium.chmod(0o1777)
+    theirs = medium / f"{LABEL}.tmp-{os.getpid()}-{threading.get_ident()}"
+    as_nobody(lambda: theirs.mkdir())
+
+    assert cli_main(["--config", str(lab.config_path), "media", "label", "m1"]) == 0
+    assert (medium / LABEL).is_file() and theirs.is_dir()

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import stat
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -34,9 +33,9 @@ ID_CHARS = 255
 WRITE_TEST = ".rabtui-write-test-"
 # what a labelling killed half-way leaves: the label's temporary file, its tries of the medium
 OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
-# the label's temporary file, named by its run's pid and thread (_writer), and the write test, by
-# its run's pid and a random part (_check_writable)
-_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"(\d+)-\d+|"
+# the label's temporary file and the write test, named by their run's pid and a random part
+# (_writer; older runs put their thread's number there)
+_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"(\d+)-[0-9a-f]+|"
                         + re.escape(WRITE_TEST.encode()) + rb"(\d+)-[0-9a-f]+)")
 
 
@@ -118,8 +117,8 @@ def _store_label(medium: Medium, label: dict, first: bool = False) -> dict:
         raise WorkFailed(f"medium {medium.id}: cannot write its label in {path}: it would hold more than a label"
                          f" may ({LABEL_BYTES} bytes); the label there is not one of rabtui's")
     try:
-        # its name can be known in advance (_writer): in a medium directory that is sticky and
-        # open to all (as /tmp), another user could have made it first, a symlink to any file
+        # in a medium directory that is sticky and open to all (as /tmp), another user could still
+        # have made it first, a symlink to any file
         privacy.write_new_file(tmp, text.encode("utf-8", errors="surrogateescape"))
         faults.point("medium.label_temporary")
         if first:
@@ -251,8 +250,10 @@ def check_medium(medium: Medium, emit: Emit = no_emit, store: Store | None = Non
 
 def _writer() -> str:
     """Names a temporary file apart from those of other processes and of this one's other backups
-    (they check the same medium at once)."""
-    return f"{os.getpid()}-{threading.get_ident()}"
+    (they check the same medium at once), by a part nobody can know in advance: on a sticky medium
+    open to all, another user could make a known name first (failing the run, a write test as
+    another user could not remove theirs)."""
+    return f"{os.getpid()}-{secrets.token_hex(8)}"
 
 
 def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
@@ -282,9 +283,8 @@ def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
 
 
 def _check_writable(medium: Medium) -> None:
-    # os.access says yes to root even on a read-only mount: try it. A name nobody can know in
-    # advance: on a sticky medium open to all, another user could make a known one first.
-    probe = Path(medium.path) / f"{WRITE_TEST}{os.getpid()}-{secrets.token_hex(8)}"
+    # os.access says yes to root even on a read-only mount: try it
+    probe = Path(medium.path) / f"{WRITE_TEST}{_writer()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         os.close(fd)
