@@ -35,8 +35,8 @@ WRITE_TEST = ".rabtui-write-test-"
 OWN_TEMPORARIES = (f"{LABEL}.tmp-", WRITE_TEST, medium_fs.PROBE_PREFIX)
 # the label's temporary file and the write test, named by their run's pid and a random part
 # (_writer; older runs put their thread's number there)
-_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"(\d+)-[0-9a-f]+|"
-                        + re.escape(WRITE_TEST.encode()) + rb"(\d+)-[0-9a-f]+)")
+_RUNS_FILE = re.compile(rb"(?:" + re.escape(f"{LABEL}.tmp-".encode()) + rb"|" + re.escape(WRITE_TEST.encode())
+                        + rb")(\d+)-[0-9a-f]+")
 
 
 # --- label -----------------------------------------------------------------------------------------
@@ -266,8 +266,7 @@ def remove_dead_runs_files(path: str | os.PathLike) -> list[bytes]:
         return []
     removed = []
     for entry in entries:
-        found = _RUNS_FILE.fullmatch(entry.name)
-        pid = int(found.group(1) or found.group(2))
+        pid = int(_RUNS_FILE.fullmatch(entry.name).group(1))
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
