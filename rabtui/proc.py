@@ -63,6 +63,7 @@ def run(
     progress: Progress | None = None,
     die_with_parent: bool = False,
     lifeline: bool = False,
+    output_after_end: float | None = None,
 ) -> Completed:
     """Run `argv` to its end, streaming its output records to the callbacks.
 
@@ -90,6 +91,11 @@ def run(
 
     `lifeline`: its standard input is a pipe that rabtui holds open, writing nothing, until the
     process has ended; its end of file says that rabtui died (see `dies_with_stdin`).
+
+    `output_after_end` (seconds): once the process itself has ended, its output is read on only
+    until it has been silent that long, for a shell command that starts a service: the service
+    keeps the output open, and is neither waited for nor killed (a later write of its to that
+    output fails, SIGPIPE, as one after an SSH session has ended).
     """
     name = os.path.basename(argv[0])
     pipe = None
@@ -109,7 +115,7 @@ def run(
                     lifeline_pipe=pipe)
     return started.finish(on_stdout=on_stdout, on_stdout_data=on_stdout_data, on_stderr=on_stderr,
                           capture=capture, cancel=cancel, timeout=timeout, stderr_lines=stderr_lines, nap=nap,
-                          silence=silence, busy=busy, progress=progress)
+                          silence=silence, busy=busy, progress=progress, output_after_end=output_after_end)
 
 
 def start(

@@ -138,6 +138,7 @@ class Started:
         silence: float | None = None,
         busy: bool = False,
         progress: Progress | None = None,
+        output_after_end: float | None = None,
     ) -> Completed:
         """Read the process to its end; see `run`. `timeout` counts from its start."""
         self.finished = True
@@ -163,6 +164,7 @@ class Started:
         last_output = time.monotonic()
         worked, read = 0.0, 0    # with `busy`: the group's processor time and bytes read when `last_output` was last moved on
         killed = False
+        ended: float | None = None     # with `output_after_end`: when the process itself was seen ended
 
         def waiting() -> bool:
             """Whether output waits unread while nothing was read for the limit: the process is judged by
@@ -216,6 +218,10 @@ class Started:
                         err_split.feed(chunk)
                 if napper is not None and 0 < out_read < NAP_UNTIL:
                     napper.nap()
+                if output_after_end is not None and open_streams and proc.poll() is not None:
+                    ended = ended or time.monotonic()
+                    if time.monotonic() - max(ended, last_output) > output_after_end:
+                        break     # what it left running holds its output open: left to it, not waited for
             if out_split:
                 out_split.close()
             err_split.close()

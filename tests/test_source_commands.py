@@ -145,3 +145,20 @@ def test_command_timeout_must_be_positive(tmp_path):
     lab.config_path.write_text(lab.config_path.read_text().replace("[rabtui]\n", "[rabtui]\ncommand_timeout = 0\n"))
     with pytest.raises(ConfigError, match=r"rabtui.toml:2: rabtui.command_timeout: must be at least 1"):
         lab.load()
+
+
+def test_a_service_started_by_a_command_is_left_running_and_not_waited_for(tmp_path, where):
+    # `/etc/init.d/db start` in a post-backup command: the service it starts keeps the command's
+    # output open. The command has ended: the backup goes on, and the service is left running.
+    command, pattern = _sleeper()
+    command = command.replace("; wait", " & echo started")
+    lab, cfg, source_id = _lab(tmp_path, where, "", timeout=8)
+    started = time.monotonic()
+    try:
+        source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit, what="post-backup")
+        took, left = time.monotonic() - started, _left(pattern)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", f"^{pattern}$"])
+    assert took < 6, f"waited {took:.1f} s for the output of what the command left running"
+    assert len(left) == 2, left
+    assert any("started" in m for m in lab.messages())

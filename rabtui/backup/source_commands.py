@@ -24,6 +24,7 @@ from rabtui.events import LOG, Emit, Event
 OUTPUT_KEPT = 64 * 1024
 HINT_LINES = 20
 KILL_GRACE = 5                 # seconds between SIGTERM and SIGKILL of a command's group
+OUTPUT_AFTER_END = 1.0         # seconds a command's output is read on once it has ended (proc.run)
 _PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
 _PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
 
@@ -142,7 +143,7 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
 def _run_local(command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int) -> int:
     # proc runs it in a new session: cancel and timeout kill its whole process group
     return proc.run_shell(command, on_stdout_data=tail.feed, on_stderr=lambda rec: tail.feed(rec + b"\n"),
-                          cancel=cancel, timeout=timeout).returncode
+                          cancel=cancel, timeout=timeout, output_after_end=OUTPUT_AFTER_END).returncode
 
 
 def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int) -> int:
@@ -160,7 +161,8 @@ def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event 
             pass   # the connection is gone: nothing more can be done from here
 
     try:
-        return remote._exec(client, killable(command), reader.feed, cancel, timeout=timeout, on_stop=kill_group)
+        return remote._exec(client, killable(command), reader.feed, cancel, timeout=timeout, on_stop=kill_group,
+                            output_after_end=OUTPUT_AFTER_END)
     finally:
         reader.close()
 

@@ -297,11 +297,12 @@ class CommandTimeout(WorkFailed):
 
 def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], None],
           cancel: threading.Event | None, timeout: float | None = None,
-          on_stop: Callable[[], None] | None = None) -> int:
+          on_stop: Callable[[], None] | None = None, output_after_end: float | None = None) -> int:
     """Run one command in its own channel, stdout and stderr merged, its output to on_data.
 
     Returns the exit status, -1 when there is none (connection lost). On cancel or timeout,
     `on_stop` is called (to kill what the command started) before the channel is closed.
+    `output_after_end`: as for proc.run (a service the command started holds the channel open).
     """
     started = time.monotonic()
     chan = None
@@ -326,14 +327,19 @@ def _exec(client: paramiko.SSHClient, command: str, on_data: Callable[[bytes], N
             chan.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise WorkFailed(f"cannot start over SSH: {command}: {exc or 'connection lost'}") from None
+        last_data = time.monotonic()
         while True:
             check()
             try:
                 chunk = chan.recv(65536)
             except socket.timeout:
+                if (output_after_end is not None and chan.exit_status_ready()
+                        and time.monotonic() - last_data > output_after_end):
+                    break
                 continue
             if not chunk:
                 break
+            last_data = time.monotonic()
             on_data(chunk)
         while not chan.exit_status_ready():     # its output closed: the same limits hold
             check()
