@@ -36,6 +36,8 @@ def which(program: str) -> str:
     found = shutil.which(program) or (
         f"/usr/sbin/{program}" if os.access(f"/usr/sbin/{program}", os.X_OK) else None
     )
+    if not found and os.sep in program:      # a path: nothing to install by that name
+        raise MissingTool(f"{program}: {'not an executable file' if os.path.exists(program) else 'no such file'}")
     if not found:
         package = PACKAGES.get(program, program)
         raise MissingTool(

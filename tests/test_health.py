@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -122,8 +124,31 @@ def test_notify_pause_and_failures_never_raise(tmp_path):
     import dataclasses
 
     broken = dataclasses.replace(cfg, notify=dataclasses.replace(cfg.notify, command="/nonexistent/alert"))
-    assert notify.send(broken, notify.make_event("health", "warning", "x"))
+    problems = notify.send(broken, notify.make_event("health", "warning", "x"))
+    # a path is not a package to install
+    assert problems == ["notify command failed: /nonexistent/alert: no such file"], problems
     assert notify.command_argv("/usr/bin/alert --to 'ops team'") == ["/usr/bin/alert", "--to", "ops team"]
+
+
+def test_a_notify_command_that_queues_its_mail_in_the_background_is_not_waited_for(tmp_path):
+    # a mailer that forks and keeps the command's output open: the notification was handed over
+    lab, cfg, events = _lab(tmp_path)
+    seconds = f"{1000 + random.random():.6f}"
+    script = tmp_path / "alert.sh"
+    script.write_text(f"cat > {events}; sleep {seconds} & echo queued\n")
+    import dataclasses
+
+    cfg = dataclasses.replace(cfg, notify=dataclasses.replace(cfg.notify, command=f"sh {script}"))
+    started = time.monotonic()
+    try:
+        problems = notify.send(cfg, notify.make_event("health", "warning", "x"))
+        took = time.monotonic() - started
+        left = subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True, text=True).stdout.split()
+    finally:
+        subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
+    assert (problems, len(left)) == ([], 1), (problems, left)
+    assert took < 10, f"the notification took {took:.1f} s"
+    assert json.loads(events.read_text())["message"] == "x"
 
 
 def test_a_backup_that_left_files_out_is_not_ok(tmp_path, sshd, open_base, capsys):

@@ -63,7 +63,8 @@ def send(cfg: Config, event: dict, today: date | None = None) -> list[str]:
         problems.append(f"refusing to run notify.command: {unsafe}")
     elif cfg.notify.command:
         try:
-            done = proc.run(command_argv(cfg.notify.command), stdin_data=payload, timeout=60)
+            # a mailer that queues in the background may keep the output open: its end is the command's
+            done = proc.run(command_argv(cfg.notify.command), stdin_data=payload, timeout=60, output_after_end=1.0)
             if not done.ok:
                 problems.append(f"notify command exited {done.returncode}: {done.stderr_text()[-200:]}")
         except Exception as exc:  # missing program, timeout: report, never raise
