@@ -336,3 +336,16 @@ def test_a_process_given_input_runs_where_proc_is_not_mounted():
         results.append(done.stdout.strip())
     assert results[0] == "0 200000", results[0]
     assert results[1].startswith("refused:") and "/proc" in results[1], results[1]
+
+
+def test_output_without_line_ends_is_passed_on_in_bounded_records():
+    # a pre-backup command that writes megabytes without a line end to stderr (a binary dump, say)
+    # is held in memory a record at a time, not whole (its reading took time quadratic in its size)
+    data = b"abc" * 900_000 + b"\nend"
+    records: list[bytes] = []
+    splitter = proc_records.LineSplitter(records.append)
+    for at in range(0, len(data), 1 << 16):
+        splitter.feed(data[at:at + (1 << 16)])
+    splitter.close()
+    assert max(len(r) for r in records) <= proc_records.RECORD_MAX < len(data) // 2
+    assert b"".join(records) == data.replace(b"\n", b"") and records[-1] == b"end"
