@@ -80,3 +80,15 @@ def test_allow_empty_is_true_or_false(tmp_path):
     lab.config_path.write_text(lab.config_path.read_text() + 'allow_empty = "yes"\n')
     with pytest.raises(ConfigError, match=r"rabtui.toml:\d+: sources\[0\].directories\[0\].allow_empty: must be true or false"):
         lab.load()
+
+
+def test_a_directory_a_pre_command_turns_into_a_link_to_the_media_is_refused(tmp_path):
+    # checked when the config is read, and again once the pre-backup commands have run: one that
+    # points the directory elsewhere (`ln -sfn` to the day's snapshot) must not make it hold a medium
+    lab = Lab(tmp_path)
+    data = lab.src / "data"
+    cfg = lab.local(extra=f'pre_backup_commands = ["rm -rf {data}; ln -s {tmp_path} {data}"]')
+    result = lab.backup(cfg, medium_id="m1")
+    assert result.status == "failed", (result.status, result.reason)
+    assert f"{data} holds medium 'm1'" in result.reason, result.reason
+    assert not any((tmp_path / "medium1" / "loc").rglob(".rabtui-medium"))

@@ -302,6 +302,10 @@ class _Run(Completion, CommandSteps):
         unsafe = config_safety.permission_problem(self.cfg.path) if self.source.rsync_path and self.cfg.path else None
         if unsafe:
             self._fail_step(5, f"refusing to run the source's rsync_path: {unsafe}")
+        # as when the config was read: a pre-backup command may have pointed a directory elsewhere
+        overlap = config_safety.overlap_problem(self.cfg.media, [self.source], self.cfg.state_dir)
+        if overlap:
+            self._fail_step(5, f"{overlap[1]} (as the paths are now, after the pre-backup commands)")
         rsh = None if self._ssh is None else self._ssh.rsync_rsh()
         spool.target(source=self.source.id, medium=medium.id, base_id=rec.link_dest_id)
         dirs = self.source.directories
