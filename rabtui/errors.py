@@ -6,12 +6,13 @@ EXIT_USAGE = 2
 EXIT_WARNINGS = 3
 EXIT_INTERRUPTED = 130     # Ctrl-C, as shells report SIGINT
 
-_SEVERITY = {EXIT_OK: 0, EXIT_WARNINGS: 1, EXIT_FAILED: 2}
+# a part the operator stopped, over one refused for its usage or config, over failure, over warnings
+_SEVERITY = {EXIT_OK: 0, EXIT_WARNINGS: 1, EXIT_FAILED: 2, EXIT_USAGE: 3, EXIT_INTERRUPTED: 4}
 
 
 def worst_exit(a: int, b: int) -> int:
-    """The exit code of a run made of several parts: failure over warnings over success."""
-    return a if _SEVERITY.get(a, 2) >= _SEVERITY.get(b, 2) else b
+    """The exit code of a run made of several parts, whatever their order (_SEVERITY)."""
+    return max(a, b, key=lambda code: (_SEVERITY.get(code, 2), code))
 
 
 class RabtuiError(Exception):

@@ -132,6 +132,18 @@ def test_all_sources_share_one_medium_and_the_worst_exit_wins(tmp_path, capsys):
     assert {r[0] for r in lab.store().all("SELECT medium FROM backups WHERE id > 2")} == {"m2"}
 
 
+def test_the_worst_exit_of_a_runs_parts_does_not_depend_on_their_order():
+    from functools import reduce
+    from itertools import combinations, permutations
+
+    from rabtui.errors import worst_exit
+    parts = (0, 3, 1, 2, 130)
+    for n in range(2, len(parts) + 1):
+        for chosen in combinations(parts, n):
+            assert len({reduce(worst_exit, order) for order in permutations(chosen)}) == 1, chosen
+    assert worst_exit(3, 1) == worst_exit(1, 3) == 1 and worst_exit(1, 2) == worst_exit(2, 1) == 2
+
+
 def test_warnings_exit_3(tmp_path):
     lab = Lab(tmp_path)
     lab.local([("data", "standard"), ("gone", "standard")])
