@@ -65,30 +65,12 @@ def test_capability_survives_the_chown(fidelity_backup, tmp_path):
 
 def test_what_the_target_cannot_hold_is_named(fidelity_backup, tmp_path):
     """Without the right to make device nodes (CAP_MKNOD dropped), they are listed with the reason."""
-    import json
-    import subprocess
-    import sys
+    from tests.trees import restore_without
 
     lab, cfg, skipped = fidelity_backup
     if "root" in skipped:
         pytest.skip("the tree has no device nodes when not root")
-    data = str(lab.src / "data")
-    out = tmp_path / "nomknod"
-    code = (
-        "import json\n"
-        "from rabtui import config\n"
-        "from rabtui.restore import run as restore\n"
-        "from rabtui.state import store\n"
-        f"cfg = config.load({str(lab.config_path)!r}, check_media=False)\n"
-        "try:\n"
-        f"    r = restore.restore(cfg, store.Store({str(lab.state)!r}), 'loc', {data!r}, to={str(out)!r})\n"
-        "except restore.RestoreIncomplete as exc:\n"
-        "    r = exc.result\n"
-        "print(json.dumps(r.as_json(0)))\n")
-    done = subprocess.run(["setpriv", "--bounding-set=-mknod", "--inh-caps=-mknod", sys.executable, "-c", code],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    got = json.loads(done.stdout)
+    got = restore_without("mknod", lab, str(lab.src / "data"), tmp_path / "nomknod")
     names = sorted(os.path.basename(n["path"]) for n in got["not_restored"])
     assert names == ["block-like", "null-like"], got
     assert all(n["kind"] == "device" and "root" in n["why"] for n in got["not_restored"])

@@ -200,6 +200,31 @@ class Lab:
         return [e.message for e in self.events if kind is None or e.kind == kind]
 
 
+def restore_without(caps: str, lab: "Lab", path: str, to: str | os.PathLike, checkpoint: int | None = None) -> dict:
+    """The JSON report of a restore of `path` of source `loc` into `to`, run as root without the
+    capabilities `caps` (setpriv's list, e.g. "mknod"): as on a target that cannot hold what they
+    stand for. An incomplete restore's report too."""
+    import sys
+
+    code = (
+        "import json\n"
+        "from rabtui import config\n"
+        "from rabtui.restore import run as restore\n"
+        "from rabtui.state import store\n"
+        f"cfg = config.load({str(lab.config_path)!r}, check_media=False)\n"
+        "try:\n"
+        f"    r = restore.restore(cfg, store.Store({str(lab.state)!r}), 'loc', {path!r}, to={str(to)!r},"
+        f" checkpoint={checkpoint!r})\n"
+        "except restore.RestoreIncomplete as exc:\n"
+        "    r = exc.result\n"
+        "print(json.dumps(r.as_json(0)))\n")
+    dropped = ",".join(f"-{c}" for c in caps.split(","))
+    done = subprocess.run(["setpriv", f"--bounding-set={dropped}", f"--inh-caps={dropped}", sys.executable, "-c", code],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def burn_due(cfg, store, asked: set[str] | None = None, *, plan=None, verified: bool = False) -> int:
     """Record the checkpoint due now (`asked`: directories made due, "*" all; or `plan`, computed
     already) and write every disc of it, answering "ready" to each question; it must complete, and

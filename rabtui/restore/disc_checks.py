@@ -14,6 +14,7 @@ from rabtui.checkpoint import closed_dirs, disc_tree
 from rabtui.checkpoint.content import DIR_MARK, LINK_MARK, MARKS, SPECIAL_MARK, sha256_file
 from rabtui.checkpoint.as_backed_up import beyond_disc, extracted_differs
 from rabtui.errors import WorkFailed
+from rabtui.restore import disc_owners
 
 
 def extract_hint(why: str, number: int) -> str:
@@ -57,17 +58,19 @@ def disc_name(r) -> str:
     return r["volid"] or f"disc {r['disc']}"
 
 
-def check_file(path: bytes, r, sc, cancel, mode: int | None = None) -> list[tuple[bytes, str]]:
+def check_file(path: bytes, r, sc, cancel, mode: int | None = None,
+               listed: disc_owners.Listed | None = None) -> list[tuple[bytes, str]]:
     """[(name, what is wrong)] for an entry of the catalog whose copy extracted at `path` is not
     as it was backed up: a regular file whose content differs from the catalog's sha256 (read
     once, in chunks) or that did not come off the disc; any entry whose time, mode or symlink
     target differs (as_backed_up.attributes_differ). `mode`: the mode of a directory opened up
-    (closed_dirs.py), as it came off the disc."""
+    (closed_dirs.py), as it came off the disc; `listed`: the mode and owner the disc lists for an
+    entry whose owner the file system refused (disc_owners.py)."""
     if r["sha256"] is None:
         return []
     if r["sha256"] in MARKS:    # its kind: `unrecorded`
         try:
-            st = closed_dirs.as_extracted(os.lstat(sc.path(path)), mode)
+            st = disc_owners.as_listed(closed_dirs.as_extracted(os.lstat(sc.path(path)), mode), listed)
         except OSError:
             return []
         return _attributes(path, st, r, sc)
@@ -81,13 +84,13 @@ def check_file(path: bytes, r, sc, cancel, mode: int | None = None) -> list[tupl
         return [(bytes(r["path"]), f"not a file on {disc_name(r)}")]
     if sha256_file(fd, cancel) != r["sha256"]:     # it reads and closes fd
         return [(bytes(r["path"]), f"differs from the catalog on {disc_name(r)}")]
-    return _attributes(path, st, r, sc)
+    return _attributes(path, disc_owners.as_listed(st, listed), r, sc)
 
 
 def _attributes(path: bytes, st: os.stat_result, r, sc) -> list[tuple[bytes, str]]:
     link = None if r["link"] is None else bytes(r["link"])
     owner = None if r["uid"] is None else (r["uid"], r["gid"])
-    # a symlink's owner, as root, is the one the disc lists (link_xattrs.set_times_owners)
+    # a symlink's owner, as root, is the one the disc lists (disc_owners.give)
     why = extracted_differs(st, lambda: os.readlink(sc.path(path)), r["mtime"], r["mode"], link, owner, True)
     return [(bytes(r["path"]), f"{why} on {disc_name(r)}")] if why else []
 

@@ -20,7 +20,7 @@ from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_parts, link_xattrs
+from rabtui.restore import disc_dirs, disc_owners, disc_parts, link_xattrs
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import (check_file, extract_hint, in_tree, own_time, refuse_damaged, tree_bounded,
@@ -33,21 +33,25 @@ PART_RE = re.compile(rb"^(.*)\.part(\d+)-of-(\d+)$")
 
 
 NEVER_WRITTEN = ("planned", "skipped")      # states of a disc nothing was written onto
+WITHOUT_ACL = b"rabtui: those without an ACL"   # printed between the entries with an ACL and the others
 
 
 def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: bool | None = None,
                          list_links: bool = False) -> list[str]:
     """Extraction into a private staging directory: hard links, ACLs and xattrs (every namespace
-    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes.
-    `list_links`: then each extracted symlink is printed on stdout (parse_lsdl), for its
-    owner: osirrox makes symlinks as the extracting user, with the time of extraction. Last, the
-    ACLs of the directories that have one (acl_dirs), and every directory (disc_dirs)."""
+    as root) from the disc's AAIP, device files, zero runs of 64 KiB or more as holes. Then each
+    entry but symlinks is printed on stdout (parse_lsdl), those with an ACL before WITHOUT_ACL and
+    the others after it, for their owners (disc_owners.py) and the ACLs the kernel gave those
+    without one. `list_links`: then each extracted symlink, for its owner: osirrox makes symlinks
+    as the extracting user, with the time of extraction. Last, the ACLs of the directories that
+    have one (acl_dirs), and every directory (disc_dirs)."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
     argv = ["xorriso", "-no_rc", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
             "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target),
             "-backslash_codes", "encode_results",
+            "-find", path, "-has_acl", "-not", "-type", "l", "-exec", "lsdl", "--", "-print", WITHOUT_ACL.decode(),
             "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
         argv += ["-find", path, "-type", "l", "-exec", "lsdl", "--"]
@@ -102,8 +106,9 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         trees = {disc: os.path.join(short, b"%d" % disc) for disc in sorted({r["disc"] for r in rows})}
         off: list[tuple[str, bytes, str]] = []    # directories not as the discs hold them
         closed: dict[int, dict[bytes, int]] = {disc: {} for disc in trees}   # opened_dirs.open_up's
+        unheld: dict[bytes, disc_owners.Listed] = {}     # owners the file system refused
         _extract(cfg, store, source, number, rel, rows, is_file, trees, prompter, cancel, emit,
-                 os.path.dirname(staging), off, closed)
+                 os.path.dirname(staging), off, closed, unheld)
         faults.point("restore.discs_read")
         parts: dict[bytes, list] = {}
         for r in rows:
@@ -123,7 +128,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             if not (r["parts"] and r["parts"] > 1):
                 under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, bytes(r["path"]), False)
                 extracted = os.path.join(trees[r["disc"]], under)
-                found = check_file(extracted, r, sc, cancel, closed[r["disc"]].get(under))
+                found = check_file(extracted, r, sc, cancel, closed[r["disc"]].get(under), unheld.get(extracted))
                 if not found:
                     own_time(extracted, r, sc)
                 bad += found
@@ -165,10 +170,12 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
 
 def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes, rows, is_file: bool,
              trees: dict[int, bytes], prompter, cancel, emit: Emit, where: bytes,
-             off: list[tuple[str, bytes, str]], kept: dict[int, dict[bytes, int]]) -> None:
+             off: list[tuple[str, bytes, str]], kept: dict[int, dict[bytes, int]],
+             unheld: dict[bytes, disc_owners.Listed]) -> None:
     """`where`: the directory holding the staging directory (for a message when it is full).
-    Into `off`: the directories that did not come off as the disc holds them (disc_dirs); into
-    `kept`: the modes of those opened up (opened_dirs), by disc."""
+    Into `off`: the directories that did not come off as the disc holds them (disc_dirs), and the
+    entries whose owner the file system refused; into `kept`: the modes of those opened up
+    (opened_dirs), by disc; into `unheld`: what the disc lists of those refused their owner."""
     by_disc: dict[int, list] = {}
     for r in rows:
         by_disc.setdefault(r["disc"], []).append(r)
@@ -188,21 +195,26 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                            for r in files if r["sha256"] == LINK_MARK}
             for disc_path, target in jobs:
                 start = b"/" + disc_path.lstrip(b"/")
-                owners: dict[bytes, tuple[int, int]] = {}
+                held: dict[bytes, tuple[int, tuple[int, int]]] = {}    # listed: (st_mode, owner)
                 without_acl: list[bytes] = []
                 acls: list[bytes] = []   # acl_dirs.find_argv's
                 dirs = disc_dirs.Listed()
 
+                acl_listed = [True]      # until WITHOUT_ACL
+
                 def listed(line: bytes) -> None:
                     if dirs.take(line):
+                        return
+                    if line.rstrip(b"\r\n") == WITHOUT_ACL:
+                        acl_listed[0] = False
                         return
                     entry = parse_lsdl(line)
                     if entry is None:
                         acls.append(line)
                         return
-                    if stat.S_ISLNK(entry[1]):
-                        owners[entry[0]] = entry[3]
-                    elif entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/"):
+                    held[entry[0]] = (entry[1], entry[3])
+                    if not acl_listed[0] and not stat.S_ISLNK(entry[1]) and (
+                            entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/")):
                         without_acl.append(entry[0])
 
                 try:
@@ -227,7 +239,8 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                 acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
                 kept[disc].update(opened)
                 off += disc_dirs.differing(dirs, start, target, rel, volid, opened)
-                link_xattrs.set_times_owners(start, target, link_mtimes, owners, volid, emit)
+                off += disc_owners.give(start, target, held, rel, volid, unheld)
+                link_xattrs.set_times(start, target, link_mtimes, held, volid, emit)
                 if os.geteuid() == 0 and any(p == start or p.startswith(start.rstrip(b"/") + b"/") for p in link_mtimes):
                     off += link_xattrs.restore(address(dev), start, target, rel, volid, cancel,   # only root's hold xattrs
                                                cfg.checkpoint.io_timeout)

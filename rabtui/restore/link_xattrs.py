@@ -1,5 +1,5 @@
-"""The xattrs of the symlinks restored from a disc, and their times and owners. osirrox (xorriso 1.5.4) extracts a symlink
-without them, though the disc holds them (trusted. and security. ones, which only root sets on a
+"""The xattrs of the symlinks restored from a disc, and their times (their owners: disc_owners.py).
+osirrox (xorriso 1.5.4) extracts a symlink without them, though the disc holds them (trusted. and security. ones, which only root sets on a
 symlink; an empty-valued one is set again from the checkpoint's record, kept_off.py). As root, they
 are read from the disc with `-find -type l -exec getfattr` and set on each restored link through a
 descriptor of the link itself, never on what it points to. One whose name and value take 4,096
@@ -81,10 +81,11 @@ def _set(link: bytes, attrs: dict[bytes, bytes], shown: bytes) -> list[tuple[str
     return failed
 
 
-def set_times_owners(start: bytes, target: bytes, mtimes: dict[bytes, int], owners: dict[bytes, tuple[int, int]],
-                     volid: str, emit: Emit) -> None:
+def set_times(start: bytes, target: bytes, mtimes: dict[bytes, int], held: dict[bytes, tuple[int, tuple[int, int]]],
+              volid: str, emit: Emit) -> None:
     """Give the symlinks extracted from `start` (a disc path) into `target` their time (the
-    catalog's, in whole seconds as on the disc) and, as root, their owner (from the disc)."""
+    catalog's, in whole seconds as on the disc); as root, warn of those whose owner was not
+    listed from the disc (`held`, which disc_owners.give gave the others)."""
     as_root = os.geteuid() == 0
     unknown: list[bytes] = []
     with shortpath.Shortcuts() as short:
@@ -94,11 +95,8 @@ def set_times_owners(start: bytes, target: bytes, mtimes: dict[bytes, int], owne
             link = short.path(target + disc_path[len(start):])
             if not os.path.islink(link):
                 continue
-            if as_root:
-                if disc_path in owners:
-                    os.lchown(link, *owners[disc_path])
-                else:
-                    unknown.append(disc_path)
+            if as_root and disc_path not in held:
+                unknown.append(disc_path)
             os.utime(link, (mtime, mtime), follow_symlinks=False)
     if unknown:
         emit(Event(WARNING, f"{volid}: the owner of {len(unknown)} symlinks was not found on the disc, they"

@@ -1,6 +1,7 @@
 """The metadata of what a restore made: ownership (as root), modes, times, and extended attributes
 (POSIX ACLs and capabilities are xattrs too), applied after the content, capabilities after the
-chown that would clear them. What cannot be set is recorded with the reason."""
+chown that would clear them. What cannot be set is recorded with the reason: an owner the target
+refuses (vfat, an NFS export that squashes root) too, the entry restored all the same."""
 
 from __future__ import annotations
 
@@ -38,6 +39,21 @@ class MetadataWriter:
             count, first = self.times_cut
             self.times_cut = (count + 1, first if count else shown)
 
+    def owned(self, chown, st: os.stat_result, shown: bytes) -> bool:
+        """`chown(uid, gid)` with the backup's owner, as root; False where the target refuses it,
+        the owner named as not restored (the entry keeps the restoring user's)."""
+        if not self.as_root:
+            return True
+        try:
+            chown(st.st_uid, st.st_gid)
+            return True
+        except OSError as exc:
+            bits = _privileged_bits(st)
+            left = f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
+            self.result.not_restored.append(("owner", shown, f"owner {st.st_uid}:{st.st_gid} not set:"
+                                                             f" {os_reason(exc)}{left}"))
+            return False
+
     def _set_xattrs(self, target, attrs: list[tuple[bytes, bytes]], shown: bytes, *, follow: bool = False) -> None:
         for n, value in attrs:
             try:
@@ -70,15 +86,14 @@ class MetadataWriter:
     def on_fd(self, fd: int, src: bytes | int, st: os.stat_result, shown: bytes = b"") -> None:
         """The backup's metadata on an open descriptor (a file, a directory)."""
         attrs = read_xattrs(src)   # before the chown, which clears the capability of a linked staged file
-        if self.as_root:
-            os.fchown(fd, st.st_uid, st.st_gid)
+        mode = _mode(st, self.owned(lambda uid, gid: os.fchown(fd, uid, gid), st, shown))
         self._drop_others(fd, attrs, shown)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))   # after chown, which clears setuid
+        os.fchmod(fd, mode)   # after chown, which clears setuid
         self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
         if any(n == ACCESS_ACL for n, _ in attrs):
             # the mode again: a directory opened up in the staging (checkpoint/closed_dirs.py) has an
             # ACL that gives its owner rwx, which setting it gave the mode too
-            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            os.fchmod(fd, mode)
         os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
         if st.st_mtime_ns % 1_000_000_000:
             self._time_kept(st, os.fstat(fd), shown)
@@ -87,14 +102,14 @@ class MetadataWriter:
                 src: bytes | None = None, shown: bytes = b"") -> None:
         """A symlink's or a special file's metadata, by its name in the directory `fd`."""
         if is_link:
-            if self.as_root:
-                os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+            owned = self.owned(lambda uid, gid: os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False), st, shown)
             attrs = read_xattrs(src) if src is not None else []
             if attrs:   # trusted. and security. ones (root's): set through the link itself, never its target
                 link = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
                 try:
                     made = os.fstat(link)
-                    if not stat.S_ISLNK(made.st_mode) or made.st_uid != (st.st_uid if self.as_root else os.geteuid()):
+                    if not stat.S_ISLNK(made.st_mode) or made.st_uid != (st.st_uid if self.as_root and owned
+                                                                      else os.geteuid()):
                         raise Refused(f"{fmt.name(shown)}: replaced by another file while it was restored")
                     self._set_xattrs(b"/proc/self/fd/%d" % link, attrs, shown, follow=True)
                 finally:
@@ -111,11 +126,10 @@ class MetadataWriter:
             if stat.S_IFMT(made.st_mode) != stat.S_IFMT(st.st_mode) or made.st_uid != os.geteuid():
                 raise Refused(f"{fmt.name(shown)}: replaced by another file while it was restored")
             path = b"/proc/self/fd/%d" % node
-            if self.as_root:
-                os.chown(path, st.st_uid, st.st_gid)
+            mode = _mode(st, self.owned(lambda uid, gid: os.chown(path, uid, gid), st, shown))
             attrs = read_xattrs(src) if src is not None else []
             self._drop_others(path, attrs, shown)
-            os.chmod(path, stat.S_IMODE(st.st_mode))
+            os.chmod(path, mode)
             self._set_xattrs(path, attrs, shown, follow=True)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
             if st.st_mtime_ns % 1_000_000_000:
@@ -135,3 +149,17 @@ class MetadataWriter:
             backup = " and ".join(value for _, _, value in differ)
             self.result.not_restored.append(("directory", rel, f"there already with {there}, kept (the backup has"
                                                                f" {backup}); --overwrite sets the backup's"))
+
+
+def _privileged_bits(st: os.stat_result) -> list[str]:
+    """The setuid and setgid bits of an entry other than a directory (whose setgid grants nothing)."""
+    if stat.S_ISDIR(st.st_mode):
+        return []
+    return [name for bit, name in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if st.st_mode & bit]
+
+
+def _mode(st: os.stat_result, owned: bool) -> int:
+    """The mode to give an entry: the backup's, without setuid and setgid where it could not be
+    given the backup's owner (another user's setuid program never becomes the restorer's)."""
+    mode = stat.S_IMODE(st.st_mode)
+    return mode if owned or not _privileged_bits(st) else mode & ~(stat.S_ISUID | stat.S_ISGID)

@@ -257,8 +257,8 @@ class SafeWriter(TargetDirs):
                 rel_dir, name = os.path.split(rel)
                 fd = self._open_child(self.parent_fd(rel_dir), name, rel)
                 try:
-                    if as_root and st is not None:
-                        os.fchown(fd, st.st_uid, st.st_gid)
+                    if st is not None:
+                        self.meta.owned(lambda uid, gid: os.fchown(fd, uid, gid), st, rel)
                     if mode & 0o700 != 0o700:
                         os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~0o700 | mode & 0o700)
                 finally:

@@ -1,0 +1,72 @@
+"""A target that cannot take the owners a backup has (a vfat or NFS root_squash mount refuses
+root's chown; here, root without CAP_CHOWN): each entry is restored all the same, its content,
+mode, times and xattrs, and its owner is named as not restored, from a medium and from discs; a
+setuid or setgid file left with the restoring user's owner loses those bits (a setuid program of
+another user's never comes back as root's), and says so."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests import fidelity
+from tests.trees import Lab, burn_due, restore_without
+
+FOREIGN = (12345, 23456)
+
+
+@pytest.fixture(scope="module")
+def _owners_made(tmp_path_factory):
+    from tests.trees import made_once
+
+    def make(live):
+        lab = Lab(live, media_count=1)
+        cfg = lab.with_discs("dvd+r")
+        data = lab.src / "data"
+        (data / "theirs").mkdir()
+        (data / "theirs/inside").write_text("a file of theirs\n")
+        (data / "theirs/setuid").write_text("a program of theirs\n")
+        (data / "mine").write_text("root's own\n")
+        os.setxattr(data / "theirs/inside", "user.kept", b"an xattr")
+        os.symlink("inside", data / "theirs/link")
+        (data / "theirs/with-acl").write_text("user 1234 may read it\n")
+        os.setxattr(data / "theirs/with-acl", "system.posix_acl_access", fidelity.ACCESS_ACL)
+        for name in ("theirs/inside", "theirs/setuid", "theirs/with-acl", "theirs"):
+            os.chown(data / name, *FOREIGN)
+        os.lchown(data / "theirs/link", *FOREIGN)
+        os.chmod(data / "theirs/setuid", 0o6755)
+        assert lab.backup(cfg).status == "completed"
+        burn_due(cfg, lab.store(), asked={"*"})
+        return str(data)
+
+    if not fidelity.is_root():
+        pytest.skip("only root restores owners")
+    yield from made_once(tmp_path_factory, make)
+
+
+@pytest.mark.parametrize("checkpoint", [None, 1], ids=["medium", "discs"])
+def test_owners_the_target_cannot_take_are_named_and_the_rest_restored(_owners_made, checkpoint):
+    data, made = _owners_made
+    live = made.anew()
+    lab = Lab(live, media_count=1)
+    out = live / "out"
+    got = restore_without("chown", lab, data, out, checkpoint=checkpoint)
+    assert not got["errors"], got
+    restored = out / data.lstrip("/")
+    assert (restored / "theirs/inside").read_text() == "a file of theirs\n"
+    assert os.getxattr(restored / "theirs/inside", "user.kept") == b"an xattr"
+    assert os.readlink(restored / "theirs/link") == "inside"
+    assert (restored / "mine").read_text() == "root's own\n"
+    setuid = os.stat(restored / "theirs/setuid")
+    assert (setuid.st_uid, setuid.st_mode & 0o7777) == (0, 0o755), oct(setuid.st_mode)
+    # each named once, with the owner it could not be given (a directory from the discs as one that
+    # did not come off as they hold it)
+    named = {os.path.relpath("/" + n["path"], data): n["why"] for n in got["not_restored"] if "12345:23456" in n["why"]}
+    assert sorted(named) == ["theirs", "theirs/inside", "theirs/link", "theirs/setuid", "theirs/with-acl"], \
+        got["not_restored"]
+    assert len(got["not_restored"]) == 5, got["not_restored"]
+    assert all(n["kind"] == "owner" for n in got["not_restored"] if n["path"] != data.lstrip("/") + "/theirs")
+    assert "setuid" in named["theirs/setuid"] and "setuid" not in named["theirs/inside"], named
+    assert os.getxattr(restored / "theirs/with-acl", "system.posix_acl_access") == fidelity.ACCESS_ACL
+    assert "5 not restored" in got["summary"], got["summary"]
