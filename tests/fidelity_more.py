@@ -1,7 +1,8 @@
 """The corners of a file system past tests/fidelity.py: directory modes 0000, 1777 and setgid,
 nanosecond times, a hole at a file's end, a file with 1000 names, symlinks to directories and in
-loops, empty files, newlines and 255-byte non-UTF-8 names; and a comparison of two trees by
-lstat, xattrs (ACLs included), content and hard-link groups, independent of rsync."""
+loops, empty files, newlines and 255-byte non-UTF-8 names, names apart only by Unicode form or by
+case; and a comparison of two trees by lstat, xattrs (ACLs included), content and hard-link
+groups, independent of rsync."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def build(root: Path) -> None:
     os.open(bytes(names) + b"/new\nline", os.O_CREAT | os.O_WRONLY, 0o644)
     os.open(bytes(names) + b"/" + b"\xff" * 255, os.O_CREAT | os.O_WRONLY, 0o644)
     os.open(bytes(names) + b"/" + b"\xc3\xa9" * 127 + b"z", os.O_CREAT | os.O_WRONLY, 0o644)
+    # names apart only by their Unicode form (NFC, NFD) or by case: each its own file, as Linux keeps them
+    for i, name in enumerate((b"caf\xc3\xa9", b"cafe\xcc\x81", b"README", b"Readme", b"readme")):
+        (names / os.fsdecode(name)).write_bytes(b"%d" % i)
     for dirpath, dirs, _ in os.walk(root, topdown=False):
         for d in dirs:
             os.utime(os.path.join(dirpath, d), ns=(NS_MTIME, NS_MTIME), follow_symlinks=False)
