@@ -36,10 +36,12 @@ _ACL = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for t
     (0x01, 6, 0xFFFFFFFF), (0x02, 4, 0), (0x04, 4, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF)))
 
 
-def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
+def probe(medium_path: str | os.PathLike, tries=None) -> dict[str, bool | None]:
     """Try each kind in a new `<medium>/.rabtui-probe-<pid>-<n>/`, removed afterwards (one a killed
     run left goes with the next probe: temp_dirs.py). Its own directory: the backups of one run
-    check the same medium at once, from threads of one process."""
+    check the same medium at once, from threads of one process. `tries(attempt)`: what an attempt
+    tells (by default, True, else False when it raises OSError)."""
+    tried = tries or _tried
     with temp_dirs.private(medium_path, PROBE_PREFIX) as folder:
         root = Path(os.fsdecode(folder))
         f = root / "file"
@@ -47,20 +49,20 @@ def probe(medium_path: str | os.PathLike) -> dict[str, bool | None]:
         faults.point("medium.probing")
         root_user = os.geteuid() == 0
         return {
-            "xattrs": _tries(lambda: _xattr_round_trip(f, "user.rabtui")),
-            "system_xattrs": _tries(lambda: _xattr_round_trip(f, "trusted.rabtui")) if root_user else None,
-            "acls": _tries(lambda: os.setxattr(f, "system.posix_acl_access", _ACL)),
-            "sparse": _tries(lambda: _sparse(root / "sparse")),
-            "fifos": _tries(lambda: os.mkfifo(root / "fifo")),
-            "devices": _tries(lambda: os.mknod(root / "device", stat.S_IFCHR | 0o600, os.makedev(1, 3)))
+            "xattrs": tried(lambda: _xattr_round_trip(f, "user.rabtui")),
+            "system_xattrs": tried(lambda: _xattr_round_trip(f, "trusted.rabtui")) if root_user else None,
+            "acls": tried(lambda: os.setxattr(f, "system.posix_acl_access", _ACL)),
+            "sparse": tried(lambda: _sparse(root / "sparse")),
+            "fifos": tried(lambda: os.mkfifo(root / "fifo")),
+            "devices": tried(lambda: os.mknod(root / "device", stat.S_IFCHR | 0o600, os.makedev(1, 3)))
             if root_user else None,
-            "symlinks": _tries(lambda: os.symlink("file", root / "link")),
-            "hardlinks": _tries(lambda: os.link(f, root / "hardlink")),
-            "nanoseconds": _tries(lambda: _nanoseconds(f)),
+            "symlinks": tried(lambda: os.symlink("file", root / "link")),
+            "hardlinks": tried(lambda: os.link(f, root / "hardlink")),
+            "nanoseconds": tried(lambda: _nanoseconds(f)),
         }
 
 
-def _tries(attempt) -> bool:
+def _tried(attempt) -> bool:
     try:
         return attempt() is not False
     except OSError:
@@ -90,7 +92,7 @@ def nanoseconds_now(medium_path: str | os.PathLike) -> bool:
     with temp_dirs.private(medium_path, PROBE_PREFIX) as folder:
         name = Path(os.fsdecode(folder)) / "file"
         name.write_bytes(b"")
-        return _tries(lambda: _nanoseconds(name))
+        return _tried(lambda: _nanoseconds(name))
 
 
 def _sparse(path: Path) -> bool:

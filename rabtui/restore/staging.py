@@ -7,6 +7,7 @@ restore of any kind, or the next cleanup."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -16,11 +17,34 @@ from typing import Iterator
 
 from rabtui import fmt
 from rabtui.events import LOG, Emit, Event, no_emit
+from rabtui.media import medium_fs
 
 PREFIX = b".rabtui-restore-"
 MAKING = b".rabtui-staging-"    # a staging directory being made, not locked yet
 ACLS = ("system.posix_acl_default", "system.posix_acl_access")    # the xattrs that hold POSIX ACLs
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# what xorriso makes as it extracts a disc, and stops at the first it cannot (medium_fs.probe's names)
+EXTRACTED = ("xattrs", "system_xattrs", "acls", "symlinks", "hardlinks", "fifos", "devices")
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
+
+
+def holds_what_discs_do(parent: bytes) -> bool:
+    """Whether the file system of `parent` takes all that comes off a disc (a vfat, a ramfs or an
+    NFS mount may not): where it does not, the discs are extracted elsewhere, and the restore names
+    each thing the target refuses as it writes it there, instead of stopping at the first. What
+    could not be tried for want of room counts as held: the extraction says that it is full."""
+    try:
+        holds = medium_fs.probe(parent, _tried)
+    except OSError as exc:
+        return exc.errno in NO_ROOM
+    return all(holds.get(k) is not False for k in EXTRACTED)
+
+
+def _tried(attempt) -> bool | None:
+    try:
+        return attempt() is not False
+    except OSError as exc:
+        return None if exc.errno in NO_ROOM else False
 
 
 @contextmanager
