@@ -2,11 +2,13 @@
 root's chown; here, root without CAP_CHOWN): each entry is restored all the same, its content,
 mode, times and xattrs, and its owner is named as not restored, from a medium and from discs; a
 setuid or setgid file left with the restoring user's owner loses those bits (a setuid program of
-another user's never comes back as root's), and says so."""
+another user's never comes back as root's), and says so; a file cut into parts across discs is
+named once, by its own name."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -22,22 +24,25 @@ def _owners_made(tmp_path_factory):
 
     def make(live):
         lab = Lab(live, media_count=1)
-        cfg = lab.with_discs("dvd+r")
+        cfg = lab.with_discs("4MiB")
         data = lab.src / "data"
         (data / "theirs").mkdir()
         (data / "theirs/inside").write_text("a file of theirs\n")
         (data / "theirs/setuid").write_text("a program of theirs\n")
+        (data / "theirs/cut").write_bytes(os.urandom(5_000_000))   # cut into parts on two discs
         (data / "mine").write_text("root's own\n")
         os.setxattr(data / "theirs/inside", "user.kept", b"an xattr")
         os.symlink("inside", data / "theirs/link")
         (data / "theirs/with-acl").write_text("user 1234 may read it\n")
         os.setxattr(data / "theirs/with-acl", "system.posix_acl_access", fidelity.ACCESS_ACL)
-        for name in ("theirs/inside", "theirs/setuid", "theirs/with-acl", "theirs"):
+        for name in ("theirs/inside", "theirs/setuid", "theirs/with-acl", "theirs/cut", "theirs"):
             os.chown(data / name, *FOREIGN)
         os.lchown(data / "theirs/link", *FOREIGN)
-        os.chmod(data / "theirs/setuid", 0o6755)
+        for name in ("theirs/setuid", "theirs/cut"):
+            os.chmod(data / name, 0o6755)
         assert lab.backup(cfg).status == "completed"
         burn_due(cfg, lab.store(), asked={"*"})
+        assert lab.store().one("SELECT MAX(parts) FROM disc_files")[0] == 2
         return str(data)
 
     if not fidelity.is_root():
@@ -58,15 +63,17 @@ def test_owners_the_target_cannot_take_are_named_and_the_rest_restored(_owners_m
     assert os.getxattr(restored / "theirs/inside", "user.kept") == b"an xattr"
     assert os.readlink(restored / "theirs/link") == "inside"
     assert (restored / "mine").read_text() == "root's own\n"
-    setuid = os.stat(restored / "theirs/setuid")
-    assert (setuid.st_uid, setuid.st_mode & 0o7777) == (0, 0o755), oct(setuid.st_mode)
+    for name in ("theirs/setuid", "theirs/cut"):
+        setuid = os.stat(restored / name)
+        assert (setuid.st_uid, setuid.st_mode & 0o7777) == (0, 0o755), (name, oct(setuid.st_mode))
+    assert (restored / "theirs/cut").read_bytes() == (Path(data) / "theirs/cut").read_bytes()
     # each named once, with the owner it could not be given (a directory from the discs as one that
     # did not come off as they hold it)
     named = {os.path.relpath("/" + n["path"], data): n["why"] for n in got["not_restored"] if "12345:23456" in n["why"]}
-    assert sorted(named) == ["theirs", "theirs/inside", "theirs/link", "theirs/setuid", "theirs/with-acl"], \
-        got["not_restored"]
-    assert len(got["not_restored"]) == 5, got["not_restored"]
+    assert sorted(named) == ["theirs", "theirs/cut", "theirs/inside", "theirs/link", "theirs/setuid",
+                             "theirs/with-acl"], got["not_restored"]
+    assert len(got["not_restored"]) == 6, got["not_restored"]
     assert all(n["kind"] == "owner" for n in got["not_restored"] if n["path"] != data.lstrip("/") + "/theirs")
-    assert "setuid" in named["theirs/setuid"] and "setuid" not in named["theirs/inside"], named
+    assert "setuid and setgid" in named["theirs/cut"] and "setuid" not in named["theirs/inside"], named
     assert os.getxattr(restored / "theirs/with-acl", "system.posix_acl_access") == fidelity.ACCESS_ACL
-    assert "5 not restored" in got["summary"], got["summary"]
+    assert "6 not restored" in got["summary"], got["summary"]

@@ -114,6 +114,7 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
         for r in rows:
             if r["parts"] and r["parts"] > 1:
                 parts.setdefault(bytes(r["path"]), []).append(r)
+        off[:] = _named_once(off, rows)
         bad: list[tuple[bytes, str]] = []
         for path, prs in parts.items():
             under = in_tree(rel, path, is_file)
@@ -279,6 +280,23 @@ def _dirs_as_recorded(store: Store, number: int, top: bytes, rel: bytes, item: b
         why = dir_attrs.restored_differs(dirpath, disc_path, recorded, kept.get(disc_path, set()), as_root)
         if why:
             out.append(("directory", name, why))
+    return out
+
+
+def _named_once(off: list[tuple[str, bytes, str]], rows) -> list[tuple[str, bytes, str]]:
+    """`off` with each owner the file system refused (disc_owners.give) and each directory not as
+    the discs hold it (disc_dirs) named once: a directory on several discs is restored as it came
+    off the first (_merge), and the parts of a cut file are named by the file's name."""
+    whole = {os.path.join(os.path.dirname(bytes(r["path"])), os.path.basename(bytes(r["disc_path"]))): bytes(r["path"])
+             for r in rows if r["parts"] and r["parts"] > 1}
+    out, seen = [], set()
+    for kind, name, why in off:
+        if kind in ("owner", "directory"):
+            name = whole.get(name, name) if kind == "owner" else name
+            if (kind, name) in seen:
+                continue
+            seen.add((kind, name))
+        out.append((kind, name, why))
     return out
 
 
