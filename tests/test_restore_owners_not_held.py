@@ -3,11 +3,15 @@ root's chown; here, root without CAP_CHOWN): each entry is restored all the same
 mode, times and xattrs, and its owner is named as not restored, from a medium and from discs; a
 setuid or setgid file left with the restoring user's owner loses those bits (a setuid program of
 another user's never comes back as root's), and says so; a file cut into parts across discs is
-named once, by its own name."""
+named once, by its own name. Discs that need a privilege the restore lacks say which, not that
+they may be damaged."""
 
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,7 @@ def _owners_made(tmp_path_factory):
         (data / "theirs/setuid").write_text("a program of theirs\n")
         (data / "theirs/cut").write_bytes(os.urandom(5_000_000))   # cut into parts on two discs
         (data / "mine").write_text("root's own\n")
+        os.mknod(data / "null-like", stat.S_IFCHR | 0o666, os.makedev(1, 3))
         os.setxattr(data / "theirs/inside", "user.kept", b"an xattr")
         os.symlink("inside", data / "theirs/link")
         (data / "theirs/with-acl").write_text("user 1234 may read it\n")
@@ -77,3 +82,17 @@ def test_owners_the_target_cannot_take_are_named_and_the_rest_restored(_owners_m
     assert "setuid and setgid" in named["theirs/cut"] and "setuid" not in named["theirs/inside"], named
     assert os.getxattr(restored / "theirs/with-acl", "system.posix_acl_access") == fidelity.ACCESS_ACL
     assert "6 not restored" in got["summary"], got["summary"]
+
+
+def test_discs_that_need_a_privilege_the_restore_lacks_say_so_not_that_they_are_damaged(_owners_made):
+    """xorriso stops at the first device node it may not make (CAP_MKNOD dropped, as in a
+    container): the restore fails naming it, and says which privilege it takes, not to check the
+    disc."""
+    data, made = _owners_made
+    live = made.anew()
+    done = subprocess.run(["setpriv", "--bounding-set=-mknod", "--inh-caps=-mknod", sys.executable, "-m", "rabtui",
+                           "--config", str(live / "rabtui.toml"), "restore", "loc", data, "--to", str(live / "out"),
+                           "--checkpoint", "1"], capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "null-like" in done.stderr and "CAP_MKNOD" in done.stderr, done.stderr
+    assert "verify" not in done.stderr and "Traceback" not in done.stderr, done.stderr
