@@ -30,6 +30,10 @@ def _tmp_name() -> bytes:
     return b".rabtui-" + secrets.token_hex(6).encode()   # short: fits beside any 255-byte name
 
 
+# what link(2) says where the target cannot make a hard link at all (not a name taken meanwhile)
+LINKS_REFUSED = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK)
+
+
 class ReplacedMeanwhile(Exception):
     """A file read for the restore is not the one looked at: another took its name in between."""
 
@@ -110,22 +114,32 @@ class SafeWriter(TargetDirs):
             first, made = self.inodes[key]
             first_dir, first_name = os.path.split(first)
             first_fd = os.dup(self.parent_fd(first_dir))
+            made_link = True
             try:
                 fd = self.parent_fd(rel_dir)
                 os.link(first_name, tmp, src_dir_fd=first_fd, dst_dir_fd=fd, follow_symlinks=False)
+            except OSError as exc:
+                # the names on two file systems there (a mount inside the target), one without hard
+                # links (vfat), a file at its file system's most links: this name gets a copy
+                if exc.errno not in LINKS_REFUSED:
+                    raise
+                self.result.not_restored.append(("hard link", rel, f"not linked to {fmt.name(first)}:"
+                                                                   f" {os_reason(exc)}: a copy"))
+                made_link = False
             finally:
                 os.close(first_fd)
-            linked = os.stat(tmp, dir_fd=fd, follow_symlinks=False)
-            if (linked.st_dev, linked.st_ino) == made:
-                if self._into_place(fd, tmp, name, rel):
-                    self.result.links += 1
-                return
-            # another entry took the first name since it was made (by whoever may write there):
-            # this name gets the backup's entry of its own
-            os.unlink(tmp, dir_fd=fd)
-            del self.inodes[key]
-            self.result.not_restored.append(("hard link", rel, f"not linked to {fmt.name(first)}, which was"
-                                                               f" replaced on the target meanwhile: a copy"))
+            if made_link:
+                linked = os.stat(tmp, dir_fd=fd, follow_symlinks=False)
+                if (linked.st_dev, linked.st_ino) == made:
+                    if self._into_place(fd, tmp, name, rel):
+                        self.result.links += 1
+                    return
+                # another entry took the first name since it was made (by whoever may write there):
+                # this name gets the backup's entry of its own
+                os.unlink(tmp, dir_fd=fd)
+                del self.inodes[key]
+                self.result.not_restored.append(("hard link", rel, f"not linked to {fmt.name(first)}, which was"
+                                                                   f" replaced on the target meanwhile: a copy"))
         if stat.S_ISREG(mode):
             made = self._file(src, fd, tmp, rel, st)
             counter = "files"
@@ -150,7 +164,7 @@ class SafeWriter(TargetDirs):
         setattr(self.result, counter, getattr(self.result, counter) + 1)
         if counter == "files":
             self.result.bytes += st.st_size
-        if st.st_nlink > 1:
+        if st.st_nlink > 1 and key not in self.inodes:   # one not linked keeps the first as the one to link to
             self.inodes[key] = (rel, made)
 
     def _into_place(self, fd: int, tmp: bytes, name: bytes, rel: bytes) -> bool:
