@@ -9,6 +9,7 @@ they may be damaged."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -96,3 +97,22 @@ def test_discs_that_need_a_privilege_the_restore_lacks_say_so_not_that_they_are_
     assert done.returncode == 1, done.stderr
     assert "null-like" in done.stderr and "CAP_MKNOD" in done.stderr, done.stderr
     assert "verify" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_modes_and_times_the_target_refuses_are_named_and_the_rest_restored(_owners_made):
+    """Root without CAP_FOWNER may give a file another user's owner but then not its mode nor its
+    times (as a vfat or a network file system may refuse them): each file is restored all the
+    same, made 0600, and what was not set is named."""
+    data, made = _owners_made
+    live = made.anew()
+    out = live / "out"
+    got = restore_without("fowner", Lab(live, media_count=1), data, out)
+    assert not got["errors"], got
+    restored = out / data.lstrip("/")
+    assert (restored / "theirs/inside").read_text() == "a file of theirs\n"
+    st = os.stat(restored / "theirs/setuid")
+    assert (st.st_uid, st.st_mode & 0o7777) == (12345, 0o600), oct(st.st_mode)
+    named = {(n["kind"], os.path.relpath("/" + n["path"], data)) for n in got["not_restored"]}
+    assert {("mode", "theirs/setuid"), ("time", "theirs/setuid"), ("time", "theirs/link")} <= named, named
+    assert all(re.match(r"(mode [0-7]{4}|time) not set: ", n["why"])
+               for n in got["not_restored"] if n["kind"] in ("mode", "time")), got["not_restored"]

@@ -21,8 +21,9 @@ def extract_hint(why: str, number: int) -> str:
     """What to do when xorriso could not extract from a disc of checkpoint `number`, for `why`."""
     if "Operation not permitted" in why:   # root without a capability (in a container, say), not the disc
         return ("restoring it takes a privilege this process lacks (device nodes: CAP_MKNOD; trusted. and"
-                " security. xattrs: CAP_SYS_ADMIN; file capabilities: CAP_SETFCAP): restore as root with it, or"
-                " from a backup on a medium (--backup), which restores the rest and names each thing it cannot")
+                " security. xattrs: CAP_SYS_ADMIN; file capabilities: CAP_SETFCAP; the modes and times of another"
+                " user's files: CAP_FOWNER): restore as root with it, or from a backup on a medium (--backup),"
+                " which restores the rest and names each thing it cannot")
     if ", xattr " in why:   # "Disk file '...' , xattr user.x 'No space left on device'"
         return ("the file system restored onto refuses that xattr (ext4 holds about 4 KiB of them a file; XFS,"
                 " btrfs and tmpfs take values up to 64 KiB): restore onto one that takes it (--to)")

@@ -1,9 +1,10 @@
 """The xattrs of the symlinks restored from a disc, and their times (their owners: disc_owners.py).
-osirrox (xorriso 1.5.4) extracts a symlink without them, though the disc holds them (trusted. and security. ones, which only root sets on a
-symlink; an empty-valued one is set again from the checkpoint's record, kept_off.py). As root, they
-are read from the disc with `-find -type l -exec getfattr` and set on each restored link through a
-descriptor of the link itself, never on what it points to. One whose name and value take 4,096
-bytes or more together cannot be read from the disc (disc_xattrs.LINKS_UNREAD): it is named."""
+osirrox (xorriso 1.5.4) extracts a symlink without them, though the disc holds them (trusted. and
+security. ones, which only root sets on a symlink; an empty-valued one is set again from the
+checkpoint's record, kept_off.py). As root, they are read from the disc with `-find -type l -exec
+getfattr` and set on each restored link through a descriptor of the link itself, never on what it
+points to. One whose name and value take 4,096 bytes or more together cannot be read from the disc
+(disc_xattrs.LINKS_UNREAD): it is named."""
 
 from __future__ import annotations
 

@@ -54,6 +54,19 @@ class MetadataWriter:
                                                              f" {os_reason(exc)}{left}"))
             return False
 
+    def _done(self, action, kind: str, shown: bytes, value: str = "") -> bool:
+        """`action()` (a chmod, a utime); False where the target refuses it (vfat, some network file
+        systems; root without CAP_FOWNER on another user's file), named as not restored (`kind`, "mode"
+        or "time", and `value`): the entry keeps what it was made with (0600, 0700 for a directory)
+        or the time it was restored at."""
+        try:
+            action()
+            return True
+        except OSError as exc:
+            said = f"{kind} {value}" if value else kind
+            self.result.not_restored.append((kind, shown, f"{said} not set: {os_reason(exc)}"))
+            return False
+
     def _set_xattrs(self, target, attrs: list[tuple[bytes, bytes]], shown: bytes, *, follow: bool = False) -> None:
         for n, value in attrs:
             try:
@@ -88,14 +101,14 @@ class MetadataWriter:
         attrs = read_xattrs(src)   # before the chown, which clears the capability of a linked staged file
         mode = _mode(st, self.owned(lambda uid, gid: os.fchown(fd, uid, gid), st, shown))
         self._drop_others(fd, attrs, shown)
-        os.fchmod(fd, mode)   # after chown, which clears setuid
+        moded = self._done(lambda: os.fchmod(fd, mode), "mode", shown, f"{mode:04o}")   # after chown: it clears setuid
         self._set_xattrs(fd, attrs, shown)       # ACLs after chmod, the capability after chown
-        if any(n == ACCESS_ACL for n, _ in attrs):
+        if moded and any(n == ACCESS_ACL for n, _ in attrs):
             # the mode again: a directory opened up in the staging (checkpoint/closed_dirs.py) has an
             # ACL that gives its owner rwx, which setting it gave the mode too
             os.fchmod(fd, mode)
-        os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-        if st.st_mtime_ns % 1_000_000_000:
+        if self._done(lambda: os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns)), "time", shown) \
+                and st.st_mtime_ns % 1_000_000_000:
             self._time_kept(st, os.fstat(fd), shown)
 
     def on_path(self, fd: int, name: bytes, st: os.stat_result, *, is_link: bool = False,
@@ -114,8 +127,8 @@ class MetadataWriter:
                     self._set_xattrs(b"/proc/self/fd/%d" % link, attrs, shown, follow=True)
                 finally:
                     os.close(link)
-            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
-            if st.st_mtime_ns % 1_000_000_000:
+            if self._done(lambda: os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False),
+                          "time", shown) and st.st_mtime_ns % 1_000_000_000:
                 self._time_kept(st, os.stat(name, dir_fd=fd, follow_symlinks=False), shown)
             return
         # chmod and the attributes follow symlinks: they go through a descriptor of the node made,
@@ -129,10 +142,10 @@ class MetadataWriter:
             mode = _mode(st, self.owned(lambda uid, gid: os.chown(path, uid, gid), st, shown))
             attrs = read_xattrs(src) if src is not None else []
             self._drop_others(path, attrs, shown)
-            os.chmod(path, mode)
+            self._done(lambda: os.chmod(path, mode), "mode", shown, f"{mode:04o}")
             self._set_xattrs(path, attrs, shown, follow=True)
-            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-            if st.st_mtime_ns % 1_000_000_000:
+            if self._done(lambda: os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns)), "time", shown) \
+                    and st.st_mtime_ns % 1_000_000_000:
                 self._time_kept(st, os.fstat(node), shown)
         finally:
             os.close(node)
