@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -194,6 +195,51 @@ def test_a_directory_in_the_place_of_the_database_is_kept_aside_by_rebuild_state
     assert status.returncode == 0 and "never backed up" not in status.stdout, status.stdout + status.stderr
     aside = next(lab.state.glob("rabtui.db.before-rebuild-*[0-9]"))
     assert (aside / "note").read_text() == "someone's" and Path(f"{aside}-wal").is_dir()
+
+
+def _with_drive(tmp_path: Path, lab: Lab) -> None:
+    (tmp_path / "iso").mkdir()
+    lab.config_path.write_text(lab.config_path.read_text().replace(
+        "[[media]]", f'[checkpoint]\ndrive = "images:{tmp_path / "iso"}"\n\n[[media]]', 1))
+
+
+def _db_files_removed(lab: Lab) -> None:
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+
+
+def test_a_symlink_to_a_database_that_is_not_there_is_refused_not_made_anew_elsewhere(tmp_path, backed_up_lab):
+    """rabtui.db a symlink to a database on a disk that is not mounted now: not a new database to
+    make there (an empty one would stand in for the lost one, and be hidden once the disk is back)."""
+    lab = backed_up_lab
+    _with_drive(tmp_path, lab)
+    away = tmp_path / "unmounted" / "rabtui.db"
+    away.parent.mkdir()
+    _db_files_removed(lab)
+    os.symlink(away, lab.state / "rabtui.db")
+    _refused(lab, "is damaged", str(away), "not there", HINT)
+    assert not os.path.lexists(away)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode in (0, 3) and "backups: 1" in done.stdout, done.stdout + done.stderr
+    aside = next(lab.state.glob("rabtui.db.before-rebuild-*[0-9]"))
+    assert os.readlink(aside) == str(away) and not os.path.lexists(away)
+    assert _rabtui(lab, "status").returncode == 0
+
+
+def test_a_fifo_in_the_place_of_the_database_is_refused_and_rebuild_state_does_not_hang_on_it(tmp_path,
+                                                                                                 backed_up_lab):
+    lab = backed_up_lab
+    _with_drive(tmp_path, lab)
+    _db_files_removed(lab)
+    os.mkfifo(lab.state / "rabtui.db", 0o600)
+    _refused(lab, "is damaged: it is no file but a FIFO", HINT)
+    done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "rebuild-state"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode in (0, 3) and "backups: 1" in done.stdout, done.stdout + done.stderr
+    aside = next(lab.state.glob("rabtui.db.before-rebuild-*[0-9]"))
+    assert stat.S_ISFIFO(os.lstat(aside).st_mode)
+    assert _rabtui(lab, "status").returncode == 0
 
 
 def _mount(*argv: str) -> None:

@@ -22,7 +22,7 @@ from rabtui.errors import Cancelled
 from rabtui.state import changes
 from rabtui.state.locks import Lock
 from rabtui.state.schema import SCHEMA_VERSION, add_columns, schema_complete, schema_script
-from rabtui.state.store_check import StateUnusable, check_tables, check_usable, state_failure
+from rabtui.state.store_check import StateUnusable, check_tables, check_usable, is_file, state_failure
 
 T = TypeVar("T")
 
@@ -97,6 +97,8 @@ def rollback(conn: sqlite3.Connection) -> None:
 def read_only(db: str | Path, read: Callable[[sqlite3.Connection], T], nothing: T) -> T:
     """What `read` finds in the database file `db`, opened read-only (rebuild-state reads the one
     it replaces); `nothing` when it cannot be read: gone, damaged, or no rabtui database."""
+    if not is_file(db):
+        return nothing
     try:
         conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True)
     except sqlite3.Error:

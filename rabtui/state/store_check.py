@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
@@ -128,11 +129,19 @@ def check_usable(state_dir: Path, path: Path) -> bool:
     first = key not in _OPENED_HERE
     _OPENED_HERE.add(key)
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except FileNotFoundError:
+        if path.is_symlink():
+            # the database on a disk not mounted now: an empty one made there would stand in for it
+            raise damaged(path, f"it is a symbolic link to {os.readlink(path)}, which is not there"
+                                " (on a disk that is not mounted?)") from None
         return False
     except OSError as exc:
         raise damaged(path, f"cannot read it: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        # SQLite would read it as an empty database, or its reads would wait for a writer forever
+        raise damaged(path, f"it is no file but a {_kind(st.st_mode)}")
+    size = st.st_size
     if size == 0:
         # SQLite writes the header as it creates the file: an empty one where rabtui has run
         # before (it leaves its locks and logs) was truncated, not made new
@@ -169,6 +178,19 @@ def check_usable(state_dir: Path, path: Path) -> bool:
                 hint="free space there, then run again; the database is whole (its -wal holds what its file"
                      " lacks): do not move the -wal away") from None
     raise damaged(path, problem)
+
+
+def _kind(mode: int) -> str:
+    return ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+            else "character device" if stat.S_ISCHR(mode) else "block device" if stat.S_ISBLK(mode) else "special file")
+
+
+def is_file(path: str | os.PathLike) -> bool:
+    """Whether `path` leads to a regular file: SQLite's reads of a FIFO there would wait for ever."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _wal_holds_frames(path: Path) -> bool:
@@ -244,6 +266,8 @@ def fold_wal(path: Path, mode: str = "TRUNCATE") -> bool:
     """The database's last transactions into its main file (TRUNCATE: its -wal emptied; PASSIVE: as
     far as no other process needs to let it), when SQLite can: a damaged one may not let it, and is
     then left as it is. Whether it could not because another process was writing them back."""
+    if not is_file(path):      # SQLite would make a database where a symlink that leads nowhere points
+        return False
     try:
         conn = sqlite3.connect(path)
     except sqlite3.Error:
