@@ -96,6 +96,26 @@ def test_rebuild_state_survives_an_odd_backup_json(two_backups, key, value, reco
         assert json.loads(_backups(lab)[0][2]) == value
 
 
+def test_a_directory_of_a_backup_json_that_leads_out_of_its_backup_is_left_out(tmp_path, two_backups):
+    """A backup.json on a medium (one that was offsite) names a directory `/../../<a folder of this
+    server>`: rebuild-state leaves it out and says so. Recorded, a restore of that source once it is
+    out of the config (its directories are then those its backups name) would copy that folder of
+    this server, outside every medium, into the restore's target."""
+    lab, first = two_backups
+    secret = tmp_path / "secret"
+    write_files(secret, {"key": b"the server's own"})
+    info = json.loads(first.read_text())
+    planted = "/" + "../" * 40 + str(secret).lstrip("/")
+    info["directories"].append({"path": planted, "kind": "standard", "state": "ok"})
+    first.write_text(json.dumps(info))
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3 and f"{first}: directories[1].path" in done.stdout, done.stdout + done.stderr
+    lab.config_path.write_text(lab.config_path.read_text().replace('id = "loc"', 'id = "other"'))
+    done = _rabtui(lab, "restore", "loc", str(secret), "--to", str(tmp_path / "to"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert not (tmp_path / "to" / str(secret).lstrip("/") / "key").exists()
+
+
 def test_a_backup_json_that_is_no_json_object_has_its_backup_kept_and_says_so(two_backups):
     lab, first = two_backups
     first.write_text("[1, 2]")

@@ -124,7 +124,7 @@ def _rsync_options_problem(options: list[str]) -> str | None:
     return next(filter(None, map(transfer_options.rsync_option_problem, options)), None)
 
 
-def _directory_path_problem(value: str) -> str | None:
+def directory_path_problem(value: str) -> str | None:
     if not value.startswith("/"):
         return f"must be an absolute path on the source, not {value!r}"
     if any(part in (".", "..") for part in value.split("/")):
@@ -204,7 +204,7 @@ class Medium:
 
 @dataclass(frozen=True)
 class Directory:
-    path: str = key(required=True, check=_directory_path_problem, convert=_directory_path, form=True,
+    path: str = key(required=True, check=directory_path_problem, convert=_directory_path, form=True,
                     help="an absolute path on the source")
     kind: str = key("standard", choices={"standard": "every backup holds the whole tree",
                                          "archive": "every backup holds only what this medium lacks"},

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rabtui.config.model import directory_path_problem
 from rabtui.media.medium_layout import TO_DO, not_a_run
 from rabtui.state.store import ID_REACH
 
@@ -131,6 +132,10 @@ def _directories(value, notes: list[str]) -> list[dict]:
         key = f"directories[{n}]"
         if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not d["path"]:
             notes.append(f"{key} names no path: left out")
+            continue
+        problem = directory_path_problem(d["path"])
+        if problem:     # as the config refuses it: `..` would lead out of the backup's data/
+            notes.append(f"{key}.path {_shown(d['path'])} {problem}: left out")
             continue
         kind, state = d.get("kind"), d.get("state")
         if kind is not None and kind not in KINDS:
