@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from rabtui.cli import main
+from rabtui.state.locks import state_lock
 from tests.test_check_state_full import _stopped_writer
 from tests.test_parallel import _sources
 from tests.trees import Lab, fill_up, notify_into_file
@@ -69,3 +70,18 @@ def test_a_full_state_directory_fails_every_backup_said_and_notified(tmp_path, t
     assert all(full in e["message"] for e in sent()), sent()
     (tmp_path / "small" / "filler").unlink()
     assert main(["--config", str(lab.config_path), "backup", "a"]) == 0
+
+
+def test_a_backup_refused_while_rebuild_state_runs_is_said_and_notified(tmp_path, capsys):
+    """rebuild-state holds the state lock whole: `backup` is refused before any job is recorded, which
+    ended the command with that line alone, nothing notified (a cron'd backup missed in silence)."""
+    lab, sent = _lab(tmp_path)
+    with state_lock(lab.state, by="rebuild-state"):
+        code = main(["--config", str(lab.config_path), "backup", "a", "b"])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert code != 0 and "Traceback" not in said, said
+    for sid in "ab":
+        assert f"rabtui: {sid}: this command cannot run now: rebuild-state is running" in out.err, said
+    assert sorted((e["kind"], e["source"]) for e in sent()) == [("backup_failed", "a"), ("backup_failed", "b")]
+    assert all("rebuild-state is running" in e["message"] for e in sent()), sent()

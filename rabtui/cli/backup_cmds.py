@@ -9,7 +9,7 @@ from rabtui import fmt
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import media as media_actions
 from rabtui.actions import status as status_actions
-from rabtui.errors import EXIT_OK, EXIT_USAGE, EXIT_WARNINGS
+from rabtui.errors import EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, LockBusy
 from rabtui.state.store_check import StateUnusable
 
 from . import progress
@@ -48,7 +48,7 @@ def cmd_backup(args) -> int:
     ids = backup_actions.chosen_sources(cfg, args.ids, args.all)
     try:
         store = open_store(cfg)
-    except StateUnusable as exc:      # the state directory full, say: each backup failed, and is notified
+    except (StateUnusable, LockBusy) as exc:    # its directory full, rebuild-state running: each failed, notified
         run = backup_actions.not_started(cfg, ids, exc)
     else:
         cancel = backup_actions.RunCancel()
