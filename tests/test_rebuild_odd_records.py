@@ -116,6 +116,31 @@ def test_a_directory_of_a_backup_json_that_leads_out_of_its_backup_is_left_out(t
     assert not (tmp_path / "to" / str(secret).lstrip("/") / "key").exists()
 
 
+@pytest.mark.parametrize("where", ["data", "source"])
+def test_a_symlink_planted_on_the_way_to_a_backups_tree_is_not_walked_into_the_catalog(tmp_path, two_backups, where):
+    """The first backup's data/ (or its copy of the source's directory) made a symlink to a folder of
+    this server: rebuild-state recorded what is there as on the medium (`find` listed it, a restore
+    copied it from there). The catalog holds what the medium holds: nothing of that backup's tree,
+    and the symlink is said."""
+    lab, first = two_backups
+    secret = tmp_path / "secret"
+    src = str(lab.src / "data").lstrip("/")
+    write_files(secret, {"key": b"the server's own", f"{src}/key": b"the server's own"})
+    planted = first.parent / "data" if where == "data" else first.parent / "data" / src
+    os.rename(planted, f"{planted}.moved")
+    os.symlink(secret, planted)
+    done = _rabtui(lab, "rebuild-state")
+    assert done.returncode == 3 and f"{planted} is a symlink" in done.stdout, done.stdout + done.stderr
+    found = _rabtui(lab, "find", "key")
+    assert found.returncode == 1 and "key" not in found.stdout, found.stdout + found.stderr
+    assert "data/a" in _rabtui(lab, "find", "a").stdout      # the rest is there
+    # nor does a restore of that backup read through it
+    done = _rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", first.parent.name,
+                   "--to", str(tmp_path / "to"))
+    assert not list((tmp_path / "to").rglob("key")), done.stdout + done.stderr
+    assert done.returncode != 0 and f"{planted} is a symlink" in done.stderr, done.stdout + done.stderr
+
+
 def test_a_backup_json_that_is_no_json_object_has_its_backup_kept_and_says_so(two_backups):
     lab, first = two_backups
     first.write_text("[1, 2]")

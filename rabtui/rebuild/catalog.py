@@ -8,7 +8,7 @@ import itertools
 import os
 import stat
 
-from rabtui.media import fstree
+from rabtui.media import below, fstree
 from rabtui.mtimes import seconds
 from rabtui.state.store import Store
 
@@ -54,7 +54,11 @@ def _record_others(conn, source: str, medium: str, dir_path: str, dir_kind: str,
             cur[(kind, p)] = (ino, c.lastrowid)
 
 
-def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str, backups) -> int:
+def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str, backups,
+                planted: list[str] | None = None) -> int:
+    """The versions recorded of the directory `dir_path` in `backups` ((id, path), in the order they
+    were made); how many. A backup whose copy of it is reached through a symlink (rabtui never makes
+    one on the way: one planted there leads off the medium) holds none of it: said in `planted`."""
     prefix = dir_path.strip("/").encode("utf-8", "surrogateescape")
     # path -> (inode, version id) in the previous backup; (kind, path) -> (inode, id in `others`)
     prev: dict = {}
@@ -62,7 +66,11 @@ def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str
     conn = store.conn
     for bid, bpath in backups:
         top = os.path.join(os.fsencode(bpath), b"data", prefix)
-        if not os.path.isdir(top):
+        link = below.symlink_on_the_way(os.fsencode(bpath), os.path.join(b"data", prefix, b""))
+        if link is not None and planted is not None:
+            planted.append(f"{os.path.join(bpath, os.fsdecode(link))} is a symlink, which rabtui never makes: nothing"
+                           f" is recorded of {dir_path} in that backup (remove it, after checking what it points to)")
+        if link is not None or not os.path.isdir(top):
             prev = {}
             continue
         cur: dict = {}

@@ -261,10 +261,12 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         elif rec.status == KEPT:
             kept_rows.append((bid, bpath))
     complete_rows.sort()
+    planted: list[str] = []
     for d in src.directories:
-        report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows)
+        report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, complete_rows, planted)
         for row in kept_rows:   # kept data: versions of its own, as a backup makes them
-            report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row])
+            report.versions += catalog_dir(store, source_id, medium.id, d.path, d.kind, [row], planted)
+    report.unmatched += [f"medium {medium.id}: {said}" for said in planted]
     emit(Event(LOG, f"{medium.id}/{source_id}: {len(complete_rows)} complete backups"))
 
 
