@@ -141,6 +141,19 @@ def test_a_symlink_planted_on_the_way_to_a_backups_tree_is_not_walked_into_the_c
     assert done.returncode != 0 and f"{planted} is a symlink" in done.stderr, done.stdout + done.stderr
 
 
+def test_a_checkpoint_reads_nothing_through_a_symlink_planted_on_the_way_to_a_backups_tree(tmp_path, two_backups):
+    """The newest backup's data/ made a symlink to a folder of this server: the plan took that
+    folder's files for the backup's (a burn would put them on a disc)."""
+    lab, first = two_backups
+    newest = sorted(first.parent.parent.iterdir())[-1]
+    write_files(tmp_path / "secret", {str(lab.src / "data" / "key").lstrip("/"): b"the server's own"})
+    os.rename(newest / "data", tmp_path / "data-moved")
+    os.symlink(tmp_path / "secret", newest / "data")
+    done = _rabtui(lab, "checkpoint", "plan", "--now")
+    assert done.returncode != 0 and f"{newest / 'data'} is a symlink" in done.stderr, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_backup_json_that_is_no_json_object_has_its_backup_kept_and_says_so(two_backups):
     lab, first = two_backups
     first.write_text("[1, 2]")

@@ -79,15 +79,22 @@ def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_pa
     return None
 
 
+def symlink_to_copy(backup_path: str | os.PathLike, dir_path: str) -> Path | None:
+    """What on the way to the backup's copy of the directory `dir_path` (below the backup's own
+    directory: its data/, the directories above the copy, the copy itself) is a symlink, which
+    rabtui never makes: put on the medium, it may lead anywhere on this server. None when there is
+    none (a backup whose own directory is a symlink is no backup: list_backups)."""
+    found = below.symlink_on_the_way(os.fsencode(backup_path), os.fsencode(f"data/{_rel(dir_path)}/"))
+    return None if found is None else Path(backup_path) / os.fsdecode(found)
+
+
 def symlink_in_backup(backup_path: str | os.PathLike, archive_paths=()) -> str | None:
-    """What on the way to an archive directory's copy in a backup (below the backup's own directory)
-    is a symlink: the undoing of the backup's union links would walk where it points and take the
-    files of other backups out of the union, the space it frees would count theirs. None when
-    there is none (a backup whose own directory is a symlink is no backup: list_backups)."""
+    """What on the way to an archive directory's copy in a backup is a symlink (symlink_to_copy):
+    the undoing of the backup's union links would walk where it points and take the files of other
+    backups out of the union, the space it frees would count theirs. None when there is none."""
     for d in archive_paths:
-        found = below.symlink_on_the_way(os.fsencode(backup_path), os.fsencode(f"data/{_rel(d)}/"))
-        if found is not None:
-            where = Path(backup_path) / os.fsdecode(found)
+        where = symlink_to_copy(backup_path, d)
+        if where is not None:
             return (f"{where} is a symlink, which rabtui never makes: the backup is kept, nothing is removed"
                     " through it (remove it, after checking what it points to)")
     return None

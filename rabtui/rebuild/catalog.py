@@ -8,7 +8,7 @@ import itertools
 import os
 import stat
 
-from rabtui.media import below, fstree
+from rabtui.media import fstree, medium_layout
 from rabtui.mtimes import seconds
 from rabtui.state.store import Store
 
@@ -66,10 +66,10 @@ def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str
     conn = store.conn
     for bid, bpath in backups:
         top = os.path.join(os.fsencode(bpath), b"data", prefix)
-        link = below.symlink_on_the_way(os.fsencode(bpath), os.path.join(b"data", prefix, b""))
+        link = medium_layout.symlink_to_copy(bpath, dir_path)
         if link is not None and planted is not None:
-            planted.append(f"{os.path.join(bpath, os.fsdecode(link))} is a symlink, which rabtui never makes: nothing"
-                           f" is recorded of {dir_path} in that backup (remove it, after checking what it points to)")
+            planted.append(f"{link} is a symlink, which rabtui never makes: nothing is recorded of {dir_path} in that"
+                           " backup (remove it, after checking what it points to)")
         if link is not None or not os.path.isdir(top):
             prev = {}
             continue

@@ -43,14 +43,11 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
 
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
-    # rabtui never makes one on the way to a directory's copy: put on the medium, it may lead anywhere
-    # (an archive directory's items come from the union then, as below)
-    planted = (below.symlink_on_the_way(os.fsencode(backup["path"]), os.path.join(b"data", rel_path(d.path), b""))
-               if d.kind != "archive" else None)
+    # a symlink planted on the way to the copy (an archive directory's items come from the union then, as below)
+    planted = medium_layout.symlink_to_copy(backup["path"], d.path) if d.kind != "archive" else None
     if planted is not None:
-        raise WorkFailed(f"/{fmt.name(rel)} is not read from backup {backup['name']}: {fmt.name(backup['path'])}/"
-                         f"{fmt.name(planted)} is a symlink, which rabtui never makes, and a restore takes nothing"
-                         " through one")
+        raise WorkFailed(f"/{fmt.name(rel)} is not read from backup {backup['name']}: {fmt.name(str(planted))} is a"
+                         " symlink, which rabtui never makes, and a restore takes nothing through one")
     under = rel[len(rel_path(d.path)):].lstrip(b"/")
     root = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
     in_backup = os.path.join(root, under) if under else root
