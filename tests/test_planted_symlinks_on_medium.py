@@ -237,3 +237,23 @@ def test_a_symlink_planted_in_a_doomed_backup_on_the_way_to_its_archive_copy(tmp
     if to == "off the medium":
         assert done.returncode == 1, done.stdout + done.stderr
         assert f"{copy} is a symlink, which rabtui never makes" in done.stdout + done.stderr
+
+
+def test_a_base_whose_copy_is_reached_through_a_planted_symlink_links_nothing_from_where_it_points(tmp_path):
+    """The newest backup's data/ made a symlink to a folder of this server holding a file just as
+    the source's: the next backup hard-linked that file of the server (--link-dest through the
+    symlink), which then changed the backup as it changed. The base is not linked from there."""
+    lab = Lab(tmp_path, media_count=1)
+    lab.local()
+    _files(lab.src / "data", {"a": b"same"})
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    base = medium_layout.list_backups(lab.media[0][1], "loc")[-1][1]
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(base / "data", elsewhere)        # the server's file, alike in every way
+    shutil.rmtree(base / "data")
+    os.symlink(elsewhere, base / "data")
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    newest = medium_layout.list_backups(lab.media[0][1], "loc")[-1][1]
+    copy = medium_layout.backup_data_path(newest, str(lab.src / "data")) / "a"
+    assert copy.read_bytes() == b"same"
+    assert not os.path.samefile(copy, elsewhere / str(lab.src / "data").lstrip("/") / "a")

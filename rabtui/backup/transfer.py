@@ -80,7 +80,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             compare_dest = union
     elif base_path is not None:
         candidate = medium_layout.backup_data_path(base_path, directory.path)
-        if candidate.is_dir():
+        # through a symlink planted on the way, rsync would hard-link files of wherever it points
+        if candidate.is_dir() and medium_layout.symlink_to_copy(base_path, directory.path) is None:
             link_dest = candidate
     argv = directory_argv(source, directory, dest, rsh=rsh, link_dest=link_dest, compare_dest=compare_dest,
                           rsync_path=proc.which("rsync"), exact_times=exact_times)
