@@ -242,6 +242,25 @@ def test_a_fifo_in_the_place_of_the_database_is_refused_and_rebuild_state_does_n
     assert _rabtui(lab, "status").returncode == 0
 
 
+def test_a_file_in_the_place_of_the_locks_directory_is_said_by_every_command_without_a_traceback(backed_up_lab):
+    """`status` and `checkpoint status`, which only look at the locks, ended with a traceback."""
+    lab = backed_up_lab
+    shutil.rmtree(lab.state / "locks")
+    (lab.state / "locks").write_text("x")
+    for argv in (("status",), ("checkpoint", "status")):
+        done = _rabtui(lab, *argv)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (argv, done.stdout, done.stderr)
+    done = _rabtui(lab, "backup", "loc")
+    assert done.returncode == 1 and "the lock file" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_directory_in_the_place_of_the_record_of_a_state_failure_said_is_no_traceback(backed_up_lab):
+    lab = backed_up_lab
+    (lab.state / "state-damage-said").mkdir()
+    done = _rabtui(lab, "check")
+    assert done.returncode in (0, 1, 2) and "Traceback" not in done.stderr, done.stdout + done.stderr
+
+
 def _mount(*argv: str) -> None:
     done = subprocess.run(["mount", *argv], capture_output=True, text=True)
     if done.returncode != 0:

@@ -78,7 +78,10 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
     if failure is None:
         if not said.exists():
             return []
-        said.unlink(missing_ok=True)
+        try:
+            said.unlink(missing_ok=True)
+        except OSError:     # not rabtui's file (a directory put there): what was said is not known
+            return []
         return [Change("state", CRITICAL, OK, "state: back to normal")]
     try:
         if said.stat().st_size:

@@ -195,7 +195,7 @@ class Lock:
         holders too); None when there is no such table to read."""
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):     # (a file in the place of locks/: none there)
             return set()
         held = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
         pids: set[int] = set()
