@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rabtui.state.store_check import StateUnusable
-from tests.trees import Lab, made_once, write_files
+from tests.trees import Lab, made_once, notify_into_file, write_files
 
 HINT = "rabtui rebuild-state"
 
@@ -254,11 +254,20 @@ def test_a_file_in_the_place_of_the_locks_directory_is_said_by_every_command_wit
     assert done.returncode == 1 and "the lock file" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
-def test_a_directory_in_the_place_of_the_record_of_a_state_failure_said_is_no_traceback(backed_up_lab):
+def test_a_directory_in_the_place_of_the_record_of_a_state_failure_said_neither_fails_nor_silences_check(
+        tmp_path, backed_up_lab):
+    """`check` (and run-due) ended with a traceback; with the database damaged, the directory was
+    taken for the record that its damage was said already, and nothing was notified."""
     lab = backed_up_lab
-    (lab.state / "state-damage-said").mkdir()
+    sent = notify_into_file(lab, tmp_path)
+    (lab.state / "state-damage-said").mkdir(mode=0o700)
     done = _rabtui(lab, "check")
     assert done.returncode in (0, 1, 2) and "Traceback" not in done.stderr, done.stdout + done.stderr
+    with open(lab.state / "rabtui.db", "r+b") as f:
+        f.write(b"not a database at all" * 10)
+    done = _rabtui(lab, "check")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert [(e["kind"], e["level"]) for e in sent() if e["data"].get("check") == "state"] == [("health", "critical")]
 
 
 def _mount(*argv: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -84,7 +85,8 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
             return []
         return [Change("state", CRITICAL, OK, "state: back to normal")]
     try:
-        if said.stat().st_size:
+        st = said.stat()
+        if stat.S_ISREG(st.st_mode) and st.st_size:     # (not rabtui's, a directory there says nothing)
             return []
     except FileNotFoundError:
         pass
