@@ -133,7 +133,6 @@ def test_a_symlink_planted_on_the_way_to_a_backups_tree_is_not_walked_into_the_c
     assert done.returncode == 3 and f"{planted} is a symlink" in done.stdout, done.stdout + done.stderr
     found = _rabtui(lab, "find", "key")
     assert found.returncode == 1 and "key" not in found.stdout, found.stdout + found.stderr
-    assert "data/a" in _rabtui(lab, "find", "a").stdout      # the rest is there
     # nor does a restore of that backup read through it
     done = _rabtui(lab, "restore", "loc", str(lab.src / "data"), "--backup", first.parent.name,
                    "--to", str(tmp_path / "to"))
