@@ -207,12 +207,21 @@ def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs,
     lab, cfg, store, number = two_discs
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
     assert res.verified == [1]
+    # disc 2 written from a backup whose files changed since the plan: its verification fails
+    for f in (lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"):
+        mtime = f.stat().st_mtime_ns
+        with open(f, "r+b") as out:
+            out.write(b"changed")
+        os.utime(f, ns=(mtime, mtime))
+    res, _, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    assert res.status == "aborted" and _states(store, number)[2] == "failed"
     conf = ["--config", str(lab.config_path)]
     assert cli_main([*conf, "checkpoint", "burn", "--yes"]) == 2
     assert f"rabtui checkpoint abandon {number}" in capsys.readouterr().err
     assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
     out = capsys.readouterr().out
     assert f"checkpoint {number} abandoned" in out and "disc 1 stays verified" in out
+    assert f"not verified, so no disc to burn: {lab.tmp / 'iso' / f'RAB{number}D02.iso'}" in out
     states = _states(store, number)
     assert states[1] == "verified" and set(states.values()) == {"verified", "abandoned"}
     assert cli_main([*conf, "checkpoint", "status"]) == 0

@@ -5,6 +5,7 @@ catalog and the state stay consistent, with nothing that was complete lost."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from rabtui import faults
+from rabtui.checkpoint import xorriso
 from rabtui.state import jobs
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
@@ -170,6 +172,9 @@ def test_kill_during_a_burn(tmp_path, point):
     before = {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")}
     iso = tmp_path / "iso"
     at_kill = {p.name: p.stat().st_mtime_ns for p in iso.iterdir()} if iso.exists() else {}
+    # an image cut short never carries a disc's name (an operator would burn it, or abandon and leave it)
+    named = {int(m.group(1)) for n in at_kill if (m := re.fullmatch(r"RAB\d+D(\d+)\.iso", n))}
+    assert all(before[k] in ("written", "verified") for k in named), (before, sorted(at_kill))
 
     resume = rabtui(lab, "checkpoint", "resume", "--yes")
     out = resume.stdout + resume.stderr
@@ -177,6 +182,7 @@ def test_kill_during_a_burn(tmp_path, point):
     assert f"found checkpoint {cp['number']} interrupted" in out
     assert store.one("SELECT status FROM checkpoints")["status"] == "completed"
     assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
+    assert sorted(p.name for p in iso.iterdir()) == [f"RAB{cp['number']}D{k:02d}.iso" for k in sorted(before)]
     if before[1] == "written":   # complete but not verified: verified, not written again
         assert "disc 1 was written (it is verified first)" in out
         assert "writing RAB1D01" not in out and (iso / "RAB1D01.iso").stat().st_mtime_ns == at_kill["RAB1D01.iso"]
@@ -201,8 +207,8 @@ def _check_burn(lab, cfg, store, copies) -> None:
 
 def test_kill_while_the_image_is_half_written(tmp_path):
     """A power cut while xorriso writes: rabtui and xorriso die (the whole process group), leaving
-    a partial image; resume writes the disc again. (A machine so busy that the watcher misses the
-    write altogether tries again, up to three times.)"""
+    a partial image, never under the disc's name; resume writes the disc again. (A machine so busy
+    that the watcher misses the write altogether tries again, up to three times.)"""
     for attempt in range(3):
         root = tmp_path / f"try{attempt}"
         root.mkdir()
@@ -213,6 +219,7 @@ def test_kill_while_the_image_is_half_written(tmp_path):
 
 
 def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
+    writing = image.with_name(image.name + xorriso.WRITING)   # where xorriso writes it
     assert rabtui(lab, "backup", "loc").returncode == 0
     store = lab.store()
     copies = {store.one("SELECT id FROM backups")["id"]: _copy(lab, cfg)}
@@ -224,14 +231,14 @@ def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
     try:
         deadline = time.time() + 60
         while not writers and time.time() < deadline and child.poll() is None:
-            writers = _xorriso_pids(b"-outdev", os.fsencode(image))
+            writers = _xorriso_pids(b"-outdev", os.fsencode(writing))
         # let xorriso run in slices of half a millisecond until the image has grown, so that the
         # kill finds it half written
         while writers and not size and time.time() < deadline:
             _signal_all(writers, signal.SIGCONT)
             time.sleep(0.0005)
             _signal_all(writers, signal.SIGSTOP)
-            size = image.stat().st_size if image.exists() else 0
+            size = writing.stat().st_size if writing.exists() else 0
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         _signal_all(writers, signal.SIGKILL)      # a power cut stops xorriso (a session of its own) too
@@ -239,8 +246,9 @@ def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
     if not size:
         return False
     assert child.returncode == -signal.SIGKILL
-    partial = image.stat().st_size
+    partial = writing.stat().st_size
     assert store.one("SELECT state FROM discs WHERE disc=1")["state"] == "writing"
+    assert not image.exists()
 
     resume = rabtui(lab, "checkpoint", "resume", "--yes")
     out = resume.stdout + resume.stderr
@@ -248,6 +256,7 @@ def _half_written_then_resumed(lab: Lab, cfg, image) -> bool:
     assert "found checkpoint 1 interrupted" in out and "disc 1 was writing (it is written again)" in out
     assert {r["state"] for r in store.all("SELECT state FROM discs")} == {"verified"}
     _check_burn(lab, cfg, store, copies)
+    assert not writing.exists()
     return image.stat().st_size > partial
 
 
@@ -266,11 +275,26 @@ def test_xorriso_dies_with_a_killed_burn(tmp_path):
     while _xorriso_pids(b"-outdev", os.fsencode(image)) and time.time() < deadline:
         time.sleep(0.05)
     assert not _xorriso_pids(b"-outdev", os.fsencode(image))
-    left = image.stat().st_size if image.exists() else 0
+    writing = image.with_name(image.name + xorriso.WRITING)
+    left = writing.stat().st_size if writing.exists() else 0
     resume = rabtui(lab, "checkpoint", "resume", "--yes")
     assert resume.returncode == 0, resume.stdout + resume.stderr
     assert "disc 1 was writing (it is written again)" in resume.stdout + resume.stderr
     assert left < image.stat().st_size    # no whole disc was written after rabtui was gone
+
+
+def test_a_burn_killed_as_it_writes_then_abandoned_leaves_no_image(tmp_path):
+    """What xorriso had begun to write when the burn was killed is no disc: abandoning the
+    checkpoint removes it, and what it leaves in the images folder is the verified discs alone."""
+    lab, cfg = _burn_lab(tmp_path)
+    assert rabtui(lab, "backup", "loc").returncode == 0
+    _killed(rabtui(lab, "checkpoint", "burn", "--yes", "--now", point="burn.xorriso_started"))
+    iso = tmp_path / "iso"
+    assert [p.name for p in iso.iterdir()] == ["RAB1D01.iso" + xorriso.WRITING]
+    done = rabtui(lab, "checkpoint", "abandon", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no disc of it was verified" in done.stdout and "no disc to burn" not in done.stdout
+    assert list(iso.iterdir()) == []
 
 
 def _signal_all(pids, sig) -> None:

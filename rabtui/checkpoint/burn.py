@@ -244,11 +244,11 @@ def image_in_the_way(drive: str, volid: str, ours: str | None) -> str | None:
 
 
 def _made_here(folder: Path) -> list[Path]:
-    """What rabtui made in an images folder: its disc images, and the folder itself when it holds
-    nothing else and is no shared one (sticky, as /tmp). An earlier version left them open to
-    other users; anything else there is the operator's, never chmod-ed."""
+    """What rabtui made in an images folder: its disc images (and those a killed run began), and
+    the folder itself when it holds nothing else and is no shared one (sticky, as /tmp). An earlier
+    version left them open to other users; anything else there is the operator's, never chmod-ed."""
     names = os.listdir(folder)
-    images = [folder / n for n in sorted(names) if xorriso.IMAGE_NAME.fullmatch(n)]
+    images = [folder / n for n in sorted(names) if xorriso.IMAGE_NAME.fullmatch(n.removesuffix(xorriso.WRITING))]
     if len(images) == len(names) and not folder.stat().st_mode & stat.S_ISVTX:
         return [folder, *images]
     return images
@@ -259,8 +259,10 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     """Run xorriso on the command file; `UPDATE` lines become progress events. xorriso is stopped
     (Stalled) once it has gone `io_timeout` seconds without adding a file or writing a sector."""
     exe = proc.which("xorriso")
+    into = None
     if xorriso.is_image_drive(drive):
         image = Path(xorriso.image_path(drive, volid))
+        into = Path(xorriso.writing_path(drive, volid))
         try:
             privacy.private_dir(image.parent)
             closed = [p for p in _made_here(image.parent) if privacy.tighten(p)]
@@ -275,7 +277,8 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
                                       " others (chmod go-w)")
             if image.exists():
                 image.unlink()   # never a verified disc: the caller checks
-            privacy.create_private_file(image)   # xorriso keeps the mode of the file it finds
+            into.unlink(missing_ok=True)   # what a killed run began
+            privacy.create_private_file(into)   # xorriso keeps the mode of the file it finds
         except OSError as exc:
             raise WorkFailed(f"cannot make {image}: {exc.strerror}") from None
     started = time.time()
@@ -305,24 +308,25 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
     try:
         # dies with rabtui: a killed run's disc is written again by the next run, which must not meet
         # this xorriso still writing it (or holding the burner)
-        done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile)), on_stdout=on_line, cancel=cancel,
-                        progress=progress, die_with_parent=True)
+        done = proc.run(xorriso.burn_argv(exe, drive, volid, str(cmdfile), into and str(into)), on_stdout=on_line,
+                        cancel=cancel, progress=progress, die_with_parent=True)
         if done.killed_by:
             raise WorkFailed(f"xorriso was killed by signal {done.killed_by} while it wrote {volid}")
         if not done.ok:
             raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): "
                              f"{_failure(notes) or done.stderr_text()[-300:]}")
-        if xorriso.is_image_drive(drive) and disc_sectors:
-            size = Path(xorriso.image_path(drive, volid)).stat().st_size
-            if size > disc_sectors * 2048:
+        if into is not None:
+            size = into.stat().st_size
+            if disc_sectors and size > disc_sectors * 2048:
                 raise WorkFailed(f"{volid}: the image is {size / 1e6:.1f} MB, larger than the disc"
                                  f" ({disc_sectors * 2048 / 1e6:.1f} MB)")
+            os.rename(into, image)
     except BaseException:
-        # a half-written image in the folder would look like a disc to burn later (and to
-        # rebuild-state); the next attempt writes it anew
-        if xorriso.is_image_drive(drive):
+        # a half-written image would look like a disc to burn later (and to rebuild-state) under
+        # the disc's name, and takes the room of one: the next attempt writes it anew
+        if into is not None:
             try:
-                Path(xorriso.image_path(drive, volid)).unlink(missing_ok=True)
+                into.unlink(missing_ok=True)
             except OSError:
                 pass
         raise

@@ -9,9 +9,11 @@ checkpoint is completed and its directories' trigger counters are reset.
 
 from __future__ import annotations
 
+import os
+
 from rabtui.state import locks
 from rabtui.state import changes
-from rabtui.checkpoint import burn, triggers
+from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.config import Config
 from rabtui.errors import UsageError
 from rabtui.events import DISC, Emit, Event
@@ -67,13 +69,34 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
             if store.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
                              " WHERE last_checkpoint=?", (number,)).rowcount:
                 changes.rebuild(conn)
+        left = _images_left(store, number, drive)
     kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
                                          (number,))]
     which = f"disc {kept[0]} stays" if len(kept) == 1 else f"discs {', '.join(map(str, kept))} stay"
     return (f"checkpoint {number} abandoned; "
             + (f"{which} verified: their files can be restored from them"
                " (a file cut into parts only with all its parts)" if kept else "no disc of it was verified")
-            + "; its directories stay due for the next checkpoint")
+            + "; its directories stay due for the next checkpoint"
+            + (f"; not verified, so no disc to burn: {', '.join(left)}" if left else ""))
+
+
+def _images_left(store: Store, number: int, drive: str) -> list[str]:
+    """On an images: drive, what the discs of checkpoint `number` that are not verified left: a
+    write a killed run began (xorriso.writing_path) is removed; an image written whole, not
+    verified or failed, is the operator's to judge, and named."""
+    left = []
+    for r in store.all("SELECT volid, image FROM discs WHERE number=? AND state != 'verified' ORDER BY disc",
+                       (number,)):
+        if xorriso.is_image_drive(drive):
+            try:
+                os.unlink(begun := xorriso.writing_path(drive, r["volid"]))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                left.append(f"{begun} (cannot be removed: {exc.strerror})")
+        if r["image"] and os.path.isfile(r["image"]):
+            left.append(r["image"])
+    return left
 
 
 def set_disc(store: Store, number: int, disc: int, state: str, emit: Emit, message: str = "", **cols) -> None:

@@ -241,8 +241,16 @@ def image_path(drive: str, volid: str) -> str:
     return f"{images_dir(drive).rstrip('/')}/{volid}.iso"
 
 
+def writing_path(drive: str, volid: str) -> str:
+    """Where an images: drive's disc is written, renamed to its image_path once xorriso has written
+    it whole: an image cut short (a kill, a power cut) never carries a disc's name, which an
+    operator would burn later, or abandon and leave."""
+    return image_path(drive, volid) + WRITING
+
+
 # the name image_path gives a disc's image, RAB<checkpoint>D<disc, two digits or more>.iso
 IMAGE_NAME = re.compile(r"RAB([0-9]+)D[0-9]{2,}\.iso")
+WRITING = ".writing"     # after an image's name while xorriso writes it (writing_path)
 # seconds a drive may answer nothing (neither printing nor working) before it is taken for hung,
 # where no checkpoint.io_timeout is given
 DRIVE_SILENCE = 600
@@ -258,8 +266,9 @@ def _write_argv(xorriso: str, outdev: str, cmdfile: str) -> list[str]:
             *ISO_SETTINGS, "-outdev", arg(outdev), "-options_from_file", arg(cmdfile)]
 
 
-def burn_argv(xorriso: str, drive: str, volid: str, cmdfile: str) -> list[str]:
-    argv = _write_argv(xorriso, device_of(drive, volid), cmdfile)
+def burn_argv(xorriso: str, drive: str, volid: str, cmdfile: str, into: str | None = None) -> list[str]:
+    """`into`: the file an images: drive writes (writing_path), when not the disc's image itself."""
+    argv = _write_argv(xorriso, "stdio:" + into if into else device_of(drive, volid), cmdfile)
     if not is_image_drive(drive):
         argv += ["-close", "on"]
     return argv + ["-commit", "-end"]   # a real disc is ejected after it is verified
