@@ -203,16 +203,34 @@ def test_a_disc_written_but_not_verified_is_verified_on_resume_not_rewritten(two
     assert any(q.kind == questions.FAILED for q in prompter.asked)
 
 
-def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs, capsys):
-    lab, cfg, store, number = two_discs
-    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
-    assert res.verified == [1]
-    # disc 2 written from a backup whose files changed since the plan: its verification fails
+def _changed_in_the_backup(lab) -> None:
+    """The files of the backup on the medium changed in place since the plan (size and mtime kept,
+    as bit rot or a hand leave them)."""
     for f in (lab.media[0][1] / "loc").glob("backup-*/data/**/f[0-9]"):
         mtime = f.stat().st_mtime_ns
         with open(f, "r+b") as out:
             out.write(b"changed")
         os.utime(f, ns=(mtime, mtime))
+
+
+def test_a_disc_whose_files_changed_in_the_backup_after_the_plan_offers_no_rewrite(two_discs):
+    """What the backup holds changed after the plan read its checksums: the disc written from it
+    fails its verification, said as that change, and no new disc is offered (it would fail alike)."""
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    _changed_in_the_backup(lab)
+    res, prompter, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
+    failed = next(q for q in prompter.asked if q.kind == questions.FAILED)
+    assert REWRITE not in failed.choices, (failed.text, failed.choices)
+    assert "content changed in the backup on the medium after the checkpoint was planned" in failed.text
+    assert f"checkpoint {number} was planned" in failed.text and "rewrite would fail the same way" in failed.text
+
+
+def test_abandon_keeps_verified_discs_and_lets_a_new_checkpoint_start(two_discs, capsys):
+    lab, cfg, store, number = two_discs
+    res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
+    assert res.verified == [1]
+    _changed_in_the_backup(lab)    # disc 2, written from it, fails its verification
     res, _, _ = _burn(lab, cfg, store, number, lambda q: ABORT if q.kind == questions.FAILED else READY)
     assert res.status == "aborted" and _states(store, number)[2] == "failed"
     conf = ["--config", str(lab.config_path)]

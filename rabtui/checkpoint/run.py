@@ -255,6 +255,8 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
             away = {} if plan_json.get("rebuilt") else media_away.away(cfg, store, plan_json)
             if saved_versions:   # an archive's files compared where they were read from
                 read_from.read_saved_versions(store, number, plan_json, rows, cancel, strict=False, away=away)
+            if not plan_json.get("rebuilt"):   # where each was read: a mismatch is checked there (verify_attrs)
+                read_from.with_disk(plan_json, rows)
             doing = "reading it back"
             res = verify_disc(where, vid, rows, scratch_place(cfg.state_dir), emit=emit, cancel=cancel,
                               filler_known=not plan_json.get("rebuilt"), listed=disc_tree.listed(store, number, disc),
@@ -310,7 +312,7 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
                                                       " gives up the discs it lacks.)", disc,
                                     choices=(RETRY, SKIP, ABORT))
             elif res.changed:   # written from the backup as it is now, checked against the plan: never passes
-                answer = ask_failed(prompter, cancel, f"{res.describe()}\n{_changed_since_plan(number, res)}", disc,
+                answer = ask_failed(prompter, cancel, f"{res.describe()}\n{res.changed_since_plan(number)}", disc,
                                     choices=(RETRY, SKIP, ABORT))
             else:
                 answer = ask_failed(prompter, cancel, f"{res.describe()}\nRewrite disc {disc} on a new disc?", disc,
@@ -322,16 +324,6 @@ def _verify_loop(cfg, store, cp, plan_json, disc, drive, rows, emit, cancel, pro
         if answer == SKIP:
             return "skipped"
         raise Aborted(f"aborted at disc {disc}")
-
-
-def _changed_since_plan(number: int, res: VerifyResult) -> str:
-    n = len(res.changed)
-    which = os.fsdecode(next(iter(res.changed))) if n == 1 else f"{n} entries"
-    return (f"The ACLs or xattrs of {which} changed in the backup after checkpoint {number} was planned: a disc is"
-            f" written from the backup as it is and checked against the plan's record, so a rewrite would fail the"
-            f" same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new checkpoint"
-            f" from the backup as it is now; or put them back on the medium as recorded and retry (a disc written"
-            f" before the change then passes; one written after it can then be rewritten). Retry, skip or abort?")
 
 
 def _eject(cfg: Config, drive: str, emit: Emit, cancel) -> None:

@@ -5,12 +5,15 @@ backup after the plan (verify.py reads the disc and calls these)."""
 from __future__ import annotations
 
 import os
+import stat
 
-from rabtui.checkpoint import backed_up_attrs, dir_attrs, unchecked
+from rabtui.checkpoint import backed_up_attrs, content, dir_attrs, unchecked
 from rabtui.checkpoint.backed_up_attrs import Origin
+from rabtui.checkpoint.marks import MARKS
 from rabtui.checkpoint.layout import Row
 from rabtui.checkpoint.read_from import whole_path
-from rabtui.checkpoint.verify_result import VerifyResult
+from rabtui.checkpoint.verify_result import CONTENT_CHANGED, VerifyResult
+from rabtui.mtimes import seconds
 
 
 def compare_backed_up(rows: list[Row], dirs: dict[bytes, tuple[int, float | None, tuple[int, int] | None]],
@@ -74,3 +77,31 @@ def changed_since_plan(rows: list[Row], dirs: dict, origins: list[Origin], kept:
         if what:
             res.changed[path] = what
             res.why[path] = f"{what} in the backup on the medium after the checkpoint was planned"
+
+
+def content_changed_since_plan(rows: list[Row], res: VerifyResult, cancel=None) -> None:
+    """The files of the disc whose content differs from the catalog, where the backup they were
+    written from (`Row.disk`) holds other content now than the plan read, its size and mtime kept
+    (the medium's copy changed in place: bit rot, or a hand): said as that, into `res.changed`.
+    Only those files are read again; another version there (an archive's union), or none, tells
+    nothing."""
+    for r in rows:
+        if (r.disc_path not in res.mismatched or r.disc_path in res.why or not r.disk or r.sha256 is None
+                or r.sha256 in MARKS):
+            continue
+        try:
+            fd = os.open(r.disk, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with open(fd, "rb") as f:     # closed, whether read or not
+            try:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode) or seconds(st) != r.mtime or (not r.part and st.st_size != r.size):
+                    continue
+                own = os.dup(f.fileno())     # closed by what reads it
+                now = content.sha256_range(own, r.offset, r.size) if r.part else content.sha256_file(own, cancel)
+            except OSError:
+                continue
+        if now != r.sha256:
+            res.changed[r.disc_path] = CONTENT_CHANGED
+            res.why[r.disc_path] = f"{CONTENT_CHANGED} in the backup on the medium after the checkpoint was planned"

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from rabtui.checkpoint import unchecked
 
 
+# what `VerifyResult.changed` says of a file whose content the backup holds otherwise than planned
+CONTENT_CHANGED = "its content changed"
+
+
 @dataclass
 class VerifyResult:
     volid: str
@@ -56,3 +60,23 @@ class VerifyResult:
             parts.append(f"{len(self.extra)} entries not in the catalog: {names}")
         parts += self.messages
         return f"{self.volid}: verification failed: " + "; ".join(parts)
+
+    def changed_since_plan(self, number: int) -> str:
+        """What to do about a disc of checkpoint `number` that failed for `changed`: a rewrite would
+        fail the same way."""
+        n = len(self.changed)
+        which = os.fsdecode(next(iter(self.changed))) if n == 1 else f"{n} entries"
+        content = sum(what == CONTENT_CHANGED for what in self.changed.values())
+        if content == n:    # bit rot, or a hand: no plan should take it for the file's content
+            return (f"The content of {which} changed in the backup on the medium after checkpoint {number} was"
+                    f" planned, its size and time kept: the medium may be failing, or the backup was edited. A disc"
+                    f" is written from the backup as it is and checked against the plan's record, so a rewrite would"
+                    f" fail the same way, and a new plan would take the changed content for the file's. Check that"
+                    f" medium (`rabtui checkpoint abandon {number}` gives this checkpoint up). Retry, skip or abort?")
+        what = "content, ACLs or xattrs" if content else "ACLs or xattrs"
+        return (f"The {what} of {which} changed in the backup after checkpoint {number} was planned: a disc is"
+                f" written from the backup as it is and checked against the plan's record, so a rewrite would fail"
+                f" the same way. `rabtui checkpoint abandon {number}`, then `rabtui checkpoint burn` plans a new"
+                f" checkpoint from the backup as it is now; or put them back on the medium as recorded and retry (a"
+                f" disc written before the change then passes; one written after it can then be rewritten). Retry,"
+                f" skip or abort?")
