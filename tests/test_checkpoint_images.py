@@ -5,13 +5,15 @@ another --drive, and a folder that holds the operator's own files or is shared."
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 
 import pytest
 
 from rabtui.checkpoint import questions, run
 from rabtui.cli import main as cli_main
-from rabtui.events import ABORT, READY, ScriptedPrompter
+from rabtui.events import ABORT, READY, REWRITE, ScriptedPrompter
 from tests.test_checkpoint import _burn
 from tests.test_checkpoint_faults import _states, _two_discs
 
@@ -49,6 +51,25 @@ def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, caps
     res, prompter, _ = _burn(lab, cfg, store, number, lambda q: READY)
     assert res.status == "completed", res.message
     assert not any(q.kind == questions.WRONG for q in prompter.asked)
+    # another disc's image moved onto this disc's by hand (it may be that disc's only copy): its
+    # verification fails, and the rewrite the operator asks for leaves it as it is
+    ours = tmp_path / "iso" / f"RAB{number}D02.iso"
+    (tmp_path / "f").write_bytes(b"of another checkpoint")
+    subprocess.run(["xorriso", "-no_rc", "-outdev", f"stdio:{ours}.new", "-volid", "RAB9D01", "-map",
+                    str(tmp_path / "f"), "/f", "-commit"], check=True, capture_output=True)
+    os.replace(f"{ours}.new", ours)
+    theirs = ours.read_bytes()
+    asked = []
+
+    def rewrite_then_abort(q):
+        asked.append(q)
+        return {questions.FAILED: REWRITE, questions.WRONG: ABORT}.get(q.kind, READY)
+
+    res = run.verify_checkpoint(cfg, store, number, disc=2, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(rewrite_then_abort))
+    assert res.status == "aborted" and asked[-1].kind == questions.WRONG, [q.text for q in asked]
+    assert "holds disc RAB9D01" in asked[-1].text and "move it away" in asked[-1].text, asked[-1].text
+    assert ours.read_bytes() == theirs
 
 
 def test_discs_written_into_two_folders_verify_where_they_were_written(tmp_path, capsys):

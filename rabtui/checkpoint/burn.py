@@ -20,6 +20,7 @@ from rabtui.checkpoint import (backed_up_attrs, continuation, cut_attrs, dir_att
 from rabtui.checkpoint.content import DIR_MARK
 from rabtui.checkpoint.read_from import load_rows, whole_path, with_disk
 from rabtui.checkpoint.layout import Row
+from rabtui.checkpoint.verify import read_volid
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import mounts
 from rabtui.events import LOG, PROGRESS, WARNING, Emit, Event
@@ -225,19 +226,26 @@ def check_blank(drive: str, need_sectors: int, cancel, silence: float | None = N
     return None
 
 
-def image_in_the_way(drive: str, volid: str, ours: str | None) -> str | None:
+def image_in_the_way(drive: str, volid: str, ours: str | None, cancel=None, silence: float | None = None) -> str | None:
     """For an images: drive, what a disc that is not blank is to a burner: an image at the disc's
-    path that this disc did not write (`ours`: the one it did, if any). It may be the only copy
-    of another checkpoint with this number (another server's writing into the same folder, or
-    one made before the state database was made anew): it is never replaced."""
+    path that this disc did not write (`ours`: the one it did, if any), or one there that holds
+    another disc (moved onto it by hand). It may be the only copy of another checkpoint with this
+    number (another server's writing into the same folder, or one made before the state database
+    was made anew), or of that other disc: it is never replaced."""
     if not xorriso.is_image_drive(drive):
         return None
     image = xorriso.image_path(drive, volid)
     try:
-        if image == ours or not stat.S_ISREG(os.lstat(image).st_mode):
+        if not stat.S_ISREG(os.lstat(image).st_mode):
             return None   # what is not a file (a directory in the way) fails the write, with its reason
     except FileNotFoundError:
         return None
+    if image == ours:
+        found, _why = read_volid(xorriso.device_of(drive, volid), cancel, silence)
+        if found is None or found == volid:   # this disc's, or no disc at all (an attempt cut short)
+            return None
+        return (f"{image} holds disc {found}, not {volid} (moved there by hand?); it may be that disc's only copy"
+                f" and is not replaced: move it away, then answer ready")
     return (f"{image} is already there, an image this checkpoint did not write (another server's checkpoint,"
             f" or one made before the state database was new?); it is not replaced: move it away, then"
             f" answer ready")

@@ -173,7 +173,8 @@ def _one_disc(cfg, store, cp, plan_json, disc, drive, emit, cancel, prompter,
         try:
             image = xorriso.image_path(drive, vid) if xorriso.is_image_drive(drive) else None
             problem = (images_mount.away(store, drive) or burn.check_blank(drive, need, cancel, cfg.checkpoint.io_timeout)
-                       or burn.image_in_the_way(drive, vid, _image_written(store, number, disc, drive)))
+                       or burn.image_in_the_way(drive, vid, _image_written(store, number, disc, drive), cancel,
+                                                cfg.checkpoint.io_timeout))
             if problem:
                 note = problem
                 continue
