@@ -334,14 +334,16 @@ def attrs_argv(xorriso: str, indev: str, volid: str) -> list[str]:
             "-find", "/", "-exec", "getfacl", "--", "-end"]
 
 
+# Without -backslash_codes the arguments are taken as they are: a path is given unchanged (arg()
+# would double its backslashes for none to undo them).
 def volid_argv(xorriso: str, indev: str) -> list[str]:
-    return [xorriso, "-no_rc", "-pkt_output", "on", "-indev", arg(indev), "-pvd_info", "-end"]
+    return [xorriso, "-no_rc", "-pkt_output", "on", "-indev", indev, "-pvd_info", "-end"]
 
 
 def media_argv(xorriso: str, device: str) -> list[str]:
     """What is in the burner: blank or not, and its free space."""
-    return [xorriso, "-no_rc", "-pkt_output", "on", "-outdev", arg(device), "-toc", "-tell_media_space", "-end"]
+    return [xorriso, "-no_rc", "-pkt_output", "on", "-outdev", device, "-toc", "-tell_media_space", "-end"]
 
 
 def eject_argv(xorriso: str, device: str) -> list[str]:
-    return [xorriso, "-no_rc", "-outdev", arg(device), "-eject", "all", "-end"]
+    return [xorriso, "-no_rc", "-outdev", device, "-eject", "all", "-end"]
