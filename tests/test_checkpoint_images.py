@@ -72,17 +72,21 @@ def test_an_image_this_checkpoint_did_not_write_is_never_replaced(tmp_path, caps
     assert ours.read_bytes() == theirs
 
 
-def test_discs_written_into_two_folders_verify_where_they_were_written(tmp_path, capsys):
+def test_discs_written_into_two_folders_verify_where_they_were_written(tmp_path, capsys, monkeypatch):
     """Disc 1 into the configured folder, disc 2 (resumed with --drive) into another: `checkpoint
-    verify` reads each disc's own image instead of failing disc 1 as missing. (The other's name holds
-    a backslash, quotes and a space, which each xorriso argument naming an image must carry as they are.)"""
+    verify` reads each disc's own image instead of failing disc 1 as missing. The other is named
+    relative to the working directory, as a command line's paths are, and found from another one
+    later; its name holds a backslash, quotes and a space, which each xorriso argument naming an
+    image must carry as they are."""
     lab, cfg, store, number = _two_discs(tmp_path)
     res, _, _ = _burn(lab, cfg, store, number, [READY, ABORT])
     assert res.verified == [1]
     other = tmp_path / "iso 2\\x5c\"'$"
     conf = ["--config", str(lab.config_path)]
-    assert cli_main([*conf, "checkpoint", "resume", str(number), "--drive", f"images:{other}", "--yes"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert cli_main([*conf, "checkpoint", "resume", str(number), "--drive", f"images:{other.name}/", "--yes"]) == 0
     assert (other / f"RAB{number}D02.iso").exists() and not (other / f"RAB{number}D01.iso").exists()
+    monkeypatch.chdir(lab.src)
     capsys.readouterr()
     assert cli_main([*conf, "checkpoint", "verify", str(number), "--yes"]) == 0, capsys.readouterr()
     assert set(_states(store, number).values()) == {"verified"}

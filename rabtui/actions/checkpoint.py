@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Callable
 
 from rabtui import config as configmod
@@ -21,6 +22,7 @@ from rabtui.checkpoint import prepare, questions, run, triggers
 from rabtui.checkpoint import status as checkpoint_status
 from rabtui.checkpoint.xorriso import is_image_drive  # noqa: F401 (the fronts ask it here)
 from rabtui.config import Config
+from rabtui.config.model import drive_problem, resolve_drive
 from rabtui.config.disc_types import parse_disc
 from rabtui.errors import EXIT_FAILED, Cancelled, RabtuiError, UsageError
 from rabtui.events import NO, YES, Emit, Prompter, Question, no_emit
@@ -156,8 +158,15 @@ class Outcome:
 
 def drive_for(cfg: Config, store: Store, drive: str | None, number: int | None = None,
               of_checkpoint: bool = False) -> str:
-    """The drive to use: the one asked for, else (resume, verify) the checkpoint's own, else the config's."""
-    return drive or (queries.checkpoint_drive(store, number) if of_checkpoint else None) or cfg.checkpoint.drive
+    """The drive to use: the one asked for (an images: drive's folder taken from the working
+    directory: the checkpoint records it, and runs started elsewhere read its images there), else
+    (resume, verify) the checkpoint's own, else the config's."""
+    if drive:
+        problem = drive_problem(drive)
+        if problem:
+            raise UsageError(f"--drive {problem}")
+        return resolve_drive(drive, Path.cwd())
+    return (queries.checkpoint_drive(store, number) if of_checkpoint else None) or cfg.checkpoint.drive
 
 
 Work = Callable[[Emit, threading.Event, Prompter], run.RunResult]

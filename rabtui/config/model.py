@@ -46,16 +46,18 @@ def resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def _drive(value: str, base: Path) -> str:
+def resolve_drive(value: str, base: Path) -> str:
+    """A drive as given: an images: drive's folder made absolute, relative to `base` (the config
+    file's folder; a command line's working directory)."""
     if value.startswith("images:"):
         return "images:" + str(resolve(base, value[len("images:"):]))
     return value
 
 
-def _drive_problem(value: str) -> str | None:
+def drive_problem(value: str) -> str | None:
     if value == "images:":      # resolved against the config file's folder, ISO files would land there
         return ('"images:" names no folder for the ISO files: write one after the colon, as'
-                ' "images:/srv/rabtui/iso" (a relative one is taken from the config file\'s folder)')
+                ' "images:/srv/rabtui/iso"')
     return None
 
 
@@ -156,7 +158,7 @@ class CheckpointSettings:
     disc: str = key("cd-700", check=_disc_problem, starter=True,
                     help=f"disc type ({' '.join(n for n in DISC_SECTORS if 'unformatted' not in n)}),"
                          " or a size such as \"700MiB\"")
-    drive: str = key("/dev/sr0", check=_drive_problem, convert=_drive, starter=True,
+    drive: str = key("/dev/sr0", check=drive_problem, convert=resolve_drive, starter=True,
                      help="a burner, or \"images:DIR\" for ISO files to burn later")
     max_discs: int = key(64, type="integer", minimum=1, maximum=64, starter=True,
                          help="a plan needing more discs is refused before anything is written")
