@@ -141,8 +141,23 @@ def test_tiny_disc_refused():
 def test_parse_list():
     g = P.parse_list([b"10 /srv/a b\n", b"0 ./c\n", b"\n", b"7 d/e\n"])
     assert g.paths == [b"srv/a b", b"c", b"d/e"] and g.sizes == [10, 0, 7]
-    with pytest.raises(ValueError, match="line 2"):
-        P.parse_list([b"1 a\n", b"x y\n"])
+    for bad in (b"x y", b"-5 z", b"+5 z", b"1_0 z"):
+        with pytest.raises(ValueError, match="line 2"):
+            P.parse_list([b"1 a\n", bad + b"\n"])
+
+
+def test_a_plan_of_more_discs_than_it_can_number_is_refused(monkeypatch):
+    """Refused by the files' sectors alone, at once (packed, a sparse file of 8 EiB as `find` lists
+    it would be cut into ten billion parts until memory ran out); and while packing files that each
+    fill most of a disc, past their bound (on more than 65,535 discs a disc's index in the
+    placement overflowed: a traceback), shown here with a lower limit."""
+    for sizes in ([CD * 2048 - 64 * 2048] * 65_535, [2**63 - 1]):
+        with pytest.raises(ValueError, match="more than the 65534 a plan can number"):
+            P.plan([_group(sizes, [b"f%d" % i for i in range(len(sizes))])], CD)
+    monkeypatch.setattr(P, "DISCS_MAX", 10)
+    sizes = [CD * 2048 * 3 // 5] * 11   # no two on a disc; their sectors alone would take 7
+    with pytest.raises(ValueError, match="at least 11 discs of 737.0 MB, more than the 10 a plan can number"):
+        P.plan([_group(sizes)], CD)
 
 
 def test_record_sizes_follow_the_measured_layout():

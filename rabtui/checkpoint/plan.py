@@ -31,6 +31,9 @@ TIGHTEN_SECONDS = 0.3      # time the planner may spend emptying its last disc i
 EMPTY = DiscFill(DiscPlan())  # what a directory chain costs on a fresh disc (never written to)
 
 
+DISCS_MAX = SPLIT - 1     # Plan.placement holds a file's disc in 16 bits, SPLIT for one cut into parts
+
+
 def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int = 0, db_row_bytes: int = 0,
          filler: Sequence[Group] = ()) -> Plan:
     """Pack `groups` (in order) onto discs of `disc_sectors`; then offer space left to `filler`.
@@ -43,6 +46,9 @@ def plan(groups: Sequence[Group], disc_sectors: int, *, extra_reserve_bytes: int
     if usable < 64:
         raise ValueError(f"a disc of {disc_sectors} sectors has no room left after the "
                          f"{reserve} sectors kept for README, rabtui/ and the catalog")
+    least = -(-sum(-(-s // SECTOR) for g in groups for s in g.sizes) // usable)
+    if least > DISCS_MAX:   # at once: packed, a file of exabytes would be cut into parts until memory ran out
+        raise _too_many(least, disc_sectors)
     deadline = time.perf_counter() + TIGHTEN_SECONDS
     result, state = _pack(groups, disc_sectors, reserve, catalog, keep_whole=False, deadline=deadline)
     if len(groups) > 1:
@@ -64,6 +70,8 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
     nfiles = 0
 
     def new_disc() -> DiscFill:
+        if len(discs) == DISCS_MAX:   # files that each fill most of a disc: more discs than their bound
+            raise _too_many(DISCS_MAX + 1, disc_sectors)
         dp = DiscPlan()
         discs.append(dp)
         d = DiscFill(dp)
@@ -164,6 +172,11 @@ def _pack(groups: Sequence[Group], disc_sectors: int, reserve: int, catalog: int
         d.plan.data_sectors = d.sectors
         d.plan.files = d.files
     return result, state
+
+
+def _too_many(least: int, disc_sectors: int) -> ValueError:
+    return ValueError(f"the files take at least {least} discs of {disc_sectors * SECTOR / 1e6:.1f} MB, more than"
+                      f" the {DISCS_MAX} a plan can number; nothing was planned")
 
 
 def _fresh_disc_cost(dpath: bytes, name: bytes, data: int) -> int:
@@ -294,10 +307,9 @@ def parse_list(lines: Iterable[bytes]) -> Group:
             if not size:
                 continue
             raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}")
-        try:
-            add_size(int(size))
-        except ValueError:
-            raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}") from None
+        if not size.isdigit():   # a size of bytes: no sign (int() takes "-5", " 5" and "1_0")
+            raise ValueError(f"line {number}: not a 'SIZE PATH' line: {line[:80]!r}")
+        add_size(int(size))
         if path[:1] == b"/":
             path = path.lstrip(b"/")
         elif path[:2] == b"./":
