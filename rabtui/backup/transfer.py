@@ -23,7 +23,7 @@ from rabtui.media import below, medium_layout
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
-from rabtui.config import Config, Directory, Medium, Source
+from rabtui.config import Config, Directory, Medium, Source, transfer_options
 from rabtui.errors import Stalled
 from rabtui.events import LOG, Emit, Event
 
@@ -50,7 +50,7 @@ def directory_argv(source: Source, directory: Directory, dest: Path, *, rsh: str
         one_file_system=source.one_file_system,
         bwlimit=source.bwlimit,
         rsync_path=remote_path,
-        extra=source.rsync_options,
+        extra=transfer_options.options_for(source.rsync_options, directory.kind),
         exact_times=exact_times,
         files_from=files_from,
         hard_links=directory.kind != "archive",

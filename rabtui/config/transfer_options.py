@@ -35,6 +35,19 @@ ALLOWED: dict[str, re.Pattern | None] = {
     "--block-size": re.compile(r"\d+[kKmM]?"),
 }
 
+# Flags that make rsync compare contents instead of size and mtime. An archive directory saves a
+# file once per path, size and mtime, and retention keeps the last copy of each such version: a file
+# whose content changed under the same size and mtime (bit rot, a tool that set its time back) saved
+# again would make the backup holding the only copy of the older content one a cleanup may delete.
+# So they apply to standard directories only.
+CONTENT_COMPARED = ("--checksum", "-c")
+
+
+def options_for(options: tuple[str, ...], kind: str) -> tuple[str, ...]:
+    """The source's `rsync_options` for a directory of `kind` (see CONTENT_COMPARED)."""
+    return tuple(o for o in options if o not in CONTENT_COMPARED) if kind == "archive" else options
+
+
 # Flags refused with the reason (a prefix matches the flag and its variants, e.g. --delete-after).
 REFUSED: tuple[tuple[str, str], ...] = (
     ("--inplace", "it would write into files that older backups share as hard links"),
