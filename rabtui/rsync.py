@@ -321,22 +321,26 @@ class Outcome:
     no_space: bool = False
 
 
+def is_error_line(line: str) -> bool:
+    """One of rsync's own error lines (not its closing "rsync error: ..." summary)."""
+    return bool(line.strip()) and not line.startswith("rsync error:") and not line.startswith("rsync warning:")
+
+
 def error_lines(stderr: Sequence[str], limit: int = 10) -> list[str]:
     """rsync's own error lines (not its closing "rsync error: ..." summary)."""
-    out = [
-        line.strip()
-        for line in stderr
-        if line.strip() and not line.startswith("rsync error:") and not line.startswith("rsync warning:")
-    ]
-    return out[:limit]
+    return [line.strip() for line in stderr if is_error_line(line)][:limit]
 
 
-def interpret_exit(code: int, stderr: Sequence[str]) -> Outcome:
-    """rsync's exit code -> ok / warning / failed with a reason the operator can act on."""
+def interpret_exit(code: int, stderr: Sequence[str], errors_in_all: int | None = None) -> Outcome:
+    """rsync's exit code -> ok / warning / failed with a reason the operator can act on.
+    `errors_in_all`: rsync's error lines of the whole run, of which `stderr` (its tail) names some:
+    the reason says how many there were, so that ten named do not read as ten in all."""
     if code == 0:
         return Outcome("ok", None)
     errors = error_lines(stderr)
     listed = ("; ".join(errors)) if errors else ""
+    if errors_in_all is not None and errors_in_all > len(errors):
+        listed += f" ({errors_in_all} errors from rsync in all, {len(errors)} named here)"
     if code == 24:
         return Outcome("warning", "some files vanished during the transfer" + (f": {listed}" if listed else ""))
     # a medium out of room (or of inodes: rsync then says 23, each file it could not create) is full,

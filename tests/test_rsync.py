@@ -164,6 +164,9 @@ def test_exit_codes():
     ])
     assert partial.state == "warning"
     assert "/x/secret" in partial.reason and "rsync error:" not in partial.reason
+    assert "in all" not in rsync.interpret_exit(23, ["rsync: a", "rsync: b"], 2).reason
+    counted = rsync.interpret_exit(23, [f"rsync: {n}" for n in range(12)], 3000).reason
+    assert counted.count("rsync: ") == 10 and counted.endswith("(3000 errors from rsync in all, 10 named here)")
     full = rsync.interpret_exit(11, ['rsync: [receiver] write failed on "/m/x": No space left on device (28)'])
     assert full.state == "failed" and full.no_space and full.reason.startswith("medium too small")
     ssh = rsync.interpret_exit(255, ["ssh: connect to host 10.0.0.1 port 22: Connection refused"])

@@ -43,6 +43,8 @@ class Stream:
         self._unshown: tuple[bytes, int] | None = None   # the last read with progress not yet shown
         self._stats = False
         self.stderr_logged = 0
+        self.stderr_lines = 0
+        self.errors = 0              # rsync's error lines (rsync.is_error_line), logged or not
         self.top_missing: str | None = None   # why rsync could not enter the directory itself
         # the --link-dest or --compare-dest directory, and the directories of this transfer that are
         # symlinks there: rsync looks for their files through the symlinks (transfer_directory)
@@ -73,6 +75,9 @@ class Stream:
             self._records(data, len(data))
         if self._unshown is not None:
             self._progress(*self._unshown)
+        if self.stderr_lines > self.stderr_logged:
+            self.emit(Event(LOG, f"{self.dir}: {self.stderr_lines - self.stderr_logged} more lines of rsync's error output"
+                                 f" not logged (the first {self.stderr_logged} are above)"))
 
     def _records(self, data: bytes, end: int) -> None:
         """The records of data[:end], each whole. The loop runs once per file of the tree: it keeps
@@ -209,9 +214,12 @@ class Stream:
             m = _CHANGE_DIR.search(record)
             if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
+        line = record.decode("utf-8", "backslashreplace")
+        self.stderr_lines += 1
+        self.errors += rsync.is_error_line(line)
         if self.stderr_logged < STDERR_LOG_LINES:
             self.stderr_logged += 1
-            self.emit(Event(LOG, f"{self.dir}: {record.decode('utf-8', 'backslashreplace')}", {"stream": "stderr"}))
+            self.emit(Event(LOG, f"{self.dir}: {line}", {"stream": "stderr"}))
 
 
 def _kind_in_basis(basis: bytes, rel: bytes) -> int:

@@ -91,7 +91,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
                      basis=link_dest or compare_dest)
     started = time.monotonic()
-    result = _rsync(argv, stream, source, cancel)
+    result = first = _rsync(argv, stream, source, cancel)
     spool.became_dirs.setdefault(directory.path, []).extend(stream.were_files)
     warning = None
     if result is not None and stream.via_symlinks:
@@ -103,7 +103,8 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
         sizes.state, sizes.message = "failed", (
             f"the transfer stalled: nothing from rsync for {source.io_timeout} s (io_timeout), rsync was stopped")
     else:
-        outcome = rsync.interpret_exit(result.returncode, result.stderr_tail)
+        outcome = rsync.interpret_exit(result.returncode, result.stderr_tail,
+                                       stream.errors if result is first else None)
         sizes.rsync_exit = result.returncode
         sizes.state = outcome.state
         sizes.message = outcome.reason
