@@ -252,18 +252,25 @@ class CatalogSpool:
             self.store.conn.executemany(f"DELETE FROM temp.{table} WHERE dir=? AND path=?",
                                         [(dir_path, path) for path in paths])
 
-    def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
-        """(path, ftype) of the items written by this backup in one directory, streamed."""
+    def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int, int]]:
+        """(path, ftype, size) of the items written by this backup in one directory, streamed."""
         self.flush()
         cur = self.store.conn.execute(
-            "SELECT path, ftype FROM temp.backup_items WHERE dir=? AND state<>?", (dir_path, SAME)
+            "SELECT path, ftype, size FROM temp.backup_items WHERE dir=? AND state<>?", (dir_path, SAME)
         )
         while True:
             rows = cur.fetchmany(1000)
             if not rows:
                 return
             for row in rows:
-                yield bytes(row[0]), row[1]
+                yield bytes(row[0]), row[1], row[2]
+
+    def resize(self, dir_path: str, sizes: list[tuple[bytes, int]]) -> None:
+        """The written files of `dir_path` given as (path, size) are recorded at that size: the
+        size the medium holds them at, where rsync listed another (union_link.link_new_files); the
+        checkpoint trigger's `changes` did not hold that version when they were looked up."""
+        self.store.conn.executemany("UPDATE temp.backup_items SET size=?, recorded=0 WHERE dir=? AND path=? AND ftype=?",
+                                    [(size, dir_path, path, _F) for path, size in sizes])
 
     def apply(self, backup_id: int) -> int:
         """Update the catalog for a complete backup; returns the number of files recorded."""
