@@ -218,9 +218,8 @@ class Completion:
             union_undo.settle(medium.path, self.source.id, self.source.archive_paths, moved=union.moved)
             for d in archives:
                 replaced: list[bytes] = []
-                resized: list[bytes] = []
                 linked = link_new_files(medium.path, self.source.id, self.rec.path, d.path, spool, replaced,
-                                        state_dir=self.cfg.state_dir, moved=union.moved, resized=resized)
+                                        state_dir=self.cfg.state_dir, moved=union.moved)
                 self.emit(Event(LOG, f"{d.path}: {linked} new item(s) linked into the archive of"
                                      f" medium {medium.id}"))
                 if replaced:
@@ -229,12 +228,6 @@ class Completion:
                             f" where a directory was): {', '.join(fmt.name(r) for r in replaced[:5])}"
                             + (", ..." if len(replaced) > 5 else "") + "; the older backups still hold them"
                             " (restore --backup gives them), checkpoints from now on hold the newer ones")
-                    self.emit(Event(WARNING, text))
-                    warnings.append(text)
-                if resized:
-                    text = (f"{d.path}: {len(resized)} files changed size while rsync read them, saved as read:"
-                            f" {', '.join(fmt.name(d.path.rstrip('/').encode() + b'/' + r) for r in resized[:5])}"
-                            + (", ..." if len(resized) > 5 else "") + "; the next backup saves them as they are then")
                     self.emit(Event(WARNING, text))
                     warnings.append(text)
             faults.point("backup.archive_linked")

@@ -20,13 +20,14 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup.catalog_update import CatalogSpool
+from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
 from rabtui.config import Config, Directory, Medium, Source, transfer_options
 from rabtui.errors import Stalled
 from rabtui.events import LOG, Emit, Event
 
+_F = ord("f")
 READ_EVERY = 0.02      # seconds: rsync's records gather in a roomy pipe between two reads (proc.run's nap)
 
 
@@ -112,6 +113,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message = "warning", warning
     if sizes.state == "failed":
         stream.unwritten(dest)
+    elif _read_at_another_size(sizes.stats):
+        resized = _held_sizes(dest, directory.path, spool, sizes)
+        if resized:
+            text = (f"{len(resized)} files changed size while rsync read them, saved as read: {_some(resized)};"
+                    " the next backup saves them as they are then")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+            sizes.state = "warning"
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied
@@ -240,6 +248,40 @@ def _linked_to(dest: bytes, linked: list[bytes], inodes: set[tuple[int, int]]) -
         if (st.st_dev, st.st_ino) in inodes:
             found[rel] = st.st_size if stat.S_ISREG(st.st_mode) else None
     return found
+
+
+def _read_at_another_size(stats: dict) -> bool:
+    """rsync's --stats: the data it sent of the files it wrote (literal and matched) is not what
+    their listed sizes add up to. A file shrank or grew while rsync read it (rsync ends well, and
+    writes it as read), or one could not be read."""
+    listed = stats.get("Total transferred file size")
+    return listed is not None and stats.get("Literal data", 0) + stats.get("Matched data", 0) != listed
+
+
+def _held_sizes(dest: Path, dir_path: str, spool: CatalogSpool, sizes: DirSizes) -> list[bytes]:
+    """The files the backup wrote that it holds at another size than rsync listed, recorded at the
+    size held (the catalog says what the medium holds: a restore refuses a file of another size as
+    one the medium lost), the sizes counted so; their paths returned. Looked for only when
+    rsync's statistics say there are some: no walk of the written files otherwise."""
+    cut = len(dir_prefix(dir_path))
+    dest_b = os.fsencode(dest) + b"/"
+    held = []
+    for path, ftype, size in spool.new_items(dir_path):
+        if ftype != _F:
+            continue
+        try:
+            st = below.lstat(dest_b, path[cut:])
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size != size:
+            held.append((path, st.st_size, size))
+    if held:
+        spool.resize(dir_path, [(path, size) for path, size, _ in held])
+    more = sum(size - listed for _, size, listed in held)
+    sizes.total_bytes += more
+    sizes.new_bytes += more
+    sizes.source_bytes += more
+    return [path[cut:] for path, _, _ in held]
 
 
 def _some(rels: list[bytes]) -> str:

@@ -25,8 +25,7 @@ from rabtui.media import below, opened_dirs
 from rabtui.state.locks import marking, still
 
 def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
-                    replaced: list[bytes] | None = None, *, staging: Path, moved: Callable[[], None] = still,
-                    resized: list[tuple[bytes, int]] | None = None) -> int:
+                    replaced: list[bytes] | None = None, *, staging: Path, moved: Callable[[], None] = still) -> int:
     """Hard-link each new item (path relative to the directory, bytes) of a backup into the union.
 
     Each link is made under a temporary name in `staging` (medium_layout.linking_dir, on the same
@@ -41,8 +40,6 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
     file gives its place to the file; the older backups keep theirs in their own trees, and each
     such path goes into `replaced`. `moved()` is called at each: it marks the progress of the
     holder of the union lock (locks.Lock.moved), which one waiting for the lock waits on for.
-    With `resized`, each item is (path, the size the backup saved it at, None for no file), and
-    the files the backup holds at another size go into `resized` as (path, the size held).
     """
     data_b = os.fsencode(data_dir)
     union_b = os.fsencode(union)
@@ -53,9 +50,6 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
     stage_fd = _open_staging(staging)
     try:
         for rel in marking(rel_paths, moved):
-            size = None
-            if resized is not None:
-                rel, size = rel
             rel = rel.rstrip(b"/")
             if not rel:
                 continue
@@ -73,10 +67,6 @@ def link_into_union(data_dir: Path, union: Path, rel_paths: Iterable[bytes],
                     last_parent = parent
                 src_fd, dst_fd = fds
                 tmp = _link_beside(name, src_fd, stage_fd)
-                if size is not None:
-                    held = os.stat(tmp, dir_fd=stage_fd, follow_symlinks=False).st_size
-                    if held != size:
-                        resized.append((rel, held))
                 try:
                     if not count:
                         faults.point("backup.union_linking")
@@ -172,7 +162,6 @@ def _open_union_dir(union: bytes, rel: bytes, replaced: list[bytes]) -> int:
         replaced.append(part)
 
 
-_F = ord("f")
 # the names of the links staged (_link_beside)
 TEMPORARY = re.compile(rb"\.rabtui-link-[0-9a-f]{16}\Z")
 
@@ -197,15 +186,11 @@ def _close(fds: tuple[int, int] | None) -> None:
 
 
 def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str, spool,
-                   replaced: list[bytes], state_dir=None, moved: Callable[[], None] = still,
-                   resized: list[bytes] | None = None) -> int:
+                   replaced: list[bytes], state_dir=None, moved: Callable[[], None] = still) -> int:
     """After a complete backup: link the items it wrote for an archive directory into the union.
     The paths where an older shape gave its place to this backup's go into `replaced`. `state_dir`:
     where the directories opened meanwhile are written down (opened_dirs.opened_to_read); `moved()`
-    marks the progress (link_into_union). A file that shrank or grew while rsync read it is held
-    at another size than rsync listed: the spool records the size held (the catalog must say what
-    the medium holds: a restore refuses a file of another size as lost), and its path goes into
-    `resized`."""
+    marks the progress (link_into_union)."""
     from rabtui.media import medium_layout
     from rabtui.backup.catalog_update import dir_prefix
 
@@ -224,12 +209,6 @@ def link_new_files(medium_path, source_id: str, backup_path: Path, dir_path: str
         except OSError as exc:
             raise WorkFailed(f"cannot make {fmt.name(rel)} a directory in the archive {union}: {exc.strerror}") from None
     # a user other than root cannot link from the backup's directories closed on the source
-    held: list[tuple[bytes, int]] = []
-    items = ((path[cut:], size if ftype == _F else None) for path, ftype, size in spool.new_items(dir_path))
     with opened_dirs.opened_to_read(os.fsencode(data), state_dir):
-        count = link_into_union(data, union, items, replaced, staging=staging, moved=moved, resized=held)
-    if held:
-        spool.resize(dir_path, [(dir_prefix(dir_path) + rel, size) for rel, size in held])
-        if resized is not None:
-            resized.extend(rel for rel, _ in held)
-    return count
+        return link_into_union(data, union, (path[cut:] for path, _, _ in spool.new_items(dir_path)), replaced,
+                               staging=staging, moved=moved)

@@ -1,9 +1,9 @@
-"""An archive directory's file that shrinks or grows while rsync reads it (a log truncated by
-logrotate's copytruncate, a file still being written; real rsync): rsync ends well (exit 0), and
-the medium holds the file as rsync read it, of another size than the one it listed. The catalog
-recorded the listed size, so `restore` then refused the file as one the medium had lost, and the
-backup said nothing. Now the catalog records the size the medium holds, and the backup says which
-files changed while they were read (warnings)."""
+"""A file that shrinks or grows while rsync reads it (a log truncated by logrotate's copytruncate,
+a file still being written; real rsync), in a standard or an archive directory: rsync ends well
+(exit 0), and the medium holds the file as rsync read it, of another size than the one it listed.
+The catalog recorded the listed size, so `restore` then refused the file as one the medium had
+lost, and the backup said nothing. Now the catalog records the size the medium holds, and the
+backup says which files changed while they were read (warnings)."""
 
 from __future__ import annotations
 
@@ -44,16 +44,18 @@ def _grow(path):
         f.write(b"G" * 5000)
 
 
-@pytest.mark.parametrize("change, size", [(lambda p: os.truncate(p, 10), 10), (_grow, 25_000)], ids=["shrinks", "grows"])
-def test_the_catalog_holds_the_size_read_and_the_file_is_restored(tmp_path, change, size):
+@pytest.mark.parametrize("kind, change, size", [("archive", lambda p: os.truncate(p, 10), 10),
+                                                ("standard", _grow, 25_000)], ids=["shrinks", "grows"])
+def test_the_catalog_holds_the_size_read_and_the_file_is_restored(tmp_path, kind, change, size):
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("data", "archive")], extra='bwlimit = "300"')
+    cfg = lab.local([("data", kind)], extra='bwlimit = "300"')
     data = lab.src / "data"
     write_files(data, {"a": 300_000, "z": b"z" * 20_000})
     result = _while_read(lab, cfg, change)
     assert os.path.getsize(data / "z") == size         # the change came while the backup ran
     assert result.status == "warnings", result.reason
-    assert "changed size while rsync read them" in result.reason and f"{data}/z" in result.reason
+    assert f"{data}: 1 files changed size while rsync read them, saved as read: z;" in result.reason
+    assert result.total_bytes == 300_000 + size
     sizes = {bytes(r["path"]).rsplit(b"/", 1)[-1]: r["size"] for r in lab.store().all(
         "SELECT p.path, v.size FROM versions v JOIN paths p ON p.id=v.path_id")}
     assert sizes == {b"a": 300_000, b"z": size}
