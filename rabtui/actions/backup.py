@@ -47,6 +47,7 @@ class SourceOutcome:
 class BackupRun:
     medium: str | None
     outcomes: list[SourceOutcome]
+    undelivered: list[str] = field(default_factory=list)   # the run's notifications that could not be sent
 
     @property
     def exit_code(self) -> int:
@@ -77,14 +78,14 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise
     summary = result.status + (f": {result.reason}" if result.reason else "")
-    undelivered = notify.backup_result(cfg, result, now)
     try:
         recorder.finish(result.status, result.exit_code, summary)
     except sqlite3.Error as exc:     # the backup ended as it says; its job's row could not say so
         error = state_failure(exc, cfg.state_dir / "rabtui.db")
         said = not_recorded(summary, error, "its job", "recorded")
-        return SourceOutcome(source_id, worst_exit(result.exit_code, error.exit_code), said, said, undelivered)
-    return SourceOutcome(source_id, result.exit_code, summary, None, undelivered)
+        return SourceOutcome(source_id, worst_exit(result.exit_code, error.exit_code), said, said,
+                             notify.backup_result(cfg, result, now))
+    return SourceOutcome(source_id, result.exit_code, summary, None, notify.backup_result(cfg, result, now))
 
 
 def not_recorded(summary: str, error: RabtuiError, what: str, done: str) -> str:
@@ -185,6 +186,16 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
     the state database (a detached job); `job_id`: the job row the UI made for one source."""
     if job_id is not None and len(ids) != 1:
         raise UsageError("--job-id goes with exactly one source")
+    # the notifications are delivered off the backups' threads: a hung notify command holds no source's
+    # turn nor its job's end, and the run waits for them (bounded) at its very end
+    with notify.deferred(cfg) as undelivered:
+        run = _backup(cfg, store, emit_for, cancel, prompter, ids, medium, job_id)
+    run.undelivered += undelivered
+    return run
+
+
+def _backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], cancel: RunCancel,
+            prompter: Prompter | None, ids: list[str], medium: str | None, job_id: int | None) -> BackupRun:
     login = _start_login(cfg, ids[0])
     try:
         try:

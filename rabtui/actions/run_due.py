@@ -32,6 +32,14 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
     """Everything that is due; the worst exit code of the backups, the cleanup (1 when it failed
     to delete what it planned) and the health check (1 when the state database could not record
     it). `now`: pretend it is this time."""
+    # the notifications go out in order off the backups' threads; the run waits for them (bounded) at its end
+    with notify.deferred(cfg) as undelivered:
+        code = _run_due(cfg, store, emit, cancel, now)
+    _warn(emit, undelivered)
+    return code
+
+
+def _run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, now: datetime | None) -> int:
     clock = now or datetime.now()
     due_now = []
     for due in schedule.due_sources(cfg, store, clock):
@@ -44,7 +52,9 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
         else:
             due_now.append(due)
     codes = _backups(cfg, store, due_now, emit, cancel, now) if due_now else []
+    notify.delivered()      # each step after the notifications of those before (an alert script may act on them)
     codes.append(_cleanup(cfg, store, emit, clock, now))
+    notify.delivered()
     codes.append(_health_check(cfg, store, emit, now))
     codes.append(_checkpoints_due(cfg, store, emit, clock))
     return functools.reduce(worst_exit, codes, EXIT_OK)

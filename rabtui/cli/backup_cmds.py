@@ -60,6 +60,7 @@ def cmd_backup(args) -> int:
         if outcome.error:
             say(fmt.lines(f"rabtui: {outcome.source}: {outcome.error}"), sys.stderr)
         warn_undelivered(outcome.undelivered)
+    warn_undelivered(run.undelivered)
     return run.exit_code
 
 

@@ -6,6 +6,9 @@ warning or success after the event's level; the body is the message and the even
 whose `pause_notifications_until` lies in the future sends nothing. A notifier that fails (apprise_urls
 set without apprise installed included) is logged by the caller, never raised: a broken alert script
 must not fail a backup.
+
+Within `deferred()` (a run of backups), `send` only posts the event: it is delivered on a thread of
+its own, in order, and the run collects what could not be delivered at its end (notify_outbox.py).
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import json
 import logging
 import shlex
 import socket
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Iterator
 
 from rabtui import proc
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
+from rabtui.ops.notify_outbox import Outbox
 
 KINDS = ("backup_failed", "backup_warnings", "health", "cleanup_failed", "restore_failed", "checkpoint_due")
 
@@ -52,10 +58,53 @@ def command_argv(command: str) -> list[str]:
     return shlex.split(command)
 
 
+COMMAND_TIMEOUT = 60     # seconds a notify command may take
+
+_outbox: Outbox | None = None      # set by deferred() in the main thread, before any worker starts
+
+
+@contextmanager
+def deferred(cfg: Config) -> Iterator[list[str]]:
+    """Within it, `send` posts its events to be delivered in order on a thread of their own; at its
+    end the run waits for them (at most notify_outbox.WAIT_AT_END seconds), and the list it yields
+    gets the problems met, those not delivered by then among them. Within another, that one's."""
+    global _outbox
+    if _outbox is not None:
+        yield []
+        return
+    outbox = _outbox = Outbox(lambda event, stop: deliver(cfg, event, stop))
+    problems: list[str] = []
+    ended = False
+    try:
+        yield problems
+        ended = True
+    finally:
+        _outbox = None
+        problems += outbox.close(waiting=ended)   # Ctrl-C, a fault: no waiting
+
+
+def delivered() -> None:
+    """Within `deferred()`: waits until the events posted so far are delivered (within the run's
+    bound), for a step that should come after them."""
+    outbox = _outbox
+    if outbox is not None:
+        outbox.wait()
+
+
 def send(cfg: Config, event: dict, today: date | None = None) -> list[str]:
-    """Deliver one event; returns the problems met (empty when all went well or nothing is set)."""
+    """Deliver one event; returns the problems met (empty when all went well or nothing is set).
+    Within `deferred()`, only posts it: its problems are the run's, said at its end."""
     if paused(cfg, event.get("source"), today):
         return []
+    outbox = _outbox
+    if outbox is not None:
+        outbox.post(event)
+        return []
+    return deliver(cfg, event)
+
+
+def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> list[str]:
+    """Send one event to the notify command and apprise URLs now; `stop` ends the command."""
     problems: list[str] = []
     payload = (json.dumps(event, default=str) + "\n").encode()
     unsafe = config_safety.permission_problem(cfg.path) if cfg.notify.command and cfg.path else None
@@ -64,7 +113,8 @@ def send(cfg: Config, event: dict, today: date | None = None) -> list[str]:
     elif cfg.notify.command:
         try:
             # a mailer that queues in the background may keep the output open: its end is the command's
-            done = proc.run(command_argv(cfg.notify.command), stdin_data=payload, timeout=60, output_after_end=1.0)
+            done = proc.run(command_argv(cfg.notify.command), stdin_data=payload, timeout=COMMAND_TIMEOUT,
+                            output_after_end=1.0, cancel=stop)
             if not done.ok:
                 problems.append(f"notify command exited {done.returncode}: {done.stderr_text()[-200:]}")
         except Exception as exc:  # missing program, timeout: report, never raise

@@ -1,0 +1,89 @@
+"""Notifications of a run delivered on one thread of their own, in the order they were posted.
+
+A backup that posts its notification goes on at once: a hung `notify.command` (waited for up to
+its timeout, each) holds neither the backup's worker slot nor its job's end. The run waits for
+what is still being delivered at its end (and between its phases: run-due's cleanup is notified
+before its health check runs), at most WAIT_AT_END seconds in all; the command then running is
+stopped, and every notification not delivered is said as one (with what it was about).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable
+
+WAIT_AT_END = 60.0      # seconds a run waits at its end, in all, for its notifications still being delivered
+
+Deliver = Callable[[dict, threading.Event], list]   # (event, stop) -> the problems met
+
+
+class Outbox:
+    def __init__(self, deliver: Deliver):
+        self._deliver = deliver
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._open: list[dict] = []            # posted, not yet delivered (in order)
+        self._problems: list[str] = []
+        self._stop = threading.Event()          # the run's end came: the delivery under way is stopped
+        self._closed = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._budget = WAIT_AT_END              # seconds left to wait for deliveries, in all
+        self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
+        self._thread.start()
+
+    def post(self, event: dict) -> None:
+        with self._lock:
+            if self._closed:        # a worker still running after the run gave up waiting (Ctrl-C)
+                self._problems.append(not_delivered(event, "it came after the run had ended"))
+                return
+            self._open.append(event)
+            self._idle.clear()
+        self._todo.put(event)
+
+    def _run(self) -> None:
+        while True:
+            event = self._todo.get()
+            if event is None:
+                return
+            try:
+                problems = self._deliver(event, self._stop)
+            except Exception as exc:     # a notifier's own bug: said, and the next ones still go out
+                problems = [f"notification not delivered: {type(exc).__name__}: {exc}"]
+            with self._lock:
+                if self._closed:         # already said as not delivered
+                    continue
+                self._open.remove(event)
+                self._problems += problems
+                if not self._open:
+                    self._idle.set()
+
+    def wait(self) -> None:
+        """Until the notifications posted so far are delivered, within what is left of the run's wait."""
+        began = time.monotonic()
+        self._idle.wait(max(0.0, self._budget))
+        self._budget -= time.monotonic() - began
+
+    def close(self, waiting: bool = True) -> list[str]:
+        """Waits (`waiting`) for the notifications posted; returns the problems met, those not
+        delivered by then among them (the command under way is stopped)."""
+        if waiting:
+            self.wait()
+        with self._lock:
+            self._closed = True
+            for n, event in enumerate(self._open):
+                self._problems.append(not_delivered(event, (
+                    f"still being delivered when the run ended ({WAIT_AT_END:g} s waited for its notifications),"
+                    " and stopped" if n == 0 and waiting else
+                    "still being delivered when the run was interrupted, and stopped" if n == 0 else
+                    "it was waiting its turn behind a notification that had not been delivered")))
+            self._open.clear()
+            self._stop.set()
+        self._todo.put(None)
+        return list(self._problems)
+
+
+def not_delivered(event: dict, why: str) -> str:
+    return f"notification not delivered ({event.get('kind')}: {event.get('message')}): {why}"
