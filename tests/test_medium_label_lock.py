@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import time
 from rabtui import faults
 from rabtui.media import medium as media
 from tests.test_medium_identity import ROOT, _ended, _killed, _rabtui, _stopped_at
+from tests.test_parallel import _sources
 from tests.trees import Lab, write_files
 
 
@@ -123,3 +125,35 @@ def test_a_labelling_refused_by_backups_names_only_those_still_running(tmp_path)
     label = _rabtui(lab, "media", "label", "m1", "--force")
     assert label.returncode == 0 and "already labelled" in label.stdout, label.stdout + label.stderr
     assert _agree(lab) == written
+
+
+def test_a_run_waiting_for_the_medium_lock_ends_on_sigterm(tmp_path):
+    """`backup --all` waits for a labelling under way before its sources start; SIGTERM during that
+    wait ended it only after the lock's whole wait (60 s): it ends at once, each source recorded
+    cancelled before it started."""
+    lab = Lab(tmp_path, media_count=1)
+    _sources(lab, ["a", "b"], files=1)
+    labelling = run = None
+    out = tmp_path / "run.out"
+    try:
+        labelling = _stopped_at(lab, "medium.label_writing", "media", "label", "m1")
+        with open(out, "wb") as sink:
+            run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all",
+                                    "--verbose"],
+                                   cwd=ROOT, env={k: v for k, v in os.environ.items() if k != faults.STOP_ENV},
+                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while b"to release the lock of medium m1" not in out.read_bytes():
+            assert run.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        run.send_signal(signal.SIGTERM)
+        try:
+            run.wait(timeout=30)      # well within the lock's 60 s
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the run waited on for the medium's lock after SIGTERM") from None
+        rows = lab.store().all("SELECT target, status, summary FROM jobs WHERE kind='backup' ORDER BY id")
+        assert [tuple(r) for r in rows] == [("a", "cancelled", "cancelled before it started"),
+                                            ("b", "cancelled", "cancelled before it started")], out.read_text()
+        _ended(labelling)
+    finally:
+        _killed(labelling, run)

@@ -215,7 +215,7 @@ def _backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], c
                         login if sid == ids[0] else None)
 
         outcomes = batch.run_queued(store, target, ids, lambda sid: (sid, f"backup of {sid}"), work,
-                                    cfg.rabtui.max_parallel, emit_for(None), failed)
+                                    cfg.rabtui.max_parallel, emit_for(None), failed, cancel)
         return BackupRun(target.id, outcomes)
     finally:
         if login is not None:

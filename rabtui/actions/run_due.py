@@ -196,4 +196,4 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
     if len(due_now) == 1 or medium is None:
         return batch.run_each(store, due_now, work, 1, failed)
     return batch.run_queued(store, medium, due_now, lambda due: (due.source, f"scheduled backup of {due.source}"),
-                            work, cfg.rabtui.max_parallel, emit, failed)
+                            work, cfg.rabtui.max_parallel, emit, failed, cancel)

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 from rabtui.media import medium as media, mounting
 from rabtui.config import Medium
-from rabtui.errors import EXIT_FAILED, LockBusy, WorkFailed
+from rabtui.errors import EXIT_FAILED, Cancelled, LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Emit, Event, no_emit
 from rabtui.state import jobs, locks
 from rabtui.state.store import Store
@@ -49,6 +49,11 @@ class RunCancel:
     def is_set(self) -> bool:
         return self._set.is_set()
 
+    @property
+    def event(self) -> threading.Event:
+        """Set with the run's cancel: for a wait of the run's own (the medium's lock) to end on it."""
+        return self._set
+
     def not_started(self, recorder) -> bool:
         """True, with the job recorded as cancelled, when the run was cancelled before this
         source's turn came, or the job itself was (`jobs cancel` of a queued job)."""
@@ -72,12 +77,14 @@ class RunCancel:
 
 
 @contextmanager
-def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[bool]:
+def day_medium(store: Store, medium: Medium, emit: Emit = no_emit,
+               cancel: threading.Event | None = None) -> Iterator[bool]:
     """The run's medium, mounted for the whole run (when it has a device) and checked once, an
     empty one labelled now. Yields whether the sources may run at once: not when it could not be
     mounted (each source then tries at its step 2 in turn, and its job says why it failed). A
     check that fails is left to each source's step 2 too, which records the reason in its job (as is
-    one whose record the state database cannot take: full, or held by another process)."""
+    one whose record the state database cannot take: full, or held by another process). `cancel`
+    ends the wait for the medium's lock at once: each source is then recorded cancelled in its turn."""
     with ExitStack() as stack:
         try:
             stack.enter_context(mounting.mounted(medium, emit, store.state_dir))
@@ -89,26 +96,26 @@ def day_medium(store: Store, medium: Medium, emit: Emit = no_emit) -> Iterator[b
             lock = locks.medium_lock(store.state_dir, medium.id, f"the backups of a run onto medium {medium.id}")
             try:
                 # held (shared) to the run's end: no `media label` between this check and the sources'
-                stack.enter_context(lock.acquire_within(locks.MEDIUM_WAIT, say=lambda text: emit(Event(LOG, text)),
+                stack.enter_context(lock.acquire_within(locks.MEDIUM_WAIT, cancel, lambda text: emit(Event(LOG, text)),
                                                         shared=True))
                 media.check_medium(medium, emit, store)
-            except (WorkFailed, LockBusy, sqlite3.Error):
+            except (WorkFailed, LockBusy, Cancelled, sqlite3.Error):
                 pass
         yield mounted
 
 
 def run_queued(store: Store, medium: Medium, items: Sequence[T], titles: Callable[[T], tuple[str, str]],
                work: Callable[[T, int], R], max_parallel: int, emit: Emit = no_emit,
-               failed: Callable[[T, Exception], R] | None = None) -> list[R]:
+               failed: Callable[[T, Exception], R] | None = None, cancel: RunCancel | None = None) -> list[R]:
     """Several sources' backups on the run's medium: each `item` shown at once as a queued job row
     (`titles(item)`: its source and the row's title), then `work(item, that row's id)` when its
     turn comes, up to `max_parallel` at once while the medium is mounted; the results in order.
     The rows name the medium, so that a backup started while they wait joins it. `failed`: as
-    for run_each."""
+    for run_each; `cancel`: the run's, which ends its wait for the medium's lock."""
     entries = [titles(item) for item in items]
     with ExitStack() as stack:
         waiting = _queued(stack, store, medium, entries, emit)
-        together = stack.enter_context(day_medium(store, medium, emit))
+        together = stack.enter_context(day_medium(store, medium, emit, cancel and cancel.event))
         turns = [(item, waiting.get(source)) for item, (source, _) in zip(items, entries)]
         at_once = _within_open_files(min(max_parallel, len(items)), max_parallel, emit) if together else 1
         try:
