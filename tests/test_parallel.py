@@ -18,6 +18,7 @@ from rabtui.cli import main
 from rabtui.cli.progress import PlainDisplay, RichSourcesDisplay, terminal_emit
 from rabtui.config import ConfigError
 from rabtui.events import PROGRESS, RESULT, STEP, WARNING, Event
+from rabtui.state.jobs import INTERRUPTED
 from tests.test_backup_failures import _rsync_pids
 from tests.trees import Lab, gate_command, ssh_source_lines, write_files
 
@@ -800,8 +801,36 @@ def test_a_second_ctrl_c_interrupts_several_sources_at_once(tmp_path):
             time.monotonic() < deadline:
         time.sleep(0.1)
     assert subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True).stdout == b""
-    jobs = {j["target"]: j["status"] for j in lab.store().all("SELECT target, status FROM jobs")}
-    assert jobs == {"a": "failed", "b": "failed"}, jobs
+    jobs = {j["target"]: (j["status"], j["summary"]) for j in lab.store().all("SELECT target, status, summary FROM jobs")}
+    assert jobs == {n: ("cancelled", INTERRUPTED) for n in "ab"}, jobs
+
+
+def test_a_second_ctrl_c_records_one_sources_job_interrupted(tmp_path):
+    """One source, its post-backup command running on after a Ctrl-C; the second Ctrl-C ends rabtui:
+    its job was recorded `failed: KeyboardInterrupt: `."""
+    lab = Lab(tmp_path, media_count=1)
+    posting, err_file = tmp_path / "posting", tmp_path / "err"
+    _sources(lab, ["a"], files=1, extra={"a": f'post_backup_commands = ["touch {posting}; sleep 30"]'})
+    with open(err_file, "wb") as err:
+        child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "a"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                 start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not posting.exists():
+            assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        while b"Ctrl-C again" not in err_file.read_bytes():
+            assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=30) == 130, err_file.read_text()
+    finally:
+        child.kill()
+        child.wait()
+    rows = lab.store().all("SELECT status, summary FROM jobs")
+    assert [tuple(r) for r in rows] == [("cancelled", INTERRUPTED)], err_file.read_text()
 
 
 @pytest.mark.parametrize("max_parallel", [1, 2])

@@ -74,6 +74,9 @@ def as_job(cfg: Config, store: Store, source_id: str, recorder: JobRecorder, *, 
         except sqlite3.Error:   # the state's own failure again: said in the outcome all the same
             pass
         return _failed(cfg, source_id, error, now)
+    except KeyboardInterrupt:     # a second Ctrl-C: rabtui ends at once
+        recorder.finish("cancelled", EXIT_FAILED, jobs.INTERRUPTED)
+        raise
     except BaseException as exc:
         recorder.finish("failed", EXIT_FAILED, f"{type(exc).__name__}: {exc}")
         raise

@@ -181,12 +181,15 @@ def queued(store: Store, kind: str, entries: Sequence[tuple[str, str]],
                 pass                  # queued by a process that ended reads as not started all the same
 
 
+INTERRUPTED = "interrupted (Ctrl-C): rabtui ended at once, its work left as it was for the next run to find"
+
+
 def interrupted(store: Store, job_ids) -> None:
     """Jobs of this process still under way when it is interrupted (a second Ctrl-C): they end
-    with it, failed."""
+    with it, cancelled, said so."""
     for job_id in job_ids:
-        store.execute("UPDATE jobs SET status='failed', exit_code=1, summary='interrupted', finished=?"
-                      " WHERE id=? AND status IN ('running', 'waiting')", (time.time(), job_id))
+        store.execute("UPDATE jobs SET status='cancelled', exit_code=1, summary=?, finished=?"
+                      " WHERE id=? AND status IN ('running', 'waiting')", (INTERRUPTED, time.time(), job_id))
 
 
 def _not_started(store: Store, job_id: int, when: float | None) -> None:
