@@ -162,3 +162,28 @@ def test_a_service_started_by_a_command_is_left_running_and_not_waited_for(tmp_p
     assert took < 6, f"waited {took:.1f} s for the output of what the command left running"
     assert len(left) == 2, left
     assert any("started" in m for m in lab.messages())
+
+
+def test_a_command_whose_connection_froze_is_not_said_killed(tmp_path, sshd, monkeypatch):
+    """The command freezes its own SSH session (SIGSTOP to its sshd) and runs past command_timeout:
+    the kill sent then cannot be delivered, and the reason said its processes were killed all the same."""
+    from rabtui.ssh import remote
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(remote, "CONNECT_TIMEOUT", 3)     # how long the kill's channel is waited for
+    frozen = tmp_path / "frozen"
+    seconds = f"{1000 + random.random():.6f}"
+    command = (f"sleep 0.5; p=$$; while [ $p -gt 1 ]; do case $(cat /proc/$p/comm) in sshd*) echo $p > {frozen};"
+               f" kill -STOP $p; break;; esac; p=$(cut -d' ' -f4 /proc/$p/stat); done; sleep {seconds}")
+    lab, cfg, source_id = _lab(tmp_path, SimpleNamespace(param="ssh", getfixturevalue=lambda name: sshd),
+                               "", timeout=2)
+    try:
+        with pytest.raises(WorkFailed) as err:
+            source_commands.run_commands(cfg, cfg.source(source_id), [command], emit=lab.emit)
+    finally:
+        if frozen.exists():
+            subprocess.run(["kill", "-CONT", frozen.read_text().strip()])
+        subprocess.run(["pkill", "-KILL", "-f", f"^sleep {seconds}$"])
+    assert frozen.exists()
+    assert "timed out after 2 s" in str(err.value) and "its processes were killed" not in str(err.value), err.value
+    assert "the kill of its processes could not be delivered" in str(err.value), err.value

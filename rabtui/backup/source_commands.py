@@ -25,6 +25,7 @@ OUTPUT_KEPT = 64 * 1024
 HINT_LINES = 20
 KILL_GRACE = 5                 # seconds between SIGTERM and SIGKILL of a command's group
 OUTPUT_AFTER_END = 1.0         # seconds a command's output is read on once it has ended (proc.run)
+KILLED = "its processes were killed"
 _PGID = re.compile(rb"^rabtui-pgid (\d+)\n", re.M)
 _PGID_WITHIN = 4096            # a shell start-up file may print before the wrapper does
 
@@ -118,17 +119,18 @@ def run_commands(cfg: Config, source: Source, commands: Sequence[str], *, emit: 
         for command in commands:
             emit(Event(LOG, f"{what}: $ {command}"))
             tail = OutputTail()
+            stopped = [KILLED]       # what became of its processes once it had to be stopped
             try:
                 if client is None:
                     code = _run_local(command, tail, cancel, timeout)
                 else:
-                    code = _run_remote(client, command, tail, cancel, timeout)
+                    code = _run_remote(client, command, tail, cancel, timeout, stopped)
             except (Cancelled, remote.CommandTimeout) as exc:
                 _log_output(emit, command, what, tail)
                 if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"cancelled: {command} (its processes were killed)") from None
+                    raise Cancelled(f"cancelled: {command} ({stopped[0]})") from None
                 raise WorkFailed(f"{what} command timed out after {timeout} s (command_timeout;"
-                                 f" its processes were killed): {command}",
+                                 f" {stopped[0]}): {command}",
                                  hint="\n  ".join(tail.last_lines()) or "(no output)") from exc
             _log_output(emit, command, what, tail)
             if code != 0:
@@ -146,19 +148,28 @@ def _run_local(command: str, tail: OutputTail, cancel: threading.Event | None, t
                           cancel=cancel, timeout=timeout, output_after_end=OUTPUT_AFTER_END).returncode
 
 
-def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int) -> int:
+def _run_remote(client, command: str, tail: OutputTail, cancel: threading.Event | None, timeout: int,
+                stopped: list[str]) -> int:
+    """The command run over SSH; `stopped[0]` is set to what became of its processes when it had to
+    be stopped and the kill could not be seen done (a connection that no longer answers)."""
     from rabtui.ssh import remote
 
     reader = _GroupReader(tail)
 
     def kill_group() -> None:
         if reader.pgid is None:
+            stopped[0] = ("its process group was never named, so no kill could be sent: its processes end"
+                          " once the host sees the connection closed")
             return
         try:
             remote._exec(client, kill_group_command(reader.pgid), lambda data: None, None,
                          timeout=KILL_GRACE + 10)
-        except WorkFailed:
-            pass   # the connection is gone: nothing more can be done from here
+        except remote.CommandTimeout:
+            stopped[0] = (f"the kill of its processes was not confirmed within {KILL_GRACE + 10} s:"
+                          " they may still run on the host")
+        except WorkFailed:   # the connection no longer answers: nothing more can be done from here
+            stopped[0] = ("the kill of its processes could not be delivered, the SSH connection no longer"
+                          " answering: they may still run on the host until it finds the connection gone")
 
     try:
         return remote._exec(client, killable(command), reader.feed, cancel, timeout=timeout, on_stop=kill_group,
