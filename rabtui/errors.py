@@ -29,12 +29,22 @@ class RabtuiError(Exception):
     def __str__(self) -> str:
         """The hint on the message's line (a reason in the catalog, a log line, a job's summary);
         the command line prints the hint's lines under the message (cli._say)."""
-        lines = self.hint_lines()
-        return f"{self.message}; " + " | ".join(lines) if lines else self.message
+        hint = one_line(self.hint or "")
+        return f"{self.message}; {hint}" if hint else self.message
 
     def hint_lines(self) -> list[str]:
         """The hint's lines (a command's last output lines, say), without blank ones."""
-        return [line.strip() for line in (self.hint or "").splitlines() if line.strip()]
+        return _lines(self.hint or "")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def one_line(text: str) -> str:
+    """A command's output (or a hint) as one line of a reason: its lines stripped, blank ones
+    dropped, joined by " | "."""
+    return " | ".join(_lines(text))
 
 
 class UsageError(RabtuiError):

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from rabtui import proc_table
-from rabtui.errors import Cancelled, Stalled
+from rabtui.errors import Cancelled, Stalled, one_line
 from rabtui.proc_records import DataCallback, LineCallback, LineSplitter
 from rabtui.proc_table import GROUP_DEATH
 
@@ -52,6 +52,11 @@ class Completed:
 
     def stderr_text(self) -> str:
         return "\n".join(self.stderr_tail)
+
+    def stderr_said(self, limit: int = 300) -> str:
+        """The end of its stderr as a one-line reason (a job's summary, a log line): its lines
+        stripped, blank ones dropped, joined by " | ", the last `limit` characters."""
+        return one_line(self.stderr_text())[-limit:]
 
 
 def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:

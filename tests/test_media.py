@@ -211,6 +211,12 @@ def test_mount_failure_is_a_clear_error(tmp_path):
         'id = "m1"\n', f'id = "m1"\ndevice = "{tmp_path}/no-such-device"\n'))
     result = lab.backup(lab.load(), medium_id="m1")
     assert result.status == "failed" and "cannot mount" in result.reason
+    # mount's message of several lines is one line of the reason, as the job's summary says it
+    assert "\n" not in result.reason and not result.reason.endswith(" "), repr(result.reason)
+    from rabtui.cli import main
+    assert main(["--config", str(lab.config_path), "backup", "loc", "--medium", "m1"]) == 1
+    summary = lab.store().one("SELECT summary FROM jobs ORDER BY id DESC LIMIT 1")["summary"]
+    assert "cannot mount" in summary and "\n" not in summary, repr(summary)
 
 
 def test_status_gives_no_other_file_system_s_space_for_a_medium_that_is_not_there(tmp_path, capsys):

@@ -322,7 +322,7 @@ def write_disc(drive: str, volid: str, cmdfile: Path, *, emit: Emit, cancel, tot
             raise WorkFailed(f"xorriso was killed by signal {done.killed_by} while it wrote {volid}")
         if not done.ok:
             raise WorkFailed(f"xorriso could not write {volid} (exit {done.returncode}): "
-                             f"{_failure(notes) or done.stderr_text()[-300:]}")
+                             f"{_failure(notes) or done.stderr_said(300)}")
         if into is not None:
             size = into.stat().st_size
             if disc_sectors and size > disc_sectors * 2048:

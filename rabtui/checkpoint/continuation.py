@@ -312,5 +312,5 @@ def _write(dirs: list[tuple[bytes, list[Entry]]], cmdfile: str, cancel) -> str |
     miscount = [s for s in said if MISCOUNT in s]
     if done.ok and not miscount:
         return None
-    return "; ".join(dict.fromkeys(miscount[:1] + said[:2])) or done.stderr_text()[-300:] or \
+    return "; ".join(dict.fromkeys(miscount[:1] + said[:2])) or done.stderr_said(300) or \
         f"xorriso exit {done.returncode}"

@@ -50,7 +50,7 @@ def listed(exe: str, indev: str, volid: str, problems: list[str], cancel,
     xorriso_output.raise_machine_failure(done, "listing the ACLs and xattrs of the disc")   # the disc not judged
     if not done.ok:
         problems.append(f"reading the ACLs and xattrs of the disc failed (exit {done.returncode}):"
-                        f" {done.stderr_text()[-200:]}")
+                        f" {done.stderr_said(200)}")
     return listing.done()
 
 

@@ -233,7 +233,7 @@ def _read_back(drive: str, volid: str, rows: list[Row], scratch: Path | None, *,
                 raise verify_scratch.NoPlace(f"{place} cannot be written to extract the disc ({why})")
             xorriso_output.raise_machine_failure(done, "extracting the disc", acls)   # the disc not judged
             if not done.ok:
-                said = xorriso_output.failures(acls) or done.stderr_text()[-200:]
+                said = xorriso_output.failures(acls) or done.stderr_said(200)
                 if not os.path.isdir(disc_root):
                     os.stat(short)      # the link it extracts through gone meanwhile: this machine's, an OSError
                     raise _NothingExtracted(f"nothing could be extracted from the disc (xorriso exit {done.returncode}):"

@@ -37,7 +37,7 @@ def listing(exe: str, indev: str, volid: str, res: VerifyResult, cancel, silence
                          silence=silence, busy=True)
     xorriso_output.raise_machine_failure(done, "listing the disc")
     if not done.ok:
-        res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
+        res.messages.append(f"listing the disc failed (exit {done.returncode}): {done.stderr_said(200)}")
         return None
     return listing
 

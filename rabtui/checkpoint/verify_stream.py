@@ -34,7 +34,7 @@ def read_back(exe: str, indev: str, volid: str, rows: list[Row], emit: Emit, can
         xorriso_output.raise_machine_failure(done, "reading files back from the disc")   # the disc not judged
         mismatched += cut.finish()
         if not done.ok:
-            failed.append(f"reading files back failed (exit {done.returncode}): {done.stderr_text()[-200:]}")
+            failed.append(f"reading files back failed (exit {done.returncode}): {done.stderr_said(200)}")
         done_bytes += sum(r.size for r in batch)
         emit(Event(PROGRESS, data={"done_bytes": done_bytes, "total_bytes": total,
                                    "percent": 100.0 * done_bytes / total if total else 100.0,

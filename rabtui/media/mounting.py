@@ -130,7 +130,7 @@ def _mount(medium: Medium, emit: Emit) -> None:
                          f" answer ({exc}); is the disk hung?") from None
     if not result.ok:
         raise WorkFailed(
-            f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_text().strip()}"
+            f"medium {medium.id}: cannot mount {medium.device} at {medium.path}: {result.stderr_said()}"
         )
     emit(Event(LOG, f"mounted {medium.device} at {medium.path}"))
 
@@ -147,7 +147,7 @@ def _unmount(medium: Medium, emit: Emit) -> bool:
         return False
     if not synced.ok:
         emit(Event(WARNING, f"medium {medium.id} is left mounted at {medium.path}: sync failed:"
-                            f" {synced.stderr_text().strip()}; what was written there may not be on the disk:"
+                            f" {synced.stderr_said()}; what was written there may not be on the disk:"
                             " do not unplug it"))
         return False
     try:
@@ -158,5 +158,5 @@ def _unmount(medium: Medium, emit: Emit) -> bool:
     if done.ok:
         emit(Event(LOG, f"unmounted {medium.path}"))
     else:
-        emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_text().strip()}"))
+        emit(Event(WARNING, f"cannot unmount {medium.path}: {done.stderr_said()}"))
     return done.ok

@@ -116,7 +116,7 @@ def deliver(cfg: Config, event: dict, stop: threading.Event | None = None) -> li
             done = proc.run(command_argv(cfg.notify.command), stdin_data=payload, timeout=COMMAND_TIMEOUT,
                             output_after_end=1.0, cancel=stop)
             if not done.ok:
-                problems.append(f"notify command exited {done.returncode}: {done.stderr_text()[-200:]}")
+                problems.append(f"notify command exited {done.returncode}: {done.stderr_said(200)}")
         except Exception as exc:  # missing program, timeout: report, never raise
             problems.append(f"notify command failed: {exc}")
     if cfg.notify.apprise_urls:

@@ -145,7 +145,7 @@ def read_disc_catalog_file(dev: str, emit: Emit = no_emit, silence: float | None
             if done.ok and os.path.exists(target):
                 return Path(os.fsdecode(target)).read_bytes()
         raise WorkFailed(f"no rabtui/catalog.tsv.gz or rabtui/catalog.tsv readable on {dev}:"
-                         f" {done.stderr_text()[-200:]}")
+                         f" {done.stderr_said(200)}")
 
 
 def read_disc_readme(dev: str, silence: float | None = None) -> bytes | None:

@@ -212,7 +212,7 @@ def check_source(cfg: Config, source: Source, rel: bytes, item: bytes, is_dir: b
                  capture=True, cancel=cancel, timeout=600)
     if not check.ok:
         raise WorkFailed(f"could not check {source.id} for symlinks before restoring (exit {check.returncode}):"
-                         f" {check.stderr_text()[-300:]}")
+                         f" {check.stderr_said(300)}")
     records = [p for p in check.stdout.split(b"\0") if p]
     odd = [p for p in records if p[:1] not in b"/?!" or (p[:1] == b"!" and p.count(b":") < 3)]
     if odd:    # not what SOURCE_CHECK prints: the host ran something else (its own sh, a forced command)
@@ -290,7 +290,7 @@ def _look_before(source: Source, item: bytes, dest: str, options: dict, cancel) 
     clash = [(c, attributes_changed(c)) for c in seen if b"|" in c and c[1:2] == b"f"]
     clash = [(c, changed) for c, changed in clash if c[:1] in b"<>c" or changed]
     if done.returncode not in (0, 24) and not clash:
-        raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_text()[-300:]}")
+        raise WorkFailed(f"rsync to {source.id} failed (exit {done.returncode}): {done.stderr_said(300)}")
     if clash:
         names = [fmt.name(rsync.unescape(c.split(b"|", 2)[2])) + ("" if c[:1] in b"<>c" else f" ({changed})")
                  for c, changed in clash]
@@ -327,5 +327,5 @@ def rsync_onto_source(cfg: Config, source: Source, rel: bytes, item: bytes, over
                 on_stdout=lines.append, cancel=cancel, die_with_parent=True, stdin_data=listing)
     count_itemized(lines, w)
     if done.returncode not in (0, 24):
-        w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_text()[-300:]}"))
+        w.errors.append((rel, f"rsync exit {done.returncode}: {done.stderr_said(300)}"))
     return w
