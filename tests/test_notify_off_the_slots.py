@@ -75,3 +75,19 @@ def test_a_hung_notify_command_is_waited_for_at_the_run_end_only_and_said(tmp_pa
     while time.monotonic() < deadline and os.path.exists(f"/proc/{started[0]}"):
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{started[0]}")
+
+
+def test_the_changes_of_a_check_are_waited_for_within_one_bound(tmp_path, capsys, monkeypatch):
+    """`check` with several changes to notify and a hung notify command: each waited its own
+    timeout, one after another (four took 242 s); they now share the run's one bound, each one
+    not delivered said as such."""
+    from rabtui.ops import notify
+
+    monkeypatch.setattr(notify, "COMMAND_TIMEOUT", 3)
+    monkeypatch.setattr(notify_outbox, "WAIT_AT_END", 0.5)
+    lab = Lab(tmp_path, media_count=1)
+    _failing_pair(lab, tmp_path, "cat >/dev/null; exec sleep 50\n")   # never backed up: a change each
+    main(["--config", str(lab.config_path), "check"])
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "notification not delivered (health: " in line]
+    assert len(said) >= 2 and "notify command failed" not in err, err

@@ -104,12 +104,13 @@ def record_state(state_dir: Path, failure: str | None) -> list[Change]:
 
 
 def notify_changes(cfg: Config, changes: list[Change], now: datetime | None = None) -> list[str]:
-    """One health event per change; the problems met delivering them."""
-    problems = []
-    for c in changes:
-        parts = c.check_id.split(":")
-        source = parts[1] if parts[0] in SOURCE_CHECKS and len(parts) > 1 else None
-        event = notify.make_event("health", c.new, c.message, source=source, now=now,
-                                  check=c.check_id, previous=c.old)
-        problems += notify.send(cfg, event, today=(now.date() if now else None))
+    """One health event per change; the problems met delivering them. They go out in order within
+    one bound (notify.deferred): a hung notify command took its whole timeout for each."""
+    with notify.deferred(cfg) as problems:
+        for c in changes:
+            parts = c.check_id.split(":")
+            source = parts[1] if parts[0] in SOURCE_CHECKS and len(parts) > 1 else None
+            event = notify.make_event("health", c.new, c.message, source=source, now=now,
+                                      check=c.check_id, previous=c.old)
+            notify.send(cfg, event, today=(now.date() if now else None))
     return problems

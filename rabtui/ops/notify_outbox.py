@@ -48,6 +48,8 @@ class Outbox:
             event = self._todo.get()
             if event is None:
                 return
+            if self._stop.is_set():      # the run has ended: said as not delivered, not started now
+                continue
             try:
                 problems = self._deliver(event, self._stop)
             except Exception as exc:     # a notifier's own bug: said, and the next ones still go out
