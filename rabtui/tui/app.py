@@ -241,8 +241,9 @@ class RabtuiApp(App):
         known = settings.load().get("acknowledged")
         return known if isinstance(known, dict) else {}
 
-    def ask(self, prompt: dict) -> None:
-        """Show a job's open question; the answer goes to the prompts table, the job picks it up."""
+    def ask(self, prompt: dict, asked: bool = False) -> None:
+        """Show a job's open question; the answer goes to the prompts table, the job picks it up.
+        `asked`: the operator asked for it (else it opens by itself, see QuestionDialog)."""
         self._asked.add(prompt["id"])
         self._dialog_open = True
 
@@ -251,7 +252,7 @@ class RabtuiApp(App):
             if reply is not None:
                 self.answer(prompt["id"], reply)
 
-        self.push_screen(QuestionDialog(prompt), answered)
+        self.push_screen(QuestionDialog(prompt, asked), answered)
 
     def action_help(self) -> None:
         screen = self.screen
@@ -262,7 +263,7 @@ class RabtuiApp(App):
 
     def action_answer_prompt(self) -> None:
         if self.jobs.prompts:
-            self.ask(self.jobs.prompts[0])
+            self.ask(self.jobs.prompts[0], asked=True)
         else:
             self.notify("no job is waiting for an answer")
 

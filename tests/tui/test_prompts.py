@@ -153,3 +153,36 @@ def test_the_question_of_a_job_cancelled_while_it_waited_closes_and_is_not_asked
 
     run(go())
     thread.join(5)
+
+
+def test_a_key_pressed_as_a_question_pops_up_does_not_answer_it(demo_config, monkeypatch):
+    """The operator presses 2 to go to Sources, and enter, as the job's question opens by itself:
+    the keys were not meant for it, and must not answer it (2: abort the checkpoint). Once the
+    dialog has been on the screen a moment (it has focused its first choice), its keys answer."""
+    monkeypatch.setattr(QuestionDialog, "ARM_AFTER", 600.0)   # armed below, when the keys have been pressed
+    store = Store(demo_config.parent / "state")
+    recorder, answers, thread = waiting_job(store)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, QuestionDialog), what="the question")
+            dialog = app.screen
+            await pilot.press("2", "enter")
+            assert app.screen is dialog and not app._notifications and not dialog.focused
+            dialog._arm()
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question answerable")
+            await pilot.press("1")
+            await wait_for(pilot, lambda: answers, what="the answer")
+
+        monkeypatch.setattr(QuestionDialog, "ARM_AFTER", 0.1)
+        app = make_app(demo_config, poll_interval=0)      # no poll closes a dialog of no job
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.push_screen(QuestionDialog({"id": 9, "job_id": 9, "kind": "x", "text": "?", "choices": ["yes"]}))
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="armed by its timer")
+            asked = QuestionDialog({"id": 9, "job_id": 9, "kind": "x", "text": "?", "choices": ["yes"]}, asked=True)
+            assert asked.armed     # asked for with `a`: answerable at once
+
+    run(go())
+    thread.join(5)
+    assert answers == [READY]

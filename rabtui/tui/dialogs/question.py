@@ -22,7 +22,15 @@ HELP = {
 
 
 class QuestionDialog(Dialog[str | None]):
-    """Shows one open prompt of a job; dismisses with the chosen answer (None: answer later)."""
+    """Shows one open prompt of a job; dismisses with the chosen answer (None: answer later).
+
+    A question opens by itself, whatever the operator is doing: a key pressed for the screen below
+    as it opens (2 for Sources, enter to open a directory) would answer it, and abort or skip a
+    disc. Its choices therefore take keys only once it has been on the screen ARM_AFTER seconds
+    (then it focuses its first choice); one the operator asked for (`a`) takes them at once."""
+
+    ARM_AFTER = 0.8
+    AUTO_FOCUS = ""     # nothing has the keys until it is armed
 
     BINDINGS = [
         Binding("1", "choose(0)", "1st", id="question.choice1", show=False),
@@ -33,9 +41,10 @@ class QuestionDialog(Dialog[str | None]):
         Binding("escape", "later", "Answer later", id="question.later"),
     ]
 
-    def __init__(self, prompt: dict):
+    def __init__(self, prompt: dict, asked: bool = False):
         super().__init__()
         self.prompt = prompt
+        self.armed = asked
 
     def compose(self) -> ComposeResult:
         p = self.prompt
@@ -46,11 +55,20 @@ class QuestionDialog(Dialog[str | None]):
             with Horizontal(classes="buttons"):
                 for i, choice in enumerate(p["choices"]):
                     yield Button(f"{i + 1} {choice}", id=f"choice-{i}", variant="primary" if i == 0 else "default",
-                                 tooltip=HELP.get(choice, ""))
+                                 tooltip=HELP.get(choice, ""), disabled=not self.armed)
             yield Static("keys 1-{}: answer · esc: answer later (Runs, or `rabtui jobs answer {} ANSWER`)".format(
                 len(p["choices"]), p["id"]), classes="hint")
 
     def on_mount(self) -> None:
+        if self.armed:
+            self._arm()
+        else:
+            self.set_timer(self.ARM_AFTER, self._arm)
+
+    def _arm(self) -> None:
+        self.armed = True
+        for button in self.query(Button):
+            button.disabled = False
         for button in self.query("#choice-0"):
             button.focus()
 
@@ -59,7 +77,7 @@ class QuestionDialog(Dialog[str | None]):
         self.action_choose(int(event.button.id.split("-")[1]))
 
     def action_choose(self, index: int) -> None:
-        if index < len(self.prompt["choices"]):
+        if self.armed and index < len(self.prompt["choices"]):
             self.dismiss(self.prompt["choices"][index])
 
     def action_later(self) -> None:

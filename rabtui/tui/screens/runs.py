@@ -277,6 +277,6 @@ class RunsScreen(RabtuiScreen):
         key = selected_key(self.query_one("#runs-jobs", DataTable))
         mine = [p for p in prompts if key is not None and str(p["job_id"]) == key] or prompts
         if mine:
-            self.app.ask(mine[0])
+            self.app.ask(mine[0], asked=True)
         else:
             self.notify("no question is waiting for an answer")
