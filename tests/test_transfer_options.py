@@ -154,7 +154,8 @@ def _rsync_takes_bwlimit(value: str) -> bool:
 
 @pytest.mark.parametrize("value", ["500", "0", "1", "5M", "5m", "1.5M", ".5", "5.", "800K", "800KB", "5MiB",
                                    "1kib", "512B", "0B", "1g", "2T", "16P", "5M+1", "0.5+1", "0.5",
-                                   "0.4", "511B", "100b", "5X", "4E", "1e3", "1,5", " 5M", "9999P", "-1", "0.5-1"])
+                                   "0.4", "511B", "100b", "5X", "4E", "1e3", "1,5", " 5M", "9999P", "-1", "0.5-1",
+                                   "１２", "٣M", "5.５"])      # digits Python reads, rsync does not
 def test_bwlimit_is_accepted_exactly_when_rsync_accepts_it(value):
     assert (transfer_options.bwlimit_problem(value) is None) == _rsync_takes_bwlimit(value)
 
@@ -176,6 +177,12 @@ def test_every_allowed_option_works_with_a_backup_s_own_flags(tmp_path):
         done = subprocess.run(argv, capture_output=True, env=rsync.ENV)
         assert done.returncode == 0, (option, done.stderr)
         assert (dest / "f").read_bytes() == b"x" * 10000
+
+
+@pytest.mark.parametrize("option", ["--compress-level=３", "--block-size=８192", "--block-size=\u0668K"])
+def test_a_value_in_digits_other_than_ascii_is_refused_as_rsync_refuses_it(option):
+    assert transfer_options.rsync_option_problem(option) is not None
+    assert subprocess.run(["rsync", option, "--version"], capture_output=True).returncode != 0
 
 
 def test_readme_lists_the_allow_list_and_each_key():

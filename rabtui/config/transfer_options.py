@@ -18,10 +18,11 @@ BLOCK_SIZE_MAX = 128 * 1024    # rsync's largest block (protocol 30 and later)
 
 # Flags an operator may add: the flag, and for one that takes a value (`--flag=VALUE`), the value's
 # pattern. Each changes how data travels or how changes are detected, never what a backup holds.
+# Digits are ASCII ones (re.ASCII): Python's \d and int() take "３" and "٣", which rsync refuses.
 ALLOWED: dict[str, re.Pattern | None] = {
     "--compress": None,
     "-z": None,
-    "--compress-level": re.compile(r"-?\d{1,2}"),
+    "--compress-level": re.compile(r"-?\d{1,2}", re.ASCII),
     "--compress-choice": re.compile(r"auto|zstd|lz4|zlibx|zlib|none"),
     "--skip-compress": re.compile(r"[A-Za-z0-9/]+"),
     "--checksum": None,
@@ -32,7 +33,7 @@ ALLOWED: dict[str, re.Pattern | None] = {
     "-W": None,
     "--no-whole-file": None,
     "--open-noatime": None,
-    "--block-size": re.compile(r"\d+[kKmM]?"),
+    "--block-size": re.compile(r"\d+[kKmM]?", re.ASCII),
 }
 
 # Flags that make rsync compare contents instead of size and mtime. An archive directory saves a
@@ -88,7 +89,7 @@ REFUSED: tuple[tuple[str, str], ...] = (
     ("--exclude", "use the excludes key"),
 )
 
-_BWLIMIT = re.compile(r"(\d+\.?\d*|\.\d+)([kmgtp](?:i?b)?|b)?([+-]1)?", re.I)
+_BWLIMIT = re.compile(r"(\d+\.?\d*|\.\d+)([kmgtp](?:i?b)?|b)?([+-]1)?", re.I | re.ASCII)
 _POWERS = {"b": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
 
