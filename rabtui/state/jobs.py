@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from rabtui import privacy, proc, proc_table
-from rabtui.errors import Cancelled, UsageError
+from rabtui.errors import Cancelled, LockBusy, UsageError
 from rabtui.events import ITEM, PROGRESS, Emit, Event, Question
 from rabtui.state.store import Store
 
@@ -326,22 +326,43 @@ def request_cancel(store: Store, job_id: int) -> None:
     store.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
 
 
+# kinds whose job holds its target (a source, a drive) for the whole run: a second one started
+# while one is under way would only fail at the lock
+ONE_PER_TARGET = ("backup", "checkpoint")
+
+
 def start_detached(store: Store, config_path: Path, kind: str, target: str | None, title: str,
                    args: Sequence[str]) -> int:
     """Start `rabtui --config PATH <args> --job-id N` as its own process in a new session.
 
     It keeps running when the UI quits or the terminal is lost; its job row is created here so
-    that the UI can show it at once.
+    that the UI can show it at once. A job of ONE_PER_TARGET whose target has one under way
+    already (a key pressed twice) is refused (LockBusy) before anything starts: started, it would
+    have failed at the lock, a failed job to acknowledge.
     """
-    cur = store.execute(
-        "INSERT INTO jobs(kind, target, title, argv, status, started, heartbeat) VALUES (?,?,?,?, 'queued', ?, ?)",
-        (kind, target, title, json.dumps(list(args)), time.time(), time.time()),
-    )
-    job_id = cur.lastrowid
+    exclusive = kind in ONE_PER_TARGET and target is not None
+    if exclusive:
+        refresh_dead(store)
+    now = time.time()
+    with store.transaction() as conn:    # checked and written at once: two starts racing make one
+        if exclusive:
+            under_way = conn.execute(
+                "SELECT id, started FROM jobs WHERE kind=? AND target=? AND status IN ('queued', 'running', 'waiting')"
+                " ORDER BY id LIMIT 1", (kind, target)).fetchone()
+            if under_way is not None:
+                raise LockBusy(f"{kind} {target} is already under way: job {under_way['id']}, started"
+                               f" {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(under_way['started']))}")
+        job_id = conn.execute(
+            "INSERT INTO jobs(kind, target, title, argv, status, started, heartbeat) VALUES (?,?,?,?, 'queued', ?, ?)",
+            (kind, target, title, json.dumps(list(args)), now, now)).lastrowid
     logs = store.state_dir / "logs"
-    privacy.private_dir(logs)
     argv = [sys.executable, "-m", "rabtui", "--config", str(config_path), *args, "--job-id", str(job_id)]
-    pid = proc.spawn_detached(argv, log_path=logs / f"job-{job_id}.log")
+    try:
+        privacy.private_dir(logs)
+        pid = proc.spawn_detached(argv, log_path=logs / f"job-{job_id}.log")
+    except BaseException:    # never started: its row would keep the next start of its target out
+        _not_started(store, job_id, time.time())
+        raise
     store.execute("UPDATE jobs SET pid=? WHERE id=? AND pid IS NULL", (pid, job_id))
     return job_id
 

@@ -152,3 +152,28 @@ def test_a_medium_a_backup_works_on_is_not_labelled_and_no_force_is_offered(tmp_
     finally:
         held.release()
     assert not (tmp_path / "m1" / ".rabtui-medium").exists()
+
+
+def test_backup_pressed_twice_starts_one_job_and_no_failed_one(demo_config):
+    """b pressed twice (a key repeated over a slow link): the second start is refused at once with
+    the job already under way, not started to fail at the source's lock, where it was a failed job
+    on the dashboard, a red toast, and the job Runs showed first."""
+    store = Store(demo_config.parent / "state")
+    before = store.one("SELECT MAX(id) AS n FROM jobs")["n"] or 0
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.2)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources"))
+            await pilot.press("b", "b")
+            await wait_for(pilot, lambda: any("already under way" in n.message for n in app._notifications),
+                           what="the second start refused")
+            await wait_for(pilot, lambda: store.one("SELECT 1 FROM jobs WHERE id > ? AND status NOT IN"
+                                                    " ('queued', 'running', 'waiting')", (before,)),
+                           timeout=60, what="the job ended")
+            await pilot.pause(0.5)     # polls that would notify a failed one
+            assert not app.failed_jobs
+
+    run(go())
+    jobs = store.all("SELECT status FROM jobs WHERE id > ?", (before,))
+    assert [j["status"] for j in jobs] == ["completed"]
