@@ -30,6 +30,7 @@ from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.tui import settings
 from rabtui.tui.commands import RabtuiCommands
+from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import ConfigChanged, JobsPolled
@@ -260,6 +261,16 @@ class RabtuiApp(App):
             return
         title = getattr(screen, "SUB_TITLE", "") or type(screen).__name__
         self.push_screen(HelpScreen(title, binding_lines(screen)))
+
+    async def action_quit(self) -> None:
+        """q and ctrl+q (which a dialog leaves to the app): a source form holding edits asks first."""
+        from rabtui.tui.dialogs.source_form import SourceForm
+
+        form = next((s for s in self.screen_stack if isinstance(s, SourceForm)), None)
+        if form is None or isinstance(self.screen, ConfirmDialog):   # asked already: a second q quits
+            self.exit()
+        else:
+            form.unless_kept(self.exit, "Quit rabtui")
 
     def action_answer_prompt(self) -> None:
         if self.jobs.prompts:

@@ -304,3 +304,36 @@ def test_a_read_only_file_is_not_replaced(demo_config):
 
     run(go())
     assert demo_config.read_bytes() == before and demo_config.stat().st_mode & 0o777 == 0o400
+
+
+def test_escape_or_quit_asks_before_dropping_what_was_typed(demo_config):
+    """escape (as on every dialog) or ctrl+q (quit, wherever the keys are) on a form holding edits
+    asks first: the edits are dropped only when the operator says so. A form as it was opened
+    closes at once."""
+    before = demo_config.read_text()
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            await pilot.press("escape")                       # nothing typed: closes at once
+            await wait_for(pilot, lambda: not isinstance(app.screen, SourceForm), what="the form closed")
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="asked before dropping")
+            await pilot.press("n")                            # back: the edit is there
+            await wait_for(pilot, lambda: app.screen is form, what="back to the form")
+            assert form.query_one("#f-user", Input).value == "backup"
+            await pilot.press("ctrl+q")                       # quits from any screen, dialogs too
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="asked before quitting")
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.screen is form and app.is_running, what="still editing")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="asked again")
+            await pilot.press("y")                            # dropped
+            await wait_for(pilot, lambda: not any(isinstance(s, SourceForm) for s in app.screen_stack),
+                           what="the form closed")
+
+    run(go())
+    assert demo_config.read_text() == before

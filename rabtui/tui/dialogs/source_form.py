@@ -266,6 +266,13 @@ class SourceForm(Dialog[str | None]):
                 yield TextArea(texts[key], id=f"f-{key}", soft_wrap=False, show_line_numbers=False)
                 yield Static("", id=f"e-{key}", classes="field-error")
 
+    def on_mount(self) -> None:
+        self._opened_with = self.values()
+
+    def edited(self) -> bool:
+        """Whether a field holds something else than when the form opened."""
+        return self.values() != getattr(self, "_opened_with", None)
+
     def values(self) -> dict[str, str]:
         out = {key: self.query_one(f"#f-{key}", Input).value for key, _, _ in FIELDS}
         for key, _ in AREAS:
@@ -380,7 +387,22 @@ class SourceForm(Dialog[str | None]):
         if event.button.id == "save":
             self.action_save()
         else:
-            self.dismiss(None)
+            self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Closes the form; one holding edits asks first (escape is pressed to close any dialog)."""
+        self.unless_kept(lambda: self.dismiss(None), "Close the form")
+
+    def unless_kept(self, then, what: str) -> None:
+        """`then()`, at once when nothing was typed, else when the operator drops the edits."""
+        if not self.edited():
+            then()
+            return
+
+        def answered(drop: bool | None) -> None:
+            if drop:
+                then()
+
+        self.app.push_screen(ConfirmDialog(
+            what, f"{what} and drop what you typed? Nothing is saved ({self.cfg.path} stays as it is).",
+            yes="Drop", no="Back"), answered)
