@@ -213,7 +213,9 @@ class RabtuiApp(App):
             self.notify(f"job {screen.prompt['job_id']}'s question was answered elsewhere (or the job ended)")
             screen.dismiss(None)
             return
-        if not self._dialog_open:
+        # not over a dialog the operator is in (typing digits into a form would answer it): it
+        # opens with the first poll after that dialog closes
+        if not self._dialog_open and not isinstance(screen, ModalScreen):
             for prompt in snapshot.prompts:
                 if prompt["id"] not in self._asked:
                     self.ask(prompt)

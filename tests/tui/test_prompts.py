@@ -186,3 +186,36 @@ def test_a_key_pressed_as_a_question_pops_up_does_not_answer_it(demo_config, mon
     run(go())
     thread.join(5)
     assert answers == [READY]
+
+
+def test_a_question_waits_for_the_dialog_the_operator_is_in(demo_config):
+    """A job's question does not open over a dialog (a source form being typed in: its digits would
+    answer it once it takes keys); it opens when that dialog closes."""
+    from textual.widgets import Input
+
+    from rabtui.tui.dialogs.source_form import SourceForm
+    from tests.tui.conftest import texts
+
+    store = Store(demo_config.parent / "state")
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0.1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form")
+            recorder, answers, thread = waiting_job(store)
+            await wait_for(pilot, lambda: app.jobs.prompts, what="the question polled")
+            await pilot.pause(0.3)                     # polls that would open it
+            assert isinstance(app.screen, SourceForm)
+            app.screen.query_one("#f-port", Input).value = "2"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: ready(app, QuestionDialog), what="the question, the form closed")
+            return recorder, thread
+
+    recorder, thread = run(go())
+    from rabtui.state import jobs as jobsmod
+
+    jobsmod.request_cancel(store, recorder.job_id)     # the job ends
+    thread.join(5)
