@@ -30,7 +30,6 @@ from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.tui import settings
 from rabtui.tui.commands import RabtuiCommands
-from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.messages import ConfigChanged, JobsPolled
@@ -269,7 +268,7 @@ class RabtuiApp(App):
         from rabtui.tui.dialogs.source_form import SourceForm
 
         form = next((s for s in self.screen_stack if isinstance(s, SourceForm)), None)
-        if form is None or isinstance(self.screen, ConfirmDialog):   # asked already: a second q quits
+        if form is None or getattr(self.screen, "drops_edits", False):   # asked already: a second one quits
             self.exit()
         else:
             form.unless_kept(self.exit, "Quit rabtui")

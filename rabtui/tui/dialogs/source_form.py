@@ -403,6 +403,8 @@ class SourceForm(Dialog[str | None]):
             if drop:
                 then()
 
-        self.app.push_screen(ConfirmDialog(
+        question = ConfirmDialog(
             what, f"{what} and drop what you typed? Nothing is saved ({self.cfg.path} stays as it is).",
-            yes="Drop", no="Back"), answered)
+            yes="Drop", no="Back")
+        question.drops_edits = True
+        self.app.push_screen(question, answered)
