@@ -178,6 +178,7 @@ def test_a_key_pressed_as_a_question_pops_up_does_not_answer_it(demo_config, mon
         monkeypatch.setattr(QuestionDialog, "ARM_AFTER", 0.1)
         app = make_app(demo_config, poll_interval=0)      # no poll closes a dialog of no job
         async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.jobs.taken and not app._polling, what="the first poll")
             app.push_screen(QuestionDialog({"id": 9, "job_id": 9, "kind": "x", "text": "?", "choices": ["yes"]}))
             await wait_for(pilot, lambda: ready(app, QuestionDialog), what="armed by its timer")
             asked = QuestionDialog({"id": 9, "job_id": 9, "kind": "x", "text": "?", "choices": ["yes"]}, asked=True)
