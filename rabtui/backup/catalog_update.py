@@ -265,6 +265,29 @@ class CatalogSpool:
             for row in rows:
                 yield bytes(row[0]), row[1], row[2]
 
+    def new_file_states(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
+        """(path, rsync.file_state) of the regular files in new_items."""
+        self.flush()
+        cur = self.store.conn.execute(
+            "SELECT path, state FROM temp.backup_items WHERE dir=? AND state<>? AND ftype=?", (dir_path, SAME, _F))
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            for row in rows:
+                yield bytes(row[0]), row[1]
+
+    def same_files(self, dir_path: str, least: int) -> Iterator[bytes]:
+        """The paths of the unchanged files (hard-linked from the base) of `least` bytes or more."""
+        self.flush()
+        cur = self.store.conn.execute("SELECT path FROM temp.backup_same WHERE dir=? AND size>=?", (dir_path, least))
+        while True:
+            rows = cur.fetchmany(1000)
+            if not rows:
+                return
+            for row in rows:
+                yield bytes(row[0])
+
     def resize(self, dir_path: str, sizes: list[tuple[bytes, int]]) -> None:
         """The written files of `dir_path` given as (path, size) are recorded at that size: the
         size the medium holds them at, where rsync listed another (union_link.link_new_files); the

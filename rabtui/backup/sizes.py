@@ -2,7 +2,8 @@
 `--stats` only (no walk of the tree, no du).
 
 - total_bytes: what a copy of the backup directory would take (regular files in it; an archive
-  directory's backup holds only its new files).
+  directory's backup holds only its new files); a file with holes at what the medium holds of it
+  (holes.py).
 - new_bytes: what this backup added on the medium (files whose data was written: `>f`, `cf`).
 - new_files / changed_files: new paths / paths with another size, mtime or attributes. Their sum
   is the checkpoint trigger's "new or modified files".
@@ -31,6 +32,9 @@ class DirSizes:
     state: str | None = None    # ok | warning | failed
     message: str | None = None
     stats: dict = field(default_factory=dict)
+    # files with holes, as held on the medium: path below the directory -> bytes of holes, not
+    # counted in total_bytes nor (when this backup wrote them) in new_bytes (holes.py)
+    holes: dict = field(default_factory=dict)
 
     def add_files(self, state: int, count: int, size: int) -> None:
         """`count` regular files of one state (rsync.file_state), of `size` bytes in all."""

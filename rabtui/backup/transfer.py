@@ -20,6 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
+from rabtui.backup import holes
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -92,6 +93,7 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
     stream = Stream(sizes, spool, emit, archive=directory.kind == "archive", index=index, count=count,
                      basis=link_dest or compare_dest)
     started = time.monotonic()
+    free_before = holes.free_bytes(dest.parent)
     result = first = _rsync(argv, stream, source, cancel)
     spool.became_dirs.setdefault(directory.path, []).extend(stream.were_files)
     warning = None
@@ -120,6 +122,11 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
                     " the next backup saves them as they are then")
             sizes.message = f"{sizes.message}; {text}" if sizes.message else text
             sizes.state = "warning"
+    if sizes.state != "failed":
+        free_after = holes.free_bytes(dest.parent)
+        holes.count_holes(dest, sizes, spool, fell=None if None in (free_before, free_after) else free_before - free_after,
+                          base=link_dest, base_holes=holes.recorded(medium_layout.read_backup_json(base_path),
+                                                                    directory.path) if link_dest else {})
     emptied = None if directory.allow_empty else _emptied(directory, sizes, stream.top_missing, last_files)
     if emptied:
         sizes.state, sizes.message = "failed", emptied

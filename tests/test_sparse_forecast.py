@@ -1,0 +1,66 @@
+"""A sparse file counts in a backup's sizes at what the medium holds of it, so that the forecast of
+what the next backup needs (step 2) does not refuse a medium for good over holes: with real rsync
+onto real small tmpfs media, a file of 48 MiB listed size that holds 4 KiB (a lastlog of large
+uids, a disc image) on 16 MiB media."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rabtui.media import medium_layout
+from tests.test_backup_failures import _row
+from tests.trees import Lab, write_files
+
+LISTED = 48 << 20
+
+
+def _lab(tmp_path, tmpfs):
+    lab = Lab(tmp_path)
+    for _, path in lab.media:
+        tmpfs(path, "size=16m")
+    cfg = lab.local()
+    write_files(lab.src / "data", {"small": 1000})
+    with open(lab.src / "data" / "lastlog", "wb") as f:
+        f.truncate(LISTED)
+        f.seek(LISTED // 2)
+        f.write(b"x" * 4096)
+    return lab, cfg
+
+
+def _completed(lab, cfg, medium_id):
+    result = lab.backup(cfg, medium_id=medium_id)
+    assert result.status == "completed", result.reason
+    return result, _row(lab, result.backup_id)
+
+
+def test_a_sparse_file_larger_than_the_medium_leaves_it_usable(tmp_path, tmpfs):
+    lab, cfg = _lab(tmp_path, tmpfs)
+    first, row = _completed(lab, cfg, "m1")
+    held = os.lstat(medium_layout.backup_data_path(first.path, str(lab.src / "data")) / "lastlog")
+    assert held.st_size == LISTED and held.st_blocks * 512 < 1 << 20        # kept sparse
+    assert row["total_bytes"] < 1 << 20
+    with open(lab.src / "data" / "lastlog", "r+b") as f:    # a login: written again, sparse again
+        f.seek(LISTED // 4)
+        f.write(b"y" * 4096)
+    _, row = _completed(lab, cfg, "m1")
+    assert 0 < row["new_bytes"] < 1 << 20
+    _, row = _completed(lab, cfg, "m1")          # unchanged: linked to the last, holes and all
+    assert row["new_bytes"] == 0 and row["total_bytes"] < 1 << 20
+    _completed(lab, cfg, "m2")                   # no base there: a whole copy, which fits
+    assert lab.store().one("SELECT did_not_fit FROM dir_state WHERE source='loc'")["did_not_fit"] is None
+
+
+def test_holes_are_found_once_below_a_base_whose_record_does_not_name_them(tmp_path, tmpfs):
+    """A base made before its record named its files with holes: the next backup looks at its
+    unchanged large files once."""
+    lab, cfg = _lab(tmp_path, tmpfs)
+    first, _ = _completed(lab, cfg, "m1")
+    record = first.path / "backup.json"
+    info = json.loads(record.read_text())
+    for d in info["directories"]:
+        assert d.pop("holes")
+    record.write_text(json.dumps(info))
+    _, row = _completed(lab, cfg, "m1")
+    assert row["new_bytes"] == 0 and row["total_bytes"] < 1 << 20
+    _completed(lab, cfg, "m2")
