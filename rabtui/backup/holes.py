@@ -19,7 +19,9 @@ from rabtui.media import below
 from rabtui.rsync import CHANGED, NEW
 
 HOLE_MIN = 1 << 20      # holes smaller than this in a file are counted as data: few files, a small record
-MOST_KEPT = 1000        # the files with the most holes named per directory; the others count as data
+# the files with the most holes named per directory, their names at most NAMES_KEPT bytes in all;
+# the others count as data: the final backup.json fits the room kept for it (records.ROOM)
+NAMES_KEPT = 8 << 10
 
 
 def free_bytes(path: Path) -> int | None:
@@ -70,8 +72,13 @@ def count_holes(dest: Path, sizes: DirSizes, spool: CatalogSpool, *, fell: int |
                 continue
             if stat.S_ISREG(st.st_mode):     # LINKED: another name of a file written, counted once in new
                 found[path[cut:]] = (_hole(st), state in (NEW, CHANGED))
-    kept = sorted(((hole, rel, written) for rel, (hole, written) in found.items() if hole >= HOLE_MIN),
-                  reverse=True)[:MOST_KEPT]
+    kept, names = [], 0
+    for hole, rel, written in sorted(((hole, rel, written) for rel, (hole, written) in found.items()
+                                      if hole >= HOLE_MIN), reverse=True):
+        names += len(rel) + 16
+        if names > NAMES_KEPT:
+            break
+        kept.append((hole, rel, written))
     for hole, rel, written in kept:
         sizes.total_bytes -= hole
         if written:
