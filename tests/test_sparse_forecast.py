@@ -65,3 +65,16 @@ def test_holes_are_found_once_below_a_base_whose_record_does_not_name_them(tmp_p
     _, row = _completed(lab, cfg, "m1")
     assert row["new_bytes"] == 0 and row["total_bytes"] < 1 << 20
     _completed(lab, cfg, "m2")
+
+
+def test_a_dense_file_larger_than_the_medium_still_refuses_it(tmp_path, tmpfs):
+    lab = Lab(tmp_path)
+    tmpfs(lab.media[0][1], "size=32m")
+    tmpfs(lab.media[1][1], "size=16m")
+    cfg = lab.local()
+    write_files(lab.src / "data", {"dense": os.urandom(20 << 20)})
+    _, row = _completed(lab, cfg, "m1")
+    assert row["total_bytes"] == 20 << 20
+    result = lab.backup(cfg, medium_id="m2")
+    assert result.status == "failed" and "medium too small: medium m2 has" in result.reason, result.reason
+    assert lab.store().one("SELECT did_not_fit FROM dir_state WHERE source='loc'")["did_not_fit"]
