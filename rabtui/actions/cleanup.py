@@ -30,7 +30,8 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     next backup of their source onto their medium would (recovery.recover_abandoned), each source's
     under its lock, before the plan is made: one killed once its backup.json said complete, its
     medium away at the next run, waits `running` for a run that finds the medium there, and is
-    recorded then. A source whose backup runs now is left to it (it recovers them itself). The
+    recorded then; the record of one marked abandoned while its medium was away is made to say so
+    (recovery.say_left_abandoned). A source whose backup runs now is left to it (it recovers them itself). The
     staging directories killed restores left in the state directory go first (restore/staging.py),
     with the private directories of other killed runs there (temp_dirs.py: a rebuild-state's copy
     of a disc's database; in `checkpoints/`, the discs verifications extracted and the stand-ins
@@ -46,7 +47,9 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
     media = {m.id: m for m in cfg.media}
     sources = {s.id for s in cfg.sources}
     waiting: dict[str, list] = {}
-    for r in records.running_rows(store):     # a source no longer in the config's too: its partial runs go
+    # a source no longer in the config's too: its partial runs go; and those marked abandoned while
+    # their medium was away, whose record may say running still
+    for r in records.running_rows(store) + recovery.left_abandoned(store):
         if r["medium"] in media and media[r["medium"]] not in waiting.get(r["source"], ()):
             waiting.setdefault(r["source"], []).append(media[r["medium"]])
     for source_id, on in waiting.items():
@@ -59,6 +62,7 @@ def recover(cfg: Config, store: Store, emit: Emit) -> None:
                                 faults.point("cleanup.recovering")
                                 recovery.recover_abandoned(store, source_id, emit, cfg, medium=medium.id,
                                                            configured=source_id in sources)
+                                recovery.say_left_abandoned(store, medium, source_id, emit)
                     except (RabtuiError, OSError) as exc:     # a device that cannot be mounted: the next run tries
                         why = exc if isinstance(exc, RabtuiError) else f"{exc.filename}: {exc.strerror}"
                         emit(Event(WARNING, f"{source_id}: its interrupted backups on medium {medium.id} are left"

@@ -39,7 +39,7 @@ STEPS = (
 )
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
     """A time in backup.json: to the microsecond, so that rebuild-state knows which of two backups
     started in the same second (onto two media, each numbered 1 by a database made anew) came first."""
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="microseconds") if ts else None
@@ -330,10 +330,10 @@ class RunRecord:
             "backup_id": self.id,
             "status": self.status,
             "reason": self.reason,
-            "started": _iso(self.started),
-            "finished": _iso(self.finished),
+            "started": iso_time(self.started),
+            "finished": iso_time(self.finished),
             "link_dest": self.link_dest,
-            "steps": [{**s, "started": _iso(s["started"]), "finished": _iso(s["finished"])} for s in self.steps],
+            "steps": [{**s, "started": iso_time(s["started"]), "finished": iso_time(s["finished"])} for s in self.steps],
             "directories": [d.as_dict() for d in self.dirs],
             "totals": totals.as_dict(),
         }

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import proc_table
+from rabtui.backup import killed_record
 from rabtui.backup.history import forget_catalog, undo_links, union_held, unlink_archive
 from rabtui.backup.made_order import made_before
 from rabtui.backup.records import end_steps, find_abandoned, mark_abandoned, remove_leftovers, running_rows
@@ -135,6 +136,9 @@ def recover_abandoned(store: Store, source_id: str, emit: Emit, cfg=None,
         forget_catalog(store, row)
         mark_abandoned(store, row["id"], f"interrupted: the run ended before it finished; {done}")
         emit(Event(WARNING, f"found {what}: marked abandoned, {done}", {"backup_id": row["id"]}))
+        if there and path.is_dir():      # not deleted: its record says what its row does
+            _say_abandoned(path.parent.parent, row["medium"], source_id, store.one(
+                "SELECT * FROM backups WHERE id=?", (row["id"],)), emit)
     return left
 
 
@@ -162,7 +166,10 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
     for at, (name, path, info) in enumerate(listed):
         row = rows.get(name)
         unknown = _unknown_running(rows, name, info)
-        if not unknown and (row is None or row["status"] != "abandoned") or _complete_after(listed, rows, at):
+        if not unknown and (row is None or row["status"] != "abandoned"):
+            continue
+        if _complete_after(listed, rows, at):     # it stays, its links too: its record says what its row does
+            _say_abandoned(medium.path, medium.id, source_id, row, emit)
             continue
         try:
             with union_held(cfg, source_id, emit, cancel) as moved:
@@ -182,11 +189,31 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
             shutil.rmtree(path)
         except OSError as exc:
             emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} cannot be removed: {exc}"))
+            _say_abandoned(medium.path, medium.id, source_id, row, emit)
             continue
+        if row is not None:
+            store.execute("UPDATE backups SET reason=? WHERE id=?",
+                          (f"{row['reason'] or 'interrupted'}; its partial directory was deleted", row["id"]))
         how = ", which the state database does not know" if unknown else ", now mounted"
         emit(Event(WARNING, f"found the interrupted backup {name} on medium {medium.id}{how}: "
                             f"{undone} archive link(s) undone, its partial directory was deleted"))
     return not_undone
+
+
+def left_abandoned(store: Store) -> list:
+    """The rows of runs marked abandoned whose directory was left at its place (their medium away
+    then, say), which may still say `running` in their record: say_left_abandoned's."""
+    return [r for r in store.all(f"SELECT * FROM backups WHERE status='abandoned' AND {OWN_DIR_SQL}"
+                                 " ORDER BY source, medium, id") if r["path"] and os.path.isdir(r["path"])]
+
+
+def say_left_abandoned(store: Store, medium: Medium, source_id: str, emit: Emit) -> None:
+    """The records of the source's runs marked abandoned whose directory stays on the medium (here,
+    the caller holds the source lock) made to say what their rows do (killed_record.py); the next
+    backup onto the medium deletes them (finish_abandoned)."""
+    for row in left_abandoned(store):
+        if row["medium"] == medium.id and row["source"] == source_id:
+            _say_abandoned(medium.path, medium.id, source_id, row, emit)
 
 
 def _empty_dir_removed(store: Store, row) -> bool:
@@ -217,7 +244,21 @@ def _empty_dir_removed(store: Store, row) -> bool:
 
 
 def _unknown_running(rows: dict, name: str, info: dict | None) -> bool:
-    return name not in rows and bool(info) and info.get("status") == "running"
+    """A killed run the database does not know: its record says running, or abandoned (written so
+    by a recovery or rebuild-state: killed_record.py)."""
+    return name not in rows and bool(info) and info.get("status") in ("running", killed_record.ABANDONED)
+
+
+def _say_abandoned(medium_path, medium_id: str, source_id: str, row, emit: Emit) -> None:
+    """The backup.json of the abandoned run of `row` (None: one the database does not know), whose
+    directory stays on the medium, made to say what its row does (killed_record.py); what stopped
+    that, said."""
+    if row is None or row["status"] != "abandoned":
+        return
+    problem = killed_record.say_abandoned(medium_path, source_id, row["name"], row["reason"], row["finished"])
+    if problem:
+        emit(Event(WARNING, f"the interrupted backup {row['name']} on medium {medium_id}: {problem}",
+                   {"backup_id": row["id"]}))
 
 
 def _rows_by_name(store: Store, medium_id: str, source_id: str, but: int | None = None) -> dict:

@@ -42,7 +42,7 @@ from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import MissingTool, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
-from rabtui.backup import id_writes
+from rabtui.backup import id_writes, killed_record
 from rabtui.rebuild import gone
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record, unions
@@ -239,8 +239,9 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
         remove_leftovers(bpath)      # every run is over (actions/rebuild.all_locks)
         # killed in step 7, or failed there with links it could not undo, nothing after it: its
         # archive links are undone (the union lock is held: actions/rebuild.all_locks)
-        undo = rec.status in ("running", "failed") and index > last_complete
-        if rec.status == "running":
+        undo = rec.status in ("running", "failed", "abandoned") and index > last_complete
+        found_running = rec.status == "running"
+        if found_running:
             rec.status, rec.reason = "abandoned", "interrupted (found running by rebuild-state)"
         undone = (history.unlink_archive(cfg, source_id, bpath, unions.as_recorded(medium, source_id, listed, ids),
                                          moved) if undo else 0)
@@ -250,6 +251,10 @@ def _source_on_medium(cfg, store, medium, source_id, listed: Listed, ids: dict, 
                              kinds, report)
         if bid is None:
             continue
+        if found_running:      # its record says so too (as it does when the rebuild reads it again)
+            problem = killed_record.say_abandoned(medium.path, source_id, name, rec.reason)
+            if problem:
+                report.unmatched.append(f"medium {medium.id}: {problem}")
         if rec.on_medium and bid != rec.backup_id:     # written once the new database is in place
             report.to_write.append(id_writes.Write(medium.id, bpath, rec.backup_id, bid))
         for was in {*rec.former_ids, rec.backup_id} - {None, bid}:

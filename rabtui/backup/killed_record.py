@@ -1,0 +1,57 @@
+"""The backup.json of a killed run that a recovery recorded abandoned while its directory stays on
+the medium (rebuild-state; a recovery that could not delete it, or that leaves it for the complete
+backup made after it): made to say what the database records of it, so that the record on the
+medium and the database agree (as a recovery that deletes the directory leaves them: nothing on the
+medium says otherwise). Only a record that still says `running` is changed: anything else was
+written by the run itself (complete, failed) or cannot be read (medium_layout.not_a_run: kept as
+it is, it may be a complete backup). Written atomically (records.write_json_atomic: a temporary
+file beside it, synced, renamed over it), and never through a symlink on the way from the medium to
+the backup's directory, which rabtui never makes (planted, it may lead anywhere on this server)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rabtui.backup.records import iso_time, write_json_atomic
+from rabtui.media import below, medium_layout
+
+ABANDONED = "abandoned"
+
+
+def say_abandoned(medium_path: str | os.PathLike, source_id: str, name: str, reason: str | None,
+                  finished: float | None = None) -> str | None:
+    """The backup.json of the run `name` of the source on the medium made to say it was abandoned,
+    with `reason` (and `finished`, when given), its steps ended as the database ends them
+    (records.end_steps). Why it could not be, said as of its backup.json; None when it says so now
+    or is no `running` record (or the directory is gone)."""
+    path = medium_layout.source_root(medium_path, source_id) / name
+    try:
+        link = below.symlink_on_the_way(os.fsencode(medium_path), os.fsencode(f"{source_id}/{name}/"))
+    except OSError as exc:
+        return f"{path}/backup.json could not be changed: {exc.strerror or exc}"
+    if link is not None:
+        return (f"{path}/backup.json is not changed: {Path(medium_path) / os.fsdecode(link)} is a symlink, which rabtui"
+                " never makes: nothing is written through it (remove it, after checking what it points to)")
+    info = medium_layout.read_backup_json(path)
+    if info is None or info.get("status") != "running":
+        return None
+    steps = info.get("steps")
+    said = {**info, "status": ABANDONED, "reason": reason,
+            "finished": iso_time(finished) if finished else info.get("finished")}
+    if isinstance(steps, list):
+        said["steps"] = [_ended(s) for s in steps]
+    try:
+        write_json_atomic(path / "backup.json", said)
+    except OSError as exc:
+        return f"{path}/backup.json could not be changed: {exc.strerror or exc}"
+    return None
+
+
+def _ended(step):
+    """A step of the record as records.end_steps ends it in the database: the one under way failed,
+    those not begun skipped."""
+    if not isinstance(step, dict):
+        return step
+    state = step.get("state")
+    return {**step, "state": "failed" if state == "running" else "skipped"} if state in ("running", "pending") else step
