@@ -85,3 +85,20 @@ def test_a_backup_refused_while_rebuild_state_runs_is_said_and_notified(tmp_path
         assert f"rabtui: {sid}: this command cannot run now: rebuild-state is running" in out.err, said
     assert sorted((e["kind"], e["source"]) for e in sent()) == [("backup_failed", "a"), ("backup_failed", "b")]
     assert all("rebuild-state is running" in e["message"] for e in sent()), sent()
+
+
+def test_run_due_refused_while_rebuild_state_runs_is_said_and_notified_once(tmp_path, capsys):
+    """run-due from cron while rebuild-state replaces the database: nothing runs (no backup, cleanup,
+    health check or checkpoint), said on the terminal and notified once, with the reason. It ended
+    with that line alone, nothing notified: the night's backups missed in silence."""
+    lab, sent = _lab(tmp_path)
+    with state_lock(lab.state, by="rebuild-state"):
+        code = main(["--config", str(lab.config_path), "run-due", "--now", "2027-10-01T03:00"])
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert code == 1 and "Traceback" not in said, said
+    assert "rabtui: run-due refused, nothing ran (no backup, cleanup, health check or checkpoint):" in out.err, said
+    assert "rebuild-state is running" in out.err, said
+    events = sent()
+    assert [(e["kind"], e["level"], e["source"]) for e in events] == [("run_due_failed", "failed", None)], events
+    assert "rebuild-state is running" in events[0]["message"] and "nothing ran" in events[0]["message"], events

@@ -69,6 +69,16 @@ def without_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime |
     return failure.exit_code
 
 
+def refused(cfg: Config, refusal: LockBusy, emit: Emit, now: datetime | None = None) -> int:
+    """run-due refused as a whole (rebuild-state replaces the state database, and holds its lock):
+    none of its parts can run, nor tell what is due. Said, and notified once, so that a night
+    without backups is not a silent one (as `backup` so refused notifies each source it names)."""
+    message = f"run-due refused, nothing ran (no backup, cleanup, health check or checkpoint): {refusal}"
+    emit(Event(ERROR, f"rabtui: {message}"))
+    _warn(emit, notify.send(cfg, notify.make_event("run_due_failed", "failed", message, now=now)))
+    return refusal.exit_code
+
+
 def _notify_state(cfg: Config, failure: RabtuiError, emit: Emit, now: datetime | None) -> None:
     """The state database's `failure` notified as `check` notifies it: the `state` check, critical,
     said once (health_changes.record_state keeps that beside the database)."""

@@ -17,7 +17,7 @@ from rabtui.actions import run_due as run_due_actions
 from rabtui.actions import setup as setup_actions
 from rabtui.actions import status as status_actions
 from rabtui.actions.backup import RunCancel
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, LockBusy, UsageError
 from rabtui.events import LOG, WARNING, Event
 from rabtui.state.store_check import StateUnusable
 
@@ -228,6 +228,8 @@ def cmd_run_due(args) -> int:
         store = open_store(cfg)
     except StateUnusable as exc:
         return run_due_actions.without_state(cfg, exc, emit, _now(args))
+    except LockBusy as exc:      # rebuild-state running: the night's run refused, notified
+        return run_due_actions.refused(cfg, exc, emit, _now(args))
     cancel = RunCancel()
     with cancel_on_signals(cancel):
         return run_due_actions.run_due(cfg, store, emit, cancel, now=_now(args))

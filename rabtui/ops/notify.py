@@ -27,7 +27,8 @@ from rabtui.config import safety as config_safety
 from rabtui.config import Config
 from rabtui.ops.notify_outbox import Outbox
 
-KINDS = ("backup_failed", "backup_warnings", "health", "cleanup_failed", "restore_failed", "checkpoint_due")
+KINDS = ("backup_failed", "backup_warnings", "health", "cleanup_failed", "restore_failed", "checkpoint_due",
+         "run_due_failed")
 
 
 def make_event(kind: str, level: str, message: str, *, source: str | None = None,
