@@ -14,6 +14,7 @@ that are not regular files; the kept backups, few and small, below it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -115,6 +116,7 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     of the union's saved after it, but the older complete backup's symlink or special file the
     restore reads in place of one (_saved_before). None when `rel` is not in an archive directory."""
     source = cfg.source(source_id)
+    _refuse_planted(cfg, source, backup, rel)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
     complete = complete_ids(store, backup)
     kinds: SavedKinds | None = None
@@ -170,6 +172,33 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         children[name] = _entry(st, "")
     dirs = sorted(n for n, v in children.items() if v[0])
     return dirs + sorted(n for n, v in children.items() if not v[0]), len(dirs), children
+
+
+def _refuse_planted(cfg: Config, source, backup, rel: bytes) -> None:
+    """OSError (as a directory that cannot be read: Browse says it) when a symlink is planted on the
+    way to the backup's copy of the archive directory holding `rel`, or to its union: what it points
+    to is none of the backup's (a restore refuses it too: restore.in_backup)."""
+    try:
+        d = directory_of(source, rel)
+    except UsageError:     # above every configured directory
+        return
+    if d.kind != "archive":
+        return
+    planted = medium_layout.symlink_to_copy(backup["path"], d.path) or medium_layout.symlink_to_union(
+        cfg.medium(backup["medium"]).path, source.id, d.path)
+    if planted is not None:
+        raise OSError(errno.ELOOP, f"{planted} is a symlink, which rabtui never makes: nothing is read through it")
+
+
+def merged_root(medium_path, source_id: str) -> str | None:
+    """The source's `.archive` on the medium, which Browse lists as the merged view of its archive
+    directories; None when there is none, or it is reached through a symlink (planted: it may
+    lead anywhere on this server)."""
+    union = medium_layout.source_root(medium_path, source_id) / medium_layout.ARCHIVE
+    if not union.is_dir() or below.symlink_on_the_way(os.fsencode(medium_path),
+                                                      os.fsencode(f"{source_id}/{medium_layout.ARCHIVE}/")):
+        return None
+    return str(union)
 
 
 def _saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, kinds: SavedKinds | None,

@@ -80,12 +80,24 @@ def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_pa
 
 
 def symlink_to_copy(backup_path: str | os.PathLike, dir_path: str) -> Path | None:
-    """What on the way to the backup's copy of the directory `dir_path` (below the backup's own
-    directory: its data/, the directories above the copy, the copy itself) is a symlink, which
-    rabtui never makes: put on the medium, it may lead anywhere on this server. None when there is
-    none (a backup whose own directory is a symlink is no backup: list_backups)."""
-    found = below.symlink_on_the_way(os.fsencode(backup_path), os.fsencode(f"data/{_rel(dir_path)}/"))
-    return None if found is None else Path(backup_path) / os.fsdecode(found)
+    """What on the way from the medium to the backup's copy of the directory `dir_path` (the
+    source's directory, the backup's, its data/, the directories above the copy, the copy itself)
+    is a symlink, which rabtui never makes: put on the medium, it may lead anywhere on this server.
+    None when there is none."""
+    backup_path = Path(backup_path)
+    medium = backup_path.parent.parent
+    found = below.symlink_on_the_way(os.fsencode(medium), os.fsencode(
+        f"{backup_path.parent.name}/{backup_path.name}/data/{_rel(dir_path)}/"))
+    return None if found is None else medium / os.fsdecode(found)
+
+
+def symlink_to_union(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> Path | None:
+    """What on the way from the medium to the union of the archive directory `dir_path` (the
+    source's directory, `.archive`, the directories above the union, the union itself) is a
+    symlink (as symlink_to_copy): a restore, Browse or a checkpoint reading the union through it
+    would read this server's files where it points. None when there is none."""
+    found = below.symlink_on_the_way(os.fsencode(medium_path), os.fsencode(f"{source_id}/{ARCHIVE}/{_rel(dir_path)}/"))
+    return None if found is None else Path(medium_path) / os.fsdecode(found)
 
 
 def symlink_in_backup(backup_path: str | os.PathLike, archive_paths=()) -> str | None:

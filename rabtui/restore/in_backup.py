@@ -43,8 +43,10 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
 
     d = directory_of(source, rel)
     medium = cfg.medium(backup["medium"])
-    # a symlink planted on the way to the copy (an archive directory's items come from the union then, as below)
-    planted = medium_layout.symlink_to_copy(backup["path"], d.path) if d.kind != "archive" else None
+    # a symlink planted on the way to the copy, or to an archive directory's union
+    planted = medium_layout.symlink_to_copy(backup["path"], d.path)
+    if planted is None and d.kind == "archive":
+        planted = medium_layout.symlink_to_union(medium.path, source.id, d.path)
     if planted is not None:
         raise WorkFailed(f"/{fmt.name(rel)} is not read from backup {backup['name']}: {fmt.name(str(planted))} is a"
                          " symlink, which rabtui never makes, and a restore takes nothing through one")

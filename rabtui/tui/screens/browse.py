@@ -5,7 +5,6 @@ directory (a detached job, browse_restore.py)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -15,6 +14,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from rabtui import fmt
+from rabtui.actions import archive_view
 from rabtui.state.store import COMPLETE
 from rabtui.state import queries
 from rabtui.tui.safe_text import plain
@@ -117,8 +117,8 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
     def _load_backups(self, source: str) -> None:
         rows = queries.source_backups(self.app.store, source)
         for m in self.app.cfg.media:   # archive directories: every file saved on the medium, merged
-            union = Path(m.path) / source / ".archive"
-            if union.is_dir():
+            union = archive_view.merged_root(m.path, source)
+            if union is not None:
                 # restored from the newest complete backup there (an archive file it lacks comes
                 # from the union tree, see rabtui.restore.in_backup.backup_source_path)
                 newest = next((b["name"] for b in rows if b["medium"] == m.id and b["status"] in COMPLETE), None)

@@ -1,0 +1,69 @@
+"""A symlink planted on the way to an archive directory's union (`<source>`, `.archive`, the union
+itself) or to a backup's copy of it (its `data/` or a directory above the copy): no restore, and
+no Browse listing, reads anything through it (this server's own files, where it points); a restore
+says what it found and fails. Standard directories had that check (medium_layout.symlink_to_copy);
+an archive's restore read the union, and the backup's copy, wherever such a symlink led. Real
+rsync, the real `rabtui` process."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rabtui.actions import archive_view
+from rabtui.state.catalog import rel_path
+from rabtui.cli import main
+from tests.test_kill_anywhere import _files
+from tests.test_planted_symlinks_on_medium import _plant
+from tests.trees import Lab, snapshot
+
+
+@pytest.mark.parametrize("where", ["source", "archive", "union", "data"])
+def test_an_archive_restore_reads_nothing_through_a_planted_symlink(tmp_path, capsys, where):
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = str(lab.src / "arch")
+    _files(lab.src / "arch", {"x": b"x1"})
+    assert lab.backup(cfg).status == "completed"
+    _files(lab.src / "arch", {"y": b"y2"})
+    assert lab.backup(cfg).status == "completed"      # x is in the union only as of this one
+    store = lab.store()
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    if where == "data":      # the backup's data/ leads to a copy of it, with this server's files there
+        data = os.path.join(newest["path"], "data")
+        elsewhere = tmp_path / "elsewhere" / "data"
+        os.renames(data, elsewhere)
+        os.symlink(elsewhere, data)
+    else:
+        elsewhere = _plant(lab, where, cfg.media[0].path)
+    # what this server holds there: other contents of the same sizes and times, a symlink to its secrets
+    for top, _, names in os.walk(elsewhere):
+        for name in set(names) & {"x", "y"}:
+            st = os.stat(os.path.join(top, name))
+            with open(os.path.join(top, name), "wb") as f:
+                f.write(b"S!")
+            os.utime(os.path.join(top, name), (st.st_mtime, st.st_mtime))
+            if not os.path.lexists(os.path.join(top, "server-link")):
+                os.symlink("/etc/shadow", os.path.join(top, "server-link"))
+    before = snapshot(elsewhere)
+
+    for what in (arch, arch + "/y"):
+        out = tmp_path / "out" / os.path.basename(what)
+        code = main(["--config", str(lab.config_path), "restore", "loc", what, "--to", str(out)])
+        said = capsys.readouterr()
+        got = snapshot(out) if out.exists() else {}
+        assert not any(v == b"S!" for v in got.values()) and not any(b"server-link" in k for k in got), (what, got)
+        assert code != 0 and "is a symlink, which rabtui never makes" in said.err, (what, said)
+    assert snapshot(elsewhere) == before
+
+    # Browse: the backup's listing of the directory names nothing of what is there
+    try:
+        listed = archive_view.listing(cfg, store, "loc", newest, rel_path(arch))
+    except OSError as exc:
+        assert "is a symlink, which rabtui never makes" in str(exc)
+    else:
+        assert listed is not None and b"server-link" not in listed[2], listed
+    # nor is the merged view of a `.archive` reached through one offered
+    merged = archive_view.merged_root(cfg.media[0].path, "loc")
+    assert (merged is None) == (where in ("source", "archive")), merged
