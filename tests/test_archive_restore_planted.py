@@ -67,3 +67,23 @@ def test_an_archive_restore_reads_nothing_through_a_planted_symlink(tmp_path, ca
     # nor is the merged view of a `.archive` reached through one offered
     merged = archive_view.merged_root(cfg.media[0].path, "loc")
     assert (merged is None) == (where in ("source", "archive")), merged
+
+
+def test_browse_lists_nothing_through_a_symlink_planted_in_place_of_a_backups_data(tmp_path):
+    """Browse lists a backup's tree part by part from its data/, following no symlink below: one
+    planted in place of data/ (or of the source's directory) was followed, and its listing showed
+    this server's files. It is said as a directory that cannot be read."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("data", "standard")])
+    _files(lab.src / "data", {"a": b"a1"})
+    backup = lab.backup(cfg)
+    server = tmp_path / "server"
+    _files(server, {"secret": b"S!"})
+    data = backup.path / "data"
+    os.rename(data, tmp_path / "aside")
+    os.symlink(server, data)
+    store = lab.store()
+    row = store.one("SELECT * FROM backups")
+    for rel in (b"", rel_path(str(lab.src / "data"))):
+        with pytest.raises(OSError, match="is a symlink, which rabtui never makes"):
+            archive_view.listing(cfg, store, "loc", row, rel)

@@ -106,7 +106,8 @@ def _kept_only(backup, dir_path: str, rel: bytes, found: kept_entries.Found) -> 
 
 
 def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
-    """catalog.archive_listing with the other entries the backup holds in the directory `rel`: the
+    """OSError when a symlink is planted on the way there (_refuse_planted), else
+    catalog.archive_listing with the other entries the backup holds in the directory `rel`: the
     union's symlinks and special files, the backup's own directories (an empty one too), symlinks
     and special files ("new": it saved them), and what only kept data up to it saved, but a file of
     theirs that is an older shape of its path (a newer backup saved a directory there: a restore
@@ -176,16 +177,17 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
 
 def _refuse_planted(cfg: Config, source, backup, rel: bytes) -> None:
     """OSError (as a directory that cannot be read: Browse says it) when a symlink is planted on the
-    way to the backup's copy of the archive directory holding `rel`, or to its union: what it points
-    to is none of the backup's (a restore refuses it too: restore.in_backup)."""
+    way to the backup's data/ (Browse lists any directory below it part by part, following none),
+    or, for an archive directory holding `rel`, to the backup's copy of it or to its union: what it
+    points to is none of the backup's (a restore refuses it too: restore.in_backup)."""
+    planted = medium_layout.symlink_to_copy(backup["path"], "/")
     try:
         d = directory_of(source, rel)
     except UsageError:     # above every configured directory
-        return
-    if d.kind != "archive":
-        return
-    planted = medium_layout.symlink_to_copy(backup["path"], d.path) or medium_layout.symlink_to_union(
-        cfg.medium(backup["medium"]).path, source.id, d.path)
+        d = None
+    if planted is None and d is not None and d.kind == "archive":
+        planted = medium_layout.symlink_to_copy(backup["path"], d.path) or medium_layout.symlink_to_union(
+            cfg.medium(backup["medium"]).path, source.id, d.path)
     if planted is not None:
         raise OSError(errno.ELOOP, f"{planted} is a symlink, which rabtui never makes: nothing is read through it")
 
