@@ -66,3 +66,39 @@ def test_a_cleanup_writes_the_record_of_a_run_marked_abandoned_while_its_medium_
     assert f"found the interrupted backup {killed['name']} on medium m1, now mounted: 1 archive link(s) undone" in out
     assert not os.path.lexists(killed["path"])
     invariants.check_catalog_is_media(cfg, store)
+
+
+
+def test_a_record_is_written_only_when_it_says_running_and_through_no_symlink(tmp_path):
+    """killed_record.say_abandoned: a `running` record says abandoned with the reason, its steps
+    ended; any other record is left as it is; none is written through a symlink on the way from the
+    medium (the source's directory, or the backup's, planted off it)."""
+    import json
+
+    from rabtui.backup import killed_record
+
+    medium, elsewhere = tmp_path / "medium", tmp_path / "elsewhere"
+
+    def record(root, name: str, status: str) -> os.PathLike:
+        path = root / "loc" / name
+        path.mkdir(parents=True)
+        (path / "backup.json").write_text(json.dumps({"status": status, "reason": None, "steps": [
+            {"state": "ok"}, {"state": "running"}, {"state": "pending"}]}))
+        return path / "backup.json"
+
+    running, complete = record(medium, "backup-20260101000000", "running"), record(medium, "backup-20260102000000",
+                                                                                     "completed")
+    assert killed_record.say_abandoned(medium, "loc", "backup-20260101000000", "killed") is None
+    assert json.loads(running.read_text()) == {"status": "abandoned", "reason": "killed", "finished": None,
+                                               "steps": [{"state": "ok"}, {"state": "failed"}, {"state": "skipped"}]}
+    assert killed_record.say_abandoned(medium, "loc", "backup-20260102000000", "killed") is None
+    assert json.loads(complete.read_text())["status"] == "completed"
+    theirs = record(elsewhere, "backup-20260103000000", "running")
+    os.symlink(theirs.parent, medium / "loc" / "backup-20260103000000")
+    said = killed_record.say_abandoned(medium, "loc", "backup-20260103000000", "killed")
+    assert said and "is a symlink, which rabtui never makes" in said, said
+    os.rename(medium / "loc", tmp_path / "aside")
+    os.symlink(elsewhere / "loc", medium / "loc")
+    said = killed_record.say_abandoned(medium, "loc", "backup-20260103000000", "killed")
+    assert said and f"{medium / 'loc'} is a symlink" in said, said
+    assert json.loads(theirs.read_text())["status"] == "running"
