@@ -94,18 +94,15 @@ def open_base():
 @pytest.fixture
 def shm():
     """A directory on /dev/shm (a tmpfs, below /dev), removed afterwards; skipped where there is none."""
-    import stat
     import tempfile
+
+    from tests.trees import remove_tree
 
     if not os.path.isdir("/dev/shm"):
         pytest.skip("no /dev/shm here")
     base = Path(tempfile.mkdtemp(prefix="rabtui-test-", dir="/dev/shm"))
     yield base
-    for dirpath, dirnames, _files in os.walk(base):   # a backup's closed directories opened to remove them
-        for name in dirnames:
-            if not os.path.islink(p := os.path.join(dirpath, name)):
-                os.chmod(p, stat.S_IMODE(os.lstat(p).st_mode) | 0o700)
-    shutil.rmtree(base)
+    remove_tree(base)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ scripted: plans accepted, discs inserted, a medium asked for fetched from the dr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -44,7 +45,7 @@ from rabtui.events import ABORT, READY, YES, ScriptedPrompter, no_emit
 from rabtui.restore.copies import copy_of_version
 from rabtui.state.store import COMPLETE, COMPLETE_SQL
 from tests import invariants
-from tests.trees import Lab
+from tests.trees import Lab, in_memory
 
 DIRS = {"data": "standard", "arch": "archive"}
 NAMES = ("a", "b", "sub/c")          # each directory also holds `keep`, never deleted (an empty
@@ -67,7 +68,8 @@ class NothingLost(RuleBasedStateMachine):
                 max_size_mb=st.sampled_from([5000, 0]), max_changed=st.sampled_from([2, 5]),
                 seed=st.integers(0, 2 ** 32))
     def setup(self, keep, max_size_mb, max_changed, seed):
-        self.tmp = Path(tempfile.mkdtemp(prefix="rabtui-nothing-lost-"))
+        self.scratch = contextlib.ExitStack()
+        self.tmp = self.scratch.enter_context(in_memory("rabtui-nothing-lost-"))
         self.lab = lab = Lab(self.tmp, media_count=2)
         retention = (f"keep_all_days = {keep[0]}\nkeep_daily_days = {keep[1]}\nkeep_weekly_weeks = {keep[2]}\n"
                      f"keep_monthly_months = 0\nkeep_yearly_years = 0\nmax_size_mb = {max_size_mb}\n")
@@ -96,7 +98,7 @@ class NothingLost(RuleBasedStateMachine):
     def teardown(self):
         if hasattr(self, "tmp"):
             self.store.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.scratch.close()
 
     # --- media in rotation ------------------------------------------------------------------------
 

@@ -12,11 +12,10 @@ verified disc). After each cleanup the media themselves are walked, never the da
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from rabtui import config as configmod
 from rabtui.backup import deletion, retention
 from rabtui.state.store import COMPLETE, RESTORABLE
-from tests.trees import Lab
+from tests.trees import Lab, in_memory
 
 NAMES = ["a", "b", "c", "sub/d", "sub/e"]
 SIZES = [0, 10, 3000, 600 * 1024]
@@ -72,7 +71,8 @@ class RetentionHistory(RuleBasedStateMachine):
                                st.integers(0, 1), st.integers(0, 1)),
                 max_size_mb=st.sampled_from([0, 1, 5000]))
     def setup(self, media, keep, max_size_mb):
-        self.tmp = Path(tempfile.mkdtemp(prefix="rabtui-retention-"))
+        self.scratch = contextlib.ExitStack()
+        self.tmp = self.scratch.enter_context(in_memory("rabtui-retention-"))
         self.lab = lab = Lab(self.tmp, media_count=media)
         lab.local([("std", "standard"), ("arc", "archive")])
         names = ("keep_all_days", "keep_daily_days", "keep_weekly_weeks", "keep_monthly_months", "keep_yearly_years")
@@ -96,7 +96,7 @@ class RetentionHistory(RuleBasedStateMachine):
     def teardown(self):
         if hasattr(self, "tmp"):
             self.store.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.scratch.close()
 
     # --- the source changes, backups, time, cleanups ----------------------------------------------
 

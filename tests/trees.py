@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import textwrap
@@ -81,6 +83,28 @@ def hostile_tree(root: str | os.PathLike) -> dict[bytes, bytes]:
         files[b"dir " + name + b"/" + name] = b"nested %d" % i
     write_files(root, files)
     return files
+
+
+def remove_tree(base: str | os.PathLike) -> None:
+    """Remove `base` and all below it, a backup's closed directories opened first."""
+    for dirpath, dirnames, _files in os.walk(base):
+        for name in dirnames:
+            if not os.path.islink(p := os.path.join(dirpath, name)):
+                os.chmod(p, stat.S_IMODE(os.lstat(p).st_mode) | 0o700)
+    shutil.rmtree(base)
+
+
+@contextlib.contextmanager
+def in_memory(prefix: str) -> Iterator[Path]:
+    """A new directory on /dev/shm (a tmpfs) where there is one, else in the temp directory; removed
+    at the end. For the property tests: each of their histories makes and removes thousands of small
+    directories and files and syncs its records, which cost milliseconds each on a busy disk and
+    next to nothing on a tmpfs. What they check (the engine's own decisions) is the same on both."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    try:
+        yield base
+    finally:
+        remove_tree(base)
 
 
 def snapshot(root: str | os.PathLike) -> dict[bytes, bytes]:
