@@ -303,13 +303,16 @@ class MadeOnce:
             self._removal = None
 
 
-def made_once(tmp_path_factory, make: Callable[[Path], T]) -> Iterator[tuple[T, MadeOnce]]:
-    """The body of a module- or session-scoped fixture: make(live) once, in a directory of its own;
-    yields what make returned and the MadeOnce of live (each test calls its anew()). A module's is
-    named `_..._made`, so that its tests run in one process (see conftest)."""
-    live = tmp_path_factory.mktemp("made") / "live"
-    live.mkdir()
-    what = make(live)
-    made = MadeOnce(live)
-    yield what, made
-    made.done()
+def made_once(tmp_path_factory, make: Callable[[Path], T], *, memory: bool = False) -> Iterator[tuple[T, MadeOnce]]:
+    """The body of a module- or session-scoped fixture: make(live) once, in a directory of its own
+    (`memory`: on /dev/shm, see in_memory); yields what make returned and the MadeOnce of live (each
+    test calls its anew()). A module's is named `_..._made`, so that its tests run in one process
+    (see conftest)."""
+    with contextlib.ExitStack() as scratch:
+        base = scratch.enter_context(in_memory("rabtui-made-")) if memory else tmp_path_factory.mktemp("made")
+        live = base / "live"
+        live.mkdir()
+        what = make(live)
+        made = MadeOnce(live)
+        yield what, made
+        made.done()

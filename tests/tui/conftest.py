@@ -78,7 +78,12 @@ def demo_template(tmp_path_factory):
         Store(live / "state").conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return config
 
-    yield from made_once(tmp_path_factory, make)
+    sandbox = made_once(tmp_path_factory, make, memory=True)     # on a tmpfs: each test's copy is quick to make
+    made = next(sandbox)
+    yield made
+    stop_jobs(made[1].live)       # a job a test left running writes no more into what is removed
+    next(sandbox, None)
+
 
 
 @pytest.fixture
