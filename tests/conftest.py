@@ -105,6 +105,17 @@ def shm():
     remove_tree(base)
 
 
+@pytest.fixture
+def mem_path():
+    """A directory on /dev/shm (a tmpfs) where there is one, else in the temp directory; removed
+    afterwards. For tests whose cost is mostly making and removing directories (thousands, or a
+    path hundreds deep), each a disk's milliseconds on a busy machine (see trees.in_memory)."""
+    from tests.trees import in_memory
+
+    with in_memory("rabtui-test-") as base:
+        yield base
+
+
 @contextlib.contextmanager
 def _mounter(what: str):
     """mount(path, *mount_args): `mount *mount_args path` for a test, as root only (skipped

@@ -185,11 +185,11 @@ def test_an_archive_directory_comes_back_onto_the_source_as_the_backup_had_it(tm
 
 
 @pytest.mark.parametrize("name, depth", [("d", 600), ("d" * 9, 380)])
-def test_a_file_deep_down_is_restored_onto_the_source(tmp_path, sshd, name, depth):
+def test_a_file_deep_down_is_restored_onto_the_source(mem_path, sshd, name, depth):
     """A path of many components (1,200 and 3,800 bytes below the source directory) is sent to
     the source once, whatever its depth."""
     deep = "/".join([name] * depth)
-    lab, cfg, remote_dir = _lab(tmp_path, sshd, {deep + "/f": b"data"})
+    lab, cfg, remote_dir = _lab(mem_path, sshd, {deep + "/f": b"data"})
     assert lab.backup(cfg, "web", now=T0).status == "completed"
     target = os.path.join(remote_dir, deep, "f")
     os.unlink(target)
