@@ -17,7 +17,7 @@ from rabtui.tui.screens.sources import SourcesScreen
 from tests.sshd import ssh_children_to
 from tests.tui.conftest import ready, run, texts, wait_for
 
-TIMEOUT = 3     # seconds: the connect timeout for this test (15 in use; no key races it: see below)
+TIMEOUT = 2     # seconds: the connect timeout for this test (15 in use; no key races it: see below)
 HUNG = 60       # seconds: the connect timeout of the login that the keys are pressed during
 
 
