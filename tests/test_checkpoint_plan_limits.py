@@ -36,25 +36,25 @@ def _burn(tmp_path, cfg, store):
     return c
 
 
-def test_empty_directories_are_counted_as_directories_and_fit_their_disc(tmp_path):
+def test_empty_directories_are_counted_as_directories_and_fit_their_disc(mem_path):
     """3,000 empty directories take ISO and Joliet extents and path table entries, ~12 MB:
     they are planned onto as many discs as that takes, and every disc burns."""
     def fill(d):
         for i in range(3000):
             os.makedirs(d / f"e{i:05d}")
         write_files(d, {f"f{i}": 500_000 for i in range(10)})
-    c = _burn(tmp_path, *_lab(tmp_path, "8MiB", fill))
+    c = _burn(mem_path, *_lab(mem_path, "8MiB", fill))
     assert len(c.plan.discs) >= 2
 
 
-def test_symlink_targets_are_counted_and_fit_their_disc(tmp_path):
+def test_symlink_targets_are_counted_and_fit_their_disc(mem_path):
     """2,000 symlinks with 960-byte targets hold their targets in continuation areas (~4 MB):
     counted, so that every disc burns."""
     def fill(d):
         for i in range(2000):
             os.symlink("x/" * 480 + str(i), d / f"a{i:05d}")
         write_files(d, {f"f{i}": 500_000 for i in range(10)})
-    c = _burn(tmp_path, *_lab(tmp_path, "8MiB", fill))
+    c = _burn(mem_path, *_lab(mem_path, "8MiB", fill))
     assert len(c.plan.discs) >= 2
 
 
