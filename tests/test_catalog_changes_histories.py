@@ -12,7 +12,6 @@ path's directory."""
 
 from __future__ import annotations
 
-import tempfile
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -22,6 +21,7 @@ from rabtui.backup import catalog_update, history
 from rabtui.backup.catalog_update import CatalogSpool
 from rabtui.state import changes
 from rabtui.state.store import Store
+from tests.trees import in_memory
 
 F = ord("f")
 SOURCES = ("a", "b")
@@ -198,7 +198,7 @@ def test_changes_and_counts_are_what_step_7_gave_before_it_trusted_its_look_ups(
     before = catalog_update.PATHS_AT_ONCE, catalog_update.BATCH
     catalog_update.PATHS_AT_ONCE, catalog_update.BATCH = at_once, batch
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with in_memory("rabtui-history-") as tmp:
             _history(tmp, ops)
     finally:
         catalog_update.PATHS_AT_ONCE, catalog_update.BATCH = before

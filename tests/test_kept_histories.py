@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from rabtui.cli import main
 from tests.test_kept_entries_attacks import _lab, restored_both_ways
 from tests.test_kept_data import _post_commands
+from tests.trees import in_memory
 
 T0 = datetime(2026, 7, 1, 3, 0)
 LEAF = st.sampled_from(["none", "file", "link", "fifo", "empty"])
@@ -85,7 +85,7 @@ def _tree(root: Path) -> dict[str, str]:
 @example(runs=[({"a": "file", "b": "none"}, False), ({"a": {"x": "none", Y: "file"}, "b": "none"}, False),
                ({"a": "none", "b": "none"}, False)])
 def test_a_restore_from_the_discs_gives_what_one_from_the_medium_gives_after_kept_backups(runs):
-    with tempfile.TemporaryDirectory() as tmp:
+    with in_memory("rabtui-history-") as tmp:
         tmp_path = Path(tmp)
         lab = _lab(tmp_path)
         photos = lab.src / "photos"

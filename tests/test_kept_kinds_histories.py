@@ -9,7 +9,6 @@ rsync and xorriso, an `images:` drive, a local source; more examples with KEPT_K
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.test_archive_shapes_as_saved import _listed
 from tests.test_kept_data import _post_commands
 from tests.test_kept_entries_attacks import _lab, restored_both_ways
 from tests.test_kept_histories import T0, _make, _tree
+from tests.trees import in_memory
 
 KIND = st.sampled_from(["none", "file", "link", "fifo", "dir", "empty"])
 # an empty directory a complete backup saved is not in the union (README: the backup's own tree
@@ -45,7 +45,7 @@ def _shape(kind: str):
 # a kept directory replaced by a kept file
 @example(runs=[("dir", True), ("file", True)])
 def test_the_newest_entry_saved_at_a_path_is_what_the_medium_browse_and_the_discs_give(runs):
-    with tempfile.TemporaryDirectory() as tmp:
+    with in_memory("rabtui-history-") as tmp:
         tmp_path = Path(tmp)
         lab = _lab(tmp_path)
         photos = lab.src / "photos"
