@@ -25,7 +25,7 @@ from rabtui.backup import catalog_update, deletion, retention
 from rabtui.media import medium_layout
 from rabtui.state.store import COMPLETE
 from tests import invariants
-from tests.trees import Lab
+from tests.trees import Lab, in_memory
 
 DIRS = ("data", "arch")
 NAMES = ("a", "b", "sub/c", "sub/d", ".hidden")
@@ -163,10 +163,9 @@ def _away(lab: Lab, away, tmp_path):
 
 @settings(max_examples=40)
 @given(history=st.lists(op, min_size=2, max_size=8), each_read=st.booleans())
-def test_catalog_is_what_the_media_hold(tmp_path_factory, history, each_read):
-    tmp_path = tmp_path_factory.mktemp("history")
-    lab, cfg = _lab(tmp_path)
-    with pytest.MonkeyPatch.context() as mp:
+def test_catalog_is_what_the_media_hold(history, each_read):
+    with in_memory("rabtui-history-") as tmp_path, pytest.MonkeyPatch.context() as mp:
+        lab, cfg = _lab(tmp_path)
         if each_read:
             mp.setattr(catalog_update, "BATCH", 1)
             mp.setattr(catalog_update, "PATHS_AT_ONCE", 1)
