@@ -94,13 +94,26 @@ def remove_tree(base: str | os.PathLike) -> None:
     shutil.rmtree(base)
 
 
+MEMORY_NEEDED = 1 << 30     # free on /dev/shm for in_memory to use it: the tests' sandboxes there at once, with room
+
+
+def _memory() -> str | None:
+    """/dev/shm if it is there with room (a container's is often 64 MB), else None."""
+    try:
+        free = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if free.f_bavail * free.f_frsize >= MEMORY_NEEDED and os.access("/dev/shm", os.W_OK) else None
+
+
 @contextlib.contextmanager
 def in_memory(prefix: str) -> Iterator[Path]:
-    """A new directory on /dev/shm (a tmpfs) where there is one, else in the temp directory; removed
-    at the end. For the property tests: each of their histories makes and removes thousands of small
-    directories and files and syncs its records, which cost milliseconds each on a busy disk and
-    next to nothing on a tmpfs. What they check (the engine's own decisions) is the same on both."""
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    """A new directory on /dev/shm (a tmpfs) where there is one with room, else in the temp
+    directory; removed at the end. For tests whose histories or sandboxes make and remove thousands
+    of small directories and files and sync their records, which cost milliseconds each on a busy
+    disk and next to nothing on a tmpfs. What they check (the engine's own decisions) is the same
+    on both."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=_memory()))
     try:
         yield base
     finally:
