@@ -70,6 +70,19 @@ def test_a_labelling_during_a_backup_of_the_medium_stops_naming_the_backup(tmp_p
     assert _agree(lab) == written
 
 
+def _waiting_for_the_lock(lab, out, *args) -> subprocess.Popen:
+    """rabtui `args` --verbose started, its output into `out`, once it says it waits for medium m1's lock."""
+    with open(out, "wb") as sink:
+        started = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), *args, "--verbose"],
+                                   cwd=ROOT, env={k: v for k, v in os.environ.items() if k != faults.STOP_ENV},
+                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while b"to release the lock of medium m1" not in out.read_bytes():
+        assert started.poll() is None and time.monotonic() < deadline, out.read_text()
+        time.sleep(0.05)
+    return started
+
+
 def test_a_backup_waits_for_a_labelling_under_way_then_records_its_label(tmp_path):
     """`media label` finds a new medium unlabelled; before it writes, the first backup on it (the
     timer's) starts: the backup waits for the labelling, then finds the label written and records
@@ -79,15 +92,7 @@ def test_a_backup_waits_for_a_labelling_under_way_then_records_its_label(tmp_pat
     out = tmp_path / "backup.out"
     try:
         labelling = _stopped_at(lab, "medium.label_writing", "media", "label", "m1")
-        with open(out, "wb") as sink:
-            backup = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "loc",
-                                       "--verbose"],
-                                      cwd=ROOT, env={k: v for k, v in os.environ.items() if k != faults.STOP_ENV},
-                                      stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while b"to release the lock of medium m1" not in out.read_bytes():
-            assert backup.poll() is None and time.monotonic() < deadline, out.read_text()
-            time.sleep(0.05)
+        backup = _waiting_for_the_lock(lab, out, "backup", "loc")
         assert f"waiting (at most 60 s) for the labelling of medium m1 (pid {labelling.pid}" in out.read_text()
         assert media.read_label(lab.media[0][1]) is None
         _ended(labelling)
@@ -137,15 +142,7 @@ def test_a_run_waiting_for_the_medium_lock_ends_on_sigterm(tmp_path):
     out = tmp_path / "run.out"
     try:
         labelling = _stopped_at(lab, "medium.label_writing", "media", "label", "m1")
-        with open(out, "wb") as sink:
-            run = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all",
-                                    "--verbose"],
-                                   cwd=ROOT, env={k: v for k, v in os.environ.items() if k != faults.STOP_ENV},
-                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while b"to release the lock of medium m1" not in out.read_bytes():
-            assert run.poll() is None and time.monotonic() < deadline, out.read_text()
-            time.sleep(0.05)
+        run = _waiting_for_the_lock(lab, out, "backup", "--all")
         run.send_signal(signal.SIGTERM)
         try:
             run.wait(timeout=30)      # well within the lock's 60 s
