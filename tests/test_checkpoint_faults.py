@@ -421,3 +421,39 @@ def test_a_verification_this_machine_fails_while_reading_the_media_leaves_the_di
     assert "could not be verified" in q.text and "Too many open files" in q.text, q.text
     assert "reading the media it was written from" in q.text and "verification failed" not in q.text, q.text
     assert _states(store, number)[disc] == "verified"
+
+
+def test_rebuild_state_after_a_burn_killed_at_disc_2_records_it_unfinished_as_it_was(two_discs, capsys):
+    """A real SIGKILL of the burn while it writes disc 2 (disc 1 verified), then the database lost:
+    rebuild-state records disc 2 as never written (its `.writing` leftover is no disc, and the copy
+    of the state on disc 1 was made before disc 2 was written), the checkpoint as unfinished and its
+    directories as due, as they were before; not a complete checkpoint whose directories are not
+    due with a disc that does not exist. `checkpoint abandon` then removes the leftover."""
+    lab, cfg, store, number = two_discs
+    begun = lab.tmp / "iso" / f"RAB{number}D02.iso.writing"
+    proc = subprocess.Popen(_cli(lab, "checkpoint", "resume", str(number), "--yes"), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (begun.exists() and begun.stat().st_size) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and begun.exists()
+    assert _states(store, number) == {1: "verified", 2: "writing"}
+    due_before = {r["path"]: r["last_checkpoint"] for r in store.all("SELECT path, last_checkpoint FROM dir_state")}
+    store.close()
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    conf = ["--config", str(lab.config_path)]
+    assert cli_main([*conf, "rebuild-state"]) == 0
+    assert f"checkpoint {number}: disc 2 of 2 not written" in capsys.readouterr().out
+    store = lab.store()
+    assert store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "aborted"
+    assert _states(store, number) == {1: "verified", 2: "planned"}
+    assert {r["path"]: r["last_checkpoint"] for r in store.all("SELECT path, last_checkpoint FROM dir_state")} \
+        == due_before and set(due_before.values()) == {None}
+    assert cli_main([*conf, "checkpoint", "status"]) == 0
+    assert f"checkpoint {number} " in (out := capsys.readouterr().out) and ": aborted," in out, out
+    assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
+    assert not begun.exists() and _states(store, number) == {1: "verified", 2: "abandoned"}

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from datetime import datetime, timedelta
 
 import pytest
 
 from rabtui.actions import find as find_actions
-from rabtui.checkpoint import questions, run
+from rabtui.checkpoint import run
 from rabtui.errors import UsageError
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state import catalog
@@ -209,28 +210,81 @@ def test_a_rebuilt_checkpoint_is_verified_again_and_never_written(tmp_path, caps
 
 
 def test_a_rebuilt_checkpoint_that_lacks_a_disc_can_be_given_up(tmp_path, capsys):
-    """rebuild-state found disc 1 of checkpoint 1 but not disc 2: verifying it fails disc 2 with no
-    rewrite offered (there is nothing to write it from); `check` says how to go on, and `checkpoint
-    abandon` gives the missing disc up: the alarm goes, disc 1 stays verified and usable, and the
-    directory is due for a checkpoint again."""
+    """rebuild-state found disc 1 of checkpoint 1 but not disc 2, and no disc read says disc 2 was
+    written (the copy of the state on disc 1 was made before it): disc 2 is recorded as never
+    written, the checkpoint as unfinished, its directory as due as it was before the checkpoint
+    (never checkpointed), not as complete with a disc that may not exist. Verifying it checks
+    disc 1 and passes over disc 2; it cannot be resumed (nothing to write it from); `check` says
+    how to go on, and `checkpoint abandon` gives the missing disc up: disc 1 stays verified and
+    usable."""
     lab, cfg, argv = _burnt_then_rebuilt(tmp_path, away=["RAB1D02.iso"])
+    assert "disc 2 of 2 not written: no image of it in" in capsys.readouterr().out
     store = Store(lab.state)
-    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] == 1
-    prompter = ScriptedPrompter(lambda q: "skip" if q.kind == questions.FAILED else READY)
-    run.verify_checkpoint(cfg, store, 1, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
-    failed = [q for q in prompter.asked if q.kind == questions.FAILED]
-    assert failed and "rewrite" not in failed[0].choices and "checkpoint abandon 1" in failed[0].text
+    assert store.one("SELECT status FROM checkpoints")["status"] == "aborted"
+    assert {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")} == {1: "verified", 2: "planned"}
+    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] is None
+    seen = []
+    prompter = ScriptedPrompter(lambda q: READY)
+    res = run.verify_checkpoint(cfg, store, 1, emit=seen.append, cancel=threading.Event(), prompter=prompter)
+    assert res.verified == [1] and res.skipped == [2]
+    assert any("disc 2 was never written; `rabtui checkpoint abandon 1` gives it up" in e.message for e in seen)
+    with pytest.raises(UsageError, match="rebuilt from its discs") as refused:
+        run.burn_checkpoint(cfg, store, 1, emit=lambda e: None, cancel=threading.Event(), prompter=prompter)
+    assert "checkpoint abandon 1" in refused.value.hint
     capsys.readouterr()
-    assert main([*argv, "check"]) == 2
-    assert "checkpoint abandon 1" in capsys.readouterr().out
+    assert main([*argv, "check"]) == 1
+    out = capsys.readouterr().out
+    assert "checkpoint 1 is unfinished" in out and "checkpoint abandon 1" in out and "resume" not in out, out
 
     assert main([*argv, "checkpoint", "abandon", "1"]) == 0
-    assert {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")}[1] == "verified"
+    assert {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")} == {1: "verified",
+                                                                                       2: "abandoned"}
     assert store.one("SELECT status FROM checkpoints")["status"] == "abandoned"
     assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] is None
     capsys.readouterr()
     main([*argv, "check"])
-    assert "disc RAB1D02 failed" not in capsys.readouterr().out
+    assert "checkpoint 1" not in capsys.readouterr().out
+
+
+def test_a_real_drives_discs_not_inserted_are_written_only_when_a_disc_read_says_so(tmp_path, capsys):
+    """In a real drive, rebuild-state reads the discs the operator inserts. Disc 1 alone of a
+    2-disc checkpoint cannot tell whether disc 2 was ever written: the checkpoint is recorded
+    unfinished and its directory due, the note naming the last disc to insert. The last disc tells
+    (its copy of the state was made after disc 1 was verified): complete, disc 1 written."""
+    lab, cfg, argv = _burnt_then_rebuilt(tmp_path)
+    drive = tmp_path / "sr0.iso"        # stands in for /dev/sr0: xorriso reads both alike
+    lab.config_path.write_text(lab.config_path.read_text().replace(f'drive = "images:{tmp_path / "iso"}"',
+                                                                   f'drive = "{drive}"'))
+    cfg = lab.load()
+
+    def rebuilt(*discs):
+        for name in os.listdir(lab.state):
+            if name.startswith("rabtui.db"):
+                os.unlink(lab.state / name)
+        left = list(discs)
+
+        def operator(q):
+            if not left:
+                return "skip"
+            shutil.copyfile(tmp_path / "iso" / f"RAB1D0{left.pop(0)}.iso", drive)
+            return READY
+        store = Store(lab.state)
+        report = rebuild.rebuild(cfg, store, prompter=ScriptedPrompter(operator))
+        return store, report, {r["disc"]: r["state"] for r in store.all("SELECT disc, state FROM discs")}
+
+    store, report, states = rebuilt(1)
+    assert states == {1: "written", 2: "planned"}
+    assert store.one("SELECT status FROM checkpoints")["status"] == "aborted"
+    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] is None
+    assert any("disc 2 of 2 not read" in n and "insert its last disc, RAB1D02" in n for n in report.notes), report.notes
+    store.close()
+    for discs in ((2,), (1, 2)):
+        store, report, states = rebuilt(*discs)
+        assert states == {1: "written", 2: "written"}, discs
+        assert store.one("SELECT status FROM checkpoints")["status"] == "completed"
+        assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] == 1
+        assert not any("not read" in n for n in report.notes), report.notes
+        store.close()
 
 
 def test_find_lists_files_only_a_disc_holds_in_order_with_the_others(tmp_path, capsys):

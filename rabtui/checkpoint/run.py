@@ -120,8 +120,12 @@ def burn_checkpoint(cfg: Config, store: Store, number: int, *, drive: str | None
 
 def _not_rebuilt(cp: dict, plan_json: dict) -> None:
     if plan_json.get("rebuilt"):
-        raise UsageError(f"checkpoint {cp['number']} was rebuilt from its discs (rebuild-state): they can be"
-                         " verified, not written again", hint="`rabtui checkpoint burn --now` makes a new checkpoint")
+        n = cp["number"]
+        raise UsageError(f"checkpoint {n} was rebuilt from its discs (rebuild-state): they can be"
+                         " verified, not written again",
+                         hint="`rabtui checkpoint burn --now` makes a new checkpoint" if cp["status"] == "completed"
+                         else f"`rabtui checkpoint abandon {n}` gives up the discs it lacks (those written stay"
+                         " usable), then `rabtui checkpoint burn --now` makes a new checkpoint")
 
 
 def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
@@ -356,7 +360,9 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
             for k in discs:
                 state = store.one("SELECT state FROM discs WHERE number=? AND disc=?", (number, k))["state"]
                 if state in ("planned", "skipped", "interrupted", "abandoned"):
-                    emit(Event(LOG, f"disc {k} was never written; `rabtui checkpoint resume {number}` writes it"))
+                    emit(Event(LOG, f"disc {k} was never written; " + (
+                        f"`rabtui checkpoint abandon {number}` gives it up" if plan_json.get("rebuilt")
+                        else f"`rabtui checkpoint resume {number}` writes it")))
                     result.skipped.append(k)
                     continue
                 answer = prompter.ask(insert_question(cp, plan_json, k, drive, verb="Insert disc",

@@ -323,14 +323,19 @@ def _checkpoints(cfg: Config, store: Store, now: datetime) -> list[Problem]:
 def _unfinished(store: Store) -> list[Problem]:
     """A checkpoint left unfinished (not being burned now) keeps the backups it reads from cleanup."""
     out = []
-    for row in store.all("SELECT number, status, created, drive FROM checkpoints WHERE status NOT IN (?, ?)"
-                         " ORDER BY number", checkpoint_status.FINISHED):
+    for row in store.all("SELECT number, status, created, drive, plan IS NULL AS rebuilt FROM checkpoints"
+                         " WHERE status NOT IN (?, ?) ORDER BY number", checkpoint_status.FINISHED):
         status, _shown = checkpoint_status.shown_discs(store, row["number"], row["status"])
         if status == "burning":       # its job is writing it now
             continue
         n = row["number"]
+        made = f"made {datetime.fromtimestamp(row['created']):%Y-%m-%d}"
+        # rebuilt from its discs (rebuild-state) without all of them written: it cannot be resumed
         out.append(Problem(f"unfinished:{n}", WARNING,
-                           f"checkpoint {n} is unfinished ({status}, made {datetime.fromtimestamp(row['created']):%Y-%m-%d}):"
+                           f"checkpoint {n} is unfinished ({status}, {made}, rebuilt from its discs, not all of"
+                           f" them written): give it up with `rabtui checkpoint abandon {n}` (its discs written"
+                           " stay usable); until then cleanup keeps the backups it reads" if row["rebuilt"] else
+                           f"checkpoint {n} is unfinished ({status}, {made}):"
                            f" go on with `rabtui checkpoint resume {n}`, or give it up with `rabtui checkpoint abandon"
                            f" {n}`; until then cleanup keeps the backups it reads"))
     return out

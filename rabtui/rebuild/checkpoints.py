@@ -17,7 +17,7 @@ from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
                                      readme_backup, readme_made, readme_media)
-from rabtui.rebuild import disc_state
+from rabtui.rebuild import disc_state, discs_written
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.disc_drive import read_volid
@@ -139,11 +139,16 @@ def _named_in(cfg: Config, readme: bytes | None) -> list[tuple[str, str]]:
 
 
 def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, image_dir: str | None,
-                    report: Report, readme: bytes | None = None, recorded: disc_state.Recorded | None = None) -> None:
+                    report: Report, readme: bytes | None = None, recorded: disc_state.Recorded | None = None,
+                    inserted: set[int] = frozenset()) -> None:
     """`catalog`: the catalog's file, compressed or not (disc_text.Catalog). `recorded`: what the
-    state copy on the disc holds of the entries beside the catalog."""
+    state copy on the disc holds of the entries beside the catalog. `inserted`: its discs read in a
+    real drive (an `images:` drive's: the images in its folder). Only the discs known written are
+    recorded so; the others as never written, and the checkpoint then as unfinished, its
+    directories as due as they were (discs_written.py)."""
     rows = Catalog(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
+    written = discs_written.known(number, ndiscs, image_dir, inserted, recorded)
     image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
     made = readme_made(readme, number) if readme else None
     exact = getattr(recorded, "created", None)
@@ -164,7 +169,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         dtype, sectors = cfg.checkpoint.disc, 0
     with store.transaction() as conn:
         conn.execute("INSERT OR REPLACE INTO checkpoints(number, created, status, disc_type, disc_sectors, drive,"
-                     " discs, lower_bound) VALUES (?,?, 'completed', ?,?,?,?,?)",
+                     " discs, lower_bound) VALUES (?,?, 'aborted', ?,?,?,?,?)",
                      (number, created, dtype, sectors, cfg.checkpoint.drive, ndiscs,
                       getattr(recorded, "lower_bound", None)))
         for k in range(1, ndiscs + 1):
@@ -172,9 +177,10 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
             image = os.path.join(image_dir, f"{volid}.iso") if image_dir else None
             # the entries its catalog lists, filler too, which bound the tree of the disc (disc_tree.py)
             listed = disc_tree.entries(r["disc_path"] for r in rows.of_disc(k))
-            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, image, message, entries)"
-                         " VALUES (?,?,?, 'written', ?,?, 'found by rebuild-state; verify again', ?)",
-                         (number, k, volid, created, image if image and os.path.exists(image) else None, listed))
+            conn.execute("INSERT OR REPLACE INTO discs(number, disc, volid, state, written, message, image, entries)"
+                         " VALUES (?,?,?,?,?,?,?,?)",
+                         (number, k, volid, *discs_written.state(k in written, image_dir, created),
+                          image if image and os.path.exists(image) else None, listed))
         conn.execute("DELETE FROM disc_files WHERE number=?", (number,))
         dirs: dict[tuple[str, str], None] = {}
         count = [0]
@@ -224,21 +230,21 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
                          (number, source, dpath, _taken_from_copy(cfg, store, recorded, number, source, dpath, report)
                           or _taken_from(store, readme, source, dpath, made, report.former),
                           reasons.get((source, dpath))))
-            conn.execute(
-                "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
-                " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
-                " last_checkpoint_time=excluded.last_checkpoint_time"
-                " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
-                (source, dpath, number, created))
         for source, dpath in filler_dirs:
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id, reason)"
                          " VALUES (?,?,?, 'filler', ?, 'filler')",
                          (number, source, dpath, _taken_from_copy(cfg, store, recorded, number, source, dpath, report)))
+        discs_written.settle(conn, number)
     report.checkpoints.append(number)
     report.disc_files += count[0]
 
 
 def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
+    _read_discs(cfg, store, report, emit, prompter, cancel)
+    discs_written.say_unfinished(store, report, cfg.checkpoint.drive)
+
+
+def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
     drive = cfg.checkpoint.drive
     if xorriso.is_image_drive(drive):
         image_dir = xorriso.images_dir(drive)
@@ -278,6 +284,8 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
     copies_read: set[int] = set()    # the checkpoints whose copy of the state was read from a disc inserted
     unread_on: dict[int, list[tuple[str, str]]] = {}   # checkpoint -> (volume id, why) of the copies that were not
     loaded: dict[int, int] = {}      # checkpoint -> the disc files it counted
+    inserted: dict[int, set[int]] = {}   # checkpoint -> its discs read in the drive
+    said: dict[int, set[int]] = {}       # checkpoint -> its discs the copies read say were written
     while True:
         try:
             answer = prompter.ask(Question(
@@ -302,9 +310,11 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
         number = int(m.group(1))
         try:
             recorded = disc_state.read(drive, number, cfg.state_dir, cfg.checkpoint.io_timeout)
+            inserted.setdefault(number, set()).add(int(m.group(2)))
             if recorded.unread and number in copies_read:   # what an earlier disc's copy gave stays
                 report.notes.append(f"checkpoint {number}: the copy of the state on {volid} cannot be read"
                                     f" ({recorded.unread}); that of a disc read before is kept")
+                discs_written.also_written(store, number, int(m.group(2)))
                 continue
             catalog = read_disc_catalog_file(drive, emit, cfg.checkpoint.io_timeout)
             readme = read_disc_readme(drive, cfg.checkpoint.io_timeout)
@@ -318,7 +328,9 @@ def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, 
                                     f" {', '.join(v for v, _ in unread_on[number])} cannot be read; that on {volid}"
                                     " was read instead")
             before = report.disc_files
-            load_checkpoint(cfg, store, number, catalog, None, report, readme, recorded)
+            # what the copies read before said was written stays so
+            said[number] = said.get(number, set()) | discs_written.said(recorded)
+            load_checkpoint(cfg, store, number, catalog, None, report, readme, recorded, inserted[number] | said[number])
             added = report.disc_files - before
             if number in loaded:      # loaded again, from this disc: counted once
                 report.checkpoints.remove(number)

@@ -47,6 +47,9 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     taken: dict[tuple[str, str], tuple[str, str, str, float, float | None]] = {}
     # medium id -> the label the state the copy was made of knew it by
     labels: dict[str, dict] = {}
+    # disc -> its state when the copy was made: the copy on disc k, staged as disc k was about to
+    # be written, says which discs before it were verified (checkpoints.py: which discs were written)
+    disc_states: dict[int, str] = {}
 
 
 def _unread(why: str) -> Recorded:
@@ -89,6 +92,9 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                     "SELECT source, path, reason FROM checkpoint_dirs WHERE number=? AND role='data'", (number,))}
                 taken = _taken(conn, number)
                 labels = _labels(conn)
+                states = {disc: state for disc, state in conn.execute(
+                    "SELECT disc, state FROM discs WHERE number=?", (number,))
+                    if isinstance(disc, int) and isinstance(state, str)}
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -103,6 +109,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     out.fillers = _fillers(plan)
     out.taken = taken
     out.labels = labels
+    out.disc_states = states
     return out
 
 

@@ -22,8 +22,10 @@
   taken from (kept when the media hold that backup of the source, started before then; without
   it, restore ranks the disc by what the catalog tells, rabtui/restore/copies.py). The discs of
   an `images:` drive are verified again and come back `verified` when they pass
-  (rebuild/verify.py); any other disc comes back as `written`: run `rabtui checkpoint verify` to
-  verify it again (until then, retention treats its files as not safe elsewhere).
+  (rebuild/verify.py); any other disc known written comes back as `written`: run `rabtui
+  checkpoint verify` to verify it again (until then, retention treats its files as not safe
+  elsewhere); a disc not known written, as never written, its checkpoint unfinished
+  (rebuild/discs_written.py).
 """
 
 from __future__ import annotations
