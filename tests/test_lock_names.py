@@ -8,6 +8,9 @@ import fcntl
 import itertools
 import os
 
+import pytest
+
+from rabtui.errors import LockBusy
 from rabtui.state import locks
 
 IDS = ["a", "users-a", "users-of-medium-a", "of-medium-a", "medium-a", "1", "a.b", "a_b", "a-b"]
@@ -42,3 +45,27 @@ def test_a_lock_looked_at_without_proc_locks_is_never_opened_through_a_symlink(t
         assert lock.is_held() is False
     finally:
         os.close(held)
+
+
+def test_a_drive_is_one_lock_however_its_folder_or_device_is_spelt(tmp_path):
+    """images:/x, images:/y/../x, images:/x/ and a symlink to x are one folder: one lock, so that
+    a second burn into it is refused while the first holds it; so are a device and a symlink to it
+    (/dev/cdrom -> sr0). Another folder is another lock."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    os.symlink("x", tmp_path / "link")
+    (tmp_path / "sr0").touch()
+    os.symlink("sr0", tmp_path / "cdrom")
+    state = tmp_path / "state"
+    held = locks.drive_lock(state, f"images:{tmp_path / 'x'}").acquire()
+    try:
+        for spelt in (f"images:{tmp_path}/y/../x", f"images:{tmp_path}/x/", f"images:{tmp_path}/link",
+                      f"images:{tmp_path}//x"):
+            with pytest.raises(LockBusy, match="a checkpoint on"):
+                locks.drive_lock(state, spelt).acquire()
+        locks.drive_lock(state, f"images:{tmp_path / 'y'}").acquire().release()
+        with locks.drive_lock(state, str(tmp_path / "sr0")):
+            with pytest.raises(LockBusy):
+                locks.drive_lock(state, str(tmp_path / "cdrom")).acquire()
+    finally:
+        held.release()

@@ -295,7 +295,17 @@ def source_lock(state_dir: str | Path, source_id: str, by: str | None = None) ->
 
 
 def drive_lock(state_dir: str | Path, drive: str, by: str | None = None) -> Lock:
-    return Lock(state_dir, f"drive-{drive}", what=f"a checkpoint on {drive}", by=by)
+    return Lock(state_dir, f"drive-{drive_key(drive)}", what=f"a checkpoint on {drive}", by=by)
+
+
+def drive_key(drive: str) -> str:
+    """The folder or device a drive names, however it is spelt: an `images:` drive's folder and a
+    device's path with their symlinks, `..` and trailing slashes resolved. Keyed on the text,
+    images:/x and images:/y/../x (or /dev/cdrom and the /dev/sr0 it points to) were two locks,
+    and two burns wrote into one folder, or onto one disc, at once."""
+    if drive.startswith("images:"):
+        return "images:" + os.path.realpath(drive[len("images:"):] or "/")
+    return os.path.realpath(drive) if drive.startswith("/") else drive
 
 
 def medium_lock(state_dir: str | Path, medium_id: str, by: str) -> Lock:
