@@ -457,3 +457,29 @@ def test_rebuild_state_after_a_burn_killed_at_disc_2_records_it_unfinished_as_it
     assert f"checkpoint {number} " in (out := capsys.readouterr().out) and ": aborted," in out, out
     assert cli_main([*conf, "checkpoint", "abandon", str(number)]) == 0
     assert not begun.exists() and _states(store, number) == {1: "verified", 2: "abandoned"}
+
+
+def test_rebuild_state_removes_what_a_burn_killed_at_its_first_disc_left(two_discs, capsys):
+    """A burn killed as xorriso writes its first disc leaves `RAB<n>D01.iso.writing`, no disc; the
+    database lost, rebuild-state finds no disc of the checkpoint, so neither its next write (its
+    number is never given again) nor `checkpoint abandon` (no such checkpoint) would ever remove
+    it: rebuild-state does, and says so."""
+    lab, cfg, store, number = two_discs
+    store.close()
+    killed = subprocess.run(_cli(lab, "checkpoint", "resume", str(number), "--yes"), capture_output=True,
+                            env={**os.environ, "RABTUI_FAULT_POINT": "burn.xorriso_started"})
+    assert killed.returncode == -signal.SIGKILL
+    iso = lab.tmp / "iso"
+    deadline = time.time() + 60      # the xorriso rabtui ran ends with it
+    while subprocess.run(["pgrep", "-f", str(iso / f"RAB{number}D01")], capture_output=True).returncode == 0 \
+            and time.time() < deadline:
+        time.sleep(0.05)
+    assert [p.name for p in iso.iterdir()] == [f"RAB{number}D01.iso.writing"]
+    for name in os.listdir(lab.state):
+        if name.startswith("rabtui.db"):
+            os.unlink(lab.state / name)
+    assert cli_main(["--config", str(lab.config_path), "rebuild-state"]) == 0
+    out = capsys.readouterr().out
+    assert f"{iso / f'RAB{number}D01.iso.writing'} removed: what a burn killed" in out, out
+    assert list(iso.iterdir()) == []
+    assert lab.store().one("SELECT COUNT(*) FROM checkpoints")[0] == 0

@@ -17,7 +17,7 @@ from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
                                      readme_backup, readme_made, readme_media)
-from rabtui.rebuild import disc_state, discs_written
+from rabtui.rebuild import disc_state, discs_written, writing_left
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.disc_drive import read_volid
@@ -278,6 +278,7 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
                 report.unmatched.append(f"{iso}: {exc}")
         if seen:     # read on the disk they are on: a later image is not written below its mount point
             images_mount.remember(store, drive)
+        writing_left.remove_unowned(image_dir, report)
         return
     if prompter is None:
         return
