@@ -88,3 +88,58 @@ def test_browse_lists_nothing_through_a_symlink_planted_in_place_of_a_backups_da
     for rel in (b"", rel_path(str(lab.src / "data"))):
         with pytest.raises(OSError, match="is a symlink, which rabtui never makes"):
             archive_view.listing(cfg, store, "loc", row, rel)
+
+
+def _plant_copy(lab: Lab, tmp_path, row, below_data: str) -> str:
+    """The older backup's `data/` (or a directory below it on the way to the archive's files)
+    made a symlink to a copy elsewhere, whose files have the sizes and times the catalog records
+    but this server's contents: the path of that copy."""
+    at = os.path.join(row["path"], "data", below_data.strip("/")) if below_data else os.path.join(row["path"], "data")
+    elsewhere = str(tmp_path / "elsewhere" / "copy")
+    os.makedirs(os.path.dirname(elsewhere))
+    os.rename(at, elsewhere)
+    os.symlink(elsewhere, at)
+    for top, _, names in os.walk(elsewhere):
+        for name in names:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            with open(path, "wb") as f:
+                f.write(b"S" * st.st_size)
+            os.utime(path, (st.st_mtime, st.st_mtime))
+    return elsewhere
+
+
+@pytest.mark.parametrize("below_data", ["", "above"])
+def test_a_file_an_older_backup_saved_is_read_through_no_symlink_planted_in_its_copy(tmp_path, capsys, below_data):
+    """A restore of a backup reads a file the backup had from the older backup that saved it where
+    the union holds a newer version: that backup's data/ (or a directory on the way below it) was
+    reached through a planted symlink, and this server's file where it pointed was restored when
+    its size and time were those the catalog records. Now the file is named as not restored, with
+    the symlink, and nothing of this server's is read; the restore of the newer file still works."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = str(lab.src / "arch")
+    _files(lab.src / "arch", {"x": b"x1", "sub/z": b"z1"})
+    assert lab.backup(cfg).status == "completed"          # saves x and sub/z
+    _files(lab.src / "arch", {"y": b"y2"})
+    assert lab.backup(cfg).status == "completed"          # has x and sub/z as the first saved them
+    _files(lab.src / "arch", {"x": b"x333", "sub/z": b"z333"})
+    assert lab.backup(cfg).status == "completed"          # the union holds these now
+    store = lab.store()
+    first, second, _ = store.all("SELECT * FROM backups ORDER BY id")
+    rel = os.path.relpath(arch, "/")
+    elsewhere = _plant_copy(lab, tmp_path, first, rel.split("/")[0] if below_data else "")
+    before = snapshot(elsewhere)
+    assert any(v.startswith(b"S") for v in before.values())
+
+    for what in (arch, arch + "/x", arch + "/sub"):
+        out = tmp_path / "out" / os.path.basename(what)
+        code = main(["--config", str(lab.config_path), "restore", "loc", what, "--backup", second["name"],
+                     "--to", str(out)])
+        said = capsys.readouterr()
+        got = snapshot(out) if out.exists() else {}
+        assert not any(v.startswith(b"S") for v in got.values()), (what, got, said)
+        assert code != 0 and "is a symlink, which rabtui never makes" in said.out + said.err, (what, code, said)
+        if what == arch:
+            assert got[os.fsencode(rel) + b"/y"] == b"y2", got      # its own file is restored
+    assert snapshot(elsewhere) == before

@@ -21,7 +21,7 @@ from rabtui.mtimes import seconds
 from rabtui.restore.as_saved import LeftOut
 from rabtui.restore.copies import directory_of
 from rabtui.restore.saved_others import saved_before
-from rabtui.restore.where_saved import as_saved, why_not_saved
+from rabtui.restore.where_saved import as_saved, planted_on_the_way, why_not_saved
 from rabtui.state import catalog
 from rabtui.state.catalog import rel_path
 from rabtui.state.others import complete_ids
@@ -279,12 +279,14 @@ class AsOf(LeftOut):
         if (st.st_size, seconds(st)) == version[:2]:
             return path, st
         older = self.sc.path(self._saved(full, version))
-        st = as_saved(older, version)
+        planted = planted_on_the_way(self.folders[version[2]], full)
+        st = as_saved(older, version) if planted is None else None
         if st is not None:
             return older, st
         # neither the union nor the backup that saved it holds the file it saved (emptied by a
-        # crash, written into in place, gone): named and left out, never handed back as it is now
-        why = why_not_saved(self.backup, older, version, self.names.get(version[2]))
+        # crash, written into in place, gone; or reached only through a planted symlink): named
+        # and left out, never handed back as it is now
+        why = planted or why_not_saved(self.backup, older, version, self.names.get(version[2]))
         if not under:
             raise WorkFailed(f"/{fmt.name(full)}: {why}")     # the file alone
         return self.leave_out(under, why)
@@ -333,10 +335,11 @@ class AsOf(LeftOut):
             elif other is not None:
                 st = other.st
             else:
-                st = as_saved(saved, self.versions[full])
-                if st is None:    # gone, or something else in its place (a symlink to any file)
-                    lost.append((under, why_not_saved(self.backup, saved, self.versions[full],
-                                                      self.names.get(self.versions[full][2]))))
+                planted = planted_on_the_way(self.folders[first], full)
+                st = as_saved(saved, self.versions[full]) if planted is None else None
+                if st is None:    # gone, or something else in its place (a symlink to any file, or on the way)
+                    lost.append((under, planted or why_not_saved(self.backup, saved, self.versions[full],
+                                                                 self.names.get(self.versions[full][2]))))
                     continue
             parts = under.split(b"/")[:-1]
             for i in range(1, len(parts) + 1):

@@ -15,7 +15,8 @@ from rabtui.checkpoint import own_dirs
 from rabtui.checkpoint.kept_entries import Saved, fits_its_shape
 from rabtui.checkpoint.own_dirs import OwnDirs, backup_dirs, dir_saved_after
 from rabtui.checkpoint.shortpath import Shortcuts
-from rabtui.media import below, medium_layout
+from rabtui.media import medium_layout
+from rabtui.restore.where_saved import planted_on_the_way
 from rabtui.state import catalog, others
 from rabtui.state.others import complete_ids
 from rabtui.state.catalog import rel_path
@@ -85,7 +86,7 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
         except OSError:
             pass
         if not any(test(st.st_mode) for test in _KINDS.get(kind, ())) \
-                or below.symlink_on_the_way(root, under) is not None or not fits_its_shape(own, under, False) \
+                or planted_on_the_way(folders[first], full) is not None or not fits_its_shape(own, under, False) \
                 or around.newer(full, first) or dir_saved_after(dirs, folders, full, first):
             continue
         out[full] = Saved(first, root, st)

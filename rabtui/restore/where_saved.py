@@ -34,7 +34,7 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
     is the newest entry saved there as of `backup` (a file of the union: the catalog's version of
     it comes from as_of's rules), else where the newer one is (kept data's directory saved after
     it, say: kept_entries.union_older_than_dirs)."""
-    from rabtui.media import below, medium_layout
+    from rabtui.media import medium_layout
 
     versions = catalog.archive_as_of(store, backup, (dir_path,), rel)
     kinds = SavedKinds(store, backup, dir_path, rel)
@@ -55,7 +55,7 @@ def saved_elsewhere(store: Store, backup, dir_path: str, rel: bytes, sc: Shortcu
             continue
         root = os.fsencode(medium_layout.backup_data_path(os.fsdecode(folders[first]), dir_path))
         path = os.path.join(root, under)
-        if below.symlink_on_the_way(root, under) is None and os.path.lexists(sc.path(path)):
+        if planted_on_the_way(folders[first], rel) is None and os.path.lexists(sc.path(path)):
             if rel in versions and as_saved(sc.path(path), versions[rel]) is None:
                 continue    # not the file that backup saved (a symlink put in its place on the medium)
             return path
@@ -71,15 +71,13 @@ def kept_in_place_of_a_dir(store: Store, backup, dir_path: str, rel: bytes, unio
     backup holds that directory: older_shapes; kept_entries.found), and no newer entry saved
     there since (newest_kind.py). None where none does (most: no kept file, nor any entry but
     files, that the catalog has at `rel`, looked up first)."""
-    from rabtui.media import below
-
     version = catalog.archive_as_of(store, backup, (dir_path,), paths=(rel,)).get(rel)
     if version is not None and version[2] not in complete_ids(store, backup) \
             and not older_shapes(store, backup, dir_path, {rel: version}) \
             and not SavedKinds(store, backup, dir_path, rel).files_older({rel: version}):
         folder = backup_dirs(store, backup).get(version[2])
         root = folder and os.path.join(folder, b"data")
-        if root and below.symlink_on_the_way(root, rel) is None \
+        if root and planted_on_the_way(folder, rel) is None \
                 and as_saved(sc.path(os.path.join(root, rel)), version) is not None:
             return os.path.join(root, rel)
         return None
@@ -128,6 +126,18 @@ def as_saved(path: bytes, version) -> os.stat_result | None:
     except OSError:
         return None
     return st if stat.S_ISREG(st.st_mode) and (st.st_size, seconds(st)) == tuple(version[:2]) else None
+
+
+def planted_on_the_way(folder: bytes, full: bytes) -> str | None:
+    """Why nothing the backup at `folder` holds at `full` (an archive directory's entry, its path
+    without the leading slash) is read there: a symlink on the way from the medium to its directory
+    (the backup's directory, its data/, a directory above the entry: symlink_to_copy), which may
+    lead anywhere on this server, where a file of the size and time the catalog records would pass
+    for the one saved. None when there is none."""
+    from rabtui.media import medium_layout
+
+    where = medium_layout.symlink_to_copy(os.fsdecode(folder), "/" + os.fsdecode(os.path.dirname(full)))
+    return None if where is None else f"{where} is a symlink, which rabtui never makes: nothing is read through it"
 
 
 def why_not_saved(backup, path: bytes, version, saved_by: str | None = None) -> str:
