@@ -143,3 +143,69 @@ def test_a_file_an_older_backup_saved_is_read_through_no_symlink_planted_in_its_
         if what == arch:
             assert got[os.fsencode(rel) + b"/y"] == b"y2", got      # its own file is restored
     assert snapshot(elsewhere) == before
+
+
+def test_what_only_kept_data_saved_is_read_through_no_symlink_planted_in_its_copy(tmp_path, capsys):
+    """A kept backup's symlinks, special files and empty directories (which the union lacks) are
+    read from its tree for a restore of a newer backup: its data/ made a symlink to a directory of
+    this server, that directory's symlinks and empty directories were restored. Now nothing is
+    read there, the restore names the symlink and fails."""
+    from tests.test_kept_entries_attacks import _kept, _lab
+
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+
+    def add(root: bytes) -> list[bytes]:
+        os.symlink(b"first.jpg", os.path.join(root, b"ln"))
+        return [os.path.join(root, b"ln")]
+
+    _kept(lab, photos, add)
+    store = lab.store()
+    kept = store.one("SELECT * FROM backups WHERE status='kept'")
+    newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
+    server = tmp_path / "server"
+    where = server / str(photos).lstrip("/")
+    where.mkdir(parents=True)
+    os.symlink("/etc/shadow", where / "server-link")
+    (where / "server-dir").mkdir()
+    data = os.path.join(kept["path"], "data")
+    os.rename(data, tmp_path / "aside")
+    os.symlink(server, data)
+
+    out = tmp_path / "out"
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--backup", newest["name"],
+                 "--to", str(out)])
+    said = capsys.readouterr()
+    got = {name for _, dirs, names in os.walk(out) for name in dirs + names}
+    assert not got & {"server-link", "server-dir"}, (got, said)
+    assert "first.jpg" in got, got
+    assert code != 0 and "is a symlink, which rabtui never makes" in said.out + said.err, (code, said)
+
+
+def test_a_checkpoint_plans_nothing_of_kept_data_through_a_symlink_planted_in_its_copy(tmp_path):
+    """A checkpoint's plan takes what only kept data saved from the kept backup's tree: its data/
+    made a symlink to a directory of this server, the plan took that directory's symlinks and empty
+    directories for the discs. Now the plan refuses, naming the symlink."""
+    from rabtui.checkpoint import prepare
+    from rabtui.errors import WorkFailed
+    from tests.test_kept_entries_attacks import _kept, _lab
+
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+
+    def add(root: bytes) -> list[bytes]:
+        os.symlink(b"first.jpg", os.path.join(root, b"ln"))
+        return [os.path.join(root, b"ln")]
+
+    _kept(lab, photos, add)
+    store = lab.store()
+    kept = store.one("SELECT * FROM backups WHERE status='kept'")
+    where = tmp_path / "server" / str(photos).lstrip("/")
+    where.mkdir(parents=True)
+    os.symlink("/etc/shadow", where / "server-link")
+    data = os.path.join(kept["path"], "data")
+    os.rename(data, tmp_path / "aside")
+    os.symlink(tmp_path / "server", data)
+    cfg = lab.load()
+    with pytest.raises(WorkFailed, match="is a symlink, which rabtui never makes"):
+        prepare.compute(cfg, store, asked={"*"})

@@ -57,6 +57,8 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
     seen = found(store, backup, dir_path, union)     # the backup's own empty directories too
     if seen.unread:
         raise _closed(backup, dir_path, seen.unread[0])
+    if seen.planted:
+        raise WorkFailed(f"{backup['source']}:{dir_path}: kept data on medium {backup['medium']}: {seen.planted[0]}")
     others = seen.taken
     # the burn, xorriso and the verification read what the plan takes where it is: nothing in a
     # directory closed to the user rabtui runs as (opened for the walk only)
@@ -102,7 +104,7 @@ def add(store: Store, scanned, backup, dir_path: str, union: bytes, take_attrs, 
             root = os.fsencode(medium_layout.backup_data_path(kept.get(first) or linked[first], dir_path))
             path = os.path.join(root, rel)
             try:
-                if below.symlink_on_the_way(root, rel) is not None:
+                if medium_layout.symlink_to_entry(kept.get(first) or linked[first], full) is not None:
                     raise FileNotFoundError(rel)
                 st = os.lstat(short.path(path))
             except PermissionError:

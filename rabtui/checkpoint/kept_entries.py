@@ -50,6 +50,9 @@ class Found:
     dirs: dict[bytes, int] = field(default_factory=dict)
     # paths where the union's file, symlink or special file is such an older shape (union_older_than_dirs)
     replaced: set[bytes] = field(default_factory=set)
+    # why a kept backup's copy of the directory was not read: a symlink on the way to it
+    # (medium_layout.symlink_to_copy), which may lead anywhere on this server
+    planted: list[str] = field(default_factory=list)
 
 
 def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"") -> Found:
@@ -67,7 +70,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     `backup`'s own shape there (fits_its_shape), and one a newer backup saved a directory in place
     of (_older_shapes). And the empty directories `backup` itself holds there, when it
     is complete, which the union lacks too."""
-    kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path))) for r in store.all(
+    kept = [(r["id"], os.fsencode(medium_layout.backup_data_path(r["path"], dir_path)), r["path"]) for r in store.all(
         f"SELECT id, path FROM backups WHERE source=? AND medium=? AND (status=? OR (id=? AND status IN {COMPLETE_SQL}))"
         " AND id<=? ORDER BY id DESC", (backup["source"], backup["medium"], KEPT, backup["id"], backup["id"]))]
     complete = kept[0][0] if kept and kept[0][0] == backup["id"] and not _is_kept(store, backup["id"]) else None
@@ -82,7 +85,12 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     filled: dict[bytes, int] = {}
     dirs: dict[bytes, int] = {}     # the same, an empty directory too
     empty_over: dict[bytes, Saved] = {}     # an empty directory where the union holds no directory
-    for kid, root in kept:
+    planted: list[str] = []
+    for kid, root, path in kept:
+        where = medium_layout.symlink_to_copy(path, dir_path)
+        if where is not None:
+            planted.append(f"{where} is a symlink, which rabtui never makes: nothing of kept data is read through it")
+            continue
         # a user other than root: through the directories of theirs closed on the source
         top = os.path.join(root, under) if under else root
         with opened_dirs.searchable_on_the_way(root, under, store.state_dir), \
@@ -128,7 +136,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     if own is not None:
         for rel in _older_shapes(store, backup, dir_path, taken):
             del taken[rel]
-    return Found(taken, sorted(sockets), unread, closed, dirs, replaced)
+    return Found(taken, sorted(sockets), unread, closed, dirs, replaced, planted)
 
 
 def _filled_after(filled: dict[bytes, int], rel: bytes, saved: Saved) -> bool:

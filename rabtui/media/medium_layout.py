@@ -91,6 +91,14 @@ def symlink_to_copy(backup_path: str | os.PathLike, dir_path: str) -> Path | Non
     return None if found is None else medium / os.fsdecode(found)
 
 
+def symlink_to_entry(backup_path: str | os.PathLike | bytes, full: bytes) -> Path | None:
+    """What on the way from the medium to the directory of a backup's entry `full` (its path
+    without the leading slash) is a symlink (symlink_to_copy, down to the entry's directory): a
+    file read there through it may be this server's, passing for the one saved when its size
+    and time are those recorded. None when there is none."""
+    return symlink_to_copy(os.fsdecode(backup_path), "/" + os.fsdecode(os.path.dirname(full)))
+
+
 def symlink_to_union(medium_path: str | os.PathLike, source_id: str, dir_path: str) -> Path | None:
     """What on the way from the medium to the union of the archive directory `dir_path` (the
     source's directory, `.archive`, the directories above the union, the union itself) is a

@@ -58,11 +58,12 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
     others: dict[bytes, Saved] = {}
     unread: list[bytes] = []
     closed: list[bytes] = []
+    planted: list[str] = []
     replaced: set[bytes] = set()
     if union is not None:
         top = rel_path(d.path)
         seen = kept_entries.found(store, backup, d.path, union, rel[len(top):].lstrip(b"/"))
-        unread, closed = seen.unread, seen.closed
+        unread, closed, planted = seen.unread, seen.closed, seen.planted
         for under in seen.replaced:     # the union's entry there is older than kept data's directory
             full = os.path.join(top, under) if top else under
             replaced.add(full)
@@ -82,6 +83,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
         versions.pop(full, None)    # an older file: the entry took its place
     from_union = union is not None and (item == union or item.startswith(union + b"/"))
     pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued, from_union)
+    pick.planted = planted
     pick.linked = linked
     pick.names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
                                                         (backup["source"], backup["medium"]))}
@@ -128,6 +130,7 @@ class AsOf(LeftOut):
         self.in_place = {full for full, saved in self.others.items() if not stat.S_ISDIR(saved.st.st_mode)}
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
+        self.planted: list[str] = []    # why kept backups' copies were not read (a symlink on the way)
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
         self.names: dict[int, str] = {}  # id -> name of the backups on the medium (which saved a file, said)
@@ -305,7 +308,7 @@ class AsOf(LeftOut):
         that backup lacks too, then of those the walks leave out, read after them)."""
         found: list[tuple[bytes, bytes, os.stat_result]] = []
         lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
-                for path in self.unread]
+                for path in self.unread] + [(b"", why) for why in self.planted]
         dirs: set[bytes] = set()
         for full, st in self._own_entries():
             self.own_taken.setdefault(full, st)

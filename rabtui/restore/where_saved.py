@@ -131,12 +131,10 @@ def as_saved(path: bytes, version) -> os.stat_result | None:
 def planted_on_the_way(folder: bytes, full: bytes) -> str | None:
     """Why nothing the backup at `folder` holds at `full` (an archive directory's entry, its path
     without the leading slash) is read there: a symlink on the way from the medium to its directory
-    (the backup's directory, its data/, a directory above the entry: symlink_to_copy), which may
-    lead anywhere on this server, where a file of the size and time the catalog records would pass
-    for the one saved. None when there is none."""
+    (medium_layout.symlink_to_entry). None when there is none."""
     from rabtui.media import medium_layout
 
-    where = medium_layout.symlink_to_copy(os.fsdecode(folder), "/" + os.fsdecode(os.path.dirname(full)))
+    where = medium_layout.symlink_to_entry(folder, full)
     return None if where is None else f"{where} is a symlink, which rabtui never makes: nothing is read through it"
 
 
