@@ -148,8 +148,8 @@ def test_a_file_an_older_backup_saved_is_read_through_no_symlink_planted_in_its_
 def test_what_only_kept_data_saved_is_read_through_no_symlink_planted_in_its_copy(tmp_path, capsys):
     """A kept backup's symlinks, special files and empty directories (which the union lacks) are
     read from its tree for a restore of a newer backup: its data/ made a symlink to a directory of
-    this server, that directory's symlinks and empty directories were restored. Now nothing is
-    read there, the restore names the symlink and fails."""
+    this server, that directory's symlinks and empty directories were restored, and Browse listed
+    them. Now nothing is read there, the restore names the symlink and fails."""
     from tests.test_kept_entries_attacks import _kept, _lab
 
     lab = _lab(tmp_path)
@@ -180,6 +180,9 @@ def test_what_only_kept_data_saved_is_read_through_no_symlink_planted_in_its_cop
     assert not got & {"server-link", "server-dir"}, (got, said)
     assert "first.jpg" in got, got
     assert code != 0 and "is a symlink, which rabtui never makes" in said.out + said.err, (code, said)
+    # Browse's listing of the backup names none of them either
+    names, _, _ = archive_view.listing(lab.load(), store, "loc", newest, rel_path(str(photos)))
+    assert not {b"server-link", b"server-dir"} & set(names) and b"first.jpg" in names, names
 
 
 def test_a_checkpoint_plans_nothing_of_kept_data_through_a_symlink_planted_in_its_copy(tmp_path):
