@@ -103,6 +103,7 @@ def _plant_copy(lab: Lab, tmp_path, row, below_data: str) -> str:
         for name in names:
             path = os.path.join(top, name)
             st = os.lstat(path)
+            os.unlink(path)     # another file (the union's is a hard link to the one saved)
             with open(path, "wb") as f:
                 f.write(b"S" * st.st_size)
             os.utime(path, (st.st_mtime, st.st_mtime))
@@ -212,3 +213,33 @@ def test_a_checkpoint_plans_nothing_of_kept_data_through_a_symlink_planted_in_it
     cfg = lab.load()
     with pytest.raises(WorkFailed, match="is a symlink, which rabtui never makes"):
         prepare.compute(cfg, store, asked={"*"})
+
+
+def test_a_checkpoint_burns_nothing_through_a_symlink_planted_in_place_of_an_older_backups_data(tmp_path):
+    """A disc takes each archive file from the backup that first saved it: that backup's data/ made
+    a symlink to a copy elsewhere holding a file of the recorded size and time, this server's file
+    went onto the disc. Now that backup is passed over: the union's copy, the file saved, is burnt."""
+    import threading
+
+    from rabtui.checkpoint import prepare, run
+    from rabtui.events import READY, ScriptedPrompter
+    from tests.test_kept_entries_attacks import T0, _lab
+    from datetime import timedelta
+
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+    _files(photos, {"x": b"original"})
+    cfg = lab.load()
+    assert lab.backup(cfg, now=T0).status == "completed"
+    _files(photos, {"y": b"y"})
+    assert lab.backup(cfg, now=T0 + timedelta(days=1)).status == "completed"
+    store = lab.store()
+    first = store.one("SELECT * FROM backups ORDER BY id LIMIT 1")
+    elsewhere = _plant_copy(lab, tmp_path, first, "")
+    assert snapshot(elsewhere)[os.fsencode(str(photos).lstrip("/")) + b"/x"] == b"SSSSSSSS"
+    number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
+    burnt = run.burn_checkpoint(cfg, store, number, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter(lambda q: READY))
+    images = [p.read_bytes() for p in (tmp_path / "iso").iterdir()]
+    assert images and not any(b"SSSSSSSS" in image for image in images), burnt.status
+    assert burnt.status == "completed" and any(b"original" in image for image in images), burnt.status

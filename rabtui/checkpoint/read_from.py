@@ -249,10 +249,13 @@ def _first_saved(store: Store, d: dict, paths: set[bytes]) -> dict[tuple[bytes, 
 
 
 def _held_in(backups, d: dict, rel: bytes, row: Row, size: int, by_content: bool, cancel) -> bytes | None:
-    """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded."""
+    """The directory's root in the first of `backups` (their paths) that holds `rel` as recorded,
+    reached through no symlink from the medium down (one planted in place of its data/ would hand
+    this server's file of the recorded size and time to the disc)."""
     for path in backups:
         root = os.fsencode(medium_layout.backup_data_path(path, d["path"]))
-        if below.symlink_on_the_way(root, rel) is None and _as_recorded(root, rel, row, size, by_content, cancel):
+        if medium_layout.symlink_to_copy(path, d["path"]) is None and below.symlink_on_the_way(root, rel) is None \
+                and _as_recorded(root, rel, row, size, by_content, cancel):
             return root
     return None
 
