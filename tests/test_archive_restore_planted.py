@@ -243,3 +243,32 @@ def test_a_checkpoint_burns_nothing_through_a_symlink_planted_in_place_of_an_old
     images = [p.read_bytes() for p in (tmp_path / "iso").iterdir()]
     assert images and not any(b"SSSSSSSS" in image for image in images), burnt.status
     assert burnt.status == "completed" and any(b"original" in image for image in images), burnt.status
+
+
+def test_a_symlink_an_older_backup_saved_is_read_through_no_symlink_planted_in_its_copy(tmp_path, capsys):
+    """A symlink an older complete backup saved, where a newer one put a file in its place in the
+    union, is read from that older backup's tree (saved_others): its data/ made a symlink to a copy
+    elsewhere, that copy's symlink (to this server's secrets) was restored in its place. Now
+    nothing is read there (the symlink is left out)."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    _files(arch, {"x": b"x1"})
+    os.symlink("x", arch / "ln")
+    assert lab.backup(cfg).status == "completed"          # saves ln
+    _files(arch, {"y": b"y2"})
+    assert lab.backup(cfg).status == "completed"          # has ln as the first saved it
+    os.unlink(arch / "ln")
+    _files(arch, {"ln": b"a file now"})
+    assert lab.backup(cfg).status == "completed"          # the union holds the file
+    store = lab.store()
+    first, second, _ = store.all("SELECT * FROM backups ORDER BY id")
+    elsewhere = _plant_copy(lab, tmp_path, first, "")
+    planted = os.path.join(elsewhere, str(arch).lstrip("/"), "ln")
+    os.unlink(planted)
+    os.symlink("/etc/shadow", planted)
+    out = tmp_path / "out"
+    main(["--config", str(lab.config_path), "restore", "loc", str(arch), "--backup", second["name"], "--to", str(out)])
+    said = capsys.readouterr()
+    restored = out / str(arch).lstrip("/") / "ln"
+    assert not (os.path.islink(restored) and os.readlink(restored) == "/etc/shadow"), said
