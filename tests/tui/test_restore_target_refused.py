@@ -54,3 +54,49 @@ def test_restore_into_a_medium_the_state_dir_or_the_images_is_refused_in_the_dia
             assert store.one("SELECT COUNT(*) AS n FROM jobs WHERE kind='restore'")["n"] == 0
 
     run(go())
+
+
+def test_a_target_whose_check_hangs_keeps_no_key_waiting(tmp_path, box_config, monkeypatch):
+    """The target is looked at off the UI thread: one on a file system that hangs (an NFS server
+    away) leaves the console answering, and the dialog cancels while the check still waits."""
+    import threading
+
+    from rabtui.tui.dialogs import restore as restore_dialog
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x")
+    path = box_config()
+    back_up(path)
+    src_rel = str(tmp_path / "src").lstrip("/").encode()
+    held, release, returned = threading.Event(), threading.Event(), threading.Event()
+    real = restore_dialog.target_of
+
+    def hanging(cfg, to, rel):
+        held.set()
+        release.wait(3)       # as a stat on a hung mount: the check does not come back
+        returned.set()
+        return real(cfg, to, rel)
+
+    monkeypatch.setattr(restore_dialog, "target_of", hanging)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], src_rel)
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
+            app.screen.query_one("#restore-to", Input).value = str(tmp_path / "nfs" / "r")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, held.is_set, what="the check under way")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen, what="dialog closed")
+            assert not returned.is_set(), "the console waited for the check"
+            release.set()
+            await wait_for(pilot, returned.is_set, what="the check to end")
+            await pilot.pause(0.2)       # its late answer changes nothing
+            assert app.screen is screen and not [n for n in app._notifications if n.severity == "error"]
+            assert Store(configmod.load(path).state_dir).one("SELECT COUNT(*) AS n FROM jobs WHERE kind='restore'")["n"] == 0
+
+    run(go())

@@ -8,17 +8,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from rich.text import Text
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from rabtui import fmt
 from rabtui.actions.restore import target_of
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
+from rabtui.tui.screens.base import failure_text
 
 
 @dataclass(frozen=True)
@@ -143,16 +146,9 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         error.set_class(bool(message), "shown")
 
     def request(self) -> RestoreRequest:
-        """What the form says (ValueError: what to fix)."""
+        """What the form says (ValueError: what to fix), the target not yet checked (target_refusal)."""
         to_source = self.query_one("#restore-source", RadioButton).value
         to = None if to_source else check_target(self.query_one("#restore-to", Input).value)
-        if to is not None:   # refused here as `rabtui restore --to` would, before a job is started
-            try:
-                _, problem = target_of(self.app.cfg, to, self.path)
-            except RabtuiError as exc:
-                raise ValueError(str(exc).removeprefix("--to ")) from None   # it names the target, as typed
-            if problem:
-                raise ValueError(f"cannot restore into {to}: {problem}")
         return RestoreRequest(self.source, self.path, self.backup, to,
                               self.query_one("#restore-overwrite", Checkbox).value, self.checkpoint)
 
@@ -160,10 +156,51 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         try:
             req = self.request()
         except ValueError as exc:
-            self._error(str(exc))
-            self.query_one("#restore-to", Input).focus()
+            self._refused(str(exc))
             return
-        self.dismiss(req)
+        if req.to is None:
+            self.dismiss(req)
+            return
+        self._error("")
+        self.query_one("#restore-go", Button).disabled = True   # until the check of the target answers
+        self._check(req)
+
+    @work(thread=True, exclusive=True, group="target", exit_on_error=False)
+    def _check(self, req: RestoreRequest) -> None:
+        """The target is looked at here: one on a file system that hangs (an NFS server away) keeps
+        no key waiting; the dialog still cancels."""
+        cancel = get_current_worker().cancelled_event
+        problem = target_refusal(self.app.cfg, req.to, req.path)
+
+        def checked() -> None:
+            if cancel.is_set():    # cancelled, or superseded by a newer confirm
+                return
+            self.query_one("#restore-go", Button).disabled = False
+            if problem:
+                self._refused(problem)
+            else:
+                self.dismiss(req)
+
+        self.app.call_from_thread(checked)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "target" and not event.worker.is_cancelled:
+            self.query_one("#restore-go", Button).disabled = False
+            self._refused(f"cannot check the directory: {failure_text(event.worker)}")
+
+    def _refused(self, message: str) -> None:
+        self._error(message)
+        self.query_one("#restore-to", Input).focus()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def target_refusal(cfg, to: str, path: bytes) -> str | None:
+    """Why the restore of `path` must not go into `to`, as `rabtui restore --to` would refuse it
+    before a job is started (it reads the file system: from a worker)."""
+    try:
+        _, problem = target_of(cfg, to, path)
+    except RabtuiError as exc:
+        return str(exc).removeprefix("--to ")   # it names the target, as typed
+    return f"cannot restore into {to}: {problem}" if problem else None
