@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from rabtui import config as configmod
 from rabtui.errors import Cancelled
 from rabtui.state import catalog
 from rabtui.state.store import Store
 from rabtui.tui import tree
 from rabtui.tui.app import make_app
-from tests.tui.conftest import browse_backups, run, wait_for
+from tests.tui.conftest import back_up, browse_backups, run, wait_for
 from tests.tui.test_browse_large import backed_up_directory
 
 
@@ -137,5 +139,54 @@ def test_a_superseded_archive_listing_changes_nothing_the_newer_listing_shows(tm
             await wait_for(pilot, lambda: screen.loaded == tree.PAGE + 100 or app._notifications, what="next page")
             assert screen.keys[-1].name == b"f%04d" % (tree.PAGE + 99)
             assert not [n.message for n in app._notifications if n.severity == "error"]
+
+    run(go())
+
+
+@pytest.mark.parametrize("ends", ["with its rows", "failing"])
+def test_a_page_of_a_superseded_listing_changes_nothing_the_newer_listing_shows(tmp_path, box_config,
+                                                                                monkeypatch, ends):
+    """A later page still being read when the same directory is opened in another backup: when it
+    ends, its rows are not added to the newer listing, nor does its failure take Browse elsewhere."""
+    path, big = backed_up_directory(tmp_path, box_config, tree.PAGE + 50)
+    back_up(path)             # a second backup: the same names, each a hard link into the first
+    real = tree.details
+    held, release, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def held_page(root, rel, prev_root, names, *more, **kw):
+        if names[0] == b"f%06d" % tree.PAGE and not held.is_set():   # the first backup's second page
+            held.set()
+            release.wait(30)        # the operator opens the newer backup meanwhile
+            ended.set()
+            if ends == "failing":
+                raise FileNotFoundError(2, "No such file or directory")
+        return real(root, rel, prev_root, names, *more, **kw)
+
+    monkeypatch.setattr(tree, "details", held_page)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            newer, older = screen.keys[:2]
+            rel = os.fsencode(big).lstrip(b"/")
+            screen.open_backup(older, rel)
+            await wait_for(pilot, lambda: not screen.loading and screen.loaded == tree.PAGE, what="the older listing")
+            assert {e.state for e in screen.keys} == {"new"}
+            await pilot.press("ctrl+end")                   # its next page is read
+            await wait_for(pilot, held.is_set, what="the older listing's next page")
+            screen.open_backup(newer, rel)
+            await wait_for(pilot, lambda: screen.backup is newer and not screen.loading and screen.loaded,
+                           what="the newer listing")
+            release.set()
+            await wait_for(pilot, ended.is_set, what="the older page to end")
+            await pilot.pause(0.3)                          # a stale page would land by now
+            assert (screen.level, screen.rel, screen.backup) == ("dir", rel, newer)
+            assert screen.loaded == tree.PAGE == screen.query_one("#browse").row_count
+            assert {e.state for e in screen.keys} == {"link"}, "rows of the older backup in the newer listing"
+            assert not [n.message for n in app._notifications if n.severity != "information"]
+            await pilot.press("ctrl+end")                   # the newer listing's own next page
+            await wait_for(pilot, lambda: screen.loaded == tree.PAGE + 50, what="the newer page")
+            assert {e.state for e in screen.keys} == {"link"}
 
     run(go())

@@ -138,6 +138,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
     def _go(self, level: str, rel: bytes | None = None) -> None:
         """The level a worker of the "browse" group is about to show; until it does (and when it
         fails) the table shows the one before."""
+        self.workers.cancel_group(self, "page")   # a page of the listing shown: not of the one to come
         self._before = (self.level, self.rel)
         self.level = level
         if rel is not None:
@@ -152,8 +153,8 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
                 self.level, self.rel = self._before
 
     def _deliver(self, callback, *args) -> None:
-        """From a worker of the "browse" group: hand its result to the UI thread, unless a newer
-        listing, diff or find superseded it meanwhile (checked on the UI thread, where the
+        """From a worker of the "browse" or "page" group: hand its result to the UI thread, unless a
+        newer listing, diff or find superseded it meanwhile (checked on the UI thread, where the
         superseding happens, so no stale result can land after the check)."""
         cancel = get_current_worker().cancelled_event
 

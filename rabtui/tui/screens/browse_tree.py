@@ -166,22 +166,27 @@ class TreeLevel:
 
     @work(thread=True, group="page", exit_on_error=False)
     def _next_page(self, rel: bytes, start: int) -> None:
+        """A page of the listing shown: any other listing, diff or find cancels it (BrowseScreen._go),
+        so it adds no row to, and its failure changes nothing of, what is shown then (_deliver)."""
+        cancel = get_current_worker().cancelled_event
         backup, prev, as_of, extra, source = self.backup, self.prev, self.as_of, self.extra, self.source
         names = self.names[start: start + tree.PAGE]
         if as_of is not None:
-            self.app.call_from_thread(self._got_page, rel, start, tree.as_of_page(as_of, names))
+            self._deliver(self._got_page, rel, start, tree.as_of_page(as_of, names))
             return
         away = self._another_medium(backup, source)
         if away:
-            self.app.call_from_thread(self._list_failed, rel, None, away)
+            self._deliver(self._list_failed, rel, None, away)
             return
         try:
             page = tree.details(tree.data_root(backup), rel, tree.data_root(prev), names, max(0, self.ndirs - start),
-                                compare=not backup.get("root"), extra=extra)
-        except OSError as exc:
-            self.app.call_from_thread(self._list_failed, rel, exc, *self._why_unreadable(backup))
+                                compare=not backup.get("root"), cancel=cancel, extra=extra)
+        except Cancelled:
             return
-        self.app.call_from_thread(self._got_page, rel, start, page)
+        except OSError as exc:
+            self._deliver(self._list_failed, rel, exc, *self._why_unreadable(backup))
+            return
+        self._deliver(self._got_page, rel, start, page)
 
     def _got_page(self, rel: bytes, start: int, page: list) -> None:
         self.loading = False
