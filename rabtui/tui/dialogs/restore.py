@@ -21,7 +21,6 @@ from rabtui.actions.restore import target_of
 from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
-from rabtui.tui.screens.base import failure_text
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.group == "target" and not event.worker.is_cancelled:
             self.query_one("#restore-go", Button).disabled = False
-            self._refused(f"cannot check the directory: {failure_text(event.worker)}")
+            self._refused(f"cannot check the directory: {event.worker.error}")
 
     def _refused(self, message: str) -> None:
         self._error(message)
@@ -203,4 +202,6 @@ def target_refusal(cfg, to: str, path: bytes) -> str | None:
         _, problem = target_of(cfg, to, path)
     except RabtuiError as exc:
         return str(exc).removeprefix("--to ")   # it names the target, as typed
+    except OSError as exc:
+        return f"cannot restore into {to}: {exc.strerror or exc}"
     return f"cannot restore into {to}: {problem}" if problem else None
