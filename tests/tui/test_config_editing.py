@@ -337,3 +337,41 @@ def test_escape_or_quit_asks_before_dropping_what_was_typed(demo_config):
 
     run(go())
     assert demo_config.read_text() == before
+
+
+def test_a_check_that_hangs_keeps_no_key_waiting_and_a_form_closed_meanwhile_saves_nothing(demo_config, monkeypatch):
+    """Saving checks the file as a whole, which looks at the local directories typed: one on a file
+    system that hangs (an NFS server away) leaves the console answering, and the form closed while
+    the check waits writes nothing when the check comes back."""
+    import threading
+
+    before = demo_config.read_text()
+    real = config_edit.check
+    held, release, returned = threading.Event(), threading.Event(), threading.Event()
+
+    def hanging(snapshot, text):
+        held.set()
+        release.wait(3)       # as a stat on a hung mount: the check does not come back
+        returned.set()
+        return real(snapshot, text)
+
+    monkeypatch.setattr(config_edit, "check", hanging)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            form = await _edit_demo_source(app, pilot)
+            form.query_one("#f-user", Input).value = "backup"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, held.is_set, what="the check under way")
+            await pilot.press("escape")                  # edits typed: the form asks before dropping them
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            assert not returned.is_set(), "the console waited for the check"
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not isinstance(app.screen, (SourceForm, ConfirmDialog)), what="form closes")
+            release.set()
+            await wait_for(pilot, returned.is_set, what="the check to end")
+            await pilot.pause(0.3)                       # a save after it would be written by now
+
+    run(go())
+    assert demo_config.read_text() == before

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from functools import partial
 
 from textual import work
+from textual.worker import Worker, WorkerState, get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -303,17 +305,55 @@ class SourceForm(Dialog[str | None]):
             return
         if self.source_id is None or not source["id"] or source["id"] == self.source_id:
             self._save(source)
-        elif self._saving(source, config_edit.check):   # checked as saving checks it, before the question
-            self._count_backups(source)
+        else:   # checked as saving checks it, before the question
+            self._start(source, config_edit.check)
 
-    @work(thread=True, group="rename", exit_on_error=False)
-    def _count_backups(self, source: dict) -> None:
-        """The database is read off the UI thread; one that cannot be read may hold backups (None)."""
-        try:
-            backups = queries.source_backup_count(self.app.store, self.source_id)
-        except Exception:
-            backups = None
-        self.app.call_from_thread(self._renaming, source, backups)
+    def _save(self, source: dict) -> None:
+        self._start(source, config_edit.save)
+
+    def _start(self, source: dict, how) -> None:
+        if self._pending:     # one check or save at a time: the file is written once
+            self.notify("still checking the form (a directory that does not answer?): wait, or close the form")
+            return
+        self._pending = True
+        self._in_thread(source, how)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "save" and event.state == WorkerState.ERROR:
+            self._pending = False
+            self.show_error(None, f"cannot save: {event.worker.error}")
+
+    _pending = False
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _in_thread(self, source: dict, how) -> None:
+        """`how` (config_edit.check, or .save) of the file with `source` put in, off the UI thread:
+        the check looks at the local directories typed (one on an NFS mount whose server is away
+        hangs), so a form closed meanwhile saves nothing. A check for a rename goes on with the
+        database read here: one that cannot be read may hold backups (None)."""
+        cancel = get_current_worker().cancelled_event
+        failed = self._failed(source, config_edit.check)
+        if failed is None and how is config_edit.save and not cancel.is_set():
+            failed = self._failed(source, how)
+        if failed is not None or cancel.is_set():
+            self._answer(cancel, failed)
+        elif how is config_edit.save:
+            self._answer(cancel, self._saved, source, missing_local_directories(source))
+        else:
+            try:
+                backups = queries.source_backup_count(self.app.store, self.source_id)
+            except Exception:
+                backups = None
+            self._answer(cancel, self._renaming, source, backups)
+
+    def _answer(self, cancel, then, *args) -> None:
+        """From _in_thread: `then(*args)` on the UI thread, unless the form was closed meanwhile."""
+        def answer() -> None:
+            self._pending = False
+            if not cancel.is_set() and then is not None:
+                then(*args)
+
+        self.app.call_from_thread(answer)
 
     def _renaming(self, source: dict, backups: int | None) -> None:
         if backups == 0:
@@ -339,31 +379,24 @@ class SourceForm(Dialog[str | None]):
             f"- they stay restorable: rabtui restore {old} PATH --to DIR.",
             yes="Rename", no="Back"), answered)
 
-    def _saving(self, source: dict, how) -> bool:
-        """`how` (config_edit.save, or .check) given the file with `source` put in; what went wrong
-        is shown on the form."""
+    def _failed(self, source: dict, how):
+        """From a worker: `how` (config_edit.save, or .check) given the file with `source` put in;
+        None, or what shows on the form what went wrong (for the UI thread)."""
         try:
             how(self.snapshot, self.snapshot.put_source(source, self.source_id))
         except ConfigError as exc:
             ids = self.snapshot.source_ids()
             field = field_of(exc, ids.index(self.source_id) if self.source_id in ids else len(ids))
-            self.show_error(field, str(exc).split(": ", 2)[-1] if field else str(exc))
-            return False
+            return partial(self.show_error, field, str(exc).split(": ", 2)[-1] if field else str(exc))
         except config_edit.ChangedOnDisk as exc:
-            self._changed_on_disk(exc)
-            return False
+            return partial(self._changed_on_disk, exc)
         except UsageError as exc:
-            self.show_error(None, str(exc))
-            return False
+            return partial(self.show_error, None, str(exc))
         except OSError as exc:
-            self.show_error(None, f"cannot write {self.cfg.path}: {exc.strerror}")
-            return False
-        return True
+            return partial(self.show_error, None, f"cannot write {self.cfg.path}: {exc.strerror}")
+        return None
 
-    def _save(self, source: dict) -> None:
-        if not self._saving(source, config_edit.save):
-            return
-        missing = missing_local_directories(source)
+    def _saved(self, source: dict, missing: list[str]) -> None:
         if missing:
             self.notify(f"saved, but these directories do not exist here: {', '.join(missing)}",
                         severity="warning", timeout=10)
@@ -391,7 +424,11 @@ class SourceForm(Dialog[str | None]):
 
     def action_cancel(self) -> None:
         """Closes the form; one holding edits asks first (escape is pressed to close any dialog)."""
-        self.unless_kept(lambda: self.dismiss(None), "Close the form")
+        def close() -> None:
+            self.workers.cancel_group(self, "save")   # a check still under way saves nothing now
+            self.dismiss(None)
+
+        self.unless_kept(close, "Close the form")
 
     def unless_kept(self, then, what: str) -> None:
         """`then()`, at once when nothing was typed, else when the operator drops the edits."""
