@@ -19,7 +19,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from rabtui import config as configmod
 from rabtui import fmt
@@ -140,24 +140,41 @@ class RabtuiApp(App):
     def now(self) -> float:
         return self.clock()
 
-    def reload_config(self) -> bool:
-        """Whether the file could be loaded (else the config in use stays, and the reason is said)."""
+    def reload_config(self, then: Callable[[bool], None] | None = None) -> None:
+        """Read the file again, in a worker: its check resolves each medium path and local source
+        directory, and one on a file system that hangs (an NFS server away) keeps no key waiting.
+        `then(loaded)` on the UI thread: whether it could be loaded (else the config in use stays,
+        and the reason is said)."""
         self._config_seen = _file_key(self.cfg.path)
+        self._load_config(self.cfg.path, then)
+
+    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
+    def _load_config(self, path: Path, then: Callable[[bool], None] | None) -> None:
+        cancel = get_current_worker().cancelled_event   # a newer reload answers instead
         try:
-            self.cfg = configmod.load(self.cfg.path, check_media=False)
-        except RabtuiError as exc:   # edited by hand meanwhile: keep the one we have, say why
-            self.notify(f"{exc} (the configuration read before stays in use)", severity="error", timeout=10)
-            return False
-        self.screen.post_message(ConfigChanged())
-        return True
+            cfg, error = configmod.load(path, check_media=False), None
+        except RabtuiError as exc:
+            cfg, error = None, exc
+
+        def loaded() -> None:
+            if cancel.is_set():
+                return
+            if cfg is None:    # edited by hand meanwhile: keep the one we have, say why
+                self.notify(f"{error} (the configuration read before stays in use)", severity="error", timeout=10)
+            else:
+                self.cfg = cfg
+                self.screen.post_message(ConfigChanged())
+            if then is not None:
+                then(cfg is not None)
+
+        self.call_from_thread(loaded)
 
     def _watch_config(self) -> None:
         """Hand edits of the configuration file come into the UI (not under an open dialog, whose
         save checks the file itself)."""
         if _file_key(self.cfg.path) == self._config_seen or isinstance(self.screen, ModalScreen):
             return
-        if self.reload_config():
-            self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4)
+        self.reload_config(lambda ok: ok and self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4))
 
     # --- jobs ------------------------------------------------------------------------------------
 

@@ -375,3 +375,41 @@ def test_a_check_that_hangs_keeps_no_key_waiting_and_a_form_closed_meanwhile_sav
 
     run(go())
     assert demo_config.read_text() == before
+
+
+def test_a_reload_whose_check_hangs_keeps_no_key_waiting(demo_config, monkeypatch):
+    """ctrl+r reads the file again, whose check resolves each medium path and local source
+    directory: one on a file system that hangs leaves the console answering keys meanwhile."""
+    import threading
+
+    from rabtui.config import safety
+    from rabtui.tui.screens.dashboard import DashboardScreen
+
+    real = safety.overlap_problem
+    armed, held, release, returned = (threading.Event() for _ in range(4))
+
+    def hanging(*args):
+        if armed.is_set():
+            held.set()
+            release.wait(3)       # as a stat on a hung mount
+            returned.set()
+        return real(*args)
+
+    monkeypatch.setattr(safety, "overlap_problem", hanging)
+
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            demo_config.write_text(demo_config.read_text().replace("demo-host", "demo-renamed", 1))
+            armed.set()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, held.is_set, what="the reload under way")
+            await pilot.press("1")
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
+            assert not returned.is_set(), "the console waited for the reload"
+            release.set()
+            await wait_for(pilot, lambda: app.cfg.sources[0].id == "demo-renamed", what="the file reloaded")
+
+    run(go())

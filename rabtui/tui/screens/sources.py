@@ -84,8 +84,8 @@ class SourcesScreen(RabtuiScreen):
 
     def _saved(self, source_id: str | None) -> None:
         if source_id == RELOAD:
-            if self.app.reload_config():
-                self.notify(f"{self.app.cfg.path} reloaded: edit the source again", timeout=6)
+            self.app.reload_config(lambda ok: ok and self.notify(f"{self.app.cfg.path} reloaded: edit the source again",
+                                                                 timeout=6))
         elif source_id:
             self.app.reload_config()
             self.notify(f"source {source_id} saved to {self.app.cfg.path}")
@@ -118,16 +118,25 @@ class SourcesScreen(RabtuiScreen):
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                try:
-                    config_edit.save(snapshot, snapshot.delete_source(s.id))
-                except (RabtuiError, OSError) as exc:
-                    self.notify(f"not saved: {exc}", severity="error", timeout=8)
-                    return
-                self.app.reload_config()
-                self.notify(f"source {s.id} removed from the config (its backups stay on the media)")
+                self._delete(snapshot, s.id)
 
         self.app.push_screen(ConfirmDialog("Delete source", f"Remove source {s.id} from {self.app.cfg.path}?\n"
                                            "Its backups on the media are kept."), confirmed)
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def _delete(self, snapshot, source_id: str) -> None:
+        """The file is checked (each medium path and local source directory resolved: one on a file
+        system that hangs keeps no key waiting) and written here."""
+        try:
+            config_edit.save(snapshot, snapshot.delete_source(source_id))
+        except (RabtuiError, OSError) as exc:
+            self.app.call_from_thread(self.notify, f"not saved: {exc}", severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self._deleted, source_id)
+
+    def _deleted(self, source_id: str) -> None:
+        self.app.reload_config()
+        self.notify(f"source {source_id} removed from the config (its backups stay on the media)")
 
     def action_backup(self) -> None:
         s = self._current()
