@@ -413,3 +413,20 @@ def test_a_reload_whose_check_hangs_keeps_no_key_waiting(demo_config, monkeypatc
             await wait_for(pilot, lambda: app.cfg.sources[0].id == "demo-renamed", what="the file reloaded")
 
     run(go())
+
+
+def test_deleting_a_source_writes_the_file_and_reloads_it(demo_config):
+    async def go():
+        app = make_app(demo_config, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "demo-host" in texts(app, "#sources-list"))
+            await pilot.press("D")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.cfg.sources, what="the source gone from the config in use")
+            await wait_for(pilot, lambda: any("removed from the config" in n.message for n in app._notifications),
+                           what="the deletion said")
+
+    run(go())
+    assert "demo-host" not in demo_config.read_text()
