@@ -9,7 +9,8 @@ from textual.widgets import Input, Static, TextArea
 
 from rabtui import config as configmod
 from rabtui.tui.app import make_app
-from rabtui.tui.dialogs.source_form import SourceForm, directories_text, parse_directories
+from rabtui.tui.dialogs.source_fields import directories_text, parse_directories
+from rabtui.tui.dialogs.source_form import SourceForm
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
