@@ -69,3 +69,38 @@ def test_a_drive_is_one_lock_however_its_folder_or_device_is_spelt(tmp_path):
                 locks.drive_lock(state, str(tmp_path / "cdrom")).acquire()
     finally:
         held.release()
+
+
+def test_a_drive_in_a_long_folder_path_has_a_lock_of_its_own_that_fits(tmp_path):
+    """A lock file's name is one name in locks/: an `images:` folder 300 bytes deep made a name
+    longer than a file name can be, and the burn failed before it began. Such a lock is a short
+    readable name with a hash of the whole folder; a short one keeps the name older runs take."""
+    deep = tmp_path
+    while len(os.fsencode(deep)) < 300:
+        deep = deep / ("d" * 40)
+    deep.mkdir(parents=True)
+    other = deep.parent / ("e" * 40)
+    other.mkdir()
+    state = tmp_path / "state"
+    held = locks.drive_lock(state, f"images:{deep}").acquire()
+    try:
+        assert held.path.parent == state / "locks" and len(os.fsencode(held.path.name)) <= 255
+        with pytest.raises(LockBusy, match="a checkpoint on"):
+            locks.drive_lock(state, f"images:{deep}/").acquire()
+        locks.drive_lock(state, f"images:{other}").acquire().release()     # another deep folder: its own lock
+    finally:
+        held.release()
+    assert sorted(p.name for p in (state / "locks").iterdir())[0].startswith("drive-images__")
+    short = locks.drive_lock(state, f"images:{tmp_path}")
+    assert short.path.name == f"drive-images_{str(tmp_path).replace('/', '_')}.lock"
+
+
+def test_a_key_with_slashes_or_bytes_not_utf8_makes_one_file_in_locks(tmp_path):
+    """'/' and bytes not UTF-8 (a folder named in another encoding) never make a subdirectory or a
+    name that cannot be written; a long such key is hashed on its bytes."""
+    odd = os.fsdecode(b"caf\xe9")
+    for name in (f"a/../b/{odd}", "/" * 300 + odd, odd * 300):
+        with locks.Lock(tmp_path, name) as lock:
+            assert lock.path.parent == tmp_path / "locks" and lock.path.exists()
+            assert len(os.fsencode(lock.path.name)) <= 255
+    assert locks.Lock(tmp_path, odd * 300).path != locks.Lock(tmp_path, odd * 299 + "x").path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -28,7 +29,13 @@ TABLE_READS = 3     # reads of the kernel's table of locks, of many pages, befor
 
 
 def _lock_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    """The name with all but [A-Za-z0-9._-] made '_' (no '/' makes a subdirectory), as rabtui ever
+    took it; one too long for a file name (255 bytes: a drive's folder deep down) is its start, '~'
+    (in no short name) and a hash of the whole name (bytes not UTF-8 too: surrogatepass)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    if len(readable) + len(".lock") <= 255:
+        return readable
+    return f"{readable[:100]}~{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 class Lock:
