@@ -249,7 +249,8 @@ def test_a_symlink_an_older_backup_saved_is_read_through_no_symlink_planted_in_i
     """A symlink an older complete backup saved, where a newer one put a file in its place in the
     union, is read from that older backup's tree (saved_others): its data/ made a symlink to a copy
     elsewhere, that copy's symlink (to this server's secrets) was restored in its place. Now
-    nothing is read there (the symlink is left out)."""
+    nothing is read there: the symlink is named as not restored, with the planted one, and the
+    restore fails."""
     lab = Lab(tmp_path, media_count=1)
     cfg = lab.local([("arch", "archive")])
     arch = lab.src / "arch"
@@ -268,7 +269,18 @@ def test_a_symlink_an_older_backup_saved_is_read_through_no_symlink_planted_in_i
     os.unlink(planted)
     os.symlink("/etc/shadow", planted)
     out = tmp_path / "out"
-    main(["--config", str(lab.config_path), "restore", "loc", str(arch), "--backup", second["name"], "--to", str(out)])
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(arch), "--backup", second["name"],
+                 "--to", str(out)])
     said = capsys.readouterr()
     restored = out / str(arch).lstrip("/") / "ln"
     assert not (os.path.islink(restored) and os.readlink(restored) == "/etc/shadow"), said
+    # named as not restored, with the symlink, and the restore fails (never left out in silence)
+    told = said.out + said.err
+    assert code != 0 and "is a symlink, which rabtui never makes" in told and "ln" in told, (code, said)
+    assert "not restored" in told and "ln: " in told and (out / str(arch).lstrip("/") / "y").read_bytes() == b"y2"
+    alone = tmp_path / "alone"      # a restore of it alone: named, nothing restored in its place
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(arch / "ln"), "--backup", second["name"],
+                 "--to", str(alone)])
+    said = capsys.readouterr()
+    assert code != 0 and "is a symlink, which rabtui never makes" in said.out + said.err, (code, said)
+    assert not os.path.lexists(alone / str(arch).lstrip("/") / "ln"), said

@@ -77,13 +77,15 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
             others[full] = saved
     linked = complete_ids(store, backup)
     dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], d.path), rel)
-    catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), dirs, sc) \
-        if union is not None else {}
-    for full in catalogued:
+    planted_at: dict[bytes, str] = {}
+    catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), dirs, sc,
+                              planted_at) if union is not None else {}
+    for full in (*catalogued, *planted_at):
         versions.pop(full, None)    # an older file: the entry took its place
     from_union = union is not None and (item == union or item.startswith(union + b"/"))
     pick = AsOf(versions, folders, backup, rel, sc, others, item, unread, catalogued, from_union)
     pick.planted = planted
+    pick.planted_at = planted_at
     pick.linked = linked
     pick.names = {r["id"]: r["name"] for r in store.all("SELECT id, name FROM backups WHERE source=? AND medium=?",
                                                         (backup["source"], backup["medium"]))}
@@ -131,6 +133,7 @@ class AsOf(LeftOut):
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.planted: list[str] = []    # why kept backups' copies were not read (a symlink on the way)
+        self.planted_at: dict[bytes, str] = {}  # path -> why its older backup's entry was not read (saved_before)
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
         self.names: dict[int, str] = {}  # id -> name of the backups on the medium (which saved a file, said)
@@ -308,7 +311,8 @@ class AsOf(LeftOut):
         that backup lacks too, then of those the walks leave out, read after them)."""
         found: list[tuple[bytes, bytes, os.stat_result]] = []
         lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
-                for path in self.unread] + [(b"", why) for why in self.planted]
+                for path in self.unread] + [(b"", why) for why in self.planted] \
+            + [(full[len(self.rel):].lstrip(b"/"), why) for full, why in sorted(self.planted_at.items())]
         dirs: set[bytes] = set()
         for full, st in self._own_entries():
             self.own_taken.setdefault(full, st)

@@ -28,21 +28,23 @@ _KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat
 
 def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, versions: dict,
                  folders: dict[int, bytes], linked: set[int], taken: set[bytes], dirs: OwnDirs,
-                 sc: Shortcuts) -> dict[bytes, Saved]:
+                 sc: Shortcuts, planted: dict[bytes, str] | None = None) -> dict[bytes, Saved]:
     """full path -> how an older complete backup saved each entry the catalog has at or below `rel`
     as of `backup` where the union (its root `union`) holds another entry or none, and nothing
     newer took its place as of `backup`: no newer version of a file at, above or below it
     (`versions`, as_of's), no newer entry of the catalog above or below it, no newer backup's
     directory at it (dir_saved_after; `dirs`: the own trees up to `backup`, from `rel` or above),
     and `backup`'s own shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
-    `backup` saved itself (its own tree gives those), nor sockets (no restore gives them)."""
+    `backup` saved itself (its own tree gives those), nor sockets (no restore gives them). Each not
+    read because a symlink is planted on the way to it: full path -> why, into `planted`."""
     return _taken(backup, dir_path, rel, union, versions, folders, linked, taken, dirs, sc,
-                  others.archive_as_of(store, backup, dir_path, rel), rel)
+                  others.archive_as_of(store, backup, dir_path, rel), rel, planted=planted)
 
 
-def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, sc: Shortcuts) -> Saved | None:
+def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, sc: Shortcuts,
+                    planted: dict[bytes, str] | None = None) -> Saved | None:
     """saved_before of `rel` itself (a restore of it alone), looked up by its path and those of the
-    directories on the way there."""
+    directories on the way there; `planted` as saved_before's."""
     top = rel_path(dir_path)
     if not others.archive_as_of(store, backup, dir_path, paths=(rel,)):
         return None     # most: no look at what lies on the way
@@ -57,14 +59,15 @@ def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: byte
     entries.update(others.archive_as_of(store, backup, dir_path, paths=tuple(above)))
     dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], dir_path), top)
     return _taken(backup, dir_path, top, union, versions, backup_dirs(store, backup), complete_ids(store, backup),
-                  set(), dirs, sc, {rel: entries[rel]}, None, entries).get(rel)
+                  set(), dirs, sc, {rel: entries[rel]}, None, entries, planted).get(rel)
 
 
 def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, folders: dict[int, bytes],
            linked: set[int], taken: set[bytes], dirs: OwnDirs, sc: Shortcuts, candidates: dict,
-           skip: bytes | None, entries: dict | None = None) -> dict[bytes, Saved]:
+           skip: bytes | None, entries: dict | None = None,
+           planted: dict[bytes, str] | None = None) -> dict[bytes, Saved]:
     """saved_before's look at each of `candidates` (of `entries`: all the catalog has around them),
-    but `skip`, up to `rel`."""
+    but `skip`, up to `rel`; those a planted symlink is on the way to go into `planted` (why)."""
     top = rel_path(dir_path)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     around = _Around(rel, candidates if entries is None else entries, versions)
@@ -85,9 +88,15 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
                 continue    # the union's: the walk gives it
         except OSError:
             pass
-        if not any(test(st.st_mode) for test in _KINDS.get(kind, ())) \
-                or planted_on_the_way(folders[first], full) is not None or not fits_its_shape(own, under, False) \
-                or around.newer(full, first) or dir_saved_after(dirs, folders, full, first):
+        if not fits_its_shape(own, under, False) or around.newer(full, first) \
+                or dir_saved_after(dirs, folders, full, first):
+            continue
+        why = planted_on_the_way(folders[first], full)
+        if why is not None:     # not read through it, and never dropped in silence: the caller names it
+            if planted is not None:
+                planted[full] = why
+            continue
+        if not any(test(st.st_mode) for test in _KINDS.get(kind, ())):
             continue
         out[full] = Saved(first, root, st)
     return out
