@@ -399,22 +399,28 @@ def test_a_parallel_run_whose_state_directory_fills_up_reports_every_source_s_ou
 
 
 def test_a_scheduled_backup_whose_end_fills_the_state_directory_is_said_once_as_it_ended(tmp_path, tmpfs):
-    """`run-due`: a backup fails (a directory missing), and its notification fills the state
-    directory, so that neither its job's row nor its schedule's mark can be written. Its outcome is
-    said as it ended (why it failed, and what could not be recorded), notified once (the health
-    check's changes after it, the full directory among them, are notified too), and the run exits 1."""
+    """`run-due`: a backup fails (a directory missing), its job's row says so, and the state
+    directory fills before its schedule's mark is written. Its outcome is said as it ended (why it
+    failed, and what could not be recorded), notified once (the health check's changes after it,
+    the full directory among them, are notified too), and the run exits 1."""
     lab = _small_state(tmp_path, tmpfs)
     notified, script = tmp_path / "notified", tmp_path / "notify.sh"
-    script.write_text(f"cat >> {notified}; echo >> {notified}; cat /dev/zero > {lab.state.parent}/filler 2>/dev/null\n")
+    script.write_text(f"cat >> {notified}; echo >> {notified}\n")
     lab.write(lab._local_source([("one", "standard")], 'schedule = "0 2 * * *"\n', "one")
               + f'\n[notify]\ncommand = "sh {script}"\n')
     shutil.rmtree(lab.src / "one", ignore_errors=True)
-    done = _rabtui(lab, "run-due", "--now", "2026-10-01T03:00")
+    run = _stopped_at(lab, "run_due.backup_ended", "run-due", "--now", "2026-10-01T03:00")
+    try:
+        subprocess.run(["sh", "-c", f"cat /dev/zero > {lab.state.parent}/filler 2>/dev/null"])
+        run.send_signal(signal.SIGCONT)
+        out = run.communicate(timeout=120)[0].decode()
+    finally:
+        _killed(run)
     os.unlink(lab.state.parent / "filler")
-    out = done.stdout + done.stderr
-    assert done.returncode == 1 and "Traceback" not in out, out
+    assert run.returncode == 1 and "Traceback" not in out, out
     line, = [n for n in out.splitlines() if n.startswith("one: ") and "due (schedule" not in n]
-    assert "one: failed: " in line and "could not be recorded" in line, out
+    assert "one: failed: " in line and "cannot be read on the source" in line, out
+    assert "its schedule time could not be marked done" in line, out
     said = [json.loads(n) for n in notified.read_text().splitlines() if n.strip()]
     assert [n["kind"] for n in said].count("backup_failed") == 1, said
     # the health check after it cannot record its changes either: they are notified all the same

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import replace
 from datetime import datetime
 
+from rabtui import faults
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import cleanup as cleanup_actions
 from rabtui.actions import status as status_actions
@@ -182,6 +183,7 @@ def _backups(cfg: Config, store: Store, due_now: list, emit: Emit, cancel: batch
             return EXIT_OK
         # the slot is done once its backup has ended, not when it starts: a run killed meanwhile
         # leaves it due, and so does one cancelled as a whole before this backup saved its data
+        faults.point("run_due.backup_ended")
         if not cancel.is_set() or outcome.exit_code in (EXIT_OK, EXIT_WARNINGS):
             try:
                 schedule.mark_run(store, due.source, due.slot, now)
