@@ -181,9 +181,35 @@ def test_what_only_kept_data_saved_is_read_through_no_symlink_planted_in_its_cop
     assert not got & {"server-link", "server-dir"}, (got, said)
     assert "first.jpg" in got, got
     assert code != 0 and "is a symlink, which rabtui never makes" in said.out + said.err, (code, said)
-    # Browse's listing of the backup names none of them either
-    names, _, _ = archive_view.listing(lab.load(), store, "loc", newest, rel_path(str(photos)))
+    # Browse's listing of the backup names none of them either, and says what it left out, naming
+    # the symlink (it was left out in silence), as does the merged view of the medium's union
+    told: list[str] = []
+    names, _, _ = archive_view.listing(lab.load(), store, "loc", newest, rel_path(str(photos)), told)
     assert not {b"server-link", b"server-dir"} & set(names) and b"first.jpg" in names, names
+    assert any(data in said and "is a symlink, which rabtui never makes" in said for said in told), told
+    merged: list[str] = []
+    extra = archive_view.merged_extra(lab.load(), store, "loc", newest["medium"], rel_path(str(photos)), merged)
+    assert not {b"server-link", b"server-dir"} & set(extra) and any(data in said for said in merged), merged
+    _browse_says(lab, newest, rel_path(str(photos)), data)
+
+
+def _browse_says(lab: Lab, backup, rel: bytes, planted: str) -> None:
+    """Browse lists the directory `rel` of `backup` and notifies, once, what it left out, naming the
+    symlink `planted`."""
+    from rabtui.tui.app import make_app
+    from tests.tui.conftest import browse_backups, run, wait_for
+
+    async def go():
+        app = make_app(lab.config_path, poll_interval=0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await browse_backups(app, pilot, "loc")
+            screen.open_backup(next(b for b in screen.keys if b["id"] == backup["id"]), rel)
+            await wait_for(pilot, lambda: screen.rel == rel and not screen.loading and screen.level == "dir")
+            said = [n.message for n in app._notifications if "rabtui never makes" in n.message]
+            assert len(said) == 1 and planted in said[0] and "left out" in said[0], said
+            assert screen.keys, "the readable entries are listed still"
+
+    run(go())
 
 
 def test_a_checkpoint_plans_nothing_of_kept_data_through_a_symlink_planted_in_its_copy(tmp_path):
@@ -284,3 +310,7 @@ def test_a_symlink_an_older_backup_saved_is_read_through_no_symlink_planted_in_i
     said = capsys.readouterr()
     assert code != 0 and "is a symlink, which rabtui never makes" in said.out + said.err, (code, said)
     assert not os.path.lexists(alone / str(arch).lstrip("/") / "ln"), said
+    told: list[str] = []     # Browse's listing of the backup leaves it out, and says so
+    names, _, _ = archive_view.listing(lab.load(), lab.store(), "loc", second, rel_path(str(arch)), told)
+    assert b"ln" not in names and b"y" in names, names
+    assert any("/ln left out" in said and os.path.join(first["path"], "data") in said for said in told), told

@@ -105,7 +105,7 @@ def _kept_only(backup, dir_path: str, rel: bytes, found: kept_entries.Found) -> 
     return out
 
 
-def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
+def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes, warnings: list[str] | None = None):
     """OSError when a symlink is planted on the way there (_refuse_planted), else
     catalog.archive_listing with the other entries the backup holds in the directory `rel`: the
     union's symlinks and special files, the backup's own directories (an empty one too), symlinks
@@ -115,7 +115,9 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
     union holds that directory, the directory (_newer_dirs), as a restore gives it. Where backups up
     to it saved a file and a symlink or special file at one path, the newest (newest_kind.py); none
     of the union's saved after it, but the older complete backup's symlink or special file the
-    restore reads in place of one (_saved_before). None when `rel` is not in an archive directory."""
+    restore reads in place of one (_saved_before). None when `rel` is not in an archive directory.
+    What is left out because a symlink is planted on the way to it (a kept backup's copy, an older
+    backup's entry) is never left out in silence: said, naming the symlink, into `warnings`."""
     source = cfg.source(source_id)
     _refuse_planted(cfg, source, backup, rel)
     backup = {"id": backup["id"], "medium": backup["medium"], "path": backup["path"], "source": source_id}
@@ -169,8 +171,11 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes):
         children[name] = (True, None, None, "")
     for name, entry in _kept_only(backup, d.path, rel, seen).items() if seen is not None else ():
         children.setdefault(name, entry)
-    for name, st in _saved_before(store, backup, d.path, rel, union, kinds, children).items():
+    planted: dict[bytes, str] = {}
+    for name, st in _saved_before(store, backup, d.path, rel, union, kinds, children, planted).items():
         children[name] = _entry(st, "")
+    if warnings is not None:
+        warnings += _unread(seen.planted if seen is not None else [], planted)
     dirs = sorted(n for n, v in children.items() if v[0])
     return dirs + sorted(n for n, v in children.items() if not v[0]), len(dirs), children
 
@@ -204,12 +209,13 @@ def merged_root(medium_path, source_id: str) -> str | None:
 
 
 def _saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, kinds: SavedKinds | None,
-                  children: dict) -> dict[bytes, os.stat_result]:
+                  children: dict, planted: dict[bytes, str]) -> dict[bytes, os.stat_result]:
     """name -> lstat of each symlink, FIFO or device node in the directory `rel` that an older
     complete backup saved and a restore of `backup` reads from that backup's tree
     (saved_others.saved_before_at): not saved again since, and a newer backup than `backup` put
     another shape in its place in the union. Only the names nothing else gave (`children`) that
-    the catalog has such an entry at up to `backup` (`kinds`, read for the listing already)."""
+    the catalog has such an entry at up to `backup` (`kinds`, read for the listing already). Those
+    not read because a symlink is planted on the way: full path -> why, into `planted`."""
     cut = len(rel) + 1 if rel else 0
     names = [path[cut:] for path in (kinds.saved if kinds is not None else ())
              if (not rel or path.startswith(rel + b"/")) and b"/" not in path[cut:] and path[cut:] not in children]
@@ -217,10 +223,18 @@ def _saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes,
     if names:
         with Shortcuts() as sc:
             for name in names:
-                saved = saved_before_at(store, backup, dir_path, _full(rel, name), union, sc)
+                saved = saved_before_at(store, backup, dir_path, _full(rel, name), union, sc, planted)
                 if saved is not None:
                     out[name] = saved.st
     return out
+
+
+def _unread(kept: list[str], entries: dict[bytes, str]) -> list[str]:
+    """What a listing says it left out, once each: the kept backups' copies not read (`kept`,
+    kept_entries.Found.planted) and the older backups' entries (`entries`: path -> why)."""
+    said = [f"entries of kept data left out: {why}" for why in kept]
+    said += [f"/{os.fsdecode(path)} left out: {why}" for path, why in sorted(entries.items())]
+    return list(dict.fromkeys(said))
 
 
 def _full(rel: bytes, name: bytes) -> bytes:
@@ -238,11 +252,13 @@ def _newer_dirs(store: Store, backup, dir_path: str, rel: bytes, names: set[byte
     return [full[path] for path in older_shapes(store, backup, dir_path, versions)]
 
 
-def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel: bytes) -> dict[bytes, tuple]:
+def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel: bytes,
+                 warnings: list[str] | None = None) -> dict[bytes, tuple]:
     """name -> (is_dir, size, mtime, state) of the entries in the directory `rel` (relative to /)
     of the merged view of the archive directories on a medium (its union tree) that the union
     lacks: what only kept data saved, and the empty directories of the newest complete backup there
-    (which a restore from the merged view reads). Empty when `rel` is not in an archive directory."""
+    (which a restore from the merged view reads). Empty when `rel` is not in an archive directory.
+    A kept backup's copy not read (a symlink planted on the way) is said, naming it, into `warnings`."""
     source = cfg.source(source_id)
     try:
         d = directory_of(source, rel)
@@ -250,12 +266,16 @@ def merged_extra(cfg: Config, store: Store, source_id: str, medium_id: str, rel:
         return {}
     if d.kind != "archive":
         return {}
-    out = {}
+    out: dict[bytes, tuple] = {}
+    planted: list[str] = []
     complete = queries.last_backup(store, source_id, complete=True, medium=medium_id)
     # what every kept backup saved (no backup's own shape to fit), then the newest complete one's
     for backup in ({"source": source_id, "medium": medium_id, "id": _NEWEST, "path": None}, complete):
         if backup is not None:
-            for name, entry in _kept_only(backup, d.path, rel,
-                                          _found(cfg, store, source_id, backup, d.path, rel)).items():
+            seen = _found(cfg, store, source_id, backup, d.path, rel)
+            planted += seen.planted
+            for name, entry in _kept_only(backup, d.path, rel, seen).items():
                 out.setdefault(name, entry[:3] + ("",))
+    if warnings is not None:
+        warnings += _unread(planted, {})
     return out

@@ -9,7 +9,7 @@ import bisect
 import os
 import stat
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rabtui import fmt
@@ -153,6 +153,7 @@ class Listing:
     prev: dict | None      # the backup before it on its medium (None: the first, or the merged view)
     as_of: tuple | None    # an archive directory's listing as of the backup (actions.archive_view.listing)
     extra: dict | None = None   # the merged view's entries only kept data saved (archive_view.merged_extra)
+    warnings: list[str] = field(default_factory=list)   # what it left out, and why (a symlink planted)
 
 
 def data_root(backup: dict | None) -> bytes | None:

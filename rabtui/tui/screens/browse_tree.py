@@ -49,17 +49,17 @@ class TreeLevel:
         store, merged, cfg = self.app.store, bool(backup.get("root")), self.app.cfg
         prev = None if merged else queries.previous_backup(store, backup)
         root = tree.data_root(backup)
-        extra = None
+        extra, warnings = None, []
         try:
             # an archive directory in a backup: the union as of it (as restore has it)
-            as_of = None if merged else archive_view.listing(cfg, store, source, backup, rel)
+            as_of = None if merged else archive_view.listing(cfg, store, source, backup, rel, warnings)
             if as_of is not None:
                 names, ndirs = as_of[:2]
             else:
                 names, ndirs = tree.list_names(root, rel, cancel)
                 if merged:     # what only kept data saved, which the union lacks
                     names, ndirs, extra = tree.with_extra(
-                        names, ndirs, archive_view.merged_extra(cfg, store, source, backup["medium"], rel))
+                        names, ndirs, archive_view.merged_extra(cfg, store, source, backup["medium"], rel, warnings))
             at = tree.position(names, ndirs, select) if select is not None else None
             upto = tree.PAGE if at is None else (at // tree.PAGE + 1) * tree.PAGE
             first = tree.as_of_page(as_of, names[:upto]) if as_of is not None else \
@@ -70,7 +70,7 @@ class TreeLevel:
         except OSError as exc:   # not in this backup (an archive directory holds only what was new)
             self._deliver(self._list_failed, rel, exc, *self._why_unreadable(backup))
             return
-        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of, extra), first, at)
+        self._deliver(self._show_dir, tree.Listing(rel, names, ndirs, prev, as_of, extra, warnings), first, at)
 
     def _medium_away(self, backup: dict) -> str | None:
         """From a worker: why the backup's medium is not at hand now (None: it is mounted, with its
@@ -133,6 +133,8 @@ class TreeLevel:
         self._where_dir()
         if at is not None:
             table.move_cursor(row=at, animate=False)
+        for said in listing.warnings:     # the entries left out: never in silence
+            self.notify(f"/{tree.display(listing.rel)}: {said}", severity="warning", timeout=15)
 
     def _where_dir(self) -> None:
         b = self.backup
