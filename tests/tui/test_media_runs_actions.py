@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
-from rabtui import proc_table
+from rabtui import faults, proc_table
 from rabtui.state import locks
 from rabtui.state.store import Store
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.screens.media import MediaScreen
 from rabtui.tui.screens.runs import RunsScreen
+from tests.test_medium_identity import _stopped
 from tests.tui.conftest import ready, run, texts, wait_for
 
 
@@ -154,12 +157,18 @@ def test_a_medium_a_backup_works_on_is_not_labelled_and_no_force_is_offered(tmp_
     assert not (tmp_path / "m1" / ".rabtui-medium").exists()
 
 
-def test_backup_pressed_twice_starts_one_job_and_no_failed_one(demo_config):
+def test_backup_pressed_twice_starts_one_job_and_no_failed_one(demo_config, monkeypatch):
     """b pressed twice (a key repeated over a slow link): the second start is refused at once with
     the job already under way, not started to fail at the source's lock, where it was a failed job
-    on the dashboard, a red toast, and the job Runs showed first."""
+    on the dashboard, a red toast, and the job Runs showed first. The first job stops itself at its
+    first step until the refusal is seen (the demo's backup may otherwise end before the second b)."""
     store = Store(demo_config.parent / "state")
     before = store.one("SELECT MAX(id) AS n FROM jobs")["n"] or 0
+    monkeypatch.setenv(faults.STOP_ENV, "backup.step1")
+
+    def first_stopped() -> bool:
+        row = store.one("SELECT pid FROM jobs WHERE id > ? AND pid IS NOT NULL", (before,))
+        return row is not None and _stopped(row["pid"])
 
     async def go():
         app = make_app(demo_config, poll_interval=0.2)
@@ -168,12 +177,21 @@ def test_backup_pressed_twice_starts_one_job_and_no_failed_one(demo_config):
             await pilot.press("b", "b")
             await wait_for(pilot, lambda: any("already under way" in n.message for n in app._notifications),
                            what="the second start refused")
+            await wait_for(pilot, first_stopped, what="the first job at its first step")
+            os.kill(store.one("SELECT pid FROM jobs WHERE id > ?", (before,))["pid"], signal.SIGCONT)
             await wait_for(pilot, lambda: store.one("SELECT 1 FROM jobs WHERE id > ? AND status NOT IN"
                                                     " ('queued', 'running', 'waiting')", (before,)),
                            timeout=60, what="the job ended")
             await pilot.pause(0.5)     # polls that would notify a failed one
             assert not app.failed_jobs
 
-    run(go())
+    try:
+        run(go())
+    finally:
+        for row in store.all("SELECT pid FROM jobs WHERE id > ? AND pid IS NOT NULL", (before,)):
+            try:
+                os.kill(row["pid"], signal.SIGCONT)
+            except ProcessLookupError:
+                pass
     jobs = store.all("SELECT status FROM jobs WHERE id > ?", (before,))
     assert [j["status"] for j in jobs] == ["completed"]
