@@ -48,7 +48,7 @@ def _grow(path):
                                                 ("standard", _grow, 25_000)], ids=["shrinks", "grows"])
 def test_the_catalog_holds_the_size_read_and_the_file_is_restored(tmp_path, kind, change, size):
     lab = Lab(tmp_path, media_count=1)
-    cfg = lab.local([("data", kind)], extra='bwlimit = "300"')
+    cfg = lab.local([("data", kind)], extra='bwlimit = "150"')   # a takes 2 s: the watcher's window
     data = lab.src / "data"
     write_files(data, {"a": 300_000, "z": b"z" * 20_000})
     result = _while_read(lab, cfg, change)
