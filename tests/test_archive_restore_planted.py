@@ -151,27 +151,9 @@ def test_what_only_kept_data_saved_is_read_through_no_symlink_planted_in_its_cop
     read from its tree for a restore of a newer backup: its data/ made a symlink to a directory of
     this server, that directory's symlinks and empty directories were restored, and Browse listed
     them. Now nothing is read there, the restore names the symlink and fails."""
-    from tests.test_kept_entries_attacks import _kept, _lab
-
-    lab = _lab(tmp_path)
-    photos = lab.src / "photos"
-
-    def add(root: bytes) -> list[bytes]:
-        os.symlink(b"first.jpg", os.path.join(root, b"ln"))
-        return [os.path.join(root, b"ln")]
-
-    _kept(lab, photos, add)
+    lab, photos, data = _kept_data_planted(tmp_path)
     store = lab.store()
-    kept = store.one("SELECT * FROM backups WHERE status='kept'")
     newest = store.one("SELECT * FROM backups ORDER BY id DESC LIMIT 1")
-    server = tmp_path / "server"
-    where = server / str(photos).lstrip("/")
-    where.mkdir(parents=True)
-    os.symlink("/etc/shadow", where / "server-link")
-    (where / "server-dir").mkdir()
-    data = os.path.join(kept["path"], "data")
-    os.rename(data, tmp_path / "aside")
-    os.symlink(server, data)
 
     out = tmp_path / "out"
     code = main(["--config", str(lab.config_path), "restore", "loc", str(photos), "--backup", newest["name"],
@@ -191,6 +173,32 @@ def test_what_only_kept_data_saved_is_read_through_no_symlink_planted_in_its_cop
     extra = archive_view.merged_extra(lab.load(), store, "loc", newest["medium"], rel_path(str(photos)), merged)
     assert not {b"server-link", b"server-dir"} & set(extra) and any(data in said for said in merged), merged
     _browse_says(lab, newest, rel_path(str(photos)), data)
+
+
+def _kept_data_planted(tmp_path):
+    """A kept backup whose symlink the union lacks, its data/ then made a symlink to a directory
+    of this server holding a symlink to /etc/shadow and an empty directory: (lab, the archive
+    directory, the planted data/)."""
+    from tests.test_kept_entries_attacks import _kept, _lab
+
+    lab = _lab(tmp_path)
+    photos = lab.src / "photos"
+
+    def add(root: bytes) -> list[bytes]:
+        os.symlink(b"first.jpg", os.path.join(root, b"ln"))
+        return [os.path.join(root, b"ln")]
+
+    _kept(lab, photos, add)
+    kept = lab.store().one("SELECT * FROM backups WHERE status='kept'")
+    server = tmp_path / "server"
+    where = server / str(photos).lstrip("/")
+    where.mkdir(parents=True)
+    os.symlink("/etc/shadow", where / "server-link")
+    (where / "server-dir").mkdir()
+    data = os.path.join(kept["path"], "data")
+    os.rename(data, tmp_path / "aside")
+    os.symlink(server, data)
+    return lab, photos, data
 
 
 def _browse_says(lab: Lab, backup, rel: bytes, planted: str) -> None:
@@ -218,27 +226,9 @@ def test_a_checkpoint_plans_nothing_of_kept_data_through_a_symlink_planted_in_it
     directories for the discs. Now the plan refuses, naming the symlink."""
     from rabtui.checkpoint import prepare
     from rabtui.errors import WorkFailed
-    from tests.test_kept_entries_attacks import _kept, _lab
-
-    lab = _lab(tmp_path)
-    photos = lab.src / "photos"
-
-    def add(root: bytes) -> list[bytes]:
-        os.symlink(b"first.jpg", os.path.join(root, b"ln"))
-        return [os.path.join(root, b"ln")]
-
-    _kept(lab, photos, add)
-    store = lab.store()
-    kept = store.one("SELECT * FROM backups WHERE status='kept'")
-    where = tmp_path / "server" / str(photos).lstrip("/")
-    where.mkdir(parents=True)
-    os.symlink("/etc/shadow", where / "server-link")
-    data = os.path.join(kept["path"], "data")
-    os.rename(data, tmp_path / "aside")
-    os.symlink(tmp_path / "server", data)
-    cfg = lab.load()
+    lab, _photos, _data = _kept_data_planted(tmp_path)
     with pytest.raises(WorkFailed, match="is a symlink, which rabtui never makes"):
-        prepare.compute(cfg, store, asked={"*"})
+        prepare.compute(lab.load(), lab.store(), asked={"*"})
 
 
 def test_a_checkpoint_burns_nothing_through_a_symlink_planted_in_place_of_an_older_backups_data(tmp_path):
