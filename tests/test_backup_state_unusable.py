@@ -11,7 +11,7 @@ import pytest
 
 from rabtui.cli import main
 from rabtui.state.locks import state_lock
-from tests.test_check_state_full import _stopped_writer
+from tests.test_check_state_full import stopped_writer
 from tests.test_parallel import _sources
 from tests.trees import Lab, fill_up, notify_into_file
 
@@ -31,12 +31,8 @@ def test_one_source_whose_job_cannot_be_recorded_is_said_and_notified(tmp_path, 
     """Its job's row was written before anything that reports: "database is locked" ended the
     command with one line, no source named, nothing notified (several sources were reported)."""
     lab, sent = _lab(tmp_path)
-    writer = _stopped_writer(lab.state / "rabtui.db")
-    try:
+    with stopped_writer(lab.state / "rabtui.db"):
         code = main(["--config", str(lab.config_path), "backup", "a"])
-    finally:
-        writer.kill()
-        writer.wait()
     out = capsys.readouterr()
     said = out.out + out.err
     assert code == 1 and "Traceback" not in said, said

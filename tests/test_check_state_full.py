@@ -10,6 +10,8 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from rabtui.actions import status
 from tests.trees import Lab, fill_up, notify_into_file, write_files
@@ -63,22 +65,30 @@ def test_a_full_state_directory_is_said_in_a_textfile_on_the_same_full_file_syst
     assert events()[-1] == ("state", "ok") and _series(prom)["rabtui_health_status"] == 1
 
 
-def _stopped_writer(db) -> subprocess.Popen:
-    """A process that holds a write transaction on the database `db`, stopped (SIGSTOP) in it."""
+@contextmanager
+def stopped_writer(db) -> Iterator[None]:
+    """Within it, a process holds a write transaction on the database `db`, stopped (SIGSTOP) in
+    it; killed at its end."""
     writer = subprocess.Popen([sys.executable, "-c", (
         "import os, signal, sqlite3, sys\n"
         "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
         "conn.execute('BEGIN IMMEDIATE')\n"
         "conn.execute(\"INSERT INTO events(job_id, ts, kind, message) VALUES (NULL, 1, 'held', 'held')\")\n"
         "os.kill(os.getpid(), signal.SIGSTOP)\n"), str(db)])
-    deadline = time.monotonic() + 30
-    while writer.poll() is None and time.monotonic() < deadline:
-        with open(f"/proc/{writer.pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                return writer
-        time.sleep(0.02)
-    writer.kill()
-    raise AssertionError("the writer did not stop in its transaction")
+    try:
+        deadline = time.monotonic() + 30
+        while not _in_stop(writer):
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer did not stop in its transaction"
+            time.sleep(0.02)
+        yield
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def _in_stop(proc: subprocess.Popen) -> bool:
+    with open(f"/proc/{proc.pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp_path):
@@ -93,8 +103,7 @@ def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp
     write_files(lab.src / "data", {"a": b"a"})
     assert _rabtui(lab, "backup", "loc").returncode == 0     # a checkpoint of it is due: a warning
     cfg, store = lab.load(), lab.store()
-    writer = _stopped_writer(lab.state / "rabtui.db")
-    try:
+    with stopped_writer(lab.state / "rabtui.db"):
         # opening the database takes no write lock when its schema is whole: it waited 30 s for this
         # one and failed every command, `status` too
         done = subprocess.run([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "status"],
@@ -102,9 +111,6 @@ def test_a_check_whose_database_a_stopped_writer_holds_reports_what_it_found(tmp
         assert done.returncode == 0 and "loc" in done.stdout, done.stdout + done.stderr
         store.conn.execute("PRAGMA busy_timeout=300")
         result = status.check(cfg, store)
-    finally:
-        writer.kill()
-        writer.wait()
     assert [(p.check_id.split(":")[0], p.level) for p in result.problems] == \
         [("checkpoint", "warning"), ("state", "critical")], result.problems
     assert result.exit_code == 2 and "is busy" in result.problems[-1].message

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from rabtui.cli import main
-from tests.test_check_state_full import _stopped_writer
+from tests.test_check_state_full import stopped_writer
 from tests.test_parallel import _sources
 from tests.trees import Lab, notify_into_file
 
@@ -27,12 +27,8 @@ def test_a_run_whose_state_database_is_held_reports_and_notifies_every_source(tm
     _sources(lab, list(NAMES), files=2, extra={n: 'schedule = "0 2 * * *"' for n in NAMES}, rabtui="max_parallel = 2")
     notified = notify_into_file(lab, tmp_path)
     lab.store().close()      # the database made, with its schema
-    writer = _stopped_writer(lab.state / "rabtui.db")
-    try:
+    with stopped_writer(lab.state / "rabtui.db"):
         code = main(["--config", str(lab.config_path), *argv])
-    finally:
-        writer.kill()
-        writer.wait()
     out = capsys.readouterr()
     said = out.out + out.err
     assert code == 1 and "Traceback" not in said, said
