@@ -252,41 +252,29 @@ class CatalogSpool:
             self.store.conn.executemany(f"DELETE FROM temp.{table} WHERE dir=? AND path=?",
                                         [(dir_path, path) for path in paths])
 
+    def _streamed(self, sql: str, args: tuple) -> Iterator[tuple]:
+        """The rows of a query of the spool's tables (flushed first), a batch at a time."""
+        self.flush()
+        cur = self.store.conn.execute(sql, args)
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
     def new_items(self, dir_path: str) -> Iterator[tuple[bytes, int, int]]:
         """(path, ftype, size) of the items written by this backup in one directory, streamed."""
-        self.flush()
-        cur = self.store.conn.execute(
-            "SELECT path, ftype, size FROM temp.backup_items WHERE dir=? AND state<>?", (dir_path, SAME)
-        )
-        while True:
-            rows = cur.fetchmany(1000)
-            if not rows:
-                return
-            for row in rows:
-                yield bytes(row[0]), row[1], row[2]
+        for path, ftype, size in self._streamed(
+                "SELECT path, ftype, size FROM temp.backup_items WHERE dir=? AND state<>?", (dir_path, SAME)):
+            yield bytes(path), ftype, size
 
     def new_file_states(self, dir_path: str) -> Iterator[tuple[bytes, int]]:
         """(path, rsync.file_state) of the regular files in new_items."""
-        self.flush()
-        cur = self.store.conn.execute(
-            "SELECT path, state FROM temp.backup_items WHERE dir=? AND state<>? AND ftype=?", (dir_path, SAME, _F))
-        while True:
-            rows = cur.fetchmany(1000)
-            if not rows:
-                return
-            for row in rows:
-                yield bytes(row[0]), row[1]
+        for path, state in self._streamed(
+                "SELECT path, state FROM temp.backup_items WHERE dir=? AND state<>? AND ftype=?", (dir_path, SAME, _F)):
+            yield bytes(path), state
 
     def same_files(self, dir_path: str, least: int) -> Iterator[bytes]:
         """The paths of the unchanged files (hard-linked from the base) of `least` bytes or more."""
-        self.flush()
-        cur = self.store.conn.execute("SELECT path FROM temp.backup_same WHERE dir=? AND size>=?", (dir_path, least))
-        while True:
-            rows = cur.fetchmany(1000)
-            if not rows:
-                return
-            for row in rows:
-                yield bytes(row[0])
+        for (path,) in self._streamed("SELECT path FROM temp.backup_same WHERE dir=? AND size>=?", (dir_path, least)):
+            yield bytes(path)
 
     def resize(self, dir_path: str, sizes: list[tuple[bytes, int]]) -> None:
         """The written files of `dir_path` given as (path, size) are recorded at that size: the
