@@ -44,27 +44,21 @@ class MetadataWriter:
         the owner named as not restored (the entry keeps the restoring user's)."""
         if not self.as_root:
             return True
-        try:
-            chown(st.st_uid, st.st_gid)
-            return True
-        except OSError as exc:
-            bits = _privileged_bits(st)
-            left = f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
-            self.result.not_restored.append(("owner", shown, f"owner {st.st_uid}:{st.st_gid} not set:"
-                                                             f" {os_reason(exc)}{left}"))
-            return False
+        bits = _privileged_bits(st)
+        left = f"; its {' and '.join(bits)} bit{'s' if len(bits) > 1 else ''} left off" if bits else ""
+        return self._done(lambda: chown(st.st_uid, st.st_gid), "owner", shown, f"{st.st_uid}:{st.st_gid}", left)
 
-    def _done(self, action, kind: str, shown: bytes, value: str = "") -> bool:
-        """`action()` (a chmod, a utime); False where the target refuses it (vfat, some network file
-        systems; root without CAP_FOWNER on another user's file), named as not restored (`kind`, "mode"
-        or "time", and `value`): the entry keeps what it was made with (0600, 0700 for a directory)
-        or the time it was restored at."""
+    def _done(self, action, kind: str, shown: bytes, value: str = "", then: str = "") -> bool:
+        """`action()` (a chown, a chmod, a utime); False where the target refuses it (vfat, some
+        network file systems; root without CAP_FOWNER on another user's file), named as not restored
+        (`kind`, "owner", "mode" or "time", and `value`; `then`: what follows from it): the entry
+        keeps what it was made with (0600, 0700 for a directory) or the time it was restored at."""
         try:
             action()
             return True
         except OSError as exc:
             said = f"{kind} {value}" if value else kind
-            self.result.not_restored.append((kind, shown, f"{said} not set: {os_reason(exc)}"))
+            self.result.not_restored.append((kind, shown, f"{said} not set: {os_reason(exc)}{then}"))
             return False
 
     def _set_xattrs(self, target, attrs: list[tuple[bytes, bytes]], shown: bytes, *, follow: bool = False) -> None:
