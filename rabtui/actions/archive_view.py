@@ -194,7 +194,7 @@ def _refuse_planted(cfg: Config, source, backup, rel: bytes) -> None:
         planted = medium_layout.symlink_to_copy(backup["path"], d.path) or medium_layout.symlink_to_union(
             cfg.medium(backup["medium"]).path, source.id, d.path)
     if planted is not None:
-        raise OSError(errno.ELOOP, f"{planted} is a symlink, which rabtui never makes: nothing is read through it")
+        raise OSError(errno.ELOOP, medium_layout.planted_symlink(planted, "nothing is read through it"))
 
 
 def merged_root(medium_path, source_id: str) -> str | None:

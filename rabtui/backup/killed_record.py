@@ -31,8 +31,9 @@ def say_abandoned(medium_path: str | os.PathLike, source_id: str, name: str, rea
     except OSError as exc:
         return f"{path}/backup.json could not be changed: {exc.strerror or exc}"
     if link is not None:
-        return (f"{path}/backup.json is not changed: {Path(medium_path) / os.fsdecode(link)} is a symlink, which rabtui"
-                " never makes: nothing is written through it (remove it, after checking what it points to)")
+        return f"{path}/backup.json is not changed: " + medium_layout.planted_symlink(
+            Path(medium_path) / os.fsdecode(link), "nothing is written through it (remove it, after checking what it"
+                                                   " points to)")
     info = medium_layout.read_backup_json(path)
     if info is None or info.get("status") != "running":
         return None

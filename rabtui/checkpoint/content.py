@@ -51,8 +51,8 @@ def locate(cfg: Config, store: Store, source: str, path: str, backup_id: int, em
     else:
         planted = medium_layout.symlink_to_copy(row["path"], path)
         if planted is not None:
-            raise WorkFailed(f"backup {row['name']} of {source}: {planted} is a symlink, which rabtui never makes:"
-                             f" {path} is not read through it (remove it, after checking what it points to)")
+            raise WorkFailed(f"backup {row['name']} of {source}: " + medium_layout.planted_symlink(
+                planted, f"{path} is not read through it (remove it, after checking what it points to)"))
         root = medium_layout.backup_data_path(row["path"], path)
     return row["medium"], Path(root)
 

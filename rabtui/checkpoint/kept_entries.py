@@ -89,7 +89,7 @@ def found(store: Store, backup, dir_path: str, union: bytes, under: bytes = b"")
     for kid, root, path in kept:
         where = medium_layout.symlink_to_copy(path, dir_path)
         if where is not None:
-            planted.append(f"{where} is a symlink, which rabtui never makes: nothing of kept data is read through it")
+            planted.append(medium_layout.planted_symlink(where, "nothing of kept data is read through it"))
             continue
         # a user other than root: through the directories of theirs closed on the source
         top = os.path.join(root, under) if under else root

@@ -74,9 +74,15 @@ def symlink_in_layout(medium_path: str | os.PathLike, source_id: str, archive_pa
         found = below.symlink_on_the_way(medium_b, os.fsencode(rel))
         if found is not None:
             where = Path(medium_path) / os.fsdecode(found)
-            return (f"{where} is a symlink, which rabtui never makes: nothing is written or removed through it,"
-                    " off the medium (remove it, after checking what it points to)")
+            return planted_symlink(where, "nothing is written or removed through it, off the medium"
+                                          " (remove it, after checking what it points to)")
     return None
+
+
+def planted_symlink(where, then: str) -> str:
+    """What is said of a symlink found on the way to what rabtui reads or writes on a medium
+    (symlink_to_copy, symlink_to_union), and `then`, what is (not) done through it."""
+    return f"{where} is a symlink, which rabtui never makes: {then}"
 
 
 def symlink_to_copy(backup_path: str | os.PathLike, dir_path: str) -> Path | None:
@@ -115,8 +121,8 @@ def symlink_in_backup(backup_path: str | os.PathLike, archive_paths=()) -> str |
     for d in archive_paths:
         where = symlink_to_copy(backup_path, d)
         if where is not None:
-            return (f"{where} is a symlink, which rabtui never makes: the backup is kept, nothing is removed"
-                    " through it (remove it, after checking what it points to)")
+            return planted_symlink(where, "the backup is kept, nothing is removed through it (remove it, after"
+                                          " checking what it points to)")
     return None
 
 

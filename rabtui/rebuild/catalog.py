@@ -68,8 +68,8 @@ def catalog_dir(store: Store, source: str, medium: str, dir_path: str, kind: str
         top = os.path.join(os.fsencode(bpath), b"data", prefix)
         link = medium_layout.symlink_to_copy(bpath, dir_path)
         if link is not None and planted is not None:
-            planted.append(f"{link} is a symlink, which rabtui never makes: nothing is recorded of {dir_path} in that"
-                           " backup (remove it, after checking what it points to)")
+            planted.append(medium_layout.planted_symlink(link, f"nothing is recorded of {dir_path} in that backup"
+                                                                " (remove it, after checking what it points to)"))
         if link is not None or not os.path.isdir(top):
             prev = {}
             continue

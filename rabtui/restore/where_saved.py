@@ -135,7 +135,7 @@ def planted_on_the_way(folder: bytes, full: bytes) -> str | None:
     from rabtui.media import medium_layout
 
     where = medium_layout.symlink_to_entry(folder, full)
-    return None if where is None else f"{where} is a symlink, which rabtui never makes: nothing is read through it"
+    return None if where is None else medium_layout.planted_symlink(where, "nothing is read through it")
 
 
 def why_not_saved(backup, path: bytes, version, saved_by: str | None = None) -> str:
