@@ -131,6 +131,8 @@ ID_WRITE_POINTS = ("ids.written",)
 # Passed by each backup run-due started once its job's row says how it ended, its schedule time not
 # yet marked done (run_due.py).
 RUN_DUE_POINTS = ("run_due.backup_ended",)
+# Passed by a run about to wait at its end for notifications still being delivered (notify_outbox.py).
+NOTIFY_POINTS = ("notify.waiting",)
 
 
 def point(name: str) -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
 from rabtui.cli import main
+from rabtui import faults
 from rabtui.ops import notify_outbox
 from tests.test_parallel import _sources
 from tests.trees import Lab
@@ -91,3 +95,86 @@ def test_the_changes_of_a_check_are_waited_for_within_one_bound(tmp_path, capsys
     err = capsys.readouterr().err
     said = [line for line in err.splitlines() if "notification not delivered (health: " in line]
     assert len(said) >= 2 and "notify command failed" not in err, err
+
+
+
+def _stopped_waiting(tmp_path, argv: list[str]) -> tuple[subprocess.Popen, object]:
+    """`rabtui ARGV` run until it stops itself where it is about to wait for its notifications;
+    (the process, its stderr's file)."""
+    err_file = tmp_path / "err"
+    with open(err_file, "wb") as err:
+        child = subprocess.Popen([sys.executable, "-m", "rabtui", *argv], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                 env={**os.environ, faults.STOP_ENV: "notify.waiting"})
+    deadline = time.monotonic() + 60
+    while not _stopped(child.pid):
+        assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
+        time.sleep(0.05)
+    return child, err_file
+
+
+def _stopped(pid: int) -> bool:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _gone(pid: int) -> bool:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.1)
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def test_a_ctrl_c_while_the_run_waits_for_its_notifications_ends_the_wait(tmp_path):
+    """The run waiting at its end for a hung notify command (up to a minute): the operator's Ctrl-C
+    ends the wait (it went on waiting), the notification said as not delivered, its command stopped,
+    and the run's outcome reported."""
+    lab = Lab(tmp_path, media_count=1)
+    pids = tmp_path / "pids"
+    _failing_pair(lab, tmp_path, f"cat >/dev/null; echo $$ >> {pids}; exec sleep 50\n")
+    child, err_file = _stopped_waiting(tmp_path, ["--config", str(lab.config_path), "backup", "a"])
+    try:
+        child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGCONT)
+        assert child.wait(timeout=30) == 1, err_file.read_text()
+    finally:
+        child.kill()
+        child.wait()
+    err = err_file.read_text()
+    assert "notification not delivered (backup_failed: backup of a failed: " in err, err
+    assert "still being delivered when the run was cancelled, and stopped" in err, err
+    assert not pids.exists() or _gone(int(pids.read_text().split()[0]))
+
+
+def test_a_second_ctrl_c_while_the_run_waits_for_its_notifications_says_them(tmp_path):
+    """A Ctrl-C while b's backup ran (a's notification hung meanwhile) leaves the run waiting for
+    the notifications; a second Ctrl-C ends rabtui at once, and the notifications not delivered
+    are said (they were dropped unsaid), their command stopped."""
+    lab = Lab(tmp_path, media_count=1)
+    pids, gate = tmp_path / "pids", tmp_path / "gate"
+    _failing_pair(lab, tmp_path, f"cat >/dev/null; echo $$ >> {pids}; exec sleep 50\n")
+    lab.config_path.write_text(lab.config_path.read_text().replace(f"touch {gate}; exit 4", f"touch {gate}; sleep 30"))
+    err_file = tmp_path / "err"
+    with open(err_file, "wb") as err:
+        child = subprocess.Popen([sys.executable, "-m", "rabtui", "--config", str(lab.config_path), "backup", "--all"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                 start_new_session=True, env={**os.environ, faults.STOP_ENV: "notify.waiting"})
+    try:
+        deadline = time.monotonic() + 60
+        while not gate.exists():
+            assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        while not _stopped(child.pid):
+            assert child.poll() is None and time.monotonic() < deadline, err_file.read_text()
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGCONT)
+        assert child.wait(timeout=30) == 130, err_file.read_text()
+    finally:
+        child.kill()
+        child.wait()
+    err = err_file.read_text()
+    assert "rabtui: interrupted" in err, err
+    assert "notification not delivered (backup_failed: backup of a failed: " in err, err
+    assert "still being delivered when the run was interrupted, and stopped" in err, err
+    assert _gone(int(pids.read_text().split()[0]))

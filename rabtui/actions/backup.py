@@ -191,7 +191,7 @@ def backup(cfg: Config, store: Store, emit_for: Callable[[str | None], Emit], ca
         raise UsageError("--job-id goes with exactly one source")
     # the notifications are delivered off the backups' threads: a hung notify command holds no source's
     # turn nor its job's end, and the run waits for them (bounded) at its very end
-    with notify.deferred(cfg) as undelivered:
+    with notify.deferred(cfg, cancel.event) as undelivered:
         run = _backup(cfg, store, emit_for, cancel, prompter, ids, medium, job_id)
     run.undelivered += undelivered
     return run

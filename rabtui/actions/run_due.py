@@ -34,7 +34,7 @@ def run_due(cfg: Config, store: Store, emit: Emit, cancel: batch.RunCancel, *, n
     to delete what it planned) and the health check (1 when the state database could not record
     it). `now`: pretend it is this time."""
     # the notifications go out in order off the backups' threads; the run waits for them (bounded) at its end
-    with notify.deferred(cfg) as undelivered:
+    with notify.deferred(cfg, cancel.event) as undelivered:
         code = _run_due(cfg, store, emit, cancel, now)
     _warn(emit, undelivered)
     return code

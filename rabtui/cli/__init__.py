@@ -134,8 +134,9 @@ def _run(func, args) -> int:
         common.warn_undelivered(exc.undelivered)
         _say(exc)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("rabtui: interrupted", file=sys.stderr)
+        common.warn_undelivered(getattr(exc, "undelivered", []))
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK

@@ -65,23 +65,34 @@ _outbox: Outbox | None = None      # set by deferred() in the main thread, befor
 
 
 @contextmanager
-def deferred(cfg: Config) -> Iterator[list[str]]:
+def deferred(cfg: Config, cancel: threading.Event | None = None) -> Iterator[list[str]]:
     """Within it, `send` posts its events to be delivered in order on a thread of their own; at its
-    end the run waits for them (at most notify_outbox.WAIT_AT_END seconds), and the list it yields
-    gets the problems met, those not delivered by then among them. Within another, that one's."""
+    end the run waits for them (at most notify_outbox.WAIT_AT_END seconds, or until `cancel` is set
+    meanwhile), and the list it yields gets the problems met, those not delivered by then among them.
+    Within another, that one's. Left by an exception (a second Ctrl-C, a fault), the run does not
+    wait, and what was not delivered goes with the exception (its `undelivered`), to be said."""
     global _outbox
     if _outbox is not None:
         yield []
         return
-    outbox = _outbox = Outbox(lambda event, stop: deliver(cfg, event, stop))
+    outbox = _outbox = Outbox(lambda event, stop: deliver(cfg, event, stop), cancel)
     problems: list[str] = []
-    ended = False
     try:
         yield problems
-        ended = True
-    finally:
+    except BaseException as exc:
         _outbox = None
-        problems += outbox.close(waiting=ended)   # Ctrl-C, a fault: no waiting
+        _carry(exc, outbox.close(waiting=False))
+        raise
+    _outbox = None
+    try:
+        problems += outbox.close()
+    except KeyboardInterrupt as exc:     # a second Ctrl-C while the run waited for them
+        _carry(exc, outbox.close(waiting=False))
+        raise
+
+
+def _carry(exc: BaseException, undelivered: list[str]) -> None:
+    exc.undelivered = [*getattr(exc, "undelivered", []), *undelivered]
 
 
 def delivered() -> None:

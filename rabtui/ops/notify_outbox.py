@@ -4,7 +4,9 @@ A backup that posts its notification goes on at once: a hung `notify.command` (w
 its timeout, each) holds neither the backup's worker slot nor its job's end. The run waits for
 what is still being delivered at its end (and between its phases: run-due's cleanup is notified
 before its health check runs), at most WAIT_AT_END seconds in all; the command then running is
-stopped, and every notification not delivered is said as one (with what it was about).
+stopped, and every notification not delivered is said as one (with what it was about). A cancel
+coming while the run waits (the operator's Ctrl-C, a SIGTERM) ends the wait: there is nothing else
+left to stop.
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ import threading
 import time
 from typing import Callable
 
+from rabtui import faults
+
 WAIT_AT_END = 60.0      # seconds a run waits at its end, in all, for its notifications still being delivered
+STOP_GRACE = 10.0       # seconds the run waits, at its end, for the command under way to be stopped
+POLL = 0.1              # seconds between looks at the run's cancel while it waits
 
 Deliver = Callable[[dict, threading.Event], list]   # (event, stop) -> the problems met
 
 
 class Outbox:
-    def __init__(self, deliver: Deliver):
+    def __init__(self, deliver: Deliver, cancel: threading.Event | None = None):
         self._deliver = deliver
+        self._cancel = cancel                   # the run's: set while the run waits, it ends the wait
+        self._cancelled_waiting = False
         self._todo: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._open: list[dict] = []            # posted, not yet delivered (in order)
@@ -63,9 +71,21 @@ class Outbox:
                     self._idle.set()
 
     def wait(self) -> None:
-        """Until the notifications posted so far are delivered, within what is left of the run's wait."""
+        """Until the notifications posted so far are delivered, within what is left of the run's
+        wait, or until a cancel that comes meanwhile (one set before, while the backups ran, leaves
+        the notifications of the backups it cancelled their time)."""
+        if self._cancelled_waiting:
+            return
         began = time.monotonic()
-        self._idle.wait(max(0.0, self._budget))
+        cancel = self._cancel if self._cancel is not None and not self._cancel.is_set() else None
+        if not self._idle.is_set():
+            faults.point("notify.waiting")
+        while not self._idle.wait(max(0.0, min(POLL, self._budget - (time.monotonic() - began)))):
+            if time.monotonic() - began >= self._budget:
+                break
+            if cancel is not None and cancel.is_set():
+                self._cancelled_waiting = True
+                break
         self._budget -= time.monotonic() - began
 
     def close(self, waiting: bool = True) -> list[str]:
@@ -77,6 +97,8 @@ class Outbox:
             self._closed = True
             for n, event in enumerate(self._open):
                 self._problems.append(not_delivered(event, (
+                    "still being delivered when the run was cancelled, and stopped"
+                    if n == 0 and self._cancelled_waiting else
                     f"still being delivered when the run ended ({WAIT_AT_END:g} s waited for its notifications),"
                     " and stopped" if n == 0 and waiting else
                     "still being delivered when the run was interrupted, and stopped" if n == 0 else
@@ -84,6 +106,7 @@ class Outbox:
             self._open.clear()
             self._stop.set()
         self._todo.put(None)
+        self._thread.join(STOP_GRACE)      # the command under way stopped, not left behind as rabtui exits
         return list(self._problems)
 
 
