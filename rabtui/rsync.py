@@ -132,6 +132,22 @@ def unescape(name: bytes) -> bytes:
     return _ESCAPE.sub(lambda m: bytes((int(m.group(1), 8),)), name)
 
 
+# the sender's lines for a path on the source it could not read: a file it could not open, a
+# directory it could not list, an entry it could not stat (not "file has vanished": that one is
+# gone). Untagged from an rsync older than 3.2.4; the name as rsync escapes it, its own quotes unescaped
+_UNREADABLE = re.compile(rb'^rsync: (?:\[sender\] )?(?:send_files failed to open "(.*)"'
+                         rb'|opendir "(.*)" failed|readlink_stat\("(.*)"\) failed): [^"]*$')
+
+
+def unreadable_path(line: bytes) -> bytes | None:
+    """The path (as the sender names it, unescaped) of one of rsync's error lines that says it could
+    not read that path on the source; None for any other line."""
+    m = _UNREADABLE.match(line.rstrip(b"\r\n"))
+    if m is None:
+        return None
+    return unescape(next(g for g in m.groups() if g is not None))
+
+
 # "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)": to-chk=LEFT/ALL counts the items
 # considered; ir-chk while the incremental file list is still growing
 _PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)"

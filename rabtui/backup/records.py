@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rabtui import __version__, faults
+from rabtui.backup import unreadable
 from rabtui.backup.sizes import DirSizes, Totals
 from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_WARNINGS
 from rabtui.state.store import ID_REACH, NEXT_BACKUP_ID_SQL, Store
@@ -261,10 +262,13 @@ class RunRecord:
         with self.store.transaction(durable) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
-                " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " new_bytes, files, new_files, changed_files, unreadable) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(self.id, d.path, d.kind, d.state, d.rsync_exit, d.total_bytes, d.new_bytes, d.files,
-                  d.new_files, d.changed_files) for d in self.dirs],
+                  d.new_files, d.changed_files, unreadable.count(d)) for d in self.dirs],
             )
+            conn.execute("DELETE FROM unreadable WHERE backup_id=?", (self.id,))
+            for d in self.dirs:
+                unreadable.record(conn, self.id, d.path, d.unreadable)
             conn.execute(
                 "UPDATE backups SET total_bytes=?, new_bytes=?, files=?, new_files=? WHERE id=?",
                 (totals.total_bytes, totals.new_bytes, totals.files, totals.new_files, self.id),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rabtui import rsync
 from rabtui.media import below
+from rabtui.backup import unreadable
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import ITEM, LOG, PROGRESS, Emit, Event
@@ -214,6 +215,7 @@ class Stream:
             m = _CHANGE_DIR.search(record)
             if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
+        unreadable.note(self.sizes, record)
         line = record.decode("utf-8", "backslashreplace")
         self.stderr_lines += 1
         self.errors += rsync.is_error_line(line)

@@ -35,6 +35,10 @@ class DirSizes:
     # files with holes, as held on the medium: path below the directory -> bytes of holes, not
     # counted in total_bytes nor (when this backup wrote them) in new_bytes (holes.py)
     holes: dict = field(default_factory=dict)
+    # paths rsync could not read on the source (below the directory; "." the directory itself), not
+    # in this backup though not deleted there, and how many more there were (unreadable.py)
+    unreadable: list = field(default_factory=list)
+    unreadable_unnamed: int = 0
 
     def add_files(self, state: int, count: int, size: int) -> None:
         """`count` regular files of one state (rsync.file_state), of `size` bytes in all."""

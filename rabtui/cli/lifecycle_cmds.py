@@ -132,8 +132,16 @@ def cmd_diff(args) -> int:
         was, now = _what(c.old_size, c.old_kind), _what(c.size, c.kind)
         # a symlink re-pointed says its kind once; a file its sizes, even the same two
         print(f"~ {_show(c.path)}  {now if was == now and c.kind != 'file' else f'{was} -> {now}'}")
+    for u in d.unreadable:
+        # not in the later backup, yet not deleted on the source: older backups keep it
+        was = f" ({_what(u.size, u.kind)} before)" if u.size is not None or u.kind != "file" else ""
+        print(f"! {_show(u.path)}  unreadable{was}")
+    unread = f", {len(d.unreadable)} unreadable" if d.unreadable else ""
     print(f"{len(d.added)} added ({fmt.size(sum(e.size for e in d.added))}), {len(d.removed)} removed "
-          f"({fmt.size(sum(e.size for e in d.removed))}), {len(d.changed)} changed")
+          f"({fmt.size(sum(e.size for e in d.removed))}), {len(d.changed)} changed{unread}")
+    if d.unnamed:
+        print(f"{rows[1]['name']} could not read {d.unnamed} more paths on the source than it names:"
+              " some of those removed may be among them (its backup.log lists rsync's errors)")
     return EXIT_OK
 
 

@@ -13,8 +13,9 @@ def forget_medium(store: Store, medium_id: str, report) -> None:
     with store.transaction() as conn:
         backups = conn.execute("SELECT COUNT(*) FROM backups WHERE medium=?", (medium_id,)).fetchone()[0]
         versions = conn.execute("SELECT COUNT(*) FROM versions WHERE medium=?", (medium_id,)).fetchone()[0]
-        conn.execute("DELETE FROM backup_dirs WHERE backup_id IN (SELECT id FROM backups WHERE medium=?)",
-                     (medium_id,))
+        for table in ("backup_dirs", "unreadable"):
+            conn.execute(f"DELETE FROM {table} WHERE backup_id IN (SELECT id FROM backups WHERE medium=?)",
+                         (medium_id,))
         conn.execute("DELETE FROM versions WHERE medium=?", (medium_id,))
         conn.execute("DELETE FROM others WHERE medium=?", (medium_id,))
         conn.execute("DELETE FROM backups WHERE medium=?", (medium_id,))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from rabtui.backup import unreadable
 from rabtui.config.model import directory_path_problem
 from rabtui.media.medium_layout import TO_DO, not_a_run
 from rabtui.state.store import ID_REACH
@@ -143,5 +144,5 @@ def _directories(value, notes: list[str]) -> list[dict]:
         out.append({"path": d["path"], "kind": kind if kind in KINDS else None, "state": _text(state),
                     "message": _text(d.get("message")),
                     "rsync_exit": _int(d.get("rsync_exit"), -MAX_INT, f"{key}.rsync_exit", notes),
-                    **_counts(d, DIR_COUNTS, f"{key}.", notes)})
+                    **_counts(d, DIR_COUNTS, f"{key}.", notes), "unreadable": unreadable.from_record(d)})
     return out

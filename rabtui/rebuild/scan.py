@@ -44,7 +44,7 @@ from rabtui.state import changes
 from rabtui.config import Config
 from rabtui.errors import MissingTool, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
-from rabtui.backup import id_writes, killed_record
+from rabtui.backup import id_writes, killed_record, unreadable
 from rabtui.rebuild import gone
 from rabtui.rebuild import ids as backup_ids
 from rabtui.rebuild import record, unions
@@ -328,11 +328,13 @@ def _insert_backup(store: Store, wanted: int, medium_id: str, source_id: str, na
                 (wanted, source_id, medium_id, name, str(bpath), rec.status, rec.started or bpath.stat().st_mtime,
                  rec.finished, *(rec.totals[k] for k in record.COUNTS), rec.reason))
             for d in rec.directories:
+                names, unnamed = d["unreadable"]
                 store.execute(
                     "INSERT OR REPLACE INTO backup_dirs(backup_id, path, kind, state, rsync_exit, total_bytes,"
-                    " new_bytes, files, new_files, changed_files) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " new_bytes, files, new_files, changed_files, unreadable) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (cur.lastrowid, d["path"], d["kind"] or kinds.get(d["path"], "standard"), d["state"],
-                     d["rsync_exit"], *(d[k] for k in record.DIR_COUNTS)))
+                     d["rsync_exit"], *(d[k] for k in record.DIR_COUNTS), len(names) + unnamed))
+                unreadable.record(store.conn, cur.lastrowid, d["path"], names)
     except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, OverflowError) as exc:
         return _left_out(report, medium_id, bpath, f"not recorded ({exc})")
     return cur.lastrowid

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rabtui.state import others
-from rabtui.state.catalog import contents
+from rabtui.state.catalog import contents, rel_path
 from rabtui.state.store import Store
+from rabtui.state.unread_paths import Unread
 
 FILE = "file"
 
@@ -32,6 +33,15 @@ class Change(NamedTuple):
     kind: str = FILE
 
 
+class Unreadable(NamedTuple):
+    """A path the later backup could not read on the source (rsync could not open it, or list the
+    directory it is in): not in that backup, yet not deleted there. `size`: of the file the earlier
+    backup holds (None where it held none: a path new since, or a directory that could not be listed)."""
+    path: bytes
+    size: int | None
+    kind: str = FILE
+
+
 def _kinds(key: str, kind: str) -> dict:
     """A kind in JSON as find gives it: only when it is no regular file."""
     return {} if kind == FILE else {key: kind}
@@ -44,6 +54,8 @@ class Diff:
     added: list[Entry] = field(default_factory=list)
     removed: list[Entry] = field(default_factory=list)
     changed: list[Change] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+    unnamed: int = 0     # paths b could not read past those it names: some of `removed` may be among them
 
     def as_json(self) -> dict:
         d = os.fsdecode
@@ -53,6 +65,8 @@ class Diff:
             "removed": [{"path": "/" + d(e.path), "size": e.size, **_kinds("kind", e.kind)} for e in self.removed],
             "changed": [{"path": "/" + d(c.path), "old_size": c.old_size, "size": c.size,
                          **_kinds("old_kind", c.old_kind), **_kinds("kind", c.kind)} for c in self.changed],
+            "unreadable": [{"path": "/" + d(u.path), "size": u.size, **_kinds("kind", u.kind)} for u in self.unreadable],
+            **({"unreadable_unnamed": self.unnamed} if self.unnamed else {}),
         }
 
 
@@ -86,4 +100,26 @@ def diff(store: Store, a, b, archive_dirs: tuple[str, ...] = (), prefix: bytes =
     out.added = sorted(e for e in out.added if e.kind != FILE or e.path in came)
     out.removed = sorted([Entry(p, s) for p, s in gone.items()] + out.removed)
     out.changed.sort()
+    _unreadable(store, b, out, rel_path(prefix))
     return out
+
+
+def _unreadable(store: Store, b, out: Diff, prefix: bytes) -> None:
+    """What `b` could not read on the source: not removed. Those of its paths that name nothing
+    removed (a file new since `a`, a directory that could not be listed) are listed too."""
+    unread = Unread(store, b["id"])
+    if not unread.count:
+        return
+    removed, out.removed, used = out.removed, [], set()
+    for e in removed:
+        by = unread.covering(e.path)
+        if by is None:
+            out.removed.append(e)
+        else:
+            used.add(by)
+            out.unreadable.append(Unreadable(e.path, e.size if e.kind == FILE else None, e.kind))
+    under = prefix + b"/" if prefix else b""
+    out.unreadable += [Unreadable(path, None) for path in unread.paths - used
+                       if not prefix or path == prefix or path.startswith(under)]
+    out.unreadable.sort(key=lambda u: u.path)
+    out.unnamed = unread.unnamed

@@ -13,6 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from rabtui.state import unread_paths
 from rabtui.state.name_match import as_glob, matches, prefilter
 from rabtui.state.store import COMPLETE_SQL, KEPT, RESTORABLE_SQL, Store, as_made, made_first
 
@@ -39,6 +40,8 @@ class Location:
     disc_path: bytes | None = None
     part: int | None = None
     parts: int | None = None
+    # backups on the medium after those, which could not read the path on the source (not deleted there)
+    unreadable: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         if self.kind == "disc":
@@ -47,7 +50,9 @@ class Location:
         if not self.backups:
             return f"{self.medium}: archive"
         span = self.backups[0] if len(self.backups) == 1 else f"{self.backups[0]} .. {self.backups[-1]} ({len(self.backups)} backups)"
-        return f"{self.medium}: {span}" + (" + archive" if self.archive else "")
+        unread = (f"; then unreadable on the source in {', '.join(self.unreadable)} (not deleted)"
+                  if self.unreadable else "")
+        return f"{self.medium}: {span}" + (" + archive" if self.archive else "") + unread
 
 
 @dataclass
@@ -124,6 +129,7 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
     out: dict[tuple, Version] = {}
     ids = list(paths)
     held: set[int] = set()      # the paths with a location
+    ends: dict[tuple[int, str], list[tuple[int, Location]]] = {}   # (path, medium) -> (last backup, location)
     for i in range(0, len(ids), 500):
         if limit is not None and len(held) >= limit:
             break
@@ -142,7 +148,9 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
                 continue
             # kept data never enters the medium's archive union
             in_union = is_archive and v["first_backup"] not in backups.kept
-            ver.locations.append(Location("backup", medium=v["medium"], backups=names, archive=in_union))
+            loc = Location("backup", medium=v["medium"], backups=names, archive=in_union)
+            ver.locations.append(loc)
+            ends.setdefault((v["path_id"], v["medium"]), []).append((v["last_backup"], loc))
             held.add(v["path_id"])
         for f in store.all(
             f"SELECT f.*, p.id AS path_id, d.volid, d.state FROM disc_files f"
@@ -157,6 +165,7 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
                                           disc_state=f["state"], disc_path=bytes(f["disc_path"]),
                                           part=f["part"], parts=f["parts"]))
             held.add(f["path_id"])
+    _unread_after(store, ends)
     if limit is not None:
         kept = {(paths[i]["source"], bytes(paths[i]["path"])) for i in [i for i in ids if i in held][:limit]}
         out = {key: v for key, v in out.items() if key[:2] in kept}
@@ -165,6 +174,19 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
     result = [v for v in out.values() if v.locations]
     result.sort(key=lambda v: (v.source, v.path, v.mtime, v.size))
     return result
+
+
+def _unread_after(store: Store, ends: dict[tuple[int, str], list[tuple[int, Location]]]) -> None:
+    """Each backup that could not read a path found names itself on the location of the version held
+    by the backups before it on its medium: the path was not deleted there, however it reads."""
+    if not ends:
+        return
+    for key, unread in unread_paths.later_unread(store, list({path_id for path_id, _ in ends})).items():
+        spans = sorted(ends.get(key, ()), key=lambda e: e[0])
+        for backup_id, name in unread:
+            before = [loc for last, loc in spans if last < backup_id]
+            if before:
+                before[-1].unreadable.append(name)
 
 
 def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_case: bool = False,

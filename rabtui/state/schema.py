@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS backups(
 CREATE INDEX IF NOT EXISTS backups_source ON backups(source, medium, status, started);
 CREATE INDEX IF NOT EXISTS backups_made ON backups(source, id, started);   -- store.as_made
 
+-- the paths a backup could not read on its source (rsync could not open a file, list a directory,
+-- stat an entry): not in that backup, yet not deleted there (backup/unreadable.py); a directory's
+-- path stands for everything below it too. backup_dirs.unreadable: how many, named here or not
+CREATE TABLE IF NOT EXISTS unreadable(
+    backup_id INTEGER NOT NULL,
+    path BLOB NOT NULL,         -- bytes, relative to /
+    PRIMARY KEY(backup_id, path)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS backup_steps(
     backup_id INTEGER NOT NULL,
     step INTEGER NOT NULL,      -- 1..7
@@ -269,6 +278,8 @@ ADDED_COLUMNS = (("disc_files", "mode", "INTEGER"), ("disc_files", "link", "BLOB
                  ("disc_files", "link_group", "INTEGER"), ("disc_files", "uid", "INTEGER"),
                  ("disc_files", "gid", "INTEGER"), ("checkpoints", "dirs_recorded", "INTEGER"),
                  ("backups", "dir_made", "INTEGER"),
+                 # how many paths of the directory rsync could not read (`unreadable` names them)
+                 ("backup_dirs", "unreadable", "INTEGER"),
                  # the entries of a disc of a checkpoint rebuilt from its discs as its catalog lists them
                  # (rows and their directories): what bounds the tree xorriso loads of it (disc_tree.py)
                  ("discs", "entries", "INTEGER"))

@@ -171,7 +171,7 @@ def as_of_page(as_of: tuple, names: list[bytes]) -> list[Entry]:
 @dataclass
 class Change:
     path: bytes
-    what: str                # added | removed | changed
+    what: str                # added | removed | changed | unreadable (not in the backup, not deleted)
     size: int | None
     kind: str = "file"              # as find names it: "symlink", "special" (a FIFO, a device node)
     old_kind: str | None = None     # a changed path's kind before, when another (a file that became a symlink)
@@ -180,6 +180,8 @@ class Change:
         """Its size column: a file's size, else its kind; a change of kind, the two."""
         if self.old_kind:
             return f"{self.old_kind} → {self.kind}"
+        if self.size is None and self.kind == "file":
+            return ""
         return fmt.size(self.size) if self.kind == "file" else self.kind
 
 
@@ -191,5 +193,7 @@ def changes_below(diff, rel: bytes, limit: int = 2000) -> tuple[list[Change], in
     changes += [Change(e.path[cut:], "removed", e.size, e.kind) for e in diff.removed]
     changes += [Change(c.path[cut:], "changed", c.size, c.kind, c.old_kind if c.old_kind != c.kind else None)
                 for c in diff.changed]
+    # the open directory itself, when it is what could not be listed: "."
+    changes += [Change(u.path[cut:] or b".", "unreadable", u.size, u.kind) for u in diff.unreadable]
     changes.sort(key=lambda c: c.path)
     return changes[:limit], len(changes)

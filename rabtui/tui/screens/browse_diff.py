@@ -45,5 +45,8 @@ class DiffLevel:
             table.add_row(Text(c.what, style=STATE_STYLE.get(c.what, "")), plain(c.path), c.shown())
             self.keys.append(c)
         more = f", first {len(changes)} shown" if count > len(changes) else ""
+        unread = sum(c.what == "unreadable" for c in changes)
+        # not in the backup for rsync could not read them: deleted on the source they were not
+        unread = f" ({unread} unreadable on the source, not deleted)" if unread else ""
         self._where(f"{self.backup['name']} vs {self.prev['name']} below /{tree.display(self.rel)}: "
-                    f"{count} changes{more} · backspace: back")
+                    f"{count} changes{more}{unread} · backspace: back")

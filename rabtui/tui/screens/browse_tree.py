@@ -17,7 +17,7 @@ from rabtui.tui import tree
 from rabtui.state import queries
 
 STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
-               "removed": "red"}
+               "removed": "red", "unreadable": "bold magenta"}
 STATE_WORD = {"new": "new", "changed": "new (changed)", "link": "hard link"}
 
 

@@ -1,0 +1,64 @@
+"""The paths a backup could not read on its source: rsync could not open a file, list a directory
+or stat an entry there (rsync.unreadable_path; its exit 23). They are not in the backup, yet not
+deleted on the source: older backups keep them, and `diff`, Browse and `find` say they could not be
+read instead of calling them removed.
+
+Named per directory in `DirSizes.unreadable` (below the directory, "." for the directory itself),
+as backup.json carries them, so that rebuild-state has them back; the first of them only, their
+names at most NAMES_KEPT bytes in all (the final backup.json fits the room kept for it,
+records.ROOM), the others counted in `unreadable_unnamed`. In the database, `unreadable` holds the
+paths (relative to /) and `backup_dirs.unreadable` how many there were in each directory. Only
+rsync's error lines are looked at: nothing per file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from rabtui import rsync
+from rabtui.backup.catalog_update import dir_prefix
+from rabtui.backup.sizes import DirSizes
+
+NAMES_KEPT = 8 << 10
+TOP = "."        # the directory itself could not be listed
+
+
+def note(sizes: DirSizes, line: bytes) -> None:
+    """One of rsync's error lines for the directory of `sizes`: a path it could not read on the
+    source, below the directory, named (or counted) there."""
+    path = rsync.unreadable_path(line)
+    if path is None:
+        return
+    top = os.fsencode(sizes.path).rstrip(b"/")
+    path = os.path.normpath(path)
+    if path == top or (not top and path == b"/"):
+        rel = TOP
+    elif path.startswith(top + b"/"):
+        rel = os.fsdecode(path[len(top) + 1:])
+    else:
+        return      # not named below the directory: nothing to say of a path of it
+    if sizes.unreadable_unnamed or sum(len(n) + 8 for n in sizes.unreadable) + len(rel) + 8 > NAMES_KEPT:
+        sizes.unreadable_unnamed += 1     # (the list full: the names after are counted only)
+    elif rel not in sizes.unreadable:
+        sizes.unreadable.append(rel)
+
+
+def count(sizes: DirSizes) -> int:
+    """How many paths of the directory could not be read, named or not."""
+    return len(sizes.unreadable) + sizes.unreadable_unnamed
+
+
+def from_record(info: dict) -> tuple[list[str], int]:
+    """The names and the count of those unnamed that one directory's entry of a backup.json holds
+    (as rabtui writes it; anything else is left out)."""
+    names = info.get("unreadable")
+    names = [n for n in names if isinstance(n, str) and n] if isinstance(names, list) else []
+    unnamed = info.get("unreadable_unnamed")
+    return names, unnamed if type(unnamed) is int and unnamed > 0 else 0
+
+
+def record(conn: sqlite3.Connection, backup_id: int, dir_path: str, names: list[str]) -> None:
+    """The named paths of one directory into `unreadable` (in the caller's transaction)."""
+    prefix = dir_prefix(dir_path)
+    rows = [(backup_id, prefix.rstrip(b"/") if name == TOP else prefix + os.fsencode(name)) for name in names]
+    conn.executemany("INSERT OR IGNORE INTO unreadable(backup_id, path) VALUES (?, ?)", rows)

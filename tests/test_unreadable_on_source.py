@@ -1,0 +1,122 @@
+"""Paths rsync could not read on the source (a file it could not open, a directory it could not
+list: its exit 23) are not in that backup, yet were not deleted there: the backup records them
+(backup.json and the database), `diff` lists them as unreadable, not removed, and `find` says the
+version before was not deleted at that backup; rebuild-state has them back from backup.json. Real
+rsync over the test sshd, whose rsync on the source runs without root's right to read everything
+(its rsync_path drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH), so that mode 0 closes a file to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.cli import main
+from tests.trees import Lab, ssh_source_lines, write_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                                reason="needs root and setpriv to close files to the source's rsync")
+
+T0 = datetime(2026, 7, 1, 3, 0)
+BLIND = "setpriv --bounding-set=-dac_override,-dac_read_search rsync"
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory, sshd):
+    """Three backups of one directory: all read; `secret` changed and closed, `closed/` closed,
+    `fresh` new and closed; all open again. Yields the lab, the data path and the backups."""
+    base = tmp_path_factory.mktemp("unread")
+    lab = Lab(base, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "secret": b"s1", "closed/in": b"inside", "closed/deep/x": b"x"})
+    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "{BLIND}"\n'
+                    f'[[sources.directories]]\npath = "{data}"\n')
+    first = lab.backup(cfg, "web", now=T0)
+    assert first.status == "completed"
+    write_files(data, {"secret": b"s2 longer", "fresh": b"new"})
+    for name in ("secret", "fresh", "closed"):
+        os.chmod(data / name, 0)
+    second = lab.backup(cfg, "web", now=T0 + timedelta(days=1))
+    for name in ("secret", "fresh"):
+        os.chmod(data / name, 0o644)
+    os.chmod(data / "closed", 0o755)
+    assert second.status == "warnings", second.reason
+    third = lab.backup(cfg, "web", now=T0 + timedelta(days=2))
+    assert third.status == "completed", third.reason
+    yield lab, data, (first, second, third)
+
+
+def _cli(lab, capsys, *args, code=0) -> str:
+    assert main(["--config", str(lab.config_path), *args]) == code
+    return capsys.readouterr().out
+
+
+def test_the_backup_records_what_it_could_not_read(history):
+    lab, data, (_, second, _) = history
+    info = json.loads((second.path / "backup.json").read_text())
+    [d] = info["directories"]
+    assert sorted(d["unreadable"]) == ["closed", "fresh", "secret"] and d["unreadable_unnamed"] == 0
+    rel = str(data).lstrip("/").encode()
+    rows = lab.store().all("SELECT path FROM unreadable WHERE backup_id=?", (second.backup_id,))
+    assert sorted(bytes(r["path"]) for r in rows) == [rel + b"/closed", rel + b"/fresh", rel + b"/secret"]
+    assert lab.store().one("SELECT unreadable FROM backup_dirs WHERE backup_id=?", (second.backup_id,))[0] == 3
+
+
+def _diff_says(lab, data, capsys, a, b) -> tuple[list[str], dict]:
+    text = _cli(lab, capsys, "diff", "web", a.path.name, b.path.name).splitlines()
+    as_json = json.loads(_cli(lab, capsys, "diff", "web", a.path.name, b.path.name, "--json"))
+    return [line.replace(str(data), "D") for line in text[1:]], as_json
+
+
+def test_diff_says_unreadable_not_removed(history, capsys):
+    lab, data, (first, second, third) = history
+    lines, as_json = _diff_says(lab, data, capsys, first, second)
+    assert lines == ["! D/closed/deep/x  unreadable (1 B before)", "! D/closed/in  unreadable (6 B before)",
+                     "! D/fresh  unreadable", "! D/secret  unreadable (2 B before)",
+                     "0 added (0 B), 0 removed (0 B), 0 changed, 4 unreadable"]
+    assert as_json["removed"] == [] and as_json["added"] == []
+    assert as_json["unreadable"] == [{"path": f"{data}/closed/deep/x", "size": 1}, {"path": f"{data}/closed/in", "size": 6},
+                                     {"path": f"{data}/fresh", "size": None}, {"path": f"{data}/secret", "size": 2}]
+    # read again, the files come back as they are then (the backup before could not read them)
+    lines, _ = _diff_says(lab, data, capsys, second, third)
+    assert lines == ["+ D/closed/deep/x  1 B", "+ D/closed/in  6 B", "+ D/fresh  3 B", "+ D/secret  9 B",
+                     "4 added (19 B), 0 removed (0 B), 0 changed"]
+
+
+def test_find_says_the_version_before_was_not_deleted(history, capsys):
+    lab, data, (first, second, _) = history
+    [v] = [v for v in json.loads(_cli(lab, capsys, "find", "in", "--json")) if v["path"].endswith("/closed/in")]
+    held = [loc for loc in v["locations"] if loc["kind"] == "backup"]
+    assert held[0]["backups"] == [first.path.name] and held[0]["unreadable"] == [second.path.name]
+    text = _cli(lab, capsys, "find", "secret")
+    assert f"m1: {first.path.name}; then unreadable on the source in {second.path.name} (not deleted)" in text
+
+
+def test_rebuild_state_has_them_back_from_backup_json(history, capsys, tmp_path):
+    lab, data, (first, second, _) = history
+    before = _diff_says(lab, data, capsys, first, second)
+    assert len(before[1]["unreadable"]) == 4
+    shutil.copytree(lab.state, tmp_path / "state-kept")      # the module's other tests read the state as made
+    try:
+        _cli(lab, capsys, "rebuild-state")
+        assert _diff_says(lab, data, capsys, first, second) == before
+    finally:
+        shutil.rmtree(lab.state)
+        shutil.copytree(tmp_path / "state-kept", lab.state)
+
+
+def test_a_database_made_before_gets_the_table_and_column(tmp_path):
+    from rabtui.state.store import Store, connect
+
+    Store(tmp_path / "state").close()
+    conn = connect(tmp_path / "state" / "rabtui.db")
+    conn.execute("DROP TABLE unreadable")
+    conn.execute("ALTER TABLE backup_dirs DROP COLUMN unreadable")
+    conn.close()
+    store = Store(tmp_path / "state")
+    assert store.all("SELECT * FROM unreadable") == []
+    assert "unreadable" in {r[1] for r in store.all("PRAGMA table_info(backup_dirs)")}
