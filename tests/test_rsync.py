@@ -9,7 +9,7 @@ import os
 from types import SimpleNamespace
 
 from rabtui import proc, proc_records, rsync
-from rabtui.backup import rsync_stream, transfer
+from rabtui.backup import rsync_stream, transfer, unreadable
 from rabtui.backup.sizes import DirSizes
 from rabtui.events import PROGRESS
 from tests.trees import HOSTILE_NAMES, write_files
@@ -70,6 +70,33 @@ def test_unescape():
     assert rsync.unescape(b"bad\\#377\\#376") == b"bad\xff\xfe"
     # a literal backslash before "#ooo" is itself escaped by rsync
     assert rsync.unescape(b"a\\#134#012b") == b"a\\#012b"
+
+
+def test_unreadable_paths_of_the_sender_error_lines():
+    said = rsync.unreadable_path
+    assert said(b'rsync: [sender] send_files failed to open "/d/we"ird: x": Permission denied (13)') == b'/d/we"ird: x'
+    assert said(b'rsync: [sender] opendir "/d/closed" failed: Permission denied (13)') == b"/d/closed"
+    assert said(b'rsync: [sender] readlink_stat("/d/x") failed: Permission denied (13)') == b"/d/x"
+    # an rsync older than 3.2.4 tags no side; names come as rsync escapes them
+    assert said(b'rsync: send_files failed to open "/d/ctl\\#001": Input/output error (5)') == b"/d/ctl\x01"
+    # not a path the source could not read: a vanished file (gone), a missing argument, the medium's side
+    for line in (b'file has vanished: "/d/x"', b'rsync: [sender] link_stat "/d/x" failed: No such file or directory (2)',
+                 b'rsync: [receiver] opendir "/m/x" failed: Permission denied (13)',
+                 b'rsync error: some files/attrs were not transferred (see previous errors) (code 23)'):
+        assert said(line) is None
+
+
+def test_unreadable_names_below_the_directory_bounded():
+    sizes = DirSizes("/srv/data", "standard")
+    for line in (b'rsync: [sender] opendir "/srv/data" failed: Permission denied (13)',
+                 b'rsync: [sender] opendir "/srv/data/sub" failed: Permission denied (13)',
+                 b'rsync: [sender] send_files failed to open "/srv/other/x": Permission denied (13)'):
+        unreadable.note(sizes, line)
+    assert (sizes.unreadable, sizes.unreadable_unnamed) == ([".", "sub"], 0)
+    for i in range(2000):
+        unreadable.note(sizes, b'rsync: [sender] send_files failed to open "/srv/data/f%04d": Permission denied (13)' % i)
+    assert sum(len(n) + 8 for n in sizes.unreadable) <= unreadable.NAMES_KEPT
+    assert unreadable.count(sizes) == 2002 and sizes.unreadable_unnamed > 0
 
 
 def _item(record: bytes) -> tuple[bytes, int, int, bytes] | None:

@@ -51,6 +51,13 @@ def test_changes_below_is_relative_to_the_directory():
     assert [(c.path, c.what, c.size) for c in changes] == [(b"c", "changed", 2), (b"new", "added", 5)]
 
 
+def test_changes_below_shows_what_the_backup_could_not_read():
+    d = backup_diff.Diff("a", "b", unreadable=[backup_diff.Unreadable(b"x/y", None),
+                                               backup_diff.Unreadable(b"x/y/secret", 3)])
+    changes, count = tree.changes_below(d, b"x/y")
+    assert [(c.path, c.what, c.shown()) for c in changes] == [(b".", "unreadable", ""), (b"secret", "unreadable", "3 B")]
+
+
 # --- with the real app ------------------------------------------------------------------------------
 
 
