@@ -304,3 +304,30 @@ def test_a_symlink_an_older_backup_saved_is_read_through_no_symlink_planted_in_i
     names, _, _ = archive_view.listing(lab.load(), lab.store(), "loc", second, rel_path(str(arch)), told)
     assert b"ln" not in names and b"y" in names, names
     assert any("/ln left out" in said and os.path.join(first["path"], "data") in said for said in told), told
+
+
+def test_what_an_older_backup_saved_not_read_through_a_planted_symlink_is_named_by_its_kind(tmp_path, capsys):
+    """A symlink and a FIFO the backup had as an older backup saved them (the union holds newer
+    files there), not read because that backup's data/ is a planted symlink: each is named as not
+    restored with its own kind, not as a file."""
+    lab = Lab(tmp_path, media_count=1)
+    cfg = lab.local([("arch", "archive")])
+    arch = lab.src / "arch"
+    _files(arch, {"x": b"x1"})
+    os.symlink("x", arch / "s")
+    os.mkfifo(arch / "p")
+    assert lab.backup(cfg).status == "completed"          # saves x, s and p
+    _files(arch, {"y": b"y2"})
+    assert lab.backup(cfg).status == "completed"          # has s and p as the first saved them
+    os.unlink(arch / "s"), os.unlink(arch / "p")
+    _files(arch, {"s": b"s3", "p": b"p3"})
+    assert lab.backup(cfg).status == "completed"          # the union holds files there now
+    first, second, _ = lab.store().all("SELECT * FROM backups ORDER BY id")
+    _plant_copy(lab, tmp_path, first, "")
+    capsys.readouterr()
+    code = main(["--config", str(lab.config_path), "restore", "loc", str(arch), "--backup", second["name"],
+                 "--to", str(tmp_path / "out")])
+    said = capsys.readouterr().out
+    top = str(arch).lstrip("/")
+    assert code == 3, said
+    assert f"not restored (symlink): {top}/s: " in said and f"not restored (fifo or socket): {top}/p: " in said, said

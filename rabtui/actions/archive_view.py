@@ -171,7 +171,7 @@ def listing(cfg: Config, store: Store, source_id: str, backup, rel: bytes, warni
         children[name] = (True, None, None, "")
     for name, entry in _kept_only(backup, d.path, rel, seen).items() if seen is not None else ():
         children.setdefault(name, entry)
-    planted: dict[bytes, str] = {}
+    planted: dict[bytes, tuple[str, str]] = {}
     for name, st in _saved_before(store, backup, d.path, rel, union, kinds, children, planted).items():
         children[name] = _entry(st, "")
     if warnings is not None:
@@ -209,13 +209,13 @@ def merged_root(medium_path, source_id: str) -> str | None:
 
 
 def _saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, kinds: SavedKinds | None,
-                  children: dict, planted: dict[bytes, str]) -> dict[bytes, os.stat_result]:
+                  children: dict, planted: dict[bytes, tuple[str, str]]) -> dict[bytes, os.stat_result]:
     """name -> lstat of each symlink, FIFO or device node in the directory `rel` that an older
     complete backup saved and a restore of `backup` reads from that backup's tree
     (saved_others.saved_before_at): not saved again since, and a newer backup than `backup` put
     another shape in its place in the union. Only the names nothing else gave (`children`) that
     the catalog has such an entry at up to `backup` (`kinds`, read for the listing already). Those
-    not read because a symlink is planted on the way: full path -> why, into `planted`."""
+    not read because a symlink is planted on the way: full path -> (kind, why), into `planted`."""
     cut = len(rel) + 1 if rel else 0
     names = [path[cut:] for path in (kinds.saved if kinds is not None else ())
              if (not rel or path.startswith(rel + b"/")) and b"/" not in path[cut:] and path[cut:] not in children]
@@ -229,11 +229,11 @@ def _saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes,
     return out
 
 
-def _unread(kept: list[str], entries: dict[bytes, str]) -> list[str]:
+def _unread(kept: list[str], entries: dict[bytes, tuple[str, str]]) -> list[str]:
     """What a listing says it left out, once each: the kept backups' copies not read (`kept`,
-    kept_entries.Found.planted) and the older backups' entries (`entries`: path -> why)."""
+    kept_entries.Found.planted) and the older backups' entries (`entries`: path -> (kind, why))."""
     said = [f"entries of kept data left out: {why}" for why in kept]
-    said += [f"/{os.fsdecode(path)} left out: {why}" for path, why in sorted(entries.items())]
+    said += [f"/{os.fsdecode(path)} left out: {why}" for path, (_kind, why) in sorted(entries.items())]
     return list(dict.fromkeys(said))
 
 

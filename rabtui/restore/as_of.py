@@ -77,7 +77,7 @@ def as_of(store: Store, source: Source, backup, rel: bytes, item: bytes, sc: Sho
             others[full] = saved
     linked = complete_ids(store, backup)
     dirs = OwnDirs(own_dirs.covered(store, backup["source"], backup["medium"], backup["id"], d.path), rel)
-    planted_at: dict[bytes, str] = {}
+    planted_at: dict[bytes, tuple[str, str]] = {}
     catalogued = saved_before(store, backup, d.path, rel, union, versions, folders, linked, set(others), dirs, sc,
                               planted_at) if union is not None else {}
     for full in (*catalogued, *planted_at):
@@ -133,7 +133,8 @@ class AsOf(LeftOut):
         self.unread = list(unread)   # directories of kept backups that could not be read
         self.closed: list[bytes] = []   # directories of kept backups closed to us that hold some of `others`
         self.planted: list[str] = []    # why kept backups' copies were not read (a symlink on the way)
-        self.planted_at: dict[bytes, str] = {}  # path -> why its older backup's entry was not read (saved_before)
+        # path -> (its kind, why) of an older backup's entry not read (saved_before)
+        self.planted_at: dict[bytes, tuple[str, str]] = {}
         self.seen: set[bytes] = set()
         self.linked: set[int] = set()   # the complete backups (linked into the union)
         self.names: dict[int, str] = {}  # id -> name of the backups on the medium (which saved a file, said)
@@ -303,16 +304,16 @@ class AsOf(LeftOut):
         backup that saved it is left out then, as the discs leave it out."""
         return self.newer_dirs is not None and dir_saved_after(self.newer_dirs, self.folders, full, first)
 
-    def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], Iterable[tuple[bytes, str]]]:
+    def unseen(self) -> tuple[list[tuple[bytes, bytes, os.stat_result]], Iterable[tuple[str, bytes, str]]]:
         """([(path, name below the item, lstat)] of the files the walk did not show, and of the
         symlinks, special files and empty directories only kept data saved, read from the backup
         that saved each, each after the directories on its way there as that backup has them (the
-        union may lack them too: copy_into makes those)], (name below the item, why) of the files
+        union may lack them too: copy_into makes those)], (kind, name below the item, why) of the files
         that backup lacks too, then of those the walks leave out, read after them)."""
         found: list[tuple[bytes, bytes, os.stat_result]] = []
-        lost = [(b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
-                for path in self.unread] + [(b"", why) for why in self.planted] \
-            + [(full[len(self.rel):].lstrip(b"/"), why) for full, why in sorted(self.planted_at.items())]
+        lost = [("directory", b"", f"{fmt.name(path)}, a directory of kept data, could not be read: permission denied")
+                for path in self.unread] + [("kept data", b"", why) for why in self.planted] \
+            + [(kind, full[len(self.rel):].lstrip(b"/"), why) for full, (kind, why) in sorted(self.planted_at.items())]
         dirs: set[bytes] = set()
         for full, st in self._own_entries():
             self.own_taken.setdefault(full, st)
@@ -345,7 +346,7 @@ class AsOf(LeftOut):
                 planted = planted_on_the_way(self.folders[first], full)
                 st = as_saved(saved, self.versions[full]) if planted is None else None
                 if st is None:    # gone, or something else in its place (a symlink to any file, or on the way)
-                    lost.append((under, planted or why_not_saved(self.backup, saved, self.versions[full],
+                    lost.append(("file", under, planted or why_not_saved(self.backup, saved, self.versions[full],
                                                                  self.names.get(self.versions[full][2]))))
                     continue
             parts = under.split(b"/")[:-1]
@@ -368,4 +369,4 @@ class AsOf(LeftOut):
             found.append((saved, under, st))
             if stat.S_ISDIR(st.st_mode):
                 dirs.add(under)     # made once, before what the backup holds below it
-        return found, chain(lost, self.left_out())
+        return found, chain(lost, (("file", under, why) for under, why in self.left_out()))

@@ -114,8 +114,8 @@ class AsSaved(LeftOut):
         return self.leave_out(rel, other_size(self.backup, st.st_size, size))
 
     def unseen(self):
-        """No entry the walk does not see; those it left out (left_out)."""
-        return [], self.left_out()
+        """No entry the walk does not see; the files it left out (left_out), as AsOf.unseen gives them."""
+        return [], [("file", under, why) for under, why in self.left_out()]
 
 
 def _files_in(path: bytes) -> dict[bytes, int]:

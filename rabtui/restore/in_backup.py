@@ -73,10 +73,10 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
         elif link is None and under and store is not None and there is None:
             in_backup = saved_elsewhere(store, backup, d.path, rel, sc, root) or in_backup
         elif link is None and under and store is not None:     # the union's shape may be a newer backup's
-            planted: dict[bytes, str] = {}
+            planted: dict[bytes, tuple[str, str]] = {}
             saved = saved_before_at(store, backup, d.path, rel, root, sc, planted)
             if rel in planted:
-                raise WorkFailed(f"/{fmt.name(rel)} of backup {backup['name']} is not restored: {planted[rel]}")
+                raise WorkFailed(f"/{fmt.name(rel)} of backup {backup['name']} is not restored: {planted[rel][1]}")
             if saved is not None:
                 in_backup = saved.path(under)
             elif not stat.S_ISDIR(there.st_mode):   # or an older one's: the newest saved there up to the backup

@@ -24,11 +24,13 @@ from rabtui.state.store import Store
 
 # the catalog's letter (its code point) -> the kind the saved entry must have still
 _KINDS = {ord("L"): (stat.S_ISLNK,), ord("S"): (stat.S_ISFIFO,), ord("D"): (stat.S_ISBLK, stat.S_ISCHR)}
+# ... and what a restore names one by that it did not read (the catalog's letter: S is both)
+_NAMED = {ord("L"): "symlink", ord("S"): "fifo or socket", ord("D"): "device"}
 
 
 def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, versions: dict,
                  folders: dict[int, bytes], linked: set[int], taken: set[bytes], dirs: OwnDirs,
-                 sc: Shortcuts, planted: dict[bytes, str] | None = None) -> dict[bytes, Saved]:
+                 sc: Shortcuts, planted: dict[bytes, tuple[str, str]] | None = None) -> dict[bytes, Saved]:
     """full path -> how an older complete backup saved each entry the catalog has at or below `rel`
     as of `backup` where the union (its root `union`) holds another entry or none, and nothing
     newer took its place as of `backup`: no newer version of a file at, above or below it
@@ -36,13 +38,13 @@ def saved_before(store: Store, backup, dir_path: str, rel: bytes, union: bytes, 
     directory at it (dir_saved_after; `dirs`: the own trees up to `backup`, from `rel` or above),
     and `backup`'s own shape there allows it (fits_its_shape). Not those `taken` already (kept data's), nor what
     `backup` saved itself (its own tree gives those), nor sockets (no restore gives them). Each not
-    read because a symlink is planted on the way to it: full path -> why, into `planted`."""
+    read because a symlink is planted on the way to it: full path -> (its kind, why), into `planted`."""
     return _taken(backup, dir_path, rel, union, versions, folders, linked, taken, dirs, sc,
                   others.archive_as_of(store, backup, dir_path, rel), rel, planted=planted)
 
 
 def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: bytes, sc: Shortcuts,
-                    planted: dict[bytes, str] | None = None) -> Saved | None:
+                    planted: dict[bytes, tuple[str, str]] | None = None) -> Saved | None:
     """saved_before of `rel` itself (a restore of it alone), looked up by its path and those of the
     directories on the way there; `planted` as saved_before's."""
     top = rel_path(dir_path)
@@ -65,9 +67,9 @@ def saved_before_at(store: Store, backup, dir_path: str, rel: bytes, union: byte
 def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, folders: dict[int, bytes],
            linked: set[int], taken: set[bytes], dirs: OwnDirs, sc: Shortcuts, candidates: dict,
            skip: bytes | None, entries: dict | None = None,
-           planted: dict[bytes, str] | None = None) -> dict[bytes, Saved]:
+           planted: dict[bytes, tuple[str, str]] | None = None) -> dict[bytes, Saved]:
     """saved_before's look at each of `candidates` (of `entries`: all the catalog has around them),
-    but `skip`, up to `rel`; those a planted symlink is on the way to go into `planted` (why)."""
+    but `skip`, up to `rel`; those a planted symlink is on the way to go into `planted` (kind, why)."""
     top = rel_path(dir_path)
     own = os.fsencode(medium_layout.backup_data_path(backup["path"], dir_path))
     around = _Around(rel, candidates if entries is None else entries, versions)
@@ -94,7 +96,7 @@ def _taken(backup, dir_path: str, rel: bytes, union: bytes, versions: dict, fold
         why = planted_on_the_way(folders[first], full)
         if why is not None:     # not read through it, and never dropped in silence: the caller names it
             if planted is not None:
-                planted[full] = why
+                planted[full] = (_NAMED.get(kind, "special file"), why)
             continue
         if not any(test(st.st_mode) for test in _KINDS.get(kind, ())):
             continue

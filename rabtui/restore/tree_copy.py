@@ -206,7 +206,7 @@ def copy_into(src: bytes, target_root: bytes, rel_dest: bytes, overwrite: bool, 
                     writer.result.errors.append((join(r), os_reason(exc)))
                     continue
                 writer.put(path, join(r), st)
-            writer.result.not_restored += [("file", join(r), why) for r, why in lost]
+            writer.result.not_restored += [(kind, join(r), why) for kind, r, why in lost]
             faults.point("restore.entries_put")
             writer.result.errors += [(join(r), why) for r, why in unread]
             for path, r, st in reversed(made):      # deepest first, before the union's around them

@@ -23,7 +23,7 @@ from rabtui import faults, fmt
 from rabtui.restore.filecopy import copy_sparse, new_file
 from rabtui.restore.metadata import MetadataWriter
 from rabtui.restore.target_dirs import Refused, TargetDirs, check_name
-from rabtui.restore.written import Written, os_reason
+from rabtui.restore.written import Written, kind_of, os_reason
 
 
 def _tmp_name() -> bytes:
@@ -243,7 +243,7 @@ class SafeWriter(TargetDirs):
 
     def _special(self, fd: int, tmp: bytes, rel: bytes, st: os.stat_result) -> bool:
         mode = st.st_mode
-        kind = "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        kind = kind_of(mode)
         try:
             if stat.S_ISFIFO(mode):
                 os.mkfifo(tmp, 0o600, dir_fd=fd)

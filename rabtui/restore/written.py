@@ -4,11 +4,21 @@ and as JSON."""
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
 from rabtui import fmt
 
 KINDS = ("files", "directories", "links", "symlinks", "special", "attributes")
+
+
+def kind_of(mode: int) -> str:
+    """The kind a restore's record names an entry by (`not_restored`), from its mode."""
+    for test, kind in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symlink"),
+                       (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "device"
 
 
 def os_reason(exc: OSError) -> str:
