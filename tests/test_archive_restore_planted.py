@@ -16,7 +16,7 @@ from rabtui.state.catalog import rel_path
 from rabtui.cli import main
 from tests.test_kill_anywhere import _files
 from tests.test_planted_symlinks_on_medium import _plant
-from tests.trees import Lab, snapshot
+from tests.trees import Lab, config_text, snapshot
 
 
 @pytest.mark.parametrize("where", ["source", "archive", "union", "data"])
@@ -331,3 +331,28 @@ def test_what_an_older_backup_saved_not_read_through_a_planted_symlink_is_named_
     top = str(arch).lstrip("/")
     assert code == 3, said
     assert f"not restored (symlink): {top}/s: " in said and f"not restored (fifo or socket): {top}/p: " in said, said
+
+
+def test_a_planted_symlinks_name_is_escaped_once_where_it_is_shown(tmp_path, capsys):
+    """The refusal of a symlink planted in place of a backup's copy names it as it is: the command
+    line escapes the message where it prints it (an ESC in the name shows as `\\033`, once), and
+    the job's record and its notification keep the exact name, as every other such message does."""
+    lab = Lab(tmp_path, media_count=1)
+    dirname = "ar\x1bch"
+    (lab.src / dirname).mkdir()
+    lab.config_path.write_text(config_text(lab.state, lab.media, '[[sources]]\nid = "loc"\n[[sources.directories]]\n'
+                                           f'path = "{lab.src / dirname}"\nkind = "standard"\n').replace("\x1b", "\\u001b"))
+    cfg = lab.load()
+    _files(lab.src / dirname, {"x": b"x1"})
+    backup = lab.backup(cfg)
+    copy = backup.path / "data" / str(lab.src / dirname).lstrip("/")
+    os.rename(copy, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", copy)
+    capsys.readouterr()
+    assert main(["--config", str(lab.config_path), "restore", "loc", str(lab.src / dirname), "--to",
+                 str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    shown = str(copy).replace("\x1b", "\\033")
+    assert f"{shown} is a symlink, which rabtui never makes" in err and "\\\\033" not in err, err
+    summary = lab.store().one("SELECT summary FROM jobs WHERE kind='restore'")["summary"]
+    assert f"{copy} is a symlink, which rabtui never makes" in summary, summary

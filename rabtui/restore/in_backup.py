@@ -48,8 +48,8 @@ def backup_source_path(cfg: Config, source: Source, backup, rel: bytes, sc: Shor
     if planted is None and d.kind == "archive":
         planted = medium_layout.symlink_to_union(medium.path, source.id, d.path)
     if planted is not None:
-        raise WorkFailed(f"/{fmt.name(rel)} is not read from backup {backup['name']}: {fmt.name(str(planted))} is a"
-                         " symlink, which rabtui never makes, and a restore takes nothing through one")
+        raise WorkFailed(f"/{fmt.name(rel)} is not read from backup {backup['name']}: "
+                         + medium_layout.planted_symlink(planted, "a restore takes nothing through one"))
     under = rel[len(rel_path(d.path)):].lstrip(b"/")
     root = os.fsencode(medium_layout.backup_data_path(backup["path"], d.path))
     in_backup = os.path.join(root, under) if under else root
