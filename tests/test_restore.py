@@ -252,8 +252,9 @@ def test_parse_volid_and_argv():
     assert disc_drive.parse_volid(b"Drive current: -indev 'x'\nVolume Id    : RAB12D03\n") == "RAB12D03"
     argv = restore_discs.xorriso_extract_argv("/dev/sr0", b"/data/s/-x", b"/tmp/t")
     at = argv.index("-extract")
-    assert argv[:3] == ["xorriso", "-no_rc", "-osirrox"] and argv[at:at + 3] == ["-extract", "/data/s/-x", "/tmp/t"]
-    assert argv[at + 3:] == ["-backslash_codes", "encode_results", "-find", "/data/s/-x", "-has_acl", "-not",
+    assert argv[:7] == ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output", "-osirrox"]
+    assert argv[at:at + 3] == ["-extract", "/data/s/-x", "/tmp/t"]
+    assert argv[at + 3:] == ["-find", "/data/s/-x", "-has_acl", "-not",
                              "-type", "l", "-exec", "lsdl", "--", "-print", "rabtui: those without an ACL",
                              "-find", "/data/s/-x", "-has_no_acl", "-not",
                              "-type", "l", "-exec", "lsdl", "--",

@@ -20,7 +20,7 @@ from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.media import opened_dirs
-from rabtui.restore import disc_dirs, disc_owners, disc_parts, link_xattrs
+from rabtui.restore import disc_dirs, disc_owners, disc_parts, disc_refused, link_xattrs
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.links_apart import links_apart
 from rabtui.restore.disc_checks import (check_file, extract_hint, in_tree, own_time, refuse_damaged, tree_bounded,
@@ -44,13 +44,15 @@ def xorriso_extract_argv(dev: str, disc_path: bytes, target: bytes, as_root: boo
     the others after it, for their owners (disc_owners.py) and the ACLs the kernel gave those
     without one. `list_links`: then each extracted symlink, for its owner: osirrox makes symlinks
     as the extracting user, with the time of extraction. Last, the ACLs of the directories that
-    have one (acl_dirs), and every directory (disc_dirs)."""
+    have one (acl_dirs), and every directory (disc_dirs). It goes on past an entry it cannot
+    restore, and names it on stderr (disc_refused.py); names in its messages encoded as in its
+    listings."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     path = os.fsdecode(disc_path)
-    argv = ["xorriso", "-no_rc", "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
+    argv = ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output",
+            "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536",
             "-hardlinks", "on", "-acl", "on", "-xattr", "any" if as_root else "user",
             "-iso_rr_pattern", "off", "-indev", address(dev), "-extract", path, os.fsdecode(target),
-            "-backslash_codes", "encode_results",
             "-find", path, "-has_acl", "-not", "-type", "l", "-exec", "lsdl", "--", "-print", WITHOUT_ACL.decode(),
             "-find", path, "-has_no_acl", "-not", "-type", "l", "-exec", "lsdl", "--"]
     if list_links:
@@ -218,23 +220,33 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                             entry[0] == start or entry[0].startswith(start.rstrip(b"/") + b"/")):
                         without_acl.append(entry[0])
 
-                try:
-                    done = disc_tree.run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)),
-                                         on_stdout=listed, cancel=cancel, env=xorriso.LIST_ENV,
-                                         silence=cfg.checkpoint.io_timeout, busy=True)
-                except Stalled as exc:   # a hung drive
-                    raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
-                                     f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
-                if not done.ok:
+                def failed(why: str) -> NoReturn:
                     full = _full(where)
                     if full:
                         raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {full}",
                                          hint=f"what comes off the discs is put in {fmt.name(where)} first: make room"
                                               " there, then restore again")
-                    why = (f"xorriso was killed by signal {done.killed_by}" if done.killed_by
-                           else _xorriso_failure(done.stderr_tail))
                     raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {why}",
                                      hint=extract_hint(why, number))
+
+                def run(argv: list[str], on_stdout=None, on_stderr=None):
+                    try:
+                        return disc_tree.run(argv, on_stdout=on_stdout, on_stderr=on_stderr, cancel=cancel,
+                                             env=xorriso.LIST_ENV, silence=cfg.checkpoint.io_timeout, busy=True)
+                    except Stalled as exc:   # a hung drive
+                        raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
+                                         f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
+
+                refusals = disc_refused.Refusals()
+                done = run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)), listed,
+                           refusals.take)
+                if not done.ok:
+                    if done.killed_by or not refusals.refused:
+                        failed(f"xorriso was killed by signal {done.killed_by}" if done.killed_by
+                               else _xorriso_failure(done.stderr_tail))
+                    off += disc_refused.extract_again(
+                        refusals, dev, start, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
+                        volid, lambda argv, into: run(argv, on_stderr=into.take), failed)
                 opened = opened_dirs.open_up(target) if not is_file else {}
                 drop_inherited_acls(start, target, without_acl)
                 acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)

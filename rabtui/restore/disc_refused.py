@@ -1,0 +1,178 @@
+"""What the target, or the privileges of the restoring process, refuse of what comes off a disc: a
+device node without CAP_MKNOD; an xattr without the privilege for its namespace (trusted.* takes
+CAP_SYS_ADMIN, a file capability CAP_SETFCAP) or too large for the file system. xorriso extracts
+with `-abort_on NEVER` (restore/discs.py), so that it goes on past such an entry and says which it
+was (a FAILURE, then `Restoring failed: 'IMAGE PATH' = 'DISK PATH'`); an entry whose xattr was
+refused is left incomplete there (a directory without what it holds), and is extracted again with
+fewer xattrs (those of the user namespace, then none), a directory alone, then what it holds as
+the disc has it. Each is named as not restored, as a restore from a medium names what the target
+refuses (restore/metadata.py); anything else xorriso says went wrong still fails the restore."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+
+from rabtui.checkpoint.xorriso_output import _WORD, _unquoted
+from rabtui.restore.disc_drive import address
+
+_FAILURE = b"xorriso : FAILURE : "
+_RESTORING = re.compile(rb"xorriso : SORRY : Restoring failed:\s+(" + _WORD + rb") = (" + _WORD + rb")")
+_DEVICE = re.compile(rb"Cannot restore (?:character|block) device to disk filesystem: " + _WORD + rb" : (.*)")
+_XATTR = re.compile(rb"Disk file " + _WORD + rb" , xattr (.*) '([^']*)'")
+
+# what is extracted of an entry's xattrs and ACLs, from all (root's) to none: each refusal takes it
+# one step down. The image's tree is loaded with them (`-xattr` before `-indev`): with `-acl on`,
+# xorriso sets every xattr it loaded, whatever `-xattr` says when it extracts
+LEVELS = {"any": ["-acl", "on", "-xattr", "any"], "user": ["-acl", "on", "-xattr", "user"],
+          "bare": ["-acl", "off", "-xattr", "off"]}
+DEVICE_WHY = "device nodes need root with CAP_MKNOD"
+
+
+@dataclass
+class Refused:
+    iso_path: bytes
+    disk_path: bytes
+    failure: str            # what xorriso said before it (its FAILURE), "" when nothing
+    kind: str               # "device", "xattr", or "other": the restore fails on that
+    xattr: str = ""         # the xattr refused, its reason
+    why: str = ""
+
+
+class Refusals:
+    """The entries an xorriso run said it could not restore (`take`: each line of its stderr), each
+    with the failure it said first; `failures`: every FAILURE it said, in order."""
+
+    def __init__(self) -> None:
+        self.refused: list[Refused] = []
+        self.failures: list[str] = []
+        self._last = b""
+
+    def take(self, line: bytes) -> None:
+        line = line.rstrip(b"\r\n")
+        if line.startswith(_FAILURE):
+            self._last = line[len(_FAILURE):]
+            self.failures.append(self._last.decode("utf-8", "replace"))
+            return
+        m = _RESTORING.match(line)
+        if m is None:
+            return
+        said, self._last = self._last, b""
+        shown = said.decode("utf-8", "replace")
+        iso, disk = _unquoted(m.group(1)), _unquoted(m.group(2))
+        if (d := _DEVICE.fullmatch(said)) is not None:
+            self.refused.append(Refused(iso, disk, shown, "device", why=d.group(1).decode("utf-8", "replace")))
+        elif (x := _XATTR.fullmatch(said)) is not None:
+            self.refused.append(Refused(iso, disk, shown, "xattr", x.group(1).decode("utf-8", "replace"),
+                                        x.group(2).decode("utf-8", "replace")))
+        else:
+            self.refused.append(Refused(iso, disk, shown, "other"))
+
+    def unexpected(self) -> str | None:
+        """What xorriso said went wrong that is no refusal of an entry's device node or xattr
+        (a disc it cannot read, a full target): the restore fails on it. None: nothing."""
+        other = [r.failure or f"{os.fsdecode(r.iso_path)} not restored" for r in self.refused if r.kind == "other"]
+        if other:
+            return other[0]
+        # a FAILURE of no entry refused (`Restoring failed` follows each entry's)
+        paired = {r.failure for r in self.refused}
+        lone = [f for f in self.failures if f not in paired and not f.startswith("Error with attaching")]
+        return lone[0] if lone else None
+
+
+def again_argv(dev: str, jobs: list[tuple[bytes, bytes, bool]], level: str, as_root: bool) -> list[str]:
+    """xorriso words that extract each (image path, disk path, alone) again, as the first
+    extraction did but with the xattrs and ACLs of `level` (LEVELS), a directory `alone` without
+    what it holds."""
+    argv = ["xorriso", "-no_rc", "-abort_on", "NEVER", "-backslash_codes", "encode_output",
+            "-osirrox", ("device_files" if as_root else "on") + ":sparse=65536", "-hardlinks", "on",
+            *LEVELS[level], "-iso_rr_pattern", "off", "-indev", address(dev)]
+    for iso, disk, alone in jobs:
+        argv += ["-extract_single" if alone else "-extract", os.fsdecode(iso), os.fsdecode(disk)]
+    return argv
+
+
+def _lower(level: str, xattr: str) -> str | None:
+    """The next level down from `level` for an entry whose xattr `xattr` was refused: those of the
+    user namespace where it is another's, else none; None when none were set already."""
+    if level == "any" and not xattr.startswith("user."):
+        return "user"
+    return "bare" if level != "bare" else None
+
+
+def _children(iso: bytes, disc_paths: list[bytes]) -> list[bytes]:
+    """The image paths of the entries directly in the directory `iso`, from the paths of all the
+    disc holds below it (its catalog: a directory that holds something is not in it itself)."""
+    top = iso.rstrip(b"/") + b"/"
+    return sorted({top + p[len(top):].split(b"/", 1)[0] for p in disc_paths if p.startswith(top)})
+
+
+def _removed(path: bytes) -> bool:
+    """What an extraction left at `path` (in the private staging directory) removed; whether it
+    was a directory."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+        return True
+    os.unlink(path)
+    return False
+
+
+def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel: bytes, disc_paths: list[bytes],
+                  volid: str, run, fail) -> list[tuple[str, bytes, str]]:
+    """Each entry of `refusals` whose xattr was refused, extracted again with fewer, until none is
+    refused (`run(argv, refusals)`: an xorriso run, its stderr taken by them, proc.Completed; `fail(why)` raises
+    where xorriso says something else went wrong, or an entry is refused with no xattr set).
+    `disc_paths`: the image paths the disc holds below `start` (extracted at `target`; `rel`: the
+    restored item's name). Returns (kind, name, why) of each refused entry."""
+    as_root = os.geteuid() == 0
+    first = "any" if as_root else "user"
+    named: dict[tuple[str, bytes], str] = {}
+    levels: dict[bytes, str] = {}
+    while True:
+        if (why := refusals.unexpected()) is not None:
+            fail(why)
+        alone: dict[str, list[tuple[bytes, bytes, bool]]] = {}
+        within: list[tuple[bytes, bytes, bool]] = []
+        for r in refusals.refused:
+            under = r.disk_path[len(target):].lstrip(b"/")
+            name = os.path.join(rel, under) if under else rel
+            if r.kind == "device":
+                named[("device", name)] = f"not made: {r.why} ({DEVICE_WHY})"
+                continue
+            level = _lower(levels.get(r.iso_path, first), r.xattr)
+            if level is None or not r.disk_path.startswith(target):
+                fail(r.failure)
+            levels[r.iso_path] = level
+            left = "its xattrs other than user.*" if level == "user" else "its xattrs and ACLs"
+            named[("attribute", name)] = f"xattr {r.xattr} not set ({r.why}) as it came off {volid}: restored without {left}"
+            is_dir = _removed(r.disk_path)
+            alone.setdefault(level, []).append((r.iso_path, r.disk_path, is_dir))
+            if is_dir:
+                within += [(c, r.disk_path + c[len(r.iso_path):], False) for c in _children(r.iso_path, disc_paths)]
+        if not alone:
+            break
+        refusals = Refusals()
+        for level, jobs in alone.items():
+            _run(run, again_argv(dev, jobs, level, as_root), refusals, fail)
+        # the directories' times as they came off, before what they hold is put in
+        times = {disk: os.lstat(disk) for jobs in alone.values() for _, disk, is_dir in jobs
+                 if is_dir and os.path.isdir(disk)}
+        if within:
+            _run(run, again_argv(dev, within, first, as_root), refusals, fail)
+        for disk, st in times.items():
+            os.utime(disk, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    return [(kind, name, why) for (kind, name), why in named.items()]
+
+
+def _run(run, argv: list[str], refusals: Refusals, fail) -> None:
+    done = run(argv, refusals)
+    if not done.ok and (done.killed_by or not refusals.refused):
+        fail(f"xorriso was killed by signal {done.killed_by}" if done.killed_by
+             else (refusals.failures or done.stderr_tail or ["xorriso failed"])[0])

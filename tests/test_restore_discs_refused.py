@@ -1,0 +1,85 @@
+"""A restore from discs where the restoring process lacks a privilege for some entries (a device
+node without CAP_MKNOD, a trusted.* xattr without CAP_SYS_ADMIN, a file capability without
+CAP_SETFCAP, as in a container): every other entry is restored, a directory whose xattr was refused
+with all it holds, and each refused one is named (exit 3), as a restore from a medium does. xorriso
+stopped at the first refusal, and the whole restore failed. Real xorriso, an `images:` drive."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from tests import fidelity
+from tests.trees import Lab, burn_due, restore_without
+
+CAP = bytes.fromhex("0100000200200000000000000000000000000000")    # cap_net_raw+ep, as setcap writes it
+
+
+@pytest.fixture(scope="module")
+def _refused_made(tmp_path_factory):
+    from tests.trees import made_once
+
+    def make(live):
+        lab = Lab(live, media_count=1)
+        cfg = lab.with_discs("4MiB")
+        data = lab.src / "data"
+        os.mknod(data / "null-like", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        (data / "closed/sub").mkdir(parents=True)
+        (data / "closed/inner").write_text("inside a directory with a trusted xattr\n")
+        os.setxattr(data / "closed/inner", "user.kept", b"an xattr")
+        (data / "closed/sub/deep").write_text("deeper\n")
+        os.setxattr(data / "closed", "trusted.mark", b"root's")
+        os.setxattr(data / "closed", "user.also", b"the user's")
+        (data / "capable").write_text("a program with a capability\n")
+        os.setxattr(data / "capable", "security.capability", CAP)
+        (data / "plain").write_text("nothing special\n")
+        os.chmod(data / "closed", 0o750)
+        os.utime(data / "closed", (1_600_000_000, 1_600_000_000))
+        assert lab.backup(cfg).status == "completed"
+        burn_due(cfg, lab.store(), asked={"*"})
+        return str(data)
+
+    if not fidelity.is_root():
+        pytest.skip("only root restores device nodes and trusted xattrs")
+    yield from made_once(tmp_path_factory, make)
+
+
+def test_what_the_process_may_not_restore_is_named_and_the_rest_restored(_refused_made):
+    data, made = _refused_made
+    live = made.anew()
+    out = live / "out"
+    got = restore_without("mknod,sys_admin,setfcap", Lab(live, media_count=1), data, out, checkpoint=1)
+    assert not got["errors"], got
+    restored = out / data.lstrip("/")
+    assert (restored / "plain").read_text() == "nothing special\n"
+    assert (restored / "capable").read_text() == "a program with a capability\n"
+    assert (restored / "closed/inner").read_text() == "inside a directory with a trusted xattr\n"
+    assert os.getxattr(restored / "closed/inner", "user.kept") == b"an xattr"
+    assert (restored / "closed/sub/deep").read_text() == "deeper\n"
+    assert os.getxattr(restored / "closed", "user.also") == b"the user's"
+    st = os.stat(restored / "closed")
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (0o750, 1_600_000_000), (oct(st.st_mode), st.st_mtime)
+    assert not os.path.lexists(restored / "null-like")
+    named = {(n["kind"], os.path.relpath("/" + n["path"], data)): n["why"] for n in got["not_restored"]}
+    assert set(named) == {("device", "null-like"), ("attribute", "closed"), ("attribute", "capable")}, named
+    assert "CAP_MKNOD" in named[("device", "null-like")]
+    assert "trusted.mark" in named[("attribute", "closed")] and "Operation not permitted" in named[("attribute", "closed")]
+    assert "security.capability" in named[("attribute", "capable")]
+
+
+def test_a_restore_from_discs_without_cap_mknod_exits_3_naming_the_device(_refused_made):
+    """The command line: the restore ends with exit 3 (something not restored), the device named."""
+    data, made = _refused_made
+    live = made.anew()
+    done = subprocess.run(["setpriv", "--bounding-set=-mknod", "--inh-caps=-mknod", sys.executable, "-m", "rabtui",
+                           "--config", str(live / "rabtui.toml"), "restore", "loc", data, "--to", str(live / "out"),
+                           "--checkpoint", "1"], capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert f"not restored (device): {data.lstrip('/')}/null-like: not made: Operation not permitted" in done.stdout, \
+        done.stdout
+    assert (live / "out" / data.lstrip("/") / "closed/sub/deep").read_text() == "deeper\n"
+    assert "Traceback" not in done.stderr, done.stderr
