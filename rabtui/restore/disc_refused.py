@@ -72,15 +72,14 @@ class Refusals:
             self.refused.append(Refused(iso, disk, shown, "other"))
 
     def unexpected(self) -> str | None:
-        """What xorriso said went wrong that is no refusal of an entry's device node or xattr
-        (a disc it cannot read, a full target): the restore fails on it. None: nothing."""
-        other = [r.failure or f"{os.fsdecode(r.iso_path)} not restored" for r in self.refused if r.kind == "other"]
-        if other:
-            return other[0]
-        # a FAILURE of no entry refused (`Restoring failed` follows each entry's)
-        paired = {r.failure for r in self.refused}
-        lone = [f for f in self.failures if f not in paired and not f.startswith("Error with attaching")]
-        return lone[0] if lone else None
+        """The first thing xorriso said went wrong that is no refusal of an entry's device node or
+        xattr (a disc it cannot read, a full target): the restore fails on it. None: nothing."""
+        tolerated = {r.failure for r in self.refused if r.kind != "other"}
+        for failure in self.failures:
+            if failure not in tolerated:
+                return failure
+        other = [os.fsdecode(r.iso_path) + " not restored" for r in self.refused if r.kind == "other"]
+        return other[0] if other else None
 
 
 def again_argv(dev: str, jobs: list[tuple[bytes, bytes, bool]], level: str, as_root: bool) -> list[str]:
