@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from rabtui import faults, fmt
 from rabtui.checkpoint import acl_dirs, dir_attrs, disc_tree, kept_off, layout, shortpath, xorriso
-from rabtui.checkpoint.content import LINK_MARK
+from rabtui.checkpoint.content import LINK_MARK, SPECIAL_MARK
 from rabtui.checkpoint.xorriso_output import parse_lsdl
 from rabtui.config import Config, Source
 from rabtui.errors import Stalled, WorkFailed
@@ -23,8 +23,9 @@ from rabtui.media import opened_dirs
 from rabtui.restore import disc_dirs, disc_owners, disc_parts, disc_refused, link_xattrs
 from rabtui.restore.disc_drive import address, disc_device
 from rabtui.restore.links_apart import links_apart
-from rabtui.restore.disc_checks import (check_file, extract_hint, in_tree, own_time, refuse_damaged, tree_bounded,
-                                        unrecorded)
+from rabtui.restore.written import kind_of
+from rabtui.restore.disc_checks import (check_file, disc_name, extract_hint, in_tree, own_time, refuse_damaged,
+                                        tree_bounded, unrecorded)
 from rabtui.events import LOG, Emit, Event
 from rabtui.state.store import Store
 from rabtui.restore.staging import ACLS
@@ -131,6 +132,9 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             if not (r["parts"] and r["parts"] > 1):
                 under = os.path.basename(bytes(r["disc_path"])) if is_file else in_tree(rel, bytes(r["path"]), False)
                 extracted = os.path.join(trees[r["disc"]], under)
+                if r["sha256"] in (LINK_MARK, SPECIAL_MARK) and not os.path.lexists(sc.path(extracted)):
+                    off += _not_extracted(r, off, disc_name(r))
+                    continue
                 found = check_file(extracted, r, sc, cancel, closed[r["disc"]].get(under), unheld.get(extracted))
                 if not found:
                     own_time(extracted, r, sc)
@@ -293,6 +297,18 @@ def _dirs_as_recorded(store: Store, number: int, top: bytes, rel: bytes, item: b
         if why:
             out.append(("directory", name, why))
     return out
+
+
+def _not_extracted(r, named: list[tuple[str, bytes, str]], volid: str) -> list[tuple[str, bytes, str]]:
+    """(kind, name, why) of a symlink or special file of the catalog that did not come off the
+    disc: a device node an extraction as a user other than root leaves out (osirrox makes none),
+    one a privilege was lacking for (named already: disc_refused.py)."""
+    kind, path = kind_of(r["mode"]), bytes(r["path"])
+    if any((k, n) == (kind, path) for k, n, _ in named):
+        return []
+    if kind == "device" and os.geteuid() != 0:
+        return [(kind, path, f"not made: {disc_refused.DEVICE_WHY}")]
+    return [(kind, path, f"did not come off {volid}")]
 
 
 def _named_once(off: list[tuple[str, bytes, str]], rows) -> list[tuple[str, bytes, str]]:
