@@ -123,13 +123,14 @@ def _removed(path: bytes) -> bool:
     return False
 
 
-def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel: bytes, disc_paths: list[bytes],
-                  volid: str, run, fail) -> list[tuple[str, bytes, str]]:
+def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_paths: list[bytes],
+                  volid: str, run, fail, sc) -> list[tuple[str, bytes, str]]:
     """Each entry of `refusals` whose xattr was refused, extracted again with fewer, until none is
     refused (`run(argv, refusals)`: an xorriso run, its stderr taken by them, proc.Completed; `fail(why)` raises
     where xorriso says something else went wrong, or an entry is refused with no xattr set).
-    `disc_paths`: the image paths the disc holds below `start` (extracted at `target`; `rel`: the
-    restored item's name). Returns (kind, name, why) of each refused entry."""
+    `disc_paths`: the image paths the disc holds below what was extracted at `target` (`rel`: the
+    restored item's name); `sc`: the Shortcuts that make a path deeper than the kernel takes
+    usable. Returns (kind, name, why) of each refused entry."""
     as_root = os.geteuid() == 0
     first = "any" if as_root else "user"
     named: dict[tuple[str, bytes], str] = {}
@@ -146,12 +147,13 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
                 named[("device", name)] = f"not made: {r.why} ({DEVICE_WHY})"
                 continue
             level = _lower(levels.get(r.iso_path, first), r.xattr)
-            if level is None or not r.disk_path.startswith(target):
+            if level is None or not (r.disk_path == target or r.disk_path.startswith(target.rstrip(b"/") + b"/")) \
+                    or b"/../" in r.disk_path + b"/":
                 fail(r.failure)
             levels[r.iso_path] = level
             left = "its xattrs other than user.*" if level == "user" else "its xattrs and ACLs"
             named[("attribute", name)] = f"xattr {r.xattr} not set ({r.why}) as it came off {volid}: restored without {left}"
-            is_dir = _removed(r.disk_path)
+            is_dir = _removed(sc.path(r.disk_path))
             alone.setdefault(level, []).append((r.iso_path, r.disk_path, is_dir))
             if is_dir:
                 within += [(c, r.disk_path + c[len(r.iso_path):], False) for c in _children(r.iso_path, disc_paths)]
@@ -161,12 +163,12 @@ def extract_again(refusals: Refusals, dev: str, start: bytes, target: bytes, rel
         for level, jobs in alone.items():
             _run(run, again_argv(dev, jobs, level, as_root), refusals, fail)
         # the directories' times as they came off, before what they hold is put in
-        times = {disk: os.lstat(disk) for jobs in alone.values() for _, disk, is_dir in jobs
-                 if is_dir and os.path.isdir(disk)}
+        times = {disk: os.lstat(sc.path(disk)) for jobs in alone.values() for _, disk, is_dir in jobs
+                 if is_dir and os.path.isdir(sc.path(disk))}
         if within:
             _run(run, again_argv(dev, within, first, as_root), refusals, fail)
         for disk, st in times.items():
-            os.utime(disk, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
     return [(kind, name, why) for (kind, name), why in named.items()]
 
 

@@ -248,9 +248,10 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                     if done.killed_by or not refusals.refused:
                         failed(f"xorriso was killed by signal {done.killed_by}" if done.killed_by
                                else _xorriso_failure(done.stderr_tail))
-                    off += disc_refused.extract_again(
-                        refusals, dev, start, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
-                        volid, lambda argv, into: run(argv, on_stderr=into.take), failed)
+                    with shortpath.Shortcuts() as sc:
+                        off += disc_refused.extract_again(
+                            refusals, dev, target, rel, [b"/" + bytes(r["disc_path"]).lstrip(b"/") for r in files],
+                            volid, lambda argv, into: run(argv, on_stderr=into.take), failed, sc)
                 opened = opened_dirs.open_up(target) if not is_file else {}
                 drop_inherited_acls(start, target, without_acl)
                 acl_dirs.give_masks(acl_dirs.masks(acls), start, target, opened)
