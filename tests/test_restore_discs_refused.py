@@ -33,6 +33,7 @@ def _refused_made(tmp_path_factory):
         (data / "closed/sub").mkdir(parents=True)
         (data / "closed/inner").write_text("inside a directory with a trusted xattr\n")
         os.setxattr(data / "closed/inner", "user.kept", b"an xattr")
+        os.link(data / "closed/inner", data / "linked-inner")     # a hard link out of it
         (data / "closed/sub/deep").write_text("deeper\n")
         os.setxattr(data / "closed", "trusted.mark", b"root's")
         os.setxattr(data / "closed", "user.also", b"the user's")
@@ -69,10 +70,13 @@ def test_what_the_process_may_not_restore_is_named_and_the_rest_restored(_refuse
     named = {(n["kind"], os.path.relpath("/" + n["path"], data)): n["why"] for n in got["not_restored"]}
     odd = os.fsdecode(ODD[1:])
     assert set(named) == {("device", "null-like"), ("device", odd), ("attribute", "closed"),
-                          ("attribute", "capable")}, named
+                          ("attribute", "capable"), ("hard link", "linked-inner")}, named
     assert "CAP_MKNOD" in named[("device", "null-like")]
     assert "trusted.mark" in named[("attribute", "closed")] and "Operation not permitted" in named[("attribute", "closed")]
     assert "security.capability" in named[("attribute", "capable")]
+    # what the directory holds came off in another run than the rest: a hard link out of it is cut
+    assert (restored / "linked-inner").read_text() == (restored / "closed/inner").read_text()
+    assert "restored as a separate file" in named[("hard link", "linked-inner")]
 
 
 def test_a_restore_from_discs_without_cap_mknod_exits_3_naming_the_device(_refused_made):

@@ -161,8 +161,12 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             raise WorkFailed(f"checkpoint {number}: {failed[0][2]}")
         if apart is not None:
             apart += failed
-        if apart is not None and len(trees) > 1:
-            apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc)
+        # the directories that came off again alone, an xattr of theirs refused (disc_refused.py)
+        redone = frozenset(name for kind, name, _ in off if kind == "attribute" and not is_file
+                           and stat.S_ISDIR(os.lstat(sc.path(os.path.join(short, b"item", name[len(rel):].lstrip(b"/"))
+                                                             if name != rel else os.path.join(short, b"item"))).st_mode))
+        if apart is not None and (len(trees) > 1 or redone):
+            apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc, redone)
         if apart is not None:
             apart += off
         if dir_modes is not None:    # a directory on several discs is kept from the first (_merge)

@@ -14,27 +14,35 @@ from rabtui.restore.disc_checks import disc_name, in_tree
 CHUNK = 1 << 20
 
 
-def links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc) -> list[tuple[str, bytes, str]]:
+def links_apart(rows, rel: bytes, is_file: bool, top: bytes, sc, redone: frozenset[bytes] = frozenset()
+                ) -> list[tuple[str, bytes, str]]:
     """Files of the same content, size and time on different discs, now separate files: they may
     have been hard links of one file, which the discs cannot hold across discs (the catalog
-    records no inode, so they are not linked again on a guess). One entry per file after the
-    first of each group."""
+    records no inode, so they are not linked again on a guess); so are those below a directory
+    that came off its disc again, alone, after an xattr of its was refused (disc_refused.py:
+    what it holds came off in another xorriso run than the rest). `redone`: those directories, by
+    their path below /. One entry per file after the first of each group."""
     groups: dict[tuple, list] = {}
     for r in rows:
         if r["sha256"] not in MARKS and r["sha256"] is not None and r["size"] and not (r["parts"] and r["parts"] > 1):
             groups.setdefault((r["sha256"], r["size"], r["mtime"]), []).append(r)
+    again = lambda r: any(bytes(r["path"]).startswith(d + b"/") for d in redone)   # noqa: E731
     out = []
     for group in groups.values():
-        if len({r["disc"] for r in group}) < 2:
+        discs = len({r["disc"] for r in group})
+        if len(group) < 2 or discs < 2 and not any(again(r) for r in group):
             continue
         inodes = [os.lstat(sc.path(os.path.join(top, in_tree(rel, bytes(r["path"]), is_file)))).st_ino for r in group]
         first = group[0]
         for r, ino in zip(group[1:], inodes[1:]):
-            if ino != inodes[0]:
-                out.append(("hard link", bytes(r["path"]),
-                            f"same content and time as /{fmt.name(bytes(first['path']))} ({disc_name(first)}),"
-                            f" read from {disc_name(r)}: if the two were hard links of one file, the link"
-                            f" did not cross the discs; restored as a separate file"))
+            if ino == inodes[0]:
+                continue
+            how = (f"read from {disc_name(r)}: if the two were hard links of one file, the link did not cross the discs"
+                   if r["disc"] != first["disc"] else
+                   f"on {disc_name(r)}: if the two were hard links of one file, the link was lost as the directory"
+                   f" holding one came off again, after an xattr of its was refused")
+            out.append(("hard link", bytes(r["path"]), f"same content and time as /{fmt.name(bytes(first['path']))}"
+                                                         f" ({disc_name(first)}), {how}; restored as a separate file"))
     return out + _cut_links_apart(rows, lambda path: sc.path(os.path.join(top, in_tree(rel, path, is_file))))
 
 
