@@ -42,6 +42,7 @@ def _refused_made(tmp_path_factory):
         (data / "plain").write_text("nothing special\n")
         os.chmod(data / "closed", 0o750)
         os.utime(data / "closed", (1_600_000_000, 1_600_000_000))
+        os.utime(data, (1_500_000_000, 1_500_000_000))
         assert lab.backup(cfg).status == "completed"
         burn_due(cfg, lab.store(), asked={"*"})
         return str(data)
@@ -66,6 +67,7 @@ def test_what_the_process_may_not_restore_is_named_and_the_rest_restored(_refuse
     assert os.getxattr(restored / "closed", "user.also") == b"the user's"
     st = os.stat(restored / "closed")
     assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (0o750, 1_600_000_000), (oct(st.st_mode), st.st_mtime)
+    assert os.stat(restored).st_mtime == 1_500_000_000     # what holds what came off again keeps its time
     assert not os.path.lexists(restored / "null-like")
     named = {(n["kind"], os.path.relpath("/" + n["path"], data)): n["why"] for n in got["not_restored"]}
     odd = os.fsdecode(ODD[1:])

@@ -135,6 +135,7 @@ def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_
     first = "any" if as_root else "user"
     named: dict[tuple[str, bytes], str] = {}
     levels: dict[bytes, str] = {}
+    around: dict[bytes, os.stat_result] = {}    # the directories holding them, their times as they came off
     while True:
         if (why := refusals.unexpected()) is not None:
             fail(why)
@@ -153,6 +154,9 @@ def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_
             levels[r.iso_path] = level
             left = "its xattrs other than user.*" if level == "user" else "its xattrs and ACLs"
             named[("attribute", name)] = f"xattr {r.xattr} not set ({r.why}) as it came off {volid}: restored without {left}"
+            parent = os.path.dirname(r.disk_path)
+            if parent not in around and parent != os.path.dirname(target):
+                around[parent] = os.lstat(sc.path(parent))
             is_dir = _removed(sc.path(r.disk_path))
             alone.setdefault(level, []).append((r.iso_path, r.disk_path, is_dir))
             if is_dir:
@@ -168,6 +172,9 @@ def extract_again(refusals: Refusals, dev: str, target: bytes, rel: bytes, disc_
         if within:
             _run(run, again_argv(dev, within, first, as_root), refusals, fail)
         for disk, st in times.items():
+            os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    for disk, st in around.items():    # removing and putting an entry back changed its directory's
+        if os.path.isdir(sc.path(disk)):
             os.utime(sc.path(disk), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
     return [(kind, name, why) for (kind, name), why in named.items()]
 
