@@ -32,6 +32,11 @@ LEVELS = {"any": ["-acl", "on", "-xattr", "any"], "user": ["-acl", "on", "-xattr
 DEVICE_WHY = "device nodes need root with CAP_MKNOD"
 
 
+class Unexpected(Exception):
+    """xorriso said something went wrong that is no refusal of an entry (a disc it cannot read):
+    raised from its stderr's reader, which stops it there, as `-abort_on FAILURE` would."""
+
+
 @dataclass
 class Refused:
     iso_path: bytes
@@ -44,7 +49,8 @@ class Refused:
 
 class Refusals:
     """The entries an xorriso run said it could not restore (`take`: each line of its stderr), each
-    with the failure it said first; `failures`: every FAILURE it said, in order."""
+    with the failure it said first; `failures`: every FAILURE it said, in order. Any other
+    FAILURE raises Unexpected."""
 
     def __init__(self) -> None:
         self.refused: list[Refused] = []
@@ -56,6 +62,8 @@ class Refusals:
         if line.startswith(_FAILURE):
             self._last = line[len(_FAILURE):]
             self.failures.append(self._last.decode("utf-8", "replace"))
+            if _DEVICE.fullmatch(self._last) is None and _XATTR.fullmatch(self._last) is None:
+                raise Unexpected(self.failures[-1])
             return
         m = _RESTORING.match(line)
         if m is None:

@@ -244,6 +244,8 @@ def _extract(cfg: Config, store: Store, source: Source, number: int, rel: bytes,
                     except Stalled as exc:   # a hung drive
                         raise WorkFailed(f"xorriso could not extract {fmt.name(disc_path)} from {volid}: {exc}"
                                          f" (checkpoint.io_timeout)", hint=extract_hint(str(exc), number)) from None
+                    except disc_refused.Unexpected as exc:     # stopped there: a disc it cannot read
+                        failed(str(exc))
 
                 refusals = disc_refused.Refusals()
                 done = run(xorriso_extract_argv(dev, start, target, list_links=bool(link_mtimes)), listed,
