@@ -163,8 +163,8 @@ def extract_from_checkpoint(cfg: Config, store: Store, source: Source, number: i
             apart += failed
         # the directories that came off again alone, an xattr of theirs refused (disc_refused.py)
         redone = frozenset(name for kind, name, _ in off if kind == "attribute" and not is_file
-                           and stat.S_ISDIR(os.lstat(sc.path(os.path.join(short, b"item", name[len(rel):].lstrip(b"/"))
-                                                             if name != rel else os.path.join(short, b"item"))).st_mode))
+                           and os.path.isdir(sc.path(os.path.join(short, b"item", name[len(rel):].lstrip(b"/"))))
+                           and not os.path.islink(sc.path(os.path.join(short, b"item", name[len(rel):].lstrip(b"/")))))
         if apart is not None and (len(trees) > 1 or redone):
             apart += links_apart(rows, rel, is_file, os.path.join(short, b"item"), sc, redone)
         if apart is not None:
@@ -319,15 +319,15 @@ def _not_extracted(r, named: list[tuple[str, bytes, str]], volid: str) -> list[t
 
 
 def _named_once(off: list[tuple[str, bytes, str]], rows) -> list[tuple[str, bytes, str]]:
-    """`off` with each owner the file system refused (disc_owners.give) and each directory not as
-    the discs hold it (disc_dirs) named once: a directory on several discs is restored as it came
+    """`off` with each owner or xattr the file system refused (disc_owners.give, disc_refused.py)
+    and each directory not as the discs hold it (disc_dirs) named once: a directory on several discs is restored as it came
     off the first (_merge), and the parts of a cut file are named by the file's name."""
     whole = {os.path.join(os.path.dirname(bytes(r["path"])), os.path.basename(bytes(r["disc_path"]))): bytes(r["path"])
              for r in rows if r["parts"] and r["parts"] > 1}
     out, seen = [], set()
     for kind, name, why in off:
-        if kind in ("owner", "directory"):
-            name = whole.get(name, name) if kind == "owner" else name
+        if kind in ("owner", "directory", "attribute"):
+            name = whole.get(name, name) if kind != "directory" else name
             if (kind, name) in seen:
                 continue
             seen.add((kind, name))
