@@ -23,6 +23,7 @@ _VOLID = re.compile(r"Volume [Ii]d\s*:\s*'?([^']*)'?")
 # `-exec lsdl` under encode_results: a name is single-quoted, its quotes written as '"'"' and
 # control and 8-bit bytes as backslash codes, so the line holds nothing unquoted but the fields
 _WORD = rb"(?:'[^']*'|\"'\")+"
+WORD = _WORD    # a quoted name (unquoted gives its bytes)
 _WORD_PART = re.compile(rb"'([^']*)'|\"'\"")
 _LSDL = re.compile(rb"([-dlpcbs])([-rwxsStT]{9})\+?\s+\d+\s+(\d+)\s+(\d+)\s+\S+\s+([^'\"]*?)\s(" + _WORD + rb")"
                    rb"(?: -> (" + _WORD + rb"))?")
@@ -61,6 +62,11 @@ def unescape_output(text: str) -> bytes:
     backslash before anything else stays as it is)."""
     raw = text.encode("utf-8", "surrogateescape")
     return _CODE.sub(_decoded, raw) if b"\\" in raw else raw
+
+
+def unquoted(word: bytes) -> bytes:
+    """A name as xorriso quotes it in a listing or (under encode_output) a message (`WORD`), as bytes."""
+    return _unquoted(word)
 
 
 def _unquoted(word: bytes) -> bytes:

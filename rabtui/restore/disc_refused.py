@@ -16,13 +16,13 @@ import shutil
 import stat
 from dataclasses import dataclass
 
-from rabtui.checkpoint.xorriso_output import _WORD, _unquoted
+from rabtui.checkpoint.xorriso_output import WORD, unquoted
 from rabtui.restore.disc_drive import address
 
 _FAILURE = b"xorriso : FAILURE : "
-_RESTORING = re.compile(rb"xorriso : SORRY : Restoring failed:\s+(" + _WORD + rb") = (" + _WORD + rb")")
-_DEVICE = re.compile(rb"Cannot restore (?:character|block) device to disk filesystem: " + _WORD + rb" : (.*)")
-_XATTR = re.compile(rb"Disk file " + _WORD + rb" , xattr (.*) '([^']*)'")
+_RESTORING = re.compile(rb"xorriso : SORRY : Restoring failed:\s+(" + WORD + rb") = (" + WORD + rb")")
+_DEVICE = re.compile(rb"Cannot restore (?:character|block) device to disk filesystem: " + WORD + rb" : (.*)")
+_XATTR = re.compile(rb"Disk file " + WORD + rb" , xattr (.*) '([^']*)'")
 
 # what is extracted of an entry's xattrs and ACLs, from all (root's) to none: each refusal takes it
 # one step down. The image's tree is loaded with them (`-xattr` before `-indev`): with `-acl on`,
@@ -70,7 +70,7 @@ class Refusals:
             return
         said, self._last = self._last, b""
         shown = said.decode("utf-8", "replace")
-        iso, disk = _unquoted(m.group(1)), _unquoted(m.group(2))
+        iso, disk = unquoted(m.group(1)), unquoted(m.group(2))
         if (d := _DEVICE.fullmatch(said)) is not None:
             self.refused.append(Refused(iso, disk, shown, "device", why=d.group(1).decode("utf-8", "replace")))
         elif (x := _XATTR.fullmatch(said)) is not None:
