@@ -4,8 +4,13 @@ due checkpoints), and the systemd/cron units."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import sys
 from datetime import datetime
+
+import pytest
 
 from rabtui.ops import schedule
 from rabtui.cli import main
@@ -53,6 +58,48 @@ def test_units_and_install(tmp_path, capsys):
     unit_dir = tmp_path / "units"
     assert main(["--config", str(lab.config_path), "schedule", "install", "--write", "--unit-dir", str(unit_dir)]) == 0
     assert sorted(p.name for p in unit_dir.iterdir()) == ["rabtui-run-due.service", "rabtui-run-due.timer"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_units_name_their_paths_as_systemd_and_cron_read_them(tmp_path, monkeypatch):
+    """`%` is a specifier to systemd (`%b` the boot id, `%z` none: the unit does not load) and a line
+    end to cron; `$` a variable, backslashes and quotes escapes: the program and the config named in
+    the units are those given, or run-due would run nothing, every time, in silence."""
+    program = tmp_path / "bin %b $HOME;x" / "rabtui"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    config = tmp_path / "conf %z $HOME 'q\" \\t" / "rabtui.toml"
+    monkeypatch.setattr(sys, "argv", [str(program)])
+    units = schedule.units(config)
+    argv = [str(program), "--config", str(config), "run-due"]
+    (tmp_path / "rabtui-run-due.service").write_text(units["rabtui-run-due.service"])
+    # systemd loads it, and finds the program where it is (it says when it finds none there)
+    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "rabtui-run-due.service")],
+                              capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0, verified.stderr
+    exec_start = re.search(r"^ExecStart=(.*)$", units["rabtui-run-due.service"], re.M).group(1)
+    assert "%%z" in exec_start and "$$HOME 'q" in exec_start and "%%b $HOME;x" in exec_start
+    # cron cuts its command at a bare %, and hands it to sh with each \% made a %
+    command = units["crontab"].split(" ", 5)[5].removesuffix(" >/dev/null 2>&1\n")
+    assert re.search(r"(?<!\\)%", command) is None, command
+    words = subprocess.run(["sh", "-c", "printf '%s\\0' " + command.replace("\\%", "%")],
+                           capture_output=True, timeout=60).stdout.split(b"\0")[:-1]
+    assert [w.decode() for w in words] == argv
+
+
+@pytest.mark.parametrize("name", ["a\nExecStartPre=touch x\n", "a\udcff"], ids=["line break", "not UTF-8"])
+def test_a_config_path_no_unit_can_name_is_refused_and_nothing_written(tmp_path, capsys, name):
+    lab = Lab(tmp_path)
+    lab.local()
+    config = tmp_path / name / "rabtui.toml"
+    config.parent.mkdir()
+    shutil.copy(lab.config_path, config)
+    unit_dir = tmp_path / "units"
+    assert main(["--config", str(config), "schedule", "install", "--write", "--unit-dir", str(unit_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a control character or bytes that are no UTF-8: a systemd unit or a crontab line cannot" in err
+    assert not unit_dir.exists()
 
 
 def test_run_due_with_frozen_clock(tmp_path, capsys):

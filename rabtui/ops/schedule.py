@@ -9,6 +9,7 @@ catches up with one backup.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from croniter import CroniterBadDateError, croniter
 
 from rabtui import privacy
 from rabtui.config import Config
+from rabtui.errors import UsageError
 from rabtui.state.store import Store
 
 
@@ -106,13 +108,46 @@ def rabtui_argv(config_path: Path | None) -> list[str]:
     return argv + ["run-due"]
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def _unit_word(word: str, program: bool) -> str:
+    """One word of ExecStart= as systemd reads it back as `word`: quoted, with its backslashes and
+    quotes escaped (systemd unescapes C escapes in it), `%` doubled (else a specifier: `%b` is the boot
+    id), and in an argument `$` too (else a variable; systemd substitutes none in the program)."""
+    if not _PLAIN.fullmatch(word):
+        word = '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    word = word.replace("%", "%%")
+    return word if program else word.replace("$", "$$")
+
+
+def _cron_word(word: str) -> str:
+    """One word of a crontab line as cron hands it to sh: quoted, and `%` (a line end to cron) escaped."""
+    return shlex.quote(word).replace("%", "\\%")
+
+
+def _writable(argv: list[str]) -> None:
+    """UsageError when a word of `argv` cannot be written in a unit file or a crontab line: a control
+    character (a line break would end the line there), or bytes that are no UTF-8."""
+    for i, word in enumerate(argv):
+        if any(ord(c) < 32 or ord(c) == 127 or "\udc80" <= c <= "\udcff" for c in word):
+            what = "the rabtui program" if i == 0 else "the configuration file"
+            raise UsageError(f"the path of {what}, {word}, holds a control character or bytes that are no UTF-8:"
+                             " a systemd unit or a crontab line cannot name it; nothing was written",
+                             hint="move it to a path of printable UTF-8 names")
+
+
 def units(config_path: Path | None, every: str = "*:0/15") -> dict[str, str]:
-    """The systemd service and timer, and the crontab line, that run `rabtui run-due`.
+    """The systemd service and timer, and the crontab line, that run `rabtui run-due` (any path
+    written so that systemd and cron read it back as it is).
 
     run-due itself decides what is due, so the timer only needs to fire often enough for the
     finest schedule (every 15 minutes by default).
     """
-    cmd = " ".join(shlex.quote(a) for a in rabtui_argv(config_path))
+    argv = rabtui_argv(config_path)
+    _writable(argv)
+    exec_start = " ".join(_unit_word(a, program=i == 0) for i, a in enumerate(argv))
+    cmd = " ".join(_cron_word(a) for a in argv)
     service = (
         "[Unit]\n"
         "Description=rabtui: run the backups and checkpoints that are due\n"
@@ -120,7 +155,7 @@ def units(config_path: Path | None, every: str = "*:0/15") -> dict[str, str]:
         "After=network-online.target\n\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"ExecStart={cmd}\n"
+        f"ExecStart={exec_start}\n"
         "Nice=10\n"
         "IOSchedulingClass=best-effort\n"
         "IOSchedulingPriority=7\n"
