@@ -8,6 +8,7 @@ used as a library keeps them private too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import grp
@@ -19,7 +20,7 @@ import shlex
 import stat
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, ContextManager, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from rabtui import faults
@@ -72,12 +73,13 @@ def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> N
 
 
 def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
-                 owner: tuple[int, int] | None = None, before_rename: Callable[[], None] | None = None) -> None:
+                 owner: tuple[int, int] | None = None,
+                 renaming: Callable[[], ContextManager[None]] | None = None) -> None:
     """Put `data` in place of `path` atomically, with `mode` (and `owner`, uid and gid, where this
     user may give it): a temporary file beside it, fsync, rename, fsync of the directory. A crash
     leaves the old file or the new one, never half of one; the temporary file a killed write left
-    is removed by the next write of the same file. `before_rename` is called once the data is on
-    disk, just before the rename: what it raises leaves the file as it is."""
+    is removed by the next write of the same file. `renaming()` is entered once the data is on
+    disk, and the rename made in it: what it raises as it is entered leaves the file as it is."""
     path = Path(path)
     _remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
@@ -94,9 +96,8 @@ def replace_file(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE,
             f.flush()
             os.fsync(fd)
             faults.point("replace.written")
-            if before_rename is not None:
-                before_rename()
-            os.replace(tmp, path)
+            with renaming() if renaming is not None else contextlib.nullcontext():
+                os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -4,12 +4,14 @@ array stay one, and an edit that would not be valid TOML is refused with a Confi
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 
@@ -119,6 +121,51 @@ def test_a_change_saved_while_an_edit_syncs_its_file_is_never_written_over(tmp_p
     assert first.returncode == 3, out
     assert config.read_text() == saved and "port = 2222" in saved and "from-the-form" not in saved
     assert _leftovers(config) == []
+
+
+def test_two_edits_saved_at_once_never_lose_one(tmp_path, monkeypatch):
+    """The console's form saves web1 while a second edit (its delete, a second console) saves db1
+    from the same reading: the first has found the file unchanged and is about to rename its file;
+    the second waits for it, then finds the file changed and is refused. Both checked the file before
+    either renamed, and the later rename dropped the first one's edit without a word."""
+    config = tmp_path / "rabtui.toml"
+    _write(config, HEAD + WEB1 + DB1)
+    first, second = config_edit.read(config), config_edit.read(config)
+    first_text = first.put_source(first.source_values("web1") | {"user": "from-the-form"}, "web1")
+    second_text = second.put_source(second.source_values("db1") | {"port": 2222}, "db1")
+    real_replace, refused = os.replace, []
+
+    def save_second() -> None:
+        try:
+            config_edit.save(second, second_text)
+        except config_edit.ChangedOnDisk:
+            refused.append("second")
+
+    other = threading.Thread(target=save_second)
+
+    def first_renames(src, dst) -> None:     # the first, checked, is slow to rename: the second saves
+        monkeypatch.setattr(os, "replace", real_replace)
+        other.start()
+        other.join(0.5)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", first_renames)
+    config_edit.save(first, first_text)
+    other.join(30)
+    text = config.read_text()
+    assert "from-the-form" in text and refused == ["second"] and "2222" not in text, (refused, text)
+    assert _leftovers(config) == []
+
+
+def test_a_save_that_another_holds_too_long_is_refused_with_why(tmp_path, monkeypatch):
+    config = tmp_path / "rabtui.toml"
+    _write(config, HEAD + WEB1 + DB1)
+    monkeypatch.setattr(config_edit, "SAVE_WAIT", 0.1)
+    with open(config) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)      # another save, its rename stuck on a hung disk
+        with pytest.raises(UsageError, match="is being saved by another edit: nothing was saved"):
+            _edit(config, port=2222)
+    assert config.read_text() == HEAD + WEB1 + DB1
 
 
 def test_crlf_line_ends_stay_crlf(tmp_path):

@@ -5,17 +5,21 @@ the keys whose values changed; comments, order, relative paths, hand-written tab
 byte of the file stay as they were, its line ends (LF or CRLF) too; sources or directories written
 as an inline array (`directories = [{path = "/etc"}]`) stay one, and the lines added to a file
 indented by hand are indented alike. The file is never written over changes
-made on disk since it was read (`ChangedOnDisk` carries what changed), the result is validated as
+made on disk since it was read (`ChangedOnDisk` carries what changed; of two saves at once, the
+second waits for the first, then finds the file changed), the result is validated as
 `check-config` would, and it is replaced atomically (a temporary file, fsync, rename), private to its
 owner (0600); a symlinked file is replaced where the link points, and the link stays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import os
 import re
 import stat
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,19 +206,56 @@ def save(snapshot: Snapshot, text: str) -> Path:
         # the rename would put a file of ours in place of its owner's (only root gives a file away)
         raise UsageError(f"{path} belongs to uid {owner}, not to you (uid {os.geteuid()}): nothing was saved",
                          hint="edit it as its owner, or as root")
-    # and again once the new file is on disk (its fsync may take long), just before the rename: a
-    # hand edit saved meanwhile, or another edit's, is not written over
-    replace(path, text, unchanged)
+
+    @contextlib.contextmanager
+    def still_unchanged():
+        """Again once the new file is on disk (its fsync may take long), up to the rename: a hand edit
+        saved meanwhile, or another save's, is not written over."""
+        with _one_save_at_a_time(path):
+            unchanged()
+            yield
+
+    replace(path, text, still_unchanged)
     return path
 
 
-def replace(path: str | os.PathLike, text: str, before_rename=None) -> None:
+SAVE_WAIT = 10.0     # seconds a save waits for another save of the same file to end
+
+
+@contextlib.contextmanager
+def _one_save_at_a_time(path: Path):
+    """Held from the last look at the file to the rename: a second save of the same file (the
+    console's form beside its delete, a second console) waits, then finds the file changed, where
+    both would find it unchanged and the later rename would drop the other's edit. An flock on the
+    file as it is now: the rename puts another file in its place, which the second then reads."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + SAVE_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UsageError(f"{path} is being saved by another edit: nothing was saved",
+                                     hint="try again once it is saved") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def replace(path: str | os.PathLike, text: str, renaming=None) -> None:
     """Put `text` in place of the config file at `path` atomically: a crash or a full disk leaves
     the old file or the new one, never half of one (OSError is raised, the old file as it was).
     Not where another user can change the way to it (UsageError): they could make its name, or a
     directory on the way, a symlink to any file as it is written (a root's `sudo rabtui` on a config
     in their home would write it into /etc/cron.d).
-    `before_rename` (privacy.replace_file's) may raise to keep the file as it is."""
+    `renaming` (privacy.replace_file's) may raise to keep the file as it is."""
     others = privacy.others_can_change(path)
     if others:
         raise UsageError(f"{path} is not written: {others} (whoever can change the way to it could point it at"
@@ -230,7 +271,7 @@ def replace(path: str | os.PathLike, text: str, before_rename=None) -> None:
     # private: it may hold commands run as root on sources, and notification tokens; the temporary
     # file is made beside the real file, so that the rename replaces it and not a link to it; a
     # file written as root (sudo) is left to its owner
-    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, before_rename)
+    privacy.replace_file(real, text.encode("utf-8"), privacy.FILE_MODE, owner, renaming)
 
 
 def _owner(path: Path) -> int | None:
