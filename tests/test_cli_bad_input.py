@@ -130,3 +130,14 @@ def test_a_name_that_begins_with_a_dash_is_said_how_to_write(lab, args, what):
         err = _refused(_rabtui(*again[1:]))
         assert "has no option" not in err and "-rf" in err, err
         assert not (lab.tmp / "dashed").exists()
+
+
+@pytest.mark.parametrize("word", ["sources", "media", "checkpoint", "config", "schedule"])
+def test_a_command_without_its_action_shows_its_actions_and_is_bad_usage(word, capsys):
+    """`rabtui checkpoint` alone printed its actions and exited 0, as if it had done something, and
+    `rabtui schedule` alone printed the help of `rebuild-state` (the parser registered after it)."""
+    from rabtui.cli import main
+
+    assert main([word]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: rabtui {word} ") and "ACTION" in out, out

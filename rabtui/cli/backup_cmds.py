@@ -9,11 +9,11 @@ from rabtui import fmt
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import media as media_actions
 from rabtui.actions import status as status_actions
-from rabtui.errors import EXIT_OK, EXIT_USAGE, EXIT_WARNINGS, LockBusy
+from rabtui.errors import EXIT_OK, EXIT_WARNINGS, LockBusy
 from rabtui.state.store_check import StateUnusable
 
 from . import progress
-from .common import (TerminalPrompter, cancel_on_signals, load_config, number, open_store, print_json, say,
+from .common import (TerminalPrompter, cancel_on_signals, load_config, needs_action, number, open_store, print_json, say,
                      warn_undelivered)
 
 
@@ -32,7 +32,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("media", help="media of the rotation")
     group = p.add_subparsers(dest="media_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
+    p.set_defaults(func=needs_action(p))
     q = group.add_parser("label", help="write a medium's label file (.rabtui-medium)")
     q.add_argument("id", metavar="ID")
     q.add_argument("--force", action="store_true", help="label a medium that holds files but no label, or one rabtui has used"

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from rabtui import config as configmod
 from rabtui import events, fmt
 from rabtui.actions import checkpoint as actions
-from rabtui.cli.common import (TerminalPrompter, cancel_on_term, is_tty, load_config, number, open_store, print_json,
-                               warn_undelivered)
+from rabtui.cli.common import (TerminalPrompter, cancel_on_term, is_tty, load_config, needs_action, number, open_store,
+                               print_json, warn_undelivered)
 from rabtui.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def register(sub) -> None:
     cp = sub.add_parser("checkpoint", help="checkpoints onto CD/DVD/BD: status, plan, burn, verify, resume, abandon")
     csub = cp.add_subparsers(dest="checkpoint_command", metavar="ACTION")
-    cp.set_defaults(func=lambda args: cp.print_help() or EXIT_OK)
+    cp.set_defaults(func=needs_action(cp))
 
     p = csub.add_parser("status", help="every directory: counters, last checkpoint, why it is due or not")
     p.add_argument("--json", action="store_true")

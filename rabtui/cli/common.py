@@ -19,7 +19,7 @@ from rabtui import fmt
 from rabtui.actions.recording import hold_state
 from rabtui.config import safety as config_safety
 from rabtui.config import Config
-from rabtui.errors import EXIT_FAILED, EXIT_OK, Cancelled, NoAnswer, RabtuiError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Cancelled, NoAnswer, RabtuiError
 from rabtui.events import Question
 from rabtui.state.store import Store
 
@@ -36,6 +36,11 @@ def load_config(args, *, check_media: bool = True) -> Config:
 
 # The largest integer the state database holds: a larger id or number cannot name anything there.
 LARGEST_ID = 2**63 - 1
+
+
+def needs_action(parser: argparse.ArgumentParser) -> Callable[[Any], int]:
+    """The command of a word given without its action (`rabtui media`): the actions, and bad usage."""
+    return lambda args: parser.print_help() or EXIT_USAGE
 
 
 def number(text: str) -> int:

@@ -17,11 +17,11 @@ from rabtui.actions import run_due as run_due_actions
 from rabtui.actions import setup as setup_actions
 from rabtui.actions import status as status_actions
 from rabtui.actions.backup import RunCancel
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, LockBusy, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, LockBusy, UsageError
 from rabtui.events import LOG, WARNING, Event
 from rabtui.state.store_check import StateUnusable
 
-from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, number, open_store,
+from .common import (TerminalPrompter, cancel_on_signals, cancel_on_term, load_config, needs_action, number, open_store,
                      print_json, say, warn_undelivered)
 
 
@@ -70,7 +70,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("schedule", help="timers that call run-due")
     g2 = p.add_subparsers(dest="schedule_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
+    p.set_defaults(func=needs_action(p))
     q = g2.add_parser("install", help="print (or with --write install) a systemd service + timer and the crontab line")
     q.add_argument("--write", action="store_true")
     q.add_argument("--unit-dir", metavar="DIR", help=argparse.SUPPRESS)

@@ -16,9 +16,9 @@ from rabtui.config import schema as config_schema
 from rabtui.config import write as config_write
 from rabtui.actions import media as media_actions
 from rabtui.actions import setup as setup_actions
-from rabtui.errors import EXIT_OK, EXIT_USAGE, UsageError, WorkFailed
+from rabtui.errors import EXIT_OK, UsageError, WorkFailed
 
-from .common import open_store
+from .common import needs_action, open_store
 
 
 def register(sub) -> None:
@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_check_config, reports=True)
     p = sub.add_parser("config", help="the configuration's description")
     group = p.add_subparsers(dest="config_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
+    p.set_defaults(func=needs_action(p))
     group.add_parser("schema", help="print the JSON Schema of the configuration, for editors").set_defaults(
         func=cmd_config_schema, reports=True)
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from rabtui import events, fmt
 from rabtui.actions import sources as source_actions
-from rabtui.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RabtuiError, UsageError
+from rabtui.errors import EXIT_FAILED, EXIT_OK, RabtuiError, UsageError
 
-from .common import TerminalPrompter, hint_lines, load_config, print_json
+from .common import TerminalPrompter, hint_lines, load_config, needs_action, print_json
 
 if TYPE_CHECKING:
     from rabtui.config import Source
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def register(sub) -> None:
     p = sub.add_parser("sources", help="list the sources, test that they are reachable, trust host keys")
     group = p.add_subparsers(dest="sources_command", metavar="ACTION")
-    p.set_defaults(func=lambda args: p.print_help() or EXIT_USAGE)
+    p.set_defaults(func=needs_action(p))
 
     q = group.add_parser("list", help="the configured sources")
     q.add_argument("--json", action="store_true", help="machine-readable output")
