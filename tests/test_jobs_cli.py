@@ -61,6 +61,12 @@ def test_list_answer_follow_cancel(cfg_path, tmp_path, capsys):
     assert other.cancel.wait(5), "the job's cancel event is set by the request"
     other.finish("cancelled", 1)
     assert main(["--config", str(cfg_path), "jobs", "cancel", "999"]) == EXIT_USAGE
+    capsys.readouterr()
+    # one that has ended is said to have ended, as the Runs screen says it (it was "cancel requested",
+    # exit 0), and is left as it ended
+    assert main(["--config", str(cfg_path), "jobs", "cancel", str(rec.job_id)]) == EXIT_USAGE
+    assert f"rabtui: job {rec.job_id} has ended (completed): nothing to stop" in capsys.readouterr().err
+    assert store.one("SELECT cancel_requested FROM jobs WHERE id=?", (rec.job_id,))["cancel_requested"] == 0
 
 
 def test_a_question_is_answered_once_and_only_while_its_job_waits(cfg_path, tmp_path, capsys):

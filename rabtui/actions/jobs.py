@@ -17,6 +17,8 @@ from rabtui.state import jobs as jobsmod
 from rabtui.state import queries
 from rabtui.state.store import Store
 
+LIVE = jobsmod.LIVE     # the statuses of a job under way, or about to be
+
 FAILED_STATUSES = ("failed", "dead")
 FINAL_STATES = jobsmod.FINAL_STATES
 
@@ -148,8 +150,11 @@ def answer(store: Store, prompt_id: int, reply: str) -> None:
 
 
 def cancel(store: Store, job_id: int) -> None:
+    """Ask a job under way to stop; UsageError for one that has ended (nothing would stop)."""
     with recording(store):
-        job(store, job_id)
+        status = job(store, job_id)["status"]
+        if status not in jobsmod.LIVE:
+            raise UsageError(f"job {job_id} has ended ({status}): nothing to stop")
         jobsmod.request_cancel(store, job_id)
 
 

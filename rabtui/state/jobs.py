@@ -29,6 +29,7 @@ PROGRESS_EVERY = 0.2   # seconds between two progress writes (bursts collapse to
 HEARTBEAT_EVERY = 2.0
 WATCHER_GONE = 35.0    # seconds: a write of the watcher waits at most the busy timeout (30 s)
 FINAL_STATES = ("completed", "warnings", "failed", "cancelled", "dead")
+LIVE = ("running", "waiting", "queued")     # a job under way, or about to be
 
 
 class JobRecorder:

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from rabtui import fmt
 from rabtui.actions import jobs as jobviews
+from rabtui.errors import RabtuiError
 from rabtui.tui.dialogs.common import ConfirmDialog, PickDialog
 from rabtui.tui.safe_text import middle_cut, plain
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -21,9 +22,9 @@ from rabtui.tui.ui_words import for_the_ui
 from rabtui.tui.waiting import job_prompt, waiting_line
 from rabtui.tui.widgets.table import Table, cut_column
 
-LIVE = ("running", "waiting", "queued")
 COLUMNS = ("status", "job", "kind", "title", "started", "took")   # status first: it is what is looked for
 TITLE = COLUMNS.index("title")
+LIVE = jobviews.LIVE
 
 STEP_MARK = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "ok": ("✔", "green"),
              "warning": ("!", "yellow"), "failed": ("✖", "bold red"), "skipped": ("-", "dim")}
@@ -269,7 +270,11 @@ class RunsScreen(RabtuiScreen):
 
     @work(thread=True, group="cancel", exit_on_error=False)
     def _cancel(self, job_id: int) -> None:
-        jobviews.cancel(self.app.store, job_id)     # a write: a busy database keeps no key waiting
+        try:
+            jobviews.cancel(self.app.store, job_id)     # a write: a busy database keeps no key waiting
+        except RabtuiError as exc:      # it ended as it was confirmed
+            self.app.call_from_thread(self.notify, str(exc))
+            return
         self.app.call_from_thread(self.notify, f"cancel requested for job {job_id}")
 
     def action_answer(self) -> None:
