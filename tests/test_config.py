@@ -319,6 +319,13 @@ def test_bad_values(folder):
     # resolved against the config file's folder, which got the ISO files (images:iso stays as documented)
     assert_error(folder, FULL.replace('drive = "/dev/sr0"', 'drive = "images:"'), 'drive = "images:"',
                  "checkpoint.drive", "names no folder for the ISO files")
+    # as "images:": the config file's folder, which a backup would have filled (it got the state: the
+    # two were refused as lying in each other, but not a medium there)
+    one_medium = '[rabtui]\nstate_dir = "{state}"\n[[media]]\nid = "a"\npath = "{medium}"\n'
+    assert_error(folder, one_medium.format(state="/var/lib/rabtui", medium=""), 'path = ""', "media[0].path",
+                 "must not be empty")
+    assert_error(folder, one_medium.format(state=" ", medium="/srv/a"), 'state_dir = " "', "rabtui.state_dir",
+                 "must not be empty")
 
 
 @pytest.mark.parametrize("schedule, problem", [

@@ -61,6 +61,13 @@ def drive_problem(value: str) -> str | None:
     return None
 
 
+def _place_problem(value: str) -> str | None:
+    """An empty path would be the config file's folder (relative to it), never what was meant."""
+    if not value.strip():
+        return "must not be empty (a path relative to the config file's folder, or from /)"
+    return None
+
+
 def _optional_path(value: str, base: Path) -> Path | None:
     return resolve(base, value) if value else None
 
@@ -144,7 +151,7 @@ def _directory_path(value: str, base: Path) -> str:
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = key(default_factory=default_state_dir, help="database, logs, locks",
-                          type="path", default_doc="the user's state folder (platformdirs)",
+                          type="path", check=_place_problem, default_doc="the user's state folder (platformdirs)",
                           example="/var/lib/rabtui", starter=True)
     command_timeout: int = key(3600, type="integer", minimum=1, unit="seconds",
                                help="seconds for each pre/post command")
@@ -199,7 +206,7 @@ class NotifySettings:
 @dataclass(frozen=True)
 class Medium:
     id: str = key(required=True, check=_id_problem("medium"), help="the medium's name, written in its label file")
-    path: Path = key(required=True, type="path", help="where the medium's file system is")
+    path: Path = key(required=True, type="path", check=_place_problem, help="where the medium's file system is")
     device: str | None = key(None, check=_device_problem, example="/dev/sdb1",
                              help="mounted at path before use, unmounted after")
 
