@@ -482,6 +482,18 @@ def test_check_config_refuses_a_writable_config_that_has_commands(folder, capsys
     assert "writable by its group or by everyone" in capsys.readouterr().err
 
 
+def test_the_warning_of_a_writable_config_escapes_its_name(folder, capsys):
+    """The path in it (resolved through symlinks another user may own) reached the terminal raw."""
+    path = write(folder, FULL.replace("pre_backup_commands", "# ").replace("post_backup_commands", "# ")
+                 .replace('command = "/usr/local/bin/backup-alert"', "# "), name="a\x1b]0;owned\x07.toml")
+    path.chmod(0o620)
+    for command in (["check-config"], ["sources", "list"]):
+        assert main(["--config", str(path), *command]) == 0
+        err = capsys.readouterr().err
+        assert "writable by its group or by everyone" in err and "a\\033]0;owned\\a.toml" in err, err
+        assert "\x1b" not in err and "\x07" not in err
+
+
 def test_init_writes_a_starter_that_check_config_accepts_once_media_exist(tmp_path, capsys, monkeypatch):
     path = tmp_path / "conf" / "rabtui.toml"
     assert main(["--config", str(path), "init"]) == 0

@@ -30,7 +30,7 @@ def load_config(args, *, check_media: bool = True) -> Config:
     if problem:
         refused = ("; its commands (pre/post commands, rsync_path, notify.command) will not run"
                    if any(s.has_commands for s in cfg.sources) or cfg.notify.command else "")
-        print(f"rabtui: warning: {problem}{refused}", file=sys.stderr)
+        print(fmt.name(f"rabtui: warning: {problem}{refused}"), file=sys.stderr)
     return cfg
 
 

@@ -63,7 +63,7 @@ def cmd_check_config(args) -> int:
         raise UsageError(f"{unsafe}: the commands of a file others can change (pre/post commands, rsync_path,"
                          " notify.command) are not run")
     if unsafe:
-        print(f"rabtui: warning: {unsafe}", file=sys.stderr)
+        print(fmt.name(f"rabtui: warning: {unsafe}"), file=sys.stderr)
     problems = setup_actions.apprise_url_problems(cfg.notify.apprise_urls)
     if problems:   # checked here only: loading apprise on every command would slow them all
         raise configmod.error_at(cfg.path, ("notify", "apprise_urls"), "; ".join(problems))
