@@ -322,6 +322,12 @@ def test_bad_values(folder):
     # as "images:": the config file's folder, which a backup would have filled (it got the state: the
     # two were refused as lying in each other, but not a medium there)
     one_medium = '[rabtui]\nstate_dir = "{state}"\n[[media]]\nid = "a"\npath = "{medium}"\n'
+    # a name no file system holds: every look at it was a traceback ("File name too long")
+    too_long = "/srv/" + "n" * 256 + "/x"
+    assert_error(folder, one_medium.format(state=too_long, medium="/srv/a"), "state_dir", "rabtui.state_dir",
+                 "is 256 bytes long: a file system holds 255 at most")
+    assert_error(folder, one_medium.format(state="/srv/state", medium=too_long), "path =", "media[0].path",
+                 "is 256 bytes long")
     assert_error(folder, one_medium.format(state="/var/lib/rabtui", medium=""), 'path = ""', "media[0].path",
                  "must not be empty")
     assert_error(folder, one_medium.format(state=" ", medium="/srv/a"), 'state_dir = " "', "rabtui.state_dir",

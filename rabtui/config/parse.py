@@ -81,10 +81,28 @@ class _Reader:
         if problem:
             raise self.error(keypath, problem)
         if k.convert is not None:
-            return k.convert(value, self.base)
-        if k.type == "path":
-            return resolve(self.base, value)
-        return tuple(value) if k.type == "strings" else value
+            value = k.convert(value, self.base)
+        elif k.type == "path":
+            value = resolve(self.base, value)
+        elif k.type == "strings":
+            value = tuple(value)
+        if k.type == "path" and value is not None:
+            problem = _unnamable(value)
+            if problem:
+                raise self.error(keypath, problem)
+        return value
+
+
+NAME_MAX = 255      # bytes of one name, on Linux's file systems
+
+
+def _unnamable(path: Path) -> str | None:
+    """Why no file system here can hold `path`: a name on it longer than NAME_MAX bytes (every look
+    at it would fail with "File name too long")."""
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            return f"the name {part[:40]}... is {len(os.fsencode(part))} bytes long: a file system holds {NAME_MAX} at most"
+    return None
 
 
 def _meant(name: str, known) -> str:
