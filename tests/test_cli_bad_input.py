@@ -141,3 +141,22 @@ def test_a_command_without_its_action_shows_its_actions_and_is_bad_usage(word, c
     assert main([word]) == 2
     out = capsys.readouterr().out
     assert out.startswith(f"usage: rabtui {word} ") and "ACTION" in out, out
+
+
+def test_a_name_too_long_or_a_file_on_the_way_is_said_never_a_traceback(lab, tmp_path, capsys):
+    """--prometheus, demo --dir and --drive images: with a name longer than 255 bytes, or a file
+    where a folder should be: each looked at it with a call that raised (File name too long, Not a
+    directory) through to a traceback."""
+    from rabtui.cli import main
+
+    long_name = tmp_path / ("n" * 256)
+    config = ["--config", str(lab.config_path)]
+    assert main([*config, "check", "--prometheus", str(long_name / "x.prom")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert main([*config, "checkpoint", "burn", "--drive", f"images:{long_name}"]) == 2
+    assert "is 256 bytes long: a file system holds 255 at most" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    for where in (long_name, tmp_path / "a-file" / "demo"):
+        assert main(["demo", "--dir", str(where), "--no-open"]) == 1
+        err = capsys.readouterr().err
+        assert f"rabtui: could not build the demo sandbox in {where}: " in err and "Traceback" not in err

@@ -328,6 +328,8 @@ def test_bad_values(folder):
                  "is 256 bytes long: a file system holds 255 at most")
     assert_error(folder, one_medium.format(state="/srv/state", medium=too_long), "path =", "media[0].path",
                  "is 256 bytes long")
+    assert_error(folder, FULL.replace('drive = "/dev/sr0"', f'drive = "images:{too_long}"'), "drive =",
+                 "checkpoint.drive", "is 256 bytes long")
     assert_error(folder, one_medium.format(state="/var/lib/rabtui", medium=""), 'path = ""', "media[0].path",
                  "must not be empty")
     assert_error(folder, one_medium.format(state=" ", medium="/srv/a"), 'state_dir = " "', "rabtui.state_dir",

@@ -244,7 +244,7 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     directory full, a writer that holds it too long) does not keep them from the operator: they are
     notified from the levels it holds, and again at the next check until it records them, with
     that failure as the `state` check's own."""
-    if prometheus and not Path(prometheus).parent.is_dir():
+    if prometheus and not os.path.isdir(Path(prometheus).parent):      # False for a name too long
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
     found = health.run_checks(cfg, store, now)
     unrecorded = None

@@ -85,7 +85,12 @@ def open_tui(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    path = demo.build(Path(args.dir) if args.dir else None, fresh=args.fresh, progress=lambda m: print(m, file=sys.stderr))
+    where = Path(args.dir) if args.dir else demo.default_dir()
+    try:
+        path = demo.build(where, fresh=args.fresh, progress=lambda m: print(m, file=sys.stderr))
+    except OSError as exc:      # a --dir that cannot be made (a file on the way, a name too long, read-only)
+        raise WorkFailed(f"could not build the demo sandbox in {where}: {exc.strerror or exc}"
+                         + (f" ({exc.filename})" if exc.filename else "")) from None
     print(f"demo config: {path}")
     if args.no_open:
         return EXIT_OK

@@ -54,10 +54,24 @@ def resolve_drive(value: str, base: Path) -> str:
     return value
 
 
+NAME_MAX = 255      # bytes of one name, on Linux's file systems
+
+
+def name_too_long(path: str | os.PathLike) -> str | None:
+    """Why no file system here can hold `path`: a name on it longer than NAME_MAX bytes (every look
+    at it would fail with "File name too long")."""
+    for part in Path(path).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            return f"the name {part[:40]}... is {len(os.fsencode(part))} bytes long: a file system holds {NAME_MAX} at most"
+    return None
+
+
 def drive_problem(value: str) -> str | None:
     if value == "images:":      # resolved against the config file's folder, ISO files would land there
         return ('"images:" names no folder for the ISO files: write one after the colon, as'
                 ' "images:/srv/rabtui/iso"')
+    if value.startswith("images:"):
+        return name_too_long(value[len("images:"):])
     return None
 
 

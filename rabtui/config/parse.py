@@ -17,7 +17,7 @@ from typing import Any
 from rabtui.config import keys as K
 from rabtui.config import safety as config_safety
 from rabtui.config.lines import KEY, KeyLines
-from rabtui.config.model import Config, Directory, Medium, Source, default_path, resolve
+from rabtui.config.model import Config, Directory, Medium, Source, default_path, name_too_long, resolve
 from rabtui.errors import ConfigError
 
 
@@ -87,22 +87,10 @@ class _Reader:
         elif k.type == "strings":
             value = tuple(value)
         if k.type == "path" and value is not None:
-            problem = _unnamable(value)
+            problem = name_too_long(value)
             if problem:
                 raise self.error(keypath, problem)
         return value
-
-
-NAME_MAX = 255      # bytes of one name, on Linux's file systems
-
-
-def _unnamable(path: Path) -> str | None:
-    """Why no file system here can hold `path`: a name on it longer than NAME_MAX bytes (every look
-    at it would fail with "File name too long")."""
-    for part in path.parts:
-        if len(os.fsencode(part)) > NAME_MAX:
-            return f"the name {part[:40]}... is {len(os.fsencode(part))} bytes long: a file system holds {NAME_MAX} at most"
-    return None
 
 
 def _meant(name: str, known) -> str:
