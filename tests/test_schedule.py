@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
+from rabtui import config as configmod
 from rabtui.ops import schedule
 from rabtui.cli import main
 from tests.trees import Lab, write_files
@@ -86,6 +88,20 @@ def test_units_name_their_paths_as_systemd_and_cron_read_them(tmp_path, monkeypa
     words = subprocess.run(["sh", "-c", "printf '%s\\0' " + command.replace("\\%", "%")],
                            capture_output=True, timeout=60).stdout.split(b"\0")[:-1]
     assert [w.decode() for w in words] == argv
+
+
+def test_units_name_a_symlinked_config_by_its_link(tmp_path, monkeypatch):
+    """rabtui.toml -> repo/rabtui.toml, with `state_dir = "state"`: every command reads it as the
+    link's folder's state; the units named the file the link points to, so run-due read
+    repo/state, another state database, and its backups were not the ones the operator sees."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "rabtui.toml").write_text('[rabtui]\nstate_dir = "state"\n')
+    (tmp_path / "rabtui.toml").symlink_to("repo/rabtui.toml")
+    monkeypatch.chdir(tmp_path)
+    argv = schedule.rabtui_argv(Path("rabtui.toml"))
+    named = Path(argv[argv.index("--config") + 1])
+    assert named == tmp_path / "rabtui.toml"
+    assert configmod.load(named).state_dir == configmod.load(tmp_path / "rabtui.toml").state_dir == tmp_path / "state"
 
 
 @pytest.mark.parametrize("name", ["a\nExecStartPre=touch x\n", "a\udcff"], ids=["line break", "not UTF-8"])

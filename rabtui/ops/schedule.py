@@ -104,7 +104,9 @@ def rabtui_argv(config_path: Path | None) -> list[str]:
     exe = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0].endswith("rabtui") else None
     argv = [str(exe)] if exe and exe.exists() else [sys.executable, "-m", "rabtui"]
     if config_path is not None:
-        argv += ["--config", str(Path(config_path).resolve())]
+        # absolute, but as named: a symlinked config's relative paths are relative to the link's
+        # folder (as every command reads them), not to where it points
+        argv += ["--config", os.path.abspath(config_path)]
     return argv + ["run-due"]
 
 
