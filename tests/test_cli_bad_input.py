@@ -160,3 +160,25 @@ def test_a_name_too_long_or_a_file_on_the_way_is_said_never_a_traceback(lab, tmp
         assert main(["demo", "--dir", str(where), "--no-open"]) == 1
         err = capsys.readouterr().err
         assert f"rabtui: could not build the demo sandbox in {where}: " in err and "Traceback" not in err
+
+
+def test_check_never_writes_its_textfile_over_another_file(lab, tmp_path, capsys):
+    """`check --prometheus` named the config (a typo, a swapped argument): the config was replaced by
+    the metrics, 0644; with a config that does not load, the textfile saying so replaced it too."""
+    from rabtui.cli import main
+
+    config = tmp_path / "rabtui.toml"
+    config.write_bytes(lab.config_path.read_bytes())
+    before = config.read_bytes()
+    assert main(["--config", str(config), "check", "--prometheus", str(config)]) == 2
+    assert "it holds a file that is no textfile of `rabtui check`; not written over" in capsys.readouterr().err
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[rabtui\n")
+    assert main(["--config", str(broken), "check", "--prometheus", str(config)]) == 2
+    assert config.read_bytes() == before
+    # the textfile of an earlier check, and an empty file made ready for it, are written
+    textfile = tmp_path / "rabtui.prom"
+    for _ in range(2):
+        main(["--config", str(config), "check", "--prometheus", str(textfile)])
+        assert textfile.read_text().startswith("# HELP rabtui_health_status")
+        textfile.write_text("")

@@ -246,6 +246,8 @@ def check(cfg: Config, store: Store, now: datetime | None = None, prometheus: st
     that failure as the `state` check's own."""
     if prometheus and not os.path.isdir(Path(prometheus).parent):      # False for a name too long
         raise UsageError(f"--prometheus {prometheus}: {Path(prometheus).parent} is not a directory")
+    if prometheus:
+        _not_foreign(prometheus)
     found = health.run_checks(cfg, store, now)
     unrecorded = None
     try:
@@ -295,7 +297,15 @@ def check_command(load_config: Callable[[], Config], open_store: Callable[[Confi
     return CheckResult(found, health.exit_code(found), undelivered)
 
 
+def _not_foreign(prometheus: str) -> None:
+    if prometheus_file.foreign(Path(prometheus)):
+        raise UsageError(f"--prometheus {prometheus}: it holds a file that is no textfile of `rabtui check`;"
+                         " not written over", hint="name the textfile to write (in node_exporter's textfile"
+                                                   " directory, ending in .prom)")
+
+
 def _write_textfile(prometheus: str, text: str) -> None:
+    _not_foreign(prometheus)
     had = os.path.lexists(prometheus)
     try:
         prometheus_file.write(Path(prometheus), text)

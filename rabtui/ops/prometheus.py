@@ -62,6 +62,24 @@ def _store_series(cfg: Config, store: Store, ts: float) -> list[str]:
     return lines
 
 
+HEADER = b"# HELP rabtui_"     # how every textfile of `check` begins
+
+
+def foreign(path: Path) -> bool:
+    """Whether `path` holds a file that is no textfile of an earlier check: a typo or a swapped
+    argument naming the config, a database or any other file, which the write would replace. An
+    empty file (made ready for it) and a symlink (replaced by the rename, never followed) are not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:         # not there, a symlink, or not to be read: the write says what it meets
+        return False
+    try:
+        st = os.fstat(fd)
+        return stat.S_ISREG(st.st_mode) and st.st_size > 0 and os.read(fd, len(HEADER)) != HEADER
+    finally:
+        os.close(fd)
+
+
 def write(path: Path, content: str) -> None:
     """Atomically (a temporary file beside it, renamed): node_exporter never reads half a file. On
     a file system with no room for the new file beside the old (the state directory's, full), the
