@@ -7,12 +7,14 @@ gives the same tree, so screenshots and tests see stable data.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from pathlib import Path
 from typing import Callable
 
 from rabtui import privacy
+from rabtui.errors import UsageError
 
 SOURCE_ID = "demo-host"
 DISC = "16MiB"
@@ -58,6 +60,30 @@ max_changed_files = 300
 
 WORDS = ("report", "invoice", "notes", "draft", "budget", "minutes", "plan", "letter", "summary", "todo")
 TOPICS = ("projects", "finance", "letters", "archive", "team", "clients", "misc")
+
+
+HEADER = CONFIG.split("\n", 1)[0].encode()      # how the sandbox's config begins
+
+
+def not_a_sandbox(base: Path) -> str | None:
+    """Why the sandbox must not be built in `base`, nor `base` removed for --fresh: it holds other
+    files (a home, the operator's own config folder: the demo's config would replace theirs, and
+    --fresh would remove them all). A folder that is not there, is empty, or holds a sandbox's config
+    is one."""
+    try:
+        if not any(os.scandir(base)):
+            return None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{base}: {exc.strerror}"
+    try:
+        with open(base / "rabtui.toml", "rb") as f:
+            if f.read(len(HEADER)) == HEADER:
+                return None
+    except OSError:
+        pass
+    return f"{base} holds other files and no demo sandbox: nothing there is written over or removed"
 
 
 def default_dir() -> Path:
@@ -125,6 +151,9 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
     from rabtui.state.store import Store
 
     base = Path(base) if base is not None else default_dir()
+    problem = not_a_sandbox(base)
+    if problem:
+        raise UsageError(problem, hint="give --dir a new or empty folder")
     if fresh and base.exists():
         shutil.rmtree(base)
     config_path = base / "rabtui.toml"
@@ -135,12 +164,13 @@ def build(base: Path | None = None, *, fresh: bool = False, backups: int = 3,
             progress(f"using the demo sandbox in {base}")
             return config_path
     progress(f"building a demo sandbox in {base} ...")
+    base.mkdir(parents=True, exist_ok=True)
+    write_config(base)      # first: a build stopped half way is still known for a sandbox
     (base / "source").mkdir(parents=True, exist_ok=True)
     for d in ("media/disk-a", "media/disk-b", "iso", "state"):    # private, as rabtui's own would be
         privacy.private_dir(base / d)
     if not any((base / "source").iterdir()):
         generate_source(base / "source", documents=documents, photos=photos)
-    write_config(base)
     cfg = configmod.load(config_path)
     store = Store(cfg.state_dir)
     for n in range(backups):

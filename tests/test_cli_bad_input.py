@@ -156,10 +156,27 @@ def test_a_name_too_long_or_a_file_on_the_way_is_said_never_a_traceback(lab, tmp
     assert main([*config, "checkpoint", "burn", "--drive", f"images:{long_name}"]) == 2
     assert "is 256 bytes long: a file system holds 255 at most" in capsys.readouterr().err
     (tmp_path / "a-file").write_text("")
-    for where in (long_name, tmp_path / "a-file" / "demo"):
-        assert main(["demo", "--dir", str(where), "--no-open"]) == 1
+    for where, why in ((long_name, "File name too long"), (tmp_path / "a-file" / "demo", "Not a directory")):
+        assert main(["demo", "--dir", str(where), "--no-open"]) == 2
         err = capsys.readouterr().err
-        assert f"rabtui: could not build the demo sandbox in {where}: " in err and "Traceback" not in err
+        assert f"rabtui: {where}: {why}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fresh", [[], ["--fresh"]], ids=["again", "--fresh"])
+def test_demo_never_builds_over_nor_removes_a_folder_of_other_files(tmp_path, capsys, fresh):
+    """`rabtui demo --dir /etc/rabtui` wrote the demo's config over the operator's, and
+    `rabtui demo --fresh --dir ~` removed the whole home folder before building there."""
+    from rabtui.cli import main
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "rabtui.toml").write_text("# the operator's own\n")
+    (home / "thesis.tex").write_text("years of work\n")
+    assert main(["demo", "--dir", str(home), "--no-open", *fresh]) == 2
+    assert f"rabtui: {home} holds other files and no demo sandbox: nothing there is written over or removed" \
+        in capsys.readouterr().err
+    assert sorted(p.name for p in home.iterdir()) == ["rabtui.toml", "thesis.tex"]
+    assert (home / "rabtui.toml").read_text() == "# the operator's own\n"
 
 
 def test_check_never_writes_its_textfile_over_another_file(lab, tmp_path, capsys):
