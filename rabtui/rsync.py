@@ -85,7 +85,9 @@ def build_argv(
     argv += extra
     if rsh:
         argv += ["-e", rsh]
-    argv += [f"--exclude={pattern}" for pattern in excludes]
+    # each pattern as written: rsync reads an exclude starting with "+ " as an include, "- " as a
+    # prefix and "!" as clearing the list (undoing the exclude that keeps a medium out of its source)
+    argv += [f"--exclude=- {pattern}" for pattern in excludes]
     if link_dest:
         argv.append(f"--link-dest={link_dest}")
     if compare_dest:

@@ -62,6 +62,20 @@ def test_anchored_excludes_leave_the_media_out(tmp_path, capsys):
     assert code == 0, err
 
 
+def test_an_exclude_rsync_would_read_as_a_rule_cannot_let_a_medium_in(tmp_path, capsys):
+    """Beside the anchored exclude that keeps the medium out, a pattern rsync would read as a rule
+    of its own ("!" clears the list, "+ /medium1/" includes it first): each is only a pattern, and
+    the backup holds no backup of itself; a file of those names is left out as they say."""
+    lab = Lab(tmp_path)
+    write_files(tmp_path / "data", {"kept": b"k", "!": b"bang", "+ x": b"plus"})
+    lab.write(_source(tmp_path, 'excludes = ["+ /medium1/", "/medium1/", "/medium2/", "/state/", "!", "+ x"]\n'))
+    assert main(["--config", str(lab.config_path), "backup", "loc", "--medium", "m1"]) == 0, capsys.readouterr()
+    data = next(lab.media[0][1].glob("loc/backup-*/data")) / os.fspath(tmp_path).lstrip("/")
+    assert (data / "data" / "kept").read_bytes() == b"k"
+    assert not (data / "medium1").exists()
+    assert sorted(os.listdir(data / "data")) == ["kept"]
+
+
 def test_a_remote_directory_is_on_another_machine(tmp_path, capsys):
     lab = Lab(tmp_path)
     lab.write(f'[[sources]]\nid = "web"\nhost = "web1.example.com"\n[[sources.directories]]\npath = "{tmp_path}"\n')

@@ -20,7 +20,7 @@ def test_argv_standard_with_link_dest_and_excludes():
                             link_dest="/m/web/backup-0/data/etc")
     assert argv == [
         "rsync", "-aH", "--numeric-ids", "--info=progress2", "--no-h", "--outbuf=L", "-ii",
-        "--out-format=%i|%l|%M|%n", "--stats", "-A", "-X", "--sparse", "--exclude=*.tmp", "--exclude=cache/",
+        "--out-format=%i|%l|%M|%n", "--stats", "-A", "-X", "--sparse", "--exclude=- *.tmp", "--exclude=- cache/",
         "--link-dest=/m/web/backup-0/data/etc", "--", "/etc/", "/m/web/backup-1/data/etc/",
     ]
     assert "-L" not in argv and "--inplace" not in argv
