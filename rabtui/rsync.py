@@ -182,11 +182,25 @@ def _minute(m: bytes) -> int:
     return minute
 
 
+# An itemized line right after a progress2 record, with no separator between them. rsync ends a
+# progress record with a newline only when it next writes, on the stream it writes to then: after
+# one of its messages on stderr (a file it could not read, one that vanished) the next item comes
+# glued to the record on stdout. _GLUED is the record (from its \r: nothing else in the stream holds
+# one) up to such an item; _GLUED_HINT finds one faster (by a literal of every progress record, in
+# half the time), and may find a name that looks like one, which _GLUED then leaves alone.
+_PROGRESS_END = rb" +\d+:\d\d:\d\d(?: \(xfr#\d+, (?:to|ir)-chk=\d+/\d+\))? *(?=[<>ch.*][fdLDS])"
+_GLUED = re.compile(rb"\r *\d[\d,]* +\d+% +[\d.]+[kMGTP]?B/s" + _PROGRESS_END)
+_GLUED_HINT = re.compile(rb"B/s" + _PROGRESS_END)
+
+
 def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
     """The itemized lines of data[:end], which ends with a whole record, as the raw groups of
     _ITEM (code, size, %M up to the minute, its seconds, escaped name): one scan of a read of the
     stream, other records (progress2, --stats) passed over. `items` converts them; the backup's
     scanner (backup/rsync_stream.py) converts them in its own loop, where a call per file would count."""
+    if _GLUED_HINT.search(data, 0, end) is not None:
+        data = _GLUED.sub(rb"\g<0>\n", data[:end])
+        end = len(data)
     # a record begins after \r or \n (scanning for both is slower than making them one); the
     # first one of the stream after nothing
     return _ITEM.findall(b"\n" + data.replace(b"\r", b"\n"), 0, end + 1)

@@ -270,6 +270,25 @@ def test_items_found_after_either_separator():
     assert rsync.stats_lines(data, 0, len(data)) == [("Number of files", 2)]
 
 
+def test_items_found_glued_to_a_progress_record():
+    # rsync 3.5.0's stdout after a message of its own on stderr took the newline that ends the
+    # progress record before it (both kinds of record: a file's last, and one while it is under way)
+    data = (b"\r         600001  33%   52.02MB/s    0:00:00 (xfr#1, to-chk=3/5)>f+++++++++|6|2026/11/22-04:22:13|a\n"
+            b"\r        1200001  66%   88.03MB/s    0:00:00 (xfr#2, ir-chk=2/5)   hf         |1|2026/11/22-04:22:13|b\n"
+            b"\r          65536   0%    1.00MB/s    0:00:09  .d..t......|0|2026/11/22-04:22:13|c/\n"
+            # a name that looks like such a record is one name, not another item
+            b">f+++++++++|1|2026/11/22-04:22:13|x\\#015 1  2% 1.00kB/s 0:00:00 >f+++++++++|9|2026/11/22-04:22:13|y\n"
+            b">f+++++++++|1|2026/11/22-04:22:13|z 1.00kB/s 0:00:00 >f+++++++++|9|2026/11/22-04:22:13|w\n")
+    assert [(code, name) for code, _, _, name in rsync.items(data, len(data))] == [
+        (b">f+++++++++", b"a"), (b"hf         ", b"b"), (b".d..t......", b"c/"),
+        (b">f+++++++++", b"x\r 1  2% 1.00kB/s 0:00:00 >f+++++++++|9|2026/11/22-04:22:13|y"),
+        (b">f+++++++++", b"z 1.00kB/s 0:00:00 >f+++++++++|9|2026/11/22-04:22:13|w")]
+    assert rsync.last_progress(data, len(data)).done_bytes == 65536
+    # a read that ends within the glued record's item finds the items before it only
+    cut = data.index(b"hf ")
+    assert [name for *_, name in rsync.items(data, cut)] == [b"a"]
+
+
 def test_items_pass_over_other_lines():
     for line in (b"x|y|z|w", b">f+++++++++|12|not a time here!!!|n", b">f+++++++++|x1|2026/11/22-04:23:00|n",
                  b"total size is 26  speedup is 0.06", b">q+++++++++|1|2026/11/22-04:23:00|n"):
