@@ -150,6 +150,23 @@ def unreadable_path(line: bytes) -> bytes | None:
     return unescape(next(g for g in m.groups() if g is not None))
 
 
+# The receiver's line for a file whose data did not match the sender's checksum: a read error on
+# the source zero-filled part of it (the sender said "read errors mapping"), so the sender spoiled
+# the checksum. The file was itemized all the same and is not kept; it is asked for once more
+# ("WARNING: ... (will try again)."), and when that fails too, it is not in the transfer ("ERROR").
+# The name as the itemized lines name it (relative to the transfer's root), escaped as they are.
+_DISCARDED = re.compile(rb"^(ERROR|WARNING): (.*) failed verification -- update discarded( \(will try again\))?\.$")
+
+
+def discarded(line: bytes) -> bytes | None:
+    """The name (unescaped) of the file one of rsync's error lines says it discarded, for it did not
+    match what the source sent (for good or to try again); None for any other line."""
+    m = _DISCARDED.match(line.rstrip(b"\r\n"))
+    if m is None or (m.group(1) == b"ERROR") == bool(m.group(3)):
+        return None
+    return unescape(m.group(2))
+
+
 # "     12345678  37%   12.34MB/s    0:01:02 (xfr#1, to-chk=4/8)": to-chk=LEFT/ALL counts the items
 # considered; ir-chk while the incremental file list is still growing
 _PROGRESS = re.compile(rb" *(\d[\d,]*) +(\d+)% +([\d.]+)([kMGTP]?)B/s +(\d+):(\d\d):(\d\d)"

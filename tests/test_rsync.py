@@ -86,6 +86,18 @@ def test_unreadable_paths_of_the_sender_error_lines():
         assert said(line) is None
 
 
+def test_the_files_discarded_for_a_read_error():
+    said = rsync.discarded
+    assert said(b"WARNING: d/a file failed verification -- update discarded (will try again).") == b"d/a file"
+    assert said(b"ERROR: d/ctl\\#001 failed verification -- update discarded.\n") == b"d/ctl\x01"
+    assert said(b"ERROR: x failed verification -- update discarded. failed verification -- update discarded.") == \
+        b"x failed verification -- update discarded."
+    for line in (b"WARNING: x failed verification -- update discarded.", b"ERROR: x failed verification -- update"
+                 b" discarded (will try again).", b'rsync: [sender] read errors mapping "/d/x": Input/output error (5)',
+                 b"WARNING: x failed verification -- update retained (will try again)."):
+        assert said(line) is None, line
+
+
 def test_unreadable_names_below_the_directory_bounded():
     sizes = DirSizes("/srv/data", "standard")
     for line in (b'rsync: [sender] opendir "/srv/data" failed: Permission denied (13)',

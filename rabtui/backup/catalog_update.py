@@ -53,6 +53,7 @@ PATHS_AT_ONCE = 50_000
 # a staged file's path id (see CatalogSpool._first), of temp.backup_items as `i`
 _PATH_ID = "COALESCE(i.path_id, :ids + i.rowid)"
 BATCH = 1000      # small: the last batch is written after rsync has ended, in step 7
+PATHS_IN = 500    # paths named in one statement (SQLite's default limit of parameters: 999)
 ROWS_PER_INSERT = 100
 _F = ord("f")
 _FTYPE = itemgetter(2)
@@ -251,6 +252,21 @@ class CatalogSpool:
         for table in ("backup_items", "backup_others"):
             self.store.conn.executemany(f"DELETE FROM temp.{table} WHERE dir=? AND path=?",
                                         [(dir_path, path) for path in paths])
+
+    def take_back(self, dir_path: str, paths: list[bytes]) -> list[tuple]:
+        """The written files of `dir_path` at `paths` (distinct; each perhaps staged more than once),
+        taken out of the spool; their rows returned as `add` takes them, those of a path in the
+        order they came. A scan of the staged items per PATHS_IN paths, not one per path."""
+        self.flush()
+        self._files = None
+        conn, rows = self.store.conn, []
+        for i in range(0, len(paths), PATHS_IN):
+            chunk = paths[i:i + PATHS_IN]
+            where = f" FROM temp.backup_items WHERE dir=? AND ftype=? AND path IN ({','.join('?' * len(chunk))})"
+            rows += conn.execute("SELECT dir, path, ftype, state, size, mtime" + where + " ORDER BY rowid",
+                                 (dir_path, _F, *chunk)).fetchall()
+            conn.execute("DELETE" + where, (dir_path, _F, *chunk))
+        return rows
 
     def _streamed(self, sql: str, args: tuple) -> Iterator[tuple]:
         """The rows of a query of the spool's tables (flushed first), a batch at a time."""

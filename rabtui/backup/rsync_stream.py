@@ -59,6 +59,9 @@ class Stream:
         # the last file named as written (its name in the directory, state, size): rsync names a file
         # as its data begins to come (the receiver, one file after another), so it may be under way
         self.last_written: tuple[bytes, int, int] | None = None
+        # the files (names below the directory) rsync discarded at least once: read with an error
+        # on the source, itemized all the same, perhaps again (redone.py)
+        self.redone: set[bytes] = set()
 
     def data(self, chunk: bytes) -> None:
         data = self._pending + chunk
@@ -216,6 +219,10 @@ class Stream:
             if m and rsync.unescape(m.group(1)).rstrip(b"/") == os.fsencode(self.dir):
                 self.top_missing = m.group(2).decode("utf-8", "backslashreplace")
         unreadable.note(self.sizes, record)
+        if b" failed verification -- " in record:
+            name = rsync.discarded(record)
+            if name is not None:
+                self.redone.add(name)
         line = record.decode("utf-8", "backslashreplace")
         self.stderr_lines += 1
         self.errors += rsync.is_error_line(line)

@@ -20,7 +20,7 @@ from pathlib import Path
 from rabtui import faults, fmt, proc, proc_started, rsync
 from rabtui.ssh import endpoint as ssh_target
 from rabtui.media import below, medium_layout
-from rabtui.backup import holes
+from rabtui.backup import holes, redone
 from rabtui.backup.catalog_update import CatalogSpool, dir_prefix
 from rabtui.backup.rsync_stream import Stream
 from rabtui.backup.sizes import DirSizes
@@ -115,7 +115,13 @@ def transfer_directory(cfg: Config, source: Source, directory: Directory, medium
             sizes.state, sizes.message = "warning", warning
     if sizes.state == "failed":
         stream.unwritten(dest)
-    elif _read_at_another_size(sizes.stats):
+    elif stream.redone:
+        lost = redone.settle(dest, directory.path, spool, sizes, stream.redone)
+        if lost:
+            text = (f"{len(lost)} files could not be read whole on the source (a read error there), not in this"
+                    f" backup: {_some(lost)}; older backups keep them")
+            sizes.message = f"{sizes.message}; {text}" if sizes.message else text
+    if sizes.state != "failed" and _read_at_another_size(sizes.stats):
         resized = _held_sizes(dest, directory.path, spool, sizes)
         if resized:
             text = (f"{len(resized)} files changed size while rsync read them, saved as read: {_some(resized)};"
@@ -219,6 +225,7 @@ def _copy_again(source: Source, directory: Directory, dest: Path, basis: Path, f
     faults.point("backup.copying_again")
     again = Stream(first.sizes, first.spool, first.emit, archive=first.archive,
                     index=first.where["dir_index"], count=first.where["dirs"])
+    again.redone = first.redone
     result = _rsync(argv, again, source, cancel, stdin_data=b"".join(rel + b"\0" for rel in listed))
     warnings = []
     if outside:

@@ -1,7 +1,7 @@
 """The paths a backup could not read on its source: rsync could not open a file, list a directory
-or stat an entry there (rsync.unreadable_path; its exit 23). They are not in the backup, yet not
-deleted on the source: older backups keep them, and `diff`, Browse and `find` say they could not be
-read instead of calling them removed.
+or stat an entry there (rsync.unreadable_path; its exit 23), or read a file whole (redone.py).
+They are not in the backup, yet not deleted on the source: older backups keep them, and `diff`,
+Browse and `find` say they could not be read instead of calling them removed.
 
 Named per directory in `DirSizes.unreadable` (below the directory, "." for the directory itself),
 as backup.json carries them, so that rebuild-state has them back; the first of them only, their
@@ -37,6 +37,11 @@ def note(sizes: DirSizes, line: bytes) -> None:
         rel = os.fsdecode(path[len(top) + 1:])
     else:
         return      # not named below the directory: nothing to say of a path of it
+    add(sizes, rel)
+
+
+def add(sizes: DirSizes, rel: str) -> None:
+    """A path below the directory of `sizes` (TOP for itself) that was not read, named (or counted)."""
     if sizes.unreadable_unnamed or sum(len(n) + 8 for n in sizes.unreadable) + len(rel) + 8 > NAMES_KEPT:
         sizes.unreadable_unnamed += 1     # (the list full: the names after are counted only)
     elif rel not in sizes.unreadable:

@@ -1,0 +1,189 @@
+"""A file that gives an I/O error partway through its read on the source (a bad sector, an NFS
+hiccup): rsync (3.5.0) zero-fills the rest, says `read errors mapping`, sends a checksum that
+cannot match, and the receiver itemizes the file anyway, discards it ("failed verification --
+update discarded (will try again)") and asks for it again; when that read fails too it discards it
+for good ("ERROR: ... update discarded.", exit 23). Such a file is not on the medium: the backup
+records it as unreadable, as one rsync could not open, and the catalog holds no version of it in
+that backup. A file whose second read succeeds is whole, and recorded once.
+
+Real rsync over the test sshd; the read error is made in the source's rsync by a small library
+preloaded there through the source's rsync_path (no device-mapper to make a real bad sector)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.media import medium_layout
+from tests.trees import Lab, ssh_source_lines, write_files
+
+T0 = datetime(2026, 8, 1, 3, 0)
+SIZE = 600_000      # more than one read of rsync's sender (256 KiB): the error comes partway
+
+# Files whose name holds $EIO_ALWAYS (every open) or $EIO_ONCE (only the first open of one in the
+# process) give their first read() and fail every later one with EIO.
+SHIM = r'''
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char marked[4096];
+static int once_done;
+
+static int holds(const char *path, const char *var) {
+    const char *marker = getenv(var);
+    return marker && *marker && strstr(path, marker);
+}
+
+static void mark(int fd, const char *path) {
+    if (fd < 0 || fd >= (int)sizeof marked || !path) return;
+    marked[fd] = 0;
+    if (holds(path, "EIO_ALWAYS")) marked[fd] = 1;
+    else if (!once_done && holds(path, "EIO_ONCE")) { once_done = 1; marked[fd] = 1; }
+}
+
+#define OPENER(NAME, ...) \
+int NAME(__VA_ARGS__, int flags, ...) { \
+    static int (*real)(); \
+    mode_t mode = 0; \
+    if (flags & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, int); va_end(ap); } \
+    if (!real) real = (int (*)())dlsym(RTLD_NEXT, #NAME);
+
+OPENER(open, const char *path) int fd = real(path, flags, mode); mark(fd, path); return fd; }
+OPENER(open64, const char *path) int fd = real(path, flags, mode); mark(fd, path); return fd; }
+OPENER(openat, int dirfd, const char *path) int fd = real(dirfd, path, flags, mode); mark(fd, path); return fd; }
+OPENER(openat64, int dirfd, const char *path) int fd = real(dirfd, path, flags, mode); mark(fd, path); return fd; }
+
+ssize_t read(int fd, void *buf, size_t count) {
+    static ssize_t (*real)(int, void *, size_t);
+    if (!real) real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+    if (fd >= 0 && fd < (int)sizeof marked && marked[fd]) {
+        if (marked[fd] == 2) { errno = EIO; return -1; }
+        marked[fd] = 2;
+    }
+    return real(fd, buf, count);
+}
+
+int close(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    if (fd >= 0 && fd < (int)sizeof marked) marked[fd] = 0;
+    return real(fd);
+}
+'''
+
+
+@pytest.fixture(scope="session")
+def read_error_shim(tmp_path_factory):
+    """The preloaded library that makes the read errors, built once."""
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc to build the library that makes read errors in the source's rsync")
+    base = tmp_path_factory.mktemp("eio")
+    (base / "eio.c").write_text(SHIM)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(base / "eio.so"), str(base / "eio.c"), "-ldl"],
+                   check=True)
+    return base / "eio.so"
+
+
+def _bytes(seed: int, size: int = SIZE) -> bytes:
+    return bytes((i * seed + i // 251) & 0xFF for i in range(size))
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory, sshd, read_error_shim):
+    """Three backups of one directory: all read; then `eio-disk` (changed) and `eio-new` (new) fail
+    at every read and `once-flaky` (changed) at its first only; then all read again."""
+    base = tmp_path_factory.mktemp("readerr")
+    lab = Lab(base, media_count=1)
+    lab.trust(sshd)
+    data = lab.src / "data"
+    write_files(data, {"keep": b"k", "eio-disk": _bytes(3), "once-flaky": _bytes(5)})
+    arch = lab.src / "arch"
+    write_files(arch, {"old": b"o"})
+    dirs = f'[[sources.directories]]\npath = "{data}"\n[[sources.directories]]\npath = "{arch}"\nkind = "archive"\n'
+    plain = ssh_source_lines(sshd) + dirs
+    cfg = lab.write(plain)
+    first = lab.backup(cfg, "web", now=T0)
+    assert first.status == "completed", first.reason
+    write_files(data, {"eio-disk": _bytes(7, SIZE + 1), "once-flaky": _bytes(11, SIZE + 2), "eio-new": _bytes(13)})
+    write_files(arch, {"eio-arch": _bytes(17)})
+    failing = lab.write(ssh_source_lines(sshd) + f'rsync_path = "env LD_PRELOAD={read_error_shim}'
+                        f' EIO_ALWAYS=eio- EIO_ONCE=once- rsync"\n' + dirs)
+    lab.events.clear()
+    second = lab.backup(failing, "web", now=T0 + timedelta(days=1))
+    said = lab.messages()
+    said.append(f"union: {sorted(os.listdir(medium_layout.archive_root(lab.media[0][1], 'web', str(arch))))}")
+    cfg = lab.write(plain)
+    third = lab.backup(cfg, "web", now=T0 + timedelta(days=2))
+    assert third.status == "completed", third.reason
+    yield lab, (data, arch), (first, second, third), said
+
+
+def _cli(lab, capsys, *args, code=0) -> str:
+    assert main(["--config", str(lab.config_path), *args]) == code
+    return capsys.readouterr().out
+
+
+def test_rsync_discards_the_file_it_could_not_read_whole(history):
+    lab, (data, arch), (_, second, _), said = history
+    assert second.status == "warnings", second.reason
+    lines = "\n".join(said)
+    assert f'read errors mapping "{data}/eio-disk": Input/output error (5)' in lines
+    assert "WARNING: once-flaky failed verification -- update discarded (will try again)." in lines
+    assert "ERROR: eio-disk failed verification -- update discarded." in lines
+    assert "ERROR: eio-new failed verification -- update discarded." in lines
+    assert "rsync exit 23" in lines
+    assert ("2 files could not be read whole on the source (a read error there), not in this backup:"
+            " eio-disk, eio-new; older backups keep them") in second.reason
+    held = second.path / "data" / str(data).lstrip("/")
+    assert sorted(os.listdir(held)) == ["keep", "once-flaky"]
+    assert (held / "once-flaky").read_bytes() == _bytes(11, SIZE + 2)
+    # an archive directory's new file that could not be read: in neither the backup nor the union
+    assert os.listdir(second.path / "data" / str(arch).lstrip("/")) == []
+    assert said[-1] == "union: ['old']"
+
+
+def test_the_catalog_holds_what_the_medium_holds(history):
+    lab, (data, arch), (first, second, third), _ = history
+    store = lab.store()
+    rows = store.all("SELECT p.path, v.size, v.first_backup, v.last_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+                     " WHERE ? BETWEEN v.first_backup AND v.last_backup", (second.backup_id,))
+    rel, arch_rel = str(data).lstrip("/").encode(), str(arch).lstrip("/").encode()
+    assert sorted((bytes(r["path"]), r["size"], r["first_backup"]) for r in rows) == [
+        (rel + b"/keep", 1, first.backup_id), (rel + b"/once-flaky", SIZE + 2, second.backup_id)]
+    assert [r["first_backup"] for r in store.all("SELECT first_backup FROM versions v JOIN paths p ON p.id=v.path_id"
+                                                 " WHERE p.path=?", (arch_rel + b"/eio-arch",))] == [third.backup_id]
+    d, a = json.loads((second.path / "backup.json").read_text())["directories"]
+    assert (d["files"], d["total_bytes"], d["new_files"], d["changed_files"], d["source_files"]) == (2, 1 + SIZE + 2, 0, 1, 2)
+    assert d["unreadable"] == ["eio-disk", "eio-new"] and d["unreadable_unnamed"] == 0
+    assert (a["files"], a["new_bytes"], a["unreadable"]) == (0, 0, ["eio-arch"])
+    assert sorted(tuple(r) for r in store.all("SELECT path, unreadable FROM backup_dirs WHERE backup_id=?",
+                                              (second.backup_id,))) == [(str(arch), 1), (str(data), 2)]
+
+
+def test_diff_and_find_say_unreadable(history, capsys):
+    lab, (data, arch), (first, second, third), _ = history
+    text = _cli(lab, capsys, "diff", "web", first.path.name, second.path.name)
+    assert text.replace(str(data), "D").replace(str(arch), "A").splitlines()[1:] == [
+        "~ D/once-flaky  585.9 KiB -> 585.9 KiB", "! A/eio-arch  unreadable", "! D/eio-disk  unreadable (585.9 KiB before)",
+        "! D/eio-new  unreadable", "0 added (0 B), 0 removed (0 B), 1 changed, 3 unreadable"]
+    text = _cli(lab, capsys, "diff", "web", second.path.name, third.path.name)
+    assert text.replace(str(data), "D").replace(str(arch), "A").splitlines()[1:] == [
+        "+ A/eio-arch  585.9 KiB", "+ D/eio-disk  585.9 KiB", "+ D/eio-new  585.9 KiB",
+        "3 added (1.7 MiB), 0 removed (0 B), 0 changed"]
+    text = _cli(lab, capsys, "find", "eio-disk")
+    assert f"m1: {first.path.name}; then unreadable on the source in {second.path.name} (not deleted)" in text
+    # the version the third backup read is the only one of the file in a backup after the first
+    [v] = [v for v in json.loads(_cli(lab, capsys, "find", "eio-disk", "--json")) if v["size"] == SIZE + 1]
+    assert [loc["backups"] for loc in v["locations"]] == [[third.path.name]]
