@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from rabtui.cli import main
+from rabtui.state import unread_paths
 from tests.trees import Lab, ssh_source_lines, write_files
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
@@ -91,9 +92,37 @@ def test_find_says_the_version_before_was_not_deleted(history, capsys):
     lab, data, (first, second, _) = history
     [v] = [v for v in json.loads(_cli(lab, capsys, "find", "in", "--json")) if v["path"].endswith("/closed/in")]
     held = [loc for loc in v["locations"] if loc["kind"] == "backup"]
-    assert held[0]["backups"] == [first.path.name] and held[0]["unreadable"] == [second.path.name]
+    assert held[0]["backups"] == [first.path.name] and held[0]["unreadable"] == second.path.name
+    assert "unreadable_more" not in held[0]
     text = _cli(lab, capsys, "find", "secret")
     assert f"m1: {first.path.name}; then unreadable on the source in {second.path.name} (not deleted)" in text
+
+
+def _later_unread_before(store, path_ids):
+    """unread_paths.later_unread as it was first written: every path joined with every row of
+    `unreadable` of its source's backups, by prefix. The answer the index's look-ups must give."""
+    out = {}
+    for i in range(0, len(path_ids), 500):
+        chunk = path_ids[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.all(
+            "SELECT p.id AS path_id, b.medium, b.id, b.name FROM paths p JOIN backups b ON b.source=p.source"
+            " AND b.status<>'deleted' JOIN unreadable u ON u.backup_id=b.id"
+            " AND (u.path=X'' OR substr(CAST(p.path AS BLOB), 1, length(u.path))=CAST(u.path AS BLOB)"
+            "      AND substr(CAST(p.path AS BLOB), length(u.path) + 1, 1) IN (X'', X'2F'))"
+            f" WHERE p.id IN ({marks}) ORDER BY b.id", chunk):
+            out.setdefault((r["path_id"], r["medium"]), []).append((r["id"], r["name"]))
+    return out
+
+
+def test_later_unread_answers_as_before(history):
+    lab, _, (_, second, _) = history
+    store = lab.store()
+    ids = [r[0] for r in store.all("SELECT id FROM paths")]
+    found = unread_paths.later_unread(store, ids)
+    assert found == _later_unread_before(store, ids)
+    # closed/in, closed/deep/x, secret and fresh (which the third backup read), on the one medium
+    assert sorted(found.values()) == [[(second.backup_id, second.path.name)]] * 4
 
 
 def test_rebuild_state_has_them_back_from_backup_json(history, capsys, tmp_path):

@@ -40,8 +40,10 @@ class Location:
     disc_path: bytes | None = None
     part: int | None = None
     parts: int | None = None
-    # backups on the medium after those, which could not read the path on the source (not deleted there)
-    unreadable: list[str] = field(default_factory=list)
+    # the first backup on the medium after those that could not read the path on the source (not
+    # deleted there), and how many more after it could not read it either
+    unreadable: str | None = None
+    unreadable_more: int = 0
 
     def describe(self) -> str:
         if self.kind == "disc":
@@ -50,8 +52,9 @@ class Location:
         if not self.backups:
             return f"{self.medium}: archive"
         span = self.backups[0] if len(self.backups) == 1 else f"{self.backups[0]} .. {self.backups[-1]} ({len(self.backups)} backups)"
-        unread = (f"; then unreadable on the source in {', '.join(self.unreadable)} (not deleted)"
-                  if self.unreadable else "")
+        more = (f" and {self.unreadable_more} backup{'s' if self.unreadable_more > 1 else ''} after"
+                if self.unreadable_more else "")
+        unread = f"; then unreadable on the source in {self.unreadable}{more} (not deleted)" if self.unreadable else ""
         return f"{self.medium}: {span}" + (" + archive" if self.archive else "") + unread
 
 
@@ -177,16 +180,23 @@ def _versions(store: Store, paths: dict, source: str | None, archive_dirs: dict,
 
 
 def _unread_after(store: Store, ends: dict[tuple[int, str], list[tuple[int, Location]]]) -> None:
-    """Each backup that could not read a path found names itself on the location of the version held
-    by the backups before it on its medium: the path was not deleted there, however it reads."""
+    """The backups that could not read a path found are said on the location of the version held
+    by the backups before them on their medium (the path was not deleted there, however it reads):
+    the first named, those after it counted (a file closed for a year would name 365)."""
     if not ends:
         return
     for key, unread in unread_paths.later_unread(store, list({path_id for path_id, _ in ends})).items():
         spans = sorted(ends.get(key, ()), key=lambda e: e[0])
+        lasts = [last for last, _ in spans]
         for backup_id, name in unread:
-            before = [loc for last, loc in spans if last < backup_id]
-            if before:
-                before[-1].unreadable.append(name)
+            at = bisect.bisect_left(lasts, backup_id)     # the spans before it end below it
+            if at == 0:
+                continue
+            loc = spans[at - 1][1]
+            if loc.unreadable is None:
+                loc.unreadable = name
+            else:
+                loc.unreadable_more += 1
 
 
 def find_on_discs(store: Store, pattern: str, source: str | None = None, ignore_case: bool = False,

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS unreadable(
     path BLOB NOT NULL,         -- bytes, relative to /
     PRIMARY KEY(backup_id, path)
 ) WITHOUT ROWID;
+-- find: the backups that could not read a path or a directory above it (unread_paths.later_unread)
+CREATE INDEX IF NOT EXISTS unreadable_path ON unreadable(path);
 
 CREATE TABLE IF NOT EXISTS backup_steps(
     backup_id INTEGER NOT NULL,

@@ -37,16 +37,55 @@ class Unread:
 
 def later_unread(store: Store, path_ids: list[int]) -> dict[tuple[int, str], list[tuple[int, str]]]:
     """(path id, medium) -> (backup id, name) of each backup of the path's source on that medium
-    that could not read it (its recorded path is it or above it), oldest first."""
+    that could not read it (its recorded path is it or above it), oldest first. Looked up by the
+    path and each directory above it in the index of `unreadable` by path: the work grows with the
+    paths found and the rows of `unreadable` that name them or their directories, not with all the
+    rows of the source's backups."""
     out: dict[tuple[int, str], list[tuple[int, str]]] = {}
-    for i in range(0, len(path_ids), 500):
-        chunk = path_ids[i:i + 500]
-        marks = ",".join("?" * len(chunk))
-        for r in store.all(
-            "SELECT p.id AS path_id, b.medium, b.id, b.name FROM paths p JOIN backups b ON b.source=p.source"
-            " AND b.status<>'deleted' JOIN unreadable u ON u.backup_id=b.id"
-            " AND (u.path=X'' OR substr(CAST(p.path AS BLOB), 1, length(u.path))=CAST(u.path AS BLOB)"
-            "      AND substr(CAST(p.path AS BLOB), length(u.path) + 1, 1) IN (X'', X'2F'))"
-            f" WHERE p.id IN ({marks}) ORDER BY b.id", chunk):
-            out.setdefault((r["path_id"], r["medium"]), []).append((r["id"], r["name"]))
+    found: dict[str, list[tuple[int, bytes]]] = {}
+    for i in range(0, len(path_ids), CHUNK):
+        chunk = path_ids[i:i + CHUNK]
+        for r in store.all(f"SELECT id, source, path FROM paths WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            found.setdefault(r["source"], []).append((r["id"], bytes(r["path"])))
+    for source, paths in found.items():
+        if store.one("SELECT 1 FROM backups b JOIN unreadable u ON u.backup_id=b.id WHERE b.source=? LIMIT 1",
+                     (source,)) is None:
+            continue     # (most sources: nothing it could not read)
+        named = _named(store, source, {a for _, path in paths for a in _above(path)})
+        if not named:
+            continue
+        for path_id, path in paths:
+            backups = {b for a in _above(path) for b in named.get(a, ())}
+            for backup_id, medium, name in sorted(backups):
+                out.setdefault((path_id, medium), []).append((backup_id, name))
     return out
+
+
+CHUNK = 500     # values named in one statement (SQLite's default limit of parameters: 999)
+
+
+def _above(path: bytes) -> list[bytes]:
+    """The path, each directory above it, and b"" (the source's "/")."""
+    out = [path]
+    while (cut := path.rfind(b"/")) >= 0:
+        path = path[:cut]
+        out.append(path)
+    if path:
+        out.append(b"")
+    return out
+
+
+def _named(store: Store, source: str, paths: set[bytes]) -> dict[bytes, list[tuple[int, str, str]]]:
+    """Of `paths`, those that backups of `source` (not deleted) could not read: path -> (backup id,
+    medium, name) of each. Each path looked up in the index of `unreadable` by path (the CROSS JOIN
+    keeps SQLite from walking the source's backups instead, each probed for every path)."""
+    named: dict[bytes, list[tuple[int, str, str]]] = {}
+    paths = list(paths)
+    for i in range(0, len(paths), CHUNK):
+        chunk = paths[i:i + CHUNK]
+        for r in store.all(
+                "SELECT u.path, b.id, b.medium, b.name FROM unreadable u CROSS JOIN backups b"
+                f" ON b.id=u.backup_id WHERE u.path IN ({','.join('?' * len(chunk))})"
+                " AND b.source=? AND b.status<>'deleted'", (*chunk, source)):
+            named.setdefault(bytes(r["path"]), []).append((r["id"], r["medium"], r["name"]))
+    return named
