@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from rabtui.backup import retention
 from rabtui.state import catalog, unread_paths
 from rabtui.state.store import Store
 from tests.test_unreadable_on_source import _later_unread_before
@@ -100,3 +101,23 @@ def test_the_work_does_not_grow_with_the_other_rows(tmp_path):
     finally:
         small.close()
         large.close()
+
+
+def test_a_backup_forgotten_takes_its_unreadable_paths(tmp_path):
+    """Cleanup forgets backups 50 and 60: what they could not read goes with them (find no longer
+    names them), the other backups' rows stay, and so do their directories' rows (the run's record)."""
+    store, ids = _store(tmp_path, other_rows=2)
+    try:
+        with store.transaction() as conn:
+            conn.executemany("INSERT INTO backup_dirs(backup_id, path, kind, unreadable) VALUES (?, '/srv', 'standard', 3)",
+                             [(50,), (60,), (61,)])
+        retention.forget_backups(store, [50, 60])
+        assert store.all("SELECT * FROM unreadable WHERE backup_id IN (50, 60)") == []
+        assert store.one("SELECT COUNT(*) FROM unreadable")[0] == (DAYS - 2) * 3 + 2
+        assert [tuple(r) for r in store.all("SELECT backup_id, unreadable FROM backup_dirs ORDER BY 1")] == [
+            (50, 3), (60, 3), (61, 3)]
+        found = unread_paths.later_unread(store, [ids[b"srv/data/f000"], ids[b"srv/datax/h"]])
+        assert 50 not in [b for b, _ in found[(ids[b"srv/data/f000"], "m1")]]
+        assert (ids[b"srv/datax/h"], "m1") not in found
+    finally:
+        store.close()

@@ -333,9 +333,11 @@ def _union_links(cfg: Config, medium: Medium, c: Candidate):
 def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = None) -> None:
     """The catalog after these backups are gone, in one transaction: mark them deleted, drop the
     archive versions they saved first, move each version range that starts or ends at one of them
-    to the live backups next to it, drop versions left in no backup. It reads `versions` a fixed
-    number of times whatever the number of backups (one backup at a time read it four times each:
-    a month's cleanup of a million-file source took minutes)."""
+    to the live backups next to it, drop versions left in no backup, and the paths they could not
+    read on the source (what a backup lacked goes with it, as what it held does; its row and its
+    directories' rows, their counts of unreadable paths, stay: the record of the run). It reads
+    `versions` a fixed number of times whatever the number of backups (one backup at a time read it
+    four times each: a month's cleanup of a million-file source took minutes)."""
     if not backup_ids:
         return
     marks = ",".join("?" * len(backup_ids))
@@ -360,6 +362,7 @@ def forget_backups(store: Store, backup_ids: list[int], cfg: Config | None = Non
         conn.executemany("INSERT OR IGNORE INTO temp.gone_archive_dirs VALUES (?, ?)",
                          [(src, d) for src, dirs in archive.items() for d in dirs])
         gone = "SELECT id FROM temp.gone_backups"
+        conn.execute(f"DELETE FROM unreadable WHERE backup_id IN ({gone})")
         if any(archive.values()):
             # a backup id is one source's: the versions starting at it are its source's paths
             conn.execute(f"DELETE FROM versions WHERE first_backup IN ({gone}) AND path_id IN"
