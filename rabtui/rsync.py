@@ -203,11 +203,13 @@ def _minute(m: bytes) -> int:
 # progress record with a newline only when it next writes, on the stream it writes to then: after
 # one of its messages on stderr (a file it could not read, one that vanished) the next item comes
 # glued to the record on stdout. _GLUED is the record (from its \r: nothing else in the stream holds
-# one) up to such an item; _GLUED_HINT finds one faster (by a literal of every progress record, in
-# half the time), and may find a name that looks like one, which _GLUED then leaves alone.
-_PROGRESS_END = rb" +\d+:\d\d:\d\d(?: \(xfr#\d+, (?:to|ir)-chk=\d+/\d+\))? *(?=[<>ch.*][fdLDS])"
-_GLUED = re.compile(rb"\r *\d[\d,]* +\d+% +[\d.]+[kMGTP]?B/s" + _PROGRESS_END)
-_GLUED_HINT = re.compile(rb"B/s" + _PROGRESS_END)
+# one) up to such an item. Whether a read holds one is asked first, in one pass in C: kept of it
+# only \r, \n and |, as R, N and P, a progress record (which holds no |) followed by an item is
+# "RP" (0.05 us per file read; a regular expression at each record took 0.2 to 0.8).
+_GLUED = re.compile(rb"\r *\d[\d,]* +\d+% +[\d.]+[kMGTP]?B/s +\d+:\d\d:\d\d"
+                    rb"(?: \(xfr#\d+, (?:to|ir)-chk=\d+/\d+\))? *(?=[<>ch.*][fdLDS])")
+_AS_MARKS = bytes.maketrans(b"\r\n|", b"RNP")
+_NOT_MARKS = bytes(sorted(set(range(256)) - set(b"\r\n|")))
 
 
 def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
@@ -215,7 +217,7 @@ def item_matches(data: bytes, end: int) -> list[tuple[bytes, bytes, bytes, bytes
     _ITEM (code, size, %M up to the minute, its seconds, escaped name): one scan of a read of the
     stream, other records (progress2, --stats) passed over. `items` converts them; the backup's
     scanner (backup/rsync_stream.py) converts them in its own loop, where a call per file would count."""
-    if _GLUED_HINT.search(data, 0, end) is not None:
+    if b"RP" in data.translate(_AS_MARKS, _NOT_MARKS):
         data = _GLUED.sub(rb"\g<0>\n", data[:end])
         end = len(data)
     # a record begins after \r or \n (scanning for both is slower than making them one); the

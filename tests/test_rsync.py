@@ -296,6 +296,8 @@ def test_items_found_glued_to_a_progress_record():
         (b">f+++++++++", b"x\r 1  2% 1.00kB/s 0:00:00 >f+++++++++|9|2026/11/22-04:22:13|y"),
         (b">f+++++++++", b"z 1.00kB/s 0:00:00 >f+++++++++|9|2026/11/22-04:22:13|w")]
     assert rsync.last_progress(data, len(data)).done_bytes == 65536
+    for record in data.split(b"\n")[:3]:       # each kind of record alone
+        assert len(list(rsync.items(record + b"\n", len(record) + 1))) == 1, record
     # a read that ends within the glued record's item finds the items before it only
     cut = data.index(b"hf ")
     assert [name for *_, name in rsync.items(data, cut)] == [b"a"]
