@@ -21,6 +21,7 @@ from rabtui.config import Config, Medium
 from rabtui.errors import LockBusy
 from rabtui.events import LOG, WARNING, Event
 from rabtui.media import medium_layout, opened_dirs
+from rabtui.media.backup_place import as_found, disk_changed
 from rabtui.state.locks import Lock, cleanup_lock, reading_lock, union_lock
 from rabtui.state.store import OWN_DIR_SQL, RESTORABLE, Store
 from rabtui.state.store_check import state_failure
@@ -275,11 +276,23 @@ def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
 
 
 def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
+    """Each backup's tree emptied, then the catalog forgets them. The disk at the medium's path is
+    checked before each (its root's device and inode, its label, as found first): a medium unmounted,
+    unplugged or swapped meanwhile holds the backups not yet emptied, and one whose directory was
+    not found as it went away; they are kept, not forgotten (the catalog would lose backups the
+    disk holds, and count them freed)."""
     from rabtui.backup.recovery import undone_with_it
 
+    root, label = as_found(medium)
     emptied: list[tuple[Candidate, Path | None]] = []
+    left = 0
+    changed = None
     try:
-        for c in going:
+        for k, c in enumerate(going):
+            changed = disk_changed(medium, root, label)
+            if changed:
+                left = len(going) - k
+                break
             if not c.made:     # a run that ended before it made its directory: only its row goes
                 emptied.append((c, None))
                 continue
@@ -307,6 +320,12 @@ def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candid
                 continue
             emptied.append((c, _empty_tree(path)))
     finally:
+        unsure = [c for c, mark in emptied if mark is None and c.made]
+        changed = changed or (unsure and disk_changed(medium, root, label))
+        if changed:
+            emptied = [(c, mark) for c, mark in emptied if mark is not None or not c.made]
+            say(f"medium {medium.id} went away during the cleanup: {changed}; {left + len(unsure)} of its old backups"
+                " are kept for a later cleanup", done.failed)
         if emptied:
             faults.point("cleanup.trees_emptied")
             forget_backups(store, [c.id for c, _ in emptied], cfg)

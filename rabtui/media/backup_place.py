@@ -29,9 +29,15 @@ def identity(path: str | os.PathLike) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _disk_changed(medium: Medium, root: tuple[int, int], label: dict) -> str | None:
+def as_found(medium: Medium) -> tuple[tuple[int, int], dict | None]:
+    """The root's (device, inode) and the label of the disk at the medium's path now, for
+    disk_changed to tell later whether it is still there (a cleanup deleting its backups)."""
+    return identity(medium.path), read_label(medium.path)
+
+
+def disk_changed(medium: Medium, root: tuple[int, int], label: dict) -> str | None:
     """Why the medium's path does not hold the disk whose root was `root` and whose label was
-    `label` (as check_medium found them), or None: it still does."""
+    `label` (as check_medium or as_found found them), or None: it still does."""
     try:
         now = identity(medium.path)
         found = read_label(medium.path)
@@ -53,7 +59,7 @@ def left_since_checked(medium: Medium, info: dict, made: Path) -> str | None:
     (check_medium's) says, or None: the medium was unmounted, unplugged or swapped since it was
     checked. What is made then is in the place the medium left (the root file system, often), and
     is removed again as far as it is empty (never the medium's own path: a mount point)."""
-    changed = _disk_changed(medium, (info["device"], info["inode"]), info["label"])
+    changed = disk_changed(medium, (info["device"], info["inode"]), info["label"])
     if changed is None:
         return None
     for stray in (made / "data", made, made.parent):
@@ -84,7 +90,7 @@ class BackupPlace(NamedTuple):
         said = f"medium {self.medium.id} went away during the backup"
         if not data.is_dir():     # unmounted or unplugged: the directory it was mounted on is there
             return f"{said}: {data} is gone (unmounted or unplugged?)"
-        changed = _disk_changed(self.medium, self.root, self.label)
+        changed = disk_changed(self.medium, self.root, self.label)
         if changed:
             return f"{said}: {changed}; nothing of the backup is recorded"
         try:
