@@ -18,7 +18,7 @@ from rabtui.backup import union_undo
 from rabtui.backup.retention import DELETING_PREFIX, Candidate, Plan, forget_backups, medium_present, unread_record
 from rabtui.backup.retention_guard import read_by_checkpoints
 from rabtui.config import Config, Medium
-from rabtui.errors import LockBusy
+from rabtui.errors import LockBusy, WorkFailed
 from rabtui.events import LOG, WARNING, Event
 from rabtui.media import medium_layout, opened_dirs
 from rabtui.media.backup_place import as_found, disk_changed
@@ -146,14 +146,15 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
             continue
         try:
             with mounted(medium, state_dir=cfg.state_dir):
-                if not medium_present(store, medium):
+                found = _as_found(medium)     # taken before it is judged: a disk put there since is told apart
+                if found is None or not medium_present(store, medium):
                     if mine:
                         say(f"medium {medium.id} is not there: its {len(mine)} old backups are kept for now",
                             done.kept)
                     continue
                 _finish_leftovers(store, cfg, left_on[medium.id], say, done)
                 if mine:
-                    _delete(cfg, store, medium, mine, say, done)
+                    _delete(cfg, store, medium, found, mine, say, done)
         except sqlite3.Error as exc:
             # the catalog cannot forget what was emptied: the next media's backups stay as they are
             failure = state_failure(exc, store.path).message
@@ -164,6 +165,14 @@ def _apply(cfg: Config, store: Store, plan: Plan, say, done: Applied) -> None:
             if type(exc).__name__ in ("Cancelled", "KeyboardInterrupt"):
                 raise
             say(f"medium {medium.id}: cleanup stopped: {exc}", done.failed)
+
+
+def _as_found(medium: Medium) -> tuple[tuple[int, int], dict | None] | None:
+    """The disk at the medium's path (backup_place.as_found), or None when nothing readable is there."""
+    try:
+        return as_found(medium)
+    except (OSError, WorkFailed):
+        return None
 
 
 def _finish_leftovers(store: Store, cfg: Config, paths: list[Path], say, done: Applied) -> None:
@@ -225,7 +234,8 @@ def forget_set_aside(cfg: Config, store: Store, medium: Medium, source_id: str, 
                             " catalog forgets it now; the next cleanup removes what is left of it"))
 
 
-def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
+def _delete(cfg: Config, store: Store, medium: Medium, found: tuple, going: list[Candidate], say,
+            done: Applied) -> None:
     """Delete these backups of one medium: their trees first, each emptied under its .deleting-
     name, then the catalog forgets them all at once, then the emptied directories go. Killed before
     the catalog has forgotten them, the .deleting- directories tell the next cleanup to."""
@@ -240,7 +250,7 @@ def _delete(cfg: Config, store: Store, medium: Medium, going: list[Candidate], s
             if c.id in read:
                 say(f"kept {c.source} {c.name} on {c.medium}: checkpoint {read[c.id]}, recorded since the cleanup"
                     " was planned, reads from it", done.kept)
-        _delete_unread(cfg, store, medium, [c for c in going if c.id not in read], say, done)
+        _delete_unread(cfg, store, medium, found, [c for c in going if c.id not in read], say, done)
 
 
 def _not_being_read(cfg: Config, going: list[Candidate], held: ExitStack, say, done: Applied) -> list[Candidate]:
@@ -275,15 +285,16 @@ def _union_of(cfg: Config, c: Candidate, say, done: Applied) -> Lock | None:
     return None
 
 
-def _delete_unread(cfg: Config, store: Store, medium: Medium, going: list[Candidate], say, done: Applied) -> None:
+def _delete_unread(cfg: Config, store: Store, medium: Medium, found: tuple, going: list[Candidate], say,
+                   done: Applied) -> None:
     """Each backup's tree emptied, then the catalog forgets them. The disk at the medium's path is
-    checked before each (its root's device and inode, its label, as found first): a medium unmounted,
-    unplugged or swapped meanwhile holds the backups not yet emptied, and one whose directory was
-    not found as it went away; they are kept, not forgotten (the catalog would lose backups the
-    disk holds, and count them freed)."""
+    checked before each (its root's device and inode, its label: `found` before the medium was
+    judged there): a medium unmounted, unplugged or swapped meanwhile holds the backups not yet
+    emptied, and one whose directory was not found as it went away; they are kept, not forgotten
+    (the catalog would lose backups the disk holds, and count them freed)."""
     from rabtui.backup.recovery import undone_with_it
 
-    root, label = as_found(medium)
+    root, label = found
     emptied: list[tuple[Candidate, Path | None]] = []
     left = 0
     changed = None
