@@ -7,7 +7,11 @@ verified disc). After each cleanup the media themselves are walked, never the da
 
 (a) each medium still holds the newest complete backup it held before the cleanup;
 (b) every archive file version (path, size, mtime, content) a backup ever saved is on some medium;
-(c) a cleanup whose plan cannot be proven safe deletes nothing of it.
+(c) a cleanup whose plan cannot be proven safe deletes nothing of it;
+(d) a cleanup during which a medium went away (its directory moved aside, an empty one in its
+    place, as an unmount leaves it) after any number of its deletions forgets no backup the medium
+    holds: with it back, the next cleanup settles what it left, and the catalog says what the media
+    hold, backup.json and the database agreeing.
 """
 
 from __future__ import annotations
@@ -137,6 +141,53 @@ class RetentionHistory(RuleBasedStateMachine):
             self._cleanup_with_a_catalog_gap(pick)
         else:
             self._cleanup()
+
+    @precondition(lambda self: self.runs > 0)
+    @rule(pick=st.integers(0, 3), after=st.integers(0, 2))
+    def cleanup_medium_away(self, pick, after):
+        """A cleanup whose medium `pick` goes away after `after` of the cleanup's deletions (d)."""
+        _, path = self.lab.media[pick % len(self.lab.media)]
+        aside = path.with_name(path.name + "-away")
+        empty_tree, calls = deletion._empty_tree, []
+
+        def then_away(tree, *more):
+            try:
+                return empty_tree(tree, *more)
+            finally:
+                calls.append(tree)
+                if len(calls) == after + 1 and not aside.exists():
+                    os.rename(path, aside)
+                    os.mkdir(path)
+
+        deletion._empty_tree = then_away
+        try:
+            held, _ = _media_state(self.lab, self.arc_rel)
+            plan = retention.plan_cleanup(self.cfg, self.store, now=self.clock)
+            done = deletion.apply_cleanup(self.cfg, self.store, plan)
+        finally:
+            deletion._empty_tree = empty_tree
+            if aside.exists():
+                os.rmdir(path)
+                os.rename(aside, path)
+        gone = {c.id for c in done.deleted}
+        for c in plan.delete:
+            status = self.store.one("SELECT status FROM backups WHERE id=?", (c.id,))["status"]
+            there = (held.get(c.medium) or {}).get(c.name) is not None and os.path.isdir(c.path)
+            assert not (there and status == "deleted"), f"{c.medium} {c.name} forgotten, still on the medium"
+            assert (c.id in gone) == (status == "deleted"), (c.name, status, done.lines)
+        self._cleanup()      # it settles what that one left
+        self._records_agree()
+
+    def _records_agree(self) -> None:
+        """The backups each medium holds, with their backup.json's status, are those the database
+        records there (none deleted, none missing), with the same status."""
+        held, _ = _media_state(self.lab, self.arc_rel)
+        for mid, names in held.items():
+            rows = {r["name"]: r["status"] for r in self.store.all(
+                "SELECT name, status FROM backups WHERE medium=? AND status IN ('completed', 'warnings', 'kept')",
+                (mid,))}
+            said = {n: s for n, s in names.items() if s in RESTORABLE}
+            assert said == rows, f"{mid}: the medium holds {said}, the database records {rows}"
 
     def _cleanup_with_a_catalog_gap(self, pick):
         """The catalog lost the archive versions of one backup: that backup is not deleted, and if
