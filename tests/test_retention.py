@@ -199,7 +199,7 @@ def test_archive_guard_keeps_only_copy_unless_verified_checkpoint(tmp_path):
 
     # a disc that is only written (not verified) does not count
     store.execute("UPDATE discs SET state='written'")
-    assert retention.unsafe_archive_files(store, "loc", "m1", second.backup_id, [str(lab.src / "photos")]) == 1
+    assert retention.unsafe_archive_files(cfg, store, "loc", second.backup_id) == 1
 
 
 def test_failed_runs_go_after_a_day_and_interrupted_deletion_is_finished(tmp_path):

@@ -133,3 +133,28 @@ def test_an_interrupted_deletion_is_finished_in_the_catalog_too(tmp_path, capsys
     assert main(["--config", str(lab.config_path), "cleanup", "--now", (DAY + timedelta(days=11)).isoformat()]) == 0
     assert f"keeping {runs[1].path.name}: holds the only copy of 2 archive files" in capsys.readouterr().out
     assert runs[1].path.is_dir()
+
+
+def test_a_copy_on_a_medium_taken_out_of_the_config_does_not_count(tmp_path):
+    """A medium taken out of the configuration (lost, or put on a shelf) is never mounted, checked
+    or asked for again: no restore that names no copy reads it. Its backups' copies of an archive
+    file let retention delete the only copy on the media of the config; the file was then on no
+    medium a restore reads."""
+    lab = Lab(tmp_path, media_count=2)
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    write_files(lab.src / "photos", {"f": b"only here"})
+    for n, medium in enumerate(("m1", "m2", "m1")):
+        write_files(lab.src / "photos", {f"g{n}": b"g"})
+        assert lab.backup(cfg, medium_id=medium, now=DAY + timedelta(days=n)).status == "completed"
+    first = lab.store().one("SELECT id, name FROM backups WHERE medium='m1' ORDER BY id LIMIT 1")
+    lab.media = lab.media[:1]       # m2 lost: taken out of the config
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    plan = retention.plan_cleanup(cfg, lab.store(), now=DAY + timedelta(days=5))
+    assert first["id"] not in {c.id for c in plan.delete}
+    assert [why for bid, _, why in plan.guarded if bid == first["id"]] == [
+        "holds the only copy of 2 archive files (no verified checkpoint holds them, nor a backup on another"
+        " medium of the config)"]

@@ -116,11 +116,11 @@ def archive_dirs(cfg: Config, source_id: str) -> list[str]:
     return list(src.archive_paths)
 
 
-def unsafe_archive_files(store: Store, source: str, medium: str, backup_id: int,
-                         dirs: list[str]) -> int:
+def unsafe_archive_files(cfg: Config, store: Store, source: str, backup_id: int) -> int:
     """How many archive-directory versions first saved in this backup exist nowhere else: no other
-    backup that stays holds the same version, no verified checkpoint disc holds it."""
-    return ArchiveGuard(store, source, dirs).only_copies(backup_id)
+    backup that stays on a medium of the config holds the same version, no verified checkpoint disc
+    holds it."""
+    return ArchiveGuard(store, source, archive_dirs(cfg, source), [m.id for m in cfg.media]).only_copies(backup_id)
 
 
 def plan_cleanup(cfg: Config, store: Store, now: datetime | None = None,
@@ -157,7 +157,7 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
     a backup that would go, nothing of this source is deleted."""
     settings = cfg.retention
     adirs = archive_dirs(cfg, source)
-    guard = ArchiveGuard(store, source, adirs)
+    guard = ArchiveGuard(store, source, adirs, [m.id for m in cfg.media])
     read = read_by_checkpoints(store, source)
     going_all: list[tuple[Medium, Candidate]] = []
     kept: list[tuple[int, str, str]] = []
@@ -183,7 +183,8 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
                        f" (`rabtui checkpoint resume {number}`, or abandon it)")
             elif not why:
                 n = guard.only_copies(r["id"])
-                why = n and f"holds the only copy of {n} archive files (no verified checkpoint holds them)"
+                why = n and (f"holds the only copy of {n} archive files (no verified checkpoint holds them, nor a backup"
+                             " on another medium of the config)")
                 shown = not why and guard.reverts(r["id"])
                 why = why or shown and (f"a later backup on {medium.id} shows its version of {shown} archive files:"
                                         " without it, an older version would show as the newest")

@@ -4,8 +4,9 @@ A version (path, size, mtime) that an archive directory saved lives in the backu
 it (and in that medium's union tree while the backup lives). The guard keeps one set of the
 backups that the cleanup will delete, across all media of a source, and lets a backup join it only
 if every archive version it holds still has a copy outside the set afterwards: in a backup that
-stays (on any medium) or on a verified checkpoint disc. Checked at each addition, the rule holds for
-the whole plan, whatever order the candidates come in.
+stays on a medium of the config (one taken out of it, lost or put on a shelf, is never looked at
+again, nor read by a restore that names no copy) or on a verified checkpoint disc. Checked at each
+addition, the rule holds for the whole plan, whatever order the candidates come in.
 
 A backup that goes also takes its versions out of the view of every later backup on its medium
 (the union tree, Browse, `restore --backup`, the next checkpoint all show, for each file, the
@@ -34,8 +35,9 @@ from rabtui.state.store import RESTORABLE_SQL, Store
 class ArchiveGuard:
     """The backups of one source that the plan deletes, and whether one more may join them."""
 
-    def __init__(self, store: Store, source: str, archive_dirs: list[str]):
-        self.store, self.source, self.dirs = store, source, list(archive_dirs)
+    def __init__(self, store: Store, source: str, archive_dirs: list[str], media: list[str]):
+        """`media`: the ids of the media of the config, where a copy counts."""
+        self.store, self.source, self.dirs, self.media = store, source, list(archive_dirs), list(media)
         self.going: set[int] = set()
 
     def _without(self, backup_id: int) -> tuple[list[int], str, str]:
@@ -50,6 +52,7 @@ class ArchiveGuard:
         if not self.dirs:
             return 0
         gone, dirs, ids = self._without(backup_id)
+        media = ",".join("?" * len(self.media))
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
                 WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
@@ -58,8 +61,9 @@ class ArchiveGuard:
                                     AND f.size=v.size AND f.mtime=v.mtime)
                   AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
                                   WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
-                                    AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}))""",
-            (backup_id, self.source, *self.dirs, *gone),
+                                    AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids})
+                                    AND b.medium IN ({media}))""",
+            (backup_id, self.source, *self.dirs, *gone, *self.media),
         )
         return row["n"] if row else 0
 
@@ -177,8 +181,9 @@ def catalog_gap(store: Store, medium_id: str, present: bool, backup, archive_dir
 def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], archive_dirs: list[str]) -> str | None:
     """Why the copies that make this backup's deletion safe cannot be shown (None: they can).
 
-    Each archive version it saved must be on a verified disc, or in a backup that stays: on a
-    medium that is not here (the catalog is trusted for it), or found there with its size and mtime.
+    Each archive version it saved must be on a verified disc, or in a backup that stays on a medium
+    of the config (`present`: those, each with whether it is here): on one that is not here (the
+    catalog is trusted for it), or found there with its size and mtime.
     """
     if not archive_dirs:
         return None
@@ -196,7 +201,8 @@ def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], 
             f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup"
             f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND b.status IN {RESTORABLE_SQL}"
             f" AND b.id NOT IN ({ids})", (v["path_id"], v["size"], v["mtime"], *going))
-        if not any(not present.get(c["medium"], False) or _holds(c["path"], bytes(v["path"]), v["size"], v["mtime"])
+        if not any(c["medium"] in present and (not present[c["medium"]] or _holds(c["path"], bytes(v["path"]),
+                                                                                   v["size"], v["mtime"]))
                    for c in copies):
             where = ", ".join(f"{c['name']} on {c['medium']}" for c in copies) or "no backup"
             return (f"/{os.fsdecode(bytes(v['path']))} of {backup['name']} has its other copy in {where}"
