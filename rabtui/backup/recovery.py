@@ -147,7 +147,8 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
                      but: int | None = None) -> list[str]:
     """A run found interrupted while its medium was away (not mounted) was marked abandoned, but
     its directory, and maybe archive links, stayed on the medium: now that the medium is here,
-    they are undone as recovery would have (only when no complete backup came after it there). So
+    they are undone as recovery would have (only when no complete backup came after it there, and
+    never one whose backup.json says it is complete: the run ended there, unseen). So
     is a run whose backup.json says `running` that the database does not know (it was lost, made
     anew, or rebuilt while the medium was away): its links in the union would stand for files the
     next backup then leaves out. `listed`: the source's backups there (list_backups), when read
@@ -167,6 +168,13 @@ def finish_abandoned(store: Store, cfg, medium: Medium, source_id: str, emit: Em
         row = rows.get(name)
         unknown = _unknown_running(rows, name, info)
         if not unknown and (row is None or row["status"] != "abandoned"):
+            continue
+        if info and info.get("status") in RESTORABLE:
+            # it ended on the medium, its files linked into the union: the run was marked abandoned
+            # while its directory could not be seen (its medium away, or out of the config then)
+            emit(Event(WARNING, f"the interrupted backup {name} on medium {medium.id} was marked abandoned while its"
+                                f" medium was away, but its backup.json says {info['status']}: it is kept as it is,"
+                                " never used as a base (`rabtui rebuild-state` records it as its backup.json says)"))
             continue
         if _complete_after(listed, rows, at):     # it stays, its links too: its record says what its row does
             _say_abandoned(medium.path, medium.id, source_id, row, emit)
