@@ -24,8 +24,8 @@ once a run made after it is).
 Guards come on top, judged on the whole plan of a source across all media at once
 (retention_guard.py): the newest backup and the newest complete backup on a medium are never
 candidates, nor a backup that a checkpoint not yet written reads from; a backup goes only if
-every archive-directory file version it holds keeps a copy in a backup that stays (on any medium)
-or on a verified checkpoint disc, and only if no later backup that stays on its medium would then
+every archive-directory file version it holds (the directory's kind when it ran) keeps a copy in a
+backup that stays on a medium of the config or on a verified checkpoint disc, and only if no later backup that stays on its medium would then
 show an older version of one of its archive files as the newest; and when the catalog cannot
 vouch for a backup that would go
 (archive files on the medium it does not know, or copies it counts on that a medium here does not
@@ -49,7 +49,7 @@ from typing import Iterable
 from rabtui.backup.freed import FreedCounter
 from rabtui.backup.gfs import select_gfs
 from rabtui.backup.judged_time import CLOCK_SLACK, backup_time, judged_at, server_nights, unwitnessed
-from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints
+from rabtui.backup.retention_guard import ArchiveGuard, catalog_gap, copies_gap, read_by_checkpoints, recorded_dirs
 from rabtui.config import Config, Medium
 from rabtui.media import medium_layout
 from rabtui.media.medium_layout import TO_DO
@@ -261,9 +261,8 @@ def _plan_source(cfg: Config, store: Store, source: str, now: datetime, plan: Pl
 
 def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], adirs: list[str]) -> list[str]:
     """Why the guard's verdict on these candidates cannot be trusted: the catalog does not know
-    archive files they hold, or the copies it counts on are not on media that are here."""
-    if not adirs:
-        return []
+    archive files they hold, or the copies it counts on are not on media that are here. A
+    candidate's archive directories: the config's, and those it saved as archive directories."""
     present = {m.id: medium_present(store, m) for m in cfg.media}
     going_ids = {c.id for _, c in going}
     out = []
@@ -271,8 +270,11 @@ def _unproven(cfg: Config, store: Store, going: list[tuple[Medium, Candidate]], 
         if c.status not in RESTORABLE:
             continue
         row = store.one("SELECT * FROM backups WHERE id=?", (c.id,))
-        gap = (catalog_gap(store, medium.id, present[medium.id], row, adirs)
-               or copies_gap(store, present, row, going_ids, adirs))
+        dirs = adirs + [d for d in recorded_dirs(store, c.source, backup_id=c.id) if d not in adirs]
+        if not dirs:
+            continue
+        gap = (catalog_gap(store, medium.id, present[medium.id], row, dirs)
+               or copies_gap(store, present, row, going_ids, dirs))
         if gap:
             out.append(gap)
     return out

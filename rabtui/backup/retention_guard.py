@@ -32,12 +32,27 @@ from rabtui.mtimes import seconds
 from rabtui.state.store import RESTORABLE_SQL, Store
 
 
+# The backups `b` that hold a version `o` besides the one that saved it first: those of its range
+# on that medium (after o.first_backup, up to o.last_backup) that saved its directory `dir` as a
+# standard one, each holding its whole tree (a directory the config made standard after it was an
+# archive one). `{cond}`: what else such a backup must be.
+IN_RANGE = ("SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.medium=o.medium"
+            " AND b.id>o.first_backup AND b.id<=o.last_backup"
+            " JOIN backup_dirs s ON s.backup_id=b.id AND s.path={dir} AND s.kind='standard'"
+            " WHERE o.path_id={path_id} AND o.size={size} AND o.mtime={mtime} AND {cond}")
+
+
 class ArchiveGuard:
     """The backups of one source that the plan deletes, and whether one more may join them."""
 
     def __init__(self, store: Store, source: str, archive_dirs: list[str], media: list[str]):
-        """`media`: the ids of the media of the config, where a copy counts."""
+        """`archive_dirs`: the source's archive directories in the config; `media`: the ids of the
+        media of the config, where a copy counts."""
         self.store, self.source, self.dirs, self.media = store, source, list(archive_dirs), list(media)
+        # directories that were archive directories when some backup ran (the config says standard now)
+        self.were = [d for d in recorded_dirs(store, source) if d not in self.dirs]
+        # those that were standard directories once: their later backups may hold a version too
+        self.mixed = [d for d in recorded_dirs(store, source, "standard") if d in self.dirs or d in self.were]
         self.going: set[int] = set()
 
     def _without(self, backup_id: int) -> tuple[list[int], str, str]:
@@ -48,22 +63,30 @@ class ArchiveGuard:
 
     def only_copies(self, backup_id: int) -> int:
         """How many archive versions saved in this backup would have no copy left if it went
-        together with the backups already in the plan."""
-        if not self.dirs:
+        together with the backups already in the plan: of the archive directories of the config,
+        and of those the backup saved as archive directories then (the config may say standard now:
+        its later backups hold the source's tree as it was then, not the files the source dropped)."""
+        if not self.dirs and not self.were:
             return 0
         gone, dirs, ids = self._without(backup_id)
         media = ",".join("?" * len(self.media))
+        were = ",".join("?" * len(self.were))
+        mixed = ",".join("?" * len(self.mixed))
+        stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids}) AND b.medium IN ({media})"
         row = self.store.one(
             f"""SELECT COUNT(*) AS n FROM versions v JOIN paths p ON p.id=v.path_id
-                WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
+                WHERE v.first_backup=? AND p.source=?
+                  AND (p.dir IN ({dirs}) OR (p.dir IN ({were}) AND EXISTS (SELECT 1 FROM backup_dirs bd
+                       WHERE bd.backup_id=v.first_backup AND bd.path=p.dir AND bd.kind='archive')))
                   AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                                   WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
                                     AND f.size=v.size AND f.mtime=v.mtime)
                   AND NOT EXISTS (SELECT 1 FROM versions o JOIN backups b ON b.id=o.first_backup
                                   WHERE o.path_id=v.path_id AND o.size=v.size AND o.mtime=v.mtime
-                                    AND b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids})
-                                    AND b.medium IN ({media}))""",
-            (backup_id, self.source, *self.dirs, *gone, *self.media),
+                                    AND {stays})
+                  AND (p.dir NOT IN ({mixed}) OR NOT EXISTS ({IN_RANGE.format(
+                      dir="p.dir", path_id="v.path_id", size="v.size", mtime="v.mtime", cond=stays)}))""",
+            (backup_id, self.source, *self.dirs, *self.were, *gone, *self.media, *self.mixed, *gone, *self.media),
         )
         return row["n"] if row else 0
 
@@ -92,6 +115,15 @@ class ArchiveGuard:
 
     def add(self, backup_id: int) -> None:
         self.going.add(backup_id)
+
+
+def recorded_dirs(store: Store, source: str, kind: str = "archive", backup_id: int | None = None) -> list[str]:
+    """The directories of the source that its backups (not deleted), or the backup `backup_id`,
+    recorded as of `kind`: their kind when they ran."""
+    one = "b.id=?" if backup_id is not None else "b.source=? AND b.status<>'deleted'"
+    return [r["path"] for r in store.all(
+        "SELECT DISTINCT bd.path FROM backup_dirs bd JOIN backups b ON b.id=bd.backup_id"
+        f" WHERE {one} AND bd.kind=? ORDER BY bd.path", (backup_id if backup_id is not None else source, kind))]
 
 
 def read_by_checkpoints(store: Store, source: str) -> dict[int, int]:
@@ -189,18 +221,22 @@ def copies_gap(store: Store, present: dict[str, bool], backup, going: set[int], 
         return None
     dirs = ",".join("?" * len(archive_dirs))
     ids = ",".join("?" * len(going))
+    mixed = set(recorded_dirs(store, backup["source"], "standard"))
     for v in store.all(
-        f"""SELECT v.path_id, p.path, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
+        f"""SELECT v.path_id, p.path, p.dir, v.size, v.mtime FROM versions v JOIN paths p ON p.id=v.path_id
             WHERE v.first_backup=? AND p.source=? AND p.dir IN ({dirs})
               AND NOT EXISTS (SELECT 1 FROM disc_files f JOIN discs d ON d.number=f.number AND d.disc=f.disc
                               WHERE d.state='verified' AND f.source=p.source AND f.path=p.path
                                 AND f.size=v.size AND f.mtime=v.mtime)""",
         (backup["id"], backup["source"], *archive_dirs),
     ):
+        stays = f"b.status IN {RESTORABLE_SQL} AND b.id NOT IN ({ids})"
+        key = (v["path_id"], v["size"], v["mtime"], *going)
         copies = store.all(
             f"SELECT b.medium, b.path, b.name FROM versions o JOIN backups b ON b.id=o.first_backup"
-            f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND b.status IN {RESTORABLE_SQL}"
-            f" AND b.id NOT IN ({ids})", (v["path_id"], v["size"], v["mtime"], *going))
+            f" WHERE o.path_id=? AND o.size=? AND o.mtime=? AND {stays}", key)
+        if v["dir"] in mixed:
+            copies += store.all(IN_RANGE.format(dir="?", path_id="?", size="?", mtime="?", cond=stays), (v["dir"], *key))
         if not any(c["medium"] in present and (not present[c["medium"]] or _holds(c["path"], bytes(v["path"]),
                                                                                    v["size"], v["mtime"]))
                    for c in copies):

@@ -1,0 +1,48 @@
+"""A directory the config made standard after it was an archive one: the backups made while it
+was an archive directory hold only the files new then, and a file the source dropped since is in
+no later backup. Retention judged them by the config's kinds (standard now) and deleted the only
+copy of such a file; it judges each backup by the kind its directories had when it ran. A file the
+later (standard) backups still hold is a copy there (their catalog range), so such a backup still
+goes when it holds no file of its own. Real backups (rsync)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from rabtui.backup import deletion, retention
+from rabtui.media import medium_layout
+from tests.trees import Lab, write_files
+
+DAY = datetime(2026, 6, 1, 3, 30)
+
+
+@pytest.mark.parametrize("dropped", [True, False])
+def test_an_archive_directory_made_standard_keeps_its_only_copies(tmp_path, dropped):
+    lab = Lab(tmp_path, media_count=1)
+    lab.local([("photos", "archive")])
+    lab.keep_a_day()
+    write_files(lab.src / "photos", {"f": b"only here", "g": b"g"})
+    assert lab.backup(lab.load(), now=DAY).status == "completed"
+    if dropped:
+        (lab.src / "photos" / "f").unlink()
+    lab.local([("photos", "standard")])
+    lab.keep_a_day()
+    cfg = lab.load()
+    for n in (1, 2):
+        assert lab.backup(cfg, now=DAY + timedelta(days=n)).status == "completed"
+    store = lab.store()
+    first, second, _ = (r["id"] for r in store.all("SELECT id FROM backups ORDER BY id"))
+    plan = retention.plan_cleanup(cfg, store, now=DAY + timedelta(days=5))
+    assert plan.refused == []
+    if dropped:
+        assert [c.id for c in plan.delete] == [second]
+        assert [(bid, why.startswith("holds the only copy of 1 archive files")) for bid, _, why in plan.guarded] == [
+            (first, True)]
+        return
+    assert [c.id for c in plan.delete] == [first, second]
+    assert deletion.apply_cleanup(cfg, store, plan).failed == []
+    newest = store.one("SELECT path FROM backups WHERE status='completed'")["path"]
+    photos = medium_layout.backup_data_path(newest, str(lab.src / "photos"))
+    assert (photos / "f").read_bytes() == b"only here" and (photos / "g").read_bytes() == b"g"
