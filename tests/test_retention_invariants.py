@@ -6,7 +6,8 @@ archive files. Checkpoint discs are not part of these histories (test_retention.
 verified disc). After each cleanup the media themselves are walked, never the database:
 
 (a) each medium still holds the newest complete backup it held before the cleanup;
-(b) every archive file version (path, size, mtime, content) a backup ever saved is on some medium;
+(b) every archive file version (path, size, mtime, content) a backup ever saved is on some medium,
+    also once the config made the archive directory standard (or archive again);
 (c) a cleanup whose plan cannot be proven safe deletes nothing of it;
 (d) a cleanup during which a medium went away (its directory moved aside, an empty one in its
     place, as an unmount leaves it) after any number of its deletions forgets no backup the medium
@@ -38,12 +39,13 @@ T0 = datetime(2026, 1, 5, 3, 0)
 CHANGE = st.tuples(st.sampled_from(["std", "arc"]), st.sampled_from(NAMES), st.sampled_from(SIZES + [None]))
 
 
-def _media_state(lab: Lab, arc_rel: bytes):
+def _media_state(lab: Lab, arc_rel: bytes, union: bool = True):
     """From the media: per medium, {backup name: status in its backup.json}, and the set of archive
-    versions (path below the archive directory, size, mtime, sha256) held anywhere on it."""
+    versions (path below the archive directory, size, mtime, sha256) held anywhere on it (`union`
+    False: in its backups only: the config made the directory standard, and nothing reads its union)."""
     backups: dict[str, dict[str, str | None]] = {}
     versions: set[tuple] = set()
-    marks = (b"/data/" + arc_rel + b"/", b"/.archive/" + arc_rel + b"/")
+    marks = (b"/data/" + arc_rel + b"/",) + ((b"/.archive/" + arc_rel + b"/",) if union else ())
     for mid, path in lab.media:
         root = path / "loc"
         held = backups.setdefault(mid, {})
@@ -82,12 +84,8 @@ class RetentionHistory(RuleBasedStateMachine):
         names = ("keep_all_days", "keep_daily_days", "keep_weekly_weeks", "keep_monthly_months", "keep_yearly_years")
         block = "".join(f"{k} = {v}\n" for k, v in zip(names, keep)) + f"max_size_mb = {max_size_mb}\n"
         text = lab.config_path.read_text().replace("[[media]]", f"[retention]\n{block}\n[[media]]", 1)
-        lab.config_path.write_text(text)
-        self.cfg = lab.load()
-        kept_path = self.tmp / "kept.toml"         # the same, with a post-backup command that fails
-        kept_path.write_text(text.replace('id = "loc"\n', 'id = "loc"\npost_backup_commands = ["exit 4"]\n', 1))
-        kept_path.chmod(0o600)
-        self.cfg_kept = configmod.load(kept_path, check_media=False)
+        self.kind = "archive"          # the archive directory's kind in the config now (switch_kind)
+        self._configs(text)
         self.arc_rel = os.fsencode(str(lab.src / "arc").lstrip("/"))
         self.store = lab.store()
         self.clock = T0
@@ -96,6 +94,26 @@ class RetentionHistory(RuleBasedStateMachine):
         self.runs = 0
         for kind in ("std", "arc"):
             self._change(kind, "first", 100)
+
+    def _configs(self, text: str) -> None:
+        """The config `text` written, and the same with a post-backup command that fails."""
+        self.lab.config_path.write_text(text)
+        self.cfg = self.lab.load()
+        kept_path = self.tmp / "kept.toml"
+        kept_path.write_text(text.replace('id = "loc"\n', 'id = "loc"\npost_backup_commands = ["exit 4"]\n', 1))
+        kept_path.chmod(0o600)
+        self.cfg_kept = configmod.load(kept_path, check_media=False)
+
+    @precondition(lambda self: self.runs > 0)
+    @rule()
+    def switch_kind(self):
+        """The operator makes the archive directory standard, or archive again (b holds across)."""
+        arc = f'path = "{self.lab.src / "arc"}"\nkind = '
+        other = "standard" if self.kind == "archive" else "archive"
+        text = self.lab.config_path.read_text()
+        assert f'{arc}"{self.kind}"' in text
+        self._configs(text.replace(f'{arc}"{self.kind}"', f'{arc}"{other}"'))
+        self.kind = other
 
     def teardown(self):
         if hasattr(self, "tmp"):
@@ -130,7 +148,8 @@ class RetentionHistory(RuleBasedStateMachine):
             result = self.lab.backup(cfg, now=self.clock)
             status = self.store.one("SELECT status FROM backups WHERE id=?", (result.backup_id,))["status"]
             assert status in RESTORABLE, (status, result.reason)
-            self.saved |= before
+            if self.kind == "archive":     # the versions a standard directory saved are not promised
+                self.saved |= before
             self.runs += 1
             self.clock += timedelta(hours=hours)
 
@@ -216,7 +235,7 @@ class RetentionHistory(RuleBasedStateMachine):
                   for mid, names in held.items()}
         plan = retention.plan_cleanup(self.cfg, self.store, now=self.clock)
         deletion.apply_cleanup(self.cfg, self.store, plan)
-        after, versions = _media_state(self.lab, self.arc_rel)
+        after, versions = _media_state(self.lab, self.arc_rel, union=self.kind == "archive")
         for mid, name in newest.items():                                       # (a)
             assert name is None or after[mid].get(name) in COMPLETE, f"{mid}: newest complete {name} deleted"
         missing = self.saved - versions                                        # (b)
@@ -249,3 +268,18 @@ class RetentionHistory(RuleBasedStateMachine):
 # of an archive file with a guard that judges each medium's backups alone
 RetentionHistory.TestCase.settings = settings(max_examples=10, stateful_step_count=8)
 test_retention_invariants = RetentionHistory.TestCase
+
+
+def test_a_history_whose_archive_directory_is_made_standard():
+    """The history that needs the kinds each backup ran with (b): a file the source dropped is in
+    its archive backup only, and the directory is standard when the cleanup comes."""
+    history = RetentionHistory()
+    history.setup(media=1, keep=(0, 0, 0, 0, 0), max_size_mb=5000)
+    try:
+        history.backups(changes=[("arc", "a", 10)], nights=1, hours=1, post_fails=False, days=0)
+        history.backups(changes=[("arc", "a", None)], nights=1, hours=1, post_fails=False, days=1)
+        history.switch_kind()
+        history.backups(changes=[], nights=2, hours=1, post_fails=False, days=1)
+        history.cleanup(damage=False, pick=0)
+    finally:
+        history.teardown()
