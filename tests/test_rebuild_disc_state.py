@@ -6,6 +6,7 @@ against them, as those of a checkpoint never lost are. Real backups, real xorris
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 from rabtui.checkpoint import run
@@ -54,16 +55,37 @@ def test_a_rebuilt_checkpoint_keeps_the_modes_owners_and_links_it_recorded(tmp_p
     assert "not checked" in out and "symlink target and hard links" not in out, out
 
 
-def test_a_disc_whose_modes_changed_fails_when_rebuilt_from(tmp_path):
+def test_a_disc_whose_modes_changed_fails_when_rebuilt_from(tmp_path, capsys):
     """The image altered before the state is rebuilt from it: rebuild-state's verification of it
-    finds the mode it recorded is not the disc's, and so does `checkpoint verify`."""
+    finds the mode it recorded is not the disc's, and so does `checkpoint verify`. The disc is no
+    good copy: the checkpoint comes back unfinished (as a burn stopped at a failed disc leaves
+    it), its directory as due as before, said with what to do; not complete with a failed disc."""
     lab, cfg, argv, prefix = _burnt(tmp_path)
-    alter(tmp_path / "iso" / "RAB1D01.iso", "-chmod", "0666", f"{prefix}/f", "--")
+    image = tmp_path / "iso" / "RAB1D01.iso"
+    shutil.copy2(image, tmp_path / "good.iso")
+    alter(image, "-chmod", "0666", f"{prefix}/f", "--")
+    os.chmod(image, 0o600)
+    capsys.readouterr()
     _rebuilt(lab, argv)
+    said = capsys.readouterr().out
+    assert ("checkpoint 1: disc RAB1D01 failed its verification, no good copy" in said
+            and "the checkpoint as unfinished" in said and "rabtui checkpoint abandon 1" in said), said
     store = Store(lab.state)
     disc = store.one("SELECT state, message FROM discs WHERE number=1 AND disc=1")
     assert disc["state"] == "failed" and "/f (mode 0666, backed up 0640)" in disc["message"], dict(disc)
+    assert store.one("SELECT status FROM checkpoints WHERE number=1")["status"] == "aborted"
+    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] is None
+    assert main([*argv, "check"]) == 1
+    checked = capsys.readouterr().out
+    assert "critical" not in checked.lower() and "checkpoint 1 is unfinished" in checked, checked
+    assert "RAB1D01 failed" in checked and "checkpoint abandon 1" in checked, checked
     prompter = ScriptedPrompter([READY, SKIP])
     out = run.verify_checkpoint(cfg, store, 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
                                 prompter=prompter)
     assert out.verified == [] and "/f (mode 0666, backed up 0640)" in prompter.asked[1].text
+    # a good image put back in its place: verified, the checkpoint is complete
+    os.replace(tmp_path / "good.iso", image)
+    out = run.verify_checkpoint(cfg, store, 1, disc=1, emit=lambda e: None, cancel=threading.Event(),
+                                prompter=ScriptedPrompter([READY]))
+    assert out.verified == [1] and store.one("SELECT status FROM checkpoints WHERE number=1")["status"] == "completed"
+    assert store.one("SELECT last_checkpoint FROM dir_state")["last_checkpoint"] == 1

@@ -415,11 +415,13 @@ def test_rebuild_state_keeps_a_verified_image_verified_and_proves_it(tmp_path):
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3, done.stdout + done.stderr
     assert "discs verified again: none" in done.stdout, done.stdout
-    assert f"disc images that failed verification (see `rabtui check`): RAB{number}D01" in done.stdout
+    assert f"checkpoint {number}: disc RAB{number}D01 failed its verification, no good copy" in done.stdout
     row = lab.store().one("SELECT state, message FROM discs WHERE number=? AND disc=1", (number,))
     assert row["state"] == "failed" and "differ" in row["message"]
+    assert lab.store().one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] == "aborted"
     done = _rabtui(lab, "check")
-    assert done.returncode == 2 and f"checkpoint {number}: disc RAB{number}D01 failed" in done.stdout
+    assert done.returncode == 1 and f"checkpoint {number} is unfinished" in done.stdout, done.stdout
+    assert f"disc RAB{number}D01 failed its verification" in done.stdout, done.stdout
 
 
 def test_processes_opening_a_new_database_at_once_all_find_it_whole(tmp_path):

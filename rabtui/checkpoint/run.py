@@ -20,13 +20,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from rabtui import faults, proc
-from rabtui.state import locks
+from rabtui.state import changes, locks
 from rabtui.checkpoint import (backed_up_attrs, burn, dir_attrs, disc_tree, images_mount, kept_off, layout,
                                media_away, read_from, unchecked, xorriso)
 from rabtui.checkpoint.questions import (
     WRONG, Aborted, ask_failed, insert_question, medium_at_hand, need_sectors,
 )
-from rabtui.checkpoint.status import complete, record_interrupted, set_disc
+from rabtui.checkpoint.status import complete, complete_rebuilt, record_interrupted, set_disc
 from rabtui.checkpoint.verify import verify_disc
 from rabtui.checkpoint.verify_scratch import scratch_place
 from rabtui.checkpoint.verify_result import VerifyResult
@@ -126,6 +126,18 @@ def _not_rebuilt(cp: dict, plan_json: dict) -> None:
                          hint="`rabtui checkpoint burn --now` makes a new checkpoint" if cp["status"] == "completed"
                          else f"`rabtui checkpoint abandon {n}` gives up the discs it lacks (those written stay"
                          " usable), then `rabtui checkpoint burn --now` makes a new checkpoint")
+
+
+def _rebuilt_complete(store: Store, number: int) -> None:
+    """A checkpoint rebuilt from its discs, unfinished only because a disc failed its verification,
+    complete once every disc is verified."""
+    if store.one("SELECT status FROM checkpoints WHERE number=?", (number,))["status"] != "aborted":
+        return
+    if store.one("SELECT COUNT(*) FROM discs WHERE number=? AND state != 'verified'", (number,))[0]:
+        return
+    with store.transaction() as conn:
+        complete_rebuilt(conn, number)
+        changes.rebuild(conn)
 
 
 def _say_interrupted(store: Store, number: int, emit: Emit) -> None:
@@ -384,6 +396,8 @@ def verify_checkpoint(cfg: Config, store: Store, number: int, *, disc: int | Non
             result.message = f"verification of checkpoint {number} stopped: {exc}"
             emit(Event(ERROR, result.message))
             return result
+        if plan_json.get("rebuilt"):    # its failed disc good now (a good image put back): complete
+            _rebuilt_complete(store, number)
     bad = [k for k in discs if k not in result.verified]
     if bad:
         result.status = "incomplete"

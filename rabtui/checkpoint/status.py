@@ -106,6 +106,21 @@ def set_disc(store: Store, number: int, disc: int, state: str, emit: Emit, messa
     emit(Event(DISC, message or f"disc {disc}: {state}", {"number": number, "disc": disc, "state": state}))
 
 
+def complete_rebuilt(conn, number: int) -> None:
+    """Checkpoint `number`, rebuilt from its discs (no plan), complete: its directories (as its
+    discs' catalog and README.txt name them) have it as their last checkpoint, unless a later one is."""
+    conn.execute("UPDATE checkpoints SET status='completed' WHERE number=?", (number,))
+    created = conn.execute("SELECT created FROM checkpoints WHERE number=?", (number,)).fetchone()[0]
+    for source, dpath in conn.execute("SELECT source, path FROM checkpoint_dirs WHERE number=? AND role='data'",
+                                      (number,)).fetchall():
+        conn.execute(
+            "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
+            " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
+            " last_checkpoint_time=excluded.last_checkpoint_time"
+            " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
+            (source, dpath, number, created))
+
+
 def complete(store: Store, number: int, plan_json: dict) -> None:
     """All discs verified: the checkpoint is complete; reset its directories' triggers."""
     created = plan_json["created"]

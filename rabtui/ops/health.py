@@ -325,20 +325,27 @@ def _unfinished(store: Store) -> list[Problem]:
     out = []
     for row in store.all("SELECT number, status, created, drive, plan IS NULL AS rebuilt FROM checkpoints"
                          " WHERE status NOT IN (?, ?) ORDER BY number", checkpoint_status.FINISHED):
-        status, _shown = checkpoint_status.shown_discs(store, row["number"], row["status"])
+        status, shown = checkpoint_status.shown_discs(store, row["number"], row["status"])
         if status == "burning":       # its job is writing it now
             continue
         n = row["number"]
         made = f"made {datetime.fromtimestamp(row['created']):%Y-%m-%d}"
-        # rebuilt from its discs (rebuild-state) without all of them written: it cannot be resumed
-        out.append(Problem(f"unfinished:{n}", WARNING,
-                           f"checkpoint {n} is unfinished ({status}, {made}, rebuilt from its discs, not all of"
-                           f" them written): give it up with `rabtui checkpoint abandon {n}` (its discs written"
-                           " stay usable); until then cleanup keeps the backups it reads" if row["rebuilt"] else
-                           f"checkpoint {n} is unfinished ({status}, {made}):"
+        # rebuilt from its discs (rebuild-state) without all of them written, or one failed: it cannot be resumed
+        out.append(Problem(f"unfinished:{n}", WARNING, _rebuilt_unfinished(n, status, made, shown) if row["rebuilt"]
+                           else f"checkpoint {n} is unfinished ({status}, {made}):"
                            f" go on with `rabtui checkpoint resume {n}`, or give it up with `rabtui checkpoint abandon"
                            f" {n}`; until then cleanup keeps the backups it reads"))
     return out
+
+
+def _rebuilt_unfinished(n: int, status: str, made: str, discs: list[dict]) -> str:
+    failed = [r for r in discs if r["state"] == "failed"]
+    why = (f"disc {', '.join(r['volid'] for r in failed)} failed its verification, no good copy): check it again"
+           f" with `rabtui checkpoint verify {n} --disc {failed[0]['disc']}`, or" if failed
+           else "not all of them written):")
+    return (f"checkpoint {n} is unfinished ({status}, {made}, rebuilt from its discs, {why} give it up with"
+            f" `rabtui checkpoint abandon {n}` (its discs written stay usable); until then cleanup keeps the backups"
+            " it reads")
 
 
 def _discs(store: Store) -> list[Problem]:

@@ -145,7 +145,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
     state copy on the disc holds of the entries beside the catalog. `inserted`: its discs read in a
     real drive (an `images:` drive's: the images in its folder). Only the discs known written are
     recorded so; the others as never written, and the checkpoint then as unfinished, its
-    directories as due as they were (discs_written.py)."""
+    directories as due as they were (discs_written.py). With `image_dir`, it is left unfinished:
+    the caller verifies its discs again, then settles it."""
     rows = Catalog(catalog)
     ndiscs = max((r["disc"] for r in rows), default=1)
     written = discs_written.known(number, ndiscs, image_dir, inserted, recorded)
@@ -234,7 +235,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
             conn.execute("INSERT OR IGNORE INTO checkpoint_dirs(number, source, path, role, backup_id, reason)"
                          " VALUES (?,?,?, 'filler', ?, 'filler')",
                          (number, source, dpath, _taken_from_copy(cfg, store, recorded, number, source, dpath, report)))
-        discs_written.settle(conn, number)
+        if image_dir is None:     # an images: drive's discs are verified again first (_read_discs)
+            discs_written.settle(conn, number)
     report.checkpoints.append(number)
     report.disc_files += count[0]
 
@@ -268,8 +270,12 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
                 load_checkpoint(cfg, store, number, catalog, image_dir, report,
                                 read_disc_readme(iso, cfg.checkpoint.io_timeout), recorded)
                 seen.add(number)
-                passed, failed, gaps, unjudged = reverify_images(cfg, store, number, Catalog(catalog), emit,
-                                                                 cancel, recorded)
+                try:
+                    passed, failed, gaps, unjudged = reverify_images(cfg, store, number, Catalog(catalog), emit,
+                                                                     cancel, recorded)
+                finally:     # a disc that failed is no good copy: the checkpoint is unfinished
+                    with store.transaction() as conn:
+                        discs_written.settle(conn, number)
                 report.lacking += unjudged
                 report.verified += passed
                 report.unchecked += [gap for gap in gaps if gap not in report.unchecked]

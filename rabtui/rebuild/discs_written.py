@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from rabtui.checkpoint import layout, xorriso
+from rabtui.checkpoint import layout, status, xorriso
 from rabtui.rebuild.report import Report
 from rabtui.state.store import Store
 
@@ -44,21 +44,13 @@ def state(written: bool, image_dir: str | None, created: float) -> tuple[str, fl
 
 
 def settle(conn: sqlite3.Connection, number: int) -> None:
-    """Checkpoint `number` complete when none of its discs is left not written: its directories
-    then have it as their last checkpoint (unless a later one is); unfinished otherwise."""
-    if conn.execute("SELECT 1 FROM discs WHERE number=? AND state=?", (number, NOT_WRITTEN)).fetchall():
+    """Checkpoint `number` complete when none of its discs is left not written nor failed its
+    verification (no good copy: a burn stops there too): its directories then have it as their
+    last checkpoint (unless a later one is); unfinished otherwise."""
+    if conn.execute("SELECT 1 FROM discs WHERE number=? AND state IN (?, 'failed')", (number, NOT_WRITTEN)).fetchall():
         conn.execute("UPDATE checkpoints SET status='aborted' WHERE number=?", (number,))
         return
-    conn.execute("UPDATE checkpoints SET status='completed' WHERE number=?", (number,))
-    created = conn.execute("SELECT created FROM checkpoints WHERE number=?", (number,)).fetchone()[0]
-    for source, dpath in conn.execute("SELECT source, path FROM checkpoint_dirs WHERE number=? AND role='data'",
-                                      (number,)).fetchall():
-        conn.execute(
-            "INSERT INTO dir_state(source, path, last_checkpoint, last_checkpoint_time) VALUES (?,?,?,?)"
-            " ON CONFLICT(source, path) DO UPDATE SET last_checkpoint=excluded.last_checkpoint,"
-            " last_checkpoint_time=excluded.last_checkpoint_time"
-            " WHERE COALESCE(dir_state.last_checkpoint, 0) < excluded.last_checkpoint",
-            (source, dpath, number, created))
+    status.complete_rebuilt(conn, number)
 
 
 def also_written(store: Store, number: int, disc: int) -> None:
@@ -70,9 +62,17 @@ def also_written(store: Store, number: int, disc: int) -> None:
 
 
 def say_unfinished(store: Store, report: Report, drive: str) -> None:
-    """Each checkpoint read with discs not known written, said with what to do."""
+    """Each checkpoint read with discs not known written or that failed their verification, said
+    with what to do."""
     images = xorriso.is_image_drive(drive)
     for number in sorted(set(report.checkpoints)):
+        for r in store.all("SELECT disc, volid, message FROM discs WHERE number=? AND state='failed' ORDER BY disc",
+                           (number,)):
+            report.lacking.append(
+                f"checkpoint {number}: disc {r['volid']} failed its verification, no good copy ({r['message']}):"
+                " recorded as failed, the checkpoint as unfinished, its directories as due as they were;"
+                f" `rabtui checkpoint verify {number} --disc {r['disc']}` checks it again (a good image put back in"
+                f" its place), `rabtui checkpoint abandon {number}` gives it up (its discs verified stay usable)")
         left = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state=? ORDER BY disc",
                                              (number, NOT_WRITTEN))]
         if not left:

@@ -17,7 +17,7 @@ class Report:
     checkpoints: list[int] = field(default_factory=list)
     disc_files: int = 0
     verified: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)      # images that failed verification
+    failed: list[str] = field(default_factory=list)      # images that failed verification (said in lacking)
     unchecked: list[str] = field(default_factory=list)   # what verifying them again could not check
     unmatched: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)       # said, with nothing lacking
@@ -37,8 +37,6 @@ class Report:
                f"checkpoints: {', '.join(map(str, self.checkpoints)) or 'none'} ({self.disc_files} disc files)",
                f"discs verified again: {', '.join(self.verified) or 'none'}"
                + (f", but not checked: {'; '.join(self.unchecked)}" if self.verified and self.unchecked else "")]
-        if self.failed:
-            out.append(f"disc images that failed verification (see `rabtui check`): {', '.join(self.failed)}")
         unread = sorted(self.numbers_used - set(self.checkpoints))
         if unread:
             out.append(f"checkpoint numbers used before (discs not read): up to {unread[-1]}; a new checkpoint"
