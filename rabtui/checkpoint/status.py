@@ -15,6 +15,7 @@ from rabtui.state import locks
 from rabtui.state import changes
 from rabtui.checkpoint import burn, triggers, xorriso
 from rabtui.config import Config
+from rabtui.media import checkpoint_numbers
 from rabtui.errors import UsageError
 from rabtui.events import DISC, Emit, Event
 from rabtui.state.store import Store
@@ -62,14 +63,9 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
     with locks.checkpoints_lock(cfg.state_dir).acquire(shared=True), locks.drive_lock(cfg.state_dir, drive), \
             locks.checkpoint_lock(cfg.state_dir, number):
         with store.transaction() as conn:
-            store.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
-            store.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
-                          (f"checkpoint {number} abandoned", number))
-            # once complete, it was its directories' last checkpoint: it is not any more
-            if store.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
-                             " WHERE last_checkpoint=?", (number,)).rowcount:
-                changes.rebuild(conn)
+            record_abandoned(conn, number)
         left = _images_left(store, number, drive)
+    not_noted = checkpoint_numbers.note_abandoned(cfg, store, number)
     kept = [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=? AND state='verified' ORDER BY disc",
                                          (number,))]
     which = f"disc {kept[0]} stays" if len(kept) == 1 else f"discs {', '.join(map(str, kept))} stay"
@@ -77,7 +73,18 @@ def abandon(cfg: Config, store: Store, number: int) -> str:
             + (f"{which} verified: their files can be restored from them"
                " (a file cut into parts only with all its parts)" if kept else "no disc of it was verified")
             + "; its directories stay due for the next checkpoint"
-            + (f"; not verified, so no disc to burn: {', '.join(left)}" if left else ""))
+            + (f"; not verified, so no disc to burn: {', '.join(left)}" if left else "") + not_noted)
+
+
+def record_abandoned(conn, number: int) -> None:
+    """Checkpoint `number` given up in the database: its discs not verified abandoned."""
+    conn.execute("UPDATE checkpoints SET status='abandoned' WHERE number=?", (number,))
+    conn.execute("UPDATE discs SET state='abandoned', message=? WHERE number=? AND state != 'verified'",
+                 (f"checkpoint {number} abandoned", number))
+    # once complete, it was its directories' last checkpoint: it is not any more
+    if conn.execute("UPDATE dir_state SET last_checkpoint=NULL, last_checkpoint_time=NULL"
+                    " WHERE last_checkpoint=?", (number,)).rowcount:
+        changes.rebuild(conn)
 
 
 def _images_left(store: Store, number: int, drive: str) -> list[str]:

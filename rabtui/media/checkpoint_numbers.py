@@ -6,7 +6,8 @@ discs the volume ids of the first. So each medium keeps the numbers used so far,
 numbered (onto the media at hand) and by each backup (onto its medium: every medium of the
 rotation learns them); the state directory's `checkpoints/<number>/` folders tell them too, and
 so does the database rebuild-state replaces, as far as it can be read.
-A new number comes after the highest of all these (rabtui/checkpoint/numbering.py)."""
+A new number comes after the highest of all these (rabtui/checkpoint/numbering.py). The numbers of
+the checkpoints abandoned are kept alike, in `<medium>/.rabtui-abandoned`, for rebuild-state."""
 
 from __future__ import annotations
 
@@ -29,18 +30,22 @@ from rabtui.media.medium_layout import read_regular
 from rabtui.state.store import Store, read_only
 
 RECORD = ".rabtui-checkpoints"
+# the checkpoints given up (`checkpoint abandon`), JSON {"abandoned": [3, ...]}, kept alike: a
+# rebuild-state records them abandoned again (a number is never given twice: it names one checkpoint)
+ABANDONED = ".rabtui-abandoned"
 LARGEST = 10**9      # checkpoints; no shelf holds that many
 RECORD_WAIT = 60.0     # seconds another writer may hold the record (it takes a moment): a stopped one is not waited for all night
 _KEY = "checkpoint_numbers_used"     # meta: the highest number used before, of discs rebuild-state did not read
 
 
-def read_record(medium_path: str | os.PathLike) -> set[int]:
-    """The numbers a medium's record holds (none when it has no record, or an unreadable one)."""
+def read_record(medium_path: str | os.PathLike, record: str = RECORD, key: str = "used") -> set[int]:
+    """The numbers a medium's record holds (none when it has no record, or an unreadable one).
+    `record`, `key`: ABANDONED, "abandoned" for the numbers of the checkpoints given up."""
     try:
-        data = json.loads(read_regular(Path(medium_path) / RECORD))   # 100,000 numbers take 1 MB
-    except (OSError, ValueError):
+        data = json.loads(read_regular(Path(medium_path) / record))   # 100,000 numbers take 1 MB
+    except (OSError, ValueError, RecursionError):
         return set()
-    used = data.get("used") if isinstance(data, dict) else None
+    used = data.get(key) if isinstance(data, dict) else None
     return {n for n in used if _number(n)} if isinstance(used, list) else set()
 
 
@@ -51,21 +56,21 @@ def _number(n) -> bool:
 
 
 def write_record(medium_path: str | os.PathLike, numbers: Iterable[int],
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, record: str = RECORD, key: str = "used") -> None:
     """The medium's record made to hold `numbers` too (what it held stays), atomically, 0600.
     Raises OSError when the medium cannot be written, or another process held the record for
     RECORD_WAIT; Cancelled as soon as `cancel` is set while waiting for it."""
-    path = Path(medium_path) / RECORD
+    path = Path(medium_path) / record
     # one writer at a time, whatever process: a number written between another's read and its
     # rename was lost from the medium (the flock is on the medium's directory, its own file replaced)
     folder = os.open(medium_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _lock_folder(folder, cancel or threading.Event())
-        had = read_record(medium_path)
+        had = read_record(medium_path, record, key)
         used = had | set(numbers)
         if used == had and path.exists():
             return
-        privacy.replace_file(path, (json.dumps({"used": sorted(used)}) + "\n").encode())
+        privacy.replace_file(path, (json.dumps({key: sorted(used)}) + "\n").encode())
     finally:
         os.close(folder)
 
@@ -74,14 +79,15 @@ def note_on_medium(cfg: Config, store: Store, medium: Medium, cancel: threading.
     """The numbers used so far, onto the medium a backup checked (each medium of the rotation keeps
     them, so that a lost database never gives one again); a medium that cannot take them is warned
     of, and the backup goes on."""
-    used = on_this_server(cfg, store)
-    if not used:
-        return
-    try:
-        write_record(medium.path, used, cancel)
-    except OSError as exc:
-        emit(Event(WARNING, f"medium {medium.id}: cannot write {RECORD} ({exc.strerror or exc});"
-                            " the checkpoint numbers used are not kept there"))
+    for record, key, numbers, what in ((RECORD, "used", on_this_server(cfg, store), "the checkpoint numbers used"),
+                                       (ABANDONED, "abandoned", abandoned_in(store), "the checkpoints abandoned")):
+        if not numbers:
+            continue
+        try:
+            write_record(medium.path, numbers, cancel, record, key)
+        except OSError as exc:
+            emit(Event(WARNING, f"medium {medium.id}: cannot write {record} ({exc.strerror or exc});"
+                                f" {what} are not kept there"))
 
 
 def _lock_folder(folder: int, cancel: threading.Event) -> None:
@@ -130,6 +136,27 @@ def _known(conn: sqlite3.Connection) -> set[int]:
     numbers |= {int(r[0]) for r in conn.execute("SELECT value FROM meta WHERE key=?", (_KEY,)).fetchall()
                 if str(r[0]).isascii() and str(r[0]).isdigit()}
     return {n for n in numbers if _number(n)}
+
+
+def abandoned_in(store: Store) -> set[int]:
+    """The numbers of the checkpoints the database records abandoned."""
+    return abandoned_of(store.conn)
+
+
+def abandoned_of(conn: sqlite3.Connection) -> set[int]:
+    return {r[0] for r in conn.execute("SELECT number FROM checkpoints WHERE status='abandoned'").fetchall()
+            if _number(r[0])}
+
+
+def note_abandoned(cfg: Config, store: Store, number: int) -> str:
+    """Checkpoint `number`, abandoned, written onto every medium at hand; what could not be, said."""
+    failed = []
+    for path in at_hand(cfg, store):
+        try:
+            write_record(path, [number], record=ABANDONED, key="abandoned")
+        except OSError as exc:
+            failed.append(f"{path / ABANDONED} ({exc.strerror or exc})")
+    return (f"; cannot write {', '.join(failed)}: the medium learns it at its next backup" if failed else "")
 
 
 def remember(store: Store, highest: int) -> None:

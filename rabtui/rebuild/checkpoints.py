@@ -17,7 +17,7 @@ from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
                                      readme_backup, readme_made, readme_media)
-from rabtui.rebuild import disc_state, discs_written, writing_left
+from rabtui.rebuild import abandoned, disc_state, discs_written, writing_left
 from rabtui.rebuild.report import Report
 from rabtui.rebuild.verify import reverify_images
 from rabtui.restore.disc_drive import read_volid
@@ -162,6 +162,8 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
         report.unmatched.append(not_ours)
         if recorded is not None:
             recorded.taken = {}
+    else:
+        report.abandoned |= getattr(recorded, "abandoned", set())
     from rabtui.config.disc_types import parse_disc
 
     try:
@@ -243,6 +245,7 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
 
 def read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter, cancel) -> None:
     _read_discs(cfg, store, report, emit, prompter, cancel)
+    abandoned.honour(store, report)
     discs_written.say_unfinished(store, report, cfg.checkpoint.drive)
 
 

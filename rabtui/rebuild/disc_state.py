@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from rabtui import faults, temp_dirs
 from rabtui.errors import Stalled
+from rabtui.media import checkpoint_numbers
 from rabtui.rebuild.disc_text import extract
 
 DB_ON_DISC = b"/rabtui/rabtui.db"
@@ -50,6 +51,8 @@ class Recorded(dict[int, dict[bytes, tuple]]):
     # disc -> its state when the copy was made: the copy on disc k, staged as disc k was about to
     # be written, says which discs before it were verified (checkpoints.py: which discs were written)
     disc_states: dict[int, str] = {}
+    # the checkpoints the state the copy was made of had abandoned (those before this one)
+    abandoned: set[int] = set()
 
 
 def _unread(why: str) -> Recorded:
@@ -95,6 +98,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
                 states = {disc: state for disc, state in conn.execute(
                     "SELECT disc, state FROM discs WHERE number=?", (number,))
                     if isinstance(disc, int) and isinstance(state, str)}
+                abandoned = checkpoint_numbers.abandoned_of(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -110,6 +114,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
     out.taken = taken
     out.labels = labels
     out.disc_states = states
+    out.abandoned = abandoned
     return out
 
 

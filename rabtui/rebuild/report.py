@@ -26,6 +26,7 @@ class Report:
     # ids to write into backup.json once the new database is in place (id_writes.py, scan.write_ids)
     to_write: list["Write"] = field(default_factory=list)
     numbers_used: set[int] = field(default_factory=set)    # checkpoint numbers the media's records name
+    abandoned: set[int] = field(default_factory=set)       # checkpoints the media or the discs say were abandoned
     # (source, an id a backup's backup.json held before rebuild-state renumbered it) -> its ids now
     former: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     # (source, directory) -> when a backup found on the media ran out of room on its medium with it

@@ -15,7 +15,9 @@
   backup is a version first saved there;
 - checkpoint numbers: each medium's `.rabtui-checkpoints`, the state directory's
   `checkpoints/<number>/` folders and the database replaced name the numbers used, also of discs not read here: the highest
-  is kept (media/checkpoint_numbers.py), so that a new checkpoint never takes one again;
+  is kept (media/checkpoint_numbers.py), so that a new checkpoint never takes one again; the
+  checkpoints abandoned (`.rabtui-abandoned`, the copies of the state on the discs read) are
+  recorded abandoned again (rebuild/abandoned.py);
 - checkpoints: `rabtui/catalog.tsv.gz` (older discs: `catalog.tsv`) from one disc of each checkpoint (an `images:` drive: every
   ISO is read directly; a real drive: the operator is asked for one disc of each checkpoint in
   turn); its README.txt gives the time the checkpoint was made and the backup each directory was
@@ -181,6 +183,7 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
                             " not another server's?)")
     report.media.append(medium.id)
     report.numbers_used |= checkpoint_numbers.read_record(path)
+    report.abandoned |= checkpoint_numbers.read_record(path, checkpoint_numbers.ABANDONED, "abandoned")
     import json
 
     sp = mediamod.space(path)
