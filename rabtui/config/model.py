@@ -19,6 +19,7 @@ from rabtui.config.keys import key, tables
 from rabtui.errors import ConfigError
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MOST_DISCS = 64      # discs of one checkpoint
 DIRECTORY_KINDS = ("standard", "archive")
 
 
@@ -181,7 +182,7 @@ class CheckpointSettings:
                          " or a size such as \"700MiB\"")
     drive: str = key("/dev/sr0", check=drive_problem, convert=resolve_drive, starter=True,
                      help="a burner, or \"images:DIR\" for ISO files to burn later")
-    max_discs: int = key(64, type="integer", minimum=1, maximum=64, starter=True,
+    max_discs: int = key(MOST_DISCS, type="integer", minimum=1, maximum=MOST_DISCS, starter=True,
                          help="a plan needing more discs is refused before anything is written")
     max_changed_files: int = key(10000, type="integer", minimum=0, starter=True,
                                  help="due when this many files are new or modified since the last checkpoint")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from rabtui.checkpoint import dir_attrs, disc_tree, images_mount, kept_off, layout, xorriso
 from rabtui.config import Config
+from rabtui.config.model import MOST_DISCS
+from rabtui.media import checkpoint_numbers
 from rabtui.errors import NoAnswer, Stalled, WorkFailed
 from rabtui.events import READY, SKIP, Emit, Question
 from rabtui.rebuild.disc_text import (Catalog, each_original, read_disc_catalog_file, read_disc_readme,
@@ -148,7 +150,13 @@ def load_checkpoint(cfg: Config, store: Store, number: int, catalog: bytes, imag
     directories as due as they were (discs_written.py). With `image_dir`, it is left unfinished:
     the caller verifies its discs again, then settles it."""
     rows = Catalog(catalog)
-    ndiscs = max((r["disc"] for r in rows), default=1)
+    report.numbers_used.add(number)     # never given again, whether its catalog can be read or not
+    named = {r["disc"] for r in rows}
+    if named - set(range(1, MOST_DISCS + 1)):    # each disc would be recorded: millions, a hang
+        raise WorkFailed(f"checkpoint {number}: its catalog names disc {max(named - set(range(1, MOST_DISCS + 1)))},"
+                         f" and a checkpoint has discs 1 to {MOST_DISCS}: a damaged catalog, or none of rabtui's;"
+                         " not recorded")
+    ndiscs = max(named, default=1)
     written = discs_written.known(number, ndiscs, image_dir, inserted, recorded)
     image0 = os.path.join(image_dir, f"{layout.volid(number, 1)}.iso") if image_dir else None
     made = readme_made(readme, number) if readme else None
@@ -258,6 +266,9 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
             m = VOLID_RE.match(Path(iso).stem)
             if not m or int(m.group(1)) in seen:
                 continue
+            if _disc_of(Path(iso).stem) is None:
+                report.unmatched.append(f"{iso}: {_NOT_OURS}")
+                continue
             number = int(m.group(1))
             try:
                 volid, why = read_volid(iso, cfg.checkpoint.io_timeout, cancel)
@@ -312,19 +323,19 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
         except Stalled as exc:     # a hung drive: said, and the next disc asked for
             report.unmatched.append(f"disc in {drive}: {exc}")
             continue
-        m = VOLID_RE.match(volid or "")
-        if not m:
+        named = _disc_of(volid)
+        if named is None:
             report.unmatched.append(f"disc in {drive}: {_unread(why)}" if why else
-                                    f"disc in {drive}: volume id {volid!r} is not a rabtui checkpoint disc")
+                                    f"disc in {drive}: volume id {volid!r}: {_NOT_OURS}")
             continue
-        number = int(m.group(1))
+        number, disc = named
         try:
             recorded = disc_state.read(drive, number, cfg.state_dir, cfg.checkpoint.io_timeout)
-            inserted.setdefault(number, set()).add(int(m.group(2)))
+            inserted.setdefault(number, set()).add(disc)
             if recorded.unread and number in copies_read:   # what an earlier disc's copy gave stays
                 report.notes.append(f"checkpoint {number}: the copy of the state on {volid} cannot be read"
                                     f" ({recorded.unread}); that of a disc read before is kept")
-                discs_written.also_written(store, number, int(m.group(2)))
+                discs_written.also_written(store, number, disc)
                 continue
             catalog = read_disc_catalog_file(drive, emit, cfg.checkpoint.io_timeout)
             readme = read_disc_readme(drive, cfg.checkpoint.io_timeout)
@@ -350,6 +361,20 @@ def _read_discs(cfg: Config, store: Store, report: Report, emit: Emit, prompter,
                 copies_read.add(number)
         except WorkFailed as exc:
             report.unmatched.append(f"disc {volid}: {exc}")
+
+
+_NOT_OURS = (f"no rabtui checkpoint disc's volume id (RAB<checkpoint>D<disc>, checkpoints 1 to"
+             f" {checkpoint_numbers.LARGEST}, discs 1 to {MOST_DISCS})")
+
+
+def _disc_of(volid: str | None) -> tuple[int, int] | None:
+    """(checkpoint, disc) the volume id of a rabtui disc names; None for any other (a number past
+    those rabtui gives would not even fit the database)."""
+    m = VOLID_RE.fullmatch(volid or "")
+    if m is None or len(volid) > 32:     # an ISO volume id's longest
+        return None
+    number, disc = int(m.group(1)), int(m.group(2))
+    return (number, disc) if 1 <= number <= checkpoint_numbers.LARGEST and 1 <= disc <= MOST_DISCS else None
 
 
 def _unread(why: str) -> str:

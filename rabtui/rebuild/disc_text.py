@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -18,6 +19,7 @@ from rabtui import faults, proc, temp_dirs
 from rabtui.checkpoint.layout import CATALOG_NAMES, GZIP_MAGIC, MADE_BY, catalog_text, escape_path
 from rabtui.errors import Stalled, WorkFailed
 from rabtui.events import Emit, no_emit
+from rabtui.rebuild.record import MAX_INT
 from rabtui.restore.discs import PART_RE, xorriso_extract_argv
 
 
@@ -25,19 +27,43 @@ def catalog_rows(text: bytes, disc: int | None = None) -> Iterator[dict]:
     """Rows of a disc's rabtui/catalog.tsv, one at a time (of disc `disc` only, if given): disc,
     path on the disc, size, mtime, sha256 (a header line, if any, is skipped). Names may carry
     backslash escapes (\\t \\n \\\\ \\xHH). `text` may be the catalog file compressed as the discs
-    hold it: it is read as it is decompressed."""
+    hold it: it is read as it is decompressed. A catalog damaged (a row no checkpoint writes, the
+    compressed file cut short) raises WorkFailed, naming the line: that disc is not read, the others are."""
     raw = io.BytesIO(text)
-    for line in gzip.GzipFile(fileobj=raw, mode="rb") if text[:2] == GZIP_MAGIC else raw:
-        line = line.rstrip(b"\n")
-        if not line.strip() or line.startswith(b"#"):
-            continue
-        cols = line.split(b"\t")
-        if len(cols) < 4 or not cols[0].strip().isdigit() or (disc is not None and int(cols[0]) != disc):
-            continue
+    n = 0
+    try:
+        for n, line in enumerate(gzip.GzipFile(fileobj=raw, mode="rb") if text[:2] == GZIP_MAGIC else raw, 1):
+            line = line.rstrip(b"\n")
+            if not line.strip() or line.startswith(b"#"):
+                continue
+            cols = line.split(b"\t")
+            if len(cols) < 4 or not cols[0].strip().isdigit():
+                continue
+            if disc is not None and _number(cols[0], n) != disc:
+                continue
+            yield _row(cols, n)
+    except (OSError, EOFError, zlib.error) as exc:     # gzip.BadGzipFile is an OSError
+        raise WorkFailed(f"its catalog cannot be read after line {n}: {type(exc).__name__}: {exc}") from None
+
+
+def _number(text: bytes, n: int) -> int:
+    try:
+        return int(text)
+    except ValueError:     # more digits than Python converts
+        raise WorkFailed(f"its catalog cannot be read: line {n}: the disc number {text[:20]!r}... is too long") from None
+
+
+def _row(cols: list[bytes], n: int) -> dict:
+    try:
+        size, mtime = int(cols[2]), int(float(cols[3]))
         sha = cols[4].decode().strip() if len(cols) > 4 else ""
-        yield {"disc": int(cols[0]), "disc_path": _unescape(cols[1]).lstrip(b"/"),
-               "size": int(cols[2]), "mtime": int(float(cols[3])),
-               "sha256": sha if sha and sha != "-" else None}
+        path = _unescape(cols[1]).lstrip(b"/")      # a \\x not followed by two hex digits: ValueError
+    except (ValueError, OverflowError) as exc:      # UnicodeDecodeError is a ValueError
+        raise WorkFailed(f"its catalog cannot be read: line {n}: {exc}") from None
+    if not (0 <= size <= MAX_INT and -MAX_INT <= mtime <= MAX_INT):
+        raise WorkFailed(f"its catalog cannot be read: line {n}: a size or time no file has")
+    return {"disc": _number(cols[0], n), "disc_path": path, "size": size, "mtime": mtime,
+            "sha256": sha if sha and sha != "-" else None}
 
 
 def parse_catalog_tsv(text: bytes) -> list[dict]:

@@ -1,0 +1,70 @@
+"""rebuild-state and a disc whose catalog is damaged (or none of rabtui's): a row no checkpoint
+writes, a compressed catalog cut short, a disc number past the 64 discs a checkpoint has. That
+disc is named, not read, and the rebuild goes on: another disc of the checkpoint, whose catalog
+can be read, records it. It failed the whole rebuild (naming no disc), or recorded a disc row for
+each number up to the one named (hundreds of thousands, for minutes). So is an image whose volume
+id names a checkpoint number rabtui never gives (0, past a billion, past what the database holds).
+Real xorriso, `images:`."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+
+import pytest
+
+from rabtui.cli import main
+from rabtui.state.store import Store
+from tests.test_restore import make_disc
+from tests.trees import Lab
+
+HEAD = b"disc\tpath\tsize\tmtime\tsha256\n"
+GOOD = HEAD + b"1\tdata/loc/x\t1\t1650000000\t-\n2\tdata/loc/y\t1\t1650000000\t-\n"
+
+
+def _images_lab(tmp_path) -> tuple[Lab, object]:
+    lab = Lab(tmp_path, media_count=1)
+    images = tmp_path / "iso"
+    images.mkdir()
+    lab.local([("data", "standard")])
+    text = lab.config_path.read_text().replace("[[media]]", f'[checkpoint]\ndrive = "images:{images}"\n\n[[media]]', 1)
+    lab.config_path.write_text(text)
+    return lab, images
+
+
+@pytest.mark.parametrize("catalog,said", [
+    (HEAD + b"1\tdata/loc/x\tmany\t1650000000\t-\n", "line 2: invalid literal for int()"),
+    (HEAD + b"1\tdata/loc/x\t1\tinf\t-\n", "line 2: cannot convert float infinity"),
+    (HEAD + b"1\tdata/loc/x\t99999999999999999999999\t1\t-\n", "line 2: a size or time no file has"),
+    (HEAD + b"1\tdata/loc/\\xZZ\t1\t1\t-\n", "line 2: invalid literal for int() with base 16"),
+    (HEAD + b"9" * 5000 + b"\tdata/loc/x\t1\t1\t-\n", "line 2: the disc number"),
+    (gzip.compress(GOOD * 50)[:-30], "EOFError: Compressed file ended"),
+    (HEAD + b"1\tdata/loc/x\t1\t1\t-\n200000\tdata/loc/y\t1\t1\t-\n", "names disc 200000, and a checkpoint has discs 1 to 64"),
+], ids=["size", "time", "huge-size", "escape", "digits", "cut-gzip", "disc-number"])
+def test_a_disc_whose_catalog_is_damaged_is_named_and_another_disc_read(tmp_path, capsys, catalog, said):
+    lab, images = _images_lab(tmp_path)
+    make_disc(images / "RAB3D01.iso", "RAB3D01", {b"data/loc/x": b"x"}, catalog)
+    make_disc(images / "RAB3D02.iso", "RAB3D02", {b"data/loc/y": b"y"}, GOOD)
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 3
+    out = capsys.readouterr().out
+    assert f"not matched: {images / 'RAB3D01.iso'}: " in out and said in out, out
+    assert "checkpoints: 3 (2 disc files)" in out, out
+    store = Store(lab.state)
+    assert [r["disc"] for r in store.all("SELECT disc FROM discs WHERE number=3 ORDER BY disc")] == [1, 2]
+    store.close()
+
+
+def test_an_image_whose_volume_id_names_no_checkpoint_rabtui_gives_is_named_and_the_rest_read(tmp_path, capsys):
+    lab, images = _images_lab(tmp_path)
+    (tmp_path / "stage/rabtui").mkdir(parents=True)
+    (tmp_path / "stage/rabtui/catalog.tsv").write_bytes(GOOD)
+    odd = ["RAB0D01", "RAB99999999999999999999D01", "RAB4D65"]
+    for volid in odd:
+        subprocess.run(["xorriso", "-outdev", str(images / f"{volid}.iso"), "-blank", "as_needed", "-volid", volid,
+                        "-map", str(tmp_path / "stage"), "/", "-commit"], check=True, capture_output=True)
+    make_disc(images / "RAB3D01.iso", "RAB3D01", {b"data/loc/x": b"x"}, GOOD)
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 3
+    out = capsys.readouterr().out
+    for volid in odd:
+        assert f"not matched: {images / volid}.iso: no rabtui checkpoint disc's volume id" in out, out
+    assert "checkpoints: 3 (2 disc files)" in out, out
