@@ -1,9 +1,10 @@
 """Checkpoints abandoned before the state database was lost, recorded abandoned again. The
 abandonment is kept beside the database: in each medium's `.rabtui-abandoned` (written by
 `checkpoint abandon` onto the media at hand and by each backup onto its medium) and in the copy
-of the state on the discs of every checkpoint made since. A checkpoint number is never given twice: what any of them says of a
-number is said of the checkpoint read from the discs. Recorded as `checkpoint abandon` records it:
-its discs not verified abandoned, its directories as due as they were."""
+of the state on the discs of every checkpoint made since. A checkpoint number is never given
+twice: what any of them says of a number is said of the checkpoint read from the discs. Recorded
+as `checkpoint abandon` records it: its discs not verified abandoned, its directories as due as
+they were."""
 
 from __future__ import annotations
 
@@ -19,6 +20,6 @@ def honour(store: Store, report: Report) -> None:
         kept = [r["volid"] for r in store.all("SELECT volid FROM discs WHERE number=? AND state='verified'"
                                               " ORDER BY disc", (number,))]
         report.notes.append(f"checkpoint {number}: abandoned before the state was lost (as the media or the discs"
-                            " record it): recorded abandoned again, its directories as due as"
-                            " they were" + (f"; {', '.join(kept)} stay{'s' if len(kept) == 1 else ''} verified, its"
-                                            " files can be restored from them" if kept else ""))
+                            " record it): recorded abandoned again, its directories as due as they were"
+                            + (f"; {', '.join(kept)} stay{'s' if len(kept) == 1 else ''} verified, its files can"
+                               " be restored from them" if kept else ""))

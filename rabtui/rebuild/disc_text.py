@@ -50,7 +50,8 @@ def _number(text: bytes, n: int) -> int:
     try:
         return int(text)
     except ValueError:     # more digits than Python converts
-        raise WorkFailed(f"its catalog cannot be read: line {n}: the disc number {text[:20]!r}... is too long") from None
+        raise WorkFailed(f"its catalog cannot be read: line {n}: the disc number {text[:20]!r}... is too long"
+                         ) from None
 
 
 def _row(cols: list[bytes], n: int) -> dict:
