@@ -252,13 +252,18 @@ def test_a_rebuild_never_builds_through_a_symlink_planted_in_the_state_directory
 
 def test_names_found_on_a_medium_are_printed_escaped(two_backups):
     """A stranger's directory on a medium, its name holding a line break, an escape sequence and
-    a byte that is not UTF-8: the report names it on one line, as `ls -b` shows it."""
+    a byte that is not UTF-8: the report names it on one line, as `ls -b` shows it. The backups of
+    a source taken out of the config are named with the way to have them recorded."""
     lab, _ = two_backups
     medium = os.fsencode(lab.media[0][1])
-    for name in (b"ev\nil\x1b[31m", b"bad\xff"):
+    for name in (b"ev\nil\x1b[31m", b"bad\xff", b"gone"):
         os.makedirs(os.path.join(medium, name, b"backup-20260101000000"))
     done = _rabtui(lab, "rebuild-state")
     assert done.returncode == 3, done.stdout + done.stderr
+    # a source taken out of the config: what is left of its backups, and how to have them again
+    assert ("not matched: medium m1: backups of gone, a source not in the config: not recorded, their files stay"
+            " on the medium as they are (to find and restore them, put the source back into the config and run"
+            " `rabtui rebuild-state` again)\n") in done.stdout, done.stdout
     assert "not matched: medium m1: backups of ev\\nil\\033[31m, a source not in the config\n" in done.stdout
     assert "not matched: medium m1: backups of bad\\377, a source not in the config\n" in done.stdout
     assert "\x1b" not in done.stdout

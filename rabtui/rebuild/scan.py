@@ -43,7 +43,7 @@ from rabtui import faults
 from rabtui.media import checkpoint_numbers, mounts
 from rabtui.media.at_hand import label_problem, medium_problem
 from rabtui.state import changes
-from rabtui.config import Config
+from rabtui.config import ID_RE, Config
 from rabtui.errors import MissingTool, WorkFailed
 from rabtui.events import LOG, Emit, Event, no_emit
 from rabtui.backup import id_writes, killed_record, unreadable
@@ -199,7 +199,10 @@ def _read_medium(store, medium, source_ids, report: Report, known: dict) -> dict
             continue
         if name not in source_ids:
             if medium_layout.list_backups(path, name):
-                report.unmatched.append(f"medium {medium.id}: backups of {name}, a source not in the config")
+                report.unmatched.append(f"medium {medium.id}: backups of {name}, a source not in the config"
+                                        + (": not recorded, their files stay on the medium as they are (to find"
+                                           " and restore them, put the source back into the config and run"
+                                           " `rabtui rebuild-state` again)" if ID_RE.fullmatch(name) else ""))
             continue
         listed = [(bname, bpath, _record(medium.id, bname, bpath, bj, report))
                   for bname, bpath, bj in medium_layout.list_backups(medium.path, name)]
