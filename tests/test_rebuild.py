@@ -136,6 +136,8 @@ def test_only_a_whole_set_of_parts_on_consecutive_discs_is_read_as_a_file_cut_in
         _rows((1, b"data/s/x.part01-of-02", 5), (2, b"data/s/x.part02-of-02", 6)),   # two times
         _rows((2, b"data/s/x.part01-of-02", 5), (1, b"data/s/x.part02-of-02", 5)),   # backwards
         _rows((1, b"data/s/x.part01-of-01", 5)),
+        # a file of the source named so: of a billion billion parts (it built their list: all memory)
+        _rows((1, b"data/s/x.part1-of-1000000000000000000", 5)),
     ):
         assert [o[2:] for o in disc_text.originals(named_so)] == [(None, None)] * len(named_so)
         assert [o[1] for o in disc_text.originals(named_so)] == [r["disc_path"][len(b"data/s/"):] for r in named_so]

@@ -143,7 +143,8 @@ def each_original(rows: Iterable[dict]) -> Iterator[tuple[dict, tuple[str, bytes
 
 def _cut(parts: int, found: list[tuple[int, int, int]]) -> bool:
     """(part, disc, mtime) sorted: a whole set of `parts` parts on consecutive discs, of one time."""
-    return (parts >= 2 and [p for p, _, _ in found] == list(range(1, parts + 1))
+    # the count first: a file of the source may be named "x.part1-of-1000000000000000000"
+    return (2 <= parts == len(found) and [p for p, _, _ in found] == list(range(1, parts + 1))
             and [d for _, d, _ in found] == list(range(found[0][1], found[0][1] + parts))
             and len({t for _, _, t in found}) == 1)
 
