@@ -3,8 +3,9 @@ writes, a compressed catalog cut short, a disc number past the 64 discs a checkp
 disc is named, not read, and the rebuild goes on: another disc of the checkpoint, whose catalog
 can be read, records it. It failed the whole rebuild (naming no disc), or recorded a disc row for
 each number up to the one named (hundreds of thousands, for minutes). So is an image whose volume
-id names a checkpoint number rabtui never gives (0, past a billion, past what the database holds).
-Real xorriso, `images:`."""
+id names a checkpoint number rabtui never gives (0, past a billion, past what the database holds),
+and a README.txt whose date no clock gives, or whose numbers no database holds: what it cannot
+tell is not taken from it. Real xorriso, `images:`."""
 
 from __future__ import annotations
 
@@ -74,3 +75,22 @@ def test_an_image_whose_volume_id_names_no_checkpoint_rabtui_gives_is_named_and_
     for volid in odd:
         assert f"not matched: {images / volid}.iso: no rabtui checkpoint disc's volume id" in out, out
     assert "checkpoints: 3 (2 disc files)" in out, out
+
+
+def test_a_readme_with_a_date_or_numbers_no_checkpoint_has_is_not_taken_from(tmp_path, capsys):
+    lab, images = _images_lab(tmp_path)
+    data = str(lab.src / "data").lstrip("/").encode()
+    catalog = HEAD + b"1\tdata/loc/" + data + b"/x\t1\t1650000000\t-\n"
+    for number, made, backup in ((3, b"3, made 2026-13-45 25:61:61", b"1"),
+                                 (4, b"4" * 5000 + b", made 2026-01-01 00:00:00", b"1"),
+                                 (5, b"5, made 2026-01-01 00:00:00", b"9" * 30)):
+        readme = (b"rabtui checkpoint " + made + b" UTC\n\n  data/loc  =  loc:/" + data + b"  (standard, backup "
+                  + backup + b", discs 1-1)\n")
+        make_disc(images / f"RAB{number}D01.iso", f"RAB{number}D01",
+                  {b"README.txt": readme, b"data/loc/" + data + b"/x": b"x"}, catalog)
+    assert main(["--config", str(lab.config_path), "rebuild-state"]) == 3     # no labelled medium
+    out = capsys.readouterr().out
+    assert "checkpoints: 3, 4, 5 (3 disc files)" in out and "not matched: RAB" not in out, out
+    store = Store(lab.state)
+    assert [r["backup_id"] for r in store.all("SELECT backup_id FROM checkpoint_dirs ORDER BY number")] == [None] * 3
+    store.close()

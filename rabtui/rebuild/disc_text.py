@@ -189,10 +189,13 @@ def read_disc_readme(dev: str, silence: float | None = None) -> bytes | None:
 
 def readme_made(readme: bytes, number: int) -> float | None:
     """When checkpoint `number` was made, from its README.txt's first line."""
-    m = re.match(rb"rabtui checkpoint (\d+), made (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\n", readme)
+    m = re.match(rb"rabtui checkpoint (\d{1,19}), made (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\n", readme)
     if not m or int(m.group(1)) != number:
         return None
-    return datetime.strptime(m.group(2).decode(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    try:
+        return datetime.strptime(m.group(2).decode(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:      # a date no clock gives (month 13): a README edited or damaged, its date not known
+        return None
 
 
 def readme_backup(readme: bytes, source: str, path: str) -> int | None:
@@ -201,8 +204,8 @@ def readme_backup(readme: bytes, source: str, path: str) -> int | None:
     data = readme.split(b"\nFiller on this disc", 1)[0]
     for shown in dict.fromkeys((escape_path(os.fsencode(path)), path)):
         line = re.escape(f"  =  {source}:{shown}  (".encode("utf-8", "surrogateescape"))
-        m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d+), discs ", data, re.M)
-        if m:
+        m = re.search(rb"^  data/[^\n]*?" + line + rb"[a-z]+, backup (\d{1,19}), discs ", data, re.M)
+        if m and int(m.group(1)) <= MAX_INT:     # none other can name a backup of the database
             return int(m.group(1))
     return None
 
