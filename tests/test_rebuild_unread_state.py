@@ -215,3 +215,14 @@ def _copy_damaged(place, damage: str) -> tuple:
     alter(place / "iso" / "RAB1D01.iso", "-map", str(other / "rabtui.db"), "/rabtui/rabtui.db")
     _rebuilt(lab, argv)
     return lab, argv
+
+
+def test_a_copy_of_the_state_with_a_time_no_clock_gives_is_read_without_it(place, capsys):
+    """The copy of the state records the checkpoint made at an infinite time (damaged, or
+    another's): that time is left out and the README's taken. It failed the whole rebuild
+    (OverflowError, naming no disc)."""
+    lab, argv = _copy_damaged(place, "UPDATE checkpoints SET created=9e999")
+    store = Store(lab.state)
+    created = store.one("SELECT created FROM checkpoints WHERE number=1")["created"]
+    assert 1e9 < created < time.time() + 60, created
+    assert store.one("SELECT COUNT(*) FROM disc_files WHERE number=1 AND mode IS NOT NULL")[0] > 0

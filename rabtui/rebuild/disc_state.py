@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sqlite3
+from datetime import datetime
 from urllib.parse import quote
 
 from rabtui import faults, temp_dirs
@@ -107,7 +108,7 @@ def read(dev: str, number: int, state_dir: str | os.PathLike, silence: float | N
             return _unread(f"{os.fsdecode(DB_ON_DISC)} holds values of another kind than rabtui writes"
                            f" ({type(exc).__name__}: {str(exc)[:100]})")
     out.kept_off, out.dir_attrs = kept, dirs
-    out.created = created if isinstance(created, (int, float)) else None
+    out.created = _when(created)
     out.lower_bound = lower_bound if isinstance(lower_bound, int) else None
     out.reasons = {key: reason for key, reason in reasons.items() if isinstance(reason, str)}
     out.fillers = _fillers(plan)
@@ -136,10 +137,21 @@ def _taken(conn: sqlite3.Connection, number: int) -> dict[tuple[str, str], tuple
     rows = conn.execute("SELECT cd.source, cd.path, b.name, b.medium, b.path, b.started, b.finished"
                         " FROM checkpoint_dirs cd JOIN backups b ON b.id=cd.backup_id AND b.source=cd.source"
                         " WHERE cd.number=?", (number,))
-    return {(source, path): (name, medium, bpath, started, finished if isinstance(finished, (int, float)) else None)
+    return {(source, path): (name, medium, bpath, started, _when(finished))
             for source, path, name, medium, bpath, started, finished in rows
-            if all(isinstance(x, str) for x in (source, path, name, medium, bpath))
-            and isinstance(started, (int, float))}
+            if all(isinstance(x, str) for x in (source, path, name, medium, bpath)) and _when(started) is not None}
+
+
+def _when(value) -> float | None:
+    """A time as the copy records it; None for anything else (text, an infinity, a year past 9999:
+    a damaged copy, which would fail whatever shows or compares it)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        datetime.fromtimestamp(value)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return value
 
 
 def _fillers(plan: str | None) -> dict[bytes, tuple[str, str]]:
