@@ -172,10 +172,12 @@ def test_a_drive_that_hangs_while_the_catalog_is_read_is_said_after_io_timeout(p
 
 
 @pytest.mark.parametrize("damage", ["UPDATE disc_files SET disc_path=CAST(disc_path AS TEXT)",
-                                    "UPDATE disc_files SET disc_path=-1"])
+                                    "UPDATE disc_files SET disc_path=-1",
+                                    # bytes() of it was a TiB of zeros: all memory
+                                    "UPDATE disc_files SET link=1099511627776 WHERE rowid=1"])
 def test_a_copy_of_the_state_with_values_of_the_wrong_kind_is_named_as_unread(place, capsys, damage):
     """A copy of the state whose record of the checkpoint holds what rabtui never writes there (a
-    path as text or as a negative number: another server's, or a damaged one SQLite still reads) is
+    path as text or as a number, a link as a number: another server's, or a damaged one SQLite still reads) is
     said as a copy that cannot be read, and the checkpoint is recorded from its catalog; it failed the
     rebuild whole."""
     lab, argv = _copy_damaged(place, damage)

@@ -142,6 +142,14 @@ def _taken(conn: sqlite3.Connection, number: int) -> dict[tuple[str, str], tuple
             if all(isinstance(x, str) for x in (source, path, name, medium, bpath)) and _when(started) is not None}
 
 
+def _blob(value) -> bytes:
+    """A name or value as rabtui records it (a BLOB); TypeError for anything else: bytes() of a
+    number is that many zero bytes (of a billion: all memory)."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"{type(value).__name__} where rabtui records bytes")
+    return value
+
+
 def _when(value) -> float | None:
     """A time as the copy records it; None for anything else (text, an infinity, a year past 9999:
     a damaged copy, which would fail whatever shows or compares it)."""
@@ -176,8 +184,8 @@ def _files(conn: sqlite3.Connection, number: int) -> Recorded:
     for disc, path, size, mtime, sha, mode, link, group, uid, gid in conn.execute(
             "SELECT disc, disc_path, size, mtime, sha256, mode, link, link_group, uid, gid FROM disc_files"
             " WHERE number=? AND mode IS NOT NULL", (number,)):
-        out.setdefault(disc, {})[bytes(path)] = (size, mtime, digest(sha), alike.setdefault(mode, mode),
-                                                 None if link is None else bytes(link), group,
+        out.setdefault(disc, {})[_blob(path)] = (size, mtime, digest(sha), alike.setdefault(mode, mode),
+                                                 None if link is None else _blob(link), group,
                                                  alike.setdefault(uid, uid), alike.setdefault(gid, gid))
     return out
 
@@ -193,7 +201,7 @@ def _dir_attrs(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, 
         return None
     rows = conn.execute("SELECT source, path, disc_path, mode, name, value FROM disc_dir_attrs WHERE number=?",
                         (number,))
-    return [(source, bytes(path), bytes(disc_path), mode, bytes(name), bytes(value))
+    return [(source, _blob(path), _blob(disc_path), mode, _blob(name), _blob(value))
             for source, path, disc_path, mode, name, value in rows]
 
 
@@ -203,7 +211,7 @@ def _kept_off(conn: sqlite3.Connection, number: int) -> list[tuple[str, bytes, b
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='disc_xattrs_off'").fetchall():
         return []
     rows = conn.execute("SELECT source, path, disc_path, name FROM disc_xattrs_off WHERE number=?", (number,))
-    return [(source, bytes(path), bytes(disc_path), bytes(name)) for source, path, disc_path, name in rows]
+    return [(source, _blob(path), _blob(disc_path), _blob(name)) for source, path, disc_path, name in rows]
 
 
 def of(recorded: Recorded, disc: int, disc_path: bytes, size: int, mtime: int, sha256: str | None,
