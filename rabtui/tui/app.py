@@ -94,7 +94,9 @@ class RabtuiApp(App):
         self._changes = self.store.watch()
         self._polled_at = 0.0
         self._poll_failure = ""          # what the last poll that failed said
-        self._config_seen = _file_key(self.cfg.path)
+        self._config_seen = _file_key(self.cfg.path)    # read just now: the file is at hand
+        self._looking = False            # a look at the config file under way (see _watch_config)
+        self._reloading = False          # a reload of the config under way (the newest one)
         # jobs that failed since the operator last acknowledged failures (or first opened the UI on
         # this state), shown on the dashboard until acknowledged: a night's failure is there in the
         # morning. The Runs screen keeps the full history.
@@ -145,20 +147,26 @@ class RabtuiApp(App):
         directory, and one on a file system that hangs (an NFS server away) keeps no key waiting.
         `then(loaded)` on the UI thread: whether it could be loaded (else the config in use stays,
         and the reason is said)."""
-        self._config_seen = _file_key(self.cfg.path)
+        self._reloading = True
         self._load_config(self.cfg.path, then)
 
     @work(thread=True, exclusive=True, group="config", exit_on_error=False)
     def _load_config(self, path: Path, then: Callable[[bool], None] | None) -> None:
         cancel = get_current_worker().cancelled_event   # a newer reload answers instead
         try:
+            seen = _file_key(path)       # before the read: an edit made meanwhile is seen by the watch
             cfg, error = configmod.load(path, check_media=False), None
         except RabtuiError as exc:
             cfg, error = None, exc
+        except BaseException:
+            self.call_from_thread(self._reload_failed, cancel)
+            raise
 
         def loaded() -> None:
             if cancel.is_set():
                 return
+            self._reloading = False
+            self._config_seen = seen
             if cfg is None:    # edited by hand meanwhile: keep the one we have, say why
                 self.notify(f"{error} (the configuration read before stays in use)", severity="error", timeout=10)
             else:
@@ -169,10 +177,31 @@ class RabtuiApp(App):
 
         self.call_from_thread(loaded)
 
+    def _reload_failed(self, cancel) -> None:
+        if not cancel.is_set():     # (the failure itself is said by on_worker_state_changed)
+            self._reloading = False
+
     def _watch_config(self) -> None:
         """Hand edits of the configuration file come into the UI (not under an open dialog, whose
-        save checks the file itself)."""
-        if _file_key(self.cfg.path) == self._config_seen or isinstance(self.screen, ModalScreen):
+        save checks the file itself). The file is looked at in a thread, one look at a time: on a
+        file system that hangs (an NFS server away) the look waits there, never a key."""
+        if self._looking or self._reloading or isinstance(self.screen, ModalScreen):
+            return
+        self._looking = True
+        self._look_at_config(self.cfg.path)
+
+    @work(thread=True, group="config-watch", exit_on_error=False)
+    def _look_at_config(self, path: Path | None) -> None:
+        seen = None
+        try:
+            seen = _file_key(path)
+        finally:
+            self.call_from_thread(self._looked_at_config, path, seen)
+
+    def _looked_at_config(self, path: Path | None, seen: tuple | None) -> None:
+        self._looking = False
+        if (not self.is_running or path != self.cfg.path or seen == self._config_seen or self._reloading
+                or isinstance(self.screen, ModalScreen)):
             return
         self.reload_config(lambda ok: ok and self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4))
 

@@ -53,11 +53,12 @@ class SourceForm(Dialog[str | None]):
         Binding("escape", "cancel", "Cancel", id="source_form.cancel"),
     ]
 
-    def __init__(self, cfg: Config, source_id: str | None):
+    def __init__(self, cfg: Config, source_id: str | None, snapshot: config_edit.Snapshot):
+        """`snapshot`: the file as read just now (config_edit.read, in a worker: see SourcesScreen)."""
         super().__init__()
         self.cfg = cfg
         self.source_id = source_id
-        self.snapshot = config_edit.read(cfg.path)
+        self.snapshot = snapshot
         self.source = self.snapshot.source_values(source_id) if source_id else None
 
     def compose(self) -> ComposeResult:

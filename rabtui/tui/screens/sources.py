@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -90,13 +93,45 @@ class SourcesScreen(RabtuiScreen):
             self.app.reload_config()
             self.notify(f"source {source_id} saved to {self.app.cfg.path}")
 
-    def _form(self, source_id: str | None) -> None:
-        try:
-            form = SourceForm(self.app.cfg, source_id)
-        except (RabtuiError, OSError) as exc:
-            self.notify(f"cannot edit {self.app.cfg.path}: {exc}", severity="error", timeout=8)
+    _reading = False
+
+    def _with_file(self, then: Callable[[config_edit.Snapshot], None]) -> None:
+        """`then(snapshot)` of the config file, read in a thread (one on a file system that hangs,
+        an NFS server away, keeps no key waiting), when the screen is still the one in front."""
+        if self._reading:
+            self.notify(f"still reading {self.app.cfg.path} (a file system that does not answer?)")
             return
-        self.app.push_screen(form, self._saved)
+        self._reading = True
+        self._read_file(self.app.cfg.path, then)
+
+    @work(thread=True, group="read", exit_on_error=False)
+    def _read_file(self, path, then) -> None:
+        try:
+            snapshot = config_edit.read(path)
+        except (RabtuiError, OSError) as exc:    # edited by hand meanwhile into something that is not TOML
+            self.app.call_from_thread(self._file_read, partial(
+                self.notify, f"cannot edit {path}: {exc}", severity="error", timeout=8))
+        except BaseException:
+            self.app.call_from_thread(self._file_read, None)
+            raise
+        else:
+            self.app.call_from_thread(self._file_read, partial(then, snapshot))
+
+    def _file_read(self, then) -> None:
+        self._reading = False
+        if then is not None and self.app.screen is self:   # not over a screen gone to meanwhile
+            then()
+
+    def _form(self, source_id: str | None) -> None:
+        def read(snapshot: config_edit.Snapshot) -> None:
+            try:
+                form = SourceForm(self.app.cfg, source_id, snapshot)
+            except RabtuiError as exc:     # the source removed by hand meanwhile
+                self.notify(f"cannot edit {self.app.cfg.path}: {exc}", severity="error", timeout=8)
+            else:
+                self.app.push_screen(form, self._saved)
+
+        self._with_file(read)
 
     def action_add(self) -> None:
         self._form(None)
@@ -108,14 +143,10 @@ class SourcesScreen(RabtuiScreen):
 
     def action_delete(self) -> None:
         s = self._current()
-        if s is None:
-            return
-        try:
-            snapshot = config_edit.read(self.app.cfg.path)
-        except RabtuiError as exc:     # edited by hand meanwhile into something that is not TOML
-            self.notify(f"cannot edit {self.app.cfg.path}: {exc}", severity="error", timeout=8)
-            return
+        if s is not None:
+            self._with_file(partial(self._ask_delete, s))
 
+    def _ask_delete(self, s, snapshot: config_edit.Snapshot) -> None:
         def confirmed(ok: bool | None) -> None:
             if ok:
                 self._delete(snapshot, s.id)

@@ -1,0 +1,83 @@
+"""The console looks at its config file off the UI thread: the watch of hand edits (each tick) and
+the read that opens the source form or the delete question. On a file system that hangs (an NFS
+server away) every key still answers, and what comes back late opens nothing over another screen."""
+
+from __future__ import annotations
+
+import threading
+
+from rabtui.tui import app as app_module
+from rabtui.tui.app import make_app
+from rabtui.tui.dialogs.source_form import SourceForm
+from rabtui.tui.screens.dashboard import DashboardScreen
+from rabtui.tui.screens.sources import SourcesScreen
+from tests.tui.conftest import ready, run, texts, wait_for
+
+
+class Hang:
+    """`real` made to wait (as a stat on a hung mount) once armed, until released."""
+
+    def __init__(self, real):
+        self.real = real
+        self.armed, self.held, self.release, self.returned = (threading.Event() for _ in range(4))
+
+    def __call__(self, *args):
+        if self.armed.is_set():
+            self.held.set()
+            self.release.wait(3)
+            self.returned.set()
+        return self.real(*args)
+
+
+def test_the_watch_of_the_file_keeps_no_key_waiting(box_config, monkeypatch):
+    hang = Hang(app_module._file_key)
+    monkeypatch.setattr(app_module, "_file_key", hang)
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            hang.armed.set()
+            await wait_for(pilot, hang.held.is_set, what="the watch under way")
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
+            assert not hang.returned.is_set(), "the console waited for the file"
+            hang.armed.clear()
+            path.write_text(path.read_text().replace('id = "box"', 'id = "box2"'))
+            hang.release.set()
+            await wait_for(pilot, lambda: "box2" in texts(app, "#sources-list"), what="the edit seen after all")
+
+    run(go())
+
+
+def test_opening_the_form_or_deleting_keeps_no_key_waiting(box_config, monkeypatch):
+    from rabtui.config import edit as config_edit
+
+    hang = Hang(config_edit.read)
+    monkeypatch.setattr(config_edit, "read", hang)
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            hang.armed.set()
+            await pilot.press("e")
+            await wait_for(pilot, hang.held.is_set, what="the read under way")
+            await pilot.press("D")               # a second key while the file does not answer
+            assert any("still reading" in n.message for n in app._notifications)
+            await pilot.press("1")
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
+            assert not hang.returned.is_set(), "the console waited for the file"
+            hang.release.set()
+            await wait_for(pilot, hang.returned.is_set, what="the read to end")
+            await pilot.pause(0.2)             # the form it would open is open by now
+            assert isinstance(app.screen, DashboardScreen), "the form opened over another screen"
+            hang.armed.clear()
+            await pilot.press("2")
+            await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ready(app, SourceForm), what="the form, the file answering again")
+
+    run(go())
