@@ -3,6 +3,8 @@ invalid UTF-8 as octal) and never read as markup, so that a file called `[red]x`
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 
 from rabtui import fmt
@@ -30,3 +32,36 @@ def middle_cut(text: str, most: int) -> str:
         return text
     head = most // 3
     return text[:head] + "…" + text[len(text) - (most - head - 1):]
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_ESCAPED = re.compile(r"\\(\\|n|t|r|[0-3][0-7]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+
+
+def editable(text: str) -> str:
+    """`text` for a field the operator edits, safe on the terminal: each character a terminal
+    would act on (ESC, a newline, C1 codes, a bidi override) as an escape (`\\033`, `\\n`,
+    `\\u202e`) and each backslash doubled, so that `unescaped` gives `text` back exactly."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\{code:03o}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def unescaped(text: str) -> str:
+    """What `editable` shows, as the text it is (a backslash before anything else stays as it is)."""
+    def one(m: re.Match) -> str:
+        word = m.group(1)
+        if word[0] in "uU":
+            return chr(int(word[1:], 16))
+        if word[0].isdigit():
+            return chr(int(word, 8))
+        return {"\\": "\\", "n": "\n", "t": "\t", "r": "\r"}[word]
+
+    return _ESCAPED.sub(one, text)

@@ -12,6 +12,7 @@ from rabtui.config import Directory
 from rabtui.config import keys as K
 from rabtui.config.form_keys import SOURCE_FIELDS
 from rabtui.errors import ConfigError
+from rabtui.tui.safe_text import editable, unescaped
 
 
 FORM_KEYS = SOURCE_FIELDS     # the keys the form edits, as the model describes them
@@ -54,8 +55,23 @@ def _items(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def directories_text(dirs: list[dict]) -> str:
-    """Directories as the file has them (dicts of its keys), one line each."""
+def escaped_fields(source: dict | None) -> set[str]:
+    """The fields whose value in the file holds a character a terminal would act on (an ESC, a
+    newline in a path, a bidi override: a file written by hand or by another tool). The form shows
+    them escaped (safe_text.editable) and reads what is typed there back through `unescaped`."""
+    def unsafe(values) -> bool:
+        return any(isinstance(v, str) and not v.isprintable() for v in values)
+
+    s = source or {}
+    out = {key for key, v in s.items() if key != "directories" and unsafe(v if isinstance(v, list) else [v])}
+    if any(unsafe([*d.values(), *_items(d.get("excludes", []))]) for d in s.get("directories", [])):
+        out.add("directories")
+    return out
+
+
+def directories_text(dirs: list[dict], escaped: bool = False) -> str:
+    """Directories as the file has them (dicts of its keys), one line each (`escaped`: each line as
+    safe_text.editable shows it)."""
     lines = []
     for d in dirs:
         parts = [str(d.get("kind", "standard")), shlex.quote(d["path"])]
@@ -65,7 +81,7 @@ def directories_text(dirs: list[dict]) -> str:
         if d.get("allow_empty"):
             parts.append("allow_empty")
         parts += [f"exclude={shlex.quote(e)}" for e in _items(d.get("excludes", []))]
-        lines.append(" ".join(parts))
+        lines.append(editable(" ".join(parts)) if escaped else " ".join(parts))
     return "\n".join(lines)
 
 
@@ -80,11 +96,13 @@ def whole_number(word: str) -> int | None:
         return None
 
 
-def parse_directories(text: str) -> tuple[Directory, ...]:
+def parse_directories(text: str, escaped: bool = False) -> tuple[Directory, ...]:
     dirs = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        if escaped:
+            line = unescaped(line)
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -111,11 +129,13 @@ def parse_directories(text: str) -> tuple[Directory, ...]:
     return tuple(dirs)
 
 
-def _typed(f: K.Field, text: str):
-    """A field's text as the key's value in the file (None: the key is left out)."""
-    k, word = f.spec, text.strip()
+def _typed(f: K.Field, text: str, escaped: bool = False):
+    """A field's text as the key's value in the file (None: the key is left out; `escaped`: the
+    field shows its text as safe_text.editable does)."""
+    k, word = f.spec, unescaped(text.strip()) if escaped else text.strip()
     if k.form_list:
         items = {"lines": text.splitlines(), "commas": text.split(","), "words": text.split()}[k.form_list]
+        items = [unescaped(item) if escaped else item for item in items]
         return [item.strip() if k.form_list != "lines" else item for item in items if item.strip()]
     if k.type == "boolean":
         if not word:
@@ -145,16 +165,19 @@ def form_texts(source: dict | None) -> dict[str, str]:
     """What each field shows of a source as the file has it (`Snapshot.source_values`); all empty
     for a new one."""
     s = source or {}
+    escaped = escaped_fields(source)
     texts = {}
     for f in FORM_KEYS:
         v = s.get(f.name)
+        shown = editable if f.name in escaped else str
         if isinstance(v, bool):
             texts[f.name] = "true" if v else "false"
         elif f.spec.form_list and v is not None:
-            texts[f.name] = ("\n" if f.spec.form_list == "lines" else JOINED[f.spec.form_list]).join(_items(v))
+            joined = "\n" if f.spec.form_list == "lines" else JOINED[f.spec.form_list]
+            texts[f.name] = joined.join(shown(item) for item in _items(v))
         else:
-            texts[f.name] = "" if v is None else str(v)
-    texts["directories"] = directories_text(s.get("directories", []))
+            texts[f.name] = "" if v is None else shown(str(v))
+    texts["directories"] = directories_text(s.get("directories", []), "directories" in escaped)
     return texts
 
 
@@ -165,7 +188,9 @@ def source_from_form(values: dict[str, str], source: dict | None = None) -> dict
     changed something else."""
     shown = form_texts(source) if source is not None else {}
     same = {key for key, text in shown.items() if values[key] == text}
-    out = {f.name: source.get(f.name) if f.name in same else _typed(f, values[f.name]) for f in FORM_KEYS}
+    escaped = escaped_fields(source)
+    out = {f.name: source.get(f.name) if f.name in same else _typed(f, values[f.name], f.name in escaped)
+           for f in FORM_KEYS}
     out["id"] = out["id"] or ""
     if "directories" in same:
         out["directories"] = source.get("directories", [])
@@ -173,7 +198,7 @@ def source_from_form(values: dict[str, str], source: dict | None = None) -> dict
         out["directories"] = [
             {"path": d.path, "kind": d.kind, "excludes": list(d.excludes), "max_changed_files": d.max_changed_files,
              "max_days": d.max_days, "allow_empty": d.allow_empty or None}
-            for d in parse_directories(values["directories"])]
+            for d in parse_directories(values["directories"], "directories" in escaped)]
     return out
 
 

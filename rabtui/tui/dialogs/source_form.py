@@ -24,7 +24,7 @@ from rabtui.errors import ConfigError, UsageError
 from rabtui.state import queries
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.dialogs.common import ConfirmDialog
-from rabtui.tui.dialogs.source_fields import (AREAS, FIELDS, FieldError, field_of, form_texts,
+from rabtui.tui.dialogs.source_fields import (AREAS, FIELDS, FieldError, escaped_fields, field_of, form_texts,
                                                missing_local_directories, source_from_form)
 from rabtui.tui.safe_text import plain
 
@@ -43,6 +43,7 @@ class SourceForm(Dialog[str | None]):
     SourceForm .field-label { width: 17; }
     SourceForm .field Input { width: 1fr; }
     SourceForm TextArea { height: 5; }
+    SourceForm #escaped-note { color: $warning; height: auto; }
     SourceForm .field-error { color: $error; height: auto; padding-left: 17; display: none; }
     SourceForm Input.invalid { background: $error 30%; }      /* a border would hide the one line it has */
     SourceForm TextArea.invalid { border: tall $error; }
@@ -65,6 +66,11 @@ class SourceForm(Dialog[str | None]):
         s = self.source
         with Vertical(id="dialog", classes="form"):
             yield Label("Edit source" if s else "Add source", classes="title")
+            escaped = escaped_fields(s)
+            if escaped:
+                yield Static(plain(f"{', '.join(sorted(escaped))}: shown escaped, the file holds control characters"
+                                   " there (\\033 is ESC, \\\\ one backslash); kept as they are unless edited"),
+                             id="escaped-note")
             yield from self._fields()
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
