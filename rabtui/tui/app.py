@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import tomllib
 from pathlib import Path
 from typing import Callable
 
@@ -28,10 +27,11 @@ from rabtui.errors import RabtuiError
 from rabtui.state.store import Store
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
-from rabtui.tui import settings
+from rabtui.tui import keymap, settings
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
+from rabtui.tui.keymap import keymap_path
 from rabtui.tui.messages import ConfigChanged, JobsPolled
 from rabtui.tui.safe_text import middle_cut
 from rabtui.tui.screens.base import failure_text
@@ -119,20 +119,15 @@ class RabtuiApp(App):
 
     def _load_keymap(self) -> None:
         """Keys can be remapped by binding id in `keymap.toml` next to the user config file,
-        e.g. `"goto.runs" = "f4"` (the ids are listed in README.md)."""
+        e.g. `"goto.runs" = "f4"` (the ids are listed in README.md); an entry that would take
+        another action's key is not used, and said (see rabtui.tui.keymap)."""
         path = keymap_path()
-        if not path.is_file():
-            return
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            self.notify(f"{path}: not used: {exc}", severity="warning", timeout=8)
-            return
-        bad = [k for k, v in data.items() if not isinstance(v, str)]
-        if bad:
-            self.notify(f"{path}: not used: {', '.join(bad)} must be key names (strings)", severity="warning")
-            return
-        self.set_keymap(data)
+        entries, problems = keymap.read(path)
+        usable, refused = keymap.checked(entries, keymap.scopes(type(self), self.MODES.values()))
+        if problems or refused:
+            self.notify("\n".join(f"{path}: {line}" for line in problems + refused), severity="warning", timeout=15)
+        if usable:
+            self.set_keymap(usable)
 
     def _keep_theme(self, theme) -> None:
         """The theme chosen (command palette: "Change theme") is the one of the next start."""
@@ -388,12 +383,6 @@ def toast_text(text: str) -> str:
     if len(lines) > TOAST_LINES_MAX:
         lines = [*lines[:TOAST_LINES_MAX - 1], f"… ({len(lines) - TOAST_LINES_MAX + 1} more lines)"]
     return "\n".join(lines)
-
-
-def keymap_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("rabtui")) / "keymap.toml"
 
 
 def make_app(config_path: str | Path | None = None, **kwargs) -> RabtuiApp:
