@@ -187,7 +187,7 @@ async def shoot(config_path: Path, out: Path) -> None:
             return bool(jobs) and (jobs[0].get("progress") or {}).get("done_bytes", 0) > 0
 
         await wait(pilot, lambda: "running" in texts("#run-title") and "▶ 5 rsync" in texts("#run-steps")
-                   and moving() and "ETA" in texts("#run-stats") and "▸" in texts("#run-current"), timeout=60)
+                   and moving() and "listed" in texts("#run-stats") and "▸" in texts("#run-current"), timeout=60)
         save("runs-backup-in-progress")
         await pilot.press("1")
         await wait(pilot, lambda: "running" in texts("#jobs"), timeout=5)

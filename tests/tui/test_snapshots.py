@@ -74,7 +74,7 @@ def dialog(key: str | None, kind: type, make=None, *shown: tuple[str, str]):
 
 DASHBOARD = press(None, ("#sources", "db1"), ("#jobs", "backup web1"))
 SOURCES = press("2", ("#sources-list", "web1"), ("#source-dirs", "/etc"))
-RUNS = press("4", ("#run-stats", "ETA"), ("#run-log", "rsync: /srv/photos"))
+RUNS = press("4", ("#run-stats", "listed"), ("#run-log", "rsync: /srv/photos"))
 CHECKPOINTS = press("5", ("#cp-plan", "lower bound"))
 BROWSE = press("6", ("#browse", "web1"))
 QUESTION = {"id": 1, "job_id": 8, "kind": "insert_disc", "data": {"disc": 2},

@@ -216,10 +216,14 @@ class RunsScreen(RabtuiScreen):
             bar.update(total=None if live else 100, progress=0)
         stats = ""
         if done is not None and live:
-            stats = f"{fmt.size(done)}" + (f" of {fmt.size(total)}" if total else "")
+            # no ETA: rsync's (kept in the event as rsync said it) counts every byte it listed as
+            # still to copy, the files linked from the backup before included (a large tree that
+            # changed little is given hours for minutes), and on a file's last line it is the time
+            # that file took
+            stats = f"{fmt.size(done)} copied" + (f" of {fmt.size(total)} listed" if total else "")
             if fmt.files(p):
                 stats += f"  ·  {fmt.files(p)}"
-            stats += f"  ·  {fmt.rate(p.get('rate'))}  ·  ETA {fmt.duration(p.get('eta')) if p.get('eta') is not None else '-'}"
+            stats += f"  ·  {fmt.rate(p.get('rate'))}"
         self.query_one("#run-stats", Static).update(stats)
         current = p.get("current") if live else None
         if job["status"] == "waiting":   # not the last file copied: what the job waits for
