@@ -195,3 +195,41 @@ def test_backup_pressed_twice_starts_one_job_and_no_failed_one(demo_config, monk
                 pass
     jobs = store.all("SELECT status FROM jobs WHERE id > ?", (before,))
     assert [j["status"] for j in jobs] == ["completed"]
+
+
+def test_label_on_a_medium_removed_from_the_config_meanwhile_says_so(tmp_path, write_config, monkeypatch):
+    """The config reloaded without a medium while the Media screen still lists it (its load waits on
+    another medium's path that hangs, an NFS server away): `l` on its row says it is no longer
+    configured, where the UI ended in a traceback."""
+    import threading
+
+    path = _one_medium(tmp_path, write_config)
+    one = path.read_text()
+    path.write_text(one + f'[[media]]\nid = "usb-2"\npath = "{tmp_path}/m2"\n')
+    (tmp_path / "m2").mkdir()
+    release = threading.Event()
+    real = MediaScreen.load_data
+
+    def hanging(screen):
+        if "usb-2" not in [m.id for m in screen.app.cfg.media]:
+            release.wait(5)
+        return real(screen)
+
+    monkeypatch.setattr(MediaScreen, "load_data", hanging)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await wait_for(pilot, lambda: isinstance(app.screen, MediaScreen) and "usb-2" in texts(app, "#media"))
+            app.screen.query_one("#media").move_cursor(row=1)
+            path.write_text(one)
+            app.reload_config()
+            await wait_for(pilot, lambda: len(app.cfg.media) == 1, what="the config reloaded")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: any("no medium with id 'usb-2'" in n.message for n in app._notifications),
+                           what="the medium said gone")
+            assert app.is_running and isinstance(app.screen, MediaScreen)
+            release.set()
+
+    run(go())

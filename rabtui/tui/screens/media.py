@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 from rabtui import fmt
 from rabtui.actions import media as media_actions
 from rabtui.actions import status
+from rabtui.errors import RabtuiError
 from rabtui.state import queries
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
@@ -77,7 +78,11 @@ class MediaScreen(RabtuiScreen):
         medium_id = selected_key(self.query_one("#media", DataTable))
         if medium_id is None:
             return
-        medium = self.app.cfg.medium(medium_id)
+        try:
+            medium = self.app.cfg.medium(medium_id)
+        except RabtuiError as exc:    # reloaded without it while this screen's load of the new one runs
+            self.notify(str(exc), severity="warning")
+            return
 
         def confirmed(ok: bool | None) -> None:
             if ok:
@@ -97,7 +102,7 @@ class MediaScreen(RabtuiScreen):
 
     @work(thread=True, exit_on_error=False, group="label")
     def _write_label(self, medium, force: bool) -> None:
-        from rabtui.errors import LockBusy, RabtuiError
+        from rabtui.errors import LockBusy
 
         try:
             done = media_actions.label(self.app.store, medium, force=force)
