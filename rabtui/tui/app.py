@@ -27,7 +27,7 @@ from rabtui.errors import RabtuiError
 from rabtui.state.store import Store
 from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
-from rabtui.tui import keymap, settings
+from rabtui.tui import keymap, settings, threads
 from rabtui.tui.commands import RabtuiCommands
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
@@ -96,7 +96,9 @@ class RabtuiApp(App):
         self._poll_failure = ""          # what the last poll that failed said
         self._config_seen = _file_key(self.cfg.path)    # read just now: the file is at hand
         self._looking = False            # a look at the config file under way (see _watch_config)
-        self._reloading = False          # a reload of the config under way (the newest one)
+        self._reloading = False          # a read of the config under way (see reload_config)
+        self._reload_again = False       # and another asked for meanwhile, with these to call after it
+        self._reload_then: list[Callable[[bool], None]] = []
         # jobs that failed since the operator last acknowledged failures (or first opened the UI on
         # this state), shown on the dashboard until acknowledged: a night's failure is there in the
         # morning. The Runs screen keeps the full history.
@@ -107,6 +109,9 @@ class RabtuiApp(App):
             self.acknowledge_failures()
 
     # --- lifecycle -------------------------------------------------------------------------------
+
+    def on_load(self) -> None:
+        threads.larger_pool()
 
     def on_mount(self) -> None:
         self.sub_title = str(self.cfg.path or "")
@@ -141,40 +146,50 @@ class RabtuiApp(App):
         """Read the file again, in a worker: its check resolves each medium path and local source
         directory, and one on a file system that hangs (an NFS server away) keeps no key waiting.
         `then(loaded)` on the UI thread: whether it could be loaded (else the config in use stays,
-        and the reason is said)."""
-        self._reloading = True
-        self._load_config(self.cfg.path, then)
+        and the reason is said). One read at a time: asked for while one runs, the file is read
+        again after it (ctrl+r held down on a hung mount starts one thread, not one per key)."""
+        if then is not None:
+            self._reload_then.append(then)
+        if self._reloading:
+            self._reload_again = True
+            return
+        self._reloading, self._reload_again = True, False
+        thens, self._reload_then = self._reload_then, []
+        self._load_config(self.cfg.path, thens)
 
-    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
-    def _load_config(self, path: Path, then: Callable[[bool], None] | None) -> None:
-        cancel = get_current_worker().cancelled_event   # a newer reload answers instead
+    @work(thread=True, group="config", exit_on_error=False)
+    def _load_config(self, path: Path, thens: list[Callable[[bool], None]]) -> None:
+        cancel = get_current_worker().cancelled_event   # the app closing
         try:
             seen = _file_key(path)       # before the read: an edit made meanwhile is seen by the watch
             cfg, error = configmod.load(path, check_media=False), None
         except RabtuiError as exc:
             cfg, error = None, exc
         except BaseException:
-            self.call_from_thread(self._reload_failed, cancel)
+            self.call_from_thread(self._reloaded)
             raise
 
         def loaded() -> None:
             if cancel.is_set():
                 return
-            self._reloading = False
             self._config_seen = seen
             if cfg is None:    # edited by hand meanwhile: keep the one we have, say why
                 self.notify(f"{error} (the configuration read before stays in use)", severity="error", timeout=10)
             else:
                 self.cfg = cfg
                 self.screen.post_message(ConfigChanged())
-            if then is not None:
+            self._reloaded()
+            for then in thens:
                 then(cfg is not None)
 
         self.call_from_thread(loaded)
 
-    def _reload_failed(self, cancel) -> None:
-        if not cancel.is_set():     # (the failure itself is said by on_worker_state_changed)
-            self._reloading = False
+    def _reloaded(self) -> None:
+        """A read of the file ended (a failure is said by on_worker_state_changed): the next one
+        asked for meanwhile starts now."""
+        self._reloading = False
+        if self._reload_again:
+            self.reload_config()
 
     def _watch_config(self) -> None:
         """Hand edits of the configuration file come into the UI (not under an open dialog, whose

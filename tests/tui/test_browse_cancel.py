@@ -190,3 +190,40 @@ def test_a_page_of_a_superseded_listing_changes_nothing_the_newer_listing_shows(
             assert {e.state for e in screen.keys} == {"link"}
 
     run(go())
+
+
+def test_reads_of_a_medium_that_hangs_are_not_started_again_and_again(tmp_path, box_config, monkeypatch):
+    """The medium stops answering (an NFS server away) while Browse lists a directory of it: going
+    up and in again starts at most two reads that wait (each holds a worker thread for good, and a
+    pool full of them would leave none for a poll or a screen load); the others are refused and said."""
+    (tmp_path / "src" / "a" / "b").mkdir(parents=True)
+    path = box_config()
+    back_up(path)
+    real = tree.list_names
+    release, calls = threading.Event(), []
+
+    def hanging(root, rel, cancel=None):
+        calls.append(rel)
+        release.wait(20)
+        return real(root, rel, cancel)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            monkeypatch.setattr(tree, "list_names", hanging)
+            src = os.fsencode(tmp_path / "src").lstrip(b"/")
+            screen.open_backup(screen.keys[0], src + b"/a/b")
+            await wait_for(pilot, lambda: len(calls) == 1, what="the listing under way")
+            await pilot.press(*["backspace"] * 6)
+            await wait_for(pilot, lambda: any("does not answer" in n.message for n in app._notifications),
+                           what="a read refused")
+            assert len(calls) == 2
+            app.poll_jobs()
+            await wait_for(pilot, lambda: not app._polling, timeout=10, what="a poll, beside the hung reads")
+            release.set()
+
+    try:
+        run(go())
+    finally:
+        release.set()

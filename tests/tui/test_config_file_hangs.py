@@ -17,14 +17,16 @@ from tests.tui.conftest import ready, run, texts, wait_for
 class Hang:
     """`real` made to wait (as a stat on a hung mount) once armed, until released."""
 
-    def __init__(self, real):
-        self.real = real
+    def __init__(self, real, most: float = 3):
+        self.real, self.most = real, most
+        self.calls = 0
         self.armed, self.held, self.release, self.returned = (threading.Event() for _ in range(4))
 
     def __call__(self, *args):
         if self.armed.is_set():
+            self.calls += 1
             self.held.set()
-            self.release.wait(3)
+            self.release.wait(self.most)
             self.returned.set()
         return self.real(*args)
 
@@ -79,5 +81,33 @@ def test_opening_the_form_or_deleting_keeps_no_key_waiting(box_config, monkeypat
             await wait_for(pilot, lambda: ready(app, SourcesScreen), what="Sources")
             await pilot.press("e")
             await wait_for(pilot, lambda: ready(app, SourceForm), what="the form, the file answering again")
+
+    run(go())
+
+
+def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_workers_running(box_config, monkeypatch):
+    """ctrl+r held down while the read of the file waits on a hung mount: one thread waits, not one
+    per key (those would fill the worker threads, and then no poll and no screen load runs again);
+    the file is read once more after it, with what was edited meanwhile."""
+    from rabtui.config import safety
+
+    hang = Hang(safety.overlap_problem, most=20)
+    monkeypatch.setattr(safety, "overlap_problem", hang)
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: ready(app, DashboardScreen), what="the dashboard")
+            hang.armed.set()
+            await pilot.press(*["ctrl+r"] * 10)
+            await wait_for(pilot, hang.held.is_set, what="the read under way")
+            app.poll_jobs()
+            await wait_for(pilot, lambda: not app._polling, timeout=10, what="a poll, beside the hung reads")
+            assert hang.calls == 1
+            hang.armed.clear()
+            path.write_text(path.read_text().replace('id = "box"', 'id = "box2"'))
+            hang.release.set()
+            await wait_for(pilot, lambda: app.cfg.sources[0].id == "box2", what="the file read again after it")
 
     run(go())

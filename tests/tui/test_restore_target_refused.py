@@ -100,3 +100,54 @@ def test_a_target_whose_check_hangs_keeps_no_key_waiting(tmp_path, box_config, m
             assert Store(configmod.load(path).state_dir).one("SELECT COUNT(*) AS n FROM jobs WHERE kind='restore'")["n"] == 0
 
     run(go())
+
+
+def test_confirming_again_while_the_check_hangs_starts_no_more_threads(tmp_path, box_config, monkeypatch):
+    """ctrl+s pressed again and again, or the dialog closed and opened again, while the target's
+    check waits on a hung mount: at most two checks wait (each holds a worker thread for good, and
+    a full pool of them would leave no thread for a poll or a screen load); the others are refused
+    with the reason."""
+    import threading
+
+    from rabtui.tui.dialogs import restore as restore_dialog
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x")
+    path = box_config()
+    back_up(path)
+    src_rel = str(tmp_path / "src").lstrip("/").encode()
+    release, calls = threading.Event(), []
+    real = restore_dialog.target_of
+
+    def hanging(cfg, to, rel):
+        calls.append(to)
+        release.wait(20)
+        return real(cfg, to, rel)
+
+    monkeypatch.setattr(restore_dialog, "target_of", hanging)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            screen.open_backup(screen.keys[0], src_rel)
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded, what="src")
+            for dialog in range(3):
+                await pilot.press("r")
+                await wait_for(pilot, lambda: ready(app, RestoreDialog), what="restore dialog")
+                app.screen.query_one("#restore-to", Input).value = str(tmp_path / "nfs" / "r")
+                await pilot.press(*["ctrl+s"] * 4)
+                await wait_for(pilot, lambda: len(calls) == min(dialog + 1, 2), what="the check under way")
+                await wait_for(pilot, lambda: "still checking" in str(app.screen.query_one("#restore-error").render()),
+                               what="a check again refused")
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is screen, what="dialog closed")
+            assert len(calls) == 2
+            app.poll_jobs()
+            await wait_for(pilot, lambda: not app._polling, timeout=10, what="a poll, beside the hung checks")
+            release.set()
+
+    try:
+        run(go())
+    finally:
+        release.set()

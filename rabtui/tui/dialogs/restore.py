@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from rabtui import fmt
 from rabtui.actions.restore import target_of
 from rabtui.errors import RabtuiError
+from rabtui.tui import threads
 from rabtui.tui.dialogs.base import Dialog
 from rabtui.tui.safe_text import plain
 
@@ -160,19 +161,29 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
         if req.to is None:
             self.dismiss(req)
             return
+        if self._checking or self.CHECKS.full():   # ctrl+s again while a check waits on a hung mount
+            self._refused("still checking a directory that does not answer (a file system that hangs?):"
+                          " wait, or close this dialog")
+            return
         self._error("")
+        self._checking = True
         self.query_one("#restore-go", Button).disabled = True   # until the check of the target answers
         self._check(req)
 
-    @work(thread=True, exclusive=True, group="target", exit_on_error=False)
+    _checking = False
+    CHECKS = threads.Outstanding(2)     # of every restore dialog: one closed leaves its check running
+
+    @work(thread=True, group="target", exit_on_error=False)
     def _check(self, req: RestoreRequest) -> None:
         """The target is looked at here: one on a file system that hangs (an NFS server away) keeps
         no key waiting; the dialog still cancels."""
         cancel = get_current_worker().cancelled_event
-        problem = target_refusal(self.app.cfg, req.to, req.path)
+        with self.CHECKS.held():
+            problem = target_refusal(self.app.cfg, req.to, req.path)
 
         def checked() -> None:
-            if cancel.is_set():    # cancelled, or superseded by a newer confirm
+            self._checking = False
+            if cancel.is_set():    # the dialog closed
                 return
             self.query_one("#restore-go", Button).disabled = False
             if problem:
@@ -184,6 +195,7 @@ class RestoreDialog(Dialog[RestoreRequest | None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.group == "target" and not event.worker.is_cancelled:
+            self._checking = False
             self.query_one("#restore-go", Button).disabled = False
             self._refused(f"cannot check the directory: {event.worker.error}")
 

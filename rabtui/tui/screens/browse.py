@@ -17,6 +17,7 @@ from rabtui import fmt
 from rabtui.actions import archive_view
 from rabtui.state.store import COMPLETE
 from rabtui.state import queries
+from rabtui.tui import threads
 from rabtui.tui.safe_text import plain
 from rabtui.tui.screens.base import RabtuiScreen
 from rabtui.tui.screens.browse_diff import DiffLevel
@@ -50,6 +51,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.level = ""
+        self._reads = threads.Outstanding(2)   # listings of media still waiting (threads.py)
         self._before: tuple[str, bytes] = ("", b"")   # the level the table shows until a listing comes
         self._sources_of = None             # the config whose sources the table shows
         self.source: str | None = None
@@ -109,11 +111,14 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
         self._where("Sources · enter: its backups · /: find a file by name")
 
     def show_backups(self, source: str) -> None:
+        if self.reads_wait():
+            return
         self._go("backups")
         self.source = source
         self._load_backups(source)
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    @threads.counted("_reads")
     def _load_backups(self, source: str) -> None:
         rows = queries.source_backups(self.app.store, source)
         for m in self.app.cfg.media:   # archive directories: every file saved on the medium, merged
@@ -134,6 +139,14 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
                           fmt.size(b["total_bytes"]), fmt.size(b["new_bytes"]))
             self.keys.append(b)
         self._where(f"{source} › backups · enter: open · backspace: up")
+
+    def reads_wait(self) -> bool:
+        """Whether reads of the media started before still wait (a medium on a file system that
+        hangs): then this one is not started, and the operator is told why."""
+        if self._reads.full():
+            self.notify("the medium does not answer (a file system that hangs?): the reads asked before still"
+                        " wait; try again when it answers", severity="warning", timeout=8)
+        return self._reads.full()
 
     def _go(self, level: str, rel: bytes | None = None) -> None:
         """The level a worker of the "browse" group is about to show; until it does (and when it

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 
 from rabtui import fmt
 from rabtui.errors import Cancelled, RabtuiError
-from rabtui.tui import tree
+from rabtui.tui import threads, tree
 from rabtui.state import queries
 
 STATE_STYLE = {"new": "bold green", "changed": "bold yellow", "link": "dim", "added": "green",
@@ -25,17 +25,22 @@ class TreeLevel:
     """BrowseScreen's listing of the open backup's directories (see browse.py for the levels)."""
 
     def open_backup(self, backup: dict, rel: bytes = b"", select: bytes | None = None) -> None:
+        if self.reads_wait():
+            return
         self.backup, self.prev = backup, None     # the backup before it comes with the listing
         self.open_dir(rel, select)
 
     def open_dir(self, rel: bytes, select: bytes | None = None) -> None:
         """List the directory `rel` of the open backup; `select`: the name to put the cursor on
         (its page and the ones before it are loaded with the first)."""
+        if self.reads_wait():
+            return
         self._go("dir", rel)
         self.loading = True
         self._list_dir(self.backup, self.source, rel, select)
 
     @work(thread=True, exclusive=True, group="browse", exit_on_error=False)
+    @threads.counted("_reads")
     def _list_dir(self, backup: dict, source: str, rel: bytes, select: bytes | None = None) -> None:
         """Everything read here (the database too) comes to the screen with the listing: a listing
         superseded meanwhile changes nothing the newer one shows."""
@@ -160,13 +165,14 @@ class TreeLevel:
         self.loaded += len(entries)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if self.level != "dir" or self.loading or self.loaded >= len(self.names):
+        if self.level != "dir" or self.loading or self.loaded >= len(self.names) or self._reads.full():
             return
         if event.cursor_row >= self.loaded - 40:
             self.loading = True
             self._next_page(self.rel, self.loaded)
 
     @work(thread=True, group="page", exit_on_error=False)
+    @threads.counted("_reads")
     def _next_page(self, rel: bytes, start: int) -> None:
         """A page of the listing shown: any other listing, diff or find cancels it (BrowseScreen._go),
         so it adds no row to, and its failure changes nothing of, what is shown then (_deliver)."""

@@ -1,0 +1,59 @@
+"""The console's thread workers and a file system that hangs (an NFS server away, a medium that
+stopped answering). A worker cancelled in Textual (superseded, or its dialog closed) goes on in its
+thread until the call it waits in returns, and all thread workers share one pool: a key that starts
+such a read again and again would fill the pool with threads that wait for good, and then no job
+poll, no screen load, no check ever runs again. So the pool is larger than asyncio's default (6
+threads on 2 cores), and each read that can hang is started only while few of its kind still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+
+POOL = 32
+
+
+def larger_pool() -> None:
+    """The running loop's default executor (Textual's thread workers run there) with POOL threads."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(POOL, thread_name_prefix="rabtui-worker"))
+
+
+class Outstanding:
+    """How many reads of one kind still run in their threads, superseded ones included (counted in
+    the thread itself: a worker cancelled before its thread began never runs, and is not counted)."""
+
+    def __init__(self, most: int):
+        self.most = most
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def full(self) -> bool:
+        """On the UI thread, before starting one: `most` still run (say so, start none)."""
+        return self._running >= self.most
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """In the worker's thread, around the read."""
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+def counted(attr: str):
+    """A worker's function (below @work) counted in the Outstanding its object holds as `attr`."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def counting(self, *args, **kwargs):
+            with getattr(self, attr).held():
+                return fn(self, *args, **kwargs)
+        return counting
+    return wrap
