@@ -51,3 +51,41 @@ def test_a_plan_waiting_for_a_held_union_lock_says_who_holds_it(demo_config):
         run(go())
     finally:
         _end(holder)
+
+
+def test_p_again_while_the_plan_waits_starts_no_other(box_config, monkeypatch):
+    """p pressed again and again while the plan asked before waits (a union's lock, a medium on a
+    file system that hangs): one plan is made, each other press says why not (each would hold a
+    worker thread until the wait ends, and a pool full of them leaves none for a poll)."""
+    import threading
+
+    from rabtui.tui.screens import checkpoints
+
+    release, calls = threading.Event(), []
+    real = checkpoints.fill_plan
+
+    def waiting(*args, **kwargs):
+        calls.append(1)
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "fill_plan", waiting)
+
+    async def go():
+        app = make_app(box_config(), poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("5")
+            await wait_for(pilot, lambda: ready(app, CheckpointsScreen), what="Checkpoints")
+            await pilot.press(*["p"] * 8)
+            await wait_for(pilot, lambda: any("still planning" in n.message for n in app._notifications),
+                           what="p refused while a plan waits")
+            assert len(calls) == 1
+            app.poll_jobs()
+            await wait_for(pilot, lambda: not app._polling, timeout=10, what="a poll, beside the plan")
+            release.set()
+            await wait_for(pilot, lambda: app.screen.plan is not None, what="the plan")
+
+    try:
+        run(go())
+    finally:
+        release.set()

@@ -18,6 +18,7 @@ from rabtui.actions import checkpoint as checkpoint_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.actions import status
 from rabtui.events import WARNING, Event
+from rabtui.tui import threads
 from rabtui.tui.dialogs.checkpoint_choices import CheckpointChoices
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.planning import FillPlan, PlanChoice, fill_plan
@@ -53,6 +54,7 @@ class CheckpointsScreen(RabtuiScreen):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan: FillPlan | None = None
+        self._plans = threads.Outstanding(1)   # a plan still made (threads.py)
         self.choice = PlanChoice()          # what the next plan is made of
         self.plan_choice = PlanChoice()     # what self.plan was made of: the burn job gets the same
         self._last_number = 0      # the newest checkpoint shown
@@ -155,12 +157,16 @@ class CheckpointsScreen(RabtuiScreen):
                              chosen)
 
     def action_plan(self) -> None:
+        if self._plans.full():   # p again while the one asked before waits (a lock, a medium that hangs)
+            self.notify("still planning: the plan asked before waits (see the status line)", severity="warning")
+            return
         self.notify("planning ...")
         self.set_status("planning ...")
         self._plan_after = self._last_number
         self._plan(self.choice)
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
+    @threads.counted("_plans")
     def _plan(self, choice: PlanChoice) -> None:
         app = self.app
 
