@@ -206,7 +206,8 @@ class RabtuiApp(App):
         try:
             seen = _file_key(path)
         finally:
-            self.call_from_thread(self._looked_at_config, path, seen)
+            if not get_current_worker().is_cancelled:    # the app ended while it waited: nothing to tell
+                self.call_from_thread(self._looked_at_config, path, seen)
 
     def _looked_at_config(self, path: Path | None, seen: tuple | None) -> None:
         self._looking = False

@@ -11,16 +11,36 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 POOL = 32
+NAME = "rabtui-worker"
+
+
+class _Pool(ThreadPoolExecutor):
+    """asyncio.run waits for its default executor's threads at the end (in Python 3.11 without a
+    bound): a read that waits for good would keep `q` from giving the terminal back."""
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=False, cancel_futures=True)
 
 
 def larger_pool() -> None:
     """The running loop's default executor (Textual's thread workers run there) with POOL threads."""
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(POOL, thread_name_prefix="rabtui-worker"))
+    asyncio.get_running_loop().set_default_executor(_Pool(POOL, thread_name_prefix=NAME))
+
+
+def left_waiting(timeout: float = 1.0) -> bool:
+    """After the app ended: whether a worker's thread still waits (a read on a mount that hangs),
+    given `timeout` seconds to end."""
+    end = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith(NAME):
+            thread.join(max(0.0, end - time.monotonic()))
+    return any(thread.name.startswith(NAME) and thread.is_alive() for thread in threading.enumerate())
 
 
 class Outstanding:

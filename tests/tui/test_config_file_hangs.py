@@ -111,3 +111,29 @@ def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_worke
             await wait_for(pilot, lambda: app.cfg.sources[0].id == "box2", what="the file read again after it")
 
     run(go())
+
+
+def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
+    """q while the look at the file waits on a hung mount: the app ends (asyncio.run waited for
+    every worker thread at its end, so `q` never gave the terminal back); the command then ends the
+    process without joining that thread (threads.left_waiting, see cli/tui_cmds.run_tui)."""
+    from rabtui.tui import threads
+
+    hang = Hang(app_module._file_key, most=10)
+    monkeypatch.setattr(app_module, "_file_key", hang)
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            hang.armed.set()
+            await wait_for(pilot, hang.held.is_set, what="the look under way")
+            await pilot.press("q")
+
+    try:
+        run(go())
+        assert not hang.returned.is_set(), "the app waited for the read to end"
+        assert threads.left_waiting(timeout=0.1)
+    finally:
+        hang.release.set()
+    assert not threads.left_waiting(timeout=5)
