@@ -78,7 +78,7 @@ def run_tui(config_path) -> int:
     _log_to_file(app.cfg.state_dir)
     app.run()
     code = EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
-    if threads.left_waiting():    # a read on a mount that hangs: the interpreter would join its thread
+    if threads.left_waiting(2.0):    # a read on a mount that hangs: the interpreter would join its thread
         logging.getLogger("rabtui.tui").warning("quit while a read still waited (a file system that hangs?)")
         logging.shutdown()
         sys.stdout.flush()

@@ -22,10 +22,13 @@ NAME = "rabtui-worker"
 
 class _Pool(ThreadPoolExecutor):
     """asyncio.run waits for its default executor's threads at the end (in Python 3.11 without a
-    bound): a read that waits for good would keep `q` from giving the terminal back."""
+    bound): a read that waits for good would keep `q` from giving the terminal back. This pool waits
+    a second for them (a write under way ends), then lets the app end."""
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait=False, cancel_futures=True)
+        if wait:
+            left_waiting(1.0)
 
 
 def larger_pool() -> None:
@@ -33,7 +36,7 @@ def larger_pool() -> None:
     asyncio.get_running_loop().set_default_executor(_Pool(POOL, thread_name_prefix=NAME))
 
 
-def left_waiting(timeout: float = 1.0) -> bool:
+def left_waiting(timeout: float) -> bool:
     """After the app ended: whether a worker's thread still waits (a read on a mount that hangs),
     given `timeout` seconds to end."""
     end = time.monotonic() + timeout
