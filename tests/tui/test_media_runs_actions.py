@@ -233,3 +233,40 @@ def test_label_on_a_medium_removed_from_the_config_meanwhile_says_so(tmp_path, w
             release.set()
 
     run(go())
+
+
+def test_label_again_while_a_labelling_waits_starts_no_other(tmp_path, write_config, monkeypatch):
+    """l and yes again while the labelling asked before waits on a medium that hangs: one labelling
+    runs, the others are refused with the reason (each held a worker thread until the medium
+    answered: a pool full of them leaves none for a poll)."""
+    import threading
+
+    from rabtui.actions import media as media_actions
+
+    path = _one_medium(tmp_path, write_config)
+    release, calls = threading.Event(), []
+    real = media_actions.label
+
+    def hanging(*args, **kwargs):
+        calls.append(1)
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(media_actions, "label", hanging)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _label_it(pilot, app)
+            await wait_for(pilot, lambda: calls, what="the labelling under way")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: any("still labelling" in n.message for n in app._notifications),
+                           what="l refused")
+            assert len(calls) == 1 and isinstance(app.screen, MediaScreen)
+            release.set()
+            await wait_for(pilot, lambda: "no label" not in texts(app, "#media"), what="label shown")
+
+    try:
+        run(go())
+    finally:
+        release.set()

@@ -15,6 +15,7 @@ from rabtui.actions import media as media_actions
 from rabtui.actions import status
 from rabtui.errors import RabtuiError
 from rabtui.state import queries
+from rabtui.tui import threads
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.screens.base import RabtuiScreen, fill_table, selected_key
 from rabtui.tui.screens.dashboard import status_text
@@ -36,6 +37,10 @@ class MediaScreen(RabtuiScreen):
         yield Table(id="media", cursor_type="row", zebra_stripes=True)
         yield Static("", id="media-backups-title", classes="section")
         yield Table(id="media-backups", cursor_type="row", zebra_stripes=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._labels = threads.Outstanding(1)    # a label still written (threads.py)
 
     def on_mount(self) -> None:
         self.query_one("#media", DataTable).add_columns("medium", "rotation", "label", "mounted", "used", "free", "backups", "path")
@@ -78,6 +83,10 @@ class MediaScreen(RabtuiScreen):
         medium_id = selected_key(self.query_one("#media", DataTable))
         if medium_id is None:
             return
+        if self._labels.full():    # the one asked before waits (a medium that hangs): a thread each
+            self.notify("still labelling: the medium asked before does not answer (a file system that hangs?)",
+                        severity="warning")
+            return
         try:
             medium = self.app.cfg.medium(medium_id)
         except RabtuiError as exc:    # reloaded without it while this screen's load of the new one runs
@@ -101,6 +110,7 @@ class MediaScreen(RabtuiScreen):
             " go into this directory.", yes="Label anyway", no="Cancel"), confirmed)
 
     @work(thread=True, exit_on_error=False, group="label")
+    @threads.counted("_labels")
     def _write_label(self, medium, force: bool) -> None:
         from rabtui.errors import LockBusy
 
