@@ -137,3 +137,36 @@ def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
     finally:
         hang.release.set()
     assert not threads.left_waiting(timeout=5)
+
+
+def test_delete_again_while_a_deletion_waits_starts_no_other(box_config, monkeypatch):
+    """D and yes while the deletion asked before waits (its check resolves a path that hangs): one
+    saving runs, D again says why not (each held a worker thread until the path answered)."""
+    from rabtui.config import edit as config_edit
+    from rabtui.tui.dialogs.common import ConfirmDialog
+
+    hang = Hang(config_edit.save, most=20)
+    monkeypatch.setattr(config_edit, "save", hang)
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            hang.armed.set()
+            await pilot.press("D")
+            await wait_for(pilot, lambda: ready(app, ConfirmDialog), what="the question")
+            await pilot.press("y")
+            await wait_for(pilot, hang.held.is_set, what="the deletion under way")
+            await pilot.press("D")
+            await wait_for(pilot, lambda: any("still saving" in n.message for n in app._notifications),
+                           what="D refused")
+            assert hang.calls == 1 and ready(app, SourcesScreen)
+            hang.release.set()
+            await wait_for(pilot, lambda: not app.cfg.sources, what="the source deleted")
+
+    try:
+        run(go())
+    finally:
+        hang.release.set()

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 
 from rabtui.config import edit as config_edit
 from rabtui.errors import RabtuiError
+from rabtui.tui import threads
 from rabtui.tui.dialogs.common import ConfirmDialog
 from rabtui.tui.dialogs.source_form import RELOAD, SourceForm
 from rabtui.tui.safe_text import plain
@@ -30,6 +31,10 @@ class SourcesScreen(RabtuiScreen):
         Binding("t", "test", "Test", id="sources.test"),
         Binding("b", "backup", "Backup", tooltip="Backup now", id="sources.backup"),
     ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deletes = threads.Outstanding(1)    # a deletion still saved (threads.py)
 
     def compose_body(self) -> ComposeResult:
         yield Table(id="sources-list", cursor_type="row", zebra_stripes=True)
@@ -143,8 +148,12 @@ class SourcesScreen(RabtuiScreen):
 
     def action_delete(self) -> None:
         s = self._current()
-        if s is not None:
-            self._with_file(partial(self._ask_delete, s))
+        if s is None:
+            return
+        if self._deletes.full():    # its check waits on a path that hangs: each held a thread
+            self.notify(f"still saving {self.app.cfg.path} (a path it checks does not answer?): wait", severity="warning")
+            return
+        self._with_file(partial(self._ask_delete, s))
 
     def _ask_delete(self, s, snapshot: config_edit.Snapshot) -> None:
         def confirmed(ok: bool | None) -> None:
@@ -155,6 +164,7 @@ class SourcesScreen(RabtuiScreen):
                                            "Its backups on the media are kept."), confirmed)
 
     @work(thread=True, group="delete", exit_on_error=False)
+    @threads.counted("_deletes")
     def _delete(self, snapshot, source_id: str) -> None:
         """The file is checked (each medium path and local source directory resolved: one on a file
         system that hangs keeps no key waiting) and written here."""
