@@ -17,7 +17,7 @@ from tests.tui.conftest import ready, run, texts, wait_for
 class Hang:
     """`real` made to wait (as a stat on a hung mount) once armed, until released."""
 
-    def __init__(self, real, most: float = 3):
+    def __init__(self, real, most: float = 20):
         self.real, self.most = real, most
         self.calls = 0
         self.armed, self.held, self.release, self.returned = (threading.Event() for _ in range(4))
@@ -49,7 +49,10 @@ def test_the_watch_of_the_file_keeps_no_key_waiting(box_config, monkeypatch):
             hang.release.set()
             await wait_for(pilot, lambda: "box2" in texts(app, "#sources-list"), what="the edit seen after all")
 
-    run(go())
+    try:
+        run(go())
+    finally:
+        hang.release.set()
 
 
 def test_opening_the_form_or_deleting_keeps_no_key_waiting(box_config, monkeypatch):
@@ -82,7 +85,10 @@ def test_opening_the_form_or_deleting_keeps_no_key_waiting(box_config, monkeypat
             await pilot.press("e")
             await wait_for(pilot, lambda: ready(app, SourceForm), what="the form, the file answering again")
 
-    run(go())
+    try:
+        run(go())
+    finally:
+        hang.release.set()
 
 
 def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_workers_running(box_config, monkeypatch):
@@ -110,7 +116,10 @@ def test_reloads_asked_for_while_one_hangs_wait_for_it_and_leave_the_other_worke
             hang.release.set()
             await wait_for(pilot, lambda: app.cfg.sources[0].id == "box2", what="the file read again after it")
 
-    run(go())
+    try:
+        run(go())
+    finally:
+        hang.release.set()
 
 
 def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
