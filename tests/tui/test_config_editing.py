@@ -351,7 +351,7 @@ def test_a_check_that_hangs_keeps_no_key_waiting_and_a_form_closed_meanwhile_sav
 
     def hanging(snapshot, text):
         held.set()
-        release.wait(3)       # as a stat on a hung mount: the check does not come back
+        release.wait(20)      # as a stat on a hung mount (released by the test): the check does not come back
         returned.set()
         return real(snapshot, text)
 
@@ -391,7 +391,7 @@ def test_a_reload_whose_check_hangs_keeps_no_key_waiting(demo_config, monkeypatc
     def hanging(*args):
         if armed.is_set():
             held.set()
-            release.wait(3)       # as a stat on a hung mount
+            release.wait(20)      # as a stat on a hung mount (released by the test)
             returned.set()
         return real(*args)
 

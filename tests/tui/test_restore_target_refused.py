@@ -73,7 +73,7 @@ def test_a_target_whose_check_hangs_keeps_no_key_waiting(tmp_path, box_config, m
 
     def hanging(cfg, to, rel):
         held.set()
-        release.wait(3)       # as a stat on a hung mount: the check does not come back
+        release.wait(20)      # as a stat on a hung mount (released by the test): the check does not come back
         returned.set()
         return real(cfg, to, rel)
 
