@@ -179,3 +179,22 @@ def test_delete_again_while_a_deletion_waits_starts_no_other(box_config, monkeyp
         run(go())
     finally:
         hang.release.set()
+
+
+def test_edit_of_a_source_removed_on_disk_meanwhile_says_so(box_config):
+    """The file read for the form (in its thread) no longer holds the source the list shows (removed
+    by hand, or by another console, before the watch reloaded it): e says so, the UI stays up."""
+    path = box_config()
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: "box" in texts(app, "#sources-list"), what="Sources")
+            path.write_text(path.read_text().replace('id = "box"', 'id = "other"'))
+            await pilot.press("e")
+            await wait_for(pilot, lambda: any("no longer in the configuration" in n.message
+                                              for n in app._notifications), what="the edit refused")
+            assert app.is_running and ready(app, SourcesScreen)
+
+    run(go())
