@@ -227,3 +227,40 @@ def test_reads_of_a_medium_that_hangs_are_not_started_again_and_again(tmp_path, 
         run(go())
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("key", ["enter", "r"])
+def test_keys_pressed_while_a_backup_opens_act_on_what_the_table_shows(tmp_path, box_config, monkeypatch, key):
+    """enter pressed twice on a backup (or r pressed) while its listing is still read (a slow
+    medium): the table still shows the backups, and the key acts on them as shown, where the UI
+    took a backup's row for a file and ended in a traceback."""
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    path = box_config()
+    back_up(path)
+    real = tree.list_names
+    release, calls = threading.Event(), []
+
+    def slow(root, rel, cancel=None):
+        calls.append(rel)
+        release.wait(20)
+        return real(root, rel, cancel)
+
+    async def go():
+        app = make_app(path, poll_interval=0)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await browse_backups(app, pilot, "box")
+            monkeypatch.setattr(tree, "list_names", slow)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: calls, what="the listing under way")
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert app.is_running
+            release.set()
+            await wait_for(pilot, lambda: screen.level == "dir" and not screen.loading and screen.loaded,
+                           what="the backup listed")
+            assert app.is_running and len(calls) <= 2
+
+    try:
+        run(go())
+    finally:
+        release.set()

@@ -65,6 +65,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
         self.loaded = 0
         self.loading = False
         self.keys: list = []
+        self._shown: tuple = ()             # the place (_place) the table shows
         self.restores: dict[int, str] = {}  # restore jobs started here, until they end: id -> title
 
     def compose_body(self) -> ComposeResult:
@@ -87,7 +88,20 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
         table.clear(columns=True)
         table.add_columns(*columns)
         self.keys = []
+        self._shown = self._place()
         return table
+
+    def _place(self) -> tuple:
+        return self.level, self.rel
+
+    def on_the_way(self) -> bool:
+        """Whether the table still shows the place before the one asked for (its listing, diff or
+        find is being read): a key that acts on a row then acts on nothing, and says so (the row is
+        of another directory, or a backup where a file is expected)."""
+        if self._shown == self._place():
+            return False
+        self.notify("still reading what was asked for: wait for it, or go up", timeout=4)
+        return True
 
     def _where(self, text: str) -> None:
         """Where the table is (names in it come escaped: tree.display), with the middle of a line too
@@ -179,7 +193,7 @@ class BrowseScreen(TreeLevel, DiffLevel, FindLevel, RestoreFromBrowse, RabtuiScr
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         i = event.cursor_row
-        if i < 0 or i >= len(self.keys):
+        if i < 0 or i >= len(self.keys) or self.on_the_way():
             return
         key = self.keys[i]
         if self.level == "sources":

@@ -23,6 +23,8 @@ class RestoreFromBrowse:
 
         table = self.query_one("#browse", DataTable)
         i = table.cursor_row
+        if self.on_the_way():
+            return
         if self.level == "find" and 0 <= i < len(self.keys):
             self._restore_found(self.keys[i])
             return
