@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from rabtui import config as configmod
 from rabtui import fmt
@@ -29,10 +29,11 @@ from rabtui.actions import backup as backup_actions
 from rabtui.actions import jobs as jobviews
 from rabtui.tui import keymap, settings, threads
 from rabtui.tui.commands import RabtuiCommands
+from rabtui.tui.config_watch import ConfigWatch
 from rabtui.tui.dialogs.help import HelpScreen, binding_lines
 from rabtui.tui.dialogs.question import QuestionDialog
 from rabtui.tui.keymap import keymap_path
-from rabtui.tui.messages import ConfigChanged, JobsPolled
+from rabtui.tui.messages import JobsPolled
 from rabtui.tui.safe_text import middle_cut
 from rabtui.tui.screens.base import failure_text
 from rabtui.tui.screens.browse import BrowseScreen
@@ -46,7 +47,7 @@ from rabtui.tui.ui_words import for_the_ui, job_failure
 log = logging.getLogger("rabtui.tui")
 
 
-class RabtuiApp(App):
+class RabtuiApp(ConfigWatch, App):
     TITLE = "rabtui"
     COMMANDS = App.COMMANDS | {RabtuiCommands}
     MODES = {
@@ -94,11 +95,7 @@ class RabtuiApp(App):
         self._changes = self.store.watch()
         self._polled_at = 0.0
         self._poll_failure = ""          # what the last poll that failed said
-        self._config_seen = _file_key(self.cfg.path)    # read just now: the file is at hand
-        self._looking = False            # a look at the config file under way (see _watch_config)
-        self._reloading = False          # a read of the config under way (see reload_config)
-        self._reload_again = False       # and another asked for meanwhile, with these to call after it
-        self._reload_then: list[Callable[[bool], None]] = []
+        self.watch_config_file()
         # jobs that failed since the operator last acknowledged failures (or first opened the UI on
         # this state), shown on the dashboard until acknowledged: a night's failure is there in the
         # morning. The Runs screen keeps the full history.
@@ -141,80 +138,6 @@ class RabtuiApp(App):
 
     def now(self) -> float:
         return self.clock()
-
-    def reload_config(self, then: Callable[[bool], None] | None = None) -> None:
-        """Read the file again, in a worker: its check resolves each medium path and local source
-        directory, and one on a file system that hangs (an NFS server away) keeps no key waiting.
-        `then(loaded)` on the UI thread: whether it could be loaded (else the config in use stays,
-        and the reason is said). One read at a time: asked for while one runs, the file is read
-        again after it (ctrl+r held down on a hung mount starts one thread, not one per key)."""
-        if then is not None:
-            self._reload_then.append(then)
-        if self._reloading:
-            self._reload_again = True
-            return
-        self._reloading, self._reload_again = True, False
-        thens, self._reload_then = self._reload_then, []
-        self._load_config(self.cfg.path, thens)
-
-    @work(thread=True, group="config", exit_on_error=False)
-    def _load_config(self, path: Path, thens: list[Callable[[bool], None]]) -> None:
-        cancel = get_current_worker().cancelled_event   # the app closing
-        try:
-            seen = _file_key(path)       # before the read: an edit made meanwhile is seen by the watch
-            cfg, error = configmod.load(path, check_media=False), None
-        except RabtuiError as exc:
-            cfg, error = None, exc
-        except BaseException:
-            self.call_from_thread(self._reloaded)
-            raise
-
-        def loaded() -> None:
-            if cancel.is_set():
-                return
-            self._config_seen = seen
-            if cfg is None:    # edited by hand meanwhile: keep the one we have, say why
-                self.notify(f"{error} (the configuration read before stays in use)", severity="error", timeout=10)
-            else:
-                self.cfg = cfg
-                self.screen.post_message(ConfigChanged())
-            self._reloaded()
-            for then in thens:
-                then(cfg is not None)
-
-        self.call_from_thread(loaded)
-
-    def _reloaded(self) -> None:
-        """A read of the file ended (a failure is said by on_worker_state_changed): the next one
-        asked for meanwhile starts now."""
-        self._reloading = False
-        if self._reload_again:
-            self.reload_config()
-
-    def _watch_config(self) -> None:
-        """Hand edits of the configuration file come into the UI (not under an open dialog, whose
-        save checks the file itself). The file is looked at in a thread, one look at a time: on a
-        file system that hangs (an NFS server away) the look waits there, never a key."""
-        if self._looking or self._reloading or isinstance(self.screen, ModalScreen):
-            return
-        self._looking = True
-        self._look_at_config(self.cfg.path)
-
-    @work(thread=True, group="config-watch", exit_on_error=False)
-    def _look_at_config(self, path: Path | None) -> None:
-        seen = None
-        try:
-            seen = _file_key(path)
-        finally:
-            if not get_current_worker().is_cancelled:    # the app ended while it waited: nothing to tell
-                self.call_from_thread(self._looked_at_config, path, seen)
-
-    def _looked_at_config(self, path: Path | None, seen: tuple | None) -> None:
-        self._looking = False
-        if (not self.is_running or path != self.cfg.path or seen == self._config_seen or self._reloading
-                or isinstance(self.screen, ModalScreen)):
-            return
-        self.reload_config(lambda ok: ok and self.notify(f"{self.cfg.path} changed on disk: reloaded", timeout=4))
 
     # --- jobs ------------------------------------------------------------------------------------
 
@@ -404,11 +327,3 @@ def toast_text(text: str) -> str:
 def make_app(config_path: str | Path | None = None, **kwargs) -> RabtuiApp:
     """The one factory used by the command line, the tests, the screenshots and the benchmark."""
     return RabtuiApp(config_path, **kwargs)
-
-
-def _file_key(path: Path | None) -> tuple | None:
-    try:
-        st = path.stat() if path else None
-    except OSError:
-        return None
-    return st and (st.st_ino, st.st_size, st.st_mtime_ns)

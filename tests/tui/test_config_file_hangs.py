@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from rabtui.tui import app as app_module
+from rabtui.tui import config_watch
 from rabtui.tui.app import make_app
 from rabtui.tui.dialogs.source_form import SourceForm
 from rabtui.tui.screens.dashboard import DashboardScreen
@@ -32,8 +32,8 @@ class Hang:
 
 
 def test_the_watch_of_the_file_keeps_no_key_waiting(box_config, monkeypatch):
-    hang = Hang(app_module._file_key)
-    monkeypatch.setattr(app_module, "_file_key", hang)
+    hang = Hang(config_watch._file_key)
+    monkeypatch.setattr(config_watch, "_file_key", hang)
     path = box_config()
 
     async def go():
@@ -128,8 +128,8 @@ def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
     process without joining that thread (threads.left_waiting, see cli/tui_cmds.run_tui)."""
     from rabtui.tui import threads
 
-    hang = Hang(app_module._file_key, most=10)
-    monkeypatch.setattr(app_module, "_file_key", hang)
+    hang = Hang(config_watch._file_key, most=10)
+    monkeypatch.setattr(config_watch, "_file_key", hang)
     path = box_config()
 
     async def go():
