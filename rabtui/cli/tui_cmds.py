@@ -71,14 +71,13 @@ def _log_to_file(state_dir: Path) -> None:
 def run_tui(config_path) -> int:
     if not (is_tty(sys.stdin) and is_tty(sys.stdout)):
         raise UsageError("the terminal UI needs a terminal; for scripts and cron use the commands (rabtui --help)")
-    from rabtui.tui import threads
     from rabtui.tui.app import make_app
 
     app = make_app(config_path)
     _log_to_file(app.cfg.state_dir)
     app.run()
     code = EXIT_OK if app.return_code in (None, 0) else int(app.return_code)
-    if threads.left_waiting(2.0):    # a read on a mount that hangs: the interpreter would join its thread
+    if app.reads_left_waiting(2.0):    # a read on a mount that hangs: the interpreter would join its thread
         logging.getLogger("rabtui.tui").warning("quit while a read still waited (a file system that hangs?)")
         logging.shutdown()
         sys.stdout.flush()

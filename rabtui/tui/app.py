@@ -136,6 +136,12 @@ class RabtuiApp(ConfigWatch, App):
         if settings.load().get("theme") != theme.name:
             settings.save(theme=theme.name)
 
+    @staticmethod
+    def reads_left_waiting(timeout: float) -> bool:
+        """After run(): whether a worker's thread still waits (a read on a mount that hangs), given
+        `timeout` seconds to end (the command line then ends the process without joining it)."""
+        return threads.left_waiting(timeout)
+
     def now(self) -> float:
         return self.clock()
 
