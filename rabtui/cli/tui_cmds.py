@@ -74,6 +74,7 @@ def run_tui(config_path) -> int:
     from rabtui.tui.app import make_app
 
     app = make_app(config_path)
+    app.wait_for_reads_at_exit = False
     _log_to_file(app.cfg.state_dir)
     app.run()
     code = EXIT_OK if app.return_code in (None, 0) else int(app.return_code)

@@ -59,6 +59,9 @@ class RabtuiApp(ConfigWatch, App):
         "browse": BrowseScreen,
     }
     DEFAULT_MODE = "dashboard"
+    # the command line sets it False: a read that hangs would keep q from giving the terminal back
+    # (threads._Pool); the tests keep it, so each test's workers end before the next test begins
+    wait_for_reads_at_exit = True
     SCREENS_GROUP = Binding.Group("Screens", compact=True)
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -108,7 +111,7 @@ class RabtuiApp(ConfigWatch, App):
     # --- lifecycle -------------------------------------------------------------------------------
 
     def on_load(self) -> None:
-        threads.larger_pool()
+        threads.larger_pool(self.wait_for_reads_at_exit)
 
     def on_mount(self) -> None:
         self.sub_title = str(self.cfg.path or "")

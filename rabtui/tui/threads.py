@@ -22,18 +22,27 @@ NAME = "rabtui-worker"
 
 class _Pool(ThreadPoolExecutor):
     """asyncio.run waits for its default executor's threads at the end (in Python 3.11 without a
-    bound): a read that waits for good would keep `q` from giving the terminal back. This pool waits
-    a second for them (a write under way ends), then lets the app end."""
+    bound): a read that waits for good would keep `q` from giving the terminal back. Unless it is to
+    wait for them all (the tests: each test's workers end before the next one's sandbox is made),
+    this pool waits a second (a write under way ends), then lets the app end."""
+
+    def __init__(self, wait_at_end: bool):
+        super().__init__(POOL, thread_name_prefix=NAME)
+        self.wait_at_end = wait_at_end
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self.wait_at_end:
+            super().shutdown(wait, cancel_futures=cancel_futures)
+            return
         super().shutdown(wait=False, cancel_futures=True)
         if wait:
             left_waiting(1.0)
 
 
-def larger_pool() -> None:
-    """The running loop's default executor (Textual's thread workers run there) with POOL threads."""
-    asyncio.get_running_loop().set_default_executor(_Pool(POOL, thread_name_prefix=NAME))
+def larger_pool(wait_at_end: bool) -> None:
+    """The running loop's default executor (Textual's thread workers run there) with POOL threads;
+    `wait_at_end`: whether the app's end waits for every one of them (see _Pool)."""
+    asyncio.get_running_loop().set_default_executor(_Pool(wait_at_end))
 
 
 def left_waiting(timeout: float) -> bool:

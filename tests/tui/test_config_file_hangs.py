@@ -134,6 +134,7 @@ def test_quitting_does_not_wait_for_a_read_that_hangs(box_config, monkeypatch):
 
     async def go():
         app = make_app(path, poll_interval=0.05)
+        app.wait_for_reads_at_exit = False          # as the command line runs it
         async with app.run_test(size=(80, 24)) as pilot:
             hang.armed.set()
             await wait_for(pilot, hang.held.is_set, what="the look under way")
