@@ -373,10 +373,14 @@ def test_a_backup_started_while_another_runs_joins_its_medium(tmp_path):
     """A second run (the command line, like the UI's) goes to the medium the running backups write
     to, not to the next one of the rotation: one day's backups stay on one medium."""
     lab = Lab(tmp_path)
-    _sources(lab, ["a", "b"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
+    go = tmp_path / "a-goes-on"     # a waits in its pre-command until b's second backup has ended
+    _sources(lab, ["a", "b"], files=3, extra={"a": f'pre_backup_commands = ["{gate_command(go)}"]'})
     assert _run(lab, "backup", "b", "--medium", "m2") == 0     # the last backup on m2: m1 comes next
     child = _start_run(lab, "backup", "a")
-    assert _run(lab, "backup", "b") == 0
+    try:
+        assert _run(lab, "backup", "b") == 0
+    finally:
+        go.touch()
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     media = {r["source"]: r["medium"] for r in lab.store().all(
@@ -392,7 +396,8 @@ def test_a_run_that_begins_while_another_picks_its_medium_shares_it(tmp_path, mo
     from rabtui.state import jobs
 
     lab = Lab(tmp_path)
-    _sources(lab, ["a", "b"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
+    go = tmp_path / "a-goes-on"     # a waits in its pre-command until the medium is picked
+    _sources(lab, ["a", "b"], files=3, extra={"a": f'pre_backup_commands = ["{gate_command(go)}"]'})
     assert _run(lab, "backup", "b", "--medium", "m2") == 0     # the last backup on m2: m1 comes next
     child = None
     read_jobs = jobs.running_jobs
@@ -408,6 +413,7 @@ def test_a_run_that_begins_while_another_picks_its_medium_shares_it(tmp_path, mo
     try:
         assert backup_actions.day_medium(lab.load(), lab.store()).id == "m1"
     finally:
+        go.touch()
         if child is not None:
             child.communicate(timeout=60)
     assert lab.store().one("SELECT medium FROM backups WHERE source='a'")["medium"] == "m1"
@@ -519,10 +525,15 @@ def test_run_due_leaves_a_source_whose_backup_is_under_way(tmp_path, capsys):
     """A second run-due while the first one's backup of a source runs: no job of its own, no error,
     and the slot is still done once (by the first)."""
     lab = Lab(tmp_path)
-    _sources(lab, ["a"], files=3, extra={"a": 'schedule = "0 2 * * *"\npre_backup_commands = ["sleep 3"]'})
+    go = tmp_path / "a-goes-on"     # a waits in its pre-command until the second run-due has ended
+    _sources(lab, ["a"], files=3,
+             extra={"a": f'schedule = "0 2 * * *"\npre_backup_commands = ["{gate_command(go)}"]'})
     child = _start_run(lab, "run-due", "--now", "2026-10-01T03:00")
     capsys.readouterr()
-    assert _run(lab, "run-due", "--now", "2026-10-01T03:00") == 0
+    try:
+        assert _run(lab, "run-due", "--now", "2026-10-01T03:00") == 0
+    finally:
+        go.touch()
     captured = capsys.readouterr()
     assert "a: due (schedule time 2026-10-01 02:00), and a backup of it is under way" in captured.out
     assert captured.err == ""
@@ -590,12 +601,17 @@ def test_a_slot_marked_by_a_later_run_due_stays_marked(tmp_path, capsys):
     from datetime import datetime
 
     lab = Lab(tmp_path)
+    go = tmp_path / "t-goes-on"     # t waits in its pre-command (in A) until B has ended
     _sources(lab, ["t", "s"], files=3,
-             extra={"t": 'schedule = "0 * * * *"\npre_backup_commands = ["sleep 4"]', "s": 'schedule = "0 * * * *"'},
+             extra={"t": f'schedule = "0 * * * *"\npre_backup_commands = ["{gate_command(go)}"]',
+                    "s": 'schedule = "0 * * * *"'},
              rabtui="max_parallel = 1")
     child = _start_run(lab, "run-due", "--now", "2026-10-01T01:05")
     capsys.readouterr()
-    assert _run(lab, "run-due", "--now", "2026-10-01T02:05") == 0
+    try:
+        assert _run(lab, "run-due", "--now", "2026-10-01T02:05") == 0
+    finally:
+        go.touch()
     child.communicate(timeout=60)
     last = lab.store().one("SELECT last_due FROM schedule_runs WHERE source='s'")["last_due"]
     assert datetime.fromtimestamp(last) == datetime(2026, 10, 1, 2, 0)
@@ -623,7 +639,8 @@ def test_a_backup_that_begins_while_status_reads_is_not_interrupted(tmp_path, mo
     from rabtui.actions import status
 
     lab = Lab(tmp_path)
-    _sources(lab, ["a"], files=3, extra={"a": 'pre_backup_commands = ["sleep 3"]'})
+    go = tmp_path / "a-goes-on"     # a waits in its pre-command until status has read it
+    _sources(lab, ["a"], files=3, extra={"a": f'pre_backup_commands = ["{gate_command(go)}"]'})
     store = lab.store()
     child = None
     read_jobs = jobviews.running
@@ -641,6 +658,7 @@ def test_a_backup_that_begins_while_status_reads_is_not_interrupted(tmp_path, mo
         assert child.poll() is None
         assert (a.status, a.running) == ("running", True)
     finally:
+        go.touch()
         if child is not None:
             child.communicate(timeout=60)
 
