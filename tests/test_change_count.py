@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 
 from rabtui.rebuild import scan as rebuild
 from rabtui.checkpoint import prepare, run
@@ -16,7 +15,7 @@ from rabtui.cli import main as cli_main
 from rabtui.events import READY, ScriptedPrompter
 from rabtui.state import changes
 from rabtui.state.store import Store
-from tests.trees import Lab, write_files
+from tests.trees import Lab, next_second, write_files
 
 _clock = [1_700_000_000]
 
@@ -48,10 +47,6 @@ def _counts(lab) -> dict[str, int]:
     return {os.path.basename(r["path"]): r["changed_since_checkpoint"] for r in rows}
 
 
-def _next_second() -> None:
-    time.sleep(1 - time.time() % 1 + 0.01)
-
-
 def _checkpoint(lab, cfg, *, before_burn=None) -> int:
     store = lab.store()
     number = prepare.record(cfg, store, prepare.compute(cfg, store, asked={"*"}), drive=cfg.checkpoint.drive)
@@ -76,9 +71,9 @@ def test_rotation_counts_each_changed_file_once(tmp_path, capsys):
     _backups(lab, cfg, "m3")
     assert _counts(lab) == {"data": 20, "photos": 5}
     # a rebuilt state knows backups to the second (their names): the checkpoint a second apart
-    _next_second()
+    next_second()
     _checkpoint(lab, cfg)
-    _next_second()
+    next_second()
     assert _counts(lab) == {"data": 0, "photos": 0}
     # m1 and m2 come back from the drawer: they get f00 as new to them, which the checkpoint holds
     _backups(lab, cfg, "m1", "m2", "m3")

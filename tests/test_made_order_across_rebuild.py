@@ -8,7 +8,7 @@ import os
 
 from rabtui.media import medium_layout
 from tests.test_kill_anywhere import _files, _killed, rabtui
-from tests.trees import Lab, ssh_source_lines
+from tests.trees import Lab, next_second, ssh_source_lines
 
 
 def _lab(tmp_path, sshd) -> Lab:
@@ -113,8 +113,6 @@ def test_backups_renumbered_by_rebuild_state_on_two_media_keep_the_order_they_we
     before rebuild-state: both clash with ids of the old database's backups (on m1 and m3) and are
     numbered anew, the one made last above the other, whatever the order of their media. m1's was
     numbered first, below m2's, and a restore brought m2's older version."""
-    import time
-
     lab = Lab(tmp_path, media_count=3)
     lab.local()
     doc = lab.src / "data" / "doc"
@@ -125,7 +123,7 @@ def test_backups_renumbered_by_rebuild_state_on_two_media_keep_the_order_they_we
         os.unlink(path)
     _files(lab.src / "data", {"doc": b"onto m2"})
     _ok(lab, "backup", "loc", "--medium", "m2")                      # id 1 again
-    time.sleep(1.1)                                                 # started a second later
+    next_second()                                                   # started a second later
     _files(lab.src / "data", {"doc": b"onto m1, made last"})
     _ok(lab, "backup", "loc", "--medium", "m1")                      # id 2 (above m1's 1), m3's 2
     assert rabtui(lab, "rebuild-state").returncode == 0
@@ -139,8 +137,6 @@ def test_a_backup_made_after_one_rebuild_state_numbers_anew_is_numbered_above_it
     onto m1 (id 4, above m1's: no clash): the one onto m2 is numbered anew, above every id, and the
     one made after it goes above it too. It kept 4, below m2's 5, and a restore brought m2's older
     version."""
-    import time
-
     lab = Lab(tmp_path, media_count=2)
     lab.local()
     doc = lab.src / "data" / "doc"
@@ -151,7 +147,7 @@ def test_a_backup_made_after_one_rebuild_state_numbers_anew_is_numbered_above_it
         os.unlink(path)
     _files(lab.src / "data", {"doc": b"onto m2"})
     _ok(lab, "backup", "loc", "--medium", "m2")
-    time.sleep(1.1)
+    next_second()
     _files(lab.src / "data", {"doc": b"onto m1, made last"})
     _ok(lab, "backup", "loc", "--medium", "m1")
     assert rabtui(lab, "rebuild-state").returncode == 0

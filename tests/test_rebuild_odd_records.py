@@ -20,7 +20,7 @@ from rabtui.errors import WorkFailed
 from rabtui.events import no_emit
 from rabtui.media import medium_layout
 from rabtui.rebuild import scan
-from tests.trees import Lab, made_once, write_files
+from tests.trees import Lab, made_once, next_second, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -532,7 +532,7 @@ def test_ids_that_cannot_be_written_once_the_database_is_in_place_are_said_and_t
     for path in lab.state.glob("rabtui.db*"):      # lost: the next backup, onto m1, takes id 1 again
         os.unlink(path)
     for medium in (m1, m2):       # both renumbered: m1's clashes, m2's second was made after it
-        time.sleep(1.1)
+        next_second()
         done = _rabtui(lab, "backup", "loc", "--medium", medium)
         assert done.returncode == 0, done.stdout + done.stderr
 

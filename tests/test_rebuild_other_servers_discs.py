@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 
 import pytest
 
@@ -17,7 +16,7 @@ from rabtui.checkpoint import reserve
 from rabtui.checkpoint.layout import made_by_line
 from rabtui.media import mounts
 from tests.test_rebuild_odd_records import _rabtui
-from tests.trees import Lab, write_files
+from tests.trees import Lab, next_second, write_files
 
 
 def _server(base, content: bytes, medium: str = "m1") -> Lab:
@@ -45,7 +44,7 @@ def test_another_servers_disc_is_said_as_such_when_rebuilt_from(tmp_path, their_
     id, or of an id this server has not."""
     _server(tmp_path / "srv", b"theirs", their_medium)
     os.rename(tmp_path / "srv", tmp_path / "theirs")
-    time.sleep(1.1)                     # their backup's name is another second's
+    next_second()                       # their backup's name is another second's
     ours = _server(tmp_path / "srv", b"ours")
     own = _rebuilt(ours)
     assert own.returncode == 0 and "another server" not in own.stdout, own.stdout + own.stderr
@@ -74,7 +73,7 @@ def test_another_servers_disc_is_said_as_such_without_its_copy_of_the_state(tmp_
 
     _server(tmp_path / "srv", b"theirs")
     os.rename(tmp_path / "srv", tmp_path / "theirs")
-    time.sleep(1.1)
+    next_second()
     ours = _server(tmp_path / "srv", b"ours")
     alter(ours.tmp / "iso" / "RAB1D01.iso", "-rm", "/rabtui/rabtui.db", "--")
     alter(tmp_path / "theirs" / "iso" / "RAB1D01.iso", "-rm", "/rabtui/rabtui.db", "--")
@@ -94,7 +93,7 @@ def test_a_disc_whose_server_cannot_be_told_with_every_medium_away_is_said_so(tm
     its own."""
     _server(tmp_path / "srv", b"theirs")
     os.rename(tmp_path / "srv", tmp_path / "theirs")
-    time.sleep(1.1)
+    next_second()
     ours = _server(tmp_path / "srv", b"ours")
     shutil.copy(tmp_path / "theirs" / "iso" / "RAB1D01.iso", ours.tmp / "iso" / "RAB1D01.iso")
     _lost(ours, tmp_path)

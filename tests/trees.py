@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -151,6 +152,12 @@ def notify_into_file(lab: "Lab", tmp_path: Path) -> Callable[[], list[dict]]:
         lines = notified.read_text().splitlines() if notified.exists() else []
         return [json.loads(line) for line in lines if line.strip()]
     return sent
+
+
+def next_second() -> None:
+    """Sleep until the clock is in its next second: a backup started now is named (its start, to the
+    second) after every backup started before the call, however quick the machine."""
+    time.sleep(1 - time.time() % 1 + 0.01)
 
 
 def gate_command(path: str | os.PathLike) -> str:
