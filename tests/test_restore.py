@@ -327,12 +327,13 @@ def test_restore_onto_the_source_uses_its_transfer_options(tmp_path, sshd, known
     wrapper = tmp_path / "my rsync"
     wrapper.write_text(f"#!/bin/sh\necho >> '{ran}'\n[ -e '{hang}' ] && sleep 60\nexec rsync \"$@\"\n")
     wrapper.chmod(0o755)
-    cfg = lab.write(ssh_source_lines(sshd) + f'rsync_path = "\'{wrapper}\'"\nio_timeout = 3\nbwlimit = 250\n'
-                    f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    source = ssh_source_lines(sshd) + f'rsync_path = "\'{wrapper}\'"\nio_timeout = 3\n'
+    directory = f'[[sources.directories]]\npath = "{remote_dir}"\n'
     os.makedirs(os.path.expanduser("~/.ssh"), exist_ok=True)
     with open(os.path.expanduser("~/.ssh/known_hosts"), "w") as f:
         f.write(sshd.known_hosts_line())
-    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    assert lab.backup(lab.write(source + directory), "web", now=T0).status == "completed"
+    cfg = lab.write(source + "bwlimit = 250\n" + directory)     # the restores throttled, not the backup before them
     ran.unlink()
     (remote_dir / "sub/b").unlink()
     started = time.monotonic()
