@@ -231,21 +231,30 @@ def test_a_directory_swapped_for_a_symlink_while_restoring(tmp_path, to_source):
     assert res.written.files + len(res.written.refused) + len(res.written.errors) >= len(many)
 
 
+@pytest.fixture(scope="module")
+def remote_backed_up(tmp_path_factory, sshd):
+    """A backup of TREE from the remote directory over the test sshd (its host key in the state's
+    known_hosts), and a copy of the directory as backed up (times too), which each test puts back
+    before its restore onto it."""
+    lab = Lab(tmp_path_factory.mktemp("remote-contain"), media_count=1)
+    lab.trust(sshd)
+    remote_dir = lab.tmp / "remote"
+    write_files(remote_dir, TREE)
+    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
+    assert lab.backup(cfg, "web", now=T0).status == "completed"
+    shutil.copytree(remote_dir, lab.tmp / "as-backed-up", symlinks=True)
+    return lab, cfg, remote_dir
+
+
 @settings(max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(places=st.sets(st.sampled_from(PLACES), min_size=1, max_size=3), relative=st.booleans(),
        what=st.sampled_from(["", "/a", "/a/b", "/d/f4"]), overwrite=st.booleans())
-def test_no_remote_restore_writes_through_a_symlink(tmp_path, sshd, known_hosts, places, relative, what, overwrite):
-    lab_dir = Path(tempfile.mkdtemp(dir=tmp_path))
-    lab = Lab(lab_dir, media_count=1)
-    remote_dir = lab_dir / "remote"
-    write_files(remote_dir, TREE)
-    cfg = lab.write(ssh_source_lines(sshd) + f'[[sources.directories]]\npath = "{remote_dir}"\n')
-    os.makedirs(os.path.expanduser("~/.ssh"), exist_ok=True)
-    with open(os.path.expanduser("~/.ssh/known_hosts"), "w") as f:
-        f.write(sshd.known_hosts_line())
-    assert lab.backup(cfg, "web", now=T0).status == "completed"
+def test_no_remote_restore_writes_through_a_symlink(tmp_path, remote_backed_up, places, relative, what, overwrite):
+    lab, cfg, remote_dir = remote_backed_up
+    shutil.rmtree(remote_dir)             # the live source as the backup saw it, whatever the last restore did
+    shutil.copytree(lab.tmp / "as-backed-up", remote_dir, symlinks=True)
     places = {p for p in places if not any(p.startswith(q + "/") for q in places)}
-    outside = lab_dir / "outside"
+    outside = Path(tempfile.mkdtemp(dir=tmp_path)) / "outside"
     outside.mkdir()
     _plant(str(remote_dir), places, str(outside), relative)
     try:
