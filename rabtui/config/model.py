@@ -261,8 +261,7 @@ class Source:
     schedule: str | None = key(None, check=_cron_problem, example="0 2 * * *", form=True,
                                help="cron expression, for `rabtui run-due`")
     excludes: tuple[str, ...] = key((), type="strings", example=["*.tmp", "cache/"], form=True, form_list="commas",
-                                    help="rsync patterns left out of every directory (each a pattern as written:"
-                                         " a leading `+ `, `- ` or `!` makes no filter rule)")
+                                    help="rsync patterns left out of every directory")
     pre_backup_commands: tuple[str, ...] = key(
         (), type="strings", example=["mysqldump --all-databases > /var/backups/db.sql"], form=True, form_list="lines",
         label="pre-backup commands",
