@@ -369,4 +369,4 @@ class AsOf(LeftOut):
             found.append((saved, under, st))
             if stat.S_ISDIR(st.st_mode):
                 dirs.add(under)     # made once, before what the backup holds below it
-        return found, chain(lost, (("file", under, why) for under, why in self.left_out()))
+        return found, chain(lost, self.left_out())

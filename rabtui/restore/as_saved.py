@@ -91,9 +91,10 @@ class LeftOut:
         self._left_out[rel] = why
 
     def left_out(self):
-        """(path below the item, why) of each left out, as copy_into reads them after the walk (a
-        live view: each walk adds to it)."""
-        return self._left_out.items()
+        """("file", path below the item, why) of each left out, as unseen() gives what is lost:
+        read when copy_into reads them, after the walk that adds to them."""
+        for under, why in self._left_out.items():
+            yield "file", under, why
 
 
 class AsSaved(LeftOut):
@@ -114,8 +115,9 @@ class AsSaved(LeftOut):
         return self.leave_out(rel, other_size(self.backup, st.st_size, size))
 
     def unseen(self):
-        """No entry the walk does not see; the files it left out (left_out), as AsOf.unseen gives them."""
-        return [], [("file", under, why) for under, why in self.left_out()]
+        """No entry the walk does not see; the files it left out (left_out, read after the walk
+        that adds to it), as AsOf.unseen gives them."""
+        return [], self.left_out()
 
 
 def _files_in(path: bytes) -> dict[bytes, int]:
