@@ -660,3 +660,21 @@ def test_an_unknown_key_close_to_a_known_one_is_said_to_be_a_typo(folder, typo, 
 
 def test_an_unknown_table_close_to_a_known_one_is_said_to_be_a_typo(folder):
     assert_error(folder, FULL + "[[source]]\nid = 'x'\n", "[[source]]", "source", r"did you mean 'sources'\?")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_config_that_is_no_regular_file_is_refused_at_once(tmp_path, capsys, kind):
+    """`--config` naming a FIFO waited for ever, /dev/zero was read until memory ran out: each is
+    refused at once, exit 2, with what it is."""
+    from rabtui.cli import main
+
+    path = tmp_path / "rabtui.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path.mkdir()
+    assert main(["--config", str(path), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("not a regular file" in err or "Is a directory" in err), err

@@ -9,6 +9,7 @@ import datetime as dt
 import difflib
 import os
 import re
+import stat
 import sys
 import tomllib
 from pathlib import Path
@@ -123,13 +124,30 @@ def load(path: str | os.PathLike | None = None, *, check_media: bool = True) -> 
 
 
 BOM = "\ufeff"    # some editors begin a UTF-8 file with it; TOML is read after it
+LARGEST = 16 << 20     # bytes: no configuration is near it
+
+
+def _read_file(path: Path) -> bytes:
+    """The config file's bytes, when it is a regular file (through symlinks) of a config's size: a
+    FIFO named by mistake would be waited on for ever, /dev/zero read until memory ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file: a configuration is a TOML file")
+        if st.st_size > LARGEST:
+            raise ConfigError(f"{path}: {st.st_size} bytes: too large for a configuration")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(LARGEST + 1)
+    finally:
+        os.close(fd)
 
 
 def read_toml(path: Path) -> tuple[str, dict]:
     """The file's text as it is (its line ends and a byte order mark too) and its TOML data;
     ConfigError says why not."""
     try:
-        raw = path.read_bytes()
+        raw = _read_file(path)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no configuration file", hint="write a starter one with: rabtui init"
